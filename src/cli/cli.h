@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cli.h - shared pieces of the lethe command line.
+ *
+ * Each command lives in cmd_<name>.c and has the signature of cli_cmd_fn:
+ * it parses its own arguments and returns a process exit status
+ * (0 ok, 1 failure, 2 usage, 3 configuration or data map invalid).
+ */
+#ifndef LETHE_CLI_H
+#define LETHE_CLI_H
+
+#include "config/config.h"
+#include "datamap/datamap.h"
+#include "db/appdb.h"
+#include "engine/plan.h"
+#include "util/rc.h"
+
+#define CLI_MAX_IDS 64
+#define CLI_MAX_ID_LEN 1024
+
+typedef int (*cli_cmd_fn)(int argc, char **argv);
+
+/* Options common to plan and erase. */
+struct cli_opts {
+	const char *config;               /* -c FILE */
+	const char *scope;                /* --scope NAME */
+	struct plan_id ids[CLI_MAX_IDS];  /* --id KIND=VALUE (strings owned) */
+	size_t nids;                      /* number of ids */
+	bool json;                        /* --json */
+	bool quiet;                       /* --quiet */
+	bool no_progress;                 /* --no-progress */
+	int64_t batch;                    /* --batch N (0: from config) */
+};
+
+/* What plan and erase open: configuration, data map, app database. */
+struct cli_env {
+	struct lethe_config cfg; /* lethe.yaml */
+	struct datamap *dm;      /* validated data map */
+	struct appdb *db;        /* app database */
+	bool cfg_loaded;         /* cfg must be freed */
+};
+
+/* Parse "KIND=VALUE" into @o->ids; LETHE_E_USAGE with detail on error. */
+lethe_rc cli_add_id(struct cli_opts *o, const char *arg, struct lethe_err *err);
+void cli_opts_free(struct cli_opts *o);
+/* Load configuration, open the app database, load and validate the data map. */
+lethe_rc cli_env_open(struct cli_env *env, const char *config, struct lethe_err *err);
+void cli_env_close(struct cli_env *env);
+/*
+ * Report @err: "lethe: error: ..." on stderr, and with @json also
+ * {"error": {"code", "message"}} on stdout.  Returns the exit status.
+ */
+int cli_fail(const struct lethe_err *err, bool json);
+
+/* A progress bar on stderr when it is a terminal; no-op otherwise. */
+struct progress;
+struct progress *progress_new(bool enabled);
+void progress_update(struct progress *p, const char *label, int64_t done, int64_t total);
+void progress_done(struct progress *p);
+
+int cmd_demo(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
+int cmd_erase(int argc, char **argv);
+
+#endif /* LETHE_CLI_H */

@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd_erase.c - `lethe erase`: run (or resume) the erasure of one person.
+ */
+#include "util/fmacros.h"
+
+#include <getopt.h>
+#include <jansson.h>
+
+#include "cli/cli.h"
+#include "engine/erase.h"
+#include "store/store.h"
+
+static const char usage[] =
+	"usage: lethe erase -c CONFIG --scope SCOPE --id KIND=VALUE [--id ...]\n"
+	"                   [--batch N] [--json] [--quiet] [--no-progress]\n"
+	"\n"
+	"Erase one person's data in SCOPE as the data map says: delete, anonymize,\n"
+	"or retain under a legal hold, table by table, in short transactions.\n"
+	"Progress is recorded in the state store: if the command is interrupted\n"
+	"(even killed), running the same command again finishes the job.\n"
+	"\n"
+	"  -c, --config FILE   lethe.yaml\n"
+	"  -s, --scope SCOPE   a scope of the data map (account, meta, channel, ...)\n"
+	"  -i, --id KIND=VALUE an identity of the person; repeat for several\n"
+	"  -b, --batch N       rows per transaction (default: adaptive, aiming at\n"
+	"                      erase.max_transaction_ms)\n"
+	"      --json          print the summary as JSON\n"
+	"  -q, --quiet         no summary, only the exit status\n"
+	"      --no-progress   no progress bar (it is shown only on a terminal)\n"
+	"  -h, --help          this text\n"
+	"\n"
+	"Exit status: 0 erased (possibly with rows retained under a legal hold),\n"
+	"1 failed (run again to resume), 2 usage error, 3 configuration or data map\n"
+	"invalid.\n";
+
+static void
+on_progress(void *arg, const struct erase_progress *p)
+{
+	progress_update(arg, p->table, p->done, p->planned);
+}
+
+int
+cmd_erase(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"scope", required_argument, NULL, 's'},
+		{"id", required_argument, NULL, 'i'},
+		{"batch", required_argument, NULL, 'b'},
+		{"json", no_argument, NULL, 'j'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"no-progress", no_argument, NULL, 'P'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct cli_opts o;
+	struct cli_env env;
+	struct lethe_err err = {0};
+	struct plan *plan = NULL;
+	struct store *st = NULL;
+	struct erase_opts eo;
+	struct erase_result res;
+	struct progress *bar = NULL;
+	char *end = NULL;
+	int ch, status = 0;
+	lethe_rc rc = LETHE_OK;
+
+	memset(&o, 0, sizeof(o));
+	memset(&env, 0, sizeof(env));
+	memset(&res, 0, sizeof(res));
+	optind = 1;
+	while (rc == LETHE_OK &&
+	       (ch = getopt_long(argc, argv, "c:s:i:b:jqh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			o.config = optarg;
+			break;
+		case 's':
+			o.scope = optarg;
+			break;
+		case 'i':
+			rc = cli_add_id(&o, optarg, &err);
+			break;
+		case 'b':
+			o.batch = strtoll(optarg, &end, 10);
+			if (*end != '\0' || o.batch < 1 || o.batch > 1000000)
+				rc = lethe_err_set(&err, LETHE_E_USAGE,
+						   "--batch must be a number from 1 to 1000000");
+			break;
+		case 'j':
+			o.json = true;
+			break;
+		case 'q':
+			o.quiet = true;
+			break;
+		case 'P':
+			o.no_progress = true;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			goto out;
+		default:
+			fputs(usage, stderr);
+			status = 2;
+			goto out;
+		}
+	}
+	if (rc == LETHE_OK && optind < argc)
+		rc = lethe_err_set(&err, LETHE_E_USAGE, "unexpected argument '%s'", argv[optind]);
+	if (rc == LETHE_OK && o.scope == NULL)
+		rc = lethe_err_set(&err, LETHE_E_USAGE, "--scope is required");
+	if (rc == LETHE_OK && o.nids == 0)
+		rc = lethe_err_set(&err, LETHE_E_USAGE, "at least one --id KIND=VALUE is required");
+	if (rc == LETHE_OK)
+		rc = cli_env_open(&env, o.config, &err);
+	if (rc == LETHE_OK)
+		rc = config_load_key(&env.cfg, &err);
+	if (rc == LETHE_OK)
+		rc = plan_build(env.dm, env.db, o.scope, o.ids, o.nids, true, &plan, &err);
+	if (rc == LETHE_OK)
+		rc = store_open(env.cfg.state_db, &st, &err);
+	if (rc != LETHE_OK)
+		goto fail;
+
+	memset(&eo, 0, sizeof(eo));
+	eo.batch_rows = o.batch > 0 ? o.batch : env.cfg.batch_rows;
+	eo.max_txn_ms = env.cfg.max_txn_ms;
+	eo.yield_ms = env.cfg.yield_ms;
+	eo.media_root = env.cfg.media_root;
+	eo.key = env.cfg.key;
+	bar = progress_new(!o.json && !o.quiet && !o.no_progress);
+	eo.on_progress = on_progress;
+	eo.arg = bar;
+	rc = erase_run(plan, o.ids, o.nids, env.db, st, &eo, &res, &err);
+	progress_done(bar);
+	if (rc != LETHE_OK)
+		goto fail;
+	if (o.json) {
+		json_t *j = erase_result_json(&res);
+
+		json_dumpf(j, stdout, JSON_INDENT(2));
+		fputc('\n', stdout);
+		json_decref(j);
+	} else if (!o.quiet) {
+		erase_result_print(&res, stdout);
+	}
+	goto out;
+fail:
+	status = cli_fail(&err, o.json);
+out:
+	erase_result_free(&res);
+	store_close(st);
+	plan_free(plan);
+	cli_env_close(&env);
+	cli_opts_free(&o);
+	return status;
+}

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * main.c - lethe's entry point: dispatch to a command.
+ */
+#include "util/fmacros.h"
+
+#include "cli/cli.h"
+
+#ifndef LETHE_VERSION
+#define LETHE_VERSION "0.1.0"
+#endif
+
+static const char usage[] =
+	"usage: lethe COMMAND [OPTIONS]\n"
+	"\n"
+	"lethe erases, exports and expires personal data in an app's database as\n"
+	"its data map says: short resumable transactions, every step recorded.\n"
+	"\n"
+	"Commands:\n"
+	"  demo    write the demo app (database, media, data map, configuration)\n"
+	"  plan    show what erasing a person would do, touching nothing\n"
+	"  erase   erase a person's data (resumable; run again after a crash)\n"
+	"  help    this text; `lethe COMMAND --help` for a command\n"
+	"  version print the version\n"
+	"\n"
+	"Example:\n"
+	"  lethe demo --dir demo\n"
+	"  lethe plan  -c demo/lethe.yaml --scope account --id email=user1@example.com\n"
+	"  lethe erase -c demo/lethe.yaml --scope account --id email=user1@example.com\n";
+
+struct command {
+	const char *name; /* what the user types */
+	cli_cmd_fn fn;    /* what runs */
+};
+
+static const struct command commands[] = {
+	{"demo", cmd_demo},
+	{"plan", cmd_plan},
+	{"erase", cmd_erase},
+};
+
+int
+main(int argc, char **argv)
+{
+	size_t i;
+
+	if (argc < 2) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+		printf("lethe %s\n", LETHE_VERSION);
+		return 0;
+	}
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "lethe: error: unknown command '%s'\n\n%s", argv[1], usage);
+	return 2;
+}

@@ -1,0 +1,862 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * datamap.c - parsing the data map and checking it on its own.
+ *
+ * Parsing walks the YAML node tree (util/yamlutil) and fills struct datamap.
+ * Every unknown key is an error, so a typo never silently turns a "delete"
+ * into nothing.  After parsing, parent links are resolved to tables and the
+ * parent graph is checked for cycles.  Checks against the live database are
+ * in validate.c.
+ */
+#include "util/fmacros.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+
+#include "datamap/datamap.h"
+#include "util/mem.h"
+#include "util/timeutil.h"
+#include "util/yamlutil.h"
+
+static const char *const default_categories[] = {
+	"account", "content", "meta-sourced", "messages", "analytics", "billing",
+	"logs", "media", "contacts", "marketing", "security", "other", NULL,
+};
+
+struct parser {
+	struct ydoc y;         /* the document */
+	struct datamap *dm;    /* what is being filled */
+	struct lethe_err *err; /* where failures go */
+};
+
+#define FAIL(p, node, ...) fail_at((p), ynode_line(node), __VA_ARGS__)
+
+static lethe_rc fail_at(struct parser *p, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static lethe_rc
+fail_at(struct parser *p, int line, const char *fmt, ...)
+{
+	char msg[LETHE_ERR_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return lethe_err_set(p->err, LETHE_E_DATAMAP, "%s:%d: %s", p->y.path, line, msg);
+}
+
+const char *
+dm_action_str(enum dm_action a)
+{
+	switch (a) {
+	case DM_DELETE:
+		return "delete";
+	case DM_ANONYMIZE:
+		return "anonymize";
+	case DM_RETAIN:
+		return "retain";
+	}
+	return "?";
+}
+
+/* A scalar that must be a plain identifier (table, column, identity kind). */
+static lethe_rc
+get_ident(struct parser *p, yaml_node_t *n, const char *what, char **out)
+{
+	const char *s = ynode_str(n);
+
+	if (n == NULL)
+		return FAIL(p, n, "missing %s", what);
+	if (s == NULL || s[0] == '\0')
+		return FAIL(p, n, "%s must be a name", what);
+	if (!appdb_ident_ok(s))
+		return FAIL(p, n, "%s '%s' is not a plain identifier (letters, digits, _)", what,
+			    s);
+	*out = xstrdup(s);
+	return LETHE_OK;
+}
+
+static lethe_rc
+get_text(struct parser *p, yaml_node_t *n, const char *what, char **out)
+{
+	const char *s = ynode_str(n);
+
+	if (s == NULL)
+		return FAIL(p, n, "%s must be text", what);
+	*out = xstrdup(s);
+	return LETHE_OK;
+}
+
+static lethe_rc
+get_duration(struct parser *p, yaml_node_t *n, const char *what, int64_t *out)
+{
+	const char *s = ynode_str(n);
+
+	if (s == NULL || duration_parse(s, out) != LETHE_OK)
+		return FAIL(p, n,
+			    "bad duration for %s: '%s' (write a number and a unit s, m, h, d, "
+			    "w or y, e.g. 30d, 24h, 10y)",
+			    what, s ? s : "");
+	return LETHE_OK;
+}
+
+static void
+value_from_scalar(yaml_node_t *n, struct dm_value *v)
+{
+	const char *s = ynode_str(n);
+	char *end = NULL;
+	long long x;
+
+	memset(v, 0, sizeof(*v));
+	v->s = xstrdup(s);
+	if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE || s[0] == '\0')
+		return;
+	errno = 0;
+	x = strtoll(s, &end, 10);
+	if (errno == 0 && end != NULL && *end == '\0' &&
+	    (isdigit((unsigned char)s[0]) || s[0] == '-')) {
+		v->is_int = true;
+		v->i = x;
+	}
+}
+
+static lethe_rc
+get_names(struct parser *p, yaml_node_t *n, const char *what, char ***out, size_t *nout)
+{
+	size_t i, len;
+	lethe_rc rc;
+
+	if (!ynode_is_seq(n))
+		return FAIL(p, n, "%s must be a list of names, e.g. [a, b]", what);
+	len = ynode_len(n);
+	*out = xcalloc(len ? len : 1, sizeof(char *));
+	*nout = 0;
+	for (i = 0; i < len; i++) {
+		rc = get_ident(p, yseq_item(&p->y, n, i), what, &(*out)[i]);
+		if (rc != LETHE_OK)
+			return rc;
+		(*nout)++;
+	}
+	return LETHE_OK;
+}
+
+static lethe_rc
+parse_conds(struct parser *p, yaml_node_t *n, struct dm_cond **out, size_t *nout)
+{
+	size_t i, len;
+	lethe_rc rc;
+
+	if (!ynode_is_map(n) || ynode_len(n) == 0)
+		return FAIL(p, n, "'when' must map columns to values, e.g. {platform: instagram}");
+	len = ynode_len(n);
+	*out = xcalloc(len, sizeof(**out));
+	*nout = 0;
+	for (i = 0; i < len; i++) {
+		struct dm_cond *c = &(*out)[i];
+		yaml_node_t *v = ymap_val(&p->y, n, i);
+		size_t j;
+
+		c->line = ynode_line(ymap_key(&p->y, n, i));
+		rc = get_ident(p, ymap_key(&p->y, n, i), "condition column", &c->column);
+		if (rc != LETHE_OK)
+			return rc;
+		(*nout)++;
+		if (ynode_is_scalar(v) && !ynode_is_null(v)) {
+			c->values = xcalloc(1, sizeof(*c->values));
+			value_from_scalar(v, &c->values[0]);
+			c->nvalues = 1;
+		} else if (ynode_is_seq(v) && ynode_len(v) > 0) {
+			c->values = xcalloc(ynode_len(v), sizeof(*c->values));
+			for (j = 0; j < ynode_len(v); j++) {
+				yaml_node_t *item = yseq_item(&p->y, v, j);
+
+				if (!ynode_is_scalar(item) || ynode_is_null(item))
+					return FAIL(p, item, "condition values must be scalars");
+				value_from_scalar(item, &c->values[j]);
+				c->nvalues++;
+			}
+		} else {
+			return FAIL(p, v, "condition on '%s' needs a value or a list of values",
+				    c->column);
+		}
+	}
+	return LETHE_OK;
+}
+
+static lethe_rc
+parse_link(struct parser *p, yaml_node_t *n, struct dm_link *l)
+{
+	static const char *const keys[] = {"identity", "parent", "column", "references", "when",
+					   NULL};
+	yaml_node_t *id, *parent, *v;
+	lethe_rc rc;
+
+	l->line = ynode_line(n);
+	if (!ynode_is_map(n))
+		return FAIL(p, n, "a link must be a mapping with 'identity' or 'parent'");
+	rc = ymap_check_keys(&p->y, n, keys, "link", LETHE_E_DATAMAP, p->err);
+	if (rc != LETHE_OK)
+		return rc;
+	id = ymap_get(&p->y, n, "identity");
+	parent = ymap_get(&p->y, n, "parent");
+	if ((id == NULL) == (parent == NULL))
+		return FAIL(p, n, "a link needs exactly one of 'identity' or 'parent'");
+	if (id != NULL) {
+		l->kind = DM_LINK_IDENTITY;
+		rc = get_ident(p, id, "identity", &l->identity);
+		if (rc != LETHE_OK)
+			return rc;
+		if (!datamap_has_identity(p->dm, l->identity))
+			return FAIL(p, id, "identity '%s' is not declared under 'identities'",
+				    l->identity);
+		if (ymap_get(&p->y, n, "references") != NULL)
+			return FAIL(p, n, "'references' belongs to parent links only");
+	} else {
+		l->kind = DM_LINK_PARENT;
+		rc = get_ident(p, parent, "parent table", &l->parent_name);
+		if (rc != LETHE_OK)
+			return rc;
+		v = ymap_get(&p->y, n, "references");
+		if (v != NULL) {
+			rc = get_ident(p, v, "referenced column", &l->references);
+			if (rc != LETHE_OK)
+				return rc;
+		}
+	}
+	v = ymap_get(&p->y, n, "column");
+	if (v == NULL)
+		return FAIL(p, n, "a link needs 'column' (the column of this table that holds %s)",
+			    id ? "the identity" : "the parent's key");
+	rc = get_ident(p, v, "link column", &l->column);
+	if (rc != LETHE_OK)
+		return rc;
+	v = ymap_get(&p->y, n, "when");
+	if (v != NULL)
+		return parse_conds(p, v, &l->when, &l->nwhen);
+	return LETHE_OK;
+}
+
+static lethe_rc
+parse_anon_cols(struct parser *p, yaml_node_t *n, struct dm_table *t)
+{
+	size_t i, len;
+	lethe_rc rc;
+
+	if (!ynode_is_map(n) || ynode_len(n) == 0)
+		return FAIL(p, n,
+			    "'columns' must map columns to null, hash or {set: VALUE}");
+	len = ynode_len(n);
+	t->anon = xcalloc(len, sizeof(*t->anon));
+	for (i = 0; i < len; i++) {
+		struct dm_anon_col *a = &t->anon[i];
+		yaml_node_t *k = ymap_key(&p->y, n, i), *v = ymap_val(&p->y, n, i);
+
+		a->line = ynode_line(k);
+		rc = get_ident(p, k, "column", &a->column);
+		if (rc != LETHE_OK)
+			return rc;
+		t->nanon++;
+		if (ynode_is_null(v)) {
+			a->how = DM_ANON_NULL;
+		} else if (ynode_is_scalar(v) && strcmp(ynode_str(v), "hash") == 0) {
+			a->how = DM_ANON_HASH;
+		} else if (ynode_is_map(v)) {
+			static const char *const keys[] = {"set", NULL};
+			yaml_node_t *s;
+
+			rc = ymap_check_keys(&p->y, v, keys, "column action", LETHE_E_DATAMAP,
+					     p->err);
+			if (rc != LETHE_OK)
+				return rc;
+			s = ymap_get(&p->y, v, "set");
+			if (!ynode_is_scalar(s) || ynode_is_null(s))
+				return FAIL(p, v, "'set' needs a value (use null to clear)");
+			a->how = DM_ANON_SET;
+			value_from_scalar(s, &a->set);
+		} else {
+			return FAIL(p, v,
+				    "column '%s': write null, hash or {set: VALUE}", a->column);
+		}
+	}
+	return LETHE_OK;
+}
+
+static lethe_rc
+parse_erase(struct parser *p, yaml_node_t *n, struct dm_table *t)
+{
+	static const char *const keys[] = {"action", "columns", "reason", "for", "from", NULL};
+	const char *a;
+	yaml_node_t *v;
+	lethe_rc rc;
+
+	if (n == NULL)
+		return FAIL(p, n, "table '%s' needs 'erase' (delete, anonymize or retain)",
+			    t->name);
+	if (ynode_is_scalar(n)) {
+		a = ynode_str(n);
+		if (strcmp(a, "delete") == 0) {
+			t->action = DM_DELETE;
+			return LETHE_OK;
+		}
+		if (strcmp(a, "anonymize") == 0 || strcmp(a, "retain") == 0)
+			return FAIL(p, n, "'erase: %s' needs details: write it as a mapping with "
+					  "'action: %s' and its columns",
+				    a, a);
+		return FAIL(p, n, "unknown erase action '%s' (delete, anonymize or retain)", a);
+	}
+	if (!ynode_is_map(n))
+		return FAIL(p, n, "'erase' must be 'delete' or a mapping");
+	rc = ymap_check_keys(&p->y, n, keys, "erase", LETHE_E_DATAMAP, p->err);
+	if (rc != LETHE_OK)
+		return rc;
+	v = ymap_get(&p->y, n, "action");
+	a = ynode_str(v);
+	if (a == NULL)
+		return FAIL(p, n, "'erase' needs 'action' (delete, anonymize or retain)");
+	if (strcmp(a, "delete") == 0)
+		t->action = DM_DELETE;
+	else if (strcmp(a, "anonymize") == 0)
+		t->action = DM_ANONYMIZE;
+	else if (strcmp(a, "retain") == 0)
+		t->action = DM_RETAIN;
+	else
+		return FAIL(p, v, "unknown erase action '%s' (delete, anonymize or retain)", a);
+
+	v = ymap_get(&p->y, n, "columns");
+	if (t->action == DM_DELETE && v != NULL)
+		return FAIL(p, v, "'columns' does not apply to delete");
+	if (t->action == DM_ANONYMIZE && v == NULL)
+		return FAIL(p, n, "anonymize needs 'columns' (what to do to each column)");
+	if (v != NULL) {
+		rc = parse_anon_cols(p, v, t);
+		if (rc != LETHE_OK)
+			return rc;
+	}
+	if (t->action != DM_RETAIN) {
+		static const char *const only[] = {"reason", "for", "from", NULL};
+		const char *const *o;
+
+		for (o = only; *o != NULL; o++)
+			if (ymap_get(&p->y, n, *o) != NULL)
+				return FAIL(p, ymap_get(&p->y, n, *o),
+					    "'%s' belongs to 'action: retain' only", *o);
+		return LETHE_OK;
+	}
+	v = ymap_get(&p->y, n, "reason");
+	if (v == NULL || ynode_str(v) == NULL || ynode_str(v)[0] == '\0')
+		return FAIL(p, n, "retain needs a 'reason' (shown to the person)");
+	rc = get_text(p, v, "reason", &t->reason);
+	if (rc != LETHE_OK)
+		return rc;
+	v = ymap_get(&p->y, n, "for");
+	if (v == NULL)
+		return FAIL(p, n, "retain needs 'for' (how long, e.g. 10y)");
+	rc = get_duration(p, v, "retain 'for'", &t->retain_for);
+	if (rc != LETHE_OK)
+		return rc;
+	v = ymap_get(&p->y, n, "from");
+	if (v != NULL)
+		return get_ident(p, v, "'from' column", &t->retain_from);
+	return LETHE_OK;
+}
+
+static lethe_rc
+parse_ttl(struct parser *p, yaml_node_t *n, struct dm_table *t)
+{
+	static const char *const keys[] = {"column", "after", "when", "action", NULL};
+	yaml_node_t *v;
+	lethe_rc rc;
+
+	if (!ynode_is_map(n))
+		return FAIL(p, n, "'ttl' must be a mapping with 'column' and 'after'");
+	rc = ymap_check_keys(&p->y, n, keys, "ttl", LETHE_E_DATAMAP, p->err);
+	if (rc != LETHE_OK)
+		return rc;
+	t->ttl.present = true;
+	t->ttl.line = ynode_line(n);
+	rc = get_ident(p, ymap_get(&p->y, n, "column"), "ttl column", &t->ttl.column);
+	if (rc != LETHE_OK)
+		return rc;
+	v = ymap_get(&p->y, n, "after");
+	if (v == NULL)
+		return FAIL(p, n, "'ttl' needs 'after' (e.g. 30d)");
+	rc = get_duration(p, v, "ttl 'after'", &t->ttl.after);
+	if (rc != LETHE_OK)
+		return rc;
+	v = ymap_get(&p->y, n, "action");
+	t->ttl.action = DM_DELETE;
+	if (v != NULL) {
+		const char *a = ynode_str(v);
+
+		if (a != NULL && strcmp(a, "anonymize") == 0)
+			t->ttl.action = DM_ANONYMIZE;
+		else if (a == NULL || strcmp(a, "delete") != 0)
+			return FAIL(p, v, "ttl action must be delete or anonymize");
+		if (t->ttl.action == DM_ANONYMIZE && t->action != DM_ANONYMIZE)
+			return FAIL(p, v, "ttl 'action: anonymize' uses the table's anonymize "
+					  "columns: set 'erase: {action: anonymize, ...}'");
+	}
+	v = ymap_get(&p->y, n, "when");
+	if (v != NULL)
+		return parse_conds(p, v, &t->ttl.when, &t->ttl.nwhen);
+	return LETHE_OK;
+}
+
+static bool
+category_ok(const struct datamap *dm, const char *c)
+{
+	size_t i;
+
+	for (i = 0; i < dm->ncategories; i++)
+		if (strcmp(dm->categories[i], c) == 0)
+			return true;
+	return false;
+}
+
+static lethe_rc
+parse_table(struct parser *p, yaml_node_t *k, yaml_node_t *n, struct dm_table *t)
+{
+	static const char *const keys[] = {"key", "category", "links", "tokens", "media",
+					   "erase", "ttl", NULL};
+	yaml_node_t *v;
+	size_t i;
+	lethe_rc rc;
+
+	t->line = ynode_line(k);
+	rc = get_ident(p, k, "table name", &t->name);
+	if (rc != LETHE_OK)
+		return rc;
+	if (!ynode_is_map(n))
+		return FAIL(p, n, "table '%s' must be a mapping", t->name);
+	rc = ymap_check_keys(&p->y, n, keys, "a table", LETHE_E_DATAMAP, p->err);
+	if (rc != LETHE_OK)
+		return rc;
+	v = ymap_get(&p->y, n, "key");
+	if (v != NULL) {
+		rc = get_ident(p, v, "key column", &t->key);
+		if (rc != LETHE_OK)
+			return rc;
+	}
+	v = ymap_get(&p->y, n, "category");
+	if (v == NULL)
+		return FAIL(p, n, "table '%s' needs a 'category'", t->name);
+	rc = get_text(p, v, "category", &t->category);
+	if (rc != LETHE_OK)
+		return rc;
+	if (!category_ok(p->dm, t->category))
+		return FAIL(p, v,
+			    "unknown category '%s' (declare it under top-level 'categories' or "
+			    "use account, content, meta-sourced, messages, analytics, billing, "
+			    "logs, media, contacts, marketing, security, other)",
+			    t->category);
+	v = ymap_get(&p->y, n, "links");
+	if (!ynode_is_seq(v) || ynode_len(v) == 0)
+		return FAIL(p, v ? v : n,
+			    "table '%s' needs 'links': how its rows link to a person", t->name);
+	t->links = xcalloc(ynode_len(v), sizeof(*t->links));
+	for (i = 0; i < ynode_len(v); i++) {
+		rc = parse_link(p, yseq_item(&p->y, v, i), &t->links[i]);
+		t->nlinks++;
+		if (rc != LETHE_OK)
+			return rc;
+	}
+	v = ymap_get(&p->y, n, "tokens");
+	if (v != NULL) {
+		rc = get_names(p, v, "token column", &t->tokens, &t->ntokens);
+		if (rc != LETHE_OK)
+			return rc;
+	}
+	v = ymap_get(&p->y, n, "media");
+	if (v != NULL) {
+		rc = get_names(p, v, "media column", &t->media, &t->nmedia);
+		if (rc != LETHE_OK)
+			return rc;
+	}
+	rc = parse_erase(p, ymap_get(&p->y, n, "erase"), t);
+	if (rc != LETHE_OK)
+		return rc;
+	if (t->nmedia > 0 && t->action != DM_DELETE)
+		return FAIL(p, ymap_get(&p->y, n, "media"),
+			    "table '%s' has media columns, so its erase action must be delete "
+			    "(files are removed with their rows)",
+			    t->name);
+	v = ymap_get(&p->y, n, "ttl");
+	if (v != NULL)
+		return parse_ttl(p, v, t);
+	return LETHE_OK;
+}
+
+static lethe_rc
+parse_scope(struct parser *p, yaml_node_t *k, yaml_node_t *n, struct dm_scope *s)
+{
+	static const char *const keys[] = {"description", "identities", "tables", NULL};
+	yaml_node_t *v;
+	size_t i;
+	lethe_rc rc;
+
+	s->line = ynode_line(k);
+	rc = get_ident(p, k, "scope name", &s->name);
+	if (rc != LETHE_OK)
+		return rc;
+	if (!ynode_is_map(n))
+		return FAIL(p, n, "scope '%s' must be a mapping", s->name);
+	rc = ymap_check_keys(&p->y, n, keys, "a scope", LETHE_E_DATAMAP, p->err);
+	if (rc != LETHE_OK)
+		return rc;
+	v = ymap_get(&p->y, n, "description");
+	rc = get_text(p, v, "description", &s->description);
+	if (v == NULL || rc != LETHE_OK)
+		return FAIL(p, v ? v : n, "scope '%s' needs a 'description'", s->name);
+	v = ymap_get(&p->y, n, "identities");
+	if (v == NULL)
+		return FAIL(p, n, "scope '%s' needs 'identities' (the identity kinds it accepts)",
+			    s->name);
+	rc = get_names(p, v, "identity", &s->identities, &s->nidentities);
+	if (rc != LETHE_OK)
+		return rc;
+	for (i = 0; i < s->nidentities; i++)
+		if (!datamap_has_identity(p->dm, s->identities[i]))
+			return FAIL(p, v, "scope '%s': identity '%s' is not declared", s->name,
+				    s->identities[i]);
+	v = ymap_get(&p->y, n, "tables");
+	if (v == NULL)
+		return FAIL(p, n, "scope '%s' needs 'tables' (a list, or 'all')", s->name);
+	if (ynode_is_scalar(v) && strcmp(ynode_str(v), "all") == 0) {
+		s->all = true;
+		return LETHE_OK;
+	}
+	rc = get_names(p, v, "table", &s->tables, &s->ntables);
+	if (rc != LETHE_OK)
+		return rc;
+	for (i = 0; i < s->ntables; i++)
+		if (datamap_table(p->dm, s->tables[i]) == NULL)
+			return FAIL(p, v, "scope '%s': table '%s' is not mapped under 'tables'",
+				    s->name, s->tables[i]);
+	return LETHE_OK;
+}
+
+/* Depth-first search for a cycle through parent links; 0 white, 1 grey, 2 black. */
+static lethe_rc
+check_cycle(struct parser *p, struct dm_table *t, int *color)
+{
+	size_t i;
+	lethe_rc rc;
+
+	color[t->index] = 1;
+	for (i = 0; i < t->nlinks; i++) {
+		struct dm_table *par = t->links[i].parent;
+
+		if (par == NULL)
+			continue;
+		if (color[par->index] == 1)
+			return fail_at(p, t->links[i].line,
+				       "cycle in parent links: table '%s' reaches itself through "
+				       "'%s'",
+				       par->name, t->name);
+		if (color[par->index] == 0) {
+			rc = check_cycle(p, par, color);
+			if (rc != LETHE_OK)
+				return rc;
+		}
+	}
+	color[t->index] = 2;
+	return LETHE_OK;
+}
+
+static lethe_rc
+resolve(struct parser *p)
+{
+	struct datamap *dm = p->dm;
+	int *color;
+	size_t i, j;
+	lethe_rc rc = LETHE_OK;
+
+	for (i = 0; i < dm->ntables; i++) {
+		struct dm_table *t = &dm->tables[i];
+
+		for (j = 0; j < i; j++)
+			if (strcmp(dm->tables[j].name, t->name) == 0)
+				return fail_at(p, t->line, "table '%s' is mapped twice", t->name);
+		for (j = 0; j < t->nlinks; j++) {
+			struct dm_link *l = &t->links[j];
+
+			if (l->kind != DM_LINK_PARENT)
+				continue;
+			l->parent = (struct dm_table *)datamap_table(dm, l->parent_name);
+			if (l->parent == NULL)
+				return fail_at(p, l->line,
+					       "table '%s' links to parent '%s', which is not mapped "
+					       "(map the parent table too)",
+					       t->name, l->parent_name);
+		}
+	}
+	color = xcalloc(dm->ntables ? dm->ntables : 1, sizeof(int));
+	for (i = 0; i < dm->ntables && rc == LETHE_OK; i++)
+		if (color[i] == 0)
+			rc = check_cycle(p, &dm->tables[i], color);
+	free(color);
+	return rc;
+}
+
+/* A list of non-empty text items (categories may contain '-'). */
+static lethe_rc
+get_names_text_ok(struct parser *p, yaml_node_t *n, char ***out, size_t *nout)
+{
+	size_t i, len;
+
+	if (!ynode_is_seq(n))
+		return FAIL(p, n, "'categories' must be a list, e.g. [payments, support]");
+	len = ynode_len(n);
+	*out = xcalloc(len ? len : 1, sizeof(char *));
+	*nout = 0;
+	for (i = 0; i < len; i++) {
+		yaml_node_t *item = yseq_item(&p->y, n, i);
+		const char *s = ynode_str(item);
+
+		if (s == NULL || s[0] == '\0')
+			return FAIL(p, item, "a category must be a non-empty name");
+		(*out)[(*nout)++] = xstrdup(s);
+	}
+	return LETHE_OK;
+}
+
+static lethe_rc
+parse_root(struct parser *p)
+{
+	static const char *const keys[] = {"version", "identities", "categories", "tables",
+					   "scopes", NULL};
+	struct datamap *dm = p->dm;
+	yaml_node_t *root = ydoc_root(&p->y), *v;
+	const char *const *c;
+	size_t i;
+	lethe_rc rc;
+
+	if (!ynode_is_map(root))
+		return FAIL(p, root, "the data map must be a mapping (version, identities, "
+				     "tables, scopes)");
+	rc = ymap_check_keys(&p->y, root, keys, "the data map", LETHE_E_DATAMAP, p->err);
+	if (rc != LETHE_OK)
+		return rc;
+	v = ymap_get(&p->y, root, "version");
+	if (v == NULL || ynode_str(v) == NULL || strcmp(ynode_str(v), "1") != 0)
+		return FAIL(p, v ? v : root, "'version: 1' is required (the only version)");
+
+	v = ymap_get(&p->y, root, "identities");
+	if (!ynode_is_map(v) || ynode_len(v) == 0)
+		return FAIL(p, v ? v : root,
+			    "'identities' must map identity kinds to descriptions");
+	dm->identities = xcalloc(ynode_len(v), sizeof(*dm->identities));
+	for (i = 0; i < ynode_len(v); i++) {
+		struct dm_identity *id = &dm->identities[i];
+		yaml_node_t *d = ymap_val(&p->y, v, i);
+
+		rc = get_ident(p, ymap_key(&p->y, v, i), "identity kind", &id->name);
+		if (rc != LETHE_OK)
+			return rc;
+		dm->nidentities++;
+		id->description = xstrdup(ynode_str(d) ? ynode_str(d) : "");
+	}
+
+	for (c = default_categories; *c != NULL; c++) {
+		dm->categories = xrealloc(dm->categories, (dm->ncategories + 1) * sizeof(char *));
+		dm->categories[dm->ncategories++] = xstrdup(*c);
+	}
+	v = ymap_get(&p->y, root, "categories");
+	if (v != NULL) {
+		char **extra = NULL;
+		size_t nextra = 0;
+
+		rc = get_names_text_ok(p, v, &extra, &nextra);
+		if (rc != LETHE_OK)
+			return rc;
+		dm->categories =
+			xrealloc(dm->categories, (dm->ncategories + nextra) * sizeof(char *));
+		for (i = 0; i < nextra; i++)
+			dm->categories[dm->ncategories++] = extra[i];
+		free(extra);
+	}
+
+	v = ymap_get(&p->y, root, "tables");
+	if (!ynode_is_map(v) || ynode_len(v) == 0)
+		return FAIL(p, v ? v : root, "'tables' must map table names to their mapping");
+	dm->tables = xcalloc(ynode_len(v), sizeof(*dm->tables));
+	for (i = 0; i < ynode_len(v); i++) {
+		dm->tables[i].index = i;
+		dm->ntables++;
+		rc = parse_table(p, ymap_key(&p->y, v, i), ymap_val(&p->y, v, i),
+				 &dm->tables[i]);
+		if (rc != LETHE_OK)
+			return rc;
+	}
+	rc = resolve(p);
+	if (rc != LETHE_OK)
+		return rc;
+
+	v = ymap_get(&p->y, root, "scopes");
+	if (!ynode_is_map(v) || ynode_len(v) == 0)
+		return FAIL(p, v ? v : root, "'scopes' must map scope names to their definition");
+	dm->scopes = xcalloc(ynode_len(v), sizeof(*dm->scopes));
+	for (i = 0; i < ynode_len(v); i++) {
+		dm->nscopes++;
+		rc = parse_scope(p, ymap_key(&p->y, v, i), ymap_val(&p->y, v, i),
+				 &dm->scopes[i]);
+		if (rc != LETHE_OK)
+			return rc;
+	}
+	return LETHE_OK;
+}
+
+struct datamap *
+datamap_load(const char *path, const char *text, struct lethe_err *err)
+{
+	struct parser p;
+	lethe_rc rc;
+
+	memset(&p, 0, sizeof(p));
+	p.err = err;
+	p.dm = xcalloc(1, sizeof(*p.dm));
+	p.dm->path = xstrdup(path);
+	rc = ydoc_load(&p.y, path, text, LETHE_E_DATAMAP, err);
+	if (rc == LETHE_OK)
+		rc = parse_root(&p);
+	ydoc_free(&p.y);
+	if (rc != LETHE_OK) {
+		datamap_free(p.dm);
+		return NULL;
+	}
+	return p.dm;
+}
+
+static void
+conds_free(struct dm_cond *c, size_t n)
+{
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		free(c[i].column);
+		for (j = 0; j < c[i].nvalues; j++)
+			free(c[i].values[j].s);
+		free(c[i].values);
+	}
+	free(c);
+}
+
+static void
+names_free(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void
+datamap_free(struct datamap *dm)
+{
+	size_t i, j;
+
+	if (dm == NULL)
+		return;
+	for (i = 0; i < dm->ntables; i++) {
+		struct dm_table *t = &dm->tables[i];
+
+		for (j = 0; j < t->nlinks; j++) {
+			free(t->links[j].identity);
+			free(t->links[j].column);
+			free(t->links[j].parent_name);
+			free(t->links[j].references);
+			conds_free(t->links[j].when, t->links[j].nwhen);
+		}
+		free(t->links);
+		for (j = 0; j < t->nanon; j++) {
+			free(t->anon[j].column);
+			free(t->anon[j].set.s);
+		}
+		free(t->anon);
+		names_free(t->tokens, t->ntokens);
+		names_free(t->media, t->nmedia);
+		free(t->name);
+		free(t->key);
+		free(t->category);
+		free(t->reason);
+		free(t->retain_from);
+		free(t->ttl.column);
+		conds_free(t->ttl.when, t->ttl.nwhen);
+	}
+	free(dm->tables);
+	for (i = 0; i < dm->nidentities; i++) {
+		free(dm->identities[i].name);
+		free(dm->identities[i].description);
+	}
+	free(dm->identities);
+	for (i = 0; i < dm->nscopes; i++) {
+		free(dm->scopes[i].name);
+		free(dm->scopes[i].description);
+		names_free(dm->scopes[i].identities, dm->scopes[i].nidentities);
+		names_free(dm->scopes[i].tables, dm->scopes[i].ntables);
+	}
+	free(dm->scopes);
+	names_free(dm->categories, dm->ncategories);
+	free(dm->path);
+	free(dm);
+}
+
+const struct dm_table *
+datamap_table(const struct datamap *dm, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < dm->ntables; i++)
+		if (dm->tables[i].name != NULL && strcmp(dm->tables[i].name, name) == 0)
+			return &dm->tables[i];
+	return NULL;
+}
+
+const struct dm_scope *
+datamap_scope(const struct datamap *dm, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < dm->nscopes; i++)
+		if (strcmp(dm->scopes[i].name, name) == 0)
+			return &dm->scopes[i];
+	return NULL;
+}
+
+bool
+datamap_has_identity(const struct datamap *dm, const char *kind)
+{
+	size_t i;
+
+	for (i = 0; i < dm->nidentities; i++)
+		if (strcmp(dm->identities[i].name, kind) == 0)
+			return true;
+	return false;
+}
+
+bool
+dm_scope_has_table(const struct dm_scope *scope, const struct dm_table *t)
+{
+	size_t i;
+
+	if (scope->all)
+		return true;
+	for (i = 0; i < scope->ntables; i++)
+		if (strcmp(scope->tables[i], t->name) == 0)
+			return true;
+	return false;
+}
+
+bool
+dm_scope_has_identity(const struct dm_scope *scope, const char *kind)
+{
+	size_t i;
+
+	for (i = 0; i < scope->nidentities; i++)
+		if (strcmp(scope->identities[i], kind) == 0)
+			return true;
+	return false;
+}

@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * datamap.h - the data map: which tables of the app's database hold whose
+ * personal data, and what erasure does to each.
+ *
+ * The format is specified in docs/datamap.md.  datamap_load() parses and
+ * checks the file on its own; datamap_validate() then checks it against the
+ * live database (every table and column must exist).  Only a validated map
+ * may be handed to the planner: every identifier in it is then known to name
+ * a real table or column and to be a plain identifier, and the planner still
+ * quotes each one.  A loaded map is read-only and may be shared by threads.
+ */
+#ifndef LETHE_DATAMAP_H
+#define LETHE_DATAMAP_H
+
+#include "db/appdb.h"
+#include "util/fmacros.h"
+#include "util/rc.h"
+
+enum dm_action { DM_DELETE, DM_ANONYMIZE, DM_RETAIN };
+enum dm_anon { DM_ANON_NULL, DM_ANON_SET, DM_ANON_HASH };
+enum dm_link_kind { DM_LINK_IDENTITY, DM_LINK_PARENT };
+
+/* A literal from the map: YAML plain integers become INT, everything else TEXT. */
+struct dm_value {
+	bool is_int;  /* integer literal */
+	int64_t i;    /* value if is_int */
+	char *s;      /* text form, always set */
+};
+
+/* "column = value" or "column IN (values)"; conditions of a list are ANDed. */
+struct dm_cond {
+	char *column;            /* column of the same table */
+	struct dm_value *values; /* one or more accepted values */
+	size_t nvalues;          /* number of values */
+	int line;                /* line in the map file */
+};
+
+/* How rows of a table link to a person. */
+struct dm_link {
+	enum dm_link_kind kind;  /* identity column or foreign key to a parent */
+	char *identity;          /* DM_LINK_IDENTITY: the identity kind */
+	char *column;            /* the column in this table */
+	char *parent_name;       /* DM_LINK_PARENT: the parent table's name */
+	struct dm_table *parent; /* resolved parent (set by datamap_load) */
+	char *references;        /* parent column referenced (default: parent key) */
+	struct dm_cond *when;    /* extra conditions on this table's row */
+	size_t nwhen;            /* number of conditions */
+	int line;                /* line in the map file */
+};
+
+/* What anonymizing does to one column. */
+struct dm_anon_col {
+	char *column;       /* the column */
+	enum dm_anon how;   /* null, fixed value, keyed hash */
+	struct dm_value set;/* DM_ANON_SET: the value written */
+	int line;           /* line in the map file */
+};
+
+/* Automatic expiry of rows (used by the sweeper; parsed and checked now). */
+struct dm_ttl {
+	bool present;          /* the table has a ttl */
+	char *column;          /* time column */
+	int64_t after;         /* seconds */
+	struct dm_cond *when;  /* only rows matching these */
+	size_t nwhen;          /* number of conditions */
+	enum dm_action action; /* DM_DELETE or DM_ANONYMIZE */
+	int line;              /* line in the map file */
+};
+
+struct dm_table {
+	char *name;                 /* table name */
+	char *key;                  /* key column (unique per row) */
+	char *category;             /* account, content, messages, ... */
+	struct dm_link *links;      /* ways rows link to a person */
+	size_t nlinks;              /* number of links */
+	char **tokens;              /* OAuth token columns */
+	size_t ntokens;             /* number of token columns */
+	char **media;               /* media object key columns */
+	size_t nmedia;              /* number of media columns */
+	enum dm_action action;      /* what erasure does */
+	struct dm_anon_col *anon;   /* anonymize/retain: columns changed */
+	size_t nanon;               /* number of such columns */
+	char *reason;               /* retain: reason shown to the person */
+	int64_t retain_for;         /* retain: seconds */
+	char *retain_from;          /* retain: time column the period starts at, or NULL */
+	struct dm_ttl ttl;          /* optional expiry */
+	int line;                   /* line in the map file */
+	size_t index;               /* position in datamap.tables */
+};
+
+struct dm_identity {
+	char *name;        /* identity kind */
+	char *description; /* what it means */
+};
+
+struct dm_scope {
+	char *name;          /* account, meta, channel, ... */
+	char *description;   /* shown in plans */
+	char **identities;   /* identity kinds a request in this scope may use */
+	size_t nidentities;  /* number of identity kinds */
+	bool all;            /* tables: all */
+	char **tables;       /* the tables acted on, if !all */
+	size_t ntables;      /* number of tables */
+	int line;            /* line in the map file */
+};
+
+struct datamap {
+	char *path;                    /* file it was read from */
+	struct dm_identity *identities;/* declared identity kinds */
+	size_t nidentities;            /* number of identity kinds */
+	struct dm_table *tables;       /* mapped tables, file order */
+	size_t ntables;                /* number of tables */
+	struct dm_scope *scopes;       /* declared scopes */
+	size_t nscopes;                /* number of scopes */
+	char **categories;             /* allowed categories */
+	size_t ncategories;            /* number of categories */
+};
+
+/*
+ * Parse the map at @path (or @text if not NULL; @path then names it in
+ * messages) and check it on its own: keys, references between tables,
+ * cycles, identities, durations.  Returns NULL with "path:line: what is
+ * wrong" in @err.  Free with datamap_free().
+ */
+struct datamap *datamap_load(const char *path, const char *text, struct lethe_err *err);
+void datamap_free(struct datamap *dm);
+
+/* Check the map against the live database @db (tables, columns, keys). */
+/*
+ * Check the map against the live database @db: every table and column named
+ * must exist; a table without "key" gets its single-column primary key.
+ * Link columns without an index are reported with log_warnx (slow, not wrong).
+ */
+lethe_rc datamap_validate(struct datamap *dm, struct appdb *db, struct lethe_err *err);
+
+const struct dm_table *datamap_table(const struct datamap *dm, const char *name);
+const struct dm_scope *datamap_scope(const struct datamap *dm, const char *name);
+bool datamap_has_identity(const struct datamap *dm, const char *kind);
+/* True if @scope acts on @t. */
+bool dm_scope_has_table(const struct dm_scope *scope, const struct dm_table *t);
+/* True if requests in @scope may name a person by identity kind @kind. */
+bool dm_scope_has_identity(const struct dm_scope *scope, const char *kind);
+
+const char *dm_action_str(enum dm_action a);
+
+#endif /* LETHE_DATAMAP_H */

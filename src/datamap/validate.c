@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * validate.c - checking a parsed data map against the live app database.
+ *
+ * Every table and column the map names must exist in the database's
+ * catalogue; only then may the planner put them (quoted) into SQL.  Messages
+ * point at the map's line: "datamap.yaml:42: table 'posts' has no column
+ * 'chanel_id' (columns: id, project_id, ...)".
+ */
+#include "util/fmacros.h"
+
+#include <stdarg.h>
+
+#include "datamap/datamap.h"
+#include "util/buf.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+static lethe_rc fail_at(const struct datamap *dm, struct lethe_err *err, int line,
+			const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static lethe_rc
+fail_at(const struct datamap *dm, struct lethe_err *err, int line, const char *fmt, ...)
+{
+	char msg[LETHE_ERR_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return lethe_err_set(err, LETHE_E_DATAMAP, "%s:%d: %s", dm->path, line, msg);
+}
+
+static lethe_rc
+need_col(const struct datamap *dm, const struct appdb_table *ti, const char *col, int line,
+	 const char *what, struct lethe_err *err)
+{
+	struct buf list;
+	size_t i;
+	lethe_rc rc;
+
+	if (appdb_table_find(ti, col) >= 0)
+		return LETHE_OK;
+	buf_init(&list, 2048);
+	for (i = 0; i < ti->ncols; i++)
+		buf_addf(&list, "%s%s", i ? ", " : "", ti->cols[i].name);
+	rc = fail_at(dm, err, line, "table '%s' has no column '%s' (%s; columns: %s)", ti->name,
+		     col, what, buf_str(&list));
+	buf_free(&list);
+	return rc;
+}
+
+static lethe_rc
+need_conds(const struct datamap *dm, const struct appdb_table *ti, const struct dm_cond *c,
+	   size_t n, struct lethe_err *err)
+{
+	size_t i;
+	lethe_rc rc;
+
+	for (i = 0; i < n; i++) {
+		rc = need_col(dm, ti, c[i].column, c[i].line, "condition", err);
+		if (rc != LETHE_OK)
+			return rc;
+	}
+	return LETHE_OK;
+}
+
+static lethe_rc
+validate_table(struct datamap *dm, struct dm_table *t, struct appdb *db,
+	       struct appdb_table *infos, struct lethe_err *err)
+{
+	struct appdb_table *ti = &infos[t->index];
+	size_t i, j, npk = 0;
+	int pk = -1;
+	lethe_rc rc;
+
+	if (t->key == NULL) {
+		for (i = 0; i < ti->ncols; i++)
+			if (ti->cols[i].pk) {
+				npk++;
+				pk = (int)i;
+			}
+		if (npk != 1)
+			return fail_at(dm, err, t->line,
+				       "table '%s' has no 'key' and no single-column primary key: "
+				       "name a column whose value is unique per row",
+				       t->name);
+		t->key = xstrdup(ti->cols[pk].name);
+	}
+	rc = need_col(dm, ti, t->key, t->line, "key", err);
+	for (i = 0; rc == LETHE_OK && i < t->nlinks; i++) {
+		struct dm_link *l = &t->links[i];
+
+		rc = need_col(dm, ti, l->column, l->line, "link column", err);
+		if (rc == LETHE_OK)
+			rc = need_conds(dm, ti, l->when, l->nwhen, err);
+		if (rc == LETHE_OK && l->kind == DM_LINK_PARENT && l->references != NULL)
+			rc = need_col(dm, &infos[l->parent->index], l->references, l->line,
+				      "referenced column of the parent", err);
+		if (rc == LETHE_OK && !db->ops->column_indexed(db, t->name, l->column) &&
+		    strcmp(l->column, t->key) != 0)
+			log_warnx("%s:%d: %s.%s has no index: erasure will scan the table "
+				  "(CREATE INDEX ON %s(%s))",
+				  dm->path, l->line, t->name, l->column, t->name, l->column);
+	}
+	for (i = 0; rc == LETHE_OK && i < t->ntokens; i++)
+		rc = need_col(dm, ti, t->tokens[i], t->line, "token column", err);
+	for (i = 0; rc == LETHE_OK && i < t->nmedia; i++)
+		rc = need_col(dm, ti, t->media[i], t->line, "media column", err);
+	for (i = 0; rc == LETHE_OK && i < t->nanon; i++) {
+		rc = need_col(dm, ti, t->anon[i].column, t->anon[i].line, "erase column", err);
+		if (rc == LETHE_OK && strcmp(t->anon[i].column, t->key) == 0)
+			rc = fail_at(dm, err, t->anon[i].line,
+				     "table '%s': the key column '%s' cannot be anonymized", t->name,
+				     t->key);
+		for (j = 0; rc == LETHE_OK && j < i; j++)
+			if (strcmp(t->anon[j].column, t->anon[i].column) == 0)
+				rc = fail_at(dm, err, t->anon[i].line, "column '%s' listed twice",
+					     t->anon[i].column);
+	}
+	if (rc == LETHE_OK && t->retain_from != NULL)
+		rc = need_col(dm, ti, t->retain_from, t->line, "retain 'from' column", err);
+	if (rc == LETHE_OK && t->ttl.present) {
+		rc = need_col(dm, ti, t->ttl.column, t->ttl.line, "ttl column", err);
+		if (rc == LETHE_OK)
+			rc = need_conds(dm, ti, t->ttl.when, t->ttl.nwhen, err);
+	}
+	return rc;
+}
+
+lethe_rc
+datamap_validate(struct datamap *dm, struct appdb *db, struct lethe_err *err)
+{
+	struct appdb_table *infos;
+	size_t i, n = dm->ntables;
+	lethe_rc rc = LETHE_OK;
+
+	infos = xcalloc(n ? n : 1, sizeof(*infos));
+	for (i = 0; i < n && rc == LETHE_OK; i++) {
+		struct lethe_err e;
+
+		rc = appdb_table_info(db, dm->tables[i].name, &infos[i], &e);
+		if (rc == LETHE_E_NOTFOUND)
+			rc = fail_at(dm, err, dm->tables[i].line,
+				     "no table '%s' in the app database %s", dm->tables[i].name,
+				     db->target);
+		else if (rc != LETHE_OK)
+			lethe_err_set(err, rc, "%s", e.msg);
+	}
+	/* Keys first: a parent link's default reference is the parent's key. */
+	for (i = 0; i < n && rc == LETHE_OK; i++)
+		rc = validate_table(dm, &dm->tables[i], db, infos, err);
+	for (i = 0; i < n; i++)
+		appdb_table_free(&infos[i]);
+	free(infos);
+	return rc;
+}

@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * appdb.h - the one interface between lethe's engine and an app database.
+ *
+ * The engine never calls a database library directly.  It builds SQL with the
+ * dialect helpers here (identifier quoting, parameter placeholders) and runs
+ * it through a driver vtable.  SQLite is the driver today; a PostgreSQL
+ * driver adds a struct appdb_ops and a dialect, not a new engine.
+ *
+ * Values cross the interface as struct appdb_val.  A connection is used by
+ * one thread at a time.
+ */
+#ifndef LETHE_APPDB_H
+#define LETHE_APPDB_H
+
+#include "util/buf.h"
+#include "util/fmacros.h"
+#include "util/rc.h"
+
+enum appdb_type { APPDB_NULL, APPDB_INT, APPDB_TEXT, APPDB_REAL };
+
+/* A bound parameter or a result value.  Text is borrowed, not owned. */
+struct appdb_val {
+	enum appdb_type type; /* which member is set */
+	int64_t i;            /* APPDB_INT */
+	double r;             /* APPDB_REAL */
+	const char *s;        /* APPDB_TEXT, NUL-terminated */
+};
+
+/* One column of a table as the catalogue describes it. */
+struct appdb_column {
+	char *name;    /* column name as declared */
+	char *type;    /* declared type, may be "" */
+	bool pk;       /* part of the primary key */
+	bool notnull;  /* declared NOT NULL */
+};
+
+/* The catalogue's view of one table. */
+struct appdb_table {
+	char *name;                   /* table name */
+	struct appdb_column *cols;    /* columns in declaration order */
+	size_t ncols;                 /* number of columns */
+};
+
+struct appdb;
+struct appdb_stmt;
+
+/* Result of appdb_step(). */
+enum appdb_step { APPDB_ROW, APPDB_DONE, APPDB_ERROR };
+
+/* A driver.  Every function reports failure detail through @err. */
+struct appdb_ops {
+	const char *name;  /* "sqlite" */
+	lethe_rc (*open)(struct appdb *db, const char *target, struct lethe_err *err);
+	void (*close)(struct appdb *db);
+	/* Start a write transaction that holds the write lock from the start. */
+	lethe_rc (*begin_write)(struct appdb *db, struct lethe_err *err);
+	lethe_rc (*commit)(struct appdb *db, struct lethe_err *err);
+	void (*rollback)(struct appdb *db);
+	lethe_rc (*prepare)(struct appdb *db, const char *sql, struct appdb_stmt **st,
+			    struct lethe_err *err);
+	lethe_rc (*bind)(struct appdb_stmt *st, int idx, const struct appdb_val *v);
+	enum appdb_step (*step)(struct appdb_stmt *st, struct lethe_err *err);
+	/* Column @i of the current row; text valid until the next step/reset. */
+	void (*column)(struct appdb_stmt *st, int i, struct appdb_val *out);
+	int (*column_count)(struct appdb_stmt *st);
+	void (*reset)(struct appdb_stmt *st);
+	void (*finalize)(struct appdb_stmt *st);
+	/* Rows changed by the last completed statement. */
+	int64_t (*changes)(struct appdb *db);
+	/* Fill @t from the catalogue; LETHE_E_NOTFOUND if there is no such table. */
+	lethe_rc (*table_info)(struct appdb *db, const char *table, struct appdb_table *t,
+			       struct lethe_err *err);
+	/* True if some index of @table starts with @column. */
+	bool (*column_indexed)(struct appdb *db, const char *table, const char *column);
+	/* A counter that changes when another connection commits; -1 if unknown. */
+	int64_t (*data_version)(struct appdb *db);
+	/*
+	 * Housekeeping between transactions, never inside one: SQLite runs a
+	 * passive WAL checkpoint (which also makes earlier commits durable).
+	 */
+	void (*maintain)(struct appdb *db);
+};
+
+/* A connection.  Drivers keep their handle in @handle. */
+struct appdb {
+	const struct appdb_ops *ops; /* the driver */
+	void *handle;                /* driver's connection */
+	char *target;                /* what was opened, for messages (no secrets) */
+};
+
+/*
+ * Open @url: "sqlite:PATH", or a plain path (SQLite).  Relative paths are
+ * taken relative to @base_dir (may be NULL).  Returns NULL on failure with
+ * detail in @err.  Free with appdb_close().
+ */
+struct appdb *appdb_open(const char *url, const char *base_dir, struct lethe_err *err);
+void appdb_close(struct appdb *db);
+
+/* Quote identifier @name for SQL into @b ("name", doubled inner quotes). */
+lethe_rc appdb_quote(struct appdb *db, struct buf *b, const char *name);
+/* Append the placeholder for 1-based parameter @n ("?" or "$n"). */
+lethe_rc appdb_param(struct appdb *db, struct buf *b, int n);
+/* True if @name is a plain identifier: [A-Za-z_][A-Za-z0-9_]{0,62}. */
+bool appdb_ident_ok(const char *name);
+
+/* Convenience wrappers over the vtable. */
+static inline lethe_rc
+appdb_begin_write(struct appdb *db, struct lethe_err *err)
+{
+	return db->ops->begin_write(db, err);
+}
+static inline lethe_rc
+appdb_commit(struct appdb *db, struct lethe_err *err)
+{
+	return db->ops->commit(db, err);
+}
+static inline void
+appdb_rollback(struct appdb *db)
+{
+	db->ops->rollback(db);
+}
+
+lethe_rc appdb_prepare(struct appdb *db, const char *sql, struct appdb_stmt **st,
+		       struct lethe_err *err);
+/* Bind @n values to parameters 1..n of @st. */
+lethe_rc appdb_bind_all(struct appdb *db, struct appdb_stmt *st, const struct appdb_val *v,
+			size_t n);
+enum appdb_step appdb_step(struct appdb *db, struct appdb_stmt *st, struct lethe_err *err);
+void appdb_column(struct appdb *db, struct appdb_stmt *st, int i, struct appdb_val *out);
+void appdb_reset(struct appdb *db, struct appdb_stmt *st);
+void appdb_finalize(struct appdb *db, struct appdb_stmt *st);
+/*
+ * Run @sql with @n bound params; if it yields a row, the first column as an
+ * integer goes into *@out (0 if no row).  For COUNT(*) and the like.
+ */
+lethe_rc appdb_query_int(struct appdb *db, const char *sql, const struct appdb_val *p, size_t n,
+			 int64_t *out, struct lethe_err *err);
+/* Run @sql (no result rows expected) with @n params; *@changes gets rows changed (may be NULL). */
+lethe_rc appdb_exec(struct appdb *db, const char *sql, const struct appdb_val *p, size_t n,
+		    int64_t *changes, struct lethe_err *err);
+
+lethe_rc appdb_table_info(struct appdb *db, const char *table, struct appdb_table *t,
+			  struct lethe_err *err);
+void appdb_table_free(struct appdb_table *t);
+/* Index of column @name in @t, or -1. */
+int appdb_table_find(const struct appdb_table *t, const char *name);
+
+extern const struct appdb_ops appdb_sqlite_ops;
+
+#endif /* LETHE_APPDB_H */

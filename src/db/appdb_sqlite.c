@@ -1,0 +1,290 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * appdb_sqlite.c - the SQLite driver of the appdb interface.
+ *
+ * One sqlite3 connection per struct appdb.  Writes take the lock up front
+ * (BEGIN IMMEDIATE) so a transaction never fails half-way on a lock upgrade;
+ * a busy timeout of 5 s covers the app's own short writes.  The connection
+ * runs with synchronous=NORMAL: in WAL mode a commit then costs no fsync and
+ * the WAL is synced at checkpoints.  Automatic checkpoints are off for this
+ * connection so none lands inside a timed transaction: the executor calls
+ * maintain() between batches instead.
+ */
+#include "util/fmacros.h"
+
+#include <sqlite3.h>
+
+#include "db/appdb.h"
+#include "util/mem.h"
+
+#define BUSY_TIMEOUT_MS 5000
+
+struct appdb_stmt {
+	sqlite3_stmt *st; /* the prepared statement */
+	sqlite3 *db;      /* its connection, for error messages */
+};
+
+static lethe_rc
+sq_fail(sqlite3 *h, struct lethe_err *err, const char *what)
+{
+	int code = sqlite3_errcode(h);
+	lethe_rc rc = (code == SQLITE_BUSY || code == SQLITE_LOCKED) ? LETHE_E_BUSY : LETHE_E_DB;
+
+	return lethe_err_set(err, rc, "%s: %s", what, sqlite3_errmsg(h));
+}
+
+static lethe_rc
+sq_open(struct appdb *db, const char *target, struct lethe_err *err)
+{
+	sqlite3 *h = NULL;
+	int rc;
+
+	rc = sqlite3_open_v2(target, &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		lethe_err_set(err, LETHE_E_DB, "cannot open app database %s: %s", target,
+			      h ? sqlite3_errmsg(h) : sqlite3_errstr(rc));
+		sqlite3_close(h);
+		return LETHE_E_DB;
+	}
+	sqlite3_busy_timeout(h, BUSY_TIMEOUT_MS);
+	sqlite3_extended_result_codes(h, 0);
+	/* Fails cleanly if the file is not a database. */
+	rc = sqlite3_exec(h, "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0; "
+			  "SELECT count(*) FROM sqlite_master;",
+			  NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		lethe_err_set(err, LETHE_E_DB, "cannot use app database %s: %s", target,
+			      sqlite3_errmsg(h));
+		sqlite3_close(h);
+		return LETHE_E_DB;
+	}
+	db->handle = h;
+	return LETHE_OK;
+}
+
+static void
+sq_close(struct appdb *db)
+{
+	sqlite3_close(db->handle);
+	db->handle = NULL;
+}
+
+static lethe_rc
+sq_begin_write(struct appdb *db, struct lethe_err *err)
+{
+	if (sqlite3_exec(db->handle, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return sq_fail(db->handle, err, "begin");
+	return LETHE_OK;
+}
+
+static lethe_rc
+sq_commit(struct appdb *db, struct lethe_err *err)
+{
+	if (sqlite3_exec(db->handle, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		return sq_fail(db->handle, err, "commit");
+	return LETHE_OK;
+}
+
+static void
+sq_rollback(struct appdb *db)
+{
+	if (!sqlite3_get_autocommit(db->handle))
+		sqlite3_exec(db->handle, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static lethe_rc
+sq_prepare(struct appdb *db, const char *sql, struct appdb_stmt **out, struct lethe_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	struct appdb_stmt *s;
+
+	if (sqlite3_prepare_v2(db->handle, sql, -1, &st, NULL) != SQLITE_OK)
+		return sq_fail(db->handle, err, "prepare");
+	s = xmalloc(sizeof(*s));
+	s->st = st;
+	s->db = db->handle;
+	*out = s;
+	return LETHE_OK;
+}
+
+static lethe_rc
+sq_bind(struct appdb_stmt *s, int idx, const struct appdb_val *v)
+{
+	int rc;
+
+	switch (v->type) {
+	case APPDB_NULL:
+		rc = sqlite3_bind_null(s->st, idx);
+		break;
+	case APPDB_INT:
+		rc = sqlite3_bind_int64(s->st, idx, v->i);
+		break;
+	case APPDB_REAL:
+		rc = sqlite3_bind_double(s->st, idx, v->r);
+		break;
+	case APPDB_TEXT:
+	default:
+		rc = sqlite3_bind_text(s->st, idx, v->s, -1, SQLITE_TRANSIENT);
+		break;
+	}
+	return rc == SQLITE_OK ? LETHE_OK : LETHE_E_DB;
+}
+
+static enum appdb_step
+sq_step(struct appdb_stmt *s, struct lethe_err *err)
+{
+	int rc = sqlite3_step(s->st);
+
+	if (rc == SQLITE_ROW)
+		return APPDB_ROW;
+	if (rc == SQLITE_DONE)
+		return APPDB_DONE;
+	sq_fail(s->db, err, "query");
+	return APPDB_ERROR;
+}
+
+static void
+sq_column(struct appdb_stmt *s, int i, struct appdb_val *out)
+{
+	memset(out, 0, sizeof(*out));
+	switch (sqlite3_column_type(s->st, i)) {
+	case SQLITE_NULL:
+		out->type = APPDB_NULL;
+		break;
+	case SQLITE_INTEGER:
+		out->type = APPDB_INT;
+		out->i = sqlite3_column_int64(s->st, i);
+		break;
+	case SQLITE_FLOAT:
+		out->type = APPDB_REAL;
+		out->r = sqlite3_column_double(s->st, i);
+		break;
+	default:
+		out->type = APPDB_TEXT;
+		out->s = (const char *)sqlite3_column_text(s->st, i);
+		if (out->s == NULL)
+			out->s = "";
+		break;
+	}
+}
+
+static int
+sq_column_count(struct appdb_stmt *s)
+{
+	return sqlite3_column_count(s->st);
+}
+
+static void
+sq_reset(struct appdb_stmt *s)
+{
+	sqlite3_reset(s->st);
+	sqlite3_clear_bindings(s->st);
+}
+
+static void
+sq_finalize(struct appdb_stmt *s)
+{
+	sqlite3_finalize(s->st);
+	free(s);
+}
+
+static int64_t
+sq_changes(struct appdb *db)
+{
+	return sqlite3_changes64(db->handle);
+}
+
+static lethe_rc
+sq_table_info(struct appdb *db, const char *table, struct appdb_table *t, struct lethe_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	size_t cap = 0;
+	lethe_rc rc = LETHE_OK;
+
+	/* pragma_table_info takes the table name as a bound value: no SQL injection. */
+	if (sqlite3_prepare_v2(db->handle,
+			       "SELECT name, type, pk, \"notnull\" FROM pragma_table_info(?1) "
+			       "WHERE EXISTS (SELECT 1 FROM sqlite_master WHERE type IN "
+			       "('table','view') AND name = ?1) ORDER BY cid",
+			       -1, &st, NULL) != SQLITE_OK)
+		return sq_fail(db->handle, err, "catalogue");
+	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		struct appdb_column *c;
+
+		t->cols = xgrow(t->cols, &cap, t->ncols + 1, sizeof(*t->cols));
+		c = &t->cols[t->ncols++];
+		c->name = xstrdup((const char *)sqlite3_column_text(st, 0));
+		c->type = xstrdup(sqlite3_column_text(st, 1) ? (const char *)sqlite3_column_text(st, 1)
+							     : "");
+		c->pk = sqlite3_column_int(st, 2) > 0;
+		c->notnull = sqlite3_column_int(st, 3) != 0;
+	}
+	sqlite3_finalize(st);
+	if (t->ncols == 0)
+		rc = lethe_err_set(err, LETHE_E_NOTFOUND, "no table '%s' in the app database",
+				   table);
+	else
+		t->name = xstrdup(table);
+	return rc;
+}
+
+static bool
+sq_column_indexed(struct appdb *db, const char *table, const char *column)
+{
+	sqlite3_stmt *st = NULL;
+	bool found = false;
+
+	if (sqlite3_prepare_v2(db->handle,
+			       "SELECT 1 FROM pragma_index_list(?1) AS il, "
+			       "pragma_index_info(il.name) AS ii "
+			       "WHERE ii.seqno = 0 AND ii.name = ?2 LIMIT 1",
+			       -1, &st, NULL) != SQLITE_OK)
+		return false;
+	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, column, -1, SQLITE_STATIC);
+	found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return found;
+}
+
+static int64_t
+sq_data_version(struct appdb *db)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t v = -1;
+
+	if (sqlite3_prepare_v2(db->handle, "PRAGMA data_version", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static void
+sq_maintain(struct appdb *db)
+{
+	sqlite3_wal_checkpoint_v2(db->handle, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+}
+
+const struct appdb_ops appdb_sqlite_ops = {
+	.name = "sqlite",
+	.open = sq_open,
+	.close = sq_close,
+	.begin_write = sq_begin_write,
+	.commit = sq_commit,
+	.rollback = sq_rollback,
+	.prepare = sq_prepare,
+	.bind = sq_bind,
+	.step = sq_step,
+	.column = sq_column,
+	.column_count = sq_column_count,
+	.reset = sq_reset,
+	.finalize = sq_finalize,
+	.changes = sq_changes,
+	.table_info = sq_table_info,
+	.column_indexed = sq_column_indexed,
+	.data_version = sq_data_version,
+	.maintain = sq_maintain,
+};

@@ -1,0 +1,1079 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * erase.c - the executor (see erase.h and docs/internals/executor.md).
+ *
+ * Each step works in batches; each batch is one short write transaction on
+ * the app database.  Crash safety rests on two rules:
+ *
+ *  1. Every batch is idempotent.  A delete batch deletes "up to N rows that
+ *     still match"; an anonymize/retain batch walks the key order from a
+ *     cursor and only rewrites values not yet in their target form (a keyed
+ *     hash is recognisable by its "anon:" prefix, so it is never re-hashed).
+ *
+ *  2. Counts are exact.  When a batch changed rows, its counts are written
+ *     to the state store as "pending" (with one key that tells whether the
+ *     batch committed) *before* the app commit, and folded in after it.  On
+ *     resume a pending batch is probed: a deleted key that is gone, or an
+ *     anonymized row already in target form, means the batch committed.
+ *
+ * Children run before parents (the plan's order), so the rows a resumed step
+ * still has to find are always reachable through their parents.
+ */
+#include "util/fmacros.h"
+
+#include <errno.h>
+#include <math.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/erase.h"
+#include "util/buf.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "util/timeutil.h"
+
+#define SQL_CAP (1u << 20)
+#define BATCH_MIN 16
+#define BATCH_MAX 100000
+#define BATCH_START 256
+#define BUSY_RETRIES 6
+#define POLITE_MS 2000.0      /* stay polite this long after seeing another writer */
+#define FORCED_PAUSE_MS 500.0 /* even alone, pause this often so a writer can get in */
+#define MAINTAIN_EVERY 8      /* batches between WAL checkpoints */
+#define VERIFY_ROUNDS 3
+
+struct exec {
+	struct plan *plan;          /* what to do */
+	struct appdb *db;           /* the app database */
+	struct store *st;           /* the state store */
+	const struct erase_opts *o; /* options */
+	struct erase_result *res;   /* what happened */
+	struct lethe_err *err;      /* failure detail */
+	int64_t job;                /* job id */
+	int64_t job_created;        /* job creation time (epoch s) */
+	int64_t batch;              /* current batch size */
+	int64_t done_total;         /* rows processed, whole job */
+	int64_t planned_total;      /* rows expected, whole job */
+	int64_t last_dv;            /* app database data_version after our last commit */
+	double polite_until;        /* monotonic ms */
+	double last_pause;          /* monotonic ms of the last pause */
+	size_t step;                /* current step index */
+};
+
+/* What erasure writes into one column. */
+struct col_action {
+	const char *name;           /* column */
+	enum dm_anon how;           /* null, set, hash */
+	const struct dm_value *set; /* DM_ANON_SET value */
+};
+
+static void
+sleep_ms(int ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* ---- values and cursors ------------------------------------------------ */
+
+/* A key as tagged text: "i:42", "t:abc", "r:1.5"; caller frees. */
+static char *
+val_tag(const struct appdb_val *v)
+{
+	switch (v->type) {
+	case APPDB_INT:
+		return xasprintf("i:%lld", (long long)v->i);
+	case APPDB_REAL:
+		return xasprintf("r:%.17g", v->r);
+	case APPDB_TEXT:
+		return xasprintf("t:%s", v->s);
+	case APPDB_NULL:
+	default:
+		return xstrdup("n:");
+	}
+}
+
+/* Decode a tag; text points into @tag. */
+static void
+tag_val(const char *tag, struct appdb_val *v)
+{
+	memset(v, 0, sizeof(*v));
+	if (tag == NULL || strlen(tag) < 2) {
+		v->type = APPDB_NULL;
+		return;
+	}
+	switch (tag[0]) {
+	case 'i':
+		v->type = APPDB_INT;
+		v->i = strtoll(tag + 2, NULL, 10);
+		break;
+	case 'r':
+		v->type = APPDB_REAL;
+		v->r = strtod(tag + 2, NULL);
+		break;
+	case 't':
+		v->type = APPDB_TEXT;
+		v->s = tag + 2;
+		break;
+	default:
+		v->type = APPDB_NULL;
+	}
+}
+
+/* Text form of a value for hashing and comparing; caller frees. */
+static char *
+val_text(const struct appdb_val *v)
+{
+	switch (v->type) {
+	case APPDB_INT:
+		return xasprintf("%lld", (long long)v->i);
+	case APPDB_REAL:
+		return xasprintf("%.17g", v->r);
+	case APPDB_TEXT:
+		return xstrdup(v->s);
+	default:
+		return NULL;
+	}
+}
+
+/* An owned copy of a value (text duplicated). */
+struct owned_val {
+	struct appdb_val v; /* the value; v.s points to buf */
+	char *buf;          /* owned text */
+};
+
+static void
+owned_set(struct owned_val *o, const struct appdb_val *v)
+{
+	o->v = *v;
+	o->buf = NULL;
+	if (v->type == APPDB_TEXT) {
+		o->buf = xstrdup(v->s);
+		o->v.s = o->buf;
+	}
+}
+
+static bool
+val_equal(const struct appdb_val *a, const struct appdb_val *b)
+{
+	char *x, *y;
+	bool eq;
+
+	if (a->type == APPDB_NULL || b->type == APPDB_NULL)
+		return a->type == b->type;
+	if (a->type == APPDB_INT && b->type == APPDB_INT)
+		return a->i == b->i;
+	x = val_text(a);
+	y = val_text(b);
+	eq = strcmp(x, y) == 0;
+	free(x);
+	free(y);
+	return eq;
+}
+
+/* Target value of column action @c for current value @cur into @out. */
+static void
+target_of(const struct exec *x, const struct col_action *c, const struct appdb_val *cur,
+	  struct owned_val *out)
+{
+	struct appdb_val v = {.type = APPDB_NULL};
+	char hashed[HASH_TEXT_LEN + 1];
+	char *text;
+
+	switch (c->how) {
+	case DM_ANON_NULL:
+		break;
+	case DM_ANON_SET:
+		if (c->set->is_int) {
+			v.type = APPDB_INT;
+			v.i = c->set->i;
+		} else {
+			v.type = APPDB_TEXT;
+			v.s = c->set->s;
+		}
+		break;
+	case DM_ANON_HASH:
+		if (cur->type == APPDB_NULL)
+			break;
+		if (cur->type == APPDB_TEXT && hash_is_keyed(cur->s)) {
+			v = *cur;
+			break;
+		}
+		text = val_text(cur);
+		hash_keyed(x->o->key, text, strlen(text), hashed);
+		free(text);
+		v.type = APPDB_TEXT;
+		v.s = hashed;
+		break;
+	}
+	owned_set(out, &v);
+}
+
+/* ---- batches --------------------------------------------------------------- */
+
+static lethe_rc
+begin_batch(struct exec *x)
+{
+	int i;
+	lethe_rc rc = LETHE_E_BUSY;
+
+	for (i = 0; i < BUSY_RETRIES; i++) {
+		rc = appdb_begin_write(x->db, x->err);
+		if (rc != LETHE_E_BUSY)
+			return rc;
+		log_warnx("app database busy; retrying (%d/%d)", i + 1, BUSY_RETRIES);
+		sleep_ms(100 << i);
+	}
+	return rc;
+}
+
+/* Bookkeeping after a committed batch of @rows (of @limit) that held the lock @ms. */
+static void
+after_batch(struct exec *x, double ms, int64_t rows, int64_t limit)
+{
+	double now;
+	int64_t dv;
+
+	x->res->batches++;
+	if (ms > x->res->max_txn_ms)
+		x->res->max_txn_ms = ms;
+	if (x->o->batch_rows == 0 && rows == limit && ms > 0.0) {
+		double want = (double)limit * (0.6 * x->o->max_txn_ms) / ms;
+		int64_t next = (int64_t)want;
+
+		if (next > 2 * x->batch)
+			next = 2 * x->batch;
+		if (next < x->batch / 2)
+			next = x->batch / 2;
+		if (next < BATCH_MIN)
+			next = BATCH_MIN;
+		if (next > BATCH_MAX)
+			next = BATCH_MAX;
+		x->batch = next;
+	}
+	x->done_total += rows;
+	if (x->o->on_progress != NULL) {
+		struct erase_progress p = {
+			.table = x->plan->steps[x->step].table->name,
+			.step = x->step + 1,
+			.nsteps = x->plan->nsteps,
+			.done = x->done_total,
+			.planned = x->planned_total,
+		};
+
+		x->o->on_progress(x->o->arg, &p);
+	}
+	if (x->res->batches % MAINTAIN_EVERY == 0 && x->db->ops->maintain != NULL)
+		x->db->ops->maintain(x->db);
+	/* Yield the write lock to the app: always while it writes, now and then anyway. */
+	now = time_mono_ms();
+	dv = x->db->ops->data_version(x->db);
+	if (x->last_dv != INT64_MIN && dv != x->last_dv)
+		x->polite_until = now + POLITE_MS;
+	x->last_dv = dv;
+	if (x->o->yield_ms > 0 &&
+	    (now < x->polite_until || now - x->last_pause >= FORCED_PAUSE_MS)) {
+		sleep_ms(x->o->yield_ms);
+		x->last_pause = time_mono_ms();
+		x->last_dv = x->db->ops->data_version(x->db);
+		if (x->last_dv != dv)
+			x->polite_until = x->last_pause + POLITE_MS;
+	}
+}
+
+static bool
+media_key_safe(const char *k)
+{
+	const char *p = k;
+
+	if (k[0] == '\0' || k[0] == '/')
+		return false;
+	while (*p != '\0') {
+		size_t seg = strcspn(p, "/");
+
+		if ((seg == 2 && p[0] == '.' && p[1] == '.') || seg == 0)
+			return false;
+		p += seg;
+		if (*p == '/')
+			p++;
+	}
+	return true;
+}
+
+/* Remove the media file named @key: 1 removed or already gone, 0 failed. */
+static int
+media_remove(struct exec *x, const char *key)
+{
+	char *path;
+	int ok = 1;
+
+	if (x->o->media_root == NULL || !media_key_safe(key))
+		return 0;
+	path = xasprintf("%s/%s", x->o->media_root, key);
+	if (unlink(path) != 0 && errno != ENOENT)
+		ok = 0;
+	free(path);
+	return ok;
+}
+
+/* Build "DELETE ... RETURNING key, media..." for step @ps. */
+static void
+delete_sql(struct exec *x, const struct plan_step *ps, struct buf *b)
+{
+	const struct dm_table *t = ps->table;
+	size_t i;
+
+	buf_adds(b, "DELETE FROM ");
+	appdb_quote(x->db, b, t->name);
+	buf_adds(b, " WHERE ");
+	appdb_quote(x->db, b, t->key);
+	buf_adds(b, " IN (SELECT ");
+	appdb_quote(x->db, b, t->key);
+	buf_adds(b, " FROM ");
+	appdb_quote(x->db, b, t->name);
+	buf_adds(b, " WHERE ");
+	buf_adds(b, ps->where);
+	buf_adds(b, " LIMIT ");
+	appdb_param(x->db, b, (int)ps->nparams + 1);
+	buf_adds(b, ") RETURNING ");
+	appdb_quote(x->db, b, t->key);
+	for (i = 0; i < t->nmedia; i++) {
+		buf_adds(b, ", ");
+		appdb_quote(x->db, b, t->media[i]);
+	}
+}
+
+/* Does row @key of @t still exist? */
+static lethe_rc
+row_exists(struct exec *x, const struct dm_table *t, const char *key, bool *out)
+{
+	struct buf b;
+	struct appdb_val v;
+	int64_t n = 0;
+	lethe_rc rc;
+
+	buf_init(&b, SQL_CAP);
+	buf_adds(&b, "SELECT count(*) FROM ");
+	appdb_quote(x->db, &b, t->name);
+	buf_adds(&b, " WHERE ");
+	appdb_quote(x->db, &b, t->key);
+	buf_adds(&b, " = ");
+	appdb_param(x->db, &b, 1);
+	tag_val(key, &v);
+	rc = appdb_query_int(x->db, buf_str(&b), &v, 1, &n, x->err);
+	buf_free(&b);
+	*out = n > 0;
+	return rc;
+}
+
+static lethe_rc
+run_delete(struct exec *x, const struct plan_step *ps, struct store_step *ss,
+	   struct erase_step_result *sr)
+{
+	const struct dm_table *t = ps->table;
+	struct appdb_stmt *q = NULL;
+	struct appdb_val *params = NULL;
+	struct buf sql;
+	lethe_rc rc = LETHE_OK;
+
+	buf_init(&sql, SQL_CAP);
+	delete_sql(x, ps, &sql);
+	rc = appdb_prepare(x->db, buf_str(&sql), &q, x->err);
+	if (rc != LETHE_OK)
+		goto out;
+	params = xcalloc(ps->nparams + 1, sizeof(*params));
+	memcpy(params, ps->params, ps->nparams * sizeof(*params));
+	while (!ss->finished) {
+		int64_t rows = 0, files = 0, failed = 0, limit = x->batch;
+		char *first = NULL;
+		enum appdb_step s;
+		double t0, ms;
+		size_t i;
+
+		params[ps->nparams].type = APPDB_INT;
+		params[ps->nparams].i = limit;
+		rc = begin_batch(x);
+		if (rc != LETHE_OK)
+			goto out;
+		t0 = time_mono_ms();
+		appdb_reset(x->db, q);
+		rc = appdb_bind_all(x->db, q, params, ps->nparams + 1);
+		while (rc == LETHE_OK && (s = appdb_step(x->db, q, x->err)) == APPDB_ROW) {
+			struct appdb_val v;
+
+			if (rows++ == 0) {
+				appdb_column(x->db, q, 0, &v);
+				first = val_tag(&v);
+			}
+			for (i = 0; i < t->nmedia; i++) {
+				appdb_column(x->db, q, (int)i + 1, &v);
+				if (v.type != APPDB_TEXT || v.s[0] == '\0')
+					continue;
+				if (media_remove(x, v.s))
+					files++;
+				else
+					failed++;
+			}
+		}
+		if (rc == LETHE_OK && s == APPDB_ERROR)
+			rc = x->err ? x->err->rc : LETHE_E_DB;
+		appdb_reset(x->db, q);
+		if (rc == LETHE_OK && rows > 0) {
+			ss->pending_rows = rows;
+			ss->pending_media = files;
+			free(ss->pending_key);
+			ss->pending_key = first;
+			first = NULL;
+			rc = store_step_put(x->st, x->job, t->name, ss, x->err);
+		}
+		free(first);
+		if (rc == LETHE_OK)
+			rc = appdb_commit(x->db, x->err);
+		if (rc != LETHE_OK) {
+			appdb_rollback(x->db);
+			goto out;
+		}
+		ms = time_mono_ms() - t0;
+		ss->done += rows;
+		ss->media += files;
+		ss->pending_rows = 0;
+		ss->pending_media = 0;
+		free(ss->pending_key);
+		ss->pending_key = NULL;
+		ss->finished = rows < limit;
+		rc = store_step_put(x->st, x->job, t->name, ss, x->err);
+		if (rc != LETHE_OK)
+			goto out;
+		sr->media_failed += failed;
+		if (failed > 0)
+			log_warnx("%s: %lld media files could not be removed", t->name,
+				  (long long)failed);
+		after_batch(x, ms, rows, limit);
+	}
+out:
+	appdb_finalize(x->db, q);
+	free(params);
+	buf_free(&sql);
+	return rc;
+}
+
+/* The columns an anonymize/retain step writes: its own list plus tokens (nulled). */
+static struct col_action *
+col_actions(const struct dm_table *t, size_t *n)
+{
+	struct col_action *c = xcalloc(t->nanon + t->ntokens + 1, sizeof(*c));
+	size_t i, j;
+
+	*n = 0;
+	for (i = 0; i < t->nanon; i++) {
+		c[*n].name = t->anon[i].column;
+		c[*n].how = t->anon[i].how;
+		c[*n].set = &t->anon[i].set;
+		(*n)++;
+	}
+	for (i = 0; i < t->ntokens; i++) {
+		for (j = 0; j < t->nanon; j++)
+			if (strcmp(t->anon[j].column, t->tokens[i]) == 0)
+				break;
+		if (j < t->nanon)
+			continue;
+		c[*n].name = t->tokens[i];
+		c[*n].how = DM_ANON_NULL;
+		(*n)++;
+	}
+	return c;
+}
+
+/* SELECT key, cols..., [from] FROM t WHERE pred [AND key > ?] ORDER BY key LIMIT ? */
+static void
+select_sql(struct exec *x, const struct plan_step *ps, const struct col_action *c, size_t nc,
+	   bool with_cursor, struct buf *b)
+{
+	const struct dm_table *t = ps->table;
+	int param = (int)ps->nparams;
+	size_t i;
+
+	buf_adds(b, "SELECT ");
+	appdb_quote(x->db, b, t->key);
+	for (i = 0; i < nc; i++) {
+		buf_adds(b, ", ");
+		appdb_quote(x->db, b, c[i].name);
+	}
+	if (t->action == DM_RETAIN && t->retain_from != NULL) {
+		buf_adds(b, ", ");
+		appdb_quote(x->db, b, t->retain_from);
+	}
+	buf_adds(b, " FROM ");
+	appdb_quote(x->db, b, t->name);
+	buf_adds(b, " WHERE ");
+	buf_adds(b, ps->where);
+	if (with_cursor) {
+		buf_adds(b, " AND ");
+		appdb_quote(x->db, b, t->key);
+		buf_adds(b, " > ");
+		appdb_param(x->db, b, ++param);
+	}
+	buf_adds(b, " ORDER BY ");
+	appdb_quote(x->db, b, t->key);
+	buf_adds(b, " LIMIT ");
+	appdb_param(x->db, b, ++param);
+}
+
+static void
+update_sql(struct exec *x, const struct dm_table *t, const struct col_action *c, size_t nc,
+	   struct buf *b)
+{
+	size_t i;
+
+	buf_adds(b, "UPDATE ");
+	appdb_quote(x->db, b, t->name);
+	buf_adds(b, " SET ");
+	for (i = 0; i < nc; i++) {
+		if (i > 0)
+			buf_adds(b, ", ");
+		appdb_quote(x->db, b, c[i].name);
+		buf_adds(b, " = ");
+		appdb_param(x->db, b, (int)i + 1);
+	}
+	buf_adds(b, " WHERE ");
+	appdb_quote(x->db, b, t->key);
+	buf_adds(b, " = ");
+	appdb_param(x->db, b, (int)nc + 1);
+}
+
+/* Is row @key of @t already in its target form?  (Probe for a pending batch.) */
+static lethe_rc
+row_anonymized(struct exec *x, const struct dm_table *t, const struct col_action *c, size_t nc,
+	       const char *key, bool *out)
+{
+	struct appdb_stmt *q = NULL;
+	struct appdb_val kv, cur;
+	struct owned_val tv;
+	struct buf b;
+	size_t i;
+	enum appdb_step s;
+	lethe_rc rc;
+
+	*out = false;
+	buf_init(&b, SQL_CAP);
+	buf_adds(&b, "SELECT ");
+	for (i = 0; i < nc; i++) {
+		if (i > 0)
+			buf_adds(&b, ", ");
+		appdb_quote(x->db, &b, c[i].name);
+	}
+	buf_adds(&b, " FROM ");
+	appdb_quote(x->db, &b, t->name);
+	buf_adds(&b, " WHERE ");
+	appdb_quote(x->db, &b, t->key);
+	buf_adds(&b, " = ");
+	appdb_param(x->db, &b, 1);
+	rc = appdb_prepare(x->db, buf_str(&b), &q, x->err);
+	buf_free(&b);
+	if (rc != LETHE_OK)
+		return rc;
+	tag_val(key, &kv);
+	rc = appdb_bind_all(x->db, q, &kv, 1);
+	s = rc == LETHE_OK ? appdb_step(x->db, q, x->err) : APPDB_ERROR;
+	if (s == APPDB_ROW) {
+		*out = true;
+		for (i = 0; i < nc && *out; i++) {
+			appdb_column(x->db, q, (int)i, &cur);
+			target_of(x, &c[i], &cur, &tv);
+			*out = val_equal(&cur, &tv.v);
+			free(tv.buf);
+		}
+	} else if (s == APPDB_ERROR) {
+		rc = x->err ? x->err->rc : LETHE_E_DB;
+	}
+	appdb_finalize(x->db, q);
+	return rc;
+}
+
+/* One row read by an anonymize/retain batch. */
+struct arow {
+	struct owned_val key;     /* the row's key */
+	struct owned_val *target; /* target value per column */
+	bool changed;             /* some column differs from its target */
+	int64_t from;             /* retain: start of the period (epoch s) */
+};
+
+static void
+arows_free(struct arow *r, size_t n, size_t nc)
+{
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		free(r[i].key.buf);
+		for (j = 0; j < nc; j++)
+			free(r[i].target[j].buf);
+		free(r[i].target);
+	}
+	free(r);
+}
+
+static int64_t
+period_start(const struct exec *x, const struct appdb_val *v)
+{
+	int64_t t;
+
+	if (v->type == APPDB_INT)
+		return v->i;
+	if (v->type == APPDB_TEXT && time_parse(v->s, &t) == LETHE_OK)
+		return t;
+	return x->job_created;
+}
+
+/* Read one batch of rows after @cursor into *@rows; returns the count. */
+static lethe_rc
+read_batch(struct exec *x, const struct plan_step *ps, const struct col_action *c, size_t nc,
+	   struct appdb_stmt *q, const char *cursor, int64_t limit, struct arow **rows,
+	   size_t *nrows)
+{
+	const struct dm_table *t = ps->table;
+	struct appdb_val *params = xcalloc(ps->nparams + 2, sizeof(*params));
+	size_t np = ps->nparams, cap = 0, i;
+	enum appdb_step s = APPDB_DONE;
+	lethe_rc rc;
+
+	*rows = NULL;
+	*nrows = 0;
+	memcpy(params, ps->params, ps->nparams * sizeof(*params));
+	if (cursor != NULL)
+		tag_val(cursor, &params[np++]);
+	params[np].type = APPDB_INT;
+	params[np++].i = limit;
+	appdb_reset(x->db, q);
+	rc = appdb_bind_all(x->db, q, params, np);
+	while (rc == LETHE_OK && (s = appdb_step(x->db, q, x->err)) == APPDB_ROW) {
+		struct arow *r;
+		struct appdb_val v;
+
+		*rows = xgrow(*rows, &cap, *nrows + 1, sizeof(**rows));
+		r = &(*rows)[(*nrows)++];
+		memset(r, 0, sizeof(*r));
+		appdb_column(x->db, q, 0, &v);
+		owned_set(&r->key, &v);
+		r->target = xcalloc(nc ? nc : 1, sizeof(*r->target));
+		for (i = 0; i < nc; i++) {
+			appdb_column(x->db, q, (int)i + 1, &v);
+			target_of(x, &c[i], &v, &r->target[i]);
+			if (!val_equal(&v, &r->target[i].v))
+				r->changed = true;
+		}
+		r->from = x->job_created;
+		if (t->action == DM_RETAIN && t->retain_from != NULL) {
+			appdb_column(x->db, q, (int)nc + 1, &v);
+			r->from = period_start(x, &v);
+		}
+	}
+	if (rc == LETHE_OK && s == APPDB_ERROR)
+		rc = x->err ? x->err->rc : LETHE_E_DB;
+	appdb_reset(x->db, q);
+	free(params);
+	return rc;
+}
+
+static lethe_rc
+run_rewrite(struct exec *x, const struct plan_step *ps, struct store_step *ss,
+	    struct erase_step_result *sr)
+{
+	const struct dm_table *t = ps->table;
+	struct appdb_stmt *q_first = NULL, *q_next = NULL, *q_upd = NULL;
+	struct col_action *c;
+	size_t nc, i, j;
+	struct buf sql;
+	lethe_rc rc;
+
+	c = col_actions(t, &nc);
+	buf_init(&sql, SQL_CAP);
+	select_sql(x, ps, c, nc, false, &sql);
+	rc = appdb_prepare(x->db, buf_str(&sql), &q_first, x->err);
+	buf_reset(&sql);
+	select_sql(x, ps, c, nc, true, &sql);
+	if (rc == LETHE_OK)
+		rc = appdb_prepare(x->db, buf_str(&sql), &q_next, x->err);
+	buf_reset(&sql);
+	if (nc > 0) {
+		update_sql(x, t, c, nc, &sql);
+		if (rc == LETHE_OK)
+			rc = appdb_prepare(x->db, buf_str(&sql), &q_upd, x->err);
+	}
+	if (rc != LETHE_OK)
+		goto out;
+
+	while (!ss->finished) {
+		struct arow *rows = NULL;
+		size_t nrows = 0;
+		int64_t limit = x->batch;
+		char *probe = NULL, *next_cursor = NULL;
+		double t0, ms;
+
+		rc = begin_batch(x);
+		if (rc != LETHE_OK)
+			goto out;
+		t0 = time_mono_ms();
+		rc = read_batch(x, ps, c, nc, ss->cursor ? q_next : q_first, ss->cursor, limit,
+				&rows, &nrows);
+		for (i = 0; rc == LETHE_OK && i < nrows; i++) {
+			struct appdb_val *v;
+
+			if (!rows[i].changed)
+				continue;
+			if (probe == NULL)
+				probe = val_tag(&rows[i].key.v);
+			v = xcalloc(nc + 1, sizeof(*v));
+			for (j = 0; j < nc; j++)
+				v[j] = rows[i].target[j].v;
+			v[nc] = rows[i].key.v;
+			appdb_reset(x->db, q_upd);
+			rc = appdb_bind_all(x->db, q_upd, v, nc + 1);
+			if (rc == LETHE_OK && appdb_step(x->db, q_upd, x->err) == APPDB_ERROR)
+				rc = x->err ? x->err->rc : LETHE_E_DB;
+			free(v);
+		}
+		if (nrows > 0)
+			next_cursor = val_tag(&rows[nrows - 1].key.v);
+		/* Before the app commit: holds, and the batch as pending (or done). */
+		if (rc == LETHE_OK)
+			rc = store_begin(x->st, x->err);
+		for (i = 0; rc == LETHE_OK && t->action == DM_RETAIN && i < nrows; i++) {
+			char *k = val_tag(&rows[i].key.v);
+
+			rc = store_hold_add(x->st, t->name, k, x->job,
+					    rows[i].from + t->retain_for, x->err);
+			free(k);
+		}
+		if (rc == LETHE_OK) {
+			if (probe != NULL) {
+				ss->pending_rows = (int64_t)nrows;
+				free(ss->pending_key);
+				ss->pending_key = probe;
+				probe = NULL;
+				free(ss->pending_cursor);
+				ss->pending_cursor = next_cursor ? xstrdup(next_cursor) : NULL;
+			} else {
+				ss->done += (int64_t)nrows;
+				if (next_cursor != NULL) {
+					free(ss->cursor);
+					ss->cursor = xstrdup(next_cursor);
+				}
+				ss->finished = (int64_t)nrows < limit;
+			}
+			rc = store_step_put(x->st, x->job, t->name, ss, x->err);
+		}
+		if (rc == LETHE_OK)
+			rc = store_commit(x->st, x->err);
+		else
+			store_rollback(x->st);
+		if (rc == LETHE_OK)
+			rc = appdb_commit(x->db, x->err);
+		ms = time_mono_ms() - t0;
+		arows_free(rows, nrows, nc);
+		free(probe);
+		if (rc != LETHE_OK) {
+			appdb_rollback(x->db);
+			free(next_cursor);
+			goto out;
+		}
+		if (ss->pending_rows > 0) {
+			ss->done += ss->pending_rows;
+			ss->pending_rows = 0;
+			free(ss->pending_key);
+			ss->pending_key = NULL;
+			free(ss->cursor);
+			ss->cursor = ss->pending_cursor;
+			ss->pending_cursor = NULL;
+			ss->finished = (int64_t)nrows < limit;
+			rc = store_step_put(x->st, x->job, t->name, ss, x->err);
+		}
+		free(next_cursor);
+		if (rc != LETHE_OK)
+			goto out;
+		after_batch(x, ms, (int64_t)nrows, limit);
+	}
+	(void)sr;
+out:
+	appdb_finalize(x->db, q_first);
+	appdb_finalize(x->db, q_next);
+	appdb_finalize(x->db, q_upd);
+	buf_free(&sql);
+	free(c);
+	return rc;
+}
+
+/* Settle a batch left pending by a crash: did its app transaction commit? */
+static lethe_rc
+settle_pending(struct exec *x, const struct plan_step *ps, struct store_step *ss)
+{
+	const struct dm_table *t = ps->table;
+	bool committed = false;
+	lethe_rc rc;
+
+	if (ss->pending_rows == 0)
+		return LETHE_OK;
+	if (t->action == DM_DELETE) {
+		bool exists = true;
+
+		rc = row_exists(x, t, ss->pending_key, &exists);
+		committed = !exists;
+	} else {
+		size_t nc;
+		struct col_action *c = col_actions(t, &nc);
+
+		rc = row_anonymized(x, t, c, nc, ss->pending_key, &committed);
+		free(c);
+	}
+	if (rc != LETHE_OK)
+		return rc;
+	if (committed) {
+		ss->done += ss->pending_rows;
+		ss->media += ss->pending_media;
+		if (ss->pending_cursor != NULL) {
+			free(ss->cursor);
+			ss->cursor = ss->pending_cursor;
+			ss->pending_cursor = NULL;
+		}
+	}
+	log_info("%s: a batch interrupted by a crash had %s", t->name,
+		 committed ? "committed; counted it" : "not committed; redoing it");
+	ss->pending_rows = 0;
+	ss->pending_media = 0;
+	free(ss->pending_key);
+	ss->pending_key = NULL;
+	free(ss->pending_cursor);
+	ss->pending_cursor = NULL;
+	return store_step_put(x->st, x->job, t->name, ss, x->err);
+}
+
+static lethe_rc
+run_step(struct exec *x, size_t i)
+{
+	const struct plan_step *ps = &x->plan->steps[i];
+	struct erase_step_result *sr = &x->res->steps[i];
+	struct store_step ss;
+	lethe_rc rc;
+
+	x->step = i;
+	rc = store_step_get(x->st, x->job, ps->table->name, dm_action_str(ps->table->action), &ss,
+			    x->err);
+	if (rc != LETHE_OK)
+		return rc;
+	rc = settle_pending(x, ps, &ss);
+	if (rc == LETHE_OK && !ps->reachable)
+		ss.finished = true;
+	if (rc == LETHE_OK && !ss.finished) {
+		if (ps->table->action == DM_DELETE)
+			rc = run_delete(x, ps, &ss, sr);
+		else
+			rc = run_rewrite(x, ps, &ss, sr);
+	}
+	sr->rows = ss.done;
+	sr->media = ss.media;
+	store_step_clear(&ss);
+	return rc;
+}
+
+/* After all steps: anything deletable left (new rows, a lost commit)?  Reopen those steps. */
+static lethe_rc
+verify(struct exec *x, bool *again)
+{
+	size_t i;
+	lethe_rc rc;
+
+	*again = false;
+	rc = plan_count(x->plan, x->db, x->err);
+	for (i = 0; rc == LETHE_OK && i < x->plan->nsteps; i++) {
+		const struct plan_step *ps = &x->plan->steps[i];
+		struct store_step ss;
+
+		if (ps->table->action != DM_DELETE || ps->rows <= 0)
+			continue;
+		rc = store_step_get(x->st, x->job, ps->table->name, "delete", &ss, x->err);
+		if (rc != LETHE_OK)
+			break;
+		ss.finished = false;
+		rc = store_step_put(x->st, x->job, ps->table->name, &ss, x->err);
+		store_step_clear(&ss);
+		*again = true;
+	}
+	return rc;
+}
+
+void
+erase_subject(const char *scope, const struct plan_id *ids, size_t nids,
+	      const uint8_t key[HASH_KEY_LEN], char out[HASH_TEXT_LEN + 1])
+{
+	struct buf b;
+	size_t *order = xcalloc(nids ? nids : 1, sizeof(size_t));
+	size_t i, j;
+
+	for (i = 0; i < nids; i++)
+		order[i] = i;
+	/* Insertion sort by (kind, value): the subject must not depend on argument order. */
+	for (i = 1; i < nids; i++)
+		for (j = i; j > 0; j--) {
+			const struct plan_id *a = &ids[order[j - 1]], *b2 = &ids[order[j]];
+			int c = strcmp(a->kind, b2->kind);
+
+			if (c < 0 || (c == 0 && strcmp(a->value, b2->value) <= 0))
+				break;
+			size_t tmp = order[j];
+			order[j] = order[j - 1];
+			order[j - 1] = tmp;
+		}
+	buf_init(&b, SQL_CAP);
+	buf_add(&b, scope, strlen(scope) + 1);
+	for (i = 0; i < nids; i++) {
+		buf_add(&b, ids[order[i]].kind, strlen(ids[order[i]].kind) + 1);
+		buf_add(&b, ids[order[i]].value, strlen(ids[order[i]].value) + 1);
+	}
+	hash_keyed(key, b.data, b.len, out);
+	buf_free(&b);
+	free(order);
+}
+
+lethe_rc
+erase_run(struct plan *plan, const struct plan_id *ids, size_t nids, struct appdb *db,
+	  struct store *st, const struct erase_opts *o, struct erase_result *res,
+	  struct lethe_err *err)
+{
+	struct exec x;
+	char subject[HASH_TEXT_LEN + 1];
+	double t0 = time_mono_ms();
+	int64_t held = 0, now = o->now ? o->now : time_now();
+	size_t i;
+	int round;
+	bool again = false;
+	lethe_rc rc;
+
+	memset(res, 0, sizeof(*res));
+	memset(&x, 0, sizeof(x));
+	x.plan = plan;
+	x.db = db;
+	x.st = st;
+	x.o = o;
+	x.res = res;
+	x.err = err;
+	x.batch = o->batch_rows > 0 ? o->batch_rows : BATCH_START;
+	x.last_dv = INT64_MIN;
+	x.last_pause = t0;
+	res->state = "failed";
+	res->nsteps = plan->nsteps;
+	res->steps = xcalloc(plan->nsteps ? plan->nsteps : 1, sizeof(*res->steps));
+	for (i = 0; i < plan->nsteps; i++) {
+		res->steps[i].table = plan->steps[i].table;
+		if (plan->steps[i].table->nmedia > 0 && o->media_root == NULL)
+			return lethe_err_set(err, LETHE_E_CONFIG,
+					     "table '%s' has media columns but app.media_root is "
+					     "not configured",
+					     plan->steps[i].table->name);
+		if (plan->steps[i].rows > 0)
+			x.planned_total += plan->steps[i].rows;
+	}
+
+	erase_subject(plan->scope->name, ids, nids, o->key, subject);
+	rc = store_job_find_active(st, "erase", plan->scope->name, subject, &x.job, &x.job_created,
+				   err);
+	if (rc == LETHE_OK && x.job == 0) {
+		x.job_created = now;
+		rc = store_job_create(st, "erase", plan->scope->name, subject, now, &x.job, err);
+	} else if (rc == LETHE_OK) {
+		res->resumed = true;
+		log_info("resuming job %lld", (long long)x.job);
+	}
+	res->job = x.job;
+	if (rc == LETHE_OK)
+		rc = store_job_set_state(st, x.job, "running", 0, err);
+	for (round = 0; rc == LETHE_OK && round < VERIFY_ROUNDS; round++) {
+		for (i = 0; rc == LETHE_OK && i < plan->nsteps; i++)
+			rc = run_step(&x, i);
+		if (rc == LETHE_OK)
+			rc = verify(&x, &again);
+		if (!again)
+			break;
+	}
+	if (rc == LETHE_OK && again)
+		rc = lethe_err_set(err, LETHE_E_DB,
+				   "rows kept appearing for this person during erasure; run again "
+				   "once the app stops writing them");
+	if (db->ops->maintain != NULL)
+		db->ops->maintain(db);
+	if (rc == LETHE_OK) {
+		for (i = 0; i < plan->nsteps; i++)
+			if (plan->steps[i].table->action == DM_RETAIN)
+				held += res->steps[i].rows;
+		res->state = held > 0 ? "completed_with_retention" : "completed";
+		rc = store_job_set_state(st, x.job, res->state, now > 0 ? time_now() : 0, err);
+	}
+	res->elapsed_ms = time_mono_ms() - t0;
+	return rc;
+}
+
+void
+erase_result_free(struct erase_result *r)
+{
+	free(r->steps);
+	memset(r, 0, sizeof(*r));
+}
+
+json_t *
+erase_result_json(const struct erase_result *r)
+{
+	json_t *steps = json_array();
+	size_t i;
+
+	for (i = 0; i < r->nsteps; i++) {
+		const struct erase_step_result *s = &r->steps[i];
+		json_t *o = json_pack("{s:s, s:s, s:s, s:I}", "table", s->table->name, "category",
+				      s->table->category, "action", dm_action_str(s->table->action),
+				      "rows", (json_int_t)s->rows);
+
+		if (s->table->nmedia > 0) {
+			json_object_set_new(o, "media_files", json_integer(s->media));
+			json_object_set_new(o, "media_failed", json_integer(s->media_failed));
+		}
+		if (s->table->action == DM_RETAIN)
+			json_object_set_new(o, "reason", json_string(s->table->reason));
+		json_array_append_new(steps, o);
+	}
+	return json_pack("{s:I, s:s, s:b, s:f, s:f, s:I, s:o}", "job", (json_int_t)r->job,
+			 "state", r->state, "resumed", r->resumed, "elapsed_ms", r->elapsed_ms,
+			 "max_transaction_ms", r->max_txn_ms, "transactions",
+			 (json_int_t)r->batches, "steps", steps);
+}
+
+void
+erase_result_print(const struct erase_result *r, FILE *f)
+{
+	size_t i;
+	int64_t total = 0;
+
+	fprintf(f, "Job %lld %s%s in %.0f ms (%lld transactions, longest %.1f ms)\n\n",
+		(long long)r->job, r->state, r->resumed ? " (resumed)" : "", r->elapsed_ms,
+		(long long)r->batches, r->max_txn_ms);
+	fprintf(f, "  %-24s %-14s %-10s %10s\n", "table", "category", "action", "rows");
+	for (i = 0; i < r->nsteps; i++) {
+		const struct erase_step_result *s = &r->steps[i];
+
+		fprintf(f, "  %-24s %-14s %-10s %10lld", s->table->name, s->table->category,
+			dm_action_str(s->table->action), (long long)s->rows);
+		if (s->table->nmedia > 0)
+			fprintf(f, "   (%lld media files removed)", (long long)s->media);
+		fputc('\n', f);
+		total += s->rows;
+	}
+	fprintf(f, "\n  %lld rows.\n", (long long)total);
+	for (i = 0; i < r->nsteps; i++) {
+		const struct erase_step_result *s = &r->steps[i];
+
+		if (s->table->action == DM_RETAIN && s->rows > 0)
+			fprintf(f, "  Retained %lld rows of %s: %s\n", (long long)s->rows,
+				s->table->name, s->table->reason);
+		if (s->media_failed > 0)
+			fprintf(f, "  WARNING: %lld media files of %s could not be removed.\n",
+				(long long)s->media_failed, s->table->name);
+	}
+}

@@ -1,0 +1,350 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * plan.c - the planner (see plan.h).
+ *
+ * Ordering: Kahn's algorithm over the parent graph of the whole map (not
+ * only the scope), emitting a table once every table that links to it has
+ * been emitted, ties in file order.  Children therefore always run before
+ * the parents their predicates go through, so a resumed job still finds its
+ * remaining rows.
+ */
+#include "util/fmacros.h"
+
+#include "engine/plan.h"
+#include "util/buf.h"
+#include "util/mem.h"
+
+#define SQL_CAP (1u << 20)
+
+struct pred_ctx {
+	struct appdb *db;            /* for quoting */
+	const struct plan_id *ids;   /* the identities */
+	size_t nids;                 /* number of identities */
+	const struct dm_scope *scope;/* accepted identity kinds */
+	struct buf *sql;             /* predicate text being built */
+	struct appdb_val *params;    /* parameters */
+	size_t nparams, cap;         /* count and capacity */
+};
+
+static void
+add_param(struct pred_ctx *c, struct appdb_val v)
+{
+	c->params = xgrow(c->params, &c->cap, c->nparams + 1, sizeof(*c->params));
+	c->params[c->nparams++] = v;
+}
+
+static void
+add_value(struct pred_ctx *c, const struct dm_value *dv)
+{
+	struct appdb_val v = {.type = APPDB_TEXT, .s = dv->s};
+
+	if (dv->is_int) {
+		v.type = APPDB_INT;
+		v.i = dv->i;
+	}
+	add_param(c, v);
+}
+
+static bool
+has_ids_of(const struct pred_ctx *c, const char *kind)
+{
+	size_t i;
+
+	if (!dm_scope_has_identity(c->scope, kind))
+		return false;
+	for (i = 0; i < c->nids; i++)
+		if (strcmp(c->ids[i].kind, kind) == 0)
+			return true;
+	return false;
+}
+
+/* True if some link path from @t reaches a given identity. */
+static bool
+reachable(const struct pred_ctx *c, const struct dm_table *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->nlinks; i++) {
+		const struct dm_link *l = &t->links[i];
+
+		if (l->kind == DM_LINK_IDENTITY ? has_ids_of(c, l->identity)
+						: reachable(c, l->parent))
+			return true;
+	}
+	return false;
+}
+
+static void
+add_conds(struct pred_ctx *c, const struct dm_cond *w, size_t n)
+{
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		buf_adds(c->sql, " AND ");
+		appdb_quote(c->db, c->sql, w[i].column);
+		buf_adds(c->sql, " IN (");
+		for (j = 0; j < w[i].nvalues; j++) {
+			if (j > 0)
+				buf_adds(c->sql, ", ");
+			add_value(c, &w[i].values[j]);
+			appdb_param(c->db, c->sql, (int)c->nparams);
+		}
+		buf_adds(c->sql, ")");
+	}
+}
+
+/* Append the predicate of @t (which must be reachable). */
+static void
+build_pred(struct pred_ctx *c, const struct dm_table *t)
+{
+	size_t i, j;
+	bool first = true;
+
+	buf_adds(c->sql, "(");
+	for (i = 0; i < t->nlinks; i++) {
+		const struct dm_link *l = &t->links[i];
+
+		if (l->kind == DM_LINK_IDENTITY ? !has_ids_of(c, l->identity)
+						: !reachable(c, l->parent))
+			continue;
+		buf_adds(c->sql, first ? "(" : " OR (");
+		first = false;
+		appdb_quote(c->db, c->sql, l->column);
+		buf_adds(c->sql, " IN (");
+		if (l->kind == DM_LINK_IDENTITY) {
+			bool firstv = true;
+
+			for (j = 0; j < c->nids; j++) {
+				struct appdb_val v = {.type = APPDB_TEXT, .s = c->ids[j].value};
+
+				if (strcmp(c->ids[j].kind, l->identity) != 0)
+					continue;
+				if (!firstv)
+					buf_adds(c->sql, ", ");
+				firstv = false;
+				add_param(c, v);
+				appdb_param(c->db, c->sql, (int)c->nparams);
+			}
+		} else {
+			buf_adds(c->sql, "SELECT ");
+			appdb_quote(c->db, c->sql,
+				    l->references ? l->references : l->parent->key);
+			buf_adds(c->sql, " FROM ");
+			appdb_quote(c->db, c->sql, l->parent->name);
+			buf_adds(c->sql, " WHERE ");
+			build_pred(c, l->parent);
+		}
+		buf_adds(c->sql, ")");
+		add_conds(c, l->when, l->nwhen);
+		buf_adds(c->sql, ")");
+	}
+	buf_adds(c->sql, ")");
+}
+
+/* Children-before-parents order of all tables of @dm into @order. */
+static void
+order_tables(const struct datamap *dm, size_t *order)
+{
+	size_t *children = xcalloc(dm->ntables ? dm->ntables : 1, sizeof(size_t));
+	bool *done = xcalloc(dm->ntables ? dm->ntables : 1, sizeof(bool));
+	size_t i, j, n = 0;
+
+	for (i = 0; i < dm->ntables; i++)
+		for (j = 0; j < dm->tables[i].nlinks; j++)
+			if (dm->tables[i].links[j].parent != NULL)
+				children[dm->tables[i].links[j].parent->index]++;
+	while (n < dm->ntables) {
+		size_t before = n;
+
+		for (i = 0; i < dm->ntables; i++) {
+			if (done[i] || children[i] > 0)
+				continue;
+			done[i] = true;
+			order[n++] = i;
+			for (j = 0; j < dm->tables[i].nlinks; j++)
+				if (dm->tables[i].links[j].parent != NULL)
+					children[dm->tables[i].links[j].parent->index]--;
+			break; /* restart in file order */
+		}
+		if (n == before)
+			break; /* a cycle: impossible after datamap_load */
+	}
+	free(children);
+	free(done);
+}
+
+lethe_rc
+plan_build(const struct datamap *dm, struct appdb *db, const char *scope_name,
+	   const struct plan_id *ids, size_t nids, bool count, struct plan **out,
+	   struct lethe_err *err)
+{
+	const struct dm_scope *scope = datamap_scope(dm, scope_name);
+	struct plan *p = NULL;
+	size_t *order = NULL;
+	size_t i, j;
+	struct buf accepted;
+	lethe_rc rc = LETHE_OK;
+
+	*out = NULL;
+	if (scope == NULL)
+		return lethe_err_set(err, LETHE_E_USAGE, "unknown scope '%s' (see the data map %s)",
+				     scope_name, dm->path);
+	if (nids == 0)
+		return lethe_err_set(err, LETHE_E_USAGE, "give at least one --id KIND=VALUE");
+	for (i = 0; i < nids; i++) {
+		if (ids[i].value == NULL || ids[i].value[0] == '\0')
+			return lethe_err_set(err, LETHE_E_USAGE, "identity '%s' has an empty value",
+					     ids[i].kind);
+		if (dm_scope_has_identity(scope, ids[i].kind))
+			continue;
+		buf_init(&accepted, 4096);
+		for (j = 0; j < scope->nidentities; j++)
+			buf_addf(&accepted, "%s%s", j ? ", " : "", scope->identities[j]);
+		rc = lethe_err_set(err, LETHE_E_USAGE,
+				   "scope '%s' does not accept identity kind '%s' (it accepts: %s)",
+				   scope->name, ids[i].kind, buf_str(&accepted));
+		buf_free(&accepted);
+		return rc;
+	}
+
+	p = xcalloc(1, sizeof(*p));
+	p->dm = dm;
+	p->scope = scope;
+	p->steps = xcalloc(dm->ntables ? dm->ntables : 1, sizeof(*p->steps));
+	order = xcalloc(dm->ntables ? dm->ntables : 1, sizeof(size_t));
+	order_tables(dm, order);
+	for (i = 0; i < dm->ntables; i++) {
+		const struct dm_table *t = &dm->tables[order[i]];
+		struct plan_step *s;
+		struct buf sql;
+		struct pred_ctx c = {.db = db, .ids = ids, .nids = nids, .scope = scope};
+
+		if (!dm_scope_has_table(scope, t))
+			continue;
+		s = &p->steps[p->nsteps++];
+		s->table = t;
+		s->rows = -1;
+		buf_init(&sql, SQL_CAP);
+		c.sql = &sql;
+		s->reachable = reachable(&c, t);
+		if (s->reachable)
+			build_pred(&c, t);
+		else
+			buf_adds(&sql, "0");
+		if (sql.len >= SQL_CAP) {
+			buf_free(&sql);
+			rc = lethe_err_set(err, LETHE_E_TOOBIG, "predicate of '%s' too long",
+					   t->name);
+			goto out;
+		}
+		s->where = xstrdup(buf_str(&sql));
+		s->params = c.params;
+		s->nparams = c.nparams;
+		buf_free(&sql);
+	}
+	if (count)
+		rc = plan_count(p, db, err);
+out:
+	free(order);
+	if (rc != LETHE_OK) {
+		plan_free(p);
+		return rc;
+	}
+	*out = p;
+	return LETHE_OK;
+}
+
+void
+plan_free(struct plan *p)
+{
+	size_t i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < p->nsteps; i++) {
+		free(p->steps[i].where);
+		free(p->steps[i].params);
+	}
+	free(p->steps);
+	free(p);
+}
+
+lethe_rc
+plan_count(struct plan *p, struct appdb *db, struct lethe_err *err)
+{
+	size_t i;
+	lethe_rc rc;
+
+	for (i = 0; i < p->nsteps; i++) {
+		struct plan_step *s = &p->steps[i];
+		struct buf sql;
+
+		if (!s->reachable) {
+			s->rows = 0;
+			continue;
+		}
+		buf_init(&sql, SQL_CAP);
+		buf_adds(&sql, "SELECT count(*) FROM ");
+		appdb_quote(db, &sql, s->table->name);
+		buf_adds(&sql, " WHERE ");
+		buf_adds(&sql, s->where);
+		rc = appdb_query_int(db, buf_str(&sql), s->params, s->nparams, &s->rows, err);
+		buf_free(&sql);
+		if (rc != LETHE_OK)
+			return rc;
+	}
+	return LETHE_OK;
+}
+
+json_t *
+plan_to_json(const struct plan *p)
+{
+	json_t *steps = json_array();
+	size_t i;
+
+	for (i = 0; i < p->nsteps; i++) {
+		const struct plan_step *s = &p->steps[i];
+		json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:I}", "step", (int)i + 1, "table",
+				      s->table->name, "category", s->table->category, "action",
+				      dm_action_str(s->table->action), "rows",
+				      (json_int_t)s->rows);
+
+		if (s->table->action == DM_RETAIN) {
+			json_object_set_new(o, "reason", json_string(s->table->reason));
+			json_object_set_new(o, "retain_seconds",
+					    json_integer(s->table->retain_for));
+		}
+		if (s->table->nmedia > 0)
+			json_object_set_new(o, "removes_media_files", json_true());
+		json_array_append_new(steps, o);
+	}
+	return json_pack("{s:s, s:s, s:o}", "scope", p->scope->name, "description",
+			 p->scope->description, "steps", steps);
+}
+
+void
+plan_print(const struct plan *p, FILE *f)
+{
+	size_t i;
+	int64_t total = 0;
+
+	fprintf(f, "Plan for scope '%s': %s\n\n", p->scope->name, p->scope->description);
+	fprintf(f, "  %-4s %-24s %-14s %-10s %10s\n", "step", "table", "category", "action",
+		"rows");
+	for (i = 0; i < p->nsteps; i++) {
+		const struct plan_step *s = &p->steps[i];
+
+		fprintf(f, "  %-4zu %-24s %-14s %-10s %10lld\n", i + 1, s->table->name,
+			s->table->category, dm_action_str(s->table->action), (long long)s->rows);
+		if (s->rows > 0)
+			total += s->rows;
+	}
+	fprintf(f, "\n  %lld rows in %zu tables.\n", (long long)total, p->nsteps);
+	for (i = 0; i < p->nsteps; i++) {
+		const struct plan_step *s = &p->steps[i];
+
+		if (s->table->action == DM_RETAIN && s->rows > 0)
+			fprintf(f, "  Retained: %s (%lld rows): %s\n", s->table->name,
+				(long long)s->rows, s->table->reason);
+	}
+}

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * plan.h - turning "erase person P in scope S" into ordered steps.
+ *
+ * A plan holds one step per table the scope acts on, children before
+ * parents, each with the SQL predicate that selects the person's rows of
+ * that table.  The predicate follows the data map's links: identity columns
+ * compared with the request's identities, parent links as
+ * "fk IN (SELECT key FROM parent WHERE <parent's predicate>)", to any depth.
+ * Every identifier in it comes from a validated data map and is quoted;
+ * every value is a bound parameter.  Predicate parameters always come first
+ * in the statements built from it.
+ */
+#ifndef LETHE_PLAN_H
+#define LETHE_PLAN_H
+
+#include <jansson.h>
+
+#include "datamap/datamap.h"
+#include "db/appdb.h"
+
+/* One identity of the person: kind (declared in the map) and value. */
+struct plan_id {
+	const char *kind;  /* identity kind, e.g. "email" */
+	const char *value; /* its value; personal data: never logged */
+};
+
+struct plan_step {
+	const struct dm_table *table; /* the table acted on */
+	bool reachable;               /* some link applies to the given identities */
+	char *where;                  /* predicate selecting the person's rows ("0" if none) */
+	struct appdb_val *params;     /* its parameters (text borrowed from ids/map) */
+	size_t nparams;               /* number of parameters */
+	int64_t rows;                 /* rows matched when counted, else -1 */
+};
+
+struct plan {
+	const struct datamap *dm;     /* the map planned from */
+	const struct dm_scope *scope; /* the scope */
+	struct plan_step *steps;      /* children before parents */
+	size_t nsteps;                /* number of steps */
+};
+
+/*
+ * Build the plan for @scope_name and identities @ids (@nids >= 1).  Fails
+ * with LETHE_E_USAGE for an unknown scope or an identity kind the scope does
+ * not accept.  If @count, each step's rows are counted in @db.  The plan
+ * borrows @dm and the strings of @ids: they must outlive it.
+ */
+lethe_rc plan_build(const struct datamap *dm, struct appdb *db, const char *scope_name,
+		    const struct plan_id *ids, size_t nids, bool count, struct plan **out,
+		    struct lethe_err *err);
+void plan_free(struct plan *p);
+/* (Re)count every step's rows. */
+lethe_rc plan_count(struct plan *p, struct appdb *db, struct lethe_err *err);
+/* The plan as JSON: {"scope":..., "steps":[{table, category, action, rows, ...}]}. */
+json_t *plan_to_json(const struct plan *p);
+/* The plan as a readable table on @f. */
+void plan_print(const struct plan *p, FILE *f);
+
+#endif /* LETHE_PLAN_H */

@@ -1,0 +1,435 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store.c - the SQLite state store (see store.h).
+ *
+ * Schema versions are tracked with PRAGMA user_version; store_open() brings
+ * an older file up to date inside one transaction.  The connection runs WAL
+ * with synchronous=NORMAL: a process crash loses nothing committed; the
+ * executor is written so that a lost last commit (power loss) only repeats
+ * idempotent work.
+ */
+#include "util/fmacros.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include "store/store.h"
+#include "util/mem.h"
+
+#define SCHEMA_VERSION 1
+
+struct store {
+	sqlite3 *db; /* the connection */
+};
+
+static const char schema_v1[] =
+	"CREATE TABLE IF NOT EXISTS jobs ("
+	"  id INTEGER PRIMARY KEY,"
+	"  kind TEXT NOT NULL,"        /* erase */
+	"  scope TEXT NOT NULL,"
+	"  subject TEXT NOT NULL,"     /* keyed hash of the identities */
+	"  state TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL,"
+	"  finished_at INTEGER);"
+	"CREATE INDEX IF NOT EXISTS jobs_subject ON jobs(subject, scope, kind);"
+	"CREATE TABLE IF NOT EXISTS job_steps ("
+	"  job_id INTEGER NOT NULL REFERENCES jobs(id),"
+	"  table_name TEXT NOT NULL,"
+	"  action TEXT NOT NULL,"
+	"  done INTEGER NOT NULL DEFAULT 0,"
+	"  media INTEGER NOT NULL DEFAULT 0,"
+	"  cursor TEXT,"
+	"  pending_rows INTEGER NOT NULL DEFAULT 0,"
+	"  pending_key TEXT,"
+	"  pending_cursor TEXT,"
+	"  pending_media INTEGER NOT NULL DEFAULT 0,"
+	"  finished INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (job_id, table_name));"
+	"CREATE TABLE IF NOT EXISTS holds ("
+	"  table_name TEXT NOT NULL,"
+	"  row_key TEXT NOT NULL,"
+	"  job_id INTEGER NOT NULL,"
+	"  until INTEGER NOT NULL,"
+	"  PRIMARY KEY (table_name, row_key));"
+	"CREATE INDEX IF NOT EXISTS holds_until ON holds(until);"
+	"CREATE INDEX IF NOT EXISTS holds_job ON holds(job_id);";
+
+static lethe_rc
+sfail(struct store *st, struct lethe_err *err, const char *what)
+{
+	return lethe_err_set(err, LETHE_E_STATE, "state store: %s: %s", what,
+			     sqlite3_errmsg(st->db));
+}
+
+static int
+mkdirs(const char *dir)
+{
+	char *tmp = xstrdup(dir);
+	char *p;
+	int rc = 0;
+
+	for (p = tmp + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+			rc = -1;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+		rc = -1;
+	free(tmp);
+	return rc;
+}
+
+lethe_rc
+store_open(const char *path, struct store **out, struct lethe_err *err)
+{
+	struct store *st = xcalloc(1, sizeof(*st));
+	char *tmp = xstrdup(path);
+	sqlite3_stmt *q = NULL;
+	int version = 0;
+	lethe_rc rc = LETHE_OK;
+
+	*out = NULL;
+	if (mkdirs(dirname(tmp)) != 0) {
+		rc = lethe_err_set(err, LETHE_E_STATE, "cannot create directory for %s: %s", path,
+				   strerror(errno));
+		free(tmp);
+		free(st);
+		return rc;
+	}
+	free(tmp);
+	if (sqlite3_open_v2(path, &st->db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK) {
+		rc = lethe_err_set(err, LETHE_E_STATE, "cannot open state store %s: %s", path,
+				   sqlite3_errmsg(st->db));
+		goto fail;
+	}
+	sqlite3_busy_timeout(st->db, 10000);
+	if (sqlite3_exec(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL,
+			 NULL, NULL) != SQLITE_OK) {
+		rc = sfail(st, err, "setup");
+		goto fail;
+	}
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK &&
+	    sqlite3_step(q) == SQLITE_ROW)
+		version = sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	if (version > SCHEMA_VERSION) {
+		rc = lethe_err_set(err, LETHE_E_STATE,
+				   "state store %s has schema version %d; this lethe knows %d "
+				   "(upgrade lethe)",
+				   path, version, SCHEMA_VERSION);
+		goto fail;
+	}
+	if (version < SCHEMA_VERSION) {
+		char *sql = xasprintf("BEGIN IMMEDIATE; %s PRAGMA user_version=%d; COMMIT;",
+				      schema_v1, SCHEMA_VERSION);
+		int r = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+
+		free(sql);
+		if (r != SQLITE_OK) {
+			rc = sfail(st, err, "creating schema");
+			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+			goto fail;
+		}
+	}
+	*out = st;
+	return LETHE_OK;
+fail:
+	sqlite3_close(st->db);
+	free(st);
+	return rc;
+}
+
+void
+store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	sqlite3_close(st->db);
+	free(st);
+}
+
+lethe_rc
+store_begin(struct store *st, struct lethe_err *err)
+{
+	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return sfail(st, err, "begin");
+	return LETHE_OK;
+}
+
+lethe_rc
+store_commit(struct store *st, struct lethe_err *err)
+{
+	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		return sfail(st, err, "commit");
+	return LETHE_OK;
+}
+
+void
+store_rollback(struct store *st)
+{
+	if (!sqlite3_get_autocommit(st->db))
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* Prepare @sql or fail; the caller finalizes. */
+static lethe_rc
+prep(struct store *st, const char *sql, sqlite3_stmt **q, struct lethe_err *err)
+{
+	if (sqlite3_prepare_v2(st->db, sql, -1, q, NULL) != SQLITE_OK)
+		return sfail(st, err, "prepare");
+	return LETHE_OK;
+}
+
+static lethe_rc
+run(struct store *st, sqlite3_stmt *q, struct lethe_err *err)
+{
+	int r = sqlite3_step(q);
+
+	if (r != SQLITE_DONE && r != SQLITE_ROW)
+		return sfail(st, err, "write");
+	return LETHE_OK;
+}
+
+lethe_rc
+store_job_find_active(struct store *st, const char *kind, const char *scope,
+		      const char *subject, int64_t *job, int64_t *created_at,
+		      struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	*job = 0;
+	*created_at = 0;
+	rc = prep(st,
+		  "SELECT id, created_at FROM jobs WHERE subject = ?1 AND scope = ?2 AND "
+		  "kind = ?3 AND state IN ('pending', 'running') ORDER BY id DESC LIMIT 1",
+		  &q, err);
+	if (rc != LETHE_OK)
+		return rc;
+	sqlite3_bind_text(q, 1, subject, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, scope, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, kind, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) == SQLITE_ROW) {
+		*job = sqlite3_column_int64(q, 0);
+		*created_at = sqlite3_column_int64(q, 1);
+	}
+	sqlite3_finalize(q);
+	return LETHE_OK;
+}
+
+lethe_rc
+store_job_create(struct store *st, const char *kind, const char *scope, const char *subject,
+		 int64_t now, int64_t *job, struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	rc = prep(st,
+		  "INSERT INTO jobs (kind, scope, subject, state, created_at, updated_at) "
+		  "VALUES (?1, ?2, ?3, 'pending', ?4, ?4)",
+		  &q, err);
+	if (rc != LETHE_OK)
+		return rc;
+	sqlite3_bind_text(q, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, scope, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, subject, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 4, now);
+	rc = run(st, q, err);
+	sqlite3_finalize(q);
+	if (rc == LETHE_OK)
+		*job = sqlite3_last_insert_rowid(st->db);
+	return rc;
+}
+
+lethe_rc
+store_job_set_state(struct store *st, int64_t job, const char *state, int64_t finished_at,
+		    struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	rc = prep(st,
+		  "UPDATE jobs SET state = ?2, updated_at = strftime('%s','now'), "
+		  "finished_at = CASE WHEN ?3 > 0 THEN ?3 ELSE finished_at END WHERE id = ?1",
+		  &q, err);
+	if (rc != LETHE_OK)
+		return rc;
+	sqlite3_bind_int64(q, 1, job);
+	sqlite3_bind_text(q, 2, state, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 3, finished_at);
+	rc = run(st, q, err);
+	sqlite3_finalize(q);
+	return rc;
+}
+
+static char *
+col_dup(sqlite3_stmt *q, int i)
+{
+	const unsigned char *s = sqlite3_column_text(q, i);
+
+	return s ? xstrdup((const char *)s) : NULL;
+}
+
+lethe_rc
+store_job_get(struct store *st, int64_t id, struct store_job *out, struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = prep(st, "SELECT id, scope, state, created_at, finished_at FROM jobs WHERE id = ?1",
+		  &q, err);
+	if (rc != LETHE_OK)
+		return rc;
+	sqlite3_bind_int64(q, 1, id);
+	if (sqlite3_step(q) == SQLITE_ROW) {
+		out->id = sqlite3_column_int64(q, 0);
+		out->scope = col_dup(q, 1);
+		out->state = col_dup(q, 2);
+		out->created_at = sqlite3_column_int64(q, 3);
+		out->finished_at = sqlite3_column_int64(q, 4);
+	} else {
+		rc = lethe_err_set(err, LETHE_E_NOTFOUND, "no job %lld", (long long)id);
+	}
+	sqlite3_finalize(q);
+	return rc;
+}
+
+void
+store_job_clear(struct store_job *j)
+{
+	free(j->scope);
+	free(j->state);
+	memset(j, 0, sizeof(*j));
+}
+
+lethe_rc
+store_step_get(struct store *st, int64_t job, const char *table, const char *action,
+	       struct store_step *out, struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = prep(st,
+		  "INSERT INTO job_steps (job_id, table_name, action) VALUES (?1, ?2, ?3) "
+		  "ON CONFLICT (job_id, table_name) DO NOTHING",
+		  &q, err);
+	if (rc != LETHE_OK)
+		return rc;
+	sqlite3_bind_int64(q, 1, job);
+	sqlite3_bind_text(q, 2, table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, action, -1, SQLITE_STATIC);
+	rc = run(st, q, err);
+	sqlite3_finalize(q);
+	if (rc != LETHE_OK)
+		return rc;
+	rc = prep(st,
+		  "SELECT done, media, cursor, pending_rows, pending_key, pending_media, "
+		  "finished, pending_cursor FROM job_steps WHERE job_id = ?1 AND table_name = ?2",
+		  &q, err);
+	if (rc != LETHE_OK)
+		return rc;
+	sqlite3_bind_int64(q, 1, job);
+	sqlite3_bind_text(q, 2, table, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) == SQLITE_ROW) {
+		out->done = sqlite3_column_int64(q, 0);
+		out->media = sqlite3_column_int64(q, 1);
+		out->cursor = col_dup(q, 2);
+		out->pending_rows = sqlite3_column_int64(q, 3);
+		out->pending_key = col_dup(q, 4);
+		out->pending_media = sqlite3_column_int64(q, 5);
+		out->finished = sqlite3_column_int(q, 6) != 0;
+		out->pending_cursor = col_dup(q, 7);
+	} else {
+		rc = sfail(st, err, "reading step");
+	}
+	sqlite3_finalize(q);
+	return rc;
+}
+
+void
+store_step_clear(struct store_step *s)
+{
+	free(s->cursor);
+	free(s->pending_key);
+	free(s->pending_cursor);
+	memset(s, 0, sizeof(*s));
+}
+
+lethe_rc
+store_step_put(struct store *st, int64_t job, const char *table, const struct store_step *s,
+	       struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	rc = prep(st,
+		  "UPDATE job_steps SET done = ?3, media = ?4, cursor = ?5, pending_rows = ?6, "
+		  "pending_key = ?7, pending_media = ?8, finished = ?9, pending_cursor = ?10 "
+		  "WHERE job_id = ?1 AND table_name = ?2",
+		  &q, err);
+	if (rc != LETHE_OK)
+		return rc;
+	sqlite3_bind_int64(q, 1, job);
+	sqlite3_bind_text(q, 2, table, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 3, s->done);
+	sqlite3_bind_int64(q, 4, s->media);
+	sqlite3_bind_text(q, 5, s->cursor, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 6, s->pending_rows);
+	sqlite3_bind_text(q, 7, s->pending_key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 8, s->pending_media);
+	sqlite3_bind_int(q, 9, s->finished ? 1 : 0);
+	sqlite3_bind_text(q, 10, s->pending_cursor, -1, SQLITE_STATIC);
+	rc = run(st, q, err);
+	sqlite3_finalize(q);
+	return rc;
+}
+
+lethe_rc
+store_hold_add(struct store *st, const char *table, const char *key, int64_t job,
+	       int64_t until, struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	rc = prep(st,
+		  "INSERT INTO holds (table_name, row_key, job_id, until) VALUES (?1, ?2, ?3, ?4) "
+		  "ON CONFLICT (table_name, row_key) DO UPDATE SET job_id = excluded.job_id, "
+		  "until = max(until, excluded.until)",
+		  &q, err);
+	if (rc != LETHE_OK)
+		return rc;
+	sqlite3_bind_text(q, 1, table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 3, job);
+	sqlite3_bind_int64(q, 4, until);
+	rc = run(st, q, err);
+	sqlite3_finalize(q);
+	return rc;
+}
+
+lethe_rc
+store_hold_count(struct store *st, int64_t job, int64_t *out, struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	*out = 0;
+	rc = prep(st, "SELECT count(*) FROM holds WHERE job_id = ?1", &q, err);
+	if (rc != LETHE_OK)
+		return rc;
+	sqlite3_bind_int64(q, 1, job);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		*out = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return LETHE_OK;
+}

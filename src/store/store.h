@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store.h - lethe's own state store: jobs, their steps' progress, and the
+ * legal holds erasure leaves behind.
+ *
+ * SQLite in WAL mode today (a file under var/ by default), behind functions
+ * that a PostgreSQL implementation can provide too.  The store never holds a
+ * person's identifiers in the clear: a job names its subject by a keyed hash.
+ * One connection per struct store, used by one thread at a time.
+ */
+#ifndef LETHE_STORE_H
+#define LETHE_STORE_H
+
+#include "util/fmacros.h"
+#include "util/rc.h"
+
+struct store;
+
+/* Progress of one step of a job, as last recorded. */
+struct store_step {
+	int64_t done;          /* rows processed so far */
+	int64_t media;         /* media files removed so far */
+	char *cursor;          /* keyset cursor ("i:42" / "t:abc") or NULL */
+	int64_t pending_rows;  /* rows of a batch whose commit is unconfirmed */
+	char *pending_key;     /* a key that tells whether that batch committed */
+	char *pending_cursor;  /* cursor after that batch */
+	int64_t pending_media; /* media files of that batch */
+	bool finished;         /* the step found no more rows */
+};
+
+/* A job row. */
+struct store_job {
+	int64_t id;          /* job id */
+	char *scope;         /* scope name */
+	char *state;         /* pending, running, completed, completed_with_retention, failed */
+	int64_t created_at;  /* epoch seconds */
+	int64_t finished_at; /* epoch seconds, 0 if not finished */
+};
+
+/* Open (creating the file, its directory and schema) the store at @path. */
+lethe_rc store_open(const char *path, struct store **out, struct lethe_err *err);
+void store_close(struct store *st);
+
+lethe_rc store_begin(struct store *st, struct lethe_err *err);
+lethe_rc store_commit(struct store *st, struct lethe_err *err);
+void store_rollback(struct store *st);
+
+/*
+ * Find the newest unfinished job of @kind for (@scope, @subject); *@job gets
+ * its id (0 if none) and *@created_at its creation time.
+ */
+lethe_rc store_job_find_active(struct store *st, const char *kind, const char *scope,
+			       const char *subject, int64_t *job, int64_t *created_at,
+			       struct lethe_err *err);
+lethe_rc store_job_create(struct store *st, const char *kind, const char *scope,
+			  const char *subject, int64_t now, int64_t *job, struct lethe_err *err);
+/* Set a job's state; @finished_at 0 leaves it unset. */
+lethe_rc store_job_set_state(struct store *st, int64_t job, const char *state,
+			     int64_t finished_at, struct lethe_err *err);
+/* Read job @id into @out (free with store_job_clear); LETHE_E_NOTFOUND if absent. */
+lethe_rc store_job_get(struct store *st, int64_t id, struct store_job *out,
+		       struct lethe_err *err);
+void store_job_clear(struct store_job *j);
+
+/* Read (creating if absent) the progress of @table in @job.  Free with store_step_clear. */
+lethe_rc store_step_get(struct store *st, int64_t job, const char *table, const char *action,
+			struct store_step *out, struct lethe_err *err);
+void store_step_clear(struct store_step *s);
+/* Write the whole progress record of @table in @job. */
+lethe_rc store_step_put(struct store *st, int64_t job, const char *table,
+			const struct store_step *s, struct lethe_err *err);
+
+/* Record that row @key of @table is held until @until (epoch s) by @job. */
+lethe_rc store_hold_add(struct store *st, const char *table, const char *key, int64_t job,
+			int64_t until, struct lethe_err *err);
+/* Number of holds of @job. */
+lethe_rc store_hold_count(struct store *st, int64_t job, int64_t *out, struct lethe_err *err);
+
+#endif /* LETHE_STORE_H */

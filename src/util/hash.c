@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hash.c - keyed hashes over libsodium (see hash.h).
+ */
+#include "util/fmacros.h"
+
+#include <ctype.h>
+#include <sodium.h>
+
+#include "util/hash.h"
+
+lethe_rc
+hash_init(void)
+{
+	return sodium_init() < 0 ? LETHE_E_INTERNAL : LETHE_OK;
+}
+
+void
+hash_hex(const uint8_t *p, size_t n, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = hex[p[i] >> 4];
+		out[2 * i + 1] = hex[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+void
+hash_keyed(const uint8_t key[HASH_KEY_LEN], const void *v, size_t n, char *out)
+{
+	uint8_t mac[crypto_auth_hmacsha256_BYTES];
+	crypto_auth_hmacsha256_state st;
+
+	crypto_auth_hmacsha256_init(&st, key, HASH_KEY_LEN);
+	crypto_auth_hmacsha256_update(&st, v, n);
+	crypto_auth_hmacsha256_final(&st, mac);
+	memcpy(out, HASH_PREFIX, 5);
+	hash_hex(mac, 16, out + 5);
+}
+
+bool
+hash_is_keyed(const char *s)
+{
+	size_t i;
+
+	if (s == NULL || strncmp(s, HASH_PREFIX, 5) != 0 || strlen(s) != HASH_TEXT_LEN)
+		return false;
+	for (i = 5; i < HASH_TEXT_LEN; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+lethe_rc
+hash_key_parse(const char *hex, uint8_t key[HASH_KEY_LEN])
+{
+	size_t bin_len = 0;
+	const char *end = NULL;
+	const char *p = hex;
+	size_t len;
+
+	while (isspace((unsigned char)*p))
+		p++;
+	len = strlen(p);
+	while (len > 0 && isspace((unsigned char)p[len - 1]))
+		len--;
+	if (len != 2 * HASH_KEY_LEN)
+		return LETHE_E_CONFIG;
+	if (sodium_hex2bin(key, HASH_KEY_LEN, p, len, NULL, &bin_len, &end) != 0 ||
+	    bin_len != HASH_KEY_LEN)
+		return LETHE_E_CONFIG;
+	return LETHE_OK;
+}
+
+void
+hash_key_random(uint8_t key[HASH_KEY_LEN])
+{
+	randombytes_buf(key, HASH_KEY_LEN);
+}

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * timeutil.c - clocks, durations and UTC timestamps (see timeutil.h).
+ */
+#include "util/fmacros.h"
+
+#include <ctype.h>
+#include <time.h>
+
+#include "util/timeutil.h"
+
+double
+time_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+int64_t
+time_now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+lethe_rc
+duration_parse(const char *s, int64_t *out)
+{
+	int64_t total = 0;
+	const char *p = s;
+
+	if (s == NULL || *s == '\0')
+		return LETHE_E_USAGE;
+	while (*p != '\0') {
+		int64_t n = 0, unit;
+
+		if (!isdigit((unsigned char)*p))
+			return LETHE_E_USAGE;
+		while (isdigit((unsigned char)*p)) {
+			if (n > (INT64_MAX - 9) / 10)
+				return LETHE_E_USAGE;
+			n = n * 10 + (*p - '0');
+			p++;
+		}
+		switch (*p) {
+		case 's':
+			unit = 1;
+			break;
+		case 'm':
+			unit = 60;
+			break;
+		case 'h':
+			unit = 3600;
+			break;
+		case 'd':
+			unit = 86400;
+			break;
+		case 'w':
+			unit = 7 * 86400;
+			break;
+		case 'y':
+			unit = 365 * 86400;
+			break;
+		default:
+			return LETHE_E_USAGE;
+		}
+		p++;
+		if (n > (INT64_MAX - total) / unit)
+			return LETHE_E_USAGE;
+		total += n * unit;
+	}
+	if (total <= 0)
+		return LETHE_E_USAGE;
+	*out = total;
+	return LETHE_OK;
+}
+
+void
+time_format(int64_t t, char *out, size_t n)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(out, n, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+static int
+digits(const char *s, int n, int *v)
+{
+	int i;
+
+	*v = 0;
+	for (i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return -1;
+		*v = *v * 10 + (s[i] - '0');
+	}
+	return 0;
+}
+
+lethe_rc
+time_parse(const char *s, int64_t *out)
+{
+	struct tm tm;
+	int y, mo, d, h = 0, mi = 0, se = 0;
+	size_t len = strlen(s);
+
+	if (len < 10 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) ||
+	    s[7] != '-' || digits(s + 8, 2, &d))
+		return LETHE_E_USAGE;
+	if (len > 10) {
+		if ((s[10] != ' ' && s[10] != 'T') || len < 19 || digits(s + 11, 2, &h) ||
+		    s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' ||
+		    digits(s + 17, 2, &se))
+			return LETHE_E_USAGE;
+	}
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
+		return LETHE_E_USAGE;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = se;
+	*out = (int64_t)timegm(&tm);
+	return LETHE_OK;
+}

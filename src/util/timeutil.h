@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * timeutil.h - clocks, durations and timestamps.
+ *
+ * Durations are written like "30d", "24h", "90m", "45s", "2w", "10y"
+ * (y = 365 days, m = minutes), optionally combined: "1d12h".  Timestamps in
+ * app databases are UTC "YYYY-MM-DD HH:MM:SS" text (SQLite's datetime()).
+ */
+#ifndef LETHE_TIMEUTIL_H
+#define LETHE_TIMEUTIL_H
+
+#include "util/fmacros.h"
+#include "util/rc.h"
+
+/* Monotonic milliseconds (CLOCK_MONOTONIC), for measuring. */
+double time_mono_ms(void);
+/* Wall-clock seconds since the epoch. */
+int64_t time_now(void);
+/*
+ * Parse duration @s into seconds in *@out.  Returns LETHE_OK, or
+ * LETHE_E_USAGE for an empty, malformed, zero, negative or overflowing value.
+ */
+lethe_rc duration_parse(const char *s, int64_t *out);
+/* Format @t (epoch seconds, UTC) as "YYYY-MM-DD HH:MM:SS" into @out (>= 20 bytes). */
+void time_format(int64_t t, char *out, size_t n);
+/* Parse "YYYY-MM-DD HH:MM:SS" / "YYYY-MM-DDTHH:MM:SSZ" / "YYYY-MM-DD"; LETHE_E_USAGE if not. */
+lethe_rc time_parse(const char *s, int64_t *out);
+
+#endif /* LETHE_TIMEUTIL_H */
