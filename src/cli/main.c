@@ -5,6 +5,7 @@
 #include "util/fmacros.h"
 
 #include "cli/cli.h"
+#include "util/log.h"
 
 #ifndef LETHE_VERSION
 #define LETHE_VERSION "0.1.0"
@@ -42,8 +43,11 @@ static const struct command commands[] = {
 int
 main(int argc, char **argv)
 {
+	const char *lv = getenv("LETHE_LOG");
 	size_t i;
 
+	if (lv != NULL && strcmp(lv, "debug") == 0)
+		log_set_verbosity(2);
 	if (argc < 2) {
 		fputs(usage, stderr);
 		return 2;

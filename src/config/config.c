@@ -112,8 +112,6 @@ config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 
 	rc = ydoc_load(&y, path, NULL, LETHE_E_CONFIG, err);
 	if (rc != LETHE_OK) {
-		if (rc == LETHE_E_IO)
-			err->rc = rc = LETHE_E_CONFIG;
 		ydoc_free(&y);
 		return rc;
 	}

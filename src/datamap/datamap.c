@@ -28,9 +28,11 @@ struct parser {
 	struct ydoc y;         /* the document */
 	struct datamap *dm;    /* what is being filled */
 	struct lethe_err *err; /* where failures go */
+	int ctx_line;          /* line of the enclosing mapping, for missing keys */
 };
 
-#define FAIL(p, node, ...) fail_at((p), ynode_line(node), __VA_ARGS__)
+/* Fail at @node's line, or at the enclosing mapping's line if @node is missing. */
+#define FAIL(p, node, ...) fail_at((p), (node) ? ynode_line(node) : (p)->ctx_line, __VA_ARGS__)
 
 static lethe_rc fail_at(struct parser *p, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -150,6 +152,8 @@ parse_conds(struct parser *p, yaml_node_t *n, struct dm_cond **out, size_t *nout
 
 	if (!ynode_is_map(n) || ynode_len(n) == 0)
 		return FAIL(p, n, "'when' must map columns to values, e.g. {platform: instagram}");
+	if (ymap_check_dups(&p->y, n, "when", LETHE_E_DATAMAP, p->err) != 0)
+		return LETHE_E_DATAMAP;
 	len = ynode_len(n);
 	*out = xcalloc(len, sizeof(**out));
 	*nout = 0;
@@ -194,6 +198,7 @@ parse_link(struct parser *p, yaml_node_t *n, struct dm_link *l)
 	lethe_rc rc;
 
 	l->line = ynode_line(n);
+	p->ctx_line = l->line;
 	if (!ynode_is_map(n))
 		return FAIL(p, n, "a link must be a mapping with 'identity' or 'parent'");
 	rc = ymap_check_keys(&p->y, n, keys, "link", LETHE_E_DATAMAP, p->err);
@@ -247,6 +252,8 @@ parse_anon_cols(struct parser *p, yaml_node_t *n, struct dm_table *t)
 	if (!ynode_is_map(n) || ynode_len(n) == 0)
 		return FAIL(p, n,
 			    "'columns' must map columns to null, hash or {set: VALUE}");
+	if (ymap_check_dups(&p->y, n, "columns", LETHE_E_DATAMAP, p->err) != 0)
+		return LETHE_E_DATAMAP;
 	len = ynode_len(n);
 	t->anon = xcalloc(len, sizeof(*t->anon));
 	for (i = 0; i < len; i++) {
@@ -376,6 +383,7 @@ parse_ttl(struct parser *p, yaml_node_t *n, struct dm_table *t)
 		return rc;
 	t->ttl.present = true;
 	t->ttl.line = ynode_line(n);
+	p->ctx_line = t->ttl.line;
 	rc = get_ident(p, ymap_get(&p->y, n, "column"), "ttl column", &t->ttl.column);
 	if (rc != LETHE_OK)
 		return rc;
@@ -425,6 +433,7 @@ parse_table(struct parser *p, yaml_node_t *k, yaml_node_t *n, struct dm_table *t
 	lethe_rc rc;
 
 	t->line = ynode_line(k);
+	p->ctx_line = t->line;
 	rc = get_ident(p, k, "table name", &t->name);
 	if (rc != LETHE_OK)
 		return rc;
@@ -474,6 +483,7 @@ parse_table(struct parser *p, yaml_node_t *k, yaml_node_t *n, struct dm_table *t
 		if (rc != LETHE_OK)
 			return rc;
 	}
+	p->ctx_line = t->line;
 	rc = parse_erase(p, ymap_get(&p->y, n, "erase"), t);
 	if (rc != LETHE_OK)
 		return rc;
@@ -497,6 +507,7 @@ parse_scope(struct parser *p, yaml_node_t *k, yaml_node_t *n, struct dm_scope *s
 	lethe_rc rc;
 
 	s->line = ynode_line(k);
+	p->ctx_line = s->line;
 	rc = get_ident(p, k, "scope name", &s->name);
 	if (rc != LETHE_OK)
 		return rc;
@@ -518,7 +529,8 @@ parse_scope(struct parser *p, yaml_node_t *k, yaml_node_t *n, struct dm_scope *s
 		return rc;
 	for (i = 0; i < s->nidentities; i++)
 		if (!datamap_has_identity(p->dm, s->identities[i]))
-			return FAIL(p, v, "scope '%s': identity '%s' is not declared", s->name,
+			return FAIL(p, yseq_item(&p->y, v, i),
+				    "scope '%s': identity '%s' is not declared", s->name,
 				    s->identities[i]);
 	v = ymap_get(&p->y, n, "tables");
 	if (v == NULL)
@@ -532,8 +544,9 @@ parse_scope(struct parser *p, yaml_node_t *k, yaml_node_t *n, struct dm_scope *s
 		return rc;
 	for (i = 0; i < s->ntables; i++)
 		if (datamap_table(p->dm, s->tables[i]) == NULL)
-			return FAIL(p, v, "scope '%s': table '%s' is not mapped under 'tables'",
-				    s->name, s->tables[i]);
+			return FAIL(p, yseq_item(&p->y, v, i),
+				    "scope '%s': table '%s' is not mapped under 'tables'", s->name,
+				    s->tables[i]);
 	return LETHE_OK;
 }
 
@@ -633,6 +646,7 @@ parse_root(struct parser *p)
 	size_t i;
 	lethe_rc rc;
 
+	p->ctx_line = 1;
 	if (!ynode_is_map(root))
 		return FAIL(p, root, "the data map must be a mapping (version, identities, "
 				     "tables, scopes)");
@@ -644,6 +658,8 @@ parse_root(struct parser *p)
 		return FAIL(p, v ? v : root, "'version: 1' is required (the only version)");
 
 	v = ymap_get(&p->y, root, "identities");
+	if (v != NULL && ymap_check_dups(&p->y, v, "identities", LETHE_E_DATAMAP, p->err) != 0)
+		return LETHE_E_DATAMAP;
 	if (!ynode_is_map(v) || ynode_len(v) == 0)
 		return FAIL(p, v ? v : root,
 			    "'identities' must map identity kinds to descriptions");
@@ -679,6 +695,8 @@ parse_root(struct parser *p)
 	}
 
 	v = ymap_get(&p->y, root, "tables");
+	if (v != NULL && ymap_check_dups(&p->y, v, "tables", LETHE_E_DATAMAP, p->err) != 0)
+		return LETHE_E_DATAMAP;
 	if (!ynode_is_map(v) || ynode_len(v) == 0)
 		return FAIL(p, v ? v : root, "'tables' must map table names to their mapping");
 	dm->tables = xcalloc(ynode_len(v), sizeof(*dm->tables));
@@ -695,6 +713,8 @@ parse_root(struct parser *p)
 		return rc;
 
 	v = ymap_get(&p->y, root, "scopes");
+	if (v != NULL && ymap_check_dups(&p->y, v, "scopes", LETHE_E_DATAMAP, p->err) != 0)
+		return LETHE_E_DATAMAP;
 	if (!ynode_is_map(v) || ynode_len(v) == 0)
 		return FAIL(p, v ? v : root, "'scopes' must map scope names to their definition");
 	dm->scopes = xcalloc(ynode_len(v), sizeof(*dm->scopes));

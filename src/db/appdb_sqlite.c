@@ -19,10 +19,34 @@
 
 #define BUSY_TIMEOUT_MS 5000
 
+#define CHECKPOINT_FRAMES 4096 /* checkpoint once the WAL holds this many pages */
+
+/* Driver state behind appdb.handle. */
+struct sq_conn {
+	sqlite3 *h;        /* the connection */
+	int wal_frames;    /* pages in the WAL after our last commit */
+};
+
 struct appdb_stmt {
 	sqlite3_stmt *st; /* the prepared statement */
 	sqlite3 *db;      /* its connection, for error messages */
 };
+
+static sqlite3 *
+H(struct appdb *db)
+{
+	return ((struct sq_conn *)db->handle)->h;
+}
+
+/* After each commit SQLite reports the WAL's size; remember it for sq_maintain. */
+static int
+sq_wal_hook(void *arg, sqlite3 *h, const char *name, int frames)
+{
+	(void)h;
+	(void)name;
+	((struct sq_conn *)arg)->wal_frames = frames;
+	return SQLITE_OK;
+}
 
 static lethe_rc
 sq_fail(sqlite3 *h, struct lethe_err *err, const char *what)
@@ -37,6 +61,7 @@ static lethe_rc
 sq_open(struct appdb *db, const char *target, struct lethe_err *err)
 {
 	sqlite3 *h = NULL;
+	struct sq_conn *conn;
 	int rc;
 
 	rc = sqlite3_open_v2(target, &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
@@ -50,6 +75,7 @@ sq_open(struct appdb *db, const char *target, struct lethe_err *err)
 	sqlite3_extended_result_codes(h, 0);
 	/* Fails cleanly if the file is not a database. */
 	rc = sqlite3_exec(h, "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0; "
+			  "PRAGMA cache_size=-65536; PRAGMA mmap_size=268435456; "
 			  "SELECT count(*) FROM sqlite_master;",
 			  NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
@@ -58,38 +84,44 @@ sq_open(struct appdb *db, const char *target, struct lethe_err *err)
 		sqlite3_close(h);
 		return LETHE_E_DB;
 	}
-	db->handle = h;
+	conn = xcalloc(1, sizeof(*conn));
+	conn->h = h;
+	sqlite3_wal_hook(h, sq_wal_hook, conn);
+	db->handle = conn;
 	return LETHE_OK;
 }
 
 static void
 sq_close(struct appdb *db)
 {
-	sqlite3_close(db->handle);
+	struct sq_conn *conn = db->handle;
+
+	sqlite3_close(conn->h);
+	free(conn);
 	db->handle = NULL;
 }
 
 static lethe_rc
 sq_begin_write(struct appdb *db, struct lethe_err *err)
 {
-	if (sqlite3_exec(db->handle, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		return sq_fail(db->handle, err, "begin");
+	if (sqlite3_exec(H(db), "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return sq_fail(H(db), err, "begin");
 	return LETHE_OK;
 }
 
 static lethe_rc
 sq_commit(struct appdb *db, struct lethe_err *err)
 {
-	if (sqlite3_exec(db->handle, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-		return sq_fail(db->handle, err, "commit");
+	if (sqlite3_exec(H(db), "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		return sq_fail(H(db), err, "commit");
 	return LETHE_OK;
 }
 
 static void
 sq_rollback(struct appdb *db)
 {
-	if (!sqlite3_get_autocommit(db->handle))
-		sqlite3_exec(db->handle, "ROLLBACK", NULL, NULL, NULL);
+	if (!sqlite3_get_autocommit(H(db)))
+		sqlite3_exec(H(db), "ROLLBACK", NULL, NULL, NULL);
 }
 
 static lethe_rc
@@ -98,11 +130,11 @@ sq_prepare(struct appdb *db, const char *sql, struct appdb_stmt **out, struct le
 	sqlite3_stmt *st = NULL;
 	struct appdb_stmt *s;
 
-	if (sqlite3_prepare_v2(db->handle, sql, -1, &st, NULL) != SQLITE_OK)
-		return sq_fail(db->handle, err, "prepare");
+	if (sqlite3_prepare_v2(H(db), sql, -1, &st, NULL) != SQLITE_OK)
+		return sq_fail(H(db), err, "prepare");
 	s = xmalloc(sizeof(*s));
 	s->st = st;
-	s->db = db->handle;
+	s->db = H(db);
 	*out = s;
 	return LETHE_OK;
 }
@@ -191,7 +223,7 @@ sq_finalize(struct appdb_stmt *s)
 static int64_t
 sq_changes(struct appdb *db)
 {
-	return sqlite3_changes64(db->handle);
+	return sqlite3_changes64(H(db));
 }
 
 static lethe_rc
@@ -202,12 +234,12 @@ sq_table_info(struct appdb *db, const char *table, struct appdb_table *t, struct
 	lethe_rc rc = LETHE_OK;
 
 	/* pragma_table_info takes the table name as a bound value: no SQL injection. */
-	if (sqlite3_prepare_v2(db->handle,
+	if (sqlite3_prepare_v2(H(db),
 			       "SELECT name, type, pk, \"notnull\" FROM pragma_table_info(?1) "
 			       "WHERE EXISTS (SELECT 1 FROM sqlite_master WHERE type IN "
 			       "('table','view') AND name = ?1) ORDER BY cid",
 			       -1, &st, NULL) != SQLITE_OK)
-		return sq_fail(db->handle, err, "catalogue");
+		return sq_fail(H(db), err, "catalogue");
 	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		struct appdb_column *c;
@@ -235,7 +267,7 @@ sq_column_indexed(struct appdb *db, const char *table, const char *column)
 	sqlite3_stmt *st = NULL;
 	bool found = false;
 
-	if (sqlite3_prepare_v2(db->handle,
+	if (sqlite3_prepare_v2(H(db),
 			       "SELECT 1 FROM pragma_index_list(?1) AS il, "
 			       "pragma_index_info(il.name) AS ii "
 			       "WHERE ii.seqno = 0 AND ii.name = ?2 LIMIT 1",
@@ -254,7 +286,7 @@ sq_data_version(struct appdb *db)
 	sqlite3_stmt *st = NULL;
 	int64_t v = -1;
 
-	if (sqlite3_prepare_v2(db->handle, "PRAGMA data_version", -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(H(db), "PRAGMA data_version", -1, &st, NULL) != SQLITE_OK)
 		return -1;
 	if (sqlite3_step(st) == SQLITE_ROW)
 		v = sqlite3_column_int64(st, 0);
@@ -265,7 +297,12 @@ sq_data_version(struct appdb *db)
 static void
 sq_maintain(struct appdb *db)
 {
-	sqlite3_wal_checkpoint_v2(db->handle, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	struct sq_conn *conn = db->handle;
+
+	if (conn->wal_frames < CHECKPOINT_FRAMES)
+		return;
+	sqlite3_wal_checkpoint_v2(conn->h, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	conn->wal_frames = 0;
 }
 
 const struct appdb_ops appdb_sqlite_ops = {

@@ -32,27 +32,27 @@
 #include "util/rc.h"
 #include "util/timeutil.h"
 
-#define DEMO_BASE	INT64_C(1792627200)	/* "now" of the demo: 2026-10-22 00:00:00 UTC */
-#define MINUTE		INT64_C(60)
-#define HOUR		INT64_C(3600)
-#define DAY		INT64_C(86400)
-#define NO_TIME		INT64_MIN		/* binds as NULL */
-#define RECENT_SPAN	(60 * DAY)		/* messages, comments, logs: last 60 days */
-#define PREVIEW_SPAN	(3 * DAY)		/* preview links: last 3 days */
+#define DEMO_BASE INT64_C(1792627200) /* "now" of the demo: 2026-10-22 00:00:00 UTC */
+#define MINUTE INT64_C(60)
+#define HOUR INT64_C(3600)
+#define DAY INT64_C(86400)
+#define NO_TIME INT64_MIN      /* binds as NULL */
+#define RECENT_SPAN (60 * DAY) /* messages, comments, logs: last 60 days */
+#define PREVIEW_SPAN (3 * DAY) /* preview links: last 3 days */
 
-#define USERS_MAX	1000000			/* ids are padded to 7 digits */
-#define HEAVY_MAX	INT64_C(100000000)
-#define HEAVY_MEDIA_MAX	2000			/* media rows (= files) of the heavy user */
+#define USERS_MAX 1000000 /* ids are padded to 7 digits */
+#define HEAVY_MAX INT64_C(100000000)
+#define HEAVY_MEDIA_MAX 2000 /* media rows (= files) of the heavy user */
 
-#define STREAM_KEY	UINT64_C(0xffffffffffffffff)
-#define STREAM_HEAVY	UINT64_C(0xfffffffffffffffe)
+#define STREAM_KEY UINT64_C(0xffffffffffffffff)
+#define STREAM_HEAVY UINT64_C(0xfffffffffffffffe)
 
-#define HEX		"0123456789abcdef"
-#define ALNUM		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-#define B64URL		ALNUM "-_"
-#define B64		ALNUM "+/"
+#define HEX "0123456789abcdef"
+#define ALNUM "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+#define B64URL ALNUM "-_"
+#define B64 ALNUM "+/"
 
-#define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 /*
  * The private generator: splitmix64.  Small, fast, and good enough for fake
@@ -129,116 +129,113 @@ rng_recent(struct rng *r, int64_t span)
  * names from here; nothing resembles a real person on purpose.
  */
 static const char *const first_names[] = {
-	"Ana", "Ben", "Chiara", "Dmitri", "Elif", "Farid", "Greta", "Hugo",
-	"Ines", "Jonas", "Keiko", "Lars", "Marta", "Nadia", "Oscar", "Priya",
-	"Quentin", "Rosa", "Sami", "Tomas", "Uma", "Vera", "Wen", "Yusuf",
+    "Ana",     "Ben",   "Chiara", "Dmitri", "Elif",  "Farid", "Greta", "Hugo",
+    "Ines",    "Jonas", "Keiko",  "Lars",   "Marta", "Nadia", "Oscar", "Priya",
+    "Quentin", "Rosa",  "Sami",   "Tomas",  "Uma",   "Vera",  "Wen",   "Yusuf",
 };
 
 static const char *const last_names[] = {
-	"Abara", "Bianchi", "Castro", "Dubois", "Eriksen", "Fischer", "Garcia",
-	"Haddad", "Ivanova", "Jensen", "Kowalski", "Lopez", "Moreau", "Novak",
-	"Okafor", "Pereira", "Quinn", "Rossi", "Silva", "Tanaka", "Urquhart",
-	"Varga", "Weber", "Yilmaz",
+    "Abara",   "Bianchi", "Castro",   "Dubois", "Eriksen",  "Fischer", "Garcia", "Haddad",
+    "Ivanova", "Jensen",  "Kowalski", "Lopez",  "Moreau",   "Novak",   "Okafor", "Pereira",
+    "Quinn",   "Rossi",   "Silva",    "Tanaka", "Urquhart", "Varga",   "Weber",  "Yilmaz",
 };
 
 static const char *const post_openers[] = {
-	"New in store:", "Behind the scenes:", "Weekend special:", "Just landed:",
-	"Tip of the day:", "Meet the team:", "Last chance:", "Throwback:",
-	"Coming soon:", "Thank you!",
+    "New in store:",  "Behind the scenes:", "Weekend special:", "Just landed:", "Tip of the day:",
+    "Meet the team:", "Last chance:",       "Throwback:",       "Coming soon:", "Thank you!",
 };
 
 static const char *const post_topics[] = {
-	"our autumn collection is here", "how we roast our coffee beans",
-	"two-for-one on all workshops", "the new studio is open",
-	"five ways to plan a week of content", "say hi to our new designer",
-	"the summer sale ends tonight", "our very first market stall",
-	"a sneak peek at the spring menu", "10,000 followers, you are amazing",
+    "our autumn collection is here",       "how we roast our coffee beans",
+    "two-for-one on all workshops",        "the new studio is open",
+    "five ways to plan a week of content", "say hi to our new designer",
+    "the summer sale ends tonight",        "our very first market stall",
+    "a sneak peek at the spring menu",     "10,000 followers, you are amazing",
 };
 
 static const char *const hashtags[] = {
-	"#smallbusiness", "#handmade", "#coffee", "#design", "#localshop",
-	"#behindthescenes", "#newarrivals", "#community", "#marketing", "#sale",
+    "#smallbusiness",   "#handmade",    "#coffee",    "#design",    "#localshop",
+    "#behindthescenes", "#newarrivals", "#community", "#marketing", "#sale",
 };
 
 static const char *const message_bodies[] = {
-	"Hi! Is this still available?", "Do you ship to Portugal?",
-	"What are your opening hours on Sunday?", "Can I change my order?",
-	"Loved the last post, where was it taken?", "Is there a student discount?",
-	"My parcel has not arrived yet, can you check?", "Do you do gift cards?",
-	"Can we collaborate on a giveaway?", "Thanks for the quick reply!",
+    "Hi! Is this still available?",
+    "Do you ship to Portugal?",
+    "What are your opening hours on Sunday?",
+    "Can I change my order?",
+    "Loved the last post, where was it taken?",
+    "Is there a student discount?",
+    "My parcel has not arrived yet, can you check?",
+    "Do you do gift cards?",
+    "Can we collaborate on a giveaway?",
+    "Thanks for the quick reply!",
 };
 
 static const char *const comments_positive[] = {
-	"Love this!", "So beautiful", "Best coffee in town", "Can't wait!",
-	"Great work, team", "This made my day",
+    "Love this!",  "So beautiful",     "Best coffee in town",
+    "Can't wait!", "Great work, team", "This made my day",
 };
 
 static const char *const comments_neutral[] = {
-	"What size is the model wearing?", "Is this in the shop too?",
-	"When does it open?", "Tagging my sister", "How much is it?",
+    "What size is the model wearing?",
+    "Is this in the shop too?",
+    "When does it open?",
+    "Tagging my sister",
+    "How much is it?",
 };
 
 static const char *const comments_negative[] = {
-	"Still waiting for my refund", "Too expensive", "The link is broken",
-	"Not what I ordered", "Customer service never answers",
+    "Still waiting for my refund",    "Too expensive", "The link is broken", "Not what I ordered",
+    "Customer service never answers",
 };
 
 static const char *const user_agents[] = {
-	"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-	"Chrome/129.0.0.0 Safari/537.36",
-	"Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-	"Version/18.0 Safari/605.1.15",
-	"Mozilla/5.0 (X11; Linux x86_64; rv:131.0) Gecko/20100101 Firefox/131.0",
-	"Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 "
-	"(KHTML, like Gecko) Version/18.0 Mobile/15E148 Safari/604.1",
-	"Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
-	"Chrome/129.0.0.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/129.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/18.0 Safari/605.1.15",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:131.0) Gecko/20100101 Firefox/131.0",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/18.0 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/129.0.0.0 Mobile Safari/537.36",
 };
 
 static const char *const project_names[] = {
-	"Coffee Corner", "Studio North", "Green Thumb Shop", "Bakery Lux",
-	"Trail Runners Club", "Atelier Nine", "Bike Repair Co", "Yoga Loft",
+    "Coffee Corner",      "Studio North", "Green Thumb Shop", "Bakery Lux",
+    "Trail Runners Club", "Atelier Nine", "Bike Repair Co",   "Yoga Loft",
 };
 
 static const char *const campaign_names[] = {
-	"Autumn newsletter", "Black Friday", "Welcome series", "Spring launch",
-	"Customer survey",
+    "Autumn newsletter", "Black Friday", "Welcome series", "Spring launch", "Customer survey",
 };
 
 static const char *const error_details[] = {
-	"Error 190: Error validating access token: session has expired",
-	"Error 368: the action attempted has been deemed abusive",
-	"HTTP 429: rate limit reached, retry scheduled",
-	"Error 100: media could not be fetched from the storage URL",
-	"HTTP 503: platform unavailable, retry scheduled",
+    "Error 190: Error validating access token: session has expired",
+    "Error 368: the action attempted has been deemed abusive",
+    "HTTP 429: rate limit reached, retry scheduled",
+    "Error 100: media could not be fetched from the storage URL",
+    "HTTP 503: platform unavailable, retry scheduled",
 };
 
-enum platform {
-	P_FACEBOOK,
-	P_INSTAGRAM,
-	P_YOUTUBE,
-	P_LINKEDIN,
-	P_X,
-	P_TIKTOK,
-	P_COUNT
-};
+enum platform { P_FACEBOOK, P_INSTAGRAM, P_YOUTUBE, P_LINKEDIN, P_X, P_TIKTOK, P_COUNT };
 
 static const struct {
-	const char *name;	/* channels.platform */
-	const char *abbr;	/* username suffix */
-	const char *object;	/* webhook_subscriptions.object */
+	const char *name;   /* channels.platform */
+	const char *abbr;   /* username suffix */
+	const char *object; /* webhook_subscriptions.object */
 } platforms[P_COUNT] = {
-	[P_FACEBOOK] = {"facebook", "fb", "page"},
-	[P_INSTAGRAM] = {"instagram", "ig", "instagram"},
-	[P_YOUTUBE] = {"youtube", "yt", "channel"},
-	[P_LINKEDIN] = {"linkedin", "li", "organizationSocialAction"},
-	[P_X] = {"x", "x", "account_activity"},
-	[P_TIKTOK] = {"tiktok", "tt", "video"},
+    [P_FACEBOOK] = {"facebook", "fb", "page"},
+    [P_INSTAGRAM] = {"instagram", "ig", "instagram"},
+    [P_YOUTUBE] = {"youtube", "yt", "channel"},
+    [P_LINKEDIN] = {"linkedin", "li", "organizationSocialAction"},
+    [P_X] = {"x", "x", "account_activity"},
+    [P_TIKTOK] = {"tiktok", "tt", "video"},
 };
 
 /* The rotation extra channels take: non-Meta platforms first. */
 static const enum platform rotation[P_COUNT] = {
-	P_YOUTUBE, P_LINKEDIN, P_X, P_TIKTOK, P_INSTAGRAM, P_FACEBOOK,
+    P_YOUTUBE, P_LINKEDIN, P_X, P_TIKTOK, P_INSTAGRAM, P_FACEBOOK,
 };
 
 /*
@@ -268,104 +265,112 @@ enum tbl {
 
 static const struct {
 	const char *name;
-	const char *defs;	/* column definitions after id */
-	const char *cols;	/* the same columns, for INSERT */
+	const char *defs; /* column definitions after id */
+	const char *cols; /* the same columns, for INSERT */
 } tables[T_COUNT] = {
-	[T_USERS] = {"users",
-	    "email TEXT UNIQUE NOT NULL, name TEXT, password_hash TEXT, plan TEXT, created_at TEXT",
-	    "email, name, password_hash, plan, created_at"},
-	[T_PROJECTS] = {"projects",
-	    "user_id INTEGER, name TEXT, created_at TEXT",
-	    "user_id, name, created_at"},
-	[T_CHANNELS] = {"channels",
-	    "project_id INTEGER, platform TEXT, platform_user_id TEXT, username TEXT, "
-	    "access_token TEXT, refresh_token TEXT, token_expires_at TEXT, status TEXT, "
-	    "connected_at TEXT",
-	    "project_id, platform, platform_user_id, username, access_token, refresh_token, "
-	    "token_expires_at, status, connected_at"},
-	[T_POSTS] = {"posts",
-	    "project_id INTEGER, channel_id INTEGER, body TEXT, status TEXT, scheduled_at TEXT, "
-	    "published_at TEXT, created_at TEXT",
-	    "project_id, channel_id, body, status, scheduled_at, published_at, created_at"},
-	[T_MEDIA] = {"media",
-	    "project_id INTEGER, post_id INTEGER, storage_key TEXT, mime TEXT, bytes INTEGER, "
-	    "cached INTEGER, created_at TEXT",
-	    "project_id, post_id, storage_key, mime, bytes, cached, created_at"},
-	[T_MESSAGES] = {"messages",
-	    "channel_id INTEGER, sender_platform_id TEXT, sender_name TEXT, body TEXT, "
-	    "received_at TEXT",
-	    "channel_id, sender_platform_id, sender_name, body, received_at"},
-	[T_COMMENTS] = {"comments",
-	    "channel_id INTEGER, post_id INTEGER, author_platform_id TEXT, author_name TEXT, "
-	    "body TEXT, sentiment TEXT, created_at TEXT",
-	    "channel_id, post_id, author_platform_id, author_name, body, sentiment, created_at"},
-	[T_ANALYTICS] = {"analytics",
-	    "channel_id INTEGER, day TEXT, followers INTEGER, impressions INTEGER, engagement REAL",
-	    "channel_id, day, followers, impressions, engagement"},
-	[T_RULES] = {"automation_rules",
-	    "channel_id INTEGER, name TEXT, \"trigger\" TEXT, \"action\" TEXT, enabled INTEGER",
-	    "channel_id, name, \"trigger\", \"action\", enabled"},
-	[T_WEBHOOKS] = {"webhook_subscriptions",
-	    "channel_id INTEGER, object TEXT, callback_url TEXT, status TEXT, created_at TEXT",
-	    "channel_id, object, callback_url, status, created_at"},
-	[T_PREVIEWS] = {"preview_links",
-	    "project_id INTEGER, token_hash TEXT, password_hash TEXT, created_at TEXT, "
-	    "expires_at TEXT, decision TEXT",
-	    "project_id, token_hash, password_hash, created_at, expires_at, decision"},
-	[T_REQLOGS] = {"request_logs",
-	    "user_id INTEGER, ip TEXT, user_agent TEXT, path TEXT, created_at TEXT",
-	    "user_id, ip, user_agent, path, created_at"},
-	[T_PUBLOGS] = {"publishing_logs",
-	    "channel_id INTEGER, post_id INTEGER, level TEXT, status TEXT, detail TEXT, "
-	    "created_at TEXT",
-	    "channel_id, post_id, level, status, detail, created_at"},
-	[T_CONTACTS] = {"contacts",
-	    "project_id INTEGER, email TEXT, name TEXT, platform_handle TEXT, created_at TEXT",
-	    "project_id, email, name, platform_handle, created_at"},
-	[T_CAMPAIGNS] = {"campaigns",
-	    "project_id INTEGER, name TEXT, subject TEXT, body TEXT, sent_at TEXT",
-	    "project_id, name, subject, body, sent_at"},
-	[T_INVOICES] = {"invoices",
-	    "user_id INTEGER, email TEXT, name TEXT, tax_id TEXT, amount INTEGER, issued_at TEXT",
-	    "user_id, email, name, tax_id, amount, issued_at"},
+    [T_USERS] =
+        {"users",
+         "email TEXT UNIQUE NOT NULL, name TEXT, password_hash TEXT, plan TEXT, created_at TEXT",
+         "email, name, password_hash, plan, created_at"},
+    [T_PROJECTS] = {"projects", "user_id INTEGER, name TEXT, created_at TEXT",
+                    "user_id, name, created_at"},
+    [T_CHANNELS] =
+        {"channels",
+         "project_id INTEGER, platform TEXT, platform_user_id TEXT, username TEXT, "
+         "access_token TEXT, refresh_token TEXT, token_expires_at TEXT, status TEXT, "
+         "connected_at TEXT",
+         "project_id, platform, platform_user_id, username, access_token, refresh_token, "
+         "token_expires_at, status, connected_at"},
+    [T_POSTS] =
+        {"posts",
+         "project_id INTEGER, channel_id INTEGER, body TEXT, status TEXT, scheduled_at TEXT, "
+         "published_at TEXT, created_at TEXT",
+         "project_id, channel_id, body, status, scheduled_at, published_at, created_at"},
+    [T_MEDIA] = {"media",
+                 "project_id INTEGER, post_id INTEGER, storage_key TEXT, mime TEXT, bytes INTEGER, "
+                 "cached INTEGER, created_at TEXT",
+                 "project_id, post_id, storage_key, mime, bytes, cached, created_at"},
+    [T_MESSAGES] = {"messages",
+                    "channel_id INTEGER, sender_platform_id TEXT, sender_name TEXT, body TEXT, "
+                    "received_at TEXT",
+                    "channel_id, sender_platform_id, sender_name, body, received_at"},
+    [T_COMMENTS] =
+        {"comments",
+         "channel_id INTEGER, post_id INTEGER, author_platform_id TEXT, author_name TEXT, "
+         "body TEXT, sentiment TEXT, created_at TEXT",
+         "channel_id, post_id, author_platform_id, author_name, body, sentiment, created_at"},
+    [T_ANALYTICS] =
+        {"analytics",
+         "channel_id INTEGER, day TEXT, followers INTEGER, impressions INTEGER, engagement REAL",
+         "channel_id, day, followers, impressions, engagement"},
+    [T_RULES] =
+        {"automation_rules",
+         "channel_id INTEGER, name TEXT, \"trigger\" TEXT, \"action\" TEXT, enabled INTEGER",
+         "channel_id, name, \"trigger\", \"action\", enabled"},
+    [T_WEBHOOKS] =
+        {"webhook_subscriptions",
+         "channel_id INTEGER, object TEXT, callback_url TEXT, status TEXT, created_at TEXT",
+         "channel_id, object, callback_url, status, created_at"},
+    [T_PREVIEWS] = {"preview_links",
+                    "project_id INTEGER, token_hash TEXT, password_hash TEXT, created_at TEXT, "
+                    "expires_at TEXT, decision TEXT",
+                    "project_id, token_hash, password_hash, created_at, expires_at, decision"},
+    [T_REQLOGS] = {"request_logs",
+                   "user_id INTEGER, ip TEXT, user_agent TEXT, path TEXT, created_at TEXT",
+                   "user_id, ip, user_agent, path, created_at"},
+    [T_PUBLOGS] = {"publishing_logs",
+                   "channel_id INTEGER, post_id INTEGER, level TEXT, status TEXT, detail TEXT, "
+                   "created_at TEXT",
+                   "channel_id, post_id, level, status, detail, created_at"},
+    [T_CONTACTS] =
+        {"contacts",
+         "project_id INTEGER, email TEXT, name TEXT, platform_handle TEXT, created_at TEXT",
+         "project_id, email, name, platform_handle, created_at"},
+    [T_CAMPAIGNS] = {"campaigns",
+                     "project_id INTEGER, name TEXT, subject TEXT, body TEXT, sent_at TEXT",
+                     "project_id, name, subject, body, sent_at"},
+    [T_INVOICES] =
+        {"invoices",
+         "user_id INTEGER, email TEXT, name TEXT, tax_id TEXT, amount INTEGER, issued_at TEXT",
+         "user_id, email, name, tax_id, amount, issued_at"},
 };
 
 /* Indexes, created after the bulk load: every foreign key, platform_user_id. */
 static const char *const indexes[][2] = {
-	{"projects", "user_id"},
-	{"channels", "project_id"},
-	{"channels", "platform_user_id"},
-	{"posts", "project_id"},
-	{"posts", "channel_id"},
-	{"media", "project_id"},
-	{"media", "post_id"},
-	{"messages", "channel_id"},
-	{"comments", "channel_id"},
-	{"comments", "post_id"},
-	{"analytics", "channel_id"},
-	{"automation_rules", "channel_id"},
-	{"webhook_subscriptions", "channel_id"},
-	{"preview_links", "project_id"},
-	{"request_logs", "user_id"},
-	{"publishing_logs", "channel_id"},
-	{"publishing_logs", "post_id"},
-	{"contacts", "project_id"},
-	{"campaigns", "project_id"},
-	{"invoices", "user_id"},
+    {"projects", "user_id"},
+    {"channels", "project_id"},
+    {"channels", "platform_user_id"},
+    {"posts", "project_id"},
+    {"posts", "channel_id"},
+    {"media", "project_id"},
+    {"media", "post_id"},
+    {"messages", "channel_id"},
+    {"comments", "channel_id"},
+    {"comments", "post_id"},
+    {"analytics", "channel_id"},
+    {"automation_rules", "channel_id"},
+    {"webhook_subscriptions", "channel_id"},
+    {"preview_links", "project_id"},
+    {"request_logs", "user_id"},
+    {"publishing_logs", "channel_id"},
+    {"publishing_logs", "post_id"},
+    {"contacts", "project_id"},
+    {"campaigns", "project_id"},
+    {"invoices", "user_id"},
 };
 
 /* The generator's state. */
 struct gen {
 	sqlite3 *db;
 	sqlite3_stmt *st[T_COUNT];
-	int64_t rows[T_COUNT];	/* rows inserted so far; also the last id */
+	int64_t rows[T_COUNT]; /* rows inserted so far; also the last id */
 	uint64_t seed;
-	const char *media_dir;	/* DIR/media */
-	int64_t files;		/* media files written */
-	unsigned cycle;		/* position in rotation[] */
-	int64_t contact_no;	/* numbers contact<n>@example.net */
-	int64_t heavy_rows;	/* rows owned by the heavy user */
-	lethe_rc rc;		/* first failure; once set, inserts stop */
+	const char *media_dir; /* DIR/media */
+	int64_t files;         /* media files written */
+	unsigned cycle;        /* position in rotation[] */
+	int64_t contact_no;    /* numbers contact<n>@example.net */
+	int64_t heavy_rows;    /* rows owned by the heavy user */
+	lethe_rc rc;           /* first failure; once set, inserts stop */
 	struct lethe_err *err;
 };
 
@@ -374,8 +379,8 @@ struct chan {
 	int64_t id;
 	int64_t project_id;
 	enum platform plat;
-	int64_t post_lo, post_hi;	/* its posts' ids; none if post_lo > post_hi */
-	int64_t days;			/* analytics days written so far */
+	int64_t post_lo, post_hi; /* its posts' ids; none if post_lo > post_hi */
+	int64_t days;             /* analytics days written so far */
 };
 
 /*
@@ -456,7 +461,7 @@ fail_db(struct gen *g, const char *what)
 {
 	if (g->rc == LETHE_OK)
 		g->rc = lethe_err_set(g->err, LETHE_E_DB, "demo database: %s: %s", what,
-		    sqlite3_errmsg(g->db));
+		                      sqlite3_errmsg(g->db));
 }
 
 static int64_t
@@ -551,7 +556,8 @@ fake_person(struct rng *r, char *out, size_t n)
 static void
 fake_sender_id(struct rng *r, enum platform p, char *out, size_t n)
 {
-	snprintf(out, n, "%d%015lld", 1 + (int)p, (long long)rng_range(r, 0, INT64_C(999999999999999)));
+	snprintf(out, n, "%d%015lld", 1 + (int)p,
+	         (long long)rng_range(r, 0, INT64_C(999999999999999)));
 }
 
 /*
@@ -642,7 +648,7 @@ fake_tokens(struct rng *r, enum platform p, char *acc, char *ref, size_t n)
 
 static int64_t
 emit_user(struct gen *g, struct rng *r, const char *email, const char *name, const char *plan,
-    int64_t created)
+          int64_t created)
 {
 	enum tbl t = T_USERS;
 	char pw[128];
@@ -676,7 +682,7 @@ emit_project(struct gen *g, struct rng *r, int64_t uid, int64_t created)
 /* Insert channel number @idx of user @uid (whose handle is @handle) into @ch. */
 static void
 emit_channel(struct gen *g, struct rng *r, int64_t uid, const char *handle, int64_t pid, int idx,
-    enum platform p, int64_t after, struct chan *ch)
+             enum platform p, int64_t after, struct chan *ch)
 {
 	enum tbl t = T_CHANNELS;
 	char puid[48], uname[64], acc[96], ref[96];
@@ -725,7 +731,7 @@ emit_post(struct gen *g, struct rng *r, struct chan *ch)
 	int roll = (int)rng_range(r, 0, 99);
 
 	snprintf(body, sizeof(body), "%s %s %s %s", PICK(r, post_openers), PICK(r, post_topics),
-	    PICK(r, hashtags), PICK(r, hashtags));
+	         PICK(r, hashtags), PICK(r, hashtags));
 	created = rng_recent(r, RECENT_SPAN);
 	if (roll < 50) {
 		status = "published";
@@ -828,10 +834,10 @@ static void
 emit_rule(struct gen *g, struct rng *r, const struct chan *ch)
 {
 	static const char *const rules[][3] = {
-		{"Auto-reply to direct messages", "message.received", "reply:template:welcome"},
-		{"Tag price questions as leads", "comment.keyword:price", "tag:lead"},
-		{"Hide abusive comments", "comment.sentiment:negative", "hide"},
-		{"Notify me of mentions", "mention.created", "notify:email"},
+	    {"Auto-reply to direct messages", "message.received", "reply:template:welcome"},
+	    {"Tag price questions as leads", "comment.keyword:price", "tag:lead"},
+	    {"Hide abusive comments", "comment.sentiment:negative", "hide"},
+	    {"Notify me of mentions", "mention.created", "notify:email"},
 	};
 	enum tbl t = T_RULES;
 	size_t k = (size_t)(rng_next(r) % NELEM(rules));
@@ -852,7 +858,7 @@ emit_webhook(struct gen *g, struct rng *r, const struct chan *ch, int64_t after)
 	char url[128];
 
 	snprintf(url, sizeof(url), "https://hooks.app.example.com/%s/%lld",
-	    platforms[ch->plat].name, (long long)ch->id);
+	         platforms[ch->plat].name, (long long)ch->id);
 	row_begin(g, t);
 	b_int(g, t, 2, ch->id);
 	b_text(g, t, 3, platforms[ch->plat].object);
@@ -872,8 +878,8 @@ emit_publog(struct gen *g, struct rng *r, const struct chan *ch)
 
 	if (ok)
 		snprintf(detail, sizeof(detail), "published post %lld to %s as remote id %lld",
-		    (long long)post, platforms[ch->plat].name,
-		    (long long)rng_range(r, INT64_C(1000000000000), INT64_C(9999999999999)));
+		         (long long)post, platforms[ch->plat].name,
+		         (long long)rng_range(r, INT64_C(1000000000000), INT64_C(9999999999999)));
 	else
 		snprintf(detail, sizeof(detail), "%s", PICK(r, error_details));
 	row_begin(g, t);
@@ -893,40 +899,41 @@ emit_publog(struct gen *g, struct rng *r, const struct chan *ch)
  * DIR/media/u<uid>/p<pid> must exist (media_dir()).
  */
 static void
-emit_media(struct gen *g, struct rng *r, int64_t uid, int64_t pid, int64_t post_lo,
-    int64_t post_hi)
+emit_media(struct gen *g, struct rng *r, int64_t uid, int64_t pid, int64_t post_lo, int64_t post_hi)
 {
-	static const unsigned char jpg[] = {0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 'J', 'F', 'I', 'F', 0};
+	static const unsigned char jpg[] = {0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10,
+	                                    'J',  'F',  'I',  'F',  0};
 	static const unsigned char png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 	static const unsigned char mp4[] = {0, 0, 0, 0x18, 'f', 't', 'y', 'p', 'i', 's', 'o', 'm'};
+	static const struct {
+		const char *mime, *ext;
+		const unsigned char *magic;
+		size_t len;
+	} kinds[] = {
+	    {"image/jpeg", "jpg", jpg, sizeof(jpg)},
+	    {"image/png", "png", png, sizeof(png)},
+	    {"video/mp4", "mp4", mp4, sizeof(mp4)},
+	};
 	enum tbl t = T_MEDIA;
 	unsigned char data[1024];
 	char key[96], path[4096];
-	const unsigned char *magic;
-	const char *mime, *ext;
-	size_t mlen, len, i;
+	size_t kind, len, i;
 	int64_t id, post = 0;
 	int roll = (int)rng_range(r, 0, 99), n;
 
 	if (g->rc != LETHE_OK)
 		return;
-	if (roll < 60) {
-		mime = "image/jpeg", ext = "jpg", magic = jpg, mlen = sizeof(jpg);
-	} else if (roll < 90) {
-		mime = "image/png", ext = "png", magic = png, mlen = sizeof(png);
-	} else {
-		mime = "video/mp4", ext = "mp4", magic = mp4, mlen = sizeof(mp4);
-	}
+	kind = roll < 60 ? 0 : roll < 90 ? 1 : 2; /* 60% jpeg, 30% png, 10% mp4 */
 	len = (size_t)rng_range(r, 200, 900);
-	memcpy(data, magic, mlen);
-	for (i = mlen; i < len; i++)
+	memcpy(data, kinds[kind].magic, kinds[kind].len);
+	for (i = kinds[kind].len; i < len; i++)
 		data[i] = (unsigned char)(rng_next(r) >> 56);
 	if (post_lo <= post_hi && rng_chance(r, 60))
 		post = rng_range(r, post_lo, post_hi);
 
 	id = row_begin(g, t);
 	snprintf(key, sizeof(key), "u%lld/p%lld/%lld.%s", (long long)uid, (long long)pid,
-	    (long long)id, ext);
+	         (long long)id, kinds[kind].ext);
 	n = snprintf(path, sizeof(path), "%s/%s", g->media_dir, key);
 	if (n < 0 || (size_t)n >= sizeof(path)) {
 		g->rc = lethe_err_set(g->err, LETHE_E_IO, "%s: path too long", g->media_dir);
@@ -939,7 +946,7 @@ emit_media(struct gen *g, struct rng *r, int64_t uid, int64_t pid, int64_t post_
 	b_int(g, t, 2, pid);
 	b_ref(g, t, 3, post);
 	b_text(g, t, 4, key);
-	b_text(g, t, 5, mime);
+	b_text(g, t, 5, kinds[kind].mime);
 	b_int(g, t, 6, (int64_t)len);
 	b_int(g, t, 7, rng_chance(r, 50) ? 1 : 0);
 	b_time(g, t, 8, rng_recent(r, RECENT_SPAN));
@@ -956,7 +963,7 @@ media_dir(struct gen *g, int64_t uid, int64_t pid)
 	if (g->rc != LETHE_OK)
 		return;
 	n = snprintf(path, sizeof(path), "%s/u%lld/p%lld", g->media_dir, (long long)uid,
-	    (long long)pid);
+	             (long long)pid);
 	if (n < 0 || (size_t)n >= sizeof(path)) {
 		g->rc = lethe_err_set(g->err, LETHE_E_IO, "%s: path too long", g->media_dir);
 		return;
@@ -1013,8 +1020,8 @@ emit_campaign(struct gen *g, struct rng *r, int64_t pid)
 	char subject[128], body[256];
 
 	snprintf(subject, sizeof(subject), "%s: news from %s", name, PICK(r, project_names));
-	snprintf(body, sizeof(body), "Hi {{first_name}}, %s. %s",
-	    PICK(r, post_topics), PICK(r, hashtags));
+	snprintf(body, sizeof(body), "Hi {{first_name}}, %s. %s", PICK(r, post_topics),
+	         PICK(r, hashtags));
 	row_begin(g, t);
 	b_int(g, t, 2, pid);
 	b_text(g, t, 3, name);
@@ -1063,7 +1070,7 @@ emit_reqlog(struct gen *g, struct rng *r, int64_t uid, int64_t pid, int64_t chid
 /* Invoice @k (0-based, newest first) of a user; amounts include 21% VAT. */
 static void
 emit_invoice(struct gen *g, struct rng *r, int64_t uid, const char *email, const char *name,
-    const char *plan, const char *tax_id, int64_t k)
+             const char *plan, const char *tax_id, int64_t k)
 {
 	enum tbl t = T_INVOICES;
 	int64_t amount = 1089;
@@ -1086,7 +1093,7 @@ static void
 fake_tax_id(struct rng *r, char *out, size_t n)
 {
 	snprintf(out, n, "ES%c%07lld%c", (char)('A' + rng_range(r, 0, 7)),
-	    (long long)rng_range(r, 0, 9999999), (char)('A' + rng_range(r, 0, 25)));
+	         (long long)rng_range(r, 0, 9999999), (char)('A' + rng_range(r, 0, 25)));
 }
 
 /* The platform of the next extra channel; skips Facebook/Instagram if @no_meta. */
@@ -1234,7 +1241,7 @@ gen_heavy(struct gen *g, int64_t total)
 		pid[i] = emit_project(g, &r, uid, created + (i + 1) * DAY);
 	for (c = 0; c < P_COUNT; c++)
 		emit_channel(g, &r, uid, "heavyuser", pid[c / 3], c + 1, (enum platform)c,
-		    created + 3 * DAY, &ch[c]);
+		             created + 3 * DAY, &ch[c]);
 
 	/* Posts in one block per channel, so each channel's ids are a range. */
 	for (c = 0; c < P_COUNT; c++) {
@@ -1298,11 +1305,11 @@ prepare_schema(struct gen *g)
 
 	for (t = 0; t < T_COUNT && g->rc == LETHE_OK; t++) {
 		sql = xasprintf("CREATE TABLE %s (id INTEGER PRIMARY KEY, %s)", tables[t].name,
-		    tables[t].defs);
+		                tables[t].defs);
 		exec_sql(g, sql);
 		free(sql);
 
-		ncol = 2;	/* id and the first column */
+		ncol = 2; /* id and the first column */
 		for (s = tables[t].cols; *s != '\0'; s++)
 			if (*s == ',')
 				ncol++;
@@ -1312,11 +1319,11 @@ prepare_schema(struct gen *g)
 		for (k = 1; k <= ncol; k++)
 			snprintf(ph + strlen(ph), len - strlen(ph), "%s?%d", k > 1 ? ", " : "", k);
 		sql = xasprintf("INSERT INTO %s (id, %s) VALUES (%s)", tables[t].name,
-		    tables[t].cols, ph);
+		                tables[t].cols, ph);
 		free(ph);
 		if (g->rc == LETHE_OK &&
 		    sqlite3_prepare_v3(g->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &g->st[t],
-			NULL) != SQLITE_OK)
+		                       NULL) != SQLITE_OK)
 			fail_db(g, tables[t].name);
 		free(sql);
 	}
@@ -1331,7 +1338,7 @@ create_indexes(struct gen *g)
 
 	for (i = 0; i < NELEM(indexes) && g->rc == LETHE_OK; i++) {
 		sql = xasprintf("CREATE INDEX %s_%s_idx ON %s (%s)", indexes[i][0], indexes[i][1],
-		    indexes[i][0], indexes[i][1]);
+		                indexes[i][0], indexes[i][1]);
 		exec_sql(g, sql);
 		free(sql);
 	}
@@ -1415,8 +1422,8 @@ fill_db(struct gen *g, const struct demo_opts *opts)
 	int i;
 
 	if (exec_sql(g, "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; "
-			"PRAGMA cache_size=-131072; PRAGMA temp_store=MEMORY; "
-			"PRAGMA user_version=1") != LETHE_OK)
+	                "PRAGMA cache_size=-131072; PRAGMA temp_store=MEMORY; "
+	                "PRAGMA user_version=1") != LETHE_OK)
 		return g->rc;
 	if (exec_sql(g, "BEGIN") != LETHE_OK)
 		return g->rc;
@@ -1467,7 +1474,7 @@ demo_build(const struct demo_opts *opts, struct lethe_err *err)
 		return lethe_err_set(err, LETHE_E_USAGE, "demo: users must be 0..%d", USERS_MAX);
 	if (opts->heavy < 0 || opts->heavy > HEAVY_MAX)
 		return lethe_err_set(err, LETHE_E_USAGE, "demo: heavy must be 0..%lld",
-		    (long long)HEAVY_MAX);
+		                     (long long)HEAVY_MAX);
 
 	/* The directory without trailing slashes ("/" stays "/"). */
 	dir = xstrdup(opts->dir);
@@ -1483,7 +1490,7 @@ demo_build(const struct demo_opts *opts, struct lethe_err *err)
 		goto out;
 	if (lstat(db_path, &sb) == 0) {
 		rc = lethe_err_set(err, LETHE_E_USAGE,
-		    "%s already exists; choose an empty directory", db_path);
+		                   "%s already exists; choose an empty directory", db_path);
 		goto out;
 	}
 	rc = mkdir_p(media, err);
@@ -1511,10 +1518,10 @@ demo_build(const struct demo_opts *opts, struct lethe_err *err)
 	g.seed = opts->seed;
 	g.media_dir = media;
 	created = true;
-	if (sqlite3_open_v2(db_path, &g.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-		NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(db_path, &g.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+	    SQLITE_OK) {
 		rc = lethe_err_set(err, LETHE_E_DB, "%s: %s", db_path,
-		    g.db != NULL ? sqlite3_errmsg(g.db) : "out of memory");
+		                   g.db != NULL ? sqlite3_errmsg(g.db) : "out of memory");
 		goto out;
 	}
 	rc = fill_db(&g, opts);
@@ -1526,13 +1533,13 @@ demo_build(const struct demo_opts *opts, struct lethe_err *err)
 	if (!opts->quiet) {
 		printf("demo written to %s\n", dir);
 		printf("  app database   %s  (%lld users, %lld rows)\n", db_path,
-		    (long long)g.rows[T_USERS], (long long)total_rows(&g));
+		       (long long)g.rows[T_USERS], (long long)total_rows(&g));
 		printf("  media files    %s   (%lld files)\n", media, (long long)g.files);
 		printf("  data map       %s/datamap.yaml\n", dir);
 		printf("  configuration  %s/lethe.yaml\n", dir);
 		if (opts->heavy > 0)
 			printf("  heavy user     heavy@example.com (%lld rows)\n",
-			    (long long)g.heavy_rows);
+			       (long long)g.heavy_rows);
 	}
 out:
 	close_db(&g);

@@ -41,6 +41,8 @@
 #define FORCED_PAUSE_MS 500.0 /* even alone, pause this often so a writer can get in */
 #define MAINTAIN_EVERY 8      /* batches between WAL checkpoints */
 #define VERIFY_ROUNDS 3
+#define KEYS_MAX 1000000      /* keys collected per pass over a step */
+#define KEY_CHUNK 500         /* keys per statement */
 
 struct exec {
 	struct plan *plan;          /* what to do */
@@ -229,9 +231,13 @@ begin_batch(struct exec *x)
 	return rc;
 }
 
-/* Bookkeeping after a committed batch of @rows (of @limit) that held the lock @ms. */
+/*
+ * Bookkeeping after a committed batch of @rows that held the write lock for
+ * @ms; @full says the batch stopped because it reached its size (so the
+ * size, not the data, limited it and adapting it is meaningful).
+ */
 static void
-after_batch(struct exec *x, double ms, int64_t rows, int64_t limit)
+after_batch(struct exec *x, double ms, int64_t rows, bool full)
 {
 	double now;
 	int64_t dv;
@@ -239,8 +245,8 @@ after_batch(struct exec *x, double ms, int64_t rows, int64_t limit)
 	x->res->batches++;
 	if (ms > x->res->max_txn_ms)
 		x->res->max_txn_ms = ms;
-	if (x->o->batch_rows == 0 && rows == limit && ms > 0.0) {
-		double want = (double)limit * (0.6 * x->o->max_txn_ms) / ms;
+	if (x->o->batch_rows == 0 && full && rows > 0 && ms > 0.0) {
+		double want = (double)rows * (0.6 * x->o->max_txn_ms) / ms;
 		int64_t next = (int64_t)want;
 
 		if (next > 2 * x->batch)
@@ -318,53 +324,259 @@ media_remove(struct exec *x, const char *key)
 	return ok;
 }
 
-/* Build "DELETE ... RETURNING key, media..." for step @ps. */
+/* ---- the person's keys ----------------------------------------------------- */
+
+/* Keys of a step's rows, in key order: what batches walk through. */
+struct keylist {
+	struct owned_val *v; /* keys */
+	size_t n;            /* number of keys */
+	size_t pos;          /* next key to process */
+	size_t cap;          /* allocated */
+	bool complete;       /* the collection saw every matching row */
+};
+
 static void
-delete_sql(struct exec *x, const struct plan_step *ps, struct buf *b)
+keylist_free(struct keylist *k)
 {
-	const struct dm_table *t = ps->table;
 	size_t i;
 
-	buf_adds(b, "DELETE FROM ");
-	appdb_quote(x->db, b, t->name);
-	buf_adds(b, " WHERE ");
-	appdb_quote(x->db, b, t->key);
-	buf_adds(b, " IN (SELECT ");
-	appdb_quote(x->db, b, t->key);
-	buf_adds(b, " FROM ");
-	appdb_quote(x->db, b, t->name);
-	buf_adds(b, " WHERE ");
-	buf_adds(b, ps->where);
-	buf_adds(b, " LIMIT ");
-	appdb_param(x->db, b, (int)ps->nparams + 1);
-	buf_adds(b, ") RETURNING ");
-	appdb_quote(x->db, b, t->key);
-	for (i = 0; i < t->nmedia; i++) {
-		buf_adds(b, ", ");
-		appdb_quote(x->db, b, t->media[i]);
-	}
+	for (i = 0; i < k->n; i++)
+		free(k->v[i].buf);
+	free(k->v);
+	memset(k, 0, sizeof(*k));
 }
 
-/* Does row @key of @t still exist? */
+/*
+ * Collect, in key order, the keys of rows matching the step's predicate
+ * (after @cursor if given), at most KEYS_MAX of them.  Batches then walk
+ * the table in key order, so each page is rewritten once, not once per
+ * parent row the index walk would visit it for.  Rows are re-checked
+ * against the predicate when a batch acts on them.
+ */
 static lethe_rc
-row_exists(struct exec *x, const struct dm_table *t, const char *key, bool *out)
+collect_keys(struct exec *x, const struct plan_step *ps, const char *cursor, struct keylist *k)
 {
+	const struct dm_table *t = ps->table;
+	struct appdb_stmt *q = NULL;
+	struct appdb_val *params;
 	struct buf b;
-	struct appdb_val v;
-	int64_t n = 0;
+	size_t np = ps->nparams;
+	enum appdb_step s = APPDB_DONE;
 	lethe_rc rc;
 
+	keylist_free(k);
+	params = xcalloc(np + 2, sizeof(*params));
+	memcpy(params, ps->params, np * sizeof(*params));
 	buf_init(&b, SQL_CAP);
-	buf_adds(&b, "SELECT count(*) FROM ");
+	buf_adds(&b, "SELECT ");
+	appdb_quote(x->db, &b, t->key);
+	buf_adds(&b, " FROM ");
 	appdb_quote(x->db, &b, t->name);
 	buf_adds(&b, " WHERE ");
+	buf_adds(&b, ps->where);
+	if (cursor != NULL) {
+		buf_adds(&b, " AND ");
+		appdb_quote(x->db, &b, t->key);
+		buf_adds(&b, " > ");
+		tag_val(cursor, &params[np++]);
+		appdb_param(x->db, &b, (int)np);
+	}
+	buf_adds(&b, " ORDER BY ");
 	appdb_quote(x->db, &b, t->key);
-	buf_adds(&b, " = ");
-	appdb_param(x->db, &b, 1);
-	tag_val(key, &v);
-	rc = appdb_query_int(x->db, buf_str(&b), &v, 1, &n, x->err);
+	buf_adds(&b, " LIMIT ");
+	params[np].type = APPDB_INT;
+	params[np++].i = KEYS_MAX;
+	appdb_param(x->db, &b, (int)np);
+	rc = appdb_prepare(x->db, buf_str(&b), &q, x->err);
+	if (rc == LETHE_OK)
+		rc = appdb_bind_all(x->db, q, params, np);
+	while (rc == LETHE_OK && (s = appdb_step(x->db, q, x->err)) == APPDB_ROW) {
+		struct appdb_val v;
+
+		k->v = xgrow(k->v, &k->cap, k->n + 1, sizeof(*k->v));
+		appdb_column(x->db, q, 0, &v);
+		owned_set(&k->v[k->n++], &v);
+	}
+	if (rc == LETHE_OK && s == APPDB_ERROR)
+		rc = x->err ? x->err->rc : LETHE_E_DB;
+	k->complete = k->n < KEYS_MAX;
+	appdb_finalize(x->db, q);
 	buf_free(&b);
-	*out = n > 0;
+	free(params);
+	return rc;
+}
+
+/*
+ * "<head> WHERE key IN (?, ... n) AND <pred><tail>" with predicate
+ * parameters first, then the n keys.
+ */
+static void
+by_keys_sql(struct exec *x, const struct plan_step *ps, const char *head, size_t n,
+	    const char *tail, struct buf *b)
+{
+	size_t i;
+
+	buf_adds(b, head);
+	buf_adds(b, " WHERE ");
+	buf_adds(b, ps->where);
+	buf_adds(b, " AND ");
+	appdb_quote(x->db, b, ps->table->key);
+	buf_adds(b, " IN (");
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			buf_adds(b, ", ");
+		appdb_param(x->db, b, (int)(ps->nparams + i + 1));
+	}
+	buf_adds(b, ")");
+	buf_adds(b, tail);
+}
+
+/* A statement over up to KEY_CHUNK keys, prepared once per size used. */
+struct chunk_stmts {
+	struct appdb_stmt *full; /* for KEY_CHUNK keys */
+	struct appdb_stmt *tail; /* for tail_n keys */
+	size_t tail_n;           /* size tail was prepared for */
+};
+
+static void
+chunk_stmts_free(struct exec *x, struct chunk_stmts *c)
+{
+	appdb_finalize(x->db, c->full);
+	appdb_finalize(x->db, c->tail);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Run the by-keys statement on keys [from, from + n) of @k; rows go to @on_row. */
+static lethe_rc
+run_chunk(struct exec *x, const struct plan_step *ps, struct chunk_stmts *c, const char *head,
+	  const char *tail, const struct keylist *k, size_t from, size_t n,
+	  lethe_rc (*on_row)(struct exec *, struct appdb_stmt *, void *), void *arg)
+{
+	struct appdb_stmt **q = n == KEY_CHUNK ? &c->full : &c->tail;
+	struct appdb_val *params;
+	enum appdb_step s = APPDB_DONE;
+	size_t i;
+	lethe_rc rc = LETHE_OK;
+
+	if (n != KEY_CHUNK && c->tail != NULL && c->tail_n != n) {
+		appdb_finalize(x->db, c->tail);
+		c->tail = NULL;
+	}
+	if (*q == NULL) {
+		struct buf b;
+
+		buf_init(&b, SQL_CAP);
+		by_keys_sql(x, ps, head, n, tail, &b);
+		rc = appdb_prepare(x->db, buf_str(&b), q, x->err);
+		buf_free(&b);
+		if (rc != LETHE_OK)
+			return rc;
+		if (n != KEY_CHUNK)
+			c->tail_n = n;
+	}
+	params = xcalloc(ps->nparams + n, sizeof(*params));
+	memcpy(params, ps->params, ps->nparams * sizeof(*params));
+	for (i = 0; i < n; i++)
+		params[ps->nparams + i] = k->v[from + i].v;
+	appdb_reset(x->db, *q);
+	rc = appdb_bind_all(x->db, *q, params, ps->nparams + n);
+	while (rc == LETHE_OK && (s = appdb_step(x->db, *q, x->err)) == APPDB_ROW)
+		rc = on_row(x, *q, arg);
+	if (rc == LETHE_OK && s == APPDB_ERROR)
+		rc = x->err ? x->err->rc : LETHE_E_DB;
+	appdb_reset(x->db, *q);
+	free(params);
+	return rc;
+}
+
+/* ---- delete ---------------------------------------------------------------- */
+
+/* What a delete batch has seen so far. */
+struct del_batch {
+	const struct dm_table *t; /* the table */
+	struct keylist live;      /* keys of the window that still match */
+	int64_t rows;             /* rows deleted */
+	int64_t files;            /* media files removed */
+	int64_t failed;           /* media files not removable */
+};
+
+static lethe_rc
+on_deleted(struct exec *x, struct appdb_stmt *q, void *arg)
+{
+	struct del_batch *d = arg;
+	struct appdb_val v;
+	size_t i;
+
+	d->rows++;
+	for (i = 0; i < d->t->nmedia; i++) {
+		appdb_column(x->db, q, (int)i + 1, &v);
+		if (v.type != APPDB_TEXT || v.s[0] == '\0')
+			continue;
+		if (media_remove(x, v.s))
+			d->files++;
+		else
+			d->failed++;
+	}
+	return LETHE_OK;
+}
+
+/*
+ * "SELECT key FROM t WHERE <pred> AND key >= lo AND key <= hi" (count(*) if
+ * @count): the person's rows inside a window of the key order.  With an
+ * index on the link column this reads the index only.
+ */
+static lethe_rc
+window_query(struct exec *x, const struct plan_step *ps, const char *lo, const char *hi,
+	     bool count, struct keylist *out, int64_t *n)
+{
+	const struct dm_table *t = ps->table;
+	struct appdb_stmt *q = NULL;
+	struct appdb_val *params = xcalloc(ps->nparams + 2, sizeof(*params));
+	enum appdb_step s = APPDB_DONE;
+	struct buf b;
+	lethe_rc rc;
+
+	memcpy(params, ps->params, ps->nparams * sizeof(*params));
+	tag_val(lo, &params[ps->nparams]);
+	tag_val(hi, &params[ps->nparams + 1]);
+	buf_init(&b, SQL_CAP);
+	buf_adds(&b, count ? "SELECT count(*)" : "SELECT ");
+	if (!count)
+		appdb_quote(x->db, &b, t->key);
+	buf_adds(&b, " FROM ");
+	appdb_quote(x->db, &b, t->name);
+	buf_adds(&b, " WHERE ");
+	buf_adds(&b, ps->where);
+	buf_adds(&b, " AND ");
+	appdb_quote(x->db, &b, t->key);
+	buf_adds(&b, " >= ");
+	appdb_param(x->db, &b, (int)ps->nparams + 1);
+	buf_adds(&b, " AND ");
+	appdb_quote(x->db, &b, t->key);
+	buf_adds(&b, " <= ");
+	appdb_param(x->db, &b, (int)ps->nparams + 2);
+	if (count) {
+		rc = appdb_query_int(x->db, buf_str(&b), params, ps->nparams + 2, n, x->err);
+		goto out;
+	}
+	buf_adds(&b, " ORDER BY ");
+	appdb_quote(x->db, &b, t->key);
+	rc = appdb_prepare(x->db, buf_str(&b), &q, x->err);
+	if (rc == LETHE_OK)
+		rc = appdb_bind_all(x->db, q, params, ps->nparams + 2);
+	while (rc == LETHE_OK && (s = appdb_step(x->db, q, x->err)) == APPDB_ROW) {
+		struct appdb_val v;
+
+		out->v = xgrow(out->v, &out->cap, out->n + 1, sizeof(*out->v));
+		appdb_column(x->db, q, 0, &v);
+		owned_set(&out->v[out->n++], &v);
+	}
+	if (rc == LETHE_OK && s == APPDB_ERROR)
+		rc = x->err ? x->err->rc : LETHE_E_DB;
+	appdb_finalize(x->db, q);
+out:
+	buf_free(&b);
+	free(params);
 	return rc;
 }
 
@@ -373,89 +585,112 @@ run_delete(struct exec *x, const struct plan_step *ps, struct store_step *ss,
 	   struct erase_step_result *sr)
 {
 	const struct dm_table *t = ps->table;
-	struct appdb_stmt *q = NULL;
-	struct appdb_val *params = NULL;
-	struct buf sql;
+	struct chunk_stmts cs = {0};
+	struct plan_step bykey = *ps;
+	struct keylist k = {0};
+	struct buf head, tail;
+	size_t i;
 	lethe_rc rc = LETHE_OK;
 
-	buf_init(&sql, SQL_CAP);
-	delete_sql(x, ps, &sql);
-	rc = appdb_prepare(x->db, buf_str(&sql), &q, x->err);
-	if (rc != LETHE_OK)
-		goto out;
-	params = xcalloc(ps->nparams + 1, sizeof(*params));
-	memcpy(params, ps->params, ps->nparams * sizeof(*params));
-	while (!ss->finished) {
-		int64_t rows = 0, files = 0, failed = 0, limit = x->batch;
-		char *first = NULL;
-		enum appdb_step s;
-		double t0, ms;
-		size_t i;
-
-		params[ps->nparams].type = APPDB_INT;
-		params[ps->nparams].i = limit;
-		rc = begin_batch(x);
-		if (rc != LETHE_OK)
-			goto out;
-		t0 = time_mono_ms();
-		appdb_reset(x->db, q);
-		rc = appdb_bind_all(x->db, q, params, ps->nparams + 1);
-		while (rc == LETHE_OK && (s = appdb_step(x->db, q, x->err)) == APPDB_ROW) {
-			struct appdb_val v;
-
-			if (rows++ == 0) {
-				appdb_column(x->db, q, 0, &v);
-				first = val_tag(&v);
-			}
-			for (i = 0; i < t->nmedia; i++) {
-				appdb_column(x->db, q, (int)i + 1, &v);
-				if (v.type != APPDB_TEXT || v.s[0] == '\0')
-					continue;
-				if (media_remove(x, v.s))
-					files++;
-				else
-					failed++;
-			}
+	/* The delete itself goes by exact keys, already checked against the predicate. */
+	bykey.where = "1";
+	bykey.nparams = 0;
+	buf_init(&head, SQL_CAP);
+	buf_adds(&head, "DELETE FROM ");
+	appdb_quote(x->db, &head, t->name);
+	buf_init(&tail, SQL_CAP);
+	if (t->nmedia > 0) {
+		buf_adds(&tail, " RETURNING ");
+		appdb_quote(x->db, &tail, t->key);
+		for (i = 0; i < t->nmedia; i++) {
+			buf_adds(&tail, ", ");
+			appdb_quote(x->db, &tail, t->media[i]);
 		}
-		if (rc == LETHE_OK && s == APPDB_ERROR)
-			rc = x->err ? x->err->rc : LETHE_E_DB;
-		appdb_reset(x->db, q);
-		if (rc == LETHE_OK && rows > 0) {
-			ss->pending_rows = rows;
-			ss->pending_media = files;
+	}
+	while (!ss->finished) {
+		struct del_batch d = {.t = t};
+		int64_t limit = x->batch;
+		size_t start, end;
+		char *lo = NULL, *hi = NULL;
+		double t0, ms;
+
+		if (k.pos >= k.n) {
+			if (k.complete) {
+				ss->finished = true;
+				rc = store_step_put(x->st, x->job, t->name, ss, x->err);
+				break;
+			}
+			rc = collect_keys(x, ps, NULL, &k);
+			if (rc != LETHE_OK)
+				break;
+			if (k.n == 0)
+				continue;
+		}
+		start = k.pos;
+		end = k.pos + (size_t)limit < k.n ? k.pos + (size_t)limit : k.n;
+		lo = val_tag(&k.v[k.pos].v);
+		hi = val_tag(&k.v[end - 1].v);
+		k.pos = end;
+		rc = begin_batch(x);
+		if (rc != LETHE_OK) {
+			free(lo);
+			free(hi);
+			break;
+		}
+		t0 = time_mono_ms();
+		rc = window_query(x, ps, lo, hi, false, &d.live, NULL);
+		for (i = 0; rc == LETHE_OK && i < d.live.n; i += KEY_CHUNK) {
+			size_t n = d.live.n - i < KEY_CHUNK ? d.live.n - i : KEY_CHUNK;
+			int64_t before = d.rows;
+
+			rc = run_chunk(x, &bykey, &cs, buf_str(&head), buf_str(&tail), &d.live, i, n,
+				       on_deleted, &d);
+			if (rc == LETHE_OK && t->nmedia == 0)
+				d.rows = before + x->db->ops->changes(x->db);
+		}
+		if (rc == LETHE_OK && d.rows > 0) {
+			ss->pending_rows = d.rows;
+			ss->pending_media = d.files;
 			free(ss->pending_key);
-			ss->pending_key = first;
-			first = NULL;
+			ss->pending_key = lo;
+			free(ss->pending_cursor);
+			ss->pending_cursor = hi;
+			lo = hi = NULL;
 			rc = store_step_put(x->st, x->job, t->name, ss, x->err);
 		}
-		free(first);
+		free(lo);
+		free(hi);
+		keylist_free(&d.live);
 		if (rc == LETHE_OK)
 			rc = appdb_commit(x->db, x->err);
 		if (rc != LETHE_OK) {
 			appdb_rollback(x->db);
-			goto out;
+			break;
 		}
 		ms = time_mono_ms() - t0;
-		ss->done += rows;
-		ss->media += files;
-		ss->pending_rows = 0;
-		ss->pending_media = 0;
-		free(ss->pending_key);
-		ss->pending_key = NULL;
-		ss->finished = rows < limit;
-		rc = store_step_put(x->st, x->job, t->name, ss, x->err);
-		if (rc != LETHE_OK)
-			goto out;
-		sr->media_failed += failed;
-		if (failed > 0)
+		if (d.rows > 0) {
+			ss->done += d.rows;
+			ss->media += d.files;
+			ss->pending_rows = 0;
+			ss->pending_media = 0;
+			free(ss->pending_key);
+			ss->pending_key = NULL;
+			free(ss->pending_cursor);
+			ss->pending_cursor = NULL;
+			rc = store_step_put(x->st, x->job, t->name, ss, x->err);
+			if (rc != LETHE_OK)
+				break;
+		}
+		sr->media_failed += d.failed;
+		if (d.failed > 0)
 			log_warnx("%s: %lld media files could not be removed", t->name,
-				  (long long)failed);
-		after_batch(x, ms, rows, limit);
+				  (long long)d.failed);
+		after_batch(x, ms, (int64_t)(end - start), (int64_t)(end - start) >= limit);
 	}
-out:
-	appdb_finalize(x->db, q);
-	free(params);
-	buf_free(&sql);
+	chunk_stmts_free(x, &cs);
+	keylist_free(&k);
+	buf_free(&head);
+	buf_free(&tail);
 	return rc;
 }
 
@@ -484,41 +719,6 @@ col_actions(const struct dm_table *t, size_t *n)
 		(*n)++;
 	}
 	return c;
-}
-
-/* SELECT key, cols..., [from] FROM t WHERE pred [AND key > ?] ORDER BY key LIMIT ? */
-static void
-select_sql(struct exec *x, const struct plan_step *ps, const struct col_action *c, size_t nc,
-	   bool with_cursor, struct buf *b)
-{
-	const struct dm_table *t = ps->table;
-	int param = (int)ps->nparams;
-	size_t i;
-
-	buf_adds(b, "SELECT ");
-	appdb_quote(x->db, b, t->key);
-	for (i = 0; i < nc; i++) {
-		buf_adds(b, ", ");
-		appdb_quote(x->db, b, c[i].name);
-	}
-	if (t->action == DM_RETAIN && t->retain_from != NULL) {
-		buf_adds(b, ", ");
-		appdb_quote(x->db, b, t->retain_from);
-	}
-	buf_adds(b, " FROM ");
-	appdb_quote(x->db, b, t->name);
-	buf_adds(b, " WHERE ");
-	buf_adds(b, ps->where);
-	if (with_cursor) {
-		buf_adds(b, " AND ");
-		appdb_quote(x->db, b, t->key);
-		buf_adds(b, " > ");
-		appdb_param(x->db, b, ++param);
-	}
-	buf_adds(b, " ORDER BY ");
-	appdb_quote(x->db, b, t->key);
-	buf_adds(b, " LIMIT ");
-	appdb_param(x->db, b, ++param);
 }
 
 static void
@@ -626,54 +826,65 @@ period_start(const struct exec *x, const struct appdb_val *v)
 	return x->job_created;
 }
 
-/* Read one batch of rows after @cursor into *@rows; returns the count. */
-static lethe_rc
-read_batch(struct exec *x, const struct plan_step *ps, const struct col_action *c, size_t nc,
-	   struct appdb_stmt *q, const char *cursor, int64_t limit, struct arow **rows,
-	   size_t *nrows)
+
+/* ---- anonymize / retain ---------------------------------------------------- */
+
+/* "SELECT key, cols..., [from] FROM t" — the head of a rewrite batch's read. */
+static void
+select_head(struct exec *x, const struct dm_table *t, const struct col_action *c, size_t nc,
+	    struct buf *b)
 {
-	const struct dm_table *t = ps->table;
-	struct appdb_val *params = xcalloc(ps->nparams + 2, sizeof(*params));
-	size_t np = ps->nparams, cap = 0, i;
-	enum appdb_step s = APPDB_DONE;
-	lethe_rc rc;
+	size_t i;
 
-	*rows = NULL;
-	*nrows = 0;
-	memcpy(params, ps->params, ps->nparams * sizeof(*params));
-	if (cursor != NULL)
-		tag_val(cursor, &params[np++]);
-	params[np].type = APPDB_INT;
-	params[np++].i = limit;
-	appdb_reset(x->db, q);
-	rc = appdb_bind_all(x->db, q, params, np);
-	while (rc == LETHE_OK && (s = appdb_step(x->db, q, x->err)) == APPDB_ROW) {
-		struct arow *r;
-		struct appdb_val v;
-
-		*rows = xgrow(*rows, &cap, *nrows + 1, sizeof(**rows));
-		r = &(*rows)[(*nrows)++];
-		memset(r, 0, sizeof(*r));
-		appdb_column(x->db, q, 0, &v);
-		owned_set(&r->key, &v);
-		r->target = xcalloc(nc ? nc : 1, sizeof(*r->target));
-		for (i = 0; i < nc; i++) {
-			appdb_column(x->db, q, (int)i + 1, &v);
-			target_of(x, &c[i], &v, &r->target[i]);
-			if (!val_equal(&v, &r->target[i].v))
-				r->changed = true;
-		}
-		r->from = x->job_created;
-		if (t->action == DM_RETAIN && t->retain_from != NULL) {
-			appdb_column(x->db, q, (int)nc + 1, &v);
-			r->from = period_start(x, &v);
-		}
+	buf_adds(b, "SELECT ");
+	appdb_quote(x->db, b, t->key);
+	for (i = 0; i < nc; i++) {
+		buf_adds(b, ", ");
+		appdb_quote(x->db, b, c[i].name);
 	}
-	if (rc == LETHE_OK && s == APPDB_ERROR)
-		rc = x->err ? x->err->rc : LETHE_E_DB;
-	appdb_reset(x->db, q);
-	free(params);
-	return rc;
+	if (t->action == DM_RETAIN && t->retain_from != NULL) {
+		buf_adds(b, ", ");
+		appdb_quote(x->db, b, t->retain_from);
+	}
+	buf_adds(b, " FROM ");
+	appdb_quote(x->db, b, t->name);
+}
+
+/* Rows a rewrite batch has read. */
+struct rw_batch {
+	const struct dm_table *t;     /* the table */
+	const struct col_action *c;   /* columns rewritten */
+	size_t nc;                    /* number of columns */
+	struct arow *rows;            /* rows read */
+	size_t n, cap;                /* count and capacity */
+};
+
+static lethe_rc
+on_read(struct exec *x, struct appdb_stmt *q, void *arg)
+{
+	struct rw_batch *b = arg;
+	struct arow *r;
+	struct appdb_val v;
+	size_t i;
+
+	b->rows = xgrow(b->rows, &b->cap, b->n + 1, sizeof(*b->rows));
+	r = &b->rows[b->n++];
+	memset(r, 0, sizeof(*r));
+	appdb_column(x->db, q, 0, &v);
+	owned_set(&r->key, &v);
+	r->target = xcalloc(b->nc ? b->nc : 1, sizeof(*r->target));
+	for (i = 0; i < b->nc; i++) {
+		appdb_column(x->db, q, (int)i + 1, &v);
+		target_of(x, &b->c[i], &v, &r->target[i]);
+		if (!val_equal(&v, &r->target[i].v))
+			r->changed = true;
+	}
+	r->from = x->job_created;
+	if (b->t->action == DM_RETAIN && b->t->retain_from != NULL) {
+		appdb_column(x->db, q, (int)b->nc + 1, &v);
+		r->from = period_start(x, &v);
+	}
+	return LETHE_OK;
 }
 
 static lethe_rc
@@ -681,86 +892,104 @@ run_rewrite(struct exec *x, const struct plan_step *ps, struct store_step *ss,
 	    struct erase_step_result *sr)
 {
 	const struct dm_table *t = ps->table;
-	struct appdb_stmt *q_first = NULL, *q_next = NULL, *q_upd = NULL;
+	struct appdb_stmt *q_upd = NULL;
+	struct chunk_stmts cs = {0};
+	struct keylist k = {0};
 	struct col_action *c;
+	struct buf head;
 	size_t nc, i, j;
-	struct buf sql;
-	lethe_rc rc;
+	lethe_rc rc = LETHE_OK;
 
 	c = col_actions(t, &nc);
-	buf_init(&sql, SQL_CAP);
-	select_sql(x, ps, c, nc, false, &sql);
-	rc = appdb_prepare(x->db, buf_str(&sql), &q_first, x->err);
-	buf_reset(&sql);
-	select_sql(x, ps, c, nc, true, &sql);
-	if (rc == LETHE_OK)
-		rc = appdb_prepare(x->db, buf_str(&sql), &q_next, x->err);
-	buf_reset(&sql);
+	buf_init(&head, SQL_CAP);
+	select_head(x, t, c, nc, &head);
 	if (nc > 0) {
-		update_sql(x, t, c, nc, &sql);
-		if (rc == LETHE_OK)
-			rc = appdb_prepare(x->db, buf_str(&sql), &q_upd, x->err);
-	}
-	if (rc != LETHE_OK)
-		goto out;
+		struct buf u;
 
-	while (!ss->finished) {
-		struct arow *rows = NULL;
-		size_t nrows = 0;
-		int64_t limit = x->batch;
+		buf_init(&u, SQL_CAP);
+		update_sql(x, t, c, nc, &u);
+		rc = appdb_prepare(x->db, buf_str(&u), &q_upd, x->err);
+		buf_free(&u);
+	}
+	while (rc == LETHE_OK && !ss->finished) {
+		struct rw_batch b = {.t = t, .c = c, .nc = nc};
+		int64_t limit = x->batch, taken = 0;
 		char *probe = NULL, *next_cursor = NULL;
 		double t0, ms;
 
+		if (k.pos >= k.n) {
+			if (k.n > 0 && k.complete) {
+				ss->finished = true;
+				rc = store_step_put(x->st, x->job, t->name, ss, x->err);
+				break;
+			}
+			if (k.n == 0 && k.complete)
+				k.complete = false; /* first pass */
+			rc = collect_keys(x, ps, ss->cursor, &k);
+			if (rc != LETHE_OK)
+				break;
+			if (k.n == 0) {
+				ss->finished = true;
+				rc = store_step_put(x->st, x->job, t->name, ss, x->err);
+				break;
+			}
+		}
 		rc = begin_batch(x);
 		if (rc != LETHE_OK)
-			goto out;
+			break;
 		t0 = time_mono_ms();
-		rc = read_batch(x, ps, c, nc, ss->cursor ? q_next : q_first, ss->cursor, limit,
-				&rows, &nrows);
-		for (i = 0; rc == LETHE_OK && i < nrows; i++) {
+		while (rc == LETHE_OK && k.pos < k.n && taken < limit) {
+			size_t n = k.n - k.pos;
+
+			if (n > KEY_CHUNK)
+				n = KEY_CHUNK;
+			if ((int64_t)n > limit - taken)
+				n = (size_t)(limit - taken);
+			rc = run_chunk(x, ps, &cs, buf_str(&head), "", &k, k.pos, n, on_read, &b);
+			k.pos += n;
+			taken += (int64_t)n;
+		}
+		if (k.pos > 0)
+			next_cursor = val_tag(&k.v[k.pos - 1].v);
+		for (i = 0; rc == LETHE_OK && i < b.n; i++) {
 			struct appdb_val *v;
 
-			if (!rows[i].changed)
+			if (!b.rows[i].changed)
 				continue;
 			if (probe == NULL)
-				probe = val_tag(&rows[i].key.v);
+				probe = val_tag(&b.rows[i].key.v);
 			v = xcalloc(nc + 1, sizeof(*v));
 			for (j = 0; j < nc; j++)
-				v[j] = rows[i].target[j].v;
-			v[nc] = rows[i].key.v;
+				v[j] = b.rows[i].target[j].v;
+			v[nc] = b.rows[i].key.v;
 			appdb_reset(x->db, q_upd);
 			rc = appdb_bind_all(x->db, q_upd, v, nc + 1);
 			if (rc == LETHE_OK && appdb_step(x->db, q_upd, x->err) == APPDB_ERROR)
 				rc = x->err ? x->err->rc : LETHE_E_DB;
 			free(v);
 		}
-		if (nrows > 0)
-			next_cursor = val_tag(&rows[nrows - 1].key.v);
 		/* Before the app commit: holds, and the batch as pending (or done). */
 		if (rc == LETHE_OK)
 			rc = store_begin(x->st, x->err);
-		for (i = 0; rc == LETHE_OK && t->action == DM_RETAIN && i < nrows; i++) {
-			char *k = val_tag(&rows[i].key.v);
+		for (i = 0; rc == LETHE_OK && t->action == DM_RETAIN && i < b.n; i++) {
+			char *key = val_tag(&b.rows[i].key.v);
 
-			rc = store_hold_add(x->st, t->name, k, x->job,
-					    rows[i].from + t->retain_for, x->err);
-			free(k);
+			rc = store_hold_add(x->st, t->name, key, x->job,
+					    b.rows[i].from + t->retain_for, x->err);
+			free(key);
 		}
 		if (rc == LETHE_OK) {
 			if (probe != NULL) {
-				ss->pending_rows = (int64_t)nrows;
+				ss->pending_rows = (int64_t)b.n;
 				free(ss->pending_key);
 				ss->pending_key = probe;
 				probe = NULL;
 				free(ss->pending_cursor);
-				ss->pending_cursor = next_cursor ? xstrdup(next_cursor) : NULL;
+				ss->pending_cursor = xstrdup(next_cursor);
 			} else {
-				ss->done += (int64_t)nrows;
-				if (next_cursor != NULL) {
-					free(ss->cursor);
-					ss->cursor = xstrdup(next_cursor);
-				}
-				ss->finished = (int64_t)nrows < limit;
+				ss->done += (int64_t)b.n;
+				free(ss->cursor);
+				ss->cursor = xstrdup(next_cursor);
 			}
 			rc = store_step_put(x->st, x->job, t->name, ss, x->err);
 		}
@@ -771,12 +1000,12 @@ run_rewrite(struct exec *x, const struct plan_step *ps, struct store_step *ss,
 		if (rc == LETHE_OK)
 			rc = appdb_commit(x->db, x->err);
 		ms = time_mono_ms() - t0;
-		arows_free(rows, nrows, nc);
+		arows_free(b.rows, b.n, nc);
 		free(probe);
+		free(next_cursor);
 		if (rc != LETHE_OK) {
 			appdb_rollback(x->db);
-			free(next_cursor);
-			goto out;
+			break;
 		}
 		if (ss->pending_rows > 0) {
 			ss->done += ss->pending_rows;
@@ -786,20 +1015,16 @@ run_rewrite(struct exec *x, const struct plan_step *ps, struct store_step *ss,
 			free(ss->cursor);
 			ss->cursor = ss->pending_cursor;
 			ss->pending_cursor = NULL;
-			ss->finished = (int64_t)nrows < limit;
 			rc = store_step_put(x->st, x->job, t->name, ss, x->err);
 		}
-		free(next_cursor);
-		if (rc != LETHE_OK)
-			goto out;
-		after_batch(x, ms, (int64_t)nrows, limit);
+		if (rc == LETHE_OK)
+			after_batch(x, ms, taken, taken >= limit);
 	}
 	(void)sr;
-out:
-	appdb_finalize(x->db, q_first);
-	appdb_finalize(x->db, q_next);
 	appdb_finalize(x->db, q_upd);
-	buf_free(&sql);
+	chunk_stmts_free(x, &cs);
+	keylist_free(&k);
+	buf_free(&head);
 	free(c);
 	return rc;
 }
@@ -815,10 +1040,13 @@ settle_pending(struct exec *x, const struct plan_step *ps, struct store_step *ss
 	if (ss->pending_rows == 0)
 		return LETHE_OK;
 	if (t->action == DM_DELETE) {
-		bool exists = true;
+		int64_t left = 1;
 
-		rc = row_exists(x, t, ss->pending_key, &exists);
-		committed = !exists;
+		/* The batch's window [pending_key, pending_cursor] is empty iff it committed. */
+		rc = window_query(x, ps, ss->pending_key, ss->pending_cursor, true, NULL, &left);
+		committed = left == 0;
+		free(ss->pending_cursor);
+		ss->pending_cursor = NULL;
 	} else {
 		size_t nc;
 		struct col_action *c = col_actions(t, &nc);
@@ -856,6 +1084,9 @@ run_step(struct exec *x, size_t i)
 	struct store_step ss;
 	lethe_rc rc;
 
+	double t0 = time_mono_ms();
+	int64_t b0 = x->res->batches;
+
 	x->step = i;
 	rc = store_step_get(x->st, x->job, ps->table->name, dm_action_str(ps->table->action), &ss,
 			    x->err);
@@ -873,6 +1104,8 @@ run_step(struct exec *x, size_t i)
 	sr->rows = ss.done;
 	sr->media = ss.media;
 	store_step_clear(&ss);
+	log_debug("step %s: %lld rows, %lld transactions, %.1f ms", ps->table->name,
+		  (long long)sr->rows, (long long)(x->res->batches - b0), time_mono_ms() - t0);
 	return rc;
 }
 
@@ -1006,7 +1239,7 @@ erase_run(struct plan *plan, const struct plan_id *ids, size_t nids, struct appd
 			if (plan->steps[i].table->action == DM_RETAIN)
 				held += res->steps[i].rows;
 		res->state = held > 0 ? "completed_with_retention" : "completed";
-		rc = store_job_set_state(st, x.job, res->state, now > 0 ? time_now() : 0, err);
+		rc = store_job_set_state(st, x.job, res->state, o->now ? o->now : time_now(), err);
 	}
 	res->elapsed_ms = time_mono_ms() - t0;
 	return rc;

@@ -110,8 +110,10 @@ time_parse(const char *s, int64_t *out)
 	if (len < 10 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) ||
 	    s[7] != '-' || digits(s + 8, 2, &d))
 		return LETHE_E_USAGE;
+	if (len != 10 && len != 19 && !(len == 20 && s[19] == 'Z'))
+		return LETHE_E_USAGE;
 	if (len > 10) {
-		if ((s[10] != ' ' && s[10] != 'T') || len < 19 || digits(s + 11, 2, &h) ||
+		if ((s[10] != ' ' && s[10] != 'T') || digits(s + 11, 2, &h) ||
 		    s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' ||
 		    digits(s + 17, 2, &se))
 			return LETHE_E_USAGE;

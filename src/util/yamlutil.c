@@ -67,8 +67,12 @@ ydoc_load(struct ydoc *d, const char *path, const char *text, lethe_rc kind,
 		len = strlen(text);
 	} else {
 		data = slurp(path, &len, err);
-		if (data == NULL)
-			return err ? err->rc : LETHE_E_IO;
+		if (data == NULL) {
+			/* A missing or unreadable file is a problem of the kind being read. */
+			if (err != NULL && err->rc == LETHE_E_IO)
+				err->rc = kind;
+			return err ? err->rc : kind;
+		}
 	}
 	if (!yaml_parser_initialize(&parser)) {
 		free(data);
@@ -195,11 +199,37 @@ ymap_get(struct ydoc *d, yaml_node_t *map, const char *key)
 }
 
 lethe_rc
+ymap_check_dups(struct ydoc *d, yaml_node_t *map, const char *what, lethe_rc kind,
+		struct lethe_err *err)
+{
+	size_t i, j, n = ynode_len(map);
+
+	for (i = 1; i < n; i++) {
+		const char *k = ynode_str(ymap_key(d, map, i));
+
+		for (j = 0; k != NULL && j < i; j++) {
+			const char *o = ynode_str(ymap_key(d, map, j));
+
+			if (o != NULL && strcmp(o, k) == 0)
+				return lethe_err_set(err, kind,
+						     "%s:%d: key '%s' appears twice in %s (first at "
+						     "line %d)",
+						     d->path, ynode_line(ymap_key(d, map, i)), k, what,
+						     ynode_line(ymap_key(d, map, j)));
+		}
+	}
+	return LETHE_OK;
+}
+
+lethe_rc
 ymap_check_keys(struct ydoc *d, yaml_node_t *map, const char *const *allowed,
 		const char *what, lethe_rc kind, struct lethe_err *err)
 {
 	size_t i, n = ynode_len(map);
+	lethe_rc drc = ymap_check_dups(d, map, what, kind, err);
 
+	if (drc != LETHE_OK)
+		return drc;
 	for (i = 0; i < n; i++) {
 		yaml_node_t *kn = ymap_key(d, map, i);
 		const char *k = ynode_str(kn);

@@ -53,4 +53,11 @@ yaml_node_t *yseq_item(struct ydoc *d, yaml_node_t *seq, size_t i);
 lethe_rc ymap_check_keys(struct ydoc *d, yaml_node_t *map, const char *const *allowed,
 			 const char *what, lethe_rc kind, struct lethe_err *err);
 
+/*
+ * Fail if mapping @map names a key twice (YAML forbids it; libyaml does not
+ * check): "path:line: key 'x' appears twice in WHAT (first at line N)".
+ */
+lethe_rc ymap_check_dups(struct ydoc *d, yaml_node_t *map, const char *what, lethe_rc kind,
+			 struct lethe_err *err);
+
 #endif /* LETHE_YAMLUTIL_H */

@@ -1,0 +1,284 @@
+# SPDX-License-Identifier: MIT
+"""The crash test: an erasure killed (SIGKILL) over and over, then run to completion,
+ends exactly like an uninterrupted one: same rows in every table, same media files,
+same holds and the same per-table counts in the final summary (src/engine/erase.c:
+"every batch is idempotent" and "counts are exact").
+
+The random kill delays come from a seeded generator; the seed is printed (run pytest
+with -s to see it) and can be fixed with LETHE_CRASH_SEED.
+"""
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import time
+
+from lethe_e2e import (
+    SANITIZED,
+    SLOW,
+    check_sanitizer,
+    copy_demo,
+    popen_lethe,
+    query,
+    rows_by_table,
+    sorted_rows,
+)
+
+HEAVY_ROWS = 5000 if SANITIZED else 20000
+DEMO_OPTIONS = ["--users", "5", "--seed", "11", "--heavy", str(HEAVY_ROWS)]
+MAX_KILLS = 20
+HEAVY = ("email", "heavy@example.com")
+
+
+def crash_seed():
+    seed = int(os.environ.get("LETHE_CRASH_SEED") or random.SystemRandom().randrange(1 << 31))
+    print("crash test seed: LETHE_CRASH_SEED=%d" % seed)
+    return seed
+
+
+def run_to_end(demo, cmd):
+    """Run @cmd to completion; the parsed summary."""
+    t0 = time.monotonic()
+    p = popen_lethe(*cmd)
+    out, err = p.communicate(timeout=120 * SLOW)
+    check_sanitizer(err)
+    assert p.returncode == 0, "erase failed (%d): %s\n%s" % (p.returncode, err, out)
+    return json.loads(out), time.monotonic() - t0
+
+
+def job_states(demo):
+    """[(job id, state)] from the state store; tolerates a store not created yet."""
+    try:
+        return demo.state("SELECT id, state FROM jobs ORDER BY id")
+    except sqlite3.DatabaseError:
+        return []
+
+
+class Killer:
+    """Runs @cmd again and again, SIGKILLing each run when its wait() returns, until a
+    run completes the job or @max_kills runs were killed."""
+
+    def __init__(self, demo, cmd, rng, max_kills=MAX_KILLS):
+        self.demo, self.cmd, self.rng, self.max_kills = demo, cmd, rng, max_kills
+        self.kills = 0
+        self.killed_running = 0     # kills after which a job was left 'running'
+        self.summary = None         # summary of the run that completed the job
+        self.lost = False           # killed after the job completed: summary lost
+        self.log = []
+
+    def running(self):
+        return self.kills < self.max_kills and self.summary is None and not self.lost
+
+    def attempt(self, wait):
+        """One run; @wait(proc) returns when it is time to kill (or the run ended)."""
+        p = popen_lethe(*self.cmd)
+        try:
+            wait(p)
+            if p.poll() is None:
+                os.kill(p.pid, signal.SIGKILL)
+                p.communicate(timeout=30 * SLOW)
+                self.kills += 1
+                states = [s for _, s in job_states(self.demo)]
+                if "running" in states:
+                    self.killed_running += 1
+                elif states and states[-1].startswith("completed"):
+                    # Killed between finishing the job and printing its summary.
+                    self.lost = True
+                self.log.append("killed (jobs: %s)" % states)
+                return
+            out, err = p.communicate(timeout=120 * SLOW)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+        check_sanitizer(err)
+        assert p.returncode == 0, "erase failed (%d): %s\n%s" % (p.returncode, err, out)
+        self.summary = json.loads(out)
+        self.log.append("completed on its own")
+
+    def finish(self):
+        """Run once more to completion unless a run already completed the job."""
+        if self.summary is None:
+            self.summary, _ = run_to_end(self.demo, self.cmd)
+            self.log.append("final run")
+        return self.summary
+
+
+def sleep_wait(delay):
+    def wait(p):
+        try:
+            p.wait(timeout=delay)
+        except subprocess.TimeoutExpired:
+            pass
+    return wait
+
+
+def compare_final(a, b, summary_a, summary_b):
+    """B (crashed) ends exactly like A (uninterrupted)."""
+    ra, rb = sorted_rows(a.db), sorted_rows(b.db)
+    assert set(ra) == set(rb)
+    for t in ra:
+        assert ra[t] == rb[t], "table %s differs after the crashes (%d vs %d rows)" % (
+            t, len(ra[t]), len(rb[t]))
+    assert a.media_files() == b.media_files()
+    assert a.state("SELECT table_name, row_key, until FROM holds ORDER BY 1, 2") == \
+        b.state("SELECT table_name, row_key, until FROM holds ORDER BY 1, 2")
+    assert summary_b["state"] == summary_a["state"]
+    assert rows_by_table(summary_b) == rows_by_table(summary_a), \
+        "per-table counts are not exact across crashes"
+    media_a = [s.get("media_files") for s in summary_a["steps"]]
+    media_b = [s.get("media_files") for s in summary_b["steps"]]
+    assert media_b == media_a, "media file counts are not exact across crashes"
+    # One job, resumed after every crash, and it is finished.
+    jobs = b.state("SELECT id, state FROM jobs ORDER BY id")
+    assert [s for _, s in jobs] == [summary_a["state"]], jobs
+    assert summary_b["job"] == jobs[0][0]
+
+
+def crash_copies(source, tmp_path, name, crash, attempts=20):
+    """Run @crash(b) (kill runs, then finish the job) on fresh copies of @source until
+    one run was killed in the middle of the job and the job's summary was seen.
+
+    Starting over is needed when every run happened to finish before its kill, or
+    when a kill landed after the job finished but before its summary was printed
+    (the summary is lost then).  Returns (b, killer)."""
+    for attempt in range(attempts):
+        b = copy_demo(source, tmp_path / ("%s%d" % (name, attempt)))
+        k = crash(b)
+        if k.lost:
+            print("attempt %d: killed after the job completed; starting over" % attempt)
+            continue
+        k.finish()
+        if k.killed_running or k.summary["resumed"]:
+            return b, k
+        print("attempt %d: no kill landed in the middle of the job; starting over" % attempt)
+    raise AssertionError("no attempt killed a run in the middle of the job")
+
+
+def test_crash_heavy_account(demo_template, tmp_path):
+    a = copy_demo(demo_template.dir, tmp_path / "a")
+    planned = rows_by_table(a.plan("account", HEAVY))
+    assert sum(planned.values()) >= HEAVY_ROWS * 0.9
+
+    summary_a, duration = run_to_end(a, a.erase_cmd("account", HEAVY, batch=50))
+    assert rows_by_table(summary_a) == planned
+
+    seed = crash_seed()
+    rng = random.Random(seed)
+
+    def crash(b):
+        k = Killer(b, b.erase_cmd("account", HEAVY, batch=50), rng)
+        while k.running():
+            k.attempt(sleep_wait(rng.uniform(0.005, max(duration, 0.01))))
+        return k
+
+    b, k = crash_copies(demo_template.dir, tmp_path, "b", crash)
+    summary_b = k.summary
+    print("uninterrupted run %.3f s; B: %s" % (duration, "; ".join(k.log)))
+
+    assert k.killed_running > 0 or summary_b["resumed"], \
+        "no run was killed in the middle of the job (seed %d)" % seed
+    compare_final(a, b, summary_a, summary_b)
+    assert query(b.db, "SELECT count(*) FROM users WHERE email = 'heavy@example.com'") == [(0,)]
+
+
+# ---- anonymize and retain steps, one row per transaction ------------------------------
+
+
+def add_rewrite_rows(demo, uid, n_logs, n_invoices):
+    """Give user @uid more request_logs and invoices (copies of its own), so the
+    anonymize and retain steps take a while at --batch 1."""
+    con = sqlite3.connect(str(demo.db))
+    with con:
+        for i in range(n_logs):
+            con.execute("INSERT INTO request_logs (user_id, ip, user_agent, path, created_at) "
+                        "SELECT user_id, ip, user_agent, path || '?n=' || ?, created_at "
+                        "FROM request_logs WHERE user_id = ? ORDER BY id LIMIT 1", (i, uid))
+        for i in range(n_invoices):
+            con.execute("INSERT INTO invoices (user_id, email, name, tax_id, amount, issued_at) "
+                        "SELECT user_id, email, name, tax_id, amount + ?, "
+                        "datetime(issued_at, ? || ' days') "
+                        "FROM invoices WHERE user_id = ? ORDER BY id LIMIT 1",
+                        (i, -30 * (i + 1), uid))
+    con.close()
+
+
+def step_wait(demo, table, rng, deadline):
+    """Wait until the running job has started step @table, then a random 0-4 ms more."""
+    def wait(p):
+        end = time.monotonic() + deadline
+        con = None
+        try:
+            while p.poll() is None and time.monotonic() < end:
+                try:
+                    if con is None and demo.state_db.exists():
+                        con = sqlite3.connect(str(demo.state_db), timeout=1)
+                    if con is not None:
+                        r = con.execute(
+                            "SELECT s.finished FROM job_steps s JOIN jobs j ON j.id = s.job_id "
+                            "WHERE j.state = 'running' AND s.table_name = ?",
+                            (table,)).fetchall()
+                        if r and not r[0][0]:
+                            break
+                except sqlite3.DatabaseError:
+                    pass
+                time.sleep(0.0005)
+        finally:
+            if con is not None:
+                con.close()
+        time.sleep(rng.uniform(0, 0.004))
+    return wait
+
+
+def step_state(demo, table):
+    """(done, pending_rows, finished) of @table's step in the newest job, or None."""
+    try:
+        r = demo.state("SELECT s.done, s.pending_rows, s.finished FROM job_steps s "
+                       "WHERE s.table_name = ? ORDER BY s.job_id DESC LIMIT 1", (table,))
+    except sqlite3.DatabaseError:
+        return None
+    return r[0] if r else None
+
+
+def test_crash_normal_user_rewrite_steps(demo_template, tmp_path):
+    base = copy_demo(demo_template.dir, tmp_path / "base")
+    uid = 3
+    add_rewrite_rows(base, uid, 40, 20)
+    a = copy_demo(base.dir, tmp_path / "a")
+    person = ("user_id", uid)
+    planned = rows_by_table(a.plan("account", person))
+    assert planned["request_logs"] >= 40 and planned["invoices"] >= 20
+
+    summary_a, duration = run_to_end(a, a.erase_cmd("account", person, batch=1))
+    assert rows_by_table(summary_a) == planned
+
+    seed = crash_seed()
+    rng = random.Random(seed)
+    landed = {"request_logs": 0, "invoices": 0}
+
+    def crash(b):
+        k = Killer(b, b.erase_cmd("account", person, batch=1), rng, max_kills=30)
+        while k.running():
+            # Aim at the anonymize and retain steps while they are unfinished; else
+            # anywhere.
+            targets = [t for t in landed if (step_state(b, t) or (0, 0, 0))[2] == 0]
+            if targets and rng.random() < 0.75:
+                t = rng.choice(targets)
+                k.attempt(step_wait(b, t, rng, 10 * SLOW))
+                st = step_state(b, t)
+                if k.summary is None and st is not None and not st[2] and (st[0] or st[1]):
+                    landed[t] += 1
+            else:
+                k.attempt(sleep_wait(rng.uniform(0.002, max(duration, 0.005))))
+        return k
+
+    b, k = crash_copies(base.dir, tmp_path, "b", crash)
+    summary_b = k.summary
+    print("uninterrupted run %.3f s; kills in the middle of request_logs/invoices: %s; B: %s"
+          % (duration, landed, "; ".join(k.log)))
+
+    assert k.killed_running > 0 or summary_b["resumed"], \
+        "no run was killed in the middle of the job (seed %d)" % seed
+    compare_final(a, b, summary_a, summary_b)
