@@ -21,10 +21,10 @@ cli_add_id(struct cli_opts *o, const char *arg, struct lethe_err *err)
 		return lethe_err_set(err, LETHE_E_USAGE, "at most %d --id options", CLI_MAX_IDS);
 	if (eq == NULL || eq == arg || eq[1] == '\0')
 		return lethe_err_set(err, LETHE_E_USAGE,
-				     "--id needs KIND=VALUE, e.g. --id email=alice@example.com");
+		                     "--id needs KIND=VALUE, e.g. --id email=alice@example.com");
 	if (strlen(eq + 1) > CLI_MAX_ID_LEN)
 		return lethe_err_set(err, LETHE_E_USAGE, "--id value longer than %d bytes",
-				     CLI_MAX_ID_LEN);
+		                     CLI_MAX_ID_LEN);
 	kind = xstrndup(arg, (size_t)(eq - arg));
 	if (!appdb_ident_ok(kind)) {
 		free(kind);
@@ -55,7 +55,8 @@ cli_env_open(struct cli_env *env, const char *config, struct lethe_err *err)
 
 	memset(env, 0, sizeof(*env));
 	if (config == NULL)
-		return lethe_err_set(err, LETHE_E_USAGE, "-c CONFIG is required (e.g. -c demo/lethe.yaml)");
+		return lethe_err_set(err, LETHE_E_USAGE,
+		                     "-c CONFIG is required (e.g. -c demo/lethe.yaml)");
 	if (hash_init() != LETHE_OK)
 		return lethe_err_set(err, LETHE_E_INTERNAL, "libsodium failed to initialise");
 	rc = config_load(&env->cfg, config, err);
@@ -87,7 +88,7 @@ cli_fail(const struct lethe_err *err, bool json)
 	fprintf(stderr, "lethe: error: %s\n", err->msg);
 	if (json) {
 		json_t *o = json_pack("{s:{s:s, s:s}}", "error", "code", lethe_rc_str(err->rc),
-				      "message", err->msg);
+		                      "message", err->msg);
 
 		json_dumpf(o, stdout, JSON_INDENT(2));
 		fputc('\n', stdout);

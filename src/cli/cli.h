@@ -22,14 +22,14 @@ typedef int (*cli_cmd_fn)(int argc, char **argv);
 
 /* Options common to plan and erase. */
 struct cli_opts {
-	const char *config;               /* -c FILE */
-	const char *scope;                /* --scope NAME */
-	struct plan_id ids[CLI_MAX_IDS];  /* --id KIND=VALUE (strings owned) */
-	size_t nids;                      /* number of ids */
-	bool json;                        /* --json */
-	bool quiet;                       /* --quiet */
-	bool no_progress;                 /* --no-progress */
-	int64_t batch;                    /* --batch N (0: from config) */
+	const char *config;              /* -c FILE */
+	const char *scope;               /* --scope NAME */
+	struct plan_id ids[CLI_MAX_IDS]; /* --id KIND=VALUE (strings owned) */
+	size_t nids;                     /* number of ids */
+	bool json;                       /* --json */
+	bool quiet;                      /* --quiet */
+	bool no_progress;                /* --no-progress */
+	int64_t batch;                   /* --batch N (0: from config) */
 };
 
 /* What plan and erase open: configuration, data map, app database. */

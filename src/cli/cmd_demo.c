@@ -11,18 +11,18 @@
 #include "demo/demo.h"
 
 static const char usage[] =
-	"usage: lethe demo --dir DIR [--users N] [--seed S] [--heavy ROWS] [--quiet]\n"
-	"\n"
-	"Write the demo social-media app into DIR: app.db (SQLite), media/ (files the\n"
-	"media table points to), datamap.yaml and lethe.yaml.  The data is synthetic\n"
-	"and deterministic: the same options give the same rows.\n"
-	"\n"
-	"  -d, --dir DIR       output directory (must not already hold app.db)\n"
-	"  -u, --users N       ordinary users, user1@example.com ... (default 50)\n"
-	"  -s, --seed S        random seed (default 1)\n"
-	"  -H, --heavy ROWS    add heavy@example.com owning about ROWS rows\n"
-	"  -q, --quiet         print nothing\n"
-	"  -h, --help          this text\n";
+    "usage: lethe demo --dir DIR [--users N] [--seed S] [--heavy ROWS] [--quiet]\n"
+    "\n"
+    "Write the demo social-media app into DIR: app.db (SQLite), media/ (files the\n"
+    "media table points to), datamap.yaml and lethe.yaml.  The data is synthetic\n"
+    "and deterministic: the same options give the same rows.\n"
+    "\n"
+    "  -d, --dir DIR       output directory (must not already hold app.db)\n"
+    "  -u, --users N       ordinary users, user1@example.com ... (default 50)\n"
+    "  -s, --seed S        random seed (default 1)\n"
+    "  -H, --heavy ROWS    add heavy@example.com owning about ROWS rows\n"
+    "  -q, --quiet         print nothing\n"
+    "  -h, --help          this text\n";
 
 static int
 parse_num(const char *s, int64_t min, int64_t max, int64_t *out)
@@ -42,10 +42,13 @@ int
 cmd_demo(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"dir", required_argument, NULL, 'd'},   {"users", required_argument, NULL, 'u'},
-		{"seed", required_argument, NULL, 's'},  {"heavy", required_argument, NULL, 'H'},
-		{"quiet", no_argument, NULL, 'q'},       {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"dir", required_argument, NULL, 'd'},
+	    {"users", required_argument, NULL, 'u'},
+	    {"seed", required_argument, NULL, 's'},
+	    {"heavy", required_argument, NULL, 'H'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct demo_opts d = {.users = 50, .seed = 1};
 	struct lethe_err err = {0};
@@ -67,7 +70,8 @@ cmd_demo(int argc, char **argv)
 			break;
 		case 's':
 			if (parse_num(optarg, 0, INT64_MAX, &v) != 0) {
-				fprintf(stderr, "lethe: error: --seed must be a non-negative integer\n");
+				fprintf(stderr,
+				        "lethe: error: --seed must be a non-negative integer\n");
 				return 2;
 			}
 			d.seed = (uint64_t)v;
@@ -92,7 +96,7 @@ cmd_demo(int argc, char **argv)
 	}
 	if (optind < argc || d.dir == NULL) {
 		fprintf(stderr, "lethe: error: %s\n",
-			d.dir == NULL ? "--dir is required" : "unexpected argument");
+		        d.dir == NULL ? "--dir is required" : "unexpected argument");
 		fputs(usage, stderr);
 		return 2;
 	}

@@ -12,27 +12,27 @@
 #include "store/store.h"
 
 static const char usage[] =
-	"usage: lethe erase -c CONFIG --scope SCOPE --id KIND=VALUE [--id ...]\n"
-	"                   [--batch N] [--json] [--quiet] [--no-progress]\n"
-	"\n"
-	"Erase one person's data in SCOPE as the data map says: delete, anonymize,\n"
-	"or retain under a legal hold, table by table, in short transactions.\n"
-	"Progress is recorded in the state store: if the command is interrupted\n"
-	"(even killed), running the same command again finishes the job.\n"
-	"\n"
-	"  -c, --config FILE   lethe.yaml\n"
-	"  -s, --scope SCOPE   a scope of the data map (account, meta, channel, ...)\n"
-	"  -i, --id KIND=VALUE an identity of the person; repeat for several\n"
-	"  -b, --batch N       rows per transaction (default: adaptive, aiming at\n"
-	"                      erase.max_transaction_ms)\n"
-	"      --json          print the summary as JSON\n"
-	"  -q, --quiet         no summary, only the exit status\n"
-	"      --no-progress   no progress bar (it is shown only on a terminal)\n"
-	"  -h, --help          this text\n"
-	"\n"
-	"Exit status: 0 erased (possibly with rows retained under a legal hold),\n"
-	"1 failed (run again to resume), 2 usage error, 3 configuration or data map\n"
-	"invalid.\n";
+    "usage: lethe erase -c CONFIG --scope SCOPE --id KIND=VALUE [--id ...]\n"
+    "                   [--batch N] [--json] [--quiet] [--no-progress]\n"
+    "\n"
+    "Erase one person's data in SCOPE as the data map says: delete, anonymize,\n"
+    "or retain under a legal hold, table by table, in short transactions.\n"
+    "Progress is recorded in the state store: if the command is interrupted\n"
+    "(even killed), running the same command again finishes the job.\n"
+    "\n"
+    "  -c, --config FILE   lethe.yaml\n"
+    "  -s, --scope SCOPE   a scope of the data map (account, meta, channel, ...)\n"
+    "  -i, --id KIND=VALUE an identity of the person; repeat for several\n"
+    "  -b, --batch N       rows per transaction (default: adaptive, aiming at\n"
+    "                      erase.max_transaction_ms)\n"
+    "      --json          print the summary as JSON\n"
+    "  -q, --quiet         no summary, only the exit status\n"
+    "      --no-progress   no progress bar (it is shown only on a terminal)\n"
+    "  -h, --help          this text\n"
+    "\n"
+    "Exit status: 0 erased (possibly with rows retained under a legal hold),\n"
+    "1 failed (run again to resume), 2 usage error, 3 configuration or data map\n"
+    "invalid.\n";
 
 static void
 on_progress(void *arg, const struct erase_progress *p)
@@ -44,15 +44,15 @@ int
 cmd_erase(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"scope", required_argument, NULL, 's'},
-		{"id", required_argument, NULL, 'i'},
-		{"batch", required_argument, NULL, 'b'},
-		{"json", no_argument, NULL, 'j'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"no-progress", no_argument, NULL, 'P'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"scope", required_argument, NULL, 's'},
+	    {"id", required_argument, NULL, 'i'},
+	    {"batch", required_argument, NULL, 'b'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"no-progress", no_argument, NULL, 'P'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct cli_opts o;
 	struct cli_env env;
@@ -86,7 +86,7 @@ cmd_erase(int argc, char **argv)
 			o.batch = strtoll(optarg, &end, 10);
 			if (*end != '\0' || o.batch < 1 || o.batch > 1000000)
 				rc = lethe_err_set(&err, LETHE_E_USAGE,
-						   "--batch must be a number from 1 to 1000000");
+				                   "--batch must be a number from 1 to 1000000");
 			break;
 		case 'j':
 			o.json = true;

@@ -10,26 +10,26 @@
 #include "cli/cli.h"
 
 static const char usage[] =
-	"usage: lethe plan -c CONFIG --scope SCOPE --id KIND=VALUE [--id ...] [--json]\n"
-	"\n"
-	"Print the steps an erasure of one person would take: each table in the\n"
-	"order it is processed (children before parents), its category, the action\n"
-	"(delete, anonymize, retain) and how many rows it matches now.  Changes nothing.\n"
-	"\n"
-	"  -c, --config FILE   lethe.yaml (app database, data map, state store)\n"
-	"  -s, --scope SCOPE   a scope of the data map (e.g. account, meta, channel)\n"
-	"  -i, --id KIND=VALUE an identity of the person, e.g. email=alice@example.com;\n"
-	"                      repeat for several identities\n"
-	"      --json          machine-readable output\n"
-	"  -h, --help          this text\n";
+    "usage: lethe plan -c CONFIG --scope SCOPE --id KIND=VALUE [--id ...] [--json]\n"
+    "\n"
+    "Print the steps an erasure of one person would take: each table in the\n"
+    "order it is processed (children before parents), its category, the action\n"
+    "(delete, anonymize, retain) and how many rows it matches now.  Changes nothing.\n"
+    "\n"
+    "  -c, --config FILE   lethe.yaml (app database, data map, state store)\n"
+    "  -s, --scope SCOPE   a scope of the data map (e.g. account, meta, channel)\n"
+    "  -i, --id KIND=VALUE an identity of the person, e.g. email=alice@example.com;\n"
+    "                      repeat for several identities\n"
+    "      --json          machine-readable output\n"
+    "  -h, --help          this text\n";
 
 int
 cmd_plan(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"config", required_argument, NULL, 'c'}, {"scope", required_argument, NULL, 's'},
-		{"id", required_argument, NULL, 'i'},     {"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'}, {"scope", required_argument, NULL, 's'},
+	    {"id", required_argument, NULL, 'i'},     {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
 	};
 	struct cli_opts o;
 	struct cli_env env;

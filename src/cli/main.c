@@ -12,22 +12,22 @@
 #endif
 
 static const char usage[] =
-	"usage: lethe COMMAND [OPTIONS]\n"
-	"\n"
-	"lethe erases, exports and expires personal data in an app's database as\n"
-	"its data map says: short resumable transactions, every step recorded.\n"
-	"\n"
-	"Commands:\n"
-	"  demo    write the demo app (database, media, data map, configuration)\n"
-	"  plan    show what erasing a person would do, touching nothing\n"
-	"  erase   erase a person's data (resumable; run again after a crash)\n"
-	"  help    this text; `lethe COMMAND --help` for a command\n"
-	"  version print the version\n"
-	"\n"
-	"Example:\n"
-	"  lethe demo --dir demo\n"
-	"  lethe plan  -c demo/lethe.yaml --scope account --id email=user1@example.com\n"
-	"  lethe erase -c demo/lethe.yaml --scope account --id email=user1@example.com\n";
+    "usage: lethe COMMAND [OPTIONS]\n"
+    "\n"
+    "lethe erases, exports and expires personal data in an app's database as\n"
+    "its data map says: short resumable transactions, every step recorded.\n"
+    "\n"
+    "Commands:\n"
+    "  demo    write the demo app (database, media, data map, configuration)\n"
+    "  plan    show what erasing a person would do, touching nothing\n"
+    "  erase   erase a person's data (resumable; run again after a crash)\n"
+    "  help    this text; `lethe COMMAND --help` for a command\n"
+    "  version print the version\n"
+    "\n"
+    "Example:\n"
+    "  lethe demo --dir demo\n"
+    "  lethe plan  -c demo/lethe.yaml --scope account --id email=user1@example.com\n"
+    "  lethe erase -c demo/lethe.yaml --scope account --id email=user1@example.com\n";
 
 struct command {
 	const char *name; /* what the user types */
@@ -35,9 +35,9 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{"demo", cmd_demo},
-	{"plan", cmd_plan},
-	{"erase", cmd_erase},
+    {"demo", cmd_demo},
+    {"plan", cmd_plan},
+    {"erase", cmd_erase},
 };
 
 int

@@ -12,9 +12,9 @@
 #include "util/timeutil.h"
 
 struct progress {
-	bool enabled;  /* stderr is a terminal and the user did not say no */
-	double last;   /* monotonic ms of the last redraw */
-	bool drawn;    /* something is on the line */
+	bool enabled; /* stderr is a terminal and the user did not say no */
+	double last;  /* monotonic ms of the last redraw */
+	bool drawn;   /* something is on the line */
 };
 
 struct progress *
@@ -43,8 +43,8 @@ progress_update(struct progress *p, const char *label, int64_t done, int64_t tot
 	for (i = 0; i < 30; i++)
 		bar[i] = i < fill ? '#' : '.';
 	bar[30] = '\0';
-	fprintf(stderr, "\r[%s] %3d%%  %-22.22s %lld/%lld rows", bar, (int)(frac * 100.0),
-		label, (long long)done, (long long)total);
+	fprintf(stderr, "\r[%s] %3d%%  %-22.22s %lld/%lld rows", bar, (int)(frac * 100.0), label,
+	        (long long)done, (long long)total);
 	fflush(stderr);
 	p->drawn = true;
 }

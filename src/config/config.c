@@ -28,13 +28,12 @@ config_resolve(const struct lethe_config *cfg, const char *rel)
 static lethe_rc
 cfail(struct ydoc *y, yaml_node_t *n, struct lethe_err *err, const char *msg, const char *key)
 {
-	return lethe_err_set(err, LETHE_E_CONFIG, "%s:%d: %s%s", y->path, ynode_line(n), msg,
-			     key);
+	return lethe_err_set(err, LETHE_E_CONFIG, "%s:%d: %s%s", y->path, ynode_line(n), msg, key);
 }
 
 static lethe_rc
 get_str(struct ydoc *y, yaml_node_t *map, const char *key, bool required, char **out,
-	struct lethe_err *err)
+        struct lethe_err *err)
 {
 	yaml_node_t *v = ymap_get(y, map, key);
 	const char *s = ynode_str(v);
@@ -52,8 +51,8 @@ get_str(struct ydoc *y, yaml_node_t *map, const char *key, bool required, char *
 }
 
 static lethe_rc
-get_int(struct ydoc *y, yaml_node_t *map, const char *key, int64_t min, int64_t max,
-	int64_t *out, struct lethe_err *err)
+get_int(struct ydoc *y, yaml_node_t *map, const char *key, int64_t min, int64_t max, int64_t *out,
+        struct lethe_err *err)
 {
 	yaml_node_t *v = ymap_get(y, map, key);
 	const char *s = ynode_str(v);
@@ -66,15 +65,15 @@ get_int(struct ydoc *y, yaml_node_t *map, const char *key, int64_t min, int64_t 
 	x = s ? strtoll(s, &end, 10) : 0;
 	if (s == NULL || s[0] == '\0' || errno != 0 || *end != '\0' || x < min || x > max)
 		return lethe_err_set(err, LETHE_E_CONFIG,
-				     "%s:%d: %s must be an integer from %lld to %lld", y->path,
-				     ynode_line(v), key, (long long)min, (long long)max);
+		                     "%s:%d: %s must be an integer from %lld to %lld", y->path,
+		                     ynode_line(v), key, (long long)min, (long long)max);
 	*out = x;
 	return LETHE_OK;
 }
 
 static lethe_rc
 section(struct ydoc *y, yaml_node_t *root, const char *name, const char *const *keys,
-	yaml_node_t **out, struct lethe_err *err)
+        yaml_node_t **out, struct lethe_err *err)
 {
 	yaml_node_t *v = ymap_get(y, root, name);
 
@@ -89,13 +88,13 @@ section(struct ydoc *y, yaml_node_t *root, const char *name, const char *const *
 lethe_rc
 config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 {
-	static const char *const root_keys[] = {"app", "datamap", "state", "anonymize", "erase",
-						NULL};
+	static const char *const root_keys[] = {"app",       "datamap", "state",
+	                                        "anonymize", "erase",   NULL};
 	static const char *const app_keys[] = {"database", "media_root", NULL};
 	static const char *const state_keys[] = {"database", NULL};
 	static const char *const anon_keys[] = {"key_env", "key_file", NULL};
 	static const char *const erase_keys[] = {"batch_rows", "max_transaction_ms", "yield_ms",
-						 NULL};
+	                                         NULL};
 	struct ydoc y;
 	yaml_node_t *root, *app, *state, *anon, *erase;
 	char *tmp = NULL, *s = NULL;
@@ -209,15 +208,15 @@ config_load_key(struct lethe_config *cfg, struct lethe_err *err)
 	if (env != NULL && env[0] != '\0') {
 		if (hash_key_parse(env, cfg->key) != LETHE_OK)
 			return lethe_err_set(err, LETHE_E_CONFIG,
-					     "%s must hold 64 hex digits (a 32-byte key)",
-					     cfg->key_env);
+			                     "%s must hold 64 hex digits (a 32-byte key)",
+			                     cfg->key_env);
 		cfg->key_loaded = true;
 		return LETHE_OK;
 	}
 	if (cfg->key_file == NULL)
 		return lethe_err_set(err, LETHE_E_CONFIG,
-				     "no anonymize key: set %s or anonymize.key_file in %s",
-				     cfg->key_env, cfg->path);
+		                     "no anonymize key: set %s or anonymize.key_file in %s",
+		                     cfg->key_env, cfg->path);
 	f = fopen(cfg->key_file, "r");
 	if (f == NULL && errno == ENOENT) {
 		uint8_t key[HASH_KEY_LEN];
@@ -227,13 +226,13 @@ config_load_key(struct lethe_config *cfg, struct lethe_err *err)
 		fd = open(cfg->key_file, O_WRONLY | O_CREAT | O_EXCL, 0600);
 		if (fd < 0)
 			return lethe_err_set(err, LETHE_E_CONFIG, "cannot create key file %s: %s",
-					     cfg->key_file, strerror(errno));
+			                     cfg->key_file, strerror(errno));
 		n = strlen(hex);
 		hex[n] = '\n';
 		if (write(fd, hex, n + 1) != (ssize_t)(n + 1) || fsync(fd) != 0) {
 			close(fd);
 			return lethe_err_set(err, LETHE_E_CONFIG, "cannot write key file %s",
-					     cfg->key_file);
+			                     cfg->key_file);
 		}
 		close(fd);
 		memcpy(cfg->key, key, HASH_KEY_LEN);
@@ -242,14 +241,14 @@ config_load_key(struct lethe_config *cfg, struct lethe_err *err)
 	}
 	if (f == NULL)
 		return lethe_err_set(err, LETHE_E_CONFIG, "cannot open key file %s: %s",
-				     cfg->key_file, strerror(errno));
+		                     cfg->key_file, strerror(errno));
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
 	if (hash_key_parse(buf, cfg->key) != LETHE_OK)
 		return lethe_err_set(err, LETHE_E_CONFIG,
-				     "key file %s must hold 64 hex digits (a 32-byte key)",
-				     cfg->key_file);
+		                     "key file %s must hold 64 hex digits (a 32-byte key)",
+		                     cfg->key_file);
 	cfg->key_loaded = true;
 	return LETHE_OK;
 }

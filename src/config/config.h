@@ -15,19 +15,19 @@
 #include "util/rc.h"
 
 struct lethe_config {
-	char *path;            /* the file read */
-	char *dir;             /* its directory */
-	char *app_db;          /* app database URL or path, as written */
-	char *media_root;      /* resolved media directory, or NULL */
-	char *datamap_path;    /* resolved data map path */
-	char *state_db;        /* resolved state store path */
-	char *key_env;         /* env var holding the anonymize key (hex) */
-	char *key_file;        /* resolved key file, or NULL */
+	char *path;                /* the file read */
+	char *dir;                 /* its directory */
+	char *app_db;              /* app database URL or path, as written */
+	char *media_root;          /* resolved media directory, or NULL */
+	char *datamap_path;        /* resolved data map path */
+	char *state_db;            /* resolved state store path */
+	char *key_env;             /* env var holding the anonymize key (hex) */
+	char *key_file;            /* resolved key file, or NULL */
 	uint8_t key[HASH_KEY_LEN]; /* the anonymize key once loaded */
-	bool key_loaded;       /* key is valid */
-	int64_t batch_rows;    /* 0 = adaptive */
-	int max_txn_ms;        /* adaptive batches aim below this */
-	int yield_ms;          /* pause after a batch while the app is writing */
+	bool key_loaded;           /* key is valid */
+	int64_t batch_rows;        /* 0 = adaptive */
+	int max_txn_ms;            /* adaptive batches aim below this */
+	int yield_ms;              /* pause after a batch while the app is writing */
 };
 
 /* Read @path into @cfg (caller-owned storage).  Free with config_free(). */

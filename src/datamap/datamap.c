@@ -20,9 +20,11 @@
 #include "util/yamlutil.h"
 
 static const char *const default_categories[] = {
-	"account", "content", "meta-sourced", "messages", "analytics", "billing",
-	"logs", "media", "contacts", "marketing", "security", "other", NULL,
+    "account", "content",  "meta-sourced", "messages", "analytics", "billing", "logs",
+    "media",   "contacts", "marketing",    "security", "other",     NULL,
 };
+
+static void names_free(char **v, size_t n);
 
 struct parser {
 	struct ydoc y;         /* the document */
@@ -35,7 +37,7 @@ struct parser {
 #define FAIL(p, node, ...) fail_at((p), (node) ? ynode_line(node) : (p)->ctx_line, __VA_ARGS__)
 
 static lethe_rc fail_at(struct parser *p, int line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static lethe_rc
 fail_at(struct parser *p, int line, const char *fmt, ...)
@@ -75,7 +77,7 @@ get_ident(struct parser *p, yaml_node_t *n, const char *what, char **out)
 		return FAIL(p, n, "%s must be a name", what);
 	if (!appdb_ident_ok(s))
 		return FAIL(p, n, "%s '%s' is not a plain identifier (letters, digits, _)", what,
-			    s);
+		            s);
 	*out = xstrdup(s);
 	return LETHE_OK;
 }
@@ -98,9 +100,9 @@ get_duration(struct parser *p, yaml_node_t *n, const char *what, int64_t *out)
 
 	if (s == NULL || duration_parse(s, out) != LETHE_OK)
 		return FAIL(p, n,
-			    "bad duration for %s: '%s' (write a number and a unit s, m, h, d, "
-			    "w or y, e.g. 30d, 24h, 10y)",
-			    what, s ? s : "");
+		            "bad duration for %s: '%s' (write a number and a unit s, m, h, d, "
+		            "w or y, e.g. 30d, 24h, 10y)",
+		            what, s ? s : "");
 	return LETHE_OK;
 }
 
@@ -183,7 +185,7 @@ parse_conds(struct parser *p, yaml_node_t *n, struct dm_cond **out, size_t *nout
 			}
 		} else {
 			return FAIL(p, v, "condition on '%s' needs a value or a list of values",
-				    c->column);
+			            c->column);
 		}
 	}
 	return LETHE_OK;
@@ -192,8 +194,8 @@ parse_conds(struct parser *p, yaml_node_t *n, struct dm_cond **out, size_t *nout
 static lethe_rc
 parse_link(struct parser *p, yaml_node_t *n, struct dm_link *l)
 {
-	static const char *const keys[] = {"identity", "parent", "column", "references", "when",
-					   NULL};
+	static const char *const keys[] = {"identity",   "parent", "column",
+	                                   "references", "when",   NULL};
 	yaml_node_t *id, *parent, *v;
 	lethe_rc rc;
 
@@ -215,7 +217,7 @@ parse_link(struct parser *p, yaml_node_t *n, struct dm_link *l)
 			return rc;
 		if (!datamap_has_identity(p->dm, l->identity))
 			return FAIL(p, id, "identity '%s' is not declared under 'identities'",
-				    l->identity);
+			            l->identity);
 		if (ymap_get(&p->y, n, "references") != NULL)
 			return FAIL(p, n, "'references' belongs to parent links only");
 	} else {
@@ -233,7 +235,7 @@ parse_link(struct parser *p, yaml_node_t *n, struct dm_link *l)
 	v = ymap_get(&p->y, n, "column");
 	if (v == NULL)
 		return FAIL(p, n, "a link needs 'column' (the column of this table that holds %s)",
-			    id ? "the identity" : "the parent's key");
+		            id ? "the identity" : "the parent's key");
 	rc = get_ident(p, v, "link column", &l->column);
 	if (rc != LETHE_OK)
 		return rc;
@@ -250,8 +252,7 @@ parse_anon_cols(struct parser *p, yaml_node_t *n, struct dm_table *t)
 	lethe_rc rc;
 
 	if (!ynode_is_map(n) || ynode_len(n) == 0)
-		return FAIL(p, n,
-			    "'columns' must map columns to null, hash or {set: VALUE}");
+		return FAIL(p, n, "'columns' must map columns to null, hash or {set: VALUE}");
 	if (ymap_check_dups(&p->y, n, "columns", LETHE_E_DATAMAP, p->err) != 0)
 		return LETHE_E_DATAMAP;
 	len = ynode_len(n);
@@ -274,7 +275,7 @@ parse_anon_cols(struct parser *p, yaml_node_t *n, struct dm_table *t)
 			yaml_node_t *s;
 
 			rc = ymap_check_keys(&p->y, v, keys, "column action", LETHE_E_DATAMAP,
-					     p->err);
+			                     p->err);
 			if (rc != LETHE_OK)
 				return rc;
 			s = ymap_get(&p->y, v, "set");
@@ -283,8 +284,8 @@ parse_anon_cols(struct parser *p, yaml_node_t *n, struct dm_table *t)
 			a->how = DM_ANON_SET;
 			value_from_scalar(s, &a->set);
 		} else {
-			return FAIL(p, v,
-				    "column '%s': write null, hash or {set: VALUE}", a->column);
+			return FAIL(p, v, "column '%s': write null, hash or {set: VALUE}",
+			            a->column);
 		}
 	}
 	return LETHE_OK;
@@ -300,7 +301,7 @@ parse_erase(struct parser *p, yaml_node_t *n, struct dm_table *t)
 
 	if (n == NULL)
 		return FAIL(p, n, "table '%s' needs 'erase' (delete, anonymize or retain)",
-			    t->name);
+		            t->name);
 	if (ynode_is_scalar(n)) {
 		a = ynode_str(n);
 		if (strcmp(a, "delete") == 0) {
@@ -308,9 +309,10 @@ parse_erase(struct parser *p, yaml_node_t *n, struct dm_table *t)
 			return LETHE_OK;
 		}
 		if (strcmp(a, "anonymize") == 0 || strcmp(a, "retain") == 0)
-			return FAIL(p, n, "'erase: %s' needs details: write it as a mapping with "
-					  "'action: %s' and its columns",
-				    a, a);
+			return FAIL(p, n,
+			            "'erase: %s' needs details: write it as a mapping with "
+			            "'action: %s' and its columns",
+			            a, a);
 		return FAIL(p, n, "unknown erase action '%s' (delete, anonymize or retain)", a);
 	}
 	if (!ynode_is_map(n))
@@ -348,7 +350,7 @@ parse_erase(struct parser *p, yaml_node_t *n, struct dm_table *t)
 		for (o = only; *o != NULL; o++)
 			if (ymap_get(&p->y, n, *o) != NULL)
 				return FAIL(p, ymap_get(&p->y, n, *o),
-					    "'%s' belongs to 'action: retain' only", *o);
+				            "'%s' belongs to 'action: retain' only", *o);
 		return LETHE_OK;
 	}
 	v = ymap_get(&p->y, n, "reason");
@@ -403,8 +405,9 @@ parse_ttl(struct parser *p, yaml_node_t *n, struct dm_table *t)
 		else if (a == NULL || strcmp(a, "delete") != 0)
 			return FAIL(p, v, "ttl action must be delete or anonymize");
 		if (t->ttl.action == DM_ANONYMIZE && t->action != DM_ANONYMIZE)
-			return FAIL(p, v, "ttl 'action: anonymize' uses the table's anonymize "
-					  "columns: set 'erase: {action: anonymize, ...}'");
+			return FAIL(p, v,
+			            "ttl 'action: anonymize' uses the table's anonymize "
+			            "columns: set 'erase: {action: anonymize, ...}'");
 	}
 	v = ymap_get(&p->y, n, "when");
 	if (v != NULL)
@@ -426,8 +429,8 @@ category_ok(const struct datamap *dm, const char *c)
 static lethe_rc
 parse_table(struct parser *p, yaml_node_t *k, yaml_node_t *n, struct dm_table *t)
 {
-	static const char *const keys[] = {"key", "category", "links", "tokens", "media",
-					   "erase", "ttl", NULL};
+	static const char *const keys[] = {"key",   "category", "links", "tokens",
+	                                   "media", "erase",    "ttl",   NULL};
 	yaml_node_t *v;
 	size_t i;
 	lethe_rc rc;
@@ -456,14 +459,14 @@ parse_table(struct parser *p, yaml_node_t *k, yaml_node_t *n, struct dm_table *t
 		return rc;
 	if (!category_ok(p->dm, t->category))
 		return FAIL(p, v,
-			    "unknown category '%s' (declare it under top-level 'categories' or "
-			    "use account, content, meta-sourced, messages, analytics, billing, "
-			    "logs, media, contacts, marketing, security, other)",
-			    t->category);
+		            "unknown category '%s' (declare it under top-level 'categories' or "
+		            "use account, content, meta-sourced, messages, analytics, billing, "
+		            "logs, media, contacts, marketing, security, other)",
+		            t->category);
 	v = ymap_get(&p->y, n, "links");
 	if (!ynode_is_seq(v) || ynode_len(v) == 0)
-		return FAIL(p, v ? v : n,
-			    "table '%s' needs 'links': how its rows link to a person", t->name);
+		return FAIL(p, v ? v : n, "table '%s' needs 'links': how its rows link to a person",
+		            t->name);
 	t->links = xcalloc(ynode_len(v), sizeof(*t->links));
 	for (i = 0; i < ynode_len(v); i++) {
 		rc = parse_link(p, yseq_item(&p->y, v, i), &t->links[i]);
@@ -489,9 +492,9 @@ parse_table(struct parser *p, yaml_node_t *k, yaml_node_t *n, struct dm_table *t
 		return rc;
 	if (t->nmedia > 0 && t->action != DM_DELETE)
 		return FAIL(p, ymap_get(&p->y, n, "media"),
-			    "table '%s' has media columns, so its erase action must be delete "
-			    "(files are removed with their rows)",
-			    t->name);
+		            "table '%s' has media columns, so its erase action must be delete "
+		            "(files are removed with their rows)",
+		            t->name);
 	v = ymap_get(&p->y, n, "ttl");
 	if (v != NULL)
 		return parse_ttl(p, v, t);
@@ -523,15 +526,15 @@ parse_scope(struct parser *p, yaml_node_t *k, yaml_node_t *n, struct dm_scope *s
 	v = ymap_get(&p->y, n, "identities");
 	if (v == NULL)
 		return FAIL(p, n, "scope '%s' needs 'identities' (the identity kinds it accepts)",
-			    s->name);
+		            s->name);
 	rc = get_names(p, v, "identity", &s->identities, &s->nidentities);
 	if (rc != LETHE_OK)
 		return rc;
 	for (i = 0; i < s->nidentities; i++)
 		if (!datamap_has_identity(p->dm, s->identities[i]))
 			return FAIL(p, yseq_item(&p->y, v, i),
-				    "scope '%s': identity '%s' is not declared", s->name,
-				    s->identities[i]);
+			            "scope '%s': identity '%s' is not declared", s->name,
+			            s->identities[i]);
 	v = ymap_get(&p->y, n, "tables");
 	if (v == NULL)
 		return FAIL(p, n, "scope '%s' needs 'tables' (a list, or 'all')", s->name);
@@ -545,8 +548,8 @@ parse_scope(struct parser *p, yaml_node_t *k, yaml_node_t *n, struct dm_scope *s
 	for (i = 0; i < s->ntables; i++)
 		if (datamap_table(p->dm, s->tables[i]) == NULL)
 			return FAIL(p, yseq_item(&p->y, v, i),
-				    "scope '%s': table '%s' is not mapped under 'tables'", s->name,
-				    s->tables[i]);
+			            "scope '%s': table '%s' is not mapped under 'tables'", s->name,
+			            s->tables[i]);
 	return LETHE_OK;
 }
 
@@ -565,9 +568,9 @@ check_cycle(struct parser *p, struct dm_table *t, int *color)
 			continue;
 		if (color[par->index] == 1)
 			return fail_at(p, t->links[i].line,
-				       "cycle in parent links: table '%s' reaches itself through "
-				       "'%s'",
-				       par->name, t->name);
+			               "cycle in parent links: table '%s' reaches itself through "
+			               "'%s'",
+			               par->name, t->name);
 		if (color[par->index] == 0) {
 			rc = check_cycle(p, par, color);
 			if (rc != LETHE_OK)
@@ -599,10 +602,11 @@ resolve(struct parser *p)
 				continue;
 			l->parent = (struct dm_table *)datamap_table(dm, l->parent_name);
 			if (l->parent == NULL)
-				return fail_at(p, l->line,
-					       "table '%s' links to parent '%s', which is not mapped "
-					       "(map the parent table too)",
-					       t->name, l->parent_name);
+				return fail_at(
+				    p, l->line,
+				    "table '%s' links to parent '%s', which is not mapped "
+				    "(map the parent table too)",
+				    t->name, l->parent_name);
 		}
 	}
 	color = xcalloc(dm->ntables ? dm->ntables : 1, sizeof(int));
@@ -638,8 +642,8 @@ get_names_text_ok(struct parser *p, yaml_node_t *n, char ***out, size_t *nout)
 static lethe_rc
 parse_root(struct parser *p)
 {
-	static const char *const keys[] = {"version", "identities", "categories", "tables",
-					   "scopes", NULL};
+	static const char *const keys[] = {"version", "identities", "categories",
+	                                   "tables",  "scopes",     NULL};
 	struct datamap *dm = p->dm;
 	yaml_node_t *root = ydoc_root(&p->y), *v;
 	const char *const *c;
@@ -648,8 +652,9 @@ parse_root(struct parser *p)
 
 	p->ctx_line = 1;
 	if (!ynode_is_map(root))
-		return FAIL(p, root, "the data map must be a mapping (version, identities, "
-				     "tables, scopes)");
+		return FAIL(p, root,
+		            "the data map must be a mapping (version, identities, "
+		            "tables, scopes)");
 	rc = ymap_check_keys(&p->y, root, keys, "the data map", LETHE_E_DATAMAP, p->err);
 	if (rc != LETHE_OK)
 		return rc;
@@ -662,7 +667,7 @@ parse_root(struct parser *p)
 		return LETHE_E_DATAMAP;
 	if (!ynode_is_map(v) || ynode_len(v) == 0)
 		return FAIL(p, v ? v : root,
-			    "'identities' must map identity kinds to descriptions");
+		            "'identities' must map identity kinds to descriptions");
 	dm->identities = xcalloc(ynode_len(v), sizeof(*dm->identities));
 	for (i = 0; i < ynode_len(v); i++) {
 		struct dm_identity *id = &dm->identities[i];
@@ -685,10 +690,12 @@ parse_root(struct parser *p)
 		size_t nextra = 0;
 
 		rc = get_names_text_ok(p, v, &extra, &nextra);
-		if (rc != LETHE_OK)
+		if (rc != LETHE_OK) {
+			names_free(extra, nextra);
 			return rc;
+		}
 		dm->categories =
-			xrealloc(dm->categories, (dm->ncategories + nextra) * sizeof(char *));
+		    xrealloc(dm->categories, (dm->ncategories + nextra) * sizeof(char *));
 		for (i = 0; i < nextra; i++)
 			dm->categories[dm->ncategories++] = extra[i];
 		free(extra);
@@ -703,8 +710,7 @@ parse_root(struct parser *p)
 	for (i = 0; i < ynode_len(v); i++) {
 		dm->tables[i].index = i;
 		dm->ntables++;
-		rc = parse_table(p, ymap_key(&p->y, v, i), ymap_val(&p->y, v, i),
-				 &dm->tables[i]);
+		rc = parse_table(p, ymap_key(&p->y, v, i), ymap_val(&p->y, v, i), &dm->tables[i]);
 		if (rc != LETHE_OK)
 			return rc;
 	}
@@ -720,8 +726,7 @@ parse_root(struct parser *p)
 	dm->scopes = xcalloc(ynode_len(v), sizeof(*dm->scopes));
 	for (i = 0; i < ynode_len(v); i++) {
 		dm->nscopes++;
-		rc = parse_scope(p, ymap_key(&p->y, v, i), ymap_val(&p->y, v, i),
-				 &dm->scopes[i]);
+		rc = parse_scope(p, ymap_key(&p->y, v, i), ymap_val(&p->y, v, i), &dm->scopes[i]);
 		if (rc != LETHE_OK)
 			return rc;
 	}

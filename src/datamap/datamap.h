@@ -23,9 +23,9 @@ enum dm_link_kind { DM_LINK_IDENTITY, DM_LINK_PARENT };
 
 /* A literal from the map: YAML plain integers become INT, everything else TEXT. */
 struct dm_value {
-	bool is_int;  /* integer literal */
-	int64_t i;    /* value if is_int */
-	char *s;      /* text form, always set */
+	bool is_int; /* integer literal */
+	int64_t i;   /* value if is_int */
+	char *s;     /* text form, always set */
 };
 
 /* "column = value" or "column IN (values)"; conditions of a list are ANDed. */
@@ -51,10 +51,10 @@ struct dm_link {
 
 /* What anonymizing does to one column. */
 struct dm_anon_col {
-	char *column;       /* the column */
-	enum dm_anon how;   /* null, fixed value, keyed hash */
-	struct dm_value set;/* DM_ANON_SET: the value written */
-	int line;           /* line in the map file */
+	char *column;        /* the column */
+	enum dm_anon how;    /* null, fixed value, keyed hash */
+	struct dm_value set; /* DM_ANON_SET: the value written */
+	int line;            /* line in the map file */
 };
 
 /* Automatic expiry of rows (used by the sweeper; parsed and checked now). */
@@ -69,24 +69,24 @@ struct dm_ttl {
 };
 
 struct dm_table {
-	char *name;                 /* table name */
-	char *key;                  /* key column (unique per row) */
-	char *category;             /* account, content, messages, ... */
-	struct dm_link *links;      /* ways rows link to a person */
-	size_t nlinks;              /* number of links */
-	char **tokens;              /* OAuth token columns */
-	size_t ntokens;             /* number of token columns */
-	char **media;               /* media object key columns */
-	size_t nmedia;              /* number of media columns */
-	enum dm_action action;      /* what erasure does */
-	struct dm_anon_col *anon;   /* anonymize/retain: columns changed */
-	size_t nanon;               /* number of such columns */
-	char *reason;               /* retain: reason shown to the person */
-	int64_t retain_for;         /* retain: seconds */
-	char *retain_from;          /* retain: time column the period starts at, or NULL */
-	struct dm_ttl ttl;          /* optional expiry */
-	int line;                   /* line in the map file */
-	size_t index;               /* position in datamap.tables */
+	char *name;               /* table name */
+	char *key;                /* key column (unique per row) */
+	char *category;           /* account, content, messages, ... */
+	struct dm_link *links;    /* ways rows link to a person */
+	size_t nlinks;            /* number of links */
+	char **tokens;            /* OAuth token columns */
+	size_t ntokens;           /* number of token columns */
+	char **media;             /* media object key columns */
+	size_t nmedia;            /* number of media columns */
+	enum dm_action action;    /* what erasure does */
+	struct dm_anon_col *anon; /* anonymize/retain: columns changed */
+	size_t nanon;             /* number of such columns */
+	char *reason;             /* retain: reason shown to the person */
+	int64_t retain_for;       /* retain: seconds */
+	char *retain_from;        /* retain: time column the period starts at, or NULL */
+	struct dm_ttl ttl;        /* optional expiry */
+	int line;                 /* line in the map file */
+	size_t index;             /* position in datamap.tables */
 };
 
 struct dm_identity {
@@ -95,26 +95,26 @@ struct dm_identity {
 };
 
 struct dm_scope {
-	char *name;          /* account, meta, channel, ... */
-	char *description;   /* shown in plans */
-	char **identities;   /* identity kinds a request in this scope may use */
-	size_t nidentities;  /* number of identity kinds */
-	bool all;            /* tables: all */
-	char **tables;       /* the tables acted on, if !all */
-	size_t ntables;      /* number of tables */
-	int line;            /* line in the map file */
+	char *name;         /* account, meta, channel, ... */
+	char *description;  /* shown in plans */
+	char **identities;  /* identity kinds a request in this scope may use */
+	size_t nidentities; /* number of identity kinds */
+	bool all;           /* tables: all */
+	char **tables;      /* the tables acted on, if !all */
+	size_t ntables;     /* number of tables */
+	int line;           /* line in the map file */
 };
 
 struct datamap {
-	char *path;                    /* file it was read from */
-	struct dm_identity *identities;/* declared identity kinds */
-	size_t nidentities;            /* number of identity kinds */
-	struct dm_table *tables;       /* mapped tables, file order */
-	size_t ntables;                /* number of tables */
-	struct dm_scope *scopes;       /* declared scopes */
-	size_t nscopes;                /* number of scopes */
-	char **categories;             /* allowed categories */
-	size_t ncategories;            /* number of categories */
+	char *path;                     /* file it was read from */
+	struct dm_identity *identities; /* declared identity kinds */
+	size_t nidentities;             /* number of identity kinds */
+	struct dm_table *tables;        /* mapped tables, file order */
+	size_t ntables;                 /* number of tables */
+	struct dm_scope *scopes;        /* declared scopes */
+	size_t nscopes;                 /* number of scopes */
+	char **categories;              /* allowed categories */
+	size_t ncategories;             /* number of categories */
 };
 
 /*

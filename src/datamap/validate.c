@@ -16,8 +16,8 @@
 #include "util/log.h"
 #include "util/mem.h"
 
-static lethe_rc fail_at(const struct datamap *dm, struct lethe_err *err, int line,
-			const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static lethe_rc fail_at(const struct datamap *dm, struct lethe_err *err, int line, const char *fmt,
+                        ...) __attribute__((format(printf, 4, 5)));
 
 static lethe_rc
 fail_at(const struct datamap *dm, struct lethe_err *err, int line, const char *fmt, ...)
@@ -33,7 +33,7 @@ fail_at(const struct datamap *dm, struct lethe_err *err, int line, const char *f
 
 static lethe_rc
 need_col(const struct datamap *dm, const struct appdb_table *ti, const char *col, int line,
-	 const char *what, struct lethe_err *err)
+         const char *what, struct lethe_err *err)
 {
 	struct buf list;
 	size_t i;
@@ -45,14 +45,14 @@ need_col(const struct datamap *dm, const struct appdb_table *ti, const char *col
 	for (i = 0; i < ti->ncols; i++)
 		buf_addf(&list, "%s%s", i ? ", " : "", ti->cols[i].name);
 	rc = fail_at(dm, err, line, "table '%s' has no column '%s' (%s; columns: %s)", ti->name,
-		     col, what, buf_str(&list));
+	             col, what, buf_str(&list));
 	buf_free(&list);
 	return rc;
 }
 
 static lethe_rc
 need_conds(const struct datamap *dm, const struct appdb_table *ti, const struct dm_cond *c,
-	   size_t n, struct lethe_err *err)
+           size_t n, struct lethe_err *err)
 {
 	size_t i;
 	lethe_rc rc;
@@ -66,8 +66,8 @@ need_conds(const struct datamap *dm, const struct appdb_table *ti, const struct 
 }
 
 static lethe_rc
-validate_table(struct datamap *dm, struct dm_table *t, struct appdb *db,
-	       struct appdb_table *infos, struct lethe_err *err)
+validate_table(struct datamap *dm, struct dm_table *t, struct appdb *db, struct appdb_table *infos,
+               struct lethe_err *err)
 {
 	struct appdb_table *ti = &infos[t->index];
 	size_t i, j, npk = 0;
@@ -82,9 +82,9 @@ validate_table(struct datamap *dm, struct dm_table *t, struct appdb *db,
 			}
 		if (npk != 1)
 			return fail_at(dm, err, t->line,
-				       "table '%s' has no 'key' and no single-column primary key: "
-				       "name a column whose value is unique per row",
-				       t->name);
+			               "table '%s' has no 'key' and no single-column primary key: "
+			               "name a column whose value is unique per row",
+			               t->name);
 		t->key = xstrdup(ti->cols[pk].name);
 	}
 	rc = need_col(dm, ti, t->key, t->line, "key", err);
@@ -96,12 +96,12 @@ validate_table(struct datamap *dm, struct dm_table *t, struct appdb *db,
 			rc = need_conds(dm, ti, l->when, l->nwhen, err);
 		if (rc == LETHE_OK && l->kind == DM_LINK_PARENT && l->references != NULL)
 			rc = need_col(dm, &infos[l->parent->index], l->references, l->line,
-				      "referenced column of the parent", err);
+			              "referenced column of the parent", err);
 		if (rc == LETHE_OK && !db->ops->column_indexed(db, t->name, l->column) &&
 		    strcmp(l->column, t->key) != 0)
 			log_warnx("%s:%d: %s.%s has no index: erasure will scan the table "
-				  "(CREATE INDEX ON %s(%s))",
-				  dm->path, l->line, t->name, l->column, t->name, l->column);
+			          "(CREATE INDEX ON %s(%s))",
+			          dm->path, l->line, t->name, l->column, t->name, l->column);
 	}
 	for (i = 0; rc == LETHE_OK && i < t->ntokens; i++)
 		rc = need_col(dm, ti, t->tokens[i], t->line, "token column", err);
@@ -111,12 +111,12 @@ validate_table(struct datamap *dm, struct dm_table *t, struct appdb *db,
 		rc = need_col(dm, ti, t->anon[i].column, t->anon[i].line, "erase column", err);
 		if (rc == LETHE_OK && strcmp(t->anon[i].column, t->key) == 0)
 			rc = fail_at(dm, err, t->anon[i].line,
-				     "table '%s': the key column '%s' cannot be anonymized", t->name,
-				     t->key);
+			             "table '%s': the key column '%s' cannot be anonymized",
+			             t->name, t->key);
 		for (j = 0; rc == LETHE_OK && j < i; j++)
 			if (strcmp(t->anon[j].column, t->anon[i].column) == 0)
 				rc = fail_at(dm, err, t->anon[i].line, "column '%s' listed twice",
-					     t->anon[i].column);
+				             t->anon[i].column);
 	}
 	if (rc == LETHE_OK && t->retain_from != NULL)
 		rc = need_col(dm, ti, t->retain_from, t->line, "retain 'from' column", err);
@@ -142,8 +142,8 @@ datamap_validate(struct datamap *dm, struct appdb *db, struct lethe_err *err)
 		rc = appdb_table_info(db, dm->tables[i].name, &infos[i], &e);
 		if (rc == LETHE_E_NOTFOUND)
 			rc = fail_at(dm, err, dm->tables[i].line,
-				     "no table '%s' in the app database %s", dm->tables[i].name,
-				     db->target);
+			             "no table '%s' in the app database %s", dm->tables[i].name,
+			             db->target);
 		else if (rc != LETHE_OK)
 			lethe_err_set(err, rc, "%s", e.msg);
 	}

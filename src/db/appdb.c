@@ -20,7 +20,7 @@ appdb_open(const char *url, const char *base_dir, struct lethe_err *err)
 
 	if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0) {
 		lethe_err_set(err, LETHE_E_CONFIG,
-			      "PostgreSQL app databases are not supported yet (only SQLite)");
+		              "PostgreSQL app databases are not supported yet (only SQLite)");
 		return NULL;
 	}
 	if (strncmp(url, "sqlite:", 7) == 0)
@@ -145,7 +145,7 @@ appdb_finalize(struct appdb *db, struct appdb_stmt *st)
 
 lethe_rc
 appdb_query_int(struct appdb *db, const char *sql, const struct appdb_val *p, size_t n,
-		int64_t *out, struct lethe_err *err)
+                int64_t *out, struct lethe_err *err)
 {
 	struct appdb_stmt *st = NULL;
 	struct appdb_val v;
@@ -176,8 +176,8 @@ out:
 }
 
 lethe_rc
-appdb_exec(struct appdb *db, const char *sql, const struct appdb_val *p, size_t n,
-	   int64_t *changes, struct lethe_err *err)
+appdb_exec(struct appdb *db, const char *sql, const struct appdb_val *p, size_t n, int64_t *changes,
+           struct lethe_err *err)
 {
 	struct appdb_stmt *st = NULL;
 	enum appdb_step s;
@@ -206,8 +206,7 @@ out:
 }
 
 lethe_rc
-appdb_table_info(struct appdb *db, const char *table, struct appdb_table *t,
-		 struct lethe_err *err)
+appdb_table_info(struct appdb *db, const char *table, struct appdb_table *t, struct lethe_err *err)
 {
 	memset(t, 0, sizeof(*t));
 	return db->ops->table_info(db, table, t, err);

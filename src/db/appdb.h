@@ -29,17 +29,17 @@ struct appdb_val {
 
 /* One column of a table as the catalogue describes it. */
 struct appdb_column {
-	char *name;    /* column name as declared */
-	char *type;    /* declared type, may be "" */
-	bool pk;       /* part of the primary key */
-	bool notnull;  /* declared NOT NULL */
+	char *name;   /* column name as declared */
+	char *type;   /* declared type, may be "" */
+	bool pk;      /* part of the primary key */
+	bool notnull; /* declared NOT NULL */
 };
 
 /* The catalogue's view of one table. */
 struct appdb_table {
-	char *name;                   /* table name */
-	struct appdb_column *cols;    /* columns in declaration order */
-	size_t ncols;                 /* number of columns */
+	char *name;                /* table name */
+	struct appdb_column *cols; /* columns in declaration order */
+	size_t ncols;              /* number of columns */
 };
 
 struct appdb;
@@ -50,7 +50,7 @@ enum appdb_step { APPDB_ROW, APPDB_DONE, APPDB_ERROR };
 
 /* A driver.  Every function reports failure detail through @err. */
 struct appdb_ops {
-	const char *name;  /* "sqlite" */
+	const char *name; /* "sqlite" */
 	lethe_rc (*open)(struct appdb *db, const char *target, struct lethe_err *err);
 	void (*close)(struct appdb *db);
 	/* Start a write transaction that holds the write lock from the start. */
@@ -58,7 +58,7 @@ struct appdb_ops {
 	lethe_rc (*commit)(struct appdb *db, struct lethe_err *err);
 	void (*rollback)(struct appdb *db);
 	lethe_rc (*prepare)(struct appdb *db, const char *sql, struct appdb_stmt **st,
-			    struct lethe_err *err);
+	                    struct lethe_err *err);
 	lethe_rc (*bind)(struct appdb_stmt *st, int idx, const struct appdb_val *v);
 	enum appdb_step (*step)(struct appdb_stmt *st, struct lethe_err *err);
 	/* Column @i of the current row; text valid until the next step/reset. */
@@ -70,7 +70,7 @@ struct appdb_ops {
 	int64_t (*changes)(struct appdb *db);
 	/* Fill @t from the catalogue; LETHE_E_NOTFOUND if there is no such table. */
 	lethe_rc (*table_info)(struct appdb *db, const char *table, struct appdb_table *t,
-			       struct lethe_err *err);
+	                       struct lethe_err *err);
 	/* True if some index of @table starts with @column. */
 	bool (*column_indexed)(struct appdb *db, const char *table, const char *column);
 	/* A counter that changes when another connection commits; -1 if unknown. */
@@ -122,10 +122,10 @@ appdb_rollback(struct appdb *db)
 }
 
 lethe_rc appdb_prepare(struct appdb *db, const char *sql, struct appdb_stmt **st,
-		       struct lethe_err *err);
+                       struct lethe_err *err);
 /* Bind @n values to parameters 1..n of @st. */
 lethe_rc appdb_bind_all(struct appdb *db, struct appdb_stmt *st, const struct appdb_val *v,
-			size_t n);
+                        size_t n);
 enum appdb_step appdb_step(struct appdb *db, struct appdb_stmt *st, struct lethe_err *err);
 void appdb_column(struct appdb *db, struct appdb_stmt *st, int i, struct appdb_val *out);
 void appdb_reset(struct appdb *db, struct appdb_stmt *st);
@@ -135,13 +135,13 @@ void appdb_finalize(struct appdb *db, struct appdb_stmt *st);
  * integer goes into *@out (0 if no row).  For COUNT(*) and the like.
  */
 lethe_rc appdb_query_int(struct appdb *db, const char *sql, const struct appdb_val *p, size_t n,
-			 int64_t *out, struct lethe_err *err);
+                         int64_t *out, struct lethe_err *err);
 /* Run @sql (no result rows expected) with @n params; *@changes gets rows changed (may be NULL). */
 lethe_rc appdb_exec(struct appdb *db, const char *sql, const struct appdb_val *p, size_t n,
-		    int64_t *changes, struct lethe_err *err);
+                    int64_t *changes, struct lethe_err *err);
 
 lethe_rc appdb_table_info(struct appdb *db, const char *table, struct appdb_table *t,
-			  struct lethe_err *err);
+                          struct lethe_err *err);
 void appdb_table_free(struct appdb_table *t);
 /* Index of column @name in @t, or -1. */
 int appdb_table_find(const struct appdb_table *t, const char *name);

@@ -23,8 +23,8 @@
 
 /* Driver state behind appdb.handle. */
 struct sq_conn {
-	sqlite3 *h;        /* the connection */
-	int wal_frames;    /* pages in the WAL after our last commit */
+	sqlite3 *h;     /* the connection */
+	int wal_frames; /* pages in the WAL after our last commit */
 };
 
 struct appdb_stmt {
@@ -67,20 +67,21 @@ sq_open(struct appdb *db, const char *target, struct lethe_err *err)
 	rc = sqlite3_open_v2(target, &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		lethe_err_set(err, LETHE_E_DB, "cannot open app database %s: %s", target,
-			      h ? sqlite3_errmsg(h) : sqlite3_errstr(rc));
+		              h ? sqlite3_errmsg(h) : sqlite3_errstr(rc));
 		sqlite3_close(h);
 		return LETHE_E_DB;
 	}
 	sqlite3_busy_timeout(h, BUSY_TIMEOUT_MS);
 	sqlite3_extended_result_codes(h, 0);
 	/* Fails cleanly if the file is not a database. */
-	rc = sqlite3_exec(h, "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0; "
-			  "PRAGMA cache_size=-65536; PRAGMA mmap_size=268435456; "
-			  "SELECT count(*) FROM sqlite_master;",
-			  NULL, NULL, NULL);
+	rc = sqlite3_exec(h,
+	                  "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0; "
+	                  "PRAGMA cache_size=-65536; PRAGMA mmap_size=268435456; "
+	                  "SELECT count(*) FROM sqlite_master;",
+	                  NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		lethe_err_set(err, LETHE_E_DB, "cannot use app database %s: %s", target,
-			      sqlite3_errmsg(h));
+		              sqlite3_errmsg(h));
 		sqlite3_close(h);
 		return LETHE_E_DB;
 	}
@@ -235,10 +236,10 @@ sq_table_info(struct appdb *db, const char *table, struct appdb_table *t, struct
 
 	/* pragma_table_info takes the table name as a bound value: no SQL injection. */
 	if (sqlite3_prepare_v2(H(db),
-			       "SELECT name, type, pk, \"notnull\" FROM pragma_table_info(?1) "
-			       "WHERE EXISTS (SELECT 1 FROM sqlite_master WHERE type IN "
-			       "('table','view') AND name = ?1) ORDER BY cid",
-			       -1, &st, NULL) != SQLITE_OK)
+	                       "SELECT name, type, pk, \"notnull\" FROM pragma_table_info(?1) "
+	                       "WHERE EXISTS (SELECT 1 FROM sqlite_master WHERE type IN "
+	                       "('table','view') AND name = ?1) ORDER BY cid",
+	                       -1, &st, NULL) != SQLITE_OK)
 		return sq_fail(H(db), err, "catalogue");
 	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
 	while (sqlite3_step(st) == SQLITE_ROW) {
@@ -247,15 +248,15 @@ sq_table_info(struct appdb *db, const char *table, struct appdb_table *t, struct
 		t->cols = xgrow(t->cols, &cap, t->ncols + 1, sizeof(*t->cols));
 		c = &t->cols[t->ncols++];
 		c->name = xstrdup((const char *)sqlite3_column_text(st, 0));
-		c->type = xstrdup(sqlite3_column_text(st, 1) ? (const char *)sqlite3_column_text(st, 1)
-							     : "");
+		c->type = xstrdup(
+		    sqlite3_column_text(st, 1) ? (const char *)sqlite3_column_text(st, 1) : "");
 		c->pk = sqlite3_column_int(st, 2) > 0;
 		c->notnull = sqlite3_column_int(st, 3) != 0;
 	}
 	sqlite3_finalize(st);
 	if (t->ncols == 0)
 		rc = lethe_err_set(err, LETHE_E_NOTFOUND, "no table '%s' in the app database",
-				   table);
+		                   table);
 	else
 		t->name = xstrdup(table);
 	return rc;
@@ -268,10 +269,10 @@ sq_column_indexed(struct appdb *db, const char *table, const char *column)
 	bool found = false;
 
 	if (sqlite3_prepare_v2(H(db),
-			       "SELECT 1 FROM pragma_index_list(?1) AS il, "
-			       "pragma_index_info(il.name) AS ii "
-			       "WHERE ii.seqno = 0 AND ii.name = ?2 LIMIT 1",
-			       -1, &st, NULL) != SQLITE_OK)
+	                       "SELECT 1 FROM pragma_index_list(?1) AS il, "
+	                       "pragma_index_info(il.name) AS ii "
+	                       "WHERE ii.seqno = 0 AND ii.name = ?2 LIMIT 1",
+	                       -1, &st, NULL) != SQLITE_OK)
 		return false;
 	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, column, -1, SQLITE_STATIC);
@@ -306,22 +307,22 @@ sq_maintain(struct appdb *db)
 }
 
 const struct appdb_ops appdb_sqlite_ops = {
-	.name = "sqlite",
-	.open = sq_open,
-	.close = sq_close,
-	.begin_write = sq_begin_write,
-	.commit = sq_commit,
-	.rollback = sq_rollback,
-	.prepare = sq_prepare,
-	.bind = sq_bind,
-	.step = sq_step,
-	.column = sq_column,
-	.column_count = sq_column_count,
-	.reset = sq_reset,
-	.finalize = sq_finalize,
-	.changes = sq_changes,
-	.table_info = sq_table_info,
-	.column_indexed = sq_column_indexed,
-	.data_version = sq_data_version,
-	.maintain = sq_maintain,
+    .name = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .begin_write = sq_begin_write,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .prepare = sq_prepare,
+    .bind = sq_bind,
+    .step = sq_step,
+    .column = sq_column,
+    .column_count = sq_column_count,
+    .reset = sq_reset,
+    .finalize = sq_finalize,
+    .changes = sq_changes,
+    .table_info = sq_table_info,
+    .column_indexed = sq_column_indexed,
+    .data_version = sq_data_version,
+    .maintain = sq_maintain,
 };

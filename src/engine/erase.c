@@ -41,8 +41,8 @@
 #define FORCED_PAUSE_MS 500.0 /* even alone, pause this often so a writer can get in */
 #define MAINTAIN_EVERY 8      /* batches between WAL checkpoints */
 #define VERIFY_ROUNDS 3
-#define KEYS_MAX 1000000      /* keys collected per pass over a step */
-#define KEY_CHUNK 500         /* keys per statement */
+#define KEYS_MAX 1000000 /* keys collected per pass over a step */
+#define KEY_CHUNK 500    /* keys per statement */
 
 struct exec {
 	struct plan *plan;          /* what to do */
@@ -178,7 +178,7 @@ val_equal(const struct appdb_val *a, const struct appdb_val *b)
 /* Target value of column action @c for current value @cur into @out. */
 static void
 target_of(const struct exec *x, const struct col_action *c, const struct appdb_val *cur,
-	  struct owned_val *out)
+          struct owned_val *out)
 {
 	struct appdb_val v = {.type = APPDB_NULL};
 	char hashed[HASH_TEXT_LEN + 1];
@@ -262,11 +262,11 @@ after_batch(struct exec *x, double ms, int64_t rows, bool full)
 	x->done_total += rows;
 	if (x->o->on_progress != NULL) {
 		struct erase_progress p = {
-			.table = x->plan->steps[x->step].table->name,
-			.step = x->step + 1,
-			.nsteps = x->plan->nsteps,
-			.done = x->done_total,
-			.planned = x->planned_total,
+		    .table = x->plan->steps[x->step].table->name,
+		    .step = x->step + 1,
+		    .nsteps = x->plan->nsteps,
+		    .done = x->done_total,
+		    .planned = x->planned_total,
 		};
 
 		x->o->on_progress(x->o->arg, &p);
@@ -412,7 +412,7 @@ collect_keys(struct exec *x, const struct plan_step *ps, const char *cursor, str
  */
 static void
 by_keys_sql(struct exec *x, const struct plan_step *ps, const char *head, size_t n,
-	    const char *tail, struct buf *b)
+            const char *tail, struct buf *b)
 {
 	size_t i;
 
@@ -449,8 +449,8 @@ chunk_stmts_free(struct exec *x, struct chunk_stmts *c)
 /* Run the by-keys statement on keys [from, from + n) of @k; rows go to @on_row. */
 static lethe_rc
 run_chunk(struct exec *x, const struct plan_step *ps, struct chunk_stmts *c, const char *head,
-	  const char *tail, const struct keylist *k, size_t from, size_t n,
-	  lethe_rc (*on_row)(struct exec *, struct appdb_stmt *, void *), void *arg)
+          const char *tail, const struct keylist *k, size_t from, size_t n,
+          lethe_rc (*on_row)(struct exec *, struct appdb_stmt *, void *), void *arg)
 {
 	struct appdb_stmt **q = n == KEY_CHUNK ? &c->full : &c->tail;
 	struct appdb_val *params;
@@ -526,8 +526,8 @@ on_deleted(struct exec *x, struct appdb_stmt *q, void *arg)
  * index on the link column this reads the index only.
  */
 static lethe_rc
-window_query(struct exec *x, const struct plan_step *ps, const char *lo, const char *hi,
-	     bool count, struct keylist *out, int64_t *n)
+window_query(struct exec *x, const struct plan_step *ps, const char *lo, const char *hi, bool count,
+             struct keylist *out, int64_t *n)
 {
 	const struct dm_table *t = ps->table;
 	struct appdb_stmt *q = NULL;
@@ -582,7 +582,7 @@ out:
 
 static lethe_rc
 run_delete(struct exec *x, const struct plan_step *ps, struct store_step *ss,
-	   struct erase_step_result *sr)
+           struct erase_step_result *sr)
 {
 	const struct dm_table *t = ps->table;
 	struct chunk_stmts cs = {0};
@@ -643,8 +643,8 @@ run_delete(struct exec *x, const struct plan_step *ps, struct store_step *ss,
 			size_t n = d.live.n - i < KEY_CHUNK ? d.live.n - i : KEY_CHUNK;
 			int64_t before = d.rows;
 
-			rc = run_chunk(x, &bykey, &cs, buf_str(&head), buf_str(&tail), &d.live, i, n,
-				       on_deleted, &d);
+			rc = run_chunk(x, &bykey, &cs, buf_str(&head), buf_str(&tail), &d.live, i,
+			               n, on_deleted, &d);
 			if (rc == LETHE_OK && t->nmedia == 0)
 				d.rows = before + x->db->ops->changes(x->db);
 		}
@@ -684,7 +684,7 @@ run_delete(struct exec *x, const struct plan_step *ps, struct store_step *ss,
 		sr->media_failed += d.failed;
 		if (d.failed > 0)
 			log_warnx("%s: %lld media files could not be removed", t->name,
-				  (long long)d.failed);
+			          (long long)d.failed);
 		after_batch(x, ms, (int64_t)(end - start), (int64_t)(end - start) >= limit);
 	}
 	chunk_stmts_free(x, &cs);
@@ -723,7 +723,7 @@ col_actions(const struct dm_table *t, size_t *n)
 
 static void
 update_sql(struct exec *x, const struct dm_table *t, const struct col_action *c, size_t nc,
-	   struct buf *b)
+           struct buf *b)
 {
 	size_t i;
 
@@ -746,7 +746,7 @@ update_sql(struct exec *x, const struct dm_table *t, const struct col_action *c,
 /* Is row @key of @t already in its target form?  (Probe for a pending batch.) */
 static lethe_rc
 row_anonymized(struct exec *x, const struct dm_table *t, const struct col_action *c, size_t nc,
-	       const char *key, bool *out)
+               const char *key, bool *out)
 {
 	struct appdb_stmt *q = NULL;
 	struct appdb_val kv, cur;
@@ -826,13 +826,12 @@ period_start(const struct exec *x, const struct appdb_val *v)
 	return x->job_created;
 }
 
-
 /* ---- anonymize / retain ---------------------------------------------------- */
 
 /* "SELECT key, cols..., [from] FROM t" — the head of a rewrite batch's read. */
 static void
 select_head(struct exec *x, const struct dm_table *t, const struct col_action *c, size_t nc,
-	    struct buf *b)
+            struct buf *b)
 {
 	size_t i;
 
@@ -852,11 +851,11 @@ select_head(struct exec *x, const struct dm_table *t, const struct col_action *c
 
 /* Rows a rewrite batch has read. */
 struct rw_batch {
-	const struct dm_table *t;     /* the table */
-	const struct col_action *c;   /* columns rewritten */
-	size_t nc;                    /* number of columns */
-	struct arow *rows;            /* rows read */
-	size_t n, cap;                /* count and capacity */
+	const struct dm_table *t;   /* the table */
+	const struct col_action *c; /* columns rewritten */
+	size_t nc;                  /* number of columns */
+	struct arow *rows;          /* rows read */
+	size_t n, cap;              /* count and capacity */
 };
 
 static lethe_rc
@@ -889,7 +888,7 @@ on_read(struct exec *x, struct appdb_stmt *q, void *arg)
 
 static lethe_rc
 run_rewrite(struct exec *x, const struct plan_step *ps, struct store_step *ss,
-	    struct erase_step_result *sr)
+            struct erase_step_result *sr)
 {
 	const struct dm_table *t = ps->table;
 	struct appdb_stmt *q_upd = NULL;
@@ -975,7 +974,7 @@ run_rewrite(struct exec *x, const struct plan_step *ps, struct store_step *ss,
 			char *key = val_tag(&b.rows[i].key.v);
 
 			rc = store_hold_add(x->st, t->name, key, x->job,
-					    b.rows[i].from + t->retain_for, x->err);
+			                    b.rows[i].from + t->retain_for, x->err);
 			free(key);
 		}
 		if (rc == LETHE_OK) {
@@ -1066,7 +1065,7 @@ settle_pending(struct exec *x, const struct plan_step *ps, struct store_step *ss
 		}
 	}
 	log_info("%s: a batch interrupted by a crash had %s", t->name,
-		 committed ? "committed; counted it" : "not committed; redoing it");
+	         committed ? "committed; counted it" : "not committed; redoing it");
 	ss->pending_rows = 0;
 	ss->pending_media = 0;
 	free(ss->pending_key);
@@ -1089,7 +1088,7 @@ run_step(struct exec *x, size_t i)
 
 	x->step = i;
 	rc = store_step_get(x->st, x->job, ps->table->name, dm_action_str(ps->table->action), &ss,
-			    x->err);
+	                    x->err);
 	if (rc != LETHE_OK)
 		return rc;
 	rc = settle_pending(x, ps, &ss);
@@ -1105,7 +1104,7 @@ run_step(struct exec *x, size_t i)
 	sr->media = ss.media;
 	store_step_clear(&ss);
 	log_debug("step %s: %lld rows, %lld transactions, %.1f ms", ps->table->name,
-		  (long long)sr->rows, (long long)(x->res->batches - b0), time_mono_ms() - t0);
+	          (long long)sr->rows, (long long)(x->res->batches - b0), time_mono_ms() - t0);
 	return rc;
 }
 
@@ -1137,7 +1136,7 @@ verify(struct exec *x, bool *again)
 
 void
 erase_subject(const char *scope, const struct plan_id *ids, size_t nids,
-	      const uint8_t key[HASH_KEY_LEN], char out[HASH_TEXT_LEN + 1])
+              const uint8_t key[HASH_KEY_LEN], char out[HASH_TEXT_LEN + 1])
 {
 	struct buf b;
 	size_t *order = xcalloc(nids ? nids : 1, sizeof(size_t));
@@ -1170,8 +1169,8 @@ erase_subject(const char *scope, const struct plan_id *ids, size_t nids,
 
 lethe_rc
 erase_run(struct plan *plan, const struct plan_id *ids, size_t nids, struct appdb *db,
-	  struct store *st, const struct erase_opts *o, struct erase_result *res,
-	  struct lethe_err *err)
+          struct store *st, const struct erase_opts *o, struct erase_result *res,
+          struct lethe_err *err)
 {
 	struct exec x;
 	char subject[HASH_TEXT_LEN + 1];
@@ -1200,16 +1199,16 @@ erase_run(struct plan *plan, const struct plan_id *ids, size_t nids, struct appd
 		res->steps[i].table = plan->steps[i].table;
 		if (plan->steps[i].table->nmedia > 0 && o->media_root == NULL)
 			return lethe_err_set(err, LETHE_E_CONFIG,
-					     "table '%s' has media columns but app.media_root is "
-					     "not configured",
-					     plan->steps[i].table->name);
+			                     "table '%s' has media columns but app.media_root is "
+			                     "not configured",
+			                     plan->steps[i].table->name);
 		if (plan->steps[i].rows > 0)
 			x.planned_total += plan->steps[i].rows;
 	}
 
 	erase_subject(plan->scope->name, ids, nids, o->key, subject);
 	rc = store_job_find_active(st, "erase", plan->scope->name, subject, &x.job, &x.job_created,
-				   err);
+	                           err);
 	if (rc == LETHE_OK && x.job == 0) {
 		x.job_created = now;
 		rc = store_job_create(st, "erase", plan->scope->name, subject, now, &x.job, err);
@@ -1230,8 +1229,8 @@ erase_run(struct plan *plan, const struct plan_id *ids, size_t nids, struct appd
 	}
 	if (rc == LETHE_OK && again)
 		rc = lethe_err_set(err, LETHE_E_DB,
-				   "rows kept appearing for this person during erasure; run again "
-				   "once the app stops writing them");
+		                   "rows kept appearing for this person during erasure; run again "
+		                   "once the app stops writing them");
 	if (db->ops->maintain != NULL)
 		db->ops->maintain(db);
 	if (rc == LETHE_OK) {
@@ -1261,8 +1260,8 @@ erase_result_json(const struct erase_result *r)
 	for (i = 0; i < r->nsteps; i++) {
 		const struct erase_step_result *s = &r->steps[i];
 		json_t *o = json_pack("{s:s, s:s, s:s, s:I}", "table", s->table->name, "category",
-				      s->table->category, "action", dm_action_str(s->table->action),
-				      "rows", (json_int_t)s->rows);
+		                      s->table->category, "action", dm_action_str(s->table->action),
+		                      "rows", (json_int_t)s->rows);
 
 		if (s->table->nmedia > 0) {
 			json_object_set_new(o, "media_files", json_integer(s->media));
@@ -1272,10 +1271,10 @@ erase_result_json(const struct erase_result *r)
 			json_object_set_new(o, "reason", json_string(s->table->reason));
 		json_array_append_new(steps, o);
 	}
-	return json_pack("{s:I, s:s, s:b, s:f, s:f, s:I, s:o}", "job", (json_int_t)r->job,
-			 "state", r->state, "resumed", r->resumed, "elapsed_ms", r->elapsed_ms,
-			 "max_transaction_ms", r->max_txn_ms, "transactions",
-			 (json_int_t)r->batches, "steps", steps);
+	return json_pack("{s:I, s:s, s:b, s:f, s:f, s:I, s:o}", "job", (json_int_t)r->job, "state",
+	                 r->state, "resumed", r->resumed, "elapsed_ms", r->elapsed_ms,
+	                 "max_transaction_ms", r->max_txn_ms, "transactions",
+	                 (json_int_t)r->batches, "steps", steps);
 }
 
 void
@@ -1285,14 +1284,14 @@ erase_result_print(const struct erase_result *r, FILE *f)
 	int64_t total = 0;
 
 	fprintf(f, "Job %lld %s%s in %.0f ms (%lld transactions, longest %.1f ms)\n\n",
-		(long long)r->job, r->state, r->resumed ? " (resumed)" : "", r->elapsed_ms,
-		(long long)r->batches, r->max_txn_ms);
+	        (long long)r->job, r->state, r->resumed ? " (resumed)" : "", r->elapsed_ms,
+	        (long long)r->batches, r->max_txn_ms);
 	fprintf(f, "  %-24s %-14s %-10s %10s\n", "table", "category", "action", "rows");
 	for (i = 0; i < r->nsteps; i++) {
 		const struct erase_step_result *s = &r->steps[i];
 
 		fprintf(f, "  %-24s %-14s %-10s %10lld", s->table->name, s->table->category,
-			dm_action_str(s->table->action), (long long)s->rows);
+		        dm_action_str(s->table->action), (long long)s->rows);
 		if (s->table->nmedia > 0)
 			fprintf(f, "   (%lld media files removed)", (long long)s->media);
 		fputc('\n', f);
@@ -1304,9 +1303,9 @@ erase_result_print(const struct erase_result *r, FILE *f)
 
 		if (s->table->action == DM_RETAIN && s->rows > 0)
 			fprintf(f, "  Retained %lld rows of %s: %s\n", (long long)s->rows,
-				s->table->name, s->table->reason);
+			        s->table->name, s->table->reason);
 		if (s->media_failed > 0)
 			fprintf(f, "  WARNING: %lld media files of %s could not be removed.\n",
-				(long long)s->media_failed, s->table->name);
+			        (long long)s->media_failed, s->table->name);
 	}
 }

@@ -21,22 +21,22 @@
 
 /* What the progress callback sees after each batch. */
 struct erase_progress {
-	const char *table;     /* table of the current step */
-	size_t step;           /* 1-based step number */
-	size_t nsteps;         /* number of steps */
-	int64_t done;          /* rows processed by the whole job so far */
-	int64_t planned;       /* rows the plan counted at the start */
+	const char *table; /* table of the current step */
+	size_t step;       /* 1-based step number */
+	size_t nsteps;     /* number of steps */
+	int64_t done;      /* rows processed by the whole job so far */
+	int64_t planned;   /* rows the plan counted at the start */
 };
 
 struct erase_opts {
-	int64_t batch_rows;      /* fixed batch size, 0 = adaptive */
-	int max_txn_ms;          /* adaptive batches aim below this */
-	int yield_ms;            /* pause after each batch while the app writes */
-	const char *media_root;  /* directory of media files, or NULL */
-	const uint8_t *key;      /* anonymize key, HASH_KEY_LEN bytes */
-	int64_t now;             /* clock for new jobs (epoch s); 0 = real time */
+	int64_t batch_rows;     /* fixed batch size, 0 = adaptive */
+	int max_txn_ms;         /* adaptive batches aim below this */
+	int yield_ms;           /* pause after each batch while the app writes */
+	const char *media_root; /* directory of media files, or NULL */
+	const uint8_t *key;     /* anonymize key, HASH_KEY_LEN bytes */
+	int64_t now;            /* clock for new jobs (epoch s); 0 = real time */
 	void (*on_progress)(void *arg, const struct erase_progress *p); /* or NULL */
-	void *arg;               /* for on_progress */
+	void *arg;                                                      /* for on_progress */
 };
 
 struct erase_step_result {
@@ -47,19 +47,19 @@ struct erase_step_result {
 };
 
 struct erase_result {
-	int64_t job;                      /* job id in the state store */
-	bool resumed;                     /* an unfinished job was continued */
-	const char *state;                /* completed, completed_with_retention, failed */
-	struct erase_step_result *steps;  /* one per plan step */
-	size_t nsteps;                    /* number of steps */
-	double elapsed_ms;                /* wall time of this run */
-	double max_txn_ms;                /* longest write transaction of this run */
-	int64_t batches;                  /* write transactions of this run */
+	int64_t job;                     /* job id in the state store */
+	bool resumed;                    /* an unfinished job was continued */
+	const char *state;               /* completed, completed_with_retention, failed */
+	struct erase_step_result *steps; /* one per plan step */
+	size_t nsteps;                   /* number of steps */
+	double elapsed_ms;               /* wall time of this run */
+	double max_txn_ms;               /* longest write transaction of this run */
+	int64_t batches;                 /* write transactions of this run */
 };
 
 /* The subject name of (@scope, @ids): "anon:" + 32 hex digits. */
 void erase_subject(const char *scope, const struct plan_id *ids, size_t nids,
-		   const uint8_t key[HASH_KEY_LEN], char out[HASH_TEXT_LEN + 1]);
+                   const uint8_t key[HASH_KEY_LEN], char out[HASH_TEXT_LEN + 1]);
 
 /*
  * Run (or resume) the job for @plan and @ids.  The plan must have been
@@ -67,8 +67,8 @@ void erase_subject(const char *scope, const struct plan_id *ids, size_t nids,
  * filled as far as the run got.  Free @res with erase_result_free().
  */
 lethe_rc erase_run(struct plan *plan, const struct plan_id *ids, size_t nids, struct appdb *db,
-		   struct store *st, const struct erase_opts *o, struct erase_result *res,
-		   struct lethe_err *err);
+                   struct store *st, const struct erase_opts *o, struct erase_result *res,
+                   struct lethe_err *err);
 void erase_result_free(struct erase_result *r);
 json_t *erase_result_json(const struct erase_result *r);
 void erase_result_print(const struct erase_result *r, FILE *f);

@@ -10,6 +10,9 @@
  */
 #include "util/fmacros.h"
 
+#include <ctype.h>
+#include <errno.h>
+
 #include "engine/plan.h"
 #include "util/buf.h"
 #include "util/mem.h"
@@ -17,13 +20,13 @@
 #define SQL_CAP (1u << 20)
 
 struct pred_ctx {
-	struct appdb *db;            /* for quoting */
-	const struct plan_id *ids;   /* the identities */
-	size_t nids;                 /* number of identities */
-	const struct dm_scope *scope;/* accepted identity kinds */
-	struct buf *sql;             /* predicate text being built */
-	struct appdb_val *params;    /* parameters */
-	size_t nparams, cap;         /* count and capacity */
+	struct appdb *db;             /* for quoting */
+	const struct plan_id *ids;    /* the identities */
+	size_t nids;                  /* number of identities */
+	const struct dm_scope *scope; /* accepted identity kinds */
+	struct buf *sql;              /* predicate text being built */
+	struct appdb_val *params;     /* parameters */
+	size_t nparams, cap;          /* count and capacity */
 };
 
 static void
@@ -43,6 +46,23 @@ add_value(struct pred_ctx *c, const struct dm_value *dv)
 		v.i = dv->i;
 	}
 	add_param(c, v);
+}
+
+/* True if @s is a plain decimal integer that fits in int64; its value in *@out. */
+static bool
+int_value(const char *s, int64_t *out)
+{
+	char *end = NULL;
+	long long v;
+
+	if (s[0] == '\0' || !(isdigit((unsigned char)s[0]) || (s[0] == '-' && s[1] != '\0')))
+		return false;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return false;
+	*out = v;
+	return true;
 }
 
 static bool
@@ -68,7 +88,7 @@ reachable(const struct pred_ctx *c, const struct dm_table *t)
 		const struct dm_link *l = &t->links[i];
 
 		if (l->kind == DM_LINK_IDENTITY ? has_ids_of(c, l->identity)
-						: reachable(c, l->parent))
+		                                : reachable(c, l->parent))
 			return true;
 	}
 	return false;
@@ -105,7 +125,7 @@ build_pred(struct pred_ctx *c, const struct dm_table *t)
 		const struct dm_link *l = &t->links[i];
 
 		if (l->kind == DM_LINK_IDENTITY ? !has_ids_of(c, l->identity)
-						: !reachable(c, l->parent))
+		                                : !reachable(c, l->parent))
 			continue;
 		buf_adds(c->sql, first ? "(" : " OR (");
 		first = false;
@@ -124,11 +144,20 @@ build_pred(struct pred_ctx *c, const struct dm_table *t)
 				firstv = false;
 				add_param(c, v);
 				appdb_param(c->db, c->sql, (int)c->nparams);
+				/*
+				 * An integer-looking value also goes in as an integer: a
+				 * column without a declared type holding 2 never equals '2'.
+				 */
+				if (int_value(c->ids[j].value, &v.i)) {
+					v.type = APPDB_INT;
+					buf_adds(c->sql, ", ");
+					add_param(c, v);
+					appdb_param(c->db, c->sql, (int)c->nparams);
+				}
 			}
 		} else {
 			buf_adds(c->sql, "SELECT ");
-			appdb_quote(c->db, c->sql,
-				    l->references ? l->references : l->parent->key);
+			appdb_quote(c->db, c->sql, l->references ? l->references : l->parent->key);
 			buf_adds(c->sql, " FROM ");
 			appdb_quote(c->db, c->sql, l->parent->name);
 			buf_adds(c->sql, " WHERE ");
@@ -175,8 +204,8 @@ order_tables(const struct datamap *dm, size_t *order)
 
 lethe_rc
 plan_build(const struct datamap *dm, struct appdb *db, const char *scope_name,
-	   const struct plan_id *ids, size_t nids, bool count, struct plan **out,
-	   struct lethe_err *err)
+           const struct plan_id *ids, size_t nids, bool count, struct plan **out,
+           struct lethe_err *err)
 {
 	const struct dm_scope *scope = datamap_scope(dm, scope_name);
 	struct plan *p = NULL;
@@ -188,21 +217,21 @@ plan_build(const struct datamap *dm, struct appdb *db, const char *scope_name,
 	*out = NULL;
 	if (scope == NULL)
 		return lethe_err_set(err, LETHE_E_USAGE, "unknown scope '%s' (see the data map %s)",
-				     scope_name, dm->path);
+		                     scope_name, dm->path);
 	if (nids == 0)
 		return lethe_err_set(err, LETHE_E_USAGE, "give at least one --id KIND=VALUE");
 	for (i = 0; i < nids; i++) {
 		if (ids[i].value == NULL || ids[i].value[0] == '\0')
 			return lethe_err_set(err, LETHE_E_USAGE, "identity '%s' has an empty value",
-					     ids[i].kind);
+			                     ids[i].kind);
 		if (dm_scope_has_identity(scope, ids[i].kind))
 			continue;
 		buf_init(&accepted, 4096);
 		for (j = 0; j < scope->nidentities; j++)
 			buf_addf(&accepted, "%s%s", j ? ", " : "", scope->identities[j]);
 		rc = lethe_err_set(err, LETHE_E_USAGE,
-				   "scope '%s' does not accept identity kind '%s' (it accepts: %s)",
-				   scope->name, ids[i].kind, buf_str(&accepted));
+		                   "scope '%s' does not accept identity kind '%s' (it accepts: %s)",
+		                   scope->name, ids[i].kind, buf_str(&accepted));
 		buf_free(&accepted);
 		return rc;
 	}
@@ -233,8 +262,9 @@ plan_build(const struct datamap *dm, struct appdb *db, const char *scope_name,
 			buf_adds(&sql, "0");
 		if (sql.len >= SQL_CAP) {
 			buf_free(&sql);
+			free(c.params);
 			rc = lethe_err_set(err, LETHE_E_TOOBIG, "predicate of '%s' too long",
-					   t->name);
+			                   t->name);
 			goto out;
 		}
 		s->where = xstrdup(buf_str(&sql));
@@ -305,21 +335,20 @@ plan_to_json(const struct plan *p)
 	for (i = 0; i < p->nsteps; i++) {
 		const struct plan_step *s = &p->steps[i];
 		json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:I}", "step", (int)i + 1, "table",
-				      s->table->name, "category", s->table->category, "action",
-				      dm_action_str(s->table->action), "rows",
-				      (json_int_t)s->rows);
+		                      s->table->name, "category", s->table->category, "action",
+		                      dm_action_str(s->table->action), "rows", (json_int_t)s->rows);
 
 		if (s->table->action == DM_RETAIN) {
 			json_object_set_new(o, "reason", json_string(s->table->reason));
 			json_object_set_new(o, "retain_seconds",
-					    json_integer(s->table->retain_for));
+			                    json_integer(s->table->retain_for));
 		}
 		if (s->table->nmedia > 0)
 			json_object_set_new(o, "removes_media_files", json_true());
 		json_array_append_new(steps, o);
 	}
 	return json_pack("{s:s, s:s, s:o}", "scope", p->scope->name, "description",
-			 p->scope->description, "steps", steps);
+	                 p->scope->description, "steps", steps);
 }
 
 void
@@ -330,12 +359,12 @@ plan_print(const struct plan *p, FILE *f)
 
 	fprintf(f, "Plan for scope '%s': %s\n\n", p->scope->name, p->scope->description);
 	fprintf(f, "  %-4s %-24s %-14s %-10s %10s\n", "step", "table", "category", "action",
-		"rows");
+	        "rows");
 	for (i = 0; i < p->nsteps; i++) {
 		const struct plan_step *s = &p->steps[i];
 
 		fprintf(f, "  %-4zu %-24s %-14s %-10s %10lld\n", i + 1, s->table->name,
-			s->table->category, dm_action_str(s->table->action), (long long)s->rows);
+		        s->table->category, dm_action_str(s->table->action), (long long)s->rows);
 		if (s->rows > 0)
 			total += s->rows;
 	}
@@ -345,6 +374,6 @@ plan_print(const struct plan *p, FILE *f)
 
 		if (s->table->action == DM_RETAIN && s->rows > 0)
 			fprintf(f, "  Retained: %s (%lld rows): %s\n", s->table->name,
-				(long long)s->rows, s->table->reason);
+			        (long long)s->rows, s->table->reason);
 	}
 }

@@ -48,8 +48,8 @@ struct plan {
  * borrows @dm and the strings of @ids: they must outlive it.
  */
 lethe_rc plan_build(const struct datamap *dm, struct appdb *db, const char *scope_name,
-		    const struct plan_id *ids, size_t nids, bool count, struct plan **out,
-		    struct lethe_err *err);
+                    const struct plan_id *ids, size_t nids, bool count, struct plan **out,
+                    struct lethe_err *err);
 void plan_free(struct plan *p);
 /* (Re)count every step's rows. */
 lethe_rc plan_count(struct plan *p, struct appdb *db, struct lethe_err *err);

@@ -25,43 +25,43 @@ struct store {
 };
 
 static const char schema_v1[] =
-	"CREATE TABLE IF NOT EXISTS jobs ("
-	"  id INTEGER PRIMARY KEY,"
-	"  kind TEXT NOT NULL,"        /* erase */
-	"  scope TEXT NOT NULL,"
-	"  subject TEXT NOT NULL,"     /* keyed hash of the identities */
-	"  state TEXT NOT NULL,"
-	"  created_at INTEGER NOT NULL,"
-	"  updated_at INTEGER NOT NULL,"
-	"  finished_at INTEGER);"
-	"CREATE INDEX IF NOT EXISTS jobs_subject ON jobs(subject, scope, kind);"
-	"CREATE TABLE IF NOT EXISTS job_steps ("
-	"  job_id INTEGER NOT NULL REFERENCES jobs(id),"
-	"  table_name TEXT NOT NULL,"
-	"  action TEXT NOT NULL,"
-	"  done INTEGER NOT NULL DEFAULT 0,"
-	"  media INTEGER NOT NULL DEFAULT 0,"
-	"  cursor TEXT,"
-	"  pending_rows INTEGER NOT NULL DEFAULT 0,"
-	"  pending_key TEXT,"
-	"  pending_cursor TEXT,"
-	"  pending_media INTEGER NOT NULL DEFAULT 0,"
-	"  finished INTEGER NOT NULL DEFAULT 0,"
-	"  PRIMARY KEY (job_id, table_name));"
-	"CREATE TABLE IF NOT EXISTS holds ("
-	"  table_name TEXT NOT NULL,"
-	"  row_key TEXT NOT NULL,"
-	"  job_id INTEGER NOT NULL,"
-	"  until INTEGER NOT NULL,"
-	"  PRIMARY KEY (table_name, row_key));"
-	"CREATE INDEX IF NOT EXISTS holds_until ON holds(until);"
-	"CREATE INDEX IF NOT EXISTS holds_job ON holds(job_id);";
+    "CREATE TABLE IF NOT EXISTS jobs ("
+    "  id INTEGER PRIMARY KEY,"
+    "  kind TEXT NOT NULL," /* erase */
+    "  scope TEXT NOT NULL,"
+    "  subject TEXT NOT NULL," /* keyed hash of the identities */
+    "  state TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  finished_at INTEGER);"
+    "CREATE INDEX IF NOT EXISTS jobs_subject ON jobs(subject, scope, kind);"
+    "CREATE TABLE IF NOT EXISTS job_steps ("
+    "  job_id INTEGER NOT NULL REFERENCES jobs(id),"
+    "  table_name TEXT NOT NULL,"
+    "  action TEXT NOT NULL,"
+    "  done INTEGER NOT NULL DEFAULT 0,"
+    "  media INTEGER NOT NULL DEFAULT 0,"
+    "  cursor TEXT,"
+    "  pending_rows INTEGER NOT NULL DEFAULT 0,"
+    "  pending_key TEXT,"
+    "  pending_cursor TEXT,"
+    "  pending_media INTEGER NOT NULL DEFAULT 0,"
+    "  finished INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (job_id, table_name));"
+    "CREATE TABLE IF NOT EXISTS holds ("
+    "  table_name TEXT NOT NULL,"
+    "  row_key TEXT NOT NULL,"
+    "  job_id INTEGER NOT NULL,"
+    "  until INTEGER NOT NULL,"
+    "  PRIMARY KEY (table_name, row_key));"
+    "CREATE INDEX IF NOT EXISTS holds_until ON holds(until);"
+    "CREATE INDEX IF NOT EXISTS holds_job ON holds(job_id);";
 
 static lethe_rc
 sfail(struct store *st, struct lethe_err *err, const char *what)
 {
 	return lethe_err_set(err, LETHE_E_STATE, "state store: %s: %s", what,
-			     sqlite3_errmsg(st->db));
+	                     sqlite3_errmsg(st->db));
 }
 
 static int
@@ -97,22 +97,22 @@ store_open(const char *path, struct store **out, struct lethe_err *err)
 	*out = NULL;
 	if (mkdirs(dirname(tmp)) != 0) {
 		rc = lethe_err_set(err, LETHE_E_STATE, "cannot create directory for %s: %s", path,
-				   strerror(errno));
+		                   strerror(errno));
 		free(tmp);
 		free(st);
 		return rc;
 	}
 	free(tmp);
 	if (sqlite3_open_v2(path, &st->db,
-			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-			    NULL) != SQLITE_OK) {
+	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	                    NULL) != SQLITE_OK) {
 		rc = lethe_err_set(err, LETHE_E_STATE, "cannot open state store %s: %s", path,
-				   sqlite3_errmsg(st->db));
+		                   sqlite3_errmsg(st->db));
 		goto fail;
 	}
 	sqlite3_busy_timeout(st->db, 10000);
-	if (sqlite3_exec(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL,
-			 NULL, NULL) != SQLITE_OK) {
+	if (sqlite3_exec(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
+	                 NULL) != SQLITE_OK) {
 		rc = sfail(st, err, "setup");
 		goto fail;
 	}
@@ -122,14 +122,14 @@ store_open(const char *path, struct store **out, struct lethe_err *err)
 	sqlite3_finalize(q);
 	if (version > SCHEMA_VERSION) {
 		rc = lethe_err_set(err, LETHE_E_STATE,
-				   "state store %s has schema version %d; this lethe knows %d "
-				   "(upgrade lethe)",
-				   path, version, SCHEMA_VERSION);
+		                   "state store %s has schema version %d; this lethe knows %d "
+		                   "(upgrade lethe)",
+		                   path, version, SCHEMA_VERSION);
 		goto fail;
 	}
 	if (version < SCHEMA_VERSION) {
 		char *sql = xasprintf("BEGIN IMMEDIATE; %s PRAGMA user_version=%d; COMMIT;",
-				      schema_v1, SCHEMA_VERSION);
+		                      schema_v1, SCHEMA_VERSION);
 		int r = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
 
 		free(sql);
@@ -199,9 +199,8 @@ run(struct store *st, sqlite3_stmt *q, struct lethe_err *err)
 }
 
 lethe_rc
-store_job_find_active(struct store *st, const char *kind, const char *scope,
-		      const char *subject, int64_t *job, int64_t *created_at,
-		      struct lethe_err *err)
+store_job_find_active(struct store *st, const char *kind, const char *scope, const char *subject,
+                      int64_t *job, int64_t *created_at, struct lethe_err *err)
 {
 	sqlite3_stmt *q = NULL;
 	lethe_rc rc;
@@ -209,9 +208,9 @@ store_job_find_active(struct store *st, const char *kind, const char *scope,
 	*job = 0;
 	*created_at = 0;
 	rc = prep(st,
-		  "SELECT id, created_at FROM jobs WHERE subject = ?1 AND scope = ?2 AND "
-		  "kind = ?3 AND state IN ('pending', 'running') ORDER BY id DESC LIMIT 1",
-		  &q, err);
+	          "SELECT id, created_at FROM jobs WHERE subject = ?1 AND scope = ?2 AND "
+	          "kind = ?3 AND state IN ('pending', 'running') ORDER BY id DESC LIMIT 1",
+	          &q, err);
 	if (rc != LETHE_OK)
 		return rc;
 	sqlite3_bind_text(q, 1, subject, -1, SQLITE_STATIC);
@@ -227,15 +226,15 @@ store_job_find_active(struct store *st, const char *kind, const char *scope,
 
 lethe_rc
 store_job_create(struct store *st, const char *kind, const char *scope, const char *subject,
-		 int64_t now, int64_t *job, struct lethe_err *err)
+                 int64_t now, int64_t *job, struct lethe_err *err)
 {
 	sqlite3_stmt *q = NULL;
 	lethe_rc rc;
 
 	rc = prep(st,
-		  "INSERT INTO jobs (kind, scope, subject, state, created_at, updated_at) "
-		  "VALUES (?1, ?2, ?3, 'pending', ?4, ?4)",
-		  &q, err);
+	          "INSERT INTO jobs (kind, scope, subject, state, created_at, updated_at) "
+	          "VALUES (?1, ?2, ?3, 'pending', ?4, ?4)",
+	          &q, err);
 	if (rc != LETHE_OK)
 		return rc;
 	sqlite3_bind_text(q, 1, kind, -1, SQLITE_STATIC);
@@ -251,15 +250,15 @@ store_job_create(struct store *st, const char *kind, const char *scope, const ch
 
 lethe_rc
 store_job_set_state(struct store *st, int64_t job, const char *state, int64_t finished_at,
-		    struct lethe_err *err)
+                    struct lethe_err *err)
 {
 	sqlite3_stmt *q = NULL;
 	lethe_rc rc;
 
 	rc = prep(st,
-		  "UPDATE jobs SET state = ?2, updated_at = strftime('%s','now'), "
-		  "finished_at = CASE WHEN ?3 > 0 THEN ?3 ELSE finished_at END WHERE id = ?1",
-		  &q, err);
+	          "UPDATE jobs SET state = ?2, updated_at = strftime('%s','now'), "
+	          "finished_at = CASE WHEN ?3 > 0 THEN ?3 ELSE finished_at END WHERE id = ?1",
+	          &q, err);
 	if (rc != LETHE_OK)
 		return rc;
 	sqlite3_bind_int64(q, 1, job);
@@ -286,7 +285,7 @@ store_job_get(struct store *st, int64_t id, struct store_job *out, struct lethe_
 
 	memset(out, 0, sizeof(*out));
 	rc = prep(st, "SELECT id, scope, state, created_at, finished_at FROM jobs WHERE id = ?1",
-		  &q, err);
+	          &q, err);
 	if (rc != LETHE_OK)
 		return rc;
 	sqlite3_bind_int64(q, 1, id);
@@ -313,16 +312,16 @@ store_job_clear(struct store_job *j)
 
 lethe_rc
 store_step_get(struct store *st, int64_t job, const char *table, const char *action,
-	       struct store_step *out, struct lethe_err *err)
+               struct store_step *out, struct lethe_err *err)
 {
 	sqlite3_stmt *q = NULL;
 	lethe_rc rc;
 
 	memset(out, 0, sizeof(*out));
 	rc = prep(st,
-		  "INSERT INTO job_steps (job_id, table_name, action) VALUES (?1, ?2, ?3) "
-		  "ON CONFLICT (job_id, table_name) DO NOTHING",
-		  &q, err);
+	          "INSERT INTO job_steps (job_id, table_name, action) VALUES (?1, ?2, ?3) "
+	          "ON CONFLICT (job_id, table_name) DO NOTHING",
+	          &q, err);
 	if (rc != LETHE_OK)
 		return rc;
 	sqlite3_bind_int64(q, 1, job);
@@ -333,9 +332,9 @@ store_step_get(struct store *st, int64_t job, const char *table, const char *act
 	if (rc != LETHE_OK)
 		return rc;
 	rc = prep(st,
-		  "SELECT done, media, cursor, pending_rows, pending_key, pending_media, "
-		  "finished, pending_cursor FROM job_steps WHERE job_id = ?1 AND table_name = ?2",
-		  &q, err);
+	          "SELECT done, media, cursor, pending_rows, pending_key, pending_media, "
+	          "finished, pending_cursor FROM job_steps WHERE job_id = ?1 AND table_name = ?2",
+	          &q, err);
 	if (rc != LETHE_OK)
 		return rc;
 	sqlite3_bind_int64(q, 1, job);
@@ -367,16 +366,16 @@ store_step_clear(struct store_step *s)
 
 lethe_rc
 store_step_put(struct store *st, int64_t job, const char *table, const struct store_step *s,
-	       struct lethe_err *err)
+               struct lethe_err *err)
 {
 	sqlite3_stmt *q = NULL;
 	lethe_rc rc;
 
 	rc = prep(st,
-		  "UPDATE job_steps SET done = ?3, media = ?4, cursor = ?5, pending_rows = ?6, "
-		  "pending_key = ?7, pending_media = ?8, finished = ?9, pending_cursor = ?10 "
-		  "WHERE job_id = ?1 AND table_name = ?2",
-		  &q, err);
+	          "UPDATE job_steps SET done = ?3, media = ?4, cursor = ?5, pending_rows = ?6, "
+	          "pending_key = ?7, pending_media = ?8, finished = ?9, pending_cursor = ?10 "
+	          "WHERE job_id = ?1 AND table_name = ?2",
+	          &q, err);
 	if (rc != LETHE_OK)
 		return rc;
 	sqlite3_bind_int64(q, 1, job);
@@ -395,17 +394,17 @@ store_step_put(struct store *st, int64_t job, const char *table, const struct st
 }
 
 lethe_rc
-store_hold_add(struct store *st, const char *table, const char *key, int64_t job,
-	       int64_t until, struct lethe_err *err)
+store_hold_add(struct store *st, const char *table, const char *key, int64_t job, int64_t until,
+               struct lethe_err *err)
 {
 	sqlite3_stmt *q = NULL;
 	lethe_rc rc;
 
 	rc = prep(st,
-		  "INSERT INTO holds (table_name, row_key, job_id, until) VALUES (?1, ?2, ?3, ?4) "
-		  "ON CONFLICT (table_name, row_key) DO UPDATE SET job_id = excluded.job_id, "
-		  "until = max(until, excluded.until)",
-		  &q, err);
+	          "INSERT INTO holds (table_name, row_key, job_id, until) VALUES (?1, ?2, ?3, ?4) "
+	          "ON CONFLICT (table_name, row_key) DO UPDATE SET job_id = excluded.job_id, "
+	          "until = max(until, excluded.until)",
+	          &q, err);
 	if (rc != LETHE_OK)
 		return rc;
 	sqlite3_bind_text(q, 1, table, -1, SQLITE_STATIC);

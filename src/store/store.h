@@ -22,8 +22,8 @@ struct store_step {
 	int64_t media;         /* media files removed so far */
 	char *cursor;          /* keyset cursor ("i:42" / "t:abc") or NULL */
 	int64_t pending_rows;  /* rows of a batch whose commit is unconfirmed */
-	char *pending_key;     /* a key that tells whether that batch committed */
-	char *pending_cursor;  /* cursor after that batch */
+	char *pending_key;     /* delete: first key of the batch's window; rewrite: a changed row */
+	char *pending_cursor;  /* delete: last key of the window; rewrite: cursor after the batch */
 	int64_t pending_media; /* media files of that batch */
 	bool finished;         /* the step found no more rows */
 };
@@ -50,29 +50,28 @@ void store_rollback(struct store *st);
  * its id (0 if none) and *@created_at its creation time.
  */
 lethe_rc store_job_find_active(struct store *st, const char *kind, const char *scope,
-			       const char *subject, int64_t *job, int64_t *created_at,
-			       struct lethe_err *err);
+                               const char *subject, int64_t *job, int64_t *created_at,
+                               struct lethe_err *err);
 lethe_rc store_job_create(struct store *st, const char *kind, const char *scope,
-			  const char *subject, int64_t now, int64_t *job, struct lethe_err *err);
+                          const char *subject, int64_t now, int64_t *job, struct lethe_err *err);
 /* Set a job's state; @finished_at 0 leaves it unset. */
-lethe_rc store_job_set_state(struct store *st, int64_t job, const char *state,
-			     int64_t finished_at, struct lethe_err *err);
+lethe_rc store_job_set_state(struct store *st, int64_t job, const char *state, int64_t finished_at,
+                             struct lethe_err *err);
 /* Read job @id into @out (free with store_job_clear); LETHE_E_NOTFOUND if absent. */
-lethe_rc store_job_get(struct store *st, int64_t id, struct store_job *out,
-		       struct lethe_err *err);
+lethe_rc store_job_get(struct store *st, int64_t id, struct store_job *out, struct lethe_err *err);
 void store_job_clear(struct store_job *j);
 
 /* Read (creating if absent) the progress of @table in @job.  Free with store_step_clear. */
 lethe_rc store_step_get(struct store *st, int64_t job, const char *table, const char *action,
-			struct store_step *out, struct lethe_err *err);
+                        struct store_step *out, struct lethe_err *err);
 void store_step_clear(struct store_step *s);
 /* Write the whole progress record of @table in @job. */
 lethe_rc store_step_put(struct store *st, int64_t job, const char *table,
-			const struct store_step *s, struct lethe_err *err);
+                        const struct store_step *s, struct lethe_err *err);
 
 /* Record that row @key of @table is held until @until (epoch s) by @job. */
 lethe_rc store_hold_add(struct store *st, const char *table, const char *key, int64_t job,
-			int64_t until, struct lethe_err *err);
+                        int64_t until, struct lethe_err *err);
 /* Number of holds of @job. */
 lethe_rc store_hold_count(struct store *st, int64_t job, int64_t *out, struct lethe_err *err);
 

@@ -49,7 +49,7 @@ hash_is_keyed(const char *s)
 	if (s == NULL || strncmp(s, HASH_PREFIX, 5) != 0 || strlen(s) != HASH_TEXT_LEN)
 		return false;
 	for (i = 5; i < HASH_TEXT_LEN; i++)
-		if (!isxdigit((unsigned char)s[i]))
+		if (!isdigit((unsigned char)s[i]) && !(s[i] >= 'a' && s[i] <= 'f'))
 			return false;
 	return true;
 }

@@ -30,8 +30,8 @@ typedef enum lethe_rc {
 
 /* Human-readable detail of a failure; never holds personal data. */
 struct lethe_err {
-	lethe_rc rc;              /* the result this detail belongs to */
-	char msg[LETHE_ERR_MAX];  /* "file:line: what is wrong" or similar */
+	lethe_rc rc;             /* the result this detail belongs to */
+	char msg[LETHE_ERR_MAX]; /* "file:line: what is wrong" or similar */
 };
 
 /* Short constant name of @rc ("usage", "datamap"...). */
@@ -45,6 +45,6 @@ int lethe_rc_exit(lethe_rc rc);
  * Returns @rc so callers can write `return lethe_err_set(err, ...)`.
  */
 lethe_rc lethe_err_set(struct lethe_err *err, lethe_rc rc, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 #endif /* LETHE_RC_H */

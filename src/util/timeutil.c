@@ -107,15 +107,14 @@ time_parse(const char *s, int64_t *out)
 	int y, mo, d, h = 0, mi = 0, se = 0;
 	size_t len = strlen(s);
 
-	if (len < 10 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) ||
-	    s[7] != '-' || digits(s + 8, 2, &d))
+	if (len < 10 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) || s[7] != '-' ||
+	    digits(s + 8, 2, &d))
 		return LETHE_E_USAGE;
 	if (len != 10 && len != 19 && !(len == 20 && s[19] == 'Z'))
 		return LETHE_E_USAGE;
 	if (len > 10) {
-		if ((s[10] != ' ' && s[10] != 'T') || digits(s + 11, 2, &h) ||
-		    s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' ||
-		    digits(s + 17, 2, &se))
+		if ((s[10] != ' ' && s[10] != 'T') || digits(s + 11, 2, &h) || s[13] != ':' ||
+		    digits(s + 14, 2, &mi) || s[16] != ':' || digits(s + 17, 2, &se))
 			return LETHE_E_USAGE;
 	}
 	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
@@ -128,5 +127,14 @@ time_parse(const char *s, int64_t *out)
 	tm.tm_min = mi;
 	tm.tm_sec = se;
 	*out = (int64_t)timegm(&tm);
+	/* timegm() normalises 2023-02-30 to March: refuse dates that do not exist. */
+	{
+		time_t back = (time_t)*out;
+		struct tm chk;
+
+		gmtime_r(&back, &chk);
+		if (chk.tm_mday != d || chk.tm_mon != mo - 1 || chk.tm_year != y - 1900)
+			return LETHE_E_USAGE;
+	}
 	return LETHE_OK;
 }

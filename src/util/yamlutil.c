@@ -31,7 +31,7 @@ slurp(const char *path, size_t *len, struct lethe_err *err)
 		n += got;
 		if (n > YAML_MAX_FILE) {
 			lethe_err_set(err, LETHE_E_TOOBIG, "%s: larger than %u bytes", path,
-				      YAML_MAX_FILE);
+			              YAML_MAX_FILE);
 			free(data);
 			data = NULL;
 			goto out;
@@ -52,8 +52,7 @@ out:
 }
 
 lethe_rc
-ydoc_load(struct ydoc *d, const char *path, const char *text, lethe_rc kind,
-	  struct lethe_err *err)
+ydoc_load(struct ydoc *d, const char *path, const char *text, lethe_rc kind, struct lethe_err *err)
 {
 	yaml_parser_t parser;
 	char *data = NULL;
@@ -81,8 +80,8 @@ ydoc_load(struct ydoc *d, const char *path, const char *text, lethe_rc kind,
 	yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
 	if (!yaml_parser_load(&parser, &d->doc)) {
 		rc = lethe_err_set(err, kind, "%s:%zu: YAML syntax error: %s", path,
-				   parser.problem_mark.line + 1,
-				   parser.problem ? parser.problem : "unknown");
+		                   parser.problem_mark.line + 1,
+		                   parser.problem ? parser.problem : "unknown");
 		goto out;
 	}
 	d->loaded = true;
@@ -200,7 +199,7 @@ ymap_get(struct ydoc *d, yaml_node_t *map, const char *key)
 
 lethe_rc
 ymap_check_dups(struct ydoc *d, yaml_node_t *map, const char *what, lethe_rc kind,
-		struct lethe_err *err)
+                struct lethe_err *err)
 {
 	size_t i, j, n = ynode_len(map);
 
@@ -211,19 +210,20 @@ ymap_check_dups(struct ydoc *d, yaml_node_t *map, const char *what, lethe_rc kin
 			const char *o = ynode_str(ymap_key(d, map, j));
 
 			if (o != NULL && strcmp(o, k) == 0)
-				return lethe_err_set(err, kind,
-						     "%s:%d: key '%s' appears twice in %s (first at "
-						     "line %d)",
-						     d->path, ynode_line(ymap_key(d, map, i)), k, what,
-						     ynode_line(ymap_key(d, map, j)));
+				return lethe_err_set(
+				    err, kind,
+				    "%s:%d: key '%s' appears twice in %s (first at "
+				    "line %d)",
+				    d->path, ynode_line(ymap_key(d, map, i)), k, what,
+				    ynode_line(ymap_key(d, map, j)));
 		}
 	}
 	return LETHE_OK;
 }
 
 lethe_rc
-ymap_check_keys(struct ydoc *d, yaml_node_t *map, const char *const *allowed,
-		const char *what, lethe_rc kind, struct lethe_err *err)
+ymap_check_keys(struct ydoc *d, yaml_node_t *map, const char *const *allowed, const char *what,
+                lethe_rc kind, struct lethe_err *err)
 {
 	size_t i, n = ynode_len(map);
 	lethe_rc drc = ymap_check_dups(d, map, what, kind, err);
@@ -239,7 +239,7 @@ ymap_check_keys(struct ydoc *d, yaml_node_t *map, const char *const *allowed,
 
 		if (k == NULL)
 			return lethe_err_set(err, kind, "%s:%d: keys in %s must be plain names",
-					     d->path, ynode_line(kn), what);
+			                     d->path, ynode_line(kn), what);
 		for (a = allowed; *a != NULL; a++)
 			if (strcmp(*a, k) == 0)
 				break;
@@ -249,7 +249,7 @@ ymap_check_keys(struct ydoc *d, yaml_node_t *map, const char *const *allowed,
 		for (a = allowed; *a != NULL; a++)
 			buf_addf(&list, "%s%s", a == allowed ? "" : ", ", *a);
 		rc = lethe_err_set(err, kind, "%s:%d: unknown key '%s' in %s (expected: %s)",
-				   d->path, ynode_line(kn), k, what, buf_str(&list));
+		                   d->path, ynode_line(kn), k, what, buf_str(&list));
 		buf_free(&list);
 		return rc;
 	}

@@ -27,7 +27,7 @@ struct ydoc {
  * messages).  On failure fills @err with "path:line: reason".
  */
 lethe_rc ydoc_load(struct ydoc *d, const char *path, const char *text, lethe_rc kind,
-		   struct lethe_err *err);
+                   struct lethe_err *err);
 void ydoc_free(struct ydoc *d);
 yaml_node_t *ydoc_root(struct ydoc *d);
 /* 1-based line of @n. */
@@ -51,13 +51,13 @@ yaml_node_t *yseq_item(struct ydoc *d, yaml_node_t *seq, size_t i);
  * Fails with "path:line: unknown key 'x' in WHAT (expected: a, b, c)".
  */
 lethe_rc ymap_check_keys(struct ydoc *d, yaml_node_t *map, const char *const *allowed,
-			 const char *what, lethe_rc kind, struct lethe_err *err);
+                         const char *what, lethe_rc kind, struct lethe_err *err);
 
 /*
  * Fail if mapping @map names a key twice (YAML forbids it; libyaml does not
  * check): "path:line: key 'x' appears twice in WHAT (first at line N)".
  */
 lethe_rc ymap_check_dups(struct ydoc *d, yaml_node_t *map, const char *what, lethe_rc kind,
-			 struct lethe_err *err);
+                         struct lethe_err *err);
 
 #endif /* LETHE_YAMLUTIL_H */

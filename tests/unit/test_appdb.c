@@ -29,20 +29,20 @@ struct fixture {
 };
 
 static const char schema[] =
-	"CREATE TABLE users(id INTEGER PRIMARY KEY, email TEXT);"
-	"CREATE INDEX users_email ON users(email);"
-	"CREATE TABLE projects(id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL);"
-	"CREATE TABLE channels(id INTEGER PRIMARY KEY, project_id INTEGER, platform TEXT,"
-	" platform_user_id TEXT, access_token TEXT);"
-	"CREATE INDEX channels_proj_plat ON channels(project_id, platform);"
-	"CREATE TABLE messages(id INTEGER PRIMARY KEY, channel_id INTEGER, body TEXT);"
-	"CREATE TABLE invoices(id INTEGER PRIMARY KEY, user_id INTEGER, email TEXT,"
-	" issued_at TEXT);"
-	"CREATE TABLE pairs(a INTEGER NOT NULL, b TEXT, note, PRIMARY KEY(a, b));"
-	"CREATE TABLE uniq(id INTEGER PRIMARY KEY, code TEXT UNIQUE);"
-	"CREATE VIEW user_emails AS SELECT id, email FROM users;"
-	"INSERT INTO users(id, email) VALUES (1, 'a@example.com'), (2, 'b@example.com'),"
-	" (3, 'o''brien@example.com');";
+    "CREATE TABLE users(id INTEGER PRIMARY KEY, email TEXT);"
+    "CREATE INDEX users_email ON users(email);"
+    "CREATE TABLE projects(id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL);"
+    "CREATE TABLE channels(id INTEGER PRIMARY KEY, project_id INTEGER, platform TEXT,"
+    " platform_user_id TEXT, access_token TEXT);"
+    "CREATE INDEX channels_proj_plat ON channels(project_id, platform);"
+    "CREATE TABLE messages(id INTEGER PRIMARY KEY, channel_id INTEGER, body TEXT);"
+    "CREATE TABLE invoices(id INTEGER PRIMARY KEY, user_id INTEGER, email TEXT,"
+    " issued_at TEXT);"
+    "CREATE TABLE pairs(a INTEGER NOT NULL, b TEXT, note, PRIMARY KEY(a, b));"
+    "CREATE TABLE uniq(id INTEGER PRIMARY KEY, code TEXT UNIQUE);"
+    "CREATE VIEW user_emails AS SELECT id, email FROM users;"
+    "INSERT INTO users(id, email) VALUES (1, 'a@example.com'), (2, 'b@example.com'),"
+    " (3, 'o''brien@example.com');";
 
 static void
 exec_sql(const char *path, const char *sql)
@@ -204,10 +204,10 @@ test_appdb_quote_runs_in_sqlite(void **state)
 
 	/* A quoted name with an embedded quote really names that table. */
 	assert_int_equal(appdb_exec(f->db, "CREATE TABLE \"we\"\"ird\"(x)", NULL, 0, NULL, &err),
-			 LETHE_OK);
-	assert_int_equal(appdb_exec(f->db, "INSERT INTO \"we\"\"ird\" VALUES (1), (2)", NULL, 0,
-				    NULL, &err),
-			 LETHE_OK);
+	                 LETHE_OK);
+	assert_int_equal(
+	    appdb_exec(f->db, "INSERT INTO \"we\"\"ird\" VALUES (1), (2)", NULL, 0, NULL, &err),
+	    LETHE_OK);
 	buf_init(&b, 1024);
 	buf_adds(&b, "SELECT count(*) FROM ");
 	assert_int_equal(appdb_quote(f->db, &b, "we\"ird"), LETHE_OK);
@@ -325,9 +325,9 @@ test_appdb_column_indexed(void **state)
 	assert_false(db->ops->column_indexed(db, "nosuch", "email"));
 	assert_false(db->ops->column_indexed(db, "users", "nosuch"));
 	/* An index added later is seen. */
-	assert_int_equal(appdb_exec(db, "CREATE INDEX m_ch ON messages(channel_id)", NULL, 0,
-				    NULL, NULL),
-			 LETHE_OK);
+	assert_int_equal(
+	    appdb_exec(db, "CREATE INDEX m_ch ON messages(channel_id)", NULL, 0, NULL, NULL),
+	    LETHE_OK);
 	assert_true(db->ops->column_indexed(db, "messages", "channel_id"));
 }
 
@@ -344,26 +344,26 @@ test_appdb_query_int_bound(void **state)
 	memset(&err, 0, sizeof(err));
 	memset(p, 0, sizeof(p));
 	assert_int_equal(appdb_query_int(f->db, "SELECT count(*) FROM users", NULL, 0, &n, &err),
-			 LETHE_OK);
+	                 LETHE_OK);
 	assert_int_equal(n, 3);
 
 	p[0].type = APPDB_TEXT;
 	p[0].s = "b@example.com";
-	assert_int_equal(appdb_query_int(f->db, "SELECT id FROM users WHERE email = ?", p, 1, &n,
-					 &err),
-			 LETHE_OK);
+	assert_int_equal(
+	    appdb_query_int(f->db, "SELECT id FROM users WHERE email = ?", p, 1, &n, &err),
+	    LETHE_OK);
 	assert_int_equal(n, 2);
 
 	/* A quote in a value is data. */
 	p[0].s = "o'brien@example.com";
-	assert_int_equal(appdb_query_int(f->db, "SELECT id FROM users WHERE email = ?", p, 1, &n,
-					 &err),
-			 LETHE_OK);
+	assert_int_equal(
+	    appdb_query_int(f->db, "SELECT id FROM users WHERE email = ?", p, 1, &n, &err),
+	    LETHE_OK);
 	assert_int_equal(n, 3);
 	p[0].s = "x' OR '1'='1";
-	assert_int_equal(appdb_query_int(f->db, "SELECT count(*) FROM users WHERE email = ?", p,
-					 1, &n, &err),
-			 LETHE_OK);
+	assert_int_equal(
+	    appdb_query_int(f->db, "SELECT count(*) FROM users WHERE email = ?", p, 1, &n, &err),
+	    LETHE_OK);
 	assert_int_equal(n, 0);
 
 	/* Several parameters, INT and TEXT. */
@@ -372,17 +372,16 @@ test_appdb_query_int_bound(void **state)
 	p[1].type = APPDB_TEXT;
 	p[1].s = "b@example.com";
 	assert_int_equal(appdb_query_int(f->db,
-					 "SELECT count(*) FROM users WHERE id = ? OR email = ?", p,
-					 2, &n, &err),
-			 LETHE_OK);
+	                                 "SELECT count(*) FROM users WHERE id = ? OR email = ?", p,
+	                                 2, &n, &err),
+	                 LETHE_OK);
 	assert_int_equal(n, 2);
 
 	/* No row gives 0; a NULL or text result gives 0. */
 	n = -1;
 	p[0].i = 99;
-	assert_int_equal(appdb_query_int(f->db, "SELECT id FROM users WHERE id = ?", p, 1, &n,
-					 &err),
-			 LETHE_OK);
+	assert_int_equal(
+	    appdb_query_int(f->db, "SELECT id FROM users WHERE id = ?", p, 1, &n, &err), LETHE_OK);
 	assert_int_equal(n, 0);
 	n = -1;
 	assert_int_equal(appdb_query_int(f->db, "SELECT NULL", NULL, 0, &n, &err), LETHE_OK);
@@ -412,7 +411,7 @@ test_appdb_query_errors(void **state)
 	assert_int_equal(err.rc, LETHE_E_DB);
 	assert_true(err.msg[0] != '\0');
 	assert_int_equal(appdb_query_int(f->db, "SELECT * FROM nosuch", NULL, 0, &n, NULL),
-			 LETHE_E_DB);
+	                 LETHE_E_DB);
 	assert_int_equal(appdb_exec(f->db, "DELET FROM users", NULL, 0, NULL, &err), LETHE_E_DB);
 	/* More parameters than placeholders. */
 	p[0].type = APPDB_INT;
@@ -423,17 +422,17 @@ test_appdb_query_errors(void **state)
 	/* A constraint violation fails at step. */
 	memset(&err, 0, sizeof(err));
 	p[0].i = 1;
-	assert_int_equal(appdb_exec(f->db, "INSERT INTO users(id, email) VALUES (?, 'dup')", p, 1,
-				    NULL, &err),
-			 LETHE_E_DB);
+	assert_int_equal(
+	    appdb_exec(f->db, "INSERT INTO users(id, email) VALUES (?, 'dup')", p, 1, NULL, &err),
+	    LETHE_E_DB);
 	assert_int_equal(err.rc, LETHE_E_DB);
 	assert_non_null(strstr(err.msg, "UNIQUE"));
-	assert_int_equal(appdb_exec(f->db, "INSERT INTO users(id, email) VALUES (?, 'dup')", p, 1,
-				    NULL, NULL),
-			 LETHE_E_DB);
+	assert_int_equal(
+	    appdb_exec(f->db, "INSERT INTO users(id, email) VALUES (?, 'dup')", p, 1, NULL, NULL),
+	    LETHE_E_DB);
 	/* Nothing was changed. */
 	assert_int_equal(appdb_query_int(f->db, "SELECT count(*) FROM users", NULL, 0, &n, &err),
-			 LETHE_OK);
+	                 LETHE_OK);
 	assert_int_equal(n, 3);
 }
 
@@ -457,18 +456,18 @@ test_appdb_exec_bound(void **state)
 	p[3].type = APPDB_REAL;
 	p[3].r = 2.5;
 	assert_int_equal(appdb_exec(f->db,
-				    "INSERT INTO invoices(id, email, user_id, issued_at) "
-				    "VALUES (?, ?, ?, ?)",
-				    p, 4, &changes, &err),
-			 LETHE_OK);
+	                            "INSERT INTO invoices(id, email, user_id, issued_at) "
+	                            "VALUES (?, ?, ?, ?)",
+	                            p, 4, &changes, &err),
+	                 LETHE_OK);
 	assert_int_equal(changes, 1);
 
 	/* The row holds exactly what was bound. */
 	assert_int_equal(appdb_prepare(f->db,
-				       "SELECT id, email, user_id, issued_at FROM invoices "
-				       "WHERE id = ?",
-				       &st, &err),
-			 LETHE_OK);
+	                               "SELECT id, email, user_id, issued_at FROM invoices "
+	                               "WHERE id = ?",
+	                               &st, &err),
+	                 LETHE_OK);
 	assert_int_equal(appdb_bind_all(f->db, st, p, 1), LETHE_OK);
 	assert_int_equal(appdb_step(f->db, st, &err), APPDB_ROW);
 	assert_int_equal(f->db->ops->column_count(st), 4);
@@ -495,29 +494,26 @@ test_appdb_exec_bound(void **state)
 
 	/* users survived the "injection". */
 	assert_int_equal(appdb_query_int(f->db, "SELECT count(*) FROM users", NULL, 0, &n, &err),
-			 LETHE_OK);
+	                 LETHE_OK);
 	assert_int_equal(n, 3);
 
 	/* changes counts rows of an UPDATE / DELETE. */
 	p[0].type = APPDB_TEXT;
 	p[0].s = "%@example.com";
 	assert_int_equal(appdb_exec(f->db, "UPDATE users SET email = email WHERE email LIKE ?", p,
-				    1, &changes, &err),
-			 LETHE_OK);
+	                            1, &changes, &err),
+	                 LETHE_OK);
 	assert_int_equal(changes, 3);
 	p[0].type = APPDB_INT;
 	p[0].i = 2;
-	assert_int_equal(appdb_exec(f->db, "DELETE FROM users WHERE id = ?", p, 1, &changes,
-				    &err),
-			 LETHE_OK);
+	assert_int_equal(appdb_exec(f->db, "DELETE FROM users WHERE id = ?", p, 1, &changes, &err),
+	                 LETHE_OK);
 	assert_int_equal(changes, 1);
-	assert_int_equal(appdb_exec(f->db, "DELETE FROM users WHERE id = ?", p, 1, &changes,
-				    &err),
-			 LETHE_OK);
+	assert_int_equal(appdb_exec(f->db, "DELETE FROM users WHERE id = ?", p, 1, &changes, &err),
+	                 LETHE_OK);
 	assert_int_equal(changes, 0);
 	/* changes may be NULL; a statement yielding rows is run to the end. */
-	assert_int_equal(appdb_exec(f->db, "SELECT * FROM users", NULL, 0, NULL, &err),
-			 LETHE_OK);
+	assert_int_equal(appdb_exec(f->db, "SELECT * FROM users", NULL, 0, NULL, &err), LETHE_OK);
 }
 
 static void
@@ -532,17 +528,17 @@ test_appdb_transactions(void **state)
 	assert_int_equal(appdb_exec(f->db, "DELETE FROM users", NULL, 0, NULL, &err), LETHE_OK);
 	appdb_rollback(f->db);
 	assert_int_equal(appdb_query_int(f->db, "SELECT count(*) FROM users", NULL, 0, &n, &err),
-			 LETHE_OK);
+	                 LETHE_OK);
 	assert_int_equal(n, 3);
 	/* Rollback outside a transaction is harmless. */
 	appdb_rollback(f->db);
 
 	assert_int_equal(appdb_begin_write(f->db, &err), LETHE_OK);
 	assert_int_equal(appdb_exec(f->db, "DELETE FROM users WHERE id = 1", NULL, 0, NULL, &err),
-			 LETHE_OK);
+	                 LETHE_OK);
 	assert_int_equal(appdb_commit(f->db, &err), LETHE_OK);
 	assert_int_equal(appdb_query_int(f->db, "SELECT count(*) FROM users", NULL, 0, &n, &err),
-			 LETHE_OK);
+	                 LETHE_OK);
 	assert_int_equal(n, 2);
 	/* Commit without a transaction is an error, not a crash. */
 	assert_int_equal(appdb_commit(f->db, &err), LETHE_E_DB);
@@ -581,7 +577,7 @@ test_appdb_open_forms(void **state)
 	assert_string_equal(db->target, f->path);
 	assert_string_equal(db->ops->name, "sqlite");
 	assert_int_equal(appdb_query_int(db, "SELECT count(*) FROM users", NULL, 0, &n, &err),
-			 LETHE_OK);
+	                 LETHE_OK);
 	assert_int_equal(n, 3);
 	appdb_close(db);
 	/* Relative to a base directory, with and without "sqlite:". */
@@ -668,22 +664,22 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_appdb_ident_ok),
-		cmocka_unit_test_setup_teardown(test_appdb_quote, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_appdb_quote_runs_in_sqlite, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_appdb_param, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_appdb_table_info, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_appdb_table_info_missing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_appdb_column_indexed, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_appdb_query_int_bound, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_appdb_query_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_appdb_exec_bound, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_appdb_transactions, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_appdb_data_version, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_appdb_open_forms, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_appdb_open_not_a_database, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_appdb_open_missing_file, setup, teardown),
-		cmocka_unit_test(test_appdb_open_unsupported),
+	    cmocka_unit_test(test_appdb_ident_ok),
+	    cmocka_unit_test_setup_teardown(test_appdb_quote, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_appdb_quote_runs_in_sqlite, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_appdb_param, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_appdb_table_info, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_appdb_table_info_missing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_appdb_column_indexed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_appdb_query_int_bound, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_appdb_query_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_appdb_exec_bound, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_appdb_transactions, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_appdb_data_version, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_appdb_open_forms, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_appdb_open_not_a_database, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_appdb_open_missing_file, setup, teardown),
+	    cmocka_unit_test(test_appdb_open_unsupported),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

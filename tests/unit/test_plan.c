@@ -27,29 +27,29 @@
 /* ---- the database and the map ------------------------------------------ */
 
 static const char schema[] =
-	"CREATE TABLE users(id INTEGER PRIMARY KEY, email TEXT);"
-	"CREATE TABLE projects(id INTEGER PRIMARY KEY, user_id INTEGER);"
-	"CREATE TABLE channels(id INTEGER PRIMARY KEY, project_id INTEGER, platform TEXT,"
-	" platform_user_id TEXT, access_token TEXT);"
-	"CREATE TABLE messages(id INTEGER PRIMARY KEY, channel_id INTEGER, body TEXT);"
-	"CREATE TABLE media(id INTEGER PRIMARY KEY, project_id INTEGER, storage_key TEXT);"
-	"CREATE TABLE invoices(id INTEGER PRIMARY KEY, user_id INTEGER, email TEXT,"
-	" issued_at TEXT);"
-	/* The diamond: d links to b and c, both to a; e to d and to a. */
-	"CREATE TABLE a(id INTEGER PRIMARY KEY, email TEXT);"
-	"CREATE TABLE b(id INTEGER PRIMARY KEY, a_id INTEGER);"
-	"CREATE TABLE c(id INTEGER PRIMARY KEY, a_id INTEGER);"
-	"CREATE TABLE d(id INTEGER PRIMARY KEY, b_id INTEGER, c_id INTEGER);"
-	"CREATE TABLE e(id INTEGER PRIMARY KEY, d_id INTEGER, a_id INTEGER);"
-	/* An app table whose user_id column has no declared type (SQLite allows it). */
-	"CREATE TABLE events(id INTEGER PRIMARY KEY, user_id, what TEXT);"
-	"CREATE INDEX i15 ON events(user_id);"
-	"CREATE INDEX i1 ON projects(user_id); CREATE INDEX i2 ON channels(project_id);"
-	"CREATE INDEX i3 ON channels(platform_user_id); CREATE INDEX i4 ON messages(channel_id);"
-	"CREATE INDEX i5 ON media(project_id); CREATE INDEX i6 ON invoices(user_id);"
-	"CREATE INDEX i7 ON users(email); CREATE INDEX i8 ON a(email);"
-	"CREATE INDEX i9 ON b(a_id); CREATE INDEX i10 ON c(a_id); CREATE INDEX i11 ON d(b_id);"
-	"CREATE INDEX i12 ON d(c_id); CREATE INDEX i13 ON e(d_id); CREATE INDEX i14 ON e(a_id);";
+    "CREATE TABLE users(id INTEGER PRIMARY KEY, email TEXT);"
+    "CREATE TABLE projects(id INTEGER PRIMARY KEY, user_id INTEGER);"
+    "CREATE TABLE channels(id INTEGER PRIMARY KEY, project_id INTEGER, platform TEXT,"
+    " platform_user_id TEXT, access_token TEXT);"
+    "CREATE TABLE messages(id INTEGER PRIMARY KEY, channel_id INTEGER, body TEXT);"
+    "CREATE TABLE media(id INTEGER PRIMARY KEY, project_id INTEGER, storage_key TEXT);"
+    "CREATE TABLE invoices(id INTEGER PRIMARY KEY, user_id INTEGER, email TEXT,"
+    " issued_at TEXT);"
+    /* The diamond: d links to b and c, both to a; e to d and to a. */
+    "CREATE TABLE a(id INTEGER PRIMARY KEY, email TEXT);"
+    "CREATE TABLE b(id INTEGER PRIMARY KEY, a_id INTEGER);"
+    "CREATE TABLE c(id INTEGER PRIMARY KEY, a_id INTEGER);"
+    "CREATE TABLE d(id INTEGER PRIMARY KEY, b_id INTEGER, c_id INTEGER);"
+    "CREATE TABLE e(id INTEGER PRIMARY KEY, d_id INTEGER, a_id INTEGER);"
+    /* An app table whose user_id column has no declared type (SQLite allows it). */
+    "CREATE TABLE events(id INTEGER PRIMARY KEY, user_id, what TEXT);"
+    "CREATE INDEX i15 ON events(user_id);"
+    "CREATE INDEX i1 ON projects(user_id); CREATE INDEX i2 ON channels(project_id);"
+    "CREATE INDEX i3 ON channels(platform_user_id); CREATE INDEX i4 ON messages(channel_id);"
+    "CREATE INDEX i5 ON media(project_id); CREATE INDEX i6 ON invoices(user_id);"
+    "CREATE INDEX i7 ON users(email); CREATE INDEX i8 ON a(email);"
+    "CREATE INDEX i9 ON b(a_id); CREATE INDEX i10 ON c(a_id); CREATE INDEX i11 ON d(b_id);"
+    "CREATE INDEX i12 ON d(c_id); CREATE INDEX i13 ON e(d_id); CREATE INDEX i14 ON e(a_id);";
 
 /*
  * alice (1): projects 10, 11; channels 100 (instagram IG1), 101 (facebook,
@@ -59,163 +59,163 @@ static const char schema[] =
  * o'brien (3): project 30, nothing else.
  */
 static const char seed[] =
-	"INSERT INTO users VALUES (1, 'alice@example.com'), (2, 'bob@example.com'),"
-	" (3, 'o''brien@example.com');"
-	"INSERT INTO projects VALUES (10, 1), (11, 1), (20, 2), (30, 3);"
-	"INSERT INTO channels VALUES (100, 10, 'instagram', 'IG1', 't1'),"
-	" (101, 10, 'facebook', 'IG1', 't2'), (102, 11, 'instagram', 'IG2', 't3'),"
-	" (200, 20, 'instagram', 'IG3', 't4'), (201, 20, 'facebook', 'FB9', 't5');"
-	"INSERT INTO messages(channel_id, body) VALUES (100, 'm'), (100, 'm'), (100, 'm'),"
-	" (101, 'm'), (101, 'm'), (102, 'm'), (200, 'm'), (200, 'm'), (200, 'm'), (200, 'm'),"
-	" (201, 'm');"
-	"INSERT INTO media(project_id, storage_key) VALUES (10, 'k1'), (11, 'k2'), (20, 'k3');"
-	"INSERT INTO invoices(user_id, email, issued_at) VALUES"
-	" (1, 'alice@example.com', '2020-01-01 00:00:00'),"
-	" (1, 'alice@example.com', '2021-01-01 00:00:00'),"
-	" (2, 'bob@example.com', '2021-06-01 00:00:00');"
-	/* Diamond: a1 is x@example.com, a2 someone else. */
-	"INSERT INTO a VALUES (1, 'x@example.com'), (2, 'y@example.com');"
-	"INSERT INTO b VALUES (1, 1), (2, 1), (3, 2);"
-	"INSERT INTO c VALUES (1, 1), (2, 2);"
-	/* d1 via b1 and c1 (counted once), d2 via b2 only, d3 via c1 only, d4 neither. */
-	"INSERT INTO d VALUES (1, 1, 1), (2, 2, 2), (3, 3, 1), (4, 3, 2);"
-	/* e1 via d1, e2 via a directly, e3 via both, e4 neither. */
-	"INSERT INTO e VALUES (1, 1, 2), (2, 4, 1), (3, 2, 1), (4, 4, 2);"
-	"INSERT INTO events(user_id, what) VALUES (2, 'login'), (2, 'logout'), (1, 'login');";
+    "INSERT INTO users VALUES (1, 'alice@example.com'), (2, 'bob@example.com'),"
+    " (3, 'o''brien@example.com');"
+    "INSERT INTO projects VALUES (10, 1), (11, 1), (20, 2), (30, 3);"
+    "INSERT INTO channels VALUES (100, 10, 'instagram', 'IG1', 't1'),"
+    " (101, 10, 'facebook', 'IG1', 't2'), (102, 11, 'instagram', 'IG2', 't3'),"
+    " (200, 20, 'instagram', 'IG3', 't4'), (201, 20, 'facebook', 'FB9', 't5');"
+    "INSERT INTO messages(channel_id, body) VALUES (100, 'm'), (100, 'm'), (100, 'm'),"
+    " (101, 'm'), (101, 'm'), (102, 'm'), (200, 'm'), (200, 'm'), (200, 'm'), (200, 'm'),"
+    " (201, 'm');"
+    "INSERT INTO media(project_id, storage_key) VALUES (10, 'k1'), (11, 'k2'), (20, 'k3');"
+    "INSERT INTO invoices(user_id, email, issued_at) VALUES"
+    " (1, 'alice@example.com', '2020-01-01 00:00:00'),"
+    " (1, 'alice@example.com', '2021-01-01 00:00:00'),"
+    " (2, 'bob@example.com', '2021-06-01 00:00:00');"
+    /* Diamond: a1 is x@example.com, a2 someone else. */
+    "INSERT INTO a VALUES (1, 'x@example.com'), (2, 'y@example.com');"
+    "INSERT INTO b VALUES (1, 1), (2, 1), (3, 2);"
+    "INSERT INTO c VALUES (1, 1), (2, 2);"
+    /* d1 via b1 and c1 (counted once), d2 via b2 only, d3 via c1 only, d4 neither. */
+    "INSERT INTO d VALUES (1, 1, 1), (2, 2, 2), (3, 3, 1), (4, 3, 2);"
+    /* e1 via d1, e2 via a directly, e3 via both, e4 neither. */
+    "INSERT INTO e VALUES (1, 1, 2), (2, 4, 1), (3, 2, 1), (4, 4, 2);"
+    "INSERT INTO events(user_id, what) VALUES (2, 'login'), (2, 'logout'), (1, 'login');";
 
 /* Parents first in the file: the planner must still put children first. */
 static const char map_text[] =
-	"version: 1\n"
-	"identities:\n"
-	"  email: \"sign-in address\"\n"
-	"  user_id: \"users.id\"\n"
-	"  instagram_user_id: \"Instagram id\"\n"
-	"  meta_asid: \"Facebook id\"\n"
-	"  channel_id: \"channels.id\"\n"
-	"tables:\n"
-	"  users:\n"
-	"    category: account\n"
-	"    links:\n"
-	"      - identity: email\n"
-	"        column: email\n"
-	"      - identity: user_id\n"
-	"        column: id\n"
-	"    erase: delete\n"
-	"  projects:\n"
-	"    category: account\n"
-	"    links:\n"
-	"      - parent: users\n"
-	"        column: user_id\n"
-	"    erase: delete\n"
-	"  channels:\n"
-	"    category: meta-sourced\n"
-	"    links:\n"
-	"      - parent: projects\n"
-	"        column: project_id\n"
-	"      - identity: instagram_user_id\n"
-	"        column: platform_user_id\n"
-	"        when: {platform: instagram}\n"
-	"      - identity: meta_asid\n"
-	"        column: platform_user_id\n"
-	"        when: {platform: facebook}\n"
-	"      - identity: channel_id\n"
-	"        column: id\n"
-	"    tokens: [access_token]\n"
-	"    erase: delete\n"
-	"  messages:\n"
-	"    category: messages\n"
-	"    links:\n"
-	"      - parent: channels\n"
-	"        column: channel_id\n"
-	"    erase: delete\n"
-	"  media:\n"
-	"    category: media\n"
-	"    links:\n"
-	"      - parent: projects\n"
-	"        column: project_id\n"
-	"    media: [storage_key]\n"
-	"    erase: delete\n"
-	"  invoices:\n"
-	"    category: billing\n"
-	"    links:\n"
-	"      - parent: users\n"
-	"        column: user_id\n"
-	"    erase:\n"
-	"      action: retain\n"
-	"      reason: \"Tax law\"\n"
-	"      for: 10y\n"
-	"      from: issued_at\n"
-	"      columns:\n"
-	"        email: hash\n"
-	"  a:\n"
-	"    category: other\n"
-	"    links:\n"
-	"      - identity: email\n"
-	"        column: email\n"
-	"    erase: delete\n"
-	"  b:\n"
-	"    category: other\n"
-	"    links:\n"
-	"      - parent: a\n"
-	"        column: a_id\n"
-	"    erase: delete\n"
-	"  c:\n"
-	"    category: other\n"
-	"    links:\n"
-	"      - parent: a\n"
-	"        column: a_id\n"
-	"    erase: delete\n"
-	"  d:\n"
-	"    category: other\n"
-	"    links:\n"
-	"      - parent: b\n"
-	"        column: b_id\n"
-	"      - parent: c\n"
-	"        column: c_id\n"
-	"    erase: delete\n"
-	"  e:\n"
-	"    category: other\n"
-	"    links:\n"
-	"      - parent: d\n"
-	"        column: d_id\n"
-	"      - parent: a\n"
-	"        column: a_id\n"
-	"    erase: delete\n"
-	"  events:\n"
-	"    category: logs\n"
-	"    links:\n"
-	"      - identity: user_id\n"
-	"        column: user_id\n"
-	"    erase: delete\n"
-	"scopes:\n"
-	"  account:\n"
-	"    description: \"The whole account\"\n"
-	"    identities: [email, user_id]\n"
-	"    tables: [users, projects, channels, messages, media, invoices]\n"
-	"  meta:\n"
-	"    description: \"Meta data\"\n"
-	"    identities: [instagram_user_id, meta_asid]\n"
-	"    tables: [channels, messages]\n"
-	"  channel:\n"
-	"    description: \"One channel\"\n"
-	"    identities: [channel_id]\n"
-	"    tables: [messages]\n"
-	"  support:\n"
-	"    description: \"A channel and the account row\"\n"
-	"    identities: [channel_id]\n"
-	"    tables: [users, messages, channels]\n"
-	"  diamond:\n"
-	"    description: \"The diamond\"\n"
-	"    identities: [email]\n"
-	"    tables: [a, b, c, d, e]\n"
-	"  events:\n"
-	"    description: \"App events\"\n"
-	"    identities: [user_id]\n"
-	"    tables: [events]\n"
-	"  everything:\n"
-	"    description: \"All tables\"\n"
-	"    identities: [email, user_id, instagram_user_id, meta_asid, channel_id]\n"
-	"    tables: all\n";
+    "version: 1\n"
+    "identities:\n"
+    "  email: \"sign-in address\"\n"
+    "  user_id: \"users.id\"\n"
+    "  instagram_user_id: \"Instagram id\"\n"
+    "  meta_asid: \"Facebook id\"\n"
+    "  channel_id: \"channels.id\"\n"
+    "tables:\n"
+    "  users:\n"
+    "    category: account\n"
+    "    links:\n"
+    "      - identity: email\n"
+    "        column: email\n"
+    "      - identity: user_id\n"
+    "        column: id\n"
+    "    erase: delete\n"
+    "  projects:\n"
+    "    category: account\n"
+    "    links:\n"
+    "      - parent: users\n"
+    "        column: user_id\n"
+    "    erase: delete\n"
+    "  channels:\n"
+    "    category: meta-sourced\n"
+    "    links:\n"
+    "      - parent: projects\n"
+    "        column: project_id\n"
+    "      - identity: instagram_user_id\n"
+    "        column: platform_user_id\n"
+    "        when: {platform: instagram}\n"
+    "      - identity: meta_asid\n"
+    "        column: platform_user_id\n"
+    "        when: {platform: facebook}\n"
+    "      - identity: channel_id\n"
+    "        column: id\n"
+    "    tokens: [access_token]\n"
+    "    erase: delete\n"
+    "  messages:\n"
+    "    category: messages\n"
+    "    links:\n"
+    "      - parent: channels\n"
+    "        column: channel_id\n"
+    "    erase: delete\n"
+    "  media:\n"
+    "    category: media\n"
+    "    links:\n"
+    "      - parent: projects\n"
+    "        column: project_id\n"
+    "    media: [storage_key]\n"
+    "    erase: delete\n"
+    "  invoices:\n"
+    "    category: billing\n"
+    "    links:\n"
+    "      - parent: users\n"
+    "        column: user_id\n"
+    "    erase:\n"
+    "      action: retain\n"
+    "      reason: \"Tax law\"\n"
+    "      for: 10y\n"
+    "      from: issued_at\n"
+    "      columns:\n"
+    "        email: hash\n"
+    "  a:\n"
+    "    category: other\n"
+    "    links:\n"
+    "      - identity: email\n"
+    "        column: email\n"
+    "    erase: delete\n"
+    "  b:\n"
+    "    category: other\n"
+    "    links:\n"
+    "      - parent: a\n"
+    "        column: a_id\n"
+    "    erase: delete\n"
+    "  c:\n"
+    "    category: other\n"
+    "    links:\n"
+    "      - parent: a\n"
+    "        column: a_id\n"
+    "    erase: delete\n"
+    "  d:\n"
+    "    category: other\n"
+    "    links:\n"
+    "      - parent: b\n"
+    "        column: b_id\n"
+    "      - parent: c\n"
+    "        column: c_id\n"
+    "    erase: delete\n"
+    "  e:\n"
+    "    category: other\n"
+    "    links:\n"
+    "      - parent: d\n"
+    "        column: d_id\n"
+    "      - parent: a\n"
+    "        column: a_id\n"
+    "    erase: delete\n"
+    "  events:\n"
+    "    category: logs\n"
+    "    links:\n"
+    "      - identity: user_id\n"
+    "        column: user_id\n"
+    "    erase: delete\n"
+    "scopes:\n"
+    "  account:\n"
+    "    description: \"The whole account\"\n"
+    "    identities: [email, user_id]\n"
+    "    tables: [users, projects, channels, messages, media, invoices]\n"
+    "  meta:\n"
+    "    description: \"Meta data\"\n"
+    "    identities: [instagram_user_id, meta_asid]\n"
+    "    tables: [channels, messages]\n"
+    "  channel:\n"
+    "    description: \"One channel\"\n"
+    "    identities: [channel_id]\n"
+    "    tables: [messages]\n"
+    "  support:\n"
+    "    description: \"A channel and the account row\"\n"
+    "    identities: [channel_id]\n"
+    "    tables: [users, messages, channels]\n"
+    "  diamond:\n"
+    "    description: \"The diamond\"\n"
+    "    identities: [email]\n"
+    "    tables: [a, b, c, d, e]\n"
+    "  events:\n"
+    "    description: \"App events\"\n"
+    "    identities: [user_id]\n"
+    "    tables: [events]\n"
+    "  everything:\n"
+    "    description: \"All tables\"\n"
+    "    identities: [email, user_id, instagram_user_id, meta_asid, channel_id]\n"
+    "    tables: all\n";
 
 struct fixture {
 	char dir[64];
@@ -371,7 +371,7 @@ order_str(const struct plan *p, char *out, size_t n)
 	out[0] = '\0';
 	for (i = 0; i < p->nsteps && len < n; i++)
 		len += (size_t)snprintf(out + len, n - len, "%s%s", i ? "," : "",
-					p->steps[i].table->name);
+		                        p->steps[i].table->name);
 }
 
 /* Every table in @p comes before each of its parents that is in @p too. */
@@ -390,8 +390,8 @@ check_children_first(const struct plan *p)
 				continue;
 			pp = pos_of(p, t->links[j].parent->name);
 			if (pp >= 0 && pp <= (int)i)
-				fail_msg("step %zu '%s' runs after its parent '%s' (step %d)", i + 1,
-					 t->name, t->links[j].parent->name, pp + 1);
+				fail_msg("step %zu '%s' runs after its parent '%s' (step %d)",
+				         i + 1, t->name, t->links[j].parent->name, pp + 1);
 		}
 	}
 }
@@ -448,27 +448,28 @@ test_plan_order_diamond(void **state)
 static void
 test_plan_order_children_first_in_file(void **state)
 {
-	static const char text[] = "version: 1\n"
-				   "identities: {email: e}\n"
-				   "tables:\n"
-				   "  messages:\n"
-				   "    category: messages\n"
-				   "    links: [{parent: channels, column: channel_id}]\n"
-				   "    erase: delete\n"
-				   "  users:\n"
-				   "    category: account\n"
-				   "    links: [{identity: email, column: email}]\n"
-				   "    erase: delete\n"
-				   "  channels:\n"
-				   "    category: meta-sourced\n"
-				   "    links: [{parent: projects, column: project_id}]\n"
-				   "    erase: delete\n"
-				   "  projects:\n"
-				   "    category: account\n"
-				   "    links: [{parent: users, column: user_id}]\n"
-				   "    erase: delete\n"
-				   "scopes:\n"
-				   "  account: {description: d, identities: [email], tables: all}\n";
+	static const char text[] =
+	    "version: 1\n"
+	    "identities: {email: e}\n"
+	    "tables:\n"
+	    "  messages:\n"
+	    "    category: messages\n"
+	    "    links: [{parent: channels, column: channel_id}]\n"
+	    "    erase: delete\n"
+	    "  users:\n"
+	    "    category: account\n"
+	    "    links: [{identity: email, column: email}]\n"
+	    "    erase: delete\n"
+	    "  channels:\n"
+	    "    category: meta-sourced\n"
+	    "    links: [{parent: projects, column: project_id}]\n"
+	    "    erase: delete\n"
+	    "  projects:\n"
+	    "    category: account\n"
+	    "    links: [{parent: users, column: user_id}]\n"
+	    "    erase: delete\n"
+	    "scopes:\n"
+	    "  account: {description: d, identities: [email], tables: all}\n";
 	struct fixture *f = *state;
 	struct plan_id id = {"email", "alice@example.com"};
 	struct lethe_err err;
@@ -539,14 +540,14 @@ test_plan_identity_not_accepted(void **state)
 		struct plan_id two[2] = {{"instagram_user_id", "IG1"}, {"email", "a@b"}};
 
 		assert_int_equal(plan_build(f->dm, f->db, "meta", two, 2, true, &p, &err),
-				 LETHE_E_USAGE);
+		                 LETHE_E_USAGE);
 		assert_null(p);
 	}
 	/* An undeclared kind. */
 	id.kind = "phone";
 	id.value = "555";
 	assert_int_equal(plan_build(f->dm, f->db, "account", &id, 1, true, &p, &err),
-			 LETHE_E_USAGE);
+	                 LETHE_E_USAGE);
 	assert_null(p);
 	assert_non_null(strstr(err.msg, "'phone'"));
 }
@@ -560,8 +561,7 @@ test_plan_unknown_scope(void **state)
 	struct plan *p = NULL;
 
 	memset(&err, 0, sizeof(err));
-	assert_int_equal(plan_build(f->dm, f->db, "acount", &id, 1, true, &p, &err),
-			 LETHE_E_USAGE);
+	assert_int_equal(plan_build(f->dm, f->db, "acount", &id, 1, true, &p, &err), LETHE_E_USAGE);
 	assert_null(p);
 	assert_non_null(strstr(err.msg, "unknown scope 'acount'"));
 	assert_int_equal(plan_build(f->dm, f->db, "", &id, 1, true, &p, NULL), LETHE_E_USAGE);
@@ -579,16 +579,16 @@ test_plan_bad_identities(void **state)
 	memset(&err, 0, sizeof(err));
 	/* None. */
 	assert_int_equal(plan_build(f->dm, f->db, "account", &id, 0, true, &p, &err),
-			 LETHE_E_USAGE);
+	                 LETHE_E_USAGE);
 	assert_null(p);
 	/* Empty value. */
 	assert_int_equal(plan_build(f->dm, f->db, "account", &id, 1, true, &p, &err),
-			 LETHE_E_USAGE);
+	                 LETHE_E_USAGE);
 	assert_null(p);
 	assert_non_null(strstr(err.msg, "empty value"));
 	id.value = NULL;
 	assert_int_equal(plan_build(f->dm, f->db, "account", &id, 1, true, &p, &err),
-			 LETHE_E_USAGE);
+	                 LETHE_E_USAGE);
 	assert_null(p);
 }
 
@@ -631,9 +631,9 @@ test_plan_counts_several_identities(void **state)
 	struct fixture *f = *state;
 	/* Two people named at once (two kinds), and the same person twice. */
 	struct plan_id ids[3] = {
-		{"email", "alice@example.com"},
-		{"user_id", "2"},
-		{"email", "bob@example.com"},
+	    {"email", "alice@example.com"},
+	    {"user_id", "2"},
+	    {"email", "bob@example.com"},
 	};
 	struct plan *p = build_ok(f, "account", ids, 3, true);
 	const struct plan_step *s;
@@ -645,8 +645,12 @@ test_plan_counts_several_identities(void **state)
 	assert_int_equal(rows_of(p, "media"), 3);
 	assert_int_equal(rows_of(p, "invoices"), 3);
 	s = step_of(p, "users");
-	assert_string_equal(s->where, "((\"email\" IN (?, ?)) OR (\"id\" IN (?)))");
-	assert_int_equal(s->nparams, 3);
+	/* The integer-looking user_id is bound twice: as text and as an integer. */
+	assert_string_equal(s->where, "((\"email\" IN (?, ?)) OR (\"id\" IN (?, ?)))");
+	assert_int_equal(s->nparams, 4);
+	assert_int_equal(s->params[2].type, APPDB_TEXT);
+	assert_int_equal(s->params[3].type, APPDB_INT);
+	assert_int_equal(s->params[3].i, 2);
 	assert_ptr_equal(s->params[0].s, ids[0].value);
 	assert_ptr_equal(s->params[1].s, ids[2].value);
 	assert_ptr_equal(s->params[2].s, ids[1].value);
@@ -668,11 +672,10 @@ test_plan_predicate_text(void **state)
 	assert_string_equal(s->params[0].s, "alice@example.com");
 	/* Parent links nest to any depth; each level is (link OR link ...). */
 	s = step_of(p, "messages");
-	assert_string_equal(s->where,
-			    "((\"channel_id\" IN (SELECT \"id\" FROM \"channels\" WHERE "
-			    "((\"project_id\" IN (SELECT \"id\" FROM \"projects\" WHERE "
-			    "((\"user_id\" IN (SELECT \"id\" FROM \"users\" WHERE "
-			    "((\"email\" IN (?))))))))))))");
+	assert_string_equal(s->where, "((\"channel_id\" IN (SELECT \"id\" FROM \"channels\" WHERE "
+	                              "((\"project_id\" IN (SELECT \"id\" FROM \"projects\" WHERE "
+	                              "((\"user_id\" IN (SELECT \"id\" FROM \"users\" WHERE "
+	                              "((\"email\" IN (?))))))))))))");
 	assert_int_equal(s->nparams, 1);
 	/* The value is never part of the SQL. */
 	assert_null(strstr(s->where, "alice"));
@@ -742,7 +745,7 @@ test_plan_unreachable_table(void **state)
 	s = step_of(p, "channels");
 	assert_true(s->reachable);
 	assert_int_equal(s->rows, 1);
-	assert_string_equal(s->where, "((\"id\" IN (?)))");
+	assert_string_equal(s->where, "((\"id\" IN (?, ?)))");
 	assert_int_equal(rows_of(p, "messages"), 3);
 	plan_free(p);
 }
@@ -776,7 +779,7 @@ test_plan_nobody_matches(void **state)
 	for (i = 0; i < p->nsteps; i++) {
 		if (p->steps[i].rows != 0)
 			fail_msg("table '%s': %lld rows for nobody", p->steps[i].table->name,
-				 (long long)p->steps[i].rows);
+			         (long long)p->steps[i].rows);
 	}
 	plan_free(p);
 
@@ -793,14 +796,14 @@ static void
 test_plan_values_are_bound(void **state)
 {
 	static const char *const evil[] = {
-		"x' OR '1'='1",
-		"x\" OR \"1\"=\"1",
-		"') OR 1=1 --",
-		"1) OR (1=1",
-		"%",
-		"*",
-		"alice@example.com' --",
-		"alice@example.com;DELETE FROM users",
+	    "x' OR '1'='1",
+	    "x\" OR \"1\"=\"1",
+	    "') OR 1=1 --",
+	    "1) OR (1=1",
+	    "%",
+	    "*",
+	    "alice@example.com' --",
+	    "alice@example.com;DELETE FROM users",
 	};
 	struct fixture *f = *state;
 	struct plan_id id = {"email", NULL};
@@ -815,7 +818,7 @@ test_plan_values_are_bound(void **state)
 		for (j = 0; j < p->nsteps; j++) {
 			if (p->steps[j].rows != 0)
 				fail_msg("value '%s' matched %lld rows in '%s'", evil[i],
-					 (long long)p->steps[j].rows, p->steps[j].table->name);
+				         (long long)p->steps[j].rows, p->steps[j].table->name);
 			assert_null(strstr(p->steps[j].where, evil[i]));
 		}
 		plan_free(p);
@@ -840,7 +843,7 @@ test_plan_values_are_bound(void **state)
 	/* Nothing was changed by any of it. */
 	memset(&err, 0, sizeof(err));
 	assert_int_equal(appdb_query_int(f->db, "SELECT count(*) FROM users", NULL, 0, &n, &err),
-			 LETHE_OK);
+	                 LETHE_OK);
 	assert_int_equal(n, 3);
 }
 
@@ -855,9 +858,9 @@ test_plan_recount(void **state)
 	memset(&err, 0, sizeof(err));
 	assert_int_equal(plan_count(p, f->db, &err), LETHE_OK);
 	assert_int_equal(rows_of(p, "messages"), 6);
-	assert_int_equal(appdb_exec(f->db, "DELETE FROM messages WHERE channel_id = 100", NULL, 0,
-				    NULL, &err),
-			 LETHE_OK);
+	assert_int_equal(
+	    appdb_exec(f->db, "DELETE FROM messages WHERE channel_id = 100", NULL, 0, NULL, &err),
+	    LETHE_OK);
 	assert_int_equal(plan_count(p, f->db, &err), LETHE_OK);
 	assert_int_equal(rows_of(p, "messages"), 3);
 	assert_int_equal(rows_of(p, "channels"), 3);
@@ -876,12 +879,77 @@ test_plan_identity_matches_untyped_integer_column(void **state)
 	struct fixture *f = *state;
 	struct plan_id id = {"user_id", "2"};
 	struct plan *p = build_ok(f, "events", &id, 1, true);
+	int64_t rows = rows_of(p, "events");
 
-	if (rows_of(p, "events") != 2)
-		fail_msg("user_id=2 matched %lld rows of events (user_id declared without a "
-			 "type, holding integers); expected 2",
-			 (long long)rows_of(p, "events"));
 	plan_free(p);
+	if (rows != 2)
+		fail_msg("user_id=2 matched %lld rows of events (user_id declared without a "
+		         "type, holding integers); expected 2",
+		         (long long)rows);
+}
+
+/*
+ * A map where every level links twice to the level above doubles the
+ * predicate per level: past the 1 MiB cap plan_build must refuse with
+ * LETHE_E_TOOBIG, free everything, and leave *out NULL.
+ */
+static void
+test_plan_predicate_too_big(void **state)
+{
+	static char text[16384];
+	struct fixture *f = *state;
+	struct plan_id id = {"email", "x@example.com"};
+	struct lethe_err err;
+	struct datamap *dm;
+	struct plan *p = (struct plan *)&err;
+	size_t len;
+	int i;
+	lethe_rc rc;
+
+	len = (size_t)snprintf(text, sizeof(text),
+	                       "version: 1\n"
+	                       "identities: {email: e}\n"
+	                       "tables:\n"
+	                       "  t0:\n"
+	                       "    key: id\n"
+	                       "    category: other\n"
+	                       "    links: [{identity: email, column: email}]\n"
+	                       "    erase: delete\n");
+	for (i = 1; i <= 16; i++)
+		len += (size_t)snprintf(
+		    text + len, sizeof(text) - len,
+		    "  t%d:\n"
+		    "    key: id\n"
+		    "    category: other\n"
+		    "    links: [{parent: t%d, column: a}, {parent: t%d, column: b}]\n"
+		    "    erase: delete\n",
+		    i, i - 1, i - 1);
+	snprintf(text + len, sizeof(text) - len,
+	         "scopes:\n"
+	         "  all: {description: d, identities: [email], tables: all}\n"
+	         "  small: {description: d, identities: [email], tables: [t0, t1, t2, t3]}\n");
+	memset(&err, 0, sizeof(err));
+	dm = datamap_load("test.yaml", text, &err);
+	if (dm == NULL)
+		fail_msg("load: %s", err.msg);
+	/* The first levels are fine: t3's predicate has 2^3 identity parameters. */
+	rc = plan_build(dm, f->db, "small", &id, 1, false, &p, &err);
+	if (rc == LETHE_OK) {
+		assert_int_equal(p->nsteps, 4);
+		assert_string_equal(p->steps[0].table->name, "t3");
+		assert_int_equal(p->steps[0].nparams, 8);
+		plan_free(p);
+	}
+	assert_int_equal(rc, LETHE_OK);
+	rc = plan_build(dm, f->db, "all", &id, 1, false, &p, &err);
+	if (rc == LETHE_OK)
+		plan_free(p);
+	else
+		assert_null(p);
+	datamap_free(dm);
+	assert_int_equal(rc, LETHE_E_TOOBIG);
+	assert_int_equal(err.rc, LETHE_E_TOOBIG);
+	assert_non_null(strstr(err.msg, "too long"));
 }
 
 /* ---- output ------------------------------------------------------------ */
@@ -899,7 +967,7 @@ test_plan_to_json(void **state)
 	assert_non_null(j);
 	assert_string_equal(json_string_value(json_object_get(j, "scope")), "account");
 	assert_string_equal(json_string_value(json_object_get(j, "description")),
-			    "The whole account");
+	                    "The whole account");
 	steps = json_object_get(j, "steps");
 	assert_true(json_is_array(steps));
 	assert_int_equal(json_array_size(steps), p->nsteps);
@@ -907,19 +975,18 @@ test_plan_to_json(void **state)
 		s = json_array_get(steps, i);
 		assert_int_equal(json_integer_value(json_object_get(s, "step")), (int)i + 1);
 		assert_string_equal(json_string_value(json_object_get(s, "table")),
-				    p->steps[i].table->name);
+		                    p->steps[i].table->name);
 		assert_string_equal(json_string_value(json_object_get(s, "category")),
-				    p->steps[i].table->category);
+		                    p->steps[i].table->category);
 		assert_string_equal(json_string_value(json_object_get(s, "action")),
-				    dm_action_str(p->steps[i].table->action));
-		assert_int_equal(json_integer_value(json_object_get(s, "rows")),
-				 p->steps[i].rows);
+		                    dm_action_str(p->steps[i].table->action));
+		assert_int_equal(json_integer_value(json_object_get(s, "rows")), p->steps[i].rows);
 	}
 	s = json_array_get(steps, (size_t)pos_of(p, "invoices"));
 	assert_string_equal(json_string_value(json_object_get(s, "action")), "retain");
 	assert_string_equal(json_string_value(json_object_get(s, "reason")), "Tax law");
 	assert_int_equal(json_integer_value(json_object_get(s, "retain_seconds")),
-			 (int64_t)10 * 365 * 86400);
+	                 (int64_t)10 * 365 * 86400);
 	assert_int_equal(json_integer_value(json_object_get(s, "rows")), 2);
 	assert_null(json_object_get(s, "removes_media_files"));
 	s = json_array_get(steps, (size_t)pos_of(p, "media"));
@@ -943,10 +1010,9 @@ test_plan_to_json(void **state)
 	/* Uncounted plans say -1. */
 	p = build_ok(f, "meta", &(struct plan_id){"instagram_user_id", "IG1"}, 1, false);
 	j = plan_to_json(p);
-	assert_int_equal(json_integer_value(
-				 json_object_get(json_array_get(json_object_get(j, "steps"), 0),
-						 "rows")),
-			 -1);
+	assert_int_equal(json_integer_value(json_object_get(
+	                     json_array_get(json_object_get(j, "steps"), 0), "rows")),
+	                 -1);
 	json_decref(j);
 	plan_free(p);
 }
@@ -1022,10 +1088,10 @@ test_plan_demo(void **state)
 		char igid[64];
 
 		assert_int_equal(appdb_prepare(db,
-					       "SELECT platform_user_id FROM channels "
-					       "WHERE platform = 'instagram' ORDER BY id LIMIT 1",
-					       &st, &err),
-				 LETHE_OK);
+		                               "SELECT platform_user_id FROM channels "
+		                               "WHERE platform = 'instagram' ORDER BY id LIMIT 1",
+		                               &st, &err),
+		                 LETHE_OK);
 		assert_int_equal(appdb_step(db, st, &err), APPDB_ROW);
 		appdb_column(db, st, 0, &v);
 		assert_int_equal(v.type, APPDB_TEXT);
@@ -1038,11 +1104,11 @@ test_plan_demo(void **state)
 		assert_int_equal(p->nsteps, 7);
 		assert_null(step_of(p, "users"));
 		assert_int_equal(appdb_query_int(db,
-						 "SELECT count(*) FROM channels WHERE "
-						 "platform_user_id = ? AND platform = 'instagram'",
-						 &(struct appdb_val){.type = APPDB_TEXT, .s = igid}, 1,
-						 &total, &err),
-				 LETHE_OK);
+		                                 "SELECT count(*) FROM channels WHERE "
+		                                 "platform_user_id = ? AND platform = 'instagram'",
+		                                 &(struct appdb_val){.type = APPDB_TEXT, .s = igid},
+		                                 1, &total, &err),
+		                 LETHE_OK);
 		assert_true(total >= 1);
 		assert_int_equal(rows_of(p, "channels"), total);
 		plan_free(p);
@@ -1055,29 +1121,29 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_plan_order_children_first, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_plan_order_diamond, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_plan_order_children_first_in_file, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_plan_scope_filters_tables, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_plan_identity_not_accepted, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_plan_unknown_scope, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_plan_bad_identities, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_plan_counts_account, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_plan_counts_several_identities, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_plan_predicate_text, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_plan_conditional_link, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_plan_unreachable_table, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_plan_diamond_counts, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_plan_nobody_matches, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_plan_values_are_bound, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_plan_recount, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_plan_identity_matches_untyped_integer_column,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_plan_to_json, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_plan_print, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_plan_demo, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_plan_order_children_first, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_plan_order_diamond, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_plan_order_children_first_in_file, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_plan_scope_filters_tables, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_plan_identity_not_accepted, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_plan_unknown_scope, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_plan_bad_identities, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_plan_counts_account, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_plan_counts_several_identities, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_plan_predicate_text, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_plan_conditional_link, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_plan_unreachable_table, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_plan_diamond_counts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_plan_nobody_matches, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_plan_values_are_bound, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_plan_recount, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_plan_identity_matches_untyped_integer_column,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_plan_predicate_too_big, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_plan_to_json, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_plan_print, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_plan_demo, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -76,12 +76,12 @@ test_util_duration_parse_rejects(void **state)
 	expect_duration_bad("-1d");
 	expect_duration_bad("+1d");
 	expect_duration_bad("1.5d");
-	expect_duration_bad("10");      /* no unit */
-	expect_duration_bad("1d2");     /* trailing number without unit */
+	expect_duration_bad("10");  /* no unit */
+	expect_duration_bad("1d2"); /* trailing number without unit */
 	expect_duration_bad(" 1d");
 	expect_duration_bad("1d ");
 	expect_duration_bad("1 d");
-	expect_duration_bad("1D");      /* units are lower case */
+	expect_duration_bad("1D"); /* units are lower case */
 	expect_duration_bad("1M");
 	expect_duration_bad("1dd");
 	expect_duration_bad("30days");
@@ -141,8 +141,11 @@ static void
 test_util_time_round_trip(void **state)
 {
 	static const int64_t samples[] = {
-		0, 1, 59, 86399, 86400, 951782400, 1700000000, 1709251199, 4102444800,
-		(int64_t)253402300799, /* 9999-12-31 23:59:59 */
+	    0,          1,
+	    59,         86399,
+	    86400,      951782400,
+	    1700000000, 1709251199,
+	    4102444800, (int64_t)253402300799, /* 9999-12-31 23:59:59 */
 	};
 	char out[32];
 	size_t i;
@@ -162,29 +165,29 @@ static void
 test_util_time_parse_rejects(void **state)
 {
 	static const char *const bad[] = {
-		"",
-		"2023",
-		"2023-11",
-		"2023-11-1",
-		"2023-1-14",
-		"23-11-14",
-		"2023/11/14",
-		"2023-11-14X22:13:20",
-		"2023-11-14 22:13",
-		"2023-11-14 22-13-20",
-		"2023-11-14 ",
-		"2023-00-10",
-		"2023-13-10",
-		"2023-11-00",
-		"2023-11-32",
-		"2023-11-14 24:00:00",
-		"2023-11-14 22:60:00",
-		"2023-11-14 22:13:61",
-		"abcd-ef-gh",
-		"2023-11-1a",
-		"2023-11-14 2a:13:20",
-		"-023-11-14",
-		" 2023-11-14",
+	    "",
+	    "2023",
+	    "2023-11",
+	    "2023-11-1",
+	    "2023-1-14",
+	    "23-11-14",
+	    "2023/11/14",
+	    "2023-11-14X22:13:20",
+	    "2023-11-14 22:13",
+	    "2023-11-14 22-13-20",
+	    "2023-11-14 ",
+	    "2023-00-10",
+	    "2023-13-10",
+	    "2023-11-00",
+	    "2023-11-32",
+	    "2023-11-14 24:00:00",
+	    "2023-11-14 22:60:00",
+	    "2023-11-14 22:13:61",
+	    "abcd-ef-gh",
+	    "2023-11-1a",
+	    "2023-11-14 2a:13:20",
+	    "-023-11-14",
+	    " 2023-11-14",
 	};
 	size_t i;
 
@@ -212,12 +215,43 @@ test_util_time_parse_rejects_trailing_text(void **state)
 	assert_int_equal(time_parse("2023-11-14 07:00:00", &utc), LETHE_OK);
 	if (time_parse("2023-11-14 12:00:00+05:00", &t) == LETHE_OK && t != utc)
 		fail_msg("time_parse read '2023-11-14 12:00:00+05:00' as %lld, i.e. "
-			 "ignored the +05:00 offset (expected a rejection or %lld)",
-			 (long long)t, (long long)utc);
+		         "ignored the +05:00 offset (expected a rejection or %lld)",
+		         (long long)t, (long long)utc);
 	t = 777;
 	if (time_parse("2023-11-14 12:00:00 garbage", &t) == LETHE_OK)
 		fail_msg("time_parse accepted trailing garbage in "
-			 "'2023-11-14 12:00:00 garbage' (got %lld)", (long long)t);
+		         "'2023-11-14 12:00:00 garbage' (got %lld)",
+		         (long long)t);
+}
+
+/*
+ * Day numbers that do not exist in their month are not timestamps either;
+ * accepting them would silently move the time (timegm normalizes 02-30 to
+ * 03-02).  Leap days of leap years are fine.
+ */
+static void
+test_util_time_parse_rejects_impossible_date(void **state)
+{
+	static const char *const bad[] = {
+	    "2023-02-29", "2023-02-30",          "2024-02-30",
+	    "2023-04-31", "2023-06-31 12:00:00", "1900-02-29",
+	};
+	int64_t t;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(time_parse("2024-02-29", &t), LETHE_OK);
+	assert_int_equal(time_parse("2000-02-29 23:59:59", &t), LETHE_OK);
+	assert_int_equal(time_parse("2023-01-31", &t), LETHE_OK);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char back[32] = "";
+
+		t = 777;
+		if (time_parse(bad[i], &t) == LETHE_OK) {
+			time_format(t, back, sizeof(back));
+			fail_msg("time_parse accepted '%s' as %s", bad[i], back);
+		}
+	}
 }
 
 /* ---- buf --------------------------------------------------------------- */
@@ -431,7 +465,7 @@ static void
 test_util_hash_key_parse(void **state)
 {
 	static const char hex[] =
-		"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+	    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 	uint8_t key[HASH_KEY_LEN], want[HASH_KEY_LEN];
 	char text[200];
 
@@ -445,9 +479,9 @@ test_util_hash_key_parse(void **state)
 	/* Upper case and surrounding whitespace. */
 	memset(key, 0xee, sizeof(key));
 	assert_int_equal(hash_key_parse("  000102030405060708090A0B0C0D0E0F"
-					"101112131415161718191A1B1C1D1E1F\n",
-					key),
-			 LETHE_OK);
+	                                "101112131415161718191A1B1C1D1E1F\n",
+	                                key),
+	                 LETHE_OK);
 	assert_memory_equal(key, want, HASH_KEY_LEN);
 
 	/* 63 and 65 digits. */
@@ -468,9 +502,9 @@ test_util_hash_key_parse(void **state)
 	assert_int_equal(hash_key_parse("   \n", key), LETHE_E_CONFIG);
 	/* An all-ones key. */
 	assert_int_equal(hash_key_parse("ffffffffffffffffffffffffffffffff"
-					"ffffffffffffffffffffffffffffffff",
-					key),
-			 LETHE_OK);
+	                                "ffffffffffffffffffffffffffffffff",
+	                                key),
+	                 LETHE_OK);
 	memset(want, 0xff, sizeof(want));
 	assert_memory_equal(key, want, HASH_KEY_LEN);
 }
@@ -539,7 +573,7 @@ test_util_rc_err_set(void **state)
 	(void)state;
 	memset(&err, 0, sizeof(err));
 	assert_int_equal(lethe_err_set(&err, LETHE_E_IO, "%s:%d: %s", "f.yaml", 3, "bad"),
-			 LETHE_E_IO);
+	                 LETHE_E_IO);
 	assert_int_equal(err.rc, LETHE_E_IO);
 	assert_string_equal(err.msg, "f.yaml:3: bad");
 	/* NULL detail is allowed. */
@@ -555,27 +589,28 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_util_duration_parse_units),
-		cmocka_unit_test(test_util_duration_parse_combined),
-		cmocka_unit_test(test_util_duration_parse_rejects),
-		cmocka_unit_test(test_util_duration_parse_overflow),
-		cmocka_unit_test(test_util_time_format_known),
-		cmocka_unit_test(test_util_time_parse_forms),
-		cmocka_unit_test(test_util_time_round_trip),
-		cmocka_unit_test(test_util_time_parse_rejects),
-		cmocka_unit_test(test_util_time_parse_rejects_trailing_text),
-		cmocka_unit_test(test_util_buf_basic),
-		cmocka_unit_test(test_util_buf_cap),
-		cmocka_unit_test(test_util_buf_addf_long),
-		cmocka_unit_test(test_util_buf_grows),
-		cmocka_unit_test(test_util_hash_keyed_known_vector),
-		cmocka_unit_test(test_util_hash_keyed_properties),
-		cmocka_unit_test(test_util_hash_is_keyed),
-		cmocka_unit_test(test_util_hash_key_parse),
-		cmocka_unit_test(test_util_hash_hex_and_random),
-		cmocka_unit_test(test_util_rc_str),
-		cmocka_unit_test(test_util_rc_exit),
-		cmocka_unit_test(test_util_rc_err_set),
+	    cmocka_unit_test(test_util_duration_parse_units),
+	    cmocka_unit_test(test_util_duration_parse_combined),
+	    cmocka_unit_test(test_util_duration_parse_rejects),
+	    cmocka_unit_test(test_util_duration_parse_overflow),
+	    cmocka_unit_test(test_util_time_format_known),
+	    cmocka_unit_test(test_util_time_parse_forms),
+	    cmocka_unit_test(test_util_time_round_trip),
+	    cmocka_unit_test(test_util_time_parse_rejects),
+	    cmocka_unit_test(test_util_time_parse_rejects_trailing_text),
+	    cmocka_unit_test(test_util_time_parse_rejects_impossible_date),
+	    cmocka_unit_test(test_util_buf_basic),
+	    cmocka_unit_test(test_util_buf_cap),
+	    cmocka_unit_test(test_util_buf_addf_long),
+	    cmocka_unit_test(test_util_buf_grows),
+	    cmocka_unit_test(test_util_hash_keyed_known_vector),
+	    cmocka_unit_test(test_util_hash_keyed_properties),
+	    cmocka_unit_test(test_util_hash_is_keyed),
+	    cmocka_unit_test(test_util_hash_key_parse),
+	    cmocka_unit_test(test_util_hash_hex_and_random),
+	    cmocka_unit_test(test_util_rc_str),
+	    cmocka_unit_test(test_util_rc_exit),
+	    cmocka_unit_test(test_util_rc_err_set),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
