@@ -19,7 +19,7 @@
 
 #define BUSY_TIMEOUT_MS 5000
 
-#define CHECKPOINT_FRAMES 4096 /* checkpoint once the WAL holds this many pages */
+#define CHECKPOINT_FRAMES 16384 /* checkpoint once the WAL holds this many pages (64 MiB) */
 
 /* Driver state behind appdb.handle. */
 struct sq_conn {

@@ -249,10 +249,9 @@ after_batch(struct exec *x, double ms, int64_t rows, bool full)
 		double want = (double)rows * (0.6 * x->o->max_txn_ms) / ms;
 		int64_t next = (int64_t)want;
 
+		/* Grow at most twofold; shrink as far as the measurement says. */
 		if (next > 2 * x->batch)
 			next = 2 * x->batch;
-		if (next < x->batch / 2)
-			next = x->batch / 2;
 		if (next < BATCH_MIN)
 			next = BATCH_MIN;
 		if (next > BATCH_MAX)
@@ -496,8 +495,8 @@ struct del_batch {
 	const struct dm_table *t; /* the table */
 	struct keylist live;      /* keys of the window that still match */
 	int64_t rows;             /* rows deleted */
-	int64_t files;            /* media files removed */
-	int64_t failed;           /* media files not removable */
+	char **media;             /* object keys of the deleted rows' files */
+	size_t nmedia, cap;       /* count and capacity */
 };
 
 static lethe_rc
@@ -512,12 +511,42 @@ on_deleted(struct exec *x, struct appdb_stmt *q, void *arg)
 		appdb_column(x->db, q, (int)i + 1, &v);
 		if (v.type != APPDB_TEXT || v.s[0] == '\0')
 			continue;
-		if (media_remove(x, v.s))
-			d->files++;
-		else
-			d->failed++;
+		d->media = xgrow(d->media, &d->cap, d->nmedia + 1, sizeof(char *));
+		d->media[d->nmedia++] = xstrdup(v.s);
 	}
 	return LETHE_OK;
+}
+
+/*
+ * Remove the media files recorded for (job, @t) and forget them.  Runs
+ * after the rows' deletion committed (or on resume, once it is known to
+ * have), outside any app transaction.  Adds to *@removed and *@failed.
+ */
+static lethe_rc
+media_flush(struct exec *x, const struct dm_table *t, int64_t *removed, int64_t *failed)
+{
+	char **keys = NULL;
+	size_t n = 0, i;
+	int64_t bad = 0;
+	lethe_rc rc;
+
+	rc = store_media_list(x->st, x->job, t->name, &keys, &n, x->err);
+	for (i = 0; i < n; i++) {
+		if (rc == LETHE_OK) {
+			if (media_remove(x, keys[i]))
+				(*removed)++;
+			else
+				bad++;
+		}
+		free(keys[i]);
+	}
+	free(keys);
+	if (rc == LETHE_OK && n > 0)
+		rc = store_media_clear(x->st, x->job, t->name, x->err);
+	if (bad > 0)
+		log_warnx("%s: %lld media files could not be removed", t->name, (long long)bad);
+	*failed += bad;
+	return rc;
 }
 
 /*
@@ -648,19 +677,30 @@ run_delete(struct exec *x, const struct plan_step *ps, struct store_step *ss,
 			if (rc == LETHE_OK && t->nmedia == 0)
 				d.rows = before + x->db->ops->changes(x->db);
 		}
+		/* Before the app commit: the batch as pending, with its media files. */
 		if (rc == LETHE_OK && d.rows > 0) {
 			ss->pending_rows = d.rows;
-			ss->pending_media = d.files;
 			free(ss->pending_key);
 			ss->pending_key = lo;
 			free(ss->pending_cursor);
 			ss->pending_cursor = hi;
 			lo = hi = NULL;
-			rc = store_step_put(x->st, x->job, t->name, ss, x->err);
+			rc = store_begin(x->st, x->err);
+			for (i = 0; rc == LETHE_OK && i < d.nmedia; i++)
+				rc = store_media_add(x->st, x->job, t->name, d.media[i], x->err);
+			if (rc == LETHE_OK)
+				rc = store_step_put(x->st, x->job, t->name, ss, x->err);
+			if (rc == LETHE_OK)
+				rc = store_commit(x->st, x->err);
+			else
+				store_rollback(x->st);
 		}
 		free(lo);
 		free(hi);
 		keylist_free(&d.live);
+		for (i = 0; i < d.nmedia; i++)
+			free(d.media[i]);
+		free(d.media);
 		if (rc == LETHE_OK)
 			rc = appdb_commit(x->db, x->err);
 		if (rc != LETHE_OK) {
@@ -669,22 +709,22 @@ run_delete(struct exec *x, const struct plan_step *ps, struct store_step *ss,
 		}
 		ms = time_mono_ms() - t0;
 		if (d.rows > 0) {
+			int64_t files = 0;
+
+			if (d.nmedia > 0)
+				rc = media_flush(x, t, &files, &sr->media_failed);
 			ss->done += d.rows;
-			ss->media += d.files;
+			ss->media += files;
 			ss->pending_rows = 0;
-			ss->pending_media = 0;
 			free(ss->pending_key);
 			ss->pending_key = NULL;
 			free(ss->pending_cursor);
 			ss->pending_cursor = NULL;
-			rc = store_step_put(x->st, x->job, t->name, ss, x->err);
+			if (rc == LETHE_OK)
+				rc = store_step_put(x->st, x->job, t->name, ss, x->err);
 			if (rc != LETHE_OK)
 				break;
 		}
-		sr->media_failed += d.failed;
-		if (d.failed > 0)
-			log_warnx("%s: %lld media files could not be removed", t->name,
-			          (long long)d.failed);
 		after_batch(x, ms, (int64_t)(end - start), (int64_t)(end - start) >= limit);
 	}
 	chunk_stmts_free(x, &cs);
@@ -1055,9 +1095,21 @@ settle_pending(struct exec *x, const struct plan_step *ps, struct store_step *ss
 	}
 	if (rc != LETHE_OK)
 		return rc;
+	if (committed && t->nmedia > 0) {
+		int64_t files = 0, failed = 0;
+
+		rc = media_flush(x, t, &files, &failed);
+		if (rc != LETHE_OK)
+			return rc;
+		ss->media += files;
+	} else if (t->nmedia > 0) {
+		/* Rows still there: their files are recorded again when they are deleted. */
+		rc = store_media_clear(x->st, x->job, t->name, x->err);
+		if (rc != LETHE_OK)
+			return rc;
+	}
 	if (committed) {
 		ss->done += ss->pending_rows;
-		ss->media += ss->pending_media;
 		if (ss->pending_cursor != NULL) {
 			free(ss->cursor);
 			ss->cursor = ss->pending_cursor;
@@ -1067,7 +1119,6 @@ settle_pending(struct exec *x, const struct plan_step *ps, struct store_step *ss
 	log_info("%s: a batch interrupted by a crash had %s", t->name,
 	         committed ? "committed; counted it" : "not committed; redoing it");
 	ss->pending_rows = 0;
-	ss->pending_media = 0;
 	free(ss->pending_key);
 	ss->pending_key = NULL;
 	free(ss->pending_cursor);
@@ -1087,6 +1138,9 @@ run_step(struct exec *x, size_t i)
 	int64_t b0 = x->res->batches;
 
 	x->step = i;
+	/* Tables differ in cost per row: start each step small and let it grow. */
+	if (x->o->batch_rows == 0)
+		x->batch = x->batch / 4 > BATCH_START ? x->batch / 4 : BATCH_START;
 	rc = store_step_get(x->st, x->job, ps->table->name, dm_action_str(ps->table->action), &ss,
 	                    x->err);
 	if (rc != LETHE_OK)

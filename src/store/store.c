@@ -16,9 +16,10 @@
 #include <sys/stat.h>
 
 #include "store/store.h"
+#include "util/buf.h"
 #include "util/mem.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 struct store {
 	sqlite3 *db; /* the connection */
@@ -56,6 +57,16 @@ static const char schema_v1[] =
     "  PRIMARY KEY (table_name, row_key));"
     "CREATE INDEX IF NOT EXISTS holds_until ON holds(until);"
     "CREATE INDEX IF NOT EXISTS holds_job ON holds(job_id);";
+
+/* Version 2: media files to remove once their rows' deletion has committed. */
+static const char schema_v2[] = "CREATE TABLE IF NOT EXISTS media_pending ("
+                                "  job_id INTEGER NOT NULL,"
+                                "  table_name TEXT NOT NULL,"
+                                "  object_key TEXT NOT NULL,"
+                                "  PRIMARY KEY (job_id, table_name, object_key));";
+
+/* migrations[i] brings a store from version i to i + 1. */
+static const char *const migrations[SCHEMA_VERSION] = {schema_v1, schema_v2};
 
 static lethe_rc
 sfail(struct store *st, struct lethe_err *err, const char *what)
@@ -128,8 +139,17 @@ store_open(const char *path, struct store **out, struct lethe_err *err)
 		goto fail;
 	}
 	if (version < SCHEMA_VERSION) {
-		char *sql = xasprintf("BEGIN IMMEDIATE; %s PRAGMA user_version=%d; COMMIT;",
-		                      schema_v1, SCHEMA_VERSION);
+		struct buf b;
+		char *sql;
+		int v;
+
+		buf_init(&b, 1u << 20);
+		buf_adds(&b, "BEGIN IMMEDIATE;");
+		for (v = version; v < SCHEMA_VERSION; v++)
+			buf_adds(&b, migrations[v]);
+		buf_addf(&b, "PRAGMA user_version=%d; COMMIT;", SCHEMA_VERSION);
+		sql = xstrdup(buf_str(&b));
+		buf_free(&b);
 		int r = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
 
 		free(sql);
@@ -431,4 +451,67 @@ store_hold_count(struct store *st, int64_t job, int64_t *out, struct lethe_err *
 		*out = sqlite3_column_int64(q, 0);
 	sqlite3_finalize(q);
 	return LETHE_OK;
+}
+
+lethe_rc
+store_media_add(struct store *st, int64_t job, const char *table, const char *key,
+                struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	rc = prep(st,
+	          "INSERT INTO media_pending (job_id, table_name, object_key) VALUES (?1, ?2, ?3) "
+	          "ON CONFLICT DO NOTHING",
+	          &q, err);
+	if (rc != LETHE_OK)
+		return rc;
+	sqlite3_bind_int64(q, 1, job);
+	sqlite3_bind_text(q, 2, table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, key, -1, SQLITE_STATIC);
+	rc = run(st, q, err);
+	sqlite3_finalize(q);
+	return rc;
+}
+
+lethe_rc
+store_media_list(struct store *st, int64_t job, const char *table, char ***keys, size_t *n,
+                 struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	size_t cap = 0;
+	lethe_rc rc;
+
+	*keys = NULL;
+	*n = 0;
+	rc = prep(st,
+	          "SELECT object_key FROM media_pending WHERE job_id = ?1 AND table_name = ?2 "
+	          "ORDER BY object_key",
+	          &q, err);
+	if (rc != LETHE_OK)
+		return rc;
+	sqlite3_bind_int64(q, 1, job);
+	sqlite3_bind_text(q, 2, table, -1, SQLITE_STATIC);
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		*keys = xgrow(*keys, &cap, *n + 1, sizeof(char *));
+		(*keys)[(*n)++] = col_dup(q, 0);
+	}
+	sqlite3_finalize(q);
+	return LETHE_OK;
+}
+
+lethe_rc
+store_media_clear(struct store *st, int64_t job, const char *table, struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	rc = prep(st, "DELETE FROM media_pending WHERE job_id = ?1 AND table_name = ?2", &q, err);
+	if (rc != LETHE_OK)
+		return rc;
+	sqlite3_bind_int64(q, 1, job);
+	sqlite3_bind_text(q, 2, table, -1, SQLITE_STATIC);
+	rc = run(st, q, err);
+	sqlite3_finalize(q);
+	return rc;
 }

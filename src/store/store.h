@@ -75,4 +75,16 @@ lethe_rc store_hold_add(struct store *st, const char *table, const char *key, in
 /* Number of holds of @job. */
 lethe_rc store_hold_count(struct store *st, int64_t job, int64_t *out, struct lethe_err *err);
 
+/*
+ * Media files of a batch whose rows are being deleted: recorded before the
+ * app commit, removed from disk after it, then cleared.  Object keys are
+ * the app's storage paths, not personal data.
+ */
+lethe_rc store_media_add(struct store *st, int64_t job, const char *table, const char *key,
+                         struct lethe_err *err);
+/* The recorded keys of (@job, @table); free each and the array. */
+lethe_rc store_media_list(struct store *st, int64_t job, const char *table, char ***keys, size_t *n,
+                          struct lethe_err *err);
+lethe_rc store_media_clear(struct store *st, int64_t job, const char *table, struct lethe_err *err);
+
 #endif /* LETHE_STORE_H */
