@@ -106,7 +106,7 @@ config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 	tmp = xstrdup(path);
 	cfg->dir = xstrdup(dirname(tmp));
 	free(tmp);
-	cfg->max_txn_ms = 20;
+	cfg->max_txn_ms = 30;
 	cfg->yield_ms = 10;
 
 	rc = ydoc_load(&y, path, NULL, LETHE_E_CONFIG, err);

@@ -609,6 +609,146 @@ out:
 	return rc;
 }
 
+/*
+ * Where delete windows come from.  Integer keys (the common case) are walked
+ * as key ranges [lo, lo + width) over the span of the person's keys, the
+ * width adapting so a window holds about one batch of their rows: nothing
+ * is collected or sorted up front.  Other keys are collected once, sorted,
+ * and cut into windows of a batch each.
+ */
+struct windows {
+	struct keylist k; /* collected keys (non-integer keys) */
+	bool started;     /* the span is known */
+	bool ranged;      /* integer keys: windows are ranges */
+	bool done;        /* no window left */
+	int64_t lo;       /* ranged: start of the next window */
+	int64_t max;      /* ranged: the person's largest key when started */
+	double width;     /* ranged: window width in key units */
+};
+
+static lethe_rc
+windows_start(struct exec *x, const struct plan_step *ps, struct windows *w, int64_t limit)
+{
+	const struct dm_table *t = ps->table;
+	struct appdb_stmt *q = NULL;
+	struct appdb_val lo, hi, n;
+	struct buf b;
+	enum appdb_step s;
+	lethe_rc rc;
+
+	w->started = true;
+	buf_init(&b, SQL_CAP);
+	buf_adds(&b, "SELECT min(");
+	appdb_quote(x->db, &b, t->key);
+	buf_adds(&b, "), max(");
+	appdb_quote(x->db, &b, t->key);
+	buf_adds(&b, "), count(*) FROM ");
+	appdb_quote(x->db, &b, t->name);
+	buf_adds(&b, " WHERE ");
+	buf_adds(&b, ps->where);
+	rc = appdb_prepare(x->db, buf_str(&b), &q, x->err);
+	buf_free(&b);
+	if (rc == LETHE_OK)
+		rc = appdb_bind_all(x->db, q, ps->params, ps->nparams);
+	s = rc == LETHE_OK ? appdb_step(x->db, q, x->err) : APPDB_ERROR;
+	if (s != APPDB_ROW) {
+		appdb_finalize(x->db, q);
+		return rc != LETHE_OK ? rc : (x->err ? x->err->rc : LETHE_E_DB);
+	}
+	appdb_column(x->db, q, 0, &lo);
+	appdb_column(x->db, q, 1, &hi);
+	appdb_column(x->db, q, 2, &n);
+	if (n.type == APPDB_INT && n.i == 0) {
+		w->done = true;
+	} else if (lo.type == APPDB_INT && hi.type == APPDB_INT) {
+		w->ranged = true;
+		w->lo = lo.i;
+		w->max = hi.i;
+		w->width = (double)(hi.i - lo.i + 1) * (double)limit / (double)n.i;
+		if (w->width < 1.0)
+			w->width = 1.0;
+	}
+	appdb_finalize(x->db, q);
+	if (!w->done && !w->ranged) {
+		rc = collect_keys(x, ps, NULL, &w->k);
+		w->done = rc == LETHE_OK && w->k.n == 0;
+	}
+	return rc;
+}
+
+/* The next window as tagged keys in *@lo / *@hi (caller frees); *@none if no more. */
+static lethe_rc
+windows_next(struct exec *x, const struct plan_step *ps, struct windows *w, int64_t limit,
+             char **lo, char **hi, bool *none)
+{
+	lethe_rc rc = LETHE_OK;
+
+	*lo = *hi = NULL;
+	*none = false;
+	for (;;) {
+		if (!w->started)
+			rc = windows_start(x, ps, w, limit);
+		if (rc != LETHE_OK)
+			return rc;
+		if (w->done) {
+			*none = true;
+			return LETHE_OK;
+		}
+		if (w->ranged) {
+			int64_t end;
+			double span = w->width;
+
+			if (span > (double)(w->max - w->lo))
+				end = w->max;
+			else
+				end = w->lo + (int64_t)span - 1;
+			if (end < w->lo)
+				end = w->lo;
+			*lo = xasprintf("i:%lld", (long long)w->lo);
+			*hi = xasprintf("i:%lld", (long long)end);
+			if (end >= w->max)
+				w->done = true;
+			else
+				w->lo = end + 1;
+			return LETHE_OK;
+		}
+		if (w->k.pos < w->k.n) {
+			size_t end =
+			    w->k.pos + (size_t)limit < w->k.n ? w->k.pos + (size_t)limit : w->k.n;
+
+			*lo = val_tag(&w->k.v[w->k.pos].v);
+			*hi = val_tag(&w->k.v[end - 1].v);
+			w->k.pos = end;
+			return LETHE_OK;
+		}
+		if (w->k.complete) {
+			w->done = true;
+			continue;
+		}
+		rc = collect_keys(x, ps, NULL, &w->k);
+		if (rc == LETHE_OK && w->k.n == 0)
+			w->done = true;
+	}
+}
+
+/* A ranged window of the current width held @found rows: aim the next at @limit. */
+static void
+windows_feedback(struct windows *w, int64_t found, int64_t limit)
+{
+	double f;
+
+	if (!w->ranged)
+		return;
+	f = found > 0 ? (double)limit / (double)found : 4.0;
+	if (f > 4.0)
+		f = 4.0;
+	if (f < 0.25)
+		f = 0.25;
+	w->width *= f;
+	if (w->width < 1.0)
+		w->width = 1.0;
+}
+
 static lethe_rc
 run_delete(struct exec *x, const struct plan_step *ps, struct store_step *ss,
            struct erase_step_result *sr)
@@ -616,7 +756,7 @@ run_delete(struct exec *x, const struct plan_step *ps, struct store_step *ss,
 	const struct dm_table *t = ps->table;
 	struct chunk_stmts cs = {0};
 	struct plan_step bykey = *ps;
-	struct keylist k = {0};
+	struct windows w = {0};
 	struct buf head, tail;
 	size_t i;
 	lethe_rc rc = LETHE_OK;
@@ -638,28 +778,19 @@ run_delete(struct exec *x, const struct plan_step *ps, struct store_step *ss,
 	}
 	while (!ss->finished) {
 		struct del_batch d = {.t = t};
-		int64_t limit = x->batch;
-		size_t start, end;
+		int64_t limit = x->batch, found;
 		char *lo = NULL, *hi = NULL;
+		bool none = false;
 		double t0, ms;
 
-		if (k.pos >= k.n) {
-			if (k.complete) {
-				ss->finished = true;
-				rc = store_step_put(x->st, x->job, t->name, ss, x->err);
-				break;
-			}
-			rc = collect_keys(x, ps, NULL, &k);
-			if (rc != LETHE_OK)
-				break;
-			if (k.n == 0)
-				continue;
+		rc = windows_next(x, ps, &w, limit, &lo, &hi, &none);
+		if (rc != LETHE_OK)
+			break;
+		if (none) {
+			ss->finished = true;
+			rc = store_step_put(x->st, x->job, t->name, ss, x->err);
+			break;
 		}
-		start = k.pos;
-		end = k.pos + (size_t)limit < k.n ? k.pos + (size_t)limit : k.n;
-		lo = val_tag(&k.v[k.pos].v);
-		hi = val_tag(&k.v[end - 1].v);
-		k.pos = end;
 		rc = begin_batch(x);
 		if (rc != LETHE_OK) {
 			free(lo);
@@ -668,6 +799,7 @@ run_delete(struct exec *x, const struct plan_step *ps, struct store_step *ss,
 		}
 		t0 = time_mono_ms();
 		rc = window_query(x, ps, lo, hi, false, &d.live, NULL);
+		found = (int64_t)d.live.n;
 		for (i = 0; rc == LETHE_OK && i < d.live.n; i += KEY_CHUNK) {
 			size_t n = d.live.n - i < KEY_CHUNK ? d.live.n - i : KEY_CHUNK;
 			int64_t before = d.rows;
@@ -725,10 +857,11 @@ run_delete(struct exec *x, const struct plan_step *ps, struct store_step *ss,
 			if (rc != LETHE_OK)
 				break;
 		}
-		after_batch(x, ms, (int64_t)(end - start), (int64_t)(end - start) >= limit);
+		windows_feedback(&w, found, limit);
+		after_batch(x, ms, found, found >= limit / 2);
 	}
 	chunk_stmts_free(x, &cs);
-	keylist_free(&k);
+	keylist_free(&w.k);
 	buf_free(&head);
 	buf_free(&tail);
 	return rc;

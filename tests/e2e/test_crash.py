@@ -71,14 +71,16 @@ class Killer:
     def running(self):
         return self.kills < self.max_kills and self.summary is None and not self.lost
 
-    def attempt(self, wait):
-        """One run; @wait(proc) returns when it is time to kill (or the run ended)."""
-        p = popen_lethe(*self.cmd)
+    def attempt(self, wait, cmd=None, sig=signal.SIGKILL):
+        """One run (of @cmd, default the Killer's); @wait(proc) returns when it is time
+        to send @sig (unless the run ended by then)."""
+        p = popen_lethe(*(cmd or self.cmd))
         try:
             wait(p)
             if p.poll() is None:
-                os.kill(p.pid, signal.SIGKILL)
-                p.communicate(timeout=30 * SLOW)
+                os.kill(p.pid, sig)
+                _, err = p.communicate(timeout=30 * SLOW)
+                check_sanitizer(err)
                 self.kills += 1
                 states = [s for _, s in job_states(self.demo)]
                 if "running" in states:
@@ -282,3 +284,29 @@ def test_crash_normal_user_rewrite_steps(demo_template, tmp_path):
     assert k.killed_running > 0 or summary_b["resumed"], \
         "no run was killed in the middle of the job (seed %d)" % seed
     compare_final(a, b, summary_a, summary_b)
+
+
+def test_crash_resume_with_other_batch_sizes_and_signals(demo_template, tmp_path):
+    """A job resumed with another --batch (or none: adaptive) and stopped by SIGKILL,
+    SIGTERM or SIGINT still ends exactly like an uninterrupted one."""
+    a = copy_demo(demo_template.dir, tmp_path / "a")
+    summary_a, duration = run_to_end(a, a.erase_cmd("account", HEAVY))
+    seed = crash_seed()
+    rng = random.Random(seed)
+    signals = [signal.SIGKILL, signal.SIGTERM, signal.SIGINT]
+    used = []
+
+    def crash(b):
+        k = Killer(b, b.erase_cmd("account", HEAVY), rng, max_kills=12)
+        while k.running():
+            batch = rng.choice([None, 500, 50, 20])
+            sig = rng.choice(signals)
+            used.append((batch, sig.name))
+            k.attempt(sleep_wait(rng.uniform(0.005, max(duration, 0.01))),
+                      cmd=b.erase_cmd("account", HEAVY, batch=batch), sig=sig)
+        return k
+
+    b, k = crash_copies(demo_template.dir, tmp_path, "b", crash)
+    print("uninterrupted run %.3f s; runs (batch, signal): %s; B: %s" % (
+        duration, used, "; ".join(k.log)))
+    compare_final(a, b, summary_a, k.summary)
