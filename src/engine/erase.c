@@ -531,21 +531,38 @@ media_flush(struct exec *x, const struct dm_table *t, int64_t *removed, int64_t 
 	lethe_rc rc;
 
 	rc = store_media_list(x->st, x->job, t->name, &keys, &n, x->err);
-	for (i = 0; i < n; i++) {
-		if (rc == LETHE_OK) {
-			if (media_remove(x, keys[i]))
-				(*removed)++;
-			else
-				bad++;
+	for (i = 0; rc == LETHE_OK && i < n; i++) {
+		if (media_remove(x, keys[i])) {
+			(*removed)++;
+			free(keys[i]);
+			keys[i] = NULL;
+		} else {
+			bad++;
 		}
-		free(keys[i]);
 	}
-	free(keys);
+	/* Forget the removed files; the others stay recorded and are retried on resume. */
 	if (rc == LETHE_OK && n > 0)
+		rc = store_begin(x->st, x->err);
+	if (rc == LETHE_OK && n > 0) {
 		rc = store_media_clear(x->st, x->job, t->name, x->err);
-	if (bad > 0)
-		log_warnx("%s: %lld media files could not be removed", t->name, (long long)bad);
+		for (i = 0; rc == LETHE_OK && i < n; i++)
+			if (keys[i] != NULL)
+				rc = store_media_add(x->st, x->job, t->name, keys[i], x->err);
+		if (rc == LETHE_OK)
+			rc = store_commit(x->st, x->err);
+		else
+			store_rollback(x->st);
+	}
+	for (i = 0; i < n; i++)
+		free(keys[i]);
+	free(keys);
 	*failed += bad;
+	if (rc == LETHE_OK && bad > 0)
+		rc = lethe_err_set(x->err, LETHE_E_IO,
+		                   "%lld media files of %s could not be removed (a permission or "
+		                   "a directory in the way?); they stay recorded: run the same "
+		                   "command again to retry",
+		                   (long long)bad, t->name);
 	return rc;
 }
 
@@ -588,8 +605,6 @@ window_query(struct exec *x, const struct plan_step *ps, const char *lo, const c
 		rc = appdb_query_int(x->db, buf_str(&b), params, ps->nparams + 2, n, x->err);
 		goto out;
 	}
-	buf_adds(&b, " ORDER BY ");
-	appdb_quote(x->db, &b, t->key);
 	rc = appdb_prepare(x->db, buf_str(&b), &q, x->err);
 	if (rc == LETHE_OK)
 		rc = appdb_bind_all(x->db, q, params, ps->nparams + 2);
@@ -843,8 +858,10 @@ run_delete(struct exec *x, const struct plan_step *ps, struct store_step *ss,
 		if (d.rows > 0) {
 			int64_t files = 0;
 
+			lethe_rc frc = LETHE_OK;
+
 			if (d.nmedia > 0)
-				rc = media_flush(x, t, &files, &sr->media_failed);
+				frc = media_flush(x, t, &files, &sr->media_failed);
 			ss->done += d.rows;
 			ss->media += files;
 			ss->pending_rows = 0;
@@ -852,8 +869,9 @@ run_delete(struct exec *x, const struct plan_step *ps, struct store_step *ss,
 			ss->pending_key = NULL;
 			free(ss->pending_cursor);
 			ss->pending_cursor = NULL;
+			rc = store_step_put(x->st, x->job, t->name, ss, x->err);
 			if (rc == LETHE_OK)
-				rc = store_step_put(x->st, x->job, t->name, ss, x->err);
+				rc = frc;
 			if (rc != LETHE_OK)
 				break;
 		}
@@ -1060,12 +1078,26 @@ on_read(struct exec *x, struct appdb_stmt *q, void *arg)
 }
 
 static lethe_rc
+on_nothing(struct exec *x, struct appdb_stmt *q, void *arg)
+{
+	(void)x;
+	(void)q;
+	(void)arg;
+	return LETHE_OK;
+}
+
+static lethe_rc
 run_rewrite(struct exec *x, const struct plan_step *ps, struct store_step *ss,
             struct erase_step_result *sr)
 {
 	const struct dm_table *t = ps->table;
 	struct appdb_stmt *q_upd = NULL;
-	struct chunk_stmts cs = {0};
+	struct chunk_stmts cs = {0}, ucs = {0};
+	struct plan_step upd = {.table = ps->table, .where = "1"};
+	struct keylist chg = {0};
+	struct owned_val *cvals = NULL;
+	struct buf uhead;
+	bool constant;
 	struct keylist k = {0};
 	struct col_action *c;
 	struct buf head;
@@ -1075,6 +1107,33 @@ run_rewrite(struct exec *x, const struct plan_step *ps, struct store_step *ss,
 	c = col_actions(t, &nc);
 	buf_init(&head, SQL_CAP);
 	select_head(x, t, c, nc, &head);
+	/* Without keyed hashes every row gets the same values: update by key lists. */
+	constant = nc > 0;
+	for (i = 0; i < nc; i++)
+		if (c[i].how == DM_ANON_HASH)
+			constant = false;
+	cvals = xcalloc(nc + 1, sizeof(*cvals));
+	buf_init(&uhead, SQL_CAP);
+	if (constant) {
+		struct appdb_val none = {.type = APPDB_NULL};
+
+		for (i = 0; i < nc; i++)
+			target_of(x, &c[i], &none, &cvals[i]);
+		upd.params = xcalloc(nc, sizeof(*upd.params));
+		for (i = 0; i < nc; i++)
+			upd.params[i] = cvals[i].v;
+		upd.nparams = nc;
+		buf_adds(&uhead, "UPDATE ");
+		appdb_quote(x->db, &uhead, t->name);
+		buf_adds(&uhead, " SET ");
+		for (i = 0; i < nc; i++) {
+			if (i > 0)
+				buf_adds(&uhead, ", ");
+			appdb_quote(x->db, &uhead, c[i].name);
+			buf_adds(&uhead, " = ");
+			appdb_param(x->db, &uhead, (int)i + 1);
+		}
+	}
 	if (nc > 0) {
 		struct buf u;
 
@@ -1130,6 +1189,14 @@ run_rewrite(struct exec *x, const struct plan_step *ps, struct store_step *ss,
 				continue;
 			if (probe == NULL)
 				probe = val_tag(&b.rows[i].key.v);
+			if (constant) {
+				/* Same values for every row: one UPDATE per chunk of keys, below.
+				 */
+				chg.v = xgrow(chg.v, &chg.cap, chg.n + 1, sizeof(*chg.v));
+				chg.v[chg.n].v = b.rows[i].key.v;
+				chg.v[chg.n++].buf = NULL;
+				continue;
+			}
 			v = xcalloc(nc + 1, sizeof(*v));
 			for (j = 0; j < nc; j++)
 				v[j] = b.rows[i].target[j].v;
@@ -1140,6 +1207,14 @@ run_rewrite(struct exec *x, const struct plan_step *ps, struct store_step *ss,
 				rc = x->err ? x->err->rc : LETHE_E_DB;
 			free(v);
 		}
+		for (i = 0; rc == LETHE_OK && i < chg.n; i += KEY_CHUNK) {
+			size_t n = chg.n - i < KEY_CHUNK ? chg.n - i : KEY_CHUNK;
+
+			rc = run_chunk(x, &upd, &ucs, buf_str(&uhead), "", &chg, i, n, on_nothing,
+			               NULL);
+		}
+		free(chg.v);
+		memset(&chg, 0, sizeof(chg));
 		/* Before the app commit: holds, and the batch as pending (or done). */
 		if (rc == LETHE_OK)
 			rc = store_begin(x->st, x->err);
@@ -1195,6 +1270,12 @@ run_rewrite(struct exec *x, const struct plan_step *ps, struct store_step *ss,
 	(void)sr;
 	appdb_finalize(x->db, q_upd);
 	chunk_stmts_free(x, &cs);
+	chunk_stmts_free(x, &ucs);
+	for (i = 0; i < nc && cvals != NULL; i++)
+		free(cvals[i].buf);
+	free(cvals);
+	free(upd.params);
+	buf_free(&uhead);
 	keylist_free(&k);
 	buf_free(&head);
 	free(c);
@@ -1207,8 +1288,18 @@ settle_pending(struct exec *x, const struct plan_step *ps, struct store_step *ss
 {
 	const struct dm_table *t = ps->table;
 	bool committed = false;
-	lethe_rc rc;
+	lethe_rc rc, frc = LETHE_OK;
 
+	if (ss->pending_rows == 0 && t->nmedia > 0) {
+		/* Files of committed batches that could not be removed last time. */
+		int64_t files = 0, failed = 0;
+
+		rc = media_flush(x, t, &files, &failed);
+		ss->media += files;
+		if (files > 0 && rc == LETHE_OK)
+			rc = store_step_put(x->st, x->job, t->name, ss, x->err);
+		return rc;
+	}
 	if (ss->pending_rows == 0)
 		return LETHE_OK;
 	if (t->action == DM_DELETE) {
@@ -1231,9 +1322,8 @@ settle_pending(struct exec *x, const struct plan_step *ps, struct store_step *ss
 	if (committed && t->nmedia > 0) {
 		int64_t files = 0, failed = 0;
 
-		rc = media_flush(x, t, &files, &failed);
-		if (rc != LETHE_OK)
-			return rc;
+		/* Files that still fail stay recorded; fold the batch anyway. */
+		frc = media_flush(x, t, &files, &failed);
 		ss->media += files;
 	} else if (t->nmedia > 0) {
 		/* Rows still there: their files are recorded again when they are deleted. */
@@ -1256,7 +1346,8 @@ settle_pending(struct exec *x, const struct plan_step *ps, struct store_step *ss
 	ss->pending_key = NULL;
 	free(ss->pending_cursor);
 	ss->pending_cursor = NULL;
-	return store_step_put(x->st, x->job, t->name, ss, x->err);
+	rc = store_step_put(x->st, x->job, t->name, ss, x->err);
+	return rc != LETHE_OK ? rc : frc;
 }
 
 static lethe_rc

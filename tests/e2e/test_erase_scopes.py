@@ -6,6 +6,9 @@ other row of every table must be byte-identical afterwards, media files of
 deleted media rows must be gone and every other file must stay.
 """
 import calendar
+import json
+import os
+import shutil
 import sqlite3
 import time
 
@@ -450,3 +453,68 @@ def test_too_many_or_too_long_ids_exit_2(demo):
     code, out, err = demo.lethe("erase", "--scope", "account", *many)
     assert code == 2, err
     assert demo.snapshot() == before
+
+
+# ---- media files ------------------------------------------------------------------
+
+
+def person_media(db, uid):
+    return sorted(db.ids("media", "project_id", db.ids("projects", "user_id", [uid])))
+
+
+def test_media_keys_outside_the_media_root_are_not_followed(demo, tmp_path):
+    """storage_key values that climb out of media_root (../, absolute paths) or are
+    symlinks: lethe removes nothing outside media_root."""
+    db = Db(demo)
+    uid = pick_user(db)
+    media = person_media(db, uid)
+    assert len(media) >= 3
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victims = [outside / ("victim%d.txt" % i) for i in range(3)]
+    for v in victims:
+        v.write_text("not lethe's to delete\n")
+    link_key = db.value("media", media[2], "storage_key")
+    (demo.media / link_key).unlink()
+    os.symlink(str(victims[2]), str(demo.media / link_key))
+    con = sqlite3.connect(str(demo.db))
+    with con:
+        con.execute("UPDATE media SET storage_key = ? WHERE id = ?",
+                    (os.path.relpath(str(victims[0]), str(demo.media)), media[0]))
+        con.execute("UPDATE media SET storage_key = ? WHERE id = ?", (str(victims[1]), media[1]))
+    con.close()
+    code, out, err = demo.lethe("erase", "--json", "--scope", "account", "--id",
+                                "user_id=%d" % uid)
+    assert code in (0, 1), err
+    for v in victims:
+        assert v.read_text() == "not lethe's to delete\n", v
+    assert not os.path.lexists(str(demo.media / link_key)) or code != 0
+
+
+def test_unremovable_media_file_is_not_forgotten(demo):
+    """A media file that cannot be removed must not be silently left behind: either
+    the erasure fails (exit 1, run again) or running it again removes the file."""
+    db = Db(demo)
+    uid = pick_user(db)
+    key = db.value("media", person_media(db, uid)[0], "storage_key")
+    path = demo.media / key
+    content = path.read_bytes()
+    path.unlink()
+    (path / "blocker").mkdir(parents=True)       # unlink() of a non-empty directory fails
+    code, out, err = demo.lethe("erase", "--json", "--scope", "account", "--id",
+                                "user_id=%d" % uid)
+    assert code in (0, 1), err
+    if code == 0:
+        summary = json.loads(out)
+        media = [s for s in summary["steps"] if s["table"] == "media"][0]
+        assert media["media_failed"] == 1, "a file that was not removed must be reported"
+    first_code = code
+    # The obstacle goes away (the file is back as a plain file); run the same erasure.
+    shutil.rmtree(str(path))
+    path.write_bytes(content)
+    code, out, err = demo.lethe("erase", "--json", "--scope", "account", "--id",
+                                "user_id=%d" % uid)
+    assert code == 0, err
+    assert not path.exists(), (
+        "the person's media file %s is still on disk: the first run exited %d and the "
+        "re-run did not retry the removal" % (key, first_code))
