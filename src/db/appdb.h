@@ -77,9 +77,14 @@ struct appdb_ops {
 	int64_t (*data_version)(struct appdb *db);
 	/*
 	 * Housekeeping between transactions, never inside one: SQLite runs a
-	 * passive WAL checkpoint (which also makes earlier commits durable).
+	 * passive WAL checkpoint once the WAL holds 64 MiB.
 	 */
 	void (*maintain)(struct appdb *db);
+	/*
+	 * Make every commit so far durable and finish background housekeeping;
+	 * called when a job ends.  SQLite: a passive checkpoint, which syncs the WAL.
+	 */
+	void (*flush)(struct appdb *db);
 };
 
 /* A connection.  Drivers keep their handle in @handle. */

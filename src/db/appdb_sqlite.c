@@ -306,6 +306,15 @@ sq_maintain(struct appdb *db)
 	conn->wal_frames = 0;
 }
 
+static void
+sq_flush(struct appdb *db)
+{
+	struct sq_conn *conn = db->handle;
+
+	sqlite3_wal_checkpoint_v2(conn->h, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	conn->wal_frames = 0;
+}
+
 const struct appdb_ops appdb_sqlite_ops = {
     .name = "sqlite",
     .open = sq_open,
@@ -325,4 +334,5 @@ const struct appdb_ops appdb_sqlite_ops = {
     .column_indexed = sq_column_indexed,
     .data_version = sq_data_version,
     .maintain = sq_maintain,
+    .flush = sq_flush,
 };

@@ -39,7 +39,6 @@
 #define BUSY_RETRIES 6
 #define POLITE_MS 2000.0      /* stay polite this long after seeing another writer */
 #define FORCED_PAUSE_MS 500.0 /* even alone, pause this often so a writer can get in */
-#define MAINTAIN_EVERY 8      /* batches between WAL checkpoints */
 #define VERIFY_ROUNDS 3
 #define KEYS_MAX 1000000 /* keys collected per pass over a step */
 #define KEY_CHUNK 500    /* keys per statement */
@@ -270,7 +269,7 @@ after_batch(struct exec *x, double ms, int64_t rows, bool full)
 
 		x->o->on_progress(x->o->arg, &p);
 	}
-	if (x->res->batches % MAINTAIN_EVERY == 0 && x->db->ops->maintain != NULL)
+	if (x->db->ops->maintain != NULL)
 		x->db->ops->maintain(x->db);
 	/* Yield the write lock to the app: always while it writes, now and then anyway. */
 	now = time_mono_ms();
@@ -517,37 +516,61 @@ on_deleted(struct exec *x, struct appdb_stmt *q, void *arg)
 	return LETHE_OK;
 }
 
+/* Fold a committed pending batch into @ss's totals (in memory). */
+static void
+fold_pending(struct store_step *ss)
+{
+	ss->done += ss->pending_rows;
+	ss->pending_rows = 0;
+	free(ss->pending_key);
+	ss->pending_key = NULL;
+	if (ss->pending_cursor != NULL) {
+		free(ss->cursor);
+		ss->cursor = ss->pending_cursor;
+		ss->pending_cursor = NULL;
+	}
+}
+
 /*
- * Remove the media files recorded for (job, @t) and forget them.  Runs
- * after the rows' deletion committed (or on resume, once it is known to
- * have), outside any app transaction.  Adds to *@removed and *@failed.
+ * Remove the media files recorded for (job, @t), outside any app transaction,
+ * after the rows' deletion committed.  Then, in ONE state transaction: forget
+ * the removed files, count them in @ss, and (if @fold) fold the committed
+ * pending batch into @ss.  A crash before that transaction repeats the
+ * removals (a file already gone counts as removed) and counts them once; a
+ * file that cannot be removed stays recorded, is reported in *@failed, and
+ * makes the run fail so that running it again retries.
  */
 static lethe_rc
-media_flush(struct exec *x, const struct dm_table *t, int64_t *removed, int64_t *failed)
+media_flush(struct exec *x, const struct dm_table *t, struct store_step *ss, bool fold,
+            int64_t *failed)
 {
 	char **keys = NULL;
 	size_t n = 0, i;
-	int64_t bad = 0;
+	int64_t bad = 0, removed = 0;
 	lethe_rc rc;
 
 	rc = store_media_list(x->st, x->job, t->name, &keys, &n, x->err);
 	for (i = 0; rc == LETHE_OK && i < n; i++) {
 		if (media_remove(x, keys[i])) {
-			(*removed)++;
+			removed++;
 			free(keys[i]);
 			keys[i] = NULL;
 		} else {
 			bad++;
 		}
 	}
-	/* Forget the removed files; the others stay recorded and are retried on resume. */
-	if (rc == LETHE_OK && n > 0)
+	if (rc == LETHE_OK)
 		rc = store_begin(x->st, x->err);
-	if (rc == LETHE_OK && n > 0) {
+	if (rc == LETHE_OK) {
 		rc = store_media_clear(x->st, x->job, t->name, x->err);
 		for (i = 0; rc == LETHE_OK && i < n; i++)
 			if (keys[i] != NULL)
 				rc = store_media_add(x->st, x->job, t->name, keys[i], x->err);
+		ss->media += removed;
+		if (fold)
+			fold_pending(ss);
+		if (rc == LETHE_OK)
+			rc = store_step_put(x->st, x->job, t->name, ss, x->err);
 		if (rc == LETHE_OK)
 			rc = store_commit(x->st, x->err);
 		else
@@ -855,23 +878,18 @@ run_delete(struct exec *x, const struct plan_step *ps, struct store_step *ss,
 			break;
 		}
 		ms = time_mono_ms() - t0;
-		if (d.rows > 0) {
-			int64_t files = 0;
-
-			lethe_rc frc = LETHE_OK;
-
-			if (d.nmedia > 0)
-				frc = media_flush(x, t, &files, &sr->media_failed);
-			ss->done += d.rows;
-			ss->media += files;
-			ss->pending_rows = 0;
-			free(ss->pending_key);
-			ss->pending_key = NULL;
+		if (d.rows > 0 && t->nmedia > 0) {
+			/* The window is not a cursor: deleted rows are simply gone. */
 			free(ss->pending_cursor);
 			ss->pending_cursor = NULL;
+			rc = media_flush(x, t, ss, true, &sr->media_failed);
+			if (rc != LETHE_OK)
+				break;
+		} else if (d.rows > 0) {
+			free(ss->pending_cursor);
+			ss->pending_cursor = NULL;
+			fold_pending(ss);
 			rc = store_step_put(x->st, x->job, t->name, ss, x->err);
-			if (rc == LETHE_OK)
-				rc = frc;
 			if (rc != LETHE_OK)
 				break;
 		}
@@ -1288,20 +1306,15 @@ settle_pending(struct exec *x, const struct plan_step *ps, struct store_step *ss
 {
 	const struct dm_table *t = ps->table;
 	bool committed = false;
-	lethe_rc rc, frc = LETHE_OK;
+	int64_t failed = 0;
+	lethe_rc rc;
 
-	if (ss->pending_rows == 0 && t->nmedia > 0) {
+	if (ss->pending_rows == 0) {
 		/* Files of committed batches that could not be removed last time. */
-		int64_t files = 0, failed = 0;
-
-		rc = media_flush(x, t, &files, &failed);
-		ss->media += files;
-		if (files > 0 && rc == LETHE_OK)
-			rc = store_step_put(x->st, x->job, t->name, ss, x->err);
-		return rc;
-	}
-	if (ss->pending_rows == 0)
+		if (t->nmedia > 0)
+			return media_flush(x, t, ss, false, &failed);
 		return LETHE_OK;
+	}
 	if (t->action == DM_DELETE) {
 		int64_t left = 1;
 
@@ -1319,35 +1332,30 @@ settle_pending(struct exec *x, const struct plan_step *ps, struct store_step *ss
 	}
 	if (rc != LETHE_OK)
 		return rc;
-	if (committed && t->nmedia > 0) {
-		int64_t files = 0, failed = 0;
-
-		/* Files that still fail stay recorded; fold the batch anyway. */
-		frc = media_flush(x, t, &files, &failed);
-		ss->media += files;
-	} else if (t->nmedia > 0) {
-		/* Rows still there: their files are recorded again when they are deleted. */
-		rc = store_media_clear(x->st, x->job, t->name, x->err);
-		if (rc != LETHE_OK)
-			return rc;
-	}
-	if (committed) {
-		ss->done += ss->pending_rows;
-		if (ss->pending_cursor != NULL) {
-			free(ss->cursor);
-			ss->cursor = ss->pending_cursor;
-			ss->pending_cursor = NULL;
-		}
-	}
 	log_info("%s: a batch interrupted by a crash had %s", t->name,
 	         committed ? "committed; counted it" : "not committed; redoing it");
+	/* Committed: its files go now, counted with the batch in one state transaction. */
+	if (committed && t->nmedia > 0)
+		return media_flush(x, t, ss, true, &failed);
+	if (committed) {
+		fold_pending(ss);
+		return store_step_put(x->st, x->job, t->name, ss, x->err);
+	}
+	/* Not committed: the rows are still there; their files are recorded again. */
 	ss->pending_rows = 0;
 	free(ss->pending_key);
 	ss->pending_key = NULL;
 	free(ss->pending_cursor);
 	ss->pending_cursor = NULL;
-	rc = store_step_put(x->st, x->job, t->name, ss, x->err);
-	return rc != LETHE_OK ? rc : frc;
+	rc = store_begin(x->st, x->err);
+	if (rc == LETHE_OK && t->nmedia > 0)
+		rc = store_media_clear(x->st, x->job, t->name, x->err);
+	if (rc == LETHE_OK)
+		rc = store_step_put(x->st, x->job, t->name, ss, x->err);
+	if (rc == LETHE_OK)
+		return store_commit(x->st, x->err);
+	store_rollback(x->st);
+	return rc;
 }
 
 static lethe_rc
@@ -1509,8 +1517,8 @@ erase_run(struct plan *plan, const struct plan_id *ids, size_t nids, struct appd
 		rc = lethe_err_set(err, LETHE_E_DB,
 		                   "rows kept appearing for this person during erasure; run again "
 		                   "once the app stops writing them");
-	if (db->ops->maintain != NULL)
-		db->ops->maintain(db);
+	if (db->ops->flush != NULL)
+		db->ops->flush(db);
 	if (rc == LETHE_OK) {
 		for (i = 0; i < plan->nsteps; i++)
 			if (plan->steps[i].table->action == DM_RETAIN)

@@ -28,7 +28,8 @@ class Writer(threading.Thread):
         con = sqlite3.connect(self.db_path, timeout=5, isolation_level=None)
         try:
             n = 0
-            while not self.stop.is_set() or len(self.ids) < MIN_INSERTS:
+            while not self.stop.is_set() or (len(self.ids) < MIN_INSERTS and not self.errors
+                                              and n < 100 * MIN_INSERTS):
                 n += 1
                 t0 = time.monotonic()
                 erasing = self.erasing.is_set()
@@ -58,8 +59,8 @@ def test_app_writes_during_erase(demo):
     planned = rows_by_table(demo.plan("account", ("email", "heavy@example.com")))
 
     w = Writer(demo.db, other)
-    w.start()
     w.erasing.set()
+    w.start()
     p = popen_lethe(*demo.erase_cmd("account", ("email", "heavy@example.com"), batch=50))
     try:
         out, err = p.communicate(timeout=120 * SLOW)
@@ -78,8 +79,9 @@ def test_app_writes_during_erase(demo):
     assert not w.errors, "app writes failed during the erasure: %s" % w.errors[:5]
     assert len(w.ids) >= MIN_INSERTS
     assert w.during >= 1, "the app wrote only %d rows while lethe ran" % w.during
-    print("%d app inserts (%d during the erasure), longest %.1f ms; erase took %.0f ms in %d transactions" % (
-        len(w.ids), w.during, w.max_wait * 1000, summary["elapsed_ms"], summary["transactions"]))
+    print("%d app inserts (%d during the erasure), longest %.1f ms; erase took %.0f ms in "
+          "%d transactions" % (len(w.ids), w.during, w.max_wait * 1000, summary["elapsed_ms"],
+                               summary["transactions"]))
     # Every inserted row is still there, and so is everything user2 had.
     got = {r[0] for r in query(demo.db, "SELECT id FROM messages WHERE channel_id = ? AND "
                                         "sender_name = 'Concurrent Writer'", (other,))}

@@ -10,16 +10,20 @@ with -s to see it) and can be fixed with LETHE_CRASH_SEED.
 import json
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import subprocess
 import time
+
+import pytest
 
 from lethe_e2e import (
     SANITIZED,
     SLOW,
     check_sanitizer,
     copy_demo,
+    make_demo,
     popen_lethe,
     query,
     rows_by_table,
@@ -310,3 +314,98 @@ def test_crash_resume_with_other_batch_sizes_and_signals(demo_template, tmp_path
     print("uninterrupted run %.3f s; runs (batch, signal): %s; B: %s" % (
         duration, used, "; ".join(k.log)))
     compare_final(a, b, summary_a, k.summary)
+
+
+# ---- a failing state store write at every point -----------------------------------------
+
+
+def install_fault(state_db):
+    """Make the K-th write (INSERT, UPDATE or DELETE on any table) to the state store
+    fail, K read from fault.k; returns the tables instrumented."""
+    con = sqlite3.connect(str(state_db))
+    try:
+        tables = [r[0] for r in con.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+        sql = ["CREATE TABLE fault (n INTEGER NOT NULL, k INTEGER NOT NULL);",
+               "INSERT INTO fault VALUES (0, 0);"]
+        for t in tables:
+            for ev in ("INSERT", "UPDATE", "DELETE"):
+                sql.append(
+                    'CREATE TRIGGER "fault_%s_%s" BEFORE %s ON "%s" BEGIN '
+                    "UPDATE fault SET n = n + 1; "
+                    "SELECT RAISE(ABORT, 'injected fault') WHERE (SELECT n = k FROM fault); "
+                    "END;" % (t, ev, ev, t))
+        con.executescript("".join(sql))
+    finally:
+        con.close()
+    return tables
+
+
+def remove_fault(state_db, tables):
+    con = sqlite3.connect(str(state_db))
+    try:
+        n = con.execute("SELECT n FROM fault").fetchone()[0]
+        con.executescript("".join('DROP TRIGGER "fault_%s_%s";' % (t, ev) for t in tables
+                                  for ev in ("INSERT", "UPDATE", "DELETE")) +
+                          "DROP TABLE fault;")
+    finally:
+        con.close()
+    return n
+
+
+def test_state_write_failure_at_every_point(tmp_path):
+    """Fail the 1st, 2nd, ... write lethe makes to its state store (the write is
+    refused, lethe exits 1), then run the same erasure again: every time the result
+    equals an uninterrupted erasure, counts included.  A refused write is a crash at
+    that exact point, made deterministic."""
+    base = make_demo(tmp_path / "base", ["--users", "4", "--seed", "11"])
+    person = ("user_id", 3)
+    a = copy_demo(base.dir, tmp_path / "a")
+    summary_a = a.erase("account", person, batch=2)
+    final_a = sorted_rows(a.db)
+    holds_a = a.state("SELECT table_name, row_key, until FROM holds ORDER BY 1, 2")
+    counts_a = [(s["table"], s["rows"], s.get("media_files")) for s in summary_a["steps"]]
+
+    # A state store with the fault triggers, ready to copy.
+    code, out, err = base.lethe("erase", "--quiet", "--scope", "account", "--id",
+                                "email=nobody@example.com")
+    assert code == 0, err
+    if not base.state_db.exists():
+        pytest.skip("no state store at var/state.db")
+    tables = install_fault(base.state_db)
+
+    step = 1
+    failures, k = [], 0
+    while True:
+        k += step
+        b = copy_demo(base.dir, tmp_path / ("b%d" % k))
+        con = sqlite3.connect(str(b.state_db))
+        with con:
+            con.execute("UPDATE fault SET k = ?", (k,))
+        con.close()
+        code, out, err = b.lethe("erase", "--json", "--no-progress", "--scope", "account",
+                                 "--id", "user_id=3", "--batch", "2")
+        writes = remove_fault(b.state_db, tables)
+        if code == 0 and writes < k:
+            break                               # past the last write: done
+        assert code == 1, "write %d refused: exit %d, %s" % (k, code, err)
+        summary_b = b.erase("account", person, batch=2)
+        counts_b = [(s["table"], s["rows"], s.get("media_files")) for s in summary_b["steps"]]
+        problems = []
+        if counts_b != counts_a:
+            problems.append("counts %s" % [(x, y) for x, y in zip(counts_a, counts_b) if x != y])
+        if sorted_rows(b.db) != final_a:
+            problems.append("app rows differ")
+        if b.media_files() != a.media_files():
+            problems.append("media files differ")
+        if b.state("SELECT table_name, row_key, until FROM holds ORDER BY 1, 2") != holds_a:
+            problems.append("holds differ")
+        if problems:
+            failures.append("write %d (%s): %s" % (k, err.strip().splitlines()[-1][:120],
+                                                   "; ".join(problems)))
+        shutil.rmtree(str(b.dir))
+        assert k < 2000, "lethe never stopped writing to its state store"
+    assert k > 40, "only %d state writes for a whole erasure?" % k
+    assert not failures, "after a refused state write the result differs from an " \
+        "uninterrupted erasure (media_files: expected/actual per table):\n" + \
+        "\n".join(failures)
