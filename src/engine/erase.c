@@ -492,7 +492,6 @@ run_chunk(struct exec *x, const struct plan_step *ps, struct chunk_stmts *c, con
 /* What a delete batch has seen so far. */
 struct del_batch {
 	const struct dm_table *t; /* the table */
-	struct keylist live;      /* keys of the window that still match */
 	int64_t rows;             /* rows deleted */
 	char **media;             /* object keys of the deleted rows' files */
 	size_t nmedia, cap;       /* count and capacity */
@@ -590,18 +589,16 @@ media_flush(struct exec *x, const struct dm_table *t, struct store_step *ss, boo
 }
 
 /*
- * "SELECT key FROM t WHERE <pred> AND key >= lo AND key <= hi" (count(*) if
- * @count): the person's rows inside a window of the key order.  With an
- * index on the link column this reads the index only.
+ * How many of the person's rows lie in the key window [lo, hi]:
+ * "SELECT count(*) FROM t WHERE <pred> AND key >= lo AND key <= hi".
+ * With an index on the link column this reads the index only.  A delete
+ * batch's window is empty afterwards iff the batch committed.
  */
 static lethe_rc
-window_query(struct exec *x, const struct plan_step *ps, const char *lo, const char *hi, bool count,
-             struct keylist *out, int64_t *n)
+window_count(struct exec *x, const struct plan_step *ps, const char *lo, const char *hi, int64_t *n)
 {
 	const struct dm_table *t = ps->table;
-	struct appdb_stmt *q = NULL;
 	struct appdb_val *params = xcalloc(ps->nparams + 2, sizeof(*params));
-	enum appdb_step s = APPDB_DONE;
 	struct buf b;
 	lethe_rc rc;
 
@@ -609,10 +606,7 @@ window_query(struct exec *x, const struct plan_step *ps, const char *lo, const c
 	tag_val(lo, &params[ps->nparams]);
 	tag_val(hi, &params[ps->nparams + 1]);
 	buf_init(&b, SQL_CAP);
-	buf_adds(&b, count ? "SELECT count(*)" : "SELECT ");
-	if (!count)
-		appdb_quote(x->db, &b, t->key);
-	buf_adds(&b, " FROM ");
+	buf_adds(&b, "SELECT count(*) FROM ");
 	appdb_quote(x->db, &b, t->name);
 	buf_adds(&b, " WHERE ");
 	buf_adds(&b, ps->where);
@@ -624,24 +618,7 @@ window_query(struct exec *x, const struct plan_step *ps, const char *lo, const c
 	appdb_quote(x->db, &b, t->key);
 	buf_adds(&b, " <= ");
 	appdb_param(x->db, &b, (int)ps->nparams + 2);
-	if (count) {
-		rc = appdb_query_int(x->db, buf_str(&b), params, ps->nparams + 2, n, x->err);
-		goto out;
-	}
-	rc = appdb_prepare(x->db, buf_str(&b), &q, x->err);
-	if (rc == LETHE_OK)
-		rc = appdb_bind_all(x->db, q, params, ps->nparams + 2);
-	while (rc == LETHE_OK && (s = appdb_step(x->db, q, x->err)) == APPDB_ROW) {
-		struct appdb_val v;
-
-		out->v = xgrow(out->v, &out->cap, out->n + 1, sizeof(*out->v));
-		appdb_column(x->db, q, 0, &v);
-		owned_set(&out->v[out->n++], &v);
-	}
-	if (rc == LETHE_OK && s == APPDB_ERROR)
-		rc = x->err ? x->err->rc : LETHE_E_DB;
-	appdb_finalize(x->db, q);
-out:
+	rc = appdb_query_int(x->db, buf_str(&b), params, ps->nparams + 2, n, x->err);
 	buf_free(&b);
 	free(params);
 	return rc;
@@ -792,30 +769,45 @@ run_delete(struct exec *x, const struct plan_step *ps, struct store_step *ss,
            struct erase_step_result *sr)
 {
 	const struct dm_table *t = ps->table;
-	struct chunk_stmts cs = {0};
-	struct plan_step bykey = *ps;
+	struct appdb_stmt *q = NULL;
+	struct appdb_val *params = xcalloc(ps->nparams + 2, sizeof(*params));
 	struct windows w = {0};
-	struct buf head, tail;
+	struct buf sql;
 	size_t i;
 	lethe_rc rc = LETHE_OK;
 
-	/* The delete itself goes by exact keys, already checked against the predicate. */
-	bykey.where = "1";
-	bykey.nparams = 0;
-	buf_init(&head, SQL_CAP);
-	buf_adds(&head, "DELETE FROM ");
-	appdb_quote(x->db, &head, t->name);
-	buf_init(&tail, SQL_CAP);
+	/*
+	 * One statement per batch: the person's rows inside a window of the key
+	 * order.  SQLite plans it like the set-based DELETE (the link index, with
+	 * a key range), so a batch costs what its share of one big DELETE would.
+	 */
+	buf_init(&sql, SQL_CAP);
+	buf_adds(&sql, "DELETE FROM ");
+	appdb_quote(x->db, &sql, t->name);
+	buf_adds(&sql, " WHERE ");
+	buf_adds(&sql, ps->where);
+	buf_adds(&sql, " AND ");
+	appdb_quote(x->db, &sql, t->key);
+	buf_adds(&sql, " >= ");
+	appdb_param(x->db, &sql, (int)ps->nparams + 1);
+	buf_adds(&sql, " AND ");
+	appdb_quote(x->db, &sql, t->key);
+	buf_adds(&sql, " <= ");
+	appdb_param(x->db, &sql, (int)ps->nparams + 2);
 	if (t->nmedia > 0) {
-		buf_adds(&tail, " RETURNING ");
-		appdb_quote(x->db, &tail, t->key);
+		/* RETURNING costs; only media tables need to learn what went. */
+		buf_adds(&sql, " RETURNING ");
+		appdb_quote(x->db, &sql, t->key);
 		for (i = 0; i < t->nmedia; i++) {
-			buf_adds(&tail, ", ");
-			appdb_quote(x->db, &tail, t->media[i]);
+			buf_adds(&sql, ", ");
+			appdb_quote(x->db, &sql, t->media[i]);
 		}
 	}
-	while (!ss->finished) {
+	memcpy(params, ps->params, ps->nparams * sizeof(*params));
+	rc = appdb_prepare(x->db, buf_str(&sql), &q, x->err);
+	while (rc == LETHE_OK && !ss->finished) {
 		struct del_batch d = {.t = t};
+		enum appdb_step s = APPDB_DONE;
 		int64_t limit = x->batch, found;
 		char *lo = NULL, *hi = NULL;
 		bool none = false;
@@ -836,17 +828,18 @@ run_delete(struct exec *x, const struct plan_step *ps, struct store_step *ss,
 			break;
 		}
 		t0 = time_mono_ms();
-		rc = window_query(x, ps, lo, hi, false, &d.live, NULL);
-		found = (int64_t)d.live.n;
-		for (i = 0; rc == LETHE_OK && i < d.live.n; i += KEY_CHUNK) {
-			size_t n = d.live.n - i < KEY_CHUNK ? d.live.n - i : KEY_CHUNK;
-			int64_t before = d.rows;
-
-			rc = run_chunk(x, &bykey, &cs, buf_str(&head), buf_str(&tail), &d.live, i,
-			               n, on_deleted, &d);
-			if (rc == LETHE_OK && t->nmedia == 0)
-				d.rows = before + x->db->ops->changes(x->db);
-		}
+		tag_val(lo, &params[ps->nparams]);
+		tag_val(hi, &params[ps->nparams + 1]);
+		appdb_reset(x->db, q);
+		rc = appdb_bind_all(x->db, q, params, ps->nparams + 2);
+		while (rc == LETHE_OK && (s = appdb_step(x->db, q, x->err)) == APPDB_ROW)
+			rc = on_deleted(x, q, &d);
+		if (rc == LETHE_OK && s == APPDB_ERROR)
+			rc = x->err ? x->err->rc : LETHE_E_DB;
+		if (rc == LETHE_OK && t->nmedia == 0)
+			d.rows = x->db->ops->changes(x->db);
+		appdb_reset(x->db, q);
+		found = d.rows;
 		/* Before the app commit: the batch as pending, with its media files. */
 		if (rc == LETHE_OK && d.rows > 0) {
 			ss->pending_rows = d.rows;
@@ -867,7 +860,6 @@ run_delete(struct exec *x, const struct plan_step *ps, struct store_step *ss,
 		}
 		free(lo);
 		free(hi);
-		keylist_free(&d.live);
 		for (i = 0; i < d.nmedia; i++)
 			free(d.media[i]);
 		free(d.media);
@@ -896,10 +888,10 @@ run_delete(struct exec *x, const struct plan_step *ps, struct store_step *ss,
 		windows_feedback(&w, found, limit);
 		after_batch(x, ms, found, found >= limit / 2);
 	}
-	chunk_stmts_free(x, &cs);
+	appdb_finalize(x->db, q);
 	keylist_free(&w.k);
-	buf_free(&head);
-	buf_free(&tail);
+	buf_free(&sql);
+	free(params);
 	return rc;
 }
 
@@ -1319,7 +1311,7 @@ settle_pending(struct exec *x, const struct plan_step *ps, struct store_step *ss
 		int64_t left = 1;
 
 		/* The batch's window [pending_key, pending_cursor] is empty iff it committed. */
-		rc = window_query(x, ps, ss->pending_key, ss->pending_cursor, true, NULL, &left);
+		rc = window_count(x, ps, ss->pending_key, ss->pending_cursor, &left);
 		committed = left == 0;
 		free(ss->pending_cursor);
 		ss->pending_cursor = NULL;
