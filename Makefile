@@ -39,7 +39,7 @@ run: demo
 	@$(LETHE) plan -c $(DEMO)/lethe.yaml --scope account --id email=user1@example.com
 	@echo
 	@echo "== What to try next:"
-	@echo "  $(LETHE) plan  -c $(DEMO)/lethe.yaml --scope meta --id instagram_user_id=\$$(sqlite3 $(DEMO)/app.db \"select platform_user_id from channels where platform='instagram' limit 1\")"
+	@echo "  $(LETHE) plan  -c $(DEMO)/lethe.yaml --scope meta --id instagram_user_id=17841000000101   # user1's Instagram account"
 	@echo "  $(LETHE) erase -c $(DEMO)/lethe.yaml --scope account --id email=user1@example.com"
 	@echo "  $(LETHE) erase --help"
 	@echo "  (rm -rf $(DEMO) to start over)"
@@ -74,7 +74,6 @@ lint:
 test: deps lint format-check unit e2e asan
 
 bench: build
-	@scripts/deps bench
 	bench/erase
 
 clean:

@@ -1580,8 +1580,8 @@ erase_result_print(const struct erase_result *r, FILE *f)
 		const struct erase_step_result *s = &r->steps[i];
 
 		if (s->table->action == DM_RETAIN && s->rows > 0)
-			fprintf(f, "  Retained %lld rows of %s: %s\n", (long long)s->rows,
-			        s->table->name, s->table->reason);
+			fprintf(f, "  Retained %lld row%s of %s: %s\n", (long long)s->rows,
+			        s->rows == 1 ? "" : "s", s->table->name, s->table->reason);
 		if (s->media_failed > 0)
 			fprintf(f, "  WARNING: %lld media files of %s could not be removed.\n",
 			        (long long)s->media_failed, s->table->name);

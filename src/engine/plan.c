@@ -373,7 +373,7 @@ plan_print(const struct plan *p, FILE *f)
 		const struct plan_step *s = &p->steps[i];
 
 		if (s->table->action == DM_RETAIN && s->rows > 0)
-			fprintf(f, "  Retained: %s (%lld rows): %s\n", s->table->name,
-			        (long long)s->rows, s->table->reason);
+			fprintf(f, "  Retained: %s (%lld row%s): %s\n", s->table->name,
+			        (long long)s->rows, s->rows == 1 ? "" : "s", s->table->reason);
 	}
 }
