@@ -588,6 +588,22 @@ media_flush(struct exec *x, const struct dm_table *t, struct store_step *ss, boo
 	return rc;
 }
 
+/* Append " WHERE <pred> AND key >= ? AND key <= ?": the person's rows in a key window. */
+static void
+window_where(struct exec *x, const struct plan_step *ps, struct buf *b)
+{
+	buf_adds(b, " WHERE ");
+	buf_adds(b, ps->where);
+	buf_adds(b, " AND ");
+	appdb_quote(x->db, b, ps->table->key);
+	buf_adds(b, " >= ");
+	appdb_param(x->db, b, (int)ps->nparams + 1);
+	buf_adds(b, " AND ");
+	appdb_quote(x->db, b, ps->table->key);
+	buf_adds(b, " <= ");
+	appdb_param(x->db, b, (int)ps->nparams + 2);
+}
+
 /*
  * How many of the person's rows lie in the key window [lo, hi]:
  * "SELECT count(*) FROM t WHERE <pred> AND key >= lo AND key <= hi".
@@ -597,7 +613,6 @@ media_flush(struct exec *x, const struct dm_table *t, struct store_step *ss, boo
 static lethe_rc
 window_count(struct exec *x, const struct plan_step *ps, const char *lo, const char *hi, int64_t *n)
 {
-	const struct dm_table *t = ps->table;
 	struct appdb_val *params = xcalloc(ps->nparams + 2, sizeof(*params));
 	struct buf b;
 	lethe_rc rc;
@@ -607,17 +622,8 @@ window_count(struct exec *x, const struct plan_step *ps, const char *lo, const c
 	tag_val(hi, &params[ps->nparams + 1]);
 	buf_init(&b, SQL_CAP);
 	buf_adds(&b, "SELECT count(*) FROM ");
-	appdb_quote(x->db, &b, t->name);
-	buf_adds(&b, " WHERE ");
-	buf_adds(&b, ps->where);
-	buf_adds(&b, " AND ");
-	appdb_quote(x->db, &b, t->key);
-	buf_adds(&b, " >= ");
-	appdb_param(x->db, &b, (int)ps->nparams + 1);
-	buf_adds(&b, " AND ");
-	appdb_quote(x->db, &b, t->key);
-	buf_adds(&b, " <= ");
-	appdb_param(x->db, &b, (int)ps->nparams + 2);
+	appdb_quote(x->db, &b, ps->table->name);
+	window_where(x, ps, &b);
 	rc = appdb_query_int(x->db, buf_str(&b), params, ps->nparams + 2, n, x->err);
 	buf_free(&b);
 	free(params);
@@ -784,16 +790,7 @@ run_delete(struct exec *x, const struct plan_step *ps, struct store_step *ss,
 	buf_init(&sql, SQL_CAP);
 	buf_adds(&sql, "DELETE FROM ");
 	appdb_quote(x->db, &sql, t->name);
-	buf_adds(&sql, " WHERE ");
-	buf_adds(&sql, ps->where);
-	buf_adds(&sql, " AND ");
-	appdb_quote(x->db, &sql, t->key);
-	buf_adds(&sql, " >= ");
-	appdb_param(x->db, &sql, (int)ps->nparams + 1);
-	buf_adds(&sql, " AND ");
-	appdb_quote(x->db, &sql, t->key);
-	buf_adds(&sql, " <= ");
-	appdb_param(x->db, &sql, (int)ps->nparams + 2);
+	window_where(x, ps, &sql);
 	if (t->nmedia > 0) {
 		/* RETURNING costs; only media tables need to learn what went. */
 		buf_adds(&sql, " RETURNING ");
