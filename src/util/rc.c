@@ -34,6 +34,12 @@ lethe_rc_str(lethe_rc rc)
 		return "too_big";
 	case LETHE_E_INTERNAL:
 		return "internal";
+	case LETHE_E_INVALID:
+		return "invalid_request";
+	case LETHE_E_FORBIDDEN:
+		return "forbidden";
+	case LETHE_E_UNAVAILABLE:
+		return "unavailable";
 	}
 	return "unknown";
 }
