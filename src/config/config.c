@@ -12,7 +12,9 @@
 #include <sodium.h>
 
 #include "config/config.h"
+#include "db/appdb.h"
 #include "util/mem.h"
+#include "util/timeutil.h"
 #include "util/yamlutil.h"
 
 #define DEFAULT_KEY_ENV "LETHE_ANONYMIZE_KEY"
@@ -85,11 +87,139 @@ section(struct ydoc *y, yaml_node_t *root, const char *name, const char *const *
 	return ymap_check_keys(y, v, keys, name, LETHE_E_CONFIG, err);
 }
 
+static lethe_rc
+get_duration(struct ydoc *y, yaml_node_t *map, const char *key, int64_t *out, struct lethe_err *err)
+{
+	yaml_node_t *v = ymap_get(y, map, key);
+	const char *s = ynode_str(v);
+
+	if (v == NULL)
+		return LETHE_OK;
+	if (s != NULL && strcmp(s, "0") == 0) {
+		*out = 0;
+		return LETHE_OK;
+	}
+	if (s == NULL || duration_parse(s, out) != LETHE_OK)
+		return lethe_err_set(err, LETHE_E_CONFIG,
+		                     "%s:%d: %s must be a duration like 10m, 24h, 7d (or 0)",
+		                     y->path, ynode_line(v), key);
+	return LETHE_OK;
+}
+
+static lethe_rc
+parse_server(struct lethe_config *cfg, struct ydoc *y, yaml_node_t *root, struct lethe_err *err)
+{
+	static const char *const keys[] = {"listen",   "public_url",      "contact",
+	                                   "app_name", "status_template", NULL};
+	yaml_node_t *srv;
+	char *s = NULL;
+	size_t n;
+	lethe_rc rc;
+
+	rc = section(y, root, "server", keys, &srv, err);
+	if (rc == LETHE_OK && srv != NULL)
+		rc = get_str(y, srv, "listen", false, &cfg->listen, err);
+	if (rc == LETHE_OK && srv != NULL)
+		rc = get_str(y, srv, "public_url", false, &cfg->public_url, err);
+	if (rc == LETHE_OK && srv != NULL)
+		rc = get_str(y, srv, "contact", false, &cfg->contact, err);
+	if (rc == LETHE_OK && srv != NULL)
+		rc = get_str(y, srv, "app_name", false, &cfg->app_name, err);
+	if (rc == LETHE_OK && srv != NULL)
+		rc = get_str(y, srv, "status_template", false, &s, err);
+	if (rc == LETHE_OK && s != NULL)
+		cfg->status_template = config_resolve(cfg, s);
+	free(s);
+	if (rc != LETHE_OK)
+		return rc;
+	if (cfg->listen == NULL)
+		cfg->listen = xstrdup("127.0.0.1:8080");
+	if (cfg->public_url == NULL)
+		cfg->public_url = xasprintf("http://%s", cfg->listen);
+	n = strlen(cfg->public_url);
+	while (n > 0 && cfg->public_url[n - 1] == '/')
+		cfg->public_url[--n] = '\0';
+	if (cfg->contact == NULL)
+		cfg->contact = xstrdup("the app's support address");
+	if (cfg->app_name == NULL)
+		cfg->app_name = xstrdup("this app");
+	return LETHE_OK;
+}
+
+static lethe_rc
+parse_app(struct lethe_config *cfg, struct ydoc *y, yaml_node_t *k, yaml_node_t *v,
+          struct meta_app *a, struct lethe_err *err)
+{
+	static const char *const keys[] = {"secret_env", "secret_file", "identity", "scope", NULL};
+	char *file = NULL;
+	lethe_rc rc;
+
+	a->line = ynode_line(k);
+	a->name = xstrdup(ynode_str(k) ? ynode_str(k) : "");
+	if (!appdb_ident_ok(a->name))
+		return lethe_err_set(
+		    err, LETHE_E_CONFIG,
+		    "%s:%d: app name '%s' must be a plain name (letters, digits, _)", y->path,
+		    a->line, a->name);
+	if (!ynode_is_map(v))
+		return cfail(y, v, err, "expected a mapping for app ", a->name);
+	rc = ymap_check_keys(y, v, keys, a->name, LETHE_E_CONFIG, err);
+	if (rc == LETHE_OK)
+		rc = get_str(y, v, "secret_env", false, &a->secret_env, err);
+	if (rc == LETHE_OK)
+		rc = get_str(y, v, "secret_file", false, &file, err);
+	if (rc == LETHE_OK && file != NULL)
+		a->secret_file = config_resolve(cfg, file);
+	free(file);
+	if (rc == LETHE_OK)
+		rc = get_str(y, v, "identity", true, &a->identity, err);
+	if (rc == LETHE_OK)
+		rc = get_str(y, v, "scope", true, &a->scope, err);
+	if (rc == LETHE_OK && (a->secret_env == NULL) == (a->secret_file == NULL))
+		rc = lethe_err_set(err, LETHE_E_CONFIG,
+		                   "%s:%d: app '%s' needs exactly one of secret_env or secret_file",
+		                   y->path, a->line, a->name);
+	return rc;
+}
+
+static lethe_rc
+parse_meta(struct lethe_config *cfg, struct ydoc *y, yaml_node_t *root, struct lethe_err *err)
+{
+	static const char *const keys[] = {"issued_at_max_age", "repeat_window", "apps", NULL};
+	yaml_node_t *meta, *apps;
+	size_t i;
+	lethe_rc rc;
+
+	cfg->meta_max_age = 0;
+	cfg->meta_repeat = 86400;
+	rc = section(y, root, "meta", keys, &meta, err);
+	if (rc != LETHE_OK || meta == NULL)
+		return rc;
+	rc = get_duration(y, meta, "issued_at_max_age", &cfg->meta_max_age, err);
+	if (rc == LETHE_OK)
+		rc = get_duration(y, meta, "repeat_window", &cfg->meta_repeat, err);
+	if (rc != LETHE_OK)
+		return rc;
+	apps = ymap_get(y, meta, "apps");
+	if (apps == NULL)
+		return LETHE_OK;
+	if (!ynode_is_map(apps))
+		return cfail(y, apps, err, "expected a mapping of app names for ", "meta.apps");
+	rc = ymap_check_dups(y, apps, "meta.apps", LETHE_E_CONFIG, err);
+	if (rc != LETHE_OK)
+		return rc;
+	cfg->apps = xcalloc(ynode_len(apps) + 1, sizeof(*cfg->apps));
+	for (i = 0; rc == LETHE_OK && i < ynode_len(apps); i++)
+		rc = parse_app(cfg, y, ymap_key(y, apps, i), ymap_val(y, apps, i),
+		               &cfg->apps[cfg->napps++], err);
+	return rc;
+}
+
 lethe_rc
 config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 {
-	static const char *const root_keys[] = {"app",       "datamap", "state",
-	                                        "anonymize", "erase",   NULL};
+	static const char *const root_keys[] = {"app",   "datamap", "state", "anonymize",
+	                                        "erase", "server",  "meta",  NULL};
 	static const char *const app_keys[] = {"database", "media_root", NULL};
 	static const char *const state_keys[] = {"database", NULL};
 	static const char *const anon_keys[] = {"key_env", "key_file", NULL};
@@ -173,6 +303,10 @@ config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 			rc = get_int(&y, erase, "yield_ms", 0, 10000, &v, err);
 		cfg->yield_ms = (int)v;
 	}
+	if (rc == LETHE_OK)
+		rc = parse_server(cfg, &y, root, err);
+	if (rc == LETHE_OK)
+		rc = parse_meta(cfg, &y, root, err);
 out:
 	ydoc_free(&y);
 	return rc;
@@ -181,6 +315,7 @@ out:
 void
 config_free(struct lethe_config *cfg)
 {
+	size_t i;
 	free(cfg->path);
 	free(cfg->dir);
 	free(cfg->app_db);
@@ -189,6 +324,22 @@ config_free(struct lethe_config *cfg)
 	free(cfg->state_db);
 	free(cfg->key_env);
 	free(cfg->key_file);
+	free(cfg->listen);
+	free(cfg->public_url);
+	free(cfg->contact);
+	free(cfg->app_name);
+	free(cfg->status_template);
+	for (i = 0; i < cfg->napps; i++) {
+		free(cfg->apps[i].name);
+		free(cfg->apps[i].secret_env);
+		free(cfg->apps[i].secret_file);
+		free(cfg->apps[i].identity);
+		free(cfg->apps[i].scope);
+		if (cfg->apps[i].secret != NULL)
+			sodium_memzero(cfg->apps[i].secret, cfg->apps[i].secret_len);
+		free(cfg->apps[i].secret);
+	}
+	free(cfg->apps);
 	sodium_memzero(cfg->key, sizeof(cfg->key));
 	memset(cfg, 0, sizeof(*cfg));
 }
@@ -250,5 +401,76 @@ config_load_key(struct lethe_config *cfg, struct lethe_err *err)
 		                     "key file %s must hold 64 hex digits (a 32-byte key)",
 		                     cfg->key_file);
 	cfg->key_loaded = true;
+	return LETHE_OK;
+}
+
+const struct meta_app *
+config_meta_app(const struct lethe_config *cfg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->napps; i++)
+		if (strcmp(cfg->apps[i].name, name) == 0)
+			return &cfg->apps[i];
+	return NULL;
+}
+
+/* Read one app's secret into a->secret. */
+static lethe_rc
+load_secret(struct meta_app *a, struct lethe_err *err)
+{
+	char buf[1024];
+	size_t n = 0;
+
+	if (a->secret_env != NULL) {
+		const char *v = getenv(a->secret_env);
+
+		if (v == NULL || v[0] == '\0')
+			return lethe_err_set(
+			    err, LETHE_E_CONFIG,
+			    "Meta app '%s': environment variable %s is not set (it "
+			    "must hold the app secret)",
+			    a->name, a->secret_env);
+		n = strlen(v);
+		if (n >= sizeof(buf))
+			return lethe_err_set(err, LETHE_E_CONFIG, "Meta app '%s': %s is too long",
+			                     a->name, a->secret_env);
+		memcpy(buf, v, n);
+	} else {
+		FILE *f = fopen(a->secret_file, "r");
+
+		if (f == NULL)
+			return lethe_err_set(err, LETHE_E_CONFIG,
+			                     "Meta app '%s': cannot read secret file %s: %s",
+			                     a->name, a->secret_file, strerror(errno));
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+			n--;
+		if (n == 0)
+			return lethe_err_set(err, LETHE_E_CONFIG,
+			                     "Meta app '%s': secret file %s is empty", a->name,
+			                     a->secret_file);
+	}
+	a->secret = xmalloc(n);
+	memcpy(a->secret, buf, n);
+	a->secret_len = n;
+	sodium_memzero(buf, sizeof(buf));
+	return LETHE_OK;
+}
+
+lethe_rc
+config_load_secrets(struct lethe_config *cfg, struct lethe_err *err)
+{
+	size_t i;
+	lethe_rc rc;
+
+	for (i = 0; i < cfg->napps; i++) {
+		if (cfg->apps[i].secret != NULL)
+			continue;
+		rc = load_secret(&cfg->apps[i], err);
+		if (rc != LETHE_OK)
+			return rc;
+	}
 	return LETHE_OK;
 }

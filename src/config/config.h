@@ -14,6 +14,18 @@
 #include "util/hash.h"
 #include "util/rc.h"
 
+/* One Meta app family (Facebook Login, Instagram Login...). */
+struct meta_app {
+	char *name;        /* path segment: /api/meta/{name}/... */
+	char *secret_env;  /* env var holding the app secret, or NULL */
+	char *secret_file; /* resolved file holding it, or NULL */
+	char *identity;    /* identity kind its user_id means (data map) */
+	char *scope;       /* data map scope a deletion runs in */
+	uint8_t *secret;   /* the secret once loaded */
+	size_t secret_len; /* its length */
+	int line;          /* line in the configuration */
+};
+
 struct lethe_config {
 	char *path;                /* the file read */
 	char *dir;                 /* its directory */
@@ -27,7 +39,16 @@ struct lethe_config {
 	bool key_loaded;           /* key is valid */
 	int64_t batch_rows;        /* 0 = adaptive */
 	int max_txn_ms;            /* adaptive batches aim below this */
-	int yield_ms;              /* pause after a batch while the app is writing */
+	int yield_ms;              /* pause after a batch while the app writes */
+	char *listen;              /* server.listen "ADDR:PORT" */
+	char *public_url;          /* server.public_url, base of status URLs (no trailing /) */
+	char *contact;             /* server.contact, shown on pages */
+	char *app_name;            /* server.app_name, shown on pages */
+	char *status_template;     /* server.status_template, resolved, or NULL */
+	int64_t meta_max_age;      /* meta.issued_at_max_age in s; 0 = not checked */
+	int64_t meta_repeat;       /* meta.repeat_window in s: repeats get the same code */
+	struct meta_app *apps;     /* meta.apps in file order */
+	size_t napps;              /* number of apps */
 };
 
 /* Read @path into @cfg (caller-owned storage).  Free with config_free(). */
@@ -38,6 +59,13 @@ void config_free(struct lethe_config *cfg);
  * file; a missing key file is created with a fresh random key (mode 0600).
  */
 lethe_rc config_load_key(struct lethe_config *cfg, struct lethe_err *err);
+/*
+ * Read every Meta app's secret from its environment variable or file.
+ * LETHE_E_CONFIG names the app and the variable (never the secret).
+ */
+lethe_rc config_load_secrets(struct lethe_config *cfg, struct lethe_err *err);
+/* The app named @name, or NULL. */
+const struct meta_app *config_meta_app(const struct lethe_config *cfg, const char *name);
 /* @rel resolved against the configuration's directory; caller frees. */
 char *config_resolve(const struct lethe_config *cfg, const char *rel);
 

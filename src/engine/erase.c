@@ -220,6 +220,10 @@ begin_batch(struct exec *x)
 	int i;
 	lethe_rc rc = LETHE_E_BUSY;
 
+	if (x->o->stop != NULL && *x->o->stop)
+		return lethe_err_set(x->err, LETHE_E_UNAVAILABLE,
+		                     "stopped between batches; the job resumes when run again");
+
 	for (i = 0; i < BUSY_RETRIES; i++) {
 		rc = appdb_begin_write(x->db, x->err);
 		if (rc != LETHE_E_BUSY)

@@ -19,7 +19,7 @@
 #include "util/buf.h"
 #include "util/mem.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 struct store {
 	sqlite3 *db; /* the connection */
@@ -65,8 +65,34 @@ static const char schema_v2[] = "CREATE TABLE IF NOT EXISTS media_pending ("
                                 "  object_key TEXT NOT NULL,"
                                 "  PRIMARY KEY (job_id, table_name, object_key));";
 
+/*
+ * Version 3: Meta data-deletion requests and deauthorizations.  The
+ * person's app-scoped id is kept only encrypted (identity_box, for the job
+ * runner) and only until the request completes; subject is a keyed hash.
+ */
+static const char schema_v3[] =
+    "CREATE TABLE IF NOT EXISTS meta_requests ("
+    "  id INTEGER PRIMARY KEY,"
+    "  code TEXT NOT NULL UNIQUE,"
+    "  app TEXT NOT NULL,"
+    "  subject TEXT NOT NULL,"
+    "  identity_box BLOB NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  job_id INTEGER,"
+    "  no_data INTEGER NOT NULL DEFAULT 0,"
+    "  received_at INTEGER NOT NULL,"
+    "  completed_at INTEGER);"
+    "CREATE INDEX IF NOT EXISTS meta_requests_subject ON meta_requests(app, subject);"
+    "CREATE INDEX IF NOT EXISTS meta_requests_state ON meta_requests(state);"
+    "CREATE TABLE IF NOT EXISTS deauthorizations ("
+    "  id INTEGER PRIMARY KEY,"
+    "  app TEXT NOT NULL,"
+    "  subject TEXT NOT NULL,"
+    "  rows_revoked INTEGER NOT NULL,"
+    "  received_at INTEGER NOT NULL);";
+
 /* migrations[i] brings a store from version i to i + 1. */
-static const char *const migrations[SCHEMA_VERSION] = {schema_v1, schema_v2};
+static const char *const migrations[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3};
 
 static lethe_rc
 sfail(struct store *st, struct lethe_err *err, const char *what)
@@ -514,4 +540,220 @@ store_media_clear(struct store *st, int64_t job, const char *table, struct lethe
 	rc = run(st, q, err);
 	sqlite3_finalize(q);
 	return rc;
+}
+
+/* ---- Meta requests ------------------------------------------------------ */
+
+static void
+meta_row(sqlite3_stmt *q, struct store_meta_req *out)
+{
+	const unsigned char *s;
+
+	memset(out, 0, sizeof(*out));
+	out->id = sqlite3_column_int64(q, 0);
+	s = sqlite3_column_text(q, 1);
+	snprintf(out->code, sizeof(out->code), "%s", s ? (const char *)s : "");
+	s = sqlite3_column_text(q, 2);
+	snprintf(out->app, sizeof(out->app), "%s", s ? (const char *)s : "");
+	s = sqlite3_column_text(q, 3);
+	snprintf(out->state, sizeof(out->state), "%s", s ? (const char *)s : "");
+	out->received_at = sqlite3_column_int64(q, 4);
+	out->completed_at = sqlite3_column_int64(q, 5);
+	out->job = sqlite3_column_int64(q, 6);
+	out->no_data = sqlite3_column_int(q, 7) != 0;
+}
+
+#define META_COLS "id, code, app, state, received_at, completed_at, job_id, no_data"
+
+lethe_rc
+store_meta_find(struct store *st, const char *app, const char *subject, int64_t since,
+                struct store_meta_req *out, struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	rc = prep(st,
+	          "SELECT " META_COLS " FROM meta_requests WHERE app = ?1 AND subject = ?2 "
+	          "AND received_at >= ?3 ORDER BY id DESC LIMIT 1",
+	          &q, err);
+	if (rc != LETHE_OK)
+		return rc;
+	sqlite3_bind_text(q, 1, app, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, subject, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 3, since);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		meta_row(q, out);
+	else
+		rc = LETHE_E_NOTFOUND;
+	sqlite3_finalize(q);
+	return rc;
+}
+
+lethe_rc
+store_meta_insert(struct store *st, const char *code, const char *app, const char *subject,
+                  const uint8_t *box, size_t boxlen, int64_t now, struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	rc = prep(st,
+	          "INSERT INTO meta_requests (code, app, subject, identity_box, state, "
+	          "received_at) VALUES (?1, ?2, ?3, ?4, 'received', ?5)",
+	          &q, err);
+	if (rc != LETHE_OK)
+		return rc;
+	sqlite3_bind_text(q, 1, code, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, app, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, subject, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 4, box, (int)boxlen, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 5, now);
+	rc = run(st, q, err);
+	sqlite3_finalize(q);
+	return rc;
+}
+
+lethe_rc
+store_meta_by_code(struct store *st, const char *code, struct store_meta_req *out,
+                   struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	rc = prep(st, "SELECT " META_COLS " FROM meta_requests WHERE code = ?1", &q, err);
+	if (rc != LETHE_OK)
+		return rc;
+	sqlite3_bind_text(q, 1, code, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		meta_row(q, out);
+	else
+		rc = LETHE_E_NOTFOUND;
+	sqlite3_finalize(q);
+	return rc;
+}
+
+lethe_rc
+store_meta_next(struct store *st, struct store_meta_req *out, uint8_t **box, size_t *boxlen,
+                struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	*box = NULL;
+	*boxlen = 0;
+	rc = prep(st,
+	          "SELECT " META_COLS ", identity_box FROM meta_requests WHERE state IN "
+	          "('received', 'running') ORDER BY id LIMIT 1",
+	          &q, err);
+	if (rc != LETHE_OK)
+		return rc;
+	if (sqlite3_step(q) == SQLITE_ROW) {
+		const void *b = sqlite3_column_blob(q, 8);
+		int n = sqlite3_column_bytes(q, 8);
+
+		meta_row(q, out);
+		*box = xmalloc(n > 0 ? (size_t)n : 1);
+		if (n > 0)
+			memcpy(*box, b, (size_t)n);
+		*boxlen = n > 0 ? (size_t)n : 0;
+	} else {
+		rc = LETHE_E_NOTFOUND;
+	}
+	sqlite3_finalize(q);
+	return rc;
+}
+
+lethe_rc
+store_meta_update(struct store *st, int64_t id, const char *state, int64_t job, bool no_data,
+                  int64_t completed_at, struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	/* A finished request no longer needs the identity: wipe it. */
+	rc = prep(st,
+	          "UPDATE meta_requests SET state = ?2, job_id = ?3, no_data = ?4, "
+	          "completed_at = CASE WHEN ?5 > 0 THEN ?5 ELSE completed_at END, "
+	          "identity_box = CASE WHEN ?2 IN ('completed', 'completed_with_retention') "
+	          "THEN x'' ELSE identity_box END WHERE id = ?1",
+	          &q, err);
+	if (rc != LETHE_OK)
+		return rc;
+	sqlite3_bind_int64(q, 1, id);
+	sqlite3_bind_text(q, 2, state, -1, SQLITE_STATIC);
+	if (job > 0)
+		sqlite3_bind_int64(q, 3, job);
+	else
+		sqlite3_bind_null(q, 3);
+	sqlite3_bind_int(q, 4, no_data ? 1 : 0);
+	sqlite3_bind_int64(q, 5, completed_at);
+	rc = run(st, q, err);
+	sqlite3_finalize(q);
+	return rc;
+}
+
+lethe_rc
+store_meta_steps(struct store *st, int64_t job, store_step_fn fn, void *arg, struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	rc = prep(st,
+	          "SELECT s.table_name, s.action, s.done, (SELECT max(until) FROM holds h "
+	          "WHERE h.job_id = s.job_id AND h.table_name = s.table_name) FROM job_steps s "
+	          "WHERE s.job_id = ?1 ORDER BY s.rowid",
+	          &q, err);
+	if (rc != LETHE_OK)
+		return rc;
+	sqlite3_bind_int64(q, 1, job);
+	while (sqlite3_step(q) == SQLITE_ROW)
+		fn(arg, (const char *)sqlite3_column_text(q, 0),
+		   (const char *)sqlite3_column_text(q, 1), sqlite3_column_int64(q, 2),
+		   sqlite3_column_int64(q, 3));
+	sqlite3_finalize(q);
+	return LETHE_OK;
+}
+
+lethe_rc
+store_deauth_add(struct store *st, const char *app, const char *subject, int64_t rows, int64_t now,
+                 struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	rc = prep(st,
+	          "INSERT INTO deauthorizations (app, subject, rows_revoked, received_at) "
+	          "VALUES (?1, ?2, ?3, ?4)",
+	          &q, err);
+	if (rc != LETHE_OK)
+		return rc;
+	sqlite3_bind_text(q, 1, app, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, subject, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 3, rows);
+	sqlite3_bind_int64(q, 4, now);
+	rc = run(st, q, err);
+	sqlite3_finalize(q);
+	return rc;
+}
+
+lethe_rc
+store_meta_state_counts(struct store *st, store_count_fn fn, void *arg, struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	rc = prep(st, "SELECT state, count(*) FROM meta_requests GROUP BY state", &q, err);
+	if (rc != LETHE_OK)
+		return rc;
+	while (sqlite3_step(q) == SQLITE_ROW)
+		fn(arg, (const char *)sqlite3_column_text(q, 0), sqlite3_column_int64(q, 1));
+	sqlite3_finalize(q);
+	return LETHE_OK;
+}
+
+lethe_rc
+store_set_durable(struct store *st, struct lethe_err *err)
+{
+	if (sqlite3_exec(st->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL) != SQLITE_OK)
+		return sfail(st, err, "synchronous");
+	return LETHE_OK;
 }

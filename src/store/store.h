@@ -87,4 +87,44 @@ lethe_rc store_media_list(struct store *st, int64_t job, const char *table, char
                           struct lethe_err *err);
 lethe_rc store_media_clear(struct store *st, int64_t job, const char *table, struct lethe_err *err);
 
+/* A Meta data-deletion request as the status page and the runner see it. */
+struct store_meta_req {
+	int64_t id;           /* row id */
+	char code[64];        /* confirmation code */
+	char app[64];         /* app family name */
+	char state[32];       /* received, running, completed, completed_with_retention, failed */
+	int64_t received_at;  /* epoch s */
+	int64_t completed_at; /* epoch s, 0 if not */
+	int64_t job;          /* erase job id, 0 if none yet */
+	bool no_data;         /* the id matched nobody */
+};
+
+/* The newest request of (@app, @subject) received at or after @since; LETHE_E_NOTFOUND if none. */
+lethe_rc store_meta_find(struct store *st, const char *app, const char *subject, int64_t since,
+                         struct store_meta_req *out, struct lethe_err *err);
+/* Record a new request in state "received" (@box: the encrypted identity). */
+lethe_rc store_meta_insert(struct store *st, const char *code, const char *app, const char *subject,
+                           const uint8_t *box, size_t boxlen, int64_t now, struct lethe_err *err);
+lethe_rc store_meta_by_code(struct store *st, const char *code, struct store_meta_req *out,
+                            struct lethe_err *err);
+/* The oldest unfinished request and its identity box (caller frees); LETHE_E_NOTFOUND if none. */
+lethe_rc store_meta_next(struct store *st, struct store_meta_req *out, uint8_t **box,
+                         size_t *boxlen, struct lethe_err *err);
+/* Set state, job and no_data; a completed request's identity box is wiped. */
+lethe_rc store_meta_update(struct store *st, int64_t id, const char *state, int64_t job,
+                           bool no_data, int64_t completed_at, struct lethe_err *err);
+typedef void (*store_step_fn)(void *arg, const char *table, const char *action, int64_t done,
+                              int64_t hold_until);
+/* Call @fn for each step of @job (table, action, rows done, latest hold end or 0). */
+lethe_rc store_meta_steps(struct store *st, int64_t job, store_step_fn fn, void *arg,
+                          struct lethe_err *err);
+lethe_rc store_deauth_add(struct store *st, const char *app, const char *subject, int64_t rows,
+                          int64_t now, struct lethe_err *err);
+typedef void (*store_count_fn)(void *arg, const char *name, int64_t n);
+/* Call @fn with each request state and its count (for /metrics). */
+lethe_rc store_meta_state_counts(struct store *st, store_count_fn fn, void *arg,
+                                 struct lethe_err *err);
+/* Make every commit of this connection durable before it returns (synchronous=FULL). */
+lethe_rc store_set_durable(struct store *st, struct lethe_err *err);
+
 #endif /* LETHE_STORE_H */

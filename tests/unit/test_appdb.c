@@ -12,22 +12,15 @@
 
 #include <cmocka.h>
 
-#include <dirent.h>
-#include <sqlite3.h>
 #include <unistd.h>
+
+#include "testutil.h"
 
 #include "db/appdb.h"
 #include "util/buf.h"
 #include "util/rc.h"
 
-/* A temp directory with app.db holding a tiny schema. */
-struct fixture {
-	char dir[64];
-	char path[128];
-	char url[160];
-	struct appdb *db;
-};
-
+/* The fixture's app.db holds a tiny schema. */
 static const char schema[] =
     "CREATE TABLE users(id INTEGER PRIMARY KEY, email TEXT);"
     "CREATE INDEX users_email ON users(email);"
@@ -44,76 +37,18 @@ static const char schema[] =
     "INSERT INTO users(id, email) VALUES (1, 'a@example.com'), (2, 'b@example.com'),"
     " (3, 'o''brien@example.com');";
 
-static void
-exec_sql(const char *path, const char *sql)
-{
-	sqlite3 *h = NULL;
-	char *msg = NULL;
-
-	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
-	if (sqlite3_exec(h, sql, NULL, NULL, &msg) != SQLITE_OK)
-		fail_msg("sqlite: %s", msg ? msg : "?");
-	sqlite3_close(h);
-}
-
-/* Remove @dir and the plain files in it (the tests make no subdirectories). */
-static void
-rm_rf(const char *dir)
-{
-	DIR *d;
-	struct dirent *e;
-	char path[512];
-
-	assert_true(strncmp(dir, "/tmp/lethe-test-", 16) == 0);
-	d = opendir(dir);
-	assert_non_null(d);
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		assert_int_equal(unlink(path), 0);
-	}
-	closedir(d);
-	assert_int_equal(rmdir(dir), 0);
-}
-
 static int
 setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	struct lethe_err err;
+	static const char *const scripts[] = {schema, NULL};
 
-	if (f == NULL)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/lethe-test-appdb-XXXXXX");
-	if (mkdtemp(f->dir) == NULL) {
-		free(f);
-		return -1;
-	}
-	snprintf(f->path, sizeof(f->path), "%s/app.db", f->dir);
-	snprintf(f->url, sizeof(f->url), "sqlite:%s", f->path);
-	exec_sql(f->path, schema);
-	memset(&err, 0, sizeof(err));
-	f->db = appdb_open(f->url, NULL, &err);
-	if (f->db == NULL) {
-		print_error("appdb_open: %s\n", err.msg);
-		rm_rf(f->dir);
-		free(f);
-		return -1;
-	}
-	*state = f;
-	return 0;
+	return tu_fixture_setup(state, "appdb", scripts, NULL);
 }
 
 static int
 teardown(void **state)
 {
-	struct fixture *f = *state;
-
-	appdb_close(f->db);
-	rm_rf(f->dir);
-	free(f);
-	return 0;
+	return tu_fixture_teardown(state);
 }
 
 /* ---- identifiers and dialect ------------------------------------------- */
@@ -166,7 +101,7 @@ test_appdb_ident_ok(void **state)
 static void
 test_appdb_quote(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct buf b;
 
 	buf_init(&b, 1024);
@@ -197,7 +132,7 @@ test_appdb_quote(void **state)
 static void
 test_appdb_quote_runs_in_sqlite(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct lethe_err err;
 	struct buf b;
 	int64_t n = -1;
@@ -219,7 +154,7 @@ test_appdb_quote_runs_in_sqlite(void **state)
 static void
 test_appdb_param(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct buf b;
 
 	buf_init(&b, 64);
@@ -235,7 +170,7 @@ test_appdb_param(void **state)
 static void
 test_appdb_table_info(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct appdb_table t;
 	struct lethe_err err;
 
@@ -282,7 +217,7 @@ test_appdb_table_info(void **state)
 static void
 test_appdb_table_info_missing(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct appdb_table t;
 	struct lethe_err err;
 
@@ -309,7 +244,7 @@ test_appdb_table_info_missing(void **state)
 static void
 test_appdb_column_indexed(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct appdb *db = f->db;
 
 	assert_true(db->ops->column_indexed(db, "users", "email"));
@@ -336,7 +271,7 @@ test_appdb_column_indexed(void **state)
 static void
 test_appdb_query_int_bound(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct lethe_err err;
 	struct appdb_val p[2];
 	int64_t n = -1;
@@ -399,7 +334,7 @@ test_appdb_query_int_bound(void **state)
 static void
 test_appdb_query_errors(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct lethe_err err;
 	struct appdb_val p[3];
 	int64_t n = 5;
@@ -439,7 +374,7 @@ test_appdb_query_errors(void **state)
 static void
 test_appdb_exec_bound(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct lethe_err err;
 	struct appdb_val p[4];
 	int64_t changes = -1, n = -1;
@@ -519,7 +454,7 @@ test_appdb_exec_bound(void **state)
 static void
 test_appdb_transactions(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct lethe_err err;
 	int64_t n = -1;
 
@@ -550,12 +485,12 @@ test_appdb_transactions(void **state)
 static void
 test_appdb_data_version(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	int64_t v1, v2;
 
 	v1 = f->db->ops->data_version(f->db);
 	assert_true(v1 >= 0);
-	exec_sql(f->path, "INSERT INTO users(email) VALUES ('c@example.com')");
+	tu_exec_sql(f->path, "INSERT INTO users(email) VALUES ('c@example.com')");
 	v2 = f->db->ops->data_version(f->db);
 	assert_true(v2 != v1);
 }
@@ -565,7 +500,7 @@ test_appdb_data_version(void **state)
 static void
 test_appdb_open_forms(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct lethe_err err;
 	struct appdb *db;
 	int64_t n = -1;
@@ -599,7 +534,7 @@ test_appdb_open_forms(void **state)
 static void
 test_appdb_open_not_a_database(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct lethe_err err;
 	char path[200], url[220];
 	FILE *fp;
@@ -623,7 +558,7 @@ test_appdb_open_not_a_database(void **state)
 static void
 test_appdb_open_missing_file(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct lethe_err err;
 	char path[200];
 

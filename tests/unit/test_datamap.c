@@ -17,14 +17,10 @@
 
 #include <cmocka.h>
 
-#include <dirent.h>
-#include <sqlite3.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include "testutil.h"
 
 #include "datamap/datamap.h"
 #include "db/appdb.h"
-#include "demo/demo.h"
 #include "util/rc.h"
 
 #define DEMO_MAP "src/demo/datamap.yaml"
@@ -272,100 +268,23 @@ edit_loads(const char *from, const char *to)
 
 /* ---- fixture: a temp directory with app.db ----------------------------- */
 
-struct fixture {
-	char dir[64];
-	char url[160];
-	struct appdb *db;
-};
-
-static void
-exec_sql(const char *path, const char *sql)
-{
-	sqlite3 *h = NULL;
-	char *msg = NULL;
-
-	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
-	if (sqlite3_exec(h, sql, NULL, NULL, &msg) != SQLITE_OK)
-		fail_msg("sqlite: %s", msg ? msg : "?");
-	sqlite3_close(h);
-}
-
-/* Remove @path and everything under it. */
-static void
-rm_tree(const char *path)
-{
-	struct stat st;
-	DIR *d;
-	struct dirent *e;
-	char sub[1024];
-
-	assert_int_equal(lstat(path, &st), 0);
-	if (S_ISDIR(st.st_mode)) {
-		d = opendir(path);
-		assert_non_null(d);
-		while ((e = readdir(d)) != NULL) {
-			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-				continue;
-			snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-			rm_tree(sub);
-		}
-		closedir(d);
-		assert_int_equal(rmdir(path), 0);
-	} else {
-		assert_int_equal(unlink(path), 0);
-	}
-}
-
-static void
-rm_rf(const char *dir)
-{
-	assert_true(strncmp(dir, "/tmp/lethe-test-", 16) == 0);
-	rm_tree(dir);
-}
-
 static int
 setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	struct lethe_err err;
-	char path[128];
+	static const char *const scripts[] = {schema, NULL};
 
-	if (f == NULL)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/lethe-test-datamap-XXXXXX");
-	if (mkdtemp(f->dir) == NULL) {
-		free(f);
-		return -1;
-	}
-	snprintf(path, sizeof(path), "%s/app.db", f->dir);
-	snprintf(f->url, sizeof(f->url), "sqlite:%s", path);
-	exec_sql(path, schema);
-	memset(&err, 0, sizeof(err));
-	f->db = appdb_open(f->url, NULL, &err);
-	if (f->db == NULL) {
-		print_error("appdb_open: %s\n", err.msg);
-		rm_rf(f->dir);
-		free(f);
-		return -1;
-	}
-	*state = f;
-	return 0;
+	return tu_fixture_setup(state, "datamap", scripts, NULL);
 }
 
 static int
 teardown(void **state)
 {
-	struct fixture *f = *state;
-
-	appdb_close(f->db);
-	rm_rf(f->dir);
-	free(f);
-	return 0;
+	return tu_fixture_teardown(state);
 }
 
 /* Load @text, which must validate against the fixture's database. */
 static struct datamap *
-validate_ok(struct fixture *f, const char *text)
+validate_ok(struct tu_fixture *f, const char *text)
 {
 	struct datamap *dm = load_ok(text);
 	struct lethe_err err;
@@ -380,7 +299,7 @@ validate_ok(struct fixture *f, const char *text)
 
 /* Load @text (must load) and validate: must fail at one of the lines with @what. */
 static void
-validate_fails2(struct fixture *f, const char *text, int line1, int line2, const char *what)
+validate_fails2(struct tu_fixture *f, const char *text, int line1, int line2, const char *what)
 {
 	struct datamap *dm = load_ok(text);
 	struct lethe_err err;
@@ -398,7 +317,7 @@ validate_fails2(struct fixture *f, const char *text, int line1, int line2, const
 
 /* The base map edited must validate-fail at the "# HERE" line. */
 static void
-edit_validate_fails(struct fixture *f, const char *from, const char *to, const char *what)
+edit_validate_fails(struct tu_fixture *f, const char *from, const char *to, const char *what)
 {
 	char *text = edit(base_map, from, to);
 	int line = line_of(text, "# HERE");
@@ -518,24 +437,13 @@ test_datamap_demo_loads(void **state)
 static void
 test_datamap_demo_validates(void **state)
 {
-	struct fixture *f = *state;
-	struct demo_opts o;
+	struct tu_fixture *f = *state;
 	struct lethe_err err;
 	struct datamap *dm;
 	struct appdb *db;
-	char dir[128];
 
-	snprintf(dir, sizeof(dir), "%s/demo", f->dir);
-	memset(&o, 0, sizeof(o));
-	o.dir = dir;
-	o.users = 2;
-	o.seed = 1;
-	o.quiet = true;
 	memset(&err, 0, sizeof(err));
-	if (demo_build(&o, &err) != LETHE_OK)
-		fail_msg("demo_build: %s", err.msg);
-	db = appdb_open("app.db", dir, &err);
-	assert_non_null(db);
+	db = tu_demo_open(f->dir, 2);
 	dm = datamap_load(DEMO_MAP, NULL, &err);
 	assert_non_null(dm);
 	if (datamap_validate(dm, db, &err) != LETHE_OK)
@@ -1307,7 +1215,7 @@ test_datamap_duplicate_scope_rejected(void **state)
 static void
 test_datamap_validate_ok(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct datamap *dm = validate_ok(f, base_map);
 
 	/* key defaults to the single-column primary key. */
@@ -1322,7 +1230,7 @@ test_datamap_validate_ok(void **state)
 static void
 test_datamap_validate_unknown_table(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 
 	edit_validate_fails(f, "scopes:\n",
 	                    "  posts:  # HERE\n"
@@ -1338,7 +1246,7 @@ test_datamap_validate_unknown_table(void **state)
 static void
 test_datamap_validate_unknown_link_column(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	char *text;
 	int l;
 
@@ -1369,7 +1277,7 @@ test_datamap_validate_unknown_link_column(void **state)
 static void
 test_datamap_validate_unknown_when_column(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 
 	edit_validate_fails(f, "        when: {platform: instagram}\n",
 	                    "        when: {platfrom: instagram}  # HERE\n",
@@ -1382,7 +1290,7 @@ test_datamap_validate_unknown_when_column(void **state)
 static void
 test_datamap_validate_unknown_token_media_columns(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	char *text;
 	int lt, lk;
 
@@ -1404,7 +1312,7 @@ test_datamap_validate_unknown_token_media_columns(void **state)
 static void
 test_datamap_validate_unknown_anonymize_column(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 
 	edit_validate_fails(f, "        ip: hash\n", "        ip_addr: hash  # HERE\n",
 	                    "no column 'ip_addr' (erase column");
@@ -1415,7 +1323,7 @@ test_datamap_validate_unknown_anonymize_column(void **state)
 static void
 test_datamap_validate_unknown_ttl_column(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 
 	edit_validate_fails(f, "    ttl: {column: created_at, after: 30d}\n",
 	                    "    ttl: {column: received_at, after: 30d}  # HERE\n",
@@ -1425,7 +1333,7 @@ test_datamap_validate_unknown_ttl_column(void **state)
 static void
 test_datamap_validate_anonymize_key(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 
 	/* The defaulted key. */
 	edit_validate_fails(f, "        user_id: null\n        ip: hash\n",
@@ -1446,7 +1354,7 @@ test_datamap_validate_anonymize_key(void **state)
 static void
 test_datamap_validate_duplicate_anonymize_column(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	char *text = edit(base_map, "        user_agent: {set: \"[removed]\"}\n",
 	                  "        user_agent: {set: \"[removed]\"}\n"
 	                  "        ip: null  # HERE\n");
@@ -1470,7 +1378,7 @@ test_datamap_validate_duplicate_anonymize_column(void **state)
 static void
 test_datamap_validate_key(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	char *text;
 	struct datamap *dm;
 	int l;

@@ -13,10 +13,7 @@
 
 #include <cmocka.h>
 
-#include <dirent.h>
-#include <sqlite3.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include "testutil.h"
 
 #include "datamap/datamap.h"
 #include "db/appdb.h"
@@ -217,108 +214,24 @@ static const char map_text[] =
     "    identities: [email, user_id, instagram_user_id, meta_asid, channel_id]\n"
     "    tables: all\n";
 
-struct fixture {
-	char dir[64];
-	char url[160];
-	struct appdb *db;
-	struct datamap *dm;
-};
-
-static void
-exec_sql(const char *path, const char *sql)
-{
-	sqlite3 *h = NULL;
-	char *msg = NULL;
-
-	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
-	if (sqlite3_exec(h, sql, NULL, NULL, &msg) != SQLITE_OK)
-		fail_msg("sqlite: %s", msg ? msg : "?");
-	sqlite3_close(h);
-}
-
-/* Remove @path and everything under it. */
-static void
-rm_tree(const char *path)
-{
-	struct stat st;
-	DIR *d;
-	struct dirent *e;
-	char sub[1024];
-
-	assert_int_equal(lstat(path, &st), 0);
-	if (S_ISDIR(st.st_mode)) {
-		d = opendir(path);
-		assert_non_null(d);
-		while ((e = readdir(d)) != NULL) {
-			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-				continue;
-			snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-			rm_tree(sub);
-		}
-		closedir(d);
-		assert_int_equal(rmdir(path), 0);
-	} else {
-		assert_int_equal(unlink(path), 0);
-	}
-}
-
-static void
-rm_rf(const char *dir)
-{
-	assert_true(strncmp(dir, "/tmp/lethe-test-", 16) == 0);
-	rm_tree(dir);
-}
-
 static int
 setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	struct lethe_err err;
-	char path[128];
+	static const char *const scripts[] = {schema, seed, NULL};
 
-	if (f == NULL)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/lethe-test-plan-XXXXXX");
-	if (mkdtemp(f->dir) == NULL) {
-		free(f);
-		return -1;
-	}
-	snprintf(path, sizeof(path), "%s/app.db", f->dir);
-	snprintf(f->url, sizeof(f->url), "sqlite:%s", path);
-	exec_sql(path, schema);
-	exec_sql(path, seed);
-	memset(&err, 0, sizeof(err));
-	f->db = appdb_open(f->url, NULL, &err);
-	if (f->db != NULL)
-		f->dm = datamap_load("test.yaml", map_text, &err);
-	if (f->dm == NULL || datamap_validate(f->dm, f->db, &err) != LETHE_OK) {
-		print_error("setup: %s\n", err.msg);
-		datamap_free(f->dm);
-		appdb_close(f->db);
-		rm_rf(f->dir);
-		free(f);
-		return -1;
-	}
-	*state = f;
-	return 0;
+	return tu_fixture_setup(state, "plan", scripts, map_text);
 }
 
 static int
 teardown(void **state)
 {
-	struct fixture *f = *state;
-
-	datamap_free(f->dm);
-	appdb_close(f->db);
-	rm_rf(f->dir);
-	free(f);
-	return 0;
+	return tu_fixture_teardown(state);
 }
 
 /* ---- helpers ----------------------------------------------------------- */
 
 static struct plan *
-build_ok(struct fixture *f, const char *scope, const struct plan_id *ids, size_t n, bool count)
+build_ok(struct tu_fixture *f, const char *scope, const struct plan_id *ids, size_t n, bool count)
 {
 	struct lethe_err err;
 	struct plan *p = NULL;
@@ -401,7 +314,7 @@ check_children_first(const struct plan *p)
 static void
 test_plan_order_children_first(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct plan_id id = {"email", "alice@example.com"};
 	struct plan *p = build_ok(f, "account", &id, 1, false);
 	char order[256];
@@ -427,7 +340,7 @@ test_plan_order_children_first(void **state)
 static void
 test_plan_order_diamond(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct plan_id id = {"email", "x@example.com"};
 	struct plan *p = build_ok(f, "diamond", &id, 1, true);
 	char order[256];
@@ -470,7 +383,7 @@ test_plan_order_children_first_in_file(void **state)
 	    "    erase: delete\n"
 	    "scopes:\n"
 	    "  account: {description: d, identities: [email], tables: all}\n";
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct plan_id id = {"email", "alice@example.com"};
 	struct lethe_err err;
 	struct datamap *dm;
@@ -497,7 +410,7 @@ test_plan_order_children_first_in_file(void **state)
 static void
 test_plan_scope_filters_tables(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct plan_id id = {"instagram_user_id", "IG1"};
 	struct plan *p = build_ok(f, "meta", &id, 1, true);
 	char order[256];
@@ -521,7 +434,7 @@ test_plan_scope_filters_tables(void **state)
 static void
 test_plan_identity_not_accepted(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct plan_id id = {"email", "alice@example.com"};
 	struct lethe_err err;
 	struct plan *p = (struct plan *)&err; /* must be reset to NULL */
@@ -555,7 +468,7 @@ test_plan_identity_not_accepted(void **state)
 static void
 test_plan_unknown_scope(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct plan_id id = {"email", "alice@example.com"};
 	struct lethe_err err;
 	struct plan *p = NULL;
@@ -571,7 +484,7 @@ test_plan_unknown_scope(void **state)
 static void
 test_plan_bad_identities(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct plan_id id = {"email", ""};
 	struct lethe_err err;
 	struct plan *p = NULL;
@@ -597,7 +510,7 @@ test_plan_bad_identities(void **state)
 static void
 test_plan_counts_account(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct plan_id id = {"email", "alice@example.com"};
 	struct plan *p = build_ok(f, "account", &id, 1, true);
 	size_t i;
@@ -628,7 +541,7 @@ test_plan_counts_account(void **state)
 static void
 test_plan_counts_several_identities(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	/* Two people named at once (two kinds), and the same person twice. */
 	struct plan_id ids[3] = {
 	    {"email", "alice@example.com"},
@@ -660,7 +573,7 @@ test_plan_counts_several_identities(void **state)
 static void
 test_plan_predicate_text(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct plan_id id = {"email", "alice@example.com"};
 	struct plan *p = build_ok(f, "account", &id, 1, false);
 	const struct plan_step *s;
@@ -685,7 +598,7 @@ test_plan_predicate_text(void **state)
 static void
 test_plan_conditional_link(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct plan_id id = {"instagram_user_id", "IG1"};
 	struct plan *p = build_ok(f, "meta", &id, 1, true);
 	const struct plan_step *s;
@@ -730,7 +643,7 @@ test_plan_conditional_link(void **state)
 static void
 test_plan_unreachable_table(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct plan_id id = {"channel_id", "100"};
 	struct plan *p = build_ok(f, "support", &id, 1, true);
 	const struct plan_step *s;
@@ -753,7 +666,7 @@ test_plan_unreachable_table(void **state)
 static void
 test_plan_diamond_counts(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct plan_id id = {"email", "x@example.com"};
 	struct plan *p = build_ok(f, "diamond", &id, 1, true);
 
@@ -770,7 +683,7 @@ test_plan_diamond_counts(void **state)
 static void
 test_plan_nobody_matches(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct plan_id id = {"email", "nobody@example.com"};
 	struct plan *p = build_ok(f, "everything", &id, 1, true);
 	size_t i;
@@ -805,7 +718,7 @@ test_plan_values_are_bound(void **state)
 	    "alice@example.com' --",
 	    "alice@example.com;DELETE FROM users",
 	};
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct plan_id id = {"email", NULL};
 	struct lethe_err err;
 	struct plan *p;
@@ -850,7 +763,7 @@ test_plan_values_are_bound(void **state)
 static void
 test_plan_recount(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct plan_id id = {"email", "alice@example.com"};
 	struct plan *p = build_ok(f, "account", &id, 1, false);
 	struct lethe_err err;
@@ -876,7 +789,7 @@ test_plan_recount(void **state)
 static void
 test_plan_identity_matches_untyped_integer_column(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct plan_id id = {"user_id", "2"};
 	struct plan *p = build_ok(f, "events", &id, 1, true);
 	int64_t rows = rows_of(p, "events");
@@ -897,7 +810,7 @@ static void
 test_plan_predicate_too_big(void **state)
 {
 	static char text[16384];
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct plan_id id = {"email", "x@example.com"};
 	struct lethe_err err;
 	struct datamap *dm;
@@ -957,7 +870,7 @@ test_plan_predicate_too_big(void **state)
 static void
 test_plan_to_json(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct plan_id id = {"email", "alice@example.com"};
 	struct plan *p = build_ok(f, "account", &id, 1, true);
 	json_t *j = plan_to_json(p), *steps, *s;
@@ -1020,7 +933,7 @@ test_plan_to_json(void **state)
 static void
 test_plan_print(void **state)
 {
-	struct fixture *f = *state;
+	struct tu_fixture *f = *state;
 	struct plan_id id = {"email", "alice@example.com"};
 	struct plan *p = build_ok(f, "account", &id, 1, true);
 	char *out = NULL;
@@ -1045,27 +958,17 @@ test_plan_print(void **state)
 static void
 test_plan_demo(void **state)
 {
-	struct fixture *f = *state;
-	struct demo_opts o;
+	struct tu_fixture *f = *state;
 	struct lethe_err err;
 	struct datamap *dm;
 	struct appdb *db;
 	struct plan *p = NULL;
-	char dir[128], email[64];
+	char email[64];
 	struct plan_id id = {"email", email};
 	size_t i;
 
-	snprintf(dir, sizeof(dir), "%s/demo", f->dir);
-	memset(&o, 0, sizeof(o));
-	o.dir = dir;
-	o.users = 3;
-	o.seed = 1;
-	o.quiet = true;
 	memset(&err, 0, sizeof(err));
-	if (demo_build(&o, &err) != LETHE_OK)
-		fail_msg("demo_build: %s", err.msg);
-	db = appdb_open("app.db", dir, &err);
-	assert_non_null(db);
+	db = tu_demo_open(f->dir, 3);
 	dm = datamap_load("src/demo/datamap.yaml", NULL, &err);
 	assert_non_null(dm);
 	assert_int_equal(datamap_validate(dm, db, &err), LETHE_OK);
