@@ -61,5 +61,8 @@ void progress_done(struct progress *p);
 int cmd_demo(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_erase(int argc, char **argv);
+int cmd_sign(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_import(int argc, char **argv);
 
 #endif /* LETHE_CLI_H */

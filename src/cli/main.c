@@ -21,6 +21,11 @@ static const char usage[] =
     "  demo    write the demo app (database, media, data map, configuration)\n"
     "  plan    show what erasing a person would do, touching nothing\n"
     "  erase   erase a person's data (resumable; run again after a crash)\n"
+    "  serve   the HTTP server: Meta callbacks, status page, metrics\n"
+    "  import-meta-ids\n"
+    "          run Meta data deletions for a list of ids from the App Dashboard\n"
+    "  sign-request\n"
+    "          print a Meta signed_request, to test the Meta callbacks\n"
     "  help    this text; `lethe COMMAND --help` for a command\n"
     "  version print the version\n"
     "\n"
@@ -35,9 +40,8 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"demo", cmd_demo},
-    {"plan", cmd_plan},
-    {"erase", cmd_erase},
+    {"demo", cmd_demo},         {"plan", cmd_plan},   {"erase", cmd_erase},
+    {"sign-request", cmd_sign}, {"serve", cmd_serve}, {"import-meta-ids", cmd_import},
 };
 
 int

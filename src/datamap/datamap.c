@@ -415,6 +415,51 @@ parse_ttl(struct parser *p, yaml_node_t *n, struct dm_table *t)
 	return LETHE_OK;
 }
 
+/* disconnect: {set: {column: value | null}} - what revoking a connection also writes. */
+static lethe_rc
+parse_disconnect(struct parser *p, yaml_node_t *n, struct dm_table *t)
+{
+	static const char *const keys[] = {"set", NULL};
+	yaml_node_t *set;
+	size_t i;
+	lethe_rc rc;
+
+	if (!ynode_is_map(n))
+		return FAIL(p, n, "'disconnect' must be a mapping like {set: {status: revoked}}");
+	rc = ymap_check_keys(&p->y, n, keys, "disconnect", LETHE_E_DATAMAP, p->err);
+	if (rc != LETHE_OK)
+		return rc;
+	if (t->ntokens == 0)
+		return FAIL(p, n, "'disconnect' applies to tables with 'tokens'");
+	set = ymap_get(&p->y, n, "set");
+	if (!ynode_is_map(set) || ynode_len(set) == 0)
+		return FAIL(p, set ? set : n, "'disconnect' needs 'set': {column: value}");
+	rc = ymap_check_dups(&p->y, set, "disconnect set", LETHE_E_DATAMAP, p->err);
+	if (rc != LETHE_OK)
+		return rc;
+	t->disc = xcalloc(ynode_len(set), sizeof(*t->disc));
+	for (i = 0; i < ynode_len(set); i++) {
+		struct dm_anon_col *a = &t->disc[i];
+		yaml_node_t *v = ymap_val(&p->y, set, i);
+
+		a->line = ynode_line(ymap_key(&p->y, set, i));
+		rc = get_ident(p, ymap_key(&p->y, set, i), "column", &a->column);
+		if (rc != LETHE_OK)
+			return rc;
+		t->ndisc++;
+		if (ynode_is_null(v)) {
+			a->how = DM_ANON_NULL;
+		} else if (ynode_is_scalar(v)) {
+			a->how = DM_ANON_SET;
+			value_from_scalar(v, &a->set);
+		} else {
+			return FAIL(p, v, "disconnect: column '%s' needs a value or null",
+			            a->column);
+		}
+	}
+	return LETHE_OK;
+}
+
 static bool
 category_ok(const struct datamap *dm, const char *c)
 {
@@ -429,8 +474,8 @@ category_ok(const struct datamap *dm, const char *c)
 static lethe_rc
 parse_table(struct parser *p, yaml_node_t *k, yaml_node_t *n, struct dm_table *t)
 {
-	static const char *const keys[] = {"key",   "category", "links", "tokens",
-	                                   "media", "erase",    "ttl",   NULL};
+	static const char *const keys[] = {"key",   "category", "links",      "tokens", "media",
+	                                   "erase", "ttl",      "disconnect", NULL};
 	yaml_node_t *v;
 	size_t i;
 	lethe_rc rc;
@@ -495,6 +540,12 @@ parse_table(struct parser *p, yaml_node_t *k, yaml_node_t *n, struct dm_table *t
 		            "table '%s' has media columns, so its erase action must be delete "
 		            "(files are removed with their rows)",
 		            t->name);
+	v = ymap_get(&p->y, n, "disconnect");
+	if (v != NULL) {
+		rc = parse_disconnect(p, v, t);
+		if (rc != LETHE_OK)
+			return rc;
+	}
 	v = ymap_get(&p->y, n, "ttl");
 	if (v != NULL)
 		return parse_ttl(p, v, t);
@@ -801,6 +852,11 @@ datamap_free(struct datamap *dm)
 			free(t->anon[j].set.s);
 		}
 		free(t->anon);
+		for (j = 0; j < t->ndisc; j++) {
+			free(t->disc[j].column);
+			free(t->disc[j].set.s);
+		}
+		free(t->disc);
 		names_free(t->tokens, t->ntokens);
 		names_free(t->media, t->nmedia);
 		free(t->name);

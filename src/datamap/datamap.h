@@ -85,6 +85,8 @@ struct dm_table {
 	int64_t retain_for;       /* retain: seconds */
 	char *retain_from;        /* retain: time column the period starts at, or NULL */
 	struct dm_ttl ttl;        /* optional expiry */
+	struct dm_anon_col *disc; /* disconnect: columns set besides wiping tokens */
+	size_t ndisc;             /* number of such columns */
 	int line;                 /* line in the map file */
 	size_t index;             /* position in datamap.tables */
 };

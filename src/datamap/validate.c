@@ -118,6 +118,8 @@ validate_table(struct datamap *dm, struct dm_table *t, struct appdb *db, struct 
 				rc = fail_at(dm, err, t->anon[i].line, "column '%s' listed twice",
 				             t->anon[i].column);
 	}
+	for (i = 0; rc == LETHE_OK && i < t->ndisc; i++)
+		rc = need_col(dm, ti, t->disc[i].column, t->disc[i].line, "disconnect column", err);
 	if (rc == LETHE_OK && t->retain_from != NULL)
 		rc = need_col(dm, ti, t->retain_from, t->line, "retain 'from' column", err);
 	if (rc == LETHE_OK && t->ttl.present) {

@@ -36,7 +36,7 @@ struct erase_opts {
 	const uint8_t *key;     /* anonymize key, HASH_KEY_LEN bytes */
 	int64_t now;            /* clock for new jobs (epoch s); 0 = real time */
 	void (*on_progress)(void *arg, const struct erase_progress *p); /* or NULL */
-	void *arg;               /* for on_progress */
+	void *arg;                                                      /* for on_progress */
 	const volatile int *stop; /* if set and non-zero, stop between batches (resumable) */
 };
 

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd_serve.c - `lethe serve`: the HTTP server and its background runner,
+ * until SIGINT or SIGTERM.
+ */
+#include "util/fmacros.h"
+
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include "cli/cli.h"
+#include "http/server.h"
+#include "util/log.h"
+
+static const char usage[] =
+    "usage: lethe serve -c CONFIG [--listen ADDR:PORT]\n"
+    "\n"
+    "Serve Meta's data-deletion and deauthorize callbacks, the public status\n"
+    "page, /healthz, /readyz and /metrics, and run erasures in the background.\n"
+    "SIGINT or SIGTERM stop it gracefully; unfinished work resumes at the next\n"
+    "start.  App secrets come from the environment variables or files named\n"
+    "under meta.apps in CONFIG.\n"
+    "\n"
+    "  -c, --config FILE     lethe.yaml\n"
+    "  -l, --listen ADDR:PORT  override server.listen (e.g. 127.0.0.1:8080, [::1]:0)\n"
+    "  -h, --help            this text\n";
+
+/* Every app's identity kind and scope must exist in the data map, and fit. */
+static lethe_rc
+check_apps(const struct lethe_config *cfg, const struct datamap *dm, struct lethe_err *err)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->napps; i++) {
+		const struct meta_app *a = &cfg->apps[i];
+		const struct dm_scope *sc = datamap_scope(dm, a->scope);
+
+		if (!datamap_has_identity(dm, a->identity))
+			return lethe_err_set(
+			    err, LETHE_E_CONFIG,
+			    "%s:%d: app '%s': identity '%s' is not declared in the "
+			    "data map",
+			    cfg->path, a->line, a->name, a->identity);
+		if (sc == NULL)
+			return lethe_err_set(err, LETHE_E_CONFIG,
+			                     "%s:%d: app '%s': scope '%s' is not in the data map",
+			                     cfg->path, a->line, a->name, a->scope);
+		if (!dm_scope_has_identity(sc, a->identity))
+			return lethe_err_set(err, LETHE_E_CONFIG,
+			                     "%s:%d: app '%s': scope '%s' does not accept identity "
+			                     "'%s'",
+			                     cfg->path, a->line, a->name, a->scope, a->identity);
+	}
+	return LETHE_OK;
+}
+
+int
+cmd_serve(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *config = NULL, *listen = NULL;
+	struct cli_env env;
+	struct lethe_err err = {0};
+	struct server *srv = NULL;
+	sigset_t set;
+	int ch, sig = 0, status = 0;
+	lethe_rc rc = LETHE_OK;
+
+	memset(&env, 0, sizeof(env));
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "c:l:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'l':
+			listen = optarg;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "lethe: error: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	/* Block the stop signals in every thread; this one waits for them. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	rc = cli_env_open(&env, config, &err);
+	if (rc == LETHE_OK)
+		rc = config_load_key(&env.cfg, &err);
+	if (rc == LETHE_OK)
+		rc = config_load_secrets(&env.cfg, &err);
+	if (rc == LETHE_OK)
+		rc = check_apps(&env.cfg, env.dm, &err);
+	if (rc == LETHE_OK)
+		rc = server_start(&env.cfg, env.dm, listen, &srv, &err);
+	if (rc != LETHE_OK) {
+		status = cli_fail(&err, false);
+		goto out;
+	}
+	printf("lethe: serving on port %d; status pages at %s/data-deletion/status\n",
+	       server_port(srv), env.cfg.public_url);
+	fflush(stdout);
+	sigwait(&set, &sig);
+	log_info("signal %d: stopping (unfinished work resumes at the next start)", sig);
+	server_stop(srv);
+out:
+	cli_env_close(&env);
+	return status;
+}

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * status_page.h - the page a person reads to check a data deletion request.
+ *
+ * Meta's Data Deletion Request Callback answers with a URL where the person
+ * checks the status of their request; the page must be human-readable and
+ * give a legitimate justification for any refusal to delete.  This module
+ * turns a struct status_view into that page (HTML, from a template the
+ * operator may replace; see docs/status-page.md), into the same facts as
+ * JSON, and renders the page shown for an unknown confirmation code.
+ *
+ * The view never carries personal data: no user id, username, email or
+ * name, only the confirmation code, the state, dates and counts per
+ * category.  Keep it that way: the URL is unauthenticated.
+ *
+ * Every function only reads its arguments and is thread-safe.
+ */
+#ifndef LETHE_STATUS_PAGE_H
+#define LETHE_STATUS_PAGE_H
+
+#include "util/fmacros.h"
+
+#include <jansson.h>
+
+#include "util/rc.h"
+
+struct status_category {
+	const char *category;       /* e.g. "messages", "meta-sourced", "billing" */
+	int64_t deleted;            /* rows deleted */
+	int64_t anonymized;         /* rows anonymized */
+	int64_t retained;           /* rows kept under a legal hold */
+	const char *reason;         /* why retained (shown to the person), or NULL */
+	const char *retained_until; /* "YYYY-MM-DD" or NULL */
+};
+
+struct status_view {
+	const char *code;                   /* the confirmation code (alphanumeric) */
+	const char *state;                  /* received | running | completed |
+	                                       completed_with_retention | failed */
+	int64_t received_at;                /* Unix s */
+	int64_t completed_at;               /* Unix s, 0 if not completed */
+	const char *platform;               /* "Facebook" or "Instagram" (app family label) */
+	bool no_data;                       /* the id matched nobody: say no data was found */
+	const struct status_category *cats; /* per category outcome */
+	size_t ncats;                       /* number of entries in cats */
+	const char *app_name;               /* the operator's app name, e.g. "Social Coworker" */
+	const char *contact;                /* operator contact address (email or https URL) */
+};
+
+/*
+ * Render the HTML status page of @v with template @tpl (NULL = the embedded
+ * web/status.html; the variables are listed in docs/status-page.md).
+ * Returns the page, which the caller frees, or NULL with detail in @err
+ * (LETHE_E_CONFIG for a malformed template, LETHE_E_TOOBIG over 1 MiB).
+ */
+char *status_page_html(const struct status_view *v, const char *tpl, struct lethe_err *err);
+
+/*
+ * The same facts as JSON:
+ *   {"confirmation_code", "state", "received_at" (ISO 8601 UTC),
+ *    "completed_at" (ISO 8601 UTC or null), "platform", "no_data",
+ *    "categories": [{"category", "deleted", "anonymized", "retained",
+ *                    "reason", "retained_until"}], "contact"}
+ * Absent strings are null.  The caller json_decref()s the result.
+ */
+json_t *status_page_json(const struct status_view *v);
+
+/*
+ * The page for an unknown confirmation code (the code is not echoed back).
+ * @app_name and @contact may be NULL.  Returns a page the caller frees, or
+ * NULL with detail in @err.
+ */
+char *status_page_not_found_html(const char *app_name, const char *contact, struct lethe_err *err);
+
+/* The embedded stylesheet (web/style.css), served at /static/style.css.  Static storage. */
+const char *status_page_css(void);
+
+/*
+ * The label a person reads for category @category ("meta-sourced" ->
+ * "Data received from Meta"); an unknown category is returned as it is.
+ */
+const char *status_page_category_label(const char *category);
+
+#endif /* LETHE_STATUS_PAGE_H */

@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * runner.c - the background job runner (see runner.h).
+ *
+ * Locking: r->mu guards kicked and stop; the erasure itself runs without
+ * the lock and polls r->stop_flag between batches.
+ */
+#include "util/fmacros.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <time.h>
+
+#include "db/appdb.h"
+#include "engine/erase.h"
+#include "engine/plan.h"
+#include "jobs/runner.h"
+#include "meta/requests.h"
+#include "store/store.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "util/timeutil.h"
+
+#define IDLE_WAIT_S 1  /* look for work at least this often */
+#define RETRY_WAIT_S 5 /* after a failed attempt */
+
+struct runner {
+	const struct lethe_config *cfg; /* configuration (keys, apps, erase settings) */
+	const struct datamap *dm;       /* the validated data map */
+	runner_done_fn done;            /* completion callback, or NULL */
+	pthread_t thr;                  /* the thread */
+	pthread_mutex_t mu;             /* guards kicked, stop */
+	pthread_cond_t cv;              /* kicked or stop changed */
+	bool kicked;                    /* work may be waiting */
+	bool stop;                      /* exit */
+	volatile int stop_flag;         /* read by erase_run between batches */
+};
+
+/* Wait up to @seconds for a kick or stop; returns true if stopping. */
+static bool
+nap(struct runner *r, int seconds)
+{
+	struct timespec ts;
+	bool stop;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += seconds;
+	pthread_mutex_lock(&r->mu);
+	while (!r->kicked && !r->stop)
+		if (pthread_cond_timedwait(&r->cv, &r->mu, &ts) == ETIMEDOUT)
+			break;
+	r->kicked = false;
+	stop = r->stop;
+	pthread_mutex_unlock(&r->mu);
+	return stop;
+}
+
+/* Erase the person of request @req; records the outcome.  LETHE_E_UNAVAILABLE if stopped. */
+static lethe_rc
+run_request(struct runner *r, struct appdb *db, struct store *st, const struct store_meta_req *req,
+            const uint8_t *box, size_t boxlen)
+{
+	const struct meta_app *app = config_meta_app(r->cfg, req->app);
+	char user_id[256];
+	struct plan_id id;
+	struct plan *plan = NULL;
+	struct erase_opts eo;
+	struct erase_result res;
+	struct lethe_err err = {0};
+	int64_t total = 0;
+	size_t i;
+	lethe_rc rc;
+
+	memset(&res, 0, sizeof(res));
+	if (app == NULL || meta_box_open(r->cfg->key, req->app, box, boxlen, user_id,
+	                                 sizeof(user_id)) != LETHE_OK) {
+		log_warnx("request %lld: app '%s' is no longer configured or its identity cannot "
+		          "be opened; marking it failed",
+		          (long long)req->id, req->app);
+		return store_meta_update(st, req->id, "failed", 0, false, time_now(), &err);
+	}
+	rc = store_meta_update(st, req->id, "running", req->job, false, 0, &err);
+	id.kind = app->identity;
+	id.value = user_id;
+	if (rc == LETHE_OK)
+		rc = plan_build(r->dm, db, app->scope, &id, 1, true, &plan, &err);
+	for (i = 0; rc == LETHE_OK && i < plan->nsteps; i++)
+		total += plan->steps[i].rows > 0 ? plan->steps[i].rows : 0;
+	if (rc == LETHE_OK && total == 0 && req->job == 0) {
+		/* The id matches nobody: nothing to erase; the page says so. */
+		rc = store_meta_update(st, req->id, "completed", 0, true, time_now(), &err);
+		if (rc == LETHE_OK && r->done != NULL)
+			r->done((double)(time_now() - req->received_at), "completed");
+		goto out;
+	}
+	if (rc == LETHE_OK) {
+		memset(&eo, 0, sizeof(eo));
+		eo.batch_rows = r->cfg->batch_rows;
+		eo.max_txn_ms = r->cfg->max_txn_ms;
+		eo.yield_ms = r->cfg->yield_ms;
+		eo.media_root = r->cfg->media_root;
+		eo.key = r->cfg->key;
+		eo.stop = &r->stop_flag;
+		rc = erase_run(plan, &id, 1, db, st, &eo, &res, &err);
+	}
+	if (rc == LETHE_OK) {
+		rc = store_meta_update(st, req->id, res.state, res.job, false, time_now(), &err);
+		if (rc == LETHE_OK && r->done != NULL)
+			r->done((double)(time_now() - req->received_at), res.state);
+		log_info("request %lld: %s (job %lld, %.0f ms)", (long long)req->id, res.state,
+		         (long long)res.job, res.elapsed_ms);
+	} else if (rc != LETHE_E_UNAVAILABLE) {
+		if (res.job > 0)
+			store_meta_update(st, req->id, "running", res.job, false, 0, NULL);
+		log_warnx("request %lld: erasure failed, will retry: %s", (long long)req->id,
+		          err.msg);
+	}
+out:
+	sodium_memzero(user_id, sizeof(user_id));
+	erase_result_free(&res);
+	plan_free(plan);
+	return rc;
+}
+
+static void *
+runner_main(void *arg)
+{
+	struct runner *r = arg;
+	struct appdb *db = NULL;
+	struct store *st = NULL;
+	struct lethe_err err = {0};
+
+	for (;;) {
+		struct store_meta_req req;
+		uint8_t *box = NULL;
+		size_t boxlen = 0;
+		lethe_rc rc;
+
+		if (db == NULL)
+			db = appdb_open(r->cfg->app_db, r->cfg->dir, &err);
+		if (st == NULL && store_open(r->cfg->state_db, &st, &err) != LETHE_OK)
+			st = NULL;
+		if (db == NULL || st == NULL) {
+			log_warnx("runner: %s; retrying", err.msg);
+			if (nap(r, RETRY_WAIT_S))
+				break;
+			continue;
+		}
+		rc = store_meta_next(st, &req, &box, &boxlen, &err);
+		if (rc == LETHE_E_NOTFOUND) {
+			if (nap(r, IDLE_WAIT_S))
+				break;
+			continue;
+		}
+		if (rc == LETHE_OK)
+			rc = run_request(r, db, st, &req, box, boxlen);
+		if (box != NULL)
+			sodium_memzero(box, boxlen);
+		free(box);
+		if (rc == LETHE_E_UNAVAILABLE)
+			break;
+		if (rc != LETHE_OK && nap(r, RETRY_WAIT_S))
+			break;
+		pthread_mutex_lock(&r->mu);
+		if (r->stop) {
+			pthread_mutex_unlock(&r->mu);
+			break;
+		}
+		pthread_mutex_unlock(&r->mu);
+	}
+	appdb_close(db);
+	store_close(st);
+	return NULL;
+}
+
+lethe_rc
+runner_start(const struct lethe_config *cfg, const struct datamap *dm, runner_done_fn done,
+             struct runner **out, struct lethe_err *err)
+{
+	struct runner *r = xcalloc(1, sizeof(*r));
+
+	r->cfg = cfg;
+	r->dm = dm;
+	r->done = done;
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->cv, NULL);
+	if (pthread_create(&r->thr, NULL, runner_main, r) != 0) {
+		free(r);
+		return lethe_err_set(err, LETHE_E_INTERNAL, "cannot start the job runner");
+	}
+	*out = r;
+	return LETHE_OK;
+}
+
+void
+runner_kick(void *arg)
+{
+	struct runner *r = arg;
+
+	pthread_mutex_lock(&r->mu);
+	r->kicked = true;
+	pthread_cond_signal(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+}
+
+void
+runner_stop(struct runner *r)
+{
+	if (r == NULL)
+		return;
+	pthread_mutex_lock(&r->mu);
+	r->stop = true;
+	r->stop_flag = 1;
+	pthread_cond_signal(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	pthread_join(r->thr, NULL);
+	pthread_mutex_destroy(&r->mu);
+	pthread_cond_destroy(&r->cv);
+	free(r);
+}
+
+lethe_rc
+runner_drain(const struct lethe_config *cfg, const struct datamap *dm, int64_t *done,
+             struct lethe_err *err)
+{
+	struct runner r;
+	struct appdb *db = NULL;
+	struct store *st = NULL;
+	lethe_rc rc = LETHE_OK;
+
+	memset(&r, 0, sizeof(r));
+	r.cfg = cfg;
+	r.dm = dm;
+	*done = 0;
+	db = appdb_open(cfg->app_db, cfg->dir, err);
+	if (db == NULL)
+		return err ? err->rc : LETHE_E_DB;
+	rc = store_open(cfg->state_db, &st, err);
+	while (rc == LETHE_OK) {
+		struct store_meta_req req;
+		uint8_t *box = NULL;
+		size_t boxlen = 0;
+
+		rc = store_meta_next(st, &req, &box, &boxlen, err);
+		if (rc == LETHE_E_NOTFOUND) {
+			rc = LETHE_OK;
+			break;
+		}
+		if (rc == LETHE_OK)
+			rc = run_request(&r, db, st, &req, box, boxlen);
+		if (box != NULL)
+			sodium_memzero(box, boxlen);
+		free(box);
+		if (rc == LETHE_OK)
+			(*done)++;
+		else
+			lethe_err_set(err, rc, "erasing request %lld failed; run again to resume",
+			              (long long)req.id);
+	}
+	appdb_close(db);
+	store_close(st);
+	return rc;
+}

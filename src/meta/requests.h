@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * requests.h - what a Meta data-deletion request is made of: its
+ * confirmation code, its subject (a keyed hash naming the person without
+ * revealing them) and its sealed identity (the app-scoped id, encrypted so
+ * the background job can run after a restart, and wiped when it is done).
+ * All functions are thread-safe.
+ */
+#ifndef LETHE_META_REQUESTS_H
+#define LETHE_META_REQUESTS_H
+
+#include "util/fmacros.h"
+#include "util/hash.h"
+#include "util/rc.h"
+
+#define META_CODE_LEN 32 /* characters of a confirmation code (160 random bits) */
+
+/* A fresh confirmation code: META_CODE_LEN chars of [a-z2-7] and a NUL. */
+void meta_code_new(char out[META_CODE_LEN + 1]);
+/* True if @s has the shape of a confirmation code. */
+bool meta_code_ok(const char *s);
+/* The subject of (@app, @user_id): "anon:" + 32 hex. */
+void meta_subject(const uint8_t key[HASH_KEY_LEN], const char *app, const char *user_id,
+                  char out[HASH_TEXT_LEN + 1]);
+/*
+ * Seal @user_id for @app with XChaCha20-Poly1305 under a subkey of @key.
+ * Returns a malloc'd box (nonce || ciphertext) and its length in *@len.
+ */
+uint8_t *meta_box_seal(const uint8_t key[HASH_KEY_LEN], const char *app, const char *user_id,
+                       size_t *len);
+/* Open a box sealed for @app into @out (@cap bytes with NUL); LETHE_E_FORBIDDEN if it fails. */
+lethe_rc meta_box_open(const uint8_t key[HASH_KEY_LEN], const char *app, const uint8_t *box,
+                       size_t len, char *out, size_t cap);
+
+#endif /* LETHE_META_REQUESTS_H */
