@@ -33,16 +33,27 @@ asan-build: deps $(ASAN_BUILD)/build.ninja
 demo: build
 	@if [ ! -f $(DEMO)/app.db ]; then $(LETHE) demo --dir $(DEMO) --users 50; fi
 
+# Demo secrets for the Meta callbacks; set real ones in the environment to override.
+LETHE_FACEBOOK_APP_SECRET ?= demo-facebook-secret
+LETHE_INSTAGRAM_APP_SECRET ?= demo-instagram-secret
+LISTEN ?= 127.0.0.1:8080
+export LETHE_FACEBOOK_APP_SECRET LETHE_INSTAGRAM_APP_SECRET
+
 run: demo
+	@case "$(LETHE_FACEBOOK_APP_SECRET)$(LETHE_INSTAGRAM_APP_SECRET)" in *demo-*) \
+		echo "warning: using demo Meta app secrets (set LETHE_FACEBOOK_APP_SECRET and LETHE_INSTAGRAM_APP_SECRET)";; esac
 	@echo
-	@echo "== The plan for erasing demo user user1@example.com (nothing is changed yet):"
-	@$(LETHE) plan -c $(DEMO)/lethe.yaml --scope account --id email=user1@example.com
-	@echo
-	@echo "== What to try next:"
-	@echo "  $(LETHE) plan  -c $(DEMO)/lethe.yaml --scope meta --id instagram_user_id=17841000000101   # user1's Instagram account"
+	@echo "== lethe serves the demo at http://$(LISTEN)  (Ctrl-C stops it; work in flight resumes at the next start)"
+	@echo "== Try, in another terminal (a Meta data-deletion request for demo user1's Instagram account):"
+	@echo "  SR=\$$(LETHE_INSTAGRAM_APP_SECRET=$(LETHE_INSTAGRAM_APP_SECRET) $(LETHE) sign-request --secret-env LETHE_INSTAGRAM_APP_SECRET --user-id 17841000000101)"
+	@echo "  curl -s -X POST -d \"signed_request=\$$SR\" http://$(LISTEN)/api/meta/instagram/data-deletion"
+	@echo "  # then open the url it answers with; also: curl http://$(LISTEN)/metrics"
+	@echo "== Or erase from the command line:"
+	@echo "  $(LETHE) plan  -c $(DEMO)/lethe.yaml --scope account --id email=user1@example.com"
 	@echo "  $(LETHE) erase -c $(DEMO)/lethe.yaml --scope account --id email=user1@example.com"
-	@echo "  $(LETHE) erase --help"
 	@echo "  (rm -rf $(DEMO) to start over)"
+	@echo
+	@exec $(LETHE) serve -c $(DEMO)/lethe.yaml --listen $(LISTEN)
 
 unit: build
 	meson test -C $(BUILD) --print-errorlogs

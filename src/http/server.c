@@ -24,6 +24,7 @@
 #include "http/metrics.h"
 #include "http/server.h"
 #include "http/status_page.h"
+#include "http/template.h"
 #include "jobs/runner.h"
 #include "meta/intake.h"
 #include "meta/requests.h"
@@ -37,6 +38,7 @@
 #define THREAD_STACK (256u * 1024)
 #define CONN_LIMIT 2048
 #define CONN_TIMEOUT_S 30
+#define TEMPLATE_FILE_MAX (256u * 1024)
 
 struct server {
 	const struct lethe_config *cfg; /* configuration, secrets loaded */
@@ -627,10 +629,21 @@ read_template(const char *path, struct lethe_err *err)
 		lethe_err_set(err, LETHE_E_CONFIG, "cannot read status template %s", path);
 		return NULL;
 	}
-	text = xmalloc(1u << 20);
-	n = fread(text, 1, (1u << 20) - 1, f);
+	text = xmalloc(TEMPLATE_FILE_MAX + 2);
+	n = fread(text, 1, TEMPLATE_FILE_MAX + 1, f);
 	fclose(f);
 	text[n] = '\0';
+	if (n > TEMPLATE_FILE_MAX) {
+		lethe_err_set(err, LETHE_E_CONFIG, "status template %s is larger than %u bytes",
+		              path, TEMPLATE_FILE_MAX);
+		free(text);
+		return NULL;
+	}
+	/* A broken template stops the start, not a person's page view. */
+	if (template_check(text, err) != LETHE_OK) {
+		free(text);
+		return NULL;
+	}
 	return text;
 }
 
