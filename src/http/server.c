@@ -421,6 +421,12 @@ count_state(void *arg, const char *state, int64_t n)
 	buf_addf(arg, "lethe_deletion_requests{state=\"%s\"} %lld\n", state, (long long)n);
 }
 
+static void
+count_job(void *arg, const char *state, int64_t n)
+{
+	buf_addf(arg, "lethe_jobs{state=\"%s\"} %lld\n", state, (long long)n);
+}
+
 static enum MHD_Result
 metrics_page(struct server *s, struct MHD_Connection *c, struct request *r)
 {
@@ -433,6 +439,8 @@ metrics_page(struct server *s, struct MHD_Connection *c, struct request *r)
 	             "# TYPE lethe_deletion_requests gauge\n");
 	pthread_mutex_lock(&s->st_mu);
 	store_meta_state_counts(s->st, count_state, &b, NULL);
+	buf_adds(&b, "# HELP lethe_jobs Erasure jobs by state.\n# TYPE lethe_jobs gauge\n");
+	store_job_state_counts(s->st, count_job, &b, NULL);
 	pthread_mutex_unlock(&s->st_mu);
 	buf_addf(&b,
 	         "# HELP lethe_intake_groups_total Group commits of the request intake.\n"

@@ -757,3 +757,18 @@ store_set_durable(struct store *st, struct lethe_err *err)
 		return sfail(st, err, "synchronous");
 	return LETHE_OK;
 }
+
+lethe_rc
+store_job_state_counts(struct store *st, store_count_fn fn, void *arg, struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	rc = prep(st, "SELECT state, count(*) FROM jobs GROUP BY state", &q, err);
+	if (rc != LETHE_OK)
+		return rc;
+	while (sqlite3_step(q) == SQLITE_ROW)
+		fn(arg, (const char *)sqlite3_column_text(q, 0), sqlite3_column_int64(q, 1));
+	sqlite3_finalize(q);
+	return LETHE_OK;
+}

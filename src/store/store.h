@@ -124,6 +124,9 @@ typedef void (*store_count_fn)(void *arg, const char *name, int64_t n);
 /* Call @fn with each request state and its count (for /metrics). */
 lethe_rc store_meta_state_counts(struct store *st, store_count_fn fn, void *arg,
                                  struct lethe_err *err);
+/* Call @fn with each erase job state and its count (for /metrics). */
+lethe_rc store_job_state_counts(struct store *st, store_count_fn fn, void *arg,
+                                struct lethe_err *err);
 /* Make every commit of this connection durable before it returns (synchronous=FULL). */
 lethe_rc store_set_durable(struct store *st, struct lethe_err *err);
 
