@@ -7,7 +7,7 @@ ASAN_BUILD ?= build-asan
 DEMO       ?= demo
 PYTHON     ?= /usr/bin/python3
 LETHE      := $(BUILD)/lethe
-SOURCES    := $(shell find src tests/unit bench -name '*.[ch]' 2>/dev/null)
+SOURCES    := $(shell find src tests/unit tests/fuzz bench -name '*.[ch]' 2>/dev/null)
 
 .PHONY: all deps build asan-build run demo test unit e2e asan format format-check lint bench clean
 
@@ -82,7 +82,13 @@ lint:
 		(echo "banned function used" >&2; exit 1)
 	@echo "lint: ok"
 
-test: deps lint format-check unit e2e asan
+test: deps lint format-check unit e2e asan fuzz
+
+# libFuzzer targets (tests/fuzz/) under ASan + UBSan, FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz: build
+	tests/fuzz/run $(FUZZ_SECONDS)
 
 bench: build
 	bench/erase

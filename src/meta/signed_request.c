@@ -110,7 +110,10 @@ id_copy(const json_t *v, char *dst)
 	return true;
 }
 
-/* Read the optional integer member @key of @o; false if present but not an integer. */
+/*
+ * Read the optional member @key of @o, Unix seconds; false if present but not
+ * a non-negative integer (so callers may subtract it from "now" safely).
+ */
 static bool
 int_get(const json_t *o, const char *key, int64_t *val, bool *has)
 {
@@ -118,7 +121,7 @@ int_get(const json_t *o, const char *key, int64_t *val, bool *has)
 
 	if (v == NULL)
 		return true;
-	if (!json_is_integer(v))
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
 		return false;
 	*val = (int64_t)json_integer_value(v);
 	*has = true;
@@ -171,7 +174,8 @@ payload_parse(const uint8_t *json, size_t n, struct sr_payload *p, struct lethe_
 	}
 	if (!int_get(root, "issued_at", &p->issued_at, &p->has_issued_at) ||
 	    !int_get(root, "expires", &p->expires, &p->has_expires)) {
-		lethe_err_set(err, rc, "signed_request: issued_at or expires is not an integer");
+		lethe_err_set(err, rc,
+		              "signed_request: issued_at or expires is not a non-negative integer");
 		goto out;
 	}
 	rc = LETHE_OK;

@@ -45,7 +45,7 @@ struct sr_payload {
  * object (no NUL, nesting <= SR_JSON_MAX_DEPTH, no duplicate keys) with
  * "algorithm" exactly SR_ALGORITHM, "user_id" a non-empty string of at most
  * SR_ID_MAX characters from [A-Za-z0-9_-], "profile_id" (if present) the same,
- * and "issued_at"/"expires" (if present) integers.
+ * and "issued_at"/"expires" (if present) non-negative integers.
  *
  * Results: LETHE_OK and *@out filled; LETHE_E_TOOBIG if @len > SR_MAX_LEN;
  * LETHE_E_FORBIDDEN if the signature does not verify (including one that

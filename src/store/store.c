@@ -11,6 +11,7 @@
 #include "util/fmacros.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <libgen.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -225,92 +226,69 @@ store_rollback(struct store *st)
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-/* Prepare @sql or fail; the caller finalizes. */
+/*
+ * Prepare @sql and bind its parameters 1..n in order as @types says, one
+ * variadic argument each: 't' const char * (NULL binds NULL), 'i' int64_t,
+ * 'b' a const void * and a size_t.  The caller finalizes *@q.
+ */
 static lethe_rc
-prep(struct store *st, const char *sql, sqlite3_stmt **q, struct lethe_err *err)
+vprepf(struct store *st, sqlite3_stmt **q, struct lethe_err *err, const char *sql,
+       const char *types, va_list ap)
 {
+	int i;
+
 	if (sqlite3_prepare_v2(st->db, sql, -1, q, NULL) != SQLITE_OK)
 		return sfail(st, err, "prepare");
+	for (i = 0; types[i] != '\0'; i++) {
+		if (types[i] == 't') {
+			const char *s = va_arg(ap, const char *);
+
+			if (s == NULL)
+				sqlite3_bind_null(*q, i + 1);
+			else
+				sqlite3_bind_text(*q, i + 1, s, -1, SQLITE_TRANSIENT);
+		} else if (types[i] == 'i') {
+			sqlite3_bind_int64(*q, i + 1, va_arg(ap, int64_t));
+		} else {
+			const void *p = va_arg(ap, const void *);
+			size_t n = va_arg(ap, size_t);
+
+			sqlite3_bind_blob(*q, i + 1, p, (int)n, SQLITE_TRANSIENT);
+		}
+	}
 	return LETHE_OK;
 }
 
 static lethe_rc
-run(struct store *st, sqlite3_stmt *q, struct lethe_err *err)
+prepf(struct store *st, sqlite3_stmt **q, struct lethe_err *err, const char *sql, const char *types,
+      ...)
 {
-	int r = sqlite3_step(q);
-
-	if (r != SQLITE_DONE && r != SQLITE_ROW)
-		return sfail(st, err, "write");
-	return LETHE_OK;
-}
-
-lethe_rc
-store_job_find_active(struct store *st, const char *kind, const char *scope, const char *subject,
-                      int64_t *job, int64_t *created_at, struct lethe_err *err)
-{
-	sqlite3_stmt *q = NULL;
+	va_list ap;
 	lethe_rc rc;
 
-	*job = 0;
-	*created_at = 0;
-	rc = prep(st,
-	          "SELECT id, created_at FROM jobs WHERE subject = ?1 AND scope = ?2 AND "
-	          "kind = ?3 AND state IN ('pending', 'running') ORDER BY id DESC LIMIT 1",
-	          &q, err);
-	if (rc != LETHE_OK)
-		return rc;
-	sqlite3_bind_text(q, 1, subject, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, scope, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, kind, -1, SQLITE_STATIC);
-	if (sqlite3_step(q) == SQLITE_ROW) {
-		*job = sqlite3_column_int64(q, 0);
-		*created_at = sqlite3_column_int64(q, 1);
-	}
-	sqlite3_finalize(q);
-	return LETHE_OK;
-}
-
-lethe_rc
-store_job_create(struct store *st, const char *kind, const char *scope, const char *subject,
-                 int64_t now, int64_t *job, struct lethe_err *err)
-{
-	sqlite3_stmt *q = NULL;
-	lethe_rc rc;
-
-	rc = prep(st,
-	          "INSERT INTO jobs (kind, scope, subject, state, created_at, updated_at) "
-	          "VALUES (?1, ?2, ?3, 'pending', ?4, ?4)",
-	          &q, err);
-	if (rc != LETHE_OK)
-		return rc;
-	sqlite3_bind_text(q, 1, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, scope, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, subject, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 4, now);
-	rc = run(st, q, err);
-	sqlite3_finalize(q);
-	if (rc == LETHE_OK)
-		*job = sqlite3_last_insert_rowid(st->db);
+	va_start(ap, types);
+	rc = vprepf(st, q, err, sql, types, ap);
+	va_end(ap);
 	return rc;
 }
 
-lethe_rc
-store_job_set_state(struct store *st, int64_t job, const char *state, int64_t finished_at,
-                    struct lethe_err *err)
+/* prepf, one step, finalize: for statements that return no rows. */
+static lethe_rc
+execf(struct store *st, struct lethe_err *err, const char *sql, const char *types, ...)
 {
 	sqlite3_stmt *q = NULL;
+	va_list ap;
 	lethe_rc rc;
+	int r;
 
-	rc = prep(st,
-	          "UPDATE jobs SET state = ?2, updated_at = strftime('%s','now'), "
-	          "finished_at = CASE WHEN ?3 > 0 THEN ?3 ELSE finished_at END WHERE id = ?1",
-	          &q, err);
-	if (rc != LETHE_OK)
-		return rc;
-	sqlite3_bind_int64(q, 1, job);
-	sqlite3_bind_text(q, 2, state, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 3, finished_at);
-	rc = run(st, q, err);
+	va_start(ap, types);
+	rc = vprepf(st, &q, err, sql, types, ap);
+	va_end(ap);
+	if (rc == LETHE_OK) {
+		r = sqlite3_step(q);
+		if (r != SQLITE_DONE && r != SQLITE_ROW)
+			rc = sfail(st, err, "write");
+	}
 	sqlite3_finalize(q);
 	return rc;
 }
@@ -324,24 +302,68 @@ col_dup(sqlite3_stmt *q, int i)
 }
 
 lethe_rc
+store_job_find_active(struct store *st, const char *kind, const char *scope, const char *subject,
+                      int64_t *job, int64_t *created_at, struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	*job = 0;
+	*created_at = 0;
+	rc = prepf(st, &q, err,
+	           "SELECT id, created_at FROM jobs WHERE subject = ?1 AND scope = ?2 AND "
+	           "kind = ?3 AND state IN ('pending', 'running') ORDER BY id DESC LIMIT 1",
+	           "ttt", subject, scope, kind);
+	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW) {
+		*job = sqlite3_column_int64(q, 0);
+		*created_at = sqlite3_column_int64(q, 1);
+	}
+	sqlite3_finalize(q);
+	return rc;
+}
+
+lethe_rc
+store_job_create(struct store *st, const char *kind, const char *scope, const char *subject,
+                 int64_t now, int64_t *job, struct lethe_err *err)
+{
+	lethe_rc rc;
+
+	rc = execf(st, err,
+	           "INSERT INTO jobs (kind, scope, subject, state, created_at, updated_at) "
+	           "VALUES (?1, ?2, ?3, 'pending', ?4, ?4)",
+	           "ttti", kind, scope, subject, now);
+	if (rc == LETHE_OK)
+		*job = sqlite3_last_insert_rowid(st->db);
+	return rc;
+}
+
+lethe_rc
+store_job_set_state(struct store *st, int64_t job, const char *state, int64_t finished_at,
+                    struct lethe_err *err)
+{
+	return execf(st, err,
+	             "UPDATE jobs SET state = ?2, updated_at = strftime('%s','now'), "
+	             "finished_at = CASE WHEN ?3 > 0 THEN ?3 ELSE finished_at END WHERE id = ?1",
+	             "iti", job, state, finished_at);
+}
+
+lethe_rc
 store_job_get(struct store *st, int64_t id, struct store_job *out, struct lethe_err *err)
 {
 	sqlite3_stmt *q = NULL;
 	lethe_rc rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = prep(st, "SELECT id, scope, state, created_at, finished_at FROM jobs WHERE id = ?1",
-	          &q, err);
-	if (rc != LETHE_OK)
-		return rc;
-	sqlite3_bind_int64(q, 1, id);
-	if (sqlite3_step(q) == SQLITE_ROW) {
+	rc = prepf(st, &q, err,
+	           "SELECT id, scope, state, created_at, finished_at FROM jobs WHERE id = ?1", "i",
+	           id);
+	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW) {
 		out->id = sqlite3_column_int64(q, 0);
 		out->scope = col_dup(q, 1);
 		out->state = col_dup(q, 2);
 		out->created_at = sqlite3_column_int64(q, 3);
 		out->finished_at = sqlite3_column_int64(q, 4);
-	} else {
+	} else if (rc == LETHE_OK) {
 		rc = lethe_err_set(err, LETHE_E_NOTFOUND, "no job %lld", (long long)id);
 	}
 	sqlite3_finalize(q);
@@ -364,28 +386,17 @@ store_step_get(struct store *st, int64_t job, const char *table, const char *act
 	lethe_rc rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = prep(st,
-	          "INSERT INTO job_steps (job_id, table_name, action) VALUES (?1, ?2, ?3) "
-	          "ON CONFLICT (job_id, table_name) DO NOTHING",
-	          &q, err);
-	if (rc != LETHE_OK)
-		return rc;
-	sqlite3_bind_int64(q, 1, job);
-	sqlite3_bind_text(q, 2, table, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, action, -1, SQLITE_STATIC);
-	rc = run(st, q, err);
-	sqlite3_finalize(q);
-	if (rc != LETHE_OK)
-		return rc;
-	rc = prep(st,
-	          "SELECT done, media, cursor, pending_rows, pending_key, pending_media, "
-	          "finished, pending_cursor FROM job_steps WHERE job_id = ?1 AND table_name = ?2",
-	          &q, err);
-	if (rc != LETHE_OK)
-		return rc;
-	sqlite3_bind_int64(q, 1, job);
-	sqlite3_bind_text(q, 2, table, -1, SQLITE_STATIC);
-	if (sqlite3_step(q) == SQLITE_ROW) {
+	rc = execf(st, err,
+	           "INSERT INTO job_steps (job_id, table_name, action) VALUES (?1, ?2, ?3) "
+	           "ON CONFLICT (job_id, table_name) DO NOTHING",
+	           "itt", job, table, action);
+	if (rc == LETHE_OK)
+		rc = prepf(st, &q, err,
+		           "SELECT done, media, cursor, pending_rows, pending_key, pending_media, "
+		           "finished, pending_cursor FROM job_steps WHERE job_id = ?1 AND "
+		           "table_name = ?2",
+		           "it", job, table);
+	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW) {
 		out->done = sqlite3_column_int64(q, 0);
 		out->media = sqlite3_column_int64(q, 1);
 		out->cursor = col_dup(q, 2);
@@ -394,7 +405,7 @@ store_step_get(struct store *st, int64_t job, const char *table, const char *act
 		out->pending_media = sqlite3_column_int64(q, 5);
 		out->finished = sqlite3_column_int(q, 6) != 0;
 		out->pending_cursor = col_dup(q, 7);
-	} else {
+	} else if (rc == LETHE_OK) {
 		rc = sfail(st, err, "reading step");
 	}
 	sqlite3_finalize(q);
@@ -414,50 +425,38 @@ lethe_rc
 store_step_put(struct store *st, int64_t job, const char *table, const struct store_step *s,
                struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
-	lethe_rc rc;
-
-	rc = prep(st,
-	          "UPDATE job_steps SET done = ?3, media = ?4, cursor = ?5, pending_rows = ?6, "
-	          "pending_key = ?7, pending_media = ?8, finished = ?9, pending_cursor = ?10 "
-	          "WHERE job_id = ?1 AND table_name = ?2",
-	          &q, err);
-	if (rc != LETHE_OK)
-		return rc;
-	sqlite3_bind_int64(q, 1, job);
-	sqlite3_bind_text(q, 2, table, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 3, s->done);
-	sqlite3_bind_int64(q, 4, s->media);
-	sqlite3_bind_text(q, 5, s->cursor, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 6, s->pending_rows);
-	sqlite3_bind_text(q, 7, s->pending_key, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 8, s->pending_media);
-	sqlite3_bind_int(q, 9, s->finished ? 1 : 0);
-	sqlite3_bind_text(q, 10, s->pending_cursor, -1, SQLITE_STATIC);
-	rc = run(st, q, err);
-	sqlite3_finalize(q);
-	return rc;
+	return execf(st, err,
+	             "UPDATE job_steps SET done = ?3, media = ?4, cursor = ?5, pending_rows = ?6, "
+	             "pending_key = ?7, pending_media = ?8, finished = ?9, pending_cursor = ?10 "
+	             "WHERE job_id = ?1 AND table_name = ?2",
+	             "itiititiit", job, table, s->done, s->media, s->cursor, s->pending_rows,
+	             s->pending_key, s->pending_media, (int64_t)(s->finished ? 1 : 0),
+	             s->pending_cursor);
 }
 
 lethe_rc
 store_hold_add(struct store *st, const char *table, const char *key, int64_t job, int64_t until,
                struct lethe_err *err)
 {
+	return execf(
+	    st, err,
+	    "INSERT INTO holds (table_name, row_key, job_id, until) VALUES (?1, ?2, ?3, ?4) "
+	    "ON CONFLICT (table_name, row_key) DO UPDATE SET job_id = excluded.job_id, "
+	    "until = max(until, excluded.until)",
+	    "ttii", table, key, job, until);
+}
+
+/* The first column of the first row of @sql with one integer parameter, as an integer. */
+static lethe_rc
+query_int(struct store *st, const char *sql, int64_t arg, int64_t *out, struct lethe_err *err)
+{
 	sqlite3_stmt *q = NULL;
 	lethe_rc rc;
 
-	rc = prep(st,
-	          "INSERT INTO holds (table_name, row_key, job_id, until) VALUES (?1, ?2, ?3, ?4) "
-	          "ON CONFLICT (table_name, row_key) DO UPDATE SET job_id = excluded.job_id, "
-	          "until = max(until, excluded.until)",
-	          &q, err);
-	if (rc != LETHE_OK)
-		return rc;
-	sqlite3_bind_text(q, 1, table, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, key, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 3, job);
-	sqlite3_bind_int64(q, 4, until);
-	rc = run(st, q, err);
+	*out = 0;
+	rc = prepf(st, &q, err, sql, "i", arg);
+	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW)
+		*out = sqlite3_column_int64(q, 0);
 	sqlite3_finalize(q);
 	return rc;
 }
@@ -465,39 +464,18 @@ store_hold_add(struct store *st, const char *table, const char *key, int64_t job
 lethe_rc
 store_hold_count(struct store *st, int64_t job, int64_t *out, struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
-	lethe_rc rc;
-
-	*out = 0;
-	rc = prep(st, "SELECT count(*) FROM holds WHERE job_id = ?1", &q, err);
-	if (rc != LETHE_OK)
-		return rc;
-	sqlite3_bind_int64(q, 1, job);
-	if (sqlite3_step(q) == SQLITE_ROW)
-		*out = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
-	return LETHE_OK;
+	return query_int(st, "SELECT count(*) FROM holds WHERE job_id = ?1", job, out, err);
 }
 
 lethe_rc
 store_media_add(struct store *st, int64_t job, const char *table, const char *key,
                 struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
-	lethe_rc rc;
-
-	rc = prep(st,
-	          "INSERT INTO media_pending (job_id, table_name, object_key) VALUES (?1, ?2, ?3) "
-	          "ON CONFLICT DO NOTHING",
-	          &q, err);
-	if (rc != LETHE_OK)
-		return rc;
-	sqlite3_bind_int64(q, 1, job);
-	sqlite3_bind_text(q, 2, table, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, key, -1, SQLITE_STATIC);
-	rc = run(st, q, err);
-	sqlite3_finalize(q);
-	return rc;
+	return execf(
+	    st, err,
+	    "INSERT INTO media_pending (job_id, table_name, object_key) VALUES (?1, ?2, ?3) "
+	    "ON CONFLICT DO NOTHING",
+	    "itt", job, table, key);
 }
 
 lethe_rc
@@ -510,39 +488,28 @@ store_media_list(struct store *st, int64_t job, const char *table, char ***keys,
 
 	*keys = NULL;
 	*n = 0;
-	rc = prep(st,
-	          "SELECT object_key FROM media_pending WHERE job_id = ?1 AND table_name = ?2 "
-	          "ORDER BY object_key",
-	          &q, err);
-	if (rc != LETHE_OK)
-		return rc;
-	sqlite3_bind_int64(q, 1, job);
-	sqlite3_bind_text(q, 2, table, -1, SQLITE_STATIC);
-	while (sqlite3_step(q) == SQLITE_ROW) {
+	rc = prepf(st, &q, err,
+	           "SELECT object_key FROM media_pending WHERE job_id = ?1 AND table_name = ?2 "
+	           "ORDER BY object_key",
+	           "it", job, table);
+	while (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW) {
 		*keys = xgrow(*keys, &cap, *n + 1, sizeof(char *));
 		(*keys)[(*n)++] = col_dup(q, 0);
 	}
 	sqlite3_finalize(q);
-	return LETHE_OK;
+	return rc;
 }
 
 lethe_rc
 store_media_clear(struct store *st, int64_t job, const char *table, struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
-	lethe_rc rc;
-
-	rc = prep(st, "DELETE FROM media_pending WHERE job_id = ?1 AND table_name = ?2", &q, err);
-	if (rc != LETHE_OK)
-		return rc;
-	sqlite3_bind_int64(q, 1, job);
-	sqlite3_bind_text(q, 2, table, -1, SQLITE_STATIC);
-	rc = run(st, q, err);
-	sqlite3_finalize(q);
-	return rc;
+	return execf(st, err, "DELETE FROM media_pending WHERE job_id = ?1 AND table_name = ?2",
+	             "it", job, table);
 }
 
 /* ---- Meta requests ------------------------------------------------------ */
+
+#define META_COLS "id, code, app, state, received_at, completed_at, job_id, no_data"
 
 static void
 meta_row(sqlite3_stmt *q, struct store_meta_req *out)
@@ -563,7 +530,16 @@ meta_row(sqlite3_stmt *q, struct store_meta_req *out)
 	out->no_data = sqlite3_column_int(q, 7) != 0;
 }
 
-#define META_COLS "id, code, app, state, received_at, completed_at, job_id, no_data"
+/* One request row from a prepared @q (META_COLS first), or LETHE_E_NOTFOUND. */
+static lethe_rc
+meta_one(sqlite3_stmt *q, lethe_rc rc, struct store_meta_req *out)
+{
+	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW)
+		meta_row(q, out);
+	else if (rc == LETHE_OK)
+		rc = LETHE_E_NOTFOUND;
+	return rc;
+}
 
 lethe_rc
 store_meta_find(struct store *st, const char *app, const char *subject, int64_t since,
@@ -572,19 +548,11 @@ store_meta_find(struct store *st, const char *app, const char *subject, int64_t 
 	sqlite3_stmt *q = NULL;
 	lethe_rc rc;
 
-	rc = prep(st,
-	          "SELECT " META_COLS " FROM meta_requests WHERE app = ?1 AND subject = ?2 "
-	          "AND received_at >= ?3 ORDER BY id DESC LIMIT 1",
-	          &q, err);
-	if (rc != LETHE_OK)
-		return rc;
-	sqlite3_bind_text(q, 1, app, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, subject, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 3, since);
-	if (sqlite3_step(q) == SQLITE_ROW)
-		meta_row(q, out);
-	else
-		rc = LETHE_E_NOTFOUND;
+	rc = prepf(st, &q, err,
+	           "SELECT " META_COLS " FROM meta_requests WHERE app = ?1 AND subject = ?2 "
+	           "AND received_at >= ?3 ORDER BY id DESC LIMIT 1",
+	           "tti", app, subject, since);
+	rc = meta_one(q, rc, out);
 	sqlite3_finalize(q);
 	return rc;
 }
@@ -593,23 +561,10 @@ lethe_rc
 store_meta_insert(struct store *st, const char *code, const char *app, const char *subject,
                   const uint8_t *box, size_t boxlen, int64_t now, struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
-	lethe_rc rc;
-
-	rc = prep(st,
-	          "INSERT INTO meta_requests (code, app, subject, identity_box, state, "
-	          "received_at) VALUES (?1, ?2, ?3, ?4, 'received', ?5)",
-	          &q, err);
-	if (rc != LETHE_OK)
-		return rc;
-	sqlite3_bind_text(q, 1, code, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, app, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, subject, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(q, 4, box, (int)boxlen, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 5, now);
-	rc = run(st, q, err);
-	sqlite3_finalize(q);
-	return rc;
+	return execf(st, err,
+	             "INSERT INTO meta_requests (code, app, subject, identity_box, state, "
+	             "received_at) VALUES (?1, ?2, ?3, ?4, 'received', ?5)",
+	             "tttbi", code, app, subject, (const void *)box, boxlen, now);
 }
 
 lethe_rc
@@ -619,14 +574,9 @@ store_meta_by_code(struct store *st, const char *code, struct store_meta_req *ou
 	sqlite3_stmt *q = NULL;
 	lethe_rc rc;
 
-	rc = prep(st, "SELECT " META_COLS " FROM meta_requests WHERE code = ?1", &q, err);
-	if (rc != LETHE_OK)
-		return rc;
-	sqlite3_bind_text(q, 1, code, -1, SQLITE_STATIC);
-	if (sqlite3_step(q) == SQLITE_ROW)
-		meta_row(q, out);
-	else
-		rc = LETHE_E_NOTFOUND;
+	rc = prepf(st, &q, err, "SELECT " META_COLS " FROM meta_requests WHERE code = ?1", "t",
+	           code);
+	rc = meta_one(q, rc, out);
 	sqlite3_finalize(q);
 	return rc;
 }
@@ -640,23 +590,19 @@ store_meta_next(struct store *st, struct store_meta_req *out, uint8_t **box, siz
 
 	*box = NULL;
 	*boxlen = 0;
-	rc = prep(st,
-	          "SELECT " META_COLS ", identity_box FROM meta_requests WHERE state IN "
-	          "('received', 'running') ORDER BY id LIMIT 1",
-	          &q, err);
-	if (rc != LETHE_OK)
-		return rc;
-	if (sqlite3_step(q) == SQLITE_ROW) {
+	rc = prepf(st, &q, err,
+	           "SELECT " META_COLS ", identity_box FROM meta_requests WHERE state IN "
+	           "('received', 'running') ORDER BY id LIMIT 1",
+	           "");
+	rc = meta_one(q, rc, out);
+	if (rc == LETHE_OK) {
 		const void *b = sqlite3_column_blob(q, 8);
 		int n = sqlite3_column_bytes(q, 8);
 
-		meta_row(q, out);
 		*box = xmalloc(n > 0 ? (size_t)n : 1);
 		if (n > 0)
 			memcpy(*box, b, (size_t)n);
 		*boxlen = n > 0 ? (size_t)n : 0;
-	} else {
-		rc = LETHE_E_NOTFOUND;
 	}
 	sqlite3_finalize(q);
 	return rc;
@@ -666,29 +612,13 @@ lethe_rc
 store_meta_update(struct store *st, int64_t id, const char *state, int64_t job, bool no_data,
                   int64_t completed_at, struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
-	lethe_rc rc;
-
 	/* A finished request no longer needs the identity: wipe it. */
-	rc = prep(st,
-	          "UPDATE meta_requests SET state = ?2, job_id = ?3, no_data = ?4, "
-	          "completed_at = CASE WHEN ?5 > 0 THEN ?5 ELSE completed_at END, "
-	          "identity_box = CASE WHEN ?2 IN ('completed', 'completed_with_retention') "
-	          "THEN x'' ELSE identity_box END WHERE id = ?1",
-	          &q, err);
-	if (rc != LETHE_OK)
-		return rc;
-	sqlite3_bind_int64(q, 1, id);
-	sqlite3_bind_text(q, 2, state, -1, SQLITE_STATIC);
-	if (job > 0)
-		sqlite3_bind_int64(q, 3, job);
-	else
-		sqlite3_bind_null(q, 3);
-	sqlite3_bind_int(q, 4, no_data ? 1 : 0);
-	sqlite3_bind_int64(q, 5, completed_at);
-	rc = run(st, q, err);
-	sqlite3_finalize(q);
-	return rc;
+	return execf(st, err,
+	             "UPDATE meta_requests SET state = ?2, job_id = nullif(?3, 0), no_data = ?4, "
+	             "completed_at = CASE WHEN ?5 > 0 THEN ?5 ELSE completed_at END, "
+	             "identity_box = CASE WHEN ?2 IN ('completed', 'completed_with_retention') "
+	             "THEN x'' ELSE identity_box END WHERE id = ?1",
+	             "itiii", id, state, job, (int64_t)(no_data ? 1 : 0), completed_at);
 }
 
 lethe_rc
@@ -697,40 +627,39 @@ store_meta_steps(struct store *st, int64_t job, store_step_fn fn, void *arg, str
 	sqlite3_stmt *q = NULL;
 	lethe_rc rc;
 
-	rc = prep(st,
-	          "SELECT s.table_name, s.action, s.done, (SELECT max(until) FROM holds h "
-	          "WHERE h.job_id = s.job_id AND h.table_name = s.table_name) FROM job_steps s "
-	          "WHERE s.job_id = ?1 ORDER BY s.rowid",
-	          &q, err);
-	if (rc != LETHE_OK)
-		return rc;
-	sqlite3_bind_int64(q, 1, job);
-	while (sqlite3_step(q) == SQLITE_ROW)
+	rc = prepf(st, &q, err,
+	           "SELECT s.table_name, s.action, s.done, (SELECT max(until) FROM holds h "
+	           "WHERE h.job_id = s.job_id AND h.table_name = s.table_name) FROM job_steps s "
+	           "WHERE s.job_id = ?1 ORDER BY s.rowid",
+	           "i", job);
+	while (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW)
 		fn(arg, (const char *)sqlite3_column_text(q, 0),
 		   (const char *)sqlite3_column_text(q, 1), sqlite3_column_int64(q, 2),
 		   sqlite3_column_int64(q, 3));
 	sqlite3_finalize(q);
-	return LETHE_OK;
+	return rc;
 }
 
 lethe_rc
 store_deauth_add(struct store *st, const char *app, const char *subject, int64_t rows, int64_t now,
                  struct lethe_err *err)
 {
+	return execf(st, err,
+	             "INSERT INTO deauthorizations (app, subject, rows_revoked, received_at) "
+	             "VALUES (?1, ?2, ?3, ?4)",
+	             "ttii", app, subject, rows, now);
+}
+
+/* Call @fn with each state of @sql's (state, count) rows. */
+static lethe_rc
+state_counts(struct store *st, const char *sql, store_count_fn fn, void *arg, struct lethe_err *err)
+{
 	sqlite3_stmt *q = NULL;
 	lethe_rc rc;
 
-	rc = prep(st,
-	          "INSERT INTO deauthorizations (app, subject, rows_revoked, received_at) "
-	          "VALUES (?1, ?2, ?3, ?4)",
-	          &q, err);
-	if (rc != LETHE_OK)
-		return rc;
-	sqlite3_bind_text(q, 1, app, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, subject, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 3, rows);
-	sqlite3_bind_int64(q, 4, now);
-	rc = run(st, q, err);
+	rc = prepf(st, &q, err, sql, "");
+	while (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW)
+		fn(arg, (const char *)sqlite3_column_text(q, 0), sqlite3_column_int64(q, 1));
 	sqlite3_finalize(q);
 	return rc;
 }
@@ -738,16 +667,14 @@ store_deauth_add(struct store *st, const char *app, const char *subject, int64_t
 lethe_rc
 store_meta_state_counts(struct store *st, store_count_fn fn, void *arg, struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
-	lethe_rc rc;
+	return state_counts(st, "SELECT state, count(*) FROM meta_requests GROUP BY state", fn, arg,
+	                    err);
+}
 
-	rc = prep(st, "SELECT state, count(*) FROM meta_requests GROUP BY state", &q, err);
-	if (rc != LETHE_OK)
-		return rc;
-	while (sqlite3_step(q) == SQLITE_ROW)
-		fn(arg, (const char *)sqlite3_column_text(q, 0), sqlite3_column_int64(q, 1));
-	sqlite3_finalize(q);
-	return LETHE_OK;
+lethe_rc
+store_job_state_counts(struct store *st, store_count_fn fn, void *arg, struct lethe_err *err)
+{
+	return state_counts(st, "SELECT state, count(*) FROM jobs GROUP BY state", fn, arg, err);
 }
 
 lethe_rc
@@ -755,20 +682,5 @@ store_set_durable(struct store *st, struct lethe_err *err)
 {
 	if (sqlite3_exec(st->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL) != SQLITE_OK)
 		return sfail(st, err, "synchronous");
-	return LETHE_OK;
-}
-
-lethe_rc
-store_job_state_counts(struct store *st, store_count_fn fn, void *arg, struct lethe_err *err)
-{
-	sqlite3_stmt *q = NULL;
-	lethe_rc rc;
-
-	rc = prep(st, "SELECT state, count(*) FROM jobs GROUP BY state", &q, err);
-	if (rc != LETHE_OK)
-		return rc;
-	while (sqlite3_step(q) == SQLITE_ROW)
-		fn(arg, (const char *)sqlite3_column_text(q, 0), sqlite3_column_int64(q, 1));
-	sqlite3_finalize(q);
 	return LETHE_OK;
 }

@@ -85,7 +85,7 @@ int_ok(const json_t *o, const char *key)
 {
 	const json_t *v = json_object_get(o, key);
 
-	return v == NULL || json_is_integer(v);
+	return v == NULL || (json_is_integer(v) && json_integer_value(v) >= 0);
 }
 
 /* Round trip of @data as a payload, checked against the oracle. */

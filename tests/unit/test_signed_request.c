@@ -548,6 +548,10 @@ test_sr_issued_at_not_integer(void **state)
 	    "{\"user_id\":\"5\",\"algorithm\":\"HMAC-SHA256\",\"issued_at\":null}",
 	    "{\"user_id\":\"5\",\"algorithm\":\"HMAC-SHA256\",\"expires\":true}",
 	    "{\"user_id\":\"5\",\"algorithm\":\"HMAC-SHA256\",\"issued_at\":99999999999999999999}",
+	    /* Unix seconds are never negative; refusing them keeps now - issued_at in range. */
+	    "{\"user_id\":\"5\",\"algorithm\":\"HMAC-SHA256\",\"issued_at\":-1}",
+	    "{\"user_id\":\"5\",\"algorithm\":\"HMAC-SHA256\",\"expires\":-1291840400}",
+	    "{\"user_id\":\"5\",\"algorithm\":\"HMAC-SHA256\",\"issued_at\":-9223372036854775808}",
 	};
 	struct sr_payload p;
 	size_t i;
