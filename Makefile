@@ -91,7 +91,9 @@ fuzz: build
 	tests/fuzz/run $(FUZZ_SECONDS)
 
 bench: build
+	@scripts/deps bench
 	bench/erase
+	bench/callbacks
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -77,7 +77,7 @@ cmd_import(int argc, char **argv)
 	struct lethe_err err = {0};
 	struct store *st = NULL;
 	char line[LINE_MAX_LEN], id[ID_MAX_LEN + 1];
-	int64_t ids = 0, created = 0, repeats = 0, skipped = 0, done = 0;
+	int64_t ids = 0, created = 0, repeats = 0, skipped = 0, done = 0, elsewhere = 0;
 	FILE *f = NULL;
 	int ch, status = 0;
 	lethe_rc rc = LETHE_OK;
@@ -156,15 +156,15 @@ cmd_import(int argc, char **argv)
 	else if (st != NULL)
 		store_rollback(st);
 	if (rc == LETHE_OK)
-		rc = runner_drain(&env.cfg, env.dm, &done, &err);
+		rc = runner_drain(&env.cfg, env.dm, &done, &elsewhere, &err);
 	if (rc != LETHE_OK) {
 		status = cli_fail(&err, false);
 		goto out;
 	}
 	printf("%lld ids read (%lld lines skipped): %lld new requests, %lld already requested; "
-	       "%lld requests processed\n",
+	       "%lld requests processed here, %lld by a running server\n",
 	       (long long)ids, (long long)skipped, (long long)created, (long long)repeats,
-	       (long long)done);
+	       (long long)done, (long long)elsewhere);
 out:
 	if (f != NULL)
 		fclose(f);

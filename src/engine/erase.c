@@ -40,6 +40,7 @@
 #define POLITE_MS 2000.0      /* stay polite this long after seeing another writer */
 #define FORCED_PAUSE_MS 500.0 /* even alone, pause this often so a writer can get in */
 #define VERIFY_ROUNDS 3
+#define LEASE_S 30       /* a job's lease; renewed every LEASE_S / 3 */
 #define KEYS_MAX 1000000 /* keys collected per pass over a step */
 #define KEY_CHUNK 500    /* keys per statement */
 
@@ -59,6 +60,8 @@ struct exec {
 	double polite_until;        /* monotonic ms */
 	double last_pause;          /* monotonic ms of the last pause */
 	size_t step;                /* current step index */
+	char owner[320];            /* lease owner: "host:pid:nonce" */
+	int64_t renewed;            /* when the lease was last renewed (epoch s) */
 };
 
 /* What erasure writes into one column. */
@@ -223,6 +226,12 @@ begin_batch(struct exec *x)
 	if (x->o->stop != NULL && *x->o->stop)
 		return lethe_err_set(x->err, LETHE_E_UNAVAILABLE,
 		                     "stopped between batches; the job resumes when run again");
+	if (time_now() - x->renewed >= LEASE_S / 3) {
+		rc = store_job_claim(x->st, x->job, x->owner, time_now(), LEASE_S, x->err);
+		if (rc != LETHE_OK)
+			return rc;
+		x->renewed = time_now();
+	}
 
 	for (i = 0; i < BUSY_RETRIES; i++) {
 		rc = appdb_begin_write(x->db, x->err);
@@ -1457,7 +1466,7 @@ erase_run(struct plan *plan, const struct plan_id *ids, size_t nids, struct appd
 	int64_t held = 0, now = o->now ? o->now : time_now();
 	size_t i;
 	int round;
-	bool again = false;
+	bool again = false, claimed = false;
 	lethe_rc rc;
 
 	memset(res, 0, sizeof(*res));
@@ -1496,6 +1505,22 @@ erase_run(struct plan *plan, const struct plan_id *ids, size_t nids, struct appd
 		log_info("resuming job %lld", (long long)x.job);
 	}
 	res->job = x.job;
+	if (rc == LETHE_OK) {
+		char host[256] = "localhost";
+		uint8_t nonce[8];
+		char hex[17];
+
+		gethostname(host, sizeof(host) - 1);
+		hash_key_random_bytes(nonce, sizeof(nonce));
+		hash_hex(nonce, sizeof(nonce), hex);
+		snprintf(x.owner, sizeof(x.owner), "%s:%ld:%s", host, (long)getpid(), hex);
+		rc = store_job_claim(st, x.job, x.owner, time_now(), LEASE_S, err);
+		if (rc == LETHE_OK)
+			claimed = true;
+		x.renewed = time_now();
+	}
+	if (rc == LETHE_OK && o->on_job != NULL)
+		o->on_job(o->job_arg, x.job);
 	if (rc == LETHE_OK)
 		rc = store_job_set_state(st, x.job, "running", 0, err);
 	for (round = 0; rc == LETHE_OK && round < VERIFY_ROUNDS; round++) {
@@ -1519,6 +1544,8 @@ erase_run(struct plan *plan, const struct plan_id *ids, size_t nids, struct appd
 		res->state = held > 0 ? "completed_with_retention" : "completed";
 		rc = store_job_set_state(st, x.job, res->state, o->now ? o->now : time_now(), err);
 	}
+	if (claimed)
+		store_job_release(st, x.job, x.owner, NULL);
 	res->elapsed_ms = time_mono_ms() - t0;
 	return rc;
 }

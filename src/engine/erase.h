@@ -38,6 +38,8 @@ struct erase_opts {
 	void (*on_progress)(void *arg, const struct erase_progress *p); /* or NULL */
 	void *arg;                                                      /* for on_progress */
 	const volatile int *stop; /* if set and non-zero, stop between batches (resumable) */
+	void (*on_job)(void *job_arg, int64_t job); /* called once the job id is known */
+	void *job_arg;                              /* for on_job */
 };
 
 struct erase_step_result {

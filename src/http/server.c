@@ -690,14 +690,13 @@ server_start(const struct lethe_config *cfg, const struct datamap *dm, const cha
 		                  &s->intake, err);
 	if (rc == LETHE_OK) {
 		(void)sslen;
-		s->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION |
-		                            MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
-		                        0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &ss,
-		                        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-		                        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
-		                        MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
-		                        MHD_OPTION_THREAD_STACK_SIZE, (size_t)THREAD_STACK,
-		                        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+		s->d = MHD_start_daemon(
+		    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+		        MHD_USE_ERROR_LOG,
+		    0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &ss,
+		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
+		    (unsigned)CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
+		    MHD_OPTION_THREAD_STACK_SIZE, (size_t)THREAD_STACK, MHD_OPTION_END);
 		if (s->d == NULL)
 			rc = lethe_err_set(err, LETHE_E_CONFIG,
 			                   "cannot listen on %s (in use, or not an address of this "

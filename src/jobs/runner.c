@@ -56,7 +56,25 @@ nap(struct runner *r, int seconds)
 	return stop;
 }
 
-/* Erase the person of request @req; records the outcome.  LETHE_E_UNAVAILABLE if stopped. */
+/* Where erase_run reports the job of a request as soon as it exists. */
+struct job_note {
+	struct store *st;                 /* the runner's store */
+	const struct store_meta_req *req; /* the request */
+};
+
+static void
+note_job(void *arg, int64_t job)
+{
+	struct job_note *n = arg;
+
+	/* The status page shows progress from now on, and a crash cannot lose the job. */
+	store_meta_update(n->st, n->req->id, "running", job, false, 0, NULL);
+}
+
+/*
+ * Erase the person of request @req; records the outcome.  LETHE_E_UNAVAILABLE
+ * if stopped, LETHE_E_BUSY if another process runs its job.
+ */
 static lethe_rc
 run_request(struct runner *r, struct appdb *db, struct store *st, const struct store_meta_req *req,
             const uint8_t *box, size_t boxlen)
@@ -64,6 +82,7 @@ run_request(struct runner *r, struct appdb *db, struct store *st, const struct s
 	const struct meta_app *app = config_meta_app(r->cfg, req->app);
 	char user_id[256];
 	struct plan_id id;
+	struct job_note note = {.st = st, .req = req};
 	struct plan *plan = NULL;
 	struct erase_opts eo;
 	struct erase_result res;
@@ -102,6 +121,8 @@ run_request(struct runner *r, struct appdb *db, struct store *st, const struct s
 		eo.media_root = r->cfg->media_root;
 		eo.key = r->cfg->key;
 		eo.stop = &r->stop_flag;
+		eo.on_job = note_job;
+		eo.job_arg = &note;
 		rc = erase_run(plan, &id, 1, db, st, &eo, &res, &err);
 	}
 	if (rc == LETHE_OK) {
@@ -110,9 +131,9 @@ run_request(struct runner *r, struct appdb *db, struct store *st, const struct s
 			r->done((double)(time_now() - req->received_at), res.state);
 		log_info("request %lld: %s (job %lld, %.0f ms)", (long long)req->id, res.state,
 		         (long long)res.job, res.elapsed_ms);
+	} else if (rc == LETHE_E_BUSY) {
+		log_info("request %lld: its job runs in another process", (long long)req->id);
 	} else if (rc != LETHE_E_UNAVAILABLE) {
-		if (res.job > 0)
-			store_meta_update(st, req->id, "running", res.job, false, 0, NULL);
 		log_warnx("request %lld: erasure failed, will retry: %s", (long long)req->id,
 		          err.msg);
 	}
@@ -130,6 +151,7 @@ runner_main(void *arg)
 	struct appdb *db = NULL;
 	struct store *st = NULL;
 	struct lethe_err err = {0};
+	int64_t after = 0; /* requests up to this id were tried in this round */
 
 	for (;;) {
 		struct store_meta_req req;
@@ -147,20 +169,24 @@ runner_main(void *arg)
 				break;
 			continue;
 		}
-		rc = store_meta_next(st, &req, &box, &boxlen, &err);
+		rc = store_meta_next(st, after, &req, &box, &boxlen, &err);
 		if (rc == LETHE_E_NOTFOUND) {
+			after = 0;
 			if (nap(r, IDLE_WAIT_S))
 				break;
 			continue;
 		}
-		if (rc == LETHE_OK)
+		if (rc == LETHE_OK) {
+			after = req.id;
 			rc = run_request(r, db, st, &req, box, boxlen);
+		}
 		if (box != NULL)
 			sodium_memzero(box, boxlen);
 		free(box);
 		if (rc == LETHE_E_UNAVAILABLE)
 			break;
-		if (rc != LETHE_OK && nap(r, RETRY_WAIT_S))
+		/* Busy: another process runs that job; go on with the next request. */
+		if (rc != LETHE_OK && rc != LETHE_E_BUSY && nap(r, RETRY_WAIT_S))
 			break;
 		pthread_mutex_lock(&r->mu);
 		if (r->stop) {
@@ -222,8 +248,9 @@ runner_stop(struct runner *r)
 
 lethe_rc
 runner_drain(const struct lethe_config *cfg, const struct datamap *dm, int64_t *done,
-             struct lethe_err *err)
+             int64_t *elsewhere, struct lethe_err *err)
 {
+	int64_t after = 0;
 	struct runner r;
 	struct appdb *db = NULL;
 	struct store *st = NULL;
@@ -233,6 +260,7 @@ runner_drain(const struct lethe_config *cfg, const struct datamap *dm, int64_t *
 	r.cfg = cfg;
 	r.dm = dm;
 	*done = 0;
+	*elsewhere = 0;
 	db = appdb_open(cfg->app_db, cfg->dir, err);
 	if (db == NULL)
 		return err ? err->rc : LETHE_E_DB;
@@ -242,21 +270,28 @@ runner_drain(const struct lethe_config *cfg, const struct datamap *dm, int64_t *
 		uint8_t *box = NULL;
 		size_t boxlen = 0;
 
-		rc = store_meta_next(st, &req, &box, &boxlen, err);
+		rc = store_meta_next(st, after, &req, &box, &boxlen, err);
 		if (rc == LETHE_E_NOTFOUND) {
 			rc = LETHE_OK;
 			break;
 		}
-		if (rc == LETHE_OK)
+		if (rc == LETHE_OK) {
+			after = req.id;
 			rc = run_request(&r, db, st, &req, box, boxlen);
+		}
 		if (box != NULL)
 			sodium_memzero(box, boxlen);
 		free(box);
-		if (rc == LETHE_OK)
+		if (rc == LETHE_OK) {
 			(*done)++;
-		else
+		} else if (rc == LETHE_E_BUSY) {
+			/* A running server has it; it finishes there. */
+			(*elsewhere)++;
+			rc = LETHE_OK;
+		} else {
 			lethe_err_set(err, rc, "erasing request %lld failed; run again to resume",
 			              (long long)req.id);
+		}
 	}
 	appdb_close(db);
 	store_close(st);

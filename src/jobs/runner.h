@@ -29,9 +29,10 @@ void runner_stop(struct runner *r);
 
 /*
  * Run every unfinished request now, on the calling thread (for
- * `lethe import-meta-ids`); *@done counts the requests finished.
+ * `lethe import-meta-ids`); *@done counts the requests finished here,
+ * *@elsewhere those whose job another process (a running server) holds.
  */
 lethe_rc runner_drain(const struct lethe_config *cfg, const struct datamap *dm, int64_t *done,
-                      struct lethe_err *err);
+                      int64_t *elsewhere, struct lethe_err *err);
 
 #endif /* LETHE_JOBS_RUNNER_H */

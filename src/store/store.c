@@ -11,6 +11,8 @@
 #include "util/fmacros.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <libgen.h>
 #include <sqlite3.h>
@@ -20,7 +22,7 @@
 #include "util/buf.h"
 #include "util/mem.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 struct store {
 	sqlite3 *db; /* the connection */
@@ -92,8 +94,12 @@ static const char schema_v3[] =
     "  rows_revoked INTEGER NOT NULL,"
     "  received_at INTEGER NOT NULL);";
 
+/* Version 4: a job is run by one process at a time, which holds its lease. */
+static const char schema_v4[] = "ALTER TABLE jobs ADD COLUMN lease_owner TEXT;"
+                                "ALTER TABLE jobs ADD COLUMN lease_until INTEGER;";
+
 /* migrations[i] brings a store from version i to i + 1. */
-static const char *const migrations[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3};
+static const char *const migrations[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3, schema_v4};
 
 static lethe_rc
 sfail(struct store *st, struct lethe_err *err, const char *what)
@@ -582,8 +588,8 @@ store_meta_by_code(struct store *st, const char *code, struct store_meta_req *ou
 }
 
 lethe_rc
-store_meta_next(struct store *st, struct store_meta_req *out, uint8_t **box, size_t *boxlen,
-                struct lethe_err *err)
+store_meta_next(struct store *st, int64_t after, struct store_meta_req *out, uint8_t **box,
+                size_t *boxlen, struct lethe_err *err)
 {
 	sqlite3_stmt *q = NULL;
 	lethe_rc rc;
@@ -592,8 +598,8 @@ store_meta_next(struct store *st, struct store_meta_req *out, uint8_t **box, siz
 	*boxlen = 0;
 	rc = prepf(st, &q, err,
 	           "SELECT " META_COLS ", identity_box FROM meta_requests WHERE state IN "
-	           "('received', 'running') ORDER BY id LIMIT 1",
-	           "");
+	           "('received', 'running') AND id > ?1 ORDER BY id LIMIT 1",
+	           "i", after);
 	rc = meta_one(q, rc, out);
 	if (rc == LETHE_OK) {
 		const void *b = sqlite3_column_blob(q, 8);
@@ -683,4 +689,67 @@ store_set_durable(struct store *st, struct lethe_err *err)
 	if (sqlite3_exec(st->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL) != SQLITE_OK)
 		return sfail(st, err, "synchronous");
 	return LETHE_OK;
+}
+
+/* True if @owner ("host:pid:nonce") names a process of this host that no longer exists. */
+static bool
+owner_dead(const char *owner)
+{
+	char host[256] = "";
+	const char *colon = strchr(owner, ':');
+	long pid;
+
+	if (colon == NULL || gethostname(host, sizeof(host) - 1) != 0)
+		return false;
+	if ((size_t)(colon - owner) != strlen(host) || strncmp(owner, host, strlen(host)) != 0)
+		return false;
+	pid = strtol(colon + 1, NULL, 10);
+	return pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+lethe_rc
+store_job_claim(struct store *st, int64_t job, const char *owner, int64_t now, int64_t lease_s,
+                struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	char *holder = NULL;
+	lethe_rc rc;
+
+	rc = execf(st, err,
+	           "UPDATE jobs SET lease_owner = ?2, lease_until = ?3 + ?4 WHERE id = ?1 AND "
+	           "(lease_owner IS NULL OR lease_owner = ?2 OR lease_until < ?3)",
+	           "itii", job, owner, now, lease_s);
+	if (rc != LETHE_OK || sqlite3_changes(st->db) == 1)
+		return rc;
+	rc = prepf(st, &q, err, "SELECT lease_owner FROM jobs WHERE id = ?1", "i", job);
+	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW)
+		holder = col_dup(q, 0);
+	sqlite3_finalize(q);
+	if (rc == LETHE_OK && holder != NULL && owner_dead(holder)) {
+		/* Its process is gone (a crash): take over at once instead of waiting. */
+		rc = execf(st, err,
+		           "UPDATE jobs SET lease_owner = ?2, lease_until = ?3 + ?4 WHERE id = ?1 "
+		           "AND lease_owner = ?5",
+		           "itiit", job, owner, now, lease_s, holder);
+		if (rc == LETHE_OK && sqlite3_changes(st->db) == 1) {
+			free(holder);
+			return LETHE_OK;
+		}
+	}
+	free(holder);
+	if (rc == LETHE_OK)
+		rc = lethe_err_set(err, LETHE_E_BUSY,
+		                   "job %lld is being run by another lethe process; it finishes "
+		                   "there (or run again after %lld s)",
+		                   (long long)job, (long long)lease_s);
+	return rc;
+}
+
+lethe_rc
+store_job_release(struct store *st, int64_t job, const char *owner, struct lethe_err *err)
+{
+	return execf(st, err,
+	             "UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE id = ?1 AND "
+	             "lease_owner = ?2",
+	             "it", job, owner);
 }

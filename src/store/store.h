@@ -107,8 +107,11 @@ lethe_rc store_meta_insert(struct store *st, const char *code, const char *app, 
                            const uint8_t *box, size_t boxlen, int64_t now, struct lethe_err *err);
 lethe_rc store_meta_by_code(struct store *st, const char *code, struct store_meta_req *out,
                             struct lethe_err *err);
-/* The oldest unfinished request and its identity box (caller frees); LETHE_E_NOTFOUND if none. */
-lethe_rc store_meta_next(struct store *st, struct store_meta_req *out, uint8_t **box,
+/*
+ * The oldest unfinished request with an id above @after, and its identity
+ * box (caller frees); LETHE_E_NOTFOUND if none.
+ */
+lethe_rc store_meta_next(struct store *st, int64_t after, struct store_meta_req *out, uint8_t **box,
                          size_t *boxlen, struct lethe_err *err);
 /* Set state, job and no_data; a completed request's identity box is wiped. */
 lethe_rc store_meta_update(struct store *st, int64_t id, const char *state, int64_t job,
@@ -127,6 +130,16 @@ lethe_rc store_meta_state_counts(struct store *st, store_count_fn fn, void *arg,
 /* Call @fn with each erase job state and its count (for /metrics). */
 lethe_rc store_job_state_counts(struct store *st, store_count_fn fn, void *arg,
                                 struct lethe_err *err);
+/*
+ * Take (or renew) the lease on @job for @owner ("host:pid:nonce") until
+ * @now + @lease_s.  A lease held by another owner is taken over if it has
+ * expired, or if its process on this host no longer exists.  LETHE_E_BUSY
+ * if another live process holds it: one job runs in one process at a time.
+ */
+lethe_rc store_job_claim(struct store *st, int64_t job, const char *owner, int64_t now,
+                         int64_t lease_s, struct lethe_err *err);
+/* Give the lease on @job back, if @owner holds it. */
+lethe_rc store_job_release(struct store *st, int64_t job, const char *owner, struct lethe_err *err);
 /* Make every commit of this connection durable before it returns (synchronous=FULL). */
 lethe_rc store_set_durable(struct store *st, struct lethe_err *err);
 

@@ -80,3 +80,9 @@ hash_key_random(uint8_t key[HASH_KEY_LEN])
 {
 	randombytes_buf(key, HASH_KEY_LEN);
 }
+
+void
+hash_key_random_bytes(uint8_t *p, size_t n)
+{
+	randombytes_buf(p, n);
+}

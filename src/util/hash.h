@@ -26,6 +26,8 @@ void hash_keyed(const uint8_t key[HASH_KEY_LEN], const void *v, size_t n, char *
 bool hash_is_keyed(const char *s);
 /* Parse 64 hex digits (surrounding whitespace allowed) into @key. */
 lethe_rc hash_key_parse(const char *hex, uint8_t key[HASH_KEY_LEN]);
+/* Fill @p with @n random bytes. */
+void hash_key_random_bytes(uint8_t *p, size_t n);
 /* Fill @key with random bytes. */
 void hash_key_random(uint8_t key[HASH_KEY_LEN]);
 /* Lowercase hex of @n bytes into @out (2n + 1 bytes). */

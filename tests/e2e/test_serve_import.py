@@ -1,0 +1,96 @@
+# SPDX-License-Identifier: MIT
+"""`lethe import-meta-ids`: the bulk import of the id list Meta emails about runs the
+same deletion as the callback, idempotently, and tolerates ids that match nobody."""
+import re
+
+from serve_helpers import (  # noqa: F401  (servers is a fixture)
+    FB_SECRET,
+    expected_after,
+    fb_id,
+    ig_id,
+    meta_requests,
+    person_rows,
+    servers,
+    sign_py,
+    state_store_bytes,
+    stop_ok,
+)
+
+SUMMARY_RE = re.compile(r"(\d+) ids read \((\d+) lines skipped\): (\d+) new requests, "
+                        r"(\d+) already requested; (\d+) requests processed")
+
+
+def summary(out):
+    m = SUMMARY_RE.search(out)
+    assert m, "no summary in %r" % out
+    return tuple(int(x) for x in m.groups())
+
+
+def union(*removed):
+    out = {}
+    for r in removed:
+        for t, ids in r.items():
+            out[t] = out.get(t, set()) | ids
+    return out
+
+
+def test_serve_import_meta_ids_plain_list(demo, snapshot, tmp_path):
+    ids = [fb_id(2), fb_id(3), "10229999999902"]
+    removed = union(*(person_rows(demo.db, "facebook", i) for i in ids))
+    assert len(removed["channels"]) == 2
+    before = snapshot(demo.db)
+    f = tmp_path / "ids.txt"
+    f.write_text("\n".join(ids) + "\n\n")
+    code, out, err = demo.lethe("import-meta-ids", "--app", "facebook", f)
+    assert code == 0, err
+    # ids read, lines skipped, new, repeats, processed
+    assert summary(out) == (3, 1, 3, 0, 3), out
+    after = snapshot(demo.db)
+    assert after == expected_after(before, removed)
+    # The same people's Instagram connections belong to the other app: still there.
+    for i in (2, 3):
+        assert person_rows(demo.db, "instagram", ig_id(i))["channels"]
+    rows = meta_requests(demo)
+    assert sorted((r[2], r[3], r[4]) for r in rows) == [
+        ("facebook", "completed", 0), ("facebook", "completed", 0), ("facebook", "completed", 1)]
+    for i in ids:
+        assert i.encode() not in state_store_bytes(demo)
+        assert i not in out and i not in err
+
+    # Again: idempotent, nothing new.
+    code, out, err = demo.lethe("import-meta-ids", "--app", "facebook", f)
+    assert code == 0, err
+    assert summary(out) == (3, 1, 0, 3, 0), out
+    assert "already requested" in out
+    assert snapshot(demo.db) == after
+    assert len(meta_requests(demo)) == 3
+
+
+def test_serve_import_meta_ids_csv_and_callback_share_requests(demo, servers, snapshot, tmp_path):
+    removed = union(person_rows(demo.db, "facebook", fb_id(4)),
+                    person_rows(demo.db, "facebook", fb_id(5)))
+    before = snapshot(demo.db)
+    f = tmp_path / "meta.csv"
+    f.write_text("ID,Type,Date\r\n"
+                 "%s,ASID,2026-11-01\r\n"
+                 "\"%s\",ASID,2026-11-01\r\n"
+                 "10229999999802,ASID,2026-11-01\r\n" % (fb_id(4), fb_id(5)))
+    code, out, err = demo.lethe("import-meta-ids", "--app", "facebook", f)
+    assert code == 0, err
+    assert summary(out) == (3, 1, 3, 0, 3), out
+    assert snapshot(demo.db) == expected_after(before, removed)
+
+    # A callback for an imported id is a repeat: the server answers the import's code,
+    # whose status page says completed.
+    srv = servers(demo)
+    resp = srv.deletion("facebook", sign_py(FB_SECRET, fb_id(4)))
+    codes = {r[1] for r in meta_requests(demo)}
+    assert resp["confirmation_code"] in codes and len(codes) == 3
+    st = srv.status_json(resp["confirmation_code"])
+    assert st["state"] == "completed" and st["no_data"] is False
+    stop_ok(srv)
+
+    # An unknown app is a usage error, and names the app.
+    code, out, err = demo.lethe("import-meta-ids", "--app", "tiktok", f)
+    assert code != 0 and "tiktok" in err
+    assert len(meta_requests(demo)) == 3
