@@ -6,6 +6,7 @@
 #include "util/fmacros.h"
 
 #include <getopt.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -94,6 +95,11 @@ cmd_serve(int argc, char **argv)
 		fprintf(stderr, "lethe: error: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
+	/*
+	 * One connection thread per client: without a cap, glibc gives threads
+	 * their own malloc arenas and resident memory grows with connections.
+	 */
+	mallopt(M_ARENA_MAX, 2);
 	/* Block the stop signals in every thread; this one waits for them. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);

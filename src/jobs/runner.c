@@ -10,7 +10,11 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "db/appdb.h"
 #include "engine/erase.h"
@@ -152,6 +156,11 @@ runner_main(void *arg)
 	struct store *st = NULL;
 	struct lethe_err err = {0};
 	int64_t after = 0; /* requests up to this id were tried in this round */
+
+	prctl(PR_SET_NAME, "lethe-runner", 0, 0, 0); /* name in top and perf */
+	/* Erasures may lag a flood of callbacks by seconds; answering Meta may not. */
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) != 0)
+		log_debug("runner: cannot lower its priority");
 
 	for (;;) {
 		struct store_meta_req req;

@@ -8,6 +8,8 @@
  */
 #include "util/fmacros.h"
 
+#include <sys/prctl.h>
+
 #include "meta/intake.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -69,6 +71,7 @@ committer(void *arg)
 {
 	struct intake *in = arg;
 
+	prctl(PR_SET_NAME, "lethe-intake", 0, 0, 0); /* name in top and perf */
 	pthread_mutex_lock(&in->mu);
 	for (;;) {
 		struct intake_req *group, *r;
@@ -91,10 +94,11 @@ committer(void *arg)
 
 			r->rc = rc;
 			r->done = true;
+			/* Wake exactly the submitter of this request (no herd). */
+			pthread_cond_signal(&r->cv);
 			r = next;
 		}
 		in->groups++;
-		pthread_cond_broadcast(&in->done);
 		if (rc == LETHE_OK && created && in->on_commit != NULL) {
 			pthread_mutex_unlock(&in->mu);
 			in->on_commit(in->arg);
@@ -126,7 +130,6 @@ intake_start(const char *path, int64_t repeat_window, void (*on_commit)(void *),
 	in->arg = arg;
 	pthread_mutex_init(&in->mu, NULL);
 	pthread_cond_init(&in->work, NULL);
-	pthread_cond_init(&in->done, NULL);
 	if (pthread_create(&in->thr, NULL, committer, in) != 0) {
 		store_close(in->st);
 		free(in);
@@ -142,9 +145,11 @@ intake_submit(struct intake *in, struct intake_req *r)
 	r->done = false;
 	r->rc = LETHE_E_UNAVAILABLE;
 	r->next = NULL;
+	pthread_cond_init(&r->cv, NULL);
 	pthread_mutex_lock(&in->mu);
 	if (in->stop) {
 		pthread_mutex_unlock(&in->mu);
+		pthread_cond_destroy(&r->cv);
 		r->done = true;
 		return;
 	}
@@ -155,8 +160,9 @@ intake_submit(struct intake *in, struct intake_req *r)
 	in->tail = r;
 	pthread_cond_signal(&in->work);
 	while (!r->done)
-		pthread_cond_wait(&in->done, &in->mu);
+		pthread_cond_wait(&r->cv, &in->mu);
 	pthread_mutex_unlock(&in->mu);
+	pthread_cond_destroy(&r->cv);
 }
 
 void
@@ -171,7 +177,6 @@ intake_stop(struct intake *in)
 	pthread_join(in->thr, NULL);
 	pthread_mutex_destroy(&in->mu);
 	pthread_cond_destroy(&in->work);
-	pthread_cond_destroy(&in->done);
 	store_close(in->st);
 	free(in);
 }

@@ -28,6 +28,7 @@ struct intake_req {
 	bool created;                 /* out: new (false: a repeat) */
 	lethe_rc rc;                  /* out: LETHE_OK once durable */
 	bool done;                    /* out: the committer is finished with it */
+	pthread_cond_t cv;            /* signalled when done (set up by intake_submit) */
 	struct intake_req *next;      /* queue link */
 };
 

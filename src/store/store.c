@@ -24,8 +24,14 @@
 
 #define SCHEMA_VERSION 4
 
+#define STMT_CACHE 32
+
 struct store {
 	sqlite3 *db; /* the connection */
+	struct {
+		const char *sql; /* the statement's text (a string literal: compared by address) */
+		sqlite3_stmt *q; /* prepared once */
+	} cache[STMT_CACHE];     /* statements of this connection, prepared on first use */
 };
 
 static const char schema_v1[] =
@@ -203,8 +209,12 @@ fail:
 void
 store_close(struct store *st)
 {
+	int i;
+
 	if (st == NULL)
 		return;
+	for (i = 0; i < STMT_CACHE; i++)
+		sqlite3_finalize(st->cache[i].q);
 	sqlite3_close(st->db);
 	free(st);
 }
@@ -237,14 +247,26 @@ store_rollback(struct store *st)
  * variadic argument each: 't' const char * (NULL binds NULL), 'i' int64_t,
  * 'b' a const void * and a size_t.  The caller finalizes *@q.
  */
+static void unprep(struct store *st, sqlite3_stmt *q);
+
 static lethe_rc
 vprepf(struct store *st, sqlite3_stmt **q, struct lethe_err *err, const char *sql,
        const char *types, va_list ap)
 {
 	int i;
 
-	if (sqlite3_prepare_v2(st->db, sql, -1, q, NULL) != SQLITE_OK)
+	*q = NULL;
+	for (i = 0; i < STMT_CACHE && st->cache[i].sql != NULL; i++)
+		if (st->cache[i].sql == sql) {
+			*q = st->cache[i].q;
+			break;
+		}
+	if (*q == NULL && sqlite3_prepare_v2(st->db, sql, -1, q, NULL) != SQLITE_OK)
 		return sfail(st, err, "prepare");
+	if (i < STMT_CACHE && st->cache[i].sql == NULL) {
+		st->cache[i].sql = sql;
+		st->cache[i].q = *q;
+	}
 	for (i = 0; types[i] != '\0'; i++) {
 		if (types[i] == 't') {
 			const char *s = va_arg(ap, const char *);
@@ -295,8 +317,25 @@ execf(struct store *st, struct lethe_err *err, const char *sql, const char *type
 		if (r != SQLITE_DONE && r != SQLITE_ROW)
 			rc = sfail(st, err, "write");
 	}
-	sqlite3_finalize(q);
+	unprep(st, q);
 	return rc;
+}
+
+/* Done with @q: a cached statement is reset for its next use, another finalized. */
+static void
+unprep(struct store *st, sqlite3_stmt *q)
+{
+	int i;
+
+	if (q == NULL)
+		return;
+	for (i = 0; i < STMT_CACHE && st->cache[i].sql != NULL; i++)
+		if (st->cache[i].q == q) {
+			sqlite3_reset(q);
+			sqlite3_clear_bindings(q);
+			return;
+		}
+	sqlite3_finalize(q);
 }
 
 static char *
@@ -324,7 +363,7 @@ store_job_find_active(struct store *st, const char *kind, const char *scope, con
 		*job = sqlite3_column_int64(q, 0);
 		*created_at = sqlite3_column_int64(q, 1);
 	}
-	sqlite3_finalize(q);
+	unprep(st, q);
 	return rc;
 }
 
@@ -372,7 +411,7 @@ store_job_get(struct store *st, int64_t id, struct store_job *out, struct lethe_
 	} else if (rc == LETHE_OK) {
 		rc = lethe_err_set(err, LETHE_E_NOTFOUND, "no job %lld", (long long)id);
 	}
-	sqlite3_finalize(q);
+	unprep(st, q);
 	return rc;
 }
 
@@ -414,7 +453,7 @@ store_step_get(struct store *st, int64_t job, const char *table, const char *act
 	} else if (rc == LETHE_OK) {
 		rc = sfail(st, err, "reading step");
 	}
-	sqlite3_finalize(q);
+	unprep(st, q);
 	return rc;
 }
 
@@ -463,7 +502,7 @@ query_int(struct store *st, const char *sql, int64_t arg, int64_t *out, struct l
 	rc = prepf(st, &q, err, sql, "i", arg);
 	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW)
 		*out = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
+	unprep(st, q);
 	return rc;
 }
 
@@ -502,7 +541,7 @@ store_media_list(struct store *st, int64_t job, const char *table, char ***keys,
 		*keys = xgrow(*keys, &cap, *n + 1, sizeof(char *));
 		(*keys)[(*n)++] = col_dup(q, 0);
 	}
-	sqlite3_finalize(q);
+	unprep(st, q);
 	return rc;
 }
 
@@ -559,7 +598,7 @@ store_meta_find(struct store *st, const char *app, const char *subject, int64_t 
 	           "AND received_at >= ?3 ORDER BY id DESC LIMIT 1",
 	           "tti", app, subject, since);
 	rc = meta_one(q, rc, out);
-	sqlite3_finalize(q);
+	unprep(st, q);
 	return rc;
 }
 
@@ -583,7 +622,7 @@ store_meta_by_code(struct store *st, const char *code, struct store_meta_req *ou
 	rc = prepf(st, &q, err, "SELECT " META_COLS " FROM meta_requests WHERE code = ?1", "t",
 	           code);
 	rc = meta_one(q, rc, out);
-	sqlite3_finalize(q);
+	unprep(st, q);
 	return rc;
 }
 
@@ -610,7 +649,7 @@ store_meta_next(struct store *st, int64_t after, struct store_meta_req *out, uin
 			memcpy(*box, b, (size_t)n);
 		*boxlen = n > 0 ? (size_t)n : 0;
 	}
-	sqlite3_finalize(q);
+	unprep(st, q);
 	return rc;
 }
 
@@ -642,7 +681,7 @@ store_meta_steps(struct store *st, int64_t job, store_step_fn fn, void *arg, str
 		fn(arg, (const char *)sqlite3_column_text(q, 0),
 		   (const char *)sqlite3_column_text(q, 1), sqlite3_column_int64(q, 2),
 		   sqlite3_column_int64(q, 3));
-	sqlite3_finalize(q);
+	unprep(st, q);
 	return rc;
 }
 
@@ -666,7 +705,7 @@ state_counts(struct store *st, const char *sql, store_count_fn fn, void *arg, st
 	rc = prepf(st, &q, err, sql, "");
 	while (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW)
 		fn(arg, (const char *)sqlite3_column_text(q, 0), sqlite3_column_int64(q, 1));
-	sqlite3_finalize(q);
+	unprep(st, q);
 	return rc;
 }
 
@@ -724,7 +763,7 @@ store_job_claim(struct store *st, int64_t job, const char *owner, int64_t now, i
 	rc = prepf(st, &q, err, "SELECT lease_owner FROM jobs WHERE id = ?1", "i", job);
 	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW)
 		holder = col_dup(q, 0);
-	sqlite3_finalize(q);
+	unprep(st, q);
 	if (rc == LETHE_OK && holder != NULL && owner_dead(holder)) {
 		/* Its process is gone (a crash): take over at once instead of waiting. */
 		rc = execf(st, err,
