@@ -122,6 +122,8 @@ cmd_erase(int argc, char **argv)
 		rc = store_open(env.cfg.state_db, &st, &err);
 	if (rc != LETHE_OK)
 		goto fail;
+	if (env.db->ops->bulk != NULL)
+		env.db->ops->bulk(env.db, true);
 
 	memset(&eo, 0, sizeof(eo));
 	eo.batch_rows = o.batch > 0 ? o.batch : env.cfg.batch_rows;

@@ -85,6 +85,12 @@ struct appdb_ops {
 	 * called when a job ends.  SQLite: a passive checkpoint, which syncs the WAL.
 	 */
 	void (*flush)(struct appdb *db);
+	/*
+	 * Bulk mode for a long erasure by the CLI: a large page cache and
+	 * memory-mapped reads (SQLite: 64 MiB cache, 256 MiB mmap).  Off by
+	 * default, so a long-running server stays small.
+	 */
+	void (*bulk)(struct appdb *db, bool on);
 };
 
 /* A connection.  Drivers keep their handle in @handle. */

@@ -76,7 +76,6 @@ sq_open(struct appdb *db, const char *target, struct lethe_err *err)
 	/* Fails cleanly if the file is not a database. */
 	rc = sqlite3_exec(h,
 	                  "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0; "
-	                  "PRAGMA cache_size=-65536; PRAGMA mmap_size=268435456; "
 	                  "SELECT count(*) FROM sqlite_master;",
 	                  NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
@@ -315,6 +314,15 @@ sq_flush(struct appdb *db)
 	conn->wal_frames = 0;
 }
 
+static void
+sq_bulk(struct appdb *db, bool on)
+{
+	sqlite3_exec(H(db),
+	             on ? "PRAGMA cache_size=-65536; PRAGMA mmap_size=268435456"
+	                : "PRAGMA cache_size=-2000; PRAGMA mmap_size=0",
+	             NULL, NULL, NULL);
+}
+
 const struct appdb_ops appdb_sqlite_ops = {
     .name = "sqlite",
     .open = sq_open,
@@ -335,4 +343,5 @@ const struct appdb_ops appdb_sqlite_ops = {
     .data_version = sq_data_version,
     .maintain = sq_maintain,
     .flush = sq_flush,
+    .bulk = sq_bulk,
 };
