@@ -454,14 +454,13 @@ metrics_page(struct server *s, struct MHD_Connection *c, struct request *r)
 static enum MHD_Result
 readyz(struct server *s, struct MHD_Connection *c, struct request *r)
 {
-	struct store_meta_req req;
 	int64_t n = 0;
 	lethe_rc rc;
 
 	pthread_mutex_lock(&s->st_mu);
-	rc = store_meta_by_code(s->st, "-", &req, NULL);
+	rc = store_ping(s->st, NULL);
 	pthread_mutex_unlock(&s->st_mu);
-	if (rc == LETHE_E_NOTFOUND) {
+	if (rc == LETHE_OK) {
 		pthread_mutex_lock(&s->db_mu);
 		rc = appdb_query_int(s->db, "SELECT 1", NULL, 0, &n, NULL);
 		pthread_mutex_unlock(&s->db_mu);
@@ -471,7 +470,35 @@ readyz(struct server *s, struct MHD_Connection *c, struct request *r)
 	return respond(c, r, MHD_HTTP_OK, "text/plain", "ready\n", 6);
 }
 
+static enum MHD_Result
+healthz(struct server *s, struct MHD_Connection *c, struct request *r)
+{
+	(void)s;
+	return respond(c, r, MHD_HTTP_OK, "text/plain", "ok\n", 3);
+}
+
+static enum MHD_Result
+stylesheet(struct server *s, struct MHD_Connection *c, struct request *r)
+{
+	const char *css = status_page_css();
+
+	(void)s;
+	return respond(c, r, MHD_HTTP_OK, "text/css; charset=utf-8", css, strlen(css));
+}
+
 /* ---- dispatch ------------------------------------------------------------ */
+
+/* GET (and HEAD) pages without parameters: path, metrics label, handler. */
+static const struct {
+	const char *path; /* exact path */
+	const char *name; /* route label in /metrics */
+	enum MHD_Result (*fn)(struct server *, struct MHD_Connection *, struct request *);
+} get_routes[] = {
+    {"/healthz", "healthz", healthz},
+    {"/readyz", "readyz", readyz},
+    {"/metrics", "metrics", metrics_page},
+    {"/static/style.css", "static", stylesheet},
+};
 
 static enum MHD_Result
 dispatch(struct server *s, struct MHD_Connection *c, struct request *r, const char *url,
@@ -480,7 +507,7 @@ dispatch(struct server *s, struct MHD_Connection *c, struct request *r, const ch
 	const struct meta_app *app = NULL;
 	const char *rest;
 	bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-	const char *css;
+	size_t i;
 
 	if (strncmp(url, "/api/meta/", 10) == 0) {
 		rest = url + 10;
@@ -488,7 +515,7 @@ dispatch(struct server *s, struct MHD_Connection *c, struct request *r, const ch
 			return meta_deletion(s, c, r, method, &s->cfg->apps[0]);
 		if (s->cfg->napps > 0 && strcmp(rest, "deauthorize") == 0)
 			return meta_deauthorize(s, c, r, method, &s->cfg->apps[0]);
-		for (size_t i = 0; i < s->cfg->napps; i++) {
+		for (i = 0; i < s->cfg->napps; i++) {
 			size_t n = strlen(s->cfg->apps[i].name);
 
 			if (strncmp(rest, s->cfg->apps[i].name, n) == 0 && rest[n] == '/') {
@@ -507,23 +534,14 @@ dispatch(struct server *s, struct MHD_Connection *c, struct request *r, const ch
 	}
 	if (strcmp(url, "/data-deletion/status") == 0)
 		return status_page(s, c, r, method);
-	if (strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0 ||
-	    strcmp(url, "/metrics") == 0 || strcmp(url, "/static/style.css") == 0) {
-		r->route = url[1] == 'h'   ? "healthz"
-		           : url[1] == 'r' ? "readyz"
-		           : url[1] == 'm' ? "metrics"
-		                           : "static";
+	for (i = 0; i < sizeof(get_routes) / sizeof(get_routes[0]); i++) {
+		if (strcmp(url, get_routes[i].path) != 0)
+			continue;
+		r->route = get_routes[i].name;
 		if (!get)
 			return respond_status(c, r, MHD_HTTP_METHOD_NOT_ALLOWED,
 			                      "method_not_allowed", "use GET");
-		if (url[1] == 'h')
-			return respond(c, r, MHD_HTTP_OK, "text/plain", "ok\n", 3);
-		if (url[1] == 'r')
-			return readyz(s, c, r);
-		if (url[1] == 'm')
-			return metrics_page(s, c, r);
-		css = status_page_css();
-		return respond(c, r, MHD_HTTP_OK, "text/css; charset=utf-8", css, strlen(css));
+		return get_routes[i].fn(s, c, r);
 	}
 	r->route = "other";
 	return respond_status(c, r, MHD_HTTP_NOT_FOUND, "not_found", "no such page");
@@ -577,7 +595,7 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 /* ---- life cycle ---------------------------------------------------------- */
 
 static lethe_rc
-parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len, struct lethe_err *err)
+parse_listen(const char *listen, struct sockaddr_storage *ss, struct lethe_err *err)
 {
 	char host[128];
 	const char *colon = strrchr(listen, ':');
@@ -604,7 +622,6 @@ parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len, st
 		if (inet_pton(AF_INET6, host + 1, &a6->sin6_addr) != 1)
 			return lethe_err_set(err, LETHE_E_CONFIG, "bad IPv6 address in '%s'",
 			                     listen);
-		*len = sizeof(*a6);
 	} else {
 		struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
 
@@ -615,7 +632,6 @@ parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len, st
 		if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
 			return lethe_err_set(err, LETHE_E_CONFIG, "bad IPv4 address in '%s'",
 			                     listen);
-		*len = sizeof(*a4);
 	}
 	return LETHE_OK;
 }
@@ -661,7 +677,6 @@ server_start(const struct lethe_config *cfg, const struct datamap *dm, const cha
 {
 	struct server *s = xcalloc(1, sizeof(*s));
 	struct sockaddr_storage ss;
-	socklen_t sslen = 0;
 	const union MHD_DaemonInfo *info;
 	lethe_rc rc;
 
@@ -670,7 +685,7 @@ server_start(const struct lethe_config *cfg, const struct datamap *dm, const cha
 	s->dm = dm;
 	pthread_mutex_init(&s->db_mu, NULL);
 	pthread_mutex_init(&s->st_mu, NULL);
-	rc = parse_listen(listen ? listen : cfg->listen, &ss, &sslen, err);
+	rc = parse_listen(listen ? listen : cfg->listen, &ss, err);
 	if (rc == LETHE_OK && cfg->status_template != NULL) {
 		s->tpl = read_template(cfg->status_template, err);
 		if (s->tpl == NULL)
@@ -689,7 +704,6 @@ server_start(const struct lethe_config *cfg, const struct datamap *dm, const cha
 		rc = intake_start(cfg->state_db, cfg->meta_repeat, runner_kick, s->runner,
 		                  &s->intake, err);
 	if (rc == LETHE_OK) {
-		(void)sslen;
 		s->d = MHD_start_daemon(
 		    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
 		        MHD_USE_ERROR_LOG,

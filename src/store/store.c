@@ -792,3 +792,11 @@ store_job_release(struct store *st, int64_t job, const char *owner, struct lethe
 	             "lease_owner = ?2",
 	             "it", job, owner);
 }
+
+lethe_rc
+store_ping(struct store *st, struct lethe_err *err)
+{
+	int64_t n = 0;
+
+	return query_int(st, "SELECT count(*) FROM jobs WHERE id = ?1", 0, &n, err);
+}

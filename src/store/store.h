@@ -140,6 +140,8 @@ lethe_rc store_job_claim(struct store *st, int64_t job, const char *owner, int64
                          int64_t lease_s, struct lethe_err *err);
 /* Give the lease on @job back, if @owner holds it. */
 lethe_rc store_job_release(struct store *st, int64_t job, const char *owner, struct lethe_err *err);
+/* A cheap query through the schema: LETHE_OK if the store answers. */
+lethe_rc store_ping(struct store *st, struct lethe_err *err);
 /* Make every commit of this connection durable before it returns (synchronous=FULL). */
 lethe_rc store_set_durable(struct store *st, struct lethe_err *err);
 
