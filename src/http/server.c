@@ -3,10 +3,10 @@
  * server.c - the HTTP server (see server.h).
  *
  * Each request gets a struct request (the body, capped at HTTP_MAX_BODY,
- * and its start time) freed by the completion callback, which also records
- * metrics.  Handlers answer through respond()/respond_error(); the status
- * code of every failure comes from http_status_of().  No handler logs or
- * echoes a user id, a code or a secret.
+ * and its start time) freed by the completion callback; respond() records
+ * its metrics when the answer is queued.  Handlers answer through respond()/respond_error(); the
+ * status code of every failure comes from http_status_of().  No handler logs or echoes a user id, a
+ * code or a secret.
  */
 #include "util/fmacros.h"
 
@@ -115,6 +115,11 @@ respond(struct MHD_Connection *c, struct request *r, unsigned status, const char
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
 		                        strncmp(r->route, "meta", 4) == 0 ? "POST" : "GET, HEAD");
 	r->status = status;
+	/*
+	 * Count it now, not in the completion callback: a client that reads
+	 * /metrics right after this answer must already see it.
+	 */
+	metrics_http(r->route, status, (time_mono_ms() - r->t0) / 1000.0);
 	ret = MHD_queue_response(c, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -585,8 +590,6 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	(void)toe;
 	if (r == NULL)
 		return;
-	if (r->status != 0)
-		metrics_http(r->route, r->status, (time_mono_ms() - r->t0) / 1000.0);
 	buf_free(&r->body);
 	free(r);
 	*con_cls = NULL;
