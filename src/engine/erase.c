@@ -932,9 +932,10 @@ col_actions(const struct dm_table *t, size_t *n)
 	return c;
 }
 
+/* "UPDATE t SET c1 = ?1, ..., cn = ?n": the columns a rewrite writes. */
 static void
-update_sql(struct exec *x, const struct dm_table *t, const struct col_action *c, size_t nc,
-           struct buf *b)
+update_head(struct exec *x, const struct dm_table *t, const struct col_action *c, size_t nc,
+            struct buf *b)
 {
 	size_t i;
 
@@ -948,6 +949,14 @@ update_sql(struct exec *x, const struct dm_table *t, const struct col_action *c,
 		buf_adds(b, " = ");
 		appdb_param(x->db, b, (int)i + 1);
 	}
+}
+
+/* update_head() + " WHERE key = ?n+1": one row's rewrite. */
+static void
+update_sql(struct exec *x, const struct dm_table *t, const struct col_action *c, size_t nc,
+           struct buf *b)
+{
+	update_head(x, t, c, nc, b);
 	buf_adds(b, " WHERE ");
 	appdb_quote(x->db, b, t->key);
 	buf_adds(b, " = ");
@@ -1143,16 +1152,7 @@ run_rewrite(struct exec *x, const struct plan_step *ps, struct store_step *ss,
 		for (i = 0; i < nc; i++)
 			upd.params[i] = cvals[i].v;
 		upd.nparams = nc;
-		buf_adds(&uhead, "UPDATE ");
-		appdb_quote(x->db, &uhead, t->name);
-		buf_adds(&uhead, " SET ");
-		for (i = 0; i < nc; i++) {
-			if (i > 0)
-				buf_adds(&uhead, ", ");
-			appdb_quote(x->db, &uhead, c[i].name);
-			buf_adds(&uhead, " = ");
-			appdb_param(x->db, &uhead, (int)i + 1);
-		}
+		update_head(x, t, c, nc, &uhead);
 	}
 	if (nc > 0) {
 		struct buf u;
