@@ -5,16 +5,20 @@
  * Each step works in batches; each batch is one short write transaction on
  * the app database.  Crash safety rests on two rules:
  *
- *  1. Every batch is idempotent.  A delete batch deletes "up to N rows that
- *     still match"; an anonymize/retain batch walks the key order from a
- *     cursor and only rewrites values not yet in their target form (a keyed
- *     hash is recognisable by its "anon:" prefix, so it is never re-hashed).
+ *  1. Every batch is idempotent.  A delete batch deletes the rows of a key
+ *     window that still match; an anonymize/retain batch walks the key
+ *     order from a cursor and only rewrites values not yet in their target
+ *     form (a keyed hash is recognisable by its "anon:" prefix, so it is
+ *     never re-hashed).
  *
  *  2. Counts are exact.  When a batch changed rows, its counts are written
- *     to the state store as "pending" (with one key that tells whether the
- *     batch committed) *before* the app commit, and folded in after it.  On
- *     resume a pending batch is probed: a deleted key that is gone, or an
- *     anonymized row already in target form, means the batch committed.
+ *     to the state store as "pending" (with what tells whether the batch
+ *     committed) *before* the app commit, and folded in after it.  On resume
+ *     a pending batch is probed: a delete window that holds none of the
+ *     person's rows, or an anonymized row already in target form, means the
+ *     batch committed.
+ *
+ * One process runs a job at a time (a lease in the state store).
  *
  * Children run before parents (the plan's order), so the rows a resumed step
  * still has to find are always reachable through their parents.
