@@ -28,7 +28,7 @@ import sys
 CODE_RE = re.compile(rb'"confirmation_code":"([a-z2-7]+)"')
 
 
-async def one(loop, conns, idle, host, port, i, sched, req, res):
+async def one(loop, idle, host, port, i, sched, req, res):
     conn = await idle.get()
     try:
         if conn is None:
@@ -73,8 +73,7 @@ async def run(host, port, reqs, rate, conns_n):
         delay = sched - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.ensure_future(one(loop, conns, idle, host, port, i, sched, req,
-                                               res)))
+        tasks.append(asyncio.ensure_future(one(loop, idle, host, port, i, sched, req, res)))
         # Let the task take its connection now, before the next one is scheduled.
         await asyncio.sleep(0)
     return t0, tasks, res
