@@ -64,5 +64,6 @@ int cmd_erase(int argc, char **argv);
 int cmd_sign(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_import(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
 
 #endif /* LETHE_CLI_H */

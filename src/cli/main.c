@@ -21,7 +21,8 @@ static const char usage[] =
     "  demo    write the demo app (database, media, data map, configuration)\n"
     "  plan    show what erasing a person would do, touching nothing\n"
     "  erase   erase a person's data (resumable; run again after a crash)\n"
-    "  serve   the HTTP server: Meta callbacks, status page, metrics\n"
+    "  serve   the HTTP server: Meta callbacks, status page, metrics, TTL sweeps\n"
+    "  sweep   apply the data map's TTLs and end legal holds (--once for cron)\n"
     "  import-meta-ids\n"
     "          run Meta data deletions for a list of ids from the App Dashboard\n"
     "  sign-request\n"
@@ -42,6 +43,7 @@ struct command {
 static const struct command commands[] = {
     {"demo", cmd_demo},         {"plan", cmd_plan},   {"erase", cmd_erase},
     {"sign-request", cmd_sign}, {"serve", cmd_serve}, {"import-meta-ids", cmd_import},
+    {"sweep", cmd_sweep},
 };
 
 int

@@ -106,6 +106,49 @@ get_duration(struct ydoc *y, yaml_node_t *map, const char *key, int64_t *out, st
 	return LETHE_OK;
 }
 
+/* sweep: {enabled, interval, max_rows_per_pass, max_ms_per_pass} (TTL sweeps). */
+static lethe_rc
+parse_sweep(struct lethe_config *cfg, struct ydoc *y, yaml_node_t *root, struct lethe_err *err)
+{
+	static const char *const keys[] = {"enabled", "interval", "max_rows_per_pass",
+	                                   "max_ms_per_pass", NULL};
+	yaml_node_t *sw, *v;
+	int64_t n;
+	lethe_rc rc;
+
+	rc = section(y, root, "sweep", keys, &sw, err);
+	if (rc != LETHE_OK || sw == NULL)
+		return rc;
+	v = ymap_get(y, sw, "enabled");
+	if (v != NULL) {
+		const char *s = ynode_str(v);
+
+		if (s != NULL && strcmp(s, "true") == 0)
+			cfg->sweep_enabled = true;
+		else if (s != NULL && strcmp(s, "false") == 0)
+			cfg->sweep_enabled = false;
+		else
+			return cfail(y, v, err, "expected true or false for ", "sweep.enabled");
+	}
+	v = ymap_get(y, sw, "interval");
+	if (v != NULL) {
+		const char *s = ynode_str(v);
+
+		if (s == NULL || duration_parse(s, &n) != LETHE_OK || n > 86400)
+			return lethe_err_set(err, LETHE_E_CONFIG,
+			                     "%s:%d: sweep.interval must be a duration from 1s to "
+			                     "24h, like 1s or 1m",
+			                     y->path, ynode_line(v));
+		cfg->sweep_interval_s = n;
+	}
+	rc = get_int(y, sw, "max_rows_per_pass", 1, 10000000, &cfg->sweep_max_rows, err);
+	n = cfg->sweep_max_ms;
+	if (rc == LETHE_OK)
+		rc = get_int(y, sw, "max_ms_per_pass", 1, 600000, &n, err);
+	cfg->sweep_max_ms = (int)n;
+	return rc;
+}
+
 static lethe_rc
 parse_server(struct lethe_config *cfg, struct ydoc *y, yaml_node_t *root, struct lethe_err *err)
 {
@@ -218,8 +261,8 @@ parse_meta(struct lethe_config *cfg, struct ydoc *y, yaml_node_t *root, struct l
 lethe_rc
 config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 {
-	static const char *const root_keys[] = {"app",   "datamap", "state", "anonymize",
-	                                        "erase", "server",  "meta",  NULL};
+	static const char *const root_keys[] = {"app",    "datamap", "state", "anonymize", "erase",
+	                                        "server", "meta",    "sweep", NULL};
 	static const char *const app_keys[] = {"database", "media_root", NULL};
 	static const char *const state_keys[] = {"database", NULL};
 	static const char *const anon_keys[] = {"key_env", "key_file", NULL};
@@ -238,6 +281,10 @@ config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 	free(tmp);
 	cfg->max_txn_ms = 30;
 	cfg->yield_ms = 10;
+	cfg->sweep_enabled = true;
+	cfg->sweep_interval_s = 1;
+	cfg->sweep_max_rows = 50000;
+	cfg->sweep_max_ms = 250;
 
 	rc = ydoc_load(&y, path, NULL, LETHE_E_CONFIG, err);
 	if (rc != LETHE_OK) {
@@ -307,6 +354,8 @@ config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 		rc = parse_server(cfg, &y, root, err);
 	if (rc == LETHE_OK)
 		rc = parse_meta(cfg, &y, root, err);
+	if (rc == LETHE_OK)
+		rc = parse_sweep(cfg, &y, root, err);
 out:
 	ydoc_free(&y);
 	return rc;

@@ -49,6 +49,10 @@ struct lethe_config {
 	int64_t meta_repeat;       /* meta.repeat_window in s: repeats get the same code */
 	struct meta_app *apps;     /* meta.apps in file order */
 	size_t napps;              /* number of apps */
+	bool sweep_enabled;        /* sweep.enabled: lethe serve runs TTL sweeps (default true) */
+	int64_t sweep_interval_s;  /* sweep.interval: pause between passes with no backlog */
+	int64_t sweep_max_rows;    /* sweep.max_rows_per_pass: rows per table per pass */
+	int sweep_max_ms;          /* sweep.max_ms_per_pass: ms per table per pass */
 };
 
 /* Read @path into @cfg (caller-owned storage).  Free with config_free(). */

@@ -65,6 +65,17 @@ dm_action_str(enum dm_action a)
 	return "?";
 }
 
+const struct dm_anon_col *
+dm_ttl_columns(const struct dm_table *t, size_t *n)
+{
+	if (t->ttl.nanon > 0) {
+		*n = t->ttl.nanon;
+		return t->ttl.anon;
+	}
+	*n = t->nanon;
+	return t->anon;
+}
+
 /* A scalar that must be a plain identifier (table, column, identity kind). */
 static lethe_rc
 get_ident(struct parser *p, yaml_node_t *n, const char *what, char **out)
@@ -245,8 +256,9 @@ parse_link(struct parser *p, yaml_node_t *n, struct dm_link *l)
 	return LETHE_OK;
 }
 
+/* 'columns' of an erase or a ttl into *@out / *@nout. */
 static lethe_rc
-parse_anon_cols(struct parser *p, yaml_node_t *n, struct dm_table *t)
+parse_anon_cols(struct parser *p, yaml_node_t *n, struct dm_anon_col **out, size_t *nout)
 {
 	size_t i, len;
 	lethe_rc rc;
@@ -256,16 +268,16 @@ parse_anon_cols(struct parser *p, yaml_node_t *n, struct dm_table *t)
 	if (ymap_check_dups(&p->y, n, "columns", LETHE_E_DATAMAP, p->err) != 0)
 		return LETHE_E_DATAMAP;
 	len = ynode_len(n);
-	t->anon = xcalloc(len, sizeof(*t->anon));
+	*out = xcalloc(len, sizeof(**out));
 	for (i = 0; i < len; i++) {
-		struct dm_anon_col *a = &t->anon[i];
+		struct dm_anon_col *a = &(*out)[i];
 		yaml_node_t *k = ymap_key(&p->y, n, i), *v = ymap_val(&p->y, n, i);
 
 		a->line = ynode_line(k);
 		rc = get_ident(p, k, "column", &a->column);
 		if (rc != LETHE_OK)
 			return rc;
-		t->nanon++;
+		(*nout)++;
 		if (ynode_is_null(v)) {
 			a->how = DM_ANON_NULL;
 		} else if (ynode_is_scalar(v) && strcmp(ynode_str(v), "hash") == 0) {
@@ -339,7 +351,7 @@ parse_erase(struct parser *p, yaml_node_t *n, struct dm_table *t)
 	if (t->action == DM_ANONYMIZE && v == NULL)
 		return FAIL(p, n, "anonymize needs 'columns' (what to do to each column)");
 	if (v != NULL) {
-		rc = parse_anon_cols(p, v, t);
+		rc = parse_anon_cols(p, v, &t->anon, &t->nanon);
 		if (rc != LETHE_OK)
 			return rc;
 	}
@@ -374,7 +386,8 @@ parse_erase(struct parser *p, yaml_node_t *n, struct dm_table *t)
 static lethe_rc
 parse_ttl(struct parser *p, yaml_node_t *n, struct dm_table *t)
 {
-	static const char *const keys[] = {"column", "after", "when", "action", NULL};
+	static const char *const keys[] = {"column", "after",   "when", "action",
+	                                   "format", "columns", NULL};
 	yaml_node_t *v;
 	lethe_rc rc;
 
@@ -404,10 +417,35 @@ parse_ttl(struct parser *p, yaml_node_t *n, struct dm_table *t)
 			t->ttl.action = DM_ANONYMIZE;
 		else if (a == NULL || strcmp(a, "delete") != 0)
 			return FAIL(p, v, "ttl action must be delete or anonymize");
-		if (t->ttl.action == DM_ANONYMIZE && t->action != DM_ANONYMIZE)
+	}
+	v = ymap_get(&p->y, n, "columns");
+	if (v != NULL && t->ttl.action != DM_ANONYMIZE)
+		return FAIL(p, v, "ttl 'columns' applies only to 'action: anonymize'");
+	if (v != NULL) {
+		rc = parse_anon_cols(p, v, &t->ttl.anon, &t->ttl.nanon);
+		if (rc != LETHE_OK)
+			return rc;
+	}
+	if (t->ttl.action == DM_ANONYMIZE && t->ttl.nanon == 0 && t->nanon == 0)
+		return FAIL(p, n,
+		            "ttl 'action: anonymize' needs 'columns' (or the table's erase "
+		            "columns)");
+	if (t->ttl.action == DM_ANONYMIZE && t->nmedia > 0)
+		return FAIL(p, n, "table '%s' has media columns: its ttl action must be delete",
+		            t->name);
+	v = ymap_get(&p->y, n, "format");
+	t->ttl.format = DM_TIME_AUTO;
+	if (v != NULL) {
+		const char *f = ynode_str(v);
+
+		if (f != NULL && strcmp(f, "datetime") == 0)
+			t->ttl.format = DM_TIME_DATETIME;
+		else if (f != NULL && strcmp(f, "unix") == 0)
+			t->ttl.format = DM_TIME_UNIX;
+		else
 			return FAIL(p, v,
-			            "ttl 'action: anonymize' uses the table's anonymize "
-			            "columns: set 'erase: {action: anonymize, ...}'");
+			            "ttl format must be datetime ('YYYY-MM-DD HH:MM:SS' UTC text) "
+			            "or unix (epoch seconds)");
 	}
 	v = ymap_get(&p->y, n, "when");
 	if (v != NULL)
@@ -866,6 +904,11 @@ datamap_free(struct datamap *dm)
 		free(t->retain_from);
 		free(t->ttl.column);
 		conds_free(t->ttl.when, t->ttl.nwhen);
+		for (j = 0; j < t->ttl.nanon; j++) {
+			free(t->ttl.anon[j].column);
+			free(t->ttl.anon[j].set.s);
+		}
+		free(t->ttl.anon);
 	}
 	free(dm->tables);
 	for (i = 0; i < dm->nidentities; i++) {

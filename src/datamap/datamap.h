@@ -20,6 +20,8 @@
 enum dm_action { DM_DELETE, DM_ANONYMIZE, DM_RETAIN };
 enum dm_anon { DM_ANON_NULL, DM_ANON_SET, DM_ANON_HASH };
 enum dm_link_kind { DM_LINK_IDENTITY, DM_LINK_PARENT };
+/* How a ttl's time column stores time: detected from its declared type unless given. */
+enum dm_time_format { DM_TIME_AUTO, DM_TIME_DATETIME, DM_TIME_UNIX };
 
 /* A literal from the map: YAML plain integers become INT, everything else TEXT. */
 struct dm_value {
@@ -57,15 +59,18 @@ struct dm_anon_col {
 	int line;            /* line in the map file */
 };
 
-/* Automatic expiry of rows (used by the sweeper; parsed and checked now). */
+/* Automatic expiry of rows, applied by the sweeper (engine/sweep.h). */
 struct dm_ttl {
-	bool present;          /* the table has a ttl */
-	char *column;          /* time column */
-	int64_t after;         /* seconds */
-	struct dm_cond *when;  /* only rows matching these */
-	size_t nwhen;          /* number of conditions */
-	enum dm_action action; /* DM_DELETE or DM_ANONYMIZE */
-	int line;              /* line in the map file */
+	bool present;               /* the table has a ttl */
+	char *column;               /* time column */
+	int64_t after;              /* seconds */
+	struct dm_cond *when;       /* only rows matching these */
+	size_t nwhen;               /* number of conditions */
+	enum dm_action action;      /* DM_DELETE or DM_ANONYMIZE */
+	enum dm_time_format format; /* datetime text or unix seconds (resolved by validation) */
+	struct dm_anon_col *anon;   /* anonymize: own columns, or NULL for the table's */
+	size_t nanon;               /* number of own columns */
+	int line;                   /* line in the map file */
 };
 
 struct dm_table {
@@ -145,5 +150,10 @@ bool dm_scope_has_table(const struct dm_scope *scope, const struct dm_table *t);
 bool dm_scope_has_identity(const struct dm_scope *scope, const char *kind);
 
 const char *dm_action_str(enum dm_action a);
+/*
+ * The columns a ttl anonymize rewrites: the ttl's own 'columns', else the
+ * table's erase columns.  *@n gets their number.
+ */
+const struct dm_anon_col *dm_ttl_columns(const struct dm_table *t, size_t *n);
 
 #endif /* LETHE_DATAMAP_H */

@@ -15,6 +15,7 @@
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/timeutil.h"
 
 static lethe_rc fail_at(const struct datamap *dm, struct lethe_err *err, int line, const char *fmt,
                         ...) __attribute__((format(printf, 4, 5)));
@@ -63,6 +64,100 @@ need_conds(const struct datamap *dm, const struct appdb_table *ti, const struct 
 			return rc;
 	}
 	return LETHE_OK;
+}
+
+/* Does @type (a declared column type) say integers or text?  SQLite's affinity rules. */
+static enum dm_time_format
+format_of_type(const char *type)
+{
+	char up[64];
+	size_t i;
+
+	for (i = 0; i + 1 < sizeof(up) && type[i] != '\0'; i++)
+		up[i] = (char)((type[i] >= 'a' && type[i] <= 'z') ? type[i] - 32 : type[i]);
+	up[i] = '\0';
+	if (strstr(up, "INT") != NULL)
+		return DM_TIME_UNIX;
+	if (strstr(up, "CHAR") != NULL || strstr(up, "CLOB") != NULL ||
+	    strstr(up, "TEXT") != NULL || strstr(up, "DATE") != NULL || strstr(up, "TIME") != NULL)
+		return DM_TIME_DATETIME;
+	return DM_TIME_AUTO;
+}
+
+/*
+ * The ttl's time column: its format (declared, or from the column's type),
+ * and one stored value (the first row, cheap with or without an index) must
+ * be in that format.  The value itself never reaches a message.
+ */
+static lethe_rc
+validate_ttl(struct datamap *dm, struct dm_table *t, struct appdb *db, const struct appdb_table *ti,
+             struct lethe_err *err)
+{
+	struct dm_ttl *ttl = &t->ttl;
+	struct appdb_stmt *q = NULL;
+	struct appdb_val v;
+	struct buf b;
+	bool ok = true;
+	int64_t when;
+	size_t i, j, nc;
+	const struct dm_anon_col *c;
+	lethe_rc rc;
+
+	rc = need_col(dm, ti, ttl->column, ttl->line, "ttl column", err);
+	if (rc == LETHE_OK)
+		rc = need_conds(dm, ti, ttl->when, ttl->nwhen, err);
+	for (i = 0; rc == LETHE_OK && i < ttl->nanon; i++) {
+		rc = need_col(dm, ti, ttl->anon[i].column, ttl->anon[i].line, "ttl column", err);
+		for (j = 0; rc == LETHE_OK && j < i; j++)
+			if (strcmp(ttl->anon[j].column, ttl->anon[i].column) == 0)
+				rc = fail_at(dm, err, ttl->anon[i].line, "column '%s' listed twice",
+				             ttl->anon[i].column);
+	}
+	c = dm_ttl_columns(t, &nc);
+	for (i = 0; rc == LETHE_OK && ttl->action == DM_ANONYMIZE && i < nc; i++)
+		if (strcmp(c[i].column, t->key) == 0 || strcmp(c[i].column, ttl->column) == 0)
+			rc = fail_at(dm, err, c[i].line,
+			             "table '%s': a ttl anonymize cannot rewrite the key or the "
+			             "time column ('%s')",
+			             t->name, c[i].column);
+	if (rc != LETHE_OK)
+		return rc;
+	if (ttl->format == DM_TIME_AUTO)
+		ttl->format = format_of_type(ti->cols[appdb_table_find(ti, ttl->column)].type);
+	if (ttl->format == DM_TIME_AUTO)
+		return fail_at(dm, err, ttl->line,
+		               "table '%s': cannot tell from the type of '%s' how it stores time: "
+		               "add 'format: datetime' (\"YYYY-MM-DD HH:MM:SS\" UTC text) or "
+		               "'format: unix' (epoch seconds) to the ttl",
+		               t->name, ttl->column);
+	buf_init(&b, 4096);
+	buf_adds(&b, "SELECT ");
+	appdb_quote(db, &b, ttl->column);
+	buf_adds(&b, " FROM ");
+	appdb_quote(db, &b, t->name);
+	buf_adds(&b, " WHERE ");
+	appdb_quote(db, &b, ttl->column);
+	buf_adds(&b, " IS NOT NULL LIMIT 1");
+	rc = appdb_prepare(db, buf_str(&b), &q, err);
+	buf_free(&b);
+	if (rc == LETHE_OK && appdb_step(db, q, err) == APPDB_ROW) {
+		appdb_column(db, q, 0, &v);
+		if (ttl->format == DM_TIME_UNIX)
+			ok = v.type == APPDB_INT;
+		else
+			ok = v.type == APPDB_TEXT && strlen(v.s) == 19 && v.s[10] == ' ' &&
+			     time_parse(v.s, &when) == LETHE_OK;
+	}
+	appdb_finalize(db, q);
+	if (rc == LETHE_OK && !ok)
+		rc = fail_at(dm, err, ttl->line,
+		             "table '%s': ttl column '%s' holds values that are not %s; set the "
+		             "ttl's 'format' to what the column holds (datetime or unix)",
+		             t->name, ttl->column,
+		             ttl->format == DM_TIME_UNIX ? "integer epoch seconds (format: unix)"
+		                                         : "\"YYYY-MM-DD HH:MM:SS\" UTC text "
+		                                           "(format: datetime)");
+	return rc;
 }
 
 static lethe_rc
@@ -122,11 +217,8 @@ validate_table(struct datamap *dm, struct dm_table *t, struct appdb *db, struct 
 		rc = need_col(dm, ti, t->disc[i].column, t->disc[i].line, "disconnect column", err);
 	if (rc == LETHE_OK && t->retain_from != NULL)
 		rc = need_col(dm, ti, t->retain_from, t->line, "retain 'from' column", err);
-	if (rc == LETHE_OK && t->ttl.present) {
-		rc = need_col(dm, ti, t->ttl.column, t->ttl.line, "ttl column", err);
-		if (rc == LETHE_OK)
-			rc = need_conds(dm, ti, t->ttl.when, t->ttl.nwhen, err);
-	}
+	if (rc == LETHE_OK && t->ttl.present)
+		rc = validate_ttl(dm, t, db, ti, err);
 	return rc;
 }
 

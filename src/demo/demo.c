@@ -357,6 +357,13 @@ static const char *const indexes[][2] = {
     {"contacts", "project_id"},
     {"campaigns", "project_id"},
     {"invoices", "user_id"},
+    /* the ttl time columns of the data map: sweeps walk these */
+    {"media", "created_at"},
+    {"messages", "received_at"},
+    {"comments", "created_at"},
+    {"publishing_logs", "created_at"},
+    {"preview_links", "created_at"},
+    {"request_logs", "created_at"},
 };
 
 /* The generator's state. */

@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/batching.h"
 #include "engine/erase.h"
 #include "util/buf.h"
 #include "util/log.h"
@@ -37,12 +38,6 @@
 #include "util/timeutil.h"
 
 #define SQL_CAP (1u << 20)
-#define BATCH_MIN 16
-#define BATCH_MAX 100000
-#define BATCH_START 256
-#define BUSY_RETRIES 6
-#define POLITE_MS 2000.0      /* stay polite this long after seeing another writer */
-#define FORCED_PAUSE_MS 500.0 /* even alone, pause this often so a writer can get in */
 #define VERIFY_ROUNDS 3
 #define LEASE_S 30       /* a job's lease; renewed every LEASE_S / 3 */
 #define KEYS_MAX 1000000 /* keys collected per pass over a step */
@@ -57,12 +52,9 @@ struct exec {
 	struct lethe_err *err;      /* failure detail */
 	int64_t job;                /* job id */
 	int64_t job_created;        /* job creation time (epoch s) */
-	int64_t batch;              /* current batch size */
+	struct batching pace;       /* batch size, politeness to the app */
 	int64_t done_total;         /* rows processed, whole job */
 	int64_t planned_total;      /* rows expected, whole job */
-	int64_t last_dv;            /* app database data_version after our last commit */
-	double polite_until;        /* monotonic ms */
-	double last_pause;          /* monotonic ms of the last pause */
 	size_t step;                /* current step index */
 	char owner[320];            /* lease owner: "host:pid:nonce" */
 	int64_t renewed;            /* when the lease was last renewed (epoch s) */
@@ -74,15 +66,6 @@ struct col_action {
 	enum dm_anon how;           /* null, set, hash */
 	const struct dm_value *set; /* DM_ANON_SET value */
 };
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
 
 /* ---- values and cursors ------------------------------------------------ */
 
@@ -100,33 +83,6 @@ val_tag(const struct appdb_val *v)
 	case APPDB_NULL:
 	default:
 		return xstrdup("n:");
-	}
-}
-
-/* Decode a tag; text points into @tag. */
-static void
-tag_val(const char *tag, struct appdb_val *v)
-{
-	memset(v, 0, sizeof(*v));
-	if (tag == NULL || strlen(tag) < 2) {
-		v->type = APPDB_NULL;
-		return;
-	}
-	switch (tag[0]) {
-	case 'i':
-		v->type = APPDB_INT;
-		v->i = strtoll(tag + 2, NULL, 10);
-		break;
-	case 'r':
-		v->type = APPDB_REAL;
-		v->r = strtod(tag + 2, NULL);
-		break;
-	case 't':
-		v->type = APPDB_TEXT;
-		v->s = tag + 2;
-		break;
-	default:
-		v->type = APPDB_NULL;
 	}
 }
 
@@ -224,8 +180,7 @@ target_of(const struct exec *x, const struct col_action *c, const struct appdb_v
 static lethe_rc
 begin_batch(struct exec *x)
 {
-	int i;
-	lethe_rc rc = LETHE_E_BUSY;
+	lethe_rc rc;
 
 	if (x->o->stop != NULL && *x->o->stop)
 		return lethe_err_set(x->err, LETHE_E_UNAVAILABLE,
@@ -236,15 +191,7 @@ begin_batch(struct exec *x)
 			return rc;
 		x->renewed = time_now();
 	}
-
-	for (i = 0; i < BUSY_RETRIES; i++) {
-		rc = appdb_begin_write(x->db, x->err);
-		if (rc != LETHE_E_BUSY)
-			return rc;
-		log_warnx("app database busy; retrying (%d/%d)", i + 1, BUSY_RETRIES);
-		sleep_ms(100 << i);
-	}
-	return rc;
+	return batching_begin(x->db, x->err);
 }
 
 /*
@@ -255,25 +202,9 @@ begin_batch(struct exec *x)
 static void
 after_batch(struct exec *x, double ms, int64_t rows, bool full)
 {
-	double now;
-	int64_t dv;
-
 	x->res->batches++;
 	if (ms > x->res->max_txn_ms)
 		x->res->max_txn_ms = ms;
-	if (x->o->batch_rows == 0 && full && rows > 0 && ms > 0.0) {
-		double want = (double)rows * (0.6 * x->o->max_txn_ms) / ms;
-		int64_t next = (int64_t)want;
-
-		/* Grow at most twofold; shrink as far as the measurement says. */
-		if (next > 2 * x->batch)
-			next = 2 * x->batch;
-		if (next < BATCH_MIN)
-			next = BATCH_MIN;
-		if (next > BATCH_MAX)
-			next = BATCH_MAX;
-		x->batch = next;
-	}
 	x->done_total += rows;
 	if (x->o->on_progress != NULL) {
 		struct erase_progress p = {
@@ -286,57 +217,14 @@ after_batch(struct exec *x, double ms, int64_t rows, bool full)
 
 		x->o->on_progress(x->o->arg, &p);
 	}
-	if (x->db->ops->maintain != NULL)
-		x->db->ops->maintain(x->db);
-	/* Yield the write lock to the app: always while it writes, now and then anyway. */
-	now = time_mono_ms();
-	dv = x->db->ops->data_version(x->db);
-	if (x->last_dv != INT64_MIN && dv != x->last_dv)
-		x->polite_until = now + POLITE_MS;
-	x->last_dv = dv;
-	if (x->o->yield_ms > 0 &&
-	    (now < x->polite_until || now - x->last_pause >= FORCED_PAUSE_MS)) {
-		sleep_ms(x->o->yield_ms);
-		x->last_pause = time_mono_ms();
-		x->last_dv = x->db->ops->data_version(x->db);
-		if (x->last_dv != dv)
-			x->polite_until = x->last_pause + POLITE_MS;
-	}
-}
-
-static bool
-media_key_safe(const char *k)
-{
-	const char *p = k;
-
-	if (k[0] == '\0' || k[0] == '/')
-		return false;
-	while (*p != '\0') {
-		size_t seg = strcspn(p, "/");
-
-		if ((seg == 2 && p[0] == '.' && p[1] == '.') || seg == 0)
-			return false;
-		p += seg;
-		if (*p == '/')
-			p++;
-	}
-	return true;
+	batching_after(&x->pace, x->db, ms, rows, full);
 }
 
 /* Remove the media file named @key: 1 removed or already gone, 0 failed. */
 static int
 media_remove(struct exec *x, const char *key)
 {
-	char *path;
-	int ok = 1;
-
-	if (x->o->media_root == NULL || !media_key_safe(key))
-		return 0;
-	path = xasprintf("%s/%s", x->o->media_root, key);
-	if (unlink(path) != 0 && errno != ENOENT)
-		ok = 0;
-	free(path);
-	return ok;
+	return batching_media_remove(x->o->media_root, key);
 }
 
 /* ---- the person's keys ----------------------------------------------------- */
@@ -393,7 +281,7 @@ collect_keys(struct exec *x, const struct plan_step *ps, const char *cursor, str
 		buf_adds(&b, " AND ");
 		appdb_quote(x->db, &b, t->key);
 		buf_adds(&b, " > ");
-		tag_val(cursor, &params[np++]);
+		batching_tag_val(cursor, &params[np++]);
 		appdb_param(x->db, &b, (int)np);
 	}
 	buf_adds(&b, " ORDER BY ");
@@ -635,8 +523,8 @@ window_count(struct exec *x, const struct plan_step *ps, const char *lo, const c
 	lethe_rc rc;
 
 	memcpy(params, ps->params, ps->nparams * sizeof(*params));
-	tag_val(lo, &params[ps->nparams]);
-	tag_val(hi, &params[ps->nparams + 1]);
+	batching_tag_val(lo, &params[ps->nparams]);
+	batching_tag_val(hi, &params[ps->nparams + 1]);
 	buf_init(&b, SQL_CAP);
 	buf_adds(&b, "SELECT count(*) FROM ");
 	appdb_quote(x->db, &b, ps->table->name);
@@ -822,7 +710,7 @@ run_delete(struct exec *x, const struct plan_step *ps, struct store_step *ss,
 	while (rc == LETHE_OK && !ss->finished) {
 		struct del_batch d = {.t = t};
 		enum appdb_step s = APPDB_DONE;
-		int64_t limit = x->batch, found;
+		int64_t limit = x->pace.batch, found;
 		char *lo = NULL, *hi = NULL;
 		bool none = false;
 		double t0, ms;
@@ -842,8 +730,8 @@ run_delete(struct exec *x, const struct plan_step *ps, struct store_step *ss,
 			break;
 		}
 		t0 = time_mono_ms();
-		tag_val(lo, &params[ps->nparams]);
-		tag_val(hi, &params[ps->nparams + 1]);
+		batching_tag_val(lo, &params[ps->nparams]);
+		batching_tag_val(hi, &params[ps->nparams + 1]);
 		appdb_reset(x->db, q);
 		rc = appdb_bind_all(x->db, q, params, ps->nparams + 2);
 		while (rc == LETHE_OK && (s = appdb_step(x->db, q, x->err)) == APPDB_ROW)
@@ -998,7 +886,7 @@ row_anonymized(struct exec *x, const struct dm_table *t, const struct col_action
 	buf_free(&b);
 	if (rc != LETHE_OK)
 		return rc;
-	tag_val(key, &kv);
+	batching_tag_val(key, &kv);
 	rc = appdb_bind_all(x->db, q, &kv, 1);
 	s = rc == LETHE_OK ? appdb_step(x->db, q, x->err) : APPDB_ERROR;
 	if (s == APPDB_ROW) {
@@ -1168,7 +1056,7 @@ run_rewrite(struct exec *x, const struct plan_step *ps, struct store_step *ss,
 	}
 	while (rc == LETHE_OK && !ss->finished) {
 		struct rw_batch b = {.t = t, .c = c, .nc = nc};
-		int64_t limit = x->batch, taken = 0;
+		int64_t limit = x->pace.batch, taken = 0;
 		char *probe = NULL, *next_cursor = NULL;
 		double t0, ms;
 
@@ -1378,7 +1266,8 @@ run_step(struct exec *x, size_t i)
 	x->step = i;
 	/* Tables differ in cost per row: start each step small and let it grow. */
 	if (x->o->batch_rows == 0)
-		x->batch = x->batch / 4 > BATCH_START ? x->batch / 4 : BATCH_START;
+		x->pace.batch =
+		    x->pace.batch / 4 > BATCHING_START ? x->pace.batch / 4 : BATCHING_START;
 	rc = store_step_get(x->st, x->job, ps->table->name, dm_action_str(ps->table->action), &ss,
 	                    x->err);
 	if (rc != LETHE_OK)
@@ -1481,9 +1370,7 @@ erase_run(struct plan *plan, const struct plan_id *ids, size_t nids, struct appd
 	x.o = o;
 	x.res = res;
 	x.err = err;
-	x.batch = o->batch_rows > 0 ? o->batch_rows : BATCH_START;
-	x.last_dv = INT64_MIN;
-	x.last_pause = t0;
+	batching_init(&x.pace, o->batch_rows, o->max_txn_ms, o->yield_ms);
 	res->state = "failed";
 	res->nsteps = plan->nsteps;
 	res->steps = xcalloc(plan->nsteps ? plan->nsteps : 1, sizeof(*res->steps));

@@ -36,18 +36,6 @@ add_param(struct pred_ctx *c, struct appdb_val v)
 	c->params[c->nparams++] = v;
 }
 
-static void
-add_value(struct pred_ctx *c, const struct dm_value *dv)
-{
-	struct appdb_val v = {.type = APPDB_TEXT, .s = dv->s};
-
-	if (dv->is_int) {
-		v.type = APPDB_INT;
-		v.i = dv->i;
-	}
-	add_param(c, v);
-}
-
 /* True if @s is a plain decimal integer that fits in int64; its value in *@out. */
 static bool
 int_value(const char *s, int64_t *out)
@@ -94,23 +82,38 @@ reachable(const struct pred_ctx *c, const struct dm_table *t)
 	return false;
 }
 
-static void
-add_conds(struct pred_ctx *c, const struct dm_cond *w, size_t n)
+void
+plan_add_conds(struct appdb *db, struct buf *sql, const struct dm_cond *w, size_t n,
+               struct appdb_val **params, size_t *nparams, size_t *cap)
 {
 	size_t i, j;
 
 	for (i = 0; i < n; i++) {
-		buf_adds(c->sql, " AND ");
-		appdb_quote(c->db, c->sql, w[i].column);
-		buf_adds(c->sql, " IN (");
+		buf_adds(sql, " AND ");
+		appdb_quote(db, sql, w[i].column);
+		buf_adds(sql, " IN (");
 		for (j = 0; j < w[i].nvalues; j++) {
+			const struct dm_value *dv = &w[i].values[j];
+			struct appdb_val v = {.type = APPDB_TEXT, .s = dv->s};
+
+			if (dv->is_int) {
+				v.type = APPDB_INT;
+				v.i = dv->i;
+			}
 			if (j > 0)
-				buf_adds(c->sql, ", ");
-			add_value(c, &w[i].values[j]);
-			appdb_param(c->db, c->sql, (int)c->nparams);
+				buf_adds(sql, ", ");
+			*params = xgrow(*params, cap, *nparams + 1, sizeof(**params));
+			(*params)[(*nparams)++] = v;
+			appdb_param(db, sql, (int)*nparams);
 		}
-		buf_adds(c->sql, ")");
+		buf_adds(sql, ")");
 	}
+}
+
+static void
+add_conds(struct pred_ctx *c, const struct dm_cond *w, size_t n)
+{
+	plan_add_conds(c->db, c->sql, w, n, &c->params, &c->nparams, &c->cap);
 }
 
 /* Append the predicate of @t (which must be reachable). */

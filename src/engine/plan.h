@@ -53,6 +53,14 @@ lethe_rc plan_build(const struct datamap *dm, struct appdb *db, const char *scop
 void plan_free(struct plan *p);
 /* (Re)count every step's rows. */
 lethe_rc plan_count(struct plan *p, struct appdb *db, struct lethe_err *err);
+/*
+ * Append " AND col IN (?n, ...)" to @sql for each of the @n conditions @w,
+ * their values to *@params (grown with xgrow; *@nparams values, *@cap
+ * capacity; text borrowed from the map).  Placeholders number on from
+ * *@nparams.
+ */
+void plan_add_conds(struct appdb *db, struct buf *sql, const struct dm_cond *w, size_t n,
+                    struct appdb_val **params, size_t *nparams, size_t *cap);
 /* The plan as JSON: {"scope":..., "steps":[{table, category, action, rows, ...}]}. */
 json_t *plan_to_json(const struct plan *p);
 /* The plan as a readable table on @f. */

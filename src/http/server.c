@@ -26,6 +26,7 @@
 #include "http/status_page.h"
 #include "http/template.h"
 #include "jobs/runner.h"
+#include "jobs/sweeper.h"
 #include "meta/intake.h"
 #include "meta/requests.h"
 #include "meta/signed_request.h"
@@ -46,6 +47,7 @@ struct server {
 	struct MHD_Daemon *d;           /* libmicrohttpd */
 	struct intake *intake;          /* durable intake of deletion requests */
 	struct runner *runner;          /* background erasures */
+	struct sweeper *sweeper;        /* TTL sweeps, or NULL if off */
 	pthread_mutex_t db_mu;          /* guards db */
 	struct appdb *db;               /* app database, for deauthorize */
 	pthread_mutex_t st_mu;          /* guards st */
@@ -451,6 +453,7 @@ metrics_page(struct server *s, struct MHD_Connection *c, struct request *r)
 	         "# HELP lethe_intake_groups_total Group commits of the request intake.\n"
 	         "# TYPE lethe_intake_groups_total counter\nlethe_intake_groups_total %lld\n",
 	         (long long)intake_groups(s->intake));
+	sweeper_metrics(s->sweeper, &b);
 	ret = respond(c, r, MHD_HTTP_OK, "text/plain; version=0.0.4", buf_str(&b), b.len);
 	buf_free(&b);
 	return ret;
@@ -704,6 +707,8 @@ server_start(const struct lethe_config *cfg, const struct datamap *dm, const cha
 	if (rc == LETHE_OK)
 		rc = runner_start(cfg, dm, on_done, &s->runner, err);
 	if (rc == LETHE_OK)
+		rc = sweeper_start(cfg, dm, &s->sweeper, err);
+	if (rc == LETHE_OK)
 		rc = intake_start(cfg->state_db, cfg->meta_repeat, runner_kick, s->runner,
 		                  &s->intake, err);
 	if (rc == LETHE_OK) {
@@ -739,6 +744,7 @@ server_stop(struct server *s)
 		MHD_stop_daemon(s->d);
 	intake_stop(s->intake);
 	runner_stop(s->runner);
+	sweeper_stop(s->sweeper);
 	appdb_close(s->db);
 	store_close(s->st);
 	pthread_mutex_destroy(&s->db_mu);

@@ -513,6 +513,61 @@ store_hold_count(struct store *st, int64_t job, int64_t *out, struct lethe_err *
 }
 
 lethe_rc
+store_hold_due(struct store *st, int64_t now, size_t limit, struct store_hold **out, size_t *n,
+               struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	size_t cap = 0;
+	lethe_rc rc;
+
+	*out = NULL;
+	*n = 0;
+	rc = prepf(st, &q, err,
+	           "SELECT table_name, row_key, job_id, until FROM holds WHERE until <= ?1 "
+	           "ORDER BY until, table_name, row_key LIMIT ?2",
+	           "ii", now, (int64_t)limit);
+	while (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW) {
+		struct store_hold *h;
+
+		*out = xgrow(*out, &cap, *n + 1, sizeof(**out));
+		h = &(*out)[(*n)++];
+		h->table = col_dup(q, 0);
+		h->key = col_dup(q, 1);
+		h->job = sqlite3_column_int64(q, 2);
+		h->until = sqlite3_column_int64(q, 3);
+	}
+	unprep(st, q);
+	return rc;
+}
+
+void
+store_holds_free(struct store_hold *h, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(h[i].table);
+		free(h[i].key);
+	}
+	free(h);
+}
+
+lethe_rc
+store_hold_remove(struct store *st, const char *table, const char *key, int64_t until,
+                  struct lethe_err *err)
+{
+	return execf(st, err,
+	             "DELETE FROM holds WHERE table_name = ?1 AND row_key = ?2 AND until <= ?3",
+	             "tti", table, key, until);
+}
+
+lethe_rc
+store_hold_due_count(struct store *st, int64_t now, int64_t *out, struct lethe_err *err)
+{
+	return query_int(st, "SELECT count(*) FROM holds WHERE until <= ?1", now, out, err);
+}
+
+lethe_rc
 store_media_add(struct store *st, int64_t job, const char *table, const char *key,
                 struct lethe_err *err)
 {

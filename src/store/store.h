@@ -75,11 +75,33 @@ lethe_rc store_hold_add(struct store *st, const char *table, const char *key, in
 /* Number of holds of @job. */
 lethe_rc store_hold_count(struct store *st, int64_t job, int64_t *out, struct lethe_err *err);
 
+/* A legal hold as the sweeper sees it. */
+struct store_hold {
+	char *table;   /* table name */
+	char *key;     /* the row's key, tagged ("i:42", "t:abc") */
+	int64_t job;   /* the erase job that retained it */
+	int64_t until; /* when the hold ends (epoch s) */
+};
+
+/*
+ * Up to @limit holds that ended at or before @now, oldest end first, into
+ * *@out (free with store_holds_free).
+ */
+lethe_rc store_hold_due(struct store *st, int64_t now, size_t limit, struct store_hold **out,
+                        size_t *n, struct lethe_err *err);
+void store_holds_free(struct store_hold *h, size_t n);
+/* Forget the hold of (@table, @key) if it ends at or before @until (a renewed one stays). */
+lethe_rc store_hold_remove(struct store *st, const char *table, const char *key, int64_t until,
+                           struct lethe_err *err);
+/* Number of holds that ended at or before @now and are not released yet. */
+lethe_rc store_hold_due_count(struct store *st, int64_t now, int64_t *out, struct lethe_err *err);
+
 /*
  * Media files of a batch whose rows are being deleted: recorded before the
  * app commit, removed from disk after it, then cleared.  Object keys are
  * the app's storage paths, not personal data.
  */
+/* The sweeper records its files under job 0 (no job has id 0). */
 lethe_rc store_media_add(struct store *st, int64_t job, const char *table, const char *key,
                          struct lethe_err *err);
 /* The recorded keys of (@job, @table); free each and the array. */

@@ -14,8 +14,16 @@
 
 /* Monotonic milliseconds (CLOCK_MONOTONIC), for measuring. */
 double time_mono_ms(void);
-/* Wall-clock seconds since the epoch. */
+/*
+ * Wall-clock seconds since the epoch.  TEST ONLY: if the environment has
+ * LETHE_TEST_NOW, it is the time instead: epoch seconds ("1792627200"), or
+ * "file:PATH" naming a file that holds epoch seconds, re-read at every call
+ * so tests can move the clock of a running process.  An unreadable value
+ * falls back to the real clock.  Thread-safe.
+ */
 int64_t time_now(void);
+/* True if LETHE_TEST_NOW is set (the sweeper then re-checks the clock often). */
+bool time_is_test_clock(void);
 /*
  * Parse duration @s into seconds in *@out.  Returns LETHE_OK, or
  * LETHE_E_USAGE for an empty, malformed, zero, negative or overflowing value.

@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd_sweep.c - `lethe sweep`: TTL sweeps from the command line, once (for
+ * cron) or continuously (the sweeper of `lethe serve` without the server).
+ */
+#include "util/fmacros.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include "cli/cli.h"
+#include "engine/sweep.h"
+#include "jobs/sweeper.h"
+#include "store/store.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+static const char usage[] =
+    "usage: lethe sweep -c CONFIG [--once] [--dry-run] [--json]\n"
+    "\n"
+    "Apply the data map's TTLs: delete (or anonymize) every row whose time is\n"
+    "up, with its media files, and delete rows whose legal hold has ended.\n"
+    "Work runs in short transactions, table by table in turn.\n"
+    "\n"
+    "  -c, --config FILE   lethe.yaml (sweep settings: section 'sweep')\n"
+    "      --once          sweep everything expired now, print a summary, exit\n"
+    "                      (for cron); without it, sweep until SIGINT/SIGTERM\n"
+    "      --dry-run       count what a sweep now would remove; change nothing\n"
+    "                      (implies --once)\n"
+    "      --json          print the summary as JSON\n"
+    "  -h, --help          this text\n"
+    "\n"
+    "Exit status: 0 done, 1 failed (run again), 2 usage error, 3 configuration\n"
+    "or data map invalid.\n";
+
+static void
+print_summary(struct sweep *s, size_t ntabs, bool dry, int64_t now, double ms, FILE *f)
+{
+	struct sweep_totals tot;
+	char when[32];
+	size_t i;
+
+	time_format(now, when, sizeof(when));
+	fprintf(f, "Sweep at %s UTC%s\n\n", when,
+	        dry ? " (dry run: nothing was changed; counts are what would go)" : "");
+	fprintf(f, "  %-24s %-10s %10s\n", "table", "action", "rows");
+	for (i = 0; i < ntabs; i++) {
+		struct sweep_table_stats st;
+
+		sweep_table_get(s, i, &st);
+		fprintf(f, "  %-24s %-10s %10lld", st.table->name,
+		        dm_action_str(st.table->ttl.action), (long long)st.rows);
+		if (st.table->nmedia > 0)
+			fprintf(f, "   (%lld media files)", (long long)st.media);
+		fputc('\n', f);
+	}
+	sweep_totals_get(s, &tot);
+	fprintf(f, "\n  Legal holds ended: %lld", (long long)tot.holds_released);
+	if (!dry)
+		fprintf(f, " (%lld rows deleted)", (long long)tot.holds_rows);
+	fprintf(f, "\n  %lld transactions, longest %.1f ms; %.0f ms in all.\n", (long long)tot.txns,
+	        tot.max_txn_ms, ms);
+}
+
+/* Sweep until nothing expired at @now is left (or, dry, count it). */
+static lethe_rc
+sweep_once(struct cli_env *env, bool dry, bool json, struct lethe_err *err)
+{
+	struct store *st = NULL;
+	struct sweep *s = NULL;
+	struct sweep_opts o;
+	int64_t now = time_now();
+	double t0 = time_mono_ms();
+	bool more = true;
+	lethe_rc rc;
+
+	rc = store_open(env->cfg.state_db, &st, err);
+	if (rc != LETHE_OK)
+		return rc;
+	memset(&o, 0, sizeof(o));
+	o.max_rows_per_pass = env->cfg.sweep_max_rows;
+	o.max_ms_per_pass = env->cfg.sweep_max_ms;
+	o.batch_rows = env->cfg.batch_rows;
+	o.max_txn_ms = env->cfg.max_txn_ms;
+	o.yield_ms = env->cfg.yield_ms;
+	o.media_root = env->cfg.media_root;
+	o.key = env->cfg.key;
+	o.dry_run = dry;
+	s = sweep_new(env->dm, env->db, st, &o);
+	if (!dry)
+		rc = sweep_recover(s, err);
+	while (rc == LETHE_OK && more)
+		rc = sweep_pass(s, now, &more, err);
+	if (env->db->ops->flush != NULL && !dry)
+		env->db->ops->flush(env->db);
+	if (rc == LETHE_OK && json) {
+		json_t *j = sweep_json(s);
+
+		json_object_set_new(j, "now", json_integer(now));
+		json_object_set_new(j, "elapsed_ms", json_real(time_mono_ms() - t0));
+		json_dumpf(j, stdout, JSON_INDENT(2));
+		fputc('\n', stdout);
+		json_decref(j);
+	} else if (rc == LETHE_OK) {
+		print_summary(s, sweep_ntables(env->dm), dry, now, time_mono_ms() - t0, stdout);
+	}
+	sweep_destroy(s);
+	store_close(st);
+	return rc;
+}
+
+/* The sweeper thread until SIGINT or SIGTERM. */
+static lethe_rc
+sweep_forever(struct cli_env *env, const sigset_t *set, struct lethe_err *err)
+{
+	struct sweeper *w = NULL;
+	int sig = 0;
+	lethe_rc rc;
+
+	rc = sweeper_start(&env->cfg, env->dm, &w, err);
+	if (rc != LETHE_OK)
+		return rc;
+	if (w == NULL)
+		return lethe_err_set(err, LETHE_E_CONFIG, "%s: sweep.enabled is false",
+		                     env->cfg.path);
+	printf("lethe: sweeping %zu tables every %llds until SIGINT/SIGTERM\n",
+	       sweep_ntables(env->dm), (long long)env->cfg.sweep_interval_s);
+	fflush(stdout);
+	sigwait(set, &sig);
+	log_info("signal %d: stopping the sweeper", sig);
+	sweeper_stop(w);
+	return LETHE_OK;
+}
+
+int
+cmd_sweep(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"config", required_argument, NULL, 'c'}, {"once", no_argument, NULL, 'o'},
+	    {"dry-run", no_argument, NULL, 'n'},      {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+	};
+	const char *config = NULL;
+	bool once = false, dry = false, json = false;
+	struct cli_env env;
+	struct lethe_err err = {0};
+	sigset_t set;
+	int ch, status = 0;
+	lethe_rc rc;
+
+	memset(&env, 0, sizeof(env));
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'o':
+			once = true;
+			break;
+		case 'n':
+			dry = true;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "lethe: error: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if (json && !once && !dry) {
+		fprintf(stderr, "lethe: error: --json needs --once or --dry-run\n");
+		return 2;
+	}
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	if (!once && !dry)
+		pthread_sigmask(SIG_BLOCK, &set, NULL);
+	rc = cli_env_open(&env, config, &err);
+	if (rc == LETHE_OK)
+		rc = config_load_key(&env.cfg, &err);
+	if (rc == LETHE_OK && sweep_ntables(env.dm) == 0) {
+		printf("lethe: no table of the data map has a ttl; nothing to sweep\n");
+		goto out;
+	}
+	if (rc == LETHE_OK && (once || dry)) {
+		sweep_check_indexes(env.dm, env.db);
+		rc = sweep_once(&env, dry, json, &err);
+	} else if (rc == LETHE_OK) {
+		rc = sweep_forever(&env, &set, &err);
+	}
+	if (rc != LETHE_OK)
+		status = cli_fail(&err, json);
+out:
+	cli_env_close(&env);
+	return status;
+}

@@ -1,0 +1,1179 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sweep.c - TTL sweeps and the end of legal holds (see sweep.h and
+ * docs/internals/sweeper.md).
+ *
+ * Expired rows are found through the time column's index with a bound
+ * cutoff of the column's own form ("YYYY-MM-DD HH:MM:SS" text or epoch
+ * seconds), so "col < ?" is an index range:
+ *
+ *   delete:     DELETE FROM t WHERE key IN (SELECT key FROM t WHERE col < ?
+ *                 [AND conds] ORDER BY col LIMIT ?) [RETURNING media columns]
+ *   anonymize:  SELECT key, columns, col FROM t WHERE col < ? [AND conds]
+ *                 AND (col, key) > (cursor) ORDER BY col, key LIMIT ?
+ *               then UPDATE t SET ... WHERE key = ? for rows not yet in
+ *               their target form (a keyed hash is never re-hashed).
+ *
+ * Crash safety: deletes and rewrites are idempotent and counts are this
+ * process's own (metrics), so a crash only repeats work.  Media files are
+ * recorded in the state store under job 0 before the app commit and
+ * removed after it; sweep_recover() settles what a crash left between the
+ * two by asking whether any row still names the file.
+ *
+ * Locking: s->mu guards the statistics (read by sweep_metrics from other
+ * threads); everything else belongs to the sweeping thread.
+ */
+#include "util/fmacros.h"
+
+#include <pthread.h>
+
+#include "engine/batching.h"
+#include "engine/plan.h"
+#include "engine/sweep.h"
+#include "util/hash.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "util/timeutil.h"
+
+#define SQL_CAP (1u << 16)
+#define SWEEP_JOB 0 /* media_pending records of the sweeper */
+
+/* An owned copy of a value (text duplicated). */
+struct sval {
+	struct appdb_val v; /* the value; v.s points to buf */
+	char *buf;          /* owned text */
+};
+
+/* One TTL table. */
+struct tab {
+	const struct dm_table *t;       /* the table */
+	struct sweep_table_stats st;    /* statistics (guarded by sweep.mu) */
+	const struct dm_anon_col *cols; /* anonymize: columns rewritten */
+	size_t ncols;                   /* number of them */
+	char *where;                    /* "col" < ?1 AND conds */
+	struct appdb_val *params;       /* ?1 (the cutoff, set per pass), then the conds' values */
+	size_t nparams, cap;            /* count and capacity */
+	struct appdb_stmt *del;         /* delete batch */
+	struct appdb_stmt *sel;         /* anonymize: first batch (no cursor) */
+	struct appdb_stmt *selc;        /* anonymize: batch after the cursor */
+	struct appdb_stmt *upd;         /* anonymize: one row by key */
+	int64_t batch;                  /* this table's batch size */
+	bool has_cursor;                /* anonymize: cursor_t/cursor_k are set */
+	struct sval cursor_t, cursor_k; /* anonymize: (time, key) of the last row seen */
+	char cutoff_text[32];           /* the cutoff of the current pass, as text */
+	bool media_dirty;               /* recorded media files may be left unsettled */
+};
+
+struct sweep {
+	const struct datamap *dm;   /* the validated map */
+	struct appdb *db;           /* the app database */
+	struct store *st;           /* the state store */
+	struct sweep_opts o;        /* options */
+	struct batching pace;       /* politeness and transaction statistics */
+	struct tab *tabs;           /* TTL tables, map order */
+	size_t ntabs;               /* number of them */
+	size_t rr;                  /* round-robin: the table the next pass starts with */
+	struct appdb_stmt **hold_q; /* per map table (by index): delete one held row */
+	int64_t hold_batch;         /* batch size of hold releases */
+	bool holds_dirty;           /* a hold batch failed: recorded files may be unsettled */
+	pthread_mutex_t mu;         /* guards every tab's st and tot */
+	struct sweep_totals tot;    /* whole-sweeper statistics */
+};
+
+static void
+sval_set(struct sval *o, const struct appdb_val *v)
+{
+	free(o->buf);
+	o->v = *v;
+	o->buf = NULL;
+	if (v->type == APPDB_TEXT) {
+		o->buf = xstrdup(v->s);
+		o->v.s = o->buf;
+	}
+}
+
+static void
+sval_clear(struct sval *o)
+{
+	free(o->buf);
+	memset(o, 0, sizeof(*o));
+}
+
+static bool
+stopped(const struct sweep *s)
+{
+	return s->o.stop != NULL && *s->o.stop;
+}
+
+static lethe_rc
+db_fail(struct sweep *s, struct lethe_err *err)
+{
+	(void)s;
+	return err != NULL && err->rc != LETHE_OK ? err->rc : LETHE_E_DB;
+}
+
+/* ---- setup ------------------------------------------------------------------- */
+
+size_t
+sweep_ntables(const struct datamap *dm)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < dm->ntables; i++)
+		if (dm->tables[i].ttl.present)
+			n++;
+	return n;
+}
+
+int
+sweep_check_indexes(const struct datamap *dm, struct appdb *db)
+{
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < dm->ntables; i++) {
+		const struct dm_table *t = &dm->tables[i];
+		struct buf b;
+
+		if (!t->ttl.present || db->ops->column_indexed(db, t->name, t->ttl.column))
+			continue;
+		buf_init(&b, 1024);
+		buf_addf(&b, "CREATE INDEX %s_%s_idx ON ", t->name, t->ttl.column);
+		appdb_quote(db, &b, t->name);
+		buf_adds(&b, " (");
+		appdb_quote(db, &b, t->ttl.column);
+		buf_adds(&b, ");");
+		log_warnx("%s:%d: table '%s': the ttl column '%s' has no index, so every sweep "
+		          "scans the table; create one: %s",
+		          dm->path, t->ttl.line, t->name, t->ttl.column, buf_str(&b));
+		buf_free(&b);
+		n++;
+	}
+	return n;
+}
+
+/* Build the SQL of @tb and prepare its statements. */
+static lethe_rc
+tab_prepare(struct sweep *s, struct tab *tb, struct lethe_err *err)
+{
+	const struct dm_table *t = tb->t;
+	struct appdb *db = s->db;
+	struct appdb_val cutoff = {.type = APPDB_NULL};
+	struct buf w, q;
+	size_t i, lim;
+	lethe_rc rc;
+
+	buf_init(&w, SQL_CAP);
+	appdb_quote(db, &w, t->ttl.column);
+	buf_adds(&w, " < ");
+	tb->params = xgrow(tb->params, &tb->cap, 1, sizeof(*tb->params));
+	tb->params[tb->nparams++] = cutoff;
+	appdb_param(db, &w, 1);
+	plan_add_conds(db, &w, t->ttl.when, t->ttl.nwhen, &tb->params, &tb->nparams, &tb->cap);
+	tb->where = xstrdup(buf_str(&w));
+	buf_free(&w);
+	lim = tb->nparams + 1;
+
+	buf_init(&q, SQL_CAP);
+	if (t->ttl.action == DM_DELETE) {
+		buf_adds(&q, "DELETE FROM ");
+		appdb_quote(db, &q, t->name);
+		buf_adds(&q, " WHERE ");
+		appdb_quote(db, &q, t->key);
+		buf_adds(&q, " IN (SELECT ");
+		appdb_quote(db, &q, t->key);
+		buf_adds(&q, " FROM ");
+		appdb_quote(db, &q, t->name);
+		buf_addf(&q, " WHERE %s ORDER BY ", tb->where);
+		appdb_quote(db, &q, t->ttl.column);
+		buf_adds(&q, " LIMIT ");
+		appdb_param(db, &q, (int)lim);
+		buf_adds(&q, ")");
+		for (i = 0; i < t->nmedia; i++) {
+			buf_adds(&q, i == 0 ? " RETURNING " : ", ");
+			appdb_quote(db, &q, t->media[i]);
+		}
+		rc = appdb_prepare(db, buf_str(&q), &tb->del, err);
+		buf_free(&q);
+		return rc;
+	}
+	/* anonymize: SELECT key, columns..., time FROM t WHERE <where> [cursor] ORDER BY ... */
+	tb->cols = dm_ttl_columns(t, &tb->ncols);
+	buf_adds(&q, "SELECT ");
+	appdb_quote(db, &q, t->key);
+	for (i = 0; i < tb->ncols; i++) {
+		buf_adds(&q, ", ");
+		appdb_quote(db, &q, tb->cols[i].column);
+	}
+	buf_adds(&q, ", ");
+	appdb_quote(db, &q, t->ttl.column);
+	buf_adds(&q, " FROM ");
+	appdb_quote(db, &q, t->name);
+	buf_addf(&q, " WHERE %s", tb->where);
+	{
+		struct buf tail, qc;
+
+		buf_init(&tail, SQL_CAP);
+		buf_adds(&tail, " ORDER BY ");
+		appdb_quote(db, &tail, t->ttl.column);
+		buf_adds(&tail, ", ");
+		appdb_quote(db, &tail, t->key);
+		buf_adds(&tail, " LIMIT ");
+		/* sel: the limit is ?lim; selc: cursor ?lim, ?lim+1, limit ?lim+2 */
+		buf_init(&qc, SQL_CAP);
+		buf_adds(&qc, buf_str(&q));
+		buf_adds(&qc, " AND (");
+		appdb_quote(db, &qc, t->ttl.column);
+		buf_adds(&qc, ", ");
+		appdb_quote(db, &qc, t->key);
+		buf_adds(&qc, ") > (");
+		appdb_param(db, &qc, (int)lim);
+		buf_adds(&qc, ", ");
+		appdb_param(db, &qc, (int)lim + 1);
+		buf_addf(&qc, ")%s", buf_str(&tail));
+		appdb_param(db, &qc, (int)lim + 2);
+		buf_adds(&q, buf_str(&tail));
+		appdb_param(db, &q, (int)lim);
+		rc = appdb_prepare(db, buf_str(&q), &tb->sel, err);
+		if (rc == LETHE_OK)
+			rc = appdb_prepare(db, buf_str(&qc), &tb->selc, err);
+		buf_free(&qc);
+		buf_free(&tail);
+	}
+	buf_reset(&q);
+	buf_adds(&q, "UPDATE ");
+	appdb_quote(db, &q, t->name);
+	buf_adds(&q, " SET ");
+	for (i = 0; i < tb->ncols; i++) {
+		if (i > 0)
+			buf_adds(&q, ", ");
+		appdb_quote(db, &q, tb->cols[i].column);
+		buf_adds(&q, " = ");
+		appdb_param(db, &q, (int)i + 1);
+	}
+	buf_adds(&q, " WHERE ");
+	appdb_quote(db, &q, t->key);
+	buf_adds(&q, " = ");
+	appdb_param(db, &q, (int)tb->ncols + 1);
+	if (rc == LETHE_OK)
+		rc = appdb_prepare(db, buf_str(&q), &tb->upd, err);
+	buf_free(&q);
+	return rc;
+}
+
+struct sweep *
+sweep_new(const struct datamap *dm, struct appdb *db, struct store *st, const struct sweep_opts *o)
+{
+	struct sweep *s = xcalloc(1, sizeof(*s));
+	size_t i;
+
+	s->dm = dm;
+	s->db = db;
+	s->st = st;
+	s->o = *o;
+	batching_init(&s->pace, o->batch_rows, o->max_txn_ms, o->yield_ms);
+	s->ntabs = sweep_ntables(dm);
+	s->tabs = xcalloc(s->ntabs ? s->ntabs : 1, sizeof(*s->tabs));
+	s->hold_q = xcalloc(dm->ntables ? dm->ntables : 1, sizeof(*s->hold_q));
+	s->hold_batch = s->pace.batch;
+	s->ntabs = 0;
+	for (i = 0; i < dm->ntables; i++) {
+		struct tab *tb;
+
+		if (!dm->tables[i].ttl.present)
+			continue;
+		tb = &s->tabs[s->ntabs++];
+		tb->t = &dm->tables[i];
+		tb->st.table = tb->t;
+		tb->batch = s->pace.batch;
+		tb->media_dirty = tb->t->nmedia > 0;
+	}
+	pthread_mutex_init(&s->mu, NULL);
+	return s;
+}
+
+void
+sweep_destroy(struct sweep *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < s->ntabs; i++) {
+		struct tab *tb = &s->tabs[i];
+
+		appdb_finalize(s->db, tb->del);
+		appdb_finalize(s->db, tb->sel);
+		appdb_finalize(s->db, tb->selc);
+		appdb_finalize(s->db, tb->upd);
+		free(tb->where);
+		free(tb->params);
+		sval_clear(&tb->cursor_t);
+		sval_clear(&tb->cursor_k);
+	}
+	for (i = 0; i < s->dm->ntables; i++)
+		appdb_finalize(s->db, s->hold_q[i]);
+	free(s->hold_q);
+	free(s->tabs);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}
+
+/* ---- media ------------------------------------------------------------------- */
+
+/* Does some row of @t still name media object @key? */
+static lethe_rc
+media_referenced(struct sweep *s, const struct dm_table *t, const char *key, bool *out,
+                 struct lethe_err *err)
+{
+	struct appdb_val v = {.type = APPDB_TEXT, .s = key};
+	struct buf b;
+	int64_t n = 0;
+	size_t i;
+	lethe_rc rc;
+
+	buf_init(&b, SQL_CAP);
+	buf_adds(&b, "SELECT count(*) FROM (SELECT 1 FROM ");
+	appdb_quote(s->db, &b, t->name);
+	buf_adds(&b, " WHERE ");
+	for (i = 0; i < t->nmedia; i++) {
+		if (i > 0)
+			buf_adds(&b, " OR ");
+		appdb_quote(s->db, &b, t->media[i]);
+		buf_adds(&b, " = ");
+		appdb_param(s->db, &b, 1);
+	}
+	buf_adds(&b, " LIMIT 1)");
+	rc = appdb_query_int(s->db, buf_str(&b), &v, 1, &n, err);
+	buf_free(&b);
+	*out = n > 0;
+	return rc;
+}
+
+/*
+ * Remove the files recorded for @t (after the commit of their rows'
+ * deletion) and forget them; those that could not be removed stay recorded
+ * for the next pass.  With @check (recovery), a file some row still names
+ * is forgotten without being removed: its row's deletion never committed.
+ */
+static lethe_rc
+media_flush(struct sweep *s, struct tab *tb, bool check, int64_t *removed, struct lethe_err *err)
+{
+	const struct dm_table *t = tb->t;
+	char **keys = NULL;
+	size_t n = 0, i;
+	int64_t bad = 0;
+	lethe_rc rc;
+
+	*removed = 0;
+	rc = store_media_list(s->st, SWEEP_JOB, t->name, &keys, &n, err);
+	for (i = 0; rc == LETHE_OK && i < n; i++) {
+		bool live = false;
+
+		if (check)
+			rc = media_referenced(s, t, keys[i], &live, err);
+		if (rc != LETHE_OK || live) {
+			free(keys[i]);
+			keys[i] = NULL;
+		} else if (batching_media_remove(s->o.media_root, keys[i])) {
+			(*removed)++;
+			free(keys[i]);
+			keys[i] = NULL;
+		} else {
+			bad++;
+		}
+	}
+	if (rc == LETHE_OK && n > 0) {
+		rc = store_begin(s->st, err);
+		if (rc == LETHE_OK)
+			rc = store_media_clear(s->st, SWEEP_JOB, t->name, err);
+		for (i = 0; rc == LETHE_OK && i < n; i++)
+			if (keys[i] != NULL)
+				rc = store_media_add(s->st, SWEEP_JOB, t->name, keys[i], err);
+		if (rc == LETHE_OK)
+			rc = store_commit(s->st, err);
+		else
+			store_rollback(s->st);
+	}
+	for (i = 0; i < n; i++)
+		free(keys[i]);
+	free(keys);
+	if (bad > 0)
+		log_warnx("sweep: %lld media files of %s could not be removed; retrying later",
+		          (long long)bad, t->name);
+	tb->media_dirty = bad > 0 || rc != LETHE_OK;
+	pthread_mutex_lock(&s->mu);
+	tb->st.media += *removed;
+	tb->st.media_failed = bad;
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+/* The TTL table of @t, or NULL if it has no ttl. */
+static struct tab *
+tab_of(struct sweep *s, const struct dm_table *t)
+{
+	size_t i;
+
+	for (i = 0; i < s->ntabs; i++)
+		if (s->tabs[i].t == t)
+			return &s->tabs[i];
+	return NULL;
+}
+
+/*
+ * Flush the recorded files of every table with media columns (@check: see
+ * media_flush).  Tables without a ttl count their files nowhere.
+ */
+static lethe_rc
+media_flush_all(struct sweep *s, bool check, struct lethe_err *err)
+{
+	size_t i;
+	int64_t removed;
+	lethe_rc rc = LETHE_OK;
+
+	for (i = 0; rc == LETHE_OK && i < s->dm->ntables; i++) {
+		struct tab tmp = {.t = &s->dm->tables[i]};
+		struct tab *tb = tab_of(s, tmp.t);
+
+		if (tmp.t->nmedia > 0)
+			rc = media_flush(s, tb != NULL ? tb : &tmp,
+			                 check || (tb != NULL && tb->media_dirty), &removed, err);
+	}
+	return rc;
+}
+
+lethe_rc
+sweep_recover(struct sweep *s, struct lethe_err *err)
+{
+	lethe_rc rc = media_flush_all(s, true, err);
+
+	s->holds_dirty = rc != LETHE_OK;
+	return rc;
+}
+
+/* Record @keys (object keys of rows being deleted) before the app commit. */
+static lethe_rc
+media_record(struct sweep *s, const char *table, char **keys, size_t n, struct lethe_err *err)
+{
+	size_t i;
+	lethe_rc rc;
+
+	if (n == 0)
+		return LETHE_OK;
+	rc = store_begin(s->st, err);
+	for (i = 0; rc == LETHE_OK && i < n; i++)
+		rc = store_media_add(s->st, SWEEP_JOB, table, keys[i], err);
+	if (rc == LETHE_OK)
+		return store_commit(s->st, err);
+	store_rollback(s->st);
+	return rc;
+}
+
+/* Object keys a DELETE ... RETURNING gave back. */
+struct keys {
+	char **v;      /* keys */
+	size_t n, cap; /* count and capacity */
+};
+
+static void
+keys_take(struct sweep *s, struct appdb_stmt *q, size_t ncols, struct keys *k)
+{
+	struct appdb_val v;
+	size_t i;
+
+	for (i = 0; i < ncols; i++) {
+		appdb_column(s->db, q, (int)i, &v);
+		if (v.type != APPDB_TEXT || v.s[0] == '\0')
+			continue;
+		k->v = xgrow(k->v, &k->cap, k->n + 1, sizeof(char *));
+		k->v[k->n++] = xstrdup(v.s);
+	}
+}
+
+static void
+keys_free(struct keys *k)
+{
+	size_t i;
+
+	for (i = 0; i < k->n; i++)
+		free(k->v[i]);
+	free(k->v);
+	memset(k, 0, sizeof(*k));
+}
+
+/*
+ * Commit the open app transaction of a batch that deleted rows naming
+ * media @k: the files are recorded first, removed after.  Rolls back on
+ * failure.
+ */
+static lethe_rc
+commit_with_media(struct sweep *s, struct tab *tb, const char *table, struct keys *k,
+                  struct lethe_err *err)
+{
+	lethe_rc rc = media_record(s, table, k->v, k->n, err);
+
+	if (rc == LETHE_OK)
+		rc = appdb_commit(s->db, err);
+	if (rc != LETHE_OK) {
+		appdb_rollback(s->db);
+		if (tb != NULL)
+			tb->media_dirty = true;
+	}
+	return rc;
+}
+
+/* ---- delete and anonymize batches -------------------------------------------- */
+
+/* The bound values of a batch: the table's params, then @extra more. */
+static struct appdb_val *
+batch_params(const struct tab *tb, size_t extra)
+{
+	struct appdb_val *v = xcalloc(tb->nparams + extra, sizeof(*v));
+
+	memcpy(v, tb->params, tb->nparams * sizeof(*v));
+	return v;
+}
+
+/* One delete batch of up to @limit rows; *@got rows deleted. */
+static lethe_rc
+delete_batch(struct sweep *s, struct tab *tb, int64_t limit, int64_t *got, struct lethe_err *err)
+{
+	struct appdb_val *v = batch_params(tb, 1);
+	struct keys k = {0};
+	enum appdb_step st = APPDB_DONE;
+	int64_t removed = 0;
+	double t0 = 0;
+	lethe_rc rc;
+
+	*got = 0;
+	v[tb->nparams].type = APPDB_INT;
+	v[tb->nparams].i = limit;
+	rc = batching_begin(s->db, err);
+	if (rc == LETHE_OK) {
+		t0 = time_mono_ms();
+		appdb_reset(s->db, tb->del);
+		rc = appdb_bind_all(s->db, tb->del, v, tb->nparams + 1);
+	}
+	while (rc == LETHE_OK && (st = appdb_step(s->db, tb->del, err)) == APPDB_ROW) {
+		(*got)++;
+		keys_take(s, tb->del, tb->t->nmedia, &k);
+	}
+	if (rc == LETHE_OK && st == APPDB_ERROR)
+		rc = db_fail(s, err);
+	if (rc == LETHE_OK && tb->t->nmedia == 0)
+		*got = s->db->ops->changes(s->db);
+	if (tb->del != NULL)
+		appdb_reset(s->db, tb->del);
+	if (rc == LETHE_OK)
+		rc = commit_with_media(s, tb, tb->t->name, &k, err);
+	else if (t0 > 0)
+		appdb_rollback(s->db);
+	if (rc == LETHE_OK) {
+		double ms = time_mono_ms() - t0;
+
+		if (k.n > 0)
+			rc = media_flush(s, tb, false, &removed, err);
+		pthread_mutex_lock(&s->mu);
+		tb->st.rows += *got;
+		pthread_mutex_unlock(&s->mu);
+		batching_after(&s->pace, s->db, ms, *got, *got >= limit);
+	}
+	keys_free(&k);
+	free(v);
+	return rc;
+}
+
+/* Target value of anonymize column @c for current value @cur into @out. */
+static void
+anon_target(const struct sweep *s, const struct dm_anon_col *c, const struct appdb_val *cur,
+            struct sval *out)
+{
+	struct appdb_val v = {.type = APPDB_NULL};
+	char hashed[HASH_TEXT_LEN + 1], num[64];
+	const char *text = NULL;
+
+	if (c->how == DM_ANON_SET && c->set.is_int) {
+		v.type = APPDB_INT;
+		v.i = c->set.i;
+	} else if (c->how == DM_ANON_SET) {
+		v.type = APPDB_TEXT;
+		v.s = c->set.s;
+	} else if (c->how == DM_ANON_HASH && cur->type == APPDB_TEXT && hash_is_keyed(cur->s)) {
+		v = *cur;
+	} else if (c->how == DM_ANON_HASH && cur->type != APPDB_NULL) {
+		if (cur->type == APPDB_TEXT)
+			text = cur->s;
+		else if (cur->type == APPDB_INT)
+			snprintf(num, sizeof(num), "%lld", (long long)cur->i);
+		else
+			snprintf(num, sizeof(num), "%.17g", cur->r);
+		if (text == NULL)
+			text = num;
+		hash_keyed(s->o.key, text, strlen(text), hashed);
+		v.type = APPDB_TEXT;
+		v.s = hashed;
+	}
+	sval_set(out, &v);
+}
+
+static bool
+same_val(const struct appdb_val *a, const struct appdb_val *b)
+{
+	if (a->type != b->type)
+		return false;
+	switch (a->type) {
+	case APPDB_INT:
+		return a->i == b->i;
+	case APPDB_REAL:
+		return a->r == b->r;
+	case APPDB_TEXT:
+		return strcmp(a->s, b->s) == 0;
+	default:
+		return true;
+	}
+}
+
+/*
+ * One anonymize batch: read up to @limit expired rows after the cursor,
+ * rewrite those not in target form.  *@seen rows read, *@got rewritten.
+ */
+static lethe_rc
+anon_batch(struct sweep *s, struct tab *tb, int64_t limit, int64_t *seen, int64_t *got,
+           struct lethe_err *err)
+{
+	struct appdb_stmt *q = tb->has_cursor ? tb->selc : tb->sel;
+	struct appdb_val *v = batch_params(tb, 3), *u = NULL;
+	struct sval *tgt = xcalloc(tb->ncols + 1, sizeof(*tgt));
+	struct sval key = {0};
+	size_t n = tb->nparams, i;
+	enum appdb_step st = APPDB_DONE;
+	double t0 = 0;
+	lethe_rc rc;
+
+	*seen = *got = 0;
+	if (tb->has_cursor) {
+		v[n++] = tb->cursor_t.v;
+		v[n++] = tb->cursor_k.v;
+	}
+	v[n].type = APPDB_INT;
+	v[n++].i = limit;
+	u = xcalloc(tb->ncols + 1, sizeof(*u));
+	rc = s->o.dry_run ? LETHE_OK : batching_begin(s->db, err);
+	if (rc == LETHE_OK) {
+		t0 = time_mono_ms();
+		appdb_reset(s->db, q);
+		rc = appdb_bind_all(s->db, q, v, n);
+	}
+	while (rc == LETHE_OK && (st = appdb_step(s->db, q, err)) == APPDB_ROW) {
+		struct appdb_val cur, kv, tv;
+		bool changed = false;
+
+		(*seen)++;
+		appdb_column(s->db, q, 0, &kv);
+		sval_set(&key, &kv);
+		for (i = 0; i < tb->ncols; i++) {
+			appdb_column(s->db, q, (int)i + 1, &cur);
+			anon_target(s, &tb->cols[i], &cur, &tgt[i]);
+			if (!same_val(&cur, &tgt[i].v))
+				changed = true;
+			u[i] = tgt[i].v;
+		}
+		appdb_column(s->db, q, (int)tb->ncols + 1, &tv);
+		sval_set(&tb->cursor_t, &tv);
+		sval_set(&tb->cursor_k, &kv);
+		tb->has_cursor = true;
+		if (!changed)
+			continue;
+		(*got)++;
+		if (s->o.dry_run)
+			continue;
+		u[tb->ncols] = key.v;
+		appdb_reset(s->db, tb->upd);
+		rc = appdb_bind_all(s->db, tb->upd, u, tb->ncols + 1);
+		if (rc == LETHE_OK && appdb_step(s->db, tb->upd, err) == APPDB_ERROR)
+			rc = db_fail(s, err);
+		appdb_reset(s->db, tb->upd);
+	}
+	if (rc == LETHE_OK && st == APPDB_ERROR)
+		rc = db_fail(s, err);
+	appdb_reset(s->db, q);
+	if (!s->o.dry_run && rc == LETHE_OK)
+		rc = appdb_commit(s->db, err);
+	if (!s->o.dry_run && rc != LETHE_OK && t0 > 0)
+		appdb_rollback(s->db);
+	if (rc == LETHE_OK) {
+		pthread_mutex_lock(&s->mu);
+		tb->st.rows += *got;
+		pthread_mutex_unlock(&s->mu);
+		if (!s->o.dry_run)
+			batching_after(&s->pace, s->db, time_mono_ms() - t0, *seen, *seen >= limit);
+	}
+	for (i = 0; i < tb->ncols; i++)
+		sval_clear(&tgt[i]);
+	free(tgt);
+	sval_clear(&key);
+	free(u);
+	free(v);
+	return rc;
+}
+
+/* Set ?1 of @tb to the cutoff of time @now. */
+static void
+set_cutoff(struct tab *tb, int64_t now)
+{
+	int64_t cutoff = now - tb->t->ttl.after;
+
+	if (tb->t->ttl.format == DM_TIME_UNIX) {
+		tb->params[0].type = APPDB_INT;
+		tb->params[0].i = cutoff;
+	} else {
+		time_format(cutoff, tb->cutoff_text, sizeof(tb->cutoff_text));
+		tb->params[0].type = APPDB_TEXT;
+		tb->params[0].s = tb->cutoff_text;
+	}
+}
+
+/* Dry run of a delete table: how many rows and media files would go. */
+static lethe_rc
+delete_count(struct sweep *s, struct tab *tb, struct lethe_err *err)
+{
+	struct buf b;
+	int64_t n = 0, m = 0;
+	size_t i;
+	lethe_rc rc;
+
+	buf_init(&b, SQL_CAP);
+	buf_adds(&b, "SELECT count(*) FROM ");
+	appdb_quote(s->db, &b, tb->t->name);
+	buf_addf(&b, " WHERE %s", tb->where);
+	rc = appdb_query_int(s->db, buf_str(&b), tb->params, tb->nparams, &n, err);
+	for (i = 0; rc == LETHE_OK && i < tb->t->nmedia; i++) {
+		int64_t c = 0;
+
+		buf_reset(&b);
+		buf_adds(&b, "SELECT count(*) FROM ");
+		appdb_quote(s->db, &b, tb->t->name);
+		buf_addf(&b, " WHERE %s AND ", tb->where);
+		appdb_quote(s->db, &b, tb->t->media[i]);
+		buf_adds(&b, " <> ''");
+		rc = appdb_query_int(s->db, buf_str(&b), tb->params, tb->nparams, &c, err);
+		m += c;
+	}
+	buf_free(&b);
+	pthread_mutex_lock(&s->mu);
+	tb->st.rows += n;
+	tb->st.media += m;
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+/* This table's share of a pass. */
+static lethe_rc
+tab_turn(struct sweep *s, struct tab *tb, int64_t now, bool *more, struct lethe_err *err)
+{
+	int64_t rows = 0, removed;
+	double t0 = time_mono_ms();
+	lethe_rc rc = LETHE_OK;
+
+	if (tb->where == NULL)
+		rc = tab_prepare(s, tb, err);
+	if (rc != LETHE_OK)
+		return rc;
+	set_cutoff(tb, now);
+	if (s->o.dry_run && tb->t->ttl.action == DM_DELETE)
+		return delete_count(s, tb, err);
+	if (tb->media_dirty && !s->o.dry_run)
+		rc = media_flush(s, tb, true, &removed, err);
+	s->pace.batch = tb->batch;
+	while (rc == LETHE_OK && !stopped(s)) {
+		int64_t limit = s->pace.batch, got = 0, seen = 0;
+
+		if (!s->o.dry_run && limit > s->o.max_rows_per_pass - rows)
+			limit = s->o.max_rows_per_pass - rows;
+		if (tb->t->ttl.action == DM_DELETE) {
+			rc = delete_batch(s, tb, limit, &got, err);
+			seen = got;
+		} else {
+			rc = anon_batch(s, tb, limit, &seen, &got, err);
+		}
+		rows += seen;
+		if (rc != LETHE_OK || seen < limit)
+			break; /* drained */
+		if (!s->o.dry_run && (rows >= s->o.max_rows_per_pass ||
+		                      time_mono_ms() - t0 >= s->o.max_ms_per_pass)) {
+			*more = true;
+			break;
+		}
+	}
+	tb->batch = s->pace.batch;
+	return rc;
+}
+
+/* ---- holds ------------------------------------------------------------------- */
+
+/* The statement deleting one row of @t by key (with its media columns). */
+static lethe_rc
+hold_stmt(struct sweep *s, const struct dm_table *t, struct appdb_stmt **out, struct lethe_err *err)
+{
+	struct buf b;
+	size_t i;
+	lethe_rc rc = LETHE_OK;
+
+	if (s->hold_q[t->index] == NULL) {
+		buf_init(&b, SQL_CAP);
+		buf_adds(&b, "DELETE FROM ");
+		appdb_quote(s->db, &b, t->name);
+		buf_adds(&b, " WHERE ");
+		appdb_quote(s->db, &b, t->key);
+		buf_adds(&b, " = ");
+		appdb_param(s->db, &b, 1);
+		for (i = 0; i < t->nmedia; i++) {
+			buf_adds(&b, i == 0 ? " RETURNING " : ", ");
+			appdb_quote(s->db, &b, t->media[i]);
+		}
+		rc = appdb_prepare(s->db, buf_str(&b), &s->hold_q[t->index], err);
+		buf_free(&b);
+	}
+	*out = s->hold_q[t->index];
+	return rc;
+}
+
+/*
+ * One batch of ended holds: delete their rows in one app transaction (the
+ * end-of-retention action), then forget the hold records.  A crash between
+ * the two repeats the (idempotent) deletes.  *@got holds handled.
+ */
+static lethe_rc
+holds_batch(struct sweep *s, int64_t now, int64_t limit, int64_t *got, struct lethe_err *err)
+{
+	struct store_hold *h = NULL;
+	struct keys k = {0};
+	size_t n = 0, i;
+	int64_t rows = 0;
+	double t0 = 0;
+	bool open = false;
+	lethe_rc rc;
+
+	*got = 0;
+	rc = store_hold_due(s->st, now, (size_t)limit, &h, &n, err);
+	if (rc == LETHE_OK && n > 0 && !s->o.dry_run) {
+		rc = batching_begin(s->db, err);
+		open = rc == LETHE_OK;
+		t0 = time_mono_ms();
+	}
+	for (i = 0; rc == LETHE_OK && i < n && !s->o.dry_run; i++) {
+		const struct dm_table *t = datamap_table(s->dm, h[i].table);
+		struct appdb_stmt *q = NULL;
+		struct appdb_val kv;
+		enum appdb_step st;
+
+		if (t == NULL) {
+			log_warnx("sweep: a hold on table '%s', which the data map no longer "
+			          "names, ended; forgetting it",
+			          h[i].table);
+			continue;
+		}
+		rc = hold_stmt(s, t, &q, err);
+		if (rc != LETHE_OK)
+			break;
+		batching_tag_val(h[i].key, &kv);
+		appdb_reset(s->db, q);
+		rc = appdb_bind_all(s->db, q, &kv, 1);
+		while (rc == LETHE_OK && (st = appdb_step(s->db, q, err)) == APPDB_ROW)
+			keys_take(s, q, t->nmedia, &k);
+		if (rc == LETHE_OK && st == APPDB_ERROR)
+			rc = db_fail(s, err);
+		if (rc == LETHE_OK)
+			rows += s->db->ops->changes(s->db);
+		appdb_reset(s->db, q);
+		/* Media keys are recorded per table: flush them table by table below. */
+		if (rc == LETHE_OK && k.n > 0)
+			rc = media_record(s, t->name, k.v, k.n, err);
+		keys_free(&k);
+	}
+	if (open && rc == LETHE_OK)
+		rc = appdb_commit(s->db, err);
+	if (open && rc != LETHE_OK) {
+		appdb_rollback(s->db);
+		s->holds_dirty = true;
+	}
+	if (rc == LETHE_OK && open) {
+		double ms = time_mono_ms() - t0;
+
+		/* Files of the rows just deleted, in whichever tables they were. */
+		rc = media_flush_all(s, false, err);
+		rc = rc == LETHE_OK ? store_begin(s->st, err) : rc;
+		for (i = 0; rc == LETHE_OK && i < n; i++)
+			rc = store_hold_remove(s->st, h[i].table, h[i].key, h[i].until, err);
+		if (rc == LETHE_OK)
+			rc = store_commit(s->st, err);
+		else
+			store_rollback(s->st);
+		batching_after(&s->pace, s->db, ms, (int64_t)n, (int64_t)n >= limit);
+	}
+	if (rc == LETHE_OK) {
+		*got = (int64_t)n;
+		pthread_mutex_lock(&s->mu);
+		s->tot.holds_released += (int64_t)n;
+		s->tot.holds_rows += rows;
+		pthread_mutex_unlock(&s->mu);
+	}
+	store_holds_free(h, n);
+	return rc;
+}
+
+static lethe_rc
+holds_turn(struct sweep *s, int64_t now, bool *more, struct lethe_err *err)
+{
+	int64_t done = 0, got = 0, n = 0;
+	double t0 = time_mono_ms();
+	lethe_rc rc = LETHE_OK;
+
+	if (s->o.dry_run) {
+		rc = store_hold_due_count(s->st, now, &n, err);
+		pthread_mutex_lock(&s->mu);
+		s->tot.holds_released += n;
+		pthread_mutex_unlock(&s->mu);
+		return rc;
+	}
+	if (s->holds_dirty)
+		rc = sweep_recover(s, err);
+	s->pace.batch = s->hold_batch;
+	while (rc == LETHE_OK && !stopped(s)) {
+		int64_t limit = s->pace.batch;
+
+		if (limit > s->o.max_rows_per_pass - done)
+			limit = s->o.max_rows_per_pass - done;
+		rc = holds_batch(s, now, limit, &got, err);
+		done += got;
+		if (rc != LETHE_OK || got < limit)
+			break;
+		if (done >= s->o.max_rows_per_pass || time_mono_ms() - t0 >= s->o.max_ms_per_pass) {
+			*more = true;
+			break;
+		}
+	}
+	s->hold_batch = s->pace.batch;
+	return rc;
+}
+
+/* ---- passes, measures, statistics -------------------------------------------- */
+
+lethe_rc
+sweep_pass(struct sweep *s, int64_t now, bool *more, struct lethe_err *err)
+{
+	double t0 = time_mono_ms(), ms;
+	size_t k;
+	lethe_rc rc = LETHE_OK;
+
+	*more = false;
+	for (k = 0; rc == LETHE_OK && k < s->ntabs && !stopped(s); k++)
+		rc = tab_turn(s, &s->tabs[(s->rr + k) % s->ntabs], now, more, err);
+	if (rc == LETHE_OK && !stopped(s))
+		rc = holds_turn(s, now, more, err);
+	if (s->ntabs > 0)
+		s->rr = (s->rr + 1) % s->ntabs;
+	ms = time_mono_ms() - t0;
+	pthread_mutex_lock(&s->mu);
+	s->tot.passes++;
+	s->tot.last_pass_ms = ms;
+	if (ms > s->tot.max_pass_ms)
+		s->tot.max_pass_ms = ms;
+	s->tot.max_txn_ms = s->pace.max_ms;
+	s->tot.txns = s->pace.txns;
+	pthread_mutex_unlock(&s->mu);
+	if (stopped(s))
+		*more = false;
+	return rc;
+}
+
+/* Epoch seconds of a time column value (0 if not in the table's format). */
+static int64_t
+time_of(const struct appdb_val *v)
+{
+	int64_t t = 0;
+
+	if (v->type == APPDB_INT)
+		return v->i;
+	if (v->type == APPDB_TEXT && time_parse(v->s, &t) == LETHE_OK)
+		return t;
+	return 0;
+}
+
+/* Backlog (capped) and lag of @tb at @now. */
+static lethe_rc
+tab_measure(struct sweep *s, struct tab *tb, int64_t now, struct lethe_err *err)
+{
+	struct appdb_val *v, mv;
+	struct appdb_stmt *q = NULL;
+	size_t n = tb->nparams;
+	struct buf b, cur;
+	int64_t backlog = 0, lag = 0;
+	lethe_rc rc = LETHE_OK;
+
+	if (tb->where == NULL)
+		rc = tab_prepare(s, tb, err);
+	if (rc != LETHE_OK)
+		return rc;
+	set_cutoff(tb, now);
+	v = batch_params(tb, 3);
+	/* Anonymize tables: only rows after the cursor are still to do. */
+	buf_init(&cur, SQL_CAP);
+	if (tb->t->ttl.action == DM_ANONYMIZE && tb->has_cursor) {
+		buf_adds(&cur, " AND (");
+		appdb_quote(s->db, &cur, tb->t->ttl.column);
+		buf_adds(&cur, ", ");
+		appdb_quote(s->db, &cur, tb->t->key);
+		buf_adds(&cur, ") > (");
+		v[n++] = tb->cursor_t.v;
+		appdb_param(s->db, &cur, (int)n);
+		buf_adds(&cur, ", ");
+		v[n++] = tb->cursor_k.v;
+		appdb_param(s->db, &cur, (int)n);
+		buf_adds(&cur, ")");
+	}
+	buf_init(&b, SQL_CAP);
+	buf_adds(&b, "SELECT count(*) FROM (SELECT 1 FROM ");
+	appdb_quote(s->db, &b, tb->t->name);
+	buf_addf(&b, " WHERE %s%s LIMIT %d)", tb->where, buf_str(&cur), SWEEP_BACKLOG_CAP);
+	rc = appdb_query_int(s->db, buf_str(&b), v, n, &backlog, err);
+	if (rc == LETHE_OK && backlog > 0) {
+		buf_reset(&b);
+		buf_adds(&b, "SELECT min(");
+		appdb_quote(s->db, &b, tb->t->ttl.column);
+		buf_adds(&b, ") FROM ");
+		appdb_quote(s->db, &b, tb->t->name);
+		buf_addf(&b, " WHERE %s%s", tb->where, buf_str(&cur));
+		rc = appdb_prepare(s->db, buf_str(&b), &q, err);
+		if (rc == LETHE_OK)
+			rc = appdb_bind_all(s->db, q, v, n);
+		if (rc == LETHE_OK && appdb_step(s->db, q, err) == APPDB_ROW) {
+			appdb_column(s->db, q, 0, &mv);
+			if (mv.type != APPDB_NULL)
+				lag = now - tb->t->ttl.after - time_of(&mv);
+		}
+		appdb_finalize(s->db, q);
+	}
+	buf_free(&b);
+	buf_free(&cur);
+	free(v);
+	pthread_mutex_lock(&s->mu);
+	tb->st.backlog = backlog;
+	tb->st.lag_s = lag > 0 ? lag : 0;
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+lethe_rc
+sweep_measure(struct sweep *s, int64_t now, struct lethe_err *err)
+{
+	int64_t n = 0;
+	size_t i;
+	lethe_rc rc = LETHE_OK;
+
+	for (i = 0; rc == LETHE_OK && i < s->ntabs; i++)
+		rc = tab_measure(s, &s->tabs[i], now, err);
+	if (rc == LETHE_OK)
+		rc = store_hold_due_count(s->st, now, &n, err);
+	pthread_mutex_lock(&s->mu);
+	s->tot.holds_backlog = n;
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+void
+sweep_table_get(struct sweep *s, size_t i, struct sweep_table_stats *out)
+{
+	pthread_mutex_lock(&s->mu);
+	*out = s->tabs[i].st;
+	pthread_mutex_unlock(&s->mu);
+}
+
+void
+sweep_totals_get(struct sweep *s, struct sweep_totals *out)
+{
+	pthread_mutex_lock(&s->mu);
+	*out = s->tot;
+	pthread_mutex_unlock(&s->mu);
+}
+
+void
+sweep_metrics(struct sweep *s, struct buf *b)
+{
+	size_t i;
+
+	pthread_mutex_lock(&s->mu);
+	buf_adds(b, "# HELP lethe_sweep_backlog_rows Expired rows not yet removed (last measure; "
+	            "counts stop at 1000000).\n# TYPE lethe_sweep_backlog_rows gauge\n");
+	for (i = 0; i < s->ntabs; i++)
+		buf_addf(b, "lethe_sweep_backlog_rows{table=\"%s\"} %lld\n", s->tabs[i].t->name,
+		         (long long)s->tabs[i].st.backlog);
+	buf_adds(b, "# HELP lethe_sweep_lag_seconds How long the oldest expired row has been "
+	            "expired (last measure).\n# TYPE lethe_sweep_lag_seconds gauge\n");
+	for (i = 0; i < s->ntabs; i++)
+		buf_addf(b, "lethe_sweep_lag_seconds{table=\"%s\"} %lld\n", s->tabs[i].t->name,
+		         (long long)s->tabs[i].st.lag_s);
+	buf_adds(b, "# HELP lethe_sweep_rows_total Rows removed by TTL sweeps.\n"
+	            "# TYPE lethe_sweep_rows_total counter\n");
+	for (i = 0; i < s->ntabs; i++)
+		buf_addf(b, "lethe_sweep_rows_total{table=\"%s\",action=\"%s\"} %lld\n",
+		         s->tabs[i].t->name, dm_action_str(s->tabs[i].t->ttl.action),
+		         (long long)s->tabs[i].st.rows);
+	buf_adds(b, "# HELP lethe_sweep_media_files_total Media files removed by TTL sweeps.\n"
+	            "# TYPE lethe_sweep_media_files_total counter\n");
+	for (i = 0; i < s->ntabs; i++)
+		if (s->tabs[i].t->nmedia > 0)
+			buf_addf(b, "lethe_sweep_media_files_total{table=\"%s\"} %lld\n",
+			         s->tabs[i].t->name, (long long)s->tabs[i].st.media);
+	buf_addf(b,
+	         "# HELP lethe_sweep_holds_released_total Legal holds released when their period "
+	         "ended.\n# TYPE lethe_sweep_holds_released_total counter\n"
+	         "lethe_sweep_holds_released_total %lld\n"
+	         "# HELP lethe_sweep_hold_rows_total Rows deleted when their hold ended.\n"
+	         "# TYPE lethe_sweep_hold_rows_total counter\nlethe_sweep_hold_rows_total %lld\n"
+	         "# HELP lethe_sweep_holds_backlog Ended holds not yet released (last measure).\n"
+	         "# TYPE lethe_sweep_holds_backlog gauge\nlethe_sweep_holds_backlog %lld\n"
+	         "# HELP lethe_sweep_passes_total Sweep passes.\n"
+	         "# TYPE lethe_sweep_passes_total counter\nlethe_sweep_passes_total %lld\n"
+	         "# HELP lethe_sweep_pass_seconds Duration of the last pass.\n"
+	         "# TYPE lethe_sweep_pass_seconds gauge\nlethe_sweep_pass_seconds %.6f\n"
+	         "# HELP lethe_sweep_pass_seconds_max Longest pass.\n"
+	         "# TYPE lethe_sweep_pass_seconds_max gauge\nlethe_sweep_pass_seconds_max %.6f\n"
+	         "# HELP lethe_sweep_transaction_seconds_max Longest sweep write transaction.\n"
+	         "# TYPE lethe_sweep_transaction_seconds_max gauge\n"
+	         "lethe_sweep_transaction_seconds_max %.6f\n",
+	         (long long)s->tot.holds_released, (long long)s->tot.holds_rows,
+	         (long long)s->tot.holds_backlog, (long long)s->tot.passes,
+	         s->tot.last_pass_ms / 1000.0, s->tot.max_pass_ms / 1000.0,
+	         s->tot.max_txn_ms / 1000.0);
+	pthread_mutex_unlock(&s->mu);
+}
+
+json_t *
+sweep_json(struct sweep *s)
+{
+	json_t *tables = json_array();
+	struct sweep_totals tot;
+	size_t i;
+
+	for (i = 0; i < s->ntabs; i++) {
+		struct sweep_table_stats st;
+		json_t *o;
+
+		sweep_table_get(s, i, &st);
+		o = json_pack("{s:s, s:s, s:I}", "table", st.table->name, "action",
+		              dm_action_str(st.table->ttl.action), "rows", (json_int_t)st.rows);
+		if (st.table->nmedia > 0) {
+			json_object_set_new(o, "media_files", json_integer(st.media));
+			json_object_set_new(o, "media_failed", json_integer(st.media_failed));
+		}
+		json_array_append_new(tables, o);
+	}
+	sweep_totals_get(s, &tot);
+	return json_pack("{s:b, s:o, s:I, s:I, s:I, s:f, s:I}", "dry_run", s->o.dry_run, "tables",
+	                 tables, "holds_released", (json_int_t)tot.holds_released, "hold_rows",
+	                 (json_int_t)tot.holds_rows, "passes", (json_int_t)tot.passes,
+	                 "max_transaction_ms", tot.max_txn_ms, "transactions",
+	                 (json_int_t)tot.txns);
+}

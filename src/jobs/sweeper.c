@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sweeper.c - the TTL sweeper thread (see sweeper.h).
+ *
+ * Locking: w->mu guards stop and the wake-ups; the sweep itself runs
+ * without it and polls w->stop_flag between batches.  Its statistics have
+ * their own lock inside engine/sweep.c.
+ */
+#include "util/fmacros.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sys/prctl.h>
+#include <time.h>
+
+#include "db/appdb.h"
+#include "engine/sweep.h"
+#include "jobs/sweeper.h"
+#include "store/store.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "util/timeutil.h"
+
+#define MEASURE_MS 5000.0 /* backlog and lag at most this often */
+#define RETRY_MS 5000.0   /* after a failed pass */
+#define TICK_MS 50        /* under the test clock: how often the clock is looked at */
+
+struct sweeper {
+	const struct lethe_config *cfg; /* configuration */
+	struct appdb *db;               /* the thread's app database connection */
+	struct store *st;               /* the thread's state store connection */
+	struct sweep *sweep;            /* the engine (statistics read by metrics) */
+	pthread_t thr;                  /* the thread */
+	pthread_mutex_t mu;             /* guards stop */
+	pthread_cond_t cv;              /* stop changed */
+	bool stop;                      /* exit */
+	volatile int stop_flag;         /* read by the sweep between batches */
+};
+
+/*
+ * Wait up to @ms milliseconds; under the test clock, stop waiting as soon
+ * as time_now() differs from @now.  Returns true if stopping.
+ */
+static bool
+nap(struct sweeper *w, double ms, int64_t now)
+{
+	bool test = time_is_test_clock(), stop;
+	double end = time_mono_ms() + ms;
+
+	pthread_mutex_lock(&w->mu);
+	while (!w->stop) {
+		double left = end - time_mono_ms();
+		struct timespec ts;
+		long step;
+
+		if (left <= 0 || (test && time_now() != now))
+			break;
+		step = test && left > TICK_MS ? TICK_MS : (long)left + 1;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += step / 1000;
+		ts.tv_nsec += (step % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+	}
+	stop = w->stop;
+	pthread_mutex_unlock(&w->mu);
+	return stop;
+}
+
+static void *
+sweeper_main(void *arg)
+{
+	struct sweeper *w = arg;
+	struct lethe_err err = {0};
+	double measured = -MEASURE_MS;
+	bool test = time_is_test_clock();
+
+	prctl(PR_SET_NAME, "lethe-sweeper", 0, 0, 0); /* name in top and perf */
+	if (sweep_recover(w->sweep, &err) != LETHE_OK)
+		log_warnx("sweep: settling media files left by an earlier run: %s", err.msg);
+	for (;;) {
+		int64_t now = time_now();
+		bool more = false;
+		lethe_rc rc;
+
+		rc = sweep_pass(w->sweep, now, &more, &err);
+		if (rc == LETHE_OK && (test || time_mono_ms() - measured >= MEASURE_MS)) {
+			rc = sweep_measure(w->sweep, now, &err);
+			measured = time_mono_ms();
+		}
+		if (rc != LETHE_OK) {
+			log_warnx("sweep: %s; retrying in %.0f s", err.msg, RETRY_MS / 1000.0);
+			if (nap(w, RETRY_MS, now))
+				break;
+			continue;
+		}
+		if (more) {
+			pthread_mutex_lock(&w->mu);
+			more = !w->stop;
+			pthread_mutex_unlock(&w->mu);
+			if (!more)
+				break;
+			continue;
+		}
+		if (nap(w, (double)w->cfg->sweep_interval_s * 1000.0, now))
+			break;
+	}
+	return NULL;
+}
+
+static void
+sweeper_free(struct sweeper *w)
+{
+	sweep_destroy(w->sweep);
+	appdb_close(w->db);
+	store_close(w->st);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->cv);
+	free(w);
+}
+
+lethe_rc
+sweeper_start(const struct lethe_config *cfg, const struct datamap *dm, struct sweeper **out,
+              struct lethe_err *err)
+{
+	struct sweeper *w;
+	struct sweep_opts o;
+	lethe_rc rc = LETHE_OK;
+
+	*out = NULL;
+	if (!cfg->sweep_enabled || sweep_ntables(dm) == 0)
+		return LETHE_OK;
+	w = xcalloc(1, sizeof(*w));
+	w->cfg = cfg;
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	w->db = appdb_open(cfg->app_db, cfg->dir, err);
+	if (w->db == NULL)
+		rc = err->rc;
+	if (rc == LETHE_OK)
+		rc = store_open(cfg->state_db, &w->st, err);
+	if (rc != LETHE_OK) {
+		sweeper_free(w);
+		return rc;
+	}
+	sweep_check_indexes(dm, w->db);
+	memset(&o, 0, sizeof(o));
+	o.max_rows_per_pass = cfg->sweep_max_rows;
+	o.max_ms_per_pass = cfg->sweep_max_ms;
+	o.batch_rows = cfg->batch_rows;
+	o.max_txn_ms = cfg->max_txn_ms;
+	o.yield_ms = cfg->yield_ms;
+	o.media_root = cfg->media_root;
+	o.key = cfg->key;
+	o.stop = &w->stop_flag;
+	w->sweep = sweep_new(dm, w->db, w->st, &o);
+	if (pthread_create(&w->thr, NULL, sweeper_main, w) != 0) {
+		sweeper_free(w);
+		return lethe_err_set(err, LETHE_E_INTERNAL, "cannot start the sweeper");
+	}
+	*out = w;
+	return LETHE_OK;
+}
+
+void
+sweeper_stop(struct sweeper *w)
+{
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->stop = true;
+	w->stop_flag = 1;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->thr, NULL);
+	sweeper_free(w);
+}
+
+void
+sweeper_metrics(struct sweeper *w, struct buf *b)
+{
+	if (w != NULL)
+		sweep_metrics(w->sweep, b);
+}
