@@ -29,7 +29,8 @@ static const char usage[] =
     "                      (for cron); without it, sweep until SIGINT/SIGTERM\n"
     "      --dry-run       count what a sweep now would remove; change nothing\n"
     "                      (implies --once)\n"
-    "      --json          print the summary as JSON\n"
+    "      --json          print the summary as JSON (with backlog and lag per\n"
+    "                      table as found before the sweep)\n"
     "  -h, --help          this text\n"
     "\n"
     "Exit status: 0 done, 1 failed (run again), 2 usage error, 3 configuration\n"
@@ -89,7 +90,9 @@ sweep_once(struct cli_env *env, bool dry, bool json, struct lethe_err *err)
 	o.key = env->cfg.key;
 	o.dry_run = dry;
 	s = sweep_new(env->dm, env->db, st, &o);
-	if (!dry)
+	/* Backlog and lag before the sweep: what it found to do (in the JSON). */
+	rc = sweep_measure(s, now, err);
+	if (rc == LETHE_OK && !dry)
 		rc = sweep_recover(s, err);
 	while (rc == LETHE_OK && more)
 		rc = sweep_pass(s, now, &more, err);

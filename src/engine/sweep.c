@@ -1007,7 +1007,7 @@ tab_measure(struct sweep *s, struct tab *tb, int64_t now, struct lethe_err *err)
 {
 	struct appdb_val *v, mv;
 	struct appdb_stmt *q = NULL;
-	size_t n = tb->nparams;
+	size_t n;
 	struct buf b, cur;
 	int64_t backlog = 0, lag = 0;
 	lethe_rc rc = LETHE_OK;
@@ -1016,6 +1016,7 @@ tab_measure(struct sweep *s, struct tab *tb, int64_t now, struct lethe_err *err)
 		rc = tab_prepare(s, tb, err);
 	if (rc != LETHE_OK)
 		return rc;
+	n = tb->nparams;
 	set_cutoff(tb, now);
 	v = batch_params(tb, 3);
 	/* Anonymize tables: only rows after the cursor are still to do. */
@@ -1162,8 +1163,10 @@ sweep_json(struct sweep *s)
 		json_t *o;
 
 		sweep_table_get(s, i, &st);
-		o = json_pack("{s:s, s:s, s:I}", "table", st.table->name, "action",
-		              dm_action_str(st.table->ttl.action), "rows", (json_int_t)st.rows);
+		o = json_pack("{s:s, s:s, s:I, s:I, s:I}", "table", st.table->name, "action",
+		              dm_action_str(st.table->ttl.action), "rows", (json_int_t)st.rows,
+		              "backlog", (json_int_t)st.backlog, "lag_seconds",
+		              (json_int_t)st.lag_s);
 		if (st.table->nmedia > 0) {
 			json_object_set_new(o, "media_files", json_integer(st.media));
 			json_object_set_new(o, "media_failed", json_integer(st.media_failed));
@@ -1171,9 +1174,10 @@ sweep_json(struct sweep *s)
 		json_array_append_new(tables, o);
 	}
 	sweep_totals_get(s, &tot);
-	return json_pack("{s:b, s:o, s:I, s:I, s:I, s:f, s:I}", "dry_run", s->o.dry_run, "tables",
-	                 tables, "holds_released", (json_int_t)tot.holds_released, "hold_rows",
-	                 (json_int_t)tot.holds_rows, "passes", (json_int_t)tot.passes,
+	return json_pack("{s:b, s:o, s:I, s:I, s:I, s:I, s:f, s:I}", "dry_run", s->o.dry_run,
+	                 "tables", tables, "holds_released", (json_int_t)tot.holds_released,
+	                 "hold_rows", (json_int_t)tot.holds_rows, "holds_backlog",
+	                 (json_int_t)tot.holds_backlog, "passes", (json_int_t)tot.passes,
 	                 "max_transaction_ms", tot.max_txn_ms, "transactions",
 	                 (json_int_t)tot.txns);
 }
