@@ -89,6 +89,9 @@ sweep_once(struct cli_env *env, bool dry, bool json, struct lethe_err *err)
 	o.media_root = env->cfg.media_root;
 	o.key = env->cfg.key;
 	o.dry_run = dry;
+	/* A one-off batch job, like `lethe erase`: a large page cache and mmap reads. */
+	if (!dry && env->db->ops->bulk != NULL)
+		env->db->ops->bulk(env->db, true);
 	s = sweep_new(env->dm, env->db, st, &o);
 	/* Backlog and lag before the sweep: what it found to do (in the JSON). */
 	rc = sweep_measure(s, now, err);

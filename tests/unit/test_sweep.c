@@ -1,0 +1,328 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_sweep.c - unit tests of the TTL sweeper (engine/sweep.c), the ttl
+ * part of the data map, and the test-only clock of time_now().
+ */
+#include "util/fmacros.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <cmocka.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "datamap/datamap.h"
+#include "db/appdb.h"
+#include "engine/sweep.h"
+#include "store/store.h"
+#include "testutil.h"
+#include "util/hash.h"
+#include "util/timeutil.h"
+
+#define NOW INT64_C(1792627200) /* 2026-10-22 00:00:00 */
+#define CLOCK_FILE "/tmp/lethe-test-sweep-clock"
+
+static const char schema[] =
+    "CREATE TABLE big (id INTEGER PRIMARY KEY, at TEXT, ip TEXT);"
+    "CREATE INDEX big_at ON big (at);"
+    "CREATE TABLE small (id INTEGER PRIMARY KEY, at INTEGER, kind TEXT);"
+    "CREATE INDEX small_at ON small (at);"
+    /* big: 1000 rows expired at NOW (days before 2026-09-22), 10 not */
+    "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 1010) "
+    "INSERT INTO big SELECT i, CASE WHEN i <= 1000 THEN datetime(1789000000 + i, 'unixepoch') "
+    "ELSE datetime(1792627200 - 3600 + i, 'unixepoch') END, '10.0.0.' || (i % 200) FROM c;"
+    /* small (unix seconds, 1h ttl, only kind = 'tmp'): ids 1-3 expire, 4 is at the cutoff */
+    "INSERT INTO small VALUES (1, 1792620000, 'tmp'), (2, 1792623599 - 5, 'tmp'),"
+    "  (3, 1792623599, 'tmp'), (4, 1792623600, 'tmp'), (5, 1792000000, 'keep');";
+
+static const char map_delete[] = "version: 1\n"
+                                 "identities: {id: x}\n"
+                                 "tables:\n"
+                                 "  big:\n"
+                                 "    category: logs\n"
+                                 "    links: [{identity: id, column: id}]\n"
+                                 "    erase: delete\n"
+                                 "    ttl: {column: at, after: 30d}\n"
+                                 "  small:\n"
+                                 "    category: logs\n"
+                                 "    links: [{identity: id, column: id}]\n"
+                                 "    erase: delete\n"
+                                 "    ttl: {column: at, after: 1h, when: {kind: tmp}}\n"
+                                 "scopes:\n"
+                                 "  s: {description: d, identities: [id], tables: all}\n";
+
+static const char map_anon[] = "version: 1\n"
+                               "identities: {id: x}\n"
+                               "tables:\n"
+                               "  big:\n"
+                               "    category: logs\n"
+                               "    links: [{identity: id, column: id}]\n"
+                               "    erase: delete\n"
+                               "    ttl: {column: at, after: 30d, action: anonymize, "
+                               "columns: {ip: hash}}\n"
+                               "  small:\n"
+                               "    category: logs\n"
+                               "    links: [{identity: id, column: id}]\n"
+                               "    erase: delete\n"
+                               "scopes:\n"
+                               "  s: {description: d, identities: [id], tables: all}\n";
+
+static const uint8_t key[HASH_KEY_LEN] = {1, 2, 3};
+
+static int
+setup_delete(void **state)
+{
+	static const char *const scripts[] = {schema, NULL};
+
+	return tu_fixture_setup(state, "sweep", scripts, map_delete);
+}
+
+static int
+setup_anon(void **state)
+{
+	static const char *const scripts[] = {schema, NULL};
+
+	return tu_fixture_setup(state, "sweepa", scripts, map_anon);
+}
+
+static int
+teardown(void **state)
+{
+	return tu_fixture_teardown(state);
+}
+
+static struct sweep *
+new_sweep(struct tu_fixture *f, struct store **st, int64_t max_rows)
+{
+	struct sweep_opts o;
+	struct lethe_err err = {0};
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/state.db", f->dir);
+	assert_int_equal(store_open(path, st, &err), LETHE_OK);
+	memset(&o, 0, sizeof(o));
+	o.max_rows_per_pass = max_rows;
+	o.max_ms_per_pass = 60000;
+	o.batch_rows = 50;
+	o.max_txn_ms = 30;
+	o.key = key;
+	return sweep_new(f->dm, f->db, *st, &o);
+}
+
+static int64_t
+count(struct tu_fixture *f, const char *sql)
+{
+	struct lethe_err err = {0};
+	int64_t n = -1;
+
+	assert_int_equal(appdb_query_int(f->db, sql, NULL, 0, &n, &err), LETHE_OK);
+	return n;
+}
+
+/* The time column's format comes from its declared type. */
+static void
+test_sweep_formats_detected(void **state)
+{
+	struct tu_fixture *f = *state;
+
+	assert_int_equal(datamap_table(f->dm, "big")->ttl.format, DM_TIME_DATETIME);
+	assert_int_equal(datamap_table(f->dm, "small")->ttl.format, DM_TIME_UNIX);
+}
+
+/* A huge backlog gets its share per pass; the small table is done in the first pass. */
+static void
+test_sweep_round_robin_caps(void **state)
+{
+	struct tu_fixture *f = *state;
+	struct store *st = NULL;
+	struct sweep *s = new_sweep(f, &st, 100);
+	struct sweep_table_stats ts;
+	struct lethe_err err = {0};
+	bool more = false;
+	int passes = 1;
+
+	assert_int_equal(sweep_pass(s, NOW, &more, &err), LETHE_OK);
+	assert_true(more);
+	assert_int_equal(count(f, "SELECT count(*) FROM big"), 1010 - 100);
+	/* small: rows strictly older than the cutoff and of kind tmp; 4 (at it) and 5 stay */
+	assert_int_equal(count(f, "SELECT count(*) FROM small"), 2);
+	assert_int_equal(count(f, "SELECT count(*) FROM small WHERE id IN (4, 5)"), 2);
+	while (more && passes < 50) {
+		assert_int_equal(sweep_pass(s, NOW, &more, &err), LETHE_OK);
+		passes++;
+	}
+	assert_false(more);
+	assert_int_equal(passes, 11); /* the 10th pass ends at its cap; the 11th finds none */
+	assert_int_equal(count(f, "SELECT count(*) FROM big"), 10);
+	sweep_table_get(s, 0, &ts);
+	assert_int_equal(ts.rows, 1000);
+	sweep_table_get(s, 1, &ts);
+	assert_int_equal(ts.rows, 3);
+	sweep_destroy(s);
+	store_close(st);
+}
+
+/* Backlog and lag before a sweep, then none after it. */
+static void
+test_sweep_measure(void **state)
+{
+	struct tu_fixture *f = *state;
+	struct store *st = NULL;
+	struct sweep *s = new_sweep(f, &st, 100000);
+	struct sweep_table_stats ts;
+	struct lethe_err err = {0};
+	bool more = true;
+
+	assert_int_equal(sweep_measure(s, NOW, &err), LETHE_OK);
+	sweep_table_get(s, 0, &ts);
+	assert_int_equal(ts.backlog, 1000);
+	assert_int_equal(ts.lag_s, NOW - 30 * 86400 - (1789000000 + 1));
+	sweep_table_get(s, 1, &ts);
+	assert_int_equal(ts.backlog, 3);
+	assert_int_equal(ts.lag_s, NOW - 3600 - 1792620000);
+	assert_int_equal(sweep_pass(s, NOW, &more, &err), LETHE_OK);
+	assert_false(more);
+	assert_int_equal(sweep_measure(s, NOW, &err), LETHE_OK);
+	sweep_table_get(s, 0, &ts);
+	assert_int_equal(ts.backlog, 0);
+	assert_int_equal(ts.lag_s, 0);
+	sweep_destroy(s);
+	store_close(st);
+}
+
+/* A dry run counts and changes nothing. */
+static void
+test_sweep_dry_run(void **state)
+{
+	struct tu_fixture *f = *state;
+	struct store *st = NULL;
+	struct sweep_opts o;
+	struct sweep_table_stats ts;
+	struct lethe_err err = {0};
+	struct sweep *s;
+	char path[256];
+	bool more = true;
+
+	snprintf(path, sizeof(path), "%s/state.db", f->dir);
+	assert_int_equal(store_open(path, &st, &err), LETHE_OK);
+	memset(&o, 0, sizeof(o));
+	o.max_rows_per_pass = 10;
+	o.max_ms_per_pass = 1000;
+	o.dry_run = true;
+	s = sweep_new(f->dm, f->db, st, &o);
+	assert_int_equal(sweep_pass(s, NOW, &more, &err), LETHE_OK);
+	assert_false(more);
+	sweep_table_get(s, 0, &ts);
+	assert_int_equal(ts.rows, 1000);
+	assert_int_equal(count(f, "SELECT count(*) FROM big"), 1010);
+	assert_int_equal(count(f, "SELECT count(*) FROM small"), 5);
+	sweep_destroy(s);
+	store_close(st);
+}
+
+/* Anonymize: expired rows get keyed hashes once; a second sweep changes nothing. */
+static void
+test_sweep_anonymize(void **state)
+{
+	struct tu_fixture *f = *state;
+	struct store *st = NULL;
+	struct sweep *s = new_sweep(f, &st, 100000);
+	struct sweep_table_stats ts;
+	struct lethe_err err = {0};
+	bool more = true;
+
+	assert_int_equal(sweep_pass(s, NOW, &more, &err), LETHE_OK);
+	sweep_table_get(s, 0, &ts);
+	assert_int_equal(ts.rows, 1000);
+	assert_int_equal(count(f, "SELECT count(*) FROM big WHERE ip LIKE 'anon:%'"), 1000);
+	assert_int_equal(count(f, "SELECT count(*) FROM big WHERE id > 1000 AND ip LIKE '10.%'"),
+	                 10);
+	sweep_destroy(s);
+	store_close(st);
+	s = new_sweep(f, &st, 100000);
+	assert_int_equal(sweep_pass(s, NOW, &more, &err), LETHE_OK);
+	sweep_table_get(s, 0, &ts);
+	assert_int_equal(ts.rows, 0);
+	sweep_destroy(s);
+	store_close(st);
+}
+
+/* Parse errors of a ttl, with the line. */
+static void
+test_sweep_ttl_parse_errors(void **state)
+{
+	static const struct {
+		const char *ttl;  /* the ttl mapping */
+		const char *word; /* in the message */
+	} cases[] = {
+	    {"{column: at, after: 1d, format: iso}", "ttl format"},
+	    {"{column: at, after: 1d, columns: {ip: null}}", "anonymize"},
+	    {"{column: at, after: 1d, action: anonymize}", "columns"},
+	    {"{column: at, after: 1d, action: shred}", "delete or anonymize"},
+	    {"{column: at}", "after"},
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct lethe_err err = {0};
+		char text[1024];
+		struct datamap *dm;
+
+		snprintf(
+		    text, sizeof(text),
+		    "version: 1\nidentities: {id: x}\ntables:\n  big:\n    category: logs\n"
+		    "    links: [{identity: id, column: id}]\n    erase: delete\n"
+		    "    ttl: %s\nscopes:\n  s: {description: d, identities: [id], tables: all}\n",
+		    cases[i].ttl);
+		dm = datamap_load("m.yaml", text, &err);
+		assert_null(dm);
+		assert_int_equal(err.rc, LETHE_E_DATAMAP);
+		assert_non_null(strstr(err.msg, cases[i].word));
+		assert_non_null(strstr(err.msg, "m.yaml:8"));
+	}
+}
+
+/* The test clock: epoch seconds in a file, re-read at every call; junk means real time. */
+static void
+test_time_now_test_clock(void **state)
+{
+	FILE *fp;
+
+	(void)state;
+	assert_true(time_is_test_clock());
+	fp = fopen(CLOCK_FILE, "w");
+	assert_non_null(fp);
+	fputs("1792627200\n", fp);
+	fclose(fp);
+	assert_int_equal(time_now(), NOW);
+	fp = fopen(CLOCK_FILE, "w");
+	assert_non_null(fp);
+	fputs("1792627201", fp);
+	fclose(fp);
+	assert_int_equal(time_now(), NOW + 1);
+	fp = fopen(CLOCK_FILE, "w");
+	assert_non_null(fp);
+	fputs("soon", fp);
+	fclose(fp);
+	assert_true(llabs((long long)(time_now() - (int64_t)time(NULL))) <= 2);
+	unlink(CLOCK_FILE);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_time_now_test_clock),
+	    cmocka_unit_test_setup_teardown(test_sweep_formats_detected, setup_delete, teardown),
+	    cmocka_unit_test_setup_teardown(test_sweep_round_robin_caps, setup_delete, teardown),
+	    cmocka_unit_test_setup_teardown(test_sweep_measure, setup_delete, teardown),
+	    cmocka_unit_test_setup_teardown(test_sweep_dry_run, setup_delete, teardown),
+	    cmocka_unit_test_setup_teardown(test_sweep_anonymize, setup_anon, teardown),
+	    cmocka_unit_test(test_sweep_ttl_parse_errors),
+	};
+
+	/* Before any time_now(): the clock is looked up once. */
+	setenv("LETHE_TEST_NOW", "file:" CLOCK_FILE, 1);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
