@@ -128,9 +128,6 @@ sweep_forever(struct cli_env *env, const sigset_t *set, struct lethe_err *err)
 	rc = sweeper_start(&env->cfg, env->dm, &w, err);
 	if (rc != LETHE_OK)
 		return rc;
-	if (w == NULL)
-		return lethe_err_set(err, LETHE_E_CONFIG, "%s: sweep.enabled is false",
-		                     env->cfg.path);
 	printf("lethe: sweeping %zu tables every %llds until SIGINT/SIGTERM\n",
 	       sweep_ntables(env->dm), (long long)env->cfg.sweep_interval_s);
 	fflush(stdout);

@@ -152,9 +152,9 @@ sweep_check_indexes(const struct datamap *dm, struct appdb *db)
 	return n;
 }
 
-/* Build the SQL of @tb and prepare its statements. */
+/* Build the SQL of @tb and prepare its statements (see tab_ready). */
 static lethe_rc
-tab_prepare(struct sweep *s, struct tab *tb, struct lethe_err *err)
+tab_build(struct sweep *s, struct tab *tb, struct lethe_err *err)
 {
 	const struct dm_table *t = tb->t;
 	struct appdb *db = s->db;
@@ -258,6 +258,25 @@ tab_prepare(struct sweep *s, struct tab *tb, struct lethe_err *err)
 	if (rc == LETHE_OK)
 		rc = appdb_prepare(db, buf_str(&q), &tb->upd, err);
 	buf_free(&q);
+	return rc;
+}
+
+/* Make @tb's statements once; a failure leaves nothing half-made (tried again later). */
+static lethe_rc
+tab_prepare(struct sweep *s, struct tab *tb, struct lethe_err *err)
+{
+	lethe_rc rc = tab_build(s, tb, err);
+
+	if (rc == LETHE_OK)
+		return rc;
+	appdb_finalize(s->db, tb->del);
+	appdb_finalize(s->db, tb->sel);
+	appdb_finalize(s->db, tb->selc);
+	appdb_finalize(s->db, tb->upd);
+	tb->del = tb->sel = tb->selc = tb->upd = NULL;
+	free(tb->where);
+	tb->where = NULL;
+	tb->nparams = 0;
 	return rc;
 }
 

@@ -895,7 +895,7 @@ server_start(const struct lethe_config *cfg, const struct datamap *dm, const cha
 		rc = store_open(cfg->state_db, &s->st, err);
 	if (rc == LETHE_OK)
 		rc = runner_start(cfg, dm, on_done, &s->runner, err);
-	if (rc == LETHE_OK)
+	if (rc == LETHE_OK && cfg->sweep_enabled)
 		rc = sweeper_start(cfg, dm, &s->sweeper, err);
 	if (rc == LETHE_OK)
 		rc = intake_start(cfg->state_db, cfg->meta_repeat, runner_kick, s->runner,

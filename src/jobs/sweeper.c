@@ -11,7 +11,10 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "db/appdb.h"
 #include "engine/sweep.h"
@@ -79,6 +82,9 @@ sweeper_main(void *arg)
 	bool test = time_is_test_clock();
 
 	prctl(PR_SET_NAME, "lethe-sweeper", 0, 0, 0); /* name in top and perf */
+	/* Like the runner: sweeps may lag by a moment; answering requests may not. */
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) != 0)
+		log_debug("sweeper: cannot lower its priority");
 	if (sweep_recover(w->sweep, &err) != LETHE_OK)
 		log_warnx("sweep: settling media files left by an earlier run: %s", err.msg);
 	for (;;) {
@@ -131,7 +137,7 @@ sweeper_start(const struct lethe_config *cfg, const struct datamap *dm, struct s
 	lethe_rc rc = LETHE_OK;
 
 	*out = NULL;
-	if (!cfg->sweep_enabled || sweep_ntables(dm) == 0)
+	if (sweep_ntables(dm) == 0)
 		return LETHE_OK;
 	w = xcalloc(1, sizeof(*w));
 	w->cfg = cfg;

@@ -21,8 +21,9 @@ struct sweeper;
 
 /*
  * Start sweeping (warning first about unindexed time columns).  *@out is
- * NULL, and LETHE_OK returned, when sweep.enabled is false or no table has
- * a ttl.  @cfg (key loaded) and @dm must outlive the sweeper.
+ * NULL, and LETHE_OK returned, when no table has a ttl.  The caller checks
+ * sweep.enabled (`lethe serve` does; `lethe sweep` sweeps when asked).
+ * @cfg (key loaded) and @dm must outlive the sweeper.
  */
 lethe_rc sweeper_start(const struct lethe_config *cfg, const struct datamap *dm,
                        struct sweeper **out, struct lethe_err *err);

@@ -2,11 +2,12 @@
 """The sweeper inside `lethe serve`: it wakes when the (test) clock moves, removes
 exactly the expired rows and their media files, ends legal holds on time, and
 reports backlog, lag, rows and pass times in /metrics."""
+import signal
 import time
 
 import pytest
 
-from lethe_e2e import media_files, query, run_lethe, snapshot
+from lethe_e2e import check_sanitizer, media_files, popen_lethe, query, run_lethe, snapshot
 from serve_helpers import TSCALE, servers, set_config, stop_ok  # noqa: F401
 from sweep_helpers import DAY, DEMO_NOW, DEMO_TTLS, expired_ids, fmt, parse
 from test_serve_ops import metric
@@ -120,3 +121,27 @@ def test_serve_without_sweep_has_no_sweep_metrics(demo, servers):  # noqa: F811
     time.sleep(0.3)
     assert snapshot(demo.db) == before  # sweep.enabled: false in the demo
     stop_ok(srv)
+
+
+def test_sweep_command_runs_until_sigterm(demo):
+    """`lethe sweep` without --once: the sweeper loop, even with sweep.enabled false."""
+    expected = {t: expired_ids(demo.db, t, DEMO_NOW) for t in DEMO_TTLS}
+    p = popen_lethe("sweep", "-c", demo.config, env={"LETHE_TEST_NOW": str(DEMO_NOW)})
+    try:
+        first = p.stdout.readline()
+        assert first.startswith("lethe: sweeping 6 tables every 1s"), first
+        deadline = time.monotonic() + 10 * TSCALE
+        while time.monotonic() < deadline:
+            if all(not (set(snapshot(demo.db)[t]) & ids) for t, ids in expected.items()):
+                break
+            time.sleep(0.05)
+        for t, ids in expected.items():
+            assert not (set(snapshot(demo.db)[t]) & ids), t
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=10 * TSCALE)
+        assert p.returncode == 0, err
+        check_sanitizer(err)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate(timeout=10)
