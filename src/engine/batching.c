@@ -86,7 +86,11 @@ batching_after(struct batching *b, struct appdb *db, double ms, int64_t rows, bo
 		b->polite_until = now + POLITE_MS;
 	b->last_dv = dv;
 	if (b->yield_ms > 0 && (now < b->polite_until || now - b->last_pause >= FORCED_PAUSE_MS)) {
-		batching_sleep_ms(b->yield_ms);
+		int pause = b->yield_ms;
+
+		if (b->pause_as_long && now < b->polite_until && ms > pause)
+			pause = (int)ms + 1;
+		batching_sleep_ms(pause);
 		b->last_pause = time_mono_ms();
 		b->last_dv = db->ops->data_version(db);
 		if (b->last_dv != dv)

@@ -24,6 +24,7 @@ struct batching {
 	int64_t fixed;       /* fixed batch size, or 0 = adaptive */
 	int max_txn_ms;      /* adaptive batches aim at 60% of this */
 	int yield_ms;        /* pause after a batch while the app writes */
+	bool pause_as_long;  /* while the app writes, pause at least as long as the last batch */
 	int64_t last_dv;     /* app database data_version after our last commit */
 	double polite_until; /* monotonic ms: keep pausing until then */
 	double last_pause;   /* monotonic ms of the last pause */

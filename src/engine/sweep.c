@@ -291,6 +291,8 @@ sweep_new(const struct datamap *dm, struct appdb *db, struct store *st, const st
 	s->st = st;
 	s->o = *o;
 	batching_init(&s->pace, o->batch_rows, o->max_txn_ms, o->yield_ms);
+	/* Sweeps can wait; the app's writers should not: half the time is theirs. */
+	s->pace.pause_as_long = true;
 	s->ntabs = sweep_ntables(dm);
 	s->tabs = xcalloc(s->ntabs ? s->ntabs : 1, sizeof(*s->tabs));
 	s->hold_q = xcalloc(dm->ntables ? dm->ntables : 1, sizeof(*s->hold_q));
