@@ -157,3 +157,85 @@ batching_tag_val(const char *tag, struct appdb_val *v)
 		v->type = APPDB_NULL;
 	}
 }
+
+/* Text form of a value for hashing and comparing; caller frees. */
+static char *
+val_text(const struct appdb_val *v)
+{
+	switch (v->type) {
+	case APPDB_INT:
+		return xasprintf("%lld", (long long)v->i);
+	case APPDB_REAL:
+		return xasprintf("%.17g", v->r);
+	case APPDB_TEXT:
+		return xstrdup(v->s);
+	default:
+		return NULL;
+	}
+}
+
+void
+batching_val_set(struct batching_val *o, const struct appdb_val *v)
+{
+	o->v = *v;
+	o->buf = NULL;
+	if (v->type == APPDB_TEXT) {
+		o->buf = xstrdup(v->s);
+		o->v.s = o->buf;
+	}
+}
+
+bool
+batching_val_equal(const struct appdb_val *a, const struct appdb_val *b)
+{
+	char *x, *y;
+	bool eq;
+
+	if (a->type == APPDB_NULL || b->type == APPDB_NULL)
+		return a->type == b->type;
+	if (a->type == APPDB_INT && b->type == APPDB_INT)
+		return a->i == b->i;
+	x = val_text(a);
+	y = val_text(b);
+	eq = strcmp(x, y) == 0;
+	free(x);
+	free(y);
+	return eq;
+}
+
+void
+batching_anon_target(const uint8_t key[HASH_KEY_LEN], enum dm_anon how, const struct dm_value *set,
+                     const struct appdb_val *cur, struct batching_val *out)
+{
+	struct appdb_val v = {.type = APPDB_NULL};
+	char hashed[HASH_TEXT_LEN + 1];
+	char *text;
+
+	switch (how) {
+	case DM_ANON_NULL:
+		break;
+	case DM_ANON_SET:
+		if (set->is_int) {
+			v.type = APPDB_INT;
+			v.i = set->i;
+		} else {
+			v.type = APPDB_TEXT;
+			v.s = set->s;
+		}
+		break;
+	case DM_ANON_HASH:
+		if (cur->type == APPDB_NULL)
+			break;
+		if (cur->type == APPDB_TEXT && hash_is_keyed(cur->s)) {
+			v = *cur;
+			break;
+		}
+		text = val_text(cur);
+		hash_keyed(key, text, strlen(text), hashed);
+		free(text);
+		v.type = APPDB_TEXT;
+		v.s = hashed;
+		break;
+	}
+	batching_val_set(out, &v);
+}

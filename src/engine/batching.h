@@ -10,8 +10,10 @@
 #ifndef LETHE_ENGINE_BATCHING_H
 #define LETHE_ENGINE_BATCHING_H
 
+#include "datamap/datamap.h"
 #include "db/appdb.h"
 #include "util/fmacros.h"
+#include "util/hash.h"
 #include "util/rc.h"
 
 #define BATCHING_MIN 16
@@ -57,6 +59,25 @@ int batching_media_remove(const char *root, const char *key);
  * store's form) into @v; text points into @tag.
  */
 void batching_tag_val(const char *tag, struct appdb_val *v);
+/* An owned copy of a value (text duplicated); free buf when done. */
+struct batching_val {
+	struct appdb_val v; /* the value; v.s points to buf */
+	char *buf;          /* owned text, or NULL */
+};
+
+/* Copy @v into @o (which must not hold text: its buf is overwritten, not freed). */
+void batching_val_set(struct batching_val *o, const struct appdb_val *v);
+/* Equal values: NULL only equals NULL; others compare as text ("5" = 5). */
+bool batching_val_equal(const struct appdb_val *a, const struct appdb_val *b);
+/*
+ * The value anonymizing writes over @cur: NULL (DM_ANON_NULL), @set
+ * (DM_ANON_SET), or the keyed hash of @cur under @key (DM_ANON_HASH; NULL
+ * stays NULL and a keyed hash is never hashed again), into @out as with
+ * batching_val_set().
+ */
+void batching_anon_target(const uint8_t key[HASH_KEY_LEN], enum dm_anon how,
+                          const struct dm_value *set, const struct appdb_val *cur,
+                          struct batching_val *out);
 /* Sleep @ms milliseconds (restarted after signals). */
 void batching_sleep_ms(int ms);
 

@@ -86,93 +86,12 @@ val_tag(const struct appdb_val *v)
 	}
 }
 
-/* Text form of a value for hashing and comparing; caller frees. */
-static char *
-val_text(const struct appdb_val *v)
-{
-	switch (v->type) {
-	case APPDB_INT:
-		return xasprintf("%lld", (long long)v->i);
-	case APPDB_REAL:
-		return xasprintf("%.17g", v->r);
-	case APPDB_TEXT:
-		return xstrdup(v->s);
-	default:
-		return NULL;
-	}
-}
-
-/* An owned copy of a value (text duplicated). */
-struct owned_val {
-	struct appdb_val v; /* the value; v.s points to buf */
-	char *buf;          /* owned text */
-};
-
-static void
-owned_set(struct owned_val *o, const struct appdb_val *v)
-{
-	o->v = *v;
-	o->buf = NULL;
-	if (v->type == APPDB_TEXT) {
-		o->buf = xstrdup(v->s);
-		o->v.s = o->buf;
-	}
-}
-
-static bool
-val_equal(const struct appdb_val *a, const struct appdb_val *b)
-{
-	char *x, *y;
-	bool eq;
-
-	if (a->type == APPDB_NULL || b->type == APPDB_NULL)
-		return a->type == b->type;
-	if (a->type == APPDB_INT && b->type == APPDB_INT)
-		return a->i == b->i;
-	x = val_text(a);
-	y = val_text(b);
-	eq = strcmp(x, y) == 0;
-	free(x);
-	free(y);
-	return eq;
-}
-
 /* Target value of column action @c for current value @cur into @out. */
 static void
 target_of(const struct exec *x, const struct col_action *c, const struct appdb_val *cur,
-          struct owned_val *out)
+          struct batching_val *out)
 {
-	struct appdb_val v = {.type = APPDB_NULL};
-	char hashed[HASH_TEXT_LEN + 1];
-	char *text;
-
-	switch (c->how) {
-	case DM_ANON_NULL:
-		break;
-	case DM_ANON_SET:
-		if (c->set->is_int) {
-			v.type = APPDB_INT;
-			v.i = c->set->i;
-		} else {
-			v.type = APPDB_TEXT;
-			v.s = c->set->s;
-		}
-		break;
-	case DM_ANON_HASH:
-		if (cur->type == APPDB_NULL)
-			break;
-		if (cur->type == APPDB_TEXT && hash_is_keyed(cur->s)) {
-			v = *cur;
-			break;
-		}
-		text = val_text(cur);
-		hash_keyed(x->o->key, text, strlen(text), hashed);
-		free(text);
-		v.type = APPDB_TEXT;
-		v.s = hashed;
-		break;
-	}
-	owned_set(out, &v);
+	batching_anon_target(x->o->key, c->how, c->set, cur, out);
 }
 
 /* ---- batches --------------------------------------------------------------- */
@@ -231,11 +150,11 @@ media_remove(struct exec *x, const char *key)
 
 /* Keys of a step's rows, in key order: what batches walk through. */
 struct keylist {
-	struct owned_val *v; /* keys */
-	size_t n;            /* number of keys */
-	size_t pos;          /* next key to process */
-	size_t cap;          /* allocated */
-	bool complete;       /* the collection saw every matching row */
+	struct batching_val *v; /* keys */
+	size_t n;               /* number of keys */
+	size_t pos;             /* next key to process */
+	size_t cap;             /* allocated */
+	bool complete;          /* the collection saw every matching row */
 };
 
 static void
@@ -298,7 +217,7 @@ collect_keys(struct exec *x, const struct plan_step *ps, const char *cursor, str
 
 		k->v = xgrow(k->v, &k->cap, k->n + 1, sizeof(*k->v));
 		appdb_column(x->db, q, 0, &v);
-		owned_set(&k->v[k->n++], &v);
+		batching_val_set(&k->v[k->n++], &v);
 	}
 	if (rc == LETHE_OK && s == APPDB_ERROR)
 		rc = x->err ? x->err->rc : LETHE_E_DB;
@@ -862,7 +781,7 @@ row_anonymized(struct exec *x, const struct dm_table *t, const struct col_action
 {
 	struct appdb_stmt *q = NULL;
 	struct appdb_val kv, cur;
-	struct owned_val tv;
+	struct batching_val tv;
 	struct buf b;
 	size_t i;
 	enum appdb_step s;
@@ -894,7 +813,7 @@ row_anonymized(struct exec *x, const struct dm_table *t, const struct col_action
 		for (i = 0; i < nc && *out; i++) {
 			appdb_column(x->db, q, (int)i, &cur);
 			target_of(x, &c[i], &cur, &tv);
-			*out = val_equal(&cur, &tv.v);
+			*out = batching_val_equal(&cur, &tv.v);
 			free(tv.buf);
 		}
 	} else if (s == APPDB_ERROR) {
@@ -906,10 +825,10 @@ row_anonymized(struct exec *x, const struct dm_table *t, const struct col_action
 
 /* One row read by an anonymize/retain batch. */
 struct arow {
-	struct owned_val key;     /* the row's key */
-	struct owned_val *target; /* target value per column */
-	bool changed;             /* some column differs from its target */
-	int64_t from;             /* retain: start of the period (epoch s) */
+	struct batching_val key;     /* the row's key */
+	struct batching_val *target; /* target value per column */
+	bool changed;                /* some column differs from its target */
+	int64_t from;                /* retain: start of the period (epoch s) */
 };
 
 static void
@@ -982,12 +901,12 @@ on_read(struct exec *x, struct appdb_stmt *q, void *arg)
 	r = &b->rows[b->n++];
 	memset(r, 0, sizeof(*r));
 	appdb_column(x->db, q, 0, &v);
-	owned_set(&r->key, &v);
+	batching_val_set(&r->key, &v);
 	r->target = xcalloc(b->nc ? b->nc : 1, sizeof(*r->target));
 	for (i = 0; i < b->nc; i++) {
 		appdb_column(x->db, q, (int)i + 1, &v);
 		target_of(x, &b->c[i], &v, &r->target[i]);
-		if (!val_equal(&v, &r->target[i].v))
+		if (!batching_val_equal(&v, &r->target[i].v))
 			r->changed = true;
 	}
 	r->from = x->job_created;
@@ -1016,7 +935,7 @@ run_rewrite(struct exec *x, const struct plan_step *ps, struct store_step *ss,
 	struct chunk_stmts cs = {0}, ucs = {0};
 	struct plan_step upd = {.table = ps->table, .where = "1"};
 	struct keylist chg = {0};
-	struct owned_val *cvals = NULL;
+	struct batching_val *cvals = NULL;
 	struct buf uhead;
 	bool constant;
 	struct keylist k = {0};

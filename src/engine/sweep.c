@@ -30,19 +30,12 @@
 #include "engine/batching.h"
 #include "engine/plan.h"
 #include "engine/sweep.h"
-#include "util/hash.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
 
 #define SQL_CAP (1u << 16)
 #define SWEEP_JOB 0 /* media_pending records of the sweeper */
-
-/* An owned copy of a value (text duplicated). */
-struct sval {
-	struct appdb_val v; /* the value; v.s points to buf */
-	char *buf;          /* owned text */
-};
 
 /* One TTL table. */
 struct tab {
@@ -59,9 +52,9 @@ struct tab {
 	struct appdb_stmt *upd;         /* anonymize: one row by key */
 	int64_t batch;                  /* this table's batch size */
 	bool has_cursor;                /* anonymize: cursor_t/cursor_k are set */
-	struct sval cursor_t, cursor_k; /* anonymize: (time, key) of the last row seen */
-	char cutoff_text[32];           /* the cutoff of the current pass, as text */
-	bool media_dirty;               /* recorded media files may be left unsettled */
+	struct batching_val cursor_t, cursor_k; /* anonymize: (time, key) of the last row seen */
+	char cutoff_text[32];                   /* the cutoff of the current pass, as text */
+	bool media_dirty;                       /* recorded media files may be left unsettled */
 };
 
 struct sweep {
@@ -80,20 +73,16 @@ struct sweep {
 	struct sweep_totals tot;    /* whole-sweeper statistics */
 };
 
+/* Replace the value held by @o with a copy of @v. */
 static void
-sval_set(struct sval *o, const struct appdb_val *v)
+sval_set(struct batching_val *o, const struct appdb_val *v)
 {
 	free(o->buf);
-	o->v = *v;
-	o->buf = NULL;
-	if (v->type == APPDB_TEXT) {
-		o->buf = xstrdup(v->s);
-		o->v.s = o->buf;
-	}
+	batching_val_set(o, v);
 }
 
 static void
-sval_clear(struct sval *o)
+sval_clear(struct batching_val *o)
 {
 	free(o->buf);
 	memset(o, 0, sizeof(*o));
@@ -372,32 +361,31 @@ media_referenced(struct sweep *s, const struct dm_table *t, const char *key, boo
 }
 
 /*
- * Remove the files recorded for @t (after the commit of their rows'
- * deletion) and forget them; those that could not be removed stay recorded
- * for the next pass.  With @check (recovery), a file some row still names
- * is forgotten without being removed: its row's deletion never committed.
+ * Settle the files recorded for @tb's table that no batch of this process
+ * saw through (a crash, a failed commit): a file no row names any more is
+ * removed (its row's deletion committed), one a row still names is
+ * forgotten (the row will be swept again).  Files that cannot be removed
+ * stay recorded and the table stays dirty.
  */
 static lethe_rc
-media_flush(struct sweep *s, struct tab *tb, bool check, int64_t *removed, struct lethe_err *err)
+media_settle(struct sweep *s, struct tab *tb, struct lethe_err *err)
 {
 	const struct dm_table *t = tb->t;
 	char **keys = NULL;
 	size_t n = 0, i;
-	int64_t bad = 0;
+	int64_t bad = 0, removed = 0;
 	lethe_rc rc;
 
-	*removed = 0;
 	rc = store_media_list(s->st, SWEEP_JOB, t->name, &keys, &n, err);
 	for (i = 0; rc == LETHE_OK && i < n; i++) {
 		bool live = false;
 
-		if (check)
-			rc = media_referenced(s, t, keys[i], &live, err);
+		rc = media_referenced(s, t, keys[i], &live, err);
 		if (rc != LETHE_OK || live) {
 			free(keys[i]);
 			keys[i] = NULL;
 		} else if (batching_media_remove(s->o.media_root, keys[i])) {
-			(*removed)++;
+			removed++;
 			free(keys[i]);
 			keys[i] = NULL;
 		} else {
@@ -424,9 +412,54 @@ media_flush(struct sweep *s, struct tab *tb, bool check, int64_t *removed, struc
 		          (long long)bad, t->name);
 	tb->media_dirty = bad > 0 || rc != LETHE_OK;
 	pthread_mutex_lock(&s->mu);
-	tb->st.media += *removed;
+	tb->st.media += removed;
 	tb->st.media_failed = bad;
 	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+/*
+ * After the commit that deleted their rows: remove the @n files @keys of
+ * @table that this batch recorded, and forget those records (only these:
+ * another process's records are never touched here).  A file that cannot
+ * be removed stays recorded and marks @tb (or, NULL, the holds) dirty.
+ */
+static lethe_rc
+media_done(struct sweep *s, struct tab *tb, const char *table, char **keys, size_t n,
+           struct lethe_err *err)
+{
+	int64_t removed = 0, bad = 0;
+	size_t i;
+	lethe_rc rc;
+
+	rc = store_begin(s->st, err);
+	for (i = 0; rc == LETHE_OK && i < n; i++) {
+		if (batching_media_remove(s->o.media_root, keys[i])) {
+			removed++;
+			rc = store_media_remove(s->st, SWEEP_JOB, table, keys[i], err);
+		} else {
+			bad++;
+		}
+	}
+	if (rc == LETHE_OK)
+		rc = store_commit(s->st, err);
+	else
+		store_rollback(s->st);
+	if (bad > 0)
+		log_warnx("sweep: %lld media files of %s could not be removed; retrying later",
+		          (long long)bad, table);
+	if (bad > 0 || rc != LETHE_OK) {
+		if (tb != NULL)
+			tb->media_dirty = true;
+		else
+			s->holds_dirty = true;
+	}
+	if (tb != NULL) {
+		pthread_mutex_lock(&s->mu);
+		tb->st.media += removed;
+		tb->st.media_failed += bad;
+		pthread_mutex_unlock(&s->mu);
+	}
 	return rc;
 }
 
@@ -442,34 +475,26 @@ tab_of(struct sweep *s, const struct dm_table *t)
 	return NULL;
 }
 
-/*
- * Flush the recorded files of every table with media columns (@check: see
- * media_flush).  Tables without a ttl count their files nowhere.
- */
-static lethe_rc
-media_flush_all(struct sweep *s, bool check, struct lethe_err *err)
+lethe_rc
+sweep_recover(struct sweep *s, struct lethe_err *err)
 {
 	size_t i;
-	int64_t removed;
 	lethe_rc rc = LETHE_OK;
+	bool dirty = false;
 
+	/* Every table with media columns: holds may name tables without a ttl. */
 	for (i = 0; rc == LETHE_OK && i < s->dm->ntables; i++) {
 		struct tab tmp = {.t = &s->dm->tables[i]};
 		struct tab *tb = tab_of(s, tmp.t);
 
-		if (tmp.t->nmedia > 0)
-			rc = media_flush(s, tb != NULL ? tb : &tmp,
-			                 check || (tb != NULL && tb->media_dirty), &removed, err);
+		if (tmp.t->nmedia == 0)
+			continue;
+		if (tb == NULL)
+			tb = &tmp;
+		rc = media_settle(s, tb, err);
+		dirty = dirty || tb->media_dirty;
 	}
-	return rc;
-}
-
-lethe_rc
-sweep_recover(struct sweep *s, struct lethe_err *err)
-{
-	lethe_rc rc = media_flush_all(s, true, err);
-
-	s->holds_dirty = rc != LETHE_OK;
+	s->holds_dirty = dirty || rc != LETHE_OK;
 	return rc;
 }
 
@@ -563,7 +588,6 @@ delete_batch(struct sweep *s, struct tab *tb, int64_t limit, int64_t *got, struc
 	struct appdb_val *v = batch_params(tb, 1);
 	struct keys k = {0};
 	enum appdb_step st = APPDB_DONE;
-	int64_t removed = 0;
 	double t0 = 0;
 	lethe_rc rc;
 
@@ -594,7 +618,7 @@ delete_batch(struct sweep *s, struct tab *tb, int64_t limit, int64_t *got, struc
 		double ms = time_mono_ms() - t0;
 
 		if (k.n > 0)
-			rc = media_flush(s, tb, false, &removed, err);
+			rc = media_done(s, tb, tb->t->name, k.v, k.n, err);
 		pthread_mutex_lock(&s->mu);
 		tb->st.rows += *got;
 		pthread_mutex_unlock(&s->mu);
@@ -603,56 +627,6 @@ delete_batch(struct sweep *s, struct tab *tb, int64_t limit, int64_t *got, struc
 	keys_free(&k);
 	free(v);
 	return rc;
-}
-
-/* Target value of anonymize column @c for current value @cur into @out. */
-static void
-anon_target(const struct sweep *s, const struct dm_anon_col *c, const struct appdb_val *cur,
-            struct sval *out)
-{
-	struct appdb_val v = {.type = APPDB_NULL};
-	char hashed[HASH_TEXT_LEN + 1], num[64];
-	const char *text = NULL;
-
-	if (c->how == DM_ANON_SET && c->set.is_int) {
-		v.type = APPDB_INT;
-		v.i = c->set.i;
-	} else if (c->how == DM_ANON_SET) {
-		v.type = APPDB_TEXT;
-		v.s = c->set.s;
-	} else if (c->how == DM_ANON_HASH && cur->type == APPDB_TEXT && hash_is_keyed(cur->s)) {
-		v = *cur;
-	} else if (c->how == DM_ANON_HASH && cur->type != APPDB_NULL) {
-		if (cur->type == APPDB_TEXT)
-			text = cur->s;
-		else if (cur->type == APPDB_INT)
-			snprintf(num, sizeof(num), "%lld", (long long)cur->i);
-		else
-			snprintf(num, sizeof(num), "%.17g", cur->r);
-		if (text == NULL)
-			text = num;
-		hash_keyed(s->o.key, text, strlen(text), hashed);
-		v.type = APPDB_TEXT;
-		v.s = hashed;
-	}
-	sval_set(out, &v);
-}
-
-static bool
-same_val(const struct appdb_val *a, const struct appdb_val *b)
-{
-	if (a->type != b->type)
-		return false;
-	switch (a->type) {
-	case APPDB_INT:
-		return a->i == b->i;
-	case APPDB_REAL:
-		return a->r == b->r;
-	case APPDB_TEXT:
-		return strcmp(a->s, b->s) == 0;
-	default:
-		return true;
-	}
 }
 
 /*
@@ -665,8 +639,8 @@ anon_batch(struct sweep *s, struct tab *tb, int64_t limit, int64_t *seen, int64_
 {
 	struct appdb_stmt *q = tb->has_cursor ? tb->selc : tb->sel;
 	struct appdb_val *v = batch_params(tb, 3), *u = NULL;
-	struct sval *tgt = xcalloc(tb->ncols + 1, sizeof(*tgt));
-	struct sval key = {0};
+	struct batching_val *tgt = xcalloc(tb->ncols + 1, sizeof(*tgt));
+	struct batching_val key = {0};
 	size_t n = tb->nparams, i;
 	enum appdb_step st = APPDB_DONE;
 	double t0 = 0;
@@ -695,8 +669,10 @@ anon_batch(struct sweep *s, struct tab *tb, int64_t limit, int64_t *seen, int64_
 		sval_set(&key, &kv);
 		for (i = 0; i < tb->ncols; i++) {
 			appdb_column(s->db, q, (int)i + 1, &cur);
-			anon_target(s, &tb->cols[i], &cur, &tgt[i]);
-			if (!same_val(&cur, &tgt[i].v))
+			sval_clear(&tgt[i]);
+			batching_anon_target(s->o.key, tb->cols[i].how, &tb->cols[i].set, &cur,
+			                     &tgt[i]);
+			if (!batching_val_equal(&cur, &tgt[i].v))
 				changed = true;
 			u[i] = tgt[i].v;
 		}
@@ -793,7 +769,7 @@ delete_count(struct sweep *s, struct tab *tb, struct lethe_err *err)
 static lethe_rc
 tab_turn(struct sweep *s, struct tab *tb, int64_t now, bool *more, struct lethe_err *err)
 {
-	int64_t rows = 0, removed;
+	int64_t rows = 0;
 	double t0 = time_mono_ms();
 	lethe_rc rc = LETHE_OK;
 
@@ -805,7 +781,7 @@ tab_turn(struct sweep *s, struct tab *tb, int64_t now, bool *more, struct lethe_
 	if (s->o.dry_run && tb->t->ttl.action == DM_DELETE)
 		return delete_count(s, tb, err);
 	if (tb->media_dirty && !s->o.dry_run)
-		rc = media_flush(s, tb, true, &removed, err);
+		rc = media_settle(s, tb, err);
 	s->pace.batch = tb->batch;
 	while (rc == LETHE_OK && !stopped(s)) {
 		int64_t limit = s->pace.batch, got = 0, seen = 0;
@@ -869,7 +845,7 @@ static lethe_rc
 holds_batch(struct sweep *s, int64_t now, int64_t limit, int64_t *got, struct lethe_err *err)
 {
 	struct store_hold *h = NULL;
-	struct keys k = {0};
+	struct keys *k = NULL; /* per hold: the files of its row */
 	size_t n = 0, i;
 	int64_t rows = 0;
 	double t0 = 0;
@@ -878,6 +854,7 @@ holds_batch(struct sweep *s, int64_t now, int64_t limit, int64_t *got, struct le
 
 	*got = 0;
 	rc = store_hold_due(s->st, now, (size_t)limit, &h, &n, err);
+	k = xcalloc(n ? n : 1, sizeof(*k));
 	if (rc == LETHE_OK && n > 0 && !s->o.dry_run) {
 		rc = batching_begin(s->db, err);
 		open = rc == LETHE_OK;
@@ -902,16 +879,14 @@ holds_batch(struct sweep *s, int64_t now, int64_t limit, int64_t *got, struct le
 		appdb_reset(s->db, q);
 		rc = appdb_bind_all(s->db, q, &kv, 1);
 		while (rc == LETHE_OK && (st = appdb_step(s->db, q, err)) == APPDB_ROW)
-			keys_take(s, q, t->nmedia, &k);
+			keys_take(s, q, t->nmedia, &k[i]);
 		if (rc == LETHE_OK && st == APPDB_ERROR)
 			rc = db_fail(s, err);
 		if (rc == LETHE_OK)
 			rows += s->db->ops->changes(s->db);
 		appdb_reset(s->db, q);
-		/* Media keys are recorded per table: flush them table by table below. */
-		if (rc == LETHE_OK && k.n > 0)
-			rc = media_record(s, t->name, k.v, k.n, err);
-		keys_free(&k);
+		if (rc == LETHE_OK && k[i].n > 0)
+			rc = media_record(s, t->name, k[i].v, k[i].n, err);
 	}
 	if (open && rc == LETHE_OK)
 		rc = appdb_commit(s->db, err);
@@ -923,7 +898,10 @@ holds_batch(struct sweep *s, int64_t now, int64_t limit, int64_t *got, struct le
 		double ms = time_mono_ms() - t0;
 
 		/* Files of the rows just deleted, in whichever tables they were. */
-		rc = media_flush_all(s, false, err);
+		for (i = 0; rc == LETHE_OK && i < n; i++)
+			if (k[i].n > 0)
+				rc = media_done(s, tab_of(s, datamap_table(s->dm, h[i].table)),
+				                h[i].table, k[i].v, k[i].n, err);
 		rc = rc == LETHE_OK ? store_begin(s->st, err) : rc;
 		for (i = 0; rc == LETHE_OK && i < n; i++)
 			rc = store_hold_remove(s->st, h[i].table, h[i].key, h[i].until, err);
@@ -940,6 +918,9 @@ holds_batch(struct sweep *s, int64_t now, int64_t limit, int64_t *got, struct le
 		s->tot.holds_rows += rows;
 		pthread_mutex_unlock(&s->mu);
 	}
+	for (i = 0; i < n; i++)
+		keys_free(&k[i]);
+	free(k);
 	store_holds_free(h, n);
 	return rc;
 }

@@ -601,6 +601,16 @@ store_media_list(struct store *st, int64_t job, const char *table, char ***keys,
 }
 
 lethe_rc
+store_media_remove(struct store *st, int64_t job, const char *table, const char *key,
+                   struct lethe_err *err)
+{
+	return execf(st, err,
+	             "DELETE FROM media_pending WHERE job_id = ?1 AND table_name = ?2 AND "
+	             "object_key = ?3",
+	             "itt", job, table, key);
+}
+
+lethe_rc
 store_media_clear(struct store *st, int64_t job, const char *table, struct lethe_err *err)
 {
 	return execf(st, err, "DELETE FROM media_pending WHERE job_id = ?1 AND table_name = ?2",

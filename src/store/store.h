@@ -107,6 +107,9 @@ lethe_rc store_media_add(struct store *st, int64_t job, const char *table, const
 /* The recorded keys of (@job, @table); free each and the array. */
 lethe_rc store_media_list(struct store *st, int64_t job, const char *table, char ***keys, size_t *n,
                           struct lethe_err *err);
+/* Forget one recorded key (its file was removed). */
+lethe_rc store_media_remove(struct store *st, int64_t job, const char *table, const char *key,
+                            struct lethe_err *err);
 lethe_rc store_media_clear(struct store *st, int64_t job, const char *table, struct lethe_err *err);
 
 /* A Meta data-deletion request as the status page and the runner see it. */

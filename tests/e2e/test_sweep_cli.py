@@ -295,3 +295,28 @@ def test_sweep_test_clock_file(demo, tmp_path):
     assert late["now"] == DEMO_NOW
     assert sum(rows_of(early).values()) == 0
     assert sum(rows_of(late).values()) > 0
+
+
+def test_sweep_settles_media_left_by_a_crash(demo):
+    """Files recorded before a commit that a crash cut short: removed only if no row names them."""
+    rows = query(demo.db, "SELECT id, storage_key FROM media WHERE cached = 0 "
+                          "ORDER BY id LIMIT 2")
+    (gone_id, gone_key), (live_id, live_key) = rows
+    # As if a sweep had recorded both and crashed: gone_id's deletion committed, live_id's not.
+    con = sqlite3.connect(str(demo.db))
+    con.execute("DELETE FROM media WHERE id = ?", (gone_id,))
+    con.commit()
+    con.close()
+    run_lethe("sweep", "-c", demo.config, "--dry-run", env=clock_env(DEMO_NOW - 400 * DAY))
+    st = sqlite3.connect(str(demo.state_db))
+    st.executemany("INSERT INTO media_pending (job_id, table_name, object_key) VALUES (0, ?, ?)",
+                   [("media", gone_key), ("media", live_key)])
+    st.commit()
+    st.close()
+    files = media_files(demo.media)
+    assert {gone_key, live_key} <= files
+    summary, _ = sweep(demo, DEMO_NOW - 400 * DAY)  # nothing expired then
+    assert sum(rows_of(summary).values()) == 0
+    assert media_files(demo.media) == files - {gone_key}
+    assert demo.state("SELECT count(*) FROM media_pending") == [(0,)]
+    assert query(demo.db, "SELECT count(*) FROM media WHERE id = ?", (live_id,)) == [(1,)]

@@ -92,7 +92,7 @@ teardown(void **state)
 }
 
 static struct sweep *
-new_sweep(struct tu_fixture *f, struct store **st, int64_t max_rows)
+new_sweep_opts(struct tu_fixture *f, struct store **st, int64_t max_rows, bool dry)
 {
 	struct sweep_opts o;
 	struct lethe_err err = {0};
@@ -106,7 +106,14 @@ new_sweep(struct tu_fixture *f, struct store **st, int64_t max_rows)
 	o.batch_rows = 50;
 	o.max_txn_ms = 30;
 	o.key = key;
+	o.dry_run = dry;
 	return sweep_new(f->dm, f->db, *st, &o);
+}
+
+static struct sweep *
+new_sweep(struct tu_fixture *f, struct store **st, int64_t max_rows)
+{
+	return new_sweep_opts(f, st, max_rows, false);
 }
 
 static int64_t
@@ -196,20 +203,11 @@ test_sweep_dry_run(void **state)
 {
 	struct tu_fixture *f = *state;
 	struct store *st = NULL;
-	struct sweep_opts o;
+	struct sweep *s = new_sweep_opts(f, &st, 10, true);
 	struct sweep_table_stats ts;
 	struct lethe_err err = {0};
-	struct sweep *s;
-	char path[256];
 	bool more = true;
 
-	snprintf(path, sizeof(path), "%s/state.db", f->dir);
-	assert_int_equal(store_open(path, &st, &err), LETHE_OK);
-	memset(&o, 0, sizeof(o));
-	o.max_rows_per_pass = 10;
-	o.max_ms_per_pass = 1000;
-	o.dry_run = true;
-	s = sweep_new(f->dm, f->db, st, &o);
 	assert_int_equal(sweep_pass(s, NOW, &more, &err), LETHE_OK);
 	assert_false(more);
 	sweep_table_get(s, 0, &ts);
