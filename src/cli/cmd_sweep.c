@@ -197,6 +197,8 @@ cmd_sweep(int argc, char **argv)
 		printf("lethe: no table of the data map has a ttl; nothing to sweep\n");
 		goto out;
 	}
+	if (rc == LETHE_OK)
+		rc = sweep_check_config(env.dm, env.cfg.media_root, &err);
 	if (rc == LETHE_OK && (once || dry)) {
 		sweep_check_indexes(env.dm, env.db);
 		rc = sweep_once(&env, dry, json, &err);

@@ -114,6 +114,23 @@ sweep_ntables(const struct datamap *dm)
 	return n;
 }
 
+lethe_rc
+sweep_check_config(const struct datamap *dm, const char *media_root, struct lethe_err *err)
+{
+	size_t i;
+
+	for (i = 0; i < dm->ntables && media_root == NULL; i++) {
+		const struct dm_table *t = &dm->tables[i];
+
+		if (t->nmedia > 0 && (t->ttl.present || t->action == DM_RETAIN))
+			return lethe_err_set(err, LETHE_E_CONFIG,
+			                     "table '%s' has media columns but app.media_root is "
+			                     "not configured",
+			                     t->name);
+	}
+	return LETHE_OK;
+}
+
 int
 sweep_check_indexes(const struct datamap *dm, struct appdb *db)
 {

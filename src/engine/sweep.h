@@ -76,6 +76,13 @@ void sweep_destroy(struct sweep *s);
 /* Number of TTL tables of the map (a map without any needs no sweeper). */
 size_t sweep_ntables(const struct datamap *dm);
 /*
+ * LETHE_E_CONFIG if a table whose rows the sweeper may delete with their
+ * files (a ttl, or a retain whose holds end) has media columns but
+ * @media_root is NULL.
+ */
+lethe_rc sweep_check_config(const struct datamap *dm, const char *media_root,
+                            struct lethe_err *err);
+/*
  * Warn (log_warnx) about every ttl time column without an index, with the
  * exact CREATE INDEX statement to run.  Returns the number of warnings.
  */

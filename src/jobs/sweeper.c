@@ -139,6 +139,9 @@ sweeper_start(const struct lethe_config *cfg, const struct datamap *dm, struct s
 	*out = NULL;
 	if (sweep_ntables(dm) == 0)
 		return LETHE_OK;
+	rc = sweep_check_config(dm, cfg->media_root, err);
+	if (rc != LETHE_OK)
+		return rc;
 	w = xcalloc(1, sizeof(*w));
 	w->cfg = cfg;
 	pthread_mutex_init(&w->mu, NULL);

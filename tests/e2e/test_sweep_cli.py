@@ -238,6 +238,7 @@ def test_sweep_bad_configuration(demo):
          "max_rows_per_pass"),
         (demo.config, r"  max_ms_per_pass: 250", "  max_ms_per_pass: -5", "max_ms_per_pass"),
         (demo.config, r"^sweep:", "sweep:\n  speed: 3", "speed"),
+        (demo.config, r"^  media_root: media.*$", "", "media_root"),
         (demo.datamap, r"ttl: \{column: received_at, after: 30d\}",
          "ttl: {column: received_at, after: 30d, format: iso}", "ttl format"),
         (demo.datamap, r"ttl: \{column: received_at, after: 30d\}",
