@@ -37,6 +37,7 @@ batching_init(struct batching *b, int64_t fixed, int max_txn_ms, int yield_ms)
 	b->yield_ms = yield_ms;
 	b->last_dv = INT64_MIN;
 	b->last_pause = time_mono_ms();
+	b->max_growth = 2.0;
 }
 
 lethe_rc
@@ -68,9 +69,9 @@ batching_after(struct batching *b, struct appdb *db, double ms, int64_t rows, bo
 		double want = (double)rows * (0.6 * b->max_txn_ms) / ms;
 		int64_t next = (int64_t)want;
 
-		/* Grow at most twofold; shrink as far as the measurement says. */
-		if (next > 2 * b->batch)
-			next = 2 * b->batch;
+		/* Grow at most max_growth-fold; shrink as far as the measurement says. */
+		if ((double)next > b->max_growth * (double)b->batch)
+			next = (int64_t)(b->max_growth * (double)b->batch);
 		if (next < BATCHING_MIN)
 			next = BATCHING_MIN;
 		if (next > BATCHING_MAX)

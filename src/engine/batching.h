@@ -27,6 +27,7 @@ struct batching {
 	int max_txn_ms;      /* adaptive batches aim at 60% of this */
 	int yield_ms;        /* pause after a batch while the app writes */
 	bool pause_as_long;  /* while the app writes, pause at least as long as the last batch */
+	double max_growth;   /* a batch is at most this many times the last (default 2) */
 	int64_t last_dv;     /* app database data_version after our last commit */
 	double polite_until; /* monotonic ms: keep pausing until then */
 	double last_pause;   /* monotonic ms of the last pause */

@@ -299,6 +299,11 @@ sweep_new(const struct datamap *dm, struct appdb *db, struct store *st, const st
 	batching_init(&s->pace, o->batch_rows, o->max_txn_ms, o->yield_ms);
 	/* Sweeps can wait; the app's writers should not: half the time is theirs. */
 	s->pace.pause_as_long = true;
+	/*
+	 * A sweep runs for hours beside the app: grow batches gently, so one
+	 * fast batch (cached pages) does not double the next into cold ones.
+	 */
+	s->pace.max_growth = 1.25;
 	s->ntabs = sweep_ntables(dm);
 	s->tabs = xcalloc(s->ntabs ? s->ntabs : 1, sizeof(*s->tabs));
 	s->hold_q = xcalloc(dm->ntables ? dm->ntables : 1, sizeof(*s->hold_q));
