@@ -10,14 +10,14 @@
  * SQLite work, and a request is answered only once it survives a crash.
  * A failed group is answered at once (it wrote nothing).
  *
- * New requests are appended without the subject index; the committer keeps
- * the unmerged ones in memory (the tail) to find repeats, and merges them
- * into the index in one sorted statement now and then (commit_group).
+ * Repeats are found in a meta/repeats.h index the committer owns: a
+ * rebuildable cache of the window's requests outside the state store, so
+ * that indexing a random keyed hash costs no WAL page and no fsync.
  *
  * Locking: in->mu guards the queue, the committed-but-unsynced list, the
  * flags and the counters; each thread works on a list it detached under the
  * lock and calls completions outside it (a completion may free its request,
- * so the next link is read first).  The tail belongs to the committer.
+ * so the next link is read first).  The repeat index belongs to the committer.
  */
 #include "util/fmacros.h"
 
@@ -26,31 +26,19 @@
 #include <unistd.h>
 
 #include "meta/intake.h"
+#include "meta/repeats.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
 
-#define TAIL_MAX 4096        /* merge the subject index at this many unmerged requests */
-#define TAIL_SLOTS 8192      /* hash slots of the tail (power of two, > TAIL_MAX) */
-#define MERGE_EVERY_MS 500.0 /* and at least this often while some are unmerged */
-#define GROUP_EAGER 32       /* commit while the syncer is busy only from this many on */
-#define CHECKPOINT_MS 1000.0 /* the syncer checkpoints at most this often */
-
-/* A request appended but not yet in the subject index (see store_meta_append). */
-struct tail_entry {
-	const char *app;                 /* app family (configuration's string) */
-	char subject[HASH_TEXT_LEN + 1]; /* keyed hash */
-	char code[META_CODE_LEN + 1];    /* its confirmation code */
-	int64_t received_at;             /* receipt time */
-};
+#define EXPIRE_EVERY_MS 60000.0 /* forget requests older than the window this often */
+#define GROUP_EAGER 32          /* commit while the syncer is busy only from this many on */
+#define CHECKPOINT_MS 1000.0    /* the syncer checkpoints at most this often */
 
 struct intake {
 	struct store *st;             /* the committer's connection */
-	struct tail_entry *unmerged;  /* unmerged requests, oldest first (committer only) */
-	int32_t *slots;               /* hash of the tail: index + 1, 0 = free (committer only) */
-	size_t ntail;                 /* entries in tail */
-	double merged_at;             /* monotonic ms of the last merge */
-	bool need_merge;              /* the store may hold unmerged requests the tail lacks */
+	struct repeats *rp;           /* requests of the repeat window (committer only) */
+	double expired_at;            /* monotonic ms of the last repeats_expire() */
 	int64_t repeat_window;        /* seconds */
 	void (*on_commit)(void *);    /* after a group that created requests */
 	void *arg;                    /* for on_commit */
@@ -75,120 +63,40 @@ struct intake {
 	int walfd;                    /* open on walpath once it exists, or -1 */
 };
 
-/* ---- the unmerged tail ------------------------------------------------- */
-
-static size_t
-tail_hash(const char *subject)
-{
-	size_t h = 1469598103934665603u;
-
-	for (; *subject != '\0'; subject++)
-		h = (h ^ (unsigned char)*subject) * 1099511628211u;
-	return h & (TAIL_SLOTS - 1);
-}
-
-/* The newest tail entry of (@app, @subject) received at or after @since, or NULL. */
-static const struct tail_entry *
-tail_find(const struct intake *in, const char *app, const char *subject, int64_t since)
-{
-	const struct tail_entry *best = NULL;
-	size_t i;
-
-	for (i = tail_hash(subject); in->slots[i] != 0; i = (i + 1) & (TAIL_SLOTS - 1)) {
-		const struct tail_entry *e = &in->unmerged[in->slots[i] - 1];
-
-		if (strcmp(e->subject, subject) == 0 && strcmp(e->app, app) == 0 &&
-		    e->received_at >= since && (best == NULL || e > best))
-			best = e;
-	}
-	return best;
-}
-
-static void
-tail_index(struct intake *in, size_t k)
-{
-	size_t i = tail_hash(in->unmerged[k].subject);
-
-	while (in->slots[i] != 0)
-		i = (i + 1) & (TAIL_SLOTS - 1);
-	in->slots[i] = (int32_t)k + 1;
-}
-
-static void
-tail_add(struct intake *in, const struct intake_req *r)
-{
-	struct tail_entry *e = &in->unmerged[in->ntail];
-
-	e->app = r->app;
-	memcpy(e->subject, r->subject, sizeof(e->subject));
-	memcpy(e->code, r->code, sizeof(e->code));
-	e->received_at = r->now;
-	tail_index(in, in->ntail++);
-}
-
-/* Keep the first @n entries only (a rolled-back group added the others). */
-static void
-tail_truncate(struct intake *in, size_t n)
-{
-	size_t k;
-
-	memset(in->slots, 0, TAIL_SLOTS * sizeof(in->slots[0]));
-	in->ntail = n;
-	for (k = 0; k < n; k++)
-		tail_index(in, k);
-}
-
 /* ---- group commit ------------------------------------------------------- */
 
-/* A repeat of @r within the window: its code from the tail or the index. */
-static lethe_rc
-find_repeat(struct intake *in, struct intake_req *r, struct lethe_err *err)
+/* Rebuild the repeat index from the store (after a failed transaction). */
+static void
+repeats_rebuild(struct intake *in, int64_t now)
 {
-	int64_t since = r->now - in->repeat_window;
-	const struct tail_entry *e = tail_find(in, r->app, r->subject, since);
-	struct store_meta_req found;
-	lethe_rc rc;
+	struct lethe_err err = {0};
+	struct repeats *rp = NULL;
 
-	if (e != NULL) {
-		memcpy(r->code, e->code, sizeof(r->code));
-		return LETHE_OK;
+	if (repeats_open(in->st, now - in->repeat_window, &rp, &err) != LETHE_OK) {
+		log_warnx("intake: %s", err.msg);
+		return;
 	}
-	rc = store_meta_find_merged(in->st, r->app, r->subject, since, &found, err);
-	if (rc == LETHE_OK)
-		snprintf(r->code, sizeof(r->code), "%.*s", META_CODE_LEN, found.code);
-	return rc;
+	repeats_free(in->rp);
+	in->rp = rp;
 }
 
 /*
- * Find or create each request of @group in one transaction.  New requests
- * are appended without indexing; at TAIL_MAX of them, every MERGE_EVERY_MS,
- * and first thing after a failed merge or a start (in->need_merge), the same
- * transaction also merges them into the index.  The in-memory tail always
- * holds exactly the committed unmerged requests of this process, or
- * need_merge is set and the next transaction merges before any lookup.
+ * Find or create each request of @group in one transaction; new requests
+ * go into the repeat index too, which is rebuilt from the store if the
+ * transaction fails.
  */
 static lethe_rc
 commit_group(struct intake *in, struct intake_req *group, bool *created)
 {
 	struct intake_req *r;
 	struct lethe_err err = {0};
-	size_t ntail0 = in->ntail;
-	bool merged = false, end_merge = false;
-	int64_t rows = 0;
 	lethe_rc rc;
 
 	*created = false;
 	rc = store_begin(in->st, &err);
 	for (r = group; rc == LETHE_OK && r != NULL; r = r->next) {
-		if (in->need_merge || in->ntail == TAIL_MAX) {
-			rc = store_meta_merge(in->st, &rows, &err);
-			if (rc != LETHE_OK)
-				break;
-			merged = true;
-			in->need_merge = false;
-			tail_truncate(in, 0);
-		}
-		rc = find_repeat(in, r, &err);
+		rc = repeats_find(in->rp, r->app, r->subject, r->now - in->repeat_window, r->code,
+		                  &err);
 		if (rc == LETHE_OK) {
 			r->created = false;
 			continue;
@@ -198,34 +106,31 @@ commit_group(struct intake *in, struct intake_req *group, bool *created)
 		meta_code_new(r->code, r->now);
 		r->created = true;
 		*created = true;
-		rc = store_meta_append(in->st, r->code, r->app, r->subject, r->box, r->boxlen,
+		rc = store_meta_insert(in->st, r->code, r->app, r->subject, r->box, r->boxlen,
 		                       r->now, &err);
 		if (rc == LETHE_OK)
-			tail_add(in, r);
-	}
-	if (rc == LETHE_OK && in->ntail > 0 && time_mono_ms() - in->merged_at >= MERGE_EVERY_MS) {
-		rc = store_meta_merge(in->st, &rows, &err);
-		merged = end_merge = true;
+			rc = repeats_add(in->rp, r->app, r->subject, r->code, r->now, &err);
 	}
 	if (rc == LETHE_OK)
 		rc = store_commit(in->st, &err);
 	if (rc != LETHE_OK) {
 		store_rollback(in->st);
-		if (merged) {
-			/* The merge rolled back: what it indexed is unmerged again. */
-			in->need_merge = true;
-			tail_truncate(in, 0);
-		} else {
-			tail_truncate(in, ntail0);
-		}
+		repeats_abandon(in->rp);
 		log_warnx("intake: a group of requests could not be stored: %s", err.msg);
+		if (*created)
+			repeats_rebuild(in, group->now);
 		return rc;
 	}
-	if (end_merge)
-		tail_truncate(in, 0);
-	if (merged)
-		in->merged_at = time_mono_ms();
-	return rc;
+	if (repeats_commit(in->rp, &err) != LETHE_OK) {
+		log_warnx("intake: %s; rebuilding it", err.msg);
+		repeats_rebuild(in, group->now);
+	}
+	if (time_mono_ms() - in->expired_at >= EXPIRE_EVERY_MS) {
+		in->expired_at = time_mono_ms();
+		if (repeats_expire(in->rp, group->now - in->repeat_window, &err) != LETHE_OK)
+			log_warnx("intake: %s", err.msg);
+	}
+	return LETHE_OK;
 }
 
 /* Call the completion of every request of @list with @rc. */
@@ -378,10 +283,10 @@ intake_start(const char *path, int64_t repeat_window, void (*on_commit)(void *),
 		rc = store_open(path, &in->ck, err);
 	if (rc != LETHE_OK)
 		goto fail;
-	in->unmerged = xcalloc(TAIL_MAX, sizeof(*in->unmerged));
-	in->slots = xcalloc(TAIL_SLOTS, sizeof(*in->slots));
-	in->need_merge = true; /* a crash may have left a tail */
-	in->merged_at = time_mono_ms();
+	rc = repeats_open(in->st, time_now() - repeat_window, &in->rp, err);
+	if (rc != LETHE_OK)
+		goto fail;
+	in->expired_at = time_mono_ms();
 	in->repeat_window = repeat_window;
 	in->on_commit = on_commit;
 	in->arg = arg;
@@ -410,8 +315,7 @@ fail_sync:
 fail:
 	store_close(in->st);
 	store_close(in->ck);
-	free(in->unmerged);
-	free(in->slots);
+	repeats_free(in->rp);
 	free(in->walpath);
 	free(in);
 	return rc;
@@ -469,8 +373,7 @@ intake_free(struct intake *in)
 		close(in->walfd);
 	store_close(in->st);
 	store_close(in->ck);
-	free(in->unmerged);
-	free(in->slots);
+	repeats_free(in->rp);
 	free(in->walpath);
 	free(in);
 }

@@ -107,25 +107,15 @@ static const char schema_v4[] = "ALTER TABLE jobs ADD COLUMN lease_owner TEXT;"
                                 "ALTER TABLE jobs ADD COLUMN lease_until INTEGER;";
 
 /*
- * Version 5: the (app, subject) index of Meta requests moves to its own
- * table, filled in sorted batches (store_meta_merge): an index on a keyed
- * hash puts every insert on a random page, which made the intake write a
- * 4 KB WAL frame per request.  meta_subjects_mark.upto is the highest
- * request id merged; rows above it are the tail the intake keeps in memory.
+ * Version 5: no (app, subject) index on meta_requests.  The subject is a
+ * keyed hash, so every insert into that index landed on a random page: one
+ * more 4 KB WAL frame to write and fsync per request.  Repeats are found
+ * through meta/repeats.c, an index rebuilt from the requests of the repeat
+ * window (found through received_at, which grows with the rowid).
  */
 static const char schema_v5[] =
-    "CREATE TABLE IF NOT EXISTS meta_subjects ("
-    "  app TEXT NOT NULL,"
-    "  subject TEXT NOT NULL,"
-    "  request_id INTEGER NOT NULL,"
-    "  PRIMARY KEY (app, subject, request_id)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS meta_subjects_mark ("
-    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
-    "  upto INTEGER NOT NULL);"
-    "INSERT OR IGNORE INTO meta_subjects SELECT app, subject, id FROM meta_requests;"
-    "INSERT OR IGNORE INTO meta_subjects_mark VALUES "
-    "  (1, (SELECT coalesce(max(id), 0) FROM meta_requests));"
-    "DROP INDEX IF EXISTS meta_requests_subject;";
+    "DROP INDEX IF EXISTS meta_requests_subject;"
+    "CREATE INDEX IF NOT EXISTS meta_requests_received ON meta_requests(received_at);";
 
 /* migrations[i] brings a store from version i to i + 1. */
 static const char *const migrations[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3, schema_v4,
@@ -641,13 +631,10 @@ store_meta_find(struct store *st, const char *app, const char *subject, int64_t 
 	sqlite3_stmt *q = NULL;
 	lethe_rc rc;
 
-	/* The merged index, then the tail above the mark (short: see store_meta_merge). */
+	/* A scan of the window: meant for tests and single lookups (see repeats.h). */
 	rc = prepf(st, &q, err,
-	           "SELECT " META_COLS " FROM meta_requests WHERE id IN "
-	           "(SELECT request_id FROM meta_subjects WHERE app = ?1 AND subject = ?2 "
-	           " UNION ALL SELECT id FROM meta_requests WHERE id > "
-	           " (SELECT upto FROM meta_subjects_mark) AND app = ?1 AND subject = ?2) "
-	           "AND received_at >= ?3 ORDER BY id DESC LIMIT 1",
+	           "SELECT " META_COLS " FROM meta_requests WHERE received_at >= ?3 "
+	           "AND app = ?1 AND subject = ?2 ORDER BY id DESC LIMIT 1",
 	           "tti", app, subject, since);
 	rc = meta_one(q, rc, out);
 	unprep(st, q);
@@ -655,65 +642,35 @@ store_meta_find(struct store *st, const char *app, const char *subject, int64_t 
 }
 
 lethe_rc
-store_meta_find_merged(struct store *st, const char *app, const char *subject, int64_t since,
-                       struct store_meta_req *out, struct lethe_err *err)
+store_meta_since(struct store *st, int64_t since, store_meta_fn fn, void *arg,
+                 struct lethe_err *err)
 {
 	sqlite3_stmt *q = NULL;
 	lethe_rc rc;
+	int s;
 
 	rc = prepf(st, &q, err,
-	           "SELECT " META_COLS " FROM meta_requests WHERE id IN "
-	           "(SELECT request_id FROM meta_subjects WHERE app = ?1 AND subject = ?2) "
-	           "AND received_at >= ?3 ORDER BY id DESC LIMIT 1",
-	           "tti", app, subject, since);
-	rc = meta_one(q, rc, out);
+	           "SELECT app, subject, code, received_at FROM meta_requests "
+	           "WHERE received_at >= ?1",
+	           "i", since);
+	while (rc == LETHE_OK && (s = sqlite3_step(q)) == SQLITE_ROW)
+		rc = fn(arg, (const char *)sqlite3_column_text(q, 0),
+		        (const char *)sqlite3_column_text(q, 1),
+		        (const char *)sqlite3_column_text(q, 2), sqlite3_column_int64(q, 3), err);
+	if (rc == LETHE_OK && s != SQLITE_DONE)
+		rc = sfail(st, err, "meta requests");
 	unprep(st, q);
 	return rc;
-}
-
-lethe_rc
-store_meta_append(struct store *st, const char *code, const char *app, const char *subject,
-                  const uint8_t *box, size_t boxlen, int64_t now, struct lethe_err *err)
-{
-	return execf(st, err,
-	             "INSERT INTO meta_requests (code, app, subject, identity_box, state, "
-	             "received_at) VALUES (?1, ?2, ?3, ?4, 'received', ?5)",
-	             "tttbi", code, app, subject, (const void *)box, boxlen, now);
 }
 
 lethe_rc
 store_meta_insert(struct store *st, const char *code, const char *app, const char *subject,
                   const uint8_t *box, size_t boxlen, int64_t now, struct lethe_err *err)
 {
-	lethe_rc rc = store_meta_append(st, code, app, subject, box, boxlen, now, err);
-
-	if (rc == LETHE_OK)
-		rc = execf(st, err,
-		           "INSERT INTO meta_subjects (app, subject, request_id) "
-		           "VALUES (?1, ?2, last_insert_rowid())",
-		           "tt", app, subject);
-	return rc;
-}
-
-lethe_rc
-store_meta_merge(struct store *st, int64_t *rows, struct lethe_err *err)
-{
-	lethe_rc rc;
-
-	*rows = 0;
-	rc = execf(st, err,
-	           "INSERT OR IGNORE INTO meta_subjects (app, subject, request_id) "
-	           "SELECT app, subject, id FROM meta_requests WHERE id > "
-	           "(SELECT upto FROM meta_subjects_mark) ORDER BY app, subject, id",
-	           "");
-	if (rc == LETHE_OK)
-		*rows = sqlite3_changes(st->db);
-	if (rc == LETHE_OK)
-		rc = execf(st, err,
-		           "UPDATE meta_subjects_mark SET upto = "
-		           "(SELECT coalesce(max(id), upto) FROM meta_requests)",
-		           "");
-	return rc;
+	return execf(st, err,
+	             "INSERT INTO meta_requests (code, app, subject, identity_box, state, "
+	             "received_at) VALUES (?1, ?2, ?3, ?4, 'received', ?5)",
+	             "tttbi", code, app, subject, (const void *)box, boxlen, now);
 }
 
 lethe_rc
