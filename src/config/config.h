@@ -26,6 +26,26 @@ struct meta_app {
 	int line;          /* line in the configuration */
 };
 
+/* An app API key: its name and the SHA-256 of the key (the key itself is never stored). */
+struct api_key {
+	char *name;         /* who holds it, for logs */
+	uint8_t sha256[32]; /* SHA-256 of the key as presented */
+	int line;           /* line in the configuration */
+};
+
+/* The outbox of upstream jobs (docs/internals/outbox.md). */
+struct outbox_config {
+	int64_t base_ms;                /* first backoff bound */
+	int64_t cap_ms;                 /* largest backoff bound */
+	int64_t max_attempts;           /* calls before a job is dead */
+	int64_t max_age_s;              /* age after which a job is dead */
+	int64_t lease_ms;               /* how long a running job is held */
+	char *key_env;                  /* env var holding the sealing key (hex) */
+	char *key_file;                 /* resolved key file, or NULL */
+	uint8_t key[HASH_KEY_LEN];      /* the sealing key once loaded */
+	bool key_loaded;                /* key is valid */
+};
+
 struct lethe_config {
 	char *path;                /* the file read */
 	char *dir;                 /* its directory */
@@ -49,6 +69,9 @@ struct lethe_config {
 	int64_t meta_repeat;       /* meta.repeat_window in s: repeats get the same code */
 	struct meta_app *apps;     /* meta.apps in file order */
 	size_t napps;              /* number of apps */
+	struct outbox_config outbox; /* outbox: section */
+	struct api_key *api_keys;    /* api.keys */
+	size_t napi_keys;            /* number of API keys */
 };
 
 /* Read @path into @cfg (caller-owned storage).  Free with config_free(). */
@@ -64,6 +87,16 @@ lethe_rc config_load_key(struct lethe_config *cfg, struct lethe_err *err);
  * LETHE_E_CONFIG names the app and the variable (never the secret).
  */
 lethe_rc config_load_secrets(struct lethe_config *cfg, struct lethe_err *err);
+/*
+ * Load the outbox sealing key: outbox.key_env if set, else outbox.key_file;
+ * a missing key file is created with a fresh random key (mode 0600).
+ */
+lethe_rc config_load_outbox_key(struct lethe_config *cfg, struct lethe_err *err);
+/*
+ * The API key matching @presented (compared by SHA-256 in constant time), or
+ * NULL.  Thread-safe.
+ */
+const struct api_key *config_api_key(const struct lethe_config *cfg, const char *presented);
 /* The app named @name, or NULL. */
 const struct meta_app *config_meta_app(const struct lethe_config *cfg, const char *name);
 /* @rel resolved against the configuration's directory; caller frees. */
