@@ -13,6 +13,7 @@
 
 #include "config/config.h"
 #include "db/appdb.h"
+#include "platform/platform_config.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
 #include "util/yamlutil.h"
@@ -218,8 +219,8 @@ parse_meta(struct lethe_config *cfg, struct ydoc *y, yaml_node_t *root, struct l
 lethe_rc
 config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 {
-	static const char *const root_keys[] = {"app",   "datamap", "state", "anonymize",
-	                                        "erase", "server",  "meta",  NULL};
+	static const char *const root_keys[] = {
+	    "app", "datamap", "state", "anonymize", "erase", "server", "meta", "platforms", NULL};
 	static const char *const app_keys[] = {"database", "media_root", NULL};
 	static const char *const state_keys[] = {"database", NULL};
 	static const char *const anon_keys[] = {"key_env", "key_file", NULL};
@@ -307,6 +308,8 @@ config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 		rc = parse_server(cfg, &y, root, err);
 	if (rc == LETHE_OK)
 		rc = parse_meta(cfg, &y, root, err);
+	if (rc == LETHE_OK)
+		rc = platforms_parse(cfg, &y, root, &cfg->platforms, err);
 out:
 	ydoc_free(&y);
 	return rc;
@@ -340,6 +343,7 @@ config_free(struct lethe_config *cfg)
 		free(cfg->apps[i].secret);
 	}
 	free(cfg->apps);
+	platforms_free(cfg->platforms);
 	sodium_memzero(cfg->key, sizeof(cfg->key));
 	memset(cfg, 0, sizeof(*cfg));
 }
