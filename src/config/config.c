@@ -13,6 +13,7 @@
 
 #include "config/config.h"
 #include "db/appdb.h"
+#include "platform/platform_config.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
 #include "util/yamlutil.h"
@@ -336,8 +337,9 @@ parse_api(struct lethe_config *cfg, struct ydoc *y, yaml_node_t *root, struct le
 lethe_rc
 config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 {
-	static const char *const root_keys[] = {"app",    "datamap", "state", "anonymize", "erase",
-	                                        "server", "meta",    "outbox", "api",      NULL};
+	static const char *const root_keys[] = {"app",    "datamap", "state",  "anonymize",
+	                                        "erase",  "server",  "meta",   "platforms",
+	                                        "outbox", "api",     NULL};
 	static const char *const app_keys[] = {"database", "media_root", NULL};
 	static const char *const state_keys[] = {"database", NULL};
 	static const char *const anon_keys[] = {"key_env", "key_file", NULL};
@@ -431,6 +433,8 @@ config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 	if (rc == LETHE_OK)
 		rc = parse_meta(cfg, &y, root, err);
 	if (rc == LETHE_OK)
+		rc = platforms_parse(cfg, &y, root, &cfg->platforms, err);
+	if (rc == LETHE_OK)
 		rc = parse_outbox(cfg, &y, root, err);
 	if (rc == LETHE_OK)
 		rc = parse_api(cfg, &y, root, err);
@@ -467,6 +471,7 @@ config_free(struct lethe_config *cfg)
 		free(cfg->apps[i].secret);
 	}
 	free(cfg->apps);
+	platforms_free(cfg->platforms);
 	for (i = 0; i < cfg->napi_keys; i++)
 		free(cfg->api_keys[i].name);
 	free(cfg->api_keys);

@@ -46,6 +46,8 @@ struct outbox_config {
 	bool key_loaded;                /* key is valid */
 };
 
+struct platforms; /* platform/platform_config.h */
+
 struct lethe_config {
 	char *path;                /* the file read */
 	char *dir;                 /* its directory */
@@ -72,6 +74,7 @@ struct lethe_config {
 	struct outbox_config outbox; /* outbox: section */
 	struct api_key *api_keys;    /* api.keys */
 	size_t napi_keys;            /* number of API keys */
+	struct platforms *platforms; /* the platforms: section (defaults when absent) */
 };
 
 /* Read @path into @cfg (caller-owned storage).  Free with config_free(). */
