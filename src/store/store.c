@@ -978,8 +978,9 @@ store_disc_drop(struct store *st, int64_t id, struct lethe_err *err)
 {
 	lethe_rc rc;
 
-	rc = execf(st, err, "DELETE FROM outbox WHERE disconnect_id = ?1 AND state = 'staged'", "i",
-	           id);
+	rc = execf(st, err, "DELETE FROM outbox WHERE disconnect_id = ?1 AND ?1 IN (SELECT id FROM "
+	           "channel_disconnects WHERE state = 'staged')",
+	           "i", id);
 	if (rc == LETHE_OK)
 		rc = execf(st, err,
 		           "DELETE FROM channel_disconnects WHERE id = ?1 AND state = 'staged'", "i",
