@@ -17,12 +17,14 @@
 #include <sodium.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "db/appdb.h"
 #include "engine/revoke.h"
 #include "http/form.h"
 #include "http/metrics.h"
 #include "http/server.h"
+#include "http/server_internal.h"
 #include "http/status_page.h"
 #include "http/template.h"
 #include "jobs/runner.h"
@@ -35,33 +37,10 @@
 #include "util/mem.h"
 #include "util/timeutil.h"
 
-#define THREAD_STACK (256u * 1024)
-#define CONN_LIMIT 2048
+#define CONN_LIMIT 4096
 #define CONN_TIMEOUT_S 30
 #define TEMPLATE_FILE_MAX (256u * 1024)
-
-struct server {
-	const struct lethe_config *cfg; /* configuration, secrets loaded */
-	const struct datamap *dm;       /* validated data map */
-	struct MHD_Daemon *d;           /* libmicrohttpd */
-	struct intake *intake;          /* durable intake of deletion requests */
-	struct runner *runner;          /* background erasures */
-	pthread_mutex_t db_mu;          /* guards db */
-	struct appdb *db;               /* app database, for deauthorize */
-	pthread_mutex_t st_mu;          /* guards st */
-	struct store *st;               /* state store, for pages, readiness, records */
-	char *tpl;                      /* operator's status template, or NULL */
-	int port;                       /* bound port */
-};
-
-/* One HTTP request. */
-struct request {
-	struct buf body;   /* the request body, capped */
-	bool too_big;      /* the body went over the cap */
-	double t0;         /* monotonic ms at arrival */
-	const char *route; /* metrics label */
-	unsigned status;   /* status answered */
-};
+#define BLOCKING_WORKERS 4 /* threads for handlers that wait on a database */
 
 unsigned
 http_status_of(lethe_rc rc)
@@ -89,109 +68,156 @@ http_status_of(lethe_rc rc)
 	}
 }
 
-/* ---- responses ---------------------------------------------------------- */
+/* ---- the request as handlers see it -------------------------------------- */
 
+const char *
+http_header(const struct request *r, const char *name)
+{
+	if (strcasecmp(name, MHD_HTTP_HEADER_AUTHORIZATION) == 0)
+		return r->h_auth;
+	if (strcasecmp(name, MHD_HTTP_HEADER_CONTENT_TYPE) == 0)
+		return r->h_type;
+	if (strcasecmp(name, MHD_HTTP_HEADER_ACCEPT) == 0)
+		return r->h_accept;
+	return NULL;
+}
+
+const char *
+http_query(const struct request *r, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < r->nargs; i++)
+		if (strcmp(r->args[i][0], name) == 0)
+			return r->args[i][1];
+	return NULL;
+}
+
+void
+http_reply(struct request *r, unsigned status, const char *type, const char *body, size_t len)
+{
+	free(r->rbody);
+	r->rbody = xmalloc(len + 1);
+	memcpy(r->rbody, body, len);
+	r->rbody[len] = '\0';
+	r->rlen = len;
+	r->status = status;
+	r->type = type;
+}
+
+void
+http_reply_json(struct request *r, unsigned status, json_t *j)
+{
+	char *text = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+
+	json_decref(j);
+	if (text == NULL) {
+		http_reply(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "application/json",
+		           "{\"error\":{\"code\":\"internal\",\"message\":\"cannot encode\"}}", 54);
+		return;
+	}
+	free(r->rbody);
+	r->rbody = text;
+	r->rlen = strlen(text);
+	r->status = status;
+	r->type = "application/json";
+}
+
+void
+http_reply_error(struct request *r, lethe_rc rc, const char *msg)
+{
+	http_reply_json(
+	    r, http_status_of(rc),
+	    json_pack("{s:{s:s, s:s}}", "error", "code", lethe_rc_str(rc), "message", msg));
+}
+
+void
+http_reply_status(struct request *r, unsigned status, const char *code, const char *msg)
+{
+	http_reply_json(r, status,
+	                json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg));
+}
+
+/* 405 with the methods @allow lists. */
+static void
+reply_method(struct request *r, const char *allow)
+{
+	char msg[64];
+
+	snprintf(msg, sizeof(msg), "use %s", allow);
+	r->allow = allow;
+	http_reply_status(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", msg);
+}
+
+/* Queue @r's reply on its connection and count it in the metrics. */
 static enum MHD_Result
-respond(struct MHD_Connection *c, struct request *r, unsigned status, const char *type,
-        const char *body, size_t len)
+queue_reply(struct request *r)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 
-	resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	r->phase = REQ_ANSWERED;
+	if (r->rbody == NULL)
+		http_reply_status(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "no answer");
+	resp = MHD_create_response_from_buffer(r->rlen, r->rbody, MHD_RESPMEM_MUST_FREE);
 	if (resp == NULL)
 		return MHD_NO;
-	if (type != NULL)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	r->rbody = NULL;
+	if (r->type != NULL)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->type);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
-	if (type != NULL && strncmp(type, "text/html", 9) == 0)
+	if (r->type != NULL && strncmp(r->type, "text/html", 9) == 0)
 		MHD_add_response_header(
 		    resp, "Content-Security-Policy",
 		    "default-src 'none'; style-src 'self'; img-src 'self'; "
 		    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
-	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
-		                        strncmp(r->route, "meta", 4) == 0 ? "POST" : "GET, HEAD");
-	r->status = status;
+	if (r->allow != NULL)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+	if (r->www_auth != NULL)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, r->www_auth);
 	/*
 	 * Count it now, not in the completion callback: a client that reads
 	 * /metrics right after this answer must already see it.
 	 */
-	metrics_http(r->route, status, (time_mono_ms() - r->t0) / 1000.0);
-	ret = MHD_queue_response(c, status, resp);
+	metrics_http(r->route, r->status, (time_mono_ms() - r->t0) / 1000.0);
+	ret = MHD_queue_response(r->conn, r->status, resp);
 	MHD_destroy_response(resp);
 	return ret;
-}
-
-static enum MHD_Result
-respond_json(struct MHD_Connection *c, struct request *r, unsigned status, json_t *j)
-{
-	char *text = json_dumps(j, JSON_COMPACT);
-	enum MHD_Result ret;
-
-	json_decref(j);
-	if (text == NULL)
-		return MHD_NO;
-	ret = respond(c, r, status, "application/json", text, strlen(text));
-	free(text);
-	return ret;
-}
-
-/* {"error": {"code", "message"}} with the status http_status_of(@rc) says. */
-static enum MHD_Result
-respond_error(struct MHD_Connection *c, struct request *r, lethe_rc rc, const char *msg)
-{
-	return respond_json(
-	    c, r, http_status_of(rc),
-	    json_pack("{s:{s:s, s:s}}", "error", "code", lethe_rc_str(rc), "message", msg));
-}
-
-static enum MHD_Result
-respond_status(struct MHD_Connection *c, struct request *r, unsigned status, const char *code,
-               const char *msg)
-{
-	return respond_json(c, r, status,
-	                    json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg));
 }
 
 /* ---- Meta callbacks ------------------------------------------------------ */
 
 /*
  * Check method, content type and body; verify the signed_request of @app.
- * On failure the error response is queued and *@ret set; returns false.
+ * On failure the error reply is set and false returned.
  */
 static bool
-meta_verify(struct server *s, struct MHD_Connection *c, struct request *r, const char *method,
-            const struct meta_app *app, struct sr_payload *p, enum MHD_Result *ret)
+meta_verify(struct server *s, struct request *r, const struct meta_app *app, struct sr_payload *p)
 {
-	const char *ctype;
-	char *sr = NULL;
+	const char *ctype = r->h_type;
+	char sr[SR_MAX_LEN + 2];
 	size_t srlen = 0;
 	struct lethe_err err = {0};
 	lethe_rc rc;
 
-	if (strcmp(method, "POST") != 0) {
-		*ret = respond_status(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
-		                      "use POST");
+	if (strcmp(r->method, "POST") != 0) {
+		reply_method(r, "POST");
 		return false;
 	}
 	if (r->too_big) {
-		*ret = respond_error(c, r, LETHE_E_TOOBIG, "request body too large");
+		http_reply_error(r, LETHE_E_TOOBIG, "request body too large");
 		return false;
 	}
-	ctype = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 	if (ctype == NULL || strncasecmp(ctype, "application/x-www-form-urlencoded", 33) != 0 ||
 	    (ctype[33] != '\0' && ctype[33] != ';' && ctype[33] != ' ')) {
-		*ret =
-		    respond_status(c, r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
-		                   "Content-Type must be application/x-www-form-urlencoded");
+		http_reply_status(r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+		                  "Content-Type must be application/x-www-form-urlencoded");
 		return false;
 	}
-	sr = xmalloc(SR_MAX_LEN + 2);
 	rc = form_get(r->body.data ? r->body.data : "", r->body.len, "signed_request", sr,
-	              SR_MAX_LEN + 2, &srlen);
+	              sizeof(sr), &srlen);
 	if (rc == LETHE_E_NOTFOUND) {
 		rc = LETHE_E_INVALID;
 		lethe_err_set(&err, rc, "the form has no signed_request field");
@@ -202,7 +228,7 @@ meta_verify(struct server *s, struct MHD_Connection *c, struct request *r, const
 	} else {
 		rc = sr_verify(sr, srlen, app->secret, app->secret_len, p, &err);
 	}
-	free(sr);
+	sodium_memzero(sr, sizeof(sr));
 	/* Meta expects 400 for a forged request as for a malformed one. */
 	if (rc == LETHE_E_FORBIDDEN)
 		rc = LETHE_E_INVALID;
@@ -213,7 +239,7 @@ meta_verify(struct server *s, struct MHD_Connection *c, struct request *r, const
 		                   "issued_at is missing or outside the accepted window");
 	}
 	if (rc != LETHE_OK) {
-		*ret = respond_error(c, r, rc, err.msg);
+		http_reply_error(r, rc, err.msg);
 		return false;
 	}
 	return true;
@@ -228,68 +254,135 @@ meta_id(const struct sr_payload *p)
 	return p->user_id;
 }
 
-static enum MHD_Result
-meta_deletion(struct server *s, struct MHD_Connection *c, struct request *r, const char *method,
-              const struct meta_app *app)
+/* The intake finished with a deletion request: hand it back to its connection. */
+static void
+meta_deletion_done(struct intake_req *in)
 {
-	struct sr_payload p;
-	struct intake_req in;
-	char subject[HASH_TEXT_LEN + 1];
-	char *url;
-	enum MHD_Result ret;
+	struct request *r = (struct request *)((char *)in - offsetof(struct request, in));
 
-	r->route = "meta_data_deletion";
-	if (!meta_verify(s, c, r, method, app, &p, &ret))
-		return ret;
-	memset(&in, 0, sizeof(in));
-	meta_subject(s->cfg->key, app->name, meta_id(&p), subject);
-	in.app = app->name;
-	in.subject = subject;
-	in.box = meta_box_seal(s->cfg->key, app->name, meta_id(&p), &in.boxlen);
-	in.now = time_now();
-	intake_submit(s->intake, &in);
-	free((void *)in.box);
-	sodium_memzero(&p, sizeof(p));
-	if (in.rc != LETHE_OK)
-		return respond_error(c, r, LETHE_E_UNAVAILABLE,
-		                     "the request could not be recorded; try again");
-	url = xasprintf("%s/data-deletion/status?id=%s", s->cfg->public_url, in.code);
-	ret = respond_json(c, r, MHD_HTTP_OK,
-	                   json_pack("{s:s, s:s}", "url", url, "confirmation_code", in.code));
-	free(url);
-	return ret;
+	r->phase = REQ_READY;
+	MHD_resume_connection(r->conn);
 }
 
-static enum MHD_Result
-meta_deauthorize(struct server *s, struct MHD_Connection *c, struct request *r, const char *method,
-                 const struct meta_app *app)
+/* After resume: the answer Meta reads, or 503 when the request is not durable. */
+static void
+meta_deletion_finish(struct server *s, struct request *r)
+{
+	char *url;
+
+	free((void *)r->in.box);
+	r->in.box = NULL;
+	if (r->in.rc != LETHE_OK) {
+		http_reply_error(r, LETHE_E_UNAVAILABLE,
+		                 "the request could not be recorded; try again");
+		return;
+	}
+	url = xasprintf("%s/data-deletion/status?id=%s", s->cfg->public_url, r->in.code);
+	http_reply_json(r, MHD_HTTP_OK,
+	                json_pack("{s:s, s:s}", "url", url, "confirmation_code", r->in.code));
+	free(url);
+}
+
+/*
+ * Verify on the event thread, then hand the request to the intake; the
+ * connection stays suspended until its group commit is durable.
+ */
+static void
+meta_deletion(struct server *s, struct request *r, const struct meta_app *app)
 {
 	struct sr_payload p;
+
+	r->route = "meta_data_deletion";
+	if (!meta_verify(s, r, app, &p))
+		return;
+	meta_subject(s->cfg->key, app->name, meta_id(&p), r->in.subject);
+	r->in.app = app->name;
+	r->in.box = meta_box_seal(s->cfg->key, app->name, meta_id(&p), &r->in.boxlen);
+	r->in.now = time_now();
+	r->in.done = meta_deletion_done;
+	sodium_memzero(&p, sizeof(p));
+	r->finish = meta_deletion_finish;
+	r->phase = REQ_SUSPENDED;
+}
+
+/* Blocking: wipe the tokens of the person the verified request names. */
+static void
+meta_deauthorize_run(struct server *s, struct request *r)
+{
+	const struct meta_app *app = r->app;
 	struct lethe_err err = {0};
-	char subject[HASH_TEXT_LEN + 1];
 	int64_t rows = 0;
-	enum MHD_Result ret;
 	lethe_rc rc;
 
-	r->route = "meta_deauthorize";
-	if (!meta_verify(s, c, r, method, app, &p, &ret))
-		return ret;
-	meta_subject(s->cfg->key, app->name, meta_id(&p), subject);
 	pthread_mutex_lock(&s->db_mu);
-	rc = revoke_tokens(s->dm, s->db, app->identity, meta_id(&p), &rows, &err);
+	rc = revoke_tokens(s->dm, s->db, app->identity, r->uid, &rows, &err);
 	pthread_mutex_unlock(&s->db_mu);
-	sodium_memzero(&p, sizeof(p));
 	if (rc == LETHE_OK) {
 		pthread_mutex_lock(&s->st_mu);
-		rc = store_deauth_add(s->st, app->name, subject, rows, time_now(), &err);
+		rc = store_deauth_add(s->st, app->name, r->in.subject, rows, time_now(), &err);
 		pthread_mutex_unlock(&s->st_mu);
 	}
 	if (rc != LETHE_OK) {
 		log_warnx("deauthorize (%s): %s", app->name, lethe_rc_str(rc));
-		return respond_error(c, r, LETHE_E_UNAVAILABLE,
-		                     "the deauthorization could not be applied; try again");
+		http_reply_error(r, LETHE_E_UNAVAILABLE,
+		                 "the deauthorization could not be applied; try again");
+		return;
 	}
-	return respond(c, r, MHD_HTTP_OK, NULL, "", 0);
+	http_reply(r, MHD_HTTP_OK, NULL, "", 0);
+}
+
+/* Verify on the event thread; the wipe itself runs on a worker. */
+static void
+meta_deauthorize(struct server *s, struct request *r, const struct meta_app *app)
+{
+	struct sr_payload p;
+
+	r->route = "meta_deauthorize";
+	if (!meta_verify(s, r, app, &p))
+		return;
+	meta_subject(s->cfg->key, app->name, meta_id(&p), r->in.subject);
+	r->app = app;
+	r->uid = xstrdup(meta_id(&p));
+	sodium_memzero(&p, sizeof(p));
+	r->handler = meta_deauthorize_run;
+	r->phase = REQ_SUSPENDED;
+}
+
+/* /api/meta/[{app}/](data-deletion|deauthorize) */
+static void
+meta_routes(struct server *s, struct request *r)
+{
+	const struct meta_app *app = NULL;
+	const char *rest = r->path + 10;
+	size_t i;
+
+	if (s->cfg->napps > 0 && strcmp(rest, "data-deletion") == 0) {
+		meta_deletion(s, r, &s->cfg->apps[0]);
+		return;
+	}
+	if (s->cfg->napps > 0 && strcmp(rest, "deauthorize") == 0) {
+		meta_deauthorize(s, r, &s->cfg->apps[0]);
+		return;
+	}
+	for (i = 0; i < s->cfg->napps; i++) {
+		size_t n = strlen(s->cfg->apps[i].name);
+
+		if (strncmp(rest, s->cfg->apps[i].name, n) == 0 && rest[n] == '/') {
+			app = &s->cfg->apps[i];
+			rest += n + 1;
+			break;
+		}
+	}
+	if (app != NULL && strcmp(rest, "data-deletion") == 0) {
+		meta_deletion(s, r, app);
+		return;
+	}
+	if (app != NULL && strcmp(rest, "deauthorize") == 0) {
+		meta_deauthorize(s, r, app);
+		return;
+	}
+	http_reply_status(r, MHD_HTTP_NOT_FOUND, "not_found",
+	                  "no such endpoint (is the app configured under meta.apps?)");
 }
 
 /* ---- the status page ----------------------------------------------------- */
@@ -347,25 +440,40 @@ platform_label(const char *app)
 	return app;
 }
 
-static enum MHD_Result
-status_page(struct server *s, struct MHD_Connection *c, struct request *r, const char *method)
+/* The HTML page for an unknown code (404), or the JSON error. */
+static void
+status_not_found(struct server *s, struct request *r, bool json)
 {
-	const char *code = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "id");
-	const char *accept =
-	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
-	bool json = accept != NULL && strstr(accept, "application/json") != NULL;
+	struct lethe_err err = {0};
+	char *html;
+
+	if (json) {
+		http_reply_status(r, MHD_HTTP_NOT_FOUND, "not_found",
+		                  "no request has this confirmation code");
+		return;
+	}
+	html = status_page_not_found_html(s->cfg->app_name, s->cfg->contact, &err);
+	if (html == NULL) {
+		http_reply_error(r, LETHE_E_INTERNAL, "cannot render the page");
+		return;
+	}
+	http_reply(r, MHD_HTTP_NOT_FOUND, "text/html; charset=utf-8", html, strlen(html));
+	free(html);
+}
+
+/* Blocking: GET /data-deletion/status?id=CODE (HTML, or JSON when asked for). */
+static void
+status_page(struct server *s, struct request *r)
+{
+	const char *code = http_query(r, "id");
+	bool json = r->h_accept != NULL && strstr(r->h_accept, "application/json") != NULL;
 	struct store_meta_req req;
 	struct status_view v;
 	struct cat_acc *acc = NULL;
 	struct lethe_err err = {0};
-	enum MHD_Result ret;
 	char *html;
 	lethe_rc rc = LETHE_E_NOTFOUND;
 
-	r->route = "status";
-	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-		return respond_status(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
-		                      "use GET");
 	acc = xcalloc(1, sizeof(*acc));
 	acc->dm = s->dm;
 	if (code != NULL && meta_code_ok(code)) {
@@ -376,21 +484,12 @@ status_page(struct server *s, struct MHD_Connection *c, struct request *r, const
 		pthread_mutex_unlock(&s->st_mu);
 	}
 	if (rc == LETHE_E_NOTFOUND) {
-		free(acc);
-		if (json)
-			return respond_status(c, r, MHD_HTTP_NOT_FOUND, "not_found",
-			                      "no request has this confirmation code");
-		html = status_page_not_found_html(s->cfg->app_name, s->cfg->contact, &err);
-		if (html == NULL)
-			return respond_error(c, r, LETHE_E_INTERNAL, "cannot render the page");
-		ret = respond(c, r, MHD_HTTP_NOT_FOUND, "text/html; charset=utf-8", html,
-		              strlen(html));
-		free(html);
-		return ret;
+		status_not_found(s, r, json);
+		goto out;
 	}
 	if (rc != LETHE_OK) {
-		free(acc);
-		return respond_error(c, r, LETHE_E_UNAVAILABLE, "the status cannot be read now");
+		http_reply_error(r, LETHE_E_UNAVAILABLE, "the status cannot be read now");
+		goto out;
 	}
 	memset(&v, 0, sizeof(v));
 	v.code = req.code;
@@ -404,18 +503,18 @@ status_page(struct server *s, struct MHD_Connection *c, struct request *r, const
 	v.app_name = s->cfg->app_name;
 	v.contact = s->cfg->contact;
 	if (json) {
-		json_t *j = status_page_json(&v);
-
-		free(acc);
-		return respond_json(c, r, MHD_HTTP_OK, j);
+		http_reply_json(r, MHD_HTTP_OK, status_page_json(&v));
+		goto out;
 	}
 	html = status_page_html(&v, s->tpl, &err);
-	free(acc);
-	if (html == NULL)
-		return respond_error(c, r, LETHE_E_INTERNAL, "cannot render the page");
-	ret = respond(c, r, MHD_HTTP_OK, "text/html; charset=utf-8", html, strlen(html));
+	if (html == NULL) {
+		http_reply_error(r, LETHE_E_INTERNAL, "cannot render the page");
+		goto out;
+	}
+	http_reply(r, MHD_HTTP_OK, "text/html; charset=utf-8", html, strlen(html));
 	free(html);
-	return ret;
+out:
+	free(acc);
 }
 
 /* ---- health, readiness, metrics ------------------------------------------ */
@@ -432,11 +531,11 @@ count_job(void *arg, const char *state, int64_t n)
 	buf_addf(arg, "lethe_jobs{state=\"%s\"} %lld\n", state, (long long)n);
 }
 
-static enum MHD_Result
-metrics_page(struct server *s, struct MHD_Connection *c, struct request *r)
+/* Blocking: GET /metrics (Prometheus text). */
+static void
+metrics_page(struct server *s, struct request *r)
 {
 	struct buf b;
-	enum MHD_Result ret;
 
 	buf_init(&b, 1u << 20);
 	metrics_render(&b);
@@ -451,13 +550,13 @@ metrics_page(struct server *s, struct MHD_Connection *c, struct request *r)
 	         "# HELP lethe_intake_groups_total Group commits of the request intake.\n"
 	         "# TYPE lethe_intake_groups_total counter\nlethe_intake_groups_total %lld\n",
 	         (long long)intake_groups(s->intake));
-	ret = respond(c, r, MHD_HTTP_OK, "text/plain; version=0.0.4", buf_str(&b), b.len);
+	http_reply(r, MHD_HTTP_OK, "text/plain; version=0.0.4", buf_str(&b), b.len);
 	buf_free(&b);
-	return ret;
 }
 
-static enum MHD_Result
-readyz(struct server *s, struct MHD_Connection *c, struct request *r)
+/* Blocking: GET /readyz, both databases answer. */
+static void
+readyz(struct server *s, struct request *r)
 {
 	int64_t n = 0;
 	lethe_rc rc;
@@ -470,86 +569,135 @@ readyz(struct server *s, struct MHD_Connection *c, struct request *r)
 		rc = appdb_query_int(s->db, "SELECT 1", NULL, 0, &n, NULL);
 		pthread_mutex_unlock(&s->db_mu);
 	}
-	if (rc != LETHE_OK)
-		return respond(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", "not ready\n", 10);
-	return respond(c, r, MHD_HTTP_OK, "text/plain", "ready\n", 6);
+	if (rc != LETHE_OK) {
+		http_reply(r, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", "not ready\n", 10);
+		return;
+	}
+	http_reply(r, MHD_HTTP_OK, "text/plain", "ready\n", 6);
 }
 
-static enum MHD_Result
-healthz(struct server *s, struct MHD_Connection *c, struct request *r)
+static void
+healthz(struct server *s, struct request *r)
 {
 	(void)s;
-	return respond(c, r, MHD_HTTP_OK, "text/plain", "ok\n", 3);
+	http_reply(r, MHD_HTTP_OK, "text/plain", "ok\n", 3);
 }
 
-static enum MHD_Result
-stylesheet(struct server *s, struct MHD_Connection *c, struct request *r)
+static void
+stylesheet(struct server *s, struct request *r)
 {
 	const char *css = status_page_css();
 
 	(void)s;
-	return respond(c, r, MHD_HTTP_OK, "text/css; charset=utf-8", css, strlen(css));
+	http_reply(r, MHD_HTTP_OK, "text/css; charset=utf-8", css, strlen(css));
 }
 
 /* ---- dispatch ------------------------------------------------------------ */
 
-/* GET (and HEAD) pages without parameters: path, metrics label, handler. */
-static const struct {
-	const char *path; /* exact path */
-	const char *name; /* route label in /metrics */
-	enum MHD_Result (*fn)(struct server *, struct MHD_Connection *, struct request *);
-} get_routes[] = {
-    {"/healthz", "healthz", healthz},
-    {"/readyz", "readyz", readyz},
-    {"/metrics", "metrics", metrics_page},
-    {"/static/style.css", "static", stylesheet},
+enum route_flags {
+	ROUTE_PREFIX = 1,   /* match paths starting with the path (else exact) */
+	ROUTE_GET = 2,      /* GET and HEAD only (the handler checks otherwise) */
+	ROUTE_BLOCKING = 4, /* the handler may block: run it on a worker */
 };
 
-static enum MHD_Result
-dispatch(struct server *s, struct MHD_Connection *c, struct request *r, const char *url,
-         const char *method)
+/* Every route: path, metrics label, handler, flags.  First match wins. */
+static const struct route {
+	const char *path; /* exact path or prefix */
+	const char *name; /* route label in /metrics */
+	http_handler fn;  /* the handler */
+	unsigned flags;   /* enum route_flags */
+} routes[] = {
+    {"/api/meta/", "meta", meta_routes, ROUTE_PREFIX},
+    {"/data-deletion/status", "status", status_page, ROUTE_GET | ROUTE_BLOCKING},
+    {"/healthz", "healthz", healthz, ROUTE_GET},
+    {"/readyz", "readyz", readyz, ROUTE_GET | ROUTE_BLOCKING},
+    {"/metrics", "metrics", metrics_page, ROUTE_GET | ROUTE_BLOCKING},
+    {"/static/style.css", "static", stylesheet, ROUTE_GET},
+};
+
+/* Set r->route and either the reply, or r->handler / r->finish with REQ_SUSPENDED. */
+static void
+dispatch(struct server *s, struct request *r)
 {
-	const struct meta_app *app = NULL;
-	const char *rest;
-	bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+	bool get = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
 	size_t i;
 
-	if (strncmp(url, "/api/meta/", 10) == 0) {
-		rest = url + 10;
-		if (s->cfg->napps > 0 && strcmp(rest, "data-deletion") == 0)
-			return meta_deletion(s, c, r, method, &s->cfg->apps[0]);
-		if (s->cfg->napps > 0 && strcmp(rest, "deauthorize") == 0)
-			return meta_deauthorize(s, c, r, method, &s->cfg->apps[0]);
-		for (i = 0; i < s->cfg->napps; i++) {
-			size_t n = strlen(s->cfg->apps[i].name);
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		const struct route *rt = &routes[i];
 
-			if (strncmp(rest, s->cfg->apps[i].name, n) == 0 && rest[n] == '/') {
-				app = &s->cfg->apps[i];
-				rest += n + 1;
-				break;
-			}
-		}
-		if (app != NULL && strcmp(rest, "data-deletion") == 0)
-			return meta_deletion(s, c, r, method, app);
-		if (app != NULL && strcmp(rest, "deauthorize") == 0)
-			return meta_deauthorize(s, c, r, method, app);
-		r->route = "other";
-		return respond_status(c, r, MHD_HTTP_NOT_FOUND, "not_found",
-		                      "no such endpoint (is the app configured under meta.apps?)");
-	}
-	if (strcmp(url, "/data-deletion/status") == 0)
-		return status_page(s, c, r, method);
-	for (i = 0; i < sizeof(get_routes) / sizeof(get_routes[0]); i++) {
-		if (strcmp(url, get_routes[i].path) != 0)
+		if ((rt->flags & ROUTE_PREFIX) ? strncmp(r->path, rt->path, strlen(rt->path)) != 0
+		                               : strcmp(r->path, rt->path) != 0)
 			continue;
-		r->route = get_routes[i].name;
-		if (!get)
-			return respond_status(c, r, MHD_HTTP_METHOD_NOT_ALLOWED,
-			                      "method_not_allowed", "use GET");
-		return get_routes[i].fn(s, c, r);
+		r->route = rt->name;
+		if ((rt->flags & ROUTE_GET) && !get) {
+			reply_method(r, "GET, HEAD");
+			return;
+		}
+		if (rt->flags & ROUTE_BLOCKING) {
+			r->handler = rt->fn;
+			r->phase = REQ_SUSPENDED;
+			return;
+		}
+		rt->fn(s, r);
+		return;
 	}
 	r->route = "other";
-	return respond_status(c, r, MHD_HTTP_NOT_FOUND, "not_found", "no such page");
+	http_reply_status(r, MHD_HTTP_NOT_FOUND, "not_found", "no such page");
+}
+
+/* On a worker: run the blocking handler, then wake the connection. */
+static void
+run_blocking(struct pool_task *t)
+{
+	struct request *r = (struct request *)((char *)t - offsetof(struct request, task));
+
+	r->handler(r->s, r);
+	r->phase = REQ_READY;
+	MHD_resume_connection(r->conn);
+}
+
+static enum MHD_Result
+copy_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct request *r = cls;
+
+	(void)kind;
+	if (r->nargs >= HTTP_MAX_ARGS || key == NULL)
+		return MHD_NO;
+	r->args[r->nargs][0] = xstrdup(key);
+	r->args[r->nargs][1] = xstrdup(value != NULL ? value : "");
+	r->nargs++;
+	return MHD_YES;
+}
+
+static char *
+copy_header(struct MHD_Connection *c, const char *name)
+{
+	const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+
+	return v != NULL ? xstrdup(v) : NULL;
+}
+
+/* The body is in: copy what handlers may read, route, answer or suspend. */
+static enum MHD_Result
+request_ready(struct server *s, struct request *r)
+{
+	r->h_type = copy_header(r->conn, MHD_HTTP_HEADER_CONTENT_TYPE);
+	r->h_accept = copy_header(r->conn, MHD_HTTP_HEADER_ACCEPT);
+	r->h_auth = copy_header(r->conn, MHD_HTTP_HEADER_AUTHORIZATION);
+	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, copy_arg, r);
+	dispatch(s, r);
+	if (r->phase != REQ_SUSPENDED)
+		return queue_reply(r);
+	/* Suspend first: the worker or the intake may resume it at once. */
+	MHD_suspend_connection(r->conn);
+	if (r->handler != NULL) {
+		r->task.run = run_blocking;
+		pool_submit(s->pool, &r->task);
+	} else {
+		intake_submit(s->intake, &r->in);
+	}
+	return MHD_YES;
 }
 
 static enum MHD_Result
@@ -562,21 +710,38 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 	(void)version;
 	if (r == NULL) {
 		r = xcalloc(1, sizeof(*r));
+		r->s = s;
+		r->conn = c;
+		r->method = xstrdup(method);
+		r->path = xstrdup(url);
 		buf_init(&r->body, HTTP_MAX_BODY);
 		r->t0 = time_mono_ms();
 		r->route = "other";
+		r->phase = REQ_BODY;
 		*con_cls = r;
 		return MHD_YES;
 	}
-	if (*upload_size > 0) {
-		if (!r->too_big && buf_add(&r->body, upload, *upload_size) != LETHE_OK) {
-			r->too_big = true;
-			buf_free(&r->body);
+	switch (r->phase) {
+	case REQ_BODY:
+		if (*upload_size > 0) {
+			if (!r->too_big && buf_add(&r->body, upload, *upload_size) != LETHE_OK) {
+				r->too_big = true;
+				buf_free(&r->body);
+			}
+			*upload_size = 0;
+			return MHD_YES;
 		}
-		*upload_size = 0;
+		return request_ready(s, r);
+	case REQ_READY:
+		if (r->finish != NULL)
+			r->finish(s, r);
+		return queue_reply(r);
+	case REQ_SUSPENDED:
 		return MHD_YES;
+	case REQ_ANSWERED:
+	default:
+		return MHD_NO;
 	}
-	return dispatch(s, c, r, url, method);
 }
 
 static void
@@ -584,6 +749,7 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
              enum MHD_RequestTerminationCode toe)
 {
 	struct request *r = *con_cls;
+	size_t i;
 
 	(void)cls;
 	(void)c;
@@ -591,6 +757,21 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (r == NULL)
 		return;
 	buf_free(&r->body);
+	free(r->method);
+	free(r->path);
+	free(r->h_type);
+	free(r->h_accept);
+	free(r->h_auth);
+	for (i = 0; i < r->nargs; i++) {
+		free(r->args[i][0]);
+		free(r->args[i][1]);
+	}
+	free((void *)r->in.box);
+	if (r->uid != NULL) {
+		sodium_memzero(r->uid, strlen(r->uid));
+		free(r->uid);
+	}
+	free(r->rbody);
 	free(r);
 	*con_cls = NULL;
 }
@@ -674,6 +855,15 @@ read_template(const char *path, struct lethe_err *err)
 	return text;
 }
 
+/* libmicrohttpd event threads: one per CPU, at least 1, at most 8. */
+static int
+event_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > 8 ? 8 : (int)n;
+}
+
 lethe_rc
 server_start(const struct lethe_config *cfg, const struct datamap *dm, const char *listen,
              struct server **out, struct lethe_err *err)
@@ -707,13 +897,19 @@ server_start(const struct lethe_config *cfg, const struct datamap *dm, const cha
 		rc = intake_start(cfg->state_db, cfg->meta_repeat, runner_kick, s->runner,
 		                  &s->intake, err);
 	if (rc == LETHE_OK) {
+		s->pool = pool_new(BLOCKING_WORKERS, "lethe-http-work");
+		if (s->pool == NULL)
+			rc = lethe_err_set(err, LETHE_E_INTERNAL, "cannot start worker threads");
+	}
+	if (rc == LETHE_OK) {
 		s->d = MHD_start_daemon(
-		    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-		        MHD_USE_ERROR_LOG,
+		    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+		        MHD_USE_TURBO,
 		    0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &ss,
 		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
 		    (unsigned)CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
-		    MHD_OPTION_THREAD_STACK_SIZE, (size_t)THREAD_STACK, MHD_OPTION_END);
+		    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)event_threads(),
+		    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
 		if (s->d == NULL)
 			rc = lethe_err_set(err, LETHE_E_CONFIG,
 			                   "cannot listen on %s (in use, or not an address of this "
@@ -730,14 +926,23 @@ server_start(const struct lethe_config *cfg, const struct datamap *dm, const cha
 	return LETHE_OK;
 }
 
+/*
+ * Order matters: every suspended connection must be resumed before
+ * libmicrohttpd stops.  Stopping the pool and the intake finishes their
+ * queues (which resumes those connections) and makes later submissions run
+ * or fail at once; only then is the daemon stopped.
+ */
 void
 server_stop(struct server *s)
 {
 	if (s == NULL)
 		return;
+	pool_stop(s->pool);
+	intake_stop(s->intake);
 	if (s->d != NULL)
 		MHD_stop_daemon(s->d);
-	intake_stop(s->intake);
+	pool_free(s->pool);
+	intake_free(s->intake);
 	runner_stop(s->runner);
 	appdb_close(s->db);
 	store_close(s->st);

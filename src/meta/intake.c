@@ -2,9 +2,10 @@
 /*
  * intake.c - group-commit intake of Meta requests (see intake.h).
  *
- * Locking: in->mu guards the queue, stop, and every queued request's
- * done/rc/code fields; the committer works on a group it has detached from
- * the queue, and publishes results under the lock before broadcasting.
+ * Locking: in->mu guards the queue, stop and the group count; the committer
+ * works on a group it has detached from the queue and calls the completion
+ * functions outside the lock (a completion may free its request, so the
+ * next link is read first).
  */
 #include "util/fmacros.h"
 
@@ -22,7 +23,6 @@ struct intake {
 	pthread_t thr;             /* the committer */
 	pthread_mutex_t mu;        /* guards everything below */
 	pthread_cond_t work;       /* queue became non-empty, or stop */
-	pthread_cond_t done;       /* a group finished */
 	struct intake_req *head;   /* queue, oldest first */
 	struct intake_req *tail;   /* last queued */
 	bool stop;                 /* finish and exit */
@@ -88,22 +88,17 @@ committer(void *arg)
 
 		rc = commit_group(in, group, &created);
 
-		pthread_mutex_lock(&in->mu);
 		for (r = group; r != NULL;) {
 			struct intake_req *next = r->next;
 
 			r->rc = rc;
-			r->done = true;
-			/* Wake exactly the submitter of this request (no herd). */
-			pthread_cond_signal(&r->cv);
+			r->done(r);
 			r = next;
 		}
-		in->groups++;
-		if (rc == LETHE_OK && created && in->on_commit != NULL) {
-			pthread_mutex_unlock(&in->mu);
+		if (rc == LETHE_OK && created && in->on_commit != NULL)
 			in->on_commit(in->arg);
-			pthread_mutex_lock(&in->mu);
-		}
+		pthread_mutex_lock(&in->mu);
+		in->groups++;
 	}
 	pthread_mutex_unlock(&in->mu);
 	return NULL;
@@ -142,15 +137,12 @@ intake_start(const char *path, int64_t repeat_window, void (*on_commit)(void *),
 void
 intake_submit(struct intake *in, struct intake_req *r)
 {
-	r->done = false;
 	r->rc = LETHE_E_UNAVAILABLE;
 	r->next = NULL;
-	pthread_cond_init(&r->cv, NULL);
 	pthread_mutex_lock(&in->mu);
 	if (in->stop) {
 		pthread_mutex_unlock(&in->mu);
-		pthread_cond_destroy(&r->cv);
-		r->done = true;
+		r->done(r);
 		return;
 	}
 	if (in->tail != NULL)
@@ -158,11 +150,9 @@ intake_submit(struct intake *in, struct intake_req *r)
 	else
 		in->head = r;
 	in->tail = r;
-	pthread_cond_signal(&in->work);
-	while (!r->done)
-		pthread_cond_wait(&r->cv, &in->mu);
+	if (in->head == r)
+		pthread_cond_signal(&in->work);
 	pthread_mutex_unlock(&in->mu);
-	pthread_cond_destroy(&r->cv);
 }
 
 void
@@ -171,10 +161,22 @@ intake_stop(struct intake *in)
 	if (in == NULL)
 		return;
 	pthread_mutex_lock(&in->mu);
+	if (in->stop) {
+		pthread_mutex_unlock(&in->mu);
+		return;
+	}
 	in->stop = true;
 	pthread_cond_broadcast(&in->work);
 	pthread_mutex_unlock(&in->mu);
 	pthread_join(in->thr, NULL);
+}
+
+void
+intake_free(struct intake *in)
+{
+	if (in == NULL)
+		return;
+	intake_stop(in);
 	pthread_mutex_destroy(&in->mu);
 	pthread_cond_destroy(&in->work);
 	store_close(in->st);

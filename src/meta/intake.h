@@ -2,12 +2,13 @@
 /*
  * intake.h - durable intake of Meta data-deletion requests with group commit.
  *
- * HTTP handlers submit requests and block until theirs is durable; one
- * committer thread takes everything queued, finds or creates each request
- * in ONE state-store transaction with synchronous=FULL (one fsync for the
- * whole group), then wakes the handlers.  A handler therefore answers with
- * a confirmation code only once the code can be looked up after a crash.
- * Thread-safe: any number of threads may call intake_submit().
+ * HTTP handlers submit requests without waiting; one committer thread takes
+ * everything queued, finds or creates each request in ONE state-store
+ * transaction with synchronous=FULL (one fsync for the whole group), then
+ * calls each request's completion function.  The server answers with a
+ * confirmation code only from there, so only once the code can be looked up
+ * after a crash.  Thread-safe: any number of threads may call
+ * intake_submit().
  */
 #ifndef LETHE_META_INTAKE_H
 #define LETHE_META_INTAKE_H
@@ -15,21 +16,21 @@
 #include <pthread.h>
 
 #include "meta/requests.h"
+#include "util/hash.h"
 #include "store/store.h"
 
-/* One request on its way in; lives on the submitting thread's stack. */
+/* One request on its way in; owned by the submitter, untouched after @done. */
 struct intake_req {
-	const char *app;              /* app family */
-	const char *subject;          /* keyed hash of (app, user id) */
-	const uint8_t *box;           /* sealed user id */
-	size_t boxlen;                /* its length */
-	int64_t now;                  /* receipt time */
-	char code[META_CODE_LEN + 1]; /* out: the confirmation code */
-	bool created;                 /* out: new (false: a repeat) */
-	lethe_rc rc;                  /* out: LETHE_OK once durable */
-	bool done;                    /* out: the committer is finished with it */
-	pthread_cond_t cv;            /* signalled when done (set up by intake_submit) */
-	struct intake_req *next;      /* queue link */
+	const char *app;                    /* app family */
+	char subject[HASH_TEXT_LEN + 1];    /* keyed hash of (app, user id) */
+	const uint8_t *box;                 /* sealed user id */
+	size_t boxlen;                      /* its length */
+	int64_t now;                        /* receipt time */
+	void (*done)(struct intake_req *r); /* called once when durable or failed */
+	char code[META_CODE_LEN + 1];       /* out: the confirmation code */
+	bool created;                       /* out: new (false: a repeat) */
+	lethe_rc rc;                        /* out: LETHE_OK once durable */
+	struct intake_req *next;            /* queue link */
 };
 
 struct intake;
@@ -42,10 +43,16 @@ struct intake;
  */
 lethe_rc intake_start(const char *path, int64_t repeat_window, void (*on_commit)(void *), void *arg,
                       struct intake **out, struct lethe_err *err);
-/* Submit @r and wait until it is durable (or failed: r->rc says). */
+/*
+ * Queue @r.  r->done(r) is called exactly once, on the committer thread when
+ * the group holding @r committed or failed (r->rc says), or at once on the
+ * calling thread with LETHE_E_UNAVAILABLE if the intake is stopping.
+ */
 void intake_submit(struct intake *in, struct intake_req *r);
-/* Finish queued work and stop the thread. */
+/* Finish queued work and stop the thread; later submits fail at once. */
 void intake_stop(struct intake *in);
+/* Close and free a stopped intake.  NULL is a no-op. */
+void intake_free(struct intake *in);
 /* Groups committed so far (for /metrics). */
 int64_t intake_groups(struct intake *in);
 

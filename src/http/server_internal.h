@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * server_internal.h - what route handlers of the HTTP server see: the server's
+ * shared resources, the request, and the reply functions.
+ *
+ * A handler is a plain function that reads a struct request and sets its
+ * reply with one of the http_reply*() functions.  It never calls MHD itself:
+ * the server copies everything a handler may read (method, path, body, the
+ * headers http_header() knows, the GET arguments) before calling it, so a
+ * handler registered as blocking can run on a worker thread while its
+ * connection is suspended.  See docs/internals/server.md.
+ */
+#ifndef LETHE_HTTP_SERVER_INTERNAL_H
+#define LETHE_HTTP_SERVER_INTERNAL_H
+
+#include <jansson.h>
+#include <pthread.h>
+
+#include "config/config.h"
+#include "datamap/datamap.h"
+#include "http/pool.h"
+#include "http/server.h"
+#include "meta/intake.h"
+#include "util/buf.h"
+
+struct MHD_Daemon;
+struct MHD_Connection;
+
+struct server {
+	const struct lethe_config *cfg; /* configuration, secrets loaded */
+	const struct datamap *dm;       /* validated data map */
+	struct MHD_Daemon *d;           /* libmicrohttpd */
+	struct pool *pool;              /* worker threads of blocking handlers */
+	struct intake *intake;          /* durable intake of deletion requests */
+	struct runner *runner;          /* background erasures */
+	pthread_mutex_t db_mu;          /* guards db */
+	struct appdb *db;               /* app database (deauthorize, readiness) */
+	pthread_mutex_t st_mu;          /* guards st */
+	struct store *st;               /* state store, for pages, readiness, records */
+	char *tpl;                      /* operator's status template, or NULL */
+	int port;                       /* bound port */
+};
+
+#define HTTP_MAX_ARGS 8 /* GET arguments kept per request; more are ignored */
+
+/* Where a request is in its life. */
+enum request_phase {
+	REQ_BODY,      /* receiving the body */
+	REQ_SUSPENDED, /* a worker or the intake has it; the connection is suspended */
+	REQ_READY,     /* the reply is set (or @finish will set it); queue it */
+	REQ_ANSWERED,  /* the reply was queued */
+};
+
+/* One HTTP request and its reply. */
+struct request {
+	struct server *s;             /* the server */
+	struct MHD_Connection *conn;  /* its connection (server.c only) */
+	char *method;                 /* request method (copy) */
+	char *path;                   /* path without the query (copy) */
+	struct buf body;              /* the request body, capped */
+	bool too_big;                 /* the body went over the cap */
+	char *h_type;                 /* Content-Type, or NULL */
+	char *h_accept;               /* Accept, or NULL */
+	char *h_auth;                 /* Authorization, or NULL */
+	char *args[HTTP_MAX_ARGS][2]; /* GET arguments: name, value (copies) */
+	size_t nargs;                 /* number of arguments kept */
+	double t0;                    /* monotonic ms at arrival */
+	const char *route;            /* metrics label, set by the handler */
+	enum request_phase phase;     /* see enum request_phase */
+	void (*handler)(struct server *, struct request *); /* blocking handler to run */
+	void (*finish)(struct server *, struct request *);  /* sets the reply after resume */
+	struct intake_req in;                               /* the deletion route's intake record */
+	const struct meta_app *app;                         /* Meta routes: the app */
+	char *uid;             /* deauthorize: the verified user id (wiped when freed) */
+	struct pool_task task; /* its worker task while blocking */
+	unsigned status;       /* reply: HTTP status */
+	const char *type;      /* reply: Content-Type (static string) or NULL */
+	char *rbody;           /* reply: body (owned) */
+	size_t rlen;           /* reply: body length */
+	const char *allow;     /* reply: Allow header for 405, or NULL */
+	const char *www_auth;  /* reply: WWW-Authenticate header, or NULL */
+};
+
+/* A handler: reads @r, sets its reply. */
+typedef void (*http_handler)(struct server *s, struct request *r);
+
+/*
+ * The value of header @name ("Authorization", "Content-Type" or "Accept",
+ * case-insensitive), or NULL when absent or not one of those.
+ */
+const char *http_header(const struct request *r, const char *name);
+/* The GET argument @name, or NULL. */
+const char *http_query(const struct request *r, const char *name);
+/* Set the reply: @body (@len bytes) is copied; @type must be a static string. */
+void http_reply(struct request *r, unsigned status, const char *type, const char *body, size_t len);
+/* Set a JSON reply; steals @j (NULL gives a 500). */
+void http_reply_json(struct request *r, unsigned status, json_t *j);
+/* {"error": {"code", "message"}} with the status http_status_of(@rc) says. */
+void http_reply_error(struct request *r, lethe_rc rc, const char *msg);
+/* {"error": {"code": @code, "message": @msg}} with @status. */
+void http_reply_status(struct request *r, unsigned status, const char *code, const char *msg);
+
+#endif /* LETHE_HTTP_SERVER_INTERNAL_H */
