@@ -247,9 +247,8 @@ get_ms(struct ydoc *y, yaml_node_t *map, const char *key, int64_t min_ms, int64_
 static lethe_rc
 parse_outbox(struct lethe_config *cfg, struct ydoc *y, yaml_node_t *root, struct lethe_err *err)
 {
-	static const char *const keys[] = {"backoff_base", "backoff_cap", "max_attempts",
-	                                   "max_age",      "lease",       "key_env",
-	                                   "key_file",     NULL};
+	static const char *const keys[] = {"backoff_base", "backoff_cap", "max_attempts", "max_age",
+	                                   "lease",        "key_env",     "key_file",     NULL};
 	struct outbox_config *o = &cfg->outbox;
 	yaml_node_t *sec;
 	char *s = NULL;
@@ -312,7 +311,8 @@ parse_api(struct lethe_config *cfg, struct ydoc *y, yaml_node_t *root, struct le
 		size_t bin = 0;
 
 		if (!ynode_is_map(k))
-			return cfail(y, k, err, "expected {name: NAME, sha256: HEX} in ", "api.keys");
+			return cfail(y, k, err, "expected {name: NAME, sha256: HEX} in ",
+			             "api.keys");
 		rc = ymap_check_keys(y, k, key_keys, "an API key", LETHE_E_CONFIG, err);
 		if (rc == LETHE_OK)
 			rc = get_str(y, k, "name", true, &a->name, err);
@@ -337,8 +337,8 @@ parse_api(struct lethe_config *cfg, struct ydoc *y, yaml_node_t *root, struct le
 lethe_rc
 config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 {
-	static const char *const root_keys[] = {"app",    "datamap", "state",  "anonymize",
-	                                        "erase",  "server",  "meta",   "platforms",
+	static const char *const root_keys[] = {"app",    "datamap", "state", "anonymize",
+	                                        "erase",  "server",  "meta",  "platforms",
 	                                        "outbox", "api",     NULL};
 	static const char *const app_keys[] = {"database", "media_root", NULL};
 	static const char *const state_keys[] = {"database", NULL};
@@ -501,7 +501,8 @@ load_hex_key(const char *env_name, const char *file, const char *what, const cha
 	if (env != NULL && env[0] != '\0') {
 		if (hash_key_parse(env, key) != LETHE_OK)
 			return lethe_err_set(err, LETHE_E_CONFIG,
-			                     "%s must hold 64 hex digits (a 32-byte key)", env_name);
+			                     "%s must hold 64 hex digits (a 32-byte key)",
+			                     env_name);
 		return LETHE_OK;
 	}
 	if (file == NULL)

@@ -35,42 +35,42 @@ struct api_key {
 
 /* The outbox of upstream jobs (docs/internals/outbox.md). */
 struct outbox_config {
-	int64_t base_ms;                /* first backoff bound */
-	int64_t cap_ms;                 /* largest backoff bound */
-	int64_t max_attempts;           /* calls before a job is dead */
-	int64_t max_age_s;              /* age after which a job is dead */
-	int64_t lease_ms;               /* how long a running job is held */
-	char *key_env;                  /* env var holding the sealing key (hex) */
-	char *key_file;                 /* resolved key file, or NULL */
-	uint8_t key[HASH_KEY_LEN];      /* the sealing key once loaded */
-	bool key_loaded;                /* key is valid */
+	int64_t base_ms;           /* first backoff bound */
+	int64_t cap_ms;            /* largest backoff bound */
+	int64_t max_attempts;      /* calls before a job is dead */
+	int64_t max_age_s;         /* age after which a job is dead */
+	int64_t lease_ms;          /* how long a running job is held */
+	char *key_env;             /* env var holding the sealing key (hex) */
+	char *key_file;            /* resolved key file, or NULL */
+	uint8_t key[HASH_KEY_LEN]; /* the sealing key once loaded */
+	bool key_loaded;           /* key is valid */
 };
 
 struct platforms; /* platform/platform_config.h */
 
 struct lethe_config {
-	char *path;                /* the file read */
-	char *dir;                 /* its directory */
-	char *app_db;              /* app database URL or path, as written */
-	char *media_root;          /* resolved media directory, or NULL */
-	char *datamap_path;        /* resolved data map path */
-	char *state_db;            /* resolved state store path */
-	char *key_env;             /* env var holding the anonymize key (hex) */
-	char *key_file;            /* resolved key file, or NULL */
-	uint8_t key[HASH_KEY_LEN]; /* the anonymize key once loaded */
-	bool key_loaded;           /* key is valid */
-	int64_t batch_rows;        /* 0 = adaptive */
-	int max_txn_ms;            /* adaptive batches aim below this */
-	int yield_ms;              /* pause after a batch while the app writes */
-	char *listen;              /* server.listen "ADDR:PORT" */
-	char *public_url;          /* server.public_url, base of status URLs (no trailing /) */
-	char *contact;             /* server.contact, shown on pages */
-	char *app_name;            /* server.app_name, shown on pages */
-	char *status_template;     /* server.status_template, resolved, or NULL */
-	int64_t meta_max_age;      /* meta.issued_at_max_age in s; 0 = not checked */
-	int64_t meta_repeat;       /* meta.repeat_window in s: repeats get the same code */
-	struct meta_app *apps;     /* meta.apps in file order */
-	size_t napps;              /* number of apps */
+	char *path;                  /* the file read */
+	char *dir;                   /* its directory */
+	char *app_db;                /* app database URL or path, as written */
+	char *media_root;            /* resolved media directory, or NULL */
+	char *datamap_path;          /* resolved data map path */
+	char *state_db;              /* resolved state store path */
+	char *key_env;               /* env var holding the anonymize key (hex) */
+	char *key_file;              /* resolved key file, or NULL */
+	uint8_t key[HASH_KEY_LEN];   /* the anonymize key once loaded */
+	bool key_loaded;             /* key is valid */
+	int64_t batch_rows;          /* 0 = adaptive */
+	int max_txn_ms;              /* adaptive batches aim below this */
+	int yield_ms;                /* pause after a batch while the app writes */
+	char *listen;                /* server.listen "ADDR:PORT" */
+	char *public_url;            /* server.public_url, base of status URLs (no trailing /) */
+	char *contact;               /* server.contact, shown on pages */
+	char *app_name;              /* server.app_name, shown on pages */
+	char *status_template;       /* server.status_template, resolved, or NULL */
+	int64_t meta_max_age;        /* meta.issued_at_max_age in s; 0 = not checked */
+	int64_t meta_repeat;         /* meta.repeat_window in s: repeats get the same code */
+	struct meta_app *apps;       /* meta.apps in file order */
+	size_t napps;                /* number of apps */
 	struct outbox_config outbox; /* outbox: section */
 	struct api_key *api_keys;    /* api.keys */
 	size_t napi_keys;            /* number of API keys */

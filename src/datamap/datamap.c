@@ -560,8 +560,8 @@ category_ok(const struct datamap *dm, const char *c)
 static lethe_rc
 parse_table(struct parser *p, yaml_node_t *k, yaml_node_t *n, struct dm_table *t)
 {
-	static const char *const keys[] = {"key",        "category", "links",       "tokens",
-	                                   "media",      "erase",    "ttl",         "disconnect",
+	static const char *const keys[] = {"key",        "category",    "links", "tokens",
+	                                   "media",      "erase",       "ttl",   "disconnect",
 	                                   "connection", "unsubscribe", NULL};
 	yaml_node_t *v;
 	size_t i;
@@ -770,9 +770,10 @@ resolve_channel(struct parser *p)
 				               "disconnect: 'column' does not apply to the channel "
 				               "table itself (its key names the channel)");
 			if (t->unsub.present)
-				return fail_at(p, t->unsub.line,
-				               "'unsubscribe' belongs to the webhook table, not the "
-				               "channel table");
+				return fail_at(
+				    p, t->unsub.line,
+				    "'unsubscribe' belongs to the webhook table, not the "
+				    "channel table");
 			continue;
 		}
 		for (j = 0; j < t->nlinks; j++)

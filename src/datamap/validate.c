@@ -122,8 +122,8 @@ validate_table(struct datamap *dm, struct dm_table *t, struct appdb *db, struct 
 		rc = need_col(dm, ti, t->disc[i].column, t->disc[i].line, "disconnect column", err);
 		if (rc == LETHE_OK && strcmp(t->disc[i].column, t->key) == 0)
 			rc = fail_at(dm, err, t->disc[i].line,
-			             "table '%s': disconnect cannot set the key column '%s'", t->name,
-			             t->key);
+			             "table '%s': disconnect cannot set the key column '%s'",
+			             t->name, t->key);
 	}
 	if (rc == LETHE_OK && t->disc_column != NULL)
 		rc = need_col(dm, ti, t->disc_column, t->disc_line, "disconnect 'column'", err);

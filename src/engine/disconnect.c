@@ -30,8 +30,8 @@
 #include "util/timeutil.h"
 
 #define SQL_CAP (64u * 1024)
-#define UNSUB_MAX 32      /* webhook subscriptions unsubscribed per disconnect */
-#define IDENTITY_MAX 256  /* channels one deauthorization disconnects */
+#define UNSUB_MAX 32     /* webhook subscriptions unsubscribed per disconnect */
+#define IDENTITY_MAX 256 /* channels one deauthorization disconnects */
 #define PURGE_SCOPE "channel"
 
 bool
@@ -95,7 +95,8 @@ param_add(struct appdb *db, struct buf *b, struct params *p, struct appdb_val v,
           struct lethe_err *err)
 {
 	if (p->n >= sizeof(p->v) / sizeof(p->v[0]))
-		return lethe_err_set(err, LETHE_E_DATAMAP, "too many values in a disconnect statement");
+		return lethe_err_set(err, LETHE_E_DATAMAP,
+		                     "too many values in a disconnect statement");
 	p->v[p->n++] = v;
 	return appdb_param(db, b, (int)p->n);
 }
@@ -133,6 +134,7 @@ match_sql(struct appdb *db, const struct datamap *dm, const struct dm_table *t, 
 {
 	const struct dm_table *ch = dm->channel;
 	const struct dm_link *l = t->disc_link;
+	lethe_rc rc;
 
 	buf_adds(b, " WHERE ");
 	if (t == ch) {
@@ -156,7 +158,9 @@ match_sql(struct appdb *db, const struct datamap *dm, const struct dm_table *t, 
 	buf_adds(b, " WHERE ");
 	appdb_quote(db, b, ch->key);
 	buf_adds(b, " = ");
-	return param_add(db, b, p, chan_val(id), err);
+	rc = param_add(db, b, p, chan_val(id), err);
+	buf_adds(b, ")");
+	return rc;
 }
 
 /* What the channel row holds. */
@@ -235,7 +239,8 @@ chan_read(const struct datamap *dm, struct appdb *db, const char *id, struct cha
 			appdb_column(db, q, 1, &v);
 			val_text(&v, out->account, sizeof(out->account));
 			appdb_column(db, q, 2, &v);
-			if (v.type == APPDB_TEXT && v.s[0] != '\0' && strlen(v.s) < OUTBOX_TOKEN_MAX)
+			if (v.type == APPDB_TEXT && v.s[0] != '\0' &&
+			    strlen(v.s) < OUTBOX_TOKEN_MAX)
 				out->token = xstrdup(v.s);
 			appdb_column(db, q, 3, &v);
 			out->tokens = v.type == APPDB_INT ? v.i : 0;
@@ -411,8 +416,9 @@ apply_effects(const struct datamap *dm, struct appdb *db, const char *id, int64_
 			continue;
 		rc = apply_table(dm, db, t, id, &rows, err);
 		if (rc == LETHE_OK && t->ndisc > 0)
-			json_array_append_new(list, json_pack("{s:s, s:o, s:I}", "table", t->name, "set",
-			                                      set_json(t), "rows", (json_int_t)rows));
+			json_array_append_new(list,
+			                      json_pack("{s:s, s:o, s:I}", "table", t->name, "set",
+			                                set_json(t), "rows", (json_int_t)rows));
 	}
 	json_object_set_new(effects, "tables", list);
 	return rc;
@@ -459,8 +465,12 @@ platform_label(const char *canon)
 	static const struct {
 		const char *canon; /* canonical name */
 		const char *label; /* shown */
-	} labels[] = {{"google", "Google"},       {"facebook", "Facebook"}, {"instagram", "Instagram Login"},
-	              {"linkedin", "LinkedIn"},   {"x", "X"},               {"tiktok", "TikTok"}};
+	} labels[] = {{"google", "Google"},
+	              {"facebook", "Facebook"},
+	              {"instagram", "Instagram Login"},
+	              {"linkedin", "LinkedIn"},
+	              {"x", "X"},
+	              {"tiktok", "TikTok"}};
 	size_t i;
 
 	for (i = 0; i < sizeof(labels) / sizeof(labels[0]); i++)
@@ -471,9 +481,9 @@ platform_label(const char *canon)
 
 /* Queue the jobs of a disconnect (inside the caller's state store transaction). */
 static lethe_rc
-queue_jobs(const struct lethe_config *cfg, const struct datamap *dm, struct store *st,
-           int64_t disc, const char *id, const char *source, const struct chan_row *c,
-           char **accounts, size_t naccounts, int64_t now_ms, struct lethe_err *err)
+queue_jobs(const struct lethe_config *cfg, const struct datamap *dm, struct store *st, int64_t disc,
+           const char *id, const char *source, const struct chan_row *c, char **accounts,
+           size_t naccounts, int64_t now_ms, struct lethe_err *err)
 {
 	const char *canon = platform_canonical(c->platform);
 	bool deauth = strcmp(source, "deauthorize") == 0;
@@ -484,10 +494,11 @@ queue_jobs(const struct lethe_config *cfg, const struct datamap *dm, struct stor
 
 	snprintf(pl->channel, sizeof(pl->channel), "%s", id);
 	if (deauth) {
-		rc = job_done(st, disc, "revoke", canon, "already_revoked",
-		              "Meta deauthorized the app: its tokens are already invalid; the token "
-		              "was deleted",
-		              now_ms, err);
+		rc =
+		    job_done(st, disc, "revoke", canon, "already_revoked",
+		             "Meta deauthorized the app: its tokens are already invalid; the token "
+		             "was deleted",
+		             now_ms, err);
 	} else if (c->token == NULL) {
 		rc = job_done(st, disc, "revoke", canon, "no_token",
 		              "the channel held no token to revoke", now_ms, err);
@@ -614,7 +625,8 @@ disconnect_channel(const struct lethe_config *cfg, const struct datamap *dm, str
 		rc = store_disc_add(st, &d, disc, err);
 	}
 	if (rc == LETHE_OK)
-		rc = queue_jobs(cfg, dm, st, *disc, id, source, &c, accounts, naccounts, now_ms, err);
+		rc = queue_jobs(cfg, dm, st, *disc, id, source, &c, accounts, naccounts, now_ms,
+		                err);
 	if (rc == LETHE_OK)
 		rc = store_commit(st, err);
 	st_open = st_open && rc != LETHE_OK;
@@ -629,17 +641,18 @@ disconnect_channel(const struct lethe_config *cfg, const struct datamap *dm, str
 			/* The token stays: so do not its jobs. */
 			appdb_rollback(db);
 			if (store_disc_drop(st, *disc, &e2) != LETHE_OK)
-				log_warnx("disconnect: cannot drop the staged jobs: %s; the recovery "
-				          "at the next start will",
-				          e2.msg);
+				log_warnx(
+				    "disconnect: cannot drop the staged jobs: %s; the recovery "
+				    "at the next start will",
+				    e2.msg);
 			*disc = 0;
 		}
 	}
 	if (rc == LETHE_OK)
 		rc = store_disc_ready(st, *disc, now, now_ms, err);
 	if (rc == LETHE_OK)
-		log_info("channel disconnect %lld (%s): tokens wiped, jobs queued", (long long)*disc,
-		         source);
+		log_info("channel disconnect %lld (%s): tokens wiped, jobs queued",
+		         (long long)*disc, source);
 out:
 	if (app_open)
 		appdb_rollback(db);
@@ -717,7 +730,8 @@ disconnect_identity(const struct lethe_config *cfg, const struct datamap *dm, st
 		int64_t disc = 0;
 		bool already = false;
 
-		rc = disconnect_channel(cfg, dm, db, st, ids[i], "deauthorize", &disc, &already, err);
+		rc = disconnect_channel(cfg, dm, db, st, ids[i], "deauthorize", &disc, &already,
+		                        err);
 		if (rc == LETHE_OK && !already)
 			(*rows)++;
 	}
@@ -783,12 +797,14 @@ disconnect_recover(const struct lethe_config *cfg, const struct datamap *dm, str
 		if (rc == LETHE_OK && drop)
 			rc = store_disc_drop(st, d.id, err);
 		else if (rc == LETHE_OK)
-			rc = store_disc_ready(st, d.id, time_now(), (int64_t)time_now() * 1000, err);
+			rc =
+			    store_disc_ready(st, d.id, time_now(), (int64_t)time_now() * 1000, err);
 		if (rc == LETHE_OK) {
 			(*fixed)++;
 			log_info("disconnect %lld: recovered after a crash (%s)", (long long)d.id,
-			         drop ? "channel reconnected since: dropped"
-			              : redo ? "applied again" : "it had committed");
+			         drop   ? "channel reconnected since: dropped"
+			         : redo ? "applied again"
+			                : "it had committed");
 		}
 	next:
 		if (rc != LETHE_OK)
@@ -918,13 +934,15 @@ disconnect_state(const struct lethe_config *cfg, const struct datamap *dm, struc
 
 		json_object_set_new(o, "state", json_string("connected"));
 		json_object_set_new(o, "platform",
-		                    json_string(canon ? canon : c.found ? c.platform : ""));
+		                    json_string(canon     ? canon
+		                                : c.found ? c.platform
+		                                          : ""));
 		*out = o;
 		goto out;
 	}
-	json_object_set_new(o, "state", json_string(strcmp(d.state, "staged") == 0
-	                                                ? "disconnecting"
-	                                                : "disconnected"));
+	json_object_set_new(
+	    o, "state",
+	    json_string(strcmp(d.state, "staged") == 0 ? "disconnecting" : "disconnected"));
 	json_object_set_new(o, "platform", json_string(d.platform));
 	json_object_set_new(o, "source", json_string(d.source));
 	iso_time(d.requested_at, when, sizeof(when));

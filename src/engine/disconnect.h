@@ -40,9 +40,8 @@ void disconnect_subject(const uint8_t key[HASH_KEY_LEN], const char *id, char *o
  * table.  The anonymize and outbox keys must be loaded.
  */
 lethe_rc disconnect_channel(const struct lethe_config *cfg, const struct datamap *dm,
-                            struct appdb *db, struct store *st, const char *id,
-                            const char *source, int64_t *disc, bool *already,
-                            struct lethe_err *err);
+                            struct appdb *db, struct store *st, const char *id, const char *source,
+                            int64_t *disc, bool *already, struct lethe_err *err);
 
 /*
  * Meta's deauthorize: disconnect every channel whose identity link of kind

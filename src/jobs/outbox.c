@@ -186,7 +186,8 @@ job_finished(struct store_outbox *j, const char *state, const char *outcome, con
 static void
 run_call(const struct lethe_config *cfg, struct store_outbox *j, const struct outbox_payload *pl)
 {
-	enum platform_op op = strcmp(j->kind, "revoke") == 0 ? PLATFORM_REVOKE : PLATFORM_UNSUBSCRIBE;
+	enum platform_op op =
+	    strcmp(j->kind, "revoke") == 0 ? PLATFORM_REVOKE : PLATFORM_UNSUBSCRIBE;
 	struct platform_result r;
 
 	memset(&r, 0, sizeof(r));
@@ -324,8 +325,8 @@ run_one(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *
 
 lethe_rc
 outbox_run_due(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
-               struct store *st, int64_t disconnect_id, const char *owner,
-               const volatile int *stop, int *ran, struct lethe_err *err)
+               struct store *st, int64_t disconnect_id, const char *owner, const volatile int *stop,
+               int *ran, struct lethe_err *err)
 {
 	lethe_rc rc = LETHE_OK;
 
@@ -471,8 +472,8 @@ outbox_main(void *arg)
 		}
 		if (time_now() - last_recover >= RECOVER_AGE_S) {
 			last_recover = time_now();
-			if (disconnect_recover(o->cfg, o->dm, db, st, RECOVER_AGE_S, &fixed, &err) !=
-			    LETHE_OK)
+			if (disconnect_recover(o->cfg, o->dm, db, st, RECOVER_AGE_S, &fixed,
+			                       &err) != LETHE_OK)
 				log_warnx("outbox: recovering staged disconnects: %s", err.msg);
 		}
 		rc = outbox_run_due(o->cfg, o->dm, db, st, 0, o->owner, &o->stop_flag, &ran, &err);
@@ -480,7 +481,8 @@ outbox_main(void *arg)
 			log_warnx("outbox: %s", err.msg);
 		if (o->stop_flag)
 			break;
-		if (rc == LETHE_OK && store_outbox_next_due(st, &next, NULL) == LETHE_OK && next > 0)
+		if (rc == LETHE_OK && store_outbox_next_due(st, &next, NULL) == LETHE_OK &&
+		    next > 0)
 			wait = next - now_ms();
 		if (wait > IDLE_MS)
 			wait = IDLE_MS;

@@ -29,9 +29,9 @@
 
 /* What a job's sealed payload holds; every member may be empty. */
 struct outbox_payload {
-	char channel[64];              /* the channel's key in the app database */
-	char account[256];             /* the platform account / page id */
-	char token[OUTBOX_TOKEN_MAX];  /* the token the call needs */
+	char channel[64];             /* the channel's key in the app database */
+	char account[256];            /* the platform account / page id */
+	char token[OUTBOX_TOKEN_MAX]; /* the token the call needs */
 };
 
 /*
@@ -59,10 +59,9 @@ void outbox_owner(char *out, size_t n);
  * thread; *@ran gets the number of calls made.  @stop, if set, is polled
  * between jobs and by purges between batches.
  */
-lethe_rc outbox_run_due(const struct lethe_config *cfg, const struct datamap *dm,
-                        struct appdb *db, struct store *st, int64_t disconnect_id,
-                        const char *owner, const volatile int *stop, int *ran,
-                        struct lethe_err *err);
+lethe_rc outbox_run_due(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
+                        struct store *st, int64_t disconnect_id, const char *owner,
+                        const volatile int *stop, int *ran, struct lethe_err *err);
 
 /*
  * Run the jobs of disconnect @disconnect_id until none is pending or
@@ -75,8 +74,8 @@ lethe_rc outbox_drive(const struct lethe_config *cfg, const struct datamap *dm,
 /* The worker thread of `lethe serve`. */
 struct outbox;
 /* Start the worker; it recovers staged disconnects and runs due jobs until stopped. */
-lethe_rc outbox_start(const struct lethe_config *cfg, const struct datamap *dm,
-                      struct outbox **out, struct lethe_err *err);
+lethe_rc outbox_start(const struct lethe_config *cfg, const struct datamap *dm, struct outbox **out,
+                      struct lethe_err *err);
 /* Wake the worker (new jobs); @arg is the struct outbox.  Thread-safe. */
 void outbox_kick(void *arg);
 /* Stop the worker between two jobs and free it; NULL is fine. */

@@ -130,21 +130,21 @@ static const char schema_v5[] =
     "CREATE TABLE IF NOT EXISTS outbox ("
     "  id INTEGER PRIMARY KEY,"
     "  disconnect_id INTEGER NOT NULL,"
-    "  kind TEXT NOT NULL,"     /* revoke, unsubscribe, purge */
-    "  platform TEXT,"          /* canonical platform name */
-    "  state TEXT NOT NULL,"    /* staged, pending, running, done, dead */
-    "  outcome TEXT,"           /* ok, already_revoked, unsupported, failed, expired... */
+    "  kind TEXT NOT NULL,"  /* revoke, unsubscribe, purge */
+    "  platform TEXT,"       /* canonical platform name */
+    "  state TEXT NOT NULL," /* staged, pending, running, done, dead */
+    "  outcome TEXT,"        /* ok, already_revoked, unsupported, failed, expired... */
     "  attempts INTEGER NOT NULL DEFAULT 0,"
-    "  next_at INTEGER NOT NULL," /* ms */
+    "  next_at INTEGER NOT NULL,"    /* ms */
     "  created_at INTEGER NOT NULL," /* ms */
     "  updated_at INTEGER NOT NULL," /* ms */
     "  finished_at INTEGER,"         /* ms */
     "  http_status INTEGER,"
-    "  reason TEXT,"            /* last failure, never a secret */
-    "  erase_job INTEGER,"      /* purge: the erase job */
+    "  reason TEXT,"       /* last failure, never a secret */
+    "  erase_job INTEGER," /* purge: the erase job */
     "  lease_owner TEXT,"
-    "  lease_until INTEGER,"    /* ms */
-    "  box BLOB);"              /* sealed payload; NULL once the job ends */
+    "  lease_until INTEGER," /* ms */
+    "  box BLOB);"           /* sealed payload; NULL once the job ends */
     "CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_at);"
     "CREATE INDEX IF NOT EXISTS outbox_disconnect ON outbox(disconnect_id);";
 
@@ -849,7 +849,8 @@ store_ping(struct store *st, struct lethe_err *err)
 /* ---- channel disconnects and the outbox (schema v5) ---------------------- */
 
 #define DISC_COLS                                                                                  \
-	"id, subject, state, source, platform, requested_at, disconnected_at, effects, token_mac, " \
+	"id, subject, state, source, platform, requested_at, disconnected_at, effects, "           \
+	"token_mac, "                                                                              \
 	"box"
 
 static void
@@ -978,13 +979,14 @@ store_disc_drop(struct store *st, int64_t id, struct lethe_err *err)
 {
 	lethe_rc rc;
 
-	rc = execf(st, err, "DELETE FROM outbox WHERE disconnect_id = ?1 AND ?1 IN (SELECT id FROM "
+	rc = execf(st, err,
+	           "DELETE FROM outbox WHERE disconnect_id = ?1 AND ?1 IN (SELECT id FROM "
 	           "channel_disconnects WHERE state = 'staged')",
 	           "i", id);
 	if (rc == LETHE_OK)
 		rc = execf(st, err,
-		           "DELETE FROM channel_disconnects WHERE id = ?1 AND state = 'staged'", "i",
-		           id);
+		           "DELETE FROM channel_disconnects WHERE id = ?1 AND state = 'staged'",
+		           "i", id);
 	return rc;
 }
 
@@ -1025,8 +1027,8 @@ store_outbox_clear(struct store_outbox *j)
 
 lethe_rc
 store_outbox_add(struct store *st, int64_t disconnect_id, const char *kind, const char *platform,
-                 const char *state, int64_t now_ms, const uint8_t *box, size_t boxlen,
-                 int64_t *id, struct lethe_err *err)
+                 const char *state, int64_t now_ms, const uint8_t *box, size_t boxlen, int64_t *id,
+                 struct lethe_err *err)
 {
 	lethe_rc rc;
 
@@ -1115,17 +1117,17 @@ store_outbox_claim(struct store *st, int64_t disconnect_id, const char *owner, i
 	unprep(st, q);
 	for (i = 0; rc == LETHE_OK && !taken && i < n; i++) {
 		/* A running job is taken over when its lease lapsed or its process died. */
-		const char *dead = holders[i] != NULL && strcmp(holders[i], owner) != 0 &&
-		                           owner_dead(holders[i])
-		                       ? holders[i]
-		                       : "";
+		const char *dead =
+		    holders[i] != NULL && strcmp(holders[i], owner) != 0 && owner_dead(holders[i])
+		        ? holders[i]
+		        : "";
 
 		rc = outbox_take(st, ids[i], owner, now_ms, lease_ms, dead, &taken, err);
 		if (rc == LETHE_OK && taken) {
 			sqlite3_stmt *g = NULL;
 
-			rc = prepf(st, &g, err, "SELECT " OUTBOX_COLS " FROM outbox WHERE id = ?1", "i",
-			           ids[i]);
+			rc = prepf(st, &g, err, "SELECT " OUTBOX_COLS " FROM outbox WHERE id = ?1",
+			           "i", ids[i]);
 			if (rc == LETHE_OK && sqlite3_step(g) == SQLITE_ROW)
 				outbox_row(g, out, true);
 			unprep(st, g);
