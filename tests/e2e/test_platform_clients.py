@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from fake_platform import CLIENT_IDS, SECRETS, fake_platform  # noqa: F401
-from lethe_e2e import SLOW, check_sanitizer, lethe_path
+from lethe_e2e import SLOW, check_sanitizer, lethe_env, lethe_path, run_lethe
+from serve_helpers import SECRETS_ENV, servers, stop_ok  # noqa: F401  (servers: a fixture)
 
 TOKEN = "tok-SECRET-123/+="  # characters that must be form-encoded
 TIMEOUT_MS = 1500
@@ -234,3 +235,69 @@ def test_platform_bad_config_is_refused(tmp_path, fake_platform):
     assert p.returncode == 2
     assert "unknown key 'client_secret'" in p.stderr
     assert "inline-secret" not in p.stderr
+
+
+# --- the platforms: section read by the real lethe binary ---------------------------------
+
+PLATFORMS_YAML = """
+platforms:
+  timeout_ms: 2000
+  linkedin:
+    client_id: li-client-1
+    client_secret_env: LETHE_TEST_LINKEDIN_CLIENT_SECRET
+  x:
+    client_id: x-client-1
+"""
+
+
+def serve_once(demo, env):
+    """Run `lethe serve` expecting it to refuse to start; (exit code, stderr)."""
+    e = lethe_env(dict(SECRETS_ENV, **env))
+    p = subprocess.run([lethe_path(), "serve", "-c", str(demo.config), "--listen",
+                        "127.0.0.1:0"], capture_output=True, text=True, timeout=30 * SLOW,
+                       env=e, stdin=subprocess.DEVNULL)
+    check_sanitizer(p.stderr)
+    return p.returncode, p.stderr
+
+
+def test_platform_config_serve_refuses_unreadable_secret(demo):
+    demo.config.write_text(demo.config.read_text() + PLATFORMS_YAML)
+    code, err = serve_once(demo, {})
+    assert code == 3, err
+    assert "platforms.linkedin" in err and "LETHE_TEST_LINKEDIN_CLIENT_SECRET" in err, err
+
+
+def test_platform_config_serve_starts_with_secret(demo, servers):
+    demo.config.write_text(demo.config.read_text() + PLATFORMS_YAML)
+    server = servers(demo, env={"LETHE_TEST_LINKEDIN_CLIENT_SECRET": "li-secret-value"})
+    stop_ok(server)
+    assert "li-secret-value" not in server.stderr()
+
+
+def test_platform_config_secret_only_matters_where_needed(demo):
+    # Commands that call no platform do not need the platform secrets.
+    demo.config.write_text(demo.config.read_text() + PLATFORMS_YAML)
+    code, out, err = run_lethe("plan", "-c", str(demo.config), "--scope", "account",
+                               "--id", "email=user1@example.com", "--json",
+                               env=lethe_env())
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("section,message", [
+    ("platforms:\n  linkedin: {client_id: a, client_secret: inline-secret}\n",
+     "unknown key 'client_secret' in platforms.linkedin ("),
+    ("platforms:\n  tiktok: {client_key: k}\n",
+     "platforms.tiktok.client_key needs client_secret_env or client_secret_file"),
+    ("platforms:\n  google: {base_url: 'ftp://example.com'}\n", "base_url"),
+    ("platforms:\n  timeout_ms: soon\n", "platforms.timeout_ms must be an integer"),
+    ("platforms:\n  myspace: {}\n", "unknown key 'myspace' in platforms"),
+])
+def test_platform_config_errors_name_the_line(demo, section, message):
+    demo.config.write_text(demo.config.read_text() + section)
+    lines = demo.config.read_text().count("\n")
+    code, out, err = run_lethe("plan", "-c", str(demo.config), "--scope", "account",
+                               "--id", "email=user1@example.com", env=lethe_env())
+    assert code == 3, err
+    assert message in err, err
+    assert "lethe.yaml:%d" % lines in err or "lethe.yaml:%d" % (lines - 1) in err, err
+    assert "inline-secret" not in err
