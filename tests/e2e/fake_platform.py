@@ -28,6 +28,7 @@ API (all methods are thread-safe):
                                           # a dict for lethe.yaml's `platforms:` section:
                                           # every base_url pointed here, client ids, and
                                           # secrets via *_env (the variables of SECRETS)
+        fake.platforms_yaml(timeout_ms=2000)  # the same as one line to append to lethe.yaml
         fake.env()                        # {variable: secret} to add to lethe's environment
 
         # Behaviour, per platform name or per exact path (with its platform prefix,
@@ -252,6 +253,10 @@ class FakePlatform:
         cfg["tiktok"].update(client_key=CLIENT_IDS["tiktok"],
                              client_secret_env="LETHE_TEST_TIKTOK_CLIENT_SECRET")
         return cfg
+
+    def platforms_yaml(self, **kw):
+        """platforms_config(**kw) as a `platforms:` line to append to a lethe.yaml."""
+        return "platforms: %s\n" % json.dumps(self.platforms_config(**kw))  # JSON is YAML
 
     @staticmethod
     def env():

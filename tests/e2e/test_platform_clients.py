@@ -301,3 +301,16 @@ def test_platform_config_errors_name_the_line(demo, section, message):
     assert message in err, err
     assert "lethe.yaml:%d" % lines in err or "lethe.yaml:%d" % (lines - 1) in err, err
     assert "inline-secret" not in err
+
+
+def test_platform_config_of_the_fake_serves(demo, servers, fake_platform):
+    # The configuration fake_platform hands to other tests is one lethe accepts.
+    with open(demo.config, "a") as f:
+        f.write(fake_platform.platforms_yaml(timeout_ms=1000))
+    server = servers(demo, env=fake_platform.env())
+    stop_ok(server)
+    for secret in SECRETS.values():
+        assert secret not in server.stderr()
+    code, err = serve_once(demo, {})  # and without the secrets it refuses, naming one
+    assert code == 3, err
+    assert "LETHE_TEST_" in err, err

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -636,6 +637,54 @@ test_platform_call_caps_the_body(void **state)
 	platforms_free(p);
 }
 
+/* One thread of test_platform_call_threads. */
+struct call_arg {
+	const struct platforms *p;  /* shared, read-only */
+	struct platform_result res; /* this thread's result */
+};
+
+static void *
+call_thread(void *arg)
+{
+	struct call_arg *a = arg;
+
+	platform_call(a->p, "facebook", PLATFORM_UNSUBSCRIBE, "tok", "42", &a->res);
+	return NULL;
+}
+
+static void
+test_platform_call_threads(void **state)
+{
+	struct tiny *t = *state;
+	struct platforms *p = tiny_platforms(t);
+	struct call_arg args[8];
+	pthread_t th[8];
+	int i;
+
+	t->mode = 0;
+	t->calls = 0;
+	for (i = 0; i < 8; i++) {
+		args[i].p = p;
+		assert_int_equal(pthread_create(&th[i], NULL, call_thread, &args[i]), 0);
+	}
+	for (i = 0; i < 8; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(args[i].res.outcome, PLATFORM_OK);
+	}
+	assert_int_equal(t->calls, 8);
+	platforms_free(p);
+}
+
+static void
+test_platform_call_null_config(void **state)
+{
+	struct platform_result res;
+
+	(void)state;
+	platform_call(NULL, "google", PLATFORM_REVOKE, "tok", NULL, &res);
+	assert_int_equal(res.outcome, PLATFORM_FAILED);
+}
+
 static void
 test_platform_call_unknown_platform(void **state)
 {
@@ -667,6 +716,8 @@ main(void)
 	    cmocka_unit_test(test_platform_call_loopback),
 	    cmocka_unit_test(test_platform_call_never_follows_redirects),
 	    cmocka_unit_test(test_platform_call_caps_the_body),
+	    cmocka_unit_test(test_platform_call_threads),
+	    cmocka_unit_test(test_platform_call_null_config),
 	    cmocka_unit_test(test_platform_call_unknown_platform),
 	};
 
