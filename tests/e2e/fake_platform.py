@@ -29,7 +29,8 @@ API (all methods are thread-safe):
                                           # every base_url pointed here, client ids, and
                                           # secrets via *_env (the variables of SECRETS)
         fake.platforms_yaml(timeout_ms=2000)  # the same as one line to append to lethe.yaml
-        fake.env()                        # {variable: secret} to add to lethe's environment
+        fake.env()                        # {variable: value} to add to lethe's environment:
+                                          # the secrets, and no_proxy for 127.0.0.1
 
         # Behaviour, per platform name or per exact path (with its platform prefix,
         # e.g. "/facebook/v21.0/123/permissions"); a path rule wins over a platform rule.
@@ -260,7 +261,10 @@ class FakePlatform:
 
     @staticmethod
     def env():
-        return dict(SECRETS)
+        """The secrets, and no_proxy so a proxy of the caller's shell never sits in between."""
+        e = dict(SECRETS)
+        e.update(no_proxy="127.0.0.1,localhost", NO_PROXY="127.0.0.1,localhost")
+        return e
 
     # --- behaviour ------------------------------------------------------------------------
 

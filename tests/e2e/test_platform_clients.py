@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from fake_platform import CLIENT_IDS, SECRETS, fake_platform  # noqa: F401
+from fake_platform import CLIENT_IDS, SECRETS, FakePlatform, fake_platform  # noqa: F401
 from lethe_e2e import SLOW, check_sanitizer, lethe_env, lethe_path, run_lethe
 from serve_helpers import SECRETS_ENV, servers, stop_ok  # noqa: F401  (servers: a fixture)
 
@@ -45,7 +45,8 @@ def probe(config, platform, op, token=TOKEN, account="-", env=None):
     e = dict(os.environ)
     for k in SECRETS:
         e.pop(k, None)
-    e.update(SECRETS if env is None else env)
+    e.update(FakePlatform.env() if env is None else env)
+    e.update(no_proxy="127.0.0.1", NO_PROXY="127.0.0.1")
     p = subprocess.run([probe_path(), config, platform, op, token, account],
                        capture_output=True, text=True, timeout=30 * SLOW, env=e)
     check_sanitizer(p.stderr)
