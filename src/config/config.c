@@ -652,5 +652,5 @@ config_load_secrets(struct lethe_config *cfg, struct lethe_err *err)
 		if (rc != LETHE_OK)
 			return rc;
 	}
-	return LETHE_OK;
+	return platforms_check_secrets(cfg->platforms, err);
 }

@@ -86,8 +86,9 @@ void config_free(struct lethe_config *cfg);
  */
 lethe_rc config_load_key(struct lethe_config *cfg, struct lethe_err *err);
 /*
- * Read every Meta app's secret from its environment variable or file.
- * LETHE_E_CONFIG names the app and the variable (never the secret).
+ * Read every Meta app's secret from its environment variable or file, and
+ * check that every secret the platforms: section configures can be read.
+ * LETHE_E_CONFIG names the app or platform and the variable (never the secret).
  */
 lethe_rc config_load_secrets(struct lethe_config *cfg, struct lethe_err *err);
 /*

@@ -180,6 +180,11 @@ platform_call(const struct platforms *p, const char *platform, enum platform_op 
 	int id = c ? platform_id_of(c) : -1;
 
 	memset(out, 0, sizeof(*out));
+	if (p == NULL) {
+		out->outcome = PLATFORM_FAILED;
+		snprintf(out->detail, sizeof(out->detail), "no platforms configuration loaded");
+		return;
+	}
 	if (id < 0) {
 		out->outcome = PLATFORM_UNSUPPORTED;
 		snprintf(out->detail, sizeof(out->detail), "unknown platform");

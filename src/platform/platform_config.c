@@ -157,7 +157,7 @@ parse_one(const struct lethe_config *cfg, struct ydoc *y, yaml_node_t *v, int id
           struct platform_conf *c, struct lethe_err *err)
 {
 	const char *keys[8];
-	char where[48], env_key[40], file_key[40];
+	char what[40], where[48], env_key[40], file_key[40];
 	char *file = NULL;
 	size_t n = 0, len;
 	lethe_rc rc;
@@ -174,10 +174,11 @@ parse_one(const struct lethe_config *cfg, struct ydoc *y, yaml_node_t *v, int id
 		keys[n++] = file_key;
 	}
 	keys[n] = NULL;
-	snprintf(where, sizeof(where), "platforms.%s.", c->name);
+	snprintf(what, sizeof(what), "platforms.%s", c->name);
+	snprintf(where, sizeof(where), "%s.", what);
 	if (!ynode_is_map(v))
 		return pfail(y, v, err, "expected a mapping for ", "platforms.", c->name);
-	rc = ymap_check_keys(y, v, keys, where, LETHE_E_CONFIG, err);
+	rc = ymap_check_keys(y, v, keys, what, LETHE_E_CONFIG, err);
 	if (rc == LETHE_OK)
 		rc = get_str(y, v, "base_url", where, &c->base_url, err);
 	if (rc == LETHE_OK) {

@@ -254,6 +254,10 @@ platform_request_build(const struct platforms *p, int id, enum platform_op op, c
 
 	memset(req, 0, sizeof(*req));
 	buf_init(&req->form, PLATFORM_FORM_MAX);
+	/* One allocation big enough for any usual form, so no realloc leaves a copy of a
+	 * secret behind in freed memory; platform_request_free() wipes it all. */
+	req->form.alloc = 4096;
+	req->form.data = xcalloc(1, req->form.alloc);
 	if (id < 0 || id >= PLATFORM_COUNT)
 		return fail(res, PLATFORM_UNSUPPORTED, "%s", "unknown platform");
 	c = &p->conf[id];
