@@ -587,9 +587,10 @@ disconnect_channel(const struct lethe_config *cfg, const struct datamap *dm, str
 	app_open = rc == LETHE_OK;
 	if (rc == LETHE_OK)
 		rc = chan_read(dm, db, id, &c, err);
-	if (rc == LETHE_OK && !c.found)
+	if (rc == LETHE_OK && !c.found && !have_prev)
 		rc = lethe_err_set(err, LETHE_E_NOTFOUND, "no channel with this id");
 	if (rc == LETHE_OK && have_prev && c.tokens == 0) {
+		/* Also when the row is gone since (erased): its disconnect stands. */
 		/* Disconnected before and not reconnected since: the same state again. */
 		*already = true;
 		*disc = prev.id;

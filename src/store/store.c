@@ -211,11 +211,20 @@ store_open(const char *path, struct store **out, struct lethe_err *err)
 		rc = sfail(st, err, "setup");
 		goto fail;
 	}
+	/*
+	 * Read the version and migrate inside one write transaction: two
+	 * processes opening a new store at once must not both migrate it.
+	 */
+	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = sfail(st, err, "begin");
+		goto fail;
+	}
 	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK &&
 	    sqlite3_step(q) == SQLITE_ROW)
 		version = sqlite3_column_int(q, 0);
 	sqlite3_finalize(q);
 	if (version > SCHEMA_VERSION) {
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 		rc = lethe_err_set(err, LETHE_E_STATE,
 		                   "state store %s has schema version %d; this lethe knows %d "
 		                   "(upgrade lethe)",
@@ -228,10 +237,9 @@ store_open(const char *path, struct store **out, struct lethe_err *err)
 		int v;
 
 		buf_init(&b, 1u << 20);
-		buf_adds(&b, "BEGIN IMMEDIATE;");
 		for (v = version; v < SCHEMA_VERSION; v++)
 			buf_adds(&b, migrations[v]);
-		buf_addf(&b, "PRAGMA user_version=%d; COMMIT;", SCHEMA_VERSION);
+		buf_addf(&b, "PRAGMA user_version=%d;", SCHEMA_VERSION);
 		sql = xstrdup(buf_str(&b));
 		buf_free(&b);
 		int r = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
@@ -242,6 +250,11 @@ store_open(const char *path, struct store **out, struct lethe_err *err)
 			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 			goto fail;
 		}
+	}
+	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = sfail(st, err, "creating schema");
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		goto fail;
 	}
 	*out = st;
 	return LETHE_OK;
