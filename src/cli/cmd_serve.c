@@ -113,7 +113,8 @@ cmd_serve(int argc, char **argv)
 		rc = config_load_key(&env.cfg, &err);
 	if (rc == LETHE_OK)
 		rc = config_load_secrets(&env.cfg, &err);
-	if (rc == LETHE_OK)
+	/* The outbox key seals disconnect jobs: needed once the map has a channel table. */
+	if (rc == LETHE_OK && env.dm->channel != NULL)
 		rc = config_load_outbox_key(&env.cfg, &err);
 	if (rc == LETHE_OK)
 		rc = platforms_check_secrets(env.cfg.platforms, &err);

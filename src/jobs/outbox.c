@@ -314,11 +314,11 @@ run_one(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *
 	free(pl);
 	rc = store_outbox_update(st, &j, owner, now_ms(), err);
 	if (rc == LETHE_OK && strcmp(j.state, "dead") == 0)
-		log_warnx("outbox job %lld (%s %s) is a dead letter: %s", (long long)j.id, j.kind,
-		          j.platform, j.reason);
+		log_warnx("outbox job %lld (%s%s%s) is a dead letter: %s", (long long)j.id, j.kind,
+		          j.platform[0] ? " " : "", j.platform, j.reason);
 	else if (rc == LETHE_OK && strcmp(j.state, "done") == 0)
-		log_info("outbox job %lld (%s %s): %s", (long long)j.id, j.kind, j.platform,
-		         j.outcome);
+		log_info("outbox job %lld (%s%s%s): %s", (long long)j.id, j.kind,
+		         j.platform[0] ? " " : "", j.platform, j.outcome);
 	store_outbox_clear(&j);
 	return rc;
 }
