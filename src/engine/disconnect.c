@@ -839,11 +839,16 @@ job_json(const struct store_outbox *j)
 	char when[40];
 	const char *state = j->state;
 
-	if (strcmp(j->state, "done") == 0)
-		state = j->outcome[0] != '\0' ? j->outcome : "done";
+	/* Success is "done"; the other ways a job ended say which. */
+	if (strcmp(j->state, "done") == 0 && j->outcome[0] != '\0' &&
+	    strcmp(j->outcome, "revoked") != 0 && strcmp(j->outcome, "unsubscribed") != 0 &&
+	    strcmp(j->outcome, "purged") != 0)
+		state = j->outcome;
 	else if (strcmp(j->state, "pending") == 0 && j->attempts > 0)
 		state = "retrying";
 	json_object_set_new(o, "state", json_string(state));
+	if (j->outcome[0] != '\0')
+		json_object_set_new(o, "outcome", json_string(j->outcome));
 	json_object_set_new(o, "attempts", json_integer(j->attempts));
 	if (strcmp(state, "retrying") == 0 || strcmp(j->state, "pending") == 0) {
 		iso_time(j->next_at_ms / 1000, when, sizeof(when));

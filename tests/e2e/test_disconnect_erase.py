@@ -55,7 +55,7 @@ def test_disconnect_while_erasing_the_same_person(demo, fake_platform):
     assert code == 0, err
     st = json.loads(out)
     assert st["state"] == "disconnected", st
-    assert st["revoke"]["state"] == "revoked" and st["purge"]["state"] == "purged", st
+    assert st["revoke"]["state"] == "done" and st["purge"]["state"] == "done", st
     calls = fake.calls("google")
     assert len(calls) == 1 and calls[0].form == {"token": token}
     # Consistent in the end: the person is gone, the channel with them.

@@ -44,7 +44,7 @@ def test_outbox_500_then_success_retries_with_backoff(demo, servers, fake_platfo
     srv = servers(demo, env=serve_env(fake))
     disconnect(srv, ch["id"])
     st = wait_settled(srv, ch["id"])
-    assert st["revoke"]["state"] == "revoked", st
+    assert st["revoke"]["state"] == "done", st
     assert st["revoke"]["attempts"] == 3
     calls = fake.calls("google")
     assert [c.status for c in calls] == [500, 500, 200]
@@ -64,7 +64,7 @@ def test_outbox_hang_times_out_and_retries(demo, servers, fake_platform):
     t0 = time.monotonic()
     disconnect(srv, ch["id"])
     st = wait_settled(srv, ch["id"])
-    assert st["revoke"]["state"] == "revoked", st
+    assert st["revoke"]["state"] == "done", st
     assert st["revoke"]["attempts"] == 2
     calls = fake.calls("tiktok")
     assert len(calls) == 2 and calls[1].status == 200
@@ -135,7 +135,7 @@ def test_outbox_sigkill_mid_call_restart_completes_once(demo, servers, fake_plat
     # The lease would last 60 s, but its process is dead: the job is taken over at once.
     srv2 = servers(demo, env=serve_env(fake))
     st = wait_settled(srv2, ch["id"], timeout=15)
-    assert st["revoke"]["state"] == "revoked", st
+    assert st["revoke"]["state"] == "done", st
     ok = [c for c in fake.calls("google") if c.status == 200]
     assert len(ok) == 1, fake.calls("google")
     assert query(demo.state_db, "SELECT count(*) FROM outbox WHERE kind = 'revoke'")[0][0] == 1

@@ -124,7 +124,8 @@ def test_disconnect_per_platform_as_documented(demo, servers, fake_platform, pla
             assert c.headers.get(k) == v, k
         if not headers:
             assert "authorization" not in c.headers
-        assert st["revoke"]["state"] == "revoked" and st["revoke"]["attempts"] == 1
+        assert st["revoke"]["state"] == "done" and st["revoke"]["attempts"] == 1
+        assert st["revoke"]["outcome"] == "revoked"
 
     unsubs = [c for c in calls if c.path.endswith("/subscribed_apps")]
     if platform in ("facebook", "instagram"):
@@ -132,12 +133,12 @@ def test_disconnect_per_platform_as_documented(demo, servers, fake_platform, pla
         assert [(c.method, c.path, c.form) for c in unsubs] == [
             ("DELETE", "/v21.0/%s/subscribed_apps" % a, {"access_token": ch["token"]})
             for a in hooks]
-        assert [u["state"] for u in st["unsubscribe"]] == ["unsubscribed"] * len(hooks)
+        assert [u["state"] for u in st["unsubscribe"]] == ["done"] * len(hooks)
     else:
         assert unsubs == []
         assert [u["state"] for u in st["unsubscribe"]] == ["unsupported"] * len(hooks)
 
-    assert st["purge"]["state"] == "purged"
+    assert st["purge"]["state"] == "done" and st["purge"]["outcome"] == "purged"
     assert counts(demo.db, cid) == {t: 0 for t in PURGED}
     assert {t: n for t, n in st["purge"]["tables"].items()} == before
     # The token is nowhere in the clear: not in the state store, not in the log.
