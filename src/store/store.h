@@ -194,6 +194,7 @@ lethe_rc store_disc_find(struct store *st, const char *subject, struct store_dis
 /* The first staged disconnect with an id above @after (with its box); LETHE_E_NOTFOUND if none. */
 lethe_rc store_disc_next_staged(struct store *st, int64_t after, struct store_disc *out,
                                 struct lethe_err *err);
+/* Free what store_disc_find/next_staged put in @d (the box is wiped first). */
 void store_disc_clear(struct store_disc *d);
 /* The app transaction of disconnect @id committed: mark it and make its staged jobs pending. */
 lethe_rc store_disc_ready(struct store *st, int64_t id, int64_t now, int64_t now_ms,
@@ -227,8 +228,10 @@ lethe_rc store_outbox_claim(struct store *st, int64_t disconnect_id, const char 
  */
 lethe_rc store_outbox_update(struct store *st, const struct store_outbox *j, const char *owner,
                              int64_t now_ms, struct lethe_err *err);
+/* Record the erase job a purge (job @id) runs, as soon as it is known. */
 lethe_rc store_outbox_set_erase_job(struct store *st, int64_t id, int64_t erase_job,
                                     struct lethe_err *err);
+/* Free what store_outbox_claim put in @j (the box is wiped first). */
 void store_outbox_clear(struct store_outbox *j);
 /* Call @fn with each (kind, state) and its number of jobs (for /metrics). */
 lethe_rc store_outbox_counts(struct store *st, store_outbox_count_fn fn, void *arg,
