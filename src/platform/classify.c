@@ -36,9 +36,13 @@ safe_code(const char *s, char *out, size_t n)
 	out[o] = '\0';
 }
 
-/* Lower-cased concatenation of the error texts of a body, for matching. */
+/*
+ * Lower-cased concatenation of the error texts of a body into @out (@n
+ * bytes, n >= 1), for matching; nested objects ("error":{...}) included up
+ * to @depth levels.  Always NUL-terminated; cut when full.
+ */
 static void
-error_text(json_t *j, char *out, size_t n)
+error_text(json_t *j, char *out, size_t n, int depth)
 {
 	static const char *const keys[] = {
 	    "error", "error_description", "message", "code", "title", "detail", NULL};
@@ -46,14 +50,14 @@ error_text(json_t *j, char *out, size_t n)
 	size_t i, o = 0;
 
 	out[0] = '\0';
-	if (!json_is_object(j))
+	if (!json_is_object(j) || depth <= 0)
 		return;
-	for (i = 0; keys[i] != NULL; i++) {
+	for (i = 0; keys[i] != NULL && o + 2 < n; i++) {
 		const char *s;
 
 		e = json_object_get(j, keys[i]);
 		if (json_is_object(e)) {
-			error_text(e, out + o, n - o);
+			error_text(e, out + o, n - o, depth - 1);
 			o += strlen(out + o);
 			continue;
 		}
@@ -62,7 +66,7 @@ error_text(json_t *j, char *out, size_t n)
 			continue;
 		for (; *s != '\0' && o + 2 < n; s++)
 			out[o++] = (char)tolower((unsigned char)*s);
-		out[o++] = ' ';
+		out[o++] = ' '; /* o + 1 < n still holds: room for the NUL */
 		out[o] = '\0';
 	}
 }
@@ -150,7 +154,7 @@ classify_2xx(int id, const char *name, long status, json_t *j, struct platform_r
 			set(res, PLATFORM_OK, name, status, "", "");
 			return;
 		}
-		error_text(j, text, sizeof(text));
+		error_text(j, text, sizeof(text), 4);
 		if (token_dead(text))
 			set(res, PLATFORM_ALREADY, name, status, "token already invalid", code);
 		else if (strstr(text, "rate_limit") != NULL || strstr(text, "internal") != NULL)
@@ -183,7 +187,7 @@ platform_classify(int id, long status, const char *body, size_t len, struct plat
 	         graph_error(j, name, status, res))
 		;
 	else {
-		error_text(j, text, sizeof(text));
+		error_text(j, text, sizeof(text), 4);
 		if (id == PLATFORM_GOOGLE && status == 400 && strstr(text, "invalid_token") != NULL)
 			set(res, PLATFORM_ALREADY, name, status, "token already revoked",
 			    "invalid_token");

@@ -461,6 +461,44 @@ test_platform_detail_is_safe(void **state)
 	assert_non_null(strstr(res.detail, "x answered HTTP 400"));
 }
 
+/* Bodies whose error texts overflow the matching buffer at every offset, and nest deep. */
+static void
+test_platform_classify_long_bodies(void **state)
+{
+	struct platform_result res;
+	struct buf b;
+	size_t len, k;
+	int i;
+
+	(void)state;
+	for (len = 240; len < 270; len++) {
+		buf_init(&b, 1 << 16);
+		buf_adds(&b, "{\"error\":\"");
+		for (k = 0; k < len; k++)
+			buf_adds(&b, "e");
+		buf_adds(&b, "\",\"error_description\":\"token revoked\",\"message\":\"m\"}");
+		platform_classify(PLATFORM_X, 400, b.data, b.len, &res);
+		/* 256 bytes of text: "revoked" fits up to 240 e's, falls off from 249 on */
+		if (len <= 240)
+			assert_int_equal(res.outcome, PLATFORM_ALREADY);
+		else if (len >= 249)
+			assert_int_equal(res.outcome, PLATFORM_FAILED);
+		buf_free(&b);
+	}
+	buf_init(&b, 1 << 16);
+	for (i = 0; i < 200; i++)
+		buf_adds(&b, "{\"error\":");
+	buf_adds(&b, "\"invalid_token\"");
+	for (i = 0; i < 200; i++)
+		buf_adds(&b, "}");
+	platform_classify(PLATFORM_TIKTOK, 400, b.data, b.len, &res);
+	assert_int_equal(res.outcome, PLATFORM_FAILED); /* nested too deep to count */
+	buf_free(&b);
+	platform_classify(PLATFORM_TIKTOK, 400, "{\"error\":{\"error\":\"invalid_token\"}}",
+	                  strlen("{\"error\":{\"error\":\"invalid_token\"}}"), &res);
+	assert_int_equal(res.outcome, PLATFORM_ALREADY);
+}
+
 static void
 test_platform_form_escape(void **state)
 {
@@ -712,6 +750,7 @@ main(void)
 	    cmocka_unit_test(test_platform_unconfigured_client),
 	    cmocka_unit_test(test_platform_classify),
 	    cmocka_unit_test(test_platform_detail_is_safe),
+	    cmocka_unit_test(test_platform_classify_long_bodies),
 	    cmocka_unit_test(test_platform_form_escape),
 	    cmocka_unit_test(test_platform_call_loopback),
 	    cmocka_unit_test(test_platform_call_never_follows_redirects),
