@@ -18,6 +18,8 @@
 #include "testutil.h"
 
 #include "config/config.h"
+#include "datamap/datamap.h"
+#include "db/appdb.h"
 #include "engine/disconnect.h"
 #include "jobs/outbox.h"
 #include "store/store.h"
@@ -431,6 +433,138 @@ test_outbox_key_file_created_0600(void **state)
 	config_free(&cfg);
 }
 
+/* ---- crash recovery of staged disconnects -------------------------------- */
+
+/* Stage a disconnect of channel @id as a crash between the state store's and the
+ * app database's commits would leave it, with @token as the token that was read. */
+static int64_t
+stage(const struct lethe_config *cfg, struct store *st, const char *id, const char *token)
+{
+	struct outbox_payload pl;
+	struct store_disc d;
+	int64_t disc = 0;
+	size_t len = 0;
+
+	memset(&pl, 0, sizeof(pl));
+	memset(&d, 0, sizeof(d));
+	snprintf(pl.channel, sizeof(pl.channel), "%s", id);
+	disconnect_subject(cfg->key, id, d.subject);
+	snprintf(d.state, sizeof(d.state), "staged");
+	snprintf(d.source, sizeof(d.source), "api");
+	hash_keyed(cfg->outbox.key, token, strlen(token), d.token_mac);
+	d.requested_at = 1;
+	d.effects = "{}";
+	d.box = outbox_seal(cfg->outbox.key, "channel", &pl, &len);
+	d.boxlen = len;
+	assert_int_equal(store_disc_add(st, &d, &disc, NULL), LETHE_OK);
+	free(d.box);
+	snprintf(pl.token, sizeof(pl.token), "%s", token);
+	d.box = outbox_seal(cfg->outbox.key, "revoke", &pl, &len);
+	assert_int_equal(
+	    store_outbox_add(st, disc, "revoke", "google", "staged", 1, d.box, len, NULL, NULL),
+	    LETHE_OK);
+	free(d.box);
+	return disc;
+}
+
+static char *
+token_of(struct appdb *db, int64_t id)
+{
+	struct appdb_stmt *q = NULL;
+	struct appdb_val v = {.type = APPDB_INT, .i = id};
+	char *out = NULL;
+
+	assert_int_equal(
+	    appdb_prepare(db, "SELECT access_token FROM channels WHERE id = ?", &q, NULL),
+	    LETHE_OK);
+	appdb_bind_all(db, q, &v, 1);
+	assert_int_equal(appdb_step(db, q, NULL), APPDB_ROW);
+	appdb_column(db, q, 0, &v);
+	if (v.type == APPDB_TEXT)
+		out = xstrdup(v.s);
+	appdb_finalize(db, q);
+	return out;
+}
+
+static void
+test_outbox_recover_staged(void **state)
+{
+	struct st_fixture *f = *state;
+	struct lethe_config cfg;
+	struct lethe_err err;
+	struct datamap *dm;
+	struct appdb *db = tu_demo_open(f->dir, 3);
+	struct store_disc d;
+	struct store_outbox j;
+	char *tok2, *tok3, *tok4;
+	int64_t d2, d3, d4, n = 0;
+	int fixed = 0;
+
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&err, 0, sizeof(err));
+	hash_key_random(cfg.key);
+	hash_key_random(cfg.outbox.key);
+	dm = datamap_load("src/demo/datamap.yaml", NULL, &err);
+	assert_non_null(dm);
+	assert_int_equal(datamap_validate(dm, db, &err), LETHE_OK);
+	tok2 = token_of(db, 2);
+	tok3 = token_of(db, 3);
+	tok4 = token_of(db, 4);
+	assert_non_null(tok2);
+	assert_non_null(tok3);
+	assert_non_null(tok4);
+	/* 2: the app commit never happened (same token): applied again, jobs pending. */
+	d2 = stage(&cfg, f->st, "2", tok2);
+	/* 3: it did happen (token gone): jobs pending, nothing else changes. */
+	d3 = stage(&cfg, f->st, "3", tok3);
+	assert_int_equal(appdb_exec(db, "UPDATE channels SET access_token = NULL WHERE id = 3",
+	                            NULL, 0, NULL, NULL),
+	                 LETHE_OK);
+	/* 4: reconnected since (another token): the staged disconnect is dropped. */
+	d4 = stage(&cfg, f->st, "4", "an-older-token");
+	/* Too young: left alone. */
+	assert_int_equal(disconnect_recover(&cfg, dm, db, f->st, INT64_C(1) << 40, &fixed, &err),
+	                 LETHE_OK);
+	assert_int_equal(fixed, 0);
+	assert_int_equal(disconnect_recover(&cfg, dm, db, f->st, 0, &fixed, &err), LETHE_OK);
+	assert_int_equal(fixed, 3);
+	assert_null(token_of(db, 2));
+	assert_int_equal(appdb_query_int(db,
+	                                 "SELECT count(*) FROM channels WHERE id = 2 AND status = "
+	                                 "'revoked' AND refresh_token IS NULL",
+	                                 NULL, 0, &n, NULL),
+	                 LETHE_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(
+	    appdb_query_int(db,
+	                    "SELECT count(*) FROM posts WHERE channel_id = 2 AND status "
+	                    "= 'scheduled'",
+	                    NULL, 0, &n, NULL),
+	    LETHE_OK);
+	assert_int_equal(n, 0);
+	{
+		char *t4 = token_of(db, 4);
+
+		assert_string_equal(t4, tok4);
+		free(t4);
+	}
+	assert_int_equal(store_disc_next_staged(f->st, 0, &d, NULL), LETHE_E_NOTFOUND);
+	/* 2 and 3 have a pending revoke holding the token read; 4 has nothing left. */
+	assert_int_equal(store_outbox_claim(f->st, d2, "h:1:a", INT64_MAX / 2, 1000, &j, NULL),
+	                 LETHE_OK);
+	store_outbox_clear(&j);
+	assert_int_equal(store_outbox_claim(f->st, d3, "h:1:a", INT64_MAX / 2, 1000, &j, NULL),
+	                 LETHE_OK);
+	store_outbox_clear(&j);
+	assert_int_equal(store_outbox_claim(f->st, d4, "h:1:a", INT64_MAX / 2, 1000, &j, NULL),
+	                 LETHE_E_NOTFOUND);
+	free(tok2);
+	free(tok3);
+	free(tok4);
+	datamap_free(dm);
+	appdb_close(db);
+}
+
 int
 main(void)
 {
@@ -444,6 +578,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_outbox_config_and_api_keys, st_setup, st_teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_key_file_created_0600, st_setup,
 	                                    st_teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_recover_staged, st_setup, st_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
