@@ -15,7 +15,8 @@
 #include "platform/platform_config.h"
 #include "store/store.h"
 
-#define EXIT_PENDING 4 /* disconnected; some upstream job is dead or still retrying */
+#define EXIT_PENDING 4   /* disconnected; some upstream job is dead or still retrying */
+#define RECOVER_AGE_S 10 /* staged disconnects older than this are repaired first */
 
 static const char usage[] =
     "usage: lethe disconnect -c CONFIG --channel ID [--json] [--no-wait] [--timeout S]\n"
@@ -35,10 +36,11 @@ static const char usage[] =
     "      --timeout S     wait at most S seconds for the upstream work (default 60)\n"
     "  -h, --help          this text\n"
     "\n"
-    "Exit status: 0 disconnected and every upstream job done, 1 failure (nothing\n"
-    "changed, or the channel does not exist), 2 usage error, 3 configuration or\n"
-    "data map invalid, 4 disconnected but an upstream job is a dead letter or\n"
-    "still retrying (see `lethe jobs`).\n";
+    "Exit status: 0 disconnected and every upstream job done (with --no-wait:\n"
+    "queued), 1 failure (nothing changed, or the channel does not exist), 2 usage\n"
+    "error, 3 configuration or data map invalid, 4 disconnected but an upstream\n"
+    "job is a dead letter, or (without --no-wait) still retrying at the timeout\n"
+    "(see `lethe jobs`).\n";
 
 /* Human summary of a channel's state JSON. */
 static void
@@ -79,14 +81,21 @@ print_state(const json_t *j)
 	}
 }
 
-/* Counts jobs not done. */
-static void
-count_unfinished(void *arg, const struct store_outbox *j)
-{
-	int *n = arg;
+/* A disconnect's jobs that are dead, and that are not finished. */
+struct job_counts {
+	int dead;       /* dead letters */
+	int unfinished; /* staged, pending or running */
+};
 
-	if (strcmp(j->state, "done") != 0)
-		(*n)++;
+static void
+count_jobs(void *arg, const struct store_outbox *j)
+{
+	struct job_counts *c = arg;
+
+	if (strcmp(j->state, "dead") == 0)
+		c->dead++;
+	else if (strcmp(j->state, "done") != 0)
+		c->unfinished++;
 }
 
 int
@@ -111,7 +120,8 @@ cmd_disconnect(int argc, char **argv)
 	int64_t disc = 0;
 	bool already = false;
 	char *end = NULL;
-	int ch, status = 0, unfinished = 0;
+	int ch, status = 0, fixed = 0;
+	struct job_counts jc = {0, 0};
 	lethe_rc rc = LETHE_OK;
 
 	memset(&env, 0, sizeof(env));
@@ -168,6 +178,9 @@ cmd_disconnect(int argc, char **argv)
 		                   env.dm->path);
 	if (rc == LETHE_OK)
 		rc = store_open(env.cfg.state_db, &st, &err);
+	/* A disconnect a crash left staged (no `lethe serve` may be running to repair it). */
+	if (rc == LETHE_OK)
+		rc = disconnect_recover(&env.cfg, env.dm, env.db, st, RECOVER_AGE_S, &fixed, &err);
 	if (rc == LETHE_OK)
 		rc = disconnect_channel(&env.cfg, env.dm, env.db, st, channel, "cli", &disc,
 		                        &already, &err);
@@ -180,7 +193,7 @@ cmd_disconnect(int argc, char **argv)
 			rc = r2;
 	}
 	if (rc == LETHE_OK)
-		rc = store_outbox_list(st, disc, NULL, count_unfinished, &unfinished, &err);
+		rc = store_outbox_list(st, disc, NULL, count_jobs, &jc, &err);
 	if (rc == LETHE_OK)
 		rc = disconnect_state(&env.cfg, env.dm, env.db, st, channel, &state, &err);
 	if (rc != LETHE_OK) {
@@ -195,11 +208,12 @@ cmd_disconnect(int argc, char **argv)
 			printf("(already disconnected: nothing changed)\n");
 		print_state(state);
 	}
-	if (unfinished > 0) {
+	/* Without --no-wait, a job still retrying is not done either. */
+	if (jc.dead > 0 || (wait && jc.unfinished > 0)) {
 		fprintf(stderr,
-		        "lethe: %d upstream job(s) not done (dead letters or still retrying); see "
-		        "`lethe jobs -c %s`\n",
-		        unfinished, config);
+		        "lethe: %d upstream job(s) are dead letters, %d still pending; see `lethe "
+		        "jobs -c %s`\n",
+		        jc.dead, jc.unfinished, config);
 		status = EXIT_PENDING;
 	}
 out:

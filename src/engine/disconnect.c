@@ -575,16 +575,21 @@ disconnect_channel(const struct lethe_config *cfg, const struct datamap *dm, str
 		                     "the data map has no channel table (give one table "
 		                     "'connection:')");
 	disconnect_subject(cfg->key, id, subject);
-	rc = store_disc_find(st, subject, &prev, err);
-	have_prev = rc == LETHE_OK;
-	if (rc == LETHE_E_NOTFOUND)
-		rc = LETHE_OK;
+	/*
+	 * The app write lock first: a disconnect of the same channel by another
+	 * process has then either finished or not started, and its record says so.
+	 */
+	rc = appdb_begin_write(db, err);
+	app_open = rc == LETHE_OK;
+	if (rc == LETHE_OK) {
+		rc = store_disc_find(st, subject, &prev, err);
+		have_prev = rc == LETHE_OK;
+		if (rc == LETHE_E_NOTFOUND)
+			rc = LETHE_OK;
+	}
 	if (rc == LETHE_OK && have_prev && strcmp(prev.state, "staged") == 0)
 		rc = lethe_err_set(err, LETHE_E_BUSY,
 		                   "a disconnect of this channel is in progress; try again");
-	if (rc == LETHE_OK)
-		rc = appdb_begin_write(db, err);
-	app_open = rc == LETHE_OK;
 	if (rc == LETHE_OK)
 		rc = chan_read(dm, db, id, &c, err);
 	if (rc == LETHE_OK && !c.found && !have_prev)

@@ -12,6 +12,7 @@
 """
 import json
 import signal
+import threading
 import time
 
 from disconnect_helpers import (
@@ -182,4 +183,41 @@ def test_deauthorize_takes_the_disconnect_wipe_path(demo, servers, fake_platform
     assert "purge" not in st and st["unsubscribe"] == []
     time.sleep(0.3)
     assert fake.calls() == [], "Meta's tokens are dead: no upstream call"
+    stop_ok(srv)
+
+
+def test_outbox_concurrent_disconnects_of_one_channel(demo, servers, fake_platform):
+    """Eight API calls and two CLI runs at once: one disconnect, one revoke call."""
+    fake = fake_platform
+    configure(demo, fake)
+    ch = channel(demo, "tiktok")
+    srv = servers(demo, env=serve_env(fake))
+    results, errors = [], []
+
+    def via_api():
+        try:
+            results.append(api(srv, "POST", "/v1/channels/%d/disconnect" % ch["id"])[0])
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    def via_cli():
+        code, out, err = run_lethe("disconnect", "-c", demo.config, "--channel", str(ch["id"]),
+                                   "--no-wait", env=serve_env(fake))
+        results.append(code)
+        if code != 0:
+            errors.append(err)
+
+    threads = [threading.Thread(target=via_api) for _ in range(8)]
+    threads += [threading.Thread(target=via_cli) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60 * TSCALE)
+    assert not errors, errors
+    assert results.count(200) == 8 and results.count(0) == 2, results
+    st = wait_settled(srv, ch["id"])
+    assert st["revoke"]["state"] == "done", st
+    assert len(fake.calls("tiktok")) == 1
+    assert query(demo.state_db, "SELECT count(*) FROM channel_disconnects")[0][0] == 1
+    assert query(demo.state_db, "SELECT count(*) FROM outbox WHERE kind = 'revoke'")[0][0] == 1
     stop_ok(srv)
