@@ -15,7 +15,7 @@ from fake_platform import fake_platform  # noqa: F401  (fixture)
 from lethe_e2e import lethe_env, lethe_path, query, run_lethe
 from serve_helpers import TSCALE
 
-DEMO_OPTIONS = ["--users", "4", "--seed", "7", "--heavy", "3000"]
+DEMO_OPTIONS = ["--users", "4", "--seed", "7", "--heavy", "40000"]
 EMAIL = "heavy@example.com"
 
 
