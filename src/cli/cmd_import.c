@@ -144,7 +144,7 @@ cmd_import(int argc, char **argv)
 			size_t boxlen = 0;
 			uint8_t *box = meta_box_seal(env.cfg.key, app->name, id, &boxlen);
 
-			meta_code_new(code);
+			meta_code_new(code, now);
 			rc =
 			    store_meta_insert(st, code, app->name, subject, box, boxlen, now, &err);
 			free(box);

@@ -39,6 +39,7 @@ struct server {
 	pthread_mutex_t st_mu;          /* guards st */
 	struct store *st;               /* state store, for pages, readiness, records */
 	char *tpl;                      /* operator's status template, or NULL */
+	char *status_url_json;          /* status URL prefix, escaped for JSON */
 	int port;                       /* bound port */
 };
 

@@ -17,13 +17,14 @@
 #include <libgen.h>
 #include <sodium.h>
 #include <sqlite3.h>
+#include <time.h>
 #include <sys/stat.h>
 
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/mem.h"
 
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 
 #define STMT_CACHE 32
 
@@ -33,6 +34,7 @@ struct store {
 		const char *sql; /* the statement's text (a string literal: compared by address) */
 		sqlite3_stmt *q; /* prepared once */
 	} cache[STMT_CACHE];     /* statements of this connection, prepared on first use */
+	bool deferred;           /* store_set_deferred_sync() was called */
 };
 
 static const char schema_v1[] =
@@ -106,14 +108,35 @@ static const char schema_v4[] = "ALTER TABLE jobs ADD COLUMN lease_owner TEXT;"
                                 "ALTER TABLE jobs ADD COLUMN lease_until INTEGER;";
 
 /*
- * Version 5: channel disconnects and the outbox of their upstream work
+ * Version 5: the (app, subject) index of Meta requests moves to its own
+ * table, filled in sorted batches (store_meta_merge): an index on a keyed
+ * hash puts every insert on a random page, which made the intake write a
+ * 4 KB WAL frame per request.  meta_subjects_mark.upto is the highest
+ * request id merged; rows above it are the tail the intake keeps in memory.
+ */
+static const char schema_v5[] =
+    "CREATE TABLE IF NOT EXISTS meta_subjects ("
+    "  app TEXT NOT NULL,"
+    "  subject TEXT NOT NULL,"
+    "  request_id INTEGER NOT NULL,"
+    "  PRIMARY KEY (app, subject, request_id)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS meta_subjects_mark ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  upto INTEGER NOT NULL);"
+    "INSERT OR IGNORE INTO meta_subjects SELECT app, subject, id FROM meta_requests;"
+    "INSERT OR IGNORE INTO meta_subjects_mark VALUES "
+    "  (1, (SELECT coalesce(max(id), 0) FROM meta_requests));"
+    "DROP INDEX IF EXISTS meta_requests_subject;";
+
+/*
+ * Version 6: channel disconnects and the outbox of their upstream work
  * (docs/internals/outbox.md).  A disconnect names its channel by a keyed
  * hash; the channel id (while staged) and each job's token and account id
  * are kept only sealed (XChaCha20-Poly1305 under the outbox key) and the
  * boxes are wiped (NULL) as soon as they are no longer needed.  Times of
  * the outbox are epoch milliseconds, so backoffs can be short in tests.
  */
-static const char schema_v5[] =
+static const char schema_v6[] =
     "CREATE TABLE IF NOT EXISTS channel_disconnects ("
     "  id INTEGER PRIMARY KEY,"
     "  subject TEXT NOT NULL," /* keyed hash of the channel id */
@@ -149,8 +172,8 @@ static const char schema_v5[] =
     "CREATE INDEX IF NOT EXISTS outbox_disconnect ON outbox(disconnect_id);";
 
 /* migrations[i] brings a store from version i to i + 1. */
-static const char *const migrations[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3, schema_v4,
-                                                       schema_v5};
+static const char *const migrations[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3,
+                                                       schema_v4, schema_v5, schema_v6};
 
 static lethe_rc
 sfail(struct store *st, struct lethe_err *err, const char *what)
@@ -180,6 +203,27 @@ mkdirs(const char *dir)
 	return rc;
 }
 
+/*
+ * SQLite's own busy timeout sleeps 1, 2, 5, 10 ... 100 ms between tries, so
+ * the intake, whose answers wait on its write lock, could sleep 100 ms
+ * behind a 1 ms transaction of the runner.  Retry every 200 us instead
+ * (cheap: a try is one lock attempt), for up to BUSY_TRIES (10 s).
+ */
+#define BUSY_SLEEP_US 200
+#define BUSY_TRIES (10 * 1000 * 1000 / BUSY_SLEEP_US)
+
+static int
+on_busy(void *arg, int tries)
+{
+	struct timespec ts = {0, BUSY_SLEEP_US * 1000L};
+
+	(void)arg;
+	if (tries >= BUSY_TRIES)
+		return 0;
+	nanosleep(&ts, NULL);
+	return 1;
+}
+
 lethe_rc
 store_open(const char *path, struct store **out, struct lethe_err *err)
 {
@@ -205,7 +249,7 @@ store_open(const char *path, struct store **out, struct lethe_err *err)
 		                   sqlite3_errmsg(st->db));
 		goto fail;
 	}
-	sqlite3_busy_timeout(st->db, 10000);
+	sqlite3_busy_handler(st->db, on_busy, NULL);
 	if (sqlite3_exec(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
 	                 NULL) != SQLITE_OK) {
 		rc = sfail(st, err, "setup");
@@ -273,6 +317,9 @@ store_close(struct store *st)
 		return;
 	for (i = 0; i < STMT_CACHE; i++)
 		sqlite3_finalize(st->cache[i].q);
+	/* Closing may checkpoint (the last connection does): let that one sync. */
+	if (st->deferred)
+		sqlite3_exec(st->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
 	sqlite3_close(st->db);
 	free(st);
 }
@@ -651,8 +698,12 @@ store_meta_find(struct store *st, const char *app, const char *subject, int64_t 
 	sqlite3_stmt *q = NULL;
 	lethe_rc rc;
 
+	/* The merged index, then the tail above the mark (short: see store_meta_merge). */
 	rc = prepf(st, &q, err,
-	           "SELECT " META_COLS " FROM meta_requests WHERE app = ?1 AND subject = ?2 "
+	           "SELECT " META_COLS " FROM meta_requests WHERE id IN "
+	           "(SELECT request_id FROM meta_subjects WHERE app = ?1 AND subject = ?2 "
+	           " UNION ALL SELECT id FROM meta_requests WHERE id > "
+	           " (SELECT upto FROM meta_subjects_mark) AND app = ?1 AND subject = ?2) "
 	           "AND received_at >= ?3 ORDER BY id DESC LIMIT 1",
 	           "tti", app, subject, since);
 	rc = meta_one(q, rc, out);
@@ -661,13 +712,65 @@ store_meta_find(struct store *st, const char *app, const char *subject, int64_t 
 }
 
 lethe_rc
-store_meta_insert(struct store *st, const char *code, const char *app, const char *subject,
+store_meta_find_merged(struct store *st, const char *app, const char *subject, int64_t since,
+                       struct store_meta_req *out, struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	rc = prepf(st, &q, err,
+	           "SELECT " META_COLS " FROM meta_requests WHERE id IN "
+	           "(SELECT request_id FROM meta_subjects WHERE app = ?1 AND subject = ?2) "
+	           "AND received_at >= ?3 ORDER BY id DESC LIMIT 1",
+	           "tti", app, subject, since);
+	rc = meta_one(q, rc, out);
+	unprep(st, q);
+	return rc;
+}
+
+lethe_rc
+store_meta_append(struct store *st, const char *code, const char *app, const char *subject,
                   const uint8_t *box, size_t boxlen, int64_t now, struct lethe_err *err)
 {
 	return execf(st, err,
 	             "INSERT INTO meta_requests (code, app, subject, identity_box, state, "
 	             "received_at) VALUES (?1, ?2, ?3, ?4, 'received', ?5)",
 	             "tttbi", code, app, subject, (const void *)box, boxlen, now);
+}
+
+lethe_rc
+store_meta_insert(struct store *st, const char *code, const char *app, const char *subject,
+                  const uint8_t *box, size_t boxlen, int64_t now, struct lethe_err *err)
+{
+	lethe_rc rc = store_meta_append(st, code, app, subject, box, boxlen, now, err);
+
+	if (rc == LETHE_OK)
+		rc = execf(st, err,
+		           "INSERT INTO meta_subjects (app, subject, request_id) "
+		           "VALUES (?1, ?2, last_insert_rowid())",
+		           "tt", app, subject);
+	return rc;
+}
+
+lethe_rc
+store_meta_merge(struct store *st, int64_t *rows, struct lethe_err *err)
+{
+	lethe_rc rc;
+
+	*rows = 0;
+	rc = execf(st, err,
+	           "INSERT OR IGNORE INTO meta_subjects (app, subject, request_id) "
+	           "SELECT app, subject, id FROM meta_requests WHERE id > "
+	           "(SELECT upto FROM meta_subjects_mark) ORDER BY app, subject, id",
+	           "");
+	if (rc == LETHE_OK)
+		*rows = sqlite3_changes(st->db);
+	if (rc == LETHE_OK)
+		rc = execf(st, err,
+		           "UPDATE meta_subjects_mark SET upto = "
+		           "(SELECT coalesce(max(id), upto) FROM meta_requests)",
+		           "");
+	return rc;
 }
 
 lethe_rc
@@ -788,6 +891,26 @@ store_set_durable(struct store *st, struct lethe_err *err)
 	return LETHE_OK;
 }
 
+lethe_rc
+store_set_deferred_sync(struct store *st, struct lethe_err *err)
+{
+	if (sqlite3_exec(st->db, "PRAGMA synchronous=OFF; PRAGMA wal_autocheckpoint=0", NULL, NULL,
+	                 NULL) != SQLITE_OK)
+		return sfail(st, err, "synchronous");
+	st->deferred = true;
+	return LETHE_OK;
+}
+
+lethe_rc
+store_checkpoint(struct store *st, struct lethe_err *err)
+{
+	int rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
+		return sfail(st, err, "checkpoint");
+	return LETHE_OK;
+}
+
 /* True if @owner ("host:pid:nonce") names a process of this host that no longer exists. */
 static bool
 owner_dead(const char *owner)
@@ -859,7 +982,7 @@ store_ping(struct store *st, struct lethe_err *err)
 	return query_int(st, "SELECT count(*) FROM jobs WHERE id = ?1", 0, &n, err);
 }
 
-/* ---- channel disconnects and the outbox (schema v5) ---------------------- */
+/* ---- channel disconnects and the outbox (schema v6) ---------------------- */
 
 #define DISC_COLS                                                                                  \
 	"id, subject, state, source, platform, requested_at, disconnected_at, effects, "           \

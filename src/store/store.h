@@ -105,6 +105,21 @@ lethe_rc store_meta_find(struct store *st, const char *app, const char *subject,
 /* Record a new request in state "received" (@box: the encrypted identity). */
 lethe_rc store_meta_insert(struct store *st, const char *code, const char *app, const char *subject,
                            const uint8_t *box, size_t boxlen, int64_t now, struct lethe_err *err);
+/*
+ * The intake's cheaper pair: store_meta_append() records a request like
+ * store_meta_insert() but leaves it out of the subject index, so it is found
+ * by store_meta_find() (which also scans the unmerged tail) but not by
+ * store_meta_find_merged(); store_meta_merge() then indexes every appended
+ * request in one sorted statement (in the caller's transaction) and sets
+ * *@rows to the number indexed.  The caller of store_meta_append() must
+ * remember its unmerged requests itself (meta/intake.c keeps them in memory)
+ * and merge often: store_meta_find() scans the tail.
+ */
+lethe_rc store_meta_append(struct store *st, const char *code, const char *app, const char *subject,
+                           const uint8_t *box, size_t boxlen, int64_t now, struct lethe_err *err);
+lethe_rc store_meta_find_merged(struct store *st, const char *app, const char *subject,
+                                int64_t since, struct store_meta_req *out, struct lethe_err *err);
+lethe_rc store_meta_merge(struct store *st, int64_t *rows, struct lethe_err *err);
 lethe_rc store_meta_by_code(struct store *st, const char *code, struct store_meta_req *out,
                             struct lethe_err *err);
 /*
@@ -144,6 +159,19 @@ lethe_rc store_job_release(struct store *st, int64_t job, const char *owner, str
 lethe_rc store_ping(struct store *st, struct lethe_err *err);
 /* Make every commit of this connection durable before it returns (synchronous=FULL). */
 lethe_rc store_set_durable(struct store *st, struct lethe_err *err);
+/*
+ * Commits of this connection return before they are durable
+ * (synchronous=OFF) and the connection never checkpoints: the caller makes
+ * them durable itself by syncing the WAL file (STORE_WAL_SUFFIX after the
+ * store's path) with fdatasync() before it relies on them, and leaves
+ * checkpoints to connections that sync (store_checkpoint()).  Used by the
+ * intake, which overlaps one group's fsync with the next group's work.
+ * store_close() restores synchronous=FULL first, since closing may checkpoint.
+ */
+lethe_rc store_set_deferred_sync(struct store *st, struct lethe_err *err);
+#define STORE_WAL_SUFFIX "-wal"
+/* A passive WAL checkpoint on this connection (busy is not an error). */
+lethe_rc store_checkpoint(struct store *st, struct lethe_err *err);
 
 /* ---- channel disconnects and their outbox (docs/internals/outbox.md) ---- */
 
