@@ -20,7 +20,9 @@
 #include <unistd.h>
 
 #include "db/appdb.h"
-#include "engine/revoke.h"
+#include "engine/disconnect.h"
+#include "http/api_channels.h"
+#include "jobs/outbox.h"
 #include "http/form.h"
 #include "http/metrics.h"
 #include "http/server.h"
@@ -51,6 +53,8 @@ http_status_of(lethe_rc rc)
 	case LETHE_E_USAGE:
 	case LETHE_E_INVALID:
 		return MHD_HTTP_BAD_REQUEST;
+	case LETHE_E_UNAUTHORIZED:
+		return MHD_HTTP_UNAUTHORIZED;
 	case LETHE_E_FORBIDDEN:
 		return MHD_HTTP_FORBIDDEN;
 	case LETHE_E_NOTFOUND:
@@ -315,8 +319,11 @@ meta_deauthorize_run(struct server *s, struct request *r)
 	int64_t rows = 0;
 	lethe_rc rc;
 
+	/* The same at-once wipe as a channel disconnect (docs/internals/outbox.md). */
 	pthread_mutex_lock(&s->db_mu);
-	rc = revoke_tokens(s->dm, s->db, app->identity, r->uid, &rows, &err);
+	pthread_mutex_lock(&s->st_mu);
+	rc = disconnect_identity(s->cfg, s->dm, s->db, s->st, app->identity, r->uid, &rows, &err);
+	pthread_mutex_unlock(&s->st_mu);
 	pthread_mutex_unlock(&s->db_mu);
 	if (rc == LETHE_OK) {
 		pthread_mutex_lock(&s->st_mu);
@@ -546,6 +553,7 @@ metrics_page(struct server *s, struct request *r)
 	store_meta_state_counts(s->st, count_state, &b, NULL);
 	buf_adds(&b, "# HELP lethe_jobs Erasure jobs by state.\n# TYPE lethe_jobs gauge\n");
 	store_job_state_counts(s->st, count_job, &b, NULL);
+	outbox_metrics(s->st, &b);
 	pthread_mutex_unlock(&s->st_mu);
 	buf_addf(&b,
 	         "# HELP lethe_intake_groups_total Group commits of the request intake.\n"
@@ -618,6 +626,7 @@ static const struct route {
     {"/readyz", "readyz", readyz, ROUTE_GET | ROUTE_BLOCKING},
     {"/metrics", "metrics", metrics_page, ROUTE_GET | ROUTE_BLOCKING},
     {"/static/style.css", "static", stylesheet, ROUTE_GET},
+    {"/v1/", "api_channels", api_v1, ROUTE_PREFIX | ROUTE_BLOCKING},
 };
 
 /* Set r->route and either the reply, or r->handler / r->finish with REQ_SUSPENDED. */
@@ -918,6 +927,8 @@ server_start(const struct lethe_config *cfg, const struct datamap *dm, const cha
 	if (rc == LETHE_OK)
 		rc = runner_start(cfg, dm, on_done, &s->runner, err);
 	if (rc == LETHE_OK)
+		rc = outbox_start(cfg, dm, &s->outbox, err);
+	if (rc == LETHE_OK)
 		rc = intake_start(cfg->state_db, cfg->meta_repeat, runner_kick, s->runner,
 		                  &s->intake, err);
 	if (rc == LETHE_OK)
@@ -970,6 +981,7 @@ server_stop(struct server *s)
 	pool_free(s->pool);
 	intake_free(s->intake);
 	runner_stop(s->runner);
+	outbox_stop(s->outbox);
 	appdb_close(s->db);
 	store_close(s->st);
 	pthread_mutex_destroy(&s->db_mu);

@@ -33,6 +33,7 @@ struct server {
 	struct pool *pool;              /* worker threads of blocking handlers */
 	struct intake *intake;          /* durable intake of deletion requests */
 	struct runner *runner;          /* background erasures */
+	struct outbox *outbox;          /* upstream jobs of channel disconnects */
 	pthread_mutex_t db_mu;          /* guards db */
 	struct appdb *db;               /* app database (deauthorize, readiness) */
 	pthread_mutex_t st_mu;          /* guards st */
