@@ -10,7 +10,6 @@
 
 #include "cli/cli.h"
 #include "jobs/runner.h"
-#include "meta/repeats.h"
 #include "meta/requests.h"
 #include "store/store.h"
 #include "util/mem.h"
@@ -77,7 +76,6 @@ cmd_import(int argc, char **argv)
 	struct cli_env env;
 	struct lethe_err err = {0};
 	struct store *st = NULL;
-	struct repeats *rp = NULL;
 	char line[LINE_MAX_LEN], id[ID_MAX_LEN + 1];
 	int64_t ids = 0, created = 0, repeats = 0, skipped = 0, done = 0, elsewhere = 0;
 	FILE *f = NULL;
@@ -126,11 +124,10 @@ cmd_import(int argc, char **argv)
 		rc = store_open(env.cfg.state_db, &st, &err);
 	if (rc == LETHE_OK)
 		rc = store_begin(st, &err);
-	if (rc == LETHE_OK)
-		rc = repeats_open(st, time_now() - env.cfg.meta_repeat, &rp, &err);
 	while (rc == LETHE_OK && fgets(line, sizeof(line), f) != NULL) {
 		char subject[HASH_TEXT_LEN + 1];
 		char code[META_CODE_LEN + 1];
+		struct store_meta_req found;
 		int64_t now = time_now();
 
 		if (!line_id(line, id)) {
@@ -139,7 +136,8 @@ cmd_import(int argc, char **argv)
 		}
 		ids++;
 		meta_subject(env.cfg.key, app->name, id, subject);
-		rc = repeats_find(rp, app->name, subject, now - env.cfg.meta_repeat, code, &err);
+		rc = store_meta_find(st, app->name, subject, now - env.cfg.meta_repeat, &found,
+		                     &err);
 		if (rc == LETHE_OK) {
 			repeats++;
 		} else if (rc == LETHE_E_NOTFOUND) {
@@ -149,8 +147,6 @@ cmd_import(int argc, char **argv)
 			meta_code_new(code, now);
 			rc =
 			    store_meta_insert(st, code, app->name, subject, box, boxlen, now, &err);
-			if (rc == LETHE_OK)
-				rc = repeats_add(rp, app->name, subject, code, now, &err);
 			free(box);
 			created++;
 		}
@@ -172,7 +168,6 @@ cmd_import(int argc, char **argv)
 out:
 	if (f != NULL)
 		fclose(f);
-	repeats_free(rp);
 	store_close(st);
 	cli_env_close(&env);
 	return status;

@@ -10,14 +10,10 @@
  * SQLite work, and a request is answered only once it survives a crash.
  * A failed group is answered at once (it wrote nothing).
  *
- * Repeats are found in a meta/repeats.h index the committer owns: a
- * rebuildable cache of the window's requests outside the state store, so
- * that indexing a random keyed hash costs no WAL page and no fsync.
- *
  * Locking: in->mu guards the queue, the committed-but-unsynced list, the
  * flags and the counters; each thread works on a list it detached under the
  * lock and calls completions outside it (a completion may free its request,
- * so the next link is read first).  The repeat index belongs to the committer.
+ * so the next link is read first).
  */
 #include "util/fmacros.h"
 
@@ -26,19 +22,15 @@
 #include <unistd.h>
 
 #include "meta/intake.h"
-#include "meta/repeats.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
 
-#define EXPIRE_EVERY_MS 60000.0 /* forget requests older than the window this often */
-#define GROUP_EAGER 32          /* commit while the syncer is busy only from this many on */
-#define CHECKPOINT_MS 1000.0    /* the syncer checkpoints at most this often */
+#define GROUP_EAGER 8        /* commit while the syncer is busy only from this many on */
+#define CHECKPOINT_MS 1000.0 /* the syncer checkpoints at most this often */
 
 struct intake {
 	struct store *st;             /* the committer's connection */
-	struct repeats *rp;           /* requests of the repeat window (committer only) */
-	double expired_at;            /* monotonic ms of the last repeats_expire() */
 	int64_t repeat_window;        /* seconds */
 	void (*on_commit)(void *);    /* after a group that created requests */
 	void *arg;                    /* for on_commit */
@@ -65,26 +57,7 @@ struct intake {
 
 /* ---- group commit ------------------------------------------------------- */
 
-/* Rebuild the repeat index from the store (after a failed transaction). */
-static void
-repeats_rebuild(struct intake *in, int64_t now)
-{
-	struct lethe_err err = {0};
-	struct repeats *rp = NULL;
-
-	if (repeats_open(in->st, now - in->repeat_window, &rp, &err) != LETHE_OK) {
-		log_warnx("intake: %s", err.msg);
-		return;
-	}
-	repeats_free(in->rp);
-	in->rp = rp;
-}
-
-/*
- * Find or create each request of @group in one transaction; new requests
- * go into the repeat index too, which is rebuilt from the store if the
- * transaction fails.
- */
+/* Find or create each request of @group in one transaction. */
 static lethe_rc
 commit_group(struct intake *in, struct intake_req *group, bool *created)
 {
@@ -95,9 +68,12 @@ commit_group(struct intake *in, struct intake_req *group, bool *created)
 	*created = false;
 	rc = store_begin(in->st, &err);
 	for (r = group; rc == LETHE_OK && r != NULL; r = r->next) {
-		rc = repeats_find(in->rp, r->app, r->subject, r->now - in->repeat_window, r->code,
-		                  &err);
+		struct store_meta_req found;
+
+		rc = store_meta_find(in->st, r->app, r->subject, r->now - in->repeat_window, &found,
+		                     &err);
 		if (rc == LETHE_OK) {
+			snprintf(r->code, sizeof(r->code), "%.*s", META_CODE_LEN, found.code);
 			r->created = false;
 			continue;
 		}
@@ -108,29 +84,14 @@ commit_group(struct intake *in, struct intake_req *group, bool *created)
 		*created = true;
 		rc = store_meta_insert(in->st, r->code, r->app, r->subject, r->box, r->boxlen,
 		                       r->now, &err);
-		if (rc == LETHE_OK)
-			rc = repeats_add(in->rp, r->app, r->subject, r->code, r->now, &err);
 	}
 	if (rc == LETHE_OK)
 		rc = store_commit(in->st, &err);
 	if (rc != LETHE_OK) {
 		store_rollback(in->st);
-		repeats_abandon(in->rp);
 		log_warnx("intake: a group of requests could not be stored: %s", err.msg);
-		if (*created)
-			repeats_rebuild(in, group->now);
-		return rc;
 	}
-	if (repeats_commit(in->rp, &err) != LETHE_OK) {
-		log_warnx("intake: %s; rebuilding it", err.msg);
-		repeats_rebuild(in, group->now);
-	}
-	if (time_mono_ms() - in->expired_at >= EXPIRE_EVERY_MS) {
-		in->expired_at = time_mono_ms();
-		if (repeats_expire(in->rp, group->now - in->repeat_window, &err) != LETHE_OK)
-			log_warnx("intake: %s", err.msg);
-	}
-	return LETHE_OK;
+	return rc;
 }
 
 /* Call the completion of every request of @list with @rc. */
@@ -283,10 +244,6 @@ intake_start(const char *path, int64_t repeat_window, void (*on_commit)(void *),
 		rc = store_open(path, &in->ck, err);
 	if (rc != LETHE_OK)
 		goto fail;
-	rc = repeats_open(in->st, time_now() - repeat_window, &in->rp, err);
-	if (rc != LETHE_OK)
-		goto fail;
-	in->expired_at = time_mono_ms();
 	in->repeat_window = repeat_window;
 	in->on_commit = on_commit;
 	in->arg = arg;
@@ -315,7 +272,6 @@ fail_sync:
 fail:
 	store_close(in->st);
 	store_close(in->ck);
-	repeats_free(in->rp);
 	free(in->walpath);
 	free(in);
 	return rc;
@@ -373,7 +329,6 @@ intake_free(struct intake *in)
 		close(in->walfd);
 	store_close(in->st);
 	store_close(in->ck);
-	repeats_free(in->rp);
 	free(in->walpath);
 	free(in);
 }

@@ -24,7 +24,7 @@
 #include "util/buf.h"
 #include "util/mem.h"
 
-#define SCHEMA_VERSION 6
+#define SCHEMA_VERSION 5
 
 #define STMT_CACHE 32
 
@@ -108,25 +108,14 @@ static const char schema_v4[] = "ALTER TABLE jobs ADD COLUMN lease_owner TEXT;"
                                 "ALTER TABLE jobs ADD COLUMN lease_until INTEGER;";
 
 /*
- * Version 5: no (app, subject) index on meta_requests.  The subject is a
- * keyed hash, so every insert into that index landed on a random page: one
- * more 4 KB WAL frame to write and fsync per request.  Repeats are found
- * through meta/repeats.c, an index rebuilt from the requests of the repeat
- * window (found through received_at, which grows with the rowid).
- */
-static const char schema_v5[] =
-    "DROP INDEX IF EXISTS meta_requests_subject;"
-    "CREATE INDEX IF NOT EXISTS meta_requests_received ON meta_requests(received_at);";
-
-/*
- * Version 6: channel disconnects and the outbox of their upstream work
+ * Version 5: channel disconnects and the outbox of their upstream work
  * (docs/internals/outbox.md).  A disconnect names its channel by a keyed
  * hash; the channel id (while staged) and each job's token and account id
  * are kept only sealed (XChaCha20-Poly1305 under the outbox key) and the
  * boxes are wiped (NULL) as soon as they are no longer needed.  Times of
  * the outbox are epoch milliseconds, so backoffs can be short in tests.
  */
-static const char schema_v6[] =
+static const char schema_v5[] =
     "CREATE TABLE IF NOT EXISTS channel_disconnects ("
     "  id INTEGER PRIMARY KEY,"
     "  subject TEXT NOT NULL," /* keyed hash of the channel id */
@@ -162,8 +151,8 @@ static const char schema_v6[] =
     "CREATE INDEX IF NOT EXISTS outbox_disconnect ON outbox(disconnect_id);";
 
 /* migrations[i] brings a store from version i to i + 1. */
-static const char *const migrations[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3,
-                                                       schema_v4, schema_v5, schema_v6};
+static const char *const migrations[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3, schema_v4,
+                                                       schema_v5};
 
 static lethe_rc
 sfail(struct store *st, struct lethe_err *err, const char *what)
@@ -688,34 +677,11 @@ store_meta_find(struct store *st, const char *app, const char *subject, int64_t 
 	sqlite3_stmt *q = NULL;
 	lethe_rc rc;
 
-	/* A scan of the window: meant for tests and single lookups (see repeats.h). */
 	rc = prepf(st, &q, err,
-	           "SELECT " META_COLS " FROM meta_requests WHERE received_at >= ?3 "
-	           "AND app = ?1 AND subject = ?2 ORDER BY id DESC LIMIT 1",
+	           "SELECT " META_COLS " FROM meta_requests WHERE app = ?1 AND subject = ?2 "
+	           "AND received_at >= ?3 ORDER BY id DESC LIMIT 1",
 	           "tti", app, subject, since);
 	rc = meta_one(q, rc, out);
-	unprep(st, q);
-	return rc;
-}
-
-lethe_rc
-store_meta_since(struct store *st, int64_t since, store_meta_fn fn, void *arg,
-                 struct lethe_err *err)
-{
-	sqlite3_stmt *q = NULL;
-	lethe_rc rc;
-	int s;
-
-	rc = prepf(st, &q, err,
-	           "SELECT app, subject, code, received_at FROM meta_requests "
-	           "WHERE received_at >= ?1",
-	           "i", since);
-	while (rc == LETHE_OK && (s = sqlite3_step(q)) == SQLITE_ROW)
-		rc = fn(arg, (const char *)sqlite3_column_text(q, 0),
-		        (const char *)sqlite3_column_text(q, 1),
-		        (const char *)sqlite3_column_text(q, 2), sqlite3_column_int64(q, 3), err);
-	if (rc == LETHE_OK && s != SQLITE_DONE)
-		rc = sfail(st, err, "meta requests");
 	unprep(st, q);
 	return rc;
 }
@@ -939,7 +905,7 @@ store_ping(struct store *st, struct lethe_err *err)
 	return query_int(st, "SELECT count(*) FROM jobs WHERE id = ?1", 0, &n, err);
 }
 
-/* ---- channel disconnects and the outbox (schema v6) ---------------------- */
+/* ---- channel disconnects and the outbox (schema v5) ---------------------- */
 
 #define DISC_COLS                                                                                  \
 	"id, subject, state, source, platform, requested_at, disconnected_at, effects, "           \

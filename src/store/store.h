@@ -99,22 +99,12 @@ struct store_meta_req {
 	bool no_data;         /* the id matched nobody */
 };
 
-/*
- * The newest request of (@app, @subject) received at or after @since;
- * LETHE_E_NOTFOUND if none.  Scans the window: for many lookups build a
- * meta/repeats.h index instead.
- */
+/* The newest request of (@app, @subject) received at or after @since; LETHE_E_NOTFOUND if none. */
 lethe_rc store_meta_find(struct store *st, const char *app, const char *subject, int64_t since,
                          struct store_meta_req *out, struct lethe_err *err);
 /* Record a new request in state "received" (@box: the encrypted identity). */
 lethe_rc store_meta_insert(struct store *st, const char *code, const char *app, const char *subject,
                            const uint8_t *box, size_t boxlen, int64_t now, struct lethe_err *err);
-/* store_meta_since() calls this per request; a result other than LETHE_OK stops it. */
-typedef lethe_rc (*store_meta_fn)(void *arg, const char *app, const char *subject, const char *code,
-                                  int64_t received_at, struct lethe_err *err);
-/* Call @fn for every request received at or after @since (to build meta/repeats.h). */
-lethe_rc store_meta_since(struct store *st, int64_t since, store_meta_fn fn, void *arg,
-                          struct lethe_err *err);
 lethe_rc store_meta_by_code(struct store *st, const char *code, struct store_meta_req *out,
                             struct lethe_err *err);
 /*

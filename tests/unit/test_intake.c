@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_intake.c - the Meta request intake (src/meta/intake.c) and its repeat
- * index (src/meta/repeats.c) against a real state store: repeats resolve to
- * the same code in the same group, in later groups, among thousands, and
- * after a restart (the index is rebuilt from the store); the window is
- * honoured; codes sort by time.
+ * test_intake.c - the Meta request intake (src/meta/intake.c) against a real
+ * state store: repeats resolve to the same code in the same group, in later
+ * groups, among thousands, and after a restart; the window is honoured;
+ * codes sort by time.
  */
 #include "util/fmacros.h"
 
@@ -204,7 +203,7 @@ test_intake_repeat_many(void **state)
 	intake_free(in);
 }
 
-/* After a restart the rebuilt index finds the earlier request; so does store_meta_find. */
+/* After a restart the earlier request is found; so does store_meta_find. */
 static void
 test_intake_repeat_across_restart(void **state)
 {
