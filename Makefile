@@ -94,6 +94,7 @@ bench: build
 	@scripts/deps bench
 	bench/erase
 	bench/callbacks
+	bench/disconnect
 	bench/sweep
 
 clean:

@@ -64,6 +64,9 @@ int cmd_erase(int argc, char **argv);
 int cmd_sign(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_import(int argc, char **argv);
+int cmd_disconnect(int argc, char **argv);
+int cmd_jobs(int argc, char **argv);
+int cmd_apikey(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 
 #endif /* LETHE_CLI_H */

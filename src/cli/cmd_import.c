@@ -126,6 +126,7 @@ cmd_import(int argc, char **argv)
 		rc = store_begin(st, &err);
 	while (rc == LETHE_OK && fgets(line, sizeof(line), f) != NULL) {
 		char subject[HASH_TEXT_LEN + 1];
+		char code[META_CODE_LEN + 1];
 		struct store_meta_req found;
 		int64_t now = time_now();
 
@@ -140,11 +141,10 @@ cmd_import(int argc, char **argv)
 		if (rc == LETHE_OK) {
 			repeats++;
 		} else if (rc == LETHE_E_NOTFOUND) {
-			char code[META_CODE_LEN + 1];
 			size_t boxlen = 0;
 			uint8_t *box = meta_box_seal(env.cfg.key, app->name, id, &boxlen);
 
-			meta_code_new(code);
+			meta_code_new(code, now);
 			rc =
 			    store_meta_insert(st, code, app->name, subject, box, boxlen, now, &err);
 			free(box);

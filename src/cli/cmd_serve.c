@@ -12,6 +12,7 @@
 
 #include "cli/cli.h"
 #include "http/server.h"
+#include "platform/platform_config.h"
 #include "util/log.h"
 
 static const char usage[] =
@@ -112,6 +113,11 @@ cmd_serve(int argc, char **argv)
 		rc = config_load_key(&env.cfg, &err);
 	if (rc == LETHE_OK)
 		rc = config_load_secrets(&env.cfg, &err);
+	/* The outbox key seals disconnect jobs: needed once the map has a channel table. */
+	if (rc == LETHE_OK && env.dm->channel != NULL)
+		rc = config_load_outbox_key(&env.cfg, &err);
+	if (rc == LETHE_OK)
+		rc = platforms_check_secrets(env.cfg.platforms, &err);
 	if (rc == LETHE_OK)
 		rc = check_apps(&env.cfg, env.dm, &err);
 	if (rc == LETHE_OK)

@@ -27,6 +27,10 @@ static const char usage[] =
     "          run Meta data deletions for a list of ids from the App Dashboard\n"
     "  sign-request\n"
     "          print a Meta signed_request, to test the Meta callbacks\n"
+    "  disconnect\n"
+    "          disconnect a channel: wipe tokens, revoke upstream, purge its data\n"
+    "  jobs    list the outbox's upstream jobs and dead letters\n"
+    "  api-key print a new app API key and its configuration line\n"
     "  help    this text; `lethe COMMAND --help` for a command\n"
     "  version print the version\n"
     "\n"
@@ -41,8 +45,15 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"demo", cmd_demo},         {"plan", cmd_plan},   {"erase", cmd_erase},
-    {"sign-request", cmd_sign}, {"serve", cmd_serve}, {"import-meta-ids", cmd_import},
+    {"demo", cmd_demo},
+    {"plan", cmd_plan},
+    {"erase", cmd_erase},
+    {"sign-request", cmd_sign},
+    {"serve", cmd_serve},
+    {"import-meta-ids", cmd_import},
+    {"disconnect", cmd_disconnect},
+    {"jobs", cmd_jobs},
+    {"api-key", cmd_apikey},
     {"sweep", cmd_sweep},
 };
 

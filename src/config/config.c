@@ -13,11 +13,13 @@
 
 #include "config/config.h"
 #include "db/appdb.h"
+#include "platform/platform_config.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
 #include "util/yamlutil.h"
 
 #define DEFAULT_KEY_ENV "LETHE_ANONYMIZE_KEY"
+#define DEFAULT_OUTBOX_KEY_ENV "LETHE_OUTBOX_KEY"
 
 char *
 config_resolve(const struct lethe_config *cfg, const char *rel)
@@ -258,11 +260,129 @@ parse_meta(struct lethe_config *cfg, struct ydoc *y, yaml_node_t *root, struct l
 	return rc;
 }
 
+/* A duration in milliseconds: "250ms", or a duration like "2s", "1h" (or 0). */
+static lethe_rc
+get_ms(struct ydoc *y, yaml_node_t *map, const char *key, int64_t min_ms, int64_t *out,
+       struct lethe_err *err)
+{
+	yaml_node_t *v = ymap_get(y, map, key);
+	const char *s = ynode_str(v);
+	size_t n = s ? strlen(s) : 0;
+	int64_t x = -1;
+
+	if (v == NULL)
+		return LETHE_OK;
+	if (n > 2 && strcmp(s + n - 2, "ms") == 0 && strspn(s, "0123456789") == n - 2 && n < 12)
+		x = strtoll(s, NULL, 10);
+	else if (s != NULL && duration_parse(s, &x) == LETHE_OK && x < INT64_MAX / 1000)
+		x *= 1000;
+	else
+		x = -1;
+	if (x < min_ms)
+		return lethe_err_set(err, LETHE_E_CONFIG,
+		                     "%s:%d: %s must be a duration like 250ms, 2s, 1h (at least "
+		                     "%lld ms)",
+		                     y->path, ynode_line(v), key, (long long)min_ms);
+	*out = x;
+	return LETHE_OK;
+}
+
+static lethe_rc
+parse_outbox(struct lethe_config *cfg, struct ydoc *y, yaml_node_t *root, struct lethe_err *err)
+{
+	static const char *const keys[] = {"backoff_base", "backoff_cap", "max_attempts", "max_age",
+	                                   "lease",        "key_env",     "key_file",     NULL};
+	struct outbox_config *o = &cfg->outbox;
+	yaml_node_t *sec;
+	char *s = NULL;
+	int64_t age_ms = o->max_age_s * 1000;
+	lethe_rc rc;
+
+	rc = section(y, root, "outbox", keys, &sec, err);
+	if (rc == LETHE_OK && sec != NULL) {
+		rc = get_ms(y, sec, "backoff_base", 1, &o->base_ms, err);
+		if (rc == LETHE_OK)
+			rc = get_ms(y, sec, "backoff_cap", 1, &o->cap_ms, err);
+		if (rc == LETHE_OK)
+			rc = get_int(y, sec, "max_attempts", 1, 1000, &o->max_attempts, err);
+		if (rc == LETHE_OK)
+			rc = get_ms(y, sec, "max_age", 1000, &age_ms, err);
+		if (rc == LETHE_OK)
+			rc = get_ms(y, sec, "lease", 1000, &o->lease_ms, err);
+		if (rc == LETHE_OK)
+			rc = get_str(y, sec, "key_env", false, &o->key_env, err);
+		if (rc == LETHE_OK)
+			rc = get_str(y, sec, "key_file", false, &s, err);
+		if (rc == LETHE_OK && o->cap_ms < o->base_ms)
+			rc = cfail(y, sec, err, "outbox.backoff_cap must not be below ",
+			           "backoff_base");
+	}
+	o->max_age_s = age_ms / 1000;
+	if (s != NULL)
+		o->key_file = config_resolve(cfg, s);
+	else if (cfg->key_file != NULL)
+		o->key_file = config_resolve(cfg, "var/outbox.key");
+	free(s);
+	if (o->key_env == NULL)
+		o->key_env = xstrdup(DEFAULT_OUTBOX_KEY_ENV);
+	return rc;
+}
+
+/* api: {keys: [{name: NAME, sha256: HEX}]} */
+static lethe_rc
+parse_api(struct lethe_config *cfg, struct ydoc *y, yaml_node_t *root, struct lethe_err *err)
+{
+	static const char *const keys[] = {"keys", NULL};
+	static const char *const key_keys[] = {"name", "sha256", NULL};
+	yaml_node_t *sec, *list;
+	size_t i;
+	lethe_rc rc;
+
+	rc = section(y, root, "api", keys, &sec, err);
+	if (rc != LETHE_OK || sec == NULL)
+		return rc;
+	list = ymap_get(y, sec, "keys");
+	if (list == NULL || ynode_is_null(list))
+		return LETHE_OK;
+	if (!ynode_is_seq(list))
+		return cfail(y, list, err, "expected a list of {name, sha256} for ", "api.keys");
+	cfg->api_keys = xcalloc(ynode_len(list) ? ynode_len(list) : 1, sizeof(*cfg->api_keys));
+	for (i = 0; rc == LETHE_OK && i < ynode_len(list); i++) {
+		yaml_node_t *k = yseq_item(y, list, i);
+		struct api_key *a = &cfg->api_keys[i];
+		char *hex = NULL;
+		size_t bin = 0;
+
+		if (!ynode_is_map(k))
+			return cfail(y, k, err, "expected {name: NAME, sha256: HEX} in ",
+			             "api.keys");
+		rc = ymap_check_keys(y, k, key_keys, "an API key", LETHE_E_CONFIG, err);
+		if (rc == LETHE_OK)
+			rc = get_str(y, k, "name", true, &a->name, err);
+		if (rc == LETHE_OK)
+			cfg->napi_keys++;
+		else
+			free(a->name);
+		a->line = ynode_line(k);
+		if (rc == LETHE_OK)
+			rc = get_str(y, k, "sha256", true, &hex, err);
+		if (rc == LETHE_OK &&
+		    (strlen(hex) != 64 ||
+		     sodium_hex2bin(a->sha256, sizeof(a->sha256), hex, 64, NULL, &bin, NULL) != 0 ||
+		     bin != 32))
+			rc = cfail(y, k, err, "sha256 must be 64 hex digits (the output of ",
+			           "`lethe api-key`)");
+		free(hex);
+	}
+	return rc;
+}
+
 lethe_rc
 config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 {
-	static const char *const root_keys[] = {"app",    "datamap", "state", "anonymize", "erase",
-	                                        "server", "meta",    "sweep", NULL};
+	static const char *const root_keys[] = {"app",    "datamap", "state", "anonymize",
+	                                        "erase",  "server",  "meta",  "platforms",
+	                                        "outbox", "api",     "sweep", NULL};
 	static const char *const app_keys[] = {"database", "media_root", NULL};
 	static const char *const state_keys[] = {"database", NULL};
 	static const char *const anon_keys[] = {"key_env", "key_file", NULL};
@@ -281,6 +401,11 @@ config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 	free(tmp);
 	cfg->max_txn_ms = 30;
 	cfg->yield_ms = 10;
+	cfg->outbox.base_ms = 2000;
+	cfg->outbox.cap_ms = 3600 * 1000;
+	cfg->outbox.max_attempts = 12;
+	cfg->outbox.max_age_s = 7 * 86400;
+	cfg->outbox.lease_ms = 120 * 1000;
 	cfg->sweep_enabled = true;
 	cfg->sweep_interval_s = 1;
 	cfg->sweep_max_rows = 50000;
@@ -355,6 +480,12 @@ config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 	if (rc == LETHE_OK)
 		rc = parse_meta(cfg, &y, root, err);
 	if (rc == LETHE_OK)
+		rc = platforms_parse(cfg, &y, root, &cfg->platforms, err);
+	if (rc == LETHE_OK)
+		rc = parse_outbox(cfg, &y, root, err);
+	if (rc == LETHE_OK)
+		rc = parse_api(cfg, &y, root, err);
+	if (rc == LETHE_OK)
 		rc = parse_sweep(cfg, &y, root, err);
 out:
 	ydoc_free(&y);
@@ -389,68 +520,117 @@ config_free(struct lethe_config *cfg)
 		free(cfg->apps[i].secret);
 	}
 	free(cfg->apps);
+	platforms_free(cfg->platforms);
+	for (i = 0; i < cfg->napi_keys; i++)
+		free(cfg->api_keys[i].name);
+	free(cfg->api_keys);
+	free(cfg->outbox.key_env);
+	free(cfg->outbox.key_file);
+	sodium_memzero(cfg->outbox.key, sizeof(cfg->outbox.key));
 	sodium_memzero(cfg->key, sizeof(cfg->key));
 	memset(cfg, 0, sizeof(*cfg));
 }
 
-lethe_rc
-config_load_key(struct lethe_config *cfg, struct lethe_err *err)
+/*
+ * A 32-byte key from environment variable @env if set, else from @file (64
+ * hex digits), creating the file with a random key (mode 0600) if missing.
+ * @what names the key in messages.
+ */
+static lethe_rc
+load_hex_key(const char *env_name, const char *file, const char *what, const char *path,
+             uint8_t key[HASH_KEY_LEN], struct lethe_err *err)
 {
-	const char *env = getenv(cfg->key_env);
+	const char *env = getenv(env_name);
 	char hex[2 * HASH_KEY_LEN + 2];
 	char buf[256];
 	FILE *f = NULL;
 	size_t n;
 	int fd;
 
-	if (cfg->key_loaded)
-		return LETHE_OK;
 	if (env != NULL && env[0] != '\0') {
-		if (hash_key_parse(env, cfg->key) != LETHE_OK)
+		if (hash_key_parse(env, key) != LETHE_OK)
 			return lethe_err_set(err, LETHE_E_CONFIG,
 			                     "%s must hold 64 hex digits (a 32-byte key)",
-			                     cfg->key_env);
-		cfg->key_loaded = true;
+			                     env_name);
 		return LETHE_OK;
 	}
-	if (cfg->key_file == NULL)
-		return lethe_err_set(err, LETHE_E_CONFIG,
-		                     "no anonymize key: set %s or anonymize.key_file in %s",
-		                     cfg->key_env, cfg->path);
-	f = fopen(cfg->key_file, "r");
+	if (file == NULL)
+		return lethe_err_set(err, LETHE_E_CONFIG, "no %s key: set %s or %s.key_file in %s",
+		                     what, env_name, what, path);
+	f = fopen(file, "r");
 	if (f == NULL && errno == ENOENT) {
-		uint8_t key[HASH_KEY_LEN];
+		uint8_t fresh[HASH_KEY_LEN];
 
-		hash_key_random(key);
-		hash_hex(key, HASH_KEY_LEN, hex);
-		fd = open(cfg->key_file, O_WRONLY | O_CREAT | O_EXCL, 0600);
+		hash_key_random(fresh);
+		hash_hex(fresh, HASH_KEY_LEN, hex);
+		fd = open(file, O_WRONLY | O_CREAT | O_EXCL, 0600);
 		if (fd < 0)
 			return lethe_err_set(err, LETHE_E_CONFIG, "cannot create key file %s: %s",
-			                     cfg->key_file, strerror(errno));
+			                     file, strerror(errno));
 		n = strlen(hex);
 		hex[n] = '\n';
 		if (write(fd, hex, n + 1) != (ssize_t)(n + 1) || fsync(fd) != 0) {
 			close(fd);
-			return lethe_err_set(err, LETHE_E_CONFIG, "cannot write key file %s",
-			                     cfg->key_file);
+			return lethe_err_set(err, LETHE_E_CONFIG, "cannot write key file %s", file);
 		}
 		close(fd);
-		memcpy(cfg->key, key, HASH_KEY_LEN);
-		cfg->key_loaded = true;
+		memcpy(key, fresh, HASH_KEY_LEN);
+		sodium_memzero(fresh, sizeof(fresh));
+		sodium_memzero(hex, sizeof(hex));
 		return LETHE_OK;
 	}
 	if (f == NULL)
-		return lethe_err_set(err, LETHE_E_CONFIG, "cannot open key file %s: %s",
-		                     cfg->key_file, strerror(errno));
+		return lethe_err_set(err, LETHE_E_CONFIG, "cannot open key file %s: %s", file,
+		                     strerror(errno));
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
-	if (hash_key_parse(buf, cfg->key) != LETHE_OK)
+	if (hash_key_parse(buf, key) != LETHE_OK)
 		return lethe_err_set(err, LETHE_E_CONFIG,
-		                     "key file %s must hold 64 hex digits (a 32-byte key)",
-		                     cfg->key_file);
-	cfg->key_loaded = true;
+		                     "key file %s must hold 64 hex digits (a 32-byte key)", file);
+	sodium_memzero(buf, sizeof(buf));
 	return LETHE_OK;
+}
+
+lethe_rc
+config_load_key(struct lethe_config *cfg, struct lethe_err *err)
+{
+	lethe_rc rc;
+
+	if (cfg->key_loaded)
+		return LETHE_OK;
+	rc = load_hex_key(cfg->key_env, cfg->key_file, "anonymize", cfg->path, cfg->key, err);
+	cfg->key_loaded = rc == LETHE_OK;
+	return rc;
+}
+
+lethe_rc
+config_load_outbox_key(struct lethe_config *cfg, struct lethe_err *err)
+{
+	struct outbox_config *o = &cfg->outbox;
+	lethe_rc rc;
+
+	if (o->key_loaded)
+		return LETHE_OK;
+	rc = load_hex_key(o->key_env, o->key_file, "outbox", cfg->path, o->key, err);
+	o->key_loaded = rc == LETHE_OK;
+	return rc;
+}
+
+const struct api_key *
+config_api_key(const struct lethe_config *cfg, const char *presented)
+{
+	uint8_t h[crypto_hash_sha256_BYTES];
+	const struct api_key *found = NULL;
+	size_t i;
+
+	crypto_hash_sha256(h, (const unsigned char *)presented, strlen(presented));
+	/* Every key is compared, in constant time, whatever matched. */
+	for (i = 0; i < cfg->napi_keys; i++)
+		if (crypto_verify_32(h, cfg->api_keys[i].sha256) == 0)
+			found = &cfg->api_keys[i];
+	sodium_memzero(h, sizeof(h));
+	return found;
 }
 
 const struct meta_app *
@@ -521,5 +701,5 @@ config_load_secrets(struct lethe_config *cfg, struct lethe_err *err)
 		if (rc != LETHE_OK)
 			return rc;
 	}
-	return LETHE_OK;
+	return platforms_check_secrets(cfg->platforms, err);
 }

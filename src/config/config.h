@@ -26,33 +26,59 @@ struct meta_app {
 	int line;          /* line in the configuration */
 };
 
-struct lethe_config {
-	char *path;                /* the file read */
-	char *dir;                 /* its directory */
-	char *app_db;              /* app database URL or path, as written */
-	char *media_root;          /* resolved media directory, or NULL */
-	char *datamap_path;        /* resolved data map path */
-	char *state_db;            /* resolved state store path */
-	char *key_env;             /* env var holding the anonymize key (hex) */
+/* An app API key: its name and the SHA-256 of the key (the key itself is never stored). */
+struct api_key {
+	char *name;         /* who holds it, for logs */
+	uint8_t sha256[32]; /* SHA-256 of the key as presented */
+	int line;           /* line in the configuration */
+};
+
+/* The outbox of upstream jobs (docs/internals/outbox.md). */
+struct outbox_config {
+	int64_t base_ms;           /* first backoff bound */
+	int64_t cap_ms;            /* largest backoff bound */
+	int64_t max_attempts;      /* calls before a job is dead */
+	int64_t max_age_s;         /* age after which a job is dead */
+	int64_t lease_ms;          /* how long a running job is held */
+	char *key_env;             /* env var holding the sealing key (hex) */
 	char *key_file;            /* resolved key file, or NULL */
-	uint8_t key[HASH_KEY_LEN]; /* the anonymize key once loaded */
+	uint8_t key[HASH_KEY_LEN]; /* the sealing key once loaded */
 	bool key_loaded;           /* key is valid */
-	int64_t batch_rows;        /* 0 = adaptive */
-	int max_txn_ms;            /* adaptive batches aim below this */
-	int yield_ms;              /* pause after a batch while the app writes */
-	char *listen;              /* server.listen "ADDR:PORT" */
-	char *public_url;          /* server.public_url, base of status URLs (no trailing /) */
-	char *contact;             /* server.contact, shown on pages */
-	char *app_name;            /* server.app_name, shown on pages */
-	char *status_template;     /* server.status_template, resolved, or NULL */
-	int64_t meta_max_age;      /* meta.issued_at_max_age in s; 0 = not checked */
-	int64_t meta_repeat;       /* meta.repeat_window in s: repeats get the same code */
-	struct meta_app *apps;     /* meta.apps in file order */
-	size_t napps;              /* number of apps */
-	bool sweep_enabled;        /* sweep.enabled: lethe serve runs TTL sweeps (default true) */
-	int64_t sweep_interval_s;  /* sweep.interval: pause between passes with no backlog */
-	int64_t sweep_max_rows;    /* sweep.max_rows_per_pass: rows per table per pass */
-	int sweep_max_ms;          /* sweep.max_ms_per_pass: ms per table per pass */
+};
+
+struct platforms; /* platform/platform_config.h */
+
+struct lethe_config {
+	char *path;                  /* the file read */
+	char *dir;                   /* its directory */
+	char *app_db;                /* app database URL or path, as written */
+	char *media_root;            /* resolved media directory, or NULL */
+	char *datamap_path;          /* resolved data map path */
+	char *state_db;              /* resolved state store path */
+	char *key_env;               /* env var holding the anonymize key (hex) */
+	char *key_file;              /* resolved key file, or NULL */
+	uint8_t key[HASH_KEY_LEN];   /* the anonymize key once loaded */
+	bool key_loaded;             /* key is valid */
+	int64_t batch_rows;          /* 0 = adaptive */
+	int max_txn_ms;              /* adaptive batches aim below this */
+	int yield_ms;                /* pause after a batch while the app writes */
+	char *listen;                /* server.listen "ADDR:PORT" */
+	char *public_url;            /* server.public_url, base of status URLs (no trailing /) */
+	char *contact;               /* server.contact, shown on pages */
+	char *app_name;              /* server.app_name, shown on pages */
+	char *status_template;       /* server.status_template, resolved, or NULL */
+	int64_t meta_max_age;        /* meta.issued_at_max_age in s; 0 = not checked */
+	int64_t meta_repeat;         /* meta.repeat_window in s: repeats get the same code */
+	struct meta_app *apps;       /* meta.apps in file order */
+	size_t napps;                /* number of apps */
+	struct outbox_config outbox; /* outbox: section */
+	struct api_key *api_keys;    /* api.keys */
+	size_t napi_keys;            /* number of API keys */
+	struct platforms *platforms; /* the platforms: section (defaults when absent) */
+	bool sweep_enabled;          /* sweep.enabled: lethe serve runs TTL sweeps (default true) */
+	int64_t sweep_interval_s;    /* sweep.interval: pause between passes with no backlog */
+	int64_t sweep_max_rows;      /* sweep.max_rows_per_pass: rows per table per pass */
+	int sweep_max_ms;            /* sweep.max_ms_per_pass: ms per table per pass */
 };
 
 /* Read @path into @cfg (caller-owned storage).  Free with config_free(). */
@@ -64,10 +90,21 @@ void config_free(struct lethe_config *cfg);
  */
 lethe_rc config_load_key(struct lethe_config *cfg, struct lethe_err *err);
 /*
- * Read every Meta app's secret from its environment variable or file.
- * LETHE_E_CONFIG names the app and the variable (never the secret).
+ * Read every Meta app's secret from its environment variable or file, and
+ * check that every secret the platforms: section configures can be read.
+ * LETHE_E_CONFIG names the app or platform and the variable (never the secret).
  */
 lethe_rc config_load_secrets(struct lethe_config *cfg, struct lethe_err *err);
+/*
+ * Load the outbox sealing key: outbox.key_env if set, else outbox.key_file;
+ * a missing key file is created with a fresh random key (mode 0600).
+ */
+lethe_rc config_load_outbox_key(struct lethe_config *cfg, struct lethe_err *err);
+/*
+ * The API key matching @presented (compared by SHA-256 in constant time), or
+ * NULL.  Thread-safe.
+ */
+const struct api_key *config_api_key(const struct lethe_config *cfg, const char *presented);
 /* The app named @name, or NULL. */
 const struct meta_app *config_meta_app(const struct lethe_config *cfg, const char *name);
 /* @rel resolved against the configuration's directory; caller frees. */

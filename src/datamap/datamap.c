@@ -453,38 +453,26 @@ parse_ttl(struct parser *p, yaml_node_t *n, struct dm_table *t)
 	return LETHE_OK;
 }
 
-/* disconnect: {set: {column: value | null}} - what revoking a connection also writes. */
+/* A {column: value | null} mapping into @out/@nout (disconnect's 'set'). */
 static lethe_rc
-parse_disconnect(struct parser *p, yaml_node_t *n, struct dm_table *t)
+parse_set(struct parser *p, yaml_node_t *set, struct dm_anon_col **out, size_t *nout)
 {
-	static const char *const keys[] = {"set", NULL};
-	yaml_node_t *set;
 	size_t i;
 	lethe_rc rc;
 
-	if (!ynode_is_map(n))
-		return FAIL(p, n, "'disconnect' must be a mapping like {set: {status: revoked}}");
-	rc = ymap_check_keys(&p->y, n, keys, "disconnect", LETHE_E_DATAMAP, p->err);
-	if (rc != LETHE_OK)
-		return rc;
-	if (t->ntokens == 0)
-		return FAIL(p, n, "'disconnect' applies to tables with 'tokens'");
-	set = ymap_get(&p->y, n, "set");
-	if (!ynode_is_map(set) || ynode_len(set) == 0)
-		return FAIL(p, set ? set : n, "'disconnect' needs 'set': {column: value}");
 	rc = ymap_check_dups(&p->y, set, "disconnect set", LETHE_E_DATAMAP, p->err);
 	if (rc != LETHE_OK)
 		return rc;
-	t->disc = xcalloc(ynode_len(set), sizeof(*t->disc));
+	*out = xcalloc(ynode_len(set), sizeof(**out));
 	for (i = 0; i < ynode_len(set); i++) {
-		struct dm_anon_col *a = &t->disc[i];
+		struct dm_anon_col *a = &(*out)[i];
 		yaml_node_t *v = ymap_val(&p->y, set, i);
 
 		a->line = ynode_line(ymap_key(&p->y, set, i));
 		rc = get_ident(p, ymap_key(&p->y, set, i), "column", &a->column);
 		if (rc != LETHE_OK)
 			return rc;
-		t->ndisc++;
+		(*nout)++;
 		if (ynode_is_null(v)) {
 			a->how = DM_ANON_NULL;
 		} else if (ynode_is_scalar(v)) {
@@ -495,6 +483,104 @@ parse_disconnect(struct parser *p, yaml_node_t *n, struct dm_table *t)
 			            a->column);
 		}
 	}
+	return LETHE_OK;
+}
+
+/*
+ * disconnect: {set: {column: value | null}, when: {...}, column: COL} - what
+ * disconnecting a channel writes to this table's rows of that channel.
+ */
+static lethe_rc
+parse_disconnect(struct parser *p, yaml_node_t *n, struct dm_table *t)
+{
+	static const char *const keys[] = {"set", "when", "column", NULL};
+	yaml_node_t *set, *v;
+	lethe_rc rc;
+
+	t->disc_line = ynode_line(n);
+	p->ctx_line = t->disc_line;
+	if (!ynode_is_map(n))
+		return FAIL(p, n, "'disconnect' must be a mapping like {set: {status: revoked}}");
+	rc = ymap_check_keys(&p->y, n, keys, "disconnect", LETHE_E_DATAMAP, p->err);
+	if (rc != LETHE_OK)
+		return rc;
+	set = ymap_get(&p->y, n, "set");
+	if (!ynode_is_map(set) || ynode_len(set) == 0)
+		return FAIL(p, set ? set : n, "'disconnect' needs 'set': {column: value}");
+	rc = parse_set(p, set, &t->disc, &t->ndisc);
+	if (rc != LETHE_OK)
+		return rc;
+	v = ymap_get(&p->y, n, "column");
+	if (v != NULL) {
+		rc = get_ident(p, v, "disconnect column", &t->disc_column);
+		if (rc != LETHE_OK)
+			return rc;
+	}
+	v = ymap_get(&p->y, n, "when");
+	if (v != NULL)
+		return parse_conds(p, v, &t->disc_when, &t->ndisc_when);
+	return LETHE_OK;
+}
+
+/* connection: {platform: COL, account: COL, revoke_token: COL} - this is the channel table. */
+static lethe_rc
+parse_connection(struct parser *p, yaml_node_t *n, struct dm_table *t)
+{
+	static const char *const keys[] = {"platform", "account", "revoke_token", NULL};
+	struct dm_connection *c = &t->conn;
+	lethe_rc rc;
+	size_t i;
+
+	c->line = ynode_line(n);
+	p->ctx_line = c->line;
+	if (!ynode_is_map(n))
+		return FAIL(p, n,
+		            "'connection' must be a mapping like {platform: platform, account: "
+		            "platform_user_id, revoke_token: access_token}");
+	rc = ymap_check_keys(&p->y, n, keys, "connection", LETHE_E_DATAMAP, p->err);
+	if (rc == LETHE_OK)
+		rc = get_ident(p, ymap_get(&p->y, n, "platform"), "connection 'platform' column",
+		               &c->platform);
+	if (rc == LETHE_OK)
+		rc = get_ident(p, ymap_get(&p->y, n, "account"), "connection 'account' column",
+		               &c->account);
+	if (rc == LETHE_OK)
+		rc = get_ident(p, ymap_get(&p->y, n, "revoke_token"),
+		               "connection 'revoke_token' column", &c->revoke_token);
+	if (rc != LETHE_OK)
+		return rc;
+	c->present = true;
+	for (i = 0; i < t->ntokens; i++)
+		if (strcmp(t->tokens[i], c->revoke_token) == 0)
+			return LETHE_OK;
+	return FAIL(p, ymap_get(&p->y, n, "revoke_token"),
+	            "connection: revoke_token '%s' must be one of the table's 'tokens'",
+	            c->revoke_token);
+}
+
+/* unsubscribe: {account: COL, when: {...}} - webhook subscriptions removed upstream. */
+static lethe_rc
+parse_unsubscribe(struct parser *p, yaml_node_t *n, struct dm_table *t)
+{
+	static const char *const keys[] = {"account", "when", NULL};
+	struct dm_unsubscribe *u = &t->unsub;
+	yaml_node_t *v;
+	lethe_rc rc;
+
+	u->line = ynode_line(n);
+	p->ctx_line = u->line;
+	if (!ynode_is_map(n))
+		return FAIL(p, n, "'unsubscribe' must be a mapping like {account: account_id}");
+	rc = ymap_check_keys(&p->y, n, keys, "unsubscribe", LETHE_E_DATAMAP, p->err);
+	if (rc == LETHE_OK)
+		rc = get_ident(p, ymap_get(&p->y, n, "account"), "unsubscribe 'account' column",
+		               &u->account);
+	if (rc != LETHE_OK)
+		return rc;
+	u->present = true;
+	v = ymap_get(&p->y, n, "when");
+	if (v != NULL)
+		return parse_conds(p, v, &u->when, &u->nwhen);
 	return LETHE_OK;
 }
 
@@ -512,8 +598,9 @@ category_ok(const struct datamap *dm, const char *c)
 static lethe_rc
 parse_table(struct parser *p, yaml_node_t *k, yaml_node_t *n, struct dm_table *t)
 {
-	static const char *const keys[] = {"key",   "category", "links",      "tokens", "media",
-	                                   "erase", "ttl",      "disconnect", NULL};
+	static const char *const keys[] = {"key",        "category",    "links", "tokens",
+	                                   "media",      "erase",       "ttl",   "disconnect",
+	                                   "connection", "unsubscribe", NULL};
 	yaml_node_t *v;
 	size_t i;
 	lethe_rc rc;
@@ -581,6 +668,18 @@ parse_table(struct parser *p, yaml_node_t *k, yaml_node_t *n, struct dm_table *t
 	v = ymap_get(&p->y, n, "disconnect");
 	if (v != NULL) {
 		rc = parse_disconnect(p, v, t);
+		if (rc != LETHE_OK)
+			return rc;
+	}
+	v = ymap_get(&p->y, n, "connection");
+	if (v != NULL) {
+		rc = parse_connection(p, v, t);
+		if (rc != LETHE_OK)
+			return rc;
+	}
+	v = ymap_get(&p->y, n, "unsubscribe");
+	if (v != NULL) {
+		rc = parse_unsubscribe(p, v, t);
 		if (rc != LETHE_OK)
 			return rc;
 	}
@@ -670,6 +769,69 @@ check_cycle(struct parser *p, struct dm_table *t, int *color)
 	return LETHE_OK;
 }
 
+/*
+ * The channel table is the one with 'connection'; every other table with
+ * 'disconnect' or 'unsubscribe' must find its rows of a channel: through
+ * 'disconnect: column' or a parent link to the channel table.
+ */
+static lethe_rc
+resolve_channel(struct parser *p)
+{
+	struct datamap *dm = p->dm;
+	size_t i, j;
+
+	for (i = 0; i < dm->ntables; i++) {
+		struct dm_table *t = &dm->tables[i];
+
+		if (!t->conn.present)
+			continue;
+		if (dm->channel != NULL)
+			return fail_at(p, t->conn.line,
+			               "only one table may have 'connection' (it is already on "
+			               "'%s')",
+			               dm->channel->name);
+		dm->channel = t;
+	}
+	for (i = 0; i < dm->ntables; i++) {
+		struct dm_table *t = &dm->tables[i];
+
+		if (t->disc_line == 0 && !t->unsub.present)
+			continue;
+		if (dm->channel == NULL)
+			return fail_at(p, t->disc_line ? t->disc_line : t->unsub.line,
+			               "'%s' needs the channel table: give one table 'connection: "
+			               "{platform, account, revoke_token}'",
+			               t->disc_line ? "disconnect" : "unsubscribe");
+		if (t == dm->channel) {
+			if (t->disc_column != NULL)
+				return fail_at(p, t->disc_line,
+				               "disconnect: 'column' does not apply to the channel "
+				               "table itself (its key names the channel)");
+			if (t->unsub.present)
+				return fail_at(
+				    p, t->unsub.line,
+				    "'unsubscribe' belongs to the webhook table, not the "
+				    "channel table");
+			continue;
+		}
+		for (j = 0; j < t->nlinks; j++)
+			if (t->links[j].parent == dm->channel)
+				t->disc_link = &t->links[j];
+		if (t->unsub.present && t->disc_link == NULL)
+			return fail_at(p, t->unsub.line,
+			               "table '%s' has 'unsubscribe' but no parent link to the "
+			               "channel table '%s'",
+			               t->name, dm->channel->name);
+		if (t->disc_line != 0 && t->disc_column == NULL && t->disc_link == NULL)
+			return fail_at(p, t->disc_line,
+			               "table '%s' does not link to the channel table '%s': add "
+			               "'column: COLUMN' (the column holding the channel key) to "
+			               "'disconnect'",
+			               t->name, dm->channel->name);
+	}
+	return LETHE_OK;
+}
+
 static lethe_rc
 resolve(struct parser *p)
 {
@@ -698,6 +860,9 @@ resolve(struct parser *p)
 				    t->name, l->parent_name);
 		}
 	}
+	rc = resolve_channel(p);
+	if (rc != LETHE_OK)
+		return rc;
 	color = xcalloc(dm->ntables ? dm->ntables : 1, sizeof(int));
 	for (i = 0; i < dm->ntables && rc == LETHE_OK; i++)
 		if (color[i] == 0)
@@ -895,6 +1060,13 @@ datamap_free(struct datamap *dm)
 			free(t->disc[j].set.s);
 		}
 		free(t->disc);
+		free(t->disc_column);
+		conds_free(t->disc_when, t->ndisc_when);
+		free(t->conn.platform);
+		free(t->conn.account);
+		free(t->conn.revoke_token);
+		free(t->unsub.account);
+		conds_free(t->unsub.when, t->unsub.nwhen);
 		names_free(t->tokens, t->ntokens);
 		names_free(t->media, t->nmedia);
 		free(t->name);

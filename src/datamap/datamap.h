@@ -73,27 +73,52 @@ struct dm_ttl {
 	int line;                   /* line in the map file */
 };
 
+/* connection: which columns of the channel table describe the connection. */
+struct dm_connection {
+	bool present;       /* this is the channel table */
+	char *platform;     /* column holding the platform name */
+	char *account;      /* column holding the platform's account/user id */
+	char *revoke_token; /* token column sent upstream to revoke the grant */
+	int line;           /* line in the map file */
+};
+
+/* unsubscribe: rows of a webhook table whose subscription is removed upstream. */
+struct dm_unsubscribe {
+	bool present;         /* the table lists webhook subscriptions */
+	char *account;        /* column holding the subscribed page/account id */
+	struct dm_cond *when; /* only rows matching these */
+	size_t nwhen;         /* number of conditions */
+	int line;             /* line in the map file */
+};
+
 struct dm_table {
-	char *name;               /* table name */
-	char *key;                /* key column (unique per row) */
-	char *category;           /* account, content, messages, ... */
-	struct dm_link *links;    /* ways rows link to a person */
-	size_t nlinks;            /* number of links */
-	char **tokens;            /* OAuth token columns */
-	size_t ntokens;           /* number of token columns */
-	char **media;             /* media object key columns */
-	size_t nmedia;            /* number of media columns */
-	enum dm_action action;    /* what erasure does */
-	struct dm_anon_col *anon; /* anonymize/retain: columns changed */
-	size_t nanon;             /* number of such columns */
-	char *reason;             /* retain: reason shown to the person */
-	int64_t retain_for;       /* retain: seconds */
-	char *retain_from;        /* retain: time column the period starts at, or NULL */
-	struct dm_ttl ttl;        /* optional expiry */
-	struct dm_anon_col *disc; /* disconnect: columns set besides wiping tokens */
-	size_t ndisc;             /* number of such columns */
-	int line;                 /* line in the map file */
-	size_t index;             /* position in datamap.tables */
+	char *name;                  /* table name */
+	char *key;                   /* key column (unique per row) */
+	char *category;              /* account, content, messages, ... */
+	struct dm_link *links;       /* ways rows link to a person */
+	size_t nlinks;               /* number of links */
+	char **tokens;               /* OAuth token columns */
+	size_t ntokens;              /* number of token columns */
+	char **media;                /* media object key columns */
+	size_t nmedia;               /* number of media columns */
+	enum dm_action action;       /* what erasure does */
+	struct dm_anon_col *anon;    /* anonymize/retain: columns changed */
+	size_t nanon;                /* number of such columns */
+	char *reason;                /* retain: reason shown to the person */
+	int64_t retain_for;          /* retain: seconds */
+	char *retain_from;           /* retain: time column the period starts at, or NULL */
+	struct dm_ttl ttl;           /* optional expiry */
+	struct dm_anon_col *disc;    /* disconnect: columns set (tokens are wiped besides) */
+	size_t ndisc;                /* number of such columns */
+	char *disc_column;           /* disconnect: column holding the channel key, or NULL */
+	struct dm_link *disc_link;   /* disconnect/unsubscribe: parent link to the channel table */
+	struct dm_cond *disc_when;   /* disconnect: only rows matching these */
+	size_t ndisc_when;           /* number of conditions */
+	int disc_line;               /* line of 'disconnect', 0 if absent */
+	struct dm_connection conn;   /* the channel table: what a connection is */
+	struct dm_unsubscribe unsub; /* webhook table: what to unsubscribe */
+	int line;                    /* line in the map file */
+	size_t index;                /* position in datamap.tables */
 };
 
 struct dm_identity {
@@ -122,6 +147,7 @@ struct datamap {
 	size_t nscopes;                 /* number of scopes */
 	char **categories;              /* allowed categories */
 	size_t ncategories;             /* number of categories */
+	struct dm_table *channel;       /* the table with 'connection', or NULL */
 };
 
 /*

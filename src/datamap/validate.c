@@ -213,8 +213,28 @@ validate_table(struct datamap *dm, struct dm_table *t, struct appdb *db, struct 
 				rc = fail_at(dm, err, t->anon[i].line, "column '%s' listed twice",
 				             t->anon[i].column);
 	}
-	for (i = 0; rc == LETHE_OK && i < t->ndisc; i++)
+	for (i = 0; rc == LETHE_OK && i < t->ndisc; i++) {
 		rc = need_col(dm, ti, t->disc[i].column, t->disc[i].line, "disconnect column", err);
+		if (rc == LETHE_OK && strcmp(t->disc[i].column, t->key) == 0)
+			rc = fail_at(dm, err, t->disc[i].line,
+			             "table '%s': disconnect cannot set the key column '%s'",
+			             t->name, t->key);
+	}
+	if (rc == LETHE_OK && t->disc_column != NULL)
+		rc = need_col(dm, ti, t->disc_column, t->disc_line, "disconnect 'column'", err);
+	if (rc == LETHE_OK)
+		rc = need_conds(dm, ti, t->disc_when, t->ndisc_when, err);
+	if (rc == LETHE_OK && t->conn.present) {
+		rc = need_col(dm, ti, t->conn.platform, t->conn.line, "connection platform", err);
+		if (rc == LETHE_OK)
+			rc = need_col(dm, ti, t->conn.account, t->conn.line, "connection account",
+			              err);
+	}
+	if (rc == LETHE_OK && t->unsub.present) {
+		rc = need_col(dm, ti, t->unsub.account, t->unsub.line, "unsubscribe account", err);
+		if (rc == LETHE_OK)
+			rc = need_conds(dm, ti, t->unsub.when, t->unsub.nwhen, err);
+	}
 	if (rc == LETHE_OK && t->retain_from != NULL)
 		rc = need_col(dm, ti, t->retain_from, t->line, "retain 'from' column", err);
 	if (rc == LETHE_OK && t->ttl.present)

@@ -309,8 +309,9 @@ static const struct {
          "channel_id, name, \"trigger\", \"action\", enabled"},
     [T_WEBHOOKS] =
         {"webhook_subscriptions",
-         "channel_id INTEGER, object TEXT, callback_url TEXT, status TEXT, created_at TEXT",
-         "channel_id, object, callback_url, status, created_at"},
+         "channel_id INTEGER, object TEXT, account_id TEXT, callback_url TEXT, status TEXT, "
+         "created_at TEXT",
+         "channel_id, object, account_id, callback_url, status, created_at"},
     [T_PREVIEWS] = {"preview_links",
                     "project_id INTEGER, token_hash TEXT, password_hash TEXT, created_at TEXT, "
                     "expires_at TEXT, decision TEXT",
@@ -386,6 +387,7 @@ struct chan {
 	int64_t id;
 	int64_t project_id;
 	enum platform plat;
+	char account[48];         /* the subscribed account: Facebook page id, else the user id */
 	int64_t post_lo, post_hi; /* its posts' ids; none if post_lo > post_hi */
 	int64_t days;             /* analytics days written so far */
 };
@@ -715,6 +717,11 @@ emit_channel(struct gen *g, struct rng *r, int64_t uid, const char *handle, int6
 	ch->project_id = pid;
 	ch->plat = p;
 	ch->post_lo = 1;
+	/* A Facebook channel is a Page: its webhooks subscribe the Page id. */
+	if (p == P_FACEBOOK)
+		snprintf(ch->account, sizeof(ch->account), "10400%07lld%02d", (long long)uid, idx);
+	else
+		snprintf(ch->account, sizeof(ch->account), "%s", puid);
 	b_int(g, t, 2, pid);
 	b_text(g, t, 3, platforms[p].name);
 	b_text(g, t, 4, puid);
@@ -869,9 +876,10 @@ emit_webhook(struct gen *g, struct rng *r, const struct chan *ch, int64_t after)
 	row_begin(g, t);
 	b_int(g, t, 2, ch->id);
 	b_text(g, t, 3, platforms[ch->plat].object);
-	b_text(g, t, 4, url);
-	b_text(g, t, 5, rng_chance(r, 90) ? "active" : "paused");
-	b_time(g, t, 6, after + rng_range(r, MINUTE, HOUR));
+	b_text(g, t, 4, ch->account);
+	b_text(g, t, 5, url);
+	b_text(g, t, 6, rng_chance(r, 90) ? "active" : "paused");
+	b_time(g, t, 7, after + rng_range(r, MINUTE, HOUR));
 	row_end(g, t);
 }
 

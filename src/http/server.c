@@ -20,7 +20,9 @@
 #include <unistd.h>
 
 #include "db/appdb.h"
-#include "engine/revoke.h"
+#include "engine/disconnect.h"
+#include "http/api_channels.h"
+#include "jobs/outbox.h"
 #include "http/form.h"
 #include "http/metrics.h"
 #include "http/server.h"
@@ -52,6 +54,8 @@ http_status_of(lethe_rc rc)
 	case LETHE_E_USAGE:
 	case LETHE_E_INVALID:
 		return MHD_HTTP_BAD_REQUEST;
+	case LETHE_E_UNAUTHORIZED:
+		return MHD_HTTP_UNAUTHORIZED;
 	case LETHE_E_FORBIDDEN:
 		return MHD_HTTP_FORBIDDEN;
 	case LETHE_E_NOTFOUND:
@@ -269,8 +273,6 @@ meta_deletion_done(struct intake_req *in)
 static void
 meta_deletion_finish(struct server *s, struct request *r)
 {
-	char *url;
-
 	free((void *)r->in.box);
 	r->in.box = NULL;
 	if (r->in.rc != LETHE_OK) {
@@ -278,10 +280,13 @@ meta_deletion_finish(struct server *s, struct request *r)
 		                 "the request could not be recorded; try again");
 		return;
 	}
-	url = xasprintf("%s/data-deletion/status?id=%s", s->cfg->public_url, r->in.code);
-	http_reply_json(r, MHD_HTTP_OK,
-	                json_pack("{s:s, s:s}", "url", url, "confirmation_code", r->in.code));
-	free(url);
+	/* The hot path: the code is [a-z2-7] and the URL prefix escaped once at start. */
+	free(r->rbody);
+	r->rbody = xasprintf("{\"url\":\"%s%s\",\"confirmation_code\":\"%s\"}", s->status_url_json,
+	                     r->in.code, r->in.code);
+	r->rlen = strlen(r->rbody);
+	r->status = MHD_HTTP_OK;
+	r->type = "application/json";
 }
 
 /*
@@ -315,8 +320,11 @@ meta_deauthorize_run(struct server *s, struct request *r)
 	int64_t rows = 0;
 	lethe_rc rc;
 
+	/* The same at-once wipe as a channel disconnect (docs/internals/outbox.md). */
 	pthread_mutex_lock(&s->db_mu);
-	rc = revoke_tokens(s->dm, s->db, app->identity, r->uid, &rows, &err);
+	pthread_mutex_lock(&s->st_mu);
+	rc = disconnect_identity(s->cfg, s->dm, s->db, s->st, app->identity, r->uid, &rows, &err);
+	pthread_mutex_unlock(&s->st_mu);
 	pthread_mutex_unlock(&s->db_mu);
 	if (rc == LETHE_OK) {
 		pthread_mutex_lock(&s->st_mu);
@@ -546,11 +554,16 @@ metrics_page(struct server *s, struct request *r)
 	store_meta_state_counts(s->st, count_state, &b, NULL);
 	buf_adds(&b, "# HELP lethe_jobs Erasure jobs by state.\n# TYPE lethe_jobs gauge\n");
 	store_job_state_counts(s->st, count_job, &b, NULL);
+	outbox_metrics(s->st, &b);
 	pthread_mutex_unlock(&s->st_mu);
 	buf_addf(&b,
 	         "# HELP lethe_intake_groups_total Group commits of the request intake.\n"
 	         "# TYPE lethe_intake_groups_total counter\nlethe_intake_groups_total %lld\n",
 	         (long long)intake_groups(s->intake));
+	buf_addf(&b,
+	         "# HELP lethe_intake_syncs_total WAL fsyncs of the request intake.\n"
+	         "# TYPE lethe_intake_syncs_total counter\nlethe_intake_syncs_total %lld\n",
+	         (long long)intake_syncs(s->intake));
 	sweeper_metrics(s->sweeper, &b);
 	http_reply(r, MHD_HTTP_OK, "text/plain; version=0.0.4", buf_str(&b), b.len);
 	buf_free(&b);
@@ -615,6 +628,7 @@ static const struct route {
     {"/readyz", "readyz", readyz, ROUTE_GET | ROUTE_BLOCKING},
     {"/metrics", "metrics", metrics_page, ROUTE_GET | ROUTE_BLOCKING},
     {"/static/style.css", "static", stylesheet, ROUTE_GET},
+    {"/v1/", "api_channels", api_v1, ROUTE_PREFIX | ROUTE_BLOCKING},
 };
 
 /* Set r->route and either the reply, or r->handler / r->finish with REQ_SUSPENDED. */
@@ -857,6 +871,25 @@ read_template(const char *path, struct lethe_err *err)
 	return text;
 }
 
+/* "@public_url/data-deletion/status?id=" as JSON string content (no quotes). */
+static char *
+status_url_json(const char *public_url)
+{
+	char *url = xasprintf("%s/data-deletion/status?id=", public_url);
+	json_t *j = json_string(url);
+	char *text = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT);
+	size_t n;
+
+	if (text == NULL) /* not UTF-8: config_load prevents it */
+		fatalx("public_url cannot be encoded as JSON");
+	n = strlen(text);
+	memmove(text, text + 1, n - 2);
+	text[n - 2] = '\0';
+	json_decref(j);
+	free(url);
+	return text;
+}
+
 /* libmicrohttpd event threads: one per CPU, at least 1, at most 8. */
 static int
 event_threads(void)
@@ -898,8 +931,12 @@ server_start(const struct lethe_config *cfg, const struct datamap *dm, const cha
 	if (rc == LETHE_OK && cfg->sweep_enabled)
 		rc = sweeper_start(cfg, dm, &s->sweeper, err);
 	if (rc == LETHE_OK)
+		rc = outbox_start(cfg, dm, &s->outbox, err);
+	if (rc == LETHE_OK)
 		rc = intake_start(cfg->state_db, cfg->meta_repeat, runner_kick, s->runner,
 		                  &s->intake, err);
+	if (rc == LETHE_OK)
+		s->status_url_json = status_url_json(cfg->public_url);
 	if (rc == LETHE_OK) {
 		s->pool = pool_new(BLOCKING_WORKERS, "lethe-http-work");
 		if (s->pool == NULL)
@@ -948,12 +985,14 @@ server_stop(struct server *s)
 	pool_free(s->pool);
 	intake_free(s->intake);
 	runner_stop(s->runner);
+	outbox_stop(s->outbox);
 	sweeper_stop(s->sweeper);
 	appdb_close(s->db);
 	store_close(s->st);
 	pthread_mutex_destroy(&s->db_mu);
 	pthread_mutex_destroy(&s->st_mu);
 	free(s->tpl);
+	free(s->status_url_json);
 	free(s);
 }
 

@@ -33,12 +33,14 @@ struct server {
 	struct pool *pool;              /* worker threads of blocking handlers */
 	struct intake *intake;          /* durable intake of deletion requests */
 	struct runner *runner;          /* background erasures */
+	struct outbox *outbox;          /* upstream jobs of channel disconnects */
 	struct sweeper *sweeper;        /* TTL sweeps, or NULL if off */
 	pthread_mutex_t db_mu;          /* guards db */
 	struct appdb *db;               /* app database (deauthorize, readiness) */
 	pthread_mutex_t st_mu;          /* guards st */
 	struct store *st;               /* state store, for pages, readiness, records */
 	char *tpl;                      /* operator's status template, or NULL */
+	char *status_url_json;          /* status URL prefix, escaped for JSON */
 	int port;                       /* bound port */
 };
 

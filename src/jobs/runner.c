@@ -159,7 +159,7 @@ runner_main(void *arg)
 
 	prctl(PR_SET_NAME, "lethe-runner", 0, 0, 0); /* name in top and perf */
 	/* Erasures may lag a flood of callbacks by seconds; answering Meta may not. */
-	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) != 0)
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19) != 0)
 		log_debug("runner: cannot lower its priority");
 
 	for (;;) {

@@ -2,32 +2,60 @@
 /*
  * intake.c - group-commit intake of Meta requests (see intake.h).
  *
- * Locking: in->mu guards the queue, stop and the group count; the committer
- * works on a group it has detached from the queue and calls the completion
- * functions outside the lock (a completion may free its request, so the
- * next link is read first).
+ * Two threads.  The committer takes the queue as one group and finds or
+ * creates its requests in one transaction on a connection that does not
+ * sync (store_set_deferred_sync); the syncer takes every committed group,
+ * makes them durable with one fdatasync of the WAL and only then calls
+ * their completions.  So one group's fsync overlaps the next group's
+ * SQLite work, and a request is answered only once it survives a crash.
+ * A failed group is answered at once (it wrote nothing).
+ *
+ * Locking: in->mu guards the queue, the committed-but-unsynced list, the
+ * flags and the counters; each thread works on a list it detached under the
+ * lock and calls completions outside it (a completion may free its request,
+ * so the next link is read first).
  */
 #include "util/fmacros.h"
 
+#include <fcntl.h>
 #include <sys/prctl.h>
+#include <unistd.h>
 
 #include "meta/intake.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/timeutil.h"
+
+#define GROUP_EAGER 8        /* commit while the syncer is busy only from this many on */
+#define CHECKPOINT_MS 1000.0 /* the syncer checkpoints at most this often */
 
 struct intake {
-	struct store *st;          /* the committer's connection */
-	int64_t repeat_window;     /* seconds */
-	void (*on_commit)(void *); /* after a group that created requests */
-	void *arg;                 /* for on_commit */
-	pthread_t thr;             /* the committer */
-	pthread_mutex_t mu;        /* guards everything below */
-	pthread_cond_t work;       /* queue became non-empty, or stop */
-	struct intake_req *head;   /* queue, oldest first */
-	struct intake_req *tail;   /* last queued */
-	bool stop;                 /* finish and exit */
-	int64_t groups;            /* groups committed */
+	struct store *st;             /* the committer's connection */
+	int64_t repeat_window;        /* seconds */
+	void (*on_commit)(void *);    /* after a group that created requests */
+	void *arg;                    /* for on_commit */
+	pthread_t thr;                /* the committer */
+	pthread_mutex_t mu;           /* guards everything below */
+	pthread_cond_t work;          /* queue became non-empty, or stop */
+	struct intake_req *head;      /* queue, oldest first */
+	struct intake_req *tail;      /* last queued */
+	bool stop;                    /* finish and exit */
+	int64_t groups;               /* groups committed */
+	struct intake_req *sync_head; /* committed groups awaiting the fsync, oldest first */
+	struct intake_req *sync_tail; /* last of them */
+	bool sync_created;            /* one of them created a request */
+	bool committer_done;          /* the committer exited: the syncer drains and exits */
+	bool syncing;                 /* the syncer is in an fsync */
+	size_t queued;                /* requests in the queue (head..tail) */
+	pthread_cond_t sync_cv;       /* sync_head became non-empty, or committer_done */
+	int64_t syncs;                /* fsyncs done */
+	pthread_t sync_thr;           /* the syncer */
+	struct store *ck;             /* the syncer's connection, for checkpoints */
+	char *walpath;                /* the state store's WAL file */
+	int walfd;                    /* open on walpath once it exists, or -1 */
 };
+
+/* ---- group commit ------------------------------------------------------- */
 
 /* Find or create each request of @group in one transaction. */
 static lethe_rc
@@ -51,7 +79,7 @@ commit_group(struct intake *in, struct intake_req *group, bool *created)
 		}
 		if (rc != LETHE_E_NOTFOUND)
 			break;
-		meta_code_new(r->code);
+		meta_code_new(r->code, r->now);
 		r->created = true;
 		*created = true;
 		rc = store_meta_insert(in->st, r->code, r->app, r->subject, r->box, r->boxlen,
@@ -66,6 +94,19 @@ commit_group(struct intake *in, struct intake_req *group, bool *created)
 	return rc;
 }
 
+/* Call the completion of every request of @list with @rc. */
+static void
+complete(struct intake_req *list, lethe_rc rc)
+{
+	while (list != NULL) {
+		struct intake_req *next = list->next;
+
+		list->rc = rc;
+		list->done(list);
+		list = next;
+	}
+}
+
 static void *
 committer(void *arg)
 {
@@ -74,31 +115,113 @@ committer(void *arg)
 	prctl(PR_SET_NAME, "lethe-intake", 0, 0, 0); /* name in top and perf */
 	pthread_mutex_lock(&in->mu);
 	for (;;) {
-		struct intake_req *group, *r;
+		struct intake_req *group, *last;
 		bool created = false;
 		lethe_rc rc;
 
-		while (in->head == NULL && !in->stop)
+		/*
+		 * While the syncer is busy, let a group grow (up to GROUP_EAGER): it
+		 * could not be answered before that fsync ends anyway, and one
+		 * bigger commit writes fewer WAL pages than several small ones.
+		 */
+		while ((in->head == NULL || (in->syncing && in->queued < GROUP_EAGER)) && !in->stop)
 			pthread_cond_wait(&in->work, &in->mu);
 		if (in->head == NULL)
 			break;
 		group = in->head;
+		last = in->tail;
 		in->head = in->tail = NULL;
+		in->queued = 0;
 		pthread_mutex_unlock(&in->mu);
 
 		rc = commit_group(in, group, &created);
 
-		for (r = group; r != NULL;) {
-			struct intake_req *next = r->next;
-
-			r->rc = rc;
-			r->done(r);
-			r = next;
-		}
-		if (rc == LETHE_OK && created && in->on_commit != NULL)
-			in->on_commit(in->arg);
 		pthread_mutex_lock(&in->mu);
 		in->groups++;
+		if (rc != LETHE_OK) {
+			pthread_mutex_unlock(&in->mu);
+			complete(group, rc);
+			pthread_mutex_lock(&in->mu);
+			continue;
+		}
+		/* Committed, not yet durable: the syncer answers once it is. */
+		if (in->sync_tail != NULL)
+			in->sync_tail->next = group;
+		else
+			in->sync_head = group;
+		in->sync_tail = last;
+		in->sync_created |= created;
+		pthread_cond_signal(&in->sync_cv);
+	}
+	in->committer_done = true;
+	pthread_cond_signal(&in->sync_cv);
+	pthread_mutex_unlock(&in->mu);
+	return NULL;
+}
+
+/* fdatasync the WAL: every commit the committer made before is then durable. */
+static lethe_rc
+wal_sync(struct intake *in)
+{
+	if (in->walfd < 0) {
+		in->walfd = open(in->walpath, O_RDONLY | O_CLOEXEC);
+		if (in->walfd < 0) {
+			log_warn("intake: cannot open %s", in->walpath);
+			return LETHE_E_IO;
+		}
+	}
+	if (fdatasync(in->walfd) != 0) {
+		log_warn("intake: fdatasync of the state store's WAL failed");
+		return LETHE_E_IO;
+	}
+	return LETHE_OK;
+}
+
+/*
+ * The syncer: takes every committed group, makes them durable with one
+ * fdatasync of the WAL while the committer already works on the next group,
+ * then answers them.  It also checkpoints (on its own, syncing connection),
+ * since the committer's connection never does.
+ */
+static void *
+syncer(void *arg)
+{
+	struct intake *in = arg;
+	struct lethe_err err = {0};
+	double ckpt_at = time_mono_ms();
+
+	prctl(PR_SET_NAME, "lethe-sync", 0, 0, 0);
+	pthread_mutex_lock(&in->mu);
+	for (;;) {
+		struct intake_req *list;
+		bool created;
+		lethe_rc rc;
+
+		while (in->sync_head == NULL && !in->committer_done)
+			pthread_cond_wait(&in->sync_cv, &in->mu);
+		if (in->sync_head == NULL)
+			break;
+		list = in->sync_head;
+		created = in->sync_created;
+		in->sync_head = in->sync_tail = NULL;
+		in->sync_created = false;
+		in->syncing = true;
+		pthread_mutex_unlock(&in->mu);
+
+		rc = wal_sync(in);
+		complete(list, rc);
+		if (rc == LETHE_OK && created && in->on_commit != NULL)
+			in->on_commit(in->arg);
+		if (time_mono_ms() - ckpt_at >= CHECKPOINT_MS) {
+			ckpt_at = time_mono_ms();
+			if (store_checkpoint(in->ck, &err) != LETHE_OK)
+				log_warnx("intake: %s", err.msg);
+		}
+		pthread_mutex_lock(&in->mu);
+		in->syncs++;
+		in->syncing = false;
+		if (in->head != NULL)
+			pthread_cond_signal(&in->work);
 	}
 	pthread_mutex_unlock(&in->mu);
 	return NULL;
@@ -112,26 +235,46 @@ intake_start(const char *path, int64_t repeat_window, void (*on_commit)(void *),
 	lethe_rc rc;
 
 	*out = NULL;
+	in->walfd = -1;
+	in->walpath = xasprintf("%s%s", path, STORE_WAL_SUFFIX);
 	rc = store_open(path, &in->st, err);
 	if (rc == LETHE_OK)
-		rc = store_set_durable(in->st, err);
-	if (rc != LETHE_OK) {
-		store_close(in->st);
-		free(in);
-		return rc;
-	}
+		rc = store_set_deferred_sync(in->st, err);
+	if (rc == LETHE_OK)
+		rc = store_open(path, &in->ck, err);
+	if (rc != LETHE_OK)
+		goto fail;
 	in->repeat_window = repeat_window;
 	in->on_commit = on_commit;
 	in->arg = arg;
 	pthread_mutex_init(&in->mu, NULL);
 	pthread_cond_init(&in->work, NULL);
+	pthread_cond_init(&in->sync_cv, NULL);
 	if (pthread_create(&in->thr, NULL, committer, in) != 0) {
-		store_close(in->st);
-		free(in);
-		return lethe_err_set(err, LETHE_E_INTERNAL, "cannot start the intake thread");
+		rc = lethe_err_set(err, LETHE_E_INTERNAL, "cannot start the intake thread");
+		goto fail_sync;
+	}
+	if (pthread_create(&in->sync_thr, NULL, syncer, in) != 0) {
+		pthread_mutex_lock(&in->mu);
+		in->stop = true;
+		pthread_cond_broadcast(&in->work);
+		pthread_mutex_unlock(&in->mu);
+		pthread_join(in->thr, NULL);
+		rc = lethe_err_set(err, LETHE_E_INTERNAL, "cannot start the intake thread");
+		goto fail_sync;
 	}
 	*out = in;
 	return LETHE_OK;
+fail_sync:
+	pthread_mutex_destroy(&in->mu);
+	pthread_cond_destroy(&in->work);
+	pthread_cond_destroy(&in->sync_cv);
+fail:
+	store_close(in->st);
+	store_close(in->ck);
+	free(in->walpath);
+	free(in);
+	return rc;
 }
 
 void
@@ -150,7 +293,8 @@ intake_submit(struct intake *in, struct intake_req *r)
 	else
 		in->head = r;
 	in->tail = r;
-	if (in->head == r)
+	in->queued++;
+	if (in->head == r || in->queued == GROUP_EAGER)
 		pthread_cond_signal(&in->work);
 	pthread_mutex_unlock(&in->mu);
 }
@@ -169,6 +313,7 @@ intake_stop(struct intake *in)
 	pthread_cond_broadcast(&in->work);
 	pthread_mutex_unlock(&in->mu);
 	pthread_join(in->thr, NULL);
+	pthread_join(in->sync_thr, NULL);
 }
 
 void
@@ -179,7 +324,12 @@ intake_free(struct intake *in)
 	intake_stop(in);
 	pthread_mutex_destroy(&in->mu);
 	pthread_cond_destroy(&in->work);
+	pthread_cond_destroy(&in->sync_cv);
+	if (in->walfd >= 0)
+		close(in->walfd);
 	store_close(in->st);
+	store_close(in->ck);
+	free(in->walpath);
 	free(in);
 }
 
@@ -190,6 +340,17 @@ intake_groups(struct intake *in)
 
 	pthread_mutex_lock(&in->mu);
 	n = in->groups;
+	pthread_mutex_unlock(&in->mu);
+	return n;
+}
+
+int64_t
+intake_syncs(struct intake *in)
+{
+	int64_t n;
+
+	pthread_mutex_lock(&in->mu);
+	n = in->syncs;
 	pthread_mutex_unlock(&in->mu);
 	return n;
 }

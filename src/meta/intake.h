@@ -55,5 +55,7 @@ void intake_stop(struct intake *in);
 void intake_free(struct intake *in);
 /* Groups committed so far (for /metrics). */
 int64_t intake_groups(struct intake *in);
+/* WAL fsyncs so far; each made one or more groups durable (for /metrics). */
+int64_t intake_syncs(struct intake *in);
 
 #endif /* LETHE_META_INTAKE_H */

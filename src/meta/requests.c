@@ -18,16 +18,25 @@
 #define BOX_KDF_CTX "lethebox"
 
 void
-meta_code_new(char out[META_CODE_LEN + 1])
+meta_code_new(char out[META_CODE_LEN + 1], int64_t now)
 {
 	static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
-	uint8_t raw[20];
+	uint64_t t = now > META_CODE_EPOCH ? (uint64_t)(now - META_CODE_EPOCH) / 2 : 0;
+	uint8_t raw[17];
 	size_t i;
 
-	/* 20 bytes = 160 bits = 32 base32 digits. */
+	/*
+	 * META_CODE_TIME digits of the receipt time (2 s steps), most
+	 * significant first, so codes sort by time and the code index grows at
+	 * its end; then 26 digits = 130 random bits (17 bytes, 6 bits unused).
+	 */
+	for (i = META_CODE_TIME; i > 0; i--) {
+		out[i - 1] = alphabet[t & 31];
+		t >>= 5;
+	}
 	randombytes_buf(raw, sizeof(raw));
-	for (i = 0; i < META_CODE_LEN; i++) {
-		size_t bit = i * 5, byte = bit / 8, shift = bit % 8;
+	for (i = META_CODE_TIME; i < META_CODE_LEN; i++) {
+		size_t bit = (i - META_CODE_TIME) * 5, byte = bit / 8, shift = bit % 8;
 		unsigned v = (unsigned)raw[byte] << 8;
 
 		if (byte + 1 < sizeof(raw))
@@ -55,14 +64,18 @@ void
 meta_subject(const uint8_t key[HASH_KEY_LEN], const char *app, const char *user_id,
              char out[HASH_TEXT_LEN + 1])
 {
-	struct buf b;
+	char small[512];
+	size_t na = strlen(app) + 1, nu = strlen(user_id);
+	char *msg = na + nu + 5 <= sizeof(small) ? small : xmalloc(na + nu + 5);
 
-	buf_init(&b, 4096);
-	buf_add(&b, "meta", 5);
-	buf_add(&b, app, strlen(app) + 1);
-	buf_add(&b, user_id, strlen(user_id));
-	hash_keyed(key, b.data, b.len, out);
-	buf_free(&b);
+	/* "meta" NUL app NUL user_id: no two (app, id) pairs give the same message. */
+	memcpy(msg, "meta", 5);
+	memcpy(msg + 5, app, na);
+	memcpy(msg + 5 + na, user_id, nu);
+	hash_keyed(key, msg, 5 + na + nu, out);
+	sodium_memzero(msg, 5 + na + nu);
+	if (msg != small)
+		free(msg);
 }
 
 static void

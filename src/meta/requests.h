@@ -13,10 +13,17 @@
 #include "util/hash.h"
 #include "util/rc.h"
 
-#define META_CODE_LEN 32 /* characters of a confirmation code (160 random bits) */
+#define META_CODE_LEN 32           /* characters of a confirmation code */
+#define META_CODE_TIME 6           /* leading characters that encode the receipt time */
+#define META_CODE_EPOCH 1735689600 /* 2025-01-01T00:00:00Z: time digits count 2 s from here */
 
-/* A fresh confirmation code: META_CODE_LEN chars of [a-z2-7] and a NUL. */
-void meta_code_new(char out[META_CODE_LEN + 1]);
+/*
+ * A fresh confirmation code for a request received at @now (Unix seconds):
+ * META_CODE_LEN chars of [a-z2-7] and a NUL.  The first META_CODE_TIME chars
+ * count 2-second steps since META_CODE_EPOCH (until 2093), so codes sort by
+ * receipt time; the other 26 are 130 random bits.
+ */
+void meta_code_new(char out[META_CODE_LEN + 1], int64_t now);
 /* True if @s has the shape of a confirmation code. */
 bool meta_code_ok(const char *s);
 /* The subject of (@app, @user_id): "anon:" + 32 hex. */

@@ -15,14 +15,16 @@
 #include <unistd.h>
 #include <stdarg.h>
 #include <libgen.h>
+#include <sodium.h>
 #include <sqlite3.h>
+#include <time.h>
 #include <sys/stat.h>
 
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/mem.h"
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 
 #define STMT_CACHE 32
 
@@ -32,6 +34,7 @@ struct store {
 		const char *sql; /* the statement's text (a string literal: compared by address) */
 		sqlite3_stmt *q; /* prepared once */
 	} cache[STMT_CACHE];     /* statements of this connection, prepared on first use */
+	bool deferred;           /* store_set_deferred_sync() was called */
 };
 
 static const char schema_v1[] =
@@ -104,8 +107,52 @@ static const char schema_v3[] =
 static const char schema_v4[] = "ALTER TABLE jobs ADD COLUMN lease_owner TEXT;"
                                 "ALTER TABLE jobs ADD COLUMN lease_until INTEGER;";
 
+/*
+ * Version 5: channel disconnects and the outbox of their upstream work
+ * (docs/internals/outbox.md).  A disconnect names its channel by a keyed
+ * hash; the channel id (while staged) and each job's token and account id
+ * are kept only sealed (XChaCha20-Poly1305 under the outbox key) and the
+ * boxes are wiped (NULL) as soon as they are no longer needed.  Times of
+ * the outbox are epoch milliseconds, so backoffs can be short in tests.
+ */
+static const char schema_v5[] =
+    "CREATE TABLE IF NOT EXISTS channel_disconnects ("
+    "  id INTEGER PRIMARY KEY,"
+    "  subject TEXT NOT NULL," /* keyed hash of the channel id */
+    "  state TEXT NOT NULL,"   /* staged, disconnected */
+    "  source TEXT NOT NULL,"  /* api, cli, deauthorize */
+    "  platform TEXT,"         /* canonical platform name, or as stored */
+    "  requested_at INTEGER NOT NULL,"
+    "  disconnected_at INTEGER,"
+    "  effects TEXT NOT NULL," /* JSON: tokens wiped, rows per effect */
+    "  token_mac TEXT,"        /* staged only: keyed hash of the token read */
+    "  box BLOB);"             /* staged only: the sealed channel id */
+    "CREATE INDEX IF NOT EXISTS channel_disconnects_subject ON channel_disconnects(subject);"
+    "CREATE INDEX IF NOT EXISTS channel_disconnects_state ON channel_disconnects(state);"
+    "CREATE TABLE IF NOT EXISTS outbox ("
+    "  id INTEGER PRIMARY KEY,"
+    "  disconnect_id INTEGER NOT NULL,"
+    "  kind TEXT NOT NULL,"  /* revoke, unsubscribe, purge */
+    "  platform TEXT,"       /* canonical platform name */
+    "  state TEXT NOT NULL," /* staged, pending, running, done, dead */
+    "  outcome TEXT,"        /* ok, already_revoked, unsupported, failed, expired... */
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_at INTEGER NOT NULL,"    /* ms */
+    "  created_at INTEGER NOT NULL," /* ms */
+    "  updated_at INTEGER NOT NULL," /* ms */
+    "  finished_at INTEGER,"         /* ms */
+    "  http_status INTEGER,"
+    "  reason TEXT,"       /* last failure, never a secret */
+    "  erase_job INTEGER," /* purge: the erase job */
+    "  lease_owner TEXT,"
+    "  lease_until INTEGER," /* ms */
+    "  box BLOB);"           /* sealed payload; NULL once the job ends */
+    "CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_at);"
+    "CREATE INDEX IF NOT EXISTS outbox_disconnect ON outbox(disconnect_id);";
+
 /* migrations[i] brings a store from version i to i + 1. */
-static const char *const migrations[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3, schema_v4};
+static const char *const migrations[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3, schema_v4,
+                                                       schema_v5};
 
 static lethe_rc
 sfail(struct store *st, struct lethe_err *err, const char *what)
@@ -135,6 +182,27 @@ mkdirs(const char *dir)
 	return rc;
 }
 
+/*
+ * SQLite's own busy timeout sleeps 1, 2, 5, 10 ... 100 ms between tries, so
+ * the intake, whose answers wait on its write lock, could sleep 100 ms
+ * behind a 1 ms transaction of the runner.  Retry every 200 us instead
+ * (cheap: a try is one lock attempt), for up to BUSY_TRIES (10 s).
+ */
+#define BUSY_SLEEP_US 200
+#define BUSY_TRIES (10 * 1000 * 1000 / BUSY_SLEEP_US)
+
+static int
+on_busy(void *arg, int tries)
+{
+	struct timespec ts = {0, BUSY_SLEEP_US * 1000L};
+
+	(void)arg;
+	if (tries >= BUSY_TRIES)
+		return 0;
+	nanosleep(&ts, NULL);
+	return 1;
+}
+
 lethe_rc
 store_open(const char *path, struct store **out, struct lethe_err *err)
 {
@@ -160,10 +228,18 @@ store_open(const char *path, struct store **out, struct lethe_err *err)
 		                   sqlite3_errmsg(st->db));
 		goto fail;
 	}
-	sqlite3_busy_timeout(st->db, 10000);
+	sqlite3_busy_handler(st->db, on_busy, NULL);
 	if (sqlite3_exec(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
 	                 NULL) != SQLITE_OK) {
 		rc = sfail(st, err, "setup");
+		goto fail;
+	}
+	/*
+	 * Read the version and migrate inside one write transaction: two
+	 * processes opening a new store at once must not both migrate it.
+	 */
+	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = sfail(st, err, "begin");
 		goto fail;
 	}
 	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK &&
@@ -171,6 +247,7 @@ store_open(const char *path, struct store **out, struct lethe_err *err)
 		version = sqlite3_column_int(q, 0);
 	sqlite3_finalize(q);
 	if (version > SCHEMA_VERSION) {
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 		rc = lethe_err_set(err, LETHE_E_STATE,
 		                   "state store %s has schema version %d; this lethe knows %d "
 		                   "(upgrade lethe)",
@@ -183,10 +260,9 @@ store_open(const char *path, struct store **out, struct lethe_err *err)
 		int v;
 
 		buf_init(&b, 1u << 20);
-		buf_adds(&b, "BEGIN IMMEDIATE;");
 		for (v = version; v < SCHEMA_VERSION; v++)
 			buf_adds(&b, migrations[v]);
-		buf_addf(&b, "PRAGMA user_version=%d; COMMIT;", SCHEMA_VERSION);
+		buf_addf(&b, "PRAGMA user_version=%d;", SCHEMA_VERSION);
 		sql = xstrdup(buf_str(&b));
 		buf_free(&b);
 		int r = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
@@ -197,6 +273,11 @@ store_open(const char *path, struct store **out, struct lethe_err *err)
 			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 			goto fail;
 		}
+	}
+	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = sfail(st, err, "creating schema");
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		goto fail;
 	}
 	*out = st;
 	return LETHE_OK;
@@ -215,6 +296,9 @@ store_close(struct store *st)
 		return;
 	for (i = 0; i < STMT_CACHE; i++)
 		sqlite3_finalize(st->cache[i].q);
+	/* Closing may checkpoint (the last connection does): let that one sync. */
+	if (st->deferred)
+		sqlite3_exec(st->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
 	sqlite3_close(st->db);
 	free(st);
 }
@@ -795,6 +879,26 @@ store_set_durable(struct store *st, struct lethe_err *err)
 	return LETHE_OK;
 }
 
+lethe_rc
+store_set_deferred_sync(struct store *st, struct lethe_err *err)
+{
+	if (sqlite3_exec(st->db, "PRAGMA synchronous=OFF; PRAGMA wal_autocheckpoint=0", NULL, NULL,
+	                 NULL) != SQLITE_OK)
+		return sfail(st, err, "synchronous");
+	st->deferred = true;
+	return LETHE_OK;
+}
+
+lethe_rc
+store_checkpoint(struct store *st, struct lethe_err *err)
+{
+	int rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
+		return sfail(st, err, "checkpoint");
+	return LETHE_OK;
+}
+
 /* True if @owner ("host:pid:nonce") names a process of this host that no longer exists. */
 static bool
 owner_dead(const char *owner)
@@ -864,4 +968,362 @@ store_ping(struct store *st, struct lethe_err *err)
 	int64_t n = 0;
 
 	return query_int(st, "SELECT count(*) FROM jobs WHERE id = ?1", 0, &n, err);
+}
+
+/* ---- channel disconnects and the outbox (schema v5) ---------------------- */
+
+#define DISC_COLS                                                                                  \
+	"id, subject, state, source, platform, requested_at, disconnected_at, effects, "           \
+	"token_mac, "                                                                              \
+	"box"
+
+static void
+copy_text(sqlite3_stmt *q, int i, char *out, size_t cap)
+{
+	const unsigned char *s = sqlite3_column_text(q, i);
+
+	snprintf(out, cap, "%s", s ? (const char *)s : "");
+}
+
+static void
+copy_blob(sqlite3_stmt *q, int i, uint8_t **box, size_t *boxlen)
+{
+	const void *b = sqlite3_column_blob(q, i);
+	int n = sqlite3_column_bytes(q, i);
+
+	*box = NULL;
+	*boxlen = 0;
+	if (b == NULL || n <= 0)
+		return;
+	*box = xmalloc((size_t)n);
+	memcpy(*box, b, (size_t)n);
+	*boxlen = (size_t)n;
+}
+
+static void
+disc_row(sqlite3_stmt *q, struct store_disc *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->id = sqlite3_column_int64(q, 0);
+	copy_text(q, 1, out->subject, sizeof(out->subject));
+	copy_text(q, 2, out->state, sizeof(out->state));
+	copy_text(q, 3, out->source, sizeof(out->source));
+	copy_text(q, 4, out->platform, sizeof(out->platform));
+	out->requested_at = sqlite3_column_int64(q, 5);
+	out->disconnected_at = sqlite3_column_int64(q, 6);
+	out->effects = col_dup(q, 7);
+	copy_text(q, 8, out->token_mac, sizeof(out->token_mac));
+	copy_blob(q, 9, &out->box, &out->boxlen);
+}
+
+void
+store_disc_clear(struct store_disc *d)
+{
+	free(d->effects);
+	if (d->box != NULL)
+		sodium_memzero(d->box, d->boxlen);
+	free(d->box);
+	memset(d, 0, sizeof(*d));
+}
+
+lethe_rc
+store_disc_add(struct store *st, const struct store_disc *d, int64_t *id, struct lethe_err *err)
+{
+	lethe_rc rc;
+
+	rc = execf(st, err,
+	           "INSERT INTO channel_disconnects (subject, state, source, platform, "
+	           "requested_at, disconnected_at, effects, token_mac, box) VALUES (?1, ?2, ?3, "
+	           "nullif(?4, ''), ?5, nullif(?6, 0), ?7, nullif(?8, ''), ?9)",
+	           "ttttiittb", d->subject, d->state, d->source, d->platform, d->requested_at,
+	           d->disconnected_at, d->effects ? d->effects : "{}", d->token_mac,
+	           (const void *)d->box, d->boxlen);
+	if (rc == LETHE_OK)
+		*id = sqlite3_last_insert_rowid(st->db);
+	return rc;
+}
+
+lethe_rc
+store_disc_find(struct store *st, const char *subject, struct store_disc *out,
+                struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	rc = prepf(st, &q, err,
+	           "SELECT " DISC_COLS " FROM channel_disconnects WHERE subject = ?1 "
+	           "ORDER BY id DESC LIMIT 1",
+	           "t", subject);
+	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW)
+		disc_row(q, out);
+	else if (rc == LETHE_OK)
+		rc = LETHE_E_NOTFOUND;
+	unprep(st, q);
+	return rc;
+}
+
+lethe_rc
+store_disc_next_staged(struct store *st, int64_t after, struct store_disc *out,
+                       struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	rc = prepf(st, &q, err,
+	           "SELECT " DISC_COLS " FROM channel_disconnects WHERE state = 'staged' AND "
+	           "id > ?1 ORDER BY id LIMIT 1",
+	           "i", after);
+	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW)
+		disc_row(q, out);
+	else if (rc == LETHE_OK)
+		rc = LETHE_E_NOTFOUND;
+	unprep(st, q);
+	return rc;
+}
+
+lethe_rc
+store_disc_ready(struct store *st, int64_t id, int64_t now, int64_t now_ms, struct lethe_err *err)
+{
+	lethe_rc rc;
+
+	rc = execf(st, err,
+	           "UPDATE channel_disconnects SET state = 'disconnected', disconnected_at = ?2, "
+	           "token_mac = NULL, box = NULL WHERE id = ?1 AND state = 'staged'",
+	           "ii", id, now);
+	if (rc == LETHE_OK)
+		rc = execf(st, err,
+		           "UPDATE outbox SET state = 'pending', next_at = ?2, updated_at = ?2 "
+		           "WHERE disconnect_id = ?1 AND state = 'staged'",
+		           "ii", id, now_ms);
+	return rc;
+}
+
+lethe_rc
+store_disc_drop(struct store *st, int64_t id, struct lethe_err *err)
+{
+	lethe_rc rc;
+
+	rc = execf(st, err,
+	           "DELETE FROM outbox WHERE disconnect_id = ?1 AND ?1 IN (SELECT id FROM "
+	           "channel_disconnects WHERE state = 'staged')",
+	           "i", id);
+	if (rc == LETHE_OK)
+		rc = execf(st, err,
+		           "DELETE FROM channel_disconnects WHERE id = ?1 AND state = 'staged'",
+		           "i", id);
+	return rc;
+}
+
+#define OUTBOX_COLS                                                                                \
+	"id, disconnect_id, kind, platform, state, outcome, attempts, next_at, created_at, "       \
+	"finished_at, http_status, reason, erase_job, box"
+
+static void
+outbox_row(sqlite3_stmt *q, struct store_outbox *out, bool with_box)
+{
+	memset(out, 0, sizeof(*out));
+	out->id = sqlite3_column_int64(q, 0);
+	out->disconnect_id = sqlite3_column_int64(q, 1);
+	copy_text(q, 2, out->kind, sizeof(out->kind));
+	copy_text(q, 3, out->platform, sizeof(out->platform));
+	copy_text(q, 4, out->state, sizeof(out->state));
+	copy_text(q, 5, out->outcome, sizeof(out->outcome));
+	out->attempts = sqlite3_column_int64(q, 6);
+	out->next_at_ms = sqlite3_column_int64(q, 7);
+	out->created_at_ms = sqlite3_column_int64(q, 8);
+	out->finished_at_ms = sqlite3_column_int64(q, 9);
+	out->http_status = (long)sqlite3_column_int64(q, 10);
+	copy_text(q, 11, out->reason, sizeof(out->reason));
+	out->erase_job = sqlite3_column_int64(q, 12);
+	out->has_box = sqlite3_column_bytes(q, 13) > 0;
+	if (with_box)
+		copy_blob(q, 13, &out->box, &out->boxlen);
+}
+
+void
+store_outbox_clear(struct store_outbox *j)
+{
+	if (j->box != NULL)
+		sodium_memzero(j->box, j->boxlen);
+	free(j->box);
+	memset(j, 0, sizeof(*j));
+}
+
+lethe_rc
+store_outbox_add(struct store *st, int64_t disconnect_id, const char *kind, const char *platform,
+                 const char *state, int64_t now_ms, const uint8_t *box, size_t boxlen, int64_t *id,
+                 struct lethe_err *err)
+{
+	lethe_rc rc;
+
+	rc = execf(st, err,
+	           "INSERT INTO outbox (disconnect_id, kind, platform, state, next_at, created_at, "
+	           "updated_at, box) VALUES (?1, ?2, nullif(?3, ''), ?4, ?5, ?5, ?5, ?6)",
+	           "itttib", disconnect_id, kind, platform ? platform : "", state, now_ms,
+	           (const void *)box, boxlen);
+	if (rc == LETHE_OK && id != NULL)
+		*id = sqlite3_last_insert_rowid(st->db);
+	return rc;
+}
+
+lethe_rc
+store_outbox_list(struct store *st, int64_t disconnect_id, const char *state, store_outbox_fn fn,
+                  void *arg, struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	struct store_outbox j;
+	lethe_rc rc;
+
+	rc = prepf(st, &q, err,
+	           "SELECT " OUTBOX_COLS " FROM outbox WHERE (?1 = 0 OR disconnect_id = ?1) AND "
+	           "(?2 IS NULL OR state = ?2) ORDER BY id",
+	           "it", disconnect_id, state);
+	while (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW) {
+		outbox_row(q, &j, false);
+		fn(arg, &j);
+	}
+	unprep(st, q);
+	return rc;
+}
+
+lethe_rc
+store_outbox_get(struct store *st, int64_t id, struct store_outbox *out, struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	rc = prepf(st, &q, err, "SELECT " OUTBOX_COLS " FROM outbox WHERE id = ?1", "i", id);
+	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW)
+		outbox_row(q, out, false);
+	else if (rc == LETHE_OK)
+		rc = lethe_err_set(err, LETHE_E_NOTFOUND, "no outbox job %lld", (long long)id);
+	unprep(st, q);
+	return rc;
+}
+
+/* Take job @id for @owner if it is still due (state @state, lease free or lapsed). */
+static lethe_rc
+outbox_take(struct store *st, int64_t id, const char *owner, int64_t now_ms, int64_t lease_ms,
+            const char *holder, bool *taken, struct lethe_err *err)
+{
+	lethe_rc rc;
+
+	rc = execf(st, err,
+	           "UPDATE outbox SET state = 'running', lease_owner = ?2, lease_until = ?3 + ?4, "
+	           "updated_at = ?3 WHERE id = ?1 AND ((state = 'pending' AND next_at <= ?3) OR "
+	           "(state = 'running' AND (lease_until < ?3 OR lease_owner = ?5)))",
+	           "itiit", id, owner, now_ms, lease_ms, holder);
+	*taken = rc == LETHE_OK && sqlite3_changes(st->db) == 1;
+	return rc;
+}
+
+lethe_rc
+store_outbox_claim(struct store *st, int64_t disconnect_id, const char *owner, int64_t now_ms,
+                   int64_t lease_ms, struct store_outbox *out, struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	int64_t ids[32];
+	char *holders[32];
+	size_t n = 0, i;
+	bool taken = false;
+	lethe_rc rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = prepf(st, &q, err,
+	           "SELECT id, lease_owner FROM outbox WHERE (?1 = 0 OR disconnect_id = ?1) AND "
+	           "((state = 'pending' AND next_at <= ?2) OR state = 'running') ORDER BY "
+	           "next_at, id LIMIT 32",
+	           "ii", disconnect_id, now_ms);
+	while (rc == LETHE_OK && n < 32 && sqlite3_step(q) == SQLITE_ROW) {
+		ids[n] = sqlite3_column_int64(q, 0);
+		holders[n++] = col_dup(q, 1);
+	}
+	unprep(st, q);
+	for (i = 0; rc == LETHE_OK && !taken && i < n; i++) {
+		/* A running job is taken over when its lease lapsed or its process died. */
+		const char *dead =
+		    holders[i] != NULL && strcmp(holders[i], owner) != 0 && owner_dead(holders[i])
+		        ? holders[i]
+		        : "";
+
+		rc = outbox_take(st, ids[i], owner, now_ms, lease_ms, dead, &taken, err);
+		if (rc == LETHE_OK && taken) {
+			sqlite3_stmt *g = NULL;
+
+			rc = prepf(st, &g, err, "SELECT " OUTBOX_COLS " FROM outbox WHERE id = ?1",
+			           "i", ids[i]);
+			if (rc == LETHE_OK && sqlite3_step(g) == SQLITE_ROW)
+				outbox_row(g, out, true);
+			unprep(st, g);
+		}
+	}
+	for (i = 0; i < n; i++)
+		free(holders[i]);
+	if (rc == LETHE_OK && !taken)
+		rc = LETHE_E_NOTFOUND;
+	return rc;
+}
+
+lethe_rc
+store_outbox_update(struct store *st, const struct store_outbox *j, const char *owner,
+                    int64_t now_ms, struct lethe_err *err)
+{
+	bool final = strcmp(j->state, "done") == 0 || strcmp(j->state, "dead") == 0;
+	lethe_rc rc;
+
+	/* A job that ended, either way, no longer needs its token: the box goes. */
+	rc = execf(st, err,
+	           "UPDATE outbox SET state = ?2, outcome = nullif(?3, ''), attempts = ?4, "
+	           "next_at = ?5, updated_at = ?6, finished_at = CASE WHEN ?7 THEN ?6 ELSE NULL "
+	           "END, http_status = nullif(?8, 0), reason = nullif(?9, ''), erase_job = "
+	           "nullif(?10, 0), lease_owner = NULL, lease_until = NULL, box = CASE WHEN ?7 "
+	           "THEN NULL ELSE box END WHERE id = ?1 AND (lease_owner IS NULL OR "
+	           "lease_owner = ?11)",
+	           "ittiiiiitit", j->id, j->state, j->outcome, j->attempts, j->next_at_ms, now_ms,
+	           (int64_t)(final ? 1 : 0), (int64_t)j->http_status, j->reason, j->erase_job,
+	           owner);
+	if (rc == LETHE_OK && sqlite3_changes(st->db) != 1)
+		rc = lethe_err_set(err, LETHE_E_BUSY, "outbox job %lld was taken over",
+		                   (long long)j->id);
+	return rc;
+}
+
+lethe_rc
+store_outbox_set_erase_job(struct store *st, int64_t id, int64_t erase_job, struct lethe_err *err)
+{
+	return execf(st, err, "UPDATE outbox SET erase_job = ?2 WHERE id = ?1", "ii", id,
+	             erase_job);
+}
+
+lethe_rc
+store_outbox_counts(struct store *st, store_outbox_count_fn fn, void *arg, struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	rc = prepf(st, &q, err,
+	           "SELECT kind, state, count(*) FROM outbox GROUP BY kind, state ORDER BY 1, 2",
+	           "");
+	while (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW)
+		fn(arg, (const char *)sqlite3_column_text(q, 0),
+		   (const char *)sqlite3_column_text(q, 1), sqlite3_column_int64(q, 2));
+	unprep(st, q);
+	return rc;
+}
+
+lethe_rc
+store_outbox_next_due(struct store *st, int64_t *next_ms, struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	*next_ms = 0;
+	rc = prepf(st, &q, err,
+	           "SELECT min(CASE WHEN state = 'running' THEN lease_until ELSE next_at END) "
+	           "FROM outbox WHERE state IN ('pending', 'running')",
+	           "");
+	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW)
+		*next_ms = sqlite3_column_int64(q, 0);
+	unprep(st, q);
+	return rc;
 }

@@ -169,5 +169,112 @@ lethe_rc store_job_release(struct store *st, int64_t job, const char *owner, str
 lethe_rc store_ping(struct store *st, struct lethe_err *err);
 /* Make every commit of this connection durable before it returns (synchronous=FULL). */
 lethe_rc store_set_durable(struct store *st, struct lethe_err *err);
+/*
+ * Commits of this connection return before they are durable
+ * (synchronous=OFF) and the connection never checkpoints: the caller makes
+ * them durable itself by syncing the WAL file (STORE_WAL_SUFFIX after the
+ * store's path) with fdatasync() before it relies on them, and leaves
+ * checkpoints to connections that sync (store_checkpoint()).  Used by the
+ * intake, which overlaps one group's fsync with the next group's work.
+ * store_close() restores synchronous=FULL first, since closing may checkpoint.
+ */
+lethe_rc store_set_deferred_sync(struct store *st, struct lethe_err *err);
+#define STORE_WAL_SUFFIX "-wal"
+/* A passive WAL checkpoint on this connection (busy is not an error). */
+lethe_rc store_checkpoint(struct store *st, struct lethe_err *err);
+
+/* ---- channel disconnects and their outbox (docs/internals/outbox.md) ---- */
+
+/* One channel disconnect as recorded. */
+struct store_disc {
+	int64_t id;              /* row id */
+	char subject[64];        /* keyed hash of the channel id */
+	char state[16];          /* staged, disconnected */
+	char source[16];         /* api, cli, deauthorize */
+	char platform[32];       /* platform of the channel, "" if unknown */
+	int64_t requested_at;    /* epoch s */
+	int64_t disconnected_at; /* epoch s, 0 while staged */
+	char *effects;           /* JSON object: what the at-once transaction did */
+	char token_mac[80];      /* staged: keyed hash of the token read, "" if none */
+	uint8_t *box;            /* staged: the sealed channel id, else NULL */
+	size_t boxlen;           /* its length */
+};
+
+/* One outbox job as recorded. */
+struct store_outbox {
+	int64_t id;             /* job id */
+	int64_t disconnect_id;  /* the disconnect it belongs to */
+	char kind[16];          /* revoke, unsubscribe, purge */
+	char platform[32];      /* canonical platform name, "" for purge */
+	char state[16];         /* staged, pending, running, done, dead */
+	char outcome[32];       /* final or last outcome, "" if none yet */
+	int64_t attempts;       /* calls made so far */
+	int64_t next_at_ms;     /* earliest next try (epoch ms) */
+	int64_t created_at_ms;  /* epoch ms */
+	int64_t finished_at_ms; /* epoch ms, 0 while unfinished */
+	long http_status;       /* last HTTP status, 0 if none */
+	char reason[160];       /* last failure or dead-letter reason (no secrets) */
+	int64_t erase_job;      /* purge: the erase job, 0 if not started */
+	bool has_box;           /* the sealed payload is still stored */
+	uint8_t *box;           /* the sealed payload (only from store_outbox_claim) */
+	size_t boxlen;          /* its length */
+};
+
+typedef void (*store_outbox_fn)(void *arg, const struct store_outbox *j);
+typedef void (*store_outbox_count_fn)(void *arg, const char *kind, const char *state, int64_t n);
+
+/* Insert @d (state, subject... as given); *@id gets its row id. */
+lethe_rc store_disc_add(struct store *st, const struct store_disc *d, int64_t *id,
+                        struct lethe_err *err);
+/* The newest disconnect of channel @subject into @out (free with store_disc_clear). */
+lethe_rc store_disc_find(struct store *st, const char *subject, struct store_disc *out,
+                         struct lethe_err *err);
+/* The first staged disconnect with an id above @after (with its box); LETHE_E_NOTFOUND if none. */
+lethe_rc store_disc_next_staged(struct store *st, int64_t after, struct store_disc *out,
+                                struct lethe_err *err);
+/* Free what store_disc_find/next_staged put in @d (the box is wiped first). */
+void store_disc_clear(struct store_disc *d);
+/* The app transaction of disconnect @id committed: mark it and make its staged jobs pending. */
+lethe_rc store_disc_ready(struct store *st, int64_t id, int64_t now, int64_t now_ms,
+                          struct lethe_err *err);
+/* The app transaction of staged disconnect @id never committed: forget it and its jobs. */
+lethe_rc store_disc_drop(struct store *st, int64_t id, struct lethe_err *err);
+
+/* Queue a job in @state (staged or pending) due at @now_ms; *@id (may be NULL) gets its id. */
+lethe_rc store_outbox_add(struct store *st, int64_t disconnect_id, const char *kind,
+                          const char *platform, const char *state, int64_t now_ms,
+                          const uint8_t *box, size_t boxlen, int64_t *id, struct lethe_err *err);
+/* Call @fn for each job of disconnect @disconnect_id (0: all) in @state (NULL: any), by id. */
+lethe_rc store_outbox_list(struct store *st, int64_t disconnect_id, const char *state,
+                           store_outbox_fn fn, void *arg, struct lethe_err *err);
+/* Job @id without its box; LETHE_E_NOTFOUND if absent. */
+lethe_rc store_outbox_get(struct store *st, int64_t id, struct store_outbox *out,
+                          struct lethe_err *err);
+/*
+ * Take the next due job (of @disconnect_id, 0: any) for @owner ("host:pid:n")
+ * until @now_ms + @lease_ms: a pending job whose time has come, or a running
+ * one whose lease lapsed or whose process on this host died.  @out gets it
+ * with its box (free with store_outbox_clear); LETHE_E_NOTFOUND if none.
+ */
+lethe_rc store_outbox_claim(struct store *st, int64_t disconnect_id, const char *owner,
+                            int64_t now_ms, int64_t lease_ms, struct store_outbox *out,
+                            struct lethe_err *err);
+/*
+ * Write back job @j (state, outcome, attempts, next_at_ms, http_status,
+ * reason, erase_job) and release @owner's lease; a job that is done or dead
+ * loses its box.  LETHE_E_BUSY if another owner took the job meanwhile.
+ */
+lethe_rc store_outbox_update(struct store *st, const struct store_outbox *j, const char *owner,
+                             int64_t now_ms, struct lethe_err *err);
+/* Record the erase job a purge (job @id) runs, as soon as it is known. */
+lethe_rc store_outbox_set_erase_job(struct store *st, int64_t id, int64_t erase_job,
+                                    struct lethe_err *err);
+/* Free what store_outbox_claim put in @j (the box is wiped first). */
+void store_outbox_clear(struct store_outbox *j);
+/* Call @fn with each (kind, state) and its number of jobs (for /metrics). */
+lethe_rc store_outbox_counts(struct store *st, store_outbox_count_fn fn, void *arg,
+                             struct lethe_err *err);
+/* The earliest time (ms) a pending or running job becomes due, 0 if none. */
+lethe_rc store_outbox_next_due(struct store *st, int64_t *next_ms, struct lethe_err *err);
 
 #endif /* LETHE_STORE_H */

@@ -40,6 +40,8 @@ lethe_rc_str(lethe_rc rc)
 		return "forbidden";
 	case LETHE_E_UNAVAILABLE:
 		return "unavailable";
+	case LETHE_E_UNAUTHORIZED:
+		return "unauthorized";
 	}
 	return "unknown";
 }

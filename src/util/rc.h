@@ -14,19 +14,20 @@
 
 typedef enum lethe_rc {
 	LETHE_OK = 0,
-	LETHE_E_USAGE,       /* bad command line or argument */
-	LETHE_E_CONFIG,      /* configuration file invalid */
-	LETHE_E_DATAMAP,     /* data map invalid or does not match the database */
-	LETHE_E_NOTFOUND,    /* a named thing does not exist */
-	LETHE_E_DB,          /* the app database failed */
-	LETHE_E_STATE,       /* lethe's state store failed */
-	LETHE_E_IO,          /* file system error */
-	LETHE_E_BUSY,        /* a lock could not be had in time; retry */
-	LETHE_E_TOOBIG,      /* input over a hard cap */
-	LETHE_E_INTERNAL,    /* a bug */
-	LETHE_E_INVALID,     /* malformed input from a client (HTTP 400) */
-	LETHE_E_FORBIDDEN,   /* a signature or credential that does not verify */
-	LETHE_E_UNAVAILABLE, /* cannot serve now (state store down, shutting down) */
+	LETHE_E_USAGE,        /* bad command line or argument */
+	LETHE_E_CONFIG,       /* configuration file invalid */
+	LETHE_E_DATAMAP,      /* data map invalid or does not match the database */
+	LETHE_E_NOTFOUND,     /* a named thing does not exist */
+	LETHE_E_DB,           /* the app database failed */
+	LETHE_E_STATE,        /* lethe's state store failed */
+	LETHE_E_IO,           /* file system error */
+	LETHE_E_BUSY,         /* a lock could not be had in time; retry */
+	LETHE_E_TOOBIG,       /* input over a hard cap */
+	LETHE_E_INTERNAL,     /* a bug */
+	LETHE_E_INVALID,      /* malformed input from a client (HTTP 400) */
+	LETHE_E_FORBIDDEN,    /* a signature or credential that does not verify */
+	LETHE_E_UNAVAILABLE,  /* cannot serve now (state store down, shutting down) */
+	LETHE_E_UNAUTHORIZED, /* no credential where one is required (HTTP 401) */
 } lethe_rc;
 
 #define LETHE_ERR_MAX 512

@@ -2,8 +2,10 @@
 """`lethe serve`: the Meta deauthorize callback.
 
 200 with an empty body; synchronously the matching channel's tokens are NULL and its
-status 'revoked', everything else (its username, platform id, posts, other channels)
-stays; a deauthorization is recorded in the state store without the raw id.
+status 'revoked', and the data map's other disconnect effects apply to that channel
+(scheduled posts cancelled, automation rules disabled: the same wipe path as a channel
+disconnect); everything else (its username, platform id, published posts, other
+channels) stays; a deauthorization is recorded in the state store without the raw id.
 """
 import sqlite3
 
@@ -37,8 +39,17 @@ def assert_revoked(before, after, channel_id):
     """Only channel @channel_id changed, and only its tokens and status."""
     assert set(before) == set(after)
     for t in before:
-        if t != "channels":
+        if t not in ("channels", "posts", "automation_rules"):
             assert after[t] == before[t], "deauthorize changed table %s" % t
+    # posts: (id, project_id, channel_id, body, status, ...); rules: (id, channel_id, ..., enabled)
+    for pid, row in before["posts"].items():
+        want = row
+        if row[2] == channel_id and row[4] == "scheduled":
+            want = row[:4] + ("cancelled",) + row[5:]
+        assert after["posts"][pid] == want, "post %d" % pid
+    for rid, row in before["automation_rules"].items():
+        want = row[:-1] + (0,) if row[1] == channel_id else row
+        assert after["automation_rules"][rid] == want, "rule %d" % rid
     ch_before, ch_after = before["channels"], after["channels"]
     assert set(ch_before) == set(ch_after)
     for cid in ch_before:
@@ -65,14 +76,14 @@ def test_serve_deauthorize_instagram_revokes_tokens(demo, servers, snapshot):
     con.close()
     before = snapshot(demo.db)
     assert dict(zip(CHANNEL_COLS, before["channels"][ch["id"]]))["refresh_token"]
-    posts = before["posts"]
     srv = servers(demo)
     status, hdrs, body = srv.post_sr("/api/meta/instagram/deauthorize", sign_cli("instagram", uid))
     # Checked right after the answer: the revocation is synchronous.
     after = snapshot(demo.db)
     assert status == 200 and body == b"", (status, body)
     assert_revoked(before, after, ch["id"])
-    assert after["posts"] == posts
+    assert any(r[2] == ch["id"] and r[4] == "cancelled" for r in after["posts"].values()), \
+        "the channel's scheduled posts were cancelled"
     rows = deauthorizations(demo)
     assert len(rows) == 1
     app, subject, revoked = rows[0]

@@ -1427,6 +1427,109 @@ test_datamap_validate_key(void **state)
 	datamap_free(dm);
 }
 
+/* ---- channel disconnect: connection, disconnect effects, unsubscribe ---- */
+
+#define CH_TOKENS "    tokens: [access_token]\n    erase: delete\n  messages:\n"
+#define CH_CONN                                                                                    \
+	"    tokens: [access_token]\n"                                                             \
+	"    connection: {platform: platform, account: platform_user_id, revoke_token: "           \
+	"access_token}\n"                                                                          \
+	"    disconnect: {set: {platform: gone}}\n"                                                \
+	"    erase: delete\n  messages:\n"
+
+static void
+test_datamap_disconnect_effects(void **state)
+{
+	struct tu_fixture *f = *state;
+	struct datamap *dm;
+	const struct dm_table *m;
+	char *text;
+
+	/* The channel table, and an effect on a child table through its parent link. */
+	text = edit(base_map, CH_TOKENS, CH_CONN);
+	text = edit(text, "        column: channel_id\n    erase: delete\n",
+	            "        column: channel_id\n    disconnect: {set: {body: null}, when: {body: "
+	            "x}}\n    erase: delete\n");
+	dm = validate_ok(f, text);
+	assert_non_null(dm->channel);
+	assert_string_equal(dm->channel->name, "channels");
+	assert_string_equal(dm->channel->conn.revoke_token, "access_token");
+	m = datamap_table(dm, "messages");
+	assert_non_null(m->disc_link);
+	assert_int_equal(m->ndisc, 1);
+	assert_int_equal(m->ndisc_when, 1);
+	datamap_free(dm);
+	/* A table without a link to the channel table names the channel column. */
+	text = edit(base_map, CH_TOKENS, CH_CONN);
+	text = edit(text, "    media: [storage_key]\n",
+	            "    media: [storage_key]\n    disconnect: {column: project_id, set: "
+	            "{storage_key: null}}\n");
+	datamap_free(validate_ok(f, text));
+}
+
+static void
+test_datamap_disconnect_errors(void **state)
+{
+	char *text;
+
+	(void)state;
+	/* An effect needs the channel table. */
+	edit_fails(CH_TOKENS,
+	           "    tokens: [access_token]\n    disconnect: {set: {platform: x}}  # HERE\n"
+	           "    erase: delete\n  messages:\n",
+	           "needs the channel table");
+	/* revoke_token must be a token column. */
+	edit_fails(CH_TOKENS,
+	           "    tokens: [access_token]\n    connection: {platform: platform, account: "
+	           "platform_user_id,\n      revoke_token: platform}  # HERE\n    erase: delete\n"
+	           "  messages:\n",
+	           "must be one of the table's 'tokens'");
+	/* Unknown keys are refused. */
+	edit_fails(CH_TOKENS,
+	           "    tokens: [access_token]\n    connection: {platform: platform, account: "
+	           "platform_user_id, revoke_token: access_token, secret: x}  # HERE\n"
+	           "    erase: delete\n  messages:\n",
+	           "unknown key 'secret'");
+	/* A table that does not link to the channel table must say which column does. */
+	text = edit(base_map, CH_TOKENS, CH_CONN);
+	text =
+	    edit(text, "    media: [storage_key]\n",
+	         "    media: [storage_key]\n    disconnect: {set: {storage_key: null}}  # HERE\n");
+	load_fails2(text, line_of(text, "# HERE"), line_of(text, "# HERE"),
+	            "does not link to the channel table");
+	/* unsubscribe needs a parent link to the channel table. */
+	text = edit(base_map, CH_TOKENS, CH_CONN);
+	text = edit(text, "    media: [storage_key]\n",
+	            "    media: [storage_key]\n    unsubscribe: {account: storage_key}  # HERE\n");
+	load_fails2(text, line_of(text, "# HERE"), line_of(text, "# HERE"),
+	            "no parent link to the channel table");
+}
+
+static void
+test_datamap_validate_disconnect_columns(void **state)
+{
+	struct tu_fixture *f = *state;
+	char *text;
+
+	text = edit(base_map, CH_TOKENS,
+	            "    tokens: [access_token]\n    connection: {platform: network,  # HERE\n"
+	            "      account: platform_user_id, revoke_token: access_token}\n"
+	            "    erase: delete\n  messages:\n");
+	validate_fails2(f, text, line_of(text, "# HERE"), line_of(text, "# HERE"), "network");
+	text = edit(base_map, CH_TOKENS, CH_CONN);
+	text = edit(text, "        column: channel_id\n    erase: delete\n",
+	            "        column: channel_id\n    disconnect: {set: {state: x}}  # HERE\n"
+	            "    erase: delete\n");
+	validate_fails2(f, text, line_of(text, "# HERE"), line_of(text, "# HERE"),
+	                "no column 'state'");
+	text = edit(base_map, CH_TOKENS, CH_CONN);
+	text = edit(text, "        column: channel_id\n    erase: delete\n",
+	            "        column: channel_id\n    disconnect: {set: {id: 0}}\n"
+	            "    erase: delete\n");
+	validate_fails2(f, text, line_of(text, "set: {id: 0}"), line_of(text, "set: {id: 0}"),
+	                "cannot set the key column");
+}
+
 int
 main(void)
 {
@@ -1491,6 +1594,10 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_datamap_validate_duplicate_anonymize_column, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_datamap_validate_key, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_datamap_disconnect_effects, setup, teardown),
+	    cmocka_unit_test(test_datamap_disconnect_errors),
+	    cmocka_unit_test_setup_teardown(test_datamap_validate_disconnect_columns, setup,
+	                                    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd_apikey.c - `lethe api-key`: a fresh random app API key and the
+ * configuration line that admits it (only its SHA-256 goes into lethe.yaml).
+ */
+#include "util/fmacros.h"
+
+#include <getopt.h>
+#include <sodium.h>
+
+#include "cli/cli.h"
+#include "util/hash.h"
+
+#define KEY_BYTES 32
+
+static const char usage[] =
+    "usage: lethe api-key [--name NAME]\n"
+    "\n"
+    "Print a fresh random API key for the app API (/v1/...) on the first line\n"
+    "and, on the second, the entry to add under api.keys in lethe.yaml, which\n"
+    "holds only the key's SHA-256.  Give the key to the app (it sends\n"
+    "\"Authorization: Bearer KEY\"); lethe cannot show it again.\n"
+    "\n"
+    "  -n, --name NAME  who holds the key (default: app); letters, digits, - and _\n"
+    "  -h, --help       this text\n";
+
+static bool
+name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= 64 &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	                 "0123456789-_") == n;
+}
+
+int
+cmd_apikey(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"name", required_argument, NULL, 'n'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *name = "app";
+	uint8_t raw[KEY_BYTES], h[crypto_hash_sha256_BYTES];
+	char key[2 * KEY_BYTES + 8], hex[2 * crypto_hash_sha256_BYTES + 1];
+	int ch;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "n:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'n':
+			name = optarg;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	if (optind < argc || !name_ok(name)) {
+		fprintf(stderr, "lethe: error: %s\n",
+		        optind < argc ? "unexpected argument"
+		                      : "--name takes letters, digits, - and _ (at most 64)");
+		return 2;
+	}
+	if (hash_init() != LETHE_OK) {
+		fprintf(stderr, "lethe: error: libsodium failed to initialise\n");
+		return 1;
+	}
+	randombytes_buf(raw, sizeof(raw));
+	memcpy(key, "lk_", 3);
+	hash_hex(raw, sizeof(raw), key + 3);
+	crypto_hash_sha256(h, (const uint8_t *)key, strlen(key));
+	hash_hex(h, sizeof(h), hex);
+	printf("%s\n    - {name: %s, sha256: %s}\n", key, name, hex);
+	sodium_memzero(raw, sizeof(raw));
+	sodium_memzero(key, sizeof(key));
+	return 0;
+}

@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd_disconnect.c - `lethe disconnect`: disconnect one channel (tokens
+ * wiped and the data map's effects applied at once, upstream revocation,
+ * webhook removal and purge queued), then drive its jobs to the end.
+ */
+#include "util/fmacros.h"
+
+#include <getopt.h>
+#include <jansson.h>
+
+#include "cli/cli.h"
+#include "engine/disconnect.h"
+#include "jobs/outbox.h"
+#include "platform/platform_config.h"
+#include "store/store.h"
+
+#define EXIT_PENDING 4   /* disconnected; some upstream job is dead or still retrying */
+#define RECOVER_AGE_S 10 /* staged disconnects older than this are repaired first */
+
+static const char usage[] =
+    "usage: lethe disconnect -c CONFIG --channel ID [--json] [--no-wait] [--timeout S]\n"
+    "\n"
+    "Disconnect channel ID (a row of the data map's channel table): in one short\n"
+    "transaction its tokens are wiped and every 'disconnect' effect of the data\n"
+    "map is applied (status revoked, scheduled posts cancelled, automation rules\n"
+    "disabled...); the upstream token revocation, the webhook unsubscriptions and\n"
+    "the purge of the channel's data are queued durably, then run here until they\n"
+    "are done or given up (`lethe serve` runs whatever is left).  Running it again\n"
+    "on a disconnected channel changes nothing and prints the same state.\n"
+    "\n"
+    "  -c, --config FILE   lethe.yaml\n"
+    "      --channel ID    the channel's key (a positive integer)\n"
+    "      --json          print the channel's state as JSON\n"
+    "      --no-wait       queue the upstream work and return at once\n"
+    "      --timeout S     wait at most S seconds for the upstream work (default 60)\n"
+    "  -h, --help          this text\n"
+    "\n"
+    "Exit status: 0 disconnected and every upstream job done (with --no-wait:\n"
+    "queued), 1 failure (nothing changed, or the channel does not exist), 2 usage\n"
+    "error, 3 configuration or data map invalid, 4 disconnected but an upstream\n"
+    "job is a dead letter, or (without --no-wait) still retrying at the timeout\n"
+    "(see `lethe jobs`).\n";
+
+/* Human summary of a channel's state JSON. */
+static void
+print_state(const json_t *j)
+{
+	const json_t *t, *v;
+	size_t i;
+
+	printf("channel %s: %s", json_string_value(json_object_get(j, "channel")),
+	       json_string_value(json_object_get(j, "state")));
+	v = json_object_get(j, "platform");
+	if (json_string_value(v) != NULL && json_string_value(v)[0] != '\0')
+		printf(" (%s)", json_string_value(v));
+	printf("\n");
+	t = json_object_get(json_object_get(j, "effects"), "tokens_wiped");
+	if (t != NULL)
+		printf("  tokens wiped: %lld\n", (long long)json_integer_value(t));
+	json_array_foreach(json_object_get(json_object_get(j, "effects"), "tables"), i, v)
+	    printf("  %s: %lld row(s) changed\n", json_string_value(json_object_get(v, "table")),
+	           (long long)json_integer_value(json_object_get(v, "rows")));
+	v = json_object_get(j, "revoke");
+	if (v != NULL)
+		printf("  revoke: %s%s%s\n", json_string_value(json_object_get(v, "state")),
+		       json_object_get(v, "detail") ? " - " : "",
+		       json_object_get(v, "detail")
+		           ? json_string_value(json_object_get(v, "detail"))
+		           : "");
+	json_array_foreach(json_object_get(j, "unsubscribe"), i, v)
+	    printf("  unsubscribe: %s\n", json_string_value(json_object_get(v, "state")));
+	v = json_object_get(j, "purge");
+	if (v != NULL) {
+		const char *k;
+		json_t *n;
+
+		printf("  purge: %s\n", json_string_value(json_object_get(v, "state")));
+		json_object_foreach(json_object_get(v, "tables"), k, n)
+		    printf("    %s: %lld\n", k, (long long)json_integer_value(n));
+	}
+}
+
+/* A disconnect's jobs that are dead, and that are not finished. */
+struct job_counts {
+	int dead;       /* dead letters */
+	int unfinished; /* staged, pending or running */
+};
+
+static void
+count_jobs(void *arg, const struct store_outbox *j)
+{
+	struct job_counts *c = arg;
+
+	if (strcmp(j->state, "dead") == 0)
+		c->dead++;
+	else if (strcmp(j->state, "done") != 0)
+		c->unfinished++;
+}
+
+int
+cmd_disconnect(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"channel", required_argument, NULL, 'C'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"no-wait", no_argument, NULL, 'n'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *config = NULL, *channel = NULL;
+	bool json = false, wait = true;
+	long long timeout_s = 60;
+	struct cli_env env;
+	struct lethe_err err = {0};
+	struct store *st = NULL;
+	json_t *state = NULL;
+	int64_t disc = 0;
+	bool already = false;
+	char *end = NULL;
+	int ch, status = 0, fixed = 0;
+	struct job_counts jc = {0, 0};
+	lethe_rc rc = LETHE_OK;
+
+	memset(&env, 0, sizeof(env));
+	optind = 1;
+	while (rc == LETHE_OK && (ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'C':
+			channel = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'n':
+			wait = false;
+			break;
+		case 't':
+			timeout_s = strtoll(optarg, &end, 10);
+			if (*end != '\0' || timeout_s < 1 || timeout_s > 86400)
+				rc =
+				    lethe_err_set(&err, LETHE_E_USAGE,
+				                  "--timeout must be a number of seconds from 1 to "
+				                  "86400");
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	if (rc == LETHE_OK && optind < argc)
+		rc = lethe_err_set(&err, LETHE_E_USAGE, "unexpected argument '%s'", argv[optind]);
+	if (rc == LETHE_OK && channel == NULL)
+		rc = lethe_err_set(&err, LETHE_E_USAGE, "--channel ID is required");
+	if (rc == LETHE_OK && !disconnect_id_ok(channel))
+		rc = lethe_err_set(&err, LETHE_E_USAGE,
+		                   "--channel must be a positive integer (the channel's key)");
+	if (rc == LETHE_OK)
+		rc = cli_env_open(&env, config, &err);
+	if (rc == LETHE_OK)
+		rc = config_load_key(&env.cfg, &err);
+	if (rc == LETHE_OK)
+		rc = config_load_outbox_key(&env.cfg, &err);
+	if (rc == LETHE_OK)
+		rc = platforms_check_secrets(env.cfg.platforms, &err);
+	if (rc == LETHE_OK && env.dm->channel == NULL)
+		rc = lethe_err_set(&err, LETHE_E_DATAMAP,
+		                   "%s: no table has 'connection:', so lethe does not know the "
+		                   "channel table",
+		                   env.dm->path);
+	if (rc == LETHE_OK)
+		rc = store_open(env.cfg.state_db, &st, &err);
+	/* A disconnect a crash left staged (no `lethe serve` may be running to repair it). */
+	if (rc == LETHE_OK)
+		rc = disconnect_recover(&env.cfg, env.dm, env.db, st, RECOVER_AGE_S, &fixed, &err);
+	if (rc == LETHE_OK)
+		rc = disconnect_channel(&env.cfg, env.dm, env.db, st, channel, "cli", &disc,
+		                        &already, &err);
+	if (rc == LETHE_E_NOTFOUND)
+		lethe_err_set(&err, rc, "no channel %s in the app database", channel);
+	if (rc == LETHE_OK && wait && !already) {
+		lethe_rc r2 = outbox_drive(&env.cfg, env.dm, disc, (int64_t)timeout_s * 1000, &err);
+
+		if (r2 != LETHE_OK && r2 != LETHE_E_BUSY)
+			rc = r2;
+	}
+	if (rc == LETHE_OK)
+		rc = store_outbox_list(st, disc, NULL, count_jobs, &jc, &err);
+	if (rc == LETHE_OK)
+		rc = disconnect_state(&env.cfg, env.dm, env.db, st, channel, &state, &err);
+	if (rc != LETHE_OK) {
+		status = cli_fail(&err, json);
+		goto out;
+	}
+	if (json) {
+		json_dumpf(state, stdout, JSON_INDENT(2));
+		fputc('\n', stdout);
+	} else {
+		if (already)
+			printf("(already disconnected: nothing changed)\n");
+		print_state(state);
+	}
+	/* Without --no-wait, a job still retrying is not done either. */
+	if (jc.dead > 0 || (wait && jc.unfinished > 0)) {
+		fprintf(stderr,
+		        "lethe: %d upstream job(s) are dead letters, %d still pending; see `lethe "
+		        "jobs -c %s`\n",
+		        jc.dead, jc.unfinished, config);
+		status = EXIT_PENDING;
+	}
+out:
+	json_decref(state);
+	store_close(st);
+	cli_env_close(&env);
+	return status;
+}

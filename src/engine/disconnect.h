@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * disconnect.h - disconnecting a channel: the at-once part and its state.
+ *
+ * The channel table is the data map's table with `connection:`.  One short
+ * write transaction on the app database reads the channel's platform,
+ * account and token, wipes every token column, and applies every table's
+ * `disconnect:` effect to that channel's rows (status revoked, scheduled
+ * posts cancelled, automation rules disabled...).  Before that transaction
+ * commits, the upstream work (revoke, unsubscribe, purge) is written to the
+ * state store's outbox as staged jobs whose secrets are sealed; after the
+ * commit the jobs are made pending.  A crash in between is repaired by
+ * disconnect_recover() (docs/internals/outbox.md).
+ *
+ * Not thread-safe: the caller serializes the use of @db and @st.
+ */
+#ifndef LETHE_DISCONNECT_H
+#define LETHE_DISCONNECT_H
+
+#include <jansson.h>
+
+#include "config/config.h"
+#include "datamap/datamap.h"
+#include "db/appdb.h"
+#include "store/store.h"
+
+#define DISCONNECT_ID_MAX 19 /* digits of a channel id */
+
+/* True if @id is a channel id lethe accepts: 1 to 19 decimal digits, not all zero. */
+bool disconnect_id_ok(const char *id);
+/* The keyed hash naming channel @id in the state store (HASH_TEXT_LEN + 1 bytes). */
+void disconnect_subject(const uint8_t key[HASH_KEY_LEN], const char *id, char *out);
+
+/*
+ * Disconnect channel @id (@source: "api", "cli" or "deauthorize"): the
+ * at-once transaction and the queuing of its jobs.  *@disc gets the
+ * disconnect's id; *@already is true if the channel was disconnected before
+ * and nothing was done now (idempotent).  LETHE_E_NOTFOUND if the app
+ * database has no such channel, LETHE_E_INVALID if the map has no channel
+ * table.  The anonymize and outbox keys must be loaded.
+ */
+lethe_rc disconnect_channel(const struct lethe_config *cfg, const struct datamap *dm,
+                            struct appdb *db, struct store *st, const char *id, const char *source,
+                            int64_t *disc, bool *already, struct lethe_err *err);
+
+/*
+ * Meta's deauthorize: disconnect every channel whose identity link of kind
+ * @kind matches @value (source "deauthorize": tokens wiped, effects applied,
+ * no upstream call since the tokens are dead).  *@rows gets the channels
+ * disconnected.  Without a channel table in the map, falls back to wiping
+ * tokens (revoke_tokens()).
+ */
+lethe_rc disconnect_identity(const struct lethe_config *cfg, const struct datamap *dm,
+                             struct appdb *db, struct store *st, const char *kind,
+                             const char *value, int64_t *rows, struct lethe_err *err);
+
+/*
+ * Repair disconnects left staged by a crash, older than @min_age_s: if the
+ * channel's token is gone, the app transaction committed (the jobs become
+ * pending); if the very token read is still there, it did not (the
+ * disconnect is applied again and its jobs become pending); if another token
+ * is there (reconnected since), the staged disconnect is dropped.
+ * *@fixed gets the number repaired.
+ */
+lethe_rc disconnect_recover(const struct lethe_config *cfg, const struct datamap *dm,
+                            struct appdb *db, struct store *st, int64_t min_age_s, int *fixed,
+                            struct lethe_err *err);
+
+/*
+ * The state of channel @id as JSON (GET /v1/channels/{id}, `lethe
+ * disconnect --json`): connected or disconnected, when, each effect and each
+ * job's progress.  LETHE_E_NOTFOUND if neither the app database nor the
+ * state store knows the channel.
+ */
+lethe_rc disconnect_state(const struct lethe_config *cfg, const struct datamap *dm,
+                          struct appdb *db, struct store *st, const char *id, json_t **out,
+                          struct lethe_err *err);
+
+#endif /* LETHE_DISCONNECT_H */

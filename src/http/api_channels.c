@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * api_channels.c - the app API under /v1/ (see api_channels.h).
+ *
+ * Every /v1/ request is authenticated first: "Authorization: Bearer KEY",
+ * the SHA-256 of KEY compared in constant time with each configured key's
+ * (config_api_key).  No header, another scheme or an empty key: 401 with
+ * "WWW-Authenticate: Bearer"; a key that matches none: 403.  Then:
+ *
+ *   GET  /v1/channels/{id}             the channel's state (disconnect_state)
+ *   POST /v1/channels/{id}/disconnect  disconnect it (idempotent), then its state
+ *
+ * The handler runs on a worker thread (it blocks on both databases) and
+ * takes db_mu then st_mu, the server's lock order.  Nothing a client sent
+ * is echoed back; ids never reach a log.
+ */
+#include "util/fmacros.h"
+
+#include <microhttpd.h>
+#include <strings.h>
+
+#include "engine/disconnect.h"
+#include "http/api_channels.h"
+#include "jobs/outbox.h"
+#include "util/log.h"
+
+#define API_KEY_MAX 256 /* longer bearer keys are refused without hashing */
+
+/* 401/403 and false unless @r carries a configured API key. */
+static bool
+api_auth(struct server *s, struct request *r)
+{
+	const char *h = http_header(r, "Authorization");
+	const char *key;
+
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) {
+		r->www_auth = "Bearer";
+		http_reply_error(r, LETHE_E_UNAUTHORIZED,
+		                 "this API needs an app API key: Authorization: Bearer KEY");
+		return false;
+	}
+	key = h + 7;
+	while (*key == ' ')
+		key++;
+	if (*key == '\0') {
+		r->www_auth = "Bearer";
+		http_reply_error(r, LETHE_E_UNAUTHORIZED, "the bearer key is empty");
+		return false;
+	}
+	if (strlen(key) > API_KEY_MAX || config_api_key(s->cfg, key) == NULL) {
+		http_reply_error(r, LETHE_E_FORBIDDEN, "this API key is not valid");
+		return false;
+	}
+	return true;
+}
+
+static void
+reply_method(struct request *r, const char *allow)
+{
+	r->allow = allow;
+	http_reply_status(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
+	                  strcmp(allow, "POST") == 0 ? "use POST" : "use GET");
+}
+
+/* Reply with channel @id's state (locks taken here). */
+static void
+reply_state(struct server *s, struct request *r, const char *id)
+{
+	struct lethe_err err = {0};
+	json_t *j = NULL;
+	lethe_rc rc;
+
+	pthread_mutex_lock(&s->db_mu);
+	pthread_mutex_lock(&s->st_mu);
+	rc = disconnect_state(s->cfg, s->dm, s->db, s->st, id, &j, &err);
+	pthread_mutex_unlock(&s->st_mu);
+	pthread_mutex_unlock(&s->db_mu);
+	if (rc == LETHE_E_NOTFOUND) {
+		http_reply_error(r, rc, "no channel with this id");
+		return;
+	}
+	if (rc != LETHE_OK) {
+		log_warnx("channel state: %s", err.msg);
+		http_reply_error(r, LETHE_E_UNAVAILABLE, "the channel's state cannot be read now");
+		return;
+	}
+	http_reply_json(r, MHD_HTTP_OK, j);
+}
+
+static void
+channel_disconnect(struct server *s, struct request *r, const char *id)
+{
+	struct lethe_err err = {0};
+	int64_t disc = 0;
+	bool already = false;
+	lethe_rc rc;
+
+	pthread_mutex_lock(&s->db_mu);
+	pthread_mutex_lock(&s->st_mu);
+	rc = disconnect_channel(s->cfg, s->dm, s->db, s->st, id, "api", &disc, &already, &err);
+	pthread_mutex_unlock(&s->st_mu);
+	pthread_mutex_unlock(&s->db_mu);
+	if (rc == LETHE_E_NOTFOUND || rc == LETHE_E_INVALID || rc == LETHE_E_BUSY) {
+		http_reply_error(r, rc,
+		                 rc == LETHE_E_NOTFOUND ? "no channel with this id"
+		                 : rc == LETHE_E_BUSY
+		                     ? "a disconnect of this channel is in progress"
+		                     : "the data map declares no channel table");
+		return;
+	}
+	if (rc != LETHE_OK) {
+		log_warnx("channel disconnect: %s", err.msg);
+		http_reply_error(r, LETHE_E_UNAVAILABLE,
+		                 "the disconnect could not be applied; nothing changed, try again");
+		return;
+	}
+	if (!already)
+		outbox_kick(s->outbox);
+	reply_state(s, r, id);
+}
+
+void
+api_v1(struct server *s, struct request *r)
+{
+	const char *rest;
+	char id[DISCONNECT_ID_MAX + 2];
+	size_t n;
+	bool get = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
+
+	r->route = "api_channels";
+	if (!api_auth(s, r))
+		return;
+	if (r->too_big) {
+		http_reply_error(r, LETHE_E_TOOBIG, "request body too large");
+		return;
+	}
+	if (strncmp(r->path, "/v1/channels/", 13) != 0) {
+		http_reply_status(r, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint");
+		return;
+	}
+	rest = r->path + 13;
+	n = strcspn(rest, "/");
+	if (n == 0 || n > DISCONNECT_ID_MAX) {
+		http_reply_error(r, LETHE_E_INVALID, "the channel id must be a positive integer");
+		return;
+	}
+	memcpy(id, rest, n);
+	id[n] = '\0';
+	if (!disconnect_id_ok(id)) {
+		http_reply_error(r, LETHE_E_INVALID, "the channel id must be a positive integer");
+		return;
+	}
+	rest += n;
+	if (rest[0] == '\0') {
+		if (!get)
+			reply_method(r, "GET");
+		else
+			reply_state(s, r, id);
+		return;
+	}
+	if (strcmp(rest, "/disconnect") == 0) {
+		if (strcmp(r->method, "POST") != 0)
+			reply_method(r, "POST");
+		else
+			channel_disconnect(s, r, id);
+		return;
+	}
+	http_reply_status(r, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint");
+}

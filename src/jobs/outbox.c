@@ -1,0 +1,582 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * outbox.c - running the outbox's jobs (see outbox.h).
+ *
+ * A job is claimed (state running, a lease) in one statement, so two
+ * processes never call the platform for the same job at the same time; the
+ * call runs without any lock held; its outcome is written back only if the
+ * lease is still ours.  A process killed during a call leaves the job
+ * running: the next claim takes it over (dead process on this host, or
+ * lapsed lease) and calls again, which the platforms treat as idempotent
+ * ("already revoked" counts as success).
+ *
+ * The worker thread sleeps until the earliest due job, a kick, or a second.
+ */
+#include "util/fmacros.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/disconnect.h"
+#include "engine/erase.h"
+#include "engine/plan.h"
+#include "jobs/outbox.h"
+#include "platform/platform.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "util/timeutil.h"
+
+#define AD_PREFIX "lethe-outbox-v1:"
+#define IDLE_MS 1000          /* look for due jobs at least this often */
+#define BUSY_RETRY_MS 2000    /* a purge whose erase job another process runs */
+#define RECOVER_AGE_S 10      /* staged disconnects older than this are repaired */
+#define PURGE_SCOPE "channel" /* the data map scope a purge erases */
+
+/* ---- sealing ------------------------------------------------------------------ */
+
+/* The sealing key of @kind's payloads: BLAKE2b(outbox key, "outbox:" kind). */
+static void
+kind_key(const uint8_t key[HASH_KEY_LEN], const char *kind,
+         uint8_t out[crypto_aead_xchacha20poly1305_ietf_KEYBYTES])
+{
+	char ctx[64];
+
+	snprintf(ctx, sizeof(ctx), AD_PREFIX "%s", kind);
+	crypto_generichash(out, crypto_aead_xchacha20poly1305_ietf_KEYBYTES, (const uint8_t *)ctx,
+	                   strlen(ctx), key, HASH_KEY_LEN);
+}
+
+uint8_t *
+outbox_seal(const uint8_t key[HASH_KEY_LEN], const char *kind, const struct outbox_payload *p,
+            size_t *len)
+{
+	const size_t np = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+	uint8_t sub[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
+	json_t *j = json_pack("{s:s, s:s, s:s}", "c", p->channel, "a", p->account, "t", p->token);
+	char *plain = json_dumps(j, JSON_COMPACT);
+	size_t n = strlen(plain);
+	uint8_t *box = xmalloc(np + n + crypto_aead_xchacha20poly1305_ietf_ABYTES);
+	unsigned long long clen = 0;
+
+	json_decref(j);
+	kind_key(key, kind, sub);
+	randombytes_buf(box, np);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(box + np, &clen, (const uint8_t *)plain, n,
+	                                           (const uint8_t *)kind, strlen(kind), NULL, box,
+	                                           sub);
+	sodium_memzero(sub, sizeof(sub));
+	sodium_memzero(plain, n);
+	free(plain);
+	*len = np + (size_t)clen;
+	return box;
+}
+
+lethe_rc
+outbox_open(const uint8_t key[HASH_KEY_LEN], const char *kind, const uint8_t *box, size_t len,
+            struct outbox_payload *out)
+{
+	const size_t np = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+	const size_t ab = crypto_aead_xchacha20poly1305_ietf_ABYTES;
+	uint8_t sub[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
+	unsigned long long mlen = 0;
+	char *plain = NULL;
+	json_t *j = NULL;
+	const char *c = NULL, *a = NULL, *t = NULL;
+	lethe_rc rc = LETHE_E_FORBIDDEN;
+
+	memset(out, 0, sizeof(*out));
+	if (box == NULL || len < np + ab || len > np + ab + 2 * OUTBOX_TOKEN_MAX)
+		return LETHE_E_FORBIDDEN;
+	plain = xmalloc(len);
+	kind_key(key, kind, sub);
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt((uint8_t *)plain, &mlen, NULL, box + np,
+	                                               len - np, (const uint8_t *)kind,
+	                                               strlen(kind), box, sub) == 0) {
+		plain[mlen] = '\0';
+		j = json_loads(plain, 0, NULL);
+	}
+	if (j != NULL && json_unpack(j, "{s:s, s:s, s:s}", "c", &c, "a", &a, "t", &t) == 0 &&
+	    strlen(c) < sizeof(out->channel) && strlen(a) < sizeof(out->account) &&
+	    strlen(t) < sizeof(out->token)) {
+		snprintf(out->channel, sizeof(out->channel), "%s", c);
+		snprintf(out->account, sizeof(out->account), "%s", a);
+		snprintf(out->token, sizeof(out->token), "%s", t);
+		rc = LETHE_OK;
+	}
+	if (j != NULL && t != NULL)
+		sodium_memzero((void *)t, strlen(t));
+	json_decref(j);
+	sodium_memzero(sub, sizeof(sub));
+	sodium_memzero(plain, len);
+	free(plain);
+	return rc;
+}
+
+int64_t
+outbox_backoff_ms(const struct outbox_config *o, int64_t failures, uint32_t rnd)
+{
+	int64_t bound = o->base_ms;
+	int64_t i;
+
+	for (i = 1; i < failures && bound < o->cap_ms; i++)
+		bound *= 2;
+	if (bound > o->cap_ms)
+		bound = o->cap_ms;
+	/* Full jitter: uniform in [0, bound]. */
+	return (int64_t)(((uint64_t)rnd * (uint64_t)(bound + 1)) >> 32);
+}
+
+void
+outbox_owner(char *out, size_t n)
+{
+	char host[200] = "";
+
+	gethostname(host, sizeof(host) - 1);
+	snprintf(out, n, "%s:%ld:%08x", host, (long)getpid(), randombytes_random());
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- running one job ------------------------------------------------------------- */
+
+/* A failed try: pending again after a backoff, or dead past the limits. */
+static void
+job_failed(const struct lethe_config *cfg, struct store_outbox *j, const char *outcome,
+           const char *reason, int64_t t)
+{
+	const struct outbox_config *o = &cfg->outbox;
+
+	snprintf(j->outcome, sizeof(j->outcome), "%s", outcome);
+	snprintf(j->reason, sizeof(j->reason), "%s", reason);
+	if (j->attempts >= o->max_attempts) {
+		snprintf(j->state, sizeof(j->state), "dead");
+		snprintf(j->reason, sizeof(j->reason), "gave up after %lld attempts: %s",
+		         (long long)j->attempts, reason);
+	} else if (t - j->created_at_ms >= o->max_age_s * 1000) {
+		snprintf(j->state, sizeof(j->state), "dead");
+		snprintf(j->reason, sizeof(j->reason), "gave up after %lld s: %s",
+		         (long long)o->max_age_s, reason);
+	} else {
+		snprintf(j->state, sizeof(j->state), "pending");
+		j->next_at_ms = t + outbox_backoff_ms(o, j->attempts, randombytes_random());
+	}
+}
+
+static void
+job_finished(struct store_outbox *j, const char *state, const char *outcome, const char *reason)
+{
+	snprintf(j->state, sizeof(j->state), "%s", state);
+	snprintf(j->outcome, sizeof(j->outcome), "%s", outcome);
+	snprintf(j->reason, sizeof(j->reason), "%s", reason);
+}
+
+/* A revoke or unsubscribe call. */
+static void
+run_call(const struct lethe_config *cfg, struct store_outbox *j, const struct outbox_payload *pl)
+{
+	enum platform_op op =
+	    strcmp(j->kind, "revoke") == 0 ? PLATFORM_REVOKE : PLATFORM_UNSUBSCRIBE;
+	struct platform_result r;
+
+	memset(&r, 0, sizeof(r));
+	j->attempts++;
+	platform_call(cfg->platforms, j->platform, op, pl->token,
+	              pl->account[0] != '\0' ? pl->account : NULL, &r);
+	j->http_status = r.http_status;
+	switch (r.outcome) {
+	case PLATFORM_OK:
+		job_finished(j, "done", op == PLATFORM_REVOKE ? "revoked" : "unsubscribed", "");
+		break;
+	case PLATFORM_ALREADY:
+		job_finished(j, "done",
+		             op == PLATFORM_REVOKE ? "already_revoked" : "already_unsubscribed",
+		             r.detail);
+		break;
+	case PLATFORM_UNSUPPORTED:
+		job_finished(j, "done", "unsupported", r.detail);
+		break;
+	case PLATFORM_FAILED:
+		job_finished(j, "dead", "failed", r.detail);
+		break;
+	case PLATFORM_RETRY:
+	default:
+		job_failed(cfg, j, "retry", r.detail, now_ms());
+		break;
+	}
+}
+
+struct purge_note {
+	struct store *st; /* where to record */
+	int64_t job;      /* the outbox job */
+};
+
+static void
+note_erase_job(void *arg, int64_t erase_job)
+{
+	struct purge_note *n = arg;
+
+	store_outbox_set_erase_job(n->st, n->job, erase_job, NULL);
+}
+
+/* A purge: the erasure of the channel's derived data in the 'channel' scope. */
+static lethe_rc
+run_purge(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
+          struct store *st, struct store_outbox *j, const struct outbox_payload *pl,
+          const volatile int *stop)
+{
+	const struct dm_scope *sc = datamap_scope(dm, PURGE_SCOPE);
+	struct purge_note note = {.st = st, .job = j->id};
+	struct plan *plan = NULL;
+	struct plan_id id;
+	struct erase_opts eo;
+	struct erase_result res;
+	struct lethe_err err = {0};
+	lethe_rc rc;
+
+	memset(&res, 0, sizeof(res));
+	if (sc == NULL || sc->nidentities == 0) {
+		job_finished(j, "dead", "failed", "the data map has no 'channel' scope");
+		return LETHE_OK;
+	}
+	j->attempts++;
+	id.kind = sc->identities[0];
+	id.value = pl->channel;
+	rc = plan_build(dm, db, PURGE_SCOPE, &id, 1, true, &plan, &err);
+	if (rc == LETHE_OK) {
+		memset(&eo, 0, sizeof(eo));
+		eo.batch_rows = cfg->batch_rows;
+		eo.max_txn_ms = cfg->max_txn_ms;
+		eo.yield_ms = cfg->yield_ms;
+		eo.media_root = cfg->media_root;
+		eo.key = cfg->key;
+		eo.stop = stop;
+		eo.on_job = note_erase_job;
+		eo.job_arg = &note;
+		rc = erase_run(plan, &id, 1, db, st, &eo, &res, &err);
+	}
+	if (rc == LETHE_OK) {
+		j->erase_job = res.job;
+		job_finished(j, "done", "purged", "");
+	} else if (rc == LETHE_E_UNAVAILABLE) {
+		/* Stopped between batches: resumes next time, not a failure. */
+		j->attempts--;
+		snprintf(j->state, sizeof(j->state), "pending");
+		j->next_at_ms = now_ms();
+	} else if (rc == LETHE_E_BUSY) {
+		j->attempts--;
+		snprintf(j->state, sizeof(j->state), "pending");
+		j->next_at_ms = now_ms() + BUSY_RETRY_MS;
+	} else {
+		job_failed(cfg, j, "retry", lethe_rc_str(rc), now_ms());
+	}
+	erase_result_free(&res);
+	plan_free(plan);
+	return LETHE_OK;
+}
+
+/* Claim one due job and run it; LETHE_E_NOTFOUND if none is due. */
+static lethe_rc
+run_one(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
+        struct store *st, int64_t disconnect_id, const char *owner, const volatile int *stop,
+        struct lethe_err *err)
+{
+	struct store_outbox j;
+	struct outbox_payload *pl = xcalloc(1, sizeof(*pl));
+	lethe_rc rc;
+
+	rc = store_outbox_claim(st, disconnect_id, owner, now_ms(), cfg->outbox.lease_ms, &j, err);
+	if (rc != LETHE_OK) {
+		free(pl);
+		return rc;
+	}
+	if (outbox_open(cfg->outbox.key, j.kind, j.box, j.boxlen, pl) != LETHE_OK) {
+		/* Without its payload the job cannot run: a dead letter, never a guess. */
+		job_finished(&j, "dead", "failed",
+		             "the sealed payload cannot be opened (outbox key changed?)");
+	} else if (strcmp(j.kind, "purge") == 0) {
+		run_purge(cfg, dm, db, st, &j, pl, stop);
+	} else {
+		run_call(cfg, &j, pl);
+	}
+	sodium_memzero(pl, sizeof(*pl));
+	free(pl);
+	rc = store_outbox_update(st, &j, owner, now_ms(), err);
+	if (rc == LETHE_OK && strcmp(j.state, "dead") == 0)
+		log_warnx("outbox job %lld (%s%s%s) is a dead letter: %s", (long long)j.id, j.kind,
+		          j.platform[0] ? " " : "", j.platform, j.reason);
+	else if (rc == LETHE_OK && strcmp(j.state, "done") == 0)
+		log_info("outbox job %lld (%s%s%s): %s", (long long)j.id, j.kind,
+		         j.platform[0] ? " " : "", j.platform, j.outcome);
+	store_outbox_clear(&j);
+	return rc;
+}
+
+lethe_rc
+outbox_run_due(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
+               struct store *st, int64_t disconnect_id, const char *owner, const volatile int *stop,
+               int *ran, struct lethe_err *err)
+{
+	lethe_rc rc = LETHE_OK;
+
+	*ran = 0;
+	while (rc == LETHE_OK && (stop == NULL || *stop == 0) && *ran < 64) {
+		rc = run_one(cfg, dm, db, st, disconnect_id, owner, stop, err);
+		if (rc == LETHE_OK)
+			(*ran)++;
+	}
+	if (rc == LETHE_E_NOTFOUND)
+		rc = LETHE_OK;
+	return rc;
+}
+
+/* Counts a disconnect's unfinished jobs and the earliest time one is due. */
+struct open_acc {
+	int64_t open;    /* pending, staged or running jobs */
+	int64_t next_ms; /* earliest next_at of a pending job, 0 if none */
+};
+
+static void
+count_open(void *arg, const struct store_outbox *j)
+{
+	struct open_acc *a = arg;
+
+	if (strcmp(j->state, "done") == 0 || strcmp(j->state, "dead") == 0)
+		return;
+	a->open++;
+	if (strcmp(j->state, "pending") == 0 && (a->next_ms == 0 || j->next_at_ms < a->next_ms))
+		a->next_ms = j->next_at_ms;
+}
+
+lethe_rc
+outbox_drive(const struct lethe_config *cfg, const struct datamap *dm, int64_t disconnect_id,
+             int64_t timeout_ms, struct lethe_err *err)
+{
+	struct appdb *db = NULL;
+	struct store *st = NULL;
+	char owner[256];
+	int64_t deadline = now_ms() + timeout_ms;
+	lethe_rc rc;
+
+	outbox_owner(owner, sizeof(owner));
+	db = appdb_open(cfg->app_db, cfg->dir, err);
+	if (db == NULL)
+		return err ? err->rc : LETHE_E_DB;
+	rc = store_open(cfg->state_db, &st, err);
+	while (rc == LETHE_OK) {
+		struct open_acc acc = {0, 0};
+		int ran = 0;
+		int64_t wait;
+
+		rc = outbox_run_due(cfg, dm, db, st, disconnect_id, owner, NULL, &ran, err);
+		if (rc == LETHE_OK)
+			rc = store_outbox_list(st, disconnect_id, NULL, count_open, &acc, err);
+		if (rc != LETHE_OK || acc.open == 0)
+			break;
+		if (now_ms() >= deadline) {
+			rc = lethe_err_set(err, LETHE_E_BUSY,
+			                   "%lld job(s) still pending after %lld ms; `lethe serve` "
+			                   "retries them (see `lethe jobs`)",
+			                   (long long)acc.open, (long long)timeout_ms);
+			break;
+		}
+		/* Sleep until the next due job (a running one elsewhere: poll). */
+		wait = acc.next_ms > 0 ? acc.next_ms - now_ms() : 100;
+		if (wait > deadline - now_ms())
+			wait = deadline - now_ms();
+		if (wait > 0) {
+			struct timespec ts = {.tv_sec = wait / 1000,
+			                      .tv_nsec = (long)(wait % 1000) * 1000000};
+
+			nanosleep(&ts, NULL);
+		}
+	}
+	store_close(st);
+	appdb_close(db);
+	return rc;
+}
+
+/* ---- the worker thread --------------------------------------------------------------- */
+
+struct outbox {
+	const struct lethe_config *cfg; /* configuration, keys loaded */
+	const struct datamap *dm;       /* validated data map */
+	pthread_t thr;                  /* the thread */
+	pthread_mutex_t mu;             /* guards kicked, stop */
+	pthread_cond_t cv;              /* kicked or stop changed */
+	bool kicked;                    /* new work may be waiting */
+	bool stop;                      /* exit */
+	volatile int stop_flag;         /* read by purges between batches */
+	char owner[256];                /* this process's lease name */
+};
+
+/* Wait up to @ms for a kick or stop; true if stopping. */
+static bool
+nap(struct outbox *o, int64_t ms)
+{
+	struct timespec ts;
+	bool stop;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&o->mu);
+	while (!o->kicked && !o->stop)
+		if (pthread_cond_timedwait(&o->cv, &o->mu, &ts) == ETIMEDOUT)
+			break;
+	o->kicked = false;
+	stop = o->stop;
+	pthread_mutex_unlock(&o->mu);
+	return stop;
+}
+
+static void *
+outbox_main(void *arg)
+{
+	struct outbox *o = arg;
+	struct appdb *db = NULL;
+	struct store *st = NULL;
+	struct lethe_err err = {0};
+	int64_t last_recover = 0;
+
+	prctl(PR_SET_NAME, "lethe-outbox", 0, 0, 0);
+	for (;;) {
+		int64_t next = 0, wait = IDLE_MS;
+		int ran = 0, fixed = 0;
+		lethe_rc rc;
+
+		if (db == NULL)
+			db = appdb_open(o->cfg->app_db, o->cfg->dir, &err);
+		if (st == NULL && store_open(o->cfg->state_db, &st, &err) != LETHE_OK)
+			st = NULL;
+		if (db == NULL || st == NULL) {
+			log_warnx("outbox: %s; retrying", err.msg);
+			if (nap(o, 5000))
+				break;
+			continue;
+		}
+		if (time_now() - last_recover >= RECOVER_AGE_S) {
+			last_recover = time_now();
+			if (disconnect_recover(o->cfg, o->dm, db, st, RECOVER_AGE_S, &fixed,
+			                       &err) != LETHE_OK)
+				log_warnx("outbox: recovering staged disconnects: %s", err.msg);
+		}
+		rc = outbox_run_due(o->cfg, o->dm, db, st, 0, o->owner, &o->stop_flag, &ran, &err);
+		if (rc != LETHE_OK && rc != LETHE_E_BUSY)
+			log_warnx("outbox: %s", err.msg);
+		if (o->stop_flag)
+			break;
+		if (rc == LETHE_OK && store_outbox_next_due(st, &next, NULL) == LETHE_OK &&
+		    next > 0)
+			wait = next - now_ms();
+		if (wait > IDLE_MS)
+			wait = IDLE_MS;
+		if (ran > 0 && wait < 0)
+			wait = 0;
+		if (wait < 1)
+			wait = 1;
+		if (nap(o, wait))
+			break;
+	}
+	appdb_close(db);
+	store_close(st);
+	return NULL;
+}
+
+lethe_rc
+outbox_start(const struct lethe_config *cfg, const struct datamap *dm, struct outbox **out,
+             struct lethe_err *err)
+{
+	struct outbox *o = xcalloc(1, sizeof(*o));
+
+	*out = NULL;
+	o->cfg = cfg;
+	o->dm = dm;
+	outbox_owner(o->owner, sizeof(o->owner));
+	pthread_mutex_init(&o->mu, NULL);
+	pthread_cond_init(&o->cv, NULL);
+	if (pthread_create(&o->thr, NULL, outbox_main, o) != 0) {
+		pthread_mutex_destroy(&o->mu);
+		pthread_cond_destroy(&o->cv);
+		free(o);
+		return lethe_err_set(err, LETHE_E_INTERNAL, "cannot start the outbox worker");
+	}
+	*out = o;
+	return LETHE_OK;
+}
+
+void
+outbox_kick(void *arg)
+{
+	struct outbox *o = arg;
+
+	if (o == NULL)
+		return;
+	pthread_mutex_lock(&o->mu);
+	o->kicked = true;
+	pthread_cond_signal(&o->cv);
+	pthread_mutex_unlock(&o->mu);
+}
+
+void
+outbox_stop(struct outbox *o)
+{
+	if (o == NULL)
+		return;
+	pthread_mutex_lock(&o->mu);
+	o->stop = true;
+	o->stop_flag = 1;
+	pthread_cond_signal(&o->cv);
+	pthread_mutex_unlock(&o->mu);
+	pthread_join(o->thr, NULL);
+	pthread_mutex_destroy(&o->mu);
+	pthread_cond_destroy(&o->cv);
+	free(o);
+}
+
+/* ---- metrics ---------------------------------------------------------------------------- */
+
+struct metrics_acc {
+	struct buf *b; /* output */
+	int64_t dead;  /* dead letters */
+};
+
+static void
+count_kind(void *arg, const char *kind, const char *state, int64_t n)
+{
+	struct metrics_acc *a = arg;
+
+	buf_addf(a->b, "lethe_outbox_jobs{kind=\"%s\",state=\"%s\"} %lld\n", kind, state,
+	         (long long)n);
+	if (strcmp(state, "dead") == 0)
+		a->dead += n;
+}
+
+void
+outbox_metrics(struct store *st, struct buf *b)
+{
+	struct metrics_acc a = {.b = b, .dead = 0};
+
+	buf_adds(b, "# HELP lethe_outbox_jobs Outbox jobs (revoke, unsubscribe, purge) by state.\n"
+	            "# TYPE lethe_outbox_jobs gauge\n");
+	store_outbox_counts(st, count_kind, &a, NULL);
+	buf_addf(b,
+	         "# HELP lethe_outbox_dead_letters Outbox jobs that were given up.\n"
+	         "# TYPE lethe_outbox_dead_letters gauge\nlethe_outbox_dead_letters %lld\n",
+	         (long long)a.dead);
+}

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * outbox.h - durable upstream work of channel disconnects: revoke a token,
+ * remove a webhook subscription, purge the channel's derived data.
+ *
+ * Jobs live in the state store (store_outbox_*).  The secret a call needs
+ * (token, account id, channel id) is kept only in the job's payload, sealed
+ * with XChaCha20-Poly1305 under the outbox key, and the payload is dropped
+ * when the job ends (done or dead).  A failed call is retried with
+ * exponential backoff and full jitter until outbox.max_attempts calls or
+ * outbox.max_age have passed; then the job is a dead letter.  A job is run
+ * by one process at a time (a lease); a job whose process died is taken
+ * over.  See docs/internals/outbox.md.
+ *
+ * outbox_start() runs a worker thread for `lethe serve`; outbox_drive()
+ * runs the jobs of one disconnect in the caller's thread (`lethe
+ * disconnect`).  Both use their own connections.
+ */
+#ifndef LETHE_OUTBOX_H
+#define LETHE_OUTBOX_H
+
+#include "config/config.h"
+#include "datamap/datamap.h"
+#include "db/appdb.h"
+#include "store/store.h"
+#include "util/buf.h"
+
+#define OUTBOX_TOKEN_MAX 8192 /* longest token a job carries */
+
+/* What a job's sealed payload holds; every member may be empty. */
+struct outbox_payload {
+	char channel[64];             /* the channel's key in the app database */
+	char account[256];            /* the platform account / page id */
+	char token[OUTBOX_TOKEN_MAX]; /* the token the call needs */
+};
+
+/*
+ * Seal @p under @key for a job of @kind; returns the box (caller frees) and
+ * its length in *@len.
+ */
+uint8_t *outbox_seal(const uint8_t key[HASH_KEY_LEN], const char *kind,
+                     const struct outbox_payload *p, size_t *len);
+/* Open a box sealed by outbox_seal(); LETHE_E_FORBIDDEN if it does not verify. */
+lethe_rc outbox_open(const uint8_t key[HASH_KEY_LEN], const char *kind, const uint8_t *box,
+                     size_t len, struct outbox_payload *out);
+
+/*
+ * Delay before the next try after @failures failed calls (>= 1): full
+ * jitter, a uniform draw from [0, min(cap, base * 2^(failures-1))] ms, using
+ * @rnd (uniform 32 bits) as the random source.
+ */
+int64_t outbox_backoff_ms(const struct outbox_config *o, int64_t failures, uint32_t rnd);
+
+/* "host:pid:nonce": who holds a lease, also used by erase jobs' leases. */
+void outbox_owner(char *out, size_t n);
+
+/*
+ * Run due jobs of disconnect @disconnect_id (0: any) once each in this
+ * thread; *@ran gets the number of calls made.  @stop, if set, is polled
+ * between jobs and by purges between batches.
+ */
+lethe_rc outbox_run_due(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
+                        struct store *st, int64_t disconnect_id, const char *owner,
+                        const volatile int *stop, int *ran, struct lethe_err *err);
+
+/*
+ * Run the jobs of disconnect @disconnect_id until none is pending or
+ * running, or @timeout_ms passed (LETHE_E_BUSY then).  Opens its own
+ * connections from @cfg.  The outbox key and the anonymize key must be loaded.
+ */
+lethe_rc outbox_drive(const struct lethe_config *cfg, const struct datamap *dm,
+                      int64_t disconnect_id, int64_t timeout_ms, struct lethe_err *err);
+
+/* The worker thread of `lethe serve`. */
+struct outbox;
+/* Start the worker; it recovers staged disconnects and runs due jobs until stopped. */
+lethe_rc outbox_start(const struct lethe_config *cfg, const struct datamap *dm, struct outbox **out,
+                      struct lethe_err *err);
+/* Wake the worker (new jobs); @arg is the struct outbox.  Thread-safe. */
+void outbox_kick(void *arg);
+/* Stop the worker between two jobs and free it; NULL is fine. */
+void outbox_stop(struct outbox *o);
+
+/* Append the outbox gauges (Prometheus text) read from @st to @b. */
+void outbox_metrics(struct store *st, struct buf *b);
+
+#endif /* LETHE_OUTBOX_H */

@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * platform.c - platform names and platform_call(): build the request
+ * (request.c), send it with libcurl, classify the answer (classify.c).
+ *
+ * Thread safety: curl_global_init() runs once (pthread_once) before the
+ * first call; every call has its own easy handle and buffers and only reads
+ * the immutable struct platforms, so calls may run in parallel.  Signals are
+ * off (CURLOPT_NOSIGNAL) so timeouts work in threads.
+ *
+ * Safety: redirects are never followed, only http and https are allowed,
+ * the answer's body is read up to the configured cap, and neither the token
+ * nor a secret is logged or copied into the result.
+ */
+#include "util/fmacros.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+
+#include "platform/platform.h"
+#include "platform/request.h"
+#include "util/log.h"
+
+static const struct {
+	const char *alias;     /* as an app may store it */
+	const char *canonical; /* lethe's name */
+} aliases[] = {
+    {"google", "google"},       {"youtube", "google"},    {"facebook", "facebook"},
+    {"instagram", "instagram"}, {"linkedin", "linkedin"}, {"x", "x"},
+    {"twitter", "x"},           {"tiktok", "tiktok"},
+};
+
+const char *
+platform_canonical(const char *name)
+{
+	size_t i;
+
+	if (name == NULL)
+		return NULL;
+	for (i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++)
+		if (strcasecmp(name, aliases[i].alias) == 0)
+			return aliases[i].canonical;
+	return NULL;
+}
+
+bool
+platform_supports(const char *platform, enum platform_op op)
+{
+	const char *c = platform_canonical(platform);
+
+	if (c == NULL)
+		return false;
+	if (op == PLATFORM_REVOKE)
+		return strcmp(c, "instagram") != 0; /* Instagram Login documents no revoke */
+	if (op == PLATFORM_UNSUBSCRIBE)
+		return strcmp(c, "facebook") == 0 || strcmp(c, "instagram") == 0;
+	return false;
+}
+
+const char *
+platform_outcome_str(enum platform_outcome o)
+{
+	switch (o) {
+	case PLATFORM_OK:
+		return "ok";
+	case PLATFORM_ALREADY:
+		return "already";
+	case PLATFORM_RETRY:
+		return "retry";
+	case PLATFORM_FAILED:
+		return "failed";
+	case PLATFORM_UNSUPPORTED:
+		return "unsupported";
+	}
+	return "unknown";
+}
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void
+curl_init(void)
+{
+	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* The answer's body, cut at the cap. */
+struct body {
+	struct buf b; /* what was kept */
+	bool cut;     /* more arrived than the cap */
+};
+
+static size_t
+body_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct body *body = userdata;
+	size_t n = size * nmemb;
+
+	if (buf_add(&body->b, ptr, n) != LETHE_OK) {
+		body->cut = true;
+		return 0; /* stops the transfer: the cap is hard */
+	}
+	return n;
+}
+
+/* Transport failures: all worth another try later. */
+static void
+transport_failed(const char *name, CURLcode cc, struct platform_result *out)
+{
+	out->outcome = PLATFORM_RETRY;
+	out->http_status = 0;
+	snprintf(out->detail, sizeof(out->detail), "%s: %s", name,
+	         cc == CURLE_OPERATION_TIMEDOUT ? "timed out" : curl_easy_strerror(cc));
+}
+
+/* Send @req; fill @out.  Owns the handle and header list (single exit). */
+static void
+send_request(const struct platforms *p, int id, const struct platform_request *req,
+             struct platform_result *out)
+{
+	const char *name = p->conf[id].name;
+	CURL *h = NULL;
+	struct curl_slist *hdrs = NULL;
+	struct body body;
+	long status = 0;
+	CURLcode cc;
+
+	buf_init(&body.b, p->max_body);
+	body.cut = false;
+	h = curl_easy_init();
+	if (h == NULL) {
+		transport_failed(name, CURLE_FAILED_INIT, out);
+		goto out;
+	}
+	hdrs = curl_slist_append(hdrs, "Content-Type: application/x-www-form-urlencoded");
+	hdrs = curl_slist_append(hdrs, "Accept: application/json");
+	hdrs = curl_slist_append(hdrs, "Expect:");
+	if (req->auth != NULL)
+		hdrs = curl_slist_append(hdrs, req->auth);
+	curl_easy_setopt(h, CURLOPT_URL, req->url);
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
+	curl_easy_setopt(h, CURLOPT_POST, 1L);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, buf_str(&req->form));
+	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)req->form.len);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "lethe/0.1");
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, p->connect_timeout_ms);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, p->timeout_ms);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, body_write);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+	cc = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && body.cut && status > 0)) {
+		transport_failed(name, cc, out);
+		goto out;
+	}
+	platform_classify(id, status, buf_str(&body.b), body.b.len, out);
+	if (body.cut) {
+		size_t n = strlen(out->detail);
+
+		snprintf(out->detail + n, sizeof(out->detail) - n, " (answer cut at %zu bytes)",
+		         p->max_body);
+	}
+out:
+	curl_slist_free_all(hdrs);
+	if (h != NULL)
+		curl_easy_cleanup(h);
+	buf_free(&body.b);
+}
+
+void
+platform_call(const struct platforms *p, const char *platform, enum platform_op op,
+              const char *token, const char *account_id, struct platform_result *out)
+{
+	struct platform_request req;
+	const char *c = platform_canonical(platform);
+	int id = c ? platform_id_of(c) : -1;
+
+	memset(out, 0, sizeof(*out));
+	if (p == NULL) {
+		out->outcome = PLATFORM_FAILED;
+		snprintf(out->detail, sizeof(out->detail), "no platforms configuration loaded");
+		return;
+	}
+	if (id < 0) {
+		out->outcome = PLATFORM_UNSUPPORTED;
+		snprintf(out->detail, sizeof(out->detail), "unknown platform");
+		return;
+	}
+	pthread_once(&curl_once, curl_init);
+	if (curl_init_rc != CURLE_OK) {
+		transport_failed(c, curl_init_rc, out);
+		return;
+	}
+	if (platform_request_build(p, id, op, token, account_id, &req, out))
+		send_request(p, id, &req, out);
+	platform_request_free(&req);
+	log_info("platform %s %s: %s (HTTP %ld)", c,
+	         op == PLATFORM_REVOKE ? "revoke" : "unsubscribe",
+	         platform_outcome_str(out->outcome), out->http_status);
+}

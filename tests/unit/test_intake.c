@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_intake.c - the Meta request intake (src/meta/intake.c) against a real
+ * state store: repeats resolve to the same code in the same group, in later
+ * groups, among thousands, and after a restart; the window is honoured;
+ * codes sort by time.
+ */
+#include "util/fmacros.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <pthread.h>
+
+#include "meta/intake.h"
+#include "meta/requests.h"
+#include "store/store.h"
+#include "testutil.h"
+#include "util/mem.h"
+#include "util/timeutil.h"
+
+#define WINDOW 3600 /* repeat window of these tests, seconds */
+/* Receipt times near now: the intake rebuilds its index from the window before now. */
+static int64_t T0;
+
+/* One request the test waits for. */
+struct waiter {
+	struct intake_req in; /* submitted; must be first */
+	pthread_mutex_t mu;   /* guards done */
+	pthread_cond_t cv;    /* done was set */
+	bool done;            /* the completion ran */
+};
+
+static void
+on_done(struct intake_req *in)
+{
+	struct waiter *w = (struct waiter *)in;
+
+	pthread_mutex_lock(&w->mu);
+	w->done = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static void
+waiter_init(struct waiter *w, const char *app, const char *subject, int64_t now)
+{
+	static const uint8_t box[4] = {1, 2, 3, 4};
+
+	memset(w, 0, sizeof(*w));
+	w->in.app = app;
+	snprintf(w->in.subject, sizeof(w->in.subject), "%s", subject);
+	w->in.box = box;
+	w->in.boxlen = sizeof(box);
+	w->in.now = now;
+	w->in.done = on_done;
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+}
+
+static void
+waiter_wait(struct waiter *w)
+{
+	pthread_mutex_lock(&w->mu);
+	while (!w->done)
+		pthread_cond_wait(&w->cv, &w->mu);
+	pthread_mutex_unlock(&w->mu);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->cv);
+	assert_int_equal(w->in.rc, LETHE_OK);
+}
+
+/* Submit @n requests (subject i = @subjects[i]) at once and wait for all. */
+static struct waiter *
+submit_all(struct intake *in, const char *app, char (*subjects)[HASH_TEXT_LEN + 1], size_t n,
+           int64_t now)
+{
+	struct waiter *w = xcalloc(n, sizeof(*w));
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		waiter_init(&w[i], app, subjects[i], now);
+	for (i = 0; i < n; i++)
+		intake_submit(in, &w[i].in);
+	for (i = 0; i < n; i++)
+		waiter_wait(&w[i]);
+	return w;
+}
+
+/* One request, submitted alone; its code goes to @code. */
+static bool
+submit_one(struct intake *in, const char *app, const char *subject, int64_t now,
+           char code[META_CODE_LEN + 1])
+{
+	struct waiter w;
+
+	waiter_init(&w, app, subject, now);
+	intake_submit(in, &w.in);
+	waiter_wait(&w);
+	memcpy(code, w.in.code, META_CODE_LEN + 1);
+	return w.in.created;
+}
+
+static void
+subject_of(size_t i, char out[HASH_TEXT_LEN + 1])
+{
+	char id[32];
+	uint8_t key[HASH_KEY_LEN] = {7};
+
+	snprintf(id, sizeof(id), "%zu", i);
+	meta_subject(key, "facebook", id, out);
+}
+
+struct fx {
+	char dir[64];   /* temp directory */
+	char path[128]; /* state store */
+};
+
+static int
+setup(void **state)
+{
+	struct fx *f = xcalloc(1, sizeof(*f));
+
+	snprintf(f->dir, sizeof(f->dir), "%sintake-XXXXXX", TU_TMP_PREFIX);
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/state.db", f->dir);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	tu_rm_rf(f->dir);
+	free(f);
+	return 0;
+}
+
+static struct intake *
+start(const struct fx *f)
+{
+	struct intake *in = NULL;
+	struct lethe_err err = {0};
+
+	assert_int_equal(intake_start(f->path, WINDOW, NULL, NULL, &in, &err), LETHE_OK);
+	return in;
+}
+
+/* A repeat in the same group, and in a later group, gets the first code. */
+static void
+test_intake_repeat_same_code(void **state)
+{
+	struct fx *f = *state;
+	struct intake *in = start(f);
+	char subj[3][HASH_TEXT_LEN + 1];
+	char code[META_CODE_LEN + 1];
+	struct waiter *w;
+
+	subject_of(1, subj[0]);
+	subject_of(1, subj[1]);
+	subject_of(2, subj[2]);
+	w = submit_all(in, "facebook", subj, 3, T0);
+	assert_string_equal(w[0].in.code, w[1].in.code);
+	assert_string_not_equal(w[0].in.code, w[2].in.code);
+	assert_true(w[0].in.created);
+	assert_false(w[1].in.created);
+	assert_false(submit_one(in, "facebook", subj[0], T0 + 10, code));
+	assert_string_equal(code, w[0].in.code);
+	/* Same subject text, other app: another request. */
+	assert_true(submit_one(in, "instagram", subj[0], T0 + 10, code));
+	assert_string_not_equal(code, w[0].in.code);
+	free(w);
+	intake_free(in);
+}
+
+/* Thousands of requests in few groups: repeats of any of them are found. */
+static void
+test_intake_repeat_many(void **state)
+{
+	struct fx *f = *state;
+	struct intake *in = start(f);
+	size_t n = 5000, i;
+	char(*subj)[HASH_TEXT_LEN + 1] = xcalloc(n, sizeof(*subj));
+	char code[META_CODE_LEN + 1];
+	struct waiter *w;
+
+	for (i = 0; i < n; i++)
+		subject_of(i, subj[i]);
+	w = submit_all(in, "facebook", subj, n, T0);
+	for (i = 0; i < n; i += 997) {
+		assert_false(submit_one(in, "facebook", subj[i], T0 + 1, code));
+		assert_string_equal(code, w[i].in.code);
+	}
+	free(w);
+	free(subj);
+	intake_free(in);
+}
+
+/* After a restart the earlier request is found; so does store_meta_find. */
+static void
+test_intake_repeat_across_restart(void **state)
+{
+	struct fx *f = *state;
+	struct intake *in = start(f);
+	struct store *st = NULL;
+	struct store_meta_req found;
+	struct lethe_err err = {0};
+	char subject[HASH_TEXT_LEN + 1];
+	char first[META_CODE_LEN + 1], again[META_CODE_LEN + 1];
+
+	subject_of(42, subject);
+	assert_true(submit_one(in, "facebook", subject, T0, first));
+	intake_free(in);
+
+	assert_int_equal(store_open(f->path, &st, &err), LETHE_OK);
+	assert_int_equal(store_meta_find(st, "facebook", subject, T0 - WINDOW, &found, &err),
+	                 LETHE_OK);
+	assert_string_equal(found.code, first);
+	assert_int_equal(store_meta_by_code(st, first, &found, &err), LETHE_OK);
+	store_close(st);
+
+	in = start(f);
+	assert_false(submit_one(in, "facebook", subject, T0 + 5, again));
+	assert_string_equal(again, first);
+	intake_free(in);
+}
+
+/* Outside the repeat window a request is new. */
+static void
+test_intake_window(void **state)
+{
+	struct fx *f = *state;
+	struct intake *in = start(f);
+	char subject[HASH_TEXT_LEN + 1];
+	char a[META_CODE_LEN + 1], b[META_CODE_LEN + 1], c[META_CODE_LEN + 1];
+
+	subject_of(7, subject);
+	assert_true(submit_one(in, "facebook", subject, T0, a));
+	assert_false(submit_one(in, "facebook", subject, T0 + WINDOW, b));
+	assert_string_equal(a, b);
+	assert_true(submit_one(in, "facebook", subject, T0 + WINDOW + 1, c));
+	assert_string_not_equal(a, c);
+	intake_free(in);
+}
+
+/* Codes are well formed, unique, and sort by receipt time. */
+static void
+test_intake_code_order(void **state)
+{
+	char a[META_CODE_LEN + 1], b[META_CODE_LEN + 1], c[META_CODE_LEN + 1];
+
+	(void)state;
+	meta_code_new(a, T0);
+	meta_code_new(b, T0);
+	meta_code_new(c, T0 + 2);
+	assert_true(meta_code_ok(a));
+	assert_true(meta_code_ok(c));
+	assert_string_not_equal(a, b);
+	assert_memory_equal(a, b, META_CODE_TIME);
+	assert_true(strncmp(a, c, META_CODE_TIME) < 0);
+}
+
+int
+main(void)
+{
+	T0 = time_now() - 600;
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_intake_repeat_same_code, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_intake_repeat_many, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_intake_repeat_across_restart, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_intake_window, setup, teardown),
+	    cmocka_unit_test(test_intake_code_order),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
