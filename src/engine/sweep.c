@@ -36,6 +36,9 @@
 
 #define SQL_CAP (1u << 16)
 #define SWEEP_JOB 0 /* media_pending records of the sweeper */
+/* Anonymize: walk the expired rows from the start again this often (rows the app
+ * inserted meanwhile with times behind the cursor). */
+#define RESCAN_MS (3600.0 * 1000.0)
 
 /* One TTL table. */
 struct tab {
@@ -52,6 +55,7 @@ struct tab {
 	struct appdb_stmt *upd;         /* anonymize: one row by key */
 	int64_t batch;                  /* this table's batch size */
 	bool has_cursor;                /* anonymize: cursor_t/cursor_k are set */
+	double walk_started;            /* anonymize: monotonic ms the current walk began */
 	struct batching_val cursor_t, cursor_k; /* anonymize: (time, key) of the last row seen */
 	char cutoff_text[32];                   /* the cutoff of the current pass, as text */
 	bool media_dirty;                       /* recorded media files may be left unsettled */
@@ -701,6 +705,8 @@ anon_batch(struct sweep *s, struct tab *tb, int64_t limit, int64_t *seen, int64_
 		appdb_column(s->db, q, (int)tb->ncols + 1, &tv);
 		sval_set(&tb->cursor_t, &tv);
 		sval_set(&tb->cursor_k, &kv);
+		if (!tb->has_cursor)
+			tb->walk_started = time_mono_ms();
 		tb->has_cursor = true;
 		if (!changed)
 			continue;
@@ -804,6 +810,8 @@ tab_turn(struct sweep *s, struct tab *tb, int64_t now, bool *more, struct lethe_
 		return delete_count(s, tb, err);
 	if (tb->media_dirty && !s->o.dry_run)
 		rc = media_settle(s, tb, err);
+	if (tb->has_cursor && time_mono_ms() - tb->walk_started >= RESCAN_MS)
+		tb->has_cursor = false;
 	s->pace.batch = tb->batch;
 	while (rc == LETHE_OK && !stopped(s)) {
 		int64_t limit = s->pace.batch, got = 0, seen = 0;
