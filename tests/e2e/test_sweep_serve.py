@@ -3,6 +3,7 @@
 exactly the expired rows and their media files, ends legal holds on time, and
 reports backlog, lag, rows and pass times in /metrics."""
 import signal
+import sqlite3
 import time
 
 import pytest
@@ -145,3 +146,19 @@ def test_sweep_command_runs_until_sigterm(demo):
         if p.poll() is None:
             p.kill()
             p.communicate(timeout=10)
+
+
+def test_serve_warns_about_unindexed_ttl_column(demo, servers):  # noqa: F811
+    set_config(demo, r"^  enabled: false", "  enabled: true")
+    con = sqlite3.connect(str(demo.db))
+    con.execute("DROP INDEX comments_created_at_idx")
+    con.commit()
+    con.close()
+    srv = servers(demo, env={"LETHE_TEST_NOW": str(DEMO_NOW - 800 * DAY)})
+    deadline = time.monotonic() + 5 * TSCALE
+    want = 'CREATE INDEX comments_created_at_idx ON "comments" ("created_at");'
+    while time.monotonic() < deadline and want not in srv.stderr():
+        time.sleep(0.05)
+    assert want in srv.stderr()
+    assert srv.stderr().count("CREATE INDEX") == 1
+    stop_ok(srv)
