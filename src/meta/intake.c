@@ -46,6 +46,7 @@ struct intake {
 	bool sync_created;            /* one of them created a request */
 	bool committer_done;          /* the committer exited: the syncer drains and exits */
 	bool syncing;                 /* the syncer is in an fsync */
+	bool sync_failed;             /* an fsync failed: refuse everything until restart */
 	size_t queued;                /* requests in the queue (head..tail) */
 	pthread_cond_t sync_cv;       /* sync_head became non-empty, or committer_done */
 	int64_t syncs;                /* fsyncs done */
@@ -137,7 +138,6 @@ committer(void *arg)
 		rc = commit_group(in, group, &created);
 
 		pthread_mutex_lock(&in->mu);
-		in->groups++;
 		if (rc != LETHE_OK) {
 			pthread_mutex_unlock(&in->mu);
 			complete(group, rc);
@@ -145,6 +145,7 @@ committer(void *arg)
 			continue;
 		}
 		/* Committed, not yet durable: the syncer answers once it is. */
+		in->groups++;
 		if (in->sync_tail != NULL)
 			in->sync_tail->next = group;
 		else
@@ -159,19 +160,58 @@ committer(void *arg)
 	return NULL;
 }
 
-/* fdatasync the WAL: every commit the committer made before is then durable. */
+/* fsync the directory holding @path (a new file's entry must be durable too). */
+static bool
+sync_dir_of(const char *path)
+{
+	char *dir = xstrdup(path);
+	char *slash = strrchr(dir, '/');
+	int fd;
+	bool ok;
+
+	if (slash == NULL)
+		memcpy(dir, ".", 2);
+	else if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ok = fd >= 0 && fsync(fd) == 0;
+	if (fd >= 0)
+		close(fd);
+	free(dir);
+	return ok;
+}
+
+/*
+ * fdatasync the WAL: every commit the committer made before is then
+ * durable.  A failure is permanent (in->sync_failed): after a writeback
+ * error Linux may mark the pages clean, so a later fdatasync could succeed
+ * without those pages on disk, and a repeat would then find a row that was
+ * never written and answer 200 with its code.
+ */
 static lethe_rc
 wal_sync(struct intake *in)
 {
 	if (in->walfd < 0) {
 		in->walfd = open(in->walpath, O_RDONLY | O_CLOEXEC);
 		if (in->walfd < 0) {
-			log_warn("intake: cannot open %s", in->walpath);
+			log_warn("intake: cannot open the state store's WAL");
+			return LETHE_E_IO;
+		}
+		if (!sync_dir_of(in->walpath)) {
+			log_warn("intake: cannot sync the state store's directory");
+			close(in->walfd);
+			in->walfd = -1;
 			return LETHE_E_IO;
 		}
 	}
 	if (fdatasync(in->walfd) != 0) {
-		log_warn("intake: fdatasync of the state store's WAL failed");
+		log_warn("intake: fdatasync of the state store's WAL failed; answering 503 to "
+		         "every deletion request until lethe is restarted");
+		pthread_mutex_lock(&in->mu);
+		in->sync_failed = true;
+		pthread_mutex_unlock(&in->mu);
 		return LETHE_E_IO;
 	}
 	return LETHE_OK;
@@ -218,7 +258,8 @@ syncer(void *arg)
 				log_warnx("intake: %s", err.msg);
 		}
 		pthread_mutex_lock(&in->mu);
-		in->syncs++;
+		if (rc == LETHE_OK)
+			in->syncs++;
 		in->syncing = false;
 		if (in->head != NULL)
 			pthread_cond_signal(&in->work);
@@ -283,7 +324,7 @@ intake_submit(struct intake *in, struct intake_req *r)
 	r->rc = LETHE_E_UNAVAILABLE;
 	r->next = NULL;
 	pthread_mutex_lock(&in->mu);
-	if (in->stop) {
+	if (in->stop || in->sync_failed) {
 		pthread_mutex_unlock(&in->mu);
 		r->done(r);
 		return;
