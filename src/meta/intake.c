@@ -26,8 +26,8 @@
 #include "util/mem.h"
 #include "util/timeutil.h"
 
-#define GROUP_EAGER 8        /* commit while the syncer is busy only from this many on */
-#define CHECKPOINT_MS 1000.0 /* the syncer checkpoints at most this often */
+#define GROUP_EAGER 8  /* commit while the syncer is busy only from this many on */
+#define CHECKPOINT_S 1 /* the checkpointer runs this often (seconds) */
 
 struct intake {
 	struct store *st;             /* the committer's connection */
@@ -50,6 +50,9 @@ struct intake {
 	size_t queued;                /* requests in the queue (head..tail) */
 	pthread_cond_t sync_cv;       /* sync_head became non-empty, or committer_done */
 	int64_t syncs;                /* fsyncs done */
+	pthread_t ck_thr;             /* the checkpointer */
+	bool ck_started;              /* ck_thr runs */
+	pthread_cond_t ck_cv;         /* signalled at stop */
 	pthread_t sync_thr;           /* the syncer */
 	struct store *ck;             /* the syncer's connection, for checkpoints */
 	char *walpath;                /* the state store's WAL file */
@@ -220,15 +223,12 @@ wal_sync(struct intake *in)
 /*
  * The syncer: takes every committed group, makes them durable with one
  * fdatasync of the WAL while the committer already works on the next group,
- * then answers them.  It also checkpoints (on its own, syncing connection),
- * since the committer's connection never does.
+ * then answers them.
  */
 static void *
 syncer(void *arg)
 {
 	struct intake *in = arg;
-	struct lethe_err err = {0};
-	double ckpt_at = time_mono_ms();
 
 	prctl(PR_SET_NAME, "lethe-sync", 0, 0, 0);
 	pthread_mutex_lock(&in->mu);
@@ -252,17 +252,43 @@ syncer(void *arg)
 		complete(list, rc);
 		if (rc == LETHE_OK && created && in->on_commit != NULL)
 			in->on_commit(in->arg);
-		if (time_mono_ms() - ckpt_at >= CHECKPOINT_MS) {
-			ckpt_at = time_mono_ms();
-			if (store_checkpoint(in->ck, &err) != LETHE_OK)
-				log_warnx("intake: %s", err.msg);
-		}
 		pthread_mutex_lock(&in->mu);
 		if (rc == LETHE_OK)
 			in->syncs++;
 		in->syncing = false;
 		if (in->head != NULL)
 			pthread_cond_signal(&in->work);
+	}
+	pthread_mutex_unlock(&in->mu);
+	return NULL;
+}
+
+/*
+ * The checkpointer: a passive checkpoint every CHECKPOINT_S on its own,
+ * syncing connection, since the committer's connection never checkpoints.
+ * Its own thread, because a checkpoint (copying pages, then an fsync of the
+ * database file) can take tens of ms, and answers must not wait for it.
+ */
+static void *
+checkpointer(void *arg)
+{
+	struct intake *in = arg;
+	struct lethe_err err = {0};
+
+	prctl(PR_SET_NAME, "lethe-ckpt", 0, 0, 0);
+	pthread_mutex_lock(&in->mu);
+	while (!in->stop) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += CHECKPOINT_S;
+		pthread_cond_timedwait(&in->ck_cv, &in->mu, &until);
+		if (in->stop)
+			break;
+		pthread_mutex_unlock(&in->mu);
+		if (store_checkpoint(in->ck, &err) != LETHE_OK)
+			log_warnx("intake: %s", err.msg);
+		pthread_mutex_lock(&in->mu);
 	}
 	pthread_mutex_unlock(&in->mu);
 	return NULL;
@@ -291,6 +317,7 @@ intake_start(const char *path, int64_t repeat_window, void (*on_commit)(void *),
 	pthread_mutex_init(&in->mu, NULL);
 	pthread_cond_init(&in->work, NULL);
 	pthread_cond_init(&in->sync_cv, NULL);
+	pthread_cond_init(&in->ck_cv, NULL);
 	if (pthread_create(&in->thr, NULL, committer, in) != 0) {
 		rc = lethe_err_set(err, LETHE_E_INTERNAL, "cannot start the intake thread");
 		goto fail_sync;
@@ -304,12 +331,17 @@ intake_start(const char *path, int64_t repeat_window, void (*on_commit)(void *),
 		rc = lethe_err_set(err, LETHE_E_INTERNAL, "cannot start the intake thread");
 		goto fail_sync;
 	}
+	/* Without it other connections still checkpoint (autocheckpoint): not fatal. */
+	in->ck_started = pthread_create(&in->ck_thr, NULL, checkpointer, in) == 0;
+	if (!in->ck_started)
+		log_warnx("intake: cannot start the checkpoint thread");
 	*out = in;
 	return LETHE_OK;
 fail_sync:
 	pthread_mutex_destroy(&in->mu);
 	pthread_cond_destroy(&in->work);
 	pthread_cond_destroy(&in->sync_cv);
+	pthread_cond_destroy(&in->ck_cv);
 fail:
 	store_close(in->st);
 	store_close(in->ck);
@@ -352,9 +384,12 @@ intake_stop(struct intake *in)
 	}
 	in->stop = true;
 	pthread_cond_broadcast(&in->work);
+	pthread_cond_signal(&in->ck_cv);
 	pthread_mutex_unlock(&in->mu);
 	pthread_join(in->thr, NULL);
 	pthread_join(in->sync_thr, NULL);
+	if (in->ck_started)
+		pthread_join(in->ck_thr, NULL);
 }
 
 void
@@ -366,6 +401,7 @@ intake_free(struct intake *in)
 	pthread_mutex_destroy(&in->mu);
 	pthread_cond_destroy(&in->work);
 	pthread_cond_destroy(&in->sync_cv);
+	pthread_cond_destroy(&in->ck_cv);
 	if (in->walfd >= 0)
 		close(in->walfd);
 	store_close(in->st);
