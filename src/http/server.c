@@ -390,6 +390,7 @@ meta_routes(struct server *s, struct request *r)
 		meta_deauthorize(s, r, app);
 		return;
 	}
+	r->route = "other";
 	http_reply_status(r, MHD_HTTP_NOT_FOUND, "not_found",
 	                  "no such endpoint (is the app configured under meta.apps?)");
 }

@@ -26,8 +26,8 @@
 #include "util/mem.h"
 #include "util/timeutil.h"
 
-#define GROUP_EAGER 8        /* commit while the syncer is busy only from this many on */
-#define CHECKPOINT_MS 1000.0 /* the syncer checkpoints at most this often */
+#define GROUP_EAGER 8  /* commit while the syncer is busy only from this many on */
+#define CHECKPOINT_S 1 /* the checkpointer runs this often (seconds) */
 
 struct intake {
 	struct store *st;             /* the committer's connection */
@@ -46,9 +46,13 @@ struct intake {
 	bool sync_created;            /* one of them created a request */
 	bool committer_done;          /* the committer exited: the syncer drains and exits */
 	bool syncing;                 /* the syncer is in an fsync */
+	bool sync_failed;             /* an fsync failed: refuse everything until restart */
 	size_t queued;                /* requests in the queue (head..tail) */
 	pthread_cond_t sync_cv;       /* sync_head became non-empty, or committer_done */
 	int64_t syncs;                /* fsyncs done */
+	pthread_t ck_thr;             /* the checkpointer */
+	bool ck_started;              /* ck_thr runs */
+	pthread_cond_t ck_cv;         /* signalled at stop */
 	pthread_t sync_thr;           /* the syncer */
 	struct store *ck;             /* the syncer's connection, for checkpoints */
 	char *walpath;                /* the state store's WAL file */
@@ -137,7 +141,6 @@ committer(void *arg)
 		rc = commit_group(in, group, &created);
 
 		pthread_mutex_lock(&in->mu);
-		in->groups++;
 		if (rc != LETHE_OK) {
 			pthread_mutex_unlock(&in->mu);
 			complete(group, rc);
@@ -145,6 +148,7 @@ committer(void *arg)
 			continue;
 		}
 		/* Committed, not yet durable: the syncer answers once it is. */
+		in->groups++;
 		if (in->sync_tail != NULL)
 			in->sync_tail->next = group;
 		else
@@ -159,19 +163,58 @@ committer(void *arg)
 	return NULL;
 }
 
-/* fdatasync the WAL: every commit the committer made before is then durable. */
+/* fsync the directory holding @path (a new file's entry must be durable too). */
+static bool
+sync_dir_of(const char *path)
+{
+	char *dir = xstrdup(path);
+	char *slash = strrchr(dir, '/');
+	int fd;
+	bool ok;
+
+	if (slash == NULL)
+		memcpy(dir, ".", 2);
+	else if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ok = fd >= 0 && fsync(fd) == 0;
+	if (fd >= 0)
+		close(fd);
+	free(dir);
+	return ok;
+}
+
+/*
+ * fdatasync the WAL: every commit the committer made before is then
+ * durable.  A failure is permanent (in->sync_failed): after a writeback
+ * error Linux may mark the pages clean, so a later fdatasync could succeed
+ * without those pages on disk, and a repeat would then find a row that was
+ * never written and answer 200 with its code.
+ */
 static lethe_rc
 wal_sync(struct intake *in)
 {
 	if (in->walfd < 0) {
 		in->walfd = open(in->walpath, O_RDONLY | O_CLOEXEC);
 		if (in->walfd < 0) {
-			log_warn("intake: cannot open %s", in->walpath);
+			log_warn("intake: cannot open the state store's WAL");
+			return LETHE_E_IO;
+		}
+		if (!sync_dir_of(in->walpath)) {
+			log_warn("intake: cannot sync the state store's directory");
+			close(in->walfd);
+			in->walfd = -1;
 			return LETHE_E_IO;
 		}
 	}
 	if (fdatasync(in->walfd) != 0) {
-		log_warn("intake: fdatasync of the state store's WAL failed");
+		log_warn("intake: fdatasync of the state store's WAL failed; answering 503 to "
+		         "every deletion request until lethe is restarted");
+		pthread_mutex_lock(&in->mu);
+		in->sync_failed = true;
+		pthread_mutex_unlock(&in->mu);
 		return LETHE_E_IO;
 	}
 	return LETHE_OK;
@@ -180,15 +223,12 @@ wal_sync(struct intake *in)
 /*
  * The syncer: takes every committed group, makes them durable with one
  * fdatasync of the WAL while the committer already works on the next group,
- * then answers them.  It also checkpoints (on its own, syncing connection),
- * since the committer's connection never does.
+ * then answers them.
  */
 static void *
 syncer(void *arg)
 {
 	struct intake *in = arg;
-	struct lethe_err err = {0};
-	double ckpt_at = time_mono_ms();
 
 	prctl(PR_SET_NAME, "lethe-sync", 0, 0, 0);
 	pthread_mutex_lock(&in->mu);
@@ -212,16 +252,43 @@ syncer(void *arg)
 		complete(list, rc);
 		if (rc == LETHE_OK && created && in->on_commit != NULL)
 			in->on_commit(in->arg);
-		if (time_mono_ms() - ckpt_at >= CHECKPOINT_MS) {
-			ckpt_at = time_mono_ms();
-			if (store_checkpoint(in->ck, &err) != LETHE_OK)
-				log_warnx("intake: %s", err.msg);
-		}
 		pthread_mutex_lock(&in->mu);
-		in->syncs++;
+		if (rc == LETHE_OK)
+			in->syncs++;
 		in->syncing = false;
 		if (in->head != NULL)
 			pthread_cond_signal(&in->work);
+	}
+	pthread_mutex_unlock(&in->mu);
+	return NULL;
+}
+
+/*
+ * The checkpointer: a passive checkpoint every CHECKPOINT_S on its own,
+ * syncing connection, since the committer's connection never checkpoints.
+ * Its own thread, because a checkpoint (copying pages, then an fsync of the
+ * database file) can take tens of ms, and answers must not wait for it.
+ */
+static void *
+checkpointer(void *arg)
+{
+	struct intake *in = arg;
+	struct lethe_err err = {0};
+
+	prctl(PR_SET_NAME, "lethe-ckpt", 0, 0, 0);
+	pthread_mutex_lock(&in->mu);
+	while (!in->stop) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += CHECKPOINT_S;
+		pthread_cond_timedwait(&in->ck_cv, &in->mu, &until);
+		if (in->stop)
+			break;
+		pthread_mutex_unlock(&in->mu);
+		if (store_checkpoint(in->ck, &err) != LETHE_OK)
+			log_warnx("intake: %s", err.msg);
+		pthread_mutex_lock(&in->mu);
 	}
 	pthread_mutex_unlock(&in->mu);
 	return NULL;
@@ -250,6 +317,7 @@ intake_start(const char *path, int64_t repeat_window, void (*on_commit)(void *),
 	pthread_mutex_init(&in->mu, NULL);
 	pthread_cond_init(&in->work, NULL);
 	pthread_cond_init(&in->sync_cv, NULL);
+	pthread_cond_init(&in->ck_cv, NULL);
 	if (pthread_create(&in->thr, NULL, committer, in) != 0) {
 		rc = lethe_err_set(err, LETHE_E_INTERNAL, "cannot start the intake thread");
 		goto fail_sync;
@@ -263,12 +331,17 @@ intake_start(const char *path, int64_t repeat_window, void (*on_commit)(void *),
 		rc = lethe_err_set(err, LETHE_E_INTERNAL, "cannot start the intake thread");
 		goto fail_sync;
 	}
+	/* Without it other connections still checkpoint (autocheckpoint): not fatal. */
+	in->ck_started = pthread_create(&in->ck_thr, NULL, checkpointer, in) == 0;
+	if (!in->ck_started)
+		log_warnx("intake: cannot start the checkpoint thread");
 	*out = in;
 	return LETHE_OK;
 fail_sync:
 	pthread_mutex_destroy(&in->mu);
 	pthread_cond_destroy(&in->work);
 	pthread_cond_destroy(&in->sync_cv);
+	pthread_cond_destroy(&in->ck_cv);
 fail:
 	store_close(in->st);
 	store_close(in->ck);
@@ -283,7 +356,7 @@ intake_submit(struct intake *in, struct intake_req *r)
 	r->rc = LETHE_E_UNAVAILABLE;
 	r->next = NULL;
 	pthread_mutex_lock(&in->mu);
-	if (in->stop) {
+	if (in->stop || in->sync_failed) {
 		pthread_mutex_unlock(&in->mu);
 		r->done(r);
 		return;
@@ -311,9 +384,12 @@ intake_stop(struct intake *in)
 	}
 	in->stop = true;
 	pthread_cond_broadcast(&in->work);
+	pthread_cond_signal(&in->ck_cv);
 	pthread_mutex_unlock(&in->mu);
 	pthread_join(in->thr, NULL);
 	pthread_join(in->sync_thr, NULL);
+	if (in->ck_started)
+		pthread_join(in->ck_thr, NULL);
 }
 
 void
@@ -325,6 +401,7 @@ intake_free(struct intake *in)
 	pthread_mutex_destroy(&in->mu);
 	pthread_cond_destroy(&in->work);
 	pthread_cond_destroy(&in->sync_cv);
+	pthread_cond_destroy(&in->ck_cv);
 	if (in->walfd >= 0)
 		close(in->walfd);
 	store_close(in->st);

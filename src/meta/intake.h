@@ -2,13 +2,13 @@
 /*
  * intake.h - durable intake of Meta data-deletion requests with group commit.
  *
- * HTTP handlers submit requests without waiting; one committer thread takes
- * everything queued, finds or creates each request in ONE state-store
- * transaction with synchronous=FULL (one fsync for the whole group), then
- * calls each request's completion function.  The server answers with a
- * confirmation code only from there, so only once the code can be looked up
- * after a crash.  Thread-safe: any number of threads may call
- * intake_submit().
+ * HTTP handlers submit requests without waiting.  A committer thread takes
+ * everything queued and finds or creates each request in ONE state-store
+ * transaction; a syncer thread then makes every committed group durable
+ * with one fdatasync of the WAL and calls each request's completion
+ * function.  The server answers with a confirmation code only from there,
+ * so only once the code can be looked up after a crash.  Thread-safe: any
+ * number of threads may call intake_submit().
  */
 #ifndef LETHE_META_INTAKE_H
 #define LETHE_META_INTAKE_H
@@ -44,9 +44,11 @@ struct intake;
 lethe_rc intake_start(const char *path, int64_t repeat_window, void (*on_commit)(void *), void *arg,
                       struct intake **out, struct lethe_err *err);
 /*
- * Queue @r.  r->done(r) is called exactly once, on the committer thread when
- * the group holding @r committed or failed (r->rc says), or at once on the
- * calling thread with LETHE_E_UNAVAILABLE if the intake is stopping.
+ * Queue @r.  r->done(r) is called exactly once: on the syncer thread once
+ * the group holding @r is durable (r->rc LETHE_OK) or its fsync failed; on
+ * the committer thread if its transaction failed; or at once on the calling
+ * thread with LETHE_E_UNAVAILABLE if the intake is stopping or an earlier
+ * fsync failed (see intake.c: such a failure is permanent until restart).
  */
 void intake_submit(struct intake *in, struct intake_req *r);
 /* Finish queued work and stop the thread; later submits fail at once. */

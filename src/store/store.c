@@ -882,8 +882,8 @@ store_set_durable(struct store *st, struct lethe_err *err)
 lethe_rc
 store_set_deferred_sync(struct store *st, struct lethe_err *err)
 {
-	if (sqlite3_exec(st->db, "PRAGMA synchronous=OFF; PRAGMA wal_autocheckpoint=0", NULL, NULL,
-	                 NULL) != SQLITE_OK)
+	if (sqlite3_exec(st->db, "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0", NULL,
+	                 NULL, NULL) != SQLITE_OK)
 		return sfail(st, err, "synchronous");
 	st->deferred = true;
 	return LETHE_OK;

@@ -171,12 +171,15 @@ lethe_rc store_ping(struct store *st, struct lethe_err *err);
 lethe_rc store_set_durable(struct store *st, struct lethe_err *err);
 /*
  * Commits of this connection return before they are durable
- * (synchronous=OFF) and the connection never checkpoints: the caller makes
- * them durable itself by syncing the WAL file (STORE_WAL_SUFFIX after the
- * store's path) with fdatasync() before it relies on them, and leaves
- * checkpoints to connections that sync (store_checkpoint()).  Used by the
- * intake, which overlaps one group's fsync with the next group's work.
- * store_close() restores synchronous=FULL first, since closing may checkpoint.
+ * (synchronous=NORMAL: in WAL mode a commit appends its frames without an
+ * fsync; SQLite still syncs the WAL header when it restarts the WAL, which
+ * keeps a power loss from replaying old frames) and the connection never
+ * checkpoints: the caller makes its commits durable itself by syncing the
+ * WAL file (STORE_WAL_SUFFIX after the store's path) with fdatasync()
+ * before it relies on them, and leaves checkpoints to connections that
+ * sync (store_checkpoint()).  Used by the intake, which overlaps one group's
+ * fsync with the next group's work.  store_close() restores
+ * synchronous=FULL first, since closing may checkpoint.
  */
 lethe_rc store_set_deferred_sync(struct store *st, struct lethe_err *err);
 #define STORE_WAL_SUFFIX "-wal"
