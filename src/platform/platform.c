@@ -57,6 +57,18 @@ platform_supports(const char *platform, enum platform_op op)
 	return false;
 }
 
+bool
+platform_has_app_token(const struct platforms *p, const char *platform)
+{
+	const char *c = platform_canonical(platform);
+	int id = c ? platform_id_of(c) : -1;
+
+	if (p == NULL || id < 0)
+		return false;
+	return p->conf[id].client_id != NULL &&
+	       (p->conf[id].secret.env != NULL || p->conf[id].secret.file != NULL);
+}
+
 const char *
 platform_outcome_str(enum platform_outcome o)
 {
@@ -198,6 +210,17 @@ platform_call(const struct platforms *p, const char *platform, enum platform_op 
 	if (platform_request_build(p, id, op, token, account_id, &req, out))
 		send_request(p, id, &req, out);
 	platform_request_free(&req);
+	/*
+	 * "Token invalid" does not say the subscription is gone: it stays, and
+	 * this token cannot remove it.  A dead letter with the reason.
+	 */
+	if (op == PLATFORM_UNSUBSCRIBE && out->outcome == PLATFORM_ALREADY) {
+		out->outcome = PLATFORM_FAILED;
+		snprintf(out->detail, sizeof(out->detail),
+		         "%s answered HTTP %ld: the token is invalid (revoked or expired), so the "
+		         "subscription could not be removed",
+		         c, out->http_status);
+	}
 	log_info("platform %s %s: %s (HTTP %ld)", c,
 	         op == PLATFORM_REVOKE ? "revoke" : "unsubscribe",
 	         platform_outcome_str(out->outcome), out->http_status);

@@ -87,7 +87,7 @@ def test_api_wrong_method_is_405_and_unknown_path_404(setup):
     for method in ("POST", "DELETE", "PATCH"):
         status, hdrs, body = api(srv, method, "/v1/channels/%d" % cid)
         assert_error(status, hdrs, body, 405, "method_not_allowed")
-        assert hdrs["allow"] == "GET"
+        assert hdrs["allow"] == "GET, HEAD"
     for path in ("/v1/channels/%d/revoke" % cid, "/v1/users/1", "/v1/channels/%d/disconnect/x"
                  % cid):
         status, hdrs, body = api(srv, "POST", path)
