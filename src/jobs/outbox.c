@@ -34,6 +34,7 @@
 #define AD_PREFIX "lethe-outbox-v1:"
 #define IDLE_MS 1000          /* look for due jobs at least this often */
 #define BUSY_RETRY_MS 2000    /* a purge whose erase job another process runs */
+#define KEY_RETRY_MS 60000    /* a job sealed under another outbox key */
 #define RECOVER_AGE_S 10      /* staged disconnects older than this are repaired */
 #define PURGE_SCOPE "channel" /* the data map scope a purge erases */
 
@@ -148,6 +149,16 @@ outbox_open(const uint8_t key[HASH_KEY_LEN], const char *kind, const uint8_t *bo
 	return rc;
 }
 
+lethe_rc
+outbox_key_check(const struct lethe_config *cfg, struct store *st, struct lethe_err *err)
+{
+	static const char constant[] = "lethe-outbox-key-fingerprint-v1";
+	char fp[HASH_TEXT_LEN + 1];
+
+	hash_keyed(cfg->outbox.key, constant, sizeof(constant) - 1, fp);
+	return store_outbox_key_check(st, fp, err);
+}
+
 int64_t
 outbox_backoff_ms(const struct outbox_config *o, int64_t failures, uint32_t rnd)
 {
@@ -249,9 +260,26 @@ run_call(const struct lethe_config *cfg, struct store_outbox *j, const struct ou
 }
 
 struct purge_note {
-	struct store *st; /* where to record */
-	int64_t job;      /* the outbox job */
+	struct store *st;   /* where to record */
+	int64_t job;        /* the outbox job */
+	const char *owner;  /* its lease holder */
+	int64_t lease_ms;   /* lease length */
+	int64_t renewed_ms; /* when the lease was last extended */
 };
+
+/* Between batches: keep the job's lease alive (every third of it). */
+static void
+renew_lease(void *arg, const struct erase_progress *p)
+{
+	struct purge_note *n = arg;
+	int64_t t = now_ms();
+
+	(void)p;
+	if (t - n->renewed_ms < n->lease_ms / 3)
+		return;
+	if (store_outbox_renew(n->st, n->job, n->owner, t, n->lease_ms, NULL) == LETHE_OK)
+		n->renewed_ms = t;
+}
 
 static void
 note_erase_job(void *arg, int64_t erase_job)
@@ -265,10 +293,14 @@ note_erase_job(void *arg, int64_t erase_job)
 static lethe_rc
 run_purge(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
           struct store *st, struct store_outbox *j, const struct outbox_payload *pl,
-          const volatile int *stop)
+          const char *owner, const volatile int *stop)
 {
 	const struct dm_scope *sc = datamap_scope(dm, PURGE_SCOPE);
-	struct purge_note note = {.st = st, .job = j->id};
+	struct purge_note note = {.st = st,
+	                          .job = j->id,
+	                          .owner = owner,
+	                          .lease_ms = cfg->outbox.lease_ms,
+	                          .renewed_ms = now_ms()};
 	struct plan *plan = NULL;
 	struct plan_id id;
 	struct erase_opts eo;
@@ -295,6 +327,8 @@ run_purge(const struct lethe_config *cfg, const struct datamap *dm, struct appdb
 		eo.stop = stop;
 		eo.on_job = note_erase_job;
 		eo.job_arg = &note;
+		eo.on_progress = renew_lease;
+		eo.arg = &note;
 		rc = erase_run(plan, &id, 1, db, st, &eo, &res, &err);
 	}
 	if (rc == LETHE_OK) {
@@ -333,11 +367,20 @@ run_one(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *
 		return rc;
 	}
 	if (outbox_open(cfg->outbox.key, j.kind, j.box, j.boxlen, pl) != LETHE_OK) {
-		/* Without its payload the job cannot run: a dead letter, never a guess. */
-		job_finished(&j, "dead", "failed",
-		             "the sealed payload cannot be opened (outbox key changed?)");
+		/*
+		 * Sealed under another key: a process with the right key can still
+		 * run it, so it waits (never a guess, never given up here).
+		 */
+		snprintf(j.state, sizeof(j.state), "pending");
+		snprintf(j.reason, sizeof(j.reason),
+		         "the sealed payload cannot be opened under this outbox key; waiting for a "
+		         "process with the key it was sealed with");
+		j.next_at_ms = now_ms() + KEY_RETRY_MS;
+		log_warnx("outbox job %lld (%s): its payload cannot be opened under this outbox "
+		          "key; left pending",
+		          (long long)j.id, j.kind);
 	} else if (strcmp(j.kind, "purge") == 0) {
-		run_purge(cfg, dm, db, st, &j, pl, stop);
+		run_purge(cfg, dm, db, st, &j, pl, owner, stop);
 	} else {
 		run_call(cfg, &j, pl);
 	}
@@ -533,9 +576,21 @@ lethe_rc
 outbox_start(const struct lethe_config *cfg, const struct datamap *dm, struct outbox **out,
              struct lethe_err *err)
 {
-	struct outbox *o = xcalloc(1, sizeof(*o));
+	struct outbox *o = NULL;
+	struct store *st = NULL;
+	lethe_rc rc = LETHE_OK;
 
 	*out = NULL;
+	/* Every process of a state store seals with one key: checked before any job runs. */
+	if (dm->channel != NULL) {
+		rc = store_open(cfg->state_db, &st, err);
+		if (rc == LETHE_OK)
+			rc = outbox_key_check(cfg, st, err);
+		store_close(st);
+	}
+	if (rc != LETHE_OK)
+		return rc;
+	o = xcalloc(1, sizeof(*o));
 	o->cfg = cfg;
 	o->dm = dm;
 	outbox_owner(o->owner, sizeof(o->owner));

@@ -45,6 +45,13 @@ lethe_rc outbox_open(const uint8_t key[HASH_KEY_LEN], const char *kind, const ui
                      size_t len, struct outbox_payload *out);
 
 /*
+ * Check that the outbox key of @cfg is the one @st's jobs are sealed with (a
+ * keyed hash of a constant is recorded on first use, never the key);
+ * LETHE_E_CONFIG with a clear message if not.
+ */
+lethe_rc outbox_key_check(const struct lethe_config *cfg, struct store *st, struct lethe_err *err);
+
+/*
  * Delay before the next try after @failures failed calls (>= 1): full
  * jitter, a uniform draw from [0, min(cap, base * 2^(failures-1))] ms, using
  * @rnd (uniform 32 bits) as the random source.

@@ -148,7 +148,10 @@ static const char schema_v5[] =
     "  lease_until INTEGER," /* ms */
     "  box BLOB);"           /* sealed payload; NULL once the job ends */
     "CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_at);"
-    "CREATE INDEX IF NOT EXISTS outbox_disconnect ON outbox(disconnect_id);";
+    "CREATE INDEX IF NOT EXISTS outbox_disconnect ON outbox(disconnect_id);"
+    "CREATE TABLE IF NOT EXISTS outbox_key ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  fingerprint TEXT NOT NULL);"; /* keyed hash of a constant: which key seals */
 
 /* migrations[i] brings a store from version i to i + 1. */
 static const char *const migrations[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3, schema_v4,
@@ -1308,6 +1311,22 @@ store_outbox_update(struct store *st, const struct store_outbox *j, const char *
 }
 
 lethe_rc
+store_outbox_renew(struct store *st, int64_t id, const char *owner, int64_t now_ms,
+                   int64_t lease_ms, struct lethe_err *err)
+{
+	lethe_rc rc;
+
+	rc = execf(st, err,
+	           "UPDATE outbox SET lease_until = ?3 + ?4, updated_at = ?3 WHERE id = ?1 AND "
+	           "state = 'running' AND lease_owner = ?2",
+	           "itii", id, owner, now_ms, lease_ms);
+	if (rc == LETHE_OK && sqlite3_changes(st->db) != 1)
+		rc = lethe_err_set(err, LETHE_E_BUSY, "outbox job %lld was taken over",
+		                   (long long)id);
+	return rc;
+}
+
+lethe_rc
 store_outbox_set_erase_job(struct store *st, int64_t id, int64_t erase_job, struct lethe_err *err)
 {
 	return execf(st, err, "UPDATE outbox SET erase_job = ?2 WHERE id = ?1", "ii", id,
@@ -1326,6 +1345,29 @@ store_outbox_counts(struct store *st, store_outbox_count_fn fn, void *arg, struc
 	while (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW)
 		fn(arg, (const char *)sqlite3_column_text(q, 0),
 		   (const char *)sqlite3_column_text(q, 1), sqlite3_column_int64(q, 2));
+	unprep(st, q);
+	return rc;
+}
+
+lethe_rc
+store_outbox_key_check(struct store *st, const char *fingerprint, struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	rc = execf(st, err,
+	           "INSERT INTO outbox_key (id, fingerprint) VALUES (1, ?1) ON CONFLICT (id) DO "
+	           "NOTHING",
+	           "t", fingerprint);
+	if (rc == LETHE_OK)
+		rc = prepf(st, &q, err, "SELECT fingerprint FROM outbox_key WHERE id = 1", "");
+	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW &&
+	    strcmp((const char *)sqlite3_column_text(q, 0), fingerprint) != 0)
+		rc = lethe_err_set(
+		    err, LETHE_E_CONFIG,
+		    "the outbox key is not the one this state store's jobs are sealed "
+		    "with (check outbox.key_env / outbox.key_file: every lethe "
+		    "process of this state store needs the same key)");
 	unprep(st, q);
 	return rc;
 }

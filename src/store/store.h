@@ -261,6 +261,9 @@ lethe_rc store_outbox_claim(struct store *st, int64_t disconnect_id, const char 
 lethe_rc store_outbox_update(struct store *st, const struct store_outbox *j, const char *owner,
                              int64_t now_ms, struct lethe_err *err);
 /* Record the erase job a purge (job @id) runs, as soon as it is known. */
+/* Extend @owner's lease of running job @id to @now_ms + @lease_ms; LETHE_E_BUSY if not held. */
+lethe_rc store_outbox_renew(struct store *st, int64_t id, const char *owner, int64_t now_ms,
+                            int64_t lease_ms, struct lethe_err *err);
 lethe_rc store_outbox_set_erase_job(struct store *st, int64_t id, int64_t erase_job,
                                     struct lethe_err *err);
 /* Free what store_outbox_claim put in @j (the box is wiped first). */
@@ -269,6 +272,11 @@ void store_outbox_clear(struct store_outbox *j);
 lethe_rc store_outbox_counts(struct store *st, store_outbox_count_fn fn, void *arg,
                              struct lethe_err *err);
 /* The earliest time (ms) a pending or running job becomes due, 0 if none. */
+/*
+ * Record @fingerprint (a keyed hash of a constant under the outbox key) if
+ * none is recorded yet; LETHE_E_CONFIG if another one is.
+ */
+lethe_rc store_outbox_key_check(struct store *st, const char *fingerprint, struct lethe_err *err);
 lethe_rc store_outbox_next_due(struct store *st, int64_t *next_ms, struct lethe_err *err);
 
 #endif /* LETHE_STORE_H */

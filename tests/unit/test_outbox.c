@@ -397,6 +397,21 @@ test_outbox_config_and_api_keys(void **state)
 	                             &cfg, &err),
 	                 LETHE_E_CONFIG);
 	config_free(&cfg);
+	/* A lease not longer than a platform call: refused (default timeout 15 s). */
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(load_config(f->dir,
+	                             "app: {database: app.db}\ndatamap: map.yaml\n"
+	                             "outbox: {lease: 15s}\n",
+	                             &cfg, &err),
+	                 LETHE_E_CONFIG);
+	assert_non_null(strstr(err.msg, "outbox.lease"));
+	config_free(&cfg);
+	assert_int_equal(load_config(f->dir,
+	                             "app: {database: app.db}\ndatamap: map.yaml\n"
+	                             "outbox: {lease: 16s}\n",
+	                             &cfg, &err),
+	                 LETHE_OK);
+	config_free(&cfg);
 }
 
 static void
@@ -899,6 +914,91 @@ test_outbox_disconnect_refuses_uncarriable(void **state)
 	appdb_close(db);
 }
 
+/* Every process of a state store seals with one outbox key: a fingerprint checks it. */
+static void
+test_outbox_key_fingerprint(void **state)
+{
+	struct st_fixture *f = *state;
+	struct lethe_config cfg;
+	struct lethe_err err;
+
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&err, 0, sizeof(err));
+	hash_key_random(cfg.outbox.key);
+	assert_int_equal(outbox_key_check(&cfg, f->st, &err), LETHE_OK);
+	assert_int_equal(outbox_key_check(&cfg, f->st, &err), LETHE_OK);
+	cfg.outbox.key[0] ^= 1;
+	assert_int_equal(outbox_key_check(&cfg, f->st, &err), LETHE_E_CONFIG);
+	assert_non_null(strstr(err.msg, "outbox key"));
+}
+
+/* A job sealed under another key waits for a process with that key; it is not given up. */
+static void
+test_outbox_unopenable_job_waits(void **state)
+{
+	struct st_fixture *f = *state;
+	struct lethe_config cfg;
+	struct lethe_err err;
+	struct outbox_payload pl;
+	struct store_outbox g;
+	uint8_t other[HASH_KEY_LEN], *box;
+	size_t len = 0;
+	int64_t disc, id = 0;
+	int ran = 0;
+
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&err, 0, sizeof(err));
+	memset(&pl, 0, sizeof(pl));
+	hash_key_random(cfg.outbox.key);
+	hash_key_random(other);
+	cfg.outbox.base_ms = 10;
+	cfg.outbox.cap_ms = 10;
+	cfg.outbox.max_attempts = 1;
+	cfg.outbox.max_age_s = 1;
+	cfg.outbox.lease_ms = 1000;
+	snprintf(pl.token, sizeof(pl.token), "tok");
+	box = outbox_seal(other, "revoke", &pl, &len);
+	disc = add_disc(f->st);
+	assert_int_equal(
+	    store_outbox_add(f->st, disc, "revoke", "google", "pending", 1, box, len, &id, NULL),
+	    LETHE_OK);
+	free(box);
+	assert_int_equal(outbox_run_due(&cfg, NULL, NULL, f->st, 0, "h:1:a", NULL, &ran, &err),
+	                 LETHE_OK);
+	assert_int_equal(store_outbox_get(f->st, id, &g, NULL), LETHE_OK);
+	assert_string_equal(g.state, "pending");
+	assert_true(g.has_box);
+	assert_int_equal(g.attempts, 0);
+	assert_non_null(strstr(g.reason, "outbox key"));
+}
+
+/* A long purge keeps its lease: renewed, nobody else takes the job. */
+static void
+test_outbox_lease_renew(void **state)
+{
+	struct st_fixture *f = *state;
+	struct store_outbox a, b;
+	uint8_t box[4] = {1};
+	int64_t disc, id = 0;
+
+	disc = add_disc(f->st);
+	assert_int_equal(store_outbox_add(f->st, disc, "purge", NULL, "pending", 100, box,
+	                                  sizeof(box), &id, NULL),
+	                 LETHE_OK);
+	assert_int_equal(store_outbox_claim(f->st, 0, "other-host:1:a", 100, 1000, &a, NULL),
+	                 LETHE_OK);
+	assert_int_equal(store_outbox_renew(f->st, id, "other-host:1:a", 900, 1000, NULL),
+	                 LETHE_OK);
+	assert_int_equal(store_outbox_renew(f->st, id, "other-host:2:b", 900, 1000, NULL),
+	                 LETHE_E_BUSY);
+	assert_int_equal(store_outbox_claim(f->st, 0, "other-host:2:b", 1500, 1000, &b, NULL),
+	                 LETHE_E_NOTFOUND);
+	assert_int_equal(store_outbox_claim(f->st, 0, "other-host:2:b", 1901, 1000, &b, NULL),
+	                 LETHE_OK);
+	store_outbox_clear(&a);
+	store_outbox_clear(&b);
+}
+
 int
 main(void)
 {
@@ -924,6 +1024,10 @@ main(void)
 	                                    st_teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_disconnect_refuses_uncarriable, st_setup,
 	                                    st_teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_key_fingerprint, st_setup, st_teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_unopenable_job_waits, st_setup,
+	                                    st_teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_lease_renew, st_setup, st_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
