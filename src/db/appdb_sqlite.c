@@ -315,6 +315,13 @@ sq_flush(struct appdb *db)
 }
 
 static void
+sq_durable(struct appdb *db, bool on)
+{
+	sqlite3_exec(H(db), on ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL,
+	             NULL, NULL);
+}
+
+static void
 sq_bulk(struct appdb *db, bool on)
 {
 	sqlite3_exec(H(db),
@@ -344,4 +351,5 @@ const struct appdb_ops appdb_sqlite_ops = {
     .maintain = sq_maintain,
     .flush = sq_flush,
     .bulk = sq_bulk,
+    .durable = sq_durable,
 };

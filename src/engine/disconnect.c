@@ -672,7 +672,10 @@ disconnect_channel(const struct lethe_config *cfg, const struct datamap *dm, str
 	/*
 	 * The app write lock first: a disconnect of the same channel by another
 	 * process has then either finished or not started, and its record says so.
+	 * Its commit is durable (a power loss must not undo what the state store,
+	 * FULL, says happened).
 	 */
+	appdb_durable(db, true);
 	rc = appdb_begin_write(db, err);
 	app_open = rc == LETHE_OK;
 	if (rc == LETHE_OK) {
@@ -783,6 +786,7 @@ disconnect_channel(const struct lethe_config *cfg, const struct datamap *dm, str
 out:
 	if (app_open)
 		appdb_rollback(db);
+	appdb_durable(db, false);
 	if (pl != NULL) {
 		sodium_memzero(pl, sizeof(*pl));
 		free(pl);
@@ -950,6 +954,7 @@ disconnect_recover(const struct lethe_config *cfg, const struct datamap *dm, str
 			          (long long)d.id);
 			goto next;
 		}
+		appdb_durable(db, true);
 		if (rc == LETHE_OK)
 			rc = appdb_begin_write(db, err);
 		if (rc == LETHE_OK)
@@ -967,6 +972,9 @@ disconnect_recover(const struct lethe_config *cfg, const struct datamap *dm, str
 			rc = appdb_commit(db, err);
 		else
 			appdb_rollback(db);
+		if (rc != LETHE_OK)
+			appdb_rollback(db);
+		appdb_durable(db, false);
 	act:
 		if (rc == LETHE_OK && act == RECOVER_DROP)
 			rc = store_disc_drop(st, d.id, err);

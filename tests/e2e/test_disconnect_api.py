@@ -9,6 +9,7 @@ client sent, and changes nothing.  `lethe api-key` prints a key the server accep
 """
 import json
 import re
+import sqlite3
 
 import pytest
 
@@ -156,3 +157,24 @@ def test_cli_disconnect_refusals(demo, fake_platform):
                                env=env)
     assert code == 3, err
     assert channel_row(demo, ch["id"])[0] == ch["token"]
+
+
+def test_api_disconnect_refuses_a_token_too_long_to_carry(demo, servers, fake_platform):
+    """A token no revoke job can carry (8 KiB or more): 400 with a clear message, and
+    nothing changes (it is not wiped as if there were none)."""
+    configure(demo, fake_platform)
+    ch = channel(demo, "youtube")
+    big = "t" * 9000
+    with sqlite3.connect(str(demo.db)) as c:
+        c.execute("UPDATE channels SET access_token = ? WHERE id = ?", (big, ch["id"]))
+    srv = servers(demo, env=serve_env(fake_platform))
+    status, hdrs, body = api(srv, "POST", "/v1/channels/%d/disconnect" % ch["id"])
+    assert_error(status, hdrs, body, 400, "invalid_request")
+    assert "cannot be carried" in body["error"]["message"]
+    assert "nothing changed" in body["error"]["message"]
+    assert big[:20] not in json.dumps(body)
+    assert channel_row(demo, ch["id"])[0] == big
+    assert query(demo.state_db, "SELECT count(*) FROM outbox")[0][0] == 0
+    assert query(demo.state_db, "SELECT count(*) FROM channel_disconnects")[0][0] == 0
+    assert fake_platform.calls() == []
+    stop_ok(srv)

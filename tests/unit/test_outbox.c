@@ -999,6 +999,35 @@ test_outbox_lease_renew(void **state)
 	store_outbox_clear(&b);
 }
 
+/* The at-once commit on the app database is durable (synchronous FULL), then back to NORMAL. */
+static void
+test_outbox_disconnect_commit_durable(void **state)
+{
+	struct st_fixture *f = *state;
+	struct lethe_config cfg;
+	struct lethe_err err;
+	struct datamap *dm = NULL;
+	struct appdb *db = recover_setup(f, &cfg, &dm);
+	int64_t disc = 0;
+	bool already = false;
+
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(count_of(db, "PRAGMA synchronous"), 1);
+	appdb_durable(db, true);
+	assert_int_equal(count_of(db, "PRAGMA synchronous"), 2);
+	appdb_durable(db, false);
+	assert_int_equal(count_of(db, "PRAGMA synchronous"), 1);
+	assert_int_equal(disconnect_channel(&cfg, dm, db, f->st, "2", "api", &disc, &already, &err),
+	                 LETHE_OK);
+	assert_true(disc > 0);
+	assert_int_equal(count_of(db, "PRAGMA synchronous"), 1);
+	assert_int_equal(count_of(db, "SELECT count(*) FROM channels WHERE id = 2 AND "
+	                              "access_token IS NULL AND status = 'revoked'"),
+	                 1);
+	datamap_free(dm);
+	appdb_close(db);
+}
+
 int
 main(void)
 {
@@ -1028,6 +1057,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_outbox_unopenable_job_waits, st_setup,
 	                                    st_teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_lease_renew, st_setup, st_teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_disconnect_commit_durable, st_setup,
+	                                    st_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
