@@ -224,18 +224,27 @@ job_finished(struct store_outbox *j, const char *state, const char *outcome, con
 	snprintf(j->reason, sizeof(j->reason), "%s", reason);
 }
 
-/* A revoke or unsubscribe call. */
+/* A revoke or unsubscribe call, bounded by @deadline_ms (epoch ms, 0: the configured timeout). */
 static void
-run_call(const struct lethe_config *cfg, struct store_outbox *j, const struct outbox_payload *pl)
+run_call(const struct lethe_config *cfg, struct store_outbox *j, const struct outbox_payload *pl,
+         int64_t deadline_ms)
 {
 	enum platform_op op =
 	    strcmp(j->kind, "revoke") == 0 ? PLATFORM_REVOKE : PLATFORM_UNSUBSCRIBE;
 	struct platform_result r;
+	int64_t left = deadline_ms > 0 ? deadline_ms - now_ms() : INT32_MAX;
 
 	memset(&r, 0, sizeof(r));
+	if (left <= 0) {
+		/* No time left for a call: it stays due, nothing was tried. */
+		snprintf(j->state, sizeof(j->state), "pending");
+		j->next_at_ms = now_ms();
+		return;
+	}
 	j->attempts++;
-	platform_call(cfg->platforms, j->platform, op, pl->token,
-	              pl->account[0] != '\0' ? pl->account : NULL, &r);
+	platform_call_within(cfg->platforms, j->platform, op, pl->token,
+	                     pl->account[0] != '\0' ? pl->account : NULL,
+	                     left < INT32_MAX ? (long)left : INT32_MAX, &r);
 	j->http_status = r.http_status;
 	switch (r.outcome) {
 	case PLATFORM_OK:
@@ -260,14 +269,17 @@ run_call(const struct lethe_config *cfg, struct store_outbox *j, const struct ou
 }
 
 struct purge_note {
-	struct store *st;   /* where to record */
-	int64_t job;        /* the outbox job */
-	const char *owner;  /* its lease holder */
-	int64_t lease_ms;   /* lease length */
-	int64_t renewed_ms; /* when the lease was last extended */
+	struct store *st;        /* where to record */
+	int64_t job;             /* the outbox job */
+	const char *owner;       /* its lease holder */
+	int64_t lease_ms;        /* lease length */
+	int64_t renewed_ms;      /* when the lease was last extended */
+	const volatile int *ext; /* the caller's stop flag, or NULL */
+	int64_t deadline_ms;     /* stop once past this (epoch ms), 0: never */
+	volatile int stop;       /* what the erasure polls between batches */
 };
 
-/* Between batches: keep the job's lease alive (every third of it). */
+/* Between batches: stop when asked or past the deadline; keep the job's lease alive. */
 static void
 renew_lease(void *arg, const struct erase_progress *p)
 {
@@ -275,6 +287,8 @@ renew_lease(void *arg, const struct erase_progress *p)
 	int64_t t = now_ms();
 
 	(void)p;
+	if ((n->ext != NULL && *n->ext) || (n->deadline_ms > 0 && t >= n->deadline_ms))
+		n->stop = 1;
 	if (t - n->renewed_ms < n->lease_ms / 3)
 		return;
 	if (store_outbox_renew(n->st, n->job, n->owner, t, n->lease_ms, NULL) == LETHE_OK)
@@ -293,14 +307,17 @@ note_erase_job(void *arg, int64_t erase_job)
 static lethe_rc
 run_purge(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
           struct store *st, struct store_outbox *j, const struct outbox_payload *pl,
-          const char *owner, const volatile int *stop)
+          const char *owner, const volatile int *stop, int64_t deadline_ms)
 {
 	const struct dm_scope *sc = datamap_scope(dm, PURGE_SCOPE);
 	struct purge_note note = {.st = st,
 	                          .job = j->id,
 	                          .owner = owner,
 	                          .lease_ms = cfg->outbox.lease_ms,
-	                          .renewed_ms = now_ms()};
+	                          .renewed_ms = now_ms(),
+	                          .ext = stop,
+	                          .deadline_ms = deadline_ms,
+	                          .stop = stop != NULL ? *stop : 0};
 	struct plan *plan = NULL;
 	struct plan_id id;
 	struct erase_opts eo;
@@ -324,7 +341,7 @@ run_purge(const struct lethe_config *cfg, const struct datamap *dm, struct appdb
 		eo.yield_ms = cfg->yield_ms;
 		eo.media_root = cfg->media_root;
 		eo.key = cfg->key;
-		eo.stop = stop;
+		eo.stop = &note.stop;
 		eo.on_job = note_erase_job;
 		eo.job_arg = &note;
 		eo.on_progress = renew_lease;
@@ -355,7 +372,7 @@ run_purge(const struct lethe_config *cfg, const struct datamap *dm, struct appdb
 static lethe_rc
 run_one(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
         struct store *st, int64_t disconnect_id, const char *owner, const volatile int *stop,
-        struct lethe_err *err)
+        int64_t deadline_ms, struct lethe_err *err)
 {
 	struct store_outbox j;
 	struct outbox_payload *pl = xcalloc(1, sizeof(*pl));
@@ -380,9 +397,9 @@ run_one(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *
 		          "key; left pending",
 		          (long long)j.id, j.kind);
 	} else if (strcmp(j.kind, "purge") == 0) {
-		run_purge(cfg, dm, db, st, &j, pl, owner, stop);
+		run_purge(cfg, dm, db, st, &j, pl, owner, stop, deadline_ms);
 	} else {
-		run_call(cfg, &j, pl);
+		run_call(cfg, &j, pl, deadline_ms);
 	}
 	sodium_memzero(pl, sizeof(*pl));
 	free(pl);
@@ -400,13 +417,14 @@ run_one(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *
 lethe_rc
 outbox_run_due(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
                struct store *st, int64_t disconnect_id, const char *owner, const volatile int *stop,
-               int *ran, struct lethe_err *err)
+               int64_t deadline_ms, int *ran, struct lethe_err *err)
 {
 	lethe_rc rc = LETHE_OK;
 
 	*ran = 0;
-	while (rc == LETHE_OK && (stop == NULL || *stop == 0) && *ran < 64) {
-		rc = run_one(cfg, dm, db, st, disconnect_id, owner, stop, err);
+	while (rc == LETHE_OK && (stop == NULL || *stop == 0) &&
+	       (deadline_ms == 0 || now_ms() < deadline_ms) && *ran < 64) {
+		rc = run_one(cfg, dm, db, st, disconnect_id, owner, stop, deadline_ms, err);
 		if (rc == LETHE_OK)
 			(*ran)++;
 	}
@@ -453,7 +471,8 @@ outbox_drive(const struct lethe_config *cfg, const struct datamap *dm, int64_t d
 		int ran = 0;
 		int64_t wait;
 
-		rc = outbox_run_due(cfg, dm, db, st, disconnect_id, owner, NULL, &ran, err);
+		rc = outbox_run_due(cfg, dm, db, st, disconnect_id, owner, NULL, deadline, &ran,
+		                    err);
 		if (rc == LETHE_OK)
 			rc = store_outbox_list(st, disconnect_id, NULL, count_open, &acc, err);
 		if (rc != LETHE_OK || acc.open == 0)
@@ -550,7 +569,8 @@ outbox_main(void *arg)
 			                       &err) != LETHE_OK)
 				log_warnx("outbox: recovering staged disconnects: %s", err.msg);
 		}
-		rc = outbox_run_due(o->cfg, o->dm, db, st, 0, o->owner, &o->stop_flag, &ran, &err);
+		rc = outbox_run_due(o->cfg, o->dm, db, st, 0, o->owner, &o->stop_flag, 0, &ran,
+		                    &err);
 		if (rc != LETHE_OK && rc != LETHE_E_BUSY)
 			log_warnx("outbox: %s", err.msg);
 		if (o->stop_flag)

@@ -64,11 +64,14 @@ void outbox_owner(char *out, size_t n);
 /*
  * Run due jobs of disconnect @disconnect_id (0: any) once each in this
  * thread; *@ran gets the number of calls made.  @stop, if set, is polled
- * between jobs and by purges between batches.
+ * between jobs and by purges between batches.  @deadline_ms (epoch ms, 0:
+ * none) bounds it all: no job starts after it, a call's timeout is cut to
+ * the time left, a purge stops (resumably) at the first batch boundary past it.
  */
 lethe_rc outbox_run_due(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
                         struct store *st, int64_t disconnect_id, const char *owner,
-                        const volatile int *stop, int *ran, struct lethe_err *err);
+                        const volatile int *stop, int64_t deadline_ms, int *ran,
+                        struct lethe_err *err);
 
 /*
  * Run the jobs of disconnect @disconnect_id until none is pending or

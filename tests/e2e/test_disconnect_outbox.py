@@ -221,3 +221,43 @@ def test_outbox_concurrent_disconnects_of_one_channel(demo, servers, fake_platfo
     assert query(demo.state_db, "SELECT count(*) FROM channel_disconnects")[0][0] == 1
     assert query(demo.state_db, "SELECT count(*) FROM outbox WHERE kind = 'revoke'")[0][0] == 1
     stop_ok(srv)
+
+
+def test_cli_disconnect_timeout_bounds_a_hanging_call(demo, fake_platform):
+    """--timeout S bounds the whole wait: a call that hangs is cut at the time left (the
+    platform timeout is 30 s here), the job stays to be retried, exit status 4."""
+    fake = fake_platform
+    configure(demo, fake, lease="60s", timeout_ms=30000)
+    fake.hang("google", seconds=30)
+    ch = channel(demo, "youtube")
+    t0 = time.monotonic()
+    code, out, err = run_lethe("disconnect", "-c", demo.config, "--channel", str(ch["id"]),
+                               "--timeout", "1", env=serve_env(fake))
+    elapsed = time.monotonic() - t0
+    assert code == 4, (code, out, err)
+    assert elapsed < 6 * TSCALE, elapsed
+    assert channel_row(demo, ch["id"]) == (None, None, "revoked")
+    assert len(fake.calls("google")) == 1
+    states = query(demo.state_db, "SELECT state FROM outbox WHERE kind = 'revoke'")
+    assert states == [("pending",)], states
+
+
+def test_cli_refuses_another_outbox_key(demo, fake_platform):
+    """The jobs of a state store are sealed under one key: a process with another one (here
+    LETHE_OUTBOX_KEY overriding the key file) refuses to act, and nothing changes."""
+    fake = fake_platform
+    configure(demo, fake)
+    a = channel(demo, "x")
+    b = channel(demo, "tiktok")
+    code, out, err = run_lethe("disconnect", "-c", demo.config, "--channel", str(a["id"]),
+                               "--no-wait", env=serve_env(fake))
+    assert code == 0, err
+    env = serve_env(fake)
+    env["LETHE_OUTBOX_KEY"] = "ab" * 32
+    code, out, err = run_lethe("disconnect", "-c", demo.config, "--channel", str(b["id"]),
+                               "--no-wait", env=env)
+    assert code != 0
+    assert "outbox key" in err and "ab" * 8 not in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert channel_row(demo, b["id"])[0] == b["token"]
+    assert query(demo.state_db, "SELECT count(*) FROM channel_disconnects")[0][0] == 1

@@ -963,7 +963,7 @@ test_outbox_unopenable_job_waits(void **state)
 	    store_outbox_add(f->st, disc, "revoke", "google", "pending", 1, box, len, &id, NULL),
 	    LETHE_OK);
 	free(box);
-	assert_int_equal(outbox_run_due(&cfg, NULL, NULL, f->st, 0, "h:1:a", NULL, &ran, &err),
+	assert_int_equal(outbox_run_due(&cfg, NULL, NULL, f->st, 0, "h:1:a", NULL, 0, &ran, &err),
 	                 LETHE_OK);
 	assert_int_equal(store_outbox_get(f->st, id, &g, NULL), LETHE_OK);
 	assert_string_equal(g.state, "pending");
