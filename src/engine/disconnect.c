@@ -385,16 +385,6 @@ unsub_accounts(const struct datamap *dm, struct appdb *db, const char *id, struc
 	return rc;
 }
 
-static void
-names_free(char **v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 /* The "set" of @t's disconnect as a JSON object. */
 static json_t *
 set_json(const struct dm_table *t)
@@ -801,6 +791,67 @@ out:
 	return rc;
 }
 
+/*
+ * One page of the channels linked to identity @value by link @l, keys above
+ * @after in key order: at most IDENTITY_MAX ids into @ids (*@nids).
+ */
+static lethe_rc
+identity_page(const struct datamap *dm, struct appdb *db, const struct dm_link *l,
+              const char *value, int64_t after, char **ids, size_t *nids, struct lethe_err *err)
+{
+	const struct dm_table *ch = dm->channel;
+	struct appdb_stmt *q = NULL;
+	struct params p;
+	struct buf b;
+	char key[64];
+	lethe_rc rc;
+
+	*nids = 0;
+	p.n = 0;
+	buf_init(&b, SQL_CAP);
+	buf_adds(&b, "SELECT ");
+	appdb_quote(db, &b, ch->key);
+	buf_adds(&b, " FROM ");
+	appdb_quote(db, &b, ch->name);
+	buf_adds(&b, " WHERE ");
+	appdb_quote(db, &b, l->column);
+	buf_adds(&b, " = ");
+	rc = param_add(db, &b, &p, (struct appdb_val){.type = APPDB_TEXT, .s = value}, err);
+	buf_adds(&b, " AND ");
+	appdb_quote(db, &b, ch->key);
+	buf_adds(&b, " > ");
+	if (rc == LETHE_OK)
+		rc = param_add(db, &b, &p, (struct appdb_val){.type = APPDB_INT, .i = after}, err);
+	if (rc == LETHE_OK)
+		rc = conds_sql(db, &b, &p, l->when, l->nwhen, err);
+	buf_adds(&b, " ORDER BY ");
+	appdb_quote(db, &b, ch->key);
+	if (rc == LETHE_OK)
+		rc = appdb_prepare(db, buf_str(&b), &q, err);
+	if (rc == LETHE_OK)
+		rc = appdb_bind_all(db, q, p.v, p.n);
+	while (rc == LETHE_OK && *nids < IDENTITY_MAX) {
+		struct appdb_val v;
+		enum appdb_step step = appdb_step(db, q, err);
+
+		if (step == APPDB_ERROR)
+			rc = LETHE_E_DB;
+		if (step != APPDB_ROW)
+			break;
+		appdb_column(db, q, 0, &v);
+		if (val_text(&v, key, sizeof(key)) && disconnect_id_ok(key))
+			ids[(*nids)++] = xstrdup(key);
+		else
+			log_warnx("disconnect: a channel of table '%s' has a key that is not a "
+			          "positive integer; skipped",
+			          ch->name);
+	}
+	if (q != NULL)
+		appdb_finalize(db, q);
+	buf_free(&b);
+	return rc;
+}
+
 lethe_rc
 disconnect_identity(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
                     struct store *st, const char *kind, const char *value, int64_t *rows,
@@ -808,7 +859,7 @@ disconnect_identity(const struct lethe_config *cfg, const struct datamap *dm, st
 {
 	const struct dm_table *ch = dm->channel;
 	char **ids = NULL;
-	size_t nids = 0, i;
+	size_t nids = 0, i, k;
 	lethe_rc rc = LETHE_OK;
 
 	*rows = 0;
@@ -817,56 +868,30 @@ disconnect_identity(const struct lethe_config *cfg, const struct datamap *dm, st
 	ids = xcalloc(IDENTITY_MAX, sizeof(char *));
 	for (i = 0; rc == LETHE_OK && i < ch->nlinks; i++) {
 		const struct dm_link *l = &ch->links[i];
-		struct appdb_stmt *q = NULL;
-		struct params p;
-		struct buf b;
-		char key[64];
+		int64_t after = 0;
 
 		if (l->kind != DM_LINK_IDENTITY || strcmp(l->identity, kind) != 0)
 			continue;
-		p.n = 0;
-		buf_init(&b, SQL_CAP);
-		buf_adds(&b, "SELECT ");
-		appdb_quote(db, &b, ch->key);
-		buf_adds(&b, " FROM ");
-		appdb_quote(db, &b, ch->name);
-		buf_adds(&b, " WHERE ");
-		appdb_quote(db, &b, l->column);
-		buf_adds(&b, " = ");
-		rc = param_add(db, &b, &p, (struct appdb_val){.type = APPDB_TEXT, .s = value}, err);
-		if (rc == LETHE_OK)
-			rc = conds_sql(db, &b, &p, l->when, l->nwhen, err);
-		if (rc == LETHE_OK)
-			rc = appdb_prepare(db, buf_str(&b), &q, err);
-		if (rc == LETHE_OK)
-			rc = appdb_bind_all(db, q, p.v, p.n);
-		while (rc == LETHE_OK && nids < IDENTITY_MAX) {
-			struct appdb_val v;
-			enum appdb_step step = appdb_step(db, q, err);
+		/* Page by key: every linked channel, however many, is disconnected. */
+		do {
+			rc = identity_page(dm, db, l, value, after, ids, &nids, err);
+			for (k = 0; rc == LETHE_OK && k < nids; k++) {
+				int64_t disc = 0;
+				bool already = false;
 
-			if (step == APPDB_ERROR)
-				rc = LETHE_E_DB;
-			if (step != APPDB_ROW)
-				break;
-			appdb_column(db, q, 0, &v);
-			val_text(&v, key, sizeof(key));
-			if (disconnect_id_ok(key))
-				ids[nids++] = xstrdup(key);
-		}
-		if (q != NULL)
-			appdb_finalize(db, q);
-		buf_free(&b);
+				rc = disconnect_channel(cfg, dm, db, st, ids[k], "deauthorize",
+				                        &disc, &already, err);
+				if (rc == LETHE_OK && !already)
+					(*rows)++;
+			}
+			if (nids > 0)
+				after = strtoll(ids[nids - 1], NULL, 10);
+			for (k = 0; k < nids; k++)
+				free(ids[k]);
+		} while (rc == LETHE_OK && nids == IDENTITY_MAX);
+		nids = 0;
 	}
-	for (i = 0; rc == LETHE_OK && i < nids; i++) {
-		int64_t disc = 0;
-		bool already = false;
-
-		rc = disconnect_channel(cfg, dm, db, st, ids[i], "deauthorize", &disc, &already,
-		                        err);
-		if (rc == LETHE_OK && !already)
-			(*rows)++;
-	}
-	names_free(ids, nids);
+	free(ids);
 	return rc;
 }
 

@@ -1028,6 +1028,68 @@ test_outbox_disconnect_commit_durable(void **state)
 	appdb_close(db);
 }
 
+/* A deauthorization disconnects every channel of the person, not only the first 256. */
+static void
+test_outbox_identity_disconnects_every_channel(void **state)
+{
+	struct st_fixture *f = *state;
+	struct lethe_config cfg;
+	struct lethe_err err;
+	struct datamap *dm = NULL;
+	struct appdb *db = recover_setup(f, &cfg, &dm);
+	int64_t rows = 0;
+
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(
+	    appdb_exec(db,
+	               "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+	               "WHERE i < 300) INSERT INTO channels (project_id, platform, "
+	               "platform_user_id, access_token, status) SELECT 1, "
+	               "'facebook', '99887766', 'tok-' || i, 'active' FROM n",
+	               NULL, 0, NULL, NULL),
+	    LETHE_OK);
+	assert_int_equal(
+	    disconnect_identity(&cfg, dm, db, f->st, "meta_asid", "99887766", &rows, &err),
+	    LETHE_OK);
+	assert_int_equal(rows, 300);
+	assert_int_equal(count_of(db, "SELECT count(*) FROM channels WHERE platform_user_id = "
+	                              "'99887766' AND access_token IS NOT NULL"),
+	                 0);
+	datamap_free(dm);
+	appdb_close(db);
+}
+
+/* More webhook subscriptions than a disconnect queues: refused, none silently skipped. */
+static void
+test_outbox_too_many_subscriptions_refused(void **state)
+{
+	struct st_fixture *f = *state;
+	struct lethe_config cfg;
+	struct lethe_err err;
+	struct datamap *dm = NULL;
+	struct appdb *db = recover_setup(f, &cfg, &dm);
+	int64_t disc = 0;
+	bool already = false;
+
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(
+	    appdb_exec(db,
+	               "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+	               "WHERE i < 40) INSERT INTO webhook_subscriptions (channel_id, "
+	               "object, account_id, status) SELECT 2, 'page', 'p' || i, "
+	               "'active' FROM n",
+	               NULL, 0, NULL, NULL),
+	    LETHE_OK);
+	assert_int_equal(disconnect_channel(&cfg, dm, db, f->st, "2", "api", &disc, &already, &err),
+	                 LETHE_E_INVALID);
+	assert_non_null(strstr(err.msg, "webhook subscriptions"));
+	assert_int_equal(count_of(db, "SELECT count(*) FROM channels WHERE id = 2 AND "
+	                              "access_token IS NOT NULL"),
+	                 1);
+	datamap_free(dm);
+	appdb_close(db);
+}
+
 int
 main(void)
 {
@@ -1058,6 +1120,10 @@ main(void)
 	                                    st_teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_lease_renew, st_setup, st_teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_disconnect_commit_durable, st_setup,
+	                                    st_teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_identity_disconnects_every_channel,
+	                                    st_setup, st_teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_too_many_subscriptions_refused, st_setup,
 	                                    st_teardown),
 	};
 
