@@ -868,7 +868,7 @@ disconnect_identity(const struct lethe_config *cfg, const struct datamap *dm, st
 	ids = xcalloc(IDENTITY_MAX, sizeof(char *));
 	for (i = 0; rc == LETHE_OK && i < ch->nlinks; i++) {
 		const struct dm_link *l = &ch->links[i];
-		int64_t after = 0;
+		int64_t after = 0, last;
 
 		if (l->kind != DM_LINK_IDENTITY || strcmp(l->identity, kind) != 0)
 			continue;
@@ -884,11 +884,13 @@ disconnect_identity(const struct lethe_config *cfg, const struct datamap *dm, st
 				if (rc == LETHE_OK && !already)
 					(*rows)++;
 			}
+			last = after;
 			if (nids > 0)
 				after = strtoll(ids[nids - 1], NULL, 10);
 			for (k = 0; k < nids; k++)
 				free(ids[k]);
-		} while (rc == LETHE_OK && nids == IDENTITY_MAX);
+			/* Keys that do not compare as integers would page forever. */
+		} while (rc == LETHE_OK && nids == IDENTITY_MAX && after > last);
 		nids = 0;
 	}
 	free(ids);

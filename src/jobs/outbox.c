@@ -435,19 +435,25 @@ outbox_run_due(const struct lethe_config *cfg, const struct datamap *dm, struct 
 
 /* Counts a disconnect's unfinished jobs and the earliest time one is due. */
 struct open_acc {
-	int64_t open;    /* pending, staged or running jobs */
-	int64_t next_ms; /* earliest next_at of a pending job, 0 if none */
+	int64_t open;       /* pending, staged or running jobs */
+	int64_t open_unsub; /* of them unsubscribes (a revoke waits for them) */
+	int64_t next_ms;    /* earliest next_at of a pending job that may run, 0 if none */
 };
 
+/* Jobs come by id: a disconnect's unsubscribes before its revoke. */
 static void
 count_open(void *arg, const struct store_outbox *j)
 {
 	struct open_acc *a = arg;
+	bool waits = strcmp(j->kind, "revoke") == 0 && a->open_unsub > 0;
 
 	if (strcmp(j->state, "done") == 0 || strcmp(j->state, "dead") == 0)
 		return;
 	a->open++;
-	if (strcmp(j->state, "pending") == 0 && (a->next_ms == 0 || j->next_at_ms < a->next_ms))
+	if (strcmp(j->kind, "unsubscribe") == 0)
+		a->open_unsub++;
+	if (!waits && strcmp(j->state, "pending") == 0 &&
+	    (a->next_ms == 0 || j->next_at_ms < a->next_ms))
 		a->next_ms = j->next_at_ms;
 }
 
@@ -467,7 +473,7 @@ outbox_drive(const struct lethe_config *cfg, const struct datamap *dm, int64_t d
 		return err ? err->rc : LETHE_E_DB;
 	rc = store_open(cfg->state_db, &st, err);
 	while (rc == LETHE_OK) {
-		struct open_acc acc = {0, 0};
+		struct open_acc acc = {0, 0, 0};
 		int ran = 0;
 		int64_t wait;
 
