@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 #include <sodium.h>
+#include <sqlite3.h>
 
 #include "testutil.h"
 
@@ -1090,6 +1091,127 @@ test_outbox_too_many_subscriptions_refused(void **state)
 	appdb_close(db);
 }
 
+/* Run @sql on the state store file @path through a connection of its own. */
+static void
+state_sql(const char *path, const char *sql)
+{
+	sqlite3 *h = NULL;
+
+	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+}
+
+/*
+ * The state store fails right after the app commit (step 4): the disconnect
+ * happened, so the caller gets success and the state (disconnecting), never
+ * "nothing changed"; recovery releases the jobs later.
+ */
+static void
+test_outbox_disconnect_release_fails_after_commit(void **state)
+{
+	struct st_fixture *f = *state;
+	struct lethe_config cfg;
+	struct lethe_err err;
+	struct datamap *dm = NULL;
+	struct appdb *db = recover_setup(f, &cfg, &dm);
+	struct store_disc d;
+	json_t *st = NULL;
+	int64_t disc = 0;
+	bool already = false;
+	int fixed = 0;
+
+	memset(&err, 0, sizeof(err));
+	state_sql(f->path, "CREATE TRIGGER no_ready BEFORE UPDATE OF state ON channel_disconnects "
+	                   "WHEN NEW.state = 'disconnected' BEGIN SELECT RAISE(ABORT, "
+	                   "'injected'); END");
+	assert_int_equal(disconnect_channel(&cfg, dm, db, f->st, "2", "api", &disc, &already, &err),
+	                 LETHE_OK);
+	assert_true(disc > 0);
+	assert_int_equal(count_of(db, "SELECT count(*) FROM channels WHERE id = 2 AND "
+	                              "access_token IS NULL AND status = 'revoked'"),
+	                 1);
+	assert_int_equal(disconnect_state(&cfg, dm, db, f->st, "2", &st, &err), LETHE_OK);
+	assert_string_equal(json_string_value(json_object_get(st, "state")), "disconnecting");
+	json_decref(st);
+	/* Its jobs stay staged (not runnable) until recovery releases them. */
+	assert_string_equal(job_state(f->st, disc), "staged");
+	state_sql(f->path, "DROP TRIGGER no_ready");
+	assert_int_equal(disconnect_recover(&cfg, dm, db, f->st, 0, &fixed, &err), LETHE_OK);
+	assert_int_equal(fixed, 1);
+	assert_int_equal(store_disc_next_staged(f->st, 0, &d, NULL), LETHE_E_NOTFOUND);
+	assert_string_equal(job_state(f->st, disc), "pending");
+	datamap_free(dm);
+	appdb_close(db);
+}
+
+/*
+ * The app commit fails (step 3): the caller is told so, the staged record is
+ * aborted and dropped; when even the drop fails, recovery drops the aborted
+ * record and never applies the disconnect.
+ */
+static void
+test_outbox_disconnect_app_commit_fails(void **state)
+{
+	struct st_fixture *f = *state;
+	struct lethe_config cfg;
+	struct lethe_err err;
+	struct datamap *dm = NULL;
+	struct appdb *db = recover_setup(f, &cfg, &dm);
+	struct store_disc d;
+	char *tok2 = NULL, *t;
+	int64_t disc = 0, n = -1, aborted = 0;
+	bool already = false;
+	int fixed = 0;
+
+	memset(&err, 0, sizeof(err));
+	tok2 = token_of(db, 2);
+	/* A deferred foreign key the disconnect's UPDATE violates: COMMIT fails. */
+	{
+		static const char *const sql[] = {
+		    "CREATE TABLE fk_parent (id INTEGER PRIMARY KEY)",
+		    "CREATE TABLE fk_child (p INTEGER REFERENCES fk_parent(id) DEFERRABLE "
+		    "INITIALLY DEFERRED)",
+		    "CREATE TRIGGER fk_fail AFTER UPDATE ON channels BEGIN INSERT INTO fk_child "
+		    "VALUES (42); END",
+		    "PRAGMA foreign_keys = ON"};
+
+		for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++)
+			assert_int_equal(appdb_exec(db, sql[i], NULL, 0, NULL, NULL), LETHE_OK);
+	}
+	assert_int_equal(disconnect_channel(&cfg, dm, db, f->st, "2", "api", &disc, &already, &err),
+	                 LETHE_E_DB);
+	t = token_of(db, 2);
+	assert_string_equal(t, tok2);
+	free(t);
+	assert_int_equal(store_disc_next_staged(f->st, 0, &d, NULL), LETHE_E_NOTFOUND);
+	/* Now the drop fails too: the record is left aborted, never redone. */
+	state_sql(f->path, "CREATE TRIGGER no_drop BEFORE DELETE ON channel_disconnects BEGIN "
+	                   "SELECT RAISE(ABORT, 'injected'); END");
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(disconnect_channel(&cfg, dm, db, f->st, "2", "api", &disc, &already, &err),
+	                 LETHE_E_DB);
+	assert_int_equal(store_disc_next_staged(f->st, 0, &d, NULL), LETHE_OK);
+	assert_string_equal(d.state, "aborted");
+	aborted = d.id;
+	store_disc_clear(&d);
+	assert_int_equal(store_disc_job_count(f->st, aborted, &n, NULL), LETHE_OK);
+	assert_true(n > 0); /* the failed drop left it whole, jobs included */
+	state_sql(f->path, "DROP TRIGGER no_drop");
+	assert_int_equal(appdb_exec(db, "DROP TRIGGER fk_fail", NULL, 0, NULL, NULL), LETHE_OK);
+	assert_int_equal(disconnect_recover(&cfg, dm, db, f->st, 0, &fixed, &err), LETHE_OK);
+	assert_int_equal(fixed, 1);
+	t = token_of(db, 2);
+	assert_string_equal(t, tok2);
+	free(t);
+	assert_int_equal(store_disc_next_staged(f->st, 0, &d, NULL), LETHE_E_NOTFOUND);
+	assert_int_equal(store_disc_job_count(f->st, aborted, &n, NULL), LETHE_OK);
+	assert_int_equal(n, 0);
+	free(tok2);
+	datamap_free(dm);
+	appdb_close(db);
+}
+
 int
 main(void)
 {
@@ -1124,6 +1246,10 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_outbox_identity_disconnects_every_channel,
 	                                    st_setup, st_teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_too_many_subscriptions_refused, st_setup,
+	                                    st_teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_disconnect_release_fails_after_commit,
+	                                    st_setup, st_teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_disconnect_app_commit_fails, st_setup,
 	                                    st_teardown),
 	};
 
