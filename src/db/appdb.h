@@ -25,6 +25,7 @@ struct appdb_val {
 	int64_t i;            /* APPDB_INT */
 	double r;             /* APPDB_REAL */
 	const char *s;        /* APPDB_TEXT, NUL-terminated */
+	bool blob;            /* result only: APPDB_TEXT read from a binary value (may be cut) */
 };
 
 /* One column of a table as the catalogue describes it. */

@@ -209,9 +209,9 @@ token_read(const struct appdb_val *v, char **out, bool *bad)
 {
 	*out = NULL;
 	*bad = false;
-	if (v->type != APPDB_TEXT || v->s[0] == '\0')
+	if (v->type != APPDB_TEXT || (v->s[0] == '\0' && !v->blob))
 		return;
-	if (strlen(v->s) >= OUTBOX_TOKEN_MAX)
+	if (v->blob || strlen(v->s) >= OUTBOX_TOKEN_MAX)
 		*bad = true;
 	else
 		*out = xstrdup(v->s);
@@ -358,10 +358,11 @@ unsub_accounts(const struct datamap *dm, struct appdb *db, const char *id, struc
 			appdb_column(db, q, 1, &v);
 			token_read(&v, &tok, &bad);
 			if (bad)
-				rc = lethe_err_set(err, LETHE_E_INVALID,
-				                   "a Page token in '%s' is %d bytes or longer and "
-				                   "cannot be carried by a job; nothing changed",
-				                   t->name, OUTBOX_TOKEN_MAX);
+				rc = lethe_err_set(
+				    err, LETHE_E_INVALID,
+				    "a Page token in '%s' is binary or %d bytes or longer "
+				    "and cannot be carried by a job; nothing changed",
+				    t->name, OUTBOX_TOKEN_MAX);
 			else if (*n >= UNSUB_MAX)
 				rc = lethe_err_set(
 				    err, LETHE_E_INVALID,
@@ -695,11 +696,10 @@ disconnect_channel(const struct lethe_config *cfg, const struct datamap *dm, str
 		                   "changed",
 		                   sizeof(c.account) - 1);
 	if (rc == LETHE_OK && c.token_bad && strcmp(source, "deauthorize") != 0)
-		rc =
-		    lethe_err_set(err, LETHE_E_INVALID,
-		                  "the channel's token is %d bytes or longer and cannot be carried "
-		                  "by a revoke job; nothing changed",
-		                  OUTBOX_TOKEN_MAX);
+		rc = lethe_err_set(err, LETHE_E_INVALID,
+		                   "the channel's token is binary or %d bytes or longer and cannot "
+		                   "be carried by a revoke job; nothing changed",
+		                   OUTBOX_TOKEN_MAX);
 	if (rc == LETHE_OK && strcmp(source, "deauthorize") != 0)
 		rc = unsub_accounts(dm, db, id, &unsubs, &nunsubs, err);
 	effects = json_object();

@@ -894,6 +894,17 @@ test_outbox_disconnect_refuses_uncarriable(void **state)
 	assert_int_equal(count_of(db, "SELECT count(*) FROM channels WHERE id = 2 AND status = "
 	                              "'revoked'"),
 	                 0);
+	/* A binary (BLOB) token: refused too, not sent cut at its first NUL nor taken for none. */
+	assert_int_equal(appdb_exec(db, "UPDATE channels SET access_token = X'7400ff' WHERE id = 4",
+	                            NULL, 0, NULL, NULL),
+	                 LETHE_OK);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(disconnect_channel(&cfg, dm, db, f->st, "4", "api", &disc, &already, &err),
+	                 LETHE_E_INVALID);
+	assert_non_null(strstr(err.msg, "binary"));
+	assert_int_equal(count_of(db, "SELECT count(*) FROM channels WHERE id = 4 AND "
+	                              "access_token IS NOT NULL AND status != 'revoked'"),
+	                 1);
 	/* An account id over 255 bytes: refused, not cut. */
 	big[300] = '\0';
 	assert_int_equal(appdb_exec(db, "UPDATE channels SET platform_user_id = ? WHERE id = 3", &v,
