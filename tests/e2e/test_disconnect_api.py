@@ -147,6 +147,11 @@ def test_cli_disconnect_refusals(demo, fake_platform):
                                env=env)
     assert code == 1
     assert json.loads(out)["error"]["code"] == "not_found"
+    assert "987654" not in out + err, "the channel id is not echoed in an error"
+    code, out, err = run_lethe("disconnect", "-c", demo.config, "--channel", "987654",
+                               env=env)
+    assert code == 1 and "no channel" in err
+    assert "987654" not in out + err, "the channel id is not echoed in an error"
     code, out, err = run_lethe("jobs", "-c", demo.config, "--state", "bogus")
     assert code == 2
     assert fake_platform.calls() == []
