@@ -8,9 +8,12 @@
     visible in /metrics and `lethe jobs --dead`, its sealed token dropped;
   - SIGKILL of lethe serve during a call, restart: the job completes exactly once;
   - a double disconnect is idempotent (same state, no second revoke);
-  - Meta's deauthorize takes the same wipe path (no upstream call: tokens are dead).
+  - Meta's deauthorize takes the same wipe path (no upstream call: tokens are dead);
+  - `lethe disconnect --timeout` bounds a hanging call and a long purge;
+  - a process with another outbox key refuses to act.
 """
 import json
+import sqlite3
 import signal
 import threading
 import time
@@ -27,7 +30,15 @@ from disconnect_helpers import (
 )
 from fake_platform import fake_platform  # noqa: F401  (fixture)
 from lethe_e2e import query, run_lethe
-from serve_helpers import TSCALE, fb_id, servers, sign_py, stop_ok, FB_SECRET  # noqa: F401
+from serve_helpers import (  # noqa: F401  (servers is a fixture)
+    FB_SECRET,
+    TSCALE,
+    fb_id,
+    servers,
+    set_config,
+    sign_py,
+    stop_ok,
+)
 
 
 def disconnect(srv, cid):
@@ -261,3 +272,28 @@ def test_cli_refuses_another_outbox_key(demo, fake_platform):
     assert len(err.strip().splitlines()) == 1, err
     assert channel_row(demo, b["id"])[0] == b["token"]
     assert query(demo.state_db, "SELECT count(*) FROM channel_disconnects")[0][0] == 1
+
+
+def test_cli_disconnect_timeout_stops_a_long_purge(demo, fake_platform):
+    """--timeout also bounds the purge: it stops at the first batch boundary past the
+    deadline (resumable, the job pending), instead of running to its end."""
+    fake = fake_platform
+    configure(demo, fake)
+    set_config(demo, r"batch_rows: 0\b", "batch_rows: 5")
+    ch = channel(demo, "youtube")
+    with sqlite3.connect(str(demo.db)) as c:
+        c.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < "
+                  "200000) INSERT INTO messages (channel_id, sender_platform_id, sender_name, "
+                  "body, received_at) SELECT ?, 'u' || i, 'n', 'b', '2026-01-01' FROM n",
+                  (ch["id"],))
+    t0 = time.monotonic()
+    code, out, err = run_lethe("disconnect", "-c", demo.config, "--channel", str(ch["id"]),
+                               "--timeout", "1", env=serve_env(fake))
+    elapsed = time.monotonic() - t0
+    assert code == 4, (code, out, err)
+    assert elapsed < 5 * TSCALE, elapsed
+    left = query(demo.db, "SELECT count(*) FROM messages WHERE channel_id = ?",
+                 (ch["id"],))[0][0]
+    assert 0 < left < 200000, left
+    assert query(demo.state_db, "SELECT state FROM outbox WHERE kind = 'purge'") == [
+        ("pending",)]
