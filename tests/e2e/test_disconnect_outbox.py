@@ -279,7 +279,7 @@ def test_cli_disconnect_timeout_stops_a_long_purge(demo, fake_platform):
     deadline (resumable, the job pending), instead of running to its end."""
     fake = fake_platform
     configure(demo, fake)
-    set_config(demo, r"batch_rows: 0\b", "batch_rows: 5")
+    set_config(demo, r"batch_rows: 0\b", "batch_rows: 1")
     ch = channel(demo, "youtube")
     with sqlite3.connect(str(demo.db)) as c:
         c.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < "
