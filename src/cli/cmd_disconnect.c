@@ -178,6 +178,8 @@ cmd_disconnect(int argc, char **argv)
 		                   env.dm->path);
 	if (rc == LETHE_OK)
 		rc = store_open(env.cfg.state_db, &st, &err);
+	if (rc == LETHE_OK)
+		rc = outbox_key_check(&env.cfg, st, &err);
 	/* A disconnect a crash left staged (no `lethe serve` may be running to repair it). */
 	if (rc == LETHE_OK)
 		rc = disconnect_recover(&env.cfg, env.dm, env.db, st, RECOVER_AGE_S, &fixed, &err);
@@ -185,7 +187,7 @@ cmd_disconnect(int argc, char **argv)
 		rc = disconnect_channel(&env.cfg, env.dm, env.db, st, channel, "cli", &disc,
 		                        &already, &err);
 	if (rc == LETHE_E_NOTFOUND)
-		lethe_err_set(&err, rc, "no channel %s in the app database", channel);
+		lethe_err_set(&err, rc, "no channel with this id in the app database");
 	if (rc == LETHE_OK && wait && !already) {
 		lethe_rc r2 = outbox_drive(&env.cfg, env.dm, disc, (int64_t)timeout_s * 1000, &err);
 

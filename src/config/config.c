@@ -483,6 +483,13 @@ config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 		rc = platforms_parse(cfg, &y, root, &cfg->platforms, err);
 	if (rc == LETHE_OK)
 		rc = parse_outbox(cfg, &y, root, err);
+	/* A lease shorter than a call lets another process take the job over mid-call. */
+	if (rc == LETHE_OK && cfg->outbox.lease_ms <= cfg->platforms->timeout_ms)
+		rc = lethe_err_set(err, LETHE_E_CONFIG,
+		                   "%s: outbox.lease (%lld ms) must be longer than "
+		                   "platforms.timeout_ms (%ld ms)",
+		                   cfg->path, (long long)cfg->outbox.lease_ms,
+		                   cfg->platforms->timeout_ms);
 	if (rc == LETHE_OK)
 		rc = parse_api(cfg, &y, root, err);
 	if (rc == LETHE_OK)

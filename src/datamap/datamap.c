@@ -558,11 +558,15 @@ parse_connection(struct parser *p, yaml_node_t *n, struct dm_table *t)
 	            c->revoke_token);
 }
 
-/* unsubscribe: {account: COL, when: {...}} - webhook subscriptions removed upstream. */
+/*
+ * unsubscribe: {account: COL, token: COL, when: {...}} - webhook subscriptions
+ * removed upstream; token (optional) is the column of the Page token the call
+ * needs, else the channel's revoke token is used.
+ */
 static lethe_rc
 parse_unsubscribe(struct parser *p, yaml_node_t *n, struct dm_table *t)
 {
-	static const char *const keys[] = {"account", "when", NULL};
+	static const char *const keys[] = {"account", "token", "when", NULL};
 	struct dm_unsubscribe *u = &t->unsub;
 	yaml_node_t *v;
 	lethe_rc rc;
@@ -575,6 +579,9 @@ parse_unsubscribe(struct parser *p, yaml_node_t *n, struct dm_table *t)
 	if (rc == LETHE_OK)
 		rc = get_ident(p, ymap_get(&p->y, n, "account"), "unsubscribe 'account' column",
 		               &u->account);
+	if (rc == LETHE_OK && ymap_get(&p->y, n, "token") != NULL)
+		rc = get_ident(p, ymap_get(&p->y, n, "token"), "unsubscribe 'token' column",
+		               &u->token);
 	if (rc != LETHE_OK)
 		return rc;
 	u->present = true;
@@ -1066,6 +1073,7 @@ datamap_free(struct datamap *dm)
 		free(t->conn.account);
 		free(t->conn.revoke_token);
 		free(t->unsub.account);
+		free(t->unsub.token);
 		conds_free(t->unsub.when, t->unsub.nwhen);
 		names_free(t->tokens, t->ntokens);
 		names_free(t->media, t->nmedia);

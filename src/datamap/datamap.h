@@ -86,6 +86,7 @@ struct dm_connection {
 struct dm_unsubscribe {
 	bool present;         /* the table lists webhook subscriptions */
 	char *account;        /* column holding the subscribed page/account id */
+	char *token;          /* column of the Page token for the call, NULL: revoke token */
 	struct dm_cond *when; /* only rows matching these */
 	size_t nwhen;         /* number of conditions */
 	int line;             /* line in the map file */

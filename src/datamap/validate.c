@@ -232,6 +232,9 @@ validate_table(struct datamap *dm, struct dm_table *t, struct appdb *db, struct 
 	}
 	if (rc == LETHE_OK && t->unsub.present) {
 		rc = need_col(dm, ti, t->unsub.account, t->unsub.line, "unsubscribe account", err);
+		if (rc == LETHE_OK && t->unsub.token != NULL)
+			rc = need_col(dm, ti, t->unsub.token, t->unsub.line, "unsubscribe token",
+			              err);
 		if (rc == LETHE_OK)
 			rc = need_conds(dm, ti, t->unsub.when, t->unsub.nwhen, err);
 	}

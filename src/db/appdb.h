@@ -25,6 +25,7 @@ struct appdb_val {
 	int64_t i;            /* APPDB_INT */
 	double r;             /* APPDB_REAL */
 	const char *s;        /* APPDB_TEXT, NUL-terminated */
+	bool blob;            /* result only: APPDB_TEXT read from a binary value (may be cut) */
 };
 
 /* One column of a table as the catalogue describes it. */
@@ -91,6 +92,12 @@ struct appdb_ops {
 	 * default, so a long-running server stays small.
 	 */
 	void (*bulk)(struct appdb *db, bool on);
+	/*
+	 * Durable commits on (@on) or back to the default, outside a
+	 * transaction; may be NULL.  SQLite: synchronous FULL (the WAL is
+	 * synced at each commit) instead of NORMAL.
+	 */
+	void (*durable)(struct appdb *db, bool on);
 };
 
 /* A connection.  Drivers keep their handle in @handle. */
@@ -125,6 +132,13 @@ static inline lethe_rc
 appdb_commit(struct appdb *db, struct lethe_err *err)
 {
 	return db->ops->commit(db, err);
+}
+/* Make the next commits durable (@on) or back to the default; call outside a transaction. */
+static inline void
+appdb_durable(struct appdb *db, bool on)
+{
+	if (db->ops->durable != NULL)
+		db->ops->durable(db, on);
 }
 static inline void
 appdb_rollback(struct appdb *db)

@@ -193,6 +193,7 @@ sq_column(struct appdb_stmt *s, int i, struct appdb_val *out)
 		break;
 	default:
 		out->type = APPDB_TEXT;
+		out->blob = sqlite3_column_type(s->st, i) == SQLITE_BLOB;
 		out->s = (const char *)sqlite3_column_text(s->st, i);
 		if (out->s == NULL)
 			out->s = "";
@@ -315,6 +316,13 @@ sq_flush(struct appdb *db)
 }
 
 static void
+sq_durable(struct appdb *db, bool on)
+{
+	sqlite3_exec(H(db), on ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL,
+	             NULL, NULL);
+}
+
+static void
 sq_bulk(struct appdb *db, bool on)
 {
 	sqlite3_exec(H(db),
@@ -344,4 +352,5 @@ const struct appdb_ops appdb_sqlite_ops = {
     .maintain = sq_maintain,
     .flush = sq_flush,
     .bulk = sq_bulk,
+    .durable = sq_durable,
 };

@@ -168,7 +168,9 @@ struct chan_row {
 	bool found;        /* the row exists */
 	char platform[32]; /* platform name as stored (cut) */
 	char account[256]; /* account id as stored, "" if NULL */
+	bool account_bad;  /* the account id is too long to carry (never cut) */
 	char *token;       /* the revoke token, NULL if none (wiped by chan_row_free) */
+	bool token_bad;    /* a revoke token is there but too long for a job */
 	int64_t tokens;    /* token columns that are not NULL */
 };
 
@@ -182,15 +184,37 @@ chan_row_free(struct chan_row *c)
 	memset(c, 0, sizeof(*c));
 }
 
-static void
+/* @v as text into @out (@n bytes); false (and "") if it does not fit whole. */
+static bool
 val_text(const struct appdb_val *v, char *out, size_t n)
 {
+	int len = 0;
+
 	if (v->type == APPDB_TEXT)
-		snprintf(out, n, "%s", v->s);
+		len = snprintf(out, n, "%s", v->s);
 	else if (v->type == APPDB_INT)
-		snprintf(out, n, "%lld", (long long)v->i);
+		len = snprintf(out, n, "%lld", (long long)v->i);
 	else
 		out[0] = '\0';
+	if (len < 0 || (size_t)len >= n) {
+		out[0] = '\0';
+		return false;
+	}
+	return true;
+}
+
+/* A token value read from the app database: *@out a copy, or @bad if it cannot be carried. */
+static void
+token_read(const struct appdb_val *v, char **out, bool *bad)
+{
+	*out = NULL;
+	*bad = false;
+	if (v->type != APPDB_TEXT || (v->s[0] == '\0' && !v->blob))
+		return;
+	if (v->blob || strlen(v->s) >= OUTBOX_TOKEN_MAX)
+		*bad = true;
+	else
+		*out = xstrdup(v->s);
 }
 
 /* Read the channel row @id (inside the caller's transaction). */
@@ -237,11 +261,9 @@ chan_read(const struct datamap *dm, struct appdb *db, const char *id, struct cha
 			appdb_column(db, q, 0, &v);
 			val_text(&v, out->platform, sizeof(out->platform));
 			appdb_column(db, q, 1, &v);
-			val_text(&v, out->account, sizeof(out->account));
+			out->account_bad = !val_text(&v, out->account, sizeof(out->account));
 			appdb_column(db, q, 2, &v);
-			if (v.type == APPDB_TEXT && v.s[0] != '\0' &&
-			    strlen(v.s) < OUTBOX_TOKEN_MAX)
-				out->token = xstrdup(v.s);
+			token_read(&v, &out->token, &out->token_bad);
 			appdb_column(db, q, 3, &v);
 			out->tokens = v.type == APPDB_INT ? v.i : 0;
 		}
@@ -252,10 +274,34 @@ chan_read(const struct datamap *dm, struct appdb *db, const char *id, struct cha
 	return rc;
 }
 
-/* The accounts of channel @id's webhook subscriptions to remove (at most UNSUB_MAX). */
+/* One webhook subscription to remove. */
+struct unsub {
+	char *account; /* the page/account id */
+	char *token;   /* its own (Page) token, NULL: the channel's revoke token (wiped on free) */
+};
+
+static void
+unsubs_free(struct unsub *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; v != NULL && i < n; i++) {
+		free(v[i].account);
+		if (v[i].token != NULL)
+			sodium_memzero(v[i].token, strlen(v[i].token));
+		free(v[i].token);
+	}
+	free(v);
+}
+
+/*
+ * The webhook subscriptions of channel @id to remove; more than UNSUB_MAX, an
+ * account id that does not fit or a Page token too long to carry is an error
+ * (nothing is skipped silently).
+ */
 static lethe_rc
-unsub_accounts(const struct datamap *dm, struct appdb *db, const char *id, char ***out, size_t *n,
-               struct lethe_err *err)
+unsub_accounts(const struct datamap *dm, struct appdb *db, const char *id, struct unsub **out,
+               size_t *n, struct lethe_err *err)
 {
 	struct appdb_stmt *q = NULL;
 	struct appdb_val v;
@@ -265,11 +311,13 @@ unsub_accounts(const struct datamap *dm, struct appdb *db, const char *id, char 
 	size_t i;
 	lethe_rc rc = LETHE_OK;
 
-	*out = xcalloc(UNSUB_MAX, sizeof(char *));
+	*out = xcalloc(UNSUB_MAX, sizeof(**out));
 	*n = 0;
 	for (i = 0; rc == LETHE_OK && i < dm->ntables; i++) {
 		const struct dm_table *t = &dm->tables[i];
 		enum appdb_step step;
+		char *tok = NULL;
+		bool bad = false;
 
 		if (!t->unsub.present)
 			continue;
@@ -277,6 +325,11 @@ unsub_accounts(const struct datamap *dm, struct appdb *db, const char *id, char 
 		buf_init(&b, SQL_CAP);
 		buf_adds(&b, "SELECT ");
 		appdb_quote(db, &b, t->unsub.account);
+		buf_adds(&b, ", ");
+		if (t->unsub.token != NULL)
+			appdb_quote(db, &b, t->unsub.token);
+		else
+			buf_adds(&b, "NULL");
 		buf_adds(&b, " FROM ");
 		appdb_quote(db, &b, t->name);
 		rc = match_sql(db, dm, t, NULL, id, &b, &p, err);
@@ -288,16 +341,42 @@ unsub_accounts(const struct datamap *dm, struct appdb *db, const char *id, char 
 			rc = appdb_prepare(db, buf_str(&b), &q, err);
 		if (rc == LETHE_OK)
 			rc = appdb_bind_all(db, q, p.v, p.n);
-		while (rc == LETHE_OK && *n < UNSUB_MAX) {
+		while (rc == LETHE_OK) {
 			step = appdb_step(db, q, err);
 			if (step == APPDB_ERROR)
 				rc = LETHE_E_DB;
 			if (step != APPDB_ROW)
 				break;
 			appdb_column(db, q, 0, &v);
-			val_text(&v, acc, sizeof(acc));
-			if (acc[0] != '\0')
-				(*out)[(*n)++] = xstrdup(acc);
+			if (!val_text(&v, acc, sizeof(acc)))
+				rc = lethe_err_set(err, LETHE_E_INVALID,
+				                   "a webhook subscription's account id in '%s' is "
+				                   "longer than %zu bytes; nothing changed",
+				                   t->name, sizeof(acc) - 1);
+			if (rc != LETHE_OK || acc[0] == '\0')
+				continue;
+			appdb_column(db, q, 1, &v);
+			token_read(&v, &tok, &bad);
+			if (bad)
+				rc = lethe_err_set(
+				    err, LETHE_E_INVALID,
+				    "a Page token in '%s' is binary or %d bytes or longer "
+				    "and cannot be carried by a job; nothing changed",
+				    t->name, OUTBOX_TOKEN_MAX);
+			else if (*n >= UNSUB_MAX)
+				rc = lethe_err_set(
+				    err, LETHE_E_INVALID,
+				    "the channel has more than %d webhook subscriptions "
+				    "to remove; nothing changed",
+				    UNSUB_MAX);
+			if (rc != LETHE_OK) {
+				if (tok != NULL)
+					sodium_memzero(tok, strlen(tok));
+				free(tok);
+				continue;
+			}
+			(*out)[*n].account = xstrdup(acc);
+			(*out)[(*n)++].token = tok;
 		}
 		if (q != NULL)
 			appdb_finalize(db, q);
@@ -305,16 +384,6 @@ unsub_accounts(const struct datamap *dm, struct appdb *db, const char *id, char 
 		buf_free(&b);
 	}
 	return rc;
-}
-
-static void
-names_free(char **v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
 }
 
 /* The "set" of @t's disconnect as a JSON object. */
@@ -479,11 +548,16 @@ platform_label(const char *canon)
 	return canon;
 }
 
-/* Queue the jobs of a disconnect (inside the caller's state store transaction). */
+/*
+ * Queue the jobs of a disconnect (inside the caller's state store
+ * transaction).  The unsubscribes come first: a Facebook revoke invalidates
+ * every token of the person, the Page token the unsubscribe needs too; the
+ * outbox claims a revoke only once its sibling unsubscribes ended.
+ */
 static lethe_rc
 queue_jobs(const struct lethe_config *cfg, const struct datamap *dm, struct store *st, int64_t disc,
-           const char *id, const char *source, const struct chan_row *c, char **accounts,
-           size_t naccounts, int64_t now_ms, struct lethe_err *err)
+           const char *id, const char *source, const struct chan_row *c, const struct unsub *unsubs,
+           size_t nunsubs, int64_t now_ms, struct lethe_err *err)
 {
 	const char *canon = platform_canonical(c->platform);
 	bool deauth = strcmp(source, "deauthorize") == 0;
@@ -493,12 +567,37 @@ queue_jobs(const struct lethe_config *cfg, const struct datamap *dm, struct stor
 	lethe_rc rc = LETHE_OK;
 
 	snprintf(pl->channel, sizeof(pl->channel), "%s", id);
-	if (deauth) {
+	for (i = 0; rc == LETHE_OK && !deauth && i < nunsubs; i++) {
+		const char *tok = unsubs[i].token != NULL ? unsubs[i].token : c->token;
+
+		if (canon == NULL || !platform_supports(canon, PLATFORM_UNSUBSCRIBE)) {
+			rc = job_done(st, disc, "unsubscribe", canon, "unsupported",
+			              "the platform documents no call to remove this subscription",
+			              now_ms, err);
+		} else if (tok == NULL) {
+			rc = job_done(st, disc, "unsubscribe", canon, "no_token",
+			              "no token to call the platform with", now_ms, err);
+		} else {
+			snprintf(pl->token, sizeof(pl->token), "%s", tok);
+			snprintf(pl->account, sizeof(pl->account), "%s", unsubs[i].account);
+			rc = job_staged(cfg, st, disc, "unsubscribe", canon, pl, now_ms, err);
+		}
+	}
+	memset(pl->token, 0, sizeof(pl->token));
+	pl->account[0] = '\0';
+	if (rc != LETHE_OK) {
+		/* nothing more */
+	} else if (deauth) {
 		rc =
 		    job_done(st, disc, "revoke", canon, "already_revoked",
 		             "Meta deauthorized the app: its tokens are already invalid; the token "
 		             "was deleted",
 		             now_ms, err);
+	} else if (c->token == NULL && canon != NULL && strcmp(canon, "facebook") == 0 &&
+	           c->account[0] != '\0' && platform_has_app_token(cfg->platforms, canon)) {
+		/* No user token: Facebook removes the permissions with the app token. */
+		snprintf(pl->account, sizeof(pl->account), "%s", c->account);
+		rc = job_staged(cfg, st, disc, "revoke", canon, pl, now_ms, err);
 	} else if (c->token == NULL) {
 		rc = job_done(st, disc, "revoke", canon, "no_token",
 		              "the channel held no token to revoke", now_ms, err);
@@ -515,20 +614,6 @@ queue_jobs(const struct lethe_config *cfg, const struct datamap *dm, struct stor
 		snprintf(pl->token, sizeof(pl->token), "%s", c->token);
 		snprintf(pl->account, sizeof(pl->account), "%s", c->account);
 		rc = job_staged(cfg, st, disc, "revoke", canon, pl, now_ms, err);
-	}
-	for (i = 0; rc == LETHE_OK && !deauth && i < naccounts; i++) {
-		if (c->token == NULL) {
-			rc = job_done(st, disc, "unsubscribe", canon, "no_token",
-			              "no token to call the platform with", now_ms, err);
-		} else if (canon == NULL || !platform_supports(canon, PLATFORM_UNSUBSCRIBE)) {
-			rc = job_done(st, disc, "unsubscribe", canon, "unsupported",
-			              "the platform documents no call to remove this subscription",
-			              now_ms, err);
-		} else {
-			snprintf(pl->token, sizeof(pl->token), "%s", c->token);
-			snprintf(pl->account, sizeof(pl->account), "%s", accounts[i]);
-			rc = job_staged(cfg, st, disc, "unsubscribe", canon, pl, now_ms, err);
-		}
 	}
 	if (rc == LETHE_OK && !deauth && datamap_scope(dm, PURGE_SCOPE) != NULL) {
 		memset(pl->token, 0, sizeof(pl->token));
@@ -558,8 +643,8 @@ disconnect_channel(const struct lethe_config *cfg, const struct datamap *dm, str
 	struct store_disc prev, d;
 	struct chan_row c;
 	struct outbox_payload *pl = NULL;
-	char **accounts = NULL;
-	size_t naccounts = 0;
+	struct unsub *unsubs = NULL;
+	size_t nunsubs = 0;
 	json_t *effects = NULL;
 	bool have_prev = false, app_open = false, st_open = false;
 	int64_t now = time_now(), now_ms = (int64_t)time_now() * 1000;
@@ -578,7 +663,10 @@ disconnect_channel(const struct lethe_config *cfg, const struct datamap *dm, str
 	/*
 	 * The app write lock first: a disconnect of the same channel by another
 	 * process has then either finished or not started, and its record says so.
+	 * Its commit is durable (a power loss must not undo what the state store,
+	 * FULL, says happened).
 	 */
+	appdb_durable(db, true);
 	rc = appdb_begin_write(db, err);
 	app_open = rc == LETHE_OK;
 	if (rc == LETHE_OK) {
@@ -601,8 +689,19 @@ disconnect_channel(const struct lethe_config *cfg, const struct datamap *dm, str
 		*disc = prev.id;
 		goto out;
 	}
-	if (rc == LETHE_OK && c.token != NULL && strcmp(source, "deauthorize") != 0)
-		rc = unsub_accounts(dm, db, id, &accounts, &naccounts, err);
+	/* A value a job cannot carry whole: refused, never cut or treated as "no token". */
+	if (rc == LETHE_OK && c.account_bad && strcmp(source, "deauthorize") != 0)
+		rc = lethe_err_set(err, LETHE_E_INVALID,
+		                   "the channel's account id is longer than %zu bytes; nothing "
+		                   "changed",
+		                   sizeof(c.account) - 1);
+	if (rc == LETHE_OK && c.token_bad && strcmp(source, "deauthorize") != 0)
+		rc = lethe_err_set(err, LETHE_E_INVALID,
+		                   "the channel's token is binary or %d bytes or longer and cannot "
+		                   "be carried by a revoke job; nothing changed",
+		                   OUTBOX_TOKEN_MAX);
+	if (rc == LETHE_OK && strcmp(source, "deauthorize") != 0)
+		rc = unsub_accounts(dm, db, id, &unsubs, &nunsubs, err);
 	effects = json_object();
 	if (rc == LETHE_OK)
 		rc = apply_effects(dm, db, id, c.tokens, effects, err);
@@ -631,8 +730,7 @@ disconnect_channel(const struct lethe_config *cfg, const struct datamap *dm, str
 		rc = store_disc_add(st, &d, disc, err);
 	}
 	if (rc == LETHE_OK)
-		rc = queue_jobs(cfg, dm, st, *disc, id, source, &c, accounts, naccounts, now_ms,
-		                err);
+		rc = queue_jobs(cfg, dm, st, *disc, id, source, &c, unsubs, nunsubs, now_ms, err);
 	if (rc == LETHE_OK)
 		rc = store_commit(st, err);
 	st_open = st_open && rc != LETHE_OK;
@@ -644,24 +742,41 @@ disconnect_channel(const struct lethe_config *cfg, const struct datamap *dm, str
 		if (rc != LETHE_OK) {
 			struct lethe_err e2 = {0};
 
-			/* The token stays: so do not its jobs. */
+			/*
+			 * The token stays: so must not its jobs.  Aborted first (one
+			 * statement), so that recovery drops the record and never
+			 * applies it again, then dropped whole.
+			 */
 			appdb_rollback(db);
-			if (store_disc_drop(st, *disc, &e2) != LETHE_OK)
+			if (store_disc_abort(st, *disc, &e2) != LETHE_OK)
 				log_warnx(
-				    "disconnect: cannot drop the staged jobs: %s; the recovery "
-				    "at the next start will",
-				    e2.msg);
+				    "disconnect %lld: the app commit failed and the staged "
+				    "record cannot be marked aborted (%s); recovery may apply "
+				    "this disconnect again",
+				    (long long)*disc, e2.msg);
+			else if (store_disc_drop(st, *disc, &e2) != LETHE_OK)
+				log_warnx("disconnect %lld: the app commit failed; the aborted "
+				          "record cannot be dropped now (%s); recovery drops it",
+				          (long long)*disc, e2.msg);
 			*disc = 0;
 		}
 	}
-	if (rc == LETHE_OK)
-		rc = store_disc_ready(st, *disc, now, now_ms, err);
-	if (rc == LETHE_OK)
-		log_info("channel disconnect %lld (%s): tokens wiped, jobs queued",
-		         (long long)*disc, source);
+	if (rc == LETHE_OK) {
+		struct lethe_err e2 = {0};
+
+		/* The app commit happened: the disconnect stands whatever follows. */
+		if (store_disc_ready(st, *disc, now, now_ms, &e2) != LETHE_OK)
+			log_warnx("disconnect %lld: tokens wiped, but its jobs cannot be released "
+			          "now (%s); recovery releases them",
+			          (long long)*disc, e2.msg);
+		else
+			log_info("channel disconnect %lld (%s): tokens wiped, jobs queued",
+			         (long long)*disc, source);
+	}
 out:
 	if (app_open)
 		appdb_rollback(db);
+	appdb_durable(db, false);
 	if (pl != NULL) {
 		sodium_memzero(pl, sizeof(*pl));
 		free(pl);
@@ -670,9 +785,70 @@ out:
 	if (d.box != NULL)
 		free(d.box);
 	json_decref(effects);
-	names_free(accounts, naccounts);
+	unsubs_free(unsubs, nunsubs);
 	chan_row_free(&c);
 	store_disc_clear(&prev);
+	return rc;
+}
+
+/*
+ * One page of the channels linked to identity @value by link @l, keys above
+ * @after in key order: at most IDENTITY_MAX ids into @ids (*@nids).
+ */
+static lethe_rc
+identity_page(const struct datamap *dm, struct appdb *db, const struct dm_link *l,
+              const char *value, int64_t after, char **ids, size_t *nids, struct lethe_err *err)
+{
+	const struct dm_table *ch = dm->channel;
+	struct appdb_stmt *q = NULL;
+	struct params p;
+	struct buf b;
+	char key[64];
+	lethe_rc rc;
+
+	*nids = 0;
+	p.n = 0;
+	buf_init(&b, SQL_CAP);
+	buf_adds(&b, "SELECT ");
+	appdb_quote(db, &b, ch->key);
+	buf_adds(&b, " FROM ");
+	appdb_quote(db, &b, ch->name);
+	buf_adds(&b, " WHERE ");
+	appdb_quote(db, &b, l->column);
+	buf_adds(&b, " = ");
+	rc = param_add(db, &b, &p, (struct appdb_val){.type = APPDB_TEXT, .s = value}, err);
+	buf_adds(&b, " AND ");
+	appdb_quote(db, &b, ch->key);
+	buf_adds(&b, " > ");
+	if (rc == LETHE_OK)
+		rc = param_add(db, &b, &p, (struct appdb_val){.type = APPDB_INT, .i = after}, err);
+	if (rc == LETHE_OK)
+		rc = conds_sql(db, &b, &p, l->when, l->nwhen, err);
+	buf_adds(&b, " ORDER BY ");
+	appdb_quote(db, &b, ch->key);
+	if (rc == LETHE_OK)
+		rc = appdb_prepare(db, buf_str(&b), &q, err);
+	if (rc == LETHE_OK)
+		rc = appdb_bind_all(db, q, p.v, p.n);
+	while (rc == LETHE_OK && *nids < IDENTITY_MAX) {
+		struct appdb_val v;
+		enum appdb_step step = appdb_step(db, q, err);
+
+		if (step == APPDB_ERROR)
+			rc = LETHE_E_DB;
+		if (step != APPDB_ROW)
+			break;
+		appdb_column(db, q, 0, &v);
+		if (val_text(&v, key, sizeof(key)) && disconnect_id_ok(key))
+			ids[(*nids)++] = xstrdup(key);
+		else
+			log_warnx("disconnect: a channel of table '%s' has a key that is not a "
+			          "positive integer; skipped",
+			          ch->name);
+	}
+	if (q != NULL)
+		appdb_finalize(db, q);
+	buf_free(&b);
 	return rc;
 }
 
@@ -683,7 +859,7 @@ disconnect_identity(const struct lethe_config *cfg, const struct datamap *dm, st
 {
 	const struct dm_table *ch = dm->channel;
 	char **ids = NULL;
-	size_t nids = 0, i;
+	size_t nids = 0, i, k;
 	lethe_rc rc = LETHE_OK;
 
 	*rows = 0;
@@ -692,73 +868,88 @@ disconnect_identity(const struct lethe_config *cfg, const struct datamap *dm, st
 	ids = xcalloc(IDENTITY_MAX, sizeof(char *));
 	for (i = 0; rc == LETHE_OK && i < ch->nlinks; i++) {
 		const struct dm_link *l = &ch->links[i];
-		struct appdb_stmt *q = NULL;
-		struct params p;
-		struct buf b;
-		char key[64];
+		int64_t after = 0, last;
 
 		if (l->kind != DM_LINK_IDENTITY || strcmp(l->identity, kind) != 0)
 			continue;
-		p.n = 0;
-		buf_init(&b, SQL_CAP);
-		buf_adds(&b, "SELECT ");
-		appdb_quote(db, &b, ch->key);
-		buf_adds(&b, " FROM ");
-		appdb_quote(db, &b, ch->name);
-		buf_adds(&b, " WHERE ");
-		appdb_quote(db, &b, l->column);
-		buf_adds(&b, " = ");
-		rc = param_add(db, &b, &p, (struct appdb_val){.type = APPDB_TEXT, .s = value}, err);
-		if (rc == LETHE_OK)
-			rc = conds_sql(db, &b, &p, l->when, l->nwhen, err);
-		if (rc == LETHE_OK)
-			rc = appdb_prepare(db, buf_str(&b), &q, err);
-		if (rc == LETHE_OK)
-			rc = appdb_bind_all(db, q, p.v, p.n);
-		while (rc == LETHE_OK && nids < IDENTITY_MAX) {
-			struct appdb_val v;
-			enum appdb_step step = appdb_step(db, q, err);
+		/* Page by key: every linked channel, however many, is disconnected. */
+		do {
+			rc = identity_page(dm, db, l, value, after, ids, &nids, err);
+			for (k = 0; rc == LETHE_OK && k < nids; k++) {
+				int64_t disc = 0;
+				bool already = false;
 
-			if (step == APPDB_ERROR)
-				rc = LETHE_E_DB;
-			if (step != APPDB_ROW)
-				break;
-			appdb_column(db, q, 0, &v);
-			val_text(&v, key, sizeof(key));
-			if (disconnect_id_ok(key))
-				ids[nids++] = xstrdup(key);
-		}
-		if (q != NULL)
-			appdb_finalize(db, q);
-		buf_free(&b);
+				rc = disconnect_channel(cfg, dm, db, st, ids[k], "deauthorize",
+				                        &disc, &already, err);
+				if (rc == LETHE_OK && !already)
+					(*rows)++;
+			}
+			last = after;
+			if (nids > 0)
+				after = strtoll(ids[nids - 1], NULL, 10);
+			for (k = 0; k < nids; k++)
+				free(ids[k]);
+			/* Keys that do not compare as integers would page forever. */
+		} while (rc == LETHE_OK && nids == IDENTITY_MAX && after > last);
+		nids = 0;
 	}
-	for (i = 0; rc == LETHE_OK && i < nids; i++) {
-		int64_t disc = 0;
-		bool already = false;
-
-		rc = disconnect_channel(cfg, dm, db, st, ids[i], "deauthorize", &disc, &already,
-		                        err);
-		if (rc == LETHE_OK && !already)
-			(*rows)++;
-	}
-	names_free(ids, nids);
+	free(ids);
 	return rc;
+}
+
+/*
+ * What recovery does with staged disconnect @d whose channel row is @c: redo
+ * (the app commit never happened), drop (reconnected since) or, when no
+ * token column is left, nothing but release its jobs (it committed).
+ */
+enum recover_act { RECOVER_READY, RECOVER_REDO, RECOVER_DROP };
+
+static enum recover_act
+recover_decide(const struct lethe_config *cfg, const struct store_disc *d, const struct chan_row *c)
+{
+	char mac[HASH_TEXT_LEN + 1];
+
+	/* The row gone (erased since) or every token column empty: it committed. */
+	if (!c->found || c->tokens == 0)
+		return RECOVER_READY;
+	if (c->token_bad)
+		return RECOVER_DROP;
+	if (d->token_mac[0] == '\0')
+		/* No revoke token was read: the same still holds only if there is none now. */
+		return c->token == NULL ? RECOVER_REDO : RECOVER_DROP;
+	if (c->token == NULL)
+		return RECOVER_DROP;
+	token_mac(cfg, c->token, mac);
+	return strcmp(mac, d->token_mac) == 0 ? RECOVER_REDO : RECOVER_DROP;
+}
+
+static const char *
+recover_str(enum recover_act a)
+{
+	return a == RECOVER_DROP   ? "not applied and the channel holds its tokens: dropped"
+	       : a == RECOVER_REDO ? "applied again"
+	                           : "it had committed";
 }
 
 lethe_rc
 disconnect_recover(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
                    struct store *st, int64_t min_age_s, int *fixed, struct lethe_err *err)
 {
-	int64_t after = 0, now = time_now();
-	lethe_rc rc = LETHE_OK;
+	int64_t after = 0, now = time_now(), unstaged = 0;
+	lethe_rc rc;
 
 	*fixed = 0;
+	/* Jobs an interrupted release or drop left staged. */
+	rc = store_outbox_unstage(st, (int64_t)now * 1000, &unstaged, err);
+	if (rc == LETHE_OK && unstaged > 0)
+		log_info("outbox: %lld staged job(s) of finished disconnects repaired",
+		         (long long)unstaged);
 	while (rc == LETHE_OK && dm->channel != NULL) {
 		struct store_disc d;
 		struct outbox_payload *pl = NULL;
 		struct chan_row c;
-		char mac[HASH_TEXT_LEN + 1];
-		bool redo = false, drop = false;
+		enum recover_act act = RECOVER_READY;
+		int64_t njobs = 0;
 
 		rc = store_disc_next_staged(st, after, &d, err);
 		if (rc == LETHE_E_NOTFOUND) {
@@ -768,39 +959,51 @@ disconnect_recover(const struct lethe_config *cfg, const struct datamap *dm, str
 		if (rc != LETHE_OK)
 			break;
 		after = d.id;
-		if (d.requested_at > now - min_age_s) {
-			store_disc_clear(&d);
-			continue;
-		}
 		memset(&c, 0, sizeof(c));
 		pl = xcalloc(1, sizeof(*pl));
-		if (outbox_open(cfg->outbox.key, "channel", d.box, d.boxlen, pl) != LETHE_OK) {
-			log_warnx("disconnect %lld: its channel id cannot be opened (outbox key "
-			          "changed?); dropping it",
+		if (strcmp(d.state, "aborted") == 0) {
+			/* Its app commit failed and the caller was told so: never redone. */
+			act = RECOVER_DROP;
+			goto act;
+		}
+		if (d.requested_at > now - min_age_s)
+			goto next;
+		rc = store_disc_job_count(st, d.id, &njobs, err);
+		if (rc == LETHE_OK && njobs == 0) {
+			/* A drop that was cut short: the record without its jobs. */
+			act = RECOVER_DROP;
+			goto act;
+		}
+		if (rc == LETHE_OK &&
+		    outbox_open(cfg->outbox.key, "channel", d.box, d.boxlen, pl) != LETHE_OK) {
+			log_warnx("disconnect %lld: its channel id cannot be opened under this "
+			          "outbox key; left staged for a process with the right key",
 			          (long long)d.id);
-			rc = store_disc_drop(st, d.id, err);
 			goto next;
 		}
-		rc = appdb_begin_write(db, err);
+		appdb_durable(db, true);
+		if (rc == LETHE_OK)
+			rc = appdb_begin_write(db, err);
 		if (rc == LETHE_OK)
 			rc = chan_read(dm, db, pl->channel, &c, err);
-		if (rc == LETHE_OK && c.found && c.token != NULL) {
-			token_mac(cfg, c.token, mac);
-			redo = strcmp(mac, d.token_mac) == 0;
-			drop = !redo;
-		}
-		if (rc == LETHE_OK && redo) {
+		if (rc == LETHE_OK)
+			act = recover_decide(cfg, &d, &c);
+		if (rc == LETHE_OK && act == RECOVER_REDO) {
 			json_t *effects = json_object();
 
 			/* The app commit never happened: apply the disconnect again. */
 			rc = apply_effects(dm, db, pl->channel, c.tokens, effects, err);
 			json_decref(effects);
 		}
-		if (rc == LETHE_OK && redo)
+		if (rc == LETHE_OK && act == RECOVER_REDO)
 			rc = appdb_commit(db, err);
 		else
 			appdb_rollback(db);
-		if (rc == LETHE_OK && drop)
+		if (rc != LETHE_OK)
+			appdb_rollback(db);
+		appdb_durable(db, false);
+	act:
+		if (rc == LETHE_OK && act == RECOVER_DROP)
 			rc = store_disc_drop(st, d.id, err);
 		else if (rc == LETHE_OK)
 			rc =
@@ -808,9 +1011,7 @@ disconnect_recover(const struct lethe_config *cfg, const struct datamap *dm, str
 		if (rc == LETHE_OK) {
 			(*fixed)++;
 			log_info("disconnect %lld: recovered after a crash (%s)", (long long)d.id,
-			         drop   ? "channel reconnected since: dropped"
-			         : redo ? "applied again"
-			                : "it had committed");
+			         recover_str(act));
 		}
 	next:
 		if (rc != LETHE_OK)

@@ -59,7 +59,7 @@ reply_method(struct request *r, const char *allow)
 {
 	r->allow = allow;
 	http_reply_status(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
-	                  strcmp(allow, "POST") == 0 ? "use POST" : "use GET");
+	                  strcmp(allow, "POST") == 0 ? "use POST" : "use GET or HEAD");
 }
 
 /* Reply with channel @id's state (locks taken here). */
@@ -100,12 +100,16 @@ channel_disconnect(struct server *s, struct request *r, const char *id)
 	rc = disconnect_channel(s->cfg, s->dm, s->db, s->st, id, "api", &disc, &already, &err);
 	pthread_mutex_unlock(&s->st_mu);
 	pthread_mutex_unlock(&s->db_mu);
-	if (rc == LETHE_E_NOTFOUND || rc == LETHE_E_INVALID || rc == LETHE_E_BUSY) {
+	if (rc == LETHE_E_NOTFOUND || rc == LETHE_E_BUSY) {
 		http_reply_error(r, rc,
-		                 rc == LETHE_E_NOTFOUND ? "no channel with this id"
-		                 : rc == LETHE_E_BUSY
-		                     ? "a disconnect of this channel is in progress"
-		                     : "the data map declares no channel table");
+		                 rc == LETHE_E_NOTFOUND
+		                     ? "no channel with this id"
+		                     : "a disconnect of this channel is in progress");
+		return;
+	}
+	if (rc == LETHE_E_INVALID) {
+		/* disconnect_channel's own words: never a token, an id or an account. */
+		http_reply_error(r, rc, err.msg);
 		return;
 	}
 	if (rc != LETHE_OK) {
@@ -153,7 +157,7 @@ api_v1(struct server *s, struct request *r)
 	rest += n;
 	if (rest[0] == '\0') {
 		if (!get)
-			reply_method(r, "GET");
+			reply_method(r, "GET, HEAD");
 		else
 			reply_state(s, r, id);
 		return;

@@ -778,6 +778,8 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	free(r->path);
 	free(r->h_type);
 	free(r->h_accept);
+	if (r->h_auth != NULL)
+		sodium_memzero(r->h_auth, strlen(r->h_auth));
 	free(r->h_auth);
 	for (i = 0; i < r->nargs; i++) {
 		free(r->args[i][0]);

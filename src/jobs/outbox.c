@@ -34,6 +34,7 @@
 #define AD_PREFIX "lethe-outbox-v1:"
 #define IDLE_MS 1000          /* look for due jobs at least this often */
 #define BUSY_RETRY_MS 2000    /* a purge whose erase job another process runs */
+#define KEY_RETRY_MS 60000    /* a job sealed under another outbox key */
 #define RECOVER_AGE_S 10      /* staged disconnects older than this are repaired */
 #define PURGE_SCOPE "channel" /* the data map scope a purge erases */
 
@@ -51,26 +52,65 @@ kind_key(const uint8_t key[HASH_KEY_LEN], const char *kind,
 	                   strlen(ctx), key, HASH_KEY_LEN);
 }
 
+/*
+ * The plaintext: each field (channel, account, token) as a 4-byte big-endian
+ * length and its bytes.  Binary-safe: any bytes an app database holds seal
+ * and open unchanged.
+ */
+static size_t
+field_put(uint8_t *out, const char *v)
+{
+	size_t n = strlen(v);
+
+	out[0] = (uint8_t)(n >> 24);
+	out[1] = (uint8_t)(n >> 16);
+	out[2] = (uint8_t)(n >> 8);
+	out[3] = (uint8_t)n;
+	memcpy(out + 4, v, n);
+	return 4 + n;
+}
+
+/* Read one field at *@pos of @m (@len bytes) into @out (@cap bytes); false if it is bad. */
+static bool
+field_get(const uint8_t *m, size_t len, size_t *pos, char *out, size_t cap)
+{
+	size_t n;
+
+	if (len - *pos < 4)
+		return false;
+	n = ((size_t)m[*pos] << 24) | ((size_t)m[*pos + 1] << 16) | ((size_t)m[*pos + 2] << 8) |
+	    (size_t)m[*pos + 3];
+	*pos += 4;
+	if (n >= cap || len - *pos < n || memchr(m + *pos, '\0', n) != NULL)
+		return false;
+	memcpy(out, m + *pos, n);
+	out[n] = '\0';
+	*pos += n;
+	return true;
+}
+
 uint8_t *
 outbox_seal(const uint8_t key[HASH_KEY_LEN], const char *kind, const struct outbox_payload *p,
             size_t *len)
 {
 	const size_t np = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
 	uint8_t sub[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
-	json_t *j = json_pack("{s:s, s:s, s:s}", "c", p->channel, "a", p->account, "t", p->token);
-	char *plain = json_dumps(j, JSON_COMPACT);
-	size_t n = strlen(plain);
-	uint8_t *box = xmalloc(np + n + crypto_aead_xchacha20poly1305_ietf_ABYTES);
+	uint8_t *plain = xmalloc(sizeof(*p) + 12);
+	size_t n = 0;
+	uint8_t *box;
 	unsigned long long clen = 0;
 
-	json_decref(j);
+	/* Each field is NUL-terminated within its array, so this fits. */
+	n += field_put(plain + n, p->channel);
+	n += field_put(plain + n, p->account);
+	n += field_put(plain + n, p->token);
+	box = xmalloc(np + n + crypto_aead_xchacha20poly1305_ietf_ABYTES);
 	kind_key(key, kind, sub);
 	randombytes_buf(box, np);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(box + np, &clen, (const uint8_t *)plain, n,
-	                                           (const uint8_t *)kind, strlen(kind), NULL, box,
-	                                           sub);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(box + np, &clen, plain, n, (const uint8_t *)kind,
+	                                           strlen(kind), NULL, box, sub);
 	sodium_memzero(sub, sizeof(sub));
-	sodium_memzero(plain, n);
+	sodium_memzero(plain, sizeof(*p) + 12);
 	free(plain);
 	*len = np + (size_t)clen;
 	return box;
@@ -84,37 +124,39 @@ outbox_open(const uint8_t key[HASH_KEY_LEN], const char *kind, const uint8_t *bo
 	const size_t ab = crypto_aead_xchacha20poly1305_ietf_ABYTES;
 	uint8_t sub[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
 	unsigned long long mlen = 0;
-	char *plain = NULL;
-	json_t *j = NULL;
-	const char *c = NULL, *a = NULL, *t = NULL;
+	uint8_t *plain = NULL;
+	size_t pos = 0;
 	lethe_rc rc = LETHE_E_FORBIDDEN;
 
 	memset(out, 0, sizeof(*out));
-	if (box == NULL || len < np + ab || len > np + ab + 2 * OUTBOX_TOKEN_MAX)
+	if (box == NULL || len < np + ab || len > np + ab + sizeof(*out) + 12)
 		return LETHE_E_FORBIDDEN;
 	plain = xmalloc(len);
 	kind_key(key, kind, sub);
-	if (crypto_aead_xchacha20poly1305_ietf_decrypt((uint8_t *)plain, &mlen, NULL, box + np,
-	                                               len - np, (const uint8_t *)kind,
-	                                               strlen(kind), box, sub) == 0) {
-		plain[mlen] = '\0';
-		j = json_loads(plain, 0, NULL);
-	}
-	if (j != NULL && json_unpack(j, "{s:s, s:s, s:s}", "c", &c, "a", &a, "t", &t) == 0 &&
-	    strlen(c) < sizeof(out->channel) && strlen(a) < sizeof(out->account) &&
-	    strlen(t) < sizeof(out->token)) {
-		snprintf(out->channel, sizeof(out->channel), "%s", c);
-		snprintf(out->account, sizeof(out->account), "%s", a);
-		snprintf(out->token, sizeof(out->token), "%s", t);
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &mlen, NULL, box + np, len - np,
+	                                               (const uint8_t *)kind, strlen(kind), box,
+	                                               sub) == 0 &&
+	    field_get(plain, (size_t)mlen, &pos, out->channel, sizeof(out->channel)) &&
+	    field_get(plain, (size_t)mlen, &pos, out->account, sizeof(out->account)) &&
+	    field_get(plain, (size_t)mlen, &pos, out->token, sizeof(out->token)) &&
+	    pos == (size_t)mlen)
 		rc = LETHE_OK;
-	}
-	if (j != NULL && t != NULL)
-		sodium_memzero((void *)t, strlen(t));
-	json_decref(j);
+	if (rc != LETHE_OK)
+		sodium_memzero(out, sizeof(*out));
 	sodium_memzero(sub, sizeof(sub));
 	sodium_memzero(plain, len);
 	free(plain);
 	return rc;
+}
+
+lethe_rc
+outbox_key_check(const struct lethe_config *cfg, struct store *st, struct lethe_err *err)
+{
+	static const char constant[] = "lethe-outbox-key-fingerprint-v1";
+	char fp[HASH_TEXT_LEN + 1];
+
+	hash_keyed(cfg->outbox.key, constant, sizeof(constant) - 1, fp);
+	return store_outbox_key_check(st, fp, err);
 }
 
 int64_t
@@ -182,18 +224,27 @@ job_finished(struct store_outbox *j, const char *state, const char *outcome, con
 	snprintf(j->reason, sizeof(j->reason), "%s", reason);
 }
 
-/* A revoke or unsubscribe call. */
+/* A revoke or unsubscribe call, bounded by @deadline_ms (epoch ms, 0: the configured timeout). */
 static void
-run_call(const struct lethe_config *cfg, struct store_outbox *j, const struct outbox_payload *pl)
+run_call(const struct lethe_config *cfg, struct store_outbox *j, const struct outbox_payload *pl,
+         int64_t deadline_ms)
 {
 	enum platform_op op =
 	    strcmp(j->kind, "revoke") == 0 ? PLATFORM_REVOKE : PLATFORM_UNSUBSCRIBE;
 	struct platform_result r;
+	int64_t left = deadline_ms > 0 ? deadline_ms - now_ms() : INT32_MAX;
 
 	memset(&r, 0, sizeof(r));
+	if (left <= 0) {
+		/* No time left for a call: it stays due, nothing was tried. */
+		snprintf(j->state, sizeof(j->state), "pending");
+		j->next_at_ms = now_ms();
+		return;
+	}
 	j->attempts++;
-	platform_call(cfg->platforms, j->platform, op, pl->token,
-	              pl->account[0] != '\0' ? pl->account : NULL, &r);
+	platform_call_within(cfg->platforms, j->platform, op, pl->token,
+	                     pl->account[0] != '\0' ? pl->account : NULL,
+	                     left < INT32_MAX ? (long)left : INT32_MAX, &r);
 	j->http_status = r.http_status;
 	switch (r.outcome) {
 	case PLATFORM_OK:
@@ -218,9 +269,31 @@ run_call(const struct lethe_config *cfg, struct store_outbox *j, const struct ou
 }
 
 struct purge_note {
-	struct store *st; /* where to record */
-	int64_t job;      /* the outbox job */
+	struct store *st;        /* where to record */
+	int64_t job;             /* the outbox job */
+	const char *owner;       /* its lease holder */
+	int64_t lease_ms;        /* lease length */
+	int64_t renewed_ms;      /* when the lease was last extended */
+	const volatile int *ext; /* the caller's stop flag, or NULL */
+	int64_t deadline_ms;     /* stop once past this (epoch ms), 0: never */
+	volatile int stop;       /* what the erasure polls between batches */
 };
+
+/* Between batches: stop when asked or past the deadline; keep the job's lease alive. */
+static void
+renew_lease(void *arg, const struct erase_progress *p)
+{
+	struct purge_note *n = arg;
+	int64_t t = now_ms();
+
+	(void)p;
+	if ((n->ext != NULL && *n->ext) || (n->deadline_ms > 0 && t >= n->deadline_ms))
+		n->stop = 1;
+	if (t - n->renewed_ms < n->lease_ms / 3)
+		return;
+	if (store_outbox_renew(n->st, n->job, n->owner, t, n->lease_ms, NULL) == LETHE_OK)
+		n->renewed_ms = t;
+}
 
 static void
 note_erase_job(void *arg, int64_t erase_job)
@@ -234,10 +307,17 @@ note_erase_job(void *arg, int64_t erase_job)
 static lethe_rc
 run_purge(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
           struct store *st, struct store_outbox *j, const struct outbox_payload *pl,
-          const volatile int *stop)
+          const char *owner, const volatile int *stop, int64_t deadline_ms)
 {
 	const struct dm_scope *sc = datamap_scope(dm, PURGE_SCOPE);
-	struct purge_note note = {.st = st, .job = j->id};
+	struct purge_note note = {.st = st,
+	                          .job = j->id,
+	                          .owner = owner,
+	                          .lease_ms = cfg->outbox.lease_ms,
+	                          .renewed_ms = now_ms(),
+	                          .ext = stop,
+	                          .deadline_ms = deadline_ms,
+	                          .stop = stop != NULL ? *stop : 0};
 	struct plan *plan = NULL;
 	struct plan_id id;
 	struct erase_opts eo;
@@ -261,9 +341,11 @@ run_purge(const struct lethe_config *cfg, const struct datamap *dm, struct appdb
 		eo.yield_ms = cfg->yield_ms;
 		eo.media_root = cfg->media_root;
 		eo.key = cfg->key;
-		eo.stop = stop;
+		eo.stop = &note.stop;
 		eo.on_job = note_erase_job;
 		eo.job_arg = &note;
+		eo.on_progress = renew_lease;
+		eo.arg = &note;
 		rc = erase_run(plan, &id, 1, db, st, &eo, &res, &err);
 	}
 	if (rc == LETHE_OK) {
@@ -290,7 +372,7 @@ run_purge(const struct lethe_config *cfg, const struct datamap *dm, struct appdb
 static lethe_rc
 run_one(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
         struct store *st, int64_t disconnect_id, const char *owner, const volatile int *stop,
-        struct lethe_err *err)
+        int64_t deadline_ms, struct lethe_err *err)
 {
 	struct store_outbox j;
 	struct outbox_payload *pl = xcalloc(1, sizeof(*pl));
@@ -302,13 +384,22 @@ run_one(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *
 		return rc;
 	}
 	if (outbox_open(cfg->outbox.key, j.kind, j.box, j.boxlen, pl) != LETHE_OK) {
-		/* Without its payload the job cannot run: a dead letter, never a guess. */
-		job_finished(&j, "dead", "failed",
-		             "the sealed payload cannot be opened (outbox key changed?)");
+		/*
+		 * Sealed under another key: a process with the right key can still
+		 * run it, so it waits (never a guess, never given up here).
+		 */
+		snprintf(j.state, sizeof(j.state), "pending");
+		snprintf(j.reason, sizeof(j.reason),
+		         "the sealed payload cannot be opened under this outbox key; waiting for a "
+		         "process with the key it was sealed with");
+		j.next_at_ms = now_ms() + KEY_RETRY_MS;
+		log_warnx("outbox job %lld (%s): its payload cannot be opened under this outbox "
+		          "key; left pending",
+		          (long long)j.id, j.kind);
 	} else if (strcmp(j.kind, "purge") == 0) {
-		run_purge(cfg, dm, db, st, &j, pl, stop);
+		run_purge(cfg, dm, db, st, &j, pl, owner, stop, deadline_ms);
 	} else {
-		run_call(cfg, &j, pl);
+		run_call(cfg, &j, pl, deadline_ms);
 	}
 	sodium_memzero(pl, sizeof(*pl));
 	free(pl);
@@ -326,13 +417,14 @@ run_one(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *
 lethe_rc
 outbox_run_due(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
                struct store *st, int64_t disconnect_id, const char *owner, const volatile int *stop,
-               int *ran, struct lethe_err *err)
+               int64_t deadline_ms, int *ran, struct lethe_err *err)
 {
 	lethe_rc rc = LETHE_OK;
 
 	*ran = 0;
-	while (rc == LETHE_OK && (stop == NULL || *stop == 0) && *ran < 64) {
-		rc = run_one(cfg, dm, db, st, disconnect_id, owner, stop, err);
+	while (rc == LETHE_OK && (stop == NULL || *stop == 0) &&
+	       (deadline_ms == 0 || now_ms() < deadline_ms) && *ran < 64) {
+		rc = run_one(cfg, dm, db, st, disconnect_id, owner, stop, deadline_ms, err);
 		if (rc == LETHE_OK)
 			(*ran)++;
 	}
@@ -343,19 +435,25 @@ outbox_run_due(const struct lethe_config *cfg, const struct datamap *dm, struct 
 
 /* Counts a disconnect's unfinished jobs and the earliest time one is due. */
 struct open_acc {
-	int64_t open;    /* pending, staged or running jobs */
-	int64_t next_ms; /* earliest next_at of a pending job, 0 if none */
+	int64_t open;       /* pending, staged or running jobs */
+	int64_t open_unsub; /* of them unsubscribes (a revoke waits for them) */
+	int64_t next_ms;    /* earliest next_at of a pending job that may run, 0 if none */
 };
 
+/* Jobs come by id: a disconnect's unsubscribes before its revoke. */
 static void
 count_open(void *arg, const struct store_outbox *j)
 {
 	struct open_acc *a = arg;
+	bool waits = strcmp(j->kind, "revoke") == 0 && a->open_unsub > 0;
 
 	if (strcmp(j->state, "done") == 0 || strcmp(j->state, "dead") == 0)
 		return;
 	a->open++;
-	if (strcmp(j->state, "pending") == 0 && (a->next_ms == 0 || j->next_at_ms < a->next_ms))
+	if (strcmp(j->kind, "unsubscribe") == 0)
+		a->open_unsub++;
+	if (!waits && strcmp(j->state, "pending") == 0 &&
+	    (a->next_ms == 0 || j->next_at_ms < a->next_ms))
 		a->next_ms = j->next_at_ms;
 }
 
@@ -375,11 +473,12 @@ outbox_drive(const struct lethe_config *cfg, const struct datamap *dm, int64_t d
 		return err ? err->rc : LETHE_E_DB;
 	rc = store_open(cfg->state_db, &st, err);
 	while (rc == LETHE_OK) {
-		struct open_acc acc = {0, 0};
+		struct open_acc acc = {0, 0, 0};
 		int ran = 0;
 		int64_t wait;
 
-		rc = outbox_run_due(cfg, dm, db, st, disconnect_id, owner, NULL, &ran, err);
+		rc = outbox_run_due(cfg, dm, db, st, disconnect_id, owner, NULL, deadline, &ran,
+		                    err);
 		if (rc == LETHE_OK)
 			rc = store_outbox_list(st, disconnect_id, NULL, count_open, &acc, err);
 		if (rc != LETHE_OK || acc.open == 0)
@@ -476,7 +575,8 @@ outbox_main(void *arg)
 			                       &err) != LETHE_OK)
 				log_warnx("outbox: recovering staged disconnects: %s", err.msg);
 		}
-		rc = outbox_run_due(o->cfg, o->dm, db, st, 0, o->owner, &o->stop_flag, &ran, &err);
+		rc = outbox_run_due(o->cfg, o->dm, db, st, 0, o->owner, &o->stop_flag, 0, &ran,
+		                    &err);
 		if (rc != LETHE_OK && rc != LETHE_E_BUSY)
 			log_warnx("outbox: %s", err.msg);
 		if (o->stop_flag)
@@ -502,9 +602,21 @@ lethe_rc
 outbox_start(const struct lethe_config *cfg, const struct datamap *dm, struct outbox **out,
              struct lethe_err *err)
 {
-	struct outbox *o = xcalloc(1, sizeof(*o));
+	struct outbox *o = NULL;
+	struct store *st = NULL;
+	lethe_rc rc = LETHE_OK;
 
 	*out = NULL;
+	/* Every process of a state store seals with one key: checked before any job runs. */
+	if (dm->channel != NULL) {
+		rc = store_open(cfg->state_db, &st, err);
+		if (rc == LETHE_OK)
+			rc = outbox_key_check(cfg, st, err);
+		store_close(st);
+	}
+	if (rc != LETHE_OK)
+		return rc;
+	o = xcalloc(1, sizeof(*o));
 	o->cfg = cfg;
 	o->dm = dm;
 	outbox_owner(o->owner, sizeof(o->owner));

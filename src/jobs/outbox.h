@@ -45,6 +45,13 @@ lethe_rc outbox_open(const uint8_t key[HASH_KEY_LEN], const char *kind, const ui
                      size_t len, struct outbox_payload *out);
 
 /*
+ * Check that the outbox key of @cfg is the one @st's jobs are sealed with (a
+ * keyed hash of a constant is recorded on first use, never the key);
+ * LETHE_E_CONFIG with a clear message if not.
+ */
+lethe_rc outbox_key_check(const struct lethe_config *cfg, struct store *st, struct lethe_err *err);
+
+/*
  * Delay before the next try after @failures failed calls (>= 1): full
  * jitter, a uniform draw from [0, min(cap, base * 2^(failures-1))] ms, using
  * @rnd (uniform 32 bits) as the random source.
@@ -57,11 +64,14 @@ void outbox_owner(char *out, size_t n);
 /*
  * Run due jobs of disconnect @disconnect_id (0: any) once each in this
  * thread; *@ran gets the number of calls made.  @stop, if set, is polled
- * between jobs and by purges between batches.
+ * between jobs and by purges between batches.  @deadline_ms (epoch ms, 0:
+ * none) bounds it all: no job starts after it, a call's timeout is cut to
+ * the time left, a purge stops (resumably) at the first batch boundary past it.
  */
 lethe_rc outbox_run_due(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
                         struct store *st, int64_t disconnect_id, const char *owner,
-                        const volatile int *stop, int *ran, struct lethe_err *err);
+                        const volatile int *stop, int64_t deadline_ms, int *ran,
+                        struct lethe_err *err);
 
 /*
  * Run the jobs of disconnect @disconnect_id until none is pending or

@@ -57,6 +57,18 @@ platform_supports(const char *platform, enum platform_op op)
 	return false;
 }
 
+bool
+platform_has_app_token(const struct platforms *p, const char *platform)
+{
+	const char *c = platform_canonical(platform);
+	int id = c ? platform_id_of(c) : -1;
+
+	if (p == NULL || id < 0)
+		return false;
+	return p->conf[id].client_id != NULL &&
+	       (p->conf[id].secret.env != NULL || p->conf[id].secret.file != NULL);
+}
+
 const char *
 platform_outcome_str(enum platform_outcome o)
 {
@@ -115,7 +127,7 @@ transport_failed(const char *name, CURLcode cc, struct platform_result *out)
 
 /* Send @req; fill @out.  Owns the handle and header list (single exit). */
 static void
-send_request(const struct platforms *p, int id, const struct platform_request *req,
+send_request(const struct platforms *p, int id, const struct platform_request *req, long max_ms,
              struct platform_result *out)
 {
 	const char *name = p->conf[id].name;
@@ -147,8 +159,9 @@ send_request(const struct platforms *p, int id, const struct platform_request *r
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, p->connect_timeout_ms);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, p->timeout_ms);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+	                 p->connect_timeout_ms < max_ms ? p->connect_timeout_ms : max_ms);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, p->timeout_ms < max_ms ? p->timeout_ms : max_ms);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, body_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
 	cc = curl_easy_perform(h);
@@ -175,6 +188,15 @@ void
 platform_call(const struct platforms *p, const char *platform, enum platform_op op,
               const char *token, const char *account_id, struct platform_result *out)
 {
+	platform_call_within(p, platform, op, token, account_id, p != NULL ? p->timeout_ms : 1,
+	                     out);
+}
+
+void
+platform_call_within(const struct platforms *p, const char *platform, enum platform_op op,
+                     const char *token, const char *account_id, long max_ms,
+                     struct platform_result *out)
+{
 	struct platform_request req;
 	const char *c = platform_canonical(platform);
 	int id = c ? platform_id_of(c) : -1;
@@ -196,8 +218,19 @@ platform_call(const struct platforms *p, const char *platform, enum platform_op 
 		return;
 	}
 	if (platform_request_build(p, id, op, token, account_id, &req, out))
-		send_request(p, id, &req, out);
+		send_request(p, id, &req, max_ms > 0 ? max_ms : 1, out);
 	platform_request_free(&req);
+	/*
+	 * "Token invalid" does not say the subscription is gone: it stays, and
+	 * this token cannot remove it.  A dead letter with the reason.
+	 */
+	if (op == PLATFORM_UNSUBSCRIBE && out->outcome == PLATFORM_ALREADY) {
+		out->outcome = PLATFORM_FAILED;
+		snprintf(out->detail, sizeof(out->detail),
+		         "%s answered HTTP %ld: the token is invalid (revoked or expired), so the "
+		         "subscription could not be removed",
+		         c, out->http_status);
+	}
 	log_info("platform %s %s: %s (HTTP %ld)", c,
 	         op == PLATFORM_REVOKE ? "revoke" : "unsubscribe",
 	         platform_outcome_str(out->outcome), out->http_status);

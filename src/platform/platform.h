@@ -44,6 +44,13 @@ bool platform_supports(const char *platform, enum platform_op op);
  * NULL for token-only calls. Never logs the token. */
 void platform_call(const struct platforms *p, const char *platform, enum platform_op op,
                    const char *token, const char *account_id, struct platform_result *out);
+/* platform_call() bounded by @max_ms too (the lower of it and the configured timeouts). */
+void platform_call_within(const struct platforms *p, const char *platform, enum platform_op op,
+                          const char *token, const char *account_id, long max_ms,
+                          struct platform_result *out);
 const char *platform_outcome_str(enum platform_outcome o);
+/* True if an app id and app secret are configured for @platform (the app token of a Facebook
+ * revoke without a user token); reads no secret. */
+bool platform_has_app_token(const struct platforms *p, const char *platform);
 
 #endif /* LETHE_PLATFORM_H */

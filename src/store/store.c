@@ -119,7 +119,7 @@ static const char schema_v5[] =
     "CREATE TABLE IF NOT EXISTS channel_disconnects ("
     "  id INTEGER PRIMARY KEY,"
     "  subject TEXT NOT NULL," /* keyed hash of the channel id */
-    "  state TEXT NOT NULL,"   /* staged, disconnected */
+    "  state TEXT NOT NULL,"   /* staged, disconnected, aborted */
     "  source TEXT NOT NULL,"  /* api, cli, deauthorize */
     "  platform TEXT,"         /* canonical platform name, or as stored */
     "  requested_at INTEGER NOT NULL,"
@@ -148,7 +148,10 @@ static const char schema_v5[] =
     "  lease_until INTEGER," /* ms */
     "  box BLOB);"           /* sealed payload; NULL once the job ends */
     "CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_at);"
-    "CREATE INDEX IF NOT EXISTS outbox_disconnect ON outbox(disconnect_id);";
+    "CREATE INDEX IF NOT EXISTS outbox_disconnect ON outbox(disconnect_id);"
+    "CREATE TABLE IF NOT EXISTS outbox_key ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  fingerprint TEXT NOT NULL);"; /* keyed hash of a constant: which key seals */
 
 /* migrations[i] brings a store from version i to i + 1. */
 static const char *const migrations[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3, schema_v4,
@@ -1051,8 +1054,8 @@ store_disc_find(struct store *st, const char *subject, struct store_disc *out,
 	lethe_rc rc;
 
 	rc = prepf(st, &q, err,
-	           "SELECT " DISC_COLS " FROM channel_disconnects WHERE subject = ?1 "
-	           "ORDER BY id DESC LIMIT 1",
+	           "SELECT " DISC_COLS " FROM channel_disconnects WHERE subject = ?1 AND "
+	           "state != 'aborted' ORDER BY id DESC LIMIT 1",
 	           "t", subject);
 	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW)
 		disc_row(q, out);
@@ -1070,8 +1073,8 @@ store_disc_next_staged(struct store *st, int64_t after, struct store_disc *out,
 	lethe_rc rc;
 
 	rc = prepf(st, &q, err,
-	           "SELECT " DISC_COLS " FROM channel_disconnects WHERE state = 'staged' AND "
-	           "id > ?1 ORDER BY id LIMIT 1",
+	           "SELECT " DISC_COLS " FROM channel_disconnects WHERE state IN ('staged', "
+	           "'aborted') AND id > ?1 ORDER BY id LIMIT 1",
 	           "i", after);
 	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW)
 		disc_row(q, out);
@@ -1081,11 +1084,39 @@ store_disc_next_staged(struct store *st, int64_t after, struct store_disc *out,
 	return rc;
 }
 
+/*
+ * A savepoint around the statements of one state change, so that it happens
+ * whole or not at all, inside a caller's transaction or on its own.
+ */
+static lethe_rc
+sp_begin(struct store *st, struct lethe_err *err)
+{
+	if (sqlite3_exec(st->db, "SAVEPOINT disc", NULL, NULL, NULL) != SQLITE_OK)
+		return sfail(st, err, "savepoint");
+	return LETHE_OK;
+}
+
+/* Release the savepoint on success (@rc LETHE_OK), else undo it; returns the result. */
+static lethe_rc
+sp_end(struct store *st, lethe_rc rc, struct lethe_err *err)
+{
+	if (rc == LETHE_OK && sqlite3_exec(st->db, "RELEASE disc", NULL, NULL, NULL) != SQLITE_OK)
+		rc = sfail(st, err, "release");
+	if (rc != LETHE_OK) {
+		sqlite3_exec(st->db, "ROLLBACK TO disc", NULL, NULL, NULL);
+		sqlite3_exec(st->db, "RELEASE disc", NULL, NULL, NULL);
+	}
+	return rc;
+}
+
 lethe_rc
 store_disc_ready(struct store *st, int64_t id, int64_t now, int64_t now_ms, struct lethe_err *err)
 {
 	lethe_rc rc;
 
+	rc = sp_begin(st, err);
+	if (rc != LETHE_OK)
+		return rc;
 	rc = execf(st, err,
 	           "UPDATE channel_disconnects SET state = 'disconnected', disconnected_at = ?2, "
 	           "token_mac = NULL, box = NULL WHERE id = ?1 AND state = 'staged'",
@@ -1093,9 +1124,19 @@ store_disc_ready(struct store *st, int64_t id, int64_t now, int64_t now_ms, stru
 	if (rc == LETHE_OK)
 		rc = execf(st, err,
 		           "UPDATE outbox SET state = 'pending', next_at = ?2, updated_at = ?2 "
-		           "WHERE disconnect_id = ?1 AND state = 'staged'",
+		           "WHERE disconnect_id = ?1 AND state = 'staged' AND ?1 IN (SELECT id "
+		           "FROM channel_disconnects WHERE state = 'disconnected')",
 		           "ii", id, now_ms);
-	return rc;
+	return sp_end(st, rc, err);
+}
+
+lethe_rc
+store_disc_abort(struct store *st, int64_t id, struct lethe_err *err)
+{
+	return execf(st, err,
+	             "UPDATE channel_disconnects SET state = 'aborted' WHERE id = ?1 AND state = "
+	             "'staged'",
+	             "i", id);
 }
 
 lethe_rc
@@ -1103,16 +1144,62 @@ store_disc_drop(struct store *st, int64_t id, struct lethe_err *err)
 {
 	lethe_rc rc;
 
+	rc = sp_begin(st, err);
+	if (rc != LETHE_OK)
+		return rc;
 	rc = execf(st, err,
 	           "DELETE FROM outbox WHERE disconnect_id = ?1 AND ?1 IN (SELECT id FROM "
-	           "channel_disconnects WHERE state = 'staged')",
+	           "channel_disconnects WHERE state IN ('staged', 'aborted'))",
 	           "i", id);
 	if (rc == LETHE_OK)
 		rc = execf(st, err,
-		           "DELETE FROM channel_disconnects WHERE id = ?1 AND state = 'staged'",
+		           "DELETE FROM channel_disconnects WHERE id = ?1 AND state IN ('staged', "
+		           "'aborted')",
 		           "i", id);
-	return rc;
+	return sp_end(st, rc, err);
 }
+
+lethe_rc
+store_disc_job_count(struct store *st, int64_t id, int64_t *n, struct lethe_err *err)
+{
+	return query_int(st, "SELECT count(*) FROM outbox WHERE disconnect_id = ?1", id, n, err);
+}
+
+lethe_rc
+store_outbox_unstage(struct store *st, int64_t now_ms, int64_t *n, struct lethe_err *err)
+{
+	lethe_rc rc;
+
+	*n = 0;
+	rc = sp_begin(st, err);
+	if (rc != LETHE_OK)
+		return rc;
+	rc = execf(st, err,
+	           "UPDATE outbox SET state = 'pending', next_at = ?1, updated_at = ?1 WHERE state "
+	           "= 'staged' AND disconnect_id IN (SELECT id FROM channel_disconnects WHERE "
+	           "state = 'disconnected')",
+	           "i", now_ms);
+	if (rc == LETHE_OK)
+		*n += sqlite3_changes(st->db);
+	if (rc == LETHE_OK)
+		rc = execf(st, err,
+		           "DELETE FROM outbox WHERE state = 'staged' AND disconnect_id NOT IN "
+		           "(SELECT id FROM channel_disconnects)",
+		           "");
+	if (rc == LETHE_OK)
+		*n += sqlite3_changes(st->db);
+	return sp_end(st, rc, err);
+}
+
+/*
+ * A revoke waits while an unsubscribe of its disconnect has not ended: the
+ * revoke (Facebook: of all the person's tokens) would kill the token the
+ * unsubscribe needs.
+ */
+#define REVOKE_WAITS                                                                               \
+	"(outbox.kind = 'revoke' AND EXISTS (SELECT 1 FROM outbox u WHERE u.disconnect_id = "      \
+	"outbox.disconnect_id AND u.kind = 'unsubscribe' AND u.state IN ('staged', 'pending', "    \
+	"'running')))"
 
 #define OUTBOX_COLS                                                                                \
 	"id, disconnect_id, kind, platform, state, outcome, attempts, next_at, created_at, "       \
@@ -1231,8 +1318,8 @@ store_outbox_claim(struct store *st, int64_t disconnect_id, const char *owner, i
 	memset(out, 0, sizeof(*out));
 	rc = prepf(st, &q, err,
 	           "SELECT id, lease_owner FROM outbox WHERE (?1 = 0 OR disconnect_id = ?1) AND "
-	           "((state = 'pending' AND next_at <= ?2) OR state = 'running') ORDER BY "
-	           "next_at, id LIMIT 32",
+	           "((state = 'pending' AND next_at <= ?2) OR state = 'running') AND "
+	           "NOT " REVOKE_WAITS " ORDER BY next_at, id LIMIT 32",
 	           "ii", disconnect_id, now_ms);
 	while (rc == LETHE_OK && n < 32 && sqlite3_step(q) == SQLITE_ROW) {
 		ids[n] = sqlite3_column_int64(q, 0);
@@ -1277,14 +1364,30 @@ store_outbox_update(struct store *st, const struct store_outbox *j, const char *
 	           "next_at = ?5, updated_at = ?6, finished_at = CASE WHEN ?7 THEN ?6 ELSE NULL "
 	           "END, http_status = nullif(?8, 0), reason = nullif(?9, ''), erase_job = "
 	           "nullif(?10, 0), lease_owner = NULL, lease_until = NULL, box = CASE WHEN ?7 "
-	           "THEN NULL ELSE box END WHERE id = ?1 AND (lease_owner IS NULL OR "
-	           "lease_owner = ?11)",
+	           "THEN NULL ELSE box END WHERE id = ?1 AND ((?11 IS NULL AND lease_owner IS "
+	           "NULL AND state != 'running') OR (state = 'running' AND lease_owner = ?11))",
 	           "ittiiiiitit", j->id, j->state, j->outcome, j->attempts, j->next_at_ms, now_ms,
 	           (int64_t)(final ? 1 : 0), (int64_t)j->http_status, j->reason, j->erase_job,
 	           owner);
 	if (rc == LETHE_OK && sqlite3_changes(st->db) != 1)
 		rc = lethe_err_set(err, LETHE_E_BUSY, "outbox job %lld was taken over",
 		                   (long long)j->id);
+	return rc;
+}
+
+lethe_rc
+store_outbox_renew(struct store *st, int64_t id, const char *owner, int64_t now_ms,
+                   int64_t lease_ms, struct lethe_err *err)
+{
+	lethe_rc rc;
+
+	rc = execf(st, err,
+	           "UPDATE outbox SET lease_until = ?3 + ?4, updated_at = ?3 WHERE id = ?1 AND "
+	           "state = 'running' AND lease_owner = ?2",
+	           "itii", id, owner, now_ms, lease_ms);
+	if (rc == LETHE_OK && sqlite3_changes(st->db) != 1)
+		rc = lethe_err_set(err, LETHE_E_BUSY, "outbox job %lld was taken over",
+		                   (long long)id);
 	return rc;
 }
 
@@ -1312,6 +1415,29 @@ store_outbox_counts(struct store *st, store_outbox_count_fn fn, void *arg, struc
 }
 
 lethe_rc
+store_outbox_key_check(struct store *st, const char *fingerprint, struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	rc = execf(st, err,
+	           "INSERT INTO outbox_key (id, fingerprint) VALUES (1, ?1) ON CONFLICT (id) DO "
+	           "NOTHING",
+	           "t", fingerprint);
+	if (rc == LETHE_OK)
+		rc = prepf(st, &q, err, "SELECT fingerprint FROM outbox_key WHERE id = 1", "");
+	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW &&
+	    strcmp((const char *)sqlite3_column_text(q, 0), fingerprint) != 0)
+		rc = lethe_err_set(
+		    err, LETHE_E_CONFIG,
+		    "the outbox key is not the one this state store's jobs are sealed "
+		    "with (check outbox.key_env / outbox.key_file: every lethe "
+		    "process of this state store needs the same key)");
+	unprep(st, q);
+	return rc;
+}
+
+lethe_rc
 store_outbox_next_due(struct store *st, int64_t *next_ms, struct lethe_err *err)
 {
 	sqlite3_stmt *q = NULL;
@@ -1320,7 +1446,7 @@ store_outbox_next_due(struct store *st, int64_t *next_ms, struct lethe_err *err)
 	*next_ms = 0;
 	rc = prepf(st, &q, err,
 	           "SELECT min(CASE WHEN state = 'running' THEN lease_until ELSE next_at END) "
-	           "FROM outbox WHERE state IN ('pending', 'running')",
+	           "FROM outbox WHERE state IN ('pending', 'running') AND NOT " REVOKE_WAITS,
 	           "");
 	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW)
 		*next_ms = sqlite3_column_int64(q, 0);

@@ -192,7 +192,7 @@ lethe_rc store_checkpoint(struct store *st, struct lethe_err *err);
 struct store_disc {
 	int64_t id;              /* row id */
 	char subject[64];        /* keyed hash of the channel id */
-	char state[16];          /* staged, disconnected */
+	char state[16];          /* staged, disconnected, aborted */
 	char source[16];         /* api, cli, deauthorize */
 	char platform[32];       /* platform of the channel, "" if unknown */
 	int64_t requested_at;    /* epoch s */
@@ -229,19 +229,38 @@ typedef void (*store_outbox_count_fn)(void *arg, const char *kind, const char *s
 /* Insert @d (state, subject... as given); *@id gets its row id. */
 lethe_rc store_disc_add(struct store *st, const struct store_disc *d, int64_t *id,
                         struct lethe_err *err);
-/* The newest disconnect of channel @subject into @out (free with store_disc_clear). */
+/* The newest disconnect of channel @subject that is not aborted into @out (free with
+ * store_disc_clear). */
 lethe_rc store_disc_find(struct store *st, const char *subject, struct store_disc *out,
                          struct lethe_err *err);
-/* The first staged disconnect with an id above @after (with its box); LETHE_E_NOTFOUND if none. */
+/* The first staged or aborted disconnect with an id above @after (with its box);
+ * LETHE_E_NOTFOUND if none. */
 lethe_rc store_disc_next_staged(struct store *st, int64_t after, struct store_disc *out,
                                 struct lethe_err *err);
 /* Free what store_disc_find/next_staged put in @d (the box is wiped first). */
 void store_disc_clear(struct store_disc *d);
-/* The app transaction of disconnect @id committed: mark it and make its staged jobs pending. */
+/*
+ * The app transaction of disconnect @id committed: mark it disconnected and
+ * make its staged jobs pending, both in one savepoint (all or nothing).
+ */
 lethe_rc store_disc_ready(struct store *st, int64_t id, int64_t now, int64_t now_ms,
                           struct lethe_err *err);
-/* The app transaction of staged disconnect @id never committed: forget it and its jobs. */
+/*
+ * The app transaction of staged disconnect @id failed: mark it aborted (one
+ * statement), so that recovery drops it and never applies it again.
+ */
+lethe_rc store_disc_abort(struct store *st, int64_t id, struct lethe_err *err);
+/* The staged or aborted disconnect @id never committed: forget it and its jobs in one
+ * savepoint (all or nothing). */
 lethe_rc store_disc_drop(struct store *st, int64_t id, struct lethe_err *err);
+/* Number of outbox jobs (any state) of disconnect @id into *@n. */
+lethe_rc store_disc_job_count(struct store *st, int64_t id, int64_t *n, struct lethe_err *err);
+/*
+ * Repair what an interrupted state change left: staged jobs of a disconnect
+ * that is disconnected become pending (due at @now_ms); staged jobs without a
+ * disconnect record are deleted.  *@n gets the number of jobs changed.
+ */
+lethe_rc store_outbox_unstage(struct store *st, int64_t now_ms, int64_t *n, struct lethe_err *err);
 
 /* Queue a job in @state (staged or pending) due at @now_ms; *@id (may be NULL) gets its id. */
 lethe_rc store_outbox_add(struct store *st, int64_t disconnect_id, const char *kind,
@@ -270,6 +289,9 @@ lethe_rc store_outbox_claim(struct store *st, int64_t disconnect_id, const char 
 lethe_rc store_outbox_update(struct store *st, const struct store_outbox *j, const char *owner,
                              int64_t now_ms, struct lethe_err *err);
 /* Record the erase job a purge (job @id) runs, as soon as it is known. */
+/* Extend @owner's lease of running job @id to @now_ms + @lease_ms; LETHE_E_BUSY if not held. */
+lethe_rc store_outbox_renew(struct store *st, int64_t id, const char *owner, int64_t now_ms,
+                            int64_t lease_ms, struct lethe_err *err);
 lethe_rc store_outbox_set_erase_job(struct store *st, int64_t id, int64_t erase_job,
                                     struct lethe_err *err);
 /* Free what store_outbox_claim put in @j (the box is wiped first). */
@@ -278,6 +300,11 @@ void store_outbox_clear(struct store_outbox *j);
 lethe_rc store_outbox_counts(struct store *st, store_outbox_count_fn fn, void *arg,
                              struct lethe_err *err);
 /* The earliest time (ms) a pending or running job becomes due, 0 if none. */
+/*
+ * Record @fingerprint (a keyed hash of a constant under the outbox key) if
+ * none is recorded yet; LETHE_E_CONFIG if another one is.
+ */
+lethe_rc store_outbox_key_check(struct store *st, const char *fingerprint, struct lethe_err *err);
 lethe_rc store_outbox_next_due(struct store *st, int64_t *next_ms, struct lethe_err *err);
 
 #endif /* LETHE_STORE_H */

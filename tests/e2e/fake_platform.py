@@ -40,6 +40,9 @@ API (all methods are thread-safe):
         fake.hang("tiktok", seconds=30)   # answer nothing for that long (stop() ends it)
         fake.already("facebook")          # "already revoked" in the platform's own format
         fake.reject("linkedin", status=401)  # a permanent 4xx in the platform's format
+        fake.revoke_kills_tokens()        # Graph semantics: once a Facebook permissions revoke
+                                          # succeeded, every token of the person (Page tokens
+                                          # included) is invalid: later Facebook calls get 190
 
         # What lethe sent: a list of Call, oldest first.
         fake.calls()                      # every call;  fake.calls("google") one platform's
@@ -190,6 +193,8 @@ class FakePlatform:
         self._rules = {}
         self._stopping = threading.Event()
         self._hang_default = hang_seconds
+        self._kill_on_revoke = False
+        self._fb_revoked = False
         self._server = None
         self._thread = None
         self.url = None
@@ -293,6 +298,11 @@ class FakePlatform:
             raise ValueError("reject() takes a 4xx status")
         self._set(key, _Rule("reject", times=times, status=status))
 
+    def revoke_kills_tokens(self, on=True):
+        with self._lock:
+            self._kill_on_revoke = on
+            self._fb_revoked = False
+
     def _take_rule(self, platform, full_path):
         """The rule for this call (consuming one of its times), or None for normal."""
         with self._lock:
@@ -384,6 +394,12 @@ class FakePlatform:
         if missing:
             return 400, {"error": "invalid_request",
                          "error_description": "missing form field(s): " + ",".join(missing)}
+        if platform == "facebook":
+            with self._lock:
+                if self._fb_revoked:
+                    return ALREADY["facebook"]
+                if self._kill_on_revoke and path.endswith("/permissions"):
+                    self._fb_revoked = True
         return _success(platform)
 
 

@@ -9,6 +9,7 @@ client sent, and changes nothing.  `lethe api-key` prints a key the server accep
 """
 import json
 import re
+import sqlite3
 
 import pytest
 
@@ -87,7 +88,7 @@ def test_api_wrong_method_is_405_and_unknown_path_404(setup):
     for method in ("POST", "DELETE", "PATCH"):
         status, hdrs, body = api(srv, method, "/v1/channels/%d" % cid)
         assert_error(status, hdrs, body, 405, "method_not_allowed")
-        assert hdrs["allow"] == "GET"
+        assert hdrs["allow"] == "GET, HEAD"
     for path in ("/v1/channels/%d/revoke" % cid, "/v1/users/1", "/v1/channels/%d/disconnect/x"
                  % cid):
         status, hdrs, body = api(srv, "POST", path)
@@ -146,6 +147,11 @@ def test_cli_disconnect_refusals(demo, fake_platform):
                                env=env)
     assert code == 1
     assert json.loads(out)["error"]["code"] == "not_found"
+    assert "987654" not in out + err, "the channel id is not echoed in an error"
+    code, out, err = run_lethe("disconnect", "-c", demo.config, "--channel", "987654",
+                               env=env)
+    assert code == 1 and "no channel" in err
+    assert "987654" not in out + err, "the channel id is not echoed in an error"
     code, out, err = run_lethe("jobs", "-c", demo.config, "--state", "bogus")
     assert code == 2
     assert fake_platform.calls() == []
@@ -156,3 +162,24 @@ def test_cli_disconnect_refusals(demo, fake_platform):
                                env=env)
     assert code == 3, err
     assert channel_row(demo, ch["id"])[0] == ch["token"]
+
+
+def test_api_disconnect_refuses_a_token_too_long_to_carry(demo, servers, fake_platform):
+    """A token no revoke job can carry (8 KiB or more): 400 with a clear message, and
+    nothing changes (it is not wiped as if there were none)."""
+    configure(demo, fake_platform)
+    ch = channel(demo, "youtube")
+    big = "t" * 9000
+    with sqlite3.connect(str(demo.db)) as c:
+        c.execute("UPDATE channels SET access_token = ? WHERE id = ?", (big, ch["id"]))
+    srv = servers(demo, env=serve_env(fake_platform))
+    status, hdrs, body = api(srv, "POST", "/v1/channels/%d/disconnect" % ch["id"])
+    assert_error(status, hdrs, body, 400, "invalid_request")
+    assert "cannot be carried" in body["error"]["message"]
+    assert "nothing changed" in body["error"]["message"]
+    assert big[:20] not in json.dumps(body)
+    assert channel_row(demo, ch["id"])[0] == big
+    assert query(demo.state_db, "SELECT count(*) FROM outbox")[0][0] == 0
+    assert query(demo.state_db, "SELECT count(*) FROM channel_disconnects")[0][0] == 0
+    assert fake_platform.calls() == []
+    stop_ok(srv)

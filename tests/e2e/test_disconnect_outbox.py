@@ -8,9 +8,12 @@
     visible in /metrics and `lethe jobs --dead`, its sealed token dropped;
   - SIGKILL of lethe serve during a call, restart: the job completes exactly once;
   - a double disconnect is idempotent (same state, no second revoke);
-  - Meta's deauthorize takes the same wipe path (no upstream call: tokens are dead).
+  - Meta's deauthorize takes the same wipe path (no upstream call: tokens are dead);
+  - `lethe disconnect --timeout` bounds a hanging call and a long purge;
+  - a process with another outbox key refuses to act.
 """
 import json
+import sqlite3
 import signal
 import threading
 import time
@@ -27,7 +30,15 @@ from disconnect_helpers import (
 )
 from fake_platform import fake_platform  # noqa: F401  (fixture)
 from lethe_e2e import query, run_lethe
-from serve_helpers import TSCALE, fb_id, servers, sign_py, stop_ok, FB_SECRET  # noqa: F401
+from serve_helpers import (  # noqa: F401  (servers is a fixture)
+    FB_SECRET,
+    TSCALE,
+    fb_id,
+    servers,
+    set_config,
+    sign_py,
+    stop_ok,
+)
 
 
 def disconnect(srv, cid):
@@ -221,3 +232,68 @@ def test_outbox_concurrent_disconnects_of_one_channel(demo, servers, fake_platfo
     assert query(demo.state_db, "SELECT count(*) FROM channel_disconnects")[0][0] == 1
     assert query(demo.state_db, "SELECT count(*) FROM outbox WHERE kind = 'revoke'")[0][0] == 1
     stop_ok(srv)
+
+
+def test_cli_disconnect_timeout_bounds_a_hanging_call(demo, fake_platform):
+    """--timeout S bounds the whole wait: a call that hangs is cut at the time left (the
+    platform timeout is 30 s here), the job stays to be retried, exit status 4."""
+    fake = fake_platform
+    configure(demo, fake, lease="60s", timeout_ms=30000)
+    fake.hang("google", seconds=30)
+    ch = channel(demo, "youtube")
+    t0 = time.monotonic()
+    code, out, err = run_lethe("disconnect", "-c", demo.config, "--channel", str(ch["id"]),
+                               "--timeout", "1", env=serve_env(fake))
+    elapsed = time.monotonic() - t0
+    assert code == 4, (code, out, err)
+    assert elapsed < 6 * TSCALE, elapsed
+    assert channel_row(demo, ch["id"]) == (None, None, "revoked")
+    assert len(fake.calls("google")) == 1
+    states = query(demo.state_db, "SELECT state FROM outbox WHERE kind = 'revoke'")
+    assert states == [("pending",)], states
+
+
+def test_cli_refuses_another_outbox_key(demo, fake_platform):
+    """The jobs of a state store are sealed under one key: a process with another one (here
+    LETHE_OUTBOX_KEY overriding the key file) refuses to act, and nothing changes."""
+    fake = fake_platform
+    configure(demo, fake)
+    a = channel(demo, "x")
+    b = channel(demo, "tiktok")
+    code, out, err = run_lethe("disconnect", "-c", demo.config, "--channel", str(a["id"]),
+                               "--no-wait", env=serve_env(fake))
+    assert code == 0, err
+    env = serve_env(fake)
+    env["LETHE_OUTBOX_KEY"] = "ab" * 32
+    code, out, err = run_lethe("disconnect", "-c", demo.config, "--channel", str(b["id"]),
+                               "--no-wait", env=env)
+    assert code != 0
+    assert "outbox key" in err and "ab" * 8 not in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert channel_row(demo, b["id"])[0] == b["token"]
+    assert query(demo.state_db, "SELECT count(*) FROM channel_disconnects")[0][0] == 1
+
+
+def test_cli_disconnect_timeout_stops_a_long_purge(demo, fake_platform):
+    """--timeout also bounds the purge: it stops at the first batch boundary past the
+    deadline (resumable, the job pending), instead of running to its end."""
+    fake = fake_platform
+    configure(demo, fake)
+    set_config(demo, r"batch_rows: 0\b", "batch_rows: 1")
+    ch = channel(demo, "youtube")
+    with sqlite3.connect(str(demo.db)) as c:
+        c.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < "
+                  "200000) INSERT INTO messages (channel_id, sender_platform_id, sender_name, "
+                  "body, received_at) SELECT ?, 'u' || i, 'n', 'b', '2026-01-01' FROM n",
+                  (ch["id"],))
+    t0 = time.monotonic()
+    code, out, err = run_lethe("disconnect", "-c", demo.config, "--channel", str(ch["id"]),
+                               "--timeout", "1", env=serve_env(fake))
+    elapsed = time.monotonic() - t0
+    assert code == 4, (code, out, err)
+    assert elapsed < 5 * TSCALE, elapsed
+    left = query(demo.db, "SELECT count(*) FROM messages WHERE channel_id = ?",
+                 (ch["id"],))[0][0]
+    assert 0 < left < 200000, left
+    assert query(demo.state_db, "SELECT state FROM outbox WHERE kind = 'purge'") == [
+        ("pending",)]

@@ -11,6 +11,7 @@ subscriptions.  Instagram Login has no revoke endpoint: no call, and the state s
 so.  No token reaches the state store or the logs in the clear.
 """
 import base64
+import sqlite3
 
 import pytest
 
@@ -147,4 +148,93 @@ def test_disconnect_per_platform_as_documented(demo, servers, fake_platform, pla
     assert ch["account"].encode() not in state_bytes
     assert query(demo.state_db, "SELECT count(*) FROM outbox WHERE box IS NOT NULL")[0][0] == 0
     assert ch["token"] not in srv.stderr()
+    stop_ok(srv)
+
+
+def facebook_channel_with_hooks(demo):
+    for skip in range(0, 6):
+        ch = channel(demo, "facebook", skip)
+        if active_hooks(demo, ch["id"]):
+            return ch
+    pytest.fail("the demo has no Facebook channel with an active webhook subscription")
+
+
+def test_disconnect_facebook_unsubscribes_with_page_tokens_before_the_revoke(
+        demo, servers, fake_platform):
+    """The Facebook revoke kills every token of the person, Page tokens too: the Pages are
+    unsubscribed first, each with its own Page token (unsubscribe: {token: COL})."""
+    fake = fake_platform
+    configure(demo, fake)
+    fake.revoke_kills_tokens()
+    ch = facebook_channel_with_hooks(demo)
+    cid = ch["id"]
+    with sqlite3.connect(str(demo.db)) as c:
+        c.execute("ALTER TABLE webhook_subscriptions ADD COLUMN page_token TEXT")
+        c.execute("UPDATE webhook_subscriptions SET page_token = 'page-tok-' || id")
+    text = demo.datamap.read_text()
+    assert "      account: account_id\n" in text
+    demo.datamap.write_text(text.replace("      account: account_id\n",
+                                         "      account: account_id\n      token: page_token\n"))
+    hooks = query(demo.db, "SELECT account_id, page_token FROM webhook_subscriptions WHERE "
+                           "channel_id = ? AND status = 'active' ORDER BY id", (cid,))
+    srv = servers(demo, env=serve_env(fake))
+    status, _, st = api(srv, "POST", "/v1/channels/%d/disconnect" % cid)
+    assert status == 200, (status, st)
+    st = wait_settled(srv, cid)
+    calls = fake.calls("facebook")
+    assert [(c.method, c.path, c.form) for c in calls] == [
+        ("DELETE", "/v21.0/%s/subscribed_apps" % a, {"access_token": t}) for a, t in hooks] + [
+        ("DELETE", "/v21.0/%s/permissions" % ch["account"], {"access_token": ch["token"]})]
+    assert [u["state"] for u in st["unsubscribe"]] == ["done"] * len(hooks)
+    assert [u["outcome"] for u in st["unsubscribe"]] == ["unsubscribed"] * len(hooks)
+    assert st["revoke"]["outcome"] == "revoked"
+    for _, t in hooks:
+        assert t not in srv.stderr()
+    stop_ok(srv)
+
+
+def test_disconnect_unsubscribe_with_a_dead_token_is_a_dead_letter(demo, servers,
+                                                                    fake_platform):
+    """Graph code 190 on an unsubscribe means the token is dead, not that the subscription
+    is gone: a dead letter saying so, never "already_unsubscribed"."""
+    fake = fake_platform
+    configure(demo, fake)
+    ch = facebook_channel_with_hooks(demo)
+    cid = ch["id"]
+    for a in active_hooks(demo, cid):
+        fake.already("/facebook/v21.0/%s/subscribed_apps" % a)
+    srv = servers(demo, env=serve_env(fake))
+    status, _, st = api(srv, "POST", "/v1/channels/%d/disconnect" % cid)
+    assert status == 200, (status, st)
+    st = wait_settled(srv, cid)
+    assert st["unsubscribe"], st
+    for u in st["unsubscribe"]:
+        assert u["state"] == "dead" and u["outcome"] == "failed", u
+        assert "token is invalid" in u["detail"] and "could not be removed" in u["detail"], u
+    # The revoke still runs once the unsubscribes ended.
+    assert st["revoke"]["outcome"] in ("revoked", "already_revoked")
+    stop_ok(srv)
+
+
+def test_disconnect_facebook_without_user_token_revokes_with_the_app_token(demo, servers,
+                                                                           fake_platform):
+    """No user token but an account id and a configured app: the permissions are removed
+    with the app token {app-id}|{app-secret}, not recorded as "no_token"."""
+    fake = fake_platform
+    configure(demo, fake)
+    ch = channel(demo, "facebook")
+    cid = ch["id"]
+    with sqlite3.connect(str(demo.db)) as c:
+        c.execute("UPDATE channels SET access_token = NULL, refresh_token = 'r' WHERE id = ?",
+                  (cid,))
+    srv = servers(demo, env=serve_env(fake))
+    status, _, st = api(srv, "POST", "/v1/channels/%d/disconnect" % cid)
+    assert status == 200, (status, st)
+    st = wait_settled(srv, cid)
+    revokes = [c for c in fake.calls("facebook") if c.path.endswith("/permissions")]
+    app_token = "%s|%s" % (CLIENT_IDS["facebook"], SECRETS["LETHE_TEST_FACEBOOK_APP_SECRET"])
+    assert [(c.method, c.path, c.form) for c in revokes] == [
+        ("DELETE", "/v21.0/%s/permissions" % ch["account"], {"access_token": app_token})]
+    assert st["revoke"]["state"] == "done" and st["revoke"]["outcome"] == "revoked"
+    assert app_token not in srv.stderr()
     stop_ok(srv)

@@ -149,9 +149,8 @@ def test_platform_unsubscribe_unsupported_elsewhere(tmp_path, fake_platform):
 
 
 @pytest.mark.parametrize("platform,op,account", [
-    ("google", "revoke", "-"), ("facebook", "revoke", "77"), ("facebook", "unsubscribe", "77"),
-    ("instagram", "unsubscribe", "77"), ("linkedin", "revoke", "-"), ("x", "revoke", "-"),
-    ("tiktok", "revoke", "-")])
+    ("google", "revoke", "-"), ("facebook", "revoke", "77"), ("linkedin", "revoke", "-"),
+    ("x", "revoke", "-"), ("tiktok", "revoke", "-")])
 def test_platform_already_revoked_counts_as_already(tmp_path, fake_platform, platform, op,
                                                     account):
     config = write_config(tmp_path, fake_platform)
@@ -159,6 +158,18 @@ def test_platform_already_revoked_counts_as_already(tmp_path, fake_platform, pla
     res, _ = probe(config, platform, op, account=account)
     assert res["outcome"] == "already", res
     assert res["http_status"] == 400
+
+
+@pytest.mark.parametrize("platform", ["facebook", "instagram"])
+def test_platform_unsubscribe_with_an_invalid_token_fails(tmp_path, fake_platform, platform):
+    """Graph code 190 on DELETE /{page-id}/subscribed_apps: the token is dead, the
+    subscription is still there; a failure that says so, never "already"."""
+    config = write_config(tmp_path, fake_platform)
+    fake_platform.already(platform)
+    res, _ = probe(config, platform, "unsubscribe", account="77")
+    assert res["outcome"] == "failed", res
+    assert res["http_status"] == 400
+    assert "token is invalid" in res["detail"] and "could not be removed" in res["detail"]
 
 
 @pytest.mark.parametrize("platform", ["google", "linkedin", "x", "tiktok", "facebook"])

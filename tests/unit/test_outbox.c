@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 #include <sodium.h>
+#include <sqlite3.h>
 
 #include "testutil.h"
 
@@ -397,6 +398,21 @@ test_outbox_config_and_api_keys(void **state)
 	                             &cfg, &err),
 	                 LETHE_E_CONFIG);
 	config_free(&cfg);
+	/* A lease not longer than a platform call: refused (default timeout 15 s). */
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(load_config(f->dir,
+	                             "app: {database: app.db}\ndatamap: map.yaml\n"
+	                             "outbox: {lease: 15s}\n",
+	                             &cfg, &err),
+	                 LETHE_E_CONFIG);
+	assert_non_null(strstr(err.msg, "outbox.lease"));
+	config_free(&cfg);
+	assert_int_equal(load_config(f->dir,
+	                             "app: {database: app.db}\ndatamap: map.yaml\n"
+	                             "outbox: {lease: 16s}\n",
+	                             &cfg, &err),
+	                 LETHE_OK);
+	config_free(&cfg);
 }
 
 static void
@@ -451,7 +467,8 @@ stage(const struct lethe_config *cfg, struct store *st, const char *id, const ch
 	disconnect_subject(cfg->key, id, d.subject);
 	snprintf(d.state, sizeof(d.state), "staged");
 	snprintf(d.source, sizeof(d.source), "api");
-	hash_keyed(cfg->outbox.key, token, strlen(token), d.token_mac);
+	if (token[0] != '\0')
+		hash_keyed(cfg->outbox.key, token, strlen(token), d.token_mac);
 	d.requested_at = 1;
 	d.effects = "{}";
 	d.box = outbox_seal(cfg->outbox.key, "channel", &pl, &len);
@@ -565,6 +582,647 @@ test_outbox_recover_staged(void **state)
 	appdb_close(db);
 }
 
+/* ---- review findings: crash windows, sealing, ordering, leases ---------- */
+
+/* The sealed fields are bytes: invalid UTF-8 (from an app database) seals and opens whole. */
+static void
+test_outbox_seal_binary_safe(void **state)
+{
+	uint8_t key[HASH_KEY_LEN];
+	struct outbox_payload *in = calloc(1, sizeof(*in)), *out = calloc(1, sizeof(*out));
+	uint8_t *box;
+	size_t len = 0;
+
+	(void)state;
+	assert_int_equal(hash_init(), LETHE_OK);
+	hash_key_random(key);
+	snprintf(in->channel, sizeof(in->channel), "7");
+	/* A UTF-8 sequence cut in the middle, a lone continuation byte, 0xff. */
+	snprintf(in->account, sizeof(in->account), "page\xc3");
+	memset(in->token, 0xff, sizeof(in->token) - 1);
+	in->token[10] = (char)0x80;
+	box = outbox_seal(key, "unsubscribe", in, &len);
+	assert_non_null(box);
+	assert_int_equal(outbox_open(key, "unsubscribe", box, len, out), LETHE_OK);
+	assert_string_equal(out->account, "page\xc3");
+	assert_int_equal(strlen(out->token), sizeof(in->token) - 1);
+	assert_memory_equal(out->token, in->token, sizeof(in->token));
+	/* A cut box does not open. */
+	assert_int_equal(outbox_open(key, "unsubscribe", box, len - 1, out), LETHE_E_FORBIDDEN);
+	assert_string_equal(out->token, "");
+	free(box);
+	free(in);
+	free(out);
+}
+
+/* A revoke is claimed only after the unsubscribes of its disconnect ended. */
+static void
+test_outbox_revoke_after_unsubscribe(void **state)
+{
+	struct st_fixture *f = *state;
+	struct store_outbox j, k;
+	uint8_t box[4] = {1};
+	int64_t disc, other, rev = 0, uns = 0, rev2 = 0, next = 0;
+
+	disc = add_disc(f->st);
+	other = add_disc(f->st);
+	/* The revoke first (lower id, same due time), as the old order queued it. */
+	assert_int_equal(store_outbox_add(f->st, disc, "revoke", "facebook", "pending", 100, box,
+	                                  sizeof(box), &rev, NULL),
+	                 LETHE_OK);
+	assert_int_equal(store_outbox_add(f->st, disc, "unsubscribe", "facebook", "pending", 100,
+	                                  box, sizeof(box), &uns, NULL),
+	                 LETHE_OK);
+	/* Another disconnect's revoke does not wait for it. */
+	assert_int_equal(store_outbox_add(f->st, other, "revoke", "google", "pending", 100, box,
+	                                  sizeof(box), &rev2, NULL),
+	                 LETHE_OK);
+	assert_int_equal(store_outbox_claim(f->st, disc, "h:1:a", 200, 1000, &j, NULL), LETHE_OK);
+	assert_int_equal(j.id, uns);
+	/* While it runs, the revoke waits, and it is not "due" either. */
+	assert_int_equal(store_outbox_claim(f->st, disc, "h:1:b", 200, 1000, &k, NULL),
+	                 LETHE_E_NOTFOUND);
+	assert_int_equal(store_outbox_claim(f->st, 0, "h:1:b", 200, 1000, &k, NULL), LETHE_OK);
+	assert_int_equal(k.id, rev2);
+	snprintf(k.state, sizeof(k.state), "done");
+	assert_int_equal(store_outbox_update(f->st, &k, "h:1:b", 201, NULL), LETHE_OK);
+	store_outbox_clear(&k);
+	assert_int_equal(store_outbox_next_due(f->st, &next, NULL), LETHE_OK);
+	assert_int_equal(next, 200 + 1000); /* the running unsubscribe's lease, not the revoke */
+	/* A retry of the unsubscribe keeps the revoke waiting. */
+	snprintf(j.state, sizeof(j.state), "pending");
+	j.attempts = 1;
+	j.next_at_ms = 500;
+	assert_int_equal(store_outbox_update(f->st, &j, "h:1:a", 202, NULL), LETHE_OK);
+	store_outbox_clear(&j);
+	assert_int_equal(store_outbox_claim(f->st, disc, "h:1:b", 300, 1000, &k, NULL),
+	                 LETHE_E_NOTFOUND);
+	assert_int_equal(store_outbox_next_due(f->st, &next, NULL), LETHE_OK);
+	assert_int_equal(next, 500);
+	assert_int_equal(store_outbox_claim(f->st, disc, "h:1:a", 500, 1000, &j, NULL), LETHE_OK);
+	assert_int_equal(j.id, uns);
+	snprintf(j.state, sizeof(j.state), "dead");
+	assert_int_equal(store_outbox_update(f->st, &j, "h:1:a", 501, NULL), LETHE_OK);
+	store_outbox_clear(&j);
+	/* Ended (even as a dead letter): the revoke runs. */
+	assert_int_equal(store_outbox_claim(f->st, disc, "h:1:a", 502, 1000, &j, NULL), LETHE_OK);
+	assert_int_equal(j.id, rev);
+	store_outbox_clear(&j);
+}
+
+/* A writer whose lease lapsed cannot overwrite a job another process finished. */
+static void
+test_outbox_update_needs_live_lease(void **state)
+{
+	struct st_fixture *f = *state;
+	struct store_outbox a, b, g;
+	uint8_t box[4] = {1};
+	int64_t disc, id = 0;
+
+	disc = add_disc(f->st);
+	assert_int_equal(store_outbox_add(f->st, disc, "purge", NULL, "pending", 100, box,
+	                                  sizeof(box), &id, NULL),
+	                 LETHE_OK);
+	assert_int_equal(store_outbox_claim(f->st, 0, "other-host:1:a", 100, 1000, &a, NULL),
+	                 LETHE_OK);
+	assert_int_equal(store_outbox_claim(f->st, 0, "other-host:2:b", 1101, 1000, &b, NULL),
+	                 LETHE_OK);
+	snprintf(b.state, sizeof(b.state), "done");
+	snprintf(b.outcome, sizeof(b.outcome), "purged");
+	assert_int_equal(store_outbox_update(f->st, &b, "other-host:2:b", 1200, NULL), LETHE_OK);
+	/* The first holder wakes up late: refused, the job stays done. */
+	snprintf(a.state, sizeof(a.state), "pending");
+	a.next_at_ms = 1300;
+	assert_int_equal(store_outbox_update(f->st, &a, "other-host:1:a", 1250, NULL),
+	                 LETHE_E_BUSY);
+	assert_int_equal(store_outbox_get(f->st, id, &g, NULL), LETHE_OK);
+	assert_string_equal(g.state, "done");
+	assert_string_equal(g.outcome, "purged");
+	/* Nor can an update without an owner touch it while it runs. */
+	store_outbox_clear(&a);
+	store_outbox_clear(&b);
+}
+
+/* Open the demo app database and its data map for a recovery test. */
+static struct appdb *
+recover_setup(struct st_fixture *f, struct lethe_config *cfg, struct datamap **dm)
+{
+	struct lethe_err err;
+	struct appdb *db = tu_demo_open(f->dir, 3);
+
+	memset(cfg, 0, sizeof(*cfg));
+	memset(&err, 0, sizeof(err));
+	hash_key_random(cfg->key);
+	hash_key_random(cfg->outbox.key);
+	*dm = datamap_load("src/demo/datamap.yaml", NULL, &err);
+	assert_non_null(*dm);
+	assert_int_equal(datamap_validate(*dm, db, &err), LETHE_OK);
+	return db;
+}
+
+static int64_t
+count_of(struct appdb *db, const char *sql)
+{
+	int64_t n = -1;
+
+	assert_int_equal(appdb_query_int(db, sql, NULL, 0, &n, NULL), LETHE_OK);
+	return n;
+}
+
+/* The state of the newest job of disconnect @disc ("" if none). */
+static const char *
+job_state(struct store *st, int64_t disc)
+{
+	static char state[16];
+	struct store_outbox j;
+	int64_t id;
+
+	state[0] = '\0';
+	for (id = 1; id < 200; id++)
+		if (store_outbox_get(st, id, &j, NULL) == LETHE_OK && j.disconnect_id == disc)
+			snprintf(state, sizeof(state), "%s", j.state);
+	return state;
+}
+
+/*
+ * Crash windows of the at-once sequence: the record released but its jobs
+ * still staged; a drop cut short (record without jobs); an aborted record
+ * (the app commit failed, the caller was told so).
+ */
+static void
+test_outbox_recover_interrupted_release_and_drop(void **state)
+{
+	struct st_fixture *f = *state;
+	struct lethe_config cfg;
+	struct lethe_err err;
+	struct datamap *dm = NULL;
+	struct appdb *db = recover_setup(f, &cfg, &dm);
+	struct store_outbox j;
+	char *tok2, *tok3, *t;
+	int64_t d1, d2, d3;
+	int fixed = 0;
+
+	memset(&err, 0, sizeof(err));
+	tok2 = token_of(db, 2);
+	tok3 = token_of(db, 3);
+	/* 1: committed, released, but the jobs' half of the release never ran. */
+	d1 = stage(&cfg, f->st, "1", "t1");
+	assert_int_equal(appdb_exec(db,
+	                            "UPDATE channels SET access_token = NULL, refresh_token = "
+	                            "NULL WHERE id = 1",
+	                            NULL, 0, NULL, NULL),
+	                 LETHE_OK);
+	assert_int_equal(store_disc_ready(f->st, d1, 5, 5000, NULL), LETHE_OK);
+	/* A job still staged under the released record: the window of the old release. */
+	assert_int_equal(
+	    store_outbox_add(f->st, d1, "purge", NULL, "staged", 1, NULL, 0, NULL, NULL), LETHE_OK);
+	/* 2: a drop cut short: the record is left staged without its jobs. */
+	d2 = stage(&cfg, f->st, "2", tok2);
+	assert_int_equal(store_disc_drop(f->st, d2, NULL), LETHE_OK);
+	{
+		struct store_disc d;
+
+		memset(&d, 0, sizeof(d));
+		disconnect_subject(cfg.key, "2", d.subject);
+		snprintf(d.state, sizeof(d.state), "staged");
+		snprintf(d.source, sizeof(d.source), "api");
+		hash_keyed(cfg.outbox.key, tok2, strlen(tok2), d.token_mac);
+		d.requested_at = 1;
+		d.effects = "{}";
+		assert_int_equal(store_disc_add(f->st, &d, &d2, NULL), LETHE_OK);
+	}
+	/* 3: the app commit failed; the record was marked aborted, the drop did not happen. */
+	d3 = stage(&cfg, f->st, "3", tok3);
+	assert_int_equal(store_disc_abort(f->st, d3, NULL), LETHE_OK);
+	/* An aborted record is not the channel's disconnect, nor released by mistake. */
+	{
+		char subj[HASH_TEXT_LEN + 1];
+		struct store_disc d;
+
+		disconnect_subject(cfg.key, "3", subj);
+		assert_int_equal(store_disc_find(f->st, subj, &d, NULL), LETHE_E_NOTFOUND);
+		assert_int_equal(store_disc_ready(f->st, d3, 5, 5000, NULL), LETHE_OK);
+		assert_string_equal(job_state(f->st, d3), "staged");
+	}
+
+	assert_int_equal(disconnect_recover(&cfg, dm, db, f->st, 0, &fixed, &err), LETHE_OK);
+	assert_int_equal(fixed, 2);
+	/* 1: its staged job is pending now. */
+	assert_string_equal(job_state(f->st, d1), "pending");
+	/* 2 and 3: dropped, never applied: the tokens stay. */
+	t = token_of(db, 2);
+	assert_string_equal(t, tok2);
+	free(t);
+	t = token_of(db, 3);
+	assert_string_equal(t, tok3);
+	free(t);
+	assert_int_equal(count_of(db, "SELECT count(*) FROM channels WHERE id IN (2, 3) AND "
+	                              "status = 'revoked'"),
+	                 0);
+	assert_int_equal(store_outbox_claim(f->st, d3, "h:1:a", INT64_MAX / 2, 1000, &j, NULL),
+	                 LETHE_E_NOTFOUND);
+	{
+		struct store_disc d;
+
+		assert_int_equal(store_disc_next_staged(f->st, 0, &d, NULL), LETHE_E_NOTFOUND);
+	}
+	free(tok2);
+	free(tok3);
+	datamap_free(dm);
+	appdb_close(db);
+}
+
+/* Recovery decides by every token column, not by the revoke token alone. */
+static void
+test_outbox_recover_by_all_tokens(void **state)
+{
+	struct st_fixture *f = *state;
+	struct lethe_config cfg;
+	struct lethe_err err;
+	struct datamap *dm = NULL;
+	struct appdb *db = recover_setup(f, &cfg, &dm);
+	int64_t d2;
+	int fixed = 0;
+
+	memset(&err, 0, sizeof(err));
+	/* Channel 2 had no revoke token but a refresh token; the app commit never happened. */
+	assert_int_equal(appdb_exec(db,
+	                            "UPDATE channels SET access_token = NULL, refresh_token = "
+	                            "'still-here' WHERE id = 2",
+	                            NULL, 0, NULL, NULL),
+	                 LETHE_OK);
+	d2 = stage(&cfg, f->st, "2", "");
+	assert_int_equal(disconnect_recover(&cfg, dm, db, f->st, 0, &fixed, &err), LETHE_OK);
+	assert_int_equal(fixed, 1);
+	/* Applied again: no token left, the channel revoked. */
+	assert_int_equal(count_of(db, "SELECT count(*) FROM channels WHERE id = 2 AND "
+	                              "refresh_token IS NULL AND status = 'revoked'"),
+	                 1);
+	assert_string_equal(job_state(f->st, d2), "pending");
+	datamap_free(dm);
+	appdb_close(db);
+}
+
+/* A token or account id a job cannot carry whole: the disconnect is refused, nothing changes. */
+static void
+test_outbox_disconnect_refuses_uncarriable(void **state)
+{
+	struct st_fixture *f = *state;
+	struct lethe_config cfg;
+	struct lethe_err err;
+	struct datamap *dm = NULL;
+	struct appdb *db = recover_setup(f, &cfg, &dm);
+	struct appdb_val v = {.type = APPDB_TEXT};
+	char *big = xmalloc(OUTBOX_TOKEN_MAX + 1), *t;
+	int64_t disc = 0;
+	bool already = false;
+
+	memset(&err, 0, sizeof(err));
+	memset(big, 'a', OUTBOX_TOKEN_MAX);
+	big[OUTBOX_TOKEN_MAX] = '\0';
+	v.s = big;
+	assert_int_equal(
+	    appdb_exec(db, "UPDATE channels SET access_token = ? WHERE id = 2", &v, 1, NULL, NULL),
+	    LETHE_OK);
+	assert_int_equal(disconnect_channel(&cfg, dm, db, f->st, "2", "api", &disc, &already, &err),
+	                 LETHE_E_INVALID);
+	assert_non_null(strstr(err.msg, "nothing changed"));
+	assert_null(strstr(err.msg, "aaaa"));
+	t = token_of(db, 2);
+	assert_string_equal(t, big);
+	free(t);
+	assert_int_equal(count_of(db, "SELECT count(*) FROM channels WHERE id = 2 AND status = "
+	                              "'revoked'"),
+	                 0);
+	/* A binary (BLOB) token: refused too, not sent cut at its first NUL nor taken for none. */
+	assert_int_equal(appdb_exec(db, "UPDATE channels SET access_token = X'7400ff' WHERE id = 4",
+	                            NULL, 0, NULL, NULL),
+	                 LETHE_OK);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(disconnect_channel(&cfg, dm, db, f->st, "4", "api", &disc, &already, &err),
+	                 LETHE_E_INVALID);
+	assert_non_null(strstr(err.msg, "binary"));
+	assert_int_equal(count_of(db, "SELECT count(*) FROM channels WHERE id = 4 AND "
+	                              "access_token IS NOT NULL AND status != 'revoked'"),
+	                 1);
+	/* An account id over 255 bytes: refused, not cut. */
+	big[300] = '\0';
+	assert_int_equal(appdb_exec(db, "UPDATE channels SET platform_user_id = ? WHERE id = 3", &v,
+	                            1, NULL, NULL),
+	                 LETHE_OK);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(disconnect_channel(&cfg, dm, db, f->st, "3", "api", &disc, &already, &err),
+	                 LETHE_E_INVALID);
+	assert_int_equal(count_of(db, "SELECT count(*) FROM channels WHERE id = 3 AND "
+	                              "access_token IS NOT NULL"),
+	                 1);
+	{
+		struct store_disc d;
+
+		assert_int_equal(store_disc_next_staged(f->st, 0, &d, NULL), LETHE_E_NOTFOUND);
+	}
+	free(big);
+	datamap_free(dm);
+	appdb_close(db);
+}
+
+/* Every process of a state store seals with one outbox key: a fingerprint checks it. */
+static void
+test_outbox_key_fingerprint(void **state)
+{
+	struct st_fixture *f = *state;
+	struct lethe_config cfg;
+	struct lethe_err err;
+
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&err, 0, sizeof(err));
+	hash_key_random(cfg.outbox.key);
+	assert_int_equal(outbox_key_check(&cfg, f->st, &err), LETHE_OK);
+	assert_int_equal(outbox_key_check(&cfg, f->st, &err), LETHE_OK);
+	cfg.outbox.key[0] ^= 1;
+	assert_int_equal(outbox_key_check(&cfg, f->st, &err), LETHE_E_CONFIG);
+	assert_non_null(strstr(err.msg, "outbox key"));
+}
+
+/* A job sealed under another key waits for a process with that key; it is not given up. */
+static void
+test_outbox_unopenable_job_waits(void **state)
+{
+	struct st_fixture *f = *state;
+	struct lethe_config cfg;
+	struct lethe_err err;
+	struct outbox_payload pl;
+	struct store_outbox g;
+	uint8_t other[HASH_KEY_LEN], *box;
+	size_t len = 0;
+	int64_t disc, id = 0;
+	int ran = 0;
+
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&err, 0, sizeof(err));
+	memset(&pl, 0, sizeof(pl));
+	hash_key_random(cfg.outbox.key);
+	hash_key_random(other);
+	cfg.outbox.base_ms = 10;
+	cfg.outbox.cap_ms = 10;
+	cfg.outbox.max_attempts = 1;
+	cfg.outbox.max_age_s = 1;
+	cfg.outbox.lease_ms = 1000;
+	snprintf(pl.token, sizeof(pl.token), "tok");
+	box = outbox_seal(other, "revoke", &pl, &len);
+	disc = add_disc(f->st);
+	assert_int_equal(
+	    store_outbox_add(f->st, disc, "revoke", "google", "pending", 1, box, len, &id, NULL),
+	    LETHE_OK);
+	free(box);
+	assert_int_equal(outbox_run_due(&cfg, NULL, NULL, f->st, 0, "h:1:a", NULL, 0, &ran, &err),
+	                 LETHE_OK);
+	assert_int_equal(store_outbox_get(f->st, id, &g, NULL), LETHE_OK);
+	assert_string_equal(g.state, "pending");
+	assert_true(g.has_box);
+	assert_int_equal(g.attempts, 0);
+	assert_non_null(strstr(g.reason, "outbox key"));
+}
+
+/* A long purge keeps its lease: renewed, nobody else takes the job. */
+static void
+test_outbox_lease_renew(void **state)
+{
+	struct st_fixture *f = *state;
+	struct store_outbox a, b;
+	uint8_t box[4] = {1};
+	int64_t disc, id = 0;
+
+	disc = add_disc(f->st);
+	assert_int_equal(store_outbox_add(f->st, disc, "purge", NULL, "pending", 100, box,
+	                                  sizeof(box), &id, NULL),
+	                 LETHE_OK);
+	assert_int_equal(store_outbox_claim(f->st, 0, "other-host:1:a", 100, 1000, &a, NULL),
+	                 LETHE_OK);
+	assert_int_equal(store_outbox_renew(f->st, id, "other-host:1:a", 900, 1000, NULL),
+	                 LETHE_OK);
+	assert_int_equal(store_outbox_renew(f->st, id, "other-host:2:b", 900, 1000, NULL),
+	                 LETHE_E_BUSY);
+	assert_int_equal(store_outbox_claim(f->st, 0, "other-host:2:b", 1500, 1000, &b, NULL),
+	                 LETHE_E_NOTFOUND);
+	assert_int_equal(store_outbox_claim(f->st, 0, "other-host:2:b", 1901, 1000, &b, NULL),
+	                 LETHE_OK);
+	store_outbox_clear(&a);
+	store_outbox_clear(&b);
+}
+
+/* The at-once commit on the app database is durable (synchronous FULL), then back to NORMAL. */
+static void
+test_outbox_disconnect_commit_durable(void **state)
+{
+	struct st_fixture *f = *state;
+	struct lethe_config cfg;
+	struct lethe_err err;
+	struct datamap *dm = NULL;
+	struct appdb *db = recover_setup(f, &cfg, &dm);
+	int64_t disc = 0;
+	bool already = false;
+
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(count_of(db, "PRAGMA synchronous"), 1);
+	appdb_durable(db, true);
+	assert_int_equal(count_of(db, "PRAGMA synchronous"), 2);
+	appdb_durable(db, false);
+	assert_int_equal(count_of(db, "PRAGMA synchronous"), 1);
+	assert_int_equal(disconnect_channel(&cfg, dm, db, f->st, "2", "api", &disc, &already, &err),
+	                 LETHE_OK);
+	assert_true(disc > 0);
+	assert_int_equal(count_of(db, "PRAGMA synchronous"), 1);
+	assert_int_equal(count_of(db, "SELECT count(*) FROM channels WHERE id = 2 AND "
+	                              "access_token IS NULL AND status = 'revoked'"),
+	                 1);
+	datamap_free(dm);
+	appdb_close(db);
+}
+
+/* A deauthorization disconnects every channel of the person, not only the first 256. */
+static void
+test_outbox_identity_disconnects_every_channel(void **state)
+{
+	struct st_fixture *f = *state;
+	struct lethe_config cfg;
+	struct lethe_err err;
+	struct datamap *dm = NULL;
+	struct appdb *db = recover_setup(f, &cfg, &dm);
+	int64_t rows = 0;
+
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(
+	    appdb_exec(db,
+	               "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+	               "WHERE i < 300) INSERT INTO channels (project_id, platform, "
+	               "platform_user_id, access_token, status) SELECT 1, "
+	               "'facebook', '99887766', 'tok-' || i, 'active' FROM n",
+	               NULL, 0, NULL, NULL),
+	    LETHE_OK);
+	assert_int_equal(
+	    disconnect_identity(&cfg, dm, db, f->st, "meta_asid", "99887766", &rows, &err),
+	    LETHE_OK);
+	assert_int_equal(rows, 300);
+	assert_int_equal(count_of(db, "SELECT count(*) FROM channels WHERE platform_user_id = "
+	                              "'99887766' AND access_token IS NOT NULL"),
+	                 0);
+	datamap_free(dm);
+	appdb_close(db);
+}
+
+/* More webhook subscriptions than a disconnect queues: refused, none silently skipped. */
+static void
+test_outbox_too_many_subscriptions_refused(void **state)
+{
+	struct st_fixture *f = *state;
+	struct lethe_config cfg;
+	struct lethe_err err;
+	struct datamap *dm = NULL;
+	struct appdb *db = recover_setup(f, &cfg, &dm);
+	int64_t disc = 0;
+	bool already = false;
+
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(
+	    appdb_exec(db,
+	               "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+	               "WHERE i < 40) INSERT INTO webhook_subscriptions (channel_id, "
+	               "object, account_id, status) SELECT 2, 'page', 'p' || i, "
+	               "'active' FROM n",
+	               NULL, 0, NULL, NULL),
+	    LETHE_OK);
+	assert_int_equal(disconnect_channel(&cfg, dm, db, f->st, "2", "api", &disc, &already, &err),
+	                 LETHE_E_INVALID);
+	assert_non_null(strstr(err.msg, "webhook subscriptions"));
+	assert_int_equal(count_of(db, "SELECT count(*) FROM channels WHERE id = 2 AND "
+	                              "access_token IS NOT NULL"),
+	                 1);
+	datamap_free(dm);
+	appdb_close(db);
+}
+
+/* Run @sql on the state store file @path through a connection of its own. */
+static void
+state_sql(const char *path, const char *sql)
+{
+	sqlite3 *h = NULL;
+
+	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+}
+
+/*
+ * The state store fails right after the app commit (step 4): the disconnect
+ * happened, so the caller gets success and the state (disconnecting), never
+ * "nothing changed"; recovery releases the jobs later.
+ */
+static void
+test_outbox_disconnect_release_fails_after_commit(void **state)
+{
+	struct st_fixture *f = *state;
+	struct lethe_config cfg;
+	struct lethe_err err;
+	struct datamap *dm = NULL;
+	struct appdb *db = recover_setup(f, &cfg, &dm);
+	struct store_disc d;
+	json_t *st = NULL;
+	int64_t disc = 0;
+	bool already = false;
+	int fixed = 0;
+
+	memset(&err, 0, sizeof(err));
+	state_sql(f->path, "CREATE TRIGGER no_ready BEFORE UPDATE OF state ON channel_disconnects "
+	                   "WHEN NEW.state = 'disconnected' BEGIN SELECT RAISE(ABORT, "
+	                   "'injected'); END");
+	assert_int_equal(disconnect_channel(&cfg, dm, db, f->st, "2", "api", &disc, &already, &err),
+	                 LETHE_OK);
+	assert_true(disc > 0);
+	assert_int_equal(count_of(db, "SELECT count(*) FROM channels WHERE id = 2 AND "
+	                              "access_token IS NULL AND status = 'revoked'"),
+	                 1);
+	assert_int_equal(disconnect_state(&cfg, dm, db, f->st, "2", &st, &err), LETHE_OK);
+	assert_string_equal(json_string_value(json_object_get(st, "state")), "disconnecting");
+	json_decref(st);
+	/* Its jobs stay staged (not runnable) until recovery releases them. */
+	assert_string_equal(job_state(f->st, disc), "staged");
+	state_sql(f->path, "DROP TRIGGER no_ready");
+	assert_int_equal(disconnect_recover(&cfg, dm, db, f->st, 0, &fixed, &err), LETHE_OK);
+	assert_int_equal(fixed, 1);
+	assert_int_equal(store_disc_next_staged(f->st, 0, &d, NULL), LETHE_E_NOTFOUND);
+	assert_string_equal(job_state(f->st, disc), "pending");
+	datamap_free(dm);
+	appdb_close(db);
+}
+
+/*
+ * The app commit fails (step 3): the caller is told so, the staged record is
+ * aborted and dropped; when even the drop fails, recovery drops the aborted
+ * record and never applies the disconnect.
+ */
+static void
+test_outbox_disconnect_app_commit_fails(void **state)
+{
+	struct st_fixture *f = *state;
+	struct lethe_config cfg;
+	struct lethe_err err;
+	struct datamap *dm = NULL;
+	struct appdb *db = recover_setup(f, &cfg, &dm);
+	struct store_disc d;
+	char *tok2 = NULL, *t;
+	int64_t disc = 0, n = -1, aborted = 0;
+	bool already = false;
+	int fixed = 0;
+
+	memset(&err, 0, sizeof(err));
+	tok2 = token_of(db, 2);
+	/* A deferred foreign key the disconnect's UPDATE violates: COMMIT fails. */
+	{
+		static const char *const sql[] = {
+		    "CREATE TABLE fk_parent (id INTEGER PRIMARY KEY)",
+		    "CREATE TABLE fk_child (p INTEGER REFERENCES fk_parent(id) DEFERRABLE "
+		    "INITIALLY DEFERRED)",
+		    "CREATE TRIGGER fk_fail AFTER UPDATE ON channels BEGIN INSERT INTO fk_child "
+		    "VALUES (42); END",
+		    "PRAGMA foreign_keys = ON"};
+
+		for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++)
+			assert_int_equal(appdb_exec(db, sql[i], NULL, 0, NULL, NULL), LETHE_OK);
+	}
+	assert_int_equal(disconnect_channel(&cfg, dm, db, f->st, "2", "api", &disc, &already, &err),
+	                 LETHE_E_DB);
+	t = token_of(db, 2);
+	assert_string_equal(t, tok2);
+	free(t);
+	assert_int_equal(store_disc_next_staged(f->st, 0, &d, NULL), LETHE_E_NOTFOUND);
+	/* Now the drop fails too: the record is left aborted, never redone. */
+	state_sql(f->path, "CREATE TRIGGER no_drop BEFORE DELETE ON channel_disconnects BEGIN "
+	                   "SELECT RAISE(ABORT, 'injected'); END");
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(disconnect_channel(&cfg, dm, db, f->st, "2", "api", &disc, &already, &err),
+	                 LETHE_E_DB);
+	assert_int_equal(store_disc_next_staged(f->st, 0, &d, NULL), LETHE_OK);
+	assert_string_equal(d.state, "aborted");
+	aborted = d.id;
+	store_disc_clear(&d);
+	assert_int_equal(store_disc_job_count(f->st, aborted, &n, NULL), LETHE_OK);
+	assert_true(n > 0); /* the failed drop left it whole, jobs included */
+	state_sql(f->path, "DROP TRIGGER no_drop");
+	assert_int_equal(appdb_exec(db, "DROP TRIGGER fk_fail", NULL, 0, NULL, NULL), LETHE_OK);
+	assert_int_equal(disconnect_recover(&cfg, dm, db, f->st, 0, &fixed, &err), LETHE_OK);
+	assert_int_equal(fixed, 1);
+	t = token_of(db, 2);
+	assert_string_equal(t, tok2);
+	free(t);
+	assert_int_equal(store_disc_next_staged(f->st, 0, &d, NULL), LETHE_E_NOTFOUND);
+	assert_int_equal(store_disc_job_count(f->st, aborted, &n, NULL), LETHE_OK);
+	assert_int_equal(n, 0);
+	free(tok2);
+	datamap_free(dm);
+	appdb_close(db);
+}
+
 int
 main(void)
 {
@@ -579,6 +1237,31 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_outbox_key_file_created_0600, st_setup,
 	                                    st_teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_recover_staged, st_setup, st_teardown),
+	    cmocka_unit_test(test_outbox_seal_binary_safe),
+	    cmocka_unit_test_setup_teardown(test_outbox_revoke_after_unsubscribe, st_setup,
+	                                    st_teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_update_needs_live_lease, st_setup,
+	                                    st_teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_recover_interrupted_release_and_drop,
+	                                    st_setup, st_teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_recover_by_all_tokens, st_setup,
+	                                    st_teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_disconnect_refuses_uncarriable, st_setup,
+	                                    st_teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_key_fingerprint, st_setup, st_teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_unopenable_job_waits, st_setup,
+	                                    st_teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_lease_renew, st_setup, st_teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_disconnect_commit_durable, st_setup,
+	                                    st_teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_identity_disconnects_every_channel,
+	                                    st_setup, st_teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_too_many_subscriptions_refused, st_setup,
+	                                    st_teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_disconnect_release_fails_after_commit,
+	                                    st_setup, st_teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_disconnect_app_commit_fails, st_setup,
+	                                    st_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
