@@ -284,7 +284,7 @@ def test_cli_disconnect_timeout_stops_a_long_purge(demo, fake_platform):
     with sqlite3.connect(str(demo.db)) as c:
         c.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < "
                   "200000) INSERT INTO messages (channel_id, sender_platform_id, sender_name, "
-                  "body, received_at) SELECT ?, 'u' || i, 'n', 'b', '2026-01-01' FROM n",
+                  "body, received_at) SELECT ?, 'u' || i, 'n', 'b', '2026-01-01 00:00:00' FROM n",
                   (ch["id"],))
     t0 = time.monotonic()
     code, out, err = run_lethe("disconnect", "-c", demo.config, "--channel", str(ch["id"]),
