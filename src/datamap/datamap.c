@@ -804,6 +804,14 @@ resolve_channel(struct parser *p)
 
 		if (t->disc_line == 0 && !t->unsub.present)
 			continue;
+		/*
+		 * A map without a channel table may still say what Meta's deauthorize
+		 * writes beside wiping a token table's tokens (the form maps had
+		 * before channel disconnects: `disconnect: {set: ...}` only).
+		 */
+		if (dm->channel == NULL && t->ntokens > 0 && !t->unsub.present &&
+		    t->disc_column == NULL && t->ndisc_when == 0)
+			continue;
 		if (dm->channel == NULL)
 			return fail_at(p, t->disc_line ? t->disc_line : t->unsub.line,
 			               "'%s' needs the channel table: give one table 'connection: "

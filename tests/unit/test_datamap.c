@@ -1467,17 +1467,38 @@ test_datamap_disconnect_effects(void **state)
 	datamap_free(validate_ok(f, text));
 }
 
+/* Maps from before channel disconnects: 'disconnect: {set}' on the token table alone. */
+static void
+test_datamap_disconnect_legacy(void **state)
+{
+	struct datamap *dm;
+
+	(void)state;
+	dm = load_ok(edit(base_map, CH_TOKENS,
+	                  "    tokens: [access_token]\n    disconnect: {set: {platform: x}}\n"
+	                  "    erase: delete\n  messages:\n"));
+	assert_null(dm->channel);
+	assert_int_equal(datamap_table(dm, "channels")->ndisc, 1);
+	datamap_free(dm);
+}
+
 static void
 test_datamap_disconnect_errors(void **state)
 {
 	char *text;
 
 	(void)state;
-	/* An effect needs the channel table. */
-	edit_fails(CH_TOKENS,
-	           "    tokens: [access_token]\n    disconnect: {set: {platform: x}}  # HERE\n"
-	           "    erase: delete\n  messages:\n",
-	           "needs the channel table");
+	/* An effect on another table, or with 'when', needs the channel table. */
+	text =
+	    edit(base_map, "    media: [storage_key]\n",
+	         "    media: [storage_key]\n    disconnect: {set: {storage_key: null}}  # HERE\n");
+	load_fails2(text, line_of(text, "# HERE"), line_of(text, "# HERE"),
+	            "needs the channel table");
+	edit_fails(
+	    CH_TOKENS,
+	    "    tokens: [access_token]\n    disconnect: {set: {platform: x}, when: {platform: "
+	    "y}}  # HERE\n    erase: delete\n  messages:\n",
+	    "needs the channel table");
 	/* revoke_token must be a token column. */
 	edit_fails(CH_TOKENS,
 	           "    tokens: [access_token]\n    connection: {platform: platform, account: "
@@ -1596,6 +1617,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_datamap_validate_key, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_datamap_disconnect_effects, setup, teardown),
 	    cmocka_unit_test(test_datamap_disconnect_errors),
+	    cmocka_unit_test(test_datamap_disconnect_legacy),
 	    cmocka_unit_test_setup_teardown(test_datamap_validate_disconnect_columns, setup,
 	                                    teardown),
 	};
