@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "jobs/runner.h"
 #include "meta/requests.h"
+#include "meta/seen.h"
 #include "store/store.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
@@ -62,6 +63,24 @@ line_id(const char *line, char out[ID_MAX_LEN + 1])
 	return false;
 }
 
+/* A request of (@app, @subject) since @since, through the map @sn. */
+static lethe_rc
+import_find(struct seen *sn, struct store *st, const char *app, const char *subject, int64_t since,
+            struct lethe_err *err)
+{
+	int64_t ids[8];
+	size_t n = seen_find(sn, subject, since, ids, 8), i;
+
+	for (i = 0; i < n; i++) {
+		struct store_meta_req found;
+		lethe_rc rc = store_meta_match(st, ids[i], app, subject, &found, err);
+
+		if (rc != LETHE_E_NOTFOUND)
+			return rc;
+	}
+	return LETHE_E_NOTFOUND;
+}
+
 int
 cmd_import(int argc, char **argv)
 {
@@ -76,6 +95,7 @@ cmd_import(int argc, char **argv)
 	struct cli_env env;
 	struct lethe_err err = {0};
 	struct store *st = NULL;
+	struct seen *sn = seen_new();
 	char line[LINE_MAX_LEN], id[ID_MAX_LEN + 1];
 	int64_t ids = 0, created = 0, repeats = 0, skipped = 0, done = 0, elsewhere = 0;
 	FILE *f = NULL;
@@ -124,10 +144,11 @@ cmd_import(int argc, char **argv)
 		rc = store_open(env.cfg.state_db, &st, &err);
 	if (rc == LETHE_OK)
 		rc = store_begin(st, &err);
+	if (rc == LETHE_OK)
+		rc = seen_load(sn, st, time_now() - env.cfg.meta_repeat, &err);
 	while (rc == LETHE_OK && fgets(line, sizeof(line), f) != NULL) {
 		char subject[HASH_TEXT_LEN + 1];
 		char code[META_CODE_LEN + 1];
-		struct store_meta_req found;
 		int64_t now = time_now();
 
 		if (!line_id(line, id)) {
@@ -136,17 +157,19 @@ cmd_import(int argc, char **argv)
 		}
 		ids++;
 		meta_subject(env.cfg.key, app->name, id, subject);
-		rc = store_meta_find(st, app->name, subject, now - env.cfg.meta_repeat, &found,
-		                     &err);
+		rc = import_find(sn, st, app->name, subject, now - env.cfg.meta_repeat, &err);
 		if (rc == LETHE_OK) {
 			repeats++;
 		} else if (rc == LETHE_E_NOTFOUND) {
 			size_t boxlen = 0;
 			uint8_t *box = meta_box_seal(env.cfg.key, app->name, id, &boxlen);
+			int64_t rid = 0;
 
 			meta_code_new(code, now);
-			rc =
-			    store_meta_insert(st, code, app->name, subject, box, boxlen, now, &err);
+			rc = store_meta_insert(st, code, app->name, subject, box, boxlen, now, &rid,
+			                       &err);
+			if (rc == LETHE_OK)
+				seen_add(sn, subject, rid, now);
 			free(box);
 			created++;
 		}
@@ -168,6 +191,7 @@ cmd_import(int argc, char **argv)
 out:
 	if (f != NULL)
 		fclose(f);
+	seen_free(sn);
 	store_close(st);
 	cli_env_close(&env);
 	return status;

@@ -10,6 +10,9 @@
  * SQLite work, and a request is answered only once it survives a crash.
  * A failed group is answered at once (it wrote nothing).
  *
+ * Repeats are found through meta/seen.h, an in-memory map of the window's
+ * requests the committer owns (the state store has no subject index).
+ *
  * Locking: in->mu guards the queue, the committed-but-unsynced list, the
  * flags and the counters; each thread works on a list it detached under the
  * lock and calls completions outside it (a completion may free its request,
@@ -22,12 +25,15 @@
 #include <unistd.h>
 
 #include "meta/intake.h"
+#include "meta/seen.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
 
-#define GROUP_EAGER 8  /* commit while the syncer is busy only from this many on */
-#define CHECKPOINT_S 1 /* the checkpointer runs this often (seconds) */
+#define SEEN_CANDIDATES 8       /* fingerprint matches checked per request */
+#define EXPIRE_EVERY_MS 60000.0 /* forget requests older than the window this often */
+#define GROUP_EAGER 8           /* commit while the syncer is busy only from this many on */
+#define CHECKPOINT_S 1          /* the checkpointer runs this often (seconds) */
 
 struct intake {
 	struct store *st;             /* the committer's connection */
@@ -50,6 +56,8 @@ struct intake {
 	size_t queued;                /* requests in the queue (head..tail) */
 	pthread_cond_t sync_cv;       /* sync_head became non-empty, or committer_done */
 	int64_t syncs;                /* fsyncs done */
+	struct seen *seen;            /* the window's requests (committer only) */
+	double expired_at;            /* monotonic ms of the last seen_expire() */
 	pthread_t ck_thr;             /* the checkpointer */
 	bool ck_started;              /* ck_thr runs */
 	pthread_cond_t ck_cv;         /* signalled at stop */
@@ -61,7 +69,52 @@ struct intake {
 
 /* ---- group commit ------------------------------------------------------- */
 
-/* Find or create each request of @group in one transaction. */
+/* The code of a request of @group before @r that repeats it (created in this group), or NULL. */
+static const char *
+repeat_in_group(struct intake_req *group, const struct intake_req *r, int64_t since)
+{
+	const struct intake_req *q;
+
+	for (q = group; q != r; q = q->next)
+		if (q->created && q->now >= since && strcmp(q->subject, r->subject) == 0 &&
+		    strcmp(q->app, r->app) == 0)
+			return q->code;
+	return NULL;
+}
+
+/* A request of the window that @r repeats: its code into r->code. */
+static lethe_rc
+find_repeat(struct intake *in, struct intake_req *group, struct intake_req *r,
+            struct lethe_err *err)
+{
+	int64_t since = r->now - in->repeat_window;
+	const char *code = repeat_in_group(group, r, since);
+	int64_t ids[SEEN_CANDIDATES];
+	size_t n, i;
+
+	if (code != NULL) {
+		memcpy(r->code, code, sizeof(r->code));
+		return LETHE_OK;
+	}
+	n = seen_find(in->seen, r->subject, since, ids, SEEN_CANDIDATES);
+	for (i = 0; i < n; i++) {
+		struct store_meta_req found;
+		lethe_rc rc = store_meta_match(in->st, ids[i], r->app, r->subject, &found, err);
+
+		if (rc == LETHE_OK) {
+			snprintf(r->code, sizeof(r->code), "%.*s", META_CODE_LEN, found.code);
+			return LETHE_OK;
+		}
+		if (rc != LETHE_E_NOTFOUND)
+			return rc;
+	}
+	return LETHE_E_NOTFOUND;
+}
+
+/*
+ * Find or create each request of @group in one transaction.  New requests
+ * join the in-memory map only once the transaction committed.
+ */
 static lethe_rc
 commit_group(struct intake *in, struct intake_req *group, bool *created)
 {
@@ -70,32 +123,36 @@ commit_group(struct intake *in, struct intake_req *group, bool *created)
 	lethe_rc rc;
 
 	*created = false;
+	for (r = group; r != NULL; r = r->next)
+		r->created = false;
 	rc = store_begin(in->st, &err);
 	for (r = group; rc == LETHE_OK && r != NULL; r = r->next) {
-		struct store_meta_req found;
-
-		rc = store_meta_find(in->st, r->app, r->subject, r->now - in->repeat_window, &found,
-		                     &err);
-		if (rc == LETHE_OK) {
-			snprintf(r->code, sizeof(r->code), "%.*s", META_CODE_LEN, found.code);
-			r->created = false;
+		rc = find_repeat(in, group, r, &err);
+		if (rc == LETHE_OK)
 			continue;
-		}
 		if (rc != LETHE_E_NOTFOUND)
 			break;
 		meta_code_new(r->code, r->now);
-		r->created = true;
-		*created = true;
 		rc = store_meta_insert(in->st, r->code, r->app, r->subject, r->box, r->boxlen,
-		                       r->now, &err);
+		                       r->now, &r->id, &err);
+		r->created = rc == LETHE_OK;
+		*created |= r->created;
 	}
 	if (rc == LETHE_OK)
 		rc = store_commit(in->st, &err);
 	if (rc != LETHE_OK) {
 		store_rollback(in->st);
 		log_warnx("intake: a group of requests could not be stored: %s", err.msg);
+		return rc;
 	}
-	return rc;
+	for (r = group; r != NULL; r = r->next)
+		if (r->created)
+			seen_add(in->seen, r->subject, r->id, r->now);
+	if (time_mono_ms() - in->expired_at >= EXPIRE_EVERY_MS) {
+		in->expired_at = time_mono_ms();
+		seen_expire(in->seen, group->now - in->repeat_window);
+	}
+	return LETHE_OK;
 }
 
 /* Call the completion of every request of @list with @rc. */
@@ -311,6 +368,11 @@ intake_start(const char *path, int64_t repeat_window, void (*on_commit)(void *),
 		rc = store_open(path, &in->ck, err);
 	if (rc != LETHE_OK)
 		goto fail;
+	in->seen = seen_new();
+	rc = seen_load(in->seen, in->st, time_now() - repeat_window, err);
+	if (rc != LETHE_OK)
+		goto fail;
+	in->expired_at = time_mono_ms();
 	in->repeat_window = repeat_window;
 	in->on_commit = on_commit;
 	in->arg = arg;
@@ -345,6 +407,7 @@ fail_sync:
 fail:
 	store_close(in->st);
 	store_close(in->ck);
+	seen_free(in->seen);
 	free(in->walpath);
 	free(in);
 	return rc;
@@ -406,6 +469,7 @@ intake_free(struct intake *in)
 		close(in->walfd);
 	store_close(in->st);
 	store_close(in->ck);
+	seen_free(in->seen);
 	free(in->walpath);
 	free(in);
 }

@@ -29,6 +29,7 @@ struct intake_req {
 	void (*done)(struct intake_req *r); /* called once when durable or failed */
 	char code[META_CODE_LEN + 1];       /* out: the confirmation code */
 	bool created;                       /* out: new (false: a repeat) */
+	int64_t id;                         /* out: the new request's id (if created) */
 	lethe_rc rc;                        /* out: LETHE_OK once durable */
 	struct intake_req *next;            /* queue link */
 };

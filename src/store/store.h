@@ -124,12 +124,26 @@ struct store_meta_req {
 	bool no_data;         /* the id matched nobody */
 };
 
-/* The newest request of (@app, @subject) received at or after @since; LETHE_E_NOTFOUND if none. */
+/*
+ * The newest request of (@app, @subject) received at or after @since;
+ * LETHE_E_NOTFOUND if none.  Scans the window (there is no subject index):
+ * for many lookups load a meta/seen.h map instead.
+ */
 lethe_rc store_meta_find(struct store *st, const char *app, const char *subject, int64_t since,
                          struct store_meta_req *out, struct lethe_err *err);
-/* Record a new request in state "received" (@box: the encrypted identity). */
+/* Record a new request in state "received" (@box: the encrypted identity); its id to *@id if not
+ * NULL. */
 lethe_rc store_meta_insert(struct store *st, const char *code, const char *app, const char *subject,
-                           const uint8_t *box, size_t boxlen, int64_t now, struct lethe_err *err);
+                           const uint8_t *box, size_t boxlen, int64_t now, int64_t *id,
+                           struct lethe_err *err);
+/* Request @id if it is of (@app, @subject); LETHE_E_NOTFOUND otherwise. */
+lethe_rc store_meta_match(struct store *st, int64_t id, const char *app, const char *subject,
+                          struct store_meta_req *out, struct lethe_err *err);
+/* store_meta_since() calls this for each request. */
+typedef void (*store_meta_fn)(void *arg, int64_t id, const char *subject, int64_t received_at);
+/* Call @fn for every request received at or after @since (to load meta/seen.h). */
+lethe_rc store_meta_since(struct store *st, int64_t since, store_meta_fn fn, void *arg,
+                          struct lethe_err *err);
 lethe_rc store_meta_by_code(struct store *st, const char *code, struct store_meta_req *out,
                             struct lethe_err *err);
 /*

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_intake.c - the Meta request intake (src/meta/intake.c) against a real
+ * test_intake.c - the Meta request intake (src/meta/intake.c) and its
+ * in-memory map of the window's requests (src/meta/seen.c) against a real
  * state store: repeats resolve to the same code in the same group, in later
  * groups, among thousands, and after a restart; the window is honoured;
  * codes sort by time.
@@ -18,6 +19,7 @@
 
 #include "meta/intake.h"
 #include "meta/requests.h"
+#include "meta/seen.h"
 #include "store/store.h"
 #include "testutil.h"
 #include "util/mem.h"
@@ -250,6 +252,47 @@ test_intake_window(void **state)
 	intake_free(in);
 }
 
+/* The in-memory map: candidates newest first, window, growth, expiry. */
+static void
+test_seen_map(void **state)
+{
+	struct seen *sn = seen_new();
+	char subject[HASH_TEXT_LEN + 1];
+	int64_t ids[4];
+	size_t i;
+
+	(void)state;
+	for (i = 1; i <= 5000; i++) {
+		subject_of(i, subject);
+		seen_add(sn, subject, (int64_t)i, T0 + (int64_t)i);
+	}
+	assert_int_equal(seen_count(sn), 5000);
+	subject_of(77, subject);
+	assert_int_equal(seen_find(sn, subject, T0, ids, 4), 1);
+	assert_int_equal(ids[0], 77);
+	/* Outside the window: no candidate. */
+	assert_int_equal(seen_find(sn, subject, T0 + 78, ids, 4), 0);
+	/* Same subject again: both, newest first; at most max. */
+	seen_add(sn, subject, 9001, T0 + 9001);
+	seen_add(sn, subject, 9000, T0 + 9000);
+	assert_int_equal(seen_find(sn, subject, T0, ids, 4), 3);
+	assert_int_equal(ids[0], 9001);
+	assert_int_equal(ids[1], 9000);
+	assert_int_equal(ids[2], 77);
+	assert_int_equal(seen_find(sn, subject, T0, ids, 2), 2);
+	assert_int_equal(ids[0], 9001);
+	assert_int_equal(ids[1], 9000);
+	/* A subject never added: no candidate. */
+	subject_of(123456, subject);
+	assert_int_equal(seen_find(sn, subject, T0, ids, 4), 0);
+	/* Expiry keeps only what is recent enough, and shrinks. */
+	seen_expire(sn, T0 + 4990);
+	assert_int_equal(seen_count(sn), 13);
+	subject_of(77, subject);
+	assert_int_equal(seen_find(sn, subject, T0, ids, 4), 2);
+	seen_free(sn);
+}
+
 /* Codes are well formed, unique, and sort by receipt time. */
 static void
 test_intake_code_order(void **state)
@@ -277,6 +320,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_intake_repeat_across_restart, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_intake_window, setup, teardown),
 	    cmocka_unit_test(test_intake_code_order),
+	    cmocka_unit_test(test_seen_map),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
