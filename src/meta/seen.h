@@ -5,8 +5,8 @@
  *
  * An index on a keyed hash puts every insert on a random page: in the state
  * store that was about 6 KB of WAL per request under load.  This map keeps,
- * per request, a 64-bit fingerprint of its subject, its id and its receipt
- * time (24 bytes; grown by doubling at 70% load); a fingerprint match is
+ * per request, a 32-bit fingerprint of its subject, its id and its receipt
+ * time (16 bytes; grown by doubling at 70% load); a fingerprint match is
  * only a candidate, confirmed against the store (store_meta_match), so a
  * collision costs one lookup, never a wrong answer.  It is a cache of the
  * store: seen_load() rebuilds it from the requests received since a time.
