@@ -69,12 +69,14 @@ import_find(struct seen *sn, struct store *st, const char *app, const char *subj
             struct lethe_err *err)
 {
 	int64_t ids[8];
-	size_t n = seen_find(sn, subject, since, ids, 8), i;
+	size_t n = seen_find(sn, subject, ids, 8), i;
 
 	for (i = 0; i < n; i++) {
 		struct store_meta_req found;
 		lethe_rc rc = store_meta_match(st, ids[i], app, subject, &found, err);
 
+		if (rc == LETHE_OK && found.received_at < since)
+			break; /* newest first: the others are older still */
 		if (rc != LETHE_E_NOTFOUND)
 			return rc;
 	}
@@ -169,7 +171,7 @@ cmd_import(int argc, char **argv)
 			rc = store_meta_insert(st, code, app->name, subject, box, boxlen, now, &rid,
 			                       &err);
 			if (rc == LETHE_OK)
-				seen_add(sn, subject, rid, now);
+				seen_add(sn, subject, rid);
 			free(box);
 			created++;
 		}

@@ -42,6 +42,7 @@
 
 #define CONN_LIMIT 4096
 #define CONN_TIMEOUT_S 30
+#define CONN_MEMORY (16u * 1024) /* libmicrohttpd's buffer per connection (headers, I/O) */
 #define TEMPLATE_FILE_MAX (256u * 1024)
 #define BLOCKING_WORKERS 4 /* threads for handlers that wait on a database */
 

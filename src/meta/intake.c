@@ -96,11 +96,13 @@ find_repeat(struct intake *in, struct intake_req *group, struct intake_req *r,
 		memcpy(r->code, code, sizeof(r->code));
 		return LETHE_OK;
 	}
-	n = seen_find(in->seen, r->subject, since, ids, SEEN_CANDIDATES);
+	n = seen_find(in->seen, r->subject, ids, SEEN_CANDIDATES);
 	for (i = 0; i < n; i++) {
 		struct store_meta_req found;
 		lethe_rc rc = store_meta_match(in->st, ids[i], r->app, r->subject, &found, err);
 
+		if (rc == LETHE_OK && found.received_at < since)
+			break; /* newest first: the others are older still */
 		if (rc == LETHE_OK) {
 			snprintf(r->code, sizeof(r->code), "%.*s", META_CODE_LEN, found.code);
 			return LETHE_OK;
@@ -147,10 +149,14 @@ commit_group(struct intake *in, struct intake_req *group, bool *created)
 	}
 	for (r = group; r != NULL; r = r->next)
 		if (r->created)
-			seen_add(in->seen, r->subject, r->id, r->now);
+			seen_add(in->seen, r->subject, r->id);
 	if (time_mono_ms() - in->expired_at >= EXPIRE_EVERY_MS) {
+		int64_t first = 0;
+
 		in->expired_at = time_mono_ms();
-		seen_expire(in->seen, group->now - in->repeat_window);
+		if (store_meta_first_since(in->st, group->now - in->repeat_window, &first, &err) ==
+		    LETHE_OK)
+			seen_expire(in->seen, first);
 	}
 	return LETHE_OK;
 }

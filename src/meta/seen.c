@@ -2,29 +2,29 @@
 /*
  * seen.c - the repeat window's requests in memory (see seen.h).
  *
- * Open addressing with linear probing over a power-of-two table; a slot
- * with id 0 is free (request ids start at 1).  Removal (seen_expire)
- * rebuilds the table, so probing never meets tombstones.
+ * Open addressing with linear probing over a power-of-two table of 8-byte
+ * slots: a 32-bit fingerprint (which also picks the slot) and the request
+ * id as an offset from a base (ids grow with time, so offsets stay small);
+ * offset 0 is a free slot.  Removal (seen_expire) rebuilds the table, so
+ * probing never meets tombstones.
  */
 #include "util/fmacros.h"
 
 #include "meta/seen.h"
 #include "util/mem.h"
 
-#define SEEN_MIN 1024           /* initial slots */
-#define SEEN_EPOCH 1735689600LL /* 2025-01-01: receipt times are stored from here */
+#define SEEN_MIN 1024 /* initial slots */
 
-/* 16 bytes: a 32-bit fingerprint still makes a false candidate rare (1 in 4 billion per entry). */
 struct seen_slot {
-	int64_t id;  /* request id; 0 = free slot */
-	uint32_t fp; /* fingerprint of the subject */
-	uint32_t at; /* receipt time, seconds since SEEN_EPOCH (clamped) */
+	uint32_t fp;  /* fingerprint of the subject */
+	uint32_t off; /* request id - base; 0 = free slot */
 };
 
 struct seen {
 	struct seen_slot *slots; /* the table */
 	size_t cap;              /* slots (a power of two) */
 	size_t n;                /* used slots */
+	int64_t base;            /* ids are base + off; -1 until the first add */
 };
 
 /* FNV-1a of the subject folded to 32 bits (a keyed hash: already uniform). */
@@ -38,41 +38,37 @@ fingerprint(const char *subject)
 	return (uint32_t)(v ^ (v >> 32));
 }
 
-/* Seconds since SEEN_EPOCH, clamped to what 32 bits hold (until 2161). */
-static uint32_t
-rel_time(int64_t t)
-{
-	t -= SEEN_EPOCH;
-	return t < 0 ? 0 : t > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)t;
-}
-
-/* The fingerprint also picks the slot (the table never exceeds 2^32 slots). */
 static void
-put(struct seen *sn, uint32_t fp, int64_t id, uint32_t at)
+put(struct seen *sn, uint32_t fp, uint32_t off)
 {
 	size_t i = fp & (sn->cap - 1);
 
-	while (sn->slots[i].id != 0)
+	while (sn->slots[i].off != 0)
 		i = (i + 1) & (sn->cap - 1);
 	sn->slots[i].fp = fp;
-	sn->slots[i].id = id;
-	sn->slots[i].at = at;
+	sn->slots[i].off = off;
 	sn->n++;
 }
 
-/* Rebuild into @cap slots, keeping entries received at or after @keep_from. */
+/* Rebuild into @cap slots around @base, keeping ids at or above @keep_from. */
 static void
-rebuild(struct seen *sn, size_t cap, uint32_t keep_from)
+rebuild(struct seen *sn, size_t cap, int64_t base, int64_t keep_from)
 {
 	struct seen_slot *old = sn->slots;
 	size_t oldcap = sn->cap, i;
+	int64_t oldbase = sn->base;
 
 	sn->slots = xcalloc(cap, sizeof(*sn->slots));
 	sn->cap = cap;
 	sn->n = 0;
-	for (i = 0; i < oldcap; i++)
-		if (old[i].id != 0 && old[i].at >= keep_from)
-			put(sn, old[i].fp, old[i].id, old[i].at);
+	sn->base = base;
+	for (i = 0; i < oldcap; i++) {
+		int64_t id = oldbase + old[i].off;
+
+		if (old[i].off != 0 && id >= keep_from && id - base > 0 &&
+		    id - base <= (int64_t)UINT32_MAX)
+			put(sn, old[i].fp, (uint32_t)(id - base));
+	}
 	free(old);
 }
 
@@ -83,6 +79,7 @@ seen_new(void)
 
 	sn->cap = SEEN_MIN;
 	sn->slots = xcalloc(sn->cap, sizeof(*sn->slots));
+	sn->base = -1;
 	return sn;
 }
 
@@ -96,49 +93,64 @@ seen_free(struct seen *sn)
 }
 
 void
-seen_add(struct seen *sn, const char *subject, int64_t id, int64_t received_at)
+seen_add(struct seen *sn, const char *subject, int64_t id)
 {
-	if ((sn->n + 1) * 10 > sn->cap * 7)
-		rebuild(sn, sn->cap * 2, 0);
-	put(sn, fingerprint(subject), id, rel_time(received_at));
+	if (sn->base < 0)
+		sn->base = id - 1;
+	if (id - sn->base <= 0 || id - sn->base > (int64_t)UINT32_MAX)
+		return; /* out of range of this base (4 billion requests later): see seen_expire */
+	if ((sn->n + 1) * 10 > sn->cap * 8)
+		rebuild(sn, sn->cap * 2, sn->base, 0);
+	put(sn, fingerprint(subject), (uint32_t)(id - sn->base));
 }
 
 size_t
-seen_find(const struct seen *sn, const char *subject, int64_t since, int64_t *ids, size_t max)
+seen_find(const struct seen *sn, const char *subject, int64_t *ids, size_t max)
 {
-	uint32_t fp = fingerprint(subject), from = rel_time(since);
+	uint32_t fp = fingerprint(subject);
 	size_t i = fp & (sn->cap - 1), n = 0, j;
 
-	for (; sn->slots[i].id != 0; i = (i + 1) & (sn->cap - 1)) {
-		const struct seen_slot *e = &sn->slots[i];
+	for (; sn->slots[i].off != 0; i = (i + 1) & (sn->cap - 1)) {
+		int64_t id = sn->base + sn->slots[i].off;
 
-		if (e->fp != fp || e->at < from)
+		if (sn->slots[i].fp != fp)
 			continue;
 		/* Keep the newest @max, newest first (insertion sort; n is tiny). */
 		if (n < max)
 			j = n++;
-		else if (max == 0 || ids[max - 1] >= e->id)
+		else if (max == 0 || ids[max - 1] >= id)
 			continue;
 		else
 			j = max - 1;
-		for (; j > 0 && ids[j - 1] < e->id; j--)
+		for (; j > 0 && ids[j - 1] < id; j--)
 			ids[j] = ids[j - 1];
-		ids[j] = e->id;
+		ids[j] = id;
 	}
 	return n;
 }
 
 void
-seen_expire(struct seen *sn, int64_t before)
+seen_expire(struct seen *sn, int64_t first_id)
 {
 	size_t cap = sn->cap;
+	int64_t base;
 
-	/* Drop the old entries, then shrink while a quarter full or less. */
-	rebuild(sn, cap, rel_time(before));
+	if (first_id == INT64_MAX) { /* nothing left in the window: start over */
+		free(sn->slots);
+		sn->cap = SEEN_MIN;
+		sn->slots = xcalloc(sn->cap, sizeof(*sn->slots));
+		sn->n = 0;
+		sn->base = -1;
+		return;
+	}
+	base = sn->base < first_id - 1 ? first_id - 1 : sn->base;
+
+	/* Drop what is below @first_id, move the base up, shrink while a quarter full. */
+	rebuild(sn, cap, base, first_id);
 	while (cap > SEEN_MIN && sn->n * 4 < cap)
 		cap /= 2;
 	if (cap != sn->cap)
-		rebuild(sn, cap, 0);
+		rebuild(sn, cap, sn->base, 0);
 }
 
 size_t
@@ -150,7 +162,8 @@ seen_count(const struct seen *sn)
 static void
 on_row(void *arg, int64_t id, const char *subject, int64_t received_at)
 {
-	seen_add(arg, subject, id, received_at);
+	(void)received_at;
+	seen_add(arg, subject, id);
 }
 
 lethe_rc
@@ -160,5 +173,6 @@ seen_load(struct seen *sn, struct store *st, int64_t since, struct lethe_err *er
 	sn->cap = SEEN_MIN;
 	sn->slots = xcalloc(sn->cap, sizeof(*sn->slots));
 	sn->n = 0;
+	sn->base = -1;
 	return store_meta_since(st, since, on_row, sn, err);
 }

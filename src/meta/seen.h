@@ -5,11 +5,12 @@
  *
  * An index on a keyed hash puts every insert on a random page: in the state
  * store that was about 6 KB of WAL per request under load.  This map keeps,
- * per request, a 32-bit fingerprint of its subject, its id and its receipt
- * time (16 bytes; grown by doubling at 70% load); a fingerprint match is
- * only a candidate, confirmed against the store (store_meta_match), so a
- * collision costs one lookup, never a wrong answer.  It is a cache of the
- * store: seen_load() rebuilds it from the requests received since a time.
+ * per request, a 32-bit fingerprint of its subject and its id (8 bytes a
+ * slot, at most 80% full; grown by doubling); a fingerprint match is only a
+ * candidate, confirmed against the store (store_meta_match, which also
+ * gives the receipt time to check against the window), so a collision
+ * costs one lookup, never a wrong answer.  It is a cache of the store:
+ * seen_load() rebuilds it from the requests received since a time.
  * Not thread-safe: one owner (the intake's committer, or the import).
  */
 #ifndef LETHE_META_SEEN_H
@@ -25,16 +26,15 @@ struct seen *seen_new(void);
 void seen_free(struct seen *sn);
 /* Replace the content with every request of @st received at or after @since. */
 lethe_rc seen_load(struct seen *sn, struct store *st, int64_t since, struct lethe_err *err);
-/* Remember request @id of keyed hash @subject, received at @received_at. */
-void seen_add(struct seen *sn, const char *subject, int64_t id, int64_t received_at);
+/* Remember request @id (ids grow) of keyed hash @subject. */
+void seen_add(struct seen *sn, const char *subject, int64_t id);
 /*
- * Candidates for @subject received at or after @since: up to @max ids into
- * @ids, newest first; returns how many.  Confirm each with store_meta_match().
+ * Candidates for @subject: up to @max ids into @ids, newest first; returns
+ * how many.  Confirm each with store_meta_match() and its receipt time.
  */
-size_t seen_find(const struct seen *sn, const char *subject, int64_t since, int64_t *ids,
-                 size_t max);
-/* Forget requests received before @before. */
-void seen_expire(struct seen *sn, int64_t before);
+size_t seen_find(const struct seen *sn, const char *subject, int64_t *ids, size_t max);
+/* Forget requests with ids below @first_id (store_meta_first_since() gives it). */
+void seen_expire(struct seen *sn, int64_t first_id);
 /* Requests remembered (for tests and logs). */
 size_t seen_count(const struct seen *sn);
 

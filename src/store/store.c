@@ -783,6 +783,25 @@ store_meta_match(struct store *st, int64_t id, const char *app, const char *subj
 }
 
 lethe_rc
+store_meta_first_since(struct store *st, int64_t since, int64_t *id, struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	*id = 0;
+	rc = prepf(st, &q, err,
+	           "SELECT id FROM meta_requests WHERE received_at >= ?1 ORDER BY received_at, id "
+	           "LIMIT 1",
+	           "i", since);
+	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW)
+		*id = sqlite3_column_int64(q, 0);
+	else if (rc == LETHE_OK)
+		*id = INT64_MAX; /* nothing received since: every request may go */
+	unprep(st, q);
+	return rc;
+}
+
+lethe_rc
 store_meta_since(struct store *st, int64_t since, store_meta_fn fn, void *arg,
                  struct lethe_err *err)
 {

@@ -139,6 +139,9 @@ lethe_rc store_meta_insert(struct store *st, const char *code, const char *app, 
 /* Request @id if it is of (@app, @subject); LETHE_E_NOTFOUND otherwise. */
 lethe_rc store_meta_match(struct store *st, int64_t id, const char *app, const char *subject,
                           struct store_meta_req *out, struct lethe_err *err);
+/* The lowest id of a request received at or after @since (INT64_MAX if none). */
+lethe_rc store_meta_first_since(struct store *st, int64_t since, int64_t *id,
+                                struct lethe_err *err);
 /* store_meta_since() calls this for each request. */
 typedef void (*store_meta_fn)(void *arg, int64_t id, const char *subject, int64_t received_at);
 /* Call @fn for every request received at or after @since (to load meta/seen.h). */

@@ -252,7 +252,7 @@ test_intake_window(void **state)
 	intake_free(in);
 }
 
-/* The in-memory map: candidates newest first, window, growth, expiry. */
+/* The in-memory map: candidates newest first, growth, expiry by id. */
 static void
 test_seen_map(void **state)
 {
@@ -264,32 +264,40 @@ test_seen_map(void **state)
 	(void)state;
 	for (i = 1; i <= 5000; i++) {
 		subject_of(i, subject);
-		seen_add(sn, subject, (int64_t)i, T0 + (int64_t)i);
+		seen_add(sn, subject, (int64_t)i + 100);
 	}
 	assert_int_equal(seen_count(sn), 5000);
 	subject_of(77, subject);
-	assert_int_equal(seen_find(sn, subject, T0, ids, 4), 1);
-	assert_int_equal(ids[0], 77);
-	/* Outside the window: no candidate. */
-	assert_int_equal(seen_find(sn, subject, T0 + 78, ids, 4), 0);
-	/* Same subject again: both, newest first; at most max. */
-	seen_add(sn, subject, 9001, T0 + 9001);
-	seen_add(sn, subject, 9000, T0 + 9000);
-	assert_int_equal(seen_find(sn, subject, T0, ids, 4), 3);
+	assert_int_equal(seen_find(sn, subject, ids, 4), 1);
+	assert_int_equal(ids[0], 177);
+	/* Same subject again: all, newest first; at most max. */
+	seen_add(sn, subject, 9001);
+	seen_add(sn, subject, 9000);
+	assert_int_equal(seen_find(sn, subject, ids, 4), 3);
 	assert_int_equal(ids[0], 9001);
 	assert_int_equal(ids[1], 9000);
-	assert_int_equal(ids[2], 77);
-	assert_int_equal(seen_find(sn, subject, T0, ids, 2), 2);
+	assert_int_equal(ids[2], 177);
+	assert_int_equal(seen_find(sn, subject, ids, 2), 2);
 	assert_int_equal(ids[0], 9001);
 	assert_int_equal(ids[1], 9000);
 	/* A subject never added: no candidate. */
 	subject_of(123456, subject);
-	assert_int_equal(seen_find(sn, subject, T0, ids, 4), 0);
-	/* Expiry keeps only what is recent enough, and shrinks. */
-	seen_expire(sn, T0 + 4990);
+	assert_int_equal(seen_find(sn, subject, ids, 4), 0);
+	/* Expiry keeps ids from the first one given, and shrinks. */
+	seen_expire(sn, 5090);
 	assert_int_equal(seen_count(sn), 13);
 	subject_of(77, subject);
-	assert_int_equal(seen_find(sn, subject, T0, ids, 4), 2);
+	assert_int_equal(seen_find(sn, subject, ids, 4), 2);
+	assert_int_equal(ids[1], 9000);
+	subject_of(4995, subject);
+	assert_int_equal(seen_find(sn, subject, ids, 4), 1);
+	assert_int_equal(ids[0], 5095);
+	/* Everything expired: empty, and new ids are remembered again. */
+	seen_expire(sn, INT64_MAX);
+	assert_int_equal(seen_count(sn), 0);
+	seen_add(sn, subject, 20000);
+	assert_int_equal(seen_find(sn, subject, ids, 4), 1);
+	assert_int_equal(ids[0], 20000);
 	seen_free(sn);
 }
 
