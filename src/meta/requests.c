@@ -21,6 +21,8 @@ void
 meta_code_new(char out[META_CODE_LEN + 1], int64_t now)
 {
 	static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
+	/* The same 32 characters in ASCII order, so time digits sort as numbers. */
+	static const char ordered[] = "234567abcdefghijklmnopqrstuvwxyz";
 	uint64_t t = now > META_CODE_EPOCH ? (uint64_t)(now - META_CODE_EPOCH) / 2 : 0;
 	uint8_t raw[17];
 	size_t i;
@@ -31,7 +33,7 @@ meta_code_new(char out[META_CODE_LEN + 1], int64_t now)
 	 * its end; then 26 digits = 130 random bits (17 bytes, 6 bits unused).
 	 */
 	for (i = META_CODE_TIME; i > 0; i--) {
-		out[i - 1] = alphabet[t & 31];
+		out[i - 1] = ordered[t & 31];
 		t >>= 5;
 	}
 	randombytes_buf(raw, sizeof(raw));

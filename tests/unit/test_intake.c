@@ -316,6 +316,12 @@ test_intake_code_order(void **state)
 	assert_string_not_equal(a, b);
 	assert_memory_equal(a, b, META_CODE_TIME);
 	assert_true(strncmp(a, c, META_CODE_TIME) < 0);
+	/* Across every digit roll-over of the lowest time digit (25 -> 26 was '2' < 'z'). */
+	for (int64_t t = 0; t < 200; t += 2) {
+		meta_code_new(a, META_CODE_EPOCH + t);
+		meta_code_new(c, META_CODE_EPOCH + t + 2);
+		assert_true(strncmp(a, c, META_CODE_TIME) < 0);
+	}
 }
 
 int
