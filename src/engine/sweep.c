@@ -47,6 +47,8 @@ struct tab {
 	const struct dm_anon_col *cols; /* anonymize: columns rewritten */
 	size_t ncols;                   /* number of them */
 	char *where;                    /* "col" < ?1 AND conds */
+	char *conds;                    /* the " AND conds" part of where ("" without when) */
+	bool indexed;                   /* an index leads with the when columns, then col */
 	struct appdb_val *params;       /* ?1 (the cutoff, set per pass), then the conds' values */
 	size_t nparams, cap;            /* count and capacity */
 	struct appdb_stmt *del;         /* delete batch */
@@ -135,27 +137,60 @@ sweep_check_config(const struct datamap *dm, const char *media_root, struct leth
 	return LETHE_OK;
 }
 
+/*
+ * Does an index let the sweep read only @t's expired rows that match its
+ * `when`: one on (when columns..., time column), or the time column alone
+ * without `when`?
+ */
+static bool
+tab_index_fits(struct appdb *db, const struct dm_table *t)
+{
+	const char **lead = xcalloc(t->ttl.nwhen ? t->ttl.nwhen : 1, sizeof(*lead));
+	size_t i;
+	bool ok;
+
+	for (i = 0; i < t->ttl.nwhen; i++)
+		lead[i] = t->ttl.when[i].column;
+	ok = db->ops->index_leads(db, t->name, lead, t->ttl.nwhen, t->ttl.column);
+	free(lead);
+	return ok;
+}
+
 int
 sweep_check_indexes(const struct datamap *dm, struct appdb *db)
 {
-	size_t i;
+	size_t i, j;
 	int n = 0;
 
 	for (i = 0; i < dm->ntables; i++) {
 		const struct dm_table *t = &dm->tables[i];
 		struct buf b;
 
-		if (!t->ttl.present || db->ops->column_indexed(db, t->name, t->ttl.column))
+		if (!t->ttl.present || tab_index_fits(db, t))
 			continue;
 		buf_init(&b, 1024);
-		buf_addf(&b, "CREATE INDEX %s_%s_idx ON ", t->name, t->ttl.column);
+		buf_addf(&b, "CREATE INDEX %s_", t->name);
+		for (j = 0; j < t->ttl.nwhen; j++)
+			buf_addf(&b, "%s_", t->ttl.when[j].column);
+		buf_addf(&b, "%s_idx ON ", t->ttl.column);
 		appdb_quote(db, &b, t->name);
 		buf_adds(&b, " (");
+		for (j = 0; j < t->ttl.nwhen; j++) {
+			appdb_quote(db, &b, t->ttl.when[j].column);
+			buf_adds(&b, ", ");
+		}
 		appdb_quote(db, &b, t->ttl.column);
 		buf_adds(&b, ");");
-		log_warnx("%s:%d: table '%s': the ttl column '%s' has no index, so every sweep "
-		          "scans the table; create one: %s",
-		          dm->path, t->ttl.line, t->name, t->ttl.column, buf_str(&b));
+		if (t->ttl.nwhen == 0)
+			log_warnx("%s:%d: table '%s': the ttl column '%s' has no index, so every "
+			          "sweep scans the table; create one: %s",
+			          dm->path, t->ttl.line, t->name, t->ttl.column, buf_str(&b));
+		else
+			log_warnx(
+			    "%s:%d: table '%s': no index on the ttl's when columns and then "
+			    "'%s', so every sweep batch re-reads the expired rows that do not "
+			    "match; create one: %s",
+			    dm->path, t->ttl.line, t->name, t->ttl.column, buf_str(&b));
 		buf_free(&b);
 		n++;
 	}
@@ -179,8 +214,11 @@ tab_build(struct sweep *s, struct tab *tb, struct lethe_err *err)
 	tb->params = xgrow(tb->params, &tb->cap, 1, sizeof(*tb->params));
 	tb->params[tb->nparams++] = cutoff;
 	appdb_param(db, &w, 1);
+	i = w.len;
 	plan_add_conds(db, &w, t->ttl.when, t->ttl.nwhen, &tb->params, &tb->nparams, &tb->cap);
 	tb->where = xstrdup(buf_str(&w));
+	tb->conds = xstrdup(tb->where + i);
+	tb->indexed = tab_index_fits(db, t);
 	buf_free(&w);
 	lim = tb->nparams + 1;
 
@@ -285,7 +323,8 @@ tab_prepare(struct sweep *s, struct tab *tb, struct lethe_err *err)
 	appdb_finalize(s->db, tb->upd);
 	tb->del = tb->sel = tb->selc = tb->upd = NULL;
 	free(tb->where);
-	tb->where = NULL;
+	free(tb->conds);
+	tb->where = tb->conds = NULL;
 	tb->nparams = 0;
 	return rc;
 }
@@ -343,6 +382,7 @@ sweep_destroy(struct sweep *s)
 		appdb_finalize(s->db, tb->selc);
 		appdb_finalize(s->db, tb->upd);
 		free(tb->where);
+		free(tb->conds);
 		free(tb->params);
 		sval_clear(&tb->cursor_t);
 		sval_clear(&tb->cursor_k);
@@ -1040,8 +1080,9 @@ tab_measure(struct sweep *s, struct tab *tb, int64_t now, struct lethe_err *err)
 	struct appdb_val *v, mv;
 	struct appdb_stmt *q = NULL;
 	size_t n;
-	struct buf b, cur;
+	struct buf b, cur, from;
 	int64_t backlog = 0, lag = 0;
+	bool bounded;
 	lethe_rc rc = LETHE_OK;
 
 	if (tb->where == NULL)
@@ -1066,18 +1107,36 @@ tab_measure(struct sweep *s, struct tab *tb, int64_t now, struct lethe_err *err)
 		appdb_param(s->db, &cur, (int)n);
 		buf_adds(&cur, ")");
 	}
+	/*
+	 * Without an index leading with the when columns, matching rows are
+	 * found by walking the time index: look at the oldest
+	 * SWEEP_BACKLOG_CAP expired rows only, so the scan stays bounded.
+	 */
+	bounded = !tb->indexed && tb->t->ttl.nwhen > 0;
+	buf_init(&from, SQL_CAP);
+	if (bounded) {
+		buf_adds(&from, "(SELECT * FROM ");
+		appdb_quote(s->db, &from, tb->t->name);
+		buf_adds(&from, " WHERE ");
+		appdb_quote(s->db, &from, tb->t->ttl.column);
+		buf_adds(&from, " < ");
+		appdb_param(s->db, &from, 1);
+		buf_addf(&from, "%s ORDER BY ", buf_str(&cur));
+		appdb_quote(s->db, &from, tb->t->ttl.column);
+		buf_addf(&from, " LIMIT %d) WHERE 1%s", SWEEP_BACKLOG_CAP, tb->conds);
+	} else {
+		appdb_quote(s->db, &from, tb->t->name);
+		buf_addf(&from, " WHERE %s%s", tb->where, buf_str(&cur));
+	}
 	buf_init(&b, SQL_CAP);
-	buf_adds(&b, "SELECT count(*) FROM (SELECT 1 FROM ");
-	appdb_quote(s->db, &b, tb->t->name);
-	buf_addf(&b, " WHERE %s%s LIMIT %d)", tb->where, buf_str(&cur), SWEEP_BACKLOG_CAP);
+	buf_addf(&b, "SELECT count(*) FROM (SELECT 1 FROM %s LIMIT %d)", buf_str(&from),
+	         SWEEP_BACKLOG_CAP);
 	rc = appdb_query_int(s->db, buf_str(&b), v, n, &backlog, err);
 	if (rc == LETHE_OK && backlog > 0) {
 		buf_reset(&b);
 		buf_adds(&b, "SELECT min(");
 		appdb_quote(s->db, &b, tb->t->ttl.column);
-		buf_adds(&b, ") FROM ");
-		appdb_quote(s->db, &b, tb->t->name);
-		buf_addf(&b, " WHERE %s%s", tb->where, buf_str(&cur));
+		buf_addf(&b, ") FROM %s", buf_str(&from));
 		rc = appdb_prepare(s->db, buf_str(&b), &q, err);
 		if (rc == LETHE_OK)
 			rc = appdb_bind_all(s->db, q, v, n);
@@ -1089,6 +1148,7 @@ tab_measure(struct sweep *s, struct tab *tb, int64_t now, struct lethe_err *err)
 		appdb_finalize(s->db, q);
 	}
 	buf_free(&b);
+	buf_free(&from);
 	buf_free(&cur);
 	free(v);
 	pthread_mutex_lock(&s->mu);
