@@ -120,6 +120,17 @@ sweep_ntables(const struct datamap *dm)
 	return n;
 }
 
+bool
+sweep_wanted(const struct datamap *dm)
+{
+	size_t i;
+
+	for (i = 0; i < dm->ntables; i++)
+		if (dm->tables[i].ttl.present || dm->tables[i].action == DM_RETAIN)
+			return true;
+	return false;
+}
+
 lethe_rc
 sweep_check_config(const struct datamap *dm, const char *media_root, struct lethe_err *err)
 {

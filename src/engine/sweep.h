@@ -73,8 +73,13 @@ struct sweep;
 struct sweep *sweep_new(const struct datamap *dm, struct appdb *db, struct store *st,
                         const struct sweep_opts *o);
 void sweep_destroy(struct sweep *s);
-/* Number of TTL tables of the map (a map without any needs no sweeper). */
+/* Number of TTL tables of the map. */
 size_t sweep_ntables(const struct datamap *dm);
+/*
+ * Does @dm need a sweeper: some table has a ttl, or is retained (its legal
+ * holds end and must be released)?
+ */
+bool sweep_wanted(const struct datamap *dm);
 /*
  * LETHE_E_CONFIG if a table whose rows the sweeper may delete with their
  * files (a ttl, or a retain whose holds end) has media columns but

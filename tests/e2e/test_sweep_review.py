@@ -75,3 +75,25 @@ def test_sweep_when_table_index_recommendation(demo):
     con.close()
     _, err = sweep(demo, DEMO_NOW)
     assert "CREATE INDEX" not in err
+
+
+def test_sweep_releases_holds_without_any_ttl(demo):
+    """Legal holds end even when no table of the map has a ttl."""
+    text = demo.datamap.read_text()
+    demo.datamap.write_text("\n".join(ln for ln in text.splitlines() if "ttl:" not in ln)
+                            + "\n")
+    email = query(demo.db, "SELECT u.email FROM invoices i JOIN users u ON u.id = i.user_id "
+                           "ORDER BY i.id LIMIT 1")[0][0]
+    code, out, err = run_lethe("erase", "-c", demo.config, "--scope", "account", "--id",
+                               "email=%s" % email, "--json", "--no-progress",
+                               env=clock_env(DEMO_NOW))
+    assert code == 0, err
+    holds = demo.state("SELECT row_key, until FROM holds")
+    assert holds
+    last = max(u for _, u in holds)
+    summary, _ = sweep(demo, last)
+    assert summary["tables"] == []
+    assert summary["holds_released"] == len(holds)
+    assert demo.state("SELECT count(*) FROM holds") == [(0,)]
+    held = {int(k[2:]) for k, _ in holds}
+    assert not (held & {r[0] for r in query(demo.db, "SELECT id FROM invoices")})
