@@ -75,7 +75,7 @@ sweep_once(struct cli_env *env, bool dry, bool json, struct lethe_err *err)
 	int64_t now = time_now();
 	double t0 = time_mono_ms();
 	bool more = true;
-	lethe_rc rc;
+	lethe_rc rc, prc; /* prc: the first failure of a table (the others go on) */
 
 	rc = store_open(env->cfg.state_db, &st, err);
 	if (rc != LETHE_OK)
@@ -94,11 +94,21 @@ sweep_once(struct cli_env *env, bool dry, bool json, struct lethe_err *err)
 		env->db->ops->bulk(env->db, true);
 	s = sweep_new(env->dm, env->db, st, &o);
 	/* Backlog and lag before the sweep: what it found to do (in the JSON). */
-	rc = sweep_measure(s, now, err);
-	if (rc == LETHE_OK && !dry)
+	prc = sweep_measure(s, now, err);
+	if (!dry)
 		rc = sweep_recover(s, err);
-	while (rc == LETHE_OK && more)
-		rc = sweep_pass(s, now, &more, err);
+	/* A failing table does not stop the others: passes go on, the first error is kept. */
+	while (rc == LETHE_OK && more) {
+		struct lethe_err e = {0};
+		lethe_rc r = sweep_pass(s, now, &more, &e);
+
+		if (r != LETHE_OK && prc == LETHE_OK) {
+			prc = r;
+			*err = e;
+		}
+	}
+	if (rc == LETHE_OK)
+		rc = prc;
 	if (env->db->ops->flush != NULL && !dry)
 		env->db->ops->flush(env->db);
 	if (rc == LETHE_OK && json) {

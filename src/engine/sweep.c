@@ -1043,18 +1043,41 @@ holds_turn(struct sweep *s, int64_t now, bool *more, struct lethe_err *err)
 
 /* ---- passes, measures, statistics -------------------------------------------- */
 
+/*
+ * After one part (@what) of a pass or measure returned @r with detail @e:
+ * log a failure and keep the first one in *@rc and @err.
+ */
+static void
+note_fail(const char *what, lethe_rc r, const struct lethe_err *e, lethe_rc *rc,
+          struct lethe_err *err)
+{
+	if (r == LETHE_OK)
+		return;
+	log_warnx("sweep: %s: %s", what, e->msg);
+	if (*rc == LETHE_OK) {
+		*rc = r;
+		if (err != NULL)
+			*err = *e;
+	}
+}
+
 lethe_rc
 sweep_pass(struct sweep *s, int64_t now, bool *more, struct lethe_err *err)
 {
+	struct lethe_err e = {0};
 	double t0 = time_mono_ms(), ms;
 	size_t k;
 	lethe_rc rc = LETHE_OK;
 
 	*more = false;
-	for (k = 0; rc == LETHE_OK && k < s->ntabs && !stopped(s); k++)
-		rc = tab_turn(s, &s->tabs[(s->rr + k) % s->ntabs], now, more, err);
-	if (rc == LETHE_OK && !stopped(s))
-		rc = holds_turn(s, now, more, err);
+	/* A failing table is logged and skipped: the others and the holds still get their turn. */
+	for (k = 0; k < s->ntabs && !stopped(s); k++) {
+		struct tab *tb = &s->tabs[(s->rr + k) % s->ntabs];
+
+		note_fail(tb->t->name, tab_turn(s, tb, now, more, &e), &e, &rc, err);
+	}
+	if (!stopped(s))
+		note_fail("legal holds", holds_turn(s, now, more, &e), &e, &rc, err);
 	if (s->ntabs > 0)
 		s->rr = (s->rr + 1) % s->ntabs;
 	ms = time_mono_ms() - t0;
@@ -1172,14 +1195,14 @@ tab_measure(struct sweep *s, struct tab *tb, int64_t now, struct lethe_err *err)
 lethe_rc
 sweep_measure(struct sweep *s, int64_t now, struct lethe_err *err)
 {
+	struct lethe_err e = {0};
 	int64_t n = 0;
 	size_t i;
 	lethe_rc rc = LETHE_OK;
 
-	for (i = 0; rc == LETHE_OK && i < s->ntabs; i++)
-		rc = tab_measure(s, &s->tabs[i], now, err);
-	if (rc == LETHE_OK)
-		rc = store_hold_due_count(s->st, now, &n, err);
+	for (i = 0; i < s->ntabs; i++)
+		note_fail(s->tabs[i].t->name, tab_measure(s, &s->tabs[i], now, &e), &e, &rc, err);
+	note_fail("legal holds", store_hold_due_count(s->st, now, &n, &e), &e, &rc, err);
 	pthread_mutex_lock(&s->mu);
 	s->tot.holds_backlog = n;
 	pthread_mutex_unlock(&s->mu);

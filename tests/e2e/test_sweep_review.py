@@ -97,3 +97,38 @@ def test_sweep_releases_holds_without_any_ttl(demo):
     assert demo.state("SELECT count(*) FROM holds") == [(0,)]
     held = {int(k[2:]) for k, _ in holds}
     assert not (held & {r[0] for r in query(demo.db, "SELECT id FROM invoices")})
+
+
+def plant_hold(demo, table, row_id, until):
+    run_lethe("sweep", "-c", demo.config, "--dry-run", env=clock_env(DEMO_NOW - 400 * DAY))
+    st = sqlite3.connect(str(demo.state_db))
+    st.execute("INSERT INTO holds (table_name, row_key, job_id, until) VALUES (?, ?, 1, ?)",
+               (table, "i:%d" % row_id, until))
+    st.commit()
+    st.close()
+
+
+def test_sweep_one_failing_table_does_not_stop_the_others(demo):
+    invoice = query(demo.db, "SELECT min(id) FROM invoices")[0][0]
+    plant_hold(demo, "invoices", invoice, DEMO_NOW - 1)
+    con = sqlite3.connect(str(demo.db))
+    con.execute("CREATE TRIGGER no_del BEFORE DELETE ON messages "
+                "BEGIN SELECT RAISE(ABORT, 'messages are frozen'); END")
+    con.commit()
+    con.close()
+    cutoff = fmt(DEMO_NOW - 30 * DAY)
+    old_msgs = query(demo.db, "SELECT count(*) FROM messages WHERE received_at < ?",
+                     (cutoff,))[0][0]
+    old_comments = query(demo.db, "SELECT count(*) FROM comments WHERE created_at < ?",
+                         (cutoff,))[0][0]
+    assert old_msgs > 0 and old_comments > 0
+    code, out, err = run_lethe("sweep", "-c", demo.config, "--once", "--json",
+                               env=clock_env(DEMO_NOW))
+    assert code == 1, (code, out, err)
+    assert "messages" in err and "frozen" in err
+    assert query(demo.db, "SELECT count(*) FROM messages WHERE received_at < ?",
+                 (cutoff,))[0][0] == old_msgs
+    assert query(demo.db, "SELECT count(*) FROM comments WHERE created_at < ?",
+                 (cutoff,))[0][0] == 0
+    assert query(demo.db, "SELECT count(*) FROM invoices WHERE id = ?", (invoice,)) == [(0,)]
+    assert demo.state("SELECT count(*) FROM holds") == [(0,)]
