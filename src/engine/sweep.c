@@ -30,6 +30,7 @@
 #include "engine/batching.h"
 #include "engine/plan.h"
 #include "engine/sweep.h"
+#include "util/hash.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
@@ -208,6 +209,53 @@ sweep_check_indexes(const struct datamap *dm, struct appdb *db)
 	return n;
 }
 
+/*
+ * Anonymize: append to @w " AND (...)", true while some column of the row
+ * is not yet in its target form (null: not NULL; {set: V}: not V; hash:
+ * not NULL and not a keyed hash text), so selection, backlog and lag count
+ * only rows still to rewrite.  {set: V} values are added to @tb's params.
+ */
+static void
+add_not_target(struct tab *tb, struct appdb *db, struct buf *w)
+{
+	size_t i, j;
+
+	buf_adds(w, " AND (");
+	for (i = 0; i < tb->ncols; i++) {
+		const struct dm_anon_col *c = &tb->cols[i];
+		struct appdb_val v = {.type = APPDB_TEXT, .s = c->set.s};
+
+		if (i > 0)
+			buf_adds(w, " OR ");
+		appdb_quote(db, w, c->column);
+		if (c->how == DM_ANON_NULL) {
+			buf_adds(w, " IS NOT NULL");
+		} else if (c->how == DM_ANON_SET) {
+			if (c->set.is_int) {
+				v.type = APPDB_INT;
+				v.i = c->set.i;
+			}
+			tb->params =
+			    xgrow(tb->params, &tb->cap, tb->nparams + 1, sizeof(*tb->params));
+			tb->params[tb->nparams++] = v;
+			buf_adds(w, " IS NOT ");
+			appdb_param(db, w, (int)tb->nparams);
+		} else {
+			buf_adds(w, " IS NOT NULL AND NOT (typeof(");
+			appdb_quote(db, w, c->column);
+			buf_addf(w, ") = 'text' AND length(");
+			appdb_quote(db, w, c->column);
+			buf_addf(w, ") = %d AND ", HASH_TEXT_LEN);
+			appdb_quote(db, w, c->column);
+			buf_adds(w, " GLOB '" HASH_PREFIX);
+			for (j = strlen(HASH_PREFIX); j < HASH_TEXT_LEN; j++)
+				buf_adds(w, "[0-9a-f]");
+			buf_adds(w, "')");
+		}
+	}
+	buf_adds(w, ")");
+}
+
 /* Build the SQL of @tb and prepare its statements (see tab_ready). */
 static lethe_rc
 tab_build(struct sweep *s, struct tab *tb, struct lethe_err *err)
@@ -227,6 +275,10 @@ tab_build(struct sweep *s, struct tab *tb, struct lethe_err *err)
 	appdb_param(db, &w, 1);
 	i = w.len;
 	plan_add_conds(db, &w, t->ttl.when, t->ttl.nwhen, &tb->params, &tb->nparams, &tb->cap);
+	if (t->ttl.action == DM_ANONYMIZE) {
+		tb->cols = dm_ttl_columns(t, &tb->ncols);
+		add_not_target(tb, db, &w);
+	}
 	tb->where = xstrdup(buf_str(&w));
 	tb->conds = xstrdup(tb->where + i);
 	tb->indexed = tab_index_fits(db, t);
@@ -257,7 +309,6 @@ tab_build(struct sweep *s, struct tab *tb, struct lethe_err *err)
 		return rc;
 	}
 	/* anonymize: SELECT key, columns..., time FROM t WHERE <where> [cursor] ORDER BY ... */
-	tb->cols = dm_ttl_columns(t, &tb->ncols);
 	buf_adds(&q, "SELECT ");
 	appdb_quote(db, &q, t->key);
 	for (i = 0; i < tb->ncols; i++) {
@@ -310,10 +361,11 @@ tab_build(struct sweep *s, struct tab *tb, struct lethe_err *err)
 		buf_adds(&q, " = ");
 		appdb_param(db, &q, (int)i + 1);
 	}
-	buf_adds(&q, " WHERE ");
+	/* The row is still expired and not in target form (the key may not be unique). */
+	buf_addf(&q, " WHERE %s AND ", tb->where);
 	appdb_quote(db, &q, t->key);
 	buf_adds(&q, " = ");
-	appdb_param(db, &q, (int)tb->ncols + 1);
+	appdb_param(db, &q, (int)(tb->ncols + tb->nparams + 1));
 	if (rc == LETHE_OK)
 		rc = appdb_prepare(db, buf_str(&q), &tb->upd, err);
 	buf_free(&q);
@@ -707,8 +759,10 @@ delete_batch(struct sweep *s, struct tab *tb, int64_t limit, int64_t *got, struc
 }
 
 /*
- * One anonymize batch: read up to @limit expired rows after the cursor,
- * rewrite those not in target form.  *@seen rows read, *@got rewritten.
+ * One anonymize batch: read up to @limit expired rows not in target form
+ * after the cursor (outside any transaction), then rewrite them in one
+ * write transaction; the cursor moves only once that committed.  *@seen
+ * rows read, *@got rewritten.
  */
 static lethe_rc
 anon_batch(struct sweep *s, struct tab *tb, int64_t limit, int64_t *seen, int64_t *got,
@@ -716,9 +770,8 @@ anon_batch(struct sweep *s, struct tab *tb, int64_t limit, int64_t *seen, int64_
 {
 	struct appdb_stmt *q = tb->has_cursor ? tb->selc : tb->sel;
 	struct appdb_val *v = batch_params(tb, 3), *u = NULL;
-	struct batching_val *tgt = xcalloc(tb->ncols + 1, sizeof(*tgt));
-	struct batching_val key = {0};
-	size_t n = tb->nparams, i;
+	struct batching_val *keys = NULL, *tgt = NULL, ct = {0}, ck = {0};
+	size_t n = tb->nparams, nc = tb->ncols, cap = 0, nrow = 0, i, j;
 	enum appdb_step st = APPDB_DONE;
 	double t0 = 0;
 	lethe_rc rc;
@@ -730,65 +783,89 @@ anon_batch(struct sweep *s, struct tab *tb, int64_t limit, int64_t *seen, int64_
 	}
 	v[n].type = APPDB_INT;
 	v[n++].i = limit;
-	u = xcalloc(tb->ncols + 1, sizeof(*u));
-	rc = s->o.dry_run ? LETHE_OK : batching_begin(s->db, err);
-	if (rc == LETHE_OK) {
-		t0 = time_mono_ms();
-		appdb_reset(s->db, q);
-		rc = appdb_bind_all(s->db, q, v, n);
-	}
+	appdb_reset(s->db, q);
+	rc = appdb_bind_all(s->db, q, v, n);
 	while (rc == LETHE_OK && (st = appdb_step(s->db, q, err)) == APPDB_ROW) {
 		struct appdb_val cur, kv, tv;
 		bool changed = false;
 
 		(*seen)++;
-		appdb_column(s->db, q, 0, &kv);
-		sval_set(&key, &kv);
-		for (i = 0; i < tb->ncols; i++) {
-			appdb_column(s->db, q, (int)i + 1, &cur);
-			sval_clear(&tgt[i]);
-			batching_anon_target(s->o.key, tb->cols[i].how, &tb->cols[i].set, &cur,
-			                     &tgt[i]);
-			if (!batching_val_equal(&cur, &tgt[i].v))
-				changed = true;
-			u[i] = tgt[i].v;
+		if (nrow == cap) {
+			size_t old = cap, tcap = cap;
+
+			keys = xgrow(keys, &cap, nrow + 1, sizeof(*keys));
+			tgt = xgrow(tgt, &tcap, nrow + 1, (nc ? nc : 1) * sizeof(*tgt));
+			memset(keys + old, 0, (cap - old) * sizeof(*keys));
+			memset(tgt + old * nc, 0, (cap - old) * nc * sizeof(*tgt));
 		}
-		appdb_column(s->db, q, (int)tb->ncols + 1, &tv);
-		sval_set(&tb->cursor_t, &tv);
-		sval_set(&tb->cursor_k, &kv);
-		if (!tb->has_cursor)
-			tb->walk_started = time_mono_ms();
-		tb->has_cursor = true;
+		for (i = 0; i < nc; i++) {
+			struct batching_val *o = &tgt[nrow * nc + i];
+
+			appdb_column(s->db, q, (int)i + 1, &cur);
+			sval_clear(o);
+			batching_anon_target(s->o.key, tb->cols[i].how, &tb->cols[i].set, &cur, o);
+			if (!batching_val_equal(&cur, &o->v))
+				changed = true;
+		}
+		appdb_column(s->db, q, 0, &kv);
+		appdb_column(s->db, q, (int)nc + 1, &tv);
+		sval_set(&ct, &tv);
+		sval_set(&ck, &kv);
 		if (!changed)
 			continue;
-		(*got)++;
-		if (s->o.dry_run)
-			continue;
-		u[tb->ncols] = key.v;
-		appdb_reset(s->db, tb->upd);
-		rc = appdb_bind_all(s->db, tb->upd, u, tb->ncols + 1);
-		if (rc == LETHE_OK && appdb_step(s->db, tb->upd, err) == APPDB_ERROR)
-			rc = db_fail(s, err);
-		appdb_reset(s->db, tb->upd);
+		sval_set(&keys[nrow], &kv);
+		nrow++;
 	}
 	if (rc == LETHE_OK && st == APPDB_ERROR)
 		rc = db_fail(s, err);
 	appdb_reset(s->db, q);
-	if (!s->o.dry_run && rc == LETHE_OK)
-		rc = appdb_commit(s->db, err);
-	if (!s->o.dry_run && rc != LETHE_OK && t0 > 0)
-		appdb_rollback(s->db);
+	*got = (int64_t)nrow;
+	/* The write lock only if some row needs changing. */
+	if (rc == LETHE_OK && nrow > 0 && !s->o.dry_run) {
+		rc = batching_begin(s->db, err);
+		t0 = rc == LETHE_OK ? time_mono_ms() : 0;
+		/* SET values, then the where's values, then the key (positional). */
+		u = xcalloc(nc + tb->nparams + 1, sizeof(*u));
+		memcpy(u + nc, tb->params, tb->nparams * sizeof(*u));
+		for (j = 0; rc == LETHE_OK && j < nrow; j++) {
+			for (i = 0; i < nc; i++)
+				u[i] = tgt[j * nc + i].v;
+			u[nc + tb->nparams] = keys[j].v;
+			appdb_reset(s->db, tb->upd);
+			rc = appdb_bind_all(s->db, tb->upd, u, tb->nparams + nc + 1);
+			if (rc == LETHE_OK && appdb_step(s->db, tb->upd, err) == APPDB_ERROR)
+				rc = db_fail(s, err);
+			appdb_reset(s->db, tb->upd);
+		}
+		if (rc == LETHE_OK)
+			rc = appdb_commit(s->db, err);
+		else if (t0 > 0)
+			appdb_rollback(s->db);
+		if (rc == LETHE_OK)
+			batching_after(&s->pace, s->db, time_mono_ms() - t0, *seen, *seen >= limit);
+	}
 	if (rc == LETHE_OK) {
+		/* The cursor moves only past rows whose rewrite committed. */
+		if (*seen > 0) {
+			if (!tb->has_cursor)
+				tb->walk_started = time_mono_ms();
+			sval_set(&tb->cursor_t, &ct.v);
+			sval_set(&tb->cursor_k, &ck.v);
+			tb->has_cursor = true;
+		}
 		pthread_mutex_lock(&s->mu);
 		tb->st.rows += *got;
 		pthread_mutex_unlock(&s->mu);
-		if (!s->o.dry_run)
-			batching_after(&s->pace, s->db, time_mono_ms() - t0, *seen, *seen >= limit);
 	}
-	for (i = 0; i < tb->ncols; i++)
-		sval_clear(&tgt[i]);
+	for (j = 0; j < cap; j++) {
+		sval_clear(&keys[j]);
+		for (i = 0; i < nc; i++)
+			sval_clear(&tgt[j * nc + i]);
+	}
+	free(keys);
 	free(tgt);
-	sval_clear(&key);
+	sval_clear(&ct);
+	sval_clear(&ck);
 	free(u);
 	free(v);
 	return rc;
@@ -1155,9 +1232,11 @@ tab_measure(struct sweep *s, struct tab *tb, int64_t now, struct lethe_err *err)
 		appdb_quote(s->db, &from, tb->t->ttl.column);
 		buf_adds(&from, " < ");
 		appdb_param(s->db, &from, 1);
-		buf_addf(&from, "%s ORDER BY ", buf_str(&cur));
+		buf_adds(&from, " ORDER BY ");
 		appdb_quote(s->db, &from, tb->t->ttl.column);
-		buf_addf(&from, " LIMIT %d) WHERE 1%s", SWEEP_BACKLOG_CAP, tb->conds);
+		/* Parameters are positional: the conds' values, then the cursor's. */
+		buf_addf(&from, " LIMIT %d) WHERE 1%s%s", SWEEP_BACKLOG_CAP, tb->conds,
+		         buf_str(&cur));
 	} else {
 		appdb_quote(s->db, &from, tb->t->name);
 		buf_addf(&from, " WHERE %s%s", tb->where, buf_str(&cur));

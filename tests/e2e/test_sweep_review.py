@@ -132,3 +132,49 @@ def test_sweep_one_failing_table_does_not_stop_the_others(demo):
                  (cutoff,))[0][0] == 0
     assert query(demo.db, "SELECT count(*) FROM invoices WHERE id = ?", (invoice,)) == [(0,)]
     assert demo.state("SELECT count(*) FROM holds") == [(0,)]
+
+
+def test_sweep_anonymize_backlog_is_exact(demo):
+    """Rows already in target form are neither backlog nor lag, nor read again."""
+    edit(demo.datamap, r"ttl: \{column: created_at, after: 30d\}\n(\s*)\n(\s*)contacts:",
+         "ttl: {column: created_at, after: 30d, action: anonymize, "
+         "columns: {ip: hash, user_agent: {set: gone}, user_id: null}}\n\\1\n\\2contacts:")
+    cutoff = fmt(DEMO_NOW - 30 * DAY)
+    expired = query(demo.db, "SELECT count(*) FROM request_logs WHERE created_at < ?",
+                    (cutoff,))[0][0]
+    assert expired > 0
+    first, _ = sweep(demo, DEMO_NOW)
+    logs = [t for t in first["tables"] if t["table"] == "request_logs"][0]
+    assert logs["backlog"] == expired and logs["rows"] == expired
+    again, _ = sweep(demo, DEMO_NOW + 60)
+    logs = [t for t in again["tables"] if t["table"] == "request_logs"][0]
+    assert logs["backlog"] == 0 and logs["lag_seconds"] == 0 and logs["rows"] == 0, logs
+    # One row the app wrote back into the clear: exactly it is backlog and rewritten.
+    rid = query(demo.db, "SELECT id FROM request_logs ORDER BY created_at LIMIT 1")[0][0]
+    con = sqlite3.connect(str(demo.db))
+    con.execute("UPDATE request_logs SET user_agent = 'curl' WHERE id = ?", (rid,))
+    con.commit()
+    con.close()
+    third, _ = sweep(demo, DEMO_NOW + 120)
+    logs = [t for t in third["tables"] if t["table"] == "request_logs"][0]
+    assert logs["backlog"] == 1 and logs["rows"] == 1, logs
+    assert query(demo.db, "SELECT user_agent FROM request_logs WHERE id = ?",
+                 (rid,)) == [("gone",)]
+
+
+def test_sweep_anonymize_update_keeps_to_expired_rows(demo):
+    """A key shared by an expired and a young row: only the expired one is rewritten."""
+    con = sqlite3.connect(str(demo.db))
+    con.execute("CREATE TABLE visits (vid INTEGER, user_id INTEGER, ip TEXT, at TEXT)")
+    con.execute("CREATE INDEX visits_at_idx ON visits (at)")
+    con.executemany("INSERT INTO visits VALUES (7, 1, ?, ?)",
+                    [("10.0.0.1", fmt(DEMO_NOW - 40 * DAY)), ("10.0.0.2", fmt(DEMO_NOW))])
+    con.commit()
+    con.close()
+    edit(demo.datamap, r"^tables:\n",
+         "tables:\n  visits:\n    key: vid\n    category: logs\n    links:\n"
+         "      - {parent: users, column: user_id}\n    erase: delete\n"
+         "    ttl: {column: at, after: 30d, action: anonymize, columns: {ip: null}}\n\n")
+    sweep(demo, DEMO_NOW)
+    assert sorted(query(demo.db, "SELECT ip, at FROM visits"), key=lambda r: r[1]) == [
+        (None, fmt(DEMO_NOW - 40 * DAY)), ("10.0.0.2", fmt(DEMO_NOW))]

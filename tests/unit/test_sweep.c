@@ -245,6 +245,38 @@ test_sweep_anonymize(void **state)
 	store_close(st);
 }
 
+/*
+ * Anonymize: a batch whose UPDATE fails leaves the cursor where it was, so
+ * the next pass (not the hourly rescan) rewrites those rows.
+ */
+static void
+test_sweep_anonymize_failed_batch_keeps_cursor(void **state)
+{
+	struct tu_fixture *f = *state;
+	struct store *st = NULL;
+	struct sweep *s = new_sweep(f, &st, 100000);
+	struct sweep_table_stats ts;
+	struct lethe_err err = {0};
+	bool more = true;
+
+	tu_exec_sql(f->path, "CREATE TRIGGER big_frozen BEFORE UPDATE ON big "
+	                     "BEGIN SELECT RAISE(ABORT, 'frozen'); END;");
+	assert_int_not_equal(sweep_pass(s, NOW, &more, &err), LETHE_OK);
+	assert_int_equal(count(f, "SELECT count(*) FROM big WHERE ip LIKE 'anon:%'"), 0);
+	tu_exec_sql(f->path, "DROP TRIGGER big_frozen;");
+	assert_int_equal(sweep_pass(s, NOW, &more, &err), LETHE_OK);
+	sweep_table_get(s, 0, &ts);
+	assert_int_equal(ts.rows, 1000);
+	assert_int_equal(count(f, "SELECT count(*) FROM big WHERE ip LIKE 'anon:%'"), 1000);
+	/* In target form: no backlog, no lag. */
+	assert_int_equal(sweep_measure(s, NOW, &err), LETHE_OK);
+	sweep_table_get(s, 0, &ts);
+	assert_int_equal(ts.backlog, 0);
+	assert_int_equal(ts.lag_s, 0);
+	sweep_destroy(s);
+	store_close(st);
+}
+
 /* Parse errors of a ttl, with the line. */
 static void
 test_sweep_ttl_parse_errors(void **state)
@@ -317,6 +349,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_sweep_measure, setup_delete, teardown),
 	    cmocka_unit_test_setup_teardown(test_sweep_dry_run, setup_delete, teardown),
 	    cmocka_unit_test_setup_teardown(test_sweep_anonymize, setup_anon, teardown),
+	    cmocka_unit_test_setup_teardown(test_sweep_anonymize_failed_batch_keeps_cursor,
+	                                    setup_anon, teardown),
 	    cmocka_unit_test(test_sweep_ttl_parse_errors),
 	};
 
