@@ -36,7 +36,9 @@
 #include "util/timeutil.h"
 
 #define SQL_CAP (1u << 16)
-#define SWEEP_JOB 0 /* media_pending records of the sweeper */
+#define DATETIME_GLOB "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]*"
+#define ODD_CAP 10000 /* odd time values counted at most (a bounded index walk) */
+#define SWEEP_JOB 0   /* media_pending records of the sweeper */
 /* Anonymize: walk the expired rows from the start again this often (rows the app
  * inserted meanwhile with times behind the cursor). */
 #define RESCAN_MS (3600.0 * 1000.0)
@@ -50,6 +52,7 @@ struct tab {
 	char *where;                    /* "col" < ?1 AND conds */
 	char *conds;                    /* the " AND conds" part of where ("" without when) */
 	bool indexed;                   /* an index leads with the when columns, then col */
+	bool odd_checked;               /* tab_odd_rows ran */
 	struct appdb_val *params;       /* ?1 (the cutoff, set per pass), then the conds' values */
 	size_t nparams, cap;            /* count and capacity */
 	struct appdb_stmt *del;         /* delete batch */
@@ -256,6 +259,75 @@ add_not_target(struct tab *tb, struct appdb *db, struct buf *w)
 	buf_adds(w, ")");
 }
 
+/*
+ * Append to @w " AND <the time column holds a value of its format>": epoch
+ * seconds as an integer, or "YYYY-MM-DD HH:MM:SS" text.  Rows with other
+ * values (text in a unix column, integers or "2026-1-5" in a datetime one)
+ * would compare wrongly against the cutoff; they are left alone (counted
+ * by tab_odd_rows).  The index range "col < ?" still applies.
+ */
+static void
+add_shape(struct appdb *db, struct buf *w, const struct dm_table *t)
+{
+	buf_adds(w, " AND typeof(");
+	appdb_quote(db, w, t->ttl.column);
+	if (t->ttl.format == DM_TIME_UNIX) {
+		buf_adds(w, ") = 'integer'");
+		return;
+	}
+	buf_adds(w, ") = 'text' AND ");
+	appdb_quote(db, w, t->ttl.column);
+	buf_adds(w, " GLOB '" DATETIME_GLOB "'");
+}
+
+/*
+ * Warn once about rows of @tb whose time is not in the column's format (the
+ * sweep leaves them alone).  Bounded: a datetime column looks at its oldest
+ * ODD_CAP expired values (numbers and epoch text sort first), a unix column
+ * at text values (they sort after numbers: an index range).
+ */
+static void
+tab_odd_rows(struct sweep *s, struct tab *tb)
+{
+	const struct dm_table *t = tb->t;
+	struct lethe_err err = {0};
+	struct buf b;
+	int64_t n = 0;
+
+	buf_init(&b, SQL_CAP);
+	buf_adds(&b, "SELECT count(*) FROM (SELECT ");
+	appdb_quote(s->db, &b, t->ttl.column);
+	buf_adds(&b, " FROM ");
+	appdb_quote(s->db, &b, t->name);
+	buf_adds(&b, " WHERE ");
+	appdb_quote(s->db, &b, t->ttl.column);
+	if (t->ttl.format == DM_TIME_UNIX) {
+		buf_addf(&b, " >= '' LIMIT %d)", ODD_CAP);
+	} else {
+		buf_adds(&b, " < ");
+		appdb_param(s->db, &b, 1);
+		buf_adds(&b, " ORDER BY ");
+		appdb_quote(s->db, &b, t->ttl.column);
+		buf_addf(&b, " LIMIT %d) WHERE NOT (1", ODD_CAP);
+		add_shape(s->db, &b, t);
+		buf_adds(&b, ")");
+	}
+	if (appdb_query_int(s->db, buf_str(&b), tb->params, t->ttl.format == DM_TIME_UNIX ? 0 : 1,
+	                    &n, &err) != LETHE_OK)
+		log_warnx("sweep: %s: checking the form of '%s': %s", t->name, t->ttl.column,
+		          err.msg);
+	else if (n > 0)
+		log_warnx("sweep: table '%s': %s%lld rows have a '%s' that is not %s; the sweep "
+		          "leaves them alone",
+		          t->name, n >= ODD_CAP ? "at least " : "", (long long)n, t->ttl.column,
+		          t->ttl.format == DM_TIME_UNIX ? "integer epoch seconds"
+		                                        : "\"YYYY-MM-DD HH:MM:SS\" text");
+	buf_free(&b);
+	pthread_mutex_lock(&s->mu);
+	tb->st.odd = n;
+	pthread_mutex_unlock(&s->mu);
+}
+
 /* Build the SQL of @tb and prepare its statements (see tab_ready). */
 static lethe_rc
 tab_build(struct sweep *s, struct tab *tb, struct lethe_err *err)
@@ -274,6 +346,7 @@ tab_build(struct sweep *s, struct tab *tb, struct lethe_err *err)
 	tb->params[tb->nparams++] = cutoff;
 	appdb_param(db, &w, 1);
 	i = w.len;
+	add_shape(db, &w, t);
 	plan_add_conds(db, &w, t->ttl.when, t->ttl.nwhen, &tb->params, &tb->nparams, &tb->cap);
 	if (t->ttl.action == DM_ANONYMIZE) {
 		tb->cols = dm_ttl_columns(t, &tb->ncols);
@@ -934,6 +1007,10 @@ tab_turn(struct sweep *s, struct tab *tb, int64_t now, bool *more, struct lethe_
 	if (rc != LETHE_OK)
 		return rc;
 	set_cutoff(tb, now);
+	if (!tb->odd_checked) {
+		tab_odd_rows(s, tb);
+		tb->odd_checked = true;
+	}
 	if (s->o.dry_run && tb->t->ttl.action == DM_DELETE)
 		return delete_count(s, tb, err);
 	if (tb->media_dirty && !s->o.dry_run)
@@ -1372,6 +1449,8 @@ sweep_json(struct sweep *s)
 		              dm_action_str(st.table->ttl.action), "rows", (json_int_t)st.rows,
 		              "backlog", (json_int_t)st.backlog, "lag_seconds",
 		              (json_int_t)st.lag_s);
+		if (st.odd > 0)
+			json_object_set_new(o, "odd_times", json_integer(st.odd));
 		if (st.table->nmedia > 0) {
 			json_object_set_new(o, "media_files", json_integer(st.media));
 			json_object_set_new(o, "media_failed", json_integer(st.media_failed));

@@ -49,6 +49,7 @@ struct sweep_table_stats {
 	int64_t media_failed;         /* media files that could not be removed (retried) */
 	int64_t backlog;              /* expired rows left at the last measure (capped) */
 	int64_t lag_s;                /* seconds the oldest of them has been expired */
+	int64_t odd;                  /* rows whose time is not in the column's format (capped) */
 };
 
 /* Whole-sweeper figures (since sweep_new). */

@@ -178,3 +178,41 @@ def test_sweep_anonymize_update_keeps_to_expired_rows(demo):
     sweep(demo, DEMO_NOW)
     assert sorted(query(demo.db, "SELECT ip, at FROM visits"), key=lambda r: r[1]) == [
         (None, fmt(DEMO_NOW - 40 * DAY)), ("10.0.0.2", fmt(DEMO_NOW))]
+
+
+EVENTS_TTL = ("tables:\n  events:\n    key: id\n    category: logs\n    links:\n"
+              "      - {parent: users, column: user_id}\n    erase: delete\n"
+              "    ttl: {column: at, after: 30d}\n\n")
+
+
+def make_events(demo, decl, values):
+    con = sqlite3.connect(str(demo.db))
+    con.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, user_id INTEGER, at %s)" % decl)
+    con.execute("CREATE INDEX events_at_idx ON events (at)")
+    con.executemany("INSERT INTO events (id, user_id, at) VALUES (?, 1, ?)",
+                    list(enumerate(values, 1)))
+    con.commit()
+    con.close()
+    edit(demo.datamap, r"^tables:\n", EVENTS_TTL)
+
+
+def test_sweep_leaves_times_of_another_form_alone(demo):
+    # Epoch seconds as text in a datetime column: as text it sorts before
+    # every date, so a plain "at < cutoff" would expire it at once.
+    make_events(demo, "TEXT", ["1000-01-01 00:00:00", "1800000000", fmt(DEMO_NOW)])
+    summary, err = sweep(demo, DEMO_NOW)
+    assert rows_of(summary)["events"] == 1
+    assert [r[0] for r in query(demo.db, "SELECT id FROM events ORDER BY id")] == [2, 3]
+    ev = [t for t in summary["tables"] if t["table"] == "events"][0]
+    assert ev["odd_times"] == 1
+    assert "table 'events': 1 rows have a 'at' that is not" in err
+
+
+def test_sweep_validation_checks_smallest_and_largest_time(demo):
+    # An integer in a DATETIME (NUMERIC affinity) column sorts first: refused.
+    make_events(demo, "DATETIME", [fmt(DEMO_NOW - 40 * DAY), 1700000000, fmt(DEMO_NOW)])
+    before = snapshot(demo.db)
+    code, out, err = run_lethe("sweep", "-c", demo.config, "--once", env=clock_env(DEMO_NOW))
+    assert code == 3, (code, err)
+    assert "ttl column 'at' holds values that are not" in err
+    assert snapshot(demo.db) == before
