@@ -66,8 +66,9 @@ print_summary(struct sweep *s, size_t ntabs, bool dry, int64_t now, double ms, F
 }
 
 /* Sweep until nothing expired at @now is left (or, dry, count it). */
+/* *@unremoved: media files whose rows are gone but that could not be removed. */
 static lethe_rc
-sweep_once(struct cli_env *env, bool dry, bool json, struct lethe_err *err)
+sweep_once(struct cli_env *env, bool dry, bool json, int64_t *unremoved, struct lethe_err *err)
 {
 	struct store *st = NULL;
 	struct sweep *s = NULL;
@@ -75,6 +76,7 @@ sweep_once(struct cli_env *env, bool dry, bool json, struct lethe_err *err)
 	int64_t now = time_now();
 	double t0 = time_mono_ms();
 	bool more = true;
+	size_t i;
 	lethe_rc rc, prc; /* prc: the first failure of a table (the others go on) */
 
 	rc = store_open(env->cfg.state_db, &st, err);
@@ -122,6 +124,12 @@ sweep_once(struct cli_env *env, bool dry, bool json, struct lethe_err *err)
 	} else if (rc == LETHE_OK) {
 		print_summary(s, sweep_ntables(env->dm), dry, now, time_mono_ms() - t0, stdout);
 	}
+	for (i = 0; i < sweep_ntables(env->dm); i++) {
+		struct sweep_table_stats ts;
+
+		sweep_table_get(s, i, &ts);
+		*unremoved += ts.media_failed;
+	}
 	sweep_destroy(s);
 	store_close(st);
 	return rc;
@@ -160,6 +168,7 @@ cmd_sweep(int argc, char **argv)
 	struct cli_env env;
 	struct lethe_err err = {0};
 	sigset_t set;
+	int64_t unremoved = 0;
 	int ch, status = 0;
 	lethe_rc rc;
 
@@ -211,12 +220,18 @@ cmd_sweep(int argc, char **argv)
 		rc = sweep_check_config(env.dm, env.cfg.media_root, &err);
 	if (rc == LETHE_OK && (once || dry)) {
 		sweep_check_indexes(env.dm, env.db);
-		rc = sweep_once(&env, dry, json, &err);
+		rc = sweep_once(&env, dry, json, &unremoved, &err);
 	} else if (rc == LETHE_OK) {
 		rc = sweep_forever(&env, &set, &err);
 	}
-	if (rc != LETHE_OK)
+	if (rc != LETHE_OK) {
 		status = cli_fail(&err, json);
+	} else if (unremoved > 0) {
+		/* The summary is out; the files are retried by the next run. */
+		fprintf(stderr, "lethe: error: %lld media files could not be removed; run again\n",
+		        (long long)unremoved);
+		status = 1;
+	}
 out:
 	cli_env_close(&env);
 	return status;

@@ -42,6 +42,8 @@
 /* Anonymize: walk the expired rows from the start again this often (rows the app
  * inserted meanwhile with times behind the cursor). */
 #define RESCAN_MS (3600.0 * 1000.0)
+/* Media files that could not be removed: settle (retry) at most this often. */
+#define SETTLE_MS (600.0 * 1000.0)
 
 /* One TTL table. */
 struct tab {
@@ -65,6 +67,7 @@ struct tab {
 	struct batching_val cursor_t, cursor_k; /* anonymize: (time, key) of the last row seen */
 	char cutoff_text[32];                   /* the cutoff of the current pass, as text */
 	bool media_dirty;                       /* recorded media files may be left unsettled */
+	double next_settle; /* monotonic ms before which media_settle does not run again */
 };
 
 struct sweep {
@@ -79,6 +82,7 @@ struct sweep {
 	struct appdb_stmt **hold_q; /* per map table (by index): delete one held row */
 	int64_t hold_batch;         /* batch size of hold releases */
 	bool holds_dirty;           /* a hold batch failed: recorded files may be unsettled */
+	double holds_next_settle;   /* monotonic ms before which holds do not settle again */
 	pthread_mutex_t mu;         /* guards every tab's st and tot */
 	struct sweep_totals tot;    /* whole-sweeper statistics */
 };
@@ -574,33 +578,34 @@ media_settle(struct sweep *s, struct tab *tb, struct lethe_err *err)
 {
 	const struct dm_table *t = tb->t;
 	char **keys = NULL;
+	bool *settled = NULL; /* per key: removed, or still named by a row: forget it */
 	size_t n = 0, i;
 	int64_t bad = 0, removed = 0;
 	lethe_rc rc;
 
 	rc = store_media_list(s->st, SWEEP_JOB, t->name, &keys, &n, err);
+	settled = xcalloc(n ? n : 1, sizeof(*settled));
 	for (i = 0; rc == LETHE_OK && i < n; i++) {
 		bool live = false;
 
 		rc = media_referenced(s, t, keys[i], &live, err);
-		if (rc != LETHE_OK || live) {
-			free(keys[i]);
-			keys[i] = NULL;
+		if (rc != LETHE_OK)
+			break;
+		if (live) {
+			settled[i] = true;
 		} else if (batching_media_remove(s->o.media_root, keys[i])) {
 			removed++;
-			free(keys[i]);
-			keys[i] = NULL;
+			settled[i] = true;
 		} else {
 			bad++;
 		}
 	}
 	if (rc == LETHE_OK && n > 0) {
+		/* Forget exactly the settled keys: records another process adds meanwhile stay. */
 		rc = store_begin(s->st, err);
-		if (rc == LETHE_OK)
-			rc = store_media_clear(s->st, SWEEP_JOB, t->name, err);
 		for (i = 0; rc == LETHE_OK && i < n; i++)
-			if (keys[i] != NULL)
-				rc = store_media_add(s->st, SWEEP_JOB, t->name, keys[i], err);
+			if (settled[i])
+				rc = store_media_remove(s->st, SWEEP_JOB, t->name, keys[i], err);
 		if (rc == LETHE_OK)
 			rc = store_commit(s->st, err);
 		else
@@ -609,10 +614,14 @@ media_settle(struct sweep *s, struct tab *tb, struct lethe_err *err)
 	for (i = 0; i < n; i++)
 		free(keys[i]);
 	free(keys);
+	free(settled);
 	if (bad > 0)
-		log_warnx("sweep: %lld media files of %s could not be removed; retrying later",
-		          (long long)bad, t->name);
+		log_warnx("sweep: %lld media files of %s could not be removed; retrying in %d "
+		          "minutes",
+		          (long long)bad, t->name, (int)(SETTLE_MS / 60000));
 	tb->media_dirty = bad > 0 || rc != LETHE_OK;
+	/* Each settle reads the table once per recorded file: not every pass. */
+	tb->next_settle = time_mono_ms() + SETTLE_MS;
 	pthread_mutex_lock(&s->mu);
 	tb->st.media += removed;
 	tb->st.media_failed = bad;
@@ -1013,7 +1022,7 @@ tab_turn(struct sweep *s, struct tab *tb, int64_t now, bool *more, struct lethe_
 	}
 	if (s->o.dry_run && tb->t->ttl.action == DM_DELETE)
 		return delete_count(s, tb, err);
-	if (tb->media_dirty && !s->o.dry_run)
+	if (tb->media_dirty && !s->o.dry_run && time_mono_ms() >= tb->next_settle)
 		rc = media_settle(s, tb, err);
 	if (tb->has_cursor && time_mono_ms() - tb->walk_started >= RESCAN_MS)
 		tb->has_cursor = false;
@@ -1174,8 +1183,10 @@ holds_turn(struct sweep *s, int64_t now, bool *more, struct lethe_err *err)
 		pthread_mutex_unlock(&s->mu);
 		return rc;
 	}
-	if (s->holds_dirty)
+	if (s->holds_dirty && time_mono_ms() >= s->holds_next_settle) {
 		rc = sweep_recover(s, err);
+		s->holds_next_settle = time_mono_ms() + SETTLE_MS;
+	}
 	s->pace.batch = s->hold_batch;
 	while (rc == LETHE_OK && !stopped(s)) {
 		int64_t limit = s->pace.batch;

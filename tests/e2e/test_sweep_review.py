@@ -6,8 +6,12 @@ import json
 import os
 import sqlite3
 
+import time
+
+import pytest
+
 from lethe_e2e import media_files, query, run_lethe, snapshot
-from serve_helpers import TSCALE
+from serve_helpers import TSCALE, servers, set_config, stop_ok  # noqa: F401
 from sweep_helpers import DAY, DEMO_NOW, clock_env, edit, fmt, rows_of, sweep
 
 
@@ -216,3 +220,63 @@ def test_sweep_validation_checks_smallest_and_largest_time(demo):
     assert code == 3, (code, err)
     assert "ttl column 'at' holds values that are not" in err
     assert snapshot(demo.db) == before
+
+
+def block_one_cached_file(demo):
+    """Make the file of one expired cached media row unremovable (a non-empty
+    directory in its place); returns its path."""
+    key = query(demo.db, "SELECT storage_key FROM media WHERE cached = 1 AND created_at < ? "
+                         "ORDER BY id LIMIT 1", (fmt(DEMO_NOW - 30 * DAY),))[0][0]
+    path = demo.media / key
+    os.unlink(str(path))
+    os.mkdir(str(path))
+    (path / "keep").write_text("x")
+    return path
+
+
+def test_sweep_once_exits_1_when_files_stay(demo):
+    path = block_one_cached_file(demo)
+    code, out, err = run_lethe("sweep", "-c", demo.config, "--once", "--json",
+                               env=clock_env(DEMO_NOW))
+    assert code == 1, (code, err)
+    summary = json.loads(out)  # the summary is still printed
+    media = [t for t in summary["tables"] if t["table"] == "media"][0]
+    assert media["media_failed"] == 1
+    assert "1 media files could not be removed; run again" in err
+    assert demo.state("SELECT count(*) FROM media_pending") == [(1,)]
+    # Still there on the next run: still 1.
+    code, out, err = run_lethe("sweep", "-c", demo.config, "--once", env=clock_env(DEMO_NOW))
+    assert code == 1
+    (path / "keep").unlink()
+    path.rmdir()
+    code, out, err = run_lethe("sweep", "-c", demo.config, "--once", env=clock_env(DEMO_NOW))
+    assert code == 0, err
+    assert demo.state("SELECT count(*) FROM media_pending") == [(0,)]
+
+
+def test_serve_unremovable_file_is_not_retried_every_pass(demo, servers, tmp_path):  # noqa: F811
+    set_config(demo, r"^  enabled: false", "  enabled: true")
+    block_one_cached_file(demo)
+    clock = tmp_path / "clock"
+    now = DEMO_NOW
+    clock.write_text("%d\n" % now)
+    srv = servers(demo, env={"LETHE_TEST_NOW": "file:%s" % clock})
+
+    def passes():
+        status, _, data = srv.get("/metrics")
+        assert status == 200
+        for line in data.decode().splitlines():
+            if line.startswith("lethe_sweep_passes_total "):
+                return int(float(line.split()[1]))
+        return 0
+
+    deadline = time.monotonic() + 20 * TSCALE
+    while passes() < 8:
+        if time.monotonic() > deadline:
+            pytest.fail("sweep passes did not advance:\n%s" % srv.stderr())
+        now += 1
+        clock.write_text("%d\n" % now)
+        time.sleep(0.1)
+    warned = srv.stderr().count("could not be removed")
+    assert 1 <= warned <= 2, srv.stderr()
+    stop_ok(srv)
