@@ -103,6 +103,12 @@ validate_ttl(struct datamap *dm, struct dm_table *t, struct appdb *db, const str
 	const struct dm_anon_col *c;
 	lethe_rc rc;
 
+	/* A delete ttl shorter than the retention would delete rows under a legal hold. */
+	if (t->action == DM_RETAIN && ttl->action == DM_DELETE && ttl->after < t->retain_for)
+		return fail_at(dm, err, ttl->line,
+		               "table '%s': the ttl (delete after %lld s) is shorter than the "
+		               "retention period (%lld s): it would delete rows under a legal hold",
+		               t->name, (long long)ttl->after, (long long)t->retain_for);
 	rc = need_col(dm, ti, ttl->column, ttl->line, "ttl column", err);
 	if (rc == LETHE_OK)
 		rc = need_conds(dm, ti, ttl->when, ttl->nwhen, err);

@@ -280,3 +280,18 @@ def test_serve_unremovable_file_is_not_retried_every_pass(demo, servers, tmp_pat
     warned = srv.stderr().count("could not be removed")
     assert 1 <= warned <= 2, srv.stderr()
     stop_ok(srv)
+
+
+def test_ttl_shorter_than_retention_is_refused(demo):
+    edit(demo.datamap, r"^    category: billing\n", "    category: billing\n"
+         "    ttl: {column: issued_at, after: 365d}\n")
+    before = snapshot(demo.db)
+    code, out, err = run_lethe("sweep", "-c", demo.config, "--once", env=clock_env(DEMO_NOW))
+    assert code == 3, (code, err)
+    line = [ln for ln in err.splitlines() if ln.startswith("lethe: error:")][0]
+    assert "datamap.yaml:" in line and "shorter than the retention period" in line, line
+    assert snapshot(demo.db) == before
+    # As long as the retention: accepted.
+    edit(demo.datamap, r"after: 365d", "after: 3650d")
+    code, out, err = run_lethe("sweep", "-c", demo.config, "--once", env=clock_env(DEMO_NOW))
+    assert code == 0, err
