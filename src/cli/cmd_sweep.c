@@ -212,6 +212,8 @@ cmd_sweep(int argc, char **argv)
 	rc = cli_env_open(&env, config, &err);
 	if (rc == LETHE_OK)
 		rc = config_load_key(&env.cfg, &err);
+	if (rc == LETHE_OK)
+		rc = time_test_clock_check(&err);
 	if (rc == LETHE_OK && !sweep_wanted(env.dm)) {
 		printf("lethe: no table of the data map has a ttl or retain; nothing to sweep\n");
 		goto out;

@@ -295,3 +295,17 @@ def test_ttl_shorter_than_retention_is_refused(demo):
     edit(demo.datamap, r"after: 365d", "after: 3650d")
     code, out, err = run_lethe("sweep", "-c", demo.config, "--once", env=clock_env(DEMO_NOW))
     assert code == 0, err
+
+
+def test_test_clock_warns_and_an_unreadable_one_is_fatal(demo, tmp_path):
+    code, out, err = run_lethe("sweep", "-c", demo.config, "--once", env=clock_env(DEMO_NOW))
+    assert code == 0 and "TEST clock (now = %d)" % DEMO_NOW in err, err
+    before = snapshot(demo.db)
+    missing = tmp_path / "no-such-clock"
+    for cmd in (["sweep", "-c", demo.config, "--once"],
+                ["erase", "-c", demo.config, "--scope", "account", "--id", "user_id=1",
+                 "--no-progress"]):
+        code, out, err = run_lethe(*cmd, env={"LETHE_TEST_NOW": "file:%s" % missing})
+        assert code == 3, (cmd, code, err)
+        assert "LETHE_TEST_NOW" in err and "cannot be read" in err, err
+    assert snapshot(demo.db) == before

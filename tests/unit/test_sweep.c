@@ -317,6 +317,7 @@ test_sweep_ttl_parse_errors(void **state)
 static void
 test_time_now_test_clock(void **state)
 {
+	struct lethe_err err = {0};
 	FILE *fp;
 
 	(void)state;
@@ -331,12 +332,18 @@ test_time_now_test_clock(void **state)
 	fputs("1792627201", fp);
 	fclose(fp);
 	assert_int_equal(time_now(), NOW + 1);
+	assert_int_equal(time_test_clock_check(&err), LETHE_OK);
 	fp = fopen(CLOCK_FILE, "w");
 	assert_non_null(fp);
 	fputs("soon", fp);
 	fclose(fp);
-	assert_true(llabs((long long)(time_now() - (int64_t)time(NULL))) <= 2);
+	/* Unreadable mid-run: the last good test time, never the real clock. */
+	assert_int_equal(time_now(), NOW + 1);
+	/* At the start of a command: a clear error. */
+	assert_int_equal(time_test_clock_check(&err), LETHE_E_CONFIG);
+	assert_non_null(strstr(err.msg, "LETHE_TEST_NOW"));
 	unlink(CLOCK_FILE);
+	assert_int_equal(time_now(), NOW + 1);
 }
 
 int
