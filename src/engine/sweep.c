@@ -7,12 +7,14 @@
  * cutoff of the column's own form ("YYYY-MM-DD HH:MM:SS" text or epoch
  * seconds), so "col < ?" is an index range:
  *
- *   delete:     DELETE FROM t WHERE key IN (SELECT key FROM t WHERE col < ?
- *                 [AND conds] ORDER BY col LIMIT ?) [RETURNING media columns]
- *   anonymize:  SELECT key, columns, col FROM t WHERE col < ? [AND conds]
- *                 AND (col, key) > (cursor) ORDER BY col, key LIMIT ?
- *               then UPDATE t SET ... WHERE key = ? for rows not yet in
- *               their target form (a keyed hash is never re-hashed).
+ *   delete:     DELETE FROM t WHERE +(where) AND key IN (SELECT key FROM t
+ *                 WHERE where ORDER BY col LIMIT ?) [RETURNING media columns]
+ *   anonymize:  SELECT key, columns, col FROM t WHERE where [AND not in
+ *                 target form] AND (col, key) > (cursor) ORDER BY col, key
+ *                 LIMIT ? (no transaction), then UPDATE t SET ... WHERE
+ *                 where AND key = ? (a keyed hash is never re-hashed).
+ *
+ * where = col < ? AND <col holds a value of its format> [AND when conds].
  *
  * Crash safety: deletes and rewrites are idempotent and counts are this
  * process's own (metrics), so a crash only repeats work.  Media files are
@@ -360,13 +362,18 @@ tab_build(struct sweep *s, struct tab *tb, struct lethe_err *err)
 	tb->conds = xstrdup(tb->where + i);
 	tb->indexed = tab_index_fits(db, t);
 	buf_free(&w);
-	lim = tb->nparams + 1;
+	lim = tb->nparams + 1; /* anonymize: the position of the limit */
 
 	buf_init(&q, SQL_CAP);
 	if (t->ttl.action == DM_DELETE) {
+		/*
+		 * The where again on the outer rows (the key may not be unique), as
+		 * one +(...) term the planner cannot use an index for: the rows are
+		 * found by key.  Values: the where's, the subquery's, the limit.
+		 */
 		buf_adds(&q, "DELETE FROM ");
 		appdb_quote(db, &q, t->name);
-		buf_adds(&q, " WHERE ");
+		buf_addf(&q, " WHERE +(%s) AND ", tb->where);
 		appdb_quote(db, &q, t->key);
 		buf_adds(&q, " IN (SELECT ");
 		appdb_quote(db, &q, t->key);
@@ -796,20 +803,23 @@ batch_params(const struct tab *tb, size_t extra)
 static lethe_rc
 delete_batch(struct sweep *s, struct tab *tb, int64_t limit, int64_t *got, struct lethe_err *err)
 {
-	struct appdb_val *v = batch_params(tb, 1);
+	struct appdb_val *v = batch_params(tb, tb->nparams + 1);
+	size_t nv = 2 * tb->nparams + 1;
 	struct keys k = {0};
 	enum appdb_step st = APPDB_DONE;
 	double t0 = 0;
 	lethe_rc rc;
 
 	*got = 0;
-	v[tb->nparams].type = APPDB_INT;
-	v[tb->nparams].i = limit;
+	/* The where's values twice (outer, subquery), then the limit. */
+	memcpy(v + tb->nparams, tb->params, tb->nparams * sizeof(*v));
+	v[nv - 1].type = APPDB_INT;
+	v[nv - 1].i = limit;
 	rc = batching_begin(s->db, err);
 	if (rc == LETHE_OK) {
 		t0 = time_mono_ms();
 		appdb_reset(s->db, tb->del);
-		rc = appdb_bind_all(s->db, tb->del, v, tb->nparams + 1);
+		rc = appdb_bind_all(s->db, tb->del, v, nv);
 	}
 	while (rc == LETHE_OK && (st = appdb_step(s->db, tb->del, err)) == APPDB_ROW) {
 		(*got)++;

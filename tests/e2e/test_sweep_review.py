@@ -166,6 +166,23 @@ def test_sweep_anonymize_backlog_is_exact(demo):
                  (rid,)) == [("gone",)]
 
 
+def test_sweep_delete_keeps_young_rows_sharing_a_key(demo):
+    con = sqlite3.connect(str(demo.db))
+    con.execute("CREATE TABLE visits (vid INTEGER, user_id INTEGER, at TEXT)")
+    con.execute("CREATE INDEX visits_at_idx ON visits (at)")
+    con.executemany("INSERT INTO visits VALUES (7, 1, ?)",
+                    [(fmt(DEMO_NOW - 40 * DAY),), (fmt(DEMO_NOW),)])
+    con.commit()
+    con.close()
+    edit(demo.datamap, r"^tables:\n",
+         "tables:\n  visits:\n    key: vid\n    category: logs\n    links:\n"
+         "      - {parent: users, column: user_id}\n    erase: delete\n"
+         "    ttl: {column: at, after: 30d}\n\n")
+    summary, _ = sweep(demo, DEMO_NOW)
+    assert rows_of(summary)["visits"] == 1
+    assert query(demo.db, "SELECT at FROM visits") == [(fmt(DEMO_NOW),)]
+
+
 def test_sweep_anonymize_update_keeps_to_expired_rows(demo):
     """A key shared by an expired and a young row: only the expired one is rewritten."""
     con = sqlite3.connect(str(demo.db))
