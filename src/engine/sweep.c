@@ -38,7 +38,8 @@
 #include "util/timeutil.h"
 
 #define SQL_CAP (1u << 16)
-#define DATETIME_GLOB "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]*"
+/* "YYYY-MM-DD HH:MM:SS..." by its separators (LIKE: a third of GLOB's cost per row). */
+#define DATETIME_LIKE "____-__-__ __:__:__%"
 #define ODD_CAP 10000 /* odd time values counted at most (a bounded index walk) */
 #define SWEEP_JOB 0   /* media_pending records of the sweeper */
 /* Anonymize: walk the expired rows from the start again this often (rows the app
@@ -283,7 +284,7 @@ add_shape(struct appdb *db, struct buf *w, const struct dm_table *t)
 	}
 	buf_adds(w, ") = 'text' AND ");
 	appdb_quote(db, w, t->ttl.column);
-	buf_adds(w, " GLOB '" DATETIME_GLOB "'");
+	buf_adds(w, " LIKE '" DATETIME_LIKE "'");
 }
 
 /*
@@ -342,7 +343,8 @@ tab_build(struct sweep *s, struct tab *tb, struct lethe_err *err)
 	struct appdb *db = s->db;
 	struct appdb_val cutoff = {.type = APPDB_NULL};
 	struct buf w, q;
-	size_t i, lim;
+	char *outer = NULL; /* delete: the where of the outer rows */
+	size_t i, j, lim;
 	lethe_rc rc;
 
 	buf_init(&w, SQL_CAP);
@@ -353,6 +355,7 @@ tab_build(struct sweep *s, struct tab *tb, struct lethe_err *err)
 	appdb_param(db, &w, 1);
 	i = w.len;
 	add_shape(db, &w, t);
+	j = w.len;
 	plan_add_conds(db, &w, t->ttl.when, t->ttl.nwhen, &tb->params, &tb->nparams, &tb->cap);
 	if (t->ttl.action == DM_ANONYMIZE) {
 		tb->cols = dm_ttl_columns(t, &tb->ncols);
@@ -360,6 +363,14 @@ tab_build(struct sweep *s, struct tab *tb, struct lethe_err *err)
 	}
 	tb->where = xstrdup(buf_str(&w));
 	tb->conds = xstrdup(tb->where + i);
+	/* The delete's outer copy: expiry and conds, without the shape (the subquery has it). */
+	buf_init(&q, SQL_CAP);
+	appdb_quote(db, &q, t->ttl.column);
+	buf_adds(&q, " < ");
+	appdb_param(db, &q, 1);
+	buf_adds(&q, tb->where + j);
+	outer = xstrdup(buf_str(&q));
+	buf_free(&q);
 	tb->indexed = tab_index_fits(db, t);
 	buf_free(&w);
 	lim = tb->nparams + 1; /* anonymize: the position of the limit */
@@ -373,7 +384,7 @@ tab_build(struct sweep *s, struct tab *tb, struct lethe_err *err)
 		 */
 		buf_adds(&q, "DELETE FROM ");
 		appdb_quote(db, &q, t->name);
-		buf_addf(&q, " WHERE +(%s) AND ", tb->where);
+		buf_addf(&q, " WHERE +(%s) AND ", outer);
 		appdb_quote(db, &q, t->key);
 		buf_adds(&q, " IN (SELECT ");
 		appdb_quote(db, &q, t->key);
@@ -390,6 +401,7 @@ tab_build(struct sweep *s, struct tab *tb, struct lethe_err *err)
 		}
 		rc = appdb_prepare(db, buf_str(&q), &tb->del, err);
 		buf_free(&q);
+		free(outer);
 		return rc;
 	}
 	/* anonymize: SELECT key, columns..., time FROM t WHERE <where> [cursor] ORDER BY ... */
@@ -453,6 +465,7 @@ tab_build(struct sweep *s, struct tab *tb, struct lethe_err *err)
 	if (rc == LETHE_OK)
 		rc = appdb_prepare(db, buf_str(&q), &tb->upd, err);
 	buf_free(&q);
+	free(outer);
 	return rc;
 }
 
@@ -1345,9 +1358,12 @@ tab_measure(struct sweep *s, struct tab *tb, int64_t now, struct lethe_err *err)
 	rc = appdb_query_int(s->db, buf_str(&b), v, n, &backlog, err);
 	if (rc == LETHE_OK && backlog > 0) {
 		buf_reset(&b);
-		buf_adds(&b, "SELECT min(");
+		/* Not min(): with more terms than "col < ?" it reads the whole range. */
+		buf_adds(&b, "SELECT ");
 		appdb_quote(s->db, &b, tb->t->ttl.column);
-		buf_addf(&b, ") FROM %s", buf_str(&from));
+		buf_addf(&b, " FROM %s ORDER BY ", buf_str(&from));
+		appdb_quote(s->db, &b, tb->t->ttl.column);
+		buf_adds(&b, " LIMIT 1");
 		rc = appdb_prepare(s->db, buf_str(&b), &q, err);
 		if (rc == LETHE_OK)
 			rc = appdb_bind_all(s->db, q, v, n);
