@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "engine/erase.h"
 #include "store/store.h"
+#include "util/timeutil.h"
 
 static const char usage[] =
     "usage: lethe erase -c CONFIG --scope SCOPE --id KIND=VALUE [--id ...]\n"
@@ -116,6 +117,8 @@ cmd_erase(int argc, char **argv)
 		rc = cli_env_open(&env, o.config, &err);
 	if (rc == LETHE_OK)
 		rc = config_load_key(&env.cfg, &err);
+	if (rc == LETHE_OK)
+		rc = time_test_clock_check(&err);
 	if (rc == LETHE_OK)
 		rc = plan_build(env.dm, env.db, o.scope, o.ids, o.nids, true, &plan, &err);
 	if (rc == LETHE_OK)

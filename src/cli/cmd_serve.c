@@ -14,6 +14,7 @@
 #include "http/server.h"
 #include "platform/platform_config.h"
 #include "util/log.h"
+#include "util/timeutil.h"
 
 static const char usage[] =
     "usage: lethe serve -c CONFIG [--listen ADDR:PORT]\n"
@@ -111,6 +112,8 @@ cmd_serve(int argc, char **argv)
 	rc = cli_env_open(&env, config, &err);
 	if (rc == LETHE_OK)
 		rc = config_load_key(&env.cfg, &err);
+	if (rc == LETHE_OK)
+		rc = time_test_clock_check(&err);
 	if (rc == LETHE_OK)
 		rc = config_load_secrets(&env.cfg, &err);
 	/* The outbox key seals disconnect jobs: needed once the map has a channel table. */

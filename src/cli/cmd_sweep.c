@@ -66,8 +66,9 @@ print_summary(struct sweep *s, size_t ntabs, bool dry, int64_t now, double ms, F
 }
 
 /* Sweep until nothing expired at @now is left (or, dry, count it). */
+/* *@unremoved: media files whose rows are gone but that could not be removed. */
 static lethe_rc
-sweep_once(struct cli_env *env, bool dry, bool json, struct lethe_err *err)
+sweep_once(struct cli_env *env, bool dry, bool json, int64_t *unremoved, struct lethe_err *err)
 {
 	struct store *st = NULL;
 	struct sweep *s = NULL;
@@ -75,7 +76,8 @@ sweep_once(struct cli_env *env, bool dry, bool json, struct lethe_err *err)
 	int64_t now = time_now();
 	double t0 = time_mono_ms();
 	bool more = true;
-	lethe_rc rc;
+	size_t i;
+	lethe_rc rc, prc; /* prc: the first failure of a table (the others go on) */
 
 	rc = store_open(env->cfg.state_db, &st, err);
 	if (rc != LETHE_OK)
@@ -94,11 +96,21 @@ sweep_once(struct cli_env *env, bool dry, bool json, struct lethe_err *err)
 		env->db->ops->bulk(env->db, true);
 	s = sweep_new(env->dm, env->db, st, &o);
 	/* Backlog and lag before the sweep: what it found to do (in the JSON). */
-	rc = sweep_measure(s, now, err);
-	if (rc == LETHE_OK && !dry)
+	prc = sweep_measure(s, now, err);
+	if (!dry)
 		rc = sweep_recover(s, err);
-	while (rc == LETHE_OK && more)
-		rc = sweep_pass(s, now, &more, err);
+	/* A failing table does not stop the others: passes go on, the first error is kept. */
+	while (rc == LETHE_OK && more) {
+		struct lethe_err e = {0};
+		lethe_rc r = sweep_pass(s, now, &more, &e);
+
+		if (r != LETHE_OK && prc == LETHE_OK) {
+			prc = r;
+			*err = e;
+		}
+	}
+	if (rc == LETHE_OK)
+		rc = prc;
 	if (env->db->ops->flush != NULL && !dry)
 		env->db->ops->flush(env->db);
 	if (rc == LETHE_OK && json) {
@@ -111,6 +123,12 @@ sweep_once(struct cli_env *env, bool dry, bool json, struct lethe_err *err)
 		json_decref(j);
 	} else if (rc == LETHE_OK) {
 		print_summary(s, sweep_ntables(env->dm), dry, now, time_mono_ms() - t0, stdout);
+	}
+	for (i = 0; i < sweep_ntables(env->dm); i++) {
+		struct sweep_table_stats ts;
+
+		sweep_table_get(s, i, &ts);
+		*unremoved += ts.media_failed;
 	}
 	sweep_destroy(s);
 	store_close(st);
@@ -150,6 +168,7 @@ cmd_sweep(int argc, char **argv)
 	struct cli_env env;
 	struct lethe_err err = {0};
 	sigset_t set;
+	int64_t unremoved = 0;
 	int ch, status = 0;
 	lethe_rc rc;
 
@@ -193,20 +212,28 @@ cmd_sweep(int argc, char **argv)
 	rc = cli_env_open(&env, config, &err);
 	if (rc == LETHE_OK)
 		rc = config_load_key(&env.cfg, &err);
-	if (rc == LETHE_OK && sweep_ntables(env.dm) == 0) {
-		printf("lethe: no table of the data map has a ttl; nothing to sweep\n");
+	if (rc == LETHE_OK)
+		rc = time_test_clock_check(&err);
+	if (rc == LETHE_OK && !sweep_wanted(env.dm)) {
+		printf("lethe: no table of the data map has a ttl or retain; nothing to sweep\n");
 		goto out;
 	}
 	if (rc == LETHE_OK)
 		rc = sweep_check_config(env.dm, env.cfg.media_root, &err);
 	if (rc == LETHE_OK && (once || dry)) {
 		sweep_check_indexes(env.dm, env.db);
-		rc = sweep_once(&env, dry, json, &err);
+		rc = sweep_once(&env, dry, json, &unremoved, &err);
 	} else if (rc == LETHE_OK) {
 		rc = sweep_forever(&env, &set, &err);
 	}
-	if (rc != LETHE_OK)
+	if (rc != LETHE_OK) {
 		status = cli_fail(&err, json);
+	} else if (unremoved > 0) {
+		/* The summary is out; the files are retried by the next run. */
+		fprintf(stderr, "lethe: error: %lld media files could not be removed; run again\n",
+		        (long long)unremoved);
+		status = 1;
+	}
 out:
 	cli_env_close(&env);
 	return status;

@@ -103,6 +103,12 @@ validate_ttl(struct datamap *dm, struct dm_table *t, struct appdb *db, const str
 	const struct dm_anon_col *c;
 	lethe_rc rc;
 
+	/* A delete ttl shorter than the retention would delete rows under a legal hold. */
+	if (t->action == DM_RETAIN && ttl->action == DM_DELETE && ttl->after < t->retain_for)
+		return fail_at(dm, err, ttl->line,
+		               "table '%s': the ttl (delete after %lld s) is shorter than the "
+		               "retention period (%lld s): it would delete rows under a legal hold",
+		               t->name, (long long)ttl->after, (long long)t->retain_for);
 	rc = need_col(dm, ti, ttl->column, ttl->line, "ttl column", err);
 	if (rc == LETHE_OK)
 		rc = need_conds(dm, ti, ttl->when, ttl->nwhen, err);
@@ -130,23 +136,31 @@ validate_ttl(struct datamap *dm, struct dm_table *t, struct appdb *db, const str
 		               "add 'format: datetime' (\"YYYY-MM-DD HH:MM:SS\" UTC text) or "
 		               "'format: unix' (epoch seconds) to the ttl",
 		               t->name, ttl->column);
+	/*
+	 * The smallest and the largest value (two index seeks): values of
+	 * another type sort before (integers in a text column) or after (text
+	 * in an integer column) the right ones, so a mixed column shows here.
+	 */
 	buf_init(&b, 4096);
-	buf_adds(&b, "SELECT ");
+	buf_adds(&b, "SELECT min(");
 	appdb_quote(db, &b, ttl->column);
-	buf_adds(&b, " FROM ");
+	buf_adds(&b, "), max(");
+	appdb_quote(db, &b, ttl->column);
+	buf_adds(&b, ") FROM ");
 	appdb_quote(db, &b, t->name);
-	buf_adds(&b, " WHERE ");
-	appdb_quote(db, &b, ttl->column);
-	buf_adds(&b, " IS NOT NULL LIMIT 1");
 	rc = appdb_prepare(db, buf_str(&b), &q, err);
 	buf_free(&b);
 	if (rc == LETHE_OK && appdb_step(db, q, err) == APPDB_ROW) {
-		appdb_column(db, q, 0, &v);
-		if (ttl->format == DM_TIME_UNIX)
-			ok = v.type == APPDB_INT;
-		else
-			ok = v.type == APPDB_TEXT && strlen(v.s) == 19 && v.s[10] == ' ' &&
-			     time_parse(v.s, &when) == LETHE_OK;
+		for (i = 0; i < 2 && ok; i++) {
+			appdb_column(db, q, (int)i, &v);
+			if (v.type == APPDB_NULL)
+				continue;
+			if (ttl->format == DM_TIME_UNIX)
+				ok = v.type == APPDB_INT;
+			else
+				ok = v.type == APPDB_TEXT && strlen(v.s) == 19 && v.s[10] == ' ' &&
+				     time_parse(v.s, &when) == LETHE_OK;
+		}
 	}
 	appdb_finalize(db, q);
 	if (rc == LETHE_OK && !ok)

@@ -74,6 +74,13 @@ struct appdb_ops {
 	                       struct lethe_err *err);
 	/* True if some index of @table starts with @column. */
 	bool (*column_indexed)(struct appdb *db, const char *table, const char *column);
+	/*
+	 * True if some full (not partial) index of @table has the @nlead
+	 * columns @lead first, in any order, and @column right after them
+	 * (nlead = 0: an index starting with @column).
+	 */
+	bool (*index_leads)(struct appdb *db, const char *table, const char *const *lead,
+	                    size_t nlead, const char *column);
 	/* A counter that changes when another connection commits; -1 if unknown. */
 	int64_t (*data_version)(struct appdb *db);
 	/*

@@ -281,6 +281,61 @@ sq_column_indexed(struct appdb *db, const char *table, const char *column)
 	return found;
 }
 
+/* Is @name one of the @n strings @v? */
+static bool
+sq_in(const char *name, const char *const *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(name, v[i]) == 0)
+			return true;
+	return false;
+}
+
+static bool
+sq_index_leads(struct appdb *db, const char *table, const char *const *lead, size_t nlead,
+               const char *column)
+{
+	sqlite3_stmt *st = NULL;
+	char *cur = NULL;
+	size_t ok = 0; /* leading columns of the current index matched so far */
+	bool found = false;
+
+	if (sqlite3_prepare_v2(
+	        H(db),
+	        "SELECT il.name, ii.seqno, ii.name FROM pragma_index_list(?1) AS il, "
+	        "pragma_index_info(il.name) AS ii WHERE il.partial = 0 "
+	        "ORDER BY il.name, ii.seqno",
+	        -1, &st, NULL) != SQLITE_OK)
+		return false;
+	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+	while (!found && sqlite3_step(st) == SQLITE_ROW) {
+		const char *idx = (const char *)sqlite3_column_text(st, 0);
+		int64_t seq = sqlite3_column_int64(st, 1);
+		const char *col = (const char *)sqlite3_column_text(st, 2);
+
+		if (idx == NULL)
+			continue;
+		if (cur == NULL || strcmp(cur, idx) != 0) {
+			free(cur);
+			cur = xstrdup(idx);
+			ok = 0;
+		}
+		if (col == NULL || seq != (int64_t)ok || ok > nlead)
+			continue;
+		if (ok < nlead && sq_in(col, lead, nlead))
+			ok++;
+		else if (ok == nlead && strcmp(col, column) == 0)
+			found = true;
+		else
+			ok = nlead + 1; /* this index does not fit */
+	}
+	free(cur);
+	sqlite3_finalize(st);
+	return found;
+}
+
 static int64_t
 sq_data_version(struct appdb *db)
 {
@@ -348,6 +403,7 @@ const struct appdb_ops appdb_sqlite_ops = {
     .changes = sq_changes,
     .table_info = sq_table_info,
     .column_indexed = sq_column_indexed,
+    .index_leads = sq_index_leads,
     .data_version = sq_data_version,
     .maintain = sq_maintain,
     .flush = sq_flush,

@@ -358,13 +358,21 @@ static const char *const indexes[][2] = {
     {"contacts", "project_id"},
     {"campaigns", "project_id"},
     {"invoices", "user_id"},
-    /* the ttl time columns of the data map: sweeps walk these */
-    {"media", "created_at"},
+    /* the ttl time columns of the data map: sweeps walk these (media: below) */
     {"messages", "received_at"},
     {"comments", "created_at"},
     {"publishing_logs", "created_at"},
     {"preview_links", "created_at"},
     {"request_logs", "created_at"},
+};
+
+/*
+ * Indexes of the ttl tables with `when`: the when columns, then the time
+ * column, so a sweep reads only matching expired rows (the index
+ * `lethe sweep` recommends).  {name, table, columns}
+ */
+static const char *const ttl_indexes[][3] = {
+    {"media_cached_created_at_idx", "media", "cached, created_at"},
 };
 
 /* The generator's state. */
@@ -1354,6 +1362,12 @@ create_indexes(struct gen *g)
 	for (i = 0; i < NELEM(indexes) && g->rc == LETHE_OK; i++) {
 		sql = xasprintf("CREATE INDEX %s_%s_idx ON %s (%s)", indexes[i][0], indexes[i][1],
 		                indexes[i][0], indexes[i][1]);
+		exec_sql(g, sql);
+		free(sql);
+	}
+	for (i = 0; i < NELEM(ttl_indexes) && g->rc == LETHE_OK; i++) {
+		sql = xasprintf("CREATE INDEX %s ON %s (%s)", ttl_indexes[i][0], ttl_indexes[i][1],
+		                ttl_indexes[i][2]);
 		exec_sql(g, sql);
 		free(sql);
 	}

@@ -7,12 +7,14 @@
  * cutoff of the column's own form ("YYYY-MM-DD HH:MM:SS" text or epoch
  * seconds), so "col < ?" is an index range:
  *
- *   delete:     DELETE FROM t WHERE key IN (SELECT key FROM t WHERE col < ?
- *                 [AND conds] ORDER BY col LIMIT ?) [RETURNING media columns]
- *   anonymize:  SELECT key, columns, col FROM t WHERE col < ? [AND conds]
- *                 AND (col, key) > (cursor) ORDER BY col, key LIMIT ?
- *               then UPDATE t SET ... WHERE key = ? for rows not yet in
- *               their target form (a keyed hash is never re-hashed).
+ *   delete:     DELETE FROM t WHERE +(where) AND key IN (SELECT key FROM t
+ *                 WHERE where ORDER BY col LIMIT ?) [RETURNING media columns]
+ *   anonymize:  SELECT key, columns, col FROM t WHERE where [AND not in
+ *                 target form] AND (col, key) > (cursor) ORDER BY col, key
+ *                 LIMIT ? (no transaction), then UPDATE t SET ... WHERE
+ *                 where AND key = ? (a keyed hash is never re-hashed).
+ *
+ * where = col < ? AND <col holds a value of its format> [AND when conds].
  *
  * Crash safety: deletes and rewrites are idempotent and counts are this
  * process's own (metrics), so a crash only repeats work.  Media files are
@@ -30,15 +32,21 @@
 #include "engine/batching.h"
 #include "engine/plan.h"
 #include "engine/sweep.h"
+#include "util/hash.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
 
 #define SQL_CAP (1u << 16)
-#define SWEEP_JOB 0 /* media_pending records of the sweeper */
+/* "YYYY-MM-DD HH:MM:SS..." by its separators (LIKE: a third of GLOB's cost per row). */
+#define DATETIME_LIKE "____-__-__ __:__:__%"
+#define ODD_CAP 10000 /* odd time values counted at most (a bounded index walk) */
+#define SWEEP_JOB 0   /* media_pending records of the sweeper */
 /* Anonymize: walk the expired rows from the start again this often (rows the app
  * inserted meanwhile with times behind the cursor). */
 #define RESCAN_MS (3600.0 * 1000.0)
+/* Media files that could not be removed: settle (retry) at most this often. */
+#define SETTLE_MS (600.0 * 1000.0)
 
 /* One TTL table. */
 struct tab {
@@ -47,6 +55,9 @@ struct tab {
 	const struct dm_anon_col *cols; /* anonymize: columns rewritten */
 	size_t ncols;                   /* number of them */
 	char *where;                    /* "col" < ?1 AND conds */
+	char *conds;                    /* the " AND conds" part of where ("" without when) */
+	bool indexed;                   /* an index leads with the when columns, then col */
+	bool odd_checked;               /* tab_odd_rows ran */
 	struct appdb_val *params;       /* ?1 (the cutoff, set per pass), then the conds' values */
 	size_t nparams, cap;            /* count and capacity */
 	struct appdb_stmt *del;         /* delete batch */
@@ -59,6 +70,7 @@ struct tab {
 	struct batching_val cursor_t, cursor_k; /* anonymize: (time, key) of the last row seen */
 	char cutoff_text[32];                   /* the cutoff of the current pass, as text */
 	bool media_dirty;                       /* recorded media files may be left unsettled */
+	double next_settle; /* monotonic ms before which media_settle does not run again */
 };
 
 struct sweep {
@@ -73,6 +85,7 @@ struct sweep {
 	struct appdb_stmt **hold_q; /* per map table (by index): delete one held row */
 	int64_t hold_batch;         /* batch size of hold releases */
 	bool holds_dirty;           /* a hold batch failed: recorded files may be unsettled */
+	double holds_next_settle;   /* monotonic ms before which holds do not settle again */
 	pthread_mutex_t mu;         /* guards every tab's st and tot */
 	struct sweep_totals tot;    /* whole-sweeper statistics */
 };
@@ -118,6 +131,17 @@ sweep_ntables(const struct datamap *dm)
 	return n;
 }
 
+bool
+sweep_wanted(const struct datamap *dm)
+{
+	size_t i;
+
+	for (i = 0; i < dm->ntables; i++)
+		if (dm->tables[i].ttl.present || dm->tables[i].action == DM_RETAIN)
+			return true;
+	return false;
+}
+
 lethe_rc
 sweep_check_config(const struct datamap *dm, const char *media_root, struct lethe_err *err)
 {
@@ -135,31 +159,180 @@ sweep_check_config(const struct datamap *dm, const char *media_root, struct leth
 	return LETHE_OK;
 }
 
+/*
+ * Does an index let the sweep read only @t's expired rows that match its
+ * `when`: one on (when columns..., time column), or the time column alone
+ * without `when`?
+ */
+static bool
+tab_index_fits(struct appdb *db, const struct dm_table *t)
+{
+	const char **lead = xcalloc(t->ttl.nwhen ? t->ttl.nwhen : 1, sizeof(*lead));
+	size_t i;
+	bool ok;
+
+	for (i = 0; i < t->ttl.nwhen; i++)
+		lead[i] = t->ttl.when[i].column;
+	ok = db->ops->index_leads(db, t->name, lead, t->ttl.nwhen, t->ttl.column);
+	free(lead);
+	return ok;
+}
+
 int
 sweep_check_indexes(const struct datamap *dm, struct appdb *db)
 {
-	size_t i;
+	size_t i, j;
 	int n = 0;
 
 	for (i = 0; i < dm->ntables; i++) {
 		const struct dm_table *t = &dm->tables[i];
 		struct buf b;
 
-		if (!t->ttl.present || db->ops->column_indexed(db, t->name, t->ttl.column))
+		if (!t->ttl.present || tab_index_fits(db, t))
 			continue;
 		buf_init(&b, 1024);
-		buf_addf(&b, "CREATE INDEX %s_%s_idx ON ", t->name, t->ttl.column);
+		buf_addf(&b, "CREATE INDEX %s_", t->name);
+		for (j = 0; j < t->ttl.nwhen; j++)
+			buf_addf(&b, "%s_", t->ttl.when[j].column);
+		buf_addf(&b, "%s_idx ON ", t->ttl.column);
 		appdb_quote(db, &b, t->name);
 		buf_adds(&b, " (");
+		for (j = 0; j < t->ttl.nwhen; j++) {
+			appdb_quote(db, &b, t->ttl.when[j].column);
+			buf_adds(&b, ", ");
+		}
 		appdb_quote(db, &b, t->ttl.column);
 		buf_adds(&b, ");");
-		log_warnx("%s:%d: table '%s': the ttl column '%s' has no index, so every sweep "
-		          "scans the table; create one: %s",
-		          dm->path, t->ttl.line, t->name, t->ttl.column, buf_str(&b));
+		if (t->ttl.nwhen == 0)
+			log_warnx("%s:%d: table '%s': the ttl column '%s' has no index, so every "
+			          "sweep scans the table; create one: %s",
+			          dm->path, t->ttl.line, t->name, t->ttl.column, buf_str(&b));
+		else
+			log_warnx(
+			    "%s:%d: table '%s': no index on the ttl's when columns and then "
+			    "'%s', so every sweep batch re-reads the expired rows that do not "
+			    "match; create one: %s",
+			    dm->path, t->ttl.line, t->name, t->ttl.column, buf_str(&b));
 		buf_free(&b);
 		n++;
 	}
 	return n;
+}
+
+/*
+ * Anonymize: append to @w " AND (...)", true while some column of the row
+ * is not yet in its target form (null: not NULL; {set: V}: not V; hash:
+ * not NULL and not a keyed hash text), so selection, backlog and lag count
+ * only rows still to rewrite.  {set: V} values are added to @tb's params.
+ */
+static void
+add_not_target(struct tab *tb, struct appdb *db, struct buf *w)
+{
+	size_t i, j;
+
+	buf_adds(w, " AND (");
+	for (i = 0; i < tb->ncols; i++) {
+		const struct dm_anon_col *c = &tb->cols[i];
+		struct appdb_val v = {.type = APPDB_TEXT, .s = c->set.s};
+
+		if (i > 0)
+			buf_adds(w, " OR ");
+		appdb_quote(db, w, c->column);
+		if (c->how == DM_ANON_NULL) {
+			buf_adds(w, " IS NOT NULL");
+		} else if (c->how == DM_ANON_SET) {
+			if (c->set.is_int) {
+				v.type = APPDB_INT;
+				v.i = c->set.i;
+			}
+			tb->params =
+			    xgrow(tb->params, &tb->cap, tb->nparams + 1, sizeof(*tb->params));
+			tb->params[tb->nparams++] = v;
+			buf_adds(w, " IS NOT ");
+			appdb_param(db, w, (int)tb->nparams);
+		} else {
+			buf_adds(w, " IS NOT NULL AND NOT (typeof(");
+			appdb_quote(db, w, c->column);
+			buf_addf(w, ") = 'text' AND length(");
+			appdb_quote(db, w, c->column);
+			buf_addf(w, ") = %d AND ", HASH_TEXT_LEN);
+			appdb_quote(db, w, c->column);
+			buf_adds(w, " GLOB '" HASH_PREFIX);
+			for (j = strlen(HASH_PREFIX); j < HASH_TEXT_LEN; j++)
+				buf_adds(w, "[0-9a-f]");
+			buf_adds(w, "')");
+		}
+	}
+	buf_adds(w, ")");
+}
+
+/*
+ * Append to @w " AND <the time column holds a value of its format>": epoch
+ * seconds as an integer, or "YYYY-MM-DD HH:MM:SS" text.  Rows with other
+ * values (text in a unix column, integers or "2026-1-5" in a datetime one)
+ * would compare wrongly against the cutoff; they are left alone (counted
+ * by tab_odd_rows).  The index range "col < ?" still applies.
+ */
+static void
+add_shape(struct appdb *db, struct buf *w, const struct dm_table *t)
+{
+	buf_adds(w, " AND typeof(");
+	appdb_quote(db, w, t->ttl.column);
+	if (t->ttl.format == DM_TIME_UNIX) {
+		buf_adds(w, ") = 'integer'");
+		return;
+	}
+	buf_adds(w, ") = 'text' AND ");
+	appdb_quote(db, w, t->ttl.column);
+	buf_adds(w, " LIKE '" DATETIME_LIKE "'");
+}
+
+/*
+ * Warn once about rows of @tb whose time is not in the column's format (the
+ * sweep leaves them alone).  Bounded: a datetime column looks at its oldest
+ * ODD_CAP expired values (numbers and epoch text sort first), a unix column
+ * at text values (they sort after numbers: an index range).
+ */
+static void
+tab_odd_rows(struct sweep *s, struct tab *tb)
+{
+	const struct dm_table *t = tb->t;
+	struct lethe_err err = {0};
+	struct buf b;
+	int64_t n = 0;
+
+	buf_init(&b, SQL_CAP);
+	buf_adds(&b, "SELECT count(*) FROM (SELECT ");
+	appdb_quote(s->db, &b, t->ttl.column);
+	buf_adds(&b, " FROM ");
+	appdb_quote(s->db, &b, t->name);
+	buf_adds(&b, " WHERE ");
+	appdb_quote(s->db, &b, t->ttl.column);
+	if (t->ttl.format == DM_TIME_UNIX) {
+		buf_addf(&b, " >= '' LIMIT %d)", ODD_CAP);
+	} else {
+		buf_adds(&b, " < ");
+		appdb_param(s->db, &b, 1);
+		buf_adds(&b, " ORDER BY ");
+		appdb_quote(s->db, &b, t->ttl.column);
+		buf_addf(&b, " LIMIT %d) WHERE NOT (1", ODD_CAP);
+		add_shape(s->db, &b, t);
+		buf_adds(&b, ")");
+	}
+	if (appdb_query_int(s->db, buf_str(&b), tb->params, t->ttl.format == DM_TIME_UNIX ? 0 : 1,
+	                    &n, &err) != LETHE_OK)
+		log_warnx("sweep: %s: checking the form of '%s': %s", t->name, t->ttl.column,
+		          err.msg);
+	else if (n > 0)
+		log_warnx("sweep: table '%s': %s%lld rows have a '%s' that is not %s; the sweep "
+		          "leaves them alone",
+		          t->name, n >= ODD_CAP ? "at least " : "", (long long)n, t->ttl.column,
+		          t->ttl.format == DM_TIME_UNIX ? "integer epoch seconds"
+		                                        : "\"YYYY-MM-DD HH:MM:SS\" text");
+	buf_free(&b);
+	pthread_mutex_lock(&s->mu);
+	tb->st.odd = n;
+	pthread_mutex_unlock(&s->mu);
 }
 
 /* Build the SQL of @tb and prepare its statements (see tab_ready). */
@@ -170,7 +343,8 @@ tab_build(struct sweep *s, struct tab *tb, struct lethe_err *err)
 	struct appdb *db = s->db;
 	struct appdb_val cutoff = {.type = APPDB_NULL};
 	struct buf w, q;
-	size_t i, lim;
+	char *outer = NULL; /* delete: the where of the outer rows */
+	size_t i, j, lim;
 	lethe_rc rc;
 
 	buf_init(&w, SQL_CAP);
@@ -179,16 +353,38 @@ tab_build(struct sweep *s, struct tab *tb, struct lethe_err *err)
 	tb->params = xgrow(tb->params, &tb->cap, 1, sizeof(*tb->params));
 	tb->params[tb->nparams++] = cutoff;
 	appdb_param(db, &w, 1);
+	i = w.len;
+	add_shape(db, &w, t);
+	j = w.len;
 	plan_add_conds(db, &w, t->ttl.when, t->ttl.nwhen, &tb->params, &tb->nparams, &tb->cap);
+	if (t->ttl.action == DM_ANONYMIZE) {
+		tb->cols = dm_ttl_columns(t, &tb->ncols);
+		add_not_target(tb, db, &w);
+	}
 	tb->where = xstrdup(buf_str(&w));
+	tb->conds = xstrdup(tb->where + i);
+	/* The delete's outer copy: expiry and conds, without the shape (the subquery has it). */
+	buf_init(&q, SQL_CAP);
+	appdb_quote(db, &q, t->ttl.column);
+	buf_adds(&q, " < ");
+	appdb_param(db, &q, 1);
+	buf_adds(&q, tb->where + j);
+	outer = xstrdup(buf_str(&q));
+	buf_free(&q);
+	tb->indexed = tab_index_fits(db, t);
 	buf_free(&w);
-	lim = tb->nparams + 1;
+	lim = tb->nparams + 1; /* anonymize: the position of the limit */
 
 	buf_init(&q, SQL_CAP);
 	if (t->ttl.action == DM_DELETE) {
+		/*
+		 * The where again on the outer rows (the key may not be unique), as
+		 * one +(...) term the planner cannot use an index for: the rows are
+		 * found by key.  Values: the where's, the subquery's, the limit.
+		 */
 		buf_adds(&q, "DELETE FROM ");
 		appdb_quote(db, &q, t->name);
-		buf_adds(&q, " WHERE ");
+		buf_addf(&q, " WHERE +(%s) AND ", outer);
 		appdb_quote(db, &q, t->key);
 		buf_adds(&q, " IN (SELECT ");
 		appdb_quote(db, &q, t->key);
@@ -205,10 +401,10 @@ tab_build(struct sweep *s, struct tab *tb, struct lethe_err *err)
 		}
 		rc = appdb_prepare(db, buf_str(&q), &tb->del, err);
 		buf_free(&q);
+		free(outer);
 		return rc;
 	}
 	/* anonymize: SELECT key, columns..., time FROM t WHERE <where> [cursor] ORDER BY ... */
-	tb->cols = dm_ttl_columns(t, &tb->ncols);
 	buf_adds(&q, "SELECT ");
 	appdb_quote(db, &q, t->key);
 	for (i = 0; i < tb->ncols; i++) {
@@ -261,13 +457,15 @@ tab_build(struct sweep *s, struct tab *tb, struct lethe_err *err)
 		buf_adds(&q, " = ");
 		appdb_param(db, &q, (int)i + 1);
 	}
-	buf_adds(&q, " WHERE ");
+	/* The row is still expired and not in target form (the key may not be unique). */
+	buf_addf(&q, " WHERE %s AND ", tb->where);
 	appdb_quote(db, &q, t->key);
 	buf_adds(&q, " = ");
-	appdb_param(db, &q, (int)tb->ncols + 1);
+	appdb_param(db, &q, (int)(tb->ncols + tb->nparams + 1));
 	if (rc == LETHE_OK)
 		rc = appdb_prepare(db, buf_str(&q), &tb->upd, err);
 	buf_free(&q);
+	free(outer);
 	return rc;
 }
 
@@ -285,7 +483,8 @@ tab_prepare(struct sweep *s, struct tab *tb, struct lethe_err *err)
 	appdb_finalize(s->db, tb->upd);
 	tb->del = tb->sel = tb->selc = tb->upd = NULL;
 	free(tb->where);
-	tb->where = NULL;
+	free(tb->conds);
+	tb->where = tb->conds = NULL;
 	tb->nparams = 0;
 	return rc;
 }
@@ -343,6 +542,7 @@ sweep_destroy(struct sweep *s)
 		appdb_finalize(s->db, tb->selc);
 		appdb_finalize(s->db, tb->upd);
 		free(tb->where);
+		free(tb->conds);
 		free(tb->params);
 		sval_clear(&tb->cursor_t);
 		sval_clear(&tb->cursor_k);
@@ -398,33 +598,34 @@ media_settle(struct sweep *s, struct tab *tb, struct lethe_err *err)
 {
 	const struct dm_table *t = tb->t;
 	char **keys = NULL;
+	bool *settled = NULL; /* per key: removed, or still named by a row: forget it */
 	size_t n = 0, i;
 	int64_t bad = 0, removed = 0;
 	lethe_rc rc;
 
 	rc = store_media_list(s->st, SWEEP_JOB, t->name, &keys, &n, err);
+	settled = xcalloc(n ? n : 1, sizeof(*settled));
 	for (i = 0; rc == LETHE_OK && i < n; i++) {
 		bool live = false;
 
 		rc = media_referenced(s, t, keys[i], &live, err);
-		if (rc != LETHE_OK || live) {
-			free(keys[i]);
-			keys[i] = NULL;
+		if (rc != LETHE_OK)
+			break;
+		if (live) {
+			settled[i] = true;
 		} else if (batching_media_remove(s->o.media_root, keys[i])) {
 			removed++;
-			free(keys[i]);
-			keys[i] = NULL;
+			settled[i] = true;
 		} else {
 			bad++;
 		}
 	}
 	if (rc == LETHE_OK && n > 0) {
+		/* Forget exactly the settled keys: records another process adds meanwhile stay. */
 		rc = store_begin(s->st, err);
-		if (rc == LETHE_OK)
-			rc = store_media_clear(s->st, SWEEP_JOB, t->name, err);
 		for (i = 0; rc == LETHE_OK && i < n; i++)
-			if (keys[i] != NULL)
-				rc = store_media_add(s->st, SWEEP_JOB, t->name, keys[i], err);
+			if (settled[i])
+				rc = store_media_remove(s->st, SWEEP_JOB, t->name, keys[i], err);
 		if (rc == LETHE_OK)
 			rc = store_commit(s->st, err);
 		else
@@ -433,10 +634,14 @@ media_settle(struct sweep *s, struct tab *tb, struct lethe_err *err)
 	for (i = 0; i < n; i++)
 		free(keys[i]);
 	free(keys);
+	free(settled);
 	if (bad > 0)
-		log_warnx("sweep: %lld media files of %s could not be removed; retrying later",
-		          (long long)bad, t->name);
+		log_warnx("sweep: %lld media files of %s could not be removed; retrying in %d "
+		          "minutes",
+		          (long long)bad, t->name, (int)(SETTLE_MS / 60000));
 	tb->media_dirty = bad > 0 || rc != LETHE_OK;
+	/* Each settle reads the table once per recorded file: not every pass. */
+	tb->next_settle = time_mono_ms() + SETTLE_MS;
 	pthread_mutex_lock(&s->mu);
 	tb->st.media += removed;
 	tb->st.media_failed = bad;
@@ -611,20 +816,23 @@ batch_params(const struct tab *tb, size_t extra)
 static lethe_rc
 delete_batch(struct sweep *s, struct tab *tb, int64_t limit, int64_t *got, struct lethe_err *err)
 {
-	struct appdb_val *v = batch_params(tb, 1);
+	struct appdb_val *v = batch_params(tb, tb->nparams + 1);
+	size_t nv = 2 * tb->nparams + 1;
 	struct keys k = {0};
 	enum appdb_step st = APPDB_DONE;
 	double t0 = 0;
 	lethe_rc rc;
 
 	*got = 0;
-	v[tb->nparams].type = APPDB_INT;
-	v[tb->nparams].i = limit;
+	/* The where's values twice (outer, subquery), then the limit. */
+	memcpy(v + tb->nparams, tb->params, tb->nparams * sizeof(*v));
+	v[nv - 1].type = APPDB_INT;
+	v[nv - 1].i = limit;
 	rc = batching_begin(s->db, err);
 	if (rc == LETHE_OK) {
 		t0 = time_mono_ms();
 		appdb_reset(s->db, tb->del);
-		rc = appdb_bind_all(s->db, tb->del, v, tb->nparams + 1);
+		rc = appdb_bind_all(s->db, tb->del, v, nv);
 	}
 	while (rc == LETHE_OK && (st = appdb_step(s->db, tb->del, err)) == APPDB_ROW) {
 		(*got)++;
@@ -656,8 +864,10 @@ delete_batch(struct sweep *s, struct tab *tb, int64_t limit, int64_t *got, struc
 }
 
 /*
- * One anonymize batch: read up to @limit expired rows after the cursor,
- * rewrite those not in target form.  *@seen rows read, *@got rewritten.
+ * One anonymize batch: read up to @limit expired rows not in target form
+ * after the cursor (outside any transaction), then rewrite them in one
+ * write transaction; the cursor moves only once that committed.  *@seen
+ * rows read, *@got rewritten.
  */
 static lethe_rc
 anon_batch(struct sweep *s, struct tab *tb, int64_t limit, int64_t *seen, int64_t *got,
@@ -665,9 +875,8 @@ anon_batch(struct sweep *s, struct tab *tb, int64_t limit, int64_t *seen, int64_
 {
 	struct appdb_stmt *q = tb->has_cursor ? tb->selc : tb->sel;
 	struct appdb_val *v = batch_params(tb, 3), *u = NULL;
-	struct batching_val *tgt = xcalloc(tb->ncols + 1, sizeof(*tgt));
-	struct batching_val key = {0};
-	size_t n = tb->nparams, i;
+	struct batching_val *keys = NULL, *tgt = NULL, ct = {0}, ck = {0};
+	size_t n = tb->nparams, nc = tb->ncols, cap = 0, nrow = 0, i, j;
 	enum appdb_step st = APPDB_DONE;
 	double t0 = 0;
 	lethe_rc rc;
@@ -679,65 +888,89 @@ anon_batch(struct sweep *s, struct tab *tb, int64_t limit, int64_t *seen, int64_
 	}
 	v[n].type = APPDB_INT;
 	v[n++].i = limit;
-	u = xcalloc(tb->ncols + 1, sizeof(*u));
-	rc = s->o.dry_run ? LETHE_OK : batching_begin(s->db, err);
-	if (rc == LETHE_OK) {
-		t0 = time_mono_ms();
-		appdb_reset(s->db, q);
-		rc = appdb_bind_all(s->db, q, v, n);
-	}
+	appdb_reset(s->db, q);
+	rc = appdb_bind_all(s->db, q, v, n);
 	while (rc == LETHE_OK && (st = appdb_step(s->db, q, err)) == APPDB_ROW) {
 		struct appdb_val cur, kv, tv;
 		bool changed = false;
 
 		(*seen)++;
-		appdb_column(s->db, q, 0, &kv);
-		sval_set(&key, &kv);
-		for (i = 0; i < tb->ncols; i++) {
-			appdb_column(s->db, q, (int)i + 1, &cur);
-			sval_clear(&tgt[i]);
-			batching_anon_target(s->o.key, tb->cols[i].how, &tb->cols[i].set, &cur,
-			                     &tgt[i]);
-			if (!batching_val_equal(&cur, &tgt[i].v))
-				changed = true;
-			u[i] = tgt[i].v;
+		if (nrow == cap) {
+			size_t old = cap, tcap = cap;
+
+			keys = xgrow(keys, &cap, nrow + 1, sizeof(*keys));
+			tgt = xgrow(tgt, &tcap, nrow + 1, (nc ? nc : 1) * sizeof(*tgt));
+			memset(keys + old, 0, (cap - old) * sizeof(*keys));
+			memset(tgt + old * nc, 0, (cap - old) * nc * sizeof(*tgt));
 		}
-		appdb_column(s->db, q, (int)tb->ncols + 1, &tv);
-		sval_set(&tb->cursor_t, &tv);
-		sval_set(&tb->cursor_k, &kv);
-		if (!tb->has_cursor)
-			tb->walk_started = time_mono_ms();
-		tb->has_cursor = true;
+		for (i = 0; i < nc; i++) {
+			struct batching_val *o = &tgt[nrow * nc + i];
+
+			appdb_column(s->db, q, (int)i + 1, &cur);
+			sval_clear(o);
+			batching_anon_target(s->o.key, tb->cols[i].how, &tb->cols[i].set, &cur, o);
+			if (!batching_val_equal(&cur, &o->v))
+				changed = true;
+		}
+		appdb_column(s->db, q, 0, &kv);
+		appdb_column(s->db, q, (int)nc + 1, &tv);
+		sval_set(&ct, &tv);
+		sval_set(&ck, &kv);
 		if (!changed)
 			continue;
-		(*got)++;
-		if (s->o.dry_run)
-			continue;
-		u[tb->ncols] = key.v;
-		appdb_reset(s->db, tb->upd);
-		rc = appdb_bind_all(s->db, tb->upd, u, tb->ncols + 1);
-		if (rc == LETHE_OK && appdb_step(s->db, tb->upd, err) == APPDB_ERROR)
-			rc = db_fail(s, err);
-		appdb_reset(s->db, tb->upd);
+		sval_set(&keys[nrow], &kv);
+		nrow++;
 	}
 	if (rc == LETHE_OK && st == APPDB_ERROR)
 		rc = db_fail(s, err);
 	appdb_reset(s->db, q);
-	if (!s->o.dry_run && rc == LETHE_OK)
-		rc = appdb_commit(s->db, err);
-	if (!s->o.dry_run && rc != LETHE_OK && t0 > 0)
-		appdb_rollback(s->db);
+	*got = (int64_t)nrow;
+	/* The write lock only if some row needs changing. */
+	if (rc == LETHE_OK && nrow > 0 && !s->o.dry_run) {
+		rc = batching_begin(s->db, err);
+		t0 = rc == LETHE_OK ? time_mono_ms() : 0;
+		/* SET values, then the where's values, then the key (positional). */
+		u = xcalloc(nc + tb->nparams + 1, sizeof(*u));
+		memcpy(u + nc, tb->params, tb->nparams * sizeof(*u));
+		for (j = 0; rc == LETHE_OK && j < nrow; j++) {
+			for (i = 0; i < nc; i++)
+				u[i] = tgt[j * nc + i].v;
+			u[nc + tb->nparams] = keys[j].v;
+			appdb_reset(s->db, tb->upd);
+			rc = appdb_bind_all(s->db, tb->upd, u, tb->nparams + nc + 1);
+			if (rc == LETHE_OK && appdb_step(s->db, tb->upd, err) == APPDB_ERROR)
+				rc = db_fail(s, err);
+			appdb_reset(s->db, tb->upd);
+		}
+		if (rc == LETHE_OK)
+			rc = appdb_commit(s->db, err);
+		else if (t0 > 0)
+			appdb_rollback(s->db);
+		if (rc == LETHE_OK)
+			batching_after(&s->pace, s->db, time_mono_ms() - t0, *seen, *seen >= limit);
+	}
 	if (rc == LETHE_OK) {
+		/* The cursor moves only past rows whose rewrite committed. */
+		if (*seen > 0) {
+			if (!tb->has_cursor)
+				tb->walk_started = time_mono_ms();
+			sval_set(&tb->cursor_t, &ct.v);
+			sval_set(&tb->cursor_k, &ck.v);
+			tb->has_cursor = true;
+		}
 		pthread_mutex_lock(&s->mu);
 		tb->st.rows += *got;
 		pthread_mutex_unlock(&s->mu);
-		if (!s->o.dry_run)
-			batching_after(&s->pace, s->db, time_mono_ms() - t0, *seen, *seen >= limit);
 	}
-	for (i = 0; i < tb->ncols; i++)
-		sval_clear(&tgt[i]);
+	for (j = 0; j < cap; j++) {
+		sval_clear(&keys[j]);
+		for (i = 0; i < nc; i++)
+			sval_clear(&tgt[j * nc + i]);
+	}
+	free(keys);
 	free(tgt);
-	sval_clear(&key);
+	sval_clear(&ct);
+	sval_clear(&ck);
 	free(u);
 	free(v);
 	return rc;
@@ -806,9 +1039,13 @@ tab_turn(struct sweep *s, struct tab *tb, int64_t now, bool *more, struct lethe_
 	if (rc != LETHE_OK)
 		return rc;
 	set_cutoff(tb, now);
+	if (!tb->odd_checked) {
+		tab_odd_rows(s, tb);
+		tb->odd_checked = true;
+	}
 	if (s->o.dry_run && tb->t->ttl.action == DM_DELETE)
 		return delete_count(s, tb, err);
-	if (tb->media_dirty && !s->o.dry_run)
+	if (tb->media_dirty && !s->o.dry_run && time_mono_ms() >= tb->next_settle)
 		rc = media_settle(s, tb, err);
 	if (tb->has_cursor && time_mono_ms() - tb->walk_started >= RESCAN_MS)
 		tb->has_cursor = false;
@@ -969,8 +1206,10 @@ holds_turn(struct sweep *s, int64_t now, bool *more, struct lethe_err *err)
 		pthread_mutex_unlock(&s->mu);
 		return rc;
 	}
-	if (s->holds_dirty)
+	if (s->holds_dirty && time_mono_ms() >= s->holds_next_settle) {
 		rc = sweep_recover(s, err);
+		s->holds_next_settle = time_mono_ms() + SETTLE_MS;
+	}
 	s->pace.batch = s->hold_batch;
 	while (rc == LETHE_OK && !stopped(s)) {
 		int64_t limit = s->pace.batch;
@@ -992,18 +1231,41 @@ holds_turn(struct sweep *s, int64_t now, bool *more, struct lethe_err *err)
 
 /* ---- passes, measures, statistics -------------------------------------------- */
 
+/*
+ * After one part (@what) of a pass or measure returned @r with detail @e:
+ * log a failure and keep the first one in *@rc and @err.
+ */
+static void
+note_fail(const char *what, lethe_rc r, const struct lethe_err *e, lethe_rc *rc,
+          struct lethe_err *err)
+{
+	if (r == LETHE_OK)
+		return;
+	log_warnx("sweep: %s: %s", what, e->msg);
+	if (*rc == LETHE_OK) {
+		*rc = r;
+		if (err != NULL)
+			*err = *e;
+	}
+}
+
 lethe_rc
 sweep_pass(struct sweep *s, int64_t now, bool *more, struct lethe_err *err)
 {
+	struct lethe_err e = {0};
 	double t0 = time_mono_ms(), ms;
 	size_t k;
 	lethe_rc rc = LETHE_OK;
 
 	*more = false;
-	for (k = 0; rc == LETHE_OK && k < s->ntabs && !stopped(s); k++)
-		rc = tab_turn(s, &s->tabs[(s->rr + k) % s->ntabs], now, more, err);
-	if (rc == LETHE_OK && !stopped(s))
-		rc = holds_turn(s, now, more, err);
+	/* A failing table is logged and skipped: the others and the holds still get their turn. */
+	for (k = 0; k < s->ntabs && !stopped(s); k++) {
+		struct tab *tb = &s->tabs[(s->rr + k) % s->ntabs];
+
+		note_fail(tb->t->name, tab_turn(s, tb, now, more, &e), &e, &rc, err);
+	}
+	if (!stopped(s))
+		note_fail("legal holds", holds_turn(s, now, more, &e), &e, &rc, err);
 	if (s->ntabs > 0)
 		s->rr = (s->rr + 1) % s->ntabs;
 	ms = time_mono_ms() - t0;
@@ -1040,8 +1302,9 @@ tab_measure(struct sweep *s, struct tab *tb, int64_t now, struct lethe_err *err)
 	struct appdb_val *v, mv;
 	struct appdb_stmt *q = NULL;
 	size_t n;
-	struct buf b, cur;
+	struct buf b, cur, from;
 	int64_t backlog = 0, lag = 0;
+	bool bounded;
 	lethe_rc rc = LETHE_OK;
 
 	if (tb->where == NULL)
@@ -1066,18 +1329,41 @@ tab_measure(struct sweep *s, struct tab *tb, int64_t now, struct lethe_err *err)
 		appdb_param(s->db, &cur, (int)n);
 		buf_adds(&cur, ")");
 	}
+	/*
+	 * Without an index leading with the when columns, matching rows are
+	 * found by walking the time index: look at the oldest
+	 * SWEEP_BACKLOG_CAP expired rows only, so the scan stays bounded.
+	 */
+	bounded = !tb->indexed && tb->t->ttl.nwhen > 0;
+	buf_init(&from, SQL_CAP);
+	if (bounded) {
+		buf_adds(&from, "(SELECT * FROM ");
+		appdb_quote(s->db, &from, tb->t->name);
+		buf_adds(&from, " WHERE ");
+		appdb_quote(s->db, &from, tb->t->ttl.column);
+		buf_adds(&from, " < ");
+		appdb_param(s->db, &from, 1);
+		buf_adds(&from, " ORDER BY ");
+		appdb_quote(s->db, &from, tb->t->ttl.column);
+		/* Parameters are positional: the conds' values, then the cursor's. */
+		buf_addf(&from, " LIMIT %d) WHERE 1%s%s", SWEEP_BACKLOG_CAP, tb->conds,
+		         buf_str(&cur));
+	} else {
+		appdb_quote(s->db, &from, tb->t->name);
+		buf_addf(&from, " WHERE %s%s", tb->where, buf_str(&cur));
+	}
 	buf_init(&b, SQL_CAP);
-	buf_adds(&b, "SELECT count(*) FROM (SELECT 1 FROM ");
-	appdb_quote(s->db, &b, tb->t->name);
-	buf_addf(&b, " WHERE %s%s LIMIT %d)", tb->where, buf_str(&cur), SWEEP_BACKLOG_CAP);
+	buf_addf(&b, "SELECT count(*) FROM (SELECT 1 FROM %s LIMIT %d)", buf_str(&from),
+	         SWEEP_BACKLOG_CAP);
 	rc = appdb_query_int(s->db, buf_str(&b), v, n, &backlog, err);
 	if (rc == LETHE_OK && backlog > 0) {
 		buf_reset(&b);
-		buf_adds(&b, "SELECT min(");
+		/* Not min(): with more terms than "col < ?" it reads the whole range. */
+		buf_adds(&b, "SELECT ");
 		appdb_quote(s->db, &b, tb->t->ttl.column);
-		buf_adds(&b, ") FROM ");
-		appdb_quote(s->db, &b, tb->t->name);
-		buf_addf(&b, " WHERE %s%s", tb->where, buf_str(&cur));
+		buf_addf(&b, " FROM %s ORDER BY ", buf_str(&from));
+		appdb_quote(s->db, &b, tb->t->ttl.column);
+		buf_adds(&b, " LIMIT 1");
 		rc = appdb_prepare(s->db, buf_str(&b), &q, err);
 		if (rc == LETHE_OK)
 			rc = appdb_bind_all(s->db, q, v, n);
@@ -1089,6 +1375,7 @@ tab_measure(struct sweep *s, struct tab *tb, int64_t now, struct lethe_err *err)
 		appdb_finalize(s->db, q);
 	}
 	buf_free(&b);
+	buf_free(&from);
 	buf_free(&cur);
 	free(v);
 	pthread_mutex_lock(&s->mu);
@@ -1101,14 +1388,14 @@ tab_measure(struct sweep *s, struct tab *tb, int64_t now, struct lethe_err *err)
 lethe_rc
 sweep_measure(struct sweep *s, int64_t now, struct lethe_err *err)
 {
+	struct lethe_err e = {0};
 	int64_t n = 0;
 	size_t i;
 	lethe_rc rc = LETHE_OK;
 
-	for (i = 0; rc == LETHE_OK && i < s->ntabs; i++)
-		rc = tab_measure(s, &s->tabs[i], now, err);
-	if (rc == LETHE_OK)
-		rc = store_hold_due_count(s->st, now, &n, err);
+	for (i = 0; i < s->ntabs; i++)
+		note_fail(s->tabs[i].t->name, tab_measure(s, &s->tabs[i], now, &e), &e, &rc, err);
+	note_fail("legal holds", store_hold_due_count(s->st, now, &n, &e), &e, &rc, err);
 	pthread_mutex_lock(&s->mu);
 	s->tot.holds_backlog = n;
 	pthread_mutex_unlock(&s->mu);
@@ -1199,6 +1486,8 @@ sweep_json(struct sweep *s)
 		              dm_action_str(st.table->ttl.action), "rows", (json_int_t)st.rows,
 		              "backlog", (json_int_t)st.backlog, "lag_seconds",
 		              (json_int_t)st.lag_s);
+		if (st.odd > 0)
+			json_object_set_new(o, "odd_times", json_integer(st.odd));
 		if (st.table->nmedia > 0) {
 			json_object_set_new(o, "media_files", json_integer(st.media));
 			json_object_set_new(o, "media_failed", json_integer(st.media_failed));

@@ -46,9 +46,10 @@ struct sweep_table_stats {
 	const struct dm_table *table; /* the table */
 	int64_t rows;                 /* rows deleted or anonymized (dry run: would be) */
 	int64_t media;                /* media files removed (dry run: would be) */
-	int64_t media_failed;         /* media files that could not be removed (retried) */
+	int64_t media_failed;         /* media files not removable at the last try (retried) */
 	int64_t backlog;              /* expired rows left at the last measure (capped) */
 	int64_t lag_s;                /* seconds the oldest of them has been expired */
+	int64_t odd;                  /* rows whose time is not in the column's format (capped) */
 };
 
 /* Whole-sweeper figures (since sweep_new). */
@@ -73,8 +74,13 @@ struct sweep;
 struct sweep *sweep_new(const struct datamap *dm, struct appdb *db, struct store *st,
                         const struct sweep_opts *o);
 void sweep_destroy(struct sweep *s);
-/* Number of TTL tables of the map (a map without any needs no sweeper). */
+/* Number of TTL tables of the map. */
 size_t sweep_ntables(const struct datamap *dm);
+/*
+ * Does @dm need a sweeper: some table has a ttl, or is retained (its legal
+ * holds end and must be released)?
+ */
+bool sweep_wanted(const struct datamap *dm);
 /*
  * LETHE_E_CONFIG if a table whose rows the sweeper may delete with their
  * files (a ttl, or a retain whose holds end) has media columns but

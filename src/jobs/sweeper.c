@@ -137,7 +137,7 @@ sweeper_start(const struct lethe_config *cfg, const struct datamap *dm, struct s
 	lethe_rc rc = LETHE_OK;
 
 	*out = NULL;
-	if (sweep_ntables(dm) == 0)
+	if (!sweep_wanted(dm))
 		return LETHE_OK;
 	rc = sweep_check_config(dm, cfg->media_root, err);
 	if (rc != LETHE_OK)

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/log.h"
 #include "util/timeutil.h"
 
 double
@@ -29,6 +30,7 @@ time_mono_ms(void)
 
 /* LETHE_TEST_NOW: 0 not looked up yet, 1 unset, 2 set. */
 static atomic_int test_clock_state;
+static _Atomic int64_t test_clock_last; /* the last test time read, 0 if none */
 
 /* Epoch seconds from the decimal text @s (spaces around allowed); false if none. */
 static bool
@@ -85,9 +87,34 @@ time_now(void)
 		state = getenv("LETHE_TEST_NOW") != NULL ? 2 : 1;
 		atomic_store_explicit(&test_clock_state, state, memory_order_relaxed);
 	}
-	if (state == 2 && test_clock(&t))
+	if (state == 2 && test_clock(&t)) {
+		atomic_store_explicit(&test_clock_last, t, memory_order_relaxed);
 		return t;
-	return (int64_t)time(NULL);
+	}
+	/* A clock file caught mid-rewrite: stay at the last good test time. */
+	t = atomic_load_explicit(&test_clock_last, memory_order_relaxed);
+	return state == 2 && t != 0 ? t : (int64_t)time(NULL);
+}
+
+lethe_rc
+time_test_clock_check(struct lethe_err *err)
+{
+	const char *v = getenv("LETHE_TEST_NOW");
+	int64_t t = 0;
+
+	if (v == NULL)
+		return LETHE_OK;
+	if (!test_clock(&t))
+		return lethe_err_set(err, LETHE_E_CONFIG,
+		                     "LETHE_TEST_NOW is set but %s; unset it outside tests",
+		                     strncmp(v, "file:", 5) == 0
+		                         ? "its file cannot be read or holds no epoch seconds"
+		                         : "is not epoch seconds or file:PATH");
+	atomic_store_explicit(&test_clock_last, t, memory_order_relaxed);
+	log_warnx("LETHE_TEST_NOW is set: running on a TEST clock (now = %lld), not the real "
+	          "time; never in production",
+	          (long long)t);
+	return LETHE_OK;
 }
 
 bool

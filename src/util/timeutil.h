@@ -18,10 +18,17 @@ double time_mono_ms(void);
  * Wall-clock seconds since the epoch.  TEST ONLY: if the environment has
  * LETHE_TEST_NOW, it is the time instead: epoch seconds ("1792627200"), or
  * "file:PATH" naming a file that holds epoch seconds, re-read at every call
- * so tests can move the clock of a running process.  An unreadable value
- * falls back to the real clock.  Thread-safe.
+ * so tests can move the clock of a running process.  A file caught
+ * unreadable returns the last test time read (the real clock if none was).
+ * Thread-safe.
  */
 int64_t time_now(void);
+/*
+ * At the start of a command that acts on time (serve, sweep, erase): if
+ * LETHE_TEST_NOW is set, warn (log_warnx) that a test clock runs, or
+ * return LETHE_E_CONFIG if it cannot be read.
+ */
+lethe_rc time_test_clock_check(struct lethe_err *err);
 /* True if LETHE_TEST_NOW is set (the sweeper then re-checks the clock often). */
 bool time_is_test_clock(void);
 /*

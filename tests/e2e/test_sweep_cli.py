@@ -270,13 +270,19 @@ def test_sweep_bad_configuration(demo):
     assert code == 2
 
 
-def test_sweep_without_ttl_tables_is_a_no_op(demo):
+def test_sweep_without_ttl_tables_still_runs_for_holds(demo):
     text = demo.datamap.read_text()
     lines = [ln for ln in text.splitlines() if "ttl:" not in ln]
     demo.datamap.write_text("\n".join(lines) + "\n")
     before = snapshot(demo.db)
     code, out, err = run_lethe("sweep", "-c", demo.config, "--once", env=clock_env(DEMO_NOW))
-    assert code == 0 and "nothing to sweep" in out
+    assert code == 0 and "nothing to sweep" not in out, out  # invoices are retained
+    assert snapshot(demo.db) == before
+    # Neither ttl nor retain: nothing to sweep.
+    edit(demo.datamap, r"^      action: retain\n(.*\n)*?      for: 10y\n      from: issued_at\n",
+         "      action: anonymize\n")
+    code, out, err = run_lethe("sweep", "-c", demo.config, "--once", env=clock_env(DEMO_NOW))
+    assert code == 0 and "nothing to sweep" in out, (out, err)
     assert snapshot(demo.db) == before
 
 

@@ -245,6 +245,38 @@ test_sweep_anonymize(void **state)
 	store_close(st);
 }
 
+/*
+ * Anonymize: a batch whose UPDATE fails leaves the cursor where it was, so
+ * the next pass (not the hourly rescan) rewrites those rows.
+ */
+static void
+test_sweep_anonymize_failed_batch_keeps_cursor(void **state)
+{
+	struct tu_fixture *f = *state;
+	struct store *st = NULL;
+	struct sweep *s = new_sweep(f, &st, 100000);
+	struct sweep_table_stats ts;
+	struct lethe_err err = {0};
+	bool more = true;
+
+	tu_exec_sql(f->path, "CREATE TRIGGER big_frozen BEFORE UPDATE ON big "
+	                     "BEGIN SELECT RAISE(ABORT, 'frozen'); END;");
+	assert_int_not_equal(sweep_pass(s, NOW, &more, &err), LETHE_OK);
+	assert_int_equal(count(f, "SELECT count(*) FROM big WHERE ip LIKE 'anon:%'"), 0);
+	tu_exec_sql(f->path, "DROP TRIGGER big_frozen;");
+	assert_int_equal(sweep_pass(s, NOW, &more, &err), LETHE_OK);
+	sweep_table_get(s, 0, &ts);
+	assert_int_equal(ts.rows, 1000);
+	assert_int_equal(count(f, "SELECT count(*) FROM big WHERE ip LIKE 'anon:%'"), 1000);
+	/* In target form: no backlog, no lag. */
+	assert_int_equal(sweep_measure(s, NOW, &err), LETHE_OK);
+	sweep_table_get(s, 0, &ts);
+	assert_int_equal(ts.backlog, 0);
+	assert_int_equal(ts.lag_s, 0);
+	sweep_destroy(s);
+	store_close(st);
+}
+
 /* Parse errors of a ttl, with the line. */
 static void
 test_sweep_ttl_parse_errors(void **state)
@@ -285,6 +317,7 @@ test_sweep_ttl_parse_errors(void **state)
 static void
 test_time_now_test_clock(void **state)
 {
+	struct lethe_err err = {0};
 	FILE *fp;
 
 	(void)state;
@@ -299,12 +332,18 @@ test_time_now_test_clock(void **state)
 	fputs("1792627201", fp);
 	fclose(fp);
 	assert_int_equal(time_now(), NOW + 1);
+	assert_int_equal(time_test_clock_check(&err), LETHE_OK);
 	fp = fopen(CLOCK_FILE, "w");
 	assert_non_null(fp);
 	fputs("soon", fp);
 	fclose(fp);
-	assert_true(llabs((long long)(time_now() - (int64_t)time(NULL))) <= 2);
+	/* Unreadable mid-run: the last good test time, never the real clock. */
+	assert_int_equal(time_now(), NOW + 1);
+	/* At the start of a command: a clear error. */
+	assert_int_equal(time_test_clock_check(&err), LETHE_E_CONFIG);
+	assert_non_null(strstr(err.msg, "LETHE_TEST_NOW"));
 	unlink(CLOCK_FILE);
+	assert_int_equal(time_now(), NOW + 1);
 }
 
 int
@@ -317,6 +356,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_sweep_measure, setup_delete, teardown),
 	    cmocka_unit_test_setup_teardown(test_sweep_dry_run, setup_delete, teardown),
 	    cmocka_unit_test_setup_teardown(test_sweep_anonymize, setup_anon, teardown),
+	    cmocka_unit_test_setup_teardown(test_sweep_anonymize_failed_batch_keeps_cursor,
+	                                    setup_anon, teardown),
 	    cmocka_unit_test(test_sweep_ttl_parse_errors),
 	};
 
