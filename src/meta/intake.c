@@ -22,6 +22,7 @@
 
 #include <fcntl.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "meta/intake.h"
@@ -326,9 +327,22 @@ syncer(void *arg)
 	return NULL;
 }
 
+/* True once the WAL file is past STORE_WAL_LIMIT (time for a restart). */
+static bool
+wal_too_big(const struct intake *in)
+{
+	struct stat sb;
+
+	return stat(in->walpath, &sb) == 0 && sb.st_size > STORE_WAL_LIMIT;
+}
+
 /*
  * The checkpointer: a passive checkpoint every CHECKPOINT_S on its own,
- * syncing connection, since the committer's connection never checkpoints.
+ * syncing connection, since the committer's connection never checkpoints;
+ * once the WAL is past STORE_WAL_LIMIT, a restart checkpoint instead (it
+ * holds the intake's commits back for as long as it takes to copy the
+ * frames since the last one: under a flood of callbacks a WAL that only
+ * gets passive checkpoints grows without bound, and so does its index).
  * Its own thread, because a checkpoint (copying pages, then an fsync of the
  * database file) can take tens of ms, and answers must not wait for it.
  */
@@ -349,7 +363,7 @@ checkpointer(void *arg)
 		if (in->stop)
 			break;
 		pthread_mutex_unlock(&in->mu);
-		if (store_checkpoint(in->ck, &err) != LETHE_OK)
+		if (store_checkpoint(in->ck, wal_too_big(in), &err) != LETHE_OK)
 			log_warnx("intake: %s", err.msg);
 		pthread_mutex_lock(&in->mu);
 	}

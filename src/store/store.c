@@ -243,8 +243,10 @@ store_open(const char *path, struct store **out, struct lethe_err *err)
 		goto fail;
 	}
 	sqlite3_busy_handler(st->db, on_busy, NULL);
-	if (sqlite3_exec(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
-	                 NULL) != SQLITE_OK) {
+	if (sqlite3_exec(st->db,
+	                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+	                 "PRAGMA journal_size_limit=" STORE_WAL_LIMIT_TEXT ";",
+	                 NULL, NULL, NULL) != SQLITE_OK) {
 		rc = sfail(st, err, "setup");
 		goto fail;
 	}
@@ -965,9 +967,11 @@ store_set_deferred_sync(struct store *st, struct lethe_err *err)
 }
 
 lethe_rc
-store_checkpoint(struct store *st, struct lethe_err *err)
+store_checkpoint(struct store *st, bool restart, struct lethe_err *err)
 {
-	int rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	int rc = sqlite3_wal_checkpoint_v2(
+	    st->db, NULL, restart ? SQLITE_CHECKPOINT_RESTART : SQLITE_CHECKPOINT_PASSIVE, NULL,
+	    NULL);
 
 	if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
 		return sfail(st, err, "checkpoint");

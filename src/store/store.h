@@ -200,8 +200,20 @@ lethe_rc store_set_durable(struct store *st, struct lethe_err *err);
  */
 lethe_rc store_set_deferred_sync(struct store *st, struct lethe_err *err);
 #define STORE_WAL_SUFFIX "-wal"
-/* A passive WAL checkpoint on this connection (busy is not an error). */
-lethe_rc store_checkpoint(struct store *st, struct lethe_err *err);
+/*
+ * A WAL file is cut back to this size when it is reset (journal_size_limit);
+ * past it, callers that checkpoint should ask for a restart.
+ */
+#define STORE_WAL_LIMIT (64 * 1024 * 1024)
+#define STORE_WAL_LIMIT_TEXT "67108864"
+/*
+ * A WAL checkpoint on this connection: passive (never waits, busy is not an
+ * error), or with @restart one that waits for the writer and readers so the
+ * next writer starts the WAL over.  Under a steady stream of commits only a
+ * restart keeps the WAL from growing without bound: a passive one never
+ * catches up with the last frame.
+ */
+lethe_rc store_checkpoint(struct store *st, bool restart, struct lethe_err *err);
 
 /* ---- channel disconnects and their outbox (docs/internals/outbox.md) ---- */
 
