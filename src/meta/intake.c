@@ -33,6 +33,8 @@
 
 #define SEEN_CANDIDATES 8       /* fingerprint matches checked per request */
 #define EXPIRE_EVERY_MS 60000.0 /* forget requests older than the window this often */
+#define INTAKE_CACHE_KIB 512    /* page cache of the committer's connection */
+#define CKPT_CACHE_KIB 64       /* page cache of the checkpointer's connection */
 #define GROUP_EAGER 8           /* commit while the syncer is busy only from this many on */
 #define CHECKPOINT_S 1          /* the checkpointer runs this often (seconds) */
 
@@ -386,6 +388,15 @@ intake_start(const char *path, int64_t repeat_window, void (*on_commit)(void *),
 		rc = store_set_deferred_sync(in->st, err);
 	if (rc == LETHE_OK)
 		rc = store_open(path, &in->ck, err);
+	/*
+	 * Small page caches: the committer appends (its hot pages are the last
+	 * leaves of a few b-trees) and the checkpointer reads nothing; 2 MB
+	 * each would be a quarter of the server's memory.
+	 */
+	if (rc == LETHE_OK)
+		rc = store_set_cache(in->st, INTAKE_CACHE_KIB, err);
+	if (rc == LETHE_OK)
+		rc = store_set_cache(in->ck, CKPT_CACHE_KIB, err);
 	if (rc != LETHE_OK)
 		goto fail;
 	in->seen = seen_new();

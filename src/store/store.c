@@ -967,6 +967,17 @@ store_set_deferred_sync(struct store *st, struct lethe_err *err)
 }
 
 lethe_rc
+store_set_cache(struct store *st, int kib, struct lethe_err *err)
+{
+	char sql[64];
+
+	snprintf(sql, sizeof(sql), "PRAGMA cache_size=-%d", kib);
+	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return sfail(st, err, "cache_size");
+	return LETHE_OK;
+}
+
+lethe_rc
 store_checkpoint(struct store *st, bool restart, struct lethe_err *err)
 {
 	int rc = sqlite3_wal_checkpoint_v2(

@@ -214,6 +214,8 @@ lethe_rc store_set_deferred_sync(struct store *st, struct lethe_err *err);
  * catches up with the last frame.
  */
 lethe_rc store_checkpoint(struct store *st, bool restart, struct lethe_err *err);
+/* This connection's page cache: at most @kib KiB (SQLite's default is 2 MB). */
+lethe_rc store_set_cache(struct store *st, int kib, struct lethe_err *err);
 
 /* ---- channel disconnects and their outbox (docs/internals/outbox.md) ---- */
 
