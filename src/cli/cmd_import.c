@@ -63,26 +63,6 @@ line_id(const char *line, char out[ID_MAX_LEN + 1])
 	return false;
 }
 
-/* A request of (@app, @subject) since @since, through the map @sn. */
-static lethe_rc
-import_find(struct seen *sn, struct store *st, const char *app, const char *subject, int64_t since,
-            struct lethe_err *err)
-{
-	int64_t ids[8];
-	size_t n = seen_find(sn, subject, ids, 8), i;
-
-	for (i = 0; i < n; i++) {
-		struct store_meta_req found;
-		lethe_rc rc = store_meta_match(st, ids[i], app, subject, &found, err);
-
-		if (rc == LETHE_OK && found.received_at < since)
-			break; /* newest first: the others are older still */
-		if (rc != LETHE_E_NOTFOUND)
-			return rc;
-	}
-	return LETHE_E_NOTFOUND;
-}
-
 int
 cmd_import(int argc, char **argv)
 {
@@ -151,6 +131,7 @@ cmd_import(int argc, char **argv)
 	while (rc == LETHE_OK && fgets(line, sizeof(line), f) != NULL) {
 		char subject[HASH_TEXT_LEN + 1];
 		char code[META_CODE_LEN + 1];
+		struct store_meta_req found;
 		int64_t now = time_now();
 
 		if (!line_id(line, id)) {
@@ -159,7 +140,8 @@ cmd_import(int argc, char **argv)
 		}
 		ids++;
 		meta_subject(env.cfg.key, app->name, id, subject);
-		rc = import_find(sn, st, app->name, subject, now - env.cfg.meta_repeat, &err);
+		rc = seen_lookup(sn, st, app->name, subject, now - env.cfg.meta_repeat, &found,
+		                 &err);
 		if (rc == LETHE_OK) {
 			repeats++;
 		} else if (rc == LETHE_E_NOTFOUND) {

@@ -31,7 +31,6 @@
 #include "util/mem.h"
 #include "util/timeutil.h"
 
-#define SEEN_CANDIDATES 8       /* fingerprint matches checked per request */
 #define EXPIRE_EVERY_MS 60000.0 /* forget requests older than the window this often */
 #define INTAKE_CACHE_KIB 512    /* page cache of the committer's connection */
 #define CKPT_CACHE_KIB 64       /* page cache of the checkpointer's connection */
@@ -92,28 +91,17 @@ find_repeat(struct intake *in, struct intake_req *group, struct intake_req *r,
 {
 	int64_t since = r->now - in->repeat_window;
 	const char *code = repeat_in_group(group, r, since);
-	int64_t ids[SEEN_CANDIDATES];
-	size_t n, i;
+	struct store_meta_req found;
+	lethe_rc rc;
 
 	if (code != NULL) {
 		memcpy(r->code, code, sizeof(r->code));
 		return LETHE_OK;
 	}
-	n = seen_find(in->seen, r->subject, ids, SEEN_CANDIDATES);
-	for (i = 0; i < n; i++) {
-		struct store_meta_req found;
-		lethe_rc rc = store_meta_match(in->st, ids[i], r->app, r->subject, &found, err);
-
-		if (rc == LETHE_OK && found.received_at < since)
-			break; /* newest first: the others are older still */
-		if (rc == LETHE_OK) {
-			snprintf(r->code, sizeof(r->code), "%.*s", META_CODE_LEN, found.code);
-			return LETHE_OK;
-		}
-		if (rc != LETHE_E_NOTFOUND)
-			return rc;
-	}
-	return LETHE_E_NOTFOUND;
+	rc = seen_lookup(in->seen, in->st, r->app, r->subject, since, &found, err);
+	if (rc == LETHE_OK)
+		snprintf(r->code, sizeof(r->code), "%.*s", META_CODE_LEN, found.code);
+	return rc;
 }
 
 /*

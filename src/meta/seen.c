@@ -13,7 +13,8 @@
 #include "meta/seen.h"
 #include "util/mem.h"
 
-#define SEEN_MIN 1024 /* initial slots */
+#define SEEN_MIN 1024     /* initial slots */
+#define SEEN_CANDIDATES 8 /* fingerprint matches checked per lookup */
 
 struct seen_slot {
 	uint32_t fp;  /* fingerprint of the subject */
@@ -175,4 +176,22 @@ seen_load(struct seen *sn, struct store *st, int64_t since, struct lethe_err *er
 	sn->n = 0;
 	sn->base = -1;
 	return store_meta_since(st, since, on_row, sn, err);
+}
+
+lethe_rc
+seen_lookup(const struct seen *sn, struct store *st, const char *app, const char *subject,
+            int64_t since, struct store_meta_req *out, struct lethe_err *err)
+{
+	int64_t ids[SEEN_CANDIDATES];
+	size_t n = seen_find(sn, subject, ids, SEEN_CANDIDATES), i;
+
+	for (i = 0; i < n; i++) {
+		lethe_rc rc = store_meta_match(st, ids[i], app, subject, out, err);
+
+		if (rc == LETHE_OK && out->received_at < since)
+			break; /* newest first: the others are older still */
+		if (rc != LETHE_E_NOTFOUND)
+			return rc;
+	}
+	return LETHE_E_NOTFOUND;
 }

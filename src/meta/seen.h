@@ -33,6 +33,12 @@ void seen_add(struct seen *sn, const char *subject, int64_t id);
  * how many.  Confirm each with store_meta_match() and its receipt time.
  */
 size_t seen_find(const struct seen *sn, const char *subject, int64_t *ids, size_t max);
+/*
+ * The newest request of (@app, @subject) received at or after @since, found
+ * through the map and confirmed in @st; LETHE_E_NOTFOUND if none.
+ */
+lethe_rc seen_lookup(const struct seen *sn, struct store *st, const char *app, const char *subject,
+                     int64_t since, struct store_meta_req *out, struct lethe_err *err);
 /* Forget requests with ids below @first_id (store_meta_first_since() gives it). */
 void seen_expire(struct seen *sn, int64_t first_id);
 /* Requests remembered (for tests and logs). */
