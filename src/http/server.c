@@ -2,11 +2,13 @@
 /*
  * server.c - the HTTP server (see server.h).
  *
- * Each request gets a struct request (the body, capped at HTTP_MAX_BODY,
- * and its start time) freed by the completion callback; respond() records
- * its metrics when the answer is queued.  Handlers answer through respond()/respond_error(); the
- * status code of every failure comes from http_status_of().  No handler logs or echoes a user id, a
- * code or a secret.
+ * Each request gets a struct request (server_internal.h) freed by the
+ * completion callback.  When its body is in, request_ready() copies what
+ * handlers may read, routes it (routes[]), and either queues the reply at
+ * once or suspends the connection while a worker (pool.c) or the intake
+ * works; they resume it and on_request() queues the reply, recording its
+ * metrics.  The status code of every failure comes from http_status_of().
+ * No handler logs or echoes a user id, a code or a secret.
  */
 #include "util/fmacros.h"
 

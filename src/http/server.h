@@ -3,11 +3,12 @@
  * server.h - lethe's HTTP server: Meta callbacks, the public status page,
  * health, readiness and metrics.
  *
- * libmicrohttpd in thread-per-connection mode: a callback handler blocks
- * until its request is durable (group commit, see meta/intake.h), which a
- * connection thread may do without stalling others.  Shared connections to
- * the app database (deauthorize) and the state store (status pages) are
- * each guarded by a mutex; the intake and the job runner have their own.
+ * libmicrohttpd with one epoll thread per CPU: event threads never block;
+ * handlers that wait on a database run on a worker pool while their
+ * connection is suspended, and a data-deletion request waits, suspended,
+ * until the intake made it durable (meta/intake.h).  Shared connections to
+ * the app database and the state store are each guarded by a mutex; the
+ * intake, the runner, the outbox and the sweeper have their own.
  */
 #ifndef LETHE_HTTP_SERVER_H
 #define LETHE_HTTP_SERVER_H

@@ -607,12 +607,6 @@ query_int(struct store *st, const char *sql, int64_t arg, int64_t *out, struct l
 }
 
 lethe_rc
-store_hold_count(struct store *st, int64_t job, int64_t *out, struct lethe_err *err)
-{
-	return query_int(st, "SELECT count(*) FROM holds WHERE job_id = ?1", job, out, err);
-}
-
-lethe_rc
 store_hold_due(struct store *st, int64_t now, size_t limit, struct store_hold **out, size_t *n,
                struct lethe_err *err)
 {
@@ -748,23 +742,6 @@ meta_one(sqlite3_stmt *q, lethe_rc rc, struct store_meta_req *out)
 		meta_row(q, out);
 	else if (rc == LETHE_OK)
 		rc = LETHE_E_NOTFOUND;
-	return rc;
-}
-
-lethe_rc
-store_meta_find(struct store *st, const char *app, const char *subject, int64_t since,
-                struct store_meta_req *out, struct lethe_err *err)
-{
-	sqlite3_stmt *q = NULL;
-	lethe_rc rc;
-
-	/* A scan of the window (received_at index): for many lookups use meta/seen.h. */
-	rc = prepf(st, &q, err,
-	           "SELECT " META_COLS " FROM meta_requests WHERE received_at >= ?3 "
-	           "AND app = ?1 AND subject = ?2 ORDER BY id DESC LIMIT 1",
-	           "tti", app, subject, since);
-	rc = meta_one(q, rc, out);
-	unprep(st, q);
 	return rc;
 }
 

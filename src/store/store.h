@@ -72,8 +72,6 @@ lethe_rc store_step_put(struct store *st, int64_t job, const char *table,
 /* Record that row @key of @table is held until @until (epoch s) by @job. */
 lethe_rc store_hold_add(struct store *st, const char *table, const char *key, int64_t job,
                         int64_t until, struct lethe_err *err);
-/* Number of holds of @job. */
-lethe_rc store_hold_count(struct store *st, int64_t job, int64_t *out, struct lethe_err *err);
 
 /* A legal hold as the sweeper sees it. */
 struct store_hold {
@@ -124,13 +122,6 @@ struct store_meta_req {
 	bool no_data;         /* the id matched nobody */
 };
 
-/*
- * The newest request of (@app, @subject) received at or after @since;
- * LETHE_E_NOTFOUND if none.  Scans the window (there is no subject index):
- * for many lookups load a meta/seen.h map instead.
- */
-lethe_rc store_meta_find(struct store *st, const char *app, const char *subject, int64_t since,
-                         struct store_meta_req *out, struct lethe_err *err);
 /* Record a new request in state "received" (@box: the encrypted identity); its id to *@id if not
  * NULL. */
 lethe_rc store_meta_insert(struct store *st, const char *code, const char *app, const char *subject,
