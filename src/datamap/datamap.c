@@ -1172,3 +1172,15 @@ dm_scope_has_identity(const struct dm_scope *scope, const char *kind)
 			return true;
 	return false;
 }
+
+struct appdb_val
+dm_value_val(const struct dm_value *v)
+{
+	struct appdb_val a = {.type = APPDB_TEXT, .s = v->s};
+
+	if (v->is_int) {
+		a.type = APPDB_INT;
+		a.i = v->i;
+	}
+	return a;
+}

@@ -177,6 +177,8 @@ bool dm_scope_has_table(const struct dm_scope *scope, const struct dm_table *t);
 bool dm_scope_has_identity(const struct dm_scope *scope, const char *kind);
 
 const char *dm_action_str(enum dm_action a);
+/* @v as a value to bind: an integer literal binds as an integer, anything else as text. */
+struct appdb_val dm_value_val(const struct dm_value *v);
 /*
  * The columns a ttl anonymize rewrites: the ttl's own 'columns', else the
  * table's erase columns.  *@n gets their number.

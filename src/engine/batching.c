@@ -216,13 +216,7 @@ batching_anon_target(const uint8_t key[HASH_KEY_LEN], enum dm_anon how, const st
 	case DM_ANON_NULL:
 		break;
 	case DM_ANON_SET:
-		if (set->is_int) {
-			v.type = APPDB_INT;
-			v.i = set->i;
-		} else {
-			v.type = APPDB_TEXT;
-			v.s = set->s;
-		}
+		v = dm_value_val(set);
 		break;
 	case DM_ANON_HASH:
 		if (cur->type == APPDB_NULL)

@@ -59,18 +59,6 @@ disconnect_subject(const uint8_t key[HASH_KEY_LEN], const char *id, char *out)
 	free(v);
 }
 
-static struct appdb_val
-dm_val(const struct dm_value *v)
-{
-	struct appdb_val a = {.type = APPDB_TEXT, .s = v->s};
-
-	if (v->is_int) {
-		a.type = APPDB_INT;
-		a.i = v->i;
-	}
-	return a;
-}
-
 /* The channel id as a bound value: an integer when it is one (disconnect_id_ok). */
 static struct appdb_val
 chan_val(const char *id)
@@ -116,7 +104,7 @@ conds_sql(struct appdb *db, struct buf *b, struct params *p, const struct dm_con
 		for (j = 0; rc == LETHE_OK && j < c[i].nvalues; j++) {
 			if (j > 0)
 				buf_adds(b, ", ");
-			rc = param_add(db, b, p, dm_val(&c[i].values[j]), err);
+			rc = param_add(db, b, p, dm_value_val(&c[i].values[j]), err);
 		}
 		buf_adds(b, ")");
 	}
@@ -437,7 +425,7 @@ apply_table(const struct datamap *dm, struct appdb *db, const struct dm_table *t
 		if (t->disc[i].how == DM_ANON_NULL)
 			buf_adds(&b, "NULL");
 		else
-			rc = param_add(db, &b, &p, dm_val(&t->disc[i].set), err);
+			rc = param_add(db, &b, &p, dm_value_val(&t->disc[i].set), err);
 	}
 	if (rc == LETHE_OK)
 		rc = match_sql(db, dm, t, t->disc_column, id, &b, &p, err);
@@ -454,7 +442,7 @@ apply_table(const struct datamap *dm, struct appdb *db, const struct dm_table *t
 			if (t->disc[i].how == DM_ANON_NULL)
 				buf_adds(&b, "NULL");
 			else
-				rc = param_add(db, &b, &p, dm_val(&t->disc[i].set), err);
+				rc = param_add(db, &b, &p, dm_value_val(&t->disc[i].set), err);
 		}
 		buf_adds(&b, ")");
 	}

@@ -93,13 +93,8 @@ plan_add_conds(struct appdb *db, struct buf *sql, const struct dm_cond *w, size_
 		appdb_quote(db, sql, w[i].column);
 		buf_adds(sql, " IN (");
 		for (j = 0; j < w[i].nvalues; j++) {
-			const struct dm_value *dv = &w[i].values[j];
-			struct appdb_val v = {.type = APPDB_TEXT, .s = dv->s};
+			struct appdb_val v = dm_value_val(&w[i].values[j]);
 
-			if (dv->is_int) {
-				v.type = APPDB_INT;
-				v.i = dv->i;
-			}
 			if (j > 0)
 				buf_adds(sql, ", ");
 			*params = xgrow(*params, cap, *nparams + 1, sizeof(**params));

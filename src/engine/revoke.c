@@ -11,18 +11,6 @@
 
 #define SQL_CAP (64u * 1024)
 
-static struct appdb_val
-dm_val(const struct dm_value *v)
-{
-	struct appdb_val a = {.type = APPDB_TEXT, .s = v->s};
-
-	if (v->is_int) {
-		a.type = APPDB_INT;
-		a.i = v->i;
-	}
-	return a;
-}
-
 /* UPDATE t SET tokens = NULL, disconnect columns WHERE link; adds to *@rows. */
 static lethe_rc
 revoke_link(struct appdb *db, const struct dm_table *t, const struct dm_link *l, const char *value,
@@ -52,7 +40,7 @@ revoke_link(struct appdb *db, const struct dm_table *t, const struct dm_link *l,
 			buf_adds(&b, "NULL");
 			continue;
 		}
-		p[np++] = dm_val(&t->disc[i].set);
+		p[np++] = dm_value_val(&t->disc[i].set);
 		appdb_param(db, &b, (int)np);
 	}
 	buf_adds(&b, " WHERE ");
@@ -68,7 +56,7 @@ revoke_link(struct appdb *db, const struct dm_table *t, const struct dm_link *l,
 		for (j = 0; j < l->when[i].nvalues && np < t->ndisc + 60; j++) {
 			if (j > 0)
 				buf_adds(&b, ", ");
-			p[np++] = dm_val(&l->when[i].values[j]);
+			p[np++] = dm_value_val(&l->when[i].values[j]);
 			appdb_param(db, &b, (int)np);
 		}
 		buf_adds(&b, ")");

@@ -233,7 +233,7 @@ add_not_target(struct tab *tb, struct appdb *db, struct buf *w)
 	buf_adds(w, " AND (");
 	for (i = 0; i < tb->ncols; i++) {
 		const struct dm_anon_col *c = &tb->cols[i];
-		struct appdb_val v = {.type = APPDB_TEXT, .s = c->set.s};
+		struct appdb_val v = dm_value_val(&c->set);
 
 		if (i > 0)
 			buf_adds(w, " OR ");
@@ -241,10 +241,6 @@ add_not_target(struct tab *tb, struct appdb *db, struct buf *w)
 		if (c->how == DM_ANON_NULL) {
 			buf_adds(w, " IS NOT NULL");
 		} else if (c->how == DM_ANON_SET) {
-			if (c->set.is_int) {
-				v.type = APPDB_INT;
-				v.i = c->set.i;
-			}
 			tb->params =
 			    xgrow(tb->params, &tb->cap, tb->nparams + 1, sizeof(*tb->params));
 			tb->params[tb->nparams++] = v;

@@ -1110,6 +1110,17 @@ store_disc_add(struct store *st, const struct store_disc *d, int64_t *id, struct
 	return rc;
 }
 
+/* One disconnect row from a prepared @q (DISC_COLS first), or LETHE_E_NOTFOUND. */
+static lethe_rc
+disc_one(sqlite3_stmt *q, lethe_rc rc, struct store_disc *out)
+{
+	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW)
+		disc_row(q, out);
+	else if (rc == LETHE_OK)
+		rc = LETHE_E_NOTFOUND;
+	return rc;
+}
+
 lethe_rc
 store_disc_find(struct store *st, const char *subject, struct store_disc *out,
                 struct lethe_err *err)
@@ -1121,10 +1132,7 @@ store_disc_find(struct store *st, const char *subject, struct store_disc *out,
 	           "SELECT " DISC_COLS " FROM channel_disconnects WHERE subject = ?1 AND "
 	           "state != 'aborted' ORDER BY id DESC LIMIT 1",
 	           "t", subject);
-	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW)
-		disc_row(q, out);
-	else if (rc == LETHE_OK)
-		rc = LETHE_E_NOTFOUND;
+	rc = disc_one(q, rc, out);
 	unprep(st, q);
 	return rc;
 }
@@ -1140,10 +1148,7 @@ store_disc_next_staged(struct store *st, int64_t after, struct store_disc *out,
 	           "SELECT " DISC_COLS " FROM channel_disconnects WHERE state IN ('staged', "
 	           "'aborted') AND id > ?1 ORDER BY id LIMIT 1",
 	           "i", after);
-	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW)
-		disc_row(q, out);
-	else if (rc == LETHE_OK)
-		rc = LETHE_E_NOTFOUND;
+	rc = disc_one(q, rc, out);
 	unprep(st, q);
 	return rc;
 }
