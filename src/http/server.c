@@ -46,7 +46,8 @@
 #define CONN_TIMEOUT_S 30
 #define CONN_MEMORY (16u * 1024) /* libmicrohttpd's buffer per connection (headers, I/O) */
 #define TEMPLATE_FILE_MAX (256u * 1024)
-#define BLOCKING_WORKERS 4 /* threads for handlers that wait on a database */
+#define BLOCKING_WORKERS 4    /* threads for handlers that wait on a database */
+#define STATUS_SETTLE_MS 2000 /* longest wait for the intake before a status page says 404 */
 
 unsigned
 http_status_of(lethe_rc rc)
@@ -489,7 +490,17 @@ status_page(struct server *s, struct request *r)
 
 	acc = xcalloc(1, sizeof(*acc));
 	acc->dm = s->dm;
-	if (code != NULL && meta_code_ok(code)) {
+	/*
+	 * A code answered a moment ago may still be on its way from the intake
+	 * log into the store: when none is found, wait for the intake's indexer
+	 * (milliseconds) and look once more.
+	 */
+	for (int pass = 0; pass < 2 && code != NULL && meta_code_ok(code); pass++) {
+		if (pass == 1) {
+			if (rc != LETHE_E_NOTFOUND)
+				break;
+			intake_settle(s->intake, STATUS_SETTLE_MS);
+		}
 		pthread_mutex_lock(&s->st_mu);
 		rc = store_meta_by_code(s->st, code, &req, &err);
 		if (rc == LETHE_OK && req.job > 0)
@@ -561,13 +572,17 @@ metrics_page(struct server *s, struct request *r)
 	outbox_metrics(s->st, &b);
 	pthread_mutex_unlock(&s->st_mu);
 	buf_addf(&b,
-	         "# HELP lethe_intake_groups_total Group commits of the request intake.\n"
+	         "# HELP lethe_intake_groups_total Groups written to the intake log.\n"
 	         "# TYPE lethe_intake_groups_total counter\nlethe_intake_groups_total %lld\n",
 	         (long long)intake_groups(s->intake));
 	buf_addf(&b,
-	         "# HELP lethe_intake_syncs_total WAL fsyncs of the request intake.\n"
+	         "# HELP lethe_intake_syncs_total fsyncs of the intake log.\n"
 	         "# TYPE lethe_intake_syncs_total counter\nlethe_intake_syncs_total %lld\n",
 	         (long long)intake_syncs(s->intake));
+	buf_addf(&b,
+	         "# HELP lethe_intake_pending Requests in the intake log not yet in the state "
+	         "store.\n# TYPE lethe_intake_pending gauge\nlethe_intake_pending %lld\n",
+	         (long long)intake_pending(s->intake));
 	sweeper_metrics(s->sweeper, &b);
 	http_reply(r, MHD_HTTP_OK, "text/plain; version=0.0.4", buf_str(&b), b.len);
 	buf_free(&b);
@@ -941,6 +956,8 @@ server_start(const struct lethe_config *cfg, const struct datamap *dm, const cha
 	if (rc == LETHE_OK)
 		rc = intake_start(cfg->state_db, cfg->meta_repeat, runner_kick, s->runner,
 		                  &s->intake, err);
+	if (rc == LETHE_OK)
+		runner_set_busy(s->runner, intake_busy, s->intake);
 	if (rc == LETHE_OK)
 		s->status_url_json = status_url_json(cfg->public_url);
 	if (rc == LETHE_OK) {

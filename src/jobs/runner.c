@@ -26,15 +26,19 @@
 #include "util/mem.h"
 #include "util/timeutil.h"
 
-#define IDLE_WAIT_S 1  /* look for work at least this often */
-#define RETRY_WAIT_S 5 /* after a failed attempt */
+#define IDLE_WAIT_S 1     /* look for work at least this often */
+#define RETRY_WAIT_S 5    /* after a failed attempt */
+#define BUSY_SLICE_MS 20  /* while the intake is under a flood, work this long ... */
+#define BUSY_PAUSE_MS 180 /* ... then pause this long (a tenth of the time) */
 
 struct runner {
 	const struct lethe_config *cfg; /* configuration (keys, apps, erase settings) */
 	const struct datamap *dm;       /* the validated data map */
 	runner_done_fn done;            /* completion callback, or NULL */
+	bool (*busy)(void *);           /* the intake is under a flood (or NULL) */
+	void *busy_arg;                 /* for busy */
 	pthread_t thr;                  /* the thread */
-	pthread_mutex_t mu;             /* guards kicked, stop */
+	pthread_mutex_t mu;             /* guards kicked, stop, busy, busy_arg */
 	pthread_cond_t cv;              /* kicked or stop changed */
 	bool kicked;                    /* work may be waiting */
 	bool stop;                      /* exit */
@@ -58,6 +62,52 @@ nap(struct runner *r, int seconds)
 	stop = r->stop;
 	pthread_mutex_unlock(&r->mu);
 	return stop;
+}
+
+/* Sleep @ms (kicks do not end it); returns true if stopping. */
+static bool
+pause_ms(struct runner *r, int ms)
+{
+	struct timespec ts;
+	bool stop;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += (long)ms * 1000000L;
+	ts.tv_sec += ts.tv_nsec / 1000000000L;
+	ts.tv_nsec %= 1000000000L;
+	pthread_mutex_lock(&r->mu);
+	while (!r->stop)
+		if (pthread_cond_timedwait(&r->cv, &r->mu, &ts) == ETIMEDOUT)
+			break;
+	stop = r->stop;
+	pthread_mutex_unlock(&r->mu);
+	return stop;
+}
+
+/*
+ * While the intake takes a flood of callbacks, erasures yield: BUSY_SLICE_MS
+ * of work, then BUSY_PAUSE_MS of pause.  Answering Meta durably comes first
+ * (an unanswered callback is retried and counts against the app); the
+ * erasures, due within days, catch up once the flood ends and are never
+ * stopped altogether.  Returns true if stopping.
+ */
+static bool
+yield_to_intake(struct runner *r, double *slice_start)
+{
+	double now = time_mono_ms();
+	bool (*busy)(void *);
+	void *arg;
+
+	if (now - *slice_start < BUSY_SLICE_MS)
+		return false;
+	pthread_mutex_lock(&r->mu);
+	busy = r->busy;
+	arg = r->busy_arg;
+	pthread_mutex_unlock(&r->mu);
+	if (busy != NULL && busy(arg) && pause_ms(r, BUSY_PAUSE_MS))
+		return true;
+	*slice_start = time_mono_ms();
+	return false;
 }
 
 /* Where erase_run reports the job of a request as soon as it exists. */
@@ -103,11 +153,10 @@ run_request(struct runner *r, struct appdb *db, struct store *st, const struct s
 		          (long long)req->id, req->app);
 		return store_meta_update(st, req->id, "failed", 0, false, time_now(), &err);
 	}
-	rc = store_meta_update(st, req->id, "running", req->job, false, 0, &err);
 	id.kind = app->identity;
 	id.value = user_id;
-	if (rc == LETHE_OK)
-		rc = plan_build(r->dm, db, app->scope, &id, 1, true, &plan, &err);
+	/* Plan first (it only reads): most ids of a flood match nobody, and need one write. */
+	rc = plan_build(r->dm, db, app->scope, &id, 1, true, &plan, &err);
 	for (i = 0; rc == LETHE_OK && i < plan->nsteps; i++)
 		total += plan->steps[i].rows > 0 ? plan->steps[i].rows : 0;
 	if (rc == LETHE_OK && total == 0 && req->job == 0) {
@@ -117,6 +166,8 @@ run_request(struct runner *r, struct appdb *db, struct store *st, const struct s
 			r->done((double)(time_now() - req->received_at), "completed");
 		goto out;
 	}
+	if (rc == LETHE_OK)
+		rc = store_meta_update(st, req->id, "running", req->job, false, 0, &err);
 	if (rc == LETHE_OK) {
 		memset(&eo, 0, sizeof(eo));
 		eo.batch_rows = r->cfg->batch_rows;
@@ -156,6 +207,7 @@ runner_main(void *arg)
 	struct store *st = NULL;
 	struct lethe_err err = {0};
 	int64_t after = 0; /* requests up to this id were tried in this round */
+	double slice_start = time_mono_ms();
 
 	prctl(PR_SET_NAME, "lethe-runner", 0, 0, 0); /* name in top and perf */
 	/* Erasures may lag a flood of callbacks by seconds; answering Meta may not. */
@@ -178,11 +230,14 @@ runner_main(void *arg)
 				break;
 			continue;
 		}
+		if (yield_to_intake(r, &slice_start))
+			break;
 		rc = store_meta_next(st, after, &req, &box, &boxlen, &err);
 		if (rc == LETHE_E_NOTFOUND) {
 			after = 0;
 			if (nap(r, IDLE_WAIT_S))
 				break;
+			slice_start = time_mono_ms();
 			continue;
 		}
 		if (rc == LETHE_OK) {
@@ -226,6 +281,15 @@ runner_start(const struct lethe_config *cfg, const struct datamap *dm, runner_do
 	}
 	*out = r;
 	return LETHE_OK;
+}
+
+void
+runner_set_busy(struct runner *r, bool (*busy)(void *), void *arg)
+{
+	pthread_mutex_lock(&r->mu);
+	r->busy_arg = arg;
+	r->busy = busy;
+	pthread_mutex_unlock(&r->mu);
 }
 
 void

@@ -22,6 +22,11 @@ typedef void (*runner_done_fn)(double seconds, const char *state);
 /* Start the runner; @cfg and @dm must outlive it. */
 lethe_rc runner_start(const struct lethe_config *cfg, const struct datamap *dm, runner_done_fn done,
                       struct runner **out, struct lethe_err *err);
+/*
+ * Before the runner's first request: @busy(@arg) says whether the intake is
+ * under a flood; while it is, the runner works a tenth of the time.
+ */
+void runner_set_busy(struct runner *r, bool (*busy)(void *), void *arg);
 /* Wake the runner: new requests were stored. */
 void runner_kick(void *runner);
 /* Stop after the current batch and join; unfinished work resumes next start. */

@@ -3,12 +3,16 @@
  * intake.h - durable intake of Meta data-deletion requests with group commit.
  *
  * HTTP handlers submit requests without waiting.  A committer thread takes
- * everything queued and finds or creates each request in ONE state-store
- * transaction; a syncer thread then makes every committed group durable
- * with one fdatasync of the WAL and calls each request's completion
- * function.  The server answers with a confirmation code only from there,
- * so only once the code can be looked up after a crash.  Thread-safe: any
- * number of threads may call intake_submit().
+ * everything queued as one group, finds repeats and appends the new
+ * requests to an intake log (two files beside the state store); a syncer
+ * thread makes every written group durable with one fdatasync and calls
+ * each request's completion function; an indexer thread then moves the
+ * durable requests into the state store in large transactions.  The server
+ * answers with a confirmation code only once its request is in the synced
+ * log, so only once the code can be looked up after a crash: intake_start()
+ * replays whatever the log holds that the store does not.  Thread-safe: any
+ * number of threads may call intake_submit().  Details: intake.c and
+ * docs/internals/jobs.md.
  */
 #ifndef LETHE_META_INTAKE_H
 #define LETHE_META_INTAKE_H
@@ -29,7 +33,6 @@ struct intake_req {
 	void (*done)(struct intake_req *r); /* called once when durable or failed */
 	char code[META_CODE_LEN + 1];       /* out: the confirmation code */
 	bool created;                       /* out: new (false: a repeat) */
-	int64_t id;                         /* out: the new request's id (if created) */
 	lethe_rc rc;                        /* out: LETHE_OK once durable */
 	struct intake_req *next;            /* queue link */
 };
@@ -37,28 +40,52 @@ struct intake_req {
 struct intake;
 
 /*
- * Start the committer on its own connection to the state store at @path.
- * Repeats of (app, subject) received within @repeat_window seconds resolve
- * to the same request.  @on_commit (may be NULL) runs on the committer
- * thread after each group that created requests.
+ * Replay the intake log of the state store at @path into the store, then
+ * start the threads.  Repeats of (app, subject) received within
+ * @repeat_window seconds resolve to the same request.  @on_commit (may be
+ * NULL) runs on the indexer thread after each batch it moved into the store.
  */
 lethe_rc intake_start(const char *path, int64_t repeat_window, void (*on_commit)(void *), void *arg,
                       struct intake **out, struct lethe_err *err);
 /*
  * Queue @r.  r->done(r) is called exactly once: on the syncer thread once
  * the group holding @r is durable (r->rc LETHE_OK) or its fsync failed; on
- * the committer thread if its transaction failed; or at once on the calling
- * thread with LETHE_E_UNAVAILABLE if the intake is stopping or an earlier
- * fsync failed (see intake.c: such a failure is permanent until restart).
+ * the committer thread if its log write or a lookup failed; or at once on
+ * the calling thread with LETHE_E_UNAVAILABLE if the intake is stopping or
+ * an earlier fsync failed (see intake.c: such a failure is permanent until
+ * restart).
  */
 void intake_submit(struct intake *in, struct intake_req *r);
 /* Finish queued work and stop the thread; later submits fail at once. */
 void intake_stop(struct intake *in);
 /* Close and free a stopped intake.  NULL is a no-op. */
 void intake_free(struct intake *in);
-/* Groups committed so far (for /metrics). */
+/*
+ * Wait (at most @timeout_ms) until every request answered so far is in the
+ * state store: a lookup by code that found nothing calls this and looks
+ * again.  Returns at once when nothing waits for the indexer.
+ */
+void intake_settle(struct intake *in, int timeout_ms);
+/*
+ * Hold the indexer (@hold true) or let it go on: held, requests stay in the
+ * log only, and a stop leaves them there for the next start to replay.  For
+ * tests of that replay.
+ */
+void intake_hold_index(struct intake *in, bool hold);
+/*
+ * True while requests arrive at INTAKE_BUSY_RATE per second or more
+ * (measured over the time since the previous call, at least 100 ms).  For
+ * the runner, which yields to a flood.  Takes a void * for that callback.
+ */
+bool intake_busy(void *intake);
+#define INTAKE_BUSY_RATE 2000
+/* Groups written to the log so far (for /metrics). */
 int64_t intake_groups(struct intake *in);
-/* WAL fsyncs so far; each made one or more groups durable (for /metrics). */
+/* Log fsyncs so far; each made one or more groups durable (for /metrics). */
 int64_t intake_syncs(struct intake *in);
+/* Requests in the log not yet in the state store (for /metrics). */
+int64_t intake_pending(struct intake *in);
+/* The log files of the state store at @path: @i is 0 or 1 (malloc'd). */
+char *intake_log_path(const char *path, int i);
 
 #endif /* LETHE_META_INTAKE_H */

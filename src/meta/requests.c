@@ -9,10 +9,12 @@
 #include "util/fmacros.h"
 
 #include <sodium.h>
+#include <time.h>
 
 #include "meta/requests.h"
 #include "util/buf.h"
 #include "util/mem.h"
+#include "util/rand.h"
 
 #define BOX_KDF_ID 1
 #define BOX_KDF_CTX "lethebox"
@@ -24,19 +26,25 @@ meta_code_new(char out[META_CODE_LEN + 1], int64_t now)
 	/* The same 32 characters in ASCII order, so time digits sort as numbers. */
 	static const char ordered[] = "234567abcdefghijklmnopqrstuvwxyz";
 	uint64_t t = now > META_CODE_EPOCH ? (uint64_t)(now - META_CODE_EPOCH) / 2 : 0;
+	struct timespec ts;
 	uint8_t raw[17];
 	size_t i;
 
 	/*
-	 * META_CODE_TIME digits of the receipt time (2 s steps), most
-	 * significant first, so codes sort by time and the code index grows at
-	 * its end; then 26 digits = 130 random bits (17 bytes, 6 bits unused).
+	 * META_CODE_TIME digits, most significant first: the 2 s step, then
+	 * its 1/1024ths from the real clock (only for order within the step:
+	 * @now may be a test clock).  Then 26 digits = 130 random bits (17
+	 * bytes, 6 bits unused).
 	 */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	t = (t << 10) |
+	    (uint64_t)((((uint64_t)ts.tv_sec & 1) * 1000000000u + (uint64_t)ts.tv_nsec) * 1024 /
+	               2000000000u);
 	for (i = META_CODE_TIME; i > 0; i--) {
 		out[i - 1] = ordered[t & 31];
 		t >>= 5;
 	}
-	randombytes_buf(raw, sizeof(raw));
+	rand_bytes(raw, sizeof(raw));
 	for (i = META_CODE_TIME; i < META_CODE_LEN; i++) {
 		size_t bit = (i - META_CODE_TIME) * 5, byte = bit / 8, shift = bit % 8;
 		unsigned v = (unsigned)raw[byte] << 8;
@@ -52,11 +60,14 @@ meta_code_new(char out[META_CODE_LEN + 1], int64_t now)
 bool
 meta_code_ok(const char *s)
 {
-	size_t i;
+	size_t i, n;
 
-	if (s == NULL || strlen(s) != META_CODE_LEN)
+	if (s == NULL)
 		return false;
-	for (i = 0; i < META_CODE_LEN; i++)
+	n = strlen(s);
+	if (n != META_CODE_LEN && n != META_CODE_LEN_V1)
+		return false;
+	for (i = 0; i < n; i++)
 		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '2' && s[i] <= '7')))
 			return false;
 	return true;
@@ -80,11 +91,24 @@ meta_subject(const uint8_t key[HASH_KEY_LEN], const char *app, const char *user_
 		free(msg);
 }
 
+/*
+ * The box subkey of @key.  Each thread remembers the last one it derived
+ * (a server has one key): a BLAKE2b per request saved.
+ */
 static void
 box_key(const uint8_t key[HASH_KEY_LEN], uint8_t sub[crypto_aead_xchacha20poly1305_ietf_KEYBYTES])
 {
-	crypto_kdf_derive_from_key(sub, crypto_aead_xchacha20poly1305_ietf_KEYBYTES, BOX_KDF_ID,
-	                           BOX_KDF_CTX, key);
+	static _Thread_local uint8_t last_key[HASH_KEY_LEN];
+	static _Thread_local uint8_t last_sub[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
+	static _Thread_local int have;
+
+	if (!have || sodium_memcmp(last_key, key, HASH_KEY_LEN) != 0) {
+		crypto_kdf_derive_from_key(last_sub, sizeof(last_sub), BOX_KDF_ID, BOX_KDF_CTX,
+		                           key);
+		memcpy(last_key, key, HASH_KEY_LEN);
+		have = 1;
+	}
+	memcpy(sub, last_sub, sizeof(last_sub));
 }
 
 uint8_t *
@@ -98,7 +122,7 @@ meta_box_seal(const uint8_t key[HASH_KEY_LEN], const char *app, const char *user
 	unsigned long long clen = 0;
 
 	box_key(key, sub);
-	randombytes_buf(box, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+	rand_bytes(box, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
 	crypto_aead_xchacha20poly1305_ietf_encrypt(
 	    box + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, &clen, (const uint8_t *)user_id, n,
 	    (const uint8_t *)app, strlen(app), NULL, box, sub);

@@ -13,15 +13,19 @@
 #include "util/hash.h"
 #include "util/rc.h"
 
-#define META_CODE_LEN 32           /* characters of a confirmation code */
-#define META_CODE_TIME 6           /* leading characters that encode the receipt time */
+#define META_CODE_LEN 34           /* characters of a confirmation code */
+#define META_CODE_LEN_V1 32        /* ... and of one made before lethe 0.4 (still valid) */
+#define META_CODE_TIME 8           /* leading characters that encode the receipt time */
 #define META_CODE_EPOCH 1735689600 /* 2025-01-01T00:00:00Z: time digits count 2 s from here */
 
 /*
  * A fresh confirmation code for a request received at @now (Unix seconds):
- * META_CODE_LEN chars of [a-z2-7] and a NUL.  The first META_CODE_TIME chars
- * count 2-second steps since META_CODE_EPOCH (until 2093), so codes sort by
- * receipt time; the other 26 are 130 random bits.
+ * META_CODE_LEN chars of [a-z2-7] and a NUL.  The first 6 chars count
+ * 2-second steps since META_CODE_EPOCH (until 2093), the next 2 the
+ * position within the step in 1/1024ths (from the real clock), so codes
+ * sort by receipt time and the state store's code index grows at its end
+ * instead of at random places within a step; the other 26 are 130 random
+ * bits.  (Codes of META_CODE_LEN_V1 had only the 6 step chars.)
  */
 void meta_code_new(char out[META_CODE_LEN + 1], int64_t now);
 /* True if @s has the shape of a confirmation code. */

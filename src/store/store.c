@@ -816,6 +816,22 @@ store_meta_insert(struct store *st, const char *code, const char *app, const cha
 }
 
 lethe_rc
+store_meta_restore(struct store *st, const char *code, const char *app, const char *subject,
+                   const uint8_t *box, size_t boxlen, int64_t now, int64_t *added,
+                   struct lethe_err *err)
+{
+	lethe_rc rc = execf(st, err,
+	                    "INSERT INTO meta_requests (code, app, subject, identity_box, state, "
+	                    "received_at) VALUES (?1, ?2, ?3, ?4, 'received', ?5) "
+	                    "ON CONFLICT(code) DO NOTHING",
+	                    "tttbi", code, app, subject, (const void *)box, boxlen, now);
+
+	if (rc == LETHE_OK && sqlite3_changes(st->db) > 0)
+		(*added)++;
+	return rc;
+}
+
+lethe_rc
 store_meta_by_code(struct store *st, const char *code, struct store_meta_req *out,
                    struct lethe_err *err)
 {

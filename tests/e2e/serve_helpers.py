@@ -22,6 +22,7 @@ import queue
 import re
 import signal
 import sqlite3
+import struct
 import subprocess
 import threading
 import time
@@ -355,6 +356,52 @@ def meta_requests(demo):
         return []
 
 
+INTAKE_MAGIC = 0x3149544C  # "LTI1", src/meta/intake.c
+CODE_LEN = 34               # META_CODE_LEN
+SUBJECT_LEN = 37            # HASH_TEXT_LEN
+
+
+def intake_log(demo):
+    """(code, app) of every request in the intake log (state.db-intake0 and -intake1),
+    each group checked as lethe checks it at start (BLAKE2b-128 of the header's first 16
+    bytes and the payload); stops at the first group that does not check out."""
+    out = []
+    for i in (0, 1):
+        path = str(demo.state_db) + "-intake%d" % i
+        if not os.path.exists(path):
+            continue
+        with open(path, "rb") as f:
+            data = f.read()
+        off = 0
+        while len(data) - off >= 32:
+            magic, count, length, _ = struct.unpack_from("<IIII", data, off)
+            if magic != INTAKE_MAGIC or length > len(data) - off - 32:
+                break
+            h = hashlib.blake2b(digest_size=16)
+            h.update(data[off:off + 16])
+            h.update(data[off + 32:off + 32 + length])
+            if h.digest() != data[off + 16:off + 32]:
+                break
+            pos = off + 32
+            for _ in range(count):
+                na = data[pos + 8]
+                nb, = struct.unpack_from("<H", data, pos + 9)
+                code = data[pos + 11:pos + 11 + CODE_LEN].decode()
+                fixed = pos + 11 + CODE_LEN + SUBJECT_LEN
+                out.append((code, data[fixed:fixed + na].decode()))
+                pos = fixed + na + nb
+            off += 32 + length
+    return out
+
+
+def recorded(demo):
+    """(code, app) of every request lethe has durably recorded: in the intake log (an
+    answered request is there at least, fsynced) or already moved into the state store.
+    The log is read first: a request leaves it only after it is in the store."""
+    logged = set(intake_log(demo))
+    return sorted(logged | {(r[1], r[2]) for r in meta_requests(demo)})
+
+
 def deauthorizations(demo):
     try:
         return demo.state("SELECT app, subject, rows_revoked FROM deauthorizations ORDER BY id")
@@ -365,7 +412,7 @@ def deauthorizations(demo):
 def state_store_bytes(demo):
     """The raw bytes of the state store, with its WAL (to look for clear-text ids)."""
     data = b""
-    for suffix in ("", "-wal", "-journal"):
+    for suffix in ("", "-wal", "-journal", "-intake0", "-intake1"):
         p = str(demo.state_db) + suffix
         if os.path.exists(p):
             with open(p, "rb") as f:

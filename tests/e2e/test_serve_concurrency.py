@@ -20,9 +20,9 @@ from serve_helpers import (  # noqa: F401  (servers is a fixture)
     expected_after,
     fb_id,
     ig_id,
-    meta_requests,
     person_rows,
     public_url,
+    recorded,
     servers,
     sign_py,
     stop_ok,
@@ -87,8 +87,8 @@ def test_serve_concurrent_callbacks(demo, servers, snapshot):
         code = assert_code(json.loads(data), pub)
         assert code_of.setdefault((app, uid), code) == code, "a repeat got another code"
     assert len(set(code_of.values())) == len(keys), "two requests share a code"
-    rows = meta_requests(demo)
-    assert sorted(r[1] for r in rows) == sorted(code_of.values())
+    rows = recorded(demo)
+    assert sorted(r[0] for r in rows) == sorted(code_of.values())
 
     t1 = time.monotonic()
     for (app, uid), code in code_of.items():

@@ -12,6 +12,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -239,6 +241,178 @@ test_intake_repeat_across_restart(void **state)
 	intake_free(in);
 }
 
+/*
+ * A "crashed" intake: a child process submits @n requests with the indexer
+ * held (so they are only in the log), writes their codes to @codes and
+ * exits without stopping anything.
+ */
+static void
+crash_with_log(const struct fx *f, size_t n, char (*codes)[META_CODE_LEN + 1])
+{
+	int fds[2];
+	pid_t pid;
+	int status = 0;
+	size_t got = 0;
+
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct intake *in = NULL;
+		struct lethe_err err = {0};
+
+		close(fds[0]);
+		if (intake_start(f->path, WINDOW, NULL, NULL, &in, &err) != LETHE_OK)
+			_exit(2);
+		intake_hold_index(in, true);
+		for (size_t i = 0; i < n; i++) {
+			char subject[HASH_TEXT_LEN + 1], code[META_CODE_LEN + 1];
+			struct waiter w;
+
+			subject_of(1000 + i, subject);
+			waiter_init(&w, "facebook", subject, T0);
+			intake_submit(in, &w.in);
+			pthread_mutex_lock(&w.mu);
+			while (!w.done)
+				pthread_cond_wait(&w.cv, &w.mu);
+			pthread_mutex_unlock(&w.mu);
+			if (w.in.rc != LETHE_OK)
+				_exit(3);
+			memcpy(code, w.in.code, sizeof(code));
+			if (write(fds[1], code, sizeof(code)) != (ssize_t)sizeof(code))
+				_exit(4);
+		}
+		_exit(0); /* no stop, no free: as if killed */
+	}
+	close(fds[1]);
+	while (got < n &&
+	       read(fds[0], codes[got], sizeof(codes[got])) == (ssize_t)sizeof(codes[got]))
+		got++;
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(got, n);
+}
+
+/* The size of a file, or -1. */
+static long long
+file_size(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
+/*
+ * Requests answered but only in the log when the process died are in the
+ * store after the next start, with their codes; repeats find them; the log
+ * is emptied.
+ */
+static void
+test_intake_replay_after_crash(void **state)
+{
+	struct fx *f = *state;
+	char codes[40][META_CODE_LEN + 1];
+	char subject[HASH_TEXT_LEN + 1], code[META_CODE_LEN + 1];
+	struct store_meta_req found;
+	struct lethe_err err = {0};
+	struct store *st = NULL;
+	struct intake *in;
+	char *log0 = intake_log_path(f->path, 0);
+
+	crash_with_log(f, 40, codes);
+	assert_true(file_size(log0) > 0);
+	assert_int_equal(store_open(f->path, &st, &err), LETHE_OK);
+	assert_int_equal(store_meta_by_code(st, codes[0], &found, &err), LETHE_E_NOTFOUND);
+	store_close(st);
+
+	in = start(f);
+	assert_int_equal(file_size(log0), 0);
+	assert_int_equal(store_open(f->path, &st, &err), LETHE_OK);
+	for (size_t i = 0; i < 40; i++) {
+		assert_int_equal(store_meta_by_code(st, codes[i], &found, &err), LETHE_OK);
+		assert_string_equal(found.app, "facebook");
+		assert_string_equal(found.state, "received");
+	}
+	store_close(st);
+	subject_of(1000 + 17, subject);
+	assert_false(submit_one(in, "facebook", subject, T0 + 1, code));
+	assert_string_equal(code, codes[17]);
+	intake_free(in);
+	/* Replayed twice (a crash during the replay): nothing doubles. */
+	in = start(f);
+	intake_free(in);
+	assert_int_equal(store_open(f->path, &st, &err), LETHE_OK);
+	assert_int_equal(store_meta_by_code(st, codes[39], &found, &err), LETHE_OK);
+	store_close(st);
+	free(log0);
+}
+
+/*
+ * A torn last group (a write cut short by the crash: never answered) is
+ * ignored; the groups before it are replayed.
+ */
+static void
+test_intake_torn_tail(void **state)
+{
+	struct fx *f = *state;
+	char codes[5][META_CODE_LEN + 1];
+	struct store_meta_req found;
+	struct lethe_err err = {0};
+	struct store *st = NULL;
+	char *log0 = intake_log_path(f->path, 0);
+	uint8_t head[64];
+	FILE *fp;
+
+	crash_with_log(f, 5, codes);
+	fp = fopen(log0, "r+b");
+	assert_non_null(fp);
+	assert_int_equal(fread(head, 1, sizeof(head), fp), sizeof(head));
+	/* A copy of the first group's start, cut off, and a flipped byte: no valid group. */
+	head[40] ^= 0x55;
+	assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+	assert_int_equal(fwrite(head, 1, sizeof(head), fp), sizeof(head));
+	fclose(fp);
+	intake_free(start(f));
+	assert_int_equal(store_open(f->path, &st, &err), LETHE_OK);
+	for (size_t i = 0; i < 5; i++)
+		assert_int_equal(store_meta_by_code(st, codes[i], &found, &err), LETHE_OK);
+	store_close(st);
+	assert_int_equal(file_size(log0), 0);
+	free(log0);
+}
+
+/* A clean stop leaves everything in the store and both log files empty. */
+static void
+test_intake_stop_empties_log(void **state)
+{
+	struct fx *f = *state;
+	struct intake *in = start(f);
+	char(*subj)[HASH_TEXT_LEN + 1] = xcalloc(300, sizeof(*subj));
+	struct store_meta_req found;
+	struct lethe_err err = {0};
+	struct store *st = NULL;
+	struct waiter *w;
+	char *log0 = intake_log_path(f->path, 0), *log1 = intake_log_path(f->path, 1);
+
+	for (size_t i = 0; i < 300; i++)
+		subject_of(5000 + i, subj[i]);
+	w = submit_all(in, "instagram", subj, 300, T0);
+	assert_true(file_size(log0) > 0);
+	intake_free(in);
+	assert_int_equal(file_size(log0), 0);
+	assert_int_equal(file_size(log1), 0);
+	assert_int_equal(store_open(f->path, &st, &err), LETHE_OK);
+	for (size_t i = 0; i < 300; i += 37)
+		assert_int_equal(store_meta_by_code(st, w[i].in.code, &found, &err), LETHE_OK);
+	store_close(st);
+	free(w);
+	free(subj);
+	free(log0);
+	free(log1);
+}
+
 /* Outside the repeat window a request is new. */
 static void
 test_intake_window(void **state)
@@ -319,8 +493,16 @@ test_intake_code_order(void **state)
 	assert_true(meta_code_ok(a));
 	assert_true(meta_code_ok(c));
 	assert_string_not_equal(a, b);
-	assert_memory_equal(a, b, META_CODE_TIME);
+	assert_int_equal(strlen(a), META_CODE_LEN);
+	/* The same 2 s step (its 6 chars); within it the 1/1024ths come from the real clock. */
+	assert_memory_equal(a, b, 6);
 	assert_true(strncmp(a, c, META_CODE_TIME) < 0);
+	/* Codes of the first format (32 chars) are still codes; other lengths are not. */
+	assert_true(meta_code_ok("2222223abcdefghijklmnopqrstuvwxy"));
+	assert_true(meta_code_ok("2222223abcdefghijklmnopqrstuvwxyz2"));
+	assert_false(meta_code_ok("2222223abcdefghijklmnopqrstuvwx"));    /* 31 */
+	assert_false(meta_code_ok("2222223abcdefghijklmnopqrstuvwxyz"));  /* 33 */
+	assert_false(meta_code_ok("2222223abcdefghijklmnopqrstuvwxyz1")); /* '1' */
 	/* Across every digit roll-over of the lowest time digit (25 -> 26 was '2' < 'z'). */
 	for (int64_t t = 0; t < 200; t += 2) {
 		meta_code_new(a, META_CODE_EPOCH + t);
@@ -338,6 +520,9 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_intake_repeat_many, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_intake_repeat_across_restart, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_intake_window, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_intake_replay_after_crash, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_intake_torn_tail, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_intake_stop_empties_log, setup, teardown),
 	    cmocka_unit_test(test_intake_code_order),
 	    cmocka_unit_test(test_seen_map),
 	};
