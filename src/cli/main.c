@@ -4,6 +4,8 @@
  */
 #include "util/fmacros.h"
 
+#include <malloc.h>
+
 #include "cli/cli.h"
 #include "util/log.h"
 
@@ -63,6 +65,14 @@ main(int argc, char **argv)
 	const char *lv = getenv("LETHE_LOG");
 	size_t i;
 
+	/*
+	 * Blocks of 128 KiB and more come from mmap and go back to the system
+	 * when freed.  glibc otherwise raises that threshold after the first
+	 * such free, and then large, long-lived blocks (the repeat map's 1 MiB
+	 * segments, SQLite's caches) land in the heaps, where what is freed
+	 * around them stays resident.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	if (lv != NULL && strcmp(lv, "debug") == 0)
 		log_set_verbosity(2);
 	if (argc < 2) {

@@ -49,6 +49,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <sodium.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -63,16 +64,15 @@
 #define EXPIRE_EVERY_MS 60000.0 /* forget requests older than the window this often */
 #define INTAKE_CACHE_KIB 512    /* page cache of the indexer's connection */
 #define CKPT_CACHE_KIB 64       /* page cache of the checkpointer's and committer's connections */
-#define GROUP_EAGER 8           /* write while the syncer is busy only from this many on */
 #define CHECKPOINT_S 1          /* the checkpointer runs this often (seconds) */
 #define INDEX_BATCH 4096        /* requests per indexer transaction, at most */
 #define INDEX_GATHER 512        /* the indexer waits for this many ... */
 #define INDEX_DELAY_MS 10       /* ... or this long, whichever comes first */
 #define INDEX_RETRY_MS 200      /* pause after a failed indexer transaction */
-#define LOG_SHRINK (1u << 20)   /* truncate the fully indexed active file past this */
 #define LOG_ROTATE (8u << 20)   /* switch files past this */
+#define LOG_PREALLOC (9u << 20) /* each file is written with zeros to this size first */
 #define LOG_MAGIC 0x3149544cu   /* "LTI1" */
-#define LOG_HDR 32              /* magic, count, payload length, 0, checksum */
+#define LOG_HDR 32              /* magic, count, payload length, epoch, checksum */
 #define LOG_SUM 16              /* BLAKE2b checksum bytes */
 #define LOG_MAX_GROUP (64u << 20)
 #define LOG_APP_MAX 255
@@ -98,54 +98,47 @@ struct pend {
 struct logfile {
 	char *path;        /* STATE-intakeN */
 	int fd;            /* open read-write */
-	uint64_t end;      /* bytes written (the next group goes there) */
+	uint64_t end;      /* bytes written in this epoch (the next group goes there) */
+	uint32_t epoch;    /* the epoch its groups are written with */
 	int64_t unindexed; /* records written and not yet in the store */
-	bool dirty;        /* written since the syncer last synced it */
 };
 
 struct intake {
-	int64_t repeat_window;        /* seconds */
-	void (*on_commit)(void *);    /* after an indexer batch */
-	void *arg;                    /* for on_commit */
-	pthread_mutex_t mu;           /* guards the fields up to smu */
-	pthread_cond_t work;          /* queue became non-empty, or stop */
-	struct intake_req *head;      /* queue, oldest first */
-	struct intake_req *tail;      /* last queued */
-	size_t queued;                /* requests in the queue (head..tail) */
-	bool stop;                    /* finish and exit */
-	int64_t groups;               /* groups written */
-	struct intake_req *sync_head; /* written groups awaiting the fsync, oldest first */
-	struct intake_req *sync_tail; /* last of them */
-	struct pend *syncp_head;      /* their new requests */
-	struct pend *syncp_tail;      /* last of them */
-	bool committer_done;          /* the committer exited: the syncer drains and exits */
-	bool syncing;                 /* the syncer is in an fsync */
-	bool sync_failed;             /* an fsync failed: refuse everything until restart */
-	pthread_cond_t sync_cv;       /* sync_head became non-empty, or committer_done */
-	int64_t syncs;                /* fsyncs done */
-	struct pend *idx_head;        /* durable, waiting for the indexer, oldest first */
-	struct pend *idx_tail;        /* last of them */
-	size_t idx_n;                 /* how many */
-	bool syncer_done;             /* the syncer exited: the indexer drains and exits */
-	pthread_cond_t idx_cv;        /* idx_head became non-empty, syncer_done, or indexed grew */
-	int64_t written;              /* requests written to the log */
-	int64_t indexed;              /* of them, in the store */
-	bool index_failed;            /* the indexer's last transaction failed */
-	int settling;                 /* intake_settle() callers waiting: index at once */
-	bool hold;                    /* intake_hold_index(): the indexer waits */
-	int64_t submitted;            /* requests submitted */
-	int64_t rate_count;           /* submitted at rate_at */
-	double rate_at;               /* monotonic ms of intake_busy()'s last measure */
-	bool busy;                    /* its verdict */
-	struct logfile files[2];      /* the log */
-	int active;                   /* the file groups go to */
-	pthread_cond_t ck_cv;         /* signalled at stop */
-	pthread_mutex_t smu;          /* guards seen, pmap, pcap, pn */
-	struct seen *seen;            /* the window's indexed requests */
-	struct pend **pmap;           /* pending requests by fp (chains, newest first) */
-	size_t pcap;                  /* buckets (a power of two) */
-	size_t pn;                    /* pending requests in the map */
-	/* Committer only. */
+	int64_t repeat_window;     /* seconds */
+	void (*on_commit)(void *); /* after an indexer batch */
+	void *arg;                 /* for on_commit */
+	pthread_mutex_t mu;        /* guards the fields up to smu */
+	pthread_cond_t work;       /* queue became non-empty, or stop */
+	struct intake_req *head;   /* queue, oldest first */
+	struct intake_req *tail;   /* last queued */
+	bool stop;                 /* finish and exit */
+	int64_t groups;            /* groups written */
+	bool sync_failed;          /* a write or fsync failed: refuse everything until restart */
+	int64_t syncs;             /* fsyncs done */
+	struct pend *idx_head;     /* durable, waiting for the indexer, oldest first */
+	struct pend *idx_tail;     /* last of them */
+	size_t idx_n;              /* how many */
+	bool writer_done;          /* the committer exited: the indexer drains and exits */
+	pthread_cond_t idx_cv;     /* idx_head became non-empty, writer_done, or indexed grew */
+	int64_t written;           /* requests written to the log */
+	int64_t indexed;           /* of them, in the store */
+	bool index_failed;         /* the indexer's last transaction failed */
+	int settling;              /* intake_settle() callers waiting: index at once */
+	bool hold;                 /* intake_hold_index(): the indexer waits */
+	int64_t submitted;         /* requests submitted */
+	int64_t rate_count;        /* submitted at rate_at */
+	double rate_at;            /* monotonic ms of intake_busy()'s last measure */
+	bool busy;                 /* its verdict */
+	struct logfile files[2];   /* the log */
+	pthread_cond_t ck_cv;      /* signalled at stop */
+	pthread_mutex_t smu;       /* guards seen, pmap, pcap, pn */
+	struct seen *seen;         /* the window's indexed requests */
+	struct pend **pmap;        /* pending requests by fp (chains, newest first) */
+	size_t pcap;               /* buckets (a power of two) */
+	size_t pn;                 /* pending requests in the map */
+	/* Committer only (and start and stop, when it does not run). */
+	int active;        /* the file groups go to */
+	uint32_t epoch;    /* the last epoch given to a file */
 	struct store *st;  /* lookups */
 	uint8_t *buf;      /* the group being written */
 	size_t bufcap;     /* its capacity */
@@ -155,12 +148,11 @@ struct intake {
 	char *walpath;    /* the state store's WAL file */
 	int walfd;        /* open on walpath once it exists, or -1 */
 	/* Threads. */
-	pthread_t thr;      /* the committer */
-	pthread_t sync_thr; /* the syncer */
-	pthread_t idx_thr;  /* the indexer */
-	pthread_t ck_thr;   /* the checkpointer */
-	bool ck_started;    /* ck_thr runs */
-	struct store *ck;   /* the checkpointer's connection */
+	pthread_t thr;     /* the committer */
+	pthread_t idx_thr; /* the indexer */
+	pthread_t ck_thr;  /* the checkpointer */
+	bool ck_started;   /* ck_thr runs */
+	struct store *ck;  /* the checkpointer's connection */
 };
 
 /* ---- the pending map ----------------------------------------------------- */
@@ -303,12 +295,12 @@ group_sum(const uint8_t *hdr, const uint8_t *payload, size_t len, uint8_t out[LO
 
 /* Fill the header of a group of @count records, @len payload bytes after it. */
 static void
-group_seal(uint8_t *g, uint32_t count, size_t len)
+group_seal(uint8_t *g, uint32_t count, size_t len, uint32_t epoch)
 {
 	put_le(g, LOG_MAGIC, 4);
 	put_le(g + 4, count, 4);
 	put_le(g + 8, len, 4);
-	put_le(g + 12, 0, 4);
+	put_le(g + 12, epoch, 4);
 	group_sum(g, g + LOG_HDR, len, g + 16);
 }
 
@@ -330,14 +322,30 @@ pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
 	return true;
 }
 
-/* Empty log file @i for good (truncate, then fdatasync).  Committer or start only. */
-static bool
-log_truncate(struct intake *in, int i)
+/*
+ * Start file @i over: the next group goes to its start with a new epoch.
+ * Nothing is written: replay reads a file only while its groups carry the
+ * epoch of its first group, so whatever an earlier epoch left further on
+ * is never read again.  (Groups are written in order and each is fsynced
+ * before the next is written, so the first group on disk is the newest
+ * epoch's if any of that epoch's groups is on disk.)
+ */
+static void
+log_reset(struct intake *in, int i)
 {
+	in->files[i].end = 0;
+	in->files[i].epoch = ++in->epoch;
+}
+
+/* Mark file @i empty on disk (zero its first header, fsync). */
+static bool
+log_clear(struct intake *in, int i)
+{
+	static const uint8_t zero[LOG_HDR];
 	struct logfile *f = &in->files[i];
 
-	if (ftruncate(f->fd, 0) != 0 || fdatasync(f->fd) != 0) {
-		log_warn("intake: cannot truncate %s", f->path);
+	if (!pwrite_all(f->fd, zero, sizeof(zero), 0) || fdatasync(f->fd) != 0) {
+		log_warn("intake: cannot clear %s", f->path);
 		return false;
 	}
 	f->end = 0;
@@ -345,11 +353,12 @@ log_truncate(struct intake *in, int i)
 }
 
 /*
- * Before a group is written: empty what is fully indexed, and switch files
- * once the active one is past LOG_ROTATE.  A failed truncation counts as a
- * failed fsync (the file's state on disk is then unknown).
+ * Before a group is written: start over a file whose records are all in
+ * the store, and switch files once the active one is past LOG_ROTATE (if
+ * the other is free).  Under a trickle the active file starts over at
+ * every group, so groups keep landing in its first pages.
  */
-static bool
+static void
 log_maintain(struct intake *in)
 {
 	int a = in->active, b = 1 - a;
@@ -360,13 +369,14 @@ log_maintain(struct intake *in)
 	ub = in->files[b].unindexed;
 	pthread_mutex_unlock(&in->mu);
 	/* Only this thread adds records, so a count seen at 0 stays 0 until it writes. */
-	if (in->files[b].end > 0 && ub == 0 && !log_truncate(in, b))
-		return false;
-	if (in->files[a].end >= LOG_ROTATE && in->files[b].end == 0)
+	if (in->files[b].end > 0 && ub == 0)
+		in->files[b].end = 0; /* free: it gets an epoch when it becomes active */
+	if (in->files[a].end >= LOG_ROTATE && in->files[b].end == 0) {
 		in->active = b;
-	else if (in->files[a].end >= LOG_SHRINK && ua == 0 && !log_truncate(in, a))
-		return false;
-	return true;
+		log_reset(in, b);
+	} else if (in->files[a].end > 0 && ua == 0) {
+		log_reset(in, a);
+	}
 }
 
 /* ---- the committer ------------------------------------------------------- */
@@ -466,16 +476,11 @@ write_group(struct intake *in, struct intake_req *group, struct pend **pends, si
 	pthread_mutex_unlock(&in->smu);
 	if (count == 0)
 		return true;
-	if (!log_maintain(in)) {
-		pthread_mutex_lock(&in->mu);
-		in->sync_failed = true;
-		pthread_mutex_unlock(&in->mu);
-		goto fail;
-	}
+	log_maintain(in);
 	/* The active file may have changed: the group goes where log_maintain() says. */
 	for (struct pend *p = head; p != NULL; p = p->next)
 		p->file = in->active;
-	group_seal(in->buf, count, used - LOG_HDR);
+	group_seal(in->buf, count, used - LOG_HDR, in->files[in->active].epoch);
 	if (!pwrite_all(in->files[in->active].fd, in->buf, used, in->files[in->active].end)) {
 		log_warn("intake: cannot write to %s", in->files[in->active].path);
 		goto fail;
@@ -520,6 +525,15 @@ complete(struct intake_req *list)
 	}
 }
 
+/*
+ * The committer: takes the whole queue as one group, writes its new
+ * requests to the log, fsyncs, answers, and hands the new requests to the
+ * indexer; meanwhile the next group gathers in the queue.  A failed write
+ * or fsync is permanent (in->sync_failed): after a writeback error Linux may
+ * mark the pages clean, so a later fdatasync could succeed without those
+ * pages on disk, and a repeat would then find a request that was never
+ * written and answer 200 with its code.
+ */
 static void *
 committer(void *arg)
 {
@@ -528,58 +542,57 @@ committer(void *arg)
 	prctl(PR_SET_NAME, "lethe-intake", 0, 0, 0); /* name in top and perf */
 	pthread_mutex_lock(&in->mu);
 	for (;;) {
-		struct intake_req *group, *last;
+		struct intake_req *group, *r;
 		struct pend *pends, *plast;
 		size_t npend;
 		bool ok;
 
-		/*
-		 * While the syncer is busy, let a group grow (up to GROUP_EAGER): it
-		 * could not be answered before that fsync ends anyway.
-		 */
-		while ((in->head == NULL || (in->syncing && in->queued < GROUP_EAGER)) && !in->stop)
+		while (in->head == NULL && !in->stop)
 			pthread_cond_wait(&in->work, &in->mu);
 		if (in->head == NULL)
 			break;
 		group = in->head;
-		last = in->tail;
 		in->head = in->tail = NULL;
-		in->queued = 0;
 		pthread_mutex_unlock(&in->mu);
 
 		ok = write_group(in, group, &pends, &npend);
-		maybe_expire(in, group->now);
+		if (ok && npend > 0 && fdatasync(in->files[pends->file].fd) != 0) {
+			log_warn("intake: fdatasync of %s failed; answering 503 to every deletion "
+			         "request until lethe is restarted",
+			         in->files[pends->file].path);
+			ok = false;
+			for (r = group; r != NULL; r = r->next)
+				r->rc = LETHE_E_IO;
+		}
+		complete(group);
+		maybe_expire(in, time_now());
 
 		pthread_mutex_lock(&in->mu);
-		if (!ok) {
-			pthread_mutex_unlock(&in->mu);
-			complete(group);
-			pthread_mutex_lock(&in->mu);
-			continue;
-		}
-		/* Written (or nothing to write), not yet durable: the syncer answers. */
+		if (!ok)
+			in->sync_failed = true;
 		if (npend > 0) {
-			in->groups++;
+			/* In the log (durable or not): the indexer moves them (a restart would). */
+			if (ok) {
+				in->groups++;
+				in->syncs++;
+			}
 			in->written += (int64_t)npend;
 			in->files[pends->file].unindexed += (int64_t)npend;
-			in->files[pends->file].dirty = true;
 			for (plast = pends; plast->next != NULL; plast = plast->next)
 				;
-			if (in->syncp_tail != NULL)
-				in->syncp_tail->next = pends;
+			if (in->idx_tail != NULL)
+				in->idx_tail->next = pends;
 			else
-				in->syncp_head = pends;
-			in->syncp_tail = plast;
+				in->idx_head = pends;
+			in->idx_tail = plast;
+			in->idx_n += npend;
+			if (in->idx_n >= INDEX_GATHER || in->idx_head == pends)
+				pthread_cond_broadcast(
+				    &in->idx_cv); /* enough, or the clock starts */
 		}
-		if (in->sync_tail != NULL)
-			in->sync_tail->next = group;
-		else
-			in->sync_head = group;
-		in->sync_tail = last;
-		pthread_cond_signal(&in->sync_cv);
 	}
-	in->committer_done = true;
-	pthread_cond_signal(&in->sync_cv);
+	in->writer_done = true;
+	pthread_cond_broadcast(&in->idx_cv);
 	pthread_mutex_unlock(&in->mu);
 	return NULL;
 }
@@ -605,89 +618,6 @@ sync_dir_of(const char *path)
 		close(fd);
 	free(dir);
 	return ok;
-}
-
-/* ---- the syncer ---------------------------------------------------------- */
-
-/*
- * The syncer: takes every written group, makes it durable with one
- * fdatasync of each file written since, while the committer already works
- * on the next group, then answers them and hands their new requests to the
- * indexer.  A failure is permanent (in->sync_failed): after a writeback
- * error Linux may mark the pages clean, so a later fdatasync could succeed
- * without those pages on disk, and a repeat would then find a request that
- * was never written and answer 200 with its code.
- */
-static void *
-syncer(void *arg)
-{
-	struct intake *in = arg;
-
-	prctl(PR_SET_NAME, "lethe-sync", 0, 0, 0);
-	pthread_mutex_lock(&in->mu);
-	for (;;) {
-		struct intake_req *list, *r;
-		struct pend *pends, *plast;
-		bool dirty[2], ok = true;
-
-		while (in->sync_head == NULL && !in->committer_done)
-			pthread_cond_wait(&in->sync_cv, &in->mu);
-		if (in->sync_head == NULL)
-			break;
-		list = in->sync_head;
-		pends = in->syncp_head;
-		plast = in->syncp_tail;
-		in->sync_head = in->sync_tail = NULL;
-		in->syncp_head = in->syncp_tail = NULL;
-		for (int i = 0; i < 2; i++) {
-			dirty[i] = in->files[i].dirty;
-			in->files[i].dirty = false;
-		}
-		in->syncing = true;
-		pthread_mutex_unlock(&in->mu);
-
-		for (int i = 0; i < 2 && ok; i++)
-			if (dirty[i] && fdatasync(in->files[i].fd) != 0) {
-				log_warn("intake: fdatasync of %s failed; answering 503 to every "
-				         "deletion request until lethe is restarted",
-				         in->files[i].path);
-				ok = false;
-			}
-		if (!ok)
-			for (r = list; r != NULL; r = r->next)
-				r->rc = LETHE_E_IO;
-		complete(list);
-
-		pthread_mutex_lock(&in->mu);
-		if (ok) {
-			if (dirty[0] || dirty[1])
-				in->syncs++;
-		} else {
-			in->sync_failed = true;
-		}
-		/* Durable or not, they are in the log: the indexer moves them (a restart would). */
-		if (pends != NULL) {
-			if (in->idx_tail != NULL)
-				in->idx_tail->next = pends;
-			else
-				in->idx_head = pends;
-			in->idx_tail = plast;
-			for (struct pend *p = pends; p != NULL; p = p->next)
-				in->idx_n++;
-			if (in->idx_n >= INDEX_GATHER)
-				pthread_cond_broadcast(&in->idx_cv);
-			else if (in->idx_head == pends)
-				pthread_cond_broadcast(
-				    &in->idx_cv); /* the indexer starts its clock */
-		}
-		in->syncing = false;
-		if (in->head != NULL)
-			pthread_cond_signal(&in->work);
-	}
-	in->syncer_done = true;
-	pthread_cond_broadcast(&in->idx_cv);
-	pthread_mutex_unlock(&in->mu);
-	return NULL;
 }
 
 /* ---- the indexer --------------------------------------------------------- */
@@ -760,7 +690,7 @@ indexer(void *arg)
 		size_t n = 0;
 		lethe_rc rc;
 
-		while ((in->idx_head == NULL || in->hold) && !in->syncer_done)
+		while ((in->idx_head == NULL || in->hold) && !in->writer_done)
 			pthread_cond_wait(&in->idx_cv, &in->mu);
 		if (in->idx_head == NULL || in->hold)
 			break;
@@ -769,7 +699,7 @@ indexer(void *arg)
 		 * tail pages once instead of once per group.  Nobody waits on it
 		 * but a status lookup (intake_settle) and the runner.
 		 */
-		if (in->idx_n < INDEX_GATHER && !in->syncer_done && !in->settling) {
+		if (in->idx_n < INDEX_GATHER && !in->writer_done && !in->settling) {
 			struct timespec until;
 
 			clock_gettime(CLOCK_REALTIME, &until);
@@ -778,7 +708,7 @@ indexer(void *arg)
 				until.tv_sec++;
 				until.tv_nsec -= 1000000000L;
 			}
-			while (in->idx_n < INDEX_GATHER && !in->syncer_done && !in->settling)
+			while (in->idx_n < INDEX_GATHER && !in->writer_done && !in->settling)
 				if (pthread_cond_timedwait(&in->idx_cv, &in->mu, &until) != 0)
 					break;
 		}
@@ -813,7 +743,7 @@ indexer(void *arg)
 			in->idx_head = batch;
 			in->idx_n += n;
 			in->index_failed = true;
-			stopping = in->syncer_done;
+			stopping = in->writer_done;
 			if (stopping)
 				break; /* the next start replays them from the log */
 			pthread_mutex_unlock(&in->mu);
@@ -890,6 +820,7 @@ checkpointer(void *arg)
 		pthread_mutex_unlock(&in->mu);
 		if (store_checkpoint(in->ck, wal_too_big(in), &err) != LETHE_OK)
 			log_warnx("intake: %s", err.msg);
+		malloc_trim(0);
 		pthread_mutex_lock(&in->mu);
 	}
 	pthread_mutex_unlock(&in->mu);
@@ -904,29 +835,22 @@ intake_log_path(const char *path, int i)
 	return xasprintf("%s-intake%d", path, i);
 }
 
-/* Read all of file @fd (at most @max bytes) into *@out; its length to *@n. */
+/* Read @n bytes at @off of @fd into @p; false on a short read or an error. */
 static bool
-read_file(int fd, uint8_t **out, size_t *n)
+pread_all(int fd, uint8_t *p, size_t n, uint64_t off)
 {
-	struct stat sb;
-	size_t got = 0;
-
-	*out = NULL;
-	*n = 0;
-	if (fstat(fd, &sb) != 0)
-		return false;
-	*out = xmalloc(sb.st_size > 0 ? (size_t)sb.st_size : 1);
-	while (got < (size_t)sb.st_size) {
-		ssize_t r = pread(fd, *out + got, (size_t)sb.st_size - got, (off_t)got);
+	while (n > 0) {
+		ssize_t r = pread(fd, p, n, (off_t)off);
 
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
-			break;
-		got += (size_t)r;
+			return false;
+		p += r;
+		n -= (size_t)r;
+		off += (uint64_t)r;
 	}
-	*n = got;
-	return got == (size_t)sb.st_size;
+	return true;
 }
 
 /* True if the @n bytes at @s are printable ASCII without spaces. */
@@ -939,84 +863,134 @@ printable(const uint8_t *s, size_t n)
 	return true;
 }
 
-/*
- * Insert the records of log @data (@n bytes) into the store (a code already
- * there is skipped); the count to *@count.  Stops at the first group that
- * does not check out (a torn last write).
- */
+/* Insert the records of one group's payload @g (@len bytes, @nrec records) into the store. */
 static lethe_rc
-replay(struct intake *in, const char *path, const uint8_t *data, size_t n, int64_t *count,
-       struct lethe_err *err)
+replay_group(struct intake *in, const char *path, uint64_t at, const uint8_t *g, size_t len,
+             uint32_t nrec, int64_t *count, struct lethe_err *err)
 {
-	size_t off = 0;
+	size_t pos = 0;
 	lethe_rc rc = LETHE_OK;
 
-	while (rc == LETHE_OK && n - off >= LOG_HDR) {
-		const uint8_t *g = data + off;
-		uint32_t nrec = (uint32_t)get_le(g + 4, 4);
-		size_t len = get_le(g + 8, 4), pos = 0;
-		uint8_t sum[LOG_SUM];
+	for (uint32_t k = 0; rc == LETHE_OK && k < nrec; k++) {
+		const uint8_t *rec = g + pos;
+		size_t na, nb;
+		char code[META_CODE_LEN + 1], subject[HASH_TEXT_LEN + 1], app[LOG_APP_MAX + 1];
 
-		if (get_le(g, 4) != LOG_MAGIC || len > n - off - LOG_HDR)
-			break;
-		group_sum(g, g + LOG_HDR, len, sum);
-		if (sodium_memcmp(sum, g + 16, LOG_SUM) != 0)
-			break;
-		for (uint32_t k = 0; rc == LETHE_OK && k < nrec; k++) {
-			const uint8_t *rec = g + LOG_HDR + pos;
-			size_t na, nb;
-			char code[META_CODE_LEN + 1], subject[HASH_TEXT_LEN + 1],
-			    app[LOG_APP_MAX + 1];
+		if (len - pos < REC_FIXED)
+			goto bad;
+		na = rec[8];
+		nb = get_le(rec + 9, 2);
+		if (len - pos - REC_FIXED < na + nb || na == 0)
+			goto bad;
+		memcpy(code, rec + 11, META_CODE_LEN);
+		code[META_CODE_LEN] = '\0';
+		memcpy(subject, rec + 11 + META_CODE_LEN, HASH_TEXT_LEN);
+		subject[HASH_TEXT_LEN] = '\0';
+		memcpy(app, rec + REC_FIXED, na);
+		app[na] = '\0';
+		if (!meta_code_ok(code) || !printable((const uint8_t *)subject, HASH_TEXT_LEN) ||
+		    !printable((const uint8_t *)app, na))
+			goto bad;
+		rc = store_meta_restore(in->ix, code, app, subject, rec + REC_FIXED + na, nb,
+		                        (int64_t)get_le(rec, 8), count, err);
+		pos += REC_FIXED + na + nb;
+	}
+	return rc;
+bad:
+	/* The checksum held, so this is no torn write: refuse to guess. */
+	return lethe_err_set(err, LETHE_E_IO,
+	                     "intake log %s: a bad record in the group at offset %llu; move the "
+	                     "file away to start without it (its requests are then lost)",
+	                     path, (unsigned long long)at);
+}
 
-			if (len - pos < REC_FIXED)
-				return lethe_err_set(err, LETHE_E_IO,
-				                     "intake log %s: bad record at %zu", path, off);
-			na = rec[8];
-			nb = get_le(rec + 9, 2);
-			if (len - pos - REC_FIXED < na + nb || na == 0)
-				return lethe_err_set(err, LETHE_E_IO,
-				                     "intake log %s: bad record at %zu", path, off);
-			memcpy(code, rec + 11, META_CODE_LEN);
-			code[META_CODE_LEN] = '\0';
-			memcpy(subject, rec + 11 + META_CODE_LEN, HASH_TEXT_LEN);
-			subject[HASH_TEXT_LEN] = '\0';
-			memcpy(app, rec + REC_FIXED, na);
-			app[na] = '\0';
-			if (!meta_code_ok(code) ||
-			    !printable((const uint8_t *)subject, HASH_TEXT_LEN) ||
-			    !printable((const uint8_t *)app, na))
-				return lethe_err_set(err, LETHE_E_IO,
-				                     "intake log %s: bad record at %zu", path, off);
-			rc = store_meta_restore(in->ix, code, app, subject, rec + REC_FIXED + na,
-			                        nb, (int64_t)get_le(rec, 8), count, err);
-			pos += REC_FIXED + na + nb;
+/*
+ * Insert the requests of log file @i into the store (a code already there
+ * is skipped): its groups from the start, while each carries the epoch of
+ * the first and its checksum holds (the first that does not is where the
+ * epoch's writing ended, or a write cut short).  Reads one group at a time.
+ */
+static lethe_rc
+replay(struct intake *in, int i, uint32_t epoch, int64_t *count, struct lethe_err *err)
+{
+	struct logfile *f = &in->files[i];
+	uint8_t *buf = NULL;
+	size_t cap = 0;
+	uint64_t off = 0;
+	struct stat sb;
+	lethe_rc rc = LETHE_OK;
+
+	if (fstat(f->fd, &sb) != 0)
+		return lethe_err_set(err, LETHE_E_IO, "cannot read %s", f->path);
+	while (rc == LETHE_OK && (uint64_t)sb.st_size - off >= LOG_HDR) {
+		uint8_t h[LOG_HDR], sum[LOG_SUM];
+		size_t len;
+
+		if (!pread_all(f->fd, h, sizeof(h), off))
+			return lethe_err_set(err, LETHE_E_IO, "cannot read %s", f->path);
+		len = get_le(h + 8, 4);
+		if (get_le(h, 4) != LOG_MAGIC || get_le(h + 12, 4) != epoch ||
+		    len > LOG_MAX_GROUP || len > (uint64_t)sb.st_size - off - LOG_HDR)
+			break;
+		if (len > cap) {
+			cap = len;
+			buf = xrealloc(buf, cap);
 		}
+		if (!pread_all(f->fd, buf, len, off + LOG_HDR)) {
+			free(buf);
+			return lethe_err_set(err, LETHE_E_IO, "cannot read %s", f->path);
+		}
+		group_sum(h, buf, len, sum);
+		if (sodium_memcmp(sum, h + 16, LOG_SUM) != 0)
+			break;
+		rc = replay_group(in, f->path, off, buf, len, (uint32_t)get_le(h + 4, 4), count,
+		                  err);
 		off += LOG_HDR + len;
 	}
-	if (rc == LETHE_OK && off < n)
-		log_warnx("intake: ignoring the last %zu bytes of %s (a write cut short)", n - off,
-		          path);
+	free(buf);
 	return rc;
 }
 
-/* The receipt time of the first record of log @data, or INT64_MAX. */
-static int64_t
-first_time(const uint8_t *data, size_t n)
+/* The epoch of log file @fd (its first group's), or 0 if it starts with no group. */
+static uint32_t
+file_epoch(int fd)
 {
-	if (n < LOG_HDR + REC_FIXED || get_le(data, 4) != LOG_MAGIC)
-		return INT64_MAX;
-	return (int64_t)get_le(data + LOG_HDR, 8);
+	uint8_t h[LOG_HDR];
+
+	if (!pread_all(fd, h, sizeof(h), 0) || get_le(h, 4) != LOG_MAGIC)
+		return 0;
+	return (uint32_t)get_le(h + 12, 4);
+}
+
+/* Write zeros to file @i up to LOG_PREALLOC: later fsyncs then write data only. */
+static bool
+log_prealloc(struct intake *in, int i)
+{
+	static const uint8_t zero[65536];
+	struct logfile *f = &in->files[i];
+	struct stat sb;
+	uint64_t have;
+
+	if (fstat(f->fd, &sb) != 0)
+		return false;
+	have = (uint64_t)sb.st_size;
+	if (have >= LOG_PREALLOC)
+		return true;
+	for (size_t off = have; off < LOG_PREALLOC; off += sizeof(zero))
+		if (!pwrite_all(f->fd, zero, sizeof(zero), off))
+			return false;
+	return fdatasync(f->fd) == 0;
 }
 
 /*
- * Open both log files, move what they hold into the store (the older file
- * first, so ids follow receipt order), make that durable, then empty them.
+ * Open both log files, move what they hold into the store (the older
+ * epoch first, so ids follow receipt order), make that durable, mark the
+ * files empty, and write them out to LOG_PREALLOC.
  */
 static lethe_rc
 log_open_replay(struct intake *in, const char *path, struct lethe_err *err)
 {
-	uint8_t *data[2] = {NULL, NULL};
-	size_t len[2] = {0, 0};
+	uint32_t ep[2];
 	bool created = false;
 	int64_t count = 0;
 	lethe_rc rc = LETHE_OK;
@@ -1034,49 +1008,43 @@ log_open_replay(struct intake *in, const char *path, struct lethe_err *err)
 		if (f->fd < 0)
 			return lethe_err_set(err, LETHE_E_IO, "cannot open the intake log %s: %s",
 			                     f->path, strerror(errno));
-		if (!read_file(f->fd, &data[i], &len[i])) {
-			rc = lethe_err_set(err, LETHE_E_IO, "cannot read the intake log %s",
-			                   f->path);
-			goto out;
-		}
+		ep[i] = file_epoch(f->fd);
 	}
-	if (created && !sync_dir_of(path)) {
-		rc = lethe_err_set(err, LETHE_E_IO, "cannot sync the directory of %s", path);
-		goto out;
+	if (ep[1] != 0 && (ep[0] == 0 || ep[1] < ep[0])) {
+		order[0] = 1;
+		order[1] = 0;
 	}
-	if (len[0] + len[1] > 0) {
-		if (first_time(data[1], len[1]) < first_time(data[0], len[0])) {
-			order[0] = 1;
-			order[1] = 0;
-		}
+	in->epoch = ep[0] > ep[1] ? ep[0] : ep[1];
+	if (ep[0] != 0 || ep[1] != 0) {
 		rc = store_begin(in->ix, err);
 		for (int k = 0; rc == LETHE_OK && k < 2; k++)
-			rc = replay(in, in->files[order[k]].path, data[order[k]], len[order[k]],
-			            &count, err);
+			if (ep[order[k]] != 0)
+				rc = replay(in, order[k], ep[order[k]], &count, err);
 		if (rc == LETHE_OK)
 			rc = store_commit(in->ix, err);
 		if (rc != LETHE_OK) {
 			store_rollback(in->ix);
-			goto out;
+			return rc;
 		}
-		if (!wal_sync(in)) {
-			rc = lethe_err_set(err, LETHE_E_IO, "cannot sync the state store's WAL");
-			goto out;
-		}
+		if (!wal_sync(in))
+			return lethe_err_set(err, LETHE_E_IO, "cannot sync the state store's WAL");
 		for (int i = 0; i < 2; i++)
-			if (len[i] > 0 && !log_truncate(in, i)) {
-				rc = lethe_err_set(err, LETHE_E_IO, "cannot truncate %s",
-				                   in->files[i].path);
-				goto out;
-			}
+			if (ep[i] != 0 && !log_clear(in, i))
+				return lethe_err_set(err, LETHE_E_IO, "cannot clear %s",
+				                     in->files[i].path);
 		if (count > 0)
 			log_info("intake: %lld requests recovered from the intake log",
 			         (long long)count);
 	}
-out:
-	free(data[0]);
-	free(data[1]);
-	return rc;
+	for (int i = 0; i < 2; i++)
+		if (!log_prealloc(in, i))
+			return lethe_err_set(err, LETHE_E_IO, "cannot write the intake log %s: %s",
+			                     in->files[i].path, strerror(errno));
+	if (created && !sync_dir_of(path))
+		return lethe_err_set(err, LETHE_E_IO, "cannot sync the directory of %s", path);
+	in->active = 0;
+	log_reset(in, 0);
+	return LETHE_OK;
 }
 
 /* ---- interface ----------------------------------------------------------- */
@@ -1149,25 +1117,15 @@ intake_start(const char *path, int64_t repeat_window, void (*on_commit)(void *),
 	pthread_mutex_init(&in->mu, NULL);
 	pthread_mutex_init(&in->smu, NULL);
 	pthread_cond_init(&in->work, NULL);
-	pthread_cond_init(&in->sync_cv, NULL);
 	pthread_cond_init(&in->idx_cv, NULL);
 	pthread_cond_init(&in->ck_cv, NULL);
 	if (pthread_create(&in->idx_thr, NULL, indexer, in) != 0)
 		goto fail_threads;
-	if (pthread_create(&in->sync_thr, NULL, syncer, in) != 0) {
-		pthread_mutex_lock(&in->mu);
-		in->syncer_done = true;
-		pthread_cond_broadcast(&in->idx_cv);
-		pthread_mutex_unlock(&in->mu);
-		pthread_join(in->idx_thr, NULL);
-		goto fail_threads;
-	}
 	if (pthread_create(&in->thr, NULL, committer, in) != 0) {
 		pthread_mutex_lock(&in->mu);
-		in->committer_done = true;
-		pthread_cond_broadcast(&in->sync_cv);
+		in->writer_done = true;
+		pthread_cond_broadcast(&in->idx_cv);
 		pthread_mutex_unlock(&in->mu);
-		pthread_join(in->sync_thr, NULL);
 		pthread_join(in->idx_thr, NULL);
 		goto fail_threads;
 	}
@@ -1182,7 +1140,6 @@ fail_threads:
 	pthread_mutex_destroy(&in->mu);
 	pthread_mutex_destroy(&in->smu);
 	pthread_cond_destroy(&in->work);
-	pthread_cond_destroy(&in->sync_cv);
 	pthread_cond_destroy(&in->idx_cv);
 	pthread_cond_destroy(&in->ck_cv);
 fail:
@@ -1206,9 +1163,8 @@ intake_submit(struct intake *in, struct intake_req *r)
 	else
 		in->head = r;
 	in->tail = r;
-	in->queued++;
 	in->submitted++;
-	if (in->head == r || in->queued == GROUP_EAGER)
+	if (in->head == r)
 		pthread_cond_signal(&in->work);
 	pthread_mutex_unlock(&in->mu);
 }
@@ -1230,7 +1186,7 @@ intake_settle(struct intake *in, int timeout_ms)
 	target = in->written;
 	in->settling++;
 	pthread_cond_broadcast(&in->idx_cv);
-	while (in->indexed < target && !in->index_failed && !in->syncer_done)
+	while (in->indexed < target && !in->index_failed && !in->writer_done)
 		if (pthread_cond_timedwait(&in->idx_cv, &in->mu, &until) != 0)
 			break;
 	in->settling--;
@@ -1252,7 +1208,6 @@ intake_stop(struct intake *in)
 	pthread_cond_signal(&in->ck_cv);
 	pthread_mutex_unlock(&in->mu);
 	pthread_join(in->thr, NULL);
-	pthread_join(in->sync_thr, NULL);
 	pthread_join(in->idx_thr, NULL);
 	if (in->ck_started)
 		pthread_join(in->ck_thr, NULL);
@@ -1260,7 +1215,7 @@ intake_stop(struct intake *in)
 	if (in->idx_head == NULL && !in->sync_failed)
 		for (int i = 0; i < 2; i++)
 			if (in->files[i].end > 0)
-				(void)log_truncate(in, i);
+				(void)log_clear(in, i);
 }
 
 void
@@ -1279,7 +1234,6 @@ intake_free(struct intake *in)
 	pthread_mutex_destroy(&in->mu);
 	pthread_mutex_destroy(&in->smu);
 	pthread_cond_destroy(&in->work);
-	pthread_cond_destroy(&in->sync_cv);
 	pthread_cond_destroy(&in->idx_cv);
 	pthread_cond_destroy(&in->ck_cv);
 	intake_release(in);

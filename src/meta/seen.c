@@ -2,30 +2,43 @@
 /*
  * seen.c - the repeat window's requests in memory (see seen.h).
  *
- * Open addressing with linear probing over a power-of-two table of 8-byte
- * slots: a 32-bit fingerprint (which also picks the slot) and the request
- * id as an offset from a base (ids grow with time, so offsets stay small);
- * offset 0 is a free slot.  Removal (seen_expire) rebuilds the table, so
- * probing never meets tombstones.
+ * A list of segments, each an open-addressing table (linear probing) of
+ * SEG_SLOTS 4-byte slots over a range of ids: the low SEG_BITS bits of a
+ * slot are the id's offset from the segment's base (0 = free slot), the
+ * high bits the top of the subject's 32-bit fingerprint, whose low SEG_BITS
+ * bits pick the home slot.  New ids go to the newest segment until it is
+ * SEG_FILL full or the offset would not fit; then a new segment starts.  So
+ * the map grows a segment (1 MiB) at a time instead of doubling (which
+ * briefly needed three times the table), holds a request in about 5.3
+ * bytes, and a lookup probes each segment once (a few segments for a
+ * million requests).  Expiry drops the segments below the window and
+ * rebuilds the one that straddles it.
  */
 #include "util/fmacros.h"
 
 #include "meta/seen.h"
 #include "util/mem.h"
 
-#define SEEN_MIN 1024     /* initial slots */
-#define SEEN_CANDIDATES 8 /* fingerprint matches checked per lookup */
+#define SEG_BITS 18                  /* offset bits of a slot */
+#define SEG_SLOTS (1u << SEG_BITS)   /* slots per segment */
+#define SEG_FILL (SEG_SLOTS / 4 * 3) /* entries per segment at most */
+#define SEG_OFF_MAX (SEG_SLOTS - 1)  /* mask of the offset bits */
+#define SEG_TOMB SEG_OFF_MAX         /* offset of an expired slot (ids use 1 .. SEG_TOMB - 1) */
+#define SEEN_CANDIDATES 8            /* fingerprint matches checked per lookup */
 
-struct seen_slot {
-	uint32_t fp;  /* fingerprint of the subject */
-	uint32_t off; /* request id - base; 0 = free slot */
+struct seg {
+	int64_t base;    /* ids are base + offset */
+	int64_t min_id;  /* smallest id in it */
+	int64_t max_id;  /* largest id in it */
+	size_t n;        /* used slots */
+	uint32_t *slots; /* SEG_SLOTS of them */
 };
 
 struct seen {
-	struct seen_slot *slots; /* the table */
-	size_t cap;              /* slots (a power of two) */
-	size_t n;                /* used slots */
-	int64_t base;            /* ids are base + off; -1 until the first add */
+	struct seg *segs; /* oldest first; the last takes new ids */
+	size_t nseg;      /* segments */
+	size_t cap;       /* allocated segments */
+	size_t n;         /* requests in all */
 };
 
 /* FNV-1a of the subject folded to 32 bits (a keyed hash: already uniform). */
@@ -40,48 +53,50 @@ fingerprint(const char *subject)
 }
 
 static void
-put(struct seen *sn, uint32_t fp, uint32_t off)
+seg_put(struct seg *g, uint32_t fp, int64_t id)
 {
-	size_t i = fp & (sn->cap - 1);
+	uint32_t i = fp & SEG_OFF_MAX;
 
-	while (sn->slots[i].off != 0)
-		i = (i + 1) & (sn->cap - 1);
-	sn->slots[i].fp = fp;
-	sn->slots[i].off = off;
-	sn->n++;
+	while (g->slots[i] != 0)
+		i = (i + 1) & SEG_OFF_MAX;
+	g->slots[i] = (fp & ~(uint32_t)SEG_OFF_MAX) | (uint32_t)(id - g->base);
+	if (g->n == 0 || id < g->min_id)
+		g->min_id = id;
+	if (g->n == 0 || id > g->max_id)
+		g->max_id = id;
+	g->n++;
 }
 
-/* Rebuild into @cap slots around @base, keeping ids at or above @keep_from. */
-static void
-rebuild(struct seen *sn, size_t cap, int64_t base, int64_t keep_from)
+/* A new, empty segment at the end, for ids above @base. */
+static struct seg *
+seg_new(struct seen *sn, int64_t base)
 {
-	struct seen_slot *old = sn->slots;
-	size_t oldcap = sn->cap, i;
-	int64_t oldbase = sn->base;
+	struct seg *g;
 
-	sn->slots = xcalloc(cap, sizeof(*sn->slots));
-	sn->cap = cap;
-	sn->n = 0;
-	sn->base = base;
-	for (i = 0; i < oldcap; i++) {
-		int64_t id = oldbase + old[i].off;
-
-		if (old[i].off != 0 && id >= keep_from && id - base > 0 &&
-		    id - base <= (int64_t)UINT32_MAX)
-			put(sn, old[i].fp, (uint32_t)(id - base));
+	if (sn->nseg == sn->cap) {
+		sn->cap = sn->cap == 0 ? 8 : sn->cap * 2;
+		sn->segs = xrealloc(sn->segs, sn->cap * sizeof(*sn->segs));
 	}
-	free(old);
+	g = &sn->segs[sn->nseg++];
+	memset(g, 0, sizeof(*g));
+	g->base = base;
+	g->slots = xcalloc(SEG_SLOTS, sizeof(*g->slots));
+	return g;
+}
+
+static void
+clear(struct seen *sn)
+{
+	for (size_t i = 0; i < sn->nseg; i++)
+		free(sn->segs[i].slots);
+	sn->nseg = 0;
+	sn->n = 0;
 }
 
 struct seen *
 seen_new(void)
 {
-	struct seen *sn = xcalloc(1, sizeof(*sn));
-
-	sn->cap = SEEN_MIN;
-	sn->slots = xcalloc(sn->cap, sizeof(*sn->slots));
-	sn->base = -1;
-	return sn;
+	return xcalloc(1, sizeof(struct seen));
 }
 
 void
@@ -89,43 +104,59 @@ seen_free(struct seen *sn)
 {
 	if (sn == NULL)
 		return;
-	free(sn->slots);
+	clear(sn);
+	free(sn->segs);
 	free(sn);
+}
+
+/* A segment that can take @id: the newest if it fits, else one whose range holds it. */
+static struct seg *
+seg_for(struct seen *sn, int64_t id)
+{
+	for (size_t k = sn->nseg; k > 0; k--) {
+		struct seg *g = &sn->segs[k - 1];
+
+		if (g->n < SEG_FILL && id > g->base && id - g->base < SEG_TOMB)
+			return g;
+		if (k == sn->nseg && id > g->max_id)
+			break; /* the usual case: newer than everything, and the newest is full */
+	}
+	return seg_new(sn, id - 1);
 }
 
 void
 seen_add(struct seen *sn, const char *subject, int64_t id)
 {
-	if (sn->base < 0)
-		sn->base = id - 1;
-	if (id - sn->base <= 0 || id - sn->base > (int64_t)UINT32_MAX)
-		return; /* out of range of this base (4 billion requests later): see seen_expire */
-	if ((sn->n + 1) * 10 > sn->cap * 8)
-		rebuild(sn, sn->cap * 2, sn->base, 0);
-	put(sn, fingerprint(subject), (uint32_t)(id - sn->base));
+	seg_put(seg_for(sn, id), fingerprint(subject), id);
+	sn->n++;
 }
 
 size_t
 seen_find(const struct seen *sn, const char *subject, int64_t *ids, size_t max)
 {
-	uint32_t fp = fingerprint(subject);
-	size_t i = fp & (sn->cap - 1), n = 0, j;
+	uint32_t fp = fingerprint(subject), top = fp & ~(uint32_t)SEG_OFF_MAX;
+	size_t n = 0, j;
 
-	for (; sn->slots[i].off != 0; i = (i + 1) & (sn->cap - 1)) {
-		int64_t id = sn->base + sn->slots[i].off;
+	for (size_t k = 0; k < sn->nseg; k++) {
+		const struct seg *g = &sn->segs[k];
 
-		if (sn->slots[i].fp != fp)
-			continue;
-		/* Keep the newest @max, newest first (insertion sort; n is tiny). */
-		if (n < max)
-			j = n++;
-		else if (max == 0 || ids[max - 1] >= id)
-			continue;
-		else
-			j = max - 1;
-		for (; j > 0 && ids[j - 1] < id; j--)
-			ids[j] = ids[j - 1];
-		ids[j] = id;
+		for (uint32_t i = fp & SEG_OFF_MAX; g->slots[i] != 0; i = (i + 1) & SEG_OFF_MAX) {
+			int64_t id = g->base + (g->slots[i] & SEG_OFF_MAX);
+
+			if ((g->slots[i] & ~(uint32_t)SEG_OFF_MAX) != top ||
+			    (g->slots[i] & SEG_OFF_MAX) == SEG_TOMB)
+				continue;
+			/* Keep the newest @max, newest first (insertion sort; n is tiny). */
+			if (n < max)
+				j = n++;
+			else if (max == 0 || ids[max - 1] >= id)
+				continue;
+			else
+				j = max - 1;
+			for (; j > 0 && ids[j - 1] < id; j--)
+				ids[j] = ids[j - 1];
+			ids[j] = id;
+		}
 	}
 	return n;
 }
@@ -133,25 +164,37 @@ seen_find(const struct seen *sn, const char *subject, int64_t *ids, size_t max)
 void
 seen_expire(struct seen *sn, int64_t first_id)
 {
-	size_t cap = sn->cap;
-	int64_t base;
+	size_t k, kept = 0;
 
-	if (first_id == INT64_MAX) { /* nothing left in the window: start over */
-		free(sn->slots);
-		sn->cap = SEEN_MIN;
-		sn->slots = xcalloc(sn->cap, sizeof(*sn->slots));
-		sn->n = 0;
-		sn->base = -1;
-		return;
+	for (k = 0; k < sn->nseg; k++) {
+		struct seg *g = &sn->segs[k];
+
+		if (g->n > 0 && g->min_id < first_id && g->max_id >= first_id) {
+			/* Straddles the window: the old ids become tombstones (probes go on past
+			 * them). */
+			for (uint32_t i = 0; i < SEG_SLOTS; i++) {
+				uint32_t off = g->slots[i] & SEG_OFF_MAX;
+
+				if (g->slots[i] != 0 && off != SEG_TOMB &&
+				    g->base + off < first_id) {
+					g->slots[i] =
+					    (g->slots[i] & ~(uint32_t)SEG_OFF_MAX) | SEG_TOMB;
+					g->n--;
+					sn->n--;
+				}
+			}
+			g->min_id = first_id;
+		} else if (g->n > 0 && g->max_id < first_id) {
+			sn->n -= g->n;
+			g->n = 0;
+		}
+		if (g->n == 0) { /* nothing of the window left in it */
+			free(g->slots);
+			continue;
+		}
+		sn->segs[kept++] = *g;
 	}
-	base = sn->base < first_id - 1 ? first_id - 1 : sn->base;
-
-	/* Drop what is below @first_id, move the base up, shrink while a quarter full. */
-	rebuild(sn, cap, base, first_id);
-	while (cap > SEEN_MIN && sn->n * 4 < cap)
-		cap /= 2;
-	if (cap != sn->cap)
-		rebuild(sn, cap, sn->base, 0);
+	sn->nseg = kept;
 }
 
 size_t
@@ -170,11 +213,7 @@ on_row(void *arg, int64_t id, const char *subject, int64_t received_at)
 lethe_rc
 seen_load(struct seen *sn, struct store *st, int64_t since, struct lethe_err *err)
 {
-	free(sn->slots);
-	sn->cap = SEEN_MIN;
-	sn->slots = xcalloc(sn->cap, sizeof(*sn->slots));
-	sn->n = 0;
-	sn->base = -1;
+	clear(sn);
 	return store_meta_since(st, since, on_row, sn, err);
 }
 

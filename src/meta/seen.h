@@ -5,13 +5,14 @@
  *
  * An index on a keyed hash puts every insert on a random page: in the state
  * store that was about 6 KB of WAL per request under load.  This map keeps,
- * per request, a 32-bit fingerprint of its subject and its id (8 bytes a
- * slot, at most 80% full; grown by doubling); a fingerprint match is only a
- * candidate, confirmed against the store (store_meta_match, which also
- * gives the receipt time to check against the window), so a collision
- * costs one lookup, never a wrong answer.  It is a cache of the store:
- * seen_load() rebuilds it from the requests received since a time.
- * Not thread-safe: one owner (the intake's committer, or the import).
+ * per request, 32 bits of a fingerprint of its subject and its id in a
+ * 4-byte slot of a segment (segments of 2^18 slots, at most 3/4 full: about
+ * 5.3 bytes a request, grown a segment at a time; see seen.c); a
+ * fingerprint match is only a candidate, confirmed against the store
+ * (store_meta_match, which also gives the receipt time to check against the
+ * window), so a collision costs one lookup, never a wrong answer.  It is a
+ * cache of the store: seen_load() rebuilds it from the requests received
+ * since a time.  Not thread-safe: the intake guards it with a mutex.
  */
 #ifndef LETHE_META_SEEN_H
 #define LETHE_META_SEEN_H

@@ -245,7 +245,8 @@ store_open(const char *path, struct store **out, struct lethe_err *err)
 	sqlite3_busy_handler(st->db, on_busy, NULL);
 	if (sqlite3_exec(st->db,
 	                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-	                 "PRAGMA journal_size_limit=" STORE_WAL_LIMIT_TEXT ";",
+	                 "PRAGMA journal_size_limit=" STORE_WAL_LIMIT_TEXT "; "
+	                 "PRAGMA cache_size=-" STORE_CACHE_KIB_TEXT ";",
 	                 NULL, NULL, NULL) != SQLITE_OK) {
 		rc = sfail(st, err, "setup");
 		goto fail;

@@ -202,6 +202,12 @@ lethe_rc store_set_deferred_sync(struct store *st, struct lethe_err *err);
 #define STORE_WAL_LIMIT (64 * 1024 * 1024)
 #define STORE_WAL_LIMIT_TEXT "67108864"
 /*
+ * Page cache of a state-store connection (KiB; SQLite's default is 2000).
+ * Its hot pages are the tails of a few b-trees; a server keeps about eight
+ * connections open, and the operating system caches the file anyway.
+ */
+#define STORE_CACHE_KIB_TEXT "512"
+/*
  * A WAL checkpoint on this connection: passive (never waits, busy is not an
  * error), or with @restart one that waits for the writer and readers so the
  * next writer starts the WAL over.  Under a steady stream of commits only a

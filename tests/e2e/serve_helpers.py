@@ -363,8 +363,9 @@ SUBJECT_LEN = 37            # HASH_TEXT_LEN
 
 def intake_log(demo):
     """(code, app) of every request in the intake log (state.db-intake0 and -intake1),
-    each group checked as lethe checks it at start (BLAKE2b-128 of the header's first 16
-    bytes and the payload); stops at the first group that does not check out."""
+    read as lethe reads it at start: groups from the start of each file while they carry
+    the first group's epoch and their checksum (BLAKE2b-128 of the header's first 16 bytes
+    and the payload) holds."""
     out = []
     for i in (0, 1):
         path = str(demo.state_db) + "-intake%d" % i
@@ -373,10 +374,13 @@ def intake_log(demo):
         with open(path, "rb") as f:
             data = f.read()
         off = 0
+        epoch = None
         while len(data) - off >= 32:
-            magic, count, length, _ = struct.unpack_from("<IIII", data, off)
-            if magic != INTAKE_MAGIC or length > len(data) - off - 32:
+            magic, count, length, ep = struct.unpack_from("<IIII", data, off)
+            if magic != INTAKE_MAGIC or length > len(data) - off - 32 or \
+                    ep != (ep if epoch is None else epoch):
                 break
+            epoch = ep
             h = hashlib.blake2b(digest_size=16)
             h.update(data[off:off + 16])
             h.update(data[off + 32:off + 32 + length])
