@@ -83,7 +83,8 @@ sq_open(struct appdb *db, const char *target, struct lethe_err *err)
 	/* Fails cleanly if the file is not a database. */
 	rc = sqlite3_exec(h,
 	                  "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0; "
-	                  "PRAGMA cache_size=-" APP_CACHE_KIB "; SELECT count(*) FROM sqlite_master;",
+	                  "PRAGMA cache_size=-" APP_CACHE_KIB
+	                  "; SELECT count(*) FROM sqlite_master;",
 	                  NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		lethe_err_set(err, LETHE_E_DB, "cannot use app database %s: %s", target,

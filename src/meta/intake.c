@@ -420,9 +420,9 @@ drop_pends(struct intake *in, struct pend *list)
  * Resolve each request of @group (a repeat, or a new request with a new
  * code) and write the new ones to the log as one group.  Sets each
  * request's rc (LETHE_OK: answer once synced) and the group's new requests
- * to *@pends.  false if the write failed (every request's rc says so).
+ * to *@pends (none if the write failed: every request's rc then says so).
  */
-static bool
+static void
 write_group(struct intake *in, struct intake_req *group, struct pend **pends, size_t *npend)
 {
 	struct pend *head = NULL, **tailp = &head;
@@ -475,7 +475,7 @@ write_group(struct intake *in, struct intake_req *group, struct pend **pends, si
 	}
 	pthread_mutex_unlock(&in->smu);
 	if (count == 0)
-		return true;
+		return;
 	log_maintain(in);
 	/* The active file may have changed: the group goes where log_maintain() says. */
 	for (struct pend *p = head; p != NULL; p = p->next)
@@ -488,12 +488,12 @@ write_group(struct intake *in, struct intake_req *group, struct pend **pends, si
 	in->files[in->active].end += used;
 	*pends = head;
 	*npend = count;
-	return true;
+	return;
 fail:
 	drop_pends(in, head);
 	for (r = group; r != NULL; r = r->next)
 		r->rc = LETHE_E_IO;
-	return false;
+	return;
 }
 
 /* Drop requests older than the window from the seen map, once a minute. */
@@ -527,12 +527,12 @@ complete(struct intake_req *list)
 
 /*
  * The committer: takes the whole queue as one group, writes its new
- * requests to the log, fsyncs, answers, and hands the new requests to the
- * indexer; meanwhile the next group gathers in the queue.  A failed write
- * or fsync is permanent (in->sync_failed): after a writeback error Linux may
- * mark the pages clean, so a later fdatasync could succeed without those
- * pages on disk, and a repeat would then find a request that was never
- * written and answer 200 with its code.
+ * requests to the log, fsyncs, hands them to the indexer and answers;
+ * meanwhile the next group gathers in the queue.  A failed write answers
+ * 503 to its group.  A failed fsync is permanent (in->sync_failed): after a
+ * writeback error Linux may mark the pages clean, so a later fdatasync could
+ * succeed without those pages on disk, and a repeat would then find a
+ * request that was never written and answer 200 with its code.
  */
 static void *
 committer(void *arg)
@@ -555,8 +555,10 @@ committer(void *arg)
 		in->head = in->tail = NULL;
 		pthread_mutex_unlock(&in->mu);
 
-		ok = write_group(in, group, &pends, &npend);
-		if (ok && npend > 0 && fdatasync(in->files[pends->file].fd) != 0) {
+		/* A failed write fails its group (the next group overwrites it). */
+		write_group(in, group, &pends, &npend);
+		ok = true;
+		if (npend > 0 && fdatasync(in->files[pends->file].fd) != 0) {
 			log_warn("intake: fdatasync of %s failed; answering 503 to every deletion "
 			         "request until lethe is restarted",
 			         in->files[pends->file].path);
@@ -564,9 +566,11 @@ committer(void *arg)
 			for (r = group; r != NULL; r = r->next)
 				r->rc = LETHE_E_IO;
 		}
-		complete(group);
-		maybe_expire(in, time_now());
 
+		/*
+		 * Hand the new requests to the indexer before answering: a status
+		 * lookup of an answered code must find it counted (intake_settle).
+		 */
 		pthread_mutex_lock(&in->mu);
 		if (!ok)
 			in->sync_failed = true;
@@ -590,6 +594,10 @@ committer(void *arg)
 				pthread_cond_broadcast(
 				    &in->idx_cv); /* enough, or the clock starts */
 		}
+		pthread_mutex_unlock(&in->mu);
+		complete(group);
+		maybe_expire(in, time_now());
+		pthread_mutex_lock(&in->mu);
 	}
 	in->writer_done = true;
 	pthread_cond_broadcast(&in->idx_cv);

@@ -102,6 +102,12 @@ def test_serve_metrics(demo, servers):
     assert metric(text, "lethe_deletion_completion_seconds_count") == 2
     assert metric(text, "lethe_deletion_completion_seconds_bucket", {"le": "+Inf"}) == 2
     assert metric(text, "lethe_deletion_completion_seconds_sum") is not None
+    # The intake: two requests written (the repeat writes nothing), each group fsynced,
+    # and both moved on into the state store (they completed, so they are there).
+    assert metric(text, "lethe_intake_groups_total") == 2
+    assert metric(text, "lethe_intake_syncs_total") == 2
+    assert "# TYPE lethe_intake_pending gauge" in text
+    assert metric(text, "lethe_intake_pending") == 0
     # No id or code leaks into the metrics.
     for s in (ig_id(3), ig_id(4), code, code2):
         assert s not in text

@@ -403,6 +403,77 @@ test_intake_torn_tail(void **state)
 	free(log0);
 }
 
+/*
+ * Past 8 MB the log goes on in the other file.  A crash with the indexer
+ * held leaves requests in both files; the next start replays both, the
+ * older epoch first (so ids follow receipt order).
+ */
+static void
+test_intake_rotation_replay(void **state)
+{
+	enum { BATCH = 2000, BATCHES = 56 }; /* 112,000 records of 94 bytes: > 8 MB */
+	struct fx *f = *state;
+	char(*codes)[META_CODE_LEN + 1] = xcalloc(BATCHES * 2, sizeof(*codes));
+	char *log0 = intake_log_path(f->path, 0), *log1 = intake_log_path(f->path, 1);
+	struct store_meta_req first, last, found;
+	struct lethe_err err = {0};
+	struct store *st = NULL;
+	int fds[2], status = 0;
+	size_t got = 0;
+	pid_t pid;
+
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char(*subj)[HASH_TEXT_LEN + 1] = xcalloc(BATCH, sizeof(*subj));
+		struct intake *in = NULL;
+
+		close(fds[0]);
+		if (intake_start(f->path, WINDOW, NULL, NULL, &in, &err) != LETHE_OK)
+			_exit(2);
+		intake_hold_index(in, true);
+		for (size_t b = 0; b < BATCHES; b++) {
+			struct waiter *w;
+
+			for (size_t i = 0; i < BATCH; i++)
+				subject_of(100000 + b * BATCH + i, subj[i]);
+			w = submit_all(in, "facebook", subj, BATCH, T0);
+			if (write(fds[1], w[0].in.code, META_CODE_LEN + 1) != META_CODE_LEN + 1 ||
+			    write(fds[1], w[BATCH - 1].in.code, META_CODE_LEN + 1) !=
+			        META_CODE_LEN + 1)
+				_exit(4);
+			free(w);
+		}
+		_exit(0);
+	}
+	close(fds[1]);
+	while (got < BATCHES * 2 &&
+	       read(fds[0], codes[got], META_CODE_LEN + 1) == (ssize_t)(META_CODE_LEN + 1))
+		got++;
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(got, BATCHES * 2);
+	assert_true(log_has_groups(log0));
+	assert_true(log_has_groups(log1));
+
+	intake_free(start(f));
+	assert_false(log_has_groups(log0));
+	assert_false(log_has_groups(log1));
+	assert_int_equal(store_open(f->path, &st, &err), LETHE_OK);
+	for (size_t i = 0; i < got; i++)
+		assert_int_equal(store_meta_by_code(st, codes[i], &found, &err), LETHE_OK);
+	assert_int_equal(store_meta_by_code(st, codes[0], &first, &err), LETHE_OK);
+	assert_int_equal(store_meta_by_code(st, codes[got - 1], &last, &err), LETHE_OK);
+	assert_true(first.id < last.id);
+	store_close(st);
+	free(codes);
+	free(log0);
+	free(log1);
+}
+
 /* A clean stop leaves everything in the store and both log files empty. */
 static void
 test_intake_stop_empties_log(void **state)
@@ -543,6 +614,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_intake_replay_after_crash, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_intake_torn_tail, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_intake_stop_empties_log, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_intake_rotation_replay, setup, teardown),
 	    cmocka_unit_test(test_intake_code_order),
 	    cmocka_unit_test(test_seen_map),
 	};
