@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "meta/signed_request.h"
+#include "util/hash.h"
 #include "util/mem.h"
 
 #define B64_VARIANT sodium_base64_VARIANT_URLSAFE_NO_PADDING
@@ -237,7 +238,7 @@ sr_verify(const char *sr, size_t len, const uint8_t *secret, size_t secret_len,
 	}
 
 	/* The payload segment exactly as received, padding and all. */
-	crypto_auth_hmacsha256_init(&st, secret, secret_len);
+	hash_hmac_init(&st, secret, secret_len);
 	crypto_auth_hmacsha256_update(&st, (const unsigned char *)payload, payload_n);
 	crypto_auth_hmacsha256_final(&st, mac);
 	if (sodium_memcmp(mac, sig, SR_SIG_LEN) != 0) {

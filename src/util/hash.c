@@ -28,13 +28,45 @@ hash_hex(const uint8_t *p, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+#define HMAC_CACHE 4      /* keys remembered per thread */
+#define HMAC_CACHE_KEY 64 /* longest key remembered (bytes) */
+
+struct hmac_slot {
+	uint8_t key[HMAC_CACHE_KEY];        /* the key */
+	size_t len;                         /* its length; 0 = empty slot */
+	crypto_auth_hmacsha256_state state; /* keyed, nothing hashed yet */
+};
+
+void
+hash_hmac_init(crypto_auth_hmacsha256_state *st, const uint8_t *key, size_t len)
+{
+	static _Thread_local struct hmac_slot cache[HMAC_CACHE];
+	static _Thread_local unsigned next;
+	struct hmac_slot *slot;
+
+	if (len == 0 || len > HMAC_CACHE_KEY) {
+		crypto_auth_hmacsha256_init(st, key, len);
+		return;
+	}
+	for (unsigned i = 0; i < HMAC_CACHE; i++)
+		if (cache[i].len == len && sodium_memcmp(cache[i].key, key, len) == 0) {
+			memcpy(st, &cache[i].state, sizeof(*st));
+			return;
+		}
+	slot = &cache[next++ % HMAC_CACHE];
+	crypto_auth_hmacsha256_init(&slot->state, key, len);
+	memcpy(slot->key, key, len);
+	slot->len = len;
+	memcpy(st, &slot->state, sizeof(*st));
+}
+
 void
 hash_keyed(const uint8_t key[HASH_KEY_LEN], const void *v, size_t n, char *out)
 {
 	uint8_t mac[crypto_auth_hmacsha256_BYTES];
 	crypto_auth_hmacsha256_state st;
 
-	crypto_auth_hmacsha256_init(&st, key, HASH_KEY_LEN);
+	hash_hmac_init(&st, key, HASH_KEY_LEN);
 	crypto_auth_hmacsha256_update(&st, v, n);
 	crypto_auth_hmacsha256_final(&st, mac);
 	memcpy(out, HASH_PREFIX, 5);

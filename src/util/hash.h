@@ -12,6 +12,9 @@
 #define LETHE_HASH_H
 
 #include "util/fmacros.h"
+
+#include <sodium.h>
+
 #include "util/rc.h"
 
 #define HASH_KEY_LEN 32
@@ -20,6 +23,13 @@
 
 /* Initialise libsodium once; LETHE_E_INTERNAL if it cannot. */
 lethe_rc hash_init(void);
+/*
+ * @st keyed with @key (@len bytes) for HMAC-SHA256, nothing hashed yet.  Each
+ * thread keeps the keyed states of its last few keys (up to 64 bytes long):
+ * keying costs two SHA-256 blocks, which a server would otherwise pay twice
+ * per Meta callback.
+ */
+void hash_hmac_init(crypto_auth_hmacsha256_state *st, const uint8_t *key, size_t len);
 /* Write the keyed hash text of @v (@n bytes) into @out (>= HASH_TEXT_LEN + 1). */
 void hash_keyed(const uint8_t key[HASH_KEY_LEN], const void *v, size_t n, char *out);
 /* True if @s already has the form hash_keyed() produces. */
