@@ -497,7 +497,8 @@ status_page(struct server *s, struct request *r)
 	 */
 	for (int pass = 0; pass < 2 && code != NULL && meta_code_ok(code); pass++) {
 		if (pass == 1) {
-			if (rc != LETHE_E_NOTFOUND)
+			/* Only a code of the last minute can still be on its way. */
+			if (rc != LETHE_E_NOTFOUND || meta_code_time(code) < time_now() - 60)
 				break;
 			intake_settle(s->intake, STATUS_SETTLE_MS);
 		}
@@ -1006,6 +1007,9 @@ server_stop(struct server *s)
 	if (s->d != NULL)
 		MHD_stop_daemon(s->d);
 	pool_free(s->pool);
+	/* The runner asks the intake whether it is busy: not once it is gone. */
+	if (s->runner != NULL)
+		runner_set_busy(s->runner, NULL, NULL);
 	intake_free(s->intake);
 	runner_stop(s->runner);
 	outbox_stop(s->outbox);

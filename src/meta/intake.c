@@ -1,49 +1,50 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * intake.c - durable intake of Meta requests through an append-only log
- * (see intake.h).
+ * (see intake.h; the design and its measurements: docs/internals/jobs.md).
  *
- * Three threads and two log files, STATE-intake0 and STATE-intake1:
+ * Three threads and two log files, STATE-intake0 and STATE-intake1, each
+ * written with zeros to LOG_PREALLOC at start and locked (flock):
  *
- *  - the committer takes the queue as one group, resolves repeats (the
- *    pending map below, then meta/seen.h confirmed in the store), gives
- *    each new request a code and appends the group to the active log file
- *    in one pwrite: a header with a BLAKE2b checksum, then one record per
- *    new request (receipt time, code, app, subject, sealed identity);
- *  - the syncer takes every written group, makes it durable with one
- *    fdatasync of the file(s) written and only then calls the completions,
- *    so one group's fsync overlaps the next group's work;
+ *  - the committer (writer) takes the queue as one group, resolves repeats
+ *    (the pending map below, then meta/seen.h confirmed in the store),
+ *    gives each new request a code, appends the group to the active log
+ *    file in one pwrite (a header with the epoch and a BLAKE2b checksum,
+ *    then one record per new request: receipt time, code, app, subject,
+ *    sealed identity), fdatasyncs it, hands the new requests to the
+ *    indexer and only then calls the completions;
  *  - the indexer moves durable requests into the state store, up to
  *    INDEX_BATCH in one transaction on a connection that does not sync on
  *    commit, then fsyncs the store's WAL; from then on the store has them
- *    and their log records are no longer needed.
- *
- * A request costs the answer path a record of ~150 bytes instead of a
- * SQLite transaction that rewrote the tail pages of four b-trees per group.
+ *    and their log records are no longer needed;
+ *  - the checkpointer checkpoints the store's WAL.
  *
  * Requests written but not yet in the store are "pending": they stay in
  * memory (struct pend, found by (app, subject) through a chained hash) so a
  * repeat finds them; once indexed they move to the seen map by id.  A
  * lookup by code that finds nothing in the store waits for the indexer
- * (intake_settle).
+ * (intake_settle).  Past INTAKE_PENDING_MAX pending requests new ones get
+ * 503.
  *
- * The log is cut back only when every record in a file is in the store
- * and the WAL holding them is synced: the active file is truncated once it
- * is past LOG_SHRINK and fully indexed; past LOG_ROTATE the committer
- * switches to the other file (if that one is empty) and truncates the
- * first once its last record is indexed.  So under a sustained flood the
- * files stay near LOG_ROTATE, and at rest they stay small.  Truncations are
- * fsynced before the next write.  intake_start() replays both files: each
- * group whose checksum holds, into the store (a code already there is
- * skipped), then empties them.  Only a file's last group can be torn (a
- * group is answered only after its fsync), and such a group was never
- * answered.
+ * A file whose records are all in the store is started over without I/O
+ * (log_reset: end 0, a new epoch); replay reads a file's groups only while
+ * they carry its first group's epoch.  Past LOG_ROTATE the writer switches
+ * to the other file once that one is free.  While idle, the writer
+ * overwrites fully indexed bytes with zeros, top down (log_scrub), so no
+ * sealed identity outlives its request on disk for long, and a file whose
+ * first header is zero holds nothing.  intake_start() replays both files
+ * (older epoch first; a code already in the store is skipped), then scrubs
+ * them.  Only a file's last group can be torn (a group is answered only
+ * after its fsync, and the next is written only after that), and such a
+ * group was never answered.
  *
  * Locking: in->mu guards the queue, the lists between the threads, the
  * flags, the counters and the files' unindexed counts; in->smu guards the
  * seen map and the pending map (committer lookups, indexer moves).  No
  * thread holds both.  Completions run outside the locks (a completion may
- * free its request, so the next link is read first).
+ * free its request, so the next link is read first).  The files' end, hw
+ * and epoch belong to the committer (and to start and stop, when it does
+ * not run).
  */
 #include "util/fmacros.h"
 
@@ -51,6 +52,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <sodium.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -61,19 +63,20 @@
 #include "util/mem.h"
 #include "util/timeutil.h"
 
-#define EXPIRE_EVERY_MS 60000.0 /* forget requests older than the window this often */
-#define INTAKE_CACHE_KIB 512    /* page cache of the indexer's connection */
-#define CKPT_CACHE_KIB 64       /* page cache of the checkpointer's and committer's connections */
-#define CHECKPOINT_S 1          /* the checkpointer runs this often (seconds) */
-#define INDEX_BATCH 4096        /* requests per indexer transaction, at most */
-#define INDEX_GATHER 512        /* the indexer waits for this many ... */
-#define INDEX_DELAY_MS 10       /* ... or this long, whichever comes first */
-#define INDEX_RETRY_MS 200      /* pause after a failed indexer transaction */
-#define LOG_ROTATE (8u << 20)   /* switch files past this */
-#define LOG_PREALLOC (9u << 20) /* each file is written with zeros to this size first */
-#define LOG_MAGIC 0x3149544cu   /* "LTI1" */
-#define LOG_HDR 32              /* magic, count, payload length, epoch, checksum */
-#define LOG_SUM 16              /* BLAKE2b checksum bytes */
+#define EXPIRE_EVERY_MS 60000.0  /* forget requests older than the window this often */
+#define INTAKE_CACHE_KIB 512     /* page cache of the indexer's connection */
+#define CKPT_CACHE_KIB 64        /* page cache of the checkpointer's and committer's connections */
+#define CHECKPOINT_S 1           /* the checkpointer runs this often (seconds) */
+#define INDEX_BATCH 4096         /* requests per indexer transaction, at most */
+#define INDEX_GATHER 512         /* the indexer waits for this many ... */
+#define INDEX_DELAY_MS 10        /* ... or this long, whichever comes first */
+#define INDEX_RETRY_MS 200       /* pause after a failed indexer transaction */
+#define LOG_ROTATE (8u << 20)    /* switch files past this */
+#define LOG_PREALLOC (9u << 20)  /* each file is written with zeros to this size first */
+#define SCRUB_CHUNK (256u << 10) /* zeros written per step while the writer is idle */
+#define LOG_MAGIC 0x3149544cu    /* "LTI1" */
+#define LOG_HDR 32               /* magic, count, payload length, epoch, checksum */
+#define LOG_SUM 16               /* BLAKE2b checksum bytes */
 #define LOG_MAX_GROUP (64u << 20)
 #define LOG_APP_MAX 255
 #define LOG_BOX_MAX 65535
@@ -82,7 +85,7 @@
 
 /* A request written to the log and not yet in the store. */
 struct pend {
-	struct pend *next;               /* syncer / indexer list */
+	struct pend *next;               /* indexer list */
 	struct pend *hnext;              /* pending-map chain */
 	uint32_t fp;                     /* hash of the subject */
 	int file;                        /* log file it is in (0 or 1) */
@@ -97,8 +100,9 @@ struct pend {
 
 struct logfile {
 	char *path;        /* STATE-intakeN */
-	int fd;            /* open read-write */
+	int fd;            /* open read-write, locked (flock) */
 	uint64_t end;      /* bytes written in this epoch (the next group goes there) */
+	uint64_t hw;       /* bytes that may hold records not yet overwritten with zeros */
 	uint32_t epoch;    /* the epoch its groups are written with */
 	int64_t unindexed; /* records written and not yet in the store */
 };
@@ -334,21 +338,39 @@ static void
 log_reset(struct intake *in, int i)
 {
 	in->files[i].end = 0;
-	in->files[i].epoch = ++in->epoch;
+	if (++in->epoch == 0) /* 0 means "no group" to replay */
+		in->epoch = 1;
+	in->files[i].epoch = in->epoch;
 }
 
-/* Mark file @i empty on disk (zero its first header, fsync). */
+/*
+ * Overwrite bytes [@from, hw) of file @i with zeros, top down, at most
+ * @budget bytes (all of them if 0), then fsync: records already in the
+ * store, whose sealed identities must not outlive their erasure on disk.
+ * Committer only (or start and stop), and only for a file whose records
+ * are all in the store.  Returns false on an I/O error.
+ */
 static bool
-log_clear(struct intake *in, int i)
+log_scrub(struct intake *in, int i, uint64_t from, uint64_t budget)
 {
-	static const uint8_t zero[LOG_HDR];
+	static const uint8_t zero[SCRUB_CHUNK];
 	struct logfile *f = &in->files[i];
+	uint64_t done = 0;
 
-	if (!pwrite_all(f->fd, zero, sizeof(zero), 0) || fdatasync(f->fd) != 0) {
-		log_warn("intake: cannot clear %s", f->path);
+	while (f->hw > from && (budget == 0 || done < budget)) {
+		uint64_t n = f->hw - from < SCRUB_CHUNK ? f->hw - from : SCRUB_CHUNK;
+
+		if (!pwrite_all(f->fd, zero, n, f->hw - n)) {
+			log_warn("intake: cannot overwrite %s", f->path);
+			return false;
+		}
+		f->hw -= n;
+		done += n;
+	}
+	if (done > 0 && fdatasync(f->fd) != 0) {
+		log_warn("intake: cannot sync %s", f->path);
 		return false;
 	}
-	f->end = 0;
 	return true;
 }
 
@@ -398,6 +420,16 @@ find_repeat(struct intake *in, struct intake_req *r, uint32_t fp, struct lethe_e
 	if (rc == LETHE_OK)
 		snprintf(r->code, sizeof(r->code), "%.*s", META_CODE_LEN, found.code);
 	return rc;
+}
+
+/* Take @list out of the pending map (a failed fsync: no repeat may find them). */
+static void
+unmap_pends(struct intake *in, struct pend *list)
+{
+	pthread_mutex_lock(&in->smu);
+	for (struct pend *p = list; p != NULL; p = p->next)
+		pmap_remove(in, p);
+	pthread_mutex_unlock(&in->smu);
 }
 
 /* Forget the new requests of a group that could not be written. */
@@ -486,6 +518,8 @@ write_group(struct intake *in, struct intake_req *group, struct pend **pends, si
 		goto fail;
 	}
 	in->files[in->active].end += used;
+	if (in->files[in->active].hw < in->files[in->active].end)
+		in->files[in->active].hw = in->files[in->active].end;
 	*pends = head;
 	*npend = count;
 	return;
@@ -534,10 +568,61 @@ complete(struct intake_req *list)
  * succeed without those pages on disk, and a repeat would then find a
  * request that was never written and answer 200 with its code.
  */
+/*
+ * While the writer is idle: overwrite with zeros, one SCRUB_CHUNK at a
+ * time, the log bytes whose requests are all in the store (starting the
+ * active file over if it is one of them).  Returns true if it did some.
+ */
+static bool
+scrub_step(struct intake *in)
+{
+	for (int i = 0; i < 2; i++) {
+		struct logfile *f = &in->files[i];
+		int64_t unindexed;
+
+		if (f->hw == 0)
+			continue;
+		pthread_mutex_lock(&in->mu);
+		unindexed = f->unindexed;
+		pthread_mutex_unlock(&in->mu);
+		if (unindexed != 0)
+			continue;
+		if (i == in->active && f->end > 0)
+			log_reset(in, i);
+		f->end = 0;
+		if (!log_scrub(in, i, 0, SCRUB_CHUNK))
+			f->hw = 0; /* warned; do not retry in a loop */
+		return true;
+	}
+	return false;
+}
+
+/* Answer @group with @rc at once (nothing written). */
+static void
+refuse(struct intake_req *group, lethe_rc rc)
+{
+	for (struct intake_req *r = group; r != NULL; r = r->next)
+		r->rc = rc;
+	complete(group);
+}
+
+/*
+ * The committer: takes the whole queue as one group, writes its new
+ * requests to the log, fsyncs, hands them to the indexer and answers;
+ * meanwhile the next group gathers in the queue.  A failed write answers
+ * 503 to its group.  A failed fsync is permanent (in->sync_failed): after a
+ * writeback error Linux may mark the pages clean, so a later fdatasync could
+ * succeed without those pages on disk, and a repeat would then find a
+ * request that was never written and answer 200 with its code.  While more
+ * than INTAKE_PENDING_MAX requests wait for the indexer (the state store fails),
+ * groups are answered 503: Meta retries, and memory and the log stay
+ * bounded.  When idle it scrubs the log (scrub_step).
+ */
 static void *
 committer(void *arg)
 {
 	struct intake *in = arg;
+	double warned = -1e9;
 
 	prctl(PR_SET_NAME, "lethe-intake", 0, 0, 0); /* name in top and perf */
 	pthread_mutex_lock(&in->mu);
@@ -545,14 +630,35 @@ committer(void *arg)
 		struct intake_req *group, *r;
 		struct pend *pends, *plast;
 		size_t npend;
-		bool ok;
+		bool ok, full;
 
-		while (in->head == NULL && !in->stop)
-			pthread_cond_wait(&in->work, &in->mu);
+		while (in->head == NULL && !in->stop) {
+			bool did;
+
+			pthread_mutex_unlock(&in->mu);
+			did = scrub_step(in);
+			pthread_mutex_lock(&in->mu);
+			if (!did && in->head == NULL && !in->stop)
+				pthread_cond_wait(&in->work, &in->mu);
+		}
 		if (in->head == NULL)
 			break;
 		group = in->head;
 		in->head = in->tail = NULL;
+		full = in->written - in->indexed >= INTAKE_PENDING_MAX;
+		if (in->sync_failed || full) {
+			pthread_mutex_unlock(&in->mu);
+			if (full && time_mono_ms() - warned > 10000.0) {
+				log_warnx(
+				    "intake: %d requests wait for the state store; answering 503 "
+				    "until it takes them",
+				    INTAKE_PENDING_MAX);
+				warned = time_mono_ms();
+			}
+			refuse(group, LETHE_E_UNAVAILABLE);
+			pthread_mutex_lock(&in->mu);
+			continue;
+		}
 		pthread_mutex_unlock(&in->mu);
 
 		/* A failed write fails its group (the next group overwrites it). */
@@ -565,6 +671,7 @@ committer(void *arg)
 			ok = false;
 			for (r = group; r != NULL; r = r->next)
 				r->rc = LETHE_E_IO;
+			unmap_pends(in, pends);
 		}
 
 		/*
@@ -659,21 +766,24 @@ wal_sync(struct intake *in)
 
 /* Insert @batch (@n requests) in one transaction and make it durable. */
 static lethe_rc
-index_batch(struct intake *in, struct pend *batch, struct lethe_err *err)
+index_batch(struct intake *in, struct pend *batch, bool *fatal, struct lethe_err *err)
 {
 	lethe_rc rc = store_begin(in->ix, err);
 
+	/* By code, once: a batch retried after its commit finds its rows (and ids). */
 	for (struct pend *p = batch; rc == LETHE_OK && p != NULL; p = p->next)
-		rc = store_meta_insert(in->ix, p->code, p->app, p->subject, p->box, p->boxlen,
-		                       p->now, &p->id, err);
+		rc = store_meta_insert_once(in->ix, p->code, p->app, p->subject, p->box, p->boxlen,
+		                            p->now, &p->id, err);
 	if (rc == LETHE_OK)
 		rc = store_commit(in->ix, err);
 	if (rc != LETHE_OK) {
 		store_rollback(in->ix);
 		return rc;
 	}
-	if (!wal_sync(in))
+	if (!wal_sync(in)) {
+		*fatal = true; /* as for the log: a later fsync could "succeed" without the pages */
 		return lethe_err_set(err, LETHE_E_IO, "fdatasync of the state store's WAL failed");
+	}
 	return LETHE_OK;
 }
 
@@ -690,6 +800,7 @@ indexer(void *arg)
 	struct intake *in = arg;
 	struct lethe_err err = {0};
 	double warned = -1e9;
+	bool fatal = false;
 
 	prctl(PR_SET_NAME, "lethe-index", 0, 0, 0);
 	pthread_mutex_lock(&in->mu);
@@ -730,7 +841,7 @@ indexer(void *arg)
 		*pp = NULL;
 		pthread_mutex_unlock(&in->mu);
 
-		rc = index_batch(in, batch, &err);
+		rc = index_batch(in, batch, &fatal, &err);
 		if (rc != LETHE_OK) {
 			bool stopping;
 
@@ -751,6 +862,16 @@ indexer(void *arg)
 			in->idx_head = batch;
 			in->idx_n += n;
 			in->index_failed = true;
+			pthread_cond_broadcast(&in->idx_cv); /* intake_settle: do not wait for us */
+			if (fatal) {
+				/* Refuse new requests; the next start replays these from the log.
+				 */
+				log_warnx(
+				    "intake: answering 503 to every deletion request until lethe "
+				    "is restarted");
+				in->sync_failed = true;
+				break;
+			}
 			stopping = in->writer_done;
 			if (stopping)
 				break; /* the next start replays them from the log */
@@ -772,6 +893,9 @@ indexer(void *arg)
 			in->files[p->file].unindexed--;
 		in->indexed += (int64_t)n;
 		pthread_cond_broadcast(&in->idx_cv);
+		/* A file whose records are all in the store now: the idle writer scrubs it. */
+		if (in->files[0].unindexed == 0 || in->files[1].unindexed == 0)
+			pthread_cond_signal(&in->work);
 		pthread_mutex_unlock(&in->mu);
 		while (batch != NULL) {
 			struct pend *next = batch->next;
@@ -1016,6 +1140,11 @@ log_open_replay(struct intake *in, const char *path, struct lethe_err *err)
 		if (f->fd < 0)
 			return lethe_err_set(err, LETHE_E_IO, "cannot open the intake log %s: %s",
 			                     f->path, strerror(errno));
+		if (flock(f->fd, LOCK_EX | LOCK_NB) != 0)
+			return lethe_err_set(err, LETHE_E_BUSY,
+			                     "the intake log %s is in use (is another lethe serve "
+			                     "running on this state store?)",
+			                     f->path);
 		ep[i] = file_epoch(f->fd);
 	}
 	if (ep[1] != 0 && (ep[0] == 0 || ep[1] < ep[0])) {
@@ -1036,10 +1165,20 @@ log_open_replay(struct intake *in, const char *path, struct lethe_err *err)
 		}
 		if (!wal_sync(in))
 			return lethe_err_set(err, LETHE_E_IO, "cannot sync the state store's WAL");
-		for (int i = 0; i < 2; i++)
-			if (ep[i] != 0 && !log_clear(in, i))
-				return lethe_err_set(err, LETHE_E_IO, "cannot clear %s",
+		/* Everything is in the store now: no sealed identity stays behind in the log. */
+		for (int i = 0; i < 2; i++) {
+			struct stat sb;
+
+			if (ep[i] == 0)
+				continue; /* a zero first header: scrubbed to the end (top down) */
+			if (fstat(in->files[i].fd, &sb) != 0)
+				return lethe_err_set(err, LETHE_E_IO, "cannot read %s",
 				                     in->files[i].path);
+			in->files[i].hw = (uint64_t)sb.st_size;
+			if (!log_scrub(in, i, 0, 0))
+				return lethe_err_set(err, LETHE_E_IO, "cannot overwrite %s",
+				                     in->files[i].path);
+		}
 		if (count > 0)
 			log_info("intake: %lld requests recovered from the intake log",
 			         (long long)count);
@@ -1221,9 +1360,10 @@ intake_stop(struct intake *in)
 		pthread_join(in->ck_thr, NULL);
 	/* Everything is in the store (and its WAL synced): the log may go. */
 	if (in->idx_head == NULL && !in->sync_failed)
-		for (int i = 0; i < 2; i++)
-			if (in->files[i].end > 0)
-				(void)log_clear(in, i);
+		for (int i = 0; i < 2; i++) {
+			in->files[i].end = 0;
+			(void)log_scrub(in, i, 0, 0);
+		}
 }
 
 void

@@ -3,11 +3,11 @@
  * intake.h - durable intake of Meta data-deletion requests with group commit.
  *
  * HTTP handlers submit requests without waiting.  A committer thread takes
- * everything queued as one group, finds repeats and appends the new
- * requests to an intake log (two files beside the state store); a syncer
- * thread makes every written group durable with one fdatasync and calls
- * each request's completion function; an indexer thread then moves the
- * durable requests into the state store in large transactions.  The server
+ * everything queued as one group, finds repeats, appends the new requests
+ * to an intake log (two files beside the state store), makes the group
+ * durable with one fdatasync and calls each request's completion function;
+ * an indexer thread then moves the durable requests into the state store
+ * in large transactions.  The server
  * answers with a confirmation code only once its request is in the synced
  * log, so only once the code can be looked up after a crash: intake_start()
  * replays whatever the log holds that the store does not.  Thread-safe: any
@@ -48,12 +48,12 @@ struct intake;
 lethe_rc intake_start(const char *path, int64_t repeat_window, void (*on_commit)(void *), void *arg,
                       struct intake **out, struct lethe_err *err);
 /*
- * Queue @r.  r->done(r) is called exactly once: on the syncer thread once
- * the group holding @r is durable (r->rc LETHE_OK) or its fsync failed; on
- * the committer thread if its log write or a lookup failed; or at once on
- * the calling thread with LETHE_E_UNAVAILABLE if the intake is stopping or
- * an earlier fsync failed (see intake.c: such a failure is permanent until
- * restart).
+ * Queue @r.  r->done(r) is called exactly once: on the committer thread
+ * once the group holding @r is durable (r->rc LETHE_OK) or its write or
+ * fsync failed, or when too many requests wait for the state store
+ * (INTAKE_PENDING_MAX: LETHE_E_UNAVAILABLE); or at once on the calling
+ * thread with LETHE_E_UNAVAILABLE if the intake is stopping or an earlier
+ * fsync failed (see intake.c: such a failure is permanent until restart).
  */
 void intake_submit(struct intake *in, struct intake_req *r);
 /* Finish queued work and stop the thread; later submits fail at once. */
@@ -79,6 +79,8 @@ void intake_hold_index(struct intake *in, bool hold);
  */
 bool intake_busy(void *intake);
 #define INTAKE_BUSY_RATE 2000
+/* Past this many requests written and not yet in the state store, new ones get 503. */
+#define INTAKE_PENDING_MAX 65536
 /* Groups written to the log so far (for /metrics). */
 int64_t intake_groups(struct intake *in);
 /* Log fsyncs so far; each made one or more groups durable (for /metrics). */

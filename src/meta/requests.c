@@ -57,6 +57,22 @@ meta_code_new(char out[META_CODE_LEN + 1], int64_t now)
 	sodium_memzero(raw, sizeof(raw));
 }
 
+int64_t
+meta_code_time(const char *code)
+{
+	static const char ordered[] = "234567abcdefghijklmnopqrstuvwxyz";
+	uint64_t t = 0;
+
+	for (size_t i = 0; i < 6; i++) {
+		const char *p = code[i] != '\0' ? strchr(ordered, code[i]) : NULL;
+
+		if (p == NULL)
+			return 0;
+		t = (t << 5) | (uint64_t)(p - ordered);
+	}
+	return META_CODE_EPOCH + (int64_t)t * 2;
+}
+
 bool
 meta_code_ok(const char *s)
 {

@@ -28,6 +28,8 @@
  * bits.  (Codes of META_CODE_LEN_V1 had only the 6 step chars.)
  */
 void meta_code_new(char out[META_CODE_LEN + 1], int64_t now);
+/* The receipt time a code gives (to 2 s; Unix seconds), or 0 if it is not a code. */
+int64_t meta_code_time(const char *code);
 /* True if @s has the shape of a confirmation code. */
 bool meta_code_ok(const char *s);
 /* The subject of (@app, @user_id): "anon:" + 32 hex. */

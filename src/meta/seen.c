@@ -11,8 +11,10 @@
  * the map grows a segment (1 MiB) at a time instead of doubling (which
  * briefly needed three times the table), holds a request in about 5.3
  * bytes, and a lookup probes each segment once (a few segments for a
- * million requests).  Expiry drops the segments below the window and
- * rebuilds the one that straddles it.
+ * million requests).  Expiry drops the segments below the window and turns
+ * the expired entries of the one that straddles it into tombstones (probes
+ * go on past them; they count towards SEG_FILL, so a segment never fills up
+ * with them); that segment is freed once none of its entries is left.
  */
 #include "util/fmacros.h"
 
@@ -30,7 +32,8 @@ struct seg {
 	int64_t base;    /* ids are base + offset */
 	int64_t min_id;  /* smallest id in it */
 	int64_t max_id;  /* largest id in it */
-	size_t n;        /* used slots */
+	size_t n;        /* live entries */
+	size_t used;     /* occupied slots: live entries and tombstones */
 	uint32_t *slots; /* SEG_SLOTS of them */
 };
 
@@ -65,6 +68,7 @@ seg_put(struct seg *g, uint32_t fp, int64_t id)
 	if (g->n == 0 || id > g->max_id)
 		g->max_id = id;
 	g->n++;
+	g->used++;
 }
 
 /* A new, empty segment at the end, for ids above @base. */
@@ -116,7 +120,8 @@ seg_for(struct seen *sn, int64_t id)
 	for (size_t k = sn->nseg; k > 0; k--) {
 		struct seg *g = &sn->segs[k - 1];
 
-		if (g->n < SEG_FILL && id > g->base && id - g->base < SEG_TOMB)
+		/* Tombstones count: probes run through them as through entries. */
+		if (g->used < SEG_FILL && id > g->base && id - g->base < SEG_TOMB)
 			return g;
 		if (k == sn->nseg && id > g->max_id)
 			break; /* the usual case: newer than everything, and the newest is full */

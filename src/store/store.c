@@ -817,6 +817,36 @@ store_meta_insert(struct store *st, const char *code, const char *app, const cha
 }
 
 lethe_rc
+store_meta_insert_once(struct store *st, const char *code, const char *app, const char *subject,
+                       const uint8_t *box, size_t boxlen, int64_t now, int64_t *id,
+                       struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc = execf(st, err,
+	                    "INSERT INTO meta_requests (code, app, subject, identity_box, state, "
+	                    "received_at) VALUES (?1, ?2, ?3, ?4, 'received', ?5) "
+	                    "ON CONFLICT(code) DO NOTHING",
+	                    "tttbi", code, app, subject, (const void *)box, boxlen, now);
+
+	if (rc != LETHE_OK)
+		return rc;
+	if (sqlite3_changes(st->db) > 0) {
+		*id = sqlite3_last_insert_rowid(st->db);
+		return LETHE_OK;
+	}
+	rc = prepf(st, &q, err, "SELECT id FROM meta_requests WHERE code = ?1", "t", code);
+	if (rc == LETHE_OK) {
+		if (sqlite3_step(q) == SQLITE_ROW)
+			*id = sqlite3_column_int64(q, 0);
+		else
+			rc = lethe_err_set(err, LETHE_E_STATE,
+			                   "request vanished while being stored");
+	}
+	unprep(st, q);
+	return rc;
+}
+
+lethe_rc
 store_meta_restore(struct store *st, const char *code, const char *app, const char *subject,
                    const uint8_t *box, size_t boxlen, int64_t now, int64_t *added,
                    struct lethe_err *err)

@@ -122,13 +122,13 @@ def free_port():
     return port
 
 
-def run_serve_expect_failure(demo, env, port, wait=5):
-    """Run `serve` on 127.0.0.1:@port; it must exit non-zero at once: (rc, out, err).
-    Fails as soon as it announces a port instead."""
+def run_serve_expect_failure(demo, env, port, wait=5, config=None):
+    """Run `serve` (with @config, default the demo's) on 127.0.0.1:@port; it must exit
+    non-zero at once: (rc, out, err).  Fails as soon as it announces a port instead."""
     full = lethe_env(env)
     for k in [k for k, v in full.items() if v is None]:
         del full[k]
-    p = subprocess.Popen([lethe_path(), "serve", "-c", str(demo.config), "--listen",
+    p = subprocess.Popen([lethe_path(), "serve", "-c", str(config or demo.config), "--listen",
                           "127.0.0.1:%d" % port], stdin=subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full)
     first = []
@@ -203,7 +203,26 @@ def test_serve_port_in_use_fails(demo, servers):
     (in use ...)"), not share the port: two servers (and two job runners on one state
     store) would split Meta's callbacks between them."""
     srv = servers(demo)
-    rc, out, err = run_serve_expect_failure(demo, SECRETS_ENV, srv.port)
+    # Its own state store, so that the port is what it trips over.
+    other = demo.dir / "other-state.yaml"
+    text = demo.config.read_text()
+    assert "database: var/state.db" in text
+    other.write_text(text.replace("database: var/state.db", "database: var/other-state.db"))
+    rc, out, err = run_serve_expect_failure(demo, SECRETS_ENV, srv.port, config=other)
     assert rc != 0 and "serving on port" not in out
     assert "listen" in err, err
+    stop_ok(srv)
+
+
+def test_serve_second_server_on_one_state_store_fails(demo, servers):
+    """A second server on another port but the same state store must not start: its
+    intake would replay and overwrite the running server's intake log (which holds
+    answered requests not yet in the store).  The first server is unharmed."""
+    srv = servers(demo)
+    code = srv.deletion("instagram", sign_py(IG_SECRET, ig_id(3)))["confirmation_code"]
+    rc, out, err = run_serve_expect_failure(demo, SECRETS_ENV, free_port())
+    assert rc != 0 and "serving on port" not in out
+    assert "intake log" in err and "in use" in err, err
+    st, _ = srv.wait_completed(code)
+    assert st["state"] == "completed", st
     stop_ok(srv)

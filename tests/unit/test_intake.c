@@ -49,16 +49,18 @@ on_done(struct intake_req *in)
 	pthread_mutex_unlock(&w->mu);
 }
 
+/* The sealed identity every test request carries (its length is what matters here). */
+static const uint8_t test_box[160] = {1, 2, 3, 4};
+static size_t test_boxlen = 4;
+
 static void
 waiter_init(struct waiter *w, const char *app, const char *subject, int64_t now)
 {
-	static const uint8_t box[4] = {1, 2, 3, 4};
-
 	memset(w, 0, sizeof(*w));
 	w->in.app = app;
 	snprintf(w->in.subject, sizeof(w->in.subject), "%s", subject);
-	w->in.box = box;
-	w->in.boxlen = sizeof(box);
+	w->in.box = test_box;
+	w->in.boxlen = test_boxlen;
 	w->in.now = now;
 	w->in.done = on_done;
 	pthread_mutex_init(&w->mu, NULL);
@@ -411,7 +413,7 @@ test_intake_torn_tail(void **state)
 static void
 test_intake_rotation_replay(void **state)
 {
-	enum { BATCH = 2000, BATCHES = 56 }; /* 112,000 records of 94 bytes: > 8 MB */
+	enum { BATCH = 2000, BATCHES = 30 }; /* 60,000 records of 250 bytes: > 8 MB */
 	struct fx *f = *state;
 	char(*codes)[META_CODE_LEN + 1] = xcalloc(BATCHES * 2, sizeof(*codes));
 	char *log0 = intake_log_path(f->path, 0), *log1 = intake_log_path(f->path, 1);
@@ -430,6 +432,7 @@ test_intake_rotation_replay(void **state)
 		struct intake *in = NULL;
 
 		close(fds[0]);
+		test_boxlen = sizeof(test_box);
 		if (intake_start(f->path, WINDOW, NULL, NULL, &in, &err) != LETHE_OK)
 			_exit(2);
 		intake_hold_index(in, true);
@@ -472,6 +475,45 @@ test_intake_rotation_replay(void **state)
 	free(codes);
 	free(log0);
 	free(log1);
+}
+
+/*
+ * While INTAKE_PENDING_MAX requests wait for the state store (the indexer is
+ * held here; in life the store fails), new requests are refused, and taken
+ * again once the indexer catches up.
+ */
+static void
+test_intake_pending_cap(void **state)
+{
+	struct fx *f = *state;
+	struct intake *in = start(f);
+	size_t batch = 4096, done = 0;
+	char(*subj)[HASH_TEXT_LEN + 1] = xcalloc(batch, sizeof(*subj));
+	char subject[HASH_TEXT_LEN + 1], code[META_CODE_LEN + 1];
+	struct waiter w;
+
+	intake_hold_index(in, true);
+	while (done < INTAKE_PENDING_MAX) {
+		size_t n = INTAKE_PENDING_MAX - done < batch ? INTAKE_PENDING_MAX - done : batch;
+
+		for (size_t i = 0; i < n; i++)
+			subject_of(200000 + done + i, subj[i]);
+		free(submit_all(in, "facebook", subj, n, T0));
+		done += n;
+	}
+	subject_of(999999, subject);
+	waiter_init(&w, "facebook", subject, T0);
+	intake_submit(in, &w.in);
+	pthread_mutex_lock(&w.mu);
+	while (!w.done)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	assert_int_equal(w.in.rc, LETHE_E_UNAVAILABLE);
+	intake_hold_index(in, false);
+	intake_settle(in, 10000);
+	assert_true(submit_one(in, "facebook", subject, T0, code));
+	free(subj);
+	intake_free(in);
 }
 
 /* A clean stop leaves everything in the store and both log files empty. */
@@ -588,6 +630,10 @@ test_intake_code_order(void **state)
 	/* The same 2 s step (its 6 chars); within it the 1/1024ths come from the real clock. */
 	assert_memory_equal(a, b, 6);
 	assert_true(strncmp(a, c, META_CODE_TIME) < 0);
+	/* The receipt time, back from the code (to 2 s). */
+	assert_true(meta_code_time(a) <= T0 && meta_code_time(a) > T0 - 2);
+	assert_int_equal(meta_code_time(c) - meta_code_time(a), 2);
+	assert_int_equal(meta_code_time("1"), 0);
 	/* Codes of the first format (32 chars) are still codes; other lengths are not. */
 	assert_true(meta_code_ok("2222223abcdefghijklmnopqrstuvwxy"));
 	assert_true(meta_code_ok("2222223abcdefghijklmnopqrstuvwxyz2"));
@@ -615,6 +661,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_intake_torn_tail, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_intake_stop_empties_log, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_intake_rotation_replay, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_intake_pending_cap, setup, teardown),
 	    cmocka_unit_test(test_intake_code_order),
 	    cmocka_unit_test(test_seen_map),
 	};
