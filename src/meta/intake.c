@@ -74,6 +74,7 @@
 #define LOG_ROTATE (8u << 20)    /* switch files past this */
 #define LOG_PREALLOC (9u << 20)  /* each file is written with zeros to this size first */
 #define SCRUB_CHUNK (256u << 10) /* zeros written per step while the writer is idle */
+#define SCRUB_IDLE_MS 200.0      /* ... that long after its last group */
 #define LOG_MAGIC 0x3149544cu    /* "LTI1" */
 #define LOG_HDR 32               /* magic, count, payload length, epoch, checksum */
 #define LOG_SUM 16               /* BLAKE2b checksum bytes */
@@ -568,6 +569,16 @@ complete(struct intake_req *list)
  * succeed without those pages on disk, and a repeat would then find a
  * request that was never written and answer 200 with its code.
  */
+/* True if a file has bytes to scrub (under in->mu, on the committer). */
+static bool
+scrub_pending(const struct intake *in)
+{
+	for (int i = 0; i < 2; i++)
+		if (in->files[i].hw > 0 && in->files[i].unindexed == 0)
+			return true;
+	return false;
+}
+
 /*
  * While the writer is idle: overwrite with zeros, one SCRUB_CHUNK at a
  * time, the log bytes whose requests are all in the store (starting the
@@ -622,7 +633,7 @@ static void *
 committer(void *arg)
 {
 	struct intake *in = arg;
-	double warned = -1e9;
+	double warned = -1e9, wrote_at = 0;
 
 	prctl(PR_SET_NAME, "lethe-intake", 0, 0, 0); /* name in top and perf */
 	pthread_mutex_lock(&in->mu);
@@ -632,14 +643,32 @@ committer(void *arg)
 		size_t npend;
 		bool ok, full;
 
+		/*
+		 * Idle: scrub, but only SCRUB_IDLE_MS after the last group (a step
+		 * is a 256 KB write and an fsync, which a flood should not wait for).
+		 */
 		while (in->head == NULL && !in->stop) {
-			bool did;
+			double idle = time_mono_ms() - wrote_at;
 
-			pthread_mutex_unlock(&in->mu);
-			did = scrub_step(in);
-			pthread_mutex_lock(&in->mu);
-			if (!did && in->head == NULL && !in->stop)
+			if (!scrub_pending(in)) {
 				pthread_cond_wait(&in->work, &in->mu);
+			} else if (idle < SCRUB_IDLE_MS) {
+				struct timespec until;
+				long ns = (long)((SCRUB_IDLE_MS - idle) * 1e6) + 1000000L;
+
+				clock_gettime(CLOCK_REALTIME, &until);
+				until.tv_sec += ns / 1000000000L;
+				until.tv_nsec += ns % 1000000000L;
+				if (until.tv_nsec >= 1000000000L) {
+					until.tv_sec++;
+					until.tv_nsec -= 1000000000L;
+				}
+				pthread_cond_timedwait(&in->work, &in->mu, &until);
+			} else {
+				pthread_mutex_unlock(&in->mu);
+				(void)scrub_step(in);
+				pthread_mutex_lock(&in->mu);
+			}
 		}
 		if (in->head == NULL)
 			break;
@@ -663,6 +692,8 @@ committer(void *arg)
 
 		/* A failed write fails its group (the next group overwrites it). */
 		write_group(in, group, &pends, &npend);
+		if (npend > 0)
+			wrote_at = time_mono_ms();
 		ok = true;
 		if (npend > 0 && fdatasync(in->files[pends->file].fd) != 0) {
 			log_warn("intake: fdatasync of %s failed; answering 503 to every deletion "

@@ -516,6 +516,51 @@ test_intake_pending_cap(void **state)
 	intake_free(in);
 }
 
+/* True if log file @path holds only zero bytes. */
+static bool
+log_all_zero(const char *path)
+{
+	FILE *fp = fopen(path, "rb");
+	uint8_t buf[65536];
+	size_t n;
+	bool zero = true;
+
+	assert_non_null(fp);
+	while (zero && (n = fread(buf, 1, sizeof(buf), fp)) > 0)
+		for (size_t i = 0; i < n; i++)
+			zero &= buf[i] == 0;
+	fclose(fp);
+	return zero;
+}
+
+/*
+ * Once its requests are in the store and the writer has been idle a moment,
+ * the log holds nothing of them (no sealed identity outlives its request).
+ */
+static void
+test_intake_scrubs_when_idle(void **state)
+{
+	struct fx *f = *state;
+	struct intake *in = start(f);
+	char(*subj)[HASH_TEXT_LEN + 1] = xcalloc(500, sizeof(*subj));
+	char *log0 = intake_log_path(f->path, 0);
+	int waited = 0;
+
+	for (size_t i = 0; i < 500; i++)
+		subject_of(7000 + i, subj[i]);
+	free(submit_all(in, "facebook", subj, 500, T0));
+	assert_false(log_all_zero(log0));
+	intake_settle(in, 5000);
+	while (!log_all_zero(log0) && waited < 5000) {
+		usleep(20000);
+		waited += 20;
+	}
+	assert_true(log_all_zero(log0));
+	free(subj);
+	free(log0);
+	intake_free(in);
+}
+
 /* A clean stop leaves everything in the store and both log files empty. */
 static void
 test_intake_stop_empties_log(void **state)
@@ -662,6 +707,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_intake_stop_empties_log, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_intake_rotation_replay, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_intake_pending_cap, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_intake_scrubs_when_idle, setup, teardown),
 	    cmocka_unit_test(test_intake_code_order),
 	    cmocka_unit_test(test_seen_map),
 	};
