@@ -26,10 +26,11 @@
 #include "util/mem.h"
 #include "util/timeutil.h"
 
-#define IDLE_WAIT_S 1     /* look for work at least this often */
-#define RETRY_WAIT_S 5    /* after a failed attempt */
-#define BUSY_SLICE_MS 20  /* while the intake is under a flood, work this long ... */
-#define BUSY_PAUSE_MS 180 /* ... then pause this long (a tenth of the time) */
+#define IDLE_WAIT_S 1          /* look for work at least this often */
+#define RETRY_WAIT_S 5         /* after a failed attempt */
+#define BUSY_SLICE_MS 10       /* while the intake is under a flood, work this long ... */
+#define BUSY_PAUSE_MS 190      /* ... then pause this long (a twentieth of the time) */
+#define BUSY_PAUSE_MAX_MS 4000 /* the longest pause */
 
 struct runner {
 	const struct lethe_config *cfg; /* configuration (keys, apps, erase settings) */
@@ -104,8 +105,17 @@ yield_to_intake(struct runner *r, double *slice_start)
 	busy = r->busy;
 	arg = r->busy_arg;
 	pthread_mutex_unlock(&r->mu);
-	if (busy != NULL && busy(arg) && pause_ms(r, BUSY_PAUSE_MS))
-		return true;
+	/*
+	 * One erasure may run far past the slice: pause in proportion, so the
+	 * share stays BUSY_SLICE_MS / (BUSY_SLICE_MS + BUSY_PAUSE_MS), up to 4 s.
+	 */
+	if (busy != NULL && busy(arg)) {
+		double worked = now - *slice_start;
+		double pause = worked * BUSY_PAUSE_MS / BUSY_SLICE_MS;
+
+		if (pause_ms(r, pause > BUSY_PAUSE_MAX_MS ? BUSY_PAUSE_MAX_MS : (int)pause))
+			return true;
+	}
 	*slice_start = time_mono_ms();
 	return false;
 }

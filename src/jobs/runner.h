@@ -24,7 +24,7 @@ lethe_rc runner_start(const struct lethe_config *cfg, const struct datamap *dm, 
                       struct runner **out, struct lethe_err *err);
 /*
  * Before the runner's first request: @busy(@arg) says whether the intake is
- * under a flood; while it is, the runner works a tenth of the time.
+ * under a flood; while it is, the runner works a twentieth of the time.
  */
 void runner_set_busy(struct runner *r, bool (*busy)(void *), void *arg);
 /* Wake the runner: new requests were stored. */

@@ -68,8 +68,8 @@
 #define CKPT_CACHE_KIB 64        /* page cache of the checkpointer's and committer's connections */
 #define CHECKPOINT_S 1           /* the checkpointer runs this often (seconds) */
 #define INDEX_BATCH 4096         /* requests per indexer transaction, at most */
-#define INDEX_GATHER 512         /* the indexer waits for this many ... */
-#define INDEX_DELAY_MS 10        /* ... or this long, whichever comes first */
+#define INDEX_GATHER 1024        /* the indexer waits for this many ... */
+#define INDEX_DELAY_MS 20        /* ... or this long, whichever comes first */
 #define INDEX_RETRY_MS 200       /* pause after a failed indexer transaction */
 #define LOG_ROTATE (8u << 20)    /* switch files past this */
 #define LOG_PREALLOC (9u << 20)  /* each file is written with zeros to this size first */
