@@ -802,9 +802,12 @@ index_batch(struct intake *in, struct pend *batch, bool *fatal, struct lethe_err
 	lethe_rc rc = store_begin(in->ix, err);
 
 	/* By code, once: a batch retried after its commit finds its rows (and ids). */
-	for (struct pend *p = batch; rc == LETHE_OK && p != NULL; p = p->next)
+	for (struct pend *p = batch; rc == LETHE_OK && p != NULL; p = p->next) {
+		bool added;
+
 		rc = store_meta_insert_once(in->ix, p->code, p->app, p->subject, p->box, p->boxlen,
-		                            p->now, &p->id, err);
+		                            p->now, &p->id, &added, err);
+	}
 	if (rc == LETHE_OK)
 		rc = store_commit(in->ix, err);
 	if (rc != LETHE_OK) {
@@ -1036,6 +1039,8 @@ replay_group(struct intake *in, const char *path, uint64_t at, const uint8_t *g,
 
 	for (uint32_t k = 0; rc == LETHE_OK && k < nrec; k++) {
 		const uint8_t *rec = g + pos;
+		int64_t id = 0;
+		bool added = false;
 		size_t na, nb;
 		char code[META_CODE_LEN + 1], subject[HASH_TEXT_LEN + 1], app[LOG_APP_MAX + 1];
 
@@ -1054,8 +1059,9 @@ replay_group(struct intake *in, const char *path, uint64_t at, const uint8_t *g,
 		if (!meta_code_ok(code) || !printable((const uint8_t *)subject, HASH_TEXT_LEN) ||
 		    !printable((const uint8_t *)app, na))
 			goto bad;
-		rc = store_meta_restore(in->ix, code, app, subject, rec + REC_FIXED + na, nb,
-		                        (int64_t)get_le(rec, 8), count, err);
+		rc = store_meta_insert_once(in->ix, code, app, subject, rec + REC_FIXED + na, nb,
+		                            (int64_t)get_le(rec, 8), &id, &added, err);
+		*count += added;
 		pos += REC_FIXED + na + nb;
 	}
 	return rc;

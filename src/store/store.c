@@ -818,7 +818,7 @@ store_meta_insert(struct store *st, const char *code, const char *app, const cha
 
 lethe_rc
 store_meta_insert_once(struct store *st, const char *code, const char *app, const char *subject,
-                       const uint8_t *box, size_t boxlen, int64_t now, int64_t *id,
+                       const uint8_t *box, size_t boxlen, int64_t now, int64_t *id, bool *added,
                        struct lethe_err *err)
 {
 	sqlite3_stmt *q = NULL;
@@ -830,7 +830,8 @@ store_meta_insert_once(struct store *st, const char *code, const char *app, cons
 
 	if (rc != LETHE_OK)
 		return rc;
-	if (sqlite3_changes(st->db) > 0) {
+	*added = sqlite3_changes(st->db) > 0;
+	if (*added) {
 		*id = sqlite3_last_insert_rowid(st->db);
 		return LETHE_OK;
 	}
@@ -843,22 +844,6 @@ store_meta_insert_once(struct store *st, const char *code, const char *app, cons
 			                   "request vanished while being stored");
 	}
 	unprep(st, q);
-	return rc;
-}
-
-lethe_rc
-store_meta_restore(struct store *st, const char *code, const char *app, const char *subject,
-                   const uint8_t *box, size_t boxlen, int64_t now, int64_t *added,
-                   struct lethe_err *err)
-{
-	lethe_rc rc = execf(st, err,
-	                    "INSERT INTO meta_requests (code, app, subject, identity_box, state, "
-	                    "received_at) VALUES (?1, ?2, ?3, ?4, 'received', ?5) "
-	                    "ON CONFLICT(code) DO NOTHING",
-	                    "tttbi", code, app, subject, (const void *)box, boxlen, now);
-
-	if (rc == LETHE_OK && sqlite3_changes(st->db) > 0)
-		(*added)++;
 	return rc;
 }
 

@@ -127,14 +127,13 @@ struct store_meta_req {
 lethe_rc store_meta_insert(struct store *st, const char *code, const char *app, const char *subject,
                            const uint8_t *box, size_t boxlen, int64_t now, int64_t *id,
                            struct lethe_err *err);
-/* store_meta_insert(), or the id of the request with @code if there is one already. */
+/*
+ * store_meta_insert(), unless a request with @code exists: then its id, and
+ * *@added false (a retried batch, a replay of the intake log).
+ */
 lethe_rc store_meta_insert_once(struct store *st, const char *code, const char *app,
                                 const char *subject, const uint8_t *box, size_t boxlen, int64_t now,
-                                int64_t *id, struct lethe_err *err);
-/* store_meta_insert(), unless a request with @code exists (then nothing); *@added += 1 if new. */
-lethe_rc store_meta_restore(struct store *st, const char *code, const char *app,
-                            const char *subject, const uint8_t *box, size_t boxlen, int64_t now,
-                            int64_t *added, struct lethe_err *err);
+                                int64_t *id, bool *added, struct lethe_err *err);
 /* Request @id if it is of (@app, @subject); LETHE_E_NOTFOUND otherwise. */
 lethe_rc store_meta_match(struct store *st, int64_t id, const char *app, const char *subject,
                           struct store_meta_req *out, struct lethe_err *err);

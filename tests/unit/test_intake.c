@@ -243,12 +243,15 @@ test_intake_repeat_across_restart(void **state)
 }
 
 /*
- * A "crashed" intake: a child process submits @n requests with the indexer
- * held (so they are only in the log), writes their codes to @codes and
- * exits without stopping anything.
+ * A "crashed" intake: a child process submits @n requests (subjects
+ * 1000 + i), @batch at a time, each carrying @boxlen bytes of identity,
+ * with the indexer held (so they are only in the log), writes their codes
+ * to @codes and exits without stopping anything.  The child uses no cmocka
+ * assertion (it reports by exit status).
  */
 static void
-crash_with_log(const struct fx *f, size_t n, char (*codes)[META_CODE_LEN + 1])
+crash_with_log(const struct fx *f, size_t n, size_t batch, size_t boxlen,
+               char (*codes)[META_CODE_LEN + 1])
 {
 	int fds[2];
 	pid_t pid;
@@ -259,29 +262,37 @@ crash_with_log(const struct fx *f, size_t n, char (*codes)[META_CODE_LEN + 1])
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
+		struct waiter *w = xcalloc(batch, sizeof(*w));
 		struct intake *in = NULL;
 		struct lethe_err err = {0};
 
 		close(fds[0]);
+		test_boxlen = boxlen;
 		if (intake_start(f->path, WINDOW, NULL, NULL, &in, &err) != LETHE_OK)
 			_exit(2);
 		intake_hold_index(in, true);
-		for (size_t i = 0; i < n; i++) {
-			char subject[HASH_TEXT_LEN + 1], code[META_CODE_LEN + 1];
-			struct waiter w;
+		for (size_t done = 0; done < n; done += batch) {
+			size_t k = n - done < batch ? n - done : batch;
 
-			subject_of(1000 + i, subject);
-			waiter_init(&w, "facebook", subject, T0);
-			intake_submit(in, &w.in);
-			pthread_mutex_lock(&w.mu);
-			while (!w.done)
-				pthread_cond_wait(&w.cv, &w.mu);
-			pthread_mutex_unlock(&w.mu);
-			if (w.in.rc != LETHE_OK)
-				_exit(3);
-			memcpy(code, w.in.code, sizeof(code));
-			if (write(fds[1], code, sizeof(code)) != (ssize_t)sizeof(code))
-				_exit(4);
+			for (size_t i = 0; i < k; i++) {
+				char subject[HASH_TEXT_LEN + 1];
+
+				subject_of(1000 + done + i, subject);
+				waiter_init(&w[i], "facebook", subject, T0);
+			}
+			for (size_t i = 0; i < k; i++)
+				intake_submit(in, &w[i].in);
+			for (size_t i = 0; i < k; i++) {
+				pthread_mutex_lock(&w[i].mu);
+				while (!w[i].done)
+					pthread_cond_wait(&w[i].cv, &w[i].mu);
+				pthread_mutex_unlock(&w[i].mu);
+				if (w[i].in.rc != LETHE_OK)
+					_exit(3);
+				if (write(fds[1], w[i].in.code, META_CODE_LEN + 1) !=
+				    META_CODE_LEN + 1)
+					_exit(4);
+			}
 		}
 		_exit(0); /* no stop, no free: as if killed */
 	}
@@ -342,7 +353,7 @@ test_intake_replay_after_crash(void **state)
 	struct intake *in;
 	char *log0 = intake_log_path(f->path, 0);
 
-	crash_with_log(f, 40, codes);
+	crash_with_log(f, 40, 1, 4, codes);
 	assert_true(log_has_groups(log0));
 	assert_int_equal(store_open(f->path, &st, &err), LETHE_OK);
 	assert_int_equal(store_meta_by_code(st, codes[0], &found, &err), LETHE_E_NOTFOUND);
@@ -387,7 +398,7 @@ test_intake_torn_tail(void **state)
 	long end;
 	FILE *fp;
 
-	crash_with_log(f, 5, codes);
+	crash_with_log(f, 5, 1, 4, codes);
 	end = log_groups_end(log0, head);
 	assert_true(end > 0);
 	fp = fopen(log0, "r+b");
@@ -413,52 +424,15 @@ test_intake_torn_tail(void **state)
 static void
 test_intake_rotation_replay(void **state)
 {
-	enum { BATCH = 2000, BATCHES = 30 }; /* 60,000 records of 250 bytes: > 8 MB */
+	enum { N = 60000 }; /* records of 250 bytes: > 8 MB */
 	struct fx *f = *state;
-	char(*codes)[META_CODE_LEN + 1] = xcalloc(BATCHES * 2, sizeof(*codes));
+	char(*codes)[META_CODE_LEN + 1] = xcalloc(N, sizeof(*codes));
 	char *log0 = intake_log_path(f->path, 0), *log1 = intake_log_path(f->path, 1);
 	struct store_meta_req first, last, found;
 	struct lethe_err err = {0};
 	struct store *st = NULL;
-	int fds[2], status = 0;
-	size_t got = 0;
-	pid_t pid;
 
-	assert_int_equal(pipe(fds), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		char(*subj)[HASH_TEXT_LEN + 1] = xcalloc(BATCH, sizeof(*subj));
-		struct intake *in = NULL;
-
-		close(fds[0]);
-		test_boxlen = sizeof(test_box);
-		if (intake_start(f->path, WINDOW, NULL, NULL, &in, &err) != LETHE_OK)
-			_exit(2);
-		intake_hold_index(in, true);
-		for (size_t b = 0; b < BATCHES; b++) {
-			struct waiter *w;
-
-			for (size_t i = 0; i < BATCH; i++)
-				subject_of(100000 + b * BATCH + i, subj[i]);
-			w = submit_all(in, "facebook", subj, BATCH, T0);
-			if (write(fds[1], w[0].in.code, META_CODE_LEN + 1) != META_CODE_LEN + 1 ||
-			    write(fds[1], w[BATCH - 1].in.code, META_CODE_LEN + 1) !=
-			        META_CODE_LEN + 1)
-				_exit(4);
-			free(w);
-		}
-		_exit(0);
-	}
-	close(fds[1]);
-	while (got < BATCHES * 2 &&
-	       read(fds[0], codes[got], META_CODE_LEN + 1) == (ssize_t)(META_CODE_LEN + 1))
-		got++;
-	close(fds[0]);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
-	assert_int_equal(got, BATCHES * 2);
+	crash_with_log(f, N, 2000, sizeof(test_box), codes);
 	assert_true(log_has_groups(log0));
 	assert_true(log_has_groups(log1));
 
@@ -466,10 +440,10 @@ test_intake_rotation_replay(void **state)
 	assert_false(log_has_groups(log0));
 	assert_false(log_has_groups(log1));
 	assert_int_equal(store_open(f->path, &st, &err), LETHE_OK);
-	for (size_t i = 0; i < got; i++)
+	for (size_t i = 0; i < N; i += 997)
 		assert_int_equal(store_meta_by_code(st, codes[i], &found, &err), LETHE_OK);
 	assert_int_equal(store_meta_by_code(st, codes[0], &first, &err), LETHE_OK);
-	assert_int_equal(store_meta_by_code(st, codes[got - 1], &last, &err), LETHE_OK);
+	assert_int_equal(store_meta_by_code(st, codes[N - 1], &last, &err), LETHE_OK);
 	assert_true(first.id < last.id);
 	store_close(st);
 	free(codes);
