@@ -148,10 +148,11 @@ cmd_import(int argc, char **argv)
 			size_t boxlen = 0;
 			uint8_t *box = meta_box_seal(env.cfg.key, app->name, id, &boxlen);
 			int64_t rid = 0;
+			bool added = false;
 
 			meta_code_new(code, now);
-			rc = store_meta_insert(st, code, app->name, subject, box, boxlen, now, &rid,
-			                       &err);
+			rc = store_meta_insert_once(st, code, app->name, subject, box, boxlen, now,
+			                            &rid, &added, &err);
 			if (rc == LETHE_OK)
 				seen_add(sn, subject, rid);
 			free(box);

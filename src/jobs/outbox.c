@@ -527,13 +527,7 @@ nap(struct outbox *o, int64_t ms)
 	struct timespec ts;
 	bool stop;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	time_deadline(&ts, ms);
 	pthread_mutex_lock(&o->mu);
 	while (!o->kicked && !o->stop)
 		if (pthread_cond_timedwait(&o->cv, &o->mu, &ts) == ETIMEDOUT)

@@ -53,8 +53,7 @@ nap(struct runner *r, int seconds)
 	struct timespec ts;
 	bool stop;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += seconds;
+	time_deadline(&ts, (int64_t)seconds * 1000);
 	pthread_mutex_lock(&r->mu);
 	while (!r->kicked && !r->stop)
 		if (pthread_cond_timedwait(&r->cv, &r->mu, &ts) == ETIMEDOUT)
@@ -72,10 +71,7 @@ pause_ms(struct runner *r, int ms)
 	struct timespec ts;
 	bool stop;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_nsec += (long)ms * 1000000L;
-	ts.tv_sec += ts.tv_nsec / 1000000000L;
-	ts.tv_nsec %= 1000000000L;
+	time_deadline(&ts, ms);
 	pthread_mutex_lock(&r->mu);
 	while (!r->stop)
 		if (pthread_cond_timedwait(&r->cv, &r->mu, &ts) == ETIMEDOUT)

@@ -59,13 +59,7 @@ nap(struct sweeper *w, double ms, int64_t now)
 		if (left <= 0 || (test && time_now() != now))
 			break;
 		step = test && left > TICK_MS ? TICK_MS : (long)left + 1;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += step / 1000;
-		ts.tv_nsec += (step % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		time_deadline(&ts, step);
 		pthread_cond_timedwait(&w->cv, &w->mu, &ts);
 	}
 	stop = w->stop;

@@ -162,17 +162,6 @@ struct intake {
 
 /* ---- the pending map ----------------------------------------------------- */
 
-/* FNV-1a of the subject folded to 32 bits (a keyed hash: already uniform). */
-static uint32_t
-subject_fp(const char *subject)
-{
-	uint64_t v = 1469598103934665603u;
-
-	for (; *subject != '\0'; subject++)
-		v = (v ^ (unsigned char)*subject) * 1099511628211u;
-	return (uint32_t)(v ^ (v >> 32));
-}
-
 static void
 pmap_add(struct intake *in, struct pend *p)
 {
@@ -437,10 +426,7 @@ unmap_pends(struct intake *in, struct pend *list)
 static void
 drop_pends(struct intake *in, struct pend *list)
 {
-	pthread_mutex_lock(&in->smu);
-	for (struct pend *p = list; p != NULL; p = p->next)
-		pmap_remove(in, p);
-	pthread_mutex_unlock(&in->smu);
+	unmap_pends(in, list);
 	while (list != NULL) {
 		struct pend *next = list->next;
 
@@ -469,7 +455,7 @@ write_group(struct intake *in, struct intake_req *group, struct pend **pends, si
 	buf_reserve(in, 0, LOG_HDR);
 	pthread_mutex_lock(&in->smu);
 	for (r = group; r != NULL; r = r->next) {
-		uint32_t fp = subject_fp(r->subject);
+		uint32_t fp = seen_fingerprint(r->subject);
 		struct pend *p;
 		lethe_rc rc;
 
@@ -654,15 +640,8 @@ committer(void *arg)
 				pthread_cond_wait(&in->work, &in->mu);
 			} else if (idle < SCRUB_IDLE_MS) {
 				struct timespec until;
-				long ns = (long)((SCRUB_IDLE_MS - idle) * 1e6) + 1000000L;
 
-				clock_gettime(CLOCK_REALTIME, &until);
-				until.tv_sec += ns / 1000000000L;
-				until.tv_nsec += ns % 1000000000L;
-				if (until.tv_nsec >= 1000000000L) {
-					until.tv_sec++;
-					until.tv_nsec -= 1000000000L;
-				}
+				time_deadline(&until, (int64_t)(SCRUB_IDLE_MS - idle) + 1);
 				pthread_cond_timedwait(&in->work, &in->mu, &until);
 			} else {
 				pthread_mutex_unlock(&in->mu);
@@ -855,12 +834,7 @@ indexer(void *arg)
 		if (in->idx_n < INDEX_GATHER && !in->writer_done && !in->settling) {
 			struct timespec until;
 
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_nsec += INDEX_DELAY_MS * 1000000L;
-			if (until.tv_nsec >= 1000000000L) {
-				until.tv_sec++;
-				until.tv_nsec -= 1000000000L;
-			}
+			time_deadline(&until, INDEX_DELAY_MS);
 			while (in->idx_n < INDEX_GATHER && !in->writer_done && !in->settling)
 				if (pthread_cond_timedwait(&in->idx_cv, &in->mu, &until) != 0)
 					break;
@@ -978,8 +952,7 @@ checkpointer(void *arg)
 	while (!in->stop) {
 		struct timespec until;
 
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += CHECKPOINT_S;
+		time_deadline(&until, CHECKPOINT_S * 1000);
 		pthread_cond_timedwait(&in->ck_cv, &in->mu, &until);
 		if (in->stop)
 			break;
@@ -1359,13 +1332,7 @@ intake_settle(struct intake *in, int timeout_ms)
 	struct timespec until;
 	int64_t target;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	time_deadline(&until, timeout_ms);
 	pthread_mutex_lock(&in->mu);
 	target = in->written;
 	in->settling++;

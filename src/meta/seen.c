@@ -45,8 +45,8 @@ struct seen {
 };
 
 /* FNV-1a of the subject folded to 32 bits (a keyed hash: already uniform). */
-static uint32_t
-fingerprint(const char *subject)
+uint32_t
+seen_fingerprint(const char *subject)
 {
 	uint64_t v = 1469598103934665603u;
 
@@ -132,14 +132,14 @@ seg_for(struct seen *sn, int64_t id)
 void
 seen_add(struct seen *sn, const char *subject, int64_t id)
 {
-	seg_put(seg_for(sn, id), fingerprint(subject), id);
+	seg_put(seg_for(sn, id), seen_fingerprint(subject), id);
 	sn->n++;
 }
 
 size_t
 seen_find(const struct seen *sn, const char *subject, int64_t *ids, size_t max)
 {
-	uint32_t fp = fingerprint(subject), top = fp & ~(uint32_t)SEG_OFF_MAX;
+	uint32_t fp = seen_fingerprint(subject), top = fp & ~(uint32_t)SEG_OFF_MAX;
 	size_t n = 0, j;
 
 	for (size_t k = 0; k < sn->nseg; k++) {

@@ -22,6 +22,8 @@
 
 struct seen;
 
+/* The 32-bit fingerprint the map keeps of @subject (FNV-1a of a keyed hash). */
+uint32_t seen_fingerprint(const char *subject);
 /* An empty map.  Free with seen_free(). */
 struct seen *seen_new(void);
 void seen_free(struct seen *sn);

@@ -802,21 +802,6 @@ store_meta_since(struct store *st, int64_t since, store_meta_fn fn, void *arg,
 }
 
 lethe_rc
-store_meta_insert(struct store *st, const char *code, const char *app, const char *subject,
-                  const uint8_t *box, size_t boxlen, int64_t now, int64_t *id,
-                  struct lethe_err *err)
-{
-	lethe_rc rc = execf(st, err,
-	                    "INSERT INTO meta_requests (code, app, subject, identity_box, state, "
-	                    "received_at) VALUES (?1, ?2, ?3, ?4, 'received', ?5)",
-	                    "tttbi", code, app, subject, (const void *)box, boxlen, now);
-
-	if (rc == LETHE_OK && id != NULL)
-		*id = sqlite3_last_insert_rowid(st->db);
-	return rc;
-}
-
-lethe_rc
 store_meta_insert_once(struct store *st, const char *code, const char *app, const char *subject,
                        const uint8_t *box, size_t boxlen, int64_t now, int64_t *id, bool *added,
                        struct lethe_err *err)

@@ -122,14 +122,11 @@ struct store_meta_req {
 	bool no_data;         /* the id matched nobody */
 };
 
-/* Record a new request in state "received" (@box: the encrypted identity); its id to *@id if not
- * NULL. */
-lethe_rc store_meta_insert(struct store *st, const char *code, const char *app, const char *subject,
-                           const uint8_t *box, size_t boxlen, int64_t now, int64_t *id,
-                           struct lethe_err *err);
 /*
- * store_meta_insert(), unless a request with @code exists: then its id, and
- * *@added false (a retried batch, a replay of the intake log).
+ * Record a new request in state "received" (@box: the encrypted identity):
+ * its id to *@id and *@added true; or, if a request with @code exists (a
+ * retried batch, a replay of the intake log), that one's id and *@added
+ * false.
  */
 lethe_rc store_meta_insert_once(struct store *st, const char *code, const char *app,
                                 const char *subject, const uint8_t *box, size_t boxlen, int64_t now,

@@ -10,8 +10,12 @@
 #define LETHE_TIMEUTIL_H
 
 #include "util/fmacros.h"
+
+#include <time.h>
 #include "util/rc.h"
 
+/* @ms milliseconds from now on CLOCK_REALTIME, for pthread_cond_timedwait(). */
+void time_deadline(struct timespec *ts, int64_t ms);
 /* Monotonic milliseconds (CLOCK_MONOTONIC), for measuring. */
 double time_mono_ms(void);
 /*
