@@ -402,6 +402,8 @@ test_sr_wrong_algorithm(void **state)
 	    "{\"user_id\":\"1\",\"algorithm\":256}",
 	    "{\"user_id\":\"1\",\"algorithm\":[\"HMAC-SHA256\"]}",
 	    "{\"user_id\":\"1\"}",
+	    /* A NUL after the name (jansson reads it, strcmp() would not see it). */
+	    "{\"user_id\":\"1\",\"algorithm\":\"HMAC-SHA256\\u0000\"}",
 	};
 	struct sr_payload p;
 	size_t i;
@@ -611,6 +613,93 @@ test_sr_duplicate_keys(void **state)
 	    LETHE_E_INVALID);
 }
 
+/*
+ * Payloads the fast parser reads and payloads it leaves to jansson give the
+ * same answers (tests/fuzz/fuzz_signed_request.c checks this at large).
+ */
+static void
+test_sr_fast_and_full_parsers_agree(void **state)
+{
+	static const struct {
+		const char *json;
+		lethe_rc rc;
+		const char *user;
+		int64_t issued; /* -1: absent */
+	} cases[] = {
+	    /* read by the fast parser */
+	    {"{\"user_id\":\"7\",\"algorithm\":\"HMAC-SHA256\",\"issued_at\":-0}", LETHE_OK, "7",
+	     0},
+	    {" {\"algorithm\" : \"HMAC-SHA256\" ,\r\n\t\"user_id\":\"ab\" } \n", LETHE_OK, "ab",
+	     -1},
+	    {"{\"user_id\":\"7\",\"algorithm\":\"HMAC-SHA256\",\"issued_at\":999999999999999999}",
+	     LETHE_OK, "7", 999999999999999999},
+	    {"{\"user_id\":\"7\",\"algorithm\":\"HMAC-SHA256\",\"issued_at\":-5}", LETHE_E_INVALID,
+	     "", -1},
+	    {"{\"user_id\":\"7\",\"algorithm\":\"HMAC-SHA256\",\"x\":true,\"y\":false,\"z\":null}",
+	     LETHE_OK, "7", -1},
+	    {"{}", LETHE_E_INVALID, "", -1},
+	    /* left to jansson: escapes, floats, long or malformed numbers, nesting */
+	    {"{\"user_id\":\"\\u0037\",\"algorithm\":\"HMAC\\u002dSHA256\"}", LETHE_OK, "7", -1},
+	    {"{\"user_id\":\"7\",\"algorithm\":\"HMAC-SHA256\",\"issued_at\":1e3}", LETHE_E_INVALID,
+	     "", -1},
+	    {"{\"user_id\":\"7\",\"algorithm\":\"HMAC-SHA256\",\"issued_at\":1.0}", LETHE_E_INVALID,
+	     "", -1},
+	    {"{\"user_id\":\"7\",\"algorithm\":\"HMAC-SHA256\",\"issued_at\":1234567890123456789}",
+	     LETHE_OK, "7", 1234567890123456789},
+	    {"{\"user_id\":\"7\",\"algorithm\":\"HMAC-SHA256\",\"issued_at\":99999999999999999999}",
+	     LETHE_E_INVALID, "", -1},
+	    {"{\"user_id\":\"7\",\"algorithm\":\"HMAC-SHA256\",\"issued_at\":012}", LETHE_E_INVALID,
+	     "", -1},
+	    {"{\"user_id\":\"7\",\"algorithm\":\"HMAC-SHA256\",\"a\":truex}", LETHE_E_INVALID, "",
+	     -1},
+	    {"{\"user_id\":\"7\",\"algorithm\":\"HMAC-SHA256\",\"a\":{\"b\":[]}}", LETHE_OK, "7",
+	     -1},
+	    {"{\"user_id\":\"7\",\"algorithm\":\"HMAC-SHA256\",\"a\":\"\xc3\xa9\"}", LETHE_OK, "7",
+	     -1},
+	    {"{\"user_id\":\"7\",\"algorithm\":\"HMAC-SHA256\",\"a\":\"\xc3\"}", LETHE_E_INVALID,
+	     "", -1},
+	    {"{\"user_id\":\"7\",\"algorithm\":\"HMAC-SHA256\",}", LETHE_E_INVALID, "", -1},
+	    {"{\"user_id\":\"7\",\"algorithm\":\"HMAC-SHA256\"} x", LETHE_E_INVALID, "", -1},
+	    {"{\"user_id\":\"7\",\"algorithm\":\"HMAC-SHA256\",\"\":1,\"\":2}", LETHE_E_INVALID, "",
+	     -1},
+	    {"{\"user_id\":\"7\",\"algorithm\":\"HMAC-SHA256\",\"issued_at\":1,\"a\":1,\"b\":1,"
+	     "\"c\":1,\"d\":1,\"e\":1,\"f\":1,\"g\":1,\"h\":1,\"i\":1,\"j\":1,\"k\":1,\"l\":1,"
+	     "\"m\":1,\"n\":1,\"o\":1}",
+	     LETHE_OK, "7", 1},
+	};
+	struct sr_payload p;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		lethe_rc rc = sign_verify_s(cases[i].json, &p);
+
+		if (rc != cases[i].rc)
+			fail_msg("case %zu: %d, want %d", i, (int)rc, (int)cases[i].rc);
+		assert_string_equal(p.user_id, cases[i].user);
+		assert_int_equal(p.has_issued_at, cases[i].issued >= 0);
+		if (cases[i].issued >= 0)
+			assert_int_equal(p.issued_at, cases[i].issued);
+	}
+}
+
+/* Base64url as strict as libsodium's: no 4k+1 lengths, no stray low bits. */
+static void
+test_sr_base64_strict(void **state)
+{
+	struct sr_payload p;
+	char sr[256];
+
+	(void)state;
+	/* The vector's signature ends in 'U' (its last 2 bits 0); 'V' sets one. */
+	snprintf(sr, sizeof(sr), "%.42sV.%s", VEC_SIG, VEC_PAYLOAD64);
+	assert_int_equal(verify_s(sr, VEC_SECRET, &p), LETHE_E_INVALID);
+	snprintf(sr, sizeof(sr), "%sA.%s", VEC_SIG, VEC_PAYLOAD64);
+	assert_int_not_equal(verify_s(sr, VEC_SECRET, &p), LETHE_OK);
+	snprintf(sr, sizeof(sr), "%s.%sA", VEC_SIG, VEC_PAYLOAD64);
+	assert_int_not_equal(verify_s(sr, VEC_SECRET, &p), LETHE_OK);
+}
+
 static void
 test_sr_depth_capped(void **state)
 {
@@ -730,6 +819,8 @@ main(void)
 	    cmocka_unit_test(test_sr_huge_input),
 	    cmocka_unit_test(test_sr_size_boundary),
 	    cmocka_unit_test(test_sr_wrong_algorithm),
+	    cmocka_unit_test(test_sr_fast_and_full_parsers_agree),
+	    cmocka_unit_test(test_sr_base64_strict),
 	    cmocka_unit_test(test_sr_user_id_number),
 	    cmocka_unit_test(test_sr_user_id_missing),
 	    cmocka_unit_test(test_sr_user_id_charset),
