@@ -75,6 +75,8 @@
 #define LOG_PREALLOC (9u << 20)  /* each file is written with zeros to this size first */
 #define SCRUB_CHUNK (256u << 10) /* zeros written per step while the writer is idle */
 #define SCRUB_IDLE_MS 200.0      /* ... that long after its last group */
+#define GATHER_N 32              /* under a flood the committer waits for this many ... */
+#define GATHER_US 200            /* ... or this long, whichever comes first */
 #define LOG_MAGIC 0x3149544cu    /* "LTI1" */
 #define LOG_HDR 32               /* magic, count, payload length, epoch, checksum */
 #define LOG_SUM 16               /* BLAKE2b checksum bytes */
@@ -131,9 +133,11 @@ struct intake {
 	int settling;              /* intake_settle() callers waiting: index at once */
 	bool hold;                 /* intake_hold_index(): the indexer waits */
 	int64_t submitted;         /* requests submitted */
+	int64_t queued;            /* requests in the queue */
+	bool gathering;            /* the committer waits for GATHER_N of them */
 	int64_t rate_count;        /* submitted at rate_at */
-	double rate_at;            /* monotonic ms of intake_busy()'s last measure */
-	bool busy;                 /* its verdict */
+	double rate_at;            /* monotonic ms of rate_update()'s last measure */
+	bool busy;                 /* its verdict: INTAKE_BUSY_RATE or more */
 	struct logfile files[2];   /* the log */
 	pthread_cond_t ck_cv;      /* signalled at stop */
 	pthread_mutex_t smu;       /* guards seen, pmap, pcap, pn */
@@ -594,6 +598,42 @@ scrub_step(struct intake *in)
 	return false;
 }
 
+/*
+ * Under in->mu: measure the submission rate (every 100 ms at most) and
+ * return whether it is INTAKE_BUSY_RATE or more.
+ */
+static bool
+rate_update(struct intake *in, double now)
+{
+	if (now - in->rate_at >= 100.0) {
+		in->busy =
+		    (double)(in->submitted - in->rate_count) * 1000.0 / (now - in->rate_at) >=
+		    INTAKE_BUSY_RATE;
+		in->rate_at = now;
+		in->rate_count = in->submitted;
+	}
+	return in->busy;
+}
+
+/*
+ * Under in->mu, with requests queued during a flood: wait up to GATHER_US
+ * for GATHER_N of them.  A group's fsync costs about as much for 1 request
+ * as for 50, and so do the wakeups it causes, so fewer, larger groups leave
+ * more CPU to the event threads; 200 us is small against the fsync.
+ */
+static void
+gather(struct intake *in)
+{
+	struct timespec until;
+
+	time_deadline_us(&until, GATHER_US);
+	in->gathering = true;
+	while (in->queued < GATHER_N && !in->stop)
+		if (pthread_cond_timedwait(&in->work, &in->mu, &until) != 0)
+			break;
+	in->gathering = false;
+}
+
 /* Answer @group with @rc at once (nothing written). */
 static void
 refuse(struct intake_req *group, lethe_rc rc)
@@ -651,8 +691,11 @@ committer(void *arg)
 		}
 		if (in->head == NULL)
 			break;
+		if (rate_update(in, time_mono_ms()) && in->queued < GATHER_N)
+			gather(in);
 		group = in->head;
 		in->head = in->tail = NULL;
+		in->queued = 0;
 		full = in->written - in->indexed >= INTAKE_PENDING_MAX;
 		if (in->sync_failed || full) {
 			pthread_mutex_unlock(&in->mu);
@@ -1321,7 +1364,8 @@ intake_submit(struct intake *in, struct intake_req *r)
 		in->head = r;
 	in->tail = r;
 	in->submitted++;
-	if (in->head == r)
+	in->queued++;
+	if (in->head == r || (in->gathering && in->queued == GATHER_N))
 		pthread_cond_signal(&in->work);
 	pthread_mutex_unlock(&in->mu);
 }
@@ -1408,14 +1452,7 @@ intake_busy(void *arg)
 	bool busy;
 
 	pthread_mutex_lock(&in->mu);
-	if (now - in->rate_at >= 100.0) {
-		in->busy =
-		    (double)(in->submitted - in->rate_count) * 1000.0 / (now - in->rate_at) >=
-		    INTAKE_BUSY_RATE;
-		in->rate_at = now;
-		in->rate_count = in->submitted;
-	}
-	busy = in->busy;
+	busy = rate_update(in, now);
 	pthread_mutex_unlock(&in->mu);
 	return busy;
 }

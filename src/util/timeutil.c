@@ -22,9 +22,15 @@
 void
 time_deadline(struct timespec *ts, int64_t ms)
 {
+	time_deadline_us(ts, ms * 1000);
+}
+
+void
+time_deadline_us(struct timespec *ts, int64_t us)
+{
 	clock_gettime(CLOCK_REALTIME, ts);
-	ts->tv_sec += (time_t)(ms / 1000);
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	ts->tv_sec += (time_t)(us / 1000000);
+	ts->tv_nsec += (long)(us % 1000000) * 1000L;
 	if (ts->tv_nsec >= 1000000000L) {
 		ts->tv_sec++;
 		ts->tv_nsec -= 1000000000L;

@@ -16,6 +16,8 @@
 
 /* @ms milliseconds from now on CLOCK_REALTIME, for pthread_cond_timedwait(). */
 void time_deadline(struct timespec *ts, int64_t ms);
+/* The same @us microseconds from now. */
+void time_deadline_us(struct timespec *ts, int64_t us);
 /* Monotonic milliseconds (CLOCK_MONOTONIC), for measuring. */
 double time_mono_ms(void);
 /*
