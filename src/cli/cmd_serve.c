@@ -98,8 +98,8 @@ cmd_serve(int argc, char **argv)
 		return 2;
 	}
 	/*
-	 * One connection thread per client: without a cap, glibc gives threads
-	 * their own malloc arenas and resident memory grows with connections.
+	 * Two malloc arenas for a dozen threads: each arena keeps its own free
+	 * memory resident.  Four measured no faster under a callback flood.
 	 */
 	mallopt(M_ARENA_MAX, 2);
 	/* Block the stop signals in every thread; this one waits for them. */

@@ -5,6 +5,7 @@
 #include "util/fmacros.h"
 
 #include <malloc.h>
+#include <sqlite3.h>
 
 #include "cli/cli.h"
 #include "util/log.h"
@@ -73,6 +74,12 @@ main(int argc, char **argv)
 	 * around them stays resident.
 	 */
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	/*
+	 * No memory statistics in SQLite: they take a global mutex on every
+	 * allocation, shared by all threads' connections (7% of the intake
+	 * indexer's time went to mutexes).  Before any other SQLite call.
+	 */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	if (lv != NULL && strcmp(lv, "debug") == 0)
 		log_set_verbosity(2);
 	if (argc < 2) {

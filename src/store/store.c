@@ -346,13 +346,16 @@ store_rollback(struct store *st)
 /*
  * Prepare @sql and bind its parameters 1..n in order as @types says, one
  * variadic argument each: 't' const char * (NULL binds NULL), 'i' int64_t,
- * 'b' a const void * and a size_t.  The caller finalizes *@q.
+ * 'b' a const void * and a size_t.  Texts and blobs are bound with @how:
+ * SQLITE_TRANSIENT copies them, SQLITE_STATIC (only where the statement
+ * runs and is reset before the arguments go) does not.  The caller
+ * finalizes *@q.
  */
 static void unprep(struct store *st, sqlite3_stmt *q);
 
 static lethe_rc
-vprepf(struct store *st, sqlite3_stmt **q, struct lethe_err *err, const char *sql,
-       const char *types, va_list ap)
+vprepf(struct store *st, sqlite3_stmt **q, struct lethe_err *err, sqlite3_destructor_type how,
+       const char *sql, const char *types, va_list ap)
 {
 	int i;
 
@@ -375,14 +378,14 @@ vprepf(struct store *st, sqlite3_stmt **q, struct lethe_err *err, const char *sq
 			if (s == NULL)
 				sqlite3_bind_null(*q, i + 1);
 			else
-				sqlite3_bind_text(*q, i + 1, s, -1, SQLITE_TRANSIENT);
+				sqlite3_bind_text(*q, i + 1, s, -1, how);
 		} else if (types[i] == 'i') {
 			sqlite3_bind_int64(*q, i + 1, va_arg(ap, int64_t));
 		} else {
 			const void *p = va_arg(ap, const void *);
 			size_t n = va_arg(ap, size_t);
 
-			sqlite3_bind_blob(*q, i + 1, p, (int)n, SQLITE_TRANSIENT);
+			sqlite3_bind_blob(*q, i + 1, p, (int)n, how);
 		}
 	}
 	return LETHE_OK;
@@ -396,12 +399,15 @@ prepf(struct store *st, sqlite3_stmt **q, struct lethe_err *err, const char *sql
 	lethe_rc rc;
 
 	va_start(ap, types);
-	rc = vprepf(st, q, err, sql, types, ap);
+	rc = vprepf(st, q, err, SQLITE_TRANSIENT, sql, types, ap);
 	va_end(ap);
 	return rc;
 }
 
-/* prepf, one step, finalize: for statements that return no rows. */
+/*
+ * prepf, one step, reset or finalize: for statements that return no rows.
+ * Binds without copying: the arguments outlive the statement's use.
+ */
 static lethe_rc
 execf(struct store *st, struct lethe_err *err, const char *sql, const char *types, ...)
 {
@@ -411,7 +417,7 @@ execf(struct store *st, struct lethe_err *err, const char *sql, const char *type
 	int r;
 
 	va_start(ap, types);
-	rc = vprepf(st, &q, err, sql, types, ap);
+	rc = vprepf(st, &q, err, SQLITE_STATIC, sql, types, ap);
 	va_end(ap);
 	if (rc == LETHE_OK) {
 		r = sqlite3_step(q);
