@@ -420,7 +420,7 @@ sr_verify(const char *sr, size_t len, const uint8_t *secret, size_t secret_len,
 	struct sr_payload p;
 	const char *dot, *payload;
 	size_t sig_n, payload_n, sig_text, payload_text, bin_len = 0;
-	uint8_t *bin = NULL;
+	uint8_t bin[SR_MAX_LEN / 4 * 3 + 3]; /* either segment, decoded (no malloc per request) */
 	lethe_rc rc;
 
 	memset(out, 0, sizeof(*out));
@@ -443,9 +443,7 @@ sr_verify(const char *sr, size_t len, const uint8_t *secret, size_t secret_len,
 		return lethe_err_set(err, LETHE_E_INVALID,
 		                     "signed_request: a segment is empty or not base64url");
 
-	/* One buffer, bounded by SR_MAX_LEN, for whichever segment decodes. */
-	bin = xmalloc(len / 4 * 3 + 3);
-	if (!b64url_decode(sr, sig_text, bin, len / 4 * 3 + 3, &bin_len)) {
+	if (!b64url_decode(sr, sig_text, bin, sizeof(bin), &bin_len)) {
 		rc = lethe_err_set(err, LETHE_E_INVALID,
 		                   "signed_request: signature segment is not base64url");
 		goto out;
@@ -456,7 +454,7 @@ sr_verify(const char *sr, size_t len, const uint8_t *secret, size_t secret_len,
 		goto out;
 	}
 	memcpy(sig, bin, SR_SIG_LEN);
-	if (!b64url_decode(payload, payload_text, bin, len / 4 * 3 + 3, &bin_len)) {
+	if (!b64url_decode(payload, payload_text, bin, sizeof(bin), &bin_len)) {
 		rc = lethe_err_set(err, LETHE_E_INVALID,
 		                   "signed_request: payload segment is not base64url");
 		goto out;
@@ -466,7 +464,8 @@ sr_verify(const char *sr, size_t len, const uint8_t *secret, size_t secret_len,
 	hash_hmac_init(&st, secret, secret_len);
 	crypto_auth_hmacsha256_update(&st, (const unsigned char *)payload, payload_n);
 	crypto_auth_hmacsha256_final(&st, mac);
-	if (sodium_memcmp(mac, sig, SR_SIG_LEN) != 0) {
+	_Static_assert(SR_SIG_LEN == crypto_auth_hmacsha256_BYTES, "crypto_verify_32 compares 32");
+	if (crypto_verify_32(mac, sig) != 0) { /* constant time */
 		rc = lethe_err_set(err, LETHE_E_FORBIDDEN,
 		                   "signed_request: signature does not verify");
 		goto out;
@@ -479,7 +478,8 @@ out:
 	sodium_memzero(&st, sizeof(st));
 	sodium_memzero(mac, sizeof(mac));
 	sodium_memzero(&p, sizeof(p));
-	free(bin);
+	/* The payload holds the user id: zero what either decode may have written. */
+	sodium_memzero(bin, len / 4 * 3 + 3 < sizeof(bin) ? len / 4 * 3 + 3 : sizeof(bin));
 	return rc;
 }
 
