@@ -626,7 +626,7 @@ gather(struct intake *in)
 {
 	struct timespec until;
 
-	time_deadline_us(&until, GATHER_US);
+	time_deadline_mono_us(&until, GATHER_US);
 	in->gathering = true;
 	while (in->queued < GATHER_N && !in->stop)
 		if (pthread_cond_timedwait(&in->work, &in->mu, &until) != 0)
@@ -681,7 +681,8 @@ committer(void *arg)
 			} else if (idle < SCRUB_IDLE_MS) {
 				struct timespec until;
 
-				time_deadline(&until, (int64_t)(SCRUB_IDLE_MS - idle) + 1);
+				time_deadline_mono_us(&until,
+				                      ((int64_t)(SCRUB_IDLE_MS - idle) + 1) * 1000);
 				pthread_cond_timedwait(&in->work, &in->mu, &until);
 			} else {
 				pthread_mutex_unlock(&in->mu);
@@ -1316,7 +1317,7 @@ intake_start(const char *path, int64_t repeat_window, void (*on_commit)(void *),
 	in->arg = arg;
 	pthread_mutex_init(&in->mu, NULL);
 	pthread_mutex_init(&in->smu, NULL);
-	pthread_cond_init(&in->work, NULL);
+	time_cond_init_mono(&in->work); /* its waits are on the hot path: no wall-clock steps */
 	pthread_cond_init(&in->idx_cv, NULL);
 	pthread_cond_init(&in->ck_cv, NULL);
 	if (pthread_create(&in->idx_thr, NULL, indexer, in) != 0)

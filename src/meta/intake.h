@@ -74,8 +74,9 @@ void intake_settle(struct intake *in, int timeout_ms);
 void intake_hold_index(struct intake *in, bool hold);
 /*
  * True while requests arrive at INTAKE_BUSY_RATE per second or more
- * (measured over the time since the previous call, at least 100 ms).  For
- * the runner, which yields to a flood.  Takes a void * for that callback.
+ * (measured over windows of at least 100 ms, by this call or by the writer,
+ * which gathers larger groups then).  For the runner, which yields to a
+ * flood.  Takes a void * for that callback.
  */
 bool intake_busy(void *intake);
 #define INTAKE_BUSY_RATE 2000

@@ -19,6 +19,8 @@
 #include "util/log.h"
 #include "util/timeutil.h"
 
+static void time_add_us(struct timespec *ts, int64_t us);
+
 void
 time_deadline(struct timespec *ts, int64_t ms)
 {
@@ -29,6 +31,30 @@ void
 time_deadline_us(struct timespec *ts, int64_t us)
 {
 	clock_gettime(CLOCK_REALTIME, ts);
+	time_add_us(ts, us);
+}
+
+void
+time_deadline_mono_us(struct timespec *ts, int64_t us)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	time_add_us(ts, us);
+}
+
+void
+time_cond_init_mono(pthread_cond_t *cv)
+{
+	pthread_condattr_t attr;
+
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(cv, &attr);
+	pthread_condattr_destroy(&attr);
+}
+
+static void
+time_add_us(struct timespec *ts, int64_t us)
+{
 	ts->tv_sec += (time_t)(us / 1000000);
 	ts->tv_nsec += (long)(us % 1000000) * 1000L;
 	if (ts->tv_nsec >= 1000000000L) {

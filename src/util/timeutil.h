@@ -11,6 +11,7 @@
 
 #include "util/fmacros.h"
 
+#include <pthread.h>
 #include <time.h>
 #include "util/rc.h"
 
@@ -18,6 +19,12 @@
 void time_deadline(struct timespec *ts, int64_t ms);
 /* The same @us microseconds from now. */
 void time_deadline_us(struct timespec *ts, int64_t us);
+/*
+ * @us microseconds from now on CLOCK_MONOTONIC, for a condition variable
+ * made by time_cond_init_mono() (a step of the wall clock does not move it).
+ */
+void time_deadline_mono_us(struct timespec *ts, int64_t us);
+void time_cond_init_mono(pthread_cond_t *cv);
 /* Monotonic milliseconds (CLOCK_MONOTONIC), for measuring. */
 double time_mono_ms(void);
 /*

@@ -402,7 +402,7 @@ test_sr_wrong_algorithm(void **state)
 	    "{\"user_id\":\"1\",\"algorithm\":256}",
 	    "{\"user_id\":\"1\",\"algorithm\":[\"HMAC-SHA256\"]}",
 	    "{\"user_id\":\"1\"}",
-	    /* A NUL after the name (jansson reads it, strcmp() would not see it). */
+	    /* A NUL after the name (jansson refuses \u0000 in any string). */
 	    "{\"user_id\":\"1\",\"algorithm\":\"HMAC-SHA256\\u0000\"}",
 	};
 	struct sr_payload p;
