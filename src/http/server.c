@@ -52,8 +52,10 @@
  */
 #define CONN_MEMORY (16u * 1024)
 #define TEMPLATE_FILE_MAX (256u * 1024)
-#define BLOCKING_WORKERS 4    /* threads for handlers that wait on a database */
-#define STATUS_SETTLE_MS 2000 /* longest wait for the intake before a status page says 404 */
+#define MHD_LOG_BURST 10         /* libmicrohttpd messages logged per window ... */
+#define MHD_LOG_WINDOW_MS 60000. /* ... of a minute; the rest are counted */
+#define BLOCKING_WORKERS 4       /* threads for handlers that wait on a database */
+#define STATUS_SETTLE_MS 2000    /* longest wait for the intake before a status page says 404 */
 
 unsigned
 http_status_of(lethe_rc rc)
@@ -847,6 +849,68 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	*con_cls = NULL;
 }
 
+/* ---- libmicrohttpd's messages --------------------------------------------- */
+
+/* See server_internal.h. */
+void
+http_redact_queries(const char *in, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	while (*in != '\0' && o + 1 < cap) {
+		size_t q = *in == '?' ? strcspn(in + 1, " '`\"") : 0;
+
+		if (q == 0) {
+			out[o++] = *in++;
+			continue;
+		}
+		for (const char *r = "?..."; *r != '\0' && o + 1 < cap; r++)
+			out[o++] = *r;
+		in += 1 + q;
+	}
+	out[o] = '\0';
+}
+
+/*
+ * libmicrohttpd's error log, through lethe's: at most MHD_LOG_BURST lines a
+ * minute (a client that aborts, or sends 20 KB of headers, gets one line
+ * each: a flood of them must not flood the log), the number left out said
+ * with the next line logged, query strings cut.
+ */
+static void
+mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+	struct server *s = cls;
+	char raw[512], msg[512];
+	double now = time_mono_ms();
+	long dropped = 0;
+	size_t n;
+
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	http_redact_queries(raw, msg, sizeof(msg));
+	n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	pthread_mutex_lock(&s->log_mu);
+	if (now - s->log_window >= MHD_LOG_WINDOW_MS) {
+		s->log_window = now;
+		s->log_lines = 0;
+	}
+	if (s->log_lines >= MHD_LOG_BURST) {
+		s->log_dropped++;
+		pthread_mutex_unlock(&s->log_mu);
+		return;
+	}
+	s->log_lines++;
+	dropped = s->log_dropped;
+	s->log_dropped = 0;
+	pthread_mutex_unlock(&s->log_mu);
+	if (dropped > 0)
+		log_warnx("libmicrohttpd: %ld more messages were not logged (at most %d a minute)",
+		          dropped, MHD_LOG_BURST);
+	log_warnx("libmicrohttpd: %s", msg);
+}
+
 /* ---- life cycle ---------------------------------------------------------- */
 
 static lethe_rc
@@ -968,6 +1032,8 @@ server_start(const struct lethe_config *cfg, const struct datamap *dm, const cha
 	s->dm = dm;
 	pthread_mutex_init(&s->db_mu, NULL);
 	pthread_mutex_init(&s->st_mu, NULL);
+	pthread_mutex_init(&s->log_mu, NULL);
+	s->log_window = -MHD_LOG_WINDOW_MS;
 	rc = parse_listen(listen ? listen : cfg->listen, &ss, err);
 	if (rc == LETHE_OK && cfg->status_template != NULL) {
 		s->tpl = read_template(cfg->status_template, err);
@@ -1007,14 +1073,15 @@ server_start(const struct lethe_config *cfg, const struct datamap *dm, const cha
 	 * connections (bench/README.md).
 	 */
 	if (rc == LETHE_OK) {
+		/* The logger first: libmicrohttpd logs through it from its first option on. */
 		s->d = MHD_start_daemon(
 		    MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
 		        MHD_USE_TURBO,
-		    0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &ss,
-		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
-		    (unsigned)CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
-		    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)event_threads(),
-		    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+		    0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
+		    MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
+		    MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT, MHD_OPTION_THREAD_POOL_SIZE,
+		    (unsigned)event_threads(), MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
 		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY, MHD_OPTION_END);
 		if (s->d == NULL)
 			rc = lethe_err_set(err, LETHE_E_CONFIG,
@@ -1059,6 +1126,7 @@ server_stop(struct server *s)
 	store_close(s->st);
 	pthread_mutex_destroy(&s->db_mu);
 	pthread_mutex_destroy(&s->st_mu);
+	pthread_mutex_destroy(&s->log_mu);
 	free(s->tpl);
 	free(s->status_url_json);
 	free(s);

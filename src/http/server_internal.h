@@ -42,6 +42,10 @@ struct server {
 	char *tpl;                      /* operator's status template, or NULL */
 	char *status_url_json;          /* status URL prefix, escaped for JSON */
 	int port;                       /* bound port */
+	pthread_mutex_t log_mu;         /* guards the three below */
+	double log_window;              /* monotonic ms when the current log window began */
+	int log_lines;                  /* libmicrohttpd messages logged in it */
+	long log_dropped;               /* ... and not logged (over MHD_LOG_BURST) */
 };
 
 #define HTTP_MAX_ARGS 8 /* GET arguments kept per request; more are ignored */
@@ -102,5 +106,13 @@ void http_reply_json(struct request *r, unsigned status, json_t *j);
 void http_reply_error(struct request *r, lethe_rc rc, const char *msg);
 /* {"error": {"code": @code, "message": @msg}} with @status. */
 void http_reply_status(struct request *r, unsigned status, const char *code, const char *msg);
+
+/*
+ * Copy @in to @out (@cap > 0 bytes, always terminated, cut if need be) with
+ * each query string ("?" and what follows up to a quote, a space or the
+ * end) replaced by "?...": a status URL's query holds a confirmation code.
+ * For libmicrohttpd's messages before they are logged.
+ */
+void http_redact_queries(const char *in, char *out, size_t cap);
 
 #endif /* LETHE_HTTP_SERVER_INTERNAL_H */

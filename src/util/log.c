@@ -22,6 +22,7 @@ vlog(const char *prefix, const char *fmt, va_list ap, int with_errno)
 {
 	int saved = errno;
 
+	flockfile(stderr); /* one line at a time, whatever the threads */
 	fputs("lethe: ", stderr);
 	if (prefix != NULL)
 		fputs(prefix, stderr);
@@ -29,6 +30,7 @@ vlog(const char *prefix, const char *fmt, va_list ap, int with_errno)
 	if (with_errno)
 		fprintf(stderr, ": %s", strerror(saved));
 	fputc('\n', stderr);
+	funlockfile(stderr);
 }
 
 void

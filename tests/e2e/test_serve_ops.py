@@ -70,6 +70,24 @@ def test_serve_request_headers_up_to_7k_and_431_beyond(demo, servers):
     stop_ok(srv)
 
 
+def test_serve_libmicrohttpd_messages_are_capped_and_cut(demo, servers):
+    """Each request with too many headers makes libmicrohttpd say so: lethe
+    logs at most 10 of its messages a minute, and never a query string."""
+    srv = servers(demo)
+    path = "/data-deletion/status?id=SECRETCODEXYZ"
+    for _ in range(25):
+        status, _, _ = srv.request("GET", path, headers={"Cookie": "c=" + "x" * 20000})
+        assert status == 431
+    status, _, body = srv.get("/healthz")
+    assert status == 200
+    stop_ok(srv)
+    log = srv.stderr()
+    lines = [l for l in log.splitlines() if "libmicrohttpd:" in l]
+    assert 1 <= len(lines) <= 10, lines
+    assert all("431" in l for l in lines), lines  # and nothing about the logger itself
+    assert "SECRETCODEXYZ" not in log
+
+
 def test_serve_metrics(demo, servers):
     srv = servers(demo)
     sr = sign_py(IG_SECRET, ig_id(3))

@@ -2,7 +2,8 @@
 /*
  * test_form.c - unit tests of src/http/form: one field of an
  * application/x-www-form-urlencoded body, percent-decoded, with every
- * malformed body refused the same way wherever the damage sits.
+ * malformed body refused the same way wherever the damage sits; and the
+ * query-string redaction of libmicrohttpd's messages (http/server.c).
  */
 #include "util/fmacros.h"
 
@@ -14,6 +15,7 @@
 #include <cmocka.h>
 
 #include "http/form.h"
+#include "http/server_internal.h"
 
 /* form_get on a NUL-terminated @body into a 128-byte buffer. */
 static lethe_rc
@@ -221,6 +223,27 @@ test_form_failure_independent_of_position(void **state)
 	want_rc("x=%zz", "a", LETHE_E_INVALID);
 }
 
+static void
+test_redact_queries(void **state)
+{
+	char out[64];
+
+	(void)state;
+	http_redact_queries("GET `/data-deletion/status?id=abc' failed", out, sizeof(out));
+	assert_string_equal(out, "GET `/data-deletion/status?...' failed");
+	http_redact_queries("a?b c?d?e \"x?\" end?", out, sizeof(out));
+	assert_string_equal(out, "a?... c?... \"x?\" end?");
+	http_redact_queries("no query at all", out, sizeof(out));
+	assert_string_equal(out, "no query at all");
+	/* Short queries grow to "?...": the copy stays within @cap. */
+	http_redact_queries("?a ?b ?c ?d ?e ?f ?g ?h", out, 9);
+	assert_string_equal(out, "?... ?..");
+	http_redact_queries("?a?b?c", out, sizeof(out)); /* one query up to the end */
+	assert_string_equal(out, "?...");
+	http_redact_queries("abcdefghij", out, 4);
+	assert_string_equal(out, "abc");
+}
+
 int
 main(void)
 {
@@ -236,6 +259,7 @@ main(void)
 	    cmocka_unit_test(test_form_too_big),
 	    cmocka_unit_test(test_form_not_nul_terminated),
 	    cmocka_unit_test(test_form_failure_independent_of_position),
+	    cmocka_unit_test(test_redact_queries),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
