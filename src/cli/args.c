@@ -96,3 +96,16 @@ cli_fail(const struct lethe_err *err, bool json)
 	}
 	return lethe_rc_exit(err->rc);
 }
+
+lethe_rc
+cli_check_target(const struct cli_opts *o, int nrest, char **rest, struct lethe_err *err)
+{
+	if (nrest > 0)
+		return lethe_err_set(err, LETHE_E_USAGE, "unexpected argument '%s'", rest[0]);
+	if (o->scope == NULL)
+		return lethe_err_set(err, LETHE_E_USAGE, "--scope is required");
+	if (o->nids == 0)
+		return lethe_err_set(err, LETHE_E_USAGE,
+		                     "at least one --id KIND=VALUE is required");
+	return LETHE_OK;
+}

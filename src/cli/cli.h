@@ -43,6 +43,11 @@ struct cli_env {
 /* Parse "KIND=VALUE" into @o->ids; LETHE_E_USAGE with detail on error. */
 lethe_rc cli_add_id(struct cli_opts *o, const char *arg, struct lethe_err *err);
 void cli_opts_free(struct cli_opts *o);
+/*
+ * After getopt: no operands left (@rest, @nrest of them), a --scope and at
+ * least one --id; LETHE_E_USAGE with detail otherwise.
+ */
+lethe_rc cli_check_target(const struct cli_opts *o, int nrest, char **rest, struct lethe_err *err);
 /* Load configuration, open the app database, load and validate the data map. */
 lethe_rc cli_env_open(struct cli_env *env, const char *config, struct lethe_err *err);
 void cli_env_close(struct cli_env *env);

@@ -107,12 +107,8 @@ cmd_erase(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (rc == LETHE_OK && optind < argc)
-		rc = lethe_err_set(&err, LETHE_E_USAGE, "unexpected argument '%s'", argv[optind]);
-	if (rc == LETHE_OK && o.scope == NULL)
-		rc = lethe_err_set(&err, LETHE_E_USAGE, "--scope is required");
-	if (rc == LETHE_OK && o.nids == 0)
-		rc = lethe_err_set(&err, LETHE_E_USAGE, "at least one --id KIND=VALUE is required");
+	if (rc == LETHE_OK)
+		rc = cli_check_target(&o, argc - optind, argv + optind, &err);
 	if (rc == LETHE_OK)
 		rc = cli_env_open(&env, o.config, &err);
 	if (rc == LETHE_OK)
