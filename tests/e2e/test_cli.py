@@ -142,6 +142,22 @@ def test_identity_kind_not_accepted_exit_2(run_lethe, demo, cmd, scope, kind, ac
 
 
 @pytest.mark.parametrize("cmd", ["plan", "erase"])
+@pytest.mark.parametrize("args,says", [
+    (["--id", "email=user1@example.com"], "--scope is required"),
+    (["--scope", "account"], "at least one --id KIND=VALUE is required"),
+    (["--scope", "account", "--id", "email=user1@example.com", "extra"],
+     "unexpected argument 'extra'"),
+])
+def test_missing_target_or_extra_operand_exit_2(run_lethe, demo, cmd, args, says):
+    before = file_sha256(demo.db)
+    code, out, err = run_lethe(cmd, "-c", demo.config, *args)
+    assert code == 2
+    assert error_message(err) == says
+    assert file_sha256(demo.db) == before
+    assert not demo.state_db.exists()
+
+
+@pytest.mark.parametrize("cmd", ["plan", "erase"])
 @pytest.mark.parametrize("bad", ["email", "=user1@example.com", "email=", "e mail=x",
                                  "1email=x"])
 def test_bad_id_exit_2(run_lethe, demo, cmd, bad):
