@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <sodium.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -43,6 +44,7 @@
 #include "util/timeutil.h"
 
 #define CONN_LIMIT 4096
+#define FD_SPARE 256 /* descriptors besides connections: databases, logs, threads' */
 #define CONN_TIMEOUT_S 30
 /*
  * libmicrohttpd's buffer per connection: request line and headers, the
@@ -1018,6 +1020,28 @@ event_threads(void)
 	return n < 1 ? 1 : n > 8 ? 8 : (int)n;
 }
 
+/*
+ * Raise the soft limit on open files to what CONN_LIMIT connections need
+ * (services often start with 1,024, and accept() would then fail long
+ * before the cap); say so if the hard limit is lower.
+ */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+	rlim_t want = CONN_LIMIT + FD_SPARE;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		(void)getrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < want)
+		log_warnx("the open files limit is %llu: fewer than %d connections fit (raise "
+		          "LimitNOFILE or ulimit -n to %llu)",
+		          (unsigned long long)rl.rlim_cur, CONN_LIMIT, (unsigned long long)want);
+}
+
 lethe_rc
 server_start(const struct lethe_config *cfg, const struct datamap *dm, const char *listen,
              struct server **out, struct lethe_err *err)
@@ -1066,16 +1090,18 @@ server_start(const struct lethe_config *cfg, const struct datamap *dm, const cha
 			rc = lethe_err_set(err, LETHE_E_INTERNAL, "cannot start worker threads");
 	}
 	/*
-	 * poll(), not epoll: in epoll mode libmicrohttpd takes a suspended
-	 * connection out of its epoll set and puts it back on resume, two
-	 * epoll_ctl() calls per data-deletion request; poll() over a worker's
-	 * connections measured 8% more callbacks a second at 64 and 256
-	 * connections (bench/README.md).
+	 * epoll, not poll: poll() was as fast under the callback flood (epoll
+	 * mode costs two epoll_ctl() per suspended request), but every idle
+	 * connection costs poll() on every wakeup: 200 idle connections took
+	 * 64-connection throughput from 65,000 to 52,000 req/s, 2,000 to
+	 * 25,000; epoll did not move (bench/README.md).
 	 */
+	if (rc == LETHE_OK)
+		raise_fd_limit();
 	if (rc == LETHE_OK) {
 		/* The logger first: libmicrohttpd logs through it from its first option on. */
 		s->d = MHD_start_daemon(
-		    MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+		    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
 		        MHD_USE_TURBO,
 		    0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
 		    MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,

@@ -1,10 +1,13 @@
 # SPDX-License-Identifier: MIT
 """`lethe serve`: /healthz, /readyz, /metrics, start-up and configuration errors."""
 import re
+import resource
 import socket
 import subprocess
 import threading
 import time
+
+import pytest
 
 from lethe_e2e import check_sanitizer, lethe_env, lethe_path
 from serve_helpers import (  # noqa: F401  (servers is a fixture)
@@ -86,6 +89,35 @@ def test_serve_libmicrohttpd_messages_are_capped_and_cut(demo, servers):
     assert 1 <= len(lines) <= 10, lines
     assert all("431" in l for l in lines), lines  # and nothing about the logger itself
     assert "SECRETCODEXYZ" not in log
+
+
+def test_serve_raises_its_open_files_limit(demo, servers):
+    """Started with the usual soft limit of 1,024 open files, lethe raises it
+    to what its 4,096 connections need, so 1,100 connections are served."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 4352:
+        pytest.skip("hard open files limit %d is below 4,352" % hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+    try:
+        srv = servers(demo)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    with open("/proc/%d/limits" % srv.proc.pid) as f:
+        line = [l for l in f if l.startswith("Max open files")][0]
+    assert int(line.split()[3]) >= 4352, line
+    mine = max(soft, 4096) if hard == resource.RLIM_INFINITY else min(max(soft, 4096), hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (mine, hard))  # this side's 1,100 sockets
+    socks = []
+    try:
+        socks = [socket.create_connection(("127.0.0.1", srv.port), timeout=10 * TSCALE)
+                 for _ in range(1100)]
+        status, _, body = srv.get("/healthz", timeout=10)
+        assert status == 200 and body.strip() == b"ok"
+    finally:
+        for so in socks:
+            so.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    stop_ok(srv)
 
 
 def test_serve_metrics(demo, servers):
