@@ -1090,18 +1090,22 @@ server_start(const struct lethe_config *cfg, const struct datamap *dm, const cha
 			rc = lethe_err_set(err, LETHE_E_INTERNAL, "cannot start worker threads");
 	}
 	/*
-	 * epoll, not poll: poll() was as fast under the callback flood (epoll
-	 * mode costs two epoll_ctl() per suspended request), but every idle
-	 * connection costs poll() on every wakeup: 200 idle connections took
-	 * 64-connection throughput from 65,000 to 52,000 req/s, 2,000 to
-	 * 25,000; epoll did not move (bench/README.md).
+	 * poll, not epoll.  In epoll mode libmicrohttpd takes a suspended
+	 * connection out of its epoll set and adds it back on resume (two
+	 * epoll_ctl() per data-deletion request), and under 256 connections some
+	 * of them stalled for seconds in one bench run in four (p99 1.4-2.4 s);
+	 * poll never stalled in a dozen runs and was 5-8% faster.  Its cost:
+	 * every open connection is polled on every wake-up, so idle ones slow
+	 * the rest (200 idle cut 64-connection throughput by a fifth, 2,000 by
+	 * three fifths; bench/callbacks measures it with BENCH_IDLE).  Behind a
+	 * TLS proxy lethe sees only the proxy's few connections.
 	 */
 	if (rc == LETHE_OK)
 		raise_fd_limit();
 	if (rc == LETHE_OK) {
 		/* The logger first: libmicrohttpd logs through it from its first option on. */
 		s->d = MHD_start_daemon(
-		    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+		    MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
 		        MHD_USE_TURBO,
 		    0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
 		    MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,

@@ -3,7 +3,7 @@
  * server.h - lethe's HTTP server: Meta callbacks, the public status page,
  * health, readiness and metrics.
  *
- * libmicrohttpd with one epoll thread per CPU: event threads never block;
+ * libmicrohttpd with one poll() thread per CPU: event threads never block;
  * handlers that wait on a database run on a worker pool while their
  * connection is suspended, and a data-deletion request waits, suspended,
  * until the intake made it durable (meta/intake.h).  Shared connections to
