@@ -41,6 +41,7 @@ struct server {
 	struct store *st;               /* state store, for pages, readiness, records */
 	char *tpl;                      /* operator's status template, or NULL */
 	char *status_url_json;          /* status URL prefix, escaped for JSON */
+	size_t status_url_len;          /* its length */
 	int port;                       /* bound port */
 	pthread_mutex_t log_mu;         /* guards the three below */
 	double log_window;              /* monotonic ms when the current log window began */

@@ -302,22 +302,31 @@ group_seal(uint8_t *g, uint32_t count, size_t len, uint32_t epoch)
 	group_sum(g, g + LOG_HDR, len, g + 16);
 }
 
-/* Write all of @n bytes at @off; false on any error or short write. */
+/*
+ * Write (@writing) or read all of @n bytes at @off of @fd; false on any
+ * error, a short write, or a short read.
+ */
+static bool
+pio_all(int fd, uint8_t *p, size_t n, uint64_t off, bool writing)
+{
+	while (n > 0) {
+		ssize_t r = writing ? pwrite(fd, p, n, (off_t)off) : pread(fd, p, n, (off_t)off);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return false;
+		p += r;
+		n -= (size_t)r;
+		off += (uint64_t)r;
+	}
+	return true;
+}
+
 static bool
 pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
 {
-	while (n > 0) {
-		ssize_t w = pwrite(fd, p, n, (off_t)off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return false;
-		p += w;
-		n -= (size_t)w;
-		off += (uint64_t)w;
-	}
-	return true;
+	return pio_all(fd, (uint8_t *)(uintptr_t)p, n, off, true); /* not written to */
 }
 
 /*
@@ -1018,24 +1027,6 @@ intake_log_path(const char *path, int i)
 	return xasprintf("%s-intake%d", path, i);
 }
 
-/* Read @n bytes at @off of @fd into @p; false on a short read or an error. */
-static bool
-pread_all(int fd, uint8_t *p, size_t n, uint64_t off)
-{
-	while (n > 0) {
-		ssize_t r = pread(fd, p, n, (off_t)off);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return false;
-		p += r;
-		n -= (size_t)r;
-		off += (uint64_t)r;
-	}
-	return true;
-}
-
 /* True if the @n bytes at @s are printable ASCII without spaces. */
 static bool
 printable(const uint8_t *s, size_t n)
@@ -1112,7 +1103,7 @@ replay(struct intake *in, int i, uint32_t epoch, int64_t *count, struct lethe_er
 		uint8_t h[LOG_HDR], sum[LOG_SUM];
 		size_t len;
 
-		if (!pread_all(f->fd, h, sizeof(h), off))
+		if (!pio_all(f->fd, h, sizeof(h), off, false))
 			return lethe_err_set(err, LETHE_E_IO, "cannot read %s", f->path);
 		len = get_le(h + 8, 4);
 		if (get_le(h, 4) != LOG_MAGIC || get_le(h + 12, 4) != epoch ||
@@ -1122,7 +1113,7 @@ replay(struct intake *in, int i, uint32_t epoch, int64_t *count, struct lethe_er
 			cap = len;
 			buf = xrealloc(buf, cap);
 		}
-		if (!pread_all(f->fd, buf, len, off + LOG_HDR)) {
+		if (!pio_all(f->fd, buf, len, off + LOG_HDR, false)) {
 			free(buf);
 			return lethe_err_set(err, LETHE_E_IO, "cannot read %s", f->path);
 		}
@@ -1143,7 +1134,7 @@ file_epoch(int fd)
 {
 	uint8_t h[LOG_HDR];
 
-	if (!pread_all(fd, h, sizeof(h), 0) || get_le(h, 4) != LOG_MAGIC)
+	if (!pio_all(fd, h, sizeof(h), 0, false) || get_le(h, 4) != LOG_MAGIC)
 		return 0;
 	return (uint32_t)get_le(h + 12, 4);
 }

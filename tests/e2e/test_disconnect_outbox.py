@@ -48,6 +48,14 @@ def disconnect(srv, cid):
     return st
 
 
+def disconnect_timeout_1s(demo, fake, ch):
+    """`lethe disconnect --timeout 1` of @ch: (status, stdout, stderr, seconds taken)."""
+    t0 = time.monotonic()
+    code, out, err = run_lethe("disconnect", "-c", demo.config, "--channel", str(ch["id"]),
+                               "--timeout", "1", env=serve_env(fake))
+    return code, out, err, time.monotonic() - t0
+
+
 def test_outbox_500_then_success_retries_with_backoff(demo, servers, fake_platform):
     fake = fake_platform
     configure(demo, fake, base="100ms", cap="400ms")
@@ -241,10 +249,7 @@ def test_cli_disconnect_timeout_bounds_a_hanging_call(demo, fake_platform):
     configure(demo, fake, lease="60s", timeout_ms=30000)
     fake.hang("google", seconds=30)
     ch = channel(demo, "youtube")
-    t0 = time.monotonic()
-    code, out, err = run_lethe("disconnect", "-c", demo.config, "--channel", str(ch["id"]),
-                               "--timeout", "1", env=serve_env(fake))
-    elapsed = time.monotonic() - t0
+    code, out, err, elapsed = disconnect_timeout_1s(demo, fake, ch)
     assert code == 4, (code, out, err)
     assert elapsed < 6 * TSCALE, elapsed
     assert channel_row(demo, ch["id"]) == (None, None, "revoked")
@@ -286,10 +291,7 @@ def test_cli_disconnect_timeout_stops_a_long_purge(demo, fake_platform):
                   "200000) INSERT INTO messages (channel_id, sender_platform_id, sender_name, "
                   "body, received_at) SELECT ?, 'u' || i, 'n', 'b', '2026-01-01 00:00:00' FROM n",
                   (ch["id"],))
-    t0 = time.monotonic()
-    code, out, err = run_lethe("disconnect", "-c", demo.config, "--channel", str(ch["id"]),
-                               "--timeout", "1", env=serve_env(fake))
-    elapsed = time.monotonic() - t0
+    code, out, err, elapsed = disconnect_timeout_1s(demo, fake, ch)
     assert code == 4, (code, out, err)
     assert elapsed < 5 * TSCALE, elapsed
     left = query(demo.db, "SELECT count(*) FROM messages WHERE channel_id = ?",
