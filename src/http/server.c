@@ -491,6 +491,24 @@ platform_label(const char *app)
 	return app;
 }
 
+/*
+ * True when app @name's scope leaves the person's app account in place: it
+ * does not act on every table of category "account" (the demo's meta scope).
+ */
+static bool
+account_remains(const struct server *s, const char *name)
+{
+	const struct meta_app *app = config_meta_app(s->cfg, name);
+	const struct dm_scope *sc = app != NULL ? datamap_scope(s->dm, app->scope) : NULL;
+	size_t i;
+
+	for (i = 0; sc != NULL && i < s->dm->ntables; i++)
+		if (strcmp(s->dm->tables[i].category, "account") == 0 &&
+		    !dm_scope_has_table(sc, &s->dm->tables[i]))
+			return true;
+	return false;
+}
+
 /* The HTML page for an unknown code (404), or the JSON error. */
 static void
 status_not_found(struct server *s, struct request *r, bool json)
@@ -516,7 +534,10 @@ status_not_found(struct server *s, struct request *r, bool json)
 static void
 status_page(struct server *s, struct request *r)
 {
-	const char *code = http_query(r, "id");
+	char typed[META_CODE_LEN + 1];
+	/* The code as stored: the page's groups, or capitals, typed back still find it. */
+	const char *code =
+	    status_page_code_parse(http_query(r, "id"), typed, sizeof(typed)) ? typed : NULL;
 	bool json = r->h_accept != NULL && strstr(r->h_accept, "application/json") != NULL;
 	struct store_meta_req req;
 	struct status_view v;
@@ -564,6 +585,7 @@ status_page(struct server *s, struct request *r)
 	v.ncats = acc->n;
 	v.app_name = s->cfg->app_name;
 	v.contact = s->cfg->contact;
+	v.account_remains = account_remains(s, req.app);
 	if (json) {
 		http_reply_json(r, MHD_HTTP_OK, status_page_json(&v));
 		goto out;

@@ -155,6 +155,58 @@ add_count(struct tpl_ctx *ctx, const char *name, int64_t v)
 	tpl_ctx_add_bool(ctx, key, v == 1);
 }
 
+#define CODE_GROUP 4 /* characters per group of the code as the page shows it */
+
+/*
+ * @code in groups of CODE_GROUP separated by spaces, easier to read aloud
+ * ("abcd efgh ij"); a code with anything but letters and digits (never one
+ * lethe made) is shown as it is.  Caller frees.
+ */
+static char *
+group_code(const char *code)
+{
+	size_t n = code != NULL ? strlen(code) : 0, i, o = 0;
+	char *out;
+
+	for (i = 0; i < n; i++)
+		if (!((code[i] >= 'a' && code[i] <= 'z') || (code[i] >= 'A' && code[i] <= 'Z') ||
+		      (code[i] >= '0' && code[i] <= '9')))
+			return xstrdup(code);
+	out = xmalloc(n + n / CODE_GROUP + 1);
+	for (i = 0; i < n; i++) {
+		if (i > 0 && i % CODE_GROUP == 0)
+			out[o++] = ' ';
+		out[o++] = code[i];
+	}
+	out[o] = '\0';
+	return out;
+}
+
+bool
+status_page_code_parse(const char *in, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	if (cap == 0)
+		return false;
+	out[0] = '\0';
+	if (in == NULL)
+		return false;
+	for (; *in != '\0'; in++) {
+		char c = *in;
+
+		if (c == ' ' || c == '\t' || c == '-' || c == '+')
+			continue;
+		if (o + 1 >= cap) {
+			out[0] = '\0';
+			return false;
+		}
+		out[o++] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+	}
+	out[o] = '\0';
+	return true;
+}
+
 /* ---- the context --------------------------------------------------------- */
 
 /* Variables every page has: app name, contact, stylesheet. */
@@ -269,9 +321,13 @@ status_ctx(struct tpl_ctx *ctx, const struct status_view *v)
 	bool fb = strcmp(platform, "Facebook") == 0, ig = strcmp(platform, "Instagram") == 0;
 	int64_t tdel = 0, tanon = 0, tret = 0;
 	size_t i, nret = 0;
+	char *grouped = group_code(v->code);
 
 	add_common(ctx, v->app_name, v->contact);
 	tpl_ctx_add_str(ctx, "code", v->code);
+	tpl_ctx_add_str(ctx, "code_grouped", grouped);
+	free(grouped);
+	tpl_ctx_add_bool(ctx, "account_remains", v->account_remains);
 	add_state(ctx, v);
 	add_date_vars(ctx, "received_at", v->received_at);
 	tpl_ctx_add_str(ctx, "platform", platform);
@@ -300,6 +356,8 @@ status_ctx(struct tpl_ctx *ctx, const struct status_view *v)
 	}
 	tpl_ctx_add_bool(ctx, "has_categories", v->ncats > 0);
 	tpl_ctx_add_bool(ctx, "has_retained", nret > 0);
+	/* The same, under a name no list item shadows (the table's "Kept" column). */
+	tpl_ctx_add_bool(ctx, "any_kept", nret > 0);
 	tpl_ctx_add_bool(ctx, "has_anonymized", tanon > 0);
 	add_count(ctx, "total_deleted", tdel);
 	add_count(ctx, "total_anonymized", tanon);

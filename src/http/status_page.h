@@ -45,6 +45,8 @@ struct status_view {
 	size_t ncats;                       /* number of entries in cats */
 	const char *app_name;               /* the operator's app name, e.g. "Social Coworker" */
 	const char *contact;                /* operator contact address (email or https URL) */
+	bool account_remains;               /* the request's scope leaves the app account in
+	                                       place: say so and how to close it */
 };
 
 /*
@@ -71,6 +73,15 @@ json_t *status_page_json(const struct status_view *v);
  * NULL with detail in @err.
  */
 char *status_page_not_found_html(const char *app_name, const char *contact, struct lethe_err *err);
+
+/*
+ * The confirmation code a person typed, @in, as it is stored: spaces, tabs,
+ * dashes and '+' (the groups the page shows, or a space sent as '+') are
+ * dropped, A-Z folded to a-z.  Writes at most @cap - 1 characters and a NUL
+ * to @out.  False (and @out empty) when more would be needed or @in is NULL;
+ * the caller still checks the result with meta_code_ok().
+ */
+bool status_page_code_parse(const char *in, char *out, size_t cap);
 
 /* The embedded stylesheet (web/style.css), served at /static/style.css.  Static storage. */
 const char *status_page_css(void);

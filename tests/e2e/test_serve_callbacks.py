@@ -247,12 +247,14 @@ def test_serve_status_page_json_and_404s(demo, servers):
     status, hdrs, body = srv.get("/data-deletion/status?id=" + unknown, accept="application/json")
     assert status == 404 and hdrs["content-type"].startswith("application/json")
     assert json.loads(body)["error"]["code"] == "not_found"
-    for bad in ("", "?id=", "?id=" + code.upper(), "?id=" + code[:-1], "?id=" + code + "a",
+    for bad in ("", "?id=", "?id=" + code[:-1], "?id=" + code + "a",
                 "?id=%27%20OR%201%3D1--", "?id=" + code[:-1] + "!", "?code=" + code):
         status, hdrs, body = srv.get("/data-deletion/status" + bad)
         assert status == 404, (bad, status)
         assert hdrs["content-type"].startswith("text/html")
         assert code not in body.decode()
+    # Typed back in capitals it is the same code (base32 has one case).
+    assert srv.status_json(code.upper()) == st
     # Only GET/HEAD.
     status, hdrs, body = srv.request("POST", "/data-deletion/status?id=" + code, body=b"")
     assert status == 405
@@ -265,6 +267,36 @@ def test_serve_status_page_json_and_404s(demo, servers):
     assert len(body) > 100 and b"{" in body
     status, _, _ = srv.get("/static/nope.css")
     assert status == 404
+    stop_ok(srv)
+
+
+def test_serve_status_page_grouped_code_account_and_kept(demo, servers):
+    """After a Meta-scope deletion the page shows the code in groups of four, says the
+    app account still exists and whom to write to, and has no "Kept" when nothing was
+    kept; the grouped code typed back (any case, spaces or dashes) finds the request."""
+    srv = servers(demo)
+    code = assert_code(srv.deletion("instagram", sign_py(IG_SECRET, ig_id(7))), public_url(demo))
+    st, _ = srv.wait_completed(code)
+    assert st["confirmation_code"] == code and st["state"] == "completed", st
+    assert all(c["retained"] == 0 for c in st["categories"]), st
+    status, _, body = srv.get("/data-deletion/status?id=" + code)
+    assert status == 200
+    html = body.decode()
+    grouped = " ".join(code[i:i + 4] for i in range(0, len(code), 4))
+    assert "<dd><code>%s</code></dd>" % grouped in html
+    assert "quote your confirmation code <code>%s</code>" % code in html
+    assert "<strong>Close your Demo Social account</strong>" in html
+    assert ("an account you have with Demo Social itself still exists. To close it, write to "
+            '<a href="mailto:privacy@demo-social.example">') in html
+    assert "Kept" not in html and "kept" not in html
+    # The grouped form read back, capitals, dashes, '+' for a space: the same request.
+    for typed in (grouped.replace(" ", "%20"), grouped.upper().replace(" ", "-"),
+                  grouped.replace(" ", "+")):
+        status, _, body = srv.get("/data-deletion/status?id=" + typed)
+        assert status == 200, (typed, status)
+        assert "<dd><code>%s</code></dd>" % grouped in body.decode()
+        status, _, body = srv.get("/data-deletion/status?id=" + typed, accept="application/json")
+        assert status == 200 and json.loads(body)["confirmation_code"] == code
     stop_ok(srv)
 
 

@@ -679,6 +679,114 @@ test_status_page_not_found(void **state)
 	free(html);
 }
 
+/* The code in groups of four for reading aloud; the raw code where it is copied. */
+static void
+test_status_page_html_code_grouped(void **state)
+{
+	struct status_view v = sample_view();
+	char *html;
+
+	(void)state;
+	v.code = "mfrggzdfmztwq2lknnwg23tpobyxe43u2a";
+	html = render_view(&v);
+	assert_contains(html, "<dd><code>mfrg gzdf mztw q2lk nnwg 23tp obyx e43u 2a</code></dd>");
+	/* Quoted in a message: the code exactly as Meta got it. */
+	assert_contains(html, "quote your confirmation code <code>"
+	                      "mfrggzdfmztwq2lknnwg23tpobyxe43u2a</code>");
+	free(html);
+
+	/* The JSON answer keeps the code unchanged. */
+	json_t *j = status_page_json(&v);
+	assert_string_equal(json_string_value(json_object_get(j, "confirmation_code")),
+	                    "mfrggzdfmztwq2lknnwg23tpobyxe43u2a");
+	json_decref(j);
+}
+
+/* A code typed back, grouped or in capitals, becomes the stored form. */
+static void
+test_status_page_code_parse(void **state)
+{
+	char out[35];
+
+	(void)state;
+	assert_true(
+	    status_page_code_parse("MFRG GZDF-mztw q2lk nnwg 23tp obyx e43u 2A", out, sizeof(out)));
+	assert_string_equal(out, "mfrggzdfmztwq2lknnwg23tpobyxe43u2a");
+	assert_true(status_page_code_parse("mfrg+gzdf\tmztw", out, sizeof(out)));
+	assert_string_equal(out, "mfrggzdfmztw");
+	/* Longer than the buffer: refused, nothing left behind. */
+	assert_false(
+	    status_page_code_parse("mfrggzdfmztwq2lknnwg23tpobyxe43u2ab", out, sizeof(out)));
+	assert_string_equal(out, "");
+	assert_false(status_page_code_parse(NULL, out, sizeof(out)));
+	assert_false(status_page_code_parse("abc", out, 0));
+	/* Anything else is kept, for meta_code_ok() to refuse. */
+	assert_true(status_page_code_parse("ab%1", out, sizeof(out)));
+	assert_string_equal(out, "ab%1");
+}
+
+/* "Kept" appears only when something was kept. */
+static void
+test_status_page_html_kept_only_when_kept(void **state)
+{
+	struct status_view v = sample_view();
+	struct status_category cats[2] = {
+	    {"meta-sourced", 3, 0, 0, NULL, NULL},
+	    {"messages", 5, 1, 0, NULL, NULL},
+	};
+	char *html;
+
+	(void)state;
+	html = render_view(&v);
+	assert_contains(html, "<th scope=\"col\">Kept</th>");
+	assert_contains(html, "<dt>Kept:</dt>");
+	free(html);
+
+	v.state = "completed";
+	v.cats = cats;
+	v.ncats = 2;
+	html = render_view(&v);
+	assert_lacks(html, "Kept");
+	assert_lacks(html, "kept");
+	assert_contains(html,
+	                "<th scope=\"row\">Messages and comments</th><td>5</td><td>1</td></tr>");
+	assert_contains(html, "<th scope=\"row\">Total</th><td>8</td><td>1</td></tr>");
+	free(html);
+}
+
+/* A Meta-scope deletion says the app account stays and how to close it. */
+static void
+test_status_page_html_account_remains(void **state)
+{
+	struct status_view v = sample_view();
+	char *html;
+
+	(void)state;
+	v.state = "completed";
+	html = render_view(&v);
+	assert_lacks(html, "Close your");
+	assert_lacks(html, "itself still exists");
+	free(html);
+
+	v.account_remains = true;
+	html = render_view(&v);
+	assert_contains(html, "<strong>Close your Social Coworker account</strong>");
+	assert_contains(html, "covered only the data Social Coworker received from Facebook, so an "
+	                      "account you have with Social Coworker itself still exists. To close "
+	                      "it, write to <a href=\"mailto:privacy@example.com\">");
+	assert_contains(html, "An account you have with Social Coworker itself is not part of this "
+	                      "request");
+	free(html);
+
+	/* No contact configured: the app's own settings. */
+	v.contact = NULL;
+	v.platform = NULL;
+	html = render_view(&v);
+	assert_contains(html, "covered only the data Social Coworker received, so");
+	assert_contains(html, "You can close it in the account settings of Social Coworker.");
+	free(html);
+}
+
 static void
 test_status_page_css_and_labels(void **state)
 {
@@ -714,6 +822,10 @@ main(void)
 	    cmocka_unit_test(test_status_page_json_fields),
 	    cmocka_unit_test(test_status_page_not_found),
 	    cmocka_unit_test(test_status_page_css_and_labels),
+	    cmocka_unit_test(test_status_page_html_code_grouped),
+	    cmocka_unit_test(test_status_page_code_parse),
+	    cmocka_unit_test(test_status_page_html_kept_only_when_kept),
+	    cmocka_unit_test(test_status_page_html_account_remains),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
