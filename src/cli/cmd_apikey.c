@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cmd_apikey.c - `lethe api-key`: a fresh random app API key and the
- * configuration line that admits it (only its SHA-256 goes into lethe.yaml).
+ * configuration that admits it (only its SHA-256 goes into lethe.yaml): the
+ * whole api: section, valid YAML to paste over the demo's "keys: []", and
+ * the same entry in flow style.
  */
 #include "util/fmacros.h"
 
@@ -16,10 +18,13 @@
 static const char usage[] =
     "usage: lethe api-key [--name NAME]\n"
     "\n"
-    "Print a fresh random API key for the app API (/v1/...) on the first line\n"
-    "and, on the second, the entry to add under api.keys in lethe.yaml, which\n"
-    "holds only the key's SHA-256.  Give the key to the app (it sends\n"
-    "\"Authorization: Bearer KEY\"); lethe cannot show it again.\n"
+    "Print a fresh random API key for the app API (/v1/...) on the first line;\n"
+    "give it to the app (it sends \"Authorization: Bearer KEY\"): lethe keeps\n"
+    "only its SHA-256 and cannot show it again.  The lines after it are YAML\n"
+    "for lethe.yaml: an api: section admitting the key, to replace the api:\n"
+    "section there (the demo's \"keys: []\"), and, as comments, how to add the\n"
+    "key to a list that has keys already.  A running `lethe serve` takes the\n"
+    "new keys on SIGHUP.\n"
     "\n"
     "  -n, --name NAME  who holds the key (default: app); letters, digits, - and _\n"
     "  -h, --help       this text\n";
@@ -76,7 +81,14 @@ cmd_apikey(int argc, char **argv)
 	hash_hex(raw, sizeof(raw), key + 3);
 	crypto_hash_sha256(h, (const uint8_t *)key, strlen(key));
 	hash_hex(h, sizeof(h), hex);
-	printf("%s\n    - {name: %s, sha256: %s}\n", key, name, hex);
+	printf("%s\n", key);
+	printf("# Give the key above to the app.  In lethe.yaml, replace the api: section\n"
+	       "# (in the demo: \"api:\" and \"keys: []\") with these lines, then reload\n"
+	       "# lethe serve (kill -HUP):\n");
+	printf("api:\n  keys:\n    - {name: %s, sha256: %s}\n", name, hex);
+	printf("# To a list that has keys already, add only the line \"- {...}\" above;\n"
+	       "# in flow style: keys: [{name: %s, sha256: %s}]\n",
+	       name, hex);
 	sodium_memzero(raw, sizeof(raw));
 	sodium_memzero(key, sizeof(key));
 	return 0;

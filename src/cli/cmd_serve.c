@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cmd_serve.c - `lethe serve`: the HTTP server and its background runner,
- * until SIGINT or SIGTERM.
+ * until SIGINT or SIGTERM.  SIGHUP reloads api.keys from the configuration
+ * file (server_reload); SIGUSR1 is logged and otherwise ignored.  Every
+ * thread blocks these signals; the main thread takes them with sigwait().
  */
 #include "util/fmacros.h"
 
@@ -22,8 +24,11 @@ static const char usage[] =
     "Serve Meta's data-deletion and deauthorize callbacks, the public status\n"
     "page, /healthz, /readyz and /metrics, and run erasures in the background.\n"
     "SIGINT or SIGTERM stop it gracefully; unfinished work resumes at the next\n"
-    "start.  App secrets come from the environment variables or files named\n"
-    "under meta.apps in CONFIG.\n"
+    "start.  SIGHUP reloads api.keys from CONFIG without stopping anything (a\n"
+    "file that does not load is refused with a log line, the keys in force\n"
+    "stay; other settings change at the next start); SIGUSR1 is ignored.  App\n"
+    "secrets come from the environment variables or files named under\n"
+    "meta.apps in CONFIG.\n"
     "\n"
     "  -c, --config FILE     lethe.yaml\n"
     "  -l, --listen ADDR:PORT  override server.listen (e.g. 127.0.0.1:8080, [::1]:0)\n"
@@ -102,10 +107,12 @@ cmd_serve(int argc, char **argv)
 	 * memory resident.  Four measured no faster under a callback flood.
 	 */
 	mallopt(M_ARENA_MAX, 2);
-	/* Block the stop signals in every thread; this one waits for them. */
+	/* Block the stop and reload signals in every thread; this one waits for them. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -132,7 +139,27 @@ cmd_serve(int argc, char **argv)
 	printf("lethe: serving on port %d; status pages at %s/data-deletion/status\n",
 	       server_port(srv), env.cfg.public_url);
 	fflush(stdout);
-	sigwait(&set, &sig);
+	for (;;) {
+		size_t nkeys = 0;
+
+		sigwait(&set, &sig);
+		if (sig == SIGUSR1) {
+			log_info(
+			    "SIGUSR1 ignored (SIGHUP reloads api.keys, SIGINT or SIGTERM stop)");
+			continue;
+		}
+		if (sig != SIGHUP)
+			break;
+		memset(&err, 0, sizeof(err));
+		if (server_reload(srv, &nkeys, &err) == LETHE_OK)
+			log_info(
+			    "SIGHUP: reloaded %s: %zu API key%s in force (other settings change at "
+			    "the next start)",
+			    env.cfg.path, nkeys, nkeys == 1 ? "" : "s");
+		else
+			log_warnx("SIGHUP: %s not reloaded, the API keys in force stay: %s",
+			          env.cfg.path, err.msg);
+	}
 	log_info("signal %d: stopping (unfinished work resumes at the next start)", sig);
 	server_stop(srv);
 out:

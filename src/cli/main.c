@@ -33,7 +33,7 @@ static const char usage[] =
     "  disconnect\n"
     "          disconnect a channel: wipe tokens, revoke upstream, purge its data\n"
     "  jobs    list the outbox's upstream jobs and dead letters\n"
-    "  api-key print a new app API key and its configuration line\n"
+    "  api-key print a new app API key and the api: section that admits it\n"
     "  help    this text; `lethe COMMAND --help` for a command\n"
     "  version print the version\n"
     "\n"

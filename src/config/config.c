@@ -627,15 +627,21 @@ config_load_outbox_key(struct lethe_config *cfg, struct lethe_err *err)
 const struct api_key *
 config_api_key(const struct lethe_config *cfg, const char *presented)
 {
+	return config_api_key_find(cfg->api_keys, cfg->napi_keys, presented);
+}
+
+const struct api_key *
+config_api_key_find(const struct api_key *keys, size_t n, const char *presented)
+{
 	uint8_t h[crypto_hash_sha256_BYTES];
 	const struct api_key *found = NULL;
 	size_t i;
 
 	crypto_hash_sha256(h, (const unsigned char *)presented, strlen(presented));
 	/* Every key is compared, in constant time, whatever matched. */
-	for (i = 0; i < cfg->napi_keys; i++)
-		if (crypto_verify_32(h, cfg->api_keys[i].sha256) == 0)
-			found = &cfg->api_keys[i];
+	for (i = 0; i < n; i++)
+		if (crypto_verify_32(h, keys[i].sha256) == 0)
+			found = &keys[i];
 	sodium_memzero(h, sizeof(h));
 	return found;
 }

@@ -105,6 +105,9 @@ lethe_rc config_load_outbox_key(struct lethe_config *cfg, struct lethe_err *err)
  * NULL.  Thread-safe.
  */
 const struct api_key *config_api_key(const struct lethe_config *cfg, const char *presented);
+/* The same over the @n keys @keys (a server's reloaded api.keys).  Thread-safe. */
+const struct api_key *config_api_key_find(const struct api_key *keys, size_t n,
+                                          const char *presented);
 /* The app named @name, or NULL. */
 const struct meta_app *config_meta_app(const struct lethe_config *cfg, const char *name);
 /* @rel resolved against the configuration's directory; caller frees. */

@@ -4,8 +4,9 @@
  *
  * Every /v1/ request is authenticated first: "Authorization: Bearer KEY",
  * the SHA-256 of KEY compared in constant time with each configured key's
- * (config_api_key).  No header, another scheme or an empty key: 401 with
- * "WWW-Authenticate: Bearer"; a key that matches none: 403.  Then:
+ * (config_api_key_find) of the keyring in force, which a reload of the
+ * configuration replaces without a lock (api_keys_replace).  No header, another scheme or an empty
+ * key: 401 with "WWW-Authenticate: Bearer"; a key that matches none: 403.  Then:
  *
  *   GET  /v1/channels/{id}             the channel's state (disconnect_state)
  *   POST /v1/channels/{id}/disconnect  disconnect it (idempotent), then its state
@@ -23,6 +24,7 @@
 #include "http/api_channels.h"
 #include "jobs/outbox.h"
 #include "util/log.h"
+#include "util/mem.h"
 
 #define API_KEY_MAX 256 /* longer bearer keys are refused without hashing */
 
@@ -31,6 +33,7 @@ static bool
 api_auth(struct server *s, struct request *r)
 {
 	const char *h = http_header(r, "Authorization");
+	const struct api_ring *ring;
 	const char *key;
 
 	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) {
@@ -47,7 +50,8 @@ api_auth(struct server *s, struct request *r)
 		http_reply_error(r, LETHE_E_UNAUTHORIZED, "the bearer key is empty");
 		return false;
 	}
-	if (strlen(key) > API_KEY_MAX || config_api_key(s->cfg, key) == NULL) {
+	ring = atomic_load_explicit(&s->keys, memory_order_acquire);
+	if (strlen(key) > API_KEY_MAX || config_api_key_find(ring->keys, ring->n, key) == NULL) {
 		http_reply_error(r, LETHE_E_FORBIDDEN, "this API key is not valid");
 		return false;
 	}
@@ -170,4 +174,49 @@ api_v1(struct server *s, struct request *r)
 		return;
 	}
 	http_reply_status(r, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint");
+}
+
+/* ---- the keyring -------------------------------------------------------------- */
+
+void
+api_keys_init(struct server *s, const struct lethe_config *cfg)
+{
+	struct api_ring *ring = xcalloc(1, sizeof(*ring));
+
+	ring->keys = cfg->api_keys;
+	ring->n = cfg->napi_keys;
+	ring->borrowed = true;
+	atomic_init(&s->keys, ring);
+}
+
+void
+api_keys_replace(struct server *s, struct api_key *keys, size_t n)
+{
+	struct api_ring *ring = xcalloc(1, sizeof(*ring));
+
+	ring->keys = keys;
+	ring->n = n;
+	ring->older = atomic_load_explicit(&s->keys, memory_order_relaxed);
+	/* Release: a reader that sees the new ring sees its keys written. */
+	atomic_store_explicit(&s->keys, ring, memory_order_release);
+}
+
+void
+api_keys_free(struct server *s)
+{
+	struct api_ring *ring = atomic_load_explicit(&s->keys, memory_order_relaxed);
+	size_t i;
+
+	while (ring != NULL) {
+		struct api_ring *older = ring->older;
+
+		if (!ring->borrowed) {
+			for (i = 0; i < ring->n; i++)
+				free(ring->keys[i].name);
+			free(ring->keys);
+		}
+		free(ring);
+		ring = older;
+	}
+	atomic_store_explicit(&s->keys, NULL, memory_order_relaxed);
 }

@@ -15,4 +15,28 @@
  */
 void api_v1(struct server *s, struct request *r);
 
+/*
+ * api.keys as the server checks them: one immutable ring, replaced whole
+ * when the configuration is reloaded.  A reader loads the current ring with
+ * one atomic acquire load and takes no lock; a replaced ring is kept (on
+ * @older) until the server stops, so a reader still holding it never sees
+ * it freed.  A reload adds one ring of a few hundred bytes.
+ */
+struct api_ring {
+	struct api_key *keys;   /* the keys (owned unless @borrowed) */
+	size_t n;               /* number of keys */
+	bool borrowed;          /* the start configuration's keys, freed with it */
+	struct api_ring *older; /* the ring this one replaced, or NULL */
+};
+
+/* Install @cfg's keys (borrowed: @cfg outlives the server) as s->keys. */
+void api_keys_init(struct server *s, const struct lethe_config *cfg);
+/*
+ * Make the @n keys @keys (ownership taken) the ones checked from now on.
+ * One caller at a time (the thread that handles SIGHUP); readers may run.
+ */
+void api_keys_replace(struct server *s, struct api_key *keys, size_t n);
+/* Free every ring; no request may run any more. */
+void api_keys_free(struct server *s);
+
 #endif /* LETHE_HTTP_API_CHANNELS_H */

@@ -1076,6 +1076,7 @@ server_start(const struct lethe_config *cfg, const struct datamap *dm, const cha
 	*out = NULL;
 	s->cfg = cfg;
 	s->dm = dm;
+	api_keys_init(s, cfg);
 	pthread_mutex_init(&s->db_mu, NULL);
 	pthread_mutex_init(&s->st_mu, NULL);
 	pthread_mutex_init(&s->log_mu, NULL);
@@ -1183,7 +1184,27 @@ server_stop(struct server *s)
 	pthread_mutex_destroy(&s->log_mu);
 	free(s->tpl);
 	free(s->status_url_json);
+	api_keys_free(s);
 	free(s);
+}
+
+lethe_rc
+server_reload(struct server *s, size_t *nkeys, struct lethe_err *err)
+{
+	struct lethe_config nc;
+	lethe_rc rc;
+
+	memset(&nc, 0, sizeof(nc));
+	rc = config_load(&nc, s->cfg->path, err);
+	if (rc == LETHE_OK) {
+		/* The new file as a whole is valid; only api.keys is taken from it. */
+		*nkeys = nc.napi_keys;
+		api_keys_replace(s, nc.api_keys, nc.napi_keys);
+		nc.api_keys = NULL;
+		nc.napi_keys = 0;
+	}
+	config_free(&nc);
+	return rc;
 }
 
 int

@@ -29,6 +29,14 @@ lethe_rc server_start(const struct lethe_config *cfg, const struct datamap *dm, 
                       struct server **out, struct lethe_err *err);
 /* Stop accepting, finish requests in flight, stop the intake and the runner. */
 void server_stop(struct server *s);
+/*
+ * Read the configuration file again (the path server_start was given) and,
+ * if it loads, put its api.keys in force, with their number in *@nkeys;
+ * requests in flight and background jobs go on untouched, and no other
+ * setting changes until the next start.  If it does not load, nothing
+ * changes and @err says why.  One caller at a time (the signal thread).
+ */
+lethe_rc server_reload(struct server *s, size_t *nkeys, struct lethe_err *err);
 /* The port actually bound (useful with port 0). */
 int server_port(const struct server *s);
 

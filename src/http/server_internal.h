@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "config/config.h"
 #include "datamap/datamap.h"
@@ -25,6 +26,7 @@
 
 struct MHD_Daemon;
 struct MHD_Connection;
+struct api_ring;
 
 struct server {
 	const struct lethe_config *cfg; /* configuration, secrets loaded */
@@ -39,6 +41,7 @@ struct server {
 	struct appdb *db;               /* app database (deauthorize, readiness) */
 	pthread_mutex_t st_mu;          /* guards st */
 	struct store *st;               /* state store, for pages, readiness, records */
+	struct api_ring *_Atomic keys;  /* api.keys in force (http/api_channels.h) */
 	char *tpl;                      /* operator's status template, or NULL */
 	char *status_url_json;          /* status URL prefix, escaped for JSON */
 	size_t status_url_len;          /* its length */

@@ -113,8 +113,12 @@ def test_api_connected_channel_state(setup):
 def test_api_key_command_prints_a_key_the_server_accepts(demo, servers, fake_platform):
     code, out, err = run_lethe("api-key", "--name", "scheduler")
     assert code == 0, err
-    key, line = out.splitlines()
+    key, *rest = out.splitlines()
     assert re.fullmatch(r"lk_[0-9a-f]{64}", key)
+    # After the key, YAML only: comments and the api: section (test_serve_reload.py).
+    yaml_lines = [x for x in rest if not x.startswith("#")]
+    assert yaml_lines[:2] == ["api:", "  keys:"] and len(yaml_lines) == 3, rest
+    line = yaml_lines[2]
     m = re.fullmatch(r"    - \{name: scheduler, sha256: ([0-9a-f]{64})\}", line)
     assert m, line
     code2, out2, _ = run_lethe("api-key")
