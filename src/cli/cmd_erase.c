@@ -23,7 +23,9 @@ static const char usage[] =
     "\n"
     "  -c, --config FILE   lethe.yaml\n"
     "  -s, --scope SCOPE   a scope of the data map (account, meta, channel, ...)\n"
-    "  -i, --id KIND=VALUE an identity of the person; repeat for several\n"
+    "  -i, --id KIND=VALUE an identity of the person; repeat for several of the\n"
+    "                      same person (ids that lead to different people are\n"
+    "                      refused, exit 2)\n"
     "  -b, --batch N       rows per transaction (default: adaptive, aiming at\n"
     "                      erase.max_transaction_ms)\n"
     "      --json          print the summary as JSON\n"
@@ -117,6 +119,8 @@ cmd_erase(int argc, char **argv)
 		rc = time_test_clock_check(&err);
 	if (rc == LETHE_OK)
 		rc = plan_build(env.dm, env.db, o.scope, o.ids, o.nids, true, &plan, &err);
+	if (rc == LETHE_OK)
+		rc = plan_check_one_person(env.dm, env.db, o.ids, o.nids, &err);
 	if (rc == LETHE_OK)
 		rc = store_open(env.cfg.state_db, &st, &err);
 	if (rc != LETHE_OK)

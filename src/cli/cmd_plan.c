@@ -19,7 +19,8 @@ static const char usage[] =
     "  -c, --config FILE   lethe.yaml (app database, data map, state store)\n"
     "  -s, --scope SCOPE   a scope of the data map (e.g. account, meta, channel)\n"
     "  -i, --id KIND=VALUE an identity of the person, e.g. email=alice@example.com;\n"
-    "                      repeat for several identities\n"
+    "                      repeat for several identities of the same person (ids\n"
+    "                      that lead to different people are refused, exit 2)\n"
     "      --json          machine-readable output\n"
     "  -h, --help          this text\n";
 
@@ -70,6 +71,8 @@ cmd_plan(int argc, char **argv)
 		rc = cli_env_open(&env, o.config, &err);
 	if (rc == LETHE_OK)
 		rc = plan_build(env.dm, env.db, o.scope, o.ids, o.nids, true, &plan, &err);
+	if (rc == LETHE_OK)
+		rc = plan_check_one_person(env.dm, env.db, o.ids, o.nids, &err);
 	if (rc != LETHE_OK) {
 		status = cli_fail(&err, o.json);
 		goto out;

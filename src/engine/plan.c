@@ -297,6 +297,248 @@ plan_free(struct plan *p)
 	free(p);
 }
 
+/* ---- one person ------------------------------------------------------------ */
+
+/*
+ * Several identities name one person when they lead to the same top rows:
+ * from the rows an identity matches, parent links are followed up to tables
+ * without parent links (the demo's users), whatever the scope.  An email
+ * and a user id of one account meet at its users row; an Instagram id and a
+ * Facebook id of one account meet there too, through their channels and
+ * projects.
+ */
+
+#define PERSON_KEYS_MAX 1000 /* top rows per table and identity compared */
+
+/* Top rows one identity leads to: "TABLE-INDEX:TYPE VALUE" texts, sorted. */
+struct row_set {
+	char **keys; /* owned texts */
+	size_t n;    /* number of keys */
+	size_t cap;  /* capacity of keys */
+};
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void
+row_set_free(struct row_set *rs)
+{
+	size_t i;
+
+	for (i = 0; i < rs->n; i++)
+		free(rs->keys[i]);
+	free(rs->keys);
+	memset(rs, 0, sizeof(*rs));
+}
+
+/* Add the keys of up to PERSON_KEYS_MAX rows of @t matching @where (@params) to @rs. */
+static lethe_rc
+row_set_add(struct appdb *db, const struct dm_table *t, const char *where,
+            const struct appdb_val *params, size_t np, struct row_set *rs, struct lethe_err *err)
+{
+	struct appdb_stmt *st = NULL;
+	enum appdb_step r = APPDB_DONE;
+	struct buf sql;
+	lethe_rc rc;
+
+	buf_init(&sql, SQL_CAP);
+	buf_adds(&sql, "SELECT ");
+	appdb_quote(db, &sql, t->key);
+	buf_adds(&sql, " FROM ");
+	appdb_quote(db, &sql, t->name);
+	buf_addf(&sql, " WHERE %s LIMIT %d", where, PERSON_KEYS_MAX);
+	rc = appdb_prepare(db, buf_str(&sql), &st, err);
+	buf_free(&sql);
+	if (rc != LETHE_OK)
+		return rc;
+	rc = appdb_bind_all(db, st, params, np);
+	if (rc != LETHE_OK)
+		lethe_err_set(err, rc, "cannot bind parameters");
+	while (rc == LETHE_OK && (r = appdb_step(db, st, err)) == APPDB_ROW) {
+		struct appdb_val v;
+		char *k;
+
+		appdb_column(db, st, 0, &v);
+		if (v.type == APPDB_INT)
+			k = xasprintf("%zu:i%lld", t->index, (long long)v.i);
+		else if (v.type == APPDB_TEXT)
+			k = xasprintf("%zu:t%s", t->index, v.s);
+		else if (v.type == APPDB_REAL)
+			k = xasprintf("%zu:r%.17g", t->index, v.r);
+		else
+			continue;
+		rs->keys = xgrow(rs->keys, &rs->cap, rs->n + 1, sizeof(*rs->keys));
+		rs->keys[rs->n++] = k;
+	}
+	if (rc == LETHE_OK && r == APPDB_ERROR)
+		rc = err ? err->rc : LETHE_E_DB;
+	appdb_finalize(db, st);
+	return rc;
+}
+
+/*
+ * The top rows above the rows of @t matching @where (@np parameters
+ * @params), into @rs: @t's own when it has no parent link, else those of
+ * every parent the rows link to.
+ */
+static lethe_rc
+row_set_up(struct appdb *db, const struct dm_table *t, const char *where,
+           const struct appdb_val *params, size_t np, struct row_set *rs, struct lethe_err *err)
+{
+	bool top = true;
+	size_t i;
+	lethe_rc rc = LETHE_OK;
+
+	for (i = 0; rc == LETHE_OK && i < t->nlinks; i++) {
+		const struct dm_link *l = &t->links[i];
+		struct appdb_val *p = NULL;
+		size_t n = 0, cap = 0;
+		struct buf sql;
+
+		if (l->kind != DM_LINK_PARENT)
+			continue;
+		top = false;
+		p = xgrow(NULL, &cap, np + 1, sizeof(*p));
+		if (np > 0)
+			memcpy(p, params, np * sizeof(*p));
+		n = np;
+		buf_init(&sql, SQL_CAP);
+		appdb_quote(db, &sql, l->references ? l->references : l->parent->key);
+		buf_adds(&sql, " IN (SELECT ");
+		appdb_quote(db, &sql, l->column);
+		buf_adds(&sql, " FROM ");
+		appdb_quote(db, &sql, t->name);
+		buf_addf(&sql, " WHERE (%s)", where);
+		plan_add_conds(db, &sql, l->when, l->nwhen, &p, &n, &cap);
+		buf_adds(&sql, ")");
+		if (sql.len >= SQL_CAP)
+			rc = lethe_err_set(err, LETHE_E_TOOBIG, "predicate of '%s' too long",
+			                   l->parent->name);
+		else
+			rc = row_set_up(db, l->parent, buf_str(&sql), p, n, rs, err);
+		buf_free(&sql);
+		free(p);
+	}
+	if (top)
+		rc = row_set_add(db, t, where, params, np, rs, err);
+	return rc;
+}
+
+/* The top rows identity @id leads to, into @rs (sorted). */
+static lethe_rc
+row_set_fill(const struct datamap *dm, struct appdb *db, const struct plan_id *id,
+             struct row_set *rs, struct lethe_err *err)
+{
+	size_t i, j;
+	lethe_rc rc = LETHE_OK;
+
+	for (i = 0; rc == LETHE_OK && i < dm->ntables; i++) {
+		const struct dm_table *t = &dm->tables[i];
+
+		for (j = 0; rc == LETHE_OK && j < t->nlinks; j++) {
+			const struct dm_link *l = &t->links[j];
+			struct appdb_val *p = NULL;
+			size_t n = 0, cap = 0;
+			struct buf sql;
+
+			if (l->kind != DM_LINK_IDENTITY || strcmp(l->identity, id->kind) != 0)
+				continue;
+			p = xgrow(NULL, &cap, 2, sizeof(*p));
+			p[n++] = (struct appdb_val){.type = APPDB_TEXT, .s = id->value};
+			buf_init(&sql, SQL_CAP);
+			appdb_quote(db, &sql, l->column);
+			buf_adds(&sql, " IN (");
+			appdb_param(db, &sql, 1);
+			/* As in build_pred(): an integer-looking value also as an integer. */
+			if (int_value(id->value, &p[n].i)) {
+				p[n++].type = APPDB_INT;
+				buf_adds(&sql, ", ");
+				appdb_param(db, &sql, 2);
+			}
+			buf_adds(&sql, ")");
+			plan_add_conds(db, &sql, l->when, l->nwhen, &p, &n, &cap);
+			rc = row_set_up(db, t, buf_str(&sql), p, n, rs, err);
+			buf_free(&sql);
+			free(p);
+		}
+	}
+	if (rs->n > 1)
+		qsort(rs->keys, rs->n, sizeof(*rs->keys), cmp_str);
+	return rc;
+}
+
+/* True if the sorted sets @a and @b share a row. */
+static bool
+row_sets_meet(const struct row_set *a, const struct row_set *b)
+{
+	size_t i = 0, j = 0;
+
+	while (i < a->n && j < b->n) {
+		int c = strcmp(a->keys[i], b->keys[j]);
+
+		if (c == 0)
+			return true;
+		if (c < 0)
+			i++;
+		else
+			j++;
+	}
+	return false;
+}
+
+static size_t
+uf_find(size_t *parent, size_t i)
+{
+	while (parent[i] != i)
+		i = parent[i] = parent[parent[i]];
+	return i;
+}
+
+lethe_rc
+plan_check_one_person(const struct datamap *dm, struct appdb *db, const struct plan_id *ids,
+                      size_t nids, struct lethe_err *err)
+{
+	struct row_set *sets = NULL;
+	size_t *parent = NULL;
+	size_t i, j, first = SIZE_MAX;
+	lethe_rc rc = LETHE_OK;
+
+	if (nids < 2)
+		return LETHE_OK;
+	sets = xcalloc(nids, sizeof(*sets));
+	parent = xcalloc(nids, sizeof(*parent));
+	for (i = 0; i < nids; i++)
+		parent[i] = i;
+	for (i = 0; rc == LETHE_OK && i < nids; i++)
+		rc = row_set_fill(dm, db, &ids[i], &sets[i], err);
+	/* Identities that lead to a common top row are one person's; join them. */
+	for (i = 0; rc == LETHE_OK && i < nids; i++)
+		for (j = i + 1; j < nids; j++)
+			if (row_sets_meet(&sets[i], &sets[j]))
+				parent[uf_find(parent, j)] = uf_find(parent, i);
+	/* Identities that lead nowhere add nothing; the others must be one group. */
+	for (i = 0; rc == LETHE_OK && i < nids; i++) {
+		if (sets[i].n == 0)
+			continue;
+		if (first == SIZE_MAX)
+			first = i;
+		else if (uf_find(parent, i) != uf_find(parent, first))
+			rc = lethe_err_set(
+			    err, LETHE_E_USAGE,
+			    "--id %zu (%s) and --id %zu (%s) name different people; give "
+			    "the identities of one person, or run one command per person",
+			    first + 1, ids[first].kind, i + 1, ids[i].kind);
+	}
+	for (i = 0; i < nids; i++)
+		row_set_free(&sets[i]);
+	free(sets);
+	free(parent);
+	return rc;
+}
+
 lethe_rc
 plan_count(struct plan *p, struct appdb *db, struct lethe_err *err)
 {

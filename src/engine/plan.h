@@ -51,6 +51,18 @@ lethe_rc plan_build(const struct datamap *dm, struct appdb *db, const char *scop
                     const struct plan_id *ids, size_t nids, bool count, struct plan **out,
                     struct lethe_err *err);
 void plan_free(struct plan *p);
+/*
+ * Check that the @nids identities @ids (kinds already checked by
+ * plan_build()) name one person: from the rows each identity matches,
+ * parent links are followed up to the tables without parent links
+ * (whatever the scope); identities that reach a common top row are one
+ * person's, and those that reach none add nothing (an erasure already done,
+ * or a typo that erases nothing).  LETHE_E_USAGE, naming the --id positions
+ * and kinds (never values), when the rest fall into more than one group.
+ * Compares at most 1,000 top rows per table and identity.  Only reads @db.
+ */
+lethe_rc plan_check_one_person(const struct datamap *dm, struct appdb *db,
+                               const struct plan_id *ids, size_t nids, struct lethe_err *err);
 /* (Re)count every step's rows. */
 lethe_rc plan_count(struct plan *p, struct appdb *db, struct lethe_err *err);
 /*

@@ -5,7 +5,15 @@ import sqlite3
 
 import pytest
 
-from lethe_e2e import file_sha256, make_demo, media_files, query, snapshot
+from lethe_e2e import (
+    file_sha256,
+    id_args,
+    make_demo,
+    media_files,
+    query,
+    rows_by_table,
+    snapshot,
+)
 
 DEMO_OPTIONS = ["--users", "6", "--seed", "3"]
 COMMANDS = ["demo", "plan", "erase"]
@@ -331,6 +339,68 @@ def test_erase_json_summary_shape(run_lethe, demo):
             assert s["reason"]
         if s["table"] == "media":
             assert "media_files" in s
+
+
+# ---- several --id --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cmd", ["plan", "erase"])
+@pytest.mark.parametrize("ids,first,second", [
+    (["email=user1@example.com", "email=user2@example.com"], "1 (email)", "2 (email)"),
+    (["email=user1@example.com", "user_id=2"], "1 (email)", "2 (user_id)"),
+    (["user_id=1", "email=user1@example.com", "email=user3@example.com"], "1 (user_id)",
+     "3 (email)"),
+])
+def test_ids_of_different_people_are_refused(run_lethe, demo, cmd, ids, first, second):
+    """Two people in one command used to be planned and erased together."""
+    before = snapshot(demo.db)
+    for fmt in ([], ["--json"]):
+        code, out, err = demo.lethe(cmd, "--scope", "account", *id_args(ids), *fmt)
+        assert code == 2, (code, out, err)
+        msg = error_message(err)
+        assert msg == ("--id %s and --id %s name different people; give the identities of "
+                       "one person, or run one command per person" % (first, second)), msg
+        for i in ids:  # (user ids are digits the message has anyway)
+            v = i.split("=", 1)[1]
+            assert len(v) < 3 or v not in err + out, "the message names an identifier"
+        if fmt:
+            assert json.loads(out)["error"]["code"] == "usage"
+    assert snapshot(demo.db) == before
+    assert not demo.state_db.exists() or demo.state("SELECT count(*) FROM jobs") == [(0,)]
+
+
+def test_meta_ids_of_two_accounts_are_refused(run_lethe, demo):
+    """An Instagram id and a Facebook id meet at their account's users row (through
+    channels and projects): one account's go together, two accounts' are refused."""
+    def meta_id(platform, uid):
+        return query(demo.db, "SELECT c.platform_user_id FROM channels c JOIN projects p "
+                              "ON p.id = c.project_id WHERE p.user_id = ? AND c.platform = ? "
+                              "ORDER BY c.id LIMIT 1", (uid, platform))[0][0]
+
+    ig1, fb1, fb2 = meta_id("instagram", 1), meta_id("facebook", 1), meta_id("facebook", 2)
+    before = snapshot(demo.db)
+    code, out, err = demo.lethe("erase", "--scope", "meta", "--id", "instagram_user_id=" + ig1,
+                                "--id", "meta_asid=" + fb2)
+    assert code == 2, err
+    assert error_message(err).startswith("--id 1 (instagram_user_id) and --id 2 (meta_asid) "
+                                         "name different people")
+    assert ig1 not in err and fb2 not in err
+    assert snapshot(demo.db) == before
+    plan = demo.plan("meta", ("instagram_user_id", ig1), ("meta_asid", fb1))
+    assert rows_by_table(plan)["channels"] == 2
+
+
+def test_ids_of_one_person_are_accepted(run_lethe, demo):
+    """An email and the user id of the same account; an id that matches nobody adds
+    nothing; run again once everything is gone, they still go together."""
+    ids = ["email=user1@example.com", "user_id=1", "email=nobody@example.com"]
+    plan = demo.plan("account", *ids)
+    assert rows_by_table(plan)["users"] == 1
+    assert plan == demo.plan("account", "email=user1@example.com")
+    for _ in range(2):
+        code, out, err = demo.lethe("erase", "--quiet", "--scope", "account", *id_args(ids))
+        assert code == 0, err
+    assert query(demo.db, "SELECT count(*) FROM users WHERE id IN (1, 2)") == [(1,)]
 
 
 # ---- lethe demo ---------------------------------------------------------------

@@ -570,6 +570,40 @@ test_plan_counts_several_identities(void **state)
 	plan_free(p);
 }
 
+/* Several identities must lead to one person (plan_check_one_person). */
+static void
+test_plan_one_person(void **state)
+{
+	struct tu_fixture *f = *state;
+	struct lethe_err err = {0};
+	struct plan_id same[3] = {
+	    {"email", "alice@example.com"},
+	    {"user_id", "1"},
+	    {"email", "nobody@example.com"}, /* leads nowhere: adds nothing */
+	};
+	struct plan_id two[2] = {{"email", "alice@example.com"}, {"email", "bob@example.com"}};
+	/* Instagram IG1 (channel 100) and Facebook IG1 (101): alice's, through project 10. */
+	struct plan_id meta_same[2] = {{"instagram_user_id", "IG1"}, {"meta_asid", "IG1"}};
+	/* IG2 is alice's (102), IG3 bob's (200); channel 102 is alice's too. */
+	struct plan_id meta_two[3] = {
+	    {"instagram_user_id", "IG2"}, {"channel_id", "102"}, {"instagram_user_id", "IG3"}};
+
+	(void)state;
+	assert_int_equal(plan_check_one_person(f->dm, f->db, same, 3, &err), LETHE_OK);
+	assert_int_equal(plan_check_one_person(f->dm, f->db, same, 1, &err), LETHE_OK);
+	assert_int_equal(plan_check_one_person(f->dm, f->db, meta_same, 2, &err), LETHE_OK);
+	assert_int_equal(plan_check_one_person(f->dm, f->db, meta_two, 2, &err), LETHE_OK);
+
+	assert_int_equal(plan_check_one_person(f->dm, f->db, two, 2, &err), LETHE_E_USAGE);
+	assert_non_null(strstr(err.msg, "--id 1 (email) and --id 2 (email) name different people"));
+	assert_null(strstr(err.msg, "alice"));
+	assert_null(strstr(err.msg, "bob"));
+	assert_int_equal(plan_check_one_person(f->dm, f->db, meta_two, 3, &err), LETHE_E_USAGE);
+	assert_non_null(strstr(err.msg, "--id 1 (instagram_user_id) and --id 3 "
+	                                "(instagram_user_id)"));
+	assert_null(strstr(err.msg, "IG"));
+}
+
 static void
 test_plan_predicate_text(void **state)
 {
@@ -1047,6 +1081,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_plan_to_json, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_plan_print, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_plan_demo, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_plan_one_person, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
