@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
+#include "engine/disconnect.h"
 #include "store/store.h"
 #include "util/hash.h"
 #include "util/timeutil.h"
@@ -17,60 +18,92 @@ static const char usage[] =
     "usage: lethe jobs -c CONFIG [--state STATE | --dead] [--json]\n"
     "\n"
     "List the outbox's jobs: upstream token revocations, webhook unsubscriptions\n"
-    "and purges queued by channel disconnects, with their state (pending,\n"
-    "running, done, dead), attempts, next try and, for dead letters, why they\n"
-    "were given up.  Jobs hold no token in the clear, and none at all once done\n"
-    "or dead.\n"
+    "and purges queued by channel disconnects, with their state as the API and\n"
+    "`lethe disconnect --json` show it (staged, pending, running, retrying,\n"
+    "dead, done, or how else it ended: already_revoked, already_unsubscribed,\n"
+    "unsupported, no_token), attempts, next try (ISO 8601, UTC) and, for dead\n"
+    "letters, why they were given up.  Jobs hold no token in the clear, and\n"
+    "none at all once ended.\n"
     "\n"
     "  -c, --config FILE   lethe.yaml\n"
-    "      --state STATE   only jobs in STATE (staged, pending, running, done, dead)\n"
+    "      --state STATE   only jobs in STATE (one of the states above)\n"
     "      --dead          only dead letters (same as --state dead)\n"
-    "      --json          JSON lines, one job per line\n"
+    "      --json          JSON lines, one job per line; a value that does not\n"
+    "                      apply (no next try, no HTTP status...) is null\n"
     "  -h, --help          this text\n"
     "\n"
     "Exit status: 0 listed, 1 failure, 2 usage error, 3 configuration invalid.\n";
 
-struct list_acc {
-	bool json; /* JSON lines */
-	int n;     /* jobs listed */
+/* The states a job shows (disconnect_job_state()) and the stored state each lists from. */
+static const struct {
+	const char *shown;  /* as the API shows it */
+	const char *stored; /* store_outbox.state */
+} states[] = {
+    {"staged", "staged"},
+    {"pending", "pending"},
+    {"running", "running"},
+    {"retrying", "pending"},
+    {"dead", "dead"},
+    {"done", "done"},
+    {"already_revoked", "done"},
+    {"already_unsubscribed", "done"},
+    {"unsupported", "done"},
+    {"no_token", "done"},
 };
 
+struct list_acc {
+	bool json;         /* JSON lines */
+	const char *state; /* only jobs showing this state, or NULL */
+	int n;             /* jobs listed */
+};
+
+/* @ms as ISO 8601 UTC into @out, or "" when @ms is 0 (not set). */
 static void
 fmt_ms(int64_t ms, char *out, size_t n)
 {
-	if (ms <= 0) {
-		snprintf(out, n, "-");
-		return;
-	}
-	time_format(ms / 1000, out, n);
+	out[0] = '\0';
+	if (ms > 0)
+		time_format_iso(ms / 1000, out, n);
+}
+
+/* @s as a JSON string, or null when empty. */
+static json_t *
+jstr(const char *s)
+{
+	return s[0] != '\0' ? json_string(s) : json_null();
 }
 
 static void
 on_job(void *arg, const struct store_outbox *j)
 {
 	struct list_acc *a = arg;
+	const char *state = disconnect_job_state(j);
 	char next[32], fin[32];
 
+	if (a->state != NULL && strcmp(a->state, state) != 0)
+		return;
 	a->n++;
 	fmt_ms(strcmp(j->state, "pending") == 0 ? j->next_at_ms : 0, next, sizeof(next));
 	fmt_ms(j->finished_at_ms, fin, sizeof(fin));
 	if (a->json) {
-		json_t *o = json_pack(
-		    "{s:I, s:I, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:I, s:s, s:b}", "id",
-		    (json_int_t)j->id, "disconnect", (json_int_t)j->disconnect_id, "kind", j->kind,
-		    "platform", j->platform, "state", j->state, "outcome", j->outcome, "attempts",
-		    (json_int_t)j->attempts, "next_try", next, "finished_at", fin, "http_status",
-		    (json_int_t)j->http_status, "reason", j->reason, "sealed_payload", j->has_box);
-		char *text = json_dumps(o, JSON_COMPACT);
+		json_t *o =
+		    json_pack("{s:I, s:I, s:s, s:o, s:s, s:o, s:I, s:o, s:o, s:o, s:o, s:b}", "id",
+		              (json_int_t)j->id, "disconnect", (json_int_t)j->disconnect_id, "kind",
+		              j->kind, "platform", jstr(j->platform), "state", state, "outcome",
+		              jstr(j->outcome), "attempts", (json_int_t)j->attempts, "next_try",
+		              jstr(next), "finished_at", jstr(fin), "http_status",
+		              j->http_status > 0 ? json_integer(j->http_status) : json_null(),
+		              "reason", jstr(j->reason), "sealed_payload", j->has_box);
+		char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
 
-		printf("%s\n", text);
+		printf("%s\n", text != NULL ? text : "{}");
 		free(text);
 		json_decref(o);
 		return;
 	}
-	printf("%-6lld %-6lld %-12s %-10s %-8s %-22s %-3lld %-19s %s\n", (long long)j->id,
-	       (long long)j->disconnect_id, j->kind, j->platform[0] ? j->platform : "-", j->state,
-	       j->outcome[0] ? j->outcome : "-", (long long)j->attempts, next,
+	printf("%-6lld %-6lld %-12s %-10s %-20s %-22s %-3lld %-20s %s\n", (long long)j->id,
+	       (long long)j->disconnect_id, j->kind, j->platform[0] ? j->platform : "-", state,
+	       j->outcome[0] ? j->outcome : "-", (long long)j->attempts, next[0] ? next : "-",
 	       j->reason[0] ? j->reason : "");
 }
 
@@ -82,9 +115,8 @@ cmd_jobs(int argc, char **argv)
 	    {"dead", no_argument, NULL, 'd'},         {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
 	};
-	static const char *const states[] = {"staged", "pending", "running", "done", "dead", NULL};
-	const char *config = NULL, *state = NULL;
-	struct list_acc acc = {false, 0};
+	const char *config = NULL, *state = NULL, *stored = NULL;
+	struct list_acc acc = {false, NULL, 0};
 	struct lethe_config cfg;
 	struct lethe_err err = {0};
 	struct store *st = NULL;
@@ -120,12 +152,15 @@ cmd_jobs(int argc, char **argv)
 		rc = lethe_err_set(&err, LETHE_E_USAGE, "unexpected argument '%s'", argv[optind]);
 	if (rc == LETHE_OK && config == NULL)
 		rc = lethe_err_set(&err, LETHE_E_USAGE, "-c CONFIG is required");
-	for (i = 0; rc == LETHE_OK && state != NULL && states[i] != NULL; i++)
-		if (strcmp(states[i], state) == 0)
-			break;
-	if (rc == LETHE_OK && state != NULL && states[i] == NULL)
-		rc = lethe_err_set(&err, LETHE_E_USAGE,
-		                   "--state must be staged, pending, running, done or dead");
+	for (i = 0; rc == LETHE_OK && state != NULL && i < sizeof(states) / sizeof(states[0]); i++)
+		if (strcmp(states[i].shown, state) == 0)
+			stored = states[i].stored;
+	if (rc == LETHE_OK && state != NULL && stored == NULL)
+		rc =
+		    lethe_err_set(&err, LETHE_E_USAGE,
+		                  "--state must be staged, pending, running, retrying, dead, done, "
+		                  "already_revoked, already_unsubscribed, unsupported or no_token");
+	acc.state = state;
 	if (rc == LETHE_OK && hash_init() != LETHE_OK)
 		rc = lethe_err_set(&err, LETHE_E_INTERNAL, "libsodium failed to initialise");
 	if (rc == LETHE_OK) {
@@ -135,10 +170,10 @@ cmd_jobs(int argc, char **argv)
 	if (rc == LETHE_OK)
 		rc = store_open(cfg.state_db, &st, &err);
 	if (rc == LETHE_OK && !acc.json)
-		printf("%-6s %-6s %-12s %-10s %-8s %-22s %-3s %-19s %s\n", "JOB", "DISC", "KIND",
+		printf("%-6s %-6s %-12s %-10s %-20s %-22s %-3s %-20s %s\n", "JOB", "DISC", "KIND",
 		       "PLATFORM", "STATE", "OUTCOME", "TRY", "NEXT TRY", "REASON");
 	if (rc == LETHE_OK)
-		rc = store_outbox_list(st, 0, state, on_job, &acc, &err);
+		rc = store_outbox_list(st, 0, stored, on_job, &acc, &err);
 	if (rc != LETHE_OK)
 		status = cli_fail(&err, acc.json);
 	store_close(st);

@@ -1025,21 +1025,27 @@ iso_time(int64_t t, char *out, size_t n)
 	snprintf(out, n, "%sZ", s);
 }
 
+const char *
+disconnect_job_state(const struct store_outbox *j)
+{
+	/* Success is "done"; the other ways a job ended say which. */
+	if (strcmp(j->state, "done") == 0 && j->outcome[0] != '\0' &&
+	    strcmp(j->outcome, "revoked") != 0 && strcmp(j->outcome, "unsubscribed") != 0 &&
+	    strcmp(j->outcome, "purged") != 0)
+		return j->outcome;
+	if (strcmp(j->state, "pending") == 0 && j->attempts > 0)
+		return "retrying";
+	return j->state;
+}
+
 /* The state one job shows. */
 static json_t *
 job_json(const struct store_outbox *j)
 {
 	json_t *o = json_object();
 	char when[40];
-	const char *state = j->state;
+	const char *state = disconnect_job_state(j);
 
-	/* Success is "done"; the other ways a job ended say which. */
-	if (strcmp(j->state, "done") == 0 && j->outcome[0] != '\0' &&
-	    strcmp(j->outcome, "revoked") != 0 && strcmp(j->outcome, "unsubscribed") != 0 &&
-	    strcmp(j->outcome, "purged") != 0)
-		state = j->outcome;
-	else if (strcmp(j->state, "pending") == 0 && j->attempts > 0)
-		state = "retrying";
 	json_object_set_new(o, "state", json_string(state));
 	if (j->outcome[0] != '\0')
 		json_object_set_new(o, "outcome", json_string(j->outcome));

@@ -76,4 +76,13 @@ lethe_rc disconnect_state(const struct lethe_config *cfg, const struct datamap *
                           struct appdb *db, struct store *st, const char *id, json_t **out,
                           struct lethe_err *err);
 
+/*
+ * The state job @j shows in the API, `lethe disconnect --json` and `lethe
+ * jobs`: "retrying" for a pending job that has been tried, the outcome of a
+ * job that ended another way than success ("already_revoked",
+ * "unsupported", "no_token"...), else the stored state (staged, pending,
+ * running, done, dead).  Points into @j or to a static string.
+ */
+const char *disconnect_job_state(const struct store_outbox *j);
+
 #endif /* LETHE_DISCONNECT_H */

@@ -230,6 +230,16 @@ time_format(int64_t t, char *out, size_t n)
 	strftime(out, n, "%Y-%m-%d %H:%M:%S", &tm);
 }
 
+void
+time_format_iso(int64_t t, char *out, size_t n)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
 static int
 digits(const char *s, int n, int *v)
 {

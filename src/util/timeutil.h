@@ -51,6 +51,8 @@ bool time_is_test_clock(void);
 lethe_rc duration_parse(const char *s, int64_t *out);
 /* Format @t (epoch seconds, UTC) as "YYYY-MM-DD HH:MM:SS" into @out (>= 20 bytes). */
 void time_format(int64_t t, char *out, size_t n);
+/* Format @t (epoch seconds, UTC) as ISO 8601 "YYYY-MM-DDTHH:MM:SSZ" into @out (>= 21 bytes). */
+void time_format_iso(int64_t t, char *out, size_t n);
 /* Parse "YYYY-MM-DD HH:MM:SS" / "YYYY-MM-DDTHH:MM:SSZ" / "YYYY-MM-DD"; LETHE_E_USAGE if not. */
 lethe_rc time_parse(const char *s, int64_t *out);
 

@@ -10,9 +10,11 @@
   - a double disconnect is idempotent (same state, no second revoke);
   - Meta's deauthorize takes the same wipe path (no upstream call: tokens are dead);
   - `lethe disconnect --timeout` bounds a hanging call and a long purge;
-  - a process with another outbox key refuses to act.
+  - a process with another outbox key refuses to act;
+  - `lethe jobs`: the API's state names, ISO 8601 times, null where nothing applies.
 """
 import json
+import re
 import sqlite3
 import signal
 import threading
@@ -299,3 +301,61 @@ def test_cli_disconnect_timeout_stops_a_long_purge(demo, fake_platform):
     assert 0 < left < 200000, left
     assert query(demo.state_db, "SELECT state FROM outbox WHERE kind = 'purge'") == [
         ("pending",)]
+
+
+ISO_RE = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+
+
+def test_cli_jobs_states_times_and_nulls(demo, servers, fake_platform):
+    """`lethe jobs` shows the API's job states (retrying, already_revoked...), ISO 8601
+    UTC times, and null in --json where a value does not apply (it showed the stored
+    state, "YYYY-MM-DD HH:MM:SS", "-" and 0)."""
+    fake = fake_platform
+    configure(demo, fake, base="1h", cap="1h", attempts=6)
+    fake.error("linkedin", status=503)
+    fake.already("google")
+    li, yt = channel(demo, "linkedin"), channel(demo, "youtube")
+    srv = servers(demo, env=serve_env(fake))
+    disconnect(srv, li["id"])
+    disconnect(srv, yt["id"])
+    wait_state(srv, li["id"], lambda st: st["revoke"]["state"] == "retrying", what="retrying")
+    api_yt = wait_settled(srv, yt["id"])
+    assert api_yt["revoke"]["state"] == "already_revoked", api_yt
+    stop_ok(srv)
+
+    code, out, err = run_lethe("jobs", "-c", demo.config, "--json")
+    assert code == 0, err
+    jobs = [json.loads(line) for line in out.splitlines()]
+    for j in jobs:
+        assert set(j) == {"id", "disconnect", "kind", "platform", "state", "outcome",
+                          "attempts", "next_try", "finished_at", "http_status", "reason",
+                          "sealed_payload"}, j
+        for k in ("platform", "outcome", "reason"):
+            assert j[k] is None or (isinstance(j[k], str) and j[k]), (k, j)
+        for k in ("next_try", "finished_at"):
+            assert j[k] is None or re.fullmatch(ISO_RE, j[k]), (k, j)
+        assert j["http_status"] is None or j["http_status"] >= 100, j
+    revokes = {j["platform"]: j for j in jobs if j["kind"] == "revoke"}
+    r = revokes["linkedin"]
+    assert r["state"] == "retrying" and r["attempts"] == 1 and r["http_status"] == 503, r
+    assert re.fullmatch(ISO_RE, r["next_try"]) and r["finished_at"] is None, r
+    r = revokes["google"]
+    assert r["state"] == "already_revoked" and r["next_try"] is None, r
+    assert re.fullmatch(ISO_RE, r["finished_at"]), r
+    # The same names as the API's channel state, job by job.
+    assert r["state"] == api_yt["revoke"]["state"]
+
+    def listed(*args):
+        code, out, err = run_lethe("jobs", "-c", demo.config, "--json", *args)
+        assert code == 0, err
+        return [json.loads(line)["id"] for line in out.splitlines()]
+
+    assert listed("--state", "retrying") == [revokes["linkedin"]["id"]]
+    assert listed("--state", "already_revoked") == [revokes["google"]["id"]]
+    assert revokes["linkedin"]["id"] not in listed("--state", "pending")
+    assert revokes["google"]["id"] not in listed("--state", "done")
+    code, out, err = run_lethe("jobs", "-c", demo.config)
+    assert code == 0, err
+    line = [x for x in out.splitlines() if " retrying " in x]
+    assert len(line) == 1 and re.search(ISO_RE, line[0]), out
+    assert li["token"] not in out and yt["token"] not in out
