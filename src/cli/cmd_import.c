@@ -1,12 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cmd_import.c - `lethe import-meta-ids`: run Meta data deletions for every
- * id of a list downloaded from the App Dashboard.
+ * id of a list downloaded from the App Dashboard, and, with --out, write
+ * each id's confirmation code and status URL to a file the operator sends
+ * on (it holds the ids: personal data, so it is created 0600).
  */
 #include "util/fmacros.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <jansson.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "jobs/runner.h"
@@ -20,18 +26,106 @@
 #define ID_MAX_LEN 64
 
 static const char usage[] =
-    "usage: lethe import-meta-ids -c CONFIG --app NAME FILE\n"
+    "usage: lethe import-meta-ids -c CONFIG --app NAME [--out CSV] [--json] FILE\n"
     "\n"
     "Run the data deletion of app NAME (a key of meta.apps) for every id in\n"
     "FILE, as if Meta had called the data-deletion callback for each: one id\n"
     "per line, or Meta's CSV (the first all-digit field of each line is the\n"
     "id; other lines, such as a header, are skipped).  Idempotent: ids already\n"
     "requested within meta.repeat_window are not requested again.  Ids that\n"
-    "match nobody are recorded as such.  Prints a summary.\n"
+    "match nobody are recorded as such, and counted.  Prints a summary.\n"
     "\n"
     "  -c, --config FILE   lethe.yaml\n"
     "  -a, --app NAME      the Meta app family the ids belong to\n"
-    "  -h, --help          this text\n";
+    "  -o, --out CSV       write \"id,confirmation_code,status_url\" for every id\n"
+    "                      to CSV, a new file created with mode 0600: it holds\n"
+    "                      the ids, which are personal data; delete it once the\n"
+    "                      codes are sent on\n"
+    "      --json          the summary as JSON (errors as {\"error\": ...})\n"
+    "  -h, --help          this text\n"
+    "\n"
+    "Exit status: 0 done, 1 failed (run again: it is idempotent), 2 usage error\n"
+    "(also: CSV exists already), 3 configuration or data map invalid.\n";
+
+/* The --out file and the codes of the ids read, for counting those that matched nobody. */
+struct import_out {
+	const char *path;                 /* --out, or NULL */
+	FILE *f;                          /* open while ids are read */
+	const char *public_url;           /* base of status URLs */
+	char (*codes)[META_CODE_LEN + 1]; /* code of every id read, in order */
+	size_t n, cap;                    /* codes used and allocated */
+};
+
+/* Create @o->path (must not exist) with mode 0600 and write the CSV header. */
+static lethe_rc
+out_open(struct import_out *o, struct lethe_err *err)
+{
+	int fd;
+
+	if (o->path == NULL)
+		return LETHE_OK;
+	fd = open(o->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return lethe_err_set(err, LETHE_E_USAGE, "cannot create %s: %s%s", o->path,
+		                     strerror(errno),
+		                     errno == EEXIST ? " (--out never overwrites a file)" : "");
+	o->f = fdopen(fd, "w");
+	if (o->f == NULL) {
+		close(fd);
+		return lethe_err_set(err, LETHE_E_INTERNAL, "cannot write %s", o->path);
+	}
+	fputs("id,confirmation_code,status_url\n", o->f);
+	return LETHE_OK;
+}
+
+/* Note that @id got @code; one line of the CSV. */
+static void
+out_add(struct import_out *o, const char *id, const char *code)
+{
+	o->codes = xgrow(o->codes, &o->cap, o->n + 1, sizeof(*o->codes));
+	snprintf(o->codes[o->n++], sizeof(o->codes[0]), "%s", code);
+	if (o->f != NULL)
+		fprintf(o->f, "%s,%s,%s/data-deletion/status?id=%s\n", id, code, o->public_url,
+		        code);
+}
+
+/* Make the CSV durable (@ok) or remove it: it is incomplete. */
+static lethe_rc
+out_close(struct import_out *o, bool ok, struct lethe_err *err)
+{
+	lethe_rc rc = LETHE_OK;
+
+	if (o->f != NULL) {
+		if (ok && (fflush(o->f) != 0 || fsync(fileno(o->f)) != 0 || ferror(o->f)))
+			rc = lethe_err_set(err, LETHE_E_INTERNAL, "cannot write %s: %s", o->path,
+			                   strerror(errno));
+		if (fclose(o->f) != 0 && ok && rc == LETHE_OK)
+			rc = lethe_err_set(err, LETHE_E_INTERNAL, "cannot write %s", o->path);
+		o->f = NULL;
+		if (!ok || rc != LETHE_OK)
+			(void)unlink(o->path);
+	}
+	free(o->codes);
+	o->codes = NULL;
+	return rc;
+}
+
+/* How many of the ids read matched nobody (their request ended with no data). */
+static lethe_rc
+count_nobody(struct store *st, const struct import_out *o, int64_t *nobody, struct lethe_err *err)
+{
+	struct store_meta_req req;
+	size_t i;
+	lethe_rc rc = LETHE_OK;
+
+	*nobody = 0;
+	for (i = 0; rc == LETHE_OK && i < o->n; i++) {
+		rc = store_meta_by_code(st, o->codes[i], &req, err);
+		if (rc == LETHE_OK && req.no_data)
+			(*nobody)++;
+	}
+	return rc;
+}
 
 /* The first all-digit field of @line (comma, semicolon or tab separated) into @out. */
 static bool
@@ -67,10 +161,9 @@ int
 cmd_import(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"app", required_argument, NULL, 'a'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'}, {"app", required_argument, NULL, 'a'},
+	    {"out", required_argument, NULL, 'o'},    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
 	};
 	const char *config = NULL, *appname = NULL;
 	const struct meta_app *app = NULL;
@@ -79,20 +172,29 @@ cmd_import(int argc, char **argv)
 	struct store *st = NULL;
 	struct seen *sn = seen_new();
 	char line[LINE_MAX_LEN], id[ID_MAX_LEN + 1];
-	int64_t ids = 0, created = 0, repeats = 0, skipped = 0, done = 0, elsewhere = 0;
+	int64_t ids = 0, created = 0, repeats = 0, skipped = 0, done = 0, elsewhere = 0, nobody = 0;
+	struct import_out out;
+	bool json = false;
 	FILE *f = NULL;
 	int ch, status = 0;
 	lethe_rc rc = LETHE_OK;
 
 	memset(&env, 0, sizeof(env));
+	memset(&out, 0, sizeof(out));
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "c:a:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:a:o:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			config = optarg;
 			break;
 		case 'a':
 			appname = optarg;
+			break;
+		case 'o':
+			out.path = optarg;
+			break;
+		case 'j':
+			json = true;
 			break;
 		case 'h':
 			fputs(usage, stdout);
@@ -122,6 +224,10 @@ cmd_import(int argc, char **argv)
 		if (f == NULL)
 			rc = lethe_err_set(&err, LETHE_E_USAGE, "cannot read %s", argv[optind]);
 	}
+	if (rc == LETHE_OK) {
+		out.public_url = env.cfg.public_url;
+		rc = out_open(&out, &err);
+	}
 	if (rc == LETHE_OK)
 		rc = store_open(env.cfg.state_db, &st, &err);
 	if (rc == LETHE_OK)
@@ -144,6 +250,7 @@ cmd_import(int argc, char **argv)
 		                 &err);
 		if (rc == LETHE_OK) {
 			repeats++;
+			snprintf(code, sizeof(code), "%.*s", META_CODE_LEN, found.code);
 		} else if (rc == LETHE_E_NOTFOUND) {
 			size_t boxlen = 0;
 			uint8_t *box = meta_box_seal(env.cfg.key, app->name, id, &boxlen);
@@ -158,6 +265,8 @@ cmd_import(int argc, char **argv)
 			free(box);
 			created++;
 		}
+		if (rc == LETHE_OK)
+			out_add(&out, id, code);
 	}
 	if (rc == LETHE_OK)
 		rc = store_commit(st, &err);
@@ -165,15 +274,44 @@ cmd_import(int argc, char **argv)
 		store_rollback(st);
 	if (rc == LETHE_OK)
 		rc = runner_drain(&env.cfg, env.dm, &done, &elsewhere, &err);
+	if (rc == LETHE_OK)
+		rc = count_nobody(st, &out, &nobody, &err);
+	if (out_close(&out, rc == LETHE_OK, &err) != LETHE_OK && rc == LETHE_OK)
+		rc = err.rc;
 	if (rc != LETHE_OK) {
-		status = cli_fail(&err, false);
+		status = cli_fail(&err, json);
+		goto out;
+	}
+	if (json) {
+		json_t *o =
+		    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "ids", (json_int_t)ids,
+		              "lines_skipped", (json_int_t)skipped, "new_requests",
+		              (json_int_t)created, "already_requested", (json_int_t)repeats,
+		              "processed_here", (json_int_t)done, "processed_by_server",
+		              (json_int_t)elsewhere, "matched_nobody", (json_int_t)nobody, "out",
+		              out.path != NULL ? json_string(out.path) : json_null());
+
+		if (o == NULL) /* an --out path that is not UTF-8 */
+			o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "ids", (json_int_t)ids,
+			              "lines_skipped", (json_int_t)skipped, "new_requests",
+			              (json_int_t)created, "already_requested", (json_int_t)repeats,
+			              "processed_here", (json_int_t)done, "processed_by_server",
+			              (json_int_t)elsewhere, "matched_nobody", (json_int_t)nobody);
+		json_dumpf(o, stdout, JSON_INDENT(2));
+		fputc('\n', stdout);
+		json_decref(o);
 		goto out;
 	}
 	printf("%lld ids read (%lld lines skipped): %lld new requests, %lld already requested; "
-	       "%lld requests processed here, %lld by a running server\n",
+	       "%lld requests processed here, %lld by a running server; %lld matched nobody\n",
 	       (long long)ids, (long long)skipped, (long long)created, (long long)repeats,
-	       (long long)done, (long long)elsewhere);
+	       (long long)done, (long long)elsewhere, (long long)nobody);
+	if (out.path != NULL)
+		printf("codes and status URLs of the %lld ids in %s (it holds the ids: delete it "
+		       "once sent on)\n",
+		       (long long)ids, out.path);
 out:
+	out_close(&out, false, NULL);
 	if (f != NULL)
 		fclose(f);
 	seen_free(sn);

@@ -1,7 +1,12 @@
 # SPDX-License-Identifier: MIT
 """`lethe import-meta-ids`: the bulk import of the id list Meta emails about runs the
-same deletion as the callback, idempotently, and tolerates ids that match nobody."""
+same deletion as the callback, idempotently, and tolerates (and counts) ids that match
+nobody; --out writes each id's code and status URL to a file, --json the summary."""
+import csv
+import json
+import os
 import re
+import stat
 
 from serve_helpers import (  # noqa: F401  (servers is a fixture)
     FB_SECRET,
@@ -10,6 +15,7 @@ from serve_helpers import (  # noqa: F401  (servers is a fixture)
     ig_id,
     meta_requests,
     person_rows,
+    public_url,
     servers,
     sign_py,
     state_store_bytes,
@@ -94,3 +100,48 @@ def test_serve_import_meta_ids_csv_and_callback_share_requests(demo, servers, sn
     code, out, err = demo.lethe("import-meta-ids", "--app", "tiktok", f)
     assert code != 0 and "tiktok" in err
     assert len(meta_requests(demo)) == 3
+
+
+def test_serve_import_meta_ids_out_file_json_and_nobody(demo, tmp_path):
+    """--out writes every id's code and status URL to a new 0600 file (ids are personal
+    data), --json gives the summary as JSON, and ids that matched nobody are counted."""
+    ids = [fb_id(2), "10229999999902", fb_id(3), "10229999999802"]
+    f = tmp_path / "ids.txt"
+    f.write_text("\n".join(ids) + "\n")
+    out_csv = tmp_path / "codes.csv"
+    code, out, err = demo.lethe("import-meta-ids", "--app", "facebook", "--out", out_csv,
+                                "--json", f)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc == {"ids": 4, "lines_skipped": 0, "new_requests": 4, "already_requested": 0,
+                   "processed_here": 4, "processed_by_server": 0, "matched_nobody": 2,
+                   "out": str(out_csv)}, doc
+    assert stat.S_IMODE(os.stat(out_csv).st_mode) == 0o600
+    rows = list(csv.reader(out_csv.read_text().splitlines()))
+    assert rows[0] == ["id", "confirmation_code", "status_url"]
+    codes = {r[1]: r for r in meta_requests(demo)}
+    base = public_url(demo) + "/data-deletion/status?id="
+    assert [r[0] for r in rows[1:]] == ids
+    for r in rows[1:]:
+        assert r[1] in codes and r[2] == base + r[1], r
+    assert len({r[1] for r in rows[1:]}) == 4
+    for i in ids:
+        assert i not in out and i not in err
+
+    # Again, as text: the same codes (repeats), counted the same; the file is never
+    # overwritten.
+    code, out, err = demo.lethe("import-meta-ids", "--app", "facebook", "--out", out_csv, f)
+    assert code == 2 and "--out never overwrites a file" in err, (code, err)
+    again = tmp_path / "again.csv"
+    code, out, err = demo.lethe("import-meta-ids", "--app", "facebook", "--out", again, f)
+    assert code == 0, err
+    assert summary(out) == (4, 0, 0, 4, 0), out
+    assert "2 matched nobody" in out
+    assert again.read_text() == out_csv.read_text()
+
+    # An error leaves no file behind, and --json reports it as JSON.
+    gone = tmp_path / "gone.csv"
+    code, out, err = demo.lethe("import-meta-ids", "--app", "facebook", "--out", gone, "--json",
+                                tmp_path / "missing.txt")
+    assert code == 2 and json.loads(out)["error"]["code"] == "usage", (code, out)
+    assert not gone.exists()
