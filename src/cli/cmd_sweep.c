@@ -135,7 +135,11 @@ sweep_once(struct cli_env *env, bool dry, bool json, int64_t *unremoved, struct 
 	return rc;
 }
 
-/* The sweeper thread until SIGINT or SIGTERM. */
+/*
+ * The sweeper thread until SIGINT or SIGTERM; SIGHUP and SIGUSR1 (blocked
+ * in @set too) are logged and ignored, so a reload sent to every lethe
+ * process does not stop this one.
+ */
 static lethe_rc
 sweep_forever(struct cli_env *env, const sigset_t *set, struct lethe_err *err)
 {
@@ -149,7 +153,14 @@ sweep_forever(struct cli_env *env, const sigset_t *set, struct lethe_err *err)
 	printf("lethe: sweeping %zu tables every %llds until SIGINT/SIGTERM\n",
 	       sweep_ntables(env->dm), (long long)env->cfg.sweep_interval_s);
 	fflush(stdout);
-	sigwait(set, &sig);
+	for (;;) {
+		sigwait(set, &sig);
+		if (sig != SIGHUP && sig != SIGUSR1)
+			break;
+		log_info("%s ignored (lethe sweep reads its configuration only at start; SIGINT or "
+		         "SIGTERM stop)",
+		         sig == SIGHUP ? "SIGHUP" : "SIGUSR1");
+	}
 	log_info("signal %d: stopping the sweeper", sig);
 	sweeper_stop(w);
 	return LETHE_OK;
@@ -207,6 +218,8 @@ cmd_sweep(int argc, char **argv)
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	if (!once && !dry)
 		pthread_sigmask(SIG_BLOCK, &set, NULL);
 	rc = cli_env_open(&env, config, &err);

@@ -138,6 +138,10 @@ def test_sweep_command_runs_until_sigterm(demo):
             time.sleep(0.05)
         for t, ids in expected.items():
             assert not (set(snapshot(demo.db)[t]) & ids), t
+        for sig in (signal.SIGHUP, signal.SIGUSR1):  # logged and ignored, not a stop
+            p.send_signal(sig)
+            time.sleep(0.2 * TSCALE)
+            assert p.poll() is None, f"lethe sweep died on {sig!r}"
         p.send_signal(signal.SIGTERM)
         out, err = p.communicate(timeout=10 * TSCALE)
         assert p.returncode == 0, err
