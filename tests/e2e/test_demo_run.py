@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from lethe_e2e import ROOT, SLOW, query, run_lethe
+from serve_helpers import servers  # noqa: F401  (fixture)
 
 RUN_DEMO = ROOT / "scripts" / "run-demo"
 DEMO_SECRETS = {"LETHE_FACEBOOK_APP_SECRET": "demo-facebook-secret",
@@ -108,3 +109,38 @@ def test_demo_disconnect_without_the_simulator_fails_fast_and_says_why(workdir):
     code, out, err = run_lethe("jobs", "-c", workdir / "demo" / "lethe.yaml", "--dead")
     assert code == 0, err
     assert why in out and "Connection refused" in out, out
+
+
+def test_demo_try_line_names_the_binary_as_it_was_run(workdir):
+    p = subprocess.run(["build/lethe", "demo", "--dir", "other", "--users", "2"],
+                       cwd=str(workdir), env=clean_env(), capture_output=True, text=True,
+                       timeout=60 * SLOW)
+    assert p.returncode == 0, p.stderr
+    tries = [ln.strip() for ln in p.stdout.splitlines() if "plan -c" in ln]
+    assert tries == ["build/lethe plan -c other/lethe.yaml --scope account --id "
+                     "email=user1@example.com"], p.stdout
+    q = subprocess.run(["bash", "-c", tries[0]], cwd=str(workdir), env=clean_env(),
+                       capture_output=True, text=True, timeout=60 * SLOW)
+    assert q.returncode == 0, q.stderr
+
+
+def test_help_claims_only_what_lethe_does():
+    code, out, err = run_lethe("help")
+    assert code == 0
+    assert "export" not in out.lower(), out
+
+
+def test_serve_listen_moves_a_default_public_url(demo, servers):
+    """Without server.public_url, status links follow --listen; --public-url wins."""
+    text = demo.config.read_text()
+    demo.config.write_text(re.sub(r"^\s*public_url:.*\n", "", text, flags=re.M))
+    port = free_port()
+    srv = servers(demo, listen="127.0.0.1:%d" % port)
+    assert "status pages at http://127.0.0.1:%d/data-deletion/status" % port in \
+        srv.first_line, srv.first_line
+    srv.kill()
+    demo.config.write_text(text)  # public_url: http://127.0.0.1:8080 in the demo
+    port = free_port()
+    srv = servers(demo, listen="127.0.0.1:%d" % port)
+    assert "at http://127.0.0.1:8080/data-deletion" in srv.first_line, srv.first_line
+    srv.kill()
