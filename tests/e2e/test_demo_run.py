@@ -9,10 +9,15 @@ loopback ports: the simulator's port in the demo's lethe.yaml is moved off
 prints is then pasted into a shell, and every platform's disconnect must end
 cleanly against the simulator, which is the only thing contacted.
 """
+import json
 import os
+import queue
 import re
+import shutil
+import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -77,6 +82,88 @@ def move_simulator(workdir):
     return port
 
 
+class RunDemo:
+    """scripts/run-demo started as `make run` starts it; stdout read line by line."""
+
+    def __init__(self, workdir, listen):
+        env = clean_env(**DEMO_SECRETS)
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3", str(RUN_DEMO), "--lethe", "build/lethe", "--config",
+             "demo/lethe.yaml", "--listen", listen], cwd=str(workdir), env=env,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, start_new_session=True)
+        self.out = []
+        self.lines = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def until(self, pred, timeout=20):
+        """Read lines until one satisfies @pred (bounded); returns it."""
+        deadline = time.monotonic() + timeout * SLOW
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if line is None:
+                break
+            self.out.append(line)
+            if pred(line):
+                return line
+        pytest.fail("run-demo never printed the line wanted; output:\n%s\nstderr:\n%s"
+                    % ("\n".join(self.out), self.stderr_now()))
+
+    def drain(self, seconds=0.5):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            try:
+                line = self.lines.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            if line is None:
+                break
+            self.out.append(line)
+
+    def stderr_now(self):
+        if self.proc.poll() is None:
+            return "(still running)"
+        return self.proc.stderr.read()
+
+    def stop(self, sig=signal.SIGINT, timeout=15):
+        """What Ctrl-C does: the signal to the whole process group."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+        try:
+            return self.proc.wait(timeout=timeout * SLOW)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            pytest.fail("run-demo did not stop within %ss of SIGINT" % timeout)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+@pytest.fixture
+def run_demo():
+    started = []
+
+    def start(workdir, listen):
+        r = RunDemo(workdir, listen)
+        started.append(r)
+        return r
+
+    yield start
+    for r in started:
+        r.kill()
+
+
 def test_demo_config_calls_only_the_local_simulator(workdir):
     """`lethe demo` points every platform at the loopback simulator, with client ids."""
     text = (workdir / "demo" / "lethe.yaml").read_text()
@@ -88,6 +175,75 @@ def test_demo_config_calls_only_the_local_simulator(workdir):
         path = workdir / "demo" / "secrets" / ("%s.secret" % secret)
         assert path.read_text() == "demo-%s-secret\n" % secret
         assert path.stat().st_mode & 0o077 == 0, "a demo secret is readable by others"
+
+
+def test_make_run_prints_lines_that_work_and_disconnects_stay_local(workdir, run_demo):
+    sim_port = move_simulator(workdir)
+    port = free_port()
+    listen = "127.0.0.1:%d" % port
+    rd = run_demo(workdir, listen)
+    serving = rd.until(lambda ln: "serving on port" in ln)
+    assert listening(port), "lethe said it serves before it listens"
+    # Nothing says "serving" before lethe itself did.
+    assert not any("serves the demo" in ln for ln in rd.out[:-1]), rd.out
+    rd.until(lambda ln: "serves the demo at http://%s" % listen in ln)
+    assert "http://%s/data-deletion/status" % listen in serving, serving
+    rd.until(lambda ln: "to start over" in ln)
+    printed = list(rd.out)
+
+    # Every command line it prints, pasted into a shell in a new terminal at the root.
+    commands = [ln.strip() for ln in printed[printed.index(next(
+        ln for ln in printed if ln.startswith("== Try"))) + 1:] if ln.startswith("  ")
+        and not ln.strip().startswith("#")]
+    assert commands, printed
+    assert all(c.startswith(("SR=", "curl ", "build/lethe ")) for c in commands), commands
+    script = "set -e\n" + "".join("%s\necho\n" % c for c in commands)
+    p = subprocess.run(["bash", "-c", script], cwd=str(workdir), env=clean_env(),
+                       capture_output=True, text=True, timeout=120 * SLOW)
+    assert p.returncode == 0, "pasted lines failed:\n%s\n%s\n%s" % (script, p.stdout,
+                                                                   p.stderr)
+    # The data-deletion answer's status link is on the port it serves (LISTEN moved it).
+    answer = json.loads(re.search(r'\{"url":[^}]*\}', p.stdout).group(0))
+    assert answer["url"].startswith("http://%s/data-deletion/status?id=" % listen), answer
+    page = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                           answer["url"]], env=clean_env(), capture_output=True,
+                          text=True, timeout=30)
+    assert page.stdout == "200", page
+
+    # One channel of every platform disconnected as the README says: exit 0, quickly.
+    db = workdir / "demo" / "app.db"
+    done = set()
+    for platform in PLATFORM_OF:
+        rows = query(db, "SELECT id FROM channels WHERE platform = ? AND status = 'active' "
+                         "AND access_token IS NOT NULL ORDER BY id", (platform,))
+        assert rows, platform
+        t0 = time.monotonic()
+        d = subprocess.run(["build/lethe", "disconnect", "-c", "demo/lethe.yaml",
+                            "--channel", str(rows[0][0])], cwd=str(workdir),
+                           env=clean_env(), capture_output=True, text=True,
+                           timeout=60 * SLOW)
+        assert d.returncode == 0, (platform, d.stdout, d.stderr)
+        assert time.monotonic() - t0 < 10 * SLOW, platform
+        done.add(PLATFORM_OF[platform])
+
+    # The simulator recorded the calls; every one a documented endpoint answered 200.
+    rd.drain(1.0)
+    calls = [SIM_RE.match(ln).groups() for ln in rd.out if SIM_RE.match(ln)]
+    assert calls, rd.out
+    assert all(status == "200" for _, _, _, status in calls), calls
+    assert {c[0] for c in calls} == done, calls
+    for platform in ("google", "linkedin", "x", "tiktok"):
+        assert any(c[0] == platform and "/revoke" in c[2] for c in calls), (platform, calls)
+    assert any(c[0] == "facebook" and c[2].endswith("/permissions") for c in calls), calls
+    assert any(c[0] == "instagram" and c[2].endswith("/subscribed_apps") for c in calls)
+    # Every job ended done, none dead or waiting: nothing else was called.
+    jobs = query(workdir / "demo" / "var" / "state.db",
+                 "SELECT kind, state, reason FROM outbox WHERE state != 'done'")
+    assert jobs == [], jobs
+
+    # Ctrl-C stops lethe and the simulator; the exit status is lethe's clean stop.
+    assert rd.stop() == 0
+    assert not listening(port) and not listening(sim_port)
 
 
 def test_demo_disconnect_without_the_simulator_fails_fast_and_says_why(workdir):
@@ -144,3 +300,41 @@ def test_serve_listen_moves_a_default_public_url(demo, servers):
     srv = servers(demo, listen="127.0.0.1:%d" % port)
     assert "at http://127.0.0.1:8080/data-deletion" in srv.first_line, srv.first_line
     srv.kill()
+
+
+def test_deps_run_group_installs_no_test_toolchain_and_says_what(tmp_path):
+    """scripts/deps run: build and run packages only, listed before apt-get runs."""
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    log = tmp_path / "apt.log"
+    (stubs / "dpkg-query").write_text("#!/bin/sh\nexit 1\n")  # nothing installed
+    (stubs / "id").write_text("#!/bin/sh\necho 0\n")
+    (stubs / "apt-get").write_text('#!/bin/sh\necho "apt-get $*" >> %s\n' % log)
+    for s in stubs.iterdir():
+        s.chmod(0o755)
+    env = dict(os.environ, PATH="%s:%s" % (stubs, os.environ.get("PATH", "")))
+
+    def deps(*groups):
+        log.write_text("")
+        p = subprocess.run(["sh", str(ROOT / "scripts" / "deps"), *groups], env=env,
+                           capture_output=True, text=True, timeout=30)
+        return p, log.read_text()
+
+    p, apt = deps("run")
+    assert p.returncode == 0, p.stderr
+    install = [ln for ln in apt.splitlines() if " install " in ln]
+    assert len(install) == 1, apt
+    pkgs = set(install[0].split()) - {"apt-get", "install", "-y", "-q",
+                                      "--no-install-recommends"}
+    for needed in ("meson", "libmicrohttpd-dev", "libcurl4-openssl-dev", "python3", "curl"):
+        assert needed in pkgs, pkgs
+    for not_needed in ("clang", "libclang-rt-14-dev", "clang-format", "python3-pytest",
+                       "wrk", "nginx-light"):
+        assert not_needed not in pkgs, pkgs
+    listed = next(ln for ln in p.stdout.splitlines() if "installing" in ln)
+    assert set(listed.rsplit(":", 1)[1].split()) == pkgs, p.stdout
+    p, apt = deps("test")
+    assert {"clang", "libclang-rt-14-dev", "python3-pytest"} <= set(apt.split()), apt
+    p, apt = deps("nonsense")
+    assert p.returncode == 2 and "unknown group" in p.stderr and apt == ""
+    assert shutil.which("sh")
