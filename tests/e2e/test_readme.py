@@ -10,6 +10,7 @@ configuration examples by lethe itself, the command synopsis against each
 command's --help.
 """
 import json
+import os
 import re
 import subprocess
 
@@ -166,3 +167,52 @@ def test_readme_links_point_at_files_that_exist():
         titles = [re.sub(r"[^a-z0-9 -]", "", t.lower()).replace(" ", "-")
                   for t in re.findall(r"^#+ (.*)$", README, re.M)]
         assert anchor in titles, anchor
+
+
+def test_contrib_systemd_unit_verifies(tmp_path, lethe_bin):
+    analyze = "/usr/bin/systemd-analyze"
+    if not os.access(analyze, os.X_OK):
+        pytest.skip("systemd-analyze is not installed")
+    unit = (ROOT / "contrib" / "lethe.service").read_text()
+    assert "User=lethe" in unit and "LimitNOFILE=" in unit and "NoNewPrivileges=yes" in unit
+    path = tmp_path / "lethe.service"
+    path.write_text(unit.replace("/usr/local/bin/lethe", lethe_bin))
+    p = subprocess.run([analyze, "verify", str(path)], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0 and p.stderr.strip() == "", p.stderr
+
+
+def test_contrib_nginx_config_passes_nginx_t(tmp_path):
+    nginx = "/usr/sbin/nginx"
+    if not os.access(nginx, os.X_OK):
+        pytest.skip("nginx is not installed (scripts/deps bench installs it)")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    str(key), "-out", str(cert), "-days", "1", "-subj",
+                    "/CN=privacy.example.com"], check=True, capture_output=True, timeout=60)
+    conf = (ROOT / "contrib" / "nginx-lethe.conf").read_text()
+    live = "/etc/letsencrypt/live/privacy.example.com/"
+    assert live + "fullchain.pem" in conf and live + "privkey.pem" in conf
+    conf = conf.replace(live + "fullchain.pem", str(cert)).replace(live + "privkey.pem",
+                                                                    str(key))
+    (tmp_path / "lethe.conf").write_text(conf)
+    main = tmp_path / "nginx.conf"
+    main.write_text("pid %s/nginx.pid;\nerror_log stderr;\nevents {}\nhttp {\n  include %s;\n}\n"
+                    % (tmp_path, tmp_path / "lethe.conf"))
+    p = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-e", "stderr", "-c", str(main)],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and "test is successful" in p.stderr, p.stderr
+
+
+def test_deployment_yaml_is_a_configuration_lethe_accepts(workdir):
+    """docs/deployment.md's lethe.yaml, its paths moved into the demo."""
+    doc = (ROOT / "docs" / "deployment.md").read_text()
+    text = re.search(r"^```yaml\n(.*?)^```", doc, re.S | re.M).group(1)
+    demo = workdir / "demo"
+    text = (text.replace("/srv/app/", str(demo) + "/").replace("/var/lib/lethe/",
+                                                               str(demo / "var") + "/"))
+    cfg = demo / "deploy.yaml"
+    cfg.write_text(text)
+    code, out, err = run_lethe("plan", "-c", cfg, "--scope", "account", "--id",
+                               "email=user1@example.com")
+    assert code == 0, err
