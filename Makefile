@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 # lethe - the two commands a newcomer needs are `make run` and `make test`.
-# Both install missing Debian packages first (scripts/deps).
+# Both install missing Debian packages first (scripts/deps): `make run` only
+# what building and running need, `make test` also the test tools.
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
@@ -9,17 +10,21 @@ PYTHON     ?= /usr/bin/python3
 LETHE      := $(BUILD)/lethe
 SOURCES    := $(shell find src tests/unit tests/fuzz bench -name '*.[ch]' 2>/dev/null)
 
-.PHONY: all deps build asan-build run demo test unit e2e asan format format-check lint bench clean
+.PHONY: all deps deps-run build asan-build run demo test unit e2e asan format format-check lint bench clean
 
 all: build
 
+# Packages to build and run (run), and to test (test): see scripts/deps.
 deps:
-	@scripts/deps
+	@scripts/deps run test
+
+deps-run:
+	@scripts/deps run
 
 $(BUILD)/build.ninja:
 	meson setup $(BUILD) -Dwerror=true --buildtype=debugoptimized >/dev/null
 
-build: deps $(BUILD)/build.ninja
+build: deps-run $(BUILD)/build.ninja
 	@ninja -C $(BUILD) >/dev/null
 
 $(ASAN_BUILD)/build.ninja:
@@ -39,26 +44,15 @@ LETHE_INSTAGRAM_APP_SECRET ?= demo-instagram-secret
 LISTEN ?= 127.0.0.1:8080
 export LETHE_FACEBOOK_APP_SECRET LETHE_INSTAGRAM_APP_SECRET
 
+# The demo with its platform simulator (loopback): scripts/run-demo prints what to
+# try once lethe listens, and stops both at Ctrl-C.
 run: demo
-	@case "$(LETHE_FACEBOOK_APP_SECRET)$(LETHE_INSTAGRAM_APP_SECRET)" in *demo-*) \
-		echo "warning: using demo Meta app secrets (set LETHE_FACEBOOK_APP_SECRET and LETHE_INSTAGRAM_APP_SECRET)";; esac
-	@echo
-	@echo "== lethe serves the demo at http://$(LISTEN)  (Ctrl-C stops it; work in flight resumes at the next start)"
-	@echo "== Try, in another terminal (a Meta data-deletion request for demo user1's Instagram account):"
-	@echo "  SR=\$$(LETHE_INSTAGRAM_APP_SECRET=$(LETHE_INSTAGRAM_APP_SECRET) $(LETHE) sign-request --secret-env LETHE_INSTAGRAM_APP_SECRET --user-id 17841000000101)"
-	@echo "  curl -s -X POST -d \"signed_request=\$$SR\" http://$(LISTEN)/api/meta/instagram/data-deletion"
-	@echo "  # then open the url it answers with; also: curl http://$(LISTEN)/metrics"
-	@echo "== Or erase from the command line:"
-	@echo "  $(LETHE) plan  -c $(DEMO)/lethe.yaml --scope account --id email=user1@example.com"
-	@echo "  $(LETHE) erase -c $(DEMO)/lethe.yaml --scope account --id email=user1@example.com"
-	@echo "  (rm -rf $(DEMO) to start over)"
-	@echo
-	@exec $(LETHE) serve -c $(DEMO)/lethe.yaml --listen $(LISTEN)
+	@exec $(PYTHON) scripts/run-demo --lethe $(LETHE) --config $(DEMO)/lethe.yaml --listen $(LISTEN)
 
 unit: build
 	meson test -C $(BUILD) --print-errorlogs
 
-e2e: build
+e2e: deps build
 	LETHE_BIN=$(abspath $(LETHE)) $(PYTHON) -m pytest -q tests/e2e
 
 # Unit and e2e tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
@@ -71,7 +65,7 @@ asan: asan-build
 format:
 	clang-format -i $(SOURCES)
 
-format-check:
+format-check: deps
 	@clang-format --dry-run --Werror $(SOURCES)
 	@echo "clang-format: ok"
 
@@ -87,7 +81,7 @@ test: deps lint format-check unit e2e asan fuzz
 # libFuzzer targets (tests/fuzz/) under ASan + UBSan, FUZZ_SECONDS each.
 FUZZ_SECONDS ?= 60
 .PHONY: fuzz
-fuzz: build
+fuzz: deps build
 	tests/fuzz/run $(FUZZ_SECONDS)
 
 bench: build

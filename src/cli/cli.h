@@ -20,6 +20,10 @@
 
 typedef int (*cli_cmd_fn)(int argc, char **argv);
 
+/* How the user ran lethe (main's argv[0], e.g. "build/lethe"), for example command lines
+ * that work when pasted; set once by main() before any command runs. */
+extern const char *cli_program;
+
 /* Options common to plan and erase. */
 struct cli_opts {
 	const char *config;              /* -c FILE */

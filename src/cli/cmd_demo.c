@@ -103,8 +103,8 @@ cmd_demo(int argc, char **argv)
 	if (demo_build(&d, &err) != LETHE_OK)
 		return cli_fail(&err, false);
 	if (!d.quiet)
-		printf("\nTry:\n  lethe plan -c %s/lethe.yaml --scope account --id "
+		printf("\nTry:\n  %s plan -c %s/lethe.yaml --scope account --id "
 		       "email=user1@example.com\n",
-		       d.dir);
+		       cli_program, d.dir);
 	return 0;
 }

@@ -68,8 +68,10 @@ print_state(const json_t *j)
 		       json_object_get(v, "detail")
 		           ? json_string_value(json_object_get(v, "detail"))
 		           : "");
-	json_array_foreach(json_object_get(j, "unsubscribe"), i, v)
-	    printf("  unsubscribe: %s\n", json_string_value(json_object_get(v, "state")));
+	json_array_foreach(json_object_get(j, "unsubscribe"), i, v) printf(
+	    "  unsubscribe: %s%s%s\n", json_string_value(json_object_get(v, "state")),
+	    json_object_get(v, "detail") ? " - " : "",
+	    json_object_get(v, "detail") ? json_string_value(json_object_get(v, "detail")) : "");
 	v = json_object_get(j, "purge");
 	if (v != NULL) {
 		const char *k;

@@ -16,10 +16,11 @@
 #include "http/server.h"
 #include "platform/platform_config.h"
 #include "util/log.h"
+#include "util/mem.h"
 #include "util/timeutil.h"
 
 static const char usage[] =
-    "usage: lethe serve -c CONFIG [--listen ADDR:PORT]\n"
+    "usage: lethe serve -c CONFIG [--listen ADDR:PORT] [--public-url URL]\n"
     "\n"
     "Serve Meta's data-deletion and deauthorize callbacks, the public status\n"
     "page, /healthz, /readyz and /metrics, and run erasures in the background.\n"
@@ -31,8 +32,33 @@ static const char usage[] =
     "meta.apps in CONFIG.\n"
     "\n"
     "  -c, --config FILE     lethe.yaml\n"
-    "  -l, --listen ADDR:PORT  override server.listen (e.g. 127.0.0.1:8080, [::1]:0)\n"
+    "  -l, --listen ADDR:PORT  override server.listen (e.g. 127.0.0.1:8080, [::1]:0);\n"
+    "                        without server.public_url, status URLs follow it\n"
+    "  -u, --public-url URL  override server.public_url, the base of status URLs\n"
+    "                        (http:// or https://)\n"
     "  -h, --help            this text\n";
+
+/*
+ * Apply --listen and --public-url to @cfg's public_url: an explicit URL wins,
+ * else a public_url that defaulted to http://LISTEN follows the new LISTEN.
+ */
+static lethe_rc
+set_public_url(struct lethe_config *cfg, const char *listen, const char *url, struct lethe_err *err)
+{
+	size_t n;
+
+	if (url != NULL && strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+		return lethe_err_set(err, LETHE_E_USAGE,
+		                     "--public-url must start with http:// or https://");
+	if (url == NULL && (listen == NULL || !cfg->public_url_default))
+		return LETHE_OK;
+	free(cfg->public_url);
+	cfg->public_url = url != NULL ? xstrdup(url) : xasprintf("http://%s", listen);
+	n = strlen(cfg->public_url);
+	while (n > 0 && cfg->public_url[n - 1] == '/')
+		cfg->public_url[--n] = '\0';
+	return LETHE_OK;
+}
 
 /* Every app's identity kind and scope must exist in the data map, and fit. */
 static lethe_rc
@@ -69,10 +95,11 @@ cmd_serve(int argc, char **argv)
 	static const struct option longopts[] = {
 	    {"config", required_argument, NULL, 'c'},
 	    {"listen", required_argument, NULL, 'l'},
+	    {"public-url", required_argument, NULL, 'u'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *config = NULL, *listen = NULL;
+	const char *config = NULL, *listen = NULL, *public_url = NULL;
 	struct cli_env env;
 	struct lethe_err err = {0};
 	struct server *srv = NULL;
@@ -82,13 +109,16 @@ cmd_serve(int argc, char **argv)
 
 	memset(&env, 0, sizeof(env));
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "c:l:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:l:u:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			config = optarg;
 			break;
 		case 'l':
 			listen = optarg;
+			break;
+		case 'u':
+			public_url = optarg;
 			break;
 		case 'h':
 			fputs(usage, stdout);
@@ -117,6 +147,8 @@ cmd_serve(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	rc = cli_env_open(&env, config, &err);
+	if (rc == LETHE_OK)
+		rc = set_public_url(&env.cfg, listen, public_url, &err);
 	if (rc == LETHE_OK)
 		rc = config_load_key(&env.cfg, &err);
 	if (rc == LETHE_OK)

@@ -17,7 +17,7 @@
 static const char usage[] =
     "usage: lethe COMMAND [OPTIONS]\n"
     "\n"
-    "lethe erases, exports and expires personal data in an app's database as\n"
+    "lethe erases, anonymizes and expires personal data in an app's database as\n"
     "its data map says: short resumable transactions, every step recorded.\n"
     "\n"
     "Commands:\n"
@@ -41,6 +41,8 @@ static const char usage[] =
     "  lethe demo --dir demo\n"
     "  lethe plan  -c demo/lethe.yaml --scope account --id email=user1@example.com\n"
     "  lethe erase -c demo/lethe.yaml --scope account --id email=user1@example.com\n";
+
+const char *cli_program = "lethe";
 
 struct command {
 	const char *name; /* what the user types */
@@ -82,6 +84,8 @@ main(int argc, char **argv)
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	if (lv != NULL && strcmp(lv, "debug") == 0)
 		log_set_verbosity(2);
+	if (argc > 0 && argv[0] != NULL && argv[0][0] != '\0')
+		cli_program = argv[0];
 	if (argc < 2) {
 		fputs(usage, stderr);
 		return 2;

@@ -179,6 +179,7 @@ parse_server(struct lethe_config *cfg, struct ydoc *y, yaml_node_t *root, struct
 		return rc;
 	if (cfg->listen == NULL)
 		cfg->listen = xstrdup("127.0.0.1:8080");
+	cfg->public_url_default = cfg->public_url == NULL;
 	if (cfg->public_url == NULL)
 		cfg->public_url = xasprintf("http://%s", cfg->listen);
 	n = strlen(cfg->public_url);

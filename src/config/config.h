@@ -64,6 +64,7 @@ struct lethe_config {
 	int yield_ms;                /* pause after a batch while the app writes */
 	char *listen;                /* server.listen "ADDR:PORT" */
 	char *public_url;            /* server.public_url, base of status URLs (no trailing /) */
+	bool public_url_default;     /* public_url not configured: it is http://LISTEN */
 	char *contact;               /* server.contact, shown on pages */
 	char *app_name;              /* server.app_name, shown on pages */
 	char *status_template;       /* server.status_template, resolved, or NULL */

@@ -1394,6 +1394,32 @@ write_key(const char *path, uint64_t seed, struct lethe_err *err)
 	return write_file(path, hex, 65, 0600, err);
 }
 
+/*
+ * DIR/secrets/ (0700) with the demo's platform client secrets (0600 each),
+ * which DIR/lethe.yaml names as client_secret_file: demo values for the
+ * local platform simulator, never a real platform's.
+ */
+static lethe_rc
+write_secrets(const char *dir, struct lethe_err *err)
+{
+	static const char *const names[] = {"linkedin", "x", "tiktok"};
+	char *sdir = xasprintf("%s/secrets", dir), *path = NULL, *text = NULL;
+	lethe_rc rc = LETHE_OK;
+	size_t i;
+
+	if (mkdir(sdir, 0700) != 0 && errno != EEXIST)
+		rc = lethe_err_set(err, LETHE_E_IO, "%s: %s", sdir, strerror(errno));
+	for (i = 0; rc == LETHE_OK && i < sizeof(names) / sizeof(names[0]); i++) {
+		path = xasprintf("%s/%s.secret", sdir, names[i]);
+		text = xasprintf("demo-%s-secret\n", names[i]);
+		rc = write_file(path, text, strlen(text), 0600, err);
+		free(path);
+		free(text);
+	}
+	free(sdir);
+	return rc;
+}
+
 /* Remove a half-written app database and its WAL files. */
 static void
 remove_db(const char *db_path)
@@ -1541,6 +1567,9 @@ demo_build(const struct demo_opts *opts, struct lethe_err *err)
 	free(p);
 	p = xasprintf("%s/anonymize.key", var);
 	rc = write_key(p, opts->seed, err);
+	if (rc != LETHE_OK)
+		goto out;
+	rc = write_secrets(dir, err);
 	if (rc != LETHE_OK)
 		goto out;
 

@@ -115,14 +115,31 @@ body_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
-/* Transport failures: all worth another try later. */
+/*
+ * Transport failures: all worth another try later.  The detail says what
+ * happened as libcurl words it for this call (@errbuf: "Could not resolve
+ * host: graph.facebook.com", "Failed to connect to 127.0.0.1 port 8091 after
+ * 0 ms: ...", "Operation timed out after 5000 milliseconds ..."), falling back
+ * to the code's generic text, and adds the system's reason (@os_errno, e.g.
+ * "Connection refused") when libcurl's text leaves it out.  Neither names
+ * more than the host and port: tokens and ids never go into a URL's host.
+ */
 static void
-transport_failed(const char *name, CURLcode cc, struct platform_result *out)
+transport_failed(const char *name, CURLcode cc, const char *errbuf, long os_errno,
+                 struct platform_result *out)
 {
+	const char *what = errbuf != NULL && errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cc);
+	const char *sys = os_errno > 0 ? strerror((int)os_errno) : NULL;
+	size_t n;
+
 	out->outcome = PLATFORM_RETRY;
 	out->http_status = 0;
-	snprintf(out->detail, sizeof(out->detail), "%s: %s", name,
-	         cc == CURLE_OPERATION_TIMEDOUT ? "timed out" : curl_easy_strerror(cc));
+	snprintf(out->detail, sizeof(out->detail), "%s: %s", name, what);
+	n = strlen(out->detail);
+	while (n > 0 && (out->detail[n - 1] == '\n' || out->detail[n - 1] == ' '))
+		out->detail[--n] = '\0';
+	if (sys != NULL && strstr(out->detail, sys) == NULL)
+		snprintf(out->detail + n, sizeof(out->detail) - n, " (%s)", sys);
 }
 
 /* Send @req; fill @out.  Owns the handle and header list (single exit). */
@@ -134,14 +151,16 @@ send_request(const struct platforms *p, int id, const struct platform_request *r
 	CURL *h = NULL;
 	struct curl_slist *hdrs = NULL;
 	struct body body;
-	long status = 0;
+	char errbuf[CURL_ERROR_SIZE];
+	long status = 0, os_errno = 0;
 	CURLcode cc;
 
 	buf_init(&body.b, p->max_body);
 	body.cut = false;
+	errbuf[0] = '\0';
 	h = curl_easy_init();
 	if (h == NULL) {
-		transport_failed(name, CURLE_FAILED_INIT, out);
+		transport_failed(name, CURLE_FAILED_INIT, NULL, 0, out);
 		goto out;
 	}
 	hdrs = curl_slist_append(hdrs, "Content-Type: application/x-www-form-urlencoded");
@@ -164,10 +183,12 @@ send_request(const struct platforms *p, int id, const struct platform_request *r
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, p->timeout_ms < max_ms ? p->timeout_ms : max_ms);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, body_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 	cc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && body.cut && status > 0)) {
-		transport_failed(name, cc, out);
+		curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
+		transport_failed(name, cc, errbuf, os_errno, out);
 		goto out;
 	}
 	platform_classify(id, status, buf_str(&body.b), body.b.len, out);
@@ -214,7 +235,7 @@ platform_call_within(const struct platforms *p, const char *platform, enum platf
 	}
 	pthread_once(&curl_once, curl_init);
 	if (curl_init_rc != CURLE_OK) {
-		transport_failed(c, curl_init_rc, out);
+		transport_failed(c, curl_init_rc, NULL, 0, out);
 		return;
 	}
 	if (platform_request_build(p, id, op, token, account_id, &req, out))
@@ -231,7 +252,13 @@ platform_call_within(const struct platforms *p, const char *platform, enum platf
 		         "subscription could not be removed",
 		         c, out->http_status);
 	}
-	log_info("platform %s %s: %s (HTTP %ld)", c,
-	         op == PLATFORM_REVOKE ? "revoke" : "unsubscribe",
-	         platform_outcome_str(out->outcome), out->http_status);
+	/* With no answer, what happened instead (the detail names no token, id or secret). */
+	if (out->http_status == 0)
+		log_info("platform %s %s: %s: %s", c,
+		         op == PLATFORM_REVOKE ? "revoke" : "unsubscribe",
+		         platform_outcome_str(out->outcome), out->detail);
+	else
+		log_info("platform %s %s: %s (HTTP %ld)", c,
+		         op == PLATFORM_REVOKE ? "revoke" : "unsubscribe",
+		         platform_outcome_str(out->outcome), out->http_status);
 }

@@ -31,8 +31,8 @@ CANONICAL = {"youtube": "google", "facebook": "facebook", "instagram": "instagra
 
 def configure(demo, fake, base="50ms", cap="200ms", attempts=6, max_age="1h", lease="3s",
               timeout_ms=2000):
-    """Rewrite the demo's outbox:/api: sections and add platforms: (the fake)."""
-    text = demo.config.read_text()
+    """Rewrite the demo's outbox:/api: sections and its platforms: (the fake)."""
+    text = demo.config_without("platforms")
     cut = text.index("\noutbox:")
     text = text[:cut + 1]
     text += ("outbox:\n  key_file: var/outbox.key\n  backoff_base: %s\n  backoff_cap: %s\n"

@@ -204,11 +204,31 @@ class Demo:
     def key(self):
         return bytes.fromhex(self.key_file.read_text().strip())
 
+    def config_without(self, section):
+        """lethe.yaml's text without its top-level @section (e.g. "platforms", before a
+        test appends its own: a key may appear only once)."""
+        return without_section(self.config.read_text(), section)
+
     def state(self, sql, params=()):
         """Query the state store (empty list if it does not exist yet)."""
         if not self.state_db.exists():
             return []
         return query(self.state_db, sql, params)
+
+
+def without_section(text, name):
+    """YAML @text without its top-level section @name (its key line and everything
+    indented under it, comments included); @text unchanged if there is none."""
+    out, skipping = [], False
+    for line in text.splitlines(keepends=True):
+        if line.startswith(name + ":"):
+            skipping = True
+            continue
+        if skipping and (line[:1] in (" ", "\t", "#", "\n") or line == ""):
+            continue
+        skipping = False
+        out.append(line)
+    return "".join(out)
 
 
 def id_args(ids):

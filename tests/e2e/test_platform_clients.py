@@ -273,14 +273,14 @@ def serve_once(demo, env):
 
 
 def test_platform_config_serve_refuses_unreadable_secret(demo):
-    demo.config.write_text(demo.config.read_text() + PLATFORMS_YAML)
+    demo.config.write_text(demo.config_without("platforms") + PLATFORMS_YAML)
     code, err = serve_once(demo, {})
     assert code == 3, err
     assert "platforms.linkedin" in err and "LETHE_TEST_LINKEDIN_CLIENT_SECRET" in err, err
 
 
 def test_platform_config_serve_starts_with_secret(demo, servers):
-    demo.config.write_text(demo.config.read_text() + PLATFORMS_YAML)
+    demo.config.write_text(demo.config_without("platforms") + PLATFORMS_YAML)
     server = servers(demo, env={"LETHE_TEST_LINKEDIN_CLIENT_SECRET": "li-secret-value"})
     stop_ok(server)
     assert "li-secret-value" not in server.stderr()
@@ -288,7 +288,7 @@ def test_platform_config_serve_starts_with_secret(demo, servers):
 
 def test_platform_config_secret_only_matters_where_needed(demo):
     # Commands that call no platform do not need the platform secrets.
-    demo.config.write_text(demo.config.read_text() + PLATFORMS_YAML)
+    demo.config.write_text(demo.config_without("platforms") + PLATFORMS_YAML)
     code, out, err = run_lethe("plan", "-c", str(demo.config), "--scope", "account",
                                "--id", "email=user1@example.com", "--json",
                                env=lethe_env())
@@ -305,7 +305,7 @@ def test_platform_config_secret_only_matters_where_needed(demo):
     ("platforms:\n  myspace: {}\n", "unknown key 'myspace' in platforms"),
 ])
 def test_platform_config_errors_name_the_line(demo, section, message):
-    demo.config.write_text(demo.config.read_text() + section)
+    demo.config.write_text(demo.config_without("platforms") + section)
     lines = demo.config.read_text().count("\n")
     code, out, err = run_lethe("plan", "-c", str(demo.config), "--scope", "account",
                                "--id", "email=user1@example.com", env=lethe_env())
@@ -317,8 +317,8 @@ def test_platform_config_errors_name_the_line(demo, section, message):
 
 def test_platform_config_of_the_fake_serves(demo, servers, fake_platform):
     # The configuration fake_platform hands to other tests is one lethe accepts.
-    with open(demo.config, "a") as f:
-        f.write(fake_platform.platforms_yaml(timeout_ms=1000))
+    demo.config.write_text(demo.config_without("platforms") +
+                           fake_platform.platforms_yaml(timeout_ms=1000))
     server = servers(demo, env=fake_platform.env())
     stop_ok(server)
     for secret in SECRETS.values():

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -736,6 +737,58 @@ test_platform_call_unknown_platform(void **state)
 	platforms_free(p);
 }
 
+/* A loopback port nothing listens on (bound, then closed: refused at once). */
+static int
+closed_port(void)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	assert_true(fd >= 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+/* No answer at all: the detail says what happened (libcurl's words), not "HTTP 0". */
+static void
+test_platform_call_transport_errors_say_why(void **state)
+{
+	struct platforms *p = platforms_new();
+	struct platform_result res;
+	char want[64];
+	int port = closed_port();
+
+	(void)state;
+	p->connect_timeout_ms = 2000;
+	p->timeout_ms = 3000;
+	free(p->conf[PLATFORM_GOOGLE].base_url);
+	p->conf[PLATFORM_GOOGLE].base_url = xasprintf("http://127.0.0.1:%d", port);
+	platform_call(p, "google", PLATFORM_REVOKE, "tok", NULL, &res);
+	assert_int_equal(res.outcome, PLATFORM_RETRY);
+	assert_int_equal(res.http_status, 0);
+	snprintf(want, sizeof(want), "127.0.0.1 port %d", port);
+	if (strstr(res.detail, want) == NULL || strstr(res.detail, "Connection refused") == NULL)
+		fail_msg("detail '%s' lacks '%s' or 'Connection refused'", res.detail, want);
+	assert_null(strstr(res.detail, "tok"));
+	/* .invalid never resolves (RFC 6761): no DNS server is asked for it. */
+	free(p->conf[PLATFORM_GOOGLE].base_url);
+	p->conf[PLATFORM_GOOGLE].base_url = xstrdup("http://nohost.invalid");
+	platform_call(p, "google", PLATFORM_REVOKE, "tok", NULL, &res);
+	assert_int_equal(res.outcome, PLATFORM_RETRY);
+	assert_int_equal(res.http_status, 0);
+	if (strstr(res.detail, "nohost.invalid") == NULL || strstr(res.detail, "resolve") == NULL)
+		fail_msg("detail '%s' does not say nohost.invalid could not be resolved",
+		         res.detail);
+	platforms_free(p);
+}
+
 int
 main(void)
 {
@@ -758,6 +811,7 @@ main(void)
 	    cmocka_unit_test(test_platform_call_threads),
 	    cmocka_unit_test(test_platform_call_null_config),
 	    cmocka_unit_test(test_platform_call_unknown_platform),
+	    cmocka_unit_test(test_platform_call_transport_errors_say_why),
 	};
 
 	return cmocka_run_group_tests(tests, tiny_setup, tiny_teardown);
