@@ -357,6 +357,7 @@ static void
 meta_deauthorize_run(struct server *s, struct request *r)
 {
 	const struct meta_app *app = r->app;
+	static struct log_limit lim = LOG_LIMIT_INIT(10, 60000.);
 	struct lethe_err err = {0};
 	int64_t rows = 0;
 	lethe_rc rc;
@@ -373,7 +374,7 @@ meta_deauthorize_run(struct server *s, struct request *r)
 		pthread_mutex_unlock(&s->st_mu);
 	}
 	if (rc != LETHE_OK) {
-		log_warnx("deauthorize (%s): %s", app->name, lethe_rc_str(rc));
+		log_warnx_limited(&lim, "deauthorize (%s): %s", app->name, lethe_rc_str(rc));
 		http_reply_error(r, LETHE_E_UNAVAILABLE,
 		                 "the deauthorization could not be applied; try again");
 		return;
@@ -876,16 +877,14 @@ http_redact_queries(const char *in, char *out, size_t cap)
 /*
  * libmicrohttpd's error log, through lethe's: at most MHD_LOG_BURST lines a
  * minute (a client that aborts, or sends 20 KB of headers, gets one line
- * each: a flood of them must not flood the log), the number left out said
- * with the next line logged, query strings cut.
+ * each: a flood of them must not flood the log; log_warnx_limited() says
+ * how many were left out), query strings cut.
  */
 static void
 mhd_logger(void *cls, const char *fmt, va_list ap)
 {
 	struct server *s = cls;
 	char raw[512], msg[512];
-	double now = time_mono_ms();
-	long dropped = 0;
 	size_t n;
 
 	vsnprintf(raw, sizeof(raw), fmt, ap);
@@ -893,24 +892,7 @@ mhd_logger(void *cls, const char *fmt, va_list ap)
 	n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
-	pthread_mutex_lock(&s->log_mu);
-	if (now - s->log_window >= MHD_LOG_WINDOW_MS) {
-		s->log_window = now;
-		s->log_lines = 0;
-	}
-	if (s->log_lines >= MHD_LOG_BURST) {
-		s->log_dropped++;
-		pthread_mutex_unlock(&s->log_mu);
-		return;
-	}
-	s->log_lines++;
-	dropped = s->log_dropped;
-	s->log_dropped = 0;
-	pthread_mutex_unlock(&s->log_mu);
-	if (dropped > 0)
-		log_warnx("libmicrohttpd: %ld more messages were not logged (at most %d a minute)",
-		          dropped, MHD_LOG_BURST);
-	log_warnx("libmicrohttpd: %s", msg);
+	log_warnx_limited(&s->mhd_log, "libmicrohttpd: %s", msg);
 }
 
 /* ---- life cycle ---------------------------------------------------------- */
@@ -1056,8 +1038,7 @@ server_start(const struct lethe_config *cfg, const struct datamap *dm, const cha
 	s->dm = dm;
 	pthread_mutex_init(&s->db_mu, NULL);
 	pthread_mutex_init(&s->st_mu, NULL);
-	pthread_mutex_init(&s->log_mu, NULL);
-	s->log_window = -MHD_LOG_WINDOW_MS;
+	log_limit_init(&s->mhd_log, MHD_LOG_BURST, MHD_LOG_WINDOW_MS);
 	rc = parse_listen(listen ? listen : cfg->listen, &ss, err);
 	if (rc == LETHE_OK && cfg->status_template != NULL) {
 		s->tpl = read_template(cfg->status_template, err);
@@ -1158,7 +1139,7 @@ server_stop(struct server *s)
 	store_close(s->st);
 	pthread_mutex_destroy(&s->db_mu);
 	pthread_mutex_destroy(&s->st_mu);
-	pthread_mutex_destroy(&s->log_mu);
+	pthread_mutex_destroy(&s->mhd_log.mu);
 	free(s->tpl);
 	free(s->status_url_json);
 	free(s);

@@ -22,6 +22,7 @@
 #include "http/server.h"
 #include "meta/intake.h"
 #include "util/buf.h"
+#include "util/log.h"
 
 struct MHD_Daemon;
 struct MHD_Connection;
@@ -43,10 +44,7 @@ struct server {
 	char *status_url_json;          /* status URL prefix, escaped for JSON */
 	size_t status_url_len;          /* its length */
 	int port;                       /* bound port */
-	pthread_mutex_t log_mu;         /* guards the three below */
-	double log_window;              /* monotonic ms when the current log window began */
-	int log_lines;                  /* libmicrohttpd messages logged in it */
-	long log_dropped;               /* ... and not logged (over MHD_LOG_BURST) */
+	struct log_limit mhd_log;       /* libmicrohttpd's messages: MHD_LOG_BURST a minute */
 };
 
 #define HTTP_MAX_ARGS 8 /* GET arguments kept per request; more are ignored */
