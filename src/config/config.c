@@ -155,7 +155,8 @@ static lethe_rc
 parse_server(struct lethe_config *cfg, struct ydoc *y, yaml_node_t *root, struct lethe_err *err)
 {
 	static const char *const keys[] = {"listen",   "public_url",      "contact",
-	                                   "app_name", "status_template", NULL};
+	                                   "app_name", "status_template", "max_connections_per_ip",
+	                                   NULL};
 	yaml_node_t *srv;
 	char *s = NULL;
 	size_t n;
@@ -175,6 +176,9 @@ parse_server(struct lethe_config *cfg, struct ydoc *y, yaml_node_t *root, struct
 	if (rc == LETHE_OK && s != NULL)
 		cfg->status_template = config_resolve(cfg, s);
 	free(s);
+	cfg->conns_per_ip = 256;
+	if (rc == LETHE_OK && srv != NULL)
+		rc = get_int(y, srv, "max_connections_per_ip", 0, 4096, &cfg->conns_per_ip, err);
 	if (rc != LETHE_OK)
 		return rc;
 	if (cfg->listen == NULL)

@@ -67,6 +67,7 @@ struct lethe_config {
 	char *contact;               /* server.contact, shown on pages */
 	char *app_name;              /* server.app_name, shown on pages */
 	char *status_template;       /* server.status_template, resolved, or NULL */
+	int64_t conns_per_ip;        /* server.max_connections_per_ip; 0 = no limit */
 	int64_t meta_max_age;        /* meta.issued_at_max_age in s; 0 = not checked */
 	int64_t meta_repeat;         /* meta.repeat_window in s: repeats get the same code */
 	struct meta_app *apps;       /* meta.apps in file order */

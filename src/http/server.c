@@ -13,11 +13,13 @@
 #include "util/fmacros.h"
 
 #include <arpa/inet.h>
+#include <linux/tcp.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -46,6 +48,14 @@
 #define CONN_LIMIT 4096
 #define FD_SPARE 256 /* descriptors besides connections: databases, logs, threads' */
 #define CONN_TIMEOUT_S 30
+/*
+ * A request must arrive whole (request line, headers, body) within this
+ * of its first byte, whatever its pace: libmicrohttpd's timeout above is
+ * only an idle timeout, which a client sending a byte every 10 s never
+ * meets.  The reaper looks once every REAP_EVERY_MS.
+ */
+#define ARRIVE_LIMIT_MS 15000
+#define REAP_EVERY_MS 1000
 /*
  * libmicrohttpd's buffer per connection: request line and headers, the
  * answer's headers (bodies go to lethe's own capped buffer).  Its default,
@@ -756,6 +766,8 @@ copy_header(struct MHD_Connection *c, const char *name)
 static enum MHD_Result
 request_ready(struct server *s, struct request *r)
 {
+	if (r->cn != NULL)
+		atomic_store_explicit(&r->cn->since, 0, memory_order_relaxed); /* arrived */
 	r->h_type = copy_header(r->conn, MHD_HTTP_HEADER_CONTENT_TYPE);
 	r->h_accept = copy_header(r->conn, MHD_HTTP_HEADER_ACCEPT);
 	r->h_auth = copy_header(r->conn, MHD_HTTP_HEADER_AUTHORIZATION);
@@ -783,9 +795,13 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 
 	(void)version;
 	if (r == NULL) {
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
 		r = xcalloc(1, sizeof(*r));
 		r->s = s;
 		r->conn = c;
+		r->cn = ci != NULL ? ci->socket_context : NULL;
 		r->method = xstrdup(method);
 		r->path = xstrdup(url);
 		buf_init(&r->body, HTTP_MAX_BODY);
@@ -830,6 +846,11 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	(void)toe;
 	if (r == NULL)
 		return;
+	/* The connection waits for its next request from now on. */
+	if (r->cn != NULL) {
+		atomic_store_explicit(&r->cn->fresh, false, memory_order_relaxed);
+		atomic_store_explicit(&r->cn->since, (int64_t)time_mono_ms(), memory_order_relaxed);
+	}
 	buf_free(&r->body);
 	free(r->method);
 	free(r->path);
@@ -893,6 +914,145 @@ mhd_logger(void *cls, const char *fmt, va_list ap)
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
 	log_warnx_limited(&s->mhd_log, "libmicrohttpd: %s", msg);
+}
+
+/* ---- connections: slow requests ------------------------------------------ */
+
+/*
+ * MHD_OPTION_NOTIFY_CONNECTION: a connection opened or closed.  Its record
+ * is on the reaper's list while it is open; libmicrohttpd calls this with
+ * CLOSED before it closes the socket, and the reaper shuts sockets down
+ * only under conn_mu, so it never touches a descriptor reused since.
+ */
+static void
+on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+              enum MHD_ConnectionNotificationCode toe)
+{
+	struct server *s = cls;
+	struct http_conn *cn = *socket_context;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		cn = xcalloc(1, sizeof(*cn));
+		cn->fd = ci != NULL ? ci->connect_fd : -1;
+		atomic_init(&cn->fresh, true);
+		atomic_init(&cn->since, (int64_t)time_mono_ms());
+		pthread_mutex_lock(&s->conn_mu);
+		cn->next = s->conns;
+		if (s->conns != NULL)
+			s->conns->prev = cn;
+		s->conns = cn;
+		pthread_mutex_unlock(&s->conn_mu);
+		*socket_context = cn;
+		return;
+	}
+	if (cn == NULL)
+		return;
+	pthread_mutex_lock(&s->conn_mu);
+	if (cn->prev != NULL)
+		cn->prev->next = cn->next;
+	else
+		s->conns = cn->next;
+	if (cn->next != NULL)
+		cn->next->prev = cn->prev;
+	pthread_mutex_unlock(&s->conn_mu);
+	free(cn);
+	*socket_context = NULL;
+}
+
+/*
+ * Has a request begun to arrive on @cn since the reaper last looked (at
+ * cn->checked)?  The kernel's count of bytes received says so on a fresh
+ * connection; after an answer, the time of the last data received (to a
+ * few ms; 10 ms of slack so the previous request's last bytes do not count).
+ */
+static bool
+request_begun(struct http_conn *cn, int64_t now)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	memset(&ti, 0, sizeof(ti));
+	if (cn->fd < 0 || getsockopt(cn->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+		return false;
+	if (atomic_load_explicit(&cn->fresh, memory_order_relaxed) &&
+	    len >= offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received))
+		return ti.tcpi_bytes_received > 0;
+	return now - (int64_t)ti.tcpi_last_data_recv > cn->checked + 10;
+}
+
+/*
+ * One pass of the reaper: a connection whose request began to arrive more
+ * than ARRIVE_LIMIT_MS ago and is not in yet is shut down (libmicrohttpd
+ * then sees the end of its stream and closes it).  A connection that sends
+ * nothing is left to libmicrohttpd's idle timeout.  Returns how many were
+ * cut.  Costs one getsockopt() per connection waiting for a request whose
+ * first byte has not come yet; nothing per request.
+ */
+static int
+reap_slow(struct server *s)
+{
+	int64_t now = (int64_t)time_mono_ms();
+	int cut = 0;
+
+	pthread_mutex_lock(&s->conn_mu);
+	for (struct http_conn *cn = s->conns; cn != NULL; cn = cn->next) {
+		int64_t since = atomic_load_explicit(&cn->since, memory_order_relaxed);
+
+		if (since == 0) { /* it has its request: handled or answered */
+			cn->seen = 0;
+			continue;
+		}
+		if (since != cn->seen) { /* a new wait: from its start or the last answer */
+			cn->seen = since;
+			cn->checked = since;
+			cn->started = 0;
+		}
+		if (cn->started == 0) {
+			if (request_begun(cn, now))
+				cn->started = cn->checked; /* its first byte came after that */
+			cn->checked = now;
+		}
+		if (cn->started != 0 && now - cn->started > ARRIVE_LIMIT_MS) {
+			shutdown(cn->fd, SHUT_RDWR);
+			cn->started = now; /* once */
+			cut++;
+		}
+	}
+	pthread_mutex_unlock(&s->conn_mu);
+	return cut;
+}
+
+/* The reaper thread: reap_slow() every REAP_EVERY_MS until server_stop(). */
+static void *
+reaper(void *arg)
+{
+	static struct log_limit lim = LOG_LIMIT_INIT(10, 60000.);
+	struct server *s = arg;
+
+	prctl(PR_SET_NAME, "lethe-http-reap", 0, 0, 0);
+	pthread_mutex_lock(&s->conn_mu);
+	while (!s->reap_stop) {
+		struct timespec until;
+		int cut;
+
+		time_deadline(&until, REAP_EVERY_MS);
+		pthread_cond_timedwait(&s->reap_cv, &s->conn_mu, &until);
+		if (s->reap_stop)
+			break;
+		pthread_mutex_unlock(&s->conn_mu);
+		cut = reap_slow(s);
+		if (cut > 0)
+			log_warnx_limited(&lim,
+			                  "closed %d connections whose request took more than %d s "
+			                  "to arrive",
+			                  cut, ARRIVE_LIMIT_MS / 1000);
+		pthread_mutex_lock(&s->conn_mu);
+	}
+	pthread_mutex_unlock(&s->conn_mu);
+	return NULL;
 }
 
 /* ---- life cycle ---------------------------------------------------------- */
@@ -1039,6 +1199,8 @@ server_start(const struct lethe_config *cfg, const struct datamap *dm, const cha
 	pthread_mutex_init(&s->db_mu, NULL);
 	pthread_mutex_init(&s->st_mu, NULL);
 	log_limit_init(&s->mhd_log, MHD_LOG_BURST, MHD_LOG_WINDOW_MS);
+	pthread_mutex_init(&s->conn_mu, NULL);
+	pthread_cond_init(&s->reap_cv, NULL);
 	rc = parse_listen(listen ? listen : cfg->listen, &ss, err);
 	if (rc == LETHE_OK && cfg->status_template != NULL) {
 		s->tpl = read_template(cfg->status_template, err);
@@ -1095,12 +1257,20 @@ server_start(const struct lethe_config *cfg, const struct datamap *dm, const cha
 		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
 		    MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT, MHD_OPTION_THREAD_POOL_SIZE,
 		    (unsigned)event_threads(), MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY, MHD_OPTION_END);
+		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
+		    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->conns_per_ip,
+		    MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_END);
 		if (s->d == NULL)
 			rc = lethe_err_set(err, LETHE_E_CONFIG,
 			                   "cannot listen on %s (in use, or not an address of this "
 			                   "machine?)",
 			                   listen ? listen : cfg->listen);
+	}
+	if (rc == LETHE_OK) {
+		if (pthread_create(&s->reap_thr, NULL, reaper, s) == 0)
+			s->reap_started = true;
+		else
+			rc = lethe_err_set(err, LETHE_E_INTERNAL, "cannot start the reaper thread");
 	}
 	if (rc != LETHE_OK) {
 		server_stop(s);
@@ -1123,6 +1293,13 @@ server_stop(struct server *s)
 {
 	if (s == NULL)
 		return;
+	if (s->reap_started) {
+		pthread_mutex_lock(&s->conn_mu);
+		s->reap_stop = true;
+		pthread_cond_signal(&s->reap_cv);
+		pthread_mutex_unlock(&s->conn_mu);
+		pthread_join(s->reap_thr, NULL);
+	}
 	pool_stop(s->pool);
 	intake_stop(s->intake);
 	if (s->d != NULL)
@@ -1140,6 +1317,8 @@ server_stop(struct server *s)
 	pthread_mutex_destroy(&s->db_mu);
 	pthread_mutex_destroy(&s->st_mu);
 	pthread_mutex_destroy(&s->mhd_log.mu);
+	pthread_mutex_destroy(&s->conn_mu);
+	pthread_cond_destroy(&s->reap_cv);
 	free(s->tpl);
 	free(s->status_url_json);
 	free(s);
