@@ -22,6 +22,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "db/appdb.h"
@@ -68,6 +69,8 @@
 #define MHD_LOG_WINDOW_MS 60000. /* ... of a minute; the rest are counted */
 #define BLOCKING_WORKERS 4       /* threads for handlers that wait on a database */
 #define STATUS_SETTLE_MS 2000    /* longest wait for the intake before a status page says 404 */
+/* /readyz says not ready below this much free space for the state store or the app database. */
+#define READY_MIN_FREE ((int64_t)32 << 20)
 
 unsigned
 http_status_of(lethe_rc rc)
@@ -523,6 +526,22 @@ status_not_found(struct server *s, struct request *r, bool json)
 	free(html);
 }
 
+/* True (and @req set, state "received") if @code waits in the intake for the store. */
+static bool
+pending_request(struct server *s, const char *code, struct store_meta_req *req)
+{
+	struct intake_found f;
+
+	if (!intake_find_code(s->intake, code, &f))
+		return false;
+	memset(req, 0, sizeof(*req));
+	snprintf(req->code, sizeof(req->code), "%s", code);
+	snprintf(req->app, sizeof(req->app), "%s", f.app);
+	snprintf(req->state, sizeof(req->state), "received");
+	req->received_at = f.received_at;
+	return true;
+}
+
 /* Blocking: GET /data-deletion/status?id=CODE (HTML, or JSON when asked for). */
 static void
 status_page(struct server *s, struct request *r)
@@ -540,8 +559,11 @@ status_page(struct server *s, struct request *r)
 	acc->dm = s->dm;
 	/*
 	 * A code answered a moment ago may still be on its way from the intake
-	 * log into the store: when none is found, wait for the intake's indexer
-	 * (milliseconds) and look once more.
+	 * log into the store: when none is found, ask the intake (a request
+	 * stays there until the store has it, so store, intake, store misses
+	 * nothing), then wait for its indexer (milliseconds) and look once
+	 * more.  While the store cannot be written (a full disk), the intake's
+	 * answer is the page: received, nothing done yet.
 	 */
 	for (int pass = 0; pass < 2 && code != NULL && meta_code_ok(code); pass++) {
 		if (pass == 1) {
@@ -555,6 +577,10 @@ status_page(struct server *s, struct request *r)
 		if (rc == LETHE_OK && req.job > 0)
 			rc = store_meta_steps(s->st, req.job, on_step, acc, &err);
 		pthread_mutex_unlock(&s->st_mu);
+		if (rc == LETHE_E_NOTFOUND && pending_request(s, code, &req)) {
+			rc = LETHE_OK;
+			break;
+		}
 	}
 	if (rc == LETHE_E_NOTFOUND) {
 		status_not_found(s, r, json);
@@ -637,26 +663,77 @@ metrics_page(struct server *s, struct request *r)
 	buf_free(&b);
 }
 
-/* Blocking: GET /readyz, both databases answer. */
+/*
+ * Free bytes for unprivileged writers on the filesystem holding @path, or
+ * -1 if unknown.
+ */
+static int64_t
+free_bytes_at(const char *path)
+{
+	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+	struct statvfs sv;
+	int64_t n = -1;
+
+	if (slash == NULL)
+		memcpy(dir, ".", 2);
+	else if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	if (statvfs(dir, &sv) == 0)
+		n = (int64_t)sv.f_bavail * (int64_t)sv.f_frsize;
+	free(dir);
+	return n;
+}
+
+/*
+ * Blocking: GET /readyz.  Ready when both databases answer, the intake takes
+ * requests and its indexer moves them into the state store (its last
+ * transaction did not fail), and the filesystems of the state store (and
+ * intake log) and of the app database have READY_MIN_FREE free.  No write:
+ * a probe costs a query each, a lock and two statvfs().
+ */
 static void
 readyz(struct server *s, struct request *r)
 {
 	int64_t n = 0;
+	const char *why = NULL;
+	char msg[160];
 	lethe_rc rc;
 
 	pthread_mutex_lock(&s->st_mu);
 	rc = store_ping(s->st, NULL);
 	pthread_mutex_unlock(&s->st_mu);
-	if (rc == LETHE_OK) {
+	if (rc != LETHE_OK)
+		why = "the state store does not answer";
+	if (why == NULL) {
 		pthread_mutex_lock(&s->db_mu);
 		rc = appdb_query_int(s->db, "SELECT 1", NULL, 0, &n, NULL);
 		pthread_mutex_unlock(&s->db_mu);
+		if (rc != LETHE_OK)
+			why = "the app database does not answer";
 	}
-	if (rc != LETHE_OK) {
-		http_reply(r, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", "not ready\n", 10);
+	if (why == NULL)
+		why = intake_trouble(s->intake);
+	if (why == NULL) {
+		int64_t st_free = free_bytes_at(s->cfg->state_db);
+		int64_t db_free = free_bytes_at(s->db->target);
+
+		if ((st_free >= 0 && st_free < READY_MIN_FREE) ||
+		    (db_free >= 0 && db_free < READY_MIN_FREE)) {
+			snprintf(msg, sizeof(msg),
+			         "less than %d MiB free on the filesystem of the %s",
+			         (int)(READY_MIN_FREE >> 20),
+			         st_free >= 0 && st_free < READY_MIN_FREE ? "state store"
+			                                                  : "app database");
+			why = msg;
+		}
+	}
+	if (why != NULL) {
+		http_reply_status(r, MHD_HTTP_SERVICE_UNAVAILABLE, "not_ready", why);
 		return;
 	}
-	http_reply(r, MHD_HTTP_OK, "text/plain", "ready\n", 6);
+	http_reply(r, MHD_HTTP_OK, "application/json", "{\"ready\":true}", 14);
 }
 
 static void

@@ -1485,3 +1485,39 @@ intake_pending(struct intake *in)
 	pthread_mutex_unlock(&in->mu);
 	return n;
 }
+
+bool
+intake_find_code(struct intake *in, const char *code, struct intake_found *out)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&in->smu);
+	for (size_t b = 0; b < in->pcap && !found; b++)
+		for (const struct pend *p = in->pmap[b]; p != NULL; p = p->hnext)
+			if (strcmp(p->code, code) == 0) {
+				snprintf(out->app, sizeof(out->app), "%s", p->app);
+				out->received_at = p->now;
+				found = true;
+				break;
+			}
+	pthread_mutex_unlock(&in->smu);
+	return found;
+}
+
+const char *
+intake_trouble(struct intake *in)
+{
+	const char *why = NULL;
+
+	pthread_mutex_lock(&in->mu);
+	if (in->sync_failed)
+		why = "the intake log or the state store failed to sync: deletion requests are "
+		      "refused until lethe is restarted";
+	else if (in->written - in->indexed >= INTAKE_PENDING_MAX)
+		why = "too many deletion requests wait for the state store: new ones are refused";
+	else if (in->index_failed)
+		why = "the state store cannot be written (its last transaction failed; a full "
+		      "disk?): deletion requests wait in the intake log";
+	pthread_mutex_unlock(&in->mu);
+	return why;
+}
