@@ -60,8 +60,10 @@
 /*
  * libmicrohttpd's buffer per connection: request line and headers, the
  * answer's headers (bodies go to lethe's own capped buffer).  Its default,
- * 32 KiB, cost 3 MB more resident at 256 connections.  16 KiB takes request
- * headers up to about 7.5 KB (more gets 431), like nginx's default 8 KB.
+ * 32 KiB, cost 3 MB more resident at 256 connections.  16 KiB holds about
+ * 16 KB of request headers (a Cookie header: half, as it is parsed into
+ * it), more than lethe's own limit, HTTP_MAX_HEADER (8 KiB, as nginx's
+ * default), which refuse_early() answers with lethe's 431.
  */
 #define CONN_MEMORY (16u * 1024)
 #define TEMPLATE_FILE_MAX (256u * 1024)
@@ -170,15 +172,72 @@ http_reply_status(struct request *r, unsigned status, const char *code, const ch
 	                json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg));
 }
 
+/*
+ * True if @r's errors are answered as a page: on the status page's route
+ * unless JSON is asked for, and on paths outside /api/ and /v1/ when a
+ * browser asks (Accept: text/html).  For error answers only.
+ */
+static bool
+html_wanted(const struct request *r)
+{
+	const char *accept = r->h_accept;
+
+	if (accept != NULL && strstr(accept, "application/json") != NULL)
+		return false;
+	if (strcmp(r->path, "/data-deletion/status") == 0)
+		return true;
+	if (strncmp(r->path, "/api/", 5) == 0 || strncmp(r->path, "/v1/", 4) == 0)
+		return false;
+	return accept != NULL && strstr(accept, "text/html") != NULL;
+}
+
+/*
+ * An error answer with @status: a readable page where html_wanted(), else
+ * {"error": {"code": @code, "message": @msg}}.
+ */
+static void
+reply_failure(struct server *s, struct request *r, unsigned status, const char *code,
+              const char *msg)
+{
+	struct lethe_err err = {0};
+	const char *title = status == MHD_HTTP_NOT_FOUND             ? "Page not found"
+	                    : status == MHD_HTTP_METHOD_NOT_ALLOWED  ? "This page cannot do that"
+	                    : status == MHD_HTTP_SERVICE_UNAVAILABLE ? "Please try again later"
+	                    : status == MHD_HTTP_CONTENT_TOO_LARGE ||
+	                            status == MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE
+	                        ? "The request is too large"
+	                        : "The request cannot be answered";
+	char *html;
+
+	if (!html_wanted(r)) {
+		http_reply_status(r, status, code, msg);
+		return;
+	}
+	html = status_page_error_html(s->cfg->app_name, s->cfg->contact, title, msg, &err);
+	if (html == NULL) {
+		http_reply_status(r, status, code, msg);
+		return;
+	}
+	http_reply(r, status, "text/html; charset=utf-8", html, strlen(html));
+	free(html);
+}
+
+/* reply_failure() with the status and code of @rc (http_status_of()). */
+static void
+reply_failure_rc(struct server *s, struct request *r, lethe_rc rc, const char *msg)
+{
+	reply_failure(s, r, http_status_of(rc), lethe_rc_str(rc), msg);
+}
+
 /* 405 with the methods @allow lists. */
 static void
-reply_method(struct request *r, const char *allow)
+reply_method(struct server *s, struct request *r, const char *allow)
 {
 	char msg[64];
 
 	snprintf(msg, sizeof(msg), "use %s", allow);
 	r->allow = allow;
-	http_reply_status(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", msg);
+	reply_failure(s, r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", msg);
 }
 
 /* Queue @r's reply on its connection and count it in the metrics. */
@@ -235,7 +294,7 @@ meta_verify(struct server *s, struct request *r, const struct meta_app *app, str
 	lethe_rc rc;
 
 	if (strcmp(r->method, "POST") != 0) {
-		reply_method(r, "POST");
+		reply_method(s, r, "POST");
 		return false;
 	}
 	if (r->too_big) {
@@ -587,7 +646,7 @@ status_page(struct server *s, struct request *r)
 		goto out;
 	}
 	if (rc != LETHE_OK) {
-		http_reply_error(r, LETHE_E_UNAVAILABLE, "the status cannot be read now");
+		reply_failure_rc(s, r, LETHE_E_UNAVAILABLE, "the status cannot be read now");
 		goto out;
 	}
 	memset(&v, 0, sizeof(v));
@@ -791,7 +850,7 @@ dispatch(struct server *s, struct request *r)
 			continue;
 		r->route = rt->name;
 		if ((rt->flags & ROUTE_GET) && !get) {
-			reply_method(r, "GET, HEAD");
+			reply_method(s, r, "GET, HEAD");
 			return;
 		}
 		if (rt->flags & ROUTE_BLOCKING) {
@@ -803,7 +862,7 @@ dispatch(struct server *s, struct request *r)
 		return;
 	}
 	r->route = "other";
-	http_reply_status(r, MHD_HTTP_NOT_FOUND, "not_found", "no such page");
+	reply_failure(s, r, MHD_HTTP_NOT_FOUND, "not_found", "no such page");
 }
 
 /* On a worker: run the blocking handler, then wake the connection. */
@@ -863,6 +922,73 @@ request_ready(struct server *s, struct request *r)
 	return MHD_YES;
 }
 
+/*
+ * MHD_OPTION_URI_LOG_CALLBACK: the request line is in.  The request's
+ * struct starts here (libmicrohttpd then calls on_completed() for it even
+ * if it answers the request itself), with what only the raw path shows: a
+ * %00, which libmicrohttpd's unescaping would turn into the path's end.
+ */
+static void *
+on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct request *r = xcalloc(1, sizeof(*r));
+	const char *q = strchr(uri, '?');
+	const char *nul = strstr(uri, "%00");
+
+	r->s = cls;
+	r->conn = c;
+	r->cn = ci != NULL ? ci->socket_context : NULL;
+	r->nul_path = nul != NULL && (q == NULL || nul < q);
+	return r;
+}
+
+/*
+ * What can be refused on the request line and headers alone, before the
+ * body is read: a %00 in the path (400: the path would end there and match
+ * a shorter route), HTTP/1.1 without Host (400), request line and headers
+ * over HTTP_MAX_HEADER (431), a Content-Length over HTTP_MAX_BODY (413,
+ * at once rather than after the upload).  Sets the reply and returns true
+ * if refused.  Costs a request a Host lookup, one MHD_get_connection_info()
+ * and, unless GET or HEAD, a Content-Length lookup.
+ */
+static bool
+refuse_early(struct server *s, struct request *r, const char *version)
+{
+	const union MHD_ConnectionInfo *ci;
+	const char *cl;
+	char *end = NULL;
+
+	if (r->nul_path) {
+		r->h_accept = copy_header(r->conn, MHD_HTTP_HEADER_ACCEPT);
+		reply_failure_rc(s, r, LETHE_E_INVALID, "the path holds a NUL byte (%00)");
+		return true;
+	}
+	if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
+	    MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST) == NULL) {
+		r->h_accept = copy_header(r->conn, MHD_HTTP_HEADER_ACCEPT);
+		reply_failure_rc(s, r, LETHE_E_INVALID, "an HTTP/1.1 request needs a Host header");
+		return true;
+	}
+	ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+	if (ci != NULL && ci->header_size > HTTP_MAX_HEADER) {
+		r->h_accept = copy_header(r->conn, MHD_HTTP_HEADER_ACCEPT);
+		reply_failure(s, r, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "header_too_large",
+		              "the request line and headers are larger than 8 KiB");
+		return true;
+	}
+	if (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0)
+		return false;
+	cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl != NULL && (strtoull(cl, &end, 10) > HTTP_MAX_BODY || end == cl)) {
+		r->h_accept = copy_header(r->conn, MHD_HTTP_HEADER_ACCEPT);
+		reply_failure_rc(s, r, LETHE_E_TOOBIG, "request body too large");
+		return true;
+	}
+	return false;
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
            const char *version, const char *upload, size_t *upload_size, void **con_cls)
@@ -870,22 +996,22 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 	struct server *s = cls;
 	struct request *r = *con_cls;
 
-	(void)version;
-	if (r == NULL) {
-		const union MHD_ConnectionInfo *ci =
-		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-
-		r = xcalloc(1, sizeof(*r));
-		r->s = s;
-		r->conn = c;
-		r->cn = ci != NULL ? ci->socket_context : NULL;
+	if (r == NULL) { /* on_uri() always makes one */
+		r = on_uri(s, url, c);
+		*con_cls = r;
+	}
+	if (r->method == NULL) { /* the headers are in */
 		r->method = xstrdup(method);
 		r->path = xstrdup(url);
 		buf_init(&r->body, HTTP_MAX_BODY);
 		r->t0 = time_mono_ms();
 		r->route = "other";
 		r->phase = REQ_BODY;
-		*con_cls = r;
+		if (refuse_early(s, r, version)) {
+			if (r->cn != NULL)
+				atomic_store_explicit(&r->cn->since, 0, memory_order_relaxed);
+			return queue_reply(r);
+		}
 		return MHD_YES;
 	}
 	switch (r->phase) {
@@ -906,6 +1032,12 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 	case REQ_SUSPENDED:
 		return MHD_YES;
 	case REQ_ANSWERED:
+		/* Refused early (refuse_early()): a body that comes anyway is dropped. */
+		if (*upload_size > 0) {
+			*upload_size = 0;
+			return MHD_YES;
+		}
+		return MHD_NO;
 	default:
 		return MHD_NO;
 	}
@@ -1336,7 +1468,8 @@ server_start(const struct lethe_config *cfg, const struct datamap *dm, const cha
 		    (unsigned)event_threads(), MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
 		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
 		    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->conns_per_ip,
-		    MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_END);
+		    MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_URI_LOG_CALLBACK,
+		    on_uri, s, MHD_OPTION_END);
 		if (s->d == NULL)
 			rc = lethe_err_set(err, LETHE_E_CONFIG,
 			                   "cannot listen on %s (in use, or not an address of this "

@@ -89,6 +89,7 @@ struct request {
 	char *path;                   /* path without the query (copy) */
 	struct buf body;              /* the request body, capped */
 	bool too_big;                 /* the body went over the cap */
+	bool nul_path;                /* the path as sent holds %00 */
 	char *h_type;                 /* Content-Type, or NULL */
 	char *h_accept;               /* Accept, or NULL */
 	char *h_auth;                 /* Authorization, or NULL */
