@@ -7,6 +7,7 @@
 
 #include <ctype.h>
 #include <getopt.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "jobs/runner.h"
@@ -118,9 +119,15 @@ cmd_import(int argc, char **argv)
 			                   appname, env.cfg.path);
 	}
 	if (rc == LETHE_OK) {
+		struct stat sb;
+
 		f = fopen(argv[optind], "r");
 		if (f == NULL)
 			rc = lethe_err_set(&err, LETHE_E_USAGE, "cannot read %s", argv[optind]);
+		else if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode))
+			rc = lethe_err_set(&err, LETHE_E_USAGE,
+			                   "%s is a directory: give a file with one id a line",
+			                   argv[optind]);
 	}
 	if (rc == LETHE_OK)
 		rc = store_open(env.cfg.state_db, &st, &err);

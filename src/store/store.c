@@ -11,6 +11,7 @@
 #include "util/fmacros.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 #include <stdarg.h>
@@ -223,7 +224,7 @@ store_open(const char *path, struct store **out, struct lethe_err *err)
 	struct store *st = xcalloc(1, sizeof(*st));
 	char *tmp = xstrdup(path);
 	sqlite3_stmt *q = NULL;
-	int version = 0;
+	int version = 0, fd;
 	lethe_rc rc = LETHE_OK;
 
 	*out = NULL;
@@ -235,6 +236,13 @@ store_open(const char *path, struct store **out, struct lethe_err *err)
 		return rc;
 	}
 	free(tmp);
+	/*
+	 * A new store is created 0600 here, not by SQLite (0644 less the umask):
+	 * its -wal and -shm files get the database file's mode.
+	 */
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
 	if (sqlite3_open_v2(path, &st->db,
 	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 	                    NULL) != SQLITE_OK) {
