@@ -119,6 +119,13 @@ def test_serve_full_disk_codes_keep_their_page_and_readyz_says_so(demo, small_fs
         assert st == 200 and hdrs["content-type"].startswith("text/html"), (st, html[:300])
         status, body = readyz(srv)
         assert status == 503, body
+        # Deauthorizations cannot be recorded: 503 each, and a warning each, rate-limited.
+        failed = 0
+        for i in range(14):
+            st, _, _ = srv.post_sr("/api/meta/instagram/deauthorize",
+                                   sign_py(IG_SECRET, "99991000%04d" % i))
+            failed += st == 503
+        assert failed == 14, failed
 
         # Space returns: everything reaches the state store, readiness comes back.
         os.unlink(str(small_fs / "filler"))
@@ -146,3 +153,5 @@ def test_serve_full_disk_codes_keep_their_page_and_readyz_says_so(demo, small_fs
     for what in ("could not be moved into the state store", "intake: cannot write",
                  "repeat lookup failed"):
         assert sum(what in line for line in log.splitlines()) <= 3, (what, log[-3000:])
+    deauth = [line for line in log.splitlines() if "deauthorize (instagram)" in line]
+    assert 1 <= len(deauth) <= 10, deauth
