@@ -2,13 +2,17 @@
 /*
  * server.c - the HTTP server (see server.h).
  *
- * Each request gets a struct request (server_internal.h) freed by the
- * completion callback.  When its body is in, request_ready() copies what
+ * Each request gets a struct request (server_internal.h), made when its
+ * request line is in (on_uri()) and freed by the completion callback; a
+ * request that is wrong on its headers alone is refused before its body is
+ * read (refuse_early()).  When its body is in, request_ready() copies what
  * handlers may read, routes it (routes[]), and either queues the reply at
  * once or suspends the connection while a worker (pool.c) or the intake
  * works; they resume it and on_request() queues the reply, recording its
  * metrics.  The status code of every failure comes from http_status_of().
- * No handler logs or echoes a user id, a code or a secret.
+ * No handler logs or echoes a user id, a code or a secret.  A reaper
+ * thread closes connections whose request takes more than ARRIVE_LIMIT_MS
+ * to arrive (reap_slow()).
  */
 #include "util/fmacros.h"
 
