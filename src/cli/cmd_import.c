@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -220,9 +221,15 @@ cmd_import(int argc, char **argv)
 			                   appname, env.cfg.path);
 	}
 	if (rc == LETHE_OK) {
+		struct stat sb;
+
 		f = fopen(argv[optind], "r");
 		if (f == NULL)
 			rc = lethe_err_set(&err, LETHE_E_USAGE, "cannot read %s", argv[optind]);
+		else if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode))
+			rc = lethe_err_set(&err, LETHE_E_USAGE,
+			                   "%s is a directory: give a file with one id a line",
+			                   argv[optind]);
 	}
 	if (rc == LETHE_OK) {
 		out.public_url = env.cfg.public_url;

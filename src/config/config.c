@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "db/appdb.h"
 #include "platform/platform_config.h"
+#include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
 #include "util/yamlutil.h"
@@ -27,6 +28,17 @@ config_resolve(const struct lethe_config *cfg, const char *rel)
 	if (rel[0] == '/' || cfg->dir == NULL)
 		return xstrdup(rel);
 	return xasprintf("%s/%s", cfg->dir, rel);
+}
+
+void
+config_warn_readable(const char *path, const char *what)
+{
+	struct stat sb;
+
+	if (stat(path, &sb) == 0 && (sb.st_mode & S_IROTH) != 0)
+		log_warnx("%s %s can be read by every user of this machine (mode %03o): chmod 600 "
+		          "it",
+		          what, path, (unsigned)(sb.st_mode & 0777));
 }
 
 static lethe_rc
@@ -155,7 +167,8 @@ static lethe_rc
 parse_server(struct lethe_config *cfg, struct ydoc *y, yaml_node_t *root, struct lethe_err *err)
 {
 	static const char *const keys[] = {"listen",   "public_url",      "contact",
-	                                   "app_name", "status_template", NULL};
+	                                   "app_name", "status_template", "max_connections_per_ip",
+	                                   NULL};
 	yaml_node_t *srv;
 	char *s = NULL;
 	size_t n;
@@ -175,6 +188,9 @@ parse_server(struct lethe_config *cfg, struct ydoc *y, yaml_node_t *root, struct
 	if (rc == LETHE_OK && s != NULL)
 		cfg->status_template = config_resolve(cfg, s);
 	free(s);
+	cfg->conns_per_ip = 256;
+	if (rc == LETHE_OK && srv != NULL)
+		rc = get_int(y, srv, "max_connections_per_ip", 0, 4096, &cfg->conns_per_ip, err);
 	if (rc != LETHE_OK)
 		return rc;
 	if (cfg->listen == NULL)
@@ -590,6 +606,8 @@ load_hex_key(const char *env_name, const char *file, const char *what, const cha
 	if (f == NULL)
 		return lethe_err_set(err, LETHE_E_CONFIG, "cannot open key file %s: %s", file,
 		                     strerror(errno));
+	snprintf(buf, sizeof(buf), "%s key file", what);
+	config_warn_readable(file, buf);
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
@@ -686,6 +704,7 @@ load_secret(struct meta_app *a, struct lethe_err *err)
 			return lethe_err_set(err, LETHE_E_CONFIG,
 			                     "Meta app '%s': cannot read secret file %s: %s",
 			                     a->name, a->secret_file, strerror(errno));
+		config_warn_readable(a->secret_file, "secret file");
 		n = fread(buf, 1, sizeof(buf) - 1, f);
 		fclose(f);
 		while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))

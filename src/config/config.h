@@ -68,6 +68,7 @@ struct lethe_config {
 	char *contact;               /* server.contact, shown on pages */
 	char *app_name;              /* server.app_name, shown on pages */
 	char *status_template;       /* server.status_template, resolved, or NULL */
+	int64_t conns_per_ip;        /* server.max_connections_per_ip; 0 = no limit */
 	int64_t meta_max_age;        /* meta.issued_at_max_age in s; 0 = not checked */
 	int64_t meta_repeat;         /* meta.repeat_window in s: repeats get the same code */
 	struct meta_app *apps;       /* meta.apps in file order */
@@ -111,6 +112,12 @@ const struct api_key *config_api_key_find(const struct api_key *keys, size_t n,
                                           const char *presented);
 /* The app named @name, or NULL. */
 const struct meta_app *config_meta_app(const struct lethe_config *cfg, const char *name);
+/*
+ * Warn if the secret or key file @path (@what names it: "anonymize key
+ * file") can be read by every user of the machine.  Names the path and the
+ * mode, never the content.
+ */
+void config_warn_readable(const char *path, const char *what);
 /* @rel resolved against the configuration's directory; caller frees. */
 char *config_resolve(const struct lethe_config *cfg, const char *rel);
 

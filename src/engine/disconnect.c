@@ -34,6 +34,9 @@
 #define IDENTITY_MAX 256 /* channels one deauthorization disconnects */
 #define PURGE_SCOPE "channel"
 
+/* The state store failing around a disconnect: one line each, rate-limited (recovery acts). */
+static struct log_limit disc_log = LOG_LIMIT_INIT(10, 60000.);
+
 bool
 disconnect_id_ok(const char *id)
 {
@@ -737,15 +740,18 @@ disconnect_channel(const struct lethe_config *cfg, const struct datamap *dm, str
 			 */
 			appdb_rollback(db);
 			if (store_disc_abort(st, *disc, &e2) != LETHE_OK)
-				log_warnx(
+				log_warnx_limited(
+				    &disc_log,
 				    "disconnect %lld: the app commit failed and the staged "
 				    "record cannot be marked aborted (%s); recovery may apply "
 				    "this disconnect again",
 				    (long long)*disc, e2.msg);
 			else if (store_disc_drop(st, *disc, &e2) != LETHE_OK)
-				log_warnx("disconnect %lld: the app commit failed; the aborted "
-				          "record cannot be dropped now (%s); recovery drops it",
-				          (long long)*disc, e2.msg);
+				log_warnx_limited(
+				    &disc_log,
+				    "disconnect %lld: the app commit failed; the aborted "
+				    "record cannot be dropped now (%s); recovery drops it",
+				    (long long)*disc, e2.msg);
 			*disc = 0;
 		}
 	}
@@ -754,9 +760,11 @@ disconnect_channel(const struct lethe_config *cfg, const struct datamap *dm, str
 
 		/* The app commit happened: the disconnect stands whatever follows. */
 		if (store_disc_ready(st, *disc, now, now_ms, &e2) != LETHE_OK)
-			log_warnx("disconnect %lld: tokens wiped, but its jobs cannot be released "
-			          "now (%s); recovery releases them",
-			          (long long)*disc, e2.msg);
+			log_warnx_limited(
+			    &disc_log,
+			    "disconnect %lld: tokens wiped, but its jobs cannot be released "
+			    "now (%s); recovery releases them",
+			    (long long)*disc, e2.msg);
 		else
 			log_info("channel disconnect %lld (%s): tokens wiped, jobs queued",
 			         (long long)*disc, source);

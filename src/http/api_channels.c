@@ -84,7 +84,9 @@ reply_state(struct server *s, struct request *r, const char *id)
 		return;
 	}
 	if (rc != LETHE_OK) {
-		log_warnx("channel state: %s", err.msg);
+		static struct log_limit lim = LOG_LIMIT_INIT(10, 60000.);
+
+		log_warnx_limited(&lim, "channel state: %s", err.msg);
 		http_reply_error(r, LETHE_E_UNAVAILABLE, "the channel's state cannot be read now");
 		return;
 	}
@@ -117,7 +119,9 @@ channel_disconnect(struct server *s, struct request *r, const char *id)
 		return;
 	}
 	if (rc != LETHE_OK) {
-		log_warnx("channel disconnect: %s", err.msg);
+		static struct log_limit lim = LOG_LIMIT_INIT(10, 60000.);
+
+		log_warnx_limited(&lim, "channel disconnect: %s", err.msg);
 		http_reply_error(r, LETHE_E_UNAVAILABLE,
 		                 "the disconnect could not be applied; nothing changed, try again");
 		return;

@@ -2,24 +2,31 @@
 /*
  * server.c - the HTTP server (see server.h).
  *
- * Each request gets a struct request (server_internal.h) freed by the
- * completion callback.  When its body is in, request_ready() copies what
+ * Each request gets a struct request (server_internal.h), made when its
+ * request line is in (on_uri()) and freed by the completion callback; a
+ * request that is wrong on its headers alone is refused before its body is
+ * read (refuse_early()).  When its body is in, request_ready() copies what
  * handlers may read, routes it (routes[]), and either queues the reply at
  * once or suspends the connection while a worker (pool.c) or the intake
  * works; they resume it and on_request() queues the reply, recording its
  * metrics.  The status code of every failure comes from http_status_of().
- * No handler logs or echoes a user id, a code or a secret.
+ * No handler logs or echoes a user id, a code or a secret.  A reaper
+ * thread closes connections whose request takes more than ARRIVE_LIMIT_MS
+ * to arrive (reap_slow()).
  */
 #include "util/fmacros.h"
 
 #include <arpa/inet.h>
+#include <linux/tcp.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "db/appdb.h"
@@ -47,10 +54,20 @@
 #define FD_SPARE 256 /* descriptors besides connections: databases, logs, threads' */
 #define CONN_TIMEOUT_S 30
 /*
+ * A request must arrive whole (request line, headers, body) within this
+ * of its first byte, whatever its pace: libmicrohttpd's timeout above is
+ * only an idle timeout, which a client sending a byte every 10 s never
+ * meets.  The reaper looks once every REAP_EVERY_MS.
+ */
+#define ARRIVE_LIMIT_MS 15000
+#define REAP_EVERY_MS 1000
+/*
  * libmicrohttpd's buffer per connection: request line and headers, the
  * answer's headers (bodies go to lethe's own capped buffer).  Its default,
- * 32 KiB, cost 3 MB more resident at 256 connections.  16 KiB takes request
- * headers up to about 7.5 KB (more gets 431), like nginx's default 8 KB.
+ * 32 KiB, cost 3 MB more resident at 256 connections.  16 KiB holds about
+ * 16 KB of request headers (a Cookie header: half, as it is parsed into
+ * it), more than lethe's own limit, HTTP_MAX_HEADER (8 KiB, as nginx's
+ * default), which refuse_early() answers with lethe's 431.
  */
 #define CONN_MEMORY (16u * 1024)
 #define TEMPLATE_FILE_MAX (256u * 1024)
@@ -58,6 +75,8 @@
 #define MHD_LOG_WINDOW_MS 60000. /* ... of a minute; the rest are counted */
 #define BLOCKING_WORKERS 4       /* threads for handlers that wait on a database */
 #define STATUS_SETTLE_MS 2000    /* longest wait for the intake before a status page says 404 */
+/* /readyz says not ready below this much free space for the state store or the app database. */
+#define READY_MIN_FREE ((int64_t)32 << 20)
 
 unsigned
 http_status_of(lethe_rc rc)
@@ -157,15 +176,72 @@ http_reply_status(struct request *r, unsigned status, const char *code, const ch
 	                json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg));
 }
 
+/*
+ * True if @r's errors are answered as a page: on the status page's route
+ * unless JSON is asked for, and on paths outside /api/ and /v1/ when a
+ * browser asks (Accept: text/html).  For error answers only.
+ */
+static bool
+html_wanted(const struct request *r)
+{
+	const char *accept = r->h_accept;
+
+	if (accept != NULL && strstr(accept, "application/json") != NULL)
+		return false;
+	if (strcmp(r->path, "/data-deletion/status") == 0)
+		return true;
+	if (strncmp(r->path, "/api/", 5) == 0 || strncmp(r->path, "/v1/", 4) == 0)
+		return false;
+	return accept != NULL && strstr(accept, "text/html") != NULL;
+}
+
+/*
+ * An error answer with @status: a readable page where html_wanted(), else
+ * {"error": {"code": @code, "message": @msg}}.
+ */
+static void
+reply_failure(struct server *s, struct request *r, unsigned status, const char *code,
+              const char *msg)
+{
+	struct lethe_err err = {0};
+	const char *title = status == MHD_HTTP_NOT_FOUND             ? "Page not found"
+	                    : status == MHD_HTTP_METHOD_NOT_ALLOWED  ? "This page cannot do that"
+	                    : status == MHD_HTTP_SERVICE_UNAVAILABLE ? "Please try again later"
+	                    : status == MHD_HTTP_CONTENT_TOO_LARGE ||
+	                            status == MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE
+	                        ? "The request is too large"
+	                        : "The request cannot be answered";
+	char *html;
+
+	if (!html_wanted(r)) {
+		http_reply_status(r, status, code, msg);
+		return;
+	}
+	html = status_page_error_html(s->cfg->app_name, s->cfg->contact, title, msg, &err);
+	if (html == NULL) {
+		http_reply_status(r, status, code, msg);
+		return;
+	}
+	http_reply(r, status, "text/html; charset=utf-8", html, strlen(html));
+	free(html);
+}
+
+/* reply_failure() with the status and code of @rc (http_status_of()). */
+static void
+reply_failure_rc(struct server *s, struct request *r, lethe_rc rc, const char *msg)
+{
+	reply_failure(s, r, http_status_of(rc), lethe_rc_str(rc), msg);
+}
+
 /* 405 with the methods @allow lists. */
 static void
-reply_method(struct request *r, const char *allow)
+reply_method(struct server *s, struct request *r, const char *allow)
 {
 	char msg[64];
 
 	snprintf(msg, sizeof(msg), "use %s", allow);
 	r->allow = allow;
-	http_reply_status(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", msg);
+	reply_failure(s, r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", msg);
 }
 
 /* Queue @r's reply on its connection and count it in the metrics. */
@@ -222,7 +298,7 @@ meta_verify(struct server *s, struct request *r, const struct meta_app *app, str
 	lethe_rc rc;
 
 	if (strcmp(r->method, "POST") != 0) {
-		reply_method(r, "POST");
+		reply_method(s, r, "POST");
 		return false;
 	}
 	if (r->too_big) {
@@ -357,6 +433,7 @@ static void
 meta_deauthorize_run(struct server *s, struct request *r)
 {
 	const struct meta_app *app = r->app;
+	static struct log_limit lim = LOG_LIMIT_INIT(10, 60000.);
 	struct lethe_err err = {0};
 	int64_t rows = 0;
 	lethe_rc rc;
@@ -373,7 +450,7 @@ meta_deauthorize_run(struct server *s, struct request *r)
 		pthread_mutex_unlock(&s->st_mu);
 	}
 	if (rc != LETHE_OK) {
-		log_warnx("deauthorize (%s): %s", app->name, lethe_rc_str(rc));
+		log_warnx_limited(&lim, "deauthorize (%s): %s", app->name, lethe_rc_str(rc));
 		http_reply_error(r, LETHE_E_UNAVAILABLE,
 		                 "the deauthorization could not be applied; try again");
 		return;
@@ -530,6 +607,22 @@ status_not_found(struct server *s, struct request *r, bool json)
 	free(html);
 }
 
+/* True (and @req set, state "received") if @code waits in the intake for the store. */
+static bool
+pending_request(struct server *s, const char *code, struct store_meta_req *req)
+{
+	struct intake_found f;
+
+	if (!intake_find_code(s->intake, code, &f))
+		return false;
+	memset(req, 0, sizeof(*req));
+	snprintf(req->code, sizeof(req->code), "%s", code);
+	snprintf(req->app, sizeof(req->app), "%s", f.app);
+	snprintf(req->state, sizeof(req->state), "received");
+	req->received_at = f.received_at;
+	return true;
+}
+
 /* Blocking: GET /data-deletion/status?id=CODE (HTML, or JSON when asked for). */
 static void
 status_page(struct server *s, struct request *r)
@@ -550,8 +643,11 @@ status_page(struct server *s, struct request *r)
 	acc->dm = s->dm;
 	/*
 	 * A code answered a moment ago may still be on its way from the intake
-	 * log into the store: when none is found, wait for the intake's indexer
-	 * (milliseconds) and look once more.
+	 * log into the store: when none is found, ask the intake (a request
+	 * stays there until the store has it, so store, intake, store misses
+	 * nothing), then wait for its indexer (milliseconds) and look once
+	 * more.  While the store cannot be written (a full disk), the intake's
+	 * answer is the page: received, nothing done yet.
 	 */
 	for (int pass = 0; pass < 2 && code != NULL && meta_code_ok(code); pass++) {
 		if (pass == 1) {
@@ -565,13 +661,17 @@ status_page(struct server *s, struct request *r)
 		if (rc == LETHE_OK && req.job > 0)
 			rc = store_meta_steps(s->st, req.job, on_step, acc, &err);
 		pthread_mutex_unlock(&s->st_mu);
+		if (rc == LETHE_E_NOTFOUND && pending_request(s, code, &req)) {
+			rc = LETHE_OK;
+			break;
+		}
 	}
 	if (rc == LETHE_E_NOTFOUND) {
 		status_not_found(s, r, json);
 		goto out;
 	}
 	if (rc != LETHE_OK) {
-		http_reply_error(r, LETHE_E_UNAVAILABLE, "the status cannot be read now");
+		reply_failure_rc(s, r, LETHE_E_UNAVAILABLE, "the status cannot be read now");
 		goto out;
 	}
 	memset(&v, 0, sizeof(v));
@@ -648,26 +748,77 @@ metrics_page(struct server *s, struct request *r)
 	buf_free(&b);
 }
 
-/* Blocking: GET /readyz, both databases answer. */
+/*
+ * Free bytes for unprivileged writers on the filesystem holding @path, or
+ * -1 if unknown.
+ */
+static int64_t
+free_bytes_at(const char *path)
+{
+	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+	struct statvfs sv;
+	int64_t n = -1;
+
+	if (slash == NULL)
+		memcpy(dir, ".", 2);
+	else if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	if (statvfs(dir, &sv) == 0)
+		n = (int64_t)sv.f_bavail * (int64_t)sv.f_frsize;
+	free(dir);
+	return n;
+}
+
+/*
+ * Blocking: GET /readyz.  Ready when both databases answer, the intake takes
+ * requests and its indexer moves them into the state store (its last
+ * transaction did not fail), and the filesystems of the state store (and
+ * intake log) and of the app database have READY_MIN_FREE free.  No write:
+ * a probe costs a query each, a lock and two statvfs().
+ */
 static void
 readyz(struct server *s, struct request *r)
 {
 	int64_t n = 0;
+	const char *why = NULL;
+	char msg[160];
 	lethe_rc rc;
 
 	pthread_mutex_lock(&s->st_mu);
 	rc = store_ping(s->st, NULL);
 	pthread_mutex_unlock(&s->st_mu);
-	if (rc == LETHE_OK) {
+	if (rc != LETHE_OK)
+		why = "the state store does not answer";
+	if (why == NULL) {
 		pthread_mutex_lock(&s->db_mu);
 		rc = appdb_query_int(s->db, "SELECT 1", NULL, 0, &n, NULL);
 		pthread_mutex_unlock(&s->db_mu);
+		if (rc != LETHE_OK)
+			why = "the app database does not answer";
 	}
-	if (rc != LETHE_OK) {
-		http_reply(r, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", "not ready\n", 10);
+	if (why == NULL)
+		why = intake_trouble(s->intake);
+	if (why == NULL) {
+		int64_t st_free = free_bytes_at(s->cfg->state_db);
+		int64_t db_free = free_bytes_at(s->db->target);
+
+		if ((st_free >= 0 && st_free < READY_MIN_FREE) ||
+		    (db_free >= 0 && db_free < READY_MIN_FREE)) {
+			snprintf(msg, sizeof(msg),
+			         "less than %d MiB free on the filesystem of the %s",
+			         (int)(READY_MIN_FREE >> 20),
+			         st_free >= 0 && st_free < READY_MIN_FREE ? "state store"
+			                                                  : "app database");
+			why = msg;
+		}
+	}
+	if (why != NULL) {
+		http_reply_status(r, MHD_HTTP_SERVICE_UNAVAILABLE, "not_ready", why);
 		return;
 	}
-	http_reply(r, MHD_HTTP_OK, "text/plain", "ready\n", 6);
+	http_reply(r, MHD_HTTP_OK, "application/json", "{\"ready\":true}", 14);
 }
 
 static void
@@ -725,7 +876,7 @@ dispatch(struct server *s, struct request *r)
 			continue;
 		r->route = rt->name;
 		if ((rt->flags & ROUTE_GET) && !get) {
-			reply_method(r, "GET, HEAD");
+			reply_method(s, r, "GET, HEAD");
 			return;
 		}
 		if (rt->flags & ROUTE_BLOCKING) {
@@ -737,7 +888,7 @@ dispatch(struct server *s, struct request *r)
 		return;
 	}
 	r->route = "other";
-	http_reply_status(r, MHD_HTTP_NOT_FOUND, "not_found", "no such page");
+	reply_failure(s, r, MHD_HTTP_NOT_FOUND, "not_found", "no such page");
 }
 
 /* On a worker: run the blocking handler, then wake the connection. */
@@ -777,6 +928,8 @@ copy_header(struct MHD_Connection *c, const char *name)
 static enum MHD_Result
 request_ready(struct server *s, struct request *r)
 {
+	if (r->cn != NULL)
+		atomic_store_explicit(&r->cn->since, 0, memory_order_relaxed); /* arrived */
 	r->h_type = copy_header(r->conn, MHD_HTTP_HEADER_CONTENT_TYPE);
 	r->h_accept = copy_header(r->conn, MHD_HTTP_HEADER_ACCEPT);
 	r->h_auth = copy_header(r->conn, MHD_HTTP_HEADER_AUTHORIZATION);
@@ -795,6 +948,73 @@ request_ready(struct server *s, struct request *r)
 	return MHD_YES;
 }
 
+/*
+ * MHD_OPTION_URI_LOG_CALLBACK: the request line is in.  The request's
+ * struct starts here (libmicrohttpd then calls on_completed() for it even
+ * if it answers the request itself), with what only the raw path shows: a
+ * %00, which libmicrohttpd's unescaping would turn into the path's end.
+ */
+static void *
+on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct request *r = xcalloc(1, sizeof(*r));
+	const char *q = strchr(uri, '?');
+	const char *nul = strstr(uri, "%00");
+
+	r->s = cls;
+	r->conn = c;
+	r->cn = ci != NULL ? ci->socket_context : NULL;
+	r->nul_path = nul != NULL && (q == NULL || nul < q);
+	return r;
+}
+
+/*
+ * What can be refused on the request line and headers alone, before the
+ * body is read: a %00 in the path (400: the path would end there and match
+ * a shorter route), HTTP/1.1 without Host (400), request line and headers
+ * over HTTP_MAX_HEADER (431), a Content-Length over HTTP_MAX_BODY (413,
+ * at once rather than after the upload).  Sets the reply and returns true
+ * if refused.  Costs a request a Host lookup, one MHD_get_connection_info()
+ * and, unless GET or HEAD, a Content-Length lookup.
+ */
+static bool
+refuse_early(struct server *s, struct request *r, const char *version)
+{
+	const union MHD_ConnectionInfo *ci;
+	const char *cl;
+	char *end = NULL;
+
+	if (r->nul_path) {
+		r->h_accept = copy_header(r->conn, MHD_HTTP_HEADER_ACCEPT);
+		reply_failure_rc(s, r, LETHE_E_INVALID, "the path holds a NUL byte (%00)");
+		return true;
+	}
+	if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
+	    MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST) == NULL) {
+		r->h_accept = copy_header(r->conn, MHD_HTTP_HEADER_ACCEPT);
+		reply_failure_rc(s, r, LETHE_E_INVALID, "an HTTP/1.1 request needs a Host header");
+		return true;
+	}
+	ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+	if (ci != NULL && ci->header_size > HTTP_MAX_HEADER) {
+		r->h_accept = copy_header(r->conn, MHD_HTTP_HEADER_ACCEPT);
+		reply_failure(s, r, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "header_too_large",
+		              "the request line and headers are larger than 8 KiB");
+		return true;
+	}
+	if (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0)
+		return false;
+	cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl != NULL && (strtoull(cl, &end, 10) > HTTP_MAX_BODY || end == cl)) {
+		r->h_accept = copy_header(r->conn, MHD_HTTP_HEADER_ACCEPT);
+		reply_failure_rc(s, r, LETHE_E_TOOBIG, "request body too large");
+		return true;
+	}
+	return false;
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
            const char *version, const char *upload, size_t *upload_size, void **con_cls)
@@ -802,18 +1022,22 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 	struct server *s = cls;
 	struct request *r = *con_cls;
 
-	(void)version;
-	if (r == NULL) {
-		r = xcalloc(1, sizeof(*r));
-		r->s = s;
-		r->conn = c;
+	if (r == NULL) { /* on_uri() always makes one */
+		r = on_uri(s, url, c);
+		*con_cls = r;
+	}
+	if (r->method == NULL) { /* the headers are in */
 		r->method = xstrdup(method);
 		r->path = xstrdup(url);
 		buf_init(&r->body, HTTP_MAX_BODY);
 		r->t0 = time_mono_ms();
 		r->route = "other";
 		r->phase = REQ_BODY;
-		*con_cls = r;
+		if (refuse_early(s, r, version)) {
+			if (r->cn != NULL)
+				atomic_store_explicit(&r->cn->since, 0, memory_order_relaxed);
+			return queue_reply(r);
+		}
 		return MHD_YES;
 	}
 	switch (r->phase) {
@@ -834,6 +1058,12 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 	case REQ_SUSPENDED:
 		return MHD_YES;
 	case REQ_ANSWERED:
+		/* Refused early (refuse_early()): a body that comes anyway is dropped. */
+		if (*upload_size > 0) {
+			*upload_size = 0;
+			return MHD_YES;
+		}
+		return MHD_NO;
 	default:
 		return MHD_NO;
 	}
@@ -851,6 +1081,11 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	(void)toe;
 	if (r == NULL)
 		return;
+	/* The connection waits for its next request from now on. */
+	if (r->cn != NULL) {
+		atomic_store_explicit(&r->cn->fresh, false, memory_order_relaxed);
+		atomic_store_explicit(&r->cn->since, (int64_t)time_mono_ms(), memory_order_relaxed);
+	}
 	buf_free(&r->body);
 	free(r->method);
 	free(r->path);
@@ -898,16 +1133,14 @@ http_redact_queries(const char *in, char *out, size_t cap)
 /*
  * libmicrohttpd's error log, through lethe's: at most MHD_LOG_BURST lines a
  * minute (a client that aborts, or sends 20 KB of headers, gets one line
- * each: a flood of them must not flood the log), the number left out said
- * with the next line logged, query strings cut.
+ * each: a flood of them must not flood the log; log_warnx_limited() says
+ * how many were left out), query strings cut.
  */
 static void
 mhd_logger(void *cls, const char *fmt, va_list ap)
 {
 	struct server *s = cls;
 	char raw[512], msg[512];
-	double now = time_mono_ms();
-	long dropped = 0;
 	size_t n;
 
 	vsnprintf(raw, sizeof(raw), fmt, ap);
@@ -915,24 +1148,146 @@ mhd_logger(void *cls, const char *fmt, va_list ap)
 	n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
-	pthread_mutex_lock(&s->log_mu);
-	if (now - s->log_window >= MHD_LOG_WINDOW_MS) {
-		s->log_window = now;
-		s->log_lines = 0;
-	}
-	if (s->log_lines >= MHD_LOG_BURST) {
-		s->log_dropped++;
-		pthread_mutex_unlock(&s->log_mu);
+	log_warnx_limited(&s->mhd_log, "libmicrohttpd: %s", msg);
+}
+
+/* ---- connections: slow requests ------------------------------------------ */
+
+/*
+ * MHD_OPTION_NOTIFY_CONNECTION: a connection opened or closed.  Its record
+ * is on the reaper's list while it is open; libmicrohttpd calls this with
+ * CLOSED before it closes the socket, and the reaper shuts sockets down
+ * only under conn_mu, so it never touches a descriptor reused since.
+ */
+static void
+on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+              enum MHD_ConnectionNotificationCode toe)
+{
+	struct server *s = cls;
+	struct http_conn *cn = *socket_context;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		cn = xcalloc(1, sizeof(*cn));
+		cn->fd = ci != NULL ? ci->connect_fd : -1;
+		atomic_init(&cn->fresh, true);
+		atomic_init(&cn->since, (int64_t)time_mono_ms());
+		pthread_mutex_lock(&s->conn_mu);
+		cn->next = s->conns;
+		if (s->conns != NULL)
+			s->conns->prev = cn;
+		s->conns = cn;
+		pthread_mutex_unlock(&s->conn_mu);
+		*socket_context = cn;
 		return;
 	}
-	s->log_lines++;
-	dropped = s->log_dropped;
-	s->log_dropped = 0;
-	pthread_mutex_unlock(&s->log_mu);
-	if (dropped > 0)
-		log_warnx("libmicrohttpd: %ld more messages were not logged (at most %d a minute)",
-		          dropped, MHD_LOG_BURST);
-	log_warnx("libmicrohttpd: %s", msg);
+	if (cn == NULL)
+		return;
+	pthread_mutex_lock(&s->conn_mu);
+	if (cn->prev != NULL)
+		cn->prev->next = cn->next;
+	else
+		s->conns = cn->next;
+	if (cn->next != NULL)
+		cn->next->prev = cn->prev;
+	pthread_mutex_unlock(&s->conn_mu);
+	free(cn);
+	*socket_context = NULL;
+}
+
+/*
+ * Has a request begun to arrive on @cn since the reaper last looked (at
+ * cn->checked)?  The kernel's count of bytes received says so on a fresh
+ * connection; after an answer, the time of the last data received (to a
+ * few ms; 10 ms of slack so the previous request's last bytes do not count).
+ */
+static bool
+request_begun(struct http_conn *cn, int64_t now)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	memset(&ti, 0, sizeof(ti));
+	if (cn->fd < 0 || getsockopt(cn->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+		return false;
+	if (atomic_load_explicit(&cn->fresh, memory_order_relaxed) &&
+	    len >= offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received))
+		return ti.tcpi_bytes_received > 0;
+	return now - (int64_t)ti.tcpi_last_data_recv > cn->checked + 10;
+}
+
+/*
+ * One pass of the reaper: a connection whose request began to arrive more
+ * than ARRIVE_LIMIT_MS ago and is not in yet is shut down (libmicrohttpd
+ * then sees the end of its stream and closes it).  A connection that sends
+ * nothing is left to libmicrohttpd's idle timeout.  Returns how many were
+ * cut.  Costs one getsockopt() per connection waiting for a request whose
+ * first byte has not come yet; nothing per request.
+ */
+static int
+reap_slow(struct server *s)
+{
+	int64_t now = (int64_t)time_mono_ms();
+	int cut = 0;
+
+	pthread_mutex_lock(&s->conn_mu);
+	for (struct http_conn *cn = s->conns; cn != NULL; cn = cn->next) {
+		int64_t since = atomic_load_explicit(&cn->since, memory_order_relaxed);
+
+		if (since == 0) { /* it has its request: handled or answered */
+			cn->seen = 0;
+			continue;
+		}
+		if (since != cn->seen) { /* a new wait: from its start or the last answer */
+			cn->seen = since;
+			cn->checked = since;
+			cn->started = 0;
+		}
+		if (cn->started == 0) {
+			if (request_begun(cn, now))
+				cn->started = cn->checked; /* its first byte came after that */
+			cn->checked = now;
+		}
+		if (cn->started != 0 && now - cn->started > ARRIVE_LIMIT_MS) {
+			shutdown(cn->fd, SHUT_RDWR);
+			cn->started = now; /* once */
+			cut++;
+		}
+	}
+	pthread_mutex_unlock(&s->conn_mu);
+	return cut;
+}
+
+/* The reaper thread: reap_slow() every REAP_EVERY_MS until server_stop(). */
+static void *
+reaper(void *arg)
+{
+	static struct log_limit lim = LOG_LIMIT_INIT(10, 60000.);
+	struct server *s = arg;
+
+	prctl(PR_SET_NAME, "lethe-http-reap", 0, 0, 0);
+	pthread_mutex_lock(&s->conn_mu);
+	while (!s->reap_stop) {
+		struct timespec until;
+		int cut;
+
+		time_deadline(&until, REAP_EVERY_MS);
+		pthread_cond_timedwait(&s->reap_cv, &s->conn_mu, &until);
+		if (s->reap_stop)
+			break;
+		pthread_mutex_unlock(&s->conn_mu);
+		cut = reap_slow(s);
+		if (cut > 0)
+			log_warnx_limited(&lim,
+			                  "closed %d connections whose request took more than %d s "
+			                  "to arrive",
+			                  cut, ARRIVE_LIMIT_MS / 1000);
+		pthread_mutex_lock(&s->conn_mu);
+	}
+	pthread_mutex_unlock(&s->conn_mu);
+	return NULL;
 }
 
 /* ---- life cycle ---------------------------------------------------------- */
@@ -1079,8 +1434,9 @@ server_start(const struct lethe_config *cfg, const struct datamap *dm, const cha
 	api_keys_init(s, cfg);
 	pthread_mutex_init(&s->db_mu, NULL);
 	pthread_mutex_init(&s->st_mu, NULL);
-	pthread_mutex_init(&s->log_mu, NULL);
-	s->log_window = -MHD_LOG_WINDOW_MS;
+	log_limit_init(&s->mhd_log, MHD_LOG_BURST, MHD_LOG_WINDOW_MS);
+	pthread_mutex_init(&s->conn_mu, NULL);
+	pthread_cond_init(&s->reap_cv, NULL);
 	rc = parse_listen(listen ? listen : cfg->listen, &ss, err);
 	if (rc == LETHE_OK && cfg->status_template != NULL) {
 		s->tpl = read_template(cfg->status_template, err);
@@ -1137,12 +1493,21 @@ server_start(const struct lethe_config *cfg, const struct datamap *dm, const cha
 		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
 		    MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT, MHD_OPTION_THREAD_POOL_SIZE,
 		    (unsigned)event_threads(), MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY, MHD_OPTION_END);
+		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
+		    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->conns_per_ip,
+		    MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_URI_LOG_CALLBACK,
+		    on_uri, s, MHD_OPTION_END);
 		if (s->d == NULL)
 			rc = lethe_err_set(err, LETHE_E_CONFIG,
 			                   "cannot listen on %s (in use, or not an address of this "
 			                   "machine?)",
 			                   listen ? listen : cfg->listen);
+	}
+	if (rc == LETHE_OK) {
+		if (pthread_create(&s->reap_thr, NULL, reaper, s) == 0)
+			s->reap_started = true;
+		else
+			rc = lethe_err_set(err, LETHE_E_INTERNAL, "cannot start the reaper thread");
 	}
 	if (rc != LETHE_OK) {
 		server_stop(s);
@@ -1165,6 +1530,13 @@ server_stop(struct server *s)
 {
 	if (s == NULL)
 		return;
+	if (s->reap_started) {
+		pthread_mutex_lock(&s->conn_mu);
+		s->reap_stop = true;
+		pthread_cond_signal(&s->reap_cv);
+		pthread_mutex_unlock(&s->conn_mu);
+		pthread_join(s->reap_thr, NULL);
+	}
 	pool_stop(s->pool);
 	intake_stop(s->intake);
 	if (s->d != NULL)
@@ -1181,7 +1553,9 @@ server_stop(struct server *s)
 	store_close(s->st);
 	pthread_mutex_destroy(&s->db_mu);
 	pthread_mutex_destroy(&s->st_mu);
-	pthread_mutex_destroy(&s->log_mu);
+	pthread_mutex_destroy(&s->mhd_log.mu);
+	pthread_mutex_destroy(&s->conn_mu);
+	pthread_cond_destroy(&s->reap_cv);
 	free(s->tpl);
 	free(s->status_url_json);
 	api_keys_free(s);

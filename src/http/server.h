@@ -18,6 +18,7 @@
 #include "util/rc.h"
 
 #define HTTP_MAX_BODY (64u * 1024) /* larger request bodies get 413 */
+#define HTTP_MAX_HEADER 8192u      /* larger request lines and headers get 431 */
 
 struct server;
 

@@ -23,10 +23,27 @@
 #include "http/server.h"
 #include "meta/intake.h"
 #include "util/buf.h"
+#include "util/log.h"
 
 struct MHD_Daemon;
 struct MHD_Connection;
 struct api_ring;
+
+/*
+ * One TCP connection, for the bound on the time a request may take to
+ * arrive (server.c, reap_slow()).  The event threads write @since and
+ * @fresh; the reaper reads them and owns the rest; the list is guarded by
+ * the server's conn_mu.
+ */
+struct http_conn {
+	struct http_conn *prev, *next; /* the server's list */
+	int fd;                        /* its socket */
+	_Atomic int64_t since;         /* monotonic ms since it waits for a request; 0: has one */
+	_Atomic bool fresh;            /* no request answered on it yet */
+	int64_t seen;                  /* reaper: the @since it last saw */
+	int64_t checked;               /* reaper: when it last looked at the socket */
+	int64_t started;               /* reaper: when the request's first byte came (0: not yet) */
+};
 
 struct server {
 	const struct lethe_config *cfg; /* configuration, secrets loaded */
@@ -46,10 +63,13 @@ struct server {
 	char *status_url_json;          /* status URL prefix, escaped for JSON */
 	size_t status_url_len;          /* its length */
 	int port;                       /* bound port */
-	pthread_mutex_t log_mu;         /* guards the three below */
-	double log_window;              /* monotonic ms when the current log window began */
-	int log_lines;                  /* libmicrohttpd messages logged in it */
-	long log_dropped;               /* ... and not logged (over MHD_LOG_BURST) */
+	struct log_limit mhd_log;       /* libmicrohttpd's messages: MHD_LOG_BURST a minute */
+	pthread_mutex_t conn_mu;        /* guards conns and reap_stop */
+	pthread_cond_t reap_cv;         /* signalled at stop */
+	struct http_conn *conns;        /* open connections */
+	bool reap_stop;                 /* the reaper exits */
+	bool reap_started;              /* reap_thr runs */
+	pthread_t reap_thr;             /* closes connections whose request is too slow */
 };
 
 #define HTTP_MAX_ARGS 8 /* GET arguments kept per request; more are ignored */
@@ -66,10 +86,12 @@ enum request_phase {
 struct request {
 	struct server *s;             /* the server */
 	struct MHD_Connection *conn;  /* its connection (server.c only) */
+	struct http_conn *cn;         /* its TCP connection's record (server.c only) */
 	char *method;                 /* request method (copy) */
 	char *path;                   /* path without the query (copy) */
 	struct buf body;              /* the request body, capped */
 	bool too_big;                 /* the body went over the cap */
+	bool nul_path;                /* the path as sent holds %00 */
 	char *h_type;                 /* Content-Type, or NULL */
 	char *h_accept;               /* Accept, or NULL */
 	char *h_auth;                 /* Authorization, or NULL */

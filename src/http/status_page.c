@@ -445,3 +445,36 @@ status_page_json(const struct status_view *v)
 	json_object_set_new(o, "contact", jstr(v->contact));
 	return o;
 }
+
+/* The error page: the not-found page's frame, with a title and a message. */
+static const char error_tpl[] =
+    "<!DOCTYPE html>\n"
+    "<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+    "<meta name=\"robots\" content=\"noindex, nofollow\">\n"
+    "<meta name=\"referrer\" content=\"no-referrer\">\n"
+    "<title>{{title}}{{#app_name}} \xe2\x80\x93 {{app_name}}{{/app_name}}</title>\n"
+    "<link rel=\"stylesheet\" href=\"/static/style.css\">\n</head>\n<body>\n"
+    "{{#app_name}}\n<header class=\"site\">\n<p>{{app_name}}</p>\n</header>\n{{/app_name}}\n"
+    "<main id=\"main\">\n<h1>{{title}}</h1>\n<p>{{message}}</p>\n"
+    "{{#contact}}\n<p>If this goes on, write to us at <a "
+    "href=\"{{contact_href}}\">{{contact}}</a>.</p>\n{{/contact}}\n"
+    "</main>\n<footer class=\"foot\">\n<p>{{#app_name}}{{app_name}} \xc2\xb7 {{/app_name}}"
+    "Data deletion status{{#contact}} \xc2\xb7 <a "
+    "href=\"{{contact_href}}\">{{contact}}</a>{{/contact}}</p>\n</footer>\n</body>\n</html>\n";
+
+char *
+status_page_error_html(const char *app_name, const char *contact, const char *title,
+                       const char *message, struct lethe_err *err)
+{
+	struct tpl_ctx ctx;
+	char *html;
+
+	tpl_ctx_init(&ctx);
+	add_common(&ctx, app_name, contact);
+	tpl_ctx_add_str(&ctx, "title", title);
+	tpl_ctx_add_str(&ctx, "message", message);
+	html = template_render(error_tpl, &ctx, err);
+	tpl_ctx_free(&ctx);
+	return html;
+}

@@ -83,6 +83,15 @@ char *status_page_not_found_html(const char *app_name, const char *contact, stru
  */
 bool status_page_code_parse(const char *in, char *out, size_t cap);
 
+/*
+ * A plain error page for the HTML routes (405, 431, 503 and the like):
+ * @title as heading, @message below it, the app's name and contact around
+ * (@app_name and @contact may be NULL).  All escaped.  Returns a page the
+ * caller frees, or NULL with detail in @err.
+ */
+char *status_page_error_html(const char *app_name, const char *contact, const char *title,
+                             const char *message, struct lethe_err *err);
+
 /* The embedded stylesheet (web/style.css), served at /static/style.css.  Static storage. */
 const char *status_page_css(void);
 

@@ -541,6 +541,7 @@ nap(struct outbox *o, int64_t ms)
 static void *
 outbox_main(void *arg)
 {
+	static struct log_limit run_log = LOG_LIMIT_INIT(10, 60000.);
 	struct outbox *o = arg;
 	struct appdb *db = NULL;
 	struct store *st = NULL;
@@ -558,7 +559,9 @@ outbox_main(void *arg)
 		if (st == NULL && store_open(o->cfg->state_db, &st, &err) != LETHE_OK)
 			st = NULL;
 		if (db == NULL || st == NULL) {
-			log_warnx("outbox: %s; retrying", err.msg);
+			static struct log_limit lim = LOG_LIMIT_INIT(1, 60000.);
+
+			log_warnx_limited(&lim, "outbox: %s; retrying", err.msg);
 			if (nap(o, 5000))
 				break;
 			continue;
@@ -572,7 +575,7 @@ outbox_main(void *arg)
 		rc = outbox_run_due(o->cfg, o->dm, db, st, 0, o->owner, &o->stop_flag, 0, &ran,
 		                    &err);
 		if (rc != LETHE_OK && rc != LETHE_E_BUSY)
-			log_warnx("outbox: %s", err.msg);
+			log_warnx_limited(&run_log, "outbox: %s", err.msg);
 		if (o->stop_flag)
 			break;
 		if (rc == LETHE_OK && store_outbox_next_due(st, &next, NULL) == LETHE_OK &&

@@ -195,8 +195,10 @@ run_request(struct runner *r, struct appdb *db, struct store *st, const struct s
 	} else if (rc == LETHE_E_BUSY) {
 		log_info("request %lld: its job runs in another process", (long long)req->id);
 	} else if (rc != LETHE_E_UNAVAILABLE) {
-		log_warnx("request %lld: erasure failed, will retry: %s", (long long)req->id,
-		          err.msg);
+		static struct log_limit lim = LOG_LIMIT_INIT(10, 60000.);
+
+		log_warnx_limited(&lim, "request %lld: erasure failed, will retry: %s",
+		                  (long long)req->id, err.msg);
 	}
 out:
 	sodium_memzero(user_id, sizeof(user_id));
@@ -231,7 +233,9 @@ runner_main(void *arg)
 		if (st == NULL && store_open(r->cfg->state_db, &st, &err) != LETHE_OK)
 			st = NULL;
 		if (db == NULL || st == NULL) {
-			log_warnx("runner: %s; retrying", err.msg);
+			static struct log_limit lim = LOG_LIMIT_INIT(1, 60000.);
+
+			log_warnx_limited(&lim, "runner: %s; retrying", err.msg);
 			if (nap(r, RETRY_WAIT_S))
 				break;
 			continue;

@@ -92,7 +92,10 @@ sweeper_main(void *arg)
 			measured = time_mono_ms();
 		}
 		if (rc != LETHE_OK) {
-			log_warnx("sweep: %s; retrying in %.0f s", err.msg, RETRY_MS / 1000.0);
+			static struct log_limit lim = LOG_LIMIT_INIT(1, 60000.);
+
+			log_warnx_limited(&lim, "sweep: %s; retrying in %.0f s", err.msg,
+			                  RETRY_MS / 1000.0);
 			if (nap(w, RETRY_MS, now))
 				break;
 			continue;

@@ -406,6 +406,13 @@ log_maintain(struct intake *in)
 
 /* ---- the committer ------------------------------------------------------- */
 
+/* Warnings that can repeat per request or per try (a full disk): rate-limited. */
+static struct log_limit lookup_log = LOG_LIMIT_INIT(10, 60000.);
+static struct log_limit write_log = LOG_LIMIT_INIT(10, 60000.);
+static struct log_limit full_log = LOG_LIMIT_INIT(1, 10000.);
+static struct log_limit index_log = LOG_LIMIT_INIT(1, 10000.);
+static struct log_limit ckpt_log = LOG_LIMIT_INIT(1, 60000.);
+
 /* A request of the window that @r repeats: its code into r->code.  Under smu. */
 static lethe_rc
 find_repeat(struct intake *in, struct intake_req *r, uint32_t fp, struct lethe_err *err)
@@ -481,7 +488,8 @@ write_group(struct intake *in, struct intake_req *group, struct pend **pends, si
 		rc = find_repeat(in, r, fp, &err);
 		if (rc == LETHE_OK || rc != LETHE_E_NOTFOUND) {
 			if (rc != LETHE_OK)
-				log_warnx("intake: repeat lookup failed: %s", err.msg);
+				log_warnx_limited(&lookup_log, "intake: repeat lookup failed: %s",
+				                  err.msg);
 			r->rc = rc;
 			continue;
 		}
@@ -514,7 +522,8 @@ write_group(struct intake *in, struct intake_req *group, struct pend **pends, si
 		p->file = in->active;
 	group_seal(in->buf, count, used - LOG_HDR, in->files[in->active].epoch);
 	if (!pwrite_all(in->files[in->active].fd, in->buf, used, in->files[in->active].end)) {
-		log_warn("intake: cannot write to %s", in->files[in->active].path);
+		log_warn_limited(&write_log, "intake: cannot write to %s",
+		                 in->files[in->active].path);
 		goto fail;
 	}
 	in->files[in->active].end += used;
@@ -668,7 +677,7 @@ static void *
 committer(void *arg)
 {
 	struct intake *in = arg;
-	double warned = -1e9, wrote_at = 0;
+	double wrote_at = 0;
 
 	prctl(PR_SET_NAME, "lethe-intake", 0, 0, 0); /* name in top and perf */
 	pthread_mutex_lock(&in->mu);
@@ -709,13 +718,11 @@ committer(void *arg)
 		full = in->written - in->indexed >= INTAKE_PENDING_MAX;
 		if (in->sync_failed || full) {
 			pthread_mutex_unlock(&in->mu);
-			if (full && time_mono_ms() - warned > 10000.0) {
-				log_warnx(
-				    "intake: %d requests wait for the state store; answering 503 "
-				    "until it takes them",
-				    INTAKE_PENDING_MAX);
-				warned = time_mono_ms();
-			}
+			if (full)
+				log_warnx_limited(&full_log,
+				                  "intake: %d requests wait for the state store; "
+				                  "answering 503 until it takes them",
+				                  INTAKE_PENDING_MAX);
 			refuse(group, LETHE_E_UNAVAILABLE);
 			pthread_mutex_lock(&in->mu);
 			continue;
@@ -865,7 +872,6 @@ indexer(void *arg)
 {
 	struct intake *in = arg;
 	struct lethe_err err = {0};
-	double warned = -1e9;
 	bool fatal = false;
 
 	prctl(PR_SET_NAME, "lethe-index", 0, 0, 0);
@@ -906,13 +912,10 @@ indexer(void *arg)
 		if (rc != LETHE_OK) {
 			bool stopping;
 
-			if (time_mono_ms() - warned > 10000.0) {
-				log_warnx(
-				    "intake: %zu requests could not be moved into the state store "
-				    "(they are safe in the intake log; retrying): %s",
-				    n, err.msg);
-				warned = time_mono_ms();
-			}
+			log_warnx_limited(&index_log,
+			                  "intake: %zu requests could not be moved into the state "
+			                  "store (they are safe in the intake log; retrying): %s",
+			                  n, err.msg);
 			pthread_mutex_lock(&in->mu);
 			/* Put the batch back in front, in order. */
 			for (p = batch; p->next != NULL; p = p->next)
@@ -1011,7 +1014,7 @@ checkpointer(void *arg)
 			break;
 		pthread_mutex_unlock(&in->mu);
 		if (store_checkpoint(in->ck, wal_too_big(in), &err) != LETHE_OK)
-			log_warnx("intake: %s", err.msg);
+			log_warnx_limited(&ckpt_log, "intake: %s", err.msg);
 		malloc_trim(0);
 		pthread_mutex_lock(&in->mu);
 	}
@@ -1481,4 +1484,40 @@ intake_pending(struct intake *in)
 	n = in->written - in->indexed;
 	pthread_mutex_unlock(&in->mu);
 	return n;
+}
+
+bool
+intake_find_code(struct intake *in, const char *code, struct intake_found *out)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&in->smu);
+	for (size_t b = 0; b < in->pcap && !found; b++)
+		for (const struct pend *p = in->pmap[b]; p != NULL; p = p->hnext)
+			if (strcmp(p->code, code) == 0) {
+				snprintf(out->app, sizeof(out->app), "%s", p->app);
+				out->received_at = p->now;
+				found = true;
+				break;
+			}
+	pthread_mutex_unlock(&in->smu);
+	return found;
+}
+
+const char *
+intake_trouble(struct intake *in)
+{
+	const char *why = NULL;
+
+	pthread_mutex_lock(&in->mu);
+	if (in->sync_failed)
+		why = "the intake log or the state store failed to sync: deletion requests are "
+		      "refused until lethe is restarted";
+	else if (in->written - in->indexed >= INTAKE_PENDING_MAX)
+		why = "too many deletion requests wait for the state store: new ones are refused";
+	else if (in->index_failed)
+		why = "the state store cannot be written (its last transaction failed; a full "
+		      "disk?): deletion requests wait in the intake log";
+	pthread_mutex_unlock(&in->mu);
+	return why;
 }

@@ -88,6 +88,29 @@ int64_t intake_groups(struct intake *in);
 int64_t intake_syncs(struct intake *in);
 /* Requests in the log not yet in the state store (for /metrics). */
 int64_t intake_pending(struct intake *in);
+/* A request answered with a code and not yet in the state store. */
+struct intake_found {
+	char app[64];        /* its app family */
+	int64_t received_at; /* its receipt time */
+};
+/*
+ * True (and *@out filled) if the request with confirmation code @code is in
+ * the intake log and not yet in the state store: a status lookup that did
+ * not find @code in the store asks here, so a code answered while the store
+ * cannot be written (a full disk) still has its page.  A pending request
+ * stays findable here until the store has it (so asking the store, then
+ * here, then the store again misses nothing).  Scans the pending requests
+ * under the map's lock: for lookups that missed the store only.
+ */
+bool intake_find_code(struct intake *in, const char *code, struct intake_found *out);
+/*
+ * NULL while the intake takes requests and its indexer moves them into the
+ * state store; otherwise why not, as a static text for /readyz: the intake
+ * refuses every request until a restart (a failed fsync), too many requests
+ * wait for the store, or the indexer's last transaction failed (the state
+ * store cannot be written: a full disk).
+ */
+const char *intake_trouble(struct intake *in);
 /* The log files of the state store at @path: @i is 0 or 1 (malloc'd). */
 char *intake_log_path(const char *path, int i);
 

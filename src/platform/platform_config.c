@@ -321,6 +321,8 @@ platforms_check_secrets(const struct platforms *p, struct lethe_err *err)
 			continue;
 		snprintf(what, sizeof(what), "platforms.%s", p->conf[i].name);
 		rc = platform_secret_read(s, what, secret, err);
+		if (rc == LETHE_OK && s->env == NULL)
+			config_warn_readable(s->file, "secret file");
 		sodium_memzero(secret, sizeof(secret));
 	}
 	return rc;

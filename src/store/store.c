@@ -11,6 +11,7 @@
 #include "util/fmacros.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 #include <stdarg.h>
@@ -223,7 +224,7 @@ store_open(const char *path, struct store **out, struct lethe_err *err)
 	struct store *st = xcalloc(1, sizeof(*st));
 	char *tmp = xstrdup(path);
 	sqlite3_stmt *q = NULL;
-	int version = 0;
+	int version = 0, fd;
 	lethe_rc rc = LETHE_OK;
 
 	*out = NULL;
@@ -235,6 +236,13 @@ store_open(const char *path, struct store **out, struct lethe_err *err)
 		return rc;
 	}
 	free(tmp);
+	/*
+	 * A new store is created 0600 here, not by SQLite (0644 less the umask):
+	 * its -wal and -shm files get the database file's mode.
+	 */
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
 	if (sqlite3_open_v2(path, &st->db,
 	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 	                    NULL) != SQLITE_OK) {
@@ -741,15 +749,25 @@ meta_row(sqlite3_stmt *q, struct store_meta_req *out)
 	out->no_data = sqlite3_column_int(q, 7) != 0;
 }
 
-/* One request row from a prepared @q (META_COLS first), or LETHE_E_NOTFOUND. */
+/*
+ * One request row from a prepared @q (META_COLS first), LETHE_E_NOTFOUND if
+ * there is none, or LETHE_E_STATE if the query failed (a busy or broken store
+ * must not read as "no such request": a status page would say 404).
+ */
 static lethe_rc
-meta_one(sqlite3_stmt *q, lethe_rc rc, struct store_meta_req *out)
+meta_one(struct store *st, sqlite3_stmt *q, lethe_rc rc, struct store_meta_req *out,
+         struct lethe_err *err)
 {
-	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW)
+	int s;
+
+	if (rc != LETHE_OK)
+		return rc;
+	s = sqlite3_step(q);
+	if (s == SQLITE_ROW) {
 		meta_row(q, out);
-	else if (rc == LETHE_OK)
-		rc = LETHE_E_NOTFOUND;
-	return rc;
+		return LETHE_OK;
+	}
+	return s == SQLITE_DONE ? LETHE_E_NOTFOUND : sfail(st, err, "reading a request");
 }
 
 lethe_rc
@@ -763,7 +781,7 @@ store_meta_match(struct store *st, int64_t id, const char *app, const char *subj
 	           "SELECT " META_COLS " FROM meta_requests WHERE id = ?1 AND app = ?2 "
 	           "AND subject = ?3",
 	           "itt", id, app, subject);
-	rc = meta_one(q, rc, out);
+	rc = meta_one(st, q, rc, out, err);
 	unprep(st, q);
 	return rc;
 }
@@ -847,7 +865,7 @@ store_meta_by_code(struct store *st, const char *code, struct store_meta_req *ou
 
 	rc = prepf(st, &q, err, "SELECT " META_COLS " FROM meta_requests WHERE code = ?1", "t",
 	           code);
-	rc = meta_one(q, rc, out);
+	rc = meta_one(st, q, rc, out, err);
 	unprep(st, q);
 	return rc;
 }
@@ -865,7 +883,7 @@ store_meta_next(struct store *st, int64_t after, struct store_meta_req *out, uin
 	           "SELECT " META_COLS ", identity_box FROM meta_requests WHERE state IN "
 	           "('received', 'running') AND id > ?1 ORDER BY id LIMIT 1",
 	           "i", after);
-	rc = meta_one(q, rc, out);
+	rc = meta_one(st, q, rc, out, err);
 	if (rc == LETHE_OK) {
 		const void *b = sqlite3_column_blob(q, 8);
 		int n = sqlite3_column_bytes(q, 8);

@@ -51,6 +51,30 @@ out:
 	return data;
 }
 
+/*
+ * After the first document of @parser: a second one is an error (a
+ * configuration split in two would otherwise lose its second half without
+ * a word).
+ */
+static lethe_rc
+only_document(yaml_parser_t *parser, const char *path, lethe_rc kind, struct lethe_err *err)
+{
+	yaml_document_t next;
+	lethe_rc rc = LETHE_OK;
+
+	if (!yaml_parser_load(parser, &next))
+		return lethe_err_set(err, kind, "%s:%zu: YAML syntax error: %s", path,
+		                     parser->problem_mark.line + 1,
+		                     parser->problem ? parser->problem : "unknown");
+	if (yaml_document_get_root_node(&next) != NULL)
+		rc = lethe_err_set(err, kind,
+		                   "%s:%zu: a second YAML document; the file must hold one (remove "
+		                   "the '---' line and what follows, or merge them)",
+		                   path, next.start_mark.line + 1);
+	yaml_document_delete(&next);
+	return rc;
+}
+
 lethe_rc
 ydoc_load(struct ydoc *d, const char *path, const char *text, lethe_rc kind, struct lethe_err *err)
 {
@@ -67,8 +91,8 @@ ydoc_load(struct ydoc *d, const char *path, const char *text, lethe_rc kind, str
 	} else {
 		data = slurp(path, &len, err);
 		if (data == NULL) {
-			/* A missing or unreadable file is a problem of the kind being read. */
-			if (err != NULL && err->rc == LETHE_E_IO)
+			/* A missing, unreadable or too large file is a problem of that kind. */
+			if (err != NULL && (err->rc == LETHE_E_IO || err->rc == LETHE_E_TOOBIG))
 				err->rc = kind;
 			return err ? err->rc : kind;
 		}
@@ -85,8 +109,11 @@ ydoc_load(struct ydoc *d, const char *path, const char *text, lethe_rc kind, str
 		goto out;
 	}
 	d->loaded = true;
-	if (yaml_document_get_root_node(&d->doc) == NULL)
+	if (yaml_document_get_root_node(&d->doc) == NULL) {
 		rc = lethe_err_set(err, kind, "%s:1: the file is empty", path);
+		goto out;
+	}
+	rc = only_document(&parser, path, kind, err);
 out:
 	yaml_parser_delete(&parser);
 	free(data);

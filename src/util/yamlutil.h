@@ -3,8 +3,9 @@
  * yamlutil.h - reading a YAML file as a node tree with line numbers.
  *
  * A thin layer over libyaml's document API so the data map and the
- * configuration loaders can say "file:line: what is wrong".  Only the first
- * document of a file is read.  Files are capped at YAML_MAX_FILE bytes.
+ * configuration loaders can say "file:line: what is wrong".  A file holds
+ * one document: a second one ("---") is an error, not ignored.  Files are
+ * capped at YAML_MAX_FILE bytes (over it: an error of the kind being read).
  */
 #ifndef LETHE_YAMLUTIL_H
 #define LETHE_YAMLUTIL_H

@@ -490,6 +490,41 @@ test_intake_pending_cap(void **state)
 	intake_free(in);
 }
 
+/*
+ * An answered request the store does not have yet is found by its code in
+ * the intake (a status page asks it: a full disk keeps codes' pages); once
+ * indexed, only the store has it.
+ */
+static void
+test_intake_find_code_while_pending(void **state)
+{
+	struct fx *f = *state;
+	struct intake *in = start(f);
+	char subject[HASH_TEXT_LEN + 1], code[META_CODE_LEN + 1];
+	struct intake_found found;
+	struct store_meta_req req;
+	struct store *st = NULL;
+	struct lethe_err err = {0};
+
+	intake_hold_index(in, true);
+	subject_of(77, subject);
+	assert_true(submit_one(in, "instagram", subject, T0 + 5, code));
+	memset(&found, 0, sizeof(found));
+	assert_true(intake_find_code(in, code, &found));
+	assert_string_equal(found.app, "instagram");
+	assert_int_equal(found.received_at, T0 + 5);
+	assert_false(intake_find_code(in, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", &found));
+	assert_null(intake_trouble(in)); /* held, not failing */
+	assert_int_equal(store_open(f->path, &st, &err), LETHE_OK);
+	assert_int_equal(store_meta_by_code(st, code, &req, &err), LETHE_E_NOTFOUND);
+	intake_hold_index(in, false);
+	intake_settle(in, 10000);
+	assert_false(intake_find_code(in, code, &found));
+	assert_int_equal(store_meta_by_code(st, code, &req, &err), LETHE_OK);
+	store_close(st);
+	intake_free(in);
+}
+
 /* True if log file @path holds only zero bytes. */
 static bool
 log_all_zero(const char *path)
@@ -673,6 +708,7 @@ main(void)
 	T0 = time_now() - 600;
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_intake_repeat_same_code, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_intake_find_code_while_pending, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_intake_repeat_many, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_intake_repeat_across_restart, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_intake_window, setup, teardown),

@@ -788,6 +788,30 @@ test_status_page_html_account_remains(void **state)
 }
 
 static void
+test_status_page_error_page(void **state)
+{
+	struct lethe_err err = {LETHE_OK, ""};
+	char *html;
+
+	(void)state;
+	html = status_page_error_html("Social <b>Coworker</b>", "privacy@example.com",
+	                              "Please try again later", "use <GET>", &err);
+	assert_non_null(html);
+	assert_contains(html, "<!DOCTYPE html>");
+	assert_contains(html, "<h1>Please try again later</h1>");
+	assert_contains(html, "<p>use &lt;GET&gt;</p>");
+	assert_contains(html, "Social &lt;b&gt;Coworker&lt;/b&gt;");
+	assert_contains(html, "mailto:privacy@example.com");
+	assert_lacks(html, "<b>");
+	assert_lacks(html, "{{");
+	free(html);
+	html = status_page_error_html(NULL, NULL, "Page not found", "no such page", &err);
+	assert_non_null(html);
+	assert_lacks(html, "mailto:");
+	free(html);
+}
+
+static void
 test_status_page_css_and_labels(void **state)
 {
 	(void)state;
@@ -821,6 +845,7 @@ main(void)
 	    cmocka_unit_test(test_status_page_html_custom_template),
 	    cmocka_unit_test(test_status_page_json_fields),
 	    cmocka_unit_test(test_status_page_not_found),
+	    cmocka_unit_test(test_status_page_error_page),
 	    cmocka_unit_test(test_status_page_css_and_labels),
 	    cmocka_unit_test(test_status_page_html_code_grouped),
 	    cmocka_unit_test(test_status_page_code_parse),

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_util.c - unit tests of src/util: durations, timestamps, the capped
- * buffer, keyed hashes and result codes.
+ * buffer, keyed hashes, result codes and rate-limited log lines.
  */
 #include "util/fmacros.h"
 
@@ -9,11 +9,13 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "util/buf.h"
 #include "util/hash.h"
+#include "util/log.h"
 #include "util/rc.h"
 #include "util/timeutil.h"
 
@@ -585,6 +587,72 @@ test_util_rc_err_set(void **state)
 	assert_int_equal(strlen(err.msg), LETHE_ERR_MAX - 1);
 }
 
+/* ---- log_warnx_limited --------------------------------------------------- */
+
+/* Run @n limited warnings through @l with stderr in a file; the file's text. */
+static char *
+limited_lines(struct log_limit *l, int n, int *lines)
+{
+	FILE *f = tmpfile();
+	int saved = dup(2);
+	static char text[8192];
+	size_t len;
+
+	assert_non_null(f);
+	fflush(stderr);
+	assert_true(dup2(fileno(f), 2) >= 0);
+	for (int i = 0; i < n; i++)
+		log_warnx_limited(l, "disk full, try %d", i);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	rewind(f);
+	len = fread(text, 1, sizeof(text) - 1, f);
+	text[len] = '\0';
+	fclose(f);
+	*lines = 0;
+	for (char *p = text; *p != '\0'; p++)
+		*lines += *p == '\n';
+	return text;
+}
+
+static void
+test_util_log_limited_burst_then_count(void **state)
+{
+	struct log_limit l;
+	int lines = 0;
+	char *text;
+
+	(void)state;
+	log_limit_init(&l, 3, 200.);
+	text = limited_lines(&l, 25, &lines);
+	/* Three lines of 25 in one window, and nothing about the others yet. */
+	assert_int_equal(lines, 3);
+	assert_non_null(strstr(text, "try 0"));
+	assert_non_null(strstr(text, "try 2"));
+	assert_null(strstr(text, "try 3"));
+	assert_null(strstr(text, "not logged"));
+	/* The next window's first line says how many were left out. */
+	usleep(250 * 1000);
+	text = limited_lines(&l, 1, &lines);
+	assert_int_equal(lines, 1);
+	assert_non_null(strstr(text, "try 0 (22 more like this not logged"));
+	pthread_mutex_destroy(&l.mu);
+}
+
+static void
+test_util_log_limited_static_initialiser(void **state)
+{
+	static struct log_limit l = LOG_LIMIT_INIT(2, 60000.);
+	int lines = 0;
+
+	(void)state;
+	(void)limited_lines(&l, 10, &lines);
+	assert_int_equal(lines, 2);
+	(void)limited_lines(&l, 10, &lines);
+	assert_int_equal(lines, 0);
+}
+
 int
 main(void)
 {
@@ -611,6 +679,8 @@ main(void)
 	    cmocka_unit_test(test_util_rc_str),
 	    cmocka_unit_test(test_util_rc_exit),
 	    cmocka_unit_test(test_util_rc_err_set),
+	    cmocka_unit_test(test_util_log_limited_burst_then_count),
+	    cmocka_unit_test(test_util_log_limited_static_initialiser),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
