@@ -6,7 +6,9 @@
  * an older file up to date inside one transaction.  The connection runs WAL
  * with synchronous=NORMAL: a process crash loses nothing committed; the
  * executor is written so that a lost last commit (power loss) only repeats
- * idempotent work.
+ * idempotent work.  secure_delete is on (and checked) on every connection:
+ * a wiped identity box or a forgotten row is overwritten with zeros in the
+ * file, whatever the SQLite build's default.
  */
 #include "util/fmacros.h"
 
@@ -217,6 +219,20 @@ on_busy(void *arg, int tries)
 	return 1;
 }
 
+/* PRAGMA secure_delete=ON on @db; false if the connection did not take it. */
+static bool
+secure_delete_on(sqlite3 *db)
+{
+	sqlite3_stmt *q = NULL;
+	bool on = false;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA secure_delete=ON", -1, &q, NULL) == SQLITE_OK &&
+	    sqlite3_step(q) == SQLITE_ROW)
+		on = sqlite3_column_int(q, 0) == 1;
+	sqlite3_finalize(q);
+	return on;
+}
+
 lethe_rc
 store_open(const char *path, struct store **out, struct lethe_err *err)
 {
@@ -249,6 +265,14 @@ store_open(const char *path, struct store **out, struct lethe_err *err)
 	                 "PRAGMA cache_size=-" STORE_CACHE_KIB_TEXT ";",
 	                 NULL, NULL, NULL) != SQLITE_OK) {
 		rc = sfail(st, err, "setup");
+		goto fail;
+	}
+	if (!secure_delete_on(st->db)) {
+		rc = lethe_err_set(
+		    err, LETHE_E_STATE,
+		    "state store %s: PRAGMA secure_delete=ON did not take (this "
+		    "SQLite build refuses it); wiped identities would stay in the file",
+		    path);
 		goto fail;
 	}
 	/*
