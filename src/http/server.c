@@ -556,7 +556,7 @@ status_page(struct server *s, struct request *r)
 	memset(&v, 0, sizeof(v));
 	v.code = req.code;
 	v.state = req.state;
-	v.received_at = req.received_at;
+	v.received_at = req.run_at > 0 ? req.run_at : req.received_at; /* the latest run */
 	v.completed_at = req.completed_at;
 	v.platform = platform_label(req.app);
 	v.no_data = req.no_data;

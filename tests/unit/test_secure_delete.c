@@ -301,7 +301,7 @@ store_wipe(const char *spath, bool plain)
 		            "UPDATE meta_requests SET state = 'completed', identity_box = x''");
 	} else {
 		assert_int_equal(store_open(spath, &st, &err), LETHE_OK);
-		assert_int_equal(store_meta_update(st, id, "completed", 0, true, 1001, &err),
+		assert_int_equal(store_meta_update(st, id, "completed", 0, true, 1001, 1, &err),
 		                 LETHE_OK);
 		store_close(st);
 	}
