@@ -166,7 +166,7 @@ cmd_disconnect(int argc, char **argv)
 	if (rc == LETHE_OK)
 		rc = cli_env_open(&env, config, &err);
 	if (rc == LETHE_OK)
-		rc = config_load_key(&env.cfg, &err);
+		rc = cli_load_key(&env.cfg, &err);
 	if (rc == LETHE_OK)
 		rc = config_load_outbox_key(&env.cfg, &err);
 	if (rc == LETHE_OK)

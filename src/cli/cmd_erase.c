@@ -112,7 +112,7 @@ cmd_erase(int argc, char **argv)
 	if (rc == LETHE_OK)
 		rc = cli_env_open(&env, o.config, &err);
 	if (rc == LETHE_OK)
-		rc = config_load_key(&env.cfg, &err);
+		rc = cli_load_key(&env.cfg, &err);
 	if (rc == LETHE_OK)
 		rc = time_test_clock_check(&err);
 	if (rc == LETHE_OK)

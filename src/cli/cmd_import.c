@@ -112,7 +112,7 @@ cmd_import(int argc, char **argv)
 	}
 	rc = cli_env_open(&env, config, &err);
 	if (rc == LETHE_OK)
-		rc = config_load_key(&env.cfg, &err);
+		rc = cli_load_key(&env.cfg, &err);
 	if (rc == LETHE_OK) {
 		app = config_meta_app(&env.cfg, appname);
 		if (app == NULL)

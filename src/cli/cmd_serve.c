@@ -111,7 +111,7 @@ cmd_serve(int argc, char **argv)
 
 	rc = cli_env_open(&env, config, &err);
 	if (rc == LETHE_OK)
-		rc = config_load_key(&env.cfg, &err);
+		rc = cli_load_key(&env.cfg, &err);
 	if (rc == LETHE_OK)
 		rc = time_test_clock_check(&err);
 	if (rc == LETHE_OK)

@@ -211,7 +211,7 @@ cmd_sweep(int argc, char **argv)
 		pthread_sigmask(SIG_BLOCK, &set, NULL);
 	rc = cli_env_open(&env, config, &err);
 	if (rc == LETHE_OK)
-		rc = config_load_key(&env.cfg, &err);
+		rc = cli_load_key(&env.cfg, &err);
 	if (rc == LETHE_OK)
 		rc = time_test_clock_check(&err);
 	if (rc == LETHE_OK && !sweep_wanted(env.dm)) {

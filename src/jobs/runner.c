@@ -242,6 +242,26 @@ out:
 	return rc;
 }
 
+/*
+ * Once per start: failed requests that still hold their sealed identity
+ * get another try (the right anonymize key, checked against its recorded
+ * fingerprint before any runner starts, or the app's configuration may be
+ * back).  One that fails again is marked failed again.
+ */
+static void
+retry_failed(struct store *st)
+{
+	struct lethe_err err = {0};
+	int64_t n = 0;
+
+	if (store_meta_retry_failed(st, &n, &err) != LETHE_OK)
+		log_warnx("runner: %s", err.msg);
+	else if (n > 0)
+		log_info(
+		    "runner: %lld failed requests still hold their identity; trying them again",
+		    (long long)n);
+}
+
 static void *
 runner_main(void *arg)
 {
@@ -251,6 +271,7 @@ runner_main(void *arg)
 	struct lethe_err err = {0};
 	int64_t after = 0; /* requests up to this id were tried in this round */
 	double slice_start = time_mono_ms();
+	bool retried = false; /* retry_failed() ran */
 
 	prctl(PR_SET_NAME, "lethe-runner", 0, 0, 0); /* name in top and perf */
 	/* Erasures may lag a flood of callbacks by seconds; answering Meta may not. */
@@ -272,6 +293,10 @@ runner_main(void *arg)
 			if (nap(r, RETRY_WAIT_S))
 				break;
 			continue;
+		}
+		if (!retried) {
+			retried = true;
+			retry_failed(st);
 		}
 		if (yield_to_intake(r, &slice_start))
 			break;
@@ -381,6 +406,8 @@ runner_drain(const struct lethe_config *cfg, const struct datamap *dm, int64_t *
 	if (db == NULL)
 		return err ? err->rc : LETHE_E_DB;
 	rc = store_open(cfg->state_db, &st, err);
+	if (rc == LETHE_OK)
+		retry_failed(st);
 	while (rc == LETHE_OK) {
 		struct store_meta_req req;
 		uint8_t *box = NULL;

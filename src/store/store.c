@@ -26,7 +26,7 @@
 #include "util/buf.h"
 #include "util/mem.h"
 
-#define SCHEMA_VERSION 7
+#define SCHEMA_VERSION 8
 
 #define STMT_CACHE 32
 
@@ -179,9 +179,22 @@ static const char schema_v7[] =
     "ALTER TABLE meta_requests ADD COLUMN job_run INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE meta_requests ADD COLUMN run_at INTEGER;";
 
+/*
+ * Version 8: the fingerprint of every key whose hashes or boxes the store
+ * holds (the outbox key's, until now in outbox_key, and the anonymize
+ * key's), so another key is refused instead of orphaning them.
+ */
+static const char schema_v8[] =
+    "CREATE TABLE IF NOT EXISTS key_fingerprints ("
+    "  name TEXT PRIMARY KEY,"      /* anonymize, outbox */
+    "  fingerprint TEXT NOT NULL);" /* keyed hash of a constant under the key */
+    "INSERT OR IGNORE INTO key_fingerprints (name, fingerprint) "
+    "  SELECT 'outbox', fingerprint FROM outbox_key;"
+    "DROP TABLE IF EXISTS outbox_key;";
+
 /* migrations[i] brings a store from version i to i + 1. */
 static const char *const migrations[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3, schema_v4,
-                                                       schema_v5, schema_v6, schema_v7};
+                                                       schema_v5, schema_v6, schema_v7, schema_v8};
 
 static lethe_rc
 sfail(struct store *st, struct lethe_err *err, const char *what)
@@ -968,6 +981,18 @@ store_meta_rerun(struct store *st, const char *code, int64_t run, const uint8_t 
 }
 
 lethe_rc
+store_meta_retry_failed(struct store *st, int64_t *n, struct lethe_err *err)
+{
+	lethe_rc rc = execf(st, err,
+	                    "UPDATE meta_requests SET state = 'received', completed_at = NULL "
+	                    "WHERE state = 'failed' AND length(identity_box) > 0",
+	                    "");
+
+	*n = rc == LETHE_OK ? sqlite3_changes(st->db) : 0;
+	return rc;
+}
+
+lethe_rc
 store_meta_steps(struct store *st, int64_t job, store_step_fn fn, void *arg, struct lethe_err *err)
 {
 	sqlite3_stmt *q = NULL;
@@ -1582,24 +1607,42 @@ store_outbox_counts(struct store *st, store_outbox_count_fn fn, void *arg, struc
 }
 
 lethe_rc
-store_outbox_key_check(struct store *st, const char *fingerprint, struct lethe_err *err)
+store_key_get(struct store *st, const char *name, char *out, size_t cap, bool *found,
+              struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	*found = false;
+	if (cap > 0)
+		out[0] = '\0';
+	rc = prepf(st, &q, err, "SELECT fingerprint FROM key_fingerprints WHERE name = ?1", "t",
+	           name);
+	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW) {
+		snprintf(out, cap, "%s", (const char *)sqlite3_column_text(q, 0));
+		*found = true;
+	}
+	unprep(st, q);
+	return rc;
+}
+
+lethe_rc
+store_key_check(struct store *st, const char *name, const char *fingerprint, struct lethe_err *err)
 {
 	sqlite3_stmt *q = NULL;
 	lethe_rc rc;
 
 	rc = execf(st, err,
-	           "INSERT INTO outbox_key (id, fingerprint) VALUES (1, ?1) ON CONFLICT (id) DO "
-	           "NOTHING",
-	           "t", fingerprint);
+	           "INSERT INTO key_fingerprints (name, fingerprint) VALUES (?1, ?2) "
+	           "ON CONFLICT (name) DO NOTHING",
+	           "tt", name, fingerprint);
 	if (rc == LETHE_OK)
-		rc = prepf(st, &q, err, "SELECT fingerprint FROM outbox_key WHERE id = 1", "");
+		rc = prepf(st, &q, err, "SELECT fingerprint FROM key_fingerprints WHERE name = ?1",
+		           "t", name);
 	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW &&
 	    strcmp((const char *)sqlite3_column_text(q, 0), fingerprint) != 0)
-		rc = lethe_err_set(
-		    err, LETHE_E_CONFIG,
-		    "the outbox key is not the one this state store's jobs are sealed "
-		    "with (check outbox.key_env / outbox.key_file: every lethe "
-		    "process of this state store needs the same key)");
+		rc = lethe_err_set(err, LETHE_E_CONFIG,
+		                   "the %s key is not the one this state store records", name);
 	unprep(st, q);
 	return rc;
 }

@@ -176,6 +176,14 @@ lethe_rc store_meta_update(struct store *st, int64_t id, const char *state, int6
  */
 lethe_rc store_meta_rerun(struct store *st, const char *code, int64_t run, const uint8_t *box,
                           size_t boxlen, int64_t now, bool *applied, struct lethe_err *err);
+/*
+ * Put every failed request that still holds its sealed identity back to
+ * 'received' (*@n of them): a request fails when its identity cannot be
+ * opened (the anonymize key was not the one it was sealed with, in a lethe
+ * before the key's fingerprint was checked) or its app is no longer
+ * configured; at a start both may have been put right.
+ */
+lethe_rc store_meta_retry_failed(struct store *st, int64_t *n, struct lethe_err *err);
 typedef void (*store_step_fn)(void *arg, const char *table, const char *action, int64_t done,
                               int64_t hold_until);
 /* Call @fn for each step of @job (table, action, rows done, latest hold end or 0). */
@@ -356,10 +364,17 @@ lethe_rc store_outbox_counts(struct store *st, store_outbox_count_fn fn, void *a
                              struct lethe_err *err);
 /* The earliest time (ms) a pending or running job becomes due, 0 if none. */
 /*
- * Record @fingerprint (a keyed hash of a constant under the outbox key) if
- * none is recorded yet; LETHE_E_CONFIG if another one is.
+ * The fingerprint (config_key_fingerprint()) recorded for key @name
+ * ("anonymize", "outbox") into @out (@cap bytes), *@found false if none is.
  */
-lethe_rc store_outbox_key_check(struct store *st, const char *fingerprint, struct lethe_err *err);
+lethe_rc store_key_get(struct store *st, const char *name, char *out, size_t cap, bool *found,
+                       struct lethe_err *err);
+/*
+ * Record @fingerprint for key @name if none is recorded yet; LETHE_E_CONFIG
+ * if another one is (the caller says what to restore).
+ */
+lethe_rc store_key_check(struct store *st, const char *name, const char *fingerprint,
+                         struct lethe_err *err);
 lethe_rc store_outbox_next_due(struct store *st, int64_t *next_ms, struct lethe_err *err);
 
 #endif /* LETHE_STORE_H */
