@@ -111,8 +111,6 @@ cmd_import(int argc, char **argv)
 		return 2;
 	}
 	rc = cli_env_open(&env, config, &err);
-	if (rc == LETHE_OK)
-		rc = cli_load_key(&env.cfg, &err);
 	if (rc == LETHE_OK) {
 		app = config_meta_app(&env.cfg, appname);
 		if (app == NULL)
@@ -124,6 +122,9 @@ cmd_import(int argc, char **argv)
 		if (f == NULL)
 			rc = lethe_err_set(&err, LETHE_E_USAGE, "cannot read %s", argv[optind]);
 	}
+	/* After the usage checks: it opens (and may create) the state store. */
+	if (rc == LETHE_OK)
+		rc = cli_load_key(&env.cfg, &err);
 	if (rc == LETHE_OK)
 		rc = store_open(env.cfg.state_db, &st, &err);
 	if (rc == LETHE_OK)
