@@ -541,7 +541,8 @@ status_page(struct server *s, struct request *r)
 		}
 		pthread_mutex_lock(&s->st_mu);
 		rc = store_meta_by_code(s->st, code, &req, &err);
-		if (rc == LETHE_OK && req.job > 0)
+		/* Counts of the latest run only (not of a run before a repeat). */
+		if (rc == LETHE_OK && req.job > 0 && req.job_run >= req.runs)
 			rc = store_meta_steps(s->st, req.job, on_step, acc, &err);
 		pthread_mutex_unlock(&s->st_mu);
 	}

@@ -11,8 +11,10 @@
  *    gives each new request a code, appends the group to the active log
  *    file in one pwrite (a header with the epoch and a BLAKE2b checksum,
  *    then one record per new request: receipt time, code, app, subject,
- *    sealed identity), fdatasyncs it, hands the new requests to the
- *    indexer and only then calls the completions;
+ *    sealed identity; or per rerun, a repeat of a request already in the
+ *    store: the same with REC_RERUN and the run number, see find_repeat()),
+ *    fdatasyncs it, hands the new requests to the indexer and only then
+ *    calls the completions;
  *  - the indexer moves durable requests into the state store, up to
  *    INDEX_BATCH in one transaction on a connection that does not sync on
  *    commit, then fsyncs the store's WAL; from then on the store has them

@@ -177,7 +177,8 @@ static const char schema_v6[] =
 static const char schema_v7[] =
     "ALTER TABLE meta_requests ADD COLUMN runs INTEGER NOT NULL DEFAULT 1;"
     "ALTER TABLE meta_requests ADD COLUMN job_run INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE meta_requests ADD COLUMN run_at INTEGER;";
+    "ALTER TABLE meta_requests ADD COLUMN run_at INTEGER;"
+    "UPDATE meta_requests SET job_run = 1 WHERE job_id IS NOT NULL;";
 
 /*
  * Version 8: the fingerprint of every key whose hashes or boxes the store

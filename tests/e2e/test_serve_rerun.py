@@ -173,3 +173,36 @@ def test_serve_import_repeat_erases_again(demo, tmp_path):
     rows = demo.state("SELECT state, no_data, runs, job_id FROM meta_requests")
     assert len(rows) == 1 and rows[0][:3] == ("completed", 0, 2) and rows[0][3], rows
     assert FB_SECRET not in out + err and uid not in out + err
+
+
+def test_serve_repeat_page_shows_the_waiting_run(demo, servers):
+    """While the rerun cannot write (the app database is locked), the page shows it:
+    the repeat's receipt time, not finished, and none of the first run's counts."""
+    uid = ig_id(4)
+    project = project_of(demo.db, "instagram", uid)
+    srv = servers(demo)
+    code = srv.deletion("instagram", sign_py(IG_SECRET, uid))["confirmation_code"]
+    first, _ = srv.wait_completed(code)
+    assert reported_counts(first)
+    time.sleep(1.1)
+    new = reconnect(demo.db, "instagram", uid, project)
+    con = sqlite3.connect(str(demo.db), timeout=10)
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        assert srv.deletion("instagram", sign_py(IG_SECRET, uid))["confirmation_code"] == code
+        deadline = time.monotonic() + 10 * TSCALE
+        while True:
+            st = srv.status_json(code)
+            if st["received_at"] != first["received_at"]:
+                break
+            assert time.monotonic() < deadline, st
+            time.sleep(0.02)
+        assert st["state"] in ("received", "running"), st
+        assert st["categories"] == [] and st["completed_at"] is None, st
+    finally:
+        con.rollback()
+        con.close()
+    second = wait_rerun(srv, code, first, timeout=20)
+    assert gone(demo.db, "instagram", uid, new)
+    assert reported_counts(second) == {"meta-sourced": 1, "messages": 3}, second
+    stop_ok(srv)
