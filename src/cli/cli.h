@@ -56,6 +56,16 @@ lethe_rc cli_check_target(const struct cli_opts *o, int nrest, char **rest, stru
 lethe_rc cli_env_open(struct cli_env *env, const char *config, struct lethe_err *err);
 void cli_env_close(struct cli_env *env);
 /*
+ * Load the anonymize key of @cfg and check it against the fingerprint the
+ * state store records (recording it if none is): a store that records one
+ * gets exactly that key back or the command stops with LETHE_E_CONFIG
+ * (exit 3) saying which file or variable to restore; a missing key file is
+ * then never replaced by a new one.  A store that records none (a new one)
+ * may create the key file as config_load_key() does.  Every command that
+ * opens the state store calls this instead of config_load_key().
+ */
+lethe_rc cli_load_key(struct lethe_config *cfg, struct lethe_err *err);
+/*
  * Report @err: "lethe: error: ..." on stderr, and with @json also
  * {"error": {"code", "message"}} on stdout.  Returns the exit status.
  */

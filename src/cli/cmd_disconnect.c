@@ -168,8 +168,6 @@ cmd_disconnect(int argc, char **argv)
 	if (rc == LETHE_OK)
 		rc = cli_env_open(&env, config, &err);
 	if (rc == LETHE_OK)
-		rc = config_load_key(&env.cfg, &err);
-	if (rc == LETHE_OK)
 		rc = config_load_outbox_key(&env.cfg, &err);
 	if (rc == LETHE_OK)
 		rc = platforms_check_secrets(env.cfg.platforms, &err);
@@ -178,6 +176,9 @@ cmd_disconnect(int argc, char **argv)
 		                   "%s: no table has 'connection:', so lethe does not know the "
 		                   "channel table",
 		                   env.dm->path);
+	/* After the usage checks: it opens (and may create) the state store. */
+	if (rc == LETHE_OK)
+		rc = cli_load_key(&env.cfg, &err);
 	if (rc == LETHE_OK)
 		rc = store_open(env.cfg.state_db, &st, &err);
 	if (rc == LETHE_OK)

@@ -114,11 +114,12 @@ cmd_erase(int argc, char **argv)
 	if (rc == LETHE_OK)
 		rc = cli_env_open(&env, o.config, &err);
 	if (rc == LETHE_OK)
-		rc = config_load_key(&env.cfg, &err);
-	if (rc == LETHE_OK)
 		rc = time_test_clock_check(&err);
 	if (rc == LETHE_OK)
 		rc = plan_build(env.dm, env.db, o.scope, o.ids, o.nids, true, &plan, &err);
+	/* After the usage checks: it opens (and may create) the state store. */
+	if (rc == LETHE_OK)
+		rc = cli_load_key(&env.cfg, &err);
 	if (rc == LETHE_OK)
 		rc = plan_check_one_person(env.dm, env.db, o.ids, o.nids, &err);
 	if (rc == LETHE_OK)

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,9 +33,10 @@ static const char usage[] =
     "Run the data deletion of app NAME (a key of meta.apps) for every id in\n"
     "FILE, as if Meta had called the data-deletion callback for each: one id\n"
     "per line, or Meta's CSV (the first all-digit field of each line is the\n"
-    "id; other lines, such as a header, are skipped).  Idempotent: ids already\n"
-    "requested within meta.repeat_window are not requested again.  Ids that\n"
-    "match nobody are recorded as such, and counted.  Prints a summary.\n"
+    "id; other lines, such as a header, are skipped).  An id already requested\n"
+    "within meta.repeat_window keeps its request and code, and its erasure runs\n"
+    "again (data may have come back since).  Ids that match nobody are\n"
+    "recorded as such, and counted.  Prints a summary.\n"
     "\n"
     "  -c, --config FILE   lethe.yaml\n"
     "  -a, --app NAME      the Meta app family the ids belong to\n"
@@ -212,8 +214,6 @@ cmd_import(int argc, char **argv)
 		return 2;
 	}
 	rc = cli_env_open(&env, config, &err);
-	if (rc == LETHE_OK)
-		rc = config_load_key(&env.cfg, &err);
 	if (rc == LETHE_OK) {
 		app = config_meta_app(&env.cfg, appname);
 		if (app == NULL)
@@ -235,6 +235,9 @@ cmd_import(int argc, char **argv)
 		out.public_url = env.cfg.public_url;
 		rc = out_open(&out, &err);
 	}
+	/* After the usage checks: it opens (and may create) the state store. */
+	if (rc == LETHE_OK)
+		rc = cli_load_key(&env.cfg, &err);
 	if (rc == LETHE_OK)
 		rc = store_open(env.cfg.state_db, &st, &err);
 	if (rc == LETHE_OK)
@@ -255,22 +258,28 @@ cmd_import(int argc, char **argv)
 		meta_subject(env.cfg.key, app->name, id, subject);
 		rc = seen_lookup(sn, st, app->name, subject, now - env.cfg.meta_repeat, &found,
 		                 &err);
-		if (rc == LETHE_OK) {
-			repeats++;
-			snprintf(code, sizeof(code), "%.*s", META_CODE_LEN, found.code);
-		} else if (rc == LETHE_E_NOTFOUND) {
+		if (rc == LETHE_OK || rc == LETHE_E_NOTFOUND) {
 			size_t boxlen = 0;
 			uint8_t *box = meta_box_seal(env.cfg.key, app->name, id, &boxlen);
 			int64_t rid = 0;
 			bool added = false;
 
-			meta_code_new(code, now);
-			rc = store_meta_insert_once(st, code, app->name, subject, box, boxlen, now,
-			                            &rid, &added, &err);
-			if (rc == LETHE_OK)
-				seen_add(sn, subject, rid);
+			if (rc == LETHE_OK) {
+				/* As a Meta repeat: the same request, run once more. */
+				snprintf(code, sizeof(code), "%.*s", META_CODE_LEN, found.code);
+				rc = store_meta_rerun(st, found.code, found.runs + 1, box, boxlen,
+				                      now, NULL, &err);
+				repeats++;
+			} else {
+				meta_code_new(code, now);
+				rc = store_meta_insert_once(st, code, app->name, subject, box,
+				                            boxlen, now, &rid, &added, &err);
+				if (rc == LETHE_OK)
+					seen_add(sn, subject, rid);
+				created++;
+			}
+			sodium_memzero(box, boxlen);
 			free(box);
-			created++;
 		}
 		if (rc == LETHE_OK)
 			out_add(&out, id, code);

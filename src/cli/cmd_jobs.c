@@ -168,6 +168,8 @@ cmd_jobs(int argc, char **argv)
 		cfg_loaded = true;
 	}
 	if (rc == LETHE_OK)
+		rc = cli_load_key(&cfg, &err);
+	if (rc == LETHE_OK)
 		rc = store_open(cfg.state_db, &st, &err);
 	if (rc == LETHE_OK && !acc.json)
 		printf("%-6s %-6s %-12s %-10s %-20s %-22s %-3s %-20s %s\n", "JOB", "DISC", "KIND",

@@ -150,7 +150,7 @@ cmd_serve(int argc, char **argv)
 	if (rc == LETHE_OK)
 		rc = set_public_url(&env.cfg, listen, public_url, &err);
 	if (rc == LETHE_OK)
-		rc = config_load_key(&env.cfg, &err);
+		rc = cli_load_key(&env.cfg, &err);
 	if (rc == LETHE_OK)
 		rc = time_test_clock_check(&err);
 	if (rc == LETHE_OK)

@@ -224,8 +224,6 @@ cmd_sweep(int argc, char **argv)
 		pthread_sigmask(SIG_BLOCK, &set, NULL);
 	rc = cli_env_open(&env, config, &err);
 	if (rc == LETHE_OK)
-		rc = config_load_key(&env.cfg, &err);
-	if (rc == LETHE_OK)
 		rc = time_test_clock_check(&err);
 	if (rc == LETHE_OK && !sweep_wanted(env.dm)) {
 		printf("lethe: no table of the data map has a ttl or retain; nothing to sweep\n");
@@ -233,6 +231,9 @@ cmd_sweep(int argc, char **argv)
 	}
 	if (rc == LETHE_OK)
 		rc = sweep_check_config(env.dm, env.cfg.media_root, &err);
+	/* After the usage checks: it opens (and may create) the state store. */
+	if (rc == LETHE_OK)
+		rc = cli_load_key(&env.cfg, &err);
 	if (rc == LETHE_OK && (once || dry)) {
 		sweep_check_indexes(env.dm, env.db);
 		rc = sweep_once(&env, dry, json, &unremoved, &err);

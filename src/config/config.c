@@ -557,12 +557,13 @@ config_free(struct lethe_config *cfg)
 
 /*
  * A 32-byte key from environment variable @env if set, else from @file (64
- * hex digits), creating the file with a random key (mode 0600) if missing.
- * @what names the key in messages.
+ * hex digits), creating the file with a random key (mode 0600) if missing
+ * and @create (else LETHE_E_NOTFOUND, nothing written).  @what names the
+ * key in messages.
  */
 static lethe_rc
 load_hex_key(const char *env_name, const char *file, const char *what, const char *path,
-             uint8_t key[HASH_KEY_LEN], struct lethe_err *err)
+             bool create, uint8_t key[HASH_KEY_LEN], struct lethe_err *err)
 {
 	const char *env = getenv(env_name);
 	char hex[2 * HASH_KEY_LEN + 2];
@@ -582,6 +583,9 @@ load_hex_key(const char *env_name, const char *file, const char *what, const cha
 		return lethe_err_set(err, LETHE_E_CONFIG, "no %s key: set %s or %s.key_file in %s",
 		                     what, env_name, what, path);
 	f = fopen(file, "r");
+	if (f == NULL && errno == ENOENT && !create)
+		return lethe_err_set(err, LETHE_E_NOTFOUND, "%s is not set and %s does not exist",
+		                     env_name, file);
 	if (f == NULL && errno == ENOENT) {
 		uint8_t fresh[HASH_KEY_LEN];
 
@@ -619,15 +623,32 @@ load_hex_key(const char *env_name, const char *file, const char *what, const cha
 }
 
 lethe_rc
-config_load_key(struct lethe_config *cfg, struct lethe_err *err)
+config_load_key_opt(struct lethe_config *cfg, bool create, struct lethe_err *err)
 {
 	lethe_rc rc;
 
 	if (cfg->key_loaded)
 		return LETHE_OK;
-	rc = load_hex_key(cfg->key_env, cfg->key_file, "anonymize", cfg->path, cfg->key, err);
+	rc = load_hex_key(cfg->key_env, cfg->key_file, "anonymize", cfg->path, create, cfg->key,
+	                  err);
 	cfg->key_loaded = rc == LETHE_OK;
 	return rc;
+}
+
+lethe_rc
+config_load_key(struct lethe_config *cfg, struct lethe_err *err)
+{
+	return config_load_key_opt(cfg, true, err);
+}
+
+void
+config_key_fingerprint(const uint8_t key[HASH_KEY_LEN], const char *name,
+                       char out[HASH_TEXT_LEN + 1])
+{
+	char constant[64];
+	int n = snprintf(constant, sizeof(constant), "lethe-%s-key-fingerprint-v1", name);
+
+	hash_keyed(key, constant, (size_t)n, out);
 }
 
 lethe_rc
@@ -638,7 +659,7 @@ config_load_outbox_key(struct lethe_config *cfg, struct lethe_err *err)
 
 	if (o->key_loaded)
 		return LETHE_OK;
-	rc = load_hex_key(o->key_env, o->key_file, "outbox", cfg->path, o->key, err);
+	rc = load_hex_key(o->key_env, o->key_file, "outbox", cfg->path, true, o->key, err);
 	o->key_loaded = rc == LETHE_OK;
 	return rc;
 }

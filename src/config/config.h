@@ -92,6 +92,20 @@ void config_free(struct lethe_config *cfg);
  */
 lethe_rc config_load_key(struct lethe_config *cfg, struct lethe_err *err);
 /*
+ * As config_load_key(), but with @create false a missing key file is
+ * LETHE_E_NOTFOUND and nothing is written (cli_load_key(): the state store
+ * records the fingerprint of the key it was used with).
+ */
+lethe_rc config_load_key_opt(struct lethe_config *cfg, bool create, struct lethe_err *err);
+/*
+ * The fingerprint of @key, named @name ("anonymize", "outbox"): the keyed
+ * hash under it of "lethe-NAME-key-fingerprint-v1".  It tells keys apart
+ * and reveals nothing of them; the state store records it
+ * (store_key_check()).
+ */
+void config_key_fingerprint(const uint8_t key[HASH_KEY_LEN], const char *name,
+                            char out[HASH_TEXT_LEN + 1]);
+/*
  * Read every Meta app's secret from its environment variable or file, and
  * check that every secret the platforms: section configures can be read.
  * LETHE_E_CONFIG names the app or platform and the variable (never the secret).

@@ -8,7 +8,9 @@
  * runs with synchronous=NORMAL: in WAL mode a commit then costs no fsync and
  * the WAL is synced at checkpoints.  Automatic checkpoints are off for this
  * connection so none lands inside a timed transaction: the executor calls
- * maintain() between batches instead.
+ * maintain() between batches instead.  secure_delete is on (and checked), so
+ * the bytes of an erased row are overwritten with zeros in the file instead
+ * of lingering in free space, whatever the SQLite build's default.
  */
 #include "util/fmacros.h"
 
@@ -64,6 +66,25 @@ sq_fail(sqlite3 *h, struct lethe_err *err, const char *what)
 	return lethe_err_set(err, rc, "%s: %s", what, sqlite3_errmsg(h));
 }
 
+/*
+ * Turn secure_delete on for connection @h and check that it took: SQLite's
+ * upstream default is off (Debian's build turns it on), and a build may
+ * cap it (SQLITE_SECURE_DELETE off, or "fast" only).  Returns false if the
+ * connection did not take it.
+ */
+static bool
+sq_secure_delete(sqlite3 *h)
+{
+	sqlite3_stmt *st = NULL;
+	bool on = false;
+
+	if (sqlite3_prepare_v2(h, "PRAGMA secure_delete=ON", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		on = sqlite3_column_int(st, 0) == 1;
+	sqlite3_finalize(st);
+	return on;
+}
+
 static lethe_rc
 sq_open(struct appdb *db, const char *target, struct lethe_err *err)
 {
@@ -89,6 +110,15 @@ sq_open(struct appdb *db, const char *target, struct lethe_err *err)
 	if (rc != SQLITE_OK) {
 		lethe_err_set(err, LETHE_E_DB, "cannot use app database %s: %s", target,
 		              sqlite3_errmsg(h));
+		sqlite3_close(h);
+		return LETHE_E_DB;
+	}
+	/* Erased values must not stay readable in the file's free space. */
+	if (!sq_secure_delete(h)) {
+		lethe_err_set(err, LETHE_E_DB,
+		              "app database %s: PRAGMA secure_delete=ON did not take (this SQLite "
+		              "build refuses it); erased values would stay in the file",
+		              target);
 		sqlite3_close(h);
 		return LETHE_E_DB;
 	}

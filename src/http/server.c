@@ -658,7 +658,8 @@ status_page(struct server *s, struct request *r)
 		}
 		pthread_mutex_lock(&s->st_mu);
 		rc = store_meta_by_code(s->st, code, &req, &err);
-		if (rc == LETHE_OK && req.job > 0)
+		/* Counts of the latest run only (not of a run before a repeat). */
+		if (rc == LETHE_OK && req.job > 0 && req.job_run >= req.runs)
 			rc = store_meta_steps(s->st, req.job, on_step, acc, &err);
 		pthread_mutex_unlock(&s->st_mu);
 		if (rc == LETHE_E_NOTFOUND && pending_request(s, code, &req)) {
@@ -677,7 +678,7 @@ status_page(struct server *s, struct request *r)
 	memset(&v, 0, sizeof(v));
 	v.code = req.code;
 	v.state = req.state;
-	v.received_at = req.received_at;
+	v.received_at = req.run_at > 0 ? req.run_at : req.received_at; /* the latest run */
 	v.completed_at = req.completed_at;
 	v.platform = platform_label(req.app);
 	v.no_data = req.no_data;

@@ -152,11 +152,17 @@ outbox_open(const uint8_t key[HASH_KEY_LEN], const char *kind, const uint8_t *bo
 lethe_rc
 outbox_key_check(const struct lethe_config *cfg, struct store *st, struct lethe_err *err)
 {
-	static const char constant[] = "lethe-outbox-key-fingerprint-v1";
 	char fp[HASH_TEXT_LEN + 1];
+	lethe_rc rc;
 
-	hash_keyed(cfg->outbox.key, constant, sizeof(constant) - 1, fp);
-	return store_outbox_key_check(st, fp, err);
+	config_key_fingerprint(cfg->outbox.key, "outbox", fp);
+	rc = store_key_check(st, "outbox", fp, err);
+	if (rc == LETHE_E_CONFIG)
+		lethe_err_set(err, rc,
+		              "the outbox key is not the one this state store's jobs are sealed "
+		              "with (check outbox.key_env / outbox.key_file: every lethe "
+		              "process of this state store needs the same key)");
+	return rc;
 }
 
 int64_t

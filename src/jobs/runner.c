@@ -120,6 +120,7 @@ yield_to_intake(struct runner *r, double *slice_start)
 struct job_note {
 	struct store *st;                 /* the runner's store */
 	const struct store_meta_req *req; /* the request */
+	int64_t run;                      /* the run being done */
 };
 
 static void
@@ -128,7 +129,7 @@ note_job(void *arg, int64_t job)
 	struct job_note *n = arg;
 
 	/* The status page shows progress from now on, and a crash cannot lose the job. */
-	store_meta_update(n->st, n->req->id, "running", job, false, 0, NULL);
+	store_meta_update(n->st, n->req->id, "running", job, false, 0, n->run, NULL);
 }
 
 /*
@@ -142,7 +143,18 @@ run_request(struct runner *r, struct appdb *db, struct store *st, const struct s
 	const struct meta_app *app = config_meta_app(r->cfg, req->app);
 	char user_id[256];
 	struct plan_id id;
-	struct job_note note = {.st = st, .req = req};
+	/*
+	 * The run this pass does: a running request resumes the run its job
+	 * belongs to (a repeat received since asked for one more, which
+	 * store_meta_update() starts once this one is recorded); otherwise the
+	 * latest run asked for.
+	 */
+	int64_t run =
+	    strcmp(req->state, "running") == 0 && req->job_run > 0 ? req->job_run : req->runs;
+	int64_t since = req->run_at > 0 ? req->run_at : req->received_at;
+	/* The request's job belongs to an earlier, finished run. */
+	bool earlier = req->job != 0 && req->job_run < run;
+	struct job_note note = {.st = st, .req = req, .run = run};
 	struct plan *plan = NULL;
 	struct erase_opts eo;
 	struct erase_result res;
@@ -157,7 +169,7 @@ run_request(struct runner *r, struct appdb *db, struct store *st, const struct s
 		log_warnx("request %lld: app '%s' is no longer configured or its identity cannot "
 		          "be opened; marking it failed",
 		          (long long)req->id, req->app);
-		return store_meta_update(st, req->id, "failed", 0, false, time_now(), &err);
+		return store_meta_update(st, req->id, "failed", 0, false, time_now(), run, &err);
 	}
 	id.kind = app->identity;
 	id.value = user_id;
@@ -167,13 +179,37 @@ run_request(struct runner *r, struct appdb *db, struct store *st, const struct s
 		total += plan->steps[i].rows > 0 ? plan->steps[i].rows : 0;
 	if (rc == LETHE_OK && total == 0 && req->job == 0) {
 		/* The id matches nobody: nothing to erase; the page says so. */
-		rc = store_meta_update(st, req->id, "completed", 0, true, time_now(), &err);
+		rc = store_meta_update(st, req->id, "completed", 0, true, time_now(), run, &err);
 		if (rc == LETHE_OK && r->done != NULL)
-			r->done((double)(time_now() - req->received_at), "completed");
+			r->done((double)(time_now() - since), "completed");
+		goto out;
+	}
+	if (rc == LETHE_OK && total == 0 && earlier) {
+		/*
+		 * A rerun with nothing left to erase: the page keeps showing what
+		 * the earlier run erased (and kept), not "no data found".
+		 */
+		struct store_job job;
+		const char *state = "completed";
+		int64_t keep = req->job;
+
+		memset(&job, 0, sizeof(job));
+		rc = store_job_get(st, req->job, &job, &err);
+		if (rc == LETHE_OK && strcmp(job.state, "completed_with_retention") == 0)
+			state = "completed_with_retention";
+		if (rc == LETHE_E_NOTFOUND)
+			keep = 0; /* (the job is gone: nothing to show) */
+		if (rc == LETHE_OK || rc == LETHE_E_NOTFOUND)
+			rc = store_meta_update(st, req->id, state, keep, false, time_now(), run,
+			                       &err);
+		store_job_clear(&job);
+		if (rc == LETHE_OK && r->done != NULL)
+			r->done((double)(time_now() - since), "completed");
 		goto out;
 	}
 	if (rc == LETHE_OK)
-		rc = store_meta_update(st, req->id, "running", req->job, false, 0, &err);
+		rc = store_meta_update(st, req->id, "running", earlier ? 0 : req->job, false, 0,
+		                       run, &err);
 	if (rc == LETHE_OK) {
 		memset(&eo, 0, sizeof(eo));
 		eo.batch_rows = r->cfg->batch_rows;
@@ -187,9 +223,10 @@ run_request(struct runner *r, struct appdb *db, struct store *st, const struct s
 		rc = erase_run(plan, &id, 1, db, st, &eo, &res, &err);
 	}
 	if (rc == LETHE_OK) {
-		rc = store_meta_update(st, req->id, res.state, res.job, false, time_now(), &err);
+		rc = store_meta_update(st, req->id, res.state, res.job, false, time_now(), run,
+		                       &err);
 		if (rc == LETHE_OK && r->done != NULL)
-			r->done((double)(time_now() - req->received_at), res.state);
+			r->done((double)(time_now() - since), res.state);
 		log_info("request %lld: %s (job %lld, %.0f ms)", (long long)req->id, res.state,
 		         (long long)res.job, res.elapsed_ms);
 	} else if (rc == LETHE_E_BUSY) {
@@ -207,6 +244,26 @@ out:
 	return rc;
 }
 
+/*
+ * Once per start: failed requests that still hold their sealed identity
+ * get another try (the right anonymize key, checked against its recorded
+ * fingerprint before any runner starts, or the app's configuration may be
+ * back).  One that fails again is marked failed again.
+ */
+static void
+retry_failed(struct store *st)
+{
+	struct lethe_err err = {0};
+	int64_t n = 0;
+
+	if (store_meta_retry_failed(st, &n, &err) != LETHE_OK)
+		log_warnx("runner: %s", err.msg);
+	else if (n > 0)
+		log_info(
+		    "runner: %lld failed requests still hold their identity; trying them again",
+		    (long long)n);
+}
+
 static void *
 runner_main(void *arg)
 {
@@ -216,6 +273,7 @@ runner_main(void *arg)
 	struct lethe_err err = {0};
 	int64_t after = 0; /* requests up to this id were tried in this round */
 	double slice_start = time_mono_ms();
+	bool retried = false; /* retry_failed() ran */
 
 	prctl(PR_SET_NAME, "lethe-runner", 0, 0, 0); /* name in top and perf */
 	/* Erasures may lag a flood of callbacks by seconds; answering Meta may not. */
@@ -239,6 +297,10 @@ runner_main(void *arg)
 			if (nap(r, RETRY_WAIT_S))
 				break;
 			continue;
+		}
+		if (!retried) {
+			retried = true;
+			retry_failed(st);
 		}
 		if (yield_to_intake(r, &slice_start))
 			break;
@@ -348,6 +410,8 @@ runner_drain(const struct lethe_config *cfg, const struct datamap *dm, int64_t *
 	if (db == NULL)
 		return err ? err->rc : LETHE_E_DB;
 	rc = store_open(cfg->state_db, &st, err);
+	if (rc == LETHE_OK)
+		retry_failed(st);
 	while (rc == LETHE_OK) {
 		struct store_meta_req req;
 		uint8_t *box = NULL;

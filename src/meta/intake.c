@@ -11,8 +11,10 @@
  *    gives each new request a code, appends the group to the active log
  *    file in one pwrite (a header with the epoch and a BLAKE2b checksum,
  *    then one record per new request: receipt time, code, app, subject,
- *    sealed identity), fdatasyncs it, hands the new requests to the
- *    indexer and only then calls the completions;
+ *    sealed identity; or per rerun, a repeat of a request already in the
+ *    store: the same with REC_RERUN and the run number, see find_repeat()),
+ *    fdatasyncs it, hands the new requests to the indexer and only then
+ *    calls the completions;
  *  - the indexer moves durable requests into the state store, up to
  *    INDEX_BATCH in one transaction on a connection that does not sync on
  *    commit, then fsyncs the store's WAL; from then on the store has them
@@ -82,7 +84,9 @@
 #define LOG_SUM 16               /* BLAKE2b checksum bytes */
 #define LOG_MAX_GROUP (64u << 20)
 #define LOG_APP_MAX 255
-#define LOG_BOX_MAX 65535
+#define REC_RERUN 0x8000u /* in a record's box length: a rerun, its run number first */
+#define REC_RUN 4         /* bytes of that run number */
+#define LOG_BOX_MAX (0x7fff - REC_RUN)
 /* Fixed part of a record: time, app length, box length, code, subject. */
 #define REC_FIXED (8 + 1 + 2 + META_CODE_LEN + HASH_TEXT_LEN)
 
@@ -94,6 +98,7 @@ struct pend {
 	int file;                        /* log file it is in (0 or 1) */
 	int64_t now;                     /* receipt time */
 	int64_t id;                      /* its store id, once indexed */
+	uint32_t run;                    /* 0: a new request; else a rerun asking for this run */
 	const char *app;                 /* app family (the configuration's string) */
 	char subject[HASH_TEXT_LEN + 1]; /* keyed hash of (app, user id) */
 	char code[META_CODE_LEN + 1];    /* its confirmation code */
@@ -265,18 +270,21 @@ static size_t
 rec_put(struct intake *in, size_t used, const struct pend *p)
 {
 	size_t na = strlen(p->app);
+	size_t nr = p->run > 0 ? REC_RUN : 0;
 	uint8_t *b;
 
-	buf_reserve(in, used, REC_FIXED + na + p->boxlen);
+	buf_reserve(in, used, REC_FIXED + na + nr + p->boxlen);
 	b = in->buf + used;
 	put_le(b, (uint64_t)p->now, 8);
 	b[8] = (uint8_t)na;
-	put_le(b + 9, p->boxlen, 2);
+	put_le(b + 9, (nr + p->boxlen) | (p->run > 0 ? REC_RERUN : 0), 2);
 	memcpy(b + 11, p->code, META_CODE_LEN);
 	memcpy(b + 11 + META_CODE_LEN, p->subject, HASH_TEXT_LEN);
 	memcpy(b + REC_FIXED, p->app, na);
-	memcpy(b + REC_FIXED + na, p->box, p->boxlen);
-	return used + REC_FIXED + na + p->boxlen;
+	if (nr > 0)
+		put_le(b + REC_FIXED + na, p->run, REC_RUN);
+	memcpy(b + REC_FIXED + na + nr, p->box, p->boxlen);
+	return used + REC_FIXED + na + nr + p->boxlen;
 }
 
 /* The checksum of a group: its header's first 16 bytes, then the payload. */
@@ -413,22 +421,32 @@ static struct log_limit full_log = LOG_LIMIT_INIT(1, 10000.);
 static struct log_limit index_log = LOG_LIMIT_INIT(1, 10000.);
 static struct log_limit ckpt_log = LOG_LIMIT_INIT(1, 60000.);
 
-/* A request of the window that @r repeats: its code into r->code.  Under smu. */
+/*
+ * A request of the window that @r repeats: its code into r->code, and into
+ * *@run 0 if it is still in the log (not run yet: this is the same run), or
+ * the next run's number if it is in the store (it may have run, or be
+ * running: the repeat asks for one more run, see store_meta_rerun()).
+ * LETHE_E_NOTFOUND if none.  Under smu.
+ */
 static lethe_rc
-find_repeat(struct intake *in, struct intake_req *r, uint32_t fp, struct lethe_err *err)
+find_repeat(struct intake *in, struct intake_req *r, uint32_t fp, uint32_t *run,
+            struct lethe_err *err)
 {
 	int64_t since = r->now - in->repeat_window;
 	const struct pend *p = pmap_find(in, r->app, r->subject, fp, since);
 	struct store_meta_req found;
 	lethe_rc rc;
 
+	*run = 0;
 	if (p != NULL) {
 		memcpy(r->code, p->code, sizeof(r->code));
 		return LETHE_OK;
 	}
 	rc = seen_lookup(in->seen, in->st, r->app, r->subject, since, &found, err);
-	if (rc == LETHE_OK)
+	if (rc == LETHE_OK) {
 		snprintf(r->code, sizeof(r->code), "%.*s", META_CODE_LEN, found.code);
+		*run = (uint32_t)found.runs + 1;
+	}
 	return rc;
 }
 
@@ -475,7 +493,7 @@ write_group(struct intake *in, struct intake_req *group, struct pend **pends, si
 	buf_reserve(in, 0, LOG_HDR);
 	pthread_mutex_lock(&in->smu);
 	for (r = group; r != NULL; r = r->next) {
-		uint32_t fp = seen_fingerprint(r->subject);
+		uint32_t fp = seen_fingerprint(r->subject), run = 0;
 		struct pend *p;
 		lethe_rc rc;
 
@@ -485,23 +503,31 @@ write_group(struct intake *in, struct intake_req *group, struct pend **pends, si
 			r->rc = LETHE_E_INVALID;
 			continue;
 		}
-		rc = find_repeat(in, r, fp, &err);
-		if (rc == LETHE_OK || rc != LETHE_E_NOTFOUND) {
-			if (rc != LETHE_OK)
-				log_warnx_limited(&lookup_log, "intake: repeat lookup failed: %s",
-				                  err.msg);
+		rc = find_repeat(in, r, fp, &run, &err);
+		if (rc != LETHE_OK && rc != LETHE_E_NOTFOUND)
+			log_warnx_limited(&lookup_log, "intake: repeat lookup failed: %s", err.msg);
+		if ((rc == LETHE_OK && run == 0) || (rc != LETHE_OK && rc != LETHE_E_NOTFOUND)) {
 			r->rc = rc;
 			continue;
 		}
+		/*
+		 * New, or a repeat of a request in the store (rare: Meta repeats
+		 * only when the person asks again): a rerun record with the
+		 * repeat's identity, as durable as a new request before the answer.
+		 */
 		p = xmalloc(sizeof(*p) + r->boxlen);
 		p->next = NULL;
 		p->fp = fp;
 		p->file = in->active;
 		p->now = r->now;
 		p->id = 0;
+		p->run = run;
 		p->app = r->app;
 		memcpy(p->subject, r->subject, sizeof(p->subject));
-		meta_code_new(p->code, r->now);
+		if (run > 0)
+			memcpy(p->code, r->code, sizeof(p->code));
+		else
+			meta_code_new(p->code, r->now);
 		p->boxlen = r->boxlen;
 		memcpy(p->box, r->box, r->boxlen);
 		pmap_add(in, p);
@@ -510,7 +536,7 @@ write_group(struct intake *in, struct intake_req *group, struct pend **pends, si
 		*tailp = p;
 		tailp = &p->next;
 		memcpy(r->code, p->code, sizeof(r->code));
-		r->created = true;
+		r->created = run == 0;
 		r->rc = LETHE_OK;
 	}
 	pthread_mutex_unlock(&in->smu);
@@ -840,12 +866,19 @@ index_batch(struct intake *in, struct pend *batch, bool *fatal, struct lethe_err
 {
 	lethe_rc rc = store_begin(in->ix, err);
 
-	/* By code, once: a batch retried after its commit finds its rows (and ids). */
+	/*
+	 * By code, once: a batch retried after its commit finds its rows (and
+	 * ids); a rerun by its run number, once.
+	 */
 	for (struct pend *p = batch; rc == LETHE_OK && p != NULL; p = p->next) {
 		bool added;
 
-		rc = store_meta_insert_once(in->ix, p->code, p->app, p->subject, p->box, p->boxlen,
-		                            p->now, &p->id, &added, err);
+		if (p->run > 0)
+			rc = store_meta_rerun(in->ix, p->code, p->run, p->box, p->boxlen, p->now,
+			                      NULL, err);
+		else
+			rc = store_meta_insert_once(in->ix, p->code, p->app, p->subject, p->box,
+			                            p->boxlen, p->now, &p->id, &added, err);
 	}
 	if (rc == LETHE_OK)
 		rc = store_commit(in->ix, err);
@@ -948,7 +981,8 @@ indexer(void *arg)
 		pthread_mutex_lock(&in->smu);
 		for (p = batch; p != NULL; p = p->next) {
 			pmap_remove(in, p);
-			seen_add(in->seen, p->subject, p->id);
+			if (p->run == 0) /* a rerun's request is in the map already */
+				seen_add(in->seen, p->subject, p->id);
 		}
 		pthread_mutex_unlock(&in->smu);
 		pthread_mutex_lock(&in->mu);
@@ -1051,15 +1085,18 @@ replay_group(struct intake *in, const char *path, uint64_t at, const uint8_t *g,
 	for (uint32_t k = 0; rc == LETHE_OK && k < nrec; k++) {
 		const uint8_t *rec = g + pos;
 		int64_t id = 0;
-		bool added = false;
-		size_t na, nb;
+		bool added = false, rerun;
+		size_t na, nb, nr;
 		char code[META_CODE_LEN + 1], subject[HASH_TEXT_LEN + 1], app[LOG_APP_MAX + 1];
 
 		if (len - pos < REC_FIXED)
 			goto bad;
 		na = rec[8];
 		nb = get_le(rec + 9, 2);
-		if (len - pos - REC_FIXED < na + nb || na == 0)
+		rerun = (nb & REC_RERUN) != 0;
+		nb &= ~(size_t)REC_RERUN;
+		nr = rerun ? REC_RUN : 0;
+		if (len - pos - REC_FIXED < na + nb || na == 0 || nb < nr)
 			goto bad;
 		memcpy(code, rec + 11, META_CODE_LEN);
 		code[META_CODE_LEN] = '\0';
@@ -1070,8 +1107,15 @@ replay_group(struct intake *in, const char *path, uint64_t at, const uint8_t *g,
 		if (!meta_code_ok(code) || !printable((const uint8_t *)subject, HASH_TEXT_LEN) ||
 		    !printable((const uint8_t *)app, na))
 			goto bad;
-		rc = store_meta_insert_once(in->ix, code, app, subject, rec + REC_FIXED + na, nb,
-		                            (int64_t)get_le(rec, 8), &id, &added, err);
+		if (rerun)
+			rc = store_meta_rerun(in->ix, code,
+			                      (int64_t)get_le(rec + REC_FIXED + na, REC_RUN),
+			                      rec + REC_FIXED + na + nr, nb - nr,
+			                      (int64_t)get_le(rec, 8), &added, err);
+		else
+			rc =
+			    store_meta_insert_once(in->ix, code, app, subject, rec + REC_FIXED + na,
+			                           nb, (int64_t)get_le(rec, 8), &id, &added, err);
 		*count += added;
 		pos += REC_FIXED + na + nb;
 	}

@@ -6,7 +6,9 @@
  * an older file up to date inside one transaction.  The connection runs WAL
  * with synchronous=NORMAL: a process crash loses nothing committed; the
  * executor is written so that a lost last commit (power loss) only repeats
- * idempotent work.
+ * idempotent work.  secure_delete is on (and checked) on every connection:
+ * a wiped identity box or a forgotten row is overwritten with zeros in the
+ * file, whatever the SQLite build's default.
  */
 #include "util/fmacros.h"
 
@@ -25,7 +27,7 @@
 #include "util/buf.h"
 #include "util/mem.h"
 
-#define SCHEMA_VERSION 6
+#define SCHEMA_VERSION 8
 
 #define STMT_CACHE 32
 
@@ -165,9 +167,36 @@ static const char schema_v6[] =
     "DROP INDEX IF EXISTS meta_requests_subject;"
     "CREATE INDEX IF NOT EXISTS meta_requests_received ON meta_requests(received_at);";
 
+/*
+ * Version 7: a Meta request may be run more than once.  A repeat of a
+ * request already in the store asks for one more run (store_meta_rerun):
+ * runs counts the runs asked for, job_run is the run job_id belongs to (0:
+ * none started), run_at the receipt time of the latest repeat (NULL: none;
+ * received_at stays the first request's, which the repeat window counts
+ * from).
+ */
+static const char schema_v7[] =
+    "ALTER TABLE meta_requests ADD COLUMN runs INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE meta_requests ADD COLUMN job_run INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE meta_requests ADD COLUMN run_at INTEGER;"
+    "UPDATE meta_requests SET job_run = 1 WHERE job_id IS NOT NULL;";
+
+/*
+ * Version 8: the fingerprint of every key whose hashes or boxes the store
+ * holds (the outbox key's, until now in outbox_key, and the anonymize
+ * key's), so another key is refused instead of orphaning them.
+ */
+static const char schema_v8[] =
+    "CREATE TABLE IF NOT EXISTS key_fingerprints ("
+    "  name TEXT PRIMARY KEY,"      /* anonymize, outbox */
+    "  fingerprint TEXT NOT NULL);" /* keyed hash of a constant under the key */
+    "INSERT OR IGNORE INTO key_fingerprints (name, fingerprint) "
+    "  SELECT 'outbox', fingerprint FROM outbox_key;"
+    "DROP TABLE IF EXISTS outbox_key;";
+
 /* migrations[i] brings a store from version i to i + 1. */
-static const char *const migrations[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3,
-                                                       schema_v4, schema_v5, schema_v6};
+static const char *const migrations[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3, schema_v4,
+                                                       schema_v5, schema_v6, schema_v7, schema_v8};
 
 static lethe_rc
 sfail(struct store *st, struct lethe_err *err, const char *what)
@@ -218,6 +247,20 @@ on_busy(void *arg, int tries)
 	return 1;
 }
 
+/* PRAGMA secure_delete=ON on @db; false if the connection did not take it. */
+static bool
+secure_delete_on(sqlite3 *db)
+{
+	sqlite3_stmt *q = NULL;
+	bool on = false;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA secure_delete=ON", -1, &q, NULL) == SQLITE_OK &&
+	    sqlite3_step(q) == SQLITE_ROW)
+		on = sqlite3_column_int(q, 0) == 1;
+	sqlite3_finalize(q);
+	return on;
+}
+
 lethe_rc
 store_open(const char *path, struct store **out, struct lethe_err *err)
 {
@@ -257,6 +300,14 @@ store_open(const char *path, struct store **out, struct lethe_err *err)
 	                 "PRAGMA cache_size=-" STORE_CACHE_KIB_TEXT ";",
 	                 NULL, NULL, NULL) != SQLITE_OK) {
 		rc = sfail(st, err, "setup");
+		goto fail;
+	}
+	if (!secure_delete_on(st->db)) {
+		rc = lethe_err_set(
+		    err, LETHE_E_STATE,
+		    "state store %s: PRAGMA secure_delete=ON did not take (this "
+		    "SQLite build refuses it); wiped identities would stay in the file",
+		    path);
 		goto fail;
 	}
 	/*
@@ -728,7 +779,9 @@ store_media_clear(struct store *st, int64_t job, const char *table, struct lethe
 
 /* ---- Meta requests ------------------------------------------------------ */
 
-#define META_COLS "id, code, app, state, received_at, completed_at, job_id, no_data"
+#define META_COLS                                                                                  \
+	"id, code, app, state, received_at, completed_at, job_id, no_data, runs, job_run, run_at"
+#define META_NCOLS 11
 
 static void
 meta_row(sqlite3_stmt *q, struct store_meta_req *out)
@@ -747,6 +800,9 @@ meta_row(sqlite3_stmt *q, struct store_meta_req *out)
 	out->completed_at = sqlite3_column_int64(q, 5);
 	out->job = sqlite3_column_int64(q, 6);
 	out->no_data = sqlite3_column_int(q, 7) != 0;
+	out->runs = sqlite3_column_int64(q, 8);
+	out->job_run = sqlite3_column_int64(q, 9);
+	out->run_at = sqlite3_column_int64(q, 10);
 }
 
 /*
@@ -885,8 +941,8 @@ store_meta_next(struct store *st, int64_t after, struct store_meta_req *out, uin
 	           "i", after);
 	rc = meta_one(st, q, rc, out, err);
 	if (rc == LETHE_OK) {
-		const void *b = sqlite3_column_blob(q, 8);
-		int n = sqlite3_column_bytes(q, 8);
+		const void *b = sqlite3_column_blob(q, META_NCOLS);
+		int n = sqlite3_column_bytes(q, META_NCOLS);
 
 		*box = xmalloc(n > 0 ? (size_t)n : 1);
 		if (n > 0)
@@ -897,17 +953,62 @@ store_meta_next(struct store *st, int64_t after, struct store_meta_req *out, uin
 	return rc;
 }
 
+/* A final state a later run asked for turns back into 'received' (store_meta_update). */
+#define META_LATER "(runs > ?6 AND ?2 <> 'running')"
+/* The states of a request that is done (a rerun starts it again). */
+#define META_DONE "state IN ('completed', 'completed_with_retention', 'failed')"
+
 lethe_rc
 store_meta_update(struct store *st, int64_t id, const char *state, int64_t job, bool no_data,
-                  int64_t completed_at, struct lethe_err *err)
+                  int64_t completed_at, int64_t run, struct lethe_err *err)
 {
-	/* A finished request no longer needs the identity: wipe it. */
+	/*
+	 * A finished request no longer needs the identity: wipe it, unless a
+	 * later run was asked for meanwhile: then the request goes back to
+	 * 'received' (keeping this run's job) with the identity that run
+	 * brought, and runs again.
+	 */
 	return execf(st, err,
-	             "UPDATE meta_requests SET state = ?2, job_id = nullif(?3, 0), no_data = ?4, "
-	             "completed_at = CASE WHEN ?5 > 0 THEN ?5 ELSE completed_at END, "
-	             "identity_box = CASE WHEN ?2 IN ('completed', 'completed_with_retention') "
-	             "THEN x'' ELSE identity_box END WHERE id = ?1",
-	             "itiii", id, state, job, (int64_t)(no_data ? 1 : 0), completed_at);
+	             "UPDATE meta_requests SET "
+	             "state = CASE WHEN " META_LATER " THEN 'received' ELSE ?2 END, "
+	             "job_id = nullif(?3, 0), job_run = ?6, "
+	             "no_data = CASE WHEN " META_LATER " THEN 0 ELSE ?4 END, "
+	             "completed_at = CASE WHEN " META_LATER " THEN NULL WHEN ?5 > 0 THEN ?5 "
+	             "ELSE completed_at END, "
+	             "identity_box = CASE WHEN NOT " META_LATER " AND ?2 IN ('completed', "
+	             "'completed_with_retention') THEN x'' ELSE identity_box END WHERE id = ?1",
+	             "itiiii", id, state, job, (int64_t)(no_data ? 1 : 0), completed_at, run);
+}
+
+lethe_rc
+store_meta_rerun(struct store *st, const char *code, int64_t run, const uint8_t *box, size_t boxlen,
+                 int64_t now, bool *applied, struct lethe_err *err)
+{
+	lethe_rc rc;
+
+	/* A done request starts over; a waiting or running one runs once more after. */
+	rc = execf(st, err,
+	           "UPDATE meta_requests SET runs = ?2, run_at = ?4, identity_box = ?3, "
+	           "no_data = CASE WHEN " META_DONE " THEN 0 ELSE no_data END, "
+	           "completed_at = CASE WHEN " META_DONE " THEN NULL ELSE completed_at END, "
+	           "state = CASE WHEN " META_DONE " THEN 'received' ELSE state END "
+	           "WHERE code = ?1 AND runs < ?2",
+	           "tibi", code, run, (const void *)box, boxlen, now);
+	if (applied != NULL)
+		*applied = rc == LETHE_OK && sqlite3_changes(st->db) > 0;
+	return rc;
+}
+
+lethe_rc
+store_meta_retry_failed(struct store *st, int64_t *n, struct lethe_err *err)
+{
+	lethe_rc rc = execf(st, err,
+	                    "UPDATE meta_requests SET state = 'received', completed_at = NULL "
+	                    "WHERE state = 'failed' AND length(identity_box) > 0",
+	                    "");
+
+	*n = rc == LETHE_OK ? sqlite3_changes(st->db) : 0;
+	return rc;
 }
 
 lethe_rc
@@ -1525,24 +1626,42 @@ store_outbox_counts(struct store *st, store_outbox_count_fn fn, void *arg, struc
 }
 
 lethe_rc
-store_outbox_key_check(struct store *st, const char *fingerprint, struct lethe_err *err)
+store_key_get(struct store *st, const char *name, char *out, size_t cap, bool *found,
+              struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	*found = false;
+	if (cap > 0)
+		out[0] = '\0';
+	rc = prepf(st, &q, err, "SELECT fingerprint FROM key_fingerprints WHERE name = ?1", "t",
+	           name);
+	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW) {
+		snprintf(out, cap, "%s", (const char *)sqlite3_column_text(q, 0));
+		*found = true;
+	}
+	unprep(st, q);
+	return rc;
+}
+
+lethe_rc
+store_key_check(struct store *st, const char *name, const char *fingerprint, struct lethe_err *err)
 {
 	sqlite3_stmt *q = NULL;
 	lethe_rc rc;
 
 	rc = execf(st, err,
-	           "INSERT INTO outbox_key (id, fingerprint) VALUES (1, ?1) ON CONFLICT (id) DO "
-	           "NOTHING",
-	           "t", fingerprint);
+	           "INSERT INTO key_fingerprints (name, fingerprint) VALUES (?1, ?2) "
+	           "ON CONFLICT (name) DO NOTHING",
+	           "tt", name, fingerprint);
 	if (rc == LETHE_OK)
-		rc = prepf(st, &q, err, "SELECT fingerprint FROM outbox_key WHERE id = 1", "");
+		rc = prepf(st, &q, err, "SELECT fingerprint FROM key_fingerprints WHERE name = ?1",
+		           "t", name);
 	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW &&
 	    strcmp((const char *)sqlite3_column_text(q, 0), fingerprint) != 0)
-		rc = lethe_err_set(
-		    err, LETHE_E_CONFIG,
-		    "the outbox key is not the one this state store's jobs are sealed "
-		    "with (check outbox.key_env / outbox.key_file: every lethe "
-		    "process of this state store needs the same key)");
+		rc = lethe_err_set(err, LETHE_E_CONFIG,
+		                   "the %s key is not the one this state store records", name);
 	unprep(st, q);
 	return rc;
 }

@@ -120,6 +120,9 @@ struct store_meta_req {
 	int64_t completed_at; /* epoch s, 0 if not */
 	int64_t job;          /* erase job id, 0 if none yet */
 	bool no_data;         /* the id matched nobody */
+	int64_t runs;         /* runs asked for: 1, plus one per repeat that reran it */
+	int64_t job_run;      /* the run @job belongs to, 0 if none started */
+	int64_t run_at;       /* receipt time of the latest rerun (epoch s), 0 if none */
 };
 
 /*
@@ -150,9 +153,37 @@ lethe_rc store_meta_by_code(struct store *st, const char *code, struct store_met
  */
 lethe_rc store_meta_next(struct store *st, int64_t after, struct store_meta_req *out, uint8_t **box,
                          size_t *boxlen, struct lethe_err *err);
-/* Set state, job and no_data; a completed request's identity box is wiped. */
+/*
+ * Record the runner's progress on run @run of request @id: state, job,
+ * no_data (and job_run = @run); a completed request's identity box is
+ * wiped.  If a later run was asked for meanwhile (runs > @run), a final
+ * state is not recorded: the request goes back to 'received' (no_data and
+ * completed_at cleared, the job kept, the later run's identity kept) and
+ * runs again.
+ */
 lethe_rc store_meta_update(struct store *st, int64_t id, const char *state, int64_t job,
-                           bool no_data, int64_t completed_at, struct lethe_err *err);
+                           bool no_data, int64_t completed_at, int64_t run, struct lethe_err *err);
+/*
+ * Ask for run @run of the request with @code, received at @now with the
+ * identity @box (a repeat of a request already in the store): runs = @run,
+ * run_at = @now, the box replaced; a finished request (completed, either
+ * kind, or failed) goes back to 'received' with no_data and completed_at
+ * cleared (its job, of an earlier run, stays until the new run has one);
+ * a waiting or running one keeps its state and
+ * store_meta_update() sends it round again.  Nothing happens if runs is
+ * already @run or more (a replay of the intake log): *@applied (may be
+ * NULL) says whether it changed the request.
+ */
+lethe_rc store_meta_rerun(struct store *st, const char *code, int64_t run, const uint8_t *box,
+                          size_t boxlen, int64_t now, bool *applied, struct lethe_err *err);
+/*
+ * Put every failed request that still holds its sealed identity back to
+ * 'received' (*@n of them): a request fails when its identity cannot be
+ * opened (the anonymize key was not the one it was sealed with, in a lethe
+ * before the key's fingerprint was checked) or its app is no longer
+ * configured; at a start both may have been put right.
+ */
+lethe_rc store_meta_retry_failed(struct store *st, int64_t *n, struct lethe_err *err);
 typedef void (*store_step_fn)(void *arg, const char *table, const char *action, int64_t done,
                               int64_t hold_until);
 /* Call @fn for each step of @job (table, action, rows done, latest hold end or 0). */
@@ -333,10 +364,17 @@ lethe_rc store_outbox_counts(struct store *st, store_outbox_count_fn fn, void *a
                              struct lethe_err *err);
 /* The earliest time (ms) a pending or running job becomes due, 0 if none. */
 /*
- * Record @fingerprint (a keyed hash of a constant under the outbox key) if
- * none is recorded yet; LETHE_E_CONFIG if another one is.
+ * The fingerprint (config_key_fingerprint()) recorded for key @name
+ * ("anonymize", "outbox") into @out (@cap bytes), *@found false if none is.
  */
-lethe_rc store_outbox_key_check(struct store *st, const char *fingerprint, struct lethe_err *err);
+lethe_rc store_key_get(struct store *st, const char *name, char *out, size_t cap, bool *found,
+                       struct lethe_err *err);
+/*
+ * Record @fingerprint for key @name if none is recorded yet; LETHE_E_CONFIG
+ * if another one is (the caller says what to restore).
+ */
+lethe_rc store_key_check(struct store *st, const char *name, const char *fingerprint,
+                         struct lethe_err *err);
 lethe_rc store_outbox_next_due(struct store *st, int64_t *next_ms, struct lethe_err *err);
 
 #endif /* LETHE_STORE_H */

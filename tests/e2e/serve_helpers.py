@@ -390,6 +390,7 @@ def intake_log(demo):
             for _ in range(count):
                 na = data[pos + 8]
                 nb, = struct.unpack_from("<H", data, pos + 9)
+                nb &= 0x7FFF  # the top bit marks a rerun (its run number, then its box)
                 code = data[pos + 11:pos + 11 + CODE_LEN].decode()
                 fixed = pos + 11 + CODE_LEN + SUBJECT_LEN
                 out.append((code, data[fixed:fixed + na].decode()))

@@ -7,15 +7,18 @@ import json
 import os
 import re
 import stat
+import time
 
 from serve_helpers import (  # noqa: F401  (servers is a fixture)
     FB_SECRET,
+    category_counts,
     expected_after,
     fb_id,
     ig_id,
     meta_requests,
     person_rows,
     public_url,
+    reported_counts,
     servers,
     sign_py,
     state_store_bytes,
@@ -63,17 +66,23 @@ def test_serve_import_meta_ids_plain_list(demo, snapshot, tmp_path):
         assert i.encode() not in state_store_bytes(demo)
         assert i not in out and i not in err
 
-    # Again: idempotent, nothing new.
+    # Again: the same requests and codes, each run once more (data may have come back;
+    # here none did, so nothing changes, and the pages still show what was erased).
+    codes = sorted(r[1] for r in rows)
     code, out, err = demo.lethe("import-meta-ids", "--app", "facebook", f)
     assert code == 0, err
-    assert summary(out) == (3, 1, 0, 3, 0), out
+    assert summary(out) == (3, 1, 0, 3, 3), out
     assert "already requested" in out
     assert snapshot(demo.db) == after
-    assert len(meta_requests(demo)) == 3
+    rows = meta_requests(demo)
+    assert sorted(r[1] for r in rows) == codes
+    assert sorted((r[2], r[3], r[4]) for r in rows) == [
+        ("facebook", "completed", 0), ("facebook", "completed", 0), ("facebook", "completed", 1)]
 
 
 def test_serve_import_meta_ids_csv_and_callback_share_requests(demo, servers, snapshot, tmp_path):
-    removed = union(person_rows(demo.db, "facebook", fb_id(4)),
+    removed4 = person_rows(demo.db, "facebook", fb_id(4))
+    removed = union(removed4,
                     person_rows(demo.db, "facebook", fb_id(5)))
     before = snapshot(demo.db)
     f = tmp_path / "meta.csv"
@@ -86,14 +95,22 @@ def test_serve_import_meta_ids_csv_and_callback_share_requests(demo, servers, sn
     assert summary(out) == (3, 1, 3, 0, 3), out
     assert snapshot(demo.db) == expected_after(before, removed)
 
-    # A callback for an imported id is a repeat: the server answers the import's code,
-    # whose status page says completed.
+    # A callback for an imported id is a repeat: the server answers the import's code
+    # and runs the erasure again; nothing was left, so the page still shows what the
+    # import's run erased.
     srv = servers(demo)
     resp = srv.deletion("facebook", sign_py(FB_SECRET, fb_id(4)))
     codes = {r[1] for r in meta_requests(demo)}
     assert resp["confirmation_code"] in codes and len(codes) == 3
+    deadline = time.monotonic() + 10
+    while demo.state("SELECT runs, state FROM meta_requests WHERE code = ?",
+                     (resp["confirmation_code"],)) != [(2, "completed")]:
+        assert time.monotonic() < deadline, meta_requests(demo)
+        time.sleep(0.02)
     st = srv.status_json(resp["confirmation_code"])
     assert st["state"] == "completed" and st["no_data"] is False
+    assert reported_counts(st) == category_counts(removed4), st
+    assert snapshot(demo.db) == expected_after(before, removed)
     stop_ok(srv)
 
     # An unknown app is a usage error, and names the app.

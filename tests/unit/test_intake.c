@@ -242,6 +242,196 @@ test_intake_repeat_across_restart(void **state)
 	intake_free(in);
 }
 
+/* The request with @code, read on its own connection. */
+static struct store_meta_req
+request_of(const struct fx *f, const char *code)
+{
+	struct store *st = NULL;
+	struct store_meta_req r;
+	struct lethe_err err = {0};
+
+	assert_int_equal(store_open(f->path, &st, &err), LETHE_OK);
+	assert_int_equal(store_meta_by_code(st, code, &r, &err), LETHE_OK);
+	store_close(st);
+	return r;
+}
+
+/* The identity box request @id holds while unfinished (length to *@len; caller frees). */
+static uint8_t *
+box_of(const struct fx *f, int64_t id, size_t *len)
+{
+	struct store *st = NULL;
+	struct store_meta_req r;
+	struct lethe_err err = {0};
+	uint8_t *box = NULL;
+
+	assert_int_equal(store_open(f->path, &st, &err), LETHE_OK);
+	assert_int_equal(store_meta_next(st, id - 1, &r, &box, len, &err), LETHE_OK);
+	assert_int_equal(r.id, id);
+	store_close(st);
+	return box;
+}
+
+/* Record what the runner records for run @run of request @id. */
+static void
+runner_records(const struct fx *f, int64_t id, const char *state, int64_t job, bool no_data,
+               int64_t run)
+{
+	struct store *st = NULL;
+	struct lethe_err err = {0};
+
+	assert_int_equal(store_open(f->path, &st, &err), LETHE_OK);
+	assert_int_equal(store_meta_update(st, id, state, job, no_data, T0 + 1, run, &err),
+	                 LETHE_OK);
+	store_close(st);
+}
+
+/* Submit a repeat of @subject carrying identity @box; returns its code in @code. */
+static bool
+submit_box(struct intake *in, const char *subject, int64_t now, const uint8_t *box, size_t len,
+           char code[META_CODE_LEN + 1])
+{
+	struct waiter w;
+
+	waiter_init(&w, "facebook", subject, now);
+	w.in.box = box;
+	w.in.boxlen = len;
+	intake_submit(in, &w.in);
+	waiter_wait(&w);
+	memcpy(code, w.in.code, META_CODE_LEN + 1);
+	return w.in.created;
+}
+
+/*
+ * A repeat of a finished request (completed, "no data") keeps its code and
+ * asks for another run: written to the log before the answer (here the
+ * indexer is held, so only a replay can bring it into the store), with the
+ * repeat's identity (the finished request's box was wiped).  The store
+ * shows the latest run.  A replay does not apply it twice.
+ */
+static void
+test_intake_repeat_reruns_finished(void **state)
+{
+	struct fx *f = *state;
+	struct intake *in = start(f);
+	struct store *st = NULL;
+	struct store_meta_req r;
+	struct lethe_err err = {0};
+	static const uint8_t box2[8] = {9, 8, 7, 6, 5, 4, 3, 2};
+	char subject[HASH_TEXT_LEN + 1];
+	char first[META_CODE_LEN + 1], again[META_CODE_LEN + 1];
+	uint8_t *box;
+	size_t len = 0;
+	bool applied = true;
+
+	subject_of(77, subject);
+	assert_true(submit_one(in, "facebook", subject, T0, first));
+	intake_settle(in, 2000);
+	r = request_of(f, first);
+	assert_int_equal(r.runs, 1);
+	runner_records(f, r.id, "completed", 0, true, 1); /* "no data": the box is wiped */
+
+	intake_hold_index(in, true);
+	assert_false(submit_box(in, subject, T0 + 20, box2, sizeof(box2), again));
+	assert_string_equal(again, first);
+	r = request_of(f, first);
+	assert_string_equal(r.state, "completed"); /* only in the log so far */
+	intake_free(in);                           /* held: it stays in the log */
+
+	in = start(f); /* replays the log */
+	r = request_of(f, first);
+	assert_string_equal(r.state, "received");
+	assert_int_equal(r.runs, 2);
+	assert_int_equal(r.run_at, T0 + 20);
+	assert_int_equal(r.received_at, T0);
+	assert_false(r.no_data);
+	assert_int_equal(r.completed_at, 0);
+	box = box_of(f, r.id, &len);
+	assert_int_equal(len, sizeof(box2));
+	assert_memory_equal(box, box2, sizeof(box2));
+	free(box);
+
+	/* The rerun completes; a second replay of the same record changes nothing. */
+	runner_records(f, r.id, "completed_with_retention", 3, false, 2);
+	assert_int_equal(store_open(f->path, &st, &err), LETHE_OK);
+	assert_int_equal(
+	    store_meta_rerun(st, first, 2, box2, sizeof(box2), T0 + 20, &applied, &err), LETHE_OK);
+	assert_false(applied);
+	store_close(st);
+	r = request_of(f, first);
+	assert_string_equal(r.state, "completed_with_retention");
+	assert_int_equal(r.job, 3);
+
+	/* Once indexed, the next repeat reruns it too, without a restart. */
+	assert_false(submit_box(in, subject, T0 + 40, box2, sizeof(box2), again));
+	assert_string_equal(again, first);
+	intake_settle(in, 2000);
+	r = request_of(f, first);
+	assert_string_equal(r.state, "received");
+	assert_int_equal(r.runs, 3);
+	assert_int_equal(r.job, 3); /* the earlier run's, until this run has one */
+	assert_int_equal(r.run_at, T0 + 40);
+	intake_free(in);
+}
+
+/*
+ * A repeat while the request runs: the run goes on (its tables may have
+ * been done before the person's new data came), and the request runs once
+ * more after it.  A repeat of a request still in the log is the same run.
+ */
+static void
+test_intake_repeat_while_running(void **state)
+{
+	struct fx *f = *state;
+	struct intake *in = start(f);
+	struct store_meta_req r;
+	char subject[HASH_TEXT_LEN + 1], other[HASH_TEXT_LEN + 1];
+	char first[META_CODE_LEN + 1], again[META_CODE_LEN + 1];
+	uint8_t *box;
+	size_t len = 0;
+
+	subject_of(78, subject);
+	assert_true(submit_one(in, "facebook", subject, T0, first));
+	intake_settle(in, 2000);
+	r = request_of(f, first);
+	runner_records(f, r.id, "running", 5, false, 1);
+	assert_false(submit_one(in, "facebook", subject, T0 + 3, again));
+	assert_string_equal(again, first);
+	intake_settle(in, 2000);
+	r = request_of(f, first);
+	assert_string_equal(r.state, "running");
+	assert_int_equal(r.runs, 2);
+	assert_int_equal(r.job_run, 1);
+	assert_int_equal(r.job, 5);
+	/* Run 1 ends: not recorded as the end, the request waits for run 2 (box kept). */
+	runner_records(f, r.id, "completed", 5, false, 1);
+	r = request_of(f, first);
+	assert_string_equal(r.state, "received");
+	assert_int_equal(r.job, 5);
+	assert_int_equal(r.job_run, 1);
+	assert_int_equal(r.completed_at, 0);
+	box = box_of(f, r.id, &len);
+	assert_int_equal(len, test_boxlen);
+	free(box);
+	runner_records(f, r.id, "completed", 0, true, 2);
+	r = request_of(f, first);
+	assert_string_equal(r.state, "completed");
+	assert_true(r.no_data);
+
+	/* Still in the log (indexer held): the repeat is the same run. */
+	intake_hold_index(in, true);
+	subject_of(79, other);
+	assert_true(submit_one(in, "facebook", other, T0, first));
+	assert_false(submit_one(in, "facebook", other, T0 + 1, again));
+	assert_string_equal(again, first);
+	intake_hold_index(in, false);
+	intake_settle(in, 2000);
+	r = request_of(f, first);
+	assert_int_equal(r.runs, 1);
+	assert_string_equal(r.state, "received");
+	intake_free(in);
+}
+
 /*
  * A "crashed" intake: a child process submits @n requests (subjects
  * 1000 + i), @batch at a time, each carrying @boxlen bytes of identity,
@@ -711,6 +901,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_intake_find_code_while_pending, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_intake_repeat_many, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_intake_repeat_across_restart, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_intake_repeat_reruns_finished, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_intake_repeat_while_running, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_intake_window, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_intake_replay_after_crash, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_intake_torn_tail, setup, teardown),
