@@ -173,7 +173,7 @@ cmd_import(int argc, char **argv)
 	struct cli_env env;
 	struct lethe_err err = {0};
 	struct store *st = NULL;
-	struct seen *sn = seen_new();
+	struct seen *sn = NULL;
 	char line[LINE_MAX_LEN], id[ID_MAX_LEN + 1];
 	int64_t ids = 0, created = 0, repeats = 0, skipped = 0, done = 0, elsewhere = 0, nobody = 0;
 	struct import_out out;
@@ -242,8 +242,10 @@ cmd_import(int argc, char **argv)
 		rc = store_open(env.cfg.state_db, &st, &err);
 	if (rc == LETHE_OK)
 		rc = store_begin(st, &err);
-	if (rc == LETHE_OK)
+	if (rc == LETHE_OK) {
+		sn = seen_new(); /* after the usage checks: --help and exit 2 allocate nothing */
 		rc = seen_load(sn, st, time_now() - env.cfg.meta_repeat, &err);
+	}
 	while (rc == LETHE_OK && fgets(line, sizeof(line), f) != NULL) {
 		char subject[HASH_TEXT_LEN + 1];
 		char code[META_CODE_LEN + 1];
