@@ -81,6 +81,7 @@ cli_load_key(struct lethe_config *cfg, struct lethe_err *err)
 	bool from_env = env != NULL && env[0] != '\0', found = false;
 	char recorded[HASH_TEXT_LEN + 1], fp[HASH_TEXT_LEN + 1];
 	struct store *st = NULL;
+	bool used = false;
 	lethe_rc rc;
 
 	if (cfg->key_loaded)
@@ -88,9 +89,22 @@ cli_load_key(struct lethe_config *cfg, struct lethe_err *err)
 	rc = store_open(cfg->state_db, &st, err);
 	if (rc == LETHE_OK)
 		rc = store_key_get(st, "anonymize", recorded, sizeof(recorded), &found, err);
+	/* A store an older lethe filled records no fingerprint, yet needs its key. */
+	if (rc == LETHE_OK && !found)
+		rc = store_has_keyed_rows(st, &used, err);
 	/* A store that records a key must get that key back, never a new one. */
 	if (rc == LETHE_OK)
-		rc = config_load_key_opt(cfg, !found, err);
+		rc = config_load_key_opt(cfg, !found && !used, err);
+	if (rc == LETHE_E_NOTFOUND && !found) {
+		rc = lethe_err_set(
+		    err, LETHE_E_CONFIG,
+		    "the anonymize key is missing: %s is not set and %s does not exist, but the "
+		    "state store %s holds requests or jobs made with a key (by a lethe that did "
+		    "not record its fingerprint yet); restore that key file (or set %s to that "
+		    "key) and start again: a new key would leave them unreadable",
+		    cfg->key_env, cfg->key_file, cfg->state_db, cfg->key_env);
+		goto out;
+	}
 	if (rc == LETHE_E_NOTFOUND) {
 		rc = lethe_err_set(
 		    err, LETHE_E_CONFIG,

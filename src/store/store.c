@@ -1667,6 +1667,23 @@ store_key_check(struct store *st, const char *name, const char *fingerprint, str
 }
 
 lethe_rc
+store_has_keyed_rows(struct store *st, bool *any, struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	*any = false;
+	rc = prepf(st, &q, err,
+	           "SELECT EXISTS (SELECT 1 FROM meta_requests) OR EXISTS (SELECT 1 FROM jobs) "
+	           "OR EXISTS (SELECT 1 FROM channel_disconnects)",
+	           "");
+	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW)
+		*any = sqlite3_column_int(q, 0) != 0;
+	unprep(st, q);
+	return rc;
+}
+
+lethe_rc
 store_outbox_next_due(struct store *st, int64_t *next_ms, struct lethe_err *err)
 {
 	sqlite3_stmt *q = NULL;

@@ -362,7 +362,6 @@ void store_outbox_clear(struct store_outbox *j);
 /* Call @fn with each (kind, state) and its number of jobs (for /metrics). */
 lethe_rc store_outbox_counts(struct store *st, store_outbox_count_fn fn, void *arg,
                              struct lethe_err *err);
-/* The earliest time (ms) a pending or running job becomes due, 0 if none. */
 /*
  * The fingerprint (config_key_fingerprint()) recorded for key @name
  * ("anonymize", "outbox") into @out (@cap bytes), *@found false if none is.
@@ -375,6 +374,14 @@ lethe_rc store_key_get(struct store *st, const char *name, char *out, size_t cap
  */
 lethe_rc store_key_check(struct store *st, const char *name, const char *fingerprint,
                          struct lethe_err *err);
+/*
+ * *@any true if the store holds anything made with the anonymize key (Meta
+ * requests, erase jobs, channel disconnects: keyed hashes and sealed ids),
+ * so a store from before key fingerprints were recorded still refuses a
+ * new key.
+ */
+lethe_rc store_has_keyed_rows(struct store *st, bool *any, struct lethe_err *err);
+/* The earliest time (ms) a pending or running job becomes due, 0 if none. */
 lethe_rc store_outbox_next_due(struct store *st, int64_t *next_ms, struct lethe_err *err);
 
 #endif /* LETHE_STORE_H */

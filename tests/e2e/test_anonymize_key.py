@@ -151,3 +151,29 @@ def test_fresh_state_store_still_creates_a_key(demo):
     assert demo.key_file.exists()
     code, out, err = demo.lethe("jobs")
     assert code == 0, err
+
+
+def test_store_of_an_older_lethe_refuses_a_lost_key(demo, tmp_path):
+    """A state store an older lethe filled records no fingerprint, yet holds jobs made
+    with the key: a missing key is refused all the same (exit 3), no key is written; the
+    key restored, it starts and its fingerprint is recorded from then on."""
+    code, out, err = demo.lethe("erase", "--scope", "account", "--id",
+                                "email=user1@example.com", "--quiet")
+    assert code == 0, err
+    con = sqlite3.connect(str(demo.state_db), timeout=10)
+    con.execute("DELETE FROM key_fingerprints WHERE name = 'anonymize'")
+    con.commit()
+    con.close()
+    moved = tmp_path / "anonymize.key.saved"
+    os.rename(demo.key_file, moved)
+    err = refused(demo, "jobs")
+    assert "missing" in err and "restore" in err and str(demo.key_file) in err, err
+    assert not demo.key_file.exists()
+
+    os.replace(moved, demo.key_file)
+    code, out, err = demo.lethe("jobs")
+    assert code == 0, err
+    con = sqlite3.connect(str(demo.state_db), timeout=10)
+    recorded = con.execute("SELECT count(*) FROM key_fingerprints WHERE name = 'anonymize'")
+    assert recorded.fetchone()[0] == 1
+    con.close()
