@@ -90,7 +90,9 @@ struct appdb_ops {
 	void (*maintain)(struct appdb *db);
 	/*
 	 * Make every commit so far durable and finish background housekeeping;
-	 * called when a job ends.  SQLite: a passive checkpoint, which syncs the WAL.
+	 * called when a job ends.  SQLite: a checkpoint that truncates the WAL
+	 * (its old page images hold what the job erased), waiting at most 100 ms
+	 * for the app's readers, else a passive one, which syncs the WAL.
 	 */
 	void (*flush)(struct appdb *db);
 	/*

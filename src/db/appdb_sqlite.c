@@ -30,6 +30,12 @@
 
 #define CHECKPOINT_FRAMES 16384 /* checkpoint once the WAL holds this many pages (64 MiB) */
 
+/*
+ * How long a job's final checkpoint waits for the app's readers and
+ * writers (ms): the app's writers wait behind it meanwhile.
+ */
+#define FLUSH_BUSY_MS 100
+
 /* Driver state behind appdb.handle. */
 struct sq_conn {
 	sqlite3 *h;     /* the connection */
@@ -399,12 +405,26 @@ sq_maintain(struct appdb *db)
 	conn->wal_frames = 0;
 }
 
+/*
+ * A job's end: the WAL still holds the old images of every page the job
+ * changed (secure_delete zeroes only the database file's pages), erased
+ * values included, until the WAL starts over.  So checkpoint and truncate
+ * it, waiting at most FLUSH_BUSY_MS for the app's readers; if the app keeps
+ * a read open longer, a passive checkpoint now and a truncating one at the
+ * next job's end (the WAL is then also started over by SQLite's next
+ * checkpoint that finds no reader).
+ */
 static void
 sq_flush(struct appdb *db)
 {
 	struct sq_conn *conn = db->handle;
+	int rc;
 
-	sqlite3_wal_checkpoint_v2(conn->h, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	sqlite3_busy_timeout(conn->h, FLUSH_BUSY_MS);
+	rc = sqlite3_wal_checkpoint_v2(conn->h, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	sqlite3_busy_timeout(conn->h, BUSY_TIMEOUT_MS);
+	if (rc != SQLITE_OK)
+		sqlite3_wal_checkpoint_v2(conn->h, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 	conn->wal_frames = 0;
 }
 
