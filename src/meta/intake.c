@@ -158,9 +158,8 @@ struct intake {
 	size_t bufcap;     /* its capacity */
 	double expired_at; /* monotonic ms of the last seen_expire() */
 	/* Indexer only. */
-	struct store *ix; /* inserts (deferred sync) */
-	char *walpath;    /* the state store's WAL file */
-	int walfd;        /* open on walpath once it exists, or -1 */
+	struct store *ix;      /* inserts (deferred sync) */
+	struct store_wal *wal; /* the state store's WAL, synced after each commit */
 	/* Threads. */
 	pthread_t thr;     /* the committer */
 	pthread_t idx_thr; /* the indexer */
@@ -808,57 +807,7 @@ committer(void *arg)
 	return NULL;
 }
 
-/* fsync the directory holding @path (a new file's entry must be durable too). */
-static bool
-sync_dir_of(const char *path)
-{
-	char *dir = xstrdup(path);
-	char *slash = strrchr(dir, '/');
-	int fd;
-	bool ok;
-
-	if (slash == NULL)
-		memcpy(dir, ".", 2);
-	else if (slash == dir)
-		slash[1] = '\0';
-	else
-		*slash = '\0';
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	ok = fd >= 0 && fsync(fd) == 0;
-	if (fd >= 0)
-		close(fd);
-	free(dir);
-	return ok;
-}
-
 /* ---- the indexer --------------------------------------------------------- */
-
-/*
- * fdatasync the store's WAL: every commit the indexer made before is then
- * durable, and so the log records behind them may go.
- */
-static bool
-wal_sync(struct intake *in)
-{
-	if (in->walfd < 0) {
-		in->walfd = open(in->walpath, O_RDONLY | O_CLOEXEC);
-		if (in->walfd < 0) {
-			log_warn("intake: cannot open the state store's WAL");
-			return false;
-		}
-		if (!sync_dir_of(in->walpath)) {
-			log_warn("intake: cannot sync the state store's directory");
-			close(in->walfd);
-			in->walfd = -1;
-			return false;
-		}
-	}
-	if (fdatasync(in->walfd) != 0) {
-		log_warn("intake: fdatasync of the state store's WAL failed");
-		return false;
-	}
-	return true;
-}
 
 /* Insert @batch (@n requests) in one transaction and make it durable. */
 static lethe_rc
@@ -886,7 +835,7 @@ index_batch(struct intake *in, struct pend *batch, bool *fatal, struct lethe_err
 		store_rollback(in->ix);
 		return rc;
 	}
-	if (!wal_sync(in)) {
+	if (!store_wal_sync(in->wal)) {
 		*fatal = true; /* as for the log: a later fsync could "succeed" without the pages */
 		return lethe_err_set(err, LETHE_E_IO, "fdatasync of the state store's WAL failed");
 	}
@@ -1012,15 +961,6 @@ indexer(void *arg)
 
 /* ---- the checkpointer ---------------------------------------------------- */
 
-/* True once the WAL file is past STORE_WAL_LIMIT (time for a restart). */
-static bool
-wal_too_big(const struct intake *in)
-{
-	struct stat sb;
-
-	return stat(in->walpath, &sb) == 0 && sb.st_size > STORE_WAL_LIMIT;
-}
-
 /*
  * The checkpointer: a passive checkpoint every CHECKPOINT_S on its own,
  * syncing connection, since the indexer's connection never checkpoints;
@@ -1047,7 +987,7 @@ checkpointer(void *arg)
 		if (in->stop)
 			break;
 		pthread_mutex_unlock(&in->mu);
-		if (store_checkpoint(in->ck, wal_too_big(in), &err) != LETHE_OK)
+		if (store_wal_checkpoint(in->ck, in->wal, &err) != LETHE_OK)
 			log_warnx_limited(&ckpt_log, "intake: %s", err.msg);
 		malloc_trim(0);
 		pthread_mutex_lock(&in->mu);
@@ -1255,7 +1195,7 @@ log_open_replay(struct intake *in, const char *path, struct lethe_err *err)
 			store_rollback(in->ix);
 			return rc;
 		}
-		if (!wal_sync(in))
+		if (!store_wal_sync(in->wal))
 			return lethe_err_set(err, LETHE_E_IO, "cannot sync the state store's WAL");
 		/* Everything is in the store now: no sealed identity stays behind in the log. */
 		for (int i = 0; i < 2; i++) {
@@ -1279,7 +1219,7 @@ log_open_replay(struct intake *in, const char *path, struct lethe_err *err)
 		if (!log_prealloc(in, i))
 			return lethe_err_set(err, LETHE_E_IO, "cannot write the intake log %s: %s",
 			                     in->files[i].path, strerror(errno));
-	if (created && !sync_dir_of(path))
+	if (created && !store_sync_dir(path))
 		return lethe_err_set(err, LETHE_E_IO, "cannot sync the directory of %s", path);
 	in->active = 0;
 	log_reset(in, 0);
@@ -1296,15 +1236,13 @@ intake_release(struct intake *in)
 			close(in->files[i].fd);
 		free(in->files[i].path);
 	}
-	if (in->walfd >= 0)
-		close(in->walfd);
 	store_close(in->st);
 	store_close(in->ix);
 	store_close(in->ck);
 	seen_free(in->seen);
 	free(in->pmap);
 	free(in->buf);
-	free(in->walpath);
+	store_wal_free(in->wal);
 	free(in);
 }
 
@@ -1316,9 +1254,8 @@ intake_start(const char *path, int64_t repeat_window, void (*on_commit)(void *),
 	lethe_rc rc;
 
 	*out = NULL;
-	in->walfd = -1;
 	in->files[0].fd = in->files[1].fd = -1;
-	in->walpath = xasprintf("%s%s", path, STORE_WAL_SUFFIX);
+	in->wal = store_wal_new(path);
 	rc = store_open(path, &in->ix, err);
 	if (rc == LETHE_OK)
 		rc = store_set_deferred_sync(in->ix, err);
