@@ -40,6 +40,12 @@
  * after its fsync, and the next is written only after that), and such a
  * group was never answered.
  *
+ * Threads: each is a util/worker (in->wc, in->wi, in->wk), all three on
+ * in->mu, so each waits on its own predicate with worker_wait_locked() (or,
+ * the checkpointer, naps) and is woken by worker_signal_locked() from
+ * whoever changed that predicate; intake_submit() thus costs one lock and
+ * at most one signal, as a bare condition variable would.
+ *
  * Locking: in->mu guards the queue, the lists between the threads, the
  * flags, the counters and the files' unindexed counts; in->smu guards the
  * seen map and the pending map (committer lookups, indexer moves).  No
@@ -55,7 +61,6 @@
 #include <malloc.h>
 #include <sodium.h>
 #include <sys/file.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -64,6 +69,7 @@
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
+#include "util/worker.h"
 
 #define EXPIRE_EVERY_MS 60000.0  /* forget requests older than the window this often */
 #define INTAKE_CACHE_KIB 512     /* page cache of the indexer's connection */
@@ -119,11 +125,10 @@ struct intake {
 	int64_t repeat_window;     /* seconds */
 	void (*on_commit)(void *); /* after an indexer batch */
 	void *arg;                 /* for on_commit */
-	pthread_mutex_t mu;        /* guards the fields up to smu */
-	pthread_cond_t work;       /* queue became non-empty, or stop */
+	pthread_mutex_t mu;        /* guards the fields up to smu, and the workers' flags */
+	struct worker wc;          /* the committer: queue became non-empty, or stop */
 	struct intake_req *head;   /* queue, oldest first */
 	struct intake_req *tail;   /* last queued */
-	bool stop;                 /* finish and exit */
 	int64_t groups;            /* groups written */
 	bool sync_failed;          /* a write or fsync failed: refuse everything until restart */
 	int64_t syncs;             /* fsyncs done */
@@ -131,7 +136,8 @@ struct intake {
 	struct pend *idx_tail;     /* last of them */
 	size_t idx_n;              /* how many */
 	bool writer_done;          /* the committer exited: the indexer drains and exits */
-	pthread_cond_t idx_cv;     /* idx_head became non-empty, writer_done, or indexed grew */
+	struct worker wi;          /* the indexer: idx_head became non-empty, writer_done,
+	                              or indexed grew (intake_settle waits on it too) */
 	int64_t written;           /* requests written to the log */
 	int64_t indexed;           /* of them, in the store */
 	bool index_failed;         /* the indexer's last transaction failed */
@@ -144,7 +150,7 @@ struct intake {
 	double rate_at;            /* monotonic ms of rate_update()'s last measure */
 	bool busy;                 /* its verdict: INTAKE_BUSY_RATE or more */
 	struct logfile files[2];   /* the log */
-	pthread_cond_t ck_cv;      /* signalled at stop */
+	struct worker wk;          /* the checkpointer (naps CHECKPOINT_S, until stop) */
 	pthread_mutex_t smu;       /* guards seen, pmap, pcap, pn */
 	struct seen *seen;         /* the window's indexed requests */
 	struct pend **pmap;        /* pending requests by fp (chains, newest first) */
@@ -160,12 +166,8 @@ struct intake {
 	/* Indexer only. */
 	struct store *ix;      /* inserts (deferred sync) */
 	struct store_wal *wal; /* the state store's WAL, synced after each commit */
-	/* Threads. */
-	pthread_t thr;     /* the committer */
-	pthread_t idx_thr; /* the indexer */
-	pthread_t ck_thr;  /* the checkpointer */
-	bool ck_started;   /* ck_thr runs */
-	struct store *ck;  /* the checkpointer's connection */
+	/* Checkpointer only. */
+	struct store *ck; /* its connection */
 };
 
 /* ---- the pending map ----------------------------------------------------- */
@@ -669,10 +671,10 @@ gather(struct intake *in)
 {
 	struct timespec until;
 
-	time_deadline_mono_us(&until, GATHER_US);
+	worker_deadline_us(&until, GATHER_US);
 	in->gathering = true;
-	while (in->queued < GATHER_N && !in->stop)
-		if (pthread_cond_timedwait(&in->work, &in->mu, &until) != 0)
+	while (in->queued < GATHER_N && !in->wc.stop)
+		if (!worker_wait_locked(&in->wc, &until))
 			break;
 	in->gathering = false;
 }
@@ -698,13 +700,12 @@ refuse(struct intake_req *group, lethe_rc rc)
  * groups are answered 503: Meta retries, and memory and the log stay
  * bounded.  When idle it scrubs the log (scrub_step).
  */
-static void *
-committer(void *arg)
+static void
+committer(struct worker *w, void *arg)
 {
 	struct intake *in = arg;
 	double wrote_at = 0;
 
-	prctl(PR_SET_NAME, "lethe-intake", 0, 0, 0); /* name in top and perf */
 	pthread_mutex_lock(&in->mu);
 	for (;;) {
 		struct intake_req *group, *r;
@@ -716,17 +717,17 @@ committer(void *arg)
 		 * Idle: scrub, but only SCRUB_IDLE_MS after the last group (a step
 		 * is a 256 KB write and an fsync, which a flood should not wait for).
 		 */
-		while (in->head == NULL && !in->stop) {
+		while (in->head == NULL && !w->stop) {
 			double idle = time_mono_ms() - wrote_at;
 
 			if (!scrub_pending(in)) {
-				pthread_cond_wait(&in->work, &in->mu);
+				(void)worker_wait_locked(w, NULL);
 			} else if (idle < SCRUB_IDLE_MS) {
 				struct timespec until;
 
-				time_deadline_mono_us(&until,
-				                      ((int64_t)(SCRUB_IDLE_MS - idle) + 1) * 1000);
-				pthread_cond_timedwait(&in->work, &in->mu, &until);
+				worker_deadline_us(&until,
+				                   ((int64_t)(SCRUB_IDLE_MS - idle) + 1) * 1000);
+				(void)worker_wait_locked(w, &until);
 			} else {
 				pthread_mutex_unlock(&in->mu);
 				(void)scrub_step(in);
@@ -793,8 +794,7 @@ committer(void *arg)
 			in->idx_tail = plast;
 			in->idx_n += npend;
 			if (in->idx_n >= INDEX_GATHER || in->idx_head == pends)
-				pthread_cond_broadcast(
-				    &in->idx_cv); /* enough, or the clock starts */
+				worker_broadcast_locked(&in->wi); /* enough, or the clock starts */
 		}
 		pthread_mutex_unlock(&in->mu);
 		complete(group);
@@ -802,9 +802,8 @@ committer(void *arg)
 		pthread_mutex_lock(&in->mu);
 	}
 	in->writer_done = true;
-	pthread_cond_broadcast(&in->idx_cv);
+	worker_broadcast_locked(&in->wi);
 	pthread_mutex_unlock(&in->mu);
-	return NULL;
 }
 
 /* ---- the indexer --------------------------------------------------------- */
@@ -849,14 +848,13 @@ index_batch(struct intake *in, struct pend *batch, bool *fatal, struct lethe_err
  * log meanwhile); at stop, what it could not move stays in the log for the
  * next start.
  */
-static void *
-indexer(void *arg)
+static void
+indexer(struct worker *w, void *arg)
 {
 	struct intake *in = arg;
 	struct lethe_err err = {0};
 	bool fatal = false;
 
-	prctl(PR_SET_NAME, "lethe-index", 0, 0, 0);
 	pthread_mutex_lock(&in->mu);
 	for (;;) {
 		struct pend *batch, *p, **pp;
@@ -864,7 +862,7 @@ indexer(void *arg)
 		lethe_rc rc;
 
 		while ((in->idx_head == NULL || in->hold) && !in->writer_done)
-			pthread_cond_wait(&in->idx_cv, &in->mu);
+			(void)worker_wait_locked(w, NULL);
 		if (in->idx_head == NULL || in->hold)
 			break;
 		/*
@@ -875,9 +873,9 @@ indexer(void *arg)
 		if (in->idx_n < INDEX_GATHER && !in->writer_done && !in->settling) {
 			struct timespec until;
 
-			time_deadline(&until, INDEX_DELAY_MS);
+			worker_deadline_us(&until, INDEX_DELAY_MS * 1000);
 			while (in->idx_n < INDEX_GATHER && !in->writer_done && !in->settling)
-				if (pthread_cond_timedwait(&in->idx_cv, &in->mu, &until) != 0)
+				if (!worker_wait_locked(w, &until))
 					break;
 		}
 		batch = in->idx_head;
@@ -908,7 +906,7 @@ indexer(void *arg)
 			in->idx_head = batch;
 			in->idx_n += n;
 			in->index_failed = true;
-			pthread_cond_broadcast(&in->idx_cv); /* intake_settle: do not wait for us */
+			worker_broadcast_locked(w); /* intake_settle: do not wait for us */
 			if (fatal) {
 				/* Refuse new requests; the next start replays these from the log.
 				 */
@@ -939,10 +937,10 @@ indexer(void *arg)
 		for (p = batch; p != NULL; p = p->next)
 			in->files[p->file].unindexed--;
 		in->indexed += (int64_t)n;
-		pthread_cond_broadcast(&in->idx_cv);
+		worker_broadcast_locked(w);
 		/* A file whose records are all in the store now: the idle writer scrubs it. */
 		if (in->files[0].unindexed == 0 || in->files[1].unindexed == 0)
-			pthread_cond_signal(&in->work);
+			worker_signal_locked(&in->wc);
 		pthread_mutex_unlock(&in->mu);
 		while (batch != NULL) {
 			struct pend *next = batch->next;
@@ -956,7 +954,6 @@ indexer(void *arg)
 		pthread_mutex_lock(&in->mu);
 	}
 	pthread_mutex_unlock(&in->mu);
-	return NULL;
 }
 
 /* ---- the checkpointer ---------------------------------------------------- */
@@ -971,29 +968,17 @@ indexer(void *arg)
  * because a checkpoint (copying pages, then an fsync of the database file)
  * can take tens of ms.
  */
-static void *
-checkpointer(void *arg)
+static void
+checkpointer(struct worker *w, void *arg)
 {
 	struct intake *in = arg;
 	struct lethe_err err = {0};
 
-	prctl(PR_SET_NAME, "lethe-ckpt", 0, 0, 0);
-	pthread_mutex_lock(&in->mu);
-	while (!in->stop) {
-		struct timespec until;
-
-		time_deadline(&until, CHECKPOINT_S * 1000);
-		pthread_cond_timedwait(&in->ck_cv, &in->mu, &until);
-		if (in->stop)
-			break;
-		pthread_mutex_unlock(&in->mu);
+	while (!worker_nap(w, CHECKPOINT_S * 1000)) {
 		if (store_wal_checkpoint(in->ck, in->wal, &err) != LETHE_OK)
 			log_warnx_limited(&ckpt_log, "intake: %s", err.msg);
 		malloc_trim(0);
-		pthread_mutex_lock(&in->mu);
 	}
-	pthread_mutex_unlock(&in->mu);
-	return NULL;
 }
 
 /* ---- start: replay ------------------------------------------------------- */
@@ -1292,32 +1277,31 @@ intake_start(const char *path, int64_t repeat_window, void (*on_commit)(void *),
 	in->arg = arg;
 	pthread_mutex_init(&in->mu, NULL);
 	pthread_mutex_init(&in->smu, NULL);
-	time_cond_init_mono(&in->work); /* its waits are on the hot path: no wall-clock steps */
-	pthread_cond_init(&in->idx_cv, NULL);
-	pthread_cond_init(&in->ck_cv, NULL);
-	if (pthread_create(&in->idx_thr, NULL, indexer, in) != 0)
+	/* The three threads share in->mu (their predicates are in->mu's fields). */
+	worker_init(&in->wc, &in->mu);
+	worker_init(&in->wi, &in->mu);
+	worker_init(&in->wk, &in->mu);
+	if (!worker_start(&in->wi, "lethe-index", indexer, in))
 		goto fail_threads;
-	if (pthread_create(&in->thr, NULL, committer, in) != 0) {
+	if (!worker_start(&in->wc, "lethe-intake", committer, in)) {
 		pthread_mutex_lock(&in->mu);
 		in->writer_done = true;
-		pthread_cond_broadcast(&in->idx_cv);
 		pthread_mutex_unlock(&in->mu);
-		pthread_join(in->idx_thr, NULL);
+		worker_stop(&in->wi);
 		goto fail_threads;
 	}
 	/* Without it other connections still checkpoint (autocheckpoint): not fatal. */
-	in->ck_started = pthread_create(&in->ck_thr, NULL, checkpointer, in) == 0;
-	if (!in->ck_started)
+	if (!worker_start(&in->wk, "lethe-ckpt", checkpointer, in))
 		log_warnx("intake: cannot start the checkpoint thread");
 	*out = in;
 	return LETHE_OK;
 fail_threads:
 	rc = lethe_err_set(err, LETHE_E_INTERNAL, "cannot start the intake threads");
+	worker_destroy(&in->wc);
+	worker_destroy(&in->wi);
+	worker_destroy(&in->wk);
 	pthread_mutex_destroy(&in->mu);
 	pthread_mutex_destroy(&in->smu);
-	pthread_cond_destroy(&in->work);
-	pthread_cond_destroy(&in->idx_cv);
-	pthread_cond_destroy(&in->ck_cv);
 fail:
 	intake_release(in);
 	return rc;
@@ -1329,7 +1313,7 @@ intake_submit(struct intake *in, struct intake_req *r)
 	r->rc = LETHE_E_UNAVAILABLE;
 	r->next = NULL;
 	pthread_mutex_lock(&in->mu);
-	if (in->stop || in->sync_failed) {
+	if (in->wc.stop || in->sync_failed) {
 		pthread_mutex_unlock(&in->mu);
 		r->done(r);
 		return;
@@ -1342,7 +1326,7 @@ intake_submit(struct intake *in, struct intake_req *r)
 	in->submitted++;
 	in->queued++;
 	if (in->head == r || (in->gathering && in->queued == GATHER_N))
-		pthread_cond_signal(&in->work);
+		worker_signal_locked(&in->wc); /* a pthread_cond_signal, inline */
 	pthread_mutex_unlock(&in->mu);
 }
 
@@ -1352,13 +1336,13 @@ intake_settle(struct intake *in, int timeout_ms)
 	struct timespec until;
 	int64_t target;
 
-	time_deadline(&until, timeout_ms);
+	worker_deadline_us(&until, (int64_t)timeout_ms * 1000);
 	pthread_mutex_lock(&in->mu);
 	target = in->written;
 	in->settling++;
-	pthread_cond_broadcast(&in->idx_cv);
+	worker_broadcast_locked(&in->wi);
 	while (in->indexed < target && !in->index_failed && !in->writer_done)
-		if (pthread_cond_timedwait(&in->idx_cv, &in->mu, &until) != 0)
+		if (!worker_wait_locked(&in->wi, &until))
 			break;
 	in->settling--;
 	pthread_mutex_unlock(&in->mu);
@@ -1369,19 +1353,16 @@ intake_stop(struct intake *in)
 {
 	if (in == NULL)
 		return;
-	pthread_mutex_lock(&in->mu);
-	if (in->stop) {
-		pthread_mutex_unlock(&in->mu);
+	if (worker_stopping(&in->wc))
 		return;
-	}
-	in->stop = true;
-	pthread_cond_broadcast(&in->work);
-	pthread_cond_signal(&in->ck_cv);
-	pthread_mutex_unlock(&in->mu);
-	pthread_join(in->thr, NULL);
-	pthread_join(in->idx_thr, NULL);
-	if (in->ck_started)
-		pthread_join(in->ck_thr, NULL);
+	/*
+	 * The committer first (submits fail from here; it answers what is
+	 * queued), then the indexer (it drains once the committer is done),
+	 * then the checkpointer.
+	 */
+	worker_stop(&in->wc);
+	worker_stop(&in->wi);
+	worker_stop(&in->wk);
 	/* Everything is in the store (and its WAL synced): the log may go. */
 	if (in->idx_head == NULL && !in->sync_failed)
 		for (int i = 0; i < 2; i++) {
@@ -1403,11 +1384,11 @@ intake_free(struct intake *in)
 		free(in->idx_head);
 		in->idx_head = next;
 	}
+	worker_destroy(&in->wc);
+	worker_destroy(&in->wi);
+	worker_destroy(&in->wk);
 	pthread_mutex_destroy(&in->mu);
 	pthread_mutex_destroy(&in->smu);
-	pthread_cond_destroy(&in->work);
-	pthread_cond_destroy(&in->idx_cv);
-	pthread_cond_destroy(&in->ck_cv);
 	intake_release(in);
 }
 
@@ -1416,7 +1397,7 @@ intake_hold_index(struct intake *in, bool hold)
 {
 	pthread_mutex_lock(&in->mu);
 	in->hold = hold;
-	pthread_cond_broadcast(&in->idx_cv);
+	worker_broadcast_locked(&in->wi);
 	pthread_mutex_unlock(&in->mu);
 }
 
