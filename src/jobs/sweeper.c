@@ -4,8 +4,7 @@
  *
  * Locking: the thread is a util/worker (its stop flag and naps); the sweep
  * itself runs without the lock and polls the worker's stop_flag between
- * batches.  Its statistics have
- * their own lock inside engine/sweep.c.
+ * batches.  Its statistics have their own lock inside engine/sweep.c.
  */
 #include "util/fmacros.h"
 
