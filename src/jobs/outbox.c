@@ -16,9 +16,7 @@
 
 #include <errno.h>
 #include <jansson.h>
-#include <pthread.h>
 #include <sodium.h>
-#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +28,7 @@
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
+#include "util/worker.h"
 
 #define AD_PREFIX "lethe-outbox-v1:"
 #define IDLE_MS 1000          /* look for due jobs at least this often */
@@ -517,35 +516,12 @@ outbox_drive(const struct lethe_config *cfg, const struct datamap *dm, int64_t d
 struct outbox {
 	const struct lethe_config *cfg; /* configuration, keys loaded */
 	const struct datamap *dm;       /* validated data map */
-	pthread_t thr;                  /* the thread */
-	pthread_mutex_t mu;             /* guards kicked, stop */
-	pthread_cond_t cv;              /* kicked or stop changed */
-	bool kicked;                    /* new work may be waiting */
-	bool stop;                      /* exit */
-	volatile int stop_flag;         /* read by purges between batches */
+	struct worker w;                /* the thread (stop_flag: read by purges) */
 	char owner[256];                /* this process's lease name */
 };
 
-/* Wait up to @ms for a kick or stop; true if stopping. */
-static bool
-nap(struct outbox *o, int64_t ms)
-{
-	struct timespec ts;
-	bool stop;
-
-	time_deadline(&ts, ms);
-	pthread_mutex_lock(&o->mu);
-	while (!o->kicked && !o->stop)
-		if (pthread_cond_timedwait(&o->cv, &o->mu, &ts) == ETIMEDOUT)
-			break;
-	o->kicked = false;
-	stop = o->stop;
-	pthread_mutex_unlock(&o->mu);
-	return stop;
-}
-
-static void *
-outbox_main(void *arg)
+static void
+outbox_main(struct worker *w, void *arg)
 {
 	static struct log_limit run_log = LOG_LIMIT_INIT(10, 60000.);
 	struct outbox *o = arg;
@@ -554,7 +530,6 @@ outbox_main(void *arg)
 	struct lethe_err err = {0};
 	int64_t last_recover = 0;
 
-	prctl(PR_SET_NAME, "lethe-outbox", 0, 0, 0);
 	for (;;) {
 		int64_t next = 0, wait = IDLE_MS;
 		int ran = 0, fixed = 0;
@@ -568,7 +543,7 @@ outbox_main(void *arg)
 			static struct log_limit lim = LOG_LIMIT_INIT(1, 60000.);
 
 			log_warnx_limited(&lim, "outbox: %s; retrying", err.msg);
-			if (nap(o, 5000))
+			if (worker_nap(w, 5000))
 				break;
 			continue;
 		}
@@ -578,11 +553,11 @@ outbox_main(void *arg)
 			                       &err) != LETHE_OK)
 				log_warnx("outbox: recovering staged disconnects: %s", err.msg);
 		}
-		rc = outbox_run_due(o->cfg, o->dm, db, st, 0, o->owner, &o->stop_flag, 0, &ran,
+		rc = outbox_run_due(o->cfg, o->dm, db, st, 0, o->owner, &w->stop_flag, 0, &ran,
 		                    &err);
 		if (rc != LETHE_OK && rc != LETHE_E_BUSY)
 			log_warnx_limited(&run_log, "outbox: %s", err.msg);
-		if (o->stop_flag)
+		if (w->stop_flag)
 			break;
 		if (rc == LETHE_OK && store_outbox_next_due(st, &next, NULL) == LETHE_OK &&
 		    next > 0)
@@ -593,12 +568,11 @@ outbox_main(void *arg)
 			wait = 0;
 		if (wait < 1)
 			wait = 1;
-		if (nap(o, wait))
+		if (worker_nap(w, wait))
 			break;
 	}
 	appdb_close(db);
 	store_close(st);
-	return NULL;
 }
 
 lethe_rc
@@ -623,11 +597,9 @@ outbox_start(const struct lethe_config *cfg, const struct datamap *dm, struct ou
 	o->cfg = cfg;
 	o->dm = dm;
 	outbox_owner(o->owner, sizeof(o->owner));
-	pthread_mutex_init(&o->mu, NULL);
-	pthread_cond_init(&o->cv, NULL);
-	if (pthread_create(&o->thr, NULL, outbox_main, o) != 0) {
-		pthread_mutex_destroy(&o->mu);
-		pthread_cond_destroy(&o->cv);
+	worker_init(&o->w, NULL);
+	if (!worker_start(&o->w, "lethe-outbox", outbox_main, o)) {
+		worker_destroy(&o->w);
 		free(o);
 		return lethe_err_set(err, LETHE_E_INTERNAL, "cannot start the outbox worker");
 	}
@@ -642,10 +614,7 @@ outbox_kick(void *arg)
 
 	if (o == NULL)
 		return;
-	pthread_mutex_lock(&o->mu);
-	o->kicked = true;
-	pthread_cond_signal(&o->cv);
-	pthread_mutex_unlock(&o->mu);
+	worker_kick(&o->w);
 }
 
 void
@@ -653,14 +622,8 @@ outbox_stop(struct outbox *o)
 {
 	if (o == NULL)
 		return;
-	pthread_mutex_lock(&o->mu);
-	o->stop = true;
-	o->stop_flag = 1;
-	pthread_cond_signal(&o->cv);
-	pthread_mutex_unlock(&o->mu);
-	pthread_join(o->thr, NULL);
-	pthread_mutex_destroy(&o->mu);
-	pthread_cond_destroy(&o->cv);
+	worker_stop(&o->w);
+	worker_destroy(&o->w);
 	free(o);
 }
 

@@ -2,15 +2,15 @@
 /*
  * runner.c - the background job runner (see runner.h).
  *
- * Locking: r->mu guards kicked and stop; the erasure itself runs without
- * the lock and polls r->stop_flag between batches.
+ * Locking: the thread is a util/worker; its mutex also guards busy and
+ * busy_arg.  The erasure itself runs without the lock and polls the
+ * worker's stop_flag between batches.
  */
 #include "util/fmacros.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <sodium.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -25,6 +25,7 @@
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
+#include "util/worker.h"
 
 #define IDLE_WAIT_S 1          /* look for work at least this often */
 #define RETRY_WAIT_S 5         /* after a failed attempt */
@@ -38,48 +39,8 @@ struct runner {
 	runner_done_fn done;            /* completion callback, or NULL */
 	bool (*busy)(void *);           /* the intake is under a flood (or NULL) */
 	void *busy_arg;                 /* for busy */
-	pthread_t thr;                  /* the thread */
-	pthread_mutex_t mu;             /* guards kicked, stop, busy, busy_arg */
-	pthread_cond_t cv;              /* kicked or stop changed */
-	bool kicked;                    /* work may be waiting */
-	bool stop;                      /* exit */
-	volatile int stop_flag;         /* read by erase_run between batches */
+	struct worker w;                /* the thread; its mutex guards busy, busy_arg */
 };
-
-/* Wait up to @seconds for a kick or stop; returns true if stopping. */
-static bool
-nap(struct runner *r, int seconds)
-{
-	struct timespec ts;
-	bool stop;
-
-	time_deadline(&ts, (int64_t)seconds * 1000);
-	pthread_mutex_lock(&r->mu);
-	while (!r->kicked && !r->stop)
-		if (pthread_cond_timedwait(&r->cv, &r->mu, &ts) == ETIMEDOUT)
-			break;
-	r->kicked = false;
-	stop = r->stop;
-	pthread_mutex_unlock(&r->mu);
-	return stop;
-}
-
-/* Sleep @ms (kicks do not end it); returns true if stopping. */
-static bool
-pause_ms(struct runner *r, int ms)
-{
-	struct timespec ts;
-	bool stop;
-
-	time_deadline(&ts, ms);
-	pthread_mutex_lock(&r->mu);
-	while (!r->stop)
-		if (pthread_cond_timedwait(&r->cv, &r->mu, &ts) == ETIMEDOUT)
-			break;
-	stop = r->stop;
-	pthread_mutex_unlock(&r->mu);
-	return stop;
-}
 
 /*
  * While the intake takes a flood of callbacks, erasures yield: BUSY_SLICE_MS
@@ -97,10 +58,10 @@ yield_to_intake(struct runner *r, double *slice_start)
 
 	if (now - *slice_start < BUSY_SLICE_MS)
 		return false;
-	pthread_mutex_lock(&r->mu);
+	pthread_mutex_lock(r->w.mu);
 	busy = r->busy;
 	arg = r->busy_arg;
-	pthread_mutex_unlock(&r->mu);
+	pthread_mutex_unlock(r->w.mu);
 	/*
 	 * One erasure may run far past the slice: pause in proportion, so the
 	 * share stays BUSY_SLICE_MS / (BUSY_SLICE_MS + BUSY_PAUSE_MS), up to 4 s.
@@ -109,7 +70,7 @@ yield_to_intake(struct runner *r, double *slice_start)
 		double worked = now - *slice_start;
 		double pause = worked * BUSY_PAUSE_MS / BUSY_SLICE_MS;
 
-		if (pause_ms(r, pause > BUSY_PAUSE_MAX_MS ? BUSY_PAUSE_MAX_MS : (int)pause))
+		if (worker_sleep(&r->w, pause > BUSY_PAUSE_MAX_MS ? BUSY_PAUSE_MAX_MS : (int)pause))
 			return true;
 	}
 	*slice_start = time_mono_ms();
@@ -217,7 +178,7 @@ run_request(struct runner *r, struct appdb *db, struct store *st, const struct s
 		eo.yield_ms = r->cfg->yield_ms;
 		eo.media_root = r->cfg->media_root;
 		eo.key = r->cfg->key;
-		eo.stop = &r->stop_flag;
+		eo.stop = &r->w.stop_flag;
 		eo.on_job = note_job;
 		eo.job_arg = &note;
 		rc = erase_run(plan, &id, 1, db, st, &eo, &res, &err);
@@ -264,8 +225,8 @@ retry_failed(struct store *st)
 		    (long long)n);
 }
 
-static void *
-runner_main(void *arg)
+static void
+runner_main(struct worker *w, void *arg)
 {
 	struct runner *r = arg;
 	struct appdb *db = NULL;
@@ -275,7 +236,6 @@ runner_main(void *arg)
 	double slice_start = time_mono_ms();
 	bool retried = false; /* retry_failed() ran */
 
-	prctl(PR_SET_NAME, "lethe-runner", 0, 0, 0); /* name in top and perf */
 	/* Erasures may lag a flood of callbacks by seconds; answering Meta may not. */
 	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19) != 0)
 		log_debug("runner: cannot lower its priority");
@@ -294,7 +254,7 @@ runner_main(void *arg)
 			static struct log_limit lim = LOG_LIMIT_INIT(1, 60000.);
 
 			log_warnx_limited(&lim, "runner: %s; retrying", err.msg);
-			if (nap(r, RETRY_WAIT_S))
+			if (worker_nap(&r->w, RETRY_WAIT_S * 1000))
 				break;
 			continue;
 		}
@@ -307,7 +267,7 @@ runner_main(void *arg)
 		rc = store_meta_next(st, after, &req, &box, &boxlen, &err);
 		if (rc == LETHE_E_NOTFOUND) {
 			after = 0;
-			if (nap(r, IDLE_WAIT_S))
+			if (worker_nap(&r->w, IDLE_WAIT_S * 1000))
 				break;
 			slice_start = time_mono_ms();
 			continue;
@@ -322,18 +282,13 @@ runner_main(void *arg)
 		if (rc == LETHE_E_UNAVAILABLE)
 			break;
 		/* Busy: another process runs that job; go on with the next request. */
-		if (rc != LETHE_OK && rc != LETHE_E_BUSY && nap(r, RETRY_WAIT_S))
+		if (rc != LETHE_OK && rc != LETHE_E_BUSY && worker_nap(&r->w, RETRY_WAIT_S * 1000))
 			break;
-		pthread_mutex_lock(&r->mu);
-		if (r->stop) {
-			pthread_mutex_unlock(&r->mu);
+		if (worker_stopping(&r->w))
 			break;
-		}
-		pthread_mutex_unlock(&r->mu);
 	}
 	appdb_close(db);
 	store_close(st);
-	return NULL;
 }
 
 lethe_rc
@@ -345,9 +300,9 @@ runner_start(const struct lethe_config *cfg, const struct datamap *dm, runner_do
 	r->cfg = cfg;
 	r->dm = dm;
 	r->done = done;
-	pthread_mutex_init(&r->mu, NULL);
-	pthread_cond_init(&r->cv, NULL);
-	if (pthread_create(&r->thr, NULL, runner_main, r) != 0) {
+	worker_init(&r->w, NULL);
+	if (!worker_start(&r->w, "lethe-runner", runner_main, r)) {
+		worker_destroy(&r->w);
 		free(r);
 		return lethe_err_set(err, LETHE_E_INTERNAL, "cannot start the job runner");
 	}
@@ -358,10 +313,10 @@ runner_start(const struct lethe_config *cfg, const struct datamap *dm, runner_do
 void
 runner_set_busy(struct runner *r, bool (*busy)(void *), void *arg)
 {
-	pthread_mutex_lock(&r->mu);
+	pthread_mutex_lock(r->w.mu);
 	r->busy_arg = arg;
 	r->busy = busy;
-	pthread_mutex_unlock(&r->mu);
+	pthread_mutex_unlock(r->w.mu);
 }
 
 void
@@ -369,10 +324,7 @@ runner_kick(void *arg)
 {
 	struct runner *r = arg;
 
-	pthread_mutex_lock(&r->mu);
-	r->kicked = true;
-	pthread_cond_signal(&r->cv);
-	pthread_mutex_unlock(&r->mu);
+	worker_kick(&r->w);
 }
 
 void
@@ -380,14 +332,8 @@ runner_stop(struct runner *r)
 {
 	if (r == NULL)
 		return;
-	pthread_mutex_lock(&r->mu);
-	r->stop = true;
-	r->stop_flag = 1;
-	pthread_cond_signal(&r->cv);
-	pthread_mutex_unlock(&r->mu);
-	pthread_join(r->thr, NULL);
-	pthread_mutex_destroy(&r->mu);
-	pthread_cond_destroy(&r->cv);
+	worker_stop(&r->w);
+	worker_destroy(&r->w);
 	free(r);
 }
 

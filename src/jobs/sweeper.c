@@ -2,15 +2,13 @@
 /*
  * sweeper.c - the TTL sweeper thread (see sweeper.h).
  *
- * Locking: w->mu guards stop and the wake-ups; the sweep itself runs
- * without it and polls w->stop_flag between batches.  Its statistics have
- * their own lock inside engine/sweep.c.
+ * Locking: the thread is a util/worker (its stop flag and naps); the sweep
+ * itself runs without the lock and polls the worker's stop_flag between
+ * batches.  Its statistics have their own lock inside engine/sweep.c.
  */
 #include "util/fmacros.h"
 
 #include <errno.h>
-#include <pthread.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -23,6 +21,7 @@
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
+#include "util/worker.h"
 
 #define MEASURE_MS 5000.0 /* backlog and lag at most this often */
 #define RETRY_MS 5000.0   /* after a failed pass */
@@ -33,11 +32,7 @@ struct sweeper {
 	struct appdb *db;               /* the thread's app database connection */
 	struct store *st;               /* the thread's state store connection */
 	struct sweep *sweep;            /* the engine (statistics read by metrics) */
-	pthread_t thr;                  /* the thread */
-	pthread_mutex_t mu;             /* guards stop */
-	pthread_cond_t cv;              /* stop changed */
-	bool stop;                      /* exit */
-	volatile int stop_flag;         /* read by the sweep between batches */
+	struct worker w;                /* the thread (stop_flag: read by the sweep) */
 };
 
 /*
@@ -47,35 +42,29 @@ struct sweeper {
 static bool
 nap(struct sweeper *w, double ms, int64_t now)
 {
-	bool test = time_is_test_clock(), stop;
+	bool test = time_is_test_clock();
 	double end = time_mono_ms() + ms;
 
-	pthread_mutex_lock(&w->mu);
-	while (!w->stop) {
+	for (;;) {
 		double left = end - time_mono_ms();
-		struct timespec ts;
 		long step;
 
 		if (left <= 0 || (test && time_now() != now))
-			break;
+			return worker_stopping(&w->w);
 		step = test && left > TICK_MS ? TICK_MS : (long)left + 1;
-		time_deadline(&ts, step);
-		pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+		if (worker_sleep(&w->w, step))
+			return true;
 	}
-	stop = w->stop;
-	pthread_mutex_unlock(&w->mu);
-	return stop;
 }
 
-static void *
-sweeper_main(void *arg)
+static void
+sweeper_main(struct worker *wk, void *arg)
 {
 	struct sweeper *w = arg;
 	struct lethe_err err = {0};
 	double measured = -MEASURE_MS;
 	bool test = time_is_test_clock();
 
-	prctl(PR_SET_NAME, "lethe-sweeper", 0, 0, 0); /* name in top and perf */
 	/* Like the runner: sweeps may lag by a moment; answering requests may not. */
 	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) != 0)
 		log_debug("sweeper: cannot lower its priority");
@@ -101,17 +90,13 @@ sweeper_main(void *arg)
 			continue;
 		}
 		if (more) {
-			pthread_mutex_lock(&w->mu);
-			more = !w->stop;
-			pthread_mutex_unlock(&w->mu);
-			if (!more)
+			if (worker_stopping(wk))
 				break;
 			continue;
 		}
 		if (nap(w, (double)w->cfg->sweep_interval_s * 1000.0, now))
 			break;
 	}
-	return NULL;
 }
 
 static void
@@ -120,8 +105,7 @@ sweeper_free(struct sweeper *w)
 	sweep_destroy(w->sweep);
 	appdb_close(w->db);
 	store_close(w->st);
-	pthread_mutex_destroy(&w->mu);
-	pthread_cond_destroy(&w->cv);
+	worker_destroy(&w->w);
 	free(w);
 }
 
@@ -141,8 +125,7 @@ sweeper_start(const struct lethe_config *cfg, const struct datamap *dm, struct s
 		return rc;
 	w = xcalloc(1, sizeof(*w));
 	w->cfg = cfg;
-	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->cv, NULL);
+	worker_init(&w->w, NULL);
 	w->db = appdb_open(cfg->app_db, cfg->dir, err);
 	if (w->db == NULL)
 		rc = err->rc;
@@ -161,9 +144,9 @@ sweeper_start(const struct lethe_config *cfg, const struct datamap *dm, struct s
 	o.yield_ms = cfg->yield_ms;
 	o.media_root = cfg->media_root;
 	o.key = cfg->key;
-	o.stop = &w->stop_flag;
+	o.stop = &w->w.stop_flag;
 	w->sweep = sweep_new(dm, w->db, w->st, &o);
-	if (pthread_create(&w->thr, NULL, sweeper_main, w) != 0) {
+	if (!worker_start(&w->w, "lethe-sweeper", sweeper_main, w)) {
 		sweeper_free(w);
 		return lethe_err_set(err, LETHE_E_INTERNAL, "cannot start the sweeper");
 	}
@@ -176,12 +159,7 @@ sweeper_stop(struct sweeper *w)
 {
 	if (w == NULL)
 		return;
-	pthread_mutex_lock(&w->mu);
-	w->stop = true;
-	w->stop_flag = 1;
-	pthread_cond_signal(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-	pthread_join(w->thr, NULL);
+	worker_stop(&w->w);
 	sweeper_free(w);
 }
 

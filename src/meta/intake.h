@@ -53,7 +53,7 @@ lethe_rc intake_start(const char *path, int64_t repeat_window, void (*on_commit)
  * fsync failed, or when too many requests wait for the state store
  * (INTAKE_PENDING_MAX: LETHE_E_UNAVAILABLE); or at once on the calling
  * thread with LETHE_E_UNAVAILABLE if the intake is stopping or an earlier
- * fsync failed (see intake.c: such a failure is permanent until restart).
+ * fsync failed (see intake_threads.c: such a failure is permanent until restart).
  */
 void intake_submit(struct intake *in, struct intake_req *r);
 /* Finish queued work and stop the thread; later submits fail at once. */

@@ -249,6 +249,32 @@ lethe_rc store_checkpoint(struct store *st, bool restart, struct lethe_err *err)
 /* This connection's page cache: at most @kib KiB (SQLite's default is 2 MB). */
 lethe_rc store_set_cache(struct store *st, int kib, struct lethe_err *err);
 
+/* ---- WAL sync and checkpoints of deferred-sync connections (wal.c) ---- */
+
+/* The WAL file of a state store, kept open for fdatasync. */
+struct store_wal;
+/* The WAL of the state store at @path (not opened until the first sync). */
+struct store_wal *store_wal_new(const char *path);
+/* Close and free @w.  NULL is a no-op. */
+void store_wal_free(struct store_wal *w);
+/*
+ * fdatasync the WAL of @w: every commit a deferred-sync connection of that
+ * store made before is then durable.  The first call opens the file and
+ * fsyncs its directory.  False (and a log_warn) on failure: a later fsync
+ * could "succeed" without the lost pages, so callers treat it as final.
+ * One thread at a time.
+ */
+bool store_wal_sync(struct store_wal *w);
+/* True once the WAL file of @w is past STORE_WAL_LIMIT (time for a restart). */
+bool store_wal_too_big(const struct store_wal *w);
+/*
+ * Checkpoint on @st (a syncing connection of the store of @w): passive,
+ * or a restart once the WAL is past STORE_WAL_LIMIT (see store_checkpoint()).
+ */
+lethe_rc store_wal_checkpoint(struct store *st, const struct store_wal *w, struct lethe_err *err);
+/* fsync the directory holding @path (a new file's entry must be durable too).  False on error. */
+bool store_sync_dir(const char *path);
+
 /* ---- channel disconnects and their outbox (docs/internals/outbox.md) ---- */
 
 /* One channel disconnect as recorded. */
