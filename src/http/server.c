@@ -651,10 +651,16 @@ status_page(struct server *s, struct request *r)
 	 */
 	for (int pass = 0; pass < 2 && code != NULL && meta_code_ok(code); pass++) {
 		if (pass == 1) {
-			/* Only a code of the last minute can still be on its way. */
-			if (rc != LETHE_E_NOTFOUND || meta_code_time(code) < time_now() - 60)
+			if (rc != LETHE_E_NOTFOUND)
 				break;
-			intake_settle(s->intake, STATUS_SETTLE_MS);
+			/*
+			 * Only a code of the last minute can still be on its way
+			 * from its callback: wait for the indexer.  Any code may
+			 * have moved from the intake into the store between the
+			 * two lookups above: read the store again in any case.
+			 */
+			if (meta_code_time(code) >= time_now() - 60)
+				intake_settle(s->intake, STATUS_SETTLE_MS);
 		}
 		pthread_mutex_lock(&s->st_mu);
 		rc = store_meta_by_code(s->st, code, &req, &err);
@@ -751,7 +757,7 @@ metrics_page(struct server *s, struct request *r)
 
 /*
  * Free bytes for unprivileged writers on the filesystem holding @path, or
- * -1 if unknown.
+ * -1 if unknown; 0 if that filesystem is mounted read-only.
  */
 static int64_t
 free_bytes_at(const char *path)
@@ -767,7 +773,7 @@ free_bytes_at(const char *path)
 	else
 		*slash = '\0';
 	if (statvfs(dir, &sv) == 0)
-		n = (int64_t)sv.f_bavail * (int64_t)sv.f_frsize;
+		n = (sv.f_flag & ST_RDONLY) ? 0 : (int64_t)sv.f_bavail * (int64_t)sv.f_frsize;
 	free(dir);
 	return n;
 }
@@ -808,7 +814,7 @@ readyz(struct server *s, struct request *r)
 		if ((st_free >= 0 && st_free < READY_MIN_FREE) ||
 		    (db_free >= 0 && db_free < READY_MIN_FREE)) {
 			snprintf(msg, sizeof(msg),
-			         "less than %d MiB free on the filesystem of the %s",
+			         "less than %d MiB free (or read-only) on the filesystem of the %s",
 			         (int)(READY_MIN_FREE >> 20),
 			         st_free >= 0 && st_free < READY_MIN_FREE ? "state store"
 			                                                  : "app database");

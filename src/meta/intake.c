@@ -330,6 +330,9 @@ intake_trouble(struct intake *in)
 	if (in->sync_failed)
 		why = "the intake log or the state store failed to sync: deletion requests are "
 		      "refused until lethe is restarted";
+	else if (in->write_failed)
+		why = "the intake log cannot be written (its last write failed): deletion "
+		      "requests are answered 503";
 	else if (in->written - in->indexed >= INTAKE_PENDING_MAX)
 		why = "too many deletion requests wait for the state store: new ones are refused";
 	else if (in->index_failed)

@@ -106,9 +106,10 @@ bool intake_find_code(struct intake *in, const char *code, struct intake_found *
 /*
  * NULL while the intake takes requests and its indexer moves them into the
  * state store; otherwise why not, as a static text for /readyz: the intake
- * refuses every request until a restart (a failed fsync), too many requests
- * wait for the store, or the indexer's last transaction failed (the state
- * store cannot be written: a full disk).
+ * refuses every request until a restart (a failed fsync), its last write to
+ * the log failed (until a write succeeds), too many requests wait for the
+ * store, or the indexer's last transaction failed (the state store cannot be
+ * written: a full disk).
  */
 const char *intake_trouble(struct intake *in);
 /* The log files of the state store at @path: @i is 0 or 1 (malloc'd). */

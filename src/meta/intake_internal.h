@@ -88,6 +88,7 @@ struct intake {
 	int64_t written;           /* requests written to the log */
 	int64_t indexed;           /* of them, in the store */
 	bool index_failed;         /* the indexer's last transaction failed */
+	bool write_failed;         /* the committer's last log write failed (set, cleared by it) */
 	int settling;              /* intake_settle() callers waiting: index at once */
 	bool hold;                 /* intake_hold_index(): the indexer waits */
 	int64_t submitted;         /* requests submitted */

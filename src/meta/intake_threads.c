@@ -150,6 +150,21 @@ drop_pends(struct intake *in, struct pend *list)
 }
 
 /*
+ * Record whether the last log write failed, for intake_trouble().  Only
+ * the committer writes the flag, so it reads it without the lock and takes
+ * the lock only to change it (not once per group).
+ */
+static void
+set_write_failed(struct intake *in, bool failed)
+{
+	if (in->write_failed == failed)
+		return;
+	pthread_mutex_lock(&in->mu);
+	in->write_failed = failed;
+	pthread_mutex_unlock(&in->mu);
+}
+
+/*
  * Resolve each request of @group (a repeat, or a new request with a new
  * code) and write the new ones to the log as one group.  Sets each
  * request's rc (LETHE_OK: answer once synced) and the group's new requests
@@ -227,8 +242,10 @@ write_group(struct intake *in, struct intake_req *group, struct pend **pends, si
 	                       in->files[in->active].end)) {
 		log_warn_limited(&write_log, "intake: cannot write to %s",
 		                 in->files[in->active].path);
+		set_write_failed(in, true);
 		goto fail;
 	}
+	set_write_failed(in, false);
 	in->files[in->active].end += used;
 	if (in->files[in->active].hw < in->files[in->active].end)
 		in->files[in->active].hw = in->files[in->active].end;

@@ -155,3 +155,34 @@ def test_serve_full_disk_codes_keep_their_page_and_readyz_says_so(demo, small_fs
         assert sum(what in line for line in log.splitlines()) <= 3, (what, log[-3000:])
     deauth = [line for line in log.splitlines() if "deauthorize (instagram)" in line]
     assert 1 <= len(deauth) <= 10, deauth
+
+
+def test_serve_readyz_says_a_read_only_state_store_is_not_ready(demo, servers):
+    """A state store whose filesystem turns read-only (an error remount, a wrong mount):
+    /readyz says not ready and why, before any write has to fail; ready again once
+    writable.  The directory is bind-mounted over itself and that mount made read-only
+    (a plain remount of a filesystem with files open for writing is refused)."""
+    var = demo.state_db.parent
+    srv = servers(demo)
+    mounted = False
+    try:
+        status, body = readyz(srv)
+        assert status == 200 and body == {"ready": True}, body
+        for args in (["mount", "--bind", str(var), str(var)],
+                     ["mount", "-o", "remount,bind,ro", str(var)]):
+            r = subprocess.run(args, capture_output=True, text=True, timeout=30)
+            assert r.returncode == 0, (args, r.stderr)
+            mounted = True
+        status, body = readyz(srv)
+        assert status == 503, body
+        assert "read-only" in body["error"]["message"], body
+        assert "state store" in body["error"]["message"], body
+        umount(var)
+        mounted = False
+        status, body = readyz(srv)
+        assert status == 200 and body == {"ready": True}, body
+        stop_ok(srv)
+    finally:
+        if mounted:
+            umount(var)
+        srv.kill()

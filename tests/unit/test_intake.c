@@ -8,6 +8,8 @@
  */
 #include "util/fmacros.h"
 
+#include <fcntl.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -715,6 +717,75 @@ test_intake_find_code_while_pending(void **state)
 	intake_free(in);
 }
 
+/* The descriptor this process has open on @path (found through /proc), or -1. */
+static int
+fd_of(const char *path)
+{
+	char link[64], target[PATH_MAX];
+	int fd;
+
+	for (fd = 3; fd < 1024; fd++) {
+		ssize_t n;
+
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		n = readlink(link, target, sizeof(target) - 1);
+		if (n < 0)
+			continue;
+		target[n] = '\0';
+		if (strcmp(target, path) == 0)
+			return fd;
+	}
+	return -1;
+}
+
+/*
+ * A write to the intake log that fails answers its group 503 and makes
+ * intake_trouble() say so (for /readyz) until a write succeeds again.  The
+ * failure is made by putting a read-only descriptor of the same file in
+ * place of the log's.
+ */
+static void
+test_intake_write_failure_is_trouble(void **state)
+{
+	struct fx *f = *state;
+	struct intake *in = start(f);
+	char subject[HASH_TEXT_LEN + 1], code[META_CODE_LEN + 1], log0[PATH_MAX];
+	char real[PATH_MAX];
+	const char *why;
+	struct waiter w;
+	int fd, saved, ro;
+
+	snprintf(log0, sizeof(log0), "%s-intake0", f->path);
+	assert_non_null(realpath(log0, real));
+	fd = fd_of(real);
+	assert_true(fd >= 0);
+	saved = dup(fd);
+	ro = open(real, O_RDONLY | O_CLOEXEC);
+	assert_true(saved >= 0 && ro >= 0);
+	assert_int_equal(dup2(ro, fd), fd);
+
+	assert_null(intake_trouble(in));
+	subject_of(91, subject);
+	waiter_init(&w, "facebook", subject, T0 + 1);
+	intake_submit(in, &w.in);
+	pthread_mutex_lock(&w.mu);
+	while (!w.done)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	assert_int_equal(w.in.rc, LETHE_E_IO);
+	why = intake_trouble(in);
+	assert_non_null(why);
+	assert_non_null(strstr(why, "cannot be written"));
+
+	/* The file writable again: the next request is taken and the trouble is gone. */
+	assert_int_equal(dup2(saved, fd), fd);
+	assert_true(submit_one(in, "facebook", subject, T0 + 2, code));
+	assert_null(intake_trouble(in));
+	close(saved);
+	close(ro);
+	intake_free(in);
+}
+
 /* True if log file @path holds only zero bytes. */
 static bool
 log_all_zero(const char *path)
@@ -910,6 +981,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_intake_rotation_replay, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_intake_pending_cap, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_intake_scrubs_when_idle, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_intake_write_failure_is_trouble, setup, teardown),
 	    cmocka_unit_test(test_intake_code_order),
 	    cmocka_unit_test(test_seen_map),
 	};
