@@ -27,6 +27,7 @@
 #include "engine/plan.h"
 #include "jobs/outbox.h"
 #include "platform/platform.h"
+#include "util/lease.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
@@ -177,15 +178,6 @@ outbox_backoff_ms(const struct outbox_config *o, int64_t failures, uint32_t rnd)
 		bound = o->cap_ms;
 	/* Full jitter: uniform in [0, bound]. */
 	return (int64_t)(((uint64_t)rnd * (uint64_t)(bound + 1)) >> 32);
-}
-
-void
-outbox_owner(char *out, size_t n)
-{
-	char host[200] = "";
-
-	gethostname(host, sizeof(host) - 1);
-	snprintf(out, n, "%s:%ld:%08x", host, (long)getpid(), randombytes_random());
 }
 
 static int64_t
@@ -469,11 +461,11 @@ outbox_drive(const struct lethe_config *cfg, const struct datamap *dm, int64_t d
 {
 	struct appdb *db = NULL;
 	struct store *st = NULL;
-	char owner[256];
+	char owner[LEASE_OWNER_MAX];
 	int64_t deadline = now_ms() + timeout_ms;
 	lethe_rc rc;
 
-	outbox_owner(owner, sizeof(owner));
+	lease_owner_format(owner, sizeof(owner));
 	db = appdb_open(cfg->app_db, cfg->dir, err);
 	if (db == NULL)
 		return err ? err->rc : LETHE_E_DB;
@@ -523,7 +515,7 @@ struct outbox {
 	bool kicked;                    /* new work may be waiting */
 	bool stop;                      /* exit */
 	volatile int stop_flag;         /* read by purges between batches */
-	char owner[256];                /* this process's lease name */
+	char owner[LEASE_OWNER_MAX];    /* this process's lease name */
 };
 
 /* Wait up to @ms for a kick or stop; true if stopping. */
@@ -622,7 +614,7 @@ outbox_start(const struct lethe_config *cfg, const struct datamap *dm, struct ou
 	o = xcalloc(1, sizeof(*o));
 	o->cfg = cfg;
 	o->dm = dm;
-	outbox_owner(o->owner, sizeof(o->owner));
+	lease_owner_format(o->owner, sizeof(o->owner));
 	pthread_mutex_init(&o->mu, NULL);
 	pthread_cond_init(&o->cv, NULL);
 	if (pthread_create(&o->thr, NULL, outbox_main, o) != 0) {

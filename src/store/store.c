@@ -25,6 +25,7 @@
 
 #include "store/store.h"
 #include "util/buf.h"
+#include "util/lease.h"
 #include "util/mem.h"
 
 #define SCHEMA_VERSION 8
@@ -1108,22 +1109,6 @@ store_checkpoint(struct store *st, bool restart, struct lethe_err *err)
 	return LETHE_OK;
 }
 
-/* True if @owner ("host:pid:nonce") names a process of this host that no longer exists. */
-static bool
-owner_dead(const char *owner)
-{
-	char host[256] = "";
-	const char *colon = strchr(owner, ':');
-	long pid;
-
-	if (colon == NULL || gethostname(host, sizeof(host) - 1) != 0)
-		return false;
-	if ((size_t)(colon - owner) != strlen(host) || strncmp(owner, host, strlen(host)) != 0)
-		return false;
-	pid = strtol(colon + 1, NULL, 10);
-	return pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
-}
-
 lethe_rc
 store_job_claim(struct store *st, int64_t job, const char *owner, int64_t now, int64_t lease_s,
                 struct lethe_err *err)
@@ -1142,7 +1127,7 @@ store_job_claim(struct store *st, int64_t job, const char *owner, int64_t now, i
 	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW)
 		holder = col_dup(q, 0);
 	unprep(st, q);
-	if (rc == LETHE_OK && holder != NULL && owner_dead(holder)) {
+	if (rc == LETHE_OK && holder != NULL && lease_owner_dead(holder)) {
 		/* Its process is gone (a crash): take over at once instead of waiting. */
 		rc = execf(st, err,
 		           "UPDATE jobs SET lease_owner = ?2, lease_until = ?3 + ?4 WHERE id = ?1 "
@@ -1539,10 +1524,10 @@ store_outbox_claim(struct store *st, int64_t disconnect_id, const char *owner, i
 	unprep(st, q);
 	for (i = 0; rc == LETHE_OK && !taken && i < n; i++) {
 		/* A running job is taken over when its lease lapsed or its process died. */
-		const char *dead =
-		    holders[i] != NULL && strcmp(holders[i], owner) != 0 && owner_dead(holders[i])
-		        ? holders[i]
-		        : "";
+		const char *dead = holders[i] != NULL && strcmp(holders[i], owner) != 0 &&
+		                           lease_owner_dead(holders[i])
+		                       ? holders[i]
+		                       : "";
 
 		rc = outbox_take(st, ids[i], owner, now_ms, lease_ms, dead, &taken, err);
 		if (rc == LETHE_OK && taken) {

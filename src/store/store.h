@@ -199,7 +199,7 @@ lethe_rc store_meta_state_counts(struct store *st, store_count_fn fn, void *arg,
 lethe_rc store_job_state_counts(struct store *st, store_count_fn fn, void *arg,
                                 struct lethe_err *err);
 /*
- * Take (or renew) the lease on @job for @owner ("host:pid:nonce") until
+ * Take (or renew) the lease on @job for @owner (lease_owner_format()) until
  * @now + @lease_s.  A lease held by another owner is taken over if it has
  * expired, or if its process on this host no longer exists.  LETHE_E_BUSY
  * if another live process holds it: one job runs in one process at a time.
@@ -336,7 +336,7 @@ lethe_rc store_outbox_list(struct store *st, int64_t disconnect_id, const char *
 lethe_rc store_outbox_get(struct store *st, int64_t id, struct store_outbox *out,
                           struct lethe_err *err);
 /*
- * Take the next due job (of @disconnect_id, 0: any) for @owner ("host:pid:n")
+ * Take the next due job (of @disconnect_id, 0: any) for @owner (lease_owner_format())
  * until @now_ms + @lease_ms: a pending job whose time has come, or a running
  * one whose lease lapsed or whose process on this host died.  @out gets it
  * with its box (free with store_outbox_clear); LETHE_E_NOTFOUND if none.
