@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * meta.c - Meta data-deletion requests and deauthorizations in the state
+ * store (see store.h): recording a request once, reruns of a repeat, the
+ * runner's progress, and what the status page and /metrics read.  A
+ * request's person is a keyed hash; the identity is kept only sealed, and
+ * only until the request completes.
+ */
+#include "util/fmacros.h"
+
+#include "store/store_internal.h"
+#include "util/mem.h"
+
+#define META_COLS                                                                                  \
+	"id, code, app, state, received_at, completed_at, job_id, no_data, runs, job_run, run_at"
+#define META_NCOLS 11
+
+static void
+meta_row(sqlite3_stmt *q, struct store_meta_req *out)
+{
+	const unsigned char *s;
+
+	memset(out, 0, sizeof(*out));
+	out->id = sqlite3_column_int64(q, 0);
+	s = sqlite3_column_text(q, 1);
+	snprintf(out->code, sizeof(out->code), "%s", s ? (const char *)s : "");
+	s = sqlite3_column_text(q, 2);
+	snprintf(out->app, sizeof(out->app), "%s", s ? (const char *)s : "");
+	s = sqlite3_column_text(q, 3);
+	snprintf(out->state, sizeof(out->state), "%s", s ? (const char *)s : "");
+	out->received_at = sqlite3_column_int64(q, 4);
+	out->completed_at = sqlite3_column_int64(q, 5);
+	out->job = sqlite3_column_int64(q, 6);
+	out->no_data = sqlite3_column_int(q, 7) != 0;
+	out->runs = sqlite3_column_int64(q, 8);
+	out->job_run = sqlite3_column_int64(q, 9);
+	out->run_at = sqlite3_column_int64(q, 10);
+}
+
+/*
+ * One request row from a prepared @q (META_COLS first), LETHE_E_NOTFOUND if
+ * there is none, or LETHE_E_STATE if the query failed (a busy or broken store
+ * must not read as "no such request": a status page would say 404).
+ */
+static lethe_rc
+meta_one(struct store *st, sqlite3_stmt *q, lethe_rc rc, struct store_meta_req *out,
+         struct lethe_err *err)
+{
+	int s;
+
+	if (rc != LETHE_OK)
+		return rc;
+	s = sqlite3_step(q);
+	if (s == SQLITE_ROW) {
+		meta_row(q, out);
+		return LETHE_OK;
+	}
+	return s == SQLITE_DONE ? LETHE_E_NOTFOUND : store__fail(st, err, "reading a request");
+}
+
+lethe_rc
+store_meta_match(struct store *st, int64_t id, const char *app, const char *subject,
+                 struct store_meta_req *out, struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	rc = store__prepf(st, &q, err,
+	                  "SELECT " META_COLS " FROM meta_requests WHERE id = ?1 AND app = ?2 "
+	                  "AND subject = ?3",
+	                  "itt", id, app, subject);
+	rc = meta_one(st, q, rc, out, err);
+	store__unprep(st, q);
+	return rc;
+}
+
+lethe_rc
+store_meta_first_since(struct store *st, int64_t since, int64_t *id, struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	*id = 0;
+	rc = store__prepf(
+	    st, &q, err,
+	    "SELECT id FROM meta_requests WHERE received_at >= ?1 ORDER BY received_at, id "
+	    "LIMIT 1",
+	    "i", since);
+	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW)
+		*id = sqlite3_column_int64(q, 0);
+	else if (rc == LETHE_OK)
+		*id = INT64_MAX; /* nothing received since: every request may go */
+	store__unprep(st, q);
+	return rc;
+}
+
+lethe_rc
+store_meta_since(struct store *st, int64_t since, store_meta_fn fn, void *arg,
+                 struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+	int s = SQLITE_DONE;
+
+	rc = store__prepf(
+	    st, &q, err,
+	    "SELECT id, subject, received_at FROM meta_requests WHERE received_at >= ?1", "i",
+	    since);
+	while (rc == LETHE_OK && (s = sqlite3_step(q)) == SQLITE_ROW)
+		fn(arg, sqlite3_column_int64(q, 0), (const char *)sqlite3_column_text(q, 1),
+		   sqlite3_column_int64(q, 2));
+	if (rc == LETHE_OK && s != SQLITE_DONE)
+		rc = store__fail(st, err, "meta requests");
+	store__unprep(st, q);
+	return rc;
+}
+
+lethe_rc
+store_meta_insert_once(struct store *st, const char *code, const char *app, const char *subject,
+                       const uint8_t *box, size_t boxlen, int64_t now, int64_t *id, bool *added,
+                       struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc =
+	    store__execf(st, err,
+	                 "INSERT INTO meta_requests (code, app, subject, identity_box, state, "
+	                 "received_at) VALUES (?1, ?2, ?3, ?4, 'received', ?5) "
+	                 "ON CONFLICT(code) DO NOTHING",
+	                 "tttbi", code, app, subject, (const void *)box, boxlen, now);
+
+	if (rc != LETHE_OK)
+		return rc;
+	*added = sqlite3_changes(st->db) > 0;
+	if (*added) {
+		*id = sqlite3_last_insert_rowid(st->db);
+		return LETHE_OK;
+	}
+	rc = store__prepf(st, &q, err, "SELECT id FROM meta_requests WHERE code = ?1", "t", code);
+	if (rc == LETHE_OK) {
+		if (sqlite3_step(q) == SQLITE_ROW)
+			*id = sqlite3_column_int64(q, 0);
+		else
+			rc = lethe_err_set(err, LETHE_E_STATE,
+			                   "request vanished while being stored");
+	}
+	store__unprep(st, q);
+	return rc;
+}
+
+lethe_rc
+store_meta_by_code(struct store *st, const char *code, struct store_meta_req *out,
+                   struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	rc = store__prepf(st, &q, err, "SELECT " META_COLS " FROM meta_requests WHERE code = ?1",
+	                  "t", code);
+	rc = meta_one(st, q, rc, out, err);
+	store__unprep(st, q);
+	return rc;
+}
+
+lethe_rc
+store_meta_next(struct store *st, int64_t after, struct store_meta_req *out, uint8_t **box,
+                size_t *boxlen, struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	*box = NULL;
+	*boxlen = 0;
+	rc = store__prepf(st, &q, err,
+	                  "SELECT " META_COLS ", identity_box FROM meta_requests WHERE state IN "
+	                  "('received', 'running') AND id > ?1 ORDER BY id LIMIT 1",
+	                  "i", after);
+	rc = meta_one(st, q, rc, out, err);
+	if (rc == LETHE_OK) {
+		const void *b = sqlite3_column_blob(q, META_NCOLS);
+		int n = sqlite3_column_bytes(q, META_NCOLS);
+
+		*box = xmalloc(n > 0 ? (size_t)n : 1);
+		if (n > 0)
+			memcpy(*box, b, (size_t)n);
+		*boxlen = n > 0 ? (size_t)n : 0;
+	}
+	store__unprep(st, q);
+	return rc;
+}
+
+/* A final state a later run asked for turns back into 'received' (store_meta_update). */
+#define META_LATER "(runs > ?6 AND ?2 <> 'running')"
+/* The states of a request that is done (a rerun starts it again). */
+#define META_DONE "state IN ('completed', 'completed_with_retention', 'failed')"
+
+lethe_rc
+store_meta_update(struct store *st, int64_t id, const char *state, int64_t job, bool no_data,
+                  int64_t completed_at, int64_t run, struct lethe_err *err)
+{
+	/*
+	 * A finished request no longer needs the identity: wipe it, unless a
+	 * later run was asked for meanwhile: then the request goes back to
+	 * 'received' (keeping this run's job) with the identity that run
+	 * brought, and runs again.
+	 */
+	return store__execf(
+	    st, err,
+	    "UPDATE meta_requests SET "
+	    "state = CASE WHEN " META_LATER " THEN 'received' ELSE ?2 END, "
+	    "job_id = nullif(?3, 0), job_run = ?6, "
+	    "no_data = CASE WHEN " META_LATER " THEN 0 ELSE ?4 END, "
+	    "completed_at = CASE WHEN " META_LATER " THEN NULL WHEN ?5 > 0 THEN ?5 "
+	    "ELSE completed_at END, "
+	    "identity_box = CASE WHEN NOT " META_LATER " AND ?2 IN ('completed', "
+	    "'completed_with_retention') THEN x'' ELSE identity_box END WHERE id = ?1",
+	    "itiiii", id, state, job, (int64_t)(no_data ? 1 : 0), completed_at, run);
+}
+
+lethe_rc
+store_meta_rerun(struct store *st, const char *code, int64_t run, const uint8_t *box, size_t boxlen,
+                 int64_t now, bool *applied, struct lethe_err *err)
+{
+	lethe_rc rc;
+
+	/* A done request starts over; a waiting or running one runs once more after. */
+	rc = store__execf(st, err,
+	                  "UPDATE meta_requests SET runs = ?2, run_at = ?4, identity_box = ?3, "
+	                  "no_data = CASE WHEN " META_DONE " THEN 0 ELSE no_data END, "
+	                  "completed_at = CASE WHEN " META_DONE " THEN NULL ELSE completed_at END, "
+	                  "state = CASE WHEN " META_DONE " THEN 'received' ELSE state END "
+	                  "WHERE code = ?1 AND runs < ?2",
+	                  "tibi", code, run, (const void *)box, boxlen, now);
+	if (applied != NULL)
+		*applied = rc == LETHE_OK && sqlite3_changes(st->db) > 0;
+	return rc;
+}
+
+lethe_rc
+store_meta_retry_failed(struct store *st, int64_t *n, struct lethe_err *err)
+{
+	lethe_rc rc =
+	    store__execf(st, err,
+	                 "UPDATE meta_requests SET state = 'received', completed_at = NULL "
+	                 "WHERE state = 'failed' AND length(identity_box) > 0",
+	                 "");
+
+	*n = rc == LETHE_OK ? sqlite3_changes(st->db) : 0;
+	return rc;
+}
+
+lethe_rc
+store_meta_steps(struct store *st, int64_t job, store_step_fn fn, void *arg, struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	rc = store__prepf(
+	    st, &q, err,
+	    "SELECT s.table_name, s.action, s.done, (SELECT max(until) FROM holds h "
+	    "WHERE h.job_id = s.job_id AND h.table_name = s.table_name) FROM job_steps s "
+	    "WHERE s.job_id = ?1 ORDER BY s.rowid",
+	    "i", job);
+	while (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW)
+		fn(arg, (const char *)sqlite3_column_text(q, 0),
+		   (const char *)sqlite3_column_text(q, 1), sqlite3_column_int64(q, 2),
+		   sqlite3_column_int64(q, 3));
+	store__unprep(st, q);
+	return rc;
+}
+
+lethe_rc
+store_deauth_add(struct store *st, const char *app, const char *subject, int64_t rows, int64_t now,
+                 struct lethe_err *err)
+{
+	return store__execf(
+	    st, err,
+	    "INSERT INTO deauthorizations (app, subject, rows_revoked, received_at) "
+	    "VALUES (?1, ?2, ?3, ?4)",
+	    "ttii", app, subject, rows, now);
+}
+
+lethe_rc
+store_meta_state_counts(struct store *st, store_count_fn fn, void *arg, struct lethe_err *err)
+{
+	return store__state_counts(st, "SELECT state, count(*) FROM meta_requests GROUP BY state",
+	                           fn, arg, err);
+}
