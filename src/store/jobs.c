@@ -14,21 +14,16 @@ lethe_rc
 store_job_find_active(struct store *st, const char *kind, const char *scope, const char *subject,
                       int64_t *job, int64_t *created_at, struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
+	int64_t v[2] = {0, 0}; /* id, created_at */
 	lethe_rc rc;
 
-	*job = 0;
-	*created_at = 0;
-	rc = store__prepf(st, &q, err,
-	                  "SELECT id, created_at FROM jobs WHERE subject = ?1 AND scope = ?2 AND "
-	                  "kind = ?3 AND state IN ('pending', 'running') ORDER BY id DESC LIMIT 1",
-	                  "ttt", subject, scope, kind);
-	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW) {
-		*job = sqlite3_column_int64(q, 0);
-		*created_at = sqlite3_column_int64(q, 1);
-	}
-	store__unprep(st, q);
-	return rc;
+	rc = store__one(st, err, NULL, store__row_ints, v,
+	                "SELECT id, created_at FROM jobs WHERE subject = ?1 AND scope = ?2 AND "
+	                "kind = ?3 AND state IN ('pending', 'running') ORDER BY id DESC LIMIT 1",
+	                "ttt", subject, scope, kind);
+	*job = v[0];
+	*created_at = v[1];
+	return rc == LETHE_E_NOTFOUND ? LETHE_OK : rc;
 }
 
 lethe_rc
@@ -57,26 +52,29 @@ store_job_set_state(struct store *st, int64_t job, const char *state, int64_t fi
 	    "iti", job, state, finished_at);
 }
 
+static void
+job_row(sqlite3_stmt *q, void *arg)
+{
+	struct store_job *out = arg;
+
+	out->id = sqlite3_column_int64(q, 0);
+	out->scope = store__col_dup(q, 1);
+	out->state = store__col_dup(q, 2);
+	out->created_at = sqlite3_column_int64(q, 3);
+	out->finished_at = sqlite3_column_int64(q, 4);
+}
+
 lethe_rc
 store_job_get(struct store *st, int64_t id, struct store_job *out, struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
 	lethe_rc rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = store__prepf(
-	    st, &q, err, "SELECT id, scope, state, created_at, finished_at FROM jobs WHERE id = ?1",
-	    "i", id);
-	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW) {
-		out->id = sqlite3_column_int64(q, 0);
-		out->scope = store__col_dup(q, 1);
-		out->state = store__col_dup(q, 2);
-		out->created_at = sqlite3_column_int64(q, 3);
-		out->finished_at = sqlite3_column_int64(q, 4);
-	} else if (rc == LETHE_OK) {
+	rc = store__one(st, err, NULL, job_row, out,
+	                "SELECT id, scope, state, created_at, finished_at FROM jobs WHERE id = ?1",
+	                "i", id);
+	if (rc == LETHE_E_NOTFOUND)
 		rc = lethe_err_set(err, LETHE_E_NOTFOUND, "no job %lld", (long long)id);
-	}
-	store__unprep(st, q);
 	return rc;
 }
 
@@ -88,11 +86,25 @@ store_job_clear(struct store_job *j)
 	memset(j, 0, sizeof(*j));
 }
 
+static void
+step_row(sqlite3_stmt *q, void *arg)
+{
+	struct store_step *out = arg;
+
+	out->done = sqlite3_column_int64(q, 0);
+	out->media = sqlite3_column_int64(q, 1);
+	out->cursor = store__col_dup(q, 2);
+	out->pending_rows = sqlite3_column_int64(q, 3);
+	out->pending_key = store__col_dup(q, 4);
+	out->pending_media = sqlite3_column_int64(q, 5);
+	out->finished = sqlite3_column_int(q, 6) != 0;
+	out->pending_cursor = store__col_dup(q, 7);
+}
+
 lethe_rc
 store_step_get(struct store *st, int64_t job, const char *table, const char *action,
                struct store_step *out, struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
 	lethe_rc rc;
 
 	memset(out, 0, sizeof(*out));
@@ -101,25 +113,15 @@ store_step_get(struct store *st, int64_t job, const char *table, const char *act
 	                  "ON CONFLICT (job_id, table_name) DO NOTHING",
 	                  "itt", job, table, action);
 	if (rc == LETHE_OK)
-		rc = store__prepf(
-		    st, &q, err,
+		rc = store__one(
+		    st, err, "reading step", step_row, out,
 		    "SELECT done, media, cursor, pending_rows, pending_key, pending_media, "
 		    "finished, pending_cursor FROM job_steps WHERE job_id = ?1 AND "
 		    "table_name = ?2",
 		    "it", job, table);
-	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW) {
-		out->done = sqlite3_column_int64(q, 0);
-		out->media = sqlite3_column_int64(q, 1);
-		out->cursor = store__col_dup(q, 2);
-		out->pending_rows = sqlite3_column_int64(q, 3);
-		out->pending_key = store__col_dup(q, 4);
-		out->pending_media = sqlite3_column_int64(q, 5);
-		out->finished = sqlite3_column_int(q, 6) != 0;
-		out->pending_cursor = store__col_dup(q, 7);
-	} else if (rc == LETHE_OK) {
+	/* The row was just made sure of: its absence is a broken store. */
+	if (rc == LETHE_E_NOTFOUND)
 		rc = store__fail(st, err, "reading step");
-	}
-	store__unprep(st, q);
 	return rc;
 }
 
@@ -208,7 +210,6 @@ lethe_rc
 store_job_claim(struct store *st, int64_t job, const char *owner, int64_t now, int64_t lease_s,
                 struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
 	char *holder = NULL;
 	lethe_rc rc;
 
@@ -219,10 +220,10 @@ store_job_claim(struct store *st, int64_t job, const char *owner, int64_t now, i
 	    "itii", job, owner, now, lease_s);
 	if (rc != LETHE_OK || sqlite3_changes(st->db) == 1)
 		return rc;
-	rc = store__prepf(st, &q, err, "SELECT lease_owner FROM jobs WHERE id = ?1", "i", job);
-	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW)
-		holder = store__col_dup(q, 0);
-	store__unprep(st, q);
+	rc = store__one(st, err, NULL, store__row_dup, &holder,
+	                "SELECT lease_owner FROM jobs WHERE id = ?1", "i", job);
+	if (rc == LETHE_E_NOTFOUND)
+		rc = LETHE_OK;
 	if (rc == LETHE_OK && holder != NULL && lease_owner_dead(holder)) {
 		/* Its process is gone (a crash): take over at once instead of waiting. */
 		rc = store__execf(

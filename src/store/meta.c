@@ -15,19 +15,17 @@
 	"id, code, app, state, received_at, completed_at, job_id, no_data, runs, job_run, run_at"
 #define META_NCOLS 11
 
+/* store__row_fn: a request row (META_COLS first) into the struct store_meta_req @arg. */
 static void
-meta_row(sqlite3_stmt *q, struct store_meta_req *out)
+meta_row(sqlite3_stmt *q, void *arg)
 {
-	const unsigned char *s;
+	struct store_meta_req *out = arg;
 
 	memset(out, 0, sizeof(*out));
 	out->id = sqlite3_column_int64(q, 0);
-	s = sqlite3_column_text(q, 1);
-	snprintf(out->code, sizeof(out->code), "%s", s ? (const char *)s : "");
-	s = sqlite3_column_text(q, 2);
-	snprintf(out->app, sizeof(out->app), "%s", s ? (const char *)s : "");
-	s = sqlite3_column_text(q, 3);
-	snprintf(out->state, sizeof(out->state), "%s", s ? (const char *)s : "");
+	store__col_text(q, 1, out->code, sizeof(out->code));
+	store__col_text(q, 2, out->app, sizeof(out->app));
+	store__col_text(q, 3, out->state, sizeof(out->state));
 	out->received_at = sqlite3_column_int64(q, 4);
 	out->completed_at = sqlite3_column_int64(q, 5);
 	out->job = sqlite3_column_int64(q, 6);
@@ -38,59 +36,37 @@ meta_row(sqlite3_stmt *q, struct store_meta_req *out)
 }
 
 /*
- * One request row from a prepared @q (META_COLS first), LETHE_E_NOTFOUND if
- * there is none, or LETHE_E_STATE if the query failed (a busy or broken store
- * must not read as "no such request": a status page would say 404).
+ * A failed read of a request is LETHE_E_STATE, never "no such request"
+ * (LETHE_E_NOTFOUND): a busy or broken store must not make a status page
+ * say 404.
  */
-static lethe_rc
-meta_one(struct store *st, sqlite3_stmt *q, lethe_rc rc, struct store_meta_req *out,
-         struct lethe_err *err)
-{
-	int s;
-
-	if (rc != LETHE_OK)
-		return rc;
-	s = sqlite3_step(q);
-	if (s == SQLITE_ROW) {
-		meta_row(q, out);
-		return LETHE_OK;
-	}
-	return s == SQLITE_DONE ? LETHE_E_NOTFOUND : store__fail(st, err, "reading a request");
-}
+#define META_READ "reading a request"
 
 lethe_rc
 store_meta_match(struct store *st, int64_t id, const char *app, const char *subject,
                  struct store_meta_req *out, struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
-	lethe_rc rc;
-
-	rc = store__prepf(st, &q, err,
+	return store__one(st, err, META_READ, meta_row, out,
 	                  "SELECT " META_COLS " FROM meta_requests WHERE id = ?1 AND app = ?2 "
 	                  "AND subject = ?3",
 	                  "itt", id, app, subject);
-	rc = meta_one(st, q, rc, out, err);
-	store__unprep(st, q);
-	return rc;
 }
 
 lethe_rc
 store_meta_first_since(struct store *st, int64_t since, int64_t *id, struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
 	lethe_rc rc;
 
 	*id = 0;
-	rc = store__prepf(
-	    st, &q, err,
-	    "SELECT id FROM meta_requests WHERE received_at >= ?1 ORDER BY received_at, id "
-	    "LIMIT 1",
-	    "i", since);
-	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW)
-		*id = sqlite3_column_int64(q, 0);
-	else if (rc == LETHE_OK)
+	rc =
+	    store__one(st, err, NULL, store__row_ints, id,
+	               "SELECT id FROM meta_requests WHERE received_at >= ?1 ORDER BY received_at, "
+	               "id LIMIT 1",
+	               "i", since);
+	if (rc == LETHE_E_NOTFOUND) {
 		*id = INT64_MAX; /* nothing received since: every request may go */
-	store__unprep(st, q);
+		rc = LETHE_OK;
+	}
 	return rc;
 }
 
@@ -120,7 +96,6 @@ store_meta_insert_once(struct store *st, const char *code, const char *app, cons
                        const uint8_t *box, size_t boxlen, int64_t now, int64_t *id, bool *added,
                        struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
 	lethe_rc rc =
 	    store__execf(st, err,
 	                 "INSERT INTO meta_requests (code, app, subject, identity_box, state, "
@@ -135,15 +110,10 @@ store_meta_insert_once(struct store *st, const char *code, const char *app, cons
 		*id = sqlite3_last_insert_rowid(st->db);
 		return LETHE_OK;
 	}
-	rc = store__prepf(st, &q, err, "SELECT id FROM meta_requests WHERE code = ?1", "t", code);
-	if (rc == LETHE_OK) {
-		if (sqlite3_step(q) == SQLITE_ROW)
-			*id = sqlite3_column_int64(q, 0);
-		else
-			rc = lethe_err_set(err, LETHE_E_STATE,
-			                   "request vanished while being stored");
-	}
-	store__unprep(st, q);
+	rc = store__one(st, err, NULL, store__row_ints, id,
+	                "SELECT id FROM meta_requests WHERE code = ?1", "t", code);
+	if (rc == LETHE_E_NOTFOUND)
+		rc = lethe_err_set(err, LETHE_E_STATE, "request vanished while being stored");
 	return rc;
 }
 
@@ -151,41 +121,46 @@ lethe_rc
 store_meta_by_code(struct store *st, const char *code, struct store_meta_req *out,
                    struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
-	lethe_rc rc;
+	return store__one(st, err, META_READ, meta_row, out,
+	                  "SELECT " META_COLS " FROM meta_requests WHERE code = ?1", "t", code);
+}
 
-	rc = store__prepf(st, &q, err, "SELECT " META_COLS " FROM meta_requests WHERE code = ?1",
-	                  "t", code);
-	rc = meta_one(st, q, rc, out, err);
-	store__unprep(st, q);
-	return rc;
+/* What store_meta_next() reads: the request and its identity box. */
+struct meta_boxed {
+	struct store_meta_req *req; /* the request */
+	uint8_t **box;              /* its identity box (allocated, even if empty) */
+	size_t *boxlen;             /* its length */
+};
+
+/* store__row_fn: META_COLS, then the identity box, into the struct meta_boxed @arg. */
+static void
+meta_boxed_row(sqlite3_stmt *q, void *arg)
+{
+	struct meta_boxed *m = arg;
+	const void *b;
+	int n;
+
+	meta_row(q, m->req);
+	b = sqlite3_column_blob(q, META_NCOLS);
+	n = sqlite3_column_bytes(q, META_NCOLS);
+	*m->box = xmalloc(n > 0 ? (size_t)n : 1);
+	if (n > 0)
+		memcpy(*m->box, b, (size_t)n);
+	*m->boxlen = n > 0 ? (size_t)n : 0;
 }
 
 lethe_rc
 store_meta_next(struct store *st, int64_t after, struct store_meta_req *out, uint8_t **box,
                 size_t *boxlen, struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
-	lethe_rc rc;
+	struct meta_boxed m = {.req = out, .box = box, .boxlen = boxlen};
 
 	*box = NULL;
 	*boxlen = 0;
-	rc = store__prepf(st, &q, err,
+	return store__one(st, err, META_READ, meta_boxed_row, &m,
 	                  "SELECT " META_COLS ", identity_box FROM meta_requests WHERE state IN "
 	                  "('received', 'running') AND id > ?1 ORDER BY id LIMIT 1",
 	                  "i", after);
-	rc = meta_one(st, q, rc, out, err);
-	if (rc == LETHE_OK) {
-		const void *b = sqlite3_column_blob(q, META_NCOLS);
-		int n = sqlite3_column_bytes(q, META_NCOLS);
-
-		*box = xmalloc(n > 0 ? (size_t)n : 1);
-		if (n > 0)
-			memcpy(*box, b, (size_t)n);
-		*boxlen = n > 0 ? (size_t)n : 0;
-	}
-	store__unprep(st, q);
-	return rc;
 }
 
 /* A final state a later run asked for turns back into 'received' (store_meta_update). */

@@ -19,9 +19,12 @@
 	"token_mac, "                                                                              \
 	"box"
 
+/* store__row_fn: a disconnect row (DISC_COLS) into the struct store_disc @arg. */
 static void
-disc_row(sqlite3_stmt *q, struct store_disc *out)
+disc_row(sqlite3_stmt *q, void *arg)
 {
+	struct store_disc *out = arg;
+
 	memset(out, 0, sizeof(*out));
 	out->id = sqlite3_column_int64(q, 0);
 	store__col_text(q, 1, out->subject, sizeof(out->subject));
@@ -63,47 +66,24 @@ store_disc_add(struct store *st, const struct store_disc *d, int64_t *id, struct
 	return rc;
 }
 
-/* One disconnect row from a prepared @q (DISC_COLS first), or LETHE_E_NOTFOUND. */
-static lethe_rc
-disc_one(sqlite3_stmt *q, lethe_rc rc, struct store_disc *out)
-{
-	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW)
-		disc_row(q, out);
-	else if (rc == LETHE_OK)
-		rc = LETHE_E_NOTFOUND;
-	return rc;
-}
-
 lethe_rc
 store_disc_find(struct store *st, const char *subject, struct store_disc *out,
                 struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
-	lethe_rc rc;
-
-	rc = store__prepf(st, &q, err,
+	return store__one(st, err, NULL, disc_row, out,
 	                  "SELECT " DISC_COLS " FROM channel_disconnects WHERE subject = ?1 AND "
 	                  "state != 'aborted' ORDER BY id DESC LIMIT 1",
 	                  "t", subject);
-	rc = disc_one(q, rc, out);
-	store__unprep(st, q);
-	return rc;
 }
 
 lethe_rc
 store_disc_next_staged(struct store *st, int64_t after, struct store_disc *out,
                        struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
-	lethe_rc rc;
-
-	rc = store__prepf(st, &q, err,
+	return store__one(st, err, NULL, disc_row, out,
 	                  "SELECT " DISC_COLS " FROM channel_disconnects WHERE state IN ('staged', "
 	                  "'aborted') AND id > ?1 ORDER BY id LIMIT 1",
 	                  "i", after);
-	rc = disc_one(q, rc, out);
-	store__unprep(st, q);
-	return rc;
 }
 
 /*
@@ -234,9 +214,12 @@ store_outbox_unstage(struct store *st, int64_t now_ms, int64_t *n, struct lethe_
 	"id, disconnect_id, kind, platform, state, outcome, attempts, next_at, created_at, "       \
 	"finished_at, http_status, reason, erase_job, box"
 
+/* store__row_fn: an outbox row (OUTBOX_COLS) without its box into the struct store_outbox @arg. */
 static void
-outbox_row(sqlite3_stmt *q, struct store_outbox *out, bool with_box)
+outbox_row(sqlite3_stmt *q, void *arg)
 {
+	struct store_outbox *out = arg;
+
 	memset(out, 0, sizeof(*out));
 	out->id = sqlite3_column_int64(q, 0);
 	out->disconnect_id = sqlite3_column_int64(q, 1);
@@ -252,8 +235,16 @@ outbox_row(sqlite3_stmt *q, struct store_outbox *out, bool with_box)
 	store__col_text(q, 11, out->reason, sizeof(out->reason));
 	out->erase_job = sqlite3_column_int64(q, 12);
 	out->has_box = sqlite3_column_bytes(q, 13) > 0;
-	if (with_box)
-		store__col_blob(q, 13, &out->box, &out->boxlen);
+}
+
+/* store__row_fn: outbox_row() and the sealed box. */
+static void
+outbox_boxed_row(sqlite3_stmt *q, void *arg)
+{
+	struct store_outbox *out = arg;
+
+	outbox_row(q, out);
+	store__col_blob(q, 13, &out->box, &out->boxlen);
 }
 
 void
@@ -297,7 +288,7 @@ store_outbox_list(struct store *st, int64_t disconnect_id, const char *state, st
 	                  "(?2 IS NULL OR state = ?2) ORDER BY id",
 	                  "it", disconnect_id, state);
 	while (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW) {
-		outbox_row(q, &j, false);
+		outbox_row(q, &j);
 		fn(arg, &j);
 	}
 	store__unprep(st, q);
@@ -307,15 +298,12 @@ store_outbox_list(struct store *st, int64_t disconnect_id, const char *state, st
 lethe_rc
 store_outbox_get(struct store *st, int64_t id, struct store_outbox *out, struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
 	lethe_rc rc;
 
-	rc = store__prepf(st, &q, err, "SELECT " OUTBOX_COLS " FROM outbox WHERE id = ?1", "i", id);
-	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW)
-		outbox_row(q, out, false);
-	else if (rc == LETHE_OK)
+	rc = store__one(st, err, NULL, outbox_row, out,
+	                "SELECT " OUTBOX_COLS " FROM outbox WHERE id = ?1", "i", id);
+	if (rc == LETHE_E_NOTFOUND)
 		rc = lethe_err_set(err, LETHE_E_NOTFOUND, "no outbox job %lld", (long long)id);
-	store__unprep(st, q);
 	return rc;
 }
 
@@ -368,14 +356,11 @@ store_outbox_claim(struct store *st, int64_t disconnect_id, const char *owner, i
 
 		rc = outbox_take(st, ids[i], owner, now_ms, lease_ms, dead, &taken, err);
 		if (rc == LETHE_OK && taken) {
-			sqlite3_stmt *g = NULL;
-
-			rc = store__prepf(st, &g, err,
-			                  "SELECT " OUTBOX_COLS " FROM outbox WHERE id = ?1", "i",
-			                  ids[i]);
-			if (rc == LETHE_OK && sqlite3_step(g) == SQLITE_ROW)
-				outbox_row(g, out, true);
-			store__unprep(st, g);
+			rc = store__one(st, err, NULL, outbox_boxed_row, out,
+			                "SELECT " OUTBOX_COLS " FROM outbox WHERE id = ?1", "i",
+			                ids[i]);
+			if (rc == LETHE_E_NOTFOUND)
+				rc = LETHE_OK;
 		}
 	}
 	for (i = 0; i < n; i++)
@@ -452,17 +437,12 @@ store_outbox_counts(struct store *st, store_outbox_count_fn fn, void *arg, struc
 lethe_rc
 store_outbox_next_due(struct store *st, int64_t *next_ms, struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
 	lethe_rc rc;
 
 	*next_ms = 0;
-	rc = store__prepf(
-	    st, &q, err,
-	    "SELECT min(CASE WHEN state = 'running' THEN lease_until ELSE next_at END) "
-	    "FROM outbox WHERE state IN ('pending', 'running') AND NOT " REVOKE_WAITS,
-	    "");
-	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW)
-		*next_ms = sqlite3_column_int64(q, 0);
-	store__unprep(st, q);
-	return rc;
+	rc = store__one(st, err, NULL, store__row_ints, next_ms,
+	                "SELECT min(CASE WHEN state = 'running' THEN lease_until ELSE next_at END) "
+	                "FROM outbox WHERE state IN ('pending', 'running') AND NOT " REVOKE_WAITS,
+	                "");
+	return rc == LETHE_E_NOTFOUND ? LETHE_OK : rc;
 }

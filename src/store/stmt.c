@@ -79,10 +79,7 @@ store__prepf(struct store *st, sqlite3_stmt **q, struct lethe_err *err, const ch
 	return rc;
 }
 
-/*
- * store__prepf, one step, reset or finalize: for statements that return no rows.
- * Binds without copying: the arguments outlive the statement's use.
- */
+/* Binds with SQLITE_STATIC: the arguments outlive the statement's use. */
 lethe_rc
 store__execf(struct store *st, struct lethe_err *err, const char *sql, const char *types, ...)
 {
@@ -151,20 +148,57 @@ store__col_blob(sqlite3_stmt *q, int i, uint8_t **box, size_t *boxlen)
 	*boxlen = (size_t)n;
 }
 
-/* The first column of the first row of @sql with one integer parameter, as an integer. */
+lethe_rc
+store__one(struct store *st, struct lethe_err *err, const char *what, store__row_fn row, void *out,
+           const char *sql, const char *types, ...)
+{
+	sqlite3_stmt *q = NULL;
+	va_list ap;
+	lethe_rc rc;
+	int r;
+
+	/* Static binding: the statement is reset before the arguments go. */
+	va_start(ap, types);
+	rc = vprepf(st, &q, err, SQLITE_STATIC, sql, types, ap);
+	va_end(ap);
+	if (rc == LETHE_OK) {
+		r = sqlite3_step(q);
+		if (r == SQLITE_ROW)
+			row(q, out);
+		else if (r == SQLITE_DONE || what == NULL)
+			rc = LETHE_E_NOTFOUND;
+		else
+			rc = store__fail(st, err, what);
+	}
+	store__unprep(st, q);
+	return rc;
+}
+
+void
+store__row_ints(sqlite3_stmt *q, void *out)
+{
+	int64_t *v = out;
+	int i, n = sqlite3_column_count(q);
+
+	for (i = 0; i < n; i++)
+		v[i] = sqlite3_column_int64(q, i);
+}
+
+void
+store__row_dup(sqlite3_stmt *q, void *out)
+{
+	*(char **)out = store__col_dup(q, 0);
+}
+
 lethe_rc
 store__query_int(struct store *st, const char *sql, int64_t arg, int64_t *out,
                  struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
 	lethe_rc rc;
 
 	*out = 0;
-	rc = store__prepf(st, &q, err, sql, "i", arg);
-	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW)
-		*out = sqlite3_column_int64(q, 0);
-	store__unprep(st, q);
-	return rc;
+	rc = store__one(st, err, NULL, store__row_ints, out, sql, "i", arg);
+	return rc == LETHE_E_NOTFOUND ? LETHE_OK : rc;
 }
 
 /* Call @fn with each state of @sql's (state, count) rows. */

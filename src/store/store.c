@@ -229,26 +229,26 @@ lethe_rc
 store_key_get(struct store *st, const char *name, char *out, size_t cap, bool *found,
               struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
+	char *fp = NULL;
 	lethe_rc rc;
 
 	*found = false;
 	if (cap > 0)
 		out[0] = '\0';
-	rc = store__prepf(st, &q, err, "SELECT fingerprint FROM key_fingerprints WHERE name = ?1",
-	                  "t", name);
-	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW) {
-		snprintf(out, cap, "%s", (const char *)sqlite3_column_text(q, 0));
+	rc = store__one(st, err, NULL, store__row_dup, &fp,
+	                "SELECT fingerprint FROM key_fingerprints WHERE name = ?1", "t", name);
+	if (rc == LETHE_OK) {
+		snprintf(out, cap, "%s", fp != NULL ? fp : "");
 		*found = true;
 	}
-	store__unprep(st, q);
-	return rc;
+	free(fp);
+	return rc == LETHE_E_NOTFOUND ? LETHE_OK : rc;
 }
 
 lethe_rc
 store_key_check(struct store *st, const char *name, const char *fingerprint, struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
+	char *fp = NULL;
 	lethe_rc rc;
 
 	rc = store__execf(st, err,
@@ -256,13 +256,14 @@ store_key_check(struct store *st, const char *name, const char *fingerprint, str
 	                  "ON CONFLICT (name) DO NOTHING",
 	                  "tt", name, fingerprint);
 	if (rc == LETHE_OK)
-		rc = store__prepf(st, &q, err,
-		                  "SELECT fingerprint FROM key_fingerprints WHERE name = ?1", "t",
-		                  name);
-	if (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW &&
-	    strcmp((const char *)sqlite3_column_text(q, 0), fingerprint) != 0)
+		rc = store__one(st, err, NULL, store__row_dup, &fp,
+		                "SELECT fingerprint FROM key_fingerprints WHERE name = ?1", "t",
+		                name);
+	if (rc == LETHE_E_NOTFOUND)
+		rc = LETHE_OK;
+	else if (rc == LETHE_OK && (fp == NULL || strcmp(fp, fingerprint) != 0))
 		rc = lethe_err_set(err, LETHE_E_CONFIG,
 		                   "the %s key is not the one this state store records", name);
-	store__unprep(st, q);
+	free(fp);
 	return rc;
 }

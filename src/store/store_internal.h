@@ -74,7 +74,31 @@ void store__col_text(sqlite3_stmt *q, int i, char *out, size_t cap);
 /* Column @i of @q's row as a new buffer into *@box, *@boxlen (NULL, 0 if empty). */
 void store__col_blob(sqlite3_stmt *q, int i, uint8_t **box, size_t *boxlen);
 
-/* The first column of the first row of @sql with one integer parameter, as an integer. */
+/* Reads the current row of @q into @out, for store__one(). */
+typedef void (*store__row_fn)(sqlite3_stmt *q, void *out);
+
+/*
+ * The one-row lookup: prepare @sql and bind its parameters as
+ * store__prepf() does (@types and the variadic arguments, not copied: they
+ * outlive the call), step once, on a row call @row(q, @out), and reset.
+ * LETHE_OK if a row was read; LETHE_E_NOTFOUND if the query returned none
+ * (@err untouched); a failed prepare is LETHE_E_STATE.  A failed step is
+ * LETHE_E_STATE with "@what: <SQLite's error>" in @err, so that a busy or
+ * broken store never reads as "absent" -- or, @what NULL, LETHE_E_NOTFOUND
+ * like no row, for the lookups whose callers treat a failed read as an
+ * absent row (docs/internals/store.md lists them).
+ */
+lethe_rc store__one(struct store *st, struct lethe_err *err, const char *what, store__row_fn row,
+                    void *out, const char *sql, const char *types, ...);
+/* store__row_fn: every column of the row as an integer into ((int64_t *)@out)[i]. */
+void store__row_ints(sqlite3_stmt *q, void *out);
+/* store__row_fn: column 0 as a new string (or NULL) into *(char **)@out. */
+void store__row_dup(sqlite3_stmt *q, void *out);
+
+/*
+ * The first column of the first row of @sql with one integer parameter, as
+ * an integer into *@out (0 if there is no row, or the step failed).
+ */
 lethe_rc store__query_int(struct store *st, const char *sql, int64_t arg, int64_t *out,
                           struct lethe_err *err);
 /* Call @fn with each state of @sql's (state, count) rows. */
