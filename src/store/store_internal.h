@@ -90,7 +90,7 @@ typedef void (*store__row_fn)(sqlite3_stmt *q, void *out);
  */
 lethe_rc store__one(struct store *st, struct lethe_err *err, const char *what, store__row_fn row,
                     void *out, const char *sql, const char *types, ...);
-/* store__row_fn: every column of the row as an integer into ((int64_t *)@out)[i]. */
+/* store__row_fn: column i of the row as an integer into ((int64_t *)@out)[i], for every column. */
 void store__row_ints(sqlite3_stmt *q, void *out);
 /* store__row_fn: column 0 as a new string (or NULL) into *(char **)@out. */
 void store__row_dup(sqlite3_stmt *q, void *out);
