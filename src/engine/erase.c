@@ -33,6 +33,7 @@
 #include "engine/batching.h"
 #include "engine/erase.h"
 #include "util/buf.h"
+#include "util/lease.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
@@ -1316,14 +1317,7 @@ erase_run(struct plan *plan, const struct plan_id *ids, size_t nids, struct appd
 	}
 	res->job = x.job;
 	if (rc == LETHE_OK) {
-		char host[256] = "localhost";
-		uint8_t nonce[8];
-		char hex[17];
-
-		gethostname(host, sizeof(host) - 1);
-		hash_key_random_bytes(nonce, sizeof(nonce));
-		hash_hex(nonce, sizeof(nonce), hex);
-		snprintf(x.owner, sizeof(x.owner), "%s:%ld:%s", host, (long)getpid(), hex);
+		lease_owner_format(x.owner, sizeof(x.owner));
 		rc = store_job_claim(st, x.job, x.owner, time_now(), LEASE_S, err);
 		if (rc == LETHE_OK)
 			claimed = true;

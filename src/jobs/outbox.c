@@ -25,6 +25,7 @@
 #include "engine/plan.h"
 #include "jobs/outbox.h"
 #include "platform/platform.h"
+#include "util/lease.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
@@ -176,15 +177,6 @@ outbox_backoff_ms(const struct outbox_config *o, int64_t failures, uint32_t rnd)
 		bound = o->cap_ms;
 	/* Full jitter: uniform in [0, bound]. */
 	return (int64_t)(((uint64_t)rnd * (uint64_t)(bound + 1)) >> 32);
-}
-
-void
-outbox_owner(char *out, size_t n)
-{
-	char host[200] = "";
-
-	gethostname(host, sizeof(host) - 1);
-	snprintf(out, n, "%s:%ld:%08x", host, (long)getpid(), randombytes_random());
 }
 
 static int64_t
@@ -468,11 +460,11 @@ outbox_drive(const struct lethe_config *cfg, const struct datamap *dm, int64_t d
 {
 	struct appdb *db = NULL;
 	struct store *st = NULL;
-	char owner[256];
+	char owner[LEASE_OWNER_MAX];
 	int64_t deadline = now_ms() + timeout_ms;
 	lethe_rc rc;
 
-	outbox_owner(owner, sizeof(owner));
+	lease_owner_format(owner, sizeof(owner));
 	db = appdb_open(cfg->app_db, cfg->dir, err);
 	if (db == NULL)
 		return err ? err->rc : LETHE_E_DB;
@@ -517,7 +509,7 @@ struct outbox {
 	const struct lethe_config *cfg; /* configuration, keys loaded */
 	const struct datamap *dm;       /* validated data map */
 	struct worker w;                /* the thread (stop_flag: read by purges) */
-	char owner[256];                /* this process's lease name */
+	char owner[LEASE_OWNER_MAX];    /* this process's lease name */
 };
 
 static void
@@ -596,7 +588,7 @@ outbox_start(const struct lethe_config *cfg, const struct datamap *dm, struct ou
 	o = xcalloc(1, sizeof(*o));
 	o->cfg = cfg;
 	o->dm = dm;
-	outbox_owner(o->owner, sizeof(o->owner));
+	lease_owner_format(o->owner, sizeof(o->owner));
 	worker_init(&o->w, NULL);
 	if (!worker_start(&o->w, "lethe-outbox", outbox_main, o)) {
 		worker_destroy(&o->w);

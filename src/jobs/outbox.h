@@ -58,9 +58,6 @@ lethe_rc outbox_key_check(const struct lethe_config *cfg, struct store *st, stru
  */
 int64_t outbox_backoff_ms(const struct outbox_config *o, int64_t failures, uint32_t rnd);
 
-/* "host:pid:nonce": who holds a lease, also used by erase jobs' leases. */
-void outbox_owner(char *out, size_t n);
-
 /*
  * Run due jobs of disconnect @disconnect_id (0: any) once each in this
  * thread; *@ran gets the number of calls made.  @stop, if set, is polled

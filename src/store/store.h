@@ -39,10 +39,13 @@ struct store_job {
 
 /* Open (creating the file, its directory and schema) the store at @path. */
 lethe_rc store_open(const char *path, struct store **out, struct lethe_err *err);
+/* Close @st (may be NULL) and free it. */
 void store_close(struct store *st);
 
+/* BEGIN IMMEDIATE: a write transaction, its lock taken now. */
 lethe_rc store_begin(struct store *st, struct lethe_err *err);
 lethe_rc store_commit(struct store *st, struct lethe_err *err);
+/* Roll back the open transaction, if there is one. */
 void store_rollback(struct store *st);
 
 /*
@@ -52,6 +55,7 @@ void store_rollback(struct store *st);
 lethe_rc store_job_find_active(struct store *st, const char *kind, const char *scope,
                                const char *subject, int64_t *job, int64_t *created_at,
                                struct lethe_err *err);
+/* Create a pending job; *@job gets its id. */
 lethe_rc store_job_create(struct store *st, const char *kind, const char *scope,
                           const char *subject, int64_t now, int64_t *job, struct lethe_err *err);
 /* Set a job's state; @finished_at 0 leaves it unset. */
@@ -108,6 +112,7 @@ lethe_rc store_media_list(struct store *st, int64_t job, const char *table, char
 /* Forget one recorded key (its file was removed). */
 lethe_rc store_media_remove(struct store *st, int64_t job, const char *table, const char *key,
                             struct lethe_err *err);
+/* Forget every recorded key of (@job, @table). */
 lethe_rc store_media_clear(struct store *st, int64_t job, const char *table, struct lethe_err *err);
 
 /* A Meta data-deletion request as the status page and the runner see it. */
@@ -145,6 +150,7 @@ typedef void (*store_meta_fn)(void *arg, int64_t id, const char *subject, int64_
 /* Call @fn for every request received at or after @since (to load meta/seen.h). */
 lethe_rc store_meta_since(struct store *st, int64_t since, store_meta_fn fn, void *arg,
                           struct lethe_err *err);
+/* The request with confirmation code @code; LETHE_E_NOTFOUND if none. */
 lethe_rc store_meta_by_code(struct store *st, const char *code, struct store_meta_req *out,
                             struct lethe_err *err);
 /*
@@ -189,6 +195,7 @@ typedef void (*store_step_fn)(void *arg, const char *table, const char *action, 
 /* Call @fn for each step of @job (table, action, rows done, latest hold end or 0). */
 lethe_rc store_meta_steps(struct store *st, int64_t job, store_step_fn fn, void *arg,
                           struct lethe_err *err);
+/* Record a deauthorize callback of (@app, @subject) that wiped @rows rows. */
 lethe_rc store_deauth_add(struct store *st, const char *app, const char *subject, int64_t rows,
                           int64_t now, struct lethe_err *err);
 typedef void (*store_count_fn)(void *arg, const char *name, int64_t n);
@@ -199,7 +206,7 @@ lethe_rc store_meta_state_counts(struct store *st, store_count_fn fn, void *arg,
 lethe_rc store_job_state_counts(struct store *st, store_count_fn fn, void *arg,
                                 struct lethe_err *err);
 /*
- * Take (or renew) the lease on @job for @owner ("host:pid:nonce") until
+ * Take (or renew) the lease on @job for @owner (lease_owner_format()) until
  * @now + @lease_s.  A lease held by another owner is taken over if it has
  * expired, or if its process on this host no longer exists.  LETHE_E_BUSY
  * if another live process holds it: one job runs in one process at a time.
@@ -362,7 +369,7 @@ lethe_rc store_outbox_list(struct store *st, int64_t disconnect_id, const char *
 lethe_rc store_outbox_get(struct store *st, int64_t id, struct store_outbox *out,
                           struct lethe_err *err);
 /*
- * Take the next due job (of @disconnect_id, 0: any) for @owner ("host:pid:n")
+ * Take the next due job (of @disconnect_id, 0: any) for @owner (lease_owner_format())
  * until @now_ms + @lease_ms: a pending job whose time has come, or a running
  * one whose lease lapsed or whose process on this host died.  @out gets it
  * with its box (free with store_outbox_clear); LETHE_E_NOTFOUND if none.
@@ -377,10 +384,10 @@ lethe_rc store_outbox_claim(struct store *st, int64_t disconnect_id, const char 
  */
 lethe_rc store_outbox_update(struct store *st, const struct store_outbox *j, const char *owner,
                              int64_t now_ms, struct lethe_err *err);
-/* Record the erase job a purge (job @id) runs, as soon as it is known. */
 /* Extend @owner's lease of running job @id to @now_ms + @lease_ms; LETHE_E_BUSY if not held. */
 lethe_rc store_outbox_renew(struct store *st, int64_t id, const char *owner, int64_t now_ms,
                             int64_t lease_ms, struct lethe_err *err);
+/* Record the erase job a purge (job @id) runs, as soon as it is known. */
 lethe_rc store_outbox_set_erase_job(struct store *st, int64_t id, int64_t erase_job,
                                     struct lethe_err *err);
 /* Free what store_outbox_claim put in @j (the box is wiped first). */

@@ -1,0 +1,256 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * jobs.c - erase jobs in the state store (see store.h): the jobs, the lease
+ * that lets one process run a job at a time (owner texts: util/lease.h),
+ * each step's progress, and the media files of a batch still to remove.
+ */
+#include "util/fmacros.h"
+
+#include "store/store_internal.h"
+#include "util/lease.h"
+#include "util/mem.h"
+
+lethe_rc
+store_job_find_active(struct store *st, const char *kind, const char *scope, const char *subject,
+                      int64_t *job, int64_t *created_at, struct lethe_err *err)
+{
+	int64_t v[2] = {0, 0}; /* id, created_at */
+	lethe_rc rc;
+
+	rc = store__one(st, err, NULL, store__row_ints, v,
+	                "SELECT id, created_at FROM jobs WHERE subject = ?1 AND scope = ?2 AND "
+	                "kind = ?3 AND state IN ('pending', 'running') ORDER BY id DESC LIMIT 1",
+	                "ttt", subject, scope, kind);
+	*job = v[0];
+	*created_at = v[1];
+	return rc == LETHE_E_NOTFOUND ? LETHE_OK : rc;
+}
+
+lethe_rc
+store_job_create(struct store *st, const char *kind, const char *scope, const char *subject,
+                 int64_t now, int64_t *job, struct lethe_err *err)
+{
+	lethe_rc rc;
+
+	rc = store__execf(st, err,
+	                  "INSERT INTO jobs (kind, scope, subject, state, created_at, updated_at) "
+	                  "VALUES (?1, ?2, ?3, 'pending', ?4, ?4)",
+	                  "ttti", kind, scope, subject, now);
+	if (rc == LETHE_OK)
+		*job = sqlite3_last_insert_rowid(st->db);
+	return rc;
+}
+
+lethe_rc
+store_job_set_state(struct store *st, int64_t job, const char *state, int64_t finished_at,
+                    struct lethe_err *err)
+{
+	return store__execf(
+	    st, err,
+	    "UPDATE jobs SET state = ?2, updated_at = strftime('%s','now'), "
+	    "finished_at = CASE WHEN ?3 > 0 THEN ?3 ELSE finished_at END WHERE id = ?1",
+	    "iti", job, state, finished_at);
+}
+
+static void
+job_row(sqlite3_stmt *q, void *arg)
+{
+	struct store_job *out = arg;
+
+	out->id = sqlite3_column_int64(q, 0);
+	out->scope = store__col_dup(q, 1);
+	out->state = store__col_dup(q, 2);
+	out->created_at = sqlite3_column_int64(q, 3);
+	out->finished_at = sqlite3_column_int64(q, 4);
+}
+
+lethe_rc
+store_job_get(struct store *st, int64_t id, struct store_job *out, struct lethe_err *err)
+{
+	lethe_rc rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = store__one(st, err, NULL, job_row, out,
+	                "SELECT id, scope, state, created_at, finished_at FROM jobs WHERE id = ?1",
+	                "i", id);
+	if (rc == LETHE_E_NOTFOUND)
+		rc = lethe_err_set(err, LETHE_E_NOTFOUND, "no job %lld", (long long)id);
+	return rc;
+}
+
+void
+store_job_clear(struct store_job *j)
+{
+	free(j->scope);
+	free(j->state);
+	memset(j, 0, sizeof(*j));
+}
+
+static void
+step_row(sqlite3_stmt *q, void *arg)
+{
+	struct store_step *out = arg;
+
+	out->done = sqlite3_column_int64(q, 0);
+	out->media = sqlite3_column_int64(q, 1);
+	out->cursor = store__col_dup(q, 2);
+	out->pending_rows = sqlite3_column_int64(q, 3);
+	out->pending_key = store__col_dup(q, 4);
+	out->pending_media = sqlite3_column_int64(q, 5);
+	out->finished = sqlite3_column_int(q, 6) != 0;
+	out->pending_cursor = store__col_dup(q, 7);
+}
+
+lethe_rc
+store_step_get(struct store *st, int64_t job, const char *table, const char *action,
+               struct store_step *out, struct lethe_err *err)
+{
+	lethe_rc rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = store__execf(st, err,
+	                  "INSERT INTO job_steps (job_id, table_name, action) VALUES (?1, ?2, ?3) "
+	                  "ON CONFLICT (job_id, table_name) DO NOTHING",
+	                  "itt", job, table, action);
+	if (rc == LETHE_OK)
+		rc = store__one(
+		    st, err, "reading step", step_row, out,
+		    "SELECT done, media, cursor, pending_rows, pending_key, pending_media, "
+		    "finished, pending_cursor FROM job_steps WHERE job_id = ?1 AND "
+		    "table_name = ?2",
+		    "it", job, table);
+	/* The row was just made sure of: its absence is a broken store. */
+	if (rc == LETHE_E_NOTFOUND)
+		rc = store__fail(st, err, "reading step");
+	return rc;
+}
+
+void
+store_step_clear(struct store_step *s)
+{
+	free(s->cursor);
+	free(s->pending_key);
+	free(s->pending_cursor);
+	memset(s, 0, sizeof(*s));
+}
+
+lethe_rc
+store_step_put(struct store *st, int64_t job, const char *table, const struct store_step *s,
+               struct lethe_err *err)
+{
+	return store__execf(
+	    st, err,
+	    "UPDATE job_steps SET done = ?3, media = ?4, cursor = ?5, pending_rows = ?6, "
+	    "pending_key = ?7, pending_media = ?8, finished = ?9, pending_cursor = ?10 "
+	    "WHERE job_id = ?1 AND table_name = ?2",
+	    "itiititiit", job, table, s->done, s->media, s->cursor, s->pending_rows, s->pending_key,
+	    s->pending_media, (int64_t)(s->finished ? 1 : 0), s->pending_cursor);
+}
+
+lethe_rc
+store_media_add(struct store *st, int64_t job, const char *table, const char *key,
+                struct lethe_err *err)
+{
+	return store__execf(
+	    st, err,
+	    "INSERT INTO media_pending (job_id, table_name, object_key) VALUES (?1, ?2, ?3) "
+	    "ON CONFLICT DO NOTHING",
+	    "itt", job, table, key);
+}
+
+lethe_rc
+store_media_list(struct store *st, int64_t job, const char *table, char ***keys, size_t *n,
+                 struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	size_t cap = 0;
+	lethe_rc rc;
+
+	*keys = NULL;
+	*n = 0;
+	rc = store__prepf(
+	    st, &q, err,
+	    "SELECT object_key FROM media_pending WHERE job_id = ?1 AND table_name = ?2 "
+	    "ORDER BY object_key",
+	    "it", job, table);
+	while (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW) {
+		*keys = xgrow(*keys, &cap, *n + 1, sizeof(char *));
+		(*keys)[(*n)++] = store__col_dup(q, 0);
+	}
+	store__unprep(st, q);
+	return rc;
+}
+
+lethe_rc
+store_media_remove(struct store *st, int64_t job, const char *table, const char *key,
+                   struct lethe_err *err)
+{
+	return store__execf(st, err,
+	                    "DELETE FROM media_pending WHERE job_id = ?1 AND table_name = ?2 AND "
+	                    "object_key = ?3",
+	                    "itt", job, table, key);
+}
+
+lethe_rc
+store_media_clear(struct store *st, int64_t job, const char *table, struct lethe_err *err)
+{
+	return store__execf(st, err,
+	                    "DELETE FROM media_pending WHERE job_id = ?1 AND table_name = ?2", "it",
+	                    job, table);
+}
+
+lethe_rc
+store_job_state_counts(struct store *st, store_count_fn fn, void *arg, struct lethe_err *err)
+{
+	return store__state_counts(st, "SELECT state, count(*) FROM jobs GROUP BY state", fn, arg,
+	                           err);
+}
+
+lethe_rc
+store_job_claim(struct store *st, int64_t job, const char *owner, int64_t now, int64_t lease_s,
+                struct lethe_err *err)
+{
+	char *holder = NULL;
+	lethe_rc rc;
+
+	rc = store__execf(
+	    st, err,
+	    "UPDATE jobs SET lease_owner = ?2, lease_until = ?3 + ?4 WHERE id = ?1 AND "
+	    "(lease_owner IS NULL OR lease_owner = ?2 OR lease_until < ?3)",
+	    "itii", job, owner, now, lease_s);
+	if (rc != LETHE_OK || sqlite3_changes(st->db) == 1)
+		return rc;
+	rc = store__one(st, err, NULL, store__row_dup, &holder,
+	                "SELECT lease_owner FROM jobs WHERE id = ?1", "i", job);
+	if (rc == LETHE_E_NOTFOUND)
+		rc = LETHE_OK;
+	if (rc == LETHE_OK && holder != NULL && lease_owner_dead(holder)) {
+		/* Its process is gone (a crash): take over at once instead of waiting. */
+		rc = store__execf(
+		    st, err,
+		    "UPDATE jobs SET lease_owner = ?2, lease_until = ?3 + ?4 WHERE id = ?1 "
+		    "AND lease_owner = ?5",
+		    "itiit", job, owner, now, lease_s, holder);
+		if (rc == LETHE_OK && sqlite3_changes(st->db) == 1) {
+			free(holder);
+			return LETHE_OK;
+		}
+	}
+	free(holder);
+	if (rc == LETHE_OK)
+		rc = lethe_err_set(err, LETHE_E_BUSY,
+		                   "job %lld is being run by another lethe process; it finishes "
+		                   "there (or run again after %lld s)",
+		                   (long long)job, (long long)lease_s);
+	return rc;
+}
+
+lethe_rc
+store_job_release(struct store *st, int64_t job, const char *owner, struct lethe_err *err)
+{
+	return store__execf(
+	    st, err,
+	    "UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE id = ?1 AND "
+	    "lease_owner = ?2",
+	    "it", job, owner);
+}

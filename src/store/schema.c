@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * schema.c - the state store's schema, one migration per version, and the
+ * migration that store_open() runs (see store_internal.h).
+ *
+ * Schema versions are tracked with PRAGMA user_version; migrations[i]
+ * brings a file from version i to i + 1.  The version is read and the
+ * missing migrations run inside one BEGIN IMMEDIATE transaction, so two
+ * processes opening a new store at once do not both migrate it; a file of a
+ * newer version than SCHEMA_VERSION is refused.
+ */
+#include "util/fmacros.h"
+
+#include "store/store_internal.h"
+#include "util/buf.h"
+#include "util/mem.h"
+
+#define SCHEMA_VERSION 8
+
+static const char schema_v1[] =
+    "CREATE TABLE IF NOT EXISTS jobs ("
+    "  id INTEGER PRIMARY KEY,"
+    "  kind TEXT NOT NULL," /* erase */
+    "  scope TEXT NOT NULL,"
+    "  subject TEXT NOT NULL," /* keyed hash of the identities */
+    "  state TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  finished_at INTEGER);"
+    "CREATE INDEX IF NOT EXISTS jobs_subject ON jobs(subject, scope, kind);"
+    "CREATE TABLE IF NOT EXISTS job_steps ("
+    "  job_id INTEGER NOT NULL REFERENCES jobs(id),"
+    "  table_name TEXT NOT NULL,"
+    "  action TEXT NOT NULL,"
+    "  done INTEGER NOT NULL DEFAULT 0,"
+    "  media INTEGER NOT NULL DEFAULT 0,"
+    "  cursor TEXT,"
+    "  pending_rows INTEGER NOT NULL DEFAULT 0,"
+    "  pending_key TEXT,"
+    "  pending_cursor TEXT,"
+    "  pending_media INTEGER NOT NULL DEFAULT 0,"
+    "  finished INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (job_id, table_name));"
+    "CREATE TABLE IF NOT EXISTS holds ("
+    "  table_name TEXT NOT NULL,"
+    "  row_key TEXT NOT NULL,"
+    "  job_id INTEGER NOT NULL,"
+    "  until INTEGER NOT NULL,"
+    "  PRIMARY KEY (table_name, row_key));"
+    "CREATE INDEX IF NOT EXISTS holds_until ON holds(until);"
+    "CREATE INDEX IF NOT EXISTS holds_job ON holds(job_id);";
+
+/* Version 2: media files to remove once their rows' deletion has committed. */
+static const char schema_v2[] = "CREATE TABLE IF NOT EXISTS media_pending ("
+                                "  job_id INTEGER NOT NULL,"
+                                "  table_name TEXT NOT NULL,"
+                                "  object_key TEXT NOT NULL,"
+                                "  PRIMARY KEY (job_id, table_name, object_key));";
+
+/*
+ * Version 3: Meta data-deletion requests and deauthorizations.  The
+ * person's app-scoped id is kept only encrypted (identity_box, for the job
+ * runner) and only until the request completes; subject is a keyed hash.
+ */
+static const char schema_v3[] =
+    "CREATE TABLE IF NOT EXISTS meta_requests ("
+    "  id INTEGER PRIMARY KEY,"
+    "  code TEXT NOT NULL UNIQUE,"
+    "  app TEXT NOT NULL,"
+    "  subject TEXT NOT NULL,"
+    "  identity_box BLOB NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  job_id INTEGER,"
+    "  no_data INTEGER NOT NULL DEFAULT 0,"
+    "  received_at INTEGER NOT NULL,"
+    "  completed_at INTEGER);"
+    "CREATE INDEX IF NOT EXISTS meta_requests_subject ON meta_requests(app, subject);"
+    "CREATE INDEX IF NOT EXISTS meta_requests_state ON meta_requests(state);"
+    "CREATE TABLE IF NOT EXISTS deauthorizations ("
+    "  id INTEGER PRIMARY KEY,"
+    "  app TEXT NOT NULL,"
+    "  subject TEXT NOT NULL,"
+    "  rows_revoked INTEGER NOT NULL,"
+    "  received_at INTEGER NOT NULL);";
+
+/* Version 4: a job is run by one process at a time, which holds its lease. */
+static const char schema_v4[] = "ALTER TABLE jobs ADD COLUMN lease_owner TEXT;"
+                                "ALTER TABLE jobs ADD COLUMN lease_until INTEGER;";
+
+/*
+ * Version 5: channel disconnects and the outbox of their upstream work
+ * (docs/internals/outbox.md).  A disconnect names its channel by a keyed
+ * hash; the channel id (while staged) and each job's token and account id
+ * are kept only sealed (XChaCha20-Poly1305 under the outbox key) and the
+ * boxes are wiped (NULL) as soon as they are no longer needed.  Times of
+ * the outbox are epoch milliseconds, so backoffs can be short in tests.
+ */
+static const char schema_v5[] =
+    "CREATE TABLE IF NOT EXISTS channel_disconnects ("
+    "  id INTEGER PRIMARY KEY,"
+    "  subject TEXT NOT NULL," /* keyed hash of the channel id */
+    "  state TEXT NOT NULL,"   /* staged, disconnected, aborted */
+    "  source TEXT NOT NULL,"  /* api, cli, deauthorize */
+    "  platform TEXT,"         /* canonical platform name, or as stored */
+    "  requested_at INTEGER NOT NULL,"
+    "  disconnected_at INTEGER,"
+    "  effects TEXT NOT NULL," /* JSON: tokens wiped, rows per effect */
+    "  token_mac TEXT,"        /* staged only: keyed hash of the token read */
+    "  box BLOB);"             /* staged only: the sealed channel id */
+    "CREATE INDEX IF NOT EXISTS channel_disconnects_subject ON channel_disconnects(subject);"
+    "CREATE INDEX IF NOT EXISTS channel_disconnects_state ON channel_disconnects(state);"
+    "CREATE TABLE IF NOT EXISTS outbox ("
+    "  id INTEGER PRIMARY KEY,"
+    "  disconnect_id INTEGER NOT NULL,"
+    "  kind TEXT NOT NULL,"  /* revoke, unsubscribe, purge */
+    "  platform TEXT,"       /* canonical platform name */
+    "  state TEXT NOT NULL," /* staged, pending, running, done, dead */
+    "  outcome TEXT,"        /* ok, already_revoked, unsupported, failed, expired... */
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_at INTEGER NOT NULL,"    /* ms */
+    "  created_at INTEGER NOT NULL," /* ms */
+    "  updated_at INTEGER NOT NULL," /* ms */
+    "  finished_at INTEGER,"         /* ms */
+    "  http_status INTEGER,"
+    "  reason TEXT,"       /* last failure, never a secret */
+    "  erase_job INTEGER," /* purge: the erase job */
+    "  lease_owner TEXT,"
+    "  lease_until INTEGER," /* ms */
+    "  box BLOB);"           /* sealed payload; NULL once the job ends */
+    "CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_at);"
+    "CREATE INDEX IF NOT EXISTS outbox_disconnect ON outbox(disconnect_id);"
+    "CREATE TABLE IF NOT EXISTS outbox_key ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  fingerprint TEXT NOT NULL);"; /* keyed hash of a constant: which key seals */
+
+/*
+ * Version 6: meta_requests loses its (app, subject) index.  The subject is a
+ * keyed hash, so every insert into that index dirtied a random page: about
+ * 6 KB of WAL per request under load.  Repeats are found through an
+ * in-memory map of the repeat window's requests (meta/seen.h), loaded
+ * through received_at, which grows with the rowid.
+ */
+static const char schema_v6[] =
+    "DROP INDEX IF EXISTS meta_requests_subject;"
+    "CREATE INDEX IF NOT EXISTS meta_requests_received ON meta_requests(received_at);";
+
+/*
+ * Version 7: a Meta request may be run more than once.  A repeat of a
+ * request already in the store asks for one more run (store_meta_rerun):
+ * runs counts the runs asked for, job_run is the run job_id belongs to (0:
+ * none started), run_at the receipt time of the latest repeat (NULL: none;
+ * received_at stays the first request's, which the repeat window counts
+ * from).
+ */
+static const char schema_v7[] =
+    "ALTER TABLE meta_requests ADD COLUMN runs INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE meta_requests ADD COLUMN job_run INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE meta_requests ADD COLUMN run_at INTEGER;"
+    "UPDATE meta_requests SET job_run = 1 WHERE job_id IS NOT NULL;";
+
+/*
+ * Version 8: the fingerprint of every key whose hashes or boxes the store
+ * holds (the outbox key's, until now in outbox_key, and the anonymize
+ * key's), so another key is refused instead of orphaning them.
+ */
+static const char schema_v8[] =
+    "CREATE TABLE IF NOT EXISTS key_fingerprints ("
+    "  name TEXT PRIMARY KEY,"      /* anonymize, outbox */
+    "  fingerprint TEXT NOT NULL);" /* keyed hash of a constant under the key */
+    "INSERT OR IGNORE INTO key_fingerprints (name, fingerprint) "
+    "  SELECT 'outbox', fingerprint FROM outbox_key;"
+    "DROP TABLE IF EXISTS outbox_key;";
+
+/* migrations[i] brings a store from version i to i + 1. */
+static const char *const migrations[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3, schema_v4,
+                                                       schema_v5, schema_v6, schema_v7, schema_v8};
+
+lethe_rc
+store__migrate(struct store *st, const char *path, struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	int version = 0;
+
+	/*
+	 * Read the version and migrate inside one write transaction: two
+	 * processes opening a new store at once must not both migrate it.
+	 */
+	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return store__fail(st, err, "begin");
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK &&
+	    sqlite3_step(q) == SQLITE_ROW)
+		version = sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	if (version > SCHEMA_VERSION) {
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		return lethe_err_set(err, LETHE_E_STATE,
+		                     "state store %s has schema version %d; this lethe knows %d "
+		                     "(upgrade lethe)",
+		                     path, version, SCHEMA_VERSION);
+	}
+	if (version < SCHEMA_VERSION) {
+		struct buf b;
+		char *sql;
+		int v;
+
+		buf_init(&b, 1u << 20);
+		for (v = version; v < SCHEMA_VERSION; v++)
+			buf_adds(&b, migrations[v]);
+		buf_addf(&b, "PRAGMA user_version=%d;", SCHEMA_VERSION);
+		sql = xstrdup(buf_str(&b));
+		buf_free(&b);
+		int r = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+
+		free(sql);
+		if (r != SQLITE_OK) {
+			lethe_rc rc = store__fail(st, err, "creating schema");
+
+			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+			return rc;
+		}
+	}
+	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		lethe_rc rc = store__fail(st, err, "creating schema");
+
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		return rc;
+	}
+	return LETHE_OK;
+}

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store_internal.h - what the files of the state store share: struct store,
+ * its statement cache, and the helpers that prepare, bind, step and reset
+ * statements.  Only src/store/ includes it (and its unit test): callers
+ * use store.h.
+ *
+ * The files, one table family each (docs/internals/store.md):
+ *   store.c   open, close, transactions, connection settings, key fingerprints
+ *   schema.c  the schema versions and their migration
+ *   stmt.c    the statement cache and the helpers below
+ *   jobs.c    erase jobs, their leases, steps and pending media files
+ *   holds.c   legal holds
+ *   meta.c    Meta data-deletion requests and deauthorizations
+ *   outbox.c  channel disconnects and their outbox
+ *
+ * Like struct store itself, nothing here is thread-safe: one connection is
+ * used by one thread at a time.
+ */
+#ifndef LETHE_STORE_INTERNAL_H
+#define LETHE_STORE_INTERNAL_H
+
+#include "util/fmacros.h"
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+/* Statements a connection keeps prepared (the first ones it runs). */
+#define STMT_CACHE 32
+
+struct store {
+	sqlite3 *db; /* the connection */
+	struct {
+		const char *sql; /* the statement's text (a string literal: compared by address) */
+		sqlite3_stmt *q; /* prepared once */
+	} cache[STMT_CACHE];     /* statements of this connection, prepared on first use */
+	bool deferred;           /* store_set_deferred_sync() was called */
+};
+
+/* LETHE_E_STATE with "state store: @what: " and SQLite's last error of @st. */
+lethe_rc store__fail(struct store *st, struct lethe_err *err, const char *what);
+
+/*
+ * Create (or upgrade) the schema of @st's file inside one BEGIN IMMEDIATE
+ * transaction; LETHE_E_STATE if that fails or the file is of a newer
+ * version than this lethe knows (@path names it in the message).
+ */
+lethe_rc store__migrate(struct store *st, const char *path, struct lethe_err *err);
+
+/*
+ * Prepare @sql (a string literal: the cache knows it by its address) and
+ * bind its parameters 1..n in order as @types says, one variadic argument
+ * each: 't' const char * (NULL binds NULL), 'i' int64_t, 'b' a const void *
+ * and a size_t.  Texts and blobs are copied.  Give *@q back with
+ * store__unprep() (also after a failure: *@q is then NULL).
+ */
+lethe_rc store__prepf(struct store *st, sqlite3_stmt **q, struct lethe_err *err, const char *sql,
+                      const char *types, ...);
+/*
+ * store__prepf, one step, store__unprep: for statements that return no
+ * rows.  Binds without copying: the arguments outlive the statement's use.
+ * LETHE_E_STATE if the step fails.
+ */
+lethe_rc store__execf(struct store *st, struct lethe_err *err, const char *sql, const char *types,
+                      ...);
+/* Done with @q (may be NULL): a cached statement is reset for its next use, another finalized. */
+void store__unprep(struct store *st, sqlite3_stmt *q);
+
+/* Column @i of @q's row as a new string (free it), NULL if it is NULL. */
+char *store__col_dup(sqlite3_stmt *q, int i);
+/* Column @i of @q's row into @out (@cap bytes, truncated), "" if it is NULL. */
+void store__col_text(sqlite3_stmt *q, int i, char *out, size_t cap);
+/* Column @i of @q's row as a new buffer into *@box, *@boxlen (NULL, 0 if empty). */
+void store__col_blob(sqlite3_stmt *q, int i, uint8_t **box, size_t *boxlen);
+
+/* Reads the current row of @q into @out, for store__one(). */
+typedef void (*store__row_fn)(sqlite3_stmt *q, void *out);
+
+/*
+ * The one-row lookup: prepare @sql and bind its parameters as
+ * store__prepf() does (@types and the variadic arguments, not copied: they
+ * outlive the call), step once, on a row call @row(q, @out), and reset.
+ * LETHE_OK if a row was read; LETHE_E_NOTFOUND if the query returned none
+ * (@err untouched); a failed prepare is LETHE_E_STATE.  A failed step is
+ * LETHE_E_STATE with "@what: <SQLite's error>" in @err, so that a busy or
+ * broken store never reads as "absent" -- or, @what NULL, LETHE_E_NOTFOUND
+ * like no row, for the lookups whose callers treat a failed read as an
+ * absent row (docs/internals/store.md lists them).
+ */
+lethe_rc store__one(struct store *st, struct lethe_err *err, const char *what, store__row_fn row,
+                    void *out, const char *sql, const char *types, ...);
+/* store__row_fn: column i of the row as an integer into ((int64_t *)@out)[i], for every column. */
+void store__row_ints(sqlite3_stmt *q, void *out);
+/* store__row_fn: column 0 as a new string (or NULL) into *(char **)@out. */
+void store__row_dup(sqlite3_stmt *q, void *out);
+
+/*
+ * The first column of the first row of @sql with one integer parameter, as
+ * an integer into *@out (0 if there is no row, or the step failed).
+ */
+lethe_rc store__query_int(struct store *st, const char *sql, int64_t arg, int64_t *out,
+                          struct lethe_err *err);
+/* Call @fn with each state of @sql's (state, count) rows. */
+lethe_rc store__state_counts(struct store *st, const char *sql, store_count_fn fn, void *arg,
+                             struct lethe_err *err);
+
+#endif /* LETHE_STORE_INTERNAL_H */

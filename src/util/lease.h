@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lease.h - who holds a lease, and whether that holder is still alive.
+ *
+ * A job of the state store (an erase job, an outbox job) is run by one
+ * process at a time, the one whose owner text is in the job's lease_owner
+ * column.  The owner text is "host:pid:nonce": the host name, the process id
+ * and 16 random hex digits (two runs of one process, or a reused pid, never
+ * look alike).  A lease whose holder runs on this host and whose process no
+ * longer exists can be taken over at once instead of waiting for it to
+ * lapse.  This module is the only place that writes or reads that format.
+ * Thread-safe: no state of its own.
+ */
+#ifndef LETHE_UTIL_LEASE_H
+#define LETHE_UTIL_LEASE_H
+
+#include "util/fmacros.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Enough for any owner text: a host name (at most 255 bytes), pid and nonce. */
+#define LEASE_OWNER_MAX 320
+
+/*
+ * Write a new owner text for this process into @out (@cap bytes, at least
+ * LEASE_OWNER_MAX to never truncate): "host:pid:nonce" with a fresh nonce.
+ * Call once per run and keep the text for the run's claims and releases.
+ */
+void lease_owner_format(char *out, size_t cap);
+
+/*
+ * Split owner text @owner into its host (into @host, @cap bytes) and its
+ * process id (*@pid).  False if @owner does not have the form "host:pid" or
+ * "host:pid:..." with a positive decimal pid, or the host does not fit.
+ */
+bool lease_owner_parse(const char *owner, char *host, size_t cap, long *pid);
+
+/*
+ * True if @owner names a process of this host that no longer exists (it
+ * crashed or was killed): its lease may be taken over at once.  False for
+ * a live process, another host, or text that is not an owner.
+ */
+bool lease_owner_dead(const char *owner);
+
+#endif /* LETHE_UTIL_LEASE_H */

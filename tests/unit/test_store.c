@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_store.c - unit tests of src/store's statement helpers (stmt.c): the
+ * one-row lookup store__one() and its row readers, through the store's
+ * internal header, and the result codes of the lookups built on it.  The
+ * tables' own behaviour is tested with their callers (test_outbox.c,
+ * test_intake.c, test_status_page.c...).
+ */
+#include "util/fmacros.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "store/store_internal.h"
+#include "testutil.h"
+
+struct st_fixture {
+	char dir[64];     /* temp directory */
+	struct store *st; /* the store at dir/state.db */
+};
+
+static int
+setup(void **state)
+{
+	struct st_fixture *f = calloc(1, sizeof(*f));
+	char path[128];
+	struct lethe_err err = {0};
+
+	if (f == NULL)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "%sstore-XXXXXX", TU_TMP_PREFIX);
+	if (mkdtemp(f->dir) == NULL) {
+		free(f);
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/state.db", f->dir);
+	if (store_open(path, &f->st, &err) != LETHE_OK) {
+		fprintf(stderr, "store_open: %s\n", err.msg);
+		free(f);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct st_fixture *f = *state;
+
+	store_close(f->st);
+	tu_rm_rf(f->dir);
+	free(f);
+	return 0;
+}
+
+/* A row: every column through store__row_ints, the binds in order. */
+static void
+test_store_one_reads_a_row(void **state)
+{
+	struct st_fixture *f = *state;
+	struct lethe_err err = {0};
+	int64_t v[3] = {0, 0, 0};
+
+	assert_int_equal(store__one(f->st, &err, "reading", store__row_ints, v, "SELECT ?1, ?2, 7",
+	                            "ii", (int64_t)5, (int64_t)-6),
+	                 LETHE_OK);
+	assert_int_equal(v[0], 5);
+	assert_int_equal(v[1], -6);
+	assert_int_equal(v[2], 7);
+}
+
+/* No row: LETHE_E_NOTFOUND, the output and the error detail untouched. */
+static void
+test_store_one_no_row_is_notfound(void **state)
+{
+	struct st_fixture *f = *state;
+	struct lethe_err err = {0};
+	int64_t v = 42;
+
+	assert_int_equal(store__one(f->st, &err, "reading", store__row_ints, &v,
+	                            "SELECT 1 WHERE ?1 = 0", "i", (int64_t)1),
+	                 LETHE_E_NOTFOUND);
+	assert_int_equal(v, 42);
+	assert_int_equal(err.rc, LETHE_OK);
+	assert_string_equal(err.msg, "");
+}
+
+/* The statement both tests below step: abs() of the smallest integer overflows. */
+static lethe_rc
+overflow(struct store *st, struct lethe_err *err, const char *what, int64_t *v)
+{
+	return store__one(st, err, what, store__row_ints, v, "SELECT abs(?1)", "i", INT64_MIN);
+}
+
+/* A failed step is LETHE_E_STATE naming @what, never "absent"; with no @what, absent. */
+static void
+test_store_one_failed_step(void **state)
+{
+	struct st_fixture *f = *state;
+	struct lethe_err err = {0};
+	int64_t v = 42;
+
+	assert_int_equal(overflow(f->st, &err, "reading a thing", &v), LETHE_E_STATE);
+	assert_int_equal(err.rc, LETHE_E_STATE);
+	assert_non_null(strstr(err.msg, "state store: reading a thing: "));
+	assert_non_null(strstr(err.msg, "overflow"));
+	assert_int_equal(v, 42);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(overflow(f->st, &err, NULL, &v), LETHE_E_NOTFOUND);
+	assert_string_equal(err.msg, "");
+	/* The cached statement was reset: it runs again with other binds. */
+	assert_int_equal(store__one(f->st, &err, "reading", store__row_ints, &v, "SELECT abs(?1)",
+	                            "i", (int64_t)-3),
+	                 LETHE_OK);
+	assert_int_equal(v, 3);
+}
+
+static void
+test_store_one_bad_sql_is_state(void **state)
+{
+	struct st_fixture *f = *state;
+	struct lethe_err err = {0};
+	int64_t v = 0;
+
+	assert_int_equal(
+	    store__one(f->st, &err, NULL, store__row_ints, &v, "SELECT x FROM no_such_table", ""),
+	    LETHE_E_STATE);
+	assert_non_null(strstr(err.msg, "prepare"));
+}
+
+/* Texts: store__row_dup copies column 0, NULL stays NULL; binds of texts and blobs. */
+static void
+test_store_row_dup(void **state)
+{
+	struct st_fixture *f = *state;
+	struct lethe_err err = {0};
+	const uint8_t blob[3] = {1, 2, 3};
+	int64_t n = 0;
+	char *s = NULL;
+
+	assert_int_equal(
+	    store__one(f->st, &err, "reading", store__row_dup, &s, "SELECT ?1 || 'b'", "t", "a"),
+	    LETHE_OK);
+	assert_string_equal(s, "ab");
+	free(s);
+	s = (char *)"unchanged";
+	assert_int_equal(store__one(f->st, &err, "reading", store__row_dup, &s, "SELECT ?1", "t",
+	                            (const char *)NULL),
+	                 LETHE_OK);
+	assert_null(s);
+	assert_int_equal(store__one(f->st, &err, "reading", store__row_ints, &n,
+	                            "SELECT length(?1)", "b", (const void *)blob, sizeof(blob)),
+	                 LETHE_OK);
+	assert_int_equal(n, 3);
+}
+
+/* The lookups built on store__one keep their result codes. */
+static void
+test_store_lookups_result_codes(void **state)
+{
+	struct st_fixture *f = *state;
+	struct lethe_err err = {0};
+	struct store_job j;
+	struct store_meta_req m;
+	struct store_outbox o;
+	struct store_disc d;
+	struct store_step s;
+	int64_t job = -1, created = -1, n = -1;
+	char fp[80];
+	bool found = true;
+
+	assert_int_equal(store_job_get(f->st, 999, &j, &err), LETHE_E_NOTFOUND);
+	assert_non_null(strstr(err.msg, "no job 999"));
+	assert_int_equal(store_job_find_active(f->st, "erase", "s", "x", &job, &created, &err),
+	                 LETHE_OK);
+	assert_int_equal(job, 0);
+	assert_int_equal(created, 0);
+	assert_int_equal(store_job_create(f->st, "erase", "s", "x", 100, &job, &err), LETHE_OK);
+	assert_int_equal(store_job_find_active(f->st, "erase", "s", "x", &n, &created, &err),
+	                 LETHE_OK);
+	assert_int_equal(n, job);
+	assert_int_equal(created, 100);
+	assert_int_equal(store_job_get(f->st, job, &j, &err), LETHE_OK);
+	assert_string_equal(j.scope, "s");
+	assert_string_equal(j.state, "pending");
+	store_job_clear(&j);
+	assert_int_equal(store_step_get(f->st, job, "t", "delete", &s, &err), LETHE_OK);
+	assert_int_equal(s.done, 0);
+	assert_null(s.cursor);
+	store_step_clear(&s);
+
+	assert_int_equal(store_meta_by_code(f->st, "nope", &m, &err), LETHE_E_NOTFOUND);
+	assert_int_equal(store_meta_first_since(f->st, 0, &n, &err), LETHE_OK);
+	assert_int_equal(n, INT64_MAX);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(store_outbox_get(f->st, 5, &o, &err), LETHE_E_NOTFOUND);
+	assert_non_null(strstr(err.msg, "no outbox job 5"));
+	assert_int_equal(store_disc_find(f->st, "nobody", &d, &err), LETHE_E_NOTFOUND);
+	assert_int_equal(store_outbox_next_due(f->st, &n, &err), LETHE_OK);
+	assert_int_equal(n, 0);
+
+	assert_int_equal(store_key_get(f->st, "anonymize", fp, sizeof(fp), &found, &err), LETHE_OK);
+	assert_false(found);
+	assert_int_equal(store_key_check(f->st, "anonymize", "fp-1", &err), LETHE_OK);
+	assert_int_equal(store_key_check(f->st, "anonymize", "fp-1", &err), LETHE_OK);
+	assert_int_equal(store_key_check(f->st, "anonymize", "fp-2", &err), LETHE_E_CONFIG);
+	assert_int_equal(store_key_get(f->st, "anonymize", fp, sizeof(fp), &found, &err), LETHE_OK);
+	assert_true(found);
+	assert_string_equal(fp, "fp-1");
+	assert_int_equal(store_ping(f->st, &err), LETHE_OK);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_store_one_reads_a_row, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_store_one_no_row_is_notfound, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_store_one_failed_step, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_store_one_bad_sql_is_state, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_store_row_dup, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_store_lookups_result_codes, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
