@@ -40,6 +40,7 @@ struct runner {
 	bool (*busy)(void *);           /* the intake is under a flood (or NULL) */
 	void *busy_arg;                 /* for busy */
 	struct worker w;                /* the thread; its mutex guards busy, busy_arg */
+	bool retried;                   /* retry_failed() ran (at start, or in the thread) */
 };
 
 /*
@@ -234,7 +235,6 @@ runner_main(struct worker *w, void *arg)
 	struct lethe_err err = {0};
 	int64_t after = 0; /* requests up to this id were tried in this round */
 	double slice_start = time_mono_ms();
-	bool retried = false; /* retry_failed() ran */
 
 	/* Erasures may lag a flood of callbacks by seconds; answering Meta may not. */
 	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19) != 0)
@@ -258,8 +258,8 @@ runner_main(struct worker *w, void *arg)
 				break;
 			continue;
 		}
-		if (!retried) {
-			retried = true;
+		if (!r->retried) {
+			r->retried = true;
 			retry_failed(st);
 		}
 		if (yield_to_intake(r, &slice_start))
@@ -297,9 +297,23 @@ runner_start(const struct lethe_config *cfg, const struct datamap *dm, runner_do
 {
 	struct runner *r = xcalloc(1, sizeof(*r));
 
+	struct store *st = NULL;
+	struct lethe_err serr = {0};
+
 	r->cfg = cfg;
 	r->dm = dm;
 	r->done = done;
+	/*
+	 * Failed requests that get another try are 'received' again before the
+	 * caller answers anything (a status page must not show "failed" for a
+	 * request about to run); if the store cannot be opened now, the thread
+	 * does it once it can.
+	 */
+	if (store_open(cfg->state_db, &st, &serr) == LETHE_OK) {
+		retry_failed(st);
+		r->retried = true;
+	}
+	store_close(st);
 	worker_init(&r->w, NULL);
 	if (!worker_start(&r->w, "lethe-runner", runner_main, r)) {
 		worker_destroy(&r->w);
