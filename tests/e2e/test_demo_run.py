@@ -209,3 +209,23 @@ def test_deps_run_group_installs_no_test_toolchain_and_says_what(tmp_path):
     p, apt = deps("nonsense")
     assert p.returncode == 2 and "unknown group" in p.stderr and apt == ""
     assert shutil.which("sh")
+
+
+def test_make_run_closed_terminal_stops_lethe_too(workdir, run_demo):
+    """Closing the terminal sends SIGHUP to `make run`'s process group; lethe takes
+    SIGHUP as "reload", so run-demo must stop it: nothing may keep the port afterwards.
+    And if run-demo is killed outright, the kernel stops lethe (PR_SET_PDEATHSIG)."""
+    import signal
+
+    move_simulator(workdir)
+    for sig in (signal.SIGHUP, signal.SIGKILL):
+        port = free_port()
+        rd = run_demo(workdir, "127.0.0.1:%d" % port)
+        rd.until(lambda ln: "serving on port" in ln)
+        assert listening(port)
+        os.killpg(rd.proc.pid, sig)
+        rd.proc.wait(timeout=15 * SLOW)
+        deadline = time.monotonic() + 10 * SLOW
+        while listening(port):
+            assert time.monotonic() < deadline, "lethe still serves after %r" % sig
+            time.sleep(0.1)
