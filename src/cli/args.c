@@ -209,13 +209,13 @@ struct cli_parsed {
 static void
 parsed_init(struct cli_parsed *p, const struct cli_command *cmd)
 {
-	size_t n = 1, i;
+	size_t n = 3, i; /* -c, --json and --help, then the row's own */
 
 	memset(p, 0, sizeof(*p));
 	for (i = 0; cmd->options != NULL && cmd->options[i].name != NULL; i++)
 		n++;
-	p->opts = xcalloc(n + 2, sizeof(*p->opts));
-	p->vals = xcalloc(n + 2, sizeof(*p->vals));
+	p->opts = xcalloc(n, sizeof(*p->opts));
+	p->vals = xcalloc(n, sizeof(*p->vals));
 	if (cmd->common & CLI_CONFIG)
 		p->opts[p->n++] = &opt_config;
 	if (cmd->common & CLI_JSON)
@@ -249,7 +249,7 @@ parsed_find(const struct cli_parsed *p, const char *name)
 	return i;
 }
 
-/* The value of option @name, which @a's row must declare (a typo is a bug: abort). */
+/* The value of option @name, which @a's row must declare (a typo is a bug: fatalx). */
 static const struct cli_value *
 arg_value(const struct cli_args *a, const char *name, enum cli_kind kind)
 {
@@ -299,7 +299,7 @@ option_long(const struct cli_parsed *p, const char *name, size_t len, size_t *id
 {
 	size_t i, nfound = 0;
 
-	for (i = 0; i < p->n; i++) {
+	for (i = 0; len > 0 && i < p->n; i++) {
 		if (strncmp(p->opts[i]->name, name, len) != 0)
 			continue;
 		if (p->opts[i]->name[len] == '\0') {
@@ -341,6 +341,8 @@ value_add(struct cli_parsed *p, size_t i, const char *val, struct lethe_err *err
 	if (o->alias_of != NULL) { /* --dead: --state dead */
 		val = o->alias_value;
 		i = parsed_find(p, o->alias_of);
+		if (i == p->n)
+			fatalx("option --%s: no option --%s to stand for", o->name, o->alias_of);
 		o = p->opts[i];
 		v = &p->vals[i];
 		v->set = true;
