@@ -10,7 +10,8 @@ PYTHON     ?= /usr/bin/python3
 LETHE      := $(BUILD)/lethe
 SOURCES    := $(shell find src tests/unit tests/fuzz bench -name '*.[ch]' 2>/dev/null)
 
-.PHONY: all deps deps-run build asan-build run demo test unit e2e asan format format-check lint bench clean
+.PHONY: all deps deps-run build asan-build run demo check test unit e2e asan format format-check lint \
+	bench clean
 
 all: build
 
@@ -76,6 +77,10 @@ lint:
 		(echo "banned function used" >&2; exit 1)
 	@echo "lint: ok"
 
+# The fast tier for day-to-day work: no sanitizer builds, no fuzzers.
+check: deps lint format-check unit e2e
+
+# The full suite CI runs (.ci/run): the fast tier, then ASan + UBSan and the fuzzers.
 test: deps lint format-check unit e2e asan fuzz
 
 # libFuzzer targets (tests/fuzz/) under ASan + UBSan, FUZZ_SECONDS each.

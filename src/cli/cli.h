@@ -2,9 +2,13 @@
 /*
  * cli.h - shared pieces of the lethe command line.
  *
- * Each command lives in cmd_<name>.c and has the signature of cli_cmd_fn:
- * it parses its own arguments and returns a process exit status
- * (0 ok, 1 failure, 2 usage, 3 configuration or data map invalid).
+ * Every command is one row of the command table (commands.c: name, summary,
+ * usage text, options) plus its function in cmd_<name>.c, of the type
+ * cli_cmd_fn.  cli_run() parses the command line against the row (args.c),
+ * answers --help and reports command-line errors itself, then calls the
+ * function with the parsed options; the function returns a process exit
+ * status (0 ok, 1 failure, 2 usage, 3 configuration or data map invalid).
+ * docs/internals/cli.md says how to add a command.
  */
 #ifndef LETHE_CLI_H
 #define LETHE_CLI_H
@@ -18,7 +22,85 @@
 #define CLI_MAX_IDS 64
 #define CLI_MAX_ID_LEN 1024
 
-typedef int (*cli_cmd_fn)(int argc, char **argv);
+/* How an option of the command table takes its value. */
+enum cli_kind {
+	CLI_FLAG,  /* no value: --quiet */
+	CLI_VALUE, /* one value, the last one given counts: --scope NAME */
+	CLI_INT,   /* a decimal integer from min to max: --batch N */
+	CLI_LIST,  /* one value, repeatable, every one kept in order: --id KIND=VALUE */
+};
+
+/* One option of a command (a row of struct cli_command.options). */
+struct cli_option {
+	const char *name;        /* long name without "--"; NULL ends the list */
+	char short_name;         /* 'b' for -b, or 0 for none */
+	enum cli_kind kind;      /* how it takes its value */
+	int64_t min, max;        /* CLI_INT: the accepted range */
+	const char *bad;         /* CLI_INT: the error for a value out of range or not a number */
+	const char *required;    /* the error when the option is missing, or NULL: optional */
+	const char *alias_of;    /* CLI_FLAG: set this other option instead (--dead) ... */
+	const char *alias_value; /* ... to this value (--state dead) */
+};
+
+/* Common options a row asks for (struct cli_command.common); --help/-h every row has. */
+#define CLI_CONFIG 0x1u /* -c, --config FILE, required */
+#define CLI_JSON 0x2u   /* -j, --json: errors as {"error": {"code", "message"}} too */
+
+struct cli_args;
+typedef int (*cli_cmd_fn)(const struct cli_args *a);
+
+/* One row of the command table: everything about a command but its function's body. */
+struct cli_command {
+	const char *name;                 /* what the user types */
+	const char *summary;              /* one line for `lethe help` */
+	const char *usage;                /* --help text: the synopsis, a blank line, the rest */
+	unsigned common;                  /* CLI_CONFIG | CLI_JSON */
+	const struct cli_option *options; /* its own options, ended by a NULL name; may be NULL */
+	const char *operand;              /* the one operand it takes ("FILE"), or NULL: none */
+	bool operand_optional;            /* the operand may be left out */
+	cli_cmd_fn fn;                    /* what runs */
+};
+
+/* A command line parsed against its row; what a command function receives. */
+struct cli_args {
+	const struct cli_command *cmd; /* the row */
+	const char *config;            /* -c FILE (CLI_CONFIG), or NULL */
+	bool json;                     /* --json given (CLI_JSON) */
+	const char *operand;           /* the operand, or NULL */
+	struct cli_parsed *parsed;     /* every option's value (args.c) */
+};
+
+/* The command table, in the order `lethe help` lists it. */
+extern const struct cli_command cli_commands[];
+extern const size_t cli_ncommands;
+
+/* The row named @name, or NULL. */
+const struct cli_command *cli_command_find(const char *name);
+/* The top-level help (`lethe help`): synopsis, every row's summary, examples. */
+void cli_help_print(FILE *f);
+/*
+ * Run @cmd with @argv (@argv[0] is the command's name): parse against the
+ * row, then print the usage on stdout and return 0 for --help, report a
+ * command-line error and return 2 ("lethe: error: ..." and the synopsis on
+ * stderr; with --json also the JSON error on stdout), or return what the
+ * command's function returns.
+ */
+int cli_run(const struct cli_command *cmd, int argc, char **argv);
+/* The last value of option @name, or @dflt when it was not given. */
+const char *cli_arg_str(const struct cli_args *a, const char *name, const char *dflt);
+/* The value of CLI_INT option @name (checked against its range), or @dflt. */
+int64_t cli_arg_int(const struct cli_args *a, const char *name, int64_t dflt);
+/* Whether CLI_FLAG option @name was given. */
+bool cli_arg_flag(const struct cli_args *a, const char *name);
+/* Every value of CLI_LIST option @name in order; *@n of them (the array is @a's). */
+const char *const *cli_arg_list(const struct cli_args *a, const char *name, size_t *n);
+/*
+ * A usage error a command finds in its options after parsing (a bad value
+ * only it can judge): reported as cli_fail() does with LETHE_E_USAGE and
+ * @a's --json; returns 2.
+ */
+int cli_usage_fail(const struct cli_args *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* How the user ran lethe (main's argv[0], e.g. "build/lethe"), for example command lines
  * that work when pasted; set once by main() before any command runs. */
@@ -48,10 +130,11 @@ struct cli_env {
 lethe_rc cli_add_id(struct cli_opts *o, const char *arg, struct lethe_err *err);
 void cli_opts_free(struct cli_opts *o);
 /*
- * After getopt: no operands left (@rest, @nrest of them), a --scope and at
- * least one --id; LETHE_E_USAGE with detail otherwise.
+ * Fill @o's config, json, scope and ids from @a (every --id through
+ * cli_add_id()); LETHE_E_USAGE with detail on a bad --id.  The table makes
+ * --scope and --id required.
  */
-lethe_rc cli_check_target(const struct cli_opts *o, int nrest, char **rest, struct lethe_err *err);
+lethe_rc cli_target_get(const struct cli_args *a, struct cli_opts *o, struct lethe_err *err);
 /* Load configuration, open the app database, load and validate the data map. */
 lethe_rc cli_env_open(struct cli_env *env, const char *config, struct lethe_err *err);
 void cli_env_close(struct cli_env *env);
@@ -77,15 +160,18 @@ struct progress *progress_new(bool enabled);
 void progress_update(struct progress *p, const char *label, int64_t done, int64_t total);
 void progress_done(struct progress *p);
 
-int cmd_demo(int argc, char **argv);
-int cmd_plan(int argc, char **argv);
-int cmd_erase(int argc, char **argv);
-int cmd_sign(int argc, char **argv);
-int cmd_serve(int argc, char **argv);
-int cmd_import(int argc, char **argv);
-int cmd_disconnect(int argc, char **argv);
-int cmd_jobs(int argc, char **argv);
-int cmd_apikey(int argc, char **argv);
-int cmd_sweep(int argc, char **argv);
+/* The command functions of the table's rows (cmd_<name>.c; help and version: commands.c). */
+int cmd_demo(const struct cli_args *a);
+int cmd_plan(const struct cli_args *a);
+int cmd_erase(const struct cli_args *a);
+int cmd_sign(const struct cli_args *a);
+int cmd_serve(const struct cli_args *a);
+int cmd_import(const struct cli_args *a);
+int cmd_disconnect(const struct cli_args *a);
+int cmd_jobs(const struct cli_args *a);
+int cmd_apikey(const struct cli_args *a);
+int cmd_sweep(const struct cli_args *a);
+int cmd_help(const struct cli_args *a);
+int cmd_version(const struct cli_args *a);
 
 #endif /* LETHE_CLI_H */

@@ -7,27 +7,12 @@
  */
 #include "util/fmacros.h"
 
-#include <getopt.h>
 #include <sodium.h>
 
 #include "cli/cli.h"
 #include "util/hash.h"
 
 #define KEY_BYTES 32
-
-static const char usage[] =
-    "usage: lethe api-key [--name NAME]\n"
-    "\n"
-    "Print a fresh random API key for the app API (/v1/...) on the first line;\n"
-    "give it to the app (it sends \"Authorization: Bearer KEY\"): lethe keeps\n"
-    "only its SHA-256 and cannot show it again.  The lines after it are YAML\n"
-    "for lethe.yaml: an api: section admitting the key, to replace the api:\n"
-    "section there (the demo's \"keys: []\"), and, as comments, how to add the\n"
-    "key to a list that has keys already.  A running `lethe serve` takes the\n"
-    "new keys on SIGHUP.\n"
-    "\n"
-    "  -n, --name NAME  who holds the key (default: app); letters, digits, - and _\n"
-    "  -h, --help       this text\n";
 
 static bool
 name_ok(const char *s)
@@ -40,38 +25,15 @@ name_ok(const char *s)
 }
 
 int
-cmd_apikey(int argc, char **argv)
+cmd_apikey(const struct cli_args *a)
 {
-	static const struct option longopts[] = {
-	    {"name", required_argument, NULL, 'n'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	const char *name = "app";
 	uint8_t raw[KEY_BYTES], h[crypto_hash_sha256_BYTES];
 	char key[2 * KEY_BYTES + 8], hex[2 * crypto_hash_sha256_BYTES + 1];
-	int ch;
 
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "n:h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'n':
-			name = optarg;
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return 0;
-		default:
-			fputs(usage, stderr);
-			return 2;
-		}
-	}
-	if (optind < argc || !name_ok(name)) {
-		fprintf(stderr, "lethe: error: %s\n",
-		        optind < argc ? "unexpected argument"
-		                      : "--name takes letters, digits, - and _ (at most 64)");
-		return 2;
-	}
+	name = cli_arg_str(a, "name", name);
+	if (!name_ok(name))
+		return cli_usage_fail(a, "--name takes letters, digits, - and _ (at most 64)");
 	if (hash_init() != LETHE_OK) {
 		fprintf(stderr, "lethe: error: libsodium failed to initialise\n");
 		return 1;

@@ -6,7 +6,6 @@
  */
 #include "util/fmacros.h"
 
-#include <getopt.h>
 #include <jansson.h>
 
 #include "cli/cli.h"
@@ -17,30 +16,6 @@
 
 #define EXIT_PENDING 4   /* disconnected; some upstream job is dead or still retrying */
 #define RECOVER_AGE_S 10 /* staged disconnects older than this are repaired first */
-
-static const char usage[] =
-    "usage: lethe disconnect -c CONFIG --channel ID [--json] [--no-wait] [--timeout S]\n"
-    "\n"
-    "Disconnect channel ID (a row of the data map's channel table): in one short\n"
-    "transaction its tokens are wiped and every 'disconnect' effect of the data\n"
-    "map is applied (status revoked, scheduled posts cancelled, automation rules\n"
-    "disabled...); the upstream token revocation, the webhook unsubscriptions and\n"
-    "the purge of the channel's data are queued durably, then run here until they\n"
-    "are done or given up (`lethe serve` runs whatever is left).  Running it again\n"
-    "on a disconnected channel changes nothing and prints the same state.\n"
-    "\n"
-    "  -c, --config FILE   lethe.yaml\n"
-    "      --channel ID    the channel's key (a positive integer)\n"
-    "      --json          print the channel's state as JSON\n"
-    "      --no-wait       queue the upstream work and return at once\n"
-    "      --timeout S     wait at most S seconds for the upstream work (default 60)\n"
-    "  -h, --help          this text\n"
-    "\n"
-    "Exit status: 0 disconnected and every upstream job done (with --no-wait:\n"
-    "queued), 1 failure (nothing changed, or the channel does not exist), 2 usage\n"
-    "error, 3 configuration or data map invalid, 4 disconnected but an upstream\n"
-    "job is a dead letter, or (without --no-wait) still retrying at the timeout\n"
-    "(see `lethe jobs`).\n";
 
 /* Human summary of a channel's state JSON. */
 static void
@@ -101,17 +76,8 @@ count_jobs(void *arg, const struct store_outbox *j)
 }
 
 int
-cmd_disconnect(int argc, char **argv)
+cmd_disconnect(const struct cli_args *a)
 {
-	static const struct option longopts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"channel", required_argument, NULL, 'C'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"no-wait", no_argument, NULL, 'n'},
-	    {"timeout", required_argument, NULL, 't'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	const char *config = NULL, *channel = NULL;
 	bool json = false, wait = true;
 	long long timeout_s = 60;
@@ -121,47 +87,16 @@ cmd_disconnect(int argc, char **argv)
 	json_t *state = NULL;
 	int64_t disc = 0;
 	bool already = false;
-	char *end = NULL;
-	int ch, status = 0, fixed = 0;
+	int status = 0, fixed = 0;
 	struct job_counts jc = {0, 0};
 	lethe_rc rc = LETHE_OK;
 
 	memset(&env, 0, sizeof(env));
-	optind = 1;
-	while (rc == LETHE_OK && (ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			config = optarg;
-			break;
-		case 'C':
-			channel = optarg;
-			break;
-		case 'j':
-			json = true;
-			break;
-		case 'n':
-			wait = false;
-			break;
-		case 't':
-			timeout_s = strtoll(optarg, &end, 10);
-			if (*end != '\0' || timeout_s < 1 || timeout_s > 86400)
-				rc =
-				    lethe_err_set(&err, LETHE_E_USAGE,
-				                  "--timeout must be a number of seconds from 1 to "
-				                  "86400");
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return 0;
-		default:
-			fputs(usage, stderr);
-			return 2;
-		}
-	}
-	if (rc == LETHE_OK && optind < argc)
-		rc = lethe_err_set(&err, LETHE_E_USAGE, "unexpected argument '%s'", argv[optind]);
-	if (rc == LETHE_OK && channel == NULL)
-		rc = lethe_err_set(&err, LETHE_E_USAGE, "--channel ID is required");
+	config = a->config;
+	channel = cli_arg_str(a, "channel", NULL);
+	json = a->json;
+	wait = !cli_arg_flag(a, "no-wait");
+	timeout_s = cli_arg_int(a, "timeout", timeout_s);
 	if (rc == LETHE_OK && !disconnect_id_ok(channel))
 		rc = lethe_err_set(&err, LETHE_E_USAGE,
 		                   "--channel must be a positive integer (the channel's key)");

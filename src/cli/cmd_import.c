@@ -10,7 +10,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <sys/stat.h>
@@ -26,29 +25,6 @@
 
 #define LINE_MAX_LEN 4096
 #define ID_MAX_LEN 64
-
-static const char usage[] =
-    "usage: lethe import-meta-ids -c CONFIG --app NAME [--out CSV] [--json] FILE\n"
-    "\n"
-    "Run the data deletion of app NAME (a key of meta.apps) for every id in\n"
-    "FILE, as if Meta had called the data-deletion callback for each: one id\n"
-    "per line, or Meta's CSV (the first all-digit field of each line is the\n"
-    "id; other lines, such as a header, are skipped).  An id already requested\n"
-    "within meta.repeat_window keeps its request and code, and its erasure runs\n"
-    "again (data may have come back since).  Ids that match nobody are\n"
-    "recorded as such, and counted.  Prints a summary.\n"
-    "\n"
-    "  -c, --config FILE   lethe.yaml\n"
-    "  -a, --app NAME      the Meta app family the ids belong to\n"
-    "  -o, --out CSV       write \"id,confirmation_code,status_url\" for every id\n"
-    "                      to CSV, a new file created with mode 0600: it holds\n"
-    "                      the ids, which are personal data; delete it once the\n"
-    "                      codes are sent on\n"
-    "      --json          the summary as JSON (errors as {\"error\": ...})\n"
-    "  -h, --help          this text\n"
-    "\n"
-    "Exit status: 0 done, 1 failed (run again: it is idempotent), 2 usage error\n"
-    "(also: CSV exists already), 3 configuration or data map invalid.\n";
 
 /* The --out file and the codes of the ids read, for counting those that matched nobody. */
 struct import_out {
@@ -161,13 +137,8 @@ line_id(const char *line, char out[ID_MAX_LEN + 1])
 }
 
 int
-cmd_import(int argc, char **argv)
+cmd_import(const struct cli_args *a)
 {
-	static const struct option longopts[] = {
-	    {"config", required_argument, NULL, 'c'}, {"app", required_argument, NULL, 'a'},
-	    {"out", required_argument, NULL, 'o'},    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
-	};
 	const char *config = NULL, *appname = NULL;
 	const struct meta_app *app = NULL;
 	struct cli_env env;
@@ -179,40 +150,15 @@ cmd_import(int argc, char **argv)
 	struct import_out out;
 	bool json = false;
 	FILE *f = NULL;
-	int ch, status = 0;
+	int status = 0;
 	lethe_rc rc = LETHE_OK;
 
 	memset(&env, 0, sizeof(env));
 	memset(&out, 0, sizeof(out));
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "c:a:o:h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			config = optarg;
-			break;
-		case 'a':
-			appname = optarg;
-			break;
-		case 'o':
-			out.path = optarg;
-			break;
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return 0;
-		default:
-			fputs(usage, stderr);
-			return 2;
-		}
-	}
-	if (appname == NULL || optind != argc - 1) {
-		fprintf(stderr, "lethe: error: %s\n",
-		        appname == NULL ? "--app is required" : "give exactly one FILE");
-		fputs(usage, stderr);
-		return 2;
-	}
+	config = a->config;
+	appname = cli_arg_str(a, "app", NULL);
+	out.path = cli_arg_str(a, "out", NULL);
+	json = a->json;
 	rc = cli_env_open(&env, config, &err);
 	if (rc == LETHE_OK) {
 		app = config_meta_app(&env.cfg, appname);
@@ -223,13 +169,13 @@ cmd_import(int argc, char **argv)
 	if (rc == LETHE_OK) {
 		struct stat sb;
 
-		f = fopen(argv[optind], "r");
+		f = fopen(a->operand, "r");
 		if (f == NULL)
-			rc = lethe_err_set(&err, LETHE_E_USAGE, "cannot read %s", argv[optind]);
+			rc = lethe_err_set(&err, LETHE_E_USAGE, "cannot read %s", a->operand);
 		else if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode))
 			rc = lethe_err_set(&err, LETHE_E_USAGE,
 			                   "%s is a directory: give a file with one id a line",
-			                   argv[optind]);
+			                   a->operand);
 	}
 	if (rc == LETHE_OK) {
 		out.public_url = env.cfg.public_url;

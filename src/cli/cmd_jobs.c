@@ -5,7 +5,6 @@
  */
 #include "util/fmacros.h"
 
-#include <getopt.h>
 #include <jansson.h>
 
 #include "cli/cli.h"
@@ -13,26 +12,6 @@
 #include "store/store.h"
 #include "util/hash.h"
 #include "util/timeutil.h"
-
-static const char usage[] =
-    "usage: lethe jobs -c CONFIG [--state STATE | --dead] [--json]\n"
-    "\n"
-    "List the outbox's jobs: upstream token revocations, webhook unsubscriptions\n"
-    "and purges queued by channel disconnects, with their state as the API and\n"
-    "`lethe disconnect --json` show it (staged, pending, running, retrying,\n"
-    "dead, done, or how else it ended: already_revoked, already_unsubscribed,\n"
-    "unsupported, no_token), attempts, next try (ISO 8601, UTC) and, for dead\n"
-    "letters, why they were given up.  Jobs hold no token in the clear, and\n"
-    "none at all once ended.\n"
-    "\n"
-    "  -c, --config FILE   lethe.yaml\n"
-    "      --state STATE   only jobs in STATE (one of the states above)\n"
-    "      --dead          only dead letters (same as --state dead)\n"
-    "      --json          JSON lines, one job per line; a value that does not\n"
-    "                      apply (no next try, no HTTP status...) is null\n"
-    "  -h, --help          this text\n"
-    "\n"
-    "Exit status: 0 listed, 1 failure, 2 usage error, 3 configuration invalid.\n";
 
 /* The states a job shows (disconnect_job_state()) and the stored state each lists from. */
 static const struct {
@@ -108,50 +87,21 @@ on_job(void *arg, const struct store_outbox *j)
 }
 
 int
-cmd_jobs(int argc, char **argv)
+cmd_jobs(const struct cli_args *a)
 {
-	static const struct option longopts[] = {
-	    {"config", required_argument, NULL, 'c'}, {"state", required_argument, NULL, 's'},
-	    {"dead", no_argument, NULL, 'd'},         {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
-	};
 	const char *config = NULL, *state = NULL, *stored = NULL;
 	struct list_acc acc = {false, NULL, 0};
 	struct lethe_config cfg;
 	struct lethe_err err = {0};
 	struct store *st = NULL;
 	bool cfg_loaded = false;
-	int ch, status = 0;
+	int status = 0;
 	size_t i;
 	lethe_rc rc = LETHE_OK;
 
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			config = optarg;
-			break;
-		case 's':
-			state = optarg;
-			break;
-		case 'd':
-			state = "dead";
-			break;
-		case 'j':
-			acc.json = true;
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return 0;
-		default:
-			fputs(usage, stderr);
-			return 2;
-		}
-	}
-	if (optind < argc)
-		rc = lethe_err_set(&err, LETHE_E_USAGE, "unexpected argument '%s'", argv[optind]);
-	if (rc == LETHE_OK && config == NULL)
-		rc = lethe_err_set(&err, LETHE_E_USAGE, "-c CONFIG is required");
+	config = a->config;
+	state = cli_arg_str(a, "state", NULL);
+	acc.json = a->json;
 	for (i = 0; rc == LETHE_OK && state != NULL && i < sizeof(states) / sizeof(states[0]); i++)
 		if (strcmp(states[i].shown, state) == 0)
 			stored = states[i].stored;

@@ -7,7 +7,6 @@
  */
 #include "util/fmacros.h"
 
-#include <getopt.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -18,25 +17,6 @@
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
-
-static const char usage[] =
-    "usage: lethe serve -c CONFIG [--listen ADDR:PORT] [--public-url URL]\n"
-    "\n"
-    "Serve Meta's data-deletion and deauthorize callbacks, the public status\n"
-    "page, /healthz, /readyz and /metrics, and run erasures in the background.\n"
-    "SIGINT or SIGTERM stop it gracefully; unfinished work resumes at the next\n"
-    "start.  SIGHUP reloads api.keys from CONFIG without stopping anything (a\n"
-    "file that does not load is refused with a log line, the keys in force\n"
-    "stay; other settings change at the next start); SIGUSR1 is ignored.  App\n"
-    "secrets come from the environment variables or files named under\n"
-    "meta.apps in CONFIG.\n"
-    "\n"
-    "  -c, --config FILE     lethe.yaml\n"
-    "  -l, --listen ADDR:PORT  override server.listen (e.g. 127.0.0.1:8080, [::1]:0);\n"
-    "                        without server.public_url, status URLs follow it\n"
-    "  -u, --public-url URL  override server.public_url, the base of status URLs\n"
-    "                        (http:// or https://)\n"
-    "  -h, --help            this text\n";
 
 /*
  * Apply --listen and --public-url to @cfg's public_url: an explicit URL wins,
@@ -90,48 +70,20 @@ check_apps(const struct lethe_config *cfg, const struct datamap *dm, struct leth
 }
 
 int
-cmd_serve(int argc, char **argv)
+cmd_serve(const struct cli_args *a)
 {
-	static const struct option longopts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"listen", required_argument, NULL, 'l'},
-	    {"public-url", required_argument, NULL, 'u'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	const char *config = NULL, *listen = NULL, *public_url = NULL;
 	struct cli_env env;
 	struct lethe_err err = {0};
 	struct server *srv = NULL;
 	sigset_t set;
-	int ch, sig = 0, status = 0;
+	int sig = 0, status = 0;
 	lethe_rc rc = LETHE_OK;
 
 	memset(&env, 0, sizeof(env));
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "c:l:u:h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			config = optarg;
-			break;
-		case 'l':
-			listen = optarg;
-			break;
-		case 'u':
-			public_url = optarg;
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return 0;
-		default:
-			fputs(usage, stderr);
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "lethe: error: unexpected argument '%s'\n", argv[optind]);
-		return 2;
-	}
+	config = a->config;
+	listen = cli_arg_str(a, "listen", NULL);
+	public_url = cli_arg_str(a, "public-url", NULL);
 	/*
 	 * Two malloc arenas for a dozen threads: each arena keeps its own free
 	 * memory resident.  Four measured no faster under a callback flood.

@@ -10,7 +10,6 @@
 #include "util/fmacros.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <time.h>
@@ -19,28 +18,6 @@
 #include "meta/signed_request.h"
 
 #define SIGN_SECRET_MAX 4096 /* longest secret read from --secret-file, bytes */
-
-static const char usage[] =
-    "usage: lethe sign-request (--secret-env VAR | --secret-file PATH) --user-id ID\n"
-    "                          [--issued-at T] [--algorithm A]\n"
-    "\n"
-    "Print a Meta signed_request for a payload {\"user_id\", \"algorithm\",\n"
-    "\"issued_at\"}, signed with HMAC-SHA256 under the app secret, the way Meta\n"
-    "signs its data-deletion and deauthorize callbacks.  Base64url only, so it\n"
-    "can go into a form body as is: curl -d \"signed_request=$(lethe sign-request ...)\".\n"
-    "\n"
-    "  -e, --secret-env VAR    read the app secret from environment variable VAR\n"
-    "  -f, --secret-file PATH  read the app secret from a file (one trailing\n"
-    "                          newline is dropped)\n"
-    "  -u, --user-id ID        the user id to put in the payload (a string)\n"
-    "  -t, --issued-at T       issued_at, Unix seconds (default: now)\n"
-    "  -a, --algorithm A       the payload's algorithm (default HMAC-SHA256; other\n"
-    "                          values only test that receivers refuse them)\n"
-    "  -h, --help              this text\n"
-    "\n"
-    "Example:\n"
-    "  export LETHE_FACEBOOK_APP_SECRET=demo-secret\n"
-    "  lethe sign-request --secret-env LETHE_FACEBOOK_APP_SECRET --user-id 10229000000102\n";
 
 /* Read the secret in @path into @buf (SIGN_SECRET_MAX + 1 bytes); *@n its length. */
 static lethe_rc
@@ -69,80 +46,30 @@ secret_read_file(const char *path, char *buf, size_t *n, struct lethe_err *err)
 	return LETHE_OK;
 }
 
-/* Parse a decimal int64 (no sign games, no trailing junk) into *@v. */
-static bool
-int64_parse(const char *s, int64_t *v)
-{
-	char *end = NULL;
-	long long x;
-
-	errno = 0;
-	x = strtoll(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0')
-		return false;
-	*v = (int64_t)x;
-	return true;
-}
-
 int
-cmd_sign(int argc, char **argv)
+cmd_sign(const struct cli_args *a)
 {
-	static const struct option longopts[] = {
-	    {"secret-env", required_argument, NULL, 'e'},
-	    {"secret-file", required_argument, NULL, 'f'},
-	    {"user-id", required_argument, NULL, 'u'},
-	    {"issued-at", required_argument, NULL, 't'},
-	    {"algorithm", required_argument, NULL, 'a'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	const char *env_var = NULL, *file = NULL, *user_id = NULL, *alg = SR_ALGORITHM;
-	const char *issued_arg = NULL, *env_val;
+	const char *env_val;
 	char secret[SIGN_SECRET_MAX + 1];
 	size_t secret_len = 0;
 	struct lethe_err err = {0};
 	int64_t issued_at = (int64_t)time(NULL);
 	json_t *payload = NULL;
 	char *json = NULL, *sr = NULL;
-	int ch, status = 0;
+	int status = 0;
 	lethe_rc rc = LETHE_OK;
 
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "e:f:u:t:a:h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'e':
-			env_var = optarg;
-			break;
-		case 'f':
-			file = optarg;
-			break;
-		case 'u':
-			user_id = optarg;
-			break;
-		case 't':
-			issued_arg = optarg;
-			break;
-		case 'a':
-			alg = optarg;
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			goto out;
-		default:
-			fputs(usage, stderr);
-			status = 2;
-			goto out;
-		}
-	}
-	if (optind < argc)
-		rc = lethe_err_set(&err, LETHE_E_USAGE, "unexpected argument '%s'", argv[optind]);
-	else if ((env_var == NULL) == (file == NULL))
+	env_var = cli_arg_str(a, "secret-env", NULL);
+	file = cli_arg_str(a, "secret-file", NULL);
+	user_id = cli_arg_str(a, "user-id", NULL);
+	issued_at = cli_arg_int(a, "issued-at", issued_at);
+	alg = cli_arg_str(a, "algorithm", alg);
+	if ((env_var == NULL) == (file == NULL))
 		rc = lethe_err_set(&err, LETHE_E_USAGE,
 		                   "give exactly one of --secret-env VAR and --secret-file PATH");
 	else if (user_id == NULL || user_id[0] == '\0')
 		rc = lethe_err_set(&err, LETHE_E_USAGE, "--user-id ID is required");
-	else if (issued_arg != NULL && !int64_parse(issued_arg, &issued_at))
-		rc = lethe_err_set(&err, LETHE_E_USAGE, "--issued-at needs Unix seconds");
 	if (rc == LETHE_OK && env_var != NULL) {
 		env_val = getenv(env_var);
 		if (env_val == NULL || env_val[0] == '\0') {

@@ -5,7 +5,6 @@
  */
 #include "util/fmacros.h"
 
-#include <getopt.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
@@ -16,25 +15,6 @@
 #include "store/store.h"
 #include "util/log.h"
 #include "util/timeutil.h"
-
-static const char usage[] =
-    "usage: lethe sweep -c CONFIG [--once] [--dry-run] [--json]\n"
-    "\n"
-    "Apply the data map's TTLs: delete (or anonymize) every row whose time is\n"
-    "up, with its media files, and delete rows whose legal hold has ended.\n"
-    "Work runs in short transactions, table by table in turn.\n"
-    "\n"
-    "  -c, --config FILE   lethe.yaml (sweep settings: section 'sweep')\n"
-    "      --once          sweep everything expired now, print a summary, exit\n"
-    "                      (for cron); without it, sweep until SIGINT/SIGTERM\n"
-    "      --dry-run       count what a sweep now would remove; change nothing\n"
-    "                      (implies --once)\n"
-    "      --json          print the summary as JSON (with backlog and lag per\n"
-    "                      table as found before the sweep)\n"
-    "  -h, --help          this text\n"
-    "\n"
-    "Exit status: 0 done, 1 failed (run again), 2 usage error, 3 configuration\n"
-    "or data map invalid.\n";
 
 static void
 print_summary(struct sweep *s, size_t ntabs, bool dry, int64_t now, double ms, FILE *f)
@@ -167,54 +147,24 @@ sweep_forever(struct cli_env *env, const sigset_t *set, struct lethe_err *err)
 }
 
 int
-cmd_sweep(int argc, char **argv)
+cmd_sweep(const struct cli_args *a)
 {
-	static const struct option longopts[] = {
-	    {"config", required_argument, NULL, 'c'}, {"once", no_argument, NULL, 'o'},
-	    {"dry-run", no_argument, NULL, 'n'},      {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
-	};
 	const char *config = NULL;
 	bool once = false, dry = false, json = false;
 	struct cli_env env;
 	struct lethe_err err = {0};
 	sigset_t set;
 	int64_t unremoved = 0;
-	int ch, status = 0;
+	int status = 0;
 	lethe_rc rc;
 
 	memset(&env, 0, sizeof(env));
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			config = optarg;
-			break;
-		case 'o':
-			once = true;
-			break;
-		case 'n':
-			dry = true;
-			break;
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return 0;
-		default:
-			fputs(usage, stderr);
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "lethe: error: unexpected argument '%s'\n", argv[optind]);
-		return 2;
-	}
-	if (json && !once && !dry) {
-		fprintf(stderr, "lethe: error: --json needs --once or --dry-run\n");
-		return 2;
-	}
+	config = a->config;
+	once = cli_arg_flag(a, "once");
+	dry = cli_arg_flag(a, "dry-run");
+	json = a->json;
+	if (json && !once && !dry)
+		return cli_usage_fail(a, "--json needs --once or --dry-run");
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);

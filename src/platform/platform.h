@@ -4,8 +4,8 @@
  * disconnect: revoke the token / grant, remove the app's webhook
  * subscription of one account or page.
  *
- * One blocking HTTPS call per platform_call(), built as
- * /work/shared/docs/platform-facts.md documents it, its answer classified
+ * One blocking HTTPS call per platform_call(), built as the platform
+ * documents it (docs/internals/platforms.md, "Endpoints"), its answer classified
  * into a platform_outcome the outbox acts on.  The interface is shared by the
  * outbox (core) and the platform clients (src/platform/); the `platforms:`
  * section of lethe.yaml is parsed by platform_config.c (platform_config.h).

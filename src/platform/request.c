@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * request.c - one small builder per platform: method, URL, form fields and
- * auth header exactly as /work/shared/docs/platform-facts.md documents them
- * (table in docs/internals/platforms.md).  Tokens and secrets only ever go
+ * auth header exactly as each platform documents them (the endpoints and
+ * their sources: docs/internals/platforms.md).  Tokens and secrets only ever go
  * into the form body or the Authorization header, never into the URL.
  */
 #include "util/fmacros.h"

@@ -273,6 +273,24 @@ def test_json_error_bad_datamap(run_lethe, demo):
     check_json_error(out, err, "datamap")
 
 
+@pytest.mark.parametrize("args", [
+    ["import-meta-ids", "--json", "-c", "x.yaml", "ids.txt"],
+    ["import-meta-ids", "-c", "x.yaml", "--app", "facebook", "--json"],
+    ["plan", "--bogus", "--json"],
+    ["plan", "-c", "x.yaml", "--scope", "account", "--id", "bad", "--json"],
+    ["erase", "-c", "x.yaml", "--scope", "account", "--id", "email=a@b.c", "--batch", "0",
+     "--json"],
+    ["sweep", "-c", "x.yaml", "--json"],
+    ["disconnect", "-c", "x.yaml", "--channel", "abc", "--json"],
+    ["jobs", "-c", "x.yaml", "--state", "bogus", "--json"],
+])
+def test_json_usage_error_wherever_json_is(run_lethe, args):
+    """Command-line errors are JSON with --json, even when --json comes after them."""
+    code, out, err = run_lethe(*args)
+    assert code == 2, err
+    check_json_error(out, err, "usage")
+
+
 def test_no_json_no_stdout_on_error(run_lethe, demo):
     code, out, err = demo.lethe("erase", "--scope", "nope", "--id", "email=user1@example.com")
     assert code == 2

@@ -20,7 +20,6 @@
 
 #include "datamap/datamap.h"
 #include "db/appdb.h"
-#include "demo/demo.h"
 #include "util/rc.h"
 
 /* Run @sql on the SQLite file @path: 0, or -1 with SQLite's message in @why. */
@@ -163,26 +162,4 @@ tu_fixture_teardown(void **state)
 	fixture_free(*state);
 	*state = NULL;
 	return 0;
-}
-
-struct appdb *
-tu_demo_open(const char *parent, int users)
-{
-	struct demo_opts o;
-	struct lethe_err err;
-	struct appdb *db;
-	char dir[128];
-
-	assert_true(fits(snprintf(dir, sizeof(dir), "%s/demo", parent), sizeof(dir)));
-	memset(&o, 0, sizeof(o));
-	o.dir = dir;
-	o.users = users;
-	o.seed = 1;
-	o.quiet = true;
-	memset(&err, 0, sizeof(err));
-	if (demo_build(&o, &err) != LETHE_OK)
-		fail_msg("demo_build: %s", err.msg);
-	db = appdb_open("app.db", dir, &err);
-	assert_non_null(db);
-	return db;
 }

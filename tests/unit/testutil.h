@@ -62,6 +62,7 @@ int tu_fixture_setup(void **state, const char *tag, const char *const *scripts,
 int tu_fixture_teardown(void **state);
 
 /*
+ * (testutil_demo.c: only in the tests that link the demo, see meson.build.)
  * Build the demo application (demo_build(), seed 1, quiet) with @users users in
  * "@parent/demo" and return it opened with appdb_open(); the caller closes it.
  * A failing build or open fails the running test.  @parent is normally

@@ -1,0 +1,502 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * commands.c - the command table of lethe's command line: for every command
+ * its name, the one-line summary `lethe help` lists, the usage text
+ * `lethe COMMAND --help` prints, its options (cli_option rows: which take a
+ * value, which are required, integer ranges and their error messages) and
+ * the function that runs it.  A new command is one row here plus its
+ * function in cmd_<name>.c (docs/internals/cli.md); args.c parses every
+ * command line against its row.  Also the two commands that are nothing but
+ * text: help and version.
+ */
+#include "util/fmacros.h"
+
+#include "cli/cli.h"
+
+#ifndef LETHE_VERSION
+#define LETHE_VERSION "0.1.0"
+#endif
+
+/* `lethe help`, before and after the list of commands. */
+static const char help_head[] =
+    "usage: lethe COMMAND [OPTIONS]\n"
+    "\n"
+    "lethe erases, anonymizes and expires personal data in an app's database as\n"
+    "its data map says: short resumable transactions, every step recorded.\n"
+    "\n"
+    "Commands:\n";
+
+static const char help_tail[] =
+    "\n"
+    "Example:\n"
+    "  lethe demo --dir demo\n"
+    "  lethe plan  -c demo/lethe.yaml --scope account --id email=user1@example.com\n"
+    "  lethe erase -c demo/lethe.yaml --scope account --id email=user1@example.com\n";
+
+/* `lethe COMMAND --help`: the synopsis (up to the first blank line), then the rest. */
+
+static const char usage_demo[] =
+    "usage: lethe demo --dir DIR [--users N] [--seed S] [--heavy ROWS] [--quiet]\n"
+    "\n"
+    "Write the demo social-media app into DIR: app.db (SQLite), media/ (files the\n"
+    "media table points to), datamap.yaml and lethe.yaml.  The data is synthetic\n"
+    "and deterministic: the same options give the same rows.\n"
+    "\n"
+    "  -d, --dir DIR       output directory (must not already hold app.db)\n"
+    "  -u, --users N       ordinary users, user1@example.com ... (default 50)\n"
+    "  -s, --seed S        random seed (default 1)\n"
+    "  -H, --heavy ROWS    add heavy@example.com owning about ROWS rows\n"
+    "  -q, --quiet         print nothing\n"
+    "  -h, --help          this text\n";
+
+static const char usage_plan[] =
+    "usage: lethe plan -c CONFIG --scope SCOPE --id KIND=VALUE [--id ...] [--json]\n"
+    "\n"
+    "Print the steps an erasure of one person would take: each table in the\n"
+    "order it is processed (children before parents), its category, the action\n"
+    "(delete, anonymize, retain) and how many rows it matches now.  Changes nothing.\n"
+    "\n"
+    "  -c, --config FILE   lethe.yaml (app database, data map, state store)\n"
+    "  -s, --scope SCOPE   a scope of the data map (e.g. account, meta, channel)\n"
+    "  -i, --id KIND=VALUE an identity of the person, e.g. email=alice@example.com;\n"
+    "                      repeat for several identities of the same person (ids\n"
+    "                      that lead to different people are refused, exit 2)\n"
+    "      --json          machine-readable output\n"
+    "  -h, --help          this text\n";
+
+static const char usage_erase[] =
+    "usage: lethe erase -c CONFIG --scope SCOPE --id KIND=VALUE [--id ...]\n"
+    "                   [--batch N] [--json] [--quiet] [--no-progress]\n"
+    "\n"
+    "Erase one person's data in SCOPE as the data map says: delete, anonymize,\n"
+    "or retain under a legal hold, table by table, in short transactions.\n"
+    "Progress is recorded in the state store: if the command is interrupted\n"
+    "(even killed), running the same command again finishes the job.\n"
+    "\n"
+    "  -c, --config FILE   lethe.yaml\n"
+    "  -s, --scope SCOPE   a scope of the data map (account, meta, channel, ...)\n"
+    "  -i, --id KIND=VALUE an identity of the person; repeat for several of the\n"
+    "                      same person (ids that lead to different people are\n"
+    "                      refused, exit 2)\n"
+    "  -b, --batch N       rows per transaction (default: adaptive, aiming at\n"
+    "                      erase.max_transaction_ms)\n"
+    "      --json          print the summary as JSON\n"
+    "  -q, --quiet         no summary, only the exit status\n"
+    "      --no-progress   no progress bar (it is shown only on a terminal)\n"
+    "  -h, --help          this text\n"
+    "\n"
+    "Exit status: 0 erased (possibly with rows retained under a legal hold),\n"
+    "1 failed (run again to resume), 2 usage error, 3 configuration or data map\n"
+    "invalid.\n";
+
+static const char usage_serve[] =
+    "usage: lethe serve -c CONFIG [--listen ADDR:PORT] [--public-url URL]\n"
+    "\n"
+    "Serve Meta's data-deletion and deauthorize callbacks, the public status\n"
+    "page, /healthz, /readyz and /metrics, and run erasures in the background.\n"
+    "SIGINT or SIGTERM stop it gracefully; unfinished work resumes at the next\n"
+    "start.  SIGHUP reloads api.keys from CONFIG without stopping anything (a\n"
+    "file that does not load is refused with a log line, the keys in force\n"
+    "stay; other settings change at the next start); SIGUSR1 is ignored.  App\n"
+    "secrets come from the environment variables or files named under\n"
+    "meta.apps in CONFIG.\n"
+    "\n"
+    "  -c, --config FILE     lethe.yaml\n"
+    "  -l, --listen ADDR:PORT  override server.listen (e.g. 127.0.0.1:8080, [::1]:0);\n"
+    "                        without server.public_url, status URLs follow it\n"
+    "  -u, --public-url URL  override server.public_url, the base of status URLs\n"
+    "                        (http:// or https://)\n"
+    "  -h, --help            this text\n";
+
+static const char usage_sweep[] =
+    "usage: lethe sweep -c CONFIG [--once] [--dry-run] [--json]\n"
+    "\n"
+    "Apply the data map's TTLs: delete (or anonymize) every row whose time is\n"
+    "up, with its media files, and delete rows whose legal hold has ended.\n"
+    "Work runs in short transactions, table by table in turn.\n"
+    "\n"
+    "  -c, --config FILE   lethe.yaml (sweep settings: section 'sweep')\n"
+    "      --once          sweep everything expired now, print a summary, exit\n"
+    "                      (for cron); without it, sweep until SIGINT/SIGTERM\n"
+    "      --dry-run       count what a sweep now would remove; change nothing\n"
+    "                      (implies --once)\n"
+    "      --json          print the summary as JSON (with backlog and lag per\n"
+    "                      table as found before the sweep)\n"
+    "  -h, --help          this text\n"
+    "\n"
+    "Exit status: 0 done, 1 failed (run again), 2 usage error, 3 configuration\n"
+    "or data map invalid.\n";
+
+static const char usage_import[] =
+    "usage: lethe import-meta-ids -c CONFIG --app NAME [--out CSV] [--json] FILE\n"
+    "\n"
+    "Run the data deletion of app NAME (a key of meta.apps) for every id in\n"
+    "FILE, as if Meta had called the data-deletion callback for each: one id\n"
+    "per line, or Meta's CSV (the first all-digit field of each line is the\n"
+    "id; other lines, such as a header, are skipped).  An id already requested\n"
+    "within meta.repeat_window keeps its request and code, and its erasure runs\n"
+    "again (data may have come back since).  Ids that match nobody are\n"
+    "recorded as such, and counted.  Prints a summary.\n"
+    "\n"
+    "  -c, --config FILE   lethe.yaml\n"
+    "  -a, --app NAME      the Meta app family the ids belong to\n"
+    "  -o, --out CSV       write \"id,confirmation_code,status_url\" for every id\n"
+    "                      to CSV, a new file created with mode 0600: it holds\n"
+    "                      the ids, which are personal data; delete it once the\n"
+    "                      codes are sent on\n"
+    "      --json          the summary as JSON (errors as {\"error\": ...})\n"
+    "  -h, --help          this text\n"
+    "\n"
+    "Exit status: 0 done, 1 failed (run again: it is idempotent), 2 usage error\n"
+    "(also: CSV exists already), 3 configuration or data map invalid.\n";
+
+static const char usage_sign[] =
+    "usage: lethe sign-request (--secret-env VAR | --secret-file PATH) --user-id ID\n"
+    "                          [--issued-at T] [--algorithm A]\n"
+    "\n"
+    "Print a Meta signed_request for a payload {\"user_id\", \"algorithm\",\n"
+    "\"issued_at\"}, signed with HMAC-SHA256 under the app secret, the way Meta\n"
+    "signs its data-deletion and deauthorize callbacks.  Base64url only, so it\n"
+    "can go into a form body as is: curl -d \"signed_request=$(lethe sign-request ...)\".\n"
+    "\n"
+    "  -e, --secret-env VAR    read the app secret from environment variable VAR\n"
+    "  -f, --secret-file PATH  read the app secret from a file (one trailing\n"
+    "                          newline is dropped)\n"
+    "  -u, --user-id ID        the user id to put in the payload (a string)\n"
+    "  -t, --issued-at T       issued_at, Unix seconds (default: now)\n"
+    "  -a, --algorithm A       the payload's algorithm (default HMAC-SHA256; other\n"
+    "                          values only test that receivers refuse them)\n"
+    "  -h, --help              this text\n"
+    "\n"
+    "Example:\n"
+    "  export LETHE_FACEBOOK_APP_SECRET=demo-secret\n"
+    "  lethe sign-request --secret-env LETHE_FACEBOOK_APP_SECRET --user-id 10229000000102\n";
+
+static const char usage_disconnect[] =
+    "usage: lethe disconnect -c CONFIG --channel ID [--json] [--no-wait] [--timeout S]\n"
+    "\n"
+    "Disconnect channel ID (a row of the data map's channel table): in one short\n"
+    "transaction its tokens are wiped and every 'disconnect' effect of the data\n"
+    "map is applied (status revoked, scheduled posts cancelled, automation rules\n"
+    "disabled...); the upstream token revocation, the webhook unsubscriptions and\n"
+    "the purge of the channel's data are queued durably, then run here until they\n"
+    "are done or given up (`lethe serve` runs whatever is left).  Running it again\n"
+    "on a disconnected channel changes nothing and prints the same state.\n"
+    "\n"
+    "  -c, --config FILE   lethe.yaml\n"
+    "      --channel ID    the channel's key (a positive integer)\n"
+    "      --json          print the channel's state as JSON\n"
+    "      --no-wait       queue the upstream work and return at once\n"
+    "      --timeout S     wait at most S seconds for the upstream work (default 60)\n"
+    "  -h, --help          this text\n"
+    "\n"
+    "Exit status: 0 disconnected and every upstream job done (with --no-wait:\n"
+    "queued), 1 failure (nothing changed, or the channel does not exist), 2 usage\n"
+    "error, 3 configuration or data map invalid, 4 disconnected but an upstream\n"
+    "job is a dead letter, or (without --no-wait) still retrying at the timeout\n"
+    "(see `lethe jobs`).\n";
+
+static const char usage_jobs[] =
+    "usage: lethe jobs -c CONFIG [--state STATE | --dead] [--json]\n"
+    "\n"
+    "List the outbox's jobs: upstream token revocations, webhook unsubscriptions\n"
+    "and purges queued by channel disconnects, with their state as the API and\n"
+    "`lethe disconnect --json` show it (staged, pending, running, retrying,\n"
+    "dead, done, or how else it ended: already_revoked, already_unsubscribed,\n"
+    "unsupported, no_token), attempts, next try (ISO 8601, UTC) and, for dead\n"
+    "letters, why they were given up.  Jobs hold no token in the clear, and\n"
+    "none at all once ended.\n"
+    "\n"
+    "  -c, --config FILE   lethe.yaml\n"
+    "      --state STATE   only jobs in STATE (one of the states above)\n"
+    "      --dead          only dead letters (same as --state dead)\n"
+    "      --json          JSON lines, one job per line; a value that does not\n"
+    "                      apply (no next try, no HTTP status...) is null\n"
+    "  -h, --help          this text\n"
+    "\n"
+    "Exit status: 0 listed, 1 failure, 2 usage error, 3 configuration invalid.\n";
+
+static const char usage_apikey[] =
+    "usage: lethe api-key [--name NAME]\n"
+    "\n"
+    "Print a fresh random API key for the app API (/v1/...) on the first line;\n"
+    "give it to the app (it sends \"Authorization: Bearer KEY\"): lethe keeps\n"
+    "only its SHA-256 and cannot show it again.  The lines after it are YAML\n"
+    "for lethe.yaml: an api: section admitting the key, to replace the api:\n"
+    "section there (the demo's \"keys: []\"), and, as comments, how to add the\n"
+    "key to a list that has keys already.  A running `lethe serve` takes the\n"
+    "new keys on SIGHUP.\n"
+    "\n"
+    "  -n, --name NAME  who holds the key (default: app); letters, digits, - and _\n"
+    "  -h, --help       this text\n";
+
+static const char usage_help[] = "usage: lethe help [COMMAND]\n"
+                                 "\n"
+                                 "Print the commands with a line on each, or with COMMAND what\n"
+                                 "`lethe COMMAND --help` prints.\n"
+                                 "\n"
+                                 "  -h, --help          this text\n";
+
+static const char usage_version[] = "usage: lethe version\n"
+                                    "\n"
+                                    "Print lethe's version.\n"
+                                    "\n"
+                                    "  -h, --help          this text\n";
+
+/* The options of each command, besides -c, --json and --help (struct cli_command.common). */
+
+static const struct cli_option opts_demo[] = {
+    {.name = "dir", .short_name = 'd', .kind = CLI_VALUE, .required = "--dir is required"},
+    {.name = "users",
+     .short_name = 'u',
+     .kind = CLI_INT,
+     .min = 1,
+     .max = 10000000,
+     .bad = "--users must be 1..10000000"},
+    {.name = "seed",
+     .short_name = 's',
+     .kind = CLI_INT,
+     .min = 0,
+     .max = INT64_MAX,
+     .bad = "--seed must be a non-negative integer"},
+    {.name = "heavy",
+     .short_name = 'H',
+     .kind = CLI_INT,
+     .min = 1,
+     .max = 100000000,
+     .bad = "--heavy must be 1..100000000"},
+    {.name = "quiet", .short_name = 'q', .kind = CLI_FLAG},
+    {.name = NULL},
+};
+
+static const struct cli_option opts_plan[] = {
+    /* Whom the erasure is about (cli_target_get()). */
+    {.name = "scope", .short_name = 's', .kind = CLI_VALUE, .required = "--scope is required"},
+    {.name = "id",
+     .short_name = 'i',
+     .kind = CLI_LIST,
+     .required = "at least one --id KIND=VALUE is required"},
+    {.name = NULL},
+};
+
+static const struct cli_option opts_erase[] = {
+    /* Whom the erasure is about (cli_target_get()). */
+    {.name = "scope", .short_name = 's', .kind = CLI_VALUE, .required = "--scope is required"},
+    {.name = "id",
+     .short_name = 'i',
+     .kind = CLI_LIST,
+     .required = "at least one --id KIND=VALUE is required"},
+    {.name = "batch",
+     .short_name = 'b',
+     .kind = CLI_INT,
+     .min = 1,
+     .max = 1000000,
+     .bad = "--batch must be a number from 1 to 1000000"},
+    {.name = "quiet", .short_name = 'q', .kind = CLI_FLAG},
+    {.name = "no-progress", .kind = CLI_FLAG},
+    {.name = NULL},
+};
+
+static const struct cli_option opts_serve[] = {
+    {.name = "listen", .short_name = 'l', .kind = CLI_VALUE},
+    {.name = "public-url", .short_name = 'u', .kind = CLI_VALUE},
+    {.name = NULL},
+};
+
+static const struct cli_option opts_sweep[] = {
+    {.name = "once", .kind = CLI_FLAG},
+    {.name = "dry-run", .kind = CLI_FLAG},
+    {.name = NULL},
+};
+
+static const struct cli_option opts_import[] = {
+    {.name = "app", .short_name = 'a', .kind = CLI_VALUE, .required = "--app is required"},
+    {.name = "out", .short_name = 'o', .kind = CLI_VALUE},
+    {.name = NULL},
+};
+
+static const struct cli_option opts_sign[] = {
+    {.name = "secret-env", .short_name = 'e', .kind = CLI_VALUE},
+    {.name = "secret-file", .short_name = 'f', .kind = CLI_VALUE},
+    {.name = "user-id", .short_name = 'u', .kind = CLI_VALUE},
+    {.name = "issued-at",
+     .short_name = 't',
+     .kind = CLI_INT,
+     .min = INT64_MIN,
+     .max = INT64_MAX,
+     .bad = "--issued-at needs Unix seconds"},
+    {.name = "algorithm", .short_name = 'a', .kind = CLI_VALUE},
+    {.name = NULL},
+};
+
+static const struct cli_option opts_disconnect[] = {
+    {.name = "channel", .kind = CLI_VALUE, .required = "--channel ID is required"},
+    {.name = "no-wait", .kind = CLI_FLAG},
+    {.name = "timeout",
+     .kind = CLI_INT,
+     .min = 1,
+     .max = 86400,
+     .bad = "--timeout must be a number of seconds from 1 to 86400"},
+    {.name = NULL},
+};
+
+static const struct cli_option opts_jobs[] = {
+    {.name = "state", .short_name = 's', .kind = CLI_VALUE},
+    {.name = "dead", .kind = CLI_FLAG, .alias_of = "state", .alias_value = "dead"},
+    {.name = NULL},
+};
+
+static const struct cli_option opts_apikey[] = {
+    {.name = "name", .short_name = 'n', .kind = CLI_VALUE},
+    {.name = NULL},
+};
+
+/* The command table, in the order `lethe help` lists it. */
+const struct cli_command cli_commands[] = {
+    {
+        .name = "demo",
+        .summary = "write the demo app (database, media, data map, configuration)",
+        .usage = usage_demo,
+        .options = opts_demo,
+        .fn = cmd_demo,
+    },
+    {
+        .name = "plan",
+        .summary = "show what erasing a person would do, touching nothing",
+        .usage = usage_plan,
+        .common = CLI_CONFIG | CLI_JSON,
+        .options = opts_plan,
+        .fn = cmd_plan,
+    },
+    {
+        .name = "erase",
+        .summary = "erase a person's data (resumable; run again after a crash)",
+        .usage = usage_erase,
+        .common = CLI_CONFIG | CLI_JSON,
+        .options = opts_erase,
+        .fn = cmd_erase,
+    },
+    {
+        .name = "serve",
+        .summary = "the HTTP server: Meta callbacks, status page, metrics, TTL sweeps",
+        .usage = usage_serve,
+        .common = CLI_CONFIG,
+        .options = opts_serve,
+        .fn = cmd_serve,
+    },
+    {
+        .name = "sweep",
+        .summary = "apply the data map's TTLs and end legal holds (--once for cron)",
+        .usage = usage_sweep,
+        .common = CLI_CONFIG | CLI_JSON,
+        .options = opts_sweep,
+        .fn = cmd_sweep,
+    },
+    {
+        .name = "import-meta-ids",
+        .summary = "run Meta data deletions for a list of ids from the App Dashboard",
+        .usage = usage_import,
+        .common = CLI_CONFIG | CLI_JSON,
+        .options = opts_import,
+        .operand = "FILE",
+        .fn = cmd_import,
+    },
+    {
+        .name = "sign-request",
+        .summary = "print a Meta signed_request, to test the Meta callbacks",
+        .usage = usage_sign,
+        .options = opts_sign,
+        .fn = cmd_sign,
+    },
+    {
+        .name = "disconnect",
+        .summary = "disconnect a channel: wipe tokens, revoke upstream, purge its data",
+        .usage = usage_disconnect,
+        .common = CLI_CONFIG | CLI_JSON,
+        .options = opts_disconnect,
+        .fn = cmd_disconnect,
+    },
+    {
+        .name = "jobs",
+        .summary = "list the outbox's upstream jobs and dead letters",
+        .usage = usage_jobs,
+        .common = CLI_CONFIG | CLI_JSON,
+        .options = opts_jobs,
+        .fn = cmd_jobs,
+    },
+    {
+        .name = "api-key",
+        .summary = "print a new app API key and the api: section that admits it",
+        .usage = usage_apikey,
+        .options = opts_apikey,
+        .fn = cmd_apikey,
+    },
+    {
+        .name = "help",
+        .summary = "this text; `lethe COMMAND --help` for a command",
+        .usage = usage_help,
+        .operand = "COMMAND",
+        .operand_optional = true,
+        .fn = cmd_help,
+    },
+    {
+        .name = "version",
+        .summary = "print the version",
+        .usage = usage_version,
+        .fn = cmd_version,
+    },
+};
+
+const size_t cli_ncommands = sizeof(cli_commands) / sizeof(cli_commands[0]);
+
+const struct cli_command *
+cli_command_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cli_ncommands; i++)
+		if (strcmp(cli_commands[i].name, name) == 0)
+			return &cli_commands[i];
+	return NULL;
+}
+
+void
+cli_help_print(FILE *f)
+{
+	size_t i;
+
+	fputs(help_head, f);
+	/* A name longer than the column puts its summary on the next line. */
+	for (i = 0; i < cli_ncommands; i++) {
+		const struct cli_command *c = &cli_commands[i];
+
+		if (strlen(c->name) <= 7)
+			fprintf(f, "  %-7s %s\n", c->name, c->summary);
+		else
+			fprintf(f, "  %s\n          %s\n", c->name, c->summary);
+	}
+	fputs(help_tail, f);
+}
+
+int
+cmd_help(const struct cli_args *a)
+{
+	const struct cli_command *c;
+
+	if (a->operand == NULL) {
+		cli_help_print(stdout);
+		return 0;
+	}
+	c = cli_command_find(a->operand);
+	if (c == NULL)
+		return cli_usage_fail(a, "unknown command '%s'", a->operand);
+	fputs(c->usage, stdout);
+	return 0;
+}
+
+int
+cmd_version(const struct cli_args *a)
+{
+	printf("lethe %s\n", LETHE_VERSION);
+	return 0;
+}
