@@ -21,11 +21,11 @@
 
 #include "engine/disconnect.h"
 #include "engine/revoke.h"
-#include "jobs/outbox.h"
 #include "platform/platform.h"
 #include "util/buf.h"
 #include "util/hash.h"
 #include "util/log.h"
+#include "util/seal.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
 
@@ -202,7 +202,7 @@ token_read(const struct appdb_val *v, char **out, bool *bad)
 	*bad = false;
 	if (v->type != APPDB_TEXT || (v->s[0] == '\0' && !v->blob))
 		return;
-	if (v->blob || strlen(v->s) >= OUTBOX_TOKEN_MAX)
+	if (v->blob || strlen(v->s) >= SEAL_TOKEN_MAX)
 		*bad = true;
 	else
 		*out = xstrdup(v->s);
@@ -353,7 +353,7 @@ unsub_accounts(const struct datamap *dm, struct appdb *db, const char *id, struc
 				    err, LETHE_E_INVALID,
 				    "a Page token in '%s' is binary or %d bytes or longer "
 				    "and cannot be carried by a job; nothing changed",
-				    t->name, OUTBOX_TOKEN_MAX);
+				    t->name, SEAL_TOKEN_MAX);
 			else if (*n >= UNSUB_MAX)
 				rc = lethe_err_set(
 				    err, LETHE_E_INVALID,
@@ -506,11 +506,11 @@ job_done(struct store *st, int64_t disc, const char *kind, const char *platform,
 /* A job with a call to make, its secrets sealed; staged until the app commit. */
 static lethe_rc
 job_staged(const struct lethe_config *cfg, struct store *st, int64_t disc, const char *kind,
-           const char *platform, const struct outbox_payload *pl, int64_t now_ms,
+           const char *platform, const struct seal_payload *pl, int64_t now_ms,
            struct lethe_err *err)
 {
 	size_t len = 0;
-	uint8_t *box = outbox_seal(cfg->outbox.key, kind, pl, &len);
+	uint8_t *box = seal_box(cfg->outbox.key, kind, pl, &len);
 	lethe_rc rc;
 
 	rc = store_outbox_add(st, disc, kind, platform, "staged", now_ms, box, len, NULL, err);
@@ -552,7 +552,7 @@ queue_jobs(const struct lethe_config *cfg, const struct datamap *dm, struct stor
 {
 	const char *canon = platform_canonical(c->platform);
 	bool deauth = strcmp(source, "deauthorize") == 0;
-	struct outbox_payload *pl = xcalloc(1, sizeof(*pl));
+	struct seal_payload *pl = xcalloc(1, sizeof(*pl));
 	char reason[160];
 	size_t i;
 	lethe_rc rc = LETHE_OK;
@@ -633,7 +633,7 @@ disconnect_channel(const struct lethe_config *cfg, const struct datamap *dm, str
 	char subject[HASH_TEXT_LEN + 1];
 	struct store_disc prev, d;
 	struct chan_row c;
-	struct outbox_payload *pl = NULL;
+	struct seal_payload *pl = NULL;
 	struct unsub *unsubs = NULL;
 	size_t nunsubs = 0;
 	json_t *effects = NULL;
@@ -690,7 +690,7 @@ disconnect_channel(const struct lethe_config *cfg, const struct datamap *dm, str
 		rc = lethe_err_set(err, LETHE_E_INVALID,
 		                   "the channel's token is binary or %d bytes or longer and cannot "
 		                   "be carried by a revoke job; nothing changed",
-		                   OUTBOX_TOKEN_MAX);
+		                   SEAL_TOKEN_MAX);
 	if (rc == LETHE_OK && strcmp(source, "deauthorize") != 0)
 		rc = unsub_accounts(dm, db, id, &unsubs, &nunsubs, err);
 	effects = json_object();
@@ -716,7 +716,7 @@ disconnect_channel(const struct lethe_config *cfg, const struct datamap *dm, str
 		d.requested_at = now;
 		d.effects = json_dumps(effects, JSON_COMPACT);
 		token_mac(cfg, c.token, d.token_mac);
-		d.box = outbox_seal(cfg->outbox.key, "channel", pl, &len);
+		d.box = seal_box(cfg->outbox.key, "channel", pl, &len);
 		d.boxlen = len;
 		rc = store_disc_add(st, &d, disc, err);
 	}
@@ -942,7 +942,7 @@ disconnect_recover(const struct lethe_config *cfg, const struct datamap *dm, str
 		         (long long)unstaged);
 	while (rc == LETHE_OK && dm->channel != NULL) {
 		struct store_disc d;
-		struct outbox_payload *pl = NULL;
+		struct seal_payload *pl = NULL;
 		struct chan_row c;
 		enum recover_act act = RECOVER_READY;
 		int64_t njobs = 0;
@@ -971,7 +971,7 @@ disconnect_recover(const struct lethe_config *cfg, const struct datamap *dm, str
 			goto act;
 		}
 		if (rc == LETHE_OK &&
-		    outbox_open(cfg->outbox.key, "channel", d.box, d.boxlen, pl) != LETHE_OK) {
+		    seal_open(cfg->outbox.key, "channel", d.box, d.boxlen, pl) != LETHE_OK) {
 			log_warnx("disconnect %lld: its channel id cannot be opened under this "
 			          "outbox key; left staged for a process with the right key",
 			          (long long)d.id);
