@@ -19,7 +19,9 @@
 #include <ctype.h>
 #include <sodium.h>
 
+#include "db/sql.h"
 #include "engine/disconnect.h"
+#include "engine/plan.h"
 #include "engine/revoke.h"
 #include "platform/platform.h"
 #include "util/buf.h"
@@ -75,43 +77,18 @@ chan_val(const char *id)
 	return a;
 }
 
-/* A growing list of bound values for one statement. */
-struct params {
-	struct appdb_val v[128]; /* the values */
-	size_t n;                /* used */
-};
+#define PARAMS_MAX 128 /* bound values in one disconnect statement */
 
+/* @b complete: the builder's first failure, or too many values. */
 static lethe_rc
-param_add(struct appdb *db, struct buf *b, struct params *p, struct appdb_val v,
-          struct lethe_err *err)
+stmt_check(const struct sql *b, struct lethe_err *err)
 {
-	if (p->n >= sizeof(p->v) / sizeof(p->v[0]))
+	if (b->nvals > PARAMS_MAX)
 		return lethe_err_set(err, LETHE_E_DATAMAP,
 		                     "too many values in a disconnect statement");
-	p->v[p->n++] = v;
-	return appdb_param(db, b, (int)p->n);
-}
-
-/* " AND col IN (values)" for each condition. */
-static lethe_rc
-conds_sql(struct appdb *db, struct buf *b, struct params *p, const struct dm_cond *c, size_t n,
-          struct lethe_err *err)
-{
-	size_t i, j;
-	lethe_rc rc = LETHE_OK;
-
-	for (i = 0; rc == LETHE_OK && i < n; i++) {
-		buf_adds(b, " AND ");
-		appdb_quote(db, b, c[i].column);
-		buf_adds(b, " IN (");
-		for (j = 0; rc == LETHE_OK && j < c[i].nvalues; j++) {
-			if (j > 0)
-				buf_adds(b, ", ");
-			rc = param_add(db, b, p, dm_value_val(&c[i].values[j]), err);
-		}
-		buf_adds(b, ")");
-	}
-	return rc;
+	if (sql_rc(b) != LETHE_OK)
+		return lethe_err_set(err, sql_rc(b), "a disconnect statement is too long");
+	return LETHE_OK;
 }
 
 /*
@@ -120,38 +97,39 @@ conds_sql(struct appdb *db, struct buf *b, struct params *p, const struct dm_con
  * parent link to the channel table.
  */
 static lethe_rc
-match_sql(struct appdb *db, const struct datamap *dm, const struct dm_table *t, const char *column,
-          const char *id, struct buf *b, struct params *p, struct lethe_err *err)
+match_sql(const struct datamap *dm, const struct dm_table *t, const char *column, const char *id,
+          struct sql *b, struct lethe_err *err)
 {
 	const struct dm_table *ch = dm->channel;
 	const struct dm_link *l = t->disc_link;
-	lethe_rc rc;
 
-	buf_adds(b, " WHERE ");
+	sql_add(b, " WHERE ");
 	if (t == ch) {
-		appdb_quote(db, b, ch->key);
-		buf_adds(b, " = ");
-		return param_add(db, b, p, chan_val(id), err);
+		sql_ident(b, ch->key);
+		sql_add(b, " = ");
+		sql_value(b, chan_val(id));
+		return LETHE_OK;
 	}
 	if (column != NULL) {
-		appdb_quote(db, b, column);
-		buf_adds(b, " = ");
-		return param_add(db, b, p, chan_val(id), err);
+		sql_ident(b, column);
+		sql_add(b, " = ");
+		sql_value(b, chan_val(id));
+		return LETHE_OK;
 	}
 	if (l == NULL)
 		return lethe_err_set(err, LETHE_E_INTERNAL, "table '%s' has no channel link",
 		                     t->name);
-	appdb_quote(db, b, l->column);
-	buf_adds(b, " IN (SELECT ");
-	appdb_quote(db, b, l->references ? l->references : ch->key);
-	buf_adds(b, " FROM ");
-	appdb_quote(db, b, ch->name);
-	buf_adds(b, " WHERE ");
-	appdb_quote(db, b, ch->key);
-	buf_adds(b, " = ");
-	rc = param_add(db, b, p, chan_val(id), err);
-	buf_adds(b, ")");
-	return rc;
+	sql_ident(b, l->column);
+	sql_add(b, " IN (SELECT ");
+	sql_ident(b, l->references ? l->references : ch->key);
+	sql_add(b, " FROM ");
+	sql_ident(b, ch->name);
+	sql_add(b, " WHERE ");
+	sql_ident(b, ch->key);
+	sql_add(b, " = ");
+	sql_value(b, chan_val(id));
+	sql_add(b, ")");
+	return LETHE_OK;
 }
 
 /* What the channel row holds. */
@@ -216,33 +194,33 @@ chan_read(const struct datamap *dm, struct appdb *db, const char *id, struct cha
 	const struct dm_table *ch = dm->channel;
 	struct appdb_stmt *q = NULL;
 	struct appdb_val v;
-	struct params p;
-	struct buf b;
+	struct sql b;
 	size_t i;
 	enum appdb_step step;
 	lethe_rc rc;
 
 	memset(out, 0, sizeof(*out));
-	p.n = 0;
-	buf_init(&b, SQL_CAP);
-	buf_adds(&b, "SELECT ");
-	appdb_quote(db, &b, ch->conn.platform);
-	buf_adds(&b, ", ");
-	appdb_quote(db, &b, ch->conn.account);
-	buf_adds(&b, ", ");
-	appdb_quote(db, &b, ch->conn.revoke_token);
+	sql_init(&b, db, SQL_CAP);
+	sql_add(&b, "SELECT ");
+	sql_ident(&b, ch->conn.platform);
+	sql_add(&b, ", ");
+	sql_ident(&b, ch->conn.account);
+	sql_add(&b, ", ");
+	sql_ident(&b, ch->conn.revoke_token);
 	for (i = 0; i < ch->ntokens; i++) {
-		buf_adds(&b, i == 0 ? ", (" : " + (");
-		appdb_quote(db, &b, ch->tokens[i]);
-		buf_adds(&b, " IS NOT NULL)");
+		sql_add(&b, i == 0 ? ", (" : " + (");
+		sql_ident(&b, ch->tokens[i]);
+		sql_add(&b, " IS NOT NULL)");
 	}
-	buf_adds(&b, " FROM ");
-	appdb_quote(db, &b, ch->name);
-	rc = match_sql(db, dm, ch, NULL, id, &b, &p, err);
+	sql_add(&b, " FROM ");
+	sql_ident(&b, ch->name);
+	rc = match_sql(dm, ch, NULL, id, &b, err);
 	if (rc == LETHE_OK)
-		rc = appdb_prepare(db, buf_str(&b), &q, err);
+		rc = stmt_check(&b, err);
 	if (rc == LETHE_OK)
-		rc = appdb_bind_all(db, q, p.v, p.n);
+		rc = appdb_prepare(db, sql_str(&b), &q, err);
+	if (rc == LETHE_OK)
+		rc = appdb_bind_all(db, q, b.params, b.nvals);
 	if (rc == LETHE_OK) {
 		step = appdb_step(db, q, err);
 		if (step == APPDB_ERROR) {
@@ -261,7 +239,7 @@ chan_read(const struct datamap *dm, struct appdb *db, const char *id, struct cha
 	}
 	if (q != NULL)
 		appdb_finalize(db, q);
-	buf_free(&b);
+	sql_free(&b);
 	return rc;
 }
 
@@ -297,8 +275,7 @@ unsub_accounts(const struct datamap *dm, struct appdb *db, const char *id, struc
 	struct appdb_stmt *q = NULL;
 	struct appdb_val v;
 	char acc[256];
-	struct params p;
-	struct buf b;
+	struct sql b;
 	size_t i;
 	lethe_rc rc = LETHE_OK;
 
@@ -312,26 +289,26 @@ unsub_accounts(const struct datamap *dm, struct appdb *db, const char *id, struc
 
 		if (!t->unsub.present)
 			continue;
-		p.n = 0;
-		buf_init(&b, SQL_CAP);
-		buf_adds(&b, "SELECT ");
-		appdb_quote(db, &b, t->unsub.account);
-		buf_adds(&b, ", ");
+		sql_init(&b, db, SQL_CAP);
+		sql_add(&b, "SELECT ");
+		sql_ident(&b, t->unsub.account);
+		sql_add(&b, ", ");
 		if (t->unsub.token != NULL)
-			appdb_quote(db, &b, t->unsub.token);
+			sql_ident(&b, t->unsub.token);
 		else
-			buf_adds(&b, "NULL");
-		buf_adds(&b, " FROM ");
-		appdb_quote(db, &b, t->name);
-		rc = match_sql(db, dm, t, NULL, id, &b, &p, err);
+			sql_add(&b, "NULL");
+		sql_add(&b, " FROM ");
+		sql_ident(&b, t->name);
+		rc = match_sql(dm, t, NULL, id, &b, err);
+		plan_add_conds(&b, t->unsub.when, t->unsub.nwhen);
+		sql_add(&b, " ORDER BY ");
+		sql_ident(&b, t->key);
 		if (rc == LETHE_OK)
-			rc = conds_sql(db, &b, &p, t->unsub.when, t->unsub.nwhen, err);
-		buf_adds(&b, " ORDER BY ");
-		appdb_quote(db, &b, t->key);
+			rc = stmt_check(&b, err);
 		if (rc == LETHE_OK)
-			rc = appdb_prepare(db, buf_str(&b), &q, err);
+			rc = appdb_prepare(db, sql_str(&b), &q, err);
 		if (rc == LETHE_OK)
-			rc = appdb_bind_all(db, q, p.v, p.n);
+			rc = appdb_bind_all(db, q, b.params, b.nvals);
 		while (rc == LETHE_OK) {
 			step = appdb_step(db, q, err);
 			if (step == APPDB_ERROR)
@@ -372,7 +349,7 @@ unsub_accounts(const struct datamap *dm, struct appdb *db, const char *id, struc
 		if (q != NULL)
 			appdb_finalize(db, q);
 		q = NULL;
-		buf_free(&b);
+		sql_free(&b);
 	}
 	return rc;
 }
@@ -403,55 +380,53 @@ apply_table(const struct datamap *dm, struct appdb *db, const struct dm_table *t
             int64_t *rows, struct lethe_err *err)
 {
 	bool is_ch = t == dm->channel;
-	struct params p;
-	struct buf b;
+	struct sql b;
 	size_t i, n = 0;
 	lethe_rc rc = LETHE_OK;
 
-	p.n = 0;
 	*rows = 0;
-	buf_init(&b, SQL_CAP);
-	buf_adds(&b, "UPDATE ");
-	appdb_quote(db, &b, t->name);
-	buf_adds(&b, " SET ");
+	sql_init(&b, db, SQL_CAP);
+	sql_add(&b, "UPDATE ");
+	sql_ident(&b, t->name);
+	sql_add(&b, " SET ");
 	for (i = 0; is_ch && i < t->ntokens; i++, n++) {
 		if (n > 0)
-			buf_adds(&b, ", ");
-		appdb_quote(db, &b, t->tokens[i]);
-		buf_adds(&b, " = NULL");
+			sql_add(&b, ", ");
+		sql_ident(&b, t->tokens[i]);
+		sql_add(&b, " = NULL");
 	}
-	for (i = 0; rc == LETHE_OK && i < t->ndisc; i++, n++) {
+	for (i = 0; i < t->ndisc; i++, n++) {
 		if (n > 0)
-			buf_adds(&b, ", ");
-		appdb_quote(db, &b, t->disc[i].column);
-		buf_adds(&b, " = ");
+			sql_add(&b, ", ");
+		sql_ident(&b, t->disc[i].column);
+		sql_add(&b, " = ");
 		if (t->disc[i].how == DM_ANON_NULL)
-			buf_adds(&b, "NULL");
+			sql_add(&b, "NULL");
 		else
-			rc = param_add(db, &b, &p, dm_value_val(&t->disc[i].set), err);
+			sql_value(&b, dm_value_val(&t->disc[i].set));
 	}
-	if (rc == LETHE_OK)
-		rc = match_sql(db, dm, t, t->disc_column, id, &b, &p, err);
-	if (rc == LETHE_OK)
-		rc = conds_sql(db, &b, &p, t->disc_when, t->ndisc_when, err);
+	rc = match_sql(dm, t, t->disc_column, id, &b, err);
+	plan_add_conds(&b, t->disc_when, t->ndisc_when);
 	/* Count only rows that change: a rule already disabled is not disabled again. */
-	if (rc == LETHE_OK && !is_ch && t->ndisc > 0) {
-		buf_adds(&b, " AND NOT (");
-		for (i = 0; rc == LETHE_OK && i < t->ndisc; i++) {
+	if (!is_ch && t->ndisc > 0) {
+		sql_add(&b, " AND NOT (");
+		for (i = 0; i < t->ndisc; i++) {
 			if (i > 0)
-				buf_adds(&b, " AND ");
-			appdb_quote(db, &b, t->disc[i].column);
-			buf_adds(&b, " IS ");
+				sql_add(&b, " AND ");
+			sql_ident(&b, t->disc[i].column);
+			sql_add(&b, " IS ");
 			if (t->disc[i].how == DM_ANON_NULL)
-				buf_adds(&b, "NULL");
+				sql_add(&b, "NULL");
 			else
-				rc = param_add(db, &b, &p, dm_value_val(&t->disc[i].set), err);
+				sql_value(&b, dm_value_val(&t->disc[i].set));
 		}
-		buf_adds(&b, ")");
+		sql_add(&b, ")");
 	}
+	if (rc == LETHE_OK)
+		rc = stmt_check(&b, err);
 	if (rc == LETHE_OK && n > 0)
-		rc = appdb_exec(db, buf_str(&b), p.v, p.n, rows, err);
-	buf_free(&b);
+		rc = appdb_exec(db, sql_str(&b), b.params, b.nvals, rows, err);
+	sql_free(&b);
 	return rc;
 }
 
@@ -797,35 +772,32 @@ identity_page(const struct datamap *dm, struct appdb *db, const struct dm_link *
 {
 	const struct dm_table *ch = dm->channel;
 	struct appdb_stmt *q = NULL;
-	struct params p;
-	struct buf b;
+	struct sql b;
 	char key[64];
 	lethe_rc rc;
 
 	*nids = 0;
-	p.n = 0;
-	buf_init(&b, SQL_CAP);
-	buf_adds(&b, "SELECT ");
-	appdb_quote(db, &b, ch->key);
-	buf_adds(&b, " FROM ");
-	appdb_quote(db, &b, ch->name);
-	buf_adds(&b, " WHERE ");
-	appdb_quote(db, &b, l->column);
-	buf_adds(&b, " = ");
-	rc = param_add(db, &b, &p, (struct appdb_val){.type = APPDB_TEXT, .s = value}, err);
-	buf_adds(&b, " AND ");
-	appdb_quote(db, &b, ch->key);
-	buf_adds(&b, " > ");
+	sql_init(&b, db, SQL_CAP);
+	sql_add(&b, "SELECT ");
+	sql_ident(&b, ch->key);
+	sql_add(&b, " FROM ");
+	sql_ident(&b, ch->name);
+	sql_add(&b, " WHERE ");
+	sql_ident(&b, l->column);
+	sql_add(&b, " = ");
+	sql_value(&b, (struct appdb_val){.type = APPDB_TEXT, .s = value});
+	sql_add(&b, " AND ");
+	sql_ident(&b, ch->key);
+	sql_add(&b, " > ");
+	sql_value(&b, (struct appdb_val){.type = APPDB_INT, .i = after});
+	plan_add_conds(&b, l->when, l->nwhen);
+	sql_add(&b, " ORDER BY ");
+	sql_ident(&b, ch->key);
+	rc = stmt_check(&b, err);
 	if (rc == LETHE_OK)
-		rc = param_add(db, &b, &p, (struct appdb_val){.type = APPDB_INT, .i = after}, err);
+		rc = appdb_prepare(db, sql_str(&b), &q, err);
 	if (rc == LETHE_OK)
-		rc = conds_sql(db, &b, &p, l->when, l->nwhen, err);
-	buf_adds(&b, " ORDER BY ");
-	appdb_quote(db, &b, ch->key);
-	if (rc == LETHE_OK)
-		rc = appdb_prepare(db, buf_str(&b), &q, err);
-	if (rc == LETHE_OK)
-		rc = appdb_bind_all(db, q, p.v, p.n);
+		rc = appdb_bind_all(db, q, b.params, b.nvals);
 	while (rc == LETHE_OK && *nids < IDENTITY_MAX) {
 		struct appdb_val v;
 		enum appdb_step step = appdb_step(db, q, err);
@@ -844,7 +816,7 @@ identity_page(const struct datamap *dm, struct appdb *db, const struct dm_link *
 	}
 	if (q != NULL)
 		appdb_finalize(db, q);
-	buf_free(&b);
+	sql_free(&b);
 	return rc;
 }
 

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "engine/batching.h"
+#include "db/sql.h"
 #include "engine/erase.h"
 #include "util/buf.h"
 #include "util/log.h"
@@ -180,38 +181,37 @@ collect_keys(struct exec *x, const struct plan_step *ps, const char *cursor, str
 {
 	const struct dm_table *t = ps->table;
 	struct appdb_stmt *q = NULL;
-	struct appdb_val *params;
-	struct buf b;
-	size_t np = ps->nparams;
+	struct appdb_val cur;
+	struct sql b;
 	enum appdb_step s = APPDB_DONE;
 	lethe_rc rc;
 
 	keylist_free(k);
-	params = xcalloc(np + 2, sizeof(*params));
-	memcpy(params, ps->params, np * sizeof(*params));
-	buf_init(&b, SQL_CAP);
-	buf_adds(&b, "SELECT ");
-	appdb_quote(x->db, &b, t->key);
-	buf_adds(&b, " FROM ");
-	appdb_quote(x->db, &b, t->name);
-	buf_adds(&b, " WHERE ");
-	buf_adds(&b, ps->where);
+	sql_init(&b, x->db, SQL_CAP);
+	sql_add(&b, "SELECT ");
+	sql_ident(&b, t->key);
+	sql_add(&b, " FROM ");
+	sql_ident(&b, t->name);
+	sql_add(&b, " WHERE ");
+	sql_fragment(&b, ps->where, ps->params, ps->nparams);
 	if (cursor != NULL) {
-		buf_adds(&b, " AND ");
-		appdb_quote(x->db, &b, t->key);
-		buf_adds(&b, " > ");
-		batching_tag_val(cursor, &params[np++]);
-		appdb_param(x->db, &b, (int)np);
+		sql_add(&b, " AND ");
+		sql_ident(&b, t->key);
+		sql_add(&b, " > ");
+		batching_tag_val(cursor, &cur);
+		sql_value(&b, cur);
 	}
-	buf_adds(&b, " ORDER BY ");
-	appdb_quote(x->db, &b, t->key);
-	buf_adds(&b, " LIMIT ");
-	params[np].type = APPDB_INT;
-	params[np++].i = KEYS_MAX;
-	appdb_param(x->db, &b, (int)np);
-	rc = appdb_prepare(x->db, buf_str(&b), &q, x->err);
+	sql_add(&b, " ORDER BY ");
+	sql_ident(&b, t->key);
+	sql_add(&b, " LIMIT ");
+	sql_value(&b, (struct appdb_val){.type = APPDB_INT, .i = KEYS_MAX});
+	rc = sql_rc(&b);
+	if (rc != LETHE_OK)
+		lethe_err_set(x->err, rc, "the key query of '%s' is too long", t->name);
 	if (rc == LETHE_OK)
-		rc = appdb_bind_all(x->db, q, params, np);
+		rc = appdb_prepare(x->db, sql_str(&b), &q, x->err);
+	if (rc == LETHE_OK)
+		rc = appdb_bind_all(x->db, q, b.params, b.nvals);
 	while (rc == LETHE_OK && (s = appdb_step(x->db, q, x->err)) == APPDB_ROW) {
 		struct appdb_val v;
 
@@ -223,8 +223,7 @@ collect_keys(struct exec *x, const struct plan_step *ps, const char *cursor, str
 		rc = x->err ? x->err->rc : LETHE_E_DB;
 	k->complete = k->n < KEYS_MAX;
 	appdb_finalize(x->db, q);
-	buf_free(&b);
-	free(params);
+	sql_free(&b);
 	return rc;
 }
 
@@ -233,24 +232,23 @@ collect_keys(struct exec *x, const struct plan_step *ps, const char *cursor, str
  * parameters first, then the n keys.
  */
 static void
-by_keys_sql(struct exec *x, const struct plan_step *ps, const char *head, size_t n,
-            const char *tail, struct buf *b)
+by_keys_sql(const struct plan_step *ps, const char *head, size_t n, const char *tail, struct sql *b)
 {
 	size_t i;
 
-	buf_adds(b, head);
-	buf_adds(b, " WHERE ");
-	buf_adds(b, ps->where);
-	buf_adds(b, " AND ");
-	appdb_quote(x->db, b, ps->table->key);
-	buf_adds(b, " IN (");
+	sql_add(b, head);
+	sql_add(b, " WHERE ");
+	sql_fragment(b, ps->where, ps->params, ps->nparams);
+	sql_add(b, " AND ");
+	sql_ident(b, ps->table->key);
+	sql_add(b, " IN (");
 	for (i = 0; i < n; i++) {
 		if (i > 0)
-			buf_adds(b, ", ");
-		appdb_param(x->db, b, (int)(ps->nparams + i + 1));
+			sql_add(b, ", ");
+		sql_slot(b, (int)(ps->nparams + i + 1));
 	}
-	buf_adds(b, ")");
-	buf_adds(b, tail);
+	sql_add(b, ")");
+	sql_add(b, tail);
 }
 
 /* A statement over up to KEY_CHUNK keys, prepared once per size used. */
@@ -285,12 +283,17 @@ run_chunk(struct exec *x, const struct plan_step *ps, struct chunk_stmts *c, con
 		c->tail = NULL;
 	}
 	if (*q == NULL) {
-		struct buf b;
+		struct sql b;
 
-		buf_init(&b, SQL_CAP);
-		by_keys_sql(x, ps, head, n, tail, &b);
-		rc = appdb_prepare(x->db, buf_str(&b), q, x->err);
-		buf_free(&b);
+		sql_init(&b, x->db, SQL_CAP);
+		by_keys_sql(ps, head, n, tail, &b);
+		rc = sql_rc(&b);
+		if (rc != LETHE_OK)
+			lethe_err_set(x->err, rc, "a batch statement of '%s' is too long",
+			              ps->table->name);
+		else
+			rc = appdb_prepare(x->db, sql_str(&b), q, x->err);
+		sql_free(&b);
 		if (rc != LETHE_OK)
 			return rc;
 		if (n != KEY_CHUNK)

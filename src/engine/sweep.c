@@ -32,14 +32,13 @@
 #include "engine/batching.h"
 #include "engine/plan.h"
 #include "engine/sweep.h"
+#include "db/sql.h"
 #include "util/hash.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
 
 #define SQL_CAP (1u << 16)
-/* "YYYY-MM-DD HH:MM:SS..." by its separators (LIKE: a third of GLOB's cost per row). */
-#define DATETIME_LIKE "____-__-__ __:__:__%"
 #define ODD_CAP 10000 /* odd time values counted at most (a bounded index walk) */
 #define SWEEP_JOB 0   /* media_pending records of the sweeper */
 /* Anonymize: walk the expired rows from the start again this often (rows the app
@@ -223,43 +222,32 @@ sweep_check_indexes(const struct datamap *dm, struct appdb *db)
  * Anonymize: append to @w " AND (...)", true while some column of the row
  * is not yet in its target form (null: not NULL; {set: V}: not V; hash:
  * not NULL and not a keyed hash text), so selection, backlog and lag count
- * only rows still to rewrite.  {set: V} values are added to @tb's params.
+ * only rows still to rewrite.  {set: V} values are added to @w's params.
  */
 static void
-add_not_target(struct tab *tb, struct appdb *db, struct buf *w)
+add_not_target(const struct tab *tb, struct sql *w)
 {
-	size_t i, j;
+	size_t i;
 
-	buf_adds(w, " AND (");
+	sql_add(w, " AND (");
 	for (i = 0; i < tb->ncols; i++) {
 		const struct dm_anon_col *c = &tb->cols[i];
-		struct appdb_val v = dm_value_val(&c->set);
 
 		if (i > 0)
-			buf_adds(w, " OR ");
-		appdb_quote(db, w, c->column);
+			sql_add(w, " OR ");
+		sql_ident(w, c->column);
 		if (c->how == DM_ANON_NULL) {
-			buf_adds(w, " IS NOT NULL");
+			sql_add(w, " IS NOT NULL");
 		} else if (c->how == DM_ANON_SET) {
-			tb->params =
-			    xgrow(tb->params, &tb->cap, tb->nparams + 1, sizeof(*tb->params));
-			tb->params[tb->nparams++] = v;
-			buf_adds(w, " IS NOT ");
-			appdb_param(db, w, (int)tb->nparams);
+			sql_add(w, " IS NOT ");
+			sql_value(w, dm_value_val(&c->set));
 		} else {
-			buf_adds(w, " IS NOT NULL AND NOT (typeof(");
-			appdb_quote(db, w, c->column);
-			buf_addf(w, ") = 'text' AND length(");
-			appdb_quote(db, w, c->column);
-			buf_addf(w, ") = %d AND ", HASH_TEXT_LEN);
-			appdb_quote(db, w, c->column);
-			buf_adds(w, " GLOB '" HASH_PREFIX);
-			for (j = strlen(HASH_PREFIX); j < HASH_TEXT_LEN; j++)
-				buf_adds(w, "[0-9a-f]");
-			buf_adds(w, "')");
+			sql_add(w, " IS NOT NULL AND NOT (");
+			sql_is_hex_text(w, c->column, HASH_PREFIX, HASH_TEXT_LEN);
+			sql_add(w, ")");
 		}
 	}
-	buf_adds(w, ")");
+	sql_add(w, ")");
 }
 
 /*
@@ -270,17 +258,13 @@ add_not_target(struct tab *tb, struct appdb *db, struct buf *w)
  * by tab_odd_rows).  The index range "col < ?" still applies.
  */
 static void
-add_shape(struct appdb *db, struct buf *w, const struct dm_table *t)
+add_shape(struct sql *w, const struct dm_table *t)
 {
-	buf_adds(w, " AND typeof(");
-	appdb_quote(db, w, t->ttl.column);
-	if (t->ttl.format == DM_TIME_UNIX) {
-		buf_adds(w, ") = 'integer'");
-		return;
-	}
-	buf_adds(w, ") = 'text' AND ");
-	appdb_quote(db, w, t->ttl.column);
-	buf_adds(w, " LIKE '" DATETIME_LIKE "'");
+	sql_add(w, " AND ");
+	if (t->ttl.format == DM_TIME_UNIX)
+		sql_is_integer(w, t->ttl.column);
+	else
+		sql_is_datetime_text(w, t->ttl.column);
 }
 
 /*
@@ -294,29 +278,37 @@ tab_odd_rows(struct sweep *s, struct tab *tb)
 {
 	const struct dm_table *t = tb->t;
 	struct lethe_err err = {0};
-	struct buf b;
+	struct sql b;
 	int64_t n = 0;
+	lethe_rc rc;
 
-	buf_init(&b, SQL_CAP);
-	buf_adds(&b, "SELECT count(*) FROM (SELECT ");
-	appdb_quote(s->db, &b, t->ttl.column);
-	buf_adds(&b, " FROM ");
-	appdb_quote(s->db, &b, t->name);
-	buf_adds(&b, " WHERE ");
-	appdb_quote(s->db, &b, t->ttl.column);
+	sql_init(&b, s->db, SQL_CAP);
+	sql_add(&b, "SELECT count(*) FROM (SELECT ");
+	sql_ident(&b, t->ttl.column);
+	sql_add(&b, " FROM ");
+	sql_ident(&b, t->name);
+	sql_add(&b, " WHERE ");
 	if (t->ttl.format == DM_TIME_UNIX) {
-		buf_addf(&b, " >= '' LIMIT %d)", ODD_CAP);
+		sql_text_range(&b, t->ttl.column);
+		sql_addf(&b, " LIMIT %d)", ODD_CAP);
 	} else {
-		buf_adds(&b, " < ");
-		appdb_param(s->db, &b, 1);
-		buf_adds(&b, " ORDER BY ");
-		appdb_quote(s->db, &b, t->ttl.column);
-		buf_addf(&b, " LIMIT %d) WHERE NOT (1", ODD_CAP);
-		add_shape(s->db, &b, t);
-		buf_adds(&b, ")");
+		sql_ident(&b, t->ttl.column);
+		sql_add(&b, " < ");
+		sql_slot(&b, 1);
+		sql_add(&b, " ORDER BY ");
+		sql_ident(&b, t->ttl.column);
+		sql_addf(&b, " LIMIT %d) WHERE NOT (", ODD_CAP);
+		sql_true(&b);
+		add_shape(&b, t);
+		sql_add(&b, ")");
 	}
-	if (appdb_query_int(s->db, buf_str(&b), tb->params, t->ttl.format == DM_TIME_UNIX ? 0 : 1,
-	                    &n, &err) != LETHE_OK)
+	rc = sql_rc(&b);
+	if (rc != LETHE_OK)
+		lethe_err_set(&err, rc, "statement too long");
+	else
+		rc = appdb_query_int(s->db, sql_str(&b), tb->params,
+		                     t->ttl.format == DM_TIME_UNIX ? 0 : 1, &n, &err);
+	if (rc != LETHE_OK)
 		log_warnx("sweep: %s: checking the form of '%s': %s", t->name, t->ttl.column,
 		          err.msg);
 	else if (n > 0)
@@ -325,10 +317,49 @@ tab_odd_rows(struct sweep *s, struct tab *tb)
 		          t->name, n >= ODD_CAP ? "at least " : "", (long long)n, t->ttl.column,
 		          t->ttl.format == DM_TIME_UNIX ? "integer epoch seconds"
 		                                        : "\"YYYY-MM-DD HH:MM:SS\" text");
-	buf_free(&b);
+	sql_free(&b);
 	pthread_mutex_lock(&s->mu);
 	tb->st.odd = n;
 	pthread_mutex_unlock(&s->mu);
+}
+
+/*
+ * The where of @tb into tb->where, tb->conds and tb->params: "col < ?" (the
+ * cutoff, set per pass), the shape, the when conditions and, to anonymize,
+ * the not-yet-target test.  *@shape_end gets the offset where the shape ends.
+ */
+static lethe_rc
+tab_where(struct sweep *s, struct tab *tb, size_t *shape_end, struct lethe_err *err)
+{
+	const struct dm_table *t = tb->t;
+	struct sql w;
+	size_t i;
+	lethe_rc rc;
+
+	sql_init(&w, s->db, SQL_CAP);
+	sql_ident(&w, t->ttl.column);
+	sql_add(&w, " < ");
+	sql_value(&w, (struct appdb_val){.type = APPDB_NULL});
+	i = sql_len(&w);
+	add_shape(&w, t);
+	*shape_end = sql_len(&w);
+	plan_add_conds(&w, t->ttl.when, t->ttl.nwhen);
+	if (t->ttl.action == DM_ANONYMIZE) {
+		tb->cols = dm_ttl_columns(t, &tb->ncols);
+		add_not_target(tb, &w);
+	}
+	rc = sql_rc(&w);
+	if (rc == LETHE_OK) {
+		tb->where = xstrdup(sql_str(&w));
+		tb->conds = xstrdup(tb->where + i);
+		free(tb->params);
+		tb->params = sql_params_take(&w, &tb->nparams);
+		tb->cap = tb->nparams;
+	} else {
+		lethe_err_set(err, rc, "the sweep's statements for '%s' are too long", t->name);
+	}
+	sql_free(&w);
+	return rc;
 }
 
 /* Build the SQL of @tb and prepare its statements (see tab_ready). */
@@ -337,131 +368,126 @@ tab_build(struct sweep *s, struct tab *tb, struct lethe_err *err)
 {
 	const struct dm_table *t = tb->t;
 	struct appdb *db = s->db;
-	struct appdb_val cutoff = {.type = APPDB_NULL};
-	struct buf w, q;
-	char *outer = NULL; /* delete: the where of the outer rows */
+	struct sql q, outer, tail, qc;
 	size_t i, j, lim;
 	lethe_rc rc;
 
-	buf_init(&w, SQL_CAP);
-	appdb_quote(db, &w, t->ttl.column);
-	buf_adds(&w, " < ");
-	tb->params = xgrow(tb->params, &tb->cap, 1, sizeof(*tb->params));
-	tb->params[tb->nparams++] = cutoff;
-	appdb_param(db, &w, 1);
-	i = w.len;
-	add_shape(db, &w, t);
-	j = w.len;
-	plan_add_conds(db, &w, t->ttl.when, t->ttl.nwhen, &tb->params, &tb->nparams, &tb->cap);
-	if (t->ttl.action == DM_ANONYMIZE) {
-		tb->cols = dm_ttl_columns(t, &tb->ncols);
-		add_not_target(tb, db, &w);
-	}
-	tb->where = xstrdup(buf_str(&w));
-	tb->conds = xstrdup(tb->where + i);
-	/* The delete's outer copy: expiry and conds, without the shape (the subquery has it). */
-	buf_init(&q, SQL_CAP);
-	appdb_quote(db, &q, t->ttl.column);
-	buf_adds(&q, " < ");
-	appdb_param(db, &q, 1);
-	buf_adds(&q, tb->where + j);
-	outer = xstrdup(buf_str(&q));
-	buf_free(&q);
+	rc = tab_where(s, tb, &j, err);
+	if (rc != LETHE_OK)
+		return rc;
 	tb->indexed = tab_index_fits(db, t);
-	buf_free(&w);
 	lim = tb->nparams + 1; /* anonymize: the position of the limit */
 
-	buf_init(&q, SQL_CAP);
+	sql_init(&q, db, SQL_CAP);
 	if (t->ttl.action == DM_DELETE) {
+		/* The delete's outer copy: expiry and conds, without the shape (the subquery has
+		 * it). */
+		sql_init(&outer, db, SQL_CAP);
+		sql_ident(&outer, t->ttl.column);
+		sql_add(&outer, " < ");
+		sql_slot(&outer, 1);
+		sql_add(&outer, tb->where + j);
 		/*
 		 * The where again on the outer rows (the key may not be unique), as
-		 * one +(...) term the planner cannot use an index for: the rows are
+		 * one term the planner cannot use an index for: the rows are
 		 * found by key.  Values: the where's, the subquery's, the limit.
 		 */
-		buf_adds(&q, "DELETE FROM ");
-		appdb_quote(db, &q, t->name);
-		buf_addf(&q, " WHERE +(%s) AND ", outer);
-		appdb_quote(db, &q, t->key);
-		buf_adds(&q, " IN (SELECT ");
-		appdb_quote(db, &q, t->key);
-		buf_adds(&q, " FROM ");
-		appdb_quote(db, &q, t->name);
-		buf_addf(&q, " WHERE %s ORDER BY ", tb->where);
-		appdb_quote(db, &q, t->ttl.column);
-		buf_adds(&q, " LIMIT ");
-		appdb_param(db, &q, (int)lim);
-		buf_adds(&q, ")");
-		for (i = 0; i < t->nmedia; i++) {
-			buf_adds(&q, i == 0 ? " RETURNING " : ", ");
-			appdb_quote(db, &q, t->media[i]);
+		sql_add(&q, "DELETE FROM ");
+		sql_ident(&q, t->name);
+		sql_add(&q, " WHERE ");
+		sql_no_index(&q, sql_str(&outer));
+		sql_add(&q, " AND ");
+		sql_ident(&q, t->key);
+		sql_add(&q, " IN (SELECT ");
+		sql_ident(&q, t->key);
+		sql_add(&q, " FROM ");
+		sql_ident(&q, t->name);
+		sql_add(&q, " WHERE ");
+		sql_add(&q, tb->where);
+		sql_add(&q, " ORDER BY ");
+		sql_ident(&q, t->ttl.column);
+		sql_add(&q, " LIMIT ");
+		sql_slot(&q, (int)lim);
+		sql_add(&q, ")");
+		if (t->nmedia > 0) {
+			sql_add(&q, " RETURNING ");
+			sql_idents(&q, (const char *const *)t->media, t->nmedia);
 		}
-		rc = appdb_prepare(db, buf_str(&q), &tb->del, err);
-		buf_free(&q);
-		free(outer);
+		rc = sql_rc(&outer) != LETHE_OK ? sql_rc(&outer) : sql_rc(&q);
+		if (rc == LETHE_OK)
+			rc = appdb_prepare(db, sql_str(&q), &tb->del, err);
+		else
+			lethe_err_set(err, rc, "the sweep's delete of '%s' is too long", t->name);
+		sql_free(&outer);
+		sql_free(&q);
 		return rc;
 	}
 	/* anonymize: SELECT key, columns..., time FROM t WHERE <where> [cursor] ORDER BY ... */
-	buf_adds(&q, "SELECT ");
-	appdb_quote(db, &q, t->key);
+	sql_add(&q, "SELECT ");
+	sql_ident(&q, t->key);
 	for (i = 0; i < tb->ncols; i++) {
-		buf_adds(&q, ", ");
-		appdb_quote(db, &q, tb->cols[i].column);
+		sql_add(&q, ", ");
+		sql_ident(&q, tb->cols[i].column);
 	}
-	buf_adds(&q, ", ");
-	appdb_quote(db, &q, t->ttl.column);
-	buf_adds(&q, " FROM ");
-	appdb_quote(db, &q, t->name);
-	buf_addf(&q, " WHERE %s", tb->where);
-	{
-		struct buf tail, qc;
-
-		buf_init(&tail, SQL_CAP);
-		buf_adds(&tail, " ORDER BY ");
-		appdb_quote(db, &tail, t->ttl.column);
-		buf_adds(&tail, ", ");
-		appdb_quote(db, &tail, t->key);
-		buf_adds(&tail, " LIMIT ");
-		/* sel: the limit is ?lim; selc: cursor ?lim, ?lim+1, limit ?lim+2 */
-		buf_init(&qc, SQL_CAP);
-		buf_adds(&qc, buf_str(&q));
-		buf_adds(&qc, " AND (");
-		appdb_quote(db, &qc, t->ttl.column);
-		buf_adds(&qc, ", ");
-		appdb_quote(db, &qc, t->key);
-		buf_adds(&qc, ") > (");
-		appdb_param(db, &qc, (int)lim);
-		buf_adds(&qc, ", ");
-		appdb_param(db, &qc, (int)lim + 1);
-		buf_addf(&qc, ")%s", buf_str(&tail));
-		appdb_param(db, &qc, (int)lim + 2);
-		buf_adds(&q, buf_str(&tail));
-		appdb_param(db, &q, (int)lim);
-		rc = appdb_prepare(db, buf_str(&q), &tb->sel, err);
-		if (rc == LETHE_OK)
-			rc = appdb_prepare(db, buf_str(&qc), &tb->selc, err);
-		buf_free(&qc);
-		buf_free(&tail);
-	}
-	buf_reset(&q);
-	buf_adds(&q, "UPDATE ");
-	appdb_quote(db, &q, t->name);
-	buf_adds(&q, " SET ");
+	sql_add(&q, ", ");
+	sql_ident(&q, t->ttl.column);
+	sql_add(&q, " FROM ");
+	sql_ident(&q, t->name);
+	sql_add(&q, " WHERE ");
+	sql_add(&q, tb->where);
+	sql_init(&tail, db, SQL_CAP);
+	sql_add(&tail, " ORDER BY ");
+	sql_ident(&tail, t->ttl.column);
+	sql_add(&tail, ", ");
+	sql_ident(&tail, t->key);
+	sql_add(&tail, " LIMIT ");
+	/* sel: the limit is ?lim; selc: cursor ?lim, ?lim+1, limit ?lim+2 */
+	sql_init(&qc, db, SQL_CAP);
+	sql_add(&qc, sql_str(&q));
+	sql_add(&qc, " AND (");
+	sql_ident(&qc, t->ttl.column);
+	sql_add(&qc, ", ");
+	sql_ident(&qc, t->key);
+	sql_add(&qc, ") > (");
+	sql_slot(&qc, (int)lim);
+	sql_add(&qc, ", ");
+	sql_slot(&qc, (int)lim + 1);
+	sql_add(&qc, ")");
+	sql_add(&qc, sql_str(&tail));
+	sql_slot(&qc, (int)lim + 2);
+	sql_add(&q, sql_str(&tail));
+	sql_slot(&q, (int)lim);
+	rc = sql_rc(&q) != LETHE_OK ? sql_rc(&q) : sql_rc(&qc);
+	if (rc == LETHE_OK)
+		rc = appdb_prepare(db, sql_str(&q), &tb->sel, err);
+	if (rc == LETHE_OK)
+		rc = appdb_prepare(db, sql_str(&qc), &tb->selc, err);
+	sql_free(&qc);
+	sql_free(&tail);
+	sql_reset(&q);
+	sql_add(&q, "UPDATE ");
+	sql_ident(&q, t->name);
+	sql_add(&q, " SET ");
 	for (i = 0; i < tb->ncols; i++) {
 		if (i > 0)
-			buf_adds(&q, ", ");
-		appdb_quote(db, &q, tb->cols[i].column);
-		buf_adds(&q, " = ");
-		appdb_param(db, &q, (int)i + 1);
+			sql_add(&q, ", ");
+		sql_ident(&q, tb->cols[i].column);
+		sql_add(&q, " = ");
+		sql_slot(&q, (int)i + 1);
 	}
 	/* The row is still expired and not in target form (the key may not be unique). */
-	buf_addf(&q, " WHERE %s AND ", tb->where);
-	appdb_quote(db, &q, t->key);
-	buf_adds(&q, " = ");
-	appdb_param(db, &q, (int)(tb->ncols + tb->nparams + 1));
+	sql_add(&q, " WHERE ");
+	sql_add(&q, tb->where);
+	sql_add(&q, " AND ");
+	sql_ident(&q, t->key);
+	sql_add(&q, " = ");
+	sql_slot(&q, (int)(tb->ncols + tb->nparams + 1));
+	if (rc == LETHE_OK && sql_rc(&q) != LETHE_OK)
+		rc = lethe_err_set(err, sql_rc(&q), "the sweep's update of '%s' is too long",
+		                   t->name);
 	if (rc == LETHE_OK)
-		rc = appdb_prepare(db, buf_str(&q), &tb->upd, err);
-	buf_free(&q);
-	free(outer);
+		rc = appdb_prepare(db, sql_str(&q), &tb->upd, err);
+	sql_free(&q);
 	return rc;
 }
 
@@ -1298,7 +1324,7 @@ tab_measure(struct sweep *s, struct tab *tb, int64_t now, struct lethe_err *err)
 	struct appdb_val *v, mv;
 	struct appdb_stmt *q = NULL;
 	size_t n;
-	struct buf b, cur, from;
+	struct sql b, cur, from;
 	int64_t backlog = 0, lag = 0;
 	bool bounded;
 	lethe_rc rc = LETHE_OK;
@@ -1311,19 +1337,19 @@ tab_measure(struct sweep *s, struct tab *tb, int64_t now, struct lethe_err *err)
 	set_cutoff(tb, now);
 	v = batch_params(tb, 3);
 	/* Anonymize tables: only rows after the cursor are still to do. */
-	buf_init(&cur, SQL_CAP);
+	sql_init(&cur, s->db, SQL_CAP);
 	if (tb->t->ttl.action == DM_ANONYMIZE && tb->has_cursor) {
-		buf_adds(&cur, " AND (");
-		appdb_quote(s->db, &cur, tb->t->ttl.column);
-		buf_adds(&cur, ", ");
-		appdb_quote(s->db, &cur, tb->t->key);
-		buf_adds(&cur, ") > (");
+		sql_add(&cur, " AND (");
+		sql_ident(&cur, tb->t->ttl.column);
+		sql_add(&cur, ", ");
+		sql_ident(&cur, tb->t->key);
+		sql_add(&cur, ") > (");
 		v[n++] = tb->cursor_t.v;
-		appdb_param(s->db, &cur, (int)n);
-		buf_adds(&cur, ", ");
+		sql_slot(&cur, (int)n);
+		sql_add(&cur, ", ");
 		v[n++] = tb->cursor_k.v;
-		appdb_param(s->db, &cur, (int)n);
-		buf_adds(&cur, ")");
+		sql_slot(&cur, (int)n);
+		sql_add(&cur, ")");
 	}
 	/*
 	 * Without an index leading with the when columns, matching rows are
@@ -1331,36 +1357,50 @@ tab_measure(struct sweep *s, struct tab *tb, int64_t now, struct lethe_err *err)
 	 * SWEEP_BACKLOG_CAP expired rows only, so the scan stays bounded.
 	 */
 	bounded = !tb->indexed && tb->t->ttl.nwhen > 0;
-	buf_init(&from, SQL_CAP);
+	sql_init(&from, s->db, SQL_CAP);
 	if (bounded) {
-		buf_adds(&from, "(SELECT * FROM ");
-		appdb_quote(s->db, &from, tb->t->name);
-		buf_adds(&from, " WHERE ");
-		appdb_quote(s->db, &from, tb->t->ttl.column);
-		buf_adds(&from, " < ");
-		appdb_param(s->db, &from, 1);
-		buf_adds(&from, " ORDER BY ");
-		appdb_quote(s->db, &from, tb->t->ttl.column);
+		sql_add(&from, "(SELECT * FROM ");
+		sql_ident(&from, tb->t->name);
+		sql_add(&from, " WHERE ");
+		sql_ident(&from, tb->t->ttl.column);
+		sql_add(&from, " < ");
+		sql_slot(&from, 1);
+		sql_add(&from, " ORDER BY ");
+		sql_ident(&from, tb->t->ttl.column);
 		/* Parameters are positional: the conds' values, then the cursor's. */
-		buf_addf(&from, " LIMIT %d) WHERE 1%s%s", SWEEP_BACKLOG_CAP, tb->conds,
-		         buf_str(&cur));
+		sql_addf(&from, " LIMIT %d) WHERE ", SWEEP_BACKLOG_CAP);
+		sql_true(&from);
+		sql_add(&from, tb->conds);
 	} else {
-		appdb_quote(s->db, &from, tb->t->name);
-		buf_addf(&from, " WHERE %s%s", tb->where, buf_str(&cur));
+		sql_ident(&from, tb->t->name);
+		sql_add(&from, " WHERE ");
+		sql_add(&from, tb->where);
 	}
-	buf_init(&b, SQL_CAP);
-	buf_addf(&b, "SELECT count(*) FROM (SELECT 1 FROM %s LIMIT %d)", buf_str(&from),
-	         SWEEP_BACKLOG_CAP);
-	rc = appdb_query_int(s->db, buf_str(&b), v, n, &backlog, err);
+	sql_add(&from, sql_str(&cur));
+	sql_init(&b, s->db, SQL_CAP);
+	sql_add(&b, "SELECT count(*) FROM (SELECT 1 FROM ");
+	sql_add(&b, sql_str(&from));
+	sql_addf(&b, " LIMIT %d)", SWEEP_BACKLOG_CAP);
+	rc = sql_rc(&cur) != LETHE_OK ? sql_rc(&cur) : sql_rc(&from);
+	if (rc == LETHE_OK)
+		rc = sql_rc(&b);
+	if (rc != LETHE_OK)
+		lethe_err_set(err, rc, "the sweep's measure of '%s' is too long", tb->t->name);
+	else
+		rc = appdb_query_int(s->db, sql_str(&b), v, n, &backlog, err);
 	if (rc == LETHE_OK && backlog > 0) {
-		buf_reset(&b);
+		sql_reset(&b);
 		/* Not min(): with more terms than "col < ?" it reads the whole range. */
-		buf_adds(&b, "SELECT ");
-		appdb_quote(s->db, &b, tb->t->ttl.column);
-		buf_addf(&b, " FROM %s ORDER BY ", buf_str(&from));
-		appdb_quote(s->db, &b, tb->t->ttl.column);
-		buf_adds(&b, " LIMIT 1");
-		rc = appdb_prepare(s->db, buf_str(&b), &q, err);
+		sql_add(&b, "SELECT ");
+		sql_ident(&b, tb->t->ttl.column);
+		sql_add(&b, " FROM ");
+		sql_add(&b, sql_str(&from));
+		sql_add(&b, " ORDER BY ");
+		sql_ident(&b, tb->t->ttl.column);
+		sql_add(&b, " LIMIT 1");
+		rc = sql_rc(&b);
+		if (rc == LETHE_OK)
+			rc = appdb_prepare(s->db, sql_str(&b), &q, err);
 		if (rc == LETHE_OK)
 			rc = appdb_bind_all(s->db, q, v, n);
 		if (rc == LETHE_OK && appdb_step(s->db, q, err) == APPDB_ROW) {
@@ -1370,9 +1410,9 @@ tab_measure(struct sweep *s, struct tab *tb, int64_t now, struct lethe_err *err)
 		}
 		appdb_finalize(s->db, q);
 	}
-	buf_free(&b);
-	buf_free(&from);
-	buf_free(&cur);
+	sql_free(&b);
+	sql_free(&from);
+	sql_free(&cur);
 	free(v);
 	pthread_mutex_lock(&s->mu);
 	tb->st.backlog = backlog;
