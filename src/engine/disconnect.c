@@ -13,28 +13,24 @@
  *   4. state store: the record becomes disconnected, its jobs pending.
  * disconnect_recover() finishes what a crash interrupted between 2 and 4.
  * Identifiers from the data map are quoted; every value is bound.
+ *
+ * This file holds the transaction and the queuing of jobs; the statements
+ * on the app database are in disconnect_app.c, recovery and the state
+ * shown to the API in disconnect_state.c.
  */
 #include "util/fmacros.h"
 
 #include <ctype.h>
 #include <sodium.h>
 
-#include "db/sql.h"
-#include "engine/disconnect.h"
-#include "engine/plan.h"
+#include "engine/disconnect_internal.h"
 #include "engine/revoke.h"
 #include "platform/platform.h"
-#include "util/buf.h"
 #include "util/hash.h"
 #include "util/log.h"
-#include "util/seal.h"
 #include "util/mem.h"
+#include "util/seal.h"
 #include "util/timeutil.h"
-
-#define SQL_CAP (64u * 1024)
-#define UNSUB_MAX 32     /* webhook subscriptions unsubscribed per disconnect */
-#define IDENTITY_MAX 256 /* channels one deauthorization disconnects */
-#define PURGE_SCOPE "channel"
 
 /* The state store failing around a disconnect: one line each, rate-limited (recovery acts). */
 static struct log_limit disc_log = LOG_LIMIT_INIT(10, 60000.);
@@ -64,402 +60,6 @@ disconnect_subject(const uint8_t key[HASH_KEY_LEN], const char *id, char *out)
 	free(v);
 }
 
-/* The channel id as a bound value: an integer when it is one (disconnect_id_ok). */
-static struct appdb_val
-chan_val(const char *id)
-{
-	struct appdb_val a = {.type = APPDB_TEXT, .s = id};
-
-	if (disconnect_id_ok(id)) {
-		a.type = APPDB_INT;
-		a.i = strtoll(id, NULL, 10);
-	}
-	return a;
-}
-
-#define PARAMS_MAX 128 /* bound values in one disconnect statement */
-
-/* @b complete: the builder's first failure, or too many values. */
-static lethe_rc
-stmt_check(const struct sql *b, struct lethe_err *err)
-{
-	if (b->nvals > PARAMS_MAX)
-		return lethe_err_set(err, LETHE_E_DATAMAP,
-		                     "too many values in a disconnect statement");
-	if (sql_rc(b) != LETHE_OK)
-		return lethe_err_set(err, sql_rc(b), "a disconnect statement is too long");
-	return LETHE_OK;
-}
-
-/*
- * " WHERE" rows of @t belonging to channel @id: the channel table by its
- * key, another table by @column (naming the channel key) or else by its
- * parent link to the channel table.
- */
-static lethe_rc
-match_sql(const struct datamap *dm, const struct dm_table *t, const char *column, const char *id,
-          struct sql *b, struct lethe_err *err)
-{
-	const struct dm_table *ch = dm->channel;
-	const struct dm_link *l = t->disc_link;
-
-	sql_add(b, " WHERE ");
-	if (t == ch) {
-		sql_ident(b, ch->key);
-		sql_add(b, " = ");
-		sql_value(b, chan_val(id));
-		return LETHE_OK;
-	}
-	if (column != NULL) {
-		sql_ident(b, column);
-		sql_add(b, " = ");
-		sql_value(b, chan_val(id));
-		return LETHE_OK;
-	}
-	if (l == NULL)
-		return lethe_err_set(err, LETHE_E_INTERNAL, "table '%s' has no channel link",
-		                     t->name);
-	sql_ident(b, l->column);
-	sql_add(b, " IN (SELECT ");
-	sql_ident(b, l->references ? l->references : ch->key);
-	sql_add(b, " FROM ");
-	sql_ident(b, ch->name);
-	sql_add(b, " WHERE ");
-	sql_ident(b, ch->key);
-	sql_add(b, " = ");
-	sql_value(b, chan_val(id));
-	sql_add(b, ")");
-	return LETHE_OK;
-}
-
-/* What the channel row holds. */
-struct chan_row {
-	bool found;        /* the row exists */
-	char platform[32]; /* platform name as stored (cut) */
-	char account[256]; /* account id as stored, "" if NULL */
-	bool account_bad;  /* the account id is too long to carry (never cut) */
-	char *token;       /* the revoke token, NULL if none (wiped by chan_row_free) */
-	bool token_bad;    /* a revoke token is there but too long for a job */
-	int64_t tokens;    /* token columns that are not NULL */
-};
-
-static void
-chan_row_free(struct chan_row *c)
-{
-	if (c->token != NULL) {
-		sodium_memzero(c->token, strlen(c->token));
-		free(c->token);
-	}
-	memset(c, 0, sizeof(*c));
-}
-
-/* @v as text into @out (@n bytes); false (and "") if it does not fit whole. */
-static bool
-val_text(const struct appdb_val *v, char *out, size_t n)
-{
-	int len = 0;
-
-	if (v->type == APPDB_TEXT)
-		len = snprintf(out, n, "%s", v->s);
-	else if (v->type == APPDB_INT)
-		len = snprintf(out, n, "%lld", (long long)v->i);
-	else
-		out[0] = '\0';
-	if (len < 0 || (size_t)len >= n) {
-		out[0] = '\0';
-		return false;
-	}
-	return true;
-}
-
-/* A token value read from the app database: *@out a copy, or @bad if it cannot be carried. */
-static void
-token_read(const struct appdb_val *v, char **out, bool *bad)
-{
-	*out = NULL;
-	*bad = false;
-	if (v->type != APPDB_TEXT || (v->s[0] == '\0' && !v->blob))
-		return;
-	if (v->blob || strlen(v->s) >= SEAL_TOKEN_MAX)
-		*bad = true;
-	else
-		*out = xstrdup(v->s);
-}
-
-/* Read the channel row @id (inside the caller's transaction). */
-static lethe_rc
-chan_read(const struct datamap *dm, struct appdb *db, const char *id, struct chan_row *out,
-          struct lethe_err *err)
-{
-	const struct dm_table *ch = dm->channel;
-	struct appdb_stmt *q = NULL;
-	struct appdb_val v;
-	struct sql b;
-	size_t i;
-	enum appdb_step step;
-	lethe_rc rc;
-
-	memset(out, 0, sizeof(*out));
-	sql_init(&b, db, SQL_CAP);
-	sql_add(&b, "SELECT ");
-	sql_ident(&b, ch->conn.platform);
-	sql_add(&b, ", ");
-	sql_ident(&b, ch->conn.account);
-	sql_add(&b, ", ");
-	sql_ident(&b, ch->conn.revoke_token);
-	for (i = 0; i < ch->ntokens; i++) {
-		sql_add(&b, i == 0 ? ", (" : " + (");
-		sql_ident(&b, ch->tokens[i]);
-		sql_add(&b, " IS NOT NULL)");
-	}
-	sql_add(&b, " FROM ");
-	sql_ident(&b, ch->name);
-	rc = match_sql(dm, ch, NULL, id, &b, err);
-	if (rc == LETHE_OK)
-		rc = stmt_check(&b, err);
-	if (rc == LETHE_OK)
-		rc = appdb_prepare(db, sql_str(&b), &q, err);
-	if (rc == LETHE_OK)
-		rc = appdb_bind_all(db, q, b.params, b.nvals);
-	if (rc == LETHE_OK) {
-		step = appdb_step(db, q, err);
-		if (step == APPDB_ERROR) {
-			rc = LETHE_E_DB;
-		} else if (step == APPDB_ROW) {
-			out->found = true;
-			appdb_column(db, q, 0, &v);
-			val_text(&v, out->platform, sizeof(out->platform));
-			appdb_column(db, q, 1, &v);
-			out->account_bad = !val_text(&v, out->account, sizeof(out->account));
-			appdb_column(db, q, 2, &v);
-			token_read(&v, &out->token, &out->token_bad);
-			appdb_column(db, q, 3, &v);
-			out->tokens = v.type == APPDB_INT ? v.i : 0;
-		}
-	}
-	if (q != NULL)
-		appdb_finalize(db, q);
-	sql_free(&b);
-	return rc;
-}
-
-/* One webhook subscription to remove. */
-struct unsub {
-	char *account; /* the page/account id */
-	char *token;   /* its own (Page) token, NULL: the channel's revoke token (wiped on free) */
-};
-
-static void
-unsubs_free(struct unsub *v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; v != NULL && i < n; i++) {
-		free(v[i].account);
-		if (v[i].token != NULL)
-			sodium_memzero(v[i].token, strlen(v[i].token));
-		free(v[i].token);
-	}
-	free(v);
-}
-
-/*
- * The webhook subscriptions of channel @id to remove; more than UNSUB_MAX, an
- * account id that does not fit or a Page token too long to carry is an error
- * (nothing is skipped silently).
- */
-static lethe_rc
-unsub_accounts(const struct datamap *dm, struct appdb *db, const char *id, struct unsub **out,
-               size_t *n, struct lethe_err *err)
-{
-	struct appdb_stmt *q = NULL;
-	struct appdb_val v;
-	char acc[256];
-	struct sql b;
-	size_t i;
-	lethe_rc rc = LETHE_OK;
-
-	*out = xcalloc(UNSUB_MAX, sizeof(**out));
-	*n = 0;
-	for (i = 0; rc == LETHE_OK && i < dm->ntables; i++) {
-		const struct dm_table *t = &dm->tables[i];
-		enum appdb_step step;
-		char *tok = NULL;
-		bool bad = false;
-
-		if (!t->unsub.present)
-			continue;
-		sql_init(&b, db, SQL_CAP);
-		sql_add(&b, "SELECT ");
-		sql_ident(&b, t->unsub.account);
-		sql_add(&b, ", ");
-		if (t->unsub.token != NULL)
-			sql_ident(&b, t->unsub.token);
-		else
-			sql_add(&b, "NULL");
-		sql_add(&b, " FROM ");
-		sql_ident(&b, t->name);
-		rc = match_sql(dm, t, NULL, id, &b, err);
-		plan_add_conds(&b, t->unsub.when, t->unsub.nwhen);
-		sql_add(&b, " ORDER BY ");
-		sql_ident(&b, t->key);
-		if (rc == LETHE_OK)
-			rc = stmt_check(&b, err);
-		if (rc == LETHE_OK)
-			rc = appdb_prepare(db, sql_str(&b), &q, err);
-		if (rc == LETHE_OK)
-			rc = appdb_bind_all(db, q, b.params, b.nvals);
-		while (rc == LETHE_OK) {
-			step = appdb_step(db, q, err);
-			if (step == APPDB_ERROR)
-				rc = LETHE_E_DB;
-			if (step != APPDB_ROW)
-				break;
-			appdb_column(db, q, 0, &v);
-			if (!val_text(&v, acc, sizeof(acc)))
-				rc = lethe_err_set(err, LETHE_E_INVALID,
-				                   "a webhook subscription's account id in '%s' is "
-				                   "longer than %zu bytes; nothing changed",
-				                   t->name, sizeof(acc) - 1);
-			if (rc != LETHE_OK || acc[0] == '\0')
-				continue;
-			appdb_column(db, q, 1, &v);
-			token_read(&v, &tok, &bad);
-			if (bad)
-				rc = lethe_err_set(
-				    err, LETHE_E_INVALID,
-				    "a Page token in '%s' is binary or %d bytes or longer "
-				    "and cannot be carried by a job; nothing changed",
-				    t->name, SEAL_TOKEN_MAX);
-			else if (*n >= UNSUB_MAX)
-				rc = lethe_err_set(
-				    err, LETHE_E_INVALID,
-				    "the channel has more than %d webhook subscriptions "
-				    "to remove; nothing changed",
-				    UNSUB_MAX);
-			if (rc != LETHE_OK) {
-				if (tok != NULL)
-					sodium_memzero(tok, strlen(tok));
-				free(tok);
-				continue;
-			}
-			(*out)[*n].account = xstrdup(acc);
-			(*out)[(*n)++].token = tok;
-		}
-		if (q != NULL)
-			appdb_finalize(db, q);
-		q = NULL;
-		sql_free(&b);
-	}
-	return rc;
-}
-
-/* The "set" of @t's disconnect as a JSON object. */
-static json_t *
-set_json(const struct dm_table *t)
-{
-	json_t *o = json_object();
-	size_t i;
-
-	for (i = 0; i < t->ndisc; i++) {
-		const struct dm_anon_col *a = &t->disc[i];
-
-		if (a->how == DM_ANON_NULL)
-			json_object_set_new(o, a->column, json_null());
-		else if (a->set.is_int)
-			json_object_set_new(o, a->column, json_integer(a->set.i));
-		else
-			json_object_set_new(o, a->column, json_string(a->set.s));
-	}
-	return o;
-}
-
-/* UPDATE one table's rows of channel @id as its disconnect says; *@rows changed. */
-static lethe_rc
-apply_table(const struct datamap *dm, struct appdb *db, const struct dm_table *t, const char *id,
-            int64_t *rows, struct lethe_err *err)
-{
-	bool is_ch = t == dm->channel;
-	struct sql b;
-	size_t i, n = 0;
-	lethe_rc rc = LETHE_OK;
-
-	*rows = 0;
-	sql_init(&b, db, SQL_CAP);
-	sql_add(&b, "UPDATE ");
-	sql_ident(&b, t->name);
-	sql_add(&b, " SET ");
-	for (i = 0; is_ch && i < t->ntokens; i++, n++) {
-		if (n > 0)
-			sql_add(&b, ", ");
-		sql_ident(&b, t->tokens[i]);
-		sql_add(&b, " = NULL");
-	}
-	for (i = 0; i < t->ndisc; i++, n++) {
-		if (n > 0)
-			sql_add(&b, ", ");
-		sql_ident(&b, t->disc[i].column);
-		sql_add(&b, " = ");
-		if (t->disc[i].how == DM_ANON_NULL)
-			sql_add(&b, "NULL");
-		else
-			sql_value(&b, dm_value_val(&t->disc[i].set));
-	}
-	rc = match_sql(dm, t, t->disc_column, id, &b, err);
-	plan_add_conds(&b, t->disc_when, t->ndisc_when);
-	/* Count only rows that change: a rule already disabled is not disabled again. */
-	if (!is_ch && t->ndisc > 0) {
-		sql_add(&b, " AND NOT (");
-		for (i = 0; i < t->ndisc; i++) {
-			if (i > 0)
-				sql_add(&b, " AND ");
-			sql_ident(&b, t->disc[i].column);
-			sql_add(&b, " IS ");
-			if (t->disc[i].how == DM_ANON_NULL)
-				sql_add(&b, "NULL");
-			else
-				sql_value(&b, dm_value_val(&t->disc[i].set));
-		}
-		sql_add(&b, ")");
-	}
-	if (rc == LETHE_OK)
-		rc = stmt_check(&b, err);
-	if (rc == LETHE_OK && n > 0)
-		rc = appdb_exec(db, sql_str(&b), b.params, b.nvals, rows, err);
-	sql_free(&b);
-	return rc;
-}
-
-/*
- * Wipe the channel's tokens and apply every disconnect effect, inside the
- * caller's transaction; @effects gets {"tokens_wiped", "tables": [...]}.
- */
-static lethe_rc
-apply_effects(const struct datamap *dm, struct appdb *db, const char *id, int64_t tokens,
-              json_t *effects, struct lethe_err *err)
-{
-	json_t *list = json_array();
-	size_t i;
-	lethe_rc rc = LETHE_OK;
-
-	json_object_set_new(effects, "tokens_wiped", json_integer(tokens));
-	for (i = 0; rc == LETHE_OK && i < dm->ntables; i++) {
-		const struct dm_table *t = &dm->tables[i];
-		int64_t rows = 0;
-
-		if (t != dm->channel && t->ndisc == 0)
-			continue;
-		rc = apply_table(dm, db, t, id, &rows, err);
-		if (rc == LETHE_OK && t->ndisc > 0)
-			json_array_append_new(list,
-			                      json_pack("{s:s, s:o, s:I}", "table", t->name, "set",
-			                                set_json(t), "rows", (json_int_t)rows));
-	}
-	json_object_set_new(effects, "tables", list);
-	return rc;
-}
-
-/* A finished job (no call to make): recorded so the channel's state shows it. */
 static lethe_rc
 job_done(struct store *st, int64_t disc, const char *kind, const char *platform,
          const char *outcome, const char *reason, int64_t now_ms, struct lethe_err *err)
@@ -592,8 +192,8 @@ queue_jobs(const struct lethe_config *cfg, const struct datamap *dm, struct stor
 }
 
 /* Keyed hash of @token under the outbox key ("" for none). */
-static void
-token_mac(const struct lethe_config *cfg, const char *token, char *out)
+void
+disconnect_token_mac(const struct lethe_config *cfg, const char *token, char *out)
 {
 	out[0] = '\0';
 	if (token != NULL)
@@ -645,7 +245,7 @@ disconnect_channel(const struct lethe_config *cfg, const struct datamap *dm, str
 		rc = lethe_err_set(err, LETHE_E_BUSY,
 		                   "a disconnect of this channel is in progress; try again");
 	if (rc == LETHE_OK)
-		rc = chan_read(dm, db, id, &c, err);
+		rc = disconnect_chan_read(dm, db, id, &c, err);
 	if (rc == LETHE_OK && !c.found && !have_prev)
 		rc = lethe_err_set(err, LETHE_E_NOTFOUND, "no channel with this id");
 	if (rc == LETHE_OK && have_prev && c.tokens == 0) {
@@ -667,10 +267,10 @@ disconnect_channel(const struct lethe_config *cfg, const struct datamap *dm, str
 		                   "be carried by a revoke job; nothing changed",
 		                   SEAL_TOKEN_MAX);
 	if (rc == LETHE_OK && strcmp(source, "deauthorize") != 0)
-		rc = unsub_accounts(dm, db, id, &unsubs, &nunsubs, err);
+		rc = disconnect_unsub_accounts(dm, db, id, &unsubs, &nunsubs, err);
 	effects = json_object();
 	if (rc == LETHE_OK)
-		rc = apply_effects(dm, db, id, c.tokens, effects, err);
+		rc = disconnect_apply_effects(dm, db, id, c.tokens, effects, err);
 
 	/* The jobs are durable before the commit that removes the token. */
 	if (rc == LETHE_OK)
@@ -690,7 +290,7 @@ disconnect_channel(const struct lethe_config *cfg, const struct datamap *dm, str
 		snprintf(d.platform, sizeof(d.platform), "%s", canon ? canon : c.platform);
 		d.requested_at = now;
 		d.effects = json_dumps(effects, JSON_COMPACT);
-		token_mac(cfg, c.token, d.token_mac);
+		disconnect_token_mac(cfg, c.token, d.token_mac);
 		d.box = seal_box(cfg->outbox.key, "channel", pl, &len);
 		d.boxlen = len;
 		rc = store_disc_add(st, &d, disc, err);
@@ -756,67 +356,9 @@ out:
 	if (d.box != NULL)
 		free(d.box);
 	json_decref(effects);
-	unsubs_free(unsubs, nunsubs);
-	chan_row_free(&c);
+	disconnect_unsubs_free(unsubs, nunsubs);
+	disconnect_chan_row_free(&c);
 	store_disc_clear(&prev);
-	return rc;
-}
-
-/*
- * One page of the channels linked to identity @value by link @l, keys above
- * @after in key order: at most IDENTITY_MAX ids into @ids (*@nids).
- */
-static lethe_rc
-identity_page(const struct datamap *dm, struct appdb *db, const struct dm_link *l,
-              const char *value, int64_t after, char **ids, size_t *nids, struct lethe_err *err)
-{
-	const struct dm_table *ch = dm->channel;
-	struct appdb_stmt *q = NULL;
-	struct sql b;
-	char key[64];
-	lethe_rc rc;
-
-	*nids = 0;
-	sql_init(&b, db, SQL_CAP);
-	sql_add(&b, "SELECT ");
-	sql_ident(&b, ch->key);
-	sql_add(&b, " FROM ");
-	sql_ident(&b, ch->name);
-	sql_add(&b, " WHERE ");
-	sql_ident(&b, l->column);
-	sql_add(&b, " = ");
-	sql_value(&b, (struct appdb_val){.type = APPDB_TEXT, .s = value});
-	sql_add(&b, " AND ");
-	sql_ident(&b, ch->key);
-	sql_add(&b, " > ");
-	sql_value(&b, (struct appdb_val){.type = APPDB_INT, .i = after});
-	plan_add_conds(&b, l->when, l->nwhen);
-	sql_add(&b, " ORDER BY ");
-	sql_ident(&b, ch->key);
-	rc = stmt_check(&b, err);
-	if (rc == LETHE_OK)
-		rc = appdb_prepare(db, sql_str(&b), &q, err);
-	if (rc == LETHE_OK)
-		rc = appdb_bind_all(db, q, b.params, b.nvals);
-	while (rc == LETHE_OK && *nids < IDENTITY_MAX) {
-		struct appdb_val v;
-		enum appdb_step step = appdb_step(db, q, err);
-
-		if (step == APPDB_ERROR)
-			rc = LETHE_E_DB;
-		if (step != APPDB_ROW)
-			break;
-		appdb_column(db, q, 0, &v);
-		if (val_text(&v, key, sizeof(key)) && disconnect_id_ok(key))
-			ids[(*nids)++] = xstrdup(key);
-		else
-			log_warnx("disconnect: a channel of table '%s' has a key that is not a "
-			          "positive integer; skipped",
-			          ch->name);
-	}
-	if (q != NULL)
-		appdb_finalize(db, q);
-	sql_free(&b);
 	return rc;
 }
 
@@ -842,7 +384,7 @@ disconnect_identity(const struct lethe_config *cfg, const struct datamap *dm, st
 			continue;
 		/* Page by key: every linked channel, however many, is disconnected. */
 		do {
-			rc = identity_page(dm, db, l, value, after, ids, &nids, err);
+			rc = disconnect_identity_page(dm, db, l, value, after, ids, &nids, err);
 			for (k = 0; rc == LETHE_OK && k < nids; k++) {
 				int64_t disc = 0;
 				bool already = false;
@@ -862,302 +404,5 @@ disconnect_identity(const struct lethe_config *cfg, const struct datamap *dm, st
 		nids = 0;
 	}
 	free(ids);
-	return rc;
-}
-
-/*
- * What recovery does with staged disconnect @d whose channel row is @c: redo
- * (the app commit never happened), drop (reconnected since) or, when no
- * token column is left, nothing but release its jobs (it committed).
- */
-enum recover_act { RECOVER_READY, RECOVER_REDO, RECOVER_DROP };
-
-static enum recover_act
-recover_decide(const struct lethe_config *cfg, const struct store_disc *d, const struct chan_row *c)
-{
-	char mac[HASH_TEXT_LEN + 1];
-
-	/* The row gone (erased since) or every token column empty: it committed. */
-	if (!c->found || c->tokens == 0)
-		return RECOVER_READY;
-	if (c->token_bad)
-		return RECOVER_DROP;
-	if (d->token_mac[0] == '\0')
-		/* No revoke token was read: the same still holds only if there is none now. */
-		return c->token == NULL ? RECOVER_REDO : RECOVER_DROP;
-	if (c->token == NULL)
-		return RECOVER_DROP;
-	token_mac(cfg, c->token, mac);
-	return strcmp(mac, d->token_mac) == 0 ? RECOVER_REDO : RECOVER_DROP;
-}
-
-static const char *
-recover_str(enum recover_act a)
-{
-	return a == RECOVER_DROP   ? "not applied and the channel holds its tokens: dropped"
-	       : a == RECOVER_REDO ? "applied again"
-	                           : "it had committed";
-}
-
-lethe_rc
-disconnect_recover(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
-                   struct store *st, int64_t min_age_s, int *fixed, struct lethe_err *err)
-{
-	int64_t after = 0, now = time_now(), unstaged = 0;
-	lethe_rc rc;
-
-	*fixed = 0;
-	/* Jobs an interrupted release or drop left staged. */
-	rc = store_outbox_unstage(st, (int64_t)now * 1000, &unstaged, err);
-	if (rc == LETHE_OK && unstaged > 0)
-		log_info("outbox: %lld staged job(s) of finished disconnects repaired",
-		         (long long)unstaged);
-	while (rc == LETHE_OK && dm->channel != NULL) {
-		struct store_disc d;
-		struct seal_payload *pl = NULL;
-		struct chan_row c;
-		enum recover_act act = RECOVER_READY;
-		int64_t njobs = 0;
-
-		rc = store_disc_next_staged(st, after, &d, err);
-		if (rc == LETHE_E_NOTFOUND) {
-			rc = LETHE_OK;
-			break;
-		}
-		if (rc != LETHE_OK)
-			break;
-		after = d.id;
-		memset(&c, 0, sizeof(c));
-		pl = xcalloc(1, sizeof(*pl));
-		if (strcmp(d.state, "aborted") == 0) {
-			/* Its app commit failed and the caller was told so: never redone. */
-			act = RECOVER_DROP;
-			goto act;
-		}
-		if (d.requested_at > now - min_age_s)
-			goto next;
-		rc = store_disc_job_count(st, d.id, &njobs, err);
-		if (rc == LETHE_OK && njobs == 0) {
-			/* A drop that was cut short: the record without its jobs. */
-			act = RECOVER_DROP;
-			goto act;
-		}
-		if (rc == LETHE_OK &&
-		    seal_open(cfg->outbox.key, "channel", d.box, d.boxlen, pl) != LETHE_OK) {
-			log_warnx("disconnect %lld: its channel id cannot be opened under this "
-			          "outbox key; left staged for a process with the right key",
-			          (long long)d.id);
-			goto next;
-		}
-		appdb_durable(db, true);
-		if (rc == LETHE_OK)
-			rc = appdb_begin_write(db, err);
-		if (rc == LETHE_OK)
-			rc = chan_read(dm, db, pl->channel, &c, err);
-		if (rc == LETHE_OK)
-			act = recover_decide(cfg, &d, &c);
-		if (rc == LETHE_OK && act == RECOVER_REDO) {
-			json_t *effects = json_object();
-
-			/* The app commit never happened: apply the disconnect again. */
-			rc = apply_effects(dm, db, pl->channel, c.tokens, effects, err);
-			json_decref(effects);
-		}
-		if (rc == LETHE_OK && act == RECOVER_REDO)
-			rc = appdb_commit(db, err);
-		else
-			appdb_rollback(db);
-		if (rc != LETHE_OK)
-			appdb_rollback(db);
-		appdb_durable(db, false);
-	act:
-		if (rc == LETHE_OK && act == RECOVER_DROP)
-			rc = store_disc_drop(st, d.id, err);
-		else if (rc == LETHE_OK)
-			rc =
-			    store_disc_ready(st, d.id, time_now(), (int64_t)time_now() * 1000, err);
-		if (rc == LETHE_OK) {
-			(*fixed)++;
-			log_info("disconnect %lld: recovered after a crash (%s)", (long long)d.id,
-			         recover_str(act));
-		}
-	next:
-		if (rc != LETHE_OK)
-			appdb_rollback(db);
-		chan_row_free(&c);
-		sodium_memzero(pl, sizeof(*pl));
-		free(pl);
-		store_disc_clear(&d);
-	}
-	return rc;
-}
-
-/* ---- state ------------------------------------------------------------------ */
-
-static void
-iso_time(int64_t t, char *out, size_t n)
-{
-	char s[32];
-
-	time_format(t, s, sizeof(s));
-	if (strlen(s) == 19)
-		s[10] = 'T';
-	snprintf(out, n, "%sZ", s);
-}
-
-const char *
-disconnect_job_state(const struct store_outbox *j)
-{
-	/* Success is "done"; the other ways a job ended say which. */
-	if (strcmp(j->state, "done") == 0 && j->outcome[0] != '\0' &&
-	    strcmp(j->outcome, "revoked") != 0 && strcmp(j->outcome, "unsubscribed") != 0 &&
-	    strcmp(j->outcome, "purged") != 0)
-		return j->outcome;
-	if (strcmp(j->state, "pending") == 0 && j->attempts > 0)
-		return "retrying";
-	return j->state;
-}
-
-/* The state one job shows. */
-static json_t *
-job_json(const struct store_outbox *j)
-{
-	json_t *o = json_object();
-	char when[40];
-	const char *state = disconnect_job_state(j);
-
-	json_object_set_new(o, "state", json_string(state));
-	if (j->outcome[0] != '\0')
-		json_object_set_new(o, "outcome", json_string(j->outcome));
-	json_object_set_new(o, "attempts", json_integer(j->attempts));
-	if (strcmp(state, "retrying") == 0 || strcmp(j->state, "pending") == 0) {
-		iso_time(j->next_at_ms / 1000, when, sizeof(when));
-		json_object_set_new(o, "next_try", json_string(when));
-	}
-	if (j->finished_at_ms > 0) {
-		iso_time(j->finished_at_ms / 1000, when, sizeof(when));
-		json_object_set_new(o, "finished_at", json_string(when));
-	}
-	if (j->http_status > 0)
-		json_object_set_new(o, "http_status", json_integer(j->http_status));
-	if (j->reason[0] != '\0')
-		json_object_set_new(o, "detail", json_string(j->reason));
-	json_object_set_new(o, "job", json_integer(j->id));
-	return o;
-}
-
-/* Collects a disconnect's jobs into the state JSON. */
-struct state_acc {
-	struct store *st;  /* for purge steps */
-	json_t *root;      /* the state object */
-	json_t *unsub;     /* the unsubscribe list */
-	int64_t purge_job; /* erase job of the purge, 0 if none */
-	json_t *purge;     /* the purge object, or NULL */
-};
-
-static void
-on_job(void *arg, const struct store_outbox *j)
-{
-	struct state_acc *a = arg;
-
-	if (strcmp(j->kind, "revoke") == 0) {
-		json_object_set_new(a->root, "revoke", job_json(j));
-	} else if (strcmp(j->kind, "unsubscribe") == 0) {
-		json_array_append_new(a->unsub, job_json(j));
-	} else if (strcmp(j->kind, "purge") == 0) {
-		a->purge = job_json(j);
-		a->purge_job = j->erase_job;
-		json_object_set_new(a->root, "purge", a->purge);
-	}
-}
-
-static void
-on_step(void *arg, const char *table, const char *action, int64_t done, int64_t hold_until)
-{
-	json_t *tables = arg;
-
-	(void)action;
-	(void)hold_until;
-	json_object_set_new(tables, table, json_integer(done));
-}
-
-lethe_rc
-disconnect_state(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
-                 struct store *st, const char *id, json_t **out, struct lethe_err *err)
-{
-	char subject[HASH_TEXT_LEN + 1], when[40];
-	struct store_disc d;
-	struct chan_row c;
-	struct state_acc acc;
-	bool have = false;
-	json_t *o = NULL;
-	lethe_rc rc;
-
-	*out = NULL;
-	memset(&c, 0, sizeof(c));
-	memset(&d, 0, sizeof(d));
-	if (dm->channel == NULL)
-		return lethe_err_set(err, LETHE_E_INVALID,
-		                     "the data map has no channel table (give one table "
-		                     "'connection:')");
-	disconnect_subject(cfg->key, id, subject);
-	rc = chan_read(dm, db, id, &c, err);
-	if (rc == LETHE_OK) {
-		rc = store_disc_find(st, subject, &d, err);
-		have = rc == LETHE_OK;
-		if (rc == LETHE_E_NOTFOUND)
-			rc = LETHE_OK;
-	}
-	if (rc == LETHE_OK && !have && !c.found)
-		rc = lethe_err_set(err, LETHE_E_NOTFOUND, "no channel with this id");
-	if (rc != LETHE_OK)
-		goto out;
-	o = json_object();
-	json_object_set_new(o, "channel", json_string(id));
-	if (!have || (c.found && c.tokens > 0 && strcmp(d.state, "disconnected") == 0)) {
-		/* Never disconnected, or connected again since. */
-		const char *canon = c.found ? platform_canonical(c.platform) : NULL;
-
-		json_object_set_new(o, "state", json_string("connected"));
-		json_object_set_new(o, "platform",
-		                    json_string(canon     ? canon
-		                                : c.found ? c.platform
-		                                          : ""));
-		*out = o;
-		goto out;
-	}
-	json_object_set_new(
-	    o, "state",
-	    json_string(strcmp(d.state, "staged") == 0 ? "disconnecting" : "disconnected"));
-	json_object_set_new(o, "platform", json_string(d.platform));
-	json_object_set_new(o, "source", json_string(d.source));
-	iso_time(d.requested_at, when, sizeof(when));
-	json_object_set_new(o, "requested_at", json_string(when));
-	if (d.disconnected_at > 0) {
-		iso_time(d.disconnected_at, when, sizeof(when));
-		json_object_set_new(o, "disconnected_at", json_string(when));
-	}
-	json_object_set_new(o, "effects",
-	                    d.effects ? json_loads(d.effects, 0, NULL) : json_object());
-	memset(&acc, 0, sizeof(acc));
-	acc.st = st;
-	acc.root = o;
-	acc.unsub = json_array();
-	json_object_set_new(o, "unsubscribe", acc.unsub);
-	rc = store_outbox_list(st, d.id, NULL, on_job, &acc, err);
-	if (rc == LETHE_OK && acc.purge != NULL) {
-		json_t *tables = json_object();
-
-		json_object_set_new(acc.purge, "tables", tables);
-		if (acc.purge_job > 0)
-			rc = store_meta_steps(st, acc.purge_job, on_step, tables, err);
-	}
-	if (rc == LETHE_OK)
-		*out = o;
-	else
-		json_decref(o);
-out:
-	chan_row_free(&c);
-	store_disc_clear(&d);
 	return rc;
 }
