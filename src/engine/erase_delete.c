@@ -123,18 +123,18 @@ erase_media_flush(struct exec *x, const struct dm_table *t, struct store_step *s
 
 /* Append " WHERE <pred> AND key >= ? AND key <= ?": the person's rows in a key window. */
 static void
-window_where(struct exec *x, const struct plan_step *ps, struct buf *b)
+window_where(struct exec *x, const struct plan_step *ps, struct sql *b)
 {
-	buf_adds(b, " WHERE ");
-	buf_adds(b, ps->where);
-	buf_adds(b, " AND ");
-	appdb_quote(x->db, b, ps->table->key);
-	buf_adds(b, " >= ");
-	appdb_param(x->db, b, (int)ps->nparams + 1);
-	buf_adds(b, " AND ");
-	appdb_quote(x->db, b, ps->table->key);
-	buf_adds(b, " <= ");
-	appdb_param(x->db, b, (int)ps->nparams + 2);
+	sql_add(b, " WHERE ");
+	sql_add(b, ps->where);
+	sql_add(b, " AND ");
+	sql_ident(b, ps->table->key);
+	sql_add(b, " >= ");
+	sql_slot(b, (int)ps->nparams + 1);
+	sql_add(b, " AND ");
+	sql_ident(b, ps->table->key);
+	sql_add(b, " <= ");
+	sql_slot(b, (int)ps->nparams + 2);
 }
 
 /*
@@ -148,18 +148,18 @@ erase_window_count(struct exec *x, const struct plan_step *ps, const char *lo, c
                    int64_t *n)
 {
 	struct appdb_val *params = xcalloc(ps->nparams + 2, sizeof(*params));
-	struct buf b;
+	struct sql b;
 	lethe_rc rc;
 
 	memcpy(params, ps->params, ps->nparams * sizeof(*params));
 	batching_tag_val(lo, &params[ps->nparams]);
 	batching_tag_val(hi, &params[ps->nparams + 1]);
-	buf_init(&b, SQL_CAP);
-	buf_adds(&b, "SELECT count(*) FROM ");
-	appdb_quote(x->db, &b, ps->table->name);
+	sql_init(&b, x->db, SQL_CAP);
+	sql_add(&b, "SELECT count(*) FROM ");
+	sql_ident(&b, ps->table->name);
 	window_where(x, ps, &b);
-	rc = appdb_query_int(x->db, buf_str(&b), params, ps->nparams + 2, n, x->err);
-	buf_free(&b);
+	rc = appdb_query_int(x->db, sql_str(&b), params, ps->nparams + 2, n, x->err);
+	sql_free(&b);
 	free(params);
 	return rc;
 }
@@ -187,22 +187,22 @@ windows_start(struct exec *x, const struct plan_step *ps, struct windows *w, int
 	const struct dm_table *t = ps->table;
 	struct appdb_stmt *q = NULL;
 	struct appdb_val lo, hi, n;
-	struct buf b;
+	struct sql b;
 	enum appdb_step s;
 	lethe_rc rc;
 
 	w->started = true;
-	buf_init(&b, SQL_CAP);
-	buf_adds(&b, "SELECT min(");
-	appdb_quote(x->db, &b, t->key);
-	buf_adds(&b, "), max(");
-	appdb_quote(x->db, &b, t->key);
-	buf_adds(&b, "), count(*) FROM ");
-	appdb_quote(x->db, &b, t->name);
-	buf_adds(&b, " WHERE ");
-	buf_adds(&b, ps->where);
-	rc = appdb_prepare(x->db, buf_str(&b), &q, x->err);
-	buf_free(&b);
+	sql_init(&b, x->db, SQL_CAP);
+	sql_add(&b, "SELECT min(");
+	sql_ident(&b, t->key);
+	sql_add(&b, "), max(");
+	sql_ident(&b, t->key);
+	sql_add(&b, "), count(*) FROM ");
+	sql_ident(&b, t->name);
+	sql_add(&b, " WHERE ");
+	sql_add(&b, ps->where);
+	rc = appdb_prepare(x->db, sql_str(&b), &q, x->err);
+	sql_free(&b);
 	if (rc == LETHE_OK)
 		rc = appdb_bind_all(x->db, q, ps->params, ps->nparams);
 	s = rc == LETHE_OK ? appdb_step(x->db, q, x->err) : APPDB_ERROR;
@@ -312,7 +312,7 @@ erase_run_delete(struct exec *x, const struct plan_step *ps, struct store_step *
 	struct appdb_stmt *q = NULL;
 	struct appdb_val *params = xcalloc(ps->nparams + 2, sizeof(*params));
 	struct windows w = {0};
-	struct buf sql;
+	struct sql sql;
 	size_t i;
 	lethe_rc rc = LETHE_OK;
 
@@ -321,21 +321,21 @@ erase_run_delete(struct exec *x, const struct plan_step *ps, struct store_step *
 	 * order.  SQLite plans it like the set-based DELETE (the link index, with
 	 * a key range), so a batch costs what its share of one big DELETE would.
 	 */
-	buf_init(&sql, SQL_CAP);
-	buf_adds(&sql, "DELETE FROM ");
-	appdb_quote(x->db, &sql, t->name);
+	sql_init(&sql, x->db, SQL_CAP);
+	sql_add(&sql, "DELETE FROM ");
+	sql_ident(&sql, t->name);
 	window_where(x, ps, &sql);
 	if (t->nmedia > 0) {
 		/* RETURNING costs; only media tables need to learn what went. */
-		buf_adds(&sql, " RETURNING ");
-		appdb_quote(x->db, &sql, t->key);
+		sql_add(&sql, " RETURNING ");
+		sql_ident(&sql, t->key);
 		for (i = 0; i < t->nmedia; i++) {
-			buf_adds(&sql, ", ");
-			appdb_quote(x->db, &sql, t->media[i]);
+			sql_add(&sql, ", ");
+			sql_ident(&sql, t->media[i]);
 		}
 	}
 	memcpy(params, ps->params, ps->nparams * sizeof(*params));
-	rc = appdb_prepare(x->db, buf_str(&sql), &q, x->err);
+	rc = appdb_prepare(x->db, sql_str(&sql), &q, x->err);
 	while (rc == LETHE_OK && !ss->finished) {
 		struct del_batch d = {.t = t};
 		enum appdb_step s = APPDB_DONE;
@@ -421,7 +421,7 @@ erase_run_delete(struct exec *x, const struct plan_step *ps, struct store_step *
 	}
 	appdb_finalize(x->db, q);
 	erase_keylist_free(&w.k);
-	buf_free(&sql);
+	sql_free(&sql);
 	free(params);
 	return rc;
 }

@@ -52,32 +52,32 @@ erase_col_actions(const struct dm_table *t, size_t *n)
 /* "UPDATE t SET c1 = ?1, ..., cn = ?n": the columns a rewrite writes. */
 static void
 update_head(struct exec *x, const struct dm_table *t, const struct col_action *c, size_t nc,
-            struct buf *b)
+            struct sql *b)
 {
 	size_t i;
 
-	buf_adds(b, "UPDATE ");
-	appdb_quote(x->db, b, t->name);
-	buf_adds(b, " SET ");
+	sql_add(b, "UPDATE ");
+	sql_ident(b, t->name);
+	sql_add(b, " SET ");
 	for (i = 0; i < nc; i++) {
 		if (i > 0)
-			buf_adds(b, ", ");
-		appdb_quote(x->db, b, c[i].name);
-		buf_adds(b, " = ");
-		appdb_param(x->db, b, (int)i + 1);
+			sql_add(b, ", ");
+		sql_ident(b, c[i].name);
+		sql_add(b, " = ");
+		sql_slot(b, (int)i + 1);
 	}
 }
 
 /* update_head() + " WHERE key = ?n+1": one row's rewrite. */
 static void
 update_sql(struct exec *x, const struct dm_table *t, const struct col_action *c, size_t nc,
-           struct buf *b)
+           struct sql *b)
 {
 	update_head(x, t, c, nc, b);
-	buf_adds(b, " WHERE ");
-	appdb_quote(x->db, b, t->key);
-	buf_adds(b, " = ");
-	appdb_param(x->db, b, (int)nc + 1);
+	sql_add(b, " WHERE ");
+	sql_ident(b, t->key);
+	sql_add(b, " = ");
+	sql_slot(b, (int)nc + 1);
 }
 
 /* Is row @key of @t already in its target form?  (Probe for a pending batch.) */
@@ -88,27 +88,27 @@ erase_row_anonymized(struct exec *x, const struct dm_table *t, const struct col_
 	struct appdb_stmt *q = NULL;
 	struct appdb_val kv, cur;
 	struct batching_val tv;
-	struct buf b;
+	struct sql b;
 	size_t i;
 	enum appdb_step s;
 	lethe_rc rc;
 
 	*out = false;
-	buf_init(&b, SQL_CAP);
-	buf_adds(&b, "SELECT ");
+	sql_init(&b, x->db, SQL_CAP);
+	sql_add(&b, "SELECT ");
 	for (i = 0; i < nc; i++) {
 		if (i > 0)
-			buf_adds(&b, ", ");
-		appdb_quote(x->db, &b, c[i].name);
+			sql_add(&b, ", ");
+		sql_ident(&b, c[i].name);
 	}
-	buf_adds(&b, " FROM ");
-	appdb_quote(x->db, &b, t->name);
-	buf_adds(&b, " WHERE ");
-	appdb_quote(x->db, &b, t->key);
-	buf_adds(&b, " = ");
-	appdb_param(x->db, &b, 1);
-	rc = appdb_prepare(x->db, buf_str(&b), &q, x->err);
-	buf_free(&b);
+	sql_add(&b, " FROM ");
+	sql_ident(&b, t->name);
+	sql_add(&b, " WHERE ");
+	sql_ident(&b, t->key);
+	sql_add(&b, " = ");
+	sql_slot(&b, 1);
+	rc = appdb_prepare(x->db, sql_str(&b), &q, x->err);
+	sql_free(&b);
 	if (rc != LETHE_OK)
 		return rc;
 	batching_tag_val(key, &kv);
@@ -168,22 +168,22 @@ period_start(const struct exec *x, const struct appdb_val *v)
 /* "SELECT key, cols..., [from] FROM t" — the head of a rewrite batch's read. */
 static void
 select_head(struct exec *x, const struct dm_table *t, const struct col_action *c, size_t nc,
-            struct buf *b)
+            struct sql *b)
 {
 	size_t i;
 
-	buf_adds(b, "SELECT ");
-	appdb_quote(x->db, b, t->key);
+	sql_add(b, "SELECT ");
+	sql_ident(b, t->key);
 	for (i = 0; i < nc; i++) {
-		buf_adds(b, ", ");
-		appdb_quote(x->db, b, c[i].name);
+		sql_add(b, ", ");
+		sql_ident(b, c[i].name);
 	}
 	if (t->action == DM_RETAIN && t->retain_from != NULL) {
-		buf_adds(b, ", ");
-		appdb_quote(x->db, b, t->retain_from);
+		sql_add(b, ", ");
+		sql_ident(b, t->retain_from);
 	}
-	buf_adds(b, " FROM ");
-	appdb_quote(x->db, b, t->name);
+	sql_add(b, " FROM ");
+	sql_ident(b, t->name);
 }
 
 /* Rows a rewrite batch has read. */
@@ -244,16 +244,16 @@ erase_run_rewrite(struct exec *x, const struct plan_step *ps, struct store_step 
 	                        .where = (char *)appdb_dialect(x->db)->true_lit};
 	struct keylist chg = {0};
 	struct batching_val *cvals = NULL;
-	struct buf uhead;
+	struct sql uhead;
 	bool constant;
 	struct keylist k = {0};
 	struct col_action *c;
-	struct buf head;
+	struct sql head;
 	size_t nc, i, j;
 	lethe_rc rc = LETHE_OK;
 
 	c = erase_col_actions(t, &nc);
-	buf_init(&head, SQL_CAP);
+	sql_init(&head, x->db, SQL_CAP);
 	select_head(x, t, c, nc, &head);
 	/* Without keyed hashes every row gets the same values: update by key lists. */
 	constant = nc > 0;
@@ -261,7 +261,7 @@ erase_run_rewrite(struct exec *x, const struct plan_step *ps, struct store_step 
 		if (c[i].how == DM_ANON_HASH)
 			constant = false;
 	cvals = xcalloc(nc + 1, sizeof(*cvals));
-	buf_init(&uhead, SQL_CAP);
+	sql_init(&uhead, x->db, SQL_CAP);
 	if (constant) {
 		struct appdb_val none = {.type = APPDB_NULL};
 
@@ -274,12 +274,12 @@ erase_run_rewrite(struct exec *x, const struct plan_step *ps, struct store_step 
 		update_head(x, t, c, nc, &uhead);
 	}
 	if (nc > 0) {
-		struct buf u;
+		struct sql u;
 
-		buf_init(&u, SQL_CAP);
+		sql_init(&u, x->db, SQL_CAP);
 		update_sql(x, t, c, nc, &u);
-		rc = appdb_prepare(x->db, buf_str(&u), &q_upd, x->err);
-		buf_free(&u);
+		rc = appdb_prepare(x->db, sql_str(&u), &q_upd, x->err);
+		sql_free(&u);
 	}
 	while (rc == LETHE_OK && !ss->finished) {
 		struct rw_batch b = {.t = t, .c = c, .nc = nc};
@@ -315,7 +315,7 @@ erase_run_rewrite(struct exec *x, const struct plan_step *ps, struct store_step 
 				n = KEY_CHUNK;
 			if ((int64_t)n > limit - taken)
 				n = (size_t)(limit - taken);
-			rc = erase_run_chunk(x, ps, &cs, buf_str(&head), "", &k, k.pos, n, on_read,
+			rc = erase_run_chunk(x, ps, &cs, sql_str(&head), "", &k, k.pos, n, on_read,
 			                     &b);
 			k.pos += n;
 			taken += (int64_t)n;
@@ -350,7 +350,7 @@ erase_run_rewrite(struct exec *x, const struct plan_step *ps, struct store_step 
 		for (i = 0; rc == LETHE_OK && i < chg.n; i += KEY_CHUNK) {
 			size_t n = chg.n - i < KEY_CHUNK ? chg.n - i : KEY_CHUNK;
 
-			rc = erase_run_chunk(x, &upd, &ucs, buf_str(&uhead), "", &chg, i, n,
+			rc = erase_run_chunk(x, &upd, &ucs, sql_str(&uhead), "", &chg, i, n,
 			                     on_nothing, NULL);
 		}
 		free(chg.v);
@@ -415,9 +415,9 @@ erase_run_rewrite(struct exec *x, const struct plan_step *ps, struct store_step 
 		free(cvals[i].buf);
 	free(cvals);
 	free(upd.params);
-	buf_free(&uhead);
+	sql_free(&uhead);
 	erase_keylist_free(&k);
-	buf_free(&head);
+	sql_free(&head);
 	free(c);
 	return rc;
 }

@@ -33,6 +33,7 @@
 
 #include <pthread.h>
 
+#include "db/sql.h"
 #include "engine/sweep_internal.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -341,29 +342,38 @@ sweep_set_cutoff(struct tab *tb, int64_t now)
 static lethe_rc
 delete_count(struct sweep *s, struct tab *tb, struct lethe_err *err)
 {
-	struct buf b;
+	struct sql b;
 	int64_t n = 0, m = 0;
 	size_t i;
 	lethe_rc rc;
 
-	buf_init(&b, SQL_CAP);
-	buf_adds(&b, "SELECT count(*) FROM ");
-	appdb_quote(s->db, &b, tb->t->name);
-	buf_addf(&b, " WHERE %s", tb->where);
-	rc = appdb_query_int(s->db, buf_str(&b), tb->params, tb->nparams, &n, err);
+	sql_init(&b, s->db, SQL_CAP);
+	sql_add(&b, "SELECT count(*) FROM ");
+	sql_ident(&b, tb->t->name);
+	sql_add(&b, " WHERE ");
+	sql_fragment(&b, tb->where, tb->params, tb->nparams);
+	rc = sql_rc(&b);
+	if (rc == LETHE_OK)
+		rc = appdb_query_int(s->db, sql_str(&b), b.params, b.nvals, &n, err);
 	for (i = 0; rc == LETHE_OK && i < tb->t->nmedia; i++) {
 		int64_t c = 0;
 
-		buf_reset(&b);
-		buf_adds(&b, "SELECT count(*) FROM ");
-		appdb_quote(s->db, &b, tb->t->name);
-		buf_addf(&b, " WHERE %s AND ", tb->where);
-		appdb_quote(s->db, &b, tb->t->media[i]);
-		buf_adds(&b, " <> ''");
-		rc = appdb_query_int(s->db, buf_str(&b), tb->params, tb->nparams, &c, err);
+		sql_reset(&b);
+		sql_add(&b, "SELECT count(*) FROM ");
+		sql_ident(&b, tb->t->name);
+		sql_add(&b, " WHERE ");
+		sql_fragment(&b, tb->where, tb->params, tb->nparams);
+		sql_add(&b, " AND ");
+		sql_ident(&b, tb->t->media[i]);
+		sql_add(&b, " <> ''");
+		rc = sql_rc(&b);
+		if (rc == LETHE_OK)
+			rc = appdb_query_int(s->db, sql_str(&b), b.params, b.nvals, &c, err);
 		m += c;
 	}
-	buf_free(&b);
+	if (rc != LETHE_OK && sql_rc(&b) != LETHE_OK)
+		lethe_err_set(err, rc, "the sweep's count of '%s' is too long", tb->t->name);
+	sql_free(&b);
 	pthread_mutex_lock(&s->mu);
 	tb->st.rows += n;
 	tb->st.media += m;

@@ -11,6 +11,7 @@
  */
 #include "util/fmacros.h"
 
+#include "db/sql.h"
 #include "engine/sweep_internal.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -24,25 +25,25 @@ media_referenced(struct sweep *s, const struct dm_table *t, const char *key, boo
                  struct lethe_err *err)
 {
 	struct appdb_val v = {.type = APPDB_TEXT, .s = key};
-	struct buf b;
+	struct sql b;
 	int64_t n = 0;
 	size_t i;
 	lethe_rc rc;
 
-	buf_init(&b, SQL_CAP);
-	buf_adds(&b, "SELECT count(*) FROM (SELECT 1 FROM ");
-	appdb_quote(s->db, &b, t->name);
-	buf_adds(&b, " WHERE ");
+	sql_init(&b, s->db, SQL_CAP);
+	sql_add(&b, "SELECT count(*) FROM (SELECT 1 FROM ");
+	sql_ident(&b, t->name);
+	sql_add(&b, " WHERE ");
 	for (i = 0; i < t->nmedia; i++) {
 		if (i > 0)
-			buf_adds(&b, " OR ");
-		appdb_quote(s->db, &b, t->media[i]);
-		buf_adds(&b, " = ");
-		appdb_param(s->db, &b, 1);
+			sql_add(&b, " OR ");
+		sql_ident(&b, t->media[i]);
+		sql_add(&b, " = ");
+		sql_slot(&b, 1);
 	}
-	buf_adds(&b, " LIMIT 1)");
-	rc = appdb_query_int(s->db, buf_str(&b), &v, 1, &n, err);
-	buf_free(&b);
+	sql_add(&b, " LIMIT 1)");
+	rc = appdb_query_int(s->db, sql_str(&b), &v, 1, &n, err);
+	sql_free(&b);
 	*out = n > 0;
 	return rc;
 }
@@ -261,24 +262,24 @@ sweep_commit_with_media(struct sweep *s, struct tab *tb, const char *table, stru
 static lethe_rc
 hold_stmt(struct sweep *s, const struct dm_table *t, struct appdb_stmt **out, struct lethe_err *err)
 {
-	struct buf b;
+	struct sql b;
 	size_t i;
 	lethe_rc rc = LETHE_OK;
 
 	if (s->hold_q[t->index] == NULL) {
-		buf_init(&b, SQL_CAP);
-		buf_adds(&b, "DELETE FROM ");
-		appdb_quote(s->db, &b, t->name);
-		buf_adds(&b, " WHERE ");
-		appdb_quote(s->db, &b, t->key);
-		buf_adds(&b, " = ");
-		appdb_param(s->db, &b, 1);
+		sql_init(&b, s->db, SQL_CAP);
+		sql_add(&b, "DELETE FROM ");
+		sql_ident(&b, t->name);
+		sql_add(&b, " WHERE ");
+		sql_ident(&b, t->key);
+		sql_add(&b, " = ");
+		sql_slot(&b, 1);
 		for (i = 0; i < t->nmedia; i++) {
-			buf_adds(&b, i == 0 ? " RETURNING " : ", ");
-			appdb_quote(s->db, &b, t->media[i]);
+			sql_add(&b, i == 0 ? " RETURNING " : ", ");
+			sql_ident(&b, t->media[i]);
 		}
-		rc = appdb_prepare(s->db, buf_str(&b), &s->hold_q[t->index], err);
-		buf_free(&b);
+		rc = appdb_prepare(s->db, sql_str(&b), &s->hold_q[t->index], err);
+		sql_free(&b);
 	}
 	*out = s->hold_q[t->index];
 	return rc;
