@@ -50,6 +50,24 @@ sql_len(const struct sql *q)
 	return q->text.len;
 }
 
+const struct appdb_val *
+sql_vals(const struct sql *q)
+{
+	return q->params;
+}
+
+size_t
+sql_nvals(const struct sql *q)
+{
+	return q->nvals;
+}
+
+size_t
+sql_nparams(const struct sql *q)
+{
+	return q->nparams;
+}
+
 lethe_rc
 sql_rc(const struct sql *q)
 {

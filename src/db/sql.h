@@ -11,6 +11,7 @@
  * binds with appdb_bind_all().  sql_slot() writes a placeholder whose
  * value the caller binds itself (limits, cursors, keys of a batch).
  *
+ * The members are the builder's own: read them through the functions.
  * Errors are sticky, as in curl's dynbuf: the first failure (text past the
  * cap: LETHE_E_TOOBIG) is kept in the builder, later appends do nothing,
  * and sql_rc() reports it once the statement is complete.  Values are
@@ -46,6 +47,12 @@ void sql_reset(struct sql *q);
 const char *sql_str(const struct sql *q);
 /* Length of the text so far. */
 size_t sql_len(const struct sql *q);
+/* The values to bind, in placeholder order (slots excluded); valid until the next change. */
+const struct appdb_val *sql_vals(const struct sql *q);
+/* Number of values in sql_vals(). */
+size_t sql_nvals(const struct sql *q);
+/* Number of placeholders so far (values, fragments' values and slots). */
+size_t sql_nparams(const struct sql *q);
 /* The first failure while building, or LETHE_OK. */
 lethe_rc sql_rc(const struct sql *q);
 /*

@@ -37,7 +37,7 @@ chan_val(const char *id)
 static lethe_rc
 stmt_check(const struct sql *b, struct lethe_err *err)
 {
-	if (b->nvals > PARAMS_MAX)
+	if (sql_nvals(b) > PARAMS_MAX)
 		return lethe_err_set(err, LETHE_E_DATAMAP,
 		                     "too many values in a disconnect statement");
 	if (sql_rc(b) != LETHE_OK)
@@ -163,7 +163,7 @@ disconnect_chan_read(const struct datamap *dm, struct appdb *db, const char *id,
 	if (rc == LETHE_OK)
 		rc = appdb_prepare(db, sql_str(&b), &q, err);
 	if (rc == LETHE_OK)
-		rc = appdb_bind_all(db, q, b.params, b.nvals);
+		rc = appdb_bind_all(db, q, sql_vals(&b), sql_nvals(&b));
 	if (rc == LETHE_OK) {
 		step = appdb_step(db, q, err);
 		if (step == APPDB_ERROR) {
@@ -245,7 +245,7 @@ disconnect_unsub_accounts(const struct datamap *dm, struct appdb *db, const char
 		if (rc == LETHE_OK)
 			rc = appdb_prepare(db, sql_str(&b), &q, err);
 		if (rc == LETHE_OK)
-			rc = appdb_bind_all(db, q, b.params, b.nvals);
+			rc = appdb_bind_all(db, q, sql_vals(&b), sql_nvals(&b));
 		while (rc == LETHE_OK) {
 			step = appdb_step(db, q, err);
 			if (step == APPDB_ERROR)
@@ -362,7 +362,7 @@ apply_table(const struct datamap *dm, struct appdb *db, const struct dm_table *t
 	if (rc == LETHE_OK)
 		rc = stmt_check(&b, err);
 	if (rc == LETHE_OK && n > 0)
-		rc = appdb_exec(db, sql_str(&b), b.params, b.nvals, rows, err);
+		rc = appdb_exec(db, sql_str(&b), sql_vals(&b), sql_nvals(&b), rows, err);
 	sql_free(&b);
 	return rc;
 }
@@ -433,7 +433,7 @@ disconnect_identity_page(const struct datamap *dm, struct appdb *db, const struc
 	if (rc == LETHE_OK)
 		rc = appdb_prepare(db, sql_str(&b), &q, err);
 	if (rc == LETHE_OK)
-		rc = appdb_bind_all(db, q, b.params, b.nvals);
+		rc = appdb_bind_all(db, q, sql_vals(&b), sql_nvals(&b));
 	while (rc == LETHE_OK && *nids < IDENTITY_MAX) {
 		struct appdb_val v;
 		enum appdb_step step = appdb_step(db, q, err);

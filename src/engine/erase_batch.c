@@ -133,7 +133,7 @@ erase_collect_keys(struct exec *x, const struct plan_step *ps, const char *curso
 	if (rc == LETHE_OK)
 		rc = appdb_prepare(x->db, sql_str(&b), &q, x->err);
 	if (rc == LETHE_OK)
-		rc = appdb_bind_all(x->db, q, b.params, b.nvals);
+		rc = appdb_bind_all(x->db, q, sql_vals(&b), sql_nvals(&b));
 	while (rc == LETHE_OK && (s = appdb_step(x->db, q, x->err)) == APPDB_ROW) {
 		struct appdb_val v;
 

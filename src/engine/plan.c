@@ -334,7 +334,7 @@ row_set_add(struct appdb *db, const struct dm_table *t, const char *where,
 	else
 		lethe_err_set(err, rc, "query of '%s' too long", t->name);
 	if (rc == LETHE_OK)
-		rc = appdb_bind_all(db, st, q.params, q.nvals);
+		rc = appdb_bind_all(db, st, sql_vals(&q), sql_nvals(&q));
 	sql_free(&q);
 	if (rc != LETHE_OK && st == NULL)
 		return rc;
@@ -397,7 +397,8 @@ row_set_up(struct appdb *db, const struct dm_table *t, const char *where,
 			rc = lethe_err_set(err, LETHE_E_TOOBIG, "predicate of '%s' too long",
 			                   l->parent->name);
 		else
-			rc = row_set_up(db, l->parent, sql_str(&q), q.params, q.nvals, rs, err);
+			rc = row_set_up(db, l->parent, sql_str(&q), sql_vals(&q), sql_nvals(&q), rs,
+			                err);
 		sql_free(&q);
 	}
 	if (top)
@@ -435,7 +436,7 @@ row_set_fill(const struct datamap *dm, struct appdb *db, const struct plan_id *i
 			}
 			sql_add(&q, ")");
 			plan_add_conds(&q, l->when, l->nwhen);
-			rc = row_set_up(db, t, sql_str(&q), q.params, q.nvals, rs, err);
+			rc = row_set_up(db, t, sql_str(&q), sql_vals(&q), sql_nvals(&q), rs, err);
 			sql_free(&q);
 		}
 	}
@@ -534,7 +535,8 @@ plan_count(struct plan *p, struct appdb *db, struct lethe_err *err)
 		sql_fragment(&q, s->where, s->params, s->nparams);
 		rc = sql_rc(&q);
 		if (rc == LETHE_OK)
-			rc = appdb_query_int(db, sql_str(&q), q.params, q.nvals, &s->rows, err);
+			rc = appdb_query_int(db, sql_str(&q), sql_vals(&q), sql_nvals(&q), &s->rows,
+			                     err);
 		else
 			lethe_err_set(err, rc, "count of '%s' too long", s->table->name);
 		sql_free(&q);

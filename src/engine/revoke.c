@@ -49,7 +49,7 @@ revoke_link(struct appdb *db, const struct dm_table *t, const struct dm_link *l,
 	if (rc != LETHE_OK)
 		lethe_err_set(err, rc, "the token wipe of '%s' is too long", t->name);
 	else
-		rc = appdb_exec(db, sql_str(&b), b.params, b.nvals, &n, err);
+		rc = appdb_exec(db, sql_str(&b), sql_vals(&b), sql_nvals(&b), &n, err);
 	*rows += n;
 	sql_free(&b);
 	return rc;

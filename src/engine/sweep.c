@@ -354,7 +354,7 @@ delete_count(struct sweep *s, struct tab *tb, struct lethe_err *err)
 	sql_fragment(&b, tb->where, tb->params, tb->nparams);
 	rc = sql_rc(&b);
 	if (rc == LETHE_OK)
-		rc = appdb_query_int(s->db, sql_str(&b), b.params, b.nvals, &n, err);
+		rc = appdb_query_int(s->db, sql_str(&b), sql_vals(&b), sql_nvals(&b), &n, err);
 	for (i = 0; rc == LETHE_OK && i < tb->t->nmedia; i++) {
 		int64_t c = 0;
 
@@ -368,7 +368,8 @@ delete_count(struct sweep *s, struct tab *tb, struct lethe_err *err)
 		sql_add(&b, " <> ''");
 		rc = sql_rc(&b);
 		if (rc == LETHE_OK)
-			rc = appdb_query_int(s->db, sql_str(&b), b.params, b.nvals, &c, err);
+			rc = appdb_query_int(s->db, sql_str(&b), sql_vals(&b), sql_nvals(&b), &c,
+			                     err);
 		m += c;
 	}
 	if (rc != LETHE_OK && sql_rc(&b) != LETHE_OK)

@@ -53,9 +53,10 @@ count_where(struct appdb *db, struct sql *pred)
 
 	sql_init(&q, db, 4096);
 	sql_add(&q, "SELECT count(*) FROM t WHERE ");
-	sql_fragment(&q, sql_str(pred), pred->params, pred->nvals);
+	sql_fragment(&q, sql_str(pred), sql_vals(pred), sql_nvals(pred));
 	assert_int_equal(sql_rc(&q), LETHE_OK);
-	assert_int_equal(appdb_query_int(db, sql_str(&q), q.params, q.nvals, &n, &err), LETHE_OK);
+	assert_int_equal(appdb_query_int(db, sql_str(&q), sql_vals(&q), sql_nvals(&q), &n, &err),
+	                 LETHE_OK);
 	sql_free(&q);
 	return n;
 }
@@ -74,7 +75,7 @@ test_sql_quotes_identifiers(void **state)
 	sql_ident(&q, "t");
 	assert_int_equal(sql_rc(&q), LETHE_OK);
 	assert_string_equal(sql_str(&q), "SELECT \"id\", \"we\"\"ird\", \"v\" FROM \"t\"");
-	assert_int_equal(q.nparams, 0);
+	assert_int_equal(sql_nparams(&q), 0);
 	sql_free(&q);
 }
 
@@ -97,15 +98,15 @@ test_sql_params_in_placeholder_order(void **state)
 	sql_slot(&q, 4);
 	assert_int_equal(sql_rc(&q), LETHE_OK);
 	assert_string_equal(sql_str(&q), "\"a\" = ? AND \"b\" IN (?, ?) LIMIT ?");
-	assert_int_equal(q.nparams, 4); /* three values and a slot */
-	assert_int_equal(q.nvals, 3);
+	assert_int_equal(sql_nparams(&q), 4); /* three values and a slot */
+	assert_int_equal(sql_nvals(&q), 3);
 	p = sql_params_take(&q, &n);
 	assert_int_equal(n, 3);
 	assert_string_equal(p[0].s, "first");
 	assert_int_equal(p[1].type, APPDB_INT);
 	assert_int_equal(p[1].i, 1);
 	assert_string_equal(p[2].s, "x");
-	assert_int_equal(q.nvals, 0);
+	assert_int_equal(sql_nvals(&q), 0);
 	assert_string_equal(sql_str(&q), "\"a\" = ? AND \"b\" IN (?, ?) LIMIT ?");
 	free(p);
 	sql_free(&q);
@@ -122,15 +123,15 @@ test_sql_fragment_values_come_first(void **state)
 	sql_in(&pred, "id", &v, 1);
 	sql_init(&q, f->db, 1024);
 	sql_add(&q, "SELECT 1 WHERE ");
-	sql_fragment(&q, sql_str(&pred), pred.params, pred.nvals);
+	sql_fragment(&q, sql_str(&pred), sql_vals(&pred), sql_nvals(&pred));
 	sql_add(&q, " AND ");
 	sql_ident(&q, "v");
 	sql_add(&q, " = ");
 	sql_value(&q, (struct appdb_val){.type = APPDB_TEXT, .s = "later"});
 	assert_string_equal(sql_str(&q), "SELECT 1 WHERE \"id\" IN (?) AND \"v\" = ?");
-	assert_int_equal(q.nvals, 2);
-	assert_int_equal(q.params[0].i, 7);
-	assert_string_equal(q.params[1].s, "later");
+	assert_int_equal(sql_nvals(&q), 2);
+	assert_int_equal(sql_vals(&q)[0].i, 7);
+	assert_string_equal(sql_vals(&q)[1].s, "later");
 	sql_free(&pred);
 	sql_free(&q);
 }
@@ -148,11 +149,11 @@ test_sql_conds_from_the_map(void **state)
 	sql_add(&q, "1");
 	plan_add_conds(&q, c, 2);
 	assert_string_equal(sql_str(&q), "1 AND \"kind\" IN (?, ?) AND \"state\" IN (?)");
-	assert_int_equal(q.nvals, 3);
-	assert_int_equal(q.params[0].type, APPDB_INT);
-	assert_int_equal(q.params[0].i, 3);
-	assert_string_equal(q.params[1].s, "x");
-	assert_string_equal(q.params[2].s, "x");
+	assert_int_equal(sql_nvals(&q), 3);
+	assert_int_equal(sql_vals(&q)[0].type, APPDB_INT);
+	assert_int_equal(sql_vals(&q)[0].i, 3);
+	assert_string_equal(sql_vals(&q)[1].s, "x");
+	assert_string_equal(sql_vals(&q)[2].s, "x");
 	sql_free(&q);
 }
 
@@ -177,7 +178,7 @@ test_sql_errors_are_sticky(void **state)
 	assert_int_equal(sql_len(&q), len);
 	sql_reset(&q);
 	assert_int_equal(sql_rc(&q), LETHE_OK);
-	assert_int_equal(q.nvals, 0);
+	assert_int_equal(sql_nvals(&q), 0);
 	sql_add(&q, "SELECT 1");
 	assert_string_equal(sql_str(&q), "SELECT 1");
 	sql_free(&q);
