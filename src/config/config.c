@@ -7,13 +7,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <sodium.h>
 
 #include "config/config.h"
 #include "db/appdb.h"
 #include "platform/platform_config.h"
+#include "util/file.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
@@ -25,20 +25,7 @@
 char *
 config_resolve(const struct lethe_config *cfg, const char *rel)
 {
-	if (rel[0] == '/' || cfg->dir == NULL)
-		return xstrdup(rel);
-	return xasprintf("%s/%s", cfg->dir, rel);
-}
-
-void
-config_warn_readable(const char *path, const char *what)
-{
-	struct stat sb;
-
-	if (stat(path, &sb) == 0 && (sb.st_mode & S_IROTH) != 0)
-		log_warnx("%s %s can be read by every user of this machine (mode %03o): chmod 600 "
-		          "it",
-		          what, path, (unsigned)(sb.st_mode & 0777));
+	return file_resolve(cfg->dir, rel);
 }
 
 static lethe_rc
@@ -497,7 +484,7 @@ config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 	if (rc == LETHE_OK)
 		rc = parse_meta(cfg, &y, root, err);
 	if (rc == LETHE_OK)
-		rc = platforms_parse(cfg, &y, root, &cfg->platforms, err);
+		rc = platforms_parse(cfg->dir, &y, root, &cfg->platforms, err);
 	if (rc == LETHE_OK)
 		rc = parse_outbox(cfg, &y, root, err);
 	/* A lease shorter than a call lets another process take the job over mid-call. */
@@ -611,7 +598,7 @@ load_hex_key(const char *env_name, const char *file, const char *what, const cha
 		return lethe_err_set(err, LETHE_E_CONFIG, "cannot open key file %s: %s", file,
 		                     strerror(errno));
 	snprintf(buf, sizeof(buf), "%s key file", what);
-	config_warn_readable(file, buf);
+	file_warn_readable(file, buf);
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
@@ -725,7 +712,7 @@ load_secret(struct meta_app *a, struct lethe_err *err)
 			return lethe_err_set(err, LETHE_E_CONFIG,
 			                     "Meta app '%s': cannot read secret file %s: %s",
 			                     a->name, a->secret_file, strerror(errno));
-		config_warn_readable(a->secret_file, "secret file");
+		file_warn_readable(a->secret_file, "secret file");
 		n = fread(buf, 1, sizeof(buf) - 1, f);
 		fclose(f);
 		while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))

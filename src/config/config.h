@@ -126,12 +126,6 @@ const struct api_key *config_api_key_find(const struct api_key *keys, size_t n,
                                           const char *presented);
 /* The app named @name, or NULL. */
 const struct meta_app *config_meta_app(const struct lethe_config *cfg, const char *name);
-/*
- * Warn if the secret or key file @path (@what names it: "anonymize key
- * file") can be read by every user of the machine.  Names the path and the
- * mode, never the content.
- */
-void config_warn_readable(const char *path, const char *what);
 /* @rel resolved against the configuration's directory; caller frees. */
 char *config_resolve(const struct lethe_config *cfg, const char *rel);
 

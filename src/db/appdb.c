@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * appdb.c - driver selection, dialect helpers and convenience queries over
- * the appdb vtable (see appdb.h).
+ * appdb.c - driver selection, the dialect's quoting and placeholders, and
+ * convenience queries over the appdb vtable (see appdb.h).
  */
 #include "util/fmacros.h"
 
@@ -71,31 +71,22 @@ appdb_ident_ok(const char *name)
 	return true;
 }
 
+const struct appdb_dialect *
+appdb_dialect(const struct appdb *db)
+{
+	return db->ops->dialect;
+}
+
 lethe_rc
 appdb_quote(struct appdb *db, struct buf *b, const char *name)
 {
-	const char *p;
-	lethe_rc rc;
-
-	(void)db;
-	rc = buf_add(b, "\"", 1);
-	for (p = name; rc == LETHE_OK && *p != '\0'; p++) {
-		if (*p == '"')
-			rc = buf_add(b, "\"\"", 2);
-		else
-			rc = buf_add(b, p, 1);
-	}
-	if (rc == LETHE_OK)
-		rc = buf_add(b, "\"", 1);
-	return rc;
+	return db->ops->dialect->quote(b, name);
 }
 
 lethe_rc
 appdb_param(struct appdb *db, struct buf *b, int n)
 {
-	(void)db;
-	(void)n;
-	return buf_add(b, "?", 1);
+	return db->ops->dialect->param(b, n);
 }
 
 lethe_rc

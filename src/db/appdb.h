@@ -2,10 +2,12 @@
 /*
  * appdb.h - the one interface between lethe's engine and an app database.
  *
- * The engine never calls a database library directly.  It builds SQL with the
- * dialect helpers here (identifier quoting, parameter placeholders) and runs
- * it through a driver vtable.  SQLite is the driver today; a PostgreSQL
- * driver adds a struct appdb_ops and a dialect, not a new engine.
+ * The engine never calls a database library directly.  It builds SQL with
+ * db/sql.h, which spells every database-specific construct through the
+ * driver's struct appdb_dialect, and runs it through the driver's struct
+ * appdb_ops.  SQLite is the driver today (appdb_sqlite.c, dialect_sqlite.c);
+ * a PostgreSQL driver adds a struct appdb_ops and a struct appdb_dialect,
+ * not a new engine.
  *
  * Values cross the interface as struct appdb_val.  A connection is used by
  * one thread at a time.
@@ -46,12 +48,51 @@ struct appdb_table {
 struct appdb;
 struct appdb_stmt;
 
+/*
+ * A dialect: how SQL text is spelled for one database.  The engine builds
+ * its statements with db/sql.h, which asks the connection's dialect for
+ * every construct that differs between databases: identifier quoting,
+ * placeholders, and the few predicates on a value's storage form that the
+ * sweeper needs.  Each function appends to @b and returns LETHE_OK or
+ * LETHE_E_TOOBIG (the buffer's cap).  @col is an identifier the caller
+ * validated against the catalogue; the dialect quotes it.  Stateless.
+ */
+struct appdb_dialect {
+	const char *name; /* "sqlite" */
+	/* Identifier @name quoted ("name", inner quotes doubled). */
+	lethe_rc (*quote)(struct buf *b, const char *name);
+	/* The placeholder of 1-based parameter @n ("?" or "$n"). */
+	lethe_rc (*param)(struct buf *b, int n);
+	const char *true_lit;  /* an always-true predicate ("1") */
+	const char *false_lit; /* an always-false predicate ("0") */
+	/*
+	 * True where @col holds text, as an index range: the database sorts
+	 * every text after every number (SQLite: "col" >= '').
+	 */
+	lethe_rc (*text_range)(struct buf *b, const char *col);
+	/* True where @col holds an integer (not text, not real). */
+	lethe_rc (*is_integer)(struct buf *b, const char *col);
+	/* True where @col holds text shaped "YYYY-MM-DD HH:MM:SS..." (by its separators). */
+	lethe_rc (*is_datetime_text)(struct buf *b, const char *col);
+	/*
+	 * True where @col holds text of exactly @len characters: @prefix and
+	 * then lowercase hexadecimal digits (a keyed hash, util/hash.h).
+	 */
+	lethe_rc (*is_hex_text)(struct buf *b, const char *col, const char *prefix, size_t len);
+	/*
+	 * The predicate @pred (SQL text) as a term the query planner does not
+	 * use an index for, so rows are found by the other terms.
+	 */
+	lethe_rc (*no_index)(struct buf *b, const char *pred);
+};
+
 /* Result of appdb_step(). */
 enum appdb_step { APPDB_ROW, APPDB_DONE, APPDB_ERROR };
 
 /* A driver.  Every function reports failure detail through @err. */
 struct appdb_ops {
-	const char *name; /* "sqlite" */
+	const char *name;                    /* "sqlite" */
+	const struct appdb_dialect *dialect; /* how its SQL is spelled */
 	lethe_rc (*open)(struct appdb *db, const char *target, struct lethe_err *err);
 	void (*close)(struct appdb *db);
 	/* Start a write transaction that holds the write lock from the start. */
@@ -124,10 +165,12 @@ struct appdb {
 struct appdb *appdb_open(const char *url, const char *base_dir, struct lethe_err *err);
 void appdb_close(struct appdb *db);
 
-/* Quote identifier @name for SQL into @b ("name", doubled inner quotes). */
+/* Quote identifier @name for SQL into @b in @db's dialect ("name", doubled inner quotes). */
 lethe_rc appdb_quote(struct appdb *db, struct buf *b, const char *name);
-/* Append the placeholder for 1-based parameter @n ("?" or "$n"). */
+/* Append the placeholder for 1-based parameter @n in @db's dialect ("?" or "$n"). */
 lethe_rc appdb_param(struct appdb *db, struct buf *b, int n);
+/* The dialect of @db's driver. */
+const struct appdb_dialect *appdb_dialect(const struct appdb *db);
 /* True if @name is a plain identifier: [A-Za-z_][A-Za-z0-9_]{0,62}. */
 bool appdb_ident_ok(const char *name);
 
@@ -181,5 +224,6 @@ void appdb_table_free(struct appdb_table *t);
 int appdb_table_find(const struct appdb_table *t, const char *name);
 
 extern const struct appdb_ops appdb_sqlite_ops;
+extern const struct appdb_dialect appdb_sqlite_dialect;
 
 #endif /* LETHE_APPDB_H */

@@ -446,6 +446,7 @@ sq_bulk(struct appdb *db, bool on)
 
 const struct appdb_ops appdb_sqlite_ops = {
     .name = "sqlite",
+    .dialect = &appdb_sqlite_dialect,
     .open = sq_open,
     .close = sq_close,
     .begin_write = sq_begin_write,

@@ -14,27 +14,18 @@
 #include <errno.h>
 
 #include "engine/plan.h"
+#include "db/sql.h"
 #include "util/buf.h"
 #include "util/mem.h"
 
 #define SQL_CAP (1u << 20)
 
 struct pred_ctx {
-	struct appdb *db;             /* for quoting */
 	const struct plan_id *ids;    /* the identities */
 	size_t nids;                  /* number of identities */
 	const struct dm_scope *scope; /* accepted identity kinds */
-	struct buf *sql;              /* predicate text being built */
-	struct appdb_val *params;     /* parameters */
-	size_t nparams, cap;          /* count and capacity */
+	struct sql *q;                /* predicate text and parameters being built */
 };
-
-static void
-add_param(struct pred_ctx *c, struct appdb_val v)
-{
-	c->params = xgrow(c->params, &c->cap, c->nparams + 1, sizeof(*c->params));
-	c->params[c->nparams++] = v;
-}
 
 /* True if @s is a plain decimal integer that fits in int64; its value in *@out. */
 static bool
@@ -83,32 +74,21 @@ reachable(const struct pred_ctx *c, const struct dm_table *t)
 }
 
 void
-plan_add_conds(struct appdb *db, struct buf *sql, const struct dm_cond *w, size_t n,
-               struct appdb_val **params, size_t *nparams, size_t *cap)
+plan_add_conds(struct sql *q, const struct dm_cond *w, size_t n)
 {
 	size_t i, j;
 
 	for (i = 0; i < n; i++) {
-		buf_adds(sql, " AND ");
-		appdb_quote(db, sql, w[i].column);
-		buf_adds(sql, " IN (");
+		sql_add(q, " AND ");
+		sql_ident(q, w[i].column);
+		sql_add(q, " IN (");
 		for (j = 0; j < w[i].nvalues; j++) {
-			struct appdb_val v = dm_value_val(&w[i].values[j]);
-
 			if (j > 0)
-				buf_adds(sql, ", ");
-			*params = xgrow(*params, cap, *nparams + 1, sizeof(**params));
-			(*params)[(*nparams)++] = v;
-			appdb_param(db, sql, (int)*nparams);
+				sql_add(q, ", ");
+			sql_value(q, dm_value_val(&w[i].values[j]));
 		}
-		buf_adds(sql, ")");
+		sql_add(q, ")");
 	}
-}
-
-static void
-add_conds(struct pred_ctx *c, const struct dm_cond *w, size_t n)
-{
-	plan_add_conds(c->db, c->sql, w, n, &c->params, &c->nparams, &c->cap);
 }
 
 /* Append the predicate of @t (which must be reachable). */
@@ -118,17 +98,17 @@ build_pred(struct pred_ctx *c, const struct dm_table *t)
 	size_t i, j;
 	bool first = true;
 
-	buf_adds(c->sql, "(");
+	sql_add(c->q, "(");
 	for (i = 0; i < t->nlinks; i++) {
 		const struct dm_link *l = &t->links[i];
 
 		if (l->kind == DM_LINK_IDENTITY ? !has_ids_of(c, l->identity)
 		                                : !reachable(c, l->parent))
 			continue;
-		buf_adds(c->sql, first ? "(" : " OR (");
+		sql_add(c->q, first ? "(" : " OR (");
 		first = false;
-		appdb_quote(c->db, c->sql, l->column);
-		buf_adds(c->sql, " IN (");
+		sql_ident(c->q, l->column);
+		sql_add(c->q, " IN (");
 		if (l->kind == DM_LINK_IDENTITY) {
 			bool firstv = true;
 
@@ -138,34 +118,32 @@ build_pred(struct pred_ctx *c, const struct dm_table *t)
 				if (strcmp(c->ids[j].kind, l->identity) != 0)
 					continue;
 				if (!firstv)
-					buf_adds(c->sql, ", ");
+					sql_add(c->q, ", ");
 				firstv = false;
-				add_param(c, v);
-				appdb_param(c->db, c->sql, (int)c->nparams);
+				sql_value(c->q, v);
 				/*
 				 * An integer-looking value also goes in as an integer: a
 				 * column without a declared type holding 2 never equals '2'.
 				 */
 				if (int_value(c->ids[j].value, &v.i)) {
 					v.type = APPDB_INT;
-					buf_adds(c->sql, ", ");
-					add_param(c, v);
-					appdb_param(c->db, c->sql, (int)c->nparams);
+					sql_add(c->q, ", ");
+					sql_value(c->q, v);
 				}
 			}
 		} else {
-			buf_adds(c->sql, "SELECT ");
-			appdb_quote(c->db, c->sql, l->references ? l->references : l->parent->key);
-			buf_adds(c->sql, " FROM ");
-			appdb_quote(c->db, c->sql, l->parent->name);
-			buf_adds(c->sql, " WHERE ");
+			sql_add(c->q, "SELECT ");
+			sql_ident(c->q, l->references ? l->references : l->parent->key);
+			sql_add(c->q, " FROM ");
+			sql_ident(c->q, l->parent->name);
+			sql_add(c->q, " WHERE ");
 			build_pred(c, l->parent);
 		}
-		buf_adds(c->sql, ")");
-		add_conds(c, l->when, l->nwhen);
-		buf_adds(c->sql, ")");
+		sql_add(c->q, ")");
+		plan_add_conds(c->q, l->when, l->nwhen);
+		sql_add(c->q, ")");
 	}
-	buf_adds(c->sql, ")");
+	sql_add(c->q, ")");
 }
 
 /* Children-before-parents order of all tables of @dm into @order. */
@@ -243,32 +221,30 @@ plan_build(const struct datamap *dm, struct appdb *db, const char *scope_name,
 	for (i = 0; i < dm->ntables; i++) {
 		const struct dm_table *t = &dm->tables[order[i]];
 		struct plan_step *s;
-		struct buf sql;
-		struct pred_ctx c = {.db = db, .ids = ids, .nids = nids, .scope = scope};
+		struct sql q;
+		struct pred_ctx c = {.ids = ids, .nids = nids, .scope = scope};
 
 		if (!dm_scope_has_table(scope, t))
 			continue;
 		s = &p->steps[p->nsteps++];
 		s->table = t;
 		s->rows = -1;
-		buf_init(&sql, SQL_CAP);
-		c.sql = &sql;
+		sql_init(&q, db, SQL_CAP);
+		c.q = &q;
 		s->reachable = reachable(&c, t);
 		if (s->reachable)
 			build_pred(&c, t);
 		else
-			buf_adds(&sql, "0");
-		if (sql.len >= SQL_CAP) {
-			buf_free(&sql);
-			free(c.params);
+			sql_false(&q);
+		if (sql_rc(&q) != LETHE_OK) {
+			sql_free(&q);
 			rc = lethe_err_set(err, LETHE_E_TOOBIG, "predicate of '%s' too long",
 			                   t->name);
 			goto out;
 		}
-		s->where = xstrdup(buf_str(&sql));
-		s->params = c.params;
-		s->nparams = c.nparams;
-		buf_free(&sql);
+		s->where = xstrdup(sql_str(&q));
+		s->params = sql_params_take(&q, &s->nparams);
+		sql_free(&q);
 	}
 	if (count)
 		rc = plan_count(p, db, err);
@@ -341,20 +317,27 @@ row_set_add(struct appdb *db, const struct dm_table *t, const char *where,
 {
 	struct appdb_stmt *st = NULL;
 	enum appdb_step r = APPDB_DONE;
-	struct buf sql;
+	struct sql q;
 	lethe_rc rc;
 
-	buf_init(&sql, SQL_CAP);
-	buf_adds(&sql, "SELECT ");
-	appdb_quote(db, &sql, t->key);
-	buf_adds(&sql, " FROM ");
-	appdb_quote(db, &sql, t->name);
-	buf_addf(&sql, " WHERE %s LIMIT %d", where, PERSON_KEYS_MAX);
-	rc = appdb_prepare(db, buf_str(&sql), &st, err);
-	buf_free(&sql);
-	if (rc != LETHE_OK)
+	sql_init(&q, db, SQL_CAP);
+	sql_add(&q, "SELECT ");
+	sql_ident(&q, t->key);
+	sql_add(&q, " FROM ");
+	sql_ident(&q, t->name);
+	sql_add(&q, " WHERE ");
+	sql_fragment(&q, where, params, np);
+	sql_addf(&q, " LIMIT %d", PERSON_KEYS_MAX);
+	rc = sql_rc(&q);
+	if (rc == LETHE_OK)
+		rc = appdb_prepare(db, sql_str(&q), &st, err);
+	else
+		lethe_err_set(err, rc, "query of '%s' too long", t->name);
+	if (rc == LETHE_OK)
+		rc = appdb_bind_all(db, st, sql_vals(&q), sql_nvals(&q));
+	sql_free(&q);
+	if (rc != LETHE_OK && st == NULL)
 		return rc;
-	rc = appdb_bind_all(db, st, params, np);
 	if (rc != LETHE_OK)
 		lethe_err_set(err, rc, "cannot bind parameters");
 	while (rc == LETHE_OK && (r = appdb_step(db, st, err)) == APPDB_ROW) {
@@ -394,33 +377,29 @@ row_set_up(struct appdb *db, const struct dm_table *t, const char *where,
 
 	for (i = 0; rc == LETHE_OK && i < t->nlinks; i++) {
 		const struct dm_link *l = &t->links[i];
-		struct appdb_val *p = NULL;
-		size_t n = 0, cap = 0;
-		struct buf sql;
+		struct sql q;
 
 		if (l->kind != DM_LINK_PARENT)
 			continue;
 		top = false;
-		p = xgrow(NULL, &cap, np + 1, sizeof(*p));
-		if (np > 0)
-			memcpy(p, params, np * sizeof(*p));
-		n = np;
-		buf_init(&sql, SQL_CAP);
-		appdb_quote(db, &sql, l->references ? l->references : l->parent->key);
-		buf_adds(&sql, " IN (SELECT ");
-		appdb_quote(db, &sql, l->column);
-		buf_adds(&sql, " FROM ");
-		appdb_quote(db, &sql, t->name);
-		buf_addf(&sql, " WHERE (%s)", where);
-		plan_add_conds(db, &sql, l->when, l->nwhen, &p, &n, &cap);
-		buf_adds(&sql, ")");
-		if (sql.len >= SQL_CAP)
+		sql_init(&q, db, SQL_CAP);
+		sql_ident(&q, l->references ? l->references : l->parent->key);
+		sql_add(&q, " IN (SELECT ");
+		sql_ident(&q, l->column);
+		sql_add(&q, " FROM ");
+		sql_ident(&q, t->name);
+		sql_add(&q, " WHERE (");
+		sql_fragment(&q, where, params, np);
+		sql_add(&q, ")");
+		plan_add_conds(&q, l->when, l->nwhen);
+		sql_add(&q, ")");
+		if (sql_rc(&q) != LETHE_OK)
 			rc = lethe_err_set(err, LETHE_E_TOOBIG, "predicate of '%s' too long",
 			                   l->parent->name);
 		else
-			rc = row_set_up(db, l->parent, buf_str(&sql), p, n, rs, err);
-		buf_free(&sql);
-		free(p);
+			rc = row_set_up(db, l->parent, sql_str(&q), sql_vals(&q), sql_nvals(&q), rs,
+			                err);
+		sql_free(&q);
 	}
 	if (top)
 		rc = row_set_add(db, t, where, params, np, rs, err);
@@ -440,29 +419,25 @@ row_set_fill(const struct datamap *dm, struct appdb *db, const struct plan_id *i
 
 		for (j = 0; rc == LETHE_OK && j < t->nlinks; j++) {
 			const struct dm_link *l = &t->links[j];
-			struct appdb_val *p = NULL;
-			size_t n = 0, cap = 0;
-			struct buf sql;
+			struct appdb_val v = {.type = APPDB_TEXT, .s = id->value};
+			struct sql q;
 
 			if (l->kind != DM_LINK_IDENTITY || strcmp(l->identity, id->kind) != 0)
 				continue;
-			p = xgrow(NULL, &cap, 2, sizeof(*p));
-			p[n++] = (struct appdb_val){.type = APPDB_TEXT, .s = id->value};
-			buf_init(&sql, SQL_CAP);
-			appdb_quote(db, &sql, l->column);
-			buf_adds(&sql, " IN (");
-			appdb_param(db, &sql, 1);
+			sql_init(&q, db, SQL_CAP);
+			sql_ident(&q, l->column);
+			sql_add(&q, " IN (");
+			sql_value(&q, v);
 			/* As in build_pred(): an integer-looking value also as an integer. */
-			if (int_value(id->value, &p[n].i)) {
-				p[n++].type = APPDB_INT;
-				buf_adds(&sql, ", ");
-				appdb_param(db, &sql, 2);
+			if (int_value(id->value, &v.i)) {
+				v.type = APPDB_INT;
+				sql_add(&q, ", ");
+				sql_value(&q, v);
 			}
-			buf_adds(&sql, ")");
-			plan_add_conds(db, &sql, l->when, l->nwhen, &p, &n, &cap);
-			rc = row_set_up(db, t, buf_str(&sql), p, n, rs, err);
-			buf_free(&sql);
-			free(p);
+			sql_add(&q, ")");
+			plan_add_conds(&q, l->when, l->nwhen);
+			rc = row_set_up(db, t, sql_str(&q), sql_vals(&q), sql_nvals(&q), rs, err);
+			sql_free(&q);
 		}
 	}
 	if (rs->n > 1)
@@ -547,19 +522,24 @@ plan_count(struct plan *p, struct appdb *db, struct lethe_err *err)
 
 	for (i = 0; i < p->nsteps; i++) {
 		struct plan_step *s = &p->steps[i];
-		struct buf sql;
+		struct sql q;
 
 		if (!s->reachable) {
 			s->rows = 0;
 			continue;
 		}
-		buf_init(&sql, SQL_CAP);
-		buf_adds(&sql, "SELECT count(*) FROM ");
-		appdb_quote(db, &sql, s->table->name);
-		buf_adds(&sql, " WHERE ");
-		buf_adds(&sql, s->where);
-		rc = appdb_query_int(db, buf_str(&sql), s->params, s->nparams, &s->rows, err);
-		buf_free(&sql);
+		sql_init(&q, db, SQL_CAP);
+		sql_add(&q, "SELECT count(*) FROM ");
+		sql_ident(&q, s->table->name);
+		sql_add(&q, " WHERE ");
+		sql_fragment(&q, s->where, s->params, s->nparams);
+		rc = sql_rc(&q);
+		if (rc == LETHE_OK)
+			rc = appdb_query_int(db, sql_str(&q), sql_vals(&q), sql_nvals(&q), &s->rows,
+			                     err);
+		else
+			lethe_err_set(err, rc, "count of '%s' too long", s->table->name);
+		sql_free(&q);
 		if (rc != LETHE_OK)
 			return rc;
 	}

@@ -18,6 +18,7 @@
 
 #include "datamap/datamap.h"
 #include "db/appdb.h"
+#include "db/sql.h"
 
 /* One identity of the person: kind (declared in the map) and value. */
 struct plan_id {
@@ -66,13 +67,10 @@ lethe_rc plan_check_one_person(const struct datamap *dm, struct appdb *db,
 /* (Re)count every step's rows. */
 lethe_rc plan_count(struct plan *p, struct appdb *db, struct lethe_err *err);
 /*
- * Append " AND col IN (?n, ...)" to @sql for each of the @n conditions @w,
- * their values to *@params (grown with xgrow; *@nparams values, *@cap
- * capacity; text borrowed from the map).  Placeholders number on from
- * *@nparams.
+ * Append " AND col IN (?, ...)" to @q for each of the @n conditions @w, their
+ * values to @q's parameters (text borrowed from the map).
  */
-void plan_add_conds(struct appdb *db, struct buf *sql, const struct dm_cond *w, size_t n,
-                    struct appdb_val **params, size_t *nparams, size_t *cap);
+void plan_add_conds(struct sql *q, const struct dm_cond *w, size_t n);
 /* The plan as JSON: {"scope":..., "steps":[{table, category, action, rows, ...}]}. */
 json_t *plan_to_json(const struct plan *p);
 /* The plan as a readable table on @f. */

@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * revoke.c - wiping connection tokens (see revoke.h).  Identifiers come from
- * the validated data map and are quoted; values are bound.
+ * the validated data map and are quoted; values are bound (db/sql.h).
  */
 #include "util/fmacros.h"
 
+#include "db/sql.h"
+#include "engine/plan.h"
 #include "engine/revoke.h"
-#include "util/buf.h"
-#include "util/mem.h"
 
 #define SQL_CAP (64u * 1024)
 
@@ -16,55 +16,42 @@ static lethe_rc
 revoke_link(struct appdb *db, const struct dm_table *t, const struct dm_link *l, const char *value,
             int64_t *rows, struct lethe_err *err)
 {
-	struct appdb_val *p = xcalloc(t->ndisc + 1 + 64, sizeof(*p));
-	size_t np = 0, i, j;
-	struct buf b;
+	struct sql b;
+	size_t i;
 	int64_t n = 0;
 	lethe_rc rc;
 
-	buf_init(&b, SQL_CAP);
-	buf_adds(&b, "UPDATE ");
-	appdb_quote(db, &b, t->name);
-	buf_adds(&b, " SET ");
+	sql_init(&b, db, SQL_CAP);
+	sql_add(&b, "UPDATE ");
+	sql_ident(&b, t->name);
+	sql_add(&b, " SET ");
 	for (i = 0; i < t->ntokens; i++) {
 		if (i > 0)
-			buf_adds(&b, ", ");
-		appdb_quote(db, &b, t->tokens[i]);
-		buf_adds(&b, " = NULL");
+			sql_add(&b, ", ");
+		sql_ident(&b, t->tokens[i]);
+		sql_add(&b, " = NULL");
 	}
 	for (i = 0; i < t->ndisc; i++) {
-		buf_adds(&b, ", ");
-		appdb_quote(db, &b, t->disc[i].column);
-		buf_adds(&b, " = ");
-		if (t->disc[i].how == DM_ANON_NULL) {
-			buf_adds(&b, "NULL");
-			continue;
-		}
-		p[np++] = dm_value_val(&t->disc[i].set);
-		appdb_param(db, &b, (int)np);
+		sql_add(&b, ", ");
+		sql_ident(&b, t->disc[i].column);
+		sql_add(&b, " = ");
+		if (t->disc[i].how == DM_ANON_NULL)
+			sql_add(&b, "NULL");
+		else
+			sql_value(&b, dm_value_val(&t->disc[i].set));
 	}
-	buf_adds(&b, " WHERE ");
-	appdb_quote(db, &b, l->column);
-	buf_adds(&b, " = ");
-	p[np].type = APPDB_TEXT;
-	p[np++].s = value;
-	appdb_param(db, &b, (int)np);
-	for (i = 0; i < l->nwhen && np < t->ndisc + 60; i++) {
-		buf_adds(&b, " AND ");
-		appdb_quote(db, &b, l->when[i].column);
-		buf_adds(&b, " IN (");
-		for (j = 0; j < l->when[i].nvalues && np < t->ndisc + 60; j++) {
-			if (j > 0)
-				buf_adds(&b, ", ");
-			p[np++] = dm_value_val(&l->when[i].values[j]);
-			appdb_param(db, &b, (int)np);
-		}
-		buf_adds(&b, ")");
-	}
-	rc = appdb_exec(db, buf_str(&b), p, np, &n, err);
+	sql_add(&b, " WHERE ");
+	sql_ident(&b, l->column);
+	sql_add(&b, " = ");
+	sql_value(&b, (struct appdb_val){.type = APPDB_TEXT, .s = value});
+	plan_add_conds(&b, l->when, l->nwhen);
+	rc = sql_rc(&b);
+	if (rc != LETHE_OK)
+		lethe_err_set(err, rc, "the token wipe of '%s' is too long", t->name);
+	else
+		rc = appdb_exec(db, sql_str(&b), sql_vals(&b), sql_nvals(&b), &n, err);
 	*rows += n;
-	buf_free(&b);
-	free(p);
+	sql_free(&b);
 	return rc;
 }
 

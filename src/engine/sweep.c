@@ -24,99 +24,20 @@
  *
  * Locking: s->mu guards the statistics (read by sweep_metrics from other
  * threads); everything else belongs to the sweeping thread.
+ *
+ * This file holds the setup, the delete and anonymize batches and the
+ * passes; the statements are built in sweep_sql.c, media files and legal
+ * holds are in sweep_media.c, measures and statistics in sweep_stats.c.
  */
 #include "util/fmacros.h"
 
 #include <pthread.h>
 
-#include "engine/batching.h"
-#include "engine/plan.h"
-#include "engine/sweep.h"
-#include "util/hash.h"
+#include "db/sql.h"
+#include "engine/sweep_internal.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
-
-#define SQL_CAP (1u << 16)
-/* "YYYY-MM-DD HH:MM:SS..." by its separators (LIKE: a third of GLOB's cost per row). */
-#define DATETIME_LIKE "____-__-__ __:__:__%"
-#define ODD_CAP 10000 /* odd time values counted at most (a bounded index walk) */
-#define SWEEP_JOB 0   /* media_pending records of the sweeper */
-/* Anonymize: walk the expired rows from the start again this often (rows the app
- * inserted meanwhile with times behind the cursor). */
-#define RESCAN_MS (3600.0 * 1000.0)
-/* Media files that could not be removed: settle (retry) at most this often. */
-#define SETTLE_MS (600.0 * 1000.0)
-
-/* One TTL table. */
-struct tab {
-	const struct dm_table *t;       /* the table */
-	struct sweep_table_stats st;    /* statistics (guarded by sweep.mu) */
-	const struct dm_anon_col *cols; /* anonymize: columns rewritten */
-	size_t ncols;                   /* number of them */
-	char *where;                    /* "col" < ?1 AND conds */
-	char *conds;                    /* the " AND conds" part of where ("" without when) */
-	bool indexed;                   /* an index leads with the when columns, then col */
-	bool odd_checked;               /* tab_odd_rows ran */
-	struct appdb_val *params;       /* ?1 (the cutoff, set per pass), then the conds' values */
-	size_t nparams, cap;            /* count and capacity */
-	struct appdb_stmt *del;         /* delete batch */
-	struct appdb_stmt *sel;         /* anonymize: first batch (no cursor) */
-	struct appdb_stmt *selc;        /* anonymize: batch after the cursor */
-	struct appdb_stmt *upd;         /* anonymize: one row by key */
-	int64_t batch;                  /* this table's batch size */
-	bool has_cursor;                /* anonymize: cursor_t/cursor_k are set */
-	double walk_started;            /* anonymize: monotonic ms the current walk began */
-	struct batching_val cursor_t, cursor_k; /* anonymize: (time, key) of the last row seen */
-	char cutoff_text[32];                   /* the cutoff of the current pass, as text */
-	bool media_dirty;                       /* recorded media files may be left unsettled */
-	double next_settle; /* monotonic ms before which media_settle does not run again */
-};
-
-struct sweep {
-	const struct datamap *dm;   /* the validated map */
-	struct appdb *db;           /* the app database */
-	struct store *st;           /* the state store */
-	struct sweep_opts o;        /* options */
-	struct batching pace;       /* politeness and transaction statistics */
-	struct tab *tabs;           /* TTL tables, map order */
-	size_t ntabs;               /* number of them */
-	size_t rr;                  /* round-robin: the table the next pass starts with */
-	struct appdb_stmt **hold_q; /* per map table (by index): delete one held row */
-	int64_t hold_batch;         /* batch size of hold releases */
-	bool holds_dirty;           /* a hold batch failed: recorded files may be unsettled */
-	double holds_next_settle;   /* monotonic ms before which holds do not settle again */
-	pthread_mutex_t mu;         /* guards every tab's st and tot */
-	struct sweep_totals tot;    /* whole-sweeper statistics */
-};
-
-/* Replace the value held by @o with a copy of @v. */
-static void
-sval_set(struct batching_val *o, const struct appdb_val *v)
-{
-	free(o->buf);
-	batching_val_set(o, v);
-}
-
-static void
-sval_clear(struct batching_val *o)
-{
-	free(o->buf);
-	memset(o, 0, sizeof(*o));
-}
-
-static bool
-stopped(const struct sweep *s)
-{
-	return s->o.stop != NULL && *s->o.stop;
-}
-
-static lethe_rc
-db_fail(struct sweep *s, struct lethe_err *err)
-{
-	(void)s;
-	return err != NULL && err->rc != LETHE_OK ? err->rc : LETHE_E_DB;
-}
 
 /* ---- setup ------------------------------------------------------------------- */
 
@@ -157,332 +78,6 @@ sweep_check_config(const struct datamap *dm, const char *media_root, struct leth
 			                     t->name);
 	}
 	return LETHE_OK;
-}
-
-/*
- * Does an index let the sweep read only @t's expired rows that match its
- * `when`: one on (when columns..., time column), or the time column alone
- * without `when`?
- */
-static bool
-tab_index_fits(struct appdb *db, const struct dm_table *t)
-{
-	const char **lead = xcalloc(t->ttl.nwhen ? t->ttl.nwhen : 1, sizeof(*lead));
-	size_t i;
-	bool ok;
-
-	for (i = 0; i < t->ttl.nwhen; i++)
-		lead[i] = t->ttl.when[i].column;
-	ok = db->ops->index_leads(db, t->name, lead, t->ttl.nwhen, t->ttl.column);
-	free(lead);
-	return ok;
-}
-
-int
-sweep_check_indexes(const struct datamap *dm, struct appdb *db)
-{
-	size_t i, j;
-	int n = 0;
-
-	for (i = 0; i < dm->ntables; i++) {
-		const struct dm_table *t = &dm->tables[i];
-		struct buf b;
-
-		if (!t->ttl.present || tab_index_fits(db, t))
-			continue;
-		buf_init(&b, 1024);
-		buf_addf(&b, "CREATE INDEX %s_", t->name);
-		for (j = 0; j < t->ttl.nwhen; j++)
-			buf_addf(&b, "%s_", t->ttl.when[j].column);
-		buf_addf(&b, "%s_idx ON ", t->ttl.column);
-		appdb_quote(db, &b, t->name);
-		buf_adds(&b, " (");
-		for (j = 0; j < t->ttl.nwhen; j++) {
-			appdb_quote(db, &b, t->ttl.when[j].column);
-			buf_adds(&b, ", ");
-		}
-		appdb_quote(db, &b, t->ttl.column);
-		buf_adds(&b, ");");
-		if (t->ttl.nwhen == 0)
-			log_warnx("%s:%d: table '%s': the ttl column '%s' has no index, so every "
-			          "sweep scans the table; create one: %s",
-			          dm->path, t->ttl.line, t->name, t->ttl.column, buf_str(&b));
-		else
-			log_warnx(
-			    "%s:%d: table '%s': no index on the ttl's when columns and then "
-			    "'%s', so every sweep batch re-reads the expired rows that do not "
-			    "match; create one: %s",
-			    dm->path, t->ttl.line, t->name, t->ttl.column, buf_str(&b));
-		buf_free(&b);
-		n++;
-	}
-	return n;
-}
-
-/*
- * Anonymize: append to @w " AND (...)", true while some column of the row
- * is not yet in its target form (null: not NULL; {set: V}: not V; hash:
- * not NULL and not a keyed hash text), so selection, backlog and lag count
- * only rows still to rewrite.  {set: V} values are added to @tb's params.
- */
-static void
-add_not_target(struct tab *tb, struct appdb *db, struct buf *w)
-{
-	size_t i, j;
-
-	buf_adds(w, " AND (");
-	for (i = 0; i < tb->ncols; i++) {
-		const struct dm_anon_col *c = &tb->cols[i];
-		struct appdb_val v = dm_value_val(&c->set);
-
-		if (i > 0)
-			buf_adds(w, " OR ");
-		appdb_quote(db, w, c->column);
-		if (c->how == DM_ANON_NULL) {
-			buf_adds(w, " IS NOT NULL");
-		} else if (c->how == DM_ANON_SET) {
-			tb->params =
-			    xgrow(tb->params, &tb->cap, tb->nparams + 1, sizeof(*tb->params));
-			tb->params[tb->nparams++] = v;
-			buf_adds(w, " IS NOT ");
-			appdb_param(db, w, (int)tb->nparams);
-		} else {
-			buf_adds(w, " IS NOT NULL AND NOT (typeof(");
-			appdb_quote(db, w, c->column);
-			buf_addf(w, ") = 'text' AND length(");
-			appdb_quote(db, w, c->column);
-			buf_addf(w, ") = %d AND ", HASH_TEXT_LEN);
-			appdb_quote(db, w, c->column);
-			buf_adds(w, " GLOB '" HASH_PREFIX);
-			for (j = strlen(HASH_PREFIX); j < HASH_TEXT_LEN; j++)
-				buf_adds(w, "[0-9a-f]");
-			buf_adds(w, "')");
-		}
-	}
-	buf_adds(w, ")");
-}
-
-/*
- * Append to @w " AND <the time column holds a value of its format>": epoch
- * seconds as an integer, or "YYYY-MM-DD HH:MM:SS" text.  Rows with other
- * values (text in a unix column, integers or "2026-1-5" in a datetime one)
- * would compare wrongly against the cutoff; they are left alone (counted
- * by tab_odd_rows).  The index range "col < ?" still applies.
- */
-static void
-add_shape(struct appdb *db, struct buf *w, const struct dm_table *t)
-{
-	buf_adds(w, " AND typeof(");
-	appdb_quote(db, w, t->ttl.column);
-	if (t->ttl.format == DM_TIME_UNIX) {
-		buf_adds(w, ") = 'integer'");
-		return;
-	}
-	buf_adds(w, ") = 'text' AND ");
-	appdb_quote(db, w, t->ttl.column);
-	buf_adds(w, " LIKE '" DATETIME_LIKE "'");
-}
-
-/*
- * Warn once about rows of @tb whose time is not in the column's format (the
- * sweep leaves them alone).  Bounded: a datetime column looks at its oldest
- * ODD_CAP expired values (numbers and epoch text sort first), a unix column
- * at text values (they sort after numbers: an index range).
- */
-static void
-tab_odd_rows(struct sweep *s, struct tab *tb)
-{
-	const struct dm_table *t = tb->t;
-	struct lethe_err err = {0};
-	struct buf b;
-	int64_t n = 0;
-
-	buf_init(&b, SQL_CAP);
-	buf_adds(&b, "SELECT count(*) FROM (SELECT ");
-	appdb_quote(s->db, &b, t->ttl.column);
-	buf_adds(&b, " FROM ");
-	appdb_quote(s->db, &b, t->name);
-	buf_adds(&b, " WHERE ");
-	appdb_quote(s->db, &b, t->ttl.column);
-	if (t->ttl.format == DM_TIME_UNIX) {
-		buf_addf(&b, " >= '' LIMIT %d)", ODD_CAP);
-	} else {
-		buf_adds(&b, " < ");
-		appdb_param(s->db, &b, 1);
-		buf_adds(&b, " ORDER BY ");
-		appdb_quote(s->db, &b, t->ttl.column);
-		buf_addf(&b, " LIMIT %d) WHERE NOT (1", ODD_CAP);
-		add_shape(s->db, &b, t);
-		buf_adds(&b, ")");
-	}
-	if (appdb_query_int(s->db, buf_str(&b), tb->params, t->ttl.format == DM_TIME_UNIX ? 0 : 1,
-	                    &n, &err) != LETHE_OK)
-		log_warnx("sweep: %s: checking the form of '%s': %s", t->name, t->ttl.column,
-		          err.msg);
-	else if (n > 0)
-		log_warnx("sweep: table '%s': %s%lld rows have a '%s' that is not %s; the sweep "
-		          "leaves them alone",
-		          t->name, n >= ODD_CAP ? "at least " : "", (long long)n, t->ttl.column,
-		          t->ttl.format == DM_TIME_UNIX ? "integer epoch seconds"
-		                                        : "\"YYYY-MM-DD HH:MM:SS\" text");
-	buf_free(&b);
-	pthread_mutex_lock(&s->mu);
-	tb->st.odd = n;
-	pthread_mutex_unlock(&s->mu);
-}
-
-/* Build the SQL of @tb and prepare its statements (see tab_ready). */
-static lethe_rc
-tab_build(struct sweep *s, struct tab *tb, struct lethe_err *err)
-{
-	const struct dm_table *t = tb->t;
-	struct appdb *db = s->db;
-	struct appdb_val cutoff = {.type = APPDB_NULL};
-	struct buf w, q;
-	char *outer = NULL; /* delete: the where of the outer rows */
-	size_t i, j, lim;
-	lethe_rc rc;
-
-	buf_init(&w, SQL_CAP);
-	appdb_quote(db, &w, t->ttl.column);
-	buf_adds(&w, " < ");
-	tb->params = xgrow(tb->params, &tb->cap, 1, sizeof(*tb->params));
-	tb->params[tb->nparams++] = cutoff;
-	appdb_param(db, &w, 1);
-	i = w.len;
-	add_shape(db, &w, t);
-	j = w.len;
-	plan_add_conds(db, &w, t->ttl.when, t->ttl.nwhen, &tb->params, &tb->nparams, &tb->cap);
-	if (t->ttl.action == DM_ANONYMIZE) {
-		tb->cols = dm_ttl_columns(t, &tb->ncols);
-		add_not_target(tb, db, &w);
-	}
-	tb->where = xstrdup(buf_str(&w));
-	tb->conds = xstrdup(tb->where + i);
-	/* The delete's outer copy: expiry and conds, without the shape (the subquery has it). */
-	buf_init(&q, SQL_CAP);
-	appdb_quote(db, &q, t->ttl.column);
-	buf_adds(&q, " < ");
-	appdb_param(db, &q, 1);
-	buf_adds(&q, tb->where + j);
-	outer = xstrdup(buf_str(&q));
-	buf_free(&q);
-	tb->indexed = tab_index_fits(db, t);
-	buf_free(&w);
-	lim = tb->nparams + 1; /* anonymize: the position of the limit */
-
-	buf_init(&q, SQL_CAP);
-	if (t->ttl.action == DM_DELETE) {
-		/*
-		 * The where again on the outer rows (the key may not be unique), as
-		 * one +(...) term the planner cannot use an index for: the rows are
-		 * found by key.  Values: the where's, the subquery's, the limit.
-		 */
-		buf_adds(&q, "DELETE FROM ");
-		appdb_quote(db, &q, t->name);
-		buf_addf(&q, " WHERE +(%s) AND ", outer);
-		appdb_quote(db, &q, t->key);
-		buf_adds(&q, " IN (SELECT ");
-		appdb_quote(db, &q, t->key);
-		buf_adds(&q, " FROM ");
-		appdb_quote(db, &q, t->name);
-		buf_addf(&q, " WHERE %s ORDER BY ", tb->where);
-		appdb_quote(db, &q, t->ttl.column);
-		buf_adds(&q, " LIMIT ");
-		appdb_param(db, &q, (int)lim);
-		buf_adds(&q, ")");
-		for (i = 0; i < t->nmedia; i++) {
-			buf_adds(&q, i == 0 ? " RETURNING " : ", ");
-			appdb_quote(db, &q, t->media[i]);
-		}
-		rc = appdb_prepare(db, buf_str(&q), &tb->del, err);
-		buf_free(&q);
-		free(outer);
-		return rc;
-	}
-	/* anonymize: SELECT key, columns..., time FROM t WHERE <where> [cursor] ORDER BY ... */
-	buf_adds(&q, "SELECT ");
-	appdb_quote(db, &q, t->key);
-	for (i = 0; i < tb->ncols; i++) {
-		buf_adds(&q, ", ");
-		appdb_quote(db, &q, tb->cols[i].column);
-	}
-	buf_adds(&q, ", ");
-	appdb_quote(db, &q, t->ttl.column);
-	buf_adds(&q, " FROM ");
-	appdb_quote(db, &q, t->name);
-	buf_addf(&q, " WHERE %s", tb->where);
-	{
-		struct buf tail, qc;
-
-		buf_init(&tail, SQL_CAP);
-		buf_adds(&tail, " ORDER BY ");
-		appdb_quote(db, &tail, t->ttl.column);
-		buf_adds(&tail, ", ");
-		appdb_quote(db, &tail, t->key);
-		buf_adds(&tail, " LIMIT ");
-		/* sel: the limit is ?lim; selc: cursor ?lim, ?lim+1, limit ?lim+2 */
-		buf_init(&qc, SQL_CAP);
-		buf_adds(&qc, buf_str(&q));
-		buf_adds(&qc, " AND (");
-		appdb_quote(db, &qc, t->ttl.column);
-		buf_adds(&qc, ", ");
-		appdb_quote(db, &qc, t->key);
-		buf_adds(&qc, ") > (");
-		appdb_param(db, &qc, (int)lim);
-		buf_adds(&qc, ", ");
-		appdb_param(db, &qc, (int)lim + 1);
-		buf_addf(&qc, ")%s", buf_str(&tail));
-		appdb_param(db, &qc, (int)lim + 2);
-		buf_adds(&q, buf_str(&tail));
-		appdb_param(db, &q, (int)lim);
-		rc = appdb_prepare(db, buf_str(&q), &tb->sel, err);
-		if (rc == LETHE_OK)
-			rc = appdb_prepare(db, buf_str(&qc), &tb->selc, err);
-		buf_free(&qc);
-		buf_free(&tail);
-	}
-	buf_reset(&q);
-	buf_adds(&q, "UPDATE ");
-	appdb_quote(db, &q, t->name);
-	buf_adds(&q, " SET ");
-	for (i = 0; i < tb->ncols; i++) {
-		if (i > 0)
-			buf_adds(&q, ", ");
-		appdb_quote(db, &q, tb->cols[i].column);
-		buf_adds(&q, " = ");
-		appdb_param(db, &q, (int)i + 1);
-	}
-	/* The row is still expired and not in target form (the key may not be unique). */
-	buf_addf(&q, " WHERE %s AND ", tb->where);
-	appdb_quote(db, &q, t->key);
-	buf_adds(&q, " = ");
-	appdb_param(db, &q, (int)(tb->ncols + tb->nparams + 1));
-	if (rc == LETHE_OK)
-		rc = appdb_prepare(db, buf_str(&q), &tb->upd, err);
-	buf_free(&q);
-	free(outer);
-	return rc;
-}
-
-/* Make @tb's statements once; a failure leaves nothing half-made (tried again later). */
-static lethe_rc
-tab_prepare(struct sweep *s, struct tab *tb, struct lethe_err *err)
-{
-	lethe_rc rc = tab_build(s, tb, err);
-
-	if (rc == LETHE_OK)
-		return rc;
-	appdb_finalize(s->db, tb->del);
-	appdb_finalize(s->db, tb->sel);
-	appdb_finalize(s->db, tb->selc);
-	appdb_finalize(s->db, tb->upd);
-	tb->del = tb->sel = tb->selc = tb->upd = NULL;
-	free(tb->where);
-	free(tb->conds);
-	tb->where = tb->conds = NULL;
-	tb->nparams = 0;
-	return rc;
 }
 
 struct sweep *
@@ -551,256 +146,11 @@ sweep_destroy(struct sweep *s)
 	free(s);
 }
 
-/* ---- media ------------------------------------------------------------------- */
-
-/* Does some row of @t still name media object @key? */
-static lethe_rc
-media_referenced(struct sweep *s, const struct dm_table *t, const char *key, bool *out,
-                 struct lethe_err *err)
-{
-	struct appdb_val v = {.type = APPDB_TEXT, .s = key};
-	struct buf b;
-	int64_t n = 0;
-	size_t i;
-	lethe_rc rc;
-
-	buf_init(&b, SQL_CAP);
-	buf_adds(&b, "SELECT count(*) FROM (SELECT 1 FROM ");
-	appdb_quote(s->db, &b, t->name);
-	buf_adds(&b, " WHERE ");
-	for (i = 0; i < t->nmedia; i++) {
-		if (i > 0)
-			buf_adds(&b, " OR ");
-		appdb_quote(s->db, &b, t->media[i]);
-		buf_adds(&b, " = ");
-		appdb_param(s->db, &b, 1);
-	}
-	buf_adds(&b, " LIMIT 1)");
-	rc = appdb_query_int(s->db, buf_str(&b), &v, 1, &n, err);
-	buf_free(&b);
-	*out = n > 0;
-	return rc;
-}
-
-/*
- * Settle the files recorded for @tb's table that no batch of this process
- * saw through (a crash, a failed commit): a file no row names any more is
- * removed (its row's deletion committed), one a row still names is
- * forgotten (the row will be swept again).  Files that cannot be removed
- * stay recorded and the table stays dirty.
- */
-static lethe_rc
-media_settle(struct sweep *s, struct tab *tb, struct lethe_err *err)
-{
-	const struct dm_table *t = tb->t;
-	char **keys = NULL;
-	bool *settled = NULL; /* per key: removed, or still named by a row: forget it */
-	size_t n = 0, i;
-	int64_t bad = 0, removed = 0;
-	lethe_rc rc;
-
-	rc = store_media_list(s->st, SWEEP_JOB, t->name, &keys, &n, err);
-	settled = xcalloc(n ? n : 1, sizeof(*settled));
-	for (i = 0; rc == LETHE_OK && i < n; i++) {
-		bool live = false;
-
-		rc = media_referenced(s, t, keys[i], &live, err);
-		if (rc != LETHE_OK)
-			break;
-		if (live) {
-			settled[i] = true;
-		} else if (batching_media_remove(s->o.media_root, keys[i])) {
-			removed++;
-			settled[i] = true;
-		} else {
-			bad++;
-		}
-	}
-	if (rc == LETHE_OK && n > 0) {
-		/* Forget exactly the settled keys: records another process adds meanwhile stay. */
-		rc = store_begin(s->st, err);
-		for (i = 0; rc == LETHE_OK && i < n; i++)
-			if (settled[i])
-				rc = store_media_remove(s->st, SWEEP_JOB, t->name, keys[i], err);
-		if (rc == LETHE_OK)
-			rc = store_commit(s->st, err);
-		else
-			store_rollback(s->st);
-	}
-	for (i = 0; i < n; i++)
-		free(keys[i]);
-	free(keys);
-	free(settled);
-	if (bad > 0)
-		log_warnx("sweep: %lld media files of %s could not be removed; retrying in %d "
-		          "minutes",
-		          (long long)bad, t->name, (int)(SETTLE_MS / 60000));
-	tb->media_dirty = bad > 0 || rc != LETHE_OK;
-	/* Each settle reads the table once per recorded file: not every pass. */
-	tb->next_settle = time_mono_ms() + SETTLE_MS;
-	pthread_mutex_lock(&s->mu);
-	tb->st.media += removed;
-	tb->st.media_failed = bad;
-	pthread_mutex_unlock(&s->mu);
-	return rc;
-}
-
-/*
- * After the commit that deleted their rows: remove the @n files @keys of
- * @table that this batch recorded, and forget those records (only these:
- * another process's records are never touched here).  A file that cannot
- * be removed stays recorded and marks @tb (or, NULL, the holds) dirty.
- */
-static lethe_rc
-media_done(struct sweep *s, struct tab *tb, const char *table, char **keys, size_t n,
-           struct lethe_err *err)
-{
-	int64_t removed = 0, bad = 0;
-	size_t i;
-	lethe_rc rc;
-
-	rc = store_begin(s->st, err);
-	for (i = 0; rc == LETHE_OK && i < n; i++) {
-		if (batching_media_remove(s->o.media_root, keys[i])) {
-			removed++;
-			rc = store_media_remove(s->st, SWEEP_JOB, table, keys[i], err);
-		} else {
-			bad++;
-		}
-	}
-	if (rc == LETHE_OK)
-		rc = store_commit(s->st, err);
-	else
-		store_rollback(s->st);
-	if (bad > 0)
-		log_warnx("sweep: %lld media files of %s could not be removed; retrying later",
-		          (long long)bad, table);
-	if (bad > 0 || rc != LETHE_OK) {
-		if (tb != NULL)
-			tb->media_dirty = true;
-		else
-			s->holds_dirty = true;
-	}
-	if (tb != NULL) {
-		pthread_mutex_lock(&s->mu);
-		tb->st.media += removed;
-		tb->st.media_failed += bad;
-		pthread_mutex_unlock(&s->mu);
-	}
-	return rc;
-}
-
-/* The TTL table of @t, or NULL if it has no ttl. */
-static struct tab *
-tab_of(struct sweep *s, const struct dm_table *t)
-{
-	size_t i;
-
-	for (i = 0; i < s->ntabs; i++)
-		if (s->tabs[i].t == t)
-			return &s->tabs[i];
-	return NULL;
-}
-
-lethe_rc
-sweep_recover(struct sweep *s, struct lethe_err *err)
-{
-	size_t i;
-	lethe_rc rc = LETHE_OK;
-	bool dirty = false;
-
-	/* Every table with media columns: holds may name tables without a ttl. */
-	for (i = 0; rc == LETHE_OK && i < s->dm->ntables; i++) {
-		struct tab tmp = {.t = &s->dm->tables[i]};
-		struct tab *tb = tab_of(s, tmp.t);
-
-		if (tmp.t->nmedia == 0)
-			continue;
-		if (tb == NULL)
-			tb = &tmp;
-		rc = media_settle(s, tb, err);
-		dirty = dirty || tb->media_dirty;
-	}
-	s->holds_dirty = dirty || rc != LETHE_OK;
-	return rc;
-}
-
-/* Record @keys (object keys of rows being deleted) before the app commit. */
-static lethe_rc
-media_record(struct sweep *s, const char *table, char **keys, size_t n, struct lethe_err *err)
-{
-	size_t i;
-	lethe_rc rc;
-
-	if (n == 0)
-		return LETHE_OK;
-	rc = store_begin(s->st, err);
-	for (i = 0; rc == LETHE_OK && i < n; i++)
-		rc = store_media_add(s->st, SWEEP_JOB, table, keys[i], err);
-	if (rc == LETHE_OK)
-		return store_commit(s->st, err);
-	store_rollback(s->st);
-	return rc;
-}
-
-/* Object keys a DELETE ... RETURNING gave back. */
-struct keys {
-	char **v;      /* keys */
-	size_t n, cap; /* count and capacity */
-};
-
-static void
-keys_take(struct sweep *s, struct appdb_stmt *q, size_t ncols, struct keys *k)
-{
-	struct appdb_val v;
-	size_t i;
-
-	for (i = 0; i < ncols; i++) {
-		appdb_column(s->db, q, (int)i, &v);
-		if (v.type != APPDB_TEXT || v.s[0] == '\0')
-			continue;
-		k->v = xgrow(k->v, &k->cap, k->n + 1, sizeof(char *));
-		k->v[k->n++] = xstrdup(v.s);
-	}
-}
-
-static void
-keys_free(struct keys *k)
-{
-	size_t i;
-
-	for (i = 0; i < k->n; i++)
-		free(k->v[i]);
-	free(k->v);
-	memset(k, 0, sizeof(*k));
-}
-
-/*
- * Commit the open app transaction of a batch that deleted rows naming
- * media @k: the files are recorded first, removed after.  Rolls back on
- * failure.
- */
-static lethe_rc
-commit_with_media(struct sweep *s, struct tab *tb, const char *table, struct keys *k,
-                  struct lethe_err *err)
-{
-	lethe_rc rc = media_record(s, table, k->v, k->n, err);
-
-	if (rc == LETHE_OK)
-		rc = appdb_commit(s->db, err);
-	if (rc != LETHE_OK) {
-		appdb_rollback(s->db);
-		if (tb != NULL)
-			tb->media_dirty = true;
-	}
-	return rc;
-}
-
 /* ---- delete and anonymize batches -------------------------------------------- */
 
 /* The bound values of a batch: the table's params, then @extra more. */
-static struct appdb_val *
-batch_params(const struct tab *tb, size_t extra)
+struct appdb_val *
+sweep_batch_params(const struct tab *tb, size_t extra)
 {
 	struct appdb_val *v = xcalloc(tb->nparams + extra, sizeof(*v));
 
@@ -812,7 +162,7 @@ batch_params(const struct tab *tb, size_t extra)
 static lethe_rc
 delete_batch(struct sweep *s, struct tab *tb, int64_t limit, int64_t *got, struct lethe_err *err)
 {
-	struct appdb_val *v = batch_params(tb, tb->nparams + 1);
+	struct appdb_val *v = sweep_batch_params(tb, tb->nparams + 1);
 	size_t nv = 2 * tb->nparams + 1;
 	struct keys k = {0};
 	enum appdb_step st = APPDB_DONE;
@@ -832,7 +182,7 @@ delete_batch(struct sweep *s, struct tab *tb, int64_t limit, int64_t *got, struc
 	}
 	while (rc == LETHE_OK && (st = appdb_step(s->db, tb->del, err)) == APPDB_ROW) {
 		(*got)++;
-		keys_take(s, tb->del, tb->t->nmedia, &k);
+		sweep_keys_take(s, tb->del, tb->t->nmedia, &k);
 	}
 	if (rc == LETHE_OK && st == APPDB_ERROR)
 		rc = db_fail(s, err);
@@ -841,20 +191,20 @@ delete_batch(struct sweep *s, struct tab *tb, int64_t limit, int64_t *got, struc
 	if (tb->del != NULL)
 		appdb_reset(s->db, tb->del);
 	if (rc == LETHE_OK)
-		rc = commit_with_media(s, tb, tb->t->name, &k, err);
+		rc = sweep_commit_with_media(s, tb, tb->t->name, &k, err);
 	else if (t0 > 0)
 		appdb_rollback(s->db);
 	if (rc == LETHE_OK) {
 		double ms = time_mono_ms() - t0;
 
 		if (k.n > 0)
-			rc = media_done(s, tb, tb->t->name, k.v, k.n, err);
+			rc = sweep_media_done(s, tb, tb->t->name, k.v, k.n, err);
 		pthread_mutex_lock(&s->mu);
 		tb->st.rows += *got;
 		pthread_mutex_unlock(&s->mu);
 		batching_after(&s->pace, s->db, ms, *got, *got >= limit);
 	}
-	keys_free(&k);
+	sweep_keys_free(&k);
 	free(v);
 	return rc;
 }
@@ -870,7 +220,7 @@ anon_batch(struct sweep *s, struct tab *tb, int64_t limit, int64_t *seen, int64_
            struct lethe_err *err)
 {
 	struct appdb_stmt *q = tb->has_cursor ? tb->selc : tb->sel;
-	struct appdb_val *v = batch_params(tb, 3), *u = NULL;
+	struct appdb_val *v = sweep_batch_params(tb, 3), *u = NULL;
 	struct batching_val *keys = NULL, *tgt = NULL, ct = {0}, ck = {0};
 	size_t n = tb->nparams, nc = tb->ncols, cap = 0, nrow = 0, i, j;
 	enum appdb_step st = APPDB_DONE;
@@ -973,8 +323,8 @@ anon_batch(struct sweep *s, struct tab *tb, int64_t limit, int64_t *seen, int64_
 }
 
 /* Set ?1 of @tb to the cutoff of time @now. */
-static void
-set_cutoff(struct tab *tb, int64_t now)
+void
+sweep_set_cutoff(struct tab *tb, int64_t now)
 {
 	int64_t cutoff = now - tb->t->ttl.after;
 
@@ -992,29 +342,39 @@ set_cutoff(struct tab *tb, int64_t now)
 static lethe_rc
 delete_count(struct sweep *s, struct tab *tb, struct lethe_err *err)
 {
-	struct buf b;
+	struct sql b;
 	int64_t n = 0, m = 0;
 	size_t i;
 	lethe_rc rc;
 
-	buf_init(&b, SQL_CAP);
-	buf_adds(&b, "SELECT count(*) FROM ");
-	appdb_quote(s->db, &b, tb->t->name);
-	buf_addf(&b, " WHERE %s", tb->where);
-	rc = appdb_query_int(s->db, buf_str(&b), tb->params, tb->nparams, &n, err);
+	sql_init(&b, s->db, SQL_CAP);
+	sql_add(&b, "SELECT count(*) FROM ");
+	sql_ident(&b, tb->t->name);
+	sql_add(&b, " WHERE ");
+	sql_fragment(&b, tb->where, tb->params, tb->nparams);
+	rc = sql_rc(&b);
+	if (rc == LETHE_OK)
+		rc = appdb_query_int(s->db, sql_str(&b), sql_vals(&b), sql_nvals(&b), &n, err);
 	for (i = 0; rc == LETHE_OK && i < tb->t->nmedia; i++) {
 		int64_t c = 0;
 
-		buf_reset(&b);
-		buf_adds(&b, "SELECT count(*) FROM ");
-		appdb_quote(s->db, &b, tb->t->name);
-		buf_addf(&b, " WHERE %s AND ", tb->where);
-		appdb_quote(s->db, &b, tb->t->media[i]);
-		buf_adds(&b, " <> ''");
-		rc = appdb_query_int(s->db, buf_str(&b), tb->params, tb->nparams, &c, err);
+		sql_reset(&b);
+		sql_add(&b, "SELECT count(*) FROM ");
+		sql_ident(&b, tb->t->name);
+		sql_add(&b, " WHERE ");
+		sql_fragment(&b, tb->where, tb->params, tb->nparams);
+		sql_add(&b, " AND ");
+		sql_ident(&b, tb->t->media[i]);
+		sql_add(&b, " <> ''");
+		rc = sql_rc(&b);
+		if (rc == LETHE_OK)
+			rc = appdb_query_int(s->db, sql_str(&b), sql_vals(&b), sql_nvals(&b), &c,
+			                     err);
 		m += c;
 	}
-	buf_free(&b);
+	if (rc != LETHE_OK && sql_rc(&b) != LETHE_OK)
+		lethe_err_set(err, rc, "the sweep's count of '%s' is too long", tb->t->name);
+	sql_free(&b);
 	pthread_mutex_lock(&s->mu);
 	tb->st.rows += n;
 	tb->st.media += m;
@@ -1031,18 +391,18 @@ tab_turn(struct sweep *s, struct tab *tb, int64_t now, bool *more, struct lethe_
 	lethe_rc rc = LETHE_OK;
 
 	if (tb->where == NULL)
-		rc = tab_prepare(s, tb, err);
+		rc = sweep_tab_prepare(s, tb, err);
 	if (rc != LETHE_OK)
 		return rc;
-	set_cutoff(tb, now);
+	sweep_set_cutoff(tb, now);
 	if (!tb->odd_checked) {
-		tab_odd_rows(s, tb);
+		sweep_tab_odd_rows(s, tb);
 		tb->odd_checked = true;
 	}
 	if (s->o.dry_run && tb->t->ttl.action == DM_DELETE)
 		return delete_count(s, tb, err);
 	if (tb->media_dirty && !s->o.dry_run && time_mono_ms() >= tb->next_settle)
-		rc = media_settle(s, tb, err);
+		rc = sweep_media_settle(s, tb, err);
 	if (tb->has_cursor && time_mono_ms() - tb->walk_started >= RESCAN_MS)
 		tb->has_cursor = false;
 	s->pace.batch = tb->batch;
@@ -1070,170 +430,15 @@ tab_turn(struct sweep *s, struct tab *tb, int64_t now, bool *more, struct lethe_
 	return rc;
 }
 
-/* ---- holds ------------------------------------------------------------------- */
-
-/* The statement deleting one row of @t by key (with its media columns). */
-static lethe_rc
-hold_stmt(struct sweep *s, const struct dm_table *t, struct appdb_stmt **out, struct lethe_err *err)
-{
-	struct buf b;
-	size_t i;
-	lethe_rc rc = LETHE_OK;
-
-	if (s->hold_q[t->index] == NULL) {
-		buf_init(&b, SQL_CAP);
-		buf_adds(&b, "DELETE FROM ");
-		appdb_quote(s->db, &b, t->name);
-		buf_adds(&b, " WHERE ");
-		appdb_quote(s->db, &b, t->key);
-		buf_adds(&b, " = ");
-		appdb_param(s->db, &b, 1);
-		for (i = 0; i < t->nmedia; i++) {
-			buf_adds(&b, i == 0 ? " RETURNING " : ", ");
-			appdb_quote(s->db, &b, t->media[i]);
-		}
-		rc = appdb_prepare(s->db, buf_str(&b), &s->hold_q[t->index], err);
-		buf_free(&b);
-	}
-	*out = s->hold_q[t->index];
-	return rc;
-}
-
-/*
- * One batch of ended holds: delete their rows in one app transaction (the
- * end-of-retention action), then forget the hold records.  A crash between
- * the two repeats the (idempotent) deletes.  *@got holds handled.
- */
-static lethe_rc
-holds_batch(struct sweep *s, int64_t now, int64_t limit, int64_t *got, struct lethe_err *err)
-{
-	struct store_hold *h = NULL;
-	struct keys *k = NULL; /* per hold: the files of its row */
-	size_t n = 0, i;
-	int64_t rows = 0;
-	double t0 = 0;
-	bool open = false;
-	lethe_rc rc;
-
-	*got = 0;
-	rc = store_hold_due(s->st, now, (size_t)limit, &h, &n, err);
-	k = xcalloc(n ? n : 1, sizeof(*k));
-	if (rc == LETHE_OK && n > 0 && !s->o.dry_run) {
-		rc = batching_begin(s->db, err);
-		open = rc == LETHE_OK;
-		t0 = time_mono_ms();
-	}
-	for (i = 0; rc == LETHE_OK && i < n && !s->o.dry_run; i++) {
-		const struct dm_table *t = datamap_table(s->dm, h[i].table);
-		struct appdb_stmt *q = NULL;
-		struct appdb_val kv;
-		enum appdb_step st;
-
-		if (t == NULL) {
-			log_warnx("sweep: a hold on table '%s', which the data map no longer "
-			          "names, ended; forgetting it",
-			          h[i].table);
-			continue;
-		}
-		rc = hold_stmt(s, t, &q, err);
-		if (rc != LETHE_OK)
-			break;
-		batching_tag_val(h[i].key, &kv);
-		appdb_reset(s->db, q);
-		rc = appdb_bind_all(s->db, q, &kv, 1);
-		while (rc == LETHE_OK && (st = appdb_step(s->db, q, err)) == APPDB_ROW)
-			keys_take(s, q, t->nmedia, &k[i]);
-		if (rc == LETHE_OK && st == APPDB_ERROR)
-			rc = db_fail(s, err);
-		if (rc == LETHE_OK)
-			rows += s->db->ops->changes(s->db);
-		appdb_reset(s->db, q);
-		if (rc == LETHE_OK && k[i].n > 0)
-			rc = media_record(s, t->name, k[i].v, k[i].n, err);
-	}
-	if (open && rc == LETHE_OK)
-		rc = appdb_commit(s->db, err);
-	if (open && rc != LETHE_OK) {
-		appdb_rollback(s->db);
-		s->holds_dirty = true;
-	}
-	if (rc == LETHE_OK && open) {
-		double ms = time_mono_ms() - t0;
-
-		/* Files of the rows just deleted, in whichever tables they were. */
-		for (i = 0; rc == LETHE_OK && i < n; i++)
-			if (k[i].n > 0)
-				rc = media_done(s, tab_of(s, datamap_table(s->dm, h[i].table)),
-				                h[i].table, k[i].v, k[i].n, err);
-		rc = rc == LETHE_OK ? store_begin(s->st, err) : rc;
-		for (i = 0; rc == LETHE_OK && i < n; i++)
-			rc = store_hold_remove(s->st, h[i].table, h[i].key, h[i].until, err);
-		if (rc == LETHE_OK)
-			rc = store_commit(s->st, err);
-		else
-			store_rollback(s->st);
-		batching_after(&s->pace, s->db, ms, (int64_t)n, (int64_t)n >= limit);
-	}
-	if (rc == LETHE_OK) {
-		*got = (int64_t)n;
-		pthread_mutex_lock(&s->mu);
-		s->tot.holds_released += (int64_t)n;
-		s->tot.holds_rows += rows;
-		pthread_mutex_unlock(&s->mu);
-	}
-	for (i = 0; i < n; i++)
-		keys_free(&k[i]);
-	free(k);
-	store_holds_free(h, n);
-	return rc;
-}
-
-static lethe_rc
-holds_turn(struct sweep *s, int64_t now, bool *more, struct lethe_err *err)
-{
-	int64_t done = 0, got = 0, n = 0;
-	double t0 = time_mono_ms();
-	lethe_rc rc = LETHE_OK;
-
-	if (s->o.dry_run) {
-		rc = store_hold_due_count(s->st, now, &n, err);
-		pthread_mutex_lock(&s->mu);
-		s->tot.holds_released += n;
-		pthread_mutex_unlock(&s->mu);
-		return rc;
-	}
-	if (s->holds_dirty && time_mono_ms() >= s->holds_next_settle) {
-		rc = sweep_recover(s, err);
-		s->holds_next_settle = time_mono_ms() + SETTLE_MS;
-	}
-	s->pace.batch = s->hold_batch;
-	while (rc == LETHE_OK && !stopped(s)) {
-		int64_t limit = s->pace.batch;
-
-		if (limit > s->o.max_rows_per_pass - done)
-			limit = s->o.max_rows_per_pass - done;
-		rc = holds_batch(s, now, limit, &got, err);
-		done += got;
-		if (rc != LETHE_OK || got < limit)
-			break;
-		if (done >= s->o.max_rows_per_pass || time_mono_ms() - t0 >= s->o.max_ms_per_pass) {
-			*more = true;
-			break;
-		}
-	}
-	s->hold_batch = s->pace.batch;
-	return rc;
-}
-
 /* ---- passes, measures, statistics -------------------------------------------- */
 
 /*
  * After one part (@what) of a pass or measure returned @r with detail @e:
  * log a failure and keep the first one in *@rc and @err.
  */
-static void
-note_fail(const char *what, lethe_rc r, const struct lethe_err *e, lethe_rc *rc,
-          struct lethe_err *err)
+void
+sweep_note_fail(const char *what, lethe_rc r, const struct lethe_err *e, lethe_rc *rc,
+                struct lethe_err *err)
 {
 	if (r == LETHE_OK)
 		return;
@@ -1258,10 +463,10 @@ sweep_pass(struct sweep *s, int64_t now, bool *more, struct lethe_err *err)
 	for (k = 0; k < s->ntabs && !stopped(s); k++) {
 		struct tab *tb = &s->tabs[(s->rr + k) % s->ntabs];
 
-		note_fail(tb->t->name, tab_turn(s, tb, now, more, &e), &e, &rc, err);
+		sweep_note_fail(tb->t->name, tab_turn(s, tb, now, more, &e), &e, &rc, err);
 	}
 	if (!stopped(s))
-		note_fail("legal holds", holds_turn(s, now, more, &e), &e, &rc, err);
+		sweep_note_fail("legal holds", sweep_holds_turn(s, now, more, &e), &e, &rc, err);
 	if (s->ntabs > 0)
 		s->rr = (s->rr + 1) % s->ntabs;
 	ms = time_mono_ms() - t0;
@@ -1279,222 +484,3 @@ sweep_pass(struct sweep *s, int64_t now, bool *more, struct lethe_err *err)
 }
 
 /* Epoch seconds of a time column value (0 if not in the table's format). */
-static int64_t
-time_of(const struct appdb_val *v)
-{
-	int64_t t = 0;
-
-	if (v->type == APPDB_INT)
-		return v->i;
-	if (v->type == APPDB_TEXT && time_parse(v->s, &t) == LETHE_OK)
-		return t;
-	return 0;
-}
-
-/* Backlog (capped) and lag of @tb at @now. */
-static lethe_rc
-tab_measure(struct sweep *s, struct tab *tb, int64_t now, struct lethe_err *err)
-{
-	struct appdb_val *v, mv;
-	struct appdb_stmt *q = NULL;
-	size_t n;
-	struct buf b, cur, from;
-	int64_t backlog = 0, lag = 0;
-	bool bounded;
-	lethe_rc rc = LETHE_OK;
-
-	if (tb->where == NULL)
-		rc = tab_prepare(s, tb, err);
-	if (rc != LETHE_OK)
-		return rc;
-	n = tb->nparams;
-	set_cutoff(tb, now);
-	v = batch_params(tb, 3);
-	/* Anonymize tables: only rows after the cursor are still to do. */
-	buf_init(&cur, SQL_CAP);
-	if (tb->t->ttl.action == DM_ANONYMIZE && tb->has_cursor) {
-		buf_adds(&cur, " AND (");
-		appdb_quote(s->db, &cur, tb->t->ttl.column);
-		buf_adds(&cur, ", ");
-		appdb_quote(s->db, &cur, tb->t->key);
-		buf_adds(&cur, ") > (");
-		v[n++] = tb->cursor_t.v;
-		appdb_param(s->db, &cur, (int)n);
-		buf_adds(&cur, ", ");
-		v[n++] = tb->cursor_k.v;
-		appdb_param(s->db, &cur, (int)n);
-		buf_adds(&cur, ")");
-	}
-	/*
-	 * Without an index leading with the when columns, matching rows are
-	 * found by walking the time index: look at the oldest
-	 * SWEEP_BACKLOG_CAP expired rows only, so the scan stays bounded.
-	 */
-	bounded = !tb->indexed && tb->t->ttl.nwhen > 0;
-	buf_init(&from, SQL_CAP);
-	if (bounded) {
-		buf_adds(&from, "(SELECT * FROM ");
-		appdb_quote(s->db, &from, tb->t->name);
-		buf_adds(&from, " WHERE ");
-		appdb_quote(s->db, &from, tb->t->ttl.column);
-		buf_adds(&from, " < ");
-		appdb_param(s->db, &from, 1);
-		buf_adds(&from, " ORDER BY ");
-		appdb_quote(s->db, &from, tb->t->ttl.column);
-		/* Parameters are positional: the conds' values, then the cursor's. */
-		buf_addf(&from, " LIMIT %d) WHERE 1%s%s", SWEEP_BACKLOG_CAP, tb->conds,
-		         buf_str(&cur));
-	} else {
-		appdb_quote(s->db, &from, tb->t->name);
-		buf_addf(&from, " WHERE %s%s", tb->where, buf_str(&cur));
-	}
-	buf_init(&b, SQL_CAP);
-	buf_addf(&b, "SELECT count(*) FROM (SELECT 1 FROM %s LIMIT %d)", buf_str(&from),
-	         SWEEP_BACKLOG_CAP);
-	rc = appdb_query_int(s->db, buf_str(&b), v, n, &backlog, err);
-	if (rc == LETHE_OK && backlog > 0) {
-		buf_reset(&b);
-		/* Not min(): with more terms than "col < ?" it reads the whole range. */
-		buf_adds(&b, "SELECT ");
-		appdb_quote(s->db, &b, tb->t->ttl.column);
-		buf_addf(&b, " FROM %s ORDER BY ", buf_str(&from));
-		appdb_quote(s->db, &b, tb->t->ttl.column);
-		buf_adds(&b, " LIMIT 1");
-		rc = appdb_prepare(s->db, buf_str(&b), &q, err);
-		if (rc == LETHE_OK)
-			rc = appdb_bind_all(s->db, q, v, n);
-		if (rc == LETHE_OK && appdb_step(s->db, q, err) == APPDB_ROW) {
-			appdb_column(s->db, q, 0, &mv);
-			if (mv.type != APPDB_NULL)
-				lag = now - tb->t->ttl.after - time_of(&mv);
-		}
-		appdb_finalize(s->db, q);
-	}
-	buf_free(&b);
-	buf_free(&from);
-	buf_free(&cur);
-	free(v);
-	pthread_mutex_lock(&s->mu);
-	tb->st.backlog = backlog;
-	tb->st.lag_s = lag > 0 ? lag : 0;
-	pthread_mutex_unlock(&s->mu);
-	return rc;
-}
-
-lethe_rc
-sweep_measure(struct sweep *s, int64_t now, struct lethe_err *err)
-{
-	struct lethe_err e = {0};
-	int64_t n = 0;
-	size_t i;
-	lethe_rc rc = LETHE_OK;
-
-	for (i = 0; i < s->ntabs; i++)
-		note_fail(s->tabs[i].t->name, tab_measure(s, &s->tabs[i], now, &e), &e, &rc, err);
-	note_fail("legal holds", store_hold_due_count(s->st, now, &n, &e), &e, &rc, err);
-	pthread_mutex_lock(&s->mu);
-	s->tot.holds_backlog = n;
-	pthread_mutex_unlock(&s->mu);
-	return rc;
-}
-
-void
-sweep_table_get(struct sweep *s, size_t i, struct sweep_table_stats *out)
-{
-	pthread_mutex_lock(&s->mu);
-	*out = s->tabs[i].st;
-	pthread_mutex_unlock(&s->mu);
-}
-
-void
-sweep_totals_get(struct sweep *s, struct sweep_totals *out)
-{
-	pthread_mutex_lock(&s->mu);
-	*out = s->tot;
-	pthread_mutex_unlock(&s->mu);
-}
-
-void
-sweep_metrics(struct sweep *s, struct buf *b)
-{
-	size_t i;
-
-	pthread_mutex_lock(&s->mu);
-	buf_adds(b, "# HELP lethe_sweep_backlog_rows Expired rows not yet removed (last measure; "
-	            "counts stop at 1000000).\n# TYPE lethe_sweep_backlog_rows gauge\n");
-	for (i = 0; i < s->ntabs; i++)
-		buf_addf(b, "lethe_sweep_backlog_rows{table=\"%s\"} %lld\n", s->tabs[i].t->name,
-		         (long long)s->tabs[i].st.backlog);
-	buf_adds(b, "# HELP lethe_sweep_lag_seconds How long the oldest expired row has been "
-	            "expired (last measure).\n# TYPE lethe_sweep_lag_seconds gauge\n");
-	for (i = 0; i < s->ntabs; i++)
-		buf_addf(b, "lethe_sweep_lag_seconds{table=\"%s\"} %lld\n", s->tabs[i].t->name,
-		         (long long)s->tabs[i].st.lag_s);
-	buf_adds(b, "# HELP lethe_sweep_rows_total Rows removed by TTL sweeps.\n"
-	            "# TYPE lethe_sweep_rows_total counter\n");
-	for (i = 0; i < s->ntabs; i++)
-		buf_addf(b, "lethe_sweep_rows_total{table=\"%s\",action=\"%s\"} %lld\n",
-		         s->tabs[i].t->name, dm_action_str(s->tabs[i].t->ttl.action),
-		         (long long)s->tabs[i].st.rows);
-	buf_adds(b, "# HELP lethe_sweep_media_files_total Media files removed by TTL sweeps.\n"
-	            "# TYPE lethe_sweep_media_files_total counter\n");
-	for (i = 0; i < s->ntabs; i++)
-		if (s->tabs[i].t->nmedia > 0)
-			buf_addf(b, "lethe_sweep_media_files_total{table=\"%s\"} %lld\n",
-			         s->tabs[i].t->name, (long long)s->tabs[i].st.media);
-	buf_addf(b,
-	         "# HELP lethe_sweep_holds_released_total Legal holds released when their period "
-	         "ended.\n# TYPE lethe_sweep_holds_released_total counter\n"
-	         "lethe_sweep_holds_released_total %lld\n"
-	         "# HELP lethe_sweep_hold_rows_total Rows deleted when their hold ended.\n"
-	         "# TYPE lethe_sweep_hold_rows_total counter\nlethe_sweep_hold_rows_total %lld\n"
-	         "# HELP lethe_sweep_holds_backlog Ended holds not yet released (last measure).\n"
-	         "# TYPE lethe_sweep_holds_backlog gauge\nlethe_sweep_holds_backlog %lld\n"
-	         "# HELP lethe_sweep_passes_total Sweep passes.\n"
-	         "# TYPE lethe_sweep_passes_total counter\nlethe_sweep_passes_total %lld\n"
-	         "# HELP lethe_sweep_pass_seconds Duration of the last pass.\n"
-	         "# TYPE lethe_sweep_pass_seconds gauge\nlethe_sweep_pass_seconds %.6f\n"
-	         "# HELP lethe_sweep_pass_seconds_max Longest pass.\n"
-	         "# TYPE lethe_sweep_pass_seconds_max gauge\nlethe_sweep_pass_seconds_max %.6f\n"
-	         "# HELP lethe_sweep_transaction_seconds_max Longest sweep write transaction.\n"
-	         "# TYPE lethe_sweep_transaction_seconds_max gauge\n"
-	         "lethe_sweep_transaction_seconds_max %.6f\n",
-	         (long long)s->tot.holds_released, (long long)s->tot.holds_rows,
-	         (long long)s->tot.holds_backlog, (long long)s->tot.passes,
-	         s->tot.last_pass_ms / 1000.0, s->tot.max_pass_ms / 1000.0,
-	         s->tot.max_txn_ms / 1000.0);
-	pthread_mutex_unlock(&s->mu);
-}
-
-json_t *
-sweep_json(struct sweep *s)
-{
-	json_t *tables = json_array();
-	struct sweep_totals tot;
-	size_t i;
-
-	for (i = 0; i < s->ntabs; i++) {
-		struct sweep_table_stats st;
-		json_t *o;
-
-		sweep_table_get(s, i, &st);
-		o = json_pack("{s:s, s:s, s:I, s:I, s:I}", "table", st.table->name, "action",
-		              dm_action_str(st.table->ttl.action), "rows", (json_int_t)st.rows,
-		              "backlog", (json_int_t)st.backlog, "lag_seconds",
-		              (json_int_t)st.lag_s);
-		if (st.odd > 0)
-			json_object_set_new(o, "odd_times", json_integer(st.odd));
-		if (st.table->nmedia > 0) {
-			json_object_set_new(o, "media_files", json_integer(st.media));
-			json_object_set_new(o, "media_failed", json_integer(st.media_failed));
-		}
-		json_array_append_new(tables, o);
-	}
-	sweep_totals_get(s, &tot);
-	return json_pack("{s:b, s:o, s:I, s:I, s:I, s:I, s:f, s:I}", "dry_run", s->o.dry_run,
-	                 "tables", tables, "holds_released", (json_int_t)tot.holds_released,
-	                 "hold_rows", (json_int_t)tot.holds_rows, "holds_backlog",
-	                 (json_int_t)tot.holds_backlog, "passes", (json_int_t)tot.passes,
-	                 "max_transaction_ms", tot.max_txn_ms, "transactions",
-	                 (json_int_t)tot.txns);
-}

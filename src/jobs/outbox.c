@@ -31,123 +31,13 @@
 #include "util/timeutil.h"
 #include "util/worker.h"
 
-#define AD_PREFIX "lethe-outbox-v1:"
 #define IDLE_MS 1000          /* look for due jobs at least this often */
 #define BUSY_RETRY_MS 2000    /* a purge whose erase job another process runs */
 #define KEY_RETRY_MS 60000    /* a job sealed under another outbox key */
 #define RECOVER_AGE_S 10      /* staged disconnects older than this are repaired */
 #define PURGE_SCOPE "channel" /* the data map scope a purge erases */
 
-/* ---- sealing ------------------------------------------------------------------ */
-
-/* The sealing key of @kind's payloads: BLAKE2b(outbox key, "outbox:" kind). */
-static void
-kind_key(const uint8_t key[HASH_KEY_LEN], const char *kind,
-         uint8_t out[crypto_aead_xchacha20poly1305_ietf_KEYBYTES])
-{
-	char ctx[64];
-
-	snprintf(ctx, sizeof(ctx), AD_PREFIX "%s", kind);
-	crypto_generichash(out, crypto_aead_xchacha20poly1305_ietf_KEYBYTES, (const uint8_t *)ctx,
-	                   strlen(ctx), key, HASH_KEY_LEN);
-}
-
-/*
- * The plaintext: each field (channel, account, token) as a 4-byte big-endian
- * length and its bytes.  Binary-safe: any bytes an app database holds seal
- * and open unchanged.
- */
-static size_t
-field_put(uint8_t *out, const char *v)
-{
-	size_t n = strlen(v);
-
-	out[0] = (uint8_t)(n >> 24);
-	out[1] = (uint8_t)(n >> 16);
-	out[2] = (uint8_t)(n >> 8);
-	out[3] = (uint8_t)n;
-	memcpy(out + 4, v, n);
-	return 4 + n;
-}
-
-/* Read one field at *@pos of @m (@len bytes) into @out (@cap bytes); false if it is bad. */
-static bool
-field_get(const uint8_t *m, size_t len, size_t *pos, char *out, size_t cap)
-{
-	size_t n;
-
-	if (len - *pos < 4)
-		return false;
-	n = ((size_t)m[*pos] << 24) | ((size_t)m[*pos + 1] << 16) | ((size_t)m[*pos + 2] << 8) |
-	    (size_t)m[*pos + 3];
-	*pos += 4;
-	if (n >= cap || len - *pos < n || memchr(m + *pos, '\0', n) != NULL)
-		return false;
-	memcpy(out, m + *pos, n);
-	out[n] = '\0';
-	*pos += n;
-	return true;
-}
-
-uint8_t *
-outbox_seal(const uint8_t key[HASH_KEY_LEN], const char *kind, const struct outbox_payload *p,
-            size_t *len)
-{
-	const size_t np = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
-	uint8_t sub[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
-	uint8_t *plain = xmalloc(sizeof(*p) + 12);
-	size_t n = 0;
-	uint8_t *box;
-	unsigned long long clen = 0;
-
-	/* Each field is NUL-terminated within its array, so this fits. */
-	n += field_put(plain + n, p->channel);
-	n += field_put(plain + n, p->account);
-	n += field_put(plain + n, p->token);
-	box = xmalloc(np + n + crypto_aead_xchacha20poly1305_ietf_ABYTES);
-	kind_key(key, kind, sub);
-	randombytes_buf(box, np);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(box + np, &clen, plain, n, (const uint8_t *)kind,
-	                                           strlen(kind), NULL, box, sub);
-	sodium_memzero(sub, sizeof(sub));
-	sodium_memzero(plain, sizeof(*p) + 12);
-	free(plain);
-	*len = np + (size_t)clen;
-	return box;
-}
-
-lethe_rc
-outbox_open(const uint8_t key[HASH_KEY_LEN], const char *kind, const uint8_t *box, size_t len,
-            struct outbox_payload *out)
-{
-	const size_t np = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
-	const size_t ab = crypto_aead_xchacha20poly1305_ietf_ABYTES;
-	uint8_t sub[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
-	unsigned long long mlen = 0;
-	uint8_t *plain = NULL;
-	size_t pos = 0;
-	lethe_rc rc = LETHE_E_FORBIDDEN;
-
-	memset(out, 0, sizeof(*out));
-	if (box == NULL || len < np + ab || len > np + ab + sizeof(*out) + 12)
-		return LETHE_E_FORBIDDEN;
-	plain = xmalloc(len);
-	kind_key(key, kind, sub);
-	if (crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &mlen, NULL, box + np, len - np,
-	                                               (const uint8_t *)kind, strlen(kind), box,
-	                                               sub) == 0 &&
-	    field_get(plain, (size_t)mlen, &pos, out->channel, sizeof(out->channel)) &&
-	    field_get(plain, (size_t)mlen, &pos, out->account, sizeof(out->account)) &&
-	    field_get(plain, (size_t)mlen, &pos, out->token, sizeof(out->token)) &&
-	    pos == (size_t)mlen)
-		rc = LETHE_OK;
-	if (rc != LETHE_OK)
-		sodium_memzero(out, sizeof(*out));
-	sodium_memzero(sub, sizeof(sub));
-	sodium_memzero(plain, len);
-	free(plain);
-	return rc;
-}
+/* ---- the outbox key ------------------------------------------------------------ */
 
 lethe_rc
 outbox_key_check(const struct lethe_config *cfg, struct store *st, struct lethe_err *err)

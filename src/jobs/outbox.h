@@ -24,25 +24,31 @@
 #include "db/appdb.h"
 #include "store/store.h"
 #include "util/buf.h"
+#include "util/seal.h"
 
-#define OUTBOX_TOKEN_MAX 8192 /* longest token a job carries */
-
-/* What a job's sealed payload holds; every member may be empty. */
-struct outbox_payload {
-	char channel[64];             /* the channel's key in the app database */
-	char account[256];            /* the platform account / page id */
-	char token[OUTBOX_TOKEN_MAX]; /* the token the call needs */
-};
+#define OUTBOX_TOKEN_MAX SEAL_TOKEN_MAX /* longest token a job carries */
 
 /*
- * Seal @p under @key for a job of @kind; returns the box (caller frees) and
- * its length in *@len.
+ * A job's payload is a sealed payload (util/seal.h, shared with the engine,
+ * which seals when it queues jobs); these are its names in the outbox's API.
  */
-uint8_t *outbox_seal(const uint8_t key[HASH_KEY_LEN], const char *kind,
-                     const struct outbox_payload *p, size_t *len);
-/* Open a box sealed by outbox_seal(); LETHE_E_FORBIDDEN if it does not verify. */
-lethe_rc outbox_open(const uint8_t key[HASH_KEY_LEN], const char *kind, const uint8_t *box,
-                     size_t len, struct outbox_payload *out);
+#define outbox_payload seal_payload
+
+/* Seal @p under @key for a job of @kind (seal_box()); the caller frees the box. */
+static inline uint8_t *
+outbox_seal(const uint8_t key[HASH_KEY_LEN], const char *kind, const struct outbox_payload *p,
+            size_t *len)
+{
+	return seal_box(key, kind, p, len);
+}
+
+/* Open a box sealed by outbox_seal() (seal_open()); LETHE_E_FORBIDDEN if it does not verify. */
+static inline lethe_rc
+outbox_open(const uint8_t key[HASH_KEY_LEN], const char *kind, const uint8_t *box, size_t len,
+            struct outbox_payload *out)
+{
+	return seal_open(key, kind, box, len, out);
+}
 
 /*
  * Check that the outbox key of @cfg is the one @st's jobs are sealed with (a

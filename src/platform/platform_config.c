@@ -8,9 +8,9 @@
 #include <errno.h>
 #include <sodium.h>
 
-#include "config/config.h"
 #include "platform/platform.h"
 #include "platform/platform_config.h"
+#include "util/file.h"
 #include "util/mem.h"
 
 static const struct {
@@ -153,8 +153,8 @@ version_ok(const char *v)
 }
 
 static lethe_rc
-parse_one(const struct lethe_config *cfg, struct ydoc *y, yaml_node_t *v, int id,
-          struct platform_conf *c, struct lethe_err *err)
+parse_one(const char *dir, struct ydoc *y, yaml_node_t *v, int id, struct platform_conf *c,
+          struct lethe_err *err)
 {
 	const char *keys[8];
 	char what[40], where[48], env_key[40], file_key[40];
@@ -202,7 +202,7 @@ parse_one(const struct lethe_config *cfg, struct ydoc *y, yaml_node_t *v, int id
 	if (rc == LETHE_OK && defaults[id].sec_key != NULL)
 		rc = get_str(y, v, file_key, where, &file, err);
 	if (rc == LETHE_OK && file != NULL)
-		c->secret.file = config_resolve(cfg, file);
+		c->secret.file = file_resolve(dir, file);
 	free(file);
 	if (rc != LETHE_OK || defaults[id].sec_key == NULL)
 		return rc;
@@ -220,8 +220,8 @@ parse_one(const struct lethe_config *cfg, struct ydoc *y, yaml_node_t *v, int id
 }
 
 lethe_rc
-platforms_parse(const struct lethe_config *cfg, struct ydoc *y, yaml_node_t *root,
-                struct platforms **out, struct lethe_err *err)
+platforms_parse(const char *dir, struct ydoc *y, yaml_node_t *root, struct platforms **out,
+                struct lethe_err *err)
 {
 	static const char *const keys[] = {"connect_timeout_ms",
 	                                   "timeout_ms",
@@ -256,7 +256,7 @@ platforms_parse(const struct lethe_config *cfg, struct ydoc *y, yaml_node_t *roo
 	for (i = 0; rc == LETHE_OK && sec != NULL && i < PLATFORM_COUNT; i++) {
 		v = ymap_get(y, sec, defaults[i].name);
 		if (v != NULL)
-			rc = parse_one(cfg, y, v, i, &p->conf[i], err);
+			rc = parse_one(dir, y, v, i, &p->conf[i], err);
 	}
 	if (rc != LETHE_OK) {
 		platforms_free(p);
@@ -322,7 +322,7 @@ platforms_check_secrets(const struct platforms *p, struct lethe_err *err)
 		snprintf(what, sizeof(what), "platforms.%s", p->conf[i].name);
 		rc = platform_secret_read(s, what, secret, err);
 		if (rc == LETHE_OK && s->env == NULL)
-			config_warn_readable(s->file, "secret file");
+			file_warn_readable(s->file, "secret file");
 		sodium_memzero(secret, sizeof(secret));
 	}
 	return rc;

@@ -20,8 +20,6 @@
 #include "util/rc.h"
 #include "util/yamlutil.h"
 
-struct lethe_config;
-
 /* Indexes of the platforms in struct platforms. */
 enum platform_id {
 	PLATFORM_GOOGLE,    /* Google / YouTube */
@@ -66,11 +64,12 @@ struct platforms {
 struct platforms *platforms_new(void);
 /*
  * Parse the optional `platforms:` key of mapping @root of @y into *@out
- * (defaults when absent); relative `*_file` paths resolve against @cfg's
- * directory.  On error *@out is NULL and @err says "file:line: what".
+ * (defaults when absent); relative `*_file` paths resolve against @dir
+ * (the configuration's directory; NULL: as written).  On error *@out is NULL and @err says
+ * "file:line: what".
  */
-lethe_rc platforms_parse(const struct lethe_config *cfg, struct ydoc *y, yaml_node_t *root,
-                         struct platforms **out, struct lethe_err *err);
+lethe_rc platforms_parse(const char *dir, struct ydoc *y, yaml_node_t *root, struct platforms **out,
+                         struct lethe_err *err);
 /* Free @p and everything it owns; NULL is fine. */
 void platforms_free(struct platforms *p);
 /*

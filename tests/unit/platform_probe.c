@@ -46,7 +46,7 @@ main(int argc, char **argv)
 	tmp = xstrdup(argv[1]);
 	cfg.dir = xstrdup(dirname(tmp));
 	if (ydoc_load(&y, argv[1], NULL, LETHE_E_CONFIG, &err) != LETHE_OK ||
-	    platforms_parse(&cfg, &y, ydoc_root(&y), &p, &err) != LETHE_OK) {
+	    platforms_parse(cfg.dir, &y, ydoc_root(&y), &p, &err) != LETHE_OK) {
 		fprintf(stderr, "platform_probe: %s\n", err.msg);
 		goto out;
 	}

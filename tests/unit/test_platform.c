@@ -42,7 +42,7 @@ parse(const char *text, struct lethe_err *err)
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.dir = "/etc/lethe";
 	if (ydoc_load(&y, "test.yaml", text, LETHE_E_CONFIG, err) == LETHE_OK)
-		platforms_parse(&cfg, &y, ydoc_root(&y), &p, err);
+		platforms_parse(cfg.dir, &y, ydoc_root(&y), &p, err);
 	ydoc_free(&y);
 	return p;
 }

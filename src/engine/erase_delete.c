@@ -1,0 +1,427 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * erase_delete.c - the executor's delete steps (see erase.c and
+ * docs/internals/executor.md): key windows, DELETE ... RETURNING of the
+ * media columns, the pending record written before the app commit, and
+ * the media files removed after it.
+ */
+#include "util/fmacros.h"
+
+#include <math.h>
+
+#include "engine/erase_internal.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "util/timeutil.h"
+
+/* ---- delete ---------------------------------------------------------------- */
+/* Remove the media file named @key: 1 removed or already gone, 0 failed. */
+static int
+media_remove(struct exec *x, const char *key)
+{
+	return batching_media_remove(x->o->media_root, key);
+}
+
+/* What a delete batch has seen so far. */
+struct del_batch {
+	const struct dm_table *t; /* the table */
+	int64_t rows;             /* rows deleted */
+	char **media;             /* object keys of the deleted rows' files */
+	size_t nmedia, cap;       /* count and capacity */
+};
+
+static lethe_rc
+on_deleted(struct exec *x, struct appdb_stmt *q, void *arg)
+{
+	struct del_batch *d = arg;
+	struct appdb_val v;
+	size_t i;
+
+	d->rows++;
+	for (i = 0; i < d->t->nmedia; i++) {
+		appdb_column(x->db, q, (int)i + 1, &v);
+		if (v.type != APPDB_TEXT || v.s[0] == '\0')
+			continue;
+		d->media = xgrow(d->media, &d->cap, d->nmedia + 1, sizeof(char *));
+		d->media[d->nmedia++] = xstrdup(v.s);
+	}
+	return LETHE_OK;
+}
+
+/* Fold a committed pending batch into @ss's totals (in memory). */
+void
+erase_fold_pending(struct store_step *ss)
+{
+	ss->done += ss->pending_rows;
+	ss->pending_rows = 0;
+	free(ss->pending_key);
+	ss->pending_key = NULL;
+	if (ss->pending_cursor != NULL) {
+		free(ss->cursor);
+		ss->cursor = ss->pending_cursor;
+		ss->pending_cursor = NULL;
+	}
+}
+
+/*
+ * Remove the media files recorded for (job, @t), outside any app transaction,
+ * after the rows' deletion committed.  Then, in ONE state transaction: forget
+ * the removed files, count them in @ss, and (if @fold) fold the committed
+ * pending batch into @ss.  A crash before that transaction repeats the
+ * removals (a file already gone counts as removed) and counts them once; a
+ * file that cannot be removed stays recorded, is reported in *@failed, and
+ * makes the run fail so that running it again retries.
+ */
+lethe_rc
+erase_media_flush(struct exec *x, const struct dm_table *t, struct store_step *ss, bool fold,
+                  int64_t *failed)
+{
+	char **keys = NULL;
+	size_t n = 0, i;
+	int64_t bad = 0, removed = 0;
+	lethe_rc rc;
+
+	rc = store_media_list(x->st, x->job, t->name, &keys, &n, x->err);
+	for (i = 0; rc == LETHE_OK && i < n; i++) {
+		if (media_remove(x, keys[i])) {
+			removed++;
+			free(keys[i]);
+			keys[i] = NULL;
+		} else {
+			bad++;
+		}
+	}
+	if (rc == LETHE_OK)
+		rc = store_begin(x->st, x->err);
+	if (rc == LETHE_OK) {
+		rc = store_media_clear(x->st, x->job, t->name, x->err);
+		for (i = 0; rc == LETHE_OK && i < n; i++)
+			if (keys[i] != NULL)
+				rc = store_media_add(x->st, x->job, t->name, keys[i], x->err);
+		ss->media += removed;
+		if (fold)
+			erase_fold_pending(ss);
+		if (rc == LETHE_OK)
+			rc = store_step_put(x->st, x->job, t->name, ss, x->err);
+		if (rc == LETHE_OK)
+			rc = store_commit(x->st, x->err);
+		else
+			store_rollback(x->st);
+	}
+	for (i = 0; i < n; i++)
+		free(keys[i]);
+	free(keys);
+	*failed += bad;
+	if (rc == LETHE_OK && bad > 0)
+		rc = lethe_err_set(x->err, LETHE_E_IO,
+		                   "%lld media files of %s could not be removed (a permission or "
+		                   "a directory in the way?); they stay recorded: run the same "
+		                   "command again to retry",
+		                   (long long)bad, t->name);
+	return rc;
+}
+
+/* Append " WHERE <pred> AND key >= ? AND key <= ?": the person's rows in a key window. */
+static void
+window_where(struct exec *x, const struct plan_step *ps, struct sql *b)
+{
+	sql_add(b, " WHERE ");
+	sql_add(b, ps->where);
+	sql_add(b, " AND ");
+	sql_ident(b, ps->table->key);
+	sql_add(b, " >= ");
+	sql_slot(b, (int)ps->nparams + 1);
+	sql_add(b, " AND ");
+	sql_ident(b, ps->table->key);
+	sql_add(b, " <= ");
+	sql_slot(b, (int)ps->nparams + 2);
+}
+
+/*
+ * How many of the person's rows lie in the key window [lo, hi]:
+ * "SELECT count(*) FROM t WHERE <pred> AND key >= lo AND key <= hi".
+ * With an index on the link column this reads the index only.  A delete
+ * batch's window is empty afterwards iff the batch committed.
+ */
+lethe_rc
+erase_window_count(struct exec *x, const struct plan_step *ps, const char *lo, const char *hi,
+                   int64_t *n)
+{
+	struct appdb_val *params = xcalloc(ps->nparams + 2, sizeof(*params));
+	struct sql b;
+	lethe_rc rc;
+
+	memcpy(params, ps->params, ps->nparams * sizeof(*params));
+	batching_tag_val(lo, &params[ps->nparams]);
+	batching_tag_val(hi, &params[ps->nparams + 1]);
+	sql_init(&b, x->db, SQL_CAP);
+	sql_add(&b, "SELECT count(*) FROM ");
+	sql_ident(&b, ps->table->name);
+	window_where(x, ps, &b);
+	rc = appdb_query_int(x->db, sql_str(&b), params, ps->nparams + 2, n, x->err);
+	sql_free(&b);
+	free(params);
+	return rc;
+}
+
+/*
+ * Where delete windows come from.  Integer keys (the common case) are walked
+ * as key ranges [lo, lo + width) over the span of the person's keys, the
+ * width adapting so a window holds about one batch of their rows: nothing
+ * is collected or sorted up front.  Other keys are collected once, sorted,
+ * and cut into windows of a batch each.
+ */
+struct windows {
+	struct keylist k; /* collected keys (non-integer keys) */
+	bool started;     /* the span is known */
+	bool ranged;      /* integer keys: windows are ranges */
+	bool done;        /* no window left */
+	int64_t lo;       /* ranged: start of the next window */
+	int64_t max;      /* ranged: the person's largest key when started */
+	double width;     /* ranged: window width in key units */
+};
+
+static lethe_rc
+windows_start(struct exec *x, const struct plan_step *ps, struct windows *w, int64_t limit)
+{
+	const struct dm_table *t = ps->table;
+	struct appdb_stmt *q = NULL;
+	struct appdb_val lo, hi, n;
+	struct sql b;
+	enum appdb_step s;
+	lethe_rc rc;
+
+	w->started = true;
+	sql_init(&b, x->db, SQL_CAP);
+	sql_add(&b, "SELECT min(");
+	sql_ident(&b, t->key);
+	sql_add(&b, "), max(");
+	sql_ident(&b, t->key);
+	sql_add(&b, "), count(*) FROM ");
+	sql_ident(&b, t->name);
+	sql_add(&b, " WHERE ");
+	sql_add(&b, ps->where);
+	rc = appdb_prepare(x->db, sql_str(&b), &q, x->err);
+	sql_free(&b);
+	if (rc == LETHE_OK)
+		rc = appdb_bind_all(x->db, q, ps->params, ps->nparams);
+	s = rc == LETHE_OK ? appdb_step(x->db, q, x->err) : APPDB_ERROR;
+	if (s != APPDB_ROW) {
+		appdb_finalize(x->db, q);
+		return rc != LETHE_OK ? rc : (x->err ? x->err->rc : LETHE_E_DB);
+	}
+	appdb_column(x->db, q, 0, &lo);
+	appdb_column(x->db, q, 1, &hi);
+	appdb_column(x->db, q, 2, &n);
+	if (n.type == APPDB_INT && n.i == 0) {
+		w->done = true;
+	} else if (lo.type == APPDB_INT && hi.type == APPDB_INT) {
+		w->ranged = true;
+		w->lo = lo.i;
+		w->max = hi.i;
+		w->width = (double)(hi.i - lo.i + 1) * (double)limit / (double)n.i;
+		if (w->width < 1.0)
+			w->width = 1.0;
+	}
+	appdb_finalize(x->db, q);
+	if (!w->done && !w->ranged) {
+		rc = erase_collect_keys(x, ps, NULL, &w->k);
+		w->done = rc == LETHE_OK && w->k.n == 0;
+	}
+	return rc;
+}
+
+/* The next window as tagged keys in *@lo / *@hi (caller frees); *@none if no more. */
+static lethe_rc
+windows_next(struct exec *x, const struct plan_step *ps, struct windows *w, int64_t limit,
+             char **lo, char **hi, bool *none)
+{
+	lethe_rc rc = LETHE_OK;
+
+	*lo = *hi = NULL;
+	*none = false;
+	for (;;) {
+		if (!w->started)
+			rc = windows_start(x, ps, w, limit);
+		if (rc != LETHE_OK)
+			return rc;
+		if (w->done) {
+			*none = true;
+			return LETHE_OK;
+		}
+		if (w->ranged) {
+			int64_t end;
+			double span = w->width;
+
+			if (span > (double)(w->max - w->lo))
+				end = w->max;
+			else
+				end = w->lo + (int64_t)span - 1;
+			if (end < w->lo)
+				end = w->lo;
+			*lo = xasprintf("i:%lld", (long long)w->lo);
+			*hi = xasprintf("i:%lld", (long long)end);
+			if (end >= w->max)
+				w->done = true;
+			else
+				w->lo = end + 1;
+			return LETHE_OK;
+		}
+		if (w->k.pos < w->k.n) {
+			size_t end =
+			    w->k.pos + (size_t)limit < w->k.n ? w->k.pos + (size_t)limit : w->k.n;
+
+			*lo = erase_val_tag(&w->k.v[w->k.pos].v);
+			*hi = erase_val_tag(&w->k.v[end - 1].v);
+			w->k.pos = end;
+			return LETHE_OK;
+		}
+		if (w->k.complete) {
+			w->done = true;
+			continue;
+		}
+		rc = erase_collect_keys(x, ps, NULL, &w->k);
+		if (rc == LETHE_OK && w->k.n == 0)
+			w->done = true;
+	}
+}
+
+/* A ranged window of the current width held @found rows: aim the next at @limit. */
+static void
+windows_feedback(struct windows *w, int64_t found, int64_t limit)
+{
+	double f;
+
+	if (!w->ranged)
+		return;
+	f = found > 0 ? (double)limit / (double)found : 4.0;
+	if (f > 4.0)
+		f = 4.0;
+	if (f < 0.25)
+		f = 0.25;
+	w->width *= f;
+	if (w->width < 1.0)
+		w->width = 1.0;
+}
+
+lethe_rc
+erase_run_delete(struct exec *x, const struct plan_step *ps, struct store_step *ss,
+                 struct erase_step_result *sr)
+{
+	const struct dm_table *t = ps->table;
+	struct appdb_stmt *q = NULL;
+	struct appdb_val *params = xcalloc(ps->nparams + 2, sizeof(*params));
+	struct windows w = {0};
+	struct sql sql;
+	size_t i;
+	lethe_rc rc = LETHE_OK;
+
+	/*
+	 * One statement per batch: the person's rows inside a window of the key
+	 * order.  SQLite plans it like the set-based DELETE (the link index, with
+	 * a key range), so a batch costs what its share of one big DELETE would.
+	 */
+	sql_init(&sql, x->db, SQL_CAP);
+	sql_add(&sql, "DELETE FROM ");
+	sql_ident(&sql, t->name);
+	window_where(x, ps, &sql);
+	if (t->nmedia > 0) {
+		/* RETURNING costs; only media tables need to learn what went. */
+		sql_add(&sql, " RETURNING ");
+		sql_ident(&sql, t->key);
+		for (i = 0; i < t->nmedia; i++) {
+			sql_add(&sql, ", ");
+			sql_ident(&sql, t->media[i]);
+		}
+	}
+	memcpy(params, ps->params, ps->nparams * sizeof(*params));
+	rc = appdb_prepare(x->db, sql_str(&sql), &q, x->err);
+	while (rc == LETHE_OK && !ss->finished) {
+		struct del_batch d = {.t = t};
+		enum appdb_step s = APPDB_DONE;
+		int64_t limit = x->pace.batch, found;
+		char *lo = NULL, *hi = NULL;
+		bool none = false;
+		double t0, ms;
+
+		rc = windows_next(x, ps, &w, limit, &lo, &hi, &none);
+		if (rc != LETHE_OK)
+			break;
+		if (none) {
+			ss->finished = true;
+			rc = store_step_put(x->st, x->job, t->name, ss, x->err);
+			break;
+		}
+		rc = erase_begin_batch(x);
+		if (rc != LETHE_OK) {
+			free(lo);
+			free(hi);
+			break;
+		}
+		t0 = time_mono_ms();
+		batching_tag_val(lo, &params[ps->nparams]);
+		batching_tag_val(hi, &params[ps->nparams + 1]);
+		appdb_reset(x->db, q);
+		rc = appdb_bind_all(x->db, q, params, ps->nparams + 2);
+		while (rc == LETHE_OK && (s = appdb_step(x->db, q, x->err)) == APPDB_ROW)
+			rc = on_deleted(x, q, &d);
+		if (rc == LETHE_OK && s == APPDB_ERROR)
+			rc = x->err ? x->err->rc : LETHE_E_DB;
+		if (rc == LETHE_OK && t->nmedia == 0)
+			d.rows = x->db->ops->changes(x->db);
+		appdb_reset(x->db, q);
+		found = d.rows;
+		/* Before the app commit: the batch as pending, with its media files. */
+		if (rc == LETHE_OK && d.rows > 0) {
+			ss->pending_rows = d.rows;
+			free(ss->pending_key);
+			ss->pending_key = lo;
+			free(ss->pending_cursor);
+			ss->pending_cursor = hi;
+			lo = hi = NULL;
+			rc = store_begin(x->st, x->err);
+			for (i = 0; rc == LETHE_OK && i < d.nmedia; i++)
+				rc = store_media_add(x->st, x->job, t->name, d.media[i], x->err);
+			if (rc == LETHE_OK)
+				rc = store_step_put(x->st, x->job, t->name, ss, x->err);
+			if (rc == LETHE_OK)
+				rc = store_commit(x->st, x->err);
+			else
+				store_rollback(x->st);
+		}
+		free(lo);
+		free(hi);
+		for (i = 0; i < d.nmedia; i++)
+			free(d.media[i]);
+		free(d.media);
+		if (rc == LETHE_OK)
+			rc = appdb_commit(x->db, x->err);
+		if (rc != LETHE_OK) {
+			appdb_rollback(x->db);
+			break;
+		}
+		ms = time_mono_ms() - t0;
+		if (d.rows > 0 && t->nmedia > 0) {
+			/* The window is not a cursor: deleted rows are simply gone. */
+			free(ss->pending_cursor);
+			ss->pending_cursor = NULL;
+			rc = erase_media_flush(x, t, ss, true, &sr->media_failed);
+			if (rc != LETHE_OK)
+				break;
+		} else if (d.rows > 0) {
+			free(ss->pending_cursor);
+			ss->pending_cursor = NULL;
+			erase_fold_pending(ss);
+			rc = store_step_put(x->st, x->job, t->name, ss, x->err);
+			if (rc != LETHE_OK)
+				break;
+		}
+		windows_feedback(&w, found, limit);
+		erase_after_batch(x, ms, found, found >= limit / 2);
+	}
+	appdb_finalize(x->db, q);
+	erase_keylist_free(&w.k);
+	sql_free(&sql);
+	free(params);
+	return rc;
+}

@@ -1,0 +1,413 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sweep_media.c - the sweeper's media files and legal holds (see sweep.c
+ * and docs/internals/sweeper.md).
+ *
+ * Media files named by deleted rows are recorded in the state store under
+ * job 0 before the app commit and removed after it; what a crash leaves
+ * between the two is settled by asking whether any row still names the
+ * file.  Rows whose legal hold ended are deleted one by key, their media
+ * handled the same way.  Runs in the sweeping thread only.
+ */
+#include "util/fmacros.h"
+
+#include "db/sql.h"
+#include "engine/sweep_internal.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "util/timeutil.h"
+
+/* ---- media ------------------------------------------------------------------- */
+
+/* Does some row of @t still name media object @key? */
+static lethe_rc
+media_referenced(struct sweep *s, const struct dm_table *t, const char *key, bool *out,
+                 struct lethe_err *err)
+{
+	struct appdb_val v = {.type = APPDB_TEXT, .s = key};
+	struct sql b;
+	int64_t n = 0;
+	size_t i;
+	lethe_rc rc;
+
+	sql_init(&b, s->db, SQL_CAP);
+	sql_add(&b, "SELECT count(*) FROM (SELECT 1 FROM ");
+	sql_ident(&b, t->name);
+	sql_add(&b, " WHERE ");
+	for (i = 0; i < t->nmedia; i++) {
+		if (i > 0)
+			sql_add(&b, " OR ");
+		sql_ident(&b, t->media[i]);
+		sql_add(&b, " = ");
+		sql_slot(&b, 1);
+	}
+	sql_add(&b, " LIMIT 1)");
+	rc = appdb_query_int(s->db, sql_str(&b), &v, 1, &n, err);
+	sql_free(&b);
+	*out = n > 0;
+	return rc;
+}
+
+/*
+ * Settle the files recorded for @tb's table that no batch of this process
+ * saw through (a crash, a failed commit): a file no row names any more is
+ * removed (its row's deletion committed), one a row still names is
+ * forgotten (the row will be swept again).  Files that cannot be removed
+ * stay recorded and the table stays dirty.
+ */
+lethe_rc
+sweep_media_settle(struct sweep *s, struct tab *tb, struct lethe_err *err)
+{
+	const struct dm_table *t = tb->t;
+	char **keys = NULL;
+	bool *settled = NULL; /* per key: removed, or still named by a row: forget it */
+	size_t n = 0, i;
+	int64_t bad = 0, removed = 0;
+	lethe_rc rc;
+
+	rc = store_media_list(s->st, SWEEP_JOB, t->name, &keys, &n, err);
+	settled = xcalloc(n ? n : 1, sizeof(*settled));
+	for (i = 0; rc == LETHE_OK && i < n; i++) {
+		bool live = false;
+
+		rc = media_referenced(s, t, keys[i], &live, err);
+		if (rc != LETHE_OK)
+			break;
+		if (live) {
+			settled[i] = true;
+		} else if (batching_media_remove(s->o.media_root, keys[i])) {
+			removed++;
+			settled[i] = true;
+		} else {
+			bad++;
+		}
+	}
+	if (rc == LETHE_OK && n > 0) {
+		/* Forget exactly the settled keys: records another process adds meanwhile stay. */
+		rc = store_begin(s->st, err);
+		for (i = 0; rc == LETHE_OK && i < n; i++)
+			if (settled[i])
+				rc = store_media_remove(s->st, SWEEP_JOB, t->name, keys[i], err);
+		if (rc == LETHE_OK)
+			rc = store_commit(s->st, err);
+		else
+			store_rollback(s->st);
+	}
+	for (i = 0; i < n; i++)
+		free(keys[i]);
+	free(keys);
+	free(settled);
+	if (bad > 0)
+		log_warnx("sweep: %lld media files of %s could not be removed; retrying in %d "
+		          "minutes",
+		          (long long)bad, t->name, (int)(SETTLE_MS / 60000));
+	tb->media_dirty = bad > 0 || rc != LETHE_OK;
+	/* Each settle reads the table once per recorded file: not every pass. */
+	tb->next_settle = time_mono_ms() + SETTLE_MS;
+	pthread_mutex_lock(&s->mu);
+	tb->st.media += removed;
+	tb->st.media_failed = bad;
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+/*
+ * After the commit that deleted their rows: remove the @n files @keys of
+ * @table that this batch recorded, and forget those records (only these:
+ * another process's records are never touched here).  A file that cannot
+ * be removed stays recorded and marks @tb (or, NULL, the holds) dirty.
+ */
+lethe_rc
+sweep_media_done(struct sweep *s, struct tab *tb, const char *table, char **keys, size_t n,
+                 struct lethe_err *err)
+{
+	int64_t removed = 0, bad = 0;
+	size_t i;
+	lethe_rc rc;
+
+	rc = store_begin(s->st, err);
+	for (i = 0; rc == LETHE_OK && i < n; i++) {
+		if (batching_media_remove(s->o.media_root, keys[i])) {
+			removed++;
+			rc = store_media_remove(s->st, SWEEP_JOB, table, keys[i], err);
+		} else {
+			bad++;
+		}
+	}
+	if (rc == LETHE_OK)
+		rc = store_commit(s->st, err);
+	else
+		store_rollback(s->st);
+	if (bad > 0)
+		log_warnx("sweep: %lld media files of %s could not be removed; retrying later",
+		          (long long)bad, table);
+	if (bad > 0 || rc != LETHE_OK) {
+		if (tb != NULL)
+			tb->media_dirty = true;
+		else
+			s->holds_dirty = true;
+	}
+	if (tb != NULL) {
+		pthread_mutex_lock(&s->mu);
+		tb->st.media += removed;
+		tb->st.media_failed += bad;
+		pthread_mutex_unlock(&s->mu);
+	}
+	return rc;
+}
+
+/* The TTL table of @t, or NULL if it has no ttl. */
+static struct tab *
+tab_of(struct sweep *s, const struct dm_table *t)
+{
+	size_t i;
+
+	for (i = 0; i < s->ntabs; i++)
+		if (s->tabs[i].t == t)
+			return &s->tabs[i];
+	return NULL;
+}
+
+lethe_rc
+sweep_recover(struct sweep *s, struct lethe_err *err)
+{
+	size_t i;
+	lethe_rc rc = LETHE_OK;
+	bool dirty = false;
+
+	/* Every table with media columns: holds may name tables without a ttl. */
+	for (i = 0; rc == LETHE_OK && i < s->dm->ntables; i++) {
+		struct tab tmp = {.t = &s->dm->tables[i]};
+		struct tab *tb = tab_of(s, tmp.t);
+
+		if (tmp.t->nmedia == 0)
+			continue;
+		if (tb == NULL)
+			tb = &tmp;
+		rc = sweep_media_settle(s, tb, err);
+		dirty = dirty || tb->media_dirty;
+	}
+	s->holds_dirty = dirty || rc != LETHE_OK;
+	return rc;
+}
+
+/* Record @keys (object keys of rows being deleted) before the app commit. */
+static lethe_rc
+media_record(struct sweep *s, const char *table, char **keys, size_t n, struct lethe_err *err)
+{
+	size_t i;
+	lethe_rc rc;
+
+	if (n == 0)
+		return LETHE_OK;
+	rc = store_begin(s->st, err);
+	for (i = 0; rc == LETHE_OK && i < n; i++)
+		rc = store_media_add(s->st, SWEEP_JOB, table, keys[i], err);
+	if (rc == LETHE_OK)
+		return store_commit(s->st, err);
+	store_rollback(s->st);
+	return rc;
+}
+
+void
+sweep_keys_take(struct sweep *s, struct appdb_stmt *q, size_t ncols, struct keys *k)
+{
+	struct appdb_val v;
+	size_t i;
+
+	for (i = 0; i < ncols; i++) {
+		appdb_column(s->db, q, (int)i, &v);
+		if (v.type != APPDB_TEXT || v.s[0] == '\0')
+			continue;
+		k->v = xgrow(k->v, &k->cap, k->n + 1, sizeof(char *));
+		k->v[k->n++] = xstrdup(v.s);
+	}
+}
+
+void
+sweep_keys_free(struct keys *k)
+{
+	size_t i;
+
+	for (i = 0; i < k->n; i++)
+		free(k->v[i]);
+	free(k->v);
+	memset(k, 0, sizeof(*k));
+}
+
+/*
+ * Commit the open app transaction of a batch that deleted rows naming
+ * media @k: the files are recorded first, removed after.  Rolls back on
+ * failure.
+ */
+lethe_rc
+sweep_commit_with_media(struct sweep *s, struct tab *tb, const char *table, struct keys *k,
+                        struct lethe_err *err)
+{
+	lethe_rc rc = media_record(s, table, k->v, k->n, err);
+
+	if (rc == LETHE_OK)
+		rc = appdb_commit(s->db, err);
+	if (rc != LETHE_OK) {
+		appdb_rollback(s->db);
+		if (tb != NULL)
+			tb->media_dirty = true;
+	}
+	return rc;
+}
+
+/* ---- holds ------------------------------------------------------------------- */
+
+/* The statement deleting one row of @t by key (with its media columns). */
+static lethe_rc
+hold_stmt(struct sweep *s, const struct dm_table *t, struct appdb_stmt **out, struct lethe_err *err)
+{
+	struct sql b;
+	size_t i;
+	lethe_rc rc = LETHE_OK;
+
+	if (s->hold_q[t->index] == NULL) {
+		sql_init(&b, s->db, SQL_CAP);
+		sql_add(&b, "DELETE FROM ");
+		sql_ident(&b, t->name);
+		sql_add(&b, " WHERE ");
+		sql_ident(&b, t->key);
+		sql_add(&b, " = ");
+		sql_slot(&b, 1);
+		for (i = 0; i < t->nmedia; i++) {
+			sql_add(&b, i == 0 ? " RETURNING " : ", ");
+			sql_ident(&b, t->media[i]);
+		}
+		rc = appdb_prepare(s->db, sql_str(&b), &s->hold_q[t->index], err);
+		sql_free(&b);
+	}
+	*out = s->hold_q[t->index];
+	return rc;
+}
+
+/*
+ * One batch of ended holds: delete their rows in one app transaction (the
+ * end-of-retention action), then forget the hold records.  A crash between
+ * the two repeats the (idempotent) deletes.  *@got holds handled.
+ */
+static lethe_rc
+holds_batch(struct sweep *s, int64_t now, int64_t limit, int64_t *got, struct lethe_err *err)
+{
+	struct store_hold *h = NULL;
+	struct keys *k = NULL; /* per hold: the files of its row */
+	size_t n = 0, i;
+	int64_t rows = 0;
+	double t0 = 0;
+	bool open = false;
+	lethe_rc rc;
+
+	*got = 0;
+	rc = store_hold_due(s->st, now, (size_t)limit, &h, &n, err);
+	k = xcalloc(n ? n : 1, sizeof(*k));
+	if (rc == LETHE_OK && n > 0 && !s->o.dry_run) {
+		rc = batching_begin(s->db, err);
+		open = rc == LETHE_OK;
+		t0 = time_mono_ms();
+	}
+	for (i = 0; rc == LETHE_OK && i < n && !s->o.dry_run; i++) {
+		const struct dm_table *t = datamap_table(s->dm, h[i].table);
+		struct appdb_stmt *q = NULL;
+		struct appdb_val kv;
+		enum appdb_step st;
+
+		if (t == NULL) {
+			log_warnx("sweep: a hold on table '%s', which the data map no longer "
+			          "names, ended; forgetting it",
+			          h[i].table);
+			continue;
+		}
+		rc = hold_stmt(s, t, &q, err);
+		if (rc != LETHE_OK)
+			break;
+		batching_tag_val(h[i].key, &kv);
+		appdb_reset(s->db, q);
+		rc = appdb_bind_all(s->db, q, &kv, 1);
+		while (rc == LETHE_OK && (st = appdb_step(s->db, q, err)) == APPDB_ROW)
+			sweep_keys_take(s, q, t->nmedia, &k[i]);
+		if (rc == LETHE_OK && st == APPDB_ERROR)
+			rc = db_fail(s, err);
+		if (rc == LETHE_OK)
+			rows += s->db->ops->changes(s->db);
+		appdb_reset(s->db, q);
+		if (rc == LETHE_OK && k[i].n > 0)
+			rc = media_record(s, t->name, k[i].v, k[i].n, err);
+	}
+	if (open && rc == LETHE_OK)
+		rc = appdb_commit(s->db, err);
+	if (open && rc != LETHE_OK) {
+		appdb_rollback(s->db);
+		s->holds_dirty = true;
+	}
+	if (rc == LETHE_OK && open) {
+		double ms = time_mono_ms() - t0;
+
+		/* Files of the rows just deleted, in whichever tables they were. */
+		for (i = 0; rc == LETHE_OK && i < n; i++)
+			if (k[i].n > 0)
+				rc =
+				    sweep_media_done(s, tab_of(s, datamap_table(s->dm, h[i].table)),
+				                     h[i].table, k[i].v, k[i].n, err);
+		rc = rc == LETHE_OK ? store_begin(s->st, err) : rc;
+		for (i = 0; rc == LETHE_OK && i < n; i++)
+			rc = store_hold_remove(s->st, h[i].table, h[i].key, h[i].until, err);
+		if (rc == LETHE_OK)
+			rc = store_commit(s->st, err);
+		else
+			store_rollback(s->st);
+		batching_after(&s->pace, s->db, ms, (int64_t)n, (int64_t)n >= limit);
+	}
+	if (rc == LETHE_OK) {
+		*got = (int64_t)n;
+		pthread_mutex_lock(&s->mu);
+		s->tot.holds_released += (int64_t)n;
+		s->tot.holds_rows += rows;
+		pthread_mutex_unlock(&s->mu);
+	}
+	for (i = 0; i < n; i++)
+		sweep_keys_free(&k[i]);
+	free(k);
+	store_holds_free(h, n);
+	return rc;
+}
+
+lethe_rc
+sweep_holds_turn(struct sweep *s, int64_t now, bool *more, struct lethe_err *err)
+{
+	int64_t done = 0, got = 0, n = 0;
+	double t0 = time_mono_ms();
+	lethe_rc rc = LETHE_OK;
+
+	if (s->o.dry_run) {
+		rc = store_hold_due_count(s->st, now, &n, err);
+		pthread_mutex_lock(&s->mu);
+		s->tot.holds_released += n;
+		pthread_mutex_unlock(&s->mu);
+		return rc;
+	}
+	if (s->holds_dirty && time_mono_ms() >= s->holds_next_settle) {
+		rc = sweep_recover(s, err);
+		s->holds_next_settle = time_mono_ms() + SETTLE_MS;
+	}
+	s->pace.batch = s->hold_batch;
+	while (rc == LETHE_OK && !stopped(s)) {
+		int64_t limit = s->pace.batch;
+
+		if (limit > s->o.max_rows_per_pass - done)
+			limit = s->o.max_rows_per_pass - done;
+		rc = holds_batch(s, now, limit, &got, err);
+		done += got;
+		if (rc != LETHE_OK || got < limit)
+			break;
+		if (done >= s->o.max_rows_per_pass || time_mono_ms() - t0 >= s->o.max_ms_per_pass) {
+			*more = true;
+			break;
+		}
+	}
+	s->hold_batch = s->pace.batch;
+	return rc;
+}
