@@ -14,6 +14,7 @@
 #define LETHE_HTTP_SERVER_INTERNAL_H
 
 #include <jansson.h>
+#include <microhttpd.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -27,8 +28,6 @@
 #include "util/buf.h"
 #include "util/log.h"
 
-struct MHD_Daemon;
-struct MHD_Connection;
 struct api_ring;
 
 /*
@@ -155,6 +154,21 @@ void http_readyz(struct server *s, struct request *r);
 void http_healthz(struct server *s, struct request *r);
 /* GET /static/style.css: the status page's stylesheet (pages.c). */
 void http_stylesheet(struct server *s, struct request *r);
+
+/*
+ * MHD_OPTION_NOTIFY_CONNECTION (conn.c), with the server as @cls: a
+ * connection opened or closed.  Its record is on the reaper's list while
+ * it is open; libmicrohttpd calls this with CLOSED before it closes the
+ * socket, and the reaper shuts sockets down only under conn_mu, so it never
+ * touches a descriptor reused since.
+ */
+void http_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                      enum MHD_ConnectionNotificationCode toe);
+/*
+ * The reaper thread (conn.c), @arg the server: closes connections whose
+ * request takes too long to arrive, once a second, until s->reap_stop.
+ */
+void *http_conn_reaper(void *arg);
 
 /*
  * Copy @in to @out (@cap > 0 bytes, always terminated, cut if need be) with
