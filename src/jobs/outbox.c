@@ -25,6 +25,7 @@
 #include "engine/disconnect.h"
 #include "engine/erase.h"
 #include "engine/plan.h"
+#include "jobs/engine_opts.h"
 #include "jobs/outbox.h"
 #include "platform/platform.h"
 #include "util/log.h"
@@ -341,12 +342,7 @@ run_purge(const struct lethe_config *cfg, const struct datamap *dm, struct appdb
 	id.value = pl->channel;
 	rc = plan_build(dm, db, PURGE_SCOPE, &id, 1, true, &plan, &err);
 	if (rc == LETHE_OK) {
-		memset(&eo, 0, sizeof(eo));
-		eo.batch_rows = cfg->batch_rows;
-		eo.max_txn_ms = cfg->max_txn_ms;
-		eo.yield_ms = cfg->yield_ms;
-		eo.media_root = cfg->media_root;
-		eo.key = cfg->key;
+		engine_opts_erase(cfg, &eo);
 		eo.stop = &note.stop;
 		eo.on_job = note_erase_job;
 		eo.job_arg = &note;
