@@ -4,8 +4,10 @@
  * see it (service.h is what the front ends see).
  *
  * Lock order: db_mu before st_mu; no function holds either while it waits
- * on a thread (the intake, the pool, the runner).  The members are set by
- * service_start() and never change until service_stop().
+ * on a thread (the intake, the pool, the runner).  In the daemon the
+ * members are set by service_start() and never change until
+ * service_stop(); a service of service_open() (one thread, no lock taken)
+ * opens the state store and the sweeper when a command asks.
  */
 #ifndef LETHE_SERVICE_INTERNAL_H
 #define LETHE_SERVICE_INTERNAL_H
@@ -18,6 +20,7 @@
 #include "jobs/runner.h"
 #include "jobs/sweeper.h"
 #include "meta/intake.h"
+#include "meta/seen.h"
 #include "service/service.h"
 #include "store/store.h"
 
@@ -33,6 +36,7 @@ struct service {
 	struct runner *runner;          /* background erasures */
 	struct outbox *outbox;          /* upstream jobs of channel disconnects */
 	struct sweeper *sweeper;        /* TTL sweeps, or NULL if off */
+	struct seen *seen;              /* an import's requests of the repeat window, or NULL */
 	bool quiesced;                  /* service_quiesce() ran */
 };
 
