@@ -505,12 +505,12 @@ job_done(struct store *st, int64_t disc, const char *kind, const char *platform,
 
 /* A job with a call to make, its secrets sealed; staged until the app commit. */
 static lethe_rc
-job_staged(const struct lethe_config *cfg, struct store *st, int64_t disc, const char *kind,
+job_staged(const struct disconnect_opts *o, struct store *st, int64_t disc, const char *kind,
            const char *platform, const struct outbox_payload *pl, int64_t now_ms,
            struct lethe_err *err)
 {
 	size_t len = 0;
-	uint8_t *box = outbox_seal(cfg->outbox.key, kind, pl, &len);
+	uint8_t *box = outbox_seal(o->outbox_key, kind, pl, &len);
 	lethe_rc rc;
 
 	rc = store_outbox_add(st, disc, kind, platform, "staged", now_ms, box, len, NULL, err);
@@ -546,9 +546,9 @@ platform_label(const char *canon)
  * outbox claims a revoke only once its sibling unsubscribes ended.
  */
 static lethe_rc
-queue_jobs(const struct lethe_config *cfg, const struct datamap *dm, struct store *st, int64_t disc,
-           const char *id, const char *source, const struct chan_row *c, const struct unsub *unsubs,
-           size_t nunsubs, int64_t now_ms, struct lethe_err *err)
+queue_jobs(const struct disconnect_opts *o, const struct datamap *dm, struct store *st,
+           int64_t disc, const char *id, const char *source, const struct chan_row *c,
+           const struct unsub *unsubs, size_t nunsubs, int64_t now_ms, struct lethe_err *err)
 {
 	const char *canon = platform_canonical(c->platform);
 	bool deauth = strcmp(source, "deauthorize") == 0;
@@ -571,7 +571,7 @@ queue_jobs(const struct lethe_config *cfg, const struct datamap *dm, struct stor
 		} else {
 			snprintf(pl->token, sizeof(pl->token), "%s", tok);
 			snprintf(pl->account, sizeof(pl->account), "%s", unsubs[i].account);
-			rc = job_staged(cfg, st, disc, "unsubscribe", canon, pl, now_ms, err);
+			rc = job_staged(o, st, disc, "unsubscribe", canon, pl, now_ms, err);
 		}
 	}
 	memset(pl->token, 0, sizeof(pl->token));
@@ -585,10 +585,10 @@ queue_jobs(const struct lethe_config *cfg, const struct datamap *dm, struct stor
 		             "was deleted",
 		             now_ms, err);
 	} else if (c->token == NULL && canon != NULL && strcmp(canon, "facebook") == 0 &&
-	           c->account[0] != '\0' && platform_has_app_token(cfg->platforms, canon)) {
+	           c->account[0] != '\0' && platform_has_app_token(o->platforms, canon)) {
 		/* No user token: Facebook removes the permissions with the app token. */
 		snprintf(pl->account, sizeof(pl->account), "%s", c->account);
-		rc = job_staged(cfg, st, disc, "revoke", canon, pl, now_ms, err);
+		rc = job_staged(o, st, disc, "revoke", canon, pl, now_ms, err);
 	} else if (c->token == NULL) {
 		rc = job_done(st, disc, "revoke", canon, "no_token",
 		              "the channel held no token to revoke", now_ms, err);
@@ -604,12 +604,12 @@ queue_jobs(const struct lethe_config *cfg, const struct datamap *dm, struct stor
 	} else {
 		snprintf(pl->token, sizeof(pl->token), "%s", c->token);
 		snprintf(pl->account, sizeof(pl->account), "%s", c->account);
-		rc = job_staged(cfg, st, disc, "revoke", canon, pl, now_ms, err);
+		rc = job_staged(o, st, disc, "revoke", canon, pl, now_ms, err);
 	}
 	if (rc == LETHE_OK && !deauth && datamap_scope(dm, PURGE_SCOPE) != NULL) {
 		memset(pl->token, 0, sizeof(pl->token));
 		pl->account[0] = '\0';
-		rc = job_staged(cfg, st, disc, "purge", NULL, pl, now_ms, err);
+		rc = job_staged(o, st, disc, "purge", NULL, pl, now_ms, err);
 	}
 	sodium_memzero(pl, sizeof(*pl));
 	free(pl);
@@ -618,15 +618,15 @@ queue_jobs(const struct lethe_config *cfg, const struct datamap *dm, struct stor
 
 /* Keyed hash of @token under the outbox key ("" for none). */
 static void
-token_mac(const struct lethe_config *cfg, const char *token, char *out)
+token_mac(const struct disconnect_opts *o, const char *token, char *out)
 {
 	out[0] = '\0';
 	if (token != NULL)
-		hash_keyed(cfg->outbox.key, token, strlen(token), out);
+		hash_keyed(o->outbox_key, token, strlen(token), out);
 }
 
 lethe_rc
-disconnect_channel(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
+disconnect_channel(const struct disconnect_opts *o, const struct datamap *dm, struct appdb *db,
                    struct store *st, const char *id, const char *source, int64_t *disc,
                    bool *already, struct lethe_err *err)
 {
@@ -650,7 +650,7 @@ disconnect_channel(const struct lethe_config *cfg, const struct datamap *dm, str
 		return lethe_err_set(err, LETHE_E_INVALID,
 		                     "the data map has no channel table (give one table "
 		                     "'connection:')");
-	disconnect_subject(cfg->key, id, subject);
+	disconnect_subject(o->key, id, subject);
 	/*
 	 * The app write lock first: a disconnect of the same channel by another
 	 * process has then either finished or not started, and its record says so.
@@ -715,13 +715,13 @@ disconnect_channel(const struct lethe_config *cfg, const struct datamap *dm, str
 		snprintf(d.platform, sizeof(d.platform), "%s", canon ? canon : c.platform);
 		d.requested_at = now;
 		d.effects = json_dumps(effects, JSON_COMPACT);
-		token_mac(cfg, c.token, d.token_mac);
-		d.box = outbox_seal(cfg->outbox.key, "channel", pl, &len);
+		token_mac(o, c.token, d.token_mac);
+		d.box = outbox_seal(o->outbox_key, "channel", pl, &len);
 		d.boxlen = len;
 		rc = store_disc_add(st, &d, disc, err);
 	}
 	if (rc == LETHE_OK)
-		rc = queue_jobs(cfg, dm, st, *disc, id, source, &c, unsubs, nunsubs, now_ms, err);
+		rc = queue_jobs(o, dm, st, *disc, id, source, &c, unsubs, nunsubs, now_ms, err);
 	if (rc == LETHE_OK)
 		rc = store_commit(st, err);
 	st_open = st_open && rc != LETHE_OK;
@@ -849,7 +849,7 @@ identity_page(const struct datamap *dm, struct appdb *db, const struct dm_link *
 }
 
 lethe_rc
-disconnect_identity(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
+disconnect_identity(const struct disconnect_opts *o, const struct datamap *dm, struct appdb *db,
                     struct store *st, const char *kind, const char *value, int64_t *rows,
                     struct lethe_err *err)
 {
@@ -875,8 +875,8 @@ disconnect_identity(const struct lethe_config *cfg, const struct datamap *dm, st
 				int64_t disc = 0;
 				bool already = false;
 
-				rc = disconnect_channel(cfg, dm, db, st, ids[k], "deauthorize",
-				                        &disc, &already, err);
+				rc = disconnect_channel(o, dm, db, st, ids[k], "deauthorize", &disc,
+				                        &already, err);
 				if (rc == LETHE_OK && !already)
 					(*rows)++;
 			}
@@ -901,7 +901,8 @@ disconnect_identity(const struct lethe_config *cfg, const struct datamap *dm, st
 enum recover_act { RECOVER_READY, RECOVER_REDO, RECOVER_DROP };
 
 static enum recover_act
-recover_decide(const struct lethe_config *cfg, const struct store_disc *d, const struct chan_row *c)
+recover_decide(const struct disconnect_opts *o, const struct store_disc *d,
+               const struct chan_row *c)
 {
 	char mac[HASH_TEXT_LEN + 1];
 
@@ -915,7 +916,7 @@ recover_decide(const struct lethe_config *cfg, const struct store_disc *d, const
 		return c->token == NULL ? RECOVER_REDO : RECOVER_DROP;
 	if (c->token == NULL)
 		return RECOVER_DROP;
-	token_mac(cfg, c->token, mac);
+	token_mac(o, c->token, mac);
 	return strcmp(mac, d->token_mac) == 0 ? RECOVER_REDO : RECOVER_DROP;
 }
 
@@ -928,7 +929,7 @@ recover_str(enum recover_act a)
 }
 
 lethe_rc
-disconnect_recover(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
+disconnect_recover(const struct disconnect_opts *o, const struct datamap *dm, struct appdb *db,
                    struct store *st, int64_t min_age_s, int *fixed, struct lethe_err *err)
 {
 	int64_t after = 0, now = time_now(), unstaged = 0;
@@ -971,7 +972,7 @@ disconnect_recover(const struct lethe_config *cfg, const struct datamap *dm, str
 			goto act;
 		}
 		if (rc == LETHE_OK &&
-		    outbox_open(cfg->outbox.key, "channel", d.box, d.boxlen, pl) != LETHE_OK) {
+		    outbox_open(o->outbox_key, "channel", d.box, d.boxlen, pl) != LETHE_OK) {
 			log_warnx("disconnect %lld: its channel id cannot be opened under this "
 			          "outbox key; left staged for a process with the right key",
 			          (long long)d.id);
@@ -983,7 +984,7 @@ disconnect_recover(const struct lethe_config *cfg, const struct datamap *dm, str
 		if (rc == LETHE_OK)
 			rc = chan_read(dm, db, pl->channel, &c, err);
 		if (rc == LETHE_OK)
-			act = recover_decide(cfg, &d, &c);
+			act = recover_decide(o, &d, &c);
 		if (rc == LETHE_OK && act == RECOVER_REDO) {
 			json_t *effects = json_object();
 
@@ -1110,7 +1111,7 @@ on_step(void *arg, const char *table, const char *action, int64_t done, int64_t 
 }
 
 lethe_rc
-disconnect_state(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
+disconnect_state(const struct disconnect_opts *opts, const struct datamap *dm, struct appdb *db,
                  struct store *st, const char *id, json_t **out, struct lethe_err *err)
 {
 	char subject[HASH_TEXT_LEN + 1], when[40];
@@ -1128,7 +1129,7 @@ disconnect_state(const struct lethe_config *cfg, const struct datamap *dm, struc
 		return lethe_err_set(err, LETHE_E_INVALID,
 		                     "the data map has no channel table (give one table "
 		                     "'connection:')");
-	disconnect_subject(cfg->key, id, subject);
+	disconnect_subject(opts->key, id, subject);
 	rc = chan_read(dm, db, id, &c, err);
 	if (rc == LETHE_OK) {
 		rc = store_disc_find(st, subject, &d, err);

@@ -31,3 +31,12 @@ engine_opts_sweep(const struct lethe_config *cfg, struct sweep_opts *o)
 	o->media_root = cfg->media_root;
 	o->key = cfg->key;
 }
+
+void
+engine_opts_disconnect(const struct lethe_config *cfg, struct disconnect_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->key = cfg->key;
+	o->outbox_key = cfg->outbox.key;
+	o->platforms = cfg->platforms;
+}

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * engine_opts.h - the one place where the configuration becomes the
- * engine's option structs (struct erase_opts, struct sweep_opts).
+ * engine's option structs (struct erase_opts, struct sweep_opts, struct
+ * disconnect_opts).
  *
  * The engine's entry points take option structs, never the configuration.
  * They are built here, in the jobs layer, because both the background
@@ -13,6 +14,7 @@
 #define LETHE_JOBS_ENGINE_OPTS_H
 
 #include "config/config.h"
+#include "engine/disconnect.h"
 #include "engine/erase.h"
 #include "engine/sweep.h"
 
@@ -20,5 +22,8 @@
 void engine_opts_erase(const struct lethe_config *cfg, struct erase_opts *o);
 /* @o zeroed, then the sweep's pass limits and the erase settings of @cfg. */
 void engine_opts_sweep(const struct lethe_config *cfg, struct sweep_opts *o);
+
+/* @o: the anonymize key, the outbox key and the platforms of @cfg (pointers into @cfg). */
+void engine_opts_disconnect(const struct lethe_config *cfg, struct disconnect_opts *o);
 
 #endif /* LETHE_JOBS_ENGINE_OPTS_H */

@@ -569,9 +569,12 @@ outbox_main(void *arg)
 			continue;
 		}
 		if (time_now() - last_recover >= RECOVER_AGE_S) {
+			struct disconnect_opts dop;
+
 			last_recover = time_now();
-			if (disconnect_recover(o->cfg, o->dm, db, st, RECOVER_AGE_S, &fixed,
-			                       &err) != LETHE_OK)
+			engine_opts_disconnect(o->cfg, &dop);
+			if (disconnect_recover(&dop, o->dm, db, st, RECOVER_AGE_S, &fixed, &err) !=
+			    LETHE_OK)
 				log_warnx("outbox: recovering staged disconnects: %s", err.msg);
 		}
 		rc = outbox_run_due(o->cfg, o->dm, db, st, 0, o->owner, &o->stop_flag, 0, &ran,

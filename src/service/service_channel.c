@@ -7,6 +7,7 @@
 #include "util/fmacros.h"
 
 #include "engine/disconnect.h"
+#include "jobs/engine_opts.h"
 #include "service/service_internal.h"
 
 bool
@@ -18,11 +19,13 @@ service_channel_id_ok(const char *id)
 lethe_rc
 service_channel_state(struct service *svc, const char *id, json_t **out, struct lethe_err *err)
 {
+	struct disconnect_opts dop;
 	lethe_rc rc;
 
+	engine_opts_disconnect(svc->cfg, &dop);
 	pthread_mutex_lock(&svc->db_mu);
 	pthread_mutex_lock(&svc->st_mu);
-	rc = disconnect_state(svc->cfg, svc->dm, svc->db, svc->st, id, out, err);
+	rc = disconnect_state(&dop, svc->dm, svc->db, svc->st, id, out, err);
 	pthread_mutex_unlock(&svc->st_mu);
 	pthread_mutex_unlock(&svc->db_mu);
 	return rc;
@@ -34,11 +37,13 @@ service_channel_disconnect(struct service *svc, const char *id, const char *via,
 {
 	int64_t disc = 0;
 	bool already = false;
+	struct disconnect_opts dop;
 	lethe_rc rc;
 
+	engine_opts_disconnect(svc->cfg, &dop);
 	pthread_mutex_lock(&svc->db_mu);
 	pthread_mutex_lock(&svc->st_mu);
-	rc = disconnect_channel(svc->cfg, svc->dm, svc->db, svc->st, id, via, &disc, &already, err);
+	rc = disconnect_channel(&dop, svc->dm, svc->db, svc->st, id, via, &disc, &already, err);
 	pthread_mutex_unlock(&svc->st_mu);
 	pthread_mutex_unlock(&svc->db_mu);
 	if (rc == LETHE_OK && !already)
@@ -64,18 +69,20 @@ service_channel_disconnect_wait(struct service *svc, const char *id, bool wait, 
 {
 	int64_t disc = 0;
 	int fixed = 0;
+	struct disconnect_opts dop;
 	lethe_rc rc;
 
 	memset(out, 0, sizeof(*out));
+	engine_opts_disconnect(svc->cfg, &dop);
 	rc = service_store_open(svc, err);
 	if (rc == LETHE_OK)
 		rc = outbox_key_check(svc->cfg, svc->st, err);
 	/* A disconnect a crash left staged (no `lethe serve` may be running to repair it). */
 	if (rc == LETHE_OK)
-		rc = disconnect_recover(svc->cfg, svc->dm, svc->db, svc->st, SERVICE_RECOVER_AGE_S,
+		rc = disconnect_recover(&dop, svc->dm, svc->db, svc->st, SERVICE_RECOVER_AGE_S,
 		                        &fixed, err);
 	if (rc == LETHE_OK)
-		rc = disconnect_channel(svc->cfg, svc->dm, svc->db, svc->st, id, "cli", &disc,
+		rc = disconnect_channel(&dop, svc->dm, svc->db, svc->st, id, "cli", &disc,
 		                        &out->already, err);
 	if (rc == LETHE_E_NOTFOUND)
 		return rc;
@@ -88,6 +95,6 @@ service_channel_disconnect_wait(struct service *svc, const char *id, bool wait, 
 	if (rc == LETHE_OK)
 		rc = store_outbox_list(svc->st, disc, NULL, count_jobs, out, err);
 	if (rc == LETHE_OK)
-		rc = disconnect_state(svc->cfg, svc->dm, svc->db, svc->st, id, &out->state, err);
+		rc = disconnect_state(&dop, svc->dm, svc->db, svc->st, id, &out->state, err);
 	return rc;
 }

@@ -12,6 +12,7 @@
 #include "util/fmacros.h"
 
 #include "engine/disconnect.h"
+#include "jobs/engine_opts.h"
 #include "meta/requests.h"
 #include "service/service_internal.h"
 #include "util/timeutil.h"
@@ -38,13 +39,15 @@ service_meta_deauthorize(struct service *svc, const struct meta_app *app, const 
 {
 	char subject[HASH_TEXT_LEN + 1];
 	int64_t rows = 0;
+	struct disconnect_opts dop;
 	lethe_rc rc;
 
+	engine_opts_disconnect(svc->cfg, &dop);
 	meta_subject(svc->cfg->key, app->name, user_id, subject);
 	/* The same at-once wipe as a channel disconnect (docs/internals/outbox.md). */
 	pthread_mutex_lock(&svc->db_mu);
 	pthread_mutex_lock(&svc->st_mu);
-	rc = disconnect_identity(svc->cfg, svc->dm, svc->db, svc->st, app->identity, user_id, &rows,
+	rc = disconnect_identity(&dop, svc->dm, svc->db, svc->st, app->identity, user_id, &rows,
 	                         err);
 	pthread_mutex_unlock(&svc->st_mu);
 	pthread_mutex_unlock(&svc->db_mu);
