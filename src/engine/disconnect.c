@@ -519,26 +519,6 @@ job_staged(const struct disconnect_opts *o, struct store *st, int64_t disc, cons
 	return rc;
 }
 
-static const char *
-platform_label(const char *canon)
-{
-	static const struct {
-		const char *canon; /* canonical name */
-		const char *label; /* shown */
-	} labels[] = {{"google", "Google"},
-	              {"facebook", "Facebook"},
-	              {"instagram", "Instagram Login"},
-	              {"linkedin", "LinkedIn"},
-	              {"x", "X"},
-	              {"tiktok", "TikTok"}};
-	size_t i;
-
-	for (i = 0; i < sizeof(labels) / sizeof(labels[0]); i++)
-		if (strcmp(labels[i].canon, canon) == 0)
-			return labels[i].label;
-	return canon;
-}
-
 /*
  * Queue the jobs of a disconnect (inside the caller's state store
  * transaction).  The unsubscribes come first: a Facebook revoke invalidates
@@ -599,7 +579,7 @@ queue_jobs(const struct disconnect_opts *o, const struct datamap *dm, struct sto
 	} else if (!platform_supports(canon, PLATFORM_REVOKE)) {
 		snprintf(reason, sizeof(reason),
 		         "%s documents no revoke endpoint; the token was deleted",
-		         platform_label(canon));
+		         platform_label(canon, false));
 		rc = job_done(st, disc, "revoke", canon, "unsupported", reason, now_ms, err);
 	} else {
 		snprintf(pl->token, sizeof(pl->token), "%s", c->token);

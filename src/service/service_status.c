@@ -15,6 +15,7 @@
 #include <sys/statvfs.h>
 
 #include "meta/requests.h"
+#include "platform/platform.h"
 #include "service/service_internal.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
@@ -65,16 +66,6 @@ on_step(void *arg, const char *table, const char *action, int64_t done, int64_t 
 			c->retained_until = a->until[c - a->cats];
 		}
 	}
-}
-
-static const char *
-platform_label(const char *app)
-{
-	if (strcmp(app, "facebook") == 0)
-		return "Facebook";
-	if (strcmp(app, "instagram") == 0)
-		return "Instagram";
-	return app;
 }
 
 /*
@@ -155,7 +146,7 @@ service_status_lookup(struct service *svc, const char *code, struct service_stat
 	out->no_data = req.no_data;
 	out->account_remains = account_remains(svc, req.app);
 	snprintf(out->app, sizeof(out->app), "%s", req.app);
-	out->platform = platform_label(out->app);
+	out->platform = platform_label(out->app, true);
 	return LETHE_OK;
 }
 
