@@ -7,7 +7,7 @@
  * request that is wrong on its headers alone is refused before its body is
  * read (refuse_early()).  When its body is in, request_ready() copies what
  * handlers may read, routes it (routes[]), and either queues the reply at
- * once or suspends the connection while a worker (pool.c) or the intake
+ * once or suspends the connection while a worker (service_run()) or the intake
  * works; they resume it and on_request() queues the reply, recording its
  * metrics.  The status code of every failure comes from http_status_of().
  * No handler logs or echoes a user id, a code or a secret.  The routes
@@ -32,7 +32,6 @@
 #include "http/server_internal.h"
 #include "http/status_page.h"
 #include "http/template.h"
-#include "jobs/pool.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -357,7 +356,7 @@ request_ready(struct server *s, struct request *r)
 	MHD_suspend_connection(r->conn);
 	if (r->handler != NULL) {
 		r->task.run = run_blocking;
-		pool_submit(s->pool, &r->task);
+		service_run(s->svc, &r->task);
 	} else {
 		service_meta_submit(s->svc, &r->in);
 	}
@@ -731,7 +730,6 @@ server_start(struct server *s, struct service *svc, struct lethe_err *err)
 	lethe_rc rc = LETHE_OK;
 
 	s->svc = svc;
-	s->pool = service_pool(svc);
 	/*
 	 * poll, not epoll.  In epoll mode libmicrohttpd takes a suspended
 	 * connection out of its epoll set and adds it back on resume (two

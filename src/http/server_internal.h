@@ -50,7 +50,6 @@ struct server {
 	const struct lethe_config *cfg; /* configuration, secrets loaded */
 	struct service *svc;            /* the actions handlers ask for (service.h) */
 	struct MHD_Daemon *d;           /* libmicrohttpd */
-	struct pool *pool;              /* the service's workers for blocking handlers */
 	struct sockaddr_storage addr;   /* the address to listen on */
 	const char *listen;             /* ... as given, for messages */
 	struct api_ring *_Atomic keys;  /* api.keys in force (http/api_channels.h) */

@@ -96,8 +96,8 @@ service_config(const struct service *svc)
 	return svc->cfg;
 }
 
-struct pool *
-service_pool(struct service *svc)
+void
+service_run(struct service *svc, struct pool_task *t)
 {
-	return svc->pool;
+	pool_submit(svc->pool, t);
 }

@@ -34,7 +34,7 @@
 #include "util/rc.h"
 
 struct service;
-struct pool;
+struct pool_task;
 
 /* ---- the daemon (daemon.c) ------------------------------------------------ */
 
@@ -59,8 +59,12 @@ void service_quiesce(struct service *svc);
 void service_stop(struct service *svc);
 /* The configuration the service was started with. */
 const struct lethe_config *service_config(const struct service *svc);
-/* The worker pool for blocking work (the HTTP server's blocking handlers). */
-struct pool *service_pool(struct service *svc);
+/*
+ * Run @t on the daemon's worker pool (the HTTP server's blocking
+ * handlers): t->run(t) is called once, on a worker, or on the calling
+ * thread once the service is quiesced.  Never allocates.
+ */
+void service_run(struct service *svc, struct pool_task *t);
 
 /* ---- Meta callbacks (service_meta.c) --------------------------------------- */
 
