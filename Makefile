@@ -71,10 +71,12 @@ format-check: deps
 	@echo "clang-format: ok"
 
 # Functions our style bans (see docs/internals/util.md); the poison pragma also catches them.
+# And no #include pointing up a layer (scripts/check-layers, docs/internals/architecture.md).
 lint:
 	@! grep -rnE '\b(sprintf|vsprintf|strcpy|strcat|strncpy|gets|atoi|atol|strtok)\s*\(' \
 		src --include='*.c' --include='*.h' | grep -v poison || \
 		(echo "banned function used" >&2; exit 1)
+	@scripts/check-layers
 	@echo "lint: ok"
 
 # The fast tier for day-to-day work: no sanitizer builds, no fuzzers.

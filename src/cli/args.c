@@ -19,7 +19,6 @@
 #include <stdarg.h>
 
 #include "cli/cli.h"
-#include "store/store.h"
 #include "util/hash.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -82,76 +81,22 @@ cli_env_open(struct cli_env *env, const char *config, struct lethe_err *err)
 	env->dm = datamap_load(env->cfg.datamap_path, NULL, err);
 	if (env->dm == NULL)
 		return err ? err->rc : LETHE_E_DATAMAP;
-	return datamap_validate(env->dm, env->db, err);
+	rc = datamap_validate(env->dm, env->db, err);
+	if (rc == LETHE_OK)
+		env->svc = service_open(&env->cfg, env->dm, env->db);
+	return rc;
 }
 
 lethe_rc
 cli_load_key(struct lethe_config *cfg, struct lethe_err *err)
 {
-	const char *env = getenv(cfg->key_env);
-	bool from_env = env != NULL && env[0] != '\0', found = false;
-	char recorded[HASH_TEXT_LEN + 1], fp[HASH_TEXT_LEN + 1];
-	struct store *st = NULL;
-	bool used = false;
-	lethe_rc rc;
-
-	if (cfg->key_loaded)
-		return LETHE_OK;
-	rc = store_open(cfg->state_db, &st, err);
-	if (rc == LETHE_OK)
-		rc = store_key_get(st, "anonymize", recorded, sizeof(recorded), &found, err);
-	/* A store an older lethe filled records no fingerprint, yet needs its key. */
-	if (rc == LETHE_OK && !found)
-		rc = store_has_keyed_rows(st, &used, err);
-	/* A store that records a key must get that key back, never a new one. */
-	if (rc == LETHE_OK)
-		rc = config_load_key_opt(cfg, !found && !used, err);
-	if (rc == LETHE_E_NOTFOUND && !found) {
-		rc = lethe_err_set(
-		    err, LETHE_E_CONFIG,
-		    "the anonymize key is missing: %s is not set and %s does not exist, but the "
-		    "state store %s holds requests or jobs made with a key (by a lethe that did "
-		    "not record its fingerprint yet); restore that key file (or set %s to that "
-		    "key) and start again: a new key would leave them unreadable",
-		    cfg->key_env, cfg->key_file, cfg->state_db, cfg->key_env);
-		goto out;
-	}
-	if (rc == LETHE_E_NOTFOUND) {
-		rc = lethe_err_set(
-		    err, LETHE_E_CONFIG,
-		    "the anonymize key is missing: %s is not set and %s does not exist, but the "
-		    "state store %s records the fingerprint of the key its requests and jobs "
-		    "were made with (%.17s...); restore that key file (or set %s to that key) "
-		    "and start again: a new key would leave them unreadable",
-		    cfg->key_env, cfg->key_file, cfg->state_db, recorded, cfg->key_env);
-		goto out;
-	}
-	if (rc != LETHE_OK)
-		goto out;
-	config_key_fingerprint(cfg->key, "anonymize", fp);
-	if (found && strcmp(fp, recorded) != 0) {
-		cfg->key_loaded = false;
-		sodium_memzero(cfg->key, sizeof(cfg->key));
-		rc = lethe_err_set(
-		    err, LETHE_E_CONFIG,
-		    "the anonymize key from %s%s is not the one the state store %s was used "
-		    "with: it records the fingerprint %.17s..., this key's is %.17s...; "
-		    "restore the key file %s it was used with (or set %s to that key)",
-		    from_env ? "environment variable " : "key file ",
-		    from_env ? cfg->key_env : cfg->key_file, cfg->state_db, recorded, fp,
-		    cfg->key_file != NULL ? cfg->key_file : "(anonymize.key_file)", cfg->key_env);
-		goto out;
-	}
-	if (!found)
-		rc = store_key_check(st, "anonymize", fp, err);
-out:
-	store_close(st);
-	return rc;
+	return service_load_key(cfg, err);
 }
 
 void
 cli_env_close(struct cli_env *env)
 {
+	service_close(env->svc);
 	datamap_free(env->dm);
 	appdb_close(env->db);
 	if (env->cfg_loaded)

@@ -17,6 +17,7 @@
 #include "datamap/datamap.h"
 #include "db/appdb.h"
 #include "engine/plan.h"
+#include "service/service.h"
 #include "util/rc.h"
 
 #define CLI_MAX_IDS 64
@@ -118,11 +119,12 @@ struct cli_opts {
 	int64_t batch;                   /* --batch N (0: from config) */
 };
 
-/* What plan and erase open: configuration, data map, app database. */
+/* What commands open: configuration, data map, app database, and the service over them. */
 struct cli_env {
 	struct lethe_config cfg; /* lethe.yaml */
 	struct datamap *dm;      /* validated data map */
 	struct appdb *db;        /* app database */
+	struct service *svc;     /* the actions on them (service/service.h) */
 	bool cfg_loaded;         /* cfg must be freed */
 };
 
@@ -135,7 +137,10 @@ void cli_opts_free(struct cli_opts *o);
  * --scope and --id required.
  */
 lethe_rc cli_target_get(const struct cli_args *a, struct cli_opts *o, struct lethe_err *err);
-/* Load configuration, open the app database, load and validate the data map. */
+/*
+ * Load configuration, open the app database, load and validate the data
+ * map, and open the service over them (env->svc).
+ */
 lethe_rc cli_env_open(struct cli_env *env, const char *config, struct lethe_err *err);
 void cli_env_close(struct cli_env *env);
 /*
@@ -145,7 +150,8 @@ void cli_env_close(struct cli_env *env);
  * (exit 3) saying which file or variable to restore; a missing key file is
  * then never replaced by a new one.  A store that records none (a new one)
  * may create the key file as config_load_key() does.  Every command that
- * opens the state store calls this instead of config_load_key().
+ * opens the state store calls this instead of config_load_key().  The
+ * check itself is service_load_key().
  */
 lethe_rc cli_load_key(struct lethe_config *cfg, struct lethe_err *err);
 /*

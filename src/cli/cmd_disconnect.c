@@ -9,13 +9,9 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
-#include "engine/disconnect.h"
-#include "jobs/outbox.h"
 #include "platform/platform_config.h"
-#include "store/store.h"
 
-#define EXIT_PENDING 4   /* disconnected; some upstream job is dead or still retrying */
-#define RECOVER_AGE_S 10 /* staged disconnects older than this are repaired first */
+#define EXIT_PENDING 4 /* disconnected; some upstream job is dead or still retrying */
 
 /* Human summary of a channel's state JSON. */
 static void
@@ -58,23 +54,6 @@ print_state(const json_t *j)
 	}
 }
 
-/* A disconnect's jobs that are dead, and that are not finished. */
-struct job_counts {
-	int dead;       /* dead letters */
-	int unfinished; /* staged, pending or running */
-};
-
-static void
-count_jobs(void *arg, const struct store_outbox *j)
-{
-	struct job_counts *c = arg;
-
-	if (strcmp(j->state, "dead") == 0)
-		c->dead++;
-	else if (strcmp(j->state, "done") != 0)
-		c->unfinished++;
-}
-
 int
 cmd_disconnect(const struct cli_args *a)
 {
@@ -83,12 +62,8 @@ cmd_disconnect(const struct cli_args *a)
 	long long timeout_s = 60;
 	struct cli_env env;
 	struct lethe_err err = {0};
-	struct store *st = NULL;
-	json_t *state = NULL;
-	int64_t disc = 0;
-	bool already = false;
-	int status = 0, fixed = 0;
-	struct job_counts jc = {0, 0};
+	struct service_disconnect d = {0};
+	int status = 0;
 	lethe_rc rc = LETHE_OK;
 
 	memset(&env, 0, sizeof(env));
@@ -97,7 +72,7 @@ cmd_disconnect(const struct cli_args *a)
 	json = a->json;
 	wait = !cli_arg_flag(a, "no-wait");
 	timeout_s = cli_arg_int(a, "timeout", timeout_s);
-	if (rc == LETHE_OK && !disconnect_id_ok(channel))
+	if (rc == LETHE_OK && !service_channel_id_ok(channel))
 		rc = lethe_err_set(&err, LETHE_E_USAGE,
 		                   "--channel must be a positive integer (the channel's key)");
 	if (rc == LETHE_OK)
@@ -115,50 +90,32 @@ cmd_disconnect(const struct cli_args *a)
 	if (rc == LETHE_OK)
 		rc = cli_load_key(&env.cfg, &err);
 	if (rc == LETHE_OK)
-		rc = store_open(env.cfg.state_db, &st, &err);
-	if (rc == LETHE_OK)
-		rc = outbox_key_check(&env.cfg, st, &err);
-	/* A disconnect a crash left staged (no `lethe serve` may be running to repair it). */
-	if (rc == LETHE_OK)
-		rc = disconnect_recover(&env.cfg, env.dm, env.db, st, RECOVER_AGE_S, &fixed, &err);
-	if (rc == LETHE_OK)
-		rc = disconnect_channel(&env.cfg, env.dm, env.db, st, channel, "cli", &disc,
-		                        &already, &err);
+		rc = service_channel_disconnect_wait(env.svc, channel, wait,
+		                                     (int64_t)timeout_s * 1000, &d, &err);
 	if (rc == LETHE_E_NOTFOUND)
 		lethe_err_set(&err, rc, "no channel with this id in the app database");
-	if (rc == LETHE_OK && wait && !already) {
-		lethe_rc r2 = outbox_drive(&env.cfg, env.dm, disc, (int64_t)timeout_s * 1000, &err);
-
-		if (r2 != LETHE_OK && r2 != LETHE_E_BUSY)
-			rc = r2;
-	}
-	if (rc == LETHE_OK)
-		rc = store_outbox_list(st, disc, NULL, count_jobs, &jc, &err);
-	if (rc == LETHE_OK)
-		rc = disconnect_state(&env.cfg, env.dm, env.db, st, channel, &state, &err);
 	if (rc != LETHE_OK) {
 		status = cli_fail(&err, json);
 		goto out;
 	}
 	if (json) {
-		json_dumpf(state, stdout, JSON_INDENT(2));
+		json_dumpf(d.state, stdout, JSON_INDENT(2));
 		fputc('\n', stdout);
 	} else {
-		if (already)
+		if (d.already)
 			printf("(already disconnected: nothing changed)\n");
-		print_state(state);
+		print_state(d.state);
 	}
 	/* Without --no-wait, a job still retrying is not done either. */
-	if (jc.dead > 0 || (wait && jc.unfinished > 0)) {
+	if (d.dead > 0 || (wait && d.unfinished > 0)) {
 		fprintf(stderr,
 		        "lethe: %d upstream job(s) are dead letters, %d still pending; see `lethe "
 		        "jobs -c %s`\n",
-		        jc.dead, jc.unfinished, config);
+		        d.dead, d.unfinished, config);
 		status = EXIT_PENDING;
 	}
 out:
-	json_decref(state);
-	store_close(st);
+	json_decref(d.state);
 	cli_env_close(&env);
 	return status;
 }

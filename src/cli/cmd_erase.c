@@ -8,7 +8,6 @@
 
 #include "cli/cli.h"
 #include "engine/erase.h"
-#include "store/store.h"
 #include "util/timeutil.h"
 
 static void
@@ -24,8 +23,6 @@ cmd_erase(const struct cli_args *a)
 	struct cli_env env;
 	struct lethe_err err = {0};
 	struct plan *plan = NULL;
-	struct store *st = NULL;
-	struct erase_opts eo;
 	struct erase_result res;
 	struct progress *bar = NULL;
 	int status = 0;
@@ -43,29 +40,18 @@ cmd_erase(const struct cli_args *a)
 	if (rc == LETHE_OK)
 		rc = time_test_clock_check(&err);
 	if (rc == LETHE_OK)
-		rc = plan_build(env.dm, env.db, o.scope, o.ids, o.nids, true, &plan, &err);
+		rc = service_plan(env.svc, o.scope, o.ids, o.nids, &plan, &err);
 	/* After the usage checks: it opens (and may create) the state store. */
 	if (rc == LETHE_OK)
 		rc = cli_load_key(&env.cfg, &err);
 	if (rc == LETHE_OK)
-		rc = plan_check_one_person(env.dm, env.db, o.ids, o.nids, &err);
+		rc = service_plan_check(env.svc, o.ids, o.nids, &err);
 	if (rc == LETHE_OK)
-		rc = store_open(env.cfg.state_db, &st, &err);
+		rc = service_store_open(env.svc, &err);
 	if (rc != LETHE_OK)
 		goto fail;
-	if (env.db->ops->bulk != NULL)
-		env.db->ops->bulk(env.db, true);
-
-	memset(&eo, 0, sizeof(eo));
-	eo.batch_rows = o.batch > 0 ? o.batch : env.cfg.batch_rows;
-	eo.max_txn_ms = env.cfg.max_txn_ms;
-	eo.yield_ms = env.cfg.yield_ms;
-	eo.media_root = env.cfg.media_root;
-	eo.key = env.cfg.key;
 	bar = progress_new(!o.json && !o.quiet && !o.no_progress);
-	eo.on_progress = on_progress;
-	eo.arg = bar;
-	rc = erase_run(plan, o.ids, o.nids, env.db, st, &eo, &res, &err);
+	rc = service_erase(env.svc, plan, o.ids, o.nids, o.batch, on_progress, bar, &res, &err);
 	progress_done(bar);
 	if (rc != LETHE_OK)
 		goto fail;
@@ -83,7 +69,6 @@ fail:
 	status = cli_fail(&err, o.json);
 out:
 	erase_result_free(&res);
-	store_close(st);
 	plan_free(plan);
 	cli_env_close(&env);
 	cli_opts_free(&o);

@@ -11,15 +11,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "jobs/runner.h"
 #include "meta/requests.h"
-#include "meta/seen.h"
-#include "store/store.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
 
@@ -89,23 +85,6 @@ out_close(struct import_out *o, bool ok, struct lethe_err *err)
 	return rc;
 }
 
-/* How many of the ids read matched nobody (their request ended with no data). */
-static lethe_rc
-count_nobody(struct store *st, const struct import_out *o, int64_t *nobody, struct lethe_err *err)
-{
-	struct store_meta_req req;
-	size_t i;
-	lethe_rc rc = LETHE_OK;
-
-	*nobody = 0;
-	for (i = 0; rc == LETHE_OK && i < o->n; i++) {
-		rc = store_meta_by_code(st, o->codes[i], &req, err);
-		if (rc == LETHE_OK && req.no_data)
-			(*nobody)++;
-	}
-	return rc;
-}
-
 /* The first all-digit field of @line (comma, semicolon or tab separated) into @out. */
 static bool
 line_id(const char *line, char out[ID_MAX_LEN + 1])
@@ -143,8 +122,6 @@ cmd_import(const struct cli_args *a)
 	const struct meta_app *app = NULL;
 	struct cli_env env;
 	struct lethe_err err = {0};
-	struct store *st = NULL;
-	struct seen *sn = NULL;
 	char line[LINE_MAX_LEN], id[ID_MAX_LEN + 1];
 	int64_t ids = 0, created = 0, repeats = 0, skipped = 0, done = 0, elsewhere = 0, nobody = 0;
 	struct import_out out;
@@ -185,61 +162,33 @@ cmd_import(const struct cli_args *a)
 	if (rc == LETHE_OK)
 		rc = cli_load_key(&env.cfg, &err);
 	if (rc == LETHE_OK)
-		rc = store_open(env.cfg.state_db, &st, &err);
-	if (rc == LETHE_OK)
-		rc = store_begin(st, &err);
-	if (rc == LETHE_OK) {
-		sn = seen_new(); /* after the usage checks: --help and exit 2 allocate nothing */
-		rc = seen_load(sn, st, time_now() - env.cfg.meta_repeat, &err);
-	}
+		rc = service_import_begin(env.svc, &err);
 	while (rc == LETHE_OK && fgets(line, sizeof(line), f) != NULL) {
-		char subject[HASH_TEXT_LEN + 1];
 		char code[META_CODE_LEN + 1];
-		struct store_meta_req found;
-		int64_t now = time_now();
+		bool repeat = false;
 
 		if (!line_id(line, id)) {
 			skipped++;
 			continue;
 		}
 		ids++;
-		meta_subject(env.cfg.key, app->name, id, subject);
-		rc = seen_lookup(sn, st, app->name, subject, now - env.cfg.meta_repeat, &found,
-		                 &err);
-		if (rc == LETHE_OK || rc == LETHE_E_NOTFOUND) {
-			size_t boxlen = 0;
-			uint8_t *box = meta_box_seal(env.cfg.key, app->name, id, &boxlen);
-			int64_t rid = 0;
-			bool added = false;
-
-			if (rc == LETHE_OK) {
-				/* As a Meta repeat: the same request, run once more. */
-				snprintf(code, sizeof(code), "%.*s", META_CODE_LEN, found.code);
-				rc = store_meta_rerun(st, found.code, found.runs + 1, box, boxlen,
-				                      now, NULL, &err);
+		rc = service_import_add(env.svc, app, id, code, &repeat, &err);
+		if (rc == LETHE_OK) {
+			if (repeat)
 				repeats++;
-			} else {
-				meta_code_new(code, now);
-				rc = store_meta_insert_once(st, code, app->name, subject, box,
-				                            boxlen, now, &rid, &added, &err);
-				if (rc == LETHE_OK)
-					seen_add(sn, subject, rid);
+			else
 				created++;
-			}
-			sodium_memzero(box, boxlen);
-			free(box);
-		}
-		if (rc == LETHE_OK)
 			out_add(&out, id, code);
+		}
 	}
 	if (rc == LETHE_OK)
-		rc = store_commit(st, &err);
-	else if (st != NULL)
-		store_rollback(st);
+		rc = service_import_end(env.svc, true, &err);
+	else if (env.svc != NULL)
+		service_import_end(env.svc, false, NULL);
 	if (rc == LETHE_OK)
-		rc = runner_drain(&env.cfg, env.dm, &done, &elsewhere, &err);
+		rc = service_import_drain(env.svc, &done, &elsewhere, &err);
 	if (rc == LETHE_OK)
-		rc = count_nobody(st, &out, &nobody, &err);
+		rc = service_import_nobody(env.svc, out.codes, out.n, &nobody, &err);
 	if (out_close(&out, rc == LETHE_OK, &err) != LETHE_OK && rc == LETHE_OK)
 		rc = err.rc;
 	if (rc != LETHE_OK) {
@@ -278,8 +227,6 @@ out:
 	out_close(&out, false, NULL);
 	if (f != NULL)
 		fclose(f);
-	seen_free(sn);
-	store_close(st);
 	cli_env_close(&env);
 	return status;
 }

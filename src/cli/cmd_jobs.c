@@ -8,8 +8,6 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
-#include "engine/disconnect.h"
-#include "store/store.h"
 #include "util/hash.h"
 #include "util/timeutil.h"
 
@@ -53,10 +51,9 @@ jstr(const char *s)
 }
 
 static void
-on_job(void *arg, const struct store_outbox *j)
+on_job(void *arg, const struct store_outbox *j, const char *state)
 {
 	struct list_acc *a = arg;
-	const char *state = disconnect_job_state(j);
 	char next[32], fin[32];
 
 	if (a->state != NULL && strcmp(a->state, state) != 0)
@@ -93,7 +90,7 @@ cmd_jobs(const struct cli_args *a)
 	struct list_acc acc = {false, NULL, 0};
 	struct lethe_config cfg;
 	struct lethe_err err = {0};
-	struct store *st = NULL;
+	struct service *svc = NULL;
 	bool cfg_loaded = false;
 	int status = 0;
 	size_t i;
@@ -119,16 +116,18 @@ cmd_jobs(const struct cli_args *a)
 	}
 	if (rc == LETHE_OK)
 		rc = cli_load_key(&cfg, &err);
-	if (rc == LETHE_OK)
-		rc = store_open(cfg.state_db, &st, &err);
+	if (rc == LETHE_OK) {
+		svc = service_open(&cfg, NULL, NULL);
+		rc = service_store_open(svc, &err);
+	}
 	if (rc == LETHE_OK && !acc.json)
 		printf("%-6s %-6s %-12s %-10s %-20s %-22s %-3s %-20s %s\n", "JOB", "DISC", "KIND",
 		       "PLATFORM", "STATE", "OUTCOME", "TRY", "NEXT TRY", "REASON");
 	if (rc == LETHE_OK)
-		rc = store_outbox_list(st, 0, stored, on_job, &acc, &err);
+		rc = service_jobs_list(svc, stored, on_job, &acc, &err);
 	if (rc != LETHE_OK)
 		status = cli_fail(&err, acc.json);
-	store_close(st);
+	service_close(svc);
 	if (cfg_loaded)
 		config_free(&cfg);
 	return status;

@@ -24,9 +24,9 @@ cmd_plan(const struct cli_args *a)
 	if (rc == LETHE_OK)
 		rc = cli_env_open(&env, o.config, &err);
 	if (rc == LETHE_OK)
-		rc = plan_build(env.dm, env.db, o.scope, o.ids, o.nids, true, &plan, &err);
+		rc = service_plan(env.svc, o.scope, o.ids, o.nids, &plan, &err);
 	if (rc == LETHE_OK)
-		rc = plan_check_one_person(env.dm, env.db, o.ids, o.nids, &err);
+		rc = service_plan_check(env.svc, o.ids, o.nids, &err);
 	if (rc != LETHE_OK) {
 		status = cli_fail(&err, o.json);
 		goto out;

@@ -12,8 +12,10 @@
 #include <signal.h>
 
 #include "cli/cli.h"
+#include "http/metrics.h"
 #include "http/server.h"
 #include "platform/platform_config.h"
+#include "service/service.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
@@ -76,6 +78,7 @@ cmd_serve(const struct cli_args *a)
 	struct cli_env env;
 	struct lethe_err err = {0};
 	struct server *srv = NULL;
+	struct service *svc = NULL;
 	sigset_t set;
 	int sig = 0, status = 0;
 	lethe_rc rc = LETHE_OK;
@@ -114,8 +117,13 @@ cmd_serve(const struct cli_args *a)
 		rc = platforms_check_secrets(env.cfg.platforms, &err);
 	if (rc == LETHE_OK)
 		rc = check_apps(&env.cfg, env.dm, &err);
+	/* Address and template first: nothing is opened for a server that cannot start. */
 	if (rc == LETHE_OK)
-		rc = server_start(&env.cfg, env.dm, listen, &srv, &err);
+		rc = server_new(&env.cfg, listen, &srv, &err);
+	if (rc == LETHE_OK)
+		rc = service_start(&env.cfg, env.dm, metrics_completion, &svc, &err);
+	if (rc == LETHE_OK)
+		rc = server_start(srv, svc, &err);
 	if (rc != LETHE_OK) {
 		status = cli_fail(&err, false);
 		goto out;
@@ -145,8 +153,9 @@ cmd_serve(const struct cli_args *a)
 			          env.cfg.path, err.msg);
 	}
 	log_info("signal %d: stopping (unfinished work resumes at the next start)", sig);
-	server_stop(srv);
 out:
+	server_stop(srv);
+	service_stop(svc);
 	cli_env_close(&env);
 	return status;
 }

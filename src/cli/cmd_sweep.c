@@ -11,8 +11,6 @@
 
 #include "cli/cli.h"
 #include "engine/sweep.h"
-#include "jobs/sweeper.h"
-#include "store/store.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -45,54 +43,17 @@ print_summary(struct sweep *s, size_t ntabs, bool dry, int64_t now, double ms, F
 	        tot.max_txn_ms, ms);
 }
 
-/* Sweep until nothing expired at @now is left (or, dry, count it). */
+/* Sweep until nothing expired now is left (or, dry, count it), and print what it did. */
 /* *@unremoved: media files whose rows are gone but that could not be removed. */
 static lethe_rc
 sweep_once(struct cli_env *env, bool dry, bool json, int64_t *unremoved, struct lethe_err *err)
 {
-	struct store *st = NULL;
 	struct sweep *s = NULL;
-	struct sweep_opts o;
-	int64_t now = time_now();
+	int64_t now = 0;
 	double t0 = time_mono_ms();
-	bool more = true;
-	size_t i;
-	lethe_rc rc, prc; /* prc: the first failure of a table (the others go on) */
+	lethe_rc rc;
 
-	rc = store_open(env->cfg.state_db, &st, err);
-	if (rc != LETHE_OK)
-		return rc;
-	memset(&o, 0, sizeof(o));
-	o.max_rows_per_pass = env->cfg.sweep_max_rows;
-	o.max_ms_per_pass = env->cfg.sweep_max_ms;
-	o.batch_rows = env->cfg.batch_rows;
-	o.max_txn_ms = env->cfg.max_txn_ms;
-	o.yield_ms = env->cfg.yield_ms;
-	o.media_root = env->cfg.media_root;
-	o.key = env->cfg.key;
-	o.dry_run = dry;
-	/* A one-off batch job, like `lethe erase`: a large page cache and mmap reads. */
-	if (!dry && env->db->ops->bulk != NULL)
-		env->db->ops->bulk(env->db, true);
-	s = sweep_new(env->dm, env->db, st, &o);
-	/* Backlog and lag before the sweep: what it found to do (in the JSON). */
-	prc = sweep_measure(s, now, err);
-	if (!dry)
-		rc = sweep_recover(s, err);
-	/* A failing table does not stop the others: passes go on, the first error is kept. */
-	while (rc == LETHE_OK && more) {
-		struct lethe_err e = {0};
-		lethe_rc r = sweep_pass(s, now, &more, &e);
-
-		if (r != LETHE_OK && prc == LETHE_OK) {
-			prc = r;
-			*err = e;
-		}
-	}
-	if (rc == LETHE_OK)
-		rc = prc;
-	if (env->db->ops->flush != NULL && !dry)
-		env->db->ops->flush(env->db);
+	rc = service_sweep_once(env->svc, dry, &s, &now, unremoved, err);
 	if (rc == LETHE_OK && json) {
 		json_t *j = sweep_json(s);
 
@@ -102,16 +63,10 @@ sweep_once(struct cli_env *env, bool dry, bool json, int64_t *unremoved, struct 
 		fputc('\n', stdout);
 		json_decref(j);
 	} else if (rc == LETHE_OK) {
-		print_summary(s, sweep_ntables(env->dm), dry, now, time_mono_ms() - t0, stdout);
-	}
-	for (i = 0; i < sweep_ntables(env->dm); i++) {
-		struct sweep_table_stats ts;
-
-		sweep_table_get(s, i, &ts);
-		*unremoved += ts.media_failed;
+		print_summary(s, service_sweep_ntables(env->svc), dry, now, time_mono_ms() - t0,
+		              stdout);
 	}
 	sweep_destroy(s);
-	store_close(st);
 	return rc;
 }
 
@@ -123,15 +78,14 @@ sweep_once(struct cli_env *env, bool dry, bool json, int64_t *unremoved, struct 
 static lethe_rc
 sweep_forever(struct cli_env *env, const sigset_t *set, struct lethe_err *err)
 {
-	struct sweeper *w = NULL;
 	int sig = 0;
 	lethe_rc rc;
 
-	rc = sweeper_start(&env->cfg, env->dm, &w, err);
+	rc = service_sweep_start(env->svc, err);
 	if (rc != LETHE_OK)
 		return rc;
 	printf("lethe: sweeping %zu tables every %llds until SIGINT/SIGTERM\n",
-	       sweep_ntables(env->dm), (long long)env->cfg.sweep_interval_s);
+	       service_sweep_ntables(env->svc), (long long)env->cfg.sweep_interval_s);
 	fflush(stdout);
 	for (;;) {
 		sigwait(set, &sig);
@@ -142,7 +96,8 @@ sweep_forever(struct cli_env *env, const sigset_t *set, struct lethe_err *err)
 		         sig == SIGHUP ? "SIGHUP" : "SIGUSR1");
 	}
 	log_info("signal %d: stopping the sweeper", sig);
-	sweeper_stop(w);
+	service_close(env->svc); /* stops the sweeper */
+	env->svc = NULL;
 	return LETHE_OK;
 }
 
@@ -175,17 +130,16 @@ cmd_sweep(const struct cli_args *a)
 	rc = cli_env_open(&env, config, &err);
 	if (rc == LETHE_OK)
 		rc = time_test_clock_check(&err);
-	if (rc == LETHE_OK && !sweep_wanted(env.dm)) {
+	if (rc == LETHE_OK && !service_sweep_wanted(env.svc)) {
 		printf("lethe: no table of the data map has a ttl or retain; nothing to sweep\n");
 		goto out;
 	}
 	if (rc == LETHE_OK)
-		rc = sweep_check_config(env.dm, env.cfg.media_root, &err);
+		rc = service_sweep_check(env.svc, &err);
 	/* After the usage checks: it opens (and may create) the state store. */
 	if (rc == LETHE_OK)
 		rc = cli_load_key(&env.cfg, &err);
 	if (rc == LETHE_OK && (once || dry)) {
-		sweep_check_indexes(env.dm, env.db);
 		rc = sweep_once(&env, dry, json, &unremoved, &err);
 	} else if (rc == LETHE_OK) {
 		rc = sweep_forever(&env, &set, &err);

@@ -227,3 +227,17 @@ appdb_table_find(const struct appdb_table *t, const char *name)
 			return (int)i;
 	return -1;
 }
+
+void
+appdb_bulk(struct appdb *db, bool on)
+{
+	if (db->ops->bulk != NULL)
+		db->ops->bulk(db, on);
+}
+
+void
+appdb_flush(struct appdb *db)
+{
+	if (db->ops->flush != NULL)
+		db->ops->flush(db);
+}

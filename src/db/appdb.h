@@ -226,4 +226,9 @@ int appdb_table_find(const struct appdb_table *t, const char *name);
 extern const struct appdb_ops appdb_sqlite_ops;
 extern const struct appdb_dialect appdb_sqlite_dialect;
 
+/* Bulk mode on or off (ops->bulk), for a one-off batch job; a no-op where the driver has none. */
+void appdb_bulk(struct appdb *db, bool on);
+/* Make every commit so far durable (ops->flush); a no-op where the driver has none. */
+void appdb_flush(struct appdb *db);
+
 #endif /* LETHE_APPDB_H */

@@ -80,38 +80,18 @@ job_done(struct store *st, int64_t disc, const char *kind, const char *platform,
 
 /* A job with a call to make, its secrets sealed; staged until the app commit. */
 static lethe_rc
-job_staged(const struct lethe_config *cfg, struct store *st, int64_t disc, const char *kind,
+job_staged(const struct disconnect_opts *o, struct store *st, int64_t disc, const char *kind,
            const char *platform, const struct seal_payload *pl, int64_t now_ms,
            struct lethe_err *err)
 {
 	size_t len = 0;
-	uint8_t *box = seal_box(cfg->outbox.key, kind, pl, &len);
+	uint8_t *box = seal_box(o->outbox_key, kind, pl, &len);
 	lethe_rc rc;
 
 	rc = store_outbox_add(st, disc, kind, platform, "staged", now_ms, box, len, NULL, err);
 	sodium_memzero(box, len);
 	free(box);
 	return rc;
-}
-
-static const char *
-platform_label(const char *canon)
-{
-	static const struct {
-		const char *canon; /* canonical name */
-		const char *label; /* shown */
-	} labels[] = {{"google", "Google"},
-	              {"facebook", "Facebook"},
-	              {"instagram", "Instagram Login"},
-	              {"linkedin", "LinkedIn"},
-	              {"x", "X"},
-	              {"tiktok", "TikTok"}};
-	size_t i;
-
-	for (i = 0; i < sizeof(labels) / sizeof(labels[0]); i++)
-		if (strcmp(labels[i].canon, canon) == 0)
-			return labels[i].label;
-	return canon;
 }
 
 /*
@@ -121,9 +101,9 @@ platform_label(const char *canon)
  * outbox claims a revoke only once its sibling unsubscribes ended.
  */
 static lethe_rc
-queue_jobs(const struct lethe_config *cfg, const struct datamap *dm, struct store *st, int64_t disc,
-           const char *id, const char *source, const struct chan_row *c, const struct unsub *unsubs,
-           size_t nunsubs, int64_t now_ms, struct lethe_err *err)
+queue_jobs(const struct disconnect_opts *o, const struct datamap *dm, struct store *st,
+           int64_t disc, const char *id, const char *source, const struct chan_row *c,
+           const struct unsub *unsubs, size_t nunsubs, int64_t now_ms, struct lethe_err *err)
 {
 	const char *canon = platform_canonical(c->platform);
 	bool deauth = strcmp(source, "deauthorize") == 0;
@@ -146,7 +126,7 @@ queue_jobs(const struct lethe_config *cfg, const struct datamap *dm, struct stor
 		} else {
 			snprintf(pl->token, sizeof(pl->token), "%s", tok);
 			snprintf(pl->account, sizeof(pl->account), "%s", unsubs[i].account);
-			rc = job_staged(cfg, st, disc, "unsubscribe", canon, pl, now_ms, err);
+			rc = job_staged(o, st, disc, "unsubscribe", canon, pl, now_ms, err);
 		}
 	}
 	memset(pl->token, 0, sizeof(pl->token));
@@ -160,10 +140,10 @@ queue_jobs(const struct lethe_config *cfg, const struct datamap *dm, struct stor
 		             "was deleted",
 		             now_ms, err);
 	} else if (c->token == NULL && canon != NULL && strcmp(canon, "facebook") == 0 &&
-	           c->account[0] != '\0' && platform_has_app_token(cfg->platforms, canon)) {
+	           c->account[0] != '\0' && platform_has_app_token(o->platforms, canon)) {
 		/* No user token: Facebook removes the permissions with the app token. */
 		snprintf(pl->account, sizeof(pl->account), "%s", c->account);
-		rc = job_staged(cfg, st, disc, "revoke", canon, pl, now_ms, err);
+		rc = job_staged(o, st, disc, "revoke", canon, pl, now_ms, err);
 	} else if (c->token == NULL) {
 		rc = job_done(st, disc, "revoke", canon, "no_token",
 		              "the channel held no token to revoke", now_ms, err);
@@ -174,17 +154,17 @@ queue_jobs(const struct lethe_config *cfg, const struct datamap *dm, struct stor
 	} else if (!platform_supports(canon, PLATFORM_REVOKE)) {
 		snprintf(reason, sizeof(reason),
 		         "%s documents no revoke endpoint; the token was deleted",
-		         platform_label(canon));
+		         platform_label(canon, false));
 		rc = job_done(st, disc, "revoke", canon, "unsupported", reason, now_ms, err);
 	} else {
 		snprintf(pl->token, sizeof(pl->token), "%s", c->token);
 		snprintf(pl->account, sizeof(pl->account), "%s", c->account);
-		rc = job_staged(cfg, st, disc, "revoke", canon, pl, now_ms, err);
+		rc = job_staged(o, st, disc, "revoke", canon, pl, now_ms, err);
 	}
 	if (rc == LETHE_OK && !deauth && datamap_scope(dm, PURGE_SCOPE) != NULL) {
 		memset(pl->token, 0, sizeof(pl->token));
 		pl->account[0] = '\0';
-		rc = job_staged(cfg, st, disc, "purge", NULL, pl, now_ms, err);
+		rc = job_staged(o, st, disc, "purge", NULL, pl, now_ms, err);
 	}
 	sodium_memzero(pl, sizeof(*pl));
 	free(pl);
@@ -193,15 +173,15 @@ queue_jobs(const struct lethe_config *cfg, const struct datamap *dm, struct stor
 
 /* Keyed hash of @token under the outbox key ("" for none). */
 void
-disconnect_token_mac(const struct lethe_config *cfg, const char *token, char *out)
+disconnect_token_mac(const struct disconnect_opts *o, const char *token, char *out)
 {
 	out[0] = '\0';
 	if (token != NULL)
-		hash_keyed(cfg->outbox.key, token, strlen(token), out);
+		hash_keyed(o->outbox_key, token, strlen(token), out);
 }
 
 lethe_rc
-disconnect_channel(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
+disconnect_channel(const struct disconnect_opts *o, const struct datamap *dm, struct appdb *db,
                    struct store *st, const char *id, const char *source, int64_t *disc,
                    bool *already, struct lethe_err *err)
 {
@@ -225,7 +205,7 @@ disconnect_channel(const struct lethe_config *cfg, const struct datamap *dm, str
 		return lethe_err_set(err, LETHE_E_INVALID,
 		                     "the data map has no channel table (give one table "
 		                     "'connection:')");
-	disconnect_subject(cfg->key, id, subject);
+	disconnect_subject(o->key, id, subject);
 	/*
 	 * The app write lock first: a disconnect of the same channel by another
 	 * process has then either finished or not started, and its record says so.
@@ -290,13 +270,13 @@ disconnect_channel(const struct lethe_config *cfg, const struct datamap *dm, str
 		snprintf(d.platform, sizeof(d.platform), "%s", canon ? canon : c.platform);
 		d.requested_at = now;
 		d.effects = json_dumps(effects, JSON_COMPACT);
-		disconnect_token_mac(cfg, c.token, d.token_mac);
-		d.box = seal_box(cfg->outbox.key, "channel", pl, &len);
+		disconnect_token_mac(o, c.token, d.token_mac);
+		d.box = seal_box(o->outbox_key, "channel", pl, &len);
 		d.boxlen = len;
 		rc = store_disc_add(st, &d, disc, err);
 	}
 	if (rc == LETHE_OK)
-		rc = queue_jobs(cfg, dm, st, *disc, id, source, &c, unsubs, nunsubs, now_ms, err);
+		rc = queue_jobs(o, dm, st, *disc, id, source, &c, unsubs, nunsubs, now_ms, err);
 	if (rc == LETHE_OK)
 		rc = store_commit(st, err);
 	st_open = st_open && rc != LETHE_OK;
@@ -363,7 +343,7 @@ out:
 }
 
 lethe_rc
-disconnect_identity(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
+disconnect_identity(const struct disconnect_opts *o, const struct datamap *dm, struct appdb *db,
                     struct store *st, const char *kind, const char *value, int64_t *rows,
                     struct lethe_err *err)
 {
@@ -389,8 +369,8 @@ disconnect_identity(const struct lethe_config *cfg, const struct datamap *dm, st
 				int64_t disc = 0;
 				bool already = false;
 
-				rc = disconnect_channel(cfg, dm, db, st, ids[k], "deauthorize",
-				                        &disc, &already, err);
+				rc = disconnect_channel(o, dm, db, st, ids[k], "deauthorize", &disc,
+				                        &already, err);
 				if (rc == LETHE_OK && !already)
 					(*rows)++;
 			}

@@ -19,10 +19,12 @@
 
 #include <jansson.h>
 
-#include "config/config.h"
 #include "datamap/datamap.h"
 #include "db/appdb.h"
 #include "store/store.h"
+#include "util/hash.h"
+
+struct platforms; /* platform/platform_config.h */
 
 #define DISCONNECT_ID_MAX 19 /* digits of a channel id */
 
@@ -31,15 +33,22 @@ bool disconnect_id_ok(const char *id);
 /* The keyed hash naming channel @id in the state store (HASH_TEXT_LEN + 1 bytes). */
 void disconnect_subject(const uint8_t key[HASH_KEY_LEN], const char *id, char *out);
 
+/* What a disconnect needs of the configuration (jobs/engine_opts.h builds it). */
+struct disconnect_opts {
+	const uint8_t *key;        /* anonymize key (HASH_KEY_LEN bytes): channel subjects */
+	const uint8_t *outbox_key; /* outbox sealing key (HASH_KEY_LEN bytes) */
+	const struct platforms *platforms; /* the configured platforms (app tokens) */
+};
+
 /*
  * Disconnect channel @id (@source: "api", "cli" or "deauthorize"): the
  * at-once transaction and the queuing of its jobs.  *@disc gets the
  * disconnect's id; *@already is true if the channel was disconnected before
  * and nothing was done now (idempotent).  LETHE_E_NOTFOUND if the app
  * database has no such channel, LETHE_E_INVALID if the map has no channel
- * table.  The anonymize and outbox keys must be loaded.
+ * table.  @o's anonymize and outbox keys must be loaded.
  */
-lethe_rc disconnect_channel(const struct lethe_config *cfg, const struct datamap *dm,
+lethe_rc disconnect_channel(const struct disconnect_opts *o, const struct datamap *dm,
                             struct appdb *db, struct store *st, const char *id, const char *source,
                             int64_t *disc, bool *already, struct lethe_err *err);
 
@@ -50,7 +59,7 @@ lethe_rc disconnect_channel(const struct lethe_config *cfg, const struct datamap
  * disconnected.  Without a channel table in the map, falls back to wiping
  * tokens (revoke_tokens()).
  */
-lethe_rc disconnect_identity(const struct lethe_config *cfg, const struct datamap *dm,
+lethe_rc disconnect_identity(const struct disconnect_opts *o, const struct datamap *dm,
                              struct appdb *db, struct store *st, const char *kind,
                              const char *value, int64_t *rows, struct lethe_err *err);
 
@@ -62,7 +71,7 @@ lethe_rc disconnect_identity(const struct lethe_config *cfg, const struct datama
  * is there (reconnected since), the staged disconnect is dropped.
  * *@fixed gets the number repaired.
  */
-lethe_rc disconnect_recover(const struct lethe_config *cfg, const struct datamap *dm,
+lethe_rc disconnect_recover(const struct disconnect_opts *o, const struct datamap *dm,
                             struct appdb *db, struct store *st, int64_t min_age_s, int *fixed,
                             struct lethe_err *err);
 
@@ -72,7 +81,7 @@ lethe_rc disconnect_recover(const struct lethe_config *cfg, const struct datamap
  * job's progress.  LETHE_E_NOTFOUND if neither the app database nor the
  * state store knows the channel.
  */
-lethe_rc disconnect_state(const struct lethe_config *cfg, const struct datamap *dm,
+lethe_rc disconnect_state(const struct disconnect_opts *o, const struct datamap *dm,
                           struct appdb *db, struct store *st, const char *id, json_t **out,
                           struct lethe_err *err);
 

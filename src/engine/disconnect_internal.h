@@ -57,7 +57,7 @@ lethe_rc disconnect_unsub_accounts(const struct datamap *dm, struct appdb *db, c
 /* Free the @n subscriptions @v, wiping their tokens. */
 void disconnect_unsubs_free(struct unsub *v, size_t n);
 /* Keyed hash of @token under the outbox key ("" for none). */
-void disconnect_token_mac(const struct lethe_config *cfg, const char *token, char *out);
+void disconnect_token_mac(const struct disconnect_opts *o, const char *token, char *out);
 /*
  * One page of the channels linked to identity @value by link @l, keys above
  * @after in key order: at most IDENTITY_MAX ids into @ids (*@nids).

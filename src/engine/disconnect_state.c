@@ -24,7 +24,8 @@
 enum recover_act { RECOVER_READY, RECOVER_REDO, RECOVER_DROP };
 
 static enum recover_act
-recover_decide(const struct lethe_config *cfg, const struct store_disc *d, const struct chan_row *c)
+recover_decide(const struct disconnect_opts *o, const struct store_disc *d,
+               const struct chan_row *c)
 {
 	char mac[HASH_TEXT_LEN + 1];
 
@@ -38,7 +39,7 @@ recover_decide(const struct lethe_config *cfg, const struct store_disc *d, const
 		return c->token == NULL ? RECOVER_REDO : RECOVER_DROP;
 	if (c->token == NULL)
 		return RECOVER_DROP;
-	disconnect_token_mac(cfg, c->token, mac);
+	disconnect_token_mac(o, c->token, mac);
 	return strcmp(mac, d->token_mac) == 0 ? RECOVER_REDO : RECOVER_DROP;
 }
 
@@ -51,7 +52,7 @@ recover_str(enum recover_act a)
 }
 
 lethe_rc
-disconnect_recover(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
+disconnect_recover(const struct disconnect_opts *o, const struct datamap *dm, struct appdb *db,
                    struct store *st, int64_t min_age_s, int *fixed, struct lethe_err *err)
 {
 	int64_t after = 0, now = time_now(), unstaged = 0;
@@ -94,7 +95,7 @@ disconnect_recover(const struct lethe_config *cfg, const struct datamap *dm, str
 			goto act;
 		}
 		if (rc == LETHE_OK &&
-		    seal_open(cfg->outbox.key, "channel", d.box, d.boxlen, pl) != LETHE_OK) {
+		    seal_open(o->outbox_key, "channel", d.box, d.boxlen, pl) != LETHE_OK) {
 			log_warnx("disconnect %lld: its channel id cannot be opened under this "
 			          "outbox key; left staged for a process with the right key",
 			          (long long)d.id);
@@ -106,7 +107,7 @@ disconnect_recover(const struct lethe_config *cfg, const struct datamap *dm, str
 		if (rc == LETHE_OK)
 			rc = disconnect_chan_read(dm, db, pl->channel, &c, err);
 		if (rc == LETHE_OK)
-			act = recover_decide(cfg, &d, &c);
+			act = recover_decide(o, &d, &c);
 		if (rc == LETHE_OK && act == RECOVER_REDO) {
 			json_t *effects = json_object();
 
@@ -233,7 +234,7 @@ on_step(void *arg, const char *table, const char *action, int64_t done, int64_t 
 }
 
 lethe_rc
-disconnect_state(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
+disconnect_state(const struct disconnect_opts *opts, const struct datamap *dm, struct appdb *db,
                  struct store *st, const char *id, json_t **out, struct lethe_err *err)
 {
 	char subject[HASH_TEXT_LEN + 1], when[40];
@@ -251,7 +252,7 @@ disconnect_state(const struct lethe_config *cfg, const struct datamap *dm, struc
 		return lethe_err_set(err, LETHE_E_INVALID,
 		                     "the data map has no channel table (give one table "
 		                     "'connection:')");
-	disconnect_subject(cfg->key, id, subject);
+	disconnect_subject(opts->key, id, subject);
 	rc = disconnect_chan_read(dm, db, id, &c, err);
 	if (rc == LETHE_OK) {
 		rc = store_disc_find(st, subject, &d, err);

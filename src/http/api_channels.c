@@ -8,11 +8,12 @@
  * configuration replaces without a lock (api_keys_replace).  No header, another scheme or an empty
  * key: 401 with "WWW-Authenticate: Bearer"; a key that matches none: 403.  Then:
  *
- *   GET  /v1/channels/{id}             the channel's state (disconnect_state)
+ *   GET  /v1/channels/{id}             the channel's state (service_channel_state)
  *   POST /v1/channels/{id}/disconnect  disconnect it (idempotent), then its state
  *
- * The handler runs on a worker thread (it blocks on both databases) and
- * takes db_mu then st_mu, the server's lock order.  Nothing a client sent
+ * The handler runs on a worker thread: the service's channel actions
+ * (service_channel_state(), service_channel_disconnect()) block on both
+ * databases.  Nothing a client sent
  * is echoed back; ids never reach a log.
  */
 #include "util/fmacros.h"
@@ -20,9 +21,7 @@
 #include <microhttpd.h>
 #include <strings.h>
 
-#include "engine/disconnect.h"
 #include "http/api_channels.h"
-#include "jobs/outbox.h"
 #include "util/log.h"
 #include "util/mem.h"
 
@@ -58,14 +57,6 @@ api_auth(struct server *s, struct request *r)
 	return true;
 }
 
-static void
-reply_method(struct request *r, const char *allow)
-{
-	r->allow = allow;
-	http_reply_status(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
-	                  strcmp(allow, "POST") == 0 ? "use POST" : "use GET or HEAD");
-}
-
 /* Reply with channel @id's state (locks taken here). */
 static void
 reply_state(struct server *s, struct request *r, const char *id)
@@ -74,11 +65,7 @@ reply_state(struct server *s, struct request *r, const char *id)
 	json_t *j = NULL;
 	lethe_rc rc;
 
-	pthread_mutex_lock(&s->db_mu);
-	pthread_mutex_lock(&s->st_mu);
-	rc = disconnect_state(s->cfg, s->dm, s->db, s->st, id, &j, &err);
-	pthread_mutex_unlock(&s->st_mu);
-	pthread_mutex_unlock(&s->db_mu);
+	rc = service_channel_state(s->svc, id, &j, &err);
 	if (rc == LETHE_E_NOTFOUND) {
 		http_reply_error(r, rc, "no channel with this id");
 		return;
@@ -97,15 +84,9 @@ static void
 channel_disconnect(struct server *s, struct request *r, const char *id)
 {
 	struct lethe_err err = {0};
-	int64_t disc = 0;
-	bool already = false;
 	lethe_rc rc;
 
-	pthread_mutex_lock(&s->db_mu);
-	pthread_mutex_lock(&s->st_mu);
-	rc = disconnect_channel(s->cfg, s->dm, s->db, s->st, id, "api", &disc, &already, &err);
-	pthread_mutex_unlock(&s->st_mu);
-	pthread_mutex_unlock(&s->db_mu);
+	rc = service_channel_disconnect(s->svc, id, "api", &err);
 	if (rc == LETHE_E_NOTFOUND || rc == LETHE_E_BUSY) {
 		http_reply_error(r, rc,
 		                 rc == LETHE_E_NOTFOUND
@@ -126,8 +107,6 @@ channel_disconnect(struct server *s, struct request *r, const char *id)
 		                 "the disconnect could not be applied; nothing changed, try again");
 		return;
 	}
-	if (!already)
-		outbox_kick(s->outbox);
 	reply_state(s, r, id);
 }
 
@@ -135,7 +114,7 @@ void
 api_v1(struct server *s, struct request *r)
 {
 	const char *rest;
-	char id[DISCONNECT_ID_MAX + 2];
+	char id[SERVICE_CHANNEL_ID_MAX + 2];
 	size_t n;
 	bool get = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
 
@@ -152,27 +131,27 @@ api_v1(struct server *s, struct request *r)
 	}
 	rest = r->path + 13;
 	n = strcspn(rest, "/");
-	if (n == 0 || n > DISCONNECT_ID_MAX) {
+	if (n == 0 || n > SERVICE_CHANNEL_ID_MAX) {
 		http_reply_error(r, LETHE_E_INVALID, "the channel id must be a positive integer");
 		return;
 	}
 	memcpy(id, rest, n);
 	id[n] = '\0';
-	if (!disconnect_id_ok(id)) {
+	if (!service_channel_id_ok(id)) {
 		http_reply_error(r, LETHE_E_INVALID, "the channel id must be a positive integer");
 		return;
 	}
 	rest += n;
 	if (rest[0] == '\0') {
 		if (!get)
-			reply_method(r, "GET, HEAD");
+			http_reply_method(s, r, "GET, HEAD");
 		else
 			reply_state(s, r, id);
 		return;
 	}
 	if (strcmp(rest, "/disconnect") == 0) {
 		if (strcmp(r->method, "POST") != 0)
-			reply_method(r, "POST");
+			http_reply_method(s, r, "POST");
 		else
 			channel_disconnect(s, r, id);
 		return;

@@ -10,8 +10,8 @@
 
 /*
  * Blocking handler of every path under /v1/: checks the API key, then
- * GET /v1/channels/{id} and POST /v1/channels/{id}/disconnect.  Takes
- * s->db_mu then s->st_mu; kicks s->outbox after a disconnect.
+ * GET /v1/channels/{id} and POST /v1/channels/{id}/disconnect, through
+ * the service (service_channel_state(), service_channel_disconnect()).
  */
 void api_v1(struct server *s, struct request *r);
 

@@ -7,44 +7,31 @@
  * request that is wrong on its headers alone is refused before its body is
  * read (refuse_early()).  When its body is in, request_ready() copies what
  * handlers may read, routes it (routes[]), and either queues the reply at
- * once or suspends the connection while a worker (pool.c) or the intake
+ * once or suspends the connection while a worker (service_run()) or the intake
  * works; they resume it and on_request() queues the reply, recording its
  * metrics.  The status code of every failure comes from http_status_of().
- * No handler logs or echoes a user id, a code or a secret.  A reaper
- * thread closes connections whose request takes more than ARRIVE_LIMIT_MS
- * to arrive (reap_slow()).
+ * No handler logs or echoes a user id, a code or a secret.  The routes
+ * live in their own files (meta_routes.c, pages.c, api_channels.c); the
+ * reaper of slow connections in conn.c.
  */
 #include "util/fmacros.h"
 
 #include <arpa/inet.h>
-#include <linux/tcp.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <strings.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "db/appdb.h"
-#include "engine/disconnect.h"
 #include "http/api_channels.h"
-#include "jobs/outbox.h"
-#include "http/form.h"
 #include "http/metrics.h"
 #include "http/server.h"
 #include "http/server_internal.h"
 #include "http/status_page.h"
 #include "http/template.h"
-#include "jobs/runner.h"
-#include "jobs/sweeper.h"
-#include "meta/intake.h"
-#include "meta/requests.h"
-#include "meta/signed_request.h"
-#include "store/store.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -53,14 +40,6 @@
 #define CONN_LIMIT 4096
 #define FD_SPARE 256 /* descriptors besides connections: databases, logs, threads' */
 #define CONN_TIMEOUT_S 30
-/*
- * A request must arrive whole (request line, headers, body) within this
- * of its first byte, whatever its pace: libmicrohttpd's timeout above is
- * only an idle timeout, which a client sending a byte every 10 s never
- * meets.  The reaper looks once every REAP_EVERY_MS.
- */
-#define ARRIVE_LIMIT_MS 15000
-#define REAP_EVERY_MS 1000
 /*
  * libmicrohttpd's buffer per connection: request line and headers, the
  * answer's headers (bodies go to lethe's own capped buffer).  Its default,
@@ -73,10 +52,6 @@
 #define TEMPLATE_FILE_MAX (256u * 1024)
 #define MHD_LOG_BURST 10         /* libmicrohttpd messages logged per window ... */
 #define MHD_LOG_WINDOW_MS 60000. /* ... of a minute; the rest are counted */
-#define BLOCKING_WORKERS 4       /* threads for handlers that wait on a database */
-#define STATUS_SETTLE_MS 2000    /* longest wait for the intake before a status page says 404 */
-/* /readyz says not ready below this much free space for the state store or the app database. */
-#define READY_MIN_FREE ((int64_t)32 << 20)
 
 unsigned
 http_status_of(lethe_rc rc)
@@ -195,13 +170,9 @@ html_wanted(const struct request *r)
 	return accept != NULL && strstr(accept, "text/html") != NULL;
 }
 
-/*
- * An error answer with @status: a readable page where html_wanted(), else
- * {"error": {"code": @code, "message": @msg}}.
- */
-static void
-reply_failure(struct server *s, struct request *r, unsigned status, const char *code,
-              const char *msg)
+void
+http_reply_failure(struct server *s, struct request *r, unsigned status, const char *code,
+                   const char *msg)
 {
 	struct lethe_err err = {0};
 	const char *title = status == MHD_HTTP_NOT_FOUND             ? "Page not found"
@@ -226,22 +197,21 @@ reply_failure(struct server *s, struct request *r, unsigned status, const char *
 	free(html);
 }
 
-/* reply_failure() with the status and code of @rc (http_status_of()). */
-static void
-reply_failure_rc(struct server *s, struct request *r, lethe_rc rc, const char *msg)
+void
+http_reply_failure_rc(struct server *s, struct request *r, lethe_rc rc, const char *msg)
 {
-	reply_failure(s, r, http_status_of(rc), lethe_rc_str(rc), msg);
+	http_reply_failure(s, r, http_status_of(rc), lethe_rc_str(rc), msg);
 }
 
-/* 405 with the methods @allow lists. */
-static void
-reply_method(struct server *s, struct request *r, const char *allow)
+void
+http_reply_method(struct server *s, struct request *r, const char *allow)
 {
 	char msg[64];
 
-	snprintf(msg, sizeof(msg), "use %s", allow);
+	snprintf(msg, sizeof(msg), "use %s",
+	         strcmp(allow, "GET, HEAD") == 0 ? "GET or HEAD" : allow);
 	r->allow = allow;
-	reply_failure(s, r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", msg);
+	http_reply_failure(s, r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", msg);
 }
 
 /* Queue @r's reply on its connection and count it in the metrics. */
@@ -282,568 +252,6 @@ queue_reply(struct request *r)
 	return ret;
 }
 
-/* ---- Meta callbacks ------------------------------------------------------ */
-
-/*
- * Check method, content type and body; verify the signed_request of @app.
- * On failure the error reply is set and false returned.
- */
-static bool
-meta_verify(struct server *s, struct request *r, const struct meta_app *app, struct sr_payload *p)
-{
-	const char *ctype = r->h_type;
-	char sr[SR_MAX_LEN + 2];
-	size_t srlen = 0;
-	struct lethe_err err = {0};
-	lethe_rc rc;
-
-	if (strcmp(r->method, "POST") != 0) {
-		reply_method(s, r, "POST");
-		return false;
-	}
-	if (r->too_big) {
-		http_reply_error(r, LETHE_E_TOOBIG, "request body too large");
-		return false;
-	}
-	if (ctype == NULL || strncasecmp(ctype, "application/x-www-form-urlencoded", 33) != 0 ||
-	    (ctype[33] != '\0' && ctype[33] != ';' && ctype[33] != ' ')) {
-		http_reply_status(r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
-		                  "Content-Type must be application/x-www-form-urlencoded");
-		return false;
-	}
-	rc = form_get(r->body.data ? r->body.data : "", r->body.len, "signed_request", sr,
-	              sizeof(sr), &srlen);
-	if (rc == LETHE_E_NOTFOUND) {
-		rc = LETHE_E_INVALID;
-		lethe_err_set(&err, rc, "the form has no signed_request field");
-	} else if (rc == LETHE_E_TOOBIG) {
-		lethe_err_set(&err, rc, "signed_request is too long");
-	} else if (rc != LETHE_OK) {
-		lethe_err_set(&err, rc, "the form body is malformed");
-	} else {
-		rc = sr_verify(sr, srlen, app->secret, app->secret_len, p, &err);
-	}
-	/* form_get() wrote at most the body's length and a NUL: not all 8 KiB. */
-	sodium_memzero(sr, r->body.len < sizeof(sr) ? r->body.len + 1 : sizeof(sr));
-	/* Meta expects 400 for a forged request as for a malformed one. */
-	if (rc == LETHE_E_FORBIDDEN)
-		rc = LETHE_E_INVALID;
-	if (rc == LETHE_OK && s->cfg->meta_max_age > 0 &&
-	    (!p->has_issued_at ||
-	     llabs((long long)(time_now() - p->issued_at)) > (long long)s->cfg->meta_max_age)) {
-		rc = lethe_err_set(&err, LETHE_E_INVALID,
-		                   "issued_at is missing or outside the accepted window");
-	}
-	if (rc != LETHE_OK) {
-		http_reply_error(r, rc, err.msg);
-		return false;
-	}
-	return true;
-}
-
-/* The id a request is about: user_id, or profile_id for a Page removal (user_id "0"). */
-static const char *
-meta_id(const struct sr_payload *p)
-{
-	if (strcmp(p->user_id, "0") == 0 && p->profile_id[0] != '\0')
-		return p->profile_id;
-	return p->user_id;
-}
-
-/* The intake finished with a deletion request: hand it back to its connection. */
-static void
-meta_deletion_done(struct intake_req *in)
-{
-	struct request *r = (struct request *)((char *)in - offsetof(struct request, in));
-
-	r->phase = REQ_READY;
-	MHD_resume_connection(r->conn);
-}
-
-/*
- * {"url":"<@url_json (@ul bytes)><@code>","confirmation_code":"<@code>"} in a malloc'd
- * text of *@len bytes; pieces copied, not formatted (vsnprintf twice was 2%
- * of an event thread's time per callback).
- */
-static char *
-json_answer(const char *url_json, size_t ul, const char *code, size_t *len)
-{
-	static const char a[] = "{\"url\":\"", b[] = "\",\"confirmation_code\":\"", c[] = "\"}";
-	size_t cl = strlen(code);
-	size_t n = sizeof(a) - 1 + ul + cl + sizeof(b) - 1 + cl + sizeof(c) - 1;
-	char *out = xmalloc(n + 1), *p = out;
-
-	memcpy(p, a, sizeof(a) - 1);
-	p += sizeof(a) - 1;
-	memcpy(p, url_json, ul);
-	p += ul;
-	memcpy(p, code, cl);
-	p += cl;
-	memcpy(p, b, sizeof(b) - 1);
-	p += sizeof(b) - 1;
-	memcpy(p, code, cl);
-	p += cl;
-	memcpy(p, c, sizeof(c));
-	*len = n;
-	return out;
-}
-
-/* After resume: the answer Meta reads, or 503 when the request is not durable. */
-static void
-meta_deletion_finish(struct server *s, struct request *r)
-{
-	free((void *)r->in.box);
-	r->in.box = NULL;
-	if (r->in.rc != LETHE_OK) {
-		http_reply_error(r, LETHE_E_UNAVAILABLE,
-		                 "the request could not be recorded; try again");
-		return;
-	}
-	/* The hot path: the code is [a-z2-7] and the URL prefix escaped once at start. */
-	free(r->rbody);
-	r->rbody = json_answer(s->status_url_json, s->status_url_len, r->in.code, &r->rlen);
-	r->status = MHD_HTTP_OK;
-	r->type = "application/json";
-}
-
-/*
- * Verify on the event thread, then hand the request to the intake; the
- * connection stays suspended until its group commit is durable.
- */
-static void
-meta_deletion(struct server *s, struct request *r, const struct meta_app *app)
-{
-	struct sr_payload p;
-
-	r->route = "meta_data_deletion";
-	if (!meta_verify(s, r, app, &p))
-		return;
-	meta_subject(s->cfg->key, app->name, meta_id(&p), r->in.subject);
-	r->in.app = app->name;
-	r->in.box = meta_box_seal(s->cfg->key, app->name, meta_id(&p), &r->in.boxlen);
-	r->in.now = time_now();
-	r->in.done = meta_deletion_done;
-	sodium_memzero(&p, sizeof(p));
-	r->finish = meta_deletion_finish;
-	r->phase = REQ_SUSPENDED;
-}
-
-/* Blocking: wipe the tokens of the person the verified request names. */
-static void
-meta_deauthorize_run(struct server *s, struct request *r)
-{
-	const struct meta_app *app = r->app;
-	static struct log_limit lim = LOG_LIMIT_INIT(10, 60000.);
-	struct lethe_err err = {0};
-	int64_t rows = 0;
-	lethe_rc rc;
-
-	/* The same at-once wipe as a channel disconnect (docs/internals/outbox.md). */
-	pthread_mutex_lock(&s->db_mu);
-	pthread_mutex_lock(&s->st_mu);
-	rc = disconnect_identity(s->cfg, s->dm, s->db, s->st, app->identity, r->uid, &rows, &err);
-	pthread_mutex_unlock(&s->st_mu);
-	pthread_mutex_unlock(&s->db_mu);
-	if (rc == LETHE_OK) {
-		pthread_mutex_lock(&s->st_mu);
-		rc = store_deauth_add(s->st, app->name, r->in.subject, rows, time_now(), &err);
-		pthread_mutex_unlock(&s->st_mu);
-	}
-	if (rc != LETHE_OK) {
-		log_warnx_limited(&lim, "deauthorize (%s): %s", app->name, lethe_rc_str(rc));
-		http_reply_error(r, LETHE_E_UNAVAILABLE,
-		                 "the deauthorization could not be applied; try again");
-		return;
-	}
-	http_reply(r, MHD_HTTP_OK, NULL, "", 0);
-}
-
-/* Verify on the event thread; the wipe itself runs on a worker. */
-static void
-meta_deauthorize(struct server *s, struct request *r, const struct meta_app *app)
-{
-	struct sr_payload p;
-
-	r->route = "meta_deauthorize";
-	if (!meta_verify(s, r, app, &p))
-		return;
-	meta_subject(s->cfg->key, app->name, meta_id(&p), r->in.subject);
-	r->app = app;
-	r->uid = xstrdup(meta_id(&p));
-	sodium_memzero(&p, sizeof(p));
-	r->handler = meta_deauthorize_run;
-	r->phase = REQ_SUSPENDED;
-}
-
-/* /api/meta/[{app}/](data-deletion|deauthorize) */
-static void
-meta_routes(struct server *s, struct request *r)
-{
-	const struct meta_app *app = NULL;
-	const char *rest = r->path + 10;
-	size_t i;
-
-	if (s->cfg->napps > 0 && strcmp(rest, "data-deletion") == 0) {
-		meta_deletion(s, r, &s->cfg->apps[0]);
-		return;
-	}
-	if (s->cfg->napps > 0 && strcmp(rest, "deauthorize") == 0) {
-		meta_deauthorize(s, r, &s->cfg->apps[0]);
-		return;
-	}
-	for (i = 0; i < s->cfg->napps; i++) {
-		size_t n = strlen(s->cfg->apps[i].name);
-
-		if (strncmp(rest, s->cfg->apps[i].name, n) == 0 && rest[n] == '/') {
-			app = &s->cfg->apps[i];
-			rest += n + 1;
-			break;
-		}
-	}
-	if (app != NULL && strcmp(rest, "data-deletion") == 0) {
-		meta_deletion(s, r, app);
-		return;
-	}
-	if (app != NULL && strcmp(rest, "deauthorize") == 0) {
-		meta_deauthorize(s, r, app);
-		return;
-	}
-	r->route = "other";
-	http_reply_status(r, MHD_HTTP_NOT_FOUND, "not_found",
-	                  "no such endpoint (is the app configured under meta.apps?)");
-}
-
-/* ---- the status page ----------------------------------------------------- */
-
-struct cat_acc {
-	const struct datamap *dm;        /* for categories and reasons */
-	struct status_category cats[32]; /* per category */
-	char until[32][16];              /* retained_until texts */
-	size_t n;                        /* categories used */
-};
-
-static void
-on_step(void *arg, const char *table, const char *action, int64_t done, int64_t hold_until)
-{
-	struct cat_acc *a = arg;
-	const struct dm_table *t = datamap_table(a->dm, table);
-	struct status_category *c = NULL;
-	size_t i;
-
-	if (t == NULL || done <= 0)
-		return;
-	for (i = 0; i < a->n; i++)
-		if (strcmp(a->cats[i].category, t->category) == 0)
-			c = &a->cats[i];
-	if (c == NULL && a->n < 32) {
-		c = &a->cats[a->n++];
-		c->category = t->category;
-	}
-	if (c == NULL)
-		return;
-	if (strcmp(action, "delete") == 0) {
-		c->deleted += done;
-	} else if (strcmp(action, "anonymize") == 0) {
-		c->anonymized += done;
-	} else {
-		c->retained += done;
-		c->reason = t->reason;
-		if (hold_until > 0) {
-			char full[32];
-
-			time_format(hold_until, full, sizeof(full));
-			snprintf(a->until[c - a->cats], sizeof(a->until[0]), "%.10s", full);
-			c->retained_until = a->until[c - a->cats];
-		}
-	}
-}
-
-static const char *
-platform_label(const char *app)
-{
-	if (strcmp(app, "facebook") == 0)
-		return "Facebook";
-	if (strcmp(app, "instagram") == 0)
-		return "Instagram";
-	return app;
-}
-
-/*
- * True when app @name's scope leaves the person's app account in place: it
- * does not act on every table of category "account" (the demo's meta scope).
- */
-static bool
-account_remains(const struct server *s, const char *name)
-{
-	const struct meta_app *app = config_meta_app(s->cfg, name);
-	const struct dm_scope *sc = app != NULL ? datamap_scope(s->dm, app->scope) : NULL;
-	size_t i;
-
-	for (i = 0; sc != NULL && i < s->dm->ntables; i++)
-		if (strcmp(s->dm->tables[i].category, "account") == 0 &&
-		    !dm_scope_has_table(sc, &s->dm->tables[i]))
-			return true;
-	return false;
-}
-
-/* The HTML page for an unknown code (404), or the JSON error. */
-static void
-status_not_found(struct server *s, struct request *r, bool json)
-{
-	struct lethe_err err = {0};
-	char *html;
-
-	if (json) {
-		http_reply_status(r, MHD_HTTP_NOT_FOUND, "not_found",
-		                  "no request has this confirmation code");
-		return;
-	}
-	html = status_page_not_found_html(s->cfg->app_name, s->cfg->contact, &err);
-	if (html == NULL) {
-		http_reply_error(r, LETHE_E_INTERNAL, "cannot render the page");
-		return;
-	}
-	http_reply(r, MHD_HTTP_NOT_FOUND, "text/html; charset=utf-8", html, strlen(html));
-	free(html);
-}
-
-/* True (and @req set, state "received") if @code waits in the intake for the store. */
-static bool
-pending_request(struct server *s, const char *code, struct store_meta_req *req)
-{
-	struct intake_found f;
-
-	if (!intake_find_code(s->intake, code, &f))
-		return false;
-	memset(req, 0, sizeof(*req));
-	snprintf(req->code, sizeof(req->code), "%s", code);
-	snprintf(req->app, sizeof(req->app), "%s", f.app);
-	snprintf(req->state, sizeof(req->state), "received");
-	req->received_at = f.received_at;
-	return true;
-}
-
-/* Blocking: GET /data-deletion/status?id=CODE (HTML, or JSON when asked for). */
-static void
-status_page(struct server *s, struct request *r)
-{
-	char typed[META_CODE_LEN + 1];
-	/* The code as stored: the page's groups, or capitals, typed back still find it. */
-	const char *code =
-	    status_page_code_parse(http_query(r, "id"), typed, sizeof(typed)) ? typed : NULL;
-	bool json = r->h_accept != NULL && strstr(r->h_accept, "application/json") != NULL;
-	struct store_meta_req req;
-	struct status_view v;
-	struct cat_acc *acc = NULL;
-	struct lethe_err err = {0};
-	char *html;
-	lethe_rc rc = LETHE_E_NOTFOUND;
-
-	acc = xcalloc(1, sizeof(*acc));
-	acc->dm = s->dm;
-	/*
-	 * A code answered a moment ago may still be on its way from the intake
-	 * log into the store: when none is found, ask the intake (a request
-	 * stays there until the store has it, so store, intake, store misses
-	 * nothing), then wait for its indexer (milliseconds) and look once
-	 * more.  While the store cannot be written (a full disk), the intake's
-	 * answer is the page: received, nothing done yet.
-	 */
-	for (int pass = 0; pass < 2 && code != NULL && meta_code_ok(code); pass++) {
-		if (pass == 1) {
-			if (rc != LETHE_E_NOTFOUND)
-				break;
-			/*
-			 * Only a code of the last minute can still be on its way
-			 * from its callback: wait for the indexer.  Any code may
-			 * have moved from the intake into the store between the
-			 * two lookups above: read the store again in any case.
-			 */
-			if (meta_code_time(code) >= time_now() - 60)
-				intake_settle(s->intake, STATUS_SETTLE_MS);
-		}
-		pthread_mutex_lock(&s->st_mu);
-		rc = store_meta_by_code(s->st, code, &req, &err);
-		/* Counts of the latest run only (not of a run before a repeat). */
-		if (rc == LETHE_OK && req.job > 0 && req.job_run >= req.runs)
-			rc = store_meta_steps(s->st, req.job, on_step, acc, &err);
-		pthread_mutex_unlock(&s->st_mu);
-		if (rc == LETHE_E_NOTFOUND && pending_request(s, code, &req)) {
-			rc = LETHE_OK;
-			break;
-		}
-	}
-	if (rc == LETHE_E_NOTFOUND) {
-		status_not_found(s, r, json);
-		goto out;
-	}
-	if (rc != LETHE_OK) {
-		reply_failure_rc(s, r, LETHE_E_UNAVAILABLE, "the status cannot be read now");
-		goto out;
-	}
-	memset(&v, 0, sizeof(v));
-	v.code = req.code;
-	v.state = req.state;
-	v.received_at = req.run_at > 0 ? req.run_at : req.received_at; /* the latest run */
-	v.completed_at = req.completed_at;
-	v.platform = platform_label(req.app);
-	v.no_data = req.no_data;
-	v.cats = acc->cats;
-	v.ncats = acc->n;
-	v.app_name = s->cfg->app_name;
-	v.contact = s->cfg->contact;
-	v.account_remains = account_remains(s, req.app);
-	if (json) {
-		http_reply_json(r, MHD_HTTP_OK, status_page_json(&v));
-		goto out;
-	}
-	html = status_page_html(&v, s->tpl, &err);
-	if (html == NULL) {
-		http_reply_error(r, LETHE_E_INTERNAL, "cannot render the page");
-		goto out;
-	}
-	http_reply(r, MHD_HTTP_OK, "text/html; charset=utf-8", html, strlen(html));
-	free(html);
-out:
-	free(acc);
-}
-
-/* ---- health, readiness, metrics ------------------------------------------ */
-
-static void
-count_state(void *arg, const char *state, int64_t n)
-{
-	buf_addf(arg, "lethe_deletion_requests{state=\"%s\"} %lld\n", state, (long long)n);
-}
-
-static void
-count_job(void *arg, const char *state, int64_t n)
-{
-	buf_addf(arg, "lethe_jobs{state=\"%s\"} %lld\n", state, (long long)n);
-}
-
-/* Blocking: GET /metrics (Prometheus text). */
-static void
-metrics_page(struct server *s, struct request *r)
-{
-	struct buf b;
-
-	buf_init(&b, 1u << 20);
-	metrics_render(&b);
-	buf_adds(&b, "# HELP lethe_deletion_requests Meta data-deletion requests by state.\n"
-	             "# TYPE lethe_deletion_requests gauge\n");
-	pthread_mutex_lock(&s->st_mu);
-	store_meta_state_counts(s->st, count_state, &b, NULL);
-	buf_adds(&b, "# HELP lethe_jobs Erasure jobs by state.\n# TYPE lethe_jobs gauge\n");
-	store_job_state_counts(s->st, count_job, &b, NULL);
-	outbox_metrics(s->st, &b);
-	pthread_mutex_unlock(&s->st_mu);
-	buf_addf(&b,
-	         "# HELP lethe_intake_groups_total Groups written to the intake log.\n"
-	         "# TYPE lethe_intake_groups_total counter\nlethe_intake_groups_total %lld\n",
-	         (long long)intake_groups(s->intake));
-	buf_addf(&b,
-	         "# HELP lethe_intake_syncs_total fsyncs of the intake log.\n"
-	         "# TYPE lethe_intake_syncs_total counter\nlethe_intake_syncs_total %lld\n",
-	         (long long)intake_syncs(s->intake));
-	buf_addf(&b,
-	         "# HELP lethe_intake_pending Requests in the intake log not yet in the state "
-	         "store.\n# TYPE lethe_intake_pending gauge\nlethe_intake_pending %lld\n",
-	         (long long)intake_pending(s->intake));
-	sweeper_metrics(s->sweeper, &b);
-	http_reply(r, MHD_HTTP_OK, "text/plain; version=0.0.4", buf_str(&b), b.len);
-	buf_free(&b);
-}
-
-/*
- * Free bytes for unprivileged writers on the filesystem holding @path, or
- * -1 if unknown; 0 if that filesystem is mounted read-only.
- */
-static int64_t
-free_bytes_at(const char *path)
-{
-	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
-	struct statvfs sv;
-	int64_t n = -1;
-
-	if (slash == NULL)
-		memcpy(dir, ".", 2);
-	else if (slash == dir)
-		slash[1] = '\0';
-	else
-		*slash = '\0';
-	if (statvfs(dir, &sv) == 0)
-		n = (sv.f_flag & ST_RDONLY) ? 0 : (int64_t)sv.f_bavail * (int64_t)sv.f_frsize;
-	free(dir);
-	return n;
-}
-
-/*
- * Blocking: GET /readyz.  Ready when both databases answer, the intake takes
- * requests and its indexer moves them into the state store (its last
- * transaction did not fail), and the filesystems of the state store (and
- * intake log) and of the app database have READY_MIN_FREE free.  No write:
- * a probe costs a query each, a lock and two statvfs().
- */
-static void
-readyz(struct server *s, struct request *r)
-{
-	int64_t n = 0;
-	const char *why = NULL;
-	char msg[160];
-	lethe_rc rc;
-
-	pthread_mutex_lock(&s->st_mu);
-	rc = store_ping(s->st, NULL);
-	pthread_mutex_unlock(&s->st_mu);
-	if (rc != LETHE_OK)
-		why = "the state store does not answer";
-	if (why == NULL) {
-		pthread_mutex_lock(&s->db_mu);
-		rc = appdb_query_int(s->db, "SELECT 1", NULL, 0, &n, NULL);
-		pthread_mutex_unlock(&s->db_mu);
-		if (rc != LETHE_OK)
-			why = "the app database does not answer";
-	}
-	if (why == NULL)
-		why = intake_trouble(s->intake);
-	if (why == NULL) {
-		int64_t st_free = free_bytes_at(s->cfg->state_db);
-		int64_t db_free = free_bytes_at(s->db->target);
-
-		if ((st_free >= 0 && st_free < READY_MIN_FREE) ||
-		    (db_free >= 0 && db_free < READY_MIN_FREE)) {
-			snprintf(msg, sizeof(msg),
-			         "less than %d MiB free (or read-only) on the filesystem of the %s",
-			         (int)(READY_MIN_FREE >> 20),
-			         st_free >= 0 && st_free < READY_MIN_FREE ? "state store"
-			                                                  : "app database");
-			why = msg;
-		}
-	}
-	if (why != NULL) {
-		http_reply_status(r, MHD_HTTP_SERVICE_UNAVAILABLE, "not_ready", why);
-		return;
-	}
-	http_reply(r, MHD_HTTP_OK, "application/json", "{\"ready\":true}", 14);
-}
-
-static void
-healthz(struct server *s, struct request *r)
-{
-	(void)s;
-	http_reply(r, MHD_HTTP_OK, "text/plain", "ok\n", 3);
-}
-
-static void
-stylesheet(struct server *s, struct request *r)
-{
-	const char *css = status_page_css();
-
-	(void)s;
-	http_reply(r, MHD_HTTP_OK, "text/css; charset=utf-8", css, strlen(css));
-}
-
 /* ---- dispatch ------------------------------------------------------------ */
 
 enum route_flags {
@@ -859,12 +267,12 @@ static const struct route {
 	http_handler fn;  /* the handler */
 	unsigned flags;   /* enum route_flags */
 } routes[] = {
-    {"/api/meta/", "meta", meta_routes, ROUTE_PREFIX},
-    {"/data-deletion/status", "status", status_page, ROUTE_GET | ROUTE_BLOCKING},
-    {"/healthz", "healthz", healthz, ROUTE_GET},
-    {"/readyz", "readyz", readyz, ROUTE_GET | ROUTE_BLOCKING},
-    {"/metrics", "metrics", metrics_page, ROUTE_GET | ROUTE_BLOCKING},
-    {"/static/style.css", "static", stylesheet, ROUTE_GET},
+    {"/api/meta/", "meta", http_meta_routes, ROUTE_PREFIX},
+    {"/data-deletion/status", "status", http_status_page, ROUTE_GET | ROUTE_BLOCKING},
+    {"/healthz", "healthz", http_healthz, ROUTE_GET},
+    {"/readyz", "readyz", http_readyz, ROUTE_GET | ROUTE_BLOCKING},
+    {"/metrics", "metrics", http_metrics_page, ROUTE_GET | ROUTE_BLOCKING},
+    {"/static/style.css", "static", http_stylesheet, ROUTE_GET},
     {"/v1/", "api_channels", api_v1, ROUTE_PREFIX | ROUTE_BLOCKING},
 };
 
@@ -883,7 +291,7 @@ dispatch(struct server *s, struct request *r)
 			continue;
 		r->route = rt->name;
 		if ((rt->flags & ROUTE_GET) && !get) {
-			reply_method(s, r, "GET, HEAD");
+			http_reply_method(s, r, "GET, HEAD");
 			return;
 		}
 		if (rt->flags & ROUTE_BLOCKING) {
@@ -895,7 +303,7 @@ dispatch(struct server *s, struct request *r)
 		return;
 	}
 	r->route = "other";
-	reply_failure(s, r, MHD_HTTP_NOT_FOUND, "not_found", "no such page");
+	http_reply_failure(s, r, MHD_HTTP_NOT_FOUND, "not_found", "no such page");
 }
 
 /* On a worker: run the blocking handler, then wake the connection. */
@@ -948,9 +356,9 @@ request_ready(struct server *s, struct request *r)
 	MHD_suspend_connection(r->conn);
 	if (r->handler != NULL) {
 		r->task.run = run_blocking;
-		pool_submit(s->pool, &r->task);
+		service_run(s->svc, &r->task);
 	} else {
-		intake_submit(s->intake, &r->in);
+		service_meta_submit(s->svc, &r->in);
 	}
 	return MHD_YES;
 }
@@ -995,20 +403,22 @@ refuse_early(struct server *s, struct request *r, const char *version)
 
 	if (r->nul_path) {
 		r->h_accept = copy_header(r->conn, MHD_HTTP_HEADER_ACCEPT);
-		reply_failure_rc(s, r, LETHE_E_INVALID, "the path holds a NUL byte (%00)");
+		http_reply_failure_rc(s, r, LETHE_E_INVALID, "the path holds a NUL byte (%00)");
 		return true;
 	}
 	if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
 	    MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST) == NULL) {
 		r->h_accept = copy_header(r->conn, MHD_HTTP_HEADER_ACCEPT);
-		reply_failure_rc(s, r, LETHE_E_INVALID, "an HTTP/1.1 request needs a Host header");
+		http_reply_failure_rc(s, r, LETHE_E_INVALID,
+		                      "an HTTP/1.1 request needs a Host header");
 		return true;
 	}
 	ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
 	if (ci != NULL && ci->header_size > HTTP_MAX_HEADER) {
 		r->h_accept = copy_header(r->conn, MHD_HTTP_HEADER_ACCEPT);
-		reply_failure(s, r, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "header_too_large",
-		              "the request line and headers are larger than 8 KiB");
+		http_reply_failure(s, r, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE,
+		                   "header_too_large",
+		                   "the request line and headers are larger than 8 KiB");
 		return true;
 	}
 	if (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0)
@@ -1016,7 +426,7 @@ refuse_early(struct server *s, struct request *r, const char *version)
 	cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl != NULL && (strtoull(cl, &end, 10) > HTTP_MAX_BODY || end == cl)) {
 		r->h_accept = copy_header(r->conn, MHD_HTTP_HEADER_ACCEPT);
-		reply_failure_rc(s, r, LETHE_E_TOOBIG, "request body too large");
+		http_reply_failure_rc(s, r, LETHE_E_TOOBIG, "request body too large");
 		return true;
 	}
 	return false;
@@ -1158,145 +568,6 @@ mhd_logger(void *cls, const char *fmt, va_list ap)
 	log_warnx_limited(&s->mhd_log, "libmicrohttpd: %s", msg);
 }
 
-/* ---- connections: slow requests ------------------------------------------ */
-
-/*
- * MHD_OPTION_NOTIFY_CONNECTION: a connection opened or closed.  Its record
- * is on the reaper's list while it is open; libmicrohttpd calls this with
- * CLOSED before it closes the socket, and the reaper shuts sockets down
- * only under conn_mu, so it never touches a descriptor reused since.
- */
-static void
-on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
-              enum MHD_ConnectionNotificationCode toe)
-{
-	struct server *s = cls;
-	struct http_conn *cn = *socket_context;
-
-	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-		const union MHD_ConnectionInfo *ci =
-		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-
-		cn = xcalloc(1, sizeof(*cn));
-		cn->fd = ci != NULL ? ci->connect_fd : -1;
-		atomic_init(&cn->fresh, true);
-		atomic_init(&cn->since, (int64_t)time_mono_ms());
-		pthread_mutex_lock(&s->conn_mu);
-		cn->next = s->conns;
-		if (s->conns != NULL)
-			s->conns->prev = cn;
-		s->conns = cn;
-		pthread_mutex_unlock(&s->conn_mu);
-		*socket_context = cn;
-		return;
-	}
-	if (cn == NULL)
-		return;
-	pthread_mutex_lock(&s->conn_mu);
-	if (cn->prev != NULL)
-		cn->prev->next = cn->next;
-	else
-		s->conns = cn->next;
-	if (cn->next != NULL)
-		cn->next->prev = cn->prev;
-	pthread_mutex_unlock(&s->conn_mu);
-	free(cn);
-	*socket_context = NULL;
-}
-
-/*
- * Has a request begun to arrive on @cn since the reaper last looked (at
- * cn->checked)?  The kernel's count of bytes received says so on a fresh
- * connection; after an answer, the time of the last data received (to a
- * few ms; 10 ms of slack so the previous request's last bytes do not count).
- */
-static bool
-request_begun(struct http_conn *cn, int64_t now)
-{
-	struct tcp_info ti;
-	socklen_t len = sizeof(ti);
-
-	memset(&ti, 0, sizeof(ti));
-	if (cn->fd < 0 || getsockopt(cn->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
-		return false;
-	if (atomic_load_explicit(&cn->fresh, memory_order_relaxed) &&
-	    len >= offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received))
-		return ti.tcpi_bytes_received > 0;
-	return now - (int64_t)ti.tcpi_last_data_recv > cn->checked + 10;
-}
-
-/*
- * One pass of the reaper: a connection whose request began to arrive more
- * than ARRIVE_LIMIT_MS ago and is not in yet is shut down (libmicrohttpd
- * then sees the end of its stream and closes it).  A connection that sends
- * nothing is left to libmicrohttpd's idle timeout.  Returns how many were
- * cut.  Costs one getsockopt() per connection waiting for a request whose
- * first byte has not come yet; nothing per request.
- */
-static int
-reap_slow(struct server *s)
-{
-	int64_t now = (int64_t)time_mono_ms();
-	int cut = 0;
-
-	pthread_mutex_lock(&s->conn_mu);
-	for (struct http_conn *cn = s->conns; cn != NULL; cn = cn->next) {
-		int64_t since = atomic_load_explicit(&cn->since, memory_order_relaxed);
-
-		if (since == 0) { /* it has its request: handled or answered */
-			cn->seen = 0;
-			continue;
-		}
-		if (since != cn->seen) { /* a new wait: from its start or the last answer */
-			cn->seen = since;
-			cn->checked = since;
-			cn->started = 0;
-		}
-		if (cn->started == 0) {
-			if (request_begun(cn, now))
-				cn->started = cn->checked; /* its first byte came after that */
-			cn->checked = now;
-		}
-		if (cn->started != 0 && now - cn->started > ARRIVE_LIMIT_MS) {
-			shutdown(cn->fd, SHUT_RDWR);
-			cn->started = now; /* once */
-			cut++;
-		}
-	}
-	pthread_mutex_unlock(&s->conn_mu);
-	return cut;
-}
-
-/* The reaper thread: reap_slow() every REAP_EVERY_MS until server_stop(). */
-static void *
-reaper(void *arg)
-{
-	static struct log_limit lim = LOG_LIMIT_INIT(10, 60000.);
-	struct server *s = arg;
-
-	prctl(PR_SET_NAME, "lethe-http-reap", 0, 0, 0);
-	pthread_mutex_lock(&s->conn_mu);
-	while (!s->reap_stop) {
-		struct timespec until;
-		int cut;
-
-		time_deadline(&until, REAP_EVERY_MS);
-		pthread_cond_timedwait(&s->reap_cv, &s->conn_mu, &until);
-		if (s->reap_stop)
-			break;
-		pthread_mutex_unlock(&s->conn_mu);
-		cut = reap_slow(s);
-		if (cut > 0)
-			log_warnx_limited(&lim,
-			                  "closed %d connections whose request took more than %d s "
-			                  "to arrive",
-			                  cut, ARRIVE_LIMIT_MS / 1000);
-		pthread_mutex_lock(&s->conn_mu);
-	}
-	pthread_mutex_unlock(&s->conn_mu);
-	return NULL;
-}
-
 /* ---- life cycle ---------------------------------------------------------- */
 
 static lethe_rc
@@ -1339,12 +610,6 @@ parse_listen(const char *listen, struct sockaddr_storage *ss, struct lethe_err *
 			                     listen);
 	}
 	return LETHE_OK;
-}
-
-static void
-on_done(double seconds, const char *state)
-{
-	metrics_completion(seconds, state);
 }
 
 static char *
@@ -1427,56 +692,44 @@ raise_fd_limit(void)
 }
 
 lethe_rc
-server_start(const struct lethe_config *cfg, const struct datamap *dm, const char *listen,
-             struct server **out, struct lethe_err *err)
+server_new(const struct lethe_config *cfg, const char *listen, struct server **out,
+           struct lethe_err *err)
 {
 	struct server *s = xcalloc(1, sizeof(*s));
-	struct sockaddr_storage ss;
-	const union MHD_DaemonInfo *info;
 	lethe_rc rc;
 
 	*out = NULL;
 	s->cfg = cfg;
-	s->dm = dm;
+	s->listen = listen ? listen : cfg->listen;
 	api_keys_init(s, cfg);
-	pthread_mutex_init(&s->db_mu, NULL);
-	pthread_mutex_init(&s->st_mu, NULL);
 	log_limit_init(&s->mhd_log, MHD_LOG_BURST, MHD_LOG_WINDOW_MS);
 	pthread_mutex_init(&s->conn_mu, NULL);
 	pthread_cond_init(&s->reap_cv, NULL);
-	rc = parse_listen(listen ? listen : cfg->listen, &ss, err);
+	rc = parse_listen(s->listen, &s->addr, err);
 	if (rc == LETHE_OK && cfg->status_template != NULL) {
 		s->tpl = read_template(cfg->status_template, err);
 		if (s->tpl == NULL)
 			rc = LETHE_E_CONFIG;
 	}
 	if (rc == LETHE_OK) {
-		s->db = appdb_open(cfg->app_db, cfg->dir, err);
-		if (s->db == NULL)
-			rc = err->rc;
-	}
-	if (rc == LETHE_OK)
-		rc = store_open(cfg->state_db, &s->st, err);
-	if (rc == LETHE_OK)
-		rc = runner_start(cfg, dm, on_done, &s->runner, err);
-	if (rc == LETHE_OK && cfg->sweep_enabled)
-		rc = sweeper_start(cfg, dm, &s->sweeper, err);
-	if (rc == LETHE_OK)
-		rc = outbox_start(cfg, dm, &s->outbox, err);
-	if (rc == LETHE_OK)
-		rc = intake_start(cfg->state_db, cfg->meta_repeat, runner_kick, s->runner,
-		                  &s->intake, err);
-	if (rc == LETHE_OK)
-		runner_set_busy(s->runner, intake_busy, s->intake);
-	if (rc == LETHE_OK) {
 		s->status_url_json = status_url_json(cfg->public_url);
 		s->status_url_len = strlen(s->status_url_json);
 	}
-	if (rc == LETHE_OK) {
-		s->pool = pool_new(BLOCKING_WORKERS, "lethe-http-work");
-		if (s->pool == NULL)
-			rc = lethe_err_set(err, LETHE_E_INTERNAL, "cannot start worker threads");
+	if (rc != LETHE_OK) {
+		server_stop(s);
+		return rc;
 	}
+	*out = s;
+	return LETHE_OK;
+}
+
+lethe_rc
+server_start(struct server *s, struct service *svc, struct lethe_err *err)
+{
+	const union MHD_DaemonInfo *info;
+	lethe_rc rc = LETHE_OK;
+
+	s->svc = svc;
 	/*
 	 * poll, not epoll.  In epoll mode libmicrohttpd takes a suspended
 	 * connection out of its epoll set and adds it back on resume (two
@@ -1488,49 +741,43 @@ server_start(const struct lethe_config *cfg, const struct datamap *dm, const cha
 	 * three fifths; bench/callbacks measures it with BENCH_IDLE).  Behind a
 	 * TLS proxy lethe sees only the proxy's few connections.
 	 */
-	if (rc == LETHE_OK)
-		raise_fd_limit();
+	raise_fd_limit();
+	/* The logger first: libmicrohttpd logs through it from its first option on. */
+	s->d = MHD_start_daemon(
+	    MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+	        MHD_USE_TURBO,
+	    0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
+	    MHD_OPTION_SOCK_ADDR, &s->addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)CONN_LIMIT, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)event_threads(),
+	    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)CONN_MEMORY, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)s->cfg->conns_per_ip,
+	    MHD_OPTION_NOTIFY_CONNECTION, http_conn_notify, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
+	    s, MHD_OPTION_END);
+	if (s->d == NULL)
+		rc = lethe_err_set(err, LETHE_E_CONFIG,
+		                   "cannot listen on %s (in use, or not an address of this "
+		                   "machine?)",
+		                   s->listen);
 	if (rc == LETHE_OK) {
-		/* The logger first: libmicrohttpd logs through it from its first option on. */
-		s->d = MHD_start_daemon(
-		    MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
-		        MHD_USE_TURBO,
-		    0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
-		    MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
-		    MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT, MHD_OPTION_THREAD_POOL_SIZE,
-		    (unsigned)event_threads(), MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
-		    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->conns_per_ip,
-		    MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_URI_LOG_CALLBACK,
-		    on_uri, s, MHD_OPTION_END);
-		if (s->d == NULL)
-			rc = lethe_err_set(err, LETHE_E_CONFIG,
-			                   "cannot listen on %s (in use, or not an address of this "
-			                   "machine?)",
-			                   listen ? listen : cfg->listen);
-	}
-	if (rc == LETHE_OK) {
-		if (pthread_create(&s->reap_thr, NULL, reaper, s) == 0)
+		if (pthread_create(&s->reap_thr, NULL, http_conn_reaper, s) == 0)
 			s->reap_started = true;
 		else
 			rc = lethe_err_set(err, LETHE_E_INTERNAL, "cannot start the reaper thread");
 	}
-	if (rc != LETHE_OK) {
-		server_stop(s);
+	if (rc != LETHE_OK)
 		return rc;
-	}
 	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
 	s->port = info != NULL ? info->port : 0;
-	*out = s;
 	return LETHE_OK;
 }
 
 /*
  * Order matters: every suspended connection must be resumed before
- * libmicrohttpd stops.  Stopping the pool and the intake finishes their
- * queues (which resumes those connections) and makes later submissions run
- * or fail at once; only then is the daemon stopped.
+ * libmicrohttpd stops.  Quiescing the service stops the pool and the
+ * intake, which finishes their queues (resuming those connections) and
+ * makes later submissions run or fail at once; only then is the daemon
+ * stopped.
  */
 void
 server_stop(struct server *s)
@@ -1544,22 +791,9 @@ server_stop(struct server *s)
 		pthread_mutex_unlock(&s->conn_mu);
 		pthread_join(s->reap_thr, NULL);
 	}
-	pool_stop(s->pool);
-	intake_stop(s->intake);
+	service_quiesce(s->svc);
 	if (s->d != NULL)
 		MHD_stop_daemon(s->d);
-	pool_free(s->pool);
-	/* The runner asks the intake whether it is busy: not once it is gone. */
-	if (s->runner != NULL)
-		runner_set_busy(s->runner, NULL, NULL);
-	intake_free(s->intake);
-	runner_stop(s->runner);
-	outbox_stop(s->outbox);
-	sweeper_stop(s->sweeper);
-	appdb_close(s->db);
-	store_close(s->st);
-	pthread_mutex_destroy(&s->db_mu);
-	pthread_mutex_destroy(&s->st_mu);
 	pthread_mutex_destroy(&s->mhd_log.mu);
 	pthread_mutex_destroy(&s->conn_mu);
 	pthread_cond_destroy(&s->reap_cv);

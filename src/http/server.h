@@ -6,29 +6,40 @@
  * libmicrohttpd with one poll() thread per CPU: event threads never block;
  * handlers that wait on a database run on a worker pool while their
  * connection is suspended, and a data-deletion request waits, suspended,
- * until the intake made it durable (meta/intake.h).  Shared connections to
- * the app database and the state store are each guarded by a mutex; the
- * intake, the runner, the outbox and the sweeper have their own.
+ * until the intake made it durable (meta/intake.h).  Every handler reaches
+ * the databases and the background threads through the service layer
+ * (service/service.h), which owns them; the server owns only what is HTTP.
  */
 #ifndef LETHE_HTTP_SERVER_H
 #define LETHE_HTTP_SERVER_H
 
 #include "config/config.h"
-#include "datamap/datamap.h"
 #include "util/rc.h"
 
 #define HTTP_MAX_BODY (64u * 1024) /* larger request bodies get 413 */
 #define HTTP_MAX_HEADER 8192u      /* larger request lines and headers get 431 */
 
 struct server;
+struct service;
 
 /*
- * Start serving on @listen ("ADDR:PORT", "[ADDR]:PORT"; NULL = cfg->listen).
- * @cfg (with secrets and key loaded) and @dm must outlive the server.
+ * Make a server for @cfg on @listen ("ADDR:PORT", "[ADDR]:PORT"; NULL =
+ * cfg->listen): checks the address and reads the status template, opens
+ * nothing.  @cfg (with secrets and key loaded) must outlive the server.
+ * Then server_start(); free with server_stop() in either case.
  */
-lethe_rc server_start(const struct lethe_config *cfg, const struct datamap *dm, const char *listen,
-                      struct server **out, struct lethe_err *err);
-/* Stop accepting, finish requests in flight, stop the intake and the runner. */
+lethe_rc server_new(const struct lethe_config *cfg, const char *listen, struct server **out,
+                    struct lethe_err *err);
+/*
+ * Start serving the actions of @svc (service_start()): listen and answer.
+ * On failure call server_stop() all the same.
+ */
+lethe_rc server_start(struct server *s, struct service *svc, struct lethe_err *err);
+/*
+ * Stop accepting, finish requests in flight (service_quiesce() of the
+ * service: its pool and intake finish their queues) and free @s.  The
+ * service is stopped by its owner afterwards.  NULL is a no-op.
+ */
 void server_stop(struct server *s);
 /*
  * Read the configuration file again (the path server_start was given) and,

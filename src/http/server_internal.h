@@ -14,19 +14,20 @@
 #define LETHE_HTTP_SERVER_INTERNAL_H
 
 #include <jansson.h>
+#include <microhttpd.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include <sys/socket.h>
+
 #include "config/config.h"
-#include "datamap/datamap.h"
-#include "http/pool.h"
 #include "http/server.h"
+#include "jobs/pool.h"
 #include "meta/intake.h"
+#include "service/service.h"
 #include "util/buf.h"
 #include "util/log.h"
 
-struct MHD_Daemon;
-struct MHD_Connection;
 struct api_ring;
 
 /*
@@ -47,17 +48,10 @@ struct http_conn {
 
 struct server {
 	const struct lethe_config *cfg; /* configuration, secrets loaded */
-	const struct datamap *dm;       /* validated data map */
+	struct service *svc;            /* the actions handlers ask for (service.h) */
 	struct MHD_Daemon *d;           /* libmicrohttpd */
-	struct pool *pool;              /* worker threads of blocking handlers */
-	struct intake *intake;          /* durable intake of deletion requests */
-	struct runner *runner;          /* background erasures */
-	struct outbox *outbox;          /* upstream jobs of channel disconnects */
-	struct sweeper *sweeper;        /* TTL sweeps, or NULL if off */
-	pthread_mutex_t db_mu;          /* guards db */
-	struct appdb *db;               /* app database (deauthorize, readiness) */
-	pthread_mutex_t st_mu;          /* guards st */
-	struct store *st;               /* state store, for pages, readiness, records */
+	struct sockaddr_storage addr;   /* the address to listen on */
+	const char *listen;             /* ... as given, for messages */
 	struct api_ring *_Atomic keys;  /* api.keys in force (http/api_channels.h) */
 	char *tpl;                      /* operator's status template, or NULL */
 	char *status_url_json;          /* status URL prefix, escaped for JSON */
@@ -132,6 +126,48 @@ void http_reply_json(struct request *r, unsigned status, json_t *j);
 void http_reply_error(struct request *r, lethe_rc rc, const char *msg);
 /* {"error": {"code": @code, "message": @msg}} with @status. */
 void http_reply_status(struct request *r, unsigned status, const char *code, const char *msg);
+
+/*
+ * An error answer with @status: a readable page where the client wants one
+ * (a browser outside /api/ and /v1/, or the status page's route unless JSON
+ * is asked for), else {"error": {"code": @code, "message": @msg}}.
+ */
+void http_reply_failure(struct server *s, struct request *r, unsigned status, const char *code,
+                        const char *msg);
+/* http_reply_failure() with the status and code of @rc (http_status_of()). */
+void http_reply_failure_rc(struct server *s, struct request *r, lethe_rc rc, const char *msg);
+/* 405 with the methods @allow lists (also in the Allow header): "POST" or "GET, HEAD". */
+void http_reply_method(struct server *s, struct request *r, const char *allow);
+
+/* ---- the routes (server.c's routes[]), one file each ---- */
+
+/* /api/meta/[{app}/](data-deletion|deauthorize): Meta's callbacks (meta_routes.c). */
+void http_meta_routes(struct server *s, struct request *r);
+/* Blocking: GET /data-deletion/status?id=CODE, HTML or JSON when asked for (pages.c). */
+void http_status_page(struct server *s, struct request *r);
+/* Blocking: GET /metrics, Prometheus text (pages.c). */
+void http_metrics_page(struct server *s, struct request *r);
+/* Blocking: GET /readyz, 200 or 503 with why not (pages.c). */
+void http_readyz(struct server *s, struct request *r);
+/* GET /healthz: the process answers (pages.c). */
+void http_healthz(struct server *s, struct request *r);
+/* GET /static/style.css: the status page's stylesheet (pages.c). */
+void http_stylesheet(struct server *s, struct request *r);
+
+/*
+ * MHD_OPTION_NOTIFY_CONNECTION (conn.c), with the server as @cls: a
+ * connection opened or closed.  Its record is on the reaper's list while
+ * it is open; libmicrohttpd calls this with CLOSED before it closes the
+ * socket, and the reaper shuts sockets down only under conn_mu, so it never
+ * touches a descriptor reused since.
+ */
+void http_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                      enum MHD_ConnectionNotificationCode toe);
+/*
+ * The reaper thread (conn.c), @arg the server: closes connections whose
+ * request takes too long to arrive, once a second, until s->reap_stop.
+ */
+void *http_conn_reaper(void *arg);
 
 /*
  * Copy @in to @out (@cap > 0 bytes, always terminated, cut if need be) with

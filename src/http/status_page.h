@@ -22,16 +22,8 @@
 
 #include <jansson.h>
 
+#include "service/service.h" /* struct status_category */
 #include "util/rc.h"
-
-struct status_category {
-	const char *category;       /* e.g. "messages", "meta-sourced", "billing" */
-	int64_t deleted;            /* rows deleted */
-	int64_t anonymized;         /* rows anonymized */
-	int64_t retained;           /* rows kept under a legal hold */
-	const char *reason;         /* why retained (shown to the person), or NULL */
-	const char *retained_until; /* "YYYY-MM-DD" or NULL */
-};
 
 struct status_view {
 	const char *code;                   /* the confirmation code (alphanumeric) */

@@ -23,6 +23,7 @@
 #include "engine/disconnect.h"
 #include "engine/erase.h"
 #include "engine/plan.h"
+#include "jobs/engine_opts.h"
 #include "jobs/outbox.h"
 #include "platform/platform.h"
 #include "util/lease.h"
@@ -222,12 +223,7 @@ run_purge(const struct lethe_config *cfg, const struct datamap *dm, struct appdb
 	id.value = pl->channel;
 	rc = plan_build(dm, db, PURGE_SCOPE, &id, 1, true, &plan, &err);
 	if (rc == LETHE_OK) {
-		memset(&eo, 0, sizeof(eo));
-		eo.batch_rows = cfg->batch_rows;
-		eo.max_txn_ms = cfg->max_txn_ms;
-		eo.yield_ms = cfg->yield_ms;
-		eo.media_root = cfg->media_root;
-		eo.key = cfg->key;
+		engine_opts_erase(cfg, &eo);
 		eo.stop = &note.stop;
 		eo.on_job = note_erase_job;
 		eo.job_arg = &note;
@@ -430,9 +426,12 @@ outbox_main(struct worker *w, void *arg)
 			continue;
 		}
 		if (time_now() - last_recover >= RECOVER_AGE_S) {
+			struct disconnect_opts dop;
+
 			last_recover = time_now();
-			if (disconnect_recover(o->cfg, o->dm, db, st, RECOVER_AGE_S, &fixed,
-			                       &err) != LETHE_OK)
+			engine_opts_disconnect(o->cfg, &dop);
+			if (disconnect_recover(&dop, o->dm, db, st, RECOVER_AGE_S, &fixed, &err) !=
+			    LETHE_OK)
 				log_warnx("outbox: recovering staged disconnects: %s", err.msg);
 		}
 		rc = outbox_run_due(o->cfg, o->dm, db, st, 0, o->owner, &w->stop_flag, 0, &ran,

@@ -19,6 +19,7 @@
 #include "db/appdb.h"
 #include "engine/erase.h"
 #include "engine/plan.h"
+#include "jobs/engine_opts.h"
 #include "jobs/runner.h"
 #include "meta/requests.h"
 #include "store/store.h"
@@ -173,12 +174,7 @@ run_request(struct runner *r, struct appdb *db, struct store *st, const struct s
 		rc = store_meta_update(st, req->id, "running", earlier ? 0 : req->job, false, 0,
 		                       run, &err);
 	if (rc == LETHE_OK) {
-		memset(&eo, 0, sizeof(eo));
-		eo.batch_rows = r->cfg->batch_rows;
-		eo.max_txn_ms = r->cfg->max_txn_ms;
-		eo.yield_ms = r->cfg->yield_ms;
-		eo.media_root = r->cfg->media_root;
-		eo.key = r->cfg->key;
+		engine_opts_erase(r->cfg, &eo);
 		eo.stop = &r->w.stop_flag;
 		eo.on_job = note_job;
 		eo.job_arg = &note;

@@ -16,6 +16,7 @@
 
 #include "db/appdb.h"
 #include "engine/sweep.h"
+#include "jobs/engine_opts.h"
 #include "jobs/sweeper.h"
 #include "store/store.h"
 #include "util/log.h"
@@ -136,14 +137,7 @@ sweeper_start(const struct lethe_config *cfg, const struct datamap *dm, struct s
 		return rc;
 	}
 	sweep_check_indexes(dm, w->db);
-	memset(&o, 0, sizeof(o));
-	o.max_rows_per_pass = cfg->sweep_max_rows;
-	o.max_ms_per_pass = cfg->sweep_max_ms;
-	o.batch_rows = cfg->batch_rows;
-	o.max_txn_ms = cfg->max_txn_ms;
-	o.yield_ms = cfg->yield_ms;
-	o.media_root = cfg->media_root;
-	o.key = cfg->key;
+	engine_opts_sweep(cfg, &o);
 	o.stop = &w->w.stop_flag;
 	w->sweep = sweep_new(dm, w->db, w->st, &o);
 	if (!worker_start(&w->w, "lethe-sweeper", sweeper_main, w)) {

@@ -262,3 +262,26 @@ platform_call_within(const struct platforms *p, const char *platform, enum platf
 		         op == PLATFORM_REVOKE ? "revoke" : "unsubscribe",
 		         platform_outcome_str(out->outcome), out->http_status);
 }
+
+const char *
+platform_label(const char *name, bool meta_app)
+{
+	static const struct {
+		const char *canon; /* canonical name */
+		const char *label; /* shown */
+		const char *meta;  /* shown for a Meta app family of that name, or NULL */
+	} labels[] = {{"google", "Google", NULL},
+	              {"facebook", "Facebook", "Facebook"},
+	              {"instagram", "Instagram Login", "Instagram"},
+	              {"linkedin", "LinkedIn", NULL},
+	              {"x", "X", NULL},
+	              {"tiktok", "TikTok", NULL}};
+	size_t i;
+
+	for (i = 0; i < sizeof(labels) / sizeof(labels[0]); i++)
+		if (strcmp(labels[i].canon, name) == 0)
+			return !meta_app                ? labels[i].label
+			       : labels[i].meta != NULL ? labels[i].meta
+			                                : name;
+	return name;
+}

@@ -49,6 +49,15 @@ void platform_call_within(const struct platforms *p, const char *platform, enum 
                           const char *token, const char *account_id, long max_ms,
                           struct platform_result *out);
 const char *platform_outcome_str(enum platform_outcome o);
+/*
+ * How platform @name (canonical, see platform_canonical()) is named to
+ * people: "Google", "Facebook", "Instagram Login", "LinkedIn", "X",
+ * "TikTok"; @name itself if unknown.  With @meta_app, @name is a Meta app
+ * family as a status page names it: "Facebook", "Instagram" (the family,
+ * not its login product), any other name as it is.  A static string or
+ * @name.
+ */
+const char *platform_label(const char *name, bool meta_app);
 /* True if an app id and app secret are configured for @platform (the app token of a Facebook
  * revoke without a user token); reads no secret. */
 bool platform_has_app_token(const struct platforms *p, const char *platform);

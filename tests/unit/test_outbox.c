@@ -22,10 +22,21 @@
 #include "datamap/datamap.h"
 #include "db/appdb.h"
 #include "engine/disconnect.h"
+#include "jobs/engine_opts.h"
 #include "jobs/outbox.h"
 #include "store/store.h"
 #include "util/hash.h"
 #include "util/mem.h"
+
+/* The disconnect options of @c, as the service builds them (jobs/engine_opts.h). */
+static const struct disconnect_opts *
+dopts(const struct lethe_config *c)
+{
+	static struct disconnect_opts o;
+
+	engine_opts_disconnect(c, &o);
+	return &o;
+}
 
 /* ---- sealing ------------------------------------------------------------ */
 
@@ -540,10 +551,11 @@ test_outbox_recover_staged(void **state)
 	/* 4: reconnected since (another token): the staged disconnect is dropped. */
 	d4 = stage(&cfg, f->st, "4", "an-older-token");
 	/* Too young: left alone. */
-	assert_int_equal(disconnect_recover(&cfg, dm, db, f->st, INT64_C(1) << 40, &fixed, &err),
-	                 LETHE_OK);
+	assert_int_equal(
+	    disconnect_recover(dopts(&cfg), dm, db, f->st, INT64_C(1) << 40, &fixed, &err),
+	    LETHE_OK);
 	assert_int_equal(fixed, 0);
-	assert_int_equal(disconnect_recover(&cfg, dm, db, f->st, 0, &fixed, &err), LETHE_OK);
+	assert_int_equal(disconnect_recover(dopts(&cfg), dm, db, f->st, 0, &fixed, &err), LETHE_OK);
 	assert_int_equal(fixed, 3);
 	assert_null(token_of(db, 2));
 	assert_int_equal(appdb_query_int(db,
@@ -805,7 +817,7 @@ test_outbox_recover_interrupted_release_and_drop(void **state)
 		assert_string_equal(job_state(f->st, d3), "staged");
 	}
 
-	assert_int_equal(disconnect_recover(&cfg, dm, db, f->st, 0, &fixed, &err), LETHE_OK);
+	assert_int_equal(disconnect_recover(dopts(&cfg), dm, db, f->st, 0, &fixed, &err), LETHE_OK);
 	assert_int_equal(fixed, 2);
 	/* 1: its staged job is pending now. */
 	assert_string_equal(job_state(f->st, d1), "pending");
@@ -852,7 +864,7 @@ test_outbox_recover_by_all_tokens(void **state)
 	                            NULL, 0, NULL, NULL),
 	                 LETHE_OK);
 	d2 = stage(&cfg, f->st, "2", "");
-	assert_int_equal(disconnect_recover(&cfg, dm, db, f->st, 0, &fixed, &err), LETHE_OK);
+	assert_int_equal(disconnect_recover(dopts(&cfg), dm, db, f->st, 0, &fixed, &err), LETHE_OK);
 	assert_int_equal(fixed, 1);
 	/* Applied again: no token left, the channel revoked. */
 	assert_int_equal(count_of(db, "SELECT count(*) FROM channels WHERE id = 2 AND "
@@ -884,8 +896,9 @@ test_outbox_disconnect_refuses_uncarriable(void **state)
 	assert_int_equal(
 	    appdb_exec(db, "UPDATE channels SET access_token = ? WHERE id = 2", &v, 1, NULL, NULL),
 	    LETHE_OK);
-	assert_int_equal(disconnect_channel(&cfg, dm, db, f->st, "2", "api", &disc, &already, &err),
-	                 LETHE_E_INVALID);
+	assert_int_equal(
+	    disconnect_channel(dopts(&cfg), dm, db, f->st, "2", "api", &disc, &already, &err),
+	    LETHE_E_INVALID);
 	assert_non_null(strstr(err.msg, "nothing changed"));
 	assert_null(strstr(err.msg, "aaaa"));
 	t = token_of(db, 2);
@@ -899,8 +912,9 @@ test_outbox_disconnect_refuses_uncarriable(void **state)
 	                            NULL, 0, NULL, NULL),
 	                 LETHE_OK);
 	memset(&err, 0, sizeof(err));
-	assert_int_equal(disconnect_channel(&cfg, dm, db, f->st, "4", "api", &disc, &already, &err),
-	                 LETHE_E_INVALID);
+	assert_int_equal(
+	    disconnect_channel(dopts(&cfg), dm, db, f->st, "4", "api", &disc, &already, &err),
+	    LETHE_E_INVALID);
 	assert_non_null(strstr(err.msg, "binary"));
 	assert_int_equal(count_of(db, "SELECT count(*) FROM channels WHERE id = 4 AND "
 	                              "access_token IS NOT NULL AND status != 'revoked'"),
@@ -911,8 +925,9 @@ test_outbox_disconnect_refuses_uncarriable(void **state)
 	                            1, NULL, NULL),
 	                 LETHE_OK);
 	memset(&err, 0, sizeof(err));
-	assert_int_equal(disconnect_channel(&cfg, dm, db, f->st, "3", "api", &disc, &already, &err),
-	                 LETHE_E_INVALID);
+	assert_int_equal(
+	    disconnect_channel(dopts(&cfg), dm, db, f->st, "3", "api", &disc, &already, &err),
+	    LETHE_E_INVALID);
 	assert_int_equal(count_of(db, "SELECT count(*) FROM channels WHERE id = 3 AND "
 	                              "access_token IS NOT NULL"),
 	                 1);
@@ -1029,8 +1044,9 @@ test_outbox_disconnect_commit_durable(void **state)
 	assert_int_equal(count_of(db, "PRAGMA synchronous"), 2);
 	appdb_durable(db, false);
 	assert_int_equal(count_of(db, "PRAGMA synchronous"), 1);
-	assert_int_equal(disconnect_channel(&cfg, dm, db, f->st, "2", "api", &disc, &already, &err),
-	                 LETHE_OK);
+	assert_int_equal(
+	    disconnect_channel(dopts(&cfg), dm, db, f->st, "2", "api", &disc, &already, &err),
+	    LETHE_OK);
 	assert_true(disc > 0);
 	assert_int_equal(count_of(db, "PRAGMA synchronous"), 1);
 	assert_int_equal(count_of(db, "SELECT count(*) FROM channels WHERE id = 2 AND "
@@ -1061,7 +1077,7 @@ test_outbox_identity_disconnects_every_channel(void **state)
 	               NULL, 0, NULL, NULL),
 	    LETHE_OK);
 	assert_int_equal(
-	    disconnect_identity(&cfg, dm, db, f->st, "meta_asid", "99887766", &rows, &err),
+	    disconnect_identity(dopts(&cfg), dm, db, f->st, "meta_asid", "99887766", &rows, &err),
 	    LETHE_OK);
 	assert_int_equal(rows, 300);
 	assert_int_equal(count_of(db, "SELECT count(*) FROM channels WHERE platform_user_id = "
@@ -1092,8 +1108,9 @@ test_outbox_too_many_subscriptions_refused(void **state)
 	               "'active' FROM n",
 	               NULL, 0, NULL, NULL),
 	    LETHE_OK);
-	assert_int_equal(disconnect_channel(&cfg, dm, db, f->st, "2", "api", &disc, &already, &err),
-	                 LETHE_E_INVALID);
+	assert_int_equal(
+	    disconnect_channel(dopts(&cfg), dm, db, f->st, "2", "api", &disc, &already, &err),
+	    LETHE_E_INVALID);
 	assert_non_null(strstr(err.msg, "webhook subscriptions"));
 	assert_int_equal(count_of(db, "SELECT count(*) FROM channels WHERE id = 2 AND "
 	                              "access_token IS NOT NULL"),
@@ -1136,19 +1153,20 @@ test_outbox_disconnect_release_fails_after_commit(void **state)
 	state_sql(f->path, "CREATE TRIGGER no_ready BEFORE UPDATE OF state ON channel_disconnects "
 	                   "WHEN NEW.state = 'disconnected' BEGIN SELECT RAISE(ABORT, "
 	                   "'injected'); END");
-	assert_int_equal(disconnect_channel(&cfg, dm, db, f->st, "2", "api", &disc, &already, &err),
-	                 LETHE_OK);
+	assert_int_equal(
+	    disconnect_channel(dopts(&cfg), dm, db, f->st, "2", "api", &disc, &already, &err),
+	    LETHE_OK);
 	assert_true(disc > 0);
 	assert_int_equal(count_of(db, "SELECT count(*) FROM channels WHERE id = 2 AND "
 	                              "access_token IS NULL AND status = 'revoked'"),
 	                 1);
-	assert_int_equal(disconnect_state(&cfg, dm, db, f->st, "2", &st, &err), LETHE_OK);
+	assert_int_equal(disconnect_state(dopts(&cfg), dm, db, f->st, "2", &st, &err), LETHE_OK);
 	assert_string_equal(json_string_value(json_object_get(st, "state")), "disconnecting");
 	json_decref(st);
 	/* Its jobs stay staged (not runnable) until recovery releases them. */
 	assert_string_equal(job_state(f->st, disc), "staged");
 	state_sql(f->path, "DROP TRIGGER no_ready");
-	assert_int_equal(disconnect_recover(&cfg, dm, db, f->st, 0, &fixed, &err), LETHE_OK);
+	assert_int_equal(disconnect_recover(dopts(&cfg), dm, db, f->st, 0, &fixed, &err), LETHE_OK);
 	assert_int_equal(fixed, 1);
 	assert_int_equal(store_disc_next_staged(f->st, 0, &d, NULL), LETHE_E_NOTFOUND);
 	assert_string_equal(job_state(f->st, disc), "pending");
@@ -1190,8 +1208,9 @@ test_outbox_disconnect_app_commit_fails(void **state)
 		for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++)
 			assert_int_equal(appdb_exec(db, sql[i], NULL, 0, NULL, NULL), LETHE_OK);
 	}
-	assert_int_equal(disconnect_channel(&cfg, dm, db, f->st, "2", "api", &disc, &already, &err),
-	                 LETHE_E_DB);
+	assert_int_equal(
+	    disconnect_channel(dopts(&cfg), dm, db, f->st, "2", "api", &disc, &already, &err),
+	    LETHE_E_DB);
 	t = token_of(db, 2);
 	assert_string_equal(t, tok2);
 	free(t);
@@ -1200,8 +1219,9 @@ test_outbox_disconnect_app_commit_fails(void **state)
 	state_sql(f->path, "CREATE TRIGGER no_drop BEFORE DELETE ON channel_disconnects BEGIN "
 	                   "SELECT RAISE(ABORT, 'injected'); END");
 	memset(&err, 0, sizeof(err));
-	assert_int_equal(disconnect_channel(&cfg, dm, db, f->st, "2", "api", &disc, &already, &err),
-	                 LETHE_E_DB);
+	assert_int_equal(
+	    disconnect_channel(dopts(&cfg), dm, db, f->st, "2", "api", &disc, &already, &err),
+	    LETHE_E_DB);
 	assert_int_equal(store_disc_next_staged(f->st, 0, &d, NULL), LETHE_OK);
 	assert_string_equal(d.state, "aborted");
 	aborted = d.id;
@@ -1210,7 +1230,7 @@ test_outbox_disconnect_app_commit_fails(void **state)
 	assert_true(n > 0); /* the failed drop left it whole, jobs included */
 	state_sql(f->path, "DROP TRIGGER no_drop");
 	assert_int_equal(appdb_exec(db, "DROP TRIGGER fk_fail", NULL, 0, NULL, NULL), LETHE_OK);
-	assert_int_equal(disconnect_recover(&cfg, dm, db, f->st, 0, &fixed, &err), LETHE_OK);
+	assert_int_equal(disconnect_recover(dopts(&cfg), dm, db, f->st, 0, &fixed, &err), LETHE_OK);
 	assert_int_equal(fixed, 1);
 	t = token_of(db, 2);
 	assert_string_equal(t, tok2);

@@ -2,7 +2,9 @@
 /*
  * test_signed_request.c - unit tests of src/meta/signed_request: Meta's
  * signed_request, its community test vector and Meta's sample payload, and
- * every way a forged or malformed one must be refused.
+ * every way a forged or malformed one must be refused; and of
+ * src/meta/callback (Meta's rules: a forged request is invalid, the
+ * issued_at window, the id a request is about).
  */
 #include "util/fmacros.h"
 
@@ -14,6 +16,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
+#include "meta/callback.h"
 #include "meta/signed_request.h"
 #include "util/mem.h"
 
@@ -797,6 +800,69 @@ test_sr_out_cleared_on_failure(void **state)
 	assert_false(p.has_issued_at);
 }
 
+/* A forged request is LETHE_E_INVALID (400), as a malformed one. */
+static void
+test_callback_forged_is_invalid(void **state)
+{
+	struct sr_payload p;
+	struct lethe_err err = {0};
+
+	(void)state;
+	assert_int_equal(
+	    meta_callback_verify(VEC_SR, strlen(VEC_SR), key("other"), 5, 0, 0, &p, &err),
+	    LETHE_E_INVALID);
+	assert_int_equal(
+	    meta_callback_verify(VEC_SR, strlen(VEC_SR), key(VEC_SECRET), 3, 0, 0, &p, &err),
+	    LETHE_OK);
+}
+
+/* With a maximum age, issued_at must be there and within it, either way. */
+static void
+test_callback_issued_at_window(void **state)
+{
+	const int64_t at = 1624244156; /* the vector's issued_at */
+	struct sr_payload p;
+	struct lethe_err err = {0};
+	char *sr;
+
+	(void)state;
+	assert_int_equal(
+	    meta_callback_verify(VEC_SR, strlen(VEC_SR), key(VEC_SECRET), 3, 60, at + 60, &p, &err),
+	    LETHE_OK);
+	assert_int_equal(
+	    meta_callback_verify(VEC_SR, strlen(VEC_SR), key(VEC_SECRET), 3, 60, at - 60, &p, &err),
+	    LETHE_OK);
+	assert_int_equal(
+	    meta_callback_verify(VEC_SR, strlen(VEC_SR), key(VEC_SECRET), 3, 60, at + 61, &p, &err),
+	    LETHE_E_INVALID);
+	assert_non_null(strstr(err.msg, "issued_at"));
+	sr = sr_sign("{\"user_id\":\"5\",\"algorithm\":\"HMAC-SHA256\"}", 41, key("k"), 1);
+	assert_non_null(sr);
+	assert_int_equal(meta_callback_verify(sr, strlen(sr), key("k"), 1, 60, at, &p, &err),
+	                 LETHE_E_INVALID);
+	assert_int_equal(meta_callback_verify(sr, strlen(sr), key("k"), 1, 0, at, &p, &err),
+	                 LETHE_OK);
+	free(sr);
+}
+
+/* A Page removal (user_id "0") is about its profile_id; otherwise the user_id. */
+static void
+test_callback_id(void **state)
+{
+	struct sr_payload p;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	snprintf(p.user_id, sizeof(p.user_id), "0");
+	snprintf(p.profile_id, sizeof(p.profile_id), "777");
+	assert_string_equal(meta_callback_id(&p), "777");
+	snprintf(p.user_id, sizeof(p.user_id), "123");
+	assert_string_equal(meta_callback_id(&p), "123");
+	snprintf(p.user_id, sizeof(p.user_id), "0");
+	p.profile_id[0] = '\0';
+	assert_string_equal(meta_callback_id(&p), "0");
+}
+
 int
 main(void)
 {
@@ -834,6 +900,9 @@ main(void)
 	    cmocka_unit_test(test_sr_depth_capped),
 	    cmocka_unit_test(test_sr_errors_hold_no_secrets),
 	    cmocka_unit_test(test_sr_out_cleared_on_failure),
+	    cmocka_unit_test(test_callback_forged_is_invalid),
+	    cmocka_unit_test(test_callback_issued_at_window),
+	    cmocka_unit_test(test_callback_id),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,8 +7,8 @@
  * intrusive (struct pool_task embedded in the caller's object): submitting
  * never allocates.  Thread-safe.
  */
-#ifndef LETHE_HTTP_POOL_H
-#define LETHE_HTTP_POOL_H
+#ifndef LETHE_JOBS_POOL_H
+#define LETHE_JOBS_POOL_H
 
 #include "util/fmacros.h"
 #include "util/rc.h"
@@ -32,4 +32,4 @@ void pool_stop(struct pool *p);
 /* Free a stopped pool.  NULL is a no-op. */
 void pool_free(struct pool *p);
 
-#endif /* LETHE_HTTP_POOL_H */
+#endif /* LETHE_JOBS_POOL_H */

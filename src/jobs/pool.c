@@ -11,7 +11,7 @@
 #include <pthread.h>
 #include <sys/prctl.h>
 
-#include "http/pool.h"
+#include "jobs/pool.h"
 #include "util/mem.h"
 
 #define POOL_MAX 64

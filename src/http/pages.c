@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pages.c - the pages of the server that are not an API: the public status
+ * page of a data-deletion request (GET /data-deletion/status, HTML or
+ * JSON), /healthz, /readyz, /metrics and the status page's stylesheet.
+ *
+ * The status page, readiness and metrics block on the state store (routes
+ * flagged ROUTE_BLOCKING: they run on a worker); what they show comes from
+ * the service (service_status_lookup(), service_ready(), service_metrics()).
+ * The status page shows no personal data (http/status_page.h).
+ */
+#include "util/fmacros.h"
+
+#include <microhttpd.h>
+
+#include "http/metrics.h"
+#include "http/server_internal.h"
+#include "http/status_page.h"
+#include "meta/requests.h"
+#include "util/buf.h"
+#include "util/mem.h"
+
+/* The HTML page for an unknown code (404), or the JSON error. */
+static void
+status_not_found(struct server *s, struct request *r, bool json)
+{
+	struct lethe_err err = {0};
+	char *html;
+
+	if (json) {
+		http_reply_status(r, MHD_HTTP_NOT_FOUND, "not_found",
+		                  "no request has this confirmation code");
+		return;
+	}
+	html = status_page_not_found_html(s->cfg->app_name, s->cfg->contact, &err);
+	if (html == NULL) {
+		http_reply_error(r, LETHE_E_INTERNAL, "cannot render the page");
+		return;
+	}
+	http_reply(r, MHD_HTTP_NOT_FOUND, "text/html; charset=utf-8", html, strlen(html));
+	free(html);
+}
+
+void
+http_status_page(struct server *s, struct request *r)
+{
+	char typed[META_CODE_LEN + 1];
+	/* The code as stored: the page's groups, or capitals, typed back still find it. */
+	const char *code =
+	    status_page_code_parse(http_query(r, "id"), typed, sizeof(typed)) ? typed : NULL;
+	bool json = r->h_accept != NULL && strstr(r->h_accept, "application/json") != NULL;
+	struct service_status *st = xcalloc(1, sizeof(*st));
+	struct status_view v;
+	struct lethe_err err = {0};
+	char *html;
+	lethe_rc rc;
+
+	rc = service_status_lookup(s->svc, code, st, &err);
+	if (rc == LETHE_E_NOTFOUND) {
+		status_not_found(s, r, json);
+		goto out;
+	}
+	if (rc != LETHE_OK) {
+		http_reply_failure_rc(s, r, LETHE_E_UNAVAILABLE, "the status cannot be read now");
+		goto out;
+	}
+	memset(&v, 0, sizeof(v));
+	v.code = st->code;
+	v.state = st->state;
+	v.received_at = st->received_at;
+	v.completed_at = st->completed_at;
+	v.platform = st->platform;
+	v.no_data = st->no_data;
+	v.cats = st->cats;
+	v.ncats = st->ncats;
+	v.app_name = s->cfg->app_name;
+	v.contact = s->cfg->contact;
+	v.account_remains = st->account_remains;
+	if (json) {
+		http_reply_json(r, MHD_HTTP_OK, status_page_json(&v));
+		goto out;
+	}
+	html = status_page_html(&v, s->tpl, &err);
+	if (html == NULL) {
+		http_reply_error(r, LETHE_E_INTERNAL, "cannot render the page");
+		goto out;
+	}
+	http_reply(r, MHD_HTTP_OK, "text/html; charset=utf-8", html, strlen(html));
+	free(html);
+out:
+	free(st);
+}
+
+void
+http_metrics_page(struct server *s, struct request *r)
+{
+	struct buf b;
+
+	buf_init(&b, 1u << 20);
+	metrics_render(&b);
+	service_metrics(s->svc, &b);
+	http_reply(r, MHD_HTTP_OK, "text/plain; version=0.0.4", buf_str(&b), b.len);
+	buf_free(&b);
+}
+
+void
+http_readyz(struct server *s, struct request *r)
+{
+	char msg[160];
+	const char *why = service_ready(s->svc, msg, sizeof(msg));
+
+	if (why != NULL) {
+		http_reply_status(r, MHD_HTTP_SERVICE_UNAVAILABLE, "not_ready", why);
+		return;
+	}
+	http_reply(r, MHD_HTTP_OK, "application/json", "{\"ready\":true}", 14);
+}
+
+void
+http_healthz(struct server *s, struct request *r)
+{
+	(void)s;
+	http_reply(r, MHD_HTTP_OK, "text/plain", "ok\n", 3);
+}
+
+void
+http_stylesheet(struct server *s, struct request *r)
+{
+	const char *css = status_page_css();
+
+	(void)s;
+	http_reply(r, MHD_HTTP_OK, "text/css; charset=utf-8", css, strlen(css));
+}

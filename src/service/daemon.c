@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * daemon.c - the daemon of `lethe serve`: opens the app database and the
+ * state store the front ends share, and starts and stops the background
+ * threads (runner, sweeper, outbox, intake, worker pool) in the order they
+ * depend on each other (see service.h).
+ *
+ * Start: databases, runner, sweeper, outbox, intake (which kicks the
+ * runner), pool.  Stop: the pool and the intake first (service_quiesce():
+ * they finish their queues, which hands every waiting request back to its
+ * caller), then the runner (told the intake is gone first: it asks the
+ * intake whether it is busy), outbox, sweeper and the databases.
+ */
+#include "util/fmacros.h"
+
+#include "service/service_internal.h"
+#include "util/mem.h"
+
+#define BLOCKING_WORKERS 4 /* threads for handlers that wait on a database */
+
+lethe_rc
+service_start(const struct lethe_config *cfg, const struct datamap *dm, runner_done_fn on_done,
+              struct service **out, struct lethe_err *err)
+{
+	struct service *svc = xcalloc(1, sizeof(*svc));
+	lethe_rc rc = LETHE_OK;
+
+	*out = NULL;
+	svc->cfg = cfg;
+	svc->dm = dm;
+	pthread_mutex_init(&svc->db_mu, NULL);
+	pthread_mutex_init(&svc->st_mu, NULL);
+	svc->db = appdb_open(cfg->app_db, cfg->dir, err);
+	if (svc->db == NULL)
+		rc = err->rc;
+	if (rc == LETHE_OK)
+		rc = store_open(cfg->state_db, &svc->st, err);
+	if (rc == LETHE_OK)
+		rc = runner_start(cfg, dm, on_done, &svc->runner, err);
+	if (rc == LETHE_OK && cfg->sweep_enabled)
+		rc = sweeper_start(cfg, dm, &svc->sweeper, err);
+	if (rc == LETHE_OK)
+		rc = outbox_start(cfg, dm, &svc->outbox, err);
+	if (rc == LETHE_OK)
+		rc = intake_start(cfg->state_db, cfg->meta_repeat, runner_kick, svc->runner,
+		                  &svc->intake, err);
+	if (rc == LETHE_OK)
+		runner_set_busy(svc->runner, intake_busy, svc->intake);
+	if (rc == LETHE_OK) {
+		svc->pool = pool_new(BLOCKING_WORKERS, "lethe-http-work");
+		if (svc->pool == NULL)
+			rc = lethe_err_set(err, LETHE_E_INTERNAL, "cannot start worker threads");
+	}
+	if (rc != LETHE_OK) {
+		service_stop(svc);
+		return rc;
+	}
+	*out = svc;
+	return LETHE_OK;
+}
+
+void
+service_quiesce(struct service *svc)
+{
+	if (svc == NULL || svc->quiesced)
+		return;
+	svc->quiesced = true;
+	pool_stop(svc->pool);
+	intake_stop(svc->intake);
+}
+
+void
+service_stop(struct service *svc)
+{
+	if (svc == NULL)
+		return;
+	service_quiesce(svc);
+	pool_free(svc->pool);
+	/* The runner asks the intake whether it is busy: not once it is gone. */
+	if (svc->runner != NULL)
+		runner_set_busy(svc->runner, NULL, NULL);
+	intake_free(svc->intake);
+	runner_stop(svc->runner);
+	outbox_stop(svc->outbox);
+	sweeper_stop(svc->sweeper);
+	appdb_close(svc->db);
+	store_close(svc->st);
+	pthread_mutex_destroy(&svc->db_mu);
+	pthread_mutex_destroy(&svc->st_mu);
+	free(svc);
+}
+
+const struct lethe_config *
+service_config(const struct service *svc)
+{
+	return svc->cfg;
+}
+
+void
+service_run(struct service *svc, struct pool_task *t)
+{
+	pool_submit(svc->pool, t);
+}

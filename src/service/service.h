@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * service.h - the service layer: what the front ends (http/, cli/) may ask
+ * of lethe, one function per action, and the context that owns what those
+ * actions share.
+ *
+ * A struct service owns the configuration and data map it was given (read
+ * only), the shared connections to the app database and the state store,
+ * each behind its own mutex, and, in the daemon (service_start()), the
+ * background threads: runner, outbox, sweeper, intake and the worker pool
+ * of blocking HTTP handlers.  The lock order is db_mu before st_mu; every
+ * function here takes and releases the locks it needs, so a front end never
+ * holds one.  Functions are thread-safe unless said otherwise.  See
+ * docs/internals/architecture.md.
+ */
+#ifndef LETHE_SERVICE_H
+#define LETHE_SERVICE_H
+
+#include "util/fmacros.h"
+
+#include <jansson.h>
+
+#include "config/config.h"
+#include "datamap/datamap.h"
+#include "engine/disconnect.h"
+#include "engine/erase.h"
+#include "engine/plan.h"
+#include "engine/sweep.h"
+#include "jobs/runner.h"
+#include "meta/intake.h"
+#include "meta/requests.h"
+#include "store/store.h"
+#include "util/buf.h"
+#include "util/rc.h"
+
+struct service;
+struct pool_task;
+
+/* ---- the daemon (daemon.c) ------------------------------------------------ */
+
+/*
+ * Open the app database and the state store of @cfg and start the runner
+ * (calling @on_done, may be NULL, as each request completes), the sweeper
+ * (if cfg->sweep_enabled), the outbox, the intake and the worker pool.
+ * @cfg (secrets and keys loaded) and @dm must outlive the service.  On
+ * failure nothing is left running and *@out is NULL.  Stop with
+ * service_quiesce(), then service_stop().
+ */
+lethe_rc service_start(const struct lethe_config *cfg, const struct datamap *dm,
+                       runner_done_fn on_done, struct service **out, struct lethe_err *err);
+/*
+ * Stop taking work: finish what the worker pool and the intake have queued
+ * (calling every completion function) and make later submissions run or
+ * fail at once.  The HTTP server calls this before it stops libmicrohttpd,
+ * so that no connection stays suspended.  Idempotent; NULL is a no-op.
+ */
+void service_quiesce(struct service *svc);
+/* Quiesce, stop every thread, close the databases and free @svc.  NULL is a no-op. */
+void service_stop(struct service *svc);
+/* The configuration the service was started with. */
+const struct lethe_config *service_config(const struct service *svc);
+/*
+ * Run @t on the daemon's worker pool (the HTTP server's blocking
+ * handlers): t->run(t) is called once, on a worker, or on the calling
+ * thread once the service is quiesced.  Never allocates.
+ */
+void service_run(struct service *svc, struct pool_task *t);
+
+/* ---- Meta callbacks (service_meta.c) --------------------------------------- */
+
+/*
+ * Fill @in (app, subject, sealed id, receipt time) for a data-deletion
+ * request of @app about @user_id; @done is set by the caller.  The hot
+ * path: no lock, no lookup; one allocation (the sealed id, in->box, freed
+ * by the caller).  Then service_meta_submit().
+ */
+void service_meta_prepare(struct service *svc, const struct meta_app *app, const char *user_id,
+                          struct intake_req *in);
+/* Hand @in to the intake: in->done(in) is called exactly once (meta/intake.h). */
+void service_meta_submit(struct service *svc, struct intake_req *in);
+/*
+ * Deauthorize: wipe the tokens of @app's person @user_id at once (as a
+ * channel disconnect does) and record it.  Blocks on both databases.
+ */
+lethe_rc service_meta_deauthorize(struct service *svc, const struct meta_app *app,
+                                  const char *user_id, struct lethe_err *err);
+
+/* ---- channels (service_channel.c) ------------------------------------------ */
+
+#define SERVICE_CHANNEL_ID_MAX DISCONNECT_ID_MAX /* digits of a channel id */
+
+/* True if @id is a channel id lethe accepts: 1 to 19 decimal digits, not all zero. */
+bool service_channel_id_ok(const char *id);
+/* Channel @id's state as JSON into *@out (caller frees); LETHE_E_NOTFOUND if none. */
+lethe_rc service_channel_state(struct service *svc, const char *id, json_t **out,
+                               struct lethe_err *err);
+/*
+ * Disconnect channel @id (idempotent; @via says who asked: "api", "cli"),
+ * then wake the outbox.  LETHE_E_NOTFOUND, LETHE_E_BUSY (in progress) and
+ * LETHE_E_INVALID (err->msg safe to show) as disconnect_channel().
+ */
+lethe_rc service_channel_disconnect(struct service *svc, const char *id, const char *via,
+                                    struct lethe_err *err);
+
+/* ---- the status page, metrics, readiness (service_status.c) ---------------- */
+
+#define SERVICE_STATUS_CATS 32 /* categories a status shows at most */
+
+/* What the status page shows of one category of data. */
+struct status_category {
+	const char *category;       /* e.g. "messages", "meta-sourced", "billing" */
+	int64_t deleted;            /* rows deleted */
+	int64_t anonymized;         /* rows anonymized */
+	int64_t retained;           /* rows kept under a legal hold */
+	const char *reason;         /* why retained (shown to the person), or NULL */
+	const char *retained_until; /* "YYYY-MM-DD" or NULL */
+};
+
+/* The facts of one data-deletion request, as its status page shows them. */
+struct service_status {
+	char code[64];                                    /* the confirmation code */
+	char state[32];                                   /* the request's state */
+	int64_t received_at;                              /* receipt of its latest run (epoch s) */
+	int64_t completed_at;                             /* epoch s, 0 if not */
+	char app[64];                                     /* the Meta app family */
+	const char *platform;                             /* its label: "Facebook", ... */
+	bool no_data;                                     /* the id matched nobody */
+	bool account_remains;                             /* the scope leaves the account */
+	struct status_category cats[SERVICE_STATUS_CATS]; /* outcome per category */
+	char until[SERVICE_STATUS_CATS][16];              /* retained_until texts */
+	size_t ncats;                                     /* categories used */
+};
+
+/*
+ * The status of the request with confirmation code @code into @out (about
+ * 2 KiB: not for the stack of an event thread); LETHE_E_NOTFOUND if no
+ * request has it.  A code answered a moment ago and still on its way from
+ * the intake is waited for (at most about 2 s).  Pointers in @out point
+ * into @out or the data map.  Blocking.
+ */
+lethe_rc service_status_lookup(struct service *svc, const char *code, struct service_status *out,
+                               struct lethe_err *err);
+/* Append the state store's and the threads' Prometheus metrics to @b.  Blocking. */
+void service_metrics(struct service *svc, struct buf *b);
+/*
+ * NULL when ready (both databases answer, the intake takes requests, enough
+ * free space); else why not, static or in @msg (@cap bytes).  Blocking.
+ */
+const char *service_ready(struct service *svc, char *msg, size_t cap);
+
+/* ---- one-off commands (service_cli.c) ---------------------------------------- */
+
+/*
+ * A service over @cfg, @dm and @db (borrowed: they outlive it; @dm and @db
+ * may be NULL for actions that need only the state store) for a command
+ * of the CLI: no thread is started, and the state store is opened by
+ * service_store_open().  Functions on it are for one thread.  Free with
+ * service_close().
+ */
+struct service *service_open(const struct lethe_config *cfg, const struct datamap *dm,
+                             struct appdb *db);
+/* Close the state store if open, stop a sweeper started here, free @svc.  NULL is a no-op. */
+void service_close(struct service *svc);
+/* Open the state store of the configuration (once; may create it). */
+lethe_rc service_store_open(struct service *svc, struct lethe_err *err);
+/*
+ * Load the anonymize key of @cfg and check it against the fingerprint the
+ * state store records (recording it if none is): a store that records one
+ * gets exactly that key back or LETHE_E_CONFIG saying which file or
+ * variable to restore; a missing key file is then never replaced by a new
+ * one.  A store that records none (a new one) may create the key file as
+ * config_load_key() does.  Every command that opens the state store calls
+ * this first.
+ */
+lethe_rc service_load_key(struct lethe_config *cfg, struct lethe_err *err);
+
+/* Plan the erasure of @ids (@nids) in @scope, counted, into *@out (free with plan_free()). */
+lethe_rc service_plan(struct service *svc, const char *scope, const struct plan_id *ids,
+                      size_t nids, struct plan **out, struct lethe_err *err);
+/* LETHE_OK if @ids name one person (plan_check_one_person()). */
+lethe_rc service_plan_check(struct service *svc, const struct plan_id *ids, size_t nids,
+                            struct lethe_err *err);
+/*
+ * Run (or resume) the erasure @plan of @ids as a one-off batch job (the app
+ * database in bulk mode): opens the state store; @batch > 0 overrides the
+ * configured rows per transaction; @on_progress (may be NULL) is called
+ * with @arg.  @res as erase_run(); free it with erase_result_free().
+ */
+lethe_rc service_erase(struct service *svc, struct plan *plan, const struct plan_id *ids,
+                       size_t nids, int64_t batch,
+                       void (*on_progress)(void *arg, const struct erase_progress *p), void *arg,
+                       struct erase_result *res, struct lethe_err *err);
+
+/* One job of the outbox as `lethe jobs` lists it: the stored row and the state it shows. */
+typedef void (*service_job_fn)(void *arg, const struct store_outbox *j, const char *shown);
+/*
+ * Every job of the outbox in stored state @stored (NULL: all), oldest
+ * first, to @fn.  Needs service_store_open().
+ */
+lethe_rc service_jobs_list(struct service *svc, const char *stored, service_job_fn fn, void *arg,
+                           struct lethe_err *err);
+
+#define SERVICE_RECOVER_AGE_S 10 /* staged disconnects older than this are repaired first */
+
+/* What a disconnect from the command line came to. */
+struct service_disconnect {
+	bool already;   /* it was disconnected before: nothing changed */
+	json_t *state;  /* the channel's state afterwards (caller frees) */
+	int dead;       /* its upstream jobs that are dead letters */
+	int unfinished; /* ... and that are staged, pending or running */
+};
+/*
+ * Disconnect channel @id from the command line (@via "cli"): check the
+ * outbox key against the state store, repair disconnects a crash left
+ * staged, disconnect, then (@wait) run its upstream jobs here for at most
+ * @timeout_ms, and read its state into @out.  LETHE_E_NOTFOUND if no
+ * channel has @id.  Opens the state store.
+ */
+lethe_rc service_channel_disconnect_wait(struct service *svc, const char *id, bool wait,
+                                         int64_t timeout_ms, struct service_disconnect *out,
+                                         struct lethe_err *err);
+
+/* ---- TTL sweeps from the command line (service_sweep.c) ----------------------- */
+
+/* True if a table of the data map has a ttl or retain. */
+bool service_sweep_wanted(const struct service *svc);
+/* Tables a sweep works through. */
+size_t service_sweep_ntables(const struct service *svc);
+/* The data map's TTLs fit the configuration (media_root and the like). */
+lethe_rc service_sweep_check(const struct service *svc, struct lethe_err *err);
+/*
+ * Sweep until nothing expired now is left (@dry: count it, change
+ * nothing): warns of missing indexes, opens the state store, and gives the
+ * sweep (its statistics: sweep_table_get(), sweep_json(); free with
+ * sweep_destroy()) in *@out and the time it swept at in *@now, also on
+ * failure when one was made.  *@unremoved: media files whose rows are gone
+ * but that could not be removed.
+ */
+lethe_rc service_sweep_once(struct service *svc, bool dry, struct sweep **out, int64_t *now,
+                            int64_t *unremoved, struct lethe_err *err);
+/* Start the sweeper thread (`lethe sweep` without --once); service_close() stops it. */
+lethe_rc service_sweep_start(struct service *svc, struct lethe_err *err);
+
+/* ---- importing Meta ids (service_import.c) ------------------------------------ */
+
+/*
+ * Begin an import of Meta ids: open the state store, begin one transaction
+ * and load the requests of the repeat window.  Then service_import_add()
+ * per id and service_import_end().
+ */
+lethe_rc service_import_begin(struct service *svc, struct lethe_err *err);
+/*
+ * Request the data deletion of @app's person @user_id as if Meta had called
+ * the callback: a request of the repeat window runs once more under its
+ * code (*@repeat true), else a new request is made.  Its code into @code.
+ */
+lethe_rc service_import_add(struct service *svc, const struct meta_app *app, const char *user_id,
+                            char code[META_CODE_LEN + 1], bool *repeat, struct lethe_err *err);
+/* Commit the import (@ok) or roll it back. */
+lethe_rc service_import_end(struct service *svc, bool ok, struct lethe_err *err);
+/*
+ * Run every unfinished request here (runner_drain()): *@done finished
+ * here, *@elsewhere held by a running server.
+ */
+lethe_rc service_import_drain(struct service *svc, int64_t *done, int64_t *elsewhere,
+                              struct lethe_err *err);
+/* How many of the requests with the @n codes @codes matched nobody. */
+lethe_rc service_import_nobody(struct service *svc, const char (*codes)[META_CODE_LEN + 1],
+                               size_t n, int64_t *nobody, struct lethe_err *err);
+
+#endif /* LETHE_SERVICE_H */

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * service_internal.h - the service context as the service layer's own files
+ * see it (service.h is what the front ends see).
+ *
+ * Lock order: db_mu before st_mu; no function holds either while it waits
+ * on a thread (the intake, the pool, the runner).  In the daemon the
+ * members are set by service_start() and never change until
+ * service_stop(); a service of service_open() (one thread, no lock taken)
+ * opens the state store and the sweeper when a command asks.
+ */
+#ifndef LETHE_SERVICE_INTERNAL_H
+#define LETHE_SERVICE_INTERNAL_H
+
+#include <pthread.h>
+
+#include "db/appdb.h"
+#include "jobs/outbox.h"
+#include "jobs/pool.h"
+#include "jobs/runner.h"
+#include "jobs/sweeper.h"
+#include "meta/intake.h"
+#include "meta/seen.h"
+#include "service/service.h"
+#include "store/store.h"
+
+struct service {
+	const struct lethe_config *cfg; /* configuration, secrets loaded */
+	const struct datamap *dm;       /* validated data map */
+	pthread_mutex_t db_mu;          /* guards db; taken before st_mu */
+	struct appdb *db;               /* app database (deauthorize, channels, readiness) */
+	pthread_mutex_t st_mu;          /* guards st */
+	struct store *st;               /* state store (pages, readiness, records) */
+	struct pool *pool;              /* worker threads of blocking handlers */
+	struct intake *intake;          /* durable intake of deletion requests */
+	struct runner *runner;          /* background erasures */
+	struct outbox *outbox;          /* upstream jobs of channel disconnects */
+	struct sweeper *sweeper;        /* TTL sweeps, or NULL if off */
+	struct seen *seen;              /* an import's requests of the repeat window, or NULL */
+	bool quiesced;                  /* service_quiesce() ran */
+};
+
+#endif /* LETHE_SERVICE_INTERNAL_H */

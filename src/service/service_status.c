@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * service_status.c - what the public status page, /metrics and /readyz
+ * read (see service.h): a request's state and its outcome per category of
+ * data, the state store's counts and the threads' counters, and whether
+ * the daemon can take requests.
+ *
+ * A status lookup asks the state store, then the intake (a request stays
+ * there until the store has it), then, for a code of the last minute, waits
+ * for the intake's indexer and asks the store once more: a code answered a
+ * moment ago always has its page.
+ */
+#include "util/fmacros.h"
+
+#include <sys/statvfs.h>
+
+#include "meta/requests.h"
+#include "platform/platform.h"
+#include "service/service_internal.h"
+#include "util/mem.h"
+#include "util/timeutil.h"
+
+#define STATUS_SETTLE_MS 2000 /* longest wait for the intake before a status says not found */
+/* Not ready below this much free space for the state store or the app database. */
+#define READY_MIN_FREE ((int64_t)32 << 20)
+
+/* The status being filled and the data map naming each table's category. */
+struct step_acc {
+	const struct datamap *dm;  /* the data map */
+	struct service_status *st; /* the status */
+};
+
+/* One step of the request's latest run, added to its category in @arg (a step_acc). */
+static void
+on_step(void *arg, const char *table, const char *action, int64_t done, int64_t hold_until)
+{
+	const struct step_acc *acc = arg;
+	struct service_status *a = acc->st;
+	const struct dm_table *t = datamap_table(acc->dm, table);
+	struct status_category *c = NULL;
+	size_t i;
+
+	if (t == NULL || done <= 0)
+		return;
+	for (i = 0; i < a->ncats; i++)
+		if (strcmp(a->cats[i].category, t->category) == 0)
+			c = &a->cats[i];
+	if (c == NULL && a->ncats < SERVICE_STATUS_CATS) {
+		c = &a->cats[a->ncats++];
+		c->category = t->category;
+	}
+	if (c == NULL)
+		return;
+	if (strcmp(action, "delete") == 0) {
+		c->deleted += done;
+	} else if (strcmp(action, "anonymize") == 0) {
+		c->anonymized += done;
+	} else {
+		c->retained += done;
+		c->reason = t->reason;
+		if (hold_until > 0) {
+			char full[32];
+
+			time_format(hold_until, full, sizeof(full));
+			snprintf(a->until[c - a->cats], sizeof(a->until[0]), "%.10s", full);
+			c->retained_until = a->until[c - a->cats];
+		}
+	}
+}
+
+/*
+ * True when app @name's scope leaves the person's app account in place: it
+ * does not act on every table of category "account" (the demo's meta scope).
+ */
+static bool
+account_remains(const struct service *svc, const char *name)
+{
+	const struct meta_app *app = config_meta_app(svc->cfg, name);
+	const struct dm_scope *sc = app != NULL ? datamap_scope(svc->dm, app->scope) : NULL;
+	size_t i;
+
+	for (i = 0; sc != NULL && i < svc->dm->ntables; i++)
+		if (strcmp(svc->dm->tables[i].category, "account") == 0 &&
+		    !dm_scope_has_table(sc, &svc->dm->tables[i]))
+			return true;
+	return false;
+}
+
+/* True (and @req set, state "received") if @code waits in the intake for the store. */
+static bool
+pending_request(struct service *svc, const char *code, struct store_meta_req *req)
+{
+	struct intake_found f;
+
+	if (!intake_find_code(svc->intake, code, &f))
+		return false;
+	memset(req, 0, sizeof(*req));
+	snprintf(req->code, sizeof(req->code), "%s", code);
+	snprintf(req->app, sizeof(req->app), "%s", f.app);
+	snprintf(req->state, sizeof(req->state), "received");
+	req->received_at = f.received_at;
+	return true;
+}
+
+lethe_rc
+service_status_lookup(struct service *svc, const char *code, struct service_status *out,
+                      struct lethe_err *err)
+{
+	struct store_meta_req req;
+	struct step_acc acc = {svc->dm, out};
+	lethe_rc rc = LETHE_E_NOTFOUND;
+
+	memset(out, 0, sizeof(*out));
+	/*
+	 * A code answered a moment ago may still be on its way from the intake
+	 * log into the store: when none is found, ask the intake (a request
+	 * stays there until the store has it, so store, intake, store misses
+	 * nothing), then wait for its indexer (milliseconds) and look once
+	 * more.  While the store cannot be written (a full disk), the intake's
+	 * answer is the page: received, nothing done yet.
+	 */
+	for (int pass = 0; pass < 2 && code != NULL && meta_code_ok(code); pass++) {
+		if (pass == 1) {
+			if (rc != LETHE_E_NOTFOUND)
+				break;
+			/*
+			 * Only a code of the last minute can still be on its way
+			 * from its callback: wait for the indexer.  Any code may
+			 * have moved from the intake into the store between the
+			 * two lookups above: read the store again in any case.
+			 */
+			if (meta_code_time(code) >= time_now() - 60)
+				intake_settle(svc->intake, STATUS_SETTLE_MS);
+		}
+		pthread_mutex_lock(&svc->st_mu);
+		rc = store_meta_by_code(svc->st, code, &req, err);
+		/* Counts of the latest run only (not of a run before a repeat). */
+		if (rc == LETHE_OK && req.job > 0 && req.job_run >= req.runs)
+			rc = store_meta_steps(svc->st, req.job, on_step, &acc, err);
+		pthread_mutex_unlock(&svc->st_mu);
+		if (rc == LETHE_E_NOTFOUND && pending_request(svc, code, &req)) {
+			rc = LETHE_OK;
+			break;
+		}
+	}
+	if (rc != LETHE_OK)
+		return rc;
+	snprintf(out->code, sizeof(out->code), "%s", req.code);
+	snprintf(out->state, sizeof(out->state), "%s", req.state);
+	out->received_at = req.run_at > 0 ? req.run_at : req.received_at; /* the latest run */
+	out->completed_at = req.completed_at;
+	out->no_data = req.no_data;
+	out->account_remains = account_remains(svc, req.app);
+	snprintf(out->app, sizeof(out->app), "%s", req.app);
+	out->platform = platform_label(out->app, true);
+	return LETHE_OK;
+}
+
+static void
+count_state(void *arg, const char *state, int64_t n)
+{
+	buf_addf(arg, "lethe_deletion_requests{state=\"%s\"} %lld\n", state, (long long)n);
+}
+
+static void
+count_job(void *arg, const char *state, int64_t n)
+{
+	buf_addf(arg, "lethe_jobs{state=\"%s\"} %lld\n", state, (long long)n);
+}
+
+void
+service_metrics(struct service *svc, struct buf *b)
+{
+	buf_adds(b, "# HELP lethe_deletion_requests Meta data-deletion requests by state.\n"
+	            "# TYPE lethe_deletion_requests gauge\n");
+	pthread_mutex_lock(&svc->st_mu);
+	store_meta_state_counts(svc->st, count_state, b, NULL);
+	buf_adds(b, "# HELP lethe_jobs Erasure jobs by state.\n# TYPE lethe_jobs gauge\n");
+	store_job_state_counts(svc->st, count_job, b, NULL);
+	outbox_metrics(svc->st, b);
+	pthread_mutex_unlock(&svc->st_mu);
+	buf_addf(b,
+	         "# HELP lethe_intake_groups_total Groups written to the intake log.\n"
+	         "# TYPE lethe_intake_groups_total counter\nlethe_intake_groups_total %lld\n",
+	         (long long)intake_groups(svc->intake));
+	buf_addf(b,
+	         "# HELP lethe_intake_syncs_total fsyncs of the intake log.\n"
+	         "# TYPE lethe_intake_syncs_total counter\nlethe_intake_syncs_total %lld\n",
+	         (long long)intake_syncs(svc->intake));
+	buf_addf(b,
+	         "# HELP lethe_intake_pending Requests in the intake log not yet in the state "
+	         "store.\n# TYPE lethe_intake_pending gauge\nlethe_intake_pending %lld\n",
+	         (long long)intake_pending(svc->intake));
+	sweeper_metrics(svc->sweeper, b);
+}
+
+/*
+ * Free bytes for unprivileged writers on the filesystem holding @path, or
+ * -1 if unknown; 0 if that filesystem is mounted read-only.
+ */
+static int64_t
+free_bytes_at(const char *path)
+{
+	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+	struct statvfs sv;
+	int64_t n = -1;
+
+	if (slash == NULL)
+		memcpy(dir, ".", 2);
+	else if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	if (statvfs(dir, &sv) == 0)
+		n = (sv.f_flag & ST_RDONLY) ? 0 : (int64_t)sv.f_bavail * (int64_t)sv.f_frsize;
+	free(dir);
+	return n;
+}
+
+/*
+ * Ready when both databases answer, the intake takes requests and its
+ * indexer moves them into the state store (its last transaction did not
+ * fail), and the filesystems of the state store (and intake log) and of
+ * the app database have READY_MIN_FREE free.  No write: a probe costs a
+ * query each, a lock and two statvfs().
+ */
+const char *
+service_ready(struct service *svc, char *msg, size_t cap)
+{
+	int64_t n = 0;
+	const char *why = NULL;
+	lethe_rc rc;
+
+	pthread_mutex_lock(&svc->st_mu);
+	rc = store_ping(svc->st, NULL);
+	pthread_mutex_unlock(&svc->st_mu);
+	if (rc != LETHE_OK)
+		why = "the state store does not answer";
+	if (why == NULL) {
+		pthread_mutex_lock(&svc->db_mu);
+		rc = appdb_query_int(svc->db, "SELECT 1", NULL, 0, &n, NULL);
+		pthread_mutex_unlock(&svc->db_mu);
+		if (rc != LETHE_OK)
+			why = "the app database does not answer";
+	}
+	if (why == NULL)
+		why = intake_trouble(svc->intake);
+	if (why == NULL) {
+		int64_t st_free = free_bytes_at(svc->cfg->state_db);
+		int64_t db_free = free_bytes_at(svc->db->target);
+
+		if ((st_free >= 0 && st_free < READY_MIN_FREE) ||
+		    (db_free >= 0 && db_free < READY_MIN_FREE)) {
+			snprintf(msg, cap,
+			         "less than %d MiB free (or read-only) on the filesystem of the %s",
+			         (int)(READY_MIN_FREE >> 20),
+			         st_free >= 0 && st_free < READY_MIN_FREE ? "state store"
+			                                                  : "app database");
+			why = msg;
+		}
+	}
+	return why;
+}
