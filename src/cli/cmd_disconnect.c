@@ -77,8 +77,9 @@ cmd_disconnect(const struct cli_args *a)
 		                   "--channel must be a positive integer (the channel's key)");
 	if (rc == LETHE_OK)
 		rc = cli_env_open(&env, config, &err);
+	/* After the usage checks: it opens (and may create) the state store. */
 	if (rc == LETHE_OK)
-		rc = config_load_outbox_key(&env.cfg, &err);
+		rc = service_load_outbox_key(&env.cfg, &err);
 	if (rc == LETHE_OK)
 		rc = platforms_check_secrets(env.cfg.platforms, &err);
 	if (rc == LETHE_OK && env.dm->channel == NULL)

@@ -112,7 +112,7 @@ cmd_serve(const struct cli_args *a)
 		rc = config_load_secrets(&env.cfg, &err);
 	/* The outbox key seals disconnect jobs: needed once the map has a channel table. */
 	if (rc == LETHE_OK && env.dm->channel != NULL)
-		rc = config_load_outbox_key(&env.cfg, &err);
+		rc = service_load_outbox_key(&env.cfg, &err);
 	if (rc == LETHE_OK)
 		rc = platforms_check_secrets(env.cfg.platforms, &err);
 	if (rc == LETHE_OK)

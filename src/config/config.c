@@ -639,16 +639,22 @@ config_key_fingerprint(const uint8_t key[HASH_KEY_LEN], const char *name,
 }
 
 lethe_rc
-config_load_outbox_key(struct lethe_config *cfg, struct lethe_err *err)
+config_load_outbox_key_opt(struct lethe_config *cfg, bool create, struct lethe_err *err)
 {
 	struct outbox_config *o = &cfg->outbox;
 	lethe_rc rc;
 
 	if (o->key_loaded)
 		return LETHE_OK;
-	rc = load_hex_key(o->key_env, o->key_file, "outbox", cfg->path, true, o->key, err);
+	rc = load_hex_key(o->key_env, o->key_file, "outbox", cfg->path, create, o->key, err);
 	o->key_loaded = rc == LETHE_OK;
 	return rc;
+}
+
+lethe_rc
+config_load_outbox_key(struct lethe_config *cfg, struct lethe_err *err)
+{
+	return config_load_outbox_key_opt(cfg, true, err);
 }
 
 const struct api_key *

@@ -113,8 +113,11 @@ void config_key_fingerprint(const uint8_t key[HASH_KEY_LEN], const char *name,
 lethe_rc config_load_secrets(struct lethe_config *cfg, struct lethe_err *err);
 /*
  * Load the outbox sealing key: outbox.key_env if set, else outbox.key_file;
- * a missing key file is created with a fresh random key (mode 0600).
+ * a missing key file is created with a fresh random key (mode 0600) if
+ * @create, else LETHE_E_NOTFOUND (service_load_outbox_key() decides).
  */
+lethe_rc config_load_outbox_key_opt(struct lethe_config *cfg, bool create, struct lethe_err *err);
+/* config_load_outbox_key_opt() with @create true. */
 lethe_rc config_load_outbox_key(struct lethe_config *cfg, struct lethe_err *err);
 /*
  * The API key matching @presented (compared by SHA-256 in constant time), or

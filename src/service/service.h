@@ -173,6 +173,14 @@ lethe_rc service_store_open(struct service *svc, struct lethe_err *err);
  * this first.
  */
 lethe_rc service_load_key(struct lethe_config *cfg, struct lethe_err *err);
+/*
+ * Load the outbox key of @cfg: a missing key file is created only while
+ * the state store records no outbox key fingerprint; otherwise
+ * LETHE_E_CONFIG saying which file or variable to restore (a new key could
+ * not open the jobs sealed under the old one).  Another key than the
+ * recorded one is refused later, by the outbox's own check.
+ */
+lethe_rc service_load_outbox_key(struct lethe_config *cfg, struct lethe_err *err);
 
 /* Plan the erasure of @ids (@nids) in @scope, counted, into *@out (free with plan_free()). */
 lethe_rc service_plan(struct service *svc, const char *scope, const struct plan_id *ids,

@@ -112,6 +112,34 @@ out:
 }
 
 lethe_rc
+service_load_outbox_key(struct lethe_config *cfg, struct lethe_err *err)
+{
+	char recorded[HASH_TEXT_LEN + 1];
+	struct store *st = NULL;
+	bool found = false;
+	lethe_rc rc;
+
+	if (cfg->outbox.key_loaded)
+		return LETHE_OK;
+	rc = store_open(cfg->state_db, &st, err);
+	if (rc == LETHE_OK)
+		rc = store_key_get(st, "outbox", recorded, sizeof(recorded), &found, err);
+	store_close(st);
+	if (rc == LETHE_OK)
+		rc = config_load_outbox_key_opt(cfg, !found, err);
+	if (rc == LETHE_E_NOTFOUND)
+		rc = lethe_err_set(
+		    err, LETHE_E_CONFIG,
+		    "the outbox key is missing: %s is not set and %s does not exist, but the state "
+		    "store %s records the fingerprint of the key its disconnect jobs are sealed "
+		    "with (%.17s...); restore that key file (or set %s to that key) and start "
+		    "again",
+		    cfg->outbox.key_env, cfg->outbox.key_file, cfg->state_db, recorded,
+		    cfg->outbox.key_env);
+	return rc;
+}
+
+lethe_rc
 service_plan(struct service *svc, const char *scope, const struct plan_id *ids, size_t nids,
              struct plan **out, struct lethe_err *err)
 {

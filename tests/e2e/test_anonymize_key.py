@@ -177,3 +177,24 @@ def test_store_of_an_older_lethe_refuses_a_lost_key(demo, tmp_path):
     recorded = con.execute("SELECT count(*) FROM key_fingerprints WHERE name = 'anonymize'")
     assert recorded.fetchone()[0] == 1
     con.close()
+
+
+def test_lost_outbox_key_is_refused_not_replaced(demo, tmp_path):
+    """The outbox key likewise: once a disconnect sealed jobs under it, a missing key
+    file is refused (exit 3, what to restore) by serve and disconnect, and no new key
+    file is written; restored, disconnects work again."""
+    outbox_key = demo.state_db.parent / "outbox.key"
+    code, out, err = demo.lethe("disconnect", "--channel", "1", "--no-wait", env=SECRETS_ENV)
+    assert code in (0, 4), err
+    assert outbox_key.exists()
+    moved = tmp_path / "outbox.key.saved"
+    os.rename(outbox_key, moved)
+    for cmd in (["disconnect", "--channel", "2", "--no-wait"], ["serve"]):
+        code, out, err = demo.lethe(*cmd, env=SECRETS_ENV, timeout=30)
+        assert code == 3, (cmd, code, err)
+        assert "outbox key is missing" in err and str(outbox_key) in err, (cmd, err)
+        assert "restore" in err, err
+        assert not outbox_key.exists(), cmd
+    os.replace(moved, outbox_key)
+    code, out, err = demo.lethe("disconnect", "--channel", "2", "--no-wait", env=SECRETS_ENV)
+    assert code in (0, 4), err
