@@ -41,11 +41,12 @@ cmd_erase(const struct cli_args *a)
 		rc = time_test_clock_check(&err);
 	if (rc == LETHE_OK)
 		rc = service_plan(env.svc, o.scope, o.ids, o.nids, &plan, &err);
+	/* Several --id must name one person: a usage error (exit 2), checked first. */
+	if (rc == LETHE_OK)
+		rc = service_plan_check(env.svc, o.ids, o.nids, &err);
 	/* After the usage checks: it opens (and may create) the state store. */
 	if (rc == LETHE_OK)
 		rc = cli_load_key(&env.cfg, &err);
-	if (rc == LETHE_OK)
-		rc = service_plan_check(env.svc, o.ids, o.nids, &err);
 	if (rc == LETHE_OK)
 		rc = service_store_open(env.svc, &err);
 	if (rc != LETHE_OK)

@@ -385,6 +385,8 @@ def test_ids_of_different_people_are_refused(run_lethe, demo, cmd, ids, first, s
             assert json.loads(out)["error"]["code"] == "usage"
     assert snapshot(demo.db) == before
     assert not demo.state_db.exists() or demo.state("SELECT count(*) FROM jobs") == [(0,)]
+    # A usage error, found before anything is opened: no state store, no key.
+    assert not demo.state_db.exists()
 
 
 def test_meta_ids_of_two_accounts_are_refused(run_lethe, demo):
