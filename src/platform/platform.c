@@ -120,15 +120,18 @@ body_write(char *ptr, size_t size, size_t nmemb, void *userdata)
  * happened as libcurl words it for this call (@errbuf: "Could not resolve
  * host: graph.facebook.com", "Failed to connect to 127.0.0.1 port 8091 after
  * 0 ms: ...", "Operation timed out after 5000 milliseconds ..."), falling back
- * to the code's generic text, and adds the system's reason (@os_errno, e.g.
- * "Connection refused") when libcurl's text leaves it out.  Neither names
- * more than the host and port: tokens and ids never go into a URL's host.
+ * to the code's generic text (@generic: curl_easy_strerror()), and adds the system's reason
+ * (@os_errno, e.g. "Connection refused") when libcurl's text leaves it out.  Such texts name the
+ * host and port at most; one with a '/' or a '?' could quote a URL's path or query (a Facebook user
+ * id, a token) and is replaced by the code's generic text: the detail reaches the API, `lethe jobs`
+ * and logs.
  */
-static void
-transport_failed(const char *name, CURLcode cc, const char *errbuf, long os_errno,
-                 struct platform_result *out)
+void
+platform_transport_failed(const char *name, const char *errbuf, const char *generic, long os_errno,
+                          struct platform_result *out)
 {
-	const char *what = errbuf != NULL && errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cc);
+	bool own = errbuf != NULL && errbuf[0] != '\0' && strpbrk(errbuf, "/?") == NULL;
+	const char *what = own ? errbuf : generic;
 	const char *sys = os_errno > 0 ? strerror((int)os_errno) : NULL;
 	size_t n;
 
@@ -160,7 +163,8 @@ send_request(const struct platforms *p, int id, const struct platform_request *r
 	errbuf[0] = '\0';
 	h = curl_easy_init();
 	if (h == NULL) {
-		transport_failed(name, CURLE_FAILED_INIT, NULL, 0, out);
+		platform_transport_failed(name, NULL, curl_easy_strerror(CURLE_FAILED_INIT), 0,
+		                          out);
 		goto out;
 	}
 	hdrs = curl_slist_append(hdrs, "Content-Type: application/x-www-form-urlencoded");
@@ -188,7 +192,7 @@ send_request(const struct platforms *p, int id, const struct platform_request *r
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && body.cut && status > 0)) {
 		curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
-		transport_failed(name, cc, errbuf, os_errno, out);
+		platform_transport_failed(name, errbuf, curl_easy_strerror(cc), os_errno, out);
 		goto out;
 	}
 	platform_classify(id, status, buf_str(&body.b), body.b.len, out);
@@ -235,7 +239,7 @@ platform_call_within(const struct platforms *p, const char *platform, enum platf
 	}
 	pthread_once(&curl_once, curl_init);
 	if (curl_init_rc != CURLE_OK) {
-		transport_failed(c, curl_init_rc, NULL, 0, out);
+		platform_transport_failed(c, NULL, curl_easy_strerror(curl_init_rc), 0, out);
 		return;
 	}
 	if (platform_request_build(p, id, op, token, account_id, &req, out))

@@ -39,6 +39,14 @@ struct platforms; /* the parsed `platforms:` section of lethe.yaml (opaque) */
 const char *platform_canonical(const char *name);
 /* True if @op exists for @platform (false: PLATFORM_UNSUPPORTED, e.g. Instagram revoke). */
 bool platform_supports(const char *platform, enum platform_op op);
+/*
+ * Fill @out for a call that got no answer (outcome PLATFORM_RETRY): "@name:
+ * " and libcurl's text for this call (@errbuf) unless it could quote a URL's
+ * path or query (it holds a '/' or '?': then @generic, the code's fixed
+ * text), and the system's reason for @os_errno (> 0) if the text lacks it.
+ */
+void platform_transport_failed(const char *name, const char *errbuf, const char *generic,
+                               long os_errno, struct platform_result *out);
 /* One blocking call, bounded by the configured timeout; thread-safe (own curl handle per call).
  * @account_id: the platform's user/page id (Facebook permissions, webhook unsubscribe), may be
  * NULL for token-only calls. Never logs the token. */

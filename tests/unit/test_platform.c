@@ -757,6 +757,36 @@ closed_port(void)
 }
 
 /* No answer at all: the detail says what happened (libcurl's words), not "HTTP 0". */
+/*
+ * A transport failure's detail reaches the API, `lethe jobs` and the log:
+ * libcurl's own text is kept when it names a host and port at most, and
+ * replaced by the code's fixed text when it could quote a URL (whose path
+ * holds a Facebook user id, or a query a token).
+ */
+static void
+test_platform_transport_detail_quotes_no_url(void **state)
+{
+	struct platform_result r;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	platform_transport_failed("google", "Could not resolve host: nohost.invalid",
+	                          "Couldn't resolve host name", 0, &r);
+	assert_int_equal(r.outcome, PLATFORM_RETRY);
+	assert_string_equal(r.detail, "google: Could not resolve host: nohost.invalid");
+	memset(&r, 0, sizeof(r));
+	platform_transport_failed("facebook",
+	                          "Malformed input to a URL function: "
+	                          "https://graph.facebook.com/v21.0/10229000000102/permissions",
+	                          "URL using bad/illegal format or missing URL", 111, &r);
+	assert_null(strstr(r.detail, "10229000000102"));
+	assert_string_equal(r.detail, "facebook: URL using bad/illegal format or missing URL "
+	                              "(Connection refused)");
+	memset(&r, 0, sizeof(r));
+	platform_transport_failed("x", "weird ?token=abc", "Failure when receiving data", 0, &r);
+	assert_null(strstr(r.detail, "token"));
+}
+
 static void
 test_platform_call_transport_errors_say_why(void **state)
 {
@@ -812,6 +842,7 @@ main(void)
 	    cmocka_unit_test(test_platform_call_null_config),
 	    cmocka_unit_test(test_platform_call_unknown_platform),
 	    cmocka_unit_test(test_platform_call_transport_errors_say_why),
+	    cmocka_unit_test(test_platform_transport_detail_quotes_no_url),
 	};
 
 	return cmocka_run_group_tests(tests, tiny_setup, tiny_teardown);
