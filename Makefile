@@ -26,14 +26,14 @@ $(BUILD)/build.ninja:
 	meson setup $(BUILD) -Dwerror=true --buildtype=debugoptimized >/dev/null
 
 build: deps-run $(BUILD)/build.ninja
-	@ninja -C $(BUILD) >/dev/null
+	@ninja -C $(BUILD) >$(BUILD)/ninja.log 2>&1 || { cat $(BUILD)/ninja.log; exit 1; }
 
 $(ASAN_BUILD)/build.ninja:
 	meson setup $(ASAN_BUILD) -Dwerror=true --buildtype=debug -Db_sanitize=address,undefined \
 		-Db_lundef=false >/dev/null
 
 asan-build: deps $(ASAN_BUILD)/build.ninja
-	@ninja -C $(ASAN_BUILD) >/dev/null
+	@ninja -C $(ASAN_BUILD) >$(ASAN_BUILD)/ninja.log 2>&1 || { cat $(ASAN_BUILD)/ninja.log; exit 1; }
 
 # The demo app: database, media files, data map and configuration under ./demo.
 demo: build
