@@ -6,6 +6,7 @@
  */
 #include "util/fmacros.h"
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -512,6 +513,69 @@ token_of(struct appdb *db, int64_t id)
 		out = xstrdup(v.s);
 	appdb_finalize(db, q);
 	return out;
+}
+
+/* Another process's disconnect, staged until @disc is released (aborted here). */
+struct release_later {
+	const char *path; /* the state store */
+	int64_t disc;     /* the staged disconnect */
+};
+
+static void *
+release_after_100ms(void *arg)
+{
+	struct release_later *rl = arg;
+	struct store *st = NULL;
+
+	usleep(100 * 1000);
+	if (store_open(rl->path, &st, NULL) == LETHE_OK)
+		store_disc_abort(st, rl->disc, NULL);
+	store_close(st);
+	return NULL;
+}
+
+/*
+ * A disconnect that finds another process's disconnect of the channel
+ * staged (from before its app commit until it releases its jobs,
+ * milliseconds) waits for it instead of failing with "in progress"; under
+ * load the window widened enough for two concurrent disconnects to fail.
+ */
+static void
+test_outbox_disconnect_waits_for_a_staged_one(void **state)
+{
+	struct st_fixture *f = *state;
+	struct lethe_config cfg;
+	struct lethe_err err;
+	struct datamap *dm;
+	struct appdb *db = tu_demo_open(f->dir, 3);
+	struct release_later rl;
+	pthread_t thr;
+	int64_t disc = 0;
+	bool already = false;
+	char *tok;
+
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&err, 0, sizeof(err));
+	hash_key_random(cfg.key);
+	hash_key_random(cfg.outbox.key);
+	dm = datamap_load("src/demo/datamap.yaml", NULL, &err);
+	assert_non_null(dm);
+	assert_int_equal(datamap_validate(dm, db, &err), LETHE_OK);
+	tok = token_of(db, 2);
+	assert_non_null(tok);
+	rl.path = f->path;
+	rl.disc = stage(&cfg, f->st, "2", tok);
+	assert_int_equal(pthread_create(&thr, NULL, release_after_100ms, &rl), 0);
+	assert_int_equal(
+	    disconnect_channel(dopts(&cfg), dm, db, f->st, "2", "api", &disc, &already, &err),
+	    LETHE_OK);
+	pthread_join(thr, NULL);
+	assert_false(already);
+	assert_true(disc != rl.disc);
+	assert_null(token_of(db, 2));
+	free(tok);
+	datamap_free(dm);
+	appdb_close(db);
 }
 
 static void
@@ -1257,6 +1321,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_outbox_key_file_created_0600, st_setup,
 	                                    st_teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_recover_staged, st_setup, st_teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_disconnect_waits_for_a_staged_one, st_setup,
+	                                    st_teardown),
 	    cmocka_unit_test(test_outbox_seal_binary_safe),
 	    cmocka_unit_test_setup_teardown(test_outbox_revoke_after_unsubscribe, st_setup,
 	                                    st_teardown),
