@@ -45,6 +45,19 @@ stmt_check(const struct sql *b, struct lethe_err *err)
 	return LETHE_OK;
 }
 
+/* Check @b (stmt_check), prepare it as *@q and bind its values. */
+static lethe_rc
+stmt_prepare(struct appdb *db, const struct sql *b, struct appdb_stmt **q, struct lethe_err *err)
+{
+	lethe_rc rc = stmt_check(b, err);
+
+	if (rc == LETHE_OK)
+		rc = appdb_prepare(db, sql_str(b), q, err);
+	if (rc == LETHE_OK)
+		rc = appdb_bind_all(db, *q, sql_vals(b), sql_nvals(b));
+	return rc;
+}
+
 /*
  * " WHERE" rows of @t belonging to channel @id: the channel table by its
  * key, another table by @column (naming the channel key) or else by its
@@ -159,11 +172,7 @@ disconnect_chan_read(const struct datamap *dm, struct appdb *db, const char *id,
 	sql_ident(&b, ch->name);
 	rc = match_sql(dm, ch, NULL, id, &b, err);
 	if (rc == LETHE_OK)
-		rc = stmt_check(&b, err);
-	if (rc == LETHE_OK)
-		rc = appdb_prepare(db, sql_str(&b), &q, err);
-	if (rc == LETHE_OK)
-		rc = appdb_bind_all(db, q, sql_vals(&b), sql_nvals(&b));
+		rc = stmt_prepare(db, &b, &q, err);
 	if (rc == LETHE_OK) {
 		step = appdb_step(db, q, err);
 		if (step == APPDB_ERROR) {
@@ -241,11 +250,7 @@ disconnect_unsub_accounts(const struct datamap *dm, struct appdb *db, const char
 		sql_add(&b, " ORDER BY ");
 		sql_ident(&b, t->key);
 		if (rc == LETHE_OK)
-			rc = stmt_check(&b, err);
-		if (rc == LETHE_OK)
-			rc = appdb_prepare(db, sql_str(&b), &q, err);
-		if (rc == LETHE_OK)
-			rc = appdb_bind_all(db, q, sql_vals(&b), sql_nvals(&b));
+			rc = stmt_prepare(db, &b, &q, err);
 		while (rc == LETHE_OK) {
 			step = appdb_step(db, q, err);
 			if (step == APPDB_ERROR)
@@ -429,11 +434,7 @@ disconnect_identity_page(const struct datamap *dm, struct appdb *db, const struc
 	plan_add_conds(&b, l->when, l->nwhen);
 	sql_add(&b, " ORDER BY ");
 	sql_ident(&b, ch->key);
-	rc = stmt_check(&b, err);
-	if (rc == LETHE_OK)
-		rc = appdb_prepare(db, sql_str(&b), &q, err);
-	if (rc == LETHE_OK)
-		rc = appdb_bind_all(db, q, sql_vals(&b), sql_nvals(&b));
+	rc = stmt_prepare(db, &b, &q, err);
 	while (rc == LETHE_OK && *nids < IDENTITY_MAX) {
 		struct appdb_val v;
 		enum appdb_step step = appdb_step(db, q, err);
