@@ -14,6 +14,7 @@
 #include "db/sql.h"
 #include "engine/disconnect_internal.h"
 #include "engine/plan.h"
+#include "engine/revoke.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/seal.h"
@@ -331,22 +332,7 @@ apply_table(const struct datamap *dm, struct appdb *db, const struct dm_table *t
 	sql_add(&b, "UPDATE ");
 	sql_ident(&b, t->name);
 	sql_add(&b, " SET ");
-	for (i = 0; is_ch && i < t->ntokens; i++, n++) {
-		if (n > 0)
-			sql_add(&b, ", ");
-		sql_ident(&b, t->tokens[i]);
-		sql_add(&b, " = NULL");
-	}
-	for (i = 0; i < t->ndisc; i++, n++) {
-		if (n > 0)
-			sql_add(&b, ", ");
-		sql_ident(&b, t->disc[i].column);
-		sql_add(&b, " = ");
-		if (t->disc[i].how == DM_ANON_NULL)
-			sql_add(&b, "NULL");
-		else
-			sql_value(&b, dm_value_val(&t->disc[i].set));
-	}
+	n = revoke_sql_set(&b, t, is_ch);
 	rc = match_sql(dm, t, t->disc_column, id, &b, err);
 	plan_add_conds(&b, t->disc_when, t->ndisc_when);
 	/* Count only rows that change: a rule already disabled is not disabled again. */
@@ -357,10 +343,7 @@ apply_table(const struct datamap *dm, struct appdb *db, const struct dm_table *t
 				sql_add(&b, " AND ");
 			sql_ident(&b, t->disc[i].column);
 			sql_add(&b, " IS ");
-			if (t->disc[i].how == DM_ANON_NULL)
-				sql_add(&b, "NULL");
-			else
-				sql_value(&b, dm_value_val(&t->disc[i].set));
+			revoke_sql_value(&b, &t->disc[i]);
 		}
 		sql_add(&b, ")");
 	}
