@@ -196,20 +196,15 @@ cmd_import(const struct cli_args *a)
 		goto out;
 	}
 	if (json) {
-		json_t *o =
-		    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "ids", (json_int_t)ids,
-		              "lines_skipped", (json_int_t)skipped, "new_requests",
-		              (json_int_t)created, "already_requested", (json_int_t)repeats,
-		              "processed_here", (json_int_t)done, "processed_by_server",
-		              (json_int_t)elsewhere, "matched_nobody", (json_int_t)nobody, "out",
-		              out.path != NULL ? json_string(out.path) : json_null());
+		json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "ids", (json_int_t)ids,
+		                      "lines_skipped", (json_int_t)skipped, "new_requests",
+		                      (json_int_t)created, "already_requested", (json_int_t)repeats,
+		                      "processed_here", (json_int_t)done, "processed_by_server",
+		                      (json_int_t)elsewhere, "matched_nobody", (json_int_t)nobody);
+		json_t *path = out.path != NULL ? json_string(out.path) : json_null();
 
-		if (o == NULL) /* an --out path that is not UTF-8 */
-			o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "ids", (json_int_t)ids,
-			              "lines_skipped", (json_int_t)skipped, "new_requests",
-			              (json_int_t)created, "already_requested", (json_int_t)repeats,
-			              "processed_here", (json_int_t)done, "processed_by_server",
-			              (json_int_t)elsewhere, "matched_nobody", (json_int_t)nobody);
+		if (path != NULL) /* NULL: an --out path that is not UTF-8, left out */
+			json_object_set_new(o, "out", path);
 		json_dumpf(o, stdout, JSON_INDENT(2));
 		fputc('\n', stdout);
 		json_decref(o);

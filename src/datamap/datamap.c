@@ -40,12 +40,8 @@ dm_ttl_columns(const struct dm_table *t, size_t *n)
 	return t->anon;
 }
 
-/* LETHE_E_DATAMAP at line @line of the map's file. */
-static lethe_rc resolve_fail(const struct datamap *dm, struct lethe_err *err, int line,
-                             const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static lethe_rc
-resolve_fail(const struct datamap *dm, struct lethe_err *err, int line, const char *fmt, ...)
+lethe_rc
+datamap_fail_at(const struct datamap *dm, struct lethe_err *err, int line, const char *fmt, ...)
 {
 	char msg[LETHE_ERR_MAX];
 	va_list ap;
@@ -70,7 +66,7 @@ check_cycle(struct datamap *dm, struct dm_table *t, int *color, struct lethe_err
 		if (par == NULL)
 			continue;
 		if (color[par->index] == 1)
-			return resolve_fail(
+			return datamap_fail_at(
 			    dm, err, t->links[i].line,
 			    "cycle in parent links: table '%s' reaches itself through "
 			    "'%s'",
@@ -101,7 +97,7 @@ resolve_channel(struct datamap *dm, struct lethe_err *err)
 		if (!t->conn.present)
 			continue;
 		if (dm->channel != NULL)
-			return resolve_fail(
+			return datamap_fail_at(
 			    dm, err, t->conn.line,
 			    "only one table may have 'connection' (it is already on "
 			    "'%s')",
@@ -122,19 +118,19 @@ resolve_channel(struct datamap *dm, struct lethe_err *err)
 		    t->disc_column == NULL && t->ndisc_when == 0)
 			continue;
 		if (dm->channel == NULL)
-			return resolve_fail(
+			return datamap_fail_at(
 			    dm, err, t->disc_line ? t->disc_line : t->unsub.line,
 			    "'%s' needs the channel table: give one table 'connection: "
 			    "{platform, account, revoke_token}'",
 			    t->disc_line ? "disconnect" : "unsubscribe");
 		if (t == dm->channel) {
 			if (t->disc_column != NULL)
-				return resolve_fail(
+				return datamap_fail_at(
 				    dm, err, t->disc_line,
 				    "disconnect: 'column' does not apply to the channel "
 				    "table itself (its key names the channel)");
 			if (t->unsub.present)
-				return resolve_fail(
+				return datamap_fail_at(
 				    dm, err, t->unsub.line,
 				    "'unsubscribe' belongs to the webhook table, not the "
 				    "channel table");
@@ -144,13 +140,13 @@ resolve_channel(struct datamap *dm, struct lethe_err *err)
 			if (t->links[j].parent == dm->channel)
 				t->disc_link = &t->links[j];
 		if (t->unsub.present && t->disc_link == NULL)
-			return resolve_fail(
+			return datamap_fail_at(
 			    dm, err, t->unsub.line,
 			    "table '%s' has 'unsubscribe' but no parent link to the "
 			    "channel table '%s'",
 			    t->name, dm->channel->name);
 		if (t->disc_line != 0 && t->disc_column == NULL && t->disc_link == NULL)
-			return resolve_fail(
+			return datamap_fail_at(
 			    dm, err, t->disc_line,
 			    "table '%s' does not link to the channel table '%s': add "
 			    "'column: COLUMN' (the column holding the channel key) to "
@@ -172,8 +168,8 @@ datamap_resolve(struct datamap *dm, struct lethe_err *err)
 
 		for (j = 0; j < i; j++)
 			if (strcmp(dm->tables[j].name, t->name) == 0)
-				return resolve_fail(dm, err, t->line, "table '%s' is mapped twice",
-				                    t->name);
+				return datamap_fail_at(dm, err, t->line,
+				                       "table '%s' is mapped twice", t->name);
 		for (j = 0; j < t->nlinks; j++) {
 			struct dm_link *l = &t->links[j];
 
@@ -181,7 +177,7 @@ datamap_resolve(struct datamap *dm, struct lethe_err *err)
 				continue;
 			l->parent = (struct dm_table *)datamap_table(dm, l->parent_name);
 			if (l->parent == NULL)
-				return resolve_fail(
+				return datamap_fail_at(
 				    dm, err, l->line,
 				    "table '%s' links to parent '%s', which is not mapped "
 				    "(map the parent table too)",

@@ -9,28 +9,12 @@
  */
 #include "util/fmacros.h"
 
-#include <stdarg.h>
-
 #include "datamap/datamap.h"
+#include "datamap/datamap_internal.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
-
-static lethe_rc fail_at(const struct datamap *dm, struct lethe_err *err, int line, const char *fmt,
-                        ...) __attribute__((format(printf, 4, 5)));
-
-static lethe_rc
-fail_at(const struct datamap *dm, struct lethe_err *err, int line, const char *fmt, ...)
-{
-	char msg[LETHE_ERR_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return lethe_err_set(err, LETHE_E_DATAMAP, "%s:%d: %s", dm->path, line, msg);
-}
 
 static lethe_rc
 need_col(const struct datamap *dm, const struct appdb_table *ti, const char *col, int line,
@@ -45,8 +29,8 @@ need_col(const struct datamap *dm, const struct appdb_table *ti, const char *col
 	buf_init(&list, 2048);
 	for (i = 0; i < ti->ncols; i++)
 		buf_addf(&list, "%s%s", i ? ", " : "", ti->cols[i].name);
-	rc = fail_at(dm, err, line, "table '%s' has no column '%s' (%s; columns: %s)", ti->name,
-	             col, what, buf_str(&list));
+	rc = datamap_fail_at(dm, err, line, "table '%s' has no column '%s' (%s; columns: %s)",
+	                     ti->name, col, what, buf_str(&list));
 	buf_free(&list);
 	return rc;
 }
@@ -105,10 +89,11 @@ validate_ttl(struct datamap *dm, struct dm_table *t, struct appdb *db, const str
 
 	/* A delete ttl shorter than the retention would delete rows under a legal hold. */
 	if (t->action == DM_RETAIN && ttl->action == DM_DELETE && ttl->after < t->retain_for)
-		return fail_at(dm, err, ttl->line,
-		               "table '%s': the ttl (delete after %lld s) is shorter than the "
-		               "retention period (%lld s): it would delete rows under a legal hold",
-		               t->name, (long long)ttl->after, (long long)t->retain_for);
+		return datamap_fail_at(
+		    dm, err, ttl->line,
+		    "table '%s': the ttl (delete after %lld s) is shorter than the "
+		    "retention period (%lld s): it would delete rows under a legal hold",
+		    t->name, (long long)ttl->after, (long long)t->retain_for);
 	rc = need_col(dm, ti, ttl->column, ttl->line, "ttl column", err);
 	if (rc == LETHE_OK)
 		rc = need_conds(dm, ti, ttl->when, ttl->nwhen, err);
@@ -116,26 +101,29 @@ validate_ttl(struct datamap *dm, struct dm_table *t, struct appdb *db, const str
 		rc = need_col(dm, ti, ttl->anon[i].column, ttl->anon[i].line, "ttl column", err);
 		for (j = 0; rc == LETHE_OK && j < i; j++)
 			if (strcmp(ttl->anon[j].column, ttl->anon[i].column) == 0)
-				rc = fail_at(dm, err, ttl->anon[i].line, "column '%s' listed twice",
-				             ttl->anon[i].column);
+				rc = datamap_fail_at(dm, err, ttl->anon[i].line,
+				                     "column '%s' listed twice",
+				                     ttl->anon[i].column);
 	}
 	c = dm_ttl_columns(t, &nc);
 	for (i = 0; rc == LETHE_OK && ttl->action == DM_ANONYMIZE && i < nc; i++)
 		if (strcmp(c[i].column, t->key) == 0 || strcmp(c[i].column, ttl->column) == 0)
-			rc = fail_at(dm, err, c[i].line,
-			             "table '%s': a ttl anonymize cannot rewrite the key or the "
-			             "time column ('%s')",
-			             t->name, c[i].column);
+			rc = datamap_fail_at(
+			    dm, err, c[i].line,
+			    "table '%s': a ttl anonymize cannot rewrite the key or the "
+			    "time column ('%s')",
+			    t->name, c[i].column);
 	if (rc != LETHE_OK)
 		return rc;
 	if (ttl->format == DM_TIME_AUTO)
 		ttl->format = format_of_type(ti->cols[appdb_table_find(ti, ttl->column)].type);
 	if (ttl->format == DM_TIME_AUTO)
-		return fail_at(dm, err, ttl->line,
-		               "table '%s': cannot tell from the type of '%s' how it stores time: "
-		               "add 'format: datetime' (\"YYYY-MM-DD HH:MM:SS\" UTC text) or "
-		               "'format: unix' (epoch seconds) to the ttl",
-		               t->name, ttl->column);
+		return datamap_fail_at(
+		    dm, err, ttl->line,
+		    "table '%s': cannot tell from the type of '%s' how it stores time: "
+		    "add 'format: datetime' (\"YYYY-MM-DD HH:MM:SS\" UTC text) or "
+		    "'format: unix' (epoch seconds) to the ttl",
+		    t->name, ttl->column);
 	/*
 	 * The smallest and the largest value (two index seeks): values of
 	 * another type sort before (integers in a text column) or after (text
@@ -164,13 +152,14 @@ validate_ttl(struct datamap *dm, struct dm_table *t, struct appdb *db, const str
 	}
 	appdb_finalize(db, q);
 	if (rc == LETHE_OK && !ok)
-		rc = fail_at(dm, err, ttl->line,
-		             "table '%s': ttl column '%s' holds values that are not %s; set the "
-		             "ttl's 'format' to what the column holds (datetime or unix)",
-		             t->name, ttl->column,
-		             ttl->format == DM_TIME_UNIX ? "integer epoch seconds (format: unix)"
-		                                         : "\"YYYY-MM-DD HH:MM:SS\" UTC text "
-		                                           "(format: datetime)");
+		rc = datamap_fail_at(
+		    dm, err, ttl->line,
+		    "table '%s': ttl column '%s' holds values that are not %s; set the "
+		    "ttl's 'format' to what the column holds (datetime or unix)",
+		    t->name, ttl->column,
+		    ttl->format == DM_TIME_UNIX ? "integer epoch seconds (format: unix)"
+		                                : "\"YYYY-MM-DD HH:MM:SS\" UTC text "
+		                                  "(format: datetime)");
 	return rc;
 }
 
@@ -190,10 +179,11 @@ validate_table(struct datamap *dm, struct dm_table *t, struct appdb *db, struct 
 				pk = (int)i;
 			}
 		if (npk != 1)
-			return fail_at(dm, err, t->line,
-			               "table '%s' has no 'key' and no single-column primary key: "
-			               "name a column whose value is unique per row",
-			               t->name);
+			return datamap_fail_at(
+			    dm, err, t->line,
+			    "table '%s' has no 'key' and no single-column primary key: "
+			    "name a column whose value is unique per row",
+			    t->name);
 		t->key = xstrdup(ti->cols[pk].name);
 	}
 	rc = need_col(dm, ti, t->key, t->line, "key", err);
@@ -219,20 +209,21 @@ validate_table(struct datamap *dm, struct dm_table *t, struct appdb *db, struct 
 	for (i = 0; rc == LETHE_OK && i < t->nanon; i++) {
 		rc = need_col(dm, ti, t->anon[i].column, t->anon[i].line, "erase column", err);
 		if (rc == LETHE_OK && strcmp(t->anon[i].column, t->key) == 0)
-			rc = fail_at(dm, err, t->anon[i].line,
-			             "table '%s': the key column '%s' cannot be anonymized",
-			             t->name, t->key);
+			rc = datamap_fail_at(dm, err, t->anon[i].line,
+			                     "table '%s': the key column '%s' cannot be anonymized",
+			                     t->name, t->key);
 		for (j = 0; rc == LETHE_OK && j < i; j++)
 			if (strcmp(t->anon[j].column, t->anon[i].column) == 0)
-				rc = fail_at(dm, err, t->anon[i].line, "column '%s' listed twice",
-				             t->anon[i].column);
+				rc = datamap_fail_at(dm, err, t->anon[i].line,
+				                     "column '%s' listed twice", t->anon[i].column);
 	}
 	for (i = 0; rc == LETHE_OK && i < t->ndisc; i++) {
 		rc = need_col(dm, ti, t->disc[i].column, t->disc[i].line, "disconnect column", err);
 		if (rc == LETHE_OK && strcmp(t->disc[i].column, t->key) == 0)
-			rc = fail_at(dm, err, t->disc[i].line,
-			             "table '%s': disconnect cannot set the key column '%s'",
-			             t->name, t->key);
+			rc =
+			    datamap_fail_at(dm, err, t->disc[i].line,
+			                    "table '%s': disconnect cannot set the key column '%s'",
+			                    t->name, t->key);
 	}
 	if (rc == LETHE_OK && t->disc_column != NULL)
 		rc = need_col(dm, ti, t->disc_column, t->disc_line, "disconnect 'column'", err);
@@ -272,9 +263,9 @@ datamap_validate(struct datamap *dm, struct appdb *db, struct lethe_err *err)
 
 		rc = appdb_table_info(db, dm->tables[i].name, &infos[i], &e);
 		if (rc == LETHE_E_NOTFOUND)
-			rc = fail_at(dm, err, dm->tables[i].line,
-			             "no table '%s' in the app database %s", dm->tables[i].name,
-			             db->target);
+			rc = datamap_fail_at(dm, err, dm->tables[i].line,
+			                     "no table '%s' in the app database %s",
+			                     dm->tables[i].name, db->target);
 		else if (rc != LETHE_OK)
 			lethe_err_set(err, rc, "%s", e.msg);
 	}

@@ -18,6 +18,7 @@
 
 #include "db/appdb.h"
 #include "util/mem.h"
+#include "util/sqliteutil.h"
 
 /*
  * Page cache of an app-database connection outside bulk mode (KiB; SQLite's
@@ -72,25 +73,6 @@ sq_fail(sqlite3 *h, struct lethe_err *err, const char *what)
 	return lethe_err_set(err, rc, "%s: %s", what, sqlite3_errmsg(h));
 }
 
-/*
- * Turn secure_delete on for connection @h and check that it took: SQLite's
- * upstream default is off (Debian's build turns it on), and a build may
- * cap it (SQLITE_SECURE_DELETE off, or "fast" only).  Returns false if the
- * connection did not take it.
- */
-static bool
-sq_secure_delete(sqlite3 *h)
-{
-	sqlite3_stmt *st = NULL;
-	bool on = false;
-
-	if (sqlite3_prepare_v2(h, "PRAGMA secure_delete=ON", -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		on = sqlite3_column_int(st, 0) == 1;
-	sqlite3_finalize(st);
-	return on;
-}
-
 static lethe_rc
 sq_open(struct appdb *db, const char *target, struct lethe_err *err)
 {
@@ -120,7 +102,7 @@ sq_open(struct appdb *db, const char *target, struct lethe_err *err)
 		return LETHE_E_DB;
 	}
 	/* Erased values must not stay readable in the file's free space. */
-	if (!sq_secure_delete(h)) {
+	if (!sqliteutil_secure_delete(h)) {
 		lethe_err_set(err, LETHE_E_DB,
 		              "app database %s: PRAGMA secure_delete=ON did not take (this SQLite "
 		              "build refuses it); erased values would stay in the file",

@@ -14,6 +14,7 @@
 #include "db/sql.h"
 #include "engine/disconnect_internal.h"
 #include "engine/plan.h"
+#include "engine/revoke.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/seal.h"
@@ -43,6 +44,19 @@ stmt_check(const struct sql *b, struct lethe_err *err)
 	if (sql_rc(b) != LETHE_OK)
 		return lethe_err_set(err, sql_rc(b), "a disconnect statement is too long");
 	return LETHE_OK;
+}
+
+/* Check @b (stmt_check), prepare it as *@q and bind its values. */
+static lethe_rc
+stmt_prepare(struct appdb *db, const struct sql *b, struct appdb_stmt **q, struct lethe_err *err)
+{
+	lethe_rc rc = stmt_check(b, err);
+
+	if (rc == LETHE_OK)
+		rc = appdb_prepare(db, sql_str(b), q, err);
+	if (rc == LETHE_OK)
+		rc = appdb_bind_all(db, *q, sql_vals(b), sql_nvals(b));
+	return rc;
 }
 
 /*
@@ -159,11 +173,7 @@ disconnect_chan_read(const struct datamap *dm, struct appdb *db, const char *id,
 	sql_ident(&b, ch->name);
 	rc = match_sql(dm, ch, NULL, id, &b, err);
 	if (rc == LETHE_OK)
-		rc = stmt_check(&b, err);
-	if (rc == LETHE_OK)
-		rc = appdb_prepare(db, sql_str(&b), &q, err);
-	if (rc == LETHE_OK)
-		rc = appdb_bind_all(db, q, sql_vals(&b), sql_nvals(&b));
+		rc = stmt_prepare(db, &b, &q, err);
 	if (rc == LETHE_OK) {
 		step = appdb_step(db, q, err);
 		if (step == APPDB_ERROR) {
@@ -241,11 +251,7 @@ disconnect_unsub_accounts(const struct datamap *dm, struct appdb *db, const char
 		sql_add(&b, " ORDER BY ");
 		sql_ident(&b, t->key);
 		if (rc == LETHE_OK)
-			rc = stmt_check(&b, err);
-		if (rc == LETHE_OK)
-			rc = appdb_prepare(db, sql_str(&b), &q, err);
-		if (rc == LETHE_OK)
-			rc = appdb_bind_all(db, q, sql_vals(&b), sql_nvals(&b));
+			rc = stmt_prepare(db, &b, &q, err);
 		while (rc == LETHE_OK) {
 			step = appdb_step(db, q, err);
 			if (step == APPDB_ERROR)
@@ -326,22 +332,7 @@ apply_table(const struct datamap *dm, struct appdb *db, const struct dm_table *t
 	sql_add(&b, "UPDATE ");
 	sql_ident(&b, t->name);
 	sql_add(&b, " SET ");
-	for (i = 0; is_ch && i < t->ntokens; i++, n++) {
-		if (n > 0)
-			sql_add(&b, ", ");
-		sql_ident(&b, t->tokens[i]);
-		sql_add(&b, " = NULL");
-	}
-	for (i = 0; i < t->ndisc; i++, n++) {
-		if (n > 0)
-			sql_add(&b, ", ");
-		sql_ident(&b, t->disc[i].column);
-		sql_add(&b, " = ");
-		if (t->disc[i].how == DM_ANON_NULL)
-			sql_add(&b, "NULL");
-		else
-			sql_value(&b, dm_value_val(&t->disc[i].set));
-	}
+	n = revoke_sql_set(&b, t, is_ch);
 	rc = match_sql(dm, t, t->disc_column, id, &b, err);
 	plan_add_conds(&b, t->disc_when, t->ndisc_when);
 	/* Count only rows that change: a rule already disabled is not disabled again. */
@@ -352,10 +343,7 @@ apply_table(const struct datamap *dm, struct appdb *db, const struct dm_table *t
 				sql_add(&b, " AND ");
 			sql_ident(&b, t->disc[i].column);
 			sql_add(&b, " IS ");
-			if (t->disc[i].how == DM_ANON_NULL)
-				sql_add(&b, "NULL");
-			else
-				sql_value(&b, dm_value_val(&t->disc[i].set));
+			revoke_sql_value(&b, &t->disc[i]);
 		}
 		sql_add(&b, ")");
 	}
@@ -429,11 +417,7 @@ disconnect_identity_page(const struct datamap *dm, struct appdb *db, const struc
 	plan_add_conds(&b, l->when, l->nwhen);
 	sql_add(&b, " ORDER BY ");
 	sql_ident(&b, ch->key);
-	rc = stmt_check(&b, err);
-	if (rc == LETHE_OK)
-		rc = appdb_prepare(db, sql_str(&b), &q, err);
-	if (rc == LETHE_OK)
-		rc = appdb_bind_all(db, q, sql_vals(&b), sql_nvals(&b));
+	rc = stmt_prepare(db, &b, &q, err);
 	while (rc == LETHE_OK && *nids < IDENTITY_MAX) {
 		struct appdb_val v;
 		enum appdb_step step = appdb_step(db, q, err);

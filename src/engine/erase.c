@@ -91,12 +91,7 @@ settle_pending(struct exec *x, const struct plan_step *ps, struct store_step *ss
 	rc = store_begin(x->st, x->err);
 	if (rc == LETHE_OK && t->nmedia > 0)
 		rc = store_media_clear(x->st, x->job, t->name, x->err);
-	if (rc == LETHE_OK)
-		rc = store_step_put(x->st, x->job, t->name, ss, x->err);
-	if (rc == LETHE_OK)
-		return store_commit(x->st, x->err);
-	store_rollback(x->st);
-	return rc;
+	return erase_step_commit(x, t, ss, rc);
 }
 
 static lethe_rc

@@ -48,6 +48,17 @@ on_deleted(struct exec *x, struct appdb_stmt *q, void *arg)
 	return LETHE_OK;
 }
 
+lethe_rc
+erase_step_commit(struct exec *x, const struct dm_table *t, struct store_step *ss, lethe_rc rc)
+{
+	if (rc == LETHE_OK)
+		rc = store_step_put(x->st, x->job, t->name, ss, x->err);
+	if (rc == LETHE_OK)
+		return store_commit(x->st, x->err);
+	store_rollback(x->st);
+	return rc;
+}
+
 /* Fold a committed pending batch into @ss's totals (in memory). */
 void
 erase_fold_pending(struct store_step *ss)
@@ -101,12 +112,7 @@ erase_media_flush(struct exec *x, const struct dm_table *t, struct store_step *s
 		ss->media += removed;
 		if (fold)
 			erase_fold_pending(ss);
-		if (rc == LETHE_OK)
-			rc = store_step_put(x->st, x->job, t->name, ss, x->err);
-		if (rc == LETHE_OK)
-			rc = store_commit(x->st, x->err);
-		else
-			store_rollback(x->st);
+		rc = erase_step_commit(x, t, ss, rc);
 	}
 	for (i = 0; i < n; i++)
 		free(keys[i]);
@@ -382,12 +388,7 @@ erase_run_delete(struct exec *x, const struct plan_step *ps, struct store_step *
 			rc = store_begin(x->st, x->err);
 			for (i = 0; rc == LETHE_OK && i < d.nmedia; i++)
 				rc = store_media_add(x->st, x->job, t->name, d.media[i], x->err);
-			if (rc == LETHE_OK)
-				rc = store_step_put(x->st, x->job, t->name, ss, x->err);
-			if (rc == LETHE_OK)
-				rc = store_commit(x->st, x->err);
-			else
-				store_rollback(x->st);
+			rc = erase_step_commit(x, t, ss, rc);
 		}
 		free(lo);
 		free(hi);

@@ -92,6 +92,13 @@ void erase_keylist_free(struct keylist *k);
 /* Fold a committed pending batch into @ss's totals (in memory). */
 void erase_fold_pending(struct store_step *ss);
 /*
+ * End a state store transaction the caller began: if @rc is LETHE_OK, save
+ * @ss as table @t's step and commit; otherwise, or if the save fails, roll
+ * back.  Returns the first failure (@rc's included), else LETHE_OK.
+ */
+lethe_rc erase_step_commit(struct exec *x, const struct dm_table *t, struct store_step *ss,
+                           lethe_rc rc);
+/*
  * Remove the media files recorded for (job, @t), outside any app transaction,
  * after the rows' deletion committed.  Then, in ONE state transaction: forget
  * the removed files, count them in @ss, and (if @fold) fold the committed

@@ -11,13 +11,42 @@
 
 #define SQL_CAP (64u * 1024)
 
+void
+revoke_sql_value(struct sql *b, const struct dm_anon_col *a)
+{
+	if (a->how == DM_ANON_NULL)
+		sql_add(b, "NULL");
+	else
+		sql_value(b, dm_value_val(&a->set));
+}
+
+size_t
+revoke_sql_set(struct sql *b, const struct dm_table *t, bool tokens)
+{
+	size_t i, n = 0;
+
+	for (i = 0; tokens && i < t->ntokens; i++, n++) {
+		if (n > 0)
+			sql_add(b, ", ");
+		sql_ident(b, t->tokens[i]);
+		sql_add(b, " = NULL");
+	}
+	for (i = 0; i < t->ndisc; i++, n++) {
+		if (n > 0)
+			sql_add(b, ", ");
+		sql_ident(b, t->disc[i].column);
+		sql_add(b, " = ");
+		revoke_sql_value(b, &t->disc[i]);
+	}
+	return n;
+}
+
 /* UPDATE t SET tokens = NULL, disconnect columns WHERE link; adds to *@rows. */
 static lethe_rc
 revoke_link(struct appdb *db, const struct dm_table *t, const struct dm_link *l, const char *value,
             int64_t *rows, struct lethe_err *err)
 {
 	struct sql b;
-	size_t i;
 	int64_t n = 0;
 	lethe_rc rc;
 
@@ -25,21 +54,7 @@ revoke_link(struct appdb *db, const struct dm_table *t, const struct dm_link *l,
 	sql_add(&b, "UPDATE ");
 	sql_ident(&b, t->name);
 	sql_add(&b, " SET ");
-	for (i = 0; i < t->ntokens; i++) {
-		if (i > 0)
-			sql_add(&b, ", ");
-		sql_ident(&b, t->tokens[i]);
-		sql_add(&b, " = NULL");
-	}
-	for (i = 0; i < t->ndisc; i++) {
-		sql_add(&b, ", ");
-		sql_ident(&b, t->disc[i].column);
-		sql_add(&b, " = ");
-		if (t->disc[i].how == DM_ANON_NULL)
-			sql_add(&b, "NULL");
-		else
-			sql_value(&b, dm_value_val(&t->disc[i].set));
-	}
+	revoke_sql_set(&b, t, true);
 	sql_add(&b, " WHERE ");
 	sql_ident(&b, l->column);
 	sql_add(&b, " = ");

@@ -13,9 +13,20 @@
 
 #include "datamap/datamap.h"
 #include "db/appdb.h"
+#include "db/sql.h"
 
 /* Wipe tokens of rows linked to (@kind, @value); *@rows gets the rows changed. */
 lethe_rc revoke_tokens(const struct datamap *dm, struct appdb *db, const char *kind,
                        const char *value, int64_t *rows, struct lethe_err *err);
+
+/* Append @a's disconnect value to @b: NULL, or the map's value (bound). */
+void revoke_sql_value(struct sql *b, const struct dm_anon_col *a);
+
+/*
+ * Append a token wipe's SET list to @b: each token column of @t = NULL (only
+ * if @tokens), then each "disconnect: set" column = its value, separated by
+ * ", ".  Returns the number of assignments appended (0: nothing to set).
+ */
+size_t revoke_sql_set(struct sql *b, const struct dm_table *t, bool tokens);
 
 #endif /* LETHE_REVOKE_H */

@@ -21,6 +21,7 @@
 
 #include "store/store_internal.h"
 #include "util/mem.h"
+#include "util/sqliteutil.h"
 
 static int
 mkdirs(const char *dir)
@@ -64,20 +65,6 @@ on_busy(void *arg, int tries)
 	return 1;
 }
 
-/* PRAGMA secure_delete=ON on @db; false if the connection did not take it. */
-static bool
-secure_delete_on(sqlite3 *db)
-{
-	sqlite3_stmt *q = NULL;
-	bool on = false;
-
-	if (sqlite3_prepare_v2(db, "PRAGMA secure_delete=ON", -1, &q, NULL) == SQLITE_OK &&
-	    sqlite3_step(q) == SQLITE_ROW)
-		on = sqlite3_column_int(q, 0) == 1;
-	sqlite3_finalize(q);
-	return on;
-}
-
 lethe_rc
 store_open(const char *path, struct store **out, struct lethe_err *err)
 {
@@ -118,7 +105,7 @@ store_open(const char *path, struct store **out, struct lethe_err *err)
 		rc = store__fail(st, err, "setup");
 		goto fail;
 	}
-	if (!secure_delete_on(st->db)) {
+	if (!sqliteutil_secure_delete(st->db)) {
 		rc = lethe_err_set(
 		    err, LETHE_E_STATE,
 		    "state store %s: PRAGMA secure_delete=ON did not take (this "

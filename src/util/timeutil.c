@@ -220,24 +220,27 @@ duration_parse(const char *s, int64_t *out)
 	return LETHE_OK;
 }
 
-void
-time_format(int64_t t, char *out, size_t n)
+/* Unix time @t as UTC in strftime format @fmt into @out (@n bytes). */
+static void
+format_utc(int64_t t, const char *fmt, char *out, size_t n)
 {
 	time_t tt = (time_t)t;
 	struct tm tm;
 
 	gmtime_r(&tt, &tm);
-	strftime(out, n, "%Y-%m-%d %H:%M:%S", &tm);
+	strftime(out, n, fmt, &tm);
+}
+
+void
+time_format(int64_t t, char *out, size_t n)
+{
+	format_utc(t, "%Y-%m-%d %H:%M:%S", out, n);
 }
 
 void
 time_format_iso(int64_t t, char *out, size_t n)
 {
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	gmtime_r(&tt, &tm);
-	strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	format_utc(t, "%Y-%m-%dT%H:%M:%SZ", out, n);
 }
 
 static int

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from demo_helpers import free_port
 from lethe_e2e import check_sanitizer, lethe_env, lethe_path
 from serve_helpers import (  # noqa: F401  (servers is a fixture)
     FB_SECRET,
@@ -182,14 +183,6 @@ def test_serve_metrics(demo, servers):
     for s in (ig_id(3), ig_id(4), code, code2):
         assert s not in text
     stop_ok(srv)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def run_serve_expect_failure(demo, env, port, wait=5, config=None):
