@@ -77,6 +77,8 @@ cmd_disconnect(const struct cli_args *a)
 		                   "--channel must be a positive integer (the channel's key)");
 	if (rc == LETHE_OK)
 		rc = cli_env_open(&env, config, &err);
+	if (rc == LETHE_OK)
+		rc = service_media_check(env.svc, &err);
 	/* After the usage checks: it opens (and may create) the state store. */
 	if (rc == LETHE_OK)
 		rc = service_load_outbox_key(&env.cfg, &err);

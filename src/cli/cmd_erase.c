@@ -38,6 +38,8 @@ cmd_erase(const struct cli_args *a)
 	if (rc == LETHE_OK)
 		rc = cli_env_open(&env, o.config, &err);
 	if (rc == LETHE_OK)
+		rc = service_media_check(env.svc, &err);
+	if (rc == LETHE_OK)
 		rc = time_test_clock_check(&err);
 	if (rc == LETHE_OK)
 		rc = service_plan(env.svc, o.scope, o.ids, o.nids, &plan, &err);

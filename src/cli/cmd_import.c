@@ -137,6 +137,8 @@ cmd_import(const struct cli_args *a)
 	out.path = cli_arg_str(a, "out", NULL);
 	json = a->json;
 	rc = cli_env_open(&env, config, &err);
+	if (rc == LETHE_OK)
+		rc = service_media_check(env.svc, &err);
 	if (rc == LETHE_OK) {
 		app = config_meta_app(&env.cfg, appname);
 		if (app == NULL)

@@ -103,6 +103,8 @@ cmd_serve(const struct cli_args *a)
 
 	rc = cli_env_open(&env, config, &err);
 	if (rc == LETHE_OK)
+		rc = service_media_check(env.svc, &err);
+	if (rc == LETHE_OK)
 		rc = set_public_url(&env.cfg, listen, public_url, &err);
 	if (rc == LETHE_OK)
 		rc = cli_load_key(&env.cfg, &err);

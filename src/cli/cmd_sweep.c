@@ -129,6 +129,8 @@ cmd_sweep(const struct cli_args *a)
 		pthread_sigmask(SIG_BLOCK, &set, NULL);
 	rc = cli_env_open(&env, config, &err);
 	if (rc == LETHE_OK)
+		rc = service_media_check(env.svc, &err);
+	if (rc == LETHE_OK)
 		rc = time_test_clock_check(&err);
 	if (rc == LETHE_OK && !service_sweep_wanted(env.svc)) {
 		printf("lethe: no table of the data map has a ttl or retain; nothing to sweep\n");

@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <sodium.h>
 
@@ -434,8 +436,9 @@ config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 		rc = get_str(&y, app, "database", true, &cfg->app_db, err);
 	if (rc == LETHE_OK)
 		rc = get_str(&y, app, "media_root", false, &s, err);
+	/* A URL is kept as written: config_check_media_root() refuses it by name. */
 	if (rc == LETHE_OK && s != NULL)
-		cfg->media_root = config_resolve(cfg, s);
+		cfg->media_root = strstr(s, "://") != NULL ? xstrdup(s) : config_resolve(cfg, s);
 	free(s);
 	s = NULL;
 	if (rc == LETHE_OK)
@@ -606,6 +609,33 @@ load_hex_key(const char *env_name, const char *file, const char *what, const cha
 		return lethe_err_set(err, LETHE_E_CONFIG,
 		                     "key file %s must hold 64 hex digits (a 32-byte key)", file);
 	sodium_memzero(buf, sizeof(buf));
+	return LETHE_OK;
+}
+
+lethe_rc
+config_check_media_root(const struct lethe_config *cfg, struct lethe_err *err)
+{
+	const char *root = cfg->media_root;
+	struct stat sb;
+
+	if (root == NULL)
+		return LETHE_OK;
+	if (strstr(root, "://") != NULL)
+		return lethe_err_set(err, LETHE_E_CONFIG,
+		                     "%s: app.media_root '%s' is a URL: object storage is not "
+		                     "supported yet; give the directory holding the media files",
+		                     cfg->path, root);
+	if (stat(root, &sb) != 0)
+		return lethe_err_set(err, LETHE_E_CONFIG,
+		                     "%s: app.media_root %s: %s (it must be an existing directory)",
+		                     cfg->path, root, strerror(errno));
+	if (!S_ISDIR(sb.st_mode))
+		return lethe_err_set(err, LETHE_E_CONFIG,
+		                     "%s: app.media_root %s is not a directory", cfg->path, root);
+	if (access(root, W_OK | X_OK) != 0)
+		return lethe_err_set(err, LETHE_E_CONFIG,
+		                     "%s: app.media_root %s: lethe cannot remove files there: %s",
+		                     cfg->path, root, strerror(errno));
 	return LETHE_OK;
 }
 

@@ -52,7 +52,7 @@ struct lethe_config {
 	char *path;                  /* the file read */
 	char *dir;                   /* its directory */
 	char *app_db;                /* app database URL or path, as written */
-	char *media_root;            /* resolved media directory, or NULL */
+	char *media_root;            /* resolved media directory, a URL as written, or NULL */
 	char *datamap_path;          /* resolved data map path */
 	char *state_db;              /* resolved state store path */
 	char *key_env;               /* env var holding the anonymize key (hex) */
@@ -86,6 +86,14 @@ struct lethe_config {
 /* Read @path into @cfg (caller-owned storage).  Free with config_free(). */
 lethe_rc config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err);
 void config_free(struct lethe_config *cfg);
+/*
+ * Check app.media_root for a command that may remove media files: unset is
+ * fine (the data map check asks for it where a table has media columns);
+ * otherwise it must be an existing directory lethe can remove files in.  A
+ * URL (anything with "://": s3://, gs://, https://) is refused: object
+ * storage is not supported yet.  LETHE_E_CONFIG says which and why.
+ */
+lethe_rc config_check_media_root(const struct lethe_config *cfg, struct lethe_err *err);
 /*
  * Load the anonymize key: the environment variable if set, else the key
  * file; a missing key file is created with a fresh random key (mode 0600).

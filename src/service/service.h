@@ -182,6 +182,13 @@ lethe_rc service_load_key(struct lethe_config *cfg, struct lethe_err *err);
  */
 lethe_rc service_load_outbox_key(struct lethe_config *cfg, struct lethe_err *err);
 
+/*
+ * Before a command that may remove media files (erase, serve, sweep,
+ * disconnect, import-meta-ids): app.media_root is usable
+ * (config_check_media_root(); LETHE_E_CONFIG otherwise).
+ */
+lethe_rc service_media_check(const struct service *svc, struct lethe_err *err);
+
 /* Plan the erasure of @ids (@nids) in @scope, counted, into *@out (free with plan_free()). */
 lethe_rc service_plan(struct service *svc, const char *scope, const struct plan_id *ids,
                       size_t nids, struct plan **out, struct lethe_err *err);

@@ -140,6 +140,12 @@ service_load_outbox_key(struct lethe_config *cfg, struct lethe_err *err)
 }
 
 lethe_rc
+service_media_check(const struct service *svc, struct lethe_err *err)
+{
+	return config_check_media_root(svc->cfg, err);
+}
+
+lethe_rc
 service_plan(struct service *svc, const char *scope, const struct plan_id *ids, size_t nids,
              struct plan **out, struct lethe_err *err)
 {

@@ -1,0 +1,52 @@
+# SPDX-License-Identifier: MIT
+"""Media files, honestly (issue 13 item 6): an app.media_root lethe cannot use is a
+configuration error (exit 3) that changes nothing, and a media file already gone when
+lethe goes to remove it is counted as missing, never as removed.
+"""
+import json
+
+from lethe_e2e import query
+from sweep_helpers import DAY, DEMO_NOW, edit, fmt, sweep
+
+DEMO_OPTIONS = ["--users", "6", "--seed", "5"]
+
+
+def person_with_media(demo, least=3):
+    """(user id, storage keys of the user's media) for a user with at least @least files."""
+    rows = query(demo.db, "SELECT p.user_id, m.storage_key FROM media m "
+                          "JOIN projects p ON p.id = m.project_id ORDER BY m.id")
+    by_user = {}
+    for uid, key in rows:
+        by_user.setdefault(uid, []).append(key)
+    uid = max(by_user, key=lambda u: len(by_user[u]))
+    assert len(by_user[uid]) >= least, "the demo should give someone %d media files" % least
+    return uid, by_user[uid]
+
+
+def assert_refused(demo, command, args, words):
+    before = demo.snapshot()
+    files = demo.media_files()
+    code, out, err = demo.lethe(command, *args)
+    assert code == 3, "%s exited %d, not 3 (configuration): %s\n%s" % (command, code, err, out)
+    for w in words:
+        assert w in err, "%r not in the message: %s" % (w, err)
+    assert demo.snapshot() == before
+    assert demo.media_files() == files
+
+
+def test_media_root_that_does_not_exist_is_a_configuration_error(demo):
+    uid, _ = person_with_media(demo)
+    edit(demo.config, r"^  media_root: media", "  media_root: no-such-media")
+    assert_refused(demo, "erase", ["--scope", "account", "--id", "user_id=%d" % uid,
+                                   "--no-progress"], ["media_root", "no-such-media"])
+    assert_refused(demo, "sweep", ["--once"], ["media_root", "no-such-media"])
+
+
+def test_media_root_url_is_a_configuration_error(demo):
+    uid, _ = person_with_media(demo)
+    edit(demo.config, r"^  media_root: media", "  media_root: s3://bucket/prefix")
+    assert_refused(demo, "erase", ["--scope", "account", "--id", "user_id=%d" % uid,
+                                   "--no-progress"],
+                   ["s3://bucket/prefix", "object storage is not supported"])
+    assert_refused(demo, "sweep", ["--once"], ["object storage is not supported"])
+    assert_refused(demo, "serve", [], ["object storage is not supported"])
