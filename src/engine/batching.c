@@ -6,6 +6,7 @@
 #include "util/fmacros.h"
 
 #include <errno.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -131,6 +132,21 @@ batching_media_remove(const char *root, const char *key)
 		ok = 0;
 	free(path);
 	return ok;
+}
+
+bool
+batching_media_missing(const char *root, const char *key)
+{
+	struct stat sb;
+	char *path;
+	bool gone;
+
+	if (root == NULL || !media_key_safe(key))
+		return false;
+	path = xasprintf("%s/%s", root, key);
+	gone = lstat(path, &sb) != 0 && (errno == ENOENT || errno == ENOTDIR);
+	free(path);
+	return gone;
 }
 
 void

@@ -56,6 +56,13 @@ void batching_after(struct batching *b, struct appdb *db, double ms, int64_t row
  */
 int batching_media_remove(const char *root, const char *key);
 /*
+ * Is the media file @key under @root already gone (nothing at its path)?
+ * Asked before the commit that deletes its row, while only the app could
+ * have removed it: such a file is counted as missing, never as removed.
+ * False if @root is NULL or @key unsafe (the removal reports those).
+ */
+bool batching_media_missing(const char *root, const char *key);
+/*
  * Decode a row key stored as a tag ("i:42", "t:abc", "r:1.5"; the state
  * store's form) into @v; text points into @tag.
  */

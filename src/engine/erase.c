@@ -84,6 +84,7 @@ settle_pending(struct exec *x, const struct plan_step *ps, struct store_step *ss
 	}
 	/* Not committed: the rows are still there; their files are recorded again. */
 	ss->pending_rows = 0;
+	ss->pending_missing = 0;
 	free(ss->pending_key);
 	ss->pending_key = NULL;
 	free(ss->pending_cursor);
@@ -125,6 +126,7 @@ run_step(struct exec *x, size_t i)
 	}
 	sr->rows = ss.done;
 	sr->media = ss.media;
+	sr->media_missing = ss.media_missing;
 	store_step_clear(&ss);
 	log_debug("step %s: %lld rows, %lld transactions, %.1f ms", ps->table->name,
 	          (long long)sr->rows, (long long)(x->res->batches - b0), time_mono_ms() - t0);
@@ -297,6 +299,7 @@ erase_result_json(const struct erase_result *r)
 
 		if (s->table->nmedia > 0) {
 			json_object_set_new(o, "media_files", json_integer(s->media));
+			json_object_set_new(o, "media_missing", json_integer(s->media_missing));
 			json_object_set_new(o, "media_failed", json_integer(s->media_failed));
 		}
 		if (s->table->action == DM_RETAIN)
@@ -324,7 +327,10 @@ erase_result_print(const struct erase_result *r, FILE *f)
 
 		fprintf(f, "  %-24s %-14s %-10s %10lld", s->table->name, s->table->category,
 		        dm_action_str(s->table->action), (long long)s->rows);
-		if (s->table->nmedia > 0)
+		if (s->table->nmedia > 0 && s->media_missing > 0)
+			fprintf(f, "   (%lld media files removed, %lld missing)",
+			        (long long)s->media, (long long)s->media_missing);
+		else if (s->table->nmedia > 0)
 			fprintf(f, "   (%lld media files removed)", (long long)s->media);
 		fputc('\n', f);
 		total += s->rows;
@@ -336,6 +342,11 @@ erase_result_print(const struct erase_result *r, FILE *f)
 		if (s->table->action == DM_RETAIN && s->rows > 0)
 			fprintf(f, "  Retained %lld row%s of %s: %s\n", (long long)s->rows,
 			        s->rows == 1 ? "" : "s", s->table->name, s->table->reason);
+		if (s->media_missing > 0)
+			fprintf(f,
+			        "  NOTE: %lld media files of %s were already gone; lethe did not "
+			        "remove them.\n",
+			        (long long)s->media_missing, s->table->name);
 		if (s->media_failed > 0)
 			fprintf(f, "  WARNING: %lld media files of %s could not be removed.\n",
 			        (long long)s->media_failed, s->table->name);

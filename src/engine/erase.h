@@ -46,6 +46,7 @@ struct erase_step_result {
 	const struct dm_table *table; /* the table */
 	int64_t rows;                 /* rows deleted / anonymized / retained */
 	int64_t media;                /* media files removed */
+	int64_t media_missing;        /* media files already gone: not removed by lethe */
 	int64_t media_failed;         /* media files that could not be removed */
 };
 

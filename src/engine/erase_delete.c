@@ -15,7 +15,7 @@
 #include "util/timeutil.h"
 
 /* ---- delete ---------------------------------------------------------------- */
-/* Remove the media file named @key: 1 removed or already gone, 0 failed. */
+/* Remove the media file named @key (recorded while present): 1 removed or gone, 0 failed. */
 static int
 media_remove(struct exec *x, const char *key)
 {
@@ -65,6 +65,8 @@ erase_fold_pending(struct store_step *ss)
 {
 	ss->done += ss->pending_rows;
 	ss->pending_rows = 0;
+	ss->media_missing += ss->pending_missing;
+	ss->pending_missing = 0;
 	free(ss->pending_key);
 	ss->pending_key = NULL;
 	if (ss->pending_cursor != NULL) {
@@ -79,7 +81,8 @@ erase_fold_pending(struct store_step *ss)
  * after the rows' deletion committed.  Then, in ONE state transaction: forget
  * the removed files, count them in @ss, and (if @fold) fold the committed
  * pending batch into @ss.  A crash before that transaction repeats the
- * removals (a file already gone counts as removed) and counts them once; a
+ * removals (a recorded file already gone counts as removed: it was there
+ * when its batch was recorded, see erase_run_delete) and counts them once; a
  * file that cannot be removed stays recorded, is reported in *@failed, and
  * makes the run fail so that running it again retries.
  */
@@ -385,9 +388,16 @@ erase_run_delete(struct exec *x, const struct plan_step *ps, struct store_step *
 			free(ss->pending_cursor);
 			ss->pending_cursor = hi;
 			lo = hi = NULL;
+			/* A file already gone is counted missing, not recorded for removal. */
+			ss->pending_missing = 0;
 			rc = store_begin(x->st, x->err);
-			for (i = 0; rc == LETHE_OK && i < d.nmedia; i++)
-				rc = store_media_add(x->st, x->job, t->name, d.media[i], x->err);
+			for (i = 0; rc == LETHE_OK && i < d.nmedia; i++) {
+				if (batching_media_missing(x->o->media_root, d.media[i]))
+					ss->pending_missing++;
+				else
+					rc = store_media_add(x->st, x->job, t->name, d.media[i],
+					                     x->err);
+			}
 			rc = erase_step_commit(x, t, ss, rc);
 		}
 		free(lo);

@@ -99,6 +99,8 @@ step_row(sqlite3_stmt *q, void *arg)
 	out->pending_media = sqlite3_column_int64(q, 5);
 	out->finished = sqlite3_column_int(q, 6) != 0;
 	out->pending_cursor = store__col_dup(q, 7);
+	out->media_missing = sqlite3_column_int64(q, 8);
+	out->pending_missing = sqlite3_column_int64(q, 9);
 }
 
 lethe_rc
@@ -116,7 +118,8 @@ store_step_get(struct store *st, int64_t job, const char *table, const char *act
 		rc = store__one(
 		    st, err, "reading step", step_row, out,
 		    "SELECT done, media, cursor, pending_rows, pending_key, pending_media, "
-		    "finished, pending_cursor FROM job_steps WHERE job_id = ?1 AND "
+		    "finished, pending_cursor, media_missing, pending_missing FROM job_steps WHERE "
+		    "job_id = ?1 AND "
 		    "table_name = ?2",
 		    "it", job, table);
 	/* The row was just made sure of: its absence is a broken store. */
@@ -141,10 +144,11 @@ store_step_put(struct store *st, int64_t job, const char *table, const struct st
 	return store__execf(
 	    st, err,
 	    "UPDATE job_steps SET done = ?3, media = ?4, cursor = ?5, pending_rows = ?6, "
-	    "pending_key = ?7, pending_media = ?8, finished = ?9, pending_cursor = ?10 "
-	    "WHERE job_id = ?1 AND table_name = ?2",
-	    "itiititiit", job, table, s->done, s->media, s->cursor, s->pending_rows, s->pending_key,
-	    s->pending_media, (int64_t)(s->finished ? 1 : 0), s->pending_cursor);
+	    "pending_key = ?7, pending_media = ?8, finished = ?9, pending_cursor = ?10, "
+	    "media_missing = ?11, pending_missing = ?12 WHERE job_id = ?1 AND table_name = ?2",
+	    "itiititiitii", job, table, s->done, s->media, s->cursor, s->pending_rows,
+	    s->pending_key, s->pending_media, (int64_t)(s->finished ? 1 : 0), s->pending_cursor,
+	    s->media_missing, s->pending_missing);
 }
 
 lethe_rc

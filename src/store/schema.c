@@ -15,7 +15,7 @@
 #include "util/buf.h"
 #include "util/mem.h"
 
-#define SCHEMA_VERSION 8
+#define SCHEMA_VERSION 9
 
 static const char schema_v1[] =
     "CREATE TABLE IF NOT EXISTS jobs ("
@@ -171,9 +171,19 @@ static const char schema_v8[] =
     "  SELECT 'outbox', fingerprint FROM outbox_key;"
     "DROP TABLE IF EXISTS outbox_key;";
 
+/*
+ * Version 9: media files already gone when their rows were deleted are
+ * counted apart from those removed (media_missing), with the pending
+ * batch's own count folded in when it commits (pending_missing).
+ */
+static const char schema_v9[] =
+    "ALTER TABLE job_steps ADD COLUMN media_missing INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE job_steps ADD COLUMN pending_missing INTEGER NOT NULL DEFAULT 0;";
+
 /* migrations[i] brings a store from version i to i + 1. */
-static const char *const migrations[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3, schema_v4,
-                                                       schema_v5, schema_v6, schema_v7, schema_v8};
+static const char *const migrations[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3,
+                                                       schema_v4, schema_v5, schema_v6,
+                                                       schema_v7, schema_v8, schema_v9};
 
 lethe_rc
 store__migrate(struct store *st, const char *path, struct lethe_err *err)

@@ -20,12 +20,14 @@ struct store;
 struct store_step {
 	int64_t done;          /* rows processed so far */
 	int64_t media;         /* media files removed so far */
+	int64_t media_missing; /* media files already gone when their rows were deleted */
 	char *cursor;          /* keyset cursor ("i:42" / "t:abc") or NULL */
 	int64_t pending_rows;  /* rows of a batch whose commit is unconfirmed */
 	char *pending_key;     /* delete: first key of the batch's window; rewrite: a changed row */
 	char *pending_cursor;  /* delete: last key of the window; rewrite: cursor after the batch */
 	int64_t pending_media; /* media files of that batch */
-	bool finished;         /* the step found no more rows */
+	int64_t pending_missing; /* media files of that batch already gone */
+	bool finished;           /* the step found no more rows */
 };
 
 /* A job row. */

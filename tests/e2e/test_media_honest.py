@@ -50,3 +50,28 @@ def test_media_root_url_is_a_configuration_error(demo):
                    ["s3://bucket/prefix", "object storage is not supported"])
     assert_refused(demo, "sweep", ["--once"], ["object storage is not supported"])
     assert_refused(demo, "serve", [], ["object storage is not supported"])
+
+
+def test_erase_counts_files_already_gone_as_missing(demo):
+    uid, keys = person_with_media(demo)
+    gone = keys[:2]
+    for k in gone:
+        (demo.media / k).unlink()
+    summary = demo.erase("account", ("user_id", uid))
+    media = [s for s in summary["steps"] if s["table"] == "media"][0]
+    assert media["media_files"] == len(keys) - len(gone)
+    assert media["media_missing"] == len(gone)
+    assert media["media_failed"] == 0
+    assert not set(keys) & demo.media_files()
+    code, out, err = demo.lethe("erase", "--scope", "account", "--id", "user_id=%d" % uid,
+                                "--no-progress")
+    assert code == 0, err
+
+
+def test_erase_human_summary_says_missing(demo):
+    uid, keys = person_with_media(demo)
+    (demo.media / keys[0]).unlink()
+    code, out, err = demo.lethe("erase", "--scope", "account", "--id", "user_id=%d" % uid,
+                                "--no-progress")
+    assert code == 0, err
+    assert "%d media files removed, 1 missing" % (len(keys) - 1) in out, out
