@@ -31,7 +31,10 @@ print_summary(struct sweep *s, size_t ntabs, bool dry, int64_t now, double ms, F
 		sweep_table_get(s, i, &st);
 		fprintf(f, "  %-24s %-10s %10lld", st.table->name,
 		        dm_action_str(st.table->ttl.action), (long long)st.rows);
-		if (st.table->nmedia > 0)
+		if (st.table->nmedia > 0 && st.media_missing > 0)
+			fprintf(f, "   (%lld media files, %lld missing)", (long long)st.media,
+			        (long long)st.media_missing);
+		else if (st.table->nmedia > 0)
 			fprintf(f, "   (%lld media files)", (long long)st.media);
 		fputc('\n', f);
 	}

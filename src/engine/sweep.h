@@ -46,6 +46,7 @@ struct sweep_table_stats {
 	const struct dm_table *table; /* the table */
 	int64_t rows;                 /* rows deleted or anonymized (dry run: would be) */
 	int64_t media;                /* media files removed (dry run: would be) */
+	int64_t media_missing;        /* media files already gone (not removed by lethe) */
 	int64_t media_failed;         /* media files not removable at the last try (retried) */
 	int64_t backlog;              /* expired rows left at the last measure (capped) */
 	int64_t lag_s;                /* seconds the oldest of them has been expired */

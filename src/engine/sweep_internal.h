@@ -98,8 +98,9 @@ db_fail(struct sweep *s, struct lethe_err *err)
 
 /* Object keys a DELETE ... RETURNING gave back. */
 struct keys {
-	char **v;      /* keys */
-	size_t n, cap; /* count and capacity */
+	char **v;        /* keys */
+	size_t n, cap;   /* count and capacity */
+	int64_t missing; /* files already gone when recorded (dropped from v) */
 };
 
 /* ---- sweep_sql.c ---- */

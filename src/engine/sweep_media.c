@@ -114,7 +114,8 @@ sweep_media_settle(struct sweep *s, struct tab *tb, struct lethe_err *err)
 /*
  * After the commit that deleted their rows: remove the @n files @keys of
  * @table that this batch recorded, and forget those records (only these:
- * another process's records are never touched here).  A file that cannot
+ * another process's records are never touched here).  A file found gone
+ * counts as removed: it was there when recorded (media_record).  A file that cannot
  * be removed stays recorded and marks @tb (or, NULL, the holds) dirty.
  */
 lethe_rc
@@ -191,12 +192,29 @@ sweep_recover(struct sweep *s, struct lethe_err *err)
 	return rc;
 }
 
-/* Record @keys (object keys of rows being deleted) before the app commit. */
+/*
+ * Record the files of @k (object keys of rows being deleted) before the
+ * app commit.  A file already gone is dropped from @k and counted in
+ * k->missing: it is not lethe's to remove, nor to count as removed.
+ */
 static lethe_rc
-media_record(struct sweep *s, const char *table, char **keys, size_t n, struct lethe_err *err)
+media_record(struct sweep *s, const char *table, struct keys *k, struct lethe_err *err)
 {
-	size_t i;
+	char **keys;
+	size_t i, n, kept = 0;
 	lethe_rc rc;
+
+	for (i = 0; i < k->n; i++) {
+		if (batching_media_missing(s->o.media_root, k->v[i])) {
+			free(k->v[i]);
+			k->missing++;
+		} else {
+			k->v[kept++] = k->v[i];
+		}
+	}
+	k->n = kept;
+	keys = k->v;
+	n = k->n;
 
 	if (n == 0)
 		return LETHE_OK;
@@ -244,7 +262,7 @@ lethe_rc
 sweep_commit_with_media(struct sweep *s, struct tab *tb, const char *table, struct keys *k,
                         struct lethe_err *err)
 {
-	lethe_rc rc = media_record(s, table, k->v, k->n, err);
+	lethe_rc rc = media_record(s, table, k, err);
 
 	if (rc == LETHE_OK)
 		rc = appdb_commit(s->db, err);
@@ -252,6 +270,10 @@ sweep_commit_with_media(struct sweep *s, struct tab *tb, const char *table, stru
 		appdb_rollback(s->db);
 		if (tb != NULL)
 			tb->media_dirty = true;
+	} else if (tb != NULL && k->missing > 0) {
+		pthread_mutex_lock(&s->mu);
+		tb->st.media_missing += k->missing;
+		pthread_mutex_unlock(&s->mu);
 	}
 	return rc;
 }
@@ -335,7 +357,7 @@ holds_batch(struct sweep *s, int64_t now, int64_t limit, int64_t *got, struct le
 			rows += s->db->ops->changes(s->db);
 		appdb_reset(s->db, q);
 		if (rc == LETHE_OK && k[i].n > 0)
-			rc = media_record(s, t->name, k[i].v, k[i].n, err);
+			rc = media_record(s, t->name, &k[i], err);
 	}
 	if (open && rc == LETHE_OK)
 		rc = appdb_commit(s->db, err);
@@ -347,11 +369,17 @@ holds_batch(struct sweep *s, int64_t now, int64_t limit, int64_t *got, struct le
 		double ms = time_mono_ms() - t0;
 
 		/* Files of the rows just deleted, in whichever tables they were. */
-		for (i = 0; rc == LETHE_OK && i < n; i++)
+		for (i = 0; rc == LETHE_OK && i < n; i++) {
+			struct tab *tb = tab_of(s, datamap_table(s->dm, h[i].table));
+
+			if (tb != NULL && k[i].missing > 0) {
+				pthread_mutex_lock(&s->mu);
+				tb->st.media_missing += k[i].missing;
+				pthread_mutex_unlock(&s->mu);
+			}
 			if (k[i].n > 0)
-				rc =
-				    sweep_media_done(s, tab_of(s, datamap_table(s->dm, h[i].table)),
-				                     h[i].table, k[i].v, k[i].n, err);
+				rc = sweep_media_done(s, tb, h[i].table, k[i].v, k[i].n, err);
+		}
 		rc = rc == LETHE_OK ? store_begin(s->st, err) : rc;
 		for (i = 0; rc == LETHE_OK && i < n; i++)
 			rc = store_hold_remove(s->st, h[i].table, h[i].key, h[i].until, err);

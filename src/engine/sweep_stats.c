@@ -193,6 +193,12 @@ sweep_metrics(struct sweep *s, struct buf *b)
 		if (s->tabs[i].t->nmedia > 0)
 			buf_addf(b, "lethe_sweep_media_files_total{table=\"%s\"} %lld\n",
 			         s->tabs[i].t->name, (long long)s->tabs[i].st.media);
+	buf_adds(b, "# HELP lethe_sweep_media_missing_total Media files of swept rows that were "
+	            "already gone.\n# TYPE lethe_sweep_media_missing_total counter\n");
+	for (i = 0; i < s->ntabs; i++)
+		if (s->tabs[i].t->nmedia > 0)
+			buf_addf(b, "lethe_sweep_media_missing_total{table=\"%s\"} %lld\n",
+			         s->tabs[i].t->name, (long long)s->tabs[i].st.media_missing);
 	buf_addf(b,
 	         "# HELP lethe_sweep_holds_released_total Legal holds released when their period "
 	         "ended.\n# TYPE lethe_sweep_holds_released_total counter\n"
@@ -237,6 +243,7 @@ sweep_json(struct sweep *s)
 			json_object_set_new(o, "odd_times", json_integer(st.odd));
 		if (st.table->nmedia > 0) {
 			json_object_set_new(o, "media_files", json_integer(st.media));
+			json_object_set_new(o, "media_missing", json_integer(st.media_missing));
 			json_object_set_new(o, "media_failed", json_integer(st.media_failed));
 		}
 		json_array_append_new(tables, o);

@@ -75,3 +75,19 @@ def test_erase_human_summary_says_missing(demo):
                                 "--no-progress")
     assert code == 0, err
     assert "%d media files removed, 1 missing" % (len(keys) - 1) in out, out
+
+
+def test_sweep_counts_files_already_gone_as_missing(demo):
+    cutoff = fmt(DEMO_NOW - 30 * DAY)
+    cached = [r[0] for r in query(demo.db, "SELECT storage_key FROM media WHERE "
+                                           "created_at < ? AND cached = 1 ORDER BY id",
+                                  (cutoff,))]
+    assert len(cached) >= 2, "the demo should have old cached media"
+    (demo.media / cached[0]).unlink()
+    summary, _ = sweep(demo, DEMO_NOW)
+    media = [t for t in summary["tables"] if t["table"] == "media"][0]
+    assert media["rows"] == len(cached)
+    assert media["media_files"] == len(cached) - 1
+    assert media["media_missing"] == 1
+    assert media["media_failed"] == 0
+    assert not set(cached) & demo.media_files()
