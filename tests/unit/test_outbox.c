@@ -351,6 +351,66 @@ load_config(const char *dir, const char *text, struct lethe_config *cfg, struct 
 	return config_load(cfg, path, err);
 }
 
+/* app.media_root: unset, a directory, missing, a file, a URL (config_check_media_root). */
+static void
+test_outbox_config_media_root_check(void **state)
+{
+	struct st_fixture *f = *state;
+	struct lethe_config cfg;
+	struct lethe_err err;
+	char path[160];
+	FILE *fp;
+
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(
+	    load_config(f->dir, "app: {database: app.db}\ndatamap: map.yaml\n", &cfg, &err),
+	    LETHE_OK);
+	assert_int_equal(config_check_media_root(&cfg, &err), LETHE_OK);
+	config_free(&cfg);
+
+	snprintf(path, sizeof(path), "%s/media", f->dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_int_equal(
+	    load_config(f->dir, "app: {database: app.db, media_root: media}\ndatamap: map.yaml\n",
+	                &cfg, &err),
+	    LETHE_OK);
+	assert_int_equal(config_check_media_root(&cfg, &err), LETHE_OK);
+	config_free(&cfg);
+
+	assert_int_equal(
+	    load_config(f->dir, "app: {database: app.db, media_root: gone}\ndatamap: map.yaml\n",
+	                &cfg, &err),
+	    LETHE_OK);
+	assert_int_equal(config_check_media_root(&cfg, &err), LETHE_E_CONFIG);
+	assert_non_null(strstr(err.msg, "gone"));
+	assert_non_null(strstr(err.msg, "existing directory"));
+	config_free(&cfg);
+
+	snprintf(path, sizeof(path), "%s/plain", f->dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fclose(fp);
+	assert_int_equal(
+	    load_config(f->dir, "app: {database: app.db, media_root: plain}\ndatamap: map.yaml\n",
+	                &cfg, &err),
+	    LETHE_OK);
+	assert_int_equal(config_check_media_root(&cfg, &err), LETHE_E_CONFIG);
+	assert_non_null(strstr(err.msg, "not a directory"));
+	config_free(&cfg);
+
+	/* A URL is kept as written (not resolved against the directory) and refused. */
+	assert_int_equal(load_config(f->dir,
+	                             "app: {database: app.db, media_root: 's3://bucket/prefix'}\n"
+	                             "datamap: map.yaml\n",
+	                             &cfg, &err),
+	                 LETHE_OK);
+	assert_string_equal(cfg.media_root, "s3://bucket/prefix");
+	assert_int_equal(config_check_media_root(&cfg, &err), LETHE_E_CONFIG);
+	assert_non_null(strstr(err.msg, "s3://bucket/prefix"));
+	assert_non_null(strstr(err.msg, "object storage is not supported"));
+	config_free(&cfg);
+}
+
 static void
 test_outbox_config_and_api_keys(void **state)
 {
@@ -1318,6 +1378,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_outbox_store_drop, st_setup, st_teardown),
 	    cmocka_unit_test(test_outbox_channel_ids),
 	    cmocka_unit_test_setup_teardown(test_outbox_config_and_api_keys, st_setup, st_teardown),
+	    cmocka_unit_test_setup_teardown(test_outbox_config_media_root_check, st_setup,
+	                                    st_teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_key_file_created_0600, st_setup,
 	                                    st_teardown),
 	    cmocka_unit_test_setup_teardown(test_outbox_recover_staged, st_setup, st_teardown),
