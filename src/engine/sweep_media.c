@@ -19,7 +19,10 @@
 
 /* ---- media ------------------------------------------------------------------- */
 
-/* Does some row of @t still name media object @key? */
+/*
+ * Does some row of @t still name media object @key, in any of its media
+ * columns?  Every column's comparison has its own placeholder and value.
+ */
 static lethe_rc
 media_referenced(struct sweep *s, const struct dm_table *t, const char *key, bool *out,
                  struct lethe_err *err)
@@ -39,10 +42,14 @@ media_referenced(struct sweep *s, const struct dm_table *t, const char *key, boo
 			sql_add(&b, " OR ");
 		sql_ident(&b, t->media[i]);
 		sql_add(&b, " = ");
-		sql_slot(&b, 1);
+		sql_value(&b, v);
 	}
 	sql_add(&b, " LIMIT 1)");
-	rc = appdb_query_int(s->db, sql_str(&b), &v, 1, &n, err);
+	rc = sql_rc(&b);
+	if (rc != LETHE_OK)
+		lethe_err_set(err, rc, "statement too long");
+	else
+		rc = appdb_query_int(s->db, sql_str(&b), sql_vals(&b), sql_nvals(&b), &n, err);
 	sql_free(&b);
 	*out = n > 0;
 	return rc;

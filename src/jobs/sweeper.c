@@ -5,6 +5,10 @@
  * Locking: the thread is a util/worker (its stop flag and naps); the sweep
  * itself runs without the lock and polls the worker's stop_flag between
  * batches.  Its statistics have their own lock inside engine/sweep.c.
+ *
+ * A pass that deleted or anonymized rows ends with appdb_flush(), as an
+ * erasure job does: the WAL's old page images of the expired rows go; an
+ * idle pass costs no checkpoint.
  */
 #include "util/fmacros.h"
 
@@ -33,6 +37,7 @@ struct sweeper {
 	struct appdb *db;               /* the thread's app database connection */
 	struct store *st;               /* the thread's state store connection */
 	struct sweep *sweep;            /* the engine (statistics read by metrics) */
+	size_t ntables;                 /* its TTL tables (sweep_ntables) */
 	struct worker w;                /* the thread (stop_flag: read by the sweep) */
 };
 
@@ -58,6 +63,24 @@ nap(struct sweeper *w, double ms, int64_t now)
 	}
 }
 
+/* Rows deleted or anonymized so far: every TTL table's, and those of ended holds. */
+static int64_t
+rows_changed(struct sweeper *w)
+{
+	struct sweep_table_stats ts;
+	struct sweep_totals tot;
+	int64_t n;
+	size_t i;
+
+	sweep_totals_get(w->sweep, &tot);
+	n = tot.holds_rows;
+	for (i = 0; i < w->ntables; i++) {
+		sweep_table_get(w->sweep, i, &ts);
+		n += ts.rows;
+	}
+	return n;
+}
+
 static void
 sweeper_main(struct worker *wk, void *arg)
 {
@@ -72,11 +95,14 @@ sweeper_main(struct worker *wk, void *arg)
 	if (sweep_recover(w->sweep, &err) != LETHE_OK)
 		log_warnx("sweep: settling media files left by an earlier run: %s", err.msg);
 	for (;;) {
-		int64_t now = time_now();
+		int64_t now = time_now(), before = rows_changed(w);
 		bool more = false;
 		lethe_rc rc;
 
 		rc = sweep_pass(w->sweep, now, &more, &err);
+		/* Also after a failed pass: its committed batches left page images too. */
+		if (rows_changed(w) != before)
+			appdb_flush(w->db);
 		if (rc == LETHE_OK && (test || time_mono_ms() - measured >= MEASURE_MS)) {
 			rc = sweep_measure(w->sweep, now, &err);
 			measured = time_mono_ms();
@@ -140,6 +166,7 @@ sweeper_start(const struct lethe_config *cfg, const struct datamap *dm, struct s
 	engine_opts_sweep(cfg, &o);
 	o.stop = &w->w.stop_flag;
 	w->sweep = sweep_new(dm, w->db, w->st, &o);
+	w->ntables = sweep_ntables(dm);
 	if (!worker_start(&w->w, "lethe-sweeper", sweeper_main, w)) {
 		sweeper_free(w);
 		return lethe_err_set(err, LETHE_E_INTERNAL, "cannot start the sweeper");

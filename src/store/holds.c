@@ -73,5 +73,6 @@ store_hold_remove(struct store *st, const char *table, const char *key, int64_t 
 lethe_rc
 store_hold_due_count(struct store *st, int64_t now, int64_t *out, struct lethe_err *err)
 {
-	return store__query_int(st, "SELECT count(*) FROM holds WHERE until <= ?1", now, out, err);
+	return store__query_int(st, "counting ended holds",
+	                        "SELECT count(*) FROM holds WHERE until <= ?1", now, out, err);
 }

@@ -17,7 +17,7 @@ store_job_find_active(struct store *st, const char *kind, const char *scope, con
 	int64_t v[2] = {0, 0}; /* id, created_at */
 	lethe_rc rc;
 
-	rc = store__one(st, err, NULL, store__row_ints, v,
+	rc = store__one(st, err, "finding the active job", store__row_ints, v,
 	                "SELECT id, created_at FROM jobs WHERE subject = ?1 AND scope = ?2 AND "
 	                "kind = ?3 AND state IN ('pending', 'running') ORDER BY id DESC LIMIT 1",
 	                "ttt", subject, scope, kind);
@@ -70,7 +70,7 @@ store_job_get(struct store *st, int64_t id, struct store_job *out, struct lethe_
 	lethe_rc rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = store__one(st, err, NULL, job_row, out,
+	rc = store__one(st, err, "reading a job", job_row, out,
 	                "SELECT id, scope, state, created_at, finished_at FROM jobs WHERE id = ?1",
 	                "i", id);
 	if (rc == LETHE_E_NOTFOUND)
@@ -224,7 +224,7 @@ store_job_claim(struct store *st, int64_t job, const char *owner, int64_t now, i
 	    "itii", job, owner, now, lease_s);
 	if (rc != LETHE_OK || sqlite3_changes(st->db) == 1)
 		return rc;
-	rc = store__one(st, err, NULL, store__row_dup, &holder,
+	rc = store__one(st, err, "reading a job's lease", store__row_dup, &holder,
 	                "SELECT lease_owner FROM jobs WHERE id = ?1", "i", job);
 	if (rc == LETHE_E_NOTFOUND)
 		rc = LETHE_OK;

@@ -59,7 +59,7 @@ store_meta_first_since(struct store *st, int64_t since, int64_t *id, struct leth
 
 	*id = 0;
 	rc =
-	    store__one(st, err, NULL, store__row_ints, id,
+	    store__one(st, err, META_READ, store__row_ints, id,
 	               "SELECT id FROM meta_requests WHERE received_at >= ?1 ORDER BY received_at, "
 	               "id LIMIT 1",
 	               "i", since);
@@ -110,7 +110,7 @@ store_meta_insert_once(struct store *st, const char *code, const char *app, cons
 		*id = sqlite3_last_insert_rowid(st->db);
 		return LETHE_OK;
 	}
-	rc = store__one(st, err, NULL, store__row_ints, id,
+	rc = store__one(st, err, META_READ, store__row_ints, id,
 	                "SELECT id FROM meta_requests WHERE code = ?1", "t", code);
 	if (rc == LETHE_E_NOTFOUND)
 		rc = lethe_err_set(err, LETHE_E_STATE, "request vanished while being stored");

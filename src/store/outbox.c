@@ -70,7 +70,7 @@ lethe_rc
 store_disc_find(struct store *st, const char *subject, struct store_disc *out,
                 struct lethe_err *err)
 {
-	return store__one(st, err, NULL, disc_row, out,
+	return store__one(st, err, "reading a disconnect", disc_row, out,
 	                  "SELECT " DISC_COLS " FROM channel_disconnects WHERE subject = ?1 AND "
 	                  "state != 'aborted' ORDER BY id DESC LIMIT 1",
 	                  "t", subject);
@@ -80,7 +80,7 @@ lethe_rc
 store_disc_next_staged(struct store *st, int64_t after, struct store_disc *out,
                        struct lethe_err *err)
 {
-	return store__one(st, err, NULL, disc_row, out,
+	return store__one(st, err, "reading a disconnect", disc_row, out,
 	                  "SELECT " DISC_COLS " FROM channel_disconnects WHERE state IN ('staged', "
 	                  "'aborted') AND id > ?1 ORDER BY id LIMIT 1",
 	                  "i", after);
@@ -168,8 +168,8 @@ store_disc_drop(struct store *st, int64_t id, struct lethe_err *err)
 lethe_rc
 store_disc_job_count(struct store *st, int64_t id, int64_t *n, struct lethe_err *err)
 {
-	return store__query_int(st, "SELECT count(*) FROM outbox WHERE disconnect_id = ?1", id, n,
-	                        err);
+	return store__query_int(st, "counting a disconnect's jobs",
+	                        "SELECT count(*) FROM outbox WHERE disconnect_id = ?1", id, n, err);
 }
 
 lethe_rc
@@ -300,7 +300,7 @@ store_outbox_get(struct store *st, int64_t id, struct store_outbox *out, struct 
 {
 	lethe_rc rc;
 
-	rc = store__one(st, err, NULL, outbox_row, out,
+	rc = store__one(st, err, "reading an outbox job", outbox_row, out,
 	                "SELECT " OUTBOX_COLS " FROM outbox WHERE id = ?1", "i", id);
 	if (rc == LETHE_E_NOTFOUND)
 		rc = lethe_err_set(err, LETHE_E_NOTFOUND, "no outbox job %lld", (long long)id);
@@ -356,7 +356,7 @@ store_outbox_claim(struct store *st, int64_t disconnect_id, const char *owner, i
 
 		rc = outbox_take(st, ids[i], owner, now_ms, lease_ms, dead, &taken, err);
 		if (rc == LETHE_OK && taken) {
-			rc = store__one(st, err, NULL, outbox_boxed_row, out,
+			rc = store__one(st, err, "reading an outbox job", outbox_boxed_row, out,
 			                "SELECT " OUTBOX_COLS " FROM outbox WHERE id = ?1", "i",
 			                ids[i]);
 			if (rc == LETHE_E_NOTFOUND)
@@ -440,7 +440,7 @@ store_outbox_next_due(struct store *st, int64_t *next_ms, struct lethe_err *err)
 	lethe_rc rc;
 
 	*next_ms = 0;
-	rc = store__one(st, err, NULL, store__row_ints, next_ms,
+	rc = store__one(st, err, "reading the outbox", store__row_ints, next_ms,
 	                "SELECT min(CASE WHEN state = 'running' THEN lease_until ELSE next_at END) "
 	                "FROM outbox WHERE state IN ('pending', 'running') AND NOT " REVOKE_WAITS,
 	                "");

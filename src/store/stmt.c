@@ -165,10 +165,10 @@ store__one(struct store *st, struct lethe_err *err, const char *what, store__row
 		r = sqlite3_step(q);
 		if (r == SQLITE_ROW)
 			row(q, out);
-		else if (r == SQLITE_DONE || what == NULL)
+		else if (r == SQLITE_DONE)
 			rc = LETHE_E_NOTFOUND;
 		else
-			rc = store__fail(st, err, what);
+			rc = store__fail(st, err, what != NULL ? what : "reading");
 	}
 	store__unprep(st, q);
 	return rc;
@@ -191,13 +191,13 @@ store__row_dup(sqlite3_stmt *q, void *out)
 }
 
 lethe_rc
-store__query_int(struct store *st, const char *sql, int64_t arg, int64_t *out,
+store__query_int(struct store *st, const char *what, const char *sql, int64_t arg, int64_t *out,
                  struct lethe_err *err)
 {
 	lethe_rc rc;
 
 	*out = 0;
-	rc = store__one(st, err, NULL, store__row_ints, out, sql, "i", arg);
+	rc = store__one(st, err, what, store__row_ints, out, sql, "i", arg);
 	return rc == LETHE_E_NOTFOUND ? LETHE_OK : rc;
 }
 

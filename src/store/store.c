@@ -209,7 +209,7 @@ store_ping(struct store *st, struct lethe_err *err)
 {
 	int64_t n = 0;
 
-	return store__query_int(st, "SELECT count(*) FROM jobs WHERE id = ?1", 0, &n, err);
+	return store__query_int(st, "ping", "SELECT count(*) FROM jobs WHERE id = ?1", 0, &n, err);
 }
 
 lethe_rc
@@ -222,7 +222,7 @@ store_key_get(struct store *st, const char *name, char *out, size_t cap, bool *f
 	*found = false;
 	if (cap > 0)
 		out[0] = '\0';
-	rc = store__one(st, err, NULL, store__row_dup, &fp,
+	rc = store__one(st, err, "reading a key fingerprint", store__row_dup, &fp,
 	                "SELECT fingerprint FROM key_fingerprints WHERE name = ?1", "t", name);
 	if (rc == LETHE_OK) {
 		snprintf(out, cap, "%s", fp != NULL ? fp : "");
@@ -243,7 +243,7 @@ store_key_check(struct store *st, const char *name, const char *fingerprint, str
 	                  "ON CONFLICT (name) DO NOTHING",
 	                  "tt", name, fingerprint);
 	if (rc == LETHE_OK)
-		rc = store__one(st, err, NULL, store__row_dup, &fp,
+		rc = store__one(st, err, "reading a key fingerprint", store__row_dup, &fp,
 		                "SELECT fingerprint FROM key_fingerprints WHERE name = ?1", "t",
 		                name);
 	if (rc == LETHE_E_NOTFOUND)

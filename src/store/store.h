@@ -6,7 +6,9 @@
  * SQLite in WAL mode today (a file under var/ by default), behind functions
  * that a PostgreSQL implementation can provide too.  The store never holds a
  * person's identifiers in the clear: a job names its subject by a keyed hash.
- * One connection per struct store, used by one thread at a time.
+ * One connection per struct store, used by one thread at a time.  Every
+ * lookup reads a failed query (busy, broken) as LETHE_E_STATE, never as an
+ * absent row, a zero count or "none": "none" and 0 below are answers only.
  */
 #ifndef LETHE_STORE_H
 #define LETHE_STORE_H

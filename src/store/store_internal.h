@@ -83,10 +83,8 @@ typedef void (*store__row_fn)(sqlite3_stmt *q, void *out);
  * outlive the call), step once, on a row call @row(q, @out), and reset.
  * LETHE_OK if a row was read; LETHE_E_NOTFOUND if the query returned none
  * (@err untouched); a failed prepare is LETHE_E_STATE.  A failed step is
- * LETHE_E_STATE with "@what: <SQLite's error>" in @err, so that a busy or
- * broken store never reads as "absent" -- or, @what NULL, LETHE_E_NOTFOUND
- * like no row, for the lookups whose callers treat a failed read as an
- * absent row (docs/internals/store.md lists them).
+ * LETHE_E_STATE with "@what: <SQLite's error>" in @err ("reading" if @what
+ * is NULL), so that a busy or broken store never reads as "absent".
  */
 lethe_rc store__one(struct store *st, struct lethe_err *err, const char *what, store__row_fn row,
                     void *out, const char *sql, const char *types, ...);
@@ -97,10 +95,11 @@ void store__row_dup(sqlite3_stmt *q, void *out);
 
 /*
  * The first column of the first row of @sql with one integer parameter, as
- * an integer into *@out (0 if there is no row, or the step failed).
+ * an integer into *@out (0 if there is no row).  A failed step is
+ * LETHE_E_STATE naming @what, as in store__one().
  */
-lethe_rc store__query_int(struct store *st, const char *sql, int64_t arg, int64_t *out,
-                          struct lethe_err *err);
+lethe_rc store__query_int(struct store *st, const char *what, const char *sql, int64_t arg,
+                          int64_t *out, struct lethe_err *err);
 /* Call @fn with each state of @sql's (state, count) rows. */
 lethe_rc store__state_counts(struct store *st, const char *sql, store_count_fn fn, void *arg,
                              struct lethe_err *err);

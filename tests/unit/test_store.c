@@ -98,7 +98,7 @@ overflow(struct store *st, struct lethe_err *err, const char *what, int64_t *v)
 	return store__one(st, err, what, store__row_ints, v, "SELECT abs(?1)", "i", INT64_MIN);
 }
 
-/* A failed step is LETHE_E_STATE naming @what, never "absent"; with no @what, absent. */
+/* A failed step is LETHE_E_STATE naming @what (or "reading"), never "absent". */
 static void
 test_store_one_failed_step(void **state)
 {
@@ -112,8 +112,8 @@ test_store_one_failed_step(void **state)
 	assert_non_null(strstr(err.msg, "overflow"));
 	assert_int_equal(v, 42);
 	memset(&err, 0, sizeof(err));
-	assert_int_equal(overflow(f->st, &err, NULL, &v), LETHE_E_NOTFOUND);
-	assert_string_equal(err.msg, "");
+	assert_int_equal(overflow(f->st, &err, NULL, &v), LETHE_E_STATE);
+	assert_non_null(strstr(err.msg, "state store: reading: "));
 	/* The cached statement was reset: it runs again with other binds. */
 	assert_int_equal(store__one(f->st, &err, "reading", store__row_ints, &v, "SELECT abs(?1)",
 	                            "i", (int64_t)-3),
@@ -216,6 +216,71 @@ test_store_lookups_result_codes(void **state)
 	assert_int_equal(store_ping(f->st, &err), LETHE_OK);
 }
 
+/*
+ * Make every read of @table fail at its step (an integer overflow), as a
+ * busy or broken store would: the table is renamed and a view of the old
+ * name reads it through a failing condition.
+ */
+static void
+break_reads(struct st_fixture *f, const char *table)
+{
+	char path[128], sql[512];
+
+	snprintf(path, sizeof(path), "%s/state.db", f->dir);
+	snprintf(sql, sizeof(sql),
+	         "ALTER TABLE %s RENAME TO %s_real; CREATE VIEW %s AS SELECT * FROM %s_real "
+	         "WHERE abs(-9223372036854775807 - 1) > 0;",
+	         table, table, table, table);
+	tu_exec_sql(path, sql);
+}
+
+/* Assert that @rc is LETHE_E_STATE with the store's detail in @err, and clear @err. */
+static void
+assert_state(lethe_rc rc, struct lethe_err *err)
+{
+	assert_int_equal(rc, LETHE_E_STATE);
+	assert_int_equal(err->rc, LETHE_E_STATE);
+	assert_non_null(strstr(err->msg, "state store: "));
+	assert_non_null(strstr(err->msg, "overflow"));
+	memset(err, 0, sizeof(*err));
+}
+
+/*
+ * A lookup whose read fails is LETHE_E_STATE, never "no such row": a caller
+ * must not start a second job, record a second disconnect, accept an
+ * unchecked key or answer "ready" because the store did not answer.
+ */
+static void
+test_store_lookups_failed_read_is_state(void **state)
+{
+	struct st_fixture *f = *state;
+	struct lethe_err err = {0};
+	struct store_job j;
+	struct store_disc d;
+	int64_t job = 0, created = 0, n = 0;
+	char fp[80];
+	bool found = false;
+
+	assert_int_equal(store_job_create(f->st, "erase", "s", "x", 100, &job, &err), LETHE_OK);
+	break_reads(f, "jobs");
+	assert_state(store_job_find_active(f->st, "erase", "s", "x", &n, &created, &err), &err);
+	assert_state(store_job_get(f->st, job, &j, &err), &err);
+	assert_state(store_ping(f->st, &err), &err);
+	break_reads(f, "channel_disconnects");
+	assert_state(store_disc_find(f->st, "x", &d, &err), &err);
+	assert_state(store_disc_next_staged(f->st, 0, &d, &err), &err);
+	break_reads(f, "outbox");
+	assert_state(store_outbox_next_due(f->st, &n, &err), &err);
+	assert_state(store_disc_job_count(f->st, 1, &n, &err), &err);
+	break_reads(f, "meta_requests");
+	assert_state(store_meta_first_since(f->st, 0, &n, &err), &err);
+	break_reads(f, "holds");
+	assert_state(store_hold_due_count(f->st, 0, &n, &err), &err);
+	break_reads(f, "key_fingerprints");
+	assert_state(store_key_get(f->st, "anonymize", fp, sizeof(fp), &found, &err), &err);
+	assert_false(found);
+}
+
 int
 main(void)
 {
@@ -226,6 +291,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_store_one_bad_sql_is_state, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_store_row_dup, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_store_lookups_result_codes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_store_lookups_failed_read_is_state, setup,
+	                                    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

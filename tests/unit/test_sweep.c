@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <cmocka.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,6 +68,25 @@ static const char map_anon[] = "version: 1\n"
                                "scopes:\n"
                                "  s: {description: d, identities: [id], tables: all}\n";
 
+/* pics: two media columns; no row is expired, the files come from a crashed pass. */
+static const char schema_media[] =
+    "CREATE TABLE pics (id INTEGER PRIMARY KEY, at TEXT, thumb TEXT, full TEXT);"
+    "CREATE INDEX pics_at ON pics (at);"
+    "INSERT INTO pics VALUES (1, '2026-10-21 00:00:00', 'k-thumb', NULL),"
+    "  (2, '2026-10-21 00:00:00', NULL, 'k-full');";
+
+static const char map_media[] = "version: 1\n"
+                                "identities: {id: x}\n"
+                                "tables:\n"
+                                "  pics:\n"
+                                "    category: media\n"
+                                "    links: [{identity: id, column: id}]\n"
+                                "    media: [thumb, full]\n"
+                                "    erase: delete\n"
+                                "    ttl: {column: at, after: 30d}\n"
+                                "scopes:\n"
+                                "  s: {description: d, identities: [id], tables: all}\n";
+
 static const uint8_t key[HASH_KEY_LEN] = {1, 2, 3};
 
 static int
@@ -83,6 +103,14 @@ setup_anon(void **state)
 	static const char *const scripts[] = {schema, NULL};
 
 	return tu_fixture_setup(state, "sweepa", scripts, map_anon);
+}
+
+static int
+setup_media(void **state)
+{
+	static const char *const scripts[] = {schema_media, NULL};
+
+	return tu_fixture_setup(state, "sweepm", scripts, map_media);
 }
 
 static int
@@ -277,6 +305,74 @@ test_sweep_anonymize_failed_batch_keeps_cursor(void **state)
 	store_close(st);
 }
 
+/* Make the empty file @name under @f's media directory. */
+static void
+media_touch(struct tu_fixture *f, const char *name)
+{
+	char path[256];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/media/%s", f->dir, name);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fclose(fp);
+}
+
+/* Does the file @name exist under @f's media directory? */
+static bool
+media_exists(struct tu_fixture *f, const char *name)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/media/%s", f->dir, name);
+	return access(path, F_OK) == 0;
+}
+
+/*
+ * Settling files a crashed pass recorded: a file a row still names, through
+ * any of the table's media columns (here the second), is kept and its record
+ * forgotten; a file no row names is removed.
+ */
+static void
+test_sweep_settle_media_second_column(void **state)
+{
+	static const char *const keys[] = {"k-thumb", "k-full", "k-gone"};
+	struct tu_fixture *f = *state;
+	struct store *st = NULL;
+	struct sweep_opts o;
+	struct sweep *s;
+	struct lethe_err err = {0};
+	char path[256], root[256];
+	char **left = NULL;
+	size_t n = 0, i;
+
+	snprintf(root, sizeof(root), "%s/media", f->dir);
+	assert_int_equal(mkdir(root, 0700), 0);
+	snprintf(path, sizeof(path), "%s/state.db", f->dir);
+	assert_int_equal(store_open(path, &st, &err), LETHE_OK);
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		media_touch(f, keys[i]);
+		assert_int_equal(store_media_add(st, 0, "pics", keys[i], &err), LETHE_OK);
+	}
+	memset(&o, 0, sizeof(o));
+	o.max_rows_per_pass = 1000;
+	o.max_ms_per_pass = 60000;
+	o.batch_rows = 50;
+	o.max_txn_ms = 30;
+	o.key = key;
+	o.media_root = root;
+	s = sweep_new(f->dm, f->db, st, &o);
+	assert_int_equal(sweep_recover(s, &err), LETHE_OK);
+	assert_true(media_exists(f, "k-thumb"));
+	assert_true(media_exists(f, "k-full"));
+	assert_false(media_exists(f, "k-gone"));
+	assert_int_equal(store_media_list(st, 0, "pics", &left, &n, &err), LETHE_OK);
+	assert_int_equal(n, 0);
+	free(left);
+	sweep_destroy(s);
+	store_close(st);
+}
+
 /* Parse errors of a ttl, with the line. */
 static void
 test_sweep_ttl_parse_errors(void **state)
@@ -358,6 +454,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_sweep_anonymize, setup_anon, teardown),
 	    cmocka_unit_test_setup_teardown(test_sweep_anonymize_failed_batch_keeps_cursor,
 	                                    setup_anon, teardown),
+	    cmocka_unit_test_setup_teardown(test_sweep_settle_media_second_column, setup_media,
+	                                    teardown),
 	    cmocka_unit_test(test_sweep_ttl_parse_errors),
 	};
 
