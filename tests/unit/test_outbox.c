@@ -575,6 +575,23 @@ token_of(struct appdb *db, int64_t id)
 	return out;
 }
 
+/* Open the demo app database and its data map for a recovery test. */
+static struct appdb *
+recover_setup(struct st_fixture *f, struct lethe_config *cfg, struct datamap **dm)
+{
+	struct lethe_err err;
+	struct appdb *db = tu_demo_open(f->dir, 3);
+
+	memset(cfg, 0, sizeof(*cfg));
+	memset(&err, 0, sizeof(err));
+	hash_key_random(cfg->key);
+	hash_key_random(cfg->outbox.key);
+	*dm = datamap_load("src/demo/datamap.yaml", NULL, &err);
+	assert_non_null(*dm);
+	assert_int_equal(datamap_validate(*dm, db, &err), LETHE_OK);
+	return db;
+}
+
 /* Another process's disconnect, staged until @disc is released (aborted here). */
 struct release_later {
 	const char *path; /* the state store */
@@ -605,22 +622,15 @@ test_outbox_disconnect_waits_for_a_staged_one(void **state)
 {
 	struct st_fixture *f = *state;
 	struct lethe_config cfg;
-	struct lethe_err err;
-	struct datamap *dm;
-	struct appdb *db = tu_demo_open(f->dir, 3);
+	struct lethe_err err = {0};
+	struct datamap *dm = NULL;
+	struct appdb *db = recover_setup(f, &cfg, &dm);
 	struct release_later rl;
 	pthread_t thr;
 	int64_t disc = 0;
 	bool already = false;
 	char *tok;
 
-	memset(&cfg, 0, sizeof(cfg));
-	memset(&err, 0, sizeof(err));
-	hash_key_random(cfg.key);
-	hash_key_random(cfg.outbox.key);
-	dm = datamap_load("src/demo/datamap.yaml", NULL, &err);
-	assert_non_null(dm);
-	assert_int_equal(datamap_validate(dm, db, &err), LETHE_OK);
 	tok = token_of(db, 2);
 	assert_non_null(tok);
 	rl.path = f->path;
@@ -643,22 +653,15 @@ test_outbox_recover_staged(void **state)
 {
 	struct st_fixture *f = *state;
 	struct lethe_config cfg;
-	struct lethe_err err;
-	struct datamap *dm;
-	struct appdb *db = tu_demo_open(f->dir, 3);
+	struct lethe_err err = {0};
+	struct datamap *dm = NULL;
+	struct appdb *db = recover_setup(f, &cfg, &dm);
 	struct store_disc d;
 	struct store_outbox j;
 	char *tok2, *tok3, *tok4;
 	int64_t d2, d3, d4, n = 0;
 	int fixed = 0;
 
-	memset(&cfg, 0, sizeof(cfg));
-	memset(&err, 0, sizeof(err));
-	hash_key_random(cfg.key);
-	hash_key_random(cfg.outbox.key);
-	dm = datamap_load("src/demo/datamap.yaml", NULL, &err);
-	assert_non_null(dm);
-	assert_int_equal(datamap_validate(dm, db, &err), LETHE_OK);
 	tok2 = token_of(db, 2);
 	tok3 = token_of(db, 3);
 	tok4 = token_of(db, 4);
@@ -837,23 +840,6 @@ test_outbox_update_needs_live_lease(void **state)
 	/* Nor can an update without an owner touch it while it runs. */
 	store_outbox_clear(&a);
 	store_outbox_clear(&b);
-}
-
-/* Open the demo app database and its data map for a recovery test. */
-static struct appdb *
-recover_setup(struct st_fixture *f, struct lethe_config *cfg, struct datamap **dm)
-{
-	struct lethe_err err;
-	struct appdb *db = tu_demo_open(f->dir, 3);
-
-	memset(cfg, 0, sizeof(*cfg));
-	memset(&err, 0, sizeof(err));
-	hash_key_random(cfg->key);
-	hash_key_random(cfg->outbox.key);
-	*dm = datamap_load("src/demo/datamap.yaml", NULL, &err);
-	assert_non_null(*dm);
-	assert_int_equal(datamap_validate(*dm, db, &err), LETHE_OK);
-	return db;
 }
 
 static int64_t
