@@ -23,7 +23,6 @@
 #include <ctype.h>
 #include <sodium.h>
 
-#include "engine/batching.h"
 #include "engine/disconnect_internal.h"
 #include "engine/revoke.h"
 #include "platform/platform.h"
@@ -32,9 +31,6 @@
 #include "util/mem.h"
 #include "util/seal.h"
 #include "util/timeutil.h"
-
-#define STAGED_WAIT_MS 2000.0 /* wait this long for another process's staged disconnect */
-#define STAGED_POLL_MS 10     /* ... looking again this often */
 
 /* The state store failing around a disconnect: one line each, rate-limited (recovery acts). */
 static struct log_limit disc_log = LOG_LIMIT_INIT(10, 60000.);
@@ -184,14 +180,10 @@ disconnect_token_mac(const struct disconnect_opts *o, const char *token, char *o
 		hash_keyed(o->outbox_key, token, strlen(token), out);
 }
 
-/*
- * One try of disconnect_channel(); *@staged true when it found another
- * process's disconnect of the channel staged (LETHE_E_BUSY).
- */
-static lethe_rc
-disconnect_channel_once(const struct disconnect_opts *o, const struct datamap *dm, struct appdb *db,
-                        struct store *st, const char *id, const char *source, int64_t *disc,
-                        bool *already, bool *staged, struct lethe_err *err)
+lethe_rc
+disconnect_channel(const struct disconnect_opts *o, const struct datamap *dm, struct appdb *db,
+                   struct store *st, const char *id, const char *source, int64_t *disc,
+                   bool *already, struct lethe_err *err)
 {
 	char subject[HASH_TEXT_LEN + 1];
 	struct store_disc prev, d;
@@ -229,8 +221,7 @@ disconnect_channel_once(const struct disconnect_opts *o, const struct datamap *d
 		if (rc == LETHE_E_NOTFOUND)
 			rc = LETHE_OK;
 	}
-	*staged = rc == LETHE_OK && have_prev && strcmp(prev.state, "staged") == 0;
-	if (*staged)
+	if (rc == LETHE_OK && have_prev && strcmp(prev.state, "staged") == 0)
 		rc = lethe_err_set(err, LETHE_E_BUSY,
 		                   "a disconnect of this channel is in progress; try again");
 	if (rc == LETHE_OK)
@@ -349,29 +340,6 @@ out:
 	disconnect_chan_row_free(&c);
 	store_disc_clear(&prev);
 	return rc;
-}
-
-lethe_rc
-disconnect_channel(const struct disconnect_opts *o, const struct datamap *dm, struct appdb *db,
-                   struct store *st, const char *id, const char *source, int64_t *disc,
-                   bool *already, struct lethe_err *err)
-{
-	double until = time_mono_ms() + STAGED_WAIT_MS;
-	bool staged = false;
-	lethe_rc rc;
-
-	/*
-	 * Another process's disconnect of this channel is staged from before
-	 * its app commit until it releases its jobs, milliseconds later: wait
-	 * for it (outside every lock) rather than fail, for a bounded time.
-	 */
-	for (;;) {
-		rc =
-		    disconnect_channel_once(o, dm, db, st, id, source, disc, already, &staged, err);
-		if (rc != LETHE_E_BUSY || !staged || time_mono_ms() >= until)
-			return rc;
-		batching_sleep_ms(STAGED_POLL_MS);
-	}
 }
 
 lethe_rc

@@ -46,9 +46,10 @@ struct disconnect_opts {
  * disconnect's id; *@already is true if the channel was disconnected before
  * and nothing was done now (idempotent).  LETHE_E_NOTFOUND if the app
  * database has no such channel, LETHE_E_INVALID if the map has no channel
- * table, LETHE_E_BUSY if another process's disconnect of it stayed staged
- * for 2 s (it normally is for milliseconds: this waits for it).  @o's
- * anonymize and outbox keys must be loaded.
+ * table, LETHE_E_BUSY if another process's disconnect of it is staged (for
+ * milliseconds, between its app commit and the release of its jobs; the
+ * service looks again, holding no lock meanwhile).  @o's anonymize and
+ * outbox keys must be loaded.
  */
 lethe_rc disconnect_channel(const struct disconnect_opts *o, const struct datamap *dm,
                             struct appdb *db, struct store *st, const char *id, const char *source,

@@ -6,9 +6,14 @@
  */
 #include "util/fmacros.h"
 
+#include "engine/batching.h"
 #include "engine/disconnect.h"
 #include "jobs/engine_opts.h"
 #include "service/service_internal.h"
+#include "util/timeutil.h"
+
+#define STAGED_WAIT_MS 2000.0 /* wait this long for another process's staged disconnect */
+#define STAGED_POLL_MS 10     /* ... looking again this often */
 
 bool
 service_channel_id_ok(const char *id)
@@ -31,6 +36,39 @@ service_channel_state(struct service *svc, const char *id, json_t **out, struct 
 	return rc;
 }
 
+/*
+ * disconnect_channel(), tried again every STAGED_POLL_MS for up to
+ * STAGED_WAIT_MS while another process's disconnect of the channel is
+ * staged (LETHE_E_BUSY: milliseconds, between its app commit and the
+ * release of its jobs), with the shared connections' mutexes taken (if
+ * @lock) only around each try, never while waiting.  Meta's deauthorize
+ * does not wait: a 503 makes Meta retry.
+ */
+static lethe_rc
+disconnect_waiting(struct service *svc, const struct disconnect_opts *dop, bool lock,
+                   const char *id, const char *via, int64_t *disc, bool *already,
+                   struct lethe_err *err)
+{
+	double until = time_mono_ms() + STAGED_WAIT_MS;
+	lethe_rc rc;
+
+	for (;;) {
+		if (lock) {
+			pthread_mutex_lock(&svc->db_mu);
+			pthread_mutex_lock(&svc->st_mu);
+		}
+		rc =
+		    disconnect_channel(dop, svc->dm, svc->db, svc->st, id, via, disc, already, err);
+		if (lock) {
+			pthread_mutex_unlock(&svc->st_mu);
+			pthread_mutex_unlock(&svc->db_mu);
+		}
+		if (rc != LETHE_E_BUSY || time_mono_ms() >= until)
+			return rc;
+		batching_sleep_ms(STAGED_POLL_MS);
+	}
+}
+
 lethe_rc
 service_channel_disconnect(struct service *svc, const char *id, const char *via,
                            struct lethe_err *err)
@@ -41,11 +79,7 @@ service_channel_disconnect(struct service *svc, const char *id, const char *via,
 	lethe_rc rc;
 
 	engine_opts_disconnect(svc->cfg, &dop);
-	pthread_mutex_lock(&svc->db_mu);
-	pthread_mutex_lock(&svc->st_mu);
-	rc = disconnect_channel(&dop, svc->dm, svc->db, svc->st, id, via, &disc, &already, err);
-	pthread_mutex_unlock(&svc->st_mu);
-	pthread_mutex_unlock(&svc->db_mu);
+	rc = disconnect_waiting(svc, &dop, true, id, via, &disc, &already, err);
 	if (rc == LETHE_OK && !already)
 		outbox_kick(svc->outbox);
 	return rc;
@@ -82,8 +116,7 @@ service_channel_disconnect_wait(struct service *svc, const char *id, bool wait, 
 		rc = disconnect_recover(&dop, svc->dm, svc->db, svc->st, SERVICE_RECOVER_AGE_S,
 		                        &fixed, err);
 	if (rc == LETHE_OK)
-		rc = disconnect_channel(&dop, svc->dm, svc->db, svc->st, id, "cli", &disc,
-		                        &out->already, err);
+		rc = disconnect_waiting(svc, &dop, false, id, "cli", &disc, &out->already, err);
 	if (rc == LETHE_E_NOTFOUND)
 		return rc;
 	if (rc == LETHE_OK && wait && !out->already) {

@@ -25,9 +25,11 @@
 #include "engine/disconnect.h"
 #include "jobs/engine_opts.h"
 #include "jobs/outbox.h"
+#include "service/service.h"
 #include "store/store.h"
 #include "util/hash.h"
 #include "util/mem.h"
+#include "util/timeutil.h"
 
 /* The disconnect options of @c, as the service builds them (jobs/engine_opts.h). */
 static const struct disconnect_opts *
@@ -400,13 +402,16 @@ test_outbox_config_media_root_check(void **state)
 
 	/* A URL is kept as written (not resolved against the directory) and refused. */
 	assert_int_equal(load_config(f->dir,
-	                             "app: {database: app.db, media_root: 's3://bucket/prefix'}\n"
+	                             "app: {database: app.db, media_root: "
+	                             "'s3://KEY:s3cr3t@bucket/prefix'}\n"
 	                             "datamap: map.yaml\n",
 	                             &cfg, &err),
 	                 LETHE_OK);
-	assert_string_equal(cfg.media_root, "s3://bucket/prefix");
+	assert_string_equal(cfg.media_root, "s3://KEY:s3cr3t@bucket/prefix");
 	assert_int_equal(config_check_media_root(&cfg, &err), LETHE_E_CONFIG);
-	assert_non_null(strstr(err.msg, "s3://bucket/prefix"));
+	/* Only the scheme is named: a URL may carry credentials. */
+	assert_non_null(strstr(err.msg, "s3://..."));
+	assert_null(strstr(err.msg, "s3cr3t"));
 	assert_non_null(strstr(err.msg, "object storage is not supported"));
 	config_free(&cfg);
 }
@@ -614,8 +619,11 @@ release_after_100ms(void *arg)
 /*
  * A disconnect that finds another process's disconnect of the channel
  * staged (from before its app commit until it releases its jobs,
- * milliseconds) waits for it instead of failing with "in progress"; under
- * load the window widened enough for two concurrent disconnects to fail.
+ * milliseconds): the engine's one try says LETHE_E_BUSY at once (Meta's
+ * deauthorize answers 503 and is retried), the service's disconnect looks
+ * again, without holding its locks, until the other one is released.
+ * Under load the window widened enough for two concurrent disconnects to
+ * fail.
  */
 static void
 test_outbox_disconnect_waits_for_a_staged_one(void **state)
@@ -625,24 +633,35 @@ test_outbox_disconnect_waits_for_a_staged_one(void **state)
 	struct lethe_err err = {0};
 	struct datamap *dm = NULL;
 	struct appdb *db = recover_setup(f, &cfg, &dm);
+	struct service *svc = NULL;
 	struct release_later rl;
 	pthread_t thr;
 	int64_t disc = 0;
 	bool already = false;
+	double t0;
+	lethe_rc rc;
 	char *tok;
 
 	tok = token_of(db, 2);
 	assert_non_null(tok);
 	rl.path = f->path;
 	rl.disc = stage(&cfg, f->st, "2", tok);
-	assert_int_equal(pthread_create(&thr, NULL, release_after_100ms, &rl), 0);
+	t0 = time_mono_ms();
 	assert_int_equal(
 	    disconnect_channel(dopts(&cfg), dm, db, f->st, "2", "api", &disc, &already, &err),
-	    LETHE_OK);
-	pthread_join(thr, NULL);
-	assert_false(already);
-	assert_true(disc != rl.disc);
+	    LETHE_E_BUSY);
+	assert_true(time_mono_ms() - t0 < 1000);
+
+	cfg.state_db = f->path;
+	svc = service_open(&cfg, dm, db);
+	assert_int_equal(service_store_open(svc, &err), LETHE_OK);
+	assert_int_equal(pthread_create(&thr, NULL, release_after_100ms, &rl), 0);
+	rc = service_channel_disconnect(svc, "2", "api", &err);
+	pthread_join(thr, NULL); /* before any assertion: the thread uses the fixture */
+	assert_int_equal(rc, LETHE_OK);
 	assert_null(token_of(db, 2));
+	service_close(svc);
+	cfg.state_db = NULL;
 	free(tok);
 	datamap_free(dm);
 	appdb_close(db);
