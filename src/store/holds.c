@@ -35,7 +35,7 @@ store_hold_due(struct store *st, int64_t now, size_t limit, struct store_hold **
 	                  "SELECT table_name, row_key, job_id, until FROM holds WHERE until <= ?1 "
 	                  "ORDER BY until, table_name, row_key LIMIT ?2",
 	                  "ii", now, (int64_t)limit);
-	while (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW) {
+	while (store__row(st, q, &rc, err, "reading holds")) {
 		struct store_hold *h;
 
 		*out = xgrow(*out, &cap, *n + 1, sizeof(**out));

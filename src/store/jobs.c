@@ -177,7 +177,7 @@ store_media_list(struct store *st, int64_t job, const char *table, char ***keys,
 	    "SELECT object_key FROM media_pending WHERE job_id = ?1 AND table_name = ?2 "
 	    "ORDER BY object_key",
 	    "it", job, table);
-	while (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW) {
+	while (store__row(st, q, &rc, err, "reading media files")) {
 		*keys = xgrow(*keys, &cap, *n + 1, sizeof(char *));
 		(*keys)[(*n)++] = store__col_dup(q, 0);
 	}

@@ -235,7 +235,7 @@ store_meta_steps(struct store *st, int64_t job, store_step_fn fn, void *arg, str
 	    "WHERE h.job_id = s.job_id AND h.table_name = s.table_name) FROM job_steps s "
 	    "WHERE s.job_id = ?1 ORDER BY s.rowid",
 	    "i", job);
-	while (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW)
+	while (store__row(st, q, &rc, err, "reading a job's steps"))
 		fn(arg, (const char *)sqlite3_column_text(q, 0),
 		   (const char *)sqlite3_column_text(q, 1), sqlite3_column_int64(q, 2),
 		   sqlite3_column_int64(q, 3));

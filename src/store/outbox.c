@@ -287,7 +287,7 @@ store_outbox_list(struct store *st, int64_t disconnect_id, const char *state, st
 	                  " FROM outbox WHERE (?1 = 0 OR disconnect_id = ?1) AND "
 	                  "(?2 IS NULL OR state = ?2) ORDER BY id",
 	                  "it", disconnect_id, state);
-	while (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW) {
+	while (store__row(st, q, &rc, err, "reading the outbox")) {
 		outbox_row(q, &j);
 		fn(arg, &j);
 	}
@@ -342,7 +342,7 @@ store_outbox_claim(struct store *st, int64_t disconnect_id, const char *owner, i
 	    "((state = 'pending' AND next_at <= ?2) OR state = 'running') AND "
 	    "NOT " REVOKE_WAITS " ORDER BY next_at, id LIMIT 32",
 	    "ii", disconnect_id, now_ms);
-	while (rc == LETHE_OK && n < 32 && sqlite3_step(q) == SQLITE_ROW) {
+	while (n < 32 && store__row(st, q, &rc, err, "reading due outbox jobs")) {
 		ids[n] = sqlite3_column_int64(q, 0);
 		holders[n++] = store__col_dup(q, 1);
 	}
@@ -427,7 +427,7 @@ store_outbox_counts(struct store *st, store_outbox_count_fn fn, void *arg, struc
 	rc = store__prepf(
 	    st, &q, err,
 	    "SELECT kind, state, count(*) FROM outbox GROUP BY kind, state ORDER BY 1, 2", "");
-	while (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW)
+	while (store__row(st, q, &rc, err, "counting outbox jobs"))
 		fn(arg, (const char *)sqlite3_column_text(q, 0),
 		   (const char *)sqlite3_column_text(q, 1), sqlite3_column_int64(q, 2));
 	store__unprep(st, q);

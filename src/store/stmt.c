@@ -23,6 +23,21 @@ store__fail(struct store *st, struct lethe_err *err, const char *what)
 	                     sqlite3_errmsg(st->db));
 }
 
+bool
+store__row(struct store *st, sqlite3_stmt *q, lethe_rc *rc, struct lethe_err *err, const char *what)
+{
+	int step;
+
+	if (*rc != LETHE_OK)
+		return false;
+	step = sqlite3_step(q);
+	if (step == SQLITE_ROW)
+		return true;
+	if (step != SQLITE_DONE)
+		*rc = store__fail(st, err, what);
+	return false;
+}
+
 /*
  * store__prepf with the binding of texts and blobs as @how says:
  * SQLITE_TRANSIENT copies them, SQLITE_STATIC (only where the statement
@@ -210,7 +225,7 @@ store__state_counts(struct store *st, const char *sql, store_count_fn fn, void *
 	lethe_rc rc;
 
 	rc = store__prepf(st, &q, err, sql, "");
-	while (rc == LETHE_OK && sqlite3_step(q) == SQLITE_ROW)
+	while (store__row(st, q, &rc, err, "counting"))
 		fn(arg, (const char *)sqlite3_column_text(q, 0), sqlite3_column_int64(q, 1));
 	store__unprep(st, q);
 	return rc;

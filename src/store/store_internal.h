@@ -40,6 +40,14 @@ struct store {
 
 /* LETHE_E_STATE with "state store: @what: " and SQLite's last error of @st. */
 lethe_rc store__fail(struct store *st, struct lethe_err *err, const char *what);
+/*
+ * Step @q of a multi-row read: true on a row; false at the end of the rows,
+ * or (with *@rc set to LETHE_E_STATE, saying @what) when the step failed,
+ * so a busy or broken store never reads as fewer rows.  False without
+ * stepping if *@rc is already an error.
+ */
+bool store__row(struct store *st, sqlite3_stmt *q, lethe_rc *rc, struct lethe_err *err,
+                const char *what);
 
 /*
  * Create (or upgrade) the schema of @st's file inside one BEGIN IMMEDIATE

@@ -281,6 +281,37 @@ test_store_lookups_failed_read_is_state(void **state)
 	assert_false(found);
 }
 
+/*
+ * A multi-row read whose step fails is LETHE_E_STATE, never a shorter list:
+ * an erasure that took a cut media list for the whole one would forget the
+ * files it never saw, which would then stay on disk.
+ */
+static void
+test_store_list_failed_read_is_state(void **state)
+{
+	struct st_fixture *f = *state;
+	struct lethe_err err = {0};
+	int64_t job = 0;
+	char **keys = NULL;
+	size_t n = 0;
+
+	assert_int_equal(store_job_create(f->st, "erase", "s", "x", 100, &job, &err), LETHE_OK);
+	assert_int_equal(store_media_add(f->st, job, "media", "a.jpg", &err), LETHE_OK);
+	assert_int_equal(store_media_add(f->st, job, "media", "b.jpg", &err), LETHE_OK);
+	assert_int_equal(store_media_list(f->st, job, "media", &keys, &n, &err), LETHE_OK);
+	assert_int_equal(n, 2);
+	for (size_t i = 0; i < n; i++)
+		free(keys[i]);
+	free(keys);
+	keys = NULL;
+	n = 0;
+	break_reads(f, "media_pending");
+	assert_state(store_media_list(f->st, job, "media", &keys, &n, &err), &err);
+	for (size_t i = 0; i < n; i++)
+		free(keys[i]);
+	free(keys);
+}
+
 int
 main(void)
 {
@@ -293,6 +324,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_store_lookups_result_codes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_store_lookups_failed_read_is_state, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_store_list_failed_read_is_state, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
