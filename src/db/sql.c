@@ -38,10 +38,18 @@ sql_reset(struct sql *q)
 	q->rc = LETHE_OK;
 }
 
+/*
+ * A statement cut short by an error (text over the cap) must never run: a
+ * DELETE cut before its WHERE would empty the table.  So a builder in error
+ * yields text no database accepts, and whoever prepares it gets an error
+ * even without checking sql_rc() first.
+ */
+#define SQL_BROKEN "LETHE_SQL_BUILD_FAILED"
+
 const char *
 sql_str(const struct sql *q)
 {
-	return buf_str(&q->text);
+	return q->rc == LETHE_OK ? buf_str(&q->text) : SQL_BROKEN;
 }
 
 size_t

@@ -43,7 +43,11 @@ void sql_init(struct sql *q, struct appdb *db, size_t cap);
 void sql_free(struct sql *q);
 /* Empty @q (text, parameters and error), keeping its allocations. */
 void sql_reset(struct sql *q);
-/* The text so far ("" when empty); valid until the next change. */
+/*
+ * The text so far ("" when empty); valid until the next change.  After an
+ * error (sql_rc()), a text no database accepts, so a statement cut short
+ * can never be prepared and run.
+ */
 const char *sql_str(const struct sql *q);
 /* Length of the text so far. */
 size_t sql_len(const struct sql *q);

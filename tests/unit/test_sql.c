@@ -184,6 +184,31 @@ test_sql_errors_are_sticky(void **state)
 	sql_free(&q);
 }
 
+/*
+ * A statement cut short by the cap is never runnable: a DELETE cut before
+ * its WHERE would empty the table if its text so far were prepared.
+ */
+static void
+test_sql_cut_statement_never_runs(void **state)
+{
+	struct tu_fixture *f = *state;
+	struct appdb_stmt *st = NULL;
+	struct lethe_err err = {0};
+	struct sql q;
+
+	sql_init(&q, f->db, 16);
+	sql_add(&q, "DELETE FROM ");
+	sql_ident(&q, "t");
+	sql_add(&q, " WHERE ");
+	sql_ident(&q, "id");
+	sql_add(&q, " IN (1, 2, 3, 4, 5, 6, 7, 8)");
+	assert_int_equal(sql_rc(&q), LETHE_E_TOOBIG);
+	assert_int_equal(sql_len(&q), strlen("DELETE FROM \"t\"")); /* runnable as it stands */
+	assert_int_not_equal(appdb_prepare(f->db, sql_str(&q), &st, &err), LETHE_OK);
+	assert_null(st);
+	sql_free(&q);
+}
+
 static void
 test_sql_sqlite_dialect_text(void **state)
 {
@@ -263,6 +288,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_sql_fragment_values_come_first, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sql_conds_from_the_map, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sql_errors_are_sticky, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sql_cut_statement_never_runs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sql_sqlite_dialect_text, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sql_sqlite_dialect_selects, setup, teardown),
 	};
