@@ -88,6 +88,7 @@ sweeper_main(struct worker *wk, void *arg)
 	struct lethe_err err = {0};
 	double measured = -MEASURE_MS;
 	bool test = time_is_test_clock();
+	bool dirty = false; /* rows changed since the app's WAL was last truncated */
 
 	/* Like the runner: sweeps may lag by a moment; answering requests may not. */
 	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) != 0)
@@ -100,9 +101,17 @@ sweeper_main(struct worker *wk, void *arg)
 		lethe_rc rc;
 
 		rc = sweep_pass(w->sweep, now, &more, &err);
-		/* Also after a failed pass: its committed batches left page images too. */
-		if (rows_changed(w) != before)
+		/*
+		 * Truncate the app's WAL once the rows changed since the last
+		 * flush are all swept (or a pass failed: its committed batches
+		 * left page images too), not after every pass of a backlog: each
+		 * flush holds the app's writers for up to 100 ms.
+		 */
+		dirty = dirty || rows_changed(w) != before;
+		if (dirty && (!more || rc != LETHE_OK)) {
 			appdb_flush(w->db);
+			dirty = false;
+		}
 		if (rc == LETHE_OK && (test || time_mono_ms() - measured >= MEASURE_MS)) {
 			rc = sweep_measure(w->sweep, now, &err);
 			measured = time_mono_ms();
