@@ -76,11 +76,15 @@ service_stop(struct service *svc)
 		return;
 	service_quiesce(svc);
 	pool_free(svc->pool);
-	/* The runner asks the intake whether it is busy: not once it is gone. */
+	/*
+	 * The runner asks the intake whether it is busy (outside its own lock):
+	 * it stops before the intake is freed.  The intake is quiesced already,
+	 * so nothing kicks the runner meanwhile.
+	 */
 	if (svc->runner != NULL)
 		runner_set_busy(svc->runner, NULL, NULL);
-	intake_free(svc->intake);
 	runner_stop(svc->runner);
+	intake_free(svc->intake);
 	outbox_stop(svc->outbox);
 	sweeper_stop(svc->sweeper);
 	appdb_close(svc->db);
