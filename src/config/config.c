@@ -620,11 +620,13 @@ config_check_media_root(const struct lethe_config *cfg, struct lethe_err *err)
 
 	if (root == NULL)
 		return LETHE_OK;
+	/* Only the scheme is named: a URL may carry credentials (s3://KEY:SECRET@...). */
 	if (strstr(root, "://") != NULL)
-		return lethe_err_set(err, LETHE_E_CONFIG,
-		                     "%s: app.media_root '%s' is a URL: object storage is not "
-		                     "supported yet; give the directory holding the media files",
-		                     cfg->path, root);
+		return lethe_err_set(
+		    err, LETHE_E_CONFIG,
+		    "%s: app.media_root is a URL (%.*s://...): object storage is not "
+		    "supported yet; give the directory holding the media files",
+		    cfg->path, (int)(strstr(root, "://") - root), root);
 	if (stat(root, &sb) != 0)
 		return lethe_err_set(err, LETHE_E_CONFIG,
 		                     "%s: app.media_root %s: %s (it must be an existing directory)",
