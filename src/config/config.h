@@ -10,6 +10,7 @@
 #ifndef LETHE_CONFIG_H
 #define LETHE_CONFIG_H
 
+#include "config/policy.h"
 #include "util/fmacros.h"
 #include "util/hash.h"
 #include "util/rc.h"
@@ -76,11 +77,14 @@ struct lethe_config {
 	struct outbox_config outbox; /* outbox: section */
 	struct api_key *api_keys;    /* api.keys */
 	size_t napi_keys;            /* number of API keys */
-	struct platforms *platforms; /* the platforms: section (defaults when absent) */
-	bool sweep_enabled;          /* sweep.enabled: lethe serve runs TTL sweeps (default true) */
-	int64_t sweep_interval_s;    /* sweep.interval: pause between passes with no backlog */
-	int64_t sweep_max_rows;      /* sweep.max_rows_per_pass: rows per table per pass */
-	int sweep_max_ms;            /* sweep.max_ms_per_pass: ms per table per pass */
+	struct api_key *admin_keys;  /* api.admin_keys: the operator API's keys */
+	size_t nadmin_keys;          /* number of admin keys */
+	struct requests_config requests; /* requests: policies, verify_ttl, warn_before */
+	struct platforms *platforms;     /* the platforms: section (defaults when absent) */
+	bool sweep_enabled;       /* sweep.enabled: lethe serve runs TTL sweeps (default true) */
+	int64_t sweep_interval_s; /* sweep.interval: pause between passes with no backlog */
+	int64_t sweep_max_rows;   /* sweep.max_rows_per_pass: rows per table per pass */
+	int sweep_max_ms;         /* sweep.max_ms_per_pass: ms per table per pass */
 };
 
 /* Read @path into @cfg (caller-owned storage).  Free with config_free(). */

@@ -122,6 +122,27 @@ struct dm_table {
 	size_t index;                /* position in datamap.tables */
 };
 
+/* One table's part of an effect: columns set on the person's rows, and put back on undo. */
+struct dm_effect_set {
+	char *table_name;         /* the table */
+	struct dm_table *table;   /* resolved (set by datamap_load) */
+	struct dm_anon_col *set;  /* columns written when the effect is applied */
+	size_t nset;              /* number of such columns */
+	struct dm_anon_col *undo; /* columns written when it is undone (cancel), or none */
+	size_t nundo;             /* number of such columns */
+	int line;                 /* line in the map file */
+};
+
+/* An effect a request applies when accepted (effects: in the map; engine/effects.h). */
+struct dm_effect {
+	char *name;                 /* effect name, named by policies in lethe.yaml */
+	char *description;          /* what it does, shown to operators and on pages */
+	struct dm_effect_set *sets; /* per-table column changes */
+	size_t nsets;               /* number of tables changed */
+	bool revoke;                /* revoke: disconnect every channel of the person */
+	int line;                   /* line in the map file */
+};
+
 struct dm_identity {
 	char *name;        /* identity kind */
 	char *description; /* what it means */
@@ -149,6 +170,8 @@ struct datamap {
 	char **categories;              /* allowed categories */
 	size_t ncategories;             /* number of categories */
 	struct dm_table *channel;       /* the table with 'connection', or NULL */
+	struct dm_effect *effects;      /* declared effects (effects:), file order */
+	size_t neffects;                /* number of effects */
 };
 
 /*
@@ -170,6 +193,8 @@ lethe_rc datamap_validate(struct datamap *dm, struct appdb *db, struct lethe_err
 
 const struct dm_table *datamap_table(const struct datamap *dm, const char *name);
 const struct dm_scope *datamap_scope(const struct datamap *dm, const char *name);
+/* The effect named @name, or NULL. */
+const struct dm_effect *datamap_effect(const struct datamap *dm, const char *name);
 bool datamap_has_identity(const struct datamap *dm, const char *kind);
 /* True if @scope acts on @t. */
 bool dm_scope_has_table(const struct dm_scope *scope, const struct dm_table *t);

@@ -68,6 +68,8 @@ http_status_of(lethe_rc rc)
 		return MHD_HTTP_FORBIDDEN;
 	case LETHE_E_NOTFOUND:
 		return MHD_HTTP_NOT_FOUND;
+	case LETHE_E_CONFLICT:
+		return MHD_HTTP_CONFLICT;
 	case LETHE_E_TOOBIG:
 		return MHD_HTTP_CONTENT_TOO_LARGE;
 	case LETHE_E_BUSY:

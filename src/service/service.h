@@ -148,6 +148,98 @@ void service_metrics(struct service *svc, struct buf *b);
  */
 const char *service_ready(struct service *svc, char *msg, size_t cap);
 
+/* ---- privacy requests (service_requests.c; docs/requests.md) ------------------ */
+
+#define SERVICE_REQ_IDS_MAX 8      /* identities a request may name */
+#define SERVICE_REQ_LIST_MAX 1000  /* requests a page of a listing holds at most */
+#define SERVICE_REQ_REASON_MAX 500 /* bytes of an operator's reason */
+
+/* A new request as a front end hands it over (strings borrowed). */
+struct service_request_in {
+	const char *kind;          /* "erasure" (POLICY_KINDS) */
+	const char *scope;         /* data map scope, e.g. "account" */
+	const char *source;        /* app, operator, self-service, email (POLICY_SOURCES) */
+	const struct plan_id *ids; /* the person's identities (kind, value) */
+	size_t nids;               /* 1 .. SERVICE_REQ_IDS_MAX */
+	bool verified;             /* the front end vouches it authenticated the person */
+	const char *notify;        /* address for notices (kept sealed), or NULL */
+	const char *actor;         /* who asked, for the request's history: "app:KEYNAME", "cli" */
+};
+
+/*
+ * Accept a request: check it (kind, scope, identities the scope allows:
+ * LETHE_E_INVALID with a message safe to show), pick its policy
+ * (config/policy.h), record it with a fresh confirmation code and its due
+ * date, and move it as far as its policy lets: awaiting_verification
+ * (policy verify and not @in->verified), awaiting_review (policy review),
+ * scheduled (grace period; the policy's effects are applied now) or
+ * received (it runs at once).  A repeat of an open request (same person,
+ * kind and scope, not finished) resolves to it: *@repeat true and nothing
+ * changes.  The request as JSON (service_request_show()) into *@out.
+ * Wakes the runner.
+ */
+lethe_rc service_request_create(struct service *svc, const struct service_request_in *in,
+                                json_t **out, bool *repeat, struct lethe_err *err);
+/*
+ * The request with confirmation code @code as JSON into *@out (caller
+ * frees): {"id", "kind", "scope", "source", "policy", "state", "received_at",
+ * "due_at", "grace_until", "expires_at", "completed_at", "reason",
+ * "status_url", "events": [{"state", "at", "by", "reason"}], "result":
+ * {"categories": [...]}} (times RFC 3339 UTC or null).  No personal data.
+ * LETHE_E_NOTFOUND if no request has @code.
+ */
+lethe_rc service_request_show(struct service *svc, const char *code, json_t **out,
+                              struct lethe_err *err);
+
+/* What an operator, the app or the person does to a request. */
+enum service_request_act {
+	SERVICE_REQ_VERIFY,  /* awaiting_verification -> next state (the identity was verified) */
+	SERVICE_REQ_APPROVE, /* awaiting_review -> scheduled / received */
+	SERVICE_REQ_REFUSE,  /* awaiting_verification / awaiting_review / scheduled -> refused */
+	SERVICE_REQ_CANCEL,  /* any state before running -> cancelled; effects undone */
+	SERVICE_REQ_RETRY,   /* failed -> received */
+	SERVICE_REQ_EXTEND,  /* any open state: a later due date */
+};
+
+/* The details of an action (strings borrowed). */
+struct service_request_action {
+	enum service_request_act act; /* what */
+	const char *actor;            /* who: "app:KEYNAME", "admin:KEYNAME", "cli", "person" */
+	const char *reason;           /* required for refuse and extend; optional otherwise */
+	int64_t due_at;               /* extend: the new due date (epoch s), later than today's */
+};
+
+/*
+ * Apply @a to the request with code @code, atomically against every other
+ * change of it (a cancel racing the end of grace: exactly one wins).
+ * LETHE_E_NOTFOUND if no request has @code, LETHE_E_CONFLICT (message
+ * naming the state) if its state does not allow @a, LETHE_E_INVALID for a
+ * missing or too long reason or a due date not later.  The request
+ * afterwards into *@out (may be NULL).  Wakes the runner.
+ */
+lethe_rc service_request_act(struct service *svc, const char *code,
+                             const struct service_request_action *a, json_t **out,
+                             struct lethe_err *err);
+
+/* A listing's filter: each NULL or 0 matches everything. */
+struct service_request_filter {
+	const char *state;  /* one state */
+	const char *source; /* one source */
+	const char *kind;   /* one kind */
+	int64_t due_before; /* due_at < this (epoch s) */
+	int64_t due_after;  /* due_at >= this (epoch s) */
+	const char *cursor; /* the "next" of the previous page */
+	int limit;          /* page size, 1 .. SERVICE_REQ_LIST_MAX (0: 100) */
+};
+
+/*
+ * A page of requests matching @f, by due date then id, into *@out:
+ * {"requests": [request without events and result, ...], "next": cursor
+ * or null}.  LETHE_E_INVALID for a bad state, source, kind, cursor or limit.
+ */
+lethe_rc service_request_list(struct service *svc, const struct service_request_filter *f,
+                              json_t **out, struct lethe_err *err);
+
 /* ---- one-off commands (service_cli.c) ---------------------------------------- */
 
 /*

@@ -42,6 +42,8 @@ lethe_rc_str(lethe_rc rc)
 		return "unavailable";
 	case LETHE_E_UNAUTHORIZED:
 		return "unauthorized";
+	case LETHE_E_CONFLICT:
+		return "conflict";
 	}
 	return "unknown";
 }

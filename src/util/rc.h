@@ -28,6 +28,7 @@ typedef enum lethe_rc {
 	LETHE_E_FORBIDDEN,    /* a signature or credential that does not verify */
 	LETHE_E_UNAVAILABLE,  /* cannot serve now (state store down, shutting down) */
 	LETHE_E_UNAUTHORIZED, /* no credential where one is required (HTTP 401) */
+	LETHE_E_CONFLICT,     /* the thing's state does not allow the action (HTTP 409) */
 } lethe_rc;
 
 #define LETHE_ERR_MAX 512
