@@ -283,6 +283,7 @@ datamap_free(struct datamap *dm)
 		datamap_names_free(dm->scopes[i].tables, dm->scopes[i].ntables);
 	}
 	free(dm->scopes);
+	datamap_effects_free(dm);
 	datamap_names_free(dm->categories, dm->ncategories);
 	free(dm->path);
 	free(dm);

@@ -186,7 +186,8 @@ void datamap_free(struct datamap *dm);
 /* Check the map against the live database @db (tables, columns, keys). */
 /*
  * Check the map against the live database @db: every table and column named
- * must exist; a table without "key" gets its single-column primary key.
+ * (the effects' included) must exist, and no effect sets a key column; a
+ * table without "key" gets its single-column primary key.
  * Link columns without an index are reported with log_warnx (slow, not wrong).
  */
 lethe_rc datamap_validate(struct datamap *dm, struct appdb *db, struct lethe_err *err);

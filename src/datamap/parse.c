@@ -26,13 +26,6 @@ static const char *const default_categories[] = {
     "media",   "contacts", "marketing",    "security", "other",     NULL,
 };
 
-struct parser {
-	struct ydoc y;         /* the document */
-	struct datamap *dm;    /* what is being filled */
-	struct lethe_err *err; /* where failures go */
-	int ctx_line;          /* line of the enclosing mapping, for missing keys */
-};
-
 /* Fail at @node's line, or at the enclosing mapping's line if @node is missing. */
 #define FAIL(p, node, ...) fail_at((p), (node) ? ynode_line(node) : (p)->ctx_line, __VA_ARGS__)
 
@@ -428,14 +421,14 @@ parse_ttl(struct parser *p, yaml_node_t *n, struct dm_table *t)
 	return LETHE_OK;
 }
 
-/* A {column: value | null} mapping into @out/@nout (disconnect's 'set'). */
-static lethe_rc
-parse_set(struct parser *p, yaml_node_t *set, struct dm_anon_col **out, size_t *nout)
+lethe_rc
+datamap_parse_set(struct parser *p, yaml_node_t *set, const char *what, struct dm_anon_col **out,
+                  size_t *nout)
 {
 	size_t i;
 	lethe_rc rc;
 
-	rc = ymap_check_dups(&p->y, set, "disconnect set", LETHE_E_DATAMAP, p->err);
+	rc = ymap_check_dups(&p->y, set, what, LETHE_E_DATAMAP, p->err);
 	if (rc != LETHE_OK)
 		return rc;
 	*out = xcalloc(ynode_len(set), sizeof(**out));
@@ -454,8 +447,7 @@ parse_set(struct parser *p, yaml_node_t *set, struct dm_anon_col **out, size_t *
 			a->how = DM_ANON_SET;
 			value_from_scalar(v, &a->set);
 		} else {
-			return FAIL(p, v, "disconnect: column '%s' needs a value or null",
-			            a->column);
+			return FAIL(p, v, "%s: column '%s' needs a value or null", what, a->column);
 		}
 	}
 	return LETHE_OK;
@@ -482,7 +474,7 @@ parse_disconnect(struct parser *p, yaml_node_t *n, struct dm_table *t)
 	set = ymap_get(&p->y, n, "set");
 	if (!ynode_is_map(set) || ynode_len(set) == 0)
 		return FAIL(p, set ? set : n, "'disconnect' needs 'set': {column: value}");
-	rc = parse_set(p, set, &t->disc, &t->ndisc);
+	rc = datamap_parse_set(p, set, "disconnect set", &t->disc, &t->ndisc);
 	if (rc != LETHE_OK)
 		return rc;
 	v = ymap_get(&p->y, n, "column");
@@ -748,8 +740,8 @@ get_names_text_ok(struct parser *p, yaml_node_t *n, char ***out, size_t *nout)
 static lethe_rc
 parse_root(struct parser *p)
 {
-	static const char *const keys[] = {"version", "identities", "categories",
-	                                   "tables",  "scopes",     NULL};
+	static const char *const keys[] = {"version", "identities", "categories", "tables",
+	                                   "scopes",  "effects",    NULL};
 	struct datamap *dm = p->dm;
 	yaml_node_t *root = ydoc_root(&p->y), *v;
 	const char *const *c;
@@ -836,6 +828,9 @@ parse_root(struct parser *p)
 		if (rc != LETHE_OK)
 			return rc;
 	}
+	v = ymap_get(&p->y, root, "effects");
+	if (v != NULL)
+		return datamap_parse_effects(p, v);
 	return LETHE_OK;
 }
 

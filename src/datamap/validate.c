@@ -250,6 +250,50 @@ validate_table(struct datamap *dm, struct dm_table *t, struct appdb *db, struct 
 	return rc;
 }
 
+/* The columns @v (@n) an effect writes to @t: each exists and is not the key. */
+static lethe_rc
+validate_effect_cols(const struct datamap *dm, const struct dm_effect *e, const struct dm_table *t,
+                     const struct appdb_table *ti, const struct dm_anon_col *v, size_t n,
+                     struct lethe_err *err)
+{
+	size_t i;
+	lethe_rc rc = LETHE_OK;
+
+	for (i = 0; rc == LETHE_OK && i < n; i++) {
+		rc = need_col(dm, ti, v[i].column, v[i].line, "effect column", err);
+		if (rc == LETHE_OK && strcmp(v[i].column, t->key) == 0)
+			rc =
+			    datamap_fail_at(dm, err, v[i].line,
+			                    "effect '%s': table '%s': an effect cannot set the key "
+			                    "column '%s'",
+			                    e->name, t->name, t->key);
+	}
+	return rc;
+}
+
+/* Every column the effects set or put back exists in its table (keys are known by now). */
+static lethe_rc
+validate_effects(const struct datamap *dm, const struct appdb_table *infos, struct lethe_err *err)
+{
+	size_t i, j;
+	lethe_rc rc = LETHE_OK;
+
+	for (i = 0; rc == LETHE_OK && i < dm->neffects; i++) {
+		const struct dm_effect *e = &dm->effects[i];
+
+		for (j = 0; rc == LETHE_OK && j < e->nsets; j++) {
+			const struct dm_effect_set *s = &e->sets[j];
+			const struct appdb_table *ti = &infos[s->table->index];
+
+			rc = validate_effect_cols(dm, e, s->table, ti, s->set, s->nset, err);
+			if (rc == LETHE_OK)
+				rc = validate_effect_cols(dm, e, s->table, ti, s->undo, s->nundo,
+				                          err);
+		}
+	}
+	return rc;
+}
+
 lethe_rc
 datamap_validate(struct datamap *dm, struct appdb *db, struct lethe_err *err)
 {
@@ -272,6 +316,8 @@ datamap_validate(struct datamap *dm, struct appdb *db, struct lethe_err *err)
 	/* Keys first: a parent link's default reference is the parent's key. */
 	for (i = 0; i < n && rc == LETHE_OK; i++)
 		rc = validate_table(dm, &dm->tables[i], db, infos, err);
+	if (rc == LETHE_OK)
+		rc = validate_effects(dm, infos, err);
 	for (i = 0; i < n; i++)
 		appdb_table_free(&infos[i]);
 	free(infos);

@@ -19,7 +19,8 @@ static const struct {
 } tables[T_COUNT] = {
     [T_USERS] =
         {"users",
-         "email TEXT UNIQUE NOT NULL, name TEXT, password_hash TEXT, plan TEXT, created_at TEXT",
+         "email TEXT UNIQUE NOT NULL, name TEXT, password_hash TEXT, plan TEXT, created_at TEXT, "
+         "status TEXT NOT NULL DEFAULT 'active'",
          "email, name, password_hash, plan, created_at"},
     [T_PROJECTS] = {"projects", "user_id INTEGER, name TEXT, created_at TEXT",
                     "user_id, name, created_at"},

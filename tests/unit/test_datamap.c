@@ -1551,6 +1551,187 @@ test_datamap_validate_disconnect_columns(void **state)
 	                "cannot set the key column");
 }
 
+/* ---- effects ------------------------------------------------------------ */
+
+/* @base (a map text) with @tail appended (a scratch buffer). */
+static char *
+append(const char *base, const char *tail)
+{
+	size_t nb = strlen(base), nt = strlen(tail);
+	char *out = scratch(nb + nt + 1);
+
+	memcpy(out, base, nb);
+	memcpy(out + nb, tail, nt + 1);
+	return out;
+}
+
+/* A valid effects section: a column set and put back, a second table, an integer value. */
+#define EFFECTS_OK                                                                                 \
+	"effects:\n"                                                                               \
+	"  close-account:\n"                                                                       \
+	"    description: \"Sign-in is disabled\"\n"                                               \
+	"    tables:\n"                                                                            \
+	"      request_logs:\n"                                                                    \
+	"        set: {user_agent: closing, ip: null}\n"                                           \
+	"        undo: {user_agent: open}\n"                                                       \
+	"      messages: {set: {body: 0}}\n"                                                       \
+	"    revoke: true\n"                                                                       \
+	"  hide_invoices:\n"                                                                       \
+	"    description: \"Invoices hidden\"\n"                                                   \
+	"    tables: {invoices: {set: {email: hidden}, undo: {email: shown}}}\n"
+
+static void
+test_datamap_effects_parse(void **state)
+{
+	const struct dm_effect *e;
+	struct datamap *dm;
+
+	(void)state;
+	dm = load_ok(append(edit(base_map, CH_TOKENS, CH_CONN), EFFECTS_OK));
+	assert_int_equal(dm->neffects, 2);
+	e = datamap_effect(dm, "close-account");
+	assert_ptr_equal(e, &dm->effects[0]);
+	assert_string_equal(e->description, "Sign-in is disabled");
+	assert_true(e->revoke);
+	assert_int_equal(e->nsets, 2);
+	assert_string_equal(e->sets[0].table_name, "request_logs");
+	assert_ptr_equal(e->sets[0].table, datamap_table(dm, "request_logs"));
+	assert_int_equal(e->sets[0].nset, 2);
+	assert_string_equal(e->sets[0].set[0].column, "user_agent");
+	assert_int_equal(e->sets[0].set[0].how, DM_ANON_SET);
+	assert_string_equal(e->sets[0].set[0].set.s, "closing");
+	assert_int_equal(e->sets[0].set[1].how, DM_ANON_NULL);
+	assert_int_equal(e->sets[0].nundo, 1);
+	assert_string_equal(e->sets[0].undo[0].set.s, "open");
+	assert_ptr_equal(e->sets[1].table, datamap_table(dm, "messages"));
+	assert_int_equal(e->sets[1].nundo, 0);
+	assert_true(e->sets[1].set[0].set.is_int);
+	assert_int_equal(e->sets[1].set[0].set.i, 0);
+	e = datamap_effect(dm, "hide_invoices");
+	assert_non_null(e);
+	assert_false(e->revoke);
+	assert_null(datamap_effect(dm, "nosuch"));
+	datamap_free(dm);
+	/* No effects section: none; an effect may only revoke. */
+	dm = load_ok(base_map);
+	assert_int_equal(dm->neffects, 0);
+	assert_null(datamap_effect(dm, "close-account"));
+	datamap_free(dm);
+	dm = load_ok(append(edit(base_map, CH_TOKENS, CH_CONN),
+	                    "effects:\n  revoke-all: {description: \"Grants revoked\", revoke: "
+	                    "true}\n"));
+	assert_int_equal(dm->effects[0].nsets, 0);
+	assert_true(dm->effects[0].revoke);
+	datamap_free(dm);
+}
+
+/* The base map (with the channel table) and @tail: must fail at "# HERE" with @what. */
+static void
+effects_fail(const char *tail, const char *what)
+{
+	char *text = append(edit(base_map, CH_TOKENS, CH_CONN), tail);
+	int line = line_of(text, "# HERE");
+
+	load_fails2(text, line, line, what);
+}
+
+static void
+test_datamap_effects_errors(void **state)
+{
+	char *text;
+
+	(void)state;
+	effects_fail("effects: [close]  # HERE\n", "'effects' must map effect names");
+	effects_fail("effects:\n  close account:  # HERE\n    description: x\n    revoke: true\n",
+	             "effect name 'close account' must be 1 to 63 letters");
+	effects_fail("effects:\n  close:  # HERE\n    revoke: true\n",
+	             "effect 'close' needs a 'description'");
+	effects_fail("effects:\n  close:\n    description: x\n    revoke: true\n"
+	             "    when: {a: b}  # HERE\n",
+	             "unknown key 'when' in an effect");
+	effects_fail("effects:\n  close:  # HERE\n    description: x\n",
+	             "effect 'close' does nothing");
+	effects_fail("effects:\n  close:\n    description: x\n    revoke: yes  # HERE\n",
+	             "'revoke' must be true or false");
+	effects_fail("effects:\n  close:\n    description: x\n    tables:\n"
+	             "      accounts: {set: {status: closing}}  # HERE\n",
+	             "effect 'close': table 'accounts' is not mapped under 'tables'");
+	effects_fail("effects:\n  close:\n    description: x\n    tables:\n"
+	             "      request_logs: {undo: {ip: x}}  # HERE\n",
+	             "table 'request_logs' needs 'set'");
+	effects_fail("effects:\n  close:\n    description: x\n    tables:\n"
+	             "      request_logs: {set: {ip: x}, also: {ip: y}}  # HERE\n",
+	             "unknown key 'also'");
+	effects_fail("effects:\n  close:\n    description: x\n    tables:\n"
+	             "      request_logs:\n        set: {ip: x}\n"
+	             "        undo: {user_agent: y}  # HERE\n",
+	             "'undo' puts back column 'user_agent' of 'request_logs', which its 'set' "
+	             "does not change");
+	effects_fail("effects:\n  close:\n    description: x\n    tables:\n"
+	             "      request_logs:\n        set: {ip: x}\n        undo: []  # HERE\n",
+	             "'undo' of table 'request_logs' must map columns");
+	effects_fail("effects:\n  close:\n    description: x\n    tables:\n"
+	             "      request_logs:\n        set:\n          user_id: null  # HERE\n",
+	             "column 'user_id' links the rows of 'request_logs' to a person");
+	effects_fail("effects:\n  close:\n    description: x\n    tables:\n"
+	             "      request_logs:\n        set: {ip: [a, b]}  # HERE\n",
+	             "effect set: column 'ip' needs a value or null");
+	effects_fail("effects:\n  close:\n    description: x\n    revoke: true\n"
+	             "  close:  # HERE\n    description: y\n    revoke: true\n",
+	             "appears twice");
+	effects_fail("effects:\n  close:\n    description: x\n    tables:\n"
+	             "      request_logs: {set: {ip: x}}\n"
+	             "      request_logs: {set: {ip: y}}  # HERE\n",
+	             "appears twice");
+	/* 'revoke' needs the channel table. */
+	text =
+	    append(base_map, "effects:\n  close:\n    description: x\n    revoke: true  # HERE\n");
+	load_fails2(text, line_of(text, "# HERE"), line_of(text, "# HERE"),
+	            "'revoke: true' needs the channel table");
+}
+
+static void
+test_datamap_validate_effects(void **state)
+{
+	struct tu_fixture *f = *state;
+	char *text;
+
+	datamap_free(validate_ok(f, append(edit(base_map, CH_TOKENS, CH_CONN), EFFECTS_OK)));
+	text = append(base_map, "effects:\n  close:\n    description: x\n    tables:\n"
+	                        "      users: {set: {status: closing}}  # HERE\n");
+	validate_fails2(f, text, line_of(text, "# HERE"), line_of(text, "# HERE"),
+	                "table 'users' has no column 'status' (effect column");
+	text = append(base_map, "effects:\n  close:\n    description: x\n    tables:\n"
+	                        "      request_logs: {set: {id: 0}}  # HERE\n");
+	validate_fails2(f, text, line_of(text, "# HERE"), line_of(text, "# HERE"),
+	                "effect 'close': table 'request_logs': an effect cannot set the key "
+	                "column 'id'");
+}
+
+/* The demo map's effect, as the demo's lethe.yaml names it. */
+static void
+test_datamap_demo_effects(void **state)
+{
+	const struct dm_effect *e;
+	struct lethe_err err;
+	struct datamap *dm;
+
+	(void)state;
+	memset(&err, 0, sizeof(err));
+	dm = datamap_load(DEMO_MAP, NULL, &err);
+	if (dm == NULL)
+		fail_msg("%s: %s", DEMO_MAP, err.msg);
+	e = datamap_effect(dm, "close-account");
+	assert_non_null(e);
+	assert_true(e->revoke);
+	assert_int_equal(e->nsets, 1);
+	assert_ptr_equal(e->sets[0].table, datamap_table(dm, "users"));
+	assert_string_equal(e->sets[0].set[0].column, "status");
+	assert_string_equal(e->sets[0].set[0].set.s, "closing");
+	assert_string_equal(e->sets[0].undo[0].set.s, "active");
+	datamap_free(dm);
+}
+
 int
 main(void)
 {
@@ -1620,6 +1801,10 @@ main(void)
 	    cmocka_unit_test(test_datamap_disconnect_legacy),
 	    cmocka_unit_test_setup_teardown(test_datamap_validate_disconnect_columns, setup,
 	                                    teardown),
+	    cmocka_unit_test(test_datamap_effects_parse),
+	    cmocka_unit_test(test_datamap_effects_errors),
+	    cmocka_unit_test_setup_teardown(test_datamap_validate_effects, setup, teardown),
+	    cmocka_unit_test(test_datamap_demo_effects),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
