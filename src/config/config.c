@@ -386,9 +386,9 @@ parse_api(struct lethe_config *cfg, struct ydoc *y, yaml_node_t *root, struct le
 lethe_rc
 config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 {
-	static const char *const root_keys[] = {"app",    "datamap", "state", "anonymize",
-	                                        "erase",  "server",  "meta",  "platforms",
-	                                        "outbox", "api",     "sweep", NULL};
+	static const char *const root_keys[] = {
+	    "app",       "datamap", "state", "anonymize", "erase",    "server", "meta",
+	    "platforms", "outbox",  "api",   "sweep",     "requests", NULL};
 	static const char *const app_keys[] = {"database", "media_root", NULL};
 	static const char *const state_keys[] = {"database", NULL};
 	static const char *const anon_keys[] = {"key_env", "key_file", NULL};
@@ -501,6 +501,8 @@ config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 		rc = parse_api(cfg, &y, root, err);
 	if (rc == LETHE_OK)
 		rc = parse_sweep(cfg, &y, root, err);
+	if (rc == LETHE_OK)
+		rc = policy_parse(&cfg->requests, &y, root, err);
 out:
 	ydoc_free(&y);
 	return rc;
@@ -538,6 +540,7 @@ config_free(struct lethe_config *cfg)
 	for (i = 0; i < cfg->napi_keys; i++)
 		free(cfg->api_keys[i].name);
 	free(cfg->api_keys);
+	policy_free(&cfg->requests);
 	free(cfg->outbox.key_env);
 	free(cfg->outbox.key_file);
 	sodium_memzero(cfg->outbox.key, sizeof(cfg->outbox.key));

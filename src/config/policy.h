@@ -21,6 +21,8 @@
 
 struct lethe_config;
 struct datamap;
+struct ydoc;
+struct yaml_node_s;
 
 #define POLICY_DEADLINE_DEFAULT_S (30 * 86400)   /* 30 days */
 #define POLICY_VERIFY_TTL_DEFAULT_S (7 * 86400)  /* an emailed link lives a week */
@@ -55,9 +57,26 @@ struct requests_config {
 };
 
 /*
+ * Parse the `requests:` section of the configuration document @y (root
+ * mapping @root) into @rq (caller-owned storage, overwritten): defaults when
+ * the section is absent.  LETHE_E_CONFIG "lethe.yaml:LINE: what" for an
+ * unknown key, a bad duration, kind or source, a policy named twice, a
+ * deadline shorter than the grace period, or a policy that an earlier one
+ * always wins over.  Free @rq with policy_free(), whatever the result.
+ * Called by config_load().
+ */
+lethe_rc policy_parse(struct requests_config *rq, struct ydoc *y, struct yaml_node_s *root,
+                      struct lethe_err *err);
+/* Free what @rq holds and zero it (config_free()). */
+void policy_free(struct requests_config *rq);
+/*
  * The policy for a request of @kind in @scope from @source: the first of
  * cfg's policies that matches, else the built-in default (name "default").
- * Never NULL; the pointer lives as long as @cfg (or forever).
+ * Matching: the kind is equal; a policy without a scope matches any scope
+ * (one with a scope only that scope); a policy without sources matches any
+ * source.  The default has the kind asked for (erasure for a kind lethe
+ * does not know).  @cfg may be NULL (the default).  Never NULL; the pointer
+ * lives as long as @cfg (or forever).  Read-only: any thread.
  */
 const struct request_policy *policy_for(const struct lethe_config *cfg, const char *kind,
                                         const char *scope, const char *source);
@@ -66,7 +85,8 @@ bool policy_source_ok(const char *s);
 bool policy_kind_ok(const char *s);
 /*
  * Check cfg's policies against the data map @dm: every scope and effect a
- * policy names exists.  LETHE_E_CONFIG with "lethe.yaml:LINE: what".
+ * policy names exists.  LETHE_E_CONFIG with "lethe.yaml:LINE: what" (the
+ * line of the policy), naming the scopes or effects the map has.
  */
 lethe_rc policy_check(const struct lethe_config *cfg, const struct datamap *dm,
                       struct lethe_err *err);
