@@ -23,7 +23,7 @@
 struct pred_ctx {
 	const struct plan_id *ids;    /* the identities */
 	size_t nids;                  /* number of identities */
-	const struct dm_scope *scope; /* accepted identity kinds */
+	const struct dm_scope *scope; /* accepted identity kinds, NULL: every kind */
 	struct sql *q;                /* predicate text and parameters being built */
 };
 
@@ -49,7 +49,7 @@ has_ids_of(const struct pred_ctx *c, const char *kind)
 {
 	size_t i;
 
-	if (!dm_scope_has_identity(c->scope, kind))
+	if (c->scope != NULL && !dm_scope_has_identity(c->scope, kind))
 		return false;
 	for (i = 0; i < c->nids; i++)
 		if (strcmp(c->ids[i].kind, kind) == 0)
@@ -271,6 +271,17 @@ plan_free(struct plan *p)
 	}
 	free(p->steps);
 	free(p);
+}
+
+void
+plan_where_person(struct sql *q, const struct dm_table *t, const struct plan_id *ids, size_t nids)
+{
+	struct pred_ctx c = {.ids = ids, .nids = nids, .scope = NULL, .q = q};
+
+	if (reachable(&c, t))
+		build_pred(&c, t);
+	else
+		sql_false(q);
 }
 
 /* ---- one person ------------------------------------------------------------ */

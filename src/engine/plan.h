@@ -64,6 +64,16 @@ void plan_free(struct plan *p);
  */
 lethe_rc plan_check_one_person(const struct datamap *dm, struct appdb *db,
                                const struct plan_id *ids, size_t nids, struct lethe_err *err);
+/*
+ * Append to @q the predicate selecting the rows of @t that link to the
+ * person named by @ids (@nids), built as plan_build() builds a step's
+ * (identity columns, parent links to any depth) but whatever the scope:
+ * every identity kind of @ids counts.  The always-false predicate if no
+ * link of @t reaches one of them.  Identifiers come from the (validated)
+ * map and are quoted; the values are parameters borrowed from @ids.
+ */
+void plan_where_person(struct sql *q, const struct dm_table *t, const struct plan_id *ids,
+                       size_t nids);
 /* (Re)count every step's rows. */
 lethe_rc plan_count(struct plan *p, struct appdb *db, struct lethe_err *err);
 /*
