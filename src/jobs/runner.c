@@ -19,7 +19,9 @@
 #include "db/appdb.h"
 #include "engine/erase.h"
 #include "engine/plan.h"
+#include "engine/request.h"
 #include "jobs/engine_opts.h"
+#include "jobs/request_work.h"
 #include "jobs/runner.h"
 #include "meta/requests.h"
 #include "store/store.h"
@@ -33,6 +35,9 @@
 #define BUSY_SLICE_MS 10       /* while the intake is under a flood, work this long ... */
 #define BUSY_PAUSE_MS 190      /* ... then pause this long (a twentieth of the time) */
 #define BUSY_PAUSE_MAX_MS 4000 /* the longest pause */
+#define TICK_MS 1000           /* expiry and deadline warnings at most this often */
+#define FAILS_MAX 3            /* a request whose erasure fails this often in a row fails */
+#define FAILS_TRACKED 16       /* requests whose failures are counted at once */
 
 struct runner {
 	const struct lethe_config *cfg; /* configuration (keys, apps, erase settings) */
@@ -42,7 +47,44 @@ struct runner {
 	void *busy_arg;                 /* for busy */
 	struct worker w;                /* the thread; its mutex guards busy, busy_arg */
 	bool retried;                   /* retry_failed() ran (at start, or in the thread) */
+	double last_tick;               /* time_mono_ms() of the last request_work_tick() */
+	struct {
+		int64_t id;     /* a request whose erasure failed */
+		int n;          /* ... this many times in a row */
+	} fails[FAILS_TRACKED]; /* the runner thread's only */
 };
+
+/*
+ * Count a failed erasure of request @id; true once it failed FAILS_MAX
+ * times in a row (the count starts over).  @ok: it succeeded, forget it.
+ */
+static bool
+count_fail(struct runner *r, int64_t id, bool ok)
+{
+	size_t i, slot = 0;
+
+	for (i = 0; i < FAILS_TRACKED; i++)
+		if (r->fails[i].id == id)
+			break;
+	if (i == FAILS_TRACKED) {
+		if (ok)
+			return false;
+		for (i = 0; i < FAILS_TRACKED; i++)
+			if (r->fails[i].n < r->fails[slot].n)
+				slot = i;
+		i = slot;
+		r->fails[i].id = id;
+		r->fails[i].n = 0;
+	}
+	if (ok || ++r->fails[i].n >= FAILS_MAX) {
+		bool give_up = !ok;
+
+		r->fails[i].id = 0;
+		r->fails[i].n = 0;
+		return give_up;
+	}
+	return false;
+}
 
 /*
  * While the intake takes a flood of callbacks, erasures yield: BUSY_SLICE_MS
@@ -81,9 +123,9 @@ yield_to_intake(struct runner *r, double *slice_start)
 
 /* Where erase_run reports the job of a request as soon as it exists. */
 struct job_note {
-	struct store *st;                 /* the runner's store */
-	const struct store_meta_req *req; /* the request */
-	int64_t run;                      /* the run being done */
+	struct store *st;                /* the runner's store */
+	const struct store_request *req; /* the request */
+	int64_t run;                     /* the run being done */
 };
 
 static void
@@ -95,17 +137,120 @@ note_job(void *arg, int64_t job)
 	store_meta_update(n->st, n->req->id, "running", job, false, 0, n->run, NULL);
 }
 
+/* Mark request @req (not Meta's) failed with @reason, from whatever open state it is in. */
+static lethe_rc
+fail_request(struct store *st, const struct store_request *req, const char *reason,
+             struct lethe_err *err)
+{
+	struct store_transition t = {
+	    .from = "received,scheduled,running",
+	    .to = "failed",
+	    .actor = "lethe",
+	    .reason = reason,
+	    .now = time_now(),
+	    .not_before = -1,
+	    .expires_at = -1,
+	    .completed_at = time_now(),
+	    .effects = -1,
+	};
+	bool applied = false;
+	lethe_rc rc = store_begin(st, err);
+
+	if (rc == LETHE_OK)
+		rc = store_request_transition(st, req->id, &t, &applied, err);
+	if (rc == LETHE_OK)
+		rc = store_commit(st, err);
+	else
+		store_rollback(st);
+	if (rc == LETHE_OK)
+		log_warnx("request %s: failed: %s", req->code, reason);
+	return rc;
+}
+
+/*
+ * Take scheduled request @req (not Meta's) for running: of a cancel and
+ * the end of its grace period exactly one wins.  *@won false: it is no
+ * longer scheduled.
+ */
+static lethe_rc
+claim_request(struct store *st, struct store_request *req, bool *won, struct lethe_err *err)
+{
+	struct store_transition t = {
+	    .from = "scheduled",
+	    .to = "running",
+	    .actor = "lethe",
+	    .now = time_now(),
+	    .not_before = 0,
+	    .expires_at = -1,
+	    .effects = -1,
+	};
+	lethe_rc rc = store_begin(st, err);
+
+	*won = false;
+	if (rc == LETHE_OK)
+		rc = store_request_transition(st, req->id, &t, won, err);
+	if (rc == LETHE_OK)
+		rc = store_commit(st, err);
+	else
+		store_rollback(st);
+	if (rc == LETHE_OK && *won)
+		snprintf(req->state, sizeof(req->state), "running");
+	return rc;
+}
+
+/*
+ * The person of request @req: a Meta request's app-scoped id (@user_id
+ * holds it) or the identities sealed for any other (*@opened, to free
+ * with request_ids_free()), into *@ids, *@nids and its scope into
+ * *@scope.  LETHE_E_FORBIDDEN (after logging) if they cannot be had.
+ */
+static lethe_rc
+request_person(struct runner *r, const struct store_request *req, const uint8_t *box, size_t boxlen,
+               char *user_id, size_t cap, struct plan_id *one, struct plan_id **opened,
+               const struct plan_id **ids, size_t *nids, const char **scope)
+{
+	const struct meta_app *app;
+
+	*opened = NULL;
+	if (req->app[0] == '\0') {
+		if (request_ids_open(r->cfg->key, box, boxlen, opened, nids) != LETHE_OK) {
+			log_warnx("request %s: its identities cannot be opened", req->code);
+			return LETHE_E_FORBIDDEN;
+		}
+		*ids = *opened;
+		*scope = req->scope;
+		return LETHE_OK;
+	}
+	app = config_meta_app(r->cfg, req->app);
+	if (app == NULL ||
+	    meta_box_open(r->cfg->key, req->app, box, boxlen, user_id, cap) != LETHE_OK) {
+		log_warnx("request %lld: app '%s' is no longer configured or its identity cannot "
+		          "be opened; marking it failed",
+		          (long long)req->id, req->app);
+		return LETHE_E_FORBIDDEN;
+	}
+	one->kind = app->identity;
+	one->value = user_id;
+	*ids = one;
+	*nids = 1;
+	*scope = app->scope;
+	return LETHE_OK;
+}
+
 /*
  * Erase the person of request @req; records the outcome.  LETHE_E_UNAVAILABLE
  * if stopped, LETHE_E_BUSY if another process runs its job.
  */
 static lethe_rc
-run_request(struct runner *r, struct appdb *db, struct store *st, const struct store_meta_req *req,
+run_request(struct runner *r, struct appdb *db, struct store *st, struct store_request *req,
             const uint8_t *box, size_t boxlen)
 {
-	const struct meta_app *app = config_meta_app(r->cfg, req->app);
 	char user_id[256];
-	struct plan_id id;
+	struct plan_id one, *opened = NULL;
+	const struct plan_id *ids = NULL;
+	size_t nids = 0;
+	const char *scope = NULL;
+	bool meta = req->app[0] != '\0';
 	/*
 	 * The run this pass does: a running request resumes the run its job
 	 * belongs to (a repeat received since asked for one more, which
@@ -127,17 +272,31 @@ run_request(struct runner *r, struct appdb *db, struct store *st, const struct s
 	lethe_rc rc;
 
 	memset(&res, 0, sizeof(res));
-	if (app == NULL || meta_box_open(r->cfg->key, req->app, box, boxlen, user_id,
-	                                 sizeof(user_id)) != LETHE_OK) {
-		log_warnx("request %lld: app '%s' is no longer configured or its identity cannot "
-		          "be opened; marking it failed",
-		          (long long)req->id, req->app);
+	if (!meta && strcmp(req->state, "scheduled") == 0) {
+		bool won = false;
+
+		rc = claim_request(st, req, &won, &err);
+		if (rc != LETHE_OK || !won)
+			return rc; /* cancelled or refused as its grace ended */
+	}
+	if (request_person(r, req, box, boxlen, user_id, sizeof(user_id), &one, &opened, &ids,
+	                   &nids, &scope) != LETHE_OK) {
+		if (!meta)
+			return fail_request(
+			    st, req,
+			    "its identities could not be opened (was the anonymize key "
+			    "changed?)",
+			    &err);
 		return store_meta_update(st, req->id, "failed", 0, false, time_now(), run, &err);
 	}
-	id.kind = app->identity;
-	id.value = user_id;
+	/* Effects a policy applies at acceptance come first (no grace: this pass). */
+	if (!meta && req->effects == STORE_EFFECTS_APPLY) {
+		rc = request_work_effects(r->cfg, r->dm, db, st, req, box, boxlen, &err);
+		if (rc != LETHE_OK)
+			goto out;
+	}
 	/* Plan first (it only reads): most ids of a flood match nobody, and need one write. */
-	rc = plan_build(r->dm, db, app->scope, &id, 1, true, &plan, &err);
+	rc = plan_build(r->dm, db, scope, ids, nids, true, &plan, &err);
 	for (i = 0; rc == LETHE_OK && i < plan->nsteps; i++)
 		total += plan->steps[i].rows > 0 ? plan->steps[i].rows : 0;
 	if (rc == LETHE_OK && total == 0 && req->job == 0) {
@@ -178,7 +337,7 @@ run_request(struct runner *r, struct appdb *db, struct store *st, const struct s
 		eo.stop = &r->w.stop_flag;
 		eo.on_job = note_job;
 		eo.job_arg = &note;
-		rc = erase_run(plan, &id, 1, db, st, &eo, &res, &err);
+		rc = erase_run(plan, ids, nids, db, st, &eo, &res, &err);
 	}
 	if (rc == LETHE_OK) {
 		rc = store_meta_update(st, req->id, res.state, res.job, false, time_now(), run,
@@ -196,6 +355,17 @@ run_request(struct runner *r, struct appdb *db, struct store *st, const struct s
 		                  (long long)req->id, err.msg);
 	}
 out:
+	/*
+	 * A request not from Meta whose erasure fails FAILS_MAX times in a row
+	 * is marked failed (visible, retryable) instead of being retried
+	 * unseen; Meta's are retried until they succeed, as Meta expects.
+	 */
+	if (!meta && rc != LETHE_E_BUSY && rc != LETHE_E_UNAVAILABLE &&
+	    count_fail(r, req->id, rc == LETHE_OK) &&
+	    fail_request(st, req, "the erasure failed 3 times in a row; see the log, then retry it",
+	                 NULL) == LETHE_OK)
+		rc = LETHE_OK;
+	request_ids_free(opened, nids);
 	sodium_memzero(user_id, sizeof(user_id));
 	erase_result_free(&res);
 	plan_free(plan);
@@ -222,6 +392,50 @@ retry_failed(struct store *st)
 		    (long long)n);
 }
 
+/*
+ * Before the next erasure: expire and warn (once a second), then apply or
+ * undo the effects of every request that has some due.  Failures are
+ * logged and tried again on the next pass; they never stop the queue.
+ */
+static void
+housekeeping(struct runner *r, struct appdb *db, struct store *st)
+{
+	struct lethe_err err = {0};
+	int64_t after = 0;
+	double now = time_mono_ms();
+	int n;
+
+	if (r->last_tick == 0 || now - r->last_tick >= TICK_MS) {
+		r->last_tick = now;
+		if (request_work_tick(r->cfg, st, time_now(), &err) != LETHE_OK)
+			log_warnx("runner: %s", err.msg);
+	}
+	/* At most 64 a pass, so erasures go on while a backlog of effects is worked off. */
+	for (n = 0; n < 64 && (r->w.mu == NULL || !worker_stopping(&r->w)); n++) {
+		struct store_request req;
+		uint8_t *box = NULL;
+		size_t boxlen = 0;
+		lethe_rc rc = store_request_effects_next(st, after, &req, &box, &boxlen, &err);
+
+		if (rc == LETHE_OK) {
+			after = req.id;
+			rc = request_work_effects(r->cfg, r->dm, db, st, &req, box, boxlen, &err);
+			if (rc != LETHE_OK)
+				log_warnx("request %s: effects not done, will retry: %s", req.code,
+				          err.msg);
+		}
+		if (box != NULL)
+			sodium_memzero(box, boxlen);
+		free(box);
+		if (rc == LETHE_E_NOTFOUND)
+			break;
+		if (rc != LETHE_OK && after == 0) {
+			log_warnx("runner: %s", err.msg);
+			break;
+		}
+	}
+}
+
 static void
 runner_main(struct worker *w, void *arg)
 {
@@ -237,7 +451,7 @@ runner_main(struct worker *w, void *arg)
 		log_debug("runner: cannot lower its priority");
 
 	for (;;) {
-		struct store_meta_req req;
+		struct store_request req;
 		uint8_t *box = NULL;
 		size_t boxlen = 0;
 		lethe_rc rc;
@@ -260,7 +474,8 @@ runner_main(struct worker *w, void *arg)
 		}
 		if (yield_to_intake(r, &slice_start))
 			break;
-		rc = store_meta_next(st, after, &req, &box, &boxlen, &err);
+		housekeeping(r, db, st);
+		rc = store_request_next(st, after, time_now(), &req, &box, &boxlen, &err);
 		if (rc == LETHE_E_NOTFOUND) {
 			after = 0;
 			if (worker_nap(&r->w, IDLE_WAIT_S * 1000))
@@ -369,11 +584,12 @@ runner_drain(const struct lethe_config *cfg, const struct datamap *dm, int64_t *
 	if (rc == LETHE_OK)
 		retry_failed(st);
 	while (rc == LETHE_OK) {
-		struct store_meta_req req;
+		struct store_request req;
 		uint8_t *box = NULL;
 		size_t boxlen = 0;
 
-		rc = store_meta_next(st, after, &req, &box, &boxlen, err);
+		housekeeping(&r, db, st);
+		rc = store_request_next(st, after, time_now(), &req, &box, &boxlen, err);
 		if (rc == LETHE_E_NOTFOUND) {
 			rc = LETHE_OK;
 			break;

@@ -87,8 +87,8 @@ intake_release(struct intake *in)
 }
 
 lethe_rc
-intake_start(const char *path, int64_t repeat_window, void (*on_commit)(void *), void *arg,
-             struct intake **out, struct lethe_err *err)
+intake_start(const char *path, int64_t repeat_window, int64_t deadline_s, void (*on_commit)(void *),
+             void *arg, struct intake **out, struct lethe_err *err)
 {
 	struct intake *in = xcalloc(1, sizeof(*in));
 	lethe_rc rc;
@@ -128,6 +128,7 @@ intake_start(const char *path, int64_t repeat_window, void (*on_commit)(void *),
 	in->expired_at = time_mono_ms();
 	in->rate_at = in->expired_at;
 	in->repeat_window = repeat_window;
+	in->deadline_s = deadline_s;
 	in->on_commit = on_commit;
 	in->arg = arg;
 	pthread_mutex_init(&in->mu, NULL);

@@ -42,11 +42,13 @@ struct intake;
 /*
  * Replay the intake log of the state store at @path into the store, then
  * start the threads.  Repeats of (app, subject) received within
- * @repeat_window seconds resolve to the same request.  @on_commit (may be
+ * @repeat_window seconds resolve to the same request; a request is due
+ * @deadline_s after its receipt (the policy of Meta's requests).  @on_commit (may be
  * NULL) runs on the indexer thread after each batch it moved into the store.
  */
-lethe_rc intake_start(const char *path, int64_t repeat_window, void (*on_commit)(void *), void *arg,
-                      struct intake **out, struct lethe_err *err);
+lethe_rc intake_start(const char *path, int64_t repeat_window, int64_t deadline_s,
+                      void (*on_commit)(void *), void *arg, struct intake **out,
+                      struct lethe_err *err);
 /*
  * Queue @r.  r->done(r) is called exactly once: on the committer thread
  * once the group holding @r is durable (r->rc LETHE_OK) or its write or

@@ -70,6 +70,7 @@ struct logfile {
 
 struct intake {
 	int64_t repeat_window;     /* seconds */
+	int64_t deadline_s;        /* a request is due this long after its receipt */
 	void (*on_commit)(void *); /* after an indexer batch */
 	void *arg;                 /* for on_commit */
 	pthread_mutex_t mu;        /* guards the fields up to smu, and the workers' flags */

@@ -263,9 +263,9 @@ replay_group(struct intake *in, const char *path, uint64_t at, const uint8_t *g,
 			                      rec + REC_FIXED + na + nr, nb - nr,
 			                      (int64_t)get_le(rec, 8), &added, err);
 		else
-			rc =
-			    store_meta_insert_once(in->ix, code, app, subject, rec + REC_FIXED + na,
-			                           nb, (int64_t)get_le(rec, 8), &id, &added, err);
+			rc = store_meta_insert_once(
+			    in->ix, code, app, subject, rec + REC_FIXED + na, nb,
+			    (int64_t)get_le(rec, 8), in->deadline_s, &id, &added, err);
 		*count += added;
 		pos += REC_FIXED + na + nb;
 	}

@@ -110,7 +110,7 @@ find_repeat(struct intake *in, struct intake_req *r, uint32_t fp, uint32_t *run,
 {
 	int64_t since = r->now - in->repeat_window;
 	const struct pend *p = pmap_find(in, r->app, r->subject, fp, since);
-	struct store_meta_req found;
+	struct store_request found;
 	lethe_rc rc;
 
 	*run = 0;
@@ -510,7 +510,8 @@ index_batch(struct intake *in, struct pend *batch, bool *fatal, struct lethe_err
 			                      NULL, err);
 		else
 			rc = store_meta_insert_once(in->ix, p->code, p->app, p->subject, p->box,
-			                            p->boxlen, p->now, &p->id, &added, err);
+			                            p->boxlen, p->now, in->deadline_s, &p->id,
+			                            &added, err);
 	}
 	if (rc == LETHE_OK)
 		rc = store_commit(in->ix, err);

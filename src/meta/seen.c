@@ -224,7 +224,7 @@ seen_load(struct seen *sn, struct store *st, int64_t since, struct lethe_err *er
 
 lethe_rc
 seen_lookup(const struct seen *sn, struct store *st, const char *app, const char *subject,
-            int64_t since, struct store_meta_req *out, struct lethe_err *err)
+            int64_t since, struct store_request *out, struct lethe_err *err)
 {
 	int64_t ids[SEEN_CANDIDATES];
 	size_t n = seen_find(sn, subject, ids, SEEN_CANDIDATES), i;

@@ -41,7 +41,7 @@ size_t seen_find(const struct seen *sn, const char *subject, int64_t *ids, size_
  * through the map and confirmed in @st; LETHE_E_NOTFOUND if none.
  */
 lethe_rc seen_lookup(const struct seen *sn, struct store *st, const char *app, const char *subject,
-                     int64_t since, struct store_meta_req *out, struct lethe_err *err);
+                     int64_t since, struct store_request *out, struct lethe_err *err);
 /* Forget requests with ids below @first_id (store_meta_first_since() gives it). */
 void seen_expire(struct seen *sn, int64_t first_id);
 /* Requests remembered (for tests and logs). */

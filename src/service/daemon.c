@@ -30,9 +30,13 @@ service_start(const struct lethe_config *cfg, const struct datamap *dm, runner_d
 	svc->dm = dm;
 	pthread_mutex_init(&svc->db_mu, NULL);
 	pthread_mutex_init(&svc->st_mu, NULL);
-	svc->db = appdb_open(cfg->app_db, cfg->dir, err);
-	if (svc->db == NULL)
-		rc = err->rc;
+	/* The policies name scopes and effects of the data map: checked before anything starts. */
+	rc = policy_check(cfg, dm, err);
+	if (rc == LETHE_OK) {
+		svc->db = appdb_open(cfg->app_db, cfg->dir, err);
+		if (svc->db == NULL)
+			rc = err->rc;
+	}
 	if (rc == LETHE_OK)
 		rc = store_open(cfg->state_db, &svc->st, err);
 	if (rc == LETHE_OK)
@@ -42,8 +46,8 @@ service_start(const struct lethe_config *cfg, const struct datamap *dm, runner_d
 	if (rc == LETHE_OK)
 		rc = outbox_start(cfg, dm, &svc->outbox, err);
 	if (rc == LETHE_OK)
-		rc = intake_start(cfg->state_db, cfg->meta_repeat, runner_kick, svc->runner,
-		                  &svc->intake, err);
+		rc = intake_start(cfg->state_db, cfg->meta_repeat, service__meta_deadline(cfg),
+		                  runner_kick, svc->runner, &svc->intake, err);
 	if (rc == LETHE_OK)
 		runner_set_busy(svc->runner, intake_busy, svc->intake);
 	if (rc == LETHE_OK) {

@@ -38,7 +38,7 @@ service_import_add(struct service *svc, const struct meta_app *app, const char *
                    char code[META_CODE_LEN + 1], bool *repeat, struct lethe_err *err)
 {
 	struct intake_req in;
-	struct store_meta_req found;
+	struct store_request found;
 	lethe_rc rc;
 
 	memset(&in, 0, sizeof(in));
@@ -58,7 +58,10 @@ service_import_add(struct service *svc, const struct meta_app *app, const char *
 
 		meta_code_new(code, in.now);
 		rc = store_meta_insert_once(svc->st, code, app->name, in.subject, in.box, in.boxlen,
-		                            in.now, &rid, &added, err);
+		                            in.now, service__meta_deadline(svc->cfg), &rid, &added,
+		                            err);
+		if (rc == LETHE_OK && added)
+			rc = store_meta_set_source(svc->st, rid, "import", err);
 		if (rc == LETHE_OK)
 			seen_add(svc->seen, in.subject, rid);
 	}
@@ -87,13 +90,13 @@ lethe_rc
 service_import_nobody(struct service *svc, const char (*codes)[META_CODE_LEN + 1], size_t n,
                       int64_t *nobody, struct lethe_err *err)
 {
-	struct store_meta_req req;
+	struct store_request req;
 	size_t i;
 	lethe_rc rc = LETHE_OK;
 
 	*nobody = 0;
 	for (i = 0; rc == LETHE_OK && i < n; i++) {
-		rc = store_meta_by_code(svc->st, codes[i], &req, err);
+		rc = store_request_by_code(svc->st, codes[i], &req, err);
 		if (rc == LETHE_OK && req.no_data)
 			(*nobody)++;
 	}

@@ -40,4 +40,16 @@ struct service {
 	bool quiesced;                  /* service_quiesce() ran */
 };
 
+/*
+ * The deadline of Meta's data-deletion requests: the shortest of the
+ * policies for an erasure from source "meta" in each Meta app's scope.
+ */
+int64_t service__meta_deadline(const struct lethe_config *cfg);
+/*
+ * The outcome per category of erase job @job into @out (cats, ncats,
+ * until); st_mu held by the caller.
+ */
+lethe_rc service__status_steps(struct service *svc, int64_t job, struct service_status *out,
+                               struct lethe_err *err);
+
 #endif /* LETHE_SERVICE_INTERNAL_H */

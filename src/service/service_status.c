@@ -68,6 +68,15 @@ on_step(void *arg, const char *table, const char *action, int64_t done, int64_t 
 	}
 }
 
+lethe_rc
+service__status_steps(struct service *svc, int64_t job, struct service_status *out,
+                      struct lethe_err *err)
+{
+	struct step_acc acc = {svc->dm, out};
+
+	return store_meta_steps(svc->st, job, on_step, &acc, err);
+}
+
 /*
  * True when app @name's scope leaves the person's app account in place: it
  * does not act on every table of category "account" (the demo's meta scope).
@@ -88,7 +97,7 @@ account_remains(const struct service *svc, const char *name)
 
 /* True (and @req set, state "received") if @code waits in the intake for the store. */
 static bool
-pending_request(struct service *svc, const char *code, struct store_meta_req *req)
+pending_request(struct service *svc, const char *code, struct store_request *req)
 {
 	struct intake_found f;
 
@@ -106,7 +115,7 @@ lethe_rc
 service_status_lookup(struct service *svc, const char *code, struct service_status *out,
                       struct lethe_err *err)
 {
-	struct store_meta_req req;
+	struct store_request req;
 	struct step_acc acc = {svc->dm, out};
 	lethe_rc rc = LETHE_E_NOTFOUND;
 
@@ -133,7 +142,7 @@ service_status_lookup(struct service *svc, const char *code, struct service_stat
 				intake_settle(svc->intake, STATUS_SETTLE_MS);
 		}
 		pthread_mutex_lock(&svc->st_mu);
-		rc = store_meta_by_code(svc->st, code, &req, err);
+		rc = store_request_by_code(svc->st, code, &req, err);
 		/* Counts of the latest run only (not of a run before a repeat). */
 		if (rc == LETHE_OK && req.job > 0 && req.job_run >= req.runs)
 			rc = store_meta_steps(svc->st, req.job, on_step, &acc, err);

@@ -15,7 +15,7 @@
 #include "util/buf.h"
 #include "util/mem.h"
 
-#define SCHEMA_VERSION 9
+#define SCHEMA_VERSION 10
 
 static const char schema_v1[] =
     "CREATE TABLE IF NOT EXISTS jobs ("
@@ -180,10 +180,63 @@ static const char schema_v9[] =
     "ALTER TABLE job_steps ADD COLUMN media_missing INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE job_steps ADD COLUMN pending_missing INTEGER NOT NULL DEFAULT 0;";
 
+/*
+ * Version 10: one request model (docs/requests.md).  meta_requests becomes
+ * requests, the table of every privacy request whatever its source: Meta's
+ * callbacks and imports as before (app names the Meta app; scope NULL: the
+ * app's), and requests of the app, an operator, the person (app ''; scope,
+ * kind, source, policy set).  due_at is the deadline, not_before the end
+ * of a grace period (scheduled), expires_at the end of an unconfirmed
+ * request's life (awaiting_verification), reason the latest refusal,
+ * cancellation or failure, effects where the policy's effects stand (0
+ * none, 1 to apply, 2 applied, 3 to undo), warned whether the deadline
+ * warning was logged.  request_events records every transition after
+ * receipt (the receipt itself is received_at).  The partial indexes keep
+ * the Meta hot path's inserts cheap: a Meta request enters only those of
+ * open requests, whose keys (state, due_at) grow with receipt.
+ */
+static const char schema_v10[] =
+    "ALTER TABLE meta_requests RENAME TO requests;"
+    "ALTER TABLE requests ADD COLUMN kind TEXT NOT NULL DEFAULT 'erasure';"
+    "ALTER TABLE requests ADD COLUMN scope TEXT;"
+    "ALTER TABLE requests ADD COLUMN source TEXT NOT NULL DEFAULT 'meta';"
+    "ALTER TABLE requests ADD COLUMN policy TEXT;"
+    "ALTER TABLE requests ADD COLUMN due_at INTEGER;"
+    "ALTER TABLE requests ADD COLUMN not_before INTEGER;"
+    "ALTER TABLE requests ADD COLUMN expires_at INTEGER;"
+    "ALTER TABLE requests ADD COLUMN reason TEXT;"
+    "ALTER TABLE requests ADD COLUMN effects INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE requests ADD COLUMN warned INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE requests ADD COLUMN verified INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE requests ADD COLUMN notify_box BLOB;"
+    "UPDATE requests SET due_at = received_at + 2592000;"
+    "DROP INDEX IF EXISTS meta_requests_state;"
+    "DROP INDEX IF EXISTS meta_requests_received;"
+    "CREATE INDEX IF NOT EXISTS requests_state ON requests(state);"
+    "CREATE INDEX IF NOT EXISTS requests_received ON requests(received_at);"
+    "CREATE INDEX IF NOT EXISTS requests_state_due ON requests(state, due_at);"
+    "CREATE INDEX IF NOT EXISTS requests_due ON requests(due_at);"
+    "CREATE INDEX IF NOT EXISTS requests_open_due ON requests(due_at) WHERE state NOT IN "
+    "  ('completed', 'completed_with_retention', 'refused', 'cancelled', 'expired');"
+    "CREATE INDEX IF NOT EXISTS requests_grace ON requests(not_before) "
+    "  WHERE state = 'scheduled';"
+    "CREATE INDEX IF NOT EXISTS requests_unverified ON requests(expires_at) "
+    "  WHERE state = 'awaiting_verification';"
+    "CREATE INDEX IF NOT EXISTS requests_effects ON requests(effects) WHERE effects IN (1, 3);"
+    "CREATE INDEX IF NOT EXISTS requests_person ON requests(subject, kind, scope) "
+    "  WHERE app = '';"
+    "CREATE TABLE IF NOT EXISTS request_events ("
+    "  request_id INTEGER NOT NULL,"
+    "  at INTEGER NOT NULL," /* epoch s */
+    "  state TEXT NOT NULL," /* the state entered, or 'extended' */
+    "  actor TEXT NOT NULL," /* app:KEY, admin:KEY, cli, person, lethe */
+    "  reason TEXT);"        /* the reason given, never personal data */
+    "CREATE INDEX IF NOT EXISTS request_events_request ON request_events(request_id);";
+
 /* migrations[i] brings a store from version i to i + 1. */
-static const char *const migrations[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3,
-                                                       schema_v4, schema_v5, schema_v6,
-                                                       schema_v7, schema_v8, schema_v9};
+static const char *const migrations[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3, schema_v4,
+                                                       schema_v5, schema_v6, schema_v7, schema_v8,
+                                                       schema_v9, schema_v10};
 
 lethe_rc
 store__migrate(struct store *st, const char *path, struct lethe_err *err)

@@ -262,11 +262,10 @@ store_has_keyed_rows(struct store *st, bool *any, struct lethe_err *err)
 	lethe_rc rc;
 
 	/* A failed read is an error here (never "nothing"): a new key must not follow it. */
-	rc =
-	    store__one(st, err, "the state store's requests and jobs", store__row_ints, &n,
-	               "SELECT EXISTS (SELECT 1 FROM meta_requests) OR EXISTS (SELECT 1 FROM jobs) "
-	               "OR EXISTS (SELECT 1 FROM channel_disconnects)",
-	               "");
+	rc = store__one(st, err, "the state store's requests and jobs", store__row_ints, &n,
+	                "SELECT EXISTS (SELECT 1 FROM requests) OR EXISTS (SELECT 1 FROM jobs) "
+	                "OR EXISTS (SELECT 1 FROM channel_disconnects)",
+	                "");
 	*any = rc == LETHE_OK && n != 0;
 	return rc;
 }

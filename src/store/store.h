@@ -119,12 +119,16 @@ lethe_rc store_media_remove(struct store *st, int64_t job, const char *table, co
 /* Forget every recorded key of (@job, @table). */
 lethe_rc store_media_clear(struct store *st, int64_t job, const char *table, struct lethe_err *err);
 
-/* A Meta data-deletion request as the status page and the runner see it. */
-struct store_meta_req {
+/*
+ * A privacy request as the status page, the API and the runner see it
+ * (docs/requests.md): Meta's data-deletion requests (app set) and every
+ * other source's (app "").  Texts are "" when absent.
+ */
+struct store_request {
 	int64_t id;           /* row id */
 	char code[64];        /* confirmation code */
-	char app[64];         /* app family name */
-	char state[32];       /* received, running, completed, completed_with_retention, failed */
+	char app[64];         /* Meta app family name, "" if not from Meta */
+	char state[32];       /* received, awaiting_verification, ..., expired */
 	int64_t received_at;  /* epoch s */
 	int64_t completed_at; /* epoch s, 0 if not */
 	int64_t job;          /* erase job id, 0 if none yet */
@@ -132,37 +136,173 @@ struct store_meta_req {
 	int64_t runs;         /* runs asked for: 1, plus one per repeat that reran it */
 	int64_t job_run;      /* the run @job belongs to, 0 if none started */
 	int64_t run_at;       /* receipt time of the latest rerun (epoch s), 0 if none */
+	char kind[16];        /* erasure, export, restriction */
+	char scope[64];       /* data map scope, "" for a Meta request (its app's) */
+	char source[16];      /* meta, import, app, self-service, email, operator */
+	char policy[64];      /* the policy applied, "" for none recorded */
+	int64_t due_at;       /* deadline (epoch s) */
+	int64_t not_before;   /* scheduled: the grace period ends (epoch s), 0 if none */
+	int64_t expires_at;   /* awaiting_verification: the request expires (epoch s), 0 */
+	char reason[520];     /* latest refusal, cancellation or failure reason, "" */
+	int effects;          /* STORE_EFFECTS_* */
+	bool warned;          /* the deadline warning was logged */
+	bool verified;        /* the identity was verified (or vouched for) */
+};
+
+/* Where a request's accept effects stand (column effects). */
+#define STORE_EFFECTS_NONE 0    /* none to apply, or undone */
+#define STORE_EFFECTS_APPLY 1   /* to be applied */
+#define STORE_EFFECTS_APPLIED 2 /* applied */
+#define STORE_EFFECTS_UNDO 3    /* to be undone (cancelled or refused after they were applied) */
+
+/* A new request of the app, an operator or the person (not Meta's): strings borrowed. */
+struct store_request_new {
+	const char *code;          /* confirmation code */
+	const char *kind;          /* erasure, export, restriction */
+	const char *scope;         /* data map scope */
+	const char *source;        /* app, operator, self-service, email */
+	const char *policy;        /* the policy's name */
+	const char *subject;       /* keyed hash of the identities */
+	const char *state;         /* the state it starts in */
+	const char *actor;         /* who asked */
+	const uint8_t *box;        /* sealed identities */
+	size_t boxlen;             /* its length */
+	const uint8_t *notify_box; /* sealed notification address, or NULL */
+	size_t notify_len;         /* its length */
+	int64_t now;               /* receipt (epoch s) */
+	int64_t due_at;            /* deadline (epoch s) */
+	int64_t not_before;        /* scheduled: grace ends (epoch s), or 0 */
+	int64_t expires_at;        /* awaiting_verification: expires (epoch s), or 0 */
+	int effects;               /* STORE_EFFECTS_* */
+	bool verified;             /* the identity was verified or vouched for */
 };
 
 /*
- * Record a new request in state "received" (@box: the encrypted identity):
+ * Record @n; *@id gets its row id.  Its state, if not "received", is
+ * recorded as its first transition (request_events).
+ */
+lethe_rc store_request_insert(struct store *st, const struct store_request_new *n, int64_t *id,
+                              struct lethe_err *err);
+/*
+ * The oldest unfinished request (app "") of @subject, @kind and @scope into
+ * @out; LETHE_E_NOTFOUND if none (a new one is not a repeat).
+ */
+lethe_rc store_request_find_open(struct store *st, const char *subject, const char *kind,
+                                 const char *scope, struct store_request *out,
+                                 struct lethe_err *err);
+/* Request @id; LETHE_E_NOTFOUND if none. */
+lethe_rc store_request_get(struct store *st, int64_t id, struct store_request *out,
+                           struct lethe_err *err);
+/* The request with confirmation code @code; LETHE_E_NOTFOUND if none. */
+lethe_rc store_request_by_code(struct store *st, const char *code, struct store_request *out,
+                               struct lethe_err *err);
+/*
+ * The next request the runner may run, with its identity box (caller
+ * frees): the first received or running one with an id above @after, else
+ * the scheduled one whose grace ended first (not_before <= @now).
+ * LETHE_E_NOTFOUND if none.
+ */
+lethe_rc store_request_next(struct store *st, int64_t after, int64_t now, struct store_request *out,
+                            uint8_t **box, size_t *boxlen, struct lethe_err *err);
+/* The identity box of request @id (caller frees; empty once wiped). */
+lethe_rc store_request_box(struct store *st, int64_t id, uint8_t **box, size_t *boxlen,
+                           struct lethe_err *err);
+/*
+ * The first request with an id above @after whose effects are to be
+ * applied or undone (STORE_EFFECTS_APPLY, _UNDO), with its identity box
+ * (caller frees); LETHE_E_NOTFOUND if none.
+ */
+lethe_rc store_request_effects_next(struct store *st, int64_t after, struct store_request *out,
+                                    uint8_t **box, size_t *boxlen, struct lethe_err *err);
+
+/* A conditional state change of a request (store_request_transition()). */
+struct store_transition {
+	const char *from;     /* comma-separated states it may be in, e.g. "scheduled,received" */
+	const char *to;       /* the state it enters */
+	const char *event;    /* what the history records, NULL: @to ("extended" for a new due) */
+	const char *actor;    /* who: app:KEY, admin:KEY, cli, person, lethe */
+	const char *reason;   /* the reason (stored in the request and its history), or NULL */
+	int64_t now;          /* epoch s */
+	int64_t not_before;   /* -1 keep, 0 clear, else the end of grace */
+	int64_t expires_at;   /* -1 keep, 0 clear, else when it expires */
+	int64_t due_at;       /* 0 keep, else the new deadline */
+	int64_t completed_at; /* 0 keep, else when it finished */
+	bool verified;        /* set verified */
+	int effects;          /* -1 keep, -2 cancel (applied -> undo, to apply -> none), else set */
+};
+/*
+ * Apply @t to request @id if it is in one of t->from, in one statement
+ * (of two racing changes exactly one applies), and record it in the
+ * request's history.  *@applied says whether it did.  Call inside a
+ * transaction (store_begin) so the change and its history are one.
+ */
+lethe_rc store_request_transition(struct store *st, int64_t id, const struct store_transition *t,
+                                  bool *applied, struct lethe_err *err);
+/* Set request @id's effects to @to if they are @from; *@applied says whether. */
+lethe_rc store_request_set_effects(struct store *st, int64_t id, int from, int to, bool *applied,
+                                   struct lethe_err *err);
+/* Wipe the identity and notification boxes of @id if it is finished and its effects settled. */
+lethe_rc store_request_wipe(struct store *st, int64_t id, struct lethe_err *err);
+
+typedef void (*store_event_fn)(void *arg, int64_t at, const char *state, const char *actor,
+                               const char *reason);
+/* Call @fn for each recorded transition of request @id, oldest first. */
+lethe_rc store_request_events(struct store *st, int64_t id, store_event_fn fn, void *arg,
+                              struct lethe_err *err);
+
+/* A listing's filter: NULL or 0 is off. */
+struct store_request_filter {
+	const char *state;  /* one state */
+	const char *source; /* one source */
+	const char *kind;   /* one kind */
+	int64_t due_before; /* due_at < this */
+	int64_t due_after;  /* due_at >= this */
+	int64_t after_due;  /* the page starts after (after_due, after_id) */
+	int64_t after_id;   /* ... (INT64_MIN, 0 for the first page) */
+	int limit;          /* rows at most */
+};
+typedef void (*store_request_fn)(void *arg, const struct store_request *r);
+/* Call @fn for each request matching @f, by (due_at, id). */
+lethe_rc store_request_list(struct store *st, const struct store_request_filter *f,
+                            store_request_fn fn, void *arg, struct lethe_err *err);
+/*
+ * Expire every request awaiting verification whose link expired by @now
+ * (state expired, identity wiped, history recorded); *@n of them.
+ */
+lethe_rc store_request_expire(struct store *st, int64_t now, int64_t *n, struct lethe_err *err);
+/* Call @fn for up to 100 open requests due by @until that were not warned of yet. */
+lethe_rc store_request_due_soon(struct store *st, int64_t until, store_request_fn fn, void *arg,
+                                struct lethe_err *err);
+/* Note that request @id's deadline warning was logged. */
+lethe_rc store_request_set_warned(struct store *st, int64_t id, struct lethe_err *err);
+/* The number of open requests (failed included) whose deadline passed before @now. */
+lethe_rc store_request_overdue(struct store *st, int64_t now, int64_t *n, struct lethe_err *err);
+
+/*
+ * Record a new Meta request in state "received" (@box: the encrypted
+ * identity), due @deadline_s after @now:
  * its id to *@id and *@added true; or, if a request with @code exists (a
  * retried batch, a replay of the intake log), that one's id and *@added
  * false.
  */
 lethe_rc store_meta_insert_once(struct store *st, const char *code, const char *app,
                                 const char *subject, const uint8_t *box, size_t boxlen, int64_t now,
-                                int64_t *id, bool *added, struct lethe_err *err);
+                                int64_t deadline_s, int64_t *id, bool *added,
+                                struct lethe_err *err);
+/* Record that Meta request @id came from @source ("import": `lethe import-meta-ids`). */
+lethe_rc store_meta_set_source(struct store *st, int64_t id, const char *source,
+                               struct lethe_err *err);
 /* Request @id if it is of (@app, @subject); LETHE_E_NOTFOUND otherwise. */
 lethe_rc store_meta_match(struct store *st, int64_t id, const char *app, const char *subject,
-                          struct store_meta_req *out, struct lethe_err *err);
+                          struct store_request *out, struct lethe_err *err);
 /* The lowest id of a request received at or after @since (INT64_MAX if none). */
 lethe_rc store_meta_first_since(struct store *st, int64_t since, int64_t *id,
                                 struct lethe_err *err);
 /* store_meta_since() calls this for each request. */
 typedef void (*store_meta_fn)(void *arg, int64_t id, const char *subject, int64_t received_at);
-/* Call @fn for every request received at or after @since (to load meta/seen.h). */
+/* Call @fn for every Meta request received at or after @since (to load meta/seen.h). */
 lethe_rc store_meta_since(struct store *st, int64_t since, store_meta_fn fn, void *arg,
                           struct lethe_err *err);
-/* The request with confirmation code @code; LETHE_E_NOTFOUND if none. */
-lethe_rc store_meta_by_code(struct store *st, const char *code, struct store_meta_req *out,
-                            struct lethe_err *err);
-/*
- * The oldest unfinished request with an id above @after, and its identity
- * box (caller frees); LETHE_E_NOTFOUND if none.
- */
-lethe_rc store_meta_next(struct store *st, int64_t after, struct store_meta_req *out, uint8_t **box,
-                         size_t *boxlen, struct lethe_err *err);
 /*
  * Record the runner's progress on run @run of request @id: state, job,
  * no_data (and job_run = @run); a completed request's identity box is

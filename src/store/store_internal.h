@@ -82,6 +82,16 @@ void store__col_text(sqlite3_stmt *q, int i, char *out, size_t cap);
 /* Column @i of @q's row as a new buffer into *@box, *@boxlen (NULL, 0 if empty). */
 void store__col_blob(sqlite3_stmt *q, int i, uint8_t **box, size_t *boxlen);
 
+/* The columns of a request that store__request_row() reads, in its order. */
+#define STORE_REQ_COLS                                                                             \
+	"id, code, app, state, received_at, completed_at, job_id, no_data, runs, job_run, "        \
+	"run_at, "                                                                                 \
+	"kind, scope, source, policy, due_at, not_before, expires_at, reason, effects, warned, "   \
+	"verified"
+#define STORE_REQ_NCOLS 22
+/* The row of STORE_REQ_COLS into the struct store_request @arg (a store__row_fn). */
+void store__request_row(sqlite3_stmt *q, void *arg);
+
 /* Reads the current row of @q into @out, for store__one(). */
 typedef void (*store__row_fn)(sqlite3_stmt *q, void *out);
 

@@ -348,9 +348,9 @@ def owner_of_channel(db, channel_id):
 
 
 def meta_requests(demo):
-    """Rows of meta_requests (empty if the state store has none yet)."""
+    """Meta rows of the requests table (empty if the state store has none yet)."""
     try:
-        return demo.state("SELECT id, code, app, state, no_data FROM meta_requests "
+        return demo.state("SELECT id, code, app, state, no_data FROM requests WHERE app <> '' "
                           "ORDER BY id")
     except sqlite3.OperationalError:
         return []

@@ -100,7 +100,7 @@ def test_serve_retries_requests_failed_under_another_key(demo, servers):
     uid = ig_id(2)
     code = pending_request(demo, servers, uid)
     con = sqlite3.connect(str(demo.state_db), timeout=10)
-    con.execute("UPDATE meta_requests SET state = 'failed', completed_at = 1")
+    con.execute("UPDATE requests SET state = 'failed', completed_at = 1")
     con.commit()
     con.close()
     srv = servers(demo)

@@ -148,7 +148,7 @@ def test_serve_html_routes_answer_errors_as_pages(demo, servers):
     srv.wait_completed(code)
     con = sqlite3.connect(str(demo.state_db), timeout=10)
     try:
-        con.execute("ALTER TABLE meta_requests RENAME TO meta_requests_gone")
+        con.execute("ALTER TABLE requests RENAME TO requests_gone")
         con.commit()
     finally:
         con.close()

@@ -2,7 +2,7 @@
 """`lethe serve`: refused Meta callbacks.
 
 Each refusal is a 4xx JSON {"error": {"code", "message"}} whose text never names the
-user id, and nothing is recorded: the meta_requests and deauthorizations row counts of
+user id, and nothing is recorded: the requests and deauthorizations row counts of
 the state store and every row of app.db are unchanged.
 """
 import base64

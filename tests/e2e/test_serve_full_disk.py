@@ -138,7 +138,7 @@ def test_serve_full_disk_codes_keep_their_page_and_readyz_says_so(demo, small_fs
             time.sleep(0.2)
         con = sqlite3.connect("file:%s?mode=ro" % state_db, uri=True, timeout=10)
         try:
-            stored = {r[0] for r in con.execute("SELECT code FROM meta_requests")}
+            stored = {r[0] for r in con.execute("SELECT code FROM requests")}
         finally:
             con.close()
         assert set(codes) <= stored, set(codes) - stored

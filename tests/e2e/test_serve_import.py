@@ -103,7 +103,7 @@ def test_serve_import_meta_ids_csv_and_callback_share_requests(demo, servers, sn
     codes = {r[1] for r in meta_requests(demo)}
     assert resp["confirmation_code"] in codes and len(codes) == 3
     deadline = time.monotonic() + 10
-    while demo.state("SELECT runs, state FROM meta_requests WHERE code = ?",
+    while demo.state("SELECT runs, state FROM requests WHERE code = ?",
                      (resp["confirmation_code"],)) != [(2, "completed")]:
         assert time.monotonic() < deadline, meta_requests(demo)
         time.sleep(0.02)

@@ -105,7 +105,7 @@ def test_serve_repeat_after_completed_erases_again(demo, servers):
     assert reported_counts(second) == {"meta-sourced": 1, "messages": 3}, second
     rows = meta_requests(demo)
     assert len(rows) == 1 and rows[0][1] == code and rows[0][3] == "completed", rows
-    assert demo.state("SELECT runs, length(identity_box) FROM meta_requests") == [(2, 0)]
+    assert demo.state("SELECT runs, length(identity_box) FROM requests") == [(2, 0)]
     stop_ok(srv)
     assert_log_clean(srv, uid, code)
 
@@ -140,7 +140,7 @@ def test_serve_repeat_after_failed_erases_again(demo, servers):
     first, _ = srv.wait_completed(code)
     stop_ok(srv)
     con = sqlite3.connect(str(demo.state_db), timeout=10)
-    con.execute("UPDATE meta_requests SET state = 'failed'")
+    con.execute("UPDATE requests SET state = 'failed'")
     con.commit()
     con.close()
     new = reconnect(demo.db, "instagram", uid, project)
@@ -163,14 +163,14 @@ def test_serve_import_repeat_erases_again(demo, tmp_path):
     code, out, err = demo.lethe("import-meta-ids", "--app", "facebook", f)
     assert code == 0, err
     assert not any(person_rows(demo.db, "facebook", uid).values())
-    assert demo.state("SELECT state, no_data FROM meta_requests") == [("completed", 0)]
+    assert demo.state("SELECT state, no_data FROM requests") == [("completed", 0)]
 
     new = reconnect(demo.db, "facebook", uid, project)
     code, out, err = demo.lethe("import-meta-ids", "--app", "facebook", f)
     assert code == 0, err
     assert gone(demo.db, "facebook", uid, new)
     assert "0 new requests, 1 already requested; 1 requests processed" in out, out
-    rows = demo.state("SELECT state, no_data, runs, job_id FROM meta_requests")
+    rows = demo.state("SELECT state, no_data, runs, job_id FROM requests")
     assert len(rows) == 1 and rows[0][:3] == ("completed", 0, 2) and rows[0][3], rows
     assert FB_SECRET not in out + err and uid not in out + err
 

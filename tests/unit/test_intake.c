@@ -156,7 +156,8 @@ start(const struct fx *f)
 	struct intake *in = NULL;
 	struct lethe_err err = {0};
 
-	assert_int_equal(intake_start(f->path, WINDOW, NULL, NULL, &in, &err), LETHE_OK);
+	assert_int_equal(intake_start(f->path, WINDOW, 30 * 86400, NULL, NULL, &in, &err),
+	                 LETHE_OK);
 	return in;
 }
 
@@ -218,7 +219,7 @@ test_intake_repeat_across_restart(void **state)
 	struct fx *f = *state;
 	struct intake *in = start(f);
 	struct store *st = NULL;
-	struct store_meta_req found;
+	struct store_request found;
 	struct lethe_err err = {0};
 	struct seen *sn;
 	char subject[HASH_TEXT_LEN + 1];
@@ -235,7 +236,7 @@ test_intake_repeat_across_restart(void **state)
 	                 LETHE_OK);
 	assert_string_equal(found.code, first);
 	seen_free(sn);
-	assert_int_equal(store_meta_by_code(st, first, &found, &err), LETHE_OK);
+	assert_int_equal(store_request_by_code(st, first, &found, &err), LETHE_OK);
 	store_close(st);
 
 	in = start(f);
@@ -245,15 +246,15 @@ test_intake_repeat_across_restart(void **state)
 }
 
 /* The request with @code, read on its own connection. */
-static struct store_meta_req
+static struct store_request
 request_of(const struct fx *f, const char *code)
 {
 	struct store *st = NULL;
-	struct store_meta_req r;
+	struct store_request r;
 	struct lethe_err err = {0};
 
 	assert_int_equal(store_open(f->path, &st, &err), LETHE_OK);
-	assert_int_equal(store_meta_by_code(st, code, &r, &err), LETHE_OK);
+	assert_int_equal(store_request_by_code(st, code, &r, &err), LETHE_OK);
 	store_close(st);
 	return r;
 }
@@ -263,12 +264,12 @@ static uint8_t *
 box_of(const struct fx *f, int64_t id, size_t *len)
 {
 	struct store *st = NULL;
-	struct store_meta_req r;
+	struct store_request r;
 	struct lethe_err err = {0};
 	uint8_t *box = NULL;
 
 	assert_int_equal(store_open(f->path, &st, &err), LETHE_OK);
-	assert_int_equal(store_meta_next(st, id - 1, &r, &box, len, &err), LETHE_OK);
+	assert_int_equal(store_request_next(st, id - 1, 0, &r, &box, len, &err), LETHE_OK);
 	assert_int_equal(r.id, id);
 	store_close(st);
 	return box;
@@ -317,7 +318,7 @@ test_intake_repeat_reruns_finished(void **state)
 	struct fx *f = *state;
 	struct intake *in = start(f);
 	struct store *st = NULL;
-	struct store_meta_req r;
+	struct store_request r;
 	struct lethe_err err = {0};
 	static const uint8_t box2[8] = {9, 8, 7, 6, 5, 4, 3, 2};
 	char subject[HASH_TEXT_LEN + 1];
@@ -386,7 +387,7 @@ test_intake_repeat_while_running(void **state)
 {
 	struct fx *f = *state;
 	struct intake *in = start(f);
-	struct store_meta_req r;
+	struct store_request r;
 	char subject[HASH_TEXT_LEN + 1], other[HASH_TEXT_LEN + 1];
 	char first[META_CODE_LEN + 1], again[META_CODE_LEN + 1];
 	uint8_t *box;
@@ -460,7 +461,7 @@ crash_with_log(const struct fx *f, size_t n, size_t batch, size_t boxlen,
 
 		close(fds[0]);
 		test_boxlen = boxlen;
-		if (intake_start(f->path, WINDOW, NULL, NULL, &in, &err) != LETHE_OK)
+		if (intake_start(f->path, WINDOW, 30 * 86400, NULL, NULL, &in, &err) != LETHE_OK)
 			_exit(2);
 		intake_hold_index(in, true);
 		for (size_t done = 0; done < n; done += batch) {
@@ -539,7 +540,7 @@ test_intake_replay_after_crash(void **state)
 	struct fx *f = *state;
 	char codes[40][META_CODE_LEN + 1];
 	char subject[HASH_TEXT_LEN + 1], code[META_CODE_LEN + 1];
-	struct store_meta_req found;
+	struct store_request found;
 	struct lethe_err err = {0};
 	struct store *st = NULL;
 	struct intake *in;
@@ -548,14 +549,14 @@ test_intake_replay_after_crash(void **state)
 	crash_with_log(f, 40, 1, 4, codes);
 	assert_true(log_has_groups(log0));
 	assert_int_equal(store_open(f->path, &st, &err), LETHE_OK);
-	assert_int_equal(store_meta_by_code(st, codes[0], &found, &err), LETHE_E_NOTFOUND);
+	assert_int_equal(store_request_by_code(st, codes[0], &found, &err), LETHE_E_NOTFOUND);
 	store_close(st);
 
 	in = start(f);
 	assert_false(log_has_groups(log0));
 	assert_int_equal(store_open(f->path, &st, &err), LETHE_OK);
 	for (size_t i = 0; i < 40; i++) {
-		assert_int_equal(store_meta_by_code(st, codes[i], &found, &err), LETHE_OK);
+		assert_int_equal(store_request_by_code(st, codes[i], &found, &err), LETHE_OK);
 		assert_string_equal(found.app, "facebook");
 		assert_string_equal(found.state, "received");
 	}
@@ -568,7 +569,7 @@ test_intake_replay_after_crash(void **state)
 	in = start(f);
 	intake_free(in);
 	assert_int_equal(store_open(f->path, &st, &err), LETHE_OK);
-	assert_int_equal(store_meta_by_code(st, codes[39], &found, &err), LETHE_OK);
+	assert_int_equal(store_request_by_code(st, codes[39], &found, &err), LETHE_OK);
 	store_close(st);
 	free(log0);
 }
@@ -582,7 +583,7 @@ test_intake_torn_tail(void **state)
 {
 	struct fx *f = *state;
 	char codes[5][META_CODE_LEN + 1];
-	struct store_meta_req found;
+	struct store_request found;
 	struct lethe_err err = {0};
 	struct store *st = NULL;
 	char *log0 = intake_log_path(f->path, 0);
@@ -602,7 +603,7 @@ test_intake_torn_tail(void **state)
 	intake_free(start(f));
 	assert_int_equal(store_open(f->path, &st, &err), LETHE_OK);
 	for (size_t i = 0; i < 5; i++)
-		assert_int_equal(store_meta_by_code(st, codes[i], &found, &err), LETHE_OK);
+		assert_int_equal(store_request_by_code(st, codes[i], &found, &err), LETHE_OK);
 	store_close(st);
 	assert_false(log_has_groups(log0));
 	free(log0);
@@ -620,7 +621,7 @@ test_intake_rotation_replay(void **state)
 	struct fx *f = *state;
 	char(*codes)[META_CODE_LEN + 1] = xcalloc(N, sizeof(*codes));
 	char *log0 = intake_log_path(f->path, 0), *log1 = intake_log_path(f->path, 1);
-	struct store_meta_req first, last, found;
+	struct store_request first, last, found;
 	struct lethe_err err = {0};
 	struct store *st = NULL;
 
@@ -633,9 +634,9 @@ test_intake_rotation_replay(void **state)
 	assert_false(log_has_groups(log1));
 	assert_int_equal(store_open(f->path, &st, &err), LETHE_OK);
 	for (size_t i = 0; i < N; i += 997)
-		assert_int_equal(store_meta_by_code(st, codes[i], &found, &err), LETHE_OK);
-	assert_int_equal(store_meta_by_code(st, codes[0], &first, &err), LETHE_OK);
-	assert_int_equal(store_meta_by_code(st, codes[N - 1], &last, &err), LETHE_OK);
+		assert_int_equal(store_request_by_code(st, codes[i], &found, &err), LETHE_OK);
+	assert_int_equal(store_request_by_code(st, codes[0], &first, &err), LETHE_OK);
+	assert_int_equal(store_request_by_code(st, codes[N - 1], &last, &err), LETHE_OK);
 	assert_true(first.id < last.id);
 	store_close(st);
 	free(codes);
@@ -694,7 +695,7 @@ test_intake_find_code_while_pending(void **state)
 	struct intake *in = start(f);
 	char subject[HASH_TEXT_LEN + 1], code[META_CODE_LEN + 1];
 	struct intake_found found;
-	struct store_meta_req req;
+	struct store_request req;
 	struct store *st = NULL;
 	struct lethe_err err = {0};
 
@@ -708,11 +709,11 @@ test_intake_find_code_while_pending(void **state)
 	assert_false(intake_find_code(in, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", &found));
 	assert_null(intake_trouble(in)); /* held, not failing */
 	assert_int_equal(store_open(f->path, &st, &err), LETHE_OK);
-	assert_int_equal(store_meta_by_code(st, code, &req, &err), LETHE_E_NOTFOUND);
+	assert_int_equal(store_request_by_code(st, code, &req, &err), LETHE_E_NOTFOUND);
 	intake_hold_index(in, false);
 	intake_settle(in, 10000);
 	assert_false(intake_find_code(in, code, &found));
-	assert_int_equal(store_meta_by_code(st, code, &req, &err), LETHE_OK);
+	assert_int_equal(store_request_by_code(st, code, &req, &err), LETHE_OK);
 	store_close(st);
 	intake_free(in);
 }
@@ -838,7 +839,7 @@ test_intake_stop_empties_log(void **state)
 	struct fx *f = *state;
 	struct intake *in = start(f);
 	char(*subj)[HASH_TEXT_LEN + 1] = xcalloc(300, sizeof(*subj));
-	struct store_meta_req found;
+	struct store_request found;
 	struct lethe_err err = {0};
 	struct store *st = NULL;
 	struct waiter *w;
@@ -853,7 +854,7 @@ test_intake_stop_empties_log(void **state)
 	assert_false(log_has_groups(log1));
 	assert_int_equal(store_open(f->path, &st, &err), LETHE_OK);
 	for (size_t i = 0; i < 300; i += 37)
-		assert_int_equal(store_meta_by_code(st, w[i].in.code, &found, &err), LETHE_OK);
+		assert_int_equal(store_request_by_code(st, w[i].in.code, &found, &err), LETHE_OK);
 	store_close(st);
 	free(w);
 	free(subj);

@@ -291,14 +291,13 @@ store_wipe(const char *spath, bool plain)
 	assert_int_equal(store_meta_insert_once(st, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
 	                                        "instagram",
 	                                        "anon:0123456789abcdef0123456789abcdef", box,
-	                                        sizeof(box), 1000, &id, &added, &err),
+	                                        sizeof(box), 1000, 86400, &id, &added, &err),
 	                 LETHE_OK);
 	store_close(st);
 	checkpoint(spath);
 	assert_int_equal(found_in_files(spath, &needle, &len, 1), 1);
 	if (plain) {
-		tu_exec_sql(spath,
-		            "UPDATE meta_requests SET state = 'completed', identity_box = x''");
+		tu_exec_sql(spath, "UPDATE requests SET state = 'completed', identity_box = x''");
 	} else {
 		assert_int_equal(store_open(spath, &st, &err), LETHE_OK);
 		assert_int_equal(store_meta_update(st, id, "completed", 0, true, 1001, 1, &err),

@@ -167,7 +167,7 @@ test_store_lookups_result_codes(void **state)
 	struct st_fixture *f = *state;
 	struct lethe_err err = {0};
 	struct store_job j;
-	struct store_meta_req m;
+	struct store_request m;
 	struct store_outbox o;
 	struct store_disc d;
 	struct store_step s;
@@ -195,7 +195,7 @@ test_store_lookups_result_codes(void **state)
 	assert_null(s.cursor);
 	store_step_clear(&s);
 
-	assert_int_equal(store_meta_by_code(f->st, "nope", &m, &err), LETHE_E_NOTFOUND);
+	assert_int_equal(store_request_by_code(f->st, "nope", &m, &err), LETHE_E_NOTFOUND);
 	assert_int_equal(store_meta_first_since(f->st, 0, &n, &err), LETHE_OK);
 	assert_int_equal(n, INT64_MAX);
 	memset(&err, 0, sizeof(err));
@@ -272,7 +272,7 @@ test_store_lookups_failed_read_is_state(void **state)
 	break_reads(f, "outbox");
 	assert_state(store_outbox_next_due(f->st, &n, &err), &err);
 	assert_state(store_disc_job_count(f->st, 1, &n, &err), &err);
-	break_reads(f, "meta_requests");
+	break_reads(f, "requests");
 	assert_state(store_meta_first_since(f->st, 0, &n, &err), &err);
 	break_reads(f, "holds");
 	assert_state(store_hold_due_count(f->st, 0, &n, &err), &err);

@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * request_work.c - the runner's bookkeeping of privacy requests (see
+ * request_work.h): expiry of unverified requests, deadline warnings, and
+ * the effects a policy applies when a request is accepted and undoes when
+ * it is cancelled or refused.
+ *
+ * Effects are recorded before they are carried out (column effects: 1 to
+ * apply, 3 to undo), so a crash between leaves them to be done again;
+ * applying and undoing are idempotent (the same columns set to the same
+ * values; a channel already disconnected stays so).  A cancellation that
+ * lands while effects are being applied turns "to apply" into "none":
+ * the runner then finds its "applied" refused and undoes at once.
+ */
+#include "util/fmacros.h"
+
+#include <sodium.h>
+
+#include "engine/disconnect.h"
+#include "engine/effects.h"
+#include "engine/request.h"
+#include "jobs/engine_opts.h"
+#include "jobs/request_work.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+/* Log what happened to @r's effects; never the person's identities. */
+static void
+effects_log(const struct store_request *r, bool undo, int64_t rows, size_t channels)
+{
+	log_info("request %s: effects %s (%lld rows, %zu channels disconnected)", r->code,
+	         undo ? "undone" : "applied", (long long)rows, channels);
+}
+
+/* Disconnect every channel of the person (an effect with revoke). */
+static lethe_rc
+revoke_all(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
+           struct store *st, const struct plan_id *ids, size_t nids, size_t *count,
+           struct lethe_err *err)
+{
+	struct disconnect_opts dop;
+	char **keys = NULL;
+	size_t n = 0, i;
+	lethe_rc rc;
+
+	engine_opts_disconnect(cfg, &dop);
+	rc = effects_channels(dm, ids, nids, db, &keys, &n, err);
+	for (i = 0; rc == LETHE_OK && i < n; i++) {
+		int64_t disc = 0;
+		bool already = false;
+
+		rc = disconnect_channel(&dop, dm, db, st, keys[i], "request", &disc, &already, err);
+		if (rc == LETHE_OK && !already)
+			(*count)++;
+	}
+	effects_keys_free(keys, n);
+	return rc;
+}
+
+/* Apply (or undo) every effect of @p for the person of @ids. */
+static lethe_rc
+effects_do(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
+           struct store *st, const struct request_policy *p, bool undo, const struct plan_id *ids,
+           size_t nids, int64_t *rows, size_t *channels, struct lethe_err *err)
+{
+	lethe_rc rc = LETHE_OK;
+	size_t i;
+
+	for (i = 0; rc == LETHE_OK && i < p->neffects; i++) {
+		const struct dm_effect *e = datamap_effect(dm, p->effects[i]);
+		int64_t n = 0;
+
+		if (e == NULL) /* policy_check() refuses this at start; a reload may not */
+			return lethe_err_set(err, LETHE_E_CONFIG,
+			                     "policy %s names effect '%s', which the data map "
+			                     "does not declare",
+			                     p->name, p->effects[i]);
+		rc = effects_apply(dm, e, undo, ids, nids, db, &n, err);
+		*rows += n;
+		/* A revoked grant cannot be given back: the person reconnects. */
+		if (rc == LETHE_OK && e->revoke && !undo)
+			rc = revoke_all(cfg, dm, db, st, ids, nids, channels, err);
+	}
+	return rc;
+}
+
+lethe_rc
+request_work_effects(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
+                     struct store *st, const struct store_request *r, const uint8_t *box,
+                     size_t boxlen, struct lethe_err *err)
+{
+	const struct request_policy *p =
+	    request_policy_of(cfg, r->policy, r->kind, r->scope, r->source);
+	bool undo = r->effects == STORE_EFFECTS_UNDO;
+	struct plan_id *ids = NULL;
+	size_t nids = 0, channels = 0;
+	int64_t rows = 0;
+	bool applied = false;
+	lethe_rc rc;
+
+	rc = request_ids_open(cfg->key, box, boxlen, &ids, &nids);
+	if (rc != LETHE_OK) {
+		/* No identity to act on (wiped, or another key): nothing can be done. */
+		log_warnx("request %s: its identity cannot be opened; its effects are dropped",
+		          r->code);
+		return store_request_set_effects(st, r->id, r->effects, STORE_EFFECTS_NONE,
+		                                 &applied, err);
+	}
+	rc = effects_do(cfg, dm, db, st, p, undo, ids, nids, &rows, &channels, err);
+	if (rc == LETHE_OK && !undo) {
+		rc = store_request_set_effects(st, r->id, STORE_EFFECTS_APPLY,
+		                               STORE_EFFECTS_APPLIED, &applied, err);
+		/* Cancelled or refused meanwhile: put back what was just done. */
+		if (rc == LETHE_OK && !applied) {
+			undo = true;
+			rows = 0;
+			rc = effects_do(cfg, dm, db, st, p, true, ids, nids, &rows, &channels, err);
+		}
+	} else if (rc == LETHE_OK) {
+		rc = store_request_set_effects(st, r->id, STORE_EFFECTS_UNDO, STORE_EFFECTS_NONE,
+		                               &applied, err);
+	}
+	if (rc == LETHE_OK)
+		effects_log(r, undo, rows, channels);
+	if (rc == LETHE_OK && undo)
+		rc = store_request_wipe(st, r->id, err);
+	request_ids_free(ids, nids);
+	return rc;
+}
+
+/* Log a request nearing (or past) its deadline, once. */
+struct warn_acc {
+	int64_t now;      /* the time */
+	int64_t ids[100]; /* the requests warned of */
+	size_t n;         /* how many */
+};
+
+static void
+on_due(void *arg, const struct store_request *r)
+{
+	struct warn_acc *a = arg;
+	int64_t left = r->due_at - a->now;
+
+	if (left < 0)
+		log_warnx("request %s (%s, %s) is overdue: it was due %lld hours ago", r->code,
+		          r->state, r->source[0] ? r->source : "meta", (long long)(-left / 3600));
+	else
+		log_warnx("request %s (%s, %s) is due in %lld hours", r->code, r->state,
+		          r->source[0] ? r->source : "meta", (long long)(left / 3600));
+	if (a->n < sizeof(a->ids) / sizeof(a->ids[0]))
+		a->ids[a->n++] = r->id;
+}
+
+lethe_rc
+request_work_tick(const struct lethe_config *cfg, struct store *st, int64_t now,
+                  struct lethe_err *err)
+{
+	struct warn_acc acc = {.now = now};
+	int64_t n = 0;
+	size_t i;
+	lethe_rc rc;
+
+	rc = store_request_expire(st, now, &n, err);
+	if (rc == LETHE_OK && n > 0)
+		log_info("requests: %lld never verified in time; expired", (long long)n);
+	if (rc == LETHE_OK)
+		rc = store_request_due_soon(st, now + cfg->requests.warn_before_s, on_due, &acc,
+		                            err);
+	for (i = 0; rc == LETHE_OK && i < acc.n; i++)
+		rc = store_request_set_warned(st, acc.ids[i], err);
+	return rc;
+}

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * request_work.h - what the runner does for privacy requests besides
+ * erasing (docs/requests.md): expire requests never verified, warn of
+ * deadlines, apply a policy's effects when a request is accepted and undo
+ * them when it is cancelled or refused.  Called by the runner's thread
+ * (and `lethe import-meta-ids`'s drain) with its own connections.
+ */
+#ifndef LETHE_JOBS_REQUEST_WORK_H
+#define LETHE_JOBS_REQUEST_WORK_H
+
+#include "config/config.h"
+#include "datamap/datamap.h"
+#include "db/appdb.h"
+#include "store/store.h"
+#include "util/fmacros.h"
+#include "util/rc.h"
+
+/*
+ * Apply (r->effects STORE_EFFECTS_APPLY) or undo (STORE_EFFECTS_UNDO) the
+ * effects of @r's policy for the person sealed in @box, and record it; an
+ * undo also wipes the identity of a finished request.  Idempotent: a
+ * crash before the record makes the next pass do it again.
+ */
+lethe_rc request_work_effects(const struct lethe_config *cfg, const struct datamap *dm,
+                              struct appdb *db, struct store *st, const struct store_request *r,
+                              const uint8_t *box, size_t boxlen, struct lethe_err *err);
+/*
+ * Expire unverified requests whose link expired by @now, and log a
+ * warning (once per request) for each open request due within
+ * requests.warn_before.
+ */
+lethe_rc request_work_tick(const struct lethe_config *cfg, struct store *st, int64_t now,
+                           struct lethe_err *err);
+
+#endif /* LETHE_JOBS_REQUEST_WORK_H */

@@ -1,0 +1,616 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * service_requests.c - privacy requests as actions of the service (see
+ * service.h and docs/requests.md): accept one under its policy, show it,
+ * act on it (verify, approve, refuse, cancel, retry, extend) and list them.
+ *
+ * Every change is one conditional transition in the state store
+ * (store_request_transition()), so of two racing changes exactly one
+ * wins; the effects a policy applies at acceptance, and their undoing on
+ * a cancellation, are left to the runner (jobs/request_work.c), which
+ * finds them recorded (column effects) and so also finishes them after a
+ * crash.  Only st_mu is taken here; the runner is woken after each change.
+ */
+#include "util/fmacros.h"
+
+#include <errno.h>
+#include <sodium.h>
+
+#include "engine/request.h"
+#include "meta/requests.h"
+#include "service/service_internal.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "util/timeutil.h"
+
+#define LIST_DEFAULT 100 /* a page of a listing without a limit */
+#define NOTIFY_MAX 254   /* bytes of an email address (RFC 5321) */
+#define CURSOR_MAX 48    /* bytes of a listing's cursor */
+
+int64_t
+service__meta_deadline(const struct lethe_config *cfg)
+{
+	int64_t d = policy_for(cfg, "erasure", NULL, "meta")->deadline_s;
+	size_t i;
+
+	for (i = 0; i < cfg->napps; i++) {
+		int64_t a = policy_for(cfg, "erasure", cfg->apps[i].scope, "meta")->deadline_s;
+
+		if (a < d)
+			d = a;
+	}
+	return d;
+}
+
+/* The state store of @svc, opened if this is a command's service that has not yet. */
+static lethe_rc
+store_ready(struct service *svc, struct lethe_err *err)
+{
+	return svc->st != NULL ? LETHE_OK : service_store_open(svc, err);
+}
+
+static void
+wake_runner(struct service *svc)
+{
+	if (svc->runner != NULL)
+		runner_kick(svc->runner);
+}
+
+/* @t as "YYYY-MM-DDTHH:MM:SSZ", or null if unset. */
+static json_t *
+jtime(int64_t t)
+{
+	char s[32];
+
+	if (t <= 0)
+		return json_null();
+	time_format_iso(t, s, sizeof(s));
+	return json_string(s);
+}
+
+static json_t *
+jtext(const char *s)
+{
+	return s != NULL && s[0] != '\0' ? json_string(s) : json_null();
+}
+
+/* ---- checking what a front end hands over -------------------------------- */
+
+/* True if @s is 1..@max bytes of UTF-8 text without control characters. */
+static bool
+text_ok(const char *s, size_t max)
+{
+	size_t n = s != NULL ? strlen(s) : 0;
+	json_t *j;
+	size_t i;
+
+	if (n == 0 || n > max)
+		return false;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return false;
+	j = json_string(s); /* NULL if @s is not UTF-8 */
+	json_decref(j);
+	return j != NULL;
+}
+
+/* True if @s looks like an email address: local@domain, no spaces, at most NOTIFY_MAX bytes. */
+static bool
+address_ok(const char *s)
+{
+	const char *at = s != NULL ? strchr(s, '@') : NULL;
+
+	return text_ok(s, NOTIFY_MAX) && at != NULL && at != s && at[1] != '\0' &&
+	       strchr(at + 1, '@') == NULL && strchr(s, ' ') == NULL && strchr(at, '.') != NULL;
+}
+
+/* LETHE_OK if @in may be recorded; LETHE_E_INVALID with a message safe to show otherwise. */
+static lethe_rc
+check_in(struct service *svc, const struct service_request_in *in, struct lethe_err *err)
+{
+	const struct dm_scope *sc;
+	size_t i, j;
+
+	if (in->kind == NULL || !policy_kind_ok(in->kind))
+		return lethe_err_set(err, LETHE_E_INVALID, "kind must be one of: %s", POLICY_KINDS);
+	if (strcmp(in->kind, "erasure") != 0)
+		return lethe_err_set(err, LETHE_E_INVALID,
+		                     "requests of kind '%s' are not supported yet (erasure is)",
+		                     in->kind);
+	if (in->source == NULL || !policy_source_ok(in->source) ||
+	    strcmp(in->source, "meta") == 0 || strcmp(in->source, "import") == 0)
+		return lethe_err_set(err, LETHE_E_INTERNAL, "bad source for a request");
+	sc = in->scope != NULL ? datamap_scope(svc->dm, in->scope) : NULL;
+	if (sc == NULL)
+		return lethe_err_set(err, LETHE_E_INVALID,
+		                     "scope must name a scope of the data map");
+	if (in->nids == 0 || in->nids > SERVICE_REQ_IDS_MAX)
+		return lethe_err_set(err, LETHE_E_INVALID, "a request names 1 to %d identities",
+		                     SERVICE_REQ_IDS_MAX);
+	for (i = 0; i < in->nids; i++) {
+		const struct plan_id *id = &in->ids[i];
+
+		if (id->kind == NULL || !dm_scope_has_identity(sc, id->kind))
+			return lethe_err_set(err, LETHE_E_INVALID,
+			                     "identity %zu: scope '%s' takes identities of kinds "
+			                     "it declares in the data map",
+			                     i + 1, sc->name);
+		if (!text_ok(id->value, REQUEST_ID_VALUE_MAX))
+			return lethe_err_set(
+			    err, LETHE_E_INVALID,
+			    "identity %zu: a value is 1 to %d bytes of text without "
+			    "control characters",
+			    i + 1, REQUEST_ID_VALUE_MAX);
+		for (j = 0; j < i; j++)
+			if (strcmp(in->ids[j].kind, id->kind) == 0)
+				return lethe_err_set(err, LETHE_E_INVALID,
+				                     "identity %zu: kind '%s' is named twice",
+				                     i + 1, id->kind);
+	}
+	if (in->notify != NULL && !address_ok(in->notify))
+		return lethe_err_set(err, LETHE_E_INVALID,
+		                     "notify must be an email address (at most %d bytes)",
+		                     NOTIFY_MAX);
+	return LETHE_OK;
+}
+
+/* ---- the request as JSON ---------------------------------------------------- */
+
+static void
+on_event(void *arg, int64_t at, const char *state, const char *actor, const char *reason)
+{
+	json_t *e = json_object();
+
+	json_object_set_new(e, "state", json_string(state));
+	json_object_set_new(e, "at", jtime(at));
+	json_object_set_new(e, "by", json_string(actor));
+	json_object_set_new(e, "reason", jtext(reason));
+	json_array_append_new(arg, e);
+}
+
+/* The fields of @r every view has (no history, no result). */
+static json_t *
+request_json(const struct service *svc, const struct store_request *r)
+{
+	json_t *o = json_object();
+	char *url = xasprintf("%s/data-deletion/status?id=%s", svc->cfg->public_url, r->code);
+
+	json_object_set_new(o, "id", json_string(r->code));
+	json_object_set_new(o, "kind", json_string(r->kind[0] ? r->kind : "erasure"));
+	json_object_set_new(o, "scope", jtext(r->scope));
+	json_object_set_new(o, "source", json_string(r->source[0] ? r->source : "meta"));
+	json_object_set_new(o, "app", jtext(r->app));
+	json_object_set_new(o, "policy", jtext(r->policy));
+	json_object_set_new(o, "state", json_string(r->state));
+	json_object_set_new(o, "verified", json_boolean(r->verified || r->app[0] != '\0'));
+	json_object_set_new(o, "received_at", jtime(r->received_at));
+	json_object_set_new(o, "due_at", jtime(r->due_at));
+	json_object_set_new(o, "grace_until",
+	                    jtime(strcmp(r->state, "scheduled") == 0 ? r->not_before : 0));
+	json_object_set_new(
+	    o, "expires_at",
+	    jtime(strcmp(r->state, "awaiting_verification") == 0 ? r->expires_at : 0));
+	json_object_set_new(o, "completed_at", jtime(r->completed_at));
+	json_object_set_new(o, "overdue",
+	                    json_boolean(!request_state_final(r->state) && r->due_at > 0 &&
+	                                 r->due_at < time_now()));
+	json_object_set_new(o, "reason", jtext(r->reason));
+	json_object_set_new(o, "status_url", json_string(url));
+	free(url);
+	return o;
+}
+
+/* The result per category of @r's latest run as a JSON object. */
+static json_t *
+result_json(struct service *svc, const struct store_request *r, struct lethe_err *err, lethe_rc *rc)
+{
+	struct service_status s;
+	json_t *cats = json_array();
+	json_t *res = json_object();
+	size_t i;
+
+	memset(&s, 0, sizeof(s));
+	if (r->job > 0 && r->job_run >= r->runs)
+		*rc = service__status_steps(svc, r->job, &s, err);
+	for (i = 0; *rc == LETHE_OK && i < s.ncats; i++) {
+		const struct status_category *c = &s.cats[i];
+		json_t *o = json_object();
+
+		json_object_set_new(o, "category", json_string(c->category));
+		json_object_set_new(o, "deleted", json_integer(c->deleted));
+		json_object_set_new(o, "anonymized", json_integer(c->anonymized));
+		json_object_set_new(o, "retained", json_integer(c->retained));
+		json_object_set_new(o, "reason", jtext(c->retained > 0 ? c->reason : NULL));
+		json_object_set_new(o, "retained_until", jtext(c->retained_until));
+		json_array_append_new(cats, o);
+	}
+	json_object_set_new(res, "no_data", json_boolean(r->no_data));
+	json_object_set_new(res, "categories", cats);
+	return res;
+}
+
+/* The whole view of @r (history, result) into *@out; st_mu held. */
+static lethe_rc
+full_json(struct service *svc, const struct store_request *r, json_t **out, struct lethe_err *err)
+{
+	json_t *o = request_json(svc, r);
+	json_t *events = json_array();
+	lethe_rc rc;
+
+	/* The receipt is received_at; the history records every change after. */
+	on_event(events, r->received_at, "received", r->app[0] ? "meta" : r->source, NULL);
+	rc = store_request_events(svc->st, r->id, on_event, events, err);
+	json_object_set_new(o, "events", events);
+	if (rc == LETHE_OK)
+		json_object_set_new(o, "result", result_json(svc, r, err, &rc));
+	if (rc != LETHE_OK) {
+		json_decref(o);
+		return rc;
+	}
+	*out = o;
+	return LETHE_OK;
+}
+
+lethe_rc
+service_request_show(struct service *svc, const char *code, json_t **out, struct lethe_err *err)
+{
+	struct store_request r;
+	lethe_rc rc;
+
+	*out = NULL;
+	if (code == NULL || !meta_code_ok(code))
+		return lethe_err_set(err, LETHE_E_NOTFOUND, "no request has this id");
+	pthread_mutex_lock(&svc->st_mu);
+	rc = store_ready(svc, err);
+	if (rc == LETHE_OK)
+		rc = store_request_by_code(svc->st, code, &r, err);
+	if (rc == LETHE_OK)
+		rc = full_json(svc, &r, out, err);
+	pthread_mutex_unlock(&svc->st_mu);
+	if (rc == LETHE_E_NOTFOUND)
+		return lethe_err_set(err, LETHE_E_NOTFOUND, "no request has this id");
+	return rc;
+}
+
+/* ---- accepting a request ------------------------------------------------------ */
+
+lethe_rc
+service_request_create(struct service *svc, const struct service_request_in *in, json_t **out,
+                       bool *repeat, struct lethe_err *err)
+{
+	const struct request_policy *p;
+	struct store_request_new n;
+	struct store_request r;
+	char subject[HASH_TEXT_LEN + 1];
+	char code[META_CODE_LEN + 1];
+	uint8_t *box = NULL, *nbox = NULL;
+	size_t boxlen = 0, nlen = 0;
+	int64_t id = 0, now = time_now();
+	lethe_rc rc;
+
+	*out = NULL;
+	*repeat = false;
+	rc = check_in(svc, in, err);
+	if (rc == LETHE_OK)
+		rc =
+		    policy_check(svc->cfg, svc->dm, err); /* a command's service: not checked yet */
+	if (rc != LETHE_OK)
+		return rc;
+	/* Identities that name two people would erase both: refuse them. */
+	if (in->nids > 1 && svc->db != NULL) {
+		pthread_mutex_lock(&svc->db_mu);
+		rc = plan_check_one_person(svc->dm, svc->db, in->ids, in->nids, err);
+		pthread_mutex_unlock(&svc->db_mu);
+		if (rc == LETHE_E_USAGE)
+			return lethe_err_set(err, LETHE_E_INVALID,
+			                     "the identities name more than one person");
+		if (rc != LETHE_OK)
+			return rc;
+	}
+	p = policy_for(svc->cfg, in->kind, in->scope, in->source);
+	request_subject(svc->cfg->key, in->ids, in->nids, subject);
+	box = request_ids_seal(svc->cfg->key, in->ids, in->nids, &boxlen);
+	if (in->notify != NULL)
+		nbox = request_notify_seal(svc->cfg->key, in->notify, &nlen);
+	meta_code_new(code, now);
+	memset(&n, 0, sizeof(n));
+	n.code = code;
+	n.kind = in->kind;
+	n.scope = in->scope;
+	n.source = in->source;
+	n.policy = p->name;
+	n.subject = subject;
+	n.state = request_initial(p, in->verified);
+	n.actor = in->actor != NULL ? in->actor : in->source;
+	n.box = box;
+	n.boxlen = boxlen;
+	n.notify_box = nbox;
+	n.notify_len = nlen;
+	n.now = now;
+	n.due_at = now + p->deadline_s;
+	n.verified = in->verified;
+	if (strcmp(n.state, "awaiting_verification") == 0)
+		n.expires_at = now + svc->cfg->requests.verify_ttl_s;
+	if (strcmp(n.state, "scheduled") == 0) {
+		n.not_before = now + p->grace_s;
+		n.effects = p->neffects > 0 ? STORE_EFFECTS_APPLY : STORE_EFFECTS_NONE;
+	}
+	pthread_mutex_lock(&svc->st_mu);
+	rc = store_ready(svc, err);
+	if (rc == LETHE_OK)
+		rc = store_begin(svc->st, err);
+	if (rc == LETHE_OK) {
+		/* A repeat of an open request (same person, kind, scope) is that request. */
+		rc = store_request_find_open(svc->st, subject, in->kind, in->scope, &r, err);
+		if (rc == LETHE_OK) {
+			*repeat = true;
+		} else if (rc == LETHE_E_NOTFOUND) {
+			rc = store_request_insert(svc->st, &n, &id, err);
+			if (rc == LETHE_OK)
+				rc = store_request_get(svc->st, id, &r, err);
+		}
+		if (rc == LETHE_OK)
+			rc = store_commit(svc->st, err);
+		else
+			store_rollback(svc->st);
+	}
+	if (rc == LETHE_OK)
+		rc = full_json(svc, &r, out, err);
+	pthread_mutex_unlock(&svc->st_mu);
+	sodium_memzero(box, boxlen);
+	free(box);
+	if (nbox != NULL)
+		sodium_memzero(nbox, nlen);
+	free(nbox);
+	if (rc == LETHE_OK && !*repeat) {
+		log_info("request %s: %s of scope %s from %s, %s (policy %s)", code, in->kind,
+		         in->scope, in->source, n.state, p->name);
+		wake_runner(svc);
+	}
+	return rc;
+}
+
+/* ---- acting on a request -------------------------------------------------------- */
+
+static enum request_act
+act_of(enum service_request_act a)
+{
+	switch (a) {
+	case SERVICE_REQ_VERIFY:
+		return REQUEST_VERIFY;
+	case SERVICE_REQ_APPROVE:
+		return REQUEST_APPROVE;
+	case SERVICE_REQ_REFUSE:
+		return REQUEST_REFUSE;
+	case SERVICE_REQ_CANCEL:
+		return REQUEST_CANCEL;
+	case SERVICE_REQ_RETRY:
+		return REQUEST_RETRY;
+	case SERVICE_REQ_EXTEND:
+		break;
+	}
+	return REQUEST_EXTEND;
+}
+
+/* The transition @a makes of @r under policy @p into @t; LETHE_E_INVALID if @a is malformed. */
+static lethe_rc
+make_transition(const struct service_request_action *a, enum request_act act,
+                const struct store_request *r, const struct request_policy *p, int64_t now,
+                struct store_transition *t, struct lethe_err *err)
+{
+	bool need_reason = act == REQUEST_REFUSE || act == REQUEST_EXTEND;
+
+	if (need_reason && (a->reason == NULL || a->reason[0] == '\0'))
+		return lethe_err_set(err, LETHE_E_INVALID, "a reason is required to %s a request",
+		                     request_act_name(act));
+	if (a->reason != NULL && a->reason[0] != '\0' &&
+	    !text_ok(a->reason, SERVICE_REQ_REASON_MAX))
+		return lethe_err_set(err, LETHE_E_INVALID,
+		                     "a reason is 1 to %d bytes of text without control characters",
+		                     SERVICE_REQ_REASON_MAX);
+	memset(t, 0, sizeof(*t));
+	t->from = request_act_from(act);
+	t->to = request_act_to(act, p);
+	t->actor = a->actor != NULL ? a->actor : "lethe";
+	t->reason = a->reason != NULL && a->reason[0] != '\0' ? a->reason : NULL;
+	t->now = now;
+	t->not_before = -1;
+	t->expires_at = -1;
+	t->effects = -1;
+	switch (act) {
+	case REQUEST_VERIFY:
+		t->verified = true;
+		t->expires_at = 0;
+		break;
+	case REQUEST_REFUSE:
+	case REQUEST_CANCEL:
+		/* Effects applied are undone; effects not applied yet never will be. */
+		t->effects = -2;
+		t->completed_at = now;
+		t->not_before = 0;
+		t->expires_at = 0;
+		break;
+	case REQUEST_RETRY:
+		t->not_before = now;
+		t->completed_at = 0;
+		break;
+	case REQUEST_EXTEND:
+		if (a->due_at <= r->due_at)
+			return lethe_err_set(err, LETHE_E_INVALID,
+			                     "the new due date must be later than the current one");
+		t->to = r->state; /* the state stays; the history records "extended" */
+		t->from = r->state;
+		t->event = "extended";
+		t->due_at = a->due_at;
+		break;
+	case REQUEST_APPROVE:
+		break;
+	}
+	/* Entering scheduled: the grace period starts, the policy's effects are due. */
+	if (strcmp(t->to, "scheduled") == 0 && act != REQUEST_RETRY) {
+		t->not_before = now + p->grace_s;
+		t->effects = p->neffects > 0 ? STORE_EFFECTS_APPLY : STORE_EFFECTS_NONE;
+	}
+	return LETHE_OK;
+}
+
+lethe_rc
+service_request_act(struct service *svc, const char *code, const struct service_request_action *a,
+                    json_t **out, struct lethe_err *err)
+{
+	enum request_act act = act_of(a->act);
+	const struct request_policy *p;
+	struct store_transition t;
+	struct store_request r;
+	bool applied = false;
+	int64_t now = time_now();
+	lethe_rc rc;
+
+	if (out != NULL)
+		*out = NULL;
+	if (code == NULL || !meta_code_ok(code))
+		return lethe_err_set(err, LETHE_E_NOTFOUND, "no request has this id");
+	pthread_mutex_lock(&svc->st_mu);
+	rc = store_ready(svc, err);
+	if (rc == LETHE_OK)
+		rc = store_begin(svc->st, err);
+	if (rc != LETHE_OK) {
+		pthread_mutex_unlock(&svc->st_mu);
+		return rc;
+	}
+	rc = store_request_by_code(svc->st, code, &r, err);
+	if (rc == LETHE_E_NOTFOUND)
+		lethe_err_set(err, LETHE_E_NOTFOUND, "no request has this id");
+	if (rc == LETHE_OK) {
+		p = request_policy_of(svc->cfg, r.policy, r.kind, r.scope, r.source);
+		rc = make_transition(a, act, &r, p, now, &t, err);
+	}
+	if (rc == LETHE_OK)
+		rc = store_request_transition(svc->st, r.id, &t, &applied, err);
+	if (rc == LETHE_OK && !applied)
+		rc = lethe_err_set(err, LETHE_E_CONFLICT, "a request that is %s cannot be %s",
+		                   r.state,
+		                   act == REQUEST_VERIFY    ? "verified"
+		                   : act == REQUEST_APPROVE ? "approved"
+		                   : act == REQUEST_REFUSE  ? "refused"
+		                   : act == REQUEST_CANCEL  ? "cancelled"
+		                   : act == REQUEST_RETRY   ? "retried"
+		                                            : "extended");
+	/* Refused or cancelled before effects: nothing to undo, the identity can go now. */
+	if (rc == LETHE_OK && (act == REQUEST_REFUSE || act == REQUEST_CANCEL))
+		rc = store_request_wipe(svc->st, r.id, err);
+	if (rc == LETHE_OK)
+		rc = store_commit(svc->st, err);
+	else
+		store_rollback(svc->st);
+	if (rc == LETHE_OK && out != NULL) {
+		rc = store_request_get(svc->st, r.id, &r, err);
+		if (rc == LETHE_OK)
+			rc = full_json(svc, &r, out, err);
+	}
+	pthread_mutex_unlock(&svc->st_mu);
+	if (rc == LETHE_OK) {
+		log_info("request %s: %s by %s", code, request_act_name(act),
+		         a->actor != NULL ? a->actor : "lethe");
+		wake_runner(svc);
+	}
+	return rc;
+}
+
+/* ---- listing ----------------------------------------------------------------------- */
+
+/* What a listing collects. */
+struct list_acc {
+	const struct service *svc; /* for the status URL */
+	json_t *arr;               /* the requests */
+	int64_t last_due, last_id; /* the last one's key */
+	int n;                     /* how many */
+};
+
+static void
+on_listed(void *arg, const struct store_request *r)
+{
+	struct list_acc *a = arg;
+
+	json_array_append_new(a->arr, request_json(a->svc, r));
+	a->last_due = r->due_at;
+	a->last_id = r->id;
+	a->n++;
+}
+
+/* Parse a cursor "DUE.ID" (both decimal) into its key; false if malformed. */
+static bool
+cursor_parse(const char *s, int64_t *due, int64_t *id)
+{
+	char *end;
+	long long d, i;
+
+	if (strlen(s) > CURSOR_MAX)
+		return false;
+	errno = 0;
+	d = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || *end != '.')
+		return false;
+	i = strtoll(end + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || i < 0)
+		return false;
+	*due = d;
+	*id = i;
+	return true;
+}
+
+lethe_rc
+service_request_list(struct service *svc, const struct service_request_filter *f, json_t **out,
+                     struct lethe_err *err)
+{
+	struct store_request_filter sf;
+	struct list_acc acc = {.svc = svc};
+	json_t *o;
+	lethe_rc rc;
+
+	*out = NULL;
+	memset(&sf, 0, sizeof(sf));
+	if (f->state != NULL && !request_state_ok(f->state))
+		return lethe_err_set(err, LETHE_E_INVALID, "state must be a request state");
+	if (f->source != NULL && !policy_source_ok(f->source))
+		return lethe_err_set(err, LETHE_E_INVALID, "source must be one of: %s",
+		                     POLICY_SOURCES);
+	if (f->kind != NULL && !policy_kind_ok(f->kind))
+		return lethe_err_set(err, LETHE_E_INVALID, "kind must be one of: %s", POLICY_KINDS);
+	if (f->limit < 0 || f->limit > SERVICE_REQ_LIST_MAX)
+		return lethe_err_set(err, LETHE_E_INVALID, "limit must be 1 to %d",
+		                     SERVICE_REQ_LIST_MAX);
+	sf.state = f->state;
+	sf.source = f->source;
+	sf.kind = f->kind;
+	sf.due_before = f->due_before;
+	sf.due_after = f->due_after > 0 ? f->due_after : INT64_MIN;
+	sf.after_due = INT64_MIN;
+	sf.after_id = 0;
+	sf.limit = f->limit > 0 ? f->limit : LIST_DEFAULT;
+	if (f->cursor != NULL && !cursor_parse(f->cursor, &sf.after_due, &sf.after_id))
+		return lethe_err_set(err, LETHE_E_INVALID, "cursor must be a 'next' of a listing");
+	acc.arr = json_array();
+	pthread_mutex_lock(&svc->st_mu);
+	rc = store_ready(svc, err);
+	if (rc == LETHE_OK)
+		rc = store_request_list(svc->st, &sf, on_listed, &acc, err);
+	pthread_mutex_unlock(&svc->st_mu);
+	if (rc != LETHE_OK) {
+		json_decref(acc.arr);
+		return rc;
+	}
+	o = json_object();
+	json_object_set_new(o, "requests", acc.arr);
+	if (acc.n == sf.limit) {
+		char next[CURSOR_MAX + 1];
+
+		snprintf(next, sizeof(next), "%lld.%lld", (long long)acc.last_due,
+		         (long long)acc.last_id);
+		json_object_set_new(o, "next", json_string(next));
+	} else {
+		json_object_set_new(o, "next", json_null());
+	}
+	*out = o;
+	return LETHE_OK;
+}

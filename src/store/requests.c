@@ -1,0 +1,366 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * requests.c - privacy requests of every source in the state store (see
+ * store.h and docs/requests.md): recording one, finding an open repeat,
+ * conditional state transitions with their history (request_events), the
+ * runner's queue (runnable requests, effects to apply or undo, expiry,
+ * deadline warnings) and the operator's listing.  A request names its
+ * person by a keyed hash; identities are kept only sealed, and only until
+ * the request is finished.  Meta's own paths (insert, rerun) are in meta.c.
+ */
+#include "util/fmacros.h"
+
+#include "store/store_internal.h"
+#include "util/mem.h"
+
+/* A failed read is LETHE_E_STATE, never "no such request" (see meta.c). */
+#define REQ_READ "reading a request"
+
+/* The states a finished request is in. */
+#define REQ_FINAL                                                                                  \
+	"('completed', 'completed_with_retention', 'refused', 'cancelled', 'failed', 'expired')"
+
+void
+store__request_row(sqlite3_stmt *q, void *arg)
+{
+	struct store_request *out = arg;
+
+	memset(out, 0, sizeof(*out));
+	out->id = sqlite3_column_int64(q, 0);
+	store__col_text(q, 1, out->code, sizeof(out->code));
+	store__col_text(q, 2, out->app, sizeof(out->app));
+	store__col_text(q, 3, out->state, sizeof(out->state));
+	out->received_at = sqlite3_column_int64(q, 4);
+	out->completed_at = sqlite3_column_int64(q, 5);
+	out->job = sqlite3_column_int64(q, 6);
+	out->no_data = sqlite3_column_int(q, 7) != 0;
+	out->runs = sqlite3_column_int64(q, 8);
+	out->job_run = sqlite3_column_int64(q, 9);
+	out->run_at = sqlite3_column_int64(q, 10);
+	store__col_text(q, 11, out->kind, sizeof(out->kind));
+	store__col_text(q, 12, out->scope, sizeof(out->scope));
+	store__col_text(q, 13, out->source, sizeof(out->source));
+	store__col_text(q, 14, out->policy, sizeof(out->policy));
+	out->due_at = sqlite3_column_int64(q, 15);
+	out->not_before = sqlite3_column_int64(q, 16);
+	out->expires_at = sqlite3_column_int64(q, 17);
+	store__col_text(q, 18, out->reason, sizeof(out->reason));
+	out->effects = sqlite3_column_int(q, 19);
+	out->warned = sqlite3_column_int(q, 20) != 0;
+	out->verified = sqlite3_column_int(q, 21) != 0;
+}
+
+lethe_rc
+store_request_insert(struct store *st, const struct store_request_new *n, int64_t *id,
+                     struct lethe_err *err)
+{
+	lethe_rc rc;
+
+	rc = store__execf(
+	    st, err,
+	    "INSERT INTO requests (code, app, subject, identity_box, state, received_at, "
+	    "kind, scope, source, policy, due_at, not_before, expires_at, effects, "
+	    "verified, notify_box) VALUES (?1, '', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+	    "nullif(?11, 0), nullif(?12, 0), ?13, ?14, ?15)",
+	    "ttbtittttiiiiib", n->code, n->subject, (const void *)n->box, n->boxlen, n->state,
+	    n->now, n->kind, n->scope, n->source, n->policy, n->due_at, n->not_before,
+	    n->expires_at, (int64_t)n->effects, (int64_t)(n->verified ? 1 : 0),
+	    (const void *)n->notify_box, n->notify_len);
+	if (rc != LETHE_OK)
+		return rc;
+	*id = sqlite3_last_insert_rowid(st->db);
+	/* The receipt is received_at; a request that moved on at once records where to. */
+	if (strcmp(n->state, "received") != 0)
+		rc = store__execf(
+		    st, err,
+		    "INSERT INTO request_events (request_id, at, state, actor, reason) "
+		    "VALUES (?1, ?2, ?3, ?4, NULL)",
+		    "iitt", *id, n->now, n->state, n->actor);
+	return rc;
+}
+
+lethe_rc
+store_request_find_open(struct store *st, const char *subject, const char *kind, const char *scope,
+                        struct store_request *out, struct lethe_err *err)
+{
+	/* app = '' and the columns in this order: the partial index requests_person. */
+	return store__one(
+	    st, err, REQ_READ, store__request_row, out,
+	    "SELECT " STORE_REQ_COLS " FROM requests WHERE subject = ?1 AND kind = ?2 "
+	    "AND scope = ?3 AND app = '' AND state NOT IN " REQ_FINAL " ORDER BY id LIMIT 1",
+	    "ttt", subject, kind, scope);
+}
+
+lethe_rc
+store_request_get(struct store *st, int64_t id, struct store_request *out, struct lethe_err *err)
+{
+	return store__one(st, err, REQ_READ, store__request_row, out,
+	                  "SELECT " STORE_REQ_COLS " FROM requests WHERE id = ?1", "i", id);
+}
+
+lethe_rc
+store_request_by_code(struct store *st, const char *code, struct store_request *out,
+                      struct lethe_err *err)
+{
+	return store__one(st, err, REQ_READ, store__request_row, out,
+	                  "SELECT " STORE_REQ_COLS " FROM requests WHERE code = ?1", "t", code);
+}
+
+/* store__row_fn: the request, then its identity box, into the struct req_boxed @arg. */
+struct req_boxed {
+	struct store_request *req; /* the request */
+	uint8_t **box;             /* its identity box (allocated, even if empty) */
+	size_t *boxlen;            /* its length */
+};
+
+static void
+req_boxed_row(sqlite3_stmt *q, void *arg)
+{
+	struct req_boxed *m = arg;
+	const void *b;
+	int n;
+
+	store__request_row(q, m->req);
+	b = sqlite3_column_blob(q, STORE_REQ_NCOLS);
+	n = sqlite3_column_bytes(q, STORE_REQ_NCOLS);
+	*m->box = xmalloc(n > 0 ? (size_t)n : 1);
+	if (n > 0)
+		memcpy(*m->box, b, (size_t)n);
+	*m->boxlen = n > 0 ? (size_t)n : 0;
+}
+
+lethe_rc
+store_request_next(struct store *st, int64_t after, int64_t now, struct store_request *out,
+                   uint8_t **box, size_t *boxlen, struct lethe_err *err)
+{
+	struct req_boxed m = {.req = out, .box = box, .boxlen = boxlen};
+	lethe_rc rc;
+
+	*box = NULL;
+	*boxlen = 0;
+	/* Two lookups, each through its own index: received or running, then grace over. */
+	rc = store__one(st, err, REQ_READ, req_boxed_row, &m,
+	                "SELECT " STORE_REQ_COLS ", identity_box FROM requests WHERE state IN "
+	                "('received', 'running') AND id > ?1 ORDER BY id LIMIT 1",
+	                "i", after);
+	if (rc != LETHE_E_NOTFOUND)
+		return rc;
+	return store__one(st, err, REQ_READ, req_boxed_row, &m,
+	                  "SELECT " STORE_REQ_COLS ", identity_box FROM requests WHERE state = "
+	                  "'scheduled' AND not_before <= ?1 ORDER BY not_before, id LIMIT 1",
+	                  "i", now);
+}
+
+lethe_rc
+store_request_box(struct store *st, int64_t id, uint8_t **box, size_t *boxlen,
+                  struct lethe_err *err)
+{
+	struct store_request r;
+	struct req_boxed m = {.req = &r, .box = box, .boxlen = boxlen};
+
+	*box = NULL;
+	*boxlen = 0;
+	return store__one(st, err, REQ_READ, req_boxed_row, &m,
+	                  "SELECT " STORE_REQ_COLS ", identity_box FROM requests WHERE id = ?1",
+	                  "i", id);
+}
+
+lethe_rc
+store_request_effects_next(struct store *st, int64_t after, struct store_request *out,
+                           uint8_t **box, size_t *boxlen, struct lethe_err *err)
+{
+	struct req_boxed m = {.req = out, .box = box, .boxlen = boxlen};
+
+	*box = NULL;
+	*boxlen = 0;
+	return store__one(st, err, REQ_READ, req_boxed_row, &m,
+	                  "SELECT " STORE_REQ_COLS ", identity_box FROM requests WHERE effects IN "
+	                  "(1, 3) AND id > ?1 ORDER BY effects, id LIMIT 1",
+	                  "i", after);
+}
+
+lethe_rc
+store_request_transition(struct store *st, int64_t id, const struct store_transition *t,
+                         bool *applied, struct lethe_err *err)
+{
+	lethe_rc rc;
+	int changed;
+
+	*applied = false;
+	/*
+	 * One statement decides: the request is in one of t->from (a
+	 * comma-separated list of states) or nothing changes, so of two
+	 * transitions racing (a cancel and the end of grace) exactly one wins.
+	 */
+	rc = store__execf(
+	    st, err,
+	    "UPDATE requests SET state = ?2, "
+	    "reason = CASE WHEN ?4 IS NOT NULL THEN ?4 ELSE reason END, "
+	    "not_before = CASE WHEN ?5 >= 0 THEN nullif(?5, 0) ELSE not_before END, "
+	    "expires_at = CASE WHEN ?6 >= 0 THEN nullif(?6, 0) ELSE expires_at END, "
+	    "due_at = CASE WHEN ?7 > 0 THEN ?7 ELSE due_at END, "
+	    "verified = CASE WHEN ?8 THEN 1 ELSE verified END, "
+	    "effects = CASE ?9 WHEN -1 THEN effects WHEN -2 THEN "
+	    "  (CASE effects WHEN 2 THEN 3 WHEN 1 THEN 0 ELSE effects END) ELSE ?9 END, "
+	    "completed_at = CASE WHEN ?10 > 0 THEN ?10 ELSE completed_at END "
+	    "WHERE id = ?1 AND instr(',' || ?3 || ',', ',' || state || ',') > 0",
+	    "itttiiiiii", id, t->to, t->from, t->reason, t->not_before, t->expires_at, t->due_at,
+	    (int64_t)(t->verified ? 1 : 0), (int64_t)t->effects, t->completed_at);
+	if (rc != LETHE_OK)
+		return rc;
+	changed = sqlite3_changes(st->db);
+	if (changed == 0)
+		return LETHE_OK;
+	*applied = true;
+	return store__execf(st, err,
+	                    "INSERT INTO request_events (request_id, at, state, actor, reason) "
+	                    "VALUES (?1, ?2, ?3, ?4, ?5)",
+	                    "iittt", id, t->now, t->event != NULL ? t->event : t->to, t->actor,
+	                    t->reason);
+}
+
+lethe_rc
+store_request_set_effects(struct store *st, int64_t id, int from, int to, bool *applied,
+                          struct lethe_err *err)
+{
+	lethe_rc rc =
+	    store__execf(st, err, "UPDATE requests SET effects = ?3 WHERE id = ?1 AND effects = ?2",
+	                 "iii", id, (int64_t)from, (int64_t)to);
+
+	*applied = rc == LETHE_OK && sqlite3_changes(st->db) > 0;
+	return rc;
+}
+
+lethe_rc
+store_request_wipe(struct store *st, int64_t id, struct lethe_err *err)
+{
+	/* A finished request whose effects are settled needs no identity any more. */
+	return store__execf(
+	    st, err,
+	    "UPDATE requests SET identity_box = x'', notify_box = NULL WHERE id = ?1 "
+	    "AND state IN " REQ_FINAL " AND effects IN (0, 2)",
+	    "i", id);
+}
+
+lethe_rc
+store_request_events(struct store *st, int64_t id, store_event_fn fn, void *arg,
+                     struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	rc = store__prepf(
+	    st, &q, err,
+	    "SELECT at, state, actor, reason FROM request_events WHERE request_id = ?1 "
+	    "ORDER BY rowid",
+	    "i", id);
+	while (store__row(st, q, &rc, err, "reading a request's history"))
+		fn(arg, sqlite3_column_int64(q, 0), (const char *)sqlite3_column_text(q, 1),
+		   (const char *)sqlite3_column_text(q, 2),
+		   (const char *)sqlite3_column_text(q, 3));
+	store__unprep(st, q);
+	return rc;
+}
+
+lethe_rc
+store_request_list(struct store *st, const struct store_request_filter *f, store_request_fn fn,
+                   void *arg, struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	struct store_request r;
+	lethe_rc rc;
+
+	/*
+	 * Keyset pagination by (due_at, id): with a state, through
+	 * requests_state_due; without, through requests_due.  Each filter is
+	 * off when its parameter is NULL or 0.
+	 */
+	if (f->state != NULL)
+		rc = store__prepf(
+		    st, &q, err,
+		    "SELECT " STORE_REQ_COLS " FROM requests INDEXED BY requests_state_due "
+		    "WHERE state = ?1 AND (?2 IS NULL OR source = ?2) AND (?3 IS NULL OR kind = "
+		    "?3) "
+		    "AND (?4 = 0 OR due_at < ?4) AND due_at >= ?5 AND (due_at > ?6 OR "
+		    "(due_at = ?6 AND id > ?7)) ORDER BY due_at, id LIMIT ?8",
+		    "tttiiiii", f->state, f->source, f->kind, f->due_before, f->due_after,
+		    f->after_due, f->after_id, (int64_t)f->limit);
+	else
+		rc =
+		    store__prepf(st, &q, err,
+		                 "SELECT " STORE_REQ_COLS " FROM requests INDEXED BY requests_due "
+		                 "WHERE (?2 IS NULL OR source = ?2) AND (?3 IS NULL OR kind = ?3) "
+		                 "AND (?4 = 0 OR due_at < ?4) AND due_at >= ?5 AND (due_at > ?6 OR "
+		                 "(due_at = ?6 AND id > ?7)) ORDER BY due_at, id LIMIT ?8",
+		                 "tttiiiii", (const char *)NULL, f->source, f->kind, f->due_before,
+		                 f->due_after, f->after_due, f->after_id, (int64_t)f->limit);
+	while (store__row(st, q, &rc, err, "listing requests")) {
+		store__request_row(q, &r);
+		fn(arg, &r);
+	}
+	store__unprep(st, q);
+	return rc;
+}
+
+lethe_rc
+store_request_expire(struct store *st, int64_t now, int64_t *n, struct lethe_err *err)
+{
+	lethe_rc rc;
+
+	*n = 0;
+	rc =
+	    store__execf(st, err,
+	                 "INSERT INTO request_events (request_id, at, state, actor, reason) "
+	                 "SELECT id, ?1, 'expired', 'lethe', 'the identity was never verified' "
+	                 "FROM requests WHERE state = 'awaiting_verification' AND expires_at <= ?1",
+	                 "i", now);
+	if (rc == LETHE_OK)
+		rc = store__execf(st, err,
+		                  "UPDATE requests SET state = 'expired', completed_at = ?1, "
+		                  "reason = 'the identity was never verified', identity_box = x'', "
+		                  "notify_box = NULL WHERE state = 'awaiting_verification' AND "
+		                  "expires_at <= ?1",
+		                  "i", now);
+	if (rc == LETHE_OK)
+		*n = sqlite3_changes(st->db);
+	return rc;
+}
+
+/* The states whose requests are open for deadlines: requests_open_due's predicate. */
+#define REQ_OPEN                                                                                   \
+	"state NOT IN ('completed', 'completed_with_retention', 'refused', 'cancelled', "          \
+	"'expired')"
+
+lethe_rc
+store_request_due_soon(struct store *st, int64_t until, store_request_fn fn, void *arg,
+                       struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	struct store_request r;
+	lethe_rc rc;
+
+	rc = store__prepf(st, &q, err,
+	                  "SELECT " STORE_REQ_COLS " FROM requests WHERE " REQ_OPEN
+	                  " AND due_at <= ?1 AND warned = 0 ORDER BY due_at LIMIT 100",
+	                  "i", until);
+	while (store__row(st, q, &rc, err, "reading requests near their deadline")) {
+		store__request_row(q, &r);
+		fn(arg, &r);
+	}
+	store__unprep(st, q);
+	return rc;
+}
+
+lethe_rc
+store_request_set_warned(struct store *st, int64_t id, struct lethe_err *err)
+{
+	return store__execf(st, err, "UPDATE requests SET warned = 1 WHERE id = ?1", "i", id);
+}
+
+lethe_rc
+store_request_overdue(struct store *st, int64_t now, int64_t *n, struct lethe_err *err)
+{
+	return store__query_int(st, "counting overdue requests",
+	                        "SELECT count(*) FROM requests WHERE " REQ_OPEN " AND due_at < ?1",
+	                        now, n, err);
+}

@@ -1,0 +1,448 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_request.c - unit tests of the privacy request model: the state
+ * machine (src/engine/request.c), the identities' keyed hash and box, and
+ * the state store's requests (src/store/requests.c): insert, repeat,
+ * conditional transitions and their history, the runner's queue, expiry,
+ * deadlines, the operator's listing, and the migration of a store whose
+ * Meta requests predate the model.
+ */
+#include "util/fmacros.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "engine/request.h"
+#include "store/store.h"
+#include "testutil.h"
+#include "util/hash.h"
+
+static const uint8_t KEY[HASH_KEY_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+static const uint8_t OTHER_KEY[HASH_KEY_LEN] = {9, 8, 7};
+
+/* ---- the state machine --------------------------------------------------- */
+
+static void
+test_initial_states(void **state)
+{
+	struct request_policy p = {.name = "p", .kind = "erasure", .deadline_s = 86400};
+
+	(void)state;
+	assert_string_equal(request_initial(&p, false), "scheduled");
+	p.verify = true;
+	assert_string_equal(request_initial(&p, false), "awaiting_verification");
+	assert_string_equal(request_initial(&p, true), "scheduled");
+	p.review = true;
+	assert_string_equal(request_initial(&p, true), "awaiting_review");
+	assert_string_equal(request_act_to(REQUEST_VERIFY, &p), "awaiting_review");
+	p.review = false;
+	assert_string_equal(request_act_to(REQUEST_VERIFY, &p), "scheduled");
+	assert_string_equal(request_act_to(REQUEST_APPROVE, &p), "scheduled");
+	assert_string_equal(request_act_to(REQUEST_CANCEL, &p), "cancelled");
+	assert_string_equal(request_act_to(REQUEST_REFUSE, &p), "refused");
+	assert_string_equal(request_act_to(REQUEST_RETRY, &p), "scheduled");
+	assert_null(request_act_to(REQUEST_EXTEND, &p));
+}
+
+static void
+test_act_from(void **state)
+{
+	(void)state;
+	/* Nothing is cancelled or refused once it runs or is finished. */
+	assert_null(strstr(request_act_from(REQUEST_CANCEL), "running"));
+	assert_null(strstr(request_act_from(REQUEST_CANCEL), "completed"));
+	assert_null(strstr(request_act_from(REQUEST_REFUSE), "running"));
+	assert_non_null(strstr(request_act_from(REQUEST_CANCEL), "scheduled"));
+	assert_string_equal(request_act_from(REQUEST_RETRY), "failed");
+	assert_string_equal(request_act_from(REQUEST_APPROVE), "awaiting_review");
+	assert_string_equal(request_act_from(REQUEST_VERIFY), "awaiting_verification");
+	assert_true(request_state_ok("completed_with_retention"));
+	assert_true(request_state_ok("expired"));
+	assert_false(request_state_ok("done"));
+	assert_false(request_state_ok(NULL));
+	assert_true(request_state_final("cancelled"));
+	assert_false(request_state_final("scheduled"));
+	assert_false(request_state_final("running"));
+}
+
+/* ---- identities ------------------------------------------------------------ */
+
+static void
+test_subject_order(void **state)
+{
+	struct plan_id a[2] = {{"email", "ann@example.com"}, {"user_id", "42"}};
+	struct plan_id b[2] = {{"user_id", "42"}, {"email", "ann@example.com"}};
+	struct plan_id c[1] = {{"email", "ann@example.com"}};
+	char sa[HASH_TEXT_LEN + 1], sb[HASH_TEXT_LEN + 1], sc[HASH_TEXT_LEN + 1];
+	char so[HASH_TEXT_LEN + 1];
+
+	(void)state;
+	request_subject(KEY, a, 2, sa);
+	request_subject(KEY, b, 2, sb);
+	request_subject(KEY, c, 1, sc);
+	request_subject(OTHER_KEY, a, 2, so);
+	assert_string_equal(sa, sb);
+	assert_string_not_equal(sa, sc);
+	assert_string_not_equal(sa, so);
+	assert_true(hash_is_keyed(sa));
+	assert_null(strstr(sa, "ann"));
+}
+
+static void
+test_ids_box(void **state)
+{
+	struct plan_id a[2] = {{"user_id", "42"}, {"email", "ann@example.com"}};
+	struct plan_id *out = NULL;
+	size_t len = 0, n = 0;
+	uint8_t *box;
+	char addr[64];
+
+	(void)state;
+	box = request_ids_seal(KEY, a, 2, &len);
+	for (size_t i = 0; i + 4 <= len; i++)
+		assert_false(memcmp(box + i, "ann@", 4) == 0);
+	assert_int_equal(request_ids_open(OTHER_KEY, box, len, &out, &n), LETHE_E_FORBIDDEN);
+	assert_int_equal(request_ids_open(KEY, box, len, &out, &n), LETHE_OK);
+	assert_int_equal(n, 2);
+	/* Sorted: email first. */
+	assert_string_equal(out[0].kind, "email");
+	assert_string_equal(out[0].value, "ann@example.com");
+	assert_string_equal(out[1].kind, "user_id");
+	assert_string_equal(out[1].value, "42");
+	request_ids_free(out, n);
+	/* A box of the ids is not a notification address, and an empty box is wiped. */
+	assert_int_not_equal(request_notify_open(KEY, box, len, addr, sizeof(addr)), LETHE_OK);
+	assert_int_equal(request_ids_open(KEY, box, 0, &out, &n), LETHE_E_NOTFOUND);
+	free(box);
+	box = request_notify_seal(KEY, "ann@example.com", &len);
+	assert_int_equal(request_notify_open(KEY, box, len, addr, sizeof(addr)), LETHE_OK);
+	assert_string_equal(addr, "ann@example.com");
+	free(box);
+}
+
+/* ---- the state store --------------------------------------------------------- */
+
+struct sfix {
+	char dir[64];
+	char path[128];
+	struct store *st;
+};
+
+static int
+store_setup(void **state)
+{
+	struct sfix *f = calloc(1, sizeof(*f));
+	struct lethe_err err = {0};
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/lethe-test-request-XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/state.db", f->dir);
+	if (store_open(f->path, &f->st, &err) != LETHE_OK) {
+		fprintf(stderr, "store_open: %s\n", err.msg);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int
+store_teardown(void **state)
+{
+	struct sfix *f = *state;
+
+	store_close(f->st);
+	tu_rm_rf(f->dir);
+	free(f);
+	return 0;
+}
+
+/* Insert a request of @subject in @state_name at @now, due @due; its id. */
+static int64_t
+add(struct store *st, const char *code, const char *subject, const char *state_name, int64_t now,
+    int64_t due)
+{
+	struct store_request_new n = {
+	    .code = code,
+	    .kind = "erasure",
+	    .scope = "account",
+	    .source = "app",
+	    .policy = "p",
+	    .subject = subject,
+	    .state = state_name,
+	    .actor = "app:test",
+	    .box = (const uint8_t *)"box",
+	    .boxlen = 3,
+	    .now = now,
+	    .due_at = due,
+	};
+	struct lethe_err err = {0};
+	int64_t id = 0;
+
+	if (strcmp(state_name, "scheduled") == 0)
+		n.not_before = now + 100;
+	if (strcmp(state_name, "awaiting_verification") == 0)
+		n.expires_at = now + 50;
+	assert_int_equal(store_request_insert(st, &n, &id, &err), LETHE_OK);
+	return id;
+}
+
+static void
+count_event(void *arg, int64_t at, const char *state, const char *actor, const char *reason)
+{
+	(void)at;
+	(void)actor;
+	(void)reason;
+	(void)state;
+	(*(int *)arg)++;
+}
+
+static void
+test_store_insert_find(void **state)
+{
+	struct sfix *f = *state;
+	struct store_request r;
+	struct lethe_err err = {0};
+	int64_t id = add(f->st, "code1", "anon:s1", "scheduled", 1000, 5000);
+	int events = 0;
+
+	assert_int_equal(store_request_find_open(f->st, "anon:s1", "erasure", "account", &r, &err),
+	                 LETHE_OK);
+	assert_int_equal(r.id, id);
+	assert_string_equal(r.state, "scheduled");
+	assert_string_equal(r.source, "app");
+	assert_string_equal(r.app, "");
+	assert_int_equal(r.due_at, 5000);
+	assert_int_equal(r.not_before, 1100);
+	/* Another scope or kind is another request. */
+	assert_int_equal(store_request_find_open(f->st, "anon:s1", "erasure", "meta", &r, &err),
+	                 LETHE_E_NOTFOUND);
+	assert_int_equal(store_request_find_open(f->st, "anon:s2", "erasure", "account", &r, &err),
+	                 LETHE_E_NOTFOUND);
+	/* The move from received to scheduled is in the history. */
+	assert_int_equal(store_request_events(f->st, id, count_event, &events, &err), LETHE_OK);
+	assert_int_equal(events, 1);
+	assert_int_equal(store_request_by_code(f->st, "code1", &r, &err), LETHE_OK);
+	assert_int_equal(r.id, id);
+}
+
+static void
+test_store_transition_race(void **state)
+{
+	struct sfix *f = *state;
+	struct store_request r;
+	struct lethe_err err = {0};
+	int64_t id = add(f->st, "code2", "anon:s3", "scheduled", 1000, 5000);
+	struct store_transition cancel = {.from = "scheduled,awaiting_review",
+	                                  .to = "cancelled",
+	                                  .actor = "person",
+	                                  .reason = "changed my mind",
+	                                  .now = 1050,
+	                                  .not_before = 0,
+	                                  .expires_at = -1,
+	                                  .completed_at = 1050,
+	                                  .effects = -2};
+	struct store_transition claim = {.from = "scheduled",
+	                                 .to = "running",
+	                                 .actor = "lethe",
+	                                 .now = 1100,
+	                                 .not_before = 0,
+	                                 .expires_at = -1,
+	                                 .effects = -1};
+	bool applied = false;
+	int events = 0;
+
+	assert_int_equal(
+	    store_request_set_effects(f->st, id, 0, STORE_EFFECTS_APPLIED, &applied, &err),
+	    LETHE_OK);
+	assert_true(applied);
+	assert_int_equal(store_request_transition(f->st, id, &cancel, &applied, &err), LETHE_OK);
+	assert_true(applied);
+	/* The end of grace comes second: it loses. */
+	assert_int_equal(store_request_transition(f->st, id, &claim, &applied, &err), LETHE_OK);
+	assert_false(applied);
+	assert_int_equal(store_request_get(f->st, id, &r, &err), LETHE_OK);
+	assert_string_equal(r.state, "cancelled");
+	assert_string_equal(r.reason, "changed my mind");
+	/* Applied effects are to be undone; the request is open no more. */
+	assert_int_equal(r.effects, STORE_EFFECTS_UNDO);
+	assert_int_equal(store_request_find_open(f->st, "anon:s3", "erasure", "account", &r, &err),
+	                 LETHE_E_NOTFOUND);
+	assert_int_equal(store_request_events(f->st, id, count_event, &events, &err), LETHE_OK);
+	assert_int_equal(events, 2);
+	/* Not wiped while its effects are to be undone; wiped once they are. */
+	assert_int_equal(store_request_wipe(f->st, id, &err), LETHE_OK);
+	{
+		uint8_t *box = NULL;
+		size_t len = 0;
+
+		assert_int_equal(store_request_box(f->st, id, &box, &len, &err), LETHE_OK);
+		assert_int_equal(len, 3);
+		free(box);
+		assert_int_equal(
+		    store_request_set_effects(f->st, id, STORE_EFFECTS_UNDO, 0, &applied, &err),
+		    LETHE_OK);
+		assert_int_equal(store_request_wipe(f->st, id, &err), LETHE_OK);
+		assert_int_equal(store_request_box(f->st, id, &box, &len, &err), LETHE_OK);
+		assert_int_equal(len, 0);
+		free(box);
+	}
+}
+
+static void
+test_store_next(void **state)
+{
+	struct sfix *f = *state;
+	struct store_request r;
+	struct lethe_err err = {0};
+	uint8_t *box = NULL;
+	size_t len = 0;
+	int64_t sched = add(f->st, "code3", "anon:s4", "scheduled", 1000, 9000);
+
+	add(f->st, "code4", "anon:s5", "awaiting_review", 1000, 9000);
+	/* In grace: nothing to run. */
+	assert_int_equal(store_request_next(f->st, 0, 1099, &r, &box, &len, &err),
+	                 LETHE_E_NOTFOUND);
+	assert_null(box);
+	/* Grace over: it runs, with its box. */
+	assert_int_equal(store_request_next(f->st, 0, 1100, &r, &box, &len, &err), LETHE_OK);
+	assert_int_equal(r.id, sched);
+	assert_int_equal(len, 3);
+	free(box);
+}
+
+static void
+test_store_expire_due(void **state)
+{
+	struct sfix *f = *state;
+	struct store_request r;
+	struct lethe_err err = {0};
+	int64_t id = add(f->st, "code5", "anon:s6", "awaiting_verification", 1000, 2000);
+	int64_t n = 0;
+	int events = 0;
+
+	add(f->st, "code6", "anon:s7", "scheduled", 1000, 1500);
+	assert_int_equal(store_request_expire(f->st, 1049, &n, &err), LETHE_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_request_expire(f->st, 1050, &n, &err), LETHE_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_request_get(f->st, id, &r, &err), LETHE_OK);
+	assert_string_equal(r.state, "expired");
+	assert_int_equal(store_request_events(f->st, id, count_event, &events, &err), LETHE_OK);
+	assert_int_equal(events, 2); /* awaiting_verification, expired */
+	/* The scheduled one is overdue at 1501; the expired one is not open. */
+	assert_int_equal(store_request_overdue(f->st, 1501, &n, &err), LETHE_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_request_overdue(f->st, 1500, &n, &err), LETHE_OK);
+	assert_int_equal(n, 0);
+}
+
+static void
+on_listed(void *arg, const struct store_request *r)
+{
+	int64_t *ids = arg;
+
+	ids[++ids[0]] = r->id;
+}
+
+static void
+test_store_list(void **state)
+{
+	struct sfix *f = *state;
+	struct lethe_err err = {0};
+	int64_t ids[16] = {0};
+	int64_t a, b, c;
+	struct store_request_filter fl = {
+	    .after_due = INT64_MIN, .due_after = INT64_MIN, .limit = 2};
+
+	c = add(f->st, "l3", "anon:l3", "scheduled", 1000, 3000);
+	a = add(f->st, "l1", "anon:l1", "scheduled", 1000, 1000);
+	b = add(f->st, "l2", "anon:l2", "awaiting_review", 1000, 2000);
+	/* By due date, two a page. */
+	assert_int_equal(store_request_list(f->st, &fl, on_listed, ids, &err), LETHE_OK);
+	assert_int_equal(ids[0], 2);
+	assert_int_equal(ids[1], a);
+	assert_int_equal(ids[2], b);
+	fl.after_due = 2000;
+	fl.after_id = b;
+	ids[0] = 0;
+	assert_int_equal(store_request_list(f->st, &fl, on_listed, ids, &err), LETHE_OK);
+	assert_int_equal(ids[0], 1);
+	assert_int_equal(ids[1], c);
+	/* By state and due date. */
+	memset(ids, 0, sizeof(ids));
+	fl.after_due = INT64_MIN;
+	fl.after_id = 0;
+	fl.state = "scheduled";
+	fl.due_before = 3000;
+	fl.limit = 10;
+	assert_int_equal(store_request_list(f->st, &fl, on_listed, ids, &err), LETHE_OK);
+	assert_int_equal(ids[0], 1);
+	assert_int_equal(ids[1], a);
+	fl.source = "email";
+	ids[0] = 0;
+	assert_int_equal(store_request_list(f->st, &fl, on_listed, ids, &err), LETHE_OK);
+	assert_int_equal(ids[0], 0);
+}
+
+/* A store of schema version 9 with one Meta request moves it into requests. */
+static void
+test_store_migrate_v9(void **state)
+{
+	char dir[64] = "/tmp/lethe-test-request-v9-XXXXXX";
+	char path[128];
+	struct store *st = NULL;
+	struct store_request r;
+	struct lethe_err err = {0};
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/state.db", dir);
+	tu_exec_sql(path, "CREATE TABLE meta_requests (id INTEGER PRIMARY KEY, code TEXT NOT NULL "
+	                  "UNIQUE, app TEXT NOT NULL, subject TEXT NOT NULL, identity_box BLOB NOT "
+	                  "NULL, state TEXT NOT NULL, job_id INTEGER, no_data INTEGER NOT NULL "
+	                  "DEFAULT 0, received_at INTEGER NOT NULL, completed_at INTEGER, runs "
+	                  "INTEGER NOT NULL DEFAULT 1, job_run INTEGER NOT NULL DEFAULT 0, run_at "
+	                  "INTEGER);"
+	                  "CREATE INDEX meta_requests_state ON meta_requests(state);"
+	                  "CREATE INDEX meta_requests_received ON meta_requests(received_at);"
+	                  "INSERT INTO meta_requests (code, app, subject, identity_box, state, "
+	                  "received_at) VALUES ('oldcode', 'facebook', 'anon:x', x'01', "
+	                  "'received', 1000);"
+	                  "PRAGMA user_version = 9;");
+	assert_int_equal(store_open(path, &st, &err), LETHE_OK);
+	assert_int_equal(store_request_by_code(st, "oldcode", &r, &err), LETHE_OK);
+	assert_string_equal(r.app, "facebook");
+	assert_string_equal(r.source, "meta");
+	assert_string_equal(r.kind, "erasure");
+	assert_int_equal(r.due_at, 1000 + 30 * 86400);
+	store_close(st);
+	tu_rm_rf(dir);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_initial_states),
+	    cmocka_unit_test(test_act_from),
+	    cmocka_unit_test(test_subject_order),
+	    cmocka_unit_test(test_ids_box),
+	    cmocka_unit_test_setup_teardown(test_store_insert_find, store_setup, store_teardown),
+	    cmocka_unit_test_setup_teardown(test_store_transition_race, store_setup,
+	                                    store_teardown),
+	    cmocka_unit_test_setup_teardown(test_store_next, store_setup, store_teardown),
+	    cmocka_unit_test_setup_teardown(test_store_expire_due, store_setup, store_teardown),
+	    cmocka_unit_test_setup_teardown(test_store_list, store_setup, store_teardown),
+	    cmocka_unit_test(test_store_migrate_v9),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
