@@ -481,6 +481,11 @@ service_request_act(struct service *svc, const char *code, const struct service_
 	rc = store_request_by_code(svc->st, code, &r, err);
 	if (rc == LETHE_E_NOTFOUND)
 		lethe_err_set(err, LETHE_E_NOTFOUND, "no request has this id");
+	/* Meta asked for the deletion and was answered: it is carried out, never called off. */
+	if (rc == LETHE_OK && r.app[0] != '\0' && (act == REQUEST_CANCEL || act == REQUEST_REFUSE))
+		rc = lethe_err_set(err, LETHE_E_CONFLICT,
+		                   "a data-deletion request from Meta cannot be %s",
+		                   act == REQUEST_CANCEL ? "cancelled" : "refused");
 	if (rc == LETHE_OK) {
 		p = request_policy_of(svc->cfg, r.policy, r.kind, r.scope, r.source);
 		rc = make_transition(a, act, &r, p, now, &t, err);
