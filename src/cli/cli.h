@@ -75,6 +75,8 @@ struct cli_args {
 
 /* The command table, in the order `lethe help` lists it. */
 extern const struct cli_command cli_commands[];
+/* The subcommands of `lethe requests` (cmd_requests.c), ended by a NULL name. */
+extern const struct cli_command cli_requests_subs[];
 extern const size_t cli_ncommands;
 
 /* The row named @name, or NULL. */
