@@ -437,6 +437,32 @@ args_check(const struct cli_args *a, struct lethe_err *err)
 	return LETHE_OK;
 }
 
+/* A row with subcommands: run the one @argv[1] names. */
+static int
+run_sub(const struct cli_command *cmd, int argc, char **argv)
+{
+	const struct cli_command *sub;
+	const char *blank = strstr(cmd->usage, "\n\n");
+	size_t n = strlen(cmd->name);
+
+	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		fputs(cmd->usage, stdout);
+		return 0;
+	}
+	for (sub = cmd->subs; argc >= 2 && sub->name != NULL; sub++)
+		if (strncmp(sub->name, cmd->name, n) == 0 && sub->name[n] == ' ' &&
+		    strcmp(sub->name + n + 1, argv[1]) == 0)
+			return cli_run(sub, argc - 1, argv + 1);
+	if (argc < 2)
+		fprintf(stderr, "lethe: error: %s needs a subcommand\n", cmd->name);
+	else
+		fprintf(stderr, "lethe: error: unknown subcommand '%s %s'\n", cmd->name, argv[1]);
+	fprintf(stderr, "%.*s\nRun '%s %s --help' for every subcommand.\n",
+	        blank != NULL ? (int)(blank - cmd->usage) : (int)strlen(cmd->usage), cmd->usage,
+	        cli_program, cmd->name);
+	return 2;
+}
+
 int
 cli_run(const struct cli_command *cmd, int argc, char **argv)
 {
@@ -447,6 +473,8 @@ cli_run(const struct cli_command *cmd, int argc, char **argv)
 	int status;
 	lethe_rc rc;
 
+	if (cmd->subs != NULL)
+		return run_sub(cmd, argc, argv);
 	memset(&a, 0, sizeof(a));
 	parsed_init(&parsed, cmd);
 	a.cmd = cmd;

@@ -60,6 +60,8 @@ struct cli_command {
 	const char *operand;              /* the one operand it takes ("FILE"), or NULL: none */
 	bool operand_optional;            /* the operand may be left out */
 	cli_cmd_fn fn;                    /* what runs */
+	const struct cli_command *subs;   /* subcommands (rows named "CMD SUB", ended by a NULL
+	                                     name): cli_run() runs the one argv[1] names */
 };
 
 /* A command line parsed against its row; what a command function receives. */
@@ -73,6 +75,8 @@ struct cli_args {
 
 /* The command table, in the order `lethe help` lists it. */
 extern const struct cli_command cli_commands[];
+/* The subcommands of `lethe requests` (cmd_requests.c), ended by a NULL name. */
+extern const struct cli_command cli_requests_subs[];
 extern const size_t cli_ncommands;
 
 /* The row named @name, or NULL. */
@@ -80,7 +84,9 @@ const struct cli_command *cli_command_find(const char *name);
 /* The top-level help (`lethe help`): synopsis, every row's summary, examples. */
 void cli_help_print(FILE *f);
 /*
- * Run @cmd with @argv (@argv[0] is the command's name): parse against the
+ * Run @cmd with @argv (@argv[0] is the command's name): for a row with
+ * subcommands, the one @argv[1] names (its usage for --help, exit 0; a
+ * usage error, exit 2, for none or an unknown one); else parse against the
  * row, then print the usage on stdout and return 0 for --help, report a
  * command-line error and return 2 ("lethe: error: ..." and the synopsis on
  * stderr; with --json also the JSON error on stdout), or return what the

@@ -3,7 +3,8 @@
  * cmd_apikey.c - `lethe api-key`: a fresh random app API key and the
  * configuration that admits it (only its SHA-256 goes into lethe.yaml): the
  * whole api: section, valid YAML to paste over the demo's "keys: []", and
- * the same entry in flow style.
+ * the same entry in flow style.  With --admin, a key of the operator API
+ * and its api.admin_keys entry instead.
  */
 #include "util/fmacros.h"
 
@@ -31,7 +32,9 @@ cmd_apikey(const struct cli_args *a)
 	uint8_t raw[KEY_BYTES], h[crypto_hash_sha256_BYTES];
 	char key[2 * KEY_BYTES + 8], hex[2 * crypto_hash_sha256_BYTES + 1];
 
-	name = cli_arg_str(a, "name", name);
+	bool admin = cli_arg_flag(a, "admin");
+
+	name = cli_arg_str(a, "name", admin ? "admin" : name);
 	if (!name_ok(name))
 		return cli_usage_fail(a, "--name takes letters, digits, - and _ (at most 64)");
 	if (hash_init() != LETHE_OK) {
@@ -44,6 +47,16 @@ cmd_apikey(const struct cli_args *a)
 	crypto_hash_sha256(h, (const uint8_t *)key, strlen(key));
 	hash_hex(h, sizeof(h), hex);
 	printf("%s\n", key);
+	if (admin) {
+		printf(
+		    "# The key above opens the operator API (/v1/admin/...): keep it with the\n"
+		    "# operators.  In lethe.yaml, under api:, add these lines (to a list that has\n"
+		    "# keys already, only the line \"- {...}\"), then reload lethe serve (kill "
+		    "-HUP):\n");
+		printf("  admin_keys:\n    - {name: %s, sha256: %s}\n", name, hex);
+		printf("# in flow style: admin_keys: [{name: %s, sha256: %s}]\n", name, hex);
+		goto out;
+	}
 	printf("# Give the key above to the app.  In lethe.yaml, replace the api: section\n"
 	       "# (in the demo: \"api:\" and \"keys: []\") with these lines, then reload\n"
 	       "# lethe serve (kill -HUP):\n");
@@ -51,6 +64,7 @@ cmd_apikey(const struct cli_args *a)
 	printf("# To a list that has keys already, add only the line \"- {...}\" above;\n"
 	       "# in flow style: keys: [{name: %s, sha256: %s}]\n",
 	       name, hex);
+out:
 	sodium_memzero(raw, sizeof(raw));
 	sodium_memzero(key, sizeof(key));
 	return 0;

@@ -95,11 +95,11 @@ static const char usage_serve[] =
     "Serve Meta's data-deletion and deauthorize callbacks, the public status\n"
     "page, /healthz, /readyz and /metrics, and run erasures in the background.\n"
     "SIGINT or SIGTERM stop it gracefully; unfinished work resumes at the next\n"
-    "start.  SIGHUP reloads api.keys from CONFIG without stopping anything (a\n"
-    "file that does not load is refused with a log line, the keys in force\n"
-    "stay; other settings change at the next start); SIGUSR1 is ignored.  App\n"
-    "secrets come from the environment variables or files named under\n"
-    "meta.apps in CONFIG.\n"
+    "start.  SIGHUP reloads api.keys and api.admin_keys from CONFIG without\n"
+    "stopping anything (a file that does not load is refused with a log line,\n"
+    "the keys in force stay; other settings change at the next start); SIGUSR1\n"
+    "is ignored.  App secrets come from the environment variables or files\n"
+    "named under meta.apps in CONFIG.\n"
     "\n"
     "  -c, --config FILE     lethe.yaml\n"
     "  -l, --listen ADDR:PORT  override server.listen (e.g. 127.0.0.1:8080, [::1]:0);\n"
@@ -217,7 +217,7 @@ static const char usage_jobs[] =
     "Exit status: 0 listed, 1 failure, 2 usage error, 3 configuration invalid.\n";
 
 static const char usage_apikey[] =
-    "usage: lethe api-key [--name NAME]\n"
+    "usage: lethe api-key [--name NAME] [--admin]\n"
     "\n"
     "Print a fresh random API key for the app API (/v1/...) on the first line;\n"
     "give it to the app (it sends \"Authorization: Bearer KEY\"): lethe keeps\n"
@@ -227,8 +227,39 @@ static const char usage_apikey[] =
     "key to a list that has keys already.  A running `lethe serve` takes the\n"
     "new keys on SIGHUP.\n"
     "\n"
-    "  -n, --name NAME  who holds the key (default: app); letters, digits, - and _\n"
+    "With --admin the key is one of the operator API (/v1/admin/...), and the\n"
+    "lines after it are its entry for api.admin_keys.  An app key never opens\n"
+    "the operator API, nor an admin key the app API.\n"
+    "\n"
+    "  -n, --name NAME  who holds the key (default: app, with --admin: admin);\n"
+    "                   letters, digits, - and _\n"
+    "      --admin      a key of the operator API\n"
     "  -h, --help       this text\n";
+
+static const char usage_requests[] =
+    "usage: lethe requests SUBCOMMAND -c CONFIG [OPTIONS] [--json]\n"
+    "\n"
+    "Privacy requests (erasures and the like, from Meta, the app API, the\n"
+    "operator...): list them by state, source and due date, show one, record\n"
+    "one for a person, and act on one as an operator.  `lethe requests\n"
+    "SUBCOMMAND --help` for each:\n"
+    "\n"
+    "  list    -c CONFIG [--state S] [--source S] [--kind K] [--due-within DUR]\n"
+    "          [--limit N] [--cursor C]\n"
+    "  show    -c CONFIG CODE\n"
+    "  create  -c CONFIG --scope SCOPE --id KIND=VALUE [--id ...] [--kind K]\n"
+    "          [--verified] [--notify ADDR]\n"
+    "  approve -c CONFIG CODE [--reason TEXT]\n"
+    "  refuse  -c CONFIG CODE --reason TEXT\n"
+    "  cancel  -c CONFIG CODE [--reason TEXT]\n"
+    "  retry   -c CONFIG CODE [--reason TEXT]\n"
+    "  extend  -c CONFIG CODE (--by DUR | --due DATE) --reason TEXT\n"
+    "\n"
+    "Every subcommand takes --json: the service's JSON on stdout (errors as\n"
+    "{\"error\": {\"code\", \"message\"}}).\n"
+    "\n"
+    "Exit status: 0 done, 1 failure (also: no such request, or its state does\n"
+    "not allow the action), 2 usage error, 3 configuration or data map invalid.\n";
 
 static const char usage_help[] = "usage: lethe help [COMMAND]\n"
                                  "\n"
@@ -348,6 +379,7 @@ static const struct cli_option opts_jobs[] = {
 
 static const struct cli_option opts_apikey[] = {
     {.name = "name", .short_name = 'n', .kind = CLI_VALUE},
+    {.name = "admin", .kind = CLI_FLAG},
     {.name = NULL},
 };
 
@@ -423,6 +455,12 @@ const struct cli_command cli_commands[] = {
         .common = CLI_CONFIG | CLI_JSON,
         .options = opts_jobs,
         .fn = cmd_jobs,
+    },
+    {
+        .name = "requests",
+        .summary = "privacy requests: list, show, create, approve, refuse, cancel, ...",
+        .usage = usage_requests,
+        .subs = cli_requests_subs,
     },
     {
         .name = "api-key",

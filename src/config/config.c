@@ -334,39 +334,38 @@ parse_outbox(struct lethe_config *cfg, struct ydoc *y, yaml_node_t *root, struct
 	return rc;
 }
 
-/* api: {keys: [{name: NAME, sha256: HEX}]} */
+/*
+ * The list @name of section api: (@sec), [{name: NAME, sha256: HEX}], into
+ * *@out (*@n entries); absent or null: none.
+ */
 static lethe_rc
-parse_api(struct lethe_config *cfg, struct ydoc *y, yaml_node_t *root, struct lethe_err *err)
+parse_key_list(struct ydoc *y, yaml_node_t *sec, const char *name, const char *what,
+               struct api_key **out, size_t *n, struct lethe_err *err)
 {
-	static const char *const keys[] = {"keys", NULL};
 	static const char *const key_keys[] = {"name", "sha256", NULL};
-	yaml_node_t *sec, *list;
+	yaml_node_t *list;
 	size_t i;
-	lethe_rc rc;
+	lethe_rc rc = LETHE_OK;
 
-	rc = section(y, root, "api", keys, &sec, err);
-	if (rc != LETHE_OK || sec == NULL)
-		return rc;
-	list = ymap_get(y, sec, "keys");
+	list = ymap_get(y, sec, name);
 	if (list == NULL || ynode_is_null(list))
 		return LETHE_OK;
 	if (!ynode_is_seq(list))
-		return cfail(y, list, err, "expected a list of {name, sha256} for ", "api.keys");
-	cfg->api_keys = xcalloc(ynode_len(list) ? ynode_len(list) : 1, sizeof(*cfg->api_keys));
+		return cfail(y, list, err, "expected a list of {name, sha256} for ", what);
+	*out = xcalloc(ynode_len(list) ? ynode_len(list) : 1, sizeof(**out));
 	for (i = 0; rc == LETHE_OK && i < ynode_len(list); i++) {
 		yaml_node_t *k = yseq_item(y, list, i);
-		struct api_key *a = &cfg->api_keys[i];
+		struct api_key *a = &(*out)[i];
 		char *hex = NULL;
 		size_t bin = 0;
 
 		if (!ynode_is_map(k))
-			return cfail(y, k, err, "expected {name: NAME, sha256: HEX} in ",
-			             "api.keys");
+			return cfail(y, k, err, "expected {name: NAME, sha256: HEX} in ", what);
 		rc = ymap_check_keys(y, k, key_keys, "an API key", LETHE_E_CONFIG, err);
 		if (rc == LETHE_OK)
 			rc = get_str(y, k, "name", true, &a->name, err);
 		if (rc == LETHE_OK)
-			cfg->napi_keys++;
+			(*n)++;
 		else
 			free(a->name);
 		a->line = ynode_line(k);
@@ -380,6 +379,38 @@ parse_api(struct lethe_config *cfg, struct ydoc *y, yaml_node_t *root, struct le
 			           "`lethe api-key`)");
 		free(hex);
 	}
+	return rc;
+}
+
+/*
+ * api: {keys: [{name: NAME, sha256: HEX}], admin_keys: [...]}: the app
+ * API's keys and the operator API's; one key in both lists is refused (an
+ * app key must never open the operator API).
+ */
+static lethe_rc
+parse_api(struct lethe_config *cfg, struct ydoc *y, yaml_node_t *root, struct lethe_err *err)
+{
+	static const char *const keys[] = {"keys", "admin_keys", NULL};
+	yaml_node_t *sec;
+	size_t i, j;
+	lethe_rc rc;
+
+	rc = section(y, root, "api", keys, &sec, err);
+	if (rc != LETHE_OK || sec == NULL)
+		return rc;
+	rc = parse_key_list(y, sec, "keys", "api.keys", &cfg->api_keys, &cfg->napi_keys, err);
+	if (rc == LETHE_OK)
+		rc = parse_key_list(y, sec, "admin_keys", "api.admin_keys", &cfg->admin_keys,
+		                    &cfg->nadmin_keys, err);
+	for (i = 0; rc == LETHE_OK && i < cfg->nadmin_keys; i++)
+		for (j = 0; rc == LETHE_OK && j < cfg->napi_keys; j++)
+			if (sodium_memcmp(cfg->admin_keys[i].sha256, cfg->api_keys[j].sha256, 32) ==
+			    0)
+				rc = lethe_err_set(
+				    err, LETHE_E_CONFIG,
+				    "%s:%d: api.admin_keys: this key is also in "
+				    "api.keys (line %d); an admin key must be its own",
+				    y->path, cfg->admin_keys[i].line, cfg->api_keys[j].line);
 	return rc;
 }
 
@@ -541,6 +572,9 @@ config_free(struct lethe_config *cfg)
 		free(cfg->api_keys[i].name);
 	free(cfg->api_keys);
 	policy_free(&cfg->requests);
+	for (i = 0; i < cfg->nadmin_keys; i++)
+		free(cfg->admin_keys[i].name);
+	free(cfg->admin_keys);
 	free(cfg->outbox.key_env);
 	free(cfg->outbox.key_file);
 	sodium_memzero(cfg->outbox.key, sizeof(cfg->outbox.key));

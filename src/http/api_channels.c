@@ -6,7 +6,9 @@
  * the SHA-256 of KEY compared in constant time with each configured key's
  * (config_api_key_find) of the keyring in force, which a reload of the
  * configuration replaces without a lock (api_keys_replace).  No header, another scheme or an empty
- * key: 401 with "WWW-Authenticate: Bearer"; a key that matches none: 403.  Then:
+ * key: 401 with "WWW-Authenticate: Bearer"; a key that matches none: 403.
+ * api_auth() also checks the operator API's keys (api.admin_keys, their
+ * own ring) for api_requests.c.  Then:
  *
  *   GET  /v1/channels/{id}             the channel's state (service_channel_state)
  *   POST /v1/channels/{id}/disconnect  disconnect it (idempotent), then its state
@@ -27,19 +29,21 @@
 
 #define API_KEY_MAX 256 /* longer bearer keys are refused without hashing */
 
-/* 401/403 and false unless @r carries a configured API key. */
-static bool
-api_auth(struct server *s, struct request *r)
+const struct api_key *
+api_auth(struct server *s, struct request *r, bool admin)
 {
 	const char *h = http_header(r, "Authorization");
 	const struct api_ring *ring;
+	const struct api_key *found;
 	const char *key;
 
 	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) {
 		r->www_auth = "Bearer";
 		http_reply_error(r, LETHE_E_UNAUTHORIZED,
-		                 "this API needs an app API key: Authorization: Bearer KEY");
-		return false;
+		                 admin
+		                     ? "this API needs an admin key: Authorization: Bearer KEY"
+		                     : "this API needs an app API key: Authorization: Bearer KEY");
+		return NULL;
 	}
 	key = h + 7;
 	while (*key == ' ')
@@ -47,14 +51,15 @@ api_auth(struct server *s, struct request *r)
 	if (*key == '\0') {
 		r->www_auth = "Bearer";
 		http_reply_error(r, LETHE_E_UNAUTHORIZED, "the bearer key is empty");
-		return false;
+		return NULL;
 	}
-	ring = atomic_load_explicit(&s->keys, memory_order_acquire);
-	if (strlen(key) > API_KEY_MAX || config_api_key_find(ring->keys, ring->n, key) == NULL) {
-		http_reply_error(r, LETHE_E_FORBIDDEN, "this API key is not valid");
-		return false;
-	}
-	return true;
+	ring = atomic_load_explicit(admin ? &s->admin_keys : &s->keys, memory_order_acquire);
+	found = strlen(key) > API_KEY_MAX ? NULL : config_api_key_find(ring->keys, ring->n, key);
+	if (found == NULL)
+		http_reply_error(r, LETHE_E_FORBIDDEN,
+		                 admin ? "this admin API key is not valid"
+		                       : "this API key is not valid");
+	return found;
 }
 
 /* Reply with channel @id's state (locks taken here). */
@@ -119,7 +124,7 @@ api_v1(struct server *s, struct request *r)
 	bool get = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
 
 	r->route = "api_channels";
-	if (!api_auth(s, r))
+	if (api_auth(s, r, false) == NULL)
 		return;
 	if (r->too_big) {
 		http_reply_error(r, LETHE_E_TOOBIG, "request body too large");
@@ -161,33 +166,53 @@ api_v1(struct server *s, struct request *r)
 
 /* ---- the keyring -------------------------------------------------------------- */
 
-void
-api_keys_init(struct server *s, const struct lethe_config *cfg)
-{
-	struct api_ring *ring = xcalloc(1, sizeof(*ring));
-
-	ring->keys = cfg->api_keys;
-	ring->n = cfg->napi_keys;
-	ring->borrowed = true;
-	atomic_init(&s->keys, ring);
-}
-
-void
-api_keys_replace(struct server *s, struct api_key *keys, size_t n)
+/* A ring of the @n keys @keys, @borrowed or owned. */
+static struct api_ring *
+ring_new(struct api_key *keys, size_t n, bool borrowed)
 {
 	struct api_ring *ring = xcalloc(1, sizeof(*ring));
 
 	ring->keys = keys;
 	ring->n = n;
-	ring->older = atomic_load_explicit(&s->keys, memory_order_relaxed);
-	/* Release: a reader that sees the new ring sees its keys written. */
-	atomic_store_explicit(&s->keys, ring, memory_order_release);
+	ring->borrowed = borrowed;
+	return ring;
 }
 
 void
-api_keys_free(struct server *s)
+api_keys_init(struct server *s, const struct lethe_config *cfg)
 {
-	struct api_ring *ring = atomic_load_explicit(&s->keys, memory_order_relaxed);
+	atomic_init(&s->keys, ring_new(cfg->api_keys, cfg->napi_keys, true));
+	atomic_init(&s->admin_keys, ring_new(cfg->admin_keys, cfg->nadmin_keys, true));
+}
+
+/* Put a ring of @keys in force in *@slot, keeping the one it replaces. */
+static void
+ring_replace(struct api_ring *_Atomic *slot, struct api_key *keys, size_t n)
+{
+	struct api_ring *ring = ring_new(keys, n, false);
+
+	ring->older = atomic_load_explicit(slot, memory_order_relaxed);
+	/* Release: a reader that sees the new ring sees its keys written. */
+	atomic_store_explicit(slot, ring, memory_order_release);
+}
+
+void
+api_keys_replace(struct server *s, struct api_key *keys, size_t n)
+{
+	ring_replace(&s->keys, keys, n);
+}
+
+void
+api_admin_keys_replace(struct server *s, struct api_key *keys, size_t n)
+{
+	ring_replace(&s->admin_keys, keys, n);
+}
+
+/* Free the ring in *@slot and every older one. */
+static void
+ring_free(struct api_ring *_Atomic *slot)
+{
+	struct api_ring *ring = atomic_load_explicit(slot, memory_order_relaxed);
 	size_t i;
 
 	while (ring != NULL) {
@@ -201,5 +226,12 @@ api_keys_free(struct server *s)
 		free(ring);
 		ring = older;
 	}
-	atomic_store_explicit(&s->keys, NULL, memory_order_relaxed);
+	atomic_store_explicit(slot, NULL, memory_order_relaxed);
+}
+
+void
+api_keys_free(struct server *s)
+{
+	ring_free(&s->keys);
+	ring_free(&s->admin_keys);
 }

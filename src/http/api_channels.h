@@ -14,9 +14,18 @@
  * the service (service_channel_state(), service_channel_disconnect()).
  */
 void api_v1(struct server *s, struct request *r);
+/*
+ * The configured key @r presents ("Authorization: Bearer KEY"): one of
+ * api.keys, or with @admin one of api.admin_keys (never the other list).
+ * NULL with the reply set when there is none: 401 with "WWW-Authenticate:
+ * Bearer" without a bearer key, 403 for a key that matches none.  The key
+ * lives until the server stops.
+ */
+const struct api_key *api_auth(struct server *s, struct request *r, bool admin);
 
 /*
- * api.keys as the server checks them: one immutable ring, replaced whole
+ * api.keys (and, in a ring of their own, api.admin_keys) as the server
+ * checks them: one immutable ring, replaced whole
  * when the configuration is reloaded.  A reader loads the current ring with
  * one atomic acquire load and takes no lock; a replaced ring is kept (on
  * @older) until the server stops, so a reader still holding it never sees
@@ -29,13 +38,15 @@ struct api_ring {
 	struct api_ring *older; /* the ring this one replaced, or NULL */
 };
 
-/* Install @cfg's keys (borrowed: @cfg outlives the server) as s->keys. */
+/* Install @cfg's keys (borrowed: @cfg outlives the server) as s->keys and s->admin_keys. */
 void api_keys_init(struct server *s, const struct lethe_config *cfg);
 /*
  * Make the @n keys @keys (ownership taken) the ones checked from now on.
  * One caller at a time (the thread that handles SIGHUP); readers may run.
  */
 void api_keys_replace(struct server *s, struct api_key *keys, size_t n);
+/* The same for api.admin_keys (s->admin_keys). */
+void api_admin_keys_replace(struct server *s, struct api_key *keys, size_t n);
 /* Free every ring; no request may run any more. */
 void api_keys_free(struct server *s);
 

@@ -11,8 +11,8 @@
  * works; they resume it and on_request() queues the reply, recording its
  * metrics.  The status code of every failure comes from http_status_of().
  * No handler logs or echoes a user id, a code or a secret.  The routes
- * live in their own files (meta_routes.c, pages.c, api_channels.c); the
- * reaper of slow connections in conn.c.
+ * live in their own files (meta_routes.c, pages.c, api_channels.c,
+ * api_requests.c); the reaper of slow connections in conn.c.
  */
 #include "util/fmacros.h"
 
@@ -275,6 +275,8 @@ static const struct route {
     {"/readyz", "readyz", http_readyz, ROUTE_GET | ROUTE_BLOCKING},
     {"/metrics", "metrics", http_metrics_page, ROUTE_GET | ROUTE_BLOCKING},
     {"/static/style.css", "static", http_stylesheet, ROUTE_GET},
+    {"/v1/requests", "api_requests", http_api_requests, ROUTE_PREFIX | ROUTE_BLOCKING},
+    {"/v1/admin/", "api_admin", http_api_admin, ROUTE_PREFIX | ROUTE_BLOCKING},
     {"/v1/", "api_channels", api_v1, ROUTE_PREFIX | ROUTE_BLOCKING},
 };
 
@@ -814,11 +816,14 @@ server_reload(struct server *s, size_t *nkeys, struct lethe_err *err)
 	memset(&nc, 0, sizeof(nc));
 	rc = config_load(&nc, s->cfg->path, err);
 	if (rc == LETHE_OK) {
-		/* The new file as a whole is valid; only api.keys is taken from it. */
-		*nkeys = nc.napi_keys;
+		/* The new file as a whole is valid; only api.keys and api.admin_keys are taken. */
+		*nkeys = nc.napi_keys + nc.nadmin_keys;
 		api_keys_replace(s, nc.api_keys, nc.napi_keys);
+		api_admin_keys_replace(s, nc.admin_keys, nc.nadmin_keys);
 		nc.api_keys = NULL;
 		nc.napi_keys = 0;
+		nc.admin_keys = NULL;
+		nc.nadmin_keys = 0;
 	}
 	config_free(&nc);
 	return rc;

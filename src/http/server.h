@@ -43,7 +43,8 @@ lethe_rc server_start(struct server *s, struct service *svc, struct lethe_err *e
 void server_stop(struct server *s);
 /*
  * Read the configuration file again (the path server_start was given) and,
- * if it loads, put its api.keys in force, with their number in *@nkeys;
+ * if it loads, put its api.keys and api.admin_keys in force, with their
+ * number (both lists) in *@nkeys;
  * requests in flight and background jobs go on untouched, and no other
  * setting changes until the next start.  If it does not load, nothing
  * changes and @err says why.  One caller at a time (the signal thread).

@@ -64,6 +64,8 @@ struct server {
 	bool reap_stop;                 /* the reaper exits */
 	bool reap_started;              /* reap_thr runs */
 	pthread_t reap_thr;             /* closes connections whose request is too slow */
+
+	struct api_ring *_Atomic admin_keys; /* api.admin_keys in force: the operator API's */
 };
 
 #define HTTP_MAX_ARGS 8 /* GET arguments kept per request; more are ignored */
@@ -153,6 +155,10 @@ void http_readyz(struct server *s, struct request *r);
 void http_healthz(struct server *s, struct request *r);
 /* GET /static/style.css: the status page's stylesheet (pages.c). */
 void http_stylesheet(struct server *s, struct request *r);
+/* Blocking: /v1/requests[/...], the app API's privacy requests (api_requests.c). */
+void http_api_requests(struct server *s, struct request *r);
+/* Blocking: /v1/admin/..., the operator API, with admin keys (api_requests.c). */
+void http_api_admin(struct server *s, struct request *r);
 
 /*
  * MHD_OPTION_NOTIFY_CONNECTION (conn.c), with the server as @cls: a

@@ -3,8 +3,8 @@
  * test_cli.c - unit tests of the command-line parser (src/cli/args.c,
  * cli_run()) against a command row of its own: the getopt_long forms it
  * takes (--name=VALUE, prefixes, -xVALUE, bundled flags, --), the option
- * kinds, required options, operands, --help, and that every command-line
- * error is exit status 2 without running the command.
+ * kinds, required options, operands, --help, rows with subcommands, and
+ * that every command-line error is exit status 2 without running the command.
  */
 #include "util/fmacros.h"
 
@@ -104,6 +104,23 @@ static const struct cli_command row_none = {
     .summary = "takes nothing",
     .usage = "usage: lethe none\n\nText.\n",
     .fn = cmd_bare,
+};
+
+/* A row with subcommands ("group one", "group none"), as `lethe requests`. */
+static const struct cli_command subs_group[] = {
+    {.name = "group one",
+     .usage = "usage: lethe group one FILE\n\nText.\n",
+     .operand = "FILE",
+     .fn = cmd_bare},
+    {.name = "group none", .usage = "usage: lethe group none\n\nText.\n", .fn = cmd_bare},
+    {.name = NULL},
+};
+
+static const struct cli_command row_group = {
+    .name = "group",
+    .summary = "a command with subcommands",
+    .usage = "usage: lethe group SUBCOMMAND\n\nText.\n",
+    .subs = subs_group,
 };
 
 /* Run @row with the NULL-terminated words after the command's name. */
@@ -240,6 +257,27 @@ test_cli_help(void **state)
 	assert_int_equal(seen.runs, 0);
 }
 
+static void
+test_cli_subcommands(void **state)
+{
+	/* The subcommand named runs, parsed against its own row. */
+	assert_int_equal(run(&row_group, "one", "f", NULL), 7);
+	assert_int_equal(seen.runs, 1);
+	assert_string_equal(seen.operand, "f");
+	assert_int_equal(run(&row_group, "none", NULL), 7);
+	assert_int_equal(seen.runs, 1);
+	/* Its own errors and help; the group's help; none or an unknown one: usage. */
+	assert_int_equal(run(&row_group, "one", NULL), 2);
+	assert_int_equal(run(&row_group, "none", "f", NULL), 2);
+	assert_int_equal(run(&row_group, "one", "--help", NULL), 0);
+	assert_int_equal(run(&row_group, "--help", NULL), 0);
+	assert_int_equal(run(&row_group, "-h", NULL), 0);
+	assert_int_equal(run(&row_group, NULL), 2);
+	assert_int_equal(run(&row_group, "two", NULL), 2);
+	assert_int_equal(run(&row_group, "group", "one", "f", NULL), 2);
+	assert_int_equal(seen.runs, 0);
+}
+
 int
 main(void)
 {
@@ -251,6 +289,7 @@ main(void)
 	    cmocka_unit_test(test_cli_operands),
 	    cmocka_unit_test(test_cli_errors_exit_2),
 	    cmocka_unit_test(test_cli_help),
+	    cmocka_unit_test(test_cli_subcommands),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
