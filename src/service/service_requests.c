@@ -172,6 +172,8 @@ on_event(void *arg, int64_t at, const char *state, const char *actor, const char
 static json_t *
 request_json(const struct service *svc, const struct store_request *r)
 {
+	const struct request_policy *p =
+	    request_policy_of(svc->cfg, r->policy, r->kind, r->scope, r->source);
 	json_t *o = json_object();
 	char *url = xasprintf("%s/data-deletion/status?id=%s", svc->cfg->public_url, r->code);
 
@@ -185,8 +187,10 @@ request_json(const struct service *svc, const struct store_request *r)
 	json_object_set_new(o, "verified", json_boolean(r->verified || r->app[0] != '\0'));
 	json_object_set_new(o, "received_at", jtime(r->received_at));
 	json_object_set_new(o, "due_at", jtime(r->due_at));
-	json_object_set_new(o, "grace_until",
-	                    jtime(strcmp(r->state, "scheduled") == 0 ? r->not_before : 0));
+	/* A grace period only where the policy has one (without, not_before is the acceptance). */
+	json_object_set_new(
+	    o, "grace_until",
+	    jtime(strcmp(r->state, "scheduled") == 0 && p->grace_s > 0 ? r->not_before : 0));
 	json_object_set_new(
 	    o, "expires_at",
 	    jtime(strcmp(r->state, "awaiting_verification") == 0 ? r->expires_at : 0));
