@@ -95,6 +95,7 @@ intake_start(const char *path, int64_t repeat_window, int64_t deadline_s, void (
 
 	*out = NULL;
 	in->files[0].fd = in->files[1].fd = -1;
+	in->deadline_s = deadline_s; /* before the replay of the log, which inserts requests */
 	in->wal = store_wal_new(path);
 	rc = store_open(path, &in->ix, err);
 	if (rc == LETHE_OK)
@@ -128,7 +129,6 @@ intake_start(const char *path, int64_t repeat_window, int64_t deadline_s, void (
 	in->expired_at = time_mono_ms();
 	in->rate_at = in->expired_at;
 	in->repeat_window = repeat_window;
-	in->deadline_s = deadline_s;
 	in->on_commit = on_commit;
 	in->arg = arg;
 	pthread_mutex_init(&in->mu, NULL);

@@ -559,6 +559,9 @@ test_intake_replay_after_crash(void **state)
 		assert_int_equal(store_request_by_code(st, codes[i], &found, &err), LETHE_OK);
 		assert_string_equal(found.app, "facebook");
 		assert_string_equal(found.state, "received");
+		/* Replayed requests are due as the answered ones: the deadline after receipt. */
+		assert_int_equal(found.due_at, found.received_at + 30 * 86400);
+		assert_string_equal(found.source, "meta");
 	}
 	store_close(st);
 	subject_of(1000 + 17, subject);
