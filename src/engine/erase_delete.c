@@ -49,10 +49,10 @@ on_deleted(struct exec *x, struct appdb_stmt *q, void *arg)
 }
 
 lethe_rc
-erase_step_commit(struct exec *x, const struct dm_table *t, struct store_step *ss, lethe_rc rc)
+erase_step_commit(struct exec *x, const char *step, struct store_step *ss, lethe_rc rc)
 {
 	if (rc == LETHE_OK)
-		rc = store_step_put(x->st, x->job, t->name, ss, x->err);
+		rc = store_step_put(x->st, x->job, step, ss, x->err);
 	if (rc == LETHE_OK)
 		return store_commit(x->st, x->err);
 	store_rollback(x->st);
@@ -115,7 +115,7 @@ erase_media_flush(struct exec *x, const struct dm_table *t, struct store_step *s
 		ss->media += removed;
 		if (fold)
 			erase_fold_pending(ss);
-		rc = erase_step_commit(x, t, ss, rc);
+		rc = erase_step_commit(x, t->name, ss, rc);
 	}
 	for (i = 0; i < n; i++)
 		free(keys[i]);
@@ -398,7 +398,7 @@ erase_run_delete(struct exec *x, const struct plan_step *ps, struct store_step *
 					rc = store_media_add(x->st, x->job, t->name, d.media[i],
 					                     x->err);
 			}
-			rc = erase_step_commit(x, t, ss, rc);
+			rc = erase_step_commit(x, t->name, ss, rc);
 		}
 		free(lo);
 		free(hi);

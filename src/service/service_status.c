@@ -28,6 +28,7 @@
 struct step_acc {
 	const struct datamap *dm;  /* the data map */
 	struct service_status *st; /* the status */
+	const char *scope;         /* the scope the request ran in, or NULL */
 };
 
 /* One step of the request's latest run, added to its category in @arg (a step_acc). */
@@ -36,7 +37,8 @@ on_step(void *arg, const char *table, const char *action, int64_t done, int64_t 
 {
 	const struct step_acc *acc = arg;
 	struct service_status *a = acc->st;
-	const struct dm_table *t = datamap_table(acc->dm, table);
+	const struct dm_table *t = NULL;
+	const struct dm_erase *part = dm_part_find(acc->dm, acc->scope, table, &t);
 	struct status_category *c = NULL;
 	size_t i;
 
@@ -57,7 +59,8 @@ on_step(void *arg, const char *table, const char *action, int64_t done, int64_t 
 		c->anonymized += done;
 	} else {
 		c->retained += done;
-		c->reason = t->reason;
+		/* The step's own reason (its scope's action, or the keep rule's). */
+		c->reason = part != NULL && part->reason != NULL ? part->reason : t->reason;
 		if (hold_until > 0) {
 			char full[32];
 
@@ -107,7 +110,7 @@ service_status_lookup(struct service *svc, const char *code, struct service_stat
                       struct lethe_err *err)
 {
 	struct store_meta_req req;
-	struct step_acc acc = {svc->dm, out};
+	struct step_acc acc = {svc->dm, out, NULL};
 	lethe_rc rc = LETHE_E_NOTFOUND;
 
 	memset(out, 0, sizeof(*out));
@@ -134,6 +137,8 @@ service_status_lookup(struct service *svc, const char *code, struct service_stat
 		}
 		pthread_mutex_lock(&svc->st_mu);
 		rc = store_meta_by_code(svc->st, code, &req, err);
+		if (rc == LETHE_OK && config_meta_app(svc->cfg, req.app) != NULL)
+			acc.scope = config_meta_app(svc->cfg, req.app)->scope;
 		/* Counts of the latest run only (not of a run before a repeat). */
 		if (rc == LETHE_OK && req.job > 0 && req.job_run >= req.runs)
 			rc = store_meta_steps(svc->st, req.job, on_step, &acc, err);
