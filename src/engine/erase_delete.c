@@ -28,6 +28,8 @@ struct del_batch {
 	int64_t rows;             /* rows deleted */
 	char **media;             /* object keys of the deleted rows' files */
 	size_t nmedia, cap;       /* count and capacity */
+	char **keys;              /* held tables: the deleted rows' keys, tagged */
+	size_t nkeys, kcap;       /* count and capacity */
 };
 
 static lethe_rc
@@ -38,6 +40,11 @@ on_deleted(struct exec *x, struct appdb_stmt *q, void *arg)
 	size_t i;
 
 	d->rows++;
+	if (dm_table_retains(d->t)) {
+		appdb_column(x->db, q, 0, &v);
+		d->keys = xgrow(d->keys, &d->kcap, d->nkeys + 1, sizeof(char *));
+		d->keys[d->nkeys++] = erase_val_tag(&v);
+	}
 	for (i = 0; i < d->t->nmedia; i++) {
 		appdb_column(x->db, q, (int)i + 1, &v);
 		if (v.type != APPDB_TEXT || v.s[0] == '\0')
@@ -334,8 +341,12 @@ erase_run_delete(struct exec *x, const struct plan_step *ps, struct store_step *
 	sql_add(&sql, "DELETE FROM ");
 	sql_ident(&sql, t->name);
 	window_where(x, ps, &sql);
-	if (t->nmedia > 0) {
-		/* RETURNING costs; only media tables need to learn what went. */
+	if (t->nmedia > 0 || dm_table_retains(t)) {
+		/*
+		 * RETURNING costs; only media tables need to learn what went, and
+		 * tables some scope retains: a row deleted here (in a scope that
+		 * deletes it) ends the hold another scope's erasure put on it.
+		 */
 		sql_add(&sql, " RETURNING ");
 		sql_ident(&sql, t->key);
 		for (i = 0; i < t->nmedia; i++) {
@@ -398,6 +409,10 @@ erase_run_delete(struct exec *x, const struct plan_step *ps, struct store_step *
 					rc = store_media_add(x->st, x->job, t->name, d.media[i],
 					                     x->err);
 			}
+			/* Holds end with their rows (a rolled-back batch is redone). */
+			for (i = 0; rc == LETHE_OK && i < d.nkeys; i++)
+				rc =
+				    store_hold_remove(x->st, t->name, d.keys[i], INT64_MAX, x->err);
 			rc = erase_step_commit(x, t->name, ss, rc);
 		}
 		free(lo);
@@ -405,6 +420,9 @@ erase_run_delete(struct exec *x, const struct plan_step *ps, struct store_step *
 		for (i = 0; i < d.nmedia; i++)
 			free(d.media[i]);
 		free(d.media);
+		for (i = 0; i < d.nkeys; i++)
+			free(d.keys[i]);
+		free(d.keys);
 		if (rc == LETHE_OK)
 			rc = appdb_commit(x->db, x->err);
 		if (rc != LETHE_OK) {
