@@ -627,7 +627,7 @@ plan_to_json(const struct plan *p)
 void
 plan_print(const struct plan *p, FILE *f)
 {
-	size_t i;
+	size_t i, ntables = 0;
 	int64_t total = 0;
 
 	fprintf(f, "Plan for scope '%s': %s\n\n", p->scope->name, p->scope->description);
@@ -640,8 +640,11 @@ plan_print(const struct plan *p, FILE *f)
 		        dm_action_str(s->part->action), (long long)s->rows);
 		if (s->rows > 0)
 			total += s->rows;
+		/* A table split by keep rules has one step per part; its rest is named by it. */
+		if (strcmp(s->name, s->table->name) == 0)
+			ntables++;
 	}
-	fprintf(f, "\n  %lld rows in %zu tables.\n", (long long)total, p->nsteps);
+	fprintf(f, "\n  %lld rows in %zu tables.\n", (long long)total, ntables);
 	for (i = 0; i < p->nsteps; i++) {
 		const struct plan_step *s = &p->steps[i];
 

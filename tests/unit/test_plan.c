@@ -1140,6 +1140,19 @@ test_plan_keep_rule_splits_table(void **state)
 	                    "fatal");
 	assert_null(json_object_get(json_array_get(json_object_get(j, "steps"), 1), "part"));
 	json_decref(j);
+	{
+		char *out = NULL;
+		size_t len = 0;
+		FILE *fp = open_memstream(&out, &len);
+
+		assert_non_null(fp);
+		plan_print(p, fp);
+		fclose(fp);
+		assert_non_null(strstr(out, "logs#1"));
+		assert_non_null(strstr(out, "5 rows in 2 tables."));
+		assert_non_null(strstr(out, "Retained: logs (2 rows): Kept for security"));
+		free(out);
+	}
 	plan_free(p);
 }
 
