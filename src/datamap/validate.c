@@ -100,6 +100,24 @@ validate_ttl(struct datamap *dm, struct dm_table *t, struct appdb *db, const str
 				    "retention period (%lld s): it would delete rows under a legal "
 				    "hold",
 				    t->name, (long long)ttl->after, (long long)e->retain_for);
+			/*
+			 * The sweep's delete cannot see holds: it is safe only if every
+			 * hold ends before the ttl could reach its row, i.e. the period
+			 * starts at the ttl's own time column (and is not longer).
+			 */
+			if (e->action == DM_RETAIN && ttl->action == DM_DELETE &&
+			    (e->retain_from == NULL || strcmp(e->retain_from, ttl->column) != 0))
+				return datamap_fail_at(
+				    dm, err, ttl->line,
+				    "table '%s': the ttl on '%s' could delete rows held by the "
+				    "retain "
+				    "of line %d before their hold ends (the hold counts from "
+				    "%s%s): "
+				    "give that retain 'from: %s', or remove the ttl",
+				    t->name, ttl->column,
+				    i == 0 && j + 1 == t->erase[i].nparts ? t->line : e->line,
+				    e->retain_from != NULL ? "column " : "the erasure",
+				    e->retain_from != NULL ? e->retain_from : "", ttl->column);
 		}
 	rc = need_col(dm, ti, ttl->column, ttl->line, "ttl column", err);
 	if (rc == LETHE_OK)

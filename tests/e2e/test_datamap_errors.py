@@ -194,6 +194,14 @@ def keep_rule_without_reason(m):
     return {n}, ["retain needs a 'reason'"]
 
 
+def hold_outlasting_the_ttl(m):
+    """Kept 30 days from the erasure, but the ttl deletes 30 days after received_at."""
+    n = m.replace("messages", "erase: delete",
+                  "erase: {action: delete, keep: [{when: {channel_id: 0}, reason: r, for: 30d}]}")
+    ttl = m.find("messages", "ttl:")
+    return {ttl}, ["received_at", "line %d" % n, "from: received_at"]
+
+
 def yaml_syntax_error(m):
     n = m.replace("analytics", "category: analytics", "category: [analytics")
     # The parser notices the unclosed flow sequence at or after that line.
@@ -223,6 +231,7 @@ CASES = [
     erase_in_scope_without_the_table,
     keep_rule_on_a_missing_column,
     keep_rule_without_reason,
+    hold_outlasting_the_ttl,
     yaml_syntax_error,
 ]
 

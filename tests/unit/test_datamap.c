@@ -1708,6 +1708,16 @@ test_datamap_validate_keep_columns(void **state)
 	                      "    erase_in: {meta: {action: retain, reason: r, for: 90d}}\n");
 	validate_fails2(f, text, line_of(text, "    ttl:"), line_of(text, "    ttl:"),
 	                "shorter than the retention period");
+	/* A hold counted from the erasure (or another column) could outlast the ttl's cut. */
+	text = messages_erase("        column: channel_id\n"
+	                      "    erase:\n      action: delete\n      keep:\n"
+	                      "        - {when: {body: x}, reason: r, for: 10d}\n");
+	validate_fails2(f, text, line_of(text, "    ttl:"), line_of(text, "    ttl:"),
+	                "the ttl on 'created_at' could delete rows held by the retain of line");
+	text = messages_erase("        column: channel_id\n    erase: delete\n"
+	                      "    erase_in: {meta: {action: retain, reason: r, for: 1d}}\n");
+	validate_fails2(f, text, line_of(text, "    ttl:"), line_of(text, "    ttl:"),
+	                "give that retain 'from: created_at'");
 	/* A scope's anonymize names a column that does not exist. */
 	text = messages_erase("        column: channel_id\n    erase: delete\n"
 	                      "    erase_in:\n      meta:\n        action: anonymize\n"
