@@ -40,6 +40,63 @@ dm_ttl_columns(const struct dm_table *t, size_t *n)
 	return t->anon;
 }
 
+const struct dm_erase_set *
+dm_erase_in(const struct dm_table *t, const struct dm_scope *scope)
+{
+	size_t i;
+
+	for (i = 1; scope != NULL && i < t->nerase; i++)
+		if (strcmp(t->erase[i].scope, scope->name) == 0)
+			return &t->erase[i];
+	return &t->erase[0];
+}
+
+bool
+dm_table_retains(const struct dm_table *t)
+{
+	size_t i, j;
+
+	for (i = 0; i < t->nerase; i++)
+		for (j = 0; j < t->erase[i].nparts; j++)
+			if (t->erase[i].parts[j].action == DM_RETAIN)
+				return true;
+	return false;
+}
+
+char *
+dm_part_name(const struct dm_table *t, const struct dm_erase_set *set, size_t i)
+{
+	if (i + 1 >= set->nparts)
+		return xstrdup(t->name);
+	return xasprintf("%s#%zu", t->name, i + 1);
+}
+
+const struct dm_erase *
+dm_part_find(const struct datamap *dm, const char *scope, const char *name,
+             const struct dm_table **table)
+{
+	const struct dm_erase_set *set;
+	const struct dm_table *t;
+	const char *hash = strchr(name, '#');
+	char *tname = hash != NULL ? xstrndup(name, (size_t)(hash - name)) : xstrdup(name);
+	unsigned long n = 0;
+	char *end = NULL;
+
+	t = datamap_table(dm, tname);
+	free(tname);
+	if (table != NULL)
+		*table = t;
+	if (t == NULL)
+		return NULL;
+	set = dm_erase_in(t, scope != NULL ? datamap_scope(dm, scope) : NULL);
+	if (hash == NULL)
+		return &set->parts[set->nparts - 1];
+	n = strtoul(hash + 1, &end, 10);
+	if (end == hash + 1 || *end != '\0' || n == 0 || n >= set->nparts)
+		return NULL;
+	return &set->parts[n - 1];
+}
+
 lethe_rc
 datamap_fail_at(const struct datamap *dm, struct lethe_err *err, int line, const char *fmt, ...)
 {
@@ -219,6 +276,33 @@ datamap_names_free(char **v, size_t n)
 	free(v);
 }
 
+/* Free the @n sets @e; the default's rest ([0], last part) belongs to its table. */
+static void
+erase_sets_free(struct dm_erase_set *e, size_t n)
+{
+	size_t i, j, k;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < e[i].nparts; j++) {
+			struct dm_erase *p = &e[i].parts[j];
+
+			conds_free(p->when, p->nwhen);
+			if (i == 0 && j + 1 == e[i].nparts)
+				continue;
+			for (k = 0; k < p->nanon; k++) {
+				free(p->anon[k].column);
+				free(p->anon[k].set.s);
+			}
+			free(p->anon);
+			free(p->reason);
+			free(p->retain_from);
+		}
+		free(e[i].parts);
+		free(e[i].scope);
+	}
+	free(e);
+}
+
 void
 datamap_free(struct datamap *dm)
 {
@@ -262,6 +346,7 @@ datamap_free(struct datamap *dm)
 		free(t->category);
 		free(t->reason);
 		free(t->retain_from);
+		erase_sets_free(t->erase, t->nerase);
 		free(t->ttl.column);
 		conds_free(t->ttl.when, t->ttl.nwhen);
 		for (j = 0; j < t->ttl.nanon; j++) {

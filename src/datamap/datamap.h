@@ -59,6 +59,34 @@ struct dm_anon_col {
 	int line;            /* line in the map file */
 };
 
+/*
+ * What erasure does to some rows of a table: the rows a keep rule's @when
+ * matches, or the rest (when == NULL).  See dm_erase_set.
+ */
+struct dm_erase {
+	enum dm_action action;    /* what erasure does */
+	struct dm_anon_col *anon; /* anonymize/retain: columns changed */
+	size_t nanon;             /* number of such columns */
+	char *reason;             /* retain: reason shown to the person */
+	int64_t retain_for;       /* retain: seconds */
+	char *retain_from;        /* retain: time column the period starts at, or NULL */
+	struct dm_cond *when;     /* keep rule: the rows it keeps; NULL: the rest */
+	size_t nwhen;             /* number of conditions */
+	int line;                 /* line in the map file */
+};
+
+/*
+ * What erasure does to a table in one scope ('erase_in') or by default
+ * ('erase'): its keep rules in file order (the first whose conditions
+ * match a row wins), then the action for the rest, always last.
+ */
+struct dm_erase_set {
+	char *scope;            /* erase_in: the scope's name; NULL: the default */
+	struct dm_erase *parts; /* keep rules, then the rest */
+	size_t nparts;          /* number of parts (at least 1) */
+	int line;               /* line in the map file */
+};
+
 /* Automatic expiry of rows, applied by the sweeper (engine/sweep.h). */
 struct dm_ttl {
 	bool present;               /* the table has a ttl */
@@ -102,12 +130,14 @@ struct dm_table {
 	size_t ntokens;              /* number of token columns */
 	char **media;                /* media object key columns */
 	size_t nmedia;               /* number of media columns */
-	enum dm_action action;       /* what erasure does */
+	enum dm_action action;       /* what erasure does to the rest by default */
 	struct dm_anon_col *anon;    /* anonymize/retain: columns changed */
 	size_t nanon;                /* number of such columns */
 	char *reason;                /* retain: reason shown to the person */
 	int64_t retain_for;          /* retain: seconds */
 	char *retain_from;           /* retain: time column the period starts at, or NULL */
+	struct dm_erase_set *erase;  /* [0] 'erase' (its rest: the fields above), then 'erase_in' */
+	size_t nerase;               /* number of sets (at least 1) */
 	struct dm_ttl ttl;           /* optional expiry */
 	struct dm_anon_col *disc;    /* disconnect: columns set (tokens are wiped besides) */
 	size_t ndisc;                /* number of such columns */
@@ -201,6 +231,27 @@ bool datamap_has_identity(const struct datamap *dm, const char *kind);
 bool dm_scope_has_table(const struct dm_scope *scope, const struct dm_table *t);
 /* True if requests in @scope may name a person by identity kind @kind. */
 bool dm_scope_has_identity(const struct dm_scope *scope, const char *kind);
+
+/*
+ * What erasure does to @t in scope @scope: the scope's 'erase_in' set if
+ * the map gives one, else the table's default set.
+ */
+const struct dm_erase_set *dm_erase_in(const struct dm_table *t, const struct dm_scope *scope);
+/* True if some erase action of @t, in any scope or keep rule, retains rows. */
+bool dm_table_retains(const struct dm_table *t);
+/*
+ * The name of part @i of @set in a job's progress: the table's name for
+ * the rest (the last part), "TABLE#N" for keep rule N (1-based).  Caller
+ * frees.
+ */
+char *dm_part_name(const struct dm_table *t, const struct dm_erase_set *set, size_t i);
+/*
+ * The erase part a job's step named @name (see dm_part_name) ran in scope
+ * @scope (NULL: the default), or NULL if the map has no such part now.
+ * *@table (if not NULL) gets the step's table.
+ */
+const struct dm_erase *dm_part_find(const struct datamap *dm, const char *scope, const char *name,
+                                    const struct dm_table **table);
 
 const char *dm_action_str(enum dm_action a);
 /* @v as a value to bind: an integer literal binds as an integer, anything else as text. */

@@ -9,15 +9,8 @@
 #define LETHE_DATAMAP_INTERNAL_H
 
 #include "datamap/datamap.h"
+#include "datamap/parse_internal.h" /* struct parser */
 #include "util/yamlutil.h"
-
-/* The state of one datamap_load() (parse.c). */
-struct parser {
-	struct ydoc y;         /* the document */
-	struct datamap *dm;    /* what is being filled */
-	struct lethe_err *err; /* where failures go */
-	int ctx_line;          /* line of the enclosing mapping, for missing keys */
-};
 
 /*
  * Resolve the parsed tables of @dm: a table mapped twice, a parent link to

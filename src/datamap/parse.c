@@ -17,6 +17,7 @@
 
 #include "datamap/datamap.h"
 #include "datamap/datamap_internal.h"
+#include "datamap/parse_internal.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
 #include "util/yamlutil.h"
@@ -26,14 +27,8 @@ static const char *const default_categories[] = {
     "media",   "contacts", "marketing",    "security", "other",     NULL,
 };
 
-/* Fail at @node's line, or at the enclosing mapping's line if @node is missing. */
-#define FAIL(p, node, ...) fail_at((p), (node) ? ynode_line(node) : (p)->ctx_line, __VA_ARGS__)
-
-static lethe_rc fail_at(struct parser *p, int line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static lethe_rc
-fail_at(struct parser *p, int line, const char *fmt, ...)
+lethe_rc
+dmp_fail_at(struct parser *p, int line, const char *fmt, ...)
 {
 	char msg[LETHE_ERR_MAX];
 	va_list ap;
@@ -45,8 +40,8 @@ fail_at(struct parser *p, int line, const char *fmt, ...)
 }
 
 /* A scalar that must be a plain identifier (table, column, identity kind). */
-static lethe_rc
-get_ident(struct parser *p, yaml_node_t *n, const char *what, char **out)
+lethe_rc
+dmp_get_ident(struct parser *p, yaml_node_t *n, const char *what, char **out)
 {
 	const char *s = ynode_str(n);
 
@@ -61,8 +56,8 @@ get_ident(struct parser *p, yaml_node_t *n, const char *what, char **out)
 	return LETHE_OK;
 }
 
-static lethe_rc
-get_text(struct parser *p, yaml_node_t *n, const char *what, char **out)
+lethe_rc
+dmp_get_text(struct parser *p, yaml_node_t *n, const char *what, char **out)
 {
 	const char *s = ynode_str(n);
 
@@ -72,8 +67,8 @@ get_text(struct parser *p, yaml_node_t *n, const char *what, char **out)
 	return LETHE_OK;
 }
 
-static lethe_rc
-get_duration(struct parser *p, yaml_node_t *n, const char *what, int64_t *out)
+lethe_rc
+dmp_get_duration(struct parser *p, yaml_node_t *n, const char *what, int64_t *out)
 {
 	const char *s = ynode_str(n);
 
@@ -85,8 +80,8 @@ get_duration(struct parser *p, yaml_node_t *n, const char *what, int64_t *out)
 	return LETHE_OK;
 }
 
-static void
-value_from_scalar(yaml_node_t *n, struct dm_value *v)
+void
+dmp_value_from_scalar(yaml_node_t *n, struct dm_value *v)
 {
 	const char *s = ynode_str(n);
 	char *end = NULL;
@@ -117,7 +112,7 @@ get_names(struct parser *p, yaml_node_t *n, const char *what, char ***out, size_
 	*out = xcalloc(len ? len : 1, sizeof(char *));
 	*nout = 0;
 	for (i = 0; i < len; i++) {
-		rc = get_ident(p, yseq_item(&p->y, n, i), what, &(*out)[i]);
+		rc = dmp_get_ident(p, yseq_item(&p->y, n, i), what, &(*out)[i]);
 		if (rc != LETHE_OK)
 			return rc;
 		(*nout)++;
@@ -125,8 +120,8 @@ get_names(struct parser *p, yaml_node_t *n, const char *what, char ***out, size_
 	return LETHE_OK;
 }
 
-static lethe_rc
-parse_conds(struct parser *p, yaml_node_t *n, struct dm_cond **out, size_t *nout)
+lethe_rc
+dmp_parse_conds(struct parser *p, yaml_node_t *n, struct dm_cond **out, size_t *nout)
 {
 	size_t i, len;
 	lethe_rc rc;
@@ -144,13 +139,13 @@ parse_conds(struct parser *p, yaml_node_t *n, struct dm_cond **out, size_t *nout
 		size_t j;
 
 		c->line = ynode_line(ymap_key(&p->y, n, i));
-		rc = get_ident(p, ymap_key(&p->y, n, i), "condition column", &c->column);
+		rc = dmp_get_ident(p, ymap_key(&p->y, n, i), "condition column", &c->column);
 		if (rc != LETHE_OK)
 			return rc;
 		(*nout)++;
 		if (ynode_is_scalar(v) && !ynode_is_null(v)) {
 			c->values = xcalloc(1, sizeof(*c->values));
-			value_from_scalar(v, &c->values[0]);
+			dmp_value_from_scalar(v, &c->values[0]);
 			c->nvalues = 1;
 		} else if (ynode_is_seq(v) && ynode_len(v) > 0) {
 			c->values = xcalloc(ynode_len(v), sizeof(*c->values));
@@ -159,7 +154,7 @@ parse_conds(struct parser *p, yaml_node_t *n, struct dm_cond **out, size_t *nout
 
 				if (!ynode_is_scalar(item) || ynode_is_null(item))
 					return FAIL(p, item, "condition values must be scalars");
-				value_from_scalar(item, &c->values[j]);
+				dmp_value_from_scalar(item, &c->values[j]);
 				c->nvalues++;
 			}
 		} else {
@@ -191,7 +186,7 @@ parse_link(struct parser *p, yaml_node_t *n, struct dm_link *l)
 		return FAIL(p, n, "a link needs exactly one of 'identity' or 'parent'");
 	if (id != NULL) {
 		l->kind = DM_LINK_IDENTITY;
-		rc = get_ident(p, id, "identity", &l->identity);
+		rc = dmp_get_ident(p, id, "identity", &l->identity);
 		if (rc != LETHE_OK)
 			return rc;
 		if (!datamap_has_identity(p->dm, l->identity))
@@ -201,12 +196,12 @@ parse_link(struct parser *p, yaml_node_t *n, struct dm_link *l)
 			return FAIL(p, n, "'references' belongs to parent links only");
 	} else {
 		l->kind = DM_LINK_PARENT;
-		rc = get_ident(p, parent, "parent table", &l->parent_name);
+		rc = dmp_get_ident(p, parent, "parent table", &l->parent_name);
 		if (rc != LETHE_OK)
 			return rc;
 		v = ymap_get(&p->y, n, "references");
 		if (v != NULL) {
-			rc = get_ident(p, v, "referenced column", &l->references);
+			rc = dmp_get_ident(p, v, "referenced column", &l->references);
 			if (rc != LETHE_OK)
 				return rc;
 		}
@@ -215,139 +210,12 @@ parse_link(struct parser *p, yaml_node_t *n, struct dm_link *l)
 	if (v == NULL)
 		return FAIL(p, n, "a link needs 'column' (the column of this table that holds %s)",
 		            id ? "the identity" : "the parent's key");
-	rc = get_ident(p, v, "link column", &l->column);
+	rc = dmp_get_ident(p, v, "link column", &l->column);
 	if (rc != LETHE_OK)
 		return rc;
 	v = ymap_get(&p->y, n, "when");
 	if (v != NULL)
-		return parse_conds(p, v, &l->when, &l->nwhen);
-	return LETHE_OK;
-}
-
-/* 'columns' of an erase or a ttl into *@out / *@nout. */
-static lethe_rc
-parse_anon_cols(struct parser *p, yaml_node_t *n, struct dm_anon_col **out, size_t *nout)
-{
-	size_t i, len;
-	lethe_rc rc;
-
-	if (!ynode_is_map(n) || ynode_len(n) == 0)
-		return FAIL(p, n, "'columns' must map columns to null, hash or {set: VALUE}");
-	if (ymap_check_dups(&p->y, n, "columns", LETHE_E_DATAMAP, p->err) != 0)
-		return LETHE_E_DATAMAP;
-	len = ynode_len(n);
-	*out = xcalloc(len, sizeof(**out));
-	for (i = 0; i < len; i++) {
-		struct dm_anon_col *a = &(*out)[i];
-		yaml_node_t *k = ymap_key(&p->y, n, i), *v = ymap_val(&p->y, n, i);
-
-		a->line = ynode_line(k);
-		rc = get_ident(p, k, "column", &a->column);
-		if (rc != LETHE_OK)
-			return rc;
-		(*nout)++;
-		if (ynode_is_null(v)) {
-			a->how = DM_ANON_NULL;
-		} else if (ynode_is_scalar(v) && strcmp(ynode_str(v), "hash") == 0) {
-			a->how = DM_ANON_HASH;
-		} else if (ynode_is_map(v)) {
-			static const char *const keys[] = {"set", NULL};
-			yaml_node_t *s;
-
-			rc = ymap_check_keys(&p->y, v, keys, "column action", LETHE_E_DATAMAP,
-			                     p->err);
-			if (rc != LETHE_OK)
-				return rc;
-			s = ymap_get(&p->y, v, "set");
-			if (!ynode_is_scalar(s) || ynode_is_null(s))
-				return FAIL(p, v, "'set' needs a value (use null to clear)");
-			a->how = DM_ANON_SET;
-			value_from_scalar(s, &a->set);
-		} else {
-			return FAIL(p, v, "column '%s': write null, hash or {set: VALUE}",
-			            a->column);
-		}
-	}
-	return LETHE_OK;
-}
-
-static lethe_rc
-parse_erase(struct parser *p, yaml_node_t *n, struct dm_table *t)
-{
-	static const char *const keys[] = {"action", "columns", "reason", "for", "from", NULL};
-	const char *a;
-	yaml_node_t *v;
-	lethe_rc rc;
-
-	if (n == NULL)
-		return FAIL(p, n, "table '%s' needs 'erase' (delete, anonymize or retain)",
-		            t->name);
-	if (ynode_is_scalar(n)) {
-		a = ynode_str(n);
-		if (strcmp(a, "delete") == 0) {
-			t->action = DM_DELETE;
-			return LETHE_OK;
-		}
-		if (strcmp(a, "anonymize") == 0 || strcmp(a, "retain") == 0)
-			return FAIL(p, n,
-			            "'erase: %s' needs details: write it as a mapping with "
-			            "'action: %s' and its columns",
-			            a, a);
-		return FAIL(p, n, "unknown erase action '%s' (delete, anonymize or retain)", a);
-	}
-	if (!ynode_is_map(n))
-		return FAIL(p, n, "'erase' must be 'delete' or a mapping");
-	rc = ymap_check_keys(&p->y, n, keys, "erase", LETHE_E_DATAMAP, p->err);
-	if (rc != LETHE_OK)
-		return rc;
-	v = ymap_get(&p->y, n, "action");
-	a = ynode_str(v);
-	if (a == NULL)
-		return FAIL(p, n, "'erase' needs 'action' (delete, anonymize or retain)");
-	if (strcmp(a, "delete") == 0)
-		t->action = DM_DELETE;
-	else if (strcmp(a, "anonymize") == 0)
-		t->action = DM_ANONYMIZE;
-	else if (strcmp(a, "retain") == 0)
-		t->action = DM_RETAIN;
-	else
-		return FAIL(p, v, "unknown erase action '%s' (delete, anonymize or retain)", a);
-
-	v = ymap_get(&p->y, n, "columns");
-	if (t->action == DM_DELETE && v != NULL)
-		return FAIL(p, v, "'columns' does not apply to delete");
-	if (t->action == DM_ANONYMIZE && v == NULL)
-		return FAIL(p, n, "anonymize needs 'columns' (what to do to each column)");
-	if (v != NULL) {
-		rc = parse_anon_cols(p, v, &t->anon, &t->nanon);
-		if (rc != LETHE_OK)
-			return rc;
-	}
-	if (t->action != DM_RETAIN) {
-		static const char *const only[] = {"reason", "for", "from", NULL};
-		const char *const *o;
-
-		for (o = only; *o != NULL; o++)
-			if (ymap_get(&p->y, n, *o) != NULL)
-				return FAIL(p, ymap_get(&p->y, n, *o),
-				            "'%s' belongs to 'action: retain' only", *o);
-		return LETHE_OK;
-	}
-	v = ymap_get(&p->y, n, "reason");
-	if (v == NULL || ynode_str(v) == NULL || ynode_str(v)[0] == '\0')
-		return FAIL(p, n, "retain needs a 'reason' (shown to the person)");
-	rc = get_text(p, v, "reason", &t->reason);
-	if (rc != LETHE_OK)
-		return rc;
-	v = ymap_get(&p->y, n, "for");
-	if (v == NULL)
-		return FAIL(p, n, "retain needs 'for' (how long, e.g. 10y)");
-	rc = get_duration(p, v, "retain 'for'", &t->retain_for);
-	if (rc != LETHE_OK)
-		return rc;
-	v = ymap_get(&p->y, n, "from");
-	if (v != NULL)
-		return get_ident(p, v, "'from' column", &t->retain_from);
+		return dmp_parse_conds(p, v, &l->when, &l->nwhen);
 	return LETHE_OK;
 }
 
@@ -367,13 +235,13 @@ parse_ttl(struct parser *p, yaml_node_t *n, struct dm_table *t)
 	t->ttl.present = true;
 	t->ttl.line = ynode_line(n);
 	p->ctx_line = t->ttl.line;
-	rc = get_ident(p, ymap_get(&p->y, n, "column"), "ttl column", &t->ttl.column);
+	rc = dmp_get_ident(p, ymap_get(&p->y, n, "column"), "ttl column", &t->ttl.column);
 	if (rc != LETHE_OK)
 		return rc;
 	v = ymap_get(&p->y, n, "after");
 	if (v == NULL)
 		return FAIL(p, n, "'ttl' needs 'after' (e.g. 30d)");
-	rc = get_duration(p, v, "ttl 'after'", &t->ttl.after);
+	rc = dmp_get_duration(p, v, "ttl 'after'", &t->ttl.after);
 	if (rc != LETHE_OK)
 		return rc;
 	v = ymap_get(&p->y, n, "action");
@@ -390,7 +258,7 @@ parse_ttl(struct parser *p, yaml_node_t *n, struct dm_table *t)
 	if (v != NULL && t->ttl.action != DM_ANONYMIZE)
 		return FAIL(p, v, "ttl 'columns' applies only to 'action: anonymize'");
 	if (v != NULL) {
-		rc = parse_anon_cols(p, v, &t->ttl.anon, &t->ttl.nanon);
+		rc = dmp_parse_anon_cols(p, v, &t->ttl.anon, &t->ttl.nanon);
 		if (rc != LETHE_OK)
 			return rc;
 	}
@@ -417,7 +285,7 @@ parse_ttl(struct parser *p, yaml_node_t *n, struct dm_table *t)
 	}
 	v = ymap_get(&p->y, n, "when");
 	if (v != NULL)
-		return parse_conds(p, v, &t->ttl.when, &t->ttl.nwhen);
+		return dmp_parse_conds(p, v, &t->ttl.when, &t->ttl.nwhen);
 	return LETHE_OK;
 }
 
@@ -437,7 +305,7 @@ datamap_parse_set(struct parser *p, yaml_node_t *set, const char *what, struct d
 		yaml_node_t *v = ymap_val(&p->y, set, i);
 
 		a->line = ynode_line(ymap_key(&p->y, set, i));
-		rc = get_ident(p, ymap_key(&p->y, set, i), "column", &a->column);
+		rc = dmp_get_ident(p, ymap_key(&p->y, set, i), "column", &a->column);
 		if (rc != LETHE_OK)
 			return rc;
 		(*nout)++;
@@ -445,7 +313,7 @@ datamap_parse_set(struct parser *p, yaml_node_t *set, const char *what, struct d
 			a->how = DM_ANON_NULL;
 		} else if (ynode_is_scalar(v)) {
 			a->how = DM_ANON_SET;
-			value_from_scalar(v, &a->set);
+			dmp_value_from_scalar(v, &a->set);
 		} else {
 			return FAIL(p, v, "%s: column '%s' needs a value or null", what, a->column);
 		}
@@ -479,13 +347,13 @@ parse_disconnect(struct parser *p, yaml_node_t *n, struct dm_table *t)
 		return rc;
 	v = ymap_get(&p->y, n, "column");
 	if (v != NULL) {
-		rc = get_ident(p, v, "disconnect column", &t->disc_column);
+		rc = dmp_get_ident(p, v, "disconnect column", &t->disc_column);
 		if (rc != LETHE_OK)
 			return rc;
 	}
 	v = ymap_get(&p->y, n, "when");
 	if (v != NULL)
-		return parse_conds(p, v, &t->disc_when, &t->ndisc_when);
+		return dmp_parse_conds(p, v, &t->disc_when, &t->ndisc_when);
 	return LETHE_OK;
 }
 
@@ -506,14 +374,14 @@ parse_connection(struct parser *p, yaml_node_t *n, struct dm_table *t)
 		            "platform_user_id, revoke_token: access_token}");
 	rc = ymap_check_keys(&p->y, n, keys, "connection", LETHE_E_DATAMAP, p->err);
 	if (rc == LETHE_OK)
-		rc = get_ident(p, ymap_get(&p->y, n, "platform"), "connection 'platform' column",
-		               &c->platform);
+		rc = dmp_get_ident(p, ymap_get(&p->y, n, "platform"),
+		                   "connection 'platform' column", &c->platform);
 	if (rc == LETHE_OK)
-		rc = get_ident(p, ymap_get(&p->y, n, "account"), "connection 'account' column",
-		               &c->account);
+		rc = dmp_get_ident(p, ymap_get(&p->y, n, "account"), "connection 'account' column",
+		                   &c->account);
 	if (rc == LETHE_OK)
-		rc = get_ident(p, ymap_get(&p->y, n, "revoke_token"),
-		               "connection 'revoke_token' column", &c->revoke_token);
+		rc = dmp_get_ident(p, ymap_get(&p->y, n, "revoke_token"),
+		                   "connection 'revoke_token' column", &c->revoke_token);
 	if (rc != LETHE_OK)
 		return rc;
 	c->present = true;
@@ -544,17 +412,17 @@ parse_unsubscribe(struct parser *p, yaml_node_t *n, struct dm_table *t)
 		return FAIL(p, n, "'unsubscribe' must be a mapping like {account: account_id}");
 	rc = ymap_check_keys(&p->y, n, keys, "unsubscribe", LETHE_E_DATAMAP, p->err);
 	if (rc == LETHE_OK)
-		rc = get_ident(p, ymap_get(&p->y, n, "account"), "unsubscribe 'account' column",
-		               &u->account);
+		rc = dmp_get_ident(p, ymap_get(&p->y, n, "account"), "unsubscribe 'account' column",
+		                   &u->account);
 	if (rc == LETHE_OK && ymap_get(&p->y, n, "token") != NULL)
-		rc = get_ident(p, ymap_get(&p->y, n, "token"), "unsubscribe 'token' column",
-		               &u->token);
+		rc = dmp_get_ident(p, ymap_get(&p->y, n, "token"), "unsubscribe 'token' column",
+		                   &u->token);
 	if (rc != LETHE_OK)
 		return rc;
 	u->present = true;
 	v = ymap_get(&p->y, n, "when");
 	if (v != NULL)
-		return parse_conds(p, v, &u->when, &u->nwhen);
+		return dmp_parse_conds(p, v, &u->when, &u->nwhen);
 	return LETHE_OK;
 }
 
@@ -572,16 +440,16 @@ category_ok(const struct datamap *dm, const char *c)
 static lethe_rc
 parse_table(struct parser *p, yaml_node_t *k, yaml_node_t *n, struct dm_table *t)
 {
-	static const char *const keys[] = {"key",        "category",    "links", "tokens",
-	                                   "media",      "erase",       "ttl",   "disconnect",
-	                                   "connection", "unsubscribe", NULL};
+	static const char *const keys[] = {"key",        "category",    "links",    "tokens",
+	                                   "media",      "erase",       "ttl",      "disconnect",
+	                                   "connection", "unsubscribe", "erase_in", NULL};
 	yaml_node_t *v;
-	size_t i;
+	size_t i, j;
 	lethe_rc rc;
 
 	t->line = ynode_line(k);
 	p->ctx_line = t->line;
-	rc = get_ident(p, k, "table name", &t->name);
+	rc = dmp_get_ident(p, k, "table name", &t->name);
 	if (rc != LETHE_OK)
 		return rc;
 	if (!ynode_is_map(n))
@@ -591,14 +459,14 @@ parse_table(struct parser *p, yaml_node_t *k, yaml_node_t *n, struct dm_table *t
 		return rc;
 	v = ymap_get(&p->y, n, "key");
 	if (v != NULL) {
-		rc = get_ident(p, v, "key column", &t->key);
+		rc = dmp_get_ident(p, v, "key column", &t->key);
 		if (rc != LETHE_OK)
 			return rc;
 	}
 	v = ymap_get(&p->y, n, "category");
 	if (v == NULL)
 		return FAIL(p, n, "table '%s' needs a 'category'", t->name);
-	rc = get_text(p, v, "category", &t->category);
+	rc = dmp_get_text(p, v, "category", &t->category);
 	if (rc != LETHE_OK)
 		return rc;
 	if (!category_ok(p->dm, t->category))
@@ -631,14 +499,17 @@ parse_table(struct parser *p, yaml_node_t *k, yaml_node_t *n, struct dm_table *t
 			return rc;
 	}
 	p->ctx_line = t->line;
-	rc = parse_erase(p, ymap_get(&p->y, n, "erase"), t);
+	rc = dmp_parse_erase(p, ymap_get(&p->y, n, "erase"), ymap_get(&p->y, n, "erase_in"), t);
 	if (rc != LETHE_OK)
 		return rc;
-	if (t->nmedia > 0 && t->action != DM_DELETE)
-		return FAIL(p, ymap_get(&p->y, n, "media"),
-		            "table '%s' has media columns, so its erase action must be delete "
-		            "(files are removed with their rows)",
-		            t->name);
+	for (i = 0; t->nmedia > 0 && i < t->nerase; i++)
+		for (j = 0; j < t->erase[i].nparts; j++)
+			if (t->erase[i].parts[j].action == DM_ANONYMIZE)
+				return FAIL(
+				    p, ymap_get(&p->y, n, "media"),
+				    "table '%s' has media columns, so its erase action must "
+				    "be delete or retain (files are removed with their rows)",
+				    t->name);
 	v = ymap_get(&p->y, n, "disconnect");
 	if (v != NULL) {
 		rc = parse_disconnect(p, v, t);
@@ -673,7 +544,7 @@ parse_scope(struct parser *p, yaml_node_t *k, yaml_node_t *n, struct dm_scope *s
 
 	s->line = ynode_line(k);
 	p->ctx_line = s->line;
-	rc = get_ident(p, k, "scope name", &s->name);
+	rc = dmp_get_ident(p, k, "scope name", &s->name);
 	if (rc != LETHE_OK)
 		return rc;
 	if (!ynode_is_map(n))
@@ -682,7 +553,7 @@ parse_scope(struct parser *p, yaml_node_t *k, yaml_node_t *n, struct dm_scope *s
 	if (rc != LETHE_OK)
 		return rc;
 	v = ymap_get(&p->y, n, "description");
-	rc = get_text(p, v, "description", &s->description);
+	rc = dmp_get_text(p, v, "description", &s->description);
 	if (v == NULL || rc != LETHE_OK)
 		return FAIL(p, v ? v : n, "scope '%s' needs a 'description'", s->name);
 	v = ymap_get(&p->y, n, "identities");
@@ -771,7 +642,7 @@ parse_root(struct parser *p)
 		struct dm_identity *id = &dm->identities[i];
 		yaml_node_t *d = ymap_val(&p->y, v, i);
 
-		rc = get_ident(p, ymap_key(&p->y, v, i), "identity kind", &id->name);
+		rc = dmp_get_ident(p, ymap_key(&p->y, v, i), "identity kind", &id->name);
 		if (rc != LETHE_OK)
 			return rc;
 		dm->nidentities++;
@@ -828,6 +699,9 @@ parse_root(struct parser *p)
 		if (rc != LETHE_OK)
 			return rc;
 	}
+	rc = dmp_check_erase_in(p);
+	if (rc != LETHE_OK)
+		return rc;
 	v = ymap_get(&p->y, root, "effects");
 	if (v != NULL)
 		return datamap_parse_effects(p, v);

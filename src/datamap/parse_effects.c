@@ -28,9 +28,7 @@
 
 #define EFFECT_NAME_MAX 63 /* characters of an effect name */
 
-/* Fail at @node's line, or at the enclosing mapping's line if @node is missing. */
-#define FAIL(p, node, ...)                                                                         \
-	datamap_fail_at((p)->dm, (p)->err, (node) ? ynode_line(node) : (p)->ctx_line, __VA_ARGS__)
+/* FAIL() (parse_internal.h): at @node's line, or the enclosing mapping's if @node is missing. */
 
 /* An effect name: 1 to EFFECT_NAME_MAX letters, digits, '-' or '_' (as policy names). */
 static bool

@@ -87,13 +87,38 @@ validate_ttl(struct datamap *dm, struct dm_table *t, struct appdb *db, const str
 	const struct dm_anon_col *c;
 	lethe_rc rc;
 
-	/* A delete ttl shorter than the retention would delete rows under a legal hold. */
-	if (t->action == DM_RETAIN && ttl->action == DM_DELETE && ttl->after < t->retain_for)
-		return datamap_fail_at(
-		    dm, err, ttl->line,
-		    "table '%s': the ttl (delete after %lld s) is shorter than the "
-		    "retention period (%lld s): it would delete rows under a legal hold",
-		    t->name, (long long)ttl->after, (long long)t->retain_for);
+	/* A delete ttl shorter than a retention would delete rows under a legal hold. */
+	for (i = 0; i < t->nerase; i++)
+		for (j = 0; j < t->erase[i].nparts; j++) {
+			const struct dm_erase *e = &t->erase[i].parts[j];
+
+			if (e->action == DM_RETAIN && ttl->action == DM_DELETE &&
+			    ttl->after < e->retain_for)
+				return datamap_fail_at(
+				    dm, err, ttl->line,
+				    "table '%s': the ttl (delete after %lld s) is shorter than the "
+				    "retention period (%lld s): it would delete rows under a legal "
+				    "hold",
+				    t->name, (long long)ttl->after, (long long)e->retain_for);
+			/*
+			 * The sweep's delete cannot see holds: it is safe only if every
+			 * hold ends before the ttl could reach its row, i.e. the period
+			 * starts at the ttl's own time column (and is not longer).
+			 */
+			if (e->action == DM_RETAIN && ttl->action == DM_DELETE &&
+			    (e->retain_from == NULL || strcmp(e->retain_from, ttl->column) != 0))
+				return datamap_fail_at(
+				    dm, err, ttl->line,
+				    "table '%s': the ttl on '%s' could delete rows held by the "
+				    "retain "
+				    "of line %d before their hold ends (the hold counts from "
+				    "%s%s): "
+				    "give that retain 'from: %s', or remove the ttl",
+				    t->name, ttl->column,
+				    i == 0 && j + 1 == t->erase[i].nparts ? t->line : e->line,
+				    e->retain_from != NULL ? "column " : "the erasure",
+				    e->retain_from != NULL ? e->retain_from : "", ttl->column);
+		}
 	rc = need_col(dm, ti, ttl->column, ttl->line, "ttl column", err);
 	if (rc == LETHE_OK)
 		rc = need_conds(dm, ti, ttl->when, ttl->nwhen, err);
@@ -163,6 +188,34 @@ validate_ttl(struct datamap *dm, struct dm_table *t, struct appdb *db, const str
 	return rc;
 }
 
+/* The columns erase part @e (of @t, described by @ti) names exist; the key is not rewritten. */
+static lethe_rc
+validate_part(const struct datamap *dm, const struct dm_table *t, const struct dm_erase *e,
+              const struct appdb_table *ti, struct lethe_err *err)
+{
+	size_t i, j;
+	lethe_rc rc = LETHE_OK;
+
+	for (i = 0; rc == LETHE_OK && i < e->nanon; i++) {
+		rc = need_col(dm, ti, e->anon[i].column, e->anon[i].line, "erase column", err);
+		if (rc == LETHE_OK && strcmp(e->anon[i].column, t->key) == 0)
+			rc = datamap_fail_at(dm, err, e->anon[i].line,
+			                     "table '%s': the key column '%s' cannot be anonymized",
+			                     t->name, t->key);
+		for (j = 0; rc == LETHE_OK && j < i; j++)
+			if (strcmp(e->anon[j].column, e->anon[i].column) == 0)
+				rc = datamap_fail_at(dm, err, e->anon[i].line,
+				                     "column '%s' listed twice", e->anon[i].column);
+	}
+	if (rc == LETHE_OK)
+		rc = need_conds(dm, ti, e->when, e->nwhen, err);
+	if (rc == LETHE_OK && e->retain_from != NULL)
+		rc = need_col(dm, ti, e->retain_from,
+		              e == &t->erase[0].parts[t->erase[0].nparts - 1] ? t->line : e->line,
+		              "retain 'from' column", err);
+	return rc;
+}
+
 static lethe_rc
 validate_table(struct datamap *dm, struct dm_table *t, struct appdb *db, struct appdb_table *infos,
                struct lethe_err *err)
@@ -206,17 +259,9 @@ validate_table(struct datamap *dm, struct dm_table *t, struct appdb *db, struct 
 		rc = need_col(dm, ti, t->tokens[i], t->line, "token column", err);
 	for (i = 0; rc == LETHE_OK && i < t->nmedia; i++)
 		rc = need_col(dm, ti, t->media[i], t->line, "media column", err);
-	for (i = 0; rc == LETHE_OK && i < t->nanon; i++) {
-		rc = need_col(dm, ti, t->anon[i].column, t->anon[i].line, "erase column", err);
-		if (rc == LETHE_OK && strcmp(t->anon[i].column, t->key) == 0)
-			rc = datamap_fail_at(dm, err, t->anon[i].line,
-			                     "table '%s': the key column '%s' cannot be anonymized",
-			                     t->name, t->key);
-		for (j = 0; rc == LETHE_OK && j < i; j++)
-			if (strcmp(t->anon[j].column, t->anon[i].column) == 0)
-				rc = datamap_fail_at(dm, err, t->anon[i].line,
-				                     "column '%s' listed twice", t->anon[i].column);
-	}
+	for (i = 0; rc == LETHE_OK && i < t->nerase; i++)
+		for (j = 0; rc == LETHE_OK && j < t->erase[i].nparts; j++)
+			rc = validate_part(dm, t, &t->erase[i].parts[j], ti, err);
 	for (i = 0; rc == LETHE_OK && i < t->ndisc; i++) {
 		rc = need_col(dm, ti, t->disc[i].column, t->disc[i].line, "disconnect column", err);
 		if (rc == LETHE_OK && strcmp(t->disc[i].column, t->key) == 0)
@@ -243,8 +288,6 @@ validate_table(struct datamap *dm, struct dm_table *t, struct appdb *db, struct 
 		if (rc == LETHE_OK)
 			rc = need_conds(dm, ti, t->unsub.when, t->unsub.nwhen, err);
 	}
-	if (rc == LETHE_OK && t->retain_from != NULL)
-		rc = need_col(dm, ti, t->retain_from, t->line, "retain 'from' column", err);
 	if (rc == LETHE_OK && t->ttl.present)
 		rc = validate_ttl(dm, t, db, ti, err);
 	return rc;

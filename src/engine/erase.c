@@ -56,7 +56,7 @@ settle_pending(struct exec *x, const struct plan_step *ps, struct store_step *ss
 			return erase_media_flush(x, t, ss, false, &failed);
 		return LETHE_OK;
 	}
-	if (t->action == DM_DELETE) {
+	if (ps->part->action == DM_DELETE) {
 		int64_t left = 1;
 
 		/* The batch's window [pending_key, pending_cursor] is empty iff it committed. */
@@ -66,7 +66,7 @@ settle_pending(struct exec *x, const struct plan_step *ps, struct store_step *ss
 		ss->pending_cursor = NULL;
 	} else {
 		size_t nc;
-		struct col_action *c = erase_col_actions(t, &nc);
+		struct col_action *c = erase_col_actions(t, ps->part, &nc);
 
 		rc = erase_row_anonymized(x, t, c, nc, ss->pending_key, &committed);
 		free(c);
@@ -80,7 +80,7 @@ settle_pending(struct exec *x, const struct plan_step *ps, struct store_step *ss
 		return erase_media_flush(x, t, ss, true, &failed);
 	if (committed) {
 		erase_fold_pending(ss);
-		return store_step_put(x->st, x->job, t->name, ss, x->err);
+		return store_step_put(x->st, x->job, ps->name, ss, x->err);
 	}
 	/* Not committed: the rows are still there; their files are recorded again. */
 	ss->pending_rows = 0;
@@ -92,7 +92,7 @@ settle_pending(struct exec *x, const struct plan_step *ps, struct store_step *ss
 	rc = store_begin(x->st, x->err);
 	if (rc == LETHE_OK && t->nmedia > 0)
 		rc = store_media_clear(x->st, x->job, t->name, x->err);
-	return erase_step_commit(x, t, ss, rc);
+	return erase_step_commit(x, ps->name, ss, rc);
 }
 
 static lethe_rc
@@ -111,15 +111,14 @@ run_step(struct exec *x, size_t i)
 	if (x->o->batch_rows == 0)
 		x->pace.batch =
 		    x->pace.batch / 4 > BATCHING_START ? x->pace.batch / 4 : BATCHING_START;
-	rc = store_step_get(x->st, x->job, ps->table->name, dm_action_str(ps->table->action), &ss,
-	                    x->err);
+	rc = store_step_get(x->st, x->job, ps->name, dm_action_str(ps->part->action), &ss, x->err);
 	if (rc != LETHE_OK)
 		return rc;
 	rc = settle_pending(x, ps, &ss);
 	if (rc == LETHE_OK && !ps->reachable)
 		ss.finished = true;
 	if (rc == LETHE_OK && !ss.finished) {
-		if (ps->table->action == DM_DELETE)
+		if (ps->part->action == DM_DELETE)
 			rc = erase_run_delete(x, ps, &ss, sr);
 		else
 			rc = erase_run_rewrite(x, ps, &ss, sr);
@@ -146,13 +145,13 @@ verify(struct exec *x, bool *again)
 		const struct plan_step *ps = &x->plan->steps[i];
 		struct store_step ss;
 
-		if (ps->table->action != DM_DELETE || ps->rows <= 0)
+		if (ps->part->action != DM_DELETE || ps->rows <= 0)
 			continue;
-		rc = store_step_get(x->st, x->job, ps->table->name, "delete", &ss, x->err);
+		rc = store_step_get(x->st, x->job, ps->name, "delete", &ss, x->err);
 		if (rc != LETHE_OK)
 			break;
 		ss.finished = false;
-		rc = store_step_put(x->st, x->job, ps->table->name, &ss, x->err);
+		rc = store_step_put(x->st, x->job, ps->name, &ss, x->err);
 		store_step_clear(&ss);
 		*again = true;
 	}
@@ -220,6 +219,7 @@ erase_run(struct plan *plan, const struct plan_id *ids, size_t nids, struct appd
 	res->steps = xcalloc(plan->nsteps ? plan->nsteps : 1, sizeof(*res->steps));
 	for (i = 0; i < plan->nsteps; i++) {
 		res->steps[i].table = plan->steps[i].table;
+		res->steps[i].part = plan->steps[i].part;
 		if (plan->steps[i].table->nmedia > 0 && o->media_root == NULL)
 			return lethe_err_set(err, LETHE_E_CONFIG,
 			                     "table '%s' has media columns but app.media_root is "
@@ -267,7 +267,7 @@ erase_run(struct plan *plan, const struct plan_id *ids, size_t nids, struct appd
 		db->ops->flush(db);
 	if (rc == LETHE_OK) {
 		for (i = 0; i < plan->nsteps; i++)
-			if (plan->steps[i].table->action == DM_RETAIN)
+			if (plan->steps[i].part->action == DM_RETAIN)
 				held += res->steps[i].rows;
 		res->state = held > 0 ? "completed_with_retention" : "completed";
 		rc = store_job_set_state(st, x.job, res->state, o->now ? o->now : time_now(), err);
@@ -294,7 +294,7 @@ erase_result_json(const struct erase_result *r)
 	for (i = 0; i < r->nsteps; i++) {
 		const struct erase_step_result *s = &r->steps[i];
 		json_t *o = json_pack("{s:s, s:s, s:s, s:I}", "table", s->table->name, "category",
-		                      s->table->category, "action", dm_action_str(s->table->action),
+		                      s->table->category, "action", dm_action_str(s->part->action),
 		                      "rows", (json_int_t)s->rows);
 
 		if (s->table->nmedia > 0) {
@@ -302,8 +302,11 @@ erase_result_json(const struct erase_result *r)
 			json_object_set_new(o, "media_missing", json_integer(s->media_missing));
 			json_object_set_new(o, "media_failed", json_integer(s->media_failed));
 		}
-		if (s->table->action == DM_RETAIN)
-			json_object_set_new(o, "reason", json_string(s->table->reason));
+		if (s->part->action == DM_RETAIN)
+			json_object_set_new(o, "reason", json_string(s->part->reason));
+		if (s->part->nwhen > 0)
+			json_object_set_new(o, "when",
+			                    plan_conds_json(s->part->when, s->part->nwhen));
 		json_array_append_new(steps, o);
 	}
 	return json_pack("{s:I, s:s, s:b, s:f, s:f, s:I, s:o}", "job", (json_int_t)r->job, "state",
@@ -326,7 +329,7 @@ erase_result_print(const struct erase_result *r, FILE *f)
 		const struct erase_step_result *s = &r->steps[i];
 
 		fprintf(f, "  %-24s %-14s %-10s %10lld", s->table->name, s->table->category,
-		        dm_action_str(s->table->action), (long long)s->rows);
+		        dm_action_str(s->part->action), (long long)s->rows);
 		if (s->table->nmedia > 0 && s->media_missing > 0)
 			fprintf(f, "   (%lld media files removed, %lld missing)",
 			        (long long)s->media, (long long)s->media_missing);
@@ -339,9 +342,9 @@ erase_result_print(const struct erase_result *r, FILE *f)
 	for (i = 0; i < r->nsteps; i++) {
 		const struct erase_step_result *s = &r->steps[i];
 
-		if (s->table->action == DM_RETAIN && s->rows > 0)
+		if (s->part->action == DM_RETAIN && s->rows > 0)
 			fprintf(f, "  Retained %lld row%s of %s: %s\n", (long long)s->rows,
-			        s->rows == 1 ? "" : "s", s->table->name, s->table->reason);
+			        s->rows == 1 ? "" : "s", s->table->name, s->part->reason);
 		if (s->media_missing > 0)
 			fprintf(f,
 			        "  NOTE: %lld media files of %s were already gone; lethe did not "

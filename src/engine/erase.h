@@ -44,6 +44,7 @@ struct erase_opts {
 
 struct erase_step_result {
 	const struct dm_table *table; /* the table */
+	const struct dm_erase *part;  /* what erasure did to the step's rows */
 	int64_t rows;                 /* rows deleted / anonymized / retained */
 	int64_t media;                /* media files removed */
 	int64_t media_missing;        /* media files already gone: not removed by lethe */

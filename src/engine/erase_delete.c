@@ -28,6 +28,8 @@ struct del_batch {
 	int64_t rows;             /* rows deleted */
 	char **media;             /* object keys of the deleted rows' files */
 	size_t nmedia, cap;       /* count and capacity */
+	char **keys;              /* held tables: the deleted rows' keys, tagged */
+	size_t nkeys, kcap;       /* count and capacity */
 };
 
 static lethe_rc
@@ -38,6 +40,11 @@ on_deleted(struct exec *x, struct appdb_stmt *q, void *arg)
 	size_t i;
 
 	d->rows++;
+	if (dm_table_retains(d->t)) {
+		appdb_column(x->db, q, 0, &v);
+		d->keys = xgrow(d->keys, &d->kcap, d->nkeys + 1, sizeof(char *));
+		d->keys[d->nkeys++] = erase_val_tag(&v);
+	}
 	for (i = 0; i < d->t->nmedia; i++) {
 		appdb_column(x->db, q, (int)i + 1, &v);
 		if (v.type != APPDB_TEXT || v.s[0] == '\0')
@@ -49,10 +56,10 @@ on_deleted(struct exec *x, struct appdb_stmt *q, void *arg)
 }
 
 lethe_rc
-erase_step_commit(struct exec *x, const struct dm_table *t, struct store_step *ss, lethe_rc rc)
+erase_step_commit(struct exec *x, const char *step, struct store_step *ss, lethe_rc rc)
 {
 	if (rc == LETHE_OK)
-		rc = store_step_put(x->st, x->job, t->name, ss, x->err);
+		rc = store_step_put(x->st, x->job, step, ss, x->err);
 	if (rc == LETHE_OK)
 		return store_commit(x->st, x->err);
 	store_rollback(x->st);
@@ -115,7 +122,7 @@ erase_media_flush(struct exec *x, const struct dm_table *t, struct store_step *s
 		ss->media += removed;
 		if (fold)
 			erase_fold_pending(ss);
-		rc = erase_step_commit(x, t, ss, rc);
+		rc = erase_step_commit(x, t->name, ss, rc);
 	}
 	for (i = 0; i < n; i++)
 		free(keys[i]);
@@ -334,8 +341,12 @@ erase_run_delete(struct exec *x, const struct plan_step *ps, struct store_step *
 	sql_add(&sql, "DELETE FROM ");
 	sql_ident(&sql, t->name);
 	window_where(x, ps, &sql);
-	if (t->nmedia > 0) {
-		/* RETURNING costs; only media tables need to learn what went. */
+	if (t->nmedia > 0 || dm_table_retains(t)) {
+		/*
+		 * RETURNING costs; only media tables need to learn what went, and
+		 * tables some scope retains: a row deleted here (in a scope that
+		 * deletes it) ends the hold another scope's erasure put on it.
+		 */
 		sql_add(&sql, " RETURNING ");
 		sql_ident(&sql, t->key);
 		for (i = 0; i < t->nmedia; i++) {
@@ -398,13 +409,20 @@ erase_run_delete(struct exec *x, const struct plan_step *ps, struct store_step *
 					rc = store_media_add(x->st, x->job, t->name, d.media[i],
 					                     x->err);
 			}
-			rc = erase_step_commit(x, t, ss, rc);
+			/* Holds end with their rows (a rolled-back batch is redone). */
+			for (i = 0; rc == LETHE_OK && i < d.nkeys; i++)
+				rc =
+				    store_hold_remove(x->st, t->name, d.keys[i], INT64_MAX, x->err);
+			rc = erase_step_commit(x, t->name, ss, rc);
 		}
 		free(lo);
 		free(hi);
 		for (i = 0; i < d.nmedia; i++)
 			free(d.media[i]);
 		free(d.media);
+		for (i = 0; i < d.nkeys; i++)
+			free(d.keys[i]);
+		free(d.keys);
 		if (rc == LETHE_OK)
 			rc = appdb_commit(x->db, x->err);
 		if (rc != LETHE_OK) {

@@ -73,8 +73,11 @@ void erase_after_batch(struct exec *x, double ms, int64_t rows, bool full);
 lethe_rc erase_begin_batch(struct exec *x);
 /* Finalize @c's statements and empty it. */
 void erase_chunk_stmts_free(struct exec *x, struct chunk_stmts *c);
-/* The columns an anonymize/retain step writes: its own list plus tokens (nulled). */
-struct col_action *erase_col_actions(const struct dm_table *t, size_t *n);
+/*
+ * The columns an anonymize/retain step of @t with erase part @e writes:
+ * the part's list plus @t's tokens (nulled).
+ */
+struct col_action *erase_col_actions(const struct dm_table *t, const struct dm_erase *e, size_t *n);
 /* Is row @key of @t already in its target form?  (Probe for a pending batch.) */
 lethe_rc erase_row_anonymized(struct exec *x, const struct dm_table *t, const struct col_action *c,
                               size_t nc, const char *key, bool *out);
@@ -93,11 +96,11 @@ void erase_keylist_free(struct keylist *k);
 void erase_fold_pending(struct store_step *ss);
 /*
  * End a state store transaction the caller began: if @rc is LETHE_OK, save
- * @ss as table @t's step and commit; otherwise, or if the save fails, roll
- * back.  Returns the first failure (@rc's included), else LETHE_OK.
+ * @ss as the step named @step (plan_step.name) and commit; otherwise, or
+ * if the save fails, roll back.  Returns the first failure (@rc's
+ * included), else LETHE_OK.
  */
-lethe_rc erase_step_commit(struct exec *x, const struct dm_table *t, struct store_step *ss,
-                           lethe_rc rc);
+lethe_rc erase_step_commit(struct exec *x, const char *step, struct store_step *ss, lethe_rc rc);
 /*
  * Remove the media files recorded for (job, @t), outside any app transaction,
  * after the rows' deletion committed.  Then, in ONE state transaction: forget

@@ -22,25 +22,25 @@ target_of(const struct exec *x, const struct col_action *c, const struct appdb_v
 	batching_anon_target(x->o->key, c->how, c->set, cur, out);
 }
 
-/* The columns an anonymize/retain step writes: its own list plus tokens (nulled). */
+/* The columns an anonymize/retain step writes: its part's list plus tokens (nulled). */
 struct col_action *
-erase_col_actions(const struct dm_table *t, size_t *n)
+erase_col_actions(const struct dm_table *t, const struct dm_erase *e, size_t *n)
 {
-	struct col_action *c = xcalloc(t->nanon + t->ntokens + 1, sizeof(*c));
+	struct col_action *c = xcalloc(e->nanon + t->ntokens + 1, sizeof(*c));
 	size_t i, j;
 
 	*n = 0;
-	for (i = 0; i < t->nanon; i++) {
-		c[*n].name = t->anon[i].column;
-		c[*n].how = t->anon[i].how;
-		c[*n].set = &t->anon[i].set;
+	for (i = 0; i < e->nanon; i++) {
+		c[*n].name = e->anon[i].column;
+		c[*n].how = e->anon[i].how;
+		c[*n].set = &e->anon[i].set;
 		(*n)++;
 	}
 	for (i = 0; i < t->ntokens; i++) {
-		for (j = 0; j < t->nanon; j++)
-			if (strcmp(t->anon[j].column, t->tokens[i]) == 0)
+		for (j = 0; j < e->nanon; j++)
+			if (strcmp(e->anon[j].column, t->tokens[i]) == 0)
 				break;
-		if (j < t->nanon)
+		if (j < e->nanon)
 			continue;
 		c[*n].name = t->tokens[i];
 		c[*n].how = DM_ANON_NULL;
@@ -165,10 +165,10 @@ period_start(const struct exec *x, const struct appdb_val *v)
 
 /* ---- anonymize / retain ---------------------------------------------------- */
 
-/* "SELECT key, cols..., [from] FROM t" — the head of a rewrite batch's read. */
+/* "SELECT key, cols..., [from] FROM t" — the head of a rewrite batch's read (part @e). */
 static void
-select_head(struct exec *x, const struct dm_table *t, const struct col_action *c, size_t nc,
-            struct sql *b)
+select_head(struct exec *x, const struct dm_table *t, const struct dm_erase *e,
+            const struct col_action *c, size_t nc, struct sql *b)
 {
 	size_t i;
 
@@ -178,9 +178,9 @@ select_head(struct exec *x, const struct dm_table *t, const struct col_action *c
 		sql_add(b, ", ");
 		sql_ident(b, c[i].name);
 	}
-	if (t->action == DM_RETAIN && t->retain_from != NULL) {
+	if (e->action == DM_RETAIN && e->retain_from != NULL) {
 		sql_add(b, ", ");
-		sql_ident(b, t->retain_from);
+		sql_ident(b, e->retain_from);
 	}
 	sql_add(b, " FROM ");
 	sql_ident(b, t->name);
@@ -189,6 +189,7 @@ select_head(struct exec *x, const struct dm_table *t, const struct col_action *c
 /* Rows a rewrite batch has read. */
 struct rw_batch {
 	const struct dm_table *t;   /* the table */
+	const struct dm_erase *e;   /* what the step does to its rows */
 	const struct col_action *c; /* columns rewritten */
 	size_t nc;                  /* number of columns */
 	struct arow *rows;          /* rows read */
@@ -216,7 +217,7 @@ on_read(struct exec *x, struct appdb_stmt *q, void *arg)
 			r->changed = true;
 	}
 	r->from = x->job_created;
-	if (b->t->action == DM_RETAIN && b->t->retain_from != NULL) {
+	if (b->e->action == DM_RETAIN && b->e->retain_from != NULL) {
 		appdb_column(x->db, q, (int)b->nc + 1, &v);
 		r->from = period_start(x, &v);
 	}
@@ -252,9 +253,9 @@ erase_run_rewrite(struct exec *x, const struct plan_step *ps, struct store_step 
 	size_t nc, i, j;
 	lethe_rc rc = LETHE_OK;
 
-	c = erase_col_actions(t, &nc);
+	c = erase_col_actions(t, ps->part, &nc);
 	sql_init(&head, x->db, SQL_CAP);
-	select_head(x, t, c, nc, &head);
+	select_head(x, t, ps->part, c, nc, &head);
 	/* Without keyed hashes every row gets the same values: update by key lists. */
 	constant = nc > 0;
 	for (i = 0; i < nc; i++)
@@ -282,7 +283,7 @@ erase_run_rewrite(struct exec *x, const struct plan_step *ps, struct store_step 
 		sql_free(&u);
 	}
 	while (rc == LETHE_OK && !ss->finished) {
-		struct rw_batch b = {.t = t, .c = c, .nc = nc};
+		struct rw_batch b = {.t = t, .e = ps->part, .c = c, .nc = nc};
 		int64_t limit = x->pace.batch, taken = 0;
 		char *probe = NULL, *next_cursor = NULL;
 		double t0, ms;
@@ -290,7 +291,7 @@ erase_run_rewrite(struct exec *x, const struct plan_step *ps, struct store_step 
 		if (k.pos >= k.n) {
 			if (k.n > 0 && k.complete) {
 				ss->finished = true;
-				rc = store_step_put(x->st, x->job, t->name, ss, x->err);
+				rc = store_step_put(x->st, x->job, ps->name, ss, x->err);
 				break;
 			}
 			if (k.n == 0 && k.complete)
@@ -300,7 +301,7 @@ erase_run_rewrite(struct exec *x, const struct plan_step *ps, struct store_step 
 				break;
 			if (k.n == 0) {
 				ss->finished = true;
-				rc = store_step_put(x->st, x->job, t->name, ss, x->err);
+				rc = store_step_put(x->st, x->job, ps->name, ss, x->err);
 				break;
 			}
 		}
@@ -358,11 +359,11 @@ erase_run_rewrite(struct exec *x, const struct plan_step *ps, struct store_step 
 		/* Before the app commit: holds, and the batch as pending (or done). */
 		if (rc == LETHE_OK)
 			rc = store_begin(x->st, x->err);
-		for (i = 0; rc == LETHE_OK && t->action == DM_RETAIN && i < b.n; i++) {
+		for (i = 0; rc == LETHE_OK && ps->part->action == DM_RETAIN && i < b.n; i++) {
 			char *key = erase_val_tag(&b.rows[i].key.v);
 
 			rc = store_hold_add(x->st, t->name, key, x->job,
-			                    b.rows[i].from + t->retain_for, x->err);
+			                    b.rows[i].from + ps->part->retain_for, x->err);
 			free(key);
 		}
 		if (rc == LETHE_OK) {
@@ -378,7 +379,7 @@ erase_run_rewrite(struct exec *x, const struct plan_step *ps, struct store_step 
 				free(ss->cursor);
 				ss->cursor = xstrdup(next_cursor);
 			}
-			rc = store_step_put(x->st, x->job, t->name, ss, x->err);
+			rc = store_step_put(x->st, x->job, ps->name, ss, x->err);
 		}
 		if (rc == LETHE_OK)
 			rc = store_commit(x->st, x->err);
@@ -402,7 +403,7 @@ erase_run_rewrite(struct exec *x, const struct plan_step *ps, struct store_step 
 			free(ss->cursor);
 			ss->cursor = ss->pending_cursor;
 			ss->pending_cursor = NULL;
-			rc = store_step_put(x->st, x->job, t->name, ss, x->err);
+			rc = store_step_put(x->st, x->job, ps->name, ss, x->err);
 		}
 		if (rc == LETHE_OK)
 			erase_after_batch(x, ms, taken, taken >= limit);

@@ -146,6 +146,27 @@ build_pred(struct pred_ctx *c, const struct dm_table *t)
 	sql_add(c->q, ")");
 }
 
+/*
+ * Append to @q " AND (CASE WHEN <rule 1> THEN 0 ... ELSE 1 END) = 1", the
+ * rows of part @i of @set: keep rule i's (a row goes to the first rule it
+ * matches) or, for the last part, the rest.  A NULL in a tested column
+ * matches no rule (a WHEN that is not true falls through).
+ */
+static void
+add_part(struct sql *q, const struct appdb *db, const struct dm_erase_set *set, size_t i)
+{
+	size_t k;
+
+	sql_add(q, " AND (CASE");
+	for (k = 0; k + 1 < set->nparts; k++) {
+		sql_add(q, " WHEN ");
+		sql_add(q, appdb_dialect(db)->true_lit);
+		plan_add_conds(q, set->parts[k].when, set->parts[k].nwhen);
+		sql_add(q, k == i ? " THEN 1" : " THEN 0");
+	}
+	sql_add(q, i + 1 == set->nparts ? " ELSE 1 END) = 1" : " ELSE 0 END) = 1");
+}
+
 /* Children-before-parents order of all tables of @dm into @order. */
 static void
 order_tables(const struct datamap *dm, size_t *order)
@@ -215,36 +236,45 @@ plan_build(const struct datamap *dm, struct appdb *db, const char *scope_name,
 	p = xcalloc(1, sizeof(*p));
 	p->dm = dm;
 	p->scope = scope;
-	p->steps = xcalloc(dm->ntables ? dm->ntables : 1, sizeof(*p->steps));
+	for (i = 0, j = 0; i < dm->ntables; i++)
+		j += dm_erase_in(&dm->tables[i], scope)->nparts;
+	p->steps = xcalloc(j ? j : 1, sizeof(*p->steps));
 	order = xcalloc(dm->ntables ? dm->ntables : 1, sizeof(size_t));
 	order_tables(dm, order);
 	for (i = 0; i < dm->ntables; i++) {
 		const struct dm_table *t = &dm->tables[order[i]];
-		struct plan_step *s;
-		struct sql q;
-		struct pred_ctx c = {.ids = ids, .nids = nids, .scope = scope};
+		const struct dm_erase_set *set = dm_erase_in(t, scope);
 
 		if (!dm_scope_has_table(scope, t))
 			continue;
-		s = &p->steps[p->nsteps++];
-		s->table = t;
-		s->rows = -1;
-		sql_init(&q, db, SQL_CAP);
-		c.q = &q;
-		s->reachable = reachable(&c, t);
-		if (s->reachable)
-			build_pred(&c, t);
-		else
-			sql_false(&q);
-		if (sql_rc(&q) != LETHE_OK) {
+		for (j = 0; j < set->nparts; j++) {
+			struct plan_step *s = &p->steps[p->nsteps++];
+			struct sql q;
+			struct pred_ctx c = {.ids = ids, .nids = nids, .scope = scope};
+
+			s->table = t;
+			s->part = &set->parts[j];
+			s->name = dm_part_name(t, set, j);
+			s->rows = -1;
+			sql_init(&q, db, SQL_CAP);
+			c.q = &q;
+			s->reachable = reachable(&c, t);
+			if (s->reachable)
+				build_pred(&c, t);
+			else
+				sql_false(&q);
+			if (s->reachable && set->nparts > 1)
+				add_part(&q, db, set, j);
+			if (sql_rc(&q) != LETHE_OK) {
+				sql_free(&q);
+				rc = lethe_err_set(err, LETHE_E_TOOBIG,
+				                   "predicate of '%s' too long", t->name);
+				goto out;
+			}
+			s->where = xstrdup(sql_str(&q));
+			s->params = sql_params_take(&q, &s->nparams);
 			sql_free(&q);
-			rc = lethe_err_set(err, LETHE_E_TOOBIG, "predicate of '%s' too long",
-			                   t->name);
-			goto out;
 		}
-		s->where = xstrdup(sql_str(&q));
-		s->params = sql_params_take(&q, &s->nparams);
-		sql_free(&q);
 	}
 	if (count)
 		rc = plan_count(p, db, err);
@@ -266,6 +296,7 @@ plan_free(struct plan *p)
 	if (p == NULL)
 		return;
 	for (i = 0; i < p->nsteps; i++) {
+		free(p->steps[i].name);
 		free(p->steps[i].where);
 		free(p->steps[i].params);
 	}
@@ -558,6 +589,24 @@ plan_count(struct plan *p, struct appdb *db, struct lethe_err *err)
 }
 
 json_t *
+plan_conds_json(const struct dm_cond *w, size_t n)
+{
+	json_t *o = json_object();
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		json_t *vals = json_array();
+
+		for (j = 0; j < w[i].nvalues; j++)
+			json_array_append_new(vals, w[i].values[j].is_int
+			                                ? json_integer(w[i].values[j].i)
+			                                : json_string(w[i].values[j].s));
+		json_object_set_new(o, w[i].column, vals);
+	}
+	return o;
+}
+
+json_t *
 plan_to_json(const struct plan *p)
 {
 	json_t *steps = json_array();
@@ -567,13 +616,17 @@ plan_to_json(const struct plan *p)
 		const struct plan_step *s = &p->steps[i];
 		json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:I}", "step", (int)i + 1, "table",
 		                      s->table->name, "category", s->table->category, "action",
-		                      dm_action_str(s->table->action), "rows", (json_int_t)s->rows);
+		                      dm_action_str(s->part->action), "rows", (json_int_t)s->rows);
 
-		if (s->table->action == DM_RETAIN) {
-			json_object_set_new(o, "reason", json_string(s->table->reason));
-			json_object_set_new(o, "retain_seconds",
-			                    json_integer(s->table->retain_for));
+		if (s->part->action == DM_RETAIN) {
+			json_object_set_new(o, "reason", json_string(s->part->reason));
+			json_object_set_new(o, "retain_seconds", json_integer(s->part->retain_for));
 		}
+		if (strcmp(s->name, s->table->name) != 0)
+			json_object_set_new(o, "part", json_string(s->name));
+		if (s->part->nwhen > 0)
+			json_object_set_new(o, "when",
+			                    plan_conds_json(s->part->when, s->part->nwhen));
 		if (s->table->nmedia > 0)
 			json_object_set_new(o, "removes_media_files", json_true());
 		json_array_append_new(steps, o);
@@ -585,7 +638,7 @@ plan_to_json(const struct plan *p)
 void
 plan_print(const struct plan *p, FILE *f)
 {
-	size_t i;
+	size_t i, ntables = 0;
 	int64_t total = 0;
 
 	fprintf(f, "Plan for scope '%s': %s\n\n", p->scope->name, p->scope->description);
@@ -594,17 +647,20 @@ plan_print(const struct plan *p, FILE *f)
 	for (i = 0; i < p->nsteps; i++) {
 		const struct plan_step *s = &p->steps[i];
 
-		fprintf(f, "  %-4zu %-24s %-14s %-10s %10lld\n", i + 1, s->table->name,
-		        s->table->category, dm_action_str(s->table->action), (long long)s->rows);
+		fprintf(f, "  %-4zu %-24s %-14s %-10s %10lld\n", i + 1, s->name, s->table->category,
+		        dm_action_str(s->part->action), (long long)s->rows);
 		if (s->rows > 0)
 			total += s->rows;
+		/* A table split by keep rules has one step per part; its rest is named by it. */
+		if (strcmp(s->name, s->table->name) == 0)
+			ntables++;
 	}
-	fprintf(f, "\n  %lld rows in %zu tables.\n", (long long)total, p->nsteps);
+	fprintf(f, "\n  %lld rows in %zu tables.\n", (long long)total, ntables);
 	for (i = 0; i < p->nsteps; i++) {
 		const struct plan_step *s = &p->steps[i];
 
-		if (s->table->action == DM_RETAIN && s->rows > 0)
+		if (s->part->action == DM_RETAIN && s->rows > 0)
 			fprintf(f, "  Retained: %s (%lld row%s): %s\n", s->table->name,
-			        (long long)s->rows, s->rows == 1 ? "" : "s", s->table->reason);
+			        (long long)s->rows, s->rows == 1 ? "" : "s", s->part->reason);
 	}
 }

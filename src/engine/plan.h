@@ -2,8 +2,9 @@
 /*
  * plan.h - turning "erase person P in scope S" into ordered steps.
  *
- * A plan holds one step per table the scope acts on, children before
- * parents, each with the SQL predicate that selects the person's rows of
+ * A plan holds one step per table the scope acts on (one per part when
+ * the table keeps some rows by a keep rule), children before parents,
+ * each with the erase action of the scope and the SQL predicate that selects the person's rows of
  * that table.  The predicate follows the data map's links: identity columns
  * compared with the request's identities, parent links as
  * "fk IN (SELECT key FROM parent WHERE <parent's predicate>)", to any depth.
@@ -26,8 +27,16 @@ struct plan_id {
 	const char *value; /* its value; personal data: never logged */
 };
 
+/*
+ * One step: what erasure does to the person's rows of a table, or, when
+ * the table's erase in the scope has keep rules, to one part of them (the
+ * rows a keep rule keeps, or the rest): its predicate then also selects
+ * the part.
+ */
 struct plan_step {
 	const struct dm_table *table; /* the table acted on */
+	const struct dm_erase *part;  /* what erasure does to the step's rows */
+	char *name;                   /* the step's name in a job (dm_part_name) */
 	bool reachable;               /* some link applies to the given identities */
 	char *where;                  /* predicate selecting the person's rows ("0" if none) */
 	struct appdb_val *params;     /* its parameters (text borrowed from ids/map) */
@@ -81,6 +90,8 @@ lethe_rc plan_count(struct plan *p, struct appdb *db, struct lethe_err *err);
  * values to @q's parameters (text borrowed from the map).
  */
 void plan_add_conds(struct sql *q, const struct dm_cond *w, size_t n);
+/* The @n conditions @w as JSON: {"column": [values...], ...}. */
+json_t *plan_conds_json(const struct dm_cond *w, size_t n);
 /* The plan as JSON: {"scope":..., "steps":[{table, category, action, rows, ...}]}. */
 json_t *plan_to_json(const struct plan *p);
 /* The plan as a readable table on @f. */

@@ -58,7 +58,7 @@ sweep_wanted(const struct datamap *dm)
 	size_t i;
 
 	for (i = 0; i < dm->ntables; i++)
-		if (dm->tables[i].ttl.present || dm->tables[i].action == DM_RETAIN)
+		if (dm->tables[i].ttl.present || dm_table_retains(&dm->tables[i]))
 			return true;
 	return false;
 }
@@ -71,7 +71,7 @@ sweep_check_config(const struct datamap *dm, const char *media_root, struct leth
 	for (i = 0; i < dm->ntables && media_root == NULL; i++) {
 		const struct dm_table *t = &dm->tables[i];
 
-		if (t->nmedia > 0 && (t->ttl.present || t->action == DM_RETAIN))
+		if (t->nmedia > 0 && (t->ttl.present || dm_table_retains(t)))
 			return lethe_err_set(err, LETHE_E_CONFIG,
 			                     "table '%s' has media columns but app.media_root is "
 			                     "not configured",

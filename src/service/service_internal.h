@@ -46,10 +46,13 @@ struct service {
  */
 int64_t service__meta_deadline(const struct lethe_config *cfg);
 /*
- * The outcome per category of erase job @job into @out (cats, ncats,
- * until); st_mu held by the caller.
+ * The outcome per category of request @req's erase job into @out (cats,
+ * ncats, until), each kept item's reason as its scope's action says;
+ * st_mu held by the caller.
  */
-lethe_rc service__status_steps(struct service *svc, int64_t job, struct service_status *out,
-                               struct lethe_err *err);
+lethe_rc service__status_steps(struct service *svc, const struct store_request *req,
+                               struct service_status *out, struct lethe_err *err);
+/* The data map scope request @req runs in (a Meta request: its app's), or NULL. */
+const char *service__request_scope(const struct service *svc, const struct store_request *req);
 
 #endif /* LETHE_SERVICE_INTERNAL_H */

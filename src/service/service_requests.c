@@ -215,7 +215,7 @@ result_json(struct service *svc, const struct store_request *r, struct lethe_err
 
 	memset(&s, 0, sizeof(s));
 	if (r->job > 0 && r->job_run >= r->runs)
-		*rc = service__status_steps(svc, r->job, &s, err);
+		*rc = service__status_steps(svc, r, &s, err);
 	for (i = 0; *rc == LETHE_OK && i < s.ncats; i++) {
 		const struct status_category *c = &s.cats[i];
 		json_t *o = json_object();

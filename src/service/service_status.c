@@ -28,6 +28,7 @@
 struct step_acc {
 	const struct datamap *dm;  /* the data map */
 	struct service_status *st; /* the status */
+	const char *scope;         /* the scope the request ran in, or NULL */
 };
 
 /* One step of the request's latest run, added to its category in @arg (a step_acc). */
@@ -36,7 +37,8 @@ on_step(void *arg, const char *table, const char *action, int64_t done, int64_t 
 {
 	const struct step_acc *acc = arg;
 	struct service_status *a = acc->st;
-	const struct dm_table *t = datamap_table(acc->dm, table);
+	const struct dm_table *t = NULL;
+	const struct dm_erase *part = dm_part_find(acc->dm, acc->scope, table, &t);
 	struct status_category *c = NULL;
 	size_t i;
 
@@ -57,7 +59,8 @@ on_step(void *arg, const char *table, const char *action, int64_t done, int64_t 
 		c->anonymized += done;
 	} else {
 		c->retained += done;
-		c->reason = t->reason;
+		/* The step's own reason (its scope's action, or the keep rule's). */
+		c->reason = part != NULL && part->reason != NULL ? part->reason : t->reason;
 		if (hold_until > 0) {
 			char full[32];
 
@@ -68,11 +71,23 @@ on_step(void *arg, const char *table, const char *action, int64_t done, int64_t 
 	}
 }
 
-lethe_rc
-service__status_steps(struct service *svc, int64_t job, struct service_status *out,
-                      struct lethe_err *err)
+const char *
+service__request_scope(const struct service *svc, const struct store_request *req)
 {
-	struct step_acc acc = {svc->dm, out};
+	const struct meta_app *app;
+
+	if (req->app[0] == '\0')
+		return req->scope[0] != '\0' ? req->scope : NULL;
+	app = config_meta_app(svc->cfg, req->app);
+	return app != NULL ? app->scope : NULL;
+}
+
+lethe_rc
+service__status_steps(struct service *svc, const struct store_request *req,
+                      struct service_status *out, struct lethe_err *err)
+{
+	struct step_acc acc = {svc->dm, out, service__request_scope(svc, req)};
+	int64_t job = req->job;
 
 	return store_meta_steps(svc->st, job, on_step, &acc, err);
 }
@@ -116,7 +131,7 @@ service_status_lookup(struct service *svc, const char *code, struct service_stat
                       struct lethe_err *err)
 {
 	struct store_request req;
-	struct step_acc acc = {svc->dm, out};
+	struct step_acc acc = {svc->dm, out, NULL};
 	lethe_rc rc = LETHE_E_NOTFOUND;
 
 	memset(out, 0, sizeof(*out));
@@ -143,6 +158,8 @@ service_status_lookup(struct service *svc, const char *code, struct service_stat
 		}
 		pthread_mutex_lock(&svc->st_mu);
 		rc = store_request_by_code(svc->st, code, &req, err);
+		if (rc == LETHE_OK)
+			acc.scope = service__request_scope(svc, &req);
 		/* Counts of the latest run only (not of a run before a repeat). */
 		if (rc == LETHE_OK && req.job > 0 && req.job_run >= req.runs)
 			rc = store_meta_steps(svc->st, req.job, on_step, &acc, err);

@@ -184,9 +184,11 @@ store_meta_steps(struct store *st, int64_t job, store_step_fn fn, void *arg, str
 
 	rc = store__prepf(
 	    st, &q, err,
+	    /* A keep rule's step is named "TABLE#N"; its holds name the table. */
 	    "SELECT s.table_name, s.action, s.done, (SELECT max(until) FROM holds h "
-	    "WHERE h.job_id = s.job_id AND h.table_name = s.table_name) FROM job_steps s "
-	    "WHERE s.job_id = ?1 ORDER BY s.rowid",
+	    "WHERE h.job_id = s.job_id AND h.table_name = CASE WHEN instr(s.table_name, '#') > 0 "
+	    "THEN substr(s.table_name, 1, instr(s.table_name, '#') - 1) ELSE s.table_name END) "
+	    "FROM job_steps s WHERE s.job_id = ?1 ORDER BY s.rowid",
 	    "i", job);
 	while (store__row(st, q, &rc, err, "reading a job's steps"))
 		fn(arg, (const char *)sqlite3_column_text(q, 0),

@@ -336,7 +336,10 @@ lethe_rc store_meta_rerun(struct store *st, const char *code, int64_t run, const
 lethe_rc store_meta_retry_failed(struct store *st, int64_t *n, struct lethe_err *err);
 typedef void (*store_step_fn)(void *arg, const char *table, const char *action, int64_t done,
                               int64_t hold_until);
-/* Call @fn for each step of @job (table, action, rows done, latest hold end or 0). */
+/*
+ * Call @fn for each step of @job (its name: the table, or "TABLE#N" for a
+ * keep rule, see dm_part_name; action, rows done, latest hold end or 0).
+ */
 lethe_rc store_meta_steps(struct store *st, int64_t job, store_step_fn fn, void *arg,
                           struct lethe_err *err);
 /* Record a deauthorize callback of (@app, @subject) that wiped @rows rows. */

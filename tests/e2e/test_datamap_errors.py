@@ -169,6 +169,39 @@ def scope_undeclared_identity(m):
     return {n}, ["chanel_id"]
 
 
+def erase_in_unknown_scope(m):
+    at = m.find("analytics", "erase: delete")
+    n = m.insert_after(at, ["    erase_in:", "      acount: {action: retain, reason: r, for: 30d}"])
+    return {n + 1}, ["acount", "not declared"]
+
+
+def erase_in_scope_without_the_table(m):
+    """The meta scope does not act on users."""
+    at = m.find("users", "erase: delete")
+    n = m.insert_after(at, ["    erase_in:", "      meta: {action: anonymize, columns: {name: null}}"])
+    return {n + 1}, ["meta", "users", "does not act on this table"]
+
+
+def keep_rule_on_a_missing_column(m):
+    n = m.replace("analytics", "erase: delete",
+                  "erase: {action: delete, keep: [{when: {lvl: error}, reason: r, for: 1d}]}")
+    return {n}, ["analytics", "lvl"]
+
+
+def keep_rule_without_reason(m):
+    n = m.replace("analytics", "erase: delete",
+                  "erase: {action: delete, keep: [{when: {day: x}, for: 1d}]}")
+    return {n}, ["retain needs a 'reason'"]
+
+
+def hold_outlasting_the_ttl(m):
+    """Kept 30 days from the erasure, but the ttl deletes 30 days after received_at."""
+    n = m.replace("messages", "erase: delete",
+                  "erase: {action: delete, keep: [{when: {channel_id: 0}, reason: r, for: 30d}]}")
+    ttl = m.find("messages", "ttl:")
+    return {ttl}, ["received_at", "line %d" % n, "from: received_at"]
+
+
 def yaml_syntax_error(m):
     n = m.replace("analytics", "category: analytics", "category: [analytics")
     # The parser notices the unclosed flow sequence at or after that line.
@@ -194,6 +227,11 @@ CASES = [
     retain_without_reason,
     scope_unmapped_table,
     scope_undeclared_identity,
+    erase_in_unknown_scope,
+    erase_in_scope_without_the_table,
+    keep_rule_on_a_missing_column,
+    keep_rule_without_reason,
+    hold_outlasting_the_ttl,
     yaml_syntax_error,
 ]
 

@@ -993,10 +993,20 @@ test_datamap_media_requires_delete(void **state)
 	           "    media: [storage_key]  # HERE\n"
 	           "    erase: {action: anonymize, columns: {storage_key: null}}\n",
 	           "media columns, so its erase action must be delete");
+	/* A retain keeps the files with their row (they go when the hold ends)... */
+	datamap_free(load_ok(edit(base_map, "    media: [storage_key]\n    erase: delete\n",
+	                          "    media: [storage_key]\n"
+	                          "    erase: {action: retain, reason: r, for: 1y}\n")));
+	/* ...but may not rewrite the key that finds them. */
 	edit_fails("    media: [storage_key]\n    erase: delete\n",
-	           "    media: [storage_key]  # HERE\n"
-	           "    erase: {action: retain, reason: r, for: 1y}\n",
-	           "erase action must be delete");
+	           "    media: [storage_key]\n"
+	           "    erase: {action: retain, reason: r, for: 1y, columns: {storage_key: null}}"
+	           "  # HERE\n",
+	           "media column 'storage_key' cannot be rewritten");
+	edit_fails("    media: [storage_key]\n    erase: delete\n",
+	           "    media: [storage_key]  # HERE\n    erase: delete\n"
+	           "    erase_in: {account: {action: anonymize, columns: {project_id: null}}}\n",
+	           "erase action must be delete or retain");
 	edit_fails("    media: [storage_key]\n", "    media: storage_key  # HERE\n",
 	           "must be a list of names");
 }
@@ -1551,6 +1561,176 @@ test_datamap_validate_disconnect_columns(void **state)
 	                "cannot set the key column");
 }
 
+/* ---- erase_in and keep rules --------------------------------------------- */
+
+/* The messages table with @erase (its "erase: delete" line replaced). */
+static char *
+messages_erase(const char *erase)
+{
+	return edit(base_map, "        column: channel_id\n    erase: delete\n", erase);
+}
+
+static void
+test_datamap_erase_in_loads(void **state)
+{
+	struct datamap *dm;
+	const struct dm_table *t;
+	const struct dm_erase_set *set;
+
+	(void)state;
+	dm = load_ok(
+	    messages_erase("        column: channel_id\n"
+	                   "    erase:\n"
+	                   "      action: delete\n"
+	                   "      keep:\n"
+	                   "        - when: {body: [x, y]}\n"
+	                   "          reason: \"Security\"\n"
+	                   "          for: 10d\n"
+	                   "    erase_in:\n"
+	                   "      meta: {action: retain, reason: \"Recovery\", for: 1d}\n"));
+	t = datamap_table(dm, "messages");
+	assert_int_equal(t->nerase, 2);
+	assert_int_equal(t->action, DM_DELETE);
+	set = dm_erase_in(t, datamap_scope(dm, "account"));
+	assert_ptr_equal(set, &t->erase[0]);
+	assert_int_equal(set->nparts, 2);
+	assert_int_equal(set->parts[0].action, DM_RETAIN);
+	assert_int_equal(set->parts[0].nwhen, 1);
+	assert_int_equal(set->parts[0].when[0].nvalues, 2);
+	assert_int_equal(set->parts[0].retain_for, 10 * 86400);
+	assert_int_equal(set->parts[1].action, DM_DELETE);
+	set = dm_erase_in(t, datamap_scope(dm, "meta"));
+	assert_string_equal(set->scope, "meta");
+	assert_int_equal(set->nparts, 1);
+	assert_string_equal(set->parts[0].reason, "Recovery");
+	assert_true(dm_table_retains(t));
+	assert_false(dm_table_retains(datamap_table(dm, "users")));
+	/* Step names find their part again (the status page reads them). */
+	assert_ptr_equal(dm_part_find(dm, "account", "messages#1", NULL), &t->erase[0].parts[0]);
+	assert_ptr_equal(dm_part_find(dm, NULL, "messages", NULL), &t->erase[0].parts[1]);
+	assert_ptr_equal(dm_part_find(dm, "meta", "messages", NULL), &t->erase[1].parts[0]);
+	assert_null(dm_part_find(dm, "account", "messages#2", NULL));
+	assert_null(dm_part_find(dm, "account", "messages#x", NULL));
+	assert_null(dm_part_find(dm, "account", "nosuch", NULL));
+	datamap_free(dm);
+}
+
+static void
+test_datamap_erase_in_bad_scope(void **state)
+{
+	char *text;
+
+	(void)state;
+	text = messages_erase("        column: channel_id\n    erase: delete\n"
+	                      "    erase_in:\n      nosuch: delete  # HERE\n");
+	load_fails2(text, line_of(text, "# HERE"), line_of(text, "# HERE"),
+	            "erase_in names scope 'nosuch', which is not declared");
+	/* A scope that does not act on the table. */
+	edit_fails(
+	    "        column: id\n    erase: delete\n",
+	    "        column: id\n    erase: delete\n"
+	    "    erase_in:\n      meta: {action: anonymize, columns: {email: null}}  # HERE\n",
+	    "scope 'meta', which does not act on this table");
+	edit_fails("        column: id\n    erase: delete\n",
+	           "        column: id\n    erase: delete\n    erase_in: [account]  # HERE\n",
+	           "'erase_in' must map scope names");
+	edit_fails("        column: id\n    erase: delete\n",
+	           "        column: id\n    erase: delete\n"
+	           "    erase_in:\n      account: keep  # HERE\n",
+	           "unknown erase action 'keep'");
+	edit_fails("        column: id\n    erase: delete\n",
+	           "        column: id\n    erase: delete\n"
+	           "    erase_in:\n      account: {action: retain, for: 1d}  # HERE\n",
+	           "retain needs a 'reason'");
+}
+
+static void
+test_datamap_keep_errors(void **state)
+{
+	char *text;
+
+	(void)state;
+	text = messages_erase("        column: channel_id\n"
+	                      "    erase:\n      action: delete\n      keep:\n"
+	                      "        - {when: {body: x}, for: 10d}  # HERE\n");
+	load_fails2(text, line_of(text, "# HERE"), line_of(text, "# HERE"),
+	            "retain needs a 'reason'");
+	text = messages_erase("        column: channel_id\n"
+	                      "    erase:\n      action: delete\n      keep:\n"
+	                      "        - {reason: r, for: 10d}  # HERE\n");
+	load_fails2(text, line_of(text, "# HERE"), line_of(text, "# HERE"),
+	            "a keep rule needs 'when'");
+	text =
+	    messages_erase("        column: channel_id\n"
+	                   "    erase:\n      action: delete\n      keep:\n"
+	                   "        - {when: {body: x}, reason: r, for: 10d, action: x}  # HERE\n");
+	load_fails2(text, line_of(text, "# HERE"), line_of(text, "# HERE"),
+	            "unknown key 'action' in a keep rule");
+	text = messages_erase("        column: channel_id\n"
+	                      "    erase:\n      action: delete\n      keep: []  # HERE\n");
+	load_fails2(text, line_of(text, "# HERE"), line_of(text, "# HERE"),
+	            "'keep' must be a list of rules");
+	text = messages_erase("        column: channel_id\n"
+	                      "    erase:\n      action: delete\n      keep:\n"
+	                      "        - {when: {body: x}, reason: r, for: 10d,\n"
+	                      "           columns: {body: null}}  # HERE\n");
+	load_fails2(text, line_of(text, "# HERE"), line_of(text, "# HERE"),
+	            "column 'body' is tested by a keep rule");
+}
+
+static void
+test_datamap_validate_keep_columns(void **state)
+{
+	struct tu_fixture *f = *state;
+	char *text;
+
+	/* A condition on a column that does not exist. */
+	text = messages_erase("        column: channel_id\n"
+	                      "    erase:\n      action: delete\n      keep:\n"
+	                      "        - when: {level: error}  # HERE\n"
+	                      "          reason: r\n          for: 10d\n");
+	validate_fails2(f, text, line_of(text, "# HERE"), line_of(text, "# HERE"),
+	                "table 'messages' has no column 'level'");
+	/* A keep rule's 'from' column. */
+	text = messages_erase("        column: channel_id\n"
+	                      "    erase:\n      action: delete\n      keep:\n"
+	                      "        - when: {body: x}  # HERE\n"
+	                      "          reason: r\n          for: 10d\n          from: sent_at\n");
+	validate_fails2(f, text, line_of(text, "# HERE"), line_of(text, "# HERE"),
+	                "no column 'sent_at'");
+	/* A delete ttl shorter than a keep rule's (or a scope's) retention. */
+	text = messages_erase("        column: channel_id\n"
+	                      "    erase:\n      action: delete\n      keep:\n"
+	                      "        - {when: {body: x}, reason: r, for: 90d}\n");
+	validate_fails2(f, text, line_of(text, "    ttl:"), line_of(text, "    ttl:"),
+	                "shorter than the retention period");
+	text = messages_erase("        column: channel_id\n    erase: delete\n"
+	                      "    erase_in: {meta: {action: retain, reason: r, for: 90d}}\n");
+	validate_fails2(f, text, line_of(text, "    ttl:"), line_of(text, "    ttl:"),
+	                "shorter than the retention period");
+	/* A hold counted from the erasure (or another column) could outlast the ttl's cut. */
+	text = messages_erase("        column: channel_id\n"
+	                      "    erase:\n      action: delete\n      keep:\n"
+	                      "        - {when: {body: x}, reason: r, for: 10d}\n");
+	validate_fails2(f, text, line_of(text, "    ttl:"), line_of(text, "    ttl:"),
+	                "the ttl on 'created_at' could delete rows held by the retain of line");
+	text = messages_erase("        column: channel_id\n    erase: delete\n"
+	                      "    erase_in: {meta: {action: retain, reason: r, for: 1d}}\n");
+	validate_fails2(f, text, line_of(text, "    ttl:"), line_of(text, "    ttl:"),
+	                "give that retain 'from: created_at'");
+	/* A scope's anonymize names a column that does not exist. */
+	text = messages_erase("        column: channel_id\n    erase: delete\n"
+	                      "    erase_in:\n      meta:\n        action: anonymize\n"
+	                      "        columns: {text: null}  # HERE\n");
+	validate_fails2(f, text, line_of(text, "# HERE"), line_of(text, "# HERE"),
+	                "no column 'text'");
+	datamap_free(
+	    validate_ok(f, messages_erase("        column: channel_id\n"
+	                                  "    erase:\n      action: delete\n      keep:\n"
+	                                  "        - {when: {body: x}, reason: r, for: 10d,\n"
+	                                  "           from: created_at}\n")));
+}
+
 /* ---- effects ------------------------------------------------------------ */
 
 /* @base (a map text) with @tail appended (a scratch buffer). */
@@ -1767,6 +1947,10 @@ main(void)
 	    cmocka_unit_test(test_datamap_bad_anonymize_column),
 	    cmocka_unit_test(test_datamap_unknown_erase_action),
 	    cmocka_unit_test(test_datamap_media_requires_delete),
+	    cmocka_unit_test(test_datamap_erase_in_loads),
+	    cmocka_unit_test(test_datamap_erase_in_bad_scope),
+	    cmocka_unit_test(test_datamap_keep_errors),
+	    cmocka_unit_test_setup_teardown(test_datamap_validate_keep_columns, setup, teardown),
 	    cmocka_unit_test(test_datamap_bad_ttl),
 	    cmocka_unit_test(test_datamap_ttl_without_column),
 	    cmocka_unit_test(test_datamap_unknown_category),

@@ -1054,6 +1054,130 @@ test_plan_demo(void **state)
 	appdb_close(db);
 }
 
+/* ---- erase actions per scope and keep rules ------------------------------ */
+
+/*
+ * Seed 003 and 001 in miniature: error logs are kept for security, the
+ * rest deleted; a profile-scope request clears the bio an account closure
+ * deletes.  alice (1) has logs error, error, info and one without a level;
+ * bob (2) one error.
+ */
+static const char split_schema[] =
+    "CREATE TABLE users(id INTEGER PRIMARY KEY, email TEXT, bio TEXT);"
+    "CREATE TABLE logs(id INTEGER PRIMARY KEY, user_id INTEGER, level TEXT, created_at TEXT);"
+    "CREATE INDEX l1 ON logs(user_id); CREATE INDEX u1 ON users(email);";
+static const char split_seed[] =
+    "INSERT INTO users VALUES (1, 'alice@example.com', 'hi'), (2, 'bob@example.com', 'yo');"
+    "INSERT INTO logs(user_id, level, created_at) VALUES (1, 'error', '2026-01-01 00:00:00'),"
+    " (1, 'error', '2026-01-02 00:00:00'), (1, 'info', '2026-01-03 00:00:00'),"
+    " (1, NULL, '2026-01-04 00:00:00'), (2, 'error', '2026-01-05 00:00:00');";
+static const char split_map[] = "version: 1\n"
+                                "identities:\n"
+                                "  email: \"sign-in address\"\n"
+                                "tables:\n"
+                                "  users:\n"
+                                "    category: account\n"
+                                "    links: [{identity: email, column: email}]\n"
+                                "    erase: delete\n"
+                                "    erase_in:\n"
+                                "      profile: {action: anonymize, columns: {bio: null}}\n"
+                                "  logs:\n"
+                                "    category: logs\n"
+                                "    links: [{parent: users, column: user_id}]\n"
+                                "    erase:\n"
+                                "      action: delete\n"
+                                "      keep:\n"
+                                "        - when: {level: [error, fatal]}\n"
+                                "          reason: \"Kept for security\"\n"
+                                "          for: 90d\n"
+                                "          from: created_at\n"
+                                "    erase_in:\n"
+                                "      profile: delete\n"
+                                "scopes:\n"
+                                "  account:\n"
+                                "    description: \"The account\"\n"
+                                "    identities: [email]\n"
+                                "    tables: all\n"
+                                "  profile:\n"
+                                "    description: \"Profile fields\"\n"
+                                "    identities: [email]\n"
+                                "    tables: [users, logs]\n";
+
+static int
+split_setup(void **state)
+{
+	static const char *const scripts[] = {split_schema, split_seed, NULL};
+
+	return tu_fixture_setup(state, "plan-split", scripts, split_map);
+}
+
+static void
+test_plan_keep_rule_splits_table(void **state)
+{
+	struct tu_fixture *f = *state;
+	struct plan_id id = {"email", "alice@example.com"};
+	struct plan *p = build_ok(f, "account", &id, 1, true);
+	json_t *j, *s;
+
+	/* The keep rule's part, then the rest, then the parent. */
+	assert_int_equal(p->nsteps, 3);
+	assert_string_equal(p->steps[0].name, "logs#1");
+	assert_int_equal(p->steps[0].part->action, DM_RETAIN);
+	assert_string_equal(p->steps[0].part->reason, "Kept for security");
+	assert_int_equal(p->steps[0].rows, 2);
+	assert_string_equal(p->steps[1].name, "logs");
+	assert_int_equal(p->steps[1].part->action, DM_DELETE);
+	/* A NULL level matches no rule: it is deleted with the rest. */
+	assert_int_equal(p->steps[1].rows, 2);
+	assert_string_equal(p->steps[2].name, "users");
+	assert_int_equal(p->steps[2].rows, 1);
+	j = plan_to_json(p);
+	s = json_array_get(json_object_get(j, "steps"), 0);
+	assert_string_equal(json_string_value(json_object_get(s, "part")), "logs#1");
+	assert_string_equal(json_string_value(json_object_get(s, "reason")), "Kept for security");
+	assert_string_equal(json_string_value(json_array_get(
+	                        json_object_get(json_object_get(s, "when"), "level"), 1)),
+	                    "fatal");
+	assert_null(json_object_get(json_array_get(json_object_get(j, "steps"), 1), "part"));
+	json_decref(j);
+	{
+		char *out = NULL;
+		size_t len = 0;
+		FILE *fp = open_memstream(&out, &len);
+
+		assert_non_null(fp);
+		plan_print(p, fp);
+		fclose(fp);
+		assert_non_null(strstr(out, "logs#1"));
+		assert_non_null(strstr(out, "5 rows in 2 tables."));
+		assert_non_null(strstr(out, "Retained: logs (2 rows): Kept for security"));
+		free(out);
+	}
+	plan_free(p);
+}
+
+static void
+test_plan_erase_in_scope(void **state)
+{
+	struct tu_fixture *f = *state;
+	struct plan_id id = {"email", "alice@example.com"};
+	struct plan *p = build_ok(f, "profile", &id, 1, true);
+
+	/* The profile scope: the bio is cleared, every log deleted (no keep rule there). */
+	assert_int_equal(p->nsteps, 2);
+	assert_string_equal(p->steps[0].name, "logs");
+	assert_int_equal(p->steps[0].part->action, DM_DELETE);
+	assert_int_equal(p->steps[0].rows, 4);
+	assert_string_equal(p->steps[1].name, "users");
+	assert_int_equal(p->steps[1].part->action, DM_ANONYMIZE);
+	assert_string_equal(p->steps[1].part->anon[0].column, "bio");
+	plan_free(p);
+	/* The table's default stays what the account scope does. */
+	p = build_ok(f, "account", &id, 1, false);
+	assert_int_equal(p->steps[2].part->action, DM_DELETE);
+	plan_free(p);
+}
+
 int
 main(void)
 {
@@ -1082,6 +1206,9 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_plan_print, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_plan_demo, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_plan_one_person, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_plan_keep_rule_splits_table, split_setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_plan_erase_in_scope, split_setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
