@@ -439,6 +439,9 @@ make_transition(const struct service_request_action *a, enum request_act act,
 		t->completed_at = 0;
 		break;
 	case REQUEST_EXTEND:
+		if (request_state_final(r->state))
+			return lethe_err_set(err, LETHE_E_CONFLICT,
+			                     "a request that is %s cannot be extended", r->state);
 		if (a->due_at <= r->due_at)
 			return lethe_err_set(err, LETHE_E_INVALID,
 			                     "the new due date must be later than the current one");
