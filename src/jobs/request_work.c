@@ -28,8 +28,8 @@
 static void
 effects_log(const struct store_request *r, bool undo, int64_t rows, size_t channels)
 {
-	log_info("request %s: effects %s (%lld rows, %zu channels disconnected)", r->code,
-	         undo ? "undone" : "applied", (long long)rows, channels);
+	log_info("request %lld: effects %s (%lld rows, %zu channels disconnected)",
+	         (long long)r->id, undo ? "undone" : "applied", (long long)rows, channels);
 }
 
 /* Disconnect every channel of the person (an effect with revoke). */
@@ -101,8 +101,8 @@ request_work_effects(const struct lethe_config *cfg, const struct datamap *dm, s
 	rc = request_ids_open(cfg->key, box, boxlen, &ids, &nids);
 	if (rc != LETHE_OK) {
 		/* No identity to act on (wiped, or another key): nothing can be done. */
-		log_warnx("request %s: its identity cannot be opened; its effects are dropped",
-		          r->code);
+		log_warnx("request %lld: its identity cannot be opened; its effects are dropped",
+		          (long long)r->id);
 		return store_request_set_effects(st, r->id, r->effects, STORE_EFFECTS_NONE,
 		                                 &applied, err);
 	}
@@ -142,10 +142,11 @@ on_due(void *arg, const struct store_request *r)
 	int64_t left = r->due_at - a->now;
 
 	if (left < 0)
-		log_warnx("request %s (%s, %s) is overdue: it was due %lld hours ago", r->code,
-		          r->state, r->source[0] ? r->source : "meta", (long long)(-left / 3600));
+		log_warnx("request %lld (%s, %s) is overdue: it was due %lld hours ago",
+		          (long long)r->id, r->state, r->source[0] ? r->source : "meta",
+		          (long long)(-left / 3600));
 	else
-		log_warnx("request %s (%s, %s) is due in %lld hours", r->code, r->state,
+		log_warnx("request %lld (%s, %s) is due in %lld hours", (long long)r->id, r->state,
 		          r->source[0] ? r->source : "meta", (long long)(left / 3600));
 	if (a->n < sizeof(a->ids) / sizeof(a->ids[0]))
 		a->ids[a->n++] = r->id;

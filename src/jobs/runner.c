@@ -163,7 +163,7 @@ fail_request(struct store *st, const struct store_request *req, const char *reas
 	else
 		store_rollback(st);
 	if (rc == LETHE_OK)
-		log_warnx("request %s: failed: %s", req->code, reason);
+		log_warnx("request %lld: failed: %s", (long long)req->id, reason);
 	return rc;
 }
 
@@ -214,7 +214,8 @@ request_person(struct runner *r, const struct store_request *req, const uint8_t 
 	*opened = NULL;
 	if (req->app[0] == '\0') {
 		if (request_ids_open(r->cfg->key, box, boxlen, opened, nids) != LETHE_OK) {
-			log_warnx("request %s: its identities cannot be opened", req->code);
+			log_warnx("request %lld: its identities cannot be opened",
+			          (long long)req->id);
 			return LETHE_E_FORBIDDEN;
 		}
 		*ids = *opened;
@@ -421,8 +422,8 @@ housekeeping(struct runner *r, struct appdb *db, struct store *st)
 			after = req.id;
 			rc = request_work_effects(r->cfg, r->dm, db, st, &req, box, boxlen, &err);
 			if (rc != LETHE_OK)
-				log_warnx("request %s: effects not done, will retry: %s", req.code,
-				          err.msg);
+				log_warnx("request %lld: effects not done, will retry: %s",
+				          (long long)req.id, err.msg);
 		}
 		if (box != NULL)
 			sodium_memzero(box, boxlen);

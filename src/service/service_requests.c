@@ -178,6 +178,8 @@ request_json(const struct service *svc, const struct store_request *r)
 	char *url = xasprintf("%s/data-deletion/status?id=%s", svc->cfg->public_url, r->code);
 
 	json_object_set_new(o, "id", json_string(r->code));
+	/* The number the log names a request by (a code is never logged: it opens the page). */
+	json_object_set_new(o, "number", json_integer(r->id));
 	json_object_set_new(o, "kind", json_string(r->kind[0] ? r->kind : "erasure"));
 	json_object_set_new(o, "scope", jtext(r->scope));
 	json_object_set_new(o, "source", json_string(r->source[0] ? r->source : "meta"));
@@ -367,8 +369,8 @@ service_request_create(struct service *svc, const struct service_request_in *in,
 		sodium_memzero(nbox, nlen);
 	free(nbox);
 	if (rc == LETHE_OK && !*repeat) {
-		log_info("request %s: %s of scope %s from %s, %s (policy %s)", code, in->kind,
-		         in->scope, in->source, n.state, p->name);
+		log_info("request %lld: %s of scope %s from %s, %s (policy %s)", (long long)r.id,
+		         in->kind, in->scope, in->source, n.state, p->name);
 		wake_runner(svc);
 	}
 	return rc;
@@ -421,6 +423,10 @@ make_transition(const struct service_request_action *a, enum request_act act,
 	t->not_before = -1;
 	t->expires_at = -1;
 	t->effects = -1;
+	/* The request's reason is that of its refusal or cancellation; others go to the history. */
+	t->reason_col = act == REQUEST_REFUSE || act == REQUEST_CANCEL ? STORE_REASON_SET
+	                : act == REQUEST_RETRY                         ? STORE_REASON_CLEAR
+	                                                               : STORE_REASON_KEEP;
 	switch (act) {
 	case REQUEST_VERIFY:
 		t->verified = true;
@@ -522,7 +528,7 @@ service_request_act(struct service *svc, const char *code, const struct service_
 	}
 	pthread_mutex_unlock(&svc->st_mu);
 	if (rc == LETHE_OK) {
-		log_info("request %s: %s by %s", code, request_act_name(act),
+		log_info("request %lld: %s by %s", (long long)r.id, request_act_name(act),
 		         a->actor != NULL ? a->actor : "lethe");
 		wake_runner(svc);
 	}

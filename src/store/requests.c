@@ -195,7 +195,7 @@ store_request_transition(struct store *st, int64_t id, const struct store_transi
 	rc = store__execf(
 	    st, err,
 	    "UPDATE requests SET state = ?2, "
-	    "reason = CASE WHEN ?4 IS NOT NULL THEN ?4 ELSE reason END, "
+	    "reason = CASE ?11 WHEN 1 THEN reason WHEN 2 THEN NULL ELSE coalesce(?4, reason) END, "
 	    "not_before = CASE WHEN ?5 >= 0 THEN nullif(?5, 0) ELSE not_before END, "
 	    "expires_at = CASE WHEN ?6 >= 0 THEN nullif(?6, 0) ELSE expires_at END, "
 	    "due_at = CASE WHEN ?7 > 0 THEN ?7 ELSE due_at END, "
@@ -204,8 +204,9 @@ store_request_transition(struct store *st, int64_t id, const struct store_transi
 	    "  (CASE effects WHEN 2 THEN 3 WHEN 1 THEN 0 ELSE effects END) ELSE ?9 END, "
 	    "completed_at = CASE WHEN ?10 > 0 THEN ?10 ELSE completed_at END "
 	    "WHERE id = ?1 AND instr(',' || ?3 || ',', ',' || state || ',') > 0",
-	    "itttiiiiii", id, t->to, t->from, t->reason, t->not_before, t->expires_at, t->due_at,
-	    (int64_t)(t->verified ? 1 : 0), (int64_t)t->effects, t->completed_at);
+	    "itttiiiiiii", id, t->to, t->from, t->reason, t->not_before, t->expires_at, t->due_at,
+	    (int64_t)(t->verified ? 1 : 0), (int64_t)t->effects, t->completed_at,
+	    (int64_t)t->reason_col);
 	if (rc != LETHE_OK)
 		return rc;
 	changed = sqlite3_changes(st->db);

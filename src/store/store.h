@@ -229,7 +229,11 @@ struct store_transition {
 	int64_t completed_at; /* 0 keep, else when it finished */
 	bool verified;        /* set verified */
 	int effects;          /* -1 keep, -2 cancel (applied -> undo, to apply -> none), else set */
+	int reason_col;       /* STORE_REASON_*: what the request's own reason column gets */
 };
+#define STORE_REASON_SET 0   /* @reason, if not NULL (refusal, cancellation, failure) */
+#define STORE_REASON_KEEP 1  /* unchanged: @reason goes into the history only */
+#define STORE_REASON_CLEAR 2 /* cleared (a retry: the failure is over) */
 /*
  * Apply @t to request @id if it is in one of t->from, in one statement
  * (of two racing changes exactly one applies), and record it in the

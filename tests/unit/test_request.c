@@ -296,6 +296,58 @@ test_store_transition_race(void **state)
 	}
 }
 
+/* An extension's reason goes into the history only; a retry clears the failure's. */
+static void
+test_store_reason_column(void **state)
+{
+	struct sfix *f = *state;
+	struct store_request r;
+	struct lethe_err err = {0};
+	int64_t id = add(f->st, "code7", "anon:s8", "scheduled", 1000, 5000);
+	struct store_transition ext = {.from = "scheduled",
+	                               .to = "scheduled",
+	                               .event = "extended",
+	                               .actor = "admin:ops",
+	                               .reason = "backlog",
+	                               .now = 1100,
+	                               .not_before = -1,
+	                               .expires_at = -1,
+	                               .due_at = 9000,
+	                               .effects = -1,
+	                               .reason_col = STORE_REASON_KEEP};
+	struct store_transition fail = {.from = "scheduled",
+	                                .to = "failed",
+	                                .actor = "lethe",
+	                                .reason = "disk full",
+	                                .now = 1200,
+	                                .not_before = -1,
+	                                .expires_at = -1,
+	                                .effects = -1};
+	struct store_transition retry = {.from = "failed",
+	                                 .to = "scheduled",
+	                                 .actor = "cli",
+	                                 .reason = "disk replaced",
+	                                 .now = 1300,
+	                                 .not_before = 1300,
+	                                 .expires_at = -1,
+	                                 .effects = -1,
+	                                 .reason_col = STORE_REASON_CLEAR};
+	bool applied = false;
+
+	assert_int_equal(store_request_transition(f->st, id, &ext, &applied, &err), LETHE_OK);
+	assert_true(applied);
+	assert_int_equal(store_request_get(f->st, id, &r, &err), LETHE_OK);
+	assert_string_equal(r.reason, "");
+	assert_int_equal(r.due_at, 9000);
+	assert_int_equal(store_request_transition(f->st, id, &fail, &applied, &err), LETHE_OK);
+	assert_int_equal(store_request_get(f->st, id, &r, &err), LETHE_OK);
+	assert_string_equal(r.reason, "disk full");
+	assert_int_equal(store_request_transition(f->st, id, &retry, &applied, &err), LETHE_OK);
+	assert_int_equal(store_request_get(f->st, id, &r, &err), LETHE_OK);
+	assert_string_equal(r.state, "scheduled");
+	assert_string_equal(r.reason, "");
+}
+
 static void
 test_store_next(void **state)
 {
@@ -438,6 +490,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_store_insert_find, store_setup, store_teardown),
 	    cmocka_unit_test_setup_teardown(test_store_transition_race, store_setup,
 	                                    store_teardown),
+	    cmocka_unit_test_setup_teardown(test_store_reason_column, store_setup, store_teardown),
 	    cmocka_unit_test_setup_teardown(test_store_next, store_setup, store_teardown),
 	    cmocka_unit_test_setup_teardown(test_store_expire_due, store_setup, store_teardown),
 	    cmocka_unit_test_setup_teardown(test_store_list, store_setup, store_teardown),
