@@ -43,6 +43,10 @@ revoke_all(const struct lethe_config *cfg, const struct datamap *dm, struct appd
 	size_t n = 0, i;
 	lethe_rc rc;
 
+	/* A command that did not load the outbox key (it seals the tokens) leaves it to serve. */
+	if (!cfg->outbox.key_loaded)
+		return lethe_err_set(err, LETHE_E_UNAVAILABLE,
+		                     "revoking grants needs the outbox key; lethe serve does it");
 	engine_opts_disconnect(cfg, &dop);
 	rc = effects_channels(dm, ids, nids, db, &keys, &n, err);
 	for (i = 0; rc == LETHE_OK && i < n; i++) {
