@@ -595,6 +595,20 @@ runner_drain(const struct lethe_config *cfg, const struct datamap *dm, int64_t *
 			rc = LETHE_OK;
 			break;
 		}
+		/*
+		 * Only Meta's requests: the others may wait for their grace
+		 * period or need the outbox key this command does not load;
+		 * lethe serve runs them.  (A scheduled request is never Meta's.)
+		 */
+		if (rc == LETHE_OK && req.app[0] == '\0') {
+			if (box != NULL)
+				sodium_memzero(box, boxlen);
+			free(box);
+			if (strcmp(req.state, "scheduled") == 0)
+				break;
+			after = req.id;
+			continue;
+		}
 		if (rc == LETHE_OK) {
 			after = req.id;
 			rc = run_request(&r, db, st, &req, box, boxlen);

@@ -33,7 +33,7 @@ void runner_kick(void *runner);
 void runner_stop(struct runner *r);
 
 /*
- * Run every unfinished request now, on the calling thread (for
+ * Run every unfinished Meta request now, on the calling thread (for
  * `lethe import-meta-ids`); *@done counts the requests finished here,
  * *@elsewhere those whose job another process (a running server) holds.
  */

@@ -366,7 +366,7 @@ lethe_rc service_import_add(struct service *svc, const struct meta_app *app, con
 /* Commit the import (@ok) or roll it back. */
 lethe_rc service_import_end(struct service *svc, bool ok, struct lethe_err *err);
 /*
- * Run every unfinished request here (runner_drain()): *@done finished
+ * Run every unfinished Meta request here (runner_drain()): *@done finished
  * here, *@elsewhere held by a running server.
  */
 lethe_rc service_import_drain(struct service *svc, int64_t *done, int64_t *elsewhere,

@@ -441,6 +441,9 @@ make_transition(const struct service_request_action *a, enum request_act act,
 		t->expires_at = 0;
 		break;
 	case REQUEST_RETRY:
+		/* A Meta request runs from received, as when it came (it has no grace). */
+		if (r->app[0] != '\0')
+			t->to = "received";
 		t->not_before = now;
 		t->completed_at = 0;
 		break;
