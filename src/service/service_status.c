@@ -219,10 +219,22 @@ service_status_lookup(struct service *svc, const char *code, struct service_stat
 	return LETHE_OK;
 }
 
+/* The requests of each state, as store_meta_state_counts() gives them. */
+struct state_counts {
+	struct buf *b;              /* lethe_deletion_requests is written here at once */
+	int64_t n[REQUEST_NSTATES]; /* per request_state_at() */
+};
+
 static void
 count_state(void *arg, const char *state, int64_t n)
 {
-	buf_addf(arg, "lethe_deletion_requests{state=\"%s\"} %lld\n", state, (long long)n);
+	struct state_counts *c = arg;
+	size_t i;
+
+	buf_addf(c->b, "lethe_deletion_requests{state=\"%s\"} %lld\n", state, (long long)n);
+	for (i = 0; i < REQUEST_NSTATES; i++)
+		if (strcmp(request_state_at(i), state) == 0)
+			c->n[i] += n;
 }
 
 static void
@@ -234,10 +246,27 @@ count_job(void *arg, const char *state, int64_t n)
 void
 service_metrics(struct service *svc, struct buf *b)
 {
-	buf_adds(b, "# HELP lethe_deletion_requests Meta data-deletion requests by state.\n"
+	struct state_counts c = {.b = b};
+	int64_t overdue = 0;
+	size_t i;
+
+	/* lethe_deletion_requests: every request by state, only states that have some. */
+	buf_adds(b, "# HELP lethe_deletion_requests Privacy requests by state (states in use; "
+	            "see lethe_requests).\n"
 	            "# TYPE lethe_deletion_requests gauge\n");
 	pthread_mutex_lock(&svc->st_mu);
-	store_meta_state_counts(svc->st, count_state, b, NULL);
+	store_meta_state_counts(svc->st, count_state, &c, NULL);
+	buf_adds(b, "# HELP lethe_requests Privacy requests of every source by state.\n"
+	            "# TYPE lethe_requests gauge\n");
+	for (i = 0; i < REQUEST_NSTATES; i++)
+		buf_addf(b, "lethe_requests{state=\"%s\"} %lld\n", request_state_at(i),
+		         (long long)c.n[i]);
+	if (store_request_overdue(svc->st, time_now(), &overdue, NULL) == LETHE_OK)
+		buf_addf(b,
+		         "# HELP lethe_requests_overdue Open requests (failed included) past their "
+		         "due date.\n# TYPE lethe_requests_overdue gauge\nlethe_requests_overdue "
+		         "%lld\n",
+		         (long long)overdue);
 	buf_adds(b, "# HELP lethe_jobs Erasure jobs by state.\n# TYPE lethe_jobs gauge\n");
 	store_job_state_counts(svc->st, count_job, b, NULL);
 	outbox_metrics(svc->st, b);

@@ -13,8 +13,10 @@
 
 #include <cmocka.h>
 
+#include "http/metrics.h"
 #include "http/status_page.h"
 #include "http/template.h"
+#include "util/buf.h"
 #include "util/mem.h"
 #include "util/rc.h"
 
@@ -1066,6 +1068,61 @@ test_status_page_json_request_fields(void **state)
 	json_decref(j);
 }
 
+/* Value of the series @line_start (name and labels) in @text, or -1. */
+static double
+metric_value(const char *text, const char *line_start)
+{
+	size_t n = strlen(line_start);
+	const char *p = text;
+
+	while ((p = strstr(p, line_start)) != NULL) {
+		if ((p == text || p[-1] == '\n') && p[n] == ' ')
+			return strtod(p + n + 1, NULL);
+		p += n;
+	}
+	return -1;
+}
+
+/* Completions feed the per-kind histogram and the old total alike. */
+static void
+test_status_page_metrics_request_duration(void **state)
+{
+	struct buf b;
+	const char *t;
+
+	(void)state;
+	metrics_completion(0.5, "completed", "erasure");
+	metrics_completion(2 * 86400.0, "completed_with_retention", "erasure");
+	metrics_completion(30.0, "completed", "restriction");
+	metrics_completion(5.0, "completed", "no-such-kind");
+	buf_init(&b, 1u << 20);
+	metrics_render(&b);
+	t = buf_str(&b);
+	assert_contains(t, "# TYPE lethe_request_duration_seconds histogram\n");
+	assert_true(
+	    metric_value(t, "lethe_request_duration_seconds_bucket{kind=\"erasure\",le=\"1\"}") ==
+	    1);
+	assert_true(
+	    metric_value(
+	        t, "lethe_request_duration_seconds_bucket{kind=\"erasure\",le=\"86400\"}") == 1);
+	assert_true(
+	    metric_value(
+	        t, "lethe_request_duration_seconds_bucket{kind=\"erasure\",le=\"172800\"}") == 2);
+	assert_true(metric_value(
+	                t, "lethe_request_duration_seconds_bucket{kind=\"erasure\",le=\"+Inf\"}") ==
+	            2);
+	assert_true(metric_value(t, "lethe_request_duration_seconds_count{kind=\"erasure\"}") == 2);
+	assert_true(metric_value(t, "lethe_request_duration_seconds_sum{kind=\"erasure\"}") ==
+	            2 * 86400.0 + 0.5);
+	assert_true(metric_value(t, "lethe_request_duration_seconds_count{kind=\"restriction\"}") ==
+	            1);
+	assert_true(metric_value(t, "lethe_request_duration_seconds_count{kind=\"export\"}") == 0);
+	/* Every completion, of any kind, in the total as before. */
+	assert_true(metric_value(t, "lethe_deletion_completion_seconds_count") == 4);
+	assert_lacks(t, "no-such-kind");
+	buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -1096,6 +1153,7 @@ main(void)
 	    cmocka_unit_test(test_status_page_html_request_states),
 	    cmocka_unit_test(test_status_page_html_request_details),
 	    cmocka_unit_test(test_status_page_json_request_fields),
+	    cmocka_unit_test(test_status_page_metrics_request_duration),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
