@@ -54,6 +54,13 @@ request_state_ok(const char *s)
 	return false;
 }
 
+const char *
+request_state_at(size_t i)
+{
+	_Static_assert(sizeof(states) / sizeof(states[0]) == REQUEST_NSTATES, "REQUEST_NSTATES");
+	return i < REQUEST_NSTATES ? states[i] : NULL;
+}
+
 bool
 request_state_final(const char *s)
 {

@@ -42,8 +42,12 @@ struct lethe_config;
 const struct request_policy *request_policy_of(const struct lethe_config *cfg, const char *name,
                                                const char *kind, const char *scope,
                                                const char *source);
+#define REQUEST_NSTATES 11 /* states of the machine */
+
 /* True if @s names a state of the machine. */
 bool request_state_ok(const char *s);
+/* The name of state @i (0 .. REQUEST_NSTATES - 1, in the machine's order), NULL past them. */
+const char *request_state_at(size_t i);
 /* True if a request in state @s is finished (nothing more happens to it). */
 bool request_state_final(const char *s);
 /*

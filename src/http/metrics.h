@@ -13,8 +13,12 @@
 
 /* Count one HTTP request of @route answered with @status after @seconds. */
 void metrics_http(const char *route, unsigned status, double seconds);
-/* A data-deletion request finished @seconds after it was received. */
-void metrics_completion(double seconds, const char *state);
+/*
+ * A privacy request of kind @kind ("erasure", ...) finished in @state
+ * (completed, completed_with_retention) @seconds after it was received.
+ * Matches runner_done_fn.
+ */
+void metrics_completion(double seconds, const char *state, const char *kind);
 /* Append the metrics in Prometheus text format (plus @extra, already formatted). */
 void metrics_render(struct buf *b);
 

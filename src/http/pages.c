@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * pages.c - the pages of the server that are not an API: the public status
- * page of a data-deletion request (GET /data-deletion/status, HTML or
- * JSON), /healthz, /readyz, /metrics and the status page's stylesheet.
+ * page of a privacy request, Meta's or any other (GET /data-deletion/status,
+ * HTML or JSON), /healthz, /readyz, /metrics and the status page's stylesheet.
  *
  * The status page, readiness and metrics block on the state store (routes
  * flagged ROUTE_BLOCKING: they run on a worker); what they show comes from
@@ -76,6 +76,16 @@ http_status_page(struct server *s, struct request *r)
 	v.app_name = s->cfg->app_name;
 	v.contact = s->cfg->contact;
 	v.account_remains = st->account_remains;
+	v.kind = st->kind;
+	v.scope = st->scope;
+	v.source = st->source;
+	v.due_at = st->due_at;
+	v.grace_until = st->grace_until;
+	v.expires_at = st->expires_at;
+	v.reason = st->reason;
+	v.overdue = st->overdue;
+	v.erases_account = st->erases_account;
+	v.cancellable = st->cancellable;
 	if (json) {
 		http_reply_json(r, MHD_HTTP_OK, status_page_json(&v));
 		goto out;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * status_page.c - the deletion status page, its JSON twin and the 404 page
- * (see status_page.h).
+ * status_page.c - the status page of a privacy request, its JSON twin and
+ * the 404 page (see status_page.h).
  *
  * A struct status_view becomes a template context (the variables documented
  * in docs/status-page.md): dates and counts are formatted here, once, so
@@ -267,25 +267,59 @@ add_category(struct tpl_ctx *item, const struct status_category *c)
 	}
 }
 
+/* A state the page names: its raw name, words, CSS class and flag (is_<name>). */
+static const struct {
+	const char *state; /* the request's state */
+	const char *label; /* what the person reads */
+	const char *cls;   /* state_class */
+} state_words[] = {
+    {"received", "Received", "received"},
+    {"awaiting_verification", "Waiting for your confirmation", "waiting"},
+    {"awaiting_review", "Being reviewed", "review"},
+    {"scheduled", "Scheduled", "scheduled"},
+    {"running", "In progress", "running"},
+    {"refused", "Refused", "refused"},
+    {"cancelled", "Cancelled", "cancelled"},
+    {"failed", "Not completed", "failed"},
+    {"expired", "Expired", "expired"},
+};
+
+/* True for a request that ended without running: refused, cancelled, expired. */
+static bool
+state_closed(const char *s)
+{
+	return strcmp(s, "refused") == 0 || strcmp(s, "cancelled") == 0 ||
+	       strcmp(s, "expired") == 0;
+}
+
 static void
 add_state(struct tpl_ctx *ctx, const struct status_view *v)
 {
 	const char *s = v->state != NULL ? v->state : "";
 	const char *cls = "unknown";
 	bool kept = strcmp(s, "completed_with_retention") == 0;
-	bool completed = false;
+	bool completed = false, closed = state_closed(s), known = false;
 	char date[48];
+	size_t i;
 
 	tpl_ctx_add_str(ctx, "state", s);
-	if (strcmp(s, "received") == 0) {
-		cls = "received";
-		tpl_ctx_add_str(ctx, "state_label", "Received");
-		tpl_ctx_add_bool(ctx, "is_received", true);
-	} else if (strcmp(s, "running") == 0) {
-		cls = "running";
-		tpl_ctx_add_str(ctx, "state_label", "In progress");
-		tpl_ctx_add_bool(ctx, "is_running", true);
-	} else if (strcmp(s, "completed") == 0 || kept) {
+	for (i = 0; i < sizeof(state_words) / sizeof(state_words[0]); i++) {
+		char flag[48];
+
+		if (strcmp(s, state_words[i].state) != 0)
+			continue;
+		known = true;
+		cls = state_words[i].cls;
+		tpl_ctx_add_str(ctx, "state_label", state_words[i].label);
+		snprintf(flag, sizeof(flag), "is_%s", s);
+		tpl_ctx_add_bool(ctx, flag, true);
+	}
+	if (strcmp(s, "scheduled") == 0 && v->grace_until > 0) {
+		format_date(v->grace_until, date, sizeof(date));
+		tpl_ctx_add_strf(ctx, "state_label", "Scheduled for %s", date);
+	}
+	if (strcmp(s, "completed") == 0 || kept) {
+		known = true;
 		completed = true;
 		cls = kept ? "retention" : "completed";
 		tpl_ctx_add_bool(ctx, "is_completed", true);
@@ -298,20 +332,54 @@ add_state(struct tpl_ctx *ctx, const struct status_view *v)
 			tpl_ctx_add_str(ctx, "state_label",
 			                kept ? "Completed, with some records kept" : "Completed");
 		}
-	} else if (strcmp(s, "failed") == 0) {
-		cls = "failed";
-		tpl_ctx_add_str(ctx, "state_label", "Not completed");
-		tpl_ctx_add_bool(ctx, "is_failed", true);
-	} else {
+	}
+	if (!known) {
 		tpl_ctx_add_str(ctx, "state_label", "Being processed");
 		tpl_ctx_add_bool(ctx, "is_unknown", true);
 	}
 	tpl_ctx_add_str(ctx, "state_class", cls);
-	tpl_ctx_add_bool(ctx, "is_pending", !completed);
+	/* Pending: something is still to happen (a failed request is worked on). */
+	tpl_ctx_add_bool(ctx, "is_pending", !completed && !closed);
+	tpl_ctx_add_bool(ctx, "is_closed", closed);
+	/* "No data" only once it ran: never while the request has not. */
+	tpl_ctx_add_bool(ctx, "no_data", v->no_data && completed);
 	/* A failed request may carry an end time too; it did not complete. */
 	if (v->completed_at > 0)
 		add_date_vars(ctx, "completed_at", v->completed_at);
 	tpl_ctx_add_bool(ctx, "has_completed_at", completed && v->completed_at > 0);
+	if (closed && v->completed_at > 0) {
+		add_date_vars(ctx, "closed_at", v->completed_at);
+		tpl_ctx_add_bool(ctx, "has_closed_at", true);
+	}
+	/* The deadline while something is still to happen. */
+	if (!completed && !closed && v->due_at > 0) {
+		add_date_vars(ctx, "due_at", v->due_at);
+		tpl_ctx_add_bool(ctx, "has_due", true);
+		tpl_ctx_add_bool(ctx, "is_overdue", v->overdue);
+	}
+	if (strcmp(s, "scheduled") == 0 && v->grace_until > 0) {
+		add_date_vars(ctx, "grace_until", v->grace_until);
+		tpl_ctx_add_bool(ctx, "has_grace", true);
+	}
+	if (strcmp(s, "awaiting_verification") == 0 && v->expires_at > 0) {
+		add_date_vars(ctx, "expires_at", v->expires_at);
+		tpl_ctx_add_bool(ctx, "has_expires_at", true);
+	}
+	/* Operators are told that refusal and cancellation reasons are shown here. */
+	if ((strcmp(s, "refused") == 0 || strcmp(s, "cancelled") == 0) && v->reason != NULL &&
+	    v->reason[0] != '\0') {
+		tpl_ctx_add_str(ctx, "request_reason", v->reason);
+		tpl_ctx_add_bool(ctx, "has_request_reason", true);
+	}
+	tpl_ctx_add_bool(ctx, "can_cancel", v->cancellable && !completed && !closed);
+}
+
+/* True if @source is Meta's (a callback or an import of Meta's ids); NULL or "" is. */
+static bool
+from_meta(const char *source)
+{
+	return source == NULL || source[0] == '\0' || strcmp(source, "meta") == 0 ||
+	       strcmp(source, "import") == 0;
 }
 
 static void
@@ -319,6 +387,7 @@ status_ctx(struct tpl_ctx *ctx, const struct status_view *v)
 {
 	const char *platform = v->platform != NULL ? v->platform : "";
 	bool fb = strcmp(platform, "Facebook") == 0, ig = strcmp(platform, "Instagram") == 0;
+	bool meta = from_meta(v->source);
 	int64_t tdel = 0, tanon = 0, tret = 0;
 	size_t i, nret = 0;
 	char *grouped = group_code(v->code);
@@ -331,10 +400,16 @@ status_ctx(struct tpl_ctx *ctx, const struct status_view *v)
 	add_state(ctx, v);
 	add_date_vars(ctx, "received_at", v->received_at);
 	tpl_ctx_add_str(ctx, "platform", platform);
-	/* Unknown family: show how to remove the app on both. */
-	tpl_ctx_add_bool(ctx, "show_facebook", fb || !ig);
-	tpl_ctx_add_bool(ctx, "show_instagram", ig || !fb);
-	tpl_ctx_add_bool(ctx, "no_data", v->no_data);
+	tpl_ctx_add_bool(ctx, "from_meta", meta);
+	tpl_ctx_add_str(ctx, "kind", v->kind != NULL ? v->kind : "erasure");
+	tpl_ctx_add_str(ctx, "scope", v->scope);
+	tpl_ctx_add_str(ctx, "source",
+	                meta && (v->source == NULL || v->source[0] == '\0') ? "meta" : v->source);
+	tpl_ctx_add_bool(ctx, "erases_account", v->erases_account);
+	tpl_ctx_add_str(ctx, "erase_what", v->erases_account ? "account" : "data");
+	/* Unknown family: show how to remove the app on both; none for a request not Meta's. */
+	tpl_ctx_add_bool(ctx, "show_facebook", meta && (fb || !ig));
+	tpl_ctx_add_bool(ctx, "show_instagram", meta && (ig || !fb));
 
 	tpl_ctx_add_list(ctx, "categories");
 	tpl_ctx_add_list(ctx, "retained");
@@ -401,6 +476,18 @@ jstr(const char *s)
 	return j != NULL ? j : json_null();
 }
 
+/* @t (Unix s) as an ISO 8601 UTC string, or null when 0. */
+static json_t *
+jtime(int64_t t)
+{
+	char iso[32];
+
+	if (t <= 0)
+		return json_null();
+	format_iso(t, iso, sizeof(iso));
+	return json_string(iso);
+}
+
 json_t *
 status_page_json(const struct status_view *v)
 {
@@ -443,6 +530,27 @@ status_page_json(const struct status_view *v)
 	}
 	json_object_set_new(o, "categories", cats);
 	json_object_set_new(o, "contact", jstr(v->contact));
+	json_object_set_new(o, "kind", jstr(v->kind != NULL ? v->kind : "erasure"));
+	json_object_set_new(o, "scope",
+	                    v->scope != NULL && v->scope[0] != '\0' ? jstr(v->scope) : json_null());
+	json_object_set_new(o, "source",
+	                    jstr(v->source != NULL && v->source[0] != '\0' ? v->source : "meta"));
+	json_object_set_new(o, "due_at", jtime(v->due_at));
+	json_object_set_new(
+	    o, "grace_until",
+	    jtime(v->state != NULL && strcmp(v->state, "scheduled") == 0 ? v->grace_until : 0));
+	json_object_set_new(
+	    o, "reason",
+	    v->state != NULL &&
+	            (strcmp(v->state, "refused") == 0 || strcmp(v->state, "cancelled") == 0) &&
+	            v->reason != NULL && v->reason[0] != '\0'
+	        ? jstr(v->reason)
+	        : json_null());
+	json_object_set_new(o, "cancellable",
+	                    json_boolean(v->cancellable && v->state != NULL &&
+	                                 !state_closed(v->state) &&
+	                                 strcmp(v->state, "completed") != 0 &&
+	                                 strcmp(v->state, "completed_with_retention") != 0));
 	return o;
 }
 

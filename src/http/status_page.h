@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * status_page.h - the page a person reads to check a data deletion request.
+ * status_page.h - the page a person reads to check a privacy request.
  *
  * Meta's Data Deletion Request Callback answers with a URL where the person
  * checks the status of their request; the page must be human-readable and
- * give a legitimate justification for any refusal to delete.  This module
+ * give a legitimate justification for any refusal to delete; every other
+ * request (the app's, an operator's, the person's own) has the same page,
+ * saying where it stands in plain words, its deadline, the end of its
+ * grace period and how to cancel it meanwhile.  This module
  * turns a struct status_view into that page (HTML, from a template the
  * operator may replace; see docs/status-page.md), into the same facts as
  * JSON, and renders the page shown for an unknown confirmation code.
@@ -27,8 +30,10 @@
 
 struct status_view {
 	const char *code;                   /* the confirmation code (alphanumeric) */
-	const char *state;                  /* received | running | completed |
-	                                       completed_with_retention | failed */
+	const char *state;                  /* received | awaiting_verification |
+	                                       awaiting_review | scheduled | running |
+	                                       completed | completed_with_retention |
+	                                       refused | cancelled | failed | expired */
 	int64_t received_at;                /* Unix s */
 	int64_t completed_at;               /* Unix s, 0 if not completed */
 	const char *platform;               /* "Facebook" or "Instagram" (app family label) */
@@ -39,6 +44,18 @@ struct status_view {
 	const char *contact;                /* operator contact address (email or https URL) */
 	bool account_remains;               /* the request's scope leaves the app account in
 	                                       place: say so and how to close it */
+	const char *kind;                   /* erasure, export, restriction (NULL: erasure) */
+	const char *scope;                  /* the data map scope it covers (may be NULL) */
+	const char *source;                 /* meta, import, app, self-service, email,
+	                                       operator (NULL or "": meta) */
+	int64_t due_at;                     /* its deadline (Unix s), 0 if none */
+	int64_t grace_until;                /* scheduled: the grace period ends (Unix s), 0 */
+	int64_t expires_at;                 /* awaiting_verification: it expires (Unix s), 0 */
+	const char *reason;                 /* refusal or cancellation reason, written for
+	                                       the person (NULL: none) */
+	bool overdue;                       /* open and past its deadline */
+	bool erases_account;                /* its scope covers the person's whole account */
+	bool cancellable;                   /* the person may still cancel it: show how */
 };
 
 /*
@@ -54,7 +71,10 @@ char *status_page_html(const struct status_view *v, const char *tpl, struct leth
  *   {"confirmation_code", "state", "received_at" (ISO 8601 UTC),
  *    "completed_at" (ISO 8601 UTC or null), "platform", "no_data",
  *    "categories": [{"category", "deleted", "anonymized", "retained",
- *                    "reason", "retained_until"}], "contact"}
+ *                    "reason", "retained_until"}], "contact",
+ *    "kind", "scope", "source" (meta when not set), "due_at", "grace_until"
+ *    (ISO 8601 UTC or null), "reason" (refusal or cancellation, or null),
+ *    "cancellable"}
  * Absent strings are null.  The caller json_decref()s the result.
  */
 json_t *status_page_json(const struct status_view *v);

@@ -261,6 +261,7 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 	int64_t run =
 	    strcmp(req->state, "running") == 0 && req->job_run > 0 ? req->job_run : req->runs;
 	int64_t since = req->run_at > 0 ? req->run_at : req->received_at;
+	const char *kind = req->kind[0] != '\0' ? req->kind : "erasure";
 	/* The request's job belongs to an earlier, finished run. */
 	bool earlier = req->job != 0 && req->job_run < run;
 	struct job_note note = {.st = st, .req = req, .run = run};
@@ -304,7 +305,7 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 		/* The id matches nobody: nothing to erase; the page says so. */
 		rc = store_meta_update(st, req->id, "completed", 0, true, time_now(), run, &err);
 		if (rc == LETHE_OK && r->done != NULL)
-			r->done((double)(time_now() - since), "completed");
+			r->done((double)(time_now() - since), "completed", kind);
 		goto out;
 	}
 	if (rc == LETHE_OK && total == 0 && earlier) {
@@ -327,7 +328,7 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 			                       &err);
 		store_job_clear(&job);
 		if (rc == LETHE_OK && r->done != NULL)
-			r->done((double)(time_now() - since), "completed");
+			r->done((double)(time_now() - since), "completed", kind);
 		goto out;
 	}
 	if (rc == LETHE_OK)
@@ -344,7 +345,7 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 		rc = store_meta_update(st, req->id, res.state, res.job, false, time_now(), run,
 		                       &err);
 		if (rc == LETHE_OK && r->done != NULL)
-			r->done((double)(time_now() - since), res.state);
+			r->done((double)(time_now() - since), res.state, kind);
 		log_info("request %lld: %s (job %lld, %.0f ms)", (long long)req->id, res.state,
 		         (long long)res.job, res.elapsed_ms);
 	} else if (rc == LETHE_E_BUSY) {

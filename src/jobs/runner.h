@@ -16,8 +16,12 @@
 
 struct runner;
 
-/* Called on the runner thread when a request completes: seconds since receipt. */
-typedef void (*runner_done_fn)(double seconds, const char *state);
+/*
+ * Called on the runner thread when a request completes, whatever its
+ * source (Meta's or any other): seconds since receipt (of its latest run),
+ * the state it completed in and its kind ("erasure", ...).
+ */
+typedef void (*runner_done_fn)(double seconds, const char *state, const char *kind);
 
 /* Start the runner; @cfg and @dm must outlive it. */
 lethe_rc runner_start(const struct lethe_config *cfg, const struct datamap *dm, runner_done_fn done,

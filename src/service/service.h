@@ -116,7 +116,7 @@ struct status_category {
 	const char *retained_until; /* "YYYY-MM-DD" or NULL */
 };
 
-/* The facts of one data-deletion request, as its status page shows them. */
+/* The facts of one privacy request, as its status page shows them (no personal data). */
 struct service_status {
 	char code[64];                                    /* the confirmation code */
 	char state[32];                                   /* the request's state */
@@ -129,14 +129,26 @@ struct service_status {
 	struct status_category cats[SERVICE_STATUS_CATS]; /* outcome per category */
 	char until[SERVICE_STATUS_CATS][16];              /* retained_until texts */
 	size_t ncats;                                     /* categories used */
+	/* The request model's facts (app "": a request not from Meta). */
+	char kind[16];       /* erasure, export, restriction */
+	char scope[64];      /* data map scope (a Meta request: its app's) */
+	char source[16];     /* meta, import, app, self-service, email, operator */
+	int64_t due_at;      /* deadline (epoch s), 0 if none */
+	int64_t grace_until; /* scheduled: the grace period ends (epoch s), else 0 */
+	int64_t expires_at;  /* awaiting_verification: it expires (epoch s), else 0 */
+	char reason[520];    /* refusal or cancellation reason (for the person), else "" */
+	bool erases_account; /* the scope covers the person's whole account */
+	bool cancellable;    /* the person may still cancel it */
+	bool overdue;        /* open (failed included) and past due_at */
 };
 
 /*
  * The status of the request with confirmation code @code into @out (about
- * 2 KiB: not for the stack of an event thread); LETHE_E_NOTFOUND if no
- * request has it.  A code answered a moment ago and still on its way from
- * the intake is waited for (at most about 2 s).  Pointers in @out point
- * into @out or the data map.  Blocking.
+ * 3 KiB: not for the stack of an event thread), Meta's or any other
+ * source's; LETHE_E_NOTFOUND if no request has it.  A code answered a
+ * moment ago and still on its way from the intake is waited for (at most
+ * about 2 s).  Pointers in @out point into @out or the data map.
+ * Blocking.
  */
 lethe_rc service_status_lookup(struct service *svc, const char *code, struct service_status *out,
                                struct lethe_err *err);

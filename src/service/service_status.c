@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * service_status.c - what the public status page, /metrics and /readyz
- * read (see service.h): a request's state and its outcome per category of
- * data, the state store's counts and the threads' counters, and whether
- * the daemon can take requests.
+ * read (see service.h): a request's state, deadlines and outcome per
+ * category of data (Meta's requests and every other source's alike), the
+ * state store's counts and the threads' counters, and whether the daemon
+ * can take requests.
  *
  * A status lookup asks the state store, then the intake (a request stays
  * there until the store has it), then, for a code of the last minute, waits
@@ -14,6 +15,7 @@
 
 #include <sys/statvfs.h>
 
+#include "engine/request.h"
 #include "meta/requests.h"
 #include "platform/platform.h"
 #include "service/service_internal.h"
@@ -93,14 +95,14 @@ service__status_steps(struct service *svc, const struct store_request *req,
 }
 
 /*
- * True when app @name's scope leaves the person's app account in place: it
- * does not act on every table of category "account" (the demo's meta scope).
+ * True when scope @name leaves the person's app account in place: it does
+ * not act on every table of category "account" (the demo's meta scope).
+ * False for an unknown scope.
  */
 static bool
 account_remains(const struct service *svc, const char *name)
 {
-	const struct meta_app *app = config_meta_app(svc->cfg, name);
-	const struct dm_scope *sc = app != NULL ? datamap_scope(svc->dm, app->scope) : NULL;
+	const struct dm_scope *sc = name != NULL ? datamap_scope(svc->dm, name) : NULL;
 	size_t i;
 
 	for (i = 0; sc != NULL && i < svc->dm->ntables; i++)
@@ -108,6 +110,58 @@ account_remains(const struct service *svc, const char *name)
 		    !dm_scope_has_table(sc, &svc->dm->tables[i]))
 			return true;
 	return false;
+}
+
+/* True if @state is one of the comma-separated states @list. */
+static bool
+state_in(const char *state, const char *list)
+{
+	size_t n = strlen(state);
+	const char *p = list;
+
+	while (n > 0 && (p = strstr(p, state)) != NULL) {
+		if ((p == list || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+			return true;
+		p += n;
+	}
+	return false;
+}
+
+/*
+ * The facts of @req beyond its outcome into @out: kind, scope, source,
+ * deadlines, the reason the person may read, what its scope covers and
+ * whether it can still be cancelled.
+ */
+static void
+status_facts(const struct service *svc, const struct store_request *req, struct service_status *out)
+{
+	const struct meta_app *app =
+	    req->app[0] != '\0' ? config_meta_app(svc->cfg, req->app) : NULL;
+	const char *scope = req->app[0] != '\0' ? (app != NULL ? app->scope : "") : req->scope;
+	bool meta = req->app[0] != '\0';
+
+	snprintf(out->kind, sizeof(out->kind), "%s", req->kind[0] ? req->kind : "erasure");
+	snprintf(out->scope, sizeof(out->scope), "%s", scope);
+	snprintf(out->source, sizeof(out->source), "%s", req->source[0] ? req->source : "meta");
+	out->due_at = req->due_at;
+	if (strcmp(req->state, "scheduled") == 0)
+		out->grace_until = req->not_before;
+	if (strcmp(req->state, "awaiting_verification") == 0)
+		out->expires_at = req->expires_at;
+	/*
+	 * Refusal and cancellation reasons are written for the person
+	 * (docs/requests.md says so to operators); a failure's is lethe's note
+	 * to the operator and stays in the request's history.
+	 */
+	if (strcmp(req->state, "refused") == 0 || strcmp(req->state, "cancelled") == 0)
+		snprintf(out->reason, sizeof(out->reason), "%s", req->reason);
+	out->erases_account = datamap_scope(svc->dm, scope) != NULL && !account_remains(svc, scope);
+	/* The page keeps its Meta wording: only a Meta scope says the account remains. */
+	out->account_remains = meta && account_remains(svc, scope);
+	out->cancellable = !meta && state_in(req->state, request_act_from(REQUEST_CANCEL));
+	/* As store_request_overdue() counts: open or failed, past its deadline. */
+	out->overdue = req->due_at > 0 && req->due_at < time_now() &&
+	               (!request_state_final(req->state) || strcmp(req->state, "failed") == 0);
 }
 
 /* True (and @req set, state "received") if @code waits in the intake for the store. */
@@ -176,16 +230,28 @@ service_status_lookup(struct service *svc, const char *code, struct service_stat
 	out->received_at = req.run_at > 0 ? req.run_at : req.received_at; /* the latest run */
 	out->completed_at = req.completed_at;
 	out->no_data = req.no_data;
-	out->account_remains = account_remains(svc, req.app);
+	status_facts(svc, &req, out);
 	snprintf(out->app, sizeof(out->app), "%s", req.app);
 	out->platform = platform_label(out->app, true);
 	return LETHE_OK;
 }
 
+/* The requests of each state, as store_meta_state_counts() gives them. */
+struct state_counts {
+	struct buf *b;              /* lethe_deletion_requests is written here at once */
+	int64_t n[REQUEST_NSTATES]; /* per request_state_at() */
+};
+
 static void
 count_state(void *arg, const char *state, int64_t n)
 {
-	buf_addf(arg, "lethe_deletion_requests{state=\"%s\"} %lld\n", state, (long long)n);
+	struct state_counts *c = arg;
+	size_t i;
+
+	buf_addf(c->b, "lethe_deletion_requests{state=\"%s\"} %lld\n", state, (long long)n);
+	for (i = 0; i < REQUEST_NSTATES; i++)
+		if (strcmp(request_state_at(i), state) == 0)
+			c->n[i] += n;
 }
 
 static void
@@ -197,10 +263,27 @@ count_job(void *arg, const char *state, int64_t n)
 void
 service_metrics(struct service *svc, struct buf *b)
 {
-	buf_adds(b, "# HELP lethe_deletion_requests Meta data-deletion requests by state.\n"
+	struct state_counts c = {.b = b};
+	int64_t overdue = 0;
+	size_t i;
+
+	/* lethe_deletion_requests: every request by state, only states that have some. */
+	buf_adds(b, "# HELP lethe_deletion_requests Privacy requests by state (states in use; "
+	            "see lethe_requests).\n"
 	            "# TYPE lethe_deletion_requests gauge\n");
 	pthread_mutex_lock(&svc->st_mu);
-	store_meta_state_counts(svc->st, count_state, b, NULL);
+	store_meta_state_counts(svc->st, count_state, &c, NULL);
+	buf_adds(b, "# HELP lethe_requests Privacy requests of every source by state.\n"
+	            "# TYPE lethe_requests gauge\n");
+	for (i = 0; i < REQUEST_NSTATES; i++)
+		buf_addf(b, "lethe_requests{state=\"%s\"} %lld\n", request_state_at(i),
+		         (long long)c.n[i]);
+	if (store_request_overdue(svc->st, time_now(), &overdue, NULL) == LETHE_OK)
+		buf_addf(b,
+		         "# HELP lethe_requests_overdue Open requests (failed included) past their "
+		         "due date.\n# TYPE lethe_requests_overdue gauge\nlethe_requests_overdue "
+		         "%lld\n",
+		         (long long)overdue);
 	buf_adds(b, "# HELP lethe_jobs Erasure jobs by state.\n# TYPE lethe_jobs gauge\n");
 	store_job_state_counts(svc->st, count_job, b, NULL);
 	outbox_metrics(svc->st, b);

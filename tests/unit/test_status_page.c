@@ -13,13 +13,17 @@
 
 #include <cmocka.h>
 
+#include "http/metrics.h"
 #include "http/status_page.h"
 #include "http/template.h"
+#include "util/buf.h"
 #include "util/mem.h"
 #include "util/rc.h"
 
 #define RECEIVED_AT 1795167000  /* 2026-11-20 09:30:00 UTC */
 #define COMPLETED_AT 1795356300 /* 2026-11-22 14:05:00 UTC */
+#define GRACE_UNTIL 1797759000  /* 2026-12-20 09:30:00 UTC */
+#define DUE_AT 1797759000       /* 2026-12-20 09:30:00 UTC */
 
 static void
 assert_contains(const char *hay, const char *needle)
@@ -634,8 +638,16 @@ test_status_page_json_fields(void **state)
 	assert_int_equal(json_integer_value(json_object_get(c, "retained")), 4);
 	assert_contains(json_string_value(json_object_get(c, "reason")), "tax records");
 	assert_string_equal(json_string_value(json_object_get(c, "retained_until")), "2036-11-22");
+	/* A Meta request's view: the request model's fields with Meta's defaults. */
+	assert_string_equal(json_string_value(json_object_get(j, "kind")), "erasure");
+	assert_string_equal(json_string_value(json_object_get(j, "source")), "meta");
+	assert_true(json_is_null(json_object_get(j, "scope")));
+	assert_true(json_is_null(json_object_get(j, "due_at")));
+	assert_true(json_is_null(json_object_get(j, "grace_until")));
+	assert_true(json_is_null(json_object_get(j, "reason")));
+	assert_true(json_is_false(json_object_get(j, "cancellable")));
 	/* Exactly the documented keys: nothing about the person. */
-	assert_int_equal(json_object_size(j), 8);
+	assert_int_equal(json_object_size(j), 15);
 	assert_int_equal(json_object_size(c), 6);
 	json_decref(j);
 
@@ -824,6 +836,293 @@ test_status_page_css_and_labels(void **state)
 	assert_string_equal(status_page_category_label(NULL), "");
 }
 
+/* ---- requests of every source: each state in plain words ------------------- */
+
+/* A request of the app (not Meta's) in @state, cancellable as the service says. */
+static struct status_view
+app_view(const char *state)
+{
+	struct status_view v;
+
+	memset(&v, 0, sizeof(v));
+	v.code = "k3mz8q2wxa";
+	v.state = state;
+	v.received_at = RECEIVED_AT;
+	v.kind = "erasure";
+	v.scope = "account";
+	v.source = "app";
+	v.due_at = DUE_AT;
+	v.erases_account = true;
+	v.app_name = "Social Coworker";
+	v.contact = "privacy@example.com";
+	v.cancellable = strcmp(state, "received") == 0 || strcmp(state, "scheduled") == 0 ||
+	                strcmp(state, "awaiting_verification") == 0 ||
+	                strcmp(state, "awaiting_review") == 0;
+	return v;
+}
+
+static const char cancel_hint[] =
+    "<strong>To cancel this request</strong>, contact <a "
+    "href=\"mailto:privacy@example.com\">privacy@example.com</a> quoting this code: "
+    "<code>k3mz8q2wxa</code>.";
+
+/* Every state of a request not from Meta: its words, no Meta steps, no "no data" too early. */
+static void
+test_status_page_html_request_states(void **state)
+{
+	static const struct {
+		const char *state; /* the request's state */
+		const char *label; /* its badge */
+		const char *words; /* what the page says of it */
+		bool cancel;       /* the cancel hint shows */
+		bool due;          /* the due date shows */
+	} cases[] = {
+	    {"received", "state-received\">Received</strong>",
+	     "will start deleting your data shortly", true, true},
+	    {"awaiting_verification", "state-waiting\">Waiting for your confirmation</strong>",
+	     "We are waiting for you to confirm this request by the link we emailed you.", true,
+	     true},
+	    {"awaiting_review", "state-review\">Being reviewed</strong>",
+	     "We are reviewing your request", true, true},
+	    {"scheduled", "state-scheduled\">Scheduled for 20 December 2026</strong>",
+	     "Your account will be erased on 20 December 2026 at 09:30 UTC; until then you can "
+	     "cancel this request.",
+	     true, true},
+	    {"running", "state-running\">In progress</strong>", "We are deleting your data now.",
+	     false, true},
+	    {"completed", "state-completed\">Completed on 22 November 2026</strong>",
+	     "There was nothing to delete.", false, false},
+	    {"completed_with_retention",
+	     "state-retention\">Completed on 22 November 2026, with some records kept</strong>",
+	     "There was nothing to delete.", false, false},
+	    {"refused", "state-refused\">Refused</strong>",
+	     "We did not carry out this request.</strong> Our reason: Invoices are still open.",
+	     false, false},
+	    {"cancelled", "state-cancelled\">Cancelled</strong>",
+	     "This request was cancelled: Invoices are still open.", false, false},
+	    {"failed", "state-failed\">Not completed</strong>",
+	     "We are working on it: it is due by 20 December 2026.", false, true},
+	    {"expired", "state-expired\">Expired</strong>",
+	     "This request was never confirmed by the link we emailed, so it expired", false,
+	     false},
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct status_view v = app_view(cases[i].state);
+		bool done = strncmp(cases[i].state, "completed", 9) == 0;
+		char *html;
+
+		v.grace_until = GRACE_UNTIL;
+		v.reason = "Invoices are still open.";
+		/* Whatever the row says, "no data" only once the request ran. */
+		v.no_data = true;
+		if (done || strcmp(cases[i].state, "refused") == 0 ||
+		    strcmp(cases[i].state, "cancelled") == 0 ||
+		    strcmp(cases[i].state, "failed") == 0 || strcmp(cases[i].state, "expired") == 0)
+			v.completed_at = COMPLETED_AT;
+		html = render_view(&v);
+		assert_contains(html, cases[i].label);
+		assert_contains(html, cases[i].words);
+		if (cases[i].cancel) {
+			/* Said in one place only (a cancel page replaces it later). */
+			assert_contains(html, cancel_hint);
+			assert_lacks(strstr(html, "To cancel this request") + 1,
+			             "To cancel this request");
+		} else
+			assert_lacks(html, "To cancel this request");
+		if (cases[i].due)
+			assert_contains(html, "<dt>To be completed by</dt><dd><time "
+			                      "datetime=\"2026-12-20T09:30:00Z\">20 December "
+			                      "2026</time></dd>");
+		else
+			assert_lacks(html, "To be completed by");
+		if (done)
+			assert_contains(html, "We found no data linked to this account.");
+		else
+			assert_lacks(html, "no data");
+		/* The reason is shown only for a refusal or a cancellation. */
+		if (strcmp(cases[i].state, "refused") != 0 &&
+		    strcmp(cases[i].state, "cancelled") != 0)
+			assert_lacks(html, "Invoices are still open.");
+		/* Not Meta's: no steps about Facebook or Instagram, no "through". */
+		assert_lacks(html, "Facebook");
+		assert_lacks(html, "Instagram");
+		assert_lacks(html, "Being processed");
+		/* The grace period only while scheduled. */
+		if (strcmp(cases[i].state, "scheduled") == 0)
+			assert_contains(html, "<dt>Grace period ends</dt>");
+		else
+			assert_lacks(html, "Grace period");
+		free(html);
+	}
+}
+
+/* The details of a few states: expiry, a refusal without reason, lateness, data scope. */
+static void
+test_status_page_html_request_details(void **state)
+{
+	struct status_view v;
+	char *html;
+
+	(void)state;
+	v = app_view("awaiting_verification");
+	v.expires_at = RECEIVED_AT + 7 * 86400;
+	html = render_view(&v);
+	assert_contains(html, "If it is not confirmed by 27 November 2026 at 09:30 UTC, the "
+	                      "request expires.");
+	assert_contains(html, "Nothing has been deleted yet.");
+	free(html);
+
+	/* A refusal without a reason points to the contact; never an empty "Our reason". */
+	v = app_view("refused");
+	v.completed_at = COMPLETED_AT;
+	html = render_view(&v);
+	assert_lacks(html, "Our reason");
+	assert_contains(html, "to learn why.");
+	assert_contains(html, "<dt>Closed</dt>");
+	free(html);
+
+	/* A reason is the operator's text: escaped like everything else. */
+	v = app_view("cancelled");
+	v.reason = "<b>asked by phone</b>";
+	html = render_view(&v);
+	assert_contains(html, "cancelled: &lt;b&gt;asked by phone&lt;/b&gt;.");
+	assert_lacks(html, "<b>asked");
+	free(html);
+
+	/* Failed and past its deadline: said honestly. */
+	v = app_view("failed");
+	v.overdue = true;
+	html = render_view(&v);
+	assert_contains(html, "We are working on it: it was due by 20 December 2026, and we are "
+	                      "sorry it is late.");
+	assert_contains(html, "2026</time> (late)</dd>");
+	assert_contains(html, "Something went wrong");
+	free(html);
+
+	/* A scope that leaves the account: "your data"; no grace: "shortly"; no contact. */
+	v = app_view("scheduled");
+	v.erases_account = false;
+	v.contact = NULL;
+	html = render_view(&v);
+	assert_contains(html, "Your data will be erased shortly.");
+	assert_contains(html,
+	                "contact Social Coworker quoting this code: <code>k3mz8q2wxa</code>.");
+	free(html);
+
+	/* A scheduled request the service says cannot be cancelled: no hint, no "until then". */
+	v = app_view("scheduled");
+	v.grace_until = GRACE_UNTIL;
+	v.cancellable = false;
+	html = render_view(&v);
+	assert_contains(html, "will be erased on 20 December 2026 at 09:30 UTC.");
+	assert_lacks(html, "cancel");
+	free(html);
+
+	/* Meta's own pages never offer to cancel. */
+	v = sample_view();
+	v.state = "received";
+	v.completed_at = 0;
+	html = render_view(&v);
+	assert_lacks(html, "To cancel");
+	assert_contains(html, "Remove Social Coworker from Facebook");
+	free(html);
+}
+
+/* The JSON of a request not from Meta carries its model's fields, no personal data. */
+static void
+test_status_page_json_request_fields(void **state)
+{
+	struct status_view v = app_view("scheduled");
+	json_t *j;
+
+	(void)state;
+	v.grace_until = GRACE_UNTIL;
+	v.reason = "not shown while scheduled";
+	j = status_page_json(&v);
+	assert_string_equal(json_string_value(json_object_get(j, "state")), "scheduled");
+	assert_string_equal(json_string_value(json_object_get(j, "kind")), "erasure");
+	assert_string_equal(json_string_value(json_object_get(j, "scope")), "account");
+	assert_string_equal(json_string_value(json_object_get(j, "source")), "app");
+	assert_string_equal(json_string_value(json_object_get(j, "due_at")),
+	                    "2026-12-20T09:30:00Z");
+	assert_string_equal(json_string_value(json_object_get(j, "grace_until")),
+	                    "2026-12-20T09:30:00Z");
+	assert_true(json_is_null(json_object_get(j, "reason")));
+	assert_true(json_is_true(json_object_get(j, "cancellable")));
+	assert_true(json_is_null(json_object_get(j, "platform")));
+	assert_int_equal(json_object_size(j), 15);
+	json_decref(j);
+
+	v = app_view("refused");
+	v.grace_until = GRACE_UNTIL;
+	v.reason = "Invoices are still open.";
+	v.cancellable = true; /* (a stale flag: a refused request cannot be cancelled) */
+	j = status_page_json(&v);
+	assert_string_equal(json_string_value(json_object_get(j, "reason")),
+	                    "Invoices are still open.");
+	assert_true(json_is_null(json_object_get(j, "grace_until")));
+	assert_true(json_is_false(json_object_get(j, "cancellable")));
+	json_decref(j);
+}
+
+/* Value of the series @line_start (name and labels) in @text, or -1. */
+static double
+metric_value(const char *text, const char *line_start)
+{
+	size_t n = strlen(line_start);
+	const char *p = text;
+
+	while ((p = strstr(p, line_start)) != NULL) {
+		if ((p == text || p[-1] == '\n') && p[n] == ' ')
+			return strtod(p + n + 1, NULL);
+		p += n;
+	}
+	return -1;
+}
+
+/* Completions feed the per-kind histogram and the old total alike. */
+static void
+test_status_page_metrics_request_duration(void **state)
+{
+	struct buf b;
+	const char *t;
+
+	(void)state;
+	metrics_completion(0.5, "completed", "erasure");
+	metrics_completion(2 * 86400.0, "completed_with_retention", "erasure");
+	metrics_completion(30.0, "completed", "restriction");
+	metrics_completion(5.0, "completed", "no-such-kind");
+	buf_init(&b, 1u << 20);
+	metrics_render(&b);
+	t = buf_str(&b);
+	assert_contains(t, "# TYPE lethe_request_duration_seconds histogram\n");
+	assert_true(
+	    metric_value(t, "lethe_request_duration_seconds_bucket{kind=\"erasure\",le=\"1\"}") ==
+	    1);
+	assert_true(
+	    metric_value(
+	        t, "lethe_request_duration_seconds_bucket{kind=\"erasure\",le=\"86400\"}") == 1);
+	assert_true(
+	    metric_value(
+	        t, "lethe_request_duration_seconds_bucket{kind=\"erasure\",le=\"172800\"}") == 2);
+	assert_true(metric_value(
+	                t, "lethe_request_duration_seconds_bucket{kind=\"erasure\",le=\"+Inf\"}") ==
+	            2);
+	assert_true(metric_value(t, "lethe_request_duration_seconds_count{kind=\"erasure\"}") == 2);
+	assert_true(metric_value(t, "lethe_request_duration_seconds_sum{kind=\"erasure\"}") ==
+	            2 * 86400.0 + 0.5);
+	assert_true(metric_value(t, "lethe_request_duration_seconds_count{kind=\"restriction\"}") ==
+	            1);
+	assert_true(metric_value(t, "lethe_request_duration_seconds_count{kind=\"export\"}") == 0);
+	/* Every completion, of any kind, in the total as before. */
+	assert_true(metric_value(t, "lethe_deletion_completion_seconds_count") == 4);
+	assert_lacks(t, "no-such-kind");
+	buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -851,6 +1150,10 @@ main(void)
 	    cmocka_unit_test(test_status_page_code_parse),
 	    cmocka_unit_test(test_status_page_html_kept_only_when_kept),
 	    cmocka_unit_test(test_status_page_html_account_remains),
+	    cmocka_unit_test(test_status_page_html_request_states),
+	    cmocka_unit_test(test_status_page_html_request_details),
+	    cmocka_unit_test(test_status_page_json_request_fields),
+	    cmocka_unit_test(test_status_page_metrics_request_duration),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
