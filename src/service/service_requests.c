@@ -197,9 +197,11 @@ request_json(const struct service *svc, const struct store_request *r)
 	    o, "expires_at",
 	    jtime(strcmp(r->state, "awaiting_verification") == 0 ? r->expires_at : 0));
 	json_object_set_new(o, "completed_at", jtime(r->completed_at));
-	json_object_set_new(o, "overdue",
-	                    json_boolean(!request_state_final(r->state) && r->due_at > 0 &&
-	                                 r->due_at < time_now()));
+	/* Open, as the overdue gauge counts it: a failed request is still owed. */
+	json_object_set_new(
+	    o, "overdue",
+	    json_boolean((!request_state_final(r->state) || strcmp(r->state, "failed") == 0) &&
+	                 r->due_at > 0 && r->due_at < time_now()));
 	json_object_set_new(o, "reason", jtext(r->reason));
 	json_object_set_new(o, "status_url", json_string(url));
 	free(url);
