@@ -44,7 +44,9 @@ struct disconnect_opts {
  * Disconnect channel @id (@source: "api", "cli" or "deauthorize"): the
  * at-once transaction and the queuing of its jobs.  *@disc gets the
  * disconnect's id; *@already is true if the channel was disconnected before
- * and nothing was done now (idempotent).  LETHE_E_NOTFOUND if the app
+ * and nothing was done now (idempotent).  A channel Meta's deauthorize
+ * disconnected still gets, added to that disconnect and once, the webhook
+ * unsubscribes and the purge it left out.  LETHE_E_NOTFOUND if the app
  * database has no such channel, LETHE_E_INVALID if the map has no channel
  * table, LETHE_E_BUSY if another process's disconnect of it is staged (for
  * milliseconds, between its app commit and the release of its jobs; the

@@ -223,6 +223,8 @@ lethe_rc store_job_release(struct store *st, int64_t job, const char *owner, str
 lethe_rc store_ping(struct store *st, struct lethe_err *err);
 /* Make every commit of this connection durable before it returns (synchronous=FULL). */
 lethe_rc store_set_durable(struct store *st, struct lethe_err *err);
+/* Back to the usual syncing after store_set_durable() (synchronous=NORMAL, WAL). */
+void store_set_normal_sync(struct store *st);
 /*
  * Commits of this connection return before they are durable
  * (synchronous=NORMAL: in WAL mode a commit appends its frames without an
