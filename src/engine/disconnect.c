@@ -79,11 +79,12 @@ job_done(struct store *st, int64_t disc, const char *kind, const char *platform,
 }
 
 /*
- * The jobs a disconnect queues: a normal one (API, CLI) every call; Meta's
- * deauthorize none (Meta's tokens are dead).  DISC_OWED adds to an earlier
- * disconnect of the channel what it left out (the unsubscribes and the
- * purge a deauthorize did not queue), at once pending: no app transaction
- * goes with it.  Whether a purge is queued is the caller's.
+ * The jobs a disconnect queues: a normal one (API, CLI, erasure) every call;
+ * Meta's deauthorize none (Meta's tokens are dead).  DISC_OWED adds to an
+ * earlier disconnect of the channel what it left out (the unsubscribes a
+ * deauthorize did not queue, the purge a deauthorize or an erasure did not
+ * queue), at once pending: no app transaction goes with it.  Whether a
+ * purge is queued is the caller's.
  */
 enum disc_mode { DISC_NORMAL, DISC_DEAUTH, DISC_OWED };
 
@@ -208,9 +209,10 @@ count_kinds(void *arg, const struct store_outbox *j)
 /*
  * Channel @id was disconnected before by @prev and holds no token: add to
  * that disconnect what it left out and a disconnect by @source owes, once.
- * After Meta's deauthorize (no call, no purge), a later disconnect the
- * person asked for (API, CLI) owes the webhook unsubscribes and the purge
- * of the channel's data.  One state store transaction,
+ * After Meta's deauthorize (no call, no purge), any later disconnect owes
+ * the webhook unsubscribes; a disconnect the person asked for (API, CLI)
+ * owes the purge of the channel's data, which neither a deauthorize nor an
+ * erasure (deleting the data itself) queued.  One state store transaction,
  * the jobs pending at once; the app database is only read (its write lock,
  * held by the caller, keeps a concurrent disconnect out).  *@already is
  * true if nothing was owed.
@@ -281,7 +283,7 @@ disconnect_channel(const struct disconnect_opts *o, const struct datamap *dm, st
 	size_t nunsubs = 0;
 	json_t *effects = NULL;
 	bool have_prev = false, app_open = false, st_open = false, durable = false;
-	bool deauth = strcmp(source, "deauthorize") == 0;
+	bool deauth = strcmp(source, "deauthorize") == 0, erase = strcmp(source, "erase") == 0;
 	enum disc_mode mode = deauth ? DISC_DEAUTH : DISC_NORMAL;
 	int64_t now = time_now(), now_ms = (int64_t)time_now() * 1000;
 	lethe_rc rc;
@@ -310,6 +312,17 @@ disconnect_channel(const struct disconnect_opts *o, const struct datamap *dm, st
 		have_prev = rc == LETHE_OK;
 		if (rc == LETHE_E_NOTFOUND)
 			rc = LETHE_OK;
+	}
+	/*
+	 * Staged by another process (between its app commit and the release of
+	 * its jobs) or left staged by a crash: its jobs are durable, and
+	 * recovery releases them once the tokens or the row are gone.  An
+	 * erasure, which only needs the revocation durable, goes on.
+	 */
+	if (rc == LETHE_OK && have_prev && strcmp(prev.state, "staged") == 0 && erase) {
+		*already = true;
+		*disc = prev.id;
+		goto out;
 	}
 	if (rc == LETHE_OK && have_prev && strcmp(prev.state, "staged") == 0)
 		rc = lethe_err_set(err, LETHE_E_BUSY,
@@ -344,7 +357,7 @@ disconnect_channel(const struct disconnect_opts *o, const struct datamap *dm, st
 		rc = disconnect_unsub_accounts(dm, db, id, &unsubs, &nunsubs, err);
 	effects = json_object();
 	if (rc == LETHE_OK)
-		rc = disconnect_apply_effects(dm, db, id, c.tokens, effects, err);
+		rc = disconnect_apply_effects(dm, db, id, c.tokens, erase, effects, err);
 
 	/* The jobs are durable before the commit that removes the token. */
 	if (rc == LETHE_OK)
@@ -371,8 +384,8 @@ disconnect_channel(const struct disconnect_opts *o, const struct datamap *dm, st
 		rc = store_disc_add(st, &d, disc, err);
 	}
 	if (rc == LETHE_OK)
-		rc = queue_jobs(o, dm, st, *disc, id, mode, !deauth, &c, unsubs, nunsubs, now_ms,
-		                err);
+		rc = queue_jobs(o, dm, st, *disc, id, mode, !deauth && !erase, &c, unsubs, nunsubs,
+		                now_ms, err);
 	if (rc == LETHE_OK)
 		rc = store_commit(st, err);
 	st_open = st_open && rc != LETHE_OK;

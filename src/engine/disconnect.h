@@ -41,16 +41,20 @@ struct disconnect_opts {
 };
 
 /*
- * Disconnect channel @id (@source: "api", "cli" or "deauthorize"): the
- * at-once transaction and the queuing of its jobs.  *@disc gets the
- * disconnect's id; *@already is true if the channel was disconnected before
- * and nothing was done now (idempotent).  A channel Meta's deauthorize
- * disconnected still gets, added to that disconnect and once, the webhook
- * unsubscribes and the purge it left out.  LETHE_E_NOTFOUND if the app
+ * Disconnect channel @id (@source: "api", "cli", "deauthorize" or "erase"):
+ * the at-once transaction and the queuing of its jobs.  "deauthorize"
+ * queues no call and no purge, "erase" no purge (the erasure deletes the
+ * data).  *@disc gets the disconnect's id; *@already is true if the channel
+ * was disconnected before and nothing was done now (idempotent).  A channel
+ * disconnected before still gets, added to that disconnect and once, what
+ * it left out: after Meta's deauthorize, the webhook unsubscribes (any
+ * source but a deauthorize); after a deauthorize or an erasure, the purge
+ * (source "api" or "cli").  LETHE_E_NOTFOUND if the app
  * database has no such channel, LETHE_E_INVALID if the map has no channel
  * table, LETHE_E_BUSY if another process's disconnect of it is staged (for
  * milliseconds, between its app commit and the release of its jobs; the
- * service looks again, holding no lock meanwhile).  @o's anonymize and
+ * service looks again, holding no lock meanwhile; an erasure, which needs
+ * only the revocation durable, takes it as *@already).  @o's anonymize and
  * outbox keys must be loaded.
  */
 lethe_rc disconnect_channel(const struct disconnect_opts *o, const struct datamap *dm,

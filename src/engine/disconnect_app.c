@@ -356,12 +356,13 @@ apply_table(const struct datamap *dm, struct appdb *db, const struct dm_table *t
 }
 
 /*
- * Wipe the channel's tokens and apply every disconnect effect, inside the
- * caller's transaction; @effects gets {"tokens_wiped", "tables": [...]}.
+ * Wipe the channel's tokens and apply every disconnect effect (if
+ * @channel_only, only the channel row's), inside the caller's transaction;
+ * @effects gets {"tokens_wiped", "tables": [...]}.
  */
 lethe_rc
 disconnect_apply_effects(const struct datamap *dm, struct appdb *db, const char *id, int64_t tokens,
-                         json_t *effects, struct lethe_err *err)
+                         bool channel_only, json_t *effects, struct lethe_err *err)
 {
 	json_t *list = json_array();
 	size_t i;
@@ -372,7 +373,7 @@ disconnect_apply_effects(const struct datamap *dm, struct appdb *db, const char 
 		const struct dm_table *t = &dm->tables[i];
 		int64_t rows = 0;
 
-		if (t != dm->channel && t->ndisc == 0)
+		if (t != dm->channel && (t->ndisc == 0 || channel_only))
 			continue;
 		rc = apply_table(dm, db, t, id, &rows, err);
 		if (rc == LETHE_OK && t->ndisc > 0)
@@ -384,7 +385,6 @@ disconnect_apply_effects(const struct datamap *dm, struct appdb *db, const char 
 	return rc;
 }
 
-/* A finished job (no call to make): recorded so the channel's state shows it. */
 /*
  * One page of the channels linked to identity @value by link @l, keys above
  * @after in key order: at most IDENTITY_MAX ids into @ids (*@nids).
