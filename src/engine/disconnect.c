@@ -456,7 +456,8 @@ out:
 
 lethe_rc
 disconnect_identity(const struct disconnect_opts *o, const struct datamap *dm, struct appdb *db,
-                    struct store *st, const char *kind, const char *value, int64_t *rows,
+                    struct store *st, const char *kind, const char *value,
+                    void (*on_channel)(void *arg, const char *id), void *arg, int64_t *rows,
                     struct lethe_err *err)
 {
 	const struct dm_table *ch = dm->channel;
@@ -481,6 +482,9 @@ disconnect_identity(const struct disconnect_opts *o, const struct datamap *dm, s
 				int64_t disc = 0;
 				bool already = false;
 
+				/* Noted first: the disconnect may clear that identity. */
+				if (on_channel != NULL)
+					on_channel(arg, ids[k]);
 				rc = disconnect_channel(o, dm, db, st, ids[k], "deauthorize", &disc,
 				                        &already, err);
 				if (rc == LETHE_OK && !already)

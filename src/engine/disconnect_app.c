@@ -385,6 +385,58 @@ disconnect_apply_effects(const struct datamap *dm, struct appdb *db, const char 
 	return rc;
 }
 
+lethe_rc
+disconnect_chan_owned(const struct datamap *dm, struct appdb *db, const char *id, const char *kind,
+                      const char *value, bool *ours, struct lethe_err *err)
+{
+	const struct dm_table *ch = dm->channel;
+	struct appdb_stmt *q = NULL;
+	struct appdb_val v;
+	struct sql b;
+	char text[256];
+	size_t i;
+	int ncols = 0, k;
+	enum appdb_step step;
+	lethe_rc rc;
+
+	*ours = false;
+	if (ch == NULL || !disconnect_id_ok(id))
+		return LETHE_OK;
+	sql_init(&b, db, SQL_CAP);
+	sql_add(&b, "SELECT 1");
+	for (i = 0; i < ch->nlinks; i++) {
+		if (ch->links[i].kind != DM_LINK_IDENTITY ||
+		    strcmp(ch->links[i].identity, kind) != 0)
+			continue;
+		sql_add(&b, ", ");
+		sql_ident(&b, ch->links[i].column);
+		ncols++;
+	}
+	sql_add(&b, " FROM ");
+	sql_ident(&b, ch->name);
+	rc = match_sql(dm, ch, NULL, id, &b, err);
+	if (rc == LETHE_OK)
+		rc = stmt_prepare(db, &b, &q, err);
+	if (rc == LETHE_OK) {
+		step = appdb_step(db, q, err);
+		if (step == APPDB_ERROR)
+			rc = LETHE_E_DB;
+		*ours = step == APPDB_ROW;
+		for (k = 1; *ours && k <= ncols; k++) {
+			appdb_column(db, q, k, &v);
+			/* A value too long to compare is never taken for the person's. */
+			if (!val_text(&v, text, sizeof(text)) ||
+			    (text[0] != '\0' && strcmp(text, value) != 0))
+				*ours = false;
+		}
+		sodium_memzero(text, sizeof(text));
+	}
+	if (q != NULL)
+		appdb_finalize(db, q);
+	sql_free(&b);
+	return rc;
+}
+
 /*
  * One page of the channels linked to identity @value by link @l, keys above
  * @after in key order: at most IDENTITY_MAX ids into @ids (*@nids).

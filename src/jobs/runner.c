@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "db/appdb.h"
+#include "engine/disconnect.h"
 #include "engine/erase.h"
 #include "engine/plan.h"
 #include "jobs/engine_opts.h"
@@ -95,6 +96,67 @@ note_job(void *arg, int64_t job)
 	store_meta_update(n->st, n->req->id, "running", job, false, 0, n->run, NULL);
 }
 
+#define DEAUTH_CHANNELS_MAX 64 /* recorded channels added to one request's erasure */
+
+/* The channels a deauthorize recorded for a request's person (store_deauth_channels()). */
+struct deauth_chans {
+	const uint8_t *key;             /* anonymize key */
+	const char *ad;                 /* "channel:APP", the boxes' associated data */
+	char *ids[DEAUTH_CHANNELS_MAX]; /* channel keys opened */
+	size_t n;                       /* number of them */
+};
+
+static void
+on_deauth_box(void *arg, const void *box, size_t len)
+{
+	struct deauth_chans *c = arg;
+	char id[32];
+
+	if (c->n < DEAUTH_CHANNELS_MAX &&
+	    meta_box_open(c->key, c->ad, box, len, id, sizeof(id)) == LETHE_OK)
+		c->ids[c->n++] = xstrdup(id);
+}
+
+/*
+ * The identities of request @req's erasure: its Meta identity @id, then the
+ * keys of the channels a deauthorize of the same person disconnected that
+ * are still the person's (the disconnect may have cleared the identity
+ * column the request would find them by), under the `channel` scope's
+ * identity kind.  *@ids (free it, and @c's ids) gets them, *@n their number.
+ */
+static lethe_rc
+request_ids(struct runner *r, struct appdb *db, struct store *st, const struct store_meta_req *req,
+            const struct plan_id *id, struct deauth_chans *c, struct plan_id **ids, size_t *n,
+            struct lethe_err *err)
+{
+	const struct dm_scope *sc = datamap_scope(r->dm, "channel");
+	char *ad = xasprintf("channel:%s", req->app);
+	char subject[HASH_TEXT_LEN + 1];
+	size_t i;
+	lethe_rc rc = LETHE_OK;
+
+	*ids = xcalloc(DEAUTH_CHANNELS_MAX + 1, sizeof(**ids));
+	(*ids)[0] = *id;
+	*n = 1;
+	c->key = r->cfg->key;
+	c->ad = ad;
+	meta_subject(r->cfg->key, req->app, id->value, subject);
+	if (r->dm->channel != NULL && sc != NULL && sc->nidentities > 0)
+		rc = store_deauth_channels(st, req->app, subject, on_deauth_box, c, err);
+	for (i = 0; rc == LETHE_OK && i < c->n; i++) {
+		bool ours = false;
+
+		rc = disconnect_chan_owned(r->dm, db, c->ids[i], id->kind, id->value, &ours, err);
+		if (rc == LETHE_OK && ours) {
+			(*ids)[*n].kind = sc->identities[0];
+			(*ids)[(*n)++].value = c->ids[i];
+		}
+	}
+	free(ad);
+	c->ad = NULL;
+	return rc;
+}
+
 /*
  * Erase the person of request @req; records the outcome.  LETHE_E_UNAVAILABLE
  * if stopped, LETHE_E_BUSY if another process runs its job.
@@ -105,7 +167,10 @@ run_request(struct runner *r, struct appdb *db, struct store *st, const struct s
 {
 	const struct meta_app *app = config_meta_app(r->cfg, req->app);
 	char user_id[256];
-	struct plan_id id;
+	struct plan_id id = {.kind = NULL};
+	struct plan_id *ids = NULL;
+	size_t nids = 0;
+	struct deauth_chans chans;
 	/*
 	 * The run this pass does: a running request resumes the run its job
 	 * belongs to (a repeat received since asked for one more, which
@@ -127,6 +192,7 @@ run_request(struct runner *r, struct appdb *db, struct store *st, const struct s
 	lethe_rc rc;
 
 	memset(&res, 0, sizeof(res));
+	memset(&chans, 0, sizeof(chans));
 	if (app == NULL || meta_box_open(r->cfg->key, req->app, box, boxlen, user_id,
 	                                 sizeof(user_id)) != LETHE_OK) {
 		log_warnx("request %lld: app '%s' is no longer configured or its identity cannot "
@@ -137,7 +203,9 @@ run_request(struct runner *r, struct appdb *db, struct store *st, const struct s
 	id.kind = app->identity;
 	id.value = user_id;
 	/* Plan first (it only reads): most ids of a flood match nobody, and need one write. */
-	rc = plan_build(r->dm, db, app->scope, &id, 1, true, &plan, &err);
+	rc = request_ids(r, db, st, req, &id, &chans, &ids, &nids, &err);
+	if (rc == LETHE_OK)
+		rc = plan_build_any(r->dm, db, app->scope, ids, nids, 1, true, &plan, &err);
 	for (i = 0; rc == LETHE_OK && i < plan->nsteps; i++)
 		total += plan->steps[i].rows > 0 ? plan->steps[i].rows : 0;
 	if (rc == LETHE_OK && total == 0 && req->job == 0) {
@@ -178,7 +246,7 @@ run_request(struct runner *r, struct appdb *db, struct store *st, const struct s
 		eo.stop = &r->w.stop_flag;
 		eo.on_job = note_job;
 		eo.job_arg = &note;
-		rc = erase_run(plan, &id, 1, db, st, &eo, &res, &err);
+		rc = erase_run(plan, ids, nids, db, st, &eo, &res, &err);
 	}
 	if (rc == LETHE_OK) {
 		rc = store_meta_update(st, req->id, res.state, res.job, false, time_now(), run,
@@ -197,6 +265,9 @@ run_request(struct runner *r, struct appdb *db, struct store *st, const struct s
 	}
 out:
 	sodium_memzero(user_id, sizeof(user_id));
+	for (i = 0; i < chans.n; i++)
+		free(chans.ids[i]);
+	free(ids);
 	erase_result_free(&res);
 	plan_free(plan);
 	return rc;

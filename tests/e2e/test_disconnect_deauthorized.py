@@ -1,9 +1,12 @@
 # SPDX-License-Identifier: MIT
-"""A disconnect of a channel Meta's deauthorize disconnected (issue 13, Deliver item 4).
+"""After Meta's deauthorize (issue 13, Deliver item 4).
 
-  - by the API or the CLI, it still purges the channel's data and adds the webhook
-    unsubscribes the deauthorize left out, once: a second disconnect changes nothing
-    and says so.
+  - a disconnect of a channel the deauthorize disconnected, by the API or the CLI,
+    still purges the channel's data and adds the webhook unsubscribes the deauthorize
+    left out, once: a second disconnect changes nothing and says so;
+  - a data-deletion request after a deauthorize whose effects cleared the identity
+    column still finds and erases the person's channel: the status page never says
+    "no data" while mapped rows of that person remain.
 """
 import json
 
@@ -17,6 +20,7 @@ from serve_helpers import (  # noqa: F401  (servers is a fixture)
     ig_id,
     servers,
     sign_py,
+    state_store_bytes,
     stop_ok,
 )
 
@@ -81,3 +85,34 @@ def test_cli_disconnect_after_deauthorize_purges(demo, servers, fake_platform):
     assert st["source"] == "deauthorize" and st["purge"]["state"] == "done", st
     assert all(n == 0 for n in derived_rows(demo, cid).values())
     assert fake.calls() == []
+
+
+def test_meta_request_after_deauthorize_that_cleared_the_id(demo, servers, fake_platform):
+    fake = fake_platform
+    configure(demo, fake)
+    # The app clears the connection's platform user id on disconnect (seed 001, section 2).
+    text = demo.datamap.read_text()
+    old = "    disconnect:\n      set: {status: revoked}\n"
+    assert text.count(old) == 1
+    demo.datamap.write_text(text.replace(
+        old, "    disconnect:\n      set: {status: revoked, platform_user_id: null}\n"))
+    uid = ig_id(1)
+    cid = query(demo.db, "SELECT id FROM channels WHERE platform = 'instagram' AND "
+                         "platform_user_id = ?", (uid,))[0][0]
+    assert derived_rows(demo, cid)["messages"] > 0
+    srv = servers(demo, env=serve_env(fake))
+    status, _, _ = srv.post_sr("/api/meta/instagram/deauthorize", sign_py(IG_SECRET, uid))
+    assert status == 200
+    assert query(demo.db, "SELECT platform_user_id FROM channels WHERE id = ?",
+                 (cid,)) == [(None,)]
+    assert uid.encode() not in state_store_bytes(demo)
+
+    code = srv.deletion("instagram", sign_py(IG_SECRET, uid))["confirmation_code"]
+    st, _ = srv.wait_completed(code, timeout=20)
+    assert st["no_data"] is False, st
+    assert query(demo.db, "SELECT count(*) FROM channels WHERE id = ?", (cid,))[0][0] == 0
+    assert all(n == 0 for n in derived_rows(demo, cid).values())
+    # The person's other channels (Facebook, another app's id) are not this request's.
+    assert query(demo.db, "SELECT count(*) FROM channels WHERE platform = 'facebook' AND "
+                          "platform_user_id = ?", (fb_id(1),))[0][0] == 1
+    stop_ok(srv)
