@@ -163,6 +163,9 @@ cmd_import(const struct cli_args *a)
 	/* After the usage checks: it opens (and may create) the state store. */
 	if (rc == LETHE_OK)
 		rc = cli_load_key(&env.cfg, &err);
+	/* The channels it erases are disconnected: their jobs are sealed with the outbox key. */
+	if (rc == LETHE_OK && env.dm->channel != NULL)
+		rc = service_load_outbox_key(&env.cfg, &err);
 	if (rc == LETHE_OK)
 		rc = service_import_begin(env.svc, &err);
 	while (rc == LETHE_OK && fgets(line, sizeof(line), f) != NULL) {

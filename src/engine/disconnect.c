@@ -78,17 +78,29 @@ job_done(struct store *st, int64_t disc, const char *kind, const char *platform,
 	return rc;
 }
 
+/*
+ * The jobs a disconnect queues: a normal one (API, CLI, erasure) every call;
+ * Meta's deauthorize none (Meta's tokens are dead).  DISC_OWED adds to an
+ * earlier disconnect of the channel what it left out (the unsubscribes a
+ * deauthorize did not queue, the purge a deauthorize or an erasure did not
+ * queue), at once pending: no app transaction goes with it.  Whether a
+ * purge is queued is the caller's.
+ */
+enum disc_mode { DISC_NORMAL, DISC_DEAUTH, DISC_OWED };
+
 /* A job with a call to make, its secrets sealed; staged until the app commit. */
 static lethe_rc
 job_staged(const struct disconnect_opts *o, struct store *st, int64_t disc, const char *kind,
-           const char *platform, const struct seal_payload *pl, int64_t now_ms,
+           const char *platform, const struct seal_payload *pl, bool owed, int64_t now_ms,
            struct lethe_err *err)
 {
 	size_t len = 0;
 	uint8_t *box = seal_box(o->outbox_key, kind, pl, &len);
 	lethe_rc rc;
 
-	rc = store_outbox_add(st, disc, kind, platform, "staged", now_ms, box, len, NULL, err);
+	/* Owed jobs of a disconnect that committed long ago are due at once. */
+	rc = store_outbox_add(st, disc, kind, platform, owed ? "pending" : "staged", now_ms, box,
+	                      len, NULL, err);
 	sodium_memzero(box, len);
 	free(box);
 	return rc;
@@ -102,11 +114,11 @@ job_staged(const struct disconnect_opts *o, struct store *st, int64_t disc, cons
  */
 static lethe_rc
 queue_jobs(const struct disconnect_opts *o, const struct datamap *dm, struct store *st,
-           int64_t disc, const char *id, const char *source, const struct chan_row *c,
+           int64_t disc, const char *id, enum disc_mode mode, bool purge, const struct chan_row *c,
            const struct unsub *unsubs, size_t nunsubs, int64_t now_ms, struct lethe_err *err)
 {
 	const char *canon = platform_canonical(c->platform);
-	bool deauth = strcmp(source, "deauthorize") == 0;
+	bool deauth = mode == DISC_DEAUTH, owed = mode == DISC_OWED;
 	struct seal_payload *pl = xcalloc(1, sizeof(*pl));
 	char reason[160];
 	size_t i;
@@ -120,19 +132,25 @@ queue_jobs(const struct disconnect_opts *o, const struct datamap *dm, struct sto
 			rc = job_done(st, disc, "unsubscribe", canon, "unsupported",
 			              "the platform documents no call to remove this subscription",
 			              now_ms, err);
+		} else if (tok == NULL && owed) {
+			rc = job_done(
+			    st, disc, "unsubscribe", canon, "no_token",
+			    "Meta deauthorized the app: no valid token is left to call with, "
+			    "and Meta stops delivering webhooks to an app the person removed",
+			    now_ms, err);
 		} else if (tok == NULL) {
 			rc = job_done(st, disc, "unsubscribe", canon, "no_token",
 			              "no token to call the platform with", now_ms, err);
 		} else {
 			snprintf(pl->token, sizeof(pl->token), "%s", tok);
 			snprintf(pl->account, sizeof(pl->account), "%s", unsubs[i].account);
-			rc = job_staged(o, st, disc, "unsubscribe", canon, pl, now_ms, err);
+			rc = job_staged(o, st, disc, "unsubscribe", canon, pl, owed, now_ms, err);
 		}
 	}
 	memset(pl->token, 0, sizeof(pl->token));
 	pl->account[0] = '\0';
-	if (rc != LETHE_OK) {
-		/* nothing more */
+	if (rc != LETHE_OK || owed) {
+		/* nothing more: the earlier disconnect has its revoke */
 	} else if (deauth) {
 		rc =
 		    job_done(st, disc, "revoke", canon, "already_revoked",
@@ -143,7 +161,7 @@ queue_jobs(const struct disconnect_opts *o, const struct datamap *dm, struct sto
 	           c->account[0] != '\0' && platform_has_app_token(o->platforms, canon)) {
 		/* No user token: Facebook removes the permissions with the app token. */
 		snprintf(pl->account, sizeof(pl->account), "%s", c->account);
-		rc = job_staged(o, st, disc, "revoke", canon, pl, now_ms, err);
+		rc = job_staged(o, st, disc, "revoke", canon, pl, false, now_ms, err);
 	} else if (c->token == NULL) {
 		rc = job_done(st, disc, "revoke", canon, "no_token",
 		              "the channel held no token to revoke", now_ms, err);
@@ -159,15 +177,87 @@ queue_jobs(const struct disconnect_opts *o, const struct datamap *dm, struct sto
 	} else {
 		snprintf(pl->token, sizeof(pl->token), "%s", c->token);
 		snprintf(pl->account, sizeof(pl->account), "%s", c->account);
-		rc = job_staged(o, st, disc, "revoke", canon, pl, now_ms, err);
+		rc = job_staged(o, st, disc, "revoke", canon, pl, false, now_ms, err);
 	}
-	if (rc == LETHE_OK && !deauth && datamap_scope(dm, PURGE_SCOPE) != NULL) {
+	if (rc == LETHE_OK && purge && datamap_scope(dm, PURGE_SCOPE) != NULL) {
 		memset(pl->token, 0, sizeof(pl->token));
 		pl->account[0] = '\0';
-		rc = job_staged(o, st, disc, "purge", NULL, pl, now_ms, err);
+		rc = job_staged(o, st, disc, "purge", NULL, pl, owed, now_ms, err);
 	}
 	sodium_memzero(pl, sizeof(*pl));
 	free(pl);
+	return rc;
+}
+
+/* Counts an earlier disconnect's jobs by kind. */
+struct kinds {
+	int64_t unsub; /* unsubscribe jobs */
+	int64_t purge; /* purge jobs */
+};
+
+static void
+count_kinds(void *arg, const struct store_outbox *j)
+{
+	struct kinds *k = arg;
+
+	if (strcmp(j->kind, "unsubscribe") == 0)
+		k->unsub++;
+	else if (strcmp(j->kind, "purge") == 0)
+		k->purge++;
+}
+
+/*
+ * Channel @id was disconnected before by @prev and holds no token: add to
+ * that disconnect what it left out and a disconnect by @source owes, once.
+ * After Meta's deauthorize (no call, no purge), any later disconnect owes
+ * the webhook unsubscribes; a disconnect the person asked for (API, CLI)
+ * owes the purge of the channel's data, which neither a deauthorize nor an
+ * erasure (deleting the data itself) queued.  One state store transaction,
+ * the jobs pending at once; the app database is only read (its write lock,
+ * held by the caller, keeps a concurrent disconnect out).  *@already is
+ * true if nothing was owed.
+ */
+static lethe_rc
+queue_owed(const struct disconnect_opts *o, const struct datamap *dm, struct appdb *db,
+           struct store *st, const struct store_disc *prev, const char *id, const char *source,
+           const struct chan_row *c, bool *already, struct lethe_err *err)
+{
+	struct kinds k = {0, 0};
+	struct unsub *unsubs = NULL;
+	size_t nunsubs = 0;
+	bool purge, unsub;
+	lethe_rc rc;
+
+	*already = true;
+	rc = store_outbox_list(st, prev->id, NULL, count_kinds, &k, err);
+	unsub = k.unsub == 0 && strcmp(prev->source, "deauthorize") == 0;
+	purge =
+	    k.purge == 0 && strcmp(source, "erase") != 0 && datamap_scope(dm, PURGE_SCOPE) != NULL;
+	if (rc == LETHE_OK && unsub)
+		rc = disconnect_unsub_accounts(dm, db, id, &unsubs, &nunsubs, err);
+	if (rc != LETHE_OK || (nunsubs == 0 && !purge))
+		goto out;
+	/* Durable before the caller is told they are queued. */
+	rc = store_set_durable(st, err);
+	if (rc == LETHE_OK)
+		rc = store_begin(st, err);
+	if (rc == LETHE_OK) {
+		rc = queue_jobs(o, dm, st, prev->id, id, DISC_OWED, purge, c, unsubs, nunsubs,
+		                (int64_t)time_now() * 1000, err);
+		if (rc == LETHE_OK)
+			rc = store_commit(st, err);
+		if (rc != LETHE_OK)
+			store_rollback(st);
+	}
+	store_set_normal_sync(st);
+	if (rc == LETHE_OK) {
+		*already = false;
+		log_info("channel disconnect %lld (%s): %zu unsubscribe(s)%s owed by the earlier "
+		         "disconnect queued",
+		         (long long)prev->id, source, nunsubs, purge ? " and the purge" : "");
+	}
+out:
+	disconnect_unsubs_free(unsubs, nunsubs);
 	return rc;
 }
 
@@ -192,7 +282,9 @@ disconnect_channel(const struct disconnect_opts *o, const struct datamap *dm, st
 	struct unsub *unsubs = NULL;
 	size_t nunsubs = 0;
 	json_t *effects = NULL;
-	bool have_prev = false, app_open = false, st_open = false;
+	bool have_prev = false, app_open = false, st_open = false, durable = false;
+	bool deauth = strcmp(source, "deauthorize") == 0, erase = strcmp(source, "erase") == 0;
+	enum disc_mode mode = deauth ? DISC_DEAUTH : DISC_NORMAL;
 	int64_t now = time_now(), now_ms = (int64_t)time_now() * 1000;
 	lethe_rc rc;
 
@@ -221,6 +313,17 @@ disconnect_channel(const struct disconnect_opts *o, const struct datamap *dm, st
 		if (rc == LETHE_E_NOTFOUND)
 			rc = LETHE_OK;
 	}
+	/*
+	 * Staged by another process (between its app commit and the release of
+	 * its jobs) or left staged by a crash: its jobs are durable, and
+	 * recovery releases them once the tokens or the row are gone.  An
+	 * erasure, which only needs the revocation durable, goes on.
+	 */
+	if (rc == LETHE_OK && have_prev && strcmp(prev.state, "staged") == 0 && erase) {
+		*already = true;
+		*disc = prev.id;
+		goto out;
+	}
 	if (rc == LETHE_OK && have_prev && strcmp(prev.state, "staged") == 0)
 		rc = lethe_err_set(err, LETHE_E_BUSY,
 		                   "a disconnect of this channel is in progress; try again");
@@ -230,31 +333,36 @@ disconnect_channel(const struct disconnect_opts *o, const struct datamap *dm, st
 		rc = lethe_err_set(err, LETHE_E_NOTFOUND, "no channel with this id");
 	if (rc == LETHE_OK && have_prev && c.tokens == 0) {
 		/* Also when the row is gone since (erased): its disconnect stands. */
-		/* Disconnected before and not reconnected since: the same state again. */
-		*already = true;
+		/* Disconnected before and not reconnected since: the same state again, */
 		*disc = prev.id;
+		/* with what the earlier disconnect left out still owed (once). */
+		if (c.found && !deauth)
+			rc = queue_owed(o, dm, db, st, &prev, id, source, &c, already, err);
+		else
+			*already = true;
 		goto out;
 	}
 	/* A value a job cannot carry whole: refused, never cut or treated as "no token". */
-	if (rc == LETHE_OK && c.account_bad && strcmp(source, "deauthorize") != 0)
+	if (rc == LETHE_OK && c.account_bad && !deauth)
 		rc = lethe_err_set(err, LETHE_E_INVALID,
 		                   "the channel's account id is longer than %zu bytes; nothing "
 		                   "changed",
 		                   sizeof(c.account) - 1);
-	if (rc == LETHE_OK && c.token_bad && strcmp(source, "deauthorize") != 0)
+	if (rc == LETHE_OK && c.token_bad && !deauth)
 		rc = lethe_err_set(err, LETHE_E_INVALID,
 		                   "the channel's token is binary or %d bytes or longer and cannot "
 		                   "be carried by a revoke job; nothing changed",
 		                   SEAL_TOKEN_MAX);
-	if (rc == LETHE_OK && strcmp(source, "deauthorize") != 0)
+	if (rc == LETHE_OK && !deauth)
 		rc = disconnect_unsub_accounts(dm, db, id, &unsubs, &nunsubs, err);
 	effects = json_object();
 	if (rc == LETHE_OK)
-		rc = disconnect_apply_effects(dm, db, id, c.tokens, effects, err);
+		rc = disconnect_apply_effects(dm, db, id, c.tokens, erase, effects, err);
 
 	/* The jobs are durable before the commit that removes the token. */
 	if (rc == LETHE_OK)
 		rc = store_set_durable(st, err);
+	durable = rc == LETHE_OK;
 	if (rc == LETHE_OK)
 		rc = store_begin(st, err);
 	st_open = rc == LETHE_OK;
@@ -276,7 +384,8 @@ disconnect_channel(const struct disconnect_opts *o, const struct datamap *dm, st
 		rc = store_disc_add(st, &d, disc, err);
 	}
 	if (rc == LETHE_OK)
-		rc = queue_jobs(o, dm, st, *disc, id, source, &c, unsubs, nunsubs, now_ms, err);
+		rc = queue_jobs(o, dm, st, *disc, id, mode, !deauth && !erase, &c, unsubs, nunsubs,
+		                now_ms, err);
 	if (rc == LETHE_OK)
 		rc = store_commit(st, err);
 	st_open = st_open && rc != LETHE_OK;
@@ -328,6 +437,9 @@ out:
 	if (app_open)
 		appdb_rollback(db);
 	appdb_durable(db, false);
+	/* Back to the connection's usual syncing (an erasure goes on with it). */
+	if (durable)
+		store_set_normal_sync(st);
 	if (pl != NULL) {
 		sodium_memzero(pl, sizeof(*pl));
 		free(pl);
@@ -344,7 +456,8 @@ out:
 
 lethe_rc
 disconnect_identity(const struct disconnect_opts *o, const struct datamap *dm, struct appdb *db,
-                    struct store *st, const char *kind, const char *value, int64_t *rows,
+                    struct store *st, const char *kind, const char *value,
+                    void (*on_channel)(void *arg, const char *id), void *arg, int64_t *rows,
                     struct lethe_err *err)
 {
 	const struct dm_table *ch = dm->channel;
@@ -369,6 +482,9 @@ disconnect_identity(const struct disconnect_opts *o, const struct datamap *dm, s
 				int64_t disc = 0;
 				bool already = false;
 
+				/* Noted first: the disconnect may clear that identity. */
+				if (on_channel != NULL)
+					on_channel(arg, ids[k]);
 				rc = disconnect_channel(o, dm, db, st, ids[k], "deauthorize", &disc,
 				                        &already, err);
 				if (rc == LETHE_OK && !already)

@@ -41,14 +41,20 @@ struct disconnect_opts {
 };
 
 /*
- * Disconnect channel @id (@source: "api", "cli" or "deauthorize"): the
- * at-once transaction and the queuing of its jobs.  *@disc gets the
- * disconnect's id; *@already is true if the channel was disconnected before
- * and nothing was done now (idempotent).  LETHE_E_NOTFOUND if the app
+ * Disconnect channel @id (@source: "api", "cli", "deauthorize" or "erase"):
+ * the at-once transaction and the queuing of its jobs.  "deauthorize"
+ * queues no call and no purge, "erase" no purge (the erasure deletes the
+ * data).  *@disc gets the disconnect's id; *@already is true if the channel
+ * was disconnected before and nothing was done now (idempotent).  A channel
+ * disconnected before still gets, added to that disconnect and once, what
+ * it left out: after Meta's deauthorize, the webhook unsubscribes (any
+ * source but a deauthorize); after a deauthorize or an erasure, the purge
+ * (source "api" or "cli").  LETHE_E_NOTFOUND if the app
  * database has no such channel, LETHE_E_INVALID if the map has no channel
  * table, LETHE_E_BUSY if another process's disconnect of it is staged (for
  * milliseconds, between its app commit and the release of its jobs; the
- * service looks again, holding no lock meanwhile).  @o's anonymize and
+ * service looks again, holding no lock meanwhile; an erasure, which needs
+ * only the revocation durable, takes it as *@already).  @o's anonymize and
  * outbox keys must be loaded.
  */
 lethe_rc disconnect_channel(const struct disconnect_opts *o, const struct datamap *dm,
@@ -59,12 +65,26 @@ lethe_rc disconnect_channel(const struct disconnect_opts *o, const struct datama
  * Meta's deauthorize: disconnect every channel whose identity link of kind
  * @kind matches @value (source "deauthorize": tokens wiped, effects applied,
  * no upstream call since the tokens are dead).  *@rows gets the channels
- * disconnected.  Without a channel table in the map, falls back to wiping
- * tokens (revoke_tokens()).
+ * disconnected; @on_channel (or NULL) is called with @arg and the key of
+ * every channel matched, before it is disconnected (now or before).
+ * Without a channel table in the map, falls back to wiping tokens
+ * (revoke_tokens()).
  */
 lethe_rc disconnect_identity(const struct disconnect_opts *o, const struct datamap *dm,
                              struct appdb *db, struct store *st, const char *kind,
-                             const char *value, int64_t *rows, struct lethe_err *err);
+                             const char *value, void (*on_channel)(void *arg, const char *id),
+                             void *arg, int64_t *rows, struct lethe_err *err);
+
+/*
+ * Is channel @id still the person's whose identity of kind @kind is
+ * @value?  *@ours is true if its row exists and each of its identity
+ * columns of that kind holds @value or nothing (a disconnect may have
+ * cleared it); false if the row is gone or names someone else (the key
+ * reused, or another account connected).  Only reads @db.
+ */
+lethe_rc disconnect_chan_owned(const struct datamap *dm, struct appdb *db, const char *id,
+                               const char *kind, const char *value, bool *ours,
+                               struct lethe_err *err);
 
 /*
  * Repair disconnects left staged by a crash, older than @min_age_s: if the

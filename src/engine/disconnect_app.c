@@ -356,12 +356,13 @@ apply_table(const struct datamap *dm, struct appdb *db, const struct dm_table *t
 }
 
 /*
- * Wipe the channel's tokens and apply every disconnect effect, inside the
- * caller's transaction; @effects gets {"tokens_wiped", "tables": [...]}.
+ * Wipe the channel's tokens and apply every disconnect effect (if
+ * @channel_only, only the channel row's), inside the caller's transaction;
+ * @effects gets {"tokens_wiped", "tables": [...]}.
  */
 lethe_rc
 disconnect_apply_effects(const struct datamap *dm, struct appdb *db, const char *id, int64_t tokens,
-                         json_t *effects, struct lethe_err *err)
+                         bool channel_only, json_t *effects, struct lethe_err *err)
 {
 	json_t *list = json_array();
 	size_t i;
@@ -372,7 +373,7 @@ disconnect_apply_effects(const struct datamap *dm, struct appdb *db, const char 
 		const struct dm_table *t = &dm->tables[i];
 		int64_t rows = 0;
 
-		if (t != dm->channel && t->ndisc == 0)
+		if (t != dm->channel && (t->ndisc == 0 || channel_only))
 			continue;
 		rc = apply_table(dm, db, t, id, &rows, err);
 		if (rc == LETHE_OK && t->ndisc > 0)
@@ -384,7 +385,58 @@ disconnect_apply_effects(const struct datamap *dm, struct appdb *db, const char 
 	return rc;
 }
 
-/* A finished job (no call to make): recorded so the channel's state shows it. */
+lethe_rc
+disconnect_chan_owned(const struct datamap *dm, struct appdb *db, const char *id, const char *kind,
+                      const char *value, bool *ours, struct lethe_err *err)
+{
+	const struct dm_table *ch = dm->channel;
+	struct appdb_stmt *q = NULL;
+	struct appdb_val v;
+	struct sql b;
+	char text[256];
+	size_t i;
+	int ncols = 0, k;
+	enum appdb_step step;
+	lethe_rc rc;
+
+	*ours = false;
+	if (ch == NULL || !disconnect_id_ok(id))
+		return LETHE_OK;
+	sql_init(&b, db, SQL_CAP);
+	sql_add(&b, "SELECT 1");
+	for (i = 0; i < ch->nlinks; i++) {
+		if (ch->links[i].kind != DM_LINK_IDENTITY ||
+		    strcmp(ch->links[i].identity, kind) != 0)
+			continue;
+		sql_add(&b, ", ");
+		sql_ident(&b, ch->links[i].column);
+		ncols++;
+	}
+	sql_add(&b, " FROM ");
+	sql_ident(&b, ch->name);
+	rc = match_sql(dm, ch, NULL, id, &b, err);
+	if (rc == LETHE_OK)
+		rc = stmt_prepare(db, &b, &q, err);
+	if (rc == LETHE_OK) {
+		step = appdb_step(db, q, err);
+		if (step == APPDB_ERROR)
+			rc = LETHE_E_DB;
+		*ours = step == APPDB_ROW;
+		for (k = 1; *ours && k <= ncols; k++) {
+			appdb_column(db, q, k, &v);
+			/* A value too long to compare is never taken for the person's. */
+			if (!val_text(&v, text, sizeof(text)) ||
+			    (text[0] != '\0' && strcmp(text, value) != 0))
+				*ours = false;
+		}
+		sodium_memzero(text, sizeof(text));
+	}
+	if (q != NULL)
+		appdb_finalize(db, q);
+	sql_free(&b);
+	return rc;
+}
+
 /*
  * One page of the channels linked to identity @value by link @l, keys above
  * @after in key order: at most IDENTITY_MAX ids into @ids (*@nids).

@@ -37,11 +37,14 @@ struct unsub {
 };
 
 /*
- * Wipe the channel's tokens and apply every disconnect effect, inside the
- * caller's transaction; @effects gets {"tokens_wiped", "tables": [...]}.
+ * Wipe the channel's tokens and apply every disconnect effect (if
+ * @channel_only, only the channel row's: an erasure's disconnect changes
+ * nothing outside its scope), inside the caller's transaction; @effects
+ * gets {"tokens_wiped", "tables": [...]}.
  */
 lethe_rc disconnect_apply_effects(const struct datamap *dm, struct appdb *db, const char *id,
-                                  int64_t tokens, json_t *effects, struct lethe_err *err);
+                                  int64_t tokens, bool channel_only, json_t *effects,
+                                  struct lethe_err *err);
 /* Read the channel row @id (inside the caller's transaction). */
 lethe_rc disconnect_chan_read(const struct datamap *dm, struct appdb *db, const char *id,
                               struct chan_row *out, struct lethe_err *err);

@@ -112,7 +112,8 @@ disconnect_recover(const struct disconnect_opts *o, const struct datamap *dm, st
 			json_t *effects = json_object();
 
 			/* The app commit never happened: apply the disconnect again. */
-			rc = disconnect_apply_effects(dm, db, pl->channel, c.tokens, effects, err);
+			rc = disconnect_apply_effects(dm, db, pl->channel, c.tokens,
+			                              strcmp(d.source, "erase") == 0, effects, err);
 			json_decref(effects);
 		}
 		if (rc == LETHE_OK && act == RECOVER_REDO)

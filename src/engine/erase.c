@@ -117,6 +117,10 @@ run_step(struct exec *x, size_t i)
 	rc = settle_pending(x, ps, &ss);
 	if (rc == LETHE_OK && !ps->reachable)
 		ss.finished = true;
+	/* And channels connected since the round began: queued before their tokens go. */
+	if (rc == LETHE_OK && !ss.finished && ps->table == x->plan->dm->channel &&
+	    x->o->disc.outbox_key != NULL)
+		rc = erase_disconnect_channels(x, ps);
 	if (rc == LETHE_OK && !ss.finished) {
 		if (ps->part->action == DM_DELETE)
 			rc = erase_run_delete(x, ps, &ss, sr);
@@ -252,6 +256,14 @@ erase_run(struct plan *plan, const struct plan_id *ids, size_t nids, struct appd
 	if (rc == LETHE_OK)
 		rc = store_job_set_state(st, x.job, "running", 0, err);
 	for (round = 0; rc == LETHE_OK && round < VERIFY_ROUNDS; round++) {
+		/*
+		 * Upstream first: the person's channels are disconnected before any
+		 * step deletes their webhook rows (children go first) or tokens.
+		 */
+		for (i = 0; rc == LETHE_OK && i < plan->nsteps; i++)
+			if (plan->steps[i].table == plan->dm->channel && plan->steps[i].reachable &&
+			    o->disc.outbox_key != NULL)
+				rc = erase_disconnect_channels(&x, &plan->steps[i]);
 		for (i = 0; rc == LETHE_OK && i < plan->nsteps; i++)
 			rc = run_step(&x, i);
 		if (rc == LETHE_OK)
@@ -279,8 +291,16 @@ erase_run(struct plan *plan, const struct plan_id *ids, size_t nids, struct appd
 }
 
 void
+erase_result_add_disconnect(struct erase_result *r, int64_t disc)
+{
+	r->discs = xrealloc(r->discs, (r->ndiscs + 1) * sizeof(*r->discs));
+	r->discs[r->ndiscs++] = disc;
+}
+
+void
 erase_result_free(struct erase_result *r)
 {
+	free(r->discs);
 	free(r->steps);
 	memset(r, 0, sizeof(*r));
 }
@@ -309,10 +329,11 @@ erase_result_json(const struct erase_result *r)
 			                    plan_conds_json(s->part->when, s->part->nwhen));
 		json_array_append_new(steps, o);
 	}
-	return json_pack("{s:I, s:s, s:b, s:f, s:f, s:I, s:o}", "job", (json_int_t)r->job, "state",
-	                 r->state, "resumed", r->resumed, "elapsed_ms", r->elapsed_ms,
+	return json_pack("{s:I, s:s, s:b, s:f, s:f, s:I, s:I, s:o}", "job", (json_int_t)r->job,
+	                 "state", r->state, "resumed", r->resumed, "elapsed_ms", r->elapsed_ms,
 	                 "max_transaction_ms", r->max_txn_ms, "transactions",
-	                 (json_int_t)r->batches, "steps", steps);
+	                 (json_int_t)r->batches, "channels_disconnected", (json_int_t)r->ndiscs,
+	                 "steps", steps);
 }
 
 void
@@ -339,6 +360,11 @@ erase_result_print(const struct erase_result *r, FILE *f)
 		total += s->rows;
 	}
 	fprintf(f, "\n  %lld rows.\n", (long long)total);
+	if (r->ndiscs > 0)
+		fprintf(f,
+		        "  Disconnected %zu channel%s: revoking the grants and removing the "
+		        "webhooks upstream is queued in the outbox (see lethe jobs).\n",
+		        r->ndiscs, r->ndiscs == 1 ? "" : "s");
 	for (i = 0; i < r->nsteps; i++) {
 		const struct erase_step_result *s = &r->steps[i];
 

@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "engine/disconnect.h"
 #include "engine/plan.h"
 #include "store/store.h"
 #include "util/hash.h"
@@ -40,6 +41,12 @@ struct erase_opts {
 	const volatile int *stop; /* if set and non-zero, stop between batches (resumable) */
 	void (*on_job)(void *job_arg, int64_t job); /* called once the job id is known */
 	void *job_arg;                              /* for on_job */
+	/*
+	 * Keys and platforms for disconnecting the channel rows the erasure
+	 * acts on (erase_upstream.c); disc.outbox_key NULL: channel rows are
+	 * erased without queuing their revocations (unit tests of the steps).
+	 */
+	struct disconnect_opts disc;
 };
 
 struct erase_step_result {
@@ -60,6 +67,8 @@ struct erase_result {
 	double elapsed_ms;               /* wall time of this run */
 	double max_txn_ms;               /* longest write transaction of this run */
 	int64_t batches;                 /* write transactions of this run */
+	int64_t *discs;                  /* channel disconnects this run queued (outbox) */
+	size_t ndiscs;                   /* number of them */
 };
 
 /* The subject name of (@scope, @ids): "anon:" + 32 hex digits. */
@@ -68,8 +77,12 @@ void erase_subject(const char *scope, const struct plan_id *ids, size_t nids,
 
 /*
  * Run (or resume) the job for @plan and @ids.  The plan must have been
- * counted.  On failure the job stays resumable and @err says why; @res is
- * filled as far as the run got.  Free @res with erase_result_free().
+ * counted.  When @o->disc.outbox_key is set and the plan acts on the
+ * channel table, each round first disconnects the person's channels
+ * (disconnect_channel(), source "erase": revoke and unsubscribes queued in
+ * the outbox, tokens wiped; @res->discs lists them).  On failure the
+ * job stays resumable and @err says why; @res is filled as far as the run
+ * got.  Free @res with erase_result_free().
  */
 lethe_rc erase_run(struct plan *plan, const struct plan_id *ids, size_t nids, struct appdb *db,
                    struct store *st, const struct erase_opts *o, struct erase_result *res,

@@ -11,6 +11,7 @@
 
 #include "db/sql.h"
 #include "engine/batching.h"
+#include "engine/disconnect.h"
 #include "engine/erase.h"
 #include "util/fmacros.h"
 
@@ -139,5 +140,15 @@ char *erase_val_tag(const struct appdb_val *v);
  */
 lethe_rc erase_window_count(struct exec *x, const struct plan_step *ps, const char *lo,
                             const char *hi, int64_t *n);
+
+/*
+ * Disconnect each of the person's channels that step @ps (on the channel
+ * table) matches, source "erase", so that its revoke and unsubscribe jobs
+ * are durable in the outbox before its tokens and webhook rows go; channels
+ * already disconnected are left alone (erase_upstream.c).
+ */
+lethe_rc erase_disconnect_channels(struct exec *x, const struct plan_step *ps);
+/* Note disconnect @disc, queued by this run, in @r. */
+void erase_result_add_disconnect(struct erase_result *r, int64_t disc);
 
 #endif /* LETHE_ERASE_INTERNAL_H */

@@ -24,6 +24,7 @@ struct pred_ctx {
 	const struct plan_id *ids;    /* the identities */
 	size_t nids;                  /* number of identities */
 	const struct dm_scope *scope; /* accepted identity kinds, NULL: every kind */
+	size_t first_any;             /* ids from this one on: accepted whatever the scope */
 	struct sql *q;                /* predicate text and parameters being built */
 };
 
@@ -49,10 +50,9 @@ has_ids_of(const struct pred_ctx *c, const char *kind)
 {
 	size_t i;
 
-	if (c->scope != NULL && !dm_scope_has_identity(c->scope, kind))
-		return false;
 	for (i = 0; i < c->nids; i++)
-		if (strcmp(c->ids[i].kind, kind) == 0)
+		if (strcmp(c->ids[i].kind, kind) == 0 && (i >= c->first_any || c->scope == NULL ||
+		                                          dm_scope_has_identity(c->scope, kind)))
 			return true;
 	return false;
 }
@@ -204,6 +204,14 @@ plan_build(const struct datamap *dm, struct appdb *db, const char *scope_name,
            const struct plan_id *ids, size_t nids, bool count, struct plan **out,
            struct lethe_err *err)
 {
+	return plan_build_any(dm, db, scope_name, ids, nids, nids, count, out, err);
+}
+
+lethe_rc
+plan_build_any(const struct datamap *dm, struct appdb *db, const char *scope_name,
+               const struct plan_id *ids, size_t nids, size_t first_any, bool count,
+               struct plan **out, struct lethe_err *err)
+{
 	const struct dm_scope *scope = datamap_scope(dm, scope_name);
 	struct plan *p = NULL;
 	size_t *order = NULL;
@@ -221,7 +229,7 @@ plan_build(const struct datamap *dm, struct appdb *db, const char *scope_name,
 		if (ids[i].value == NULL || ids[i].value[0] == '\0')
 			return lethe_err_set(err, LETHE_E_USAGE, "identity '%s' has an empty value",
 			                     ids[i].kind);
-		if (dm_scope_has_identity(scope, ids[i].kind))
+		if (i >= first_any || dm_scope_has_identity(scope, ids[i].kind))
 			continue;
 		buf_init(&accepted, 4096);
 		for (j = 0; j < scope->nidentities; j++)
@@ -250,7 +258,8 @@ plan_build(const struct datamap *dm, struct appdb *db, const char *scope_name,
 		for (j = 0; j < set->nparts; j++) {
 			struct plan_step *s = &p->steps[p->nsteps++];
 			struct sql q;
-			struct pred_ctx c = {.ids = ids, .nids = nids, .scope = scope};
+			struct pred_ctx c = {
+			    .ids = ids, .nids = nids, .scope = scope, .first_any = first_any};
 
 			s->table = t;
 			s->part = &set->parts[j];

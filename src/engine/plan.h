@@ -60,6 +60,14 @@ struct plan {
 lethe_rc plan_build(const struct datamap *dm, struct appdb *db, const char *scope_name,
                     const struct plan_id *ids, size_t nids, bool count, struct plan **out,
                     struct lethe_err *err);
+/*
+ * plan_build(), where the identities from @ids[@first_any] on are accepted
+ * whatever the scope accepts: lethe's own, never a user's (the channel keys
+ * a deauthorize recorded for the person of a Meta deletion request).
+ */
+lethe_rc plan_build_any(const struct datamap *dm, struct appdb *db, const char *scope_name,
+                        const struct plan_id *ids, size_t nids, size_t first_any, bool count,
+                        struct plan **out, struct lethe_err *err);
 void plan_free(struct plan *p);
 /*
  * Check that the @nids identities @ids (kinds already checked by

@@ -17,6 +17,9 @@ engine_opts_erase(const struct lethe_config *cfg, struct erase_opts *o)
 	o->yield_ms = cfg->yield_ms;
 	o->media_root = cfg->media_root;
 	o->key = cfg->key;
+	/* The channel rows an erasure acts on are disconnected (outbox) once the key is there. */
+	if (cfg->outbox.key_loaded)
+		engine_opts_disconnect(cfg, &o->disc);
 }
 
 void

@@ -18,7 +18,11 @@
 #include "engine/erase.h"
 #include "engine/sweep.h"
 
-/* @o zeroed, then batch size, transaction budget, yield, media root and key of @cfg. */
+/*
+ * @o zeroed, then batch size, transaction budget, yield, media root and key
+ * of @cfg, and (once the outbox key is loaded) what disconnecting the
+ * channels an erasure acts on needs.
+ */
 void engine_opts_erase(const struct lethe_config *cfg, struct erase_opts *o);
 /* @o zeroed, then the sweep's pass limits and the erase settings of @cfg. */
 void engine_opts_sweep(const struct lethe_config *cfg, struct sweep_opts *o);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "db/appdb.h"
+#include "engine/disconnect.h"
 #include "engine/erase.h"
 #include "engine/plan.h"
 #include "engine/request.h"
@@ -137,6 +138,67 @@ note_job(void *arg, int64_t job)
 	store_meta_update(n->st, n->req->id, "running", job, false, 0, n->run, NULL);
 }
 
+#define DEAUTH_CHANNELS_MAX 64 /* recorded channels added to one request's erasure */
+
+/* The channels a deauthorize recorded for a request's person (store_deauth_channels()). */
+struct deauth_chans {
+	const uint8_t *key;             /* anonymize key */
+	const char *ad;                 /* "channel:APP", the boxes' associated data */
+	char *ids[DEAUTH_CHANNELS_MAX]; /* channel keys opened */
+	size_t n;                       /* number of them */
+};
+
+static void
+on_deauth_box(void *arg, const void *box, size_t len)
+{
+	struct deauth_chans *c = arg;
+	char id[32];
+
+	if (c->n < DEAUTH_CHANNELS_MAX &&
+	    meta_box_open(c->key, c->ad, box, len, id, sizeof(id)) == LETHE_OK)
+		c->ids[c->n++] = xstrdup(id);
+}
+
+/*
+ * The identities of request @req's erasure: its Meta identity @id, then the
+ * keys of the channels a deauthorize of the same person disconnected that
+ * are still the person's (the disconnect may have cleared the identity
+ * column the request would find them by), under the `channel` scope's
+ * identity kind.  *@ids (free it, and @c's ids) gets them, *@n their number.
+ */
+static lethe_rc
+request_ids(struct runner *r, struct appdb *db, struct store *st, const struct store_request *req,
+            const struct plan_id *id, struct deauth_chans *c, struct plan_id **ids, size_t *n,
+            struct lethe_err *err)
+{
+	const struct dm_scope *sc = datamap_scope(r->dm, "channel");
+	char *ad = xasprintf("channel:%s", req->app);
+	char subject[HASH_TEXT_LEN + 1];
+	size_t i;
+	lethe_rc rc = LETHE_OK;
+
+	*ids = xcalloc(DEAUTH_CHANNELS_MAX + 1, sizeof(**ids));
+	(*ids)[0] = *id;
+	*n = 1;
+	c->key = r->cfg->key;
+	c->ad = ad;
+	meta_subject(r->cfg->key, req->app, id->value, subject);
+	if (r->dm->channel != NULL && sc != NULL && sc->nidentities > 0)
+		rc = store_deauth_channels(st, req->app, subject, on_deauth_box, c, err);
+	for (i = 0; rc == LETHE_OK && i < c->n; i++) {
+		bool ours = false;
+
+		rc = disconnect_chan_owned(r->dm, db, c->ids[i], id->kind, id->value, &ours, err);
+		if (rc == LETHE_OK && ours) {
+			(*ids)[*n].kind = sc->identities[0];
+			(*ids)[(*n)++].value = c->ids[i];
+		}
+	}
+	free(ad);
+	c->ad = NULL;
+	return rc;
+}
+
 /* Mark request @req (not Meta's) failed with @reason, from whatever open state it is in. */
 static lethe_rc
 fail_request(struct store *st, const struct store_request *req, const char *reason,
@@ -252,6 +314,8 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 	size_t nids = 0;
 	const char *scope = NULL;
 	bool meta = req->app[0] != '\0';
+	struct plan_id *all = NULL; /* a Meta request's id and its deauthorized channels */
+	struct deauth_chans chans;
 	/*
 	 * The run this pass does: a running request resumes the run its job
 	 * belongs to (a repeat received since asked for one more, which
@@ -274,6 +338,7 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 	lethe_rc rc;
 
 	memset(&res, 0, sizeof(res));
+	memset(&chans, 0, sizeof(chans));
 	if (!meta && strcmp(req->state, "scheduled") == 0) {
 		bool won = false;
 
@@ -297,8 +362,15 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 		if (rc != LETHE_OK)
 			goto out;
 	}
+	/* A Meta request also erases the channels a deauthorize of the person cleared. */
+	if (meta) {
+		rc = request_ids(r, db, st, req, &one, &chans, &all, &nids, &err);
+		if (rc != LETHE_OK)
+			goto out;
+		ids = all;
+	}
 	/* Plan first (it only reads): most ids of a flood match nobody, and need one write. */
-	rc = plan_build(r->dm, db, scope, ids, nids, true, &plan, &err);
+	rc = plan_build_any(r->dm, db, scope, ids, nids, meta ? 1 : nids, true, &plan, &err);
 	for (i = 0; rc == LETHE_OK && i < plan->nsteps; i++)
 		total += plan->steps[i].rows > 0 ? plan->steps[i].rows : 0;
 	if (rc == LETHE_OK && total == 0 && req->job == 0) {
@@ -367,7 +439,10 @@ out:
 	    fail_request(st, req, "the erasure failed 3 times in a row; see the log, then retry it",
 	                 NULL) == LETHE_OK)
 		rc = LETHE_OK;
-	request_ids_free(opened, nids);
+	request_ids_free(opened, opened != NULL ? nids : 0);
+	for (i = 0; i < chans.n; i++)
+		free(chans.ids[i]);
+	free(all);
 	sodium_memzero(user_id, sizeof(user_id));
 	erase_result_free(&res);
 	plan_free(plan);

@@ -119,7 +119,8 @@ service_channel_disconnect_wait(struct service *svc, const char *id, bool wait, 
 		rc = disconnect_waiting(svc, &dop, false, id, "cli", &disc, &out->already, err);
 	if (rc == LETHE_E_NOTFOUND)
 		return rc;
-	if (rc == LETHE_OK && wait && !out->already) {
+	/* Also a disconnect done before (an erasure's) whose jobs are not finished yet. */
+	if (rc == LETHE_OK && wait) {
 		lethe_rc r2 = outbox_drive(svc->cfg, svc->dm, disc, timeout_ms, err);
 
 		if (r2 != LETHE_OK && r2 != LETHE_E_BUSY)

@@ -8,10 +8,15 @@
 #include "util/fmacros.h"
 
 #include <sodium.h>
+#include <time.h>
 
 #include "jobs/engine_opts.h"
 #include "service/service_internal.h"
+#include "util/lease.h"
+#include "util/log.h"
 #include "util/mem.h"
+
+#define ERASE_JOBS_MS 60000 /* an erasure runs its channels' upstream jobs this long */
 
 struct service *
 service_open(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db)
@@ -159,6 +164,34 @@ service_plan_check(struct service *svc, const struct plan_id *ids, size_t nids,
 	return plan_check_one_person(svc->dm, svc->db, ids, nids, err);
 }
 
+/*
+ * Run the outbox jobs of the channels erasure @res disconnected once each,
+ * now, in the foreground (at most ERASE_JOBS_MS in all): a revoke the
+ * platform accepts is done when `lethe erase` returns; one that fails, or
+ * waits for a retry, is left pending for `lethe serve`.
+ */
+static void
+erase_run_jobs(struct service *svc, const struct erase_result *res)
+{
+	char owner[LEASE_OWNER_MAX];
+	struct timespec ts;
+	int64_t deadline;
+	size_t i;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	deadline = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + ERASE_JOBS_MS;
+	lease_owner_format(owner, sizeof(owner));
+	for (i = 0; i < res->ndiscs; i++) {
+		struct lethe_err e2 = {0};
+		int ran = 0;
+
+		if (outbox_run_due(svc->cfg, svc->dm, svc->db, svc->st, res->discs[i], owner, NULL,
+		                   deadline, &ran, &e2) != LETHE_OK)
+			log_warnx("erase: the upstream jobs of disconnect %lld: %s",
+			          (long long)res->discs[i], e2.msg);
+	}
+}
+
 lethe_rc
 service_erase(struct service *svc, struct plan *plan, const struct plan_id *ids, size_t nids,
               int64_t batch, void (*on_progress)(void *arg, const struct erase_progress *p),
@@ -168,6 +201,13 @@ service_erase(struct service *svc, struct plan *plan, const struct plan_id *ids,
 	lethe_rc rc;
 
 	rc = service_store_open(svc, err);
+	/* The channels it erases are disconnected: their jobs are sealed under the outbox key. */
+	if (rc == LETHE_OK && svc->dm->channel != NULL && !svc->cfg->outbox.key_loaded)
+		rc = lethe_err_set(
+		    err, LETHE_E_CONFIG,
+		    "the outbox key is not loaded (the data map has a channel table)");
+	if (rc == LETHE_OK && svc->dm->channel != NULL)
+		rc = outbox_key_check(svc->cfg, svc->st, err);
 	if (rc != LETHE_OK)
 		return rc;
 	appdb_bulk(svc->db, true);
@@ -176,7 +216,10 @@ service_erase(struct service *svc, struct plan *plan, const struct plan_id *ids,
 		eo.batch_rows = batch;
 	eo.on_progress = on_progress;
 	eo.arg = arg;
-	return erase_run(plan, ids, nids, svc->db, svc->st, &eo, res, err);
+	rc = erase_run(plan, ids, nids, svc->db, svc->st, &eo, res, err);
+	if (res->ndiscs > 0)
+		erase_run_jobs(svc, res);
+	return rc;
 }
 
 /* The listing's callback and its argument, for on_job(). */

@@ -83,7 +83,14 @@ service_import_end(struct service *svc, bool ok, struct lethe_err *err)
 lethe_rc
 service_import_drain(struct service *svc, int64_t *done, int64_t *elsewhere, struct lethe_err *err)
 {
-	return runner_drain(svc->cfg, svc->dm, done, elsewhere, err);
+	lethe_rc rc = LETHE_OK;
+
+	/* The channels it erases are disconnected: their jobs are sealed with the outbox key. */
+	if (svc->dm->channel != NULL && svc->cfg->outbox.key_loaded)
+		rc = outbox_key_check(svc->cfg, svc->st, err);
+	if (rc == LETHE_OK)
+		rc = runner_drain(svc->cfg, svc->dm, done, elsewhere, err);
+	return rc;
 }
 
 lethe_rc

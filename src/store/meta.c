@@ -210,6 +210,34 @@ store_deauth_add(struct store *st, const char *app, const char *subject, int64_t
 }
 
 lethe_rc
+store_deauth_channel_add(struct store *st, const char *app, const char *subject,
+                         const char *channel, const uint8_t *box, size_t boxlen, int64_t now,
+                         struct lethe_err *err)
+{
+	return store__execf(st, err,
+	                    "INSERT OR IGNORE INTO deauth_channels (app, subject, channel, box, "
+	                    "received_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+	                    "tttbi", app, subject, channel, (const void *)box, boxlen, now);
+}
+
+lethe_rc
+store_deauth_channels(struct store *st, const char *app, const char *subject, store_box_fn fn,
+                      void *arg, struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	rc = store__prepf(st, &q, err,
+	                  "SELECT box FROM deauth_channels WHERE app = ?1 AND subject = ?2 ORDER "
+	                  "BY rowid",
+	                  "tt", app, subject);
+	while (store__row(st, q, &rc, err, "reading the channels of a deauthorization"))
+		fn(arg, sqlite3_column_blob(q, 0), (size_t)sqlite3_column_bytes(q, 0));
+	store__unprep(st, q);
+	return rc;
+}
+
+lethe_rc
 store_meta_state_counts(struct store *st, store_count_fn fn, void *arg, struct lethe_err *err)
 {
 	return store__state_counts(st, "SELECT state, count(*) FROM requests GROUP BY state", fn,

@@ -15,7 +15,7 @@
 #include "util/buf.h"
 #include "util/mem.h"
 
-#define SCHEMA_VERSION 10
+#define SCHEMA_VERSION 11
 
 static const char schema_v1[] =
     "CREATE TABLE IF NOT EXISTS jobs ("
@@ -233,10 +233,25 @@ static const char schema_v10[] =
     "  reason TEXT);"        /* the reason given, never personal data */
     "CREATE INDEX IF NOT EXISTS request_events_request ON request_events(request_id);";
 
+/*
+ * Version 11: the channels each Meta deauthorize disconnected, named by the
+ * person's keyed hash (the subject of a data-deletion request of the same
+ * app and user) with the channel key sealed under the anonymize key (and
+ * its keyed hash, one row per channel), so that a later deletion request
+ * finds them even if the disconnect cleared the identity column.
+ */
+static const char schema_v11[] = "CREATE TABLE IF NOT EXISTS deauth_channels ("
+                                 "  app TEXT NOT NULL,"
+                                 "  subject TEXT NOT NULL,"
+                                 "  channel TEXT NOT NULL," /* keyed hash of the channel key */
+                                 "  box BLOB NOT NULL,"     /* the channel key, sealed */
+                                 "  received_at INTEGER NOT NULL,"
+                                 "  PRIMARY KEY (app, subject, channel));";
+
 /* migrations[i] brings a store from version i to i + 1. */
-static const char *const migrations[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3, schema_v4,
-                                                       schema_v5, schema_v6, schema_v7, schema_v8,
-                                                       schema_v9, schema_v10};
+static const char *const migrations[SCHEMA_VERSION] = {schema_v1, schema_v2,  schema_v3, schema_v4,
+                                                       schema_v5, schema_v6,  schema_v7, schema_v8,
+                                                       schema_v9, schema_v10, schema_v11};
 
 lethe_rc
 store__migrate(struct store *st, const char *path, struct lethe_err *err)

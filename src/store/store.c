@@ -171,6 +171,12 @@ store_set_durable(struct store *st, struct lethe_err *err)
 	return LETHE_OK;
 }
 
+void
+store_set_normal_sync(struct store *st)
+{
+	sqlite3_exec(st->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+}
+
 lethe_rc
 store_set_deferred_sync(struct store *st, struct lethe_err *err)
 {

@@ -346,6 +346,18 @@ typedef void (*store_step_fn)(void *arg, const char *table, const char *action, 
  */
 lethe_rc store_meta_steps(struct store *st, int64_t job, store_step_fn fn, void *arg,
                           struct lethe_err *err);
+/*
+ * Record that a deauthorize of (@app, @subject) disconnected the channel
+ * whose keyed hash is @channel, its key sealed in @box (once per channel).
+ */
+lethe_rc store_deauth_channel_add(struct store *st, const char *app, const char *subject,
+                                  const char *channel, const uint8_t *box, size_t boxlen,
+                                  int64_t now, struct lethe_err *err);
+/* A sealed box, for store_deauth_channels(). */
+typedef void (*store_box_fn)(void *arg, const void *box, size_t len);
+/* Call @fn for the box of each channel recorded for (@app, @subject), in order. */
+lethe_rc store_deauth_channels(struct store *st, const char *app, const char *subject,
+                               store_box_fn fn, void *arg, struct lethe_err *err);
 /* Record a deauthorize callback of (@app, @subject) that wiped @rows rows. */
 lethe_rc store_deauth_add(struct store *st, const char *app, const char *subject, int64_t rows,
                           int64_t now, struct lethe_err *err);
@@ -370,6 +382,8 @@ lethe_rc store_job_release(struct store *st, int64_t job, const char *owner, str
 lethe_rc store_ping(struct store *st, struct lethe_err *err);
 /* Make every commit of this connection durable before it returns (synchronous=FULL). */
 lethe_rc store_set_durable(struct store *st, struct lethe_err *err);
+/* Back to the usual syncing after store_set_durable() (synchronous=NORMAL, WAL). */
+void store_set_normal_sync(struct store *st);
 /*
  * Commits of this connection return before they are durable
  * (synchronous=NORMAL: in WAL mode a commit appends its frames without an

@@ -4,7 +4,8 @@
 The erasure of the heavy demo user runs in one-row batches; once it has started, and
 while the channel still exists, `lethe disconnect` of one of that user's channels
 runs beside it.  Both finish without an error; in the end the person is gone (channel
-included), the token was revoked upstream exactly once, and every outbox job is done.
+included), the token was revoked upstream exactly once, and every outbox job ended
+(the erasure disconnects the person's other channels too).
 """
 import json
 import subprocess
@@ -67,7 +68,12 @@ def test_disconnect_while_erasing_the_same_person(demo, fake_platform):
     assert sum(s["rows"] for s in json.loads(out)["steps"]) == 0
     code, out, err = run_lethe("jobs", "-c", demo.config, "--json")
     assert code == 0, err
-    assert out and all(json.loads(line)["state"] == "done" for line in out.splitlines())
+    # Every job ended: the erasure disconnected the person's other channels too, and
+    # the only jobs not "done" are the calls their platforms document none of.
+    jobs = [json.loads(line) for line in out.splitlines()]
+    assert jobs and all(j["state"] == "done" or (
+        j["state"] == "unsupported" and "documents no" in j["reason"]) for j in jobs), jobs
+    assert any(j["state"] == "done" and j["kind"] == "purge" for j in jobs), jobs
     code, out, err = run_lethe("disconnect", "-c", demo.config, "--channel", str(cid), "--json",
                                env=serve_env(fake))
     assert code == 0 and json.loads(out)["state"] == "disconnected", (code, out, err)

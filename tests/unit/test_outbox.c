@@ -1205,9 +1205,9 @@ test_outbox_identity_disconnects_every_channel(void **state)
 	               "'facebook', '99887766', 'tok-' || i, 'active' FROM n",
 	               NULL, 0, NULL, NULL),
 	    LETHE_OK);
-	assert_int_equal(
-	    disconnect_identity(dopts(&cfg), dm, db, f->st, "meta_asid", "99887766", &rows, &err),
-	    LETHE_OK);
+	assert_int_equal(disconnect_identity(dopts(&cfg), dm, db, f->st, "meta_asid", "99887766",
+	                                     NULL, NULL, &rows, &err),
+	                 LETHE_OK);
 	assert_int_equal(rows, 300);
 	assert_int_equal(count_of(db, "SELECT count(*) FROM channels WHERE platform_user_id = "
 	                              "'99887766' AND access_token IS NOT NULL"),

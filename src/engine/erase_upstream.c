@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * erase_upstream.c - an erasure reaches upstream: at the start of each
+ * round of a job whose plan acts on the channel table (the data map's
+ * table with `connection:`), before any step deletes the webhook rows an
+ * unsubscribe needs, and again before the channel step itself, each of the
+ * person's channels is disconnected through disconnect_channel() with
+ * source "erase".  Its revoke and unsubscribe jobs are then durable in the
+ * outbox, sealed, before the transaction that wipes the tokens commits,
+ * with the crash safety of any disconnect (docs/internals/outbox.md); the
+ * steps then delete or rewrite rows that hold no token any more.  A
+ * channel already disconnected is left as it is (one Meta's deauthorize
+ * disconnected gets its unsubscribes now, see disconnect.h), so a resumed
+ * erasure, or a verification round, disconnects only channels connected
+ * since.  Runs on the executor's connections, between batches.
+ */
+#include "util/fmacros.h"
+
+#include "engine/batching.h"
+#include "engine/erase_internal.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "util/timeutil.h"
+
+#define PAGE 256             /* channel keys read per statement */
+#define STAGED_WAIT_MS 2000. /* wait this long for another process's staged disconnect */
+#define STAGED_POLL_MS 10    /* ... looking again this often */
+
+/* One page of the step's channel keys above @after, as text, into @ids (*@n). */
+static lethe_rc
+page_keys(struct exec *x, const struct plan_step *ps, int64_t after, char **ids, size_t *n)
+{
+	const struct dm_table *ch = ps->table;
+	struct appdb_stmt *q = NULL;
+	struct sql b;
+	char key[32];
+	lethe_rc rc;
+
+	*n = 0;
+	sql_init(&b, x->db, SQL_CAP);
+	sql_add(&b, "SELECT ");
+	sql_ident(&b, ch->key);
+	sql_add(&b, " FROM ");
+	sql_ident(&b, ch->name);
+	sql_add(&b, " WHERE (");
+	sql_fragment(&b, ps->where, ps->params, ps->nparams);
+	sql_add(&b, ") AND ");
+	sql_ident(&b, ch->key);
+	sql_add(&b, " > ");
+	sql_value(&b, (struct appdb_val){.type = APPDB_INT, .i = after});
+	sql_add(&b, " ORDER BY ");
+	sql_ident(&b, ch->key);
+	sql_addf(&b, " LIMIT %d", PAGE);
+	rc = sql_rc(&b);
+	if (rc == LETHE_OK)
+		rc = appdb_prepare(x->db, sql_str(&b), &q, x->err);
+	if (rc == LETHE_OK)
+		rc = appdb_bind_all(x->db, q, sql_vals(&b), sql_nvals(&b));
+	while (rc == LETHE_OK && *n < PAGE) {
+		struct appdb_val v;
+		enum appdb_step step = appdb_step(x->db, q, x->err);
+
+		if (step == APPDB_ERROR)
+			rc = LETHE_E_DB;
+		if (step != APPDB_ROW)
+			break;
+		appdb_column(x->db, q, 0, &v);
+		key[0] = '\0';
+		if (v.type == APPDB_INT)
+			snprintf(key, sizeof(key), "%lld", (long long)v.i);
+		if (disconnect_id_ok(key))
+			ids[(*n)++] = xstrdup(key);
+		else
+			log_warnx(
+			    "erase: a row of channel table '%s' has a key that is not a positive "
+			    "integer; it is erased without an upstream revocation",
+			    ch->name);
+	}
+	if (q != NULL)
+		appdb_finalize(x->db, q);
+	sql_free(&b);
+	return rc;
+}
+
+/* disconnect_channel(), looking again while another process's disconnect of it is staged. */
+static lethe_rc
+disconnect_one(struct exec *x, const char *id, int64_t *disc, bool *already)
+{
+	double until = time_mono_ms() + STAGED_WAIT_MS;
+	lethe_rc rc;
+
+	for (;;) {
+		rc = disconnect_channel(&x->o->disc, x->plan->dm, x->db, x->st, id, "erase", disc,
+		                        already, x->err);
+		if (rc != LETHE_E_BUSY || time_mono_ms() >= until)
+			return rc;
+		batching_sleep_ms(STAGED_POLL_MS);
+	}
+}
+
+lethe_rc
+erase_disconnect_channels(struct exec *x, const struct plan_step *ps)
+{
+	char **ids = xcalloc(PAGE, sizeof(char *));
+	int64_t after = 0;
+	size_t n = 0, i;
+	lethe_rc rc = LETHE_OK;
+
+	do {
+		rc = page_keys(x, ps, after, ids, &n);
+		if (rc == LETHE_OK && n > 0 && x->o->disc.outbox_key == NULL)
+			rc = lethe_err_set(
+			    x->err, LETHE_E_CONFIG,
+			    "erasing rows of channel table '%s' queues their upstream "
+			    "revocations, which needs the outbox key",
+			    ps->table->name);
+		for (i = 0; rc == LETHE_OK && i < n; i++) {
+			int64_t disc = 0;
+			bool already = false;
+
+			rc = disconnect_one(x, ids[i], &disc, &already);
+			/* Erased since it was read (the app, another erasure): nothing to revoke.
+			 */
+			if (rc == LETHE_E_NOTFOUND)
+				rc = LETHE_OK;
+			else if (rc == LETHE_OK && !already)
+				erase_result_add_disconnect(x->res, disc);
+		}
+		if (n > 0)
+			after = strtoll(ids[n - 1], NULL, 10);
+		for (i = 0; i < n; i++)
+			free(ids[i]);
+	} while (rc == LETHE_OK && n == PAGE);
+	free(ids);
+	return rc;
+}
