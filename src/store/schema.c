@@ -100,7 +100,7 @@ static const char schema_v5[] =
     "  id INTEGER PRIMARY KEY,"
     "  subject TEXT NOT NULL," /* keyed hash of the channel id */
     "  state TEXT NOT NULL,"   /* staged, disconnected, aborted */
-    "  source TEXT NOT NULL,"  /* api, cli, deauthorize */
+    "  source TEXT NOT NULL,"  /* api, cli, deauthorize, erase, request */
     "  platform TEXT,"         /* canonical platform name, or as stored */
     "  requested_at INTEGER NOT NULL,"
     "  disconnected_at INTEGER,"
