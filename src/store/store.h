@@ -327,11 +327,12 @@ lethe_rc store_meta_update(struct store *st, int64_t id, const char *state, int6
 lethe_rc store_meta_rerun(struct store *st, const char *code, int64_t run, const uint8_t *box,
                           size_t boxlen, int64_t now, bool *applied, struct lethe_err *err);
 /*
- * Put every failed request that still holds its sealed identity back to
- * 'received' (*@n of them): a request fails when its identity cannot be
+ * Put every failed Meta request that still holds its sealed identity back
+ * to 'received' (*@n of them): a request fails when its identity cannot be
  * opened (the anonymize key was not the one it was sealed with, in a lethe
  * before the key's fingerprint was checked) or its app is no longer
- * configured; at a start both may have been put right.
+ * configured; at a start both may have been put right.  Other requests
+ * stay failed until an operator retries them (store_request_transition()).
  */
 lethe_rc store_meta_retry_failed(struct store *st, int64_t *n, struct lethe_err *err);
 typedef void (*store_step_fn)(void *arg, const char *table, const char *action, int64_t done,
