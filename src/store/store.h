@@ -225,7 +225,7 @@ struct store_transition {
 	int64_t now;          /* epoch s */
 	int64_t not_before;   /* -1 keep, 0 clear, else the end of grace */
 	int64_t expires_at;   /* -1 keep, 0 clear, else when it expires */
-	int64_t due_at;       /* 0 keep, else the new deadline */
+	int64_t due_at;       /* 0 keep, else the new deadline (warned anew) */
 	int64_t completed_at; /* 0 keep, else when it finished */
 	bool verified;        /* set verified */
 	int effects;          /* -1 keep, -2 cancel (applied -> undo, to apply -> none), else set */
