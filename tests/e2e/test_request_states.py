@@ -443,6 +443,23 @@ def test_deadline_warnings(demo, fake_platform, servers, tmp_path):
     if b"lethe_requests_overdue" in data:  # /metrics of deadlines (issue 13, item 7)
         assert re.search(rb"^lethe_requests_overdue 2$", data, re.M), data
 
+    # An operator extends A's deadline by 30 days: no longer overdue, and warned again
+    # once the new due date nears.
+    rc, out, err = cli(demo, clock, "extend", a["id"], "--by", "30d", "--reason",
+                       "complex request", "--json")
+    assert rc == 0, err
+    ext = json.loads(out)
+    assert ext["state"] == "awaiting_review" and ext["overdue"] is False, ext
+    assert ext["events"][-1]["state"] == "extended"
+    assert ext["events"][-1]["reason"] == "complex request"
+    rc, out, err = cli(demo, clock, "list", "--due-within", "48h", "--json")
+    assert [r["id"] for r in json.loads(out)["requests"]] == [b["id"]]
+    time.sleep(1.5)
+    assert warned(a["id"]) == 1
+    clock.advance(22 * DAY)  # A due in about 1.5 days
+    wait_until(lambda: warned(a["id"]) == 2, "a warning for A's new deadline", srv=srv)
+    assert warned(b["id"]) == 1
+
 
 # ---- 4. the repeat rule ----------------------------------------------------------------------
 

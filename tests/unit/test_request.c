@@ -627,6 +627,53 @@ test_store_restart_keeps_failed(void **state)
 	assert_int_equal(events, 3); /* scheduled, failed, scheduled */
 }
 
+static void
+count_request(void *arg, const struct store_request *r)
+{
+	(void)r;
+	(*(int *)arg)++;
+}
+
+static void
+test_store_extend_warns_again(void **state)
+{
+	struct sfix *f = *state;
+	struct store_request r;
+	struct lethe_err err = {0};
+	int64_t id = add(f->st, "ext1", "anon:e1", "awaiting_review", 1000, 5000);
+	struct store_transition extend = {.from = "awaiting_review",
+	                                  .to = "awaiting_review",
+	                                  .event = "extended",
+	                                  .actor = "cli",
+	                                  .reason = "complex request",
+	                                  .now = 4000,
+	                                  .not_before = -1,
+	                                  .expires_at = -1,
+	                                  .due_at = 90000,
+	                                  .effects = -1};
+	bool applied = false;
+	int n = 0;
+
+	/* Warned once as the deadline nears... */
+	assert_int_equal(store_request_due_soon(f->st, 5000, count_request, &n, &err), LETHE_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_request_set_warned(f->st, id, &err), LETHE_OK);
+	n = 0;
+	assert_int_equal(store_request_due_soon(f->st, 5000, count_request, &n, &err), LETHE_OK);
+	assert_int_equal(n, 0);
+	/* ... and again as the extended one nears. */
+	assert_int_equal(store_request_transition(f->st, id, &extend, &applied, &err), LETHE_OK);
+	assert_true(applied);
+	assert_int_equal(store_request_get(f->st, id, &r, &err), LETHE_OK);
+	assert_string_equal(r.state, "awaiting_review");
+	assert_int_equal(r.due_at, 90000);
+	assert_false(r.warned);
+	assert_int_equal(store_request_due_soon(f->st, 5000, count_request, &n, &err), LETHE_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_request_due_soon(f->st, 90000, count_request, &n, &err), LETHE_OK);
+	assert_int_equal(n, 1);
+}
+
 int
 main(void)
 {
@@ -649,6 +696,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_store_cancel_before_effects, store_setup,
 	                                    store_teardown),
 	    cmocka_unit_test_setup_teardown(test_store_restart_keeps_failed, store_setup,
+	                                    store_teardown),
+	    cmocka_unit_test_setup_teardown(test_store_extend_warns_again, store_setup,
 	                                    store_teardown),
 	};
 
