@@ -267,7 +267,8 @@ lethe_rc store_request_list(struct store *st, const struct store_request_filter 
                             store_request_fn fn, void *arg, struct lethe_err *err);
 /*
  * Expire every request awaiting verification whose link expired by @now
- * (state expired, identity wiped, history recorded); *@n of them.
+ * (state expired, identity wiped, history recorded); *@n of them.  Two
+ * statements: call it inside store_begin() / store_commit().
  */
 lethe_rc store_request_expire(struct store *st, int64_t now, int64_t *n, struct lethe_err *err);
 /* Call @fn for up to 100 open requests due by @until that were not warned of yet. */
