@@ -13,13 +13,16 @@
   show(demo, clock, code)     `lethe requests show --json`, parsed
   wait_state(srv, code, states)      poll GET /v1/requests/{id} (bounded)
   states_of(req)              the states of a request's history, in order
-  user_status / person_rows / identity_box_len   what the databases hold
+  user_status / person_rows / request_row   what the databases hold
+  log_ref(demo, code)         a regex matching how the log names a request (its code, or
+                              its number in the state store)
 
 Every wait is bounded and scaled by TSCALE under a sanitized build.
 """
 import hashlib
 import json
 import os
+import re
 import time
 
 import pytest
@@ -205,6 +208,18 @@ def live_tokens(demo, uid):
     return query(demo.db, "SELECT count(*) FROM channels WHERE access_token IS NOT NULL AND "
                           "project_id IN (SELECT id FROM projects WHERE user_id = ?)",
                  (uid,))[0][0]
+
+
+def log_ref(demo, code):
+    """A regex of the names the log may give request @code: the code or its row id."""
+    r = demo.state("SELECT id FROM requests WHERE code = ?", (code,))
+    assert r, "no request %s in the state store" % code
+    return "(?:%s|%d)" % (re.escape(code), r[0][0])
+
+
+def log_count(text, demo, code, what):
+    """How many lines of @text say "request <code or id>@what" (@what a regex)."""
+    return len(re.findall(r"request %s%s" % (log_ref(demo, code), what), text))
 
 
 def request_row(demo, code):

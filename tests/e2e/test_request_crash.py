@@ -31,6 +31,7 @@ from request_helpers import (
     create,
     invoice_ids,
     live_tokens,
+    log_count,
     person_rows,
     policy,
     request_row,
@@ -138,7 +139,7 @@ def test_kill_after_accept_effects_applied_once(demo, fake_platform, servers, tm
     assert all(n == 1 for n in calls.values()), calls  # no call made twice
     req = app_get(srv, code)
     assert req["state"] == "scheduled" and states_of(req).count("scheduled") == 1, req
-    assert srv.stderr().count("request %s: effects applied" % code) == (pre == 1)
+    assert log_count(srv.stderr(), demo, code, ": effects applied") == (pre == 1)
 
     # The grace period ends: it runs, once.
     clock.advance(7 * DAY + 1)
