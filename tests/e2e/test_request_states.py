@@ -291,13 +291,21 @@ def test_expire_unverified(demo, fake_platform, servers, tmp_path):
         "closure", verify=True, grace="7d", deadline="30d", effects=[CLOSURE])],
         verify_ttl="2h")
     srv = start(servers, demo, fake_platform, clock)
-    (uid, email), = users(demo, 1)
+    (uid, email), (u2, e2) = users(demo, 2)
     before = person_rows(demo, uid)
 
     st, req = create(srv, {"email": email})
     assert st == 201 and req["state"] == "awaiting_verification", req
     code = req["id"]
     assert req["expires_at"] is not None
+    # Another, cancelled by the operator before it was verified: identity wiped at once.
+    st, other = create(srv, {"email": e2})
+    assert st == 201
+    rc, out, err = cli(demo, clock, "cancel", other["id"], "--reason", "asked by phone",
+                       "--json")
+    assert rc == 0, err
+    assert json.loads(out)["state"] == "cancelled"
+    assert request_row(demo, other["id"])[1:] == (0, 0)
     clock.advance(2 * HOUR - 60)
     time.sleep(1.5)
     assert app_get(srv, code)["state"] == "awaiting_verification"
@@ -314,6 +322,12 @@ def test_expire_unverified(demo, fake_platform, servers, tmp_path):
     assert person_rows(demo, uid) == before and user_status(demo, uid) == "active"
     assert srv.status_json(code)["state"] == "expired"
     same_view(req, show(demo, clock, code))
+    # The cancelled one stays cancelled (its link expired too), untouched.
+    other = app_get(srv, other["id"])
+    assert other["state"] == "cancelled" and states_of(other) == [
+        "received", "awaiting_verification", "cancelled"], other
+    assert other["events"][-1]["by"] == "cli" and other["reason"] == "asked by phone"
+    assert user_status(demo, u2) == "active"
     # A new request of the same person is a new one (the expired one is finished).
     st, fresh = create(srv, {"email": email})
     assert st == 201 and fresh["id"] != code, fresh
