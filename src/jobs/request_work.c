@@ -165,7 +165,19 @@ request_work_tick(const struct lethe_config *cfg, struct store *st, int64_t now,
 	size_t i;
 	lethe_rc rc;
 
-	rc = store_request_expire(st, now, &n, err);
+	/*
+	 * One transaction: the history rows and the state change together, so
+	 * a verification landing in between (another connection) cannot leave
+	 * an "expired" event on a request that went on.
+	 */
+	rc = store_begin(st, err);
+	if (rc == LETHE_OK) {
+		rc = store_request_expire(st, now, &n, err);
+		if (rc == LETHE_OK)
+			rc = store_commit(st, err);
+		else
+			store_rollback(st);
+	}
 	if (rc == LETHE_OK && n > 0)
 		log_info("requests: %lld never verified in time; expired", (long long)n);
 	if (rc == LETHE_OK)

@@ -450,10 +450,11 @@ out:
 }
 
 /*
- * Once per start: failed requests that still hold their sealed identity
- * get another try (the right anonymize key, checked against its recorded
- * fingerprint before any runner starts, or the app's configuration may be
- * back).  One that fails again is marked failed again.
+ * Once per start: failed Meta requests that still hold their sealed
+ * identity get another try (the right anonymize key, checked against its
+ * recorded fingerprint before any runner starts, or the app's configuration
+ * may be back).  One that fails again is marked failed again.  Other
+ * requests wait for an operator's retry, which their history records.
  */
 static void
 retry_failed(struct store *st)

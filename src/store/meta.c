@@ -169,7 +169,8 @@ store_meta_retry_failed(struct store *st, int64_t *n, struct lethe_err *err)
 {
 	lethe_rc rc = store__execf(st, err,
 	                           "UPDATE requests SET state = 'received', completed_at = NULL "
-	                           "WHERE state = 'failed' AND length(identity_box) > 0",
+	                           "WHERE state = 'failed' AND app <> '' AND "
+	                           "length(identity_box) > 0",
 	                           "");
 
 	*n = rc == LETHE_OK ? sqlite3_changes(st->db) : 0;

@@ -199,6 +199,7 @@ store_request_transition(struct store *st, int64_t id, const struct store_transi
 	    "not_before = CASE WHEN ?5 >= 0 THEN nullif(?5, 0) ELSE not_before END, "
 	    "expires_at = CASE WHEN ?6 >= 0 THEN nullif(?6, 0) ELSE expires_at END, "
 	    "due_at = CASE WHEN ?7 > 0 THEN ?7 ELSE due_at END, "
+	    "warned = CASE WHEN ?7 > 0 THEN 0 ELSE warned END, " /* warn of a new due date */
 	    "verified = CASE WHEN ?8 THEN 1 ELSE verified END, "
 	    "effects = CASE ?9 WHEN -1 THEN effects WHEN -2 THEN "
 	    "  (CASE effects WHEN 2 THEN 3 WHEN 1 THEN 0 ELSE effects END) ELSE ?9 END, "

@@ -225,7 +225,7 @@ struct store_transition {
 	int64_t now;          /* epoch s */
 	int64_t not_before;   /* -1 keep, 0 clear, else the end of grace */
 	int64_t expires_at;   /* -1 keep, 0 clear, else when it expires */
-	int64_t due_at;       /* 0 keep, else the new deadline */
+	int64_t due_at;       /* 0 keep, else the new deadline (warned anew) */
 	int64_t completed_at; /* 0 keep, else when it finished */
 	bool verified;        /* set verified */
 	int effects;          /* -1 keep, -2 cancel (applied -> undo, to apply -> none), else set */
@@ -271,7 +271,8 @@ lethe_rc store_request_list(struct store *st, const struct store_request_filter 
                             store_request_fn fn, void *arg, struct lethe_err *err);
 /*
  * Expire every request awaiting verification whose link expired by @now
- * (state expired, identity wiped, history recorded); *@n of them.
+ * (state expired, identity wiped, history recorded); *@n of them.  Two
+ * statements: call it inside store_begin() / store_commit().
  */
 lethe_rc store_request_expire(struct store *st, int64_t now, int64_t *n, struct lethe_err *err);
 /* Call @fn for up to 100 open requests due by @until that were not warned of yet. */
@@ -331,11 +332,12 @@ lethe_rc store_meta_update(struct store *st, int64_t id, const char *state, int6
 lethe_rc store_meta_rerun(struct store *st, const char *code, int64_t run, const uint8_t *box,
                           size_t boxlen, int64_t now, bool *applied, struct lethe_err *err);
 /*
- * Put every failed request that still holds its sealed identity back to
- * 'received' (*@n of them): a request fails when its identity cannot be
+ * Put every failed Meta request that still holds its sealed identity back
+ * to 'received' (*@n of them): a request fails when its identity cannot be
  * opened (the anonymize key was not the one it was sealed with, in a lethe
  * before the key's fingerprint was checked) or its app is no longer
- * configured; at a start both may have been put right.
+ * configured; at a start both may have been put right.  Other requests
+ * stay failed until an operator retries them (store_request_transition()).
  */
 lethe_rc store_meta_retry_failed(struct store *st, int64_t *n, struct lethe_err *err);
 typedef void (*store_step_fn)(void *arg, const char *table, const char *action, int64_t done,

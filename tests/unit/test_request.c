@@ -479,6 +479,253 @@ test_store_migrate_v9(void **state)
 	tu_rm_rf(dir);
 }
 
+/* A transition of @act from @r's state (as the service makes it); whether it applied. */
+static bool
+act_on(struct store *st, int64_t id, enum request_act act, int64_t now)
+{
+	struct request_policy p = {.name = "p", .kind = "erasure", .deadline_s = 86400};
+	struct store_transition t = {.from = request_act_from(act),
+	                             .to = request_act_to(act, &p),
+	                             .actor = "test",
+	                             .reason = "because",
+	                             .now = now,
+	                             .not_before = -1,
+	                             .expires_at = -1,
+	                             .effects = -1};
+	struct lethe_err err = {0};
+	bool applied = false;
+
+	if (act == REQUEST_EXTEND) {
+		t.to = "failed"; /* the service keeps the state; only failed ones are made here */
+		t.event = "extended";
+		t.due_at = now + 86400;
+	}
+	assert_int_equal(store_request_transition(st, id, &t, &applied, &err), LETHE_OK);
+	return applied;
+}
+
+static void
+test_store_final_states_stay(void **state)
+{
+	static const char *const finals[] = {
+	    "completed", "completed_with_retention", "refused", "cancelled", "expired", "failed"};
+	static const enum request_act acts[] = {REQUEST_VERIFY, REQUEST_APPROVE, REQUEST_REFUSE,
+	                                        REQUEST_CANCEL, REQUEST_RETRY,   REQUEST_EXTEND};
+	struct sfix *f = *state;
+	struct store_request r;
+	struct lethe_err err = {0};
+	size_t i, j;
+
+	/* A finished request moves no more; only a failed one is retried or extended. */
+	for (i = 0; i < sizeof(finals) / sizeof(finals[0]); i++) {
+		char code[16], subject[16];
+		int64_t id;
+		bool failed = strcmp(finals[i], "failed") == 0;
+
+		snprintf(code, sizeof(code), "final%zu", i);
+		snprintf(subject, sizeof(subject), "anon:f%zu", i);
+		id = add(f->st, code, subject, finals[i], 1000, 5000);
+		assert_true(request_state_final(finals[i]));
+		for (j = 0; j < sizeof(acts) / sizeof(acts[0]); j++) {
+			bool ok = failed && (acts[j] == REQUEST_RETRY || acts[j] == REQUEST_EXTEND);
+
+			if (failed && acts[j] == REQUEST_RETRY)
+				continue; /* below, last */
+			assert_int_equal(act_on(f->st, id, acts[j], 1001), ok);
+		}
+		assert_int_equal(store_request_get(f->st, id, &r, &err), LETHE_OK);
+		assert_string_equal(r.state, finals[i]);
+		if (failed) {
+			assert_true(act_on(f->st, id, REQUEST_RETRY, 1002));
+			assert_int_equal(store_request_get(f->st, id, &r, &err), LETHE_OK);
+			assert_string_equal(r.state, "scheduled");
+		}
+	}
+}
+
+static void
+test_store_claim_then_cancel(void **state)
+{
+	struct sfix *f = *state;
+	struct store_request r;
+	struct lethe_err err = {0};
+	int64_t id = add(f->st, "claim1", "anon:c1", "scheduled", 1000, 5000);
+	struct store_transition claim = {.from = "scheduled",
+	                                 .to = "running",
+	                                 .actor = "lethe",
+	                                 .now = 1100,
+	                                 .not_before = 0,
+	                                 .expires_at = -1,
+	                                 .effects = -1};
+	bool applied = false;
+	int events = 0;
+
+	assert_int_equal(
+	    store_request_set_effects(f->st, id, 0, STORE_EFFECTS_APPLIED, &applied, &err),
+	    LETHE_OK);
+	/* The end of grace first: the cancel (and a refusal) lose, the effects stay. */
+	assert_int_equal(store_request_transition(f->st, id, &claim, &applied, &err), LETHE_OK);
+	assert_true(applied);
+	assert_false(act_on(f->st, id, REQUEST_CANCEL, 1101));
+	assert_false(act_on(f->st, id, REQUEST_REFUSE, 1101));
+	assert_false(act_on(f->st, id, REQUEST_APPROVE, 1101));
+	assert_int_equal(store_request_get(f->st, id, &r, &err), LETHE_OK);
+	assert_string_equal(r.state, "running");
+	assert_int_equal(r.effects, STORE_EFFECTS_APPLIED);
+	assert_int_equal(r.reason[0], '\0');
+	assert_int_equal(store_request_events(f->st, id, count_event, &events, &err), LETHE_OK);
+	assert_int_equal(events, 2); /* scheduled, running */
+	/* Running is still open: a repeat resolves to it. */
+	assert_int_equal(store_request_find_open(f->st, "anon:c1", "erasure", "account", &r, &err),
+	                 LETHE_OK);
+	assert_int_equal(r.id, id);
+}
+
+static void
+test_store_cancel_before_effects(void **state)
+{
+	struct sfix *f = *state;
+	struct store_request_new n = {
+	    .code = "due1",
+	    .kind = "erasure",
+	    .scope = "account",
+	    .source = "app",
+	    .policy = "p",
+	    .subject = "anon:d1",
+	    .state = "scheduled",
+	    .actor = "app:test",
+	    .box = (const uint8_t *)"box",
+	    .boxlen = 3,
+	    .now = 1000,
+	    .due_at = 5000,
+	    .not_before = 2000,
+	    .effects = STORE_EFFECTS_APPLY,
+	};
+	struct store_transition cancel = {.from = "scheduled",
+	                                  .to = "cancelled",
+	                                  .actor = "person",
+	                                  .now = 1050,
+	                                  .not_before = 0,
+	                                  .expires_at = 0,
+	                                  .completed_at = 1050,
+	                                  .effects = -2};
+	struct store_request r;
+	struct lethe_err err = {0};
+	uint8_t *box = NULL;
+	size_t len = 0;
+	bool applied = false;
+	int64_t id = 0;
+
+	assert_int_equal(store_request_insert(f->st, &n, &id, &err), LETHE_OK);
+	/* Effects due, not applied yet: the runner finds them. */
+	assert_int_equal(store_request_effects_next(f->st, 0, &r, &box, &len, &err), LETHE_OK);
+	assert_int_equal(r.id, id);
+	assert_int_equal(len, 3);
+	free(box);
+	/* Cancelled before they were applied: nothing to undo, the identity goes now. */
+	assert_int_equal(store_request_transition(f->st, id, &cancel, &applied, &err), LETHE_OK);
+	assert_true(applied);
+	assert_int_equal(store_request_get(f->st, id, &r, &err), LETHE_OK);
+	assert_int_equal(r.effects, STORE_EFFECTS_NONE);
+	assert_int_equal(store_request_effects_next(f->st, 0, &r, &box, &len, &err),
+	                 LETHE_E_NOTFOUND);
+	free(box);
+	assert_int_equal(store_request_wipe(f->st, id, &err), LETHE_OK);
+	assert_int_equal(store_request_box(f->st, id, &box, &len, &err), LETHE_OK);
+	assert_int_equal(len, 0);
+	free(box);
+	/* A runner that was applying them meanwhile finds "applied" refused: it undoes. */
+	assert_int_equal(store_request_set_effects(f->st, id, STORE_EFFECTS_APPLY,
+	                                           STORE_EFFECTS_APPLIED, &applied, &err),
+	                 LETHE_OK);
+	assert_false(applied);
+	/* Its grace period would be over: it never runs. */
+	assert_int_equal(store_request_next(f->st, 0, 3000, &r, &box, &len, &err),
+	                 LETHE_E_NOTFOUND);
+	free(box);
+}
+
+static void
+test_store_restart_keeps_failed(void **state)
+{
+	struct sfix *f = *state;
+	struct store_request r;
+	struct lethe_err err = {0};
+	int64_t id = add(f->st, "fail1", "anon:x1", "scheduled", 1000, 5000);
+	struct store_transition fail = {.from = "received,scheduled,running",
+	                                .to = "failed",
+	                                .actor = "lethe",
+	                                .reason = "the erasure failed 3 times in a row",
+	                                .now = 1200,
+	                                .not_before = -1,
+	                                .expires_at = -1,
+	                                .completed_at = 1200,
+	                                .effects = -1};
+	bool applied = false;
+	int64_t n = -1;
+	int events = 0;
+
+	assert_int_equal(store_request_transition(f->st, id, &fail, &applied, &err), LETHE_OK);
+	assert_true(applied);
+	/* A start of the runner retries failed Meta requests only: this one waits. */
+	assert_int_equal(store_meta_retry_failed(f->st, &n, &err), LETHE_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_request_get(f->st, id, &r, &err), LETHE_OK);
+	assert_string_equal(r.state, "failed");
+	assert_int_equal(r.completed_at, 1200);
+	/* The operator's retry is a transition, in the history. */
+	assert_true(act_on(f->st, id, REQUEST_RETRY, 1300));
+	assert_int_equal(store_request_events(f->st, id, count_event, &events, &err), LETHE_OK);
+	assert_int_equal(events, 3); /* scheduled, failed, scheduled */
+}
+
+static void
+count_request(void *arg, const struct store_request *r)
+{
+	(void)r;
+	(*(int *)arg)++;
+}
+
+static void
+test_store_extend_warns_again(void **state)
+{
+	struct sfix *f = *state;
+	struct store_request r;
+	struct lethe_err err = {0};
+	int64_t id = add(f->st, "ext1", "anon:e1", "awaiting_review", 1000, 5000);
+	struct store_transition extend = {.from = "awaiting_review",
+	                                  .to = "awaiting_review",
+	                                  .event = "extended",
+	                                  .actor = "cli",
+	                                  .reason = "complex request",
+	                                  .now = 4000,
+	                                  .not_before = -1,
+	                                  .expires_at = -1,
+	                                  .due_at = 90000,
+	                                  .effects = -1};
+	bool applied = false;
+	int n = 0;
+
+	/* Warned once as the deadline nears... */
+	assert_int_equal(store_request_due_soon(f->st, 5000, count_request, &n, &err), LETHE_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_request_set_warned(f->st, id, &err), LETHE_OK);
+	n = 0;
+	assert_int_equal(store_request_due_soon(f->st, 5000, count_request, &n, &err), LETHE_OK);
+	assert_int_equal(n, 0);
+	/* ... and again as the extended one nears. */
+	assert_int_equal(store_request_transition(f->st, id, &extend, &applied, &err), LETHE_OK);
+	assert_true(applied);
+	assert_int_equal(store_request_get(f->st, id, &r, &err), LETHE_OK);
+	assert_string_equal(r.state, "awaiting_review");
+	assert_int_equal(r.due_at, 90000);
+	assert_false(r.warned);
+	assert_int_equal(store_request_due_soon(f->st, 5000, count_request, &n, &err), LETHE_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_request_due_soon(f->st, 90000, count_request, &n, &err), LETHE_OK);
+	assert_int_equal(n, 1);
+}
+
 int
 main(void)
 {
@@ -495,6 +742,16 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_store_expire_due, store_setup, store_teardown),
 	    cmocka_unit_test_setup_teardown(test_store_list, store_setup, store_teardown),
 	    cmocka_unit_test(test_store_migrate_v9),
+	    cmocka_unit_test_setup_teardown(test_store_final_states_stay, store_setup,
+	                                    store_teardown),
+	    cmocka_unit_test_setup_teardown(test_store_claim_then_cancel, store_setup,
+	                                    store_teardown),
+	    cmocka_unit_test_setup_teardown(test_store_cancel_before_effects, store_setup,
+	                                    store_teardown),
+	    cmocka_unit_test_setup_teardown(test_store_restart_keeps_failed, store_setup,
+	                                    store_teardown),
+	    cmocka_unit_test_setup_teardown(test_store_extend_warns_again, store_setup,
+	                                    store_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
