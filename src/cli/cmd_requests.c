@@ -341,8 +341,12 @@ requests_list(const struct cli_args *a)
 	if (within != NULL && duration_parse(within, &dur) != LETHE_OK)
 		return cli_usage_fail(a, "--due-within needs a duration such as 48h or 7d");
 	rc = open_env(a, &env, &err);
-	if (rc == LETHE_OK && within != NULL)
+	if (rc == LETHE_OK && within != NULL) {
 		f.due_before = time_now() + dur;
+		/* What is due soon is what is still owed: finished requests are not. */
+		if (f.state == NULL)
+			f.state = "open";
+	}
 	if (rc == LETHE_OK)
 		rc = service_request_list(env.svc, &f, &out, &err);
 	if (rc != LETHE_OK) {

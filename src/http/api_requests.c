@@ -38,12 +38,12 @@
 #include "util/mem.h"
 #include "util/timeutil.h"
 
-#define ACTOR_MAX 80      /* "admin:" and a key's name (at most 64) */
-#define ID_VALUE_MAX 1024 /* bytes of one identity's value (as lethe erase --id) */
-#define KIND_MAX 32       /* bytes of a request kind */
-#define SCOPE_MAX 64      /* bytes of a scope name */
-#define NOTIFY_MAX 254    /* bytes of a notification address (RFC 5321's path) */
-#define CURSOR_MAX 256    /* bytes of a listing's cursor */
+#define ACTOR_MAX 80     /* "admin:" and a key's name (at most 64) */
+#define ID_VALUE_MAX 256 /* bytes of one identity's value (REQUEST_ID_VALUE_MAX) */
+#define KIND_MAX 32      /* bytes of a request kind */
+#define SCOPE_MAX 64     /* bytes of a scope name */
+#define NOTIFY_MAX 254   /* bytes of a notification address (RFC 5321's path) */
+#define CURSOR_MAX 256   /* bytes of a listing's cursor */
 
 /* A request body, parsed: a JSON object (owned), or the reply set and NULL. */
 static json_t *
@@ -226,7 +226,7 @@ request_create(struct server *s, struct request *r, const struct api_key *key)
 		    json_string_length(v) > ID_VALUE_MAX ||
 		    strlen(json_string_value(v)) != json_string_length(v)) {
 			http_reply_error(r, LETHE_E_INVALID,
-			                 "an identity's value must be a string of 1 to 1024 bytes, "
+			                 "an identity's value must be a string of 1 to 256 bytes, "
 			                 "without NUL");
 			goto out;
 		}
@@ -320,6 +320,7 @@ request_act(struct server *s, struct request *r, const struct api_key *key, cons
 	}
 	actor_of(key, ar->admin, actor);
 	a.actor = actor;
+	a.source = ar->admin ? NULL : "app"; /* the app acts on its own requests only */
 	rc = service_request_act(s->svc, code, &a, &out, &err);
 	if (rc != LETHE_OK)
 		reply_failed(r, rc, &err, "changed");

@@ -8,9 +8,11 @@
  * Effects are recorded before they are carried out (column effects: 1 to
  * apply, 3 to undo), so a crash between leaves them to be done again;
  * applying and undoing are idempotent (the same columns set to the same
- * values; a channel already disconnected stays so).  A cancellation that
- * lands while effects are being applied turns "to apply" into "none":
- * the runner then finds its "applied" refused and undoes at once.
+ * values; a channel already disconnected stays so).  A cancellation or
+ * refusal turns "to apply" and "applied" alike into "to undo" (undoing
+ * what was never applied is harmless), so one that lands while effects
+ * are being applied, or a crash in between, still gets them undone; the
+ * identity stays until then.
  */
 #include "util/fmacros.h"
 
@@ -114,11 +116,14 @@ request_work_effects(const struct lethe_config *cfg, const struct datamap *dm, s
 	if (rc == LETHE_OK && !undo) {
 		rc = store_request_set_effects(st, r->id, STORE_EFFECTS_APPLY,
 		                               STORE_EFFECTS_APPLIED, &applied, err);
-		/* Cancelled or refused meanwhile: put back what was just done. */
+		/*
+		 * Not "to apply" any more: cancelled or refused meanwhile (which
+		 * records "to undo": the next pass undoes what was just done), or
+		 * another process applied them first.  Either way nothing to do.
+		 */
 		if (rc == LETHE_OK && !applied) {
-			undo = true;
-			rows = 0;
-			rc = effects_do(cfg, dm, db, st, p, true, ids, nids, &rows, &channels, err);
+			request_ids_free(ids, nids);
+			return LETHE_OK;
 		}
 	} else if (rc == LETHE_OK) {
 		rc = store_request_set_effects(st, r->id, STORE_EFFECTS_UNDO, STORE_EFFECTS_NONE,

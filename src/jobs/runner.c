@@ -39,6 +39,7 @@
 #define TICK_MS 1000           /* expiry and deadline warnings at most this often */
 #define FAILS_MAX 3            /* a request whose erasure fails this often in a row fails */
 #define FAILS_TRACKED 16       /* requests whose failures are counted at once */
+#define SCHEDULED_EVERY 8      /* every this many turns, a due scheduled request first */
 
 struct runner {
 	const struct lethe_config *cfg; /* configuration (keys, apps, erase settings) */
@@ -440,8 +441,10 @@ out:
 	                 NULL) == LETHE_OK)
 		rc = LETHE_OK;
 	request_ids_free(opened, opened != NULL ? nids : 0);
-	for (i = 0; i < chans.n; i++)
+	for (i = 0; i < chans.n; i++) {
+		sodium_memzero(chans.ids[i], strlen(chans.ids[i]));
 		free(chans.ids[i]);
+	}
 	free(all);
 	sodium_memzero(user_id, sizeof(user_id));
 	erase_result_free(&res);
@@ -498,9 +501,13 @@ housekeeping(struct runner *r, struct appdb *db, struct store *st)
 		if (rc == LETHE_OK) {
 			after = req.id;
 			rc = request_work_effects(r->cfg, r->dm, db, st, &req, box, boxlen, &err);
-			if (rc != LETHE_OK)
-				log_warnx("request %lld: effects not done, will retry: %s",
-				          (long long)req.id, err.msg);
+			if (rc != LETHE_OK) {
+				static struct log_limit lim = LOG_LIMIT_INIT(10, 60000.);
+
+				log_warnx_limited(&lim,
+				                  "request %lld: effects not done, will retry: %s",
+				                  (long long)req.id, err.msg);
+			}
 		}
 		if (box != NULL)
 			sodium_memzero(box, boxlen);
@@ -523,6 +530,7 @@ runner_main(struct worker *w, void *arg)
 	struct lethe_err err = {0};
 	int64_t after = 0; /* requests up to this id were tried in this round */
 	double slice_start = time_mono_ms();
+	unsigned turn = 0; /* turns taken, for SCHEDULED_EVERY */
 
 	/* Erasures may lag a flood of callbacks by seconds; answering Meta may not. */
 	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19) != 0)
@@ -553,7 +561,13 @@ runner_main(struct worker *w, void *arg)
 		if (yield_to_intake(r, &slice_start))
 			break;
 		housekeeping(r, db, st);
-		rc = store_request_next(st, after, time_now(), &req, &box, &boxlen, &err);
+		/*
+		 * Every SCHEDULED_EVERY-th turn a scheduled request whose grace
+		 * ended goes first: a flood of Meta requests keeps received ones
+		 * coming and must not hold an account closure back for hours.
+		 */
+		rc = store_request_next(st, after, time_now(), ++turn % SCHEDULED_EVERY == 0, &req,
+		                        &box, &boxlen, &err);
 		if (rc == LETHE_E_NOTFOUND) {
 			after = 0;
 			if (worker_nap(&r->w, IDLE_WAIT_S * 1000))
@@ -666,8 +680,7 @@ runner_drain(const struct lethe_config *cfg, const struct datamap *dm, int64_t *
 		uint8_t *box = NULL;
 		size_t boxlen = 0;
 
-		housekeeping(&r, db, st);
-		rc = store_request_next(st, after, time_now(), &req, &box, &boxlen, err);
+		rc = store_request_next(st, after, time_now(), false, &req, &box, &boxlen, err);
 		if (rc == LETHE_E_NOTFOUND) {
 			rc = LETHE_OK;
 			break;

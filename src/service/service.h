@@ -218,6 +218,7 @@ struct service_request_action {
 	enum service_request_act act; /* what */
 	const char *actor;            /* who: "app:KEYNAME", "admin:KEYNAME", "cli", "person" */
 	const char *reason;           /* required for refuse and extend; optional otherwise */
+	const char *source;           /* act only on requests of this source ("app"), NULL: any */
 	int64_t due_at;               /* extend: the new due date (epoch s), later than today's */
 };
 
@@ -235,7 +236,7 @@ lethe_rc service_request_act(struct service *svc, const char *code,
 
 /* A listing's filter: each NULL or 0 matches everything. */
 struct service_request_filter {
-	const char *state;  /* one state */
+	const char *state;  /* one state, or "open": every request not finished (failed too) */
 	const char *source; /* one source */
 	const char *kind;   /* one kind */
 	int64_t due_before; /* due_at < this (epoch s) */

@@ -447,10 +447,11 @@ make_transition(const struct service_request_action *a, enum request_act act,
 		if (r->app[0] != '\0')
 			t->to = "received";
 		t->not_before = now;
-		t->completed_at = 0;
+		t->completed_at = -1; /* cleared: it is not finished any more */
 		break;
 	case REQUEST_EXTEND:
-		if (request_state_final(r->state))
+		/* A failed request is still owed (and overdue): its due date may move. */
+		if (request_state_final(r->state) && strcmp(r->state, "failed") != 0)
 			return lethe_err_set(err, LETHE_E_CONFLICT,
 			                     "a request that is %s cannot be extended", r->state);
 		if (a->due_at <= r->due_at)
@@ -499,6 +500,10 @@ service_request_act(struct service *svc, const char *code, const struct service_
 	rc = store_request_by_code(svc->st, code, &r, err);
 	if (rc == LETHE_E_NOTFOUND)
 		lethe_err_set(err, LETHE_E_NOTFOUND, "no request has this id");
+	/* The app acts on its own requests only (another source's verification is not its to give).
+	 */
+	if (rc == LETHE_OK && a->source != NULL && strcmp(r.source, a->source) != 0)
+		rc = lethe_err_set(err, LETHE_E_NOTFOUND, "no request of yours has this id");
 	/* Meta asked for the deletion and was answered: it is carried out, never called off. */
 	if (rc == LETHE_OK && r.app[0] != '\0' && (act == REQUEST_CANCEL || act == REQUEST_REFUSE))
 		rc = lethe_err_set(err, LETHE_E_CONFLICT,
@@ -593,8 +598,10 @@ service_request_list(struct service *svc, const struct service_request_filter *f
 
 	*out = NULL;
 	memset(&sf, 0, sizeof(sf));
-	if (f->state != NULL && !request_state_ok(f->state))
-		return lethe_err_set(err, LETHE_E_INVALID, "state must be a request state");
+	if (f->state != NULL && strcmp(f->state, "open") != 0 && !request_state_ok(f->state))
+		return lethe_err_set(
+		    err, LETHE_E_INVALID,
+		    "state must be a request state, or open (every unfinished one)");
 	if (f->source != NULL && !policy_source_ok(f->source))
 		return lethe_err_set(err, LETHE_E_INVALID, "source must be one of: %s",
 		                     POLICY_SOURCES);
@@ -603,7 +610,8 @@ service_request_list(struct service *svc, const struct service_request_filter *f
 	if (f->limit < 0 || f->limit > SERVICE_REQ_LIST_MAX)
 		return lethe_err_set(err, LETHE_E_INVALID, "limit must be 1 to %d",
 		                     SERVICE_REQ_LIST_MAX);
-	sf.state = f->state;
+	sf.open = f->state != NULL && strcmp(f->state, "open") == 0;
+	sf.state = sf.open ? NULL : f->state;
 	sf.source = f->source;
 	sf.kind = f->kind;
 	sf.due_before = f->due_before;

@@ -123,6 +123,10 @@ store_meta_update(struct store *st, int64_t id, const char *state, int64_t job, 
 	 */
 	lethe_rc rc;
 
+	/* The change, its history and what it frees: all or nothing (a savepoint nests). */
+	rc = store__execf(st, err, "SAVEPOINT meta_update", "");
+	if (rc != LETHE_OK)
+		return rc;
 	/* The history records each state entered (a later run's return to 'received' too). */
 	rc = store__execf(st, err,
 	                  "INSERT INTO request_events (request_id, at, state, actor, reason) "
@@ -130,19 +134,36 @@ store_meta_update(struct store *st, int64_t id, const char *state, int64_t job, 
 	                  "'lethe', NULL FROM requests WHERE id = ?1 AND state <> "
 	                  "(CASE WHEN " META_LATER_EV " THEN 'received' ELSE ?3 END)",
 	                  "iiti", id, completed_at > 0 ? completed_at : time_now(), state, run);
-	if (rc != LETHE_OK)
-		return rc;
-	return store__execf(
-	    st, err,
-	    "UPDATE requests SET "
-	    "state = CASE WHEN " META_LATER " THEN 'received' ELSE ?2 END, "
-	    "job_id = nullif(?3, 0), job_run = ?6, "
-	    "no_data = CASE WHEN " META_LATER " THEN 0 ELSE ?4 END, "
-	    "completed_at = CASE WHEN " META_LATER " THEN NULL WHEN ?5 > 0 THEN ?5 "
-	    "ELSE completed_at END, "
-	    "identity_box = CASE WHEN NOT " META_LATER " AND ?2 IN ('completed', "
-	    "'completed_with_retention') THEN x'' ELSE identity_box END WHERE id = ?1",
-	    "itiiii", id, state, job, (int64_t)(no_data ? 1 : 0), completed_at, run);
+	if (rc == LETHE_OK)
+		rc = store__execf(
+		    st, err,
+		    "UPDATE requests SET "
+		    "state = CASE WHEN " META_LATER " THEN 'received' ELSE ?2 END, "
+		    "job_id = nullif(?3, 0), job_run = ?6, "
+		    "no_data = CASE WHEN " META_LATER " THEN 0 ELSE ?4 END, "
+		    "completed_at = CASE WHEN " META_LATER " THEN NULL WHEN ?5 > 0 THEN ?5 "
+		    "ELSE completed_at END, "
+		    "identity_box = CASE WHEN NOT " META_LATER " AND ?2 IN ('completed', "
+		    "'completed_with_retention') THEN x'' ELSE identity_box END, "
+		    "notify_box = CASE WHEN NOT " META_LATER " AND ?2 IN ('completed', "
+		    "'completed_with_retention') THEN NULL ELSE notify_box END WHERE id = ?1",
+		    "itiiii", id, state, job, (int64_t)(no_data ? 1 : 0), completed_at, run);
+	/*
+	 * A completed Meta request no longer needs the channels its person's
+	 * deauthorize recorded: they were erased with it.
+	 */
+	if (rc == LETHE_OK)
+		rc =
+		    store__execf(st, err,
+		                 "DELETE FROM deauth_channels WHERE (app, subject) IN (SELECT app, "
+		                 "subject FROM requests WHERE id = ?1 AND app <> '' AND state IN "
+		                 "('completed', 'completed_with_retention'))",
+		                 "i", id);
+	if (rc == LETHE_OK)
+		return store__execf(st, err, "RELEASE meta_update", "");
+	store__execf(st, NULL, "ROLLBACK TO meta_update", "");
+	store__execf(st, NULL, "RELEASE meta_update", "");
+	return rc;
 }
 
 lethe_rc

@@ -20,6 +20,11 @@
 #define REQ_FINAL                                                                                  \
 	"('completed', 'completed_with_retention', 'refused', 'cancelled', 'failed', 'expired')"
 
+/* The states whose requests are open for deadlines: requests_open_due's predicate. */
+#define REQ_OPEN                                                                                   \
+	"state NOT IN ('completed', 'completed_with_retention', 'refused', 'cancelled', "          \
+	"'expired')"
+
 void
 store__request_row(sqlite3_stmt *q, void *arg)
 {
@@ -84,11 +89,11 @@ store_request_find_open(struct store *st, const char *subject, const char *kind,
                         struct store_request *out, struct lethe_err *err)
 {
 	/* app = '' and the columns in this order: the partial index requests_person. */
-	return store__one(
-	    st, err, REQ_READ, store__request_row, out,
-	    "SELECT " STORE_REQ_COLS " FROM requests WHERE subject = ?1 AND kind = ?2 "
-	    "AND scope = ?3 AND app = '' AND state NOT IN " REQ_FINAL " ORDER BY id LIMIT 1",
-	    "ttt", subject, kind, scope);
+	return store__one(st, err, REQ_READ, store__request_row, out,
+	                  "SELECT " STORE_REQ_COLS
+	                  " FROM requests WHERE subject = ?1 AND kind = ?2 "
+	                  "AND scope = ?3 AND app = '' AND " REQ_OPEN " ORDER BY id LIMIT 1",
+	                  "ttt", subject, kind, scope);
 }
 
 lethe_rc
@@ -129,26 +134,38 @@ req_boxed_row(sqlite3_stmt *q, void *arg)
 	*m->boxlen = n > 0 ? (size_t)n : 0;
 }
 
+/* The scheduled request whose grace ended first, with its box. */
+static lethe_rc
+next_scheduled(struct store *st, int64_t now, struct req_boxed *m, struct lethe_err *err)
+{
+	return store__one(st, err, REQ_READ, req_boxed_row, m,
+	                  "SELECT " STORE_REQ_COLS ", identity_box FROM requests WHERE state = "
+	                  "'scheduled' AND not_before <= ?1 ORDER BY not_before, id LIMIT 1",
+	                  "i", now);
+}
+
 lethe_rc
-store_request_next(struct store *st, int64_t after, int64_t now, struct store_request *out,
-                   uint8_t **box, size_t *boxlen, struct lethe_err *err)
+store_request_next(struct store *st, int64_t after, int64_t now, bool scheduled_first,
+                   struct store_request *out, uint8_t **box, size_t *boxlen, struct lethe_err *err)
 {
 	struct req_boxed m = {.req = out, .box = box, .boxlen = boxlen};
 	lethe_rc rc;
 
 	*box = NULL;
 	*boxlen = 0;
-	/* Two lookups, each through its own index: received or running, then grace over. */
+	/* Two lookups, each through its own index: received or running, and grace over. */
+	if (scheduled_first) {
+		rc = next_scheduled(st, now, &m, err);
+		if (rc != LETHE_E_NOTFOUND)
+			return rc;
+	}
 	rc = store__one(st, err, REQ_READ, req_boxed_row, &m,
 	                "SELECT " STORE_REQ_COLS ", identity_box FROM requests WHERE state IN "
 	                "('received', 'running') AND id > ?1 ORDER BY id LIMIT 1",
 	                "i", after);
-	if (rc != LETHE_E_NOTFOUND)
+	if (rc != LETHE_E_NOTFOUND || scheduled_first)
 		return rc;
-	return store__one(st, err, REQ_READ, req_boxed_row, &m,
-	                  "SELECT " STORE_REQ_COLS ", identity_box FROM requests WHERE state = "
-	                  "'scheduled' AND not_before <= ?1 ORDER BY not_before, id LIMIT 1",
-	                  "i", now);
+	return next_scheduled(st, now, &m, err);
 }
 
 lethe_rc
@@ -202,8 +219,9 @@ store_request_transition(struct store *st, int64_t id, const struct store_transi
 	    "warned = CASE WHEN ?7 > 0 THEN 0 ELSE warned END, " /* warn of a new due date */
 	    "verified = CASE WHEN ?8 THEN 1 ELSE verified END, "
 	    "effects = CASE ?9 WHEN -1 THEN effects WHEN -2 THEN "
-	    "  (CASE effects WHEN 2 THEN 3 WHEN 1 THEN 0 ELSE effects END) ELSE ?9 END, "
-	    "completed_at = CASE WHEN ?10 > 0 THEN ?10 ELSE completed_at END "
+	    "  (CASE effects WHEN 2 THEN 3 WHEN 1 THEN 3 ELSE effects END) ELSE ?9 END, "
+	    "completed_at = CASE WHEN ?10 > 0 THEN ?10 WHEN ?10 < 0 THEN NULL "
+	    "ELSE completed_at END "
 	    "WHERE id = ?1 AND instr(',' || ?3 || ',', ',' || state || ',') > 0",
 	    "itttiiiiiii", id, t->to, t->from, t->reason, t->not_before, t->expires_at, t->due_at,
 	    (int64_t)(t->verified ? 1 : 0), (int64_t)t->effects, t->completed_at,
@@ -270,32 +288,56 @@ store_request_list(struct store *st, const struct store_request_filter *f, store
 {
 	sqlite3_stmt *q = NULL;
 	struct store_request r;
+	int64_t lo_due = f->after_due, lo_id = f->after_id, hi_due = INT64_MAX;
 	lethe_rc rc;
 
 	/*
 	 * Keyset pagination by (due_at, id): with a state, through
-	 * requests_state_due; without, through requests_due.  Each filter is
-	 * off when its parameter is NULL or 0.
+	 * requests_state_due; without, through requests_due.  source and kind
+	 * are off when NULL.  The index is walked between one lower and one
+	 * upper bound only, so that SQLite seeks to the first row of the page
+	 * and stops after the last due date asked for: the lower bound is the
+	 * later of the cursor and due_after (?5, ?6: the row after (due, id)),
+	 * the upper bound due_before made inclusive (?4).  With due_after and
+	 * the cursor as two terms, SQLite seeks to the cursor, (INT64_MIN, 0)
+	 * on a first page, and filters every earlier entry of the state one by
+	 * one (tens of ms a page in a store of a million requests).
 	 */
-	if (f->state != NULL)
-		rc = store__prepf(
-		    st, &q, err,
-		    "SELECT " STORE_REQ_COLS " FROM requests INDEXED BY requests_state_due "
-		    "WHERE state = ?1 AND (?2 IS NULL OR source = ?2) AND (?3 IS NULL OR kind = "
-		    "?3) "
-		    "AND (?4 = 0 OR due_at < ?4) AND due_at >= ?5 AND (due_at > ?6 OR "
-		    "(due_at = ?6 AND id > ?7)) ORDER BY due_at, id LIMIT ?8",
-		    "tttiiiii", f->state, f->source, f->kind, f->due_before, f->due_after,
-		    f->after_due, f->after_id, (int64_t)f->limit);
+	if (f->due_after > lo_due) {
+		lo_due = f->due_after; /* inclusive: every id of that due date */
+		lo_id = INT64_MIN;
+	}
+	if (f->due_before == INT64_MIN)
+		return LETHE_OK; /* nothing is due before that */
+	if (f->due_before != 0)
+		hi_due = f->due_before - 1;
+	if (f->open)
+		rc = store__prepf(st, &q, err,
+		                  "SELECT " STORE_REQ_COLS
+		                  " FROM requests INDEXED BY requests_open_due WHERE " REQ_OPEN
+		                  " AND (?2 IS NULL OR source = ?2) AND (?3 IS NULL OR kind = ?3) "
+		                  "AND due_at <= ?4 AND (due_at > ?5 OR (due_at = ?5 AND id > ?6)) "
+		                  "ORDER BY due_at, id LIMIT ?7",
+		                  "tttiiii", (const char *)NULL, f->source, f->kind, hi_due, lo_due,
+		                  lo_id, (int64_t)f->limit);
+	else if (f->state != NULL)
+		rc = store__prepf(st, &q, err,
+		                  "SELECT " STORE_REQ_COLS
+		                  " FROM requests INDEXED BY requests_state_due "
+		                  "WHERE state = ?1 AND (?2 IS NULL OR source = ?2) AND (?3 IS "
+		                  "NULL OR kind = ?3) "
+		                  "AND due_at <= ?4 AND (due_at > ?5 OR (due_at = ?5 AND id > ?6)) "
+		                  "ORDER BY due_at, id LIMIT ?7",
+		                  "tttiiii", f->state, f->source, f->kind, hi_due, lo_due, lo_id,
+		                  (int64_t)f->limit);
 	else
-		rc =
-		    store__prepf(st, &q, err,
-		                 "SELECT " STORE_REQ_COLS " FROM requests INDEXED BY requests_due "
-		                 "WHERE (?2 IS NULL OR source = ?2) AND (?3 IS NULL OR kind = ?3) "
-		                 "AND (?4 = 0 OR due_at < ?4) AND due_at >= ?5 AND (due_at > ?6 OR "
-		                 "(due_at = ?6 AND id > ?7)) ORDER BY due_at, id LIMIT ?8",
-		                 "tttiiiii", (const char *)NULL, f->source, f->kind, f->due_before,
-		                 f->due_after, f->after_due, f->after_id, (int64_t)f->limit);
+		rc = store__prepf(st, &q, err,
+		                  "SELECT " STORE_REQ_COLS " FROM requests INDEXED BY requests_due "
+		                  "WHERE (?2 IS NULL OR source = ?2) AND (?3 IS NULL OR kind = ?3) "
+		                  "AND due_at <= ?4 AND (due_at > ?5 OR (due_at = ?5 AND id > ?6)) "
+		                  "ORDER BY due_at, id LIMIT ?7",
+		                  "tttiiii", (const char *)NULL, f->source, f->kind, hi_due, lo_due,
+		                  lo_id, (int64_t)f->limit);
 	while (store__row(st, q, &rc, err, "listing requests")) {
 		store__request_row(q, &r);
 		fn(arg, &r);
@@ -327,11 +369,6 @@ store_request_expire(struct store *st, int64_t now, int64_t *n, struct lethe_err
 		*n = sqlite3_changes(st->db);
 	return rc;
 }
-
-/* The states whose requests are open for deadlines: requests_open_due's predicate. */
-#define REQ_OPEN                                                                                   \
-	"state NOT IN ('completed', 'completed_with_retention', 'refused', 'cancelled', "          \
-	"'expired')"
 
 lethe_rc
 store_request_due_soon(struct store *st, int64_t until, store_request_fn fn, void *arg,

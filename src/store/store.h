@@ -199,11 +199,12 @@ lethe_rc store_request_by_code(struct store *st, const char *code, struct store_
 /*
  * The next request the runner may run, with its identity box (caller
  * frees): the first received or running one with an id above @after, else
- * the scheduled one whose grace ended first (not_before <= @now).
- * LETHE_E_NOTFOUND if none.
+ * the scheduled one whose grace ended first (not_before <= @now); with
+ * @scheduled_first, that one before the others.  LETHE_E_NOTFOUND if none.
  */
-lethe_rc store_request_next(struct store *st, int64_t after, int64_t now, struct store_request *out,
-                            uint8_t **box, size_t *boxlen, struct lethe_err *err);
+lethe_rc store_request_next(struct store *st, int64_t after, int64_t now, bool scheduled_first,
+                            struct store_request *out, uint8_t **box, size_t *boxlen,
+                            struct lethe_err *err);
 /* The identity box of request @id (caller frees; empty once wiped). */
 lethe_rc store_request_box(struct store *st, int64_t id, uint8_t **box, size_t *boxlen,
                            struct lethe_err *err);
@@ -226,9 +227,9 @@ struct store_transition {
 	int64_t not_before;   /* -1 keep, 0 clear, else the end of grace */
 	int64_t expires_at;   /* -1 keep, 0 clear, else when it expires */
 	int64_t due_at;       /* 0 keep, else the new deadline (warned anew) */
-	int64_t completed_at; /* 0 keep, else when it finished */
+	int64_t completed_at; /* 0 keep, -1 clear, else when it finished */
 	bool verified;        /* set verified */
-	int effects;          /* -1 keep, -2 cancel (applied -> undo, to apply -> none), else set */
+	int effects;          /* -1 keep, -2 cancel (applied or to apply -> undo), else set */
 	int reason_col;       /* STORE_REASON_*: what the request's own reason column gets */
 };
 #define STORE_REASON_SET 0   /* @reason, if not NULL (refusal, cancellation, failure) */
@@ -257,6 +258,7 @@ lethe_rc store_request_events(struct store *st, int64_t id, store_event_fn fn, v
 /* A listing's filter: NULL or 0 is off. */
 struct store_request_filter {
 	const char *state;  /* one state */
+	bool open;          /* only requests not finished (failed ones too); state is NULL */
 	const char *source; /* one source */
 	const char *kind;   /* one kind */
 	int64_t due_before; /* due_at < this */
@@ -310,9 +312,10 @@ lethe_rc store_meta_since(struct store *st, int64_t since, store_meta_fn fn, voi
                           struct lethe_err *err);
 /*
  * Record the runner's progress on run @run of request @id: state, job,
- * no_data (and job_run = @run); a completed request's identity box is
- * wiped.  If a later run was asked for meanwhile (runs > @run), a final
- * state is not recorded: the request goes back to 'received' (no_data and
+ * no_data (and job_run = @run), and its history, in one savepoint; a
+ * completed request's identity and notification boxes are wiped, and a
+ * completed Meta request's deauth_channels rows deleted.  If a later run was asked for meanwhile
+ * (runs > @run), a final state is not recorded: the request goes back to 'received' (no_data and
  * completed_at cleared, the job kept, the later run's identity kept) and
  * runs again.
  */

@@ -269,7 +269,7 @@ box_of(const struct fx *f, int64_t id, size_t *len)
 	uint8_t *box = NULL;
 
 	assert_int_equal(store_open(f->path, &st, &err), LETHE_OK);
-	assert_int_equal(store_request_next(st, id - 1, 0, &r, &box, len, &err), LETHE_OK);
+	assert_int_equal(store_request_next(st, id - 1, 0, false, &r, &box, len, &err), LETHE_OK);
 	assert_int_equal(r.id, id);
 	store_close(st);
 	return box;

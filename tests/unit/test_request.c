@@ -360,11 +360,11 @@ test_store_next(void **state)
 
 	add(f->st, "code4", "anon:s5", "awaiting_review", 1000, 9000);
 	/* In grace: nothing to run. */
-	assert_int_equal(store_request_next(f->st, 0, 1099, &r, &box, &len, &err),
+	assert_int_equal(store_request_next(f->st, 0, 1099, false, &r, &box, &len, &err),
 	                 LETHE_E_NOTFOUND);
 	assert_null(box);
 	/* Grace over: it runs, with its box. */
-	assert_int_equal(store_request_next(f->st, 0, 1100, &r, &box, &len, &err), LETHE_OK);
+	assert_int_equal(store_request_next(f->st, 0, 1100, false, &r, &box, &len, &err), LETHE_OK);
 	assert_int_equal(r.id, sched);
 	assert_int_equal(len, 3);
 	free(box);
@@ -622,25 +622,38 @@ test_store_cancel_before_effects(void **state)
 	assert_int_equal(r.id, id);
 	assert_int_equal(len, 3);
 	free(box);
-	/* Cancelled before they were applied: nothing to undo, the identity goes now. */
+	/*
+	 * Cancelled while they may be being applied (or were, before a crash):
+	 * an undo is due (undoing what was never applied is harmless), and the
+	 * identity stays until it is done.
+	 */
 	assert_int_equal(store_request_transition(f->st, id, &cancel, &applied, &err), LETHE_OK);
 	assert_true(applied);
 	assert_int_equal(store_request_get(f->st, id, &r, &err), LETHE_OK);
-	assert_int_equal(r.effects, STORE_EFFECTS_NONE);
-	assert_int_equal(store_request_effects_next(f->st, 0, &r, &box, &len, &err),
-	                 LETHE_E_NOTFOUND);
+	assert_int_equal(r.effects, STORE_EFFECTS_UNDO);
+	assert_int_equal(store_request_effects_next(f->st, 0, &r, &box, &len, &err), LETHE_OK);
+	assert_int_equal(r.id, id);
 	free(box);
 	assert_int_equal(store_request_wipe(f->st, id, &err), LETHE_OK);
 	assert_int_equal(store_request_box(f->st, id, &box, &len, &err), LETHE_OK);
-	assert_int_equal(len, 0);
+	assert_int_equal(len, 3);
 	free(box);
-	/* A runner that was applying them meanwhile finds "applied" refused: it undoes. */
+	/* A runner that was applying them meanwhile finds "applied" refused: it leaves them. */
 	assert_int_equal(store_request_set_effects(f->st, id, STORE_EFFECTS_APPLY,
 	                                           STORE_EFFECTS_APPLIED, &applied, &err),
 	                 LETHE_OK);
 	assert_false(applied);
+	/* Once undone, the identity goes. */
+	assert_int_equal(store_request_set_effects(f->st, id, STORE_EFFECTS_UNDO,
+	                                           STORE_EFFECTS_NONE, &applied, &err),
+	                 LETHE_OK);
+	assert_true(applied);
+	assert_int_equal(store_request_wipe(f->st, id, &err), LETHE_OK);
+	assert_int_equal(store_request_box(f->st, id, &box, &len, &err), LETHE_OK);
+	assert_int_equal(len, 0);
+	free(box);
 	/* Its grace period would be over: it never runs. */
-	assert_int_equal(store_request_next(f->st, 0, 3000, &r, &box, &len, &err),
+	assert_int_equal(store_request_next(f->st, 0, 3000, false, &r, &box, &len, &err),
 	                 LETHE_E_NOTFOUND);
 	free(box);
 }
