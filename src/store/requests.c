@@ -268,32 +268,47 @@ store_request_list(struct store *st, const struct store_request_filter *f, store
 {
 	sqlite3_stmt *q = NULL;
 	struct store_request r;
+	int64_t lo_due = f->after_due, lo_id = f->after_id, hi_due = INT64_MAX;
 	lethe_rc rc;
 
 	/*
 	 * Keyset pagination by (due_at, id): with a state, through
-	 * requests_state_due; without, through requests_due.  Each filter is
-	 * off when its parameter is NULL or 0.
+	 * requests_state_due; without, through requests_due.  source and kind
+	 * are off when NULL.  The index is walked between one lower and one
+	 * upper bound only, so that SQLite seeks to the first row of the page
+	 * and stops after the last due date asked for: the lower bound is the
+	 * later of the cursor and due_after (?5, ?6: the row after (due, id)),
+	 * the upper bound due_before made inclusive (?4).  With due_after and
+	 * the cursor as two terms, SQLite seeks to the cursor, (INT64_MIN, 0)
+	 * on a first page, and filters every earlier entry of the state one by
+	 * one (tens of ms a page in a store of a million requests).
 	 */
+	if (f->due_after > lo_due) {
+		lo_due = f->due_after; /* inclusive: every id of that due date */
+		lo_id = INT64_MIN;
+	}
+	if (f->due_before == INT64_MIN)
+		return LETHE_OK; /* nothing is due before that */
+	if (f->due_before != 0)
+		hi_due = f->due_before - 1;
 	if (f->state != NULL)
-		rc = store__prepf(
-		    st, &q, err,
-		    "SELECT " STORE_REQ_COLS " FROM requests INDEXED BY requests_state_due "
-		    "WHERE state = ?1 AND (?2 IS NULL OR source = ?2) AND (?3 IS NULL OR kind = "
-		    "?3) "
-		    "AND (?4 = 0 OR due_at < ?4) AND due_at >= ?5 AND (due_at > ?6 OR "
-		    "(due_at = ?6 AND id > ?7)) ORDER BY due_at, id LIMIT ?8",
-		    "tttiiiii", f->state, f->source, f->kind, f->due_before, f->due_after,
-		    f->after_due, f->after_id, (int64_t)f->limit);
+		rc = store__prepf(st, &q, err,
+		                  "SELECT " STORE_REQ_COLS
+		                  " FROM requests INDEXED BY requests_state_due "
+		                  "WHERE state = ?1 AND (?2 IS NULL OR source = ?2) AND (?3 IS "
+		                  "NULL OR kind = ?3) "
+		                  "AND due_at <= ?4 AND (due_at > ?5 OR (due_at = ?5 AND id > ?6)) "
+		                  "ORDER BY due_at, id LIMIT ?7",
+		                  "tttiiii", f->state, f->source, f->kind, hi_due, lo_due, lo_id,
+		                  (int64_t)f->limit);
 	else
-		rc =
-		    store__prepf(st, &q, err,
-		                 "SELECT " STORE_REQ_COLS " FROM requests INDEXED BY requests_due "
-		                 "WHERE (?2 IS NULL OR source = ?2) AND (?3 IS NULL OR kind = ?3) "
-		                 "AND (?4 = 0 OR due_at < ?4) AND due_at >= ?5 AND (due_at > ?6 OR "
-		                 "(due_at = ?6 AND id > ?7)) ORDER BY due_at, id LIMIT ?8",
-		                 "tttiiiii", (const char *)NULL, f->source, f->kind, f->due_before,
-		                 f->due_after, f->after_due, f->after_id, (int64_t)f->limit);
+		rc = store__prepf(st, &q, err,
+		                  "SELECT " STORE_REQ_COLS " FROM requests INDEXED BY requests_due "
+		                  "WHERE (?2 IS NULL OR source = ?2) AND (?3 IS NULL OR kind = ?3) "
+		                  "AND due_at <= ?4 AND (due_at > ?5 OR (due_at = ?5 AND id > ?6)) "
+		                  "ORDER BY due_at, id LIMIT ?7",
+		                  "tttiiii", (const char *)NULL, f->source, f->kind, hi_due, lo_due,
+		                  lo_id, (int64_t)f->limit);
 	while (store__row(st, q, &rc, err, "listing requests")) {
 		store__request_row(q, &r);
 		fn(arg, &r);
