@@ -138,7 +138,13 @@ store_request_next(struct store *st, int64_t after, int64_t now, struct store_re
 
 	*box = NULL;
 	*boxlen = 0;
-	/* Two lookups, each through its own index: received or running, then grace over. */
+	/*
+	 * Two lookups, each through its own index: received or running, then
+	 * grace over.  The second names requests_grace: left to itself, SQLite
+	 * takes requests_state_due (state = ?) and reads and sorts every
+	 * scheduled request on each call (28 ms at 70,000 in grace or in the
+	 * queue), where requests_grace gives the first one in order.
+	 */
 	rc = store__one(st, err, REQ_READ, req_boxed_row, &m,
 	                "SELECT " STORE_REQ_COLS ", identity_box FROM requests WHERE state IN "
 	                "('received', 'running') AND id > ?1 ORDER BY id LIMIT 1",
@@ -146,8 +152,9 @@ store_request_next(struct store *st, int64_t after, int64_t now, struct store_re
 	if (rc != LETHE_E_NOTFOUND)
 		return rc;
 	return store__one(st, err, REQ_READ, req_boxed_row, &m,
-	                  "SELECT " STORE_REQ_COLS ", identity_box FROM requests WHERE state = "
-	                  "'scheduled' AND not_before <= ?1 ORDER BY not_before, id LIMIT 1",
+	                  "SELECT " STORE_REQ_COLS ", identity_box FROM requests INDEXED BY "
+	                  "requests_grace WHERE state = 'scheduled' AND not_before <= ?1 "
+	                  "ORDER BY not_before, id LIMIT 1",
 	                  "i", now);
 }
 

@@ -466,6 +466,50 @@ test_store_list_seeks(void **state)
 	sqlite3_progress_handler(f->st->db, 0, NULL, NULL);
 }
 
+/*
+ * The runner's next request costs the same however many wait in grace: in a
+ * store of 20,000 scheduled requests (grace until 1,000,000 + id) the one
+ * whose grace is over is found through requests_grace in a few hundred
+ * steps; through requests_state_due every scheduled row is read and sorted
+ * (about 100,000).
+ */
+static void
+test_store_next_seeks(void **state)
+{
+	struct sfix *f = *state;
+	struct lethe_err err = {0};
+	struct store_request r;
+	uint8_t *box = NULL;
+	size_t boxlen = 0;
+	int64_t steps = 0;
+
+	assert_int_equal(
+	    sqlite3_exec(f->st->db,
+	                 "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+	                 "WHERE i < 20000) INSERT INTO requests (id, code, app, subject, "
+	                 "identity_box, state, received_at, due_at, not_before) SELECT i, 'g' || "
+	                 "i, '', 'anon:' || i, x'01', 'scheduled', 1, 9000000, 1000000 + i FROM n; "
+	                 "UPDATE requests SET not_before = 500 WHERE id = 12345; COMMIT;",
+	                 NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_progress_handler(f->st->db, 100, count_steps, &steps);
+	assert_int_equal(store_request_next(f->st, 0, 1000, &r, &box, &boxlen, &err), LETHE_OK);
+	assert_int_equal(r.id, 12345);
+	assert_int_equal(boxlen, 1);
+	free(box);
+	assert_true(steps < 50);
+	/* In grace, all of them: none is runnable, just as cheaply. */
+	assert_int_equal(sqlite3_exec(f->st->db,
+	                              "UPDATE requests SET state = 'cancelled' WHERE id = 12345",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	steps = 0;
+	assert_int_equal(store_request_next(f->st, 0, 1000, &r, &box, &boxlen, &err),
+	                 LETHE_E_NOTFOUND);
+	assert_true(steps < 50);
+	sqlite3_progress_handler(f->st->db, 0, NULL, NULL);
+}
+
 /* A store of schema version 9 with one Meta request moves it into requests. */
 static void
 test_store_migrate_v9(void **state)
@@ -516,6 +560,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_store_expire_due, store_setup, store_teardown),
 	    cmocka_unit_test_setup_teardown(test_store_list, store_setup, store_teardown),
 	    cmocka_unit_test_setup_teardown(test_store_list_seeks, store_setup, store_teardown),
+	    cmocka_unit_test_setup_teardown(test_store_next_seeks, store_setup, store_teardown),
 	    cmocka_unit_test(test_store_migrate_v9),
 	};
 
