@@ -97,6 +97,7 @@ bench: build
 	bench/callbacks
 	bench/disconnect
 	bench/sweep
+	bench/requests
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

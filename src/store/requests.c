@@ -134,13 +134,20 @@ req_boxed_row(sqlite3_stmt *q, void *arg)
 	*m->boxlen = n > 0 ? (size_t)n : 0;
 }
 
-/* The scheduled request whose grace ended first, with its box. */
+/*
+ * The scheduled request whose grace ended first, with its box.  It names
+ * requests_grace: left to itself, SQLite takes requests_state_due (state =
+ * ?) and reads and sorts every scheduled request on each call (28 ms at
+ * 70,000 in grace or in the queue), where requests_grace gives the first
+ * one in order.
+ */
 static lethe_rc
 next_scheduled(struct store *st, int64_t now, struct req_boxed *m, struct lethe_err *err)
 {
 	return store__one(st, err, REQ_READ, req_boxed_row, m,
-	                  "SELECT " STORE_REQ_COLS ", identity_box FROM requests WHERE state = "
-	                  "'scheduled' AND not_before <= ?1 ORDER BY not_before, id LIMIT 1",
+	                  "SELECT " STORE_REQ_COLS ", identity_box FROM requests INDEXED BY "
+	                  "requests_grace WHERE state = 'scheduled' AND not_before <= ?1 "
+	                  "ORDER BY not_before, id LIMIT 1",
 	                  "i", now);
 }
 

@@ -21,6 +21,7 @@
 
 #include "engine/request.h"
 #include "store/store.h"
+#include "store/store_internal.h"
 #include "testutil.h"
 #include "util/hash.h"
 
@@ -444,6 +445,124 @@ test_store_list(void **state)
 	assert_int_equal(ids[0], 0);
 }
 
+/* Count SQLite's virtual machine steps (in hundreds) on the store's connection. */
+static int
+count_steps(void *arg)
+{
+	(*(int64_t *)arg)++;
+	return 0;
+}
+
+/*
+ * A page of the listing costs its own rows, not the store's: SQLite seeks to
+ * the later of the cursor and due_after and stops at due_before.  In a store
+ * of 20,000 completed requests due at 1 ... 20,000 (ids the same), each page
+ * below runs in a few hundred steps; walking every entry before due_after
+ * (the first page) or after due_before (the last) takes over 100,000.
+ */
+static void
+test_store_list_seeks(void **state)
+{
+	struct sfix *f = *state;
+	struct lethe_err err = {0};
+	int64_t ids[16] = {0};
+	int64_t steps = 0;
+	struct store_request_filter fl = {
+	    .state = "completed", .after_due = INT64_MIN, .due_after = 19991, .limit = 5};
+
+	assert_int_equal(
+	    sqlite3_exec(f->st->db,
+	                 "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+	                 "WHERE i < 20000) INSERT INTO requests (id, code, app, subject, "
+	                 "identity_box, state, received_at, due_at) SELECT i, 'c' || i, '', "
+	                 "'anon:' || i, x'', 'completed', 1, i FROM n; COMMIT;",
+	                 NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_progress_handler(f->st->db, 100, count_steps, &steps);
+	/* First page from due_after: the rows due 19991 on. */
+	assert_int_equal(store_request_list(f->st, &fl, on_listed, ids, &err), LETHE_OK);
+	assert_int_equal(ids[0], 5);
+	assert_int_equal(ids[1], 19991);
+	assert_int_equal(ids[5], 19995);
+	assert_true(steps < 50);
+	/* The same without a state (requests_due). */
+	fl.state = NULL;
+	steps = 0;
+	ids[0] = 0;
+	assert_int_equal(store_request_list(f->st, &fl, on_listed, ids, &err), LETHE_OK);
+	assert_int_equal(ids[0], 5);
+	assert_int_equal(ids[1], 19991);
+	assert_true(steps < 50);
+	/* A cursor later than due_after wins; the row at the cursor is excluded. */
+	fl.state = "completed";
+	fl.after_due = 19993;
+	fl.after_id = 19993;
+	steps = 0;
+	ids[0] = 0;
+	assert_int_equal(store_request_list(f->st, &fl, on_listed, ids, &err), LETHE_OK);
+	assert_int_equal(ids[0], 5);
+	assert_int_equal(ids[1], 19994);
+	assert_true(steps < 50);
+	/* The last page of a window stops at due_before (excluded). */
+	fl.after_due = INT64_MIN;
+	fl.after_id = 0;
+	fl.due_after = 5;
+	fl.due_before = 8;
+	steps = 0;
+	ids[0] = 0;
+	assert_int_equal(store_request_list(f->st, &fl, on_listed, ids, &err), LETHE_OK);
+	assert_int_equal(ids[0], 3);
+	assert_int_equal(ids[1], 5);
+	assert_int_equal(ids[3], 7);
+	assert_true(steps < 50);
+	sqlite3_progress_handler(f->st->db, 0, NULL, NULL);
+}
+
+/*
+ * The runner's next request costs the same however many wait in grace: in a
+ * store of 20,000 scheduled requests (grace until 1,000,000 + id) the one
+ * whose grace is over is found through requests_grace in a few hundred
+ * steps; through requests_state_due every scheduled row is read and sorted
+ * (about 100,000).
+ */
+static void
+test_store_next_seeks(void **state)
+{
+	struct sfix *f = *state;
+	struct lethe_err err = {0};
+	struct store_request r;
+	uint8_t *box = NULL;
+	size_t boxlen = 0;
+	int64_t steps = 0;
+
+	assert_int_equal(
+	    sqlite3_exec(f->st->db,
+	                 "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+	                 "WHERE i < 20000) INSERT INTO requests (id, code, app, subject, "
+	                 "identity_box, state, received_at, due_at, not_before) SELECT i, 'g' || "
+	                 "i, '', 'anon:' || i, x'01', 'scheduled', 1, 9000000, 1000000 + i FROM n; "
+	                 "UPDATE requests SET not_before = 500 WHERE id = 12345; COMMIT;",
+	                 NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_progress_handler(f->st->db, 100, count_steps, &steps);
+	assert_int_equal(store_request_next(f->st, 0, 1000, false, &r, &box, &boxlen, &err),
+	                 LETHE_OK);
+	assert_int_equal(r.id, 12345);
+	assert_int_equal(boxlen, 1);
+	free(box);
+	assert_true(steps < 50);
+	/* In grace, all of them: none is runnable, just as cheaply. */
+	assert_int_equal(sqlite3_exec(f->st->db,
+	                              "UPDATE requests SET state = 'cancelled' WHERE id = 12345",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	steps = 0;
+	assert_int_equal(store_request_next(f->st, 0, 1000, false, &r, &box, &boxlen, &err),
+	                 LETHE_E_NOTFOUND);
+	assert_true(steps < 50);
+	sqlite3_progress_handler(f->st->db, 0, NULL, NULL);
+}
+
 /* A store of schema version 9 with one Meta request moves it into requests. */
 static void
 test_store_migrate_v9(void **state)
@@ -754,6 +873,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_store_next, store_setup, store_teardown),
 	    cmocka_unit_test_setup_teardown(test_store_expire_due, store_setup, store_teardown),
 	    cmocka_unit_test_setup_teardown(test_store_list, store_setup, store_teardown),
+	    cmocka_unit_test_setup_teardown(test_store_list_seeks, store_setup, store_teardown),
+	    cmocka_unit_test_setup_teardown(test_store_next_seeks, store_setup, store_teardown),
 	    cmocka_unit_test(test_store_migrate_v9),
 	    cmocka_unit_test_setup_teardown(test_store_final_states_stay, store_setup,
 	                                    store_teardown),
