@@ -467,30 +467,6 @@ act_of(const char *name)
 	return SERVICE_REQ_CANCEL; /* not reached: every row using requests_act is above */
 }
 
-/*
- * extend --by DUR: the current due date + DUR, read from the request (the
- * service keeps the rule that it must be later).
- */
-static lethe_rc
-due_by(struct service *svc, const char *code, int64_t by, int64_t *due, struct lethe_err *err)
-{
-	json_t *j = NULL;
-	const char *cur;
-	int64_t t = 0;
-	lethe_rc rc;
-
-	rc = service_request_show(svc, code, &j, err);
-	if (rc != LETHE_OK)
-		return rc;
-	cur = str_of(j, "due_at", NULL);
-	if (cur == NULL || time_parse(cur, &t) != LETHE_OK)
-		rc = lethe_err_set(err, LETHE_E_CONFLICT, "the request has no due date to extend");
-	else
-		*due = t + by;
-	json_decref(j);
-	return rc;
-}
-
 static int
 requests_act(const struct cli_args *a)
 {
@@ -522,8 +498,8 @@ requests_act(const struct cli_args *a)
 			                         "or a date, 2026-12-31");
 	}
 	rc = open_env(a, &env, &err);
-	if (rc == LETHE_OK && by != NULL)
-		rc = due_by(env.svc, a->operand, dur, &act.due_at, &err);
+	if (by != NULL)
+		act.extend_by = dur; /* the service adds it to the due date it holds */
 	if (rc == LETHE_OK)
 		rc = service_request_act(env.svc, a->operand, &act, &out, &err);
 	if (rc == LETHE_OK && out == NULL)

@@ -220,6 +220,7 @@ struct service_request_action {
 	const char *reason;           /* required for refuse and extend; optional otherwise */
 	const char *source;           /* act only on requests of this source ("app"), NULL: any */
 	int64_t due_at;               /* extend: the new due date (epoch s), later than today's */
+	int64_t extend_by;            /* extend: or this many seconds after the current due date */
 };
 
 /*

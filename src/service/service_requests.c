@@ -407,6 +407,7 @@ make_transition(const struct service_request_action *a, enum request_act act,
                 struct store_transition *t, struct lethe_err *err)
 {
 	bool need_reason = act == REQUEST_REFUSE || act == REQUEST_EXTEND;
+	int64_t due = a->due_at; /* extend: the new due date */
 
 	if (need_reason && (a->reason == NULL || a->reason[0] == '\0'))
 		return lethe_err_set(err, LETHE_E_INVALID, "a reason is required to %s a request",
@@ -450,17 +451,19 @@ make_transition(const struct service_request_action *a, enum request_act act,
 		t->completed_at = -1; /* cleared: it is not finished any more */
 		break;
 	case REQUEST_EXTEND:
+		if (a->extend_by > 0)
+			due = r->due_at + a->extend_by;
 		/* A failed request is still owed (and overdue): its due date may move. */
 		if (request_state_final(r->state) && strcmp(r->state, "failed") != 0)
 			return lethe_err_set(err, LETHE_E_CONFLICT,
 			                     "a request that is %s cannot be extended", r->state);
-		if (a->due_at <= r->due_at)
+		if (due <= r->due_at)
 			return lethe_err_set(err, LETHE_E_INVALID,
 			                     "the new due date must be later than the current one");
 		t->to = r->state; /* the state stays; the history records "extended" */
 		t->from = r->state;
 		t->event = "extended";
-		t->due_at = a->due_at;
+		t->due_at = due;
 		break;
 	case REQUEST_APPROVE:
 		break;
