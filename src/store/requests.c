@@ -11,7 +11,6 @@
 #include "util/fmacros.h"
 
 #include "store/store_internal.h"
-#include "util/mem.h"
 
 /* A failed read is LETHE_E_STATE, never "no such request" (see meta.c). */
 #define REQ_READ "reading a request"
@@ -114,7 +113,7 @@ store_request_by_code(struct store *st, const char *code, struct store_request *
 /* store__row_fn: the request, then its identity box, into the struct req_boxed @arg. */
 struct req_boxed {
 	struct store_request *req; /* the request */
-	uint8_t **box;             /* its identity box (allocated, even if empty) */
+	uint8_t **box;             /* its identity box (NULL once wiped) */
 	size_t *boxlen;            /* its length */
 };
 
@@ -122,16 +121,9 @@ static void
 req_boxed_row(sqlite3_stmt *q, void *arg)
 {
 	struct req_boxed *m = arg;
-	const void *b;
-	int n;
 
 	store__request_row(q, m->req);
-	b = sqlite3_column_blob(q, STORE_REQ_NCOLS);
-	n = sqlite3_column_bytes(q, STORE_REQ_NCOLS);
-	*m->box = xmalloc(n > 0 ? (size_t)n : 1);
-	if (n > 0)
-		memcpy(*m->box, b, (size_t)n);
-	*m->boxlen = n > 0 ? (size_t)n : 0;
+	store__col_blob(q, STORE_REQ_NCOLS, m->box, m->boxlen);
 }
 
 /*

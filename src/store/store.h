@@ -205,7 +205,7 @@ lethe_rc store_request_by_code(struct store *st, const char *code, struct store_
 lethe_rc store_request_next(struct store *st, int64_t after, int64_t now, bool scheduled_first,
                             struct store_request *out, uint8_t **box, size_t *boxlen,
                             struct lethe_err *err);
-/* The identity box of request @id (caller frees; empty once wiped). */
+/* The identity box of request @id (caller frees; NULL and 0 once wiped). */
 lethe_rc store_request_box(struct store *st, int64_t id, uint8_t **box, size_t *boxlen,
                            struct lethe_err *err);
 /*
