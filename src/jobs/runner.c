@@ -200,6 +200,23 @@ request_ids(struct runner *r, struct appdb *db, struct store *st, const struct s
 	return rc;
 }
 
+/* Apply @t to request @id in a transaction of its own; *@applied says whether it did. */
+static lethe_rc
+transition(struct store *st, int64_t id, const struct store_transition *t, bool *applied,
+           struct lethe_err *err)
+{
+	lethe_rc rc = store_begin(st, err);
+
+	*applied = false;
+	if (rc == LETHE_OK)
+		rc = store_request_transition(st, id, t, applied, err);
+	if (rc == LETHE_OK)
+		rc = store_commit(st, err);
+	else
+		store_rollback(st);
+	return rc;
+}
+
 /* Mark request @req (not Meta's) failed with @reason, from whatever open state it is in. */
 static lethe_rc
 fail_request(struct store *st, const struct store_request *req, const char *reason,
@@ -217,15 +234,9 @@ fail_request(struct store *st, const struct store_request *req, const char *reas
 	    .effects = -1,
 	};
 	bool applied = false;
-	lethe_rc rc = store_begin(st, err);
+	lethe_rc rc = transition(st, req->id, &t, &applied, err);
 
-	if (rc == LETHE_OK)
-		rc = store_request_transition(st, req->id, &t, &applied, err);
-	if (rc == LETHE_OK)
-		rc = store_commit(st, err);
-	else
-		store_rollback(st);
-	if (rc == LETHE_OK)
+	if (rc == LETHE_OK && applied)
 		log_warnx("request %lld: failed: %s", (long long)req->id, reason);
 	return rc;
 }
@@ -247,15 +258,8 @@ claim_request(struct store *st, struct store_request *req, bool *won, struct let
 	    .expires_at = -1,
 	    .effects = -1,
 	};
-	lethe_rc rc = store_begin(st, err);
+	lethe_rc rc = transition(st, req->id, &t, won, err);
 
-	*won = false;
-	if (rc == LETHE_OK)
-		rc = store_request_transition(st, req->id, &t, won, err);
-	if (rc == LETHE_OK)
-		rc = store_commit(st, err);
-	else
-		store_rollback(st);
 	if (rc == LETHE_OK && *won)
 		snprintf(req->state, sizeof(req->state), "running");
 	return rc;
