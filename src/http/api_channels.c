@@ -120,7 +120,6 @@ api_v1(struct server *s, struct request *r)
 {
 	const char *rest;
 	char id[SERVICE_CHANNEL_ID_MAX + 2];
-	size_t n;
 	bool get = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
 
 	r->route = "api_channels";
@@ -135,18 +134,9 @@ api_v1(struct server *s, struct request *r)
 		return;
 	}
 	rest = r->path + 13;
-	n = strcspn(rest, "/");
-	if (n == 0 || n > SERVICE_CHANNEL_ID_MAX) {
-		http_reply_error(r, LETHE_E_INVALID, "the channel id must be a positive integer");
+	if (!http_path_id(r, &rest, id, SERVICE_CHANNEL_ID_MAX + 1, service_channel_id_ok,
+	                  "the channel id must be a positive integer"))
 		return;
-	}
-	memcpy(id, rest, n);
-	id[n] = '\0';
-	if (!service_channel_id_ok(id)) {
-		http_reply_error(r, LETHE_E_INVALID, "the channel id must be a positive integer");
-		return;
-	}
-	rest += n;
 	if (rest[0] == '\0') {
 		if (!get)
 			http_reply_method(s, r, "GET, HEAD");

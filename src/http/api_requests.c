@@ -420,7 +420,7 @@ requests_route(struct server *s, struct request *r, const struct api_key *key, b
 {
 	bool get = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
 	char code[META_CODE_LEN + 2];
-	size_t n, i;
+	size_t i;
 
 	if (rest[0] == '\0' || strcmp(rest, "/") == 0) {
 		if (admin && !get)
@@ -438,18 +438,9 @@ requests_route(struct server *s, struct request *r, const struct api_key *key, b
 		return;
 	}
 	rest++;
-	n = strcspn(rest, "/");
-	if (n == 0 || n > META_CODE_LEN) {
-		http_reply_error(r, LETHE_E_INVALID, "the request id must be a confirmation code");
+	if (!http_path_id(r, &rest, code, META_CODE_LEN + 1, meta_code_ok,
+	                  "the request id must be a confirmation code"))
 		return;
-	}
-	memcpy(code, rest, n);
-	code[n] = '\0';
-	if (!meta_code_ok(code)) {
-		http_reply_error(r, LETHE_E_INVALID, "the request id must be a confirmation code");
-		return;
-	}
-	rest += n;
 	if (rest[0] == '\0') {
 		if (!get)
 			http_reply_method(s, r, "GET, HEAD");

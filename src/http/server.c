@@ -97,6 +97,26 @@ http_header(const struct request *r, const char *name)
 	return NULL;
 }
 
+bool
+http_path_id(struct request *r, const char **rest, char *out, size_t cap, bool (*ok)(const char *),
+             const char *msg)
+{
+	size_t n = strcspn(*rest, "/");
+
+	if (n == 0 || n >= cap) {
+		http_reply_error(r, LETHE_E_INVALID, msg);
+		return false;
+	}
+	memcpy(out, *rest, n);
+	out[n] = '\0';
+	if (!ok(out)) {
+		http_reply_error(r, LETHE_E_INVALID, msg);
+		return false;
+	}
+	*rest += n;
+	return true;
+}
+
 const char *
 http_query(const struct request *r, const char *name)
 {

@@ -120,6 +120,14 @@ typedef void (*http_handler)(struct server *s, struct request *r);
 const char *http_header(const struct request *r, const char *name);
 /* The GET argument @name, or NULL. */
 const char *http_query(const struct request *r, const char *name);
+/*
+ * The path segment at *@rest (up to the next '/' or the end) into @out
+ * (@cap bytes with its NUL), *@rest moved past it, if it is 1 to @cap - 1
+ * bytes and @ok(@out) holds; otherwise a 400 with @msg is the reply and
+ * false.  For ids in routes: /v1/channels/{id}, /v1/requests/{id}.
+ */
+bool http_path_id(struct request *r, const char **rest, char *out, size_t cap,
+                  bool (*ok)(const char *), const char *msg);
 /* Set the reply: @body (@len bytes) is copied; @type must be a static string. */
 void http_reply(struct request *r, unsigned status, const char *type, const char *body, size_t len);
 /* Set a JSON reply; steals @j (NULL gives a 500). */
