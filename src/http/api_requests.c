@@ -118,21 +118,6 @@ field_str(struct request *r, json_t *o, const char *name, bool required, size_t 
 	return false;
 }
 
-/* True if @s looks like an e-mail address: one '@' inside, no space or control byte. */
-static bool
-address_ok(const char *s)
-{
-	const char *at = strchr(s, '@');
-	const unsigned char *p;
-
-	if (at == NULL || at == s || at[1] == '\0' || strchr(at + 1, '@') != NULL)
-		return false;
-	for (p = (const unsigned char *)s; *p != '\0'; p++)
-		if (*p <= ' ' || *p == 0x7f)
-			return false;
-	return true;
-}
-
 /*
  * The reply for a service call that failed with @rc: @err's message where
  * the service says it is safe to show (invalid input, a state that does
@@ -192,10 +177,6 @@ request_create(struct server *s, struct request *r, const struct api_key *key)
 		goto out;
 	if (in.kind == NULL)
 		in.kind = "erasure";
-	if (in.notify != NULL && !address_ok(in.notify)) {
-		http_reply_error(r, LETHE_E_INVALID, "\"notify\" must be an e-mail address");
-		goto out;
-	}
 	v = json_object_get(o, "verified");
 	if (v != NULL && !json_is_boolean(v)) {
 		http_reply_error(r, LETHE_E_INVALID, "\"verified\" must be true or false");
