@@ -25,6 +25,7 @@
 #include "engine/disconnect.h"
 #include "engine/erase.h"
 #include "engine/plan.h"
+#include "engine/request.h"
 #include "engine/sweep.h"
 #include "jobs/runner.h"
 #include "meta/intake.h"
@@ -162,9 +163,9 @@ const char *service_ready(struct service *svc, char *msg, size_t cap);
 
 /* ---- privacy requests (service_requests.c; docs/requests.md) ------------------ */
 
-#define SERVICE_REQ_IDS_MAX 8      /* identities a request may name */
-#define SERVICE_REQ_LIST_MAX 1000  /* requests a page of a listing holds at most */
-#define SERVICE_REQ_REASON_MAX 500 /* bytes of an operator's reason */
+#define SERVICE_REQ_IDS_MAX REQUEST_IDS_MAX /* identities a request may name */
+#define SERVICE_REQ_LIST_MAX 1000           /* requests a page of a listing holds at most */
+#define SERVICE_REQ_REASON_MAX 500          /* bytes of an operator's reason */
 
 /* A new request as a front end hands it over (strings borrowed). */
 struct service_request_in {
