@@ -481,6 +481,7 @@ retry_failed(struct store *st)
  * Before the next erasure: expire and warn (once a second), then apply or
  * undo the effects of every request that has some due.  Failures are
  * logged and tried again on the next pass; they never stop the queue.
+ * The runner thread's only (runner_drain() leaves all this to serve).
  */
 static void
 housekeeping(struct runner *r, struct appdb *db, struct store *st)
@@ -496,7 +497,7 @@ housekeeping(struct runner *r, struct appdb *db, struct store *st)
 			log_warnx("runner: %s", err.msg);
 	}
 	/* At most 64 a pass, so erasures go on while a backlog of effects is worked off. */
-	for (n = 0; n < 64 && (r->w.mu == NULL || !worker_stopping(&r->w)); n++) {
+	for (n = 0; n < 64 && !worker_stopping(&r->w); n++) {
 		struct store_request req;
 		uint8_t *box = NULL;
 		size_t boxlen = 0;
