@@ -11,6 +11,7 @@
 #define LETHE_CONFIG_H
 
 #include "config/policy.h"
+#include "mail/mail.h"
 #include "util/fmacros.h"
 #include "util/hash.h"
 #include "util/rc.h"
@@ -47,6 +48,27 @@ struct outbox_config {
 	bool key_loaded;           /* key is valid */
 };
 
+/* One choice of the self-service page (selfservice.offers). */
+struct selfservice_offer {
+	char *id;    /* the form's value, e.g. "close-account" */
+	char *kind;  /* the request kind: erasure (POLICY_KINDS) */
+	char *scope; /* the data map scope */
+	char *label; /* what the page shows the person */
+	int line;    /* line in lethe.yaml, 0 for the default */
+};
+
+/* The self-service page: the `selfservice:` section (docs/selfservice.md). */
+struct selfservice_config {
+	bool enabled;                     /* selfservice.enabled (default: mail is configured) */
+	char *path;                       /* selfservice.path, default "/privacy" */
+	struct selfservice_offer *offers; /* selfservice.offers (default: close-account) */
+	size_t noffers;                   /* number of offers */
+	int64_t per_address;              /* selfservice.limits.per_address: asks per window (5) */
+	int64_t per_client;               /* selfservice.limits.per_client: asks per window (30) */
+	int64_t window_s;                 /* selfservice.limits.window (1 h) */
+	int line;                         /* line of the section, 0 if absent */
+};
+
 struct platforms; /* platform/platform_config.h */
 
 struct lethe_config {
@@ -69,6 +91,7 @@ struct lethe_config {
 	char *contact;               /* server.contact, shown on pages */
 	char *app_name;              /* server.app_name, shown on pages */
 	char *status_template;       /* server.status_template, resolved, or NULL */
+	char *templates_dir;         /* server.templates: the operator's template set, or NULL */
 	int64_t conns_per_ip;        /* server.max_connections_per_ip; 0 = no limit */
 	int64_t meta_max_age;        /* meta.issued_at_max_age in s; 0 = not checked */
 	int64_t meta_repeat;         /* meta.repeat_window in s: repeats get the same code */
@@ -79,8 +102,10 @@ struct lethe_config {
 	size_t napi_keys;            /* number of API keys */
 	struct api_key *admin_keys;  /* api.admin_keys: the operator API's keys */
 	size_t nadmin_keys;          /* number of admin keys */
-	struct requests_config requests; /* requests: policies, verify_ttl, warn_before */
-	struct platforms *platforms;     /* the platforms: section (defaults when absent) */
+	struct requests_config requests;       /* requests: policies, verify_ttl, warn_before */
+	struct platforms *platforms;           /* the platforms: section (defaults when absent) */
+	struct mail_config mail;               /* mail: outgoing mail (disabled when absent) */
+	struct selfservice_config selfservice; /* selfservice: the page */
 	bool sweep_enabled;       /* sweep.enabled: lethe serve runs TTL sweeps (default true) */
 	int64_t sweep_interval_s; /* sweep.interval: pause between passes with no backlog */
 	int64_t sweep_max_rows;   /* sweep.max_rows_per_pass: rows per table per pass */
@@ -141,6 +166,27 @@ const struct api_key *config_api_key_find(const struct api_key *keys, size_t n,
                                           const char *presented);
 /* The app named @name, or NULL. */
 const struct meta_app *config_meta_app(const struct lethe_config *cfg, const char *name);
+/*
+ * Parse the `selfservice:` section of @y (root mapping @root) into @ss
+ * (caller-owned, overwritten; defaults when absent, enabled only when
+ * @mail_enabled).  LETHE_E_CONFIG "lethe.yaml:LINE: what" for an unknown
+ * key, a path that is not "/word", a bad duration or limit, an offer
+ * without id, kind, scope or label, or an offer id twice.  Free with
+ * selfservice_free().  Called by config_load() (config/selfservice.c).
+ */
+lethe_rc selfservice_parse(struct selfservice_config *ss, bool mail_enabled, struct ydoc *y,
+                           struct yaml_node_s *root, struct lethe_err *err);
+void selfservice_free(struct selfservice_config *ss);
+/* The offer with id @id, or NULL. */
+const struct selfservice_offer *selfservice_offer(const struct lethe_config *cfg, const char *id);
+/*
+ * Check the page's offers against the data map @dm: each scope exists and
+ * the mail identity kind (mail.identity) names the person in it.
+ * LETHE_E_CONFIG "lethe.yaml:LINE: what".  At start, with policy_check().
+ */
+lethe_rc selfservice_check(const struct lethe_config *cfg, const struct datamap *dm,
+                           struct lethe_err *err);
+
 /* @rel resolved against the configuration's directory; caller frees. */
 char *config_resolve(const struct lethe_config *cfg, const char *rel);
 

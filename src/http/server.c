@@ -31,7 +31,7 @@
 #include "http/server.h"
 #include "http/server_internal.h"
 #include "http/status_page.h"
-#include "http/template.h"
+#include "util/template.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -70,6 +70,8 @@ http_status_of(lethe_rc rc)
 		return MHD_HTTP_NOT_FOUND;
 	case LETHE_E_CONFLICT:
 		return MHD_HTTP_CONFLICT;
+	case LETHE_E_LIMIT:
+		return MHD_HTTP_TOO_MANY_REQUESTS;
 	case LETHE_E_TOOBIG:
 		return MHD_HTTP_CONTENT_TOO_LARGE;
 	case LETHE_E_BUSY:

@@ -15,7 +15,7 @@
 #include <time.h>
 
 #include "http/status_page.h"
-#include "http/template.h"
+#include "util/template.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
 

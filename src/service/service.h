@@ -33,6 +33,7 @@
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/rc.h"
+#include "util/tplset.h"
 
 struct service;
 struct pool_task;
@@ -254,6 +255,62 @@ struct service_request_filter {
  */
 lethe_rc service_request_list(struct service *svc, const struct service_request_filter *f,
                               json_t **out, struct lethe_err *err);
+
+/* ---- the self-service page and mailed links (service_selfservice.c, service_links.c) ---- */
+
+#define SERVICE_LINK_TOKEN_LEN 32 /* characters of a link's token: [a-z2-7], 160 random bits */
+
+/* What the person asks for on the self-service page (strings borrowed). */
+struct service_ask {
+	const char *offer;  /* the offer's id (selfservice.offers) */
+	const char *email;  /* the address typed */
+	const char *client; /* the client's IP address as text (rate limit), or NULL */
+};
+
+/*
+ * The self-service page's request: check the offer and address
+ * (LETHE_E_INVALID, message safe to show), count it against the rate limits
+ * (LETHE_E_LIMIT: too many from this address or client; nothing stored),
+ * and make a request of source self-service naming the person by the
+ * address (mail.identity), always awaiting verification by the mailed
+ * link, whether or not the address belongs to anybody: the work, the
+ * answer and its timing are the same (no account enumeration).  A repeat
+ * of an open request mails its link (or its news) again.  Blocking.
+ */
+lethe_rc service_selfservice_ask(struct service *svc, const struct service_ask *a,
+                                 struct lethe_err *err);
+
+/* A mailed link as its page shows it (no personal data). */
+struct service_link {
+	char purpose[16];    /* verify, cancel, address */
+	char code[64];       /* the request's confirmation code (its status page) */
+	char kind[16];       /* the request's kind */
+	char scope[64];      /* its scope */
+	char state[32];      /* its state now */
+	int64_t expires_at;  /* when the link expires (epoch s) */
+	int64_t grace_until; /* cancel: when the request runs (epoch s), else 0 */
+};
+
+/*
+ * The link whose token is @token (SERVICE_LINK_TOKEN_LEN characters) into
+ * @out, if it can still be used; LETHE_E_NOTFOUND for an unknown, used or
+ * expired token, or one whose request moved on (one answer for all: the
+ * page says the link is no longer valid).  Changes nothing: a mail
+ * scanner's GET confirms nothing.  Blocking.
+ */
+lethe_rc service_link_show(struct service *svc, const char *token, struct service_link *out,
+                           struct lethe_err *err);
+/*
+ * Do what the link @token is for, once: verify its request (verify),
+ * cancel it (cancel, during its grace period; actor "person"), or confirm
+ * its notification address (address).  The link is used in the same
+ * transaction; of two uses one applies, the other is LETHE_E_NOTFOUND as
+ * service_link_show().  The request afterwards into @out.  Blocking.
+ */
+lethe_rc service_link_use(struct service *svc, const char *token, struct service_link *out,
+                          struct lethe_err *err);
+/* The template set (pages and mails) the daemon loaded and checked at start. */
+const struct tplset *service_templates(const struct service *svc);
 
 /* ---- one-off commands (service_cli.c) ---------------------------------------- */
 

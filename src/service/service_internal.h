@@ -15,6 +15,7 @@
 #include <pthread.h>
 
 #include "db/appdb.h"
+#include "jobs/mailer.h"
 #include "jobs/outbox.h"
 #include "jobs/pool.h"
 #include "jobs/runner.h"
@@ -37,6 +38,8 @@ struct service {
 	struct outbox *outbox;          /* upstream jobs of channel disconnects */
 	struct sweeper *sweeper;        /* TTL sweeps, or NULL if off */
 	struct seen *seen;              /* an import's requests of the repeat window, or NULL */
+	struct mailer *mailer;          /* the mail outbox's thread, or NULL (no mail: section) */
+	struct tplset *tpl;             /* the template set (pages and mails), or NULL */
 	bool quiesced;                  /* service_quiesce() ran */
 };
 
@@ -54,5 +57,27 @@ lethe_rc service__status_steps(struct service *svc, const struct store_request *
                                struct service_status *out, struct lethe_err *err);
 /* The data map scope request @req runs in (a Meta request: its app's), or NULL. */
 const char *service__request_scope(const struct service *svc, const struct store_request *req);
+
+#define SERVICE_URL_MAX 600 /* bytes of a link's or status page's URL */
+
+/*
+ * The mailer's compose function (jobs/mailer.h), @arg the service: the
+ * notice's message from the templates and the request's facts, with a
+ * fresh link where the notice has one (service_mail.c).
+ */
+lethe_rc service__mail_compose(void *arg, const struct store_mail *m, const char *to,
+                               struct mail_msg *out, bool *skip, struct lethe_err *err);
+/* Wake the mailer, if the daemon runs one. */
+void service__mail_kick(struct service *svc);
+/*
+ * A new link for request @request_id doing @purpose (verify, cancel,
+ * address), valid until @expires_at: a fresh token, only its keyed hash
+ * stored; its URL (server.public_url + selfservice.path + "/l/" + token)
+ * into @url.  Takes st_mu (service_links.c).
+ */
+lethe_rc service__link_mint(struct service *svc, int64_t request_id, const char *purpose,
+                            int64_t expires_at, char url[SERVICE_URL_MAX], struct lethe_err *err);
+/* The status page URL of confirmation code @code into @url. */
+void service__status_url(const struct service *svc, const char *code, char url[SERVICE_URL_MAX]);
 
 #endif /* LETHE_SERVICE_INTERNAL_H */

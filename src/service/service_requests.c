@@ -282,6 +282,34 @@ service_request_show(struct service *svc, const char *code, json_t **out, struct
 
 /* ---- accepting a request ------------------------------------------------------ */
 
+/*
+ * The request's notification address, sealed (NULL if none), its kind into
+ * @n->notify_kind: the person's email identity (mail.identity) if @in names
+ * one, else the address given with it (confirmed by its own link first);
+ * without a mail: section, the address given and STORE_NOTIFY_NONE.
+ */
+static uint8_t *
+notify_seal(const struct service *svc, const struct service_request_in *in,
+            struct store_request_new *n, size_t *len)
+{
+	const char *kind = svc->cfg->mail.identity != NULL ? svc->cfg->mail.identity : "email";
+	size_t i;
+
+	*len = 0;
+	if (!svc->cfg->mail.enabled) /* no mail: an address given is kept, never written to */
+		return in->notify != NULL ? request_notify_seal(svc->cfg->key, in->notify, len)
+		                          : NULL;
+	for (i = 0; i < in->nids; i++)
+		if (strcmp(in->ids[i].kind, kind) == 0 && address_ok(in->ids[i].value)) {
+			n->notify_kind = STORE_NOTIFY_IDENTITY;
+			return request_notify_seal(svc->cfg->key, in->ids[i].value, len);
+		}
+	if (in->notify == NULL)
+		return NULL;
+	n->notify_kind = STORE_NOTIFY_ADDRESS;
+	return request_notify_seal(svc->cfg->key, in->notify, len);
+}
+
 lethe_rc
 service_request_create(struct service *svc, const struct service_request_in *in, json_t **out,
                        bool *repeat, struct lethe_err *err)
@@ -316,12 +344,11 @@ service_request_create(struct service *svc, const struct service_request_in *in,
 			return rc;
 	}
 	p = policy_for(svc->cfg, in->kind, in->scope, in->source);
+	memset(&n, 0, sizeof(n));
 	request_subject(svc->cfg->key, in->ids, in->nids, subject);
 	box = request_ids_seal(svc->cfg->key, in->ids, in->nids, &boxlen);
-	if (in->notify != NULL)
-		nbox = request_notify_seal(svc->cfg->key, in->notify, &nlen);
+	nbox = notify_seal(svc, in, &n, &nlen);
 	meta_code_new(code, now);
-	memset(&n, 0, sizeof(n));
 	n.code = code;
 	n.kind = in->kind;
 	n.scope = in->scope;
@@ -338,7 +365,15 @@ service_request_create(struct service *svc, const struct service_request_in *in,
 	n.due_at = now + p->deadline_s;
 	n.verified = in->verified;
 	if (strcmp(n.state, "awaiting_verification") == 0)
-		n.expires_at = now + svc->cfg->requests.verify_ttl_s;
+		/* Verified by the mailed link: the request expires with it. */
+		n.expires_at =
+		    now + (n.notify_kind == STORE_NOTIFY_IDENTITY && svc->cfg->mail.enabled
+		               ? svc->cfg->mail.link_ttl_s
+		               : svc->cfg->requests.verify_ttl_s);
+	/* The identity's own address may hear of the request once it is not waiting to be verified.
+	 */
+	n.notify_ok =
+	    n.notify_kind == STORE_NOTIFY_IDENTITY && strcmp(n.state, "awaiting_verification") != 0;
 	if (strcmp(n.state, "scheduled") == 0) {
 		n.not_before = now + p->grace_s;
 		n.effects = p->neffects > 0 ? STORE_EFFECTS_APPLY : STORE_EFFECTS_NONE;

@@ -15,7 +15,7 @@
 #include "util/buf.h"
 #include "util/mem.h"
 
-#define SCHEMA_VERSION 11
+#define SCHEMA_VERSION 12
 
 static const char schema_v1[] =
     "CREATE TABLE IF NOT EXISTS jobs ("
@@ -248,10 +248,49 @@ static const char schema_v11[] = "CREATE TABLE IF NOT EXISTS deauth_channels ("
                                  "  received_at INTEGER NOT NULL,"
                                  "  PRIMARY KEY (app, subject, channel));";
 
+/*
+ * v12: mail (docs/internals/mail.md).  A request's notification address
+ * (notify_box) is either its email identity (notify_kind 1) or an address
+ * given with it (2); notify_ok says mail may go there (verified, or the
+ * address confirmed by its link).  mail: the durable mail outbox, one row
+ * per notice, its recipient sealed until it is sent or given up.  links:
+ * the mailed links, by keyed hash of their token only.  rate_hits: the
+ * self-service page's rate limits, by keyed hash of the address or client.
+ */
+static const char schema_v12[] =
+    "ALTER TABLE requests ADD COLUMN notify_kind INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE requests ADD COLUMN notify_ok INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE IF NOT EXISTS mail ("
+    "  id INTEGER PRIMARY KEY,"
+    "  request_id INTEGER NOT NULL,"
+    "  notice TEXT NOT NULL,"                  /* mail/templates.h MAIL_NOTICES */
+    "  state TEXT NOT NULL DEFAULT 'pending'," /* pending, sending, sent, dead, skipped */
+    "  to_box BLOB,"                           /* the recipient, sealed; NULL once done */
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_at INTEGER NOT NULL," /* epoch ms: due (pending), lease end (sending) */
+    "  owner TEXT,"               /* the lease holder while sending */
+    "  last_error TEXT,"
+    "  created_at INTEGER NOT NULL," /* epoch s */
+    "  done_at INTEGER);"            /* epoch s: sent, dead or skipped */
+    "CREATE INDEX IF NOT EXISTS mail_due ON mail(next_at) WHERE state IN ('pending','sending');"
+    "CREATE INDEX IF NOT EXISTS mail_request ON mail(request_id);"
+    "CREATE TABLE IF NOT EXISTS links ("
+    "  hash TEXT PRIMARY KEY," /* keyed hash of the token */
+    "  request_id INTEGER NOT NULL,"
+    "  purpose TEXT NOT NULL," /* verify, cancel, address */
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL,"
+    "  used_at INTEGER) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS links_request ON links(request_id);"
+    "CREATE TABLE IF NOT EXISTS rate_hits ("
+    "  key TEXT PRIMARY KEY,"          /* keyed hash of what is limited */
+    "  window_start INTEGER NOT NULL," /* epoch s */
+    "  n INTEGER NOT NULL) WITHOUT ROWID;";
+
 /* migrations[i] brings a store from version i to i + 1. */
-static const char *const migrations[SCHEMA_VERSION] = {schema_v1, schema_v2,  schema_v3, schema_v4,
-                                                       schema_v5, schema_v6,  schema_v7, schema_v8,
-                                                       schema_v9, schema_v10, schema_v11};
+static const char *const migrations[SCHEMA_VERSION] = {
+    schema_v1, schema_v2, schema_v3, schema_v4,  schema_v5,  schema_v6,
+    schema_v7, schema_v8, schema_v9, schema_v10, schema_v11, schema_v12};
 
 lethe_rc
 store__migrate(struct store *st, const char *path, struct lethe_err *err)

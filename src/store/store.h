@@ -147,7 +147,14 @@ struct store_request {
 	int effects;          /* STORE_EFFECTS_* */
 	bool warned;          /* the deadline warning was logged */
 	bool verified;        /* the identity was verified (or vouched for) */
+	int notify_kind;      /* STORE_NOTIFY_*: what its notification address is */
+	bool notify_ok;       /* mail may go to that address (verified or confirmed) */
 };
+
+/* A request's notification address (notify_box), column notify_kind. */
+#define STORE_NOTIFY_NONE 0     /* none: no mail about it */
+#define STORE_NOTIFY_IDENTITY 1 /* its email identity (or the address on file) */
+#define STORE_NOTIFY_ADDRESS 2  /* an address given with it, confirmed by its own link */
 
 /* Where a request's accept effects stand (column effects). */
 #define STORE_EFFECTS_NONE 0    /* none to apply, or undone */
@@ -175,6 +182,8 @@ struct store_request_new {
 	int64_t expires_at;        /* awaiting_verification: expires (epoch s), or 0 */
 	int effects;               /* STORE_EFFECTS_* */
 	bool verified;             /* the identity was verified or vouched for */
+	int notify_kind;           /* STORE_NOTIFY_* of notify_box */
+	bool notify_ok;            /* mail may go to it from the start */
 };
 
 /*
@@ -248,6 +257,9 @@ lethe_rc store_request_set_effects(struct store *st, int64_t id, int from, int t
                                    struct lethe_err *err);
 /* Wipe the identity and notification boxes of @id if it is finished and its effects settled. */
 lethe_rc store_request_wipe(struct store *st, int64_t id, struct lethe_err *err);
+
+/* Mark request @id's notification address confirmed (its link was followed). */
+lethe_rc store_request_notify_ok(struct store *st, int64_t id, struct lethe_err *err);
 
 typedef void (*store_event_fn)(void *arg, int64_t at, const char *state, const char *actor,
                                const char *reason);
@@ -586,5 +598,113 @@ lethe_rc store_key_check(struct store *st, const char *name, const char *fingerp
 lethe_rc store_has_keyed_rows(struct store *st, bool *any, struct lethe_err *err);
 /* The earliest time (ms) a pending or running job becomes due, 0 if none. */
 lethe_rc store_outbox_next_due(struct store *st, int64_t *next_ms, struct lethe_err *err);
+
+/* ---- mail (mail.c): the durable mail outbox; docs/internals/mail.md ---------- */
+
+/*
+ * Notices are queued in the same transaction as what they tell of:
+ * store_request_insert(), store_request_transition() and store_meta_update()
+ * queue one for each state a request enters that has a notice
+ * (awaiting_verification, scheduled, completed, completed_with_retention,
+ * refused, cancelled, failed; and "extended" for a new due date) when the
+ * request has a notification address (notify_box, notify_kind not NONE),
+ * before any wipe of that box; an insert with a STORE_NOTIFY_ADDRESS
+ * address queues "address" (confirm it) first.  The recipient is copied
+ * into the mail row (to_box) and wiped from it once the mail is sent, dead
+ * or skipped.  Whether a notice is sent or skipped (an address not
+ * confirmed) is the mailer's decision, when it sends.
+ */
+
+/* One mail of the outbox. */
+struct store_mail {
+	int64_t id;           /* row id */
+	int64_t request_id;   /* the request it is about */
+	char code[64];        /* that request's confirmation code ("" if gone) */
+	char notice[32];      /* mail/templates.h MAIL_NOTICES */
+	char state[16];       /* pending, sending, sent, dead, skipped */
+	int64_t attempts;     /* sends tried */
+	int64_t next_at;      /* epoch ms: when due (pending), the lease's end (sending) */
+	int64_t created_at;   /* epoch s */
+	int64_t done_at;      /* epoch s: sent, dead or skipped; 0 if not */
+	char last_error[256]; /* why the last try failed or it was skipped, "" */
+};
+
+/*
+ * Queue notice @notice about request @id at @now (epoch s), due at once,
+ * if the request has a notification address: *@queued (may be NULL) says
+ * whether.  For notices no transition queues (delayed, a link sent again,
+ * a confirmed address's first news).  Call inside store_begin() when it
+ * goes with a change.
+ */
+lethe_rc store_mail_add(struct store *st, int64_t id, const char *notice, int64_t now, bool *queued,
+                        struct lethe_err *err);
+/*
+ * Claim the pending mail due first (next_at <= @now_ms), or a sending one
+ * whose lease expired, for @owner until @now_ms + @lease_ms: state
+ * sending, attempts + 1.  The mail into @out, its sealed recipient into
+ * *@box (caller frees; NULL if wiped).  LETHE_E_NOTFOUND if none is due.
+ */
+lethe_rc store_mail_claim(struct store *st, const char *owner, int64_t now_ms, int64_t lease_ms,
+                          struct store_mail *out, uint8_t **box, size_t *boxlen,
+                          struct lethe_err *err);
+/*
+ * Finish mail @id held by @owner: @state "sent", "dead" or "skipped", with
+ * @why (may be NULL: no secret, no address), at @now (epoch s); the
+ * recipient is wiped.  *@applied (may be NULL) false if @owner no longer
+ * holds it.
+ */
+lethe_rc store_mail_finish(struct store *st, int64_t id, const char *owner, const char *state,
+                           const char *why, int64_t now, bool *applied, struct lethe_err *err);
+/* Put mail @id held by @owner back to pending, due at @next_ms, with @why. */
+lethe_rc store_mail_retry(struct store *st, int64_t id, const char *owner, int64_t next_ms,
+                          const char *why, struct lethe_err *err);
+/* The earliest next_at (ms) of a pending or sending mail, 0 if none. */
+lethe_rc store_mail_next_due(struct store *st, int64_t *next_ms, struct lethe_err *err);
+/* Call @fn with each mail state and its count (for /metrics: lethe_mail{state}). */
+lethe_rc store_mail_counts(struct store *st, store_count_fn fn, void *arg, struct lethe_err *err);
+typedef void (*store_mail_fn)(void *arg, const struct store_mail *m);
+/*
+ * Call @fn for each mail in state @state (NULL: all), oldest first, at most
+ * @limit (0: no limit) (`lethe jobs`), or, with @request_id > 0, for each
+ * mail of that request (its API answer and status page).
+ */
+lethe_rc store_mail_list(struct store *st, const char *state, int64_t request_id, int limit,
+                         store_mail_fn fn, void *arg, struct lethe_err *err);
+
+/* ---- links (links.c): mailed links, by keyed hash only ------------------------ */
+
+/* One mailed link. */
+struct store_link {
+	int64_t request_id; /* the request it acts on */
+	char purpose[16];   /* verify, cancel, address */
+	int64_t created_at; /* epoch s */
+	int64_t expires_at; /* epoch s */
+	int64_t used_at;    /* epoch s, 0 if unused */
+};
+
+/* Record a link whose token hashes to @hash. */
+lethe_rc store_link_add(struct store *st, const char *hash, int64_t request_id, const char *purpose,
+                        int64_t now, int64_t expires_at, struct lethe_err *err);
+/* The link of @hash, used or not, into @out; LETHE_E_NOTFOUND if none. */
+lethe_rc store_link_get(struct store *st, const char *hash, struct store_link *out,
+                        struct lethe_err *err);
+/*
+ * Use the link of @hash at @now: one conditional update (unused, not
+ * expired), so of two uses exactly one applies: *@applied.
+ */
+lethe_rc store_link_use(struct store *st, const char *hash, int64_t now, bool *applied,
+                        struct lethe_err *err);
+/* Delete links that expired before @before (and their request is anything): *@n. */
+lethe_rc store_link_purge(struct store *st, int64_t before, int64_t *n, struct lethe_err *err);
+
+/*
+ * Count a hit of @key (a keyed hash) in a fixed window of @window_s seconds
+ * at @now: *@allowed false (and the hit not counted) once @limit hits fell
+ * into the current window.
+ */
+lethe_rc store_rate_hit(struct store *st, const char *key, int64_t window_s, int64_t limit,
+                        int64_t now, bool *allowed, struct lethe_err *err);
+/* Delete rate windows that ended before @before. */
+lethe_rc store_rate_purge(struct store *st, int64_t before, struct lethe_err *err);
 
 #endif /* LETHE_STORE_H */

@@ -44,6 +44,8 @@ lethe_rc_str(lethe_rc rc)
 		return "unauthorized";
 	case LETHE_E_CONFLICT:
 		return "conflict";
+	case LETHE_E_LIMIT:
+		return "rate_limited";
 	}
 	return "unknown";
 }

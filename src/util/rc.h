@@ -29,6 +29,7 @@ typedef enum lethe_rc {
 	LETHE_E_UNAVAILABLE,  /* cannot serve now (state store down, shutting down) */
 	LETHE_E_UNAUTHORIZED, /* no credential where one is required (HTTP 401) */
 	LETHE_E_CONFLICT,     /* the thing's state does not allow the action (HTTP 409) */
+	LETHE_E_LIMIT,        /* too many requests from one address or client (HTTP 429) */
 } lethe_rc;
 
 #define LETHE_ERR_MAX 512

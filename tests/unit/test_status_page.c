@@ -15,7 +15,7 @@
 
 #include "http/metrics.h"
 #include "http/status_page.h"
-#include "http/template.h"
+#include "util/template.h"
 #include "util/buf.h"
 #include "util/mem.h"
 #include "util/rc.h"

@@ -13,7 +13,7 @@
 
 #include <stdarg.h>
 
-#include "http/template.h"
+#include "util/template.h"
 #include "util/buf.h"
 #include "util/mem.h"
 

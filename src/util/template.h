@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * template.h - a tiny mustache-like template engine for lethe's HTML pages.
+ * template.h - a tiny mustache-like template engine for lethe's HTML pages and mails.
  *
  * Supported tags (a subset of mustache):
  *
@@ -87,6 +87,12 @@ struct tpl_ctx *tpl_ctx_add_item(struct tpl_ctx *ctx, const char *name);
  * template or the output is over its cap.  Reads @ctx only.
  */
 char *template_render(const char *tpl, const struct tpl_ctx *ctx, struct lethe_err *err);
+
+/*
+ * As template_render(), for plain text (a mail's text part, its subject):
+ * {{name}} inserts the value as it is, without HTML escaping.
+ */
+char *template_render_text(const char *tpl, const struct tpl_ctx *ctx, struct lethe_err *err);
 
 /*
  * Check @tpl for malformed tags without rendering it (for checking an

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * templates.h - the mails lethe sends about a privacy request, from the
+ * template set (util/tplset.h: web/mail/NOTICE.txt and NOTICE.html).
+ *
+ * A notice is what happened to the request (docs/mail.md):
+ *   address                   confirm a notification address (its link)
+ *   awaiting_verification     confirm the request (its link)
+ *   scheduled                 accepted; erased on DATE, cancel link during grace
+ *   completed, completed_with_retention   what was deleted, kept and why
+ *   refused, cancelled        with the reason
+ *   failed, delayed           the deadline is at risk
+ *   extended                  the deadline was moved, with the reason
+ * NOTICE.txt starts with one "Subject: ..." line and a blank line; the rest
+ * is the plain-text body.  NOTICE.html is the HTML body.  Text is rendered
+ * without HTML escaping ({{name}} as is), HTML with it.  The variables are
+ * the status page's (docs/status-page.md) plus link_url, status_url and
+ * notice; docs/mail.md lists them.
+ */
+#ifndef LETHE_MAIL_TEMPLATES_H
+#define LETHE_MAIL_TEMPLATES_H
+
+#include "util/fmacros.h"
+
+#include "mail/mail.h"
+#include "util/rc.h"
+#include "util/template.h"
+#include "util/tplset.h"
+
+/* Every notice, in the order above. */
+#define MAIL_NOTICES                                                                               \
+	"address, awaiting_verification, scheduled, completed, completed_with_retention, "         \
+	"refused, cancelled, failed, delayed, extended"
+
+/* True if @notice is one of MAIL_NOTICES. */
+bool mail_notice_ok(const char *notice);
+/*
+ * Check that @set holds a well-formed NOTICE.txt (with its Subject line)
+ * and NOTICE.html for every notice.  LETHE_E_CONFIG naming the file.  At
+ * start, with the status page's check.
+ */
+lethe_rc mail_templates_check(const struct tplset *set, struct lethe_err *err);
+/*
+ * Render @notice with @ctx into @out's subject, text and html (@out->to
+ * is left alone).  LETHE_E_CONFIG / LETHE_E_TOOBIG as template_render();
+ * LETHE_E_INVALID for an unknown notice.
+ */
+lethe_rc mail_templates_render(const struct tplset *set, const char *notice,
+                               const struct tpl_ctx *ctx, struct mail_msg *out,
+                               struct lethe_err *err);
+
+#endif /* LETHE_MAIL_TEMPLATES_H */
