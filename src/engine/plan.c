@@ -565,6 +565,111 @@ plan_check_one_person(const struct datamap *dm, struct appdb *db, const struct p
 	return rc;
 }
 
+/* The table linking identity @kind directly (its link into *@link), or NULL. */
+static const struct dm_table *
+identity_table(const struct datamap *dm, const char *kind, const struct dm_link **link)
+{
+	size_t i, j;
+
+	for (i = 0; i < dm->ntables; i++)
+		for (j = 0; j < dm->tables[i].nlinks; j++) {
+			const struct dm_link *l = &dm->tables[i].links[j];
+
+			if (l->kind == DM_LINK_IDENTITY && strcmp(l->identity, kind) == 0 &&
+			    l->nwhen == 0) {
+				*link = l;
+				return &dm->tables[i];
+			}
+		}
+	return NULL;
+}
+
+/* Read column @col of @t's row whose key is the row set key @key ("IDX:tTEXT" / "IDX:iN"). */
+static lethe_rc
+read_on_file(struct appdb *db, const struct dm_table *t, const char *col, const char *key,
+             char *out, size_t cap, struct lethe_err *err)
+{
+	const char *k = strchr(key, ':') + 1;
+	struct appdb_val v = {.type = APPDB_TEXT, .s = k + 1};
+	struct appdb_stmt *st = NULL;
+	struct sql q;
+	lethe_rc rc;
+
+	if (k[0] == 'i' && !int_value(k + 1, &v.i))
+		return LETHE_E_NOTFOUND;
+	if (k[0] == 'i')
+		v.type = APPDB_INT;
+	else if (k[0] != 't')
+		return LETHE_E_NOTFOUND;
+	sql_init(&q, db, SQL_CAP);
+	sql_add(&q, "SELECT ");
+	sql_ident(&q, col);
+	sql_add(&q, " FROM ");
+	sql_ident(&q, t->name);
+	sql_add(&q, " WHERE ");
+	sql_ident(&q, t->key);
+	sql_add(&q, " = ");
+	sql_value(&q, v);
+	rc = sql_rc(&q);
+	if (rc == LETHE_OK)
+		rc = appdb_prepare(db, sql_str(&q), &st, err);
+	if (rc == LETHE_OK)
+		rc = appdb_bind_all(db, st, sql_vals(&q), sql_nvals(&q));
+	sql_free(&q);
+	if (rc == LETHE_OK) {
+		struct appdb_val got;
+
+		rc = LETHE_E_NOTFOUND;
+		if (appdb_step(db, st, err) == APPDB_ROW) {
+			appdb_column(db, st, 0, &got);
+			if (got.type == APPDB_TEXT && got.s[0] != '\0' && strlen(got.s) < cap) {
+				memcpy(out, got.s, strlen(got.s) + 1);
+				rc = LETHE_OK;
+			}
+		}
+	}
+	appdb_finalize(db, st);
+	return rc;
+}
+
+lethe_rc
+plan_identity_on_file(const struct datamap *dm, struct appdb *db, const struct plan_id *ids,
+                      size_t nids, const char *kind, char *out, size_t cap, struct lethe_err *err)
+{
+	const struct dm_link *link = NULL;
+	const struct dm_table *t = identity_table(dm, kind, &link);
+	const char *found = NULL;
+	struct row_set rs;
+	char prefix[32];
+	size_t i, j;
+	lethe_rc rc = LETHE_OK;
+
+	if (cap > 0)
+		out[0] = '\0';
+	if (t == NULL)
+		return LETHE_E_NOTFOUND;
+	for (i = 0; i < t->nlinks; i++)
+		if (t->links[i].kind == DM_LINK_PARENT)
+			return LETHE_E_NOTFOUND; /* only a top table: one row per person */
+	snprintf(prefix, sizeof(prefix), "%zu:", t->index);
+	memset(&rs, 0, sizeof(rs));
+	for (i = 0; rc == LETHE_OK && i < nids; i++)
+		rc = row_set_fill(dm, db, &ids[i], &rs, err);
+	/* Exactly one row of the table, whichever identities led there. */
+	for (j = 0; rc == LETHE_OK && j < rs.n; j++) {
+		if (strncmp(rs.keys[j], prefix, strlen(prefix)) != 0)
+			continue;
+		if (found != NULL && strcmp(found, rs.keys[j]) != 0)
+			rc = LETHE_E_NOTFOUND;
+		found = rs.keys[j];
+	}
+	if (rc == LETHE_OK)
+		rc = found != NULL ? read_on_file(db, t, link->column, found, out, cap, err)
+		                   : LETHE_E_NOTFOUND;
+	row_set_free(&rs);
+	return rc;
+}
+
 lethe_rc
 plan_count(struct plan *p, struct appdb *db, struct lethe_err *err)
 {

@@ -82,6 +82,18 @@ void plan_free(struct plan *p);
 lethe_rc plan_check_one_person(const struct datamap *dm, struct appdb *db,
                                const struct plan_id *ids, size_t nids, struct lethe_err *err);
 /*
+ * The value of identity @kind ("email") the person named by @ids (@nids)
+ * has on file: the table that links @kind directly must be a top table
+ * (no parent link, as users is) that the identities lead to, and its one
+ * row found there gives its @kind column, into @out (@cap bytes with the
+ * NUL).  LETHE_E_NOTFOUND when the map has no such table, the identities
+ * lead to no row of it or to several, or the column is empty or too long.
+ * Only reads @db.
+ */
+lethe_rc plan_identity_on_file(const struct datamap *dm, struct appdb *db,
+                               const struct plan_id *ids, size_t nids, const char *kind, char *out,
+                               size_t cap, struct lethe_err *err);
+/*
  * Append to @q the predicate selecting the rows of @t that link to the
  * person named by @ids (@nids), built as plan_build() builds a step's
  * (identity columns, parent links to any depth) but whatever the scope:

@@ -310,6 +310,35 @@ notify_seal(const struct service *svc, const struct service_request_in *in,
 	return request_notify_seal(svc->cfg->key, in->notify, len);
 }
 
+/*
+ * Neither an email identity nor an address given: the address the app has
+ * on file for the person (the data map's mail.identity column of the one
+ * row the identities lead to), sealed, as an identity address; NULL if
+ * none is found.
+ */
+static uint8_t *
+on_file_seal(struct service *svc, const struct service_request_in *in, struct store_request_new *n,
+             size_t *len)
+{
+	const char *kind = svc->cfg->mail.identity != NULL ? svc->cfg->mail.identity : "email";
+	char addr[NOTIFY_MAX + 1];
+	struct lethe_err e;
+	uint8_t *box = NULL;
+	lethe_rc rc;
+
+	/* A failed lookup only means no mail: the request itself goes on. */
+	pthread_mutex_lock(&svc->db_mu);
+	rc = plan_identity_on_file(svc->dm, svc->db, in->ids, in->nids, kind, addr, sizeof(addr),
+	                           &e);
+	pthread_mutex_unlock(&svc->db_mu);
+	if (rc == LETHE_OK && address_ok(addr)) {
+		n->notify_kind = STORE_NOTIFY_IDENTITY;
+		box = request_notify_seal(svc->cfg->key, addr, len);
+	}
+	sodium_memzero(addr, sizeof(addr));
+	return box;
+}
+
 lethe_rc
 service_request_create(struct service *svc, const struct service_request_in *in, json_t **out,
                        bool *repeat, struct lethe_err *err)
@@ -348,6 +377,8 @@ service_request_create(struct service *svc, const struct service_request_in *in,
 	request_subject(svc->cfg->key, in->ids, in->nids, subject);
 	box = request_ids_seal(svc->cfg->key, in->ids, in->nids, &boxlen);
 	nbox = notify_seal(svc, in, &n, &nlen);
+	if (nbox == NULL && svc->cfg->mail.enabled && svc->db != NULL)
+		nbox = on_file_seal(svc, in, &n, &nlen);
 	meta_code_new(code, now);
 	n.code = code;
 	n.kind = in->kind;

@@ -604,6 +604,41 @@ test_plan_one_person(void **state)
 	assert_null(strstr(err.msg, "IG"));
 }
 
+/* The address on file: the email column of the one top row the identities lead to. */
+static void
+test_plan_identity_on_file(void **state)
+{
+	struct tu_fixture *f = *state;
+	struct lethe_err err = {0};
+	struct plan_id uid = {"user_id", "1"};
+	struct plan_id ig = {"instagram_user_id", "IG1"}; /* channel 100, project 10: alice */
+	struct plan_id nobody = {"user_id", "999999"};
+	struct plan_id two[2] = {{"user_id", "1"}, {"email", "bob@example.com"}};
+	char out[256];
+
+	assert_int_equal(
+	    plan_identity_on_file(f->dm, f->db, &uid, 1, "email", out, sizeof(out), &err),
+	    LETHE_OK);
+	assert_string_equal(out, "alice@example.com");
+	assert_int_equal(
+	    plan_identity_on_file(f->dm, f->db, &ig, 1, "email", out, sizeof(out), &err), LETHE_OK);
+	assert_string_equal(out, "alice@example.com");
+	assert_int_equal(
+	    plan_identity_on_file(f->dm, f->db, &nobody, 1, "email", out, sizeof(out), &err),
+	    LETHE_E_NOTFOUND);
+	assert_string_equal(out, "");
+	/* Two people: no address (the request is refused elsewhere; mail never guesses). */
+	assert_int_equal(
+	    plan_identity_on_file(f->dm, f->db, two, 2, "email", out, sizeof(out), &err),
+	    LETHE_E_NOTFOUND);
+	/* A kind no table links, and an address that does not fit. */
+	assert_int_equal(
+	    plan_identity_on_file(f->dm, f->db, &uid, 1, "phone", out, sizeof(out), &err),
+	    LETHE_E_NOTFOUND);
+	assert_int_equal(plan_identity_on_file(f->dm, f->db, &uid, 1, "email", out, 5, &err),
+	                 LETHE_E_NOTFOUND);
+}
+
 static void
 test_plan_predicate_text(void **state)
 {
@@ -1205,6 +1240,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_plan_to_json, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_plan_print, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_plan_demo, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_plan_identity_on_file, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_plan_one_person, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_plan_keep_rule_splits_table, split_setup,
 	                                    teardown),
