@@ -220,6 +220,17 @@ is_atext_phrase(const char *s)
 	return true;
 }
 
+/* Bytes of the last line of @b so far. */
+static size_t
+line_len(const struct buf *b)
+{
+	const char *s = buf_str(b), *nl = NULL, *p;
+
+	for (p = s; (p = strstr(p, "\r\n")) != NULL; p += 2)
+		nl = p + 2;
+	return strlen(nl != NULL ? nl : s);
+}
+
 /* "From: NAME <ADDR>" with the name quoted or encoded as it needs. */
 static lethe_rc
 add_from(struct buf *b, const char *name, const char *addr)
@@ -249,7 +260,8 @@ add_from(struct buf *b, const char *name, const char *addr)
 		rc = add_encoded_words(b, name, 6);
 	}
 	if (rc == LETHE_OK)
-		rc = buf_addf(b, " <%s>\r\n", addr);
+		rc = buf_addf(b, "%s<%s>\r\n", line_len(b) + 2 + strlen(addr) > 78 ? "\r\n " : " ",
+		              addr);
 	return rc;
 }
 
@@ -404,7 +416,7 @@ mail_build(const struct mail_config *mc, const struct mail_msg *m, int64_t now, 
 		rc = add_part(b, "text/plain", m->text);
 	} else if (rc == LETHE_OK) {
 		rc = buf_addf(b,
-		              "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n"
+		              "Content-Type: multipart/alternative;\r\n boundary=\"%s\"\r\n\r\n"
 		              "This is a message in MIME format.\r\n\r\n--%s\r\n",
 		              boundary, boundary);
 		if (rc == LETHE_OK)
