@@ -316,7 +316,7 @@ mail_config_parse(struct mail_config *mc, const char *dir, struct ydoc *y, yaml_
 		rc = mget_s(y, sec, "max_age", &mc->max_age_s, err);
 	if (rc == LETHE_OK)
 		rc = mget_s(y, sec, "link_ttl", &mc->link_ttl_s, err);
-	if (rc == LETHE_OK && (v = ymap_get(y, sec, "identity")) != NULL) {
+	if (rc == LETHE_OK && ymap_get(y, sec, "identity") != NULL) {
 		free(mc->identity);
 		rc = mget_str(y, sec, "identity", &mc->identity, err);
 	}
