@@ -94,14 +94,17 @@ text_ok(const char *s, size_t max)
 	return j != NULL;
 }
 
-/* True if @s looks like an email address: local@domain, no spaces, at most NOTIFY_MAX bytes. */
+/*
+ * True if @s is an address lethe can send to (mail_address_ok(): what is
+ * accepted here never turns into a dead letter later) with a dot in its
+ * domain.
+ */
 static bool
 address_ok(const char *s)
 {
 	const char *at = s != NULL ? strchr(s, '@') : NULL;
 
-	return text_ok(s, NOTIFY_MAX) && at != NULL && at != s && at[1] != '\0' &&
-	       strchr(at + 1, '@') == NULL && strchr(s, ' ') == NULL && strchr(at, '.') != NULL;
+	return mail_address_ok(s) && at != NULL && strchr(at, '.') != NULL;
 }
 
 /* LETHE_OK if @in may be recorded; LETHE_E_INVALID with a message safe to show otherwise. */

@@ -172,6 +172,13 @@ BAD_CREATE = {
     "notify not an address": _body(notify="nobody"),
     "notify a number": _body(notify=5),
     "notify with a space": _body(notify="a b@example.com"),
+    # What would go into a mail header unquoted, or break out of it, is refused here,
+    # not later as a dead letter.
+    "notify with a quote": _body(notify='"a"@example.com'),
+    "notify with a comma": _body(notify="a@example.com,b@example.com"),
+    "notify with angle brackets": _body(notify="<a@example.com>"),
+    "notify with a line break": _body(notify="a@example.com\r\nBcc: b@example.com"),
+    "notify not ASCII": _body(notify="jos\u00e9@example.com"),
     "unknown scope": _body(scope="no_such_scope"),
     "unknown kind": _body(kind="obliterate"),
     "identity kind not in the scope": _body(identities={"no_such_kind": "v"}),
