@@ -25,7 +25,8 @@ import pytest
 
 from lethe_e2e import run_lethe, without_section
 from requests_helpers import ADMIN_KEY, api_section, call, create_body
-from serve_helpers import TSCALE, servers, state_store_bytes, stop_ok  # noqa: F401
+from serve_helpers import (SECRETS_ENV, TSCALE, servers, state_store_bytes,  # noqa: F401
+                           stop_ok)
 from smtp_helpers import smtp_sink  # noqa: F401
 from test_serve_ops import metric
 
@@ -329,3 +330,19 @@ def test_no_mail_section_no_mail(demo, servers, smtp_sink):
     assert show(s, code)["mail"] == []
     assert demo.state("SELECT count(*) FROM mail")[0][0] == 0
     stop_ok(s)
+
+
+def test_bad_mail_template_refuses_start(demo, smtp_sink, tmp_path):
+    """An operator's notice without its Subject line: `lethe serve` refuses to start and
+    names the file."""
+    configure(demo, smtp_sink, GRACE)
+    d = tmp_path / "templates"
+    (d / "mail").mkdir(parents=True)
+    (d / "mail" / "scheduled.txt").write_text("Hello from {{app_label}}.\n")
+    text = demo.config.read_text().replace("server:\n", "server:\n  templates: %s\n" % d, 1)
+    demo.config.write_text(text)
+    rc, out, err = run_lethe("serve", "-c", demo.config, "--listen", "127.0.0.1:0",
+                             env=SECRETS_ENV)
+    assert rc == 3, (rc, err)
+    assert "mail/scheduled.txt" in err, err
+    assert "serving" not in out
