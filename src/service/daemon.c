@@ -32,6 +32,8 @@ service_start(const struct lethe_config *cfg, const struct datamap *dm, runner_d
 	pthread_mutex_init(&svc->st_mu, NULL);
 	/* The policies name scopes and effects of the data map: checked before anything starts. */
 	rc = policy_check(cfg, dm, err);
+	if (rc == LETHE_OK)
+		rc = selfservice_check(cfg, dm, err);
 	if (rc == LETHE_OK) {
 		svc->db = appdb_open(cfg->app_db, cfg->dir, err);
 		if (svc->db == NULL)
