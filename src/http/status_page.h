@@ -58,6 +58,7 @@ struct status_view {
 	bool cancellable;                   /* the person may still cancel it: show how */
 	bool cancel_by_mail;                /* mail is configured: its notices carry a cancel
 	                                       link (say to use it) */
+	bool mail_failed;                   /* a mail about it could not be sent: say so */
 };
 
 /*
@@ -76,7 +77,7 @@ char *status_page_html(const struct status_view *v, const char *tpl, struct leth
  *                    "reason", "retained_until"}], "contact",
  *    "kind", "scope", "source" (meta when not set), "due_at", "grace_until"
  *    (ISO 8601 UTC or null), "reason" (refusal or cancellation, or null),
- *    "cancellable"}
+ *    "cancellable", "mail_failed"}
  * Absent strings are null.  The caller json_decref()s the result.
  */
 json_t *status_page_json(const struct status_view *v);

@@ -168,6 +168,20 @@ on_event(void *arg, int64_t at, const char *state, const char *actor, const char
 	json_array_append_new(arg, e);
 }
 
+/* One mail about a request, as its JSON lists it (no recipient, no body). */
+static void
+on_mail(void *arg, const struct store_mail *m)
+{
+	json_t *e = json_object();
+
+	json_object_set_new(e, "notice", json_string(m->notice));
+	json_object_set_new(e, "state", json_string(m->state));
+	json_object_set_new(e, "attempts", json_integer(m->attempts));
+	json_object_set_new(e, "last_error", jtext(m->last_error));
+	json_object_set_new(e, "sent_at", jtime(strcmp(m->state, "sent") == 0 ? m->done_at : 0));
+	json_array_append_new(arg, e);
+}
+
 /* The fields of @r every view has (no history, no result). */
 static json_t *
 request_json(const struct service *svc, const struct store_request *r)
@@ -249,6 +263,13 @@ full_json(struct service *svc, const struct store_request *r, json_t **out, stru
 	on_event(events, r->received_at, "received", r->app[0] ? "meta" : r->source, NULL);
 	rc = store_request_events(svc->st, r->id, on_event, events, err);
 	json_object_set_new(o, "events", events);
+	/* Its mail: sent, pending, or a dead letter the operator must look into. */
+	if (rc == LETHE_OK) {
+		json_t *mail = json_array();
+
+		rc = store_mail_list(svc->st, NULL, r->id, 0, on_mail, mail, err);
+		json_object_set_new(o, "mail", mail);
+	}
 	if (rc == LETHE_OK)
 		json_object_set_new(o, "result", result_json(svc, r, err, &rc));
 	if (rc != LETHE_OK) {
@@ -410,6 +431,7 @@ service_request_create(struct service *svc, const struct service_request_in *in,
 		log_info("request %lld: %s of scope %s from %s, %s (policy %s)", (long long)r.id,
 		         in->kind, in->scope, in->source, n.state, p->name);
 		wake_runner(svc);
+		service__mail_kick(svc); /* its first notice was queued with it */
 	}
 	return rc;
 }
@@ -590,6 +612,7 @@ service_request_act(struct service *svc, const char *code, const struct service_
 		log_info("request %lld: %s by %s", (long long)r.id, request_act_name(act),
 		         a->actor != NULL ? a->actor : "lethe");
 		wake_runner(svc);
+		service__mail_kick(svc);
 	}
 	return rc;
 }
