@@ -21,11 +21,12 @@
 
 #define SECRET_MAX 1024 /* bytes of an SMTP user or password */
 
-/* Fail with "PATH:LINE: what" for node @n. */
+/* Fail with "PATH:LINE: mail.what" for node @n (NULL: the section's line @line). */
 static lethe_rc
-mfail(struct ydoc *y, yaml_node_t *n, struct lethe_err *err, const char *what)
+mfail(struct ydoc *y, yaml_node_t *n, int line, struct lethe_err *err, const char *what)
 {
-	return lethe_err_set(err, LETHE_E_CONFIG, "%s:%d: mail.%s", y->path, ynode_line(n), what);
+	return lethe_err_set(err, LETHE_E_CONFIG, "%s:%d: mail.%s", y->path,
+	                     n != NULL ? ynode_line(n) : line, what);
 }
 
 /* String key @key of @map into *@out (NULL if absent); an empty value is an error. */
@@ -224,9 +225,14 @@ mail_config_parse(struct mail_config *mc, const char *dir, struct ydoc *y, yaml_
 	sec = ymap_get(y, root, "mail");
 	if (sec == NULL)
 		return LETHE_OK;
-	mc->line = ynode_line(sec);
+	/* The line of the key: a block mapping starts at its first key. */
+	for (i = 0; i < ynode_len(root); i++)
+		if (ymap_val(y, root, i) == sec)
+			mc->line = ynode_line(ymap_key(y, root, i));
 	if (!ynode_is_map(sec))
-		return mfail(y, sec, err, " must be a mapping (url, from, ...)");
+		return lethe_err_set(err, LETHE_E_CONFIG,
+		                     "%s:%d: mail must be a mapping (url, from, ...)", y->path,
+		                     mc->line);
 	for (i = 0; i < sizeof(literal) / sizeof(literal[0]); i++) {
 		v = ymap_get(y, sec, literal[i]);
 		if (v != NULL)
@@ -246,27 +252,28 @@ mail_config_parse(struct mail_config *mc, const char *dir, struct ydoc *y, yaml_
 
 	rc = mget_str(y, sec, "url", &mc->url, err);
 	if (rc == LETHE_OK && mc->url == NULL)
-		rc = mfail(y, sec, err, "url is missing (smtp://HOST:PORT or smtps://HOST:PORT)");
+		rc = mfail(y, NULL, mc->line, err,
+		           "url is missing (smtp://HOST:PORT or smtps://HOST:PORT)");
 	if (rc == LETHE_OK && !url_ok(mc->url))
-		rc = mfail(y, ymap_get(y, sec, "url"), err,
+		rc = mfail(y, ymap_get(y, sec, "url"), 0, err,
 		           "url must be smtp://HOST[:PORT] or smtps://HOST[:PORT] (no user or "
 		           "password in it)");
 	if (rc == LETHE_OK)
 		rc = mget_str(y, sec, "from", &mc->from, err);
 	if (rc == LETHE_OK && mc->from == NULL)
-		rc = mfail(y, sec, err, "from is missing (the sender's address)");
+		rc = mfail(y, NULL, mc->line, err, "from is missing (the sender's address)");
 	if (rc == LETHE_OK && !mail_address_ok(mc->from))
-		rc = mfail(y, ymap_get(y, sec, "from"), err,
+		rc = mfail(y, ymap_get(y, sec, "from"), 0, err,
 		           "from must be an email address like privacy@example.com");
 	if (rc == LETHE_OK)
 		rc = mget_str(y, sec, "from_name", &mc->from_name, err);
 	if (rc == LETHE_OK && mc->from_name != NULL && !name_ok(mc->from_name))
-		rc = mfail(y, ymap_get(y, sec, "from_name"), err,
+		rc = mfail(y, ymap_get(y, sec, "from_name"), 0, err,
 		           "from_name must be one line of at most 200 bytes");
 	if (rc == LETHE_OK)
 		rc = mget_str(y, sec, "reply_to", &mc->reply_to, err);
 	if (rc == LETHE_OK && mc->reply_to != NULL && !mail_address_ok(mc->reply_to))
-		rc = mfail(y, ymap_get(y, sec, "reply_to"), err,
+		rc = mfail(y, ymap_get(y, sec, "reply_to"), 0, err,
 		           "reply_to must be an email address like privacy@example.com");
 	if (rc == LETHE_OK)
 		rc = mget_str(y, sec, "starttls", &tls, err);
@@ -278,7 +285,7 @@ mail_config_parse(struct mail_config *mc, const char *dir, struct ydoc *y, yaml_
 		else if (strcmp(tls, "off") == 0)
 			mc->starttls = MAIL_TLS_OFF;
 		else
-			rc = mfail(y, ymap_get(y, sec, "starttls"), err,
+			rc = mfail(y, ymap_get(y, sec, "starttls"), 0, err,
 			           "starttls must be required, optional or off");
 	}
 	free(tls);
@@ -291,7 +298,7 @@ mail_config_parse(struct mail_config *mc, const char *dir, struct ydoc *y, yaml_
 		                  err);
 	if (rc == LETHE_OK && (mc->user_env != NULL || mc->user_file != NULL) !=
 	                          (mc->password_env != NULL || mc->password_file != NULL))
-		rc = mfail(y, sec, err,
+		rc = mfail(y, NULL, mc->line, err,
 		           "user_* and password_* go together: give both (AUTH) or neither");
 	if (rc == LETHE_OK)
 		rc = mget_ms(y, sec, "connect_timeout", &mc->connect_timeout_ms, err);
@@ -302,14 +309,14 @@ mail_config_parse(struct mail_config *mc, const char *dir, struct ydoc *y, yaml_
 	if (rc == LETHE_OK)
 		rc = mget_ms(y, sec, "backoff_cap", &mc->backoff_cap_ms, err);
 	if (rc == LETHE_OK && mc->backoff_cap_ms < mc->backoff_base_ms)
-		rc = mfail(y, sec, err, "backoff_cap must be at least backoff_base");
+		rc = mfail(y, NULL, mc->line, err, "backoff_cap must be at least backoff_base");
 	if (rc == LETHE_OK)
 		rc = mget_int(y, sec, "max_attempts", 1, 1000, &mc->max_attempts, err);
 	if (rc == LETHE_OK)
 		rc = mget_s(y, sec, "max_age", &mc->max_age_s, err);
 	if (rc == LETHE_OK)
 		rc = mget_s(y, sec, "link_ttl", &mc->link_ttl_s, err);
-	if (rc == LETHE_OK && (v = ymap_get(y, sec, "identity")) != NULL) {
+	if (rc == LETHE_OK && ymap_get(y, sec, "identity") != NULL) {
 		free(mc->identity);
 		rc = mget_str(y, sec, "identity", &mc->identity, err);
 	}

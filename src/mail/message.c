@@ -116,20 +116,20 @@ utf8_len(const unsigned char *p)
 
 /*
  * @s as RFC 2047 "B" encoded words, each at most WORD_MAX bytes, separated
- * by CRLF SP (folding).  @used is what the header line already holds.
+ * by CRLF SP (folding).
  */
 static lethe_rc
-add_encoded_words(struct buf *b, const char *s, size_t used)
+add_encoded_words(struct buf *b, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	/* "=?UTF-8?B?" + "?=" is 12 bytes: 63 left for base64, i.e. 45 raw bytes. */
-	const size_t raw_max = 45;
+	const size_t raw_max = (WORD_MAX - 12) / 4 * 3;
 	lethe_rc rc = LETHE_OK;
 	bool first = true;
 
-	(void)used;
 	while (*p != '\0' && rc == LETHE_OK) {
-		char b64[sodium_base64_ENCODED_LEN(45, sodium_base64_VARIANT_ORIGINAL)];
+		char b64[sodium_base64_ENCODED_LEN((WORD_MAX - 12) / 4 * 3,
+		                                   sodium_base64_VARIANT_ORIGINAL)];
 		size_t n = 0;
 
 		while (p[n] != '\0') {
@@ -200,7 +200,7 @@ add_text_header(struct buf *b, const char *name, const char *value)
 	    value[0] != ' ' && (value[0] == '\0' || value[strlen(value) - 1] != ' '))
 		rc = add_folded(b, value, used);
 	else
-		rc = add_encoded_words(b, value, used);
+		rc = add_encoded_words(b, value);
 	if (rc == LETHE_OK)
 		rc = buf_adds(b, "\r\n");
 	return rc;
@@ -218,6 +218,17 @@ is_atext_phrase(const char *s)
 			return false;
 	}
 	return true;
+}
+
+/* Bytes of the last line of @b so far. */
+static size_t
+line_len(const struct buf *b)
+{
+	const char *s = buf_str(b), *nl = NULL, *p;
+
+	for (p = s; (p = strstr(p, "\r\n")) != NULL; p += 2)
+		nl = p + 2;
+	return strlen(nl != NULL ? nl : s);
 }
 
 /* "From: NAME <ADDR>" with the name quoted or encoded as it needs. */
@@ -246,10 +257,11 @@ add_from(struct buf *b, const char *name, const char *addr)
 				rc = buf_adds(b, "\"");
 		}
 	} else if (rc == LETHE_OK) {
-		rc = add_encoded_words(b, name, 6);
+		rc = add_encoded_words(b, name);
 	}
 	if (rc == LETHE_OK)
-		rc = buf_addf(b, " <%s>\r\n", addr);
+		rc = buf_addf(b, "%s<%s>\r\n", line_len(b) + 2 + strlen(addr) > 78 ? "\r\n " : " ",
+		              addr);
 	return rc;
 }
 
@@ -404,7 +416,7 @@ mail_build(const struct mail_config *mc, const struct mail_msg *m, int64_t now, 
 		rc = add_part(b, "text/plain", m->text);
 	} else if (rc == LETHE_OK) {
 		rc = buf_addf(b,
-		              "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n"
+		              "Content-Type: multipart/alternative;\r\n boundary=\"%s\"\r\n\r\n"
 		              "This is a message in MIME format.\r\n\r\n--%s\r\n",
 		              boundary, boundary);
 		if (rc == LETHE_OK)

@@ -55,6 +55,8 @@ int64_t service__meta_deadline(const struct lethe_config *cfg);
  */
 lethe_rc service__status_steps(struct service *svc, const struct store_request *req,
                                struct service_status *out, struct lethe_err *err);
+/* True if scope @scope covers the person's whole account (every table of category "account"). */
+bool service__erases_account(const struct service *svc, const char *scope);
 /* The data map scope request @req runs in (a Meta request: its app's), or NULL. */
 const char *service__request_scope(const struct service *svc, const struct store_request *req);
 

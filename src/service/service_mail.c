@@ -142,6 +142,7 @@ add_result(struct service *svc, const struct store_request *r, struct tpl_ctx *c
 			add_count(item, "anonymized", c->anonymized);
 			add_count(item, "retained", c->retained);
 			tpl_ctx_add_bool(item, "has_retained", c->retained > 0);
+			tpl_ctx_add_bool(item, "has_anonymized", c->anonymized > 0);
 			tpl_ctx_add_str(item, "reason",
 			                c->reason != NULL && c->reason[0] != '\0'
 			                    ? c->reason
@@ -207,14 +208,26 @@ fill_ctx(struct service *svc, const struct store_request *r, const char *notice,
 	tpl_ctx_add_str(ctx, "kind", r->kind[0] != '\0' ? r->kind : "erasure");
 	tpl_ctx_add_str(ctx, "scope", r->scope);
 	add_date(ctx, "received_at", r->received_at);
-	if (r->due_at > 0)
+	/* The status page's flags: has_due, has_grace (not has_due_at, has_grace_until). */
+	if (r->due_at > 0) {
 		add_date(ctx, "due_at", r->due_at);
-	if (strcmp(r->state, "scheduled") == 0 && p->grace_s > 0 && r->not_before > 0)
+		tpl_ctx_add_bool(ctx, "has_due",
+		                 !request_state_final(r->state) || strcmp(r->state, "failed") == 0);
+	}
+	if (strcmp(r->state, "scheduled") == 0 && p->grace_s > 0 && r->not_before > 0) {
 		add_date(ctx, "grace_until", r->not_before);
+		tpl_ctx_add_bool(ctx, "has_grace", true);
+	}
 	if (strcmp(r->state, "awaiting_verification") == 0 && r->expires_at > 0)
 		add_date(ctx, "expires_at", r->expires_at);
-	if (r->completed_at > 0)
+	if (r->completed_at > 0 && (strcmp(r->state, "completed") == 0 ||
+	                            strcmp(r->state, "completed_with_retention") == 0))
 		add_date(ctx, "completed_at", r->completed_at);
+	if (r->completed_at > 0 &&
+	    (strcmp(r->state, "refused") == 0 || strcmp(r->state, "cancelled") == 0 ||
+	     strcmp(r->state, "expired") == 0))
+		add_date(ctx, "closed_at", r->completed_at);
+	tpl_ctx_add_bool(ctx, "erases_account", service__erases_account(svc, r->scope));
 	tpl_ctx_add_bool(ctx, "no_data", r->no_data);
 	/* Refusal and cancellation reasons are written for the person; a failure's is not. */
 	if ((strcmp(r->state, "refused") == 0 || strcmp(r->state, "cancelled") == 0) &&
@@ -224,10 +237,8 @@ fill_ctx(struct service *svc, const struct store_request *r, const char *notice,
 	}
 	if (strcmp(notice, "extended") == 0) {
 		rc = store_request_events(svc->st, r->id, on_event, why, err);
-		if (rc == LETHE_OK && why[0] != '\0') {
-			tpl_ctx_add_str(ctx, "request_reason", why);
-			tpl_ctx_add_bool(ctx, "has_request_reason", true);
-		}
+		if (rc == LETHE_OK && why[0] != '\0')
+			tpl_ctx_add_str(ctx, "extension_reason", why);
 	}
 	free(why);
 	if (rc == LETHE_OK)
@@ -326,7 +337,7 @@ service__mail_compose(void *arg, const struct store_mail *m, const char *to, str
 		if (rc != LETHE_OK)
 			goto out;
 		tpl_ctx_add_str(&ctx, "link_url", url);
-		add_date(&ctx, "link_expires_at", expires);
+		add_date(&ctx, "link_expires", expires);
 		sodium_memzero(url, sizeof(url));
 	}
 	rc = mail_templates_render(svc->tpl, m->notice, &ctx, out, err);

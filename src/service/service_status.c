@@ -112,6 +112,13 @@ account_remains(const struct service *svc, const char *name)
 	return false;
 }
 
+bool
+service__erases_account(const struct service *svc, const char *scope)
+{
+	return scope != NULL && datamap_scope(svc->dm, scope) != NULL &&
+	       !account_remains(svc, scope);
+}
+
 /* True if @state is one of the comma-separated states @list. */
 static bool
 state_in(const char *state, const char *list)
@@ -155,7 +162,7 @@ status_facts(const struct service *svc, const struct store_request *req, struct 
 	 */
 	if (strcmp(req->state, "refused") == 0 || strcmp(req->state, "cancelled") == 0)
 		snprintf(out->reason, sizeof(out->reason), "%s", req->reason);
-	out->erases_account = datamap_scope(svc->dm, scope) != NULL && !account_remains(svc, scope);
+	out->erases_account = service__erases_account(svc, scope);
 	/* The page keeps its Meta wording: only a Meta scope says the account remains. */
 	out->account_remains = meta && account_remains(svc, scope);
 	out->cancellable = !meta && state_in(req->state, request_act_from(REQUEST_CANCEL));

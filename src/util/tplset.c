@@ -87,37 +87,42 @@ out:
 	return rc;
 }
 
-/* The text of @path, at most TEMPLATE_IN_MAX bytes and no NUL byte. */
+/* The text of @path, at most TEMPLATE_IN_MAX bytes and no NUL byte; the caller frees *@out. */
 static lethe_rc
 read_file(const char *path, char **out, struct lethe_err *err)
 {
 	FILE *f = fopen(path, "rb");
-	char *text;
-	size_t n;
+	char *text = NULL;
+	size_t n = 0;
+	lethe_rc rc = LETHE_OK;
 
 	*out = NULL;
-	if (f == NULL)
-		return lethe_err_set(err, LETHE_E_IO, "%s: %s", path, strerror(errno));
+	if (f == NULL) {
+		rc = lethe_err_set(err, LETHE_E_IO, "%s: %s", path, strerror(errno));
+		goto out;
+	}
 	text = xmalloc(TEMPLATE_IN_MAX + 2);
 	n = fread(text, 1, TEMPLATE_IN_MAX + 1, f);
 	if (ferror(f)) {
-		fclose(f);
-		free(text);
-		return lethe_err_set(err, LETHE_E_IO, "%s: cannot read it", path);
+		rc = lethe_err_set(err, LETHE_E_IO, "%s: cannot read it", path);
+		goto out;
 	}
-	fclose(f);
 	if (n > TEMPLATE_IN_MAX) {
-		free(text);
-		return lethe_err_set(err, LETHE_E_CONFIG, "%s: over %u bytes", path,
-		                     TEMPLATE_IN_MAX);
+		rc = lethe_err_set(err, LETHE_E_CONFIG, "%s: over %u bytes", path, TEMPLATE_IN_MAX);
+		goto out;
 	}
 	text[n] = '\0';
 	if (strlen(text) != n) {
-		free(text);
-		return lethe_err_set(err, LETHE_E_CONFIG, "%s: holds a NUL byte", path);
+		rc = lethe_err_set(err, LETHE_E_CONFIG, "%s: holds a NUL byte", path);
+		goto out;
 	}
 	*out = text;
-	return LETHE_OK;
+	text = NULL;
+out:
+	if (f != NULL)
+		fclose(f);
+	free(text);
+	return rc;
 }
 
 /* template_check() of @text, its "template:LINE:" message renamed "@where:LINE:". */

@@ -28,7 +28,7 @@
 #define PROBE_TEXT                                                                                 \
 	"Hello,\n\nYour request is scheduled. Cancel it here until 1 December:\n"                  \
 	"https://privacy.example.com/privacy/l/abcdefghijklmnopqrstuvwxyz234567\n\n"               \
-	"Grüße, and a line long enough to need a soft break in quoted-printable: "                 \
+	"Grüße, and a line long enough to need a soft break in quoted-printable: "               \
 	"0123456789012345678901234567890123456789 = the end.\n"
 #define PROBE_HTML                                                                                 \
 	"<!DOCTYPE html>\n<html lang=\"en\"><body><p>Your request is scheduled.</p>"               \
