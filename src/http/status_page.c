@@ -206,6 +206,12 @@ add_common(struct tpl_ctx *ctx, const char *app_name, const char *contact)
 	tpl_ctx_add_str(ctx, "css", web_style_css);
 }
 
+void
+status_page_ctx_common(struct tpl_ctx *ctx, const char *app_name, const char *contact)
+{
+	add_common(ctx, app_name, contact);
+}
+
 /* One item of the "categories" or "retained" list. */
 static void
 add_category(struct tpl_ctx *item, const struct status_category *c)
@@ -348,6 +354,7 @@ add_state(struct tpl_ctx *ctx, const struct status_view *v)
 		tpl_ctx_add_bool(ctx, "has_request_reason", true);
 	}
 	tpl_ctx_add_bool(ctx, "can_cancel", v->cancellable && !completed && !closed);
+	tpl_ctx_add_bool(ctx, "cancel_by_mail", v->cancel_by_mail);
 	/* A mail about it is a dead letter: the page says so, never that it went out. */
 	tpl_ctx_add_bool(ctx, "mail_failed", v->mail_failed);
 }

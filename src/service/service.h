@@ -179,6 +179,7 @@ struct service_request_in {
 	bool verified;             /* the front end vouches it authenticated the person */
 	const char *notify;        /* address for notices (kept sealed), or NULL */
 	const char *actor;         /* who asked, for the request's history: "app:KEYNAME", "cli" */
+	bool verify_by_link;       /* awaits verification by its mailed link whatever the policy */
 };
 
 /*
@@ -281,6 +282,9 @@ struct service_ask {
  */
 lethe_rc service_selfservice_ask(struct service *svc, const struct service_ask *a,
                                  struct lethe_err *err);
+
+/* True if @token has the form of a link's token: SERVICE_LINK_TOKEN_LEN of [a-z2-7]. */
+bool service_link_token_ok(const char *token);
 
 /* A mailed link as its page shows it (no personal data). */
 struct service_link {

@@ -410,7 +410,8 @@ service_request_create(struct service *svc, const struct service_request_in *in,
 	n.source = in->source;
 	n.policy = p->name;
 	n.subject = subject;
-	n.state = request_initial(p, in->verified);
+	/* Confirmed by a mailed link whatever the policy says (the self-service page). */
+	n.state = in->verify_by_link ? "awaiting_verification" : request_initial(p, in->verified);
 	n.actor = in->actor != NULL ? in->actor : in->source;
 	n.box = box;
 	n.boxlen = boxlen;
@@ -568,14 +569,49 @@ make_transition(const struct service_request_action *a, enum request_act act,
 }
 
 lethe_rc
-service_request_act(struct service *svc, const char *code, const struct service_request_action *a,
-                    json_t **out, struct lethe_err *err)
+service__request_act_txn(struct service *svc, const struct store_request *r,
+                         const struct service_request_action *a, int64_t now, struct lethe_err *err)
 {
 	enum request_act act = act_of(a->act);
 	const struct request_policy *p;
 	struct store_transition t;
-	struct store_request r;
 	bool applied = false;
+	lethe_rc rc = LETHE_OK;
+
+	/* The app acts on its own requests only (another source's verification is not its to give).
+	 */
+	if (a->source != NULL && strcmp(r->source, a->source) != 0)
+		return lethe_err_set(err, LETHE_E_NOTFOUND, "no request of yours has this id");
+	/* Meta asked for the deletion and was answered: it is carried out, never called off. */
+	if (r->app[0] != '\0' && (act == REQUEST_CANCEL || act == REQUEST_REFUSE))
+		return lethe_err_set(err, LETHE_E_CONFLICT,
+		                     "a data-deletion request from Meta cannot be %s",
+		                     act == REQUEST_CANCEL ? "cancelled" : "refused");
+	p = request_policy_of(svc->cfg, r->policy, r->kind, r->scope, r->source);
+	rc = make_transition(a, act, r, p, now, &t, err);
+	if (rc == LETHE_OK)
+		rc = store_request_transition(svc->st, r->id, &t, &applied, err);
+	if (rc == LETHE_OK && !applied)
+		rc = lethe_err_set(err, LETHE_E_CONFLICT, "a request that is %s cannot be %s",
+		                   r->state,
+		                   act == REQUEST_VERIFY    ? "verified"
+		                   : act == REQUEST_APPROVE ? "approved"
+		                   : act == REQUEST_REFUSE  ? "refused"
+		                   : act == REQUEST_CANCEL  ? "cancelled"
+		                   : act == REQUEST_RETRY   ? "retried"
+		                                            : "extended");
+	/* Refused or cancelled before effects: nothing to undo, the identity can go now. */
+	if (rc == LETHE_OK && (act == REQUEST_REFUSE || act == REQUEST_CANCEL))
+		rc = store_request_wipe(svc->st, r->id, err);
+	return rc;
+}
+
+lethe_rc
+service_request_act(struct service *svc, const char *code, const struct service_request_action *a,
+                    json_t **out, struct lethe_err *err)
+{
+	enum request_act act = act_of(a->act);
+	struct store_request r;
 	int64_t now = time_now();
 	lethe_rc rc;
 
@@ -594,33 +630,8 @@ service_request_act(struct service *svc, const char *code, const struct service_
 	rc = store_request_by_code(svc->st, code, &r, err);
 	if (rc == LETHE_E_NOTFOUND)
 		lethe_err_set(err, LETHE_E_NOTFOUND, "no request has this id");
-	/* The app acts on its own requests only (another source's verification is not its to give).
-	 */
-	if (rc == LETHE_OK && a->source != NULL && strcmp(r.source, a->source) != 0)
-		rc = lethe_err_set(err, LETHE_E_NOTFOUND, "no request of yours has this id");
-	/* Meta asked for the deletion and was answered: it is carried out, never called off. */
-	if (rc == LETHE_OK && r.app[0] != '\0' && (act == REQUEST_CANCEL || act == REQUEST_REFUSE))
-		rc = lethe_err_set(err, LETHE_E_CONFLICT,
-		                   "a data-deletion request from Meta cannot be %s",
-		                   act == REQUEST_CANCEL ? "cancelled" : "refused");
-	if (rc == LETHE_OK) {
-		p = request_policy_of(svc->cfg, r.policy, r.kind, r.scope, r.source);
-		rc = make_transition(a, act, &r, p, now, &t, err);
-	}
 	if (rc == LETHE_OK)
-		rc = store_request_transition(svc->st, r.id, &t, &applied, err);
-	if (rc == LETHE_OK && !applied)
-		rc = lethe_err_set(err, LETHE_E_CONFLICT, "a request that is %s cannot be %s",
-		                   r.state,
-		                   act == REQUEST_VERIFY    ? "verified"
-		                   : act == REQUEST_APPROVE ? "approved"
-		                   : act == REQUEST_REFUSE  ? "refused"
-		                   : act == REQUEST_CANCEL  ? "cancelled"
-		                   : act == REQUEST_RETRY   ? "retried"
-		                                            : "extended");
-	/* Refused or cancelled before effects: nothing to undo, the identity can go now. */
-	if (rc == LETHE_OK && (act == REQUEST_REFUSE || act == REQUEST_CANCEL))
-		rc = store_request_wipe(svc->st, r.id, err);
+		rc = service__request_act_txn(svc, &r, a, now, err);
 	if (rc == LETHE_OK)
 		rc = store_commit(svc->st, err);
 	else
