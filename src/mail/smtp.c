@@ -149,6 +149,13 @@ mail_smtp_send(struct mail_smtp *s, const char *to, const char *data, size_t len
 	curl_slist_free_all(rcpt);
 	if (cc == CURLE_OK && (code == 0 || (code >= 200 && code < 300)))
 		return LETHE_OK;
+	/*
+	 * After a failure the connection may be anywhere in the dialogue (a
+	 * timeout while the server still owes DATA's answer): never reuse it,
+	 * or that late answer would be read as the next message's.
+	 */
+	curl_easy_cleanup(h);
+	s->h = NULL;
 	if (cc == CURLE_OK)
 		cc = CURLE_WEIRD_SERVER_REPLY;
 	if (code >= 500 && code < 600 && !code_not_message(code) &&
