@@ -17,6 +17,7 @@
 #include "util/fmacros.h"
 
 #include <curl/curl.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -109,6 +110,21 @@ handle(struct mail_smtp *s)
 	return h;
 }
 
+/* Close the connection without a dialogue and forget the handle. */
+static void
+drop(struct mail_smtp *s)
+{
+	curl_socket_t fd = CURL_SOCKET_BAD;
+
+	if (s->h == NULL)
+		return;
+	if (curl_easy_getinfo(s->h, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK &&
+	    fd != CURL_SOCKET_BAD)
+		shutdown(fd, SHUT_RDWR);
+	curl_easy_cleanup(s->h);
+	s->h = NULL;
+}
+
 /* True for a 5xx that is about the server or our login, not this message. */
 static bool
 code_not_message(long code)
@@ -152,10 +168,11 @@ mail_smtp_send(struct mail_smtp *s, const char *to, const char *data, size_t len
 	/*
 	 * After a failure the connection may be anywhere in the dialogue (a
 	 * timeout while the server still owes DATA's answer): never reuse it,
-	 * or that late answer would be read as the next message's.
+	 * or that late answer would be read as the next message's.  The socket
+	 * is shut first: curl's goodbye (QUIT) then fails at once instead of
+	 * waiting for that answer.
 	 */
-	curl_easy_cleanup(h);
-	s->h = NULL;
+	drop(s);
 	if (cc == CURLE_OK)
 		cc = CURLE_WEIRD_SERVER_REPLY;
 	if (code >= 500 && code < 600 && !code_not_message(code) &&
@@ -181,7 +198,6 @@ mail_smtp_free(struct mail_smtp *s)
 {
 	if (s == NULL)
 		return;
-	if (s->h != NULL)
-		curl_easy_cleanup(s->h);
+	drop(s); /* no QUIT: a server that stopped answering must not hold up a stop */
 	free(s);
 }
