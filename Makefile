@@ -108,6 +108,7 @@ bench: build
 	bench/disconnect
 	bench/sweep
 	bench/requests
+	bench/selfservice
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
