@@ -6,7 +6,7 @@ mail at it.  It is Debian's aiosmtpd (python3-aiosmtpd), not a mock.
 
     with SmtpSink() as sink:            # 127.0.0.1, a free port
         ... lethe.yaml: mail: {url: smtp://127.0.0.1:<sink.port>, starttls: off}
-        msg = sink.wait_for(1)[0]       # a Message: .rcpt, .mail_from, .raw, .email
+        msg = sink.wait_for(1)[0]       # a Message: .rcpt, .mail_from, .raw, .email, .peer
         msg.subject, msg.text, msg.html, msg.links  # parsed, links from the text part
 
 Failure modes, for the tests of lethe's retries and dead letters:
@@ -112,6 +112,7 @@ class _Handler:
             word = "temporarily unavailable" if code < 500 else "refused"
             return "%d %s" % (code, word)
         msg = Message(envelope.mail_from, envelope.rcpt_tos, envelope.original_content)
+        msg.peer = session.peer  # the client's (host, port): the same for one connection
         with sink.cv:
             sink.messages.append(msg)
             sink.cv.notify_all()

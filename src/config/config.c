@@ -152,12 +152,33 @@ parse_sweep(struct lethe_config *cfg, struct ydoc *y, yaml_node_t *root, struct 
 	return rc;
 }
 
+/* server.templates: the operator's template set, a directory (util/tplset.h). */
+static lethe_rc
+parse_templates_dir(struct lethe_config *cfg, struct ydoc *y, yaml_node_t *srv,
+                    struct lethe_err *err)
+{
+	struct stat st;
+	char *s = NULL;
+	lethe_rc rc = get_str(y, srv, "templates", false, &s, err);
+
+	if (rc == LETHE_OK && s != NULL) {
+		cfg->templates_dir = config_resolve(cfg, s);
+		if (stat(cfg->templates_dir, &st) != 0 || !S_ISDIR(st.st_mode))
+			rc = lethe_err_set(
+			    err, LETHE_E_CONFIG, "%s:%d: server.templates: %s is not a directory",
+			    y->path, ynode_line(ymap_get(y, srv, "templates")), cfg->templates_dir);
+	}
+	free(s);
+	return rc;
+}
+
 static lethe_rc
 parse_server(struct lethe_config *cfg, struct ydoc *y, yaml_node_t *root, struct lethe_err *err)
 {
-	static const char *const keys[] = {"listen",   "public_url",      "contact",
-	                                   "app_name", "status_template", "max_connections_per_ip",
-	                                   NULL};
+	static const char *const keys[] = {"listen",          "public_url",
+	                                   "contact",         "app_name",
+	                                   "status_template", "max_connections_per_ip",
+	                                   "templates",       NULL};
 	yaml_node_t *srv;
 	char *s = NULL;
 	size_t n;
@@ -177,6 +198,9 @@ parse_server(struct lethe_config *cfg, struct ydoc *y, yaml_node_t *root, struct
 	if (rc == LETHE_OK && s != NULL)
 		cfg->status_template = config_resolve(cfg, s);
 	free(s);
+	s = NULL;
+	if (rc == LETHE_OK && srv != NULL)
+		rc = parse_templates_dir(cfg, y, srv, err);
 	cfg->conns_per_ip = 256;
 	if (rc == LETHE_OK && srv != NULL)
 		rc = get_int(y, srv, "max_connections_per_ip", 0, 4096, &cfg->conns_per_ip, err);
@@ -418,8 +442,8 @@ lethe_rc
 config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 {
 	static const char *const root_keys[] = {
-	    "app",       "datamap", "state", "anonymize", "erase",    "server", "meta",
-	    "platforms", "outbox",  "api",   "sweep",     "requests", NULL};
+	    "app",    "datamap", "state", "anonymize", "erase", "server",      "meta", "platforms",
+	    "outbox", "api",     "sweep", "requests",  "mail",  "selfservice", NULL};
 	static const char *const app_keys[] = {"database", "media_root", NULL};
 	static const char *const state_keys[] = {"database", NULL};
 	static const char *const anon_keys[] = {"key_env", "key_file", NULL};
@@ -534,6 +558,11 @@ config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 		rc = parse_sweep(cfg, &y, root, err);
 	if (rc == LETHE_OK)
 		rc = policy_parse(&cfg->requests, &y, root, err);
+	if (rc == LETHE_OK)
+		rc = mail_config_parse(&cfg->mail, cfg->dir, &y, root, err);
+	/* After mail: the page is on by default when mail is configured. */
+	if (rc == LETHE_OK)
+		rc = selfservice_parse(&cfg->selfservice, cfg->mail.enabled, &y, root, err);
 out:
 	ydoc_free(&y);
 	return rc;
@@ -556,6 +585,8 @@ config_free(struct lethe_config *cfg)
 	free(cfg->contact);
 	free(cfg->app_name);
 	free(cfg->status_template);
+	free(cfg->templates_dir);
+	mail_config_free(&cfg->mail);
 	for (i = 0; i < cfg->napps; i++) {
 		free(cfg->apps[i].name);
 		free(cfg->apps[i].secret_env);
@@ -572,6 +603,7 @@ config_free(struct lethe_config *cfg)
 		free(cfg->api_keys[i].name);
 	free(cfg->api_keys);
 	policy_free(&cfg->requests);
+	selfservice_free(&cfg->selfservice);
 	for (i = 0; i < cfg->nadmin_keys; i++)
 		free(cfg->admin_keys[i].name);
 	free(cfg->admin_keys);
@@ -817,5 +849,8 @@ config_load_secrets(struct lethe_config *cfg, struct lethe_err *err)
 		if (rc != LETHE_OK)
 			return rc;
 	}
+	rc = mail_config_load_secrets(&cfg->mail, err);
+	if (rc != LETHE_OK)
+		return rc;
 	return platforms_check_secrets(cfg->platforms, err);
 }

@@ -442,3 +442,35 @@ dm_value_val(const struct dm_value *v)
 	}
 	return a;
 }
+
+/* What a person reads for each category (datamap_category_label()). */
+static const struct {
+	const char *category; /* the data map's category name */
+	const char *label;    /* what the person reads */
+} category_labels[] = {
+    {"account", "Account and profile"},
+    {"content", "Posts and other content"},
+    {"meta-sourced", "Data received from Meta"},
+    {"messages", "Messages and comments"},
+    {"analytics", "Analytics and statistics"},
+    {"billing", "Billing and tax records"},
+    {"logs", "Activity and request logs"},
+    {"media", "Photos, videos and other files"},
+    {"contacts", "Contacts"},
+    {"marketing", "Marketing data"},
+    {"security", "Security and sign-in records"},
+    {"other", "Other data"},
+};
+
+const char *
+datamap_category_label(const char *category)
+{
+	size_t i;
+
+	if (category == NULL)
+		return "";
+	for (i = 0; i < sizeof(category_labels) / sizeof(category_labels[0]); i++)
+		if (strcmp(category_labels[i].category, category) == 0)
+			return category_labels[i].label;
+	return category;
+}

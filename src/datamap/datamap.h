@@ -261,5 +261,11 @@ struct appdb_val dm_value_val(const struct dm_value *v);
  * table's erase columns.  *@n gets their number.
  */
 const struct dm_anon_col *dm_ttl_columns(const struct dm_table *t, size_t *n);
+/*
+ * The label a person reads for category @category ("meta-sourced" ->
+ * "Data received from Meta"), on the status page and in mails; an unknown
+ * category is returned as it is, NULL as "".
+ */
+const char *datamap_category_label(const char *category);
 
 #endif /* LETHE_DATAMAP_H */

@@ -86,6 +86,8 @@ http_status_page(struct server *s, struct request *r)
 	v.overdue = st->overdue;
 	v.erases_account = st->erases_account;
 	v.cancellable = st->cancellable;
+	v.cancel_by_mail = s->cfg->mail.enabled;
+	v.mail_failed = st->mail_failed;
 	if (json) {
 		http_reply_json(r, MHD_HTTP_OK, status_page_json(&v));
 		goto out;

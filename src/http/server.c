@@ -96,6 +96,10 @@ http_header(const struct request *r, const char *name)
 		return r->h_type;
 	if (strcasecmp(name, MHD_HTTP_HEADER_ACCEPT) == 0)
 		return r->h_accept;
+	if (strcasecmp(name, MHD_HTTP_HEADER_ORIGIN) == 0)
+		return r->h_origin;
+	if (strcasecmp(name, "Sec-Fetch-Site") == 0)
+		return r->h_fetch_site;
 	return NULL;
 }
 
@@ -184,10 +188,14 @@ static bool
 html_wanted(const struct request *r)
 {
 	const char *accept = r->h_accept;
+	const struct selfservice_config *ss = &r->s->cfg->selfservice;
 
 	if (accept != NULL && strstr(accept, "application/json") != NULL)
 		return false;
 	if (strcmp(r->path, "/data-deletion/status") == 0)
+		return true;
+	/* The self-service page's errors are pages, whatever the client asks for. */
+	if (ss->enabled && strncmp(r->path, ss->path, strlen(ss->path)) == 0)
 		return true;
 	if (strncmp(r->path, "/api/", 5) == 0 || strncmp(r->path, "/v1/", 4) == 0)
 		return false;
@@ -260,8 +268,12 @@ queue_reply(struct request *r)
 	if (r->type != NULL && strncmp(r->type, "text/html", 9) == 0)
 		MHD_add_response_header(
 		    resp, "Content-Security-Policy",
-		    "default-src 'none'; style-src 'self'; img-src 'self'; "
-		    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+		    r->form_self ? "default-src 'none'; style-src 'self'; img-src 'self'; "
+		                   "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+		                 : "default-src 'none'; style-src 'self'; img-src 'self'; "
+		                   "frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+	if (r->retry_after[0] != '\0')
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, r->retry_after);
 	if (r->allow != NULL)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
 	if (r->www_auth != NULL)
@@ -300,7 +312,30 @@ static const struct route {
     {"/v1/requests", "api_requests", http_api_requests, ROUTE_PREFIX | ROUTE_BLOCKING},
     {"/v1/admin/", "api_admin", http_api_admin, ROUTE_PREFIX | ROUTE_BLOCKING},
     {"/v1/", "api_channels", api_v1, ROUTE_PREFIX | ROUTE_BLOCKING},
+    /* Path NULL: selfservice.path and what is under it, when the page is on. */
+    {NULL, "selfservice", http_selfservice, ROUTE_BLOCKING},
 };
+
+/* True if @path is the self-service page's, or under it; its client's address into @r. */
+static bool
+selfservice_route(struct server *s, struct request *r)
+{
+	const union MHD_ConnectionInfo *ci;
+	const char *p = s->cfg->selfservice.path;
+	size_t n = p != NULL ? strlen(p) : 0;
+
+	if (!s->cfg->selfservice.enabled || n == 0 || strncmp(r->path, p, n) != 0 ||
+	    (r->path[n] != '\0' && r->path[n] != '/'))
+		return false;
+	ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci != NULL && ci->client_addr != NULL && ci->client_addr->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr,
+		          r->client, sizeof(r->client));
+	else if (ci != NULL && ci->client_addr != NULL && ci->client_addr->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ci->client_addr)->sin6_addr,
+		          r->client, sizeof(r->client));
+	return true;
+}
 
 /* Set r->route and either the reply, or r->handler / r->finish with REQ_SUSPENDED. */
 static void
@@ -312,8 +347,9 @@ dispatch(struct server *s, struct request *r)
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		const struct route *rt = &routes[i];
 
-		if ((rt->flags & ROUTE_PREFIX) ? strncmp(r->path, rt->path, strlen(rt->path)) != 0
-		                               : strcmp(r->path, rt->path) != 0)
+		if (rt->path == NULL             ? !selfservice_route(s, r)
+		    : (rt->flags & ROUTE_PREFIX) ? strncmp(r->path, rt->path, strlen(rt->path)) != 0
+		                                 : strcmp(r->path, rt->path) != 0)
 			continue;
 		r->route = rt->name;
 		if ((rt->flags & ROUTE_GET) && !get) {
@@ -374,6 +410,8 @@ request_ready(struct server *s, struct request *r)
 	r->h_type = copy_header(r->conn, MHD_HTTP_HEADER_CONTENT_TYPE);
 	r->h_accept = copy_header(r->conn, MHD_HTTP_HEADER_ACCEPT);
 	r->h_auth = copy_header(r->conn, MHD_HTTP_HEADER_AUTHORIZATION);
+	r->h_origin = copy_header(r->conn, MHD_HTTP_HEADER_ORIGIN);
+	r->h_fetch_site = copy_header(r->conn, "Sec-Fetch-Site");
 	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, copy_arg, r);
 	dispatch(s, r);
 	if (r->phase != REQ_SUSPENDED)
@@ -537,6 +575,8 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (r->h_auth != NULL)
 		sodium_memzero(r->h_auth, strlen(r->h_auth));
 	free(r->h_auth);
+	free(r->h_origin);
+	free(r->h_fetch_site);
 	for (i = 0; i < r->nargs; i++) {
 		free(r->args[i][0]);
 		free(r->args[i][1]);

@@ -91,6 +91,9 @@ struct request {
 	char *h_type;                 /* Content-Type, or NULL */
 	char *h_accept;               /* Accept, or NULL */
 	char *h_auth;                 /* Authorization, or NULL */
+	char *h_origin;               /* Origin, or NULL */
+	char *h_fetch_site;           /* Sec-Fetch-Site, or NULL */
+	char client[48];              /* the self-service route: the client's IP address, or "" */
 	char *args[HTTP_MAX_ARGS][2]; /* GET arguments: name, value (copies) */
 	size_t nargs;                 /* number of arguments kept */
 	double t0;                    /* monotonic ms at arrival */
@@ -108,14 +111,17 @@ struct request {
 	size_t rlen;           /* reply: body length */
 	const char *allow;     /* reply: Allow header for 405, or NULL */
 	const char *www_auth;  /* reply: WWW-Authenticate header, or NULL */
+	char retry_after[24];  /* reply: Retry-After header (seconds), or "" */
+	bool form_self;        /* reply: a page that posts a form here (CSP form-action 'self') */
 };
 
 /* A handler: reads @r, sets its reply. */
 typedef void (*http_handler)(struct server *s, struct request *r);
 
 /*
- * The value of header @name ("Authorization", "Content-Type" or "Accept",
- * case-insensitive), or NULL when absent or not one of those.
+ * The value of header @name ("Authorization", "Content-Type", "Accept",
+ * "Origin" or "Sec-Fetch-Site", case-insensitive), or NULL when absent or
+ * not one of those.
  */
 const char *http_header(const struct request *r, const char *name);
 /* The GET argument @name, or NULL. */
@@ -167,6 +173,8 @@ void http_stylesheet(struct server *s, struct request *r);
 void http_api_requests(struct server *s, struct request *r);
 /* Blocking: /v1/admin/..., the operator API, with admin keys (api_requests.c). */
 void http_api_admin(struct server *s, struct request *r);
+/* Blocking: selfservice.path[/l/TOKEN], the self-service page and mailed links (selfservice.c). */
+void http_selfservice(struct server *s, struct request *r);
 
 /*
  * MHD_OPTION_NOTIFY_CONNECTION (conn.c), with the server as @cls: a

@@ -14,6 +14,7 @@
 #include <inttypes.h>
 #include <time.h>
 
+#include "datamap/datamap.h"
 #include "http/status_page.h"
 #include "util/template.h"
 #include "util/mem.h"
@@ -24,24 +25,6 @@ extern const char web_status_html[];
 extern const char web_not_found_html[];
 extern const char web_style_css[];
 
-static const struct {
-	const char *category; /* the data map's category name */
-	const char *label;    /* what the person reads */
-} category_labels[] = {
-    {"account", "Account and profile"},
-    {"content", "Posts and other content"},
-    {"meta-sourced", "Data received from Meta"},
-    {"messages", "Messages and comments"},
-    {"analytics", "Analytics and statistics"},
-    {"billing", "Billing and tax records"},
-    {"logs", "Activity and request logs"},
-    {"media", "Photos, videos and other files"},
-    {"contacts", "Contacts"},
-    {"marketing", "Marketing data"},
-    {"security", "Security and sign-in records"},
-    {"other", "Other data"},
-};
-
 static const char *const month_names[12] = {
     "January", "February", "March",     "April",   "May",      "June",
     "July",    "August",   "September", "October", "November", "December",
@@ -50,14 +33,7 @@ static const char *const month_names[12] = {
 const char *
 status_page_category_label(const char *category)
 {
-	size_t i;
-
-	if (category == NULL)
-		return "";
-	for (i = 0; i < sizeof(category_labels) / sizeof(category_labels[0]); i++)
-		if (strcmp(category_labels[i].category, category) == 0)
-			return category_labels[i].label;
-	return category;
+	return datamap_category_label(category);
 }
 
 const char *
@@ -230,6 +206,12 @@ add_common(struct tpl_ctx *ctx, const char *app_name, const char *contact)
 	tpl_ctx_add_str(ctx, "css", web_style_css);
 }
 
+void
+status_page_ctx_common(struct tpl_ctx *ctx, const char *app_name, const char *contact)
+{
+	add_common(ctx, app_name, contact);
+}
+
 /* One item of the "categories" or "retained" list. */
 static void
 add_category(struct tpl_ctx *item, const struct status_category *c)
@@ -372,6 +354,9 @@ add_state(struct tpl_ctx *ctx, const struct status_view *v)
 		tpl_ctx_add_bool(ctx, "has_request_reason", true);
 	}
 	tpl_ctx_add_bool(ctx, "can_cancel", v->cancellable && !completed && !closed);
+	tpl_ctx_add_bool(ctx, "cancel_by_mail", v->cancel_by_mail);
+	/* A mail about it is a dead letter: the page says so, never that it went out. */
+	tpl_ctx_add_bool(ctx, "mail_failed", v->mail_failed);
 }
 
 /* True if @source is Meta's (a callback or an import of Meta's ids); NULL or "" is. */
@@ -551,6 +536,7 @@ status_page_json(const struct status_view *v)
 	                                 !state_closed(v->state) &&
 	                                 strcmp(v->state, "completed") != 0 &&
 	                                 strcmp(v->state, "completed_with_retention") != 0));
+	json_object_set_new(o, "mail_failed", json_boolean(v->mail_failed));
 	return o;
 }
 

@@ -56,6 +56,9 @@ struct status_view {
 	bool overdue;                       /* open and past its deadline */
 	bool erases_account;                /* its scope covers the person's whole account */
 	bool cancellable;                   /* the person may still cancel it: show how */
+	bool cancel_by_mail;                /* mail is configured: its notices carry a cancel
+	                                       link (say to use it) */
+	bool mail_failed;                   /* a mail about it could not be sent: say so */
 };
 
 /*
@@ -74,7 +77,7 @@ char *status_page_html(const struct status_view *v, const char *tpl, struct leth
  *                    "reason", "retained_until"}], "contact",
  *    "kind", "scope", "source" (meta when not set), "due_at", "grace_until"
  *    (ISO 8601 UTC or null), "reason" (refusal or cancellation, or null),
- *    "cancellable"}
+ *    "cancellable", "mail_failed"}
  * Absent strings are null.  The caller json_decref()s the result.
  */
 json_t *status_page_json(const struct status_view *v);
@@ -106,6 +109,12 @@ char *status_page_error_html(const char *app_name, const char *contact, const ch
 
 /* The embedded stylesheet (web/style.css), served at /static/style.css.  Static storage. */
 const char *status_page_css(void);
+struct tpl_ctx;
+/*
+ * Add the variables every page has (app_name, app_label, contact,
+ * contact_href, contact_is_url, css) to @ctx: for the self-service pages.
+ */
+void status_page_ctx_common(struct tpl_ctx *ctx, const char *app_name, const char *contact);
 
 /*
  * The label a person reads for category @category ("meta-sourced" ->

@@ -188,7 +188,18 @@ request_work_tick(const struct lethe_config *cfg, struct store *st, int64_t now,
 	if (rc == LETHE_OK)
 		rc = store_request_due_soon(st, now + cfg->requests.warn_before_s, on_due, &acc,
 		                            err);
-	for (i = 0; rc == LETHE_OK && i < acc.n; i++)
+	/* Warned once, and the person told ("delayed") in the same transaction. */
+	for (i = 0; rc == LETHE_OK && i < acc.n; i++) {
+		rc = store_begin(st, err);
+		if (rc != LETHE_OK)
+			break;
 		rc = store_request_set_warned(st, acc.ids[i], err);
+		if (rc == LETHE_OK)
+			rc = store_mail_add(st, acc.ids[i], "delayed", now, NULL, err);
+		if (rc == LETHE_OK)
+			rc = store_commit(st, err);
+		else
+			store_rollback(st);
+	}
 	return rc;
 }

@@ -28,7 +28,7 @@ lethe_rc request_work_effects(const struct lethe_config *cfg, const struct datam
 /*
  * Expire unverified requests whose link expired by @now, and log a
  * warning (once per request) for each open request due within
- * requests.warn_before.
+ * requests.warn_before, and queue its "delayed" notice (store_mail_add()).
  */
 lethe_rc request_work_tick(const struct lethe_config *cfg, struct store *st, int64_t now,
                            struct lethe_err *err);

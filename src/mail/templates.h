@@ -3,7 +3,7 @@
  * templates.h - the mails lethe sends about a privacy request, from the
  * template set (util/tplset.h: web/mail/NOTICE.txt and NOTICE.html).
  *
- * A notice is what happened to the request (docs/mail.md):
+ * A notice is what happened to the request (docs/internals/mail.md):
  *   address                   confirm a notification address (its link)
  *   awaiting_verification     confirm the request (its link)
  *   scheduled                 accepted; erased on DATE, cancel link during grace
@@ -15,7 +15,7 @@
  * is the plain-text body.  NOTICE.html is the HTML body.  Text is rendered
  * without HTML escaping ({{name}} as is), HTML with it.  The variables are
  * the status page's (docs/status-page.md) plus link_url, status_url and
- * notice; docs/mail.md lists them.
+ * notice; docs/internals/mail.md lists them.
  */
 #ifndef LETHE_MAIL_TEMPLATES_H
 #define LETHE_MAIL_TEMPLATES_H

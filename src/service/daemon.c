@@ -2,19 +2,23 @@
 /*
  * daemon.c - the daemon of `lethe serve`: opens the app database and the
  * state store the front ends share, and starts and stops the background
- * threads (runner, sweeper, outbox, intake, worker pool) in the order they
- * depend on each other (see service.h).
+ * threads (runner, sweeper, outbox, mailer, intake, worker pool) in the
+ * order they depend on each other (see service.h).
  *
- * Start: databases, runner, sweeper, outbox, intake (which kicks the
- * runner), pool.  Stop: the pool and the intake first (service_quiesce():
- * they finish their queues, which hands every waiting request back to its
- * caller), then the runner (told the intake is gone first: it asks the
- * intake whether it is busy), outbox, sweeper and the databases.
+ * Start: the template set (checked: a bad template refuses the start),
+ * databases, runner, sweeper, outbox, mailer (with a mail: section),
+ * intake (which kicks the runner), pool.  Stop: the pool and the intake
+ * first (service_quiesce(): they finish their queues, which hands every
+ * waiting request back to its caller), then the runner (told the intake
+ * is gone first: it asks the intake whether it is busy), mailer, outbox,
+ * sweeper, the databases and the template set.
  */
 #include "util/fmacros.h"
 
+#include "mail/templates.h"
 #include "service/service_internal.h"
 #include "util/mem.h"
+#include "util/tplset.h"
 
 #define BLOCKING_WORKERS 4 /* threads for handlers that wait on a database */
 
@@ -32,6 +36,13 @@ service_start(const struct lethe_config *cfg, const struct datamap *dm, runner_d
 	pthread_mutex_init(&svc->st_mu, NULL);
 	/* The policies name scopes and effects of the data map: checked before anything starts. */
 	rc = policy_check(cfg, dm, err);
+	if (rc == LETHE_OK)
+		rc = selfservice_check(cfg, dm, err);
+	/* Pages and mails come from one template set, read and checked once. */
+	if (rc == LETHE_OK)
+		rc = tplset_load(cfg->templates_dir, &svc->tpl, err);
+	if (rc == LETHE_OK)
+		rc = mail_templates_check(svc->tpl, err);
 	if (rc == LETHE_OK) {
 		svc->db = appdb_open(cfg->app_db, cfg->dir, err);
 		if (svc->db == NULL)
@@ -45,6 +56,15 @@ service_start(const struct lethe_config *cfg, const struct datamap *dm, runner_d
 		rc = sweeper_start(cfg, dm, &svc->sweeper, err);
 	if (rc == LETHE_OK)
 		rc = outbox_start(cfg, dm, &svc->outbox, err);
+	if (rc == LETHE_OK && cfg->mail.enabled) {
+		struct mailer_opts mo = {.state_db = cfg->state_db,
+		                         .mail = &cfg->mail,
+		                         .key = cfg->key,
+		                         .compose = service__mail_compose,
+		                         .arg = svc};
+
+		rc = mailer_start(&mo, &svc->mailer, err);
+	}
 	if (rc == LETHE_OK)
 		rc = intake_start(cfg->state_db, cfg->meta_repeat, service__meta_deadline(cfg),
 		                  runner_kick, svc->runner, &svc->intake, err);
@@ -89,10 +109,14 @@ service_stop(struct service *svc)
 		runner_set_busy(svc->runner, NULL, NULL);
 	runner_stop(svc->runner);
 	intake_free(svc->intake);
+	/* The mailer composes through the service (st_mu, the templates): it stops first. */
+	mailer_stop(svc->mailer);
 	outbox_stop(svc->outbox);
 	sweeper_stop(svc->sweeper);
 	appdb_close(svc->db);
 	store_close(svc->st);
+	if (svc->tpl != NULL)
+		tplset_free(svc->tpl);
 	pthread_mutex_destroy(&svc->db_mu);
 	pthread_mutex_destroy(&svc->st_mu);
 	free(svc);

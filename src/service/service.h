@@ -142,6 +142,7 @@ struct service_status {
 	bool erases_account; /* the scope covers the person's whole account */
 	bool cancellable;    /* the person may still cancel it */
 	bool overdue;        /* open (failed included) and past due_at */
+	bool mail_failed;    /* a mail about it is a dead letter: the page says so */
 };
 
 /*
@@ -178,6 +179,7 @@ struct service_request_in {
 	bool verified;             /* the front end vouches it authenticated the person */
 	const char *notify;        /* address for notices (kept sealed), or NULL */
 	const char *actor;         /* who asked, for the request's history: "app:KEYNAME", "cli" */
+	bool verify_by_link;       /* awaits verification by its mailed link whatever the policy */
 };
 
 /*
@@ -190,7 +192,7 @@ struct service_request_in {
  * received (it runs at once).  A repeat of an open request (same person,
  * kind and scope, not finished) resolves to it: *@repeat true and nothing
  * changes.  The request as JSON (service_request_show()) into *@out.
- * Wakes the runner.
+ * Wakes the runner and the mailer.
  */
 lethe_rc service_request_create(struct service *svc, const struct service_request_in *in,
                                 json_t **out, bool *repeat, struct lethe_err *err);
@@ -198,7 +200,8 @@ lethe_rc service_request_create(struct service *svc, const struct service_reques
  * The request with confirmation code @code as JSON into *@out (caller
  * frees): {"id", "kind", "scope", "source", "policy", "state", "received_at",
  * "due_at", "grace_until", "expires_at", "completed_at", "reason",
- * "status_url", "events": [{"state", "at", "by", "reason"}], "result":
+ * "status_url", "events": [{"state", "at", "by", "reason"}], "mail":
+ * [{"notice", "state", "attempts", "last_error", "sent_at"}], "result":
  * {"categories": [...]}} (times RFC 3339 UTC or null).  No personal data.
  * LETHE_E_NOTFOUND if no request has @code.
  */
@@ -279,6 +282,9 @@ struct service_ask {
  */
 lethe_rc service_selfservice_ask(struct service *svc, const struct service_ask *a,
                                  struct lethe_err *err);
+
+/* True if @token has the form of a link's token: SERVICE_LINK_TOKEN_LEN of [a-z2-7]. */
+bool service_link_token_ok(const char *token);
 
 /* A mailed link as its page shows it (no personal data). */
 struct service_link {
@@ -377,6 +383,13 @@ typedef void (*service_job_fn)(void *arg, const struct store_outbox *j, const ch
  * first, to @fn.  Needs service_store_open().
  */
 lethe_rc service_jobs_list(struct service *svc, const char *stored, service_job_fn fn, void *arg,
+                           struct lethe_err *err);
+/*
+ * Every mail of the mail outbox in state @state (pending, sending, sent,
+ * dead, skipped; NULL: all), oldest first, to @fn (no recipient, no body).
+ * Needs service_store_open().
+ */
+lethe_rc service_mail_list(struct service *svc, const char *state, store_mail_fn fn, void *arg,
                            struct lethe_err *err);
 
 #define SERVICE_RECOVER_AGE_S 10 /* staged disconnects older than this are repaired first */

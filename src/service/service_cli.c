@@ -2,8 +2,8 @@
 /*
  * service_cli.c - the service of a one-off command (see service.h): no
  * thread, one caller, the state store opened when an action needs it.
- * Plan, erase, the anonymize key's check, and the listing of the outbox's
- * jobs; the channel, sweep and import actions have their own files.
+ * Plan, erase, the anonymize key's check, and the listings of the outbox's
+ * jobs and of the mail outbox; the channel, sweep and import actions have their own files.
  */
 #include "util/fmacros.h"
 
@@ -243,4 +243,11 @@ service_jobs_list(struct service *svc, const char *stored, service_job_fn fn, vo
 	struct job_list l = {fn, arg};
 
 	return store_outbox_list(svc->st, 0, stored, on_job, &l, err);
+}
+
+lethe_rc
+service_mail_list(struct service *svc, const char *state, store_mail_fn fn, void *arg,
+                  struct lethe_err *err)
+{
+	return store_mail_list(svc->st, state, 0, 0, fn, arg, err);
 }

@@ -55,6 +55,8 @@ int64_t service__meta_deadline(const struct lethe_config *cfg);
  */
 lethe_rc service__status_steps(struct service *svc, const struct store_request *req,
                                struct service_status *out, struct lethe_err *err);
+/* True if scope @scope covers the person's whole account (every table of category "account"). */
+bool service__erases_account(const struct service *svc, const char *scope);
 /* The data map scope request @req runs in (a Meta request: its app's), or NULL. */
 const char *service__request_scope(const struct service *svc, const struct store_request *req);
 
@@ -77,6 +79,14 @@ void service__mail_kick(struct service *svc);
  */
 lethe_rc service__link_mint(struct service *svc, int64_t request_id, const char *purpose,
                             int64_t expires_at, char url[SERVICE_URL_MAX], struct lethe_err *err);
+/*
+ * Apply @a to request @r (as read inside the caller's transaction: st_mu
+ * held, store_begin() done) at @now, as service_request_act() does, with
+ * the same errors; the caller commits or rolls back (service_requests.c).
+ */
+lethe_rc service__request_act_txn(struct service *svc, const struct store_request *r,
+                                  const struct service_request_action *a, int64_t now,
+                                  struct lethe_err *err);
 /* The status page URL of confirmation code @code into @url. */
 void service__status_url(const struct service *svc, const char *code, char url[SERVICE_URL_MAX]);
 

@@ -168,6 +168,20 @@ on_event(void *arg, int64_t at, const char *state, const char *actor, const char
 	json_array_append_new(arg, e);
 }
 
+/* One mail about a request, as its JSON lists it (no recipient, no body). */
+static void
+on_mail(void *arg, const struct store_mail *m)
+{
+	json_t *e = json_object();
+
+	json_object_set_new(e, "notice", json_string(m->notice));
+	json_object_set_new(e, "state", json_string(m->state));
+	json_object_set_new(e, "attempts", json_integer(m->attempts));
+	json_object_set_new(e, "last_error", jtext(m->last_error));
+	json_object_set_new(e, "sent_at", jtime(strcmp(m->state, "sent") == 0 ? m->done_at : 0));
+	json_array_append_new(arg, e);
+}
+
 /* The fields of @r every view has (no history, no result). */
 static json_t *
 request_json(const struct service *svc, const struct store_request *r)
@@ -249,6 +263,13 @@ full_json(struct service *svc, const struct store_request *r, json_t **out, stru
 	on_event(events, r->received_at, "received", r->app[0] ? "meta" : r->source, NULL);
 	rc = store_request_events(svc->st, r->id, on_event, events, err);
 	json_object_set_new(o, "events", events);
+	/* Its mail: sent, pending, or a dead letter the operator must look into. */
+	if (rc == LETHE_OK) {
+		json_t *mail = json_array();
+
+		rc = store_mail_list(svc->st, NULL, r->id, 0, on_mail, mail, err);
+		json_object_set_new(o, "mail", mail);
+	}
 	if (rc == LETHE_OK)
 		json_object_set_new(o, "result", result_json(svc, r, err, &rc));
 	if (rc != LETHE_OK) {
@@ -355,7 +376,8 @@ service_request_create(struct service *svc, const struct service_request_in *in,
 	n.source = in->source;
 	n.policy = p->name;
 	n.subject = subject;
-	n.state = request_initial(p, in->verified);
+	/* Confirmed by a mailed link whatever the policy says (the self-service page). */
+	n.state = in->verify_by_link ? "awaiting_verification" : request_initial(p, in->verified);
 	n.actor = in->actor != NULL ? in->actor : in->source;
 	n.box = box;
 	n.boxlen = boxlen;
@@ -409,6 +431,7 @@ service_request_create(struct service *svc, const struct service_request_in *in,
 		log_info("request %lld: %s of scope %s from %s, %s (policy %s)", (long long)r.id,
 		         in->kind, in->scope, in->source, n.state, p->name);
 		wake_runner(svc);
+		service__mail_kick(svc); /* its first notice was queued with it */
 	}
 	return rc;
 }
@@ -512,14 +535,49 @@ make_transition(const struct service_request_action *a, enum request_act act,
 }
 
 lethe_rc
-service_request_act(struct service *svc, const char *code, const struct service_request_action *a,
-                    json_t **out, struct lethe_err *err)
+service__request_act_txn(struct service *svc, const struct store_request *r,
+                         const struct service_request_action *a, int64_t now, struct lethe_err *err)
 {
 	enum request_act act = act_of(a->act);
 	const struct request_policy *p;
 	struct store_transition t;
-	struct store_request r;
 	bool applied = false;
+	lethe_rc rc = LETHE_OK;
+
+	/* The app acts on its own requests only (another source's verification is not its to give).
+	 */
+	if (a->source != NULL && strcmp(r->source, a->source) != 0)
+		return lethe_err_set(err, LETHE_E_NOTFOUND, "no request of yours has this id");
+	/* Meta asked for the deletion and was answered: it is carried out, never called off. */
+	if (r->app[0] != '\0' && (act == REQUEST_CANCEL || act == REQUEST_REFUSE))
+		return lethe_err_set(err, LETHE_E_CONFLICT,
+		                     "a data-deletion request from Meta cannot be %s",
+		                     act == REQUEST_CANCEL ? "cancelled" : "refused");
+	p = request_policy_of(svc->cfg, r->policy, r->kind, r->scope, r->source);
+	rc = make_transition(a, act, r, p, now, &t, err);
+	if (rc == LETHE_OK)
+		rc = store_request_transition(svc->st, r->id, &t, &applied, err);
+	if (rc == LETHE_OK && !applied)
+		rc = lethe_err_set(err, LETHE_E_CONFLICT, "a request that is %s cannot be %s",
+		                   r->state,
+		                   act == REQUEST_VERIFY    ? "verified"
+		                   : act == REQUEST_APPROVE ? "approved"
+		                   : act == REQUEST_REFUSE  ? "refused"
+		                   : act == REQUEST_CANCEL  ? "cancelled"
+		                   : act == REQUEST_RETRY   ? "retried"
+		                                            : "extended");
+	/* Refused or cancelled before effects: nothing to undo, the identity can go now. */
+	if (rc == LETHE_OK && (act == REQUEST_REFUSE || act == REQUEST_CANCEL))
+		rc = store_request_wipe(svc->st, r->id, err);
+	return rc;
+}
+
+lethe_rc
+service_request_act(struct service *svc, const char *code, const struct service_request_action *a,
+                    json_t **out, struct lethe_err *err)
+{
+	enum request_act act = act_of(a->act);
+	struct store_request r;
 	int64_t now = time_now();
 	lethe_rc rc;
 
@@ -538,33 +596,8 @@ service_request_act(struct service *svc, const char *code, const struct service_
 	rc = store_request_by_code(svc->st, code, &r, err);
 	if (rc == LETHE_E_NOTFOUND)
 		lethe_err_set(err, LETHE_E_NOTFOUND, "no request has this id");
-	/* The app acts on its own requests only (another source's verification is not its to give).
-	 */
-	if (rc == LETHE_OK && a->source != NULL && strcmp(r.source, a->source) != 0)
-		rc = lethe_err_set(err, LETHE_E_NOTFOUND, "no request of yours has this id");
-	/* Meta asked for the deletion and was answered: it is carried out, never called off. */
-	if (rc == LETHE_OK && r.app[0] != '\0' && (act == REQUEST_CANCEL || act == REQUEST_REFUSE))
-		rc = lethe_err_set(err, LETHE_E_CONFLICT,
-		                   "a data-deletion request from Meta cannot be %s",
-		                   act == REQUEST_CANCEL ? "cancelled" : "refused");
-	if (rc == LETHE_OK) {
-		p = request_policy_of(svc->cfg, r.policy, r.kind, r.scope, r.source);
-		rc = make_transition(a, act, &r, p, now, &t, err);
-	}
 	if (rc == LETHE_OK)
-		rc = store_request_transition(svc->st, r.id, &t, &applied, err);
-	if (rc == LETHE_OK && !applied)
-		rc = lethe_err_set(err, LETHE_E_CONFLICT, "a request that is %s cannot be %s",
-		                   r.state,
-		                   act == REQUEST_VERIFY    ? "verified"
-		                   : act == REQUEST_APPROVE ? "approved"
-		                   : act == REQUEST_REFUSE  ? "refused"
-		                   : act == REQUEST_CANCEL  ? "cancelled"
-		                   : act == REQUEST_RETRY   ? "retried"
-		                                            : "extended");
-	/* Refused or cancelled before effects: nothing to undo, the identity can go now. */
-	if (rc == LETHE_OK && (act == REQUEST_REFUSE || act == REQUEST_CANCEL))
-		rc = store_request_wipe(svc->st, r.id, err);
+		rc = service__request_act_txn(svc, &r, a, now, err);
 	if (rc == LETHE_OK)
 		rc = store_commit(svc->st, err);
 	else
@@ -579,6 +612,7 @@ service_request_act(struct service *svc, const char *code, const struct service_
 		log_info("request %lld: %s by %s", (long long)r.id, request_act_name(act),
 		         a->actor != NULL ? a->actor : "lethe");
 		wake_runner(svc);
+		service__mail_kick(svc);
 	}
 	return rc;
 }

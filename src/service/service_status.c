@@ -112,6 +112,13 @@ account_remains(const struct service *svc, const char *name)
 	return false;
 }
 
+bool
+service__erases_account(const struct service *svc, const char *scope)
+{
+	return scope != NULL && datamap_scope(svc->dm, scope) != NULL &&
+	       !account_remains(svc, scope);
+}
+
 /* True if @state is one of the comma-separated states @list. */
 static bool
 state_in(const char *state, const char *list)
@@ -155,13 +162,21 @@ status_facts(const struct service *svc, const struct store_request *req, struct 
 	 */
 	if (strcmp(req->state, "refused") == 0 || strcmp(req->state, "cancelled") == 0)
 		snprintf(out->reason, sizeof(out->reason), "%s", req->reason);
-	out->erases_account = datamap_scope(svc->dm, scope) != NULL && !account_remains(svc, scope);
+	out->erases_account = service__erases_account(svc, scope);
 	/* The page keeps its Meta wording: only a Meta scope says the account remains. */
 	out->account_remains = meta && account_remains(svc, scope);
 	out->cancellable = !meta && state_in(req->state, request_act_from(REQUEST_CANCEL));
 	/* As store_request_overdue() counts: open or failed, past its deadline. */
 	out->overdue = req->due_at > 0 && req->due_at < time_now() &&
 	               (!request_state_final(req->state) || strcmp(req->state, "failed") == 0);
+}
+
+/* A mail of the request that is a dead letter sets the flag @arg. */
+static void
+on_dead_mail(void *arg, const struct store_mail *m)
+{
+	if (strcmp(m->state, "dead") == 0)
+		*(bool *)arg = true;
 }
 
 /* True (and @req set, state "received") if @code waits in the intake for the store. */
@@ -217,6 +232,10 @@ service_status_lookup(struct service *svc, const char *code, struct service_stat
 		/* Counts of the latest run only (not of a run before a repeat). */
 		if (rc == LETHE_OK && req.job > 0 && req.job_run >= req.runs)
 			rc = store_meta_steps(svc->st, req.job, on_step, &acc, err);
+		/* A dead letter about it: the page never claims a mail went out. */
+		if (rc == LETHE_OK && req.notify_kind != STORE_NOTIFY_NONE)
+			rc = store_mail_list(svc->st, "dead", req.id, 0, on_dead_mail,
+			                     &out->mail_failed, err);
 		pthread_mutex_unlock(&svc->st_mu);
 		if (rc == LETHE_E_NOTFOUND && pending_request(svc, code, &req)) {
 			rc = LETHE_OK;
@@ -260,11 +279,25 @@ count_job(void *arg, const char *state, int64_t n)
 	buf_addf(arg, "lethe_jobs{state=\"%s\"} %lld\n", state, (long long)n);
 }
 
+/* The mail outbox's counts by state (every state, 0 if none). */
+static const char *const mail_states[] = {"pending", "sending", "sent", "dead", "skipped"};
+
+static void
+count_mail(void *arg, const char *state, int64_t n)
+{
+	int64_t *c = arg;
+	size_t i;
+
+	for (i = 0; i < sizeof(mail_states) / sizeof(mail_states[0]); i++)
+		if (strcmp(mail_states[i], state) == 0)
+			c[i] = n;
+}
+
 void
 service_metrics(struct service *svc, struct buf *b)
 {
 	struct state_counts c = {.b = b};
-	int64_t overdue = 0;
+	int64_t overdue = 0, mail[5] = {0, 0, 0, 0, 0};
 	size_t i;
 
 	/* lethe_deletion_requests: every request by state, only states that have some. */
@@ -287,7 +320,15 @@ service_metrics(struct service *svc, struct buf *b)
 	buf_adds(b, "# HELP lethe_jobs Erasure jobs by state.\n# TYPE lethe_jobs gauge\n");
 	store_job_state_counts(svc->st, count_job, b, NULL);
 	outbox_metrics(svc->st, b);
+	if (store_mail_counts(svc->st, count_mail, mail, NULL) == LETHE_OK) {
+		buf_adds(b, "# HELP lethe_mail Mails of the mail outbox by state.\n"
+		            "# TYPE lethe_mail gauge\n");
+		for (i = 0; i < sizeof(mail_states) / sizeof(mail_states[0]); i++)
+			buf_addf(b, "lethe_mail{state=\"%s\"} %lld\n", mail_states[i],
+			         (long long)mail[i]);
+	}
 	pthread_mutex_unlock(&svc->st_mu);
+	mailer_metrics(svc->mailer, b);
 	buf_addf(b,
 	         "# HELP lethe_intake_groups_total Groups written to the intake log.\n"
 	         "# TYPE lethe_intake_groups_total counter\nlethe_intake_groups_total %lld\n",

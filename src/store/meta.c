@@ -111,6 +111,24 @@ store_meta_insert_once(struct store *st, const char *code, const char *app, cons
 /* The states of a request that is done (a rerun starts it again). */
 #define META_DONE "state IN ('completed', 'completed_with_retention', 'failed')"
 
+/*
+ * store_meta_update()'s notice of request @id entering @state in run @run
+ * (one statement: a Meta request has no address, and a state a later run
+ * turns back into 'received', or the state it is in, is not entered).
+ */
+static lethe_rc
+meta_notice(struct store *st, int64_t id, const char *state, int64_t run, int64_t now,
+            struct lethe_err *err)
+{
+	return store__execf(st, err,
+	                    "INSERT INTO mail (request_id, notice, state, to_box, next_at, "
+	                    "created_at) SELECT id, ?2, 'pending', notify_box, 0, ?4 FROM requests "
+	                    "WHERE id = ?1 AND notify_kind <> 0 AND length(notify_box) > 0 AND "
+	                    "state <> ?2 AND NOT (runs > ?3 AND ?2 <> 'running') AND ?2 IN "
+	                    "('completed', 'completed_with_retention', 'failed')",
+	                    "itii", id, state, run, now);
+}
+
 lethe_rc
 store_meta_update(struct store *st, int64_t id, const char *state, int64_t job, bool no_data,
                   int64_t completed_at, int64_t run, struct lethe_err *err)
@@ -134,6 +152,14 @@ store_meta_update(struct store *st, int64_t id, const char *state, int64_t job, 
 	                  "'lethe', NULL FROM requests WHERE id = ?1 AND state <> "
 	                  "(CASE WHEN " META_LATER_EV " THEN 'received' ELSE ?3 END)",
 	                  "iiti", id, completed_at > 0 ? completed_at : time_now(), state, run);
+	/*
+	 * The notice of the state entered (completed, failed...), before the
+	 * update below wipes the notification address: not for a state a
+	 * later run turns back into 'received', nor for the state it is in.
+	 */
+	if (rc == LETHE_OK)
+		rc = meta_notice(st, id, state, run, completed_at > 0 ? completed_at : time_now(),
+		                 err);
 	if (rc == LETHE_OK)
 		rc = store__execf(
 		    st, err,

@@ -52,6 +52,8 @@ store__request_row(sqlite3_stmt *q, void *arg)
 	out->effects = sqlite3_column_int(q, 19);
 	out->warned = sqlite3_column_int(q, 20) != 0;
 	out->verified = sqlite3_column_int(q, 21) != 0;
+	out->notify_kind = sqlite3_column_int(q, 22);
+	out->notify_ok = sqlite3_column_int(q, 23) != 0;
 }
 
 lethe_rc
@@ -64,12 +66,14 @@ store_request_insert(struct store *st, const struct store_request_new *n, int64_
 	    st, err,
 	    "INSERT INTO requests (code, app, subject, identity_box, state, received_at, "
 	    "kind, scope, source, policy, due_at, not_before, expires_at, effects, "
-	    "verified, notify_box) VALUES (?1, '', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-	    "nullif(?11, 0), nullif(?12, 0), ?13, ?14, ?15)",
-	    "ttbtittttiiiiib", n->code, n->subject, (const void *)n->box, n->boxlen, n->state,
+	    "verified, notify_box, notify_kind, notify_ok) VALUES (?1, '', ?2, ?3, ?4, ?5, ?6, "
+	    "?7, ?8, ?9, ?10, nullif(?11, 0), nullif(?12, 0), ?13, ?14, ?15, ?16, ?17)",
+	    "ttbtittttiiiiibii", n->code, n->subject, (const void *)n->box, n->boxlen, n->state,
 	    n->now, n->kind, n->scope, n->source, n->policy, n->due_at, n->not_before,
 	    n->expires_at, (int64_t)n->effects, (int64_t)(n->verified ? 1 : 0),
-	    (const void *)n->notify_box, n->notify_len);
+	    (const void *)n->notify_box, n->notify_len,
+	    (int64_t)(n->notify_box != NULL ? n->notify_kind : STORE_NOTIFY_NONE),
+	    (int64_t)(n->notify_ok ? 1 : 0));
 	if (rc != LETHE_OK)
 		return rc;
 	*id = sqlite3_last_insert_rowid(st->db);
@@ -80,6 +84,11 @@ store_request_insert(struct store *st, const struct store_request_new *n, int64_
 		    "INSERT INTO request_events (request_id, at, state, actor, reason) "
 		    "VALUES (?1, ?2, ?3, ?4, NULL)",
 		    "iitt", *id, n->now, n->state, n->actor);
+	/* Its notices, in this transaction: an address given is confirmed first. */
+	if (rc == LETHE_OK && n->notify_kind == STORE_NOTIFY_ADDRESS)
+		rc = store_mail_add(st, *id, "address", n->now, NULL, err);
+	if (rc == LETHE_OK)
+		rc = store__mail_state(st, *id, n->state, n->now, err);
 	return rc;
 }
 
@@ -217,6 +226,8 @@ store_request_transition(struct store *st, int64_t id, const struct store_transi
 	    "due_at = CASE WHEN ?7 > 0 THEN ?7 ELSE due_at END, "
 	    "warned = CASE WHEN ?7 > 0 THEN 0 ELSE warned END, " /* warn of a new due date */
 	    "verified = CASE WHEN ?8 THEN 1 ELSE verified END, "
+	    /* The person's own address hears of the request once it is verified. */
+	    "notify_ok = CASE WHEN ?8 AND notify_kind = 1 THEN 1 ELSE notify_ok END, "
 	    "effects = CASE ?9 WHEN -1 THEN effects WHEN -2 THEN "
 	    "  (CASE effects WHEN 2 THEN 3 WHEN 1 THEN 3 ELSE effects END) ELSE ?9 END, "
 	    "completed_at = CASE WHEN ?10 > 0 THEN ?10 WHEN ?10 < 0 THEN NULL "
@@ -231,11 +242,15 @@ store_request_transition(struct store *st, int64_t id, const struct store_transi
 	if (changed == 0)
 		return LETHE_OK;
 	*applied = true;
-	return store__execf(st, err,
-	                    "INSERT INTO request_events (request_id, at, state, actor, reason) "
-	                    "VALUES (?1, ?2, ?3, ?4, ?5)",
-	                    "iittt", id, t->now, t->event != NULL ? t->event : t->to, t->actor,
-	                    t->reason);
+	rc = store__execf(st, err,
+	                  "INSERT INTO request_events (request_id, at, state, actor, reason) "
+	                  "VALUES (?1, ?2, ?3, ?4, ?5)",
+	                  "iittt", id, t->now, t->event != NULL ? t->event : t->to, t->actor,
+	                  t->reason);
+	/* Its notice, in the caller's transaction, before anything wipes the address. */
+	if (rc == LETHE_OK)
+		rc = store__mail_state(st, id, t->event != NULL ? t->event : t->to, t->now, err);
+	return rc;
 }
 
 lethe_rc
@@ -259,6 +274,12 @@ store_request_wipe(struct store *st, int64_t id, struct lethe_err *err)
 	    "UPDATE requests SET identity_box = x'', notify_box = NULL WHERE id = ?1 "
 	    "AND state IN " REQ_FINAL " AND effects IN (0, 2)",
 	    "i", id);
+}
+
+lethe_rc
+store_request_notify_ok(struct store *st, int64_t id, struct lethe_err *err)
+{
+	return store__execf(st, err, "UPDATE requests SET notify_ok = 1 WHERE id = ?1", "i", id);
 }
 
 lethe_rc

@@ -704,7 +704,16 @@ lethe_rc store_link_purge(struct store *st, int64_t before, int64_t *n, struct l
  */
 lethe_rc store_rate_hit(struct store *st, const char *key, int64_t window_s, int64_t limit,
                         int64_t now, bool *allowed, struct lethe_err *err);
-/* Delete rate windows that ended before @before. */
+/*
+ * Delete rate windows that started before @before (now - the window: they
+ * ended).
+ */
 lethe_rc store_rate_purge(struct store *st, int64_t before, struct lethe_err *err);
+/*
+ * Request @id, if it still awaits verification, now expires at
+ * @expires_at (its confirmation link was mailed again): *@applied (rate.c).
+ */
+lethe_rc store_request_renew(struct store *st, int64_t id, int64_t expires_at, bool *applied,
+                             struct lethe_err *err);
 
 #endif /* LETHE_STORE_H */

@@ -13,6 +13,8 @@
  *   holds.c   legal holds
  *   meta.c    Meta data-deletion requests and deauthorizations
  *   outbox.c  channel disconnects and their outbox
+ *   mail.c    the mail outbox (notices about requests)
+ *   links.c   mailed links, by keyed hash
  *
  * Like struct store itself, nothing here is thread-safe: one connection is
  * used by one thread at a time.
@@ -87,10 +89,19 @@ void store__col_blob(sqlite3_stmt *q, int i, uint8_t **box, size_t *boxlen);
 	"id, code, app, state, received_at, completed_at, job_id, no_data, runs, job_run, "        \
 	"run_at, "                                                                                 \
 	"kind, scope, source, policy, due_at, not_before, expires_at, reason, effects, warned, "   \
-	"verified"
-#define STORE_REQ_NCOLS 22
+	"verified, notify_kind, notify_ok"
+#define STORE_REQ_NCOLS 24
 /* The row of STORE_REQ_COLS into the struct store_request @arg (a store__row_fn). */
 void store__request_row(sqlite3_stmt *q, void *arg);
+
+/*
+ * Queue, in the caller's transaction, the notices of request @id entering
+ * @state (mail.c): one named after the state if it has one (MAIL_NOTICES),
+ * when the request has a notification address.  Call before anything
+ * wipes its notify_box.
+ */
+lethe_rc store__mail_state(struct store *st, int64_t id, const char *state, int64_t now,
+                           struct lethe_err *err);
 
 /* Reads the current row of @q into @out, for store__one(). */
 typedef void (*store__row_fn)(sqlite3_stmt *q, void *out);

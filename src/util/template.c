@@ -357,6 +357,7 @@ struct render {
 	const struct tpl_ctx *stack[TEMPLATE_DEPTH_MAX + 1]; /* contexts, innermost last */
 	size_t depth;                                        /* entries used in stack */
 	struct buf out;                                      /* the output */
+	bool escape;                                         /* {{name}} is HTML-escaped */
 };
 
 /* The variable named by token @k, innermost context first, or NULL. */
@@ -451,8 +452,8 @@ render_range(struct render *r, size_t from, size_t to)
 		case TOK_RAW:
 			v = lookup(r, k);
 			if (v != NULL && v->kind == TPL_STR)
-				rc = k->kind == TOK_VAR ? add_escaped(&r->out, v->str)
-				                        : buf_adds(&r->out, v->str);
+				rc = k->kind == TOK_VAR && r->escape ? add_escaped(&r->out, v->str)
+				                                     : buf_adds(&r->out, v->str);
 			break;
 		case TOK_OPEN:
 			v = lookup(r, k);
@@ -492,8 +493,9 @@ template_check(const char *tpl, struct lethe_err *err)
 	return rc;
 }
 
-char *
-template_render(const char *tpl, const struct tpl_ctx *ctx, struct lethe_err *err)
+/* Render @tpl with @ctx, {{name}} HTML-escaped if @escape. */
+static char *
+render(const char *tpl, const struct tpl_ctx *ctx, bool escape, struct lethe_err *err)
 {
 	struct toks t = {NULL, 0, 0};
 	struct render r;
@@ -507,6 +509,7 @@ template_render(const char *tpl, const struct tpl_ctx *ctx, struct lethe_err *er
 	r.t = &t;
 	r.stack[0] = ctx;
 	r.depth = 1;
+	r.escape = escape;
 	rc = render_range(&r, 0, t.n);
 	if (rc == LETHE_E_TOOBIG) {
 		lethe_err_set(err, rc, "template: output over %u bytes", TEMPLATE_OUT_MAX);
@@ -523,6 +526,18 @@ out:
 	buf_free(&r.out);
 	free(t.v);
 	return res;
+}
+
+char *
+template_render(const char *tpl, const struct tpl_ctx *ctx, struct lethe_err *err)
+{
+	return render(tpl, ctx, true, err);
+}
+
+char *
+template_render_text(const char *tpl, const struct tpl_ctx *ctx, struct lethe_err *err)
+{
+	return render(tpl, ctx, false, err);
 }
 
 char *

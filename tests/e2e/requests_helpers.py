@@ -22,6 +22,7 @@ ADMIN_SHA = hashlib.sha256(ADMIN_KEY.encode()).hexdigest()
 # Every top-level key of a request as service_request_show() gives it.
 REQUEST_KEYS = {"id", "kind", "scope", "source", "policy", "state", "received_at", "due_at",
                 "grace_until", "expires_at", "completed_at", "reason", "status_url", "events",
+                "mail",
                 "result"}
 OPEN = ("received", "awaiting_verification", "awaiting_review", "scheduled")
 

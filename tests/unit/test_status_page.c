@@ -646,8 +646,9 @@ test_status_page_json_fields(void **state)
 	assert_true(json_is_null(json_object_get(j, "grace_until")));
 	assert_true(json_is_null(json_object_get(j, "reason")));
 	assert_true(json_is_false(json_object_get(j, "cancellable")));
+	assert_true(json_is_false(json_object_get(j, "mail_failed")));
 	/* Exactly the documented keys: nothing about the person. */
-	assert_int_equal(json_object_size(j), 15);
+	assert_int_equal(json_object_size(j), 16);
 	assert_int_equal(json_object_size(c), 6);
 	json_decref(j);
 
@@ -1053,7 +1054,7 @@ test_status_page_json_request_fields(void **state)
 	assert_true(json_is_null(json_object_get(j, "reason")));
 	assert_true(json_is_true(json_object_get(j, "cancellable")));
 	assert_true(json_is_null(json_object_get(j, "platform")));
-	assert_int_equal(json_object_size(j), 15);
+	assert_int_equal(json_object_size(j), 16);
 	json_decref(j);
 
 	v = app_view("refused");
@@ -1123,6 +1124,34 @@ test_status_page_metrics_request_duration(void **state)
 	buf_free(&b);
 }
 
+/* A dead letter about the request: the page says so and never claims the mail went out. */
+static void
+test_status_page_mail_failed(void **state)
+{
+	static const char said[] = "We could not send you an email about this request.";
+	struct status_view v = app_view("awaiting_verification");
+	struct lethe_err err = {0};
+	char *html;
+	json_t *j;
+
+	(void)state;
+	v.expires_at = DUE_AT;
+	html = status_page_html(&v, NULL, &err);
+	assert_non_null(html);
+	assert_null(strstr(html, said));
+	assert_non_null(strstr(html, "by the link we emailed you"));
+	free(html);
+	v.mail_failed = true;
+	html = status_page_html(&v, NULL, &err);
+	assert_non_null(html);
+	assert_non_null(strstr(html, said));
+	assert_null(strstr(html, "emailed you"));
+	free(html);
+	j = status_page_json(&v);
+	assert_true(json_is_true(json_object_get(j, "mail_failed")));
+	json_decref(j);
+}
+
 int
 main(void)
 {
@@ -1154,6 +1183,7 @@ main(void)
 	    cmocka_unit_test(test_status_page_html_request_details),
 	    cmocka_unit_test(test_status_page_json_request_fields),
 	    cmocka_unit_test(test_status_page_metrics_request_duration),
+	    cmocka_unit_test(test_status_page_mail_failed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

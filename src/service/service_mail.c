@@ -1,0 +1,347 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * service_mail.c - what a mail about a privacy request says (see
+ * service_internal.h and docs/internals/mail.md): the mailer's compose
+ * function decides whether a notice still goes, fills the template
+ * context with the request's facts as its status page shows them, mints
+ * the link the notice carries (if any) and renders the notice from the
+ * template set.  It also wakes the mailer and makes a status page's URL.
+ *
+ * Skip rules (the mailer marks a skipped notice "skipped"):
+ *   address                 only while the address given is unconfirmed
+ *   awaiting_verification   only to the person's own address (IDENTITY),
+ *                           while the request still awaits verification
+ *   scheduled, delayed, extended   what is to come: only while the request
+ *                           is not finished (its later notice tells the end)
+ *   every notice but address and awaiting_verification: only once the
+ *                           address may hear of the request (notify_ok)
+ * A message carries no personal data: never the address, never an
+ * identity; only the code, dates, counts per category and reasons written
+ * for the person.
+ */
+#include "util/fmacros.h"
+
+#include <inttypes.h>
+#include <sodium.h>
+#include <time.h>
+
+#include "datamap/datamap.h"
+#include "engine/request.h"
+#include "mail/templates.h"
+#include "service/service_internal.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "util/template.h"
+#include "util/timeutil.h"
+
+#define CODE_GROUP 4 /* characters per group of a code as the page shows it */
+
+static const char *const month_names[12] = {
+    "January", "February", "March",     "April",   "May",      "June",
+    "July",    "August",   "September", "October", "November", "December",
+};
+
+void
+service__mail_kick(struct service *svc)
+{
+	if (svc != NULL && svc->mailer != NULL)
+		mailer_kick(svc->mailer);
+}
+
+void
+service__status_url(const struct service *svc, const char *code, char url[SERVICE_URL_MAX])
+{
+	snprintf(url, SERVICE_URL_MAX, "%s/data-deletion/status?id=%s", svc->cfg->public_url, code);
+}
+
+const struct tplset *
+service_templates(const struct service *svc)
+{
+	return svc->tpl;
+}
+
+/* ---- the context ------------------------------------------------------------------ */
+
+/* @name, @name_date and @name_iso of @t, as the status page has them. */
+static void
+add_date(struct tpl_ctx *ctx, const char *name, int64_t t)
+{
+	char buf[80], key[64], day[48];
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL)
+		memset(&tm, 0, sizeof(tm));
+	snprintf(day, sizeof(day), "%d %s %d", tm.tm_mday, month_names[tm.tm_mon % 12],
+	         tm.tm_year + 1900);
+	snprintf(buf, sizeof(buf), "%s at %02d:%02d UTC", day, tm.tm_hour, tm.tm_min);
+	tpl_ctx_add_str(ctx, name, buf);
+	snprintf(key, sizeof(key), "%s_date", name);
+	tpl_ctx_add_str(ctx, key, day);
+	time_format_iso(t, buf, sizeof(buf));
+	snprintf(key, sizeof(key), "%s_iso", name);
+	tpl_ctx_add_str(ctx, key, buf);
+	snprintf(key, sizeof(key), "has_%s", name);
+	tpl_ctx_add_bool(ctx, key, true);
+}
+
+static void
+add_count(struct tpl_ctx *ctx, const char *name, int64_t v)
+{
+	char key[64];
+
+	tpl_ctx_add_strf(ctx, name, "%" PRId64, v > 0 ? v : 0);
+	snprintf(key, sizeof(key), "%s_one", name);
+	tpl_ctx_add_bool(ctx, key, v == 1);
+}
+
+/* @code in groups of CODE_GROUP separated by spaces. */
+static void
+add_code(struct tpl_ctx *ctx, const char *code)
+{
+	char grouped[96];
+	size_t i, o = 0;
+
+	for (i = 0; code[i] != '\0' && o + 2 < sizeof(grouped); i++) {
+		if (i > 0 && i % CODE_GROUP == 0)
+			grouped[o++] = ' ';
+		grouped[o++] = code[i];
+	}
+	grouped[o] = '\0';
+	tpl_ctx_add_str(ctx, "code", code);
+	tpl_ctx_add_str(ctx, "code_grouped", grouped);
+}
+
+/* The outcome per category of @r's latest run (st_mu held): categories, retained, totals. */
+static lethe_rc
+add_result(struct service *svc, const struct store_request *r, struct tpl_ctx *ctx,
+           struct lethe_err *err)
+{
+	struct service_status *s = xcalloc(1, sizeof(*s));
+	int64_t tdel = 0, tanon = 0, tret = 0;
+	size_t i, nret = 0;
+	lethe_rc rc = LETHE_OK;
+
+	if (r->job > 0 && r->job_run >= r->runs)
+		rc = service__status_steps(svc, r, s, err);
+	tpl_ctx_add_list(ctx, "categories");
+	tpl_ctx_add_list(ctx, "retained");
+	for (i = 0; rc == LETHE_OK && i < s->ncats; i++) {
+		const struct status_category *c = &s->cats[i];
+		struct tpl_ctx *item = tpl_ctx_add_item(ctx, "categories");
+		int pass;
+
+		for (pass = 0; pass < 2; pass++) {
+			if (pass == 1 && c->retained <= 0)
+				break;
+			if (pass == 1)
+				item = tpl_ctx_add_item(ctx, "retained");
+			tpl_ctx_add_str(item, "category", c->category);
+			tpl_ctx_add_str(item, "label", datamap_category_label(c->category));
+			add_count(item, "deleted", c->deleted);
+			add_count(item, "anonymized", c->anonymized);
+			add_count(item, "retained", c->retained);
+			tpl_ctx_add_bool(item, "has_retained", c->retained > 0);
+			tpl_ctx_add_bool(item, "has_anonymized", c->anonymized > 0);
+			tpl_ctx_add_str(item, "reason",
+			                c->reason != NULL && c->reason[0] != '\0'
+			                    ? c->reason
+			                    : "The law requires us to keep these records. Contact "
+			                      "us to learn which obligation applies.");
+			tpl_ctx_add_bool(item, "has_retained_until",
+			                 c->retained_until != NULL && c->retained_until[0] != '\0');
+			tpl_ctx_add_str(item, "retained_until", c->retained_until);
+		}
+		nret += c->retained > 0;
+		tdel += c->deleted > 0 ? c->deleted : 0;
+		tanon += c->anonymized > 0 ? c->anonymized : 0;
+		tret += c->retained > 0 ? c->retained : 0;
+	}
+	tpl_ctx_add_bool(ctx, "has_categories", s->ncats > 0);
+	tpl_ctx_add_bool(ctx, "has_retained", nret > 0);
+	tpl_ctx_add_bool(ctx, "any_kept", nret > 0);
+	tpl_ctx_add_bool(ctx, "has_anonymized", tanon > 0);
+	add_count(ctx, "total_deleted", tdel);
+	add_count(ctx, "total_anonymized", tanon);
+	add_count(ctx, "total_retained", tret);
+	free(s);
+	return rc;
+}
+
+/* The reason of the request's latest "extended" event, for the extended notice. */
+static void
+on_event(void *arg, int64_t at, const char *state, const char *actor, const char *reason)
+{
+	char *out = arg;
+
+	(void)at;
+	(void)actor;
+	if (state != NULL && strcmp(state, "extended") == 0)
+		snprintf(out, SERVICE_REQ_REASON_MAX + 1, "%s", reason != NULL ? reason : "");
+}
+
+/*
+ * The facts of @r for notice @notice into @ctx (st_mu held): the status
+ * page's variables that apply, and notice, status_url.
+ */
+static lethe_rc
+fill_ctx(struct service *svc, const struct store_request *r, const char *notice,
+         struct tpl_ctx *ctx, struct lethe_err *err)
+{
+	const struct lethe_config *cfg = svc->cfg;
+	const struct request_policy *p =
+	    request_policy_of(cfg, r->policy, r->kind, r->scope, r->source);
+	char url[SERVICE_URL_MAX];
+	char *why = xcalloc(1, SERVICE_REQ_REASON_MAX + 1);
+	lethe_rc rc = LETHE_OK;
+
+	tpl_ctx_add_str(ctx, "notice", notice);
+	tpl_ctx_add_str(ctx, "app_name", cfg->app_name);
+	tpl_ctx_add_str(ctx, "app_label",
+	                cfg->app_name != NULL && cfg->app_name[0] != '\0' ? cfg->app_name
+	                                                                  : "this app");
+	tpl_ctx_add_str(ctx, "contact", cfg->contact);
+	add_code(ctx, r->code);
+	service__status_url(svc, r->code, url);
+	tpl_ctx_add_str(ctx, "status_url", url);
+	tpl_ctx_add_str(ctx, "state", r->state);
+	tpl_ctx_add_str(ctx, "kind", r->kind[0] != '\0' ? r->kind : "erasure");
+	tpl_ctx_add_str(ctx, "scope", r->scope);
+	add_date(ctx, "received_at", r->received_at);
+	/* The status page's flags: has_due, has_grace (not has_due_at, has_grace_until). */
+	if (r->due_at > 0) {
+		add_date(ctx, "due_at", r->due_at);
+		tpl_ctx_add_bool(ctx, "has_due",
+		                 !request_state_final(r->state) || strcmp(r->state, "failed") == 0);
+	}
+	if (strcmp(r->state, "scheduled") == 0 && p->grace_s > 0 && r->not_before > 0) {
+		add_date(ctx, "grace_until", r->not_before);
+		tpl_ctx_add_bool(ctx, "has_grace", true);
+	}
+	if (strcmp(r->state, "awaiting_verification") == 0 && r->expires_at > 0)
+		add_date(ctx, "expires_at", r->expires_at);
+	if (r->completed_at > 0 && (strcmp(r->state, "completed") == 0 ||
+	                            strcmp(r->state, "completed_with_retention") == 0))
+		add_date(ctx, "completed_at", r->completed_at);
+	if (r->completed_at > 0 &&
+	    (strcmp(r->state, "refused") == 0 || strcmp(r->state, "cancelled") == 0 ||
+	     strcmp(r->state, "expired") == 0))
+		add_date(ctx, "closed_at", r->completed_at);
+	tpl_ctx_add_bool(ctx, "erases_account", service__erases_account(svc, r->scope));
+	tpl_ctx_add_bool(ctx, "no_data", r->no_data);
+	/* Refusal and cancellation reasons are written for the person; a failure's is not. */
+	if ((strcmp(r->state, "refused") == 0 || strcmp(r->state, "cancelled") == 0) &&
+	    r->reason[0] != '\0') {
+		tpl_ctx_add_str(ctx, "request_reason", r->reason);
+		tpl_ctx_add_bool(ctx, "has_request_reason", true);
+	}
+	if (strcmp(notice, "extended") == 0) {
+		rc = store_request_events(svc->st, r->id, on_event, why, err);
+		if (rc == LETHE_OK && why[0] != '\0')
+			tpl_ctx_add_str(ctx, "extension_reason", why);
+	}
+	free(why);
+	if (rc == LETHE_OK)
+		rc = add_result(svc, r, ctx, err);
+	return rc;
+}
+
+/* ---- skip rules and links ------------------------------------------------------------- */
+
+/*
+ * Whether notice @notice about @r goes now: NULL if it does (its link's
+ * purpose into *@purpose and the link's end into *@expires, or *@purpose
+ * NULL for none), else why not.
+ */
+static const char *
+skip_reason(const struct service *svc, const struct store_request *r, const char *notice,
+            int64_t now, const char **purpose, int64_t *expires)
+{
+	bool over = request_state_final(r->state) && strcmp(r->state, "failed") != 0;
+
+	*purpose = NULL;
+	*expires = 0;
+	if (strcmp(notice, "address") == 0) {
+		if (r->notify_kind != STORE_NOTIFY_ADDRESS || r->notify_ok)
+			return "the address needs no confirmation any more";
+		*purpose = "address";
+		*expires = now + svc->cfg->mail.link_ttl_s;
+		return NULL;
+	}
+	if (strcmp(notice, "awaiting_verification") == 0) {
+		if (r->notify_kind != STORE_NOTIFY_IDENTITY)
+			return "a request is confirmed only through the person's own address";
+		if (strcmp(r->state, "awaiting_verification") != 0 || r->expires_at <= now)
+			return "the request no longer awaits verification";
+		*purpose = "verify";
+		*expires = r->expires_at;
+		return NULL;
+	}
+	if (!r->notify_ok)
+		return "the address is not confirmed";
+	if (over && (strcmp(notice, "scheduled") == 0 || strcmp(notice, "delayed") == 0 ||
+	             strcmp(notice, "extended") == 0))
+		return "the request is finished: a later notice tells how";
+	if (strcmp(notice, "scheduled") == 0 && strcmp(r->state, "scheduled") == 0 &&
+	    r->not_before > now) {
+		*purpose = "cancel";
+		*expires = r->not_before;
+	}
+	return NULL;
+}
+
+lethe_rc
+service__mail_compose(void *arg, const struct store_mail *m, const char *to, struct mail_msg *out,
+                      bool *skip, struct lethe_err *err)
+{
+	struct service *svc = arg;
+	struct store_request r;
+	struct tpl_ctx ctx;
+	const char *purpose = NULL, *why;
+	char url[SERVICE_URL_MAX];
+	int64_t now = time_now(), expires = 0;
+	lethe_rc rc;
+
+	(void)to; /* never in a message's body: the mailer puts it in the envelope and To */
+	*skip = false;
+	tpl_ctx_init(&ctx);
+	if (svc->tpl == NULL) {
+		rc = lethe_err_set(err, LETHE_E_INTERNAL, "no template set loaded");
+		goto out;
+	}
+	pthread_mutex_lock(&svc->st_mu);
+	rc = svc->st != NULL ? LETHE_OK : service_store_open(svc, err);
+	if (rc == LETHE_OK)
+		rc = store_request_get(svc->st, m->request_id, &r, err);
+	if (rc == LETHE_E_NOTFOUND) {
+		pthread_mutex_unlock(&svc->st_mu);
+		*skip = true;
+		rc = lethe_err_set(err, LETHE_OK, "the request is gone");
+		goto out;
+	}
+	why = rc == LETHE_OK ? skip_reason(svc, &r, m->notice, now, &purpose, &expires) : NULL;
+	if (rc == LETHE_OK && why == NULL)
+		rc = fill_ctx(svc, &r, m->notice, &ctx, err);
+	pthread_mutex_unlock(&svc->st_mu);
+	if (rc != LETHE_OK)
+		goto out;
+	if (why != NULL) {
+		*skip = true;
+		lethe_err_set(err, LETHE_OK, "%s", why);
+		goto out;
+	}
+	/* A fresh link, minted now: its token lives only in this mail. */
+	tpl_ctx_add_bool(&ctx, "has_link", purpose != NULL);
+	if (purpose != NULL) {
+		rc = service__link_mint(svc, r.id, purpose, expires, url, err);
+		if (rc != LETHE_OK)
+			goto out;
+		tpl_ctx_add_str(&ctx, "link_url", url);
+		add_date(&ctx, "link_expires", expires);
+		sodium_memzero(url, sizeof(url));
+	}
+	rc = mail_templates_render(svc->tpl, m->notice, &ctx, out, err);
+out:
+	tpl_ctx_free(&ctx);
+	return rc;
+}

@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mail.c - the durable mail outbox in the state store (see store.h, the
+ * mail section, and docs/internals/mail.md): queueing a notice about a
+ * request (here, and from the request transitions in requests.c and
+ * meta.c, in their transaction), the mailer's claim under a lease, its
+ * retry and its end (sent, dead, skipped), and what /metrics, `lethe jobs`,
+ * a request's JSON and its status page read.
+ *
+ * A mail row copies the request's sealed notification address (to_box)
+ * when it is queued, so the request may wipe its own box at once; the
+ * row's copy is wiped (secure_delete overwrites it in the file) as soon as
+ * the mail is sent, dead or skipped.  No address is ever stored in the
+ * clear.  Like the rest of the store: one connection, one thread.
+ */
+#include "util/fmacros.h"
+
+#include "store/store_internal.h"
+#include "util/lease.h"
+#include "util/mem.h"
+
+/* A mail row with its request's code (a LEFT JOIN: the code is "" if the request is gone). */
+#define MAIL_COLS                                                                                  \
+	"m.id, m.request_id, coalesce(r.code, ''), m.notice, m.state, m.attempts, m.next_at, "     \
+	"m.created_at, coalesce(m.done_at, 0), coalesce(m.last_error, '')"
+#define MAIL_FROM " FROM mail m LEFT JOIN requests r ON r.id = m.request_id "
+#define MAIL_NCOLS 10
+
+/* store__row_fn: a MAIL_COLS row into the struct store_mail @arg. */
+static void
+mail_row(sqlite3_stmt *q, void *arg)
+{
+	struct store_mail *m = arg;
+
+	memset(m, 0, sizeof(*m));
+	m->id = sqlite3_column_int64(q, 0);
+	m->request_id = sqlite3_column_int64(q, 1);
+	store__col_text(q, 2, m->code, sizeof(m->code));
+	store__col_text(q, 3, m->notice, sizeof(m->notice));
+	store__col_text(q, 4, m->state, sizeof(m->state));
+	m->attempts = sqlite3_column_int64(q, 5);
+	m->next_at = sqlite3_column_int64(q, 6);
+	m->created_at = sqlite3_column_int64(q, 7);
+	m->done_at = sqlite3_column_int64(q, 8);
+	store__col_text(q, 9, m->last_error, sizeof(m->last_error));
+}
+
+/* A claimed mail and its sealed recipient, for store__one(). */
+struct mail_boxed {
+	struct store_mail *m; /* the mail */
+	uint8_t **box;        /* its to_box (NULL once wiped) */
+	size_t *boxlen;       /* its length */
+};
+
+static void
+mail_boxed_row(sqlite3_stmt *q, void *arg)
+{
+	struct mail_boxed *b = arg;
+
+	mail_row(q, b->m);
+	store__col_blob(q, MAIL_NCOLS, b->box, b->boxlen);
+}
+
+lethe_rc
+store_mail_add(struct store *st, int64_t id, const char *notice, int64_t now, bool *queued,
+               struct lethe_err *err)
+{
+	lethe_rc rc;
+
+	if (queued != NULL)
+		*queued = false;
+	/*
+	 * Due at once (next_at 0: due whatever the clock, and in the order
+	 * queued).  Only a request with an address gets mail; the box is copied.
+	 */
+	rc = store__execf(st, err,
+	                  "INSERT INTO mail (request_id, notice, state, to_box, next_at, "
+	                  "created_at) SELECT id, ?2, 'pending', notify_box, 0, ?3 FROM requests "
+	                  "WHERE id = ?1 AND notify_kind <> 0 AND length(notify_box) > 0",
+	                  "iti", id, notice, now);
+	if (rc == LETHE_OK && queued != NULL)
+		*queued = sqlite3_changes(st->db) > 0;
+	return rc;
+}
+
+/* The states (and the "extended" event) whose entry a request's transition tells of. */
+static const char *const state_notices[] = {
+    "awaiting_verification",
+    "scheduled",
+    "completed",
+    "completed_with_retention",
+    "refused",
+    "cancelled",
+    "failed",
+    "extended",
+};
+
+lethe_rc
+store__mail_state(struct store *st, int64_t id, const char *state, int64_t now,
+                  struct lethe_err *err)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(state_notices) / sizeof(state_notices[0]); i++)
+		if (strcmp(state, state_notices[i]) == 0)
+			return store_mail_add(st, id, state, now, NULL, err);
+	return LETHE_OK;
+}
+
+/* Take mail @id for @owner if it is still due (pending and due, or its lease lapsed or dead). */
+static lethe_rc
+mail_take(struct store *st, int64_t id, const char *owner, int64_t now_ms, int64_t lease_ms,
+          const char *dead, bool *taken, struct lethe_err *err)
+{
+	lethe_rc rc;
+
+	rc = store__execf(
+	    st, err,
+	    "UPDATE mail SET state = 'sending', owner = ?2, next_at = ?3 + ?4, "
+	    "attempts = attempts + 1 WHERE id = ?1 AND ((state = 'pending' AND next_at <= ?3) "
+	    "OR (state = 'sending' AND (next_at < ?3 OR owner = ?5)))",
+	    "itiit", id, owner, now_ms, lease_ms, dead);
+	*taken = rc == LETHE_OK && sqlite3_changes(st->db) == 1;
+	return rc;
+}
+
+#define MAIL_CLAIM_SCAN 16 /* candidates looked at per claim */
+
+lethe_rc
+store_mail_claim(struct store *st, const char *owner, int64_t now_ms, int64_t lease_ms,
+                 struct store_mail *out, uint8_t **box, size_t *boxlen, struct lethe_err *err)
+{
+	struct mail_boxed b = {.m = out, .box = box, .boxlen = boxlen};
+	sqlite3_stmt *q = NULL;
+	int64_t ids[MAIL_CLAIM_SCAN];
+	char *holders[MAIL_CLAIM_SCAN];
+	size_t n = 0, i;
+	bool taken = false;
+	lethe_rc rc;
+
+	memset(out, 0, sizeof(*out));
+	*box = NULL;
+	*boxlen = 0;
+	/* The due ones first; a sending one is a candidate if its lease lapsed or may be dead. */
+	rc = store__prepf(st, &q, err,
+	                  "SELECT id, owner FROM mail WHERE state IN ('pending', 'sending') AND "
+	                  "(next_at <= ?1 OR state = 'sending') ORDER BY next_at, id LIMIT 16",
+	                  "i", now_ms);
+	while (n < MAIL_CLAIM_SCAN && store__row(st, q, &rc, err, "reading due mail")) {
+		ids[n] = sqlite3_column_int64(q, 0);
+		holders[n++] = store__col_dup(q, 1);
+	}
+	store__unprep(st, q);
+	for (i = 0; rc == LETHE_OK && !taken && i < n; i++) {
+		/* A sending mail whose process on this host died is taken over at once. */
+		const char *dead = holders[i] != NULL && strcmp(holders[i], owner) != 0 &&
+		                           lease_owner_dead(holders[i])
+		                       ? holders[i]
+		                       : "";
+
+		rc = mail_take(st, ids[i], owner, now_ms, lease_ms, dead, &taken, err);
+		if (rc == LETHE_OK && taken) {
+			rc =
+			    store__one(st, err, "reading a mail", mail_boxed_row, &b,
+			               "SELECT " MAIL_COLS ", m.to_box" MAIL_FROM "WHERE m.id = ?1",
+			               "i", ids[i]);
+			if (rc == LETHE_E_NOTFOUND)
+				rc = lethe_err_set(err, LETHE_E_STATE, "a claimed mail vanished");
+		}
+	}
+	for (i = 0; i < n; i++)
+		free(holders[i]);
+	if (rc == LETHE_OK && !taken)
+		rc = LETHE_E_NOTFOUND;
+	return rc;
+}
+
+lethe_rc
+store_mail_finish(struct store *st, int64_t id, const char *owner, const char *state,
+                  const char *why, int64_t now, bool *applied, struct lethe_err *err)
+{
+	lethe_rc rc;
+
+	if (applied != NULL)
+		*applied = false;
+	if (strcmp(state, "sent") != 0 && strcmp(state, "dead") != 0 &&
+	    strcmp(state, "skipped") != 0)
+		return lethe_err_set(err, LETHE_E_INTERNAL, "mail %lld cannot end as '%s'",
+		                     (long long)id, state);
+	/* Done either way: the recipient goes (secure_delete zeroes it in the file). */
+	rc = store__execf(st, err,
+	                  "UPDATE mail SET state = ?3, last_error = coalesce(?4, last_error), "
+	                  "done_at = ?5, to_box = NULL, owner = NULL WHERE id = ?1 AND "
+	                  "state = 'sending' AND owner = ?2",
+	                  "ittti", id, owner, state, why, now);
+	if (rc == LETHE_OK && applied != NULL)
+		*applied = sqlite3_changes(st->db) == 1;
+	return rc;
+}
+
+lethe_rc
+store_mail_retry(struct store *st, int64_t id, const char *owner, int64_t next_ms, const char *why,
+                 struct lethe_err *err)
+{
+	lethe_rc rc;
+
+	rc = store__execf(st, err,
+	                  "UPDATE mail SET state = 'pending', next_at = ?3, owner = NULL, "
+	                  "last_error = ?4 WHERE id = ?1 AND state = 'sending' AND owner = ?2",
+	                  "itit", id, owner, next_ms, why);
+	if (rc == LETHE_OK && sqlite3_changes(st->db) != 1)
+		rc = lethe_err_set(err, LETHE_E_BUSY, "mail %lld was taken over", (long long)id);
+	return rc;
+}
+
+lethe_rc
+store_mail_next_due(struct store *st, int64_t *next_ms, struct lethe_err *err)
+{
+	int64_t v[2] = {0, 0};
+	lethe_rc rc;
+
+	*next_ms = 0;
+	rc = store__one(st, err, "reading the mail outbox", store__row_ints, v,
+	                "SELECT count(*), coalesce(min(next_at), 0) FROM mail WHERE state IN "
+	                "('pending', 'sending')",
+	                "");
+	/* Mail queued "at once" has next_at 0: still an answer, not "none". */
+	if (rc == LETHE_OK && v[0] > 0)
+		*next_ms = v[1] > 0 ? v[1] : 1;
+	return rc == LETHE_E_NOTFOUND ? LETHE_OK : rc;
+}
+
+lethe_rc
+store_mail_counts(struct store *st, store_count_fn fn, void *arg, struct lethe_err *err)
+{
+	return store__state_counts(st, "SELECT state, count(*) FROM mail GROUP BY state ORDER BY 1",
+	                           fn, arg, err);
+}
+
+lethe_rc
+store_mail_list(struct store *st, const char *state, int64_t request_id, int limit,
+                store_mail_fn fn, void *arg, struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	struct store_mail m;
+	lethe_rc rc;
+
+	if (request_id > 0)
+		rc = store__prepf(st, &q, err,
+		                  "SELECT " MAIL_COLS MAIL_FROM
+		                  "WHERE m.request_id = ?1 ORDER BY m.id",
+		                  "i", request_id);
+	else
+		rc = store__prepf(st, &q, err,
+		                  "SELECT " MAIL_COLS MAIL_FROM
+		                  "WHERE (?1 IS NULL OR m.state = ?1) ORDER BY m.id LIMIT ?2",
+		                  "ti", state, (int64_t)(limit > 0 ? limit : -1));
+	while (store__row(st, q, &rc, err, "reading the mail outbox")) {
+		mail_row(q, &m);
+		fn(arg, &m);
+	}
+	store__unprep(st, q);
+	return rc;
+}

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rate.c - what the self-service page keeps in the state store (see
+ * store.h): its rate limits, one fixed window per keyed hash of an
+ * address or a client (table rate_hits), and the new expiry of a request
+ * whose confirmation link is mailed again.
+ *
+ * A hit is one conditional upsert: a new window starts when the key is
+ * unknown or its window ended, else the count grows while it is under the
+ * limit; a refused hit changes nothing.  The keys are keyed hashes, never
+ * an address or an IP address in the clear.
+ */
+#include "util/fmacros.h"
+
+#include "store/store_internal.h"
+
+lethe_rc
+store_rate_hit(struct store *st, const char *key, int64_t window_s, int64_t limit, int64_t now,
+               bool *allowed, struct lethe_err *err)
+{
+	lethe_rc rc;
+
+	*allowed = false;
+	/* In SET and WHERE, window_start and n are the row's values before the update. */
+	rc = store__execf(st, err,
+	                  "INSERT INTO rate_hits (key, window_start, n) VALUES (?1, ?2, 1) "
+	                  "ON CONFLICT (key) DO UPDATE SET "
+	                  "n = CASE WHEN window_start + ?3 <= ?2 THEN 1 ELSE n + 1 END, "
+	                  "window_start = CASE WHEN window_start + ?3 <= ?2 THEN ?2 "
+	                  "ELSE window_start END "
+	                  "WHERE window_start + ?3 <= ?2 OR n < ?4",
+	                  "tiii", key, now, window_s, limit);
+	if (rc == LETHE_OK)
+		*allowed = sqlite3_changes(st->db) > 0;
+	return rc;
+}
+
+lethe_rc
+store_rate_purge(struct store *st, int64_t before, struct lethe_err *err)
+{
+	return store__execf(st, err, "DELETE FROM rate_hits WHERE window_start < ?1", "i", before);
+}
+
+lethe_rc
+store_request_renew(struct store *st, int64_t id, int64_t expires_at, bool *applied,
+                    struct lethe_err *err)
+{
+	lethe_rc rc = store__execf(st, err,
+	                           "UPDATE requests SET expires_at = ?2 WHERE id = ?1 "
+	                           "AND state = 'awaiting_verification'",
+	                           "ii", id, expires_at);
+
+	*applied = rc == LETHE_OK && sqlite3_changes(st->db) > 0;
+	return rc;
+}
