@@ -16,7 +16,8 @@ Failure modes, for the tests of lethe's retries and dead letters:
     sink.hang(seconds)            DATA is answered only after this long (0: off)
 Options: SmtpSink(starttls=True) offers STARTTLS with a self-signed
 certificate (sink.cert_file for lethe's mail.ca_file) and require_tls=True
-refuses mail before it; auth=("user", "password") requires AUTH.
+refuses mail before it; smtps=True speaks TLS from the start (smtps://, the
+same sink.cert_file); auth=("user", "password") requires AUTH.
 
 Standalone (make run, the browser tests):
     smtp_sink.py --port PORT [--dir DIR]
@@ -142,7 +143,7 @@ class SmtpSink:
     """An aiosmtpd server on 127.0.0.1 recording what it accepts (see the module doc)."""
 
     def __init__(self, port=None, starttls=False, require_tls=False, auth=None, directory=None,
-                 echo=False):
+                 echo=False, smtps=False):
         self.port = port or free_port()
         self.messages = []
         self.lock = threading.Lock()
@@ -157,7 +158,7 @@ class SmtpSink:
         self.cert_file = None
         self._tmp = None
         kw = {}
-        if starttls:
+        if starttls or smtps:
             self._tmp = tempfile.TemporaryDirectory(prefix="lethe-smtp-")
             cert = os.path.join(self._tmp.name, "cert.pem")
             key = os.path.join(self._tmp.name, "key.pem")
@@ -168,12 +169,15 @@ class SmtpSink:
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ctx.load_cert_chain(cert, key)
             self.cert_file = cert
-            kw["tls_context"] = ctx
-            kw["require_starttls"] = require_tls
+            if smtps:
+                kw["ssl_context"] = ctx
+            else:
+                kw["tls_context"] = ctx
+                kw["require_starttls"] = require_tls
         if auth is not None:
             kw["authenticator"] = _Auth(*auth)
             kw["auth_required"] = True
-            kw["auth_require_tls"] = bool(starttls)
+            kw["auth_require_tls"] = bool(starttls or smtps)
         self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port,
                                      ready_timeout=10, **kw)
 

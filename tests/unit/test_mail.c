@@ -993,6 +993,7 @@ fill_ctx(struct tpl_ctx *ctx)
 	tpl_ctx_add_str(ctx, "app_name", "Exämple & Co");
 	tpl_ctx_add_str(ctx, "app_label", "Exämple & Co");
 	tpl_ctx_add_str(ctx, "contact", "privacy@example.com");
+	tpl_ctx_add_str(ctx, "contact_href", "mailto:privacy@example.com");
 	tpl_ctx_add_str(ctx, "code", "ABCD2345EFGH");
 	tpl_ctx_add_str(ctx, "code_grouped", "ABCD 2345 EFGH");
 	tpl_ctx_add_bool(ctx, "erases_account", true);
@@ -1073,6 +1074,7 @@ test_mail_templates_every_notice(void **state)
 		assert_non_null(strstr(m.html, "Exämple &amp; Co"));
 		assert_non_null(strstr(m.html, "<html lang=\"en\">"));
 		assert_non_null(strstr(m.text, "privacy@example.com"));
+		assert_non_null(strstr(m.html, "<a href=\"mailto:privacy@example.com\""));
 		for (j = 0; j < sizeof(with_link) / sizeof(with_link[0]); j++)
 			link = link || strcmp(with_link[j], all[i]) == 0;
 		if (link) {
