@@ -23,7 +23,9 @@ import { chromium } from "playwright-core";
 const require = createRequire(import.meta.url);
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
-export const LETHE = path.resolve(ROOT, process.env.LETHE_BIN || "build/lethe");
+export const LETHE = process.env.LETHE_BIN
+  ? path.resolve(process.env.LETHE_BIN) // relative to the working directory
+  : path.join(ROOT, "build", "lethe");
 export const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 export const PYTHON = process.env.PYTHON || "/usr/bin/python3";
 export const ARTIFACTS = path.resolve(
@@ -137,7 +139,19 @@ async function stopProc(proc, ms = 15000) {
  */
 export async function startLethe(t, opts = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lethe-browser-"));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  // One hook that always runs every step (later steps first), then reports.
+  const steps = [() => fs.rmSync(dir, { recursive: true, force: true })];
+  t.after(async () => {
+    let first = null;
+    for (const step of steps.reverse()) {
+      try {
+        await step();
+      } catch (e) {
+        first = first || e;
+      }
+    }
+    if (first) throw first;
+  });
   const demo = path.join(dir, "demo");
   execFileSync(LETHE, ["demo", "--dir", demo, "--users", "12", "--quiet"], {
     env: { ...process.env, ...DEMO_ENV },
@@ -150,7 +164,7 @@ export async function startLethe(t, opts = {}) {
   const sinkDir = path.join(dir, "mail");
   const cfgPath = path.join(demo, "lethe.yaml");
   let text = fs.readFileSync(cfgPath, "utf8");
-  text = withoutSection(text, "requests");
+  for (const section of ["requests", "mail", "selfservice"]) text = withoutSection(text, section);
   text += SELF_SERVICE_POLICY;
   text += `mail:
   url: smtp://127.0.0.1:${smtpPort}
@@ -171,7 +185,7 @@ selfservice:
     { env: process.env },
     path.join(dir, "sink.err"),
   );
-  t.after(() => stopProc(sink));
+  steps.push(() => stopProc(sink));
   await lineMatching(sink, /^smtp_sink: listening/, 20000, "smtp_sink.py");
 
   const lethe = startProc(
@@ -180,7 +194,7 @@ selfservice:
     { env: { ...process.env, ...DEMO_ENV, ...(opts.env || {}) } },
     path.join(dir, "lethe.err"),
   );
-  t.after(async () => {
+  steps.push(async () => {
     await stopProc(lethe);
     const err = fs.readFileSync(lethe.stderrFile, "utf8");
     if (/ERROR: (Address|Undefined|Leak)Sanitizer|runtime error:/.test(err)) {

@@ -46,8 +46,8 @@ async function assertFormBasics(page) {
 }
 
 test("a person asks, confirms by the mailed link, sees the status page, cancels", async (t) => {
-  const env = await startLethe(t);
   const browser = await browserFor(t);
+  const env = await startLethe(t);
   const page = await browser.newPage();
   const linkPrefix = env.url + "/privacy/l/";
 
@@ -159,8 +159,8 @@ async function tabTo(page, want, what) {
 const isButton = (f) => f.tag === "button" || (f.tag === "input" && f.type === "submit");
 
 test("the whole way by keyboard alone: Tab, Space and Enter, no click", async (t) => {
-  const env = await startLethe(t);
   const browser = await browserFor(t);
+  const env = await startLethe(t);
   const page = await browser.newPage();
   const linkPrefix = env.url + "/privacy/l/";
 
@@ -197,8 +197,8 @@ test("the whole way by keyboard alone: Tab, Space and Enter, no click", async (t
 });
 
 test("the page works with JavaScript disabled", async (t) => {
-  const env = await startLethe(t);
   const browser = await browserFor(t);
+  const env = await startLethe(t);
   const context = await browser.newContext({ javaScriptEnabled: false });
   const page = await context.newPage();
   const linkPrefix = env.url + "/privacy/l/";
@@ -222,8 +222,8 @@ test("the page works with JavaScript disabled", async (t) => {
 });
 
 test("a form without its CSRF token is refused and asks nothing", async (t) => {
-  const env = await startLethe(t);
   const browser = await browserFor(t);
+  const env = await startLethe(t);
   const page = await browser.newPage();
 
   await page.goto(env.url + "/privacy");
