@@ -18,7 +18,6 @@ from urllib.parse import urlencode, urlsplit
 
 from fake_platform import fake_platform  # noqa: F401
 from request_helpers import (
-    DAY,
     HOUR,
     Clock,
     app_get,
@@ -28,10 +27,10 @@ from request_helpers import (
     start,
     user_status,
     users,
-    wait_state,
     wait_until,
 )
-from disconnect_helpers import api
+from disconnect_helpers import api, serve_env
+from lethe_e2e import run_lethe
 from serve_helpers import FORM, servers  # noqa: F401
 from smtp_helpers import smtp_sink  # noqa: F401
 
@@ -334,6 +333,8 @@ def test_selfservice_notify_address_confirmed_first(servers, demo, fake_platform
     assert msgs[1].rcpt == [notify]
     assert link_post(srv, token, csrf=csrf)[0] == 404
     assert app_get(srv, code)["state"] == "scheduled"
+    log = srv.stderr()
+    assert notify not in log and token not in log
 
 
 # ---- no account enumeration ----------------------------------------------------------
@@ -498,3 +499,18 @@ def test_selfservice_off_without_mail(servers, demo, fake_platform, tmp_path):
     srv = start(servers, demo, fake_platform, Clock(tmp_path / "clock"))
     status, _, _ = srv.request("GET", "/privacy")
     assert status == 404
+
+
+def test_selfservice_offer_checked_at_start(demo, fake_platform, smtp_sink):
+    """An offer whose scope the data map lacks, or that does not name people by the mail
+    identity, stops `lethe serve` at start, naming the line."""
+    bad = {"offers": [{"id": "wipe", "kind": "erasure", "scope": "nosuch", "label": "Wipe"}]}
+    write_config(demo, fake_platform, smtp_sink, selfservice=bad)
+    code, _, err = run_lethe("serve", "-c", demo.config, "--listen", "127.0.0.1:0",
+                             env=serve_env(fake_platform), timeout=30)
+    assert code != 0 and "selfservice offer 'wipe'" in err and "nosuch" in err, err
+    meta = {"offers": [{"id": "meta", "kind": "erasure", "scope": "meta", "label": "Meta"}]}
+    write_config(demo, fake_platform, smtp_sink, selfservice=meta)
+    code, _, err = run_lethe("serve", "-c", demo.config, "--listen", "127.0.0.1:0",
+                             env=serve_env(fake_platform), timeout=30)
+    assert code != 0 and "does not name a person by identity 'email'" in err, err
