@@ -201,6 +201,17 @@ fill_ctx(struct service *svc, const struct store_request *r, const char *notice,
 	                cfg->app_name != NULL && cfg->app_name[0] != '\0' ? cfg->app_name
 	                                                                  : "this app");
 	tpl_ctx_add_str(ctx, "contact", cfg->contact);
+	/* As the status page links it: a URL as it is, an address as mailto:. */
+	if (cfg->contact != NULL && cfg->contact[0] != '\0') {
+		bool is_url = strncmp(cfg->contact, "https://", 8) == 0 ||
+		              strncmp(cfg->contact, "http://", 7) == 0;
+
+		if (is_url)
+			tpl_ctx_add_str(ctx, "contact_href", cfg->contact);
+		else
+			tpl_ctx_add_strf(ctx, "contact_href", "mailto:%s", cfg->contact);
+		tpl_ctx_add_bool(ctx, "contact_is_url", is_url);
+	}
 	add_code(ctx, r->code);
 	service__status_url(svc, r->code, url);
 	tpl_ctx_add_str(ctx, "status_url", url);
@@ -237,8 +248,12 @@ fill_ctx(struct service *svc, const struct store_request *r, const char *notice,
 	}
 	if (strcmp(notice, "extended") == 0) {
 		rc = store_request_events(svc->st, r->id, on_event, why, err);
-		if (rc == LETHE_OK && why[0] != '\0')
+		/* The extension's reason (its history's), under both names templates use. */
+		if (rc == LETHE_OK && why[0] != '\0') {
+			tpl_ctx_add_str(ctx, "request_reason", why);
+			tpl_ctx_add_bool(ctx, "has_request_reason", true);
 			tpl_ctx_add_str(ctx, "extension_reason", why);
+		}
 	}
 	free(why);
 	if (rc == LETHE_OK)

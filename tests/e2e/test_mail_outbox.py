@@ -7,6 +7,7 @@ loopback) and the real `lethe serve` on the demo.
     link (its token stored only hashed) and the status page's URL; cancelled: a
     "cancelled" mail with the reason; refused: a "refused" mail with the reason;
     completed: a "completed" mail listing what was deleted and what was kept and why;
+    extended: an "extended" mail with the new date and the reason;
   - SMTP failing N times: retried with backoff, delivered once; hanging longer than
     mail.timeout: retried; refusing (550): a dead letter, visible in `lethe jobs
     --dead`, /metrics, the request's JSON and its status page ("could not send"),
@@ -25,7 +26,8 @@ import pytest
 
 from lethe_e2e import run_lethe, without_section
 from requests_helpers import ADMIN_KEY, api_section, call, create_body
-from serve_helpers import TSCALE, servers, state_store_bytes, stop_ok  # noqa: F401
+from serve_helpers import (SECRETS_ENV, TSCALE, servers, state_store_bytes,  # noqa: F401
+                           stop_ok)
 from smtp_helpers import smtp_sink  # noqa: F401
 from test_serve_ops import metric
 
@@ -145,6 +147,7 @@ def test_mail_scheduled_then_cancelled(demo, servers, smtp_sink):
     toks = tokens(msg)
     assert len(toks) == 1, msg.links
     assert msg.html and "user1@example.com" not in msg.text + msg.html
+    assert 'href="mailto:privacy@demo-social.example"' in msg.html
     # The store keeps the link's hash, never its token.
     links = demo.state("SELECT hash, purpose, expires_at FROM links")
     assert len(links) == 1 and links[0][1] == "cancel", links
@@ -182,6 +185,25 @@ def test_mail_refused_with_reason(demo, servers, smtp_sink):
     assert len(smtp_sink.messages) == 1  # awaiting review told nothing
     assert [m["notice"] for m in show(s, code)["mail"]] == ["refused"]
     assert_log_clean(s, "user2@example.com")
+    stop_ok(s)
+
+
+def test_mail_extended_with_reason(demo, servers, smtp_sink):
+    """A later due date: an "extended" mail with the new date and the operator's reason."""
+    configure(demo, smtp_sink, REVIEW)
+    s = servers(demo)
+    req = create(s, 9)
+    due = datetime.datetime.strptime(req["due_at"], "%Y-%m-%dT%H:%M:%SZ")
+    later = (due + datetime.timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    status, _, out = call(s, "POST", "/v1/admin/requests/%s/extend" % req["id"],
+                          key=ADMIN_KEY,
+                          body={"due_at": later, "reason": "The request is complex"})
+    assert status == 200, out
+    msg = smtp_sink.wait_for(1)[0]
+    assert msg.rcpt == ["user9@example.com"]
+    assert "The request is complex" in msg.text and long_date(later) in msg.text
+    assert "The request is complex" in msg.html
+    assert [m["notice"] for m in show(s, req["id"])["mail"]] == ["extended"]
     stop_ok(s)
 
 
@@ -329,3 +351,19 @@ def test_no_mail_section_no_mail(demo, servers, smtp_sink):
     assert show(s, code)["mail"] == []
     assert demo.state("SELECT count(*) FROM mail")[0][0] == 0
     stop_ok(s)
+
+
+def test_bad_mail_template_refuses_start(demo, smtp_sink, tmp_path):
+    """An operator's notice without its Subject line: `lethe serve` refuses to start and
+    names the file."""
+    configure(demo, smtp_sink, GRACE)
+    d = tmp_path / "templates"
+    (d / "mail").mkdir(parents=True)
+    (d / "mail" / "scheduled.txt").write_text("Hello from {{app_label}}.\n")
+    text = demo.config.read_text().replace("server:\n", "server:\n  templates: %s\n" % d, 1)
+    demo.config.write_text(text)
+    rc, out, err = run_lethe("serve", "-c", demo.config, "--listen", "127.0.0.1:0",
+                             env=SECRETS_ENV)
+    assert rc == 3, (rc, err)
+    assert "mail/scheduled.txt" in err, err
+    assert "serving" not in out
