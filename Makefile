@@ -56,6 +56,16 @@ unit: build
 e2e: deps build
 	LETHE_BIN=$(abspath $(LETHE)) $(PYTHON) -m pytest -q tests/e2e
 
+# The self-service page in Debian's Chromium, driven by playwright-core (tests/browser/
+# README.md): npm installs the locked packages, never a browser; at most 10 minutes.
+.PHONY: browser
+BROWSER_TESTS = $(notdir $(wildcard tests/browser/*.test.mjs))
+browser: deps build
+	@cd tests/browser && { [ node_modules/.package-lock.json -nt package-lock.json ] || \
+		PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error; }
+	cd tests/browser && LETHE_BIN=$(abspath $(LETHE)) PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
+		timeout 600 node --test --test-concurrency=1 --test-timeout=180000 $(BROWSER_TESTS)
+
 # Unit and e2e tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan: asan-build
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
@@ -83,7 +93,7 @@ lint:
 check: deps lint format-check unit e2e
 
 # The full suite CI runs (.ci/run): the fast tier, then ASan + UBSan and the fuzzers.
-test: deps lint format-check unit e2e asan fuzz
+test: deps lint format-check unit e2e browser asan fuzz
 
 # libFuzzer targets (tests/fuzz/) under ASan + UBSan, FUZZ_SECONDS each.
 FUZZ_SECONDS ?= 60
@@ -98,6 +108,7 @@ bench: build
 	bench/disconnect
 	bench/sweep
 	bench/requests
+	bench/selfservice
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -142,7 +142,8 @@ time_text(int64_t t, char *out, size_t cap)
 
 /*
  * True if a POST may be taken: not from another site (Sec-Fetch-Site
- * cross-site), and, if it names an Origin, from server.public_url's.
+ * cross-site), and, if it names an Origin, from server.public_url's (or
+ * "null" with Sec-Fetch-Site same-origin).
  */
 static bool
 same_origin(const struct server *s, const struct request *r)
@@ -154,6 +155,11 @@ same_origin(const struct server *s, const struct request *r)
 		return false;
 	if (r->h_origin == NULL)
 		return true;
+	/* "null" is what Chromium sends with a form posted from a page under
+	 * Referrer-Policy: no-referrer (ours): taken only when the browser says the
+	 * form came from this origin (a page cannot set Sec-Fetch-Site). */
+	if (strcmp(r->h_origin, "null") == 0)
+		return site != NULL && strcasecmp(site, "same-origin") == 0;
 	if (pub == NULL)
 		return false;
 	slash = strstr(pub, "://");

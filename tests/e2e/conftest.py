@@ -4,7 +4,8 @@
   lethe_bin       absolute path of the binary (LETHE_BIN, else build/lethe)
   run_lethe       run_lethe(*args, timeout=..., env=...) -> (code, stdout, stderr)
   demo_template   a demo written once per test module (options: the module's
-                  DEMO_OPTIONS list, default DEFAULT_DEMO_OPTIONS); never modify it
+                  DEMO_OPTIONS list, default DEFAULT_DEMO_OPTIONS), without the
+                  mail: and selfservice: sections `make run` uses; never modify it
   demo            a private shutil.copytree copy of demo_template (a Demo)
   snapshot        snapshot(db_path) -> {table: {id: row_tuple}}
 """
@@ -22,6 +23,7 @@ from lethe_e2e import (  # noqa: E402
     make_demo,
     run_lethe,
     snapshot,
+    without_section,
 )
 
 
@@ -49,7 +51,14 @@ def demo_template(request, tmp_path_factory, lethe_bin):
     """A demo built once per module; tests must copy it (the demo fixture) before use."""
     options = getattr(request.module, "DEMO_OPTIONS", DEFAULT_DEMO_OPTIONS)
     path = tmp_path_factory.mktemp("template") / "demo"
-    return make_demo(path, options)
+    demo = make_demo(path, options)
+    # The demo mails through the SMTP sink `make run` starts (127.0.0.1:8025); a test
+    # that wants mail configures its own sink (smtp_helpers), the others send none.
+    text = demo.config.read_text()
+    for section in ("mail", "selfservice"):
+        text = without_section(text, section)
+    demo.config.write_text(text)
+    return demo
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ test_readme.py).
 
   workdir            fixture: tmp_path laid out like the repository root, build/lethe
                      (a link to the binary under test's directory) and a fresh demo/
-  move_simulator(w)  point the demo's platforms at a free loopback port; returns it
+  move_simulator(w)  point the demo's platforms (and mail) at free loopback ports
   RunDemo(w, listen) scripts/run-demo started as `make run` starts it
   run_demo           fixture: run_demo(workdir, listen) -> a RunDemo, killed at teardown
   clean_env(**kw)    a new terminal's environment (no LETHE_* variable, no proxy)
@@ -69,10 +69,12 @@ def base_urls(config_text):
 
 
 def move_simulator(workdir):
-    """Point the demo's platforms at a free loopback port; returns it."""
+    """Point the demo's platforms at a free loopback port, and its mail at another (the
+    SMTP sink run-demo starts); returns the platforms' port."""
     cfg = workdir / "demo" / "lethe.yaml"
     text = cfg.read_text()
     port = free_port()
+    text = text.replace("smtp://127.0.0.1:8025", "smtp://127.0.0.1:%d" % free_port())
     cfg.write_text(text.replace("127.0.0.1:8091/", "127.0.0.1:%d/" % port))
     return port
 

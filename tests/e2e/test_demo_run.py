@@ -9,12 +9,17 @@ loopback ports: the simulator's port in the demo's lethe.yaml is moved off
 prints is then pasted into a shell, and every platform's disconnect must end
 cleanly against the simulator, which is the only thing contacted.
 """
+import email
+import email.policy
+import html.parser
 import json
 import os
 import re
 import shutil
 import subprocess
 import time
+import urllib.parse
+import urllib.request
 
 from demo_helpers import (  # noqa: F401  (workdir, run_demo: fixtures)
     base_urls,
@@ -229,3 +234,62 @@ def test_make_run_closed_terminal_stops_lethe_too(workdir, run_demo):
         while listening(port):
             assert time.monotonic() < deadline, "lethe still serves after %r" % sig
             time.sleep(0.1)
+
+
+class _FormFields(html.parser.HTMLParser):
+    """The fields a browser would send from the page's POST form: hidden inputs, the
+    first radio button (or the checked one), and the email input's name."""
+
+    def __init__(self):
+        super().__init__()
+        self.fields, self.radio, self.email = {}, None, None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag != "input":
+            return
+        if a.get("type") == "hidden":
+            self.fields[a["name"]] = a.get("value", "")
+        elif a.get("type") == "radio" and (self.radio is None or "checked" in a):
+            self.radio = (a["name"], a.get("value", "on"))
+        elif a.get("type") == "email":
+            self.email = a["name"]
+
+
+def test_make_run_serves_the_self_service_page_and_mails_into_the_demo(workdir, run_demo):
+    """make run (issue 14): the page at /privacy is on, its mail goes to the local SMTP
+    sink run-demo starts (loopback only) and lands in demo/mail/, as run-demo says."""
+    move_simulator(workdir)
+    text = (workdir / "demo" / "lethe.yaml").read_text()
+    assert re.search(r"^  url: smtp://127\.0\.0\.1:\d+$", text, re.M), text
+    assert re.search(r"^  starttls: off\b", text, re.M), text
+    port = free_port()
+    listen = "127.0.0.1:%d" % port
+    rd = run_demo(workdir, listen)
+    rd.until(lambda ln: "to start over" in ln)
+    printed = "\n".join(rd.out)
+    assert "open http://%s/privacy in a browser" % listen in printed, printed
+    assert "lands in demo/mail/" in printed, printed
+
+    # A person asks on the page, as the browser posts its form.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open("http://%s/privacy" % listen, timeout=30) as r:
+        assert r.status == 200
+        form = _FormFields()
+        form.feed(r.read().decode())
+    assert form.radio and form.email, "no offer or email field on the page"
+    fields = dict(form.fields)
+    fields[form.radio[0]] = form.radio[1]
+    fields[form.email] = "user3@example.com"
+    body = urllib.parse.urlencode(fields).encode()
+    with opener.open("http://%s/privacy" % listen, data=body, timeout=30) as r:
+        assert r.status == 200
+    first = workdir / "demo" / "mail" / "000001.eml"
+    deadline = time.monotonic() + 20 * SLOW
+    while not first.exists():
+        assert time.monotonic() < deadline, "no mail in demo/mail/ after 20 s"
+        time.sleep(0.1)
+    msg = email.message_from_bytes(first.read_bytes(), policy=email.policy.default)
+    text = msg.get_body(preferencelist=("plain",)).get_content()
+    assert "http://%s/privacy/l/" % listen in text, text
+    assert rd.stop() == 0

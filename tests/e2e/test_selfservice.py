@@ -399,7 +399,8 @@ def test_selfservice_csrf_and_origin(servers, demo, fake_platform, smtp_sink, tm
         dict(csrf=str(int(good.split(".")[0]) + 5) + "." + good.split(".")[1]),  # moved
         dict(csrf=good, headers={"Sec-Fetch-Site": "cross-site"}),
         dict(csrf=good, headers={"Origin": "https://evil.example"}),
-        dict(csrf=good, headers={"Origin": "null"}),
+        dict(csrf=good, headers={"Origin": "null", "Sec-Fetch-Site": None}),
+        dict(csrf=good, headers={"Origin": "null", "Sec-Fetch-Site": "same-site"}),
     ]
     for c in cases:
         status, hdrs, page = ask(srv, email, **c)
@@ -412,6 +413,10 @@ def test_selfservice_csrf_and_origin(servers, demo, fake_platform, smtp_sink, tm
     assert ss_requests(demo) == []
     # A fresh one without Origin and Fetch headers (an old browser) is taken.
     status, _, page = ask(srv, email, headers={"Origin": None, "Sec-Fetch-Site": None})
+    assert status == 200, page
+    # What Chromium sends from our page (Referrer-Policy: no-referrer) is taken.
+    status, _, page = ask(srv, email, headers={"Origin": "null",
+                                               "Sec-Fetch-Site": "same-origin"})
     assert status == 200, page
 
 
