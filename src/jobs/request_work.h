@@ -3,8 +3,8 @@
  * request_work.h - what the runner does for privacy requests besides
  * erasing (docs/requests.md): expire requests never verified, warn of
  * deadlines, apply a policy's effects when a request is accepted and undo
- * them when it is cancelled or refused.  Called by the runner's thread
- * (and `lethe import-meta-ids`'s drain) with its own connections.
+ * them when it is cancelled or refused, purge mailed links long expired.  Called by the runner's
+ * thread (and `lethe import-meta-ids`'s drain) with its own connections.
  */
 #ifndef LETHE_JOBS_REQUEST_WORK_H
 #define LETHE_JOBS_REQUEST_WORK_H
@@ -32,5 +32,14 @@ lethe_rc request_work_effects(const struct lethe_config *cfg, const struct datam
  */
 lethe_rc request_work_tick(const struct lethe_config *cfg, struct store *st, int64_t now,
                            struct lethe_err *err);
+
+/* How long a mailed link is kept after it expired (s): request_work_purge_links(). */
+#define REQUEST_WORK_LINK_KEEP_S 86400
+/*
+ * Delete the mailed links (store_link_purge()) that expired more than
+ * REQUEST_WORK_LINK_KEEP_S before @now, used or not: a link past its end
+ * acts on nothing, and its row only grows the store.
+ */
+lethe_rc request_work_purge_links(struct store *st, int64_t now, struct lethe_err *err);
 
 #endif /* LETHE_JOBS_REQUEST_WORK_H */

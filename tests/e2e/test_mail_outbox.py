@@ -367,3 +367,28 @@ def test_bad_mail_template_refuses_start(demo, smtp_sink, tmp_path):
     assert rc == 3, (rc, err)
     assert "mail/scheduled.txt" in err, err
     assert "serving" not in out
+
+
+def test_links_expired_over_a_day_are_purged(demo, servers, smtp_sink):
+    """The runner's housekeeping deletes mailed links that expired more than a day ago
+    (used or not); a link expired an hour ago, or still valid, stays."""
+    configure(demo, smtp_sink, GRACE)
+    now = int(time.time())
+    s = servers(demo, env={"LETHE_TEST_NOW": str(now)})
+    stop_ok(s)
+    con = sqlite3.connect(str(demo.state_db))
+    con.executemany(
+        "INSERT INTO links (hash, request_id, purpose, created_at, expires_at, used_at) "
+        "VALUES (?, 1, 'verify', ?, ?, ?)",
+        [("anon:old", now - 5 * 86400, now - 2 * 86400, None),
+         ("anon:old-used", now - 5 * 86400, now - 86400 - 60, now - 3 * 86400),
+         ("anon:recent", now - 86400, now - 3600, None),
+         ("anon:valid", now, now + 3600, None)])
+    con.commit()
+    con.close()
+    s2 = servers(demo, env={"LETHE_TEST_NOW": str(now)})
+    left = wait_for(lambda: (lambda h: h if len(h) == 2 else None)(
+        sorted(r[0] for r in demo.state("SELECT hash FROM links"))), "the purge")
+    assert left == ["anon:recent", "anon:valid"]
+    assert "links: 2 expired more than a day ago; purged" in s2.stderr()
+    stop_ok(s2)
