@@ -28,7 +28,8 @@ lethe_rc request_work_effects(const struct lethe_config *cfg, const struct datam
 /*
  * Expire unverified requests whose link expired by @now, and log a
  * warning (once per request) for each open request due within
- * requests.warn_before, and queue its "delayed" notice (store_mail_add()).
+ * requests.warn_before, and queue its "delayed" notice (store_mail_add());
+ * without a mail: section, request_work_mail_off().
  */
 lethe_rc request_work_tick(const struct lethe_config *cfg, struct store *st, int64_t now,
                            struct lethe_err *err);
@@ -41,5 +42,12 @@ lethe_rc request_work_tick(const struct lethe_config *cfg, struct store *st, int
  * acts on nothing, and its row only grows the store.
  */
 lethe_rc request_work_purge_links(struct store *st, int64_t now, struct lethe_err *err);
+/*
+ * Without a mail: section nothing sends mail: skip every pending or sending
+ * mail (store_mail_skip_all(), "mail is off"), so no sealed address waits
+ * in the outbox for a mailer that never comes, and log how many.  At start
+ * and on every tick (a request told of by mail before may move on).
+ */
+lethe_rc request_work_mail_off(struct store *st, int64_t now, struct lethe_err *err);
 
 #endif /* LETHE_JOBS_REQUEST_WORK_H */

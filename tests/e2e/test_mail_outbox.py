@@ -392,3 +392,32 @@ def test_links_expired_over_a_day_are_purged(demo, servers, smtp_sink):
     assert left == ["anon:recent", "anon:valid"]
     assert "links: 2 expired more than a day ago; purged" in s2.stderr()
     stop_ok(s2)
+
+
+def test_mail_switched_off_skips_queued_mail(demo, servers, smtp_sink):
+    """Mail queued while mail was on, then lethe restarted without mail:: the queued
+    mail is skipped ("mail is off") and its sealed recipient wiped at start; a notice
+    queued later (the request cancelled) is skipped too, within a tick."""
+    configure(demo, smtp_sink, GRACE)
+    smtp_sink.refuse(451)
+    s = servers(demo)
+    code = create(s, 9)["id"]
+    wait_for(lambda: smtp_sink.attempts >= 1, "a refused try")
+    stop_ok(s)
+    assert demo.state("SELECT state FROM mail WHERE to_box IS NOT NULL") == [("pending",)]
+    demo.config.write_text(without_section(demo.config.read_text(), "mail"))
+    s2 = servers(demo)
+    assert demo.state("SELECT notice, state, last_error FROM mail WHERE to_box IS NULL") == \
+        [("scheduled", "skipped", "mail is off")]
+    assert "1 mails not sent: mail is off" in s2.stderr()
+    status, _, out = call(s2, "POST", "/v1/admin/requests/%s/cancel" % code, key=ADMIN_KEY,
+                          body={"reason": "Asked on the phone to keep the account"})
+    assert status == 200, out
+    rows = wait_for(lambda: (lambda r: r if len(r) == 2 and r[1][1] == "skipped" else None)(
+        demo.state("SELECT notice, state, to_box IS NULL FROM mail ORDER BY id")),
+        "the cancelled notice skipped")
+    assert rows == [("scheduled", "skipped", 1), ("cancelled", "skipped", 1)]
+    assert [m["state"] for m in show(s2, code)["mail"]] == ["skipped", "skipped"]
+    smtp_sink.refuse(None)
+    stop_ok(s2)
+    assert smtp_sink.messages == []
