@@ -421,3 +421,26 @@ def test_mail_switched_off_skips_queued_mail(demo, servers, smtp_sink):
     smtp_sink.refuse(None)
     stop_ok(s2)
     assert smtp_sink.messages == []
+
+
+def test_status_page_tells_the_verify_mail_as_it_is(demo, servers, smtp_sink):
+    """Awaiting verification by the emailed link: while that mail is refused for now
+    (451, pending) the page says it is being sent, never that it was; once it is
+    delivered, that the link was emailed."""
+    configure(demo, smtp_sink, VERIFY)
+    smtp_sink.refuse(451)
+    s = servers(demo)
+    status, _, req = call(s, "POST", "/v1/requests", body=create_body(user=5, verified=False))
+    assert status in (200, 201, 202), req
+    code = req["id"]
+    assert req["state"] == "awaiting_verification"
+    wait_for(lambda: smtp_sink.attempts >= 1, "a refused try")
+    page = s.get("/data-deletion/status?id=" + code)[2].decode()
+    assert "We are sending you an email with a link to confirm it." in page
+    assert "emailed" not in page
+    smtp_sink.refuse(None)
+    mail_of(s, code, "awaiting_verification")
+    page = s.get("/data-deletion/status?id=" + code)[2].decode()
+    assert "We are waiting for you to confirm this request by the link we emailed you." in page
+    assert "We are sending you" not in page
+    stop_ok(s)
