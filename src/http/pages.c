@@ -88,6 +88,7 @@ http_status_page(struct server *s, struct request *r)
 	v.cancellable = st->cancellable;
 	v.cancel_by_mail = s->cfg->mail.enabled;
 	v.mail_failed = st->mail_failed;
+	v.verify_mail = st->verify_mail;
 	if (json) {
 		http_reply_json(r, MHD_HTTP_OK, status_page_json(&v));
 		goto out;

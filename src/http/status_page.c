@@ -357,6 +357,11 @@ add_state(struct tpl_ctx *ctx, const struct status_view *v)
 	tpl_ctx_add_bool(ctx, "cancel_by_mail", v->cancel_by_mail);
 	/* A mail about it is a dead letter: the page says so, never that it went out. */
 	tpl_ctx_add_bool(ctx, "mail_failed", v->mail_failed);
+	/* "The link we emailed you" only once that mail was sent; "we are sending" before. */
+	tpl_ctx_add_bool(ctx, "verify_mail_sent",
+	                 !v->mail_failed && v->verify_mail == SERVICE_VERIFY_MAIL_SENT);
+	tpl_ctx_add_bool(ctx, "verify_mail_sending",
+	                 !v->mail_failed && v->verify_mail == SERVICE_VERIFY_MAIL_SENDING);
 }
 
 /* True if @source is Meta's (a callback or an import of Meta's ids); NULL or "" is. */

@@ -59,6 +59,8 @@ struct status_view {
 	bool cancel_by_mail;                /* mail is configured: its notices carry a cancel
 	                                       link (say to use it) */
 	bool mail_failed;                   /* a mail about it could not be sent: say so */
+	int verify_mail;                    /* the mail with its verification link
+	                                       (SERVICE_VERIFY_MAIL_*): sent, being sent, none */
 };
 
 /*

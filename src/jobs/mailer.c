@@ -32,6 +32,7 @@
 
 #define IDLE_MS 1000            /* look for due mail at least this often */
 #define RETRY_OPEN_MS 5000      /* the state store could not be opened */
+#define ERROR_NAP_MAX_MS 60000  /* store errors in a row: naps double from IDLE_MS to this */
 #define LEASE_DEFAULT_MS 120000 /* mailer_opts.lease_ms 0 */
 #define LEASE_SLACK_MS 30000    /* a lease outlasts the longest send by this much */
 #define BATCH_MAX 64            /* mails per wake-up before looking at the clock again */
@@ -223,6 +224,7 @@ mailer_main(struct worker *w, void *arg)
 	struct mail_smtp *smtp = mail_smtp_new(m->o.mail);
 	struct store *st = NULL;
 	struct lethe_err err = {0};
+	int64_t error_nap = 0; /* the nap after the last error in a row, 0 after a success */
 
 	for (;;) {
 		int64_t next = 0, wait = IDLE_MS;
@@ -253,6 +255,18 @@ mailer_main(struct worker *w, void *arg)
 			wait = IDLE_MS;
 		if (ran >= BATCH_MAX || wait < 1)
 			wait = 1;
+		/*
+		 * A failed claim or write leaves its mail due: without this, a store
+		 * error that persists would be retried every millisecond.
+		 */
+		if (rc != LETHE_OK && rc != LETHE_E_NOTFOUND) {
+			error_nap = error_nap == 0 ? IDLE_MS : error_nap * 2;
+			if (error_nap > ERROR_NAP_MAX_MS)
+				error_nap = ERROR_NAP_MAX_MS;
+			wait = error_nap;
+		} else {
+			error_nap = 0;
+		}
 		if (worker_nap(w, wait))
 			break;
 	}

@@ -3,7 +3,7 @@
  * request_work.c - the runner's bookkeeping of privacy requests (see
  * request_work.h): expiry of unverified requests, deadline warnings, and
  * the effects a policy applies when a request is accepted and undoes when
- * it is cancelled or refused.
+ * it is cancelled or refused, and the purge of mailed links long expired.
  *
  * Effects are recorded before they are carried out (column effects: 1 to
  * apply, 3 to undo), so a crash between leaves them to be done again;
@@ -201,5 +201,33 @@ request_work_tick(const struct lethe_config *cfg, struct store *st, int64_t now,
 		else
 			store_rollback(st);
 	}
+	if (rc == LETHE_OK && !cfg->mail.enabled)
+		rc = request_work_mail_off(st, now, err);
+	return rc;
+}
+
+lethe_rc
+request_work_purge_links(struct store *st, int64_t now, struct lethe_err *err)
+{
+	int64_t n = 0;
+	lethe_rc rc;
+
+	rc = store_link_purge(st, now - REQUEST_WORK_LINK_KEEP_S, &n, err);
+	if (rc == LETHE_OK && n > 0)
+		log_info("links: %lld expired more than a day ago; purged", (long long)n);
+	return rc;
+}
+
+lethe_rc
+request_work_mail_off(struct store *st, int64_t now, struct lethe_err *err)
+{
+	int64_t n = 0;
+	lethe_rc rc;
+
+	rc = store_mail_skip_all(st, "mail is off", now, &n, err);
+	if (rc == LETHE_OK && n > 0)
+		log_info("mail: %lld mails not sent: mail is off (no mail: section); "
+		         "skipped, their recipients wiped",
+		         (long long)n);
 	return rc;
 }

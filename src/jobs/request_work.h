@@ -3,8 +3,8 @@
  * request_work.h - what the runner does for privacy requests besides
  * erasing (docs/requests.md): expire requests never verified, warn of
  * deadlines, apply a policy's effects when a request is accepted and undo
- * them when it is cancelled or refused.  Called by the runner's thread
- * (and `lethe import-meta-ids`'s drain) with its own connections.
+ * them when it is cancelled or refused, purge mailed links long expired.  Called by the runner's
+ * thread (and `lethe import-meta-ids`'s drain) with its own connections.
  */
 #ifndef LETHE_JOBS_REQUEST_WORK_H
 #define LETHE_JOBS_REQUEST_WORK_H
@@ -28,9 +28,26 @@ lethe_rc request_work_effects(const struct lethe_config *cfg, const struct datam
 /*
  * Expire unverified requests whose link expired by @now, and log a
  * warning (once per request) for each open request due within
- * requests.warn_before, and queue its "delayed" notice (store_mail_add()).
+ * requests.warn_before, and queue its "delayed" notice (store_mail_add());
+ * without a mail: section, request_work_mail_off().
  */
 lethe_rc request_work_tick(const struct lethe_config *cfg, struct store *st, int64_t now,
                            struct lethe_err *err);
+
+/* How long a mailed link is kept after it expired (s): request_work_purge_links(). */
+#define REQUEST_WORK_LINK_KEEP_S 86400
+/*
+ * Delete the mailed links (store_link_purge()) that expired more than
+ * REQUEST_WORK_LINK_KEEP_S before @now, used or not: a link past its end
+ * acts on nothing, and its row only grows the store.
+ */
+lethe_rc request_work_purge_links(struct store *st, int64_t now, struct lethe_err *err);
+/*
+ * Without a mail: section nothing sends mail: skip every pending or sending
+ * mail (store_mail_skip_all(), "mail is off"), so no sealed address waits
+ * in the outbox for a mailer that never comes, and log how many.  At start
+ * and on every tick (a request told of by mail before may move on).
+ */
+lethe_rc request_work_mail_off(struct store *st, int64_t now, struct lethe_err *err);
 
 #endif /* LETHE_JOBS_REQUEST_WORK_H */

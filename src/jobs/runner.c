@@ -37,6 +37,7 @@
 #define BUSY_PAUSE_MS 190      /* ... then pause this long (a twentieth of the time) */
 #define BUSY_PAUSE_MAX_MS 4000 /* the longest pause */
 #define TICK_MS 1000           /* expiry and deadline warnings at most this often */
+#define PURGE_MS 3600000       /* expired mailed links purged at start, then this often */
 #define FAILS_MAX 3            /* a request whose erasure fails this often in a row fails */
 #define FAILS_TRACKED 16       /* requests whose failures are counted at once */
 #define SCHEDULED_EVERY 8      /* every this many turns, a due scheduled request first */
@@ -50,6 +51,7 @@ struct runner {
 	struct worker w;                /* the thread; its mutex guards busy, busy_arg */
 	bool retried;                   /* retry_failed() ran (at start, or in the thread) */
 	double last_tick;               /* time_mono_ms() of the last request_work_tick() */
+	double last_purge;              /* time_mono_ms() of the last request_work_purge_links() */
 	struct {
 		int64_t id;     /* a request whose erasure failed */
 		int n;          /* ... this many times in a row */
@@ -478,7 +480,8 @@ retry_failed(struct store *st)
 }
 
 /*
- * Before the next erasure: expire and warn (once a second), then apply or
+ * Before the next erasure: expire and warn (once a second), purge links
+ * long expired (at start, then once an hour), then apply or
  * undo the effects of every request that has some due.  Failures are
  * logged and tried again on the next pass; they never stop the queue.
  * The runner thread's only (runner_drain() leaves all this to serve).
@@ -494,6 +497,11 @@ housekeeping(struct runner *r, struct appdb *db, struct store *st)
 	if (r->last_tick == 0 || now - r->last_tick >= TICK_MS) {
 		r->last_tick = now;
 		if (request_work_tick(r->cfg, st, time_now(), &err) != LETHE_OK)
+			log_warnx("runner: %s", err.msg);
+	}
+	if (r->last_purge == 0 || now - r->last_purge >= PURGE_MS) {
+		r->last_purge = now;
+		if (request_work_purge_links(st, time_now(), &err) != LETHE_OK)
 			log_warnx("runner: %s", err.msg);
 	}
 	/* At most 64 a pass, so erasures go on while a backlog of effects is worked off. */

@@ -15,9 +15,11 @@
  */
 #include "util/fmacros.h"
 
+#include "jobs/request_work.h"
 #include "mail/templates.h"
 #include "service/service_internal.h"
 #include "util/mem.h"
+#include "util/timeutil.h"
 #include "util/tplset.h"
 
 #define BLOCKING_WORKERS 4 /* threads for handlers that wait on a database */
@@ -50,6 +52,9 @@ service_start(const struct lethe_config *cfg, const struct datamap *dm, runner_d
 	}
 	if (rc == LETHE_OK)
 		rc = store_open(cfg->state_db, &svc->st, err);
+	/* No mailer will come for mail queued while mail was on: skipped, recipients wiped. */
+	if (rc == LETHE_OK && !cfg->mail.enabled)
+		rc = request_work_mail_off(svc->st, time_now(), err);
 	if (rc == LETHE_OK)
 		rc = runner_start(cfg, dm, on_done, &svc->runner, err);
 	if (rc == LETHE_OK && cfg->sweep_enabled)

@@ -143,7 +143,12 @@ struct service_status {
 	bool cancellable;    /* the person may still cancel it */
 	bool overdue;        /* open (failed included) and past due_at */
 	bool mail_failed;    /* a mail about it is a dead letter: the page says so */
+	int verify_mail;     /* the mail with its verification link: SERVICE_VERIFY_MAIL_* */
 };
+/* struct service_status.verify_mail: what the page may say of the verification link's mail. */
+#define SERVICE_VERIFY_MAIL_NONE 0    /* none to go (no mail, or none for its kind): say nothing */
+#define SERVICE_VERIFY_MAIL_SENDING 1 /* one is pending or being sent: "we are sending" */
+#define SERVICE_VERIFY_MAIL_SENT 2    /* one was sent: "the link we emailed you" */
 
 /*
  * The status of the request with confirmation code @code into @out (about

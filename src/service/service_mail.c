@@ -181,11 +181,11 @@ on_event(void *arg, int64_t at, const char *state, const char *actor, const char
 }
 
 /*
- * The facts of @r for notice @notice into @ctx (st_mu held): the status
- * page's variables that apply, and notice, status_url.
+ * The facts of @r for notice @notice at @now into @ctx (st_mu held): the
+ * status page's variables that apply, and notice, status_url.
  */
 static lethe_rc
-fill_ctx(struct service *svc, const struct store_request *r, const char *notice,
+fill_ctx(struct service *svc, const struct store_request *r, const char *notice, int64_t now,
          struct tpl_ctx *ctx, struct lethe_err *err)
 {
 	const struct lethe_config *cfg = svc->cfg;
@@ -225,7 +225,12 @@ fill_ctx(struct service *svc, const struct store_request *r, const char *notice,
 		tpl_ctx_add_bool(ctx, "has_due",
 		                 !request_state_final(r->state) || strcmp(r->state, "failed") == 0);
 	}
-	if (strcmp(r->state, "scheduled") == 0 && p->grace_s > 0 && r->not_before > 0) {
+	/*
+	 * Only while the grace period lasts: the templates offer the cancel link
+	 * under has_grace, and skip_reason() mints it on the same condition (a
+	 * retry after the end must not promise an empty link).
+	 */
+	if (strcmp(r->state, "scheduled") == 0 && p->grace_s > 0 && r->not_before > now) {
 		add_date(ctx, "grace_until", r->not_before);
 		tpl_ctx_add_bool(ctx, "has_grace", true);
 	}
@@ -336,7 +341,7 @@ service__mail_compose(void *arg, const struct store_mail *m, const char *to, str
 	}
 	why = rc == LETHE_OK ? skip_reason(svc, &r, m->notice, now, &purpose, &expires) : NULL;
 	if (rc == LETHE_OK && why == NULL)
-		rc = fill_ctx(svc, &r, m->notice, &ctx, err);
+		rc = fill_ctx(svc, &r, m->notice, now, &ctx, err);
 	pthread_mutex_unlock(&svc->st_mu);
 	if (rc != LETHE_OK)
 		goto out;

@@ -171,12 +171,32 @@ status_facts(const struct service *svc, const struct store_request *req, struct 
 	               (!request_state_final(req->state) || strcmp(req->state, "failed") == 0);
 }
 
-/* A mail of the request that is a dead letter sets the flag @arg. */
+/* What the mails of a request let its page say. */
+struct mail_acc {
+	bool identity;              /* the request is mailed at the person's own address */
+	struct service_status *out; /* mail_failed and verify_mail set here */
+};
+
+/*
+ * A mail of the request: a dead letter sets mail_failed; a verification
+ * link's mail (an "awaiting_verification" notice to the person's own
+ * address: the only mail with a verify link) sets verify_mail to sent, or
+ * to sending while one is pending or being sent.
+ */
 static void
-on_dead_mail(void *arg, const struct store_mail *m)
+on_request_mail(void *arg, const struct store_mail *m)
 {
+	struct mail_acc *a = arg;
+
 	if (strcmp(m->state, "dead") == 0)
-		*(bool *)arg = true;
+		a->out->mail_failed = true;
+	if (!a->identity || strcmp(m->notice, "awaiting_verification") != 0)
+		return;
+	if (strcmp(m->state, "sent") == 0)
+		a->out->verify_mail = SERVICE_VERIFY_MAIL_SENT;
+	else if ((strcmp(m->state, "pending") == 0 || strcmp(m->state, "sending") == 0) &&
+	         a->out->verify_mail != SERVICE_VERIFY_MAIL_SENT)
+		a->out->verify_mail = SERVICE_VERIFY_MAIL_SENDING;
 }
 
 /* True (and @req set, state "received") if @code waits in the intake for the store. */
@@ -232,10 +252,17 @@ service_status_lookup(struct service *svc, const char *code, struct service_stat
 		/* Counts of the latest run only (not of a run before a repeat). */
 		if (rc == LETHE_OK && req.job > 0 && req.job_run >= req.runs)
 			rc = store_meta_steps(svc->st, req.job, on_step, &acc, err);
-		/* A dead letter about it: the page never claims a mail went out. */
-		if (rc == LETHE_OK && req.notify_kind != STORE_NOTIFY_NONE)
-			rc = store_mail_list(svc->st, "dead", req.id, 0, on_dead_mail,
-			                     &out->mail_failed, err);
+		/*
+		 * Its mails: the page never claims a mail went out that did not (a
+		 * dead letter; the verification link emailed only once sent).
+		 */
+		if (rc == LETHE_OK && req.notify_kind != STORE_NOTIFY_NONE) {
+			struct mail_acc ma = {req.notify_kind == STORE_NOTIFY_IDENTITY, out};
+
+			out->mail_failed = false;
+			out->verify_mail = SERVICE_VERIFY_MAIL_NONE;
+			rc = store_mail_list(svc->st, NULL, req.id, 0, on_request_mail, &ma, err);
+		}
 		pthread_mutex_unlock(&svc->st_mu);
 		if (rc == LETHE_E_NOTFOUND && pending_request(svc, code, &req)) {
 			rc = LETHE_OK;

@@ -10,8 +10,9 @@
  * A mail row copies the request's sealed notification address (to_box)
  * when it is queued, so the request may wipe its own box at once; the
  * row's copy is wiped (secure_delete overwrites it in the file) as soon as
- * the mail is sent, dead or skipped.  No address is ever stored in the
- * clear.  Like the rest of the store: one connection, one thread.
+ * the mail is sent, dead or skipped (all mail still to go is skipped while
+ * mail is off).  No address is ever stored in the clear.  Like the rest of
+ * the store: one connection, one thread.
  */
 #include "util/fmacros.h"
 
@@ -210,6 +211,23 @@ store_mail_retry(struct store *st, int64_t id, const char *owner, int64_t next_m
 	                  "itit", id, owner, next_ms, why);
 	if (rc == LETHE_OK && sqlite3_changes(st->db) != 1)
 		rc = lethe_err_set(err, LETHE_E_BUSY, "mail %lld was taken over", (long long)id);
+	return rc;
+}
+
+lethe_rc
+store_mail_skip_all(struct store *st, const char *why, int64_t now, int64_t *n,
+                    struct lethe_err *err)
+{
+	lethe_rc rc;
+
+	*n = 0;
+	/* As store_mail_finish(): the recipient goes (secure_delete zeroes it in the file). */
+	rc = store__execf(st, err,
+	                  "UPDATE mail SET state = 'skipped', last_error = ?1, done_at = ?2, "
+	                  "to_box = NULL, owner = NULL WHERE state IN ('pending', 'sending')",
+	                  "ti", why, now);
+	if (rc == LETHE_OK)
+		*n = sqlite3_changes(st->db);
 	return rc;
 }
 

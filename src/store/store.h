@@ -658,6 +658,12 @@ lethe_rc store_mail_finish(struct store *st, int64_t id, const char *owner, cons
 /* Put mail @id held by @owner back to pending, due at @next_ms, with @why. */
 lethe_rc store_mail_retry(struct store *st, int64_t id, const char *owner, int64_t next_ms,
                           const char *why, struct lethe_err *err);
+/*
+ * Mail is off (no mail: section): end every pending or sending mail as
+ * skipped with @why at @now (epoch s), its recipient wiped; *@n how many.
+ */
+lethe_rc store_mail_skip_all(struct store *st, const char *why, int64_t now, int64_t *n,
+                             struct lethe_err *err);
 /* The earliest next_at (ms) of a pending or sending mail, 0 if none. */
 lethe_rc store_mail_next_due(struct store *st, int64_t *next_ms, struct lethe_err *err);
 /* Call @fn with each mail state and its count (for /metrics: lethe_mail{state}). */

@@ -367,3 +367,80 @@ def test_bad_mail_template_refuses_start(demo, smtp_sink, tmp_path):
     assert rc == 3, (rc, err)
     assert "mail/scheduled.txt" in err, err
     assert "serving" not in out
+
+
+def test_links_expired_over_a_day_are_purged(demo, servers, smtp_sink):
+    """The runner's housekeeping deletes mailed links that expired more than a day ago
+    (used or not); a link expired an hour ago, or still valid, stays."""
+    configure(demo, smtp_sink, GRACE)
+    now = int(time.time())
+    s = servers(demo, env={"LETHE_TEST_NOW": str(now)})
+    stop_ok(s)
+    con = sqlite3.connect(str(demo.state_db))
+    con.executemany(
+        "INSERT INTO links (hash, request_id, purpose, created_at, expires_at, used_at) "
+        "VALUES (?, 1, 'verify', ?, ?, ?)",
+        [("anon:old", now - 5 * 86400, now - 2 * 86400, None),
+         ("anon:old-used", now - 5 * 86400, now - 86400 - 60, now - 3 * 86400),
+         ("anon:recent", now - 86400, now - 3600, None),
+         ("anon:valid", now, now + 3600, None)])
+    con.commit()
+    con.close()
+    s2 = servers(demo, env={"LETHE_TEST_NOW": str(now)})
+    left = wait_for(lambda: (lambda h: h if len(h) == 2 else None)(
+        sorted(r[0] for r in demo.state("SELECT hash FROM links"))), "the purge")
+    assert left == ["anon:recent", "anon:valid"]
+    assert "links: 2 expired more than a day ago; purged" in s2.stderr()
+    stop_ok(s2)
+
+
+def test_mail_switched_off_skips_queued_mail(demo, servers, smtp_sink):
+    """Mail queued while mail was on, then lethe restarted without mail:: the queued
+    mail is skipped ("mail is off") and its sealed recipient wiped at start; a notice
+    queued later (the request cancelled) is skipped too, within a tick."""
+    configure(demo, smtp_sink, GRACE)
+    smtp_sink.refuse(451)
+    s = servers(demo)
+    code = create(s, 9)["id"]
+    wait_for(lambda: smtp_sink.attempts >= 1, "a refused try")
+    stop_ok(s)
+    assert demo.state("SELECT state FROM mail WHERE to_box IS NOT NULL") == [("pending",)]
+    demo.config.write_text(without_section(demo.config.read_text(), "mail"))
+    s2 = servers(demo)
+    assert demo.state("SELECT notice, state, last_error FROM mail WHERE to_box IS NULL") == \
+        [("scheduled", "skipped", "mail is off")]
+    assert "1 mails not sent: mail is off" in s2.stderr()
+    status, _, out = call(s2, "POST", "/v1/admin/requests/%s/cancel" % code, key=ADMIN_KEY,
+                          body={"reason": "Asked on the phone to keep the account"})
+    assert status == 200, out
+    rows = wait_for(lambda: (lambda r: r if len(r) == 2 and r[1][1] == "skipped" else None)(
+        demo.state("SELECT notice, state, to_box IS NULL FROM mail ORDER BY id")),
+        "the cancelled notice skipped")
+    assert rows == [("scheduled", "skipped", 1), ("cancelled", "skipped", 1)]
+    assert [m["state"] for m in show(s2, code)["mail"]] == ["skipped", "skipped"]
+    smtp_sink.refuse(None)
+    stop_ok(s2)
+    assert smtp_sink.messages == []
+
+
+def test_status_page_tells_the_verify_mail_as_it_is(demo, servers, smtp_sink):
+    """Awaiting verification by the emailed link: while that mail is refused for now
+    (451, pending) the page says it is being sent, never that it was; once it is
+    delivered, that the link was emailed."""
+    configure(demo, smtp_sink, VERIFY)
+    smtp_sink.refuse(451)
+    s = servers(demo)
+    status, _, req = call(s, "POST", "/v1/requests", body=create_body(user=5, verified=False))
+    assert status in (200, 201, 202), req
+    code = req["id"]
+    assert req["state"] == "awaiting_verification"
+    wait_for(lambda: smtp_sink.attempts >= 1, "a refused try")
+    page = s.get("/data-deletion/status?id=" + code)[2].decode()
+    assert "We are sending you an email with a link to confirm it." in page
+    assert "emailed" not in page
+    smtp_sink.refuse(None)
+    mail_of(s, code, "awaiting_verification")
+    page = s.get("/data-deletion/status?id=" + code)[2].decode()
+    assert "We are waiting for you to confirm this request by the link we emailed you." in page
+    assert "We are sending you" not in page
+    stop_ok(s)

@@ -113,7 +113,8 @@ def test_request_status_page_every_state(demo, servers, clock):  # noqa: F811
     words = {
         "awaiting_verification": [
             "Waiting for your confirmation</strong>",
-            "We are waiting for you to confirm this request by the link we emailed you.",
+            # No mail about it (inserted without one): nothing said of an emailed link.
+            "We are waiting for you to confirm this request. Nothing has been deleted yet.",
             "If it is not confirmed by 7 December 2026 at 00:53 UTC, the request expires."],
         "awaiting_review": ["Being reviewed</strong>", "We are reviewing your request"],
         "scheduled": [

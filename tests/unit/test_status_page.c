@@ -917,6 +917,8 @@ test_status_page_html_request_states(void **state)
 
 		v.grace_until = GRACE_UNTIL;
 		v.reason = "Invoices are still open.";
+		/* Its verification link was mailed (test_status_page_verify_mail: otherwise). */
+		v.verify_mail = SERVICE_VERIFY_MAIL_SENT;
 		/* Whatever the row says, "no data" only once the request ran. */
 		v.no_data = true;
 		if (done || strcmp(cases[i].state, "refused") == 0 ||
@@ -1136,6 +1138,7 @@ test_status_page_mail_failed(void **state)
 
 	(void)state;
 	v.expires_at = DUE_AT;
+	v.verify_mail = SERVICE_VERIFY_MAIL_SENT;
 	html = status_page_html(&v, NULL, &err);
 	assert_non_null(html);
 	assert_null(strstr(html, said));
@@ -1150,6 +1153,62 @@ test_status_page_mail_failed(void **state)
 	j = status_page_json(&v);
 	assert_true(json_is_true(json_object_get(j, "mail_failed")));
 	json_decref(j);
+}
+
+/*
+ * Awaiting verification (and expired), the page tells of the verification
+ * link's mail only as it is: "we emailed you" once sent, "we are sending"
+ * while pending, nothing without one (no mail, or the app or an operator
+ * verifies), the dead letter's words when it could not be sent.
+ */
+static void
+test_status_page_verify_mail(void **state)
+{
+	static const char waiting[] = "We are waiting for you to confirm this request";
+	struct status_view v = app_view("awaiting_verification");
+	char *html;
+
+	(void)state;
+	v.expires_at = DUE_AT;
+	html = render_view(&v);
+	assert_contains(html, "We are waiting for you to confirm this request. Nothing has been "
+	                      "deleted yet.");
+	assert_lacks(html, "email");
+	free(html);
+
+	v.verify_mail = SERVICE_VERIFY_MAIL_SENDING;
+	html = render_view(&v);
+	assert_contains(html, "We are waiting for you to confirm this request. We are sending you "
+	                      "an email with a link to confirm it. Nothing has been deleted yet.");
+	assert_lacks(html, "emailed");
+	free(html);
+
+	v.verify_mail = SERVICE_VERIFY_MAIL_SENT;
+	html = render_view(&v);
+	assert_contains(html, "We are waiting for you to confirm this request by the link we "
+	                      "emailed you. Nothing has been deleted yet.");
+	assert_lacks(html, "We are sending you");
+	free(html);
+
+	v.mail_failed = true;
+	html = render_view(&v);
+	assert_contains(html, "We could not send you an email about this request.");
+	assert_contains(html, waiting);
+	assert_lacks(html, "emailed");
+	assert_lacks(html, "We are sending you");
+	free(html);
+
+	v = app_view("expired");
+	v.completed_at = COMPLETED_AT;
+	html = render_view(&v);
+	assert_contains(html, "This request was never confirmed, so it expired");
+	assert_lacks(html, "emailed");
+	free(html);
+	v.verify_mail = SERVICE_VERIFY_MAIL_SENT;
+	html = render_view(&v);
+	assert_contains(html, "This request was never confirmed by the link we emailed, so it "
+	                      "expired");
+	free(html);
 }
 
 int
@@ -1184,6 +1243,7 @@ main(void)
 	    cmocka_unit_test(test_status_page_json_request_fields),
 	    cmocka_unit_test(test_status_page_metrics_request_duration),
 	    cmocka_unit_test(test_status_page_mail_failed),
+	    cmocka_unit_test(test_status_page_verify_mail),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
