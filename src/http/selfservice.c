@@ -22,7 +22,9 @@
  */
 #include "util/fmacros.h"
 
+#include <arpa/inet.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <sodium.h>
 #include <strings.h>
 #include <time.h>
@@ -193,6 +195,34 @@ post_ok(struct server *s, struct request *r, const char *purpose, const char *bo
 		return false;
 	}
 	return true;
+}
+
+void
+http_selfservice_client(const struct sockaddr *sa, char *out, size_t cap)
+{
+	struct in6_addr a;
+
+	out[0] = '\0';
+	if (sa != NULL && sa->sa_family == AF_INET) {
+		if (inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out,
+		              (socklen_t)cap) == NULL)
+			out[0] = '\0';
+		return;
+	}
+	if (sa == NULL || sa->sa_family != AF_INET6)
+		return;
+	a = ((const struct sockaddr_in6 *)sa)->sin6_addr;
+	if (IN6_IS_ADDR_V4MAPPED(&a)) {
+		if (inet_ntop(AF_INET, &a.s6_addr[12], out, (socklen_t)cap) == NULL)
+			out[0] = '\0';
+		return;
+	}
+	/* One /64 is what a site or a host usually gets whole: walking it gets no new quota. */
+	memset(&a.s6_addr[8], 0, 8);
+	if (inet_ntop(AF_INET6, &a, out, (socklen_t)cap) == NULL || strlen(out) + 4 > cap)
+		out[0] = '\0';
+	else
+		memcpy(out + strlen(out), "/64", 4);
 }
 
 /* ---- the form ---------------------------------------------------------------------- */

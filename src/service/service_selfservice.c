@@ -63,13 +63,15 @@ state_notice(const char *state)
 /*
  * The address typed, as the request names the person: surrounding spaces
  * dropped, the domain lower-cased (the local part is the mailbox's own
- * business), into @out; the rate limit's form (all lower-case) into @key.
- * False if it is not an address lethe sends to (mail_address_ok()).
+ * business), into @out; the rate limit's form into @key: all lower-case
+ * and without a "+tag" of the local part, so that name+1@, name+2@ ...
+ * (one mailbox at most providers) share one quota.  False if it is not an
+ * address lethe sends to (mail_address_ok()).
  */
 static bool
 address_norm(const char *in, char out[MAIL_ADDR_MAX + 1], char key[MAIL_ADDR_MAX + 1])
 {
-	size_t n, i;
+	size_t n, i, k;
 	char *at;
 
 	if (in == NULL)
@@ -88,8 +90,11 @@ address_norm(const char *in, char out[MAIL_ADDR_MAX + 1], char key[MAIL_ADDR_MAX
 	at = strrchr(out, '@');
 	for (i = (size_t)(at - out); i < n; i++)
 		out[i] = (char)tolower((unsigned char)out[i]);
-	for (i = 0; i <= n; i++)
-		key[i] = (char)tolower((unsigned char)out[i]);
+	for (i = 0, k = 0; i <= n; i++) {
+		if (out[i] == '+' && out + i < at) /* skip the tag, up to the '@' */
+			i = (size_t)(at - out);
+		key[k++] = (char)tolower((unsigned char)out[i]);
+	}
 	return true;
 }
 
@@ -106,23 +111,25 @@ keyed(const struct service *svc, const char *prefix, const char *value, char *ou
 }
 
 /*
- * Count the ask against the rate limits of the address (@addr_key) and the
- * client (@client, may be NULL), in one transaction: both or neither.
- * LETHE_E_LIMIT if either is over its limit.
+ * Count the ask against the rate limits of the address (@addr_key), the
+ * client (@client, may be NULL; an IPv6 client is its /64, see
+ * http/server.c) and all asks together (selfservice.limits.total), in one
+ * transaction: all or none.  LETHE_E_LIMIT if any is over its limit.
  */
 static lethe_rc
 rate_check(struct service *svc, const char *addr_key, const char *client, int64_t now,
            struct lethe_err *err)
 {
 	const struct selfservice_config *ss = &svc->cfg->selfservice;
-	char ka[HASH_TEXT_LEN + 1], kc[HASH_TEXT_LEN + 1];
-	bool ok_a = false, ok_c = true;
+	char ka[HASH_TEXT_LEN + 1], kc[HASH_TEXT_LEN + 1], kt[HASH_TEXT_LEN + 1];
+	bool ok_a = false, ok_c = true, ok_t = false;
 	int64_t last = atomic_load(&rate_purged_at);
 	lethe_rc rc;
 
 	keyed(svc, "addr:", addr_key, ka);
 	if (client != NULL && client[0] != '\0')
 		keyed(svc, "ip:", client, kc);
+	keyed(svc, "total:", "", kt);
 	pthread_mutex_lock(&svc->st_mu);
 	rc = store_ready(svc, err);
 	if (rc == LETHE_OK)
@@ -139,7 +146,9 @@ rate_check(struct service *svc, const char *addr_key, const char *client, int64_
 		rc = store_rate_hit(svc->st, ka, ss->window_s, ss->per_address, now, &ok_a, err);
 	if (rc == LETHE_OK && client != NULL && client[0] != '\0')
 		rc = store_rate_hit(svc->st, kc, ss->window_s, ss->per_client, now, &ok_c, err);
-	if (rc == LETHE_OK && !(ok_a && ok_c))
+	if (rc == LETHE_OK && ok_a && ok_c)
+		rc = store_rate_hit(svc->st, kt, ss->window_s, ss->total, now, &ok_t, err);
+	if (rc == LETHE_OK && !(ok_a && ok_c && ok_t))
 		rc = lethe_err_set(
 		    err, LETHE_E_LIMIT,
 		    "too many requests from this address or network; please try again "

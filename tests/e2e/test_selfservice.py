@@ -471,6 +471,40 @@ def test_selfservice_rate_limits(servers, demo, fake_platform, smtp_sink, tmp_pa
     assert srv.request("GET", "/privacy")[0] == 200       # the page itself still answers
 
 
+def test_selfservice_rate_limit_ignores_plus_tags(servers, demo, fake_platform, smtp_sink,
+                                                  tmp_path):
+    """name+1@, name+2@ ... are one mailbox at most providers: one quota.  The mail still
+    goes to the address as typed."""
+    srv = serve(servers, demo, fake_platform, smtp_sink, Clock(tmp_path / "clock"),
+                selfservice={"limits": {"per_address": 2, "per_client": 1000}})
+    assert ask(srv, "victim+1@limits.example")[0] == 200
+    assert ask(srv, "Victim+2@limits.example")[0] == 200
+    status, hdrs, page = ask(srv, "victim+3@limits.example")
+    assert status == 429 and hdrs["retry-after"] == "3600", page
+    assert ask(srv, "victim@limits.example")[0] == 429
+    assert ask(srv, "other+1@limits.example")[0] == 200      # another mailbox
+    msgs = smtp_sink.wait_for(3)
+    assert sorted(m.rcpt[0] for m in msgs) == ["Victim+2@limits.example",
+                                               "other+1@limits.example",
+                                               "victim+1@limits.example"]
+    no_more_mail(smtp_sink, 3, wait=0.5)
+
+
+def test_selfservice_rate_limit_total(servers, demo, fake_platform, smtp_sink, tmp_path):
+    """selfservice.limits.total caps all asks together, whatever their address or client."""
+    clock = Clock(tmp_path / "clock")
+    srv = serve(servers, demo, fake_platform, smtp_sink, clock,
+                selfservice={"limits": {"per_address": 1000, "per_client": 1000,
+                                        "total": 3, "window": "1h"}})
+    for i in range(3):
+        assert ask(srv, "t%d@limits.example" % i)[0] == 200
+    status, hdrs, page = ask(srv, "t3@limits.example")
+    assert status == 429 and hdrs["retry-after"] == "3600", page
+    assert len(ss_requests(demo)) == 3
+    clock.advance(HOUR)                                     # a new window
+    assert ask(srv, "t3@limits.example")[0] == 200
+
+
 def test_selfservice_bodies_too_big(servers, demo, fake_platform, smtp_sink, tmp_path):
     srv = serve(servers, demo, fake_platform, smtp_sink, Clock(tmp_path / "clock"))
     csrf = page_csrf(srv)
