@@ -66,7 +66,8 @@ state_notice(const char *state)
  * business), into @out; the rate limit's form into @key: all lower-case
  * and without a "+tag" of the local part, so that name+1@, name+2@ ...
  * (one mailbox at most providers) share one quota.  False if it is not an
- * address lethe sends to (mail_address_ok()).
+ * address a request is mailed at (service__address_ok(), the check
+ * service_request_create() makes: what is taken here is always mailed).
  */
 static bool
 address_norm(const char *in, char out[MAIL_ADDR_MAX + 1], char key[MAIL_ADDR_MAX + 1])
@@ -85,7 +86,7 @@ address_norm(const char *in, char out[MAIL_ADDR_MAX + 1], char key[MAIL_ADDR_MAX
 		return false;
 	memcpy(out, in, n);
 	out[n] = '\0';
-	if (!mail_address_ok(out))
+	if (!service__address_ok(out))
 		return false;
 	at = strrchr(out, '@');
 	for (i = (size_t)(at - out); i < n; i++)

@@ -436,6 +436,23 @@ def test_selfservice_header_injection_refused(servers, demo, fake_platform, smtp
     assert ss_requests(demo) == []
 
 
+def test_selfservice_dotless_address_refused(servers, demo, fake_platform, smtp_sink,
+                                             tmp_path):
+    """An address lethe would never mail a request's news to (no dot in its domain) is
+    refused on the form, not taken to sit unmailed awaiting verification."""
+    srv = serve(servers, demo, fake_platform, smtp_sink, Clock(tmp_path / "clock"))
+    for addr in ("bob@localhost", "root@intranet"):
+        status, _, page = ask(srv, addr)
+        assert status == 400, (addr, page)
+        assert 'id="email-error"' in page and CSRF_RE.search(page), page
+    assert ss_requests(demo) == []
+    assert ask(srv, "bob@localhost.example")[0] == 200   # with a dot: taken and mailed
+    assert smtp_sink.wait_for(1)[0].rcpt == ["bob@localhost.example"]
+    (rid, code, state, expires), = ss_requests(demo)
+    assert state == "awaiting_verification"
+    assert demo.state("SELECT notify_kind FROM requests WHERE id = ?", (rid,)) == [(1,)]
+
+
 def test_selfservice_html_escaped(servers, demo, fake_platform, smtp_sink, tmp_path):
     srv = serve(servers, demo, fake_platform, smtp_sink, Clock(tmp_path / "clock"))
     evil = '"><script>alert(1)</script><img src=x onerror=alert(2)>@x.example'
