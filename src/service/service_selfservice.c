@@ -165,7 +165,10 @@ rate_check(struct service *svc, const char *addr_key, const char *client, int64_
 /*
  * A repeat of the open request @code: mail its news again (its current
  * state's notice); one still awaiting verification expires a link's life
- * from now.
+ * from now, or later if it did already (never sooner: anyone can ask with
+ * anyone's address).  A request without a notification address (made
+ * while mail was off) is left as it is: there is nowhere to mail its news,
+ * and an ask is no reason to give it one.
  */
 static lethe_rc
 repeat_news(struct service *svc, const char *code, int64_t now, struct lethe_err *err)
@@ -182,8 +185,10 @@ repeat_news(struct service *svc, const char *code, int64_t now, struct lethe_err
 		return rc;
 	}
 	rc = store_request_by_code(svc->st, code, &r, err);
-	notice = rc == LETHE_OK ? state_notice(r.state) : NULL;
-	if (rc == LETHE_OK && strcmp(r.state, "awaiting_verification") == 0)
+	notice =
+	    rc == LETHE_OK && r.notify_kind != STORE_NOTIFY_NONE ? state_notice(r.state) : NULL;
+	if (rc == LETHE_OK && r.notify_kind != STORE_NOTIFY_NONE &&
+	    strcmp(r.state, "awaiting_verification") == 0)
 		rc = store_request_renew(svc->st, r.id, now + svc->cfg->mail.link_ttl_s, &applied,
 		                         err);
 	if (rc == LETHE_OK && notice != NULL)

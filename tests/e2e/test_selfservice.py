@@ -23,6 +23,7 @@ from request_helpers import (
     app_get,
     cli,
     configure_requests,
+    create,
     policy,
     start,
     user_status,
@@ -31,7 +32,7 @@ from request_helpers import (
 )
 from disconnect_helpers import api, serve_env
 from lethe_e2e import run_lethe
-from serve_helpers import FORM, servers  # noqa: F401
+from serve_helpers import FORM, servers, stop_ok  # noqa: F401
 from smtp_helpers import smtp_sink  # noqa: F401
 
 DEMO_OPTIONS = ["--users", "14", "--seed", "7"]
@@ -299,6 +300,49 @@ def test_selfservice_repeat_mails_link_again(servers, demo, fake_platform, smtp_
     assert state == "awaiting_verification" and expires == clock.now + 24 * HOUR
     assert link_post(srv, second)[0] == 200
     assert ss_requests(demo)[0][2] == "scheduled"
+
+
+def test_selfservice_repeat_never_shortens_expiry(servers, demo, fake_platform, smtp_sink,
+                                                  tmp_path):
+    """Anyone can ask with anyone's address: a repeat may push a pending request's expiry
+    later, never sooner (here mail.link_ttl was cut from 24 h to 1 h meanwhile)."""
+    clock = Clock(tmp_path / "clock")
+    srv = serve(servers, demo, fake_platform, smtp_sink, clock)
+    (uid, email), = users(demo, 1)
+    assert ask(srv, email)[0] == 200
+    smtp_sink.wait_for(1)
+    (rid, code, state, expires), = ss_requests(demo)
+    assert expires == clock.now + 24 * HOUR
+    stop_ok(srv)
+    srv = serve(servers, demo, fake_platform, smtp_sink, clock, link_ttl="1h")
+    clock.advance(HOUR)
+    assert ask(srv, email)[0] == 200
+    second = link_token(smtp_sink.wait_for(2)[1])           # its news, mailed again
+    assert ss_requests(demo) == [(rid, code, "awaiting_verification", expires)]
+    assert link_post(srv, second)[0] == 200
+
+
+def test_selfservice_repeat_of_request_without_address(servers, demo, fake_platform,
+                                                       smtp_sink, tmp_path):
+    """A request made while mail was off has no address (notify_kind 0) and awaits
+    verification for requests.verify_ttl: an ask with its address leaves it as it is
+    (same expiry, no mail), and the page answers as always."""
+    clock = Clock(tmp_path / "clock")
+    (uid, email), = users(demo, 1)
+    configure_requests(demo, fake_platform, [SS_POLICY, dict(APP_POLICY, verify=True)])
+    srv = start(servers, demo, fake_platform, clock)
+    status, doc = create(srv, {"email": email}, verified=False)
+    assert status in (200, 201, 202) and doc["state"] == "awaiting_verification", doc
+    rows = demo.state("SELECT id, state, expires_at, notify_kind FROM requests")
+    assert rows == [(rows[0][0], "awaiting_verification", clock.now + 7 * 24 * HOUR, 0)]
+    stop_ok(srv)
+    srv = serve(servers, demo, fake_platform, smtp_sink, clock)
+    clock.advance(HOUR)
+    status, _, page = ask(srv, email)
+    assert status == 200 and "Check your mailbox" in page, page
+    assert demo.state("SELECT id, state, expires_at, notify_kind FROM requests") == rows
+    no_more_mail(smtp_sink, 0)
+    assert demo.state("SELECT count(*) FROM mail") == [(0,)]
 
 
 # ---- a notification address given with an app's request ------------------------------
