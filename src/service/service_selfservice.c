@@ -402,12 +402,18 @@ service_link_use(struct service *svc, const char *token, struct service_link *ou
 	/* The request moved on meanwhile (a race with the runner): the link is no longer valid. */
 	if (rc == LETHE_E_CONFLICT)
 		rc = lethe_err_set(err, LETHE_E_NOTFOUND, "this link is no longer valid");
-	if (rc == LETHE_OK)
-		rc = store_commit(svc->st, err);
-	else
-		store_rollback(svc->st);
+	/*
+	 * Where the request stands now, read before the commit: an error is then
+	 * an error with nothing changed, and after the commit nothing can fail
+	 * but the commit itself.
+	 */
 	if (rc == LETHE_OK)
 		rc = store_request_get(svc->st, r.id, &r, err);
+	if (rc == LETHE_OK)
+		rc = store_commit(svc->st, err);
+	if (rc != LETHE_OK)
+		store_rollback(
+		    svc->st); /* also after a failed commit: the transaction is still open */
 	if (rc == LETHE_OK)
 		link_out(&l, &r, out);
 	pthread_mutex_unlock(&svc->st_mu);
