@@ -22,6 +22,7 @@
 #include <sodium.h>
 #include <stdatomic.h>
 
+#include "engine/request.h"
 #include "mail/mail.h"
 #include "service/service_internal.h"
 #include "util/hash.h"
@@ -267,7 +268,9 @@ link_hash(const struct service *svc, const char *token, char *out)
  * True if link @l may still do what it is for to request @r at @now:
  * unused, not expired, and the request where the link's purpose applies
  * (verify: awaiting verification; cancel: not running yet, and in its
- * grace period if scheduled; address: the request not finished).
+ * grace period if scheduled; address: the address not confirmed yet and
+ * the request not finished: a finished request's address is wiped, so
+ * nothing would ever be mailed there).
  */
 static bool
 link_usable(const struct store_link *l, const struct store_request *r, int64_t now)
@@ -282,7 +285,8 @@ link_usable(const struct store_link *l, const struct store_request *r, int64_t n
 		        strcmp(r->state, "awaiting_review") == 0 ||
 		        (strcmp(r->state, "scheduled") == 0 && r->not_before > now));
 	if (strcmp(l->purpose, "address") == 0)
-		return r->notify_kind == STORE_NOTIFY_ADDRESS && !r->notify_ok;
+		return r->notify_kind == STORE_NOTIFY_ADDRESS && !r->notify_ok &&
+		       !request_state_final(r->state);
 	return false;
 }
 

@@ -20,6 +20,7 @@ from fake_platform import fake_platform  # noqa: F401
 from request_helpers import (
     HOUR,
     Clock,
+    app_act,
     app_get,
     cli,
     configure_requests,
@@ -379,6 +380,34 @@ def test_selfservice_notify_address_confirmed_first(servers, demo, fake_platform
     assert app_get(srv, code)["state"] == "scheduled"
     log = srv.stderr()
     assert notify not in log and token not in log
+
+
+def test_selfservice_address_link_dies_with_the_request(servers, demo, fake_platform,
+                                                        smtp_sink, tmp_path):
+    """An address link is for a request that is not finished: once it ended (its address
+    wiped), the link is no longer valid rather than "confirming" an address nothing will
+    ever be mailed to."""
+    clock = Clock(tmp_path / "clock")
+    srv = serve(servers, demo, fake_platform, smtp_sink, clock)
+    (uid, email), = users(demo, 1)
+    notify = "late-%d@elsewhere.example" % uid
+    body = {"kind": "erasure", "scope": "account", "identities": {"user_id": str(uid)},
+            "verified": True, "notify": notify}
+    status, _, doc = api(srv, "POST", "/v1/requests", body=json.dumps(body).encode(),
+                         headers={"Content-Type": "application/json"})
+    assert status in (200, 201, 202) and doc["state"] == "scheduled", doc
+    code = doc["id"]
+    token = link_token(smtp_sink.wait_for(1)[0])
+    _, _, page = link_get(srv, token)
+    csrf = CSRF_RE.search(page).group(1)
+    status, doc = app_act(srv, code, "cancel", {"reason": "changed my mind"})
+    assert status == 200 and doc["state"] == "cancelled", doc
+    status, _, page = link_get(srv, token)
+    assert status == 404 and "no longer valid" in page, page
+    status, _, page = link_post(srv, token, csrf=csrf)
+    assert status == 404 and "no longer valid" in page, page
+    assert demo.state("SELECT notify_ok FROM requests WHERE code = ?", (code,)) == [(0,)]
+    no_more_mail(smtp_sink, 1)
 
 
 # ---- no account enumeration ----------------------------------------------------------
