@@ -134,18 +134,21 @@ rate_check(struct service *svc, const char *addr_key, const char *client, int64_
 	keyed(svc, "total:", "", kt);
 	pthread_mutex_lock(&svc->st_mu);
 	rc = store_ready(svc, err);
+	/*
+	 * Windows that ended are forgotten now and then (the ask path is the
+	 * table's only user), in a statement of its own: a refused ask rolls
+	 * back its hits, never the purge.
+	 */
+	if (rc == LETHE_OK && now - last >= PURGE_EVERY_S &&
+	    atomic_compare_exchange_strong(&rate_purged_at, &last, now))
+		rc = store_rate_purge(svc->st, now - ss->window_s, err);
 	if (rc == LETHE_OK)
 		rc = store_begin(svc->st, err);
 	if (rc != LETHE_OK) {
 		pthread_mutex_unlock(&svc->st_mu);
 		return rc;
 	}
-	/* Windows that ended are forgotten now and then (the ask path is the table's only user). */
-	if (now - last >= PURGE_EVERY_S &&
-	    atomic_compare_exchange_strong(&rate_purged_at, &last, now))
-		rc = store_rate_purge(svc->st, now - ss->window_s, err);
-	if (rc == LETHE_OK)
-		rc = store_rate_hit(svc->st, ka, ss->window_s, ss->per_address, now, &ok_a, err);
+	rc = store_rate_hit(svc->st, ka, ss->window_s, ss->per_address, now, &ok_a, err);
 	if (rc == LETHE_OK && client != NULL && client[0] != '\0')
 		rc = store_rate_hit(svc->st, kc, ss->window_s, ss->per_client, now, &ok_c, err);
 	if (rc == LETHE_OK && ok_a && ok_c)

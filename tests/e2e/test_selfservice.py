@@ -595,6 +595,25 @@ def test_selfservice_rate_limit_total(servers, demo, fake_platform, smtp_sink, t
     assert ask(srv, "t3@limits.example")[0] == 200
 
 
+def test_selfservice_rate_purge_survives_refused_ask(servers, demo, fake_platform,
+                                                     smtp_sink, tmp_path):
+    """Ended rate windows are purged now and then as asks come: a purge that falls on an
+    ask refused by a limit stays done (the refusal rolls back only the ask's hits)."""
+    clock = Clock(tmp_path / "clock")
+    srv = serve(servers, demo, fake_platform, smtp_sink, clock,
+                selfservice={"limits": {"per_address": 1, "per_client": 1000,
+                                        "window": "1h"}})
+    assert ask(srv, "x@purge.example")[0] == 200            # windows from t0
+    clock.advance(HOUR // 2)
+    assert ask(srv, "a@purge.example")[0] == 200            # a's window from t0 + 30 min
+    clock.advance(35 * 60)                                  # t0's windows ended
+    assert ask(srv, "a@purge.example")[0] == 429            # refused; the purge falls here
+    ended = demo.state("SELECT count(*) FROM rate_hits WHERE window_start <= ?",
+                       (clock.now - HOUR,))
+    assert ended == [(0,)], ended
+    assert demo.state("SELECT count(*) FROM rate_hits") == [(1,)]   # a's window only
+
+
 def test_selfservice_bodies_too_big(servers, demo, fake_platform, smtp_sink, tmp_path):
     srv = serve(servers, demo, fake_platform, smtp_sink, Clock(tmp_path / "clock"))
     csrf = page_csrf(srv)
