@@ -143,14 +143,30 @@ time_text(int64_t t, char *out, size_t cap)
 }
 
 /*
+ * The length of origin @o (@n bytes, "scheme://host[:port]") without its
+ * scheme's default port (":443" of https, ":80" of http): a browser never
+ * sends it, an operator may write it.
+ */
+static size_t
+origin_len(const char *o, size_t n)
+{
+	if (n > 12 && strncasecmp(o, "https://", 8) == 0 && strncmp(o + n - 4, ":443", 4) == 0)
+		return n - 4;
+	if (n > 10 && strncasecmp(o, "http://", 7) == 0 && strncmp(o + n - 3, ":80", 3) == 0)
+		return n - 3;
+	return n;
+}
+
+/*
  * True if a POST may be taken: not from another site (Sec-Fetch-Site
- * cross-site), and, if it names an Origin, from server.public_url's.
+ * cross-site), and, if it names an Origin, from server.public_url's (the
+ * scheme's default port written or not).
  */
 static bool
 same_origin(const struct server *s, const struct request *r)
 {
 	const char *site = r->h_fetch_site, *pub = s->cfg->public_url, *slash;
-	size_t n;
+	size_t n, m;
 
 	if (site != NULL && strcasecmp(site, "cross-site") == 0)
 		return false;
@@ -160,8 +176,9 @@ same_origin(const struct server *s, const struct request *r)
 		return false;
 	slash = strstr(pub, "://");
 	slash = slash != NULL ? strchr(slash + 3, '/') : NULL;
-	n = slash != NULL ? (size_t)(slash - pub) : strlen(pub);
-	return strlen(r->h_origin) == n && strncasecmp(r->h_origin, pub, n) == 0;
+	n = origin_len(pub, slash != NULL ? (size_t)(slash - pub) : strlen(pub));
+	m = origin_len(r->h_origin, strlen(r->h_origin));
+	return m == n && strncasecmp(r->h_origin, pub, n) == 0;
 }
 
 /*

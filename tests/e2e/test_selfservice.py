@@ -488,6 +488,25 @@ def test_selfservice_csrf_and_origin(servers, demo, fake_platform, smtp_sink, tm
     assert status == 200, page
 
 
+def test_selfservice_origin_default_port(servers, demo, fake_platform, smtp_sink, tmp_path):
+    """A public_url with its scheme's default port written out (http://host:80) matches
+    the Origin a browser sends (never with that port), and the port written out too."""
+    write_config(demo, fake_platform, smtp_sink)
+    text = demo.config.read_text()
+    text, n = re.subn(r"^(\s*public_url:\s*)\S+", r"\g<1>http://127.0.0.1:80/", text,
+                      flags=re.M)
+    assert n == 1
+    demo.config.write_text(text)
+    srv = start(servers, demo, fake_platform, Clock(tmp_path / "clock"))
+    for origin in ("http://127.0.0.1", "http://127.0.0.1:80", "HTTP://127.0.0.1"):
+        status, _, page = ask(srv, "port@origin.example", headers={"Origin": origin})
+        assert status == 200, (origin, page)
+    for origin in ("http://127.0.0.1:8080", "https://127.0.0.1", "http://127.0.0.1:800",
+                   "http://127.0.0.1.evil.example", "http://127.0.0.1:80:80"):
+        status, _, page = ask(srv, "port@origin.example", headers={"Origin": origin})
+        assert status == 403, (origin, page)
+
+
 def test_selfservice_header_injection_refused(servers, demo, fake_platform, smtp_sink,
                                               tmp_path):
     srv = serve(servers, demo, fake_platform, smtp_sink, Clock(tmp_path / "clock"))
