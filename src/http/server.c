@@ -194,8 +194,9 @@ html_wanted(const struct request *r)
 		return false;
 	if (strcmp(r->path, "/data-deletion/status") == 0)
 		return true;
-	/* The self-service page's errors are pages, whatever the client asks for. */
-	if (ss->enabled && strncmp(r->path, ss->path, strlen(ss->path)) == 0)
+	/* The self-service page's errors are pages, whatever the client asks (not /privacyx). */
+	if (ss->enabled && strncmp(r->path, ss->path, strlen(ss->path)) == 0 &&
+	    (r->path[strlen(ss->path)] == '\0' || r->path[strlen(ss->path)] == '/'))
 		return true;
 	if (strncmp(r->path, "/api/", 5) == 0 || strncmp(r->path, "/v1/", 4) == 0)
 		return false;

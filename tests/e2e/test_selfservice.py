@@ -164,6 +164,21 @@ def test_selfservice_form_page(servers, demo, fake_platform, smtp_sink, tmp_path
     assert status == 404 and b"<h1>" in body
 
 
+def test_selfservice_errors_as_pages_only_under_its_path(servers, demo, fake_platform,
+                                                         smtp_sink, tmp_path):
+    """The page's path and what is under it answer errors as pages whatever the client
+    asks; a path that merely starts with the same letters (/privacyx) is not the page's."""
+    srv = serve(servers, demo, fake_platform, smtp_sink, Clock(tmp_path / "clock"))
+    for path in ("/privacy/nosuch", "/privacy/l/short"):
+        status, hdrs, body = srv.request("GET", path)
+        assert status == 404 and hdrs["content-type"].startswith("text/html"), (path, hdrs)
+    for path in ("/privacyx", "/privacy-policy", "/privacyx/l/" + "a" * 32):
+        status, hdrs, body = srv.request("GET", path)
+        assert status == 404, (path, status)
+        assert hdrs["content-type"].startswith("application/json"), (path, hdrs)
+        assert json.loads(body)["error"]["code"], body
+
+
 def test_selfservice_ask_confirm_schedules(servers, demo, fake_platform, smtp_sink, tmp_path):
     clock = Clock(tmp_path / "clock")
     srv = serve(servers, demo, fake_platform, smtp_sink, clock)
