@@ -65,6 +65,7 @@ struct selfservice_config {
 	size_t noffers;                   /* number of offers */
 	int64_t per_address;              /* selfservice.limits.per_address: asks per window (5) */
 	int64_t per_client;               /* selfservice.limits.per_client: asks per window (30) */
+	int64_t total;                    /* selfservice.limits.total: all asks per window (1000) */
 	int64_t window_s;                 /* selfservice.limits.window (1 h) */
 	int line;                         /* line of the section, 0 if absent */
 };

@@ -171,13 +171,13 @@ parse_offers(struct selfservice_config *ss, struct ydoc *y, yaml_node_t *v, stru
 	return rc;
 }
 
-/* limits: {per_address, per_client, window}. */
+/* limits: {per_address, per_client, total, window}. */
 static lethe_rc
 parse_limits(struct selfservice_config *ss, struct ydoc *y, yaml_node_t *v, struct lethe_err *err)
 {
-	static const char *const keys[] = {"per_address", "per_client", "window", NULL};
-	static const char *const names[] = {"per_address", "per_client"};
-	int64_t *dst[] = {&ss->per_address, &ss->per_client};
+	static const char *const keys[] = {"per_address", "per_client", "total", "window", NULL};
+	static const char *const names[] = {"per_address", "per_client", "total"};
+	int64_t *dst[] = {&ss->per_address, &ss->per_client, &ss->total};
 	yaml_node_t *w;
 	size_t i;
 	lethe_rc rc;
@@ -185,7 +185,7 @@ parse_limits(struct selfservice_config *ss, struct ydoc *y, yaml_node_t *v, stru
 	if (!ynode_is_map(v))
 		return sfail(y, v, err, "selfservice.limits must be a mapping");
 	rc = ymap_check_keys(y, v, keys, "selfservice.limits", LETHE_E_CONFIG, err);
-	for (i = 0; rc == LETHE_OK && i < 2; i++) {
+	for (i = 0; rc == LETHE_OK && i < 3; i++) {
 		yaml_node_t *n = ymap_get(y, v, names[i]);
 		const char *s = ynode_str(n);
 		char *end = NULL;
@@ -225,6 +225,7 @@ selfservice_parse(struct selfservice_config *ss, bool mail_enabled, struct ydoc 
 	ss->enabled = mail_enabled;
 	ss->per_address = 5;
 	ss->per_client = 30;
+	ss->total = 1000;
 	ss->window_s = 3600;
 	if (sec != NULL && !ynode_is_null(sec)) {
 		ss->line = ynode_line(sec);

@@ -22,7 +22,9 @@
  */
 #include "util/fmacros.h"
 
+#include <arpa/inet.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <sodium.h>
 #include <strings.h>
 #include <time.h>
@@ -141,15 +143,31 @@ time_text(int64_t t, char *out, size_t cap)
 }
 
 /*
+ * The length of origin @o (@n bytes, "scheme://host[:port]") without its
+ * scheme's default port (":443" of https, ":80" of http): a browser never
+ * sends it, an operator may write it.
+ */
+static size_t
+origin_len(const char *o, size_t n)
+{
+	if (n > 12 && strncasecmp(o, "https://", 8) == 0 && strncmp(o + n - 4, ":443", 4) == 0)
+		return n - 4;
+	if (n > 10 && strncasecmp(o, "http://", 7) == 0 && strncmp(o + n - 3, ":80", 3) == 0)
+		return n - 3;
+	return n;
+}
+
+/*
  * True if a POST may be taken: not from another site (Sec-Fetch-Site
- * cross-site), and, if it names an Origin, from server.public_url's (or
- * "null" with Sec-Fetch-Site same-origin).
+ * cross-site), and, if it names an Origin, from server.public_url's (the
+ * scheme's default port written or not), or "null" with Sec-Fetch-Site
+ * same-origin.
  */
 static bool
 same_origin(const struct server *s, const struct request *r)
 {
 	const char *site = r->h_fetch_site, *pub = s->cfg->public_url, *slash;
-	size_t n;
+	size_t n, m;
 
 	if (site != NULL && strcasecmp(site, "cross-site") == 0)
 		return false;
@@ -164,8 +182,9 @@ same_origin(const struct server *s, const struct request *r)
 		return false;
 	slash = strstr(pub, "://");
 	slash = slash != NULL ? strchr(slash + 3, '/') : NULL;
-	n = slash != NULL ? (size_t)(slash - pub) : strlen(pub);
-	return strlen(r->h_origin) == n && strncasecmp(r->h_origin, pub, n) == 0;
+	n = origin_len(pub, slash != NULL ? (size_t)(slash - pub) : strlen(pub));
+	m = origin_len(r->h_origin, strlen(r->h_origin));
+	return m == n && strncasecmp(r->h_origin, pub, n) == 0;
 }
 
 /*
@@ -199,6 +218,34 @@ post_ok(struct server *s, struct request *r, const char *purpose, const char *bo
 		return false;
 	}
 	return true;
+}
+
+void
+http_selfservice_client(const struct sockaddr *sa, char *out, size_t cap)
+{
+	struct in6_addr a;
+
+	out[0] = '\0';
+	if (sa != NULL && sa->sa_family == AF_INET) {
+		if (inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out,
+		              (socklen_t)cap) == NULL)
+			out[0] = '\0';
+		return;
+	}
+	if (sa == NULL || sa->sa_family != AF_INET6)
+		return;
+	a = ((const struct sockaddr_in6 *)sa)->sin6_addr;
+	if (IN6_IS_ADDR_V4MAPPED(&a)) {
+		if (inet_ntop(AF_INET, &a.s6_addr[12], out, (socklen_t)cap) == NULL)
+			out[0] = '\0';
+		return;
+	}
+	/* One /64 is what a site or a host usually gets whole: walking it gets no new quota. */
+	memset(&a.s6_addr[8], 0, 8);
+	if (inet_ntop(AF_INET6, &a, out, (socklen_t)cap) == NULL || strlen(out) + 4 > cap)
+		out[0] = '\0';
+	else
+		memcpy(out + strlen(out), "/64", 4);
 }
 
 /* ---- the form ---------------------------------------------------------------------- */

@@ -194,8 +194,9 @@ html_wanted(const struct request *r)
 		return false;
 	if (strcmp(r->path, "/data-deletion/status") == 0)
 		return true;
-	/* The self-service page's errors are pages, whatever the client asks for. */
-	if (ss->enabled && strncmp(r->path, ss->path, strlen(ss->path)) == 0)
+	/* The self-service page's errors are pages, whatever the client asks (not /privacyx). */
+	if (ss->enabled && strncmp(r->path, ss->path, strlen(ss->path)) == 0 &&
+	    (r->path[strlen(ss->path)] == '\0' || r->path[strlen(ss->path)] == '/'))
 		return true;
 	if (strncmp(r->path, "/api/", 5) == 0 || strncmp(r->path, "/v1/", 4) == 0)
 		return false;
@@ -316,7 +317,10 @@ static const struct route {
     {NULL, "selfservice", http_selfservice, ROUTE_BLOCKING},
 };
 
-/* True if @path is the self-service page's, or under it; its client's address into @r. */
+/*
+ * True if @path is the self-service page's, or under it; its client as the
+ * rate limit knows it into @r (http_selfservice_client()).
+ */
 static bool
 selfservice_route(struct server *s, struct request *r)
 {
@@ -328,12 +332,8 @@ selfservice_route(struct server *s, struct request *r)
 	    (r->path[n] != '\0' && r->path[n] != '/'))
 		return false;
 	ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci != NULL && ci->client_addr != NULL && ci->client_addr->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr,
-		          r->client, sizeof(r->client));
-	else if (ci != NULL && ci->client_addr != NULL && ci->client_addr->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ci->client_addr)->sin6_addr,
-		          r->client, sizeof(r->client));
+	if (ci != NULL)
+		http_selfservice_client(ci->client_addr, r->client, sizeof(r->client));
 	return true;
 }
 

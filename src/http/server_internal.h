@@ -93,7 +93,7 @@ struct request {
 	char *h_auth;                 /* Authorization, or NULL */
 	char *h_origin;               /* Origin, or NULL */
 	char *h_fetch_site;           /* Sec-Fetch-Site, or NULL */
-	char client[48];              /* the self-service route: the client's IP address, or "" */
+	char client[48];              /* the self-service route: http_selfservice_client(), or "" */
 	char *args[HTTP_MAX_ARGS][2]; /* GET arguments: name, value (copies) */
 	size_t nargs;                 /* number of arguments kept */
 	double t0;                    /* monotonic ms at arrival */
@@ -175,6 +175,13 @@ void http_api_requests(struct server *s, struct request *r);
 void http_api_admin(struct server *s, struct request *r);
 /* Blocking: selfservice.path[/l/TOKEN], the self-service page and mailed links (selfservice.c). */
 void http_selfservice(struct server *s, struct request *r);
+/*
+ * The client at @sa (may be NULL) as the self-service rate limit counts it,
+ * into @out (@cap >= 48): an IPv4 address as is, an IPv4-mapped IPv6 one as
+ * IPv4, any other IPv6 address as its /64 ("2001:db8:1:2::/64"); "" if none
+ * (selfservice.c).
+ */
+void http_selfservice_client(const struct sockaddr *sa, char *out, size_t cap);
 
 /*
  * MHD_OPTION_NOTIFY_CONNECTION (conn.c), with the server as @cls: a

@@ -87,6 +87,12 @@ lethe_rc service__link_mint(struct service *svc, int64_t request_id, const char 
 lethe_rc service__request_act_txn(struct service *svc, const struct store_request *r,
                                   const struct service_request_action *a, int64_t now,
                                   struct lethe_err *err);
+/*
+ * True if @s is an address lethe mails a request's news to: mail_address_ok()
+ * (never a dead letter later) with a dot in its domain.  The one check of
+ * every address a request may be mailed at (service_requests.c).
+ */
+bool service__address_ok(const char *s);
 /* The status page URL of confirmation code @code into @url. */
 void service__status_url(const struct service *svc, const char *code, char url[SERVICE_URL_MAX]);
 

@@ -94,13 +94,8 @@ text_ok(const char *s, size_t max)
 	return j != NULL;
 }
 
-/*
- * True if @s is an address lethe can send to (mail_address_ok(): what is
- * accepted here never turns into a dead letter later) with a dot in its
- * domain.
- */
-static bool
-address_ok(const char *s)
+bool
+service__address_ok(const char *s)
 {
 	const char *at = s != NULL ? strchr(s, '@') : NULL;
 
@@ -150,7 +145,7 @@ check_in(struct service *svc, const struct service_request_in *in, struct lethe_
 				                     "identity %zu: kind '%s' is named twice",
 				                     i + 1, id->kind);
 	}
-	if (in->notify != NULL && !address_ok(in->notify))
+	if (in->notify != NULL && !service__address_ok(in->notify))
 		return lethe_err_set(err, LETHE_E_INVALID,
 		                     "notify must be an email address (at most %d bytes)",
 		                     NOTIFY_MAX);
@@ -324,7 +319,7 @@ notify_seal(const struct service *svc, const struct service_request_in *in,
 		return in->notify != NULL ? request_notify_seal(svc->cfg->key, in->notify, len)
 		                          : NULL;
 	for (i = 0; i < in->nids; i++)
-		if (strcmp(in->ids[i].kind, kind) == 0 && address_ok(in->ids[i].value)) {
+		if (strcmp(in->ids[i].kind, kind) == 0 && service__address_ok(in->ids[i].value)) {
 			n->notify_kind = STORE_NOTIFY_IDENTITY;
 			return request_notify_seal(svc->cfg->key, in->ids[i].value, len);
 		}
@@ -355,7 +350,7 @@ on_file_seal(struct service *svc, const struct service_request_in *in, struct st
 	rc = plan_identity_on_file(svc->dm, svc->db, in->ids, in->nids, kind, addr, sizeof(addr),
 	                           &e);
 	pthread_mutex_unlock(&svc->db_mu);
-	if (rc == LETHE_OK && address_ok(addr)) {
+	if (rc == LETHE_OK && service__address_ok(addr)) {
 		n->notify_kind = STORE_NOTIFY_IDENTITY;
 		box = request_notify_seal(svc->cfg->key, addr, len);
 	}
@@ -401,7 +396,8 @@ service_request_create(struct service *svc, const struct service_request_in *in,
 	request_subject(svc->cfg->key, in->ids, in->nids, subject);
 	box = request_ids_seal(svc->cfg->key, in->ids, in->nids, &boxlen);
 	nbox = notify_seal(svc, in, &n, &nlen);
-	if (nbox == NULL && svc->cfg->mail.enabled && svc->db != NULL)
+	/* Never for the self-service page: it reads nothing of the app database (no oracle). */
+	if (nbox == NULL && svc->cfg->mail.enabled && svc->db != NULL && !in->verify_by_link)
 		nbox = on_file_seal(svc, in, &n, &nlen);
 	meta_code_new(code, now);
 	n.code = code;

@@ -22,6 +22,7 @@
 #include <sodium.h>
 #include <stdatomic.h>
 
+#include "engine/request.h"
 #include "mail/mail.h"
 #include "service/service_internal.h"
 #include "util/hash.h"
@@ -63,13 +64,16 @@ state_notice(const char *state)
 /*
  * The address typed, as the request names the person: surrounding spaces
  * dropped, the domain lower-cased (the local part is the mailbox's own
- * business), into @out; the rate limit's form (all lower-case) into @key.
- * False if it is not an address lethe sends to (mail_address_ok()).
+ * business), into @out; the rate limit's form into @key: all lower-case
+ * and without a "+tag" of the local part, so that name+1@, name+2@ ...
+ * (one mailbox at most providers) share one quota.  False if it is not an
+ * address a request is mailed at (service__address_ok(), the check
+ * service_request_create() makes: what is taken here is always mailed).
  */
 static bool
 address_norm(const char *in, char out[MAIL_ADDR_MAX + 1], char key[MAIL_ADDR_MAX + 1])
 {
-	size_t n, i;
+	size_t n, i, k;
 	char *at;
 
 	if (in == NULL)
@@ -83,13 +87,16 @@ address_norm(const char *in, char out[MAIL_ADDR_MAX + 1], char key[MAIL_ADDR_MAX
 		return false;
 	memcpy(out, in, n);
 	out[n] = '\0';
-	if (!mail_address_ok(out))
+	if (!service__address_ok(out))
 		return false;
 	at = strrchr(out, '@');
 	for (i = (size_t)(at - out); i < n; i++)
 		out[i] = (char)tolower((unsigned char)out[i]);
-	for (i = 0; i <= n; i++)
-		key[i] = (char)tolower((unsigned char)out[i]);
+	for (i = 0, k = 0; i <= n; i++) {
+		if (out[i] == '+' && out + i < at) /* skip the tag, up to the '@' */
+			i = (size_t)(at - out);
+		key[k++] = (char)tolower((unsigned char)out[i]);
+	}
 	return true;
 }
 
@@ -106,40 +113,47 @@ keyed(const struct service *svc, const char *prefix, const char *value, char *ou
 }
 
 /*
- * Count the ask against the rate limits of the address (@addr_key) and the
- * client (@client, may be NULL), in one transaction: both or neither.
- * LETHE_E_LIMIT if either is over its limit.
+ * Count the ask against the rate limits of the address (@addr_key), the
+ * client (@client, may be NULL; an IPv6 client is its /64, see
+ * http/server.c) and all asks together (selfservice.limits.total), in one
+ * transaction: all or none.  LETHE_E_LIMIT if any is over its limit.
  */
 static lethe_rc
 rate_check(struct service *svc, const char *addr_key, const char *client, int64_t now,
            struct lethe_err *err)
 {
 	const struct selfservice_config *ss = &svc->cfg->selfservice;
-	char ka[HASH_TEXT_LEN + 1], kc[HASH_TEXT_LEN + 1];
-	bool ok_a = false, ok_c = true;
+	char ka[HASH_TEXT_LEN + 1], kc[HASH_TEXT_LEN + 1], kt[HASH_TEXT_LEN + 1];
+	bool ok_a = false, ok_c = true, ok_t = false;
 	int64_t last = atomic_load(&rate_purged_at);
 	lethe_rc rc;
 
 	keyed(svc, "addr:", addr_key, ka);
 	if (client != NULL && client[0] != '\0')
 		keyed(svc, "ip:", client, kc);
+	keyed(svc, "total:", "", kt);
 	pthread_mutex_lock(&svc->st_mu);
 	rc = store_ready(svc, err);
+	/*
+	 * Windows that ended are forgotten now and then (the ask path is the
+	 * table's only user), in a statement of its own: a refused ask rolls
+	 * back its hits, never the purge.
+	 */
+	if (rc == LETHE_OK && now - last >= PURGE_EVERY_S &&
+	    atomic_compare_exchange_strong(&rate_purged_at, &last, now))
+		rc = store_rate_purge(svc->st, now - ss->window_s, err);
 	if (rc == LETHE_OK)
 		rc = store_begin(svc->st, err);
 	if (rc != LETHE_OK) {
 		pthread_mutex_unlock(&svc->st_mu);
 		return rc;
 	}
-	/* Windows that ended are forgotten now and then (the ask path is the table's only user). */
-	if (now - last >= PURGE_EVERY_S &&
-	    atomic_compare_exchange_strong(&rate_purged_at, &last, now))
-		rc = store_rate_purge(svc->st, now - ss->window_s, err);
-	if (rc == LETHE_OK)
-		rc = store_rate_hit(svc->st, ka, ss->window_s, ss->per_address, now, &ok_a, err);
+	rc = store_rate_hit(svc->st, ka, ss->window_s, ss->per_address, now, &ok_a, err);
 	if (rc == LETHE_OK && client != NULL && client[0] != '\0')
 		rc = store_rate_hit(svc->st, kc, ss->window_s, ss->per_client, now, &ok_c, err);
-	if (rc == LETHE_OK && !(ok_a && ok_c))
+	if (rc == LETHE_OK && ok_a && ok_c)
+		rc = store_rate_hit(svc->st, kt, ss->window_s, ss->total, now, &ok_t, err);
+	if (rc == LETHE_OK && !(ok_a && ok_c && ok_t))
 		rc = lethe_err_set(
 		    err, LETHE_E_LIMIT,
 		    "too many requests from this address or network; please try again "
@@ -155,7 +169,10 @@ rate_check(struct service *svc, const char *addr_key, const char *client, int64_
 /*
  * A repeat of the open request @code: mail its news again (its current
  * state's notice); one still awaiting verification expires a link's life
- * from now.
+ * from now, or later if it did already (never sooner: anyone can ask with
+ * anyone's address).  A request without a notification address (made
+ * while mail was off) is left as it is: there is nowhere to mail its news,
+ * and an ask is no reason to give it one.
  */
 static lethe_rc
 repeat_news(struct service *svc, const char *code, int64_t now, struct lethe_err *err)
@@ -172,8 +189,10 @@ repeat_news(struct service *svc, const char *code, int64_t now, struct lethe_err
 		return rc;
 	}
 	rc = store_request_by_code(svc->st, code, &r, err);
-	notice = rc == LETHE_OK ? state_notice(r.state) : NULL;
-	if (rc == LETHE_OK && strcmp(r.state, "awaiting_verification") == 0)
+	notice =
+	    rc == LETHE_OK && r.notify_kind != STORE_NOTIFY_NONE ? state_notice(r.state) : NULL;
+	if (rc == LETHE_OK && r.notify_kind != STORE_NOTIFY_NONE &&
+	    strcmp(r.state, "awaiting_verification") == 0)
 		rc = store_request_renew(svc->st, r.id, now + svc->cfg->mail.link_ttl_s, &applied,
 		                         err);
 	if (rc == LETHE_OK && notice != NULL)
@@ -252,7 +271,9 @@ link_hash(const struct service *svc, const char *token, char *out)
  * True if link @l may still do what it is for to request @r at @now:
  * unused, not expired, and the request where the link's purpose applies
  * (verify: awaiting verification; cancel: not running yet, and in its
- * grace period if scheduled; address: the request not finished).
+ * grace period if scheduled; address: the address not confirmed yet and
+ * the request not finished: a finished request's address is wiped, so
+ * nothing would ever be mailed there).
  */
 static bool
 link_usable(const struct store_link *l, const struct store_request *r, int64_t now)
@@ -267,7 +288,8 @@ link_usable(const struct store_link *l, const struct store_request *r, int64_t n
 		        strcmp(r->state, "awaiting_review") == 0 ||
 		        (strcmp(r->state, "scheduled") == 0 && r->not_before > now));
 	if (strcmp(l->purpose, "address") == 0)
-		return r->notify_kind == STORE_NOTIFY_ADDRESS && !r->notify_ok;
+		return r->notify_kind == STORE_NOTIFY_ADDRESS && !r->notify_ok &&
+		       !request_state_final(r->state);
 	return false;
 }
 
@@ -387,12 +409,18 @@ service_link_use(struct service *svc, const char *token, struct service_link *ou
 	/* The request moved on meanwhile (a race with the runner): the link is no longer valid. */
 	if (rc == LETHE_E_CONFLICT)
 		rc = lethe_err_set(err, LETHE_E_NOTFOUND, "this link is no longer valid");
-	if (rc == LETHE_OK)
-		rc = store_commit(svc->st, err);
-	else
-		store_rollback(svc->st);
+	/*
+	 * Where the request stands now, read before the commit: an error is then
+	 * an error with nothing changed, and after the commit nothing can fail
+	 * but the commit itself.
+	 */
 	if (rc == LETHE_OK)
 		rc = store_request_get(svc->st, r.id, &r, err);
+	if (rc == LETHE_OK)
+		rc = store_commit(svc->st, err);
+	if (rc != LETHE_OK)
+		store_rollback(
+		    svc->st); /* also after a failed commit: the transaction is still open */
 	if (rc == LETHE_OK)
 		link_out(&l, &r, out);
 	pthread_mutex_unlock(&svc->st_mu);

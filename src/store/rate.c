@@ -3,7 +3,7 @@
  * rate.c - what the self-service page keeps in the state store (see
  * store.h): its rate limits, one fixed window per keyed hash of an
  * address or a client (table rate_hits), and the new expiry of a request
- * whose confirmation link is mailed again.
+ * whose confirmation link is mailed again (never earlier than it was).
  *
  * A hit is one conditional upsert: a new window starts when the key is
  * unknown or its window ended, else the count grows while it is under the
@@ -45,10 +45,12 @@ lethe_rc
 store_request_renew(struct store *st, int64_t id, int64_t expires_at, bool *applied,
                     struct lethe_err *err)
 {
-	lethe_rc rc = store__execf(st, err,
-	                           "UPDATE requests SET expires_at = ?2 WHERE id = ?1 "
-	                           "AND state = 'awaiting_verification'",
-	                           "ii", id, expires_at);
+	lethe_rc rc =
+	    store__execf(st, err,
+	                 "UPDATE requests SET expires_at = MAX(COALESCE(expires_at, 0), ?2) "
+	                 "WHERE id = ?1 "
+	                 "AND state = 'awaiting_verification'",
+	                 "ii", id, expires_at);
 
 	*applied = rc == LETHE_OK && sqlite3_changes(st->db) > 0;
 	return rc;

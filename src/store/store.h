@@ -717,7 +717,8 @@ lethe_rc store_rate_hit(struct store *st, const char *key, int64_t window_s, int
 lethe_rc store_rate_purge(struct store *st, int64_t before, struct lethe_err *err);
 /*
  * Request @id, if it still awaits verification, now expires at
- * @expires_at (its confirmation link was mailed again): *@applied (rate.c).
+ * @expires_at (its confirmation link was mailed again) unless it expires
+ * later already: a renewal never shortens its life.  *@applied (rate.c).
  */
 lethe_rc store_request_renew(struct store *st, int64_t id, int64_t expires_at, bool *applied,
                              struct lethe_err *err);

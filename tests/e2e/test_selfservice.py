@@ -20,9 +20,11 @@ from fake_platform import fake_platform  # noqa: F401
 from request_helpers import (
     HOUR,
     Clock,
+    app_act,
     app_get,
     cli,
     configure_requests,
+    create,
     policy,
     start,
     user_status,
@@ -31,7 +33,7 @@ from request_helpers import (
 )
 from disconnect_helpers import api, serve_env
 from lethe_e2e import run_lethe
-from serve_helpers import FORM, servers  # noqa: F401
+from serve_helpers import FORM, servers, stop_ok  # noqa: F401
 from smtp_helpers import smtp_sink  # noqa: F401
 
 DEMO_OPTIONS = ["--users", "14", "--seed", "7"]
@@ -160,6 +162,21 @@ def test_selfservice_form_page(servers, demo, fake_platform, smtp_sink, tmp_path
     assert status == 405
     status, _, body = srv.request("GET", "/privacy/other")
     assert status == 404 and b"<h1>" in body
+
+
+def test_selfservice_errors_as_pages_only_under_its_path(servers, demo, fake_platform,
+                                                         smtp_sink, tmp_path):
+    """The page's path and what is under it answer errors as pages whatever the client
+    asks; a path that merely starts with the same letters (/privacyx) is not the page's."""
+    srv = serve(servers, demo, fake_platform, smtp_sink, Clock(tmp_path / "clock"))
+    for path in ("/privacy/nosuch", "/privacy/l/short"):
+        status, hdrs, body = srv.request("GET", path)
+        assert status == 404 and hdrs["content-type"].startswith("text/html"), (path, hdrs)
+    for path in ("/privacyx", "/privacy-policy", "/privacyx/l/" + "a" * 32):
+        status, hdrs, body = srv.request("GET", path)
+        assert status == 404, (path, status)
+        assert hdrs["content-type"].startswith("application/json"), (path, hdrs)
+        assert json.loads(body)["error"]["code"], body
 
 
 def test_selfservice_ask_confirm_schedules(servers, demo, fake_platform, smtp_sink, tmp_path):
@@ -301,6 +318,49 @@ def test_selfservice_repeat_mails_link_again(servers, demo, fake_platform, smtp_
     assert ss_requests(demo)[0][2] == "scheduled"
 
 
+def test_selfservice_repeat_never_shortens_expiry(servers, demo, fake_platform, smtp_sink,
+                                                  tmp_path):
+    """Anyone can ask with anyone's address: a repeat may push a pending request's expiry
+    later, never sooner (here mail.link_ttl was cut from 24 h to 1 h meanwhile)."""
+    clock = Clock(tmp_path / "clock")
+    srv = serve(servers, demo, fake_platform, smtp_sink, clock)
+    (uid, email), = users(demo, 1)
+    assert ask(srv, email)[0] == 200
+    smtp_sink.wait_for(1)
+    (rid, code, state, expires), = ss_requests(demo)
+    assert expires == clock.now + 24 * HOUR
+    stop_ok(srv)
+    srv = serve(servers, demo, fake_platform, smtp_sink, clock, link_ttl="1h")
+    clock.advance(HOUR)
+    assert ask(srv, email)[0] == 200
+    second = link_token(smtp_sink.wait_for(2)[1])           # its news, mailed again
+    assert ss_requests(demo) == [(rid, code, "awaiting_verification", expires)]
+    assert link_post(srv, second)[0] == 200
+
+
+def test_selfservice_repeat_of_request_without_address(servers, demo, fake_platform,
+                                                       smtp_sink, tmp_path):
+    """A request made while mail was off has no address (notify_kind 0) and awaits
+    verification for requests.verify_ttl: an ask with its address leaves it as it is
+    (same expiry, no mail), and the page answers as always."""
+    clock = Clock(tmp_path / "clock")
+    (uid, email), = users(demo, 1)
+    configure_requests(demo, fake_platform, [SS_POLICY, dict(APP_POLICY, verify=True)])
+    srv = start(servers, demo, fake_platform, clock)
+    status, doc = create(srv, {"email": email}, verified=False)
+    assert status in (200, 201, 202) and doc["state"] == "awaiting_verification", doc
+    rows = demo.state("SELECT id, state, expires_at, notify_kind FROM requests")
+    assert rows == [(rows[0][0], "awaiting_verification", clock.now + 7 * 24 * HOUR, 0)]
+    stop_ok(srv)
+    srv = serve(servers, demo, fake_platform, smtp_sink, clock)
+    clock.advance(HOUR)
+    status, _, page = ask(srv, email)
+    assert status == 200 and "Check your mailbox" in page, page
+    assert demo.state("SELECT id, state, expires_at, notify_kind FROM requests") == rows
+    no_more_mail(smtp_sink, 0)
+    assert demo.state("SELECT count(*) FROM mail") == [(0,)]
+
+
 # ---- a notification address given with an app's request ------------------------------
 
 def test_selfservice_notify_address_confirmed_first(servers, demo, fake_platform, smtp_sink,
@@ -335,6 +395,34 @@ def test_selfservice_notify_address_confirmed_first(servers, demo, fake_platform
     assert app_get(srv, code)["state"] == "scheduled"
     log = srv.stderr()
     assert notify not in log and token not in log
+
+
+def test_selfservice_address_link_dies_with_the_request(servers, demo, fake_platform,
+                                                        smtp_sink, tmp_path):
+    """An address link is for a request that is not finished: once it ended (its address
+    wiped), the link is no longer valid rather than "confirming" an address nothing will
+    ever be mailed to."""
+    clock = Clock(tmp_path / "clock")
+    srv = serve(servers, demo, fake_platform, smtp_sink, clock)
+    (uid, email), = users(demo, 1)
+    notify = "late-%d@elsewhere.example" % uid
+    body = {"kind": "erasure", "scope": "account", "identities": {"user_id": str(uid)},
+            "verified": True, "notify": notify}
+    status, _, doc = api(srv, "POST", "/v1/requests", body=json.dumps(body).encode(),
+                         headers={"Content-Type": "application/json"})
+    assert status in (200, 201, 202) and doc["state"] == "scheduled", doc
+    code = doc["id"]
+    token = link_token(smtp_sink.wait_for(1)[0])
+    _, _, page = link_get(srv, token)
+    csrf = CSRF_RE.search(page).group(1)
+    status, doc = app_act(srv, code, "cancel", {"reason": "changed my mind"})
+    assert status == 200 and doc["state"] == "cancelled", doc
+    status, _, page = link_get(srv, token)
+    assert status == 404 and "no longer valid" in page, page
+    status, _, page = link_post(srv, token, csrf=csrf)
+    assert status == 404 and "no longer valid" in page, page
+    assert demo.state("SELECT notify_ok FROM requests WHERE code = ?", (code,)) == [(0,)]
+    no_more_mail(smtp_sink, 1)
 
 
 # ---- no account enumeration ----------------------------------------------------------
@@ -420,6 +508,25 @@ def test_selfservice_csrf_and_origin(servers, demo, fake_platform, smtp_sink, tm
     assert status == 200, page
 
 
+def test_selfservice_origin_default_port(servers, demo, fake_platform, smtp_sink, tmp_path):
+    """A public_url with its scheme's default port written out (http://host:80) matches
+    the Origin a browser sends (never with that port), and the port written out too."""
+    write_config(demo, fake_platform, smtp_sink)
+    text = demo.config.read_text()
+    text, n = re.subn(r"^(\s*public_url:\s*)\S+", r"\g<1>http://127.0.0.1:80/", text,
+                      flags=re.M)
+    assert n == 1
+    demo.config.write_text(text)
+    srv = start(servers, demo, fake_platform, Clock(tmp_path / "clock"))
+    for origin in ("http://127.0.0.1", "http://127.0.0.1:80", "HTTP://127.0.0.1"):
+        status, _, page = ask(srv, "port@origin.example", headers={"Origin": origin})
+        assert status == 200, (origin, page)
+    for origin in ("http://127.0.0.1:8080", "https://127.0.0.1", "http://127.0.0.1:800",
+                   "http://127.0.0.1.evil.example", "http://127.0.0.1:80:80"):
+        status, _, page = ask(srv, "port@origin.example", headers={"Origin": origin})
+        assert status == 403, (origin, page)
+
+
 def test_selfservice_header_injection_refused(servers, demo, fake_platform, smtp_sink,
                                               tmp_path):
     srv = serve(servers, demo, fake_platform, smtp_sink, Clock(tmp_path / "clock"))
@@ -439,6 +546,23 @@ def test_selfservice_header_injection_refused(servers, demo, fake_platform, smtp
         assert CSRF_RE.search(page)  # the form again, ready to send
     no_more_mail(smtp_sink, 0)
     assert ss_requests(demo) == []
+
+
+def test_selfservice_dotless_address_refused(servers, demo, fake_platform, smtp_sink,
+                                             tmp_path):
+    """An address lethe would never mail a request's news to (no dot in its domain) is
+    refused on the form, not taken to sit unmailed awaiting verification."""
+    srv = serve(servers, demo, fake_platform, smtp_sink, Clock(tmp_path / "clock"))
+    for addr in ("bob@localhost", "root@intranet"):
+        status, _, page = ask(srv, addr)
+        assert status == 400, (addr, page)
+        assert 'id="email-error"' in page and CSRF_RE.search(page), page
+    assert ss_requests(demo) == []
+    assert ask(srv, "bob@localhost.example")[0] == 200   # with a dot: taken and mailed
+    assert smtp_sink.wait_for(1)[0].rcpt == ["bob@localhost.example"]
+    (rid, code, state, expires), = ss_requests(demo)
+    assert state == "awaiting_verification"
+    assert demo.state("SELECT notify_kind FROM requests WHERE id = ?", (rid,)) == [(1,)]
 
 
 def test_selfservice_html_escaped(servers, demo, fake_platform, smtp_sink, tmp_path):
@@ -474,6 +598,59 @@ def test_selfservice_rate_limits(servers, demo, fake_platform, smtp_sink, tmp_pa
     codes = ss_requests(demo)
     assert len(codes) == 2                                # a's and b's; none for c
     assert srv.request("GET", "/privacy")[0] == 200       # the page itself still answers
+
+
+def test_selfservice_rate_limit_ignores_plus_tags(servers, demo, fake_platform, smtp_sink,
+                                                  tmp_path):
+    """name+1@, name+2@ ... are one mailbox at most providers: one quota.  The mail still
+    goes to the address as typed."""
+    srv = serve(servers, demo, fake_platform, smtp_sink, Clock(tmp_path / "clock"),
+                selfservice={"limits": {"per_address": 2, "per_client": 1000}})
+    assert ask(srv, "victim+1@limits.example")[0] == 200
+    assert ask(srv, "Victim+2@limits.example")[0] == 200
+    status, hdrs, page = ask(srv, "victim+3@limits.example")
+    assert status == 429 and hdrs["retry-after"] == "3600", page
+    assert ask(srv, "victim@limits.example")[0] == 429
+    assert ask(srv, "other+1@limits.example")[0] == 200      # another mailbox
+    msgs = smtp_sink.wait_for(3)
+    assert sorted(m.rcpt[0] for m in msgs) == ["Victim+2@limits.example",
+                                               "other+1@limits.example",
+                                               "victim+1@limits.example"]
+    no_more_mail(smtp_sink, 3, wait=0.5)
+
+
+def test_selfservice_rate_limit_total(servers, demo, fake_platform, smtp_sink, tmp_path):
+    """selfservice.limits.total caps all asks together, whatever their address or client."""
+    clock = Clock(tmp_path / "clock")
+    srv = serve(servers, demo, fake_platform, smtp_sink, clock,
+                selfservice={"limits": {"per_address": 1000, "per_client": 1000,
+                                        "total": 3, "window": "1h"}})
+    for i in range(3):
+        assert ask(srv, "t%d@limits.example" % i)[0] == 200
+    status, hdrs, page = ask(srv, "t3@limits.example")
+    assert status == 429 and hdrs["retry-after"] == "3600", page
+    assert len(ss_requests(demo)) == 3
+    clock.advance(HOUR)                                     # a new window
+    assert ask(srv, "t3@limits.example")[0] == 200
+
+
+def test_selfservice_rate_purge_survives_refused_ask(servers, demo, fake_platform,
+                                                     smtp_sink, tmp_path):
+    """Ended rate windows are purged now and then as asks come: a purge that falls on an
+    ask refused by a limit stays done (the refusal rolls back only the ask's hits)."""
+    clock = Clock(tmp_path / "clock")
+    srv = serve(servers, demo, fake_platform, smtp_sink, clock,
+                selfservice={"limits": {"per_address": 1, "per_client": 1000,
+                                        "window": "1h"}})
+    assert ask(srv, "x@purge.example")[0] == 200            # windows from t0
+    clock.advance(HOUR // 2)
+    assert ask(srv, "a@purge.example")[0] == 200            # a's window from t0 + 30 min
+    clock.advance(35 * 60)                                  # t0's windows ended
+    assert ask(srv, "a@purge.example")[0] == 429            # refused; the purge falls here
+    ended = demo.state("SELECT count(*) FROM rate_hits WHERE window_start <= ?",
+                       (clock.now - HOUR,))
+    assert ended == [(0,)], ended
+    assert demo.state("SELECT count(*) FROM rate_hits") == [(1,)]   # a's window only
 
 
 def test_selfservice_bodies_too_big(servers, demo, fake_platform, smtp_sink, tmp_path):

@@ -18,8 +18,12 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include "config/config.h"
 #include "http/csrf.h"
+#include "http/server_internal.h"
 #include "service/service.h"
 #include "store/store.h"
 #include "testutil.h"
@@ -196,6 +200,7 @@ test_config_defaults(void **state)
 	assert_string_equal(cfg.selfservice.offers[0].scope, "account");
 	assert_int_equal(cfg.selfservice.per_address, 5);
 	assert_int_equal(cfg.selfservice.per_client, 30);
+	assert_int_equal(cfg.selfservice.total, 1000);
 	assert_int_equal(cfg.selfservice.window_s, 3600);
 	assert_non_null(selfservice_offer(&cfg, "close-account"));
 	assert_null(selfservice_offer(&cfg, "close"));
@@ -216,7 +221,7 @@ test_config_fields(void **state)
 	                      "  offers:\n"
 	                      "    - {id: wipe, kind: erasure, scope: profile, label: \"Wipe\"}\n"
 	                      "    - {id: all, kind: erasure, scope: account, label: \"All\"}\n"
-	                      "  limits: {per_address: 2, per_client: 7, window: 10m}\n",
+	                      "  limits: {per_address: 2, per_client: 7, total: 40, window: 10m}\n",
 	                      &cfg, &err),
 	                 LETHE_OK);
 	assert_true(cfg.selfservice.enabled);
@@ -225,6 +230,7 @@ test_config_fields(void **state)
 	assert_string_equal(selfservice_offer(&cfg, "all")->scope, "account");
 	assert_int_equal(cfg.selfservice.per_address, 2);
 	assert_int_equal(cfg.selfservice.per_client, 7);
+	assert_int_equal(cfg.selfservice.total, 40);
 	assert_int_equal(cfg.selfservice.window_s, 600);
 	config_free(&cfg);
 	assert_int_equal(load(*state, MAIL "selfservice: {enabled: false}\n", &cfg, &err),
@@ -279,9 +285,47 @@ test_config_errors(void **state)
 	refused(*state, MAIL "selfservice: {limits: {per_client: x}}\n", 4, "per_client");
 	refused(*state, MAIL "selfservice: {limits: {window: soon}}\n", 4, "window");
 	refused(*state, MAIL "selfservice: {limits: {burst: 3}}\n", 4, "burst");
+	refused(*state, MAIL "selfservice: {limits: {total: 0}}\n", 4, "limits.total");
 }
 
 /* ---- rate windows ---- */
+
+/* The client key of a peer at address @text (IPv6 or IPv4) into @out. */
+static const char *
+client_key(const char *text, char out[48])
+{
+	struct sockaddr_in6 s6;
+	struct sockaddr_in s4;
+
+	memset(&s6, 0, sizeof(s6));
+	memset(&s4, 0, sizeof(s4));
+	if (inet_pton(AF_INET6, text, &s6.sin6_addr) == 1) {
+		s6.sin6_family = AF_INET6;
+		http_selfservice_client((const struct sockaddr *)&s6, out, 48);
+	} else {
+		assert_int_equal(inet_pton(AF_INET, text, &s4.sin_addr), 1);
+		s4.sin_family = AF_INET;
+		http_selfservice_client((const struct sockaddr *)&s4, out, 48);
+	}
+	return out;
+}
+
+/* An IPv6 client is counted by its /64: walking through it gets no new quota. */
+static void
+test_client_key(void **state)
+{
+	char a[48], b[48];
+
+	(void)state;
+	assert_string_equal(client_key("192.0.2.7", a), "192.0.2.7");
+	assert_string_equal(client_key("::ffff:192.0.2.7", a), "192.0.2.7");
+	assert_string_equal(client_key("2001:db8:1:2::1", a), "2001:db8:1:2::/64");
+	assert_string_equal(client_key("2001:db8:1:2:aaaa:bbbb:cccc:dddd", b), a);
+	assert_string_equal(client_key("2001:db8:1:3::1", b), "2001:db8:1:3::/64");
+	assert_string_equal(client_key("::1", a), "::/64");
+	http_selfservice_client(NULL, a, sizeof(a));
+	assert_string_equal(a, "");
+}
 
 static void
 test_rate_hits(void **state)
@@ -332,6 +376,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_config_fields, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_config_errors, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_rate_hits, setup_dir, teardown_dir),
+	    cmocka_unit_test(test_client_key),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
