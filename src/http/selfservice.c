@@ -332,10 +332,11 @@ ask_post(struct server *s, struct request *r)
 		duration_text(s->cfg->selfservice.window_s, ttl, sizeof(ttl));
 		page_ctx(s, &ctx);
 		tpl_ctx_add_str(&ctx, "title", "Too many requests");
-		tpl_ctx_add_strf(&ctx, "message",
-		                 "We have had too many requests from this address or this network. "
-		                 "Nothing was sent. Please try again in %s.",
-		                 ttl);
+		tpl_ctx_add_strf(
+		    &ctx, "message",
+		    "We have had too many requests just now (from this address, "
+		    "this network or in all). Nothing was sent. Please try again in %s.",
+		    ttl);
 		page_reply(r, MHD_HTTP_TOO_MANY_REQUESTS,
 		           page_tpl(s, "privacy_error.html", web_privacy_error_html), &ctx);
 		break;

@@ -153,11 +153,14 @@ rate_check(struct service *svc, const char *addr_key, const char *client, int64_
 		rc = store_rate_hit(svc->st, kc, ss->window_s, ss->per_client, now, &ok_c, err);
 	if (rc == LETHE_OK && ok_a && ok_c)
 		rc = store_rate_hit(svc->st, kt, ss->window_s, ss->total, now, &ok_t, err);
-	if (rc == LETHE_OK && !(ok_a && ok_c && ok_t))
+	if (rc == LETHE_OK && !(ok_a && ok_c))
 		rc = lethe_err_set(
 		    err, LETHE_E_LIMIT,
 		    "too many requests from this address or network; please try again "
 		    "later");
+	else if (rc == LETHE_OK && !ok_t)
+		rc = lethe_err_set(err, LETHE_E_LIMIT,
+		                   "too many requests in all just now; please try again later");
 	if (rc == LETHE_OK)
 		rc = store_commit(svc->st, err);
 	else

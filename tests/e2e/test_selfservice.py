@@ -629,6 +629,7 @@ def test_selfservice_rate_limit_total(servers, demo, fake_platform, smtp_sink, t
         assert ask(srv, "t%d@limits.example" % i)[0] == 200
     status, hdrs, page = ask(srv, "t3@limits.example")
     assert status == 429 and hdrs["retry-after"] == "3600", page
+    assert "or in all" in page, page  # not blamed on this address or network alone
     assert len(ss_requests(demo)) == 3
     clock.advance(HOUR)                                     # a new window
     assert ask(srv, "t3@limits.example")[0] == 200
