@@ -41,26 +41,6 @@ store_ready(struct service *svc, struct lethe_err *err)
 	return svc->st != NULL ? LETHE_OK : service_store_open(svc, err);
 }
 
-/* The notice that tells a request's current @state, or NULL if that state has none. */
-static const char *
-state_notice(const char *state)
-{
-	static const char *const with_notice[] = {"awaiting_verification",
-	                                          "scheduled",
-	                                          "completed",
-	                                          "completed_with_retention",
-	                                          "refused",
-	                                          "cancelled",
-	                                          "failed",
-	                                          NULL};
-	size_t i;
-
-	for (i = 0; with_notice[i] != NULL; i++)
-		if (strcmp(state, with_notice[i]) == 0)
-			return with_notice[i];
-	return NULL;
-}
-
 /*
  * The address typed, as the request names the person: surrounding spaces
  * dropped, the domain lower-cased (the local part is the mailbox's own
@@ -192,8 +172,9 @@ repeat_news(struct service *svc, const char *code, int64_t now, struct lethe_err
 		return rc;
 	}
 	rc = store_request_by_code(svc->st, code, &r, err);
-	notice =
-	    rc == LETHE_OK && r.notify_kind != STORE_NOTIFY_NONE ? state_notice(r.state) : NULL;
+	notice = rc == LETHE_OK && r.notify_kind != STORE_NOTIFY_NONE
+	             ? store_mail_state_notice(r.state)
+	             : NULL;
 	if (rc == LETHE_OK && r.notify_kind != STORE_NOTIFY_NONE &&
 	    strcmp(r.state, "awaiting_verification") == 0)
 		rc = store_request_renew(svc->st, r.id, now + svc->cfg->mail.link_ttl_s, &applied,
@@ -371,7 +352,7 @@ link_act(struct service *svc, const struct store_link *l, const struct store_req
 	{
 		lethe_rc rc = store_request_notify_ok(svc->st, r->id, err);
 
-		notice = state_notice(r->state);
+		notice = store_mail_state_notice(r->state);
 		if (rc == LETHE_OK && notice != NULL &&
 		    strcmp(notice, "awaiting_verification") != 0)
 			rc = store_mail_add(svc->st, r->id, notice, now, NULL, err);

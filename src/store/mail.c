@@ -96,16 +96,24 @@ static const char *const state_notices[] = {
     "extended",
 };
 
+const char *
+store_mail_state_notice(const char *state)
+{
+	size_t i;
+
+	for (i = 0; state != NULL && i < sizeof(state_notices) / sizeof(state_notices[0]); i++)
+		if (strcmp(state, state_notices[i]) == 0)
+			return state_notices[i];
+	return NULL;
+}
+
 lethe_rc
 store__mail_state(struct store *st, int64_t id, const char *state, int64_t now,
                   struct lethe_err *err)
 {
-	size_t i;
+	const char *notice = store_mail_state_notice(state);
 
-	for (i = 0; i < sizeof(state_notices) / sizeof(state_notices[0]); i++)
-		if (strcmp(state, state_notices[i]) == 0)
-			return store_mail_add(st, id, state, now, NULL, err);
-	return LETHE_OK;
+	return notice != NULL ? store_mail_add(st, id, notice, now, NULL, err) : LETHE_OK;
 }
 
 /* Take mail @id for @owner if it is still due (pending and due, or its lease lapsed or dead). */

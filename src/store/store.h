@@ -630,6 +630,11 @@ struct store_mail {
 };
 
 /*
+ * The notice entering @state (or the history event "extended") queues,
+ * or NULL if it queues none: the states whose news a mail tells.
+ */
+const char *store_mail_state_notice(const char *state);
+/*
  * Queue notice @notice about request @id at @now (epoch s), due at once,
  * if the request has a notification address: *@queued (may be NULL) says
  * whether.  For notices no transition queues (delayed, a link sent again,
