@@ -23,51 +23,23 @@
 #define OWNER_A "localhost:1:aaaa"
 #define OWNER_B "localhost:1:bbbb"
 
-struct mf {
-	char dir[64];     /* temp directory */
-	struct store *st; /* the store at dir/state.db */
-};
-
 static int
 setup(void **state)
 {
-	struct mf *f = calloc(1, sizeof(*f));
-	char path[128];
-	struct lethe_err err = {0};
-
-	if (f == NULL)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "%smail-XXXXXX", TU_TMP_PREFIX);
-	if (mkdtemp(f->dir) == NULL) {
-		free(f);
-		return -1;
-	}
-	snprintf(path, sizeof(path), "%s/state.db", f->dir);
-	if (store_open(path, &f->st, &err) != LETHE_OK) {
-		fprintf(stderr, "store_open: %s\n", err.msg);
-		free(f);
-		return -1;
-	}
-	*state = f;
-	return 0;
+	return tu_store_setup(state, "mail");
 }
 
 static int
 teardown(void **state)
 {
-	struct mf *f = *state;
-
-	store_close(f->st);
-	tu_rm_rf(f->dir);
-	free(f);
-	return 0;
+	return tu_store_teardown(state);
 }
 
 static const uint8_t BOX[] = "sealed-address-box";
 
 /* Record a request in @state with notification kind @kind (a box unless NONE). */
 static int64_t
-add_request(struct mf *f, const char *code, const char *state, int kind, bool ok)
+add_request(struct tu_store *f, const char *code, const char *state, int kind, bool ok)
 {
 	struct store_request_new n;
 	struct lethe_err err = {0};
@@ -115,7 +87,7 @@ on_mail(void *arg, const struct store_mail *m)
 }
 
 static void
-notices_of(struct mf *f, int64_t id, struct notices *out)
+notices_of(struct tu_store *f, int64_t id, struct notices *out)
 {
 	struct lethe_err err = {0};
 	int64_t n = 0;
@@ -131,7 +103,7 @@ notices_of(struct mf *f, int64_t id, struct notices *out)
 }
 
 static void
-transition(struct mf *f, int64_t id, const char *from, const char *to, const char *event,
+transition(struct tu_store *f, int64_t id, const char *from, const char *to, const char *event,
            bool verified, bool wipe)
 {
 	struct store_transition t;
@@ -164,7 +136,7 @@ transition(struct mf *f, int64_t id, const char *from, const char *to, const cha
 static void
 test_mail_queued_on_insert(void **state)
 {
-	struct mf *f = *state;
+	struct tu_store *f = *state;
 	struct notices a;
 	struct store_request r;
 	struct lethe_err err = {0};
@@ -198,7 +170,7 @@ test_mail_queued_on_insert(void **state)
 static void
 test_mail_queued_before_wipe(void **state)
 {
-	struct mf *f = *state;
+	struct tu_store *f = *state;
 	struct notices a;
 	int64_t id = add_request(f, "c1", "awaiting_review", STORE_NOTIFY_IDENTITY, true), n = 1;
 	struct lethe_err err = {0};
@@ -220,7 +192,7 @@ test_mail_queued_before_wipe(void **state)
 static void
 test_mail_extended_and_verified(void **state)
 {
-	struct mf *f = *state;
+	struct tu_store *f = *state;
 	struct notices a;
 	struct store_request r;
 	struct lethe_err err = {0};
@@ -247,7 +219,7 @@ test_mail_extended_and_verified(void **state)
 static void
 test_mail_queued_on_meta_update(void **state)
 {
-	struct mf *f = *state;
+	struct tu_store *f = *state;
 	struct notices a;
 	struct lethe_err err = {0};
 	int64_t id = add_request(f, "c1", "scheduled", STORE_NOTIFY_IDENTITY, true), n = 1;
@@ -273,7 +245,7 @@ test_mail_queued_on_meta_update(void **state)
 static void
 test_mail_add(void **state)
 {
-	struct mf *f = *state;
+	struct tu_store *f = *state;
 	struct lethe_err err = {0};
 	int64_t id = add_request(f, "c1", "awaiting_review", STORE_NOTIFY_IDENTITY, true);
 	int64_t none = add_request(f, "c2", "awaiting_review", STORE_NOTIFY_NONE, false);
@@ -289,7 +261,7 @@ test_mail_add(void **state)
 static void
 test_mail_claim_retry_finish(void **state)
 {
-	struct mf *f = *state;
+	struct tu_store *f = *state;
 	struct lethe_err err = {0};
 	struct store_mail m;
 	uint8_t *box = NULL;
@@ -353,7 +325,7 @@ test_mail_claim_retry_finish(void **state)
 static void
 test_mail_claim_dead_owner(void **state)
 {
-	struct mf *f = *state;
+	struct tu_store *f = *state;
 	struct lethe_err err = {0};
 	struct store_mail m;
 	uint8_t *box = NULL;
@@ -394,7 +366,7 @@ on_count(void *arg, const char *name, int64_t n)
 static void
 test_mail_counts_and_list(void **state)
 {
-	struct mf *f = *state;
+	struct tu_store *f = *state;
 	struct lethe_err err = {0};
 	struct counts c = {0, 0, 0};
 	struct notices a;
@@ -430,7 +402,7 @@ test_mail_counts_and_list(void **state)
 static void
 test_links(void **state)
 {
-	struct mf *f = *state;
+	struct tu_store *f = *state;
 	struct lethe_err err = {0};
 	struct store_link l;
 	bool applied = false;

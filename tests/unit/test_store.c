@@ -19,51 +19,23 @@
 #include "store/store_internal.h"
 #include "testutil.h"
 
-struct st_fixture {
-	char dir[64];     /* temp directory */
-	struct store *st; /* the store at dir/state.db */
-};
-
 static int
 setup(void **state)
 {
-	struct st_fixture *f = calloc(1, sizeof(*f));
-	char path[128];
-	struct lethe_err err = {0};
-
-	if (f == NULL)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "%sstore-XXXXXX", TU_TMP_PREFIX);
-	if (mkdtemp(f->dir) == NULL) {
-		free(f);
-		return -1;
-	}
-	snprintf(path, sizeof(path), "%s/state.db", f->dir);
-	if (store_open(path, &f->st, &err) != LETHE_OK) {
-		fprintf(stderr, "store_open: %s\n", err.msg);
-		free(f);
-		return -1;
-	}
-	*state = f;
-	return 0;
+	return tu_store_setup(state, "store");
 }
 
 static int
 teardown(void **state)
 {
-	struct st_fixture *f = *state;
-
-	store_close(f->st);
-	tu_rm_rf(f->dir);
-	free(f);
-	return 0;
+	return tu_store_teardown(state);
 }
 
 /* A row: every column through store__row_ints, the binds in order. */
 static void
 test_store_one_reads_a_row(void **state)
 {
-	struct st_fixture *f = *state;
+	struct tu_store *f = *state;
 	struct lethe_err err = {0};
 	int64_t v[3] = {0, 0, 0};
 
@@ -79,7 +51,7 @@ test_store_one_reads_a_row(void **state)
 static void
 test_store_one_no_row_is_notfound(void **state)
 {
-	struct st_fixture *f = *state;
+	struct tu_store *f = *state;
 	struct lethe_err err = {0};
 	int64_t v = 42;
 
@@ -102,7 +74,7 @@ overflow(struct store *st, struct lethe_err *err, const char *what, int64_t *v)
 static void
 test_store_one_failed_step(void **state)
 {
-	struct st_fixture *f = *state;
+	struct tu_store *f = *state;
 	struct lethe_err err = {0};
 	int64_t v = 42;
 
@@ -124,7 +96,7 @@ test_store_one_failed_step(void **state)
 static void
 test_store_one_bad_sql_is_state(void **state)
 {
-	struct st_fixture *f = *state;
+	struct tu_store *f = *state;
 	struct lethe_err err = {0};
 	int64_t v = 0;
 
@@ -138,7 +110,7 @@ test_store_one_bad_sql_is_state(void **state)
 static void
 test_store_row_dup(void **state)
 {
-	struct st_fixture *f = *state;
+	struct tu_store *f = *state;
 	struct lethe_err err = {0};
 	const uint8_t blob[3] = {1, 2, 3};
 	int64_t n = 0;
@@ -164,7 +136,7 @@ test_store_row_dup(void **state)
 static void
 test_store_lookups_result_codes(void **state)
 {
-	struct st_fixture *f = *state;
+	struct tu_store *f = *state;
 	struct lethe_err err = {0};
 	struct store_job j;
 	struct store_request m;
@@ -222,7 +194,7 @@ test_store_lookups_result_codes(void **state)
  * name reads it through a failing condition.
  */
 static void
-break_reads(struct st_fixture *f, const char *table)
+break_reads(struct tu_store *f, const char *table)
 {
 	char path[128], sql[512];
 
@@ -253,7 +225,7 @@ assert_state(lethe_rc rc, struct lethe_err *err)
 static void
 test_store_lookups_failed_read_is_state(void **state)
 {
-	struct st_fixture *f = *state;
+	struct tu_store *f = *state;
 	struct lethe_err err = {0};
 	struct store_job j;
 	struct store_disc d;
@@ -289,7 +261,7 @@ test_store_lookups_failed_read_is_state(void **state)
 static void
 test_store_list_failed_read_is_state(void **state)
 {
-	struct st_fixture *f = *state;
+	struct tu_store *f = *state;
 	struct lethe_err err = {0};
 	int64_t job = 0;
 	char **keys = NULL;

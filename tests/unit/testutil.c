@@ -20,6 +20,7 @@
 
 #include "datamap/datamap.h"
 #include "db/appdb.h"
+#include "store/store.h"
 #include "util/rc.h"
 
 /* Run @sql on the SQLite file @path: 0, or -1 with SQLite's message in @why. */
@@ -160,6 +161,43 @@ int
 tu_fixture_teardown(void **state)
 {
 	fixture_free(*state);
+	*state = NULL;
+	return 0;
+}
+
+int
+tu_store_setup(void **state, const char *tag)
+{
+	struct tu_store *f = calloc(1, sizeof(*f));
+	char path[128];
+	struct lethe_err err = {0};
+
+	if (f == NULL)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "%s%s-XXXXXX", TU_TMP_PREFIX, tag);
+	if (mkdtemp(f->dir) == NULL) {
+		free(f);
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/state.db", f->dir);
+	if (store_open(path, &f->st, &err) != LETHE_OK) {
+		fprintf(stderr, "store_open: %s\n", err.msg);
+		tu_rm_rf(f->dir);
+		free(f);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+int
+tu_store_teardown(void **state)
+{
+	struct tu_store *f = *state;
+
+	store_close(f->st);
+	tu_rm_rf(f->dir);
+	free(f);
 	*state = NULL;
 	return 0;
 }

@@ -61,6 +61,18 @@ int tu_fixture_setup(void **state, const char *tag, const char *const *scripts,
 /* cmocka teardown body: free the map, close the database, remove the directory. */
 int tu_fixture_teardown(void **state);
 
+/* A temp directory with lethe's state store "state.db" open in it. */
+struct store;
+struct tu_store {
+	char dir[64];     /* TU_TMP_PREFIX "<tag>-XXXXXX" */
+	struct store *st; /* store_open() of dir "/state.db" */
+};
+
+/* cmocka setup body: make a struct tu_store in *@state; 0, or -1 after printing why. */
+int tu_store_setup(void **state, const char *tag);
+/* cmocka teardown body: close the store, remove the directory. */
+int tu_store_teardown(void **state);
+
 /*
  * (testutil_demo.c: only in the tests that link the demo, see meson.build.)
  * Build the demo application (demo_build(), seed 1, quiet) with @users users in
