@@ -131,17 +131,6 @@ duration_text(int64_t secs, char *out, size_t cap)
 	snprintf(out, cap, "%lld %s%s", v, unit, v == 1 ? "" : "s");
 }
 
-/* @t as "2026-12-06 20:30 UTC" into @out. */
-static void
-time_text(int64_t t, char *out, size_t cap)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (gmtime_r(&tt, &tm) == NULL || strftime(out, cap, "%Y-%m-%d %H:%M UTC", &tm) == 0)
-		snprintf(out, cap, "%s", "?");
-}
-
 /*
  * The length of origin @o (@n bytes, "scheme://host[:port]") without its
  * scheme's default port (":443" of https, ":80" of http): a browser never
@@ -356,7 +345,6 @@ link_vars(struct server *s, struct tpl_ctx *ctx, const struct service_link *l)
 {
 	const struct selfservice_config *ss = &s->cfg->selfservice;
 	const char *what = NULL;
-	char t[48];
 	size_t i;
 
 	for (i = 0; i < ss->noffers; i++)
@@ -371,13 +359,10 @@ link_vars(struct server *s, struct tpl_ctx *ctx, const struct service_link *l)
 	tpl_ctx_add_bool(ctx, "is_cancel", strcmp(l->purpose, "cancel") == 0);
 	tpl_ctx_add_bool(ctx, "is_address", strcmp(l->purpose, "address") == 0);
 	tpl_ctx_add_str(ctx, "state", l->state);
-	time_text(l->expires_at, t, sizeof(t));
-	tpl_ctx_add_str(ctx, "expires_at", t);
+	tpl_ctx_add_time(ctx, "expires_at", l->expires_at);
 	tpl_ctx_add_bool(ctx, "has_grace", l->grace_until > 0);
-	if (l->grace_until > 0) {
-		time_text(l->grace_until, t, sizeof(t));
-		tpl_ctx_add_str(ctx, "grace_until", t);
-	}
+	if (l->grace_until > 0)
+		tpl_ctx_add_time(ctx, "grace_until", l->grace_until);
 }
 
 static void

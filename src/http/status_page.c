@@ -11,9 +11,6 @@
  */
 #include "util/fmacros.h"
 
-#include <inttypes.h>
-#include <time.h>
-
 #include "datamap/datamap.h"
 #include "http/status_page.h"
 #include "util/template.h"
@@ -24,11 +21,6 @@
 extern const char web_status_html[];
 extern const char web_not_found_html[];
 extern const char web_style_css[];
-
-static const char *const month_names[12] = {
-    "January", "February", "March",     "April",   "May",      "June",
-    "July",    "August",   "September", "October", "November", "December",
-};
 
 const char *
 status_page_category_label(const char *category)
@@ -43,93 +35,6 @@ status_page_css(void)
 }
 
 /* ---- formatting ---------------------------------------------------------- */
-
-static void
-utc_tm(int64_t t, struct tm *tm)
-{
-	time_t tt = (time_t)t;
-
-	if (gmtime_r(&tt, tm) == NULL)
-		memset(tm, 0, sizeof(*tm));
-}
-
-/* "22 November 2026" */
-static void
-format_date(int64_t t, char *out, size_t n)
-{
-	struct tm tm;
-
-	utc_tm(t, &tm);
-	snprintf(out, n, "%d %s %d", tm.tm_mday, month_names[tm.tm_mon % 12], tm.tm_year + 1900);
-}
-
-/* "22 November 2026 at 14:05 UTC" */
-static void
-format_datetime(int64_t t, char *out, size_t n)
-{
-	char d[48];
-	struct tm tm;
-
-	format_date(t, d, sizeof(d));
-	utc_tm(t, &tm);
-	snprintf(out, n, "%s at %02d:%02d UTC", d, tm.tm_hour, tm.tm_min);
-}
-
-/* "2026-11-22T14:05:00Z" */
-static void
-format_iso(int64_t t, char *out, size_t n)
-{
-	struct tm tm;
-
-	utc_tm(t, &tm);
-	snprintf(out, n, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-	         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
-
-/* @v with thousands separators: "1,234,567"; negative counts show as 0. */
-static void
-format_count(int64_t v, char *out, size_t n)
-{
-	char digits[32];
-	size_t len, i, o = 0;
-
-	if (v < 0)
-		v = 0;
-	snprintf(digits, sizeof(digits), "%" PRId64, v);
-	len = strlen(digits);
-	for (i = 0; i < len && o + 2 < n; i++) {
-		if (i > 0 && (len - i) % 3 == 0)
-			out[o++] = ',';
-		out[o++] = digits[i];
-	}
-	out[o] = '\0';
-}
-
-static void
-add_date_vars(struct tpl_ctx *ctx, const char *name, int64_t t)
-{
-	char buf[80], key[64];
-
-	format_datetime(t, buf, sizeof(buf));
-	tpl_ctx_add_str(ctx, name, buf);
-	format_date(t, buf, sizeof(buf));
-	snprintf(key, sizeof(key), "%s_date", name);
-	tpl_ctx_add_str(ctx, key, buf);
-	format_iso(t, buf, sizeof(buf));
-	snprintf(key, sizeof(key), "%s_iso", name);
-	tpl_ctx_add_str(ctx, key, buf);
-}
-
-static void
-add_count(struct tpl_ctx *ctx, const char *name, int64_t v)
-{
-	char buf[40], key[64];
-
-	format_count(v, buf, sizeof(buf));
-	tpl_ctx_add_str(ctx, name, buf);
-	snprintf(key, sizeof(key), "%s_one", name);
-	tpl_ctx_add_bool(ctx, key, v == 1);
-}
 
 #define CODE_GROUP 4 /* characters per group of the code as the page shows it */
 
@@ -212,43 +117,6 @@ status_page_ctx_common(struct tpl_ctx *ctx, const char *app_name, const char *co
 	add_common(ctx, app_name, contact);
 }
 
-/* One item of the "categories" or "retained" list. */
-static void
-add_category(struct tpl_ctx *item, const struct status_category *c)
-{
-	char date[48];
-	int64_t t;
-
-	tpl_ctx_add_str(item, "category", c->category);
-	tpl_ctx_add_str(item, "label", status_page_category_label(c->category));
-	add_count(item, "deleted", c->deleted);
-	add_count(item, "anonymized", c->anonymized);
-	add_count(item, "retained", c->retained);
-	tpl_ctx_add_bool(item, "has_retained", c->retained > 0);
-	tpl_ctx_add_bool(item, "has_reason", c->reason != NULL && c->reason[0] != '\0');
-	/*
-	 * Meta asks for "a legitimate justification for any refusal to
-	 * delete": never show kept records without one.
-	 */
-	tpl_ctx_add_str(item, "reason",
-	                c->reason != NULL && c->reason[0] != '\0'
-	                    ? c->reason
-	                    : "The law requires us to keep these records. Contact us to learn "
-	                      "which obligation applies.");
-	if (c->retained_until != NULL && c->retained_until[0] != '\0') {
-		tpl_ctx_add_bool(item, "has_retained_until", true);
-		tpl_ctx_add_str(item, "retained_until_iso", c->retained_until);
-		if (time_parse(c->retained_until, &t) == LETHE_OK) {
-			format_date(t, date, sizeof(date));
-			tpl_ctx_add_str(item, "retained_until", date);
-		} else {
-			tpl_ctx_add_str(item, "retained_until", c->retained_until);
-		}
-	} else {
-		tpl_ctx_add_bool(item, "has_retained_until", false);
-	}
-}
-
 /* A state the page names: its raw name, words, CSS class and flag (is_<name>). */
 static const struct {
 	const char *state; /* the request's state */
@@ -297,7 +165,7 @@ add_state(struct tpl_ctx *ctx, const struct status_view *v)
 		tpl_ctx_add_bool(ctx, flag, true);
 	}
 	if (strcmp(s, "scheduled") == 0 && v->grace_until > 0) {
-		format_date(v->grace_until, date, sizeof(date));
+		template_date(v->grace_until, date, sizeof(date));
 		tpl_ctx_add_strf(ctx, "state_label", "Scheduled for %s", date);
 	}
 	if (strcmp(s, "completed") == 0 || kept) {
@@ -307,7 +175,7 @@ add_state(struct tpl_ctx *ctx, const struct status_view *v)
 		tpl_ctx_add_bool(ctx, "is_completed", true);
 		tpl_ctx_add_bool(ctx, "is_completed_with_retention", kept);
 		if (v->completed_at > 0) {
-			format_date(v->completed_at, date, sizeof(date));
+			template_date(v->completed_at, date, sizeof(date));
 			tpl_ctx_add_strf(ctx, "state_label", "Completed on %s%s", date,
 			                 kept ? ", with some records kept" : "");
 		} else {
@@ -327,24 +195,24 @@ add_state(struct tpl_ctx *ctx, const struct status_view *v)
 	tpl_ctx_add_bool(ctx, "no_data", v->no_data && completed);
 	/* A failed request may carry an end time too; it did not complete. */
 	if (v->completed_at > 0)
-		add_date_vars(ctx, "completed_at", v->completed_at);
+		tpl_ctx_add_time(ctx, "completed_at", v->completed_at);
 	tpl_ctx_add_bool(ctx, "has_completed_at", completed && v->completed_at > 0);
 	if (closed && v->completed_at > 0) {
-		add_date_vars(ctx, "closed_at", v->completed_at);
+		tpl_ctx_add_time(ctx, "closed_at", v->completed_at);
 		tpl_ctx_add_bool(ctx, "has_closed_at", true);
 	}
 	/* The deadline while something is still to happen. */
 	if (!completed && !closed && v->due_at > 0) {
-		add_date_vars(ctx, "due_at", v->due_at);
+		tpl_ctx_add_time(ctx, "due_at", v->due_at);
 		tpl_ctx_add_bool(ctx, "has_due", true);
 		tpl_ctx_add_bool(ctx, "is_overdue", v->overdue);
 	}
 	if (strcmp(s, "scheduled") == 0 && v->grace_until > 0) {
-		add_date_vars(ctx, "grace_until", v->grace_until);
+		tpl_ctx_add_time(ctx, "grace_until", v->grace_until);
 		tpl_ctx_add_bool(ctx, "has_grace", true);
 	}
 	if (strcmp(s, "awaiting_verification") == 0 && v->expires_at > 0) {
-		add_date_vars(ctx, "expires_at", v->expires_at);
+		tpl_ctx_add_time(ctx, "expires_at", v->expires_at);
 		tpl_ctx_add_bool(ctx, "has_expires_at", true);
 	}
 	/* Operators are told that refusal and cancellation reasons are shown here. */
@@ -378,8 +246,6 @@ status_ctx(struct tpl_ctx *ctx, const struct status_view *v)
 	const char *platform = v->platform != NULL ? v->platform : "";
 	bool fb = strcmp(platform, "Facebook") == 0, ig = strcmp(platform, "Instagram") == 0;
 	bool meta = from_meta(v->source);
-	int64_t tdel = 0, tanon = 0, tret = 0;
-	size_t i, nret = 0;
 	char *grouped = group_code(v->code);
 
 	add_common(ctx, v->app_name, v->contact);
@@ -388,7 +254,7 @@ status_ctx(struct tpl_ctx *ctx, const struct status_view *v)
 	free(grouped);
 	tpl_ctx_add_bool(ctx, "account_remains", v->account_remains);
 	add_state(ctx, v);
-	add_date_vars(ctx, "received_at", v->received_at);
+	tpl_ctx_add_time(ctx, "received_at", v->received_at);
 	tpl_ctx_add_str(ctx, "platform", platform);
 	tpl_ctx_add_bool(ctx, "from_meta", meta);
 	tpl_ctx_add_str(ctx, "kind", v->kind != NULL ? v->kind : "erasure");
@@ -401,32 +267,7 @@ status_ctx(struct tpl_ctx *ctx, const struct status_view *v)
 	tpl_ctx_add_bool(ctx, "show_facebook", meta && (fb || !ig));
 	tpl_ctx_add_bool(ctx, "show_instagram", meta && (ig || !fb));
 
-	tpl_ctx_add_list(ctx, "categories");
-	tpl_ctx_add_list(ctx, "retained");
-	for (i = 0; i < v->ncats; i++) {
-		const struct status_category *c = &v->cats[i];
-
-		add_category(tpl_ctx_add_item(ctx, "categories"), c);
-		if (c->retained > 0) {
-			add_category(tpl_ctx_add_item(ctx, "retained"), c);
-			nret++;
-		}
-		/* Saturate rather than overflow on absurd counts. */
-		tdel = c->deleted > 0 && tdel <= INT64_MAX - c->deleted ? tdel + c->deleted : tdel;
-		tanon = c->anonymized > 0 && tanon <= INT64_MAX - c->anonymized
-		            ? tanon + c->anonymized
-		            : tanon;
-		tret =
-		    c->retained > 0 && tret <= INT64_MAX - c->retained ? tret + c->retained : tret;
-	}
-	tpl_ctx_add_bool(ctx, "has_categories", v->ncats > 0);
-	tpl_ctx_add_bool(ctx, "has_retained", nret > 0);
-	/* The same, under a name no list item shadows (the table's "Kept" column). */
-	tpl_ctx_add_bool(ctx, "any_kept", nret > 0);
-	tpl_ctx_add_bool(ctx, "has_anonymized", tanon > 0);
-	add_count(ctx, "total_deleted", tdel);
-	add_count(ctx, "total_anonymized", tanon);
-	add_count(ctx, "total_retained", tret);
+	service_status_vars(ctx, v->cats, v->ncats);
 }
 
 /* ---- the pages ----------------------------------------------------------- */
@@ -474,7 +315,7 @@ jtime(int64_t t)
 
 	if (t <= 0)
 		return json_null();
-	format_iso(t, iso, sizeof(iso));
+	time_format_iso(t, iso, sizeof(iso));
 	return json_string(iso);
 }
 
@@ -494,10 +335,10 @@ status_page_json(const struct status_view *v)
 	}
 	json_object_set_new(o, "confirmation_code", jstr(v->code));
 	json_object_set_new(o, "state", jstr(v->state));
-	format_iso(v->received_at, iso, sizeof(iso));
+	time_format_iso(v->received_at, iso, sizeof(iso));
 	json_object_set_new(o, "received_at", json_string(iso));
 	if (v->completed_at > 0) {
-		format_iso(v->completed_at, iso, sizeof(iso));
+		time_format_iso(v->completed_at, iso, sizeof(iso));
 		json_object_set_new(o, "completed_at", json_string(iso));
 	} else {
 		json_object_set_new(o, "completed_at", json_null());

@@ -150,6 +150,16 @@ struct service_status {
 #define SERVICE_VERIFY_MAIL_SENDING 1 /* one is pending or being sent: "we are sending" */
 #define SERVICE_VERIFY_MAIL_SENT 2    /* one was sent: "the link we emailed you" */
 
+struct tpl_ctx;
+/*
+ * The template variables of an outcome per category (@cats, @n), as the
+ * status page and the mails show it (docs/status-page.md): the lists
+ * "categories" and "retained" (category, label, counts, has_anonymized,
+ * has_retained, the reason records are kept, never empty, and until when),
+ * has_categories, has_retained, any_kept, has_anonymized and the totals.
+ */
+void service_status_vars(struct tpl_ctx *ctx, const struct status_category *cats, size_t n);
+
 /*
  * The status of the request with confirmation code @code into @out (about
  * 3 KiB: not for the stack of an event thread), Meta's or any other

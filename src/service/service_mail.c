@@ -21,11 +21,8 @@
  */
 #include "util/fmacros.h"
 
-#include <inttypes.h>
 #include <sodium.h>
-#include <time.h>
 
-#include "datamap/datamap.h"
 #include "engine/request.h"
 #include "mail/templates.h"
 #include "service/service_internal.h"
@@ -35,11 +32,6 @@
 #include "util/timeutil.h"
 
 #define CODE_GROUP 4 /* characters per group of a code as the page shows it */
-
-static const char *const month_names[12] = {
-    "January", "February", "March",     "April",   "May",      "June",
-    "July",    "August",   "September", "October", "November", "December",
-};
 
 void
 service__mail_kick(struct service *svc)
@@ -62,37 +54,15 @@ service_templates(const struct service *svc)
 
 /* ---- the context ------------------------------------------------------------------ */
 
-/* @name, @name_date and @name_iso of @t, as the status page has them. */
+/* @name, @name_date and @name_iso of @t, as the status page has them, and flag has_@name. */
 static void
 add_date(struct tpl_ctx *ctx, const char *name, int64_t t)
 {
-	char buf[80], key[64], day[48];
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (gmtime_r(&tt, &tm) == NULL)
-		memset(&tm, 0, sizeof(tm));
-	snprintf(day, sizeof(day), "%d %s %d", tm.tm_mday, month_names[tm.tm_mon % 12],
-	         tm.tm_year + 1900);
-	snprintf(buf, sizeof(buf), "%s at %02d:%02d UTC", day, tm.tm_hour, tm.tm_min);
-	tpl_ctx_add_str(ctx, name, buf);
-	snprintf(key, sizeof(key), "%s_date", name);
-	tpl_ctx_add_str(ctx, key, day);
-	time_format_iso(t, buf, sizeof(buf));
-	snprintf(key, sizeof(key), "%s_iso", name);
-	tpl_ctx_add_str(ctx, key, buf);
-	snprintf(key, sizeof(key), "has_%s", name);
-	tpl_ctx_add_bool(ctx, key, true);
-}
-
-static void
-add_count(struct tpl_ctx *ctx, const char *name, int64_t v)
-{
 	char key[64];
 
-	tpl_ctx_add_strf(ctx, name, "%" PRId64, v > 0 ? v : 0);
-	snprintf(key, sizeof(key), "%s_one", name);
-	tpl_ctx_add_bool(ctx, key, v == 1);
+	tpl_ctx_add_time(ctx, name, t);
+	snprintf(key, sizeof(key), "has_%s", name);
+	tpl_ctx_add_bool(ctx, key, true);
 }
 
 /* @code in groups of CODE_GROUP separated by spaces. */
@@ -118,52 +88,11 @@ add_result(struct service *svc, const struct store_request *r, struct tpl_ctx *c
            struct lethe_err *err)
 {
 	struct service_status *s = xcalloc(1, sizeof(*s));
-	int64_t tdel = 0, tanon = 0, tret = 0;
-	size_t i, nret = 0;
 	lethe_rc rc = LETHE_OK;
 
 	if (r->job > 0 && r->job_run >= r->runs)
 		rc = service__status_steps(svc, r, s, err);
-	tpl_ctx_add_list(ctx, "categories");
-	tpl_ctx_add_list(ctx, "retained");
-	for (i = 0; rc == LETHE_OK && i < s->ncats; i++) {
-		const struct status_category *c = &s->cats[i];
-		struct tpl_ctx *item = tpl_ctx_add_item(ctx, "categories");
-		int pass;
-
-		for (pass = 0; pass < 2; pass++) {
-			if (pass == 1 && c->retained <= 0)
-				break;
-			if (pass == 1)
-				item = tpl_ctx_add_item(ctx, "retained");
-			tpl_ctx_add_str(item, "category", c->category);
-			tpl_ctx_add_str(item, "label", datamap_category_label(c->category));
-			add_count(item, "deleted", c->deleted);
-			add_count(item, "anonymized", c->anonymized);
-			add_count(item, "retained", c->retained);
-			tpl_ctx_add_bool(item, "has_retained", c->retained > 0);
-			tpl_ctx_add_bool(item, "has_anonymized", c->anonymized > 0);
-			tpl_ctx_add_str(item, "reason",
-			                c->reason != NULL && c->reason[0] != '\0'
-			                    ? c->reason
-			                    : "The law requires us to keep these records. Contact "
-			                      "us to learn which obligation applies.");
-			tpl_ctx_add_bool(item, "has_retained_until",
-			                 c->retained_until != NULL && c->retained_until[0] != '\0');
-			tpl_ctx_add_str(item, "retained_until", c->retained_until);
-		}
-		nret += c->retained > 0;
-		tdel += c->deleted > 0 ? c->deleted : 0;
-		tanon += c->anonymized > 0 ? c->anonymized : 0;
-		tret += c->retained > 0 ? c->retained : 0;
-	}
-	tpl_ctx_add_bool(ctx, "has_categories", s->ncats > 0);
-	tpl_ctx_add_bool(ctx, "has_retained", nret > 0);
-	tpl_ctx_add_bool(ctx, "any_kept", nret > 0);
-	tpl_ctx_add_bool(ctx, "has_anonymized", tanon > 0);
-	add_count(ctx, "total_deleted", tdel);
-	add_count(ctx, "total_anonymized", tanon);
-	add_count(ctx, "total_retained", tret);
+	service_status_vars(ctx, s->cats, rc == LETHE_OK ? s->ncats : 0);
 	free(s);
 	return rc;
 }

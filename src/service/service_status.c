@@ -20,6 +20,7 @@
 #include "platform/platform.h"
 #include "service/service_internal.h"
 #include "util/mem.h"
+#include "util/template.h"
 #include "util/timeutil.h"
 
 #define STATUS_SETTLE_MS 2000 /* longest wait for the intake before a status says not found */
@@ -437,4 +438,80 @@ service_ready(struct service *svc, char *msg, size_t cap)
 		}
 	}
 	return why;
+}
+
+/* ---- the outcome as template variables ----------------------------------------- */
+
+/* One item of the "categories" or "retained" list. */
+static void
+add_category(struct tpl_ctx *item, const struct status_category *c)
+{
+	bool has_reason = c->reason != NULL && c->reason[0] != '\0';
+	char date[48];
+	int64_t t;
+
+	tpl_ctx_add_str(item, "category", c->category);
+	tpl_ctx_add_str(item, "label", datamap_category_label(c->category));
+	tpl_ctx_add_count(item, "deleted", c->deleted);
+	tpl_ctx_add_count(item, "anonymized", c->anonymized);
+	tpl_ctx_add_count(item, "retained", c->retained);
+	tpl_ctx_add_bool(item, "has_anonymized", c->anonymized > 0);
+	tpl_ctx_add_bool(item, "has_retained", c->retained > 0);
+	tpl_ctx_add_bool(item, "has_reason", has_reason);
+	/*
+	 * Meta asks for "a legitimate justification for any refusal to
+	 * delete": never show kept records without one.
+	 */
+	tpl_ctx_add_str(item, "reason",
+	                has_reason ? c->reason
+	                           : "The law requires us to keep these records. Contact us to "
+	                             "learn which obligation applies.");
+	tpl_ctx_add_bool(item, "has_retained_until",
+	                 c->retained_until != NULL && c->retained_until[0] != '\0');
+	if (c->retained_until == NULL || c->retained_until[0] == '\0')
+		return;
+	tpl_ctx_add_str(item, "retained_until_iso", c->retained_until);
+	if (time_parse(c->retained_until, &t) == LETHE_OK) {
+		template_date(t, date, sizeof(date));
+		tpl_ctx_add_str(item, "retained_until", date);
+	} else {
+		tpl_ctx_add_str(item, "retained_until", c->retained_until);
+	}
+}
+
+/* @a + @b (@b > 0 only), saturating rather than overflowing on absurd counts. */
+static int64_t
+sum(int64_t a, int64_t b)
+{
+	return b > 0 && a <= INT64_MAX - b ? a + b : a;
+}
+
+void
+service_status_vars(struct tpl_ctx *ctx, const struct status_category *cats, size_t n)
+{
+	int64_t tdel = 0, tanon = 0, tret = 0;
+	size_t i, nret = 0;
+
+	tpl_ctx_add_list(ctx, "categories");
+	tpl_ctx_add_list(ctx, "retained");
+	for (i = 0; i < n; i++) {
+		const struct status_category *c = &cats[i];
+
+		add_category(tpl_ctx_add_item(ctx, "categories"), c);
+		if (c->retained > 0) {
+			add_category(tpl_ctx_add_item(ctx, "retained"), c);
+			nret++;
+		}
+		tdel = sum(tdel, c->deleted);
+		tanon = sum(tanon, c->anonymized);
+		tret = sum(tret, c->retained);
+	}
+	tpl_ctx_add_bool(ctx, "has_categories", n > 0);
+	tpl_ctx_add_bool(ctx, "has_retained", nret > 0);
+	/* The same, under a name no list item shadows (the table's "Kept" column). */
+	tpl_ctx_add_bool(ctx, "any_kept", nret > 0);
+	tpl_ctx_add_bool(ctx, "has_anonymized", tanon > 0);
+	tpl_ctx_add_count(ctx, "total_deleted", tdel);
+	tpl_ctx_add_count(ctx, "total_anonymized", tanon);
+	tpl_ctx_add_count(ctx, "total_retained", tret);
 }

@@ -11,11 +11,15 @@
  */
 #include "util/fmacros.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
+#include <string.h>
+#include <time.h>
 
 #include "util/template.h"
 #include "util/buf.h"
 #include "util/mem.h"
+#include "util/timeutil.h"
 
 /* ---- contexts ------------------------------------------------------------ */
 
@@ -552,4 +556,65 @@ template_escape(const char *s)
 	res = xstrdup(buf_str(&b));
 	buf_free(&b);
 	return res;
+}
+
+/* ---- shared variables ----------------------------------------------------- */
+
+static const char *const month_names[12] = {
+    "January", "February", "March",     "April",   "May",      "June",
+    "July",    "August",   "September", "October", "November", "December",
+};
+
+static void
+utc_tm(int64_t t, struct tm *tm)
+{
+	time_t tt = (time_t)t;
+
+	if (gmtime_r(&tt, tm) == NULL)
+		memset(tm, 0, sizeof(*tm));
+}
+
+void
+template_date(int64_t t, char *out, size_t n)
+{
+	struct tm tm;
+
+	utc_tm(t, &tm);
+	snprintf(out, n, "%d %s %d", tm.tm_mday, month_names[tm.tm_mon % 12], tm.tm_year + 1900);
+}
+
+void
+tpl_ctx_add_time(struct tpl_ctx *ctx, const char *name, int64_t t)
+{
+	char day[48], buf[96], key[64];
+	struct tm tm;
+
+	template_date(t, day, sizeof(day));
+	utc_tm(t, &tm);
+	snprintf(buf, sizeof(buf), "%s at %02d:%02d UTC", day, tm.tm_hour, tm.tm_min);
+	tpl_ctx_add_str(ctx, name, buf);
+	snprintf(key, sizeof(key), "%s_date", name);
+	tpl_ctx_add_str(ctx, key, day);
+	time_format_iso(t, buf, sizeof(buf));
+	snprintf(key, sizeof(key), "%s_iso", name);
+	tpl_ctx_add_str(ctx, key, buf);
+}
+
+void
+tpl_ctx_add_count(struct tpl_ctx *ctx, const char *name, int64_t v)
+{
+	char digits[32], out[48], key[64];
+	size_t len, i, o = 0;
+
+	snprintf(digits, sizeof(digits), "%" PRId64, v > 0 ? v : 0);
+	len = strlen(digits);
+	for (i = 0; i < len; i++) {
+		if (i > 0 && (len - i) % 3 == 0)
+			out[o++] = ',';
+		out[o++] = digits[i];
+	}
+	out[o] = '\0';
+	tpl_ctx_add_str(ctx, name, out);
+	snprintf(key, sizeof(key), "%s_one", name);
+	tpl_ctx_add_bool(ctx, key, v == 1);
 }

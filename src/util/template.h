@@ -94,6 +94,18 @@ char *template_render(const char *tpl, const struct tpl_ctx *ctx, struct lethe_e
  */
 char *template_render_text(const char *tpl, const struct tpl_ctx *ctx, struct lethe_err *err);
 
+/* ---- variables the pages and the mails share (one wording, one format) ---- */
+
+/* "22 November 2026": the UTC date of @t (epoch s) into @out. */
+void template_date(int64_t t, char *out, size_t n);
+/*
+ * Set @name to "22 November 2026 at 14:05 UTC", @name_date to
+ * "22 November 2026" and @name_iso to "2026-11-22T14:05:00Z" of @t.
+ */
+void tpl_ctx_add_time(struct tpl_ctx *ctx, const char *name, int64_t t);
+/* Set @name to @v with thousands separators ("1,234"; negative: "0") and flag @name_one. */
+void tpl_ctx_add_count(struct tpl_ctx *ctx, const char *name, int64_t v);
+
 /*
  * Check @tpl for malformed tags without rendering it (for checking an
  * operator's template at start-up).  Returns LETHE_OK or an error as above.
