@@ -317,6 +317,14 @@ static const struct route {
     {NULL, "selfservice", http_selfservice, ROUTE_BLOCKING},
 };
 
+static char *
+copy_header(struct MHD_Connection *c, const char *name)
+{
+	const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+
+	return v != NULL ? xstrdup(v) : NULL;
+}
+
 /*
  * True if @path is the self-service page's, or under it; its client as the
  * rate limit knows it into @r (http_selfservice_client()).
@@ -331,6 +339,9 @@ selfservice_route(struct server *s, struct request *r)
 	if (!s->cfg->selfservice.enabled || n == 0 || strncmp(r->path, p, n) != 0 ||
 	    (r->path[n] != '\0' && r->path[n] != '/'))
 		return false;
+	/* Only its forms need where a POST came from: not copied on the callbacks' path. */
+	r->h_origin = copy_header(r->conn, MHD_HTTP_HEADER_ORIGIN);
+	r->h_fetch_site = copy_header(r->conn, "Sec-Fetch-Site");
 	ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci != NULL)
 		http_selfservice_client(ci->client_addr, r->client, sizeof(r->client));
@@ -393,14 +404,6 @@ copy_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 	return MHD_YES;
 }
 
-static char *
-copy_header(struct MHD_Connection *c, const char *name)
-{
-	const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
-
-	return v != NULL ? xstrdup(v) : NULL;
-}
-
 /* The body is in: copy what handlers may read, route, answer or suspend. */
 static enum MHD_Result
 request_ready(struct server *s, struct request *r)
@@ -410,8 +413,6 @@ request_ready(struct server *s, struct request *r)
 	r->h_type = copy_header(r->conn, MHD_HTTP_HEADER_CONTENT_TYPE);
 	r->h_accept = copy_header(r->conn, MHD_HTTP_HEADER_ACCEPT);
 	r->h_auth = copy_header(r->conn, MHD_HTTP_HEADER_AUTHORIZATION);
-	r->h_origin = copy_header(r->conn, MHD_HTTP_HEADER_ORIGIN);
-	r->h_fetch_site = copy_header(r->conn, "Sec-Fetch-Site");
 	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, copy_arg, r);
 	dispatch(s, r);
 	if (r->phase != REQ_SUSPENDED)
