@@ -442,8 +442,8 @@ lethe_rc
 config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 {
 	static const char *const root_keys[] = {
-	    "app",    "datamap", "state", "anonymize", "erase", "server",      "meta", "platforms",
-	    "outbox", "api",     "sweep", "requests",  "mail",  "selfservice", NULL};
+	    "app",    "datamap", "state", "anonymize", "erase", "server",      "meta",  "platforms",
+	    "outbox", "api",     "sweep", "requests",  "mail",  "selfservice", "proof", NULL};
 	static const char *const app_keys[] = {"database", "media_root", NULL};
 	static const char *const state_keys[] = {"database", NULL};
 	static const char *const anon_keys[] = {"key_env", "key_file", NULL};
@@ -563,6 +563,8 @@ config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 	/* After mail: the page is on by default when mail is configured. */
 	if (rc == LETHE_OK)
 		rc = selfservice_parse(&cfg->selfservice, cfg->mail.enabled, &y, root, err);
+	if (rc == LETHE_OK)
+		rc = proof_config_parse(&cfg->proof, cfg->dir, cfg->state_db, &y, root, err);
 out:
 	ydoc_free(&y);
 	return rc;
@@ -604,6 +606,7 @@ config_free(struct lethe_config *cfg)
 	free(cfg->api_keys);
 	policy_free(&cfg->requests);
 	selfservice_free(&cfg->selfservice);
+	proof_config_free(&cfg->proof);
 	for (i = 0; i < cfg->nadmin_keys; i++)
 		free(cfg->admin_keys[i].name);
 	free(cfg->admin_keys);

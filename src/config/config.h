@@ -70,6 +70,34 @@ struct selfservice_config {
 	int line;                         /* line of the section, 0 if absent */
 };
 
+struct keys_ring; /* audit/keys.h */
+
+/* One recipient of erasure notices (GDPR Art. 19): proof.recipients. */
+struct proof_recipient {
+	char *name;         /* shown in logs, metrics and the outbox */
+	char *url;          /* http:// or https:// URL the notice is POSTed to */
+	char **identities;  /* identity kinds whose values the notice carries (may be none) */
+	size_t nidentities; /* number of them */
+	char **events;      /* request states notified: completed, completed_with_retention */
+	size_t nevents;     /* number of them */
+	int line;           /* line in lethe.yaml */
+};
+
+/* Proof: the `proof:` section (docs/proof.md). */
+struct proof_config {
+	char *signing_key_file;      /* resolved; default signing.key beside the state store */
+	char **previous_keys;        /* resolved files of older keys still published */
+	size_t nprevious_keys;       /* number of them */
+	int64_t checkpoint_interval; /* s between signed checkpoints of the chain (60) */
+	bool scan;                   /* residual scan after each request's erasure (true) */
+	bool reapply_at_start;       /* lethe serve looks for restored people at start (true) */
+	struct proof_recipient *recipients; /* Art. 19 recipients, file order */
+	size_t nrecipients;                 /* number of them */
+	int64_t notify_timeout_ms;          /* one notice's HTTP call at most (10 s) */
+	struct keys_ring *keys;             /* loaded by config_load_signing_keys(), or NULL */
+	int line;                           /* line of the section, 0 if absent */
+};
+
 struct platforms; /* platform/platform_config.h */
 
 struct lethe_config {
@@ -107,6 +135,7 @@ struct lethe_config {
 	struct platforms *platforms;           /* the platforms: section (defaults when absent) */
 	struct mail_config mail;               /* mail: outgoing mail (disabled when absent) */
 	struct selfservice_config selfservice; /* selfservice: the page */
+	struct proof_config proof;             /* proof: keys, checkpoints, scan, recipients */
 	bool sweep_enabled;       /* sweep.enabled: lethe serve runs TTL sweeps (default true) */
 	int64_t sweep_interval_s; /* sweep.interval: pause between passes with no backlog */
 	int64_t sweep_max_rows;   /* sweep.max_rows_per_pass: rows per table per pass */
@@ -190,5 +219,23 @@ lethe_rc selfservice_check(const struct lethe_config *cfg, const struct datamap 
 
 /* @rel resolved against the configuration's directory; caller frees. */
 char *config_resolve(const struct lethe_config *cfg, const char *rel);
+
+/*
+ * Parse the `proof:` section of @root into @p (defaults when absent),
+ * resolving files against @dir; the signing key defaults to signing.key in
+ * the directory of @state_db (config/proof.c).
+ */
+lethe_rc proof_config_parse(struct proof_config *p, const char *dir, const char *state_db,
+                            struct ydoc *y, struct yaml_node_s *root, struct lethe_err *err);
+void proof_config_free(struct proof_config *p);
+/*
+ * Load the signing keys into @cfg->proof.keys: the current key (created,
+ * mode 0600, if missing and @create; else LETHE_E_NOTFOUND) and the
+ * previous ones.  A second call is a no-op.
+ */
+lethe_rc config_load_signing_keys(struct lethe_config *cfg, bool create, struct lethe_err *err);
+/* The identity kinds of @p's recipients must be the data map's: LETHE_E_CONFIG names one. */
+lethe_rc proof_config_check(const struct proof_config *p, const struct datamap *dm,
+                            struct lethe_err *err);
 
 #endif /* LETHE_CONFIG_H */

@@ -22,8 +22,12 @@
 #include "engine/plan.h"
 #include "engine/request.h"
 #include "jobs/engine_opts.h"
+#include "jobs/ledger_work.h"
+#include "jobs/notify.h"
+#include "jobs/proof_work.h"
 #include "jobs/request_work.h"
 #include "jobs/runner.h"
+#include "jobs/scan_work.h"
 #include "meta/requests.h"
 #include "store/store.h"
 #include "util/log.h"
@@ -52,6 +56,7 @@ struct runner {
 	bool retried;                   /* retry_failed() ran (at start, or in the thread) */
 	double last_tick;               /* time_mono_ms() of the last request_work_tick() */
 	double last_purge;              /* time_mono_ms() of the last request_work_purge_links() */
+	double last_checkpoint;         /* time_mono_ms() of the last proof_work_tick() check */
 	struct {
 		int64_t id;     /* a request whose erasure failed */
 		int n;          /* ... this many times in a row */
@@ -307,6 +312,85 @@ request_person(struct runner *r, const struct store_request *req, const uint8_t 
 	return LETHE_OK;
 }
 
+/* What a request's run ends with (finish_request()). */
+struct finish {
+	const char *state;         /* completed, completed_with_retention (before the scan) */
+	int64_t job;               /* the job to show, 0 if none */
+	bool no_data;              /* nothing of the person was found */
+	bool erased;               /* this run erased rows (its ledger entries become erased) */
+	const struct plan_id *ids; /* the person's identities (in memory only) */
+	size_t nids;               /* their number */
+	const char *scope;         /* the request's scope */
+	int64_t run;               /* the run being done */
+};
+
+/*
+ * End request @req's run: the residual scan (and the app database's WAL
+ * checkpoint), then, in one state-store transaction, the scan's record,
+ * the audit chain's entries of the job and the scan, the ledger, the final
+ * transition (failed, with the scan's reason, if rows remain) and the
+ * notices to recipients.  *@state gets the state entered.
+ */
+static lethe_rc
+finish_request(struct runner *r, struct appdb *db, struct store *st,
+               const struct store_request *req, const struct finish *f, const char **state,
+               struct lethe_err *err)
+{
+	bool meta = req->app[0] != '\0';
+	struct store_scan scan;
+	char *reason = NULL;
+	int64_t now;
+	lethe_rc rc;
+
+	*state = f->state;
+	rc = scan_work_after(r->cfg, r->dm, db, req->id, f->job, f->scope, f->ids, f->nids,
+	                     f->erased, &scan, err);
+	if (rc != LETHE_OK)
+		return rc;
+	now = time_now();
+	scan.at = now;
+	if (strcmp(scan.result, "residual") == 0) {
+		*state = "failed";
+		reason = scan_work_reason(&scan);
+	}
+	rc = store_begin(st, err);
+	if (rc == LETHE_OK)
+		rc = store_scan_put(st, &scan, err);
+	if (rc == LETHE_OK)
+		rc = store_audit_job(st, req->id, f->erased ? f->job : 0, &scan, now, err);
+	if (rc == LETHE_OK && reason == NULL)
+		rc = store_ledger_finish(st, req->id, f->erased, err);
+	if (rc == LETHE_OK && reason != NULL && !meta) {
+		struct store_transition t = {
+		    .from = "received,scheduled,running",
+		    .to = "failed",
+		    .actor = "lethe",
+		    .reason = reason,
+		    .now = now,
+		    .not_before = -1,
+		    .expires_at = -1,
+		    .completed_at = now,
+		    .effects = -1,
+		};
+		bool applied = false;
+
+		rc = store_request_transition(st, req->id, &t, &applied, err);
+	} else if (rc == LETHE_OK) {
+		rc = store_meta_update(st, req->id, *state, f->job, f->no_data, now, f->run, err);
+	}
+	if (rc == LETHE_OK && reason == NULL && !f->no_data)
+		rc = notify_queue(r->cfg, r->dm, st, req->id, *state, f->ids, f->nids, now, err);
+	if (rc == LETHE_OK)
+		rc = store_commit(st, err);
+	else
+		store_rollback(st);
+	if (rc == LETHE_OK && reason != NULL)
+		log_warnx("request %lld: failed: %s", (long long)req->id, reason);
+	free(reason);
+	store_scan_clear(&scan);
+	return rc;
+}
+
 /*
  * Erase the person of request @req; records the outcome.  LETHE_E_UNAVAILABLE
  * if stopped, LETHE_E_BUSY if another process runs its job.
@@ -341,6 +425,7 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 	struct erase_result res;
 	struct lethe_err err = {0};
 	int64_t total = 0;
+	const char *fstate = NULL; /* the state finish_request() entered */
 	size_t i;
 	lethe_rc rc;
 
@@ -382,9 +467,16 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 		total += plan->steps[i].rows > 0 ? plan->steps[i].rows : 0;
 	if (rc == LETHE_OK && total == 0 && req->job == 0) {
 		/* The id matches nobody: nothing to erase; the page says so. */
-		rc = store_meta_update(st, req->id, "completed", 0, true, time_now(), run, &err);
+		struct finish f = {.state = "completed",
+		                   .no_data = true,
+		                   .ids = ids,
+		                   .nids = nids,
+		                   .scope = scope,
+		                   .run = run};
+
+		rc = finish_request(r, db, st, req, &f, &fstate, &err);
 		if (rc == LETHE_OK && r->done != NULL)
-			r->done((double)(time_now() - since), "completed", kind);
+			r->done((double)(time_now() - since), fstate, kind);
 		goto out;
 	}
 	if (rc == LETHE_OK && total == 0 && earlier) {
@@ -402,17 +494,27 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 			state = "completed_with_retention";
 		if (rc == LETHE_E_NOTFOUND)
 			keep = 0; /* (the job is gone: nothing to show) */
-		if (rc == LETHE_OK || rc == LETHE_E_NOTFOUND)
-			rc = store_meta_update(st, req->id, state, keep, false, time_now(), run,
-			                       &err);
+		if (rc == LETHE_OK || rc == LETHE_E_NOTFOUND) {
+			struct finish f = {.state = state,
+			                   .job = keep,
+			                   .ids = ids,
+			                   .nids = nids,
+			                   .scope = scope,
+			                   .run = run};
+
+			rc = finish_request(r, db, st, req, &f, &fstate, &err);
+		}
 		store_job_clear(&job);
 		if (rc == LETHE_OK && r->done != NULL)
-			r->done((double)(time_now() - since), "completed", kind);
+			r->done((double)(time_now() - since), fstate, kind);
 		goto out;
 	}
 	if (rc == LETHE_OK)
 		rc = store_meta_update(st, req->id, "running", earlier ? 0 : req->job, false, 0,
 		                       run, &err);
+	/* The ledger of erased people: the person's rows as keyed hashes, before any goes. */
+	if (rc == LETHE_OK)
+		rc = ledger_work_before(r->cfg, r->dm, db, st, req->id, scope, ids, nids, &err);
 	if (rc == LETHE_OK) {
 		engine_opts_erase(r->cfg, &eo);
 		eo.stop = &r->w.stop_flag;
@@ -421,12 +523,20 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 		rc = erase_run(plan, ids, nids, db, st, &eo, &res, &err);
 	}
 	if (rc == LETHE_OK) {
-		rc = store_meta_update(st, req->id, res.state, res.job, false, time_now(), run,
-		                       &err);
+		struct finish f = {.state = res.state,
+		                   .job = res.job,
+		                   .erased = true,
+		                   .ids = ids,
+		                   .nids = nids,
+		                   .scope = scope,
+		                   .run = run};
+
+		rc = finish_request(r, db, st, req, &f, &fstate, &err);
 		if (rc == LETHE_OK && r->done != NULL)
-			r->done((double)(time_now() - since), res.state, kind);
-		log_info("request %lld: %s (job %lld, %.0f ms)", (long long)req->id, res.state,
-		         (long long)res.job, res.elapsed_ms);
+			r->done((double)(time_now() - since), fstate, kind);
+		if (rc == LETHE_OK)
+			log_info("request %lld: %s (job %lld, %.0f ms)", (long long)req->id, fstate,
+			         (long long)res.job, res.elapsed_ms);
 	} else if (rc == LETHE_E_BUSY) {
 		log_info("request %lld: its job runs in another process", (long long)req->id);
 	} else if (rc != LETHE_E_UNAVAILABLE) {
@@ -498,6 +608,8 @@ housekeeping(struct runner *r, struct appdb *db, struct store *st)
 		r->last_tick = now;
 		if (request_work_tick(r->cfg, st, time_now(), &err) != LETHE_OK)
 			log_warnx("runner: %s", err.msg);
+		/* A signed checkpoint of the audit chain, every proof.checkpoint_interval. */
+		proof_work_tick(r->cfg, st, &r->last_checkpoint);
 	}
 	if (r->last_purge == 0 || now - r->last_purge >= PURGE_MS) {
 		r->last_purge = now;

@@ -15,7 +15,7 @@
 #include "util/buf.h"
 #include "util/mem.h"
 
-#define SCHEMA_VERSION 12
+#define SCHEMA_VERSION 13
 
 static const char schema_v1[] =
     "CREATE TABLE IF NOT EXISTS jobs ("
@@ -287,10 +287,58 @@ static const char schema_v12[] =
     "  window_start INTEGER NOT NULL," /* epoch s */
     "  n INTEGER NOT NULL) WITHOUT ROWID;";
 
+/*
+ * v13: proof (docs/internals/proof.md).  audit: the hash chain, one row
+ * per entry, body the exact bytes hashed (canonical JSON, no personal
+ * data), hash = BLAKE2b-256(previous hash || body); request_id, type and
+ * state copy the body's for lookups.  audit_checkpoints: signed heads.
+ * scans: each request's latest residual scan and what became of the app
+ * database's files.  ledger: erased people as keyed hashes of their rows'
+ * keys and identity values, to find them again after a restore.
+ */
+static const char schema_v13[] =
+    "CREATE TABLE IF NOT EXISTS audit ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  at INTEGER NOT NULL," /* epoch s */
+    "  request_id INTEGER,"  /* the request the entry is about, or NULL */
+    "  type TEXT NOT NULL,"  /* request, erase_step, scan, reapply */
+    "  state TEXT,"          /* request entries: the state entered */
+    "  body TEXT NOT NULL,"  /* canonical JSON: the bytes hashed */
+    "  hash BLOB NOT NULL);" /* BLAKE2b-256(previous hash || body) */
+    "CREATE INDEX IF NOT EXISTS audit_request ON audit(request_id) "
+    "  WHERE request_id IS NOT NULL;"
+    "CREATE TABLE IF NOT EXISTS audit_checkpoints ("
+    "  seq INTEGER PRIMARY KEY," /* the entry whose hash is signed */
+    "  hash BLOB NOT NULL,"
+    "  at INTEGER NOT NULL,"  /* epoch s */
+    "  key_id TEXT NOT NULL," /* audit/keys.h key id */
+    "  sig BLOB NOT NULL);"   /* Ed25519 over the canonical head */
+    "CREATE TABLE IF NOT EXISTS scans ("
+    "  request_id INTEGER PRIMARY KEY,"
+    "  job_id INTEGER NOT NULL DEFAULT 0,"
+    "  at INTEGER NOT NULL,"
+    "  result TEXT NOT NULL,"    /* clean, residual */
+    "  rows INTEGER NOT NULL,"   /* residual rows */
+    "  kept INTEGER NOT NULL,"   /* rows kept by retain parts */
+    "  tables INTEGER NOT NULL," /* tables checked */
+    "  detail TEXT NOT NULL,"    /* JSON, no personal data */
+    "  wal TEXT NOT NULL,"       /* truncated, busy, not_wal, not_needed, not_sqlite */
+    "  secure_delete INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS ledger ("
+    "  tbl TEXT NOT NULL,"
+    "  key_hash TEXT NOT NULL," /* keyed hash of the row's key */
+    "  ids TEXT NOT NULL,"      /* JSON array of \"kind:anon:...\" identity hashes */
+    "  scope TEXT NOT NULL,"
+    "  request_id INTEGER NOT NULL,"
+    "  state TEXT NOT NULL," /* pending, erased */
+    "  at INTEGER NOT NULL,"
+    "  PRIMARY KEY (tbl, key_hash, request_id)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS ledger_request ON ledger(request_id);";
+
 /* migrations[i] brings a store from version i to i + 1. */
 static const char *const migrations[SCHEMA_VERSION] = {
-    schema_v1, schema_v2, schema_v3, schema_v4,  schema_v5,  schema_v6,
-    schema_v7, schema_v8, schema_v9, schema_v10, schema_v11, schema_v12};
+    schema_v1, schema_v2, schema_v3,  schema_v4,  schema_v5,  schema_v6, schema_v7,
+    schema_v8, schema_v9, schema_v10, schema_v11, schema_v12, schema_v13};
 
 lethe_rc
 store__migrate(struct store *st, const char *path, struct lethe_err *err)

@@ -728,4 +728,79 @@ lethe_rc store_rate_purge(struct store *st, int64_t before, struct lethe_err *er
 lethe_rc store_request_renew(struct store *st, int64_t id, int64_t expires_at, bool *applied,
                              struct lethe_err *err);
 
+/* ---- audit chain (audit.c): docs/internals/proof.md ---------------------------- */
+
+/*
+ * Entries are appended in the transaction of the change they record (an
+ * append outside one opens its own BEGIN IMMEDIATE): store_request_insert(),
+ * store_request_transition(), store_request_expire() and store_meta_update()
+ * append one "request" entry per state entered.  Each entry's hash is
+ * BLAKE2b-256(previous hash || body); seq counts 1, 2, 3... without gaps.
+ * The chain's reading, head and checkpoint functions follow here (chain
+ * owner); audit/chain.h verifies and signs.
+ */
+
+/*
+ * Append the entries of erase job @job_id of request @request_id (0: not a
+ * request's) in the caller's transaction: one "erase_step" entry per step
+ * (table, part, action, rows, media, until) and, if @scan is not NULL, one
+ * "scan" entry for it.  Nothing for @job_id 0 but the scan.
+ */
+struct store_scan;
+lethe_rc store_audit_job(struct store *st, int64_t request_id, int64_t job_id,
+                         const struct store_scan *scan, int64_t now, struct lethe_err *err);
+/*
+ * Append one entry of @type ("reapply", ...) about request @request_id (0:
+ * none) at @now whose other members are @fields: canonical JSON members,
+ * sorted, without braces (e.g. "\"found\":3,\"requests\":[12,13]"), never
+ * personal data.  *@seq (may be NULL) gets its seq.
+ */
+lethe_rc store_audit_append(struct store *st, int64_t request_id, const char *type,
+                            const char *state, int64_t now, const char *fields, int64_t *seq,
+                            struct lethe_err *err);
+
+/* ---- residual scans (scans.c) ------------------------------------------------ */
+
+/* The residual scan after a request's erasure, and what became of the app DB's files. */
+struct store_scan {
+	int64_t request_id; /* the request */
+	int64_t job_id;     /* its erase job, 0 if none ran (nothing found) */
+	int64_t at;         /* epoch s */
+	char result[16];    /* clean, residual */
+	int64_t rows;       /* residual rows found */
+	int64_t kept;       /* rows kept by retain parts */
+	int64_t tables;     /* tables checked */
+	char *detail;       /* JSON (scan_result_json()), owned; no personal data */
+	char wal[16];       /* truncated, busy, not_wal, not_needed, not_sqlite */
+	int secure_delete;  /* 1 on, 0 off, -1 not applicable */
+};
+
+/* Record @s as request @s->request_id's latest scan (replacing an earlier one). */
+lethe_rc store_scan_put(struct store *st, const struct store_scan *s, struct lethe_err *err);
+/* Request @request_id's latest scan into @out; LETHE_E_NOTFOUND if none. */
+lethe_rc store_scan_get(struct store *st, int64_t request_id, struct store_scan *out,
+                        struct lethe_err *err);
+/* Free what store_scan_get() put in @s. */
+void store_scan_clear(struct store_scan *s);
+
+/* ---- the ledger of erased people (ledger.c): keyed hashes only ---------------- */
+
+/* Add a pending entry: row @key_hash of @table, identity hashes @ids_json (a JSON array). */
+lethe_rc store_ledger_add(struct store *st, const char *table, const char *key_hash,
+                          const char *ids_json, const char *scope, int64_t request_id, int64_t now,
+                          struct lethe_err *err);
+/*
+ * Request @request_id ended: its pending entries become erased (@erased)
+ * or are dropped (it failed, or erased nothing).
+ */
+lethe_rc store_ledger_finish(struct store *st, int64_t request_id, bool erased,
+                             struct lethe_err *err);
+typedef void (*store_ledger_fn)(void *arg, const char *key_hash, const char *ids_json,
+                                const char *scope, int64_t request_id);
+/* Call @fn for each erased entry of @table. */
+lethe_rc store_ledger_erased(struct store *st, const char *table, store_ledger_fn fn, void *arg,
+                             struct lethe_err *err);
+/* *@n gets the number of erased entries. */
+lethe_rc store_ledger_count(struct store *st, int64_t *n, struct lethe_err *err);
+
 #endif /* LETHE_STORE_H */

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * canon.c - canonical JSON and signed envelopes (see canon.h).
+ */
+#include "util/fmacros.h"
+
+#include <string.h>
+
+#include "audit/canon.h"
+#include "util/mem.h"
+
+/* True if @v holds a real anywhere. */
+static bool
+has_real(const json_t *v)
+{
+	const char *k;
+	json_t *x;
+	size_t i;
+
+	if (json_is_real(v))
+		return true;
+	if (json_is_object(v)) {
+		json_object_foreach((json_t *)v, k, x)
+		{
+			if (has_real(x))
+				return true;
+		}
+	}
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, x)
+		{
+			if (has_real(x))
+				return true;
+		}
+	}
+	return false;
+}
+
+char *
+canon_dump(const json_t *v)
+{
+	if (v == NULL || has_real(v))
+		return NULL;
+	return json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+}
+
+json_t *
+canon_sign(const struct keys_ring *kr, const char *field, json_t *v, struct lethe_err *err)
+{
+	char sig[KEYS_SIG_B64], id[KEYS_ID_LEN + 1];
+	char *bytes = canon_dump(v);
+	json_t *doc = NULL;
+
+	if (bytes == NULL) {
+		lethe_err_set(err, LETHE_E_INTERNAL, "a signed value may not hold a real number");
+		goto out;
+	}
+	if (keys_sign(kr, bytes, strlen(bytes), sig, id, err) != LETHE_OK)
+		goto out;
+	doc = json_pack("{s:O, s:{s:s, s:s, s:s}}", field, v, "signature", "alg", "Ed25519", "key",
+	                id, "value", sig);
+out:
+	free(bytes);
+	json_decref(v);
+	return doc;
+}
+
+lethe_rc
+canon_verify(const struct keys_ring *kr, const json_t *doc, const char *field, const json_t **v,
+             const char **key_id, struct lethe_err *err)
+{
+	const json_t *val = json_is_object(doc) ? json_object_get(doc, field) : NULL;
+	const json_t *sig = json_is_object(doc) ? json_object_get(doc, "signature") : NULL;
+	const char *alg = json_string_value(json_object_get(sig, "alg"));
+	const char *id = json_string_value(json_object_get(sig, "key"));
+	const char *value = json_string_value(json_object_get(sig, "value"));
+	char *bytes;
+	lethe_rc rc;
+
+	if (!json_is_object(val) || !json_is_object(sig) || id == NULL || value == NULL)
+		return lethe_err_set(err, LETHE_E_USAGE,
+		                     "not a signed %s: expected {\"%s\": {...}, \"signature\": "
+		                     "{\"alg\", \"key\", \"value\"}}",
+		                     field, field);
+	if (alg == NULL || strcmp(alg, "Ed25519") != 0)
+		return lethe_err_set(err, LETHE_E_USAGE, "signature algorithm %s is not Ed25519",
+		                     alg != NULL ? alg : "(none)");
+	bytes = canon_dump(val);
+	if (bytes == NULL)
+		return lethe_err_set(err, LETHE_E_FORBIDDEN,
+		                     "the %s holds a real number: lethe never signs one, so it "
+		                     "was changed",
+		                     field);
+	rc = keys_verify(kr, id, bytes, strlen(bytes), value, err);
+	free(bytes);
+	if (rc == LETHE_OK) {
+		if (v != NULL)
+			*v = val;
+		if (key_id != NULL)
+			*key_id = id;
+	}
+	return rc;
+}

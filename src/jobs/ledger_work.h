@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ledger_work.h - the runner's share of the ledger of erased people:
+ * before a request's erasure, its people's rows as keyed hashes
+ * (engine/ledger.h), so that a backup restored later cannot bring them
+ * back unseen (docs/proof.md).
+ */
+#ifndef LETHE_JOBS_LEDGER_WORK_H
+#define LETHE_JOBS_LEDGER_WORK_H
+
+#include "config/config.h"
+#include "datamap/datamap.h"
+#include "db/appdb.h"
+#include "engine/plan.h"
+#include "store/store.h"
+
+/*
+ * Before request @request_id's erasure in scope @scope of the @nids
+ * identities @ids: record its pending ledger entries, in a state-store
+ * transaction of its own (a request resumed after a crash records them
+ * again, replacing the earlier ones).  The completion transaction makes
+ * them erased (store_ledger_finish()).
+ */
+lethe_rc ledger_work_before(const struct lethe_config *cfg, const struct datamap *dm,
+                            struct appdb *db, struct store *st, int64_t request_id,
+                            const char *scope, const struct plan_id *ids, size_t nids,
+                            struct lethe_err *err);
+
+#endif /* LETHE_JOBS_LEDGER_WORK_H */

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * scan_work.h - the runner's share of the residual scan: after a request's
+ * erasure, scan the app database for the person (engine/scan.h), then
+ * checkpoint the app database's WAL and read its secure_delete setting, so
+ * erased values do not linger in its files (docs/proof.md).
+ */
+#ifndef LETHE_JOBS_SCAN_WORK_H
+#define LETHE_JOBS_SCAN_WORK_H
+
+#include "config/config.h"
+#include "datamap/datamap.h"
+#include "db/appdb.h"
+#include "engine/plan.h"
+#include "store/store.h"
+
+/*
+ * After request @request_id's erasure (job @job, 0 if none ran; @changed:
+ * it changed rows): the scan of scope @scope for the @nids identities @ids
+ * (result "skipped" when proof.scan is off), then, if @changed, the app
+ * database's WAL checkpoint, and its secure_delete setting; all into @out
+ * (free with store_scan_clear()).  LETHE_OK whatever the scan found
+ * (@out->result says); an error only if it could not run.  Logs one warning
+ * naming the request and the tables (never a value) when rows remain.
+ */
+lethe_rc scan_work_after(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
+                         int64_t request_id, int64_t job, const char *scope,
+                         const struct plan_id *ids, size_t nids, bool changed,
+                         struct store_scan *out, struct lethe_err *err);
+/* The reason a request fails with when scan @s found rows ("the residual scan found ..."); caller
+ * frees. */
+char *scan_work_reason(const struct store_scan *s);
+
+#endif /* LETHE_JOBS_SCAN_WORK_H */
