@@ -119,6 +119,11 @@ cmd_serve(const struct cli_args *a)
 		rc = platforms_check_secrets(env.cfg.platforms, &err);
 	if (rc == LETHE_OK)
 		rc = check_apps(&env.cfg, env.dm, &err);
+	/* Receipts, checkpoints and notices are signed: the key is made on first start. */
+	if (rc == LETHE_OK)
+		rc = config_load_signing_keys(&env.cfg, true, &err);
+	if (rc == LETHE_OK)
+		rc = proof_config_check(&env.cfg.proof, env.dm, &err);
 	/* Address and template first: nothing is opened for a server that cannot start. */
 	if (rc == LETHE_OK)
 		rc = server_new(&env.cfg, listen, &srv, &err);
