@@ -15,6 +15,7 @@
  *   outbox.c  channel disconnects and their outbox
  *   mail.c    the mail outbox (notices about requests)
  *   links.c   mailed links, by keyed hash
+ *   receipts.c  what a request's receipt reads (steps, final audit entry)
  *
  * Like struct store itself, nothing here is thread-safe: one connection is
  * used by one thread at a time.
