@@ -56,6 +56,13 @@ struct receipt_facts {
 	const char *audit_hash;       /* its hash in hex, or NULL */
 };
 
+/*
+ * The fixed sentence a receipt gives as the reason of a request that ended
+ * in @state (refused, cancelled), or NULL for other states.  Never the
+ * text a person typed: that stays in the state store, its keyed hash in
+ * the audit chain.
+ */
+const char *receipt_reason(const char *state);
 /* The receipt's value (not yet signed); NULL only on a bug. */
 json_t *receipt_json(const struct receipt_facts *f);
 /* The signed receipt envelope of @f; NULL with @err if @kr cannot sign. */

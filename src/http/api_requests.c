@@ -5,11 +5,13 @@
  *
  *   POST /v1/requests                        create (201; 200 for a repeat)
  *   GET  /v1/requests/{id}                   the request
+ *   GET  /v1/requests/{id}/receipt           its signed receipt (finished: else 409)
  *   POST /v1/requests/{id}/cancel            {"reason"} optional
  *   POST /v1/requests/{id}/verify            the app verified the person now
  *
  *   GET  /v1/admin/requests                  a page of the listing (query filters)
  *   GET  /v1/admin/requests/{id}             the request
+ *   GET  /v1/admin/requests/{id}/receipt     its signed receipt
  *   POST /v1/admin/requests/{id}/approve     {"reason"} optional
  *   POST /v1/admin/requests/{id}/refuse      {"reason"} required
  *   POST /v1/admin/requests/{id}/extend      {"due_at", "reason"} required
@@ -244,6 +246,21 @@ request_show(struct server *s, struct request *r, const char *code)
 		http_reply_json(r, MHD_HTTP_OK, out);
 }
 
+/* GET .../{code}/receipt: a download (http_reply_receipt()). */
+static void
+request_receipt(struct server *s, struct request *r, const char *code)
+{
+	struct lethe_err err = {0};
+	json_t *out = NULL;
+	lethe_rc rc;
+
+	rc = service_receipt(s->svc, code, 0, &out, &err);
+	if (rc != LETHE_OK)
+		reply_failed(r, rc, &err, "signed");
+	else
+		http_reply_receipt(r, out);
+}
+
 /* The actions of POST .../{code}/ACTION: what each takes in its body. */
 static const struct action_route {
 	const char *name;           /* the path's last segment */
@@ -427,6 +444,13 @@ requests_route(struct server *s, struct request *r, const struct api_key *key, b
 			http_reply_method(s, r, "GET, HEAD");
 		else
 			request_show(s, r, code);
+		return;
+	}
+	if (strcmp(rest, "/receipt") == 0) {
+		if (!get)
+			http_reply_method(s, r, "GET, HEAD");
+		else
+			request_receipt(s, r, code);
 		return;
 	}
 	for (i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {

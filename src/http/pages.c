@@ -2,7 +2,9 @@
 /*
  * pages.c - the pages of the server that are not an API: the public status
  * page of a privacy request, Meta's or any other (GET /data-deletion/status,
- * HTML or JSON), /healthz, /readyz, /metrics and the status page's stylesheet.
+ * HTML or JSON), the signed receipt it links to once the request is finished
+ * (GET /data-deletion/status/receipt), /healthz, /readyz, /metrics and the
+ * status page's stylesheet.
  *
  * The status page, readiness and metrics block on the state store (routes
  * flagged ROUTE_BLOCKING: they run on a worker); what they show comes from
@@ -18,6 +20,7 @@
 #include "http/status_page.h"
 #include "meta/requests.h"
 #include "util/buf.h"
+#include "util/log.h"
 #include "util/mem.h"
 
 /* The HTML page for an unknown code (404), or the JSON error. */
@@ -102,6 +105,71 @@ http_status_page(struct server *s, struct request *r)
 	free(html);
 out:
 	free(st);
+}
+
+void
+http_reply_receipt(struct request *r, json_t *env)
+{
+	json_t *id =
+	    json_object_get(json_object_get(json_object_get(env, "receipt"), "request"), "id");
+	char *text = env != NULL ? json_dumps(env, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+
+	if (text == NULL) {
+		json_decref(env);
+		http_reply_error(r, LETHE_E_INTERNAL, "cannot encode the receipt");
+		return;
+	}
+	snprintf(r->disposition, sizeof(r->disposition),
+	         "attachment; filename=\"lethe-receipt-%lld.json\"",
+	         (long long)json_integer_value(id));
+	json_decref(env);
+	http_reply(r, MHD_HTTP_OK, "application/json", text, strlen(text));
+	free(text);
+}
+
+/* An HTML page (@status) saying why the status page has no receipt to give. */
+static void
+receipt_page(struct server *s, struct request *r, unsigned status, const char *title,
+             const char *message)
+{
+	struct lethe_err err = {0};
+	char *html =
+	    status_page_error_html(s->cfg->app_name, s->cfg->contact, title, message, &err);
+
+	if (html == NULL) {
+		http_reply_error(r, LETHE_E_INTERNAL, "cannot render the page");
+		return;
+	}
+	http_reply(r, status, "text/html; charset=utf-8", html, strlen(html));
+	free(html);
+}
+
+void
+http_status_receipt(struct server *s, struct request *r)
+{
+	static struct log_limit lim = LOG_LIMIT_INIT(10, 60000.);
+	char typed[META_CODE_LEN + 1];
+	const char *code =
+	    status_page_code_parse(http_query(r, "id"), typed, sizeof(typed)) ? typed : NULL;
+	struct lethe_err err = {0};
+	json_t *env = NULL;
+	lethe_rc rc;
+
+	/* An unknown code gets the status page's own 404: nothing more is told. */
+	rc = code != NULL ? service_receipt(s->svc, code, 0, &env, &err) : LETHE_E_NOTFOUND;
+	if (rc == LETHE_OK) {
+		http_reply_receipt(r, env);
+	} else if (rc == LETHE_E_NOTFOUND) {
+		status_not_found(s, r, false);
+	} else if (rc == LETHE_E_CONFLICT) {
+		receipt_page(s, r, MHD_HTTP_CONFLICT, "No receipt yet",
+		             "This request is not finished yet. Its receipt can be downloaded "
+		             "from its status page once it is completed, refused or cancelled.");
+	} else {
+		log_warnx_limited(&lim, "status page receipt: %s", err.msg);
+		receipt_page(s, r, MHD_HTTP_SERVICE_UNAVAILABLE, "Receipt not available",
+		             "The receipt cannot be made right now. Please try again later.");
+	}
 }
 
 void

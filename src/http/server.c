@@ -279,6 +279,8 @@ queue_reply(struct request *r)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
 	if (r->www_auth != NULL)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, r->www_auth);
+	if (r->disposition[0] != '\0')
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, r->disposition);
 	/*
 	 * Count it now, not in the completion callback: a client that reads
 	 * /metrics right after this answer must already see it.
@@ -306,6 +308,8 @@ static const struct route {
 } routes[] = {
     {"/api/meta/", "meta", http_meta_routes, ROUTE_PREFIX},
     {"/data-deletion/status", "status", http_status_page, ROUTE_GET | ROUTE_BLOCKING},
+    {"/data-deletion/status/receipt", "status_receipt", http_status_receipt,
+     ROUTE_GET | ROUTE_BLOCKING},
     {"/healthz", "healthz", http_healthz, ROUTE_GET},
     {"/readyz", "readyz", http_readyz, ROUTE_GET | ROUTE_BLOCKING},
     {"/metrics", "metrics", http_metrics_page, ROUTE_GET | ROUTE_BLOCKING},

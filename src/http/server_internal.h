@@ -113,6 +113,7 @@ struct request {
 	const char *www_auth;  /* reply: WWW-Authenticate header, or NULL */
 	char retry_after[24];  /* reply: Retry-After header (seconds), or "" */
 	bool form_self;        /* reply: a page that posts a form here (CSP form-action 'self') */
+	char disposition[96];  /* reply: Content-Disposition header, or "" */
 };
 
 /* A handler: reads @r, sets its reply. */
@@ -152,6 +153,11 @@ void http_reply_failure(struct server *s, struct request *r, unsigned status, co
                         const char *msg);
 /* http_reply_failure() with the status and code of @rc (http_status_of()). */
 void http_reply_failure_rc(struct server *s, struct request *r, lethe_rc rc, const char *msg);
+/*
+ * A signed receipt envelope @env (stolen) as a 200 download: indented JSON,
+ * Content-Disposition attachment "lethe-receipt-ID.json" (pages.c).
+ */
+void http_reply_receipt(struct request *r, json_t *env);
 /* 405 with the methods @allow lists (also in the Allow header): "POST" or "GET, HEAD". */
 void http_reply_method(struct server *s, struct request *r, const char *allow);
 
@@ -161,6 +167,11 @@ void http_reply_method(struct server *s, struct request *r, const char *allow);
 void http_meta_routes(struct server *s, struct request *r);
 /* Blocking: GET /data-deletion/status?id=CODE, HTML or JSON when asked for (pages.c). */
 void http_status_page(struct server *s, struct request *r);
+/*
+ * Blocking: GET /data-deletion/status/receipt?id=CODE, the signed receipt of
+ * a finished request, or an HTML page saying why there is none (pages.c).
+ */
+void http_status_receipt(struct server *s, struct request *r);
 /* Blocking: GET /metrics, Prometheus text (pages.c). */
 void http_metrics_page(struct server *s, struct request *r);
 /* Blocking: GET /readyz, 200 or 503 with why not (pages.c). */

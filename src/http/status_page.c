@@ -254,6 +254,15 @@ status_ctx(struct tpl_ctx *ctx, const struct status_view *v)
 	free(grouped);
 	tpl_ctx_add_bool(ctx, "account_remains", v->account_remains);
 	add_state(ctx, v);
+	/* A finished request's signed receipt: this page's path + "/receipt" (pages.c). */
+	if (v->state != NULL && v->code != NULL &&
+	    (strcmp(v->state, "completed") == 0 ||
+	     strcmp(v->state, "completed_with_retention") == 0 ||
+	     strcmp(v->state, "refused") == 0 || strcmp(v->state, "cancelled") == 0)) {
+		tpl_ctx_add_bool(ctx, "has_receipt", true);
+		tpl_ctx_add_strf(ctx, "receipt_url", "/data-deletion/status/receipt?id=%s",
+		                 v->code);
+	}
 	tpl_ctx_add_time(ctx, "received_at", v->received_at);
 	tpl_ctx_add_str(ctx, "platform", platform);
 	tpl_ctx_add_bool(ctx, "from_meta", meta);

@@ -475,4 +475,18 @@ lethe_rc service_import_drain(struct service *svc, int64_t *done, int64_t *elsew
 lethe_rc service_import_nobody(struct service *svc, const char (*codes)[META_CODE_LEN + 1],
                                size_t n, int64_t *nobody, struct lethe_err *err);
 
+/* ---- receipts of finished requests (service_proof.c; docs/proof.md) ----------- */
+
+/*
+ * The signed receipt (engine/receipt.h) of the request with confirmation
+ * code @code, or, with @code NULL, of request number @id, into *@out
+ * (caller decrefs), signed with cfg->proof.keys and naming
+ * server.public_url as its issuer.  LETHE_E_NOTFOUND: no such request;
+ * LETHE_E_CONFLICT: not finished (completed, completed_with_retention,
+ * refused, cancelled); LETHE_E_CONFIG: no signing key loaded.  Takes st_mu
+ * (opens the state store of a CLI service).
+ */
+lethe_rc service_receipt(struct service *svc, const char *code, int64_t id, json_t **out,
+                         struct lethe_err *err);
+
 #endif /* LETHE_SERVICE_H */

@@ -23,6 +23,7 @@
 
 #include <sodium.h>
 
+#include "engine/receipt.h"
 #include "engine/request.h"
 #include "mail/templates.h"
 #include "service/service_internal.h"
@@ -144,6 +145,12 @@ fill_ctx(struct service *svc, const struct store_request *r, const char *notice,
 	add_code(ctx, r->code);
 	service__status_url(svc, r->code, url);
 	tpl_ctx_add_str(ctx, "status_url", url);
+	/* A finished request's signed receipt (service_proof.c), linked from its notice. */
+	if (receipt_state_finished(r->state)) {
+		tpl_ctx_add_bool(ctx, "has_receipt", true);
+		tpl_ctx_add_strf(ctx, "receipt_url", "%s/data-deletion/status/receipt?id=%s",
+		                 cfg->public_url, r->code);
+	}
 	tpl_ctx_add_str(ctx, "state", r->state);
 	tpl_ctx_add_str(ctx, "kind", r->kind[0] != '\0' ? r->kind : "erasure");
 	tpl_ctx_add_str(ctx, "scope", r->scope);

@@ -783,6 +783,26 @@ lethe_rc store_scan_get(struct store *st, int64_t request_id, struct store_scan 
 /* Free what store_scan_get() put in @s. */
 void store_scan_clear(struct store_scan *s);
 
+/* ---- receipts (receipts.c): what a request's receipt reads --------------------- */
+
+typedef void (*store_receipt_step_fn)(void *arg, const char *table, const char *action,
+                                      int64_t done, int64_t media, int64_t hold_until);
+/*
+ * Call @fn for each step of @job, in the order they ran: its name (the
+ * table, or "TABLE#N" for a keep rule, see dm_part_name), action, rows
+ * done, media files removed and the latest hold end (0 if none).
+ */
+lethe_rc store_receipt_steps(struct store *st, int64_t job, store_receipt_step_fn fn, void *arg,
+                             struct lethe_err *err);
+/*
+ * The audit chain entry of request @request_id's final transition (the
+ * latest "request" entry entering completed, completed_with_retention,
+ * refused or cancelled): *@seq and its hash in lowercase hex into @hash.
+ * LETHE_E_NOTFOUND if the chain holds none.
+ */
+lethe_rc store_audit_final(struct store *st, int64_t request_id, int64_t *seq, char hash[65],
+                           struct lethe_err *err);
+
 /* ---- the ledger of erased people (ledger.c): keyed hashes only ---------------- */
 
 /* Add a pending entry: row @key_hash of @table, identity hashes @ids_json (a JSON array). */
