@@ -163,9 +163,15 @@ cmd_import(const struct cli_args *a)
 	/* After the usage checks: it opens (and may create) the state store. */
 	if (rc == LETHE_OK)
 		rc = cli_load_key(&env.cfg, &err);
-	/* The channels it erases are disconnected: their jobs are sealed with the outbox key. */
-	if (rc == LETHE_OK && env.dm->channel != NULL)
+	/*
+	 * The channels it erases are disconnected and the requests it completes
+	 * notify proof.recipients: both jobs are sealed with the outbox key, and
+	 * a notice carries a signed receipt.
+	 */
+	if (rc == LETHE_OK && (env.dm->channel != NULL || env.cfg.proof.nrecipients > 0))
 		rc = service_load_outbox_key(&env.cfg, &err);
+	if (rc == LETHE_OK && env.cfg.proof.nrecipients > 0)
+		rc = config_load_signing_keys(&env.cfg, true, &err);
 	if (rc == LETHE_OK)
 		rc = service_import_begin(env.svc, &err);
 	while (rc == LETHE_OK && fgets(line, sizeof(line), f) != NULL) {

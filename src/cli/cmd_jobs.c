@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cmd_jobs.c - `lethe jobs`: the outbox's jobs (revoke, unsubscribe, purge)
- * by state, dead letters with their reason; then the mail outbox's mails
- * (notices about requests) the same way, when there are any.
+ * cmd_jobs.c - `lethe jobs`: the outbox's jobs (revoke, unsubscribe, purge,
+ * notify) by state, dead letters with their reason; then the mail outbox's
+ * mails (notices about requests) the same way, when there are any.
  */
 #include "util/fmacros.h"
 
@@ -72,20 +72,25 @@ static void
 on_job(void *arg, const struct store_outbox *j, const char *state)
 {
 	struct list_acc *a = arg;
-	char next[32], fin[32];
+	char next[32], fin[32], disc[24];
 
 	if (a->state != NULL && strcmp(a->state, state) != 0)
 		return;
+	/* A notice to a recipient belongs to no disconnect. */
+	snprintf(disc, sizeof(disc), "%lld", (long long)j->disconnect_id);
+	if (j->disconnect_id == 0)
+		snprintf(disc, sizeof(disc), "-");
 	a->n++;
 	fmt_ms(strcmp(j->state, "pending") == 0 ? j->next_at_ms : 0, next, sizeof(next));
 	fmt_ms(j->finished_at_ms, fin, sizeof(fin));
 	if (a->json) {
 		json_t *o =
-		    json_pack("{s:I, s:I, s:s, s:o, s:s, s:o, s:I, s:o, s:o, s:o, s:o, s:b}", "id",
-		              (json_int_t)j->id, "disconnect", (json_int_t)j->disconnect_id, "kind",
-		              j->kind, "platform", jstr(j->platform), "state", state, "outcome",
-		              jstr(j->outcome), "attempts", (json_int_t)j->attempts, "next_try",
-		              jstr(next), "finished_at", jstr(fin), "http_status",
+		    json_pack("{s:I, s:o, s:s, s:o, s:s, s:o, s:I, s:o, s:o, s:o, s:o, s:b}", "id",
+		              (json_int_t)j->id, "disconnect",
+		              j->disconnect_id > 0 ? json_integer(j->disconnect_id) : json_null(),
+		              "kind", j->kind, "platform", jstr(j->platform), "state", state,
+		              "outcome", jstr(j->outcome), "attempts", (json_int_t)j->attempts,
+		              "next_try", jstr(next), "finished_at", jstr(fin), "http_status",
 		              j->http_status > 0 ? json_integer(j->http_status) : json_null(),
 		              "reason", jstr(j->reason), "sealed_payload", j->has_box);
 		char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
@@ -95,10 +100,9 @@ on_job(void *arg, const struct store_outbox *j, const char *state)
 		json_decref(o);
 		return;
 	}
-	printf("%-6lld %-6lld %-12s %-10s %-20s %-22s %-3lld %-20s %s\n", (long long)j->id,
-	       (long long)j->disconnect_id, j->kind, j->platform[0] ? j->platform : "-", state,
-	       j->outcome[0] ? j->outcome : "-", (long long)j->attempts, next[0] ? next : "-",
-	       j->reason[0] ? j->reason : "");
+	printf("%-6lld %-6s %-12s %-10s %-20s %-22s %-3lld %-20s %s\n", (long long)j->id, disc,
+	       j->kind, j->platform[0] ? j->platform : "-", state, j->outcome[0] ? j->outcome : "-",
+	       (long long)j->attempts, next[0] ? next : "-", j->reason[0] ? j->reason : "");
 }
 
 /* One mail: its number, its request's number, notice, state, tries, next try, last error. */

@@ -112,8 +112,11 @@ cmd_serve(const struct cli_args *a)
 		rc = time_test_clock_check(&err);
 	if (rc == LETHE_OK)
 		rc = config_load_secrets(&env.cfg, &err);
-	/* The outbox key seals disconnect jobs: needed once the map has a channel table. */
-	if (rc == LETHE_OK && env.dm->channel != NULL)
+	/*
+	 * The outbox key seals disconnect jobs and notices to proof.recipients:
+	 * needed once the map has a channel table or recipients are configured.
+	 */
+	if (rc == LETHE_OK && (env.dm->channel != NULL || env.cfg.proof.nrecipients > 0))
 		rc = service_load_outbox_key(&env.cfg, &err);
 	if (rc == LETHE_OK)
 		rc = platforms_check_secrets(env.cfg.platforms, &err);

@@ -200,8 +200,9 @@ static const char usage_jobs[] =
     "usage: lethe jobs -c CONFIG [--state STATE | --dead] [--json]\n"
     "\n"
     "List the outbox's jobs: upstream token revocations, webhook unsubscriptions\n"
-    "and purges queued by channel disconnects, with their state as the API and\n"
-    "`lethe disconnect --json` show it (staged, pending, running, retrying,\n"
+    "and purges queued by channel disconnects, and notices to proof.recipients\n"
+    "(kind notify: PLATFORM is the recipient, DISC is -), with their state as the\n"
+    "API and `lethe disconnect --json` show it (staged, pending, running, retrying,\n"
     "dead, done, or how else it ended: already_revoked, already_unsubscribed,\n"
     "unsupported, no_token), attempts, next try (ISO 8601, UTC) and, for dead\n"
     "letters, why they were given up.  Jobs hold no token in the clear, and\n"
@@ -263,20 +264,6 @@ static const char usage_requests[] =
     "\n"
     "Exit status: 0 done, 1 failure (also: no such request, or its state does\n"
     "not allow the action), 2 usage error, 3 configuration or data map invalid.\n";
-
-static const char usage_receipt[] =
-    "usage: lethe receipt SUBCOMMAND [OPTIONS]\n"
-    "\n"
-    "Signed receipts of finished requests (docs/proof.md): what was deleted,\n"
-    "anonymized and kept, the residual scan, the audit chain entry, signed with\n"
-    "the server's Ed25519 key.  `lethe receipt SUBCOMMAND --help` for each:\n"
-    "\n"
-    "  verify  FILE [--keys KEYS.json | -c CONFIG] [--json]   check one offline\n"
-    "  show    ID -c CONFIG [--out FILE]                      print a request's\n"
-    "\n"
-    "Exit status: 0 done (a valid signature), 1 failure (a signature that does\n"
-    "not verify, an unknown key, no such request or not finished), 2 usage error\n"
-    "or not a receipt, 3 configuration invalid.\n";
 
 static const char usage_help[] = "usage: lethe help [COMMAND]\n"
                                  "\n"
@@ -478,12 +465,6 @@ const struct cli_command cli_commands[] = {
         .summary = "privacy requests: list, show, create, approve, refuse, cancel, ...",
         .usage = usage_requests,
         .subs = cli_requests_subs,
-    },
-    {
-        .name = "receipt",
-        .summary = "verify a request's signed receipt offline, or print one",
-        .usage = usage_receipt,
-        .subs = cli_receipt_subs,
     },
     {
         .name = "api-key",

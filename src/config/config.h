@@ -95,6 +95,7 @@ struct proof_config {
 	size_t nrecipients;                 /* number of them */
 	int64_t notify_timeout_ms;          /* one notice's HTTP call at most (10 s) */
 	struct keys_ring *keys;             /* loaded by config_load_signing_keys(), or NULL */
+	char *path;                         /* the configuration file (for messages) */
 	int line;                           /* line of the section, 0 if absent */
 };
 

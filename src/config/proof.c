@@ -5,15 +5,18 @@
  * recipients of erasure notices (config.h, docs/proof.md).
  *
  * Parsing is strict like the rest of the configuration: an unknown key, a
- * bad duration, a recipient without name or URL, a URL that is not http://
- * or https://, a name twice or an unknown event is LETHE_E_CONFIG
- * "lethe.yaml:LINE: what".  The recipients' identity kinds live in the data
+ * bad duration, a recipient without name or URL, a name of more than 31
+ * characters (the outbox's platform column), a URL that is not http:// or
+ * https:// with a host, a name twice, an unknown event or an empty events
+ * list is LETHE_E_CONFIG "lethe.yaml:LINE: what" (never the URL itself: it
+ * may hold a token).  The recipients' identity kinds live in the data
  * map: proof_config_check() checks them at start.  The keys are loaded
  * apart (config_load_signing_keys()), as the other keys are, so a command
  * that signs nothing never creates a key file.
  */
 #include "util/fmacros.h"
 
+#include <curl/curl.h>
 #include <libgen.h>
 #include <stdarg.h>
 #include <string.h>
@@ -26,7 +29,7 @@
 #include "util/yamlutil.h"
 
 #define PROOF_RECIPIENTS_MAX 16
-#define PROOF_NAME_MAX 64
+#define PROOF_NAME_MAX 31 /* the outbox's platform column (struct store_outbox) holds 31 */
 #define PROOF_URL_MAX 2048
 
 static const char *const proof_events[] = {"completed", "completed_with_retention", NULL};
@@ -105,6 +108,32 @@ name_ok(const char *s)
 	return true;
 }
 
+/* An http:// or https:// URL with a host, as libcurl reads it. */
+static bool
+url_ok(const char *s)
+{
+	const char *host = strstr(s, "://");
+	CURLU *u = NULL;
+	char *scheme = NULL, *name = NULL;
+	bool ok = false;
+
+	/* libcurl would read "http:///x" as host x: an authority must come first. */
+	if (strlen(s) > PROOF_URL_MAX || strpbrk(s, " \t\r\n") != NULL ||
+	    (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0) || host == NULL ||
+	    host[3] == '/' || host[3] == '\0')
+		return false;
+	u = curl_url();
+	if (u != NULL && curl_url_set(u, CURLUPART_URL, s, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &name, 0) == CURLUE_OK)
+		ok = (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0) &&
+		     name[0] != '\0';
+	curl_free(scheme);
+	curl_free(name);
+	curl_url_cleanup(u);
+	return ok;
+}
+
 static lethe_rc
 parse_recipient(struct proof_config *p, struct ydoc *y, yaml_node_t *r, struct lethe_err *err)
 {
@@ -133,12 +162,11 @@ parse_recipient(struct proof_config *p, struct ydoc *y, yaml_node_t *r, struct l
 			return pfail(y, r, err, "proof recipient '%s' is named twice", s);
 	pr->name = xstrdup(s);
 	s = ynode_str(ymap_get(y, r, "url"));
-	if (s == NULL || strlen(s) > PROOF_URL_MAX ||
-	    (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0) ||
-	    strpbrk(s, " \t\r\n") != NULL)
+	if (s == NULL || !url_ok(s))
 		return pfail(y, r, err,
-		             "proof recipient '%s' needs a url starting http:// or https://",
-		             pr->name);
+		             "proof recipient '%s' needs a url: http:// or https://, a host, "
+		             "no spaces, at most %d characters",
+		             pr->name, PROOF_URL_MAX);
 	pr->url = xstrdup(s);
 	v = ymap_get(y, r, "identities");
 	if (v != NULL)
@@ -146,6 +174,12 @@ parse_recipient(struct proof_config *p, struct ydoc *y, yaml_node_t *r, struct l
 	v = ymap_get(y, r, "events");
 	if (rc == LETHE_OK && v != NULL)
 		rc = get_list(y, v, "events", &pr->events, &pr->nevents, err);
+	/* An empty list would silently mean every event (the default below). */
+	if (rc == LETHE_OK && v != NULL && pr->nevents == 0)
+		rc = pfail(y, v, err,
+		           "proof recipient '%s': events must name at least one of completed, "
+		           "completed_with_retention (or be left out: both)",
+		           pr->name);
 	for (i = 0; rc == LETHE_OK && i < pr->nevents; i++) {
 		bool known = false;
 
@@ -177,6 +211,7 @@ proof_config_parse(struct proof_config *p, const char *dir, const char *state_db
 	size_t i;
 
 	memset(p, 0, sizeof(*p));
+	p->path = xstrdup(y->path);
 	p->checkpoint_interval = 60;
 	p->scan = true;
 	p->reapply_at_start = true;
@@ -277,6 +312,7 @@ proof_config_free(struct proof_config *p)
 	}
 	free(p->recipients);
 	free(p->signing_key_file);
+	free(p->path);
 	free_list(p->previous_keys, p->nprevious_keys);
 	if (p->keys != NULL) {
 		keys_ring_wipe(p->keys);
@@ -314,9 +350,10 @@ proof_config_check(const struct proof_config *p, const struct datamap *dm, struc
 		for (j = 0; j < p->recipients[i].nidentities; j++)
 			if (!datamap_has_identity(dm, p->recipients[i].identities[j]))
 				return lethe_err_set(err, LETHE_E_CONFIG,
-				                     "lethe.yaml:%d: proof recipient '%s': "
+				                     "%s:%d: proof recipient '%s': "
 				                     "identity kind '%s' is not "
 				                     "declared in the data map",
+				                     p->path != NULL ? p->path : "lethe.yaml",
 				                     p->recipients[i].line, p->recipients[i].name,
 				                     p->recipients[i].identities[j]);
 	return LETHE_OK;

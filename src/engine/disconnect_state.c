@@ -164,7 +164,7 @@ disconnect_job_state(const struct store_outbox *j)
 	/* Success is "done"; the other ways a job ended say which. */
 	if (strcmp(j->state, "done") == 0 && j->outcome[0] != '\0' &&
 	    strcmp(j->outcome, "revoked") != 0 && strcmp(j->outcome, "unsubscribed") != 0 &&
-	    strcmp(j->outcome, "purged") != 0)
+	    strcmp(j->outcome, "purged") != 0 && strcmp(j->outcome, "delivered") != 0)
 		return j->outcome;
 	if (strcmp(j->state, "pending") == 0 && j->attempts > 0)
 		return "retrying";

@@ -24,6 +24,7 @@
 #include "engine/erase.h"
 #include "engine/plan.h"
 #include "jobs/engine_opts.h"
+#include "jobs/notify.h"
 #include "jobs/outbox.h"
 #include "platform/platform.h"
 #include "util/lease.h"
@@ -102,6 +103,13 @@ job_failed(const struct lethe_config *cfg, struct store_outbox *j, const char *o
 		snprintf(j->state, sizeof(j->state), "pending");
 		j->next_at_ms = t + outbox_backoff_ms(o, j->attempts, randombytes_random());
 	}
+}
+
+void
+outbox_job_failed(const struct lethe_config *cfg, struct store_outbox *j, const char *outcome,
+                  const char *reason)
+{
+	job_failed(cfg, j, outcome, reason, now_ms());
 }
 
 static void
@@ -259,6 +267,7 @@ run_one(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *
 {
 	struct store_outbox j;
 	struct outbox_payload *pl = xcalloc(1, sizeof(*pl));
+	bool notice;
 	lethe_rc rc;
 
 	rc = store_outbox_claim(st, disconnect_id, owner, now_ms(), cfg->outbox.lease_ms, &j, err);
@@ -266,7 +275,10 @@ run_one(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *
 		free(pl);
 		return rc;
 	}
-	if (outbox_open(cfg->outbox.key, j.kind, j.box, j.boxlen, pl) != LETHE_OK) {
+	/* A notice's payload is its own (notify.c): it opens and runs it, or says it cannot. */
+	notice = strcmp(j.kind, NOTIFY_KIND) == 0;
+	if ((notice ? notify_deliver(cfg, &j, deadline_ms)
+	            : outbox_open(cfg->outbox.key, j.kind, j.box, j.boxlen, pl)) != LETHE_OK) {
 		/*
 		 * Sealed under another key: a process with the right key can still
 		 * run it, so it waits (never a guess, never given up here).
@@ -279,6 +291,8 @@ run_one(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *
 		log_warnx("outbox job %lld (%s): its payload cannot be opened under this outbox "
 		          "key; left pending",
 		          (long long)j.id, j.kind);
+	} else if (notice) {
+		/* notify_deliver() ran it. */
 	} else if (strcmp(j.kind, "purge") == 0) {
 		run_purge(cfg, dm, db, st, &j, pl, owner, stop, deadline_ms);
 	} else {
@@ -466,7 +480,7 @@ outbox_start(const struct lethe_config *cfg, const struct datamap *dm, struct ou
 
 	*out = NULL;
 	/* Every process of a state store seals with one key: checked before any job runs. */
-	if (dm->channel != NULL) {
+	if (dm->channel != NULL || cfg->proof.nrecipients > 0) {
 		rc = store_open(cfg->state_db, &st, err);
 		if (rc == LETHE_OK)
 			rc = outbox_key_check(cfg, st, err);
@@ -531,7 +545,8 @@ outbox_metrics(struct store *st, struct buf *b)
 {
 	struct metrics_acc a = {.b = b, .dead = 0};
 
-	buf_adds(b, "# HELP lethe_outbox_jobs Outbox jobs (revoke, unsubscribe, purge) by state.\n"
+	buf_adds(b, "# HELP lethe_outbox_jobs Outbox jobs (revoke, unsubscribe, purge, notify) by "
+	            "state.\n"
 	            "# TYPE lethe_outbox_jobs gauge\n");
 	store_outbox_counts(st, count_kind, &a, NULL);
 	buf_addf(b,

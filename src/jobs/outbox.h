@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * outbox.h - durable upstream work of channel disconnects: revoke a token,
- * remove a webhook subscription, purge the channel's derived data.
+ * remove a webhook subscription, purge the channel's derived data; and the
+ * notices to proof.recipients of completed erasures (kind notify, run by
+ * jobs/notify.c with its own sealed payload).
  *
  * Jobs live in the state store (store_outbox_*).  The secret a call needs
  * (token, account id, channel id) is kept only in the job's payload, sealed
@@ -56,6 +58,14 @@ outbox_open(const uint8_t key[HASH_KEY_LEN], const char *kind, const uint8_t *bo
  * LETHE_E_CONFIG with a clear message if not.
  */
 lethe_rc outbox_key_check(const struct lethe_config *cfg, struct store *st, struct lethe_err *err);
+
+/*
+ * Job @j's try failed with @outcome and @reason (no secret): pending again
+ * after the backoff, or dead (with the reason) past outbox.max_attempts
+ * tries or outbox.max_age.  For the runners of a kind of job (notify.c).
+ */
+void outbox_job_failed(const struct lethe_config *cfg, struct store_outbox *j, const char *outcome,
+                       const char *reason);
 
 /*
  * Delay before the next try after @failures failed calls (>= 1): full

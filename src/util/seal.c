@@ -62,29 +62,67 @@ field_get(const uint8_t *m, size_t len, size_t *pos, char *out, size_t cap)
 }
 
 uint8_t *
-seal_box(const uint8_t key[HASH_KEY_LEN], const char *kind, const struct seal_payload *p,
-         size_t *len)
+seal_bytes(const uint8_t key[HASH_KEY_LEN], const char *kind, const void *plain, size_t len,
+           size_t *boxlen)
 {
 	const size_t np = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
 	uint8_t sub[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
+	uint8_t *box = xmalloc(np + len + crypto_aead_xchacha20poly1305_ietf_ABYTES);
+	unsigned long long clen = 0;
+
+	kind_key(key, kind, sub);
+	randombytes_buf(box, np);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(
+	    box + np, &clen, plain, len, (const uint8_t *)kind, strlen(kind), NULL, box, sub);
+	sodium_memzero(sub, sizeof(sub));
+	*boxlen = np + (size_t)clen;
+	return box;
+}
+
+uint8_t *
+seal_open_bytes(const uint8_t key[HASH_KEY_LEN], const char *kind, const uint8_t *box,
+                size_t boxlen, size_t max, size_t *len)
+{
+	const size_t np = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+	const size_t ab = crypto_aead_xchacha20poly1305_ietf_ABYTES;
+	uint8_t sub[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
+	unsigned long long mlen = 0;
+	uint8_t *plain = NULL;
+
+	*len = 0;
+	if (box == NULL || boxlen < np + ab || boxlen - np - ab > max)
+		return NULL;
+	plain = xmalloc(boxlen - np - ab + 1);
+	kind_key(key, kind, sub);
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &mlen, NULL, box + np, boxlen - np,
+	                                               (const uint8_t *)kind, strlen(kind), box,
+	                                               sub) != 0) {
+		sodium_memzero(plain, boxlen - np - ab + 1);
+		free(plain);
+		plain = NULL;
+	} else {
+		plain[mlen] = '\0';
+		*len = (size_t)mlen;
+	}
+	sodium_memzero(sub, sizeof(sub));
+	return plain;
+}
+
+uint8_t *
+seal_box(const uint8_t key[HASH_KEY_LEN], const char *kind, const struct seal_payload *p,
+         size_t *len)
+{
 	uint8_t *plain = xmalloc(sizeof(*p) + 12);
 	size_t n = 0;
 	uint8_t *box;
-	unsigned long long clen = 0;
 
 	/* Each field is NUL-terminated within its array, so this fits. */
 	n += field_put(plain + n, p->channel);
 	n += field_put(plain + n, p->account);
 	n += field_put(plain + n, p->token);
-	box = xmalloc(np + n + crypto_aead_xchacha20poly1305_ietf_ABYTES);
-	kind_key(key, kind, sub);
-	randombytes_buf(box, np);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(box + np, &clen, plain, n, (const uint8_t *)kind,
-	                                           strlen(kind), NULL, box, sub);
-	sodium_memzero(sub, sizeof(sub));
+	box = seal_bytes(key, kind, plain, n, len);
 	sodium_memzero(plain, sizeof(*p) + 12);
 	free(plain);
-	*len = np + (size_t)clen;
 	return box;
 }
 
@@ -92,31 +130,20 @@ lethe_rc
 seal_open(const uint8_t key[HASH_KEY_LEN], const char *kind, const uint8_t *box, size_t len,
           struct seal_payload *out)
 {
-	const size_t np = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
-	const size_t ab = crypto_aead_xchacha20poly1305_ietf_ABYTES;
-	uint8_t sub[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
-	unsigned long long mlen = 0;
-	uint8_t *plain = NULL;
-	size_t pos = 0;
+	size_t mlen = 0, pos = 0;
+	uint8_t *plain = seal_open_bytes(key, kind, box, len, sizeof(*out) + 12, &mlen);
 	lethe_rc rc = LETHE_E_FORBIDDEN;
 
 	memset(out, 0, sizeof(*out));
-	if (box == NULL || len < np + ab || len > np + ab + sizeof(*out) + 12)
+	if (plain == NULL)
 		return LETHE_E_FORBIDDEN;
-	plain = xmalloc(len);
-	kind_key(key, kind, sub);
-	if (crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &mlen, NULL, box + np, len - np,
-	                                               (const uint8_t *)kind, strlen(kind), box,
-	                                               sub) == 0 &&
-	    field_get(plain, (size_t)mlen, &pos, out->channel, sizeof(out->channel)) &&
-	    field_get(plain, (size_t)mlen, &pos, out->account, sizeof(out->account)) &&
-	    field_get(plain, (size_t)mlen, &pos, out->token, sizeof(out->token)) &&
-	    pos == (size_t)mlen)
+	if (field_get(plain, mlen, &pos, out->channel, sizeof(out->channel)) &&
+	    field_get(plain, mlen, &pos, out->account, sizeof(out->account)) &&
+	    field_get(plain, mlen, &pos, out->token, sizeof(out->token)) && pos == mlen)
 		rc = LETHE_OK;
 	if (rc != LETHE_OK)
 		sodium_memzero(out, sizeof(*out));
-	sodium_memzero(sub, sizeof(sub));
-	sodium_memzero(plain, len);
+	sodium_memzero(plain, mlen + 1);
 	free(plain);
 	return rc;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * seal.h - sealing the secrets of an outbox job (channel id, account id,
- * token) with XChaCha20-Poly1305 under the outbox key.
+ * token; or a notice's body) with XChaCha20-Poly1305 under the outbox key.
  *
  * The engine seals when it queues a disconnect's jobs and opens when it
  * repairs a staged one; the outbox opens when it runs a job.  Both sit above
@@ -26,6 +26,22 @@ struct seal_payload {
 	char token[SEAL_TOKEN_MAX]; /* the token the call needs */
 };
 
+/*
+ * Seal the @len bytes at @plain under @key for a job of @kind; returns the
+ * box (the 24-byte nonce, the ciphertext and its tag; caller frees) and its
+ * length in *@boxlen.  The sealed payloads of notices (jobs/notify.c) are
+ * such boxes; seal_box() seals a struct seal_payload with it.
+ */
+uint8_t *seal_bytes(const uint8_t key[HASH_KEY_LEN], const char *kind, const void *plain,
+                    size_t len, size_t *boxlen);
+/*
+ * Open a box of seal_bytes() whose plaintext is at most @max bytes: returns
+ * the plaintext with a NUL after it (the caller wipes and frees it) and its
+ * length in *@len; NULL if the box does not verify under @key and @kind or
+ * is malformed or too long.
+ */
+uint8_t *seal_open_bytes(const uint8_t key[HASH_KEY_LEN], const char *kind, const uint8_t *box,
+                         size_t boxlen, size_t max, size_t *len);
 /*
  * Seal @p under @key for a job of @kind; returns the box (caller frees) and
  * its length in *@len.  Each field of @p must be NUL-terminated in its array.
