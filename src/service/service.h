@@ -276,6 +276,27 @@ struct service_request_filter {
 lethe_rc service_request_list(struct service *svc, const struct service_request_filter *f,
                               json_t **out, struct lethe_err *err);
 
+/* ---- erasures re-applied after a restore (service_reapply.c; docs/proof.md) ---- */
+
+/*
+ * Look for the people of the ledger in the app database (ledger_find())
+ * and, unless @dry_run, make one erasure request per person found through
+ * service_request_create(): source restore, the scope of the request that
+ * erased them, the identities read from their rows, the built-in policy
+ * "restore" (no verification, review or grace), nobody mailed, the reason
+ * "re-applied after a restore: request #N" in its history.  An open
+ * request of the same person, kind and scope is not duplicated.  A run
+ * that finds someone appends one "reapply" entry to the audit chain
+ * (counts and request numbers).  What it found into *@out (caller frees):
+ * {"dry_run", "entries", "scanned", "found", "rows", "tables": [{"table",
+ * "scope", "rows"}], "requests": [{"erased_by", "scope", "rows", "request"
+ * (number, null if none), "repeat", "error"?}], "failed"}: never a value.
+ * Stops with LETHE_E_UNAVAILABLE between batches once *@stop (may be NULL)
+ * is non-zero.  Blocking; for a command's service or a thread of its own.
+ */
+lethe_rc service_reapply(struct service *svc, bool dry_run, const volatile int *stop, json_t **out,
+                         struct lethe_err *err);
+
 /* ---- the self-service page and mailed links (service_selfservice.c, service_links.c) ---- */
 
 #define SERVICE_LINK_TOKEN_LEN 32 /* characters of a link's token: [a-z2-7], 160 random bits */
