@@ -38,7 +38,7 @@ static const char usage_list[] =
     "                      awaiting_review, scheduled, running, completed,\n"
     "                      completed_with_retention, refused, cancelled, failed, expired)\n"
     "      --source S      only from source S (meta, import, app, self-service, email,\n"
-    "                      operator)\n"
+    "                      operator, restore)\n"
     "      --kind K        only of kind K (erasure, export, restriction)\n"
     "      --due-within DUR  only requests due before now + DUR (48h, 7d...), overdue\n"
     "                      ones included; combine with --state for open ones\n"

@@ -127,6 +127,26 @@ static const char usage_sweep[] =
     "Exit status: 0 done, 1 failed (run again), 2 usage error, 3 configuration\n"
     "or data map invalid.\n";
 
+static const char usage_reapply[] =
+    "usage: lethe reapply -c CONFIG [--dry-run] [--json]\n"
+    "\n"
+    "After the app database was restored from a backup: find the people lethe\n"
+    "erased before whose rows are back (the ledger of erased people, keyed\n"
+    "hashes only) and erase them again, one request of source 'restore' per\n"
+    "person, in the scope of the request that erased them.  An open request of\n"
+    "the same person is not duplicated.  Prints counts per table and scope and\n"
+    "the request numbers, never a value.  `lethe serve` does the same at start\n"
+    "(proof.reapply_at_start).  Keep the state store when you restore the app\n"
+    "database: see docs/proof.md.\n"
+    "\n"
+    "  -c, --config FILE   lethe.yaml\n"
+    "      --dry-run       find and count; make no request\n"
+    "      --json          print what was found as JSON\n"
+    "  -h, --help          this text\n"
+    "\n"
+    "Exit status: 0 done, 1 failed (or some could not be erased again), 2 usage\n"
+    "error, 3 configuration or data map invalid.\n";
+
 static const char usage_import[] =
     "usage: lethe import-meta-ids -c CONFIG --app NAME [--out CSV] [--json] FILE\n"
     "\n"
@@ -344,6 +364,11 @@ static const struct cli_option opts_sweep[] = {
     {.name = NULL},
 };
 
+static const struct cli_option opts_reapply[] = {
+    {.name = "dry-run", .kind = CLI_FLAG},
+    {.name = NULL},
+};
+
 static const struct cli_option opts_import[] = {
     {.name = "app", .short_name = 'a', .kind = CLI_VALUE, .required = "--app is required"},
     {.name = "out", .short_name = 'o', .kind = CLI_VALUE},
@@ -472,6 +497,14 @@ const struct cli_command cli_commands[] = {
         .usage = usage_apikey,
         .options = opts_apikey,
         .fn = cmd_apikey,
+    },
+    {
+        .name = "reapply",
+        .summary = "erase again the people a restored backup brought back",
+        .usage = usage_reapply,
+        .common = CLI_CONFIG | CLI_JSON,
+        .options = opts_reapply,
+        .fn = cmd_reapply,
     },
     {
         .name = "help",

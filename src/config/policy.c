@@ -27,8 +27,8 @@
 
 #define POLICY_NAME_MAX 63 /* characters of a policy name */
 
-static const char *const sources[] = {"meta",  "import",   "app", "self-service",
-                                      "email", "operator", NULL};
+static const char *const sources[] = {"meta",  "import",   "app",     "self-service",
+                                      "email", "operator", "restore", NULL};
 static const char *const kinds[] = {"erasure", "export", "restriction", NULL};
 
 /* The built-in default of each kind (policy.h): no verification, review, grace or effects. */
@@ -37,6 +37,13 @@ static const struct request_policy defaults[] = {
     {.name = "default", .kind = "export", .deadline_s = POLICY_DEADLINE_DEFAULT_S},
     {.name = "default", .kind = "restriction", .deadline_s = POLICY_DEADLINE_DEFAULT_S},
 };
+/*
+ * An erasure re-applied after a backup restore (source restore): its
+ * person was verified, reviewed and given a grace period the first time,
+ * so nothing is asked again; no configured policy applies to it.
+ */
+static const struct request_policy restore_policy = {
+    .name = "restore", .kind = "erasure", .deadline_s = POLICY_DEADLINE_DEFAULT_S};
 
 static bool
 in_list(const char *const *list, const char *s)
@@ -76,6 +83,9 @@ policy_for(const struct lethe_config *cfg, const char *kind, const char *scope, 
 {
 	size_t i;
 
+	if (kind != NULL && source != NULL && strcmp(kind, "erasure") == 0 &&
+	    strcmp(source, "restore") == 0)
+		return &restore_policy;
 	for (i = 0; cfg != NULL && kind != NULL && i < cfg->requests.npolicies; i++) {
 		const struct request_policy *p = &cfg->requests.policies[i];
 
@@ -119,6 +129,13 @@ name_ok(const char *s)
 
 	return n > 0 && n <= POLICY_NAME_MAX &&
 	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") == n;
+}
+
+/* A source a configured policy may name: any but restore (its policy is built in). */
+static bool
+source_conf_ok(const char *s)
+{
+	return policy_source_ok(s) && strcmp(s, "restore") != 0;
 }
 
 /* Duration @v (present) into *@out: "0" or a duration; at least @min seconds. */
@@ -231,6 +248,11 @@ parse_policy(struct ydoc *y, yaml_node_t *n, struct requests_config *rq, struct 
 		return pfail(y, v, err,
 		             "policy name '%s' must be 1 to %d letters, digits, '-' or '_'",
 		             s ? s : "", POLICY_NAME_MAX);
+	if (strcmp(s, restore_policy.name) == 0)
+		return pfail(y, v, err,
+		             "policy name '%s' is the built-in policy of erasures re-applied "
+		             "after a restore: choose another",
+		             s);
 	for (i = 0; i < rq->npolicies; i++)
 		if (strcmp(rq->policies[i].name, s) == 0)
 			return pfail(y, v, err, "policy '%s' is defined twice (first at line %d)",
@@ -254,8 +276,10 @@ parse_policy(struct ydoc *y, yaml_node_t *n, struct requests_config *rq, struct 
 	}
 	v = ymap_get(y, n, "sources");
 	if (v != NULL)
-		rc = get_list(y, v, p->name, "sources", "source", policy_source_ok,
-		              "expected: " POLICY_SOURCES, &p->sources, &p->nsources, err);
+		rc = get_list(y, v, p->name, "sources", "source", source_conf_ok,
+		              "expected: meta, import, app, self-service, email, operator (restore "
+		              "requests follow the built-in policy 'restore')",
+		              &p->sources, &p->nsources, err);
 	v = ymap_get(y, n, "verify");
 	if (rc == LETHE_OK && v != NULL)
 		rc = get_bool(y, v, "verify", &p->verify, err);

@@ -10,7 +10,10 @@
  * cancelled), and the deadline by which it must be complete.  The first
  * policy whose kind, scope and sources match a request applies; a request
  * no policy matches gets the built-in default (no verification, no review,
- * no grace, no effects, due in 30 days).  docs/requests.md documents the
+ * no grace, no effects, due in 30 days).  An erasure of source restore
+ * (an erasure re-applied after a backup restore, docs/proof.md) always gets
+ * the built-in policy "restore", which is the same: its person was
+ * verified, reviewed and given a grace period the first time.  docs/requests.md documents the
  * section; README.md "Configuration" lists its keys.
  */
 #ifndef LETHE_CONFIG_POLICY_H
@@ -29,7 +32,7 @@ struct yaml_node_s;
 #define POLICY_WARN_BEFORE_DEFAULT_S (3 * 86400) /* warn 3 days before a deadline */
 
 /* The sources a request can come from (store column `source`). */
-#define POLICY_SOURCES "meta, import, app, self-service, email, operator"
+#define POLICY_SOURCES "meta, import, app, self-service, email, operator, restore"
 /* The kinds of request (store column `kind`). */
 #define POLICY_KINDS "erasure, export, restriction"
 
@@ -72,7 +75,9 @@ void policy_free(struct requests_config *rq);
 /*
  * The policy for a request of @kind in @scope from @source: the first of
  * cfg's policies that matches, else the built-in default (name "default").
- * Matching: the kind is equal; a policy without a scope matches any scope
+ * An erasure from source "restore" gets the built-in "restore" whatever
+ * the configured policies say.  Matching: the kind is equal; a policy
+ * without a scope matches any scope
  * (one with a scope only that scope); a policy without sources matches any
  * source.  The default has the kind asked for (erasure for a kind lethe
  * does not know).  @cfg may be NULL (the default).  Never NULL; the pointer

@@ -84,6 +84,9 @@ service_start(const struct lethe_config *cfg, const struct datamap *dm, runner_d
 		service_stop(svc);
 		return rc;
 	}
+	/* A restored app database: its people erased before, in a thread (no delay). */
+	if (cfg->proof.reapply_at_start)
+		service__reapply_start(svc);
 	*out = svc;
 	return LETHE_OK;
 }
@@ -104,6 +107,7 @@ service_stop(struct service *svc)
 	if (svc == NULL)
 		return;
 	service_quiesce(svc);
+	service__reapply_stop(svc); /* it makes requests: before the runner and mailer go */
 	pool_free(svc->pool);
 	/*
 	 * The runner asks the intake whether it is busy (outside its own lock):

@@ -134,7 +134,7 @@ struct service_status {
 	/* The request model's facts (app "": a request not from Meta). */
 	char kind[16];       /* erasure, export, restriction */
 	char scope[64];      /* data map scope (a Meta request: its app's) */
-	char source[16];     /* meta, import, app, self-service, email, operator */
+	char source[16];     /* meta, import, app, self-service, email, operator, restore */
 	int64_t due_at;      /* deadline (epoch s), 0 if none */
 	int64_t grace_until; /* scheduled: the grace period ends (epoch s), else 0 */
 	int64_t expires_at;  /* awaiting_verification: it expires (epoch s), else 0 */
@@ -188,13 +188,15 @@ const char *service_ready(struct service *svc, char *msg, size_t cap);
 struct service_request_in {
 	const char *kind;          /* "erasure" (POLICY_KINDS) */
 	const char *scope;         /* data map scope, e.g. "account" */
-	const char *source;        /* app, operator, self-service, email (POLICY_SOURCES) */
+	const char *source;        /* app, operator, self-service, email, restore */
 	const struct plan_id *ids; /* the person's identities (kind, value) */
 	size_t nids;               /* 1 .. SERVICE_REQ_IDS_MAX */
 	bool verified;             /* the front end vouches it authenticated the person */
 	const char *notify;        /* address for notices (kept sealed), or NULL */
 	const char *actor;         /* who asked, for the request's history: "app:KEYNAME", "cli" */
 	bool verify_by_link;       /* awaits verification by its mailed link whatever the policy */
+	const char *reason;        /* recorded in its history at receipt (a restore's), or NULL */
+	bool quiet;                /* no notification address: nobody is mailed (restore) */
 };
 
 /*
@@ -273,6 +275,27 @@ struct service_request_filter {
  */
 lethe_rc service_request_list(struct service *svc, const struct service_request_filter *f,
                               json_t **out, struct lethe_err *err);
+
+/* ---- erasures re-applied after a restore (service_reapply.c; docs/proof.md) ---- */
+
+/*
+ * Look for the people of the ledger in the app database (ledger_find())
+ * and, unless @dry_run, make one erasure request per person found through
+ * service_request_create(): source restore, the scope of the request that
+ * erased them, the identities read from their rows, the built-in policy
+ * "restore" (no verification, review or grace), nobody mailed, the reason
+ * "re-applied after a restore: request #N" in its history.  An open
+ * request of the same person, kind and scope is not duplicated.  A run
+ * that finds someone appends one "reapply" entry to the audit chain
+ * (counts and request numbers).  What it found into *@out (caller frees):
+ * {"dry_run", "entries", "scanned", "found", "rows", "tables": [{"table",
+ * "scope", "rows"}], "requests": [{"erased_by", "scope", "rows", "request"
+ * (number, null if none), "repeat", "error"?}], "failed"}: never a value.
+ * Stops with LETHE_E_UNAVAILABLE between batches once *@stop (may be NULL)
+ * is non-zero.  Blocking; for a command's service or a thread of its own.
+ */
+lethe_rc service_reapply(struct service *svc, bool dry_run, const volatile int *stop, json_t **out,
+                         struct lethe_err *err);
 
 /* ---- the self-service page and mailed links (service_selfservice.c, service_links.c) ---- */
 

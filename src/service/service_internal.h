@@ -41,6 +41,9 @@ struct service {
 	struct mailer *mailer;          /* the mail outbox's thread, or NULL (no mail: section) */
 	struct tplset *tpl;             /* the template set (pages and mails), or NULL */
 	bool quiesced;                  /* service_quiesce() ran */
+	pthread_t reapply;              /* the look for restored people at start (reapply) */
+	bool reapply_started;           /* that thread runs: joined by service_stop() */
+	volatile int reapply_stop;      /* 1 once stopping: it stops between batches */
 };
 
 /*
@@ -93,6 +96,14 @@ lethe_rc service__request_act_txn(struct service *svc, const struct store_reques
  * every address a request may be mailed at (service_requests.c).
  */
 bool service__address_ok(const char *s);
+/*
+ * Start the thread that looks once for people of the ledger back in the
+ * app database and re-applies their erasures (service_reapply.c); a
+ * failure to start is logged, never fatal.  service__reapply_stop() tells
+ * it to stop and joins it (a no-op if not started).
+ */
+void service__reapply_start(struct service *svc);
+void service__reapply_stop(struct service *svc);
 /* The status page URL of confirmation code @code into @url. */
 void service__status_url(const struct service *svc, const char *code, char url[SERVICE_URL_MAX]);
 

@@ -358,6 +358,31 @@ on_file_seal(struct service *svc, const struct service_request_in *in, struct st
 	return box;
 }
 
+/*
+ * Record @reason in new request @id's history, as a change to the state
+ * it starts in (@n->state) by its actor; the request's own reason column
+ * (a refusal's, a cancellation's) stays empty.
+ */
+static lethe_rc
+note_reason(struct store *st, int64_t id, const struct store_request_new *n, const char *reason,
+            struct lethe_err *err)
+{
+	struct store_transition t = {
+	    .from = n->state,
+	    .to = n->state,
+	    .actor = n->actor,
+	    .reason = reason,
+	    .now = n->now,
+	    .not_before = -1,
+	    .expires_at = -1,
+	    .effects = -1,
+	    .reason_col = STORE_REASON_KEEP,
+	};
+	bool applied = false;
+
+	return store_request_transition(st, id, &t, &applied, err);
+}
+
 lethe_rc
 service_request_create(struct service *svc, const struct service_request_in *in, json_t **out,
                        bool *repeat, struct lethe_err *err)
@@ -395,9 +420,11 @@ service_request_create(struct service *svc, const struct service_request_in *in,
 	memset(&n, 0, sizeof(n));
 	request_subject(svc->cfg->key, in->ids, in->nids, subject);
 	box = request_ids_seal(svc->cfg->key, in->ids, in->nids, &boxlen);
-	nbox = notify_seal(svc, in, &n, &nlen);
+	/* A quiet request (an erasure re-applied after a restore) mails nobody. */
+	nbox = in->quiet ? NULL : notify_seal(svc, in, &n, &nlen);
 	/* Never for the self-service page: it reads nothing of the app database (no oracle). */
-	if (nbox == NULL && svc->cfg->mail.enabled && svc->db != NULL && !in->verify_by_link)
+	if (nbox == NULL && svc->cfg->mail.enabled && svc->db != NULL && !in->verify_by_link &&
+	    !in->quiet)
 		nbox = on_file_seal(svc, in, &n, &nlen);
 	meta_code_new(code, now);
 	n.code = code;
@@ -441,6 +468,8 @@ service_request_create(struct service *svc, const struct service_request_in *in,
 			*repeat = true;
 		} else if (rc == LETHE_E_NOTFOUND) {
 			rc = store_request_insert(svc->st, &n, &id, err);
+			if (rc == LETHE_OK && in->reason != NULL)
+				rc = note_reason(svc->st, id, &n, in->reason, err);
 			if (rc == LETHE_OK)
 				rc = store_request_get(svc->st, id, &r, err);
 		}

@@ -341,6 +341,38 @@ test_policy_for_order(void **state)
 	config_free(&cfg);
 }
 
+/* An erasure re-applied after a restore: the built-in policy, whatever is configured. */
+static void
+test_policy_restore_is_built_in(void **state)
+{
+	struct tu_fixture *f = *state;
+	const struct request_policy *p;
+	struct lethe_config cfg;
+
+	load_ok(f,
+	        "requests:\n"
+	        "  policies:\n"
+	        "    - {name: all, kind: erasure, verify: true, review: true, grace: 7d}\n",
+	        &cfg);
+	assert_string_equal(policy_for(&cfg, "erasure", "account", "app")->name, "all");
+	p = policy_for(&cfg, "erasure", "account", "restore");
+	assert_string_equal(p->name, "restore");
+	assert_false(p->verify);
+	assert_false(p->review);
+	assert_int_equal(p->grace_s, 0);
+	assert_int_equal(p->neffects, 0);
+	assert_int_equal(p->deadline_s, POLICY_DEADLINE_DEFAULT_S);
+	assert_ptr_equal(policy_for(NULL, "erasure", NULL, "restore"), p);
+	config_free(&cfg);
+	assert_true(policy_source_ok("restore"));
+	load_fails(f, "requests:\n  policies:\n    - {name: restore, kind: erasure}  # HERE\n",
+	           "policy name 'restore' is the built-in policy");
+	load_fails(f,
+	           "requests:\n  policies:\n    - name: r\n      kind: erasure\n"
+	           "      sources: [app, restore]  # HERE\n",
+	           "bad source 'restore'");
+}
+
 static void
 test_policy_kinds_sources(void **state)
 {
@@ -447,6 +479,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_policy_parse, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_policy_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_policy_for_order, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_policy_restore_is_built_in, setup, teardown),
 	    cmocka_unit_test(test_policy_kinds_sources),
 	    cmocka_unit_test_setup_teardown(test_policy_check, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_policy_demo, setup, teardown),

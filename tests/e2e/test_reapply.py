@@ -1,0 +1,251 @@
+# SPDX-License-Identifier: MIT
+"""Erasures survive a backup restore: the ledger and `lethe reapply` (docs/proof.md).
+
+The demo's app database is backed up (SQLite's backup API, lethe stopped), three people
+are erased through `lethe serve` (app API requests, verified by the app), lethe stops,
+the backup is restored over the app database, and then `lethe reapply` (or the start-up
+check of `lethe serve`) must find exactly those three, make one request of source
+`restore` each, and erase them again, row by row, touching nobody else: the app
+database ends exactly as it was after the first erasures.  A person who signed up again
+with the same email (a new users row) and a new account that reuses an erased row's key
+with another email are not erased.  The ledger holds no email or username in the clear.
+"""
+import json
+import sqlite3
+import time
+
+import pytest
+
+from lethe_e2e import query, run_lethe, snapshot
+from requests_helpers import call, configure
+from serve_helpers import TSCALE, servers, stop_ok  # noqa: F401
+
+DEMO_OPTIONS = ["--users", "16", "--seed", "15"]
+DONE = ("completed", "completed_with_retention")
+
+
+def people(demo, n=3):
+    """(id, email) of @n users with projects and channels, not the first or the last."""
+    rows = query(demo.db, "SELECT u.id, u.email FROM users u WHERE EXISTS (SELECT 1 FROM "
+                          "channels c JOIN projects p ON p.id = c.project_id WHERE "
+                          "p.user_id = u.id) ORDER BY u.id LIMIT ? OFFSET 1", (n,))
+    assert len(rows) == n
+    return rows
+
+
+def usernames(demo, uids):
+    rows = query(demo.db, "SELECT c.username FROM channels c JOIN projects p ON "
+                          "p.id = c.project_id WHERE p.user_id IN (%s) AND c.username IS "
+                          "NOT NULL" % ",".join("?" * len(uids)), uids)
+    return [r[0] for r in rows if r[0]]
+
+
+def backup(src, dst):
+    """Copy the SQLite database @src to @dst with SQLite's backup API (WAL included)."""
+    s = sqlite3.connect(str(src))
+    d = sqlite3.connect(str(dst))
+    try:
+        s.backup(d)
+    finally:
+        d.close()
+        s.close()
+
+
+def wait_requests(srv, codes, timeout=30):
+    deadline = time.monotonic() + timeout * TSCALE
+    docs = {}
+    while time.monotonic() < deadline:
+        for c in codes:
+            status, _, doc = call(srv, "GET", "/v1/requests/" + c)
+            assert status == 200, (status, doc)
+            docs[c] = doc
+        if all(d["state"] in DONE for d in docs.values()):
+            return docs
+        assert all(d["state"] in ("received", "scheduled", "running") + DONE for d in docs.values()), docs
+        time.sleep(0.05)
+    pytest.fail("requests not done: %r\n%s" % (docs, srv.stderr()))
+
+
+def erase_three(demo, servers):
+    """Back up the app database, erase three people through lethe serve; returns
+    (backup path, [(id, email)], [request numbers], snapshot after)."""
+    configure(demo, policies=None)  # an app key; the built-in default policy
+    who = people(demo)
+    saved = demo.dir / "app-backup.db"
+    backup(demo.db, saved)
+    srv = servers(demo)
+    codes = []
+    for uid, email in who:
+        status, _, doc = call(srv, "POST", "/v1/requests",
+                              body={"kind": "erasure", "scope": "account",
+                                    "identities": {"email": email}, "verified": True})
+        assert status in (200, 201, 202), (status, doc)
+        codes.append(doc["id"])
+    docs = wait_requests(srv, codes)
+    stop_ok(srv)
+    numbers = [docs[c]["number"] for c in codes]
+    for uid, _ in who:
+        assert query(demo.db, "SELECT count(*) FROM users WHERE id = ?", (uid,)) == [(0,)]
+    return saved, who, numbers, snapshot(demo.db)
+
+
+def restore(saved, demo):
+    """Put the backup back over the app database (lethe is stopped)."""
+    backup(saved, demo.db)
+
+
+def reapply(demo, *args):
+    code, out, err = run_lethe("reapply", "-c", demo.config, "--json", *args)
+    assert code == 0, (code, out, err)
+    return json.loads(out)
+
+
+def restore_requests(demo):
+    code, out, err = run_lethe("requests", "list", "-c", demo.config, "--source", "restore",
+                               "--json", "--limit", "1000")
+    assert code == 0, err
+    return json.loads(out)["requests"]
+
+
+def wait_restore_done(demo, srv, n, timeout=30):
+    deadline = time.monotonic() + timeout * TSCALE
+    reqs = []
+    while time.monotonic() < deadline:
+        reqs = restore_requests(demo)
+        if len(reqs) == n and all(r["state"] in DONE for r in reqs):
+            return reqs
+        time.sleep(0.1)
+    pytest.fail("restore requests not done: %r\n%s" % (reqs, srv.stderr()))
+
+
+def assert_secrets_absent(path, secrets):
+    for p in (path, path.parent / (path.name + "-wal")):
+        if p.exists():
+            data = p.read_bytes()
+            for s in secrets:
+                assert s.encode() not in data, (p, "holds a value in the clear")
+
+
+def test_reapply_erases_exactly_the_restored_people(demo, servers):
+    saved, who, numbers, after = erase_three(demo, servers)
+    uids = [u for u, _ in who]
+    emails = [e for _, e in who]
+    names = usernames(Demo_of(saved), uids)
+    before_restore = snapshot(saved)
+
+    # The ledger: erased entries, keyed hashes only.
+    n = demo.state("SELECT count(*) FROM ledger WHERE state = 'erased'")[0][0]
+    assert n >= 3, n
+    assert demo.state("SELECT count(DISTINCT request_id) FROM ledger") == [(3,)]
+    for kh, ids in demo.state("SELECT key_hash, ids FROM ledger"):
+        assert kh.startswith("anon:") and len(kh) == 37, kh
+        for i in json.loads(ids):
+            kind, h = i.split(":", 1)
+            assert h.startswith("anon:") and len(h) == 37, i
+    assert_secrets_absent(demo.state_db, emails + names)
+
+    # Nothing was restored yet: nobody to re-apply.
+    out = reapply(demo)
+    assert out["found"] == 0 and out["requests"] == [], out
+
+    restore(saved, demo)
+    assert snapshot(demo.db) == before_restore
+
+    # --dry-run finds them and changes nothing.
+    out = reapply(demo, "--dry-run")
+    assert out["dry_run"] is True and out["found"] == 3, out
+    assert sorted(r["erased_by"] for r in out["requests"]) == sorted(numbers), out
+    assert all(r["request"] is None for r in out["requests"]), out
+    assert {(t["table"], t["scope"]) for t in out["tables"]} >= {("users", "account")}, out
+    assert restore_requests(demo) == []
+    assert snapshot(demo.db) == before_restore
+
+    # The text form: counts and numbers, never a value.
+    code, text, err = run_lethe("reapply", "-c", demo.config, "--dry-run")
+    assert code == 0, err
+    assert "3 people erased before are back" in text, text
+    for s in emails + names:
+        assert s not in text and s not in err
+
+    out = reapply(demo)
+    assert out["dry_run"] is False and out["found"] == 3 and out["failed"] == 0, out
+    made = {r["erased_by"]: r["request"] for r in out["requests"]}
+    assert sorted(made) == sorted(numbers), out
+    assert all(isinstance(v, int) and not r["repeat"]
+               for r, v in zip(out["requests"], made.values())), out
+    reqs = restore_requests(demo)
+    assert sorted(r["number"] for r in reqs) == sorted(made.values()), reqs
+    for r in reqs:
+        assert r["source"] == "restore" and r["scope"] == "account", r
+        assert r["policy"] == "restore" and r["state"] in ("received", "scheduled"), r
+    # Each names the request that erased them first.
+    for by, num in made.items():
+        code_, text_, err_ = run_lethe("requests", "show", "-c", demo.config,
+                                       [r for r in reqs if r["number"] == num][0]["id"],
+                                       "--json")
+        assert code_ == 0, err_
+        doc = json.loads(text_)
+        assert any(e["reason"] == "re-applied after a restore: request #%d" % by
+                   for e in doc["events"]), doc["events"]
+
+    # Run again before they ran: the open requests are not duplicated.
+    again = reapply(demo)
+    assert again["found"] == 3 and all(r["repeat"] for r in again["requests"]), again
+    assert sorted(r["request"] for r in again["requests"]) == sorted(made.values())
+    assert len(restore_requests(demo)) == 3
+
+    # lethe serve runs them (its own look at start off: this test's is the command's): the
+    # database ends as it was after the first erasures.
+    text = demo.config.read_text()
+    demo.config.write_text(text + "proof:\n  reapply_at_start: false\n")
+    srv = servers(demo)
+    wait_restore_done(demo, srv, 3)
+    stop_ok(srv)
+    assert snapshot(demo.db) == after
+    assert reapply(demo)["found"] == 0
+
+    # Signing up again with the same email, or a new account on an erased row's key with
+    # another email: neither is the erased person.
+    con = sqlite3.connect(str(demo.db))
+    try:
+        con.execute("INSERT INTO users (id, email, name, status) VALUES (?, ?, 'Again', "
+                    "'active')", (10000, emails[0]))
+        con.execute("INSERT INTO users (id, email, name, status) VALUES (?, ?, 'Other', "
+                    "'active')", (uids[1], "someone.else@example.com"))
+        con.commit()
+    finally:
+        con.close()
+    out = reapply(demo)
+    assert out["found"] == 0, out
+    assert query(demo.db, "SELECT count(*) FROM users WHERE id IN (?, ?)",
+                 (10000, uids[1])) == [(2,)]
+    assert_secrets_absent(demo.state_db, emails + names)
+
+
+def test_serve_reapplies_at_start(demo, servers):
+    saved, who, numbers, after = erase_three(demo, servers)
+    restore(saved, demo)
+    srv = servers(demo)
+    reqs = wait_restore_done(demo, srv, 3)
+    stop_ok(srv)
+    assert snapshot(demo.db) == after
+    log = srv.stderr()
+    nums = sorted(r["number"] for r in reqs)
+    assert ("the app database holds 3 people erased before: it was restored from a "
+            "backup; erasing them again (requests %s)"
+            % ", ".join("#%d" % n for n in nums)) in log, log
+    for _, email in who:
+        assert email not in log
+    # A second start finds nobody: no new request, no warning.
+    srv = servers(demo)
+    time.sleep(0.5)
+    stop_ok(srv)
+    assert len(restore_requests(demo)) == 3
+    assert "people erased before" not in srv.stderr()
+
+
+def Demo_of(path):
+    """A stand-in with .db for a bare database file."""
+    class D:
+        db = path
+    return D
