@@ -294,3 +294,22 @@ def test_lethe_scan_reads_only(demo):
         assert email not in out + err
     code, out, _ = run_lethe("help")
     assert code == 0 and re.search(r"^  scan ", out, re.M), out
+
+
+def test_demo_map_scans_clean_after_each_scope(demo):
+    """The demo's map as it is: every scope's erasure leaves nothing the scan flags (the
+    channel scope leaves the channel row and its automation rules by design)."""
+    fb = query(demo.db, "SELECT platform_user_id FROM channels WHERE platform = 'facebook' "
+                        "ORDER BY id LIMIT 1")[0][0]
+    chan = query(demo.db, "SELECT id FROM channels WHERE platform = 'instagram' AND "
+                          "platform_user_id <> ? ORDER BY id LIMIT 1", (fb,))[0][0]
+    (uid, email), = users(demo, 1)
+    cases = [("channel", "channel_id=%d" % chan), ("meta", "meta_asid=" + fb),
+             ("account", "email=" + email)]
+    for scope, ident in cases:
+        rc, doc, text = lethe_scan(demo, ident, scope=scope)
+        assert rc == 1 and doc["rows"] > 0, text  # the test can fail
+        kind, value = ident.split("=", 1)
+        demo.erase(scope, (kind, value))
+        rc, doc, text = lethe_scan(demo, ident, scope=scope)
+        assert rc == 0 and doc["result"] == "clean" and doc["rows"] == 0, (scope, text)
