@@ -358,11 +358,12 @@ service_metrics(struct service *svc, struct buf *b)
 	}
 	/* The residual scan: requests whose latest scan found rows (they failed). */
 	if (store_scan_residual_count(svc->st, &residual, NULL) == LETHE_OK)
-		buf_addf(b,
-		         "# HELP lethe_residual_requests Requests whose latest residual scan found "
-		         "rows of the person.\n# TYPE lethe_residual_requests gauge\n"
-		         "lethe_residual_requests %lld\n",
-		         (long long)residual);
+		buf_addf(
+		    b,
+		    "# HELP lethe_residual_requests Failed requests whose latest residual scan "
+		    "found rows of the person.\n# TYPE lethe_residual_requests gauge\n"
+		    "lethe_residual_requests %lld\n",
+		    (long long)residual);
 	pthread_mutex_unlock(&svc->st_mu);
 	buf_addf(b,
 	         "# HELP lethe_residual_found_total Residual scans that found rows since start.\n"

@@ -64,7 +64,9 @@ store_scan_residual_count(struct store *st, int64_t *out, struct lethe_err *err)
 
 	*out = 0;
 	rc = store__one(st, err, "counting residual scans", store__row_ints, out,
-	                "SELECT count(*) FROM scans WHERE result = 'residual'", "");
+	                "SELECT count(*) FROM scans s JOIN requests r ON r.id = s.request_id "
+	                "WHERE s.result = 'residual' AND r.state = 'failed'",
+	                "");
 	return rc == LETHE_E_NOTFOUND ? LETHE_OK : rc;
 }
 
