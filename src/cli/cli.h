@@ -186,6 +186,7 @@ int cmd_jobs(const struct cli_args *a);
 int cmd_apikey(const struct cli_args *a);
 int cmd_sweep(const struct cli_args *a);
 int cmd_reapply(const struct cli_args *a);
+int cmd_scan(const struct cli_args *a);
 int cmd_help(const struct cli_args *a);
 int cmd_version(const struct cli_args *a);
 

@@ -6,6 +6,7 @@
 #include "util/fmacros.h"
 
 #include <ctype.h>
+#include <stdio.h>
 
 #include "db/appdb.h"
 #include "util/mem.h"
@@ -240,4 +241,15 @@ appdb_flush(struct appdb *db)
 {
 	if (db->ops->flush != NULL)
 		db->ops->flush(db);
+}
+
+void
+appdb_files(struct appdb *db, bool checkpoint, char *wal, size_t cap, int *secure_delete)
+{
+	if (db->ops->files != NULL) {
+		db->ops->files(db, checkpoint, wal, cap, secure_delete);
+		return;
+	}
+	snprintf(wal, cap, "not_sqlite");
+	*secure_delete = -1;
 }

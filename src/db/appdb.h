@@ -148,6 +148,15 @@ struct appdb_ops {
 	 * synced at each commit) instead of NORMAL.
 	 */
 	void (*durable)(struct appdb *db, bool on);
+	/*
+	 * What became of the database's files after a job (the residual scan,
+	 * jobs/scan_work.h); may be NULL.  If @checkpoint, checkpoint the WAL
+	 * and truncate it, waiting at most 100 ms for the app's readers: @wal
+	 * gets "truncated", "busy" (a reader kept it) or "not_wal" (the
+	 * database is not in WAL mode); else "not_needed".  *@secure_delete
+	 * gets the setting read back: 1 on, 0 off.  Outside a transaction.
+	 */
+	void (*files)(struct appdb *db, bool checkpoint, char *wal, size_t cap, int *secure_delete);
 };
 
 /* A connection.  Drivers keep their handle in @handle. */
@@ -230,5 +239,11 @@ extern const struct appdb_dialect appdb_sqlite_dialect;
 void appdb_bulk(struct appdb *db, bool on);
 /* Make every commit so far durable (ops->flush); a no-op where the driver has none. */
 void appdb_flush(struct appdb *db);
+/*
+ * ops->files: the WAL checkpointed and truncated (if @checkpoint) and the
+ * secure_delete setting read back.  A driver without it: @wal "not_sqlite",
+ * *@secure_delete -1 (not applicable).
+ */
+void appdb_files(struct appdb *db, bool checkpoint, char *wal, size_t cap, int *secure_delete);
 
 #endif /* LETHE_APPDB_H */

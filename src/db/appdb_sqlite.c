@@ -410,6 +410,43 @@ sq_flush(struct appdb *db)
 	conn->wal_frames = 0;
 }
 
+/*
+ * After a job (the residual scan): "PRAGMA wal_checkpoint(TRUNCATE)" answers
+ * (busy, log frames, checkpointed frames): busy 1 when a reader kept the WAL
+ * from being truncated, log -1 when the database is not in WAL mode.  Then
+ * "PRAGMA secure_delete" read back (the connection set it on at open).
+ */
+static void
+sq_files(struct appdb *db, bool checkpoint, char *wal, size_t cap, int *secure_delete)
+{
+	struct sq_conn *conn = db->handle;
+	sqlite3_stmt *st = NULL;
+	const char *what = "not_needed";
+
+	if (checkpoint) {
+		what = "busy";
+		sqlite3_busy_timeout(conn->h, FLUSH_BUSY_MS);
+		if (sqlite3_prepare_v2(conn->h, "PRAGMA wal_checkpoint(TRUNCATE)", -1, &st, NULL) ==
+		        SQLITE_OK &&
+		    sqlite3_step(st) == SQLITE_ROW) {
+			if (sqlite3_column_int(st, 1) == -1)
+				what = "not_wal";
+			else if (sqlite3_column_int(st, 0) == 0)
+				what = "truncated";
+		}
+		sqlite3_finalize(st);
+		st = NULL;
+		sqlite3_busy_timeout(conn->h, BUSY_TIMEOUT_MS);
+		conn->wal_frames = 0;
+	}
+	snprintf(wal, cap, "%s", what);
+	*secure_delete = 0;
+	if (sqlite3_prepare_v2(conn->h, "PRAGMA secure_delete", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		*secure_delete = sqlite3_column_int(st, 0) == 1 ? 1 : 0;
+	sqlite3_finalize(st);
+}
+
 static void
 sq_durable(struct appdb *db, bool on)
 {
@@ -450,4 +487,5 @@ const struct appdb_ops appdb_sqlite_ops = {
     .flush = sq_flush,
     .bulk = sq_bulk,
     .durable = sq_durable,
+    .files = sq_files,
 };

@@ -5,10 +5,34 @@
  *
  * The scope's plan is rebuilt and counted: a step whose part deletes or
  * anonymizes and still matches rows is residual; a retain part's rows are
- * kept, as the erasure meant.  Every table outside the scope that a link
- * reaches from the identities and that still has rows is residual too (a
- * table the scope forgot).  Only reads the app database; the identities
- * are the caller's, held in memory.
+ * kept, as the erasure meant.  Then the tables outside the scope that must
+ * not hold the person's rows either (a table the scope forgot), counted
+ * with plan_where_person() (every link, every identity given):
+ *   - a table with a parent link to a table the scope deletes or
+ *     anonymizes (some part of it): its rows hang off rows the erasure
+ *     removes or unlinks;
+ *   - a table an identity kind the scope takes names directly (an identity
+ *     link), unless it is above the scope's tables (a parent of one, to any
+ *     depth: the row the scope erases under, as the channel scope's
+ *     channels row or a content scope's users row, stays by design).
+ * Not checked: tables outside the scope reached only through tables the
+ * scope leaves alone or only retains (the channel scope leaves channels and
+ * its automation_rules; rows under a kept invoice stay with it).
+ *
+ * Parent links after the erasure.  A link is followed through the parent
+ * rows as they are now.  A kept (retained) parent row still matching the
+ * person leads to its children: those in the scope are counted by their
+ * own step (residual if their part deletes or anonymizes), as the erasure
+ * erased them.  An anonymized row that still matches (its anonymize left
+ * the linking column in place) is residual itself, and leads to its
+ * children.  A deleted parent leads nowhere: a row left under it (an
+ * orphan whose parent key no identity names) cannot be traced back to the
+ * person after the erasure and is not seen; `lethe scan` before an erasure
+ * shows such a table as "outside the scope" while its parent still exists.
+ *
+ * Only reads the app database; the identities are the caller's, held in
+ * memory.  Queries: one count per step and per checked table, each bounded
+ * by the person's rows (the plan's predicates).
  */
 #ifndef LETHE_SCAN_H
 #define LETHE_SCAN_H
@@ -38,12 +62,22 @@ struct scan_result {
 
 /*
  * Scan @db for the person @ids (@nids) of scope @scope_name after an
- * erasure.  LETHE_E_USAGE for an unknown scope or identity kind.  Free
- * @res with scan_result_free().
+ * erasure.  LETHE_E_USAGE for an unknown scope or an identity kind the
+ * scope does not take (as plan_build()).  Free @res with
+ * scan_result_free(), also after a failure.
  */
 lethe_rc scan_run(const struct datamap *dm, struct appdb *db, const char *scope_name,
                   const struct plan_id *ids, size_t nids, struct scan_result *res,
                   struct lethe_err *err);
+/*
+ * scan_run(), where the identities from @ids[@first_any] on are accepted
+ * whatever the scope accepts (as plan_build_any(): lethe's own, never a
+ * user's); @first_any 0 for a request the runner already checked.
+ */
+lethe_rc scan_run_any(const struct datamap *dm, struct appdb *db, const char *scope_name,
+                      const struct plan_id *ids, size_t nids, size_t first_any,
+                      struct scan_result *res, struct lethe_err *err);
+/* Free what scan_run() put in @res (nothing else: the tables are the map's). */
 void scan_result_free(struct scan_result *res);
 /* @res as JSON: {"result","rows","kept","tables","found":[{"table","rows","kept","outside"}]}. */
 json_t *scan_result_json(const struct scan_result *res);

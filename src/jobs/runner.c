@@ -475,7 +475,7 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 		                   .run = run};
 
 		rc = finish_request(r, db, st, req, &f, &fstate, &err);
-		if (rc == LETHE_OK && r->done != NULL)
+		if (rc == LETHE_OK && r->done != NULL && strcmp(fstate, "failed") != 0)
 			r->done((double)(time_now() - since), fstate, kind);
 		goto out;
 	}
@@ -505,7 +505,7 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 			rc = finish_request(r, db, st, req, &f, &fstate, &err);
 		}
 		store_job_clear(&job);
-		if (rc == LETHE_OK && r->done != NULL)
+		if (rc == LETHE_OK && r->done != NULL && strcmp(fstate, "failed") != 0)
 			r->done((double)(time_now() - since), fstate, kind);
 		goto out;
 	}
@@ -532,7 +532,7 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 		                   .run = run};
 
 		rc = finish_request(r, db, st, req, &f, &fstate, &err);
-		if (rc == LETHE_OK && r->done != NULL)
+		if (rc == LETHE_OK && r->done != NULL && strcmp(fstate, "failed") != 0)
 			r->done((double)(time_now() - since), fstate, kind);
 		if (rc == LETHE_OK)
 			log_info("request %lld: %s (job %lld, %.0f ms)", (long long)req->id, fstate,

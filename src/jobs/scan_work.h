@@ -27,8 +27,13 @@ lethe_rc scan_work_after(const struct lethe_config *cfg, const struct datamap *d
                          int64_t request_id, int64_t job, const char *scope,
                          const struct plan_id *ids, size_t nids, bool changed,
                          struct store_scan *out, struct lethe_err *err);
-/* The reason a request fails with when scan @s found rows ("the residual scan found ..."); caller
- * frees. */
+/*
+ * The reason a request fails with when scan @s found rows: "the residual
+ * scan found N rows in T1, T2 (outside the scope)" (table names, never a
+ * value); caller frees.
+ */
 char *scan_work_reason(const struct store_scan *s);
+/* Scans since the process started that found rows (lethe_residual_found_total); thread-safe. */
+int64_t scan_work_residual_total(void);
 
 #endif /* LETHE_JOBS_SCAN_WORK_H */

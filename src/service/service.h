@@ -414,6 +414,19 @@ lethe_rc service_erase(struct service *svc, struct plan *plan, const struct plan
                        void (*on_progress)(void *arg, const struct erase_progress *p), void *arg,
                        struct erase_result *res, struct lethe_err *err);
 
+/* ---- the residual scan on demand (service_scan.c) ----------------------------- */
+
+struct scan_result;
+/*
+ * `lethe scan`: what of the person @ids (@nids) remains in the app database
+ * for scope @scope (NULL: account), as the runner's scan after an erasure
+ * sees it (scan_run()), into @out (free with scan_result_free()).
+ * LETHE_E_USAGE for an unknown scope, an identity kind it does not take, or
+ * identities of different people (plan_check_one_person()).  Reads only.
+ */
+lethe_rc service_scan(struct service *svc, const char *scope, const struct plan_id *ids,
+                      size_t nids, struct scan_result *out, struct lethe_err *err);
+
 /* One job of the outbox as `lethe jobs` lists it: the stored row and the state it shows. */
 typedef void (*service_job_fn)(void *arg, const struct store_outbox *j, const char *shown);
 /*

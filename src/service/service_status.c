@@ -16,6 +16,7 @@
 #include <sys/statvfs.h>
 
 #include "engine/request.h"
+#include "jobs/scan_work.h"
 #include "meta/requests.h"
 #include "platform/platform.h"
 #include "service/service_internal.h"
@@ -325,7 +326,7 @@ void
 service_metrics(struct service *svc, struct buf *b)
 {
 	struct state_counts c = {.b = b};
-	int64_t overdue = 0, mail[5] = {0, 0, 0, 0, 0};
+	int64_t overdue = 0, residual = 0, mail[5] = {0, 0, 0, 0, 0};
 	size_t i;
 
 	/* lethe_deletion_requests: every request by state, only states that have some. */
@@ -355,7 +356,19 @@ service_metrics(struct service *svc, struct buf *b)
 			buf_addf(b, "lethe_mail{state=\"%s\"} %lld\n", mail_states[i],
 			         (long long)mail[i]);
 	}
+	/* The residual scan: requests whose latest scan found rows (they failed). */
+	if (store_scan_residual_count(svc->st, &residual, NULL) == LETHE_OK)
+		buf_addf(
+		    b,
+		    "# HELP lethe_residual_requests Failed requests whose latest residual scan "
+		    "found rows of the person.\n# TYPE lethe_residual_requests gauge\n"
+		    "lethe_residual_requests %lld\n",
+		    (long long)residual);
 	pthread_mutex_unlock(&svc->st_mu);
+	buf_addf(b,
+	         "# HELP lethe_residual_found_total Residual scans that found rows since start.\n"
+	         "# TYPE lethe_residual_found_total counter\nlethe_residual_found_total %lld\n",
+	         (long long)scan_work_residual_total());
 	mailer_metrics(svc->mailer, b);
 	buf_addf(b,
 	         "# HELP lethe_intake_groups_total Groups written to the intake log.\n"

@@ -782,6 +782,11 @@ lethe_rc store_scan_get(struct store *st, int64_t request_id, struct store_scan 
                         struct lethe_err *err);
 /* Free what store_scan_get() put in @s. */
 void store_scan_clear(struct store_scan *s);
+/*
+ * The number of requests whose latest scan found rows (result residual) and
+ * that are still failed (not retried, cancelled or refused since), into *@out.
+ */
+lethe_rc store_scan_residual_count(struct store *st, int64_t *out, struct lethe_err *err);
 
 /* ---- receipts (receipts.c): what a request's receipt reads --------------------- */
 

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <sys/stat.h>
 
 #include <unistd.h>
 
@@ -495,6 +496,36 @@ test_appdb_data_version(void **state)
 	assert_true(v2 != v1);
 }
 
+/* appdb_files(): the WAL truncated (or why not) and secure_delete read back. */
+static void
+test_appdb_files(void **state)
+{
+	struct tu_fixture *f = *state;
+	char wal[16], walpath[160];
+	int sd = -1;
+	struct stat sb;
+
+	appdb_files(f->db, false, wal, sizeof(wal), &sd);
+	assert_string_equal(wal, "not_needed");
+	assert_int_equal(sd, 1);
+	appdb_files(f->db, true, wal, sizeof(wal), &sd);
+	assert_string_equal(wal, "not_wal");
+	assert_int_equal(appdb_exec(f->db, "PRAGMA journal_mode=WAL", NULL, 0, NULL, NULL),
+	                 LETHE_OK);
+	assert_int_equal(appdb_exec(f->db, "INSERT INTO users(email) VALUES ('w@example.com')",
+	                            NULL, 0, NULL, NULL),
+	                 LETHE_OK);
+	snprintf(walpath, sizeof(walpath), "%s-wal", f->path);
+	assert_int_equal(stat(walpath, &sb), 0);
+	assert_true(sb.st_size > 0);
+	sd = -1;
+	appdb_files(f->db, true, wal, sizeof(wal), &sd);
+	assert_string_equal(wal, "truncated");
+	assert_int_equal(sd, 1);
+	assert_int_equal(stat(walpath, &sb), 0);
+	assert_int_equal(sb.st_size, 0);
+}
+
 /* ---- opening ----------------------------------------------------------- */
 
 static void
@@ -601,6 +632,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_appdb_ident_ok),
 	    cmocka_unit_test_setup_teardown(test_appdb_quote, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_appdb_files, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_appdb_quote_runs_in_sqlite, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_appdb_param, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_appdb_table_info, setup, teardown),

@@ -1,0 +1,315 @@
+# SPDX-License-Identifier: MIT
+"""The residual scan after a request's erasure (docs/internals/proof.md), end to end.
+
+The real `lethe serve` runs the demo's requests through the app and operator APIs; the
+app database is a real SQLite file the tests change under it: an app trigger that logs
+the account's deletion while its erasure runs (a row planted mid-erasure), a table the
+scope forgot.
+A scan that finds rows fails the request with a reason naming the tables, is counted in
+/metrics and logged without a value; an operator's retry then completes it.  After a
+normal erasure, neither the app database nor the state store (files and WALs) holds the
+person's identifiers, and `lethe scan` agrees with the scans row.  `proof: {scan: false}`
+turns the scan off.
+"""
+import json
+import re
+import sqlite3
+import subprocess
+
+from fake_platform import fake_platform  # noqa: F401
+from lethe_e2e import query, run_lethe
+from request_helpers import (
+    FINAL,
+    Clock,
+    admin_act,
+    app_get,
+    configure_requests,
+    create,
+    policy,
+    start,
+    states_of,
+    users,
+    wait_state,
+)
+from serve_helpers import servers, stop_ok  # noqa: F401
+
+DEMO_OPTIONS = ["--users", "12", "--seed", "5"]
+DONE = ("completed", "completed_with_retention")
+
+
+def configure_now(demo, fake, extra=""):
+    """Requests of the account scope run at once (no verification, review or grace)."""
+    configure_requests(demo, fake, [policy("now", deadline="2d")])
+    if extra:
+        demo.config.write_text(demo.config.read_text() + extra)
+
+
+def plant_on_delete(demo, uid):
+    """The app logs the account's deletion in request_logs the moment its users row is
+    deleted (an app's audit trigger), once.  The map names request_logs.user_id as the
+    user_id identity too, so the new row still names the person after the erasure.  The
+    erasure anonymized request_logs before it reached users, and its own recount only
+    reopens delete steps: the planted row is left for the scan."""
+    path = demo.dir / "datamap.yaml"
+    text = path.read_text()
+    old = ("  request_logs:\n    key: id\n    category: logs\n    links:\n"
+           "      - parent: users\n        column: user_id\n")
+    assert old in text
+    path.write_text(text.replace(old, old + "      - identity: user_id\n"
+                                            "        column: user_id\n", 1))
+    con = sqlite3.connect(str(demo.db))
+    con.executescript(
+        "CREATE TABLE e2e_planted(n INTEGER);"
+        "CREATE TRIGGER e2e_plant AFTER DELETE ON users WHEN old.id = %d AND "
+        "(SELECT count(*) FROM e2e_planted) = 0 BEGIN "
+        "INSERT INTO e2e_planted VALUES (1); "
+        "INSERT INTO request_logs(user_id, ip, user_agent, path, created_at) VALUES "
+        "(old.id, '203.0.113.77', 'e2e', '/account/delete', '2026-12-01 00:00:00'); END;"
+        % uid)
+    con.commit()
+    con.close()
+
+
+def planted(demo, uid):
+    return query(demo.db, "SELECT count(*) FROM request_logs WHERE user_id = ?", (uid,))[0][0]
+
+
+def metric(srv, name):
+    status, _, text = srv.get("/metrics")
+    assert status == 200
+    m = re.search(r"^%s (\d+)$" % re.escape(name), text.decode(), re.M)
+    assert m, "no %s in /metrics" % name
+    return int(m.group(1))
+
+
+def scan_row(demo, code):
+    rows = demo.state("SELECT s.result, s.rows, s.tables, s.detail, s.wal, s.secure_delete "
+                      "FROM scans s JOIN requests r ON r.id = s.request_id WHERE r.code = ?",
+                      (code,))
+    assert rows, "no scan of request %s" % code
+    r = rows[0]
+    return {"result": r[0], "rows": r[1], "tables": r[2], "detail": json.loads(r[3]),
+            "wal": r[4], "secure_delete": r[5]}
+
+
+def lethe_scan(demo, *ids, scope=None):
+    args = ["scan", "-c", demo.config, "--json"]
+    for i in ids:
+        args += ["--id", i]
+    if scope:
+        args += ["--scope", scope]
+    code, out, err = run_lethe(*args)
+    return code, (json.loads(out) if out.strip() else None), out + err
+
+
+def file_bytes(path):
+    """A file and its -wal, read by another process (see test_erase_residue.py)."""
+    out = b""
+    for suffix in ("", "-wal", "-journal"):
+        p = path.parent / (path.name + suffix)
+        if p.exists():
+            out += subprocess.run(["cat", str(p)], stdout=subprocess.PIPE, check=True,
+                                  timeout=30).stdout
+    return out
+
+
+def test_scan_catches_a_row_planted_mid_erasure(demo, fake_platform, servers, tmp_path):
+    clock = Clock(tmp_path / "clock")
+    configure_now(demo, fake_platform)
+    (uid, email), = users(demo, 1)
+    plant_on_delete(demo, uid)
+    srv = start(servers, demo, fake_platform, clock)
+    assert metric(srv, "lethe_residual_found_total") == 0
+    assert metric(srv, "lethe_residual_requests") == 0
+
+    ids = {"email": email, "user_id": str(uid)}
+    st, req = create(srv, ids)
+    assert st == 201, req
+    code = req["id"]
+    req = wait_state(srv, code, FINAL, timeout=30)
+    assert req["state"] == "failed", req
+    assert req["reason"] == "the residual scan found 1 row in request_logs", req
+    assert planted(demo, uid) == 1
+    assert query(demo.db, "SELECT count(*) FROM users WHERE id = ?", (uid,))[0][0] == 0
+    scan = scan_row(demo, code)
+    assert scan["result"] == "residual" and scan["rows"] == 1, scan
+    assert scan["detail"]["found"] == [{"table": "request_logs", "rows": 1, "kept": False,
+                                        "outside": False}], scan
+    assert scan["wal"] == "truncated" and scan["secure_delete"] == 1, scan
+    assert metric(srv, "lethe_residual_found_total") == 1
+    assert metric(srv, "lethe_residual_requests") == 1
+    log = srv.stderr()
+    assert re.search(r"request \d+: the residual scan found 1 rows of the person after its "
+                     r"erasure, in request_logs", log), log
+    assert email not in log
+    # `lethe scan` sees what the runner saw, and prints no value.
+    rc, doc, text = lethe_scan(demo, "email=" + email, "user_id=%d" % uid)
+    assert rc == 1, text
+    assert doc["result"] == "residual" and doc["rows"] == 1 and doc["tables"] == scan["tables"]
+    assert email not in text
+
+    # The operator retries: the erasure takes the planted row, the scan is clean.
+    st, doc = admin_act(srv, code, "retry", {"reason": "the app re-created the account"})
+    assert st == 200, doc
+    req = wait_state(srv, code, DONE, timeout=30)
+    assert states_of(req)[-4:] == ["failed", "scheduled", "running", req["state"]], req
+    assert planted(demo, uid) == 0
+    assert scan_row(demo, code)["result"] == "clean"
+    assert metric(srv, "lethe_residual_requests") == 0
+    assert metric(srv, "lethe_residual_found_total") == 1
+    rc, doc, text = lethe_scan(demo, "email=" + email, "user_id=%d" % uid)
+    assert rc == 0 and doc["result"] == "clean", text
+    stop_ok(srv)
+
+
+def forget_a_table(demo, email):
+    """A newsletter table naming the person by email, mapped, but left out of the account
+    scope, which lists its tables."""
+    con = sqlite3.connect(str(demo.db))
+    con.executescript("CREATE TABLE newsletter(id INTEGER PRIMARY KEY, email TEXT);"
+                      "CREATE INDEX newsletter_email ON newsletter(email);")
+    con.execute("INSERT INTO newsletter(email) VALUES (?), ('someone@else.example')", (email,))
+    con.commit()
+    con.close()
+    text = (demo.dir / "datamap.yaml").read_text()
+    tables = re.findall(r"^  (\w+):\n    key:", text, re.M)
+    assert "users" in tables and "invoices" in tables
+    text = text.replace("\nscopes:\n", "\n  newsletter:\n    key: id\n    category: marketing\n"
+                        "    links:\n      - identity: email\n        column: email\n"
+                        "    erase: delete\n\nscopes:\n", 1)
+    assert "    tables: all\n" in text
+    text = text.replace("    tables: all\n", "    tables: [%s]\n" % ", ".join(tables), 1)
+    (demo.dir / "datamap.yaml").write_text(text)
+
+
+def test_scan_catches_a_table_the_scope_forgot(demo, fake_platform, servers, tmp_path):
+    clock = Clock(tmp_path / "clock")
+    configure_now(demo, fake_platform)
+    (uid, email), = users(demo, 1)
+    forget_a_table(demo, email)
+    # Before: the forgotten table is named, outside the scope.
+    rc, doc, text = lethe_scan(demo, "email=" + email)
+    assert rc == 1, text
+    assert {"table": "newsletter", "rows": 1, "kept": False, "outside": True} in doc["found"]
+    srv = start(servers, demo, fake_platform, clock)
+    st, req = create(srv, {"email": email})
+    assert st == 201, req
+    code = req["id"]
+    req = wait_state(srv, code, FINAL, timeout=30)
+    assert req["state"] == "failed", req
+    assert req["reason"] == ("the residual scan found 1 row in newsletter (outside the "
+                             "scope)"), req
+    assert query(demo.db, "SELECT count(*) FROM users WHERE id = ?", (uid,))[0][0] == 0
+    scan = scan_row(demo, code)
+    assert scan["detail"]["found"] == [{"table": "newsletter", "rows": 1, "kept": False,
+                                        "outside": True}], scan
+    assert metric(srv, "lethe_residual_found_total") == 1
+    assert email not in srv.stderr()
+    stop_ok(srv)
+
+
+def test_erased_person_is_in_no_database_file(demo, fake_platform, servers, tmp_path):
+    """A normal erasure through `lethe serve`: the app database, the state store and
+    their WALs hold none of the person's identifiers; the scans row is clean and agrees
+    with `lethe scan`."""
+    clock = Clock(tmp_path / "clock")
+    configure_now(demo, fake_platform)
+    (uid, _), = users(demo, 1)
+    email = "zebediah.quillfeather-%d@residue.example" % uid
+    name = "Zebediah Quillfeather-Oyelaran"
+    handle = "zq_residue_handle_%d" % uid
+    platform_uid = "998877665544%04d" % uid
+    con = sqlite3.connect(str(demo.db))
+    con.execute("UPDATE users SET email = ?, name = ? WHERE id = ?", (email, name, uid))
+    con.execute("UPDATE channels SET username = ?, platform_user_id = ? WHERE project_id IN "
+                "(SELECT id FROM projects WHERE user_id = ?)", (handle, platform_uid, uid))
+    con.commit()
+    con.close()
+    secrets = [email, name, handle, platform_uid]
+    assert all(s.encode() in file_bytes(demo.db) for s in secrets)  # the test can fail
+
+    srv = start(servers, demo, fake_platform, clock)
+    st, req = create(srv, {"email": email, "user_id": str(uid)})
+    assert st == 201, req
+    code = req["id"]
+    req = wait_state(srv, code, FINAL, timeout=30)
+    assert req["state"] in DONE, req
+    scan = scan_row(demo, code)
+    assert scan["result"] == "clean" and scan["rows"] == 0, scan
+    assert scan["wal"] == "truncated" and scan["secure_delete"] == 1, scan
+    rc, doc, text = lethe_scan(demo, "email=" + email, "user_id=%d" % uid)
+    assert rc == 0, text
+    assert (doc["result"], doc["rows"], doc["tables"]) == ("clean", 0, scan["tables"])
+    data = file_bytes(demo.db) + file_bytes(demo.state_db)
+    for s in secrets:
+        assert s.encode() not in data, "%r is still in a database file" % s
+    assert email not in srv.stderr()
+    stop_ok(srv)
+    data = file_bytes(demo.db) + file_bytes(demo.state_db)
+    for s in secrets:
+        assert s.encode() not in data, "%r is in a database file after stop" % s
+
+
+def test_scan_off_is_skipped(demo, fake_platform, servers, tmp_path):
+    clock = Clock(tmp_path / "clock")
+    configure_now(demo, fake_platform, extra="proof:\n  scan: false\n")
+    (uid, email), = users(demo, 1)
+    plant_on_delete(demo, uid)
+    srv = start(servers, demo, fake_platform, clock)
+    st, req = create(srv, {"email": email, "user_id": str(uid)})
+    assert st == 201, req
+    req = wait_state(srv, req["id"], FINAL, timeout=30)
+    # Not scanned: the planted row goes unnoticed, as the operator chose.
+    assert req["state"] in DONE, req
+    assert planted(demo, uid) == 1
+    scan = scan_row(demo, req["id"])
+    assert scan["result"] == "skipped" and scan["rows"] == 0, scan
+    assert scan["wal"] == "truncated" and scan["secure_delete"] == 1, scan
+    assert metric(srv, "lethe_residual_found_total") == 0
+    stop_ok(srv)
+
+
+def test_lethe_scan_reads_only(demo):
+    (uid, email), = users(demo, 1)
+    before = file_bytes(demo.db)
+    state_exists = demo.state_db.exists()
+    rc, doc, text = lethe_scan(demo, "email=" + email)
+    assert rc == 1 and doc["result"] == "residual" and doc["scope"] == "account", text
+    assert {"table": "invoices", "rows": doc["kept"], "kept": True, "outside": False} \
+        in doc["found"]
+    assert email not in text
+    code, out, err = run_lethe("scan", "-c", demo.config, "--id", "email=" + email)
+    assert code == 1 and "residual" in out and "users" in out and email not in out + err
+    assert file_bytes(demo.db) == before
+    assert demo.state_db.exists() == state_exists
+    # Nobody: clean.
+    rc, doc, text = lethe_scan(demo, "email=nobody@nowhere.example")
+    assert rc == 0 and doc["result"] == "clean" and doc["rows"] == 0, text
+    # Usage errors: exit 2, nothing printed of the value.
+    for args in (["--id", "email=" + email, "--scope", "nope"],
+                 ["--id", "meta_asid=123456", "--scope", "account"],
+                 ["--id", "bogus"], []):
+        code, out, err = run_lethe("scan", "-c", demo.config, *args)
+        assert code == 2, (args, code, out, err)
+        assert email not in out + err
+    code, out, _ = run_lethe("help")
+    assert code == 0 and re.search(r"^  scan ", out, re.M), out
+
+
+def test_demo_map_scans_clean_after_each_scope(demo):
+    """The demo's map as it is: every scope's erasure leaves nothing the scan flags (the
+    channel scope leaves the channel row and its automation rules by design)."""
+    fb = query(demo.db, "SELECT platform_user_id FROM channels WHERE platform = 'facebook' "
+                        "ORDER BY id LIMIT 1")[0][0]
+    chan = query(demo.db, "SELECT id FROM channels WHERE platform = 'instagram' AND "
+                          "platform_user_id <> ? ORDER BY id LIMIT 1", (fb,))[0][0]
+    (uid, email), = users(demo, 1)
+    cases = [("channel", "channel_id=%d" % chan), ("meta", "meta_asid=" + fb),
+             ("account", "email=" + email)]
+    for scope, ident in cases:
+        rc, doc, text = lethe_scan(demo, ident, scope=scope)
+        assert rc == 1 and doc["rows"] > 0, text  # the test can fail
+        kind, value = ident.split("=", 1)
+        demo.erase(scope, (kind, value))
+        rc, doc, text = lethe_scan(demo, ident, scope=scope)
+        assert rc == 0 and doc["result"] == "clean" and doc["rows"] == 0, (scope, text)

@@ -1,0 +1,358 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_scan.c - unit tests of src/engine/scan: what the residual scan counts
+ * as residual, kept, and outside the scope, on a seeded SQLite database
+ * before and after a (simulated) erasure; its JSON; its errors.
+ */
+#include "util/fmacros.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "testutil.h"
+
+#include "datamap/datamap.h"
+#include "db/appdb.h"
+#include "engine/scan.h"
+#include "util/rc.h"
+
+static const char schema[] =
+    "CREATE TABLE users(id INTEGER PRIMARY KEY, email TEXT, name TEXT);"
+    "CREATE TABLE projects(id INTEGER PRIMARY KEY, user_id INTEGER);"
+    "CREATE TABLE contacts(id INTEGER PRIMARY KEY, project_id INTEGER);"
+    "CREATE TABLE channels(id INTEGER PRIMARY KEY, project_id INTEGER);"
+    "CREATE TABLE messages(id INTEGER PRIMARY KEY, channel_id INTEGER);"
+    "CREATE TABLE rules(id INTEGER PRIMARY KEY, channel_id INTEGER);"
+    "CREATE TABLE invoices(id INTEGER PRIMARY KEY, user_id INTEGER, paid INTEGER);"
+    "CREATE TABLE logs(id INTEGER PRIMARY KEY, user_id INTEGER, ip TEXT);"
+    "CREATE TABLE newsletter(id INTEGER PRIMARY KEY, email TEXT);"
+    "CREATE INDEX i1 ON users(email); CREATE INDEX i2 ON projects(user_id);"
+    "CREATE INDEX i3 ON contacts(project_id); CREATE INDEX i4 ON channels(project_id);"
+    "CREATE INDEX i5 ON messages(channel_id); CREATE INDEX i6 ON rules(channel_id);"
+    "CREATE INDEX i7 ON invoices(user_id); CREATE INDEX i8 ON logs(user_id);"
+    "CREATE INDEX i9 ON newsletter(email);";
+
+/*
+ * alice (1): projects 10, 11; contacts 2; channel 100 with 2 messages and a
+ * rule; invoices 2 (one paid); logs 1; newsletter 1.  bob (2): project 20,
+ * one invoice, one newsletter row.
+ */
+static const char seed[] =
+    "INSERT INTO users VALUES (1, 'alice@example.com', 'Alice'), (2, 'bob@example.com', 'B');"
+    "INSERT INTO projects VALUES (10, 1), (11, 1), (20, 2);"
+    "INSERT INTO contacts VALUES (1, 10), (2, 11), (3, 20);"
+    "INSERT INTO channels VALUES (100, 10), (200, 20);"
+    "INSERT INTO messages VALUES (1, 100), (2, 100), (3, 200);"
+    "INSERT INTO rules VALUES (1, 100), (2, 200);"
+    "INSERT INTO invoices VALUES (1, 1, 1), (2, 1, 0), (3, 2, 1);"
+    "INSERT INTO logs VALUES (1, 1, '10.0.0.1'), (2, 2, '10.0.0.2');"
+    "INSERT INTO newsletter VALUES (1, 'alice@example.com'), (2, 'bob@example.com');";
+
+static const char map_text[] =
+    "version: 1\n"
+    "identities:\n"
+    "  email: \"sign-in address\"\n"
+    "  user_id: \"users.id\"\n"
+    "  channel_id: \"channels.id\"\n"
+    "tables:\n"
+    "  users:\n"
+    "    category: account\n"
+    "    links:\n"
+    "      - {identity: email, column: email}\n"
+    "      - {identity: user_id, column: id}\n"
+    "    erase: delete\n"
+    "  projects:\n"
+    "    category: account\n"
+    "    links:\n"
+    "      - {parent: users, column: user_id}\n"
+    "    erase: delete\n"
+    "  contacts:\n"
+    "    category: contacts\n"
+    "    links:\n"
+    "      - {parent: projects, column: project_id}\n"
+    "    erase: delete\n"
+    "  channels:\n"
+    "    category: meta-sourced\n"
+    "    links:\n"
+    "      - {parent: projects, column: project_id}\n"
+    "      - {identity: channel_id, column: id}\n"
+    "    erase: delete\n"
+    "  messages:\n"
+    "    category: messages\n"
+    "    links:\n"
+    "      - {parent: channels, column: channel_id}\n"
+    "    erase: delete\n"
+    "  rules:\n"
+    "    category: content\n"
+    "    links:\n"
+    "      - {parent: channels, column: channel_id}\n"
+    "    erase: delete\n"
+    "  invoices:\n"
+    "    category: billing\n"
+    "    links:\n"
+    "      - {parent: users, column: user_id}\n"
+    "    erase:\n"
+    "      action: delete\n"
+    "      keep:\n"
+    "        - when: {paid: 1}\n"
+    "          reason: tax law\n"
+    "          for: 10y\n"
+    "  logs:\n"
+    "    category: logs\n"
+    "    links:\n"
+    "      - {parent: users, column: user_id}\n"
+    "    erase:\n"
+    "      action: anonymize\n"
+    "      columns: {ip: null}\n"
+    "  newsletter:\n"
+    "    category: marketing\n"
+    "    links:\n"
+    "      - {identity: email, column: email}\n"
+    "    erase: delete\n"
+    "scopes:\n"
+    "  account:\n"
+    "    description: everything\n"
+    "    identities: [email, user_id]\n"
+    "    tables: all\n"
+    "  forgetful:\n"
+    "    description: an account scope that forgot contacts and newsletter\n"
+    "    identities: [email, user_id]\n"
+    "    tables: [users, projects, channels, messages, rules, invoices, logs]\n"
+    "  content:\n"
+    "    description: projects and below, the account stays\n"
+    "    identities: [email]\n"
+    "    tables: [projects, contacts, channels, messages, rules]\n"
+    "  channel:\n"
+    "    description: what one channel received\n"
+    "    identities: [channel_id]\n"
+    "    tables: [messages]\n";
+
+static int
+setup(void **state)
+{
+	const char *scripts[] = {schema, seed, NULL};
+
+	return tu_fixture_setup(state, "scan", scripts, map_text);
+}
+
+static const struct plan_id alice[] = {{"email", "alice@example.com"}};
+
+/* The entry of @res for table @name and kind @kept/@outside, or NULL. */
+static const struct scan_table *
+found(const struct scan_result *res, const char *name, bool kept, bool outside)
+{
+	size_t i;
+
+	for (i = 0; i < res->nfound; i++)
+		if (strcmp(res->found[i].table->name, name) == 0 && res->found[i].kept == kept &&
+		    res->found[i].outside == outside)
+			return &res->found[i];
+	return NULL;
+}
+
+/* Erase alice as the account scope does, by hand (children first). */
+static void
+erase_alice(const char *path)
+{
+	tu_exec_sql(path, "DELETE FROM messages WHERE channel_id = 100;"
+	                  "DELETE FROM rules WHERE channel_id = 100;"
+	                  "DELETE FROM channels WHERE id = 100;"
+	                  "DELETE FROM contacts WHERE project_id IN (10, 11);"
+	                  "DELETE FROM invoices WHERE id = 2;"
+	                  "UPDATE logs SET ip = NULL, user_id = NULL WHERE id = 1;"
+	                  "DELETE FROM newsletter WHERE id = 1;"
+	                  "DELETE FROM projects WHERE user_id = 1;");
+}
+
+static void
+test_scan_before_erasure_is_residual(void **state)
+{
+	struct tu_fixture *f = *state;
+	struct scan_result res;
+	struct lethe_err err = {0};
+
+	assert_int_equal(scan_run(f->dm, f->db, "account", alice, 1, &res, &err), LETHE_OK);
+	assert_true(res.residual);
+	assert_non_null(found(&res, "users", false, false));
+	assert_int_equal(found(&res, "projects", false, false)->rows, 2);
+	assert_int_equal(found(&res, "messages", false, false)->rows, 2);
+	/* The paid invoice is kept; the unpaid one is residual. */
+	assert_int_equal(found(&res, "invoices", true, false)->rows, 1);
+	assert_int_equal(found(&res, "invoices", false, false)->rows, 1);
+	assert_int_equal(res.kept, 1);
+	/* users 1 + projects 2 + contacts 2 + channels 1 + messages 2 + rules 1 + invoice 1 + logs
+	 * 1
+	 * + newsletter 1 */
+	assert_int_equal(res.rows, 12);
+	assert_int_equal(res.tables, 9);
+	scan_result_free(&res);
+}
+
+static void
+test_scan_after_erasure_is_clean_and_kept(void **state)
+{
+	struct tu_fixture *f = *state;
+	struct scan_result res;
+	struct lethe_err err = {0};
+
+	erase_alice(f->path);
+	/* The users row last, with the paid invoice still linked to it: kept, not residual. */
+	assert_int_equal(scan_run(f->dm, f->db, "account", alice, 1, &res, &err), LETHE_OK);
+	assert_true(res.residual); /* the users row is still there */
+	assert_int_equal(res.rows, 1);
+	assert_non_null(found(&res, "users", false, false));
+	assert_int_equal(found(&res, "invoices", true, false)->rows, 1);
+	scan_result_free(&res);
+	tu_exec_sql(f->path, "DELETE FROM users WHERE id = 1;");
+	assert_int_equal(scan_run(f->dm, f->db, "account", alice, 1, &res, &err), LETHE_OK);
+	assert_false(res.residual);
+	assert_int_equal(res.rows, 0);
+	assert_int_equal(res.nfound, 0);
+	scan_result_free(&res);
+}
+
+static void
+test_scan_anonymize_keeping_the_link_is_residual(void **state)
+{
+	struct tu_fixture *f = *state;
+	struct scan_result res;
+	struct lethe_err err = {0};
+	const struct plan_id id[] = {{"user_id", "1"}};
+
+	erase_alice(f->path);
+	/* logs anonymized but still linked to the (remaining) users row by user_id. */
+	tu_exec_sql(f->path, "INSERT INTO logs VALUES (3, 1, NULL); DELETE FROM invoices;");
+	assert_int_equal(scan_run(f->dm, f->db, "account", id, 1, &res, &err), LETHE_OK);
+	assert_true(res.residual);
+	assert_int_equal(found(&res, "logs", false, false)->rows, 1);
+	scan_result_free(&res);
+}
+
+static void
+test_scan_table_the_scope_forgot(void **state)
+{
+	struct tu_fixture *f = *state;
+	struct scan_result res;
+	struct lethe_err err = {0};
+
+	/* Everything the scope names is gone; contacts and newsletter were left. */
+	tu_exec_sql(f->path, "DELETE FROM messages WHERE channel_id = 100;"
+	                     "DELETE FROM rules WHERE channel_id = 100;"
+	                     "DELETE FROM channels WHERE id = 100;"
+	                     "DELETE FROM invoices WHERE user_id = 1;"
+	                     "DELETE FROM logs WHERE user_id = 1;");
+	/* Before the projects go, contacts hang off them: residual outside the scope. */
+	assert_int_equal(scan_run(f->dm, f->db, "forgetful", alice, 1, &res, &err), LETHE_OK);
+	assert_true(res.residual);
+	assert_int_equal(found(&res, "contacts", false, true)->rows, 2);
+	assert_int_equal(found(&res, "newsletter", false, true)->rows, 1);
+	scan_result_free(&res);
+	/* After: the contacts are orphans no link leads to; the newsletter row is named by email.
+	 */
+	tu_exec_sql(f->path,
+	            "DELETE FROM projects WHERE user_id = 1; DELETE FROM users WHERE id = 1;");
+	assert_int_equal(scan_run(f->dm, f->db, "forgetful", alice, 1, &res, &err), LETHE_OK);
+	assert_true(res.residual);
+	assert_null(found(&res, "contacts", false, true));
+	assert_int_equal(found(&res, "newsletter", false, true)->rows, 1);
+	assert_int_equal(res.rows, 1);
+	scan_result_free(&res);
+}
+
+static void
+test_scan_outside_tables_left_by_design(void **state)
+{
+	struct tu_fixture *f = *state;
+	struct scan_result res;
+	struct lethe_err err = {0};
+	const struct plan_id chan[] = {{"channel_id", "100"}};
+
+	/* The content scope leaves the account: users, above its tables, is not residual. */
+	tu_exec_sql(f->path, "DELETE FROM messages WHERE channel_id = 100;"
+	                     "DELETE FROM rules WHERE channel_id = 100;"
+	                     "DELETE FROM channels WHERE id = 100;"
+	                     "DELETE FROM contacts WHERE project_id IN (10, 11);"
+	                     "DELETE FROM projects WHERE user_id = 1;");
+	assert_int_equal(scan_run(f->dm, f->db, "content", alice, 1, &res, &err), LETHE_OK);
+	assert_null(found(&res, "users", false, true));
+	assert_null(found(&res, "invoices", false, true));
+	/* ... but the newsletter row, named by the email the scope takes, is. */
+	assert_int_equal(found(&res, "newsletter", false, true)->rows, 1);
+	scan_result_free(&res);
+	/* The channel scope leaves the channel row and its rules (not below an erased table). */
+	tu_exec_sql(f->path,
+	            "INSERT INTO channels VALUES (100, 10); INSERT INTO rules VALUES (9, 100);");
+	assert_int_equal(scan_run(f->dm, f->db, "channel", chan, 1, &res, &err), LETHE_OK);
+	assert_false(res.residual);
+	assert_int_equal(res.nfound, 0);
+	assert_int_equal(res.tables, 1);
+	scan_result_free(&res);
+}
+
+static void
+test_scan_json(void **state)
+{
+	struct tu_fixture *f = *state;
+	struct scan_result res;
+	struct lethe_err err = {0};
+	json_t *j;
+	char *s;
+
+	assert_int_equal(scan_run(f->dm, f->db, "forgetful", alice, 1, &res, &err), LETHE_OK);
+	j = scan_result_json(&res);
+	assert_string_equal(json_string_value(json_object_get(j, "result")), "residual");
+	assert_int_equal(json_integer_value(json_object_get(j, "rows")), res.rows);
+	assert_int_equal(json_integer_value(json_object_get(j, "kept")), 1);
+	assert_int_equal(json_array_size(json_object_get(j, "found")), res.nfound);
+	s = json_dumps(j, JSON_COMPACT);
+	/* Table names and counts, never a value. */
+	assert_null(strstr(s, "alice"));
+	assert_non_null(strstr(s, "\"outside\":true"));
+	free(s);
+	json_decref(j);
+	scan_result_free(&res);
+}
+
+static void
+test_scan_errors(void **state)
+{
+	struct tu_fixture *f = *state;
+	struct scan_result res;
+	struct lethe_err err = {0};
+	const struct plan_id chan[] = {{"channel_id", "100"}};
+
+	assert_int_equal(scan_run(f->dm, f->db, "nope", alice, 1, &res, &err), LETHE_E_USAGE);
+	assert_int_equal(res.nfound, 0);
+	assert_int_equal(scan_run(f->dm, f->db, "account", chan, 1, &res, &err), LETHE_E_USAGE);
+	assert_null(strstr(err.msg, "100"));
+	/* The runner's own identities are taken whatever the scope. */
+	assert_int_equal(scan_run_any(f->dm, f->db, "account", chan, 1, 0, &res, &err), LETHE_OK);
+	assert_true(res.residual);
+	assert_non_null(found(&res, "channels", false, false));
+	scan_result_free(&res);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_scan_before_erasure_is_residual, setup,
+	                                    tu_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_scan_after_erasure_is_clean_and_kept, setup,
+	                                    tu_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_scan_anonymize_keeping_the_link_is_residual, setup,
+	                                    tu_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_scan_table_the_scope_forgot, setup,
+	                                    tu_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_scan_outside_tables_left_by_design, setup,
+	                                    tu_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_scan_json, setup, tu_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_scan_errors, setup, tu_fixture_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
