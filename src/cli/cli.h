@@ -77,6 +77,9 @@ struct cli_args {
 extern const struct cli_command cli_commands[];
 /* The subcommands of `lethe requests` (cmd_requests.c), ended by a NULL name. */
 extern const struct cli_command cli_requests_subs[];
+/* The subcommands of `lethe audit` and `lethe keys` (cmd_audit.c). */
+extern const struct cli_command cli_audit_subs[];
+extern const struct cli_command cli_keys_subs[];
 extern const size_t cli_ncommands;
 
 /* The row named @name, or NULL. */
@@ -183,6 +186,7 @@ int cmd_disconnect(const struct cli_args *a);
 int cmd_jobs(const struct cli_args *a);
 int cmd_apikey(const struct cli_args *a);
 int cmd_sweep(const struct cli_args *a);
+int cmd_keys(const struct cli_args *a);
 int cmd_help(const struct cli_args *a);
 int cmd_version(const struct cli_args *a);
 

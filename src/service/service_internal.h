@@ -95,5 +95,10 @@ lethe_rc service__request_act_txn(struct service *svc, const struct store_reques
 bool service__address_ok(const char *s);
 /* The status page URL of confirmation code @code into @url. */
 void service__status_url(const struct service *svc, const char *code, char url[SERVICE_URL_MAX]);
+/*
+ * `lethe serve` stops: sign a last checkpoint of the audit chain if its
+ * head moved (service_audit.c); failures are logged.  Before the store closes.
+ */
+void service__audit_final(struct service *svc);
 
 #endif /* LETHE_SERVICE_INTERNAL_H */
