@@ -109,6 +109,7 @@ bench: build
 	bench/sweep
 	bench/requests
 	bench/selfservice
+	bench/audit
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
