@@ -384,7 +384,9 @@ lethe_rc service_plan_check(struct service *svc, const struct plan_id *ids, size
  * Run (or resume) the erasure @plan of @ids as a one-off batch job (the app
  * database in bulk mode): opens the state store; @batch > 0 overrides the
  * configured rows per transaction; @on_progress (may be NULL) is called
- * with @arg.  @res as erase_run(); free it with erase_result_free().
+ * with @arg.  @res as erase_run(); free it with erase_result_free().  A
+ * job that ends (not failed) has its steps appended to the audit chain as
+ * entries of no request (a failure to append is logged, not returned).
  */
 lethe_rc service_erase(struct service *svc, struct plan *plan, const struct plan_id *ids,
                        size_t nids, int64_t batch,

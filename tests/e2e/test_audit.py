@@ -245,6 +245,22 @@ def test_head_is_404_before_the_first_checkpoint(demo, servers):
     assert demo.state("SELECT count(*) FROM audit_checkpoints")[0][0] == 0
 
 
+def test_cli_erasure_is_in_the_chain(demo):
+    """`lethe erase` (no request) records its steps as entries of no request."""
+    summary = demo.erase("account", ("email", "user5@example.com"))
+    rows = query(demo.state_db, "SELECT request_id, body FROM audit WHERE type = 'erase_step' "
+                                "ORDER BY seq")
+    assert len(rows) == len(summary["steps"]), (rows, summary)
+    assert all(r[0] is None and json.loads(r[1])["request"] == 0 for r in rows), rows
+    assert {json.loads(r[1])["table"]: json.loads(r[1])["rows"] for r in rows} == {
+        s["table"]: s["rows"] for s in summary["steps"]}
+    assert b"user5@example.com" not in b"".join(r[1].encode() for r in rows)
+    code, out, err = run_lethe("keys", "generate", demo.dir / "var" / "signing.key")
+    assert code == 0, err
+    code, out, err = verify(demo)
+    assert code == 0 and "%d entries" % len(rows) in out, (out, err)
+
+
 # ---- tampering, each named ---------------------------------------------------------
 
 def test_edited_entry(copy):
