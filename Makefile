@@ -110,6 +110,7 @@ bench: build
 	bench/requests
 	bench/selfservice
 	bench/proof
+	bench/audit
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

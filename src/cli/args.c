@@ -437,22 +437,33 @@ args_check(const struct cli_args *a, struct lethe_err *err)
 	return LETHE_OK;
 }
 
+/* The subcommand of @cmd named @word, or NULL. */
+static const struct cli_command *
+find_sub(const struct cli_command *cmd, const char *word)
+{
+	const struct cli_command *sub;
+	size_t n = strlen(cmd->name);
+
+	for (sub = cmd->subs; sub->name != NULL; sub++)
+		if (strncmp(sub->name, cmd->name, n) == 0 && sub->name[n] == ' ' &&
+		    strcmp(sub->name + n + 1, word) == 0)
+			return sub;
+	return NULL;
+}
+
 /* A row with subcommands: run the one @argv[1] names. */
 static int
 run_sub(const struct cli_command *cmd, int argc, char **argv)
 {
-	const struct cli_command *sub;
+	const struct cli_command *sub = argc >= 2 ? find_sub(cmd, argv[1]) : NULL;
 	const char *blank = strstr(cmd->usage, "\n\n");
-	size_t n = strlen(cmd->name);
 
 	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
 		fputs(cmd->usage, stdout);
 		return 0;
 	}
-	for (sub = cmd->subs; argc >= 2 && sub->name != NULL; sub++)
-		if (strncmp(sub->name, cmd->name, n) == 0 && sub->name[n] == ' ' &&
-		    strcmp(sub->name + n + 1, argv[1]) == 0)
-			return cli_run(sub, argc - 1, argv + 1);
+	if (sub != NULL)
+		return cli_run(sub, argc - 1, argv + 1);
 	if (argc < 2)
 		fprintf(stderr, "lethe: error: %s needs a subcommand\n", cmd->name);
 	else
@@ -473,7 +484,8 @@ cli_run(const struct cli_command *cmd, int argc, char **argv)
 	int status;
 	lethe_rc rc;
 
-	if (cmd->subs != NULL)
+	/* A row with a function of its own runs it unless a subcommand is named (lethe keys). */
+	if (cmd->subs != NULL && (cmd->fn == NULL || (argc >= 2 && find_sub(cmd, argv[1]) != NULL)))
 		return run_sub(cmd, argc, argv);
 	memset(&a, 0, sizeof(a));
 	parsed_init(&parsed, cmd);

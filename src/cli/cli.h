@@ -79,6 +79,9 @@ extern const struct cli_command cli_commands[];
 extern const struct cli_command cli_requests_subs[];
 /* The subcommands of `lethe receipt` (cmd_receipt.c), ended by a NULL name. */
 extern const struct cli_command cli_receipt_subs[];
+/* The subcommands of `lethe audit` and `lethe keys` (cmd_audit.c). */
+extern const struct cli_command cli_audit_subs[];
+extern const struct cli_command cli_keys_subs[];
 extern const size_t cli_ncommands;
 
 /* The row named @name, or NULL. */
@@ -187,6 +190,7 @@ int cmd_apikey(const struct cli_args *a);
 int cmd_sweep(const struct cli_args *a);
 int cmd_reapply(const struct cli_args *a);
 int cmd_scan(const struct cli_args *a);
+int cmd_keys(const struct cli_args *a);
 int cmd_help(const struct cli_args *a);
 int cmd_version(const struct cli_args *a);
 

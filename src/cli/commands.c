@@ -438,6 +438,32 @@ static const struct cli_option opts_jobs[] = {
     {.name = NULL},
 };
 
+static const char usage_audit[] =
+    "usage: lethe audit verify|checkpoint|head -c CONFIG [OPTIONS]\n"
+    "\n"
+    "The audit chain: every request transition, erasure step and residual scan,\n"
+    "hash-chained, with signed checkpoints of its head (docs/proof.md).\n"
+    "\n"
+    "  verify       check every entry and checkpoint; say where the chain breaks\n"
+    "  checkpoint   sign a checkpoint of the head now\n"
+    "  head         print the latest signed head\n"
+    "\n"
+    "Run 'lethe audit SUBCOMMAND --help' for its options.\n";
+
+static const char usage_keys[] =
+    "usage: lethe keys (-c CONFIG | generate FILE)\n"
+    "\n"
+    "Print the published keys document of CONFIG's signing keys (as\n"
+    "/.well-known/lethe/keys.json serves it): the current key and the previous\n"
+    "ones, so that receipts and checkpoints they signed stay verifiable.  With\n"
+    "generate, write a new signing key to FILE (see 'lethe keys generate --help').\n"
+    "\n"
+    "  -c, --config FILE   lethe.yaml\n"
+    "  -h, --help          this text\n"
+    "\n"
+    "Exit status: 0 printed, 1 failure, 2 usage error, 3 configuration invalid or\n"
+    "signing key missing.\n";
+
 static const struct cli_option opts_apikey[] = {
     {.name = "name", .short_name = 'n', .kind = CLI_VALUE},
     {.name = "admin", .kind = CLI_FLAG},
@@ -530,6 +556,20 @@ const struct cli_command cli_commands[] = {
         .summary = "privacy requests: list, show, create, approve, refuse, cancel, ...",
         .usage = usage_requests,
         .subs = cli_requests_subs,
+    },
+    {
+        .name = "audit",
+        .summary = "the audit chain: verify it, sign a checkpoint, print the signed head",
+        .usage = usage_audit,
+        .subs = cli_audit_subs,
+    },
+    {
+        .name = "keys",
+        .summary = "print the signing keys document; generate a new signing key",
+        .usage = usage_keys,
+        .common = CLI_CONFIG,
+        .fn = cmd_keys,
+        .subs = cli_keys_subs,
     },
     {
         .name = "api-key",

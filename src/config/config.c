@@ -15,6 +15,7 @@
 #include "config/config.h"
 #include "db/appdb.h"
 #include "platform/platform_config.h"
+#include "store/store.h"
 #include "util/file.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -723,6 +724,8 @@ config_load_key_opt(struct lethe_config *cfg, bool create, struct lethe_err *err
 	rc = load_hex_key(cfg->key_env, cfg->key_file, "anonymize", cfg->path, create, cfg->key,
 	                  err);
 	cfg->key_loaded = rc == LETHE_OK;
+	if (rc == LETHE_OK)
+		store_audit_set_key(cfg->key); /* the audit chain's reason_mac */
 	return rc;
 }
 

@@ -317,6 +317,8 @@ static const struct route {
     {"/v1/requests", "api_requests", http_api_requests, ROUTE_PREFIX | ROUTE_BLOCKING},
     {"/v1/admin/", "api_admin", http_api_admin, ROUTE_PREFIX | ROUTE_BLOCKING},
     {"/v1/", "api_channels", api_v1, ROUTE_PREFIX | ROUTE_BLOCKING},
+    {"/.well-known/lethe/", "well_known", http_well_known,
+     ROUTE_PREFIX | ROUTE_GET | ROUTE_BLOCKING},
     /* Path NULL: selfservice.path and what is under it, when the page is on. */
     {NULL, "selfservice", http_selfservice, ROUTE_BLOCKING},
 };

@@ -123,6 +123,7 @@ service_stop(struct service *svc)
 	outbox_stop(svc->outbox);
 	sweeper_stop(svc->sweeper);
 	appdb_close(svc->db);
+	service__audit_final(svc); /* the last signed checkpoint, every thread stopped */
 	store_close(svc->st);
 	if (svc->tpl != NULL)
 		tplset_free(svc->tpl);

@@ -407,7 +407,9 @@ lethe_rc service_plan_check(struct service *svc, const struct plan_id *ids, size
  * Run (or resume) the erasure @plan of @ids as a one-off batch job (the app
  * database in bulk mode): opens the state store; @batch > 0 overrides the
  * configured rows per transaction; @on_progress (may be NULL) is called
- * with @arg.  @res as erase_run(); free it with erase_result_free().
+ * with @arg.  @res as erase_run(); free it with erase_result_free().  A
+ * job that ends (not failed) has its steps appended to the audit chain as
+ * entries of no request (a failure to append is logged, not returned).
  */
 lethe_rc service_erase(struct service *svc, struct plan *plan, const struct plan_id *ids,
                        size_t nids, int64_t batch,
@@ -524,5 +526,28 @@ lethe_rc service_import_nobody(struct service *svc, const char (*codes)[META_COD
  */
 lethe_rc service_receipt(struct service *svc, const char *code, int64_t id, json_t **out,
                          struct lethe_err *err);
+/* ---- the audit chain (service_audit.c) ---------------------------------------- */
+
+struct chain_report; /* audit/chain.h */
+
+/*
+ * Verify the whole audit chain and its checkpoints (chain_verify()) against
+ * the keys cfg->proof.keys holds (LETHE_E_CONFIG if none are loaded);
+ * @head, if not NULL, is a signed head published earlier.  Opens the state
+ * store.  Free @rep with chain_report_free().
+ */
+lethe_rc service_audit_verify(struct service *svc, const json_t *head, struct chain_report *rep,
+                              struct lethe_err *err);
+/*
+ * Sign a checkpoint of the chain's head now if it moved since the last one:
+ * *@seq gets the entry signed (0 if the chain is empty), *@made whether a
+ * new checkpoint was stored.  Needs the signing key (LETHE_E_CONFIG).
+ */
+lethe_rc service_audit_checkpoint(struct service *svc, int64_t *seq, bool *made,
+                                  struct lethe_err *err);
+/* The latest signed head (envelope "head") into *@out; LETHE_E_NOTFOUND before the first. */
+lethe_rc service_audit_head(struct service *svc, json_t **out, struct lethe_err *err);
+/* The published keys document of cfg->proof.keys (keys_ring_json()), or NULL if none loaded. */
+json_t *service_keys_json(struct service *svc);
 
 #endif /* LETHE_SERVICE_H */

@@ -15,6 +15,7 @@
 #include "util/lease.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/timeutil.h"
 
 #define ERASE_JOBS_MS 60000 /* an erasure runs its channels' upstream jobs this long */
 
@@ -217,6 +218,14 @@ service_erase(struct service *svc, struct plan *plan, const struct plan_id *ids,
 	eo.on_progress = on_progress;
 	eo.arg = arg;
 	rc = erase_run(plan, ids, nids, svc->db, svc->st, &eo, res, err);
+	/* An erasure outside a request: its steps go into the audit chain (request 0). */
+	if (rc == LETHE_OK && res->state != NULL && strcmp(res->state, "failed") != 0) {
+		struct lethe_err aerr = {0};
+
+		if (store_audit_job(svc->st, 0, res->job, NULL, time_now(), &aerr) != LETHE_OK)
+			log_warnx("erase: job %lld is not in the audit chain: %s",
+			          (long long)res->job, aerr.msg);
+	}
 	if (res->ndiscs > 0)
 		erase_run_jobs(svc, res);
 	return rc;

@@ -106,5 +106,10 @@ void service__reapply_start(struct service *svc);
 void service__reapply_stop(struct service *svc);
 /* The status page URL of confirmation code @code into @url. */
 void service__status_url(const struct service *svc, const char *code, char url[SERVICE_URL_MAX]);
+/*
+ * `lethe serve` stops: sign a last checkpoint of the audit chain if its
+ * head moved (service_audit.c); failures are logged.  Before the store closes.
+ */
+void service__audit_final(struct service *svc);
 
 #endif /* LETHE_SERVICE_INTERNAL_H */

@@ -1,23 +1,799 @@
 /* SPDX-License-Identifier: MIT */
-/* audit.c - PLACEHOLDER(issue 15): the chain owner writes this file. */
+/*
+ * audit.c - the audit chain in the state store (store.h "audit chain",
+ * docs/internals/proof.md): appending entries in the transaction of the
+ * change they record, reading them back in order, the head, and the
+ * signed checkpoints audit/chain.c makes and checks.
+ *
+ * An entry's body is canonical JSON (object keys sorted, no whitespace,
+ * integers only) written here field by field rather than through jansson,
+ * so that an append stays within a few microseconds: read the head (last
+ * seq and hash) under the write lock, build the body with the next seq in
+ * it, hash = BLAKE2b-256(previous hash || body), insert.  seq is the
+ * table's primary key, so a stale append fails instead of forking the
+ * chain.  No personal data enters a body: the subject is already a keyed
+ * hash, a free-text reason enters only as its keyed hash `reason_mac`
+ * under the anonymize key (store_audit_set_key()).
+ */
 #include "util/fmacros.h"
 
+#include <sodium.h>
+#include <stdlib.h>
+
 #include "store/store_internal.h"
+#include "util/buf.h"
+#include "util/hash.h"
+#include "util/mem.h"
+
+#define AUDIT_BODY_MAX (1024 * 1024) /* an entry's body at most */
+#define AUDIT_MEMBERS_MAX 64         /* members of an entry store_audit_append() sorts */
+
+/* The reason_mac key: the anonymize key, set once per process before appends. */
+static uint8_t audit_key[HASH_KEY_LEN];
+static bool audit_keyed;
+
+void
+store_audit_set_key(const uint8_t key[32])
+{
+	memcpy(audit_key, key, HASH_KEY_LEN);
+	audit_keyed = true;
+}
+
+/* ---- transactions ---------------------------------------------------------- */
+
+lethe_rc
+store__tx_begin(struct store *st, bool *own, struct lethe_err *err)
+{
+	*own = sqlite3_get_autocommit(st->db) != 0;
+	if (*own)
+		return store_begin(st, err);
+	return LETHE_OK;
+}
+
+lethe_rc
+store__tx_end(struct store *st, bool own, lethe_rc rc, struct lethe_err *err)
+{
+	if (!own)
+		return rc;
+	if (rc == LETHE_OK)
+		rc = store_commit(st, err);
+	if (rc != LETHE_OK)
+		store_rollback(st);
+	return rc;
+}
+
+/* ---- canonical JSON, by hand ------------------------------------------------ */
+
+/* Append the JSON string of @s (escaped as jansson and Python escape it). */
+static lethe_rc
+j_string(struct buf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *run = s;
+	lethe_rc rc = buf_add(b, "\"", 1);
+
+	for (; rc == LETHE_OK && *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+		char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
+		size_t n = 2;
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		rc = buf_add(b, run, (size_t)(s - run));
+		run = s + 1;
+		switch (c) {
+		case '"':
+			esc[1] = '"';
+			break;
+		case '\\':
+			esc[1] = '\\';
+			break;
+		case '\n':
+			esc[1] = 'n';
+			break;
+		case '\r':
+			esc[1] = 'r';
+			break;
+		case '\t':
+			esc[1] = 't';
+			break;
+		case '\b':
+			esc[1] = 'b';
+			break;
+		case '\f':
+			esc[1] = 'f';
+			break;
+		default:
+			memcpy(esc + 1, "u00", 3);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			n = 6;
+		}
+		if (rc == LETHE_OK)
+			rc = buf_add(b, esc, n);
+	}
+	if (rc == LETHE_OK)
+		rc = buf_add(b, run, (size_t)(s - run));
+	if (rc == LETHE_OK)
+		rc = buf_add(b, "\"", 1);
+	return rc;
+}
+
+/* Append the decimal digits of @v. */
+static lethe_rc
+j_int(struct buf *b, int64_t v)
+{
+	char tmp[24];
+	size_t i = sizeof(tmp);
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+	do {
+		tmp[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		tmp[--i] = '-';
+	return buf_add(b, tmp + i, sizeof(tmp) - i);
+}
+
+/* Append the member `"@key":` (after a comma unless @b holds only the opening brace). */
+static lethe_rc
+j_key(struct buf *b, const char *key)
+{
+	lethe_rc rc = LETHE_OK;
+
+	if (b->len > 1)
+		rc = buf_add(b, ",", 1);
+	if (rc == LETHE_OK)
+		rc = buf_add(b, "\"", 1);
+	if (rc == LETHE_OK)
+		rc = buf_adds(b, key);
+	if (rc == LETHE_OK)
+		rc = buf_add(b, "\":", 2);
+	return rc;
+}
+
+static lethe_rc
+m_str(struct buf *b, const char *key, const char *v, lethe_rc rc)
+{
+	if (rc == LETHE_OK)
+		rc = j_key(b, key);
+	return rc == LETHE_OK ? j_string(b, v != NULL ? v : "") : rc;
+}
+
+static lethe_rc
+m_int(struct buf *b, const char *key, int64_t v, lethe_rc rc)
+{
+	if (rc == LETHE_OK)
+		rc = j_key(b, key);
+	return rc == LETHE_OK ? j_int(b, v) : rc;
+}
+
+/* ---- appending ---------------------------------------------------------------- */
+
+/* Body buffer @i of @st, emptied: kept between appends so that one allocates nothing. */
+static struct buf *
+body_buf(struct store *st, int i)
+{
+	struct buf *b = &st->audit_buf[i];
+
+	if (b->cap == 0)
+		buf_init(b, AUDIT_BODY_MAX);
+	buf_reset(b);
+	return b;
+}
+
+/* An append in progress: the head it extends. */
+struct chain_tx {
+	int64_t seq;                    /* the next entry's seq */
+	uint8_t prev[STORE_AUDIT_HASH]; /* the previous entry's hash (zeros before seq 1) */
+};
+
+/* Read the head under the caller's write lock: the next seq and the hash to extend. */
+static lethe_rc
+chain_open(struct store *st, struct chain_tx *tx, struct lethe_err *err)
+{
+	lethe_rc rc = store_audit_head(st, &tx->seq, tx->prev, err);
+
+	tx->seq++;
+	return rc;
+}
+
+/* Hash and insert the entry @body (which names tx->seq), then move the head. */
+static lethe_rc
+chain_put(struct store *st, struct chain_tx *tx, int64_t request_id, const char *type,
+          const char *state, int64_t at, const struct buf *body, struct lethe_err *err)
+{
+	crypto_generichash_state h;
+	uint8_t hash[STORE_AUDIT_HASH];
+	lethe_rc rc;
+
+	crypto_generichash_init(&h, NULL, 0, sizeof(hash));
+	crypto_generichash_update(&h, tx->prev, sizeof(tx->prev));
+	crypto_generichash_update(&h, (const unsigned char *)buf_str(body), body->len);
+	crypto_generichash_final(&h, hash, sizeof(hash));
+	rc = store__execf(st, err,
+	                  "INSERT INTO audit (seq, at, request_id, type, state, body, hash) "
+	                  "VALUES (?1, ?2, nullif(?3, 0), ?4, ?5, ?6, ?7)",
+	                  "iiitttb", tx->seq, at, request_id, type, state, buf_str(body), hash,
+	                  sizeof(hash));
+	if (rc != LETHE_OK)
+		return rc;
+	memcpy(tx->prev, hash, sizeof(hash));
+	tx->seq++;
+	return LETHE_OK;
+}
+
+/* The facts of a request event and its request, for a "request" entry. */
+struct event_facts {
+	int64_t request_id, at, received_at, due_at;
+	char *state, *actor, *reason, *app, *kind, *scope, *source, *subject;
+};
+
+static void
+event_row(sqlite3_stmt *q, void *arg)
+{
+	struct event_facts *f = arg;
+
+	f->request_id = sqlite3_column_int64(q, 0);
+	f->at = sqlite3_column_int64(q, 1);
+	f->state = store__col_dup(q, 2);
+	f->actor = store__col_dup(q, 3);
+	f->reason = store__col_dup(q, 4);
+}
+
+static void
+request_row(sqlite3_stmt *q, void *arg)
+{
+	struct event_facts *f = arg;
+
+	f->app = store__col_dup(q, 0);
+	f->kind = store__col_dup(q, 1);
+	f->scope = store__col_dup(q, 2);
+	f->source = store__col_dup(q, 3);
+	f->subject = store__col_dup(q, 4);
+	f->received_at = sqlite3_column_int64(q, 5);
+	f->due_at = sqlite3_column_int64(q, 6);
+}
+
+static void
+event_facts_clear(struct event_facts *f)
+{
+	free(f->state);
+	free(f->actor);
+	free(f->reason);
+	free(f->app);
+	free(f->kind);
+	free(f->scope);
+	free(f->source);
+	free(f->subject);
+}
+
+/* A request entry's body: its members in sorted order. */
+static lethe_rc
+request_body(struct buf *b, const struct event_facts *f, int64_t seq)
+{
+	lethe_rc rc = buf_add(b, "{", 1);
+
+	rc = m_str(b, "actor", f->actor, rc);
+	rc = m_str(b, "app", f->app, rc);
+	rc = m_int(b, "at", f->at, rc);
+	rc = m_int(b, "due_at", f->due_at, rc);
+	rc = m_str(b, "kind", f->kind, rc);
+	/* (reason_mac sorts before received_at: "rea" < "rec".) */
+	if (f->reason != NULL && f->reason[0] != '\0' && audit_keyed) {
+		char mac[HASH_TEXT_LEN + 1];
+		char *text = xasprintf("lethe-audit-reason:%s", f->reason);
+
+		hash_keyed(audit_key, text, strlen(text), mac);
+		free(text);
+		rc = m_str(b, "reason_mac", mac, rc);
+	}
+	rc = m_int(b, "received_at", f->received_at, rc);
+	rc = m_int(b, "request", f->request_id, rc);
+	rc = m_str(b, "scope", f->scope, rc);
+	rc = m_int(b, "seq", seq, rc);
+	rc = m_str(b, "source", f->source, rc);
+	rc = m_str(b, "state", f->state, rc);
+	rc = m_str(b, "subject", f->subject, rc);
+	rc = m_str(b, "type", "request", rc);
+	if (rc == LETHE_OK)
+		rc = buf_add(b, "}", 1);
+	return rc;
+}
+
+/* Append the "request" entry of @f (its request's facts read into it). */
+static lethe_rc
+audit_request(struct store *st, struct event_facts *f, struct lethe_err *err)
+{
+	struct chain_tx tx;
+	struct buf *b;
+	lethe_rc rc;
+
+	rc =
+	    store__one(st, err, "reading a request", request_row, f,
+	               "SELECT app, coalesce(kind, ''), coalesce(scope, ''), coalesce(source, ''), "
+	               "subject, received_at, coalesce(due_at, 0) FROM requests WHERE id = ?1",
+	               "i", f->request_id);
+	if (rc == LETHE_E_NOTFOUND)
+		return lethe_err_set(err, LETHE_E_INTERNAL, "audit: request %lld vanished",
+		                     (long long)f->request_id);
+	if (rc != LETHE_OK)
+		return rc;
+	b = body_buf(st, 0);
+	rc = chain_open(st, &tx, err);
+	if (rc == LETHE_OK)
+		rc = request_body(b, f, tx.seq);
+	if (rc == LETHE_OK)
+		rc = chain_put(st, &tx, f->request_id, "request", f->state, f->at, b, err);
+	else if (rc == LETHE_E_TOOBIG)
+		rc = lethe_err_set(err, LETHE_E_TOOBIG, "audit: an entry is too long");
+	return rc;
+}
+
+lethe_rc
+store__audit_request(struct store *st, int64_t id, int64_t at, const char *state, const char *actor,
+                     const char *reason, struct lethe_err *err)
+{
+	struct event_facts f = {.request_id = id, .at = at};
+	lethe_rc rc;
+
+	f.state = xstrdup(state);
+	f.actor = xstrdup(actor != NULL ? actor : "");
+	f.reason = reason != NULL ? xstrdup(reason) : NULL;
+	rc = audit_request(st, &f, err);
+	event_facts_clear(&f);
+	return rc;
+}
+
+lethe_rc
+store__audit_event(struct store *st, int64_t event_rowid, struct lethe_err *err)
+{
+	struct event_facts f = {0};
+	lethe_rc rc;
+
+	rc = store__one(st, err, "reading a request event", event_row, &f,
+	                "SELECT request_id, at, state, actor, reason FROM request_events "
+	                "WHERE rowid = ?1",
+	                "i", event_rowid);
+	if (rc == LETHE_E_NOTFOUND)
+		return lethe_err_set(err, LETHE_E_INTERNAL, "audit: request event %lld vanished",
+		                     (long long)event_rowid);
+	if (rc == LETHE_OK)
+		rc = audit_request(st, &f, err);
+	event_facts_clear(&f);
+	return rc;
+}
+
+/* One step of a job, for its "erase_step" entry. */
+struct job_step {
+	char *name, *action;
+	int64_t rows, media, missing, until;
+};
+
+/* The steps of job @job (in their order) into *@out, *@n. */
+static lethe_rc
+job_steps(struct store *st, int64_t job, struct job_step **out, size_t *n, struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	size_t cap = 0;
+	lethe_rc rc;
+
+	*out = NULL;
+	*n = 0;
+	rc = store__prepf(
+	    st, &q, err,
+	    "SELECT s.table_name, s.action, s.done, s.media, s.media_missing, (SELECT max(until) "
+	    "FROM holds h WHERE h.job_id = s.job_id AND h.table_name = CASE WHEN "
+	    "instr(s.table_name, '#') > 0 THEN substr(s.table_name, 1, instr(s.table_name, '#') "
+	    "- 1) ELSE s.table_name END) FROM job_steps s WHERE s.job_id = ?1 ORDER BY s.rowid",
+	    "i", job);
+	while (store__row(st, q, &rc, err, "reading a job's steps")) {
+		struct job_step *s;
+
+		*out = xgrow(*out, &cap, *n + 1, sizeof(**out));
+		s = &(*out)[(*n)++];
+		s->name = store__col_dup(q, 0);
+		s->action = store__col_dup(q, 1);
+		s->rows = sqlite3_column_int64(q, 2);
+		s->media = sqlite3_column_int64(q, 3);
+		s->missing = sqlite3_column_int64(q, 4);
+		s->until = sqlite3_column_int64(q, 5);
+	}
+	store__unprep(st, q);
+	return rc;
+}
+
+static lethe_rc
+step_body(struct buf *b, const struct job_step *s, int64_t request_id, int64_t job, int64_t now,
+          int64_t seq)
+{
+	const char *hash = s->name != NULL ? strchr(s->name, '#') : NULL;
+	char *table = s->name == NULL ? xstrdup("")
+	              : hash != NULL  ? xstrndup(s->name, (size_t)(hash - s->name))
+	                              : xstrdup(s->name);
+	lethe_rc rc = buf_add(b, "{", 1);
+
+	rc = m_str(b, "action", s->action, rc);
+	rc = m_int(b, "at", now, rc);
+	rc = m_int(b, "job", job, rc);
+	rc = m_int(b, "media", s->media, rc);
+	rc = m_int(b, "media_missing", s->missing, rc);
+	rc = m_str(b, "part", s->name, rc);
+	rc = m_int(b, "request", request_id, rc);
+	rc = m_int(b, "rows", s->rows, rc);
+	rc = m_int(b, "seq", seq, rc);
+	rc = m_str(b, "table", table, rc);
+	rc = m_str(b, "type", "erase_step", rc);
+	if (s->until > 0)
+		rc = m_int(b, "until", s->until, rc);
+	if (rc == LETHE_OK)
+		rc = buf_add(b, "}", 1);
+	free(table);
+	return rc;
+}
+
+static lethe_rc
+scan_body(struct buf *b, const struct store_scan *s, int64_t request_id, int64_t job, int64_t now,
+          int64_t seq)
+{
+	lethe_rc rc = buf_add(b, "{", 1);
+
+	rc = m_int(b, "at", now, rc);
+	rc = m_int(b, "job", job, rc);
+	rc = m_int(b, "request", request_id, rc);
+	rc = m_str(b, "result", s->result, rc);
+	rc = m_int(b, "rows", s->rows, rc);
+	rc = m_int(b, "secure_delete", s->secure_delete, rc);
+	rc = m_int(b, "seq", seq, rc);
+	rc = m_int(b, "tables", s->tables, rc);
+	rc = m_str(b, "type", "scan", rc);
+	rc = m_str(b, "wal", s->wal, rc);
+	if (rc == LETHE_OK)
+		rc = buf_add(b, "}", 1);
+	return rc;
+}
 
 lethe_rc
 store_audit_job(struct store *st, int64_t request_id, int64_t job_id, const struct store_scan *scan,
                 int64_t now, struct lethe_err *err)
 {
-	(void)st, (void)request_id, (void)job_id, (void)scan, (void)now, (void)err;
-	return LETHE_OK;
+	struct job_step *steps = NULL;
+	struct chain_tx tx;
+	struct buf *b = body_buf(st, 0);
+	size_t i, n = 0;
+	bool own = false;
+	lethe_rc rc = LETHE_OK;
+
+	if (job_id == 0 && scan == NULL)
+		return LETHE_OK;
+	if (job_id != 0)
+		rc = job_steps(st, job_id, &steps, &n, err);
+	if (rc == LETHE_OK)
+		rc = store__tx_begin(st, &own, err);
+	if (rc == LETHE_OK)
+		rc = chain_open(st, &tx, err);
+	for (i = 0; rc == LETHE_OK && i < n; i++) {
+		buf_reset(b);
+		rc = step_body(b, &steps[i], request_id, job_id, now, tx.seq);
+		if (rc == LETHE_OK)
+			rc = chain_put(st, &tx, request_id, "erase_step", NULL, now, b, err);
+	}
+	if (rc == LETHE_OK && scan != NULL) {
+		buf_reset(b);
+		rc = scan_body(b, scan, request_id, scan->job_id != 0 ? scan->job_id : job_id, now,
+		               tx.seq);
+		if (rc == LETHE_OK)
+			rc = chain_put(st, &tx, request_id, "scan", NULL, now, b, err);
+	}
+	if (rc == LETHE_E_TOOBIG)
+		rc = lethe_err_set(err, LETHE_E_TOOBIG, "audit: an entry is too long");
+	if (own)
+		rc = store__tx_end(st, own, rc, err);
+	for (i = 0; i < n; i++) {
+		free(steps[i].name);
+		free(steps[i].action);
+	}
+	free(steps);
+	return rc;
+}
+
+/* One member of an entry being assembled: its key and its whole text ("key":value). */
+struct member {
+	const char *key; /* not NUL-terminated: @keylen bytes */
+	size_t keylen;
+	const char *text;
+	size_t len;
+};
+
+static int
+member_cmp(const void *a, const void *b)
+{
+	const struct member *x = a, *y = b;
+	size_t n = x->keylen < y->keylen ? x->keylen : y->keylen;
+	int c = memcmp(x->key, y->key, n);
+
+	if (c != 0)
+		return c;
+	return x->keylen < y->keylen ? -1 : x->keylen > y->keylen;
+}
+
+/*
+ * Split @fields (JSON object members without braces) into @m; false if it
+ * is not a list of "key":value members.
+ */
+static bool
+split_members(const char *fields, struct member *m, size_t cap, size_t *n)
+{
+	const char *p = fields;
+
+	*n = 0;
+	while (*p != '\0') {
+		const char *start = p;
+		int depth = 0;
+		bool in_str = false;
+
+		if (*p != '"' || *n >= cap)
+			return false;
+		m[*n].key = ++p;
+		while (*p != '\0' && *p != '"')
+			p += (*p == '\\' && p[1] != '\0') ? 2 : 1;
+		if (*p != '"' || p[1] != ':')
+			return false;
+		m[*n].keylen = (size_t)(p - m[*n].key);
+		for (p += 2; *p != '\0'; p++) {
+			if (in_str) {
+				if (*p == '\\' && p[1] != '\0')
+					p++;
+				else if (*p == '"')
+					in_str = false;
+			} else if (*p == '"') {
+				in_str = true;
+			} else if (*p == '{' || *p == '[') {
+				depth++;
+			} else if (*p == '}' || *p == ']') {
+				if (--depth < 0)
+					return false;
+			} else if (*p == ',' && depth == 0) {
+				break;
+			}
+		}
+		if (in_str || depth != 0 || p == start)
+			return false;
+		m[*n].text = start;
+		m[*n].len = (size_t)(p - start);
+		(*n)++;
+		if (*p == ',')
+			p++;
+	}
+	return true;
 }
 
 lethe_rc
 store_audit_append(struct store *st, int64_t request_id, const char *type, const char *state,
                    int64_t now, const char *fields, int64_t *seq, struct lethe_err *err)
 {
-	(void)st, (void)request_id, (void)type, (void)state, (void)now, (void)fields, (void)err;
+	struct member m[AUDIT_MEMBERS_MAX];
+	struct buf *own_members, *b;
+	struct chain_tx tx;
+	size_t n = 0, i, k;
+	bool own = false;
+	lethe_rc rc;
+
 	if (seq != NULL)
 		*seq = 0;
-	return LETHE_OK;
+	if (fields != NULL && !split_members(fields, m, AUDIT_MEMBERS_MAX - 5, &n))
+		return lethe_err_set(err, LETHE_E_INTERNAL,
+		                     "audit: the fields of a %s entry are not JSON members", type);
+	own_members = body_buf(st, 1);
+	b = body_buf(st, 0);
+	rc = store__tx_begin(st, &own, err);
+	if (rc == LETHE_OK)
+		rc = chain_open(st, &tx, err);
+	/* lethe's own members, each as its own text, then all of them sorted. */
+	if (rc == LETHE_OK) {
+		static const char *const keys[5] = {"at", "request", "seq", "state", "type"};
+		size_t start[5], end[5], nown = 0;
+
+		rc = buf_add(own_members, "{", 1);
+		for (k = 0; rc == LETHE_OK && k < 5; k++) {
+			if ((k == 1 && request_id == 0) || (k == 3 && state == NULL))
+				continue;
+			start[nown] = own_members->len + (own_members->len > 1 ? 1 : 0);
+			if (k == 0 || k == 1 || k == 2)
+				rc = m_int(own_members, keys[k],
+				           k == 0   ? now
+				           : k == 1 ? request_id
+				                    : tx.seq,
+				           rc);
+			else
+				rc = m_str(own_members, keys[k], k == 3 ? state : type, rc);
+			end[nown] = own_members->len;
+			m[n + nown].key = keys[k];
+			m[n + nown].keylen = strlen(keys[k]);
+			nown++;
+		}
+		for (k = 0; rc == LETHE_OK && k < nown; k++) {
+			m[n + k].text = own_members->data + start[k];
+			m[n + k].len = end[k] - start[k];
+		}
+		n += nown;
+	}
+	if (rc == LETHE_OK) {
+		/* A dozen members at most: an insertion sort. */
+		for (i = 1; i < n; i++) {
+			struct member x = m[i];
+
+			for (k = i; k > 0 && member_cmp(&m[k - 1], &x) > 0; k--)
+				m[k] = m[k - 1];
+			m[k] = x;
+		}
+		for (i = 1; i < n; i++)
+			if (member_cmp(&m[i - 1], &m[i]) == 0)
+				rc = lethe_err_set(err, LETHE_E_INTERNAL,
+				                   "audit: a %s entry names a member twice", type);
+	}
+	if (rc == LETHE_OK)
+		rc = buf_add(b, "{", 1);
+	for (i = 0; rc == LETHE_OK && i < n; i++) {
+		if (i > 0)
+			rc = buf_add(b, ",", 1);
+		if (rc == LETHE_OK)
+			rc = buf_add(b, m[i].text, m[i].len);
+	}
+	if (rc == LETHE_OK)
+		rc = buf_add(b, "}", 1);
+	if (rc == LETHE_OK)
+		rc = chain_put(st, &tx, request_id, type, state, now, b, err);
+	if (rc == LETHE_OK && seq != NULL)
+		*seq = tx.seq - 1;
+	if (rc == LETHE_E_TOOBIG)
+		rc = lethe_err_set(err, LETHE_E_TOOBIG, "audit: an entry is too long");
+	rc = store__tx_end(st, own, rc, err);
+	return rc;
+}
+
+/* ---- reading ------------------------------------------------------------------ */
+
+lethe_rc
+store_audit_each(struct store *st, int64_t from, store_audit_fn fn, void *arg,
+                 struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	struct store_audit_entry e;
+	lethe_rc rc;
+
+	rc = store__prepf(st, &q, err,
+	                  "SELECT seq, at, request_id, type, state, body, hash FROM audit "
+	                  "WHERE seq >= ?1 ORDER BY seq",
+	                  "i", from);
+	while (store__row(st, q, &rc, err, "reading the audit chain")) {
+		e.seq = sqlite3_column_int64(q, 0);
+		e.at = sqlite3_column_int64(q, 1);
+		e.request_id = sqlite3_column_int64(q, 2);
+		e.type = (const char *)sqlite3_column_text(q, 3);
+		e.state = (const char *)sqlite3_column_text(q, 4);
+		e.body = (const char *)sqlite3_column_text(q, 5);
+		e.body_len = (size_t)sqlite3_column_bytes(q, 5);
+		e.hash = sqlite3_column_blob(q, 6);
+		e.hash_len = (size_t)sqlite3_column_bytes(q, 6);
+		if (e.body == NULL)
+			e.body = "";
+		if (!fn(arg, &e))
+			break;
+	}
+	store__unprep(st, q);
+	return rc;
+}
+
+/* store__row_fn: seq and hash into the struct chain_tx @out (hash zeros if malformed). */
+static void
+head_row(sqlite3_stmt *q, void *out)
+{
+	struct chain_tx *h = out;
+	const void *p = sqlite3_column_blob(q, 1);
+
+	h->seq = sqlite3_column_int64(q, 0);
+	memset(h->prev, 0, sizeof(h->prev));
+	if (p != NULL && sqlite3_column_bytes(q, 1) == STORE_AUDIT_HASH)
+		memcpy(h->prev, p, STORE_AUDIT_HASH);
+}
+
+lethe_rc
+store_audit_head(struct store *st, int64_t *seq, uint8_t hash[STORE_AUDIT_HASH],
+                 struct lethe_err *err)
+{
+	struct chain_tx h = {0};
+	lethe_rc rc = store__one(st, err, "reading the audit chain's head", head_row, &h,
+	                         "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", "");
+
+	if (rc == LETHE_E_NOTFOUND) {
+		memset(&h, 0, sizeof(h));
+		rc = LETHE_OK;
+	}
+	*seq = h.seq;
+	memcpy(hash, h.prev, STORE_AUDIT_HASH);
+	return rc;
+}
+
+lethe_rc
+store_audit_request_last(struct store *st, int64_t request_id, const char *type, int64_t *seq,
+                         uint8_t hash[STORE_AUDIT_HASH], struct lethe_err *err)
+{
+	struct chain_tx h = {0};
+	lethe_rc rc = store__one(st, err, "reading the audit chain", head_row, &h,
+	                         "SELECT seq, hash FROM audit WHERE request_id = ?1 AND type = ?2 "
+	                         "ORDER BY seq DESC LIMIT 1",
+	                         "it", request_id, type);
+
+	*seq = h.seq;
+	memcpy(hash, h.prev, STORE_AUDIT_HASH);
+	return rc;
+}
+
+lethe_rc
+store_audit_checkpoint_add(struct store *st, const struct store_audit_checkpoint *c, bool replace,
+                           struct lethe_err *err)
+{
+	if (replace)
+		return store__execf(
+		    st, err,
+		    "INSERT OR REPLACE INTO audit_checkpoints (seq, hash, at, key_id, "
+		    "sig) VALUES (?1, ?2, ?3, ?4, ?5)",
+		    "ibitb", c->seq, (const void *)c->hash, sizeof(c->hash), c->at, c->key_id,
+		    (const void *)c->sig, sizeof(c->sig));
+	return store__execf(st, err,
+	                    "INSERT INTO audit_checkpoints (seq, hash, at, key_id, sig) "
+	                    "VALUES (?1, ?2, ?3, ?4, ?5)",
+	                    "ibitb", c->seq, (const void *)c->hash, sizeof(c->hash), c->at,
+	                    c->key_id, (const void *)c->sig, sizeof(c->sig));
+}
+
+static void
+checkpoint_row(sqlite3_stmt *q, void *out)
+{
+	struct store_audit_checkpoint *c = out;
+	const void *h = sqlite3_column_blob(q, 1), *s = sqlite3_column_blob(q, 4);
+
+	memset(c, 0, sizeof(*c));
+	c->seq = sqlite3_column_int64(q, 0);
+	c->at = sqlite3_column_int64(q, 2);
+	store__col_text(q, 3, c->key_id, sizeof(c->key_id));
+	if (h != NULL && sqlite3_column_bytes(q, 1) == STORE_AUDIT_HASH)
+		memcpy(c->hash, h, STORE_AUDIT_HASH);
+	else
+		c->bad = true;
+	if (s != NULL && sqlite3_column_bytes(q, 4) == STORE_AUDIT_SIG)
+		memcpy(c->sig, s, STORE_AUDIT_SIG);
+	else
+		c->bad = true;
+}
+
+lethe_rc
+store_audit_checkpoint_latest(struct store *st, struct store_audit_checkpoint *out,
+                              struct lethe_err *err)
+{
+	return store__one(st, err, "reading the audit checkpoints", checkpoint_row, out,
+	                  "SELECT seq, hash, at, key_id, sig FROM audit_checkpoints "
+	                  "ORDER BY seq DESC LIMIT 1",
+	                  "");
+}
+
+lethe_rc
+store_audit_checkpoints(struct store *st, store_audit_checkpoint_fn fn, void *arg,
+                        struct lethe_err *err)
+{
+	struct store_audit_checkpoint c;
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	rc = store__prepf(st, &q, err,
+	                  "SELECT seq, hash, at, key_id, sig FROM audit_checkpoints ORDER BY seq",
+	                  "");
+	while (store__row(st, q, &rc, err, "reading the audit checkpoints")) {
+		checkpoint_row(q, &c);
+		fn(arg, &c);
+	}
+	store__unprep(st, q);
+	return rc;
 }

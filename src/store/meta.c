@@ -152,6 +152,9 @@ store_meta_update(struct store *st, int64_t id, const char *state, int64_t job, 
 	                  "'lethe', NULL FROM requests WHERE id = ?1 AND state <> "
 	                  "(CASE WHEN " META_LATER_EV " THEN 'received' ELSE ?3 END)",
 	                  "iiti", id, completed_at > 0 ? completed_at : time_now(), state, run);
+	/* Each state entered has its audit entry, in this transaction. */
+	if (rc == LETHE_OK && sqlite3_changes(st->db) > 0)
+		rc = store__audit_event(st, sqlite3_last_insert_rowid(st->db), err);
 	/*
 	 * The notice of the state entered (completed, failed...), before the
 	 * update below wipes the notification address: not for a state a

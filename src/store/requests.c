@@ -11,6 +11,7 @@
 #include "util/fmacros.h"
 
 #include "store/store_internal.h"
+#include "util/mem.h"
 
 /* A failed read is LETHE_E_STATE, never "no such request" (see meta.c). */
 #define REQ_READ "reading a request"
@@ -60,8 +61,13 @@ lethe_rc
 store_request_insert(struct store *st, const struct store_request_new *n, int64_t *id,
                      struct lethe_err *err)
 {
+	bool own = false;
 	lethe_rc rc;
 
+	/* The request, its history and its audit entry: one transaction. */
+	rc = store__tx_begin(st, &own, err);
+	if (rc != LETHE_OK)
+		return rc;
 	rc = store__execf(
 	    st, err,
 	    "INSERT INTO requests (code, app, subject, identity_box, state, received_at, "
@@ -75,21 +81,26 @@ store_request_insert(struct store *st, const struct store_request_new *n, int64_
 	    (int64_t)(n->notify_box != NULL ? n->notify_kind : STORE_NOTIFY_NONE),
 	    (int64_t)(n->notify_ok ? 1 : 0));
 	if (rc != LETHE_OK)
-		return rc;
+		return store__tx_end(st, own, rc, err);
 	*id = sqlite3_last_insert_rowid(st->db);
-	/* The receipt is received_at; a request that moved on at once records where to. */
+	/*
+	 * The receipt is received_at; a request that moved on at once records
+	 * where to.  The chain has an entry either way: the state entered.
+	 */
 	if (strcmp(n->state, "received") != 0)
 		rc = store__execf(
 		    st, err,
 		    "INSERT INTO request_events (request_id, at, state, actor, reason) "
 		    "VALUES (?1, ?2, ?3, ?4, NULL)",
 		    "iitt", *id, n->now, n->state, n->actor);
+	if (rc == LETHE_OK)
+		rc = store__audit_request(st, *id, n->now, n->state, n->actor, NULL, err);
 	/* Its notices, in this transaction: an address given is confirmed first. */
 	if (rc == LETHE_OK && n->notify_kind == STORE_NOTIFY_ADDRESS)
 		rc = store_mail_add(st, *id, "address", n->now, NULL, err);
 	if (rc == LETHE_OK)
 		rc = store__mail_state(st, *id, n->state, n->now, err);
-	return rc;
+	return store__tx_end(st, own, rc, err);
 }
 
 lethe_rc
@@ -208,10 +219,14 @@ lethe_rc
 store_request_transition(struct store *st, int64_t id, const struct store_transition *t,
                          bool *applied, struct lethe_err *err)
 {
+	bool own = false;
 	lethe_rc rc;
-	int changed;
 
 	*applied = false;
+	/* The change, its history and its audit entry: one transaction. */
+	rc = store__tx_begin(st, &own, err);
+	if (rc != LETHE_OK)
+		return rc;
 	/*
 	 * One statement decides: the request is in one of t->from (a
 	 * comma-separated list of states) or nothing changes, so of two
@@ -236,20 +251,20 @@ store_request_transition(struct store *st, int64_t id, const struct store_transi
 	    "itttiiiiiii", id, t->to, t->from, t->reason, t->not_before, t->expires_at, t->due_at,
 	    (int64_t)(t->verified ? 1 : 0), (int64_t)t->effects, t->completed_at,
 	    (int64_t)t->reason_col);
-	if (rc != LETHE_OK)
-		return rc;
-	changed = sqlite3_changes(st->db);
-	if (changed == 0)
-		return LETHE_OK;
-	*applied = true;
+	if (rc != LETHE_OK || sqlite3_changes(st->db) == 0)
+		return store__tx_end(st, own, rc, err);
 	rc = store__execf(st, err,
 	                  "INSERT INTO request_events (request_id, at, state, actor, reason) "
 	                  "VALUES (?1, ?2, ?3, ?4, ?5)",
 	                  "iittt", id, t->now, t->event != NULL ? t->event : t->to, t->actor,
 	                  t->reason);
+	if (rc == LETHE_OK)
+		rc = store__audit_event(st, sqlite3_last_insert_rowid(st->db), err);
 	/* Its notice, in the caller's transaction, before anything wipes the address. */
 	if (rc == LETHE_OK)
 		rc = store__mail_state(st, id, t->event != NULL ? t->event : t->to, t->now, err);
+	rc = store__tx_end(st, own, rc, err);
+	*applied = rc == LETHE_OK;
 	return rc;
 }
 
@@ -369,24 +384,47 @@ store_request_list(struct store *st, const struct store_request_filter *f, store
 lethe_rc
 store_request_expire(struct store *st, int64_t now, int64_t *n, struct lethe_err *err)
 {
+	sqlite3_stmt *q = NULL;
+	int64_t *ids = NULL;
+	size_t cap = 0, nids = 0, i;
+	bool own = false;
 	lethe_rc rc;
 
 	*n = 0;
-	rc =
-	    store__execf(st, err,
-	                 "INSERT INTO request_events (request_id, at, state, actor, reason) "
-	                 "SELECT id, ?1, 'expired', 'lethe', 'the identity was never verified' "
-	                 "FROM requests WHERE state = 'awaiting_verification' AND expires_at <= ?1",
-	                 "i", now);
+	/* Each request that expires gets its history row and its audit entry. */
+	rc = store__tx_begin(st, &own, err);
+	if (rc != LETHE_OK)
+		return rc;
+	rc = store__prepf(st, &q, err,
+	                  "SELECT id FROM requests WHERE state = 'awaiting_verification' AND "
+	                  "expires_at <= ?1 ORDER BY id",
+	                  "i", now);
+	while (store__row(st, q, &rc, err, "reading requests that expire")) {
+		ids = xgrow(ids, &cap, nids + 1, sizeof(*ids));
+		ids[nids++] = sqlite3_column_int64(q, 0);
+	}
+	store__unprep(st, q);
+	for (i = 0; rc == LETHE_OK && i < nids; i++) {
+		rc = store__execf(
+		    st, err,
+		    "INSERT INTO request_events (request_id, at, state, actor, reason) "
+		    "VALUES (?1, ?2, 'expired', 'lethe', 'the identity was never "
+		    "verified')",
+		    "ii", ids[i], now);
+		if (rc == LETHE_OK)
+			rc = store__audit_event(st, sqlite3_last_insert_rowid(st->db), err);
+		if (rc == LETHE_OK)
+			rc = store__execf(
+			    st, err,
+			    "UPDATE requests SET state = 'expired', completed_at = ?2, "
+			    "reason = 'the identity was never verified', identity_box = "
+			    "x'', notify_box = NULL WHERE id = ?1",
+			    "ii", ids[i], now);
+	}
+	free(ids);
+	rc = store__tx_end(st, own, rc, err);
 	if (rc == LETHE_OK)
-		rc = store__execf(st, err,
-		                  "UPDATE requests SET state = 'expired', completed_at = ?1, "
-		                  "reason = 'the identity was never verified', identity_box = x'', "
-		                  "notify_box = NULL WHERE state = 'awaiting_verification' AND "
-		                  "expires_at <= ?1",
-		                  "i", now);
-	if (rc == LETHE_OK)
-		*n = sqlite3_changes(st->db);
+		*n = (int64_t)nids;
 	return rc;
 }
 

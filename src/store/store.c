@@ -133,6 +133,8 @@ store_close(struct store *st)
 		return;
 	for (i = 0; i < STMT_CACHE; i++)
 		sqlite3_finalize(st->cache[i].q);
+	buf_free(&st->audit_buf[0]);
+	buf_free(&st->audit_buf[1]);
 	/* Closing may checkpoint (the last connection does): let that one sync. */
 	if (st->deferred)
 		sqlite3_exec(st->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);

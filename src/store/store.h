@@ -188,7 +188,9 @@ struct store_request_new {
 
 /*
  * Record @n; *@id gets its row id.  Its state, if not "received", is
- * recorded as its first transition (request_events).
+ * recorded as its first transition (request_events); the audit chain gets
+ * the entry of the state it starts in either way (its own BEGIN IMMEDIATE
+ * outside a transaction).
  */
 lethe_rc store_request_insert(struct store *st, const struct store_request_new *n, int64_t *id,
                               struct lethe_err *err);
@@ -285,8 +287,9 @@ lethe_rc store_request_list(struct store *st, const struct store_request_filter 
                             store_request_fn fn, void *arg, struct lethe_err *err);
 /*
  * Expire every request awaiting verification whose link expired by @now
- * (state expired, identity wiped, history recorded); *@n of them.  Two
- * statements: call it inside store_begin() / store_commit().
+ * (state expired, identity wiped, history and audit entry recorded, one
+ * request after the other); *@n of them.  In the caller's transaction, or
+ * its own BEGIN IMMEDIATE outside one.
  */
 lethe_rc store_request_expire(struct store *st, int64_t now, int64_t *n, struct lethe_err *err);
 /* Call @fn for up to 100 open requests due by @until that were not warned of yet. */
@@ -758,6 +761,66 @@ lethe_rc store_audit_job(struct store *st, int64_t request_id, int64_t job_id,
 lethe_rc store_audit_append(struct store *st, int64_t request_id, const char *type,
                             const char *state, int64_t now, const char *fields, int64_t *seq,
                             struct lethe_err *err);
+
+#define STORE_AUDIT_HASH 32 /* bytes of an entry's hash (BLAKE2b-256) */
+#define STORE_AUDIT_SIG 64  /* bytes of a checkpoint's Ed25519 signature */
+
+/*
+ * The key of the keyed hash `reason_mac` that stands for a free-text reason
+ * (refusal, cancellation, extension...) in a request entry: the anonymize
+ * key, set once per process when it is loaded (config_load_key_opt()),
+ * before any thread appends.  The text never enters the chain; with no key
+ * set an entry has no reason_mac.
+ */
+void store_audit_set_key(const uint8_t key[32]);
+
+/* One entry as store_audit_each() reads it (pointers valid during the call). */
+struct store_audit_entry {
+	int64_t seq;         /* its position: 1, 2, 3... */
+	int64_t at;          /* epoch s */
+	int64_t request_id;  /* 0 if none */
+	const char *type;    /* request, erase_step, scan, reapply */
+	const char *state;   /* request entries: the state entered, else NULL */
+	const char *body;    /* the canonical JSON hashed */
+	size_t body_len;     /* its length */
+	const uint8_t *hash; /* the stored hash */
+	size_t hash_len;     /* its length (STORE_AUDIT_HASH unless tampered with) */
+};
+/* Called per entry; false stops the reading. */
+typedef bool (*store_audit_fn)(void *arg, const struct store_audit_entry *e);
+/* Call @fn for each entry of seq >= @from, in seq order. */
+lethe_rc store_audit_each(struct store *st, int64_t from, store_audit_fn fn, void *arg,
+                          struct lethe_err *err);
+/* The chain's head: its last seq into *@seq (0 if empty) and its hash into @hash (zeros). */
+lethe_rc store_audit_head(struct store *st, int64_t *seq, uint8_t hash[STORE_AUDIT_HASH],
+                          struct lethe_err *err);
+/*
+ * The last entry of type @type ("request": the request's latest transition)
+ * about request @request_id: its seq and hash.  LETHE_E_NOTFOUND if none.
+ */
+lethe_rc store_audit_request_last(struct store *st, int64_t request_id, const char *type,
+                                  int64_t *seq, uint8_t hash[STORE_AUDIT_HASH],
+                                  struct lethe_err *err);
+
+/* A signed checkpoint of the chain's head (audit/chain.h makes and checks them). */
+struct store_audit_checkpoint {
+	int64_t seq;                    /* the entry whose hash is signed */
+	int64_t at;                     /* when it was signed, epoch s */
+	uint8_t hash[STORE_AUDIT_HASH]; /* that entry's hash */
+	char key_id[17];                /* the signing key's id (audit/keys.h) */
+	uint8_t sig[STORE_AUDIT_SIG];   /* Ed25519 over the canonical head */
+	bool bad;                       /* the stored row is malformed (hash or sig length) */
+};
+/* Store @c (replacing an earlier checkpoint of the same seq if @replace). */
+lethe_rc store_audit_checkpoint_add(struct store *st, const struct store_audit_checkpoint *c,
+                                    bool replace, struct lethe_err *err);
+/* The checkpoint of the highest seq into @out; LETHE_E_NOTFOUND if none. */
+lethe_rc store_audit_checkpoint_latest(struct store *st, struct store_audit_checkpoint *out,
+                                       struct lethe_err *err);
+typedef void (*store_audit_checkpoint_fn)(void *arg, const struct store_audit_checkpoint *c);
+/* Call @fn for each checkpoint in seq order. */
+lethe_rc store_audit_checkpoints(struct store *st, store_audit_checkpoint_fn fn, void *arg,
+                                 struct lethe_err *err);
 
 /* ---- residual scans (scans.c) ------------------------------------------------ */
 

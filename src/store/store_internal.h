@@ -28,9 +28,10 @@
 #include <sqlite3.h>
 
 #include "store/store.h"
+#include "util/buf.h"
 
 /* Statements a connection keeps prepared (the first ones it runs). */
-#define STMT_CACHE 32
+#define STMT_CACHE 64
 
 struct store {
 	sqlite3 *db; /* the connection */
@@ -39,6 +40,7 @@ struct store {
 		sqlite3_stmt *q; /* prepared once */
 	} cache[STMT_CACHE];     /* statements of this connection, prepared on first use */
 	bool deferred;           /* store_set_deferred_sync() was called */
+	struct buf audit_buf[2]; /* audit.c's bodies, kept between appends (cap 0: unused yet) */
 };
 
 /* LETHE_E_STATE with "state store: @what: " and SQLite's last error of @st. */
@@ -103,6 +105,26 @@ void store__request_row(sqlite3_stmt *q, void *arg);
  */
 lethe_rc store__mail_state(struct store *st, int64_t id, const char *state, int64_t now,
                            struct lethe_err *err);
+
+/*
+ * Append, in the caller's transaction, the chain's "request" entry of the
+ * request_events row @event_rowid (just inserted): the state it entered,
+ * the request's facts, the reason as a keyed hash (audit.c).
+ */
+lethe_rc store__audit_event(struct store *st, int64_t event_rowid, struct lethe_err *err);
+/*
+ * The same for request @id entering @state at @at by @actor, @reason (may
+ * be NULL) when no history row records it (a request received).
+ */
+lethe_rc store__audit_request(struct store *st, int64_t id, int64_t at, const char *state,
+                              const char *actor, const char *reason, struct lethe_err *err);
+/*
+ * Open a change that appends to the chain: BEGIN IMMEDIATE if @st is not in
+ * a transaction (*@own true), else nothing.  End it with store__tx_end().
+ */
+lethe_rc store__tx_begin(struct store *st, bool *own, struct lethe_err *err);
+/* Commit (@rc LETHE_OK) or roll back the transaction store__tx_begin() opened; returns @rc. */
+lethe_rc store__tx_end(struct store *st, bool own, lethe_rc rc, struct lethe_err *err);
 
 /* Reads the current row of @q into @out, for store__one(). */
 typedef void (*store__row_fn)(sqlite3_stmt *q, void *out);
