@@ -307,6 +307,20 @@ static const char usage_requests[] =
     "Exit status: 0 done, 1 failure (also: no such request, or its state does\n"
     "not allow the action), 2 usage error, 3 configuration or data map invalid.\n";
 
+static const char usage_receipt[] =
+    "usage: lethe receipt SUBCOMMAND [OPTIONS]\n"
+    "\n"
+    "Signed receipts of finished requests (docs/proof.md): what was deleted,\n"
+    "anonymized and kept, the residual scan, the audit chain entry, signed with\n"
+    "the server's Ed25519 key.  `lethe receipt SUBCOMMAND --help` for each:\n"
+    "\n"
+    "  verify  FILE [--keys KEYS.json | -c CONFIG] [--json]   check one offline\n"
+    "  show    ID -c CONFIG [--out FILE]                      print a request's\n"
+    "\n"
+    "Exit status: 0 done (a valid signature), 1 failure (a signature that does\n"
+    "not verify, an unknown key, no such request or not finished), 2 usage error\n"
+    "or not a receipt, 3 configuration invalid.\n";
+
 static const char usage_help[] = "usage: lethe help [COMMAND]\n"
                                  "\n"
                                  "Print the commands with a line on each, or with COMMAND what\n"
@@ -572,11 +586,10 @@ const struct cli_command cli_commands[] = {
         .subs = cli_keys_subs,
     },
     {
-        .name = "api-key",
-        .summary = "print a new app API key and the api: section that admits it",
-        .usage = usage_apikey,
-        .options = opts_apikey,
-        .fn = cmd_apikey,
+        .name = "receipt",
+        .summary = "verify a request's signed receipt offline, or print one",
+        .usage = usage_receipt,
+        .subs = cli_receipt_subs,
     },
     {
         .name = "reapply",
@@ -585,6 +598,13 @@ const struct cli_command cli_commands[] = {
         .common = CLI_CONFIG | CLI_JSON,
         .options = opts_reapply,
         .fn = cmd_reapply,
+    },
+    {
+        .name = "api-key",
+        .summary = "print a new app API key and the api: section that admits it",
+        .usage = usage_apikey,
+        .options = opts_apikey,
+        .fn = cmd_apikey,
     },
     {
         .name = "help",
