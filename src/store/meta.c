@@ -199,31 +199,91 @@ lethe_rc
 store_meta_rerun(struct store *st, const char *code, int64_t run, const uint8_t *box, size_t boxlen,
                  int64_t now, bool *applied, struct lethe_err *err)
 {
+	sqlite3_stmt *q = NULL;
+	int64_t id = 0;
+	bool done = false, own = false;
 	lethe_rc rc;
 
-	/* A done request starts over; a waiting or running one runs once more after. */
-	rc = store__execf(st, err,
-	                  "UPDATE requests SET runs = ?2, run_at = ?4, identity_box = ?3, "
-	                  "no_data = CASE WHEN " META_DONE " THEN 0 ELSE no_data END, "
-	                  "completed_at = CASE WHEN " META_DONE " THEN NULL ELSE completed_at END, "
-	                  "state = CASE WHEN " META_DONE " THEN 'received' ELSE state END "
-	                  "WHERE code = ?1 AND runs < ?2",
-	                  "tibi", code, run, (const void *)box, boxlen, now);
 	if (applied != NULL)
-		*applied = rc == LETHE_OK && sqlite3_changes(st->db) > 0;
+		*applied = false;
+	rc = store__tx_begin(st, &own, err);
+	if (rc != LETHE_OK)
+		return rc;
+	rc = store__prepf(st, &q, err,
+	                  "SELECT id, " META_DONE " FROM requests WHERE code = ?1 AND runs < ?2",
+	                  "ti", code, run);
+	if (store__row(st, q, &rc, err, "reading a repeated request")) {
+		id = sqlite3_column_int64(q, 0);
+		done = sqlite3_column_int(q, 1) != 0;
+	}
+	store__unprep(st, q);
+	/* A done request starts over; a waiting or running one runs once more after. */
+	if (rc == LETHE_OK && id != 0)
+		rc = store__execf(
+		    st, err,
+		    "UPDATE requests SET runs = ?2, run_at = ?4, identity_box = ?3, "
+		    "no_data = CASE WHEN " META_DONE " THEN 0 ELSE no_data END, "
+		    "completed_at = CASE WHEN " META_DONE " THEN NULL ELSE completed_at "
+		    "END, state = CASE WHEN " META_DONE " THEN 'received' ELSE state END "
+		    "WHERE id = ?1",
+		    "iibi", id, run, (const void *)box, boxlen, now);
+	/* Starting over is a transition: its history row and its audit entry. */
+	if (rc == LETHE_OK && done)
+		rc = store__execf(
+		    st, err,
+		    "INSERT INTO request_events (request_id, at, state, actor, reason) "
+		    "VALUES (?1, ?2, 'received', 'lethe', NULL)",
+		    "ii", id, now);
+	if (rc == LETHE_OK && done)
+		rc = store__audit_event(st, sqlite3_last_insert_rowid(st->db), err);
+	rc = store__tx_end(st, own, rc, err);
+	if (applied != NULL)
+		*applied = rc == LETHE_OK && id != 0;
 	return rc;
 }
 
 lethe_rc
 store_meta_retry_failed(struct store *st, int64_t *n, struct lethe_err *err)
 {
-	lethe_rc rc = store__execf(st, err,
-	                           "UPDATE requests SET state = 'received', completed_at = NULL "
-	                           "WHERE state = 'failed' AND app <> '' AND "
-	                           "length(identity_box) > 0",
-	                           "");
+	sqlite3_stmt *q = NULL;
+	int64_t *ids = NULL, now = time_now();
+	size_t cap = 0, nids = 0, i;
+	bool own = false;
+	lethe_rc rc;
 
-	*n = rc == LETHE_OK ? sqlite3_changes(st->db) : 0;
+	*n = 0;
+	/* Each request tried again gets its history row and its audit entry. */
+	rc = store__tx_begin(st, &own, err);
+	if (rc != LETHE_OK)
+		return rc;
+	rc = store__prepf(st, &q, err,
+	                  "SELECT id FROM requests WHERE state = 'failed' AND app <> '' AND "
+	                  "length(identity_box) > 0 ORDER BY id",
+	                  "");
+	while (store__row(st, q, &rc, err, "reading failed Meta requests")) {
+		ids = xgrow(ids, &cap, nids + 1, sizeof(*ids));
+		ids[nids++] = sqlite3_column_int64(q, 0);
+	}
+	store__unprep(st, q);
+	for (i = 0; rc == LETHE_OK && i < nids; i++) {
+		rc = store__execf(
+		    st, err,
+		    "INSERT INTO request_events (request_id, at, state, actor, reason) "
+		    "VALUES (?1, ?2, 'received', 'lethe', NULL)",
+		    "ii", ids[i], now);
+		if (rc == LETHE_OK)
+			rc = store__audit_event(st, sqlite3_last_insert_rowid(st->db), err);
+		if (rc == LETHE_OK)
+			rc = store__execf(
+			    st, err,
+			    "UPDATE requests SET state = 'received', completed_at = NULL "
+			    "WHERE id = ?1",
+			    "i", ids[i]);
+	}
+	free(ids);
+	rc = store__tx_end(st, own, rc, err);
+	if (rc == LETHE_OK)
+		*n = (int64_t)nids;
 	return rc;
 }
 
