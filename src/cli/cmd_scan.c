@@ -25,9 +25,10 @@ print_scan(const struct scan_result *res, const char *scope)
 			const struct scan_table *f = &res->found[i];
 
 			printf("  %-24s %10lld  %s\n", f->table->name, (long long)f->rows,
-			       f->kept      ? "kept (retained by the data map)"
-			       : f->outside ? "residual (outside the scope)"
-			                    : "residual");
+			       f->kept         ? "kept (retained by the data map)"
+			       : f->anonymized ? "anonymized (as the data map says)"
+			       : f->outside    ? "residual (outside the scope)"
+			                       : "residual");
 		}
 		fputc('\n', stdout);
 	}
@@ -39,6 +40,9 @@ print_scan(const struct scan_result *res, const char *scope)
 	if (res->kept > 0)
 		printf("  kept: %lld row%s retained as the data map says.\n", (long long)res->kept,
 		       res->kept == 1 ? "" : "s");
+	if (res->anonymized > 0)
+		printf("  anonymized: %lld row%s kept in anonymized form as the data map says.\n",
+		       (long long)res->anonymized, res->anonymized == 1 ? "" : "s");
 }
 
 int

@@ -94,9 +94,11 @@ static const char usage_scan[] =
     "\n"
     "The residual scan of one person, on demand: the check `lethe serve` makes\n"
     "after each request's erasure.  Every step of the scope's plan is counted\n"
-    "again: rows a delete or anonymize part still matches are residual, rows a\n"
-    "retain part matches are kept.  Tables outside the scope that hang off a\n"
-    "table the scope erases, or that an identity the scope takes names\n"
+    "again: rows a delete part still matches are residual, rows an anonymize\n"
+    "part matches are anonymized when already as the part leaves them (every\n"
+    "column it rewrites holds its anonymized value) and residual otherwise,\n"
+    "rows a retain part matches are kept.  Tables outside the scope that hang\n"
+    "off a table the scope erases, or that an identity the scope takes names\n"
     "directly, are counted too (residual, outside the scope).  Prints per table\n"
     "what remains (counts and table names, never a value).  Reads the app\n"
     "database only: changes nothing, writes nothing.\n"
@@ -108,7 +110,7 @@ static const char usage_scan[] =
     "      --json          machine-readable output\n"
     "  -h, --help          this text\n"
     "\n"
-    "Exit status: 0 clean (rows kept by retain parts included), 1 residual rows\n"
+    "Exit status: 0 clean (kept and anonymized rows included), 1 residual rows\n"
     "found (or a failure), 2 usage error, 3 configuration or data map invalid.\n";
 
 static const char usage_serve[] =

@@ -41,7 +41,8 @@ residual_tables(const char *detail, struct buf *b)
 	{
 		const char *t = json_string_value(json_object_get(f, "table"));
 
-		if (t == NULL || json_is_true(json_object_get(f, "kept")))
+		if (t == NULL || json_is_true(json_object_get(f, "kept")) ||
+		    json_is_true(json_object_get(f, "anonymized")))
 			continue;
 		buf_addf(b, "%s%s%s", n++ ? ", " : "", t,
 		         json_is_true(json_object_get(f, "outside")) ? " (outside the scope)" : "");
