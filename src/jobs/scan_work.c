@@ -51,6 +51,14 @@ residual_tables(const char *detail, struct buf *b)
 }
 
 lethe_rc
+scan_work_run(const struct datamap *dm, struct appdb *db, const char *scope,
+              const struct plan_id *ids, size_t nids, struct scan_result *res,
+              struct lethe_err *err)
+{
+	return scan_run_any(dm, db, scope, ids, nids, 0, res, err);
+}
+
+lethe_rc
 scan_work_after(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
                 int64_t request_id, int64_t job, const char *scope, const struct plan_id *ids,
                 size_t nids, bool changed, struct store_scan *out, struct lethe_err *err)
@@ -66,9 +74,7 @@ scan_work_after(const struct lethe_config *cfg, const struct datamap *dm, struct
 	if (cfg->proof.scan && nids > 0) {
 		json_t *j;
 
-		/* The runner's identities were checked when the request was taken (Meta's
-		 * included). */
-		rc = scan_run_any(dm, db, scope, ids, nids, 0, &res, err);
+		rc = scan_work_run(dm, db, scope, ids, nids, &res, err);
 		if (rc != LETHE_OK)
 			return rc;
 		snprintf(out->result, sizeof(out->result), "%s",

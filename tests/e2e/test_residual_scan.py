@@ -373,3 +373,17 @@ def test_meta_request_anonymizing_a_linked_row_completes(demo, servers):
                              "outside": False}], text
     assert "planted_handle" not in text
 
+
+def test_lethe_scan_asks_for_a_scope_without_an_account_scope(demo):
+    """--scope defaults to account only when the map has that scope."""
+    (uid, email), = users(demo, 1)
+    text = demo.datamap.read_text()
+    assert text.count("\nscopes:\n  account:\n") == 1
+    demo.datamap.write_text(text.replace("\nscopes:\n  account:\n",
+                                         "\nscopes:\n  closure:\n"))
+    code, out, err = run_lethe("scan", "-c", demo.config, "--id", "email=" + email)
+    assert code == 2, (code, out, err)
+    assert "has no scope 'account'" in err and "--scope" in err, err
+    assert "closure, meta, channel" in err and email not in out + err, err
+    rc, doc, text = lethe_scan(demo, "email=" + email, scope="closure")
+    assert rc == 1 and doc["scope"] == "closure" and doc["rows"] > 0, text

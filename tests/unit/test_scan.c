@@ -18,6 +18,7 @@
 #include "datamap/datamap.h"
 #include "db/appdb.h"
 #include "engine/scan.h"
+#include "jobs/scan_work.h"
 #include "util/rc.h"
 
 static const char schema[] =
@@ -470,6 +471,33 @@ test_scan_errors(void **state)
 	scan_result_free(&res);
 }
 
+/* The runner's scan, which `lethe scan` runs too (service_scan()): every id taken. */
+static void
+test_scan_work_run_is_the_runners_scan(void **state)
+{
+	struct tu_fixture *f = *state;
+	struct scan_result a, b;
+	struct lethe_err err = {0};
+	const struct plan_id ids[] = {{"email", "alice@example.com"}, {"channel_id", "100"}};
+
+	/* Kinds the scope takes: the same as scan_run(). */
+	assert_int_equal(scan_run(f->dm, f->db, "account", ids, 1, &a, &err), LETHE_OK);
+	assert_int_equal(scan_work_run(f->dm, f->db, "account", ids, 1, &b, &err), LETHE_OK);
+	assert_int_equal(a.rows, b.rows);
+	assert_int_equal(a.kept, b.kept);
+	assert_int_equal(a.tables, b.tables);
+	assert_int_equal(a.nfound, b.nfound);
+	scan_result_free(&a);
+	scan_result_free(&b);
+	/* A kind the scope does not take (a Meta request's channel keys): taken, as the
+	 * runner's own. */
+	assert_int_equal(scan_run(f->dm, f->db, "account", ids, 2, &a, &err), LETHE_E_USAGE);
+	assert_int_equal(scan_work_run(f->dm, f->db, "account", ids, 2, &b, &err), LETHE_OK);
+	assert_true(b.residual);
+	scan_result_free(&a);
+	scan_result_free(&b);
+}
+
 int
 main(void)
 {
@@ -488,6 +516,8 @@ main(void)
 	                                    tu_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_scan_json, setup, tu_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_scan_errors, setup, tu_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_scan_work_run_is_the_runners_scan, setup,
+	                                    tu_fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
