@@ -71,6 +71,29 @@ struct erase_result {
 	size_t ndiscs;                   /* number of them */
 };
 
+/* What erasure writes into one column of an anonymize/retain part. */
+struct col_action {
+	const char *name;           /* column */
+	enum dm_anon how;           /* null, set, hash */
+	const struct dm_value *set; /* DM_ANON_SET value */
+};
+
+/*
+ * The columns an anonymize/retain step of @t with erase part @e writes:
+ * the part's list plus @t's tokens (nulled); *@n of them.  Free the array
+ * (the names are the map's).
+ */
+struct col_action *erase_col_actions(const struct dm_table *t, const struct dm_erase *e, size_t *n);
+/*
+ * True if @cur, a value of column @c, is already what the rewrite writes
+ * there (its target form): NULL for null, the set value for set, NULL or a
+ * keyed hash ("anon:" + hex, never hashed again) for hash.  The executor
+ * leaves a row whose columns are all in target form unwritten, and the
+ * residual scan counts it as anonymized, not residual: one predicate, so
+ * the two cannot disagree.
+ */
+bool erase_col_done(const struct col_action *c, const struct appdb_val *cur);
+
 /* The subject name of (@scope, @ids): "anon:" + 32 hex digits. */
 void erase_subject(const char *scope, const struct plan_id *ids, size_t nids,
                    const uint8_t key[HASH_KEY_LEN], char out[HASH_TEXT_LEN + 1]);

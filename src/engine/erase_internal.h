@@ -38,13 +38,6 @@ struct exec {
 	int64_t renewed;            /* when the lease was last renewed (epoch s) */
 };
 
-/* What erasure writes into one column. */
-struct col_action {
-	const char *name;           /* column */
-	enum dm_anon how;           /* null, set, hash */
-	const struct dm_value *set; /* DM_ANON_SET value */
-};
-
 /* Keys of a step's rows, in key order: what batches walk through. */
 struct keylist {
 	struct batching_val *v; /* keys */
@@ -74,11 +67,6 @@ void erase_after_batch(struct exec *x, double ms, int64_t rows, bool full);
 lethe_rc erase_begin_batch(struct exec *x);
 /* Finalize @c's statements and empty it. */
 void erase_chunk_stmts_free(struct exec *x, struct chunk_stmts *c);
-/*
- * The columns an anonymize/retain step of @t with erase part @e writes:
- * the part's list plus @t's tokens (nulled).
- */
-struct col_action *erase_col_actions(const struct dm_table *t, const struct dm_erase *e, size_t *n);
 /* Is row @key of @t already in its target form?  (Probe for a pending batch.) */
 lethe_rc erase_row_anonymized(struct exec *x, const struct dm_table *t, const struct col_action *c,
                               size_t nc, const char *key, bool *out);

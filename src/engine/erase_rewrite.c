@@ -49,6 +49,25 @@ erase_col_actions(const struct dm_table *t, const struct dm_erase *e, size_t *n)
 	return c;
 }
 
+bool
+erase_col_done(const struct col_action *c, const struct appdb_val *cur)
+{
+	struct appdb_val set;
+
+	switch (c->how) {
+	case DM_ANON_NULL:
+		return cur->type == APPDB_NULL;
+	case DM_ANON_SET:
+		set = dm_value_val(c->set);
+		return batching_val_equal(cur, &set);
+	case DM_ANON_HASH:
+		/* batching_anon_target(): NULL stays NULL, a keyed hash is never hashed again. */
+		return cur->type == APPDB_NULL ||
+		       (cur->type == APPDB_TEXT && hash_is_keyed(cur->s));
+	}
+	return false;
+}
+
 /* "UPDATE t SET c1 = ?1, ..., cn = ?n": the columns a rewrite writes. */
 static void
 update_head(struct exec *x, const struct dm_table *t, const struct col_action *c, size_t nc,
@@ -87,7 +106,6 @@ erase_row_anonymized(struct exec *x, const struct dm_table *t, const struct col_
 {
 	struct appdb_stmt *q = NULL;
 	struct appdb_val kv, cur;
-	struct batching_val tv;
 	struct sql b;
 	size_t i;
 	enum appdb_step s;
@@ -118,9 +136,7 @@ erase_row_anonymized(struct exec *x, const struct dm_table *t, const struct col_
 		*out = true;
 		for (i = 0; i < nc && *out; i++) {
 			appdb_column(x->db, q, (int)i, &cur);
-			target_of(x, &c[i], &cur, &tv);
-			*out = batching_val_equal(&cur, &tv.v);
-			free(tv.buf);
+			*out = erase_col_done(&c[i], &cur);
 		}
 	} else if (s == APPDB_ERROR) {
 		rc = x->err ? x->err->rc : LETHE_E_DB;
@@ -213,7 +229,7 @@ on_read(struct exec *x, struct appdb_stmt *q, void *arg)
 	for (i = 0; i < b->nc; i++) {
 		appdb_column(x->db, q, (int)i + 1, &v);
 		target_of(x, &b->c[i], &v, &r->target[i]);
-		if (!batching_val_equal(&v, &r->target[i].v))
+		if (!erase_col_done(&b->c[i], &v))
 			r->changed = true;
 	}
 	r->from = x->job_created;

@@ -12,6 +12,7 @@
 
 #include "engine/scan.h"
 #include "db/sql.h"
+#include "engine/erase.h"
 #include "util/mem.h"
 
 #define SQL_CAP (1u << 20)
@@ -114,21 +115,28 @@ outside_checked(const struct scan_ctx *c, const struct dm_table *t)
 	return false;
 }
 
+/* What the scan found rows of a table to be. */
+enum found_kind { FOUND_RESIDUAL, FOUND_KEPT, FOUND_ANONYMIZED };
+
 /* Add @rows of @t to @res (merged with an entry of the same table and kind). */
 static void
-add_found(struct scan_result *res, const struct dm_table *t, int64_t rows, bool kept, bool outside)
+add_found(struct scan_result *res, const struct dm_table *t, int64_t rows, enum found_kind kind,
+          bool outside)
 {
+	bool kept = kind == FOUND_KEPT, anonymized = kind == FOUND_ANONYMIZED;
 	size_t i;
 
 	if (kept)
 		res->kept += rows;
+	else if (anonymized)
+		res->anonymized += rows;
 	else {
 		res->rows += rows;
 		res->residual = true;
 	}
 	for (i = 0; i < res->nfound; i++)
 		if (res->found[i].table == t && res->found[i].kept == kept &&
-		    res->found[i].outside == outside) {
+		    res->found[i].anonymized == anonymized && res->found[i].outside == outside) {
 			res->found[i].rows += rows;
 			return;
 		}
@@ -136,8 +144,76 @@ add_found(struct scan_result *res, const struct dm_table *t, int64_t rows, bool 
 	res->found[res->nfound].table = t;
 	res->found[res->nfound].rows = rows;
 	res->found[res->nfound].kept = kept;
+	res->found[res->nfound].anonymized = anonymized;
 	res->found[res->nfound].outside = outside;
 	res->nfound++;
+}
+
+/*
+ * The rows anonymize step @s still matches into *@all, and of them those
+ * already in the part's target form (every column the rewrite writes holds
+ * what it writes there: erase_col_done(), the executor's own test) into
+ * *@done.  One read of the step's rows (the erasure's predicate), counted
+ * as they stream.
+ */
+static lethe_rc
+count_anonymized(struct appdb *db, const struct plan_step *s, int64_t *all, int64_t *done,
+                 struct lethe_err *err)
+{
+	struct appdb_stmt *q = NULL;
+	struct col_action *c;
+	struct appdb_val v;
+	struct sql b;
+	size_t nc, i;
+	enum appdb_step st = APPDB_DONE;
+	lethe_rc rc;
+
+	*all = s->rows;
+	*done = 0;
+	c = erase_col_actions(s->table, s->part, &nc);
+	if (nc == 0) {
+		/* Nothing to rewrite: every row is as the part leaves it. */
+		*done = s->rows;
+		free(c);
+		return LETHE_OK;
+	}
+	sql_init(&b, db, SQL_CAP);
+	sql_add(&b, "SELECT ");
+	for (i = 0; i < nc; i++) {
+		if (i > 0)
+			sql_add(&b, ", ");
+		sql_ident(&b, c[i].name);
+	}
+	sql_add(&b, " FROM ");
+	sql_ident(&b, s->table->name);
+	sql_add(&b, " WHERE ");
+	sql_fragment(&b, s->where, s->params, s->nparams);
+	rc = sql_rc(&b);
+	if (rc != LETHE_OK)
+		lethe_err_set(err, rc, "read of '%s' too long", s->table->name);
+	if (rc == LETHE_OK)
+		rc = appdb_prepare(db, sql_str(&b), &q, err);
+	if (rc == LETHE_OK)
+		rc = appdb_bind_all(db, q, sql_vals(&b), sql_nvals(&b));
+	*all = 0;
+	while (rc == LETHE_OK && (st = appdb_step(db, q, err)) == APPDB_ROW) {
+		bool in_target = true;
+
+		for (i = 0; i < nc && in_target; i++) {
+			appdb_column(db, q, (int)i, &v);
+			in_target = erase_col_done(&c[i], &v);
+		}
+		(*all)++;
+		if (in_target)
+			(*done)++;
+	}
+	if (rc == LETHE_OK && st == APPDB_ERROR)
+		rc = err != NULL && err->rc != LETHE_OK ? err->rc : LETHE_E_DB;
+	if (q != NULL)
+		appdb_finalize(db, q);
+	sql_free(&b);
+	free(c);
+	return rc;
 }
 
 /* The person's rows of @t, whatever the scope (plan_where_person()), into *@n. */
@@ -182,16 +258,29 @@ scan_run_any(const struct datamap *dm, struct appdb *db, const char *scope_name,
 		return rc;
 	c.scope = p->scope;
 	seen = xcalloc(dm->ntables ? dm->ntables : 1, sizeof(*seen));
-	/* The scope's steps: what a part deletes or anonymizes must be gone; what it retains is
-	 * kept. */
-	for (i = 0; i < p->nsteps; i++) {
+	/* The scope's steps: what a part deletes must be gone, what it anonymizes must be in
+	 * its target form (anonymized, expected), what it retains is kept. */
+	for (i = 0; rc == LETHE_OK && i < p->nsteps; i++) {
 		const struct plan_step *s = &p->steps[i];
+		int64_t all = s->rows, done = 0;
 
 		if (!seen[s->table->index])
 			res->tables++;
 		seen[s->table->index] = true;
-		if (s->rows > 0)
-			add_found(res, s->table, s->rows, s->part->action == DM_RETAIN, false);
+		if (s->rows <= 0)
+			continue;
+		if (s->part->action == DM_RETAIN) {
+			add_found(res, s->table, s->rows, FOUND_KEPT, false);
+			continue;
+		}
+		if (s->part->action == DM_ANONYMIZE)
+			rc = count_anonymized(db, s, &all, &done, err);
+		if (rc != LETHE_OK)
+			break;
+		if (done > 0)
+			add_found(res, s->table, done, FOUND_ANONYMIZED, false);
+		if (all - done > 0)
+			add_found(res, s->table, all - done, FOUND_RESIDUAL, false);
 	}
 	/* The tables outside the scope that must not keep the person's rows either. */
 	for (i = 0; rc == LETHE_OK && i < dm->ntables; i++) {
@@ -203,7 +292,7 @@ scan_run_any(const struct datamap *dm, struct appdb *db, const char *scope_name,
 		res->tables++;
 		rc = count_person(&c, db, t, &n, err);
 		if (rc == LETHE_OK && n > 0)
-			add_found(res, t, n, false, true);
+			add_found(res, t, n, FOUND_RESIDUAL, true);
 	}
 	free(seen);
 	plan_free(p);
@@ -232,13 +321,17 @@ scan_result_json(const struct scan_result *res)
 	json_t *found = json_array();
 	size_t i;
 
-	for (i = 0; i < res->nfound; i++)
-		json_array_append_new(
-		    found, json_pack("{s:s, s:I, s:b, s:b}", "table", res->found[i].table->name,
-		                     "rows", (json_int_t)res->found[i].rows, "kept",
-		                     res->found[i].kept, "outside", res->found[i].outside));
-	return json_pack("{s:s, s:I, s:I, s:I, s:o}", "result",
+	for (i = 0; i < res->nfound; i++) {
+		json_t *f = json_pack("{s:s, s:I, s:b, s:b}", "table", res->found[i].table->name,
+		                      "rows", (json_int_t)res->found[i].rows, "kept",
+		                      res->found[i].kept, "outside", res->found[i].outside);
+
+		if (res->found[i].anonymized)
+			json_object_set_new(f, "anonymized", json_true());
+		json_array_append_new(found, f);
+	}
+	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:o}", "result",
 	                 res->residual ? "residual" : "clean", "rows", (json_int_t)res->rows,
-	                 "kept", (json_int_t)res->kept, "tables", (json_int_t)res->tables, "found",
-	                 found);
+	                 "kept", (json_int_t)res->kept, "anonymized", (json_int_t)res->anonymized,
+	                 "tables", (json_int_t)res->tables, "found", found);
 }

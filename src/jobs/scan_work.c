@@ -41,12 +41,21 @@ residual_tables(const char *detail, struct buf *b)
 	{
 		const char *t = json_string_value(json_object_get(f, "table"));
 
-		if (t == NULL || json_is_true(json_object_get(f, "kept")))
+		if (t == NULL || json_is_true(json_object_get(f, "kept")) ||
+		    json_is_true(json_object_get(f, "anonymized")))
 			continue;
 		buf_addf(b, "%s%s%s", n++ ? ", " : "", t,
 		         json_is_true(json_object_get(f, "outside")) ? " (outside the scope)" : "");
 	}
 	json_decref(d);
+}
+
+lethe_rc
+scan_work_run(const struct datamap *dm, struct appdb *db, const char *scope,
+              const struct plan_id *ids, size_t nids, struct scan_result *res,
+              struct lethe_err *err)
+{
+	return scan_run_any(dm, db, scope, ids, nids, 0, res, err);
 }
 
 lethe_rc
@@ -65,9 +74,7 @@ scan_work_after(const struct lethe_config *cfg, const struct datamap *dm, struct
 	if (cfg->proof.scan && nids > 0) {
 		json_t *j;
 
-		/* The runner's identities were checked when the request was taken (Meta's
-		 * included). */
-		rc = scan_run_any(dm, db, scope, ids, nids, 0, &res, err);
+		rc = scan_work_run(dm, db, scope, ids, nids, &res, err);
 		if (rc != LETHE_OK)
 			return rc;
 		snprintf(out->result, sizeof(out->result), "%s",

@@ -14,6 +14,19 @@
 #include "engine/plan.h"
 #include "store/store.h"
 
+struct scan_result; /* engine/scan.h */
+
+/*
+ * The runner's scan of the person @ids (@nids) for scope @scope, into @res
+ * (free with scan_result_free()): every identity taken whatever the scope
+ * (scan_run_any(..., 0)), as a request's kinds were checked when it was
+ * taken and a Meta request's deauthorized channels are lethe's own.  Used
+ * by scan_work_after() and by `lethe scan` (service_scan(), which checks
+ * the kinds it is given first), so the two are one check.
+ */
+lethe_rc scan_work_run(const struct datamap *dm, struct appdb *db, const char *scope,
+                       const struct plan_id *ids, size_t nids, struct scan_result *res,
+                       struct lethe_err *err);
 /*
  * After request @request_id's erasure (job @job, 0 if none ran; @changed:
  * it changed rows): the scan of scope @scope for the @nids identities @ids

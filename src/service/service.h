@@ -418,16 +418,18 @@ lethe_rc service_erase(struct service *svc, struct plan *plan, const struct plan
 
 /* ---- the residual scan on demand (service_scan.c) ----------------------------- */
 
-struct scan_result;
 /*
  * `lethe scan`: what of the person @ids (@nids) remains in the app database
- * for scope @scope (NULL: account), as the runner's scan after an erasure
- * sees it (scan_run()), into @out (free with scan_result_free()).
- * LETHE_E_USAGE for an unknown scope, an identity kind it does not take, or
+ * for scope @scope (NULL: account, when the map has that scope), the
+ * runner's own scan after an erasure (scan_work_run()), into *@out as JSON
+ * (caller decrefs): {"scope","result","rows","kept","anonymized","tables",
+ * "found":[{"table","rows","kept","outside","anonymized"?}]}.
+ * LETHE_E_USAGE for no scope given and no `account` scope, an unknown
+ * scope, an identity kind it does not take (as a request's are checked), or
  * identities of different people (plan_check_one_person()).  Reads only.
  */
 lethe_rc service_scan(struct service *svc, const char *scope, const struct plan_id *ids,
-                      size_t nids, struct scan_result *out, struct lethe_err *err);
+                      size_t nids, json_t **out, struct lethe_err *err);
 
 /* One job of the outbox as `lethe jobs` lists it: the stored row and the state it shows. */
 typedef void (*service_job_fn)(void *arg, const struct store_outbox *j, const char *shown);

@@ -4,7 +4,7 @@
 The real `lethe serve` runs the demo's requests through the app and operator APIs; the
 app database is a real SQLite file the tests change under it: an app trigger that logs
 the account's deletion while its erasure runs (a row planted mid-erasure), a table the
-scope forgot.
+scope forgot, a row planted under an anonymize part.
 A scan that finds rows fails the request with a reason naming the tables, is counted in
 /metrics and logged without a value; an operator's retry then completes it.  After a
 normal erasure, neither the app database nor the state store (files and WALs) holds the
@@ -31,7 +31,7 @@ from request_helpers import (
     users,
     wait_state,
 )
-from serve_helpers import servers, stop_ok  # noqa: F401
+from serve_helpers import FB_SECRET, servers, sign_py, stop_ok  # noqa: F401
 
 DEMO_OPTIONS = ["--users", "12", "--seed", "5"]
 DONE = ("completed", "completed_with_retention")
@@ -313,3 +313,77 @@ def test_demo_map_scans_clean_after_each_scope(demo):
         demo.erase(scope, (kind, value))
         rc, doc, text = lethe_scan(demo, ident, scope=scope)
         assert rc == 0 and doc["result"] == "clean" and doc["rows"] == 0, (scope, text)
+
+
+REVOKE_LINE = ("      revoke_token: access_token    # the token sent upstream to revoke "
+               "the grant\n")
+
+
+def anonymize_channels_in_meta(demo):
+    """docs/datamap.md's erase_in example (test_erase_parts.py's seed 001 map): a Meta
+    request anonymizes the channel row and keeps platform_user_id, the identity it is
+    found by; the account scope still deletes it."""
+    text = demo.datamap.read_text()
+    assert text.count(REVOKE_LINE) == 1
+    demo.datamap.write_text(text.replace(
+        REVOKE_LINE, REVOKE_LINE + "    erase_in:\n      meta:\n        action: anonymize\n"
+        "        columns: {username: null, status: {set: erased}}\n"))
+
+
+def test_meta_request_anonymizing_a_linked_row_completes(demo, servers):
+    """A row an anonymize part leaves in its target form is anonymized, not residual: the
+    Meta request completes through `lethe serve`, and `lethe scan` agrees; the same row
+    with a rewritten column put back is residual."""
+    anonymize_channels_in_meta(demo)
+    fb, chan = query(demo.db, "SELECT platform_user_id, id FROM channels WHERE platform = "
+                              "'facebook' ORDER BY id LIMIT 1")[0]
+    rc, doc, text = lethe_scan(demo, "meta_asid=" + fb, scope="meta")
+    assert rc == 1 and doc["rows"] > 0 and doc["anonymized"] == 0, text
+
+    srv = servers(demo)
+    code = srv.deletion("facebook", sign_py(FB_SECRET, fb))["confirmation_code"]
+    st, _ = srv.wait_completed(code, timeout=30)
+    assert st["state"] == "completed", st
+    row = query(demo.db, "SELECT username, status, access_token, platform_user_id FROM "
+                         "channels WHERE id = ?", (chan,))
+    assert row == [(None, "erased", None, fb)], row
+    scan = scan_row(demo, code)
+    assert scan["result"] == "clean" and scan["rows"] == 0, scan
+    assert scan["detail"]["anonymized"] == 1, scan
+    assert scan["detail"]["found"] == [{"table": "channels", "rows": 1, "kept": False,
+                                        "outside": False, "anonymized": True}], scan
+    stop_ok(srv)
+    assert fb not in srv.stderr()
+    rc, doc, text = lethe_scan(demo, "meta_asid=" + fb, scope="meta")
+    assert rc == 0 and doc["result"] == "clean", text
+    assert (doc["rows"], doc["anonymized"], doc["tables"]) == (0, 1, scan["tables"]), text
+    code_, out, err = run_lethe("scan", "-c", demo.config, "--scope", "meta",
+                                "--id", "meta_asid=" + fb)
+    assert code_ == 0 and "anonymized" in out and fb not in out + err, out + err
+
+    # A row planted under the anonymize part (a rewritten column not in target form).
+    con = sqlite3.connect(str(demo.db))
+    con.execute("UPDATE channels SET username = 'planted_handle' WHERE id = ?", (chan,))
+    con.commit()
+    con.close()
+    rc, doc, text = lethe_scan(demo, "meta_asid=" + fb, scope="meta")
+    assert rc == 1 and doc["result"] == "residual", text
+    assert (doc["rows"], doc["anonymized"]) == (1, 0), text
+    assert doc["found"] == [{"table": "channels", "rows": 1, "kept": False,
+                             "outside": False}], text
+    assert "planted_handle" not in text
+
+
+def test_lethe_scan_asks_for_a_scope_without_an_account_scope(demo):
+    """--scope defaults to account only when the map has that scope."""
+    (uid, email), = users(demo, 1)
+    text = demo.datamap.read_text()
+    assert text.count("\nscopes:\n  account:\n") == 1
+    demo.datamap.write_text(text.replace("\nscopes:\n  account:\n",
+                                         "\nscopes:\n  closure:\n"))
+    code, out, err = run_lethe("scan", "-c", demo.config, "--id", "email=" + email)
+    assert code == 2, (code, out, err)
+    assert "has no scope 'account'" in err and "--scope" in err, err
+    assert "closure, meta, channel" in err and email not in out + err, err
+    rc, doc, text = lethe_scan(demo, "email=" + email, scope="closure")
+    assert rc == 1 and doc["scope"] == "closure" and doc["rows"] > 0, text

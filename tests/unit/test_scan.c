@@ -18,6 +18,7 @@
 #include "datamap/datamap.h"
 #include "db/appdb.h"
 #include "engine/scan.h"
+#include "jobs/scan_work.h"
 #include "util/rc.h"
 
 static const char schema[] =
@@ -224,11 +225,145 @@ test_scan_anonymize_keeping_the_link_is_residual(void **state)
 	const struct plan_id id[] = {{"user_id", "1"}};
 
 	erase_alice(f->path);
-	/* logs anonymized but still linked to the (remaining) users row by user_id. */
-	tu_exec_sql(f->path, "INSERT INTO logs VALUES (3, 1, NULL); DELETE FROM invoices;");
+	/* logs still linked to the (remaining) users row by user_id, its ip not removed: a row
+	 * the app wrote after the erasure's batch, not in the part's target form. */
+	tu_exec_sql(f->path, "INSERT INTO logs VALUES (3, 1, '10.0.0.9'); DELETE FROM invoices;");
 	assert_int_equal(scan_run(f->dm, f->db, "account", id, 1, &res, &err), LETHE_OK);
 	assert_true(res.residual);
 	assert_int_equal(found(&res, "logs", false, false)->rows, 1);
+	assert_false(found(&res, "logs", false, false)->anonymized);
+	assert_int_equal(res.anonymized, 0);
+	scan_result_free(&res);
+	/* Once in target form (ip NULL), the linked row is anonymized, as the map says. */
+	tu_exec_sql(f->path, "UPDATE logs SET ip = NULL WHERE id = 3;");
+	assert_int_equal(scan_run(f->dm, f->db, "account", id, 1, &res, &err), LETHE_OK);
+	assert_int_equal(found(&res, "logs", false, false)->rows, 1);
+	assert_true(found(&res, "logs", false, false)->anonymized);
+	assert_int_equal(res.anonymized, 1);
+	scan_result_free(&res);
+}
+
+/*
+ * docs/datamap.md's erase_in example: a Meta request anonymizes the channel
+ * row (username null, status set, its token nulled, a display name hashed)
+ * and keeps platform_user_id, the meta_asid identity it is found by; the
+ * account scope deletes it.
+ */
+static const char meta_schema[] =
+    "CREATE TABLE channels(id INTEGER PRIMARY KEY, platform_user_id TEXT, username TEXT,"
+    " display TEXT, status TEXT, access_token TEXT);"
+    "CREATE TABLE messages(id INTEGER PRIMARY KEY, channel_id INTEGER);"
+    "CREATE INDEX m1 ON channels(platform_user_id); CREATE INDEX m2 ON messages(channel_id);"
+    "INSERT INTO channels VALUES (1, '10229000000102', 'alice_fb', 'Alice', 'active', 'tok'),"
+    " (2, '10229000000202', 'bob_fb', 'Bob', 'active', 'tok2');"
+    "INSERT INTO messages VALUES (1, 1), (2, 1), (3, 2);";
+
+static const char meta_map[] = "version: 1\n"
+                               "identities:\n"
+                               "  meta_asid: \"app-scoped Facebook id\"\n"
+                               "tables:\n"
+                               "  channels:\n"
+                               "    category: meta-sourced\n"
+                               "    links:\n"
+                               "      - {identity: meta_asid, column: platform_user_id}\n"
+                               "    tokens: [access_token]\n"
+                               "    erase: delete\n"
+                               "    erase_in:\n"
+                               "      meta:\n"
+                               "        action: anonymize\n"
+                               "        columns: {username: null, status: {set: erased},"
+                               " display: hash}\n"
+                               "  messages:\n"
+                               "    category: messages\n"
+                               "    links:\n"
+                               "      - {parent: channels, column: channel_id}\n"
+                               "    erase: delete\n"
+                               "scopes:\n"
+                               "  account:\n"
+                               "    description: everything\n"
+                               "    identities: [meta_asid]\n"
+                               "    tables: all\n"
+                               "  meta:\n"
+                               "    description: a Meta deletion request\n"
+                               "    identities: [meta_asid]\n"
+                               "    tables: all\n";
+
+static int
+setup_meta(void **state)
+{
+	const char *scripts[] = {meta_schema, NULL};
+
+	return tu_fixture_setup(state, "scanmeta", scripts, meta_map);
+}
+
+static void
+test_scan_anonymize_in_target_form_is_anonymized(void **state)
+{
+	struct tu_fixture *f = *state;
+	struct scan_result res;
+	struct lethe_err err = {0};
+	const struct plan_id id[] = {{"meta_asid", "10229000000102"}};
+	json_t *j;
+	char *s;
+	const char *undo[] = {"UPDATE channels SET status = 'active' WHERE id = 1;",
+	                      "UPDATE channels SET access_token = 'tok3' WHERE id = 1;",
+	                      "UPDATE channels SET display = 'Alice' WHERE id = 1;",
+	                      "UPDATE channels SET username = 'alice_fb' WHERE id = 1;"};
+	const char *redo[] = {"UPDATE channels SET status = 'erased' WHERE id = 1;",
+	                      "UPDATE channels SET access_token = NULL WHERE id = 1;",
+	                      "UPDATE channels SET display = NULL WHERE id = 1;",
+	                      "UPDATE channels SET username = NULL WHERE id = 1;"};
+	size_t i;
+
+	/* Before the erasure: the channel row and its messages remain. */
+	assert_int_equal(scan_run(f->dm, f->db, "meta", id, 1, &res, &err), LETHE_OK);
+	assert_true(res.residual);
+	assert_int_equal(res.rows, 3);
+	assert_int_equal(res.anonymized, 0);
+	scan_result_free(&res);
+	/* The erasure as the map says: the row stays, still found by platform_user_id. */
+	tu_exec_sql(f->path, "DELETE FROM messages WHERE channel_id = 1;"
+	                     "UPDATE channels SET username = NULL, status = 'erased',"
+	                     " access_token = NULL,"
+	                     " display = 'anon:0123456789abcdef0123456789abcdef' WHERE id = 1;");
+	assert_int_equal(scan_run(f->dm, f->db, "meta", id, 1, &res, &err), LETHE_OK);
+	assert_false(res.residual);
+	assert_int_equal(res.rows, 0);
+	assert_int_equal(res.anonymized, 1);
+	assert_int_equal(res.nfound, 1);
+	assert_true(found(&res, "channels", false, false)->anonymized);
+	assert_int_equal(found(&res, "channels", false, false)->rows, 1);
+	j = scan_result_json(&res);
+	assert_string_equal(json_string_value(json_object_get(j, "result")), "clean");
+	assert_int_equal(json_integer_value(json_object_get(j, "anonymized")), 1);
+	s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_non_null(strstr(s, "\"anonymized\":true"));
+	assert_null(strstr(s, "10229000000102"));
+	free(s);
+	json_decref(j);
+	scan_result_free(&res);
+	/* Any rewritten column not in target form makes the row residual: a set value, a
+	 * token, a hashed column holding clear text. */
+	for (i = 0; i < sizeof(undo) / sizeof(undo[0]); i++) {
+		tu_exec_sql(f->path, undo[i]);
+		assert_int_equal(scan_run(f->dm, f->db, "meta", id, 1, &res, &err), LETHE_OK);
+		assert_true(res.residual);
+		assert_int_equal(res.rows, 1);
+		assert_int_equal(res.anonymized, 0);
+		assert_false(found(&res, "channels", false, false)->anonymized);
+		scan_result_free(&res);
+		/* Back in target form (a NULL hashed column included): clean again. */
+		tu_exec_sql(f->path, redo[i]);
+		assert_int_equal(scan_run(f->dm, f->db, "meta", id, 1, &res, &err), LETHE_OK);
+		assert_false(res.residual);
+		assert_int_equal(res.anonymized, 1);
+		scan_result_free(&res);
+	}
+	/* The account scope deletes the row: there, the same row is residual. */
+	assert_int_equal(scan_run(f->dm, f->db, "account", id, 1, &res, &err), LETHE_OK);
+	assert_true(res.residual);
+	assert_int_equal(res.anonymized, 0);
+	assert_int_equal(found(&res, "channels", false, false)->rows, 1);
 	scan_result_free(&res);
 }
 
@@ -336,6 +471,33 @@ test_scan_errors(void **state)
 	scan_result_free(&res);
 }
 
+/* The runner's scan, which `lethe scan` runs too (service_scan()): every id taken. */
+static void
+test_scan_work_run_is_the_runners_scan(void **state)
+{
+	struct tu_fixture *f = *state;
+	struct scan_result a, b;
+	struct lethe_err err = {0};
+	const struct plan_id ids[] = {{"email", "alice@example.com"}, {"channel_id", "100"}};
+
+	/* Kinds the scope takes: the same as scan_run(). */
+	assert_int_equal(scan_run(f->dm, f->db, "account", ids, 1, &a, &err), LETHE_OK);
+	assert_int_equal(scan_work_run(f->dm, f->db, "account", ids, 1, &b, &err), LETHE_OK);
+	assert_int_equal(a.rows, b.rows);
+	assert_int_equal(a.kept, b.kept);
+	assert_int_equal(a.tables, b.tables);
+	assert_int_equal(a.nfound, b.nfound);
+	scan_result_free(&a);
+	scan_result_free(&b);
+	/* A kind the scope does not take (a Meta request's channel keys): taken, as the
+	 * runner's own. */
+	assert_int_equal(scan_run(f->dm, f->db, "account", ids, 2, &a, &err), LETHE_E_USAGE);
+	assert_int_equal(scan_work_run(f->dm, f->db, "account", ids, 2, &b, &err), LETHE_OK);
+	assert_true(b.residual);
+	scan_result_free(&a);
+	scan_result_free(&b);
+}
+
 int
 main(void)
 {
@@ -346,12 +508,16 @@ main(void)
 	                                    tu_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_scan_anonymize_keeping_the_link_is_residual, setup,
 	                                    tu_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_scan_anonymize_in_target_form_is_anonymized,
+	                                    setup_meta, tu_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_scan_table_the_scope_forgot, setup,
 	                                    tu_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_scan_outside_tables_left_by_design, setup,
 	                                    tu_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_scan_json, setup, tu_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_scan_errors, setup, tu_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_scan_work_run_is_the_runners_scan, setup,
+	                                    tu_fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
