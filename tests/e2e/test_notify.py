@@ -23,6 +23,7 @@ import hashlib
 import http.server
 import json
 import re
+import signal
 import threading
 import time
 
@@ -513,3 +514,46 @@ def test_notify_plain_http_to_loopback_or_insecure_starts(demo, fake_platform, s
         assert secret not in err, (secret, err)
     stop_ok(srv)
 
+
+def test_notify_delivered_again_after_a_crash_before_its_update(demo, fake_platform, servers,
+                                                               recipients, tmp_path):
+    """At least once: lethe killed (SIGKILL) while a notice is being delivered, after the
+    recipient received it but before the outbox recorded the outcome, delivers it again
+    at the next start: the same body (same request), signed afresh.
+
+    There is no fault-injection hook to make the job's final update itself fail, so the
+    crash stands in for it: in both cases the recipient has the notice and the state
+    store says the job is not done."""
+    rec = recipients(script=["hang"], then=200, hang_s=3.0)
+    configure_notify(demo, fake_platform, [recipient_yaml("app", rec.url(), identities=["email"])])
+    # The first try hangs (the recipient holds the answer): notify_timeout must outlast
+    # the kill below, so that lethe is inside the call when it dies.
+    text = demo.config.read_text().replace("notify_timeout: 1s", "notify_timeout: 30s")
+    demo.config.write_text(text)
+    clock = Clock(tmp_path / "clock")
+    srv = start(servers, demo, fake_platform, clock)
+    (uid, email), = users(demo, 1)
+    st, req = create(srv, {"email": email})
+    assert st == 201, req
+    wait_state(srv, req["id"], ("completed", "completed_with_retention"), timeout=10)
+    first = rec.wait(1, srv=srv)
+    js = jobs(demo)
+    assert len(js) == 1 and js[0]["state"] == "running", js
+    srv.stop(signal.SIGKILL)
+    js = jobs(demo)
+    assert len(js) == 1 and js[0]["state"] == "running", js  # not recorded as delivered
+
+    srv2 = start(servers, demo, fake_platform, clock)
+    got = rec.wait(2, timeout=20, srv=srv2)
+    wait_jobs(demo, lambda js: js and js[0]["state"] == "done", "notice delivered", srv=srv2)
+    time.sleep(0.3 * TSCALE)
+    assert len(rec.posts()) == 2
+    assert got[0]["body"] == first[0]["body"] == got[1]["body"]
+    body = json.loads(got[1]["body"])
+    number = demo.state("SELECT id FROM requests WHERE code = ?", (req["id"],))[0][0]
+    assert body["request"]["id"] == number
+    assert body["identities"] == [{"kind": "email", "value": email}]
+    keys = public_keys(srv2, demo)
+    for c in got:
+        verify_notice(keys, c["headers"]["lethe-signature"], c["body"])
+    stop_ok(srv2)
