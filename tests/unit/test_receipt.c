@@ -413,6 +413,24 @@ test_receipt_not_a_receipt(void **state)
 	}
 }
 
+/*
+ * Control characters are escaped as Python's json.dumps() does: \u001b, not
+ * jansson's \u001B; DEL, C1 and other non-ASCII stay raw, '\\' and "\u" as text.
+ */
+static void
+test_receipt_canon_escapes_like_python(void **state)
+{
+	json_t *v = json_pack("{s:s, s:s}", "b", "\x1b\x7f\\u\x01\n\xc2\x85", "a", "\xc3\xa9");
+	char *bytes = canon_dump(v);
+
+	(void)state;
+	/* Python: json.dumps(v, sort_keys=True, separators=(",", ":"), ensure_ascii=False) */
+	assert_string_equal(bytes,
+	                    "{\"a\":\"\xc3\xa9\",\"b\":\"\\u001b\x7f\\\\u\\u0001\\n\xc2\x85\"}");
+	free(bytes);
+	json_decref(v);
+}
+
 /* The store's part: a request's final audit entry, and a request not finished: 409. */
 static void
 test_receipt_from_store(void **state)
@@ -516,6 +534,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_receipt_real_number_rejected, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_receipt_unknown_key, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_receipt_not_a_receipt, setup, teardown),
+	    cmocka_unit_test(test_receipt_canon_escapes_like_python),
 	    cmocka_unit_test_setup_teardown(test_receipt_from_store, setup, teardown),
 	};
 
