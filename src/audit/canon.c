@@ -112,9 +112,11 @@ canon_verify(const struct keys_ring *kr, const json_t *doc, const char *field, c
 		                     "not a signed %s: expected {\"%s\": {...}, \"signature\": "
 		                     "{\"alg\", \"key\", \"value\"}}",
 		                     field, field);
+	/* The file's text is never echoed: it may hold terminal escapes. */
 	if (alg == NULL || strcmp(alg, "Ed25519") != 0)
-		return lethe_err_set(err, LETHE_E_USAGE, "signature algorithm %s is not Ed25519",
-		                     alg != NULL ? alg : "(none)");
+		return lethe_err_set(err, LETHE_E_USAGE,
+		                     "the signature's algorithm %s is not Ed25519",
+		                     alg == NULL ? "(none)" : "(another)");
 	bytes = canon_dump(val);
 	if (bytes == NULL)
 		return lethe_err_set(err, LETHE_E_FORBIDDEN,
