@@ -12,10 +12,11 @@
  * may hold a token).  A notice carries identity values, so plain http:// is
  * refused unless its host is this machine (127.0.0.0/8, ::1, localhost) or
  * the recipient says `insecure: true`, which proof_config_check() then
- * warns about at start, naming the recipient only.  The recipients' identity kinds live in the data
- * map: proof_config_check() checks them at start.  The keys are loaded
- * apart (config_load_signing_keys()), as the other keys are, so a command
- * that signs nothing never creates a key file.
+ * warns about at start, naming the recipient only.  The recipients'
+ * identity kinds live in the data map: proof_config_check() checks them at
+ * start.  The keys are loaded apart (config_load_signing_keys()), as the
+ * other keys are, so a command that signs nothing never creates a key
+ * file.
  */
 #include "util/fmacros.h"
 
@@ -147,7 +148,6 @@ url_ok(const char *s, bool *plain)
 	bool ok = false;
 
 	*plain = false;
-
 	/* libcurl would read "http:///x" as host x: an authority must come first. */
 	if (strlen(s) > PROOF_URL_MAX || strpbrk(s, " \t\r\n") != NULL ||
 	    (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0) || host == NULL ||
@@ -204,7 +204,10 @@ parse_recipient(struct proof_config *p, struct ydoc *y, yaml_node_t *r, struct l
 	pr->url = xstrdup(s);
 	v = ymap_get(y, r, "insecure");
 	if (v != NULL) {
-		rc = get_bool(y, v, "proof recipient's insecure", &pr->insecure, err);
+		char *what = xasprintf("proof recipient '%s': insecure", pr->name);
+
+		rc = get_bool(y, v, what, &pr->insecure, err);
+		free(what);
 		if (rc != LETHE_OK)
 			return rc;
 	}
