@@ -1,6 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * canon.c - canonical JSON and signed envelopes (see canon.h).
+ *
+ * jansson writes a control character as \u001B, Python's json.dumps() (the
+ * definition published in docs/proof.md) as \u001b: canon_dump() lowers the
+ * hex digits of every \u escape, the one place the two differ for the
+ * values lethe signs (no reals; both leave other non-ASCII unescaped).
  */
 #include "util/fmacros.h"
 
@@ -36,12 +41,37 @@ has_real(const json_t *v)
 	return false;
 }
 
+/* Lower the hex digits of each \uXXXX escape of jansson's output @s, in place. */
+static void
+lower_escapes(char *s)
+{
+	size_t i, j;
+
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] != '\\')
+			continue;
+		i++; /* the escaped character: '\\' itself is skipped as a pair */
+		if (s[i] == '\0')
+			break;
+		if (s[i] != 'u')
+			continue;
+		for (j = 1; j <= 4 && s[i + j] != '\0'; j++)
+			if (s[i + j] >= 'A' && s[i + j] <= 'F')
+				s[i + j] = (char)(s[i + j] - 'A' + 'a');
+	}
+}
+
 char *
 canon_dump(const json_t *v)
 {
+	char *s;
+
 	if (v == NULL || has_real(v))
 		return NULL;
-	return json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	if (s != NULL)
+		lower_escapes(s);
+	return s;
 }
 
 json_t *
@@ -82,9 +112,11 @@ canon_verify(const struct keys_ring *kr, const json_t *doc, const char *field, c
 		                     "not a signed %s: expected {\"%s\": {...}, \"signature\": "
 		                     "{\"alg\", \"key\", \"value\"}}",
 		                     field, field);
+	/* The file's text is never echoed: it may hold terminal escapes. */
 	if (alg == NULL || strcmp(alg, "Ed25519") != 0)
-		return lethe_err_set(err, LETHE_E_USAGE, "signature algorithm %s is not Ed25519",
-		                     alg != NULL ? alg : "(none)");
+		return lethe_err_set(err, LETHE_E_USAGE,
+		                     "the signature's algorithm %s is not Ed25519",
+		                     alg == NULL ? "(none)" : "(another)");
 	bytes = canon_dump(val);
 	if (bytes == NULL)
 		return lethe_err_set(err, LETHE_E_FORBIDDEN,

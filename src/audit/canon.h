@@ -10,6 +10,13 @@
  * separators=(",", ":"), ensure_ascii=False).  An envelope is
  * {"FIELD": VALUE, "signature": {"alg": "Ed25519", "key": ID, "value": B64}},
  * the signature over the canonical bytes of VALUE.  Thread-safe.
+ *
+ * FIELD is not in the signed bytes: what a signed value is comes from its
+ * own mandatory members, which each verifier checks after canon_verify()
+ * ("lethe_receipt": 1 for a receipt, receipt_verify(); "type":
+ * "lethe-audit-head" for a head, audit/chain.c).  The other thing signed
+ * with the same key, a notice's "T.BODY" (jobs/notify.c), starts with a
+ * digit where canonical JSON of an object starts with '{'.
  */
 #ifndef LETHE_AUDIT_CANON_H
 #define LETHE_AUDIT_CANON_H

@@ -184,6 +184,7 @@ receipt_verify(const struct keys_ring *kr, const char *text, json_t **receipt,
 	rc = canon_verify(kr, doc, "receipt", &r, &id, err);
 	if (rc != LETHE_OK)
 		goto out;
+	/* The signed "lethe_receipt": 1 is what makes it a receipt (canon.h): not a head. */
 	if (!json_is_integer(v) || json_integer_value(v) != RECEIPT_VERSION) {
 		rc = lethe_err_set(err, LETHE_E_USAGE,
 		                   "receipt version %s is not one this lethe reads",

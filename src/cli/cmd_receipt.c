@@ -10,6 +10,14 @@
  * does not verify, or its key is not among the keys; 2 not a receipt (or a
  * usage error); 3 configuration invalid.  show prints (or writes to --out)
  * the signed receipt of a finished request of the state store.
+ *
+ * The file is anyone's: verify never writes a byte of it to the terminal
+ * raw.  Every string of the receipt goes through safe_copy() before the
+ * summary is made (control characters, C1 controls and Unicode bidi
+ * controls escaped: \x1b, \u{202e}; a backslash doubled), error messages
+ * through safe_msg(), a key id is printed only if it has a key id's form
+ * (16 lower-case hex digits, else "(not a key id)"), and --json writes
+ * ASCII only (JSON_ENSURE_ASCII, DEL escaped as \u007f).
  */
 #include "util/fmacros.h"
 
@@ -162,6 +170,125 @@ load_ring(const struct cli_args *a, struct keys_ring *kr, struct lethe_err *err)
 	return rc;
 }
 
+/* The code point of the UTF-8 sequence at @s (valid: jansson checked it), its length in *@n. */
+static uint32_t
+utf8_next(const unsigned char *s, size_t *n)
+{
+	if (s[0] < 0x80) {
+		*n = 1;
+		return s[0];
+	}
+	if ((s[0] & 0xe0) == 0xc0 && s[1] != 0) {
+		*n = 2;
+		return ((uint32_t)(s[0] & 0x1f) << 6) | (s[1] & 0x3f);
+	}
+	if ((s[0] & 0xf0) == 0xe0 && s[1] != 0 && s[2] != 0) {
+		*n = 3;
+		return ((uint32_t)(s[0] & 0x0f) << 12) | ((uint32_t)(s[1] & 0x3f) << 6) |
+		       (s[2] & 0x3f);
+	}
+	if ((s[0] & 0xf8) == 0xf0 && s[1] != 0 && s[2] != 0 && s[3] != 0) {
+		*n = 4;
+		return ((uint32_t)(s[0] & 0x07) << 18) | ((uint32_t)(s[1] & 0x3f) << 12) |
+		       ((uint32_t)(s[2] & 0x3f) << 6) | (s[3] & 0x3f);
+	}
+	*n = 1;
+	return 0xfffd; /* not UTF-8: escaped below as its byte */
+}
+
+/* True for a code point a terminal may act on: C0, DEL, C1, bidi controls. */
+static bool
+is_control(uint32_t c)
+{
+	return c < 0x20 || (c >= 0x7f && c <= 0x9f) || c == 0x061c || c == 0x200e || c == 0x200f ||
+	       (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
+}
+
+/* @s with every control escaped (\xNN below U+0080, else \u{N}) and '\' doubled; caller frees. */
+static char *
+safe_copy(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	struct buf b;
+	char *out;
+
+	buf_init(&b, 4 * strlen(s) + 1); /* \u{202e}: 8 bytes for 3, at most 4 per byte */
+	while (*p != '\0') {
+		size_t n = 1;
+		uint32_t c = utf8_next(p, &n);
+
+		if (c == 0xfffd && n == 1)
+			buf_addf(&b, "\\x%02x", p[0]);
+		else if (c == '\\')
+			buf_adds(&b, "\\\\");
+		else if (is_control(c) && c < 0x80)
+			buf_addf(&b, "\\x%02x", (unsigned)c);
+		else if (is_control(c))
+			buf_addf(&b, "\\u{%04x}", (unsigned)c);
+		else
+			buf_add(&b, p, n);
+		p += n;
+	}
+	out = xstrdup(buf_str(&b));
+	buf_free(&b);
+	return out;
+}
+
+/* A copy of @v whose every string and object key went through safe_copy(). */
+static json_t *
+safe_tree(const json_t *v)
+{
+	json_t *out, *x;
+	const char *k;
+	char *s;
+	size_t i;
+
+	if (json_is_string(v)) {
+		s = safe_copy(json_string_value(v));
+		out = json_string(s);
+		free(s);
+		return out;
+	}
+	if (json_is_array(v)) {
+		out = json_array();
+		json_array_foreach(v, i, x) json_array_append_new(out, safe_tree(x));
+		return out;
+	}
+	if (json_is_object(v)) {
+		out = json_object();
+		json_object_foreach((json_t *)v, k, x)
+		{
+			s = safe_copy(k);
+			json_object_set_new(out, s, safe_tree(x));
+			free(s);
+		}
+		return out;
+	}
+	return json_deep_copy(v);
+}
+
+/* @err's message with its controls escaped (it may quote the file). */
+static void
+safe_msg(struct lethe_err *err)
+{
+	char *s = safe_copy(err->msg);
+
+	snprintf(err->msg, sizeof(err->msg), "%s", s);
+	free(s);
+}
+
+/* @id if it has a key id's form (16 lower-case hex digits), else "(not a key id)". */
+static const char *
+key_shown(const char *id)
+{
+	size_t i;
+
+	for (i = 0; id != NULL && i < KEYS_ID_LEN; i++)
+		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+			break;
+	return id != NULL && i == KEYS_ID_LEN && id[i] == '\0' ? id : "(not a key id)";
+}
+
 /* Member @k of object @o as a string, or @dflt. */
 static const char *
 str_of(const json_t *o, const char *k, const char *dflt)
@@ -171,7 +298,7 @@ str_of(const json_t *o, const char *k, const char *dflt)
 	return s != NULL ? s : dflt;
 }
 
-/* The one-paragraph summary of receipt @r. */
+/* The one-paragraph summary of receipt @r (its strings already safe_tree()'d). */
 static void
 print_summary(const json_t *r, const char *key)
 {
@@ -246,7 +373,7 @@ print_summary(const json_t *r, const char *key)
 		       str_of(audit, "hash", "?"));
 	else
 		printf(" No audit chain entry is named.");
-	printf("\nsignature: valid (key %s)\n", key);
+	printf("\nsignature: valid (key %s)\n", key_shown(key));
 }
 
 static int
@@ -281,22 +408,35 @@ receipt_verify_cmd(const struct cli_args *a)
 		json_t *doc = json_loads(text, 0, NULL);
 
 		lethe_err_set(&err, LETHE_E_NOTFOUND,
-		              "signed by key %.32s, which is not among the published keys",
-		              str_of(json_object_get(doc, "signature"), "key", "?"));
+		              "signed by key %s, which is not among the published keys",
+		              key_shown(str_of(json_object_get(doc, "signature"), "key", NULL)));
 		json_decref(doc);
 	}
 	if (rc != LETHE_OK) {
+		safe_msg(&err);
 		status = cli_fail(&err, a->json);
 		goto out;
 	}
 	if (a->json) {
-		json_t *o = json_pack("{s:b, s:s, s:O}", "valid", 1, "key", key, "receipt", r);
+		json_t *o =
+		    json_pack("{s:b, s:s, s:O}", "valid", 1, "key", key_shown(key), "receipt", r);
+		char *d = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+		const char *c;
 
-		json_dumpf(o, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+		/* ASCII, and DEL (the one control jansson leaves raw) escaped too. */
+		for (c = d != NULL ? d : "{}"; *c != '\0'; c++)
+			if (*c == 0x7f)
+				fputs("\\u007f", stdout);
+			else
+				fputc(*c, stdout);
 		fputc('\n', stdout);
+		free(d);
 		json_decref(o);
 	} else {
-		print_summary(r, key);
+		json_t *safe = safe_tree(r);
+
+		print_summary(safe, key);
+		json_decref(safe);
 	}
 	status = 0;
 out:

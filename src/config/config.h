@@ -76,6 +76,7 @@ struct keys_ring; /* audit/keys.h */
 struct proof_recipient {
 	char *name;         /* shown in logs, metrics and the outbox */
 	char *url;          /* http:// or https:// URL the notice is POSTed to */
+	bool insecure;      /* insecure: true: plain http:// to another host allowed */
 	char **identities;  /* identity kinds whose values the notice carries (may be none) */
 	size_t nidentities; /* number of them */
 	char **events;      /* request states notified: completed, completed_with_retention */
@@ -235,7 +236,11 @@ void proof_config_free(struct proof_config *p);
  * previous ones.  A second call is a no-op.
  */
 lethe_rc config_load_signing_keys(struct lethe_config *cfg, bool create, struct lethe_err *err);
-/* The identity kinds of @p's recipients must be the data map's: LETHE_E_CONFIG names one. */
+/*
+ * The identity kinds of @p's recipients must be the data map's: LETHE_E_CONFIG
+ * names one.  Warns (log) about each recipient that gets plain http:// to
+ * another host because it says insecure: true (its name, never the URL).
+ */
 lethe_rc proof_config_check(const struct proof_config *p, const struct datamap *dm,
                             struct lethe_err *err);
 

@@ -9,21 +9,29 @@
  * characters (the outbox's platform column), a URL that is not http:// or
  * https:// with a host, a name twice, an unknown event or an empty events
  * list is LETHE_E_CONFIG "lethe.yaml:LINE: what" (never the URL itself: it
- * may hold a token).  The recipients' identity kinds live in the data
- * map: proof_config_check() checks them at start.  The keys are loaded
- * apart (config_load_signing_keys()), as the other keys are, so a command
- * that signs nothing never creates a key file.
+ * may hold a token).  A notice carries identity values, so plain http:// is
+ * refused unless its host is this machine (127.0.0.0/8, ::1, localhost) or
+ * the recipient says `insecure: true`, which proof_config_check() then
+ * warns about at start, naming the recipient only.  The recipients'
+ * identity kinds live in the data map: proof_config_check() checks them at
+ * start.  The keys are loaded apart (config_load_signing_keys()), as the
+ * other keys are, so a command that signs nothing never creates a key
+ * file.
  */
 #include "util/fmacros.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <libgen.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <string.h>
+#include <strings.h>
 
 #include "audit/keys.h"
 #include "config/config.h"
 #include "datamap/datamap.h"
+#include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
 #include "util/yamlutil.h"
@@ -108,15 +116,38 @@ name_ok(const char *s)
 	return true;
 }
 
-/* An http:// or https:// URL with a host, as libcurl reads it. */
+/* True if host @name (as libcurl gives it: IPv6 in brackets) is this machine. */
 static bool
-url_ok(const char *s)
+host_loopback(const char *name)
+{
+	unsigned char a[16];
+	char v6[64];
+	size_t n = strlen(name);
+
+	if (strcasecmp(name, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, name, a) == 1)
+		return a[0] == 127;
+	if (n < 3 || n - 2 >= sizeof(v6) || name[0] != '[' || name[n - 1] != ']')
+		return false;
+	memcpy(v6, name + 1, n - 2);
+	v6[n - 2] = '\0';
+	return inet_pton(AF_INET6, v6, a) == 1 && memcmp(a, &in6addr_loopback, sizeof(a)) == 0;
+}
+
+/*
+ * An http:// or https:// URL with a host, as libcurl reads it; *@plain
+ * says whether it is http:// to a host other than this machine.
+ */
+static bool
+url_ok(const char *s, bool *plain)
 {
 	const char *host = strstr(s, "://");
 	CURLU *u = NULL;
 	char *scheme = NULL, *name = NULL;
 	bool ok = false;
 
+	*plain = false;
 	/* libcurl would read "http:///x" as host x: an authority must come first. */
 	if (strlen(s) > PROOF_URL_MAX || strpbrk(s, " \t\r\n") != NULL ||
 	    (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0) || host == NULL ||
@@ -128,6 +159,8 @@ url_ok(const char *s)
 	    curl_url_get(u, CURLUPART_HOST, &name, 0) == CURLUE_OK)
 		ok = (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0) &&
 		     name[0] != '\0';
+	if (ok)
+		*plain = strcmp(scheme, "http") == 0 && !host_loopback(name);
 	curl_free(scheme);
 	curl_free(name);
 	curl_url_cleanup(u);
@@ -137,11 +170,12 @@ url_ok(const char *s)
 static lethe_rc
 parse_recipient(struct proof_config *p, struct ydoc *y, yaml_node_t *r, struct lethe_err *err)
 {
-	static const char *const keys[] = {"name", "url", "identities", "events", NULL};
+	static const char *const keys[] = {"name", "url", "identities", "events", "insecure", NULL};
 	struct proof_recipient *pr = &p->recipients[p->nrecipients];
 	yaml_node_t *v;
 	const char *s;
 	size_t i, j;
+	bool plain = false;
 	lethe_rc rc;
 
 	if (!ynode_is_map(r))
@@ -162,12 +196,27 @@ parse_recipient(struct proof_config *p, struct ydoc *y, yaml_node_t *r, struct l
 			return pfail(y, r, err, "proof recipient '%s' is named twice", s);
 	pr->name = xstrdup(s);
 	s = ynode_str(ymap_get(y, r, "url"));
-	if (s == NULL || !url_ok(s))
+	if (s == NULL || !url_ok(s, &plain))
 		return pfail(y, r, err,
 		             "proof recipient '%s' needs a url: http:// or https://, a host, "
 		             "no spaces, at most %d characters",
 		             pr->name, PROOF_URL_MAX);
 	pr->url = xstrdup(s);
+	v = ymap_get(y, r, "insecure");
+	if (v != NULL) {
+		char *what = xasprintf("proof recipient '%s': insecure", pr->name);
+
+		rc = get_bool(y, v, what, &pr->insecure, err);
+		free(what);
+		if (rc != LETHE_OK)
+			return rc;
+	}
+	if (plain && !pr->insecure)
+		return pfail(y, r, err,
+		             "proof recipient '%s': its url is plain http:// to another host, "
+		             "and a notice carries personal data: use https:// (or, knowingly, "
+		             "insecure: true)",
+		             pr->name);
 	v = ymap_get(y, r, "identities");
 	if (v != NULL)
 		rc = get_list(y, v, "identities", &pr->identities, &pr->nidentities, err);
@@ -356,5 +405,15 @@ proof_config_check(const struct proof_config *p, const struct datamap *dm, struc
 				                     p->path != NULL ? p->path : "lethe.yaml",
 				                     p->recipients[i].line, p->recipients[i].name,
 				                     p->recipients[i].identities[j]);
+	for (i = 0; i < p->nrecipients; i++) {
+		bool plain = false;
+
+		if (p->recipients[i].insecure && url_ok(p->recipients[i].url, &plain) && plain)
+			log_warnx("%s:%d: proof recipient '%s' gets its notices over plain http "
+			          "(insecure: true): the identities and receipts in them cross the "
+			          "network unencrypted",
+			          p->path != NULL ? p->path : "lethe.yaml", p->recipients[i].line,
+			          p->recipients[i].name);
+	}
 	return LETHE_OK;
 }

@@ -23,7 +23,6 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
-#include <pthread.h>
 #include <sodium.h>
 #include <time.h>
 
@@ -33,6 +32,7 @@
 #include "jobs/notify.h"
 #include "jobs/outbox.h"
 #include "platform/platform.h"
+#include "util/curlinit.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/seal.h"
@@ -213,15 +213,6 @@ notify_signature(const struct lethe_config *cfg, const char *body, size_t len, i
 	return rc;
 }
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
-
-static void
-curl_init(void)
-{
-	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 /* libcurl write callback: the answer is counted and dropped, cut at NOTIFY_ANSWER_MAX. */
 static size_t
 answer_drop(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -253,8 +244,7 @@ post_notice(const struct proof_recipient *r, const char *body, const char *sig, 
 	detail[0] = '\0';
 	errbuf[0] = '\0';
 	memset(&pr, 0, sizeof(pr));
-	pthread_once(&curl_once, curl_init);
-	if (curl_init_rc != CURLE_OK || (h = curl_easy_init()) == NULL) {
+	if (curlinit_once() != CURLE_OK || (h = curl_easy_init()) == NULL) {
 		platform_transport_failed(r->name, NULL, curl_easy_strerror(CURLE_FAILED_INIT), 0,
 		                          &pr);
 		goto out;

@@ -18,10 +18,10 @@
 
 #include <curl/curl.h>
 #include <sys/socket.h>
-#include <pthread.h>
 #include <string.h>
 
 #include "mail/mail.h"
+#include "util/curlinit.h"
 #include "util/mem.h"
 
 struct mail_smtp {
@@ -35,15 +35,6 @@ struct upload {
 	size_t len;       /* its length */
 	size_t pos;       /* bytes handed to curl so far */
 };
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
-
-static void
-curl_init(void)
-{
-	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 static size_t
 upload_read(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -78,8 +69,7 @@ handle(struct mail_smtp *s)
 
 	if (s->h != NULL)
 		return s->h;
-	pthread_once(&curl_once, curl_init);
-	if (curl_init_rc != CURLE_OK)
+	if (curlinit_once() != CURLE_OK)
 		return NULL;
 	h = curl_easy_init();
 	if (h == NULL)

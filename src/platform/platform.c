@@ -3,7 +3,7 @@
  * platform.c - platform names and platform_call(): build the request
  * (request.c), send it with libcurl, classify the answer (classify.c).
  *
- * Thread safety: curl_global_init() runs once (pthread_once) before the
+ * Thread safety: curl_global_init() runs once (curlinit_once()) before the
  * first call; every call has its own easy handle and buffers and only reads
  * the immutable struct platforms, so calls may run in parallel.  Signals are
  * off (CURLOPT_NOSIGNAL) so timeouts work in threads.
@@ -15,10 +15,10 @@
 #include "util/fmacros.h"
 
 #include <curl/curl.h>
-#include <pthread.h>
 
 #include "platform/platform.h"
 #include "platform/request.h"
+#include "util/curlinit.h"
 #include "util/log.h"
 
 static const struct {
@@ -85,15 +85,6 @@ platform_outcome_str(enum platform_outcome o)
 		return "unsupported";
 	}
 	return "unknown";
-}
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
-
-static void
-curl_init(void)
-{
-	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
 /* The answer's body, cut at the cap. */
@@ -225,6 +216,7 @@ platform_call_within(const struct platforms *p, const char *platform, enum platf
 	struct platform_request req;
 	const char *c = platform_canonical(platform);
 	int id = c ? platform_id_of(c) : -1;
+	CURLcode cc;
 
 	memset(out, 0, sizeof(*out));
 	if (p == NULL) {
@@ -237,9 +229,9 @@ platform_call_within(const struct platforms *p, const char *platform, enum platf
 		snprintf(out->detail, sizeof(out->detail), "unknown platform");
 		return;
 	}
-	pthread_once(&curl_once, curl_init);
-	if (curl_init_rc != CURLE_OK) {
-		platform_transport_failed(c, NULL, curl_easy_strerror(curl_init_rc), 0, out);
+	cc = curlinit_once();
+	if (cc != CURLE_OK) {
+		platform_transport_failed(c, NULL, curl_easy_strerror(cc), 0, out);
 		return;
 	}
 	if (platform_request_build(p, id, op, token, account_id, &req, out))

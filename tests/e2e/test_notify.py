@@ -23,6 +23,7 @@ import hashlib
 import http.server
 import json
 import re
+import signal
 import threading
 import time
 
@@ -48,7 +49,7 @@ from request_helpers import (
     wait_state,
     wait_until,
 )
-from serve_helpers import FB_SECRET, TSCALE, fb_id, servers, sign_py  # noqa: F401
+from serve_helpers import FB_SECRET, TSCALE, fb_id, servers, sign_py, stop_ok  # noqa: F401
 
 DEMO_OPTIONS = ["--users", "30", "--seed", "7"]
 
@@ -453,17 +454,31 @@ def test_notify_without_channel_table(demo, fake_platform, servers, recipients, 
     assert json.loads(got[0]["body"])["identities"] == [{"kind": "email", "value": email}]
 
 
+PLAIN = "its url is plain http:// to another host"
+
+
 @pytest.mark.parametrize("item, words", [
     ({"name": "app", "url": "ftp://hooks.example/in?token=s3cret"}, "needs a url"),
     ({"name": "app", "url": "http:///in?token=s3cret"}, "needs a url"),
-    ({"name": "app", "url": "http://hooks.example/in?token=s3cret", "identities": ["phone"]},
+    ({"name": "app", "url": "https://hooks.example/in?token=s3cret", "identities": ["phone"]},
      "identity kind 'phone' is not declared in the data map"),
-    ({"name": "app", "url": "http://hooks.example/in?token=s3cret", "events": ["deleted"]},
+    ({"name": "app", "url": "https://hooks.example/in?token=s3cret", "events": ["deleted"]},
      "unknown event 'deleted'"),
-    ({"name": "app", "url": "http://hooks.example/in?token=s3cret", "events": []},
+    ({"name": "app", "url": "https://hooks.example/in?token=s3cret", "events": []},
      "events must name at least one"),
-    ({"name": "a" * 40, "url": "http://hooks.example/in?token=s3cret"}, "needs a name"),
-], ids=["scheme", "no-host", "identity", "event", "no-events", "long-name"])
+    ({"name": "a" * 40, "url": "https://hooks.example/in?token=s3cret"}, "needs a name"),
+    # Plain http carries the identities in the clear: only to this machine, or knowingly.
+    ({"name": "app", "url": "http://hooks.example/in?token=s3cret"}, PLAIN),
+    ({"name": "app", "url": "http://10.0.0.7:8080/in?token=s3cret", "insecure": False}, PLAIN),
+    ({"name": "app", "url": "http://127.0.0.1@hooks.example/in?token=s3cret"}, PLAIN),
+    ({"name": "app", "url": "http://localhost.hooks.example/in?token=s3cret"}, PLAIN),
+    ({"name": "app", "url": "http://128.0.0.1/in?token=s3cret"}, PLAIN),
+    ({"name": "app", "url": "http://[::2]/in?token=s3cret"}, PLAIN),
+    ({"name": "app", "url": "http://hooks.example/in?token=s3cret", "insecure": "yes"},
+     "insecure must be true or false"),
+], ids=["scheme", "no-host", "identity", "event", "no-events", "long-name", "http",
+        "http-insecure-false", "http-userinfo", "http-localhost-prefix", "http-128",
+        "http-v6", "insecure-not-bool"])
 def test_notify_config_errors_are_clear_at_start(demo, fake_platform, item, words):
     configure_notify(demo, fake_platform, [item])
     code, out, err = run_lethe("serve", "-c", demo.config, "--listen", "127.0.0.1:0",
@@ -473,3 +488,72 @@ def test_notify_config_errors_are_clear_at_start(demo, fake_platform, item, word
     assert re.search(r"lethe\.yaml:\d+: ", err), err
     assert "s3cret" not in err
     assert "serving on port" not in out
+
+
+def test_notify_plain_http_to_loopback_or_insecure_starts(demo, fake_platform, servers):
+    """http:// to this machine (127.0.0.0/8, ::1, localhost) starts quietly; to another
+    host only with insecure: true, and then with a warning that names the recipient,
+    never the URL's credentials, host or path."""
+    configure_notify(demo, fake_platform, [
+        {"name": "local4", "url": "http://127.3.2.1:9/in"},
+        {"name": "local6", "url": "http://[::1]:9/in"},
+        {"name": "localname", "url": "http://LocalHost:9/in"},
+        {"name": "tls", "url": "https://hooks.example/in", "insecure": True},
+        {"name": "lan", "url": "http://bob:pa55word@hooks.example:8080/se/cret?token=s3cret",
+         "insecure": True},
+    ])
+    srv = servers(demo, env=serve_env(fake_platform))
+    wait_until(lambda: "proof recipient 'lan'" in srv.stderr(), "the warning about 'lan'",
+               timeout=10, srv=srv)
+    err = srv.stderr()
+    warn = [ln for ln in err.splitlines() if "plain http" in ln]
+    assert len(warn) == 1, err
+    assert re.search(r"lethe\.yaml:\d+: proof recipient 'lan' gets its notices over plain "
+                     r"http \(insecure: true\)", warn[0]), warn
+    for secret in ("bob", "pa55word", "hooks.example", "/se/cret", "s3cret"):
+        assert secret not in err, (secret, err)
+    stop_ok(srv)
+
+
+def test_notify_delivered_again_after_a_crash_before_its_update(demo, fake_platform, servers,
+                                                               recipients, tmp_path):
+    """At least once: lethe killed (SIGKILL) while a notice is being delivered, after the
+    recipient received it but before the outbox recorded the outcome, delivers it again
+    at the next start: the same body (same request), signed afresh.
+
+    There is no fault-injection hook to make the job's final update itself fail, so the
+    crash stands in for it: in both cases the recipient has the notice and the state
+    store says the job is not done."""
+    rec = recipients(script=["hang"], then=200, hang_s=3.0)
+    configure_notify(demo, fake_platform, [recipient_yaml("app", rec.url(), identities=["email"])])
+    # The first try hangs (the recipient holds the answer): notify_timeout must outlast
+    # the kill below, so that lethe is inside the call when it dies.
+    text = demo.config.read_text().replace("notify_timeout: 1s", "notify_timeout: 30s")
+    demo.config.write_text(text)
+    clock = Clock(tmp_path / "clock")
+    srv = start(servers, demo, fake_platform, clock)
+    (uid, email), = users(demo, 1)
+    st, req = create(srv, {"email": email})
+    assert st == 201, req
+    wait_state(srv, req["id"], ("completed", "completed_with_retention"), timeout=10)
+    first = rec.wait(1, srv=srv)
+    js = jobs(demo)
+    assert len(js) == 1 and js[0]["state"] == "running", js
+    srv.stop(signal.SIGKILL)
+    js = jobs(demo)
+    assert len(js) == 1 and js[0]["state"] == "running", js  # not recorded as delivered
+
+    srv2 = start(servers, demo, fake_platform, clock)
+    got = rec.wait(2, timeout=20, srv=srv2)
+    wait_jobs(demo, lambda js: js and js[0]["state"] == "done", "notice delivered", srv=srv2)
+    time.sleep(0.3 * TSCALE)
+    assert len(rec.posts()) == 2
+    assert got[0]["body"] == first[0]["body"] == got[1]["body"]
+    body = json.loads(got[1]["body"])
+    number = demo.state("SELECT id FROM requests WHERE code = ?", (req["id"],))[0][0]
+    assert body["request"]["id"] == number
+    assert body["identities"] == [{"kind": "email", "value": email}]
+    keys = public_keys(srv2, demo)
+    for c in got:
+        verify_notice(keys, c["headers"]["lethe-signature"], c["body"])
+    stop_ok(srv2)

@@ -491,3 +491,86 @@ def test_receipt_linked_from_completion_mail(demo, servers, tmp_path, smtp_sink)
     assert env["receipt"]["request"]["state"] == state
     assert_valid(tmp_path, demo, env)
     stop_ok(s)
+
+
+# Bytes a terminal acts on: C0 controls (ESC, BEL, CR...), DEL, C1 controls (CSI as
+# U+009B), and the Unicode bidi overrides that reorder what is shown.
+TERMINAL_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f"
+                               "\u202a-\u202e\u2066-\u2069]")
+
+
+def signed_by(seed_hex, receipt, key=None):
+    """An envelope of @receipt signed (Ed25519) by the seed @seed_hex; signature.key
+    is the key's id unless @key says otherwise."""
+    sk = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(seed_hex))
+    pk = sk.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return {"receipt": receipt,
+            "signature": {"alg": "Ed25519", "key": key or key_id(pk),
+                          "value": base64.b64encode(sk.sign(canonical(receipt))).decode()}}
+
+
+def test_receipt_verify_never_prints_file_bytes_raw(tmp_path):
+    """`lethe receipt verify` reads a file anyone may have made: a receipt validly
+    signed but holding terminal escape sequences in its strings and keys, a key id
+    that is an escape sequence, a bad algorithm or bad JSON with one: nothing of the
+    file reaches stdout or stderr raw; controls are shown escaped, a key id only in
+    its 16-hex-digit form."""
+    seed = "22" * 32
+    kf = tmp_path / "keys.json"
+    key = tmp_path / "signer.key"
+    key.write_text(seed + "\n")
+    kf.write_text(json.dumps(keys_doc(key)))
+    esc = "\x1b]0;owned\x07\x1b[2J"
+    r = {"lethe_receipt": 1, "issuer": "https://x.example" + esc,
+         "request": {"id": 7, "kind": "erasure\x1b[31m", "scope": "account\u009b31m",
+                     "source": "app\u202e", "state": "refused\r",
+                     "received_at": "2026-12-01T00:00:00Z\x7f",
+                     "completed_at": "2026-12-01T00:00:01Z\x08",
+                     "due_at": "2026-12-31T00:00:00Z\x00"[:-1] + "\x1b[K"},
+         "counts": {"no_data": False, "categories": {"acc\x1b[5mount": 1},
+                    "tables": [{"table": "users\x1b", "part": "users\x1b[1A", "category":
+                                "account", "action": "delete\x1b[0m", "rows": 1,
+                                "media": 0}]},
+         "kept": [{"table": "invoices", "category": "billing\x1b", "rows": 1,
+                   "reason": "tax\\law" + esc, "until": "2036-01-01T00:00:00Z\x1b"}],
+         "scan": {"result": "clean\x1b", "rows": 0, "tables": 3, "wal": "truncated\x1b",
+                  "secure_delete": "on\x1b"},
+         "audit": {"seq": 3, "hash": "ab\x1b[8m"},
+         "reason": "refused\x1b]8;;https://evil.example\x07link"}
+    env = signed_by(seed, r)
+    code, out, err = cli_verify(tmp_path, env, "--keys", str(kf))
+    assert code == 0, err
+    assert not TERMINAL_CONTROLS.search(out + err), repr(out + err)
+    assert "signature: valid (key %s)" % env["signature"]["key"] in out, out
+    # What was there is still told, escaped (a backslash doubled so "\x1b" is not ESC).
+    assert "https://x.example\\x1b]0;owned\\x07\\x1b[2J" in out, out
+    assert "account\\u{009b}31m" in out and "app\\u{202e}" in out, out
+    assert "acc\\x1b[5mount 1" in out and "tax\\\\law" in out, out
+    # --json: ASCII only, so no control can be in it raw; the values are the file's.
+    code, jout, err = cli_verify(tmp_path, env, "--keys", str(kf), "--json")
+    assert code == 0, err
+    assert jout.isascii() and not TERMINAL_CONTROLS.search(jout + err), repr(jout)
+    assert json.loads(jout)["receipt"] == r
+    # An unknown key whose id is an escape sequence: "(not a key id)", in both forms.
+    for bad in ("\x1b[2J\x1b[H", "C5E21AB1C9F6022D", "c5e21ab1c9f6022", "c5e21ab1c9f6022d0"):
+        e = signed_by(seed, r, key=bad)
+        for extra in ((), ("--json",)):
+            code, out2, err = cli_verify(tmp_path, e, "--keys", str(kf), *extra)
+            assert code == 1, (bad, out2, err)
+            assert "signed by key (not a key id), which is not among" in err, (bad, err)
+            assert not TERMINAL_CONTROLS.search(out2 + err), repr(out2 + err)
+    # A key id of the right form that is not published is named.
+    e = signed_by("33" * 32, r)
+    code, _, err = cli_verify(tmp_path, e, "--keys", str(kf))
+    assert code == 1 and "signed by key %s," % e["signature"]["key"] in err, err
+    # Another algorithm named by an escape sequence, and JSON broken at one.
+    e = signed_by(seed, r)
+    e["signature"]["alg"] = "Ed\x1b[31m448"
+    code, out2, err = cli_verify(tmp_path, e, "--keys", str(kf))
+    assert code == 2 and "is not Ed25519" in err, err
+    assert not TERMINAL_CONTROLS.search(out2 + err), repr(err)
+    for raw in ('{"receipt": \x1b[31m}', '{"receipt": {"a\x1b[31m": 1}\x1b[2J',
+                '{"receipt\x1b[2J": 1}'):
+        code, out2, err = cli_verify(tmp_path, None, "--keys", str(kf), raw=raw)
+        assert code == 2, (raw, err)
+        assert not TERMINAL_CONTROLS.search(out2 + err), repr(err)

@@ -3,11 +3,14 @@
  * test_notify.c - notices to recipients (jobs/notify.c): the body carries
  * only the identity kinds a recipient receives, the Lethe-Signature header
  * verifies over "T.BODY" and nothing else, and a notice's payload seals
- * and opens at any length (util/seal.c: seal_bytes()).  The delivery
- * itself is tested end to end (tests/e2e/test_notify.py).
+ * and opens at any length (util/seal.c: seal_bytes()), and libcurl's
+ * global init is one for the process (util/curlinit.c), whichever thread
+ * asks first.  The delivery itself is tested end to end
+ * (tests/e2e/test_notify.py).
  */
 #include "util/fmacros.h"
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +22,7 @@
 
 #include "audit/keys.h"
 #include "jobs/notify.h"
+#include "util/curlinit.h"
 #include "util/hash.h"
 #include "util/mem.h"
 #include "util/seal.h"
@@ -161,6 +165,33 @@ test_notify_payload_seals_at_any_length(void **state)
 	free(plain);
 }
 
+static void *
+curl_init_thread(void *arg)
+{
+	*(CURLcode *)arg = curlinit_once();
+	return NULL;
+}
+
+/* Threads racing to the first init all get its one result, and later callers too. */
+static void
+test_notify_curl_init_once_for_the_process(void **state)
+{
+	pthread_t t[4];
+	CURLcode rc[4];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 4; i++) {
+		rc[i] = CURLE_FAILED_INIT;
+		assert_int_equal(pthread_create(&t[i], NULL, curl_init_thread, &rc[i]), 0);
+	}
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(rc[i], CURLE_OK);
+	}
+	assert_int_equal(curlinit_once(), CURLE_OK);
+}
+
 int
 main(void)
 {
@@ -168,6 +199,7 @@ main(void)
 	    cmocka_unit_test(test_notify_body_only_configured_kinds),
 	    cmocka_unit_test(test_notify_signature_verifies_over_time_and_body),
 	    cmocka_unit_test(test_notify_payload_seals_at_any_length),
+	    cmocka_unit_test(test_notify_curl_init_once_for_the_process),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,7 +3,9 @@
  * test_receipt.c - unit tests of receipts: src/audit/receipt.c (the
  * canonical JSON of a receipt, its signature, verifying a receipt file),
  * src/engine/receipt.c (a request's receipt from the state store) and
- * src/store/receipts.c (the audit entry of a request's final transition).
+ * src/store/receipts.c (the audit entry of a request's final transition);
+ * what is signed under the same key but is not a receipt (an audit head,
+ * a notice's "T.BODY") is never taken for one.
  *
  * The known answers (canonical bytes, key id, signature) were computed
  * independently with Python's json.dumps(sort_keys=True, separators=(",",
@@ -413,6 +415,112 @@ test_receipt_not_a_receipt(void **state)
 	}
 }
 
+/*
+ * Control characters are escaped as Python's json.dumps() does: \u001b, not
+ * jansson's \u001B; DEL, C1 and other non-ASCII stay raw, '\\' and "\u" as text.
+ */
+static void
+test_receipt_canon_escapes_like_python(void **state)
+{
+	json_t *v = json_pack("{s:s, s:s}", "b", "\x1b\x7f\\u\x01\n\xc2\x85", "a", "\xc3\xa9");
+	char *bytes = canon_dump(v);
+
+	(void)state;
+	/* Python: json.dumps(v, sort_keys=True, separators=(",", ":"), ensure_ascii=False) */
+	assert_string_equal(bytes,
+	                    "{\"a\":\"\xc3\xa9\",\"b\":\"\\u001b\x7f\\\\u\\u0001\\n\xc2\x85\"}");
+	free(bytes);
+	json_decref(v);
+}
+
+/* The file text of envelope {"@field": @v, "signature": @sig} (both borrowed). */
+static char *
+envelope_text(const char *field, json_t *v, json_t *sig)
+{
+	json_t *doc = json_pack("{s:O, s:O}", field, v, "signature", sig);
+	char *text = json_dumps(doc, 0);
+
+	json_decref(doc);
+	assert_non_null(text);
+	return text;
+}
+
+/*
+ * Domain separation (review finding 10): a signed audit head is never a
+ * receipt, neither in its own envelope nor moved under "receipt" with its
+ * signature; a value signed as a receipt but without "lethe_receipt": 1 is
+ * refused; and a notice's signature (over "T.BODY", which starts with a
+ * digit where canonical JSON starts with '{') verifies as no receipt.
+ */
+static void
+test_receipt_other_signed_things_are_not_receipts(void **state)
+{
+	struct fx *f = *state;
+	struct lethe_err err = {0};
+	struct receipt_facts fa;
+	char sig[KEYS_SIG_B64], kid[KEYS_ID_LEN + 1];
+	json_t *head, *env, *r, *s;
+	json_t *out = (json_t *)1;
+	char *text, *bytes, *msg;
+	size_t i;
+
+	/* A head as chain_checkpoint() signs it. */
+	head = json_pack("{s:I, s:s, s:I, s:s}", "at", (json_int_t)1764550800, "hash",
+	                 "abababababababababababababababababababababababababababababababab", "seq",
+	                 (json_int_t)7, "type", "lethe-audit-head");
+	env = canon_sign(&f->kr, "head", json_incref(head), &err);
+	assert_non_null(env);
+	text = json_dumps(env, 0);
+	assert_int_equal(receipt_verify(&f->kr, text, &out, NULL, &err), LETHE_E_USAGE);
+	assert_null(out);
+	free(text);
+	text = envelope_text("receipt", head, json_object_get(env, "signature"));
+	assert_int_equal(receipt_verify(&f->kr, text, &out, NULL, &err), LETHE_E_USAGE);
+	assert_null(out);
+	free(text);
+	json_decref(env);
+	json_decref(head);
+
+	/* Validly signed receipts whose lethe_receipt is missing, 2, "1", true. */
+	for (i = 0; i < 4; i++) {
+		facts(&fa);
+		r = receipt_json(&fa);
+		if (i == 0)
+			json_object_del(r, "lethe_receipt");
+		else
+			json_object_set_new(r, "lethe_receipt",
+			                    i == 1   ? json_integer(2)
+			                    : i == 2 ? json_string("1")
+			                             : json_true());
+		env = canon_sign(&f->kr, "receipt", r, &err);
+		assert_non_null(env);
+		text = json_dumps(env, 0);
+		out = (json_t *)1;
+		assert_int_equal(receipt_verify(&f->kr, text, &out, NULL, &err), LETHE_E_USAGE);
+		assert_null(out);
+		free(text);
+		json_decref(env);
+	}
+
+	/* A notice's signature over "T." + a receipt's canonical bytes: not the receipt's. */
+	facts(&fa);
+	r = receipt_json(&fa);
+	bytes = canon_dump(r);
+	assert_int_equal(bytes[0], '{');
+	msg = calloc(1, strlen(bytes) + 16);
+	assert_non_null(msg);
+	snprintf(msg, strlen(bytes) + 16, "1764550800.%s", bytes);
+	assert_int_equal(keys_sign(&f->kr, msg, strlen(msg), sig, kid, &err), LETHE_OK);
+	s = json_pack("{s:s, s:s, s:s}", "alg", "Ed25519", "key", kid, "value", sig);
+	text = envelope_text("receipt", r, s);
+	assert_int_equal(receipt_verify(&f->kr, text, NULL, NULL, &err), LETHE_E_FORBIDDEN);
+	free(text);
+	json_decref(s);
+	json_decref(r);
+	free(msg);
+	free(bytes);
+}
+
 /* The store's part: a request's final audit entry, and a request not finished: 409. */
 static void
 test_receipt_from_store(void **state)
@@ -516,6 +624,9 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_receipt_real_number_rejected, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_receipt_unknown_key, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_receipt_not_a_receipt, setup, teardown),
+	    cmocka_unit_test(test_receipt_canon_escapes_like_python),
+	    cmocka_unit_test_setup_teardown(test_receipt_other_signed_things_are_not_receipts,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_receipt_from_store, setup, teardown),
 	};
 
