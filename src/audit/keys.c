@@ -284,6 +284,19 @@ keys_ring_json(const struct keys_ring *kr)
 	return json_pack("{s:o}", "keys", arr);
 }
 
+bool
+keys_id_ok(const char *id)
+{
+	size_t i;
+
+	if (id == NULL || strlen(id) != KEYS_ID_LEN)
+		return false;
+	for (i = 0; i < KEYS_ID_LEN; i++)
+		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+			return false;
+	return true;
+}
+
 const struct keys_key *
 keys_ring_find(const struct keys_ring *kr, const char *id)
 {
@@ -319,8 +332,8 @@ keys_verify(const struct keys_ring *kr, const char *id, const void *msg, size_t 
 
 	if (k == NULL)
 		return lethe_err_set(err, LETHE_E_NOTFOUND,
-		                     "signed by key %.16s, which is not among the published keys",
-		                     id != NULL ? id : "(none)");
+		                     "signed by key %s, which is not among the published keys",
+		                     keys_id_ok(id) ? id : "(not a key id)");
 	if (sig_b64 == NULL ||
 	    sodium_base642bin(sig, sizeof(sig), sig_b64, strlen(sig_b64), NULL, &n, NULL,
 	                      sodium_base64_VARIANT_ORIGINAL) != 0 ||

@@ -57,6 +57,11 @@ void keys_ring_wipe(struct keys_ring *kr);
 bool keys_ring_can_sign(const struct keys_ring *kr);
 /* The published keys document: {"keys":[{"id","alg","public","current"}...]}. */
 json_t *keys_ring_json(const struct keys_ring *kr);
+/*
+ * True if @id has the form of a key id (KEYS_ID_LEN lowercase hex digits):
+ * only such an id from a file may be printed.
+ */
+bool keys_id_ok(const char *id);
 /* The key of id @id, or NULL. */
 const struct keys_key *keys_ring_find(const struct keys_ring *kr, const char *id);
 /*
