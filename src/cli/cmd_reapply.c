@@ -47,8 +47,11 @@ print_summary(json_t *o, FILE *f)
 		const char *scope = json_string_value(json_object_get(r, "scope"));
 
 		if (e != NULL)
-			fprintf(f, "  erased by request #%lld (scope %s): not re-applied: %s\n", by,
-			        scope, e);
+			fprintf(f, "  erased by request #%lld (scope %s): not re-applied: %s%s\n",
+			        by, scope, e,
+			        json_is_true(json_object_get(r, "set_aside"))
+			            ? " (set aside: not looked for again)"
+			            : "");
 		else if (dry)
 			fprintf(f, "  erased by request #%lld (scope %s): would be erased again\n",
 			        by, scope);

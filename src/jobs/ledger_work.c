@@ -2,8 +2,9 @@
 /*
  * ledger_work.c - the runner's share of the ledger of erased people (see
  * ledger_work.h): before a request's erasure, its person's rows as keyed
- * hashes (engine/ledger.h), pending in the state store until the
- * request's completion transaction makes them erased.
+ * hashes (engine/ledger.h), read from the app database first and then
+ * written pending in short state-store transactions, until the request's
+ * completion transaction makes them erased.
  */
 #include "util/fmacros.h"
 
@@ -17,20 +18,16 @@ ledger_work_before(const struct lethe_config *cfg, const struct datamap *dm, str
                    struct store *st, int64_t request_id, const char *scope,
                    const struct plan_id *ids, size_t nids, struct lethe_err *err)
 {
-	int64_t n = 0;
+	struct ledger_entries l;
 	lethe_rc rc;
 
-	rc = store_begin(st, err);
+	/* The app database first, with no state-store lock held: callbacks and the API go on. */
+	rc = ledger_collect(dm, db, cfg->key, scope, ids, nids, &l, err);
 	if (rc != LETHE_OK)
 		return rc;
-	rc =
-	    ledger_collect(dm, db, st, cfg->key, request_id, scope, ids, nids, time_now(), &n, err);
-	if (rc == LETHE_OK)
-		rc = store_commit(st, err);
-	else
-		store_rollback(st);
-	if (rc == LETHE_OK && n > 0)
-		log_debug("request %lld: %lld rows in the ledger", (long long)request_id,
-		          (long long)n);
+	rc = ledger_record(st, &l, scope, request_id, time_now(), err);
+	if (rc == LETHE_OK && l.n > 0)
+		log_debug("request %lld: %zu rows in the ledger", (long long)request_id, l.n);
+	ledger_entries_free(&l);
 	return rc;
 }

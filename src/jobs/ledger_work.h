@@ -16,10 +16,11 @@
 
 /*
  * Before request @request_id's erasure in scope @scope of the @nids
- * identities @ids: record its pending ledger entries, in a state-store
- * transaction of its own (a request resumed after a crash records them
- * again, replacing the earlier ones).  The completion transaction makes
- * them erased (store_ledger_finish()).
+ * identities @ids: record its pending ledger entries, read from @db first
+ * (no state-store lock held meanwhile), then written in short state-store
+ * transactions (a request resumed after a crash records them again,
+ * replacing the earlier ones).  The completion transaction makes them
+ * erased (store_ledger_finish()).
  */
 lethe_rc ledger_work_before(const struct lethe_config *cfg, const struct datamap *dm,
                             struct appdb *db, struct store *st, int64_t request_id,

@@ -29,8 +29,11 @@
 
 #define REASON_MAX 96 /* bytes of "re-applied after a restore: request #N" */
 
-/* Make the request of hit @h; its entry of "requests" into @req. */
-static void
+/*
+ * Make the request of hit @h; its entry of "requests" into @req.  True if
+ * it cannot be made for good (to be set aside).
+ */
+static bool
 reapply_hit(struct service *svc, const struct ledger_hit *h, bool dry_run, json_t *req, int *failed)
 {
 	char reason[REASON_MAX];
@@ -49,17 +52,17 @@ reapply_hit(struct service *svc, const struct ledger_hit *h, bool dry_run, json_
 		json_object_set_new(req, "error",
 		                    json_string("its scope is no longer in the data map"));
 		(*failed)++;
-		return;
+		return true;
 	}
 	if (h->nids == 0) {
 		json_object_set_new(req, "error",
 		                    json_string("no identity its scope takes could be read from "
 		                                "the rows found"));
 		(*failed)++;
-		return;
+		return true;
 	}
 	if (dry_run)
-		return;
+		return false;
 	snprintf(reason, sizeof(reason), "re-applied after a restore: request #%lld",
 	         (long long)h->request_id);
 	memset(&in, 0, sizeof(in));
@@ -82,6 +85,8 @@ reapply_hit(struct service *svc, const struct ledger_hit *h, bool dry_run, json_
 		(*failed)++;
 	}
 	json_decref(out);
+	/* Refused for what the identities are, not for a passing failure: for good. */
+	return rc == LETHE_E_INVALID || rc == LETHE_E_USAGE || rc == LETHE_E_CONFIG;
 }
 
 /* The audit chain's entry of a run that found someone (no value: counts and numbers). */
@@ -129,7 +134,7 @@ reapply_make(struct service *svc, struct ledger_found *f, bool dry_run)
 {
 	json_t *o, *tables, *reqs;
 	int64_t rows = 0;
-	int failed = 0;
+	int failed = 0, aside = 0;
 	size_t i;
 
 	tables = json_array();
@@ -146,7 +151,21 @@ reapply_make(struct service *svc, struct ledger_found *f, bool dry_run)
 	for (i = 0; i < f->nhits; i++) {
 		json_t *r = json_object();
 
-		reapply_hit(svc, &f->hits[i], dry_run, r, &failed);
+		/* Set aside: never looked for again, so told once, not at every look. */
+		if (reapply_hit(svc, &f->hits[i], dry_run, r, &failed) && !dry_run) {
+			struct lethe_err e = {0};
+			lethe_rc rc;
+
+			pthread_mutex_lock(&svc->st_mu);
+			rc = store_ledger_unmatched(svc->st, f->hits[i].request_id, &e);
+			pthread_mutex_unlock(&svc->st_mu);
+			if (rc == LETHE_OK) {
+				json_object_set_new(r, "set_aside", json_true());
+				aside++;
+			} else {
+				log_warnx("reapply: %s", e.msg);
+			}
+		}
 		json_array_append_new(reqs, r);
 	}
 	/* The requests are made: a failed audit entry is told, not taken for a failed run. */
@@ -167,6 +186,7 @@ reapply_make(struct service *svc, struct ledger_found *f, bool dry_run)
 	json_object_set_new(o, "tables", tables);
 	json_object_set_new(o, "requests", reqs);
 	json_object_set_new(o, "failed", json_integer(failed));
+	json_object_set_new(o, "set_aside", json_integer(aside));
 	ledger_found_free(f);
 	return o;
 }
@@ -229,7 +249,7 @@ reapply_main(void *arg)
 	memset(&f, 0, sizeof(f));
 	rc = store_open(cfg->state_db, &st, &err);
 	if (rc == LETHE_OK)
-		rc = store_ledger_count(st, &n, &err);
+		rc = store_ledger_count(st, NULL, &n, &err);
 	if (rc != LETHE_OK || n == 0)
 		goto out;
 	db = appdb_open(cfg->app_db, cfg->dir, &err);

@@ -249,3 +249,60 @@ def Demo_of(path):
     class D:
         db = path
     return D
+
+
+def invites_map(demo, b_email, a_email, scope_email_only):
+    """An invites table linking two emails (B invited A), listed before users."""
+    con = sqlite3.connect(str(demo.db))
+    try:
+        con.executescript("CREATE TABLE invites(id INTEGER PRIMARY KEY, inviter_email TEXT, "
+                          "invitee_email TEXT); CREATE INDEX i1 ON invites(inviter_email);"
+                          "CREATE INDEX i2 ON invites(invitee_email);")
+        con.execute("INSERT INTO invites VALUES (1, ?, ?)", (b_email, a_email))
+        con.commit()
+    finally:
+        con.close()
+    p = demo.dir / "datamap.yaml"
+    t = p.read_text()
+    if scope_email_only:
+        t2 = t.replace("    identities: [email, user_id]\n    tables: all",
+                       "    identities: [email]\n    tables: all", 1)
+        assert t2 != t
+        t = t2
+    t2 = t.replace("tables:\n  users:\n", "tables:\n  invites:\n    key: id\n"
+                   "    category: account\n    links:\n      - identity: email\n"
+                   "        column: inviter_email\n      - identity: email\n"
+                   "        column: invitee_email\n    erase: delete\n\n  users:\n", 1)
+    assert t2 != t
+    p.write_text(t2)
+
+
+@pytest.mark.parametrize("scope_email_only", [True, False])
+def test_restore_of_a_relation_row_erases_only_the_erased_person(demo, servers,
+                                                                 scope_email_only):
+    """A erased (B invited A), the backup restored: the restore request names A, never B.
+    With a scope of [email] only it used to erase B instead of A; with [email, user_id],
+    it was refused ("the identities name more than one person") and A stayed."""
+    who = people(demo)
+    a_uid, a_email = who[0]
+    b_uid, b_email = query(demo.db, "SELECT id, email FROM users ORDER BY id DESC LIMIT 1")[0]
+    assert b_uid not in [u for u, _ in who]
+    invites_map(demo, b_email, a_email, scope_email_only)
+    saved, who2, numbers, after = erase_three(demo, servers)
+    assert who2 == who
+    assert query(demo.db, "SELECT count(*) FROM users WHERE id = ?", (b_uid,)) == [(1,)]
+    assert query(demo.db, "SELECT count(*) FROM invites") == [(0,)]
+    # B's email hash is not in the ledger: only A's column of the invite is A's.
+    restore(saved, demo)
+    out = reapply(demo)
+    assert out["found"] == 3 and out["failed"] == 0, out
+    text = demo.config.read_text()
+    demo.config.write_text(text + "proof:\n  reapply_at_start: false\n")
+    srv = servers(demo)
+    wait_restore_done(demo, srv, 3)
+    stop_ok(srv)
+    assert query(demo.db, "SELECT count(*) FROM users WHERE id = ?", (b_uid,)) == [(1,)]
+    assert query(demo.db, "SELECT count(*) FROM users WHERE id = ?", (a_uid,)) == [(0,)]
+    assert query(demo.db, "SELECT count(*) FROM invites") == [(0,)]
+    assert snapshot(demo.db) == after
+
