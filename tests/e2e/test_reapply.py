@@ -18,7 +18,7 @@ import pytest
 
 from lethe_e2e import query, run_lethe, snapshot
 from requests_helpers import call, configure
-from serve_helpers import TSCALE, servers, stop_ok  # noqa: F401
+from serve_helpers import IG_SECRET, TSCALE, ig_id, meta_requests, servers, sign_py, stop_ok  # noqa: F401,E501
 
 DEMO_OPTIONS = ["--users", "16", "--seed", "15"]
 DONE = ("completed", "completed_with_retention")
@@ -306,3 +306,62 @@ def test_restore_of_a_relation_row_erases_only_the_erased_person(demo, servers,
     assert query(demo.db, "SELECT count(*) FROM invites") == [(0,)]
     assert snapshot(demo.db) == after
 
+
+def wait_meta(demo, code, states, timeout=30):
+    deadline = time.monotonic() + timeout * TSCALE
+    rows = []
+    while time.monotonic() < deadline:
+        rows = [r for r in meta_requests(demo) if r[1] == code]
+        if rows and rows[0][3] in states:
+            return rows[0]
+        time.sleep(0.05)
+    pytest.fail("Meta request %s not in %r: %r" % (code, states, rows))
+
+
+def test_meta_repeat_after_a_residual_keeps_the_erased_rows_in_the_ledger(demo, servers):
+    """A Meta request's run erases the channels, then fails its residual scan (a table
+    outside the meta scope names the same Instagram id); the operator removes that row and
+    Meta asks again: the repeat finds nothing left and completes through the earlier run's
+    path.  The channels that run erased must stay in the ledger (erased), not be dropped."""
+    uid = ig_id(1)
+    con = sqlite3.connect(str(demo.db))
+    try:
+        con.executescript("CREATE TABLE ig_notes(id INTEGER PRIMARY KEY, ig_id TEXT);"
+                          "CREATE INDEX ig_notes_ig ON ig_notes(ig_id);")
+        con.execute("INSERT INTO ig_notes VALUES (1, ?)", (uid,))
+        con.commit()
+    finally:
+        con.close()
+    p = demo.dir / "datamap.yaml"
+    t = p.read_text()
+    t2 = t.replace("tables:\n  users:\n", "tables:\n  ig_notes:\n    key: id\n"
+                   "    category: account\n    links:\n      - identity: instagram_user_id\n"
+                   "        column: ig_id\n    erase: delete\n\n  users:\n", 1)
+    assert t2 != t
+    p.write_text(t2)
+    chans = query(demo.db, "SELECT count(*) FROM channels WHERE platform = 'instagram' AND "
+                           "platform_user_id = ?", (uid,))[0][0]
+    assert chans > 0
+
+    srv = servers(demo)
+    code = srv.deletion("instagram", sign_py(IG_SECRET, uid))["confirmation_code"]
+    row = wait_meta(demo, code, ("failed",))
+    rid = row[0]
+    assert query(demo.db, "SELECT count(*) FROM channels WHERE platform = 'instagram' AND "
+                          "platform_user_id = ?", (uid,)) == [(0,)]
+    assert demo.state("SELECT state, count(*) FROM ledger WHERE request_id = ? "
+                      "GROUP BY state", (rid,)) == [("pending", chans)]
+
+    # The operator removes the row; Meta asks again: nothing is left to erase.
+    con = sqlite3.connect(str(demo.db))
+    try:
+        con.execute("DELETE FROM ig_notes")
+        con.commit()
+    finally:
+        con.close()
+    again = srv.deletion("instagram", sign_py(IG_SECRET, uid))["confirmation_code"]
+    assert again == code
+    wait_meta(demo, code, DONE)
+    stop_ok(srv)
+    assert demo.state("SELECT state, count(*) FROM ledger WHERE request_id = ? "
+                      "GROUP BY state", (rid,)) == [("erased", chans)]
