@@ -4,7 +4,8 @@
  * ledger_work.h): before a request's erasure, its person's rows as keyed
  * hashes (engine/ledger.h), read from the app database first and then
  * written pending in short state-store transactions, until the request's
- * completion transaction makes them erased.
+ * completion transaction makes them erased; after it, the app database's
+ * restore marker.
  */
 #include "util/fmacros.h"
 
@@ -30,4 +31,19 @@ ledger_work_before(const struct lethe_config *cfg, const struct datamap *dm, str
 		log_debug("request %lld: %zu rows in the ledger", (long long)request_id, l.n);
 	ledger_entries_free(&l);
 	return rc;
+}
+
+void
+ledger_work_marker(struct appdb *db, int64_t epoch)
+{
+	struct lethe_err err = {0};
+	/*
+	 * The first erasure ever creates the marker (no earlier erasure can be
+	 * undone by a restore); later ones move it only from the epoch before.
+	 */
+	lethe_rc rc = appdb_marker_set(db, epoch, epoch > 1 ? epoch - 1 : -1, &err);
+
+	/* Not found: no marker, or one behind (a restore): the next start's look settles it. */
+	if (rc != LETHE_OK && rc != LETHE_E_NOTFOUND)
+		log_debug("the app database's restore marker was not moved: %s", err.msg);
 }

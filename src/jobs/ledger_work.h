@@ -27,4 +27,14 @@ lethe_rc ledger_work_before(const struct lethe_config *cfg, const struct datamap
                             const char *scope, const struct plan_id *ids, size_t nids,
                             struct lethe_err *err);
 
+/*
+ * After a completion transaction that erased rows moved the state store's
+ * restore epoch to @epoch (store_restore_epoch()): move the app database's
+ * restore marker with it: created by the first (@epoch 1), then moved
+ * only if it was at @epoch - 1 (a marker behind, or none, is a restore
+ * the next start of lethe serve looks for).  A failure is logged at debug
+ * level only: at worst the next start looks once for nothing.
+ */
+void ledger_work_marker(struct appdb *db, int64_t epoch);
+
 #endif /* LETHE_JOBS_LEDGER_WORK_H */

@@ -317,7 +317,7 @@ struct finish {
 	const char *state;         /* completed, completed_with_retention (before the scan) */
 	int64_t job;               /* the job to show, 0 if none */
 	bool no_data;              /* nothing of the person was found */
-	bool erased;               /* this run erased rows */
+	bool erased;               /* this run erased rows (the restore epoch moves on) */
 	const struct plan_id *ids; /* the person's identities (in memory only) */
 	size_t nids;               /* their number */
 	const char *scope;         /* the request's scope */
@@ -340,7 +340,7 @@ finish_request(struct runner *r, struct appdb *db, struct store *st,
 	bool meta = req->app[0] != '\0';
 	struct store_scan scan;
 	char *reason = NULL;
-	int64_t now;
+	int64_t now, epoch = 0;
 	lethe_rc rc;
 
 	*state = f->state;
@@ -365,6 +365,9 @@ finish_request(struct runner *r, struct appdb *db, struct store *st,
 	 */
 	if (rc == LETHE_OK && reason == NULL)
 		rc = store_ledger_finish(st, req->id, true, err);
+	/* Rows were erased: the restore epoch moves (the app database's marker follows). */
+	if (rc == LETHE_OK && f->erased)
+		rc = store_restore_epoch(st, true, 0, &epoch, err);
 	if (rc == LETHE_OK && reason != NULL && !meta) {
 		struct store_transition t = {
 		    .from = "received,scheduled,running",
@@ -389,6 +392,9 @@ finish_request(struct runner *r, struct appdb *db, struct store *st,
 		rc = store_commit(st, err);
 	else
 		store_rollback(st);
+	/* A crash before this only makes the next start look once for nothing. */
+	if (rc == LETHE_OK && f->erased)
+		ledger_work_marker(db, epoch);
 	if (rc == LETHE_OK && reason != NULL)
 		log_warnx("request %lld: failed: %s", (long long)req->id, reason);
 	free(reason);

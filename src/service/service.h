@@ -289,9 +289,11 @@ lethe_rc service_request_list(struct service *svc, const struct service_request_
  * that finds someone appends one "reapply" entry to the audit chain
  * (counts and request numbers).  A person who cannot be erased again for
  * good (their scope is gone, no identity could be read, the request is
- * refused) is set aside: their entries become 'unmatched', told once.
- * What it found into *@out (caller frees): {"dry_run", "entries",
- * "scanned", "found", "rows", "tables":
+ * refused) is set aside: their entries become 'unmatched', told once.  It
+ * looks whether or not a restore was detected; unless @dry_run, the app
+ * database's restore marker is brought up to the state store's epoch
+ * afterwards.  What it found into *@out (caller frees): {"dry_run",
+ * "restore_detected", "entries", "scanned", "found", "rows", "tables":
  * [{"table", "scope", "rows"}], "requests": [{"erased_by", "scope",
  * "rows", "request" (number, null if none), "repeat", "error"?,
  * "set_aside"?}], "failed", "set_aside"}: never a value.

@@ -6,6 +6,7 @@
  * a value.  Entries are pending while their request runs and become erased
  * in the request's completion transaction ('unmatched' once a restore
  * found them but could not erase them again: never looked for again).
+ * restore_epoch: the counter the app database's restore marker follows.
  */
 #include "util/fmacros.h"
 
@@ -115,5 +116,29 @@ store_ledger_count(struct store *st, const char *table, int64_t *n, struct lethe
 		rc = store__one(st, err, "counting the ledger", store__row_ints, v,
 		                "SELECT count(*) FROM ledger WHERE state = 'erased'", "");
 	*n = v[0];
+	return rc == LETHE_E_NOTFOUND ? LETHE_OK : rc;
+}
+
+lethe_rc
+store_restore_epoch(struct store *st, bool bump, int64_t raise, int64_t *epoch,
+                    struct lethe_err *err)
+{
+	int64_t v[1] = {0};
+	lethe_rc rc = LETHE_OK;
+
+	if (bump)
+		rc = store__execf(st, err,
+		                  "INSERT INTO restore_epoch (id, epoch) VALUES (1, 1) "
+		                  "ON CONFLICT (id) DO UPDATE SET epoch = epoch + 1",
+		                  "");
+	if (rc == LETHE_OK && raise > 0)
+		rc = store__execf(st, err,
+		                  "INSERT INTO restore_epoch (id, epoch) VALUES (1, ?1) "
+		                  "ON CONFLICT (id) DO UPDATE SET epoch = max(epoch, ?1)",
+		                  "i", raise);
+	if (rc == LETHE_OK)
+		rc = store__one(st, err, "reading the restore epoch", store__row_ints, v,
+		                "SELECT epoch FROM restore_epoch WHERE id = 1", "");
+	*epoch = v[0];
 	return rc == LETHE_E_NOTFOUND ? LETHE_OK : rc;
 }

@@ -896,4 +896,12 @@ lethe_rc store_ledger_lookup(struct store *st, const char *table, const char *co
 lethe_rc store_ledger_unmatched(struct store *st, int64_t request_id, struct lethe_err *err);
 /* *@n gets the number of erased entries (of @table; NULL: of all). */
 lethe_rc store_ledger_count(struct store *st, const char *table, int64_t *n, struct lethe_err *err);
+/*
+ * The restore epoch: *@epoch gets it (0 before the first).  With @bump,
+ * add one first (in the caller's transaction); with @raise > the epoch,
+ * set it to @raise first.
+ */
+lethe_rc store_restore_epoch(struct store *st, bool bump, int64_t raise, int64_t *epoch,
+                             struct lethe_err *err);
+
 #endif /* LETHE_STORE_H */

@@ -251,6 +251,52 @@ def Demo_of(path):
     return D
 
 
+def wait_log(srv, text, timeout=10):
+    deadline = time.monotonic() + timeout * TSCALE
+    while time.monotonic() < deadline:
+        if text in srv.stderr():
+            return
+        time.sleep(0.05)
+    pytest.fail("%r not logged:\n%s" % (text, srv.stderr()))
+
+
+def test_restart_without_restore_does_not_reapply(demo, servers):
+    """A start with no restore does not look: someone who signs up again on their old id
+    with the same email (SQLite reuses the highest deleted rowid) stays."""
+    saved, who, numbers, after = erase_three(demo, servers)
+    uid, email = who[0]
+    con = sqlite3.connect(str(demo.db))
+    try:
+        con.execute("INSERT INTO users (id, email, name, status) VALUES (?, ?, 'Again', "
+                    "'active')", (uid, email))
+        con.commit()
+    finally:
+        con.close()
+    srv = servers(demo)
+    wait_log(srv, "no restore of the app database detected")
+    time.sleep(0.5)
+    stop_ok(srv)
+    assert query(demo.db, "SELECT count(*) FROM users WHERE id = ? AND email = ?",
+                 (uid, email)) == [(1,)]
+    assert restore_requests(demo) == []
+    assert "people erased before" not in srv.stderr()
+    # The command always looks, and says the marker shows no restore (the documented
+    # caveat of a re-signup that reuses the id and the email).
+    code, text, err = run_lethe("reapply", "-c", demo.config, "--dry-run")
+    assert code == 0, err
+    assert "restore marker shows no restore" in text, text
+    out = reapply(demo, "--dry-run")
+    assert out["restore_detected"] is False, out
+
+    # A restore after that is detected: the marker in the backup is behind.
+    restore(saved, demo)
+    srv = servers(demo)
+    reqs = wait_restore_done(demo, srv, 3)
+    stop_ok(srv)
+    assert "it was restored from a backup; looking for people erased before" in srv.stderr()
+    assert len(reqs) == 3
+
+
 def invites_map(demo, b_email, a_email, scope_email_only):
     """An invites table linking two emails (B invited A), listed before users."""
     con = sqlite3.connect(str(demo.db))

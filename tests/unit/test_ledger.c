@@ -537,6 +537,35 @@ test_ledger_lookup_by_keys(void **state)
 	assert_int_equal(s.n, 0);
 }
 
+static void
+test_ledger_restore_epoch(void **state)
+{
+	struct lfix *l = *state;
+	struct lethe_err err = {0};
+	int64_t e = -1, m = -1;
+
+	assert_int_equal(store_restore_epoch(l->st, false, 0, &e, &err), LETHE_OK);
+	assert_int_equal(e, 0);
+	assert_int_equal(store_restore_epoch(l->st, true, 0, &e, &err), LETHE_OK);
+	assert_int_equal(store_restore_epoch(l->st, true, 0, &e, &err), LETHE_OK);
+	assert_int_equal(e, 2);
+	assert_int_equal(store_restore_epoch(l->st, false, 1, &e, &err), LETHE_OK);
+	assert_int_equal(e, 2); /* never lowered */
+	assert_int_equal(store_restore_epoch(l->st, false, 5, &e, &err), LETHE_OK);
+	assert_int_equal(e, 5);
+	/* The app database's marker: none, created, moved only from the epoch before. */
+	assert_int_equal(appdb_marker_get(l->f->db, &m, &err), LETHE_E_NOTFOUND);
+	assert_int_equal(appdb_marker_set(l->f->db, 3, 2, &err), LETHE_E_NOTFOUND);
+	assert_int_equal(appdb_marker_set(l->f->db, 5, -1, &err), LETHE_OK);
+	assert_int_equal(appdb_marker_get(l->f->db, &m, &err), LETHE_OK);
+	assert_int_equal(m, 5);
+	assert_int_equal(appdb_marker_set(l->f->db, 7, 6, &err), LETHE_E_NOTFOUND);
+	assert_int_equal(appdb_marker_set(l->f->db, 6, 5, &err), LETHE_OK);
+	assert_int_equal(appdb_marker_set(l->f->db, 4, -1, &err), LETHE_OK); /* never lowered */
+	assert_int_equal(appdb_marker_get(l->f->db, &m, &err), LETHE_OK);
+	assert_int_equal(m, 6);
+}
+
 int
 main(void)
 {
@@ -556,6 +585,7 @@ main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ledger_key_alone_never_matches, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ledger_lookup_by_keys, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ledger_restore_epoch, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
