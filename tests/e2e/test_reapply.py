@@ -411,3 +411,26 @@ def test_meta_repeat_after_a_residual_keeps_the_erased_rows_in_the_ledger(demo, 
     stop_ok(srv)
     assert demo.state("SELECT state, count(*) FROM ledger WHERE request_id = ? "
                       "GROUP BY state", (rid,)) == [("erased", chans)]
+
+
+def test_people_who_cannot_be_reapplied_are_told_once(demo, servers):
+    """People found again whose erasure cannot be re-applied for good (here: the scope
+    that erased them is no longer in the data map) are reported once and set aside
+    ('unmatched'), not reported again at every look."""
+    saved, who, numbers, after = erase_three(demo, servers)
+    restore(saved, demo)
+    p = demo.dir / "datamap.yaml"
+    t = p.read_text()
+    t2 = t.replace("scopes:\n  account:\n", "scopes:\n  whole_account:\n", 1)
+    assert t2 != t
+    p.write_text(t2)
+    code, out, err = run_lethe("reapply", "-c", demo.config, "--json")
+    assert code == 1, (code, out, err)
+    doc = json.loads(out)
+    assert doc["found"] == 3 and doc["failed"] == 3 and doc["set_aside"] == 3, doc
+    assert all(r["set_aside"] is True and r["request"] is None for r in doc["requests"]), doc
+    assert demo.state("SELECT DISTINCT state FROM ledger") == [("unmatched",)]
+    # Told once: the next look finds nobody to report, and makes nothing.
+    out = reapply(demo)
+    assert out["found"] == 0 and out["failed"] == 0, out
+    assert restore_requests(demo) == []
