@@ -3,7 +3,8 @@
  * cmd_reapply.c - `lethe reapply`: after the app database was restored from
  * a backup, find the people lethe erased before whose rows are back and
  * erase them again, one request of source restore each (docs/proof.md).
- * Prints counts and request numbers, never a value.
+ * It looks whether or not the restore marker shows a restore, and says
+ * which.  Prints counts and request numbers, never a value.
  */
 #include "util/fmacros.h"
 
@@ -21,6 +22,11 @@ print_summary(json_t *o, FILE *f)
 	json_int_t found = json_integer_value(json_object_get(o, "found"));
 	size_t i;
 
+	/* The command looks whatever the marker says: say what the marker said. */
+	fprintf(f, "%s\n",
+	        json_is_true(json_object_get(o, "restore_detected"))
+	            ? "The app database's restore marker says it was restored from a backup."
+	            : "The app database's restore marker shows no restore; looking anyway.");
 	fprintf(f, "Looked for %lld erased rows of the ledger in %lld rows of the app database.\n",
 	        (long long)json_integer_value(json_object_get(o, "entries")),
 	        (long long)json_integer_value(json_object_get(o, "scanned")));
@@ -47,8 +53,11 @@ print_summary(json_t *o, FILE *f)
 		const char *scope = json_string_value(json_object_get(r, "scope"));
 
 		if (e != NULL)
-			fprintf(f, "  erased by request #%lld (scope %s): not re-applied: %s\n", by,
-			        scope, e);
+			fprintf(f, "  erased by request #%lld (scope %s): not re-applied: %s%s\n",
+			        by, scope, e,
+			        json_is_true(json_object_get(r, "set_aside"))
+			            ? " (set aside: not looked for again)"
+			            : "");
 		else if (dry)
 			fprintf(f, "  erased by request #%lld (scope %s): would be erased again\n",
 			        by, scope);

@@ -253,3 +253,22 @@ appdb_files(struct appdb *db, bool checkpoint, char *wal, size_t cap, int *secur
 	snprintf(wal, cap, "not_sqlite");
 	*secure_delete = -1;
 }
+
+lethe_rc
+appdb_marker_get(struct appdb *db, int64_t *epoch, struct lethe_err *err)
+{
+	*epoch = 0;
+	if (db->ops->marker_get == NULL)
+		return lethe_err_set(err, LETHE_E_CONFIG, "the %s driver keeps no restore marker",
+		                     db->ops->name);
+	return db->ops->marker_get(db, epoch, err);
+}
+
+lethe_rc
+appdb_marker_set(struct appdb *db, int64_t epoch, int64_t if_was, struct lethe_err *err)
+{
+	if (db->ops->marker_set == NULL)
+		return lethe_err_set(err, LETHE_E_CONFIG, "the %s driver keeps no restore marker",
+		                     db->ops->name);
+	return db->ops->marker_set(db, epoch, if_was, err);
+}

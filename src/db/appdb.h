@@ -157,6 +157,18 @@ struct appdb_ops {
 	 * gets the setting read back: 1 on, 0 off.  Outside a transaction.
 	 */
 	void (*files)(struct appdb *db, bool checkpoint, char *wal, size_t cap, int *secure_delete);
+	/*
+	 * The restore marker lethe keeps in the app database (jobs/ledger_work.h):
+	 * a one-row table lethe_restore_marker(id 1, epoch).  marker_get: *@epoch
+	 * gets it; LETHE_E_NOTFOUND if there is no such table or row (@err
+	 * untouched).  marker_set: with @if_was < 0, create the table if needed
+	 * and raise the epoch to @epoch (never lowers it); else set it to @epoch
+	 * only where it is @if_was (creates nothing: LETHE_E_NOTFOUND if no row
+	 * changed).  Outside a transaction; may be NULL.
+	 */
+	lethe_rc (*marker_get)(struct appdb *db, int64_t *epoch, struct lethe_err *err);
+	lethe_rc (*marker_set)(struct appdb *db, int64_t epoch, int64_t if_was,
+	                       struct lethe_err *err);
 };
 
 /* A connection.  Drivers keep their handle in @handle. */
@@ -245,5 +257,9 @@ void appdb_flush(struct appdb *db);
  * *@secure_delete -1 (not applicable).
  */
 void appdb_files(struct appdb *db, bool checkpoint, char *wal, size_t cap, int *secure_delete);
+/* ops->marker_get; LETHE_E_CONFIG (@err set) where the driver has none. */
+lethe_rc appdb_marker_get(struct appdb *db, int64_t *epoch, struct lethe_err *err);
+/* ops->marker_set; LETHE_E_CONFIG (@err set) where the driver has none. */
+lethe_rc appdb_marker_set(struct appdb *db, int64_t epoch, int64_t if_was, struct lethe_err *err);
 
 #endif /* LETHE_APPDB_H */

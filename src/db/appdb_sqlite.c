@@ -463,6 +463,71 @@ sq_bulk(struct appdb *db, bool on)
 	             NULL, NULL, NULL);
 }
 
+/* The restore marker (appdb.h marker_get); a missing table reads as no row. */
+static lethe_rc
+sq_marker_get(struct appdb *db, int64_t *epoch, struct lethe_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	lethe_rc rc = LETHE_E_NOTFOUND;
+	int r;
+
+	*epoch = 0;
+	if (sqlite3_prepare_v2(H(db), "SELECT epoch FROM lethe_restore_marker WHERE id = 1", -1,
+	                       &st, NULL) != SQLITE_OK) {
+		/* No such table: never created here (or the database predates it). */
+		sqlite3_finalize(st);
+		return LETHE_E_NOTFOUND;
+	}
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW) {
+		*epoch = sqlite3_column_int64(st, 0);
+		rc = LETHE_OK;
+	} else if (r != SQLITE_DONE) {
+		rc = lethe_err_set(err, LETHE_E_DB, "reading the restore marker: %s",
+		                   sqlite3_errmsg(H(db)));
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* The restore marker (appdb.h marker_set). */
+static lethe_rc
+sq_marker_set(struct appdb *db, int64_t epoch, int64_t if_was, struct lethe_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	lethe_rc rc = LETHE_OK;
+
+	if (if_was < 0 &&
+	    sqlite3_exec(H(db),
+	                 "CREATE TABLE IF NOT EXISTS lethe_restore_marker ("
+	                 "id INTEGER PRIMARY KEY CHECK (id = 1), epoch INTEGER NOT NULL)",
+	                 NULL, NULL, NULL) != SQLITE_OK)
+		return lethe_err_set(err, LETHE_E_DB, "creating the restore marker: %s",
+		                     sqlite3_errmsg(H(db)));
+	if (sqlite3_prepare_v2(H(db),
+	                       if_was < 0
+	                           ? "INSERT INTO lethe_restore_marker (id, epoch) VALUES (1, ?1) "
+	                             "ON CONFLICT (id) DO UPDATE SET epoch = max(epoch, ?1)"
+	                           : "UPDATE lethe_restore_marker SET epoch = ?1 "
+	                             "WHERE id = 1 AND epoch = ?2",
+	                       -1, &st, NULL) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return if_was < 0 ? lethe_err_set(err, LETHE_E_DB, "writing the restore marker: %s",
+		                                  sqlite3_errmsg(H(db)))
+		                  : LETHE_E_NOTFOUND;
+	}
+	sqlite3_bind_int64(st, 1, epoch);
+	if (if_was >= 0)
+		sqlite3_bind_int64(st, 2, if_was);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = lethe_err_set(err, LETHE_E_DB, "writing the restore marker: %s",
+		                   sqlite3_errmsg(H(db)));
+	else if (if_was >= 0 && sqlite3_changes(H(db)) == 0)
+		rc = LETHE_E_NOTFOUND;
+	sqlite3_finalize(st);
+	return rc;
+}
+
 const struct appdb_ops appdb_sqlite_ops = {
     .name = "sqlite",
     .dialect = &appdb_sqlite_dialect,
@@ -488,4 +553,6 @@ const struct appdb_ops appdb_sqlite_ops = {
     .bulk = sq_bulk,
     .durable = sq_durable,
     .files = sq_files,
+    .marker_get = sq_marker_get,
+    .marker_set = sq_marker_set,
 };

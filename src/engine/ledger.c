@@ -11,11 +11,21 @@
  * Values read from the app database live in memory only as long as needed
  * and are wiped (sodium_memzero) when freed; none is ever logged.
  *
- * Finding: the erased entries of one table are loaded into a hash table
- * keyed by their key hash (chained, power-of-two buckets), then the table
- * is read in key order, LEDGER_BATCH rows per statement (keyset: "key >
- * last key"), so a large table never holds a read transaction long.  Each
- * row costs one keyed hash; identity values are hashed only on a key hit.
+ * Collecting reads the app database into a bounded list first
+ * (ledger_collect()), then writes it to the state store in short
+ * transactions (ledger_record()), so the state store's write lock is never
+ * held while the app database is read.  In a relation table (one identity
+ * kind linked through several columns: inviter, invitee) only the columns
+ * naming the request's own person are recorded.
+ *
+ * Finding: each table is read in key order, LEDGER_BATCH rows per
+ * statement (keyset: "key > last key"), so a large table never holds a
+ * read transaction long; the batch's rows are copied out, their keys
+ * hashed, and the ledger looked up for those key hashes only (one
+ * statement per batch, the primary key covers it), so memory stays
+ * O(LEDGER_BATCH) whatever the ledger's size.  Identity values are hashed
+ * only on a key hit; a restore request takes only values whose hash is in
+ * the entry's set.
  */
 #include "util/fmacros.h"
 
@@ -152,10 +162,46 @@ key_link(const struct dm_table *t, const struct dm_link *l)
 
 /* ---- collecting, before an erasure --------------------------------------------------- */
 
-/* The ids JSON of the current row of @stmt (columns as select_ids()); caller frees. */
+/*
+ * True if @t links one identity kind through more than one column
+ * (invites: inviter_email, invitee_email): a row of it relates people, so
+ * only its columns naming the request's own person are theirs.
+ */
+static bool
+relation_table(const struct dm_table *t)
+{
+	size_t i, j;
+
+	for (i = 0; i < t->nlinks; i++)
+		for (j = i + 1; j < t->nlinks; j++)
+			if (t->links[i].kind == DM_LINK_IDENTITY &&
+			    t->links[j].kind == DM_LINK_IDENTITY &&
+			    strcmp(t->links[i].identity, t->links[j].identity) == 0 &&
+			    strcmp(t->links[i].column, t->links[j].column) != 0)
+				return true;
+	return false;
+}
+
+/* True if @h is one of the @n hashes @own. */
+static bool
+own_has(char (*own)[ID_HASH_MAX], size_t n, const char *h)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(own[i], h) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The ids JSON of the current row of @stmt (columns as select_ids()):
+ * every identity value of the row, or in a relation table only those
+ * that hash to one of the request's own @own (@nown); caller frees.
+ */
 static char *
 row_ids_json(struct appdb *db, struct appdb_stmt *stmt, const struct dm_table *t,
-             const uint8_t key[HASH_KEY_LEN])
+             const uint8_t key[HASH_KEY_LEN], bool relation, char (*own)[ID_HASH_MAX], size_t nown)
 {
 	json_t *arr = json_array();
 	char tmp[32], h[ID_HASH_MAX];
@@ -174,6 +220,8 @@ row_ids_json(struct appdb *db, struct appdb_stmt *stmt, const struct dm_table *t
 		if (text == NULL || text[0] == '\0' ||
 		    !ledger_id_hash(key, t->links[i].identity, text, h, sizeof(h)))
 			continue;
+		if (relation && !own_has(own, nown, h))
+			continue; /* another person's column of a relation */
 		for (j = 0; j < json_array_size(arr); j++)
 			if (strcmp(json_string_value(json_array_get(arr, j)), h) == 0)
 				dup = true;
@@ -186,13 +234,14 @@ row_ids_json(struct appdb *db, struct appdb_stmt *stmt, const struct dm_table *t
 	return s;
 }
 
-/* Record the entries of plan step @s (rows of the person the erasure removes or changes). */
+/* Add the entries of plan step @s (rows of the person the erasure removes or changes) to @out. */
 static lethe_rc
-collect_step(const struct plan_step *s, struct appdb *db, struct store *st,
-             const uint8_t key[HASH_KEY_LEN], int64_t request_id, const char *scope, int64_t now,
-             int64_t *n, struct lethe_err *err)
+collect_step(const struct plan_step *s, struct appdb *db, const uint8_t key[HASH_KEY_LEN],
+             char (*own)[ID_HASH_MAX], size_t nown, struct ledger_entries *out,
+             struct lethe_err *err)
 {
 	const struct dm_table *t = s->table;
+	bool relation = relation_table(t);
 	struct appdb_stmt *stmt = NULL;
 	enum appdb_step r = APPDB_DONE;
 	int64_t rows = 0;
@@ -228,32 +277,32 @@ collect_step(const struct plan_step *s, struct appdb *db, struct store *st,
 	if (rc == LETHE_OK)
 		rc = appdb_bind_all(db, stmt, sql_vals(&q), sql_nvals(&q));
 	while (rc == LETHE_OK && (r = appdb_step(db, stmt, err)) == APPDB_ROW) {
-		char tmp[32], kh[HASH_TEXT_LEN + 1];
+		char tmp[32];
+		struct ledger_entry *e;
 		struct appdb_val v;
 		const char *text;
-		char *ids;
 
 		if (rows == LEDGER_ROWS_MAX) {
-			log_warnx(
-			    "request %lld: the person has more than %d rows in %s: the ledger "
-			    "records the first %d",
-			    (long long)request_id, LEDGER_ROWS_MAX, t->name, LEDGER_ROWS_MAX);
+			log_warnx("the person has more than %d rows in %s: the ledger records "
+			          "the first %d",
+			          LEDGER_ROWS_MAX, t->name, LEDGER_ROWS_MAX);
 			break;
 		}
 		appdb_column(db, stmt, 0, &v);
 		text = val_text(&v, tmp, sizeof(tmp));
 		if (text == NULL)
 			continue;
-		ledger_key_hash(key, t->name, text, kh);
-		ids = row_ids_json(db, stmt, t, key);
-		rc = store_ledger_add(st, t->name, kh, ids != NULL ? ids : "[]", scope, request_id,
-		                      now, err);
-		free(ids);
+		out->e = xgrow(out->e, &out->cap, out->n + 1, sizeof(*out->e));
+		e = &out->e[out->n++];
+		e->table = t->name;
+		ledger_key_hash(key, t->name, text, e->key_hash);
+		e->ids = row_ids_json(db, stmt, t, key, relation, own, nown);
+		if (e->ids == NULL)
+			e->ids = xstrdup("[]");
 		rows++;
 	}
 	if (rc == LETHE_OK && r == APPDB_ERROR)
 		rc = err->rc != LETHE_OK ? err->rc : LETHE_E_DB;
-	*n += rows;
 out:
 	if (stmt != NULL)
 		appdb_finalize(db, stmt);
@@ -262,16 +311,21 @@ out:
 }
 
 lethe_rc
-ledger_collect(const struct datamap *dm, struct appdb *db, struct store *st,
-               const uint8_t key[HASH_KEY_LEN], int64_t request_id, const char *scope,
-               const struct plan_id *ids, size_t nids, int64_t now, int64_t *n,
-               struct lethe_err *err)
+ledger_collect(const struct datamap *dm, struct appdb *db, const uint8_t key[HASH_KEY_LEN],
+               const char *scope, const struct plan_id *ids, size_t nids,
+               struct ledger_entries *out, struct lethe_err *err)
 {
+	char(*own)[ID_HASH_MAX] = xcalloc(nids > 0 ? nids : 1, ID_HASH_MAX);
 	struct plan *p = NULL;
-	int64_t count = 0;
-	size_t i;
+	size_t i, nown = 0;
 	lethe_rc rc;
 
+	memset(out, 0, sizeof(*out));
+	/* The request's own identities, as the ledger hashes them. */
+	for (i = 0; i < nids; i++)
+		if (ids[i].kind != NULL && ids[i].value != NULL &&
+		    ledger_id_hash(key, ids[i].kind, ids[i].value, own[nown], ID_HASH_MAX))
+			nown++;
 	/* The erasure's own plan: its steps select exactly the rows it removes or changes. */
 	rc = plan_build_any(dm, db, scope, ids, nids, 0, false, &p, err);
 	for (i = 0; rc == LETHE_OK && i < p->nsteps; i++) {
@@ -279,17 +333,53 @@ ledger_collect(const struct datamap *dm, struct appdb *db, struct store *st,
 
 		if (!s->reachable || s->part->action == DM_RETAIN || !has_identity(s->table))
 			continue;
-		rc = collect_step(s, db, st, key, request_id, scope, now, &count, err);
+		rc = collect_step(s, db, key, own, nown, out, err);
 	}
 	plan_free(p);
-	if (n != NULL)
-		*n = count;
+	sodium_memzero(own, (nids > 0 ? nids : 1) * ID_HASH_MAX);
+	free(own);
+	if (rc != LETHE_OK)
+		ledger_entries_free(out);
 	return rc;
+}
+
+lethe_rc
+ledger_record(struct store *st, const struct ledger_entries *in, const char *scope,
+              int64_t request_id, int64_t now, struct lethe_err *err)
+{
+	lethe_rc rc = LETHE_OK;
+	size_t i = 0;
+
+	/* LEDGER_BATCH entries per transaction: the write lock is held briefly each time. */
+	while (rc == LETHE_OK && i < in->n) {
+		size_t end = i + LEDGER_BATCH < in->n ? i + LEDGER_BATCH : in->n;
+
+		rc = store_begin(st, err);
+		for (; rc == LETHE_OK && i < end; i++)
+			rc = store_ledger_add(st, in->e[i].table, in->e[i].key_hash, in->e[i].ids,
+			                      scope, request_id, now, err);
+		if (rc == LETHE_OK)
+			rc = store_commit(st, err);
+		else
+			store_rollback(st);
+	}
+	return rc;
+}
+
+void
+ledger_entries_free(struct ledger_entries *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->e[i].ids);
+	free(l->e);
+	memset(l, 0, sizeof(*l));
 }
 
 /* ---- finding, after a restore ---------------------------------------------------------- */
 
-/* An erased entry of the table being scanned. */
+/* An erased entry of the batch being looked at. */
 struct entry {
 	char key_hash[HASH_TEXT_LEN + 1]; /* keyed hash of the row's key */
 	char *ids;                        /* its identity hashes (JSON array) */
@@ -298,7 +388,7 @@ struct entry {
 	size_t next;                      /* next entry of its bucket, or SIZE_MAX */
 };
 
-/* The erased entries of one table, by key hash. */
+/* The erased entries of one batch's keys, by key hash. */
 struct entry_set {
 	struct entry *e; /* the entries, in store order (key hash, request) */
 	size_t n, cap;   /* number of them, capacity */
@@ -342,6 +432,7 @@ entry_set_index(struct entry_set *s)
 {
 	size_t i;
 
+	free(s->bucket);
 	s->nbucket = 16;
 	while (s->nbucket < s->n * 2)
 		s->nbucket *= 2;
@@ -356,19 +447,27 @@ entry_set_index(struct entry_set *s)
 	}
 }
 
+/* Empty @s for the next batch (its memory kept). */
 static void
-entry_set_free(struct entry_set *s)
+entry_set_clear(struct entry_set *s)
 {
 	size_t i;
 
 	for (i = 0; i < s->n; i++)
 		free(s->e[i].ids);
+	s->n = 0;
+}
+
+static void
+entry_set_free(struct entry_set *s)
+{
+	entry_set_clear(s);
 	free(s->e);
 	free(s->bucket);
 	memset(s, 0, sizeof(*s));
 }
 
-/* True if identity hash @h is in the JSON array text @ids. */
+/* True if identity hash @h is in the JSON array @ids. */
 static bool
 ids_has(json_t *ids, const char *h)
 {
@@ -386,33 +485,20 @@ ids_has(json_t *ids, const char *h)
 /*
  * True if the row whose identity hashes (links other than the key) are
  * @hashes (@nh) is the person of entry @e: one of them is one of the
- * entry's, or, when the entry recorded none but its key's, the key alone.
+ * entry's.  An entry with no identity but its key's never matches: a key
+ * alone cannot tell the person from someone who took the key since.
  */
 static bool
-entry_matches(const struct entry *e, const struct dm_table *t, char (*hashes)[ID_HASH_MAX],
-              size_t nh)
+entry_matches(const struct entry *e, char (*hashes)[ID_HASH_MAX], size_t nh)
 {
 	json_t *ids = json_loads(e->ids, 0, NULL);
-	bool strong = false, match = false;
-	size_t i, j;
+	bool match = false;
+	size_t i;
 
-	for (i = 0; ids != NULL && i < json_array_size(ids); i++) {
-		const char *x = json_string_value(json_array_get(ids, i));
-
-		/* An entry's id of a kind a link on the key gives names the key, not the person. */
-		for (j = 0; x != NULL && j < t->nlinks; j++) {
-			const struct dm_link *l = &t->links[j];
-			size_t k = strlen(l->identity != NULL ? l->identity : "");
-
-			if (l->kind == DM_LINK_IDENTITY && !key_link(t, l) && k > 0 &&
-			    strncmp(x, l->identity, k) == 0 && x[k] == ':')
-				strong = true;
-		}
-	}
 	for (i = 0; ids != NULL && i < nh && !match; i++)
 		match = ids_has(ids, hashes[i]);
 	json_decref(ids);
-	return match || !strong;
+	return match;
 }
 
 /* Find (or add) the hit of @request_id in @out. */
@@ -468,179 +554,248 @@ value_ok(const char *s)
 	return true;
 }
 
+/* A row of a batch, copied out of the statement: vals[0] the key, vals[1 + i] link i's value. */
+struct brow {
+	char **vals;                      /* owned, wiped when freed; NULL: no value */
+	char key_hash[HASH_TEXT_LEN + 1]; /* keyed hash of the key ("" if the key is NULL) */
+};
+
 /*
- * Add to hit @h the identities of the current row of @stmt of the kinds
- * its scope @sc accepts: those of links on the key only, when there are
- * any (they name this row and no other), else all; a kind already named
- * keeps its first value.
+ * Add to hit @h the identities of row @row of @t of the kinds its scope
+ * @sc accepts whose hash is in entry @e's set (values of the erased person
+ * only, never another person's column of the row): those of links on the
+ * key only, when there are any (they name this row and no other), else
+ * all; a kind already named keeps its first value.
  */
 static void
 hit_add_ids(struct ledger_hit *h, const struct dm_scope *sc, const struct dm_table *t,
-            struct appdb *db, struct appdb_stmt *stmt)
+            const struct entry *e, const struct brow *row, const uint8_t key[HASH_KEY_LEN])
 {
-	bool keyed = false;
+	json_t *ids;
+	bool *ok, keyed = false;
 	size_t i, j;
 
-	if (sc == NULL)
+	if (sc == NULL || t->nlinks == 0)
 		return;
-	for (i = 0; i < t->nlinks; i++)
-		if (key_link(t, &t->links[i]) && dm_scope_has_identity(sc, t->links[i].identity))
-			keyed = true;
-	for (i = 0; i < t->nlinks; i++) {
+	ids = json_loads(e->ids, 0, NULL);
+	ok = xcalloc(t->nlinks, sizeof(*ok));
+	for (i = 0; ids != NULL && i < t->nlinks; i++) {
 		const struct dm_link *l = &t->links[i];
-		struct appdb_val v;
-		char tmp[32];
-		const char *text;
-		bool named = false;
+		const char *v = row->vals[1 + i];
+		char hh[ID_HASH_MAX];
 
 		if (l->kind != DM_LINK_IDENTITY || !dm_scope_has_identity(sc, l->identity) ||
-		    (keyed && !key_link(t, l)))
+		    v == NULL || !value_ok(v) ||
+		    !ledger_id_hash(key, l->identity, v, hh, sizeof(hh)))
 			continue;
-		appdb_column(db, stmt, (int)(1 + i), &v);
-		text = val_text(&v, tmp, sizeof(tmp));
-		if (text == NULL || !value_ok(text))
+		ok[i] = ids_has(ids, hh);
+		keyed = keyed || (ok[i] && key_link(t, l));
+	}
+	for (i = 0; i < t->nlinks; i++) {
+		const struct dm_link *l = &t->links[i];
+		bool named = false;
+
+		if (!ok[i] || (keyed && !key_link(t, l)))
 			continue;
 		for (j = 0; j < h->nids; j++)
 			if (strcmp(h->ids[j].kind, l->identity) == 0)
 				named = true;
 		if (!named && h->nids < REQUEST_IDS_MAX) {
 			h->ids[h->nids].kind = l->identity;
-			h->ids[h->nids].value = xstrdup(text);
+			h->ids[h->nids].value = xstrdup(row->vals[1 + i]);
 			h->nids++;
 		}
-		sodium_memzero(tmp, sizeof(tmp));
 	}
+	free(ok);
+	json_decref(ids);
 }
 
-/* The current row of @stmt (a row of @t) against @set; adds a found row to @out. */
+/* Row @row of @t against @set; adds a found row to @out. */
 static void
-find_row(const struct datamap *dm, const struct dm_table *t, struct appdb *db,
-         struct appdb_stmt *stmt, const uint8_t key[HASH_KEY_LEN], const struct entry_set *set,
-         struct ledger_found *out, size_t *hcap, size_t *ccap)
+find_row(const struct datamap *dm, const struct dm_table *t, const struct brow *row,
+         const uint8_t key[HASH_KEY_LEN], const struct entry_set *set, struct ledger_found *out,
+         size_t *hcap, size_t *ccap)
 {
-	char tmp[32], kh[HASH_TEXT_LEN + 1];
 	char hashes[REQUEST_IDS_MAX * 4][ID_HASH_MAX];
 	const struct entry *e, *found = NULL;
 	struct ledger_hit *h;
-	struct appdb_val v;
-	const char *text;
 	size_t nh = 0, i;
+	bool hashed = false;
 
-	appdb_column(db, stmt, 0, &v);
-	text = val_text(&v, tmp, sizeof(tmp));
-	if (text == NULL)
+	if (row->key_hash[0] == '\0' || set->n == 0)
 		return;
-	ledger_key_hash(key, t->name, text, kh);
-	i = set->bucket[bucket_of(kh, set->nbucket)];
+	i = set->bucket[bucket_of(row->key_hash, set->nbucket)];
 	for (; i != SIZE_MAX && found == NULL; i = set->e[i].next) {
 		e = &set->e[i];
-		if (strcmp(e->key_hash, kh) != 0)
+		if (strcmp(e->key_hash, row->key_hash) != 0)
 			continue;
 		/* A key hit: this row's identities other than its key, hashed once. */
-		if (nh == 0) {
+		if (!hashed) {
 			size_t l;
 
+			hashed = true;
 			for (l = 0; l < t->nlinks && nh < sizeof(hashes) / sizeof(hashes[0]); l++) {
-				struct appdb_val iv;
-				char itmp[32];
-				const char *it;
+				const char *it = row->vals[1 + l];
 
 				if (t->links[l].kind != DM_LINK_IDENTITY ||
 				    key_link(t, &t->links[l]))
 					continue;
-				appdb_column(db, stmt, (int)(1 + l), &iv);
-				it = val_text(&iv, itmp, sizeof(itmp));
 				if (it != NULL && it[0] != '\0' &&
 				    ledger_id_hash(key, t->links[l].identity, it, hashes[nh],
 				                   sizeof(hashes[nh])))
 					nh++;
 			}
 		}
-		if (entry_matches(e, t, hashes, nh))
+		if (entry_matches(e, hashes, nh))
 			found = e;
 	}
 	if (found == NULL)
 		return;
 	h = hit_of(out, hcap, found->request_id, found->scope);
 	h->rows++;
-	hit_add_ids(h, datamap_scope(dm, found->scope), t, db, stmt);
+	hit_add_ids(h, datamap_scope(dm, found->scope), t, found, row, key);
 	count_add(out, ccap, t->name, found->scope);
 }
 
-/* Scan @t for rows of its erased entries. */
+/* Wipe and free the @n rows of a batch (each with @nvals values). */
+static void
+batch_clear(struct brow *rows, size_t n, size_t nvals)
+{
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < nvals; j++)
+			if (rows[i].vals[j] != NULL) {
+				sodium_memzero(rows[i].vals[j], strlen(rows[i].vals[j]));
+				free(rows[i].vals[j]);
+				rows[i].vals[j] = NULL;
+			}
+	}
+}
+
+/*
+ * Read the next batch of @t (keys after @last, if it is not NULL) into
+ * @rows (LEDGER_BATCH rows of @nvals values); *@n gets the rows read and
+ * @last the batch's last key.
+ */
+static lethe_rc
+read_batch(const struct dm_table *t, struct appdb *db, const uint8_t key[HASH_KEY_LEN],
+           struct sql *q, struct appdb_val *last, char **last_text, struct brow *rows, size_t nvals,
+           size_t *n, struct lethe_err *err)
+{
+	struct appdb_stmt *stmt = NULL;
+	enum appdb_step r = APPDB_DONE;
+	lethe_rc rc;
+
+	*n = 0;
+	sql_reset(q);
+	select_ids(q, t);
+	if (last->type != APPDB_NULL) {
+		sql_add(q, " WHERE ");
+		sql_ident(q, t->key);
+		sql_add(q, " > ");
+		sql_value(q, *last);
+	}
+	sql_add(q, " ORDER BY ");
+	sql_ident(q, t->key);
+	sql_addf(q, " LIMIT %d", LEDGER_BATCH);
+	rc = sql_rc(q);
+	if (rc != LETHE_OK)
+		return lethe_err_set(err, rc, "ledger: the statement for %s is too long", t->name);
+	rc = appdb_prepare(db, sql_str(q), &stmt, err);
+	if (rc == LETHE_OK)
+		rc = appdb_bind_all(db, stmt, sql_vals(q), sql_nvals(q));
+	while (rc == LETHE_OK && *n < LEDGER_BATCH &&
+	       (r = appdb_step(db, stmt, err)) == APPDB_ROW) {
+		struct brow *row = &rows[(*n)++];
+		struct appdb_val k;
+		size_t j;
+
+		for (j = 0; j < nvals; j++) {
+			struct appdb_val v;
+			char tmp[32];
+			const char *text;
+
+			appdb_column(db, stmt, (int)j, &v);
+			text = val_text(&v, tmp, sizeof(tmp));
+			row->vals[j] = text != NULL ? xstrdup(text) : NULL;
+			sodium_memzero(tmp, sizeof(tmp));
+		}
+		row->key_hash[0] = '\0';
+		if (row->vals[0] != NULL)
+			ledger_key_hash(key, t->name, row->vals[0], row->key_hash);
+		/* The batch's last key, copied: the next batch starts after it. */
+		appdb_column(db, stmt, 0, &k);
+		free(*last_text);
+		*last_text = NULL;
+		*last = k;
+		if (k.type == APPDB_TEXT) {
+			*last_text = xstrdup(k.s);
+			last->s = *last_text;
+		}
+	}
+	if (rc == LETHE_OK && r == APPDB_ERROR)
+		rc = err->rc != LETHE_OK ? err->rc : LETHE_E_DB;
+	if (stmt != NULL)
+		appdb_finalize(db, stmt);
+	return rc;
+}
+
+/* Scan @t for rows of its erased entries, looking the ledger up one batch of keys at a time. */
 static lethe_rc
 find_table(const struct datamap *dm, const struct dm_table *t, struct appdb *db, struct store *st,
            const uint8_t key[HASH_KEY_LEN], const volatile int *stop, struct ledger_found *out,
            size_t *hcap, size_t *ccap, struct lethe_err *err)
 {
-	struct entry_set set;
-	struct appdb_stmt *stmt = NULL;
+	size_t nvals = 1 + t->nlinks, i;
+	struct brow *rows = xcalloc(LEDGER_BATCH, sizeof(*rows));
+	const char **khs = xcalloc(LEDGER_BATCH, sizeof(*khs));
 	struct appdb_val last = {.type = APPDB_NULL};
 	char *last_text = NULL;
+	struct entry_set set;
+	int64_t entries = 0;
 	struct sql q;
 	lethe_rc rc;
 
 	memset(&set, 0, sizeof(set));
+	for (i = 0; i < LEDGER_BATCH; i++)
+		rows[i].vals = xcalloc(nvals, sizeof(char *));
 	sql_init(&q, db, SQL_CAP);
-	rc = store_ledger_erased(st, t->name, entry_on, &set, err);
-	if (rc != LETHE_OK || set.n == 0)
+	rc = store_ledger_count(st, t->name, &entries, err);
+	if (rc != LETHE_OK || entries == 0)
 		goto out;
-	out->entries += (int64_t)set.n;
-	entry_set_index(&set);
+	out->entries += entries;
 	for (;;) {
-		enum appdb_step r = APPDB_DONE;
-		size_t nrows = 0;
+		size_t n = 0, nk = 0;
 
 		if (stop != NULL && *stop) {
 			rc = lethe_err_set(err, LETHE_E_UNAVAILABLE, "stopping");
 			break;
 		}
-		sql_reset(&q);
-		select_ids(&q, t);
-		if (last.type != APPDB_NULL) {
-			sql_add(&q, " WHERE ");
-			sql_ident(&q, t->key);
-			sql_add(&q, " > ");
-			sql_value(&q, last);
+		rc = read_batch(t, db, key, &q, &last, &last_text, rows, nvals, &n, err);
+		for (i = 0; rc == LETHE_OK && i < n; i++)
+			if (rows[i].key_hash[0] != '\0')
+				khs[nk++] = rows[i].key_hash;
+		/* The ledger's entries of this batch's keys only: memory stays O(LEDGER_BATCH). */
+		entry_set_clear(&set);
+		if (rc == LETHE_OK && nk > 0)
+			rc = store_ledger_lookup(st, t->name, khs, nk, entry_on, &set, err);
+		if (rc == LETHE_OK && set.n > 0) {
+			entry_set_index(&set);
+			for (i = 0; i < n; i++)
+				find_row(dm, t, &rows[i], key, &set, out, hcap, ccap);
 		}
-		sql_add(&q, " ORDER BY ");
-		sql_ident(&q, t->key);
-		sql_addf(&q, " LIMIT %d", LEDGER_BATCH);
-		rc = sql_rc(&q);
-		if (rc != LETHE_OK) {
-			rc = lethe_err_set(err, rc, "ledger: the statement for %s is too long",
-			                   t->name);
-			break;
-		}
-		rc = appdb_prepare(db, sql_str(&q), &stmt, err);
-		if (rc == LETHE_OK)
-			rc = appdb_bind_all(db, stmt, sql_vals(&q), sql_nvals(&q));
-		while (rc == LETHE_OK && (r = appdb_step(db, stmt, err)) == APPDB_ROW) {
-			struct appdb_val k;
-
-			find_row(dm, t, db, stmt, key, &set, out, hcap, ccap);
-			nrows++;
-			out->scanned++;
-			/* The batch's last key, copied: the next batch starts after it. */
-			appdb_column(db, stmt, 0, &k);
-			free(last_text);
-			last_text = NULL;
-			last = k;
-			if (k.type == APPDB_TEXT) {
-				last_text = xstrdup(k.s);
-				last.s = last_text;
-			}
-		}
-		if (rc == LETHE_OK && r == APPDB_ERROR)
-			rc = err->rc != LETHE_OK ? err->rc : LETHE_E_DB;
-		appdb_finalize(db, stmt);
-		stmt = NULL;
-		if (rc != LETHE_OK || nrows < LEDGER_BATCH || last.type == APPDB_NULL)
+		out->scanned += (int64_t)n;
+		batch_clear(rows, n, nvals);
+		if (rc != LETHE_OK || n < LEDGER_BATCH || last.type == APPDB_NULL)
 			break;
 	}
 out:
-	if (stmt != NULL)
-		appdb_finalize(db, stmt);
+	batch_clear(rows, LEDGER_BATCH, nvals);
+	for (i = 0; i < LEDGER_BATCH; i++)
+		free(rows[i].vals);
+	free(rows);
+	free(khs);
 	free(last_text);
 	sql_free(&q);
 	entry_set_free(&set);

@@ -5,10 +5,10 @@
  *
  * Before an erasure, each row of a table with identity links that belongs
  * to the person gives one entry: the keyed hash of the row's key and the
- * keyed hashes of its identity columns' values.  After a restore, a row
- * whose key hash is an erased entry's and one of whose identity values
- * hashes to one of the entry's is that person back.  Only reads the app
- * database.
+ * keyed hashes of its identity columns' values (the person's own only).
+ * After a restore, a row whose key hash is an erased entry's and one of
+ * whose identity values hashes to one of the entry's is that person back.
+ * Only reads the app database.
  */
 #ifndef LETHE_LEDGER_H
 #define LETHE_LEDGER_H
@@ -20,21 +20,46 @@
 #include "util/hash.h"
 
 #define LEDGER_ROWS_MAX 10000 /* rows per table a request's entries cover */
+#define LEDGER_BATCH 1000     /* rows of a table read, or entries written, per statement */
+
+/* One entry collected before an erasure: a row of the person. */
+struct ledger_entry {
+	const char *table;                /* the data map's name (borrowed from the map) */
+	char key_hash[HASH_TEXT_LEN + 1]; /* ledger_key_hash() of the row's key */
+	char *ids;                        /* JSON array of ledger_id_hash()es (owned) */
+};
+
+/* What ledger_collect() read: at most LEDGER_ROWS_MAX entries per table. */
+struct ledger_entries {
+	struct ledger_entry *e; /* the entries */
+	size_t n, cap;          /* number of them, capacity */
+};
 
 /*
- * Add to the store, in the caller's transaction, one pending ledger entry
- * (store_ledger_add()) per row of the person @ids (@nids) that the erasure
- * in @scope deletes or anonymizes, in each table with identity links (rows
- * a keep rule retains, and tables outside the scope, stay as they are and
- * are not erased people), at most LEDGER_ROWS_MAX rows per table (more are
- * logged, by count), for request @request_id.  Identity values a link's
- * 'when' conditions do not hold for are not the row's identities.  *@n (may
- * be NULL) gets the number of entries.
+ * Read, into @out (free with ledger_entries_free()), one entry per row of
+ * the person @ids (@nids) that the erasure in @scope deletes or anonymizes,
+ * in each table with identity links (rows a keep rule retains, and tables
+ * outside the scope, stay as they are and are not erased people), at most
+ * LEDGER_ROWS_MAX rows per table (more are logged, by count).  An entry's
+ * ids are the row's identity values, except in a relation table (one
+ * identity kind linked through more than one column: inviter_email,
+ * invitee_email), where only the values that are one of @ids are
+ * recorded: the others name other people.  Identity values a link's
+ * 'when' conditions do not hold for are not the row's identities.  Only
+ * reads @db.
  */
-lethe_rc ledger_collect(const struct datamap *dm, struct appdb *db, struct store *st,
-                        const uint8_t key[HASH_KEY_LEN], int64_t request_id, const char *scope,
-                        const struct plan_id *ids, size_t nids, int64_t now, int64_t *n,
-                        struct lethe_err *err);
+lethe_rc ledger_collect(const struct datamap *dm, struct appdb *db, const uint8_t key[HASH_KEY_LEN],
+                        const char *scope, const struct plan_id *ids, size_t nids,
+                        struct ledger_entries *out, struct lethe_err *err);
+/*
+ * Write @in to the store as pending entries of request @request_id in
+ * @scope (store_ledger_add()), LEDGER_BATCH per state-store transaction of
+ * its own (the write lock is held for a few milliseconds at a time).
+ */
+lethe_rc ledger_record(struct store *st, const struct ledger_entries *in, const char *scope,
+                       int64_t request_id, int64_t now, struct lethe_err *err);
+/* Free what ledger_collect() put in @l and zero it. */
+void ledger_entries_free(struct ledger_entries *l);
 
 /*
  * The keyed hash of the key @value of a row of @table, over the
@@ -77,17 +102,18 @@ struct ledger_found {
 	int64_t scanned;             /* rows of the app database read */
 };
 
-#define LEDGER_BATCH 1000 /* rows of a table read per statement */
-
 /*
  * Scan every table with identity links, in key order, LEDGER_BATCH rows at
- * a time, for rows of erased ledger entries: a row whose key hashes to an
- * entry's and one of whose identity values (other than the key itself)
- * hashes to one of the entry's is that person back.  Found rows are
- * grouped by the request that erased them (the lowest, if several did);
- * each group's identities are the rows' values of the kinds its scope
- * accepts, those that name a row by its key first (they cannot reach
- * another account that shares an address).  Stops with
+ * a time, for rows of erased ledger entries (looked up in @st for each
+ * batch's keys): a row whose key hashes to an entry's and one of whose
+ * identity values (other than the key itself) hashes to one of the
+ * entry's is that person back; an entry with no identity but its key's
+ * never matches.  Found rows are grouped by the request that erased them
+ * (the lowest, if several did); each group's identities are the rows'
+ * values of the kinds its scope accepts whose hash is in the entry's set
+ * (never another person's column of the row), those that name a row by
+ * its key first (they cannot reach another account that shares an
+ * address).  Stops with
  * LETHE_E_UNAVAILABLE between batches once *@stop (may be NULL) is
  * non-zero.  Fill @out (free with ledger_found_free(), which wipes the
  * values).  Only reads @db and @st.

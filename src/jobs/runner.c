@@ -317,11 +317,12 @@ struct finish {
 	const char *state;         /* completed, completed_with_retention (before the scan) */
 	int64_t job;               /* the job to show, 0 if none */
 	bool no_data;              /* nothing of the person was found */
-	bool erased;               /* this run erased rows (its ledger entries become erased) */
+	bool erased;               /* this run erased rows (the restore epoch moves on) */
 	const struct plan_id *ids; /* the person's identities (in memory only) */
 	size_t nids;               /* their number */
 	const char *scope;         /* the request's scope */
 	int64_t run;               /* the run being done */
+	int64_t since;             /* when the run was asked for (the duration's start) */
 };
 
 /*
@@ -339,7 +340,7 @@ finish_request(struct runner *r, struct appdb *db, struct store *st,
 	bool meta = req->app[0] != '\0';
 	struct store_scan scan;
 	char *reason = NULL;
-	int64_t now;
+	int64_t now, epoch = 0;
 	lethe_rc rc;
 
 	*state = f->state;
@@ -358,8 +359,15 @@ finish_request(struct runner *r, struct appdb *db, struct store *st,
 		rc = store_scan_put(st, &scan, err);
 	if (rc == LETHE_OK)
 		rc = store_audit_job(st, req->id, f->erased ? f->job : 0, &scan, now, err);
+	/*
+	 * Whatever the path, a run that ends well leaves its pending entries
+	 * erased: their rows are gone (this run's, or an earlier failed run's).
+	 */
 	if (rc == LETHE_OK && reason == NULL)
-		rc = store_ledger_finish(st, req->id, f->erased, err);
+		rc = store_ledger_finish(st, req->id, true, err);
+	/* Rows were erased: the restore epoch moves (the app database's marker follows). */
+	if (rc == LETHE_OK && f->erased)
+		rc = store_restore_epoch(st, true, 0, &epoch, err);
 	if (rc == LETHE_OK && reason != NULL && !meta) {
 		struct store_transition t = {
 		    .from = "received,scheduled,running",
@@ -384,10 +392,26 @@ finish_request(struct runner *r, struct appdb *db, struct store *st,
 		rc = store_commit(st, err);
 	else
 		store_rollback(st);
+	/* A crash before this only makes the next start look once for nothing. */
+	if (rc == LETHE_OK && f->erased)
+		ledger_work_marker(db, epoch);
 	if (rc == LETHE_OK && reason != NULL)
 		log_warnx("request %lld: failed: %s", (long long)req->id, reason);
 	free(reason);
 	store_scan_clear(&scan);
+	return rc;
+}
+
+/* finish_request(), then the duration of a run that did not fail, for the metrics. */
+static lethe_rc
+finish_run(struct runner *r, struct appdb *db, struct store *st, const struct store_request *req,
+           const struct finish *f, const char **state, struct lethe_err *err)
+{
+	lethe_rc rc = finish_request(r, db, st, req, f, state, err);
+
+	if (rc == LETHE_OK && r->done != NULL && strcmp(*state, "failed") != 0)
+		r->done((double)(time_now() - f->since), *state,
+		        req->kind[0] != '\0' ? req->kind : "erasure");
 	return rc;
 }
 
@@ -416,13 +440,13 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 	int64_t run =
 	    strcmp(req->state, "running") == 0 && req->job_run > 0 ? req->job_run : req->runs;
 	int64_t since = req->run_at > 0 ? req->run_at : req->received_at;
-	const char *kind = req->kind[0] != '\0' ? req->kind : "erasure";
 	/* The request's job belongs to an earlier, finished run. */
 	bool earlier = req->job != 0 && req->job_run < run;
 	struct job_note note = {.st = st, .req = req, .run = run};
 	struct plan *plan = NULL;
 	struct erase_opts eo;
 	struct erase_result res;
+	struct finish f; /* how the run ends: its person, scope and run set once */
 	struct lethe_err err = {0};
 	int64_t total = 0;
 	const char *fstate = NULL; /* the state finish_request() entered */
@@ -461,22 +485,21 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 			goto out;
 		ids = all;
 	}
+	memset(&f, 0, sizeof(f));
+	f.ids = ids;
+	f.nids = nids;
+	f.scope = scope;
+	f.run = run;
+	f.since = since;
 	/* Plan first (it only reads): most ids of a flood match nobody, and need one write. */
 	rc = plan_build_any(r->dm, db, scope, ids, nids, meta ? 1 : nids, true, &plan, &err);
 	for (i = 0; rc == LETHE_OK && i < plan->nsteps; i++)
 		total += plan->steps[i].rows > 0 ? plan->steps[i].rows : 0;
 	if (rc == LETHE_OK && total == 0 && req->job == 0) {
 		/* The id matches nobody: nothing to erase; the page says so. */
-		struct finish f = {.state = "completed",
-		                   .no_data = true,
-		                   .ids = ids,
-		                   .nids = nids,
-		                   .scope = scope,
-		                   .run = run};
-
-		rc = finish_request(r, db, st, req, &f, &fstate, &err);
-		if (rc == LETHE_OK && r->done != NULL && strcmp(fstate, "failed") != 0)
-			r->done((double)(time_now() - since), fstate, kind);
+		f.state = "completed";
+		f.no_data = true;
+		rc = finish_run(r, db, st, req, &f, &fstate, &err);
 		goto out;
 	}
 	if (rc == LETHE_OK && total == 0 && earlier) {
@@ -495,18 +518,11 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 		if (rc == LETHE_E_NOTFOUND)
 			keep = 0; /* (the job is gone: nothing to show) */
 		if (rc == LETHE_OK || rc == LETHE_E_NOTFOUND) {
-			struct finish f = {.state = state,
-			                   .job = keep,
-			                   .ids = ids,
-			                   .nids = nids,
-			                   .scope = scope,
-			                   .run = run};
-
-			rc = finish_request(r, db, st, req, &f, &fstate, &err);
+			f.state = state;
+			f.job = keep;
+			rc = finish_run(r, db, st, req, &f, &fstate, &err);
 		}
 		store_job_clear(&job);
-		if (rc == LETHE_OK && r->done != NULL && strcmp(fstate, "failed") != 0)
-			r->done((double)(time_now() - since), fstate, kind);
 		goto out;
 	}
 	if (rc == LETHE_OK)
@@ -523,17 +539,10 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 		rc = erase_run(plan, ids, nids, db, st, &eo, &res, &err);
 	}
 	if (rc == LETHE_OK) {
-		struct finish f = {.state = res.state,
-		                   .job = res.job,
-		                   .erased = true,
-		                   .ids = ids,
-		                   .nids = nids,
-		                   .scope = scope,
-		                   .run = run};
-
-		rc = finish_request(r, db, st, req, &f, &fstate, &err);
-		if (rc == LETHE_OK && r->done != NULL && strcmp(fstate, "failed") != 0)
-			r->done((double)(time_now() - since), fstate, kind);
+		f.state = res.state;
+		f.job = res.job;
+		f.erased = true;
+		rc = finish_run(r, db, st, req, &f, &fstate, &err);
 		if (rc == LETHE_OK)
 			log_info("request %lld: %s (job %lld, %.0f ms)", (long long)req->id, fstate,
 			         (long long)res.job, res.elapsed_ms);

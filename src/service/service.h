@@ -287,10 +287,16 @@ lethe_rc service_request_list(struct service *svc, const struct service_request_
  * "re-applied after a restore: request #N" in its history.  An open
  * request of the same person, kind and scope is not duplicated.  A run
  * that finds someone appends one "reapply" entry to the audit chain
- * (counts and request numbers).  What it found into *@out (caller frees):
- * {"dry_run", "entries", "scanned", "found", "rows", "tables": [{"table",
- * "scope", "rows"}], "requests": [{"erased_by", "scope", "rows", "request"
- * (number, null if none), "repeat", "error"?}], "failed"}: never a value.
+ * (counts and request numbers).  A person who cannot be erased again for
+ * good (their scope is gone, no identity could be read, the request is
+ * refused) is set aside: their entries become 'unmatched', told once.  It
+ * looks whether or not a restore was detected; unless @dry_run, the app
+ * database's restore marker is brought up to the state store's epoch
+ * afterwards.  What it found into *@out (caller frees): {"dry_run",
+ * "restore_detected", "entries", "scanned", "found", "rows", "tables":
+ * [{"table", "scope", "rows"}], "requests": [{"erased_by", "scope",
+ * "rows", "request" (number, null if none), "repeat", "error"?,
+ * "set_aside"?}], "failed", "set_aside"}: never a value.
  * Stops with LETHE_E_UNAVAILABLE between batches once *@stop (may be NULL)
  * is non-zero.  Blocking; for a command's service or a thread of its own.
  */

@@ -2,7 +2,14 @@
 /*
  * service_reapply.c - erasures re-applied after a backup restore (see
  * service.h, docs/proof.md): `lethe reapply` and the look `lethe serve`
- * takes once at start, in a thread of its own.
+ * takes at start, in a thread of its own, when it detects a restore.
+ *
+ * Detecting a restore: the state store keeps a restore epoch, bumped by
+ * every completion that erased rows (jobs/runner.c), and the app database
+ * a one-row table lethe_restore_marker that follows it
+ * (ledger_work_marker()).  An app database restored from a backup brings
+ * back an older marker (or none): behind the state store's epoch.  At
+ * start, a marker equal to the epoch means no restore: no look.
  *
  * The ledger (engine/ledger.h) finds the people a request erased whose
  * rows are back; each becomes one new erasure request through the normal
@@ -29,8 +36,11 @@
 
 #define REASON_MAX 96 /* bytes of "re-applied after a restore: request #N" */
 
-/* Make the request of hit @h; its entry of "requests" into @req. */
-static void
+/*
+ * Make the request of hit @h; its entry of "requests" into @req.  True if
+ * it cannot be made for good (to be set aside).
+ */
+static bool
 reapply_hit(struct service *svc, const struct ledger_hit *h, bool dry_run, json_t *req, int *failed)
 {
 	char reason[REASON_MAX];
@@ -49,17 +59,17 @@ reapply_hit(struct service *svc, const struct ledger_hit *h, bool dry_run, json_
 		json_object_set_new(req, "error",
 		                    json_string("its scope is no longer in the data map"));
 		(*failed)++;
-		return;
+		return true;
 	}
 	if (h->nids == 0) {
 		json_object_set_new(req, "error",
 		                    json_string("no identity its scope takes could be read from "
 		                                "the rows found"));
 		(*failed)++;
-		return;
+		return true;
 	}
 	if (dry_run)
-		return;
+		return false;
 	snprintf(reason, sizeof(reason), "re-applied after a restore: request #%lld",
 	         (long long)h->request_id);
 	memset(&in, 0, sizeof(in));
@@ -82,6 +92,8 @@ reapply_hit(struct service *svc, const struct ledger_hit *h, bool dry_run, json_
 		(*failed)++;
 	}
 	json_decref(out);
+	/* Refused for what the identities are, not for a passing failure: for good. */
+	return rc == LETHE_E_INVALID || rc == LETHE_E_USAGE || rc == LETHE_E_CONFIG;
 }
 
 /* The audit chain's entry of a run that found someone (no value: counts and numbers). */
@@ -129,7 +141,7 @@ reapply_make(struct service *svc, struct ledger_found *f, bool dry_run)
 {
 	json_t *o, *tables, *reqs;
 	int64_t rows = 0;
-	int failed = 0;
+	int failed = 0, aside = 0;
 	size_t i;
 
 	tables = json_array();
@@ -146,7 +158,21 @@ reapply_make(struct service *svc, struct ledger_found *f, bool dry_run)
 	for (i = 0; i < f->nhits; i++) {
 		json_t *r = json_object();
 
-		reapply_hit(svc, &f->hits[i], dry_run, r, &failed);
+		/* Set aside: never looked for again, so told once, not at every look. */
+		if (reapply_hit(svc, &f->hits[i], dry_run, r, &failed) && !dry_run) {
+			struct lethe_err e = {0};
+			lethe_rc rc;
+
+			pthread_mutex_lock(&svc->st_mu);
+			rc = store_ledger_unmatched(svc->st, f->hits[i].request_id, &e);
+			pthread_mutex_unlock(&svc->st_mu);
+			if (rc == LETHE_OK) {
+				json_object_set_new(r, "set_aside", json_true());
+				aside++;
+			} else {
+				log_warnx("reapply: %s", e.msg);
+			}
+		}
 		json_array_append_new(reqs, r);
 	}
 	/* The requests are made: a failed audit entry is told, not taken for a failed run. */
@@ -167,8 +193,39 @@ reapply_make(struct service *svc, struct ledger_found *f, bool dry_run)
 	json_object_set_new(o, "tables", tables);
 	json_object_set_new(o, "requests", reqs);
 	json_object_set_new(o, "failed", json_integer(failed));
+	json_object_set_new(o, "set_aside", json_integer(aside));
 	ledger_found_free(f);
 	return o;
+}
+
+/*
+ * The state store's restore epoch into *@epoch and the app database's
+ * marker into *@marker; LETHE_E_NOTFOUND if there is no marker (*@marker
+ * 0), another failure as it is.
+ */
+static lethe_rc
+marker_read(struct store *st, struct appdb *db, int64_t *epoch, int64_t *marker,
+            struct lethe_err *err)
+{
+	lethe_rc rc = store_restore_epoch(st, false, 0, epoch, err);
+
+	*marker = 0;
+	return rc != LETHE_OK ? rc : appdb_marker_get(db, marker, err);
+}
+
+/*
+ * After a look that left nobody to try again: the marker (created if
+ * needed) and the state store's epoch both at the higher of the two, so
+ * the next start sees no restore.
+ */
+static lethe_rc
+marker_settle(struct store *st, struct appdb *db, int64_t epoch, int64_t marker,
+              struct lethe_err *err)
+{
+	int64_t e = epoch > marker ? epoch : marker;
+	lethe_rc rc = store_restore_epoch(st, false, e, &e, err);
+
+	return rc != LETHE_OK ? rc : appdb_marker_set(db, e, -1, err);
 }
 
 lethe_rc
@@ -176,7 +233,9 @@ service_reapply(struct service *svc, bool dry_run, const volatile int *stop, jso
                 struct lethe_err *err)
 {
 	struct ledger_found f;
-	lethe_rc rc;
+	int64_t epoch = 0, marker = 0;
+	bool detected = true;
+	lethe_rc rc, mrc;
 
 	*out = NULL;
 	if (svc->db == NULL)
@@ -185,13 +244,31 @@ service_reapply(struct service *svc, bool dry_run, const volatile int *stop, jso
 	pthread_mutex_lock(&svc->db_mu);
 	pthread_mutex_lock(&svc->st_mu);
 	rc = svc->st != NULL ? LETHE_OK : service_store_open(svc, err);
-	if (rc == LETHE_OK)
+	if (rc == LETHE_OK) {
+		struct lethe_err e = {0};
+
+		/* Told, not obeyed: the operator asked, so it looks either way. */
+		mrc = marker_read(svc->st, svc->db, &epoch, &marker, &e);
+		detected = mrc != LETHE_OK || marker != epoch;
 		rc = ledger_find(svc->dm, svc->db, svc->st, svc->cfg->key, stop, &f, err);
+	}
 	pthread_mutex_unlock(&svc->st_mu);
 	pthread_mutex_unlock(&svc->db_mu);
 	if (rc != LETHE_OK)
 		return rc;
 	*out = reapply_make(svc, &f, dry_run);
+	json_object_set_new(*out, "restore_detected", json_boolean(detected));
+	if (!dry_run && json_integer_value(json_object_get(*out, "failed")) ==
+	                    json_integer_value(json_object_get(*out, "set_aside"))) {
+		struct lethe_err e = {0};
+
+		pthread_mutex_lock(&svc->db_mu);
+		pthread_mutex_lock(&svc->st_mu);
+		if (marker_settle(svc->st, svc->db, epoch, marker, &e) != LETHE_OK)
+			log_debug("reapply: the restore marker was not set: %s", e.msg);
+		pthread_mutex_unlock(&svc->st_mu);
+		pthread_mutex_unlock(&svc->db_mu);
+	}
 	return LETHE_OK;
 }
 
@@ -213,6 +290,65 @@ numbers(json_t *o, struct buf *b)
 	}
 }
 
+/*
+ * Whether the start-up look is due: the app database's marker behind (or
+ * ahead of) the state store's epoch, or missing while the ledger holds
+ * erased entries.  Logs why it looks or not.  False, with a warning, if
+ * the marker can be neither read nor created (a read-only database user):
+ * no automatic look then.
+ */
+static bool
+look_due(struct store *st, struct appdb *db, int64_t *epoch, int64_t *marker)
+{
+	struct lethe_err err = {0};
+	int64_t n = 0;
+	lethe_rc rc;
+
+	rc = store_ledger_count(st, NULL, &n, &err);
+	if (rc == LETHE_OK)
+		rc = marker_read(st, db, epoch, marker, &err);
+	if (rc == LETHE_OK && *marker == *epoch) {
+		log_info("no restore of the app database detected (restore marker %lld): no look "
+		         "for restored people at start",
+		         (long long)*marker);
+		return false;
+	}
+	if (rc == LETHE_OK || (rc == LETHE_E_NOTFOUND && n > 0)) {
+		/* Can the marker be kept at all?  Created (never lowered) before the look. */
+		rc = appdb_marker_set(db, 0, -1, &err);
+		if (rc != LETHE_OK)
+			goto unkept;
+		if (n == 0) {
+			/* Nobody in the ledger to look for: the marker catches up. */
+			if (marker_settle(st, db, *epoch, *marker, &err) != LETHE_OK)
+				goto unkept;
+			return false;
+		}
+		if (*marker > *epoch)
+			log_warnx("the app database's restore marker (%lld) is ahead of the state "
+			          "store's (%lld): was the state store restored to an older copy? "
+			          "Erasures made since are not in the ledger",
+			          (long long)*marker, (long long)*epoch);
+		else
+			log_info(
+			    "the app database's restore marker (%lld) is behind the state "
+			    "store's (%lld): it was restored from a backup; looking for people "
+			    "erased before",
+			    (long long)*marker, (long long)*epoch);
+		return true;
+	}
+	if (rc == LETHE_E_NOTFOUND)
+		return false; /* nobody erased yet: the first erasure creates the marker */
+	log_warnx("looking for people erased before in the app database: %s", err.msg);
+	return false;
+unkept:
+	log_warnx("cannot keep the restore marker in the app database (%s): lethe serve will not "
+	          "look for people erased before at start; run `lethe reapply` after restoring a "
+	          "backup",
+	          err.msg);
+	return false;
+}
+
 static void *
 reapply_main(void *arg)
 {
@@ -223,26 +359,21 @@ reapply_main(void *arg)
 	struct appdb *db = NULL;
 	struct store *st = NULL;
 	json_t *o = NULL;
-	int64_t n = 0;
+	int64_t epoch = 0, marker = 0;
 	lethe_rc rc;
 
 	memset(&f, 0, sizeof(f));
 	rc = store_open(cfg->state_db, &st, &err);
-	if (rc == LETHE_OK)
-		rc = store_ledger_count(st, &n, &err);
-	if (rc != LETHE_OK || n == 0)
+	if (rc != LETHE_OK)
 		goto out;
 	db = appdb_open(cfg->app_db, cfg->dir, &err);
 	if (db == NULL) {
 		rc = err.rc;
 		goto out;
 	}
+	if (!look_due(st, db, &epoch, &marker))
+		goto out;
 	rc = ledger_find(svc->dm, db, st, cfg->key, &svc->reapply_stop, &f, &err);
-	/* Done with the scan's connections before the requests are made. */
-	appdb_close(db);
-	db = NULL;
-	store_close(st);
-	st = NULL;
 	if (rc == LETHE_OK)
 		o = reapply_make(svc, &f, false);
 	if (rc == LETHE_OK && json_integer_value(json_object_get(o, "found")) > 0) {
@@ -260,7 +391,14 @@ reapply_main(void *arg)
 			    "%lld of them could not be re-applied: run `lethe reapply` to see why",
 			    (long long)json_integer_value(json_object_get(o, "failed")));
 		buf_free(&b);
+	} else if (rc == LETHE_OK) {
+		log_info("nobody erased before is back in the app database");
 	}
+	/* Settled unless someone is to be tried again: the next start looks only after a restore.
+	 */
+	if (rc == LETHE_OK && json_integer_value(json_object_get(o, "failed")) ==
+	                          json_integer_value(json_object_get(o, "set_aside")))
+		rc = marker_settle(st, db, epoch, marker, &err);
 out:
 	if (rc != LETHE_OK && rc != LETHE_E_UNAVAILABLE)
 		log_warnx("looking for people erased before in the app database: %s", err.msg);

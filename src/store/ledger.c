@@ -4,12 +4,14 @@
  * engine/ledger.h): one row per app-database row a request erased, as the
  * keyed hash of its key and the keyed hashes of its identity values, never
  * a value.  Entries are pending while their request runs and become erased
- * in the request's completion transaction; those of a request that ends
- * without erasing are dropped.
+ * in the request's completion transaction ('unmatched' once a restore
+ * found them but could not erase them again: never looked for again).
+ * restore_epoch: the counter the app database's restore marker follows.
  */
 #include "util/fmacros.h"
 
 #include "store/store_internal.h"
+#include "util/buf.h"
 
 lethe_rc
 store_ledger_add(struct store *st, const char *table, const char *key_hash, const char *ids_json,
@@ -41,17 +43,40 @@ store_ledger_finish(struct store *st, int64_t request_id, bool erased, struct le
 }
 
 lethe_rc
-store_ledger_erased(struct store *st, const char *table, store_ledger_fn fn, void *arg,
-                    struct lethe_err *err)
+store_ledger_lookup(struct store *st, const char *table, const char *const *key_hashes, size_t n,
+                    store_ledger_fn fn, void *arg, struct lethe_err *err)
 {
+	static const char head[] = "SELECT key_hash, ids, scope, request_id FROM ledger "
+	                           "WHERE tbl = ?1 AND state = 'erased'";
 	sqlite3_stmt *q = NULL;
-	lethe_rc rc;
+	struct buf sql;
+	lethe_rc rc = LETHE_OK;
+	size_t i;
+	int r;
 
-	rc = store__prepf(st, &q, err,
-	                  "SELECT key_hash, ids, scope, request_id FROM ledger "
-	                  "WHERE tbl = ?1 AND state = 'erased' ORDER BY key_hash, request_id",
-	                  "t", table);
-	while (store__row(st, q, &rc, err, "reading the ledger")) {
+	if (key_hashes != NULL && n == 0)
+		return LETHE_OK;
+	if (n > 1000)
+		return lethe_err_set(err, LETHE_E_INTERNAL, "ledger: %zu keys in one lookup", n);
+	/* Built, not cached: the number of keys varies (the primary key covers the IN). */
+	buf_init(&sql, 16384);
+	buf_adds(&sql, head);
+	if (key_hashes != NULL) {
+		buf_adds(&sql, " AND key_hash IN (");
+		for (i = 0; i < n; i++)
+			buf_addf(&sql, "%s?%zu", i > 0 ? "," : "", i + 2);
+		buf_adds(&sql, ")");
+	}
+	if (buf_adds(&sql, " ORDER BY key_hash, request_id") != LETHE_OK ||
+	    sqlite3_prepare_v2(st->db, buf_str(&sql), -1, &q, NULL) != SQLITE_OK) {
+		rc = lethe_err_set(err, LETHE_E_STATE, "reading the ledger: %s",
+		                   sqlite3_errmsg(st->db));
+		goto out;
+	}
+	sqlite3_bind_text(q, 1, table, -1, SQLITE_TRANSIENT);
+	for (i = 0; key_hashes != NULL && i < n; i++)
+		sqlite3_bind_text(q, (int)i + 2, key_hashes[i], -1, SQLITE_TRANSIENT);
+	while ((r = sqlite3_step(q)) == SQLITE_ROW) {
 		const char *kh = (const char *)sqlite3_column_text(q, 0);
 		const char *ids = (const char *)sqlite3_column_text(q, 1);
 		const char *scope = (const char *)sqlite3_column_text(q, 2);
@@ -59,18 +84,61 @@ store_ledger_erased(struct store *st, const char *table, store_ledger_fn fn, voi
 		fn(arg, kh != NULL ? kh : "", ids != NULL ? ids : "[]", scope != NULL ? scope : "",
 		   sqlite3_column_int64(q, 3));
 	}
-	store__unprep(st, q);
+	if (r != SQLITE_DONE)
+		rc = lethe_err_set(err, LETHE_E_STATE, "reading the ledger: %s",
+		                   sqlite3_errmsg(st->db));
+out:
+	sqlite3_finalize(q);
+	buf_free(&sql);
 	return rc;
 }
 
 lethe_rc
-store_ledger_count(struct store *st, int64_t *n, struct lethe_err *err)
+store_ledger_unmatched(struct store *st, int64_t request_id, struct lethe_err *err)
+{
+	return store__execf(st, err,
+	                    "UPDATE ledger SET state = 'unmatched' "
+	                    "WHERE request_id = ?1 AND state = 'erased'",
+	                    "i", request_id);
+}
+
+lethe_rc
+store_ledger_count(struct store *st, const char *table, int64_t *n, struct lethe_err *err)
 {
 	int64_t v[1] = {0};
 	lethe_rc rc;
 
-	rc = store__one(st, err, "counting the ledger", store__row_ints, v,
-	                "SELECT count(*) FROM ledger WHERE state = 'erased'", "");
+	if (table != NULL)
+		rc = store__one(st, err, "counting the ledger", store__row_ints, v,
+		                "SELECT count(*) FROM ledger WHERE tbl = ?1 AND state = 'erased'",
+		                "t", table);
+	else
+		rc = store__one(st, err, "counting the ledger", store__row_ints, v,
+		                "SELECT count(*) FROM ledger WHERE state = 'erased'", "");
 	*n = v[0];
+	return rc == LETHE_E_NOTFOUND ? LETHE_OK : rc;
+}
+
+lethe_rc
+store_restore_epoch(struct store *st, bool bump, int64_t raise, int64_t *epoch,
+                    struct lethe_err *err)
+{
+	int64_t v[1] = {0};
+	lethe_rc rc = LETHE_OK;
+
+	if (bump)
+		rc = store__execf(st, err,
+		                  "INSERT INTO restore_epoch (id, epoch) VALUES (1, 1) "
+		                  "ON CONFLICT (id) DO UPDATE SET epoch = epoch + 1",
+		                  "");
+	if (rc == LETHE_OK && raise > 0)
+		rc = store__execf(st, err,
+		                  "INSERT INTO restore_epoch (id, epoch) VALUES (1, ?1) "
+		                  "ON CONFLICT (id) DO UPDATE SET epoch = max(epoch, ?1)",
+		                  "i", raise);
+	if (rc == LETHE_OK)
+		rc = store__one(st, err, "reading the restore epoch", store__row_ints, v,
+		                "SELECT epoch FROM restore_epoch WHERE id = 1", "");
+	*epoch = v[0];
 	return rc == LETHE_E_NOTFOUND ? LETHE_OK : rc;
 }

@@ -294,7 +294,8 @@ static const char schema_v12[] =
  * state copy the body's for lookups.  audit_checkpoints: signed heads.
  * scans: each request's latest residual scan and what became of the app
  * database's files.  ledger: erased people as keyed hashes of their rows'
- * keys and identity values, to find them again after a restore.
+ * keys and identity values, to find them again after a restore;
+ * restore_epoch: the counter the app database's restore marker follows.
  */
 static const char schema_v13[] =
     "CREATE TABLE IF NOT EXISTS audit ("
@@ -333,7 +334,11 @@ static const char schema_v13[] =
     "  state TEXT NOT NULL," /* pending, erased */
     "  at INTEGER NOT NULL,"
     "  PRIMARY KEY (tbl, key_hash, request_id)) WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS ledger_request ON ledger(request_id);";
+    "CREATE INDEX IF NOT EXISTS ledger_request ON ledger(request_id);"
+    /* Bumped by every completion that erased rows; the app database's marker follows it. */
+    "CREATE TABLE IF NOT EXISTS restore_epoch ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  epoch INTEGER NOT NULL);";
 
 /* migrations[i] brings a store from version i to i + 1. */
 static const char *const migrations[SCHEMA_VERSION] = {

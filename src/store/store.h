@@ -885,10 +885,23 @@ lethe_rc store_ledger_finish(struct store *st, int64_t request_id, bool erased,
                              struct lethe_err *err);
 typedef void (*store_ledger_fn)(void *arg, const char *key_hash, const char *ids_json,
                                 const char *scope, int64_t request_id);
-/* Call @fn for each erased entry of @table. */
-lethe_rc store_ledger_erased(struct store *st, const char *table, store_ledger_fn fn, void *arg,
+/*
+ * Call @fn for each erased entry of @table whose key hash is one of the @n
+ * @key_hashes (at most 1,000), in key hash and request order; @key_hashes
+ * NULL: every erased entry of @table (tests).
+ */
+lethe_rc store_ledger_lookup(struct store *st, const char *table, const char *const *key_hashes,
+                             size_t n, store_ledger_fn fn, void *arg, struct lethe_err *err);
+/* Erased entries of request @request_id become 'unmatched': never looked for again. */
+lethe_rc store_ledger_unmatched(struct store *st, int64_t request_id, struct lethe_err *err);
+/* *@n gets the number of erased entries (of @table; NULL: of all). */
+lethe_rc store_ledger_count(struct store *st, const char *table, int64_t *n, struct lethe_err *err);
+/*
+ * The restore epoch: *@epoch gets it (0 before the first).  With @bump,
+ * add one first (in the caller's transaction); with @raise > the epoch,
+ * set it to @raise first.
+ */
+lethe_rc store_restore_epoch(struct store *st, bool bump, int64_t raise, int64_t *epoch,
                              struct lethe_err *err);
-/* *@n gets the number of erased entries. */
-lethe_rc store_ledger_count(struct store *st, int64_t *n, struct lethe_err *err);
 
 #endif /* LETHE_STORE_H */

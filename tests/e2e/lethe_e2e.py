@@ -98,13 +98,15 @@ def popen_lethe(*args, env=None):
 
 
 def snapshot(db_path):
-    """Every row of every table: {table: {id: row_tuple}} (id = the 'id' column)."""
+    """Every row of every table: {table: {id: row_tuple}} (id = the 'id' column).
+    lethe's own restore marker (lethe_restore_marker) is not the app's data: left out."""
     con = sqlite3.connect(str(db_path), timeout=10)
     try:
         out = {}
         tables = [r[0] for r in con.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' "
-            "AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+            "AND name NOT LIKE 'sqlite_%' AND name != 'lethe_restore_marker' "
+            "ORDER BY name")]
         for t in tables:
             cols = [r[1] for r in con.execute("SELECT * FROM pragma_table_info(?)", (t,))]
             key = cols.index("id") if "id" in cols else None

@@ -18,7 +18,7 @@ import pytest
 
 from lethe_e2e import query, run_lethe, snapshot
 from requests_helpers import call, configure
-from serve_helpers import TSCALE, servers, stop_ok  # noqa: F401
+from serve_helpers import IG_SECRET, TSCALE, ig_id, meta_requests, servers, sign_py, stop_ok  # noqa: F401,E501
 
 DEMO_OPTIONS = ["--users", "16", "--seed", "15"]
 DONE = ("completed", "completed_with_retention")
@@ -249,3 +249,188 @@ def Demo_of(path):
     class D:
         db = path
     return D
+
+
+def wait_log(srv, text, timeout=10):
+    deadline = time.monotonic() + timeout * TSCALE
+    while time.monotonic() < deadline:
+        if text in srv.stderr():
+            return
+        time.sleep(0.05)
+    pytest.fail("%r not logged:\n%s" % (text, srv.stderr()))
+
+
+def test_restart_without_restore_does_not_reapply(demo, servers):
+    """A start with no restore does not look: someone who signs up again on their old id
+    with the same email (SQLite reuses the highest deleted rowid) stays."""
+    saved, who, numbers, after = erase_three(demo, servers)
+    uid, email = who[0]
+    con = sqlite3.connect(str(demo.db))
+    try:
+        con.execute("INSERT INTO users (id, email, name, status) VALUES (?, ?, 'Again', "
+                    "'active')", (uid, email))
+        con.commit()
+    finally:
+        con.close()
+    srv = servers(demo)
+    wait_log(srv, "no restore of the app database detected")
+    time.sleep(0.5)
+    stop_ok(srv)
+    assert query(demo.db, "SELECT count(*) FROM users WHERE id = ? AND email = ?",
+                 (uid, email)) == [(1,)]
+    assert restore_requests(demo) == []
+    assert "people erased before" not in srv.stderr()
+    # The command always looks, and says the marker shows no restore (the documented
+    # caveat of a re-signup that reuses the id and the email).
+    code, text, err = run_lethe("reapply", "-c", demo.config, "--dry-run")
+    assert code == 0, err
+    assert "restore marker shows no restore" in text, text
+    out = reapply(demo, "--dry-run")
+    assert out["restore_detected"] is False, out
+
+    # A restore after that is detected: the marker in the backup is behind.
+    restore(saved, demo)
+    srv = servers(demo)
+    reqs = wait_restore_done(demo, srv, 3)
+    stop_ok(srv)
+    assert "it was restored from a backup; looking for people erased before" in srv.stderr()
+    assert len(reqs) == 3
+
+
+def invites_map(demo, b_email, a_email, scope_email_only):
+    """An invites table linking two emails (B invited A), listed before users."""
+    con = sqlite3.connect(str(demo.db))
+    try:
+        con.executescript("CREATE TABLE invites(id INTEGER PRIMARY KEY, inviter_email TEXT, "
+                          "invitee_email TEXT); CREATE INDEX i1 ON invites(inviter_email);"
+                          "CREATE INDEX i2 ON invites(invitee_email);")
+        con.execute("INSERT INTO invites VALUES (1, ?, ?)", (b_email, a_email))
+        con.commit()
+    finally:
+        con.close()
+    p = demo.dir / "datamap.yaml"
+    t = p.read_text()
+    if scope_email_only:
+        t2 = t.replace("    identities: [email, user_id]\n    tables: all",
+                       "    identities: [email]\n    tables: all", 1)
+        assert t2 != t
+        t = t2
+    t2 = t.replace("tables:\n  users:\n", "tables:\n  invites:\n    key: id\n"
+                   "    category: account\n    links:\n      - identity: email\n"
+                   "        column: inviter_email\n      - identity: email\n"
+                   "        column: invitee_email\n    erase: delete\n\n  users:\n", 1)
+    assert t2 != t
+    p.write_text(t2)
+
+
+@pytest.mark.parametrize("scope_email_only", [True, False])
+def test_restore_of_a_relation_row_erases_only_the_erased_person(demo, servers,
+                                                                 scope_email_only):
+    """A erased (B invited A), the backup restored: the restore request names A, never B.
+    With a scope of [email] only it used to erase B instead of A; with [email, user_id],
+    it was refused ("the identities name more than one person") and A stayed."""
+    who = people(demo)
+    a_uid, a_email = who[0]
+    b_uid, b_email = query(demo.db, "SELECT id, email FROM users ORDER BY id DESC LIMIT 1")[0]
+    assert b_uid not in [u for u, _ in who]
+    invites_map(demo, b_email, a_email, scope_email_only)
+    saved, who2, numbers, after = erase_three(demo, servers)
+    assert who2 == who
+    assert query(demo.db, "SELECT count(*) FROM users WHERE id = ?", (b_uid,)) == [(1,)]
+    assert query(demo.db, "SELECT count(*) FROM invites") == [(0,)]
+    # B's email hash is not in the ledger: only A's column of the invite is A's.
+    restore(saved, demo)
+    out = reapply(demo)
+    assert out["found"] == 3 and out["failed"] == 0, out
+    text = demo.config.read_text()
+    demo.config.write_text(text + "proof:\n  reapply_at_start: false\n")
+    srv = servers(demo)
+    wait_restore_done(demo, srv, 3)
+    stop_ok(srv)
+    assert query(demo.db, "SELECT count(*) FROM users WHERE id = ?", (b_uid,)) == [(1,)]
+    assert query(demo.db, "SELECT count(*) FROM users WHERE id = ?", (a_uid,)) == [(0,)]
+    assert query(demo.db, "SELECT count(*) FROM invites") == [(0,)]
+    assert snapshot(demo.db) == after
+
+
+def wait_meta(demo, code, states, timeout=30):
+    deadline = time.monotonic() + timeout * TSCALE
+    rows = []
+    while time.monotonic() < deadline:
+        rows = [r for r in meta_requests(demo) if r[1] == code]
+        if rows and rows[0][3] in states:
+            return rows[0]
+        time.sleep(0.05)
+    pytest.fail("Meta request %s not in %r: %r" % (code, states, rows))
+
+
+def test_meta_repeat_after_a_residual_keeps_the_erased_rows_in_the_ledger(demo, servers):
+    """A Meta request's run erases the channels, then fails its residual scan (a table
+    outside the meta scope names the same Instagram id); the operator removes that row and
+    Meta asks again: the repeat finds nothing left and completes through the earlier run's
+    path.  The channels that run erased must stay in the ledger (erased), not be dropped."""
+    uid = ig_id(1)
+    con = sqlite3.connect(str(demo.db))
+    try:
+        con.executescript("CREATE TABLE ig_notes(id INTEGER PRIMARY KEY, ig_id TEXT);"
+                          "CREATE INDEX ig_notes_ig ON ig_notes(ig_id);")
+        con.execute("INSERT INTO ig_notes VALUES (1, ?)", (uid,))
+        con.commit()
+    finally:
+        con.close()
+    p = demo.dir / "datamap.yaml"
+    t = p.read_text()
+    t2 = t.replace("tables:\n  users:\n", "tables:\n  ig_notes:\n    key: id\n"
+                   "    category: account\n    links:\n      - identity: instagram_user_id\n"
+                   "        column: ig_id\n    erase: delete\n\n  users:\n", 1)
+    assert t2 != t
+    p.write_text(t2)
+    chans = query(demo.db, "SELECT count(*) FROM channels WHERE platform = 'instagram' AND "
+                           "platform_user_id = ?", (uid,))[0][0]
+    assert chans > 0
+
+    srv = servers(demo)
+    code = srv.deletion("instagram", sign_py(IG_SECRET, uid))["confirmation_code"]
+    row = wait_meta(demo, code, ("failed",))
+    rid = row[0]
+    assert query(demo.db, "SELECT count(*) FROM channels WHERE platform = 'instagram' AND "
+                          "platform_user_id = ?", (uid,)) == [(0,)]
+    assert demo.state("SELECT state, count(*) FROM ledger WHERE request_id = ? "
+                      "GROUP BY state", (rid,)) == [("pending", chans)]
+
+    # The operator removes the row; Meta asks again: nothing is left to erase.
+    con = sqlite3.connect(str(demo.db))
+    try:
+        con.execute("DELETE FROM ig_notes")
+        con.commit()
+    finally:
+        con.close()
+    again = srv.deletion("instagram", sign_py(IG_SECRET, uid))["confirmation_code"]
+    assert again == code
+    wait_meta(demo, code, DONE)
+    stop_ok(srv)
+    assert demo.state("SELECT state, count(*) FROM ledger WHERE request_id = ? "
+                      "GROUP BY state", (rid,)) == [("erased", chans)]
+
+
+def test_people_who_cannot_be_reapplied_are_told_once(demo, servers):
+    """People found again whose erasure cannot be re-applied for good (here: the scope
+    that erased them is no longer in the data map) are reported once and set aside
+    ('unmatched'), not reported again at every look."""
+    saved, who, numbers, after = erase_three(demo, servers)
+    restore(saved, demo)
+    p = demo.dir / "datamap.yaml"
+    t = p.read_text()
+    t2 = t.replace("scopes:\n  account:\n", "scopes:\n  whole_account:\n", 1)
+    assert t2 != t
+    p.write_text(t2)
+    code, out, err = run_lethe("reapply", "-c", demo.config, "--json")
+    assert code == 1, (code, out, err)
+    doc = json.loads(out)
+    assert doc["found"] == 3 and doc["failed"] == 3 and doc["set_aside"] == 3, doc
+    assert all(r["set_aside"] is True and r["request"] is None for r in doc["requests"]), doc
+    assert demo.state("SELECT DISTINCT state FROM ledger") == [("unmatched",)]
+    # Told once: the next look finds nobody to report, and makes nothing.
+    out = reapply(demo)
+    assert out["found"] == 0 and out["failed"] == 0, out
+    assert restore_requests(demo) == []

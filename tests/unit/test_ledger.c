@@ -33,6 +33,8 @@ static const char schema[] =
     "CREATE TABLE channels(id INTEGER PRIMARY KEY, project_id INTEGER, platform TEXT,"
     " platform_user_id TEXT);"
     "CREATE TABLE subscribers(id INTEGER PRIMARY KEY, email TEXT);"
+    "CREATE TABLE invites(id INTEGER PRIMARY KEY, inviter_email TEXT, invitee_email TEXT);"
+    "CREATE INDEX i5 ON invites(inviter_email); CREATE INDEX i6 ON invites(invitee_email);"
     "CREATE INDEX i1 ON projects(user_id); CREATE INDEX i2 ON channels(project_id);"
     "CREATE INDEX i3 ON channels(platform_user_id); CREATE INDEX i4 ON subscribers(email);";
 
@@ -96,6 +98,14 @@ static const char map_text[] = "version: 1\n"
                                "      for: 1y\n"
                                "      columns:\n"
                                "        email: hash\n"
+                               "  invites:\n"
+                               "    category: account\n"
+                               "    links:\n"
+                               "      - identity: email\n"
+                               "        column: inviter_email\n"
+                               "      - identity: email\n"
+                               "        column: invitee_email\n"
+                               "    erase: delete\n"
                                "scopes:\n"
                                "  account:\n"
                                "    description: \"The whole account\"\n"
@@ -149,24 +159,36 @@ teardown(void **state)
 	return tu_fixture_teardown(state);
 }
 
+/* Collect and record (pending) the entries of request @req for the @nids identities @ids. */
+static int64_t
+pending_entries(struct lfix *l, int64_t req, const char *scope, const struct plan_id *ids,
+                size_t nids)
+{
+	struct ledger_entries e;
+	struct lethe_err err = {0};
+	int64_t n;
+
+	assert_int_equal(ledger_collect(l->f->dm, l->f->db, key, scope, ids, nids, &e, &err),
+	                 LETHE_OK);
+	assert_int_equal(ledger_record(l->st, &e, scope, req, 1000, &err), LETHE_OK);
+	n = (int64_t)e.n;
+	ledger_entries_free(&e);
+	return n;
+}
+
 /* Collect and finish (erased) the entries of request @req for identity @kind = @value. */
 static int64_t
 erase_entries(struct lfix *l, int64_t req, const char *scope, const char *kind, const char *value)
 {
 	struct plan_id id = {.kind = kind, .value = value};
 	struct lethe_err err = {0};
-	int64_t n = -1;
+	int64_t n = pending_entries(l, req, scope, &id, 1);
 
-	assert_int_equal(store_begin(l->st, &err), LETHE_OK);
-	assert_int_equal(
-	    ledger_collect(l->f->dm, l->f->db, l->st, key, req, scope, &id, 1, 1000, &n, &err),
-	    LETHE_OK);
 	assert_int_equal(store_ledger_finish(l->st, req, true, &err), LETHE_OK);
-	assert_int_equal(store_commit(l->st, &err), LETHE_OK);
 	return n;
 }
 
-/* Entries of one table, as store_ledger_erased() gives them. */
+/* Entries of one table, as store_ledger_lookup() gives them. */
 struct seen {
 	char key_hash[16][HASH_TEXT_LEN + 1]; /* key hashes */
 	char ids[16][512];                    /* their ids */
@@ -192,7 +214,7 @@ entries(struct lfix *l, const char *table, struct seen *s)
 	struct lethe_err err = {0};
 
 	memset(s, 0, sizeof(*s));
-	assert_int_equal(store_ledger_erased(l->st, table, on_entry, s, &err), LETHE_OK);
+	assert_int_equal(store_ledger_lookup(l->st, table, NULL, 0, on_entry, s, &err), LETHE_OK);
 }
 
 static void
@@ -357,14 +379,9 @@ test_ledger_pending_and_dropped_entries(void **state)
 	struct ledger_found f;
 	int64_t n = 0;
 
-	assert_int_equal(store_begin(l->st, &err), LETHE_OK);
-	assert_int_equal(
-	    ledger_collect(l->f->dm, l->f->db, l->st, key, 9, "account", &id, 1, 1000, &n, &err),
-	    LETHE_OK);
-	assert_int_equal(store_commit(l->st, &err), LETHE_OK);
-	assert_int_equal(n, 2);
+	assert_int_equal(pending_entries(l, 9, "account", &id, 1), 2);
 	/* Pending: the erasure has not completed; nobody is "erased before". */
-	assert_int_equal(store_ledger_count(l->st, &n, &err), LETHE_OK);
+	assert_int_equal(store_ledger_count(l->st, NULL, &n, &err), LETHE_OK);
 	assert_int_equal(n, 0);
 	assert_int_equal(ledger_find(l->f->dm, l->f->db, l->st, key, NULL, &f, &err), LETHE_OK);
 	assert_int_equal(f.nhits, 0);
@@ -372,12 +389,12 @@ test_ledger_pending_and_dropped_entries(void **state)
 	/* The request failed: its entries are dropped; a later success records them anew. */
 	assert_int_equal(store_ledger_finish(l->st, 9, false, &err), LETHE_OK);
 	assert_int_equal(store_ledger_finish(l->st, 9, true, &err), LETHE_OK);
-	assert_int_equal(store_ledger_count(l->st, &n, &err), LETHE_OK);
+	assert_int_equal(store_ledger_count(l->st, NULL, &n, &err), LETHE_OK);
 	assert_int_equal(n, 0);
 	erase_entries(l, 9, "account", "email", "bob@example.com");
 	/* A re-run replaces its entries: still two. */
 	erase_entries(l, 9, "account", "email", "bob@example.com");
-	assert_int_equal(store_ledger_count(l->st, &n, &err), LETHE_OK);
+	assert_int_equal(store_ledger_count(l->st, NULL, &n, &err), LETHE_OK);
 	assert_int_equal(n, 2);
 }
 
@@ -415,6 +432,140 @@ test_ledger_find_across_batches(void **state)
 	assert_int_equal(f.nhits, 0);
 }
 
+static void
+test_ledger_relation_table_records_the_person_only(void **state)
+{
+	struct lfix *l = *state;
+	struct lethe_err err = {0};
+	struct ledger_found f;
+	char bob[128], carol[128], alice[128];
+	struct seen s;
+	size_t i;
+
+	/* Bob invited alice, alice invited carol: rows that relate two people each. */
+	tu_exec_sql(l->f->path,
+	            "INSERT INTO invites VALUES (1, 'bob@example.com', "
+	            "'alice@example.com'), (2, 'alice@example.com', 'carol@example.com');");
+	assert_int_equal(erase_entries(l, 7, "account", "email", "alice@example.com"), 5);
+	assert_true(ledger_id_hash(key, "email", "alice@example.com", alice, sizeof(alice)));
+	assert_true(ledger_id_hash(key, "email", "bob@example.com", bob, sizeof(bob)));
+	assert_true(ledger_id_hash(key, "email", "carol@example.com", carol, sizeof(carol)));
+	entries(l, "invites", &s);
+	assert_int_equal(s.n, 2);
+	for (i = 0; i < s.n; i++) {
+		/* Only alice's own column: the other is another person's. */
+		assert_non_null(strstr(s.ids[i], alice));
+		assert_null(strstr(s.ids[i], bob));
+		assert_null(strstr(s.ids[i], carol));
+	}
+	/* Found again (the rows are there): the request names alice and nobody else. */
+	assert_int_equal(ledger_find(l->f->dm, l->f->db, l->st, key, NULL, &f, &err), LETHE_OK);
+	assert_int_equal(f.nhits, 1);
+	assert_int_equal(f.hits[0].rows, 5);
+	for (i = 0; i < f.hits[0].nids; i++) {
+		assert_string_not_equal(f.hits[0].ids[i].value, "bob@example.com");
+		assert_string_not_equal(f.hits[0].ids[i].value, "carol@example.com");
+	}
+	ledger_found_free(&f);
+	/* Only the invites are back: their email names alice, never the inviter bob. */
+	tu_exec_sql(l->f->path, "DELETE FROM channels; DELETE FROM users WHERE id = 1;");
+	assert_int_equal(ledger_find(l->f->dm, l->f->db, l->st, key, NULL, &f, &err), LETHE_OK);
+	assert_int_equal(f.nhits, 1);
+	assert_int_equal(f.hits[0].nids, 1);
+	assert_string_equal(f.hits[0].ids[0].kind, "email");
+	assert_string_equal(f.hits[0].ids[0].value, "alice@example.com");
+	ledger_found_free(&f);
+}
+
+static void
+test_ledger_key_alone_never_matches(void **state)
+{
+	struct lfix *l = *state;
+	struct lethe_err err = {0};
+	struct ledger_found f;
+	int64_t n = 0;
+
+	/* Bob's channel 202 has no identity but its key (no 'when' holds for youtube). */
+	tu_exec_sql(l->f->path, "INSERT INTO channels VALUES (202, 20, 'youtube', 'YT2');");
+	assert_int_equal(erase_entries(l, 12, "account", "email", "bob@example.com"), 3);
+	/* Only channel 202's key is back (a channel id reused): nobody to erase again. */
+	tu_exec_sql(l->f->path,
+	            "DELETE FROM users WHERE id = 2; DELETE FROM channels WHERE id = 200;");
+	assert_int_equal(ledger_find(l->f->dm, l->f->db, l->st, key, NULL, &f, &err), LETHE_OK);
+	assert_int_equal(f.nhits, 0);
+	assert_int_equal(f.scanned, 5); /* users 1, 3; channels 100, 101, 202 */
+	ledger_found_free(&f);
+	/* Set aside ('unmatched'): no longer an erased entry to look for. */
+	assert_int_equal(store_ledger_count(l->st, NULL, &n, &err), LETHE_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(store_ledger_unmatched(l->st, 12, &err), LETHE_OK);
+	assert_int_equal(store_ledger_count(l->st, NULL, &n, &err), LETHE_OK);
+	assert_int_equal(n, 0);
+}
+
+static void
+test_ledger_lookup_by_keys(void **state)
+{
+	struct lfix *l = *state;
+	struct lethe_err err = {0};
+	char k1[HASH_TEXT_LEN + 1], k2[HASH_TEXT_LEN + 1], k9[HASH_TEXT_LEN + 1];
+	const char *keys[3];
+	struct seen s;
+
+	erase_entries(l, 7, "account", "email", "alice@example.com");
+	erase_entries(l, 12, "account", "email", "bob@example.com");
+	ledger_key_hash(key, "users", "1", k1);
+	ledger_key_hash(key, "users", "2", k2);
+	ledger_key_hash(key, "users", "9", k9);
+	keys[0] = k9;
+	keys[1] = k2;
+	memset(&s, 0, sizeof(s));
+	/* Only the entries of the keys asked for. */
+	assert_int_equal(store_ledger_lookup(l->st, "users", keys, 2, on_entry, &s, &err),
+	                 LETHE_OK);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.key_hash[0], k2);
+	assert_int_equal(s.req[0], 12);
+	keys[2] = k1;
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(store_ledger_lookup(l->st, "users", keys, 3, on_entry, &s, &err),
+	                 LETHE_OK);
+	assert_int_equal(s.n, 2);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(store_ledger_lookup(l->st, "channels", keys, 3, on_entry, &s, &err),
+	                 LETHE_OK);
+	assert_int_equal(s.n, 0);
+}
+
+static void
+test_ledger_restore_epoch(void **state)
+{
+	struct lfix *l = *state;
+	struct lethe_err err = {0};
+	int64_t e = -1, m = -1;
+
+	assert_int_equal(store_restore_epoch(l->st, false, 0, &e, &err), LETHE_OK);
+	assert_int_equal(e, 0);
+	assert_int_equal(store_restore_epoch(l->st, true, 0, &e, &err), LETHE_OK);
+	assert_int_equal(store_restore_epoch(l->st, true, 0, &e, &err), LETHE_OK);
+	assert_int_equal(e, 2);
+	assert_int_equal(store_restore_epoch(l->st, false, 1, &e, &err), LETHE_OK);
+	assert_int_equal(e, 2); /* never lowered */
+	assert_int_equal(store_restore_epoch(l->st, false, 5, &e, &err), LETHE_OK);
+	assert_int_equal(e, 5);
+	/* The app database's marker: none, created, moved only from the epoch before. */
+	assert_int_equal(appdb_marker_get(l->f->db, &m, &err), LETHE_E_NOTFOUND);
+	assert_int_equal(appdb_marker_set(l->f->db, 3, 2, &err), LETHE_E_NOTFOUND);
+	assert_int_equal(appdb_marker_set(l->f->db, 5, -1, &err), LETHE_OK);
+	assert_int_equal(appdb_marker_get(l->f->db, &m, &err), LETHE_OK);
+	assert_int_equal(m, 5);
+	assert_int_equal(appdb_marker_set(l->f->db, 7, 6, &err), LETHE_E_NOTFOUND);
+	assert_int_equal(appdb_marker_set(l->f->db, 6, 5, &err), LETHE_OK);
+	assert_int_equal(appdb_marker_set(l->f->db, 4, -1, &err), LETHE_OK); /* never lowered */
+	assert_int_equal(appdb_marker_get(l->f->db, &m, &err), LETHE_OK);
+	assert_int_equal(m, 6);
+}
+
 int
 main(void)
 {
@@ -430,6 +581,11 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_ledger_pending_and_dropped_entries, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_ledger_find_across_batches, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ledger_relation_table_records_the_person_only,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ledger_key_alone_never_matches, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ledger_lookup_by_keys, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ledger_restore_epoch, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
