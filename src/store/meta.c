@@ -245,46 +245,14 @@ store_meta_rerun(struct store *st, const char *code, int64_t run, const uint8_t 
 lethe_rc
 store_meta_retry_failed(struct store *st, int64_t *n, struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
-	int64_t *ids = NULL, now = time_now();
-	size_t cap = 0, nids = 0, i;
-	bool own = false;
-	lethe_rc rc;
-
-	*n = 0;
 	/* Each request tried again gets its history row and its audit entry. */
-	rc = store__tx_begin(st, &own, err);
-	if (rc != LETHE_OK)
-		return rc;
-	rc = store__prepf(st, &q, err,
-	                  "SELECT id FROM requests WHERE state = 'failed' AND app <> '' AND "
-	                  "length(identity_box) > 0 ORDER BY id",
-	                  "");
-	while (store__row(st, q, &rc, err, "reading failed Meta requests")) {
-		ids = xgrow(ids, &cap, nids + 1, sizeof(*ids));
-		ids[nids++] = sqlite3_column_int64(q, 0);
-	}
-	store__unprep(st, q);
-	for (i = 0; rc == LETHE_OK && i < nids; i++) {
-		rc = store__execf(
-		    st, err,
-		    "INSERT INTO request_events (request_id, at, state, actor, reason) "
-		    "VALUES (?1, ?2, 'received', 'lethe', NULL)",
-		    "ii", ids[i], now);
-		if (rc == LETHE_OK)
-			rc = store__audit_event(st, sqlite3_last_insert_rowid(st->db), err);
-		if (rc == LETHE_OK)
-			rc = store__execf(
-			    st, err,
-			    "UPDATE requests SET state = 'received', completed_at = NULL "
-			    "WHERE id = ?1",
-			    "i", ids[i]);
-	}
-	free(ids);
-	rc = store__tx_end(st, own, rc, err);
-	if (rc == LETHE_OK)
-		*n = (int64_t)nids;
-	return rc;
+	return store__move_each(st,
+	                        "SELECT id FROM requests WHERE state = 'failed' AND app <> '' AND "
+	                        "length(identity_box) > 0 ORDER BY id",
+	                        0, time_now(), "received", NULL,
+	                        "UPDATE requests SET state = 'received', completed_at = NULL "
+	                        "WHERE id = ?1",
+	                        n, err);
 }
 
 lethe_rc

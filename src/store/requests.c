@@ -382,7 +382,8 @@ store_request_list(struct store *st, const struct store_request_filter *f, store
 }
 
 lethe_rc
-store_request_expire(struct store *st, int64_t now, int64_t *n, struct lethe_err *err)
+store__move_each(struct store *st, const char *select, int64_t arg, int64_t now, const char *state,
+                 const char *reason, const char *update, int64_t *n, struct lethe_err *err)
 {
 	sqlite3_stmt *q = NULL;
 	int64_t *ids = NULL;
@@ -391,15 +392,11 @@ store_request_expire(struct store *st, int64_t now, int64_t *n, struct lethe_err
 	lethe_rc rc;
 
 	*n = 0;
-	/* Each request that expires gets its history row and its audit entry. */
 	rc = store__tx_begin(st, &own, err);
 	if (rc != LETHE_OK)
 		return rc;
-	rc = store__prepf(st, &q, err,
-	                  "SELECT id FROM requests WHERE state = 'awaiting_verification' AND "
-	                  "expires_at <= ?1 ORDER BY id",
-	                  "i", now);
-	while (store__row(st, q, &rc, err, "reading requests that expire")) {
+	rc = store__prepf(st, &q, err, select, "i", arg);
+	while (store__row(st, q, &rc, err, "reading requests to move")) {
 		ids = xgrow(ids, &cap, nids + 1, sizeof(*ids));
 		ids[nids++] = sqlite3_column_int64(q, 0);
 	}
@@ -408,24 +405,33 @@ store_request_expire(struct store *st, int64_t now, int64_t *n, struct lethe_err
 		rc = store__execf(
 		    st, err,
 		    "INSERT INTO request_events (request_id, at, state, actor, reason) "
-		    "VALUES (?1, ?2, 'expired', 'lethe', 'the identity was never "
-		    "verified')",
-		    "ii", ids[i], now);
+		    "VALUES (?1, ?2, ?3, 'lethe', ?4)",
+		    "iitt", ids[i], now, state, reason);
 		if (rc == LETHE_OK)
 			rc = store__audit_event(st, sqlite3_last_insert_rowid(st->db), err);
 		if (rc == LETHE_OK)
-			rc = store__execf(
-			    st, err,
-			    "UPDATE requests SET state = 'expired', completed_at = ?2, "
-			    "reason = 'the identity was never verified', identity_box = "
-			    "x'', notify_box = NULL WHERE id = ?1",
-			    "ii", ids[i], now);
+			rc = store__execf(st, err, update, "ii", ids[i], now);
 	}
 	free(ids);
 	rc = store__tx_end(st, own, rc, err);
 	if (rc == LETHE_OK)
 		*n = (int64_t)nids;
 	return rc;
+}
+
+lethe_rc
+store_request_expire(struct store *st, int64_t now, int64_t *n, struct lethe_err *err)
+{
+	/* Each request that expires gets its history row and its audit entry. */
+	return store__move_each(
+	    st,
+	    "SELECT id FROM requests WHERE state = 'awaiting_verification' AND expires_at <= ?1 "
+	    "ORDER BY id",
+	    now, now, "expired", "the identity was never verified",
+	    "UPDATE requests SET state = 'expired', completed_at = ?2, "
+	    "reason = 'the identity was never verified', identity_box = x'', notify_box = NULL "
+	    "WHERE id = ?1",
+	    n, err);
 }
 
 lethe_rc

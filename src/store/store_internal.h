@@ -113,6 +113,17 @@ lethe_rc store__mail_state(struct store *st, int64_t id, const char *state, int6
  */
 lethe_rc store__audit_event(struct store *st, int64_t event_rowid, struct lethe_err *err);
 /*
+ * Move each request that @select (parameter ?1: @arg, if it has one) lists,
+ * in id order,
+ * to @state at @now in the caller's transaction or one of its own: its
+ * history row (actor lethe, @reason may be NULL), its audit entry, then
+ * @update (?1 the id, ?2 @now, each if used: an unused parameter binds
+ * nothing).  *@n gets the number moved.
+ */
+lethe_rc store__move_each(struct store *st, const char *select, int64_t arg, int64_t now,
+                          const char *state, const char *reason, const char *update, int64_t *n,
+                          struct lethe_err *err);
+/*
  * The same for request @id entering @state at @at by @actor, @reason (may
  * be NULL) when no history row records it (a request received).
  */
