@@ -232,8 +232,12 @@ audit_checkpoint(const struct cli_args *a)
 	return status;
 }
 
+/* Where a command gets the JSON document it prints (a new reference into *@out). */
+typedef lethe_rc (*doc_fn)(struct service *svc, json_t **out, struct lethe_err *err);
+
+/* Open what @a names, print the document @get gives (keys sorted); the exit status. */
 static int
-audit_head(const struct cli_args *a)
+print_doc(const struct cli_args *a, doc_fn get)
 {
 	struct lethe_err err = {0};
 	struct audit_env e;
@@ -243,7 +247,7 @@ audit_head(const struct cli_args *a)
 
 	rc = audit_open(&e, a->config, &err);
 	if (rc == LETHE_OK)
-		rc = service_audit_head(e.svc, &doc, &err);
+		rc = get(e.svc, &doc, &err);
 	if (rc != LETHE_OK) {
 		status = cli_fail(&err, false);
 	} else {
@@ -255,27 +259,27 @@ audit_head(const struct cli_args *a)
 	return status;
 }
 
+/* doc_fn: the published keys document. */
+static lethe_rc
+keys_doc(struct service *svc, json_t **out, struct lethe_err *err)
+{
+	*out = service_keys_json(svc);
+	if (*out == NULL)
+		return lethe_err_set(err, LETHE_E_CONFIG,
+		                     "the signing keys are not loaded (proof.signing_key_file)");
+	return LETHE_OK;
+}
+
+static int
+audit_head(const struct cli_args *a)
+{
+	return print_doc(a, service_audit_head);
+}
+
 int
 cmd_keys(const struct cli_args *a)
 {
-	struct lethe_err err = {0};
-	struct audit_env e;
-	json_t *doc = NULL;
-	int status = 0;
-	lethe_rc rc;
-
-	rc = audit_open(&e, a->config, &err);
-	if (rc == LETHE_OK)
-		doc = service_keys_json(e.svc);
-	if (rc != LETHE_OK) {
-		status = cli_fail(&err, false);
-	} else {
-		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
-		fputc('\n', stdout);
-	}
-	json_decref(doc);
-	audit_close(&e);
-	return status;
+	return print_doc(a, keys_doc);
 }
 
 static int
