@@ -19,6 +19,7 @@
 
 #include <sodium.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "audit/canon.h"
