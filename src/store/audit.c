@@ -141,17 +141,19 @@ j_int(struct buf *b, int64_t v)
 static lethe_rc
 j_key(struct buf *b, const char *key)
 {
-	lethe_rc rc = LETHE_OK;
+	char tmp[40];
+	size_t n = strlen(key), i = 0;
 
+	if (n > sizeof(tmp) - 4)
+		return LETHE_E_TOOBIG; /* lethe's own keys are short */
 	if (b->len > 1)
-		rc = buf_add(b, ",", 1);
-	if (rc == LETHE_OK)
-		rc = buf_add(b, "\"", 1);
-	if (rc == LETHE_OK)
-		rc = buf_adds(b, key);
-	if (rc == LETHE_OK)
-		rc = buf_add(b, "\":", 2);
-	return rc;
+		tmp[i++] = ',';
+	tmp[i++] = '"';
+	memcpy(tmp + i, key, n);
+	i += n;
+	tmp[i++] = '"';
+	tmp[i++] = ':';
+	return buf_add(b, tmp, i);
 }
 
 static lethe_rc
@@ -585,15 +587,15 @@ struct member {
 	size_t len;
 };
 
+/* Keys in byte order (short keys: a loop beats a call to memcmp). */
 static int
-member_cmp(const void *a, const void *b)
+member_cmp(const struct member *x, const struct member *y)
 {
-	const struct member *x = a, *y = b;
-	size_t n = x->keylen < y->keylen ? x->keylen : y->keylen;
-	int c = memcmp(x->key, y->key, n);
+	size_t n = x->keylen < y->keylen ? x->keylen : y->keylen, i;
 
-	if (c != 0)
-		return c;
+	for (i = 0; i < n; i++)
+		if (x->key[i] != y->key[i])
+			return (unsigned char)x->key[i] < (unsigned char)y->key[i] ? -1 : 1;
 	return x->keylen < y->keylen ? -1 : x->keylen > y->keylen;
 }
 
@@ -610,7 +612,6 @@ split_members(const char *fields, struct member *m, size_t cap, size_t *n)
 	while (*p != '\0') {
 		const char *start = p;
 		int depth = 0;
-		bool in_str = false;
 
 		if (*p != '"' || *n >= cap)
 			return false;
@@ -620,14 +621,27 @@ split_members(const char *fields, struct member *m, size_t cap, size_t *n)
 		if (*p != '"' || p[1] != ':')
 			return false;
 		m[*n].keylen = (size_t)(p - m[*n].key);
-		for (p += 2; *p != '\0'; p++) {
-			if (in_str) {
-				if (*p == '\\' && p[1] != '\0')
-					p++;
-				else if (*p == '"')
-					in_str = false;
-			} else if (*p == '"') {
-				in_str = true;
+		p += 2;
+		/* A number: its digits (the common case, without the scan below). */
+		while ((*p >= '0' && *p <= '9') || *p == '-')
+			p++;
+		for (; *p != '\0'; p++) {
+			if (*p == '"') {
+				/* A string: to its closing quote, one not escaped by an odd run of
+				 * '\'. */
+				const char *q = p;
+
+				while ((q = strchr(q + 1, '"')) != NULL) {
+					const char *e = q;
+
+					while (e > p + 1 && e[-1] == '\\')
+						e--;
+					if ((q - e) % 2 == 0)
+						break;
+				}
+				if (q == NULL)
+					return false;
+				p = q;
 			} else if (*p == '{' || *p == '[') {
 				depth++;
 			} else if (*p == '}' || *p == ']') {
@@ -637,7 +651,7 @@ split_members(const char *fields, struct member *m, size_t cap, size_t *n)
 				break;
 			}
 		}
-		if (in_str || depth != 0 || p == start)
+		if (depth != 0 || p == start)
 			return false;
 		m[*n].text = start;
 		m[*n].len = (size_t)(p - start);
@@ -679,13 +693,20 @@ append_body(struct buf *b, int64_t seq, const void *arg)
 	size_t i = 0, k;
 
 	for (k = 0; rc == LETHE_OK && k <= OWN_KEYS; k++) {
-		for (; rc == LETHE_OK && i < a->n &&
-		       (k == OWN_KEYS || member_cmp(&a->m[i], &own_keys[k]) < 0);
-		     i++) {
+		/* The caller's members before own key k: runs adjacent in @fields in one copy. */
+		while (rc == LETHE_OK && i < a->n &&
+		       (k == OWN_KEYS || member_cmp(&a->m[i], &own_keys[k]) < 0)) {
+			const char *start = a->m[i].text;
+			size_t len = a->m[i].len;
+
+			for (i++; i < a->n && a->m[i].text == start + len + 1 &&
+			          (k == OWN_KEYS || member_cmp(&a->m[i], &own_keys[k]) < 0);
+			     i++)
+				len += 1 + a->m[i].len;
 			if (b->len > 1)
 				rc = buf_add(b, ",", 1);
 			if (rc == LETHE_OK)
-				rc = buf_add(b, a->m[i].text, a->m[i].len);
+				rc = buf_add(b, start, len);
 		}
 		if (k == OWN_KEYS || !own_present(c, k))
 			continue;
