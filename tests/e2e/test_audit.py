@@ -416,7 +416,7 @@ def test_entries_no_checkpoint_covered_in_time_are_a_warning(copy):
                                "--id", "email=user4@example.com")
     assert code == 0, err
     seq = query(copy.state_db, "SELECT max(seq) FROM audit")[0][0]
-    time.sleep(2.5)
+    time.sleep(3.2)  # whole seconds: more than twice the 1s interval after it
     code, out, err = run_lethe("audit", "checkpoint", "-c", copy.config)
     assert code == 0, (out, err)
     code, out, err = verify(copy)
