@@ -272,54 +272,45 @@ body_cols_read(const char *body, size_t len, struct body_cols *c)
 	}
 }
 
-/* Whether the raw JSON string contents @raw (@n bytes) are the text @s, escaped as lethe writes it.
+/*
+ * Whether the JSON string contents @raw (@n bytes, between the quotes) are
+ * the text @s once unescaped (\uXXXX only below 0x80: lethe escapes no more).
  */
 static bool
 json_str_is(const char *raw, size_t n, const char *s)
 {
-	static const char hex[] = "0123456789abcdef";
-	size_t i = 0;
+	const char *end = raw + n;
 
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-		char esc[6] = {(char)c};
-		size_t k = 1;
+	while (raw < end) {
+		char c = *raw++;
 
-		if (c < 0x20 || c == '"' || c == '\\') {
-			esc[0] = '\\';
-			k = 2;
-			switch (c) {
-			case '"':
-			case '\\':
-				esc[1] = (char)c;
-				break;
-			case '\n':
-				esc[1] = 'n';
-				break;
-			case '\r':
-				esc[1] = 'r';
-				break;
-			case '\t':
-				esc[1] = 't';
-				break;
-			case '\b':
-				esc[1] = 'b';
-				break;
-			case '\f':
-				esc[1] = 'f';
-				break;
-			default:
-				memcpy(esc + 1, "u00", 3);
-				esc[4] = hex[c >> 4];
-				esc[5] = hex[c & 15];
-				k = 6;
+		if (c == '\\') {
+			static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+			const char *k;
+
+			if (raw == end)
+				return false;
+			c = *raw++;
+			if (c == 'u') {
+				unsigned char u[2];
+				size_t len = 0;
+
+				if (end - raw < 4 ||
+				    sodium_hex2bin(u, sizeof(u), raw, 4, NULL, &len, NULL) != 0 ||
+				    len != 2 || u[0] != 0 || u[1] >= 0x80)
+					return false;
+				c = (char)u[1];
+				raw += 4;
+			} else if ((k = strchr(from, c)) != NULL && c != '\0') {
+				c = to[k - from];
+			} else {
+				return false;
 			}
 		}
-		if (i + k > n || memcmp(raw + i, esc, k) != 0)
+		if (*s == '\0' || *s++ != c)
 			return false;
-		i += k;
 	}
-	return i == n;
+	return *s == '\0';
 }
 
 /*

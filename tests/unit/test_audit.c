@@ -238,11 +238,10 @@ test_append_body_and_hash(void **state)
 	assert_int_equal(verify(f, NULL, NULL, NULL), 0);
 }
 
-/* Insert, transition and expiry append one request entry per state; reasons only as a MAC. */
-static void
-test_request_hooks(void **state)
+/* Request "c1" awaiting review, as the tests insert it. */
+static struct store_request_new
+new_request(void)
 {
-	struct fx *f = *state;
 	struct store_request_new n = {.code = "c1",
 	                              .kind = "erasure",
 	                              .scope = "account",
@@ -255,15 +254,34 @@ test_request_hooks(void **state)
 	                              .boxlen = 1,
 	                              .now = 100,
 	                              .due_at = 200};
+
+	return n;
+}
+
+/* Its refusal by an operator, for @reason (may be NULL). */
+static struct store_transition
+refusal(const char *reason)
+{
 	struct store_transition t = {.from = "awaiting_review",
 	                             .to = "refused",
 	                             .actor = "admin:ops",
-	                             .reason = "alice@example.com asked by phone",
+	                             .reason = reason,
 	                             .now = 150,
 	                             .not_before = -1,
 	                             .expires_at = -1,
 	                             .completed_at = 150,
 	                             .effects = -1};
+
+	return t;
+}
+
+/* Insert, transition and expiry append one request entry per state; reasons only as a MAC. */
+static void
+test_request_hooks(void **state)
+{
+	struct fx *f = *state;
+	struct store_request_new n = new_request();
+	struct store_transition t = refusal("alice@example.com asked by phone");
 	struct lethe_err err = {0};
 	int64_t id = 0, id2 = 0, id3 = 0, k = 0;
 	bool applied = false;
@@ -588,26 +606,8 @@ static void
 test_verify_edited_columns(void **state)
 {
 	struct fx *f = *state;
-	struct store_request_new n = {.code = "c1",
-	                              .kind = "erasure",
-	                              .scope = "account",
-	                              .source = "app",
-	                              .policy = "p",
-	                              .subject = "anon:00112233445566778899aabbccddeeff",
-	                              .state = "awaiting_review",
-	                              .actor = "app:e2e",
-	                              .box = (const uint8_t *)"x",
-	                              .boxlen = 1,
-	                              .now = 100,
-	                              .due_at = 200};
-	struct store_transition t = {.from = "awaiting_review",
-	                             .to = "refused",
-	                             .actor = "admin:ops",
-	                             .now = 150,
-	                             .not_before = -1,
-	                             .expires_at = -1,
-	                             .completed_at = 150,
-	                             .effects = -1};
+	struct store_request_new n = new_request();
+	struct store_transition t = refusal(NULL);
 	struct lethe_err err = {0};
 	char lines[2048], hash[65];
 	int64_t id = 0, id2 = 0, seq = 0;
@@ -659,6 +659,15 @@ test_verify_edited_columns(void **state)
 	assert_int_equal(verify_lines(f, 0, false, lines, sizeof(lines)), 0);
 	assert_int_equal(store_audit_final(f->s.st, id, &seq, hash, &err), LETHE_OK);
 	assert_int_equal(seq, 2);
+	/* Text columns compare with the body's escaped form: a state with escapes agrees... */
+	assert_int_equal(store_audit_append(f->s.st, 0, "reapply", "a\"b\\c\n\x01", 9,
+	                                    "\"found\":1", &seq, &err),
+	                 LETHE_OK);
+	assert_int_equal(verify_lines(f, 0, false, lines, sizeof(lines)), 0);
+	/* ...and one character less does not. */
+	sql(f, "UPDATE audit SET state = substr(state, 1, 5) WHERE seq = 7");
+	assert_int_equal(verify_lines(f, 0, false, lines, sizeof(lines)), 1);
+	assert_string_equal(lines, "entry 7: its columns do not match its body (state edited)\n");
 }
 
 /* A checkpoint is not signed over entries that do not chain from the latest one. */
