@@ -37,26 +37,40 @@ struct chain_report {
 	struct chain_break *breaks; /* up to CHAIN_BREAKS_MAX breaks, in seq order */
 	size_t nbreaks;             /* number listed */
 	int64_t more_breaks;        /* breaks found beyond those listed */
-	double elapsed_ms;          /* time taken */
+	/* Warnings (entries no checkpoint covered in time): not breaks, the chain may be whole. */
+	struct chain_break *warnings; /* up to CHAIN_BREAKS_MAX, in seq order */
+	size_t nwarnings;             /* number listed */
+	int64_t more_warnings;        /* found beyond those listed */
+	double elapsed_ms;            /* time taken */
 };
 
 /*
  * Verify the whole chain of @st: every hash recomputed, seq continuity,
+ * each entry's columns (seq, at, request_id, type, state) against its body,
  * each checkpoint's signature (against @kr) and hash, and that the chain
  * reaches the latest checkpoint.  @head, if not NULL, is a signed head
- * envelope published earlier, checked the same way.  LETHE_OK when it ran
- * (whole or broken: see @rep->nbreaks); an error only if it could not read.
- * Free @rep with chain_report_free().
+ * envelope published earlier, checked the same way.  With @interval > 0
+ * (proof.checkpoint_interval, s), entries older than 2 x @interval before
+ * the latest checkpoint that no checkpoint covered within 2 x @interval
+ * are warnings.  LETHE_OK when it ran (whole or broken: see
+ * @rep->nbreaks); an error only if it could not read.  Free @rep with
+ * chain_report_free().
  */
 lethe_rc chain_verify(struct store *st, const struct keys_ring *kr, const json_t *head,
-                      struct chain_report *rep, struct lethe_err *err);
+                      int64_t interval, struct chain_report *rep, struct lethe_err *err);
 void chain_report_free(struct chain_report *rep);
-/* @rep as JSON: {"ok", "entries", "checkpoints", "breaks":[{"seq","what"}]}. */
+/*
+ * @rep as JSON: {"ok" (no break; warnings do not count), "entries",
+ * "checkpoints", "breaks":[{"seq","what"}], "warnings":[{"seq","what"}], ...}.
+ */
 json_t *chain_report_json(const struct chain_report *rep);
 /*
  * Sign the chain's head now if it moved since the latest checkpoint (or
  * always, if @force) and store the checkpoint; *@seq (may be NULL) gets
- * the checkpointed seq, 0 if none was made.
+ * the checkpointed seq, 0 if none was made.  The entries since the latest
+ * checkpoint are verified first (that checkpoint's signature, then each
+ * link from its hash to the head, and each entry's columns): if they do not
+ * chain, nothing is signed and LETHE_E_CONFLICT names the first break.
  */
 lethe_rc chain_checkpoint(struct store *st, const struct keys_ring *kr, int64_t now, bool force,
                           int64_t *seq, struct lethe_err *err);

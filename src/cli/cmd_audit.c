@@ -31,8 +31,16 @@ static const char usage_verify[] =
     "                      /.well-known/lethe/audit-head.json): catches a tail\n"
     "                      deleted together with its checkpoints\n"
     "      --json          the report as JSON: {\"ok\", \"entries\", \"checkpoints\",\n"
-    "                      \"breaks\": [{\"seq\", \"what\"}], ...}\n"
+    "                      \"breaks\": [{\"seq\", \"what\"}], \"warnings\": [...], ...}\n"
     "  -h, --help          this text\n"
+    "\n"
+    "Also checks that each entry's columns (seq, at, request_id, type, state)\n"
+    "say what its body says.  Entries that no checkpoint covered within twice\n"
+    "proof.checkpoint_interval, though later checkpoints exist, are warnings\n"
+    "(\"lethe: warning: ...\" on stderr, \"warnings\" in --json): checkpoints may\n"
+    "have been deleted, or no `lethe serve` ran then.  Warnings alone do not\n"
+    "break the chain (exit 0, \"ok\": true).  Checkpoints deleted together with\n"
+    "the tail of the chain are only caught with --head.\n"
     "\n"
     "Exit status: 0 the chain is whole, 1 it is broken (one line per break, each\n"
     "naming its entry) or the state store failed, 2 usage error (also: a --head\n"
@@ -44,7 +52,9 @@ static const char usage_checkpoint[] =
     "\n"
     "Sign a checkpoint of the audit chain's head now, if it moved since the last\n"
     "one (`lethe serve` signs one every proof.checkpoint_interval and when it\n"
-    "stops).  Prints the entry signed.\n"
+    "stops).  Prints the entry signed.  The entries since the latest checkpoint\n"
+    "are checked first: if they do not chain (or that checkpoint does not\n"
+    "verify), nothing is signed and the first break is said (exit 1).\n"
     "\n"
     "  -c, --config FILE   lethe.yaml\n"
     "  -h, --help          this text\n"
@@ -189,12 +199,18 @@ audit_verify(const struct cli_args *a)
 		printf("%s\n", rep.breaks[i].what);
 	if (rep.more_breaks > 0)
 		printf("... and %lld more breaks\n", (long long)rep.more_breaks);
+	for (i = 0; i < rep.nwarnings; i++)
+		fprintf(stderr, "lethe: warning: %s\n", rep.warnings[i].what);
+	if (rep.more_warnings > 0)
+		fprintf(stderr, "lethe: warning: ... and %lld more\n",
+		        (long long)rep.more_warnings);
 	if (status == 0)
 		printf("the audit chain is whole: %lld entries, %lld checkpoints (latest: entry "
-		       "%lld)%s, checked in %.0f ms\n",
+		       "%lld)%s, checked in %.0f ms%s\n",
 		       (long long)rep.entries, (long long)rep.checkpoints,
 		       (long long)rep.last_checkpoint, head != NULL ? ", the published head" : "",
-		       rep.elapsed_ms);
+		       rep.elapsed_ms,
+		       rep.nwarnings > 0 ? " (see the warnings: they do not break it)" : "");
 	else
 		fprintf(stderr,
 		        "lethe: the audit chain is broken: %lld breaks (%lld entries read)\n",
@@ -232,8 +248,12 @@ audit_checkpoint(const struct cli_args *a)
 	return status;
 }
 
+/* Where a command gets the JSON document it prints (a new reference into *@out). */
+typedef lethe_rc (*doc_fn)(struct service *svc, json_t **out, struct lethe_err *err);
+
+/* Open what @a names, print the document @get gives (keys sorted); the exit status. */
 static int
-audit_head(const struct cli_args *a)
+print_doc(const struct cli_args *a, doc_fn get)
 {
 	struct lethe_err err = {0};
 	struct audit_env e;
@@ -243,7 +263,7 @@ audit_head(const struct cli_args *a)
 
 	rc = audit_open(&e, a->config, &err);
 	if (rc == LETHE_OK)
-		rc = service_audit_head(e.svc, &doc, &err);
+		rc = get(e.svc, &doc, &err);
 	if (rc != LETHE_OK) {
 		status = cli_fail(&err, false);
 	} else {
@@ -255,27 +275,27 @@ audit_head(const struct cli_args *a)
 	return status;
 }
 
+/* doc_fn: the published keys document. */
+static lethe_rc
+keys_doc(struct service *svc, json_t **out, struct lethe_err *err)
+{
+	*out = service_keys_json(svc);
+	if (*out == NULL)
+		return lethe_err_set(err, LETHE_E_CONFIG,
+		                     "the signing keys are not loaded (proof.signing_key_file)");
+	return LETHE_OK;
+}
+
+static int
+audit_head(const struct cli_args *a)
+{
+	return print_doc(a, service_audit_head);
+}
+
 int
 cmd_keys(const struct cli_args *a)
 {
-	struct lethe_err err = {0};
-	struct audit_env e;
-	json_t *doc = NULL;
-	int status = 0;
-	lethe_rc rc;
-
-	rc = audit_open(&e, a->config, &err);
-	if (rc == LETHE_OK)
-		doc = service_keys_json(e.svc);
-	if (rc != LETHE_OK) {
-		status = cli_fail(&err, false);
-	} else {
-		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
-		fputc('\n', stdout);
-	}
-	json_decref(doc);
-	audit_close(&e);
-	return status;
+	return print_doc(a, keys_doc);
 }
 
 static int

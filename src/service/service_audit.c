@@ -38,7 +38,7 @@ service_audit_verify(struct service *svc, const json_t *head, struct chain_repor
 	pthread_mutex_lock(&svc->st_mu);
 	rc = service_store_open(svc, err);
 	if (rc == LETHE_OK)
-		rc = chain_verify(svc->st, kr, head, rep, err);
+		rc = chain_verify(svc->st, kr, head, svc->cfg->proof.checkpoint_interval, rep, err);
 	pthread_mutex_unlock(&svc->st_mu);
 	return rc;
 }

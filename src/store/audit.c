@@ -19,6 +19,7 @@
 
 #include <sodium.h>
 #include <stdlib.h>
+#include <strings.h>
 
 #include "store/store_internal.h"
 #include "util/buf.h"
@@ -140,17 +141,19 @@ j_int(struct buf *b, int64_t v)
 static lethe_rc
 j_key(struct buf *b, const char *key)
 {
-	lethe_rc rc = LETHE_OK;
+	char tmp[40];
+	size_t n = strlen(key), i = 0;
 
+	if (n > sizeof(tmp) - 4)
+		return LETHE_E_TOOBIG; /* lethe's own keys are short */
 	if (b->len > 1)
-		rc = buf_add(b, ",", 1);
-	if (rc == LETHE_OK)
-		rc = buf_add(b, "\"", 1);
-	if (rc == LETHE_OK)
-		rc = buf_adds(b, key);
-	if (rc == LETHE_OK)
-		rc = buf_add(b, "\":", 2);
-	return rc;
+		tmp[i++] = ',';
+	tmp[i++] = '"';
+	memcpy(tmp + i, key, n);
+	i += n;
+	tmp[i++] = '"';
+	tmp[i++] = ':';
+	return buf_add(b, tmp, i);
 }
 
 static lethe_rc
@@ -171,11 +174,11 @@ m_int(struct buf *b, const char *key, int64_t v, lethe_rc rc)
 
 /* ---- appending ---------------------------------------------------------------- */
 
-/* Body buffer @i of @st, emptied: kept between appends so that one allocates nothing. */
+/* The body buffer of @st, emptied: kept between appends so that one allocates nothing. */
 static struct buf *
-body_buf(struct store *st, int i)
+body_buf(struct store *st)
 {
-	struct buf *b = &st->audit_buf[i];
+	struct buf *b = &st->audit_buf;
 
 	if (b->cap == 0)
 		buf_init(b, AUDIT_BODY_MAX);
@@ -183,44 +186,124 @@ body_buf(struct store *st, int i)
 	return b;
 }
 
-/* An append in progress: the head it extends. */
-struct chain_tx {
-	int64_t seq;                    /* the next entry's seq */
-	uint8_t prev[STORE_AUDIT_HASH]; /* the previous entry's hash (zeros before seq 1) */
+/* What an entry's row holds besides its body and hash (its body says the same). */
+struct entry_cols {
+	int64_t request_id; /* 0: none (NULL) */
+	const char *type;   /* request, erase_step, scan, reapply... */
+	const char *state;  /* NULL: none */
+	int64_t at;         /* epoch s */
 };
 
-/* Read the head under the caller's write lock: the next seq and the hash to extend. */
-static lethe_rc
-chain_open(struct store *st, struct chain_tx *tx, struct lethe_err *err)
-{
-	lethe_rc rc = store_audit_head(st, &tx->seq, tx->prev, err);
+/* Write the body of the entry of seq @seq into @b (empty); LETHE_E_TOOBIG if too long. */
+typedef lethe_rc (*body_fn)(struct buf *b, int64_t seq, const void *arg);
 
-	tx->seq++;
+/*
+ * sqlite3_trace_v2() callback: a statement that opens, ends or undoes part
+ * of a transaction (BEGIN, COMMIT, END, ROLLBACK [TO], SAVEPOINT, RELEASE)
+ * forgets the kept head, whoever runs it.
+ */
+static int
+head_watch(unsigned type, void *ctx, void *p, void *x)
+{
+	struct store *st = ctx;
+	const char *sql = x;
+
+	(void)type;
+	(void)p;
+	if (sql == NULL)
+		return 0;
+	switch (sql[0]) {
+	case 'B':
+	case 'b':
+	case 'C':
+	case 'c':
+	case 'E':
+	case 'e':
+	case 'R':
+	case 'r':
+	case 'S':
+	case 's':
+		if (strncasecmp(sql, "BEGIN", 5) == 0 || strncasecmp(sql, "COMMIT", 6) == 0 ||
+		    strncasecmp(sql, "END", 3) == 0 || strncasecmp(sql, "ROLLBACK", 8) == 0 ||
+		    strncasecmp(sql, "SAVEPOINT", 9) == 0 || strncasecmp(sql, "RELEASE", 7) == 0)
+			st->audit_head.valid = false;
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+void
+store__audit_watch(struct store *st)
+{
+	st->audit_head.valid = false;
+	sqlite3_trace_v2(st->db, SQLITE_TRACE_STMT, head_watch, st);
+}
+
+/*
+ * The head the next append extends into st->audit_head: the one this write
+ * transaction last read or wrote (kept until a statement opens, ends or
+ * rolls back a transaction or savepoint, or an append fails), else read
+ * now, under the caller's write lock.
+ */
+static lethe_rc
+head_load(struct store *st, struct lethe_err *err)
+{
+	bool in_tx = sqlite3_get_autocommit(st->db) == 0;
+	lethe_rc rc;
+
+	if (st->audit_head.valid && in_tx)
+		return LETHE_OK;
+	st->audit_head.valid = false;
+	rc = store_audit_head(st, &st->audit_head.seq, st->audit_head.hash, err);
+	st->audit_head.valid = rc == LETHE_OK && in_tx;
 	return rc;
 }
 
-/* Hash and insert the entry @body (which names tx->seq), then move the head. */
+/*
+ * Append one entry (@c, its body written by @build for the next seq) at
+ * the head, in the caller's transaction: hash = BLAKE2b-256(head's hash ||
+ * body), insert, and the entry is the head.  *@seq (may be NULL) gets its
+ * seq.  seq being the primary key, a stale head fails rather than forks.
+ */
 static lethe_rc
-chain_put(struct store *st, struct chain_tx *tx, int64_t request_id, const char *type,
-          const char *state, int64_t at, const struct buf *body, struct lethe_err *err)
+chain_append(struct store *st, const struct entry_cols *c, body_fn build, const void *arg,
+             int64_t *seq, struct lethe_err *err)
 {
+	struct buf *b = body_buf(st);
 	crypto_generichash_state h;
 	uint8_t hash[STORE_AUDIT_HASH];
+	int64_t next;
 	lethe_rc rc;
 
-	crypto_generichash_init(&h, NULL, 0, sizeof(hash));
-	crypto_generichash_update(&h, tx->prev, sizeof(tx->prev));
-	crypto_generichash_update(&h, (const unsigned char *)buf_str(body), body->len);
-	crypto_generichash_final(&h, hash, sizeof(hash));
-	rc = store__execf(st, err,
-	                  "INSERT INTO audit (seq, at, request_id, type, state, body, hash) "
-	                  "VALUES (?1, ?2, nullif(?3, 0), ?4, ?5, ?6, ?7)",
-	                  "iiitttb", tx->seq, at, request_id, type, state, buf_str(body), hash,
-	                  sizeof(hash));
-	if (rc != LETHE_OK)
+	rc = head_load(st, err);
+	next = st->audit_head.seq + 1;
+	if (rc == LETHE_OK) {
+		rc = build(b, next, arg);
+		if (rc == LETHE_E_TOOBIG)
+			rc = lethe_err_set(err, LETHE_E_TOOBIG, "audit: an entry is too long");
+	}
+	if (rc == LETHE_OK) {
+		crypto_generichash_init(&h, NULL, 0, sizeof(hash));
+		crypto_generichash_update(&h, st->audit_head.hash, sizeof(hash));
+		crypto_generichash_update(&h, (const unsigned char *)b->data, b->len);
+		crypto_generichash_final(&h, hash, sizeof(hash));
+		rc =
+		    store__execf(st, err,
+		                 "INSERT INTO audit (seq, at, request_id, type, state, body, hash) "
+		                 "VALUES (?1, ?2, nullif(?3, 0), ?4, ?5, ?6, ?7)",
+		                 "iiitttb", next, c->at, c->request_id, c->type, c->state, b->data,
+		                 (const void *)hash, sizeof(hash));
+	}
+	if (rc != LETHE_OK) {
+		st->audit_head.valid = false;
 		return rc;
-	memcpy(tx->prev, hash, sizeof(hash));
-	tx->seq++;
+	}
+	st->audit_head.seq = next;
+	memcpy(st->audit_head.hash, hash, sizeof(hash));
+	if (seq != NULL)
+		*seq = next;
 	return LETHE_OK;
 }
 
@@ -269,10 +352,11 @@ event_facts_clear(struct event_facts *f)
 	free(f->subject);
 }
 
-/* A request entry's body: its members in sorted order. */
+/* A request entry's body (a body_fn over a struct event_facts): its members in sorted order. */
 static lethe_rc
-request_body(struct buf *b, const struct event_facts *f, int64_t seq)
+request_body(struct buf *b, int64_t seq, const void *arg)
 {
+	const struct event_facts *f = arg;
 	lethe_rc rc = buf_add(b, "{", 1);
 
 	rc = m_str(b, "actor", f->actor, rc);
@@ -306,8 +390,8 @@ request_body(struct buf *b, const struct event_facts *f, int64_t seq)
 static lethe_rc
 audit_request(struct store *st, struct event_facts *f, struct lethe_err *err)
 {
-	struct chain_tx tx;
-	struct buf *b;
+	struct entry_cols c = {
+	    .request_id = f->request_id, .type = "request", .state = f->state, .at = f->at};
 	lethe_rc rc;
 
 	rc =
@@ -320,15 +404,7 @@ audit_request(struct store *st, struct event_facts *f, struct lethe_err *err)
 		                     (long long)f->request_id);
 	if (rc != LETHE_OK)
 		return rc;
-	b = body_buf(st, 0);
-	rc = chain_open(st, &tx, err);
-	if (rc == LETHE_OK)
-		rc = request_body(b, f, tx.seq);
-	if (rc == LETHE_OK)
-		rc = chain_put(st, &tx, f->request_id, "request", f->state, f->at, b, err);
-	else if (rc == LETHE_E_TOOBIG)
-		rc = lethe_err_set(err, LETHE_E_TOOBIG, "audit: an entry is too long");
-	return rc;
+	return chain_append(st, &c, request_body, f, NULL, err);
 }
 
 lethe_rc
@@ -404,10 +480,19 @@ job_steps(struct store *st, int64_t job, struct job_step **out, size_t *n, struc
 	return rc;
 }
 
+/* An entry of an erase job: one of its steps, or its scan. */
+struct job_entry {
+	const struct job_step *step;   /* the step, or NULL for the scan */
+	const struct store_scan *scan; /* the scan, when step is NULL */
+	int64_t request_id, job, now;
+};
+
+/* An "erase_step" entry's body (a body_fn over a struct job_entry). */
 static lethe_rc
-step_body(struct buf *b, const struct job_step *s, int64_t request_id, int64_t job, int64_t now,
-          int64_t seq)
+step_body(struct buf *b, int64_t seq, const void *arg)
 {
+	const struct job_entry *j = arg;
+	const struct job_step *s = j->step;
 	const char *hash = s->name != NULL ? strchr(s->name, '#') : NULL;
 	char *table = s->name == NULL ? xstrdup("")
 	              : hash != NULL  ? xstrndup(s->name, (size_t)(hash - s->name))
@@ -415,12 +500,12 @@ step_body(struct buf *b, const struct job_step *s, int64_t request_id, int64_t j
 	lethe_rc rc = buf_add(b, "{", 1);
 
 	rc = m_str(b, "action", s->action, rc);
-	rc = m_int(b, "at", now, rc);
-	rc = m_int(b, "job", job, rc);
+	rc = m_int(b, "at", j->now, rc);
+	rc = m_int(b, "job", j->job, rc);
 	rc = m_int(b, "media", s->media, rc);
 	rc = m_int(b, "media_missing", s->missing, rc);
 	rc = m_str(b, "part", s->name, rc);
-	rc = m_int(b, "request", request_id, rc);
+	rc = m_int(b, "request", j->request_id, rc);
 	rc = m_int(b, "rows", s->rows, rc);
 	rc = m_int(b, "seq", seq, rc);
 	rc = m_str(b, "table", table, rc);
@@ -433,15 +518,17 @@ step_body(struct buf *b, const struct job_step *s, int64_t request_id, int64_t j
 	return rc;
 }
 
+/* A "scan" entry's body (a body_fn over a struct job_entry). */
 static lethe_rc
-scan_body(struct buf *b, const struct store_scan *s, int64_t request_id, int64_t job, int64_t now,
-          int64_t seq)
+scan_body(struct buf *b, int64_t seq, const void *arg)
 {
+	const struct job_entry *j = arg;
+	const struct store_scan *s = j->scan;
 	lethe_rc rc = buf_add(b, "{", 1);
 
-	rc = m_int(b, "at", now, rc);
-	rc = m_int(b, "job", job, rc);
-	rc = m_int(b, "request", request_id, rc);
+	rc = m_int(b, "at", j->now, rc);
+	rc = m_int(b, "job", j->job, rc);
+	rc = m_int(b, "request", j->request_id, rc);
 	rc = m_str(b, "result", s->result, rc);
 	rc = m_int(b, "rows", s->rows, rc);
 	rc = m_int(b, "secure_delete", s->secure_delete, rc);
@@ -459,8 +546,8 @@ store_audit_job(struct store *st, int64_t request_id, int64_t job_id, const stru
                 int64_t now, struct lethe_err *err)
 {
 	struct job_step *steps = NULL;
-	struct chain_tx tx;
-	struct buf *b = body_buf(st, 0);
+	struct job_entry j = {.request_id = request_id, .job = job_id, .now = now};
+	struct entry_cols c = {.request_id = request_id, .type = "erase_step", .at = now};
 	size_t i, n = 0;
 	bool own = false;
 	lethe_rc rc = LETHE_OK;
@@ -471,23 +558,17 @@ store_audit_job(struct store *st, int64_t request_id, int64_t job_id, const stru
 		rc = job_steps(st, job_id, &steps, &n, err);
 	if (rc == LETHE_OK)
 		rc = store__tx_begin(st, &own, err);
-	if (rc == LETHE_OK)
-		rc = chain_open(st, &tx, err);
 	for (i = 0; rc == LETHE_OK && i < n; i++) {
-		buf_reset(b);
-		rc = step_body(b, &steps[i], request_id, job_id, now, tx.seq);
-		if (rc == LETHE_OK)
-			rc = chain_put(st, &tx, request_id, "erase_step", NULL, now, b, err);
+		j.step = &steps[i];
+		rc = chain_append(st, &c, step_body, &j, NULL, err);
 	}
 	if (rc == LETHE_OK && scan != NULL) {
-		buf_reset(b);
-		rc = scan_body(b, scan, request_id, scan->job_id != 0 ? scan->job_id : job_id, now,
-		               tx.seq);
-		if (rc == LETHE_OK)
-			rc = chain_put(st, &tx, request_id, "scan", NULL, now, b, err);
+		j.step = NULL;
+		j.scan = scan;
+		j.job = scan->job_id != 0 ? scan->job_id : job_id;
+		c.type = "scan";
+		rc = chain_append(st, &c, scan_body, &j, NULL, err);
 	}
-	if (rc == LETHE_E_TOOBIG)
-		rc = lethe_err_set(err, LETHE_E_TOOBIG, "audit: an entry is too long");
 	if (own)
 		rc = store__tx_end(st, own, rc, err);
 	for (i = 0; i < n; i++) {
@@ -506,15 +587,15 @@ struct member {
 	size_t len;
 };
 
+/* Keys in byte order (short keys: a loop beats a call to memcmp). */
 static int
-member_cmp(const void *a, const void *b)
+member_cmp(const struct member *x, const struct member *y)
 {
-	const struct member *x = a, *y = b;
-	size_t n = x->keylen < y->keylen ? x->keylen : y->keylen;
-	int c = memcmp(x->key, y->key, n);
+	size_t n = x->keylen < y->keylen ? x->keylen : y->keylen, i;
 
-	if (c != 0)
-		return c;
+	for (i = 0; i < n; i++)
+		if (x->key[i] != y->key[i])
+			return (unsigned char)x->key[i] < (unsigned char)y->key[i] ? -1 : 1;
 	return x->keylen < y->keylen ? -1 : x->keylen > y->keylen;
 }
 
@@ -531,7 +612,6 @@ split_members(const char *fields, struct member *m, size_t cap, size_t *n)
 	while (*p != '\0') {
 		const char *start = p;
 		int depth = 0;
-		bool in_str = false;
 
 		if (*p != '"' || *n >= cap)
 			return false;
@@ -541,14 +621,27 @@ split_members(const char *fields, struct member *m, size_t cap, size_t *n)
 		if (*p != '"' || p[1] != ':')
 			return false;
 		m[*n].keylen = (size_t)(p - m[*n].key);
-		for (p += 2; *p != '\0'; p++) {
-			if (in_str) {
-				if (*p == '\\' && p[1] != '\0')
-					p++;
-				else if (*p == '"')
-					in_str = false;
-			} else if (*p == '"') {
-				in_str = true;
+		p += 2;
+		/* A number: its digits (the common case, without the scan below). */
+		while ((*p >= '0' && *p <= '9') || *p == '-')
+			p++;
+		for (; *p != '\0'; p++) {
+			if (*p == '"') {
+				/* A string: to its closing quote, one not escaped by an odd run of
+				 * '\'. */
+				const char *q = p;
+
+				while ((q = strchr(q + 1, '"')) != NULL) {
+					const char *e = q;
+
+					while (e > p + 1 && e[-1] == '\\')
+						e--;
+					if ((q - e) % 2 == 0)
+						break;
+				}
+				if (q == NULL)
+					return false;
+				p = q;
 			} else if (*p == '{' || *p == '[') {
 				depth++;
 			} else if (*p == '}' || *p == ']') {
@@ -558,7 +651,7 @@ split_members(const char *fields, struct member *m, size_t cap, size_t *n)
 				break;
 			}
 		}
-		if (in_str || depth != 0 || p == start)
+		if (depth != 0 || p == start)
 			return false;
 		m[*n].text = start;
 		m[*n].len = (size_t)(p - start);
@@ -569,88 +662,107 @@ split_members(const char *fields, struct member *m, size_t cap, size_t *n)
 	return true;
 }
 
+/* lethe's own members of an appended entry, in their sorted order. */
+static const struct member own_keys[] = {
+    {.key = "at", .keylen = 2},    {.key = "request", .keylen = 7}, {.key = "seq", .keylen = 3},
+    {.key = "state", .keylen = 5}, {.key = "type", .keylen = 4},
+};
+#define OWN_KEYS (sizeof(own_keys) / sizeof(own_keys[0]))
+
+/* An entry store_audit_append() writes: the caller's members (sorted) and lethe's own. */
+struct append_entry {
+	const struct member *m;
+	size_t n;
+	const struct entry_cols *c;
+};
+
+/* Whether own member @k is in the entry of @c (request and state are optional). */
+static bool
+own_present(const struct entry_cols *c, size_t k)
+{
+	return (k != 1 || c->request_id != 0) && (k != 3 || c->state != NULL);
+}
+
+/* The body of an appended entry (a body_fn): the caller's members merged with lethe's. */
+static lethe_rc
+append_body(struct buf *b, int64_t seq, const void *arg)
+{
+	const struct append_entry *a = arg;
+	const struct entry_cols *c = a->c;
+	lethe_rc rc = buf_add(b, "{", 1);
+	size_t i = 0, k;
+
+	for (k = 0; rc == LETHE_OK && k <= OWN_KEYS; k++) {
+		/* The caller's members before own key k: runs adjacent in @fields in one copy. */
+		while (rc == LETHE_OK && i < a->n &&
+		       (k == OWN_KEYS || member_cmp(&a->m[i], &own_keys[k]) < 0)) {
+			const char *start = a->m[i].text;
+			size_t len = a->m[i].len;
+
+			for (i++; i < a->n && a->m[i].text == start + len + 1 &&
+			          (k == OWN_KEYS || member_cmp(&a->m[i], &own_keys[k]) < 0);
+			     i++)
+				len += 1 + a->m[i].len;
+			if (b->len > 1)
+				rc = buf_add(b, ",", 1);
+			if (rc == LETHE_OK)
+				rc = buf_add(b, start, len);
+		}
+		if (k == OWN_KEYS || !own_present(c, k))
+			continue;
+		if (k == 0 || k == 1 || k == 2)
+			rc = m_int(b, own_keys[k].key,
+			           k == 0   ? c->at
+			           : k == 1 ? c->request_id
+			                    : seq,
+			           rc);
+		else
+			rc = m_str(b, own_keys[k].key, k == 3 ? c->state : c->type, rc);
+	}
+	if (rc == LETHE_OK)
+		rc = buf_add(b, "}", 1);
+	return rc;
+}
+
 lethe_rc
 store_audit_append(struct store *st, int64_t request_id, const char *type, const char *state,
                    int64_t now, const char *fields, int64_t *seq, struct lethe_err *err)
 {
 	struct member m[AUDIT_MEMBERS_MAX];
-	struct buf *own_members, *b;
-	struct chain_tx tx;
-	size_t n = 0, i, k;
+	struct entry_cols c = {.request_id = request_id, .type = type, .state = state, .at = now};
+	struct append_entry a = {.m = m, .c = &c};
+	size_t i, k;
 	bool own = false;
 	lethe_rc rc;
 
 	if (seq != NULL)
 		*seq = 0;
-	if (fields != NULL && !split_members(fields, m, AUDIT_MEMBERS_MAX - 5, &n))
+	if (fields != NULL && !split_members(fields, m, AUDIT_MEMBERS_MAX, &a.n))
 		return lethe_err_set(err, LETHE_E_INTERNAL,
 		                     "audit: the fields of a %s entry are not JSON members", type);
-	own_members = body_buf(st, 1);
-	b = body_buf(st, 0);
+	/* Sorted already, as the contract asks, this is one pass. */
+	for (i = 1; i < a.n; i++) {
+		struct member x = m[i];
+
+		for (k = i; k > 0 && member_cmp(&m[k - 1], &x) > 0; k--)
+			m[k] = m[k - 1];
+		m[k] = x;
+	}
+	/* No member twice, nor one of lethe's own: one walk along both sorted lists. */
+	for (i = 0, k = 0; i < a.n; i++) {
+		bool twice = i > 0 && member_cmp(&m[i - 1], &m[i]) == 0;
+
+		while (k < OWN_KEYS && member_cmp(&own_keys[k], &m[i]) < 0)
+			k++;
+		if (twice ||
+		    (k < OWN_KEYS && own_present(&c, k) && member_cmp(&own_keys[k], &m[i]) == 0))
+			return lethe_err_set(err, LETHE_E_INTERNAL,
+			                     "audit: a %s entry names a member twice", type);
+	}
 	rc = store__tx_begin(st, &own, err);
 	if (rc == LETHE_OK)
-		rc = chain_open(st, &tx, err);
-	/* lethe's own members, each as its own text, then all of them sorted. */
-	if (rc == LETHE_OK) {
-		static const char *const keys[5] = {"at", "request", "seq", "state", "type"};
-		size_t start[5], end[5], nown = 0;
-
-		rc = buf_add(own_members, "{", 1);
-		for (k = 0; rc == LETHE_OK && k < 5; k++) {
-			if ((k == 1 && request_id == 0) || (k == 3 && state == NULL))
-				continue;
-			start[nown] = own_members->len + (own_members->len > 1 ? 1 : 0);
-			if (k == 0 || k == 1 || k == 2)
-				rc = m_int(own_members, keys[k],
-				           k == 0   ? now
-				           : k == 1 ? request_id
-				                    : tx.seq,
-				           rc);
-			else
-				rc = m_str(own_members, keys[k], k == 3 ? state : type, rc);
-			end[nown] = own_members->len;
-			m[n + nown].key = keys[k];
-			m[n + nown].keylen = strlen(keys[k]);
-			nown++;
-		}
-		for (k = 0; rc == LETHE_OK && k < nown; k++) {
-			m[n + k].text = own_members->data + start[k];
-			m[n + k].len = end[k] - start[k];
-		}
-		n += nown;
-	}
-	if (rc == LETHE_OK) {
-		/* A dozen members at most: an insertion sort. */
-		for (i = 1; i < n; i++) {
-			struct member x = m[i];
-
-			for (k = i; k > 0 && member_cmp(&m[k - 1], &x) > 0; k--)
-				m[k] = m[k - 1];
-			m[k] = x;
-		}
-		for (i = 1; i < n; i++)
-			if (member_cmp(&m[i - 1], &m[i]) == 0)
-				rc = lethe_err_set(err, LETHE_E_INTERNAL,
-				                   "audit: a %s entry names a member twice", type);
-	}
-	if (rc == LETHE_OK)
-		rc = buf_add(b, "{", 1);
-	for (i = 0; rc == LETHE_OK && i < n; i++) {
-		if (i > 0)
-			rc = buf_add(b, ",", 1);
-		if (rc == LETHE_OK)
-			rc = buf_add(b, m[i].text, m[i].len);
-	}
-	if (rc == LETHE_OK)
-		rc = buf_add(b, "}", 1);
-	if (rc == LETHE_OK)
-		rc = chain_put(st, &tx, request_id, type, state, now, b, err);
-	if (rc == LETHE_OK && seq != NULL)
-		*seq = tx.seq - 1;
-	if (rc == LETHE_E_TOOBIG)
-		rc = lethe_err_set(err, LETHE_E_TOOBIG, "audit: an entry is too long");
-	rc = store__tx_end(st, own, rc, err);
-	return rc;
+		rc = chain_append(st, &c, append_body, &a, seq, err);
+	return store__tx_end(st, own, rc, err);
 }
 
 /* ---- reading ------------------------------------------------------------------ */
@@ -686,24 +798,30 @@ store_audit_each(struct store *st, int64_t from, store_audit_fn fn, void *arg,
 	return rc;
 }
 
-/* store__row_fn: seq and hash into the struct chain_tx @out (hash zeros if malformed). */
+/* The seq and hash of an entry, as head_row() reads them. */
+struct seq_hash {
+	int64_t seq;
+	uint8_t hash[STORE_AUDIT_HASH];
+};
+
+/* store__row_fn: seq and hash into the struct seq_hash @out (hash zeros if malformed). */
 static void
 head_row(sqlite3_stmt *q, void *out)
 {
-	struct chain_tx *h = out;
+	struct seq_hash *h = out;
 	const void *p = sqlite3_column_blob(q, 1);
 
 	h->seq = sqlite3_column_int64(q, 0);
-	memset(h->prev, 0, sizeof(h->prev));
+	memset(h->hash, 0, sizeof(h->hash));
 	if (p != NULL && sqlite3_column_bytes(q, 1) == STORE_AUDIT_HASH)
-		memcpy(h->prev, p, STORE_AUDIT_HASH);
+		memcpy(h->hash, p, STORE_AUDIT_HASH);
 }
 
 lethe_rc
 store_audit_head(struct store *st, int64_t *seq, uint8_t hash[STORE_AUDIT_HASH],
                  struct lethe_err *err)
 {
-	struct chain_tx h = {0};
+	struct seq_hash h = {0};
 	lethe_rc rc = store__one(st, err, "reading the audit chain's head", head_row, &h,
 	                         "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", "");
 
@@ -712,23 +830,83 @@ store_audit_head(struct store *st, int64_t *seq, uint8_t hash[STORE_AUDIT_HASH],
 		rc = LETHE_OK;
 	}
 	*seq = h.seq;
-	memcpy(hash, h.prev, STORE_AUDIT_HASH);
+	memcpy(hash, h.hash, STORE_AUDIT_HASH);
 	return rc;
 }
 
-lethe_rc
-store_audit_request_last(struct store *st, int64_t request_id, const char *type, int64_t *seq,
-                         uint8_t hash[STORE_AUDIT_HASH], struct lethe_err *err)
-{
-	struct chain_tx h = {0};
-	lethe_rc rc = store__one(st, err, "reading the audit chain", head_row, &h,
-	                         "SELECT seq, hash FROM audit WHERE request_id = ?1 AND type = ?2 "
-	                         "ORDER BY seq DESC LIMIT 1",
-	                         "it", request_id, type);
+/* A request's final entry as final_row() reads it. */
+struct final_entry {
+	int64_t seq;
+	char hash[2 * STORE_AUDIT_HASH + 1];
+	bool hash_ok, body_ok;
+};
 
-	*seq = h.seq;
-	memcpy(hash, h.prev, STORE_AUDIT_HASH);
-	return rc;
+/* store__row_fn: its seq, hash and whether its body says what its columns say. */
+static void
+final_row(sqlite3_stmt *q, void *out)
+{
+	static const char *const states[] = {"completed", "completed_with_retention", "refused",
+	                                     "cancelled"};
+	struct final_entry *f = out;
+	const void *h = sqlite3_column_blob(q, 1);
+	const char *body = (const char *)sqlite3_column_text(q, 2);
+	const char *state = (const char *)sqlite3_column_text(q, 3);
+	int64_t request_id = sqlite3_column_int64(q, 4);
+	char want[96];
+	size_t i;
+
+	f->seq = sqlite3_column_int64(q, 0);
+	f->hash_ok = h != NULL && sqlite3_column_bytes(q, 1) == STORE_AUDIT_HASH;
+	if (f->hash_ok)
+		hash_hex(h, STORE_AUDIT_HASH, f->hash);
+	/* The body names the same request, seq and state (a request body's members, in order). */
+	f->body_ok = false;
+	for (i = 0; body != NULL && state != NULL && i < sizeof(states) / sizeof(states[0]); i++)
+		if (strcmp(state, states[i]) == 0)
+			break;
+	if (body == NULL || state == NULL || i == sizeof(states) / sizeof(states[0]))
+		return;
+	snprintf(want, sizeof(want), ",\"request\":%lld,", (long long)request_id);
+	if (strstr(body, want) == NULL)
+		return;
+	snprintf(want, sizeof(want), ",\"seq\":%lld,", (long long)f->seq);
+	if (strstr(body, want) == NULL)
+		return;
+	snprintf(want, sizeof(want), ",\"state\":\"%s\",", states[i]);
+	if (strstr(body, want) == NULL || strstr(body, ",\"type\":\"request\"}") == NULL)
+		return;
+	f->body_ok = true;
+}
+
+lethe_rc
+store_audit_final(struct store *st, int64_t request_id, int64_t *seq, char hash[65],
+                  struct lethe_err *err)
+{
+	struct final_entry f = {0};
+	lethe_rc rc;
+
+	*seq = 0;
+	hash[0] = '\0';
+	rc = store__one(st, err, "reading a request's final audit entry", final_row, &f,
+	                "SELECT seq, hash, body, state, request_id FROM audit WHERE request_id = "
+	                "?1 AND type = 'request' AND state IN ('completed', "
+	                "'completed_with_retention', 'refused', 'cancelled') ORDER BY seq DESC "
+	                "LIMIT 1",
+	                "i", request_id);
+	if (rc != LETHE_OK)
+		return rc;
+	if (!f.hash_ok)
+		return lethe_err_set(err, LETHE_E_STATE,
+		                     "state store: audit entry %lld has no 32-byte hash",
+		                     (long long)f.seq);
+	if (!f.body_ok)
+		return lethe_err_set(err, LETHE_E_STATE,
+		                     "state store: audit entry %lld: its columns do not match its "
+		                     "body (run lethe audit verify)",
+		                     (long long)f.seq);
+	*seq = f.seq;
+	memcpy(hash, f.hash, sizeof(f.hash));
+	return LETHE_OK;
 }
 
 lethe_rc

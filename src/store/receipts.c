@@ -2,13 +2,13 @@
 /*
  * receipts.c - what a request's receipt reads from the state store besides
  * the request row and its scan (docs/proof.md "Receipts"): the steps of
- * its erase job with their media counts and hold ends, and the audit chain
- * entry of its final transition.  Read-only.
+ * its erase job with their media counts and hold ends (the audit chain
+ * entry of its final transition is audit.c's store_audit_final()).
+ * Read-only.
  */
 #include "util/fmacros.h"
 
 #include "store/store_internal.h"
-#include "util/hash.h"
 
 lethe_rc
 store_receipt_steps(struct store *st, int64_t job, store_receipt_step_fn fn, void *arg,
@@ -29,38 +29,6 @@ store_receipt_steps(struct store *st, int64_t job, store_receipt_step_fn fn, voi
 		fn(arg, (const char *)sqlite3_column_text(q, 0),
 		   (const char *)sqlite3_column_text(q, 1), sqlite3_column_int64(q, 2),
 		   sqlite3_column_int64(q, 3), sqlite3_column_int64(q, 4));
-	store__unprep(st, q);
-	return rc;
-}
-
-lethe_rc
-store_audit_final(struct store *st, int64_t request_id, int64_t *seq, char hash[65],
-                  struct lethe_err *err)
-{
-	sqlite3_stmt *q = NULL;
-	lethe_rc rc;
-	const void *h;
-
-	*seq = 0;
-	hash[0] = '\0';
-	rc = store__prepf(st, &q, err,
-	                  "SELECT seq, hash FROM audit WHERE request_id = ?1 AND type = 'request' "
-	                  "AND state IN ('completed', 'completed_with_retention', 'refused', "
-	                  "'cancelled') ORDER BY seq DESC LIMIT 1",
-	                  "i", request_id);
-	if (store__row(st, q, &rc, err, "reading a request's final audit entry")) {
-		h = sqlite3_column_blob(q, 1);
-		if (h != NULL && sqlite3_column_bytes(q, 1) == 32) {
-			*seq = sqlite3_column_int64(q, 0);
-			hash_hex(h, 32, hash);
-		} else {
-			rc = lethe_err_set(err, LETHE_E_STATE,
-			                   "state store: audit entry %lld has no 32-byte hash",
-			                   (long long)sqlite3_column_int64(q, 0));
-		}
-	} else if (rc == LETHE_OK) {
-		rc = LETHE_E_NOTFOUND;
-	}
 	store__unprep(st, q);
 	return rc;
 }

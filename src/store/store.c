@@ -97,6 +97,7 @@ store_open(const char *path, struct store **out, struct lethe_err *err)
 		goto fail;
 	}
 	sqlite3_busy_handler(st->db, on_busy, NULL);
+	store__audit_watch(st);
 	if (sqlite3_exec(st->db,
 	                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
 	                 "PRAGMA journal_size_limit=" STORE_WAL_LIMIT_TEXT "; "
@@ -133,8 +134,7 @@ store_close(struct store *st)
 		return;
 	for (i = 0; i < STMT_CACHE; i++)
 		sqlite3_finalize(st->cache[i].q);
-	buf_free(&st->audit_buf[0]);
-	buf_free(&st->audit_buf[1]);
+	buf_free(&st->audit_buf);
 	/* Closing may checkpoint (the last connection does): let that one sync. */
 	if (st->deferred)
 		sqlite3_exec(st->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);

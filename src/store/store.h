@@ -795,12 +795,14 @@ lethe_rc store_audit_each(struct store *st, int64_t from, store_audit_fn fn, voi
 lethe_rc store_audit_head(struct store *st, int64_t *seq, uint8_t hash[STORE_AUDIT_HASH],
                           struct lethe_err *err);
 /*
- * The last entry of type @type ("request": the request's latest transition)
- * about request @request_id: its seq and hash.  LETHE_E_NOTFOUND if none.
+ * The entry of request @request_id's final transition (the latest "request"
+ * entry entering completed, completed_with_retention, refused or
+ * cancelled): *@seq and its hash in lowercase hex into @hash.
+ * LETHE_E_NOTFOUND if none; LETHE_E_STATE if its body does not name that
+ * request, seq and state (its columns were edited).
  */
-lethe_rc store_audit_request_last(struct store *st, int64_t request_id, const char *type,
-                                  int64_t *seq, uint8_t hash[STORE_AUDIT_HASH],
-                                  struct lethe_err *err);
+lethe_rc store_audit_final(struct store *st, int64_t request_id, int64_t *seq, char hash[65],
+                           struct lethe_err *err);
 
 /* A signed checkpoint of the chain's head (audit/chain.h makes and checks them). */
 struct store_audit_checkpoint {
@@ -862,14 +864,6 @@ typedef void (*store_receipt_step_fn)(void *arg, const char *table, const char *
  */
 lethe_rc store_receipt_steps(struct store *st, int64_t job, store_receipt_step_fn fn, void *arg,
                              struct lethe_err *err);
-/*
- * The audit chain entry of request @request_id's final transition (the
- * latest "request" entry entering completed, completed_with_retention,
- * refused or cancelled): *@seq and its hash in lowercase hex into @hash.
- * LETHE_E_NOTFOUND if the chain holds none.
- */
-lethe_rc store_audit_final(struct store *st, int64_t request_id, int64_t *seq, char hash[65],
-                           struct lethe_err *err);
 
 /* ---- the ledger of erased people (ledger.c): keyed hashes only ---------------- */
 

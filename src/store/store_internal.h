@@ -15,7 +15,8 @@
  *   outbox.c  channel disconnects and their outbox
  *   mail.c    the mail outbox (notices about requests)
  *   links.c   mailed links, by keyed hash
- *   receipts.c  what a request's receipt reads (steps, final audit entry)
+ *   receipts.c  what a request's receipt reads (its job's steps)
+ *   audit.c   the audit chain: append, read, head, checkpoints
  *
  * Like struct store itself, nothing here is thread-safe: one connection is
  * used by one thread at a time.
@@ -40,7 +41,12 @@ struct store {
 		sqlite3_stmt *q; /* prepared once */
 	} cache[STMT_CACHE];     /* statements of this connection, prepared on first use */
 	bool deferred;           /* store_set_deferred_sync() was called */
-	struct buf audit_buf[2]; /* audit.c's bodies, kept between appends (cap 0: unused yet) */
+	struct buf audit_buf;    /* audit.c's body, kept between appends (cap 0: unused yet) */
+	struct {
+		bool valid;                     /* read or written in the open write transaction */
+		int64_t seq;                    /* the chain's last seq (0: empty) */
+		uint8_t hash[STORE_AUDIT_HASH]; /* its hash */
+	} audit_head; /* audit.c's cached head: cleared at begin, commit, rollback, failure */
 };
 
 /* LETHE_E_STATE with "state store: @what: " and SQLite's last error of @st. */
@@ -134,6 +140,12 @@ lethe_rc store__audit_request(struct store *st, int64_t id, int64_t at, const ch
  * a transaction (*@own true), else nothing.  End it with store__tx_end().
  */
 lethe_rc store__tx_begin(struct store *st, bool *own, struct lethe_err *err);
+/*
+ * Have audit.c see every statement of @st that opens, ends or rolls back a
+ * transaction or savepoint, so that the head it keeps during a write
+ * transaction never outlives one (store_open() calls it once).
+ */
+void store__audit_watch(struct store *st);
 /* Commit (@rc LETHE_OK) or roll back the transaction store__tx_begin() opened; returns @rc. */
 lethe_rc store__tx_end(struct store *st, bool own, lethe_rc rc, struct lethe_err *err);
 

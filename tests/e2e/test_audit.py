@@ -9,7 +9,9 @@ published earlier is given) and names the entry.  The published head verifies wi
 Python's `cryptography` (an Ed25519 implementation other than lethe's); the chain's
 hashes are recomputed in Python; no entry holds the test people's e-mail addresses,
 names, Meta ids or the reason typed by the operator; rotated keys keep old checkpoints
-verifiable.
+verifiable.  An edited column of an entry (state, request_id) is named, a checkpoint
+is not signed over entries that do not chain, entries no checkpoint covered in time are
+warnings (exit 0), and a Meta request run again shows its second run in the chain.
 """
 import base64
 import hashlib
@@ -26,6 +28,7 @@ from lethe_e2e import copy_demo, query, run_lethe
 from requests_helpers import ADMIN_KEY, APP_KEY, call, configure, create_body
 from serve_helpers import (IG_SECRET, TSCALE, Server, ig_id, servers, sign_py,  # noqa: F401
                            stop_ok)
+from test_serve_rerun import project_of, reconnect, wait_rerun
 
 # An app's erasure runs at once; an operator's waits for review (and is refused).
 POLICIES = """requests:
@@ -261,6 +264,35 @@ def test_cli_erasure_is_in_the_chain(demo):
     assert code == 0 and "%d entries" % len(rows) in out, (out, err)
 
 
+def test_meta_repeat_shows_its_second_run(demo, servers):
+    """A repeated finished Meta request goes received -> running -> completed again."""
+    configure_audit(demo)
+    uid = ig_id(1)
+    project = project_of(demo.db, "instagram", uid)
+    s = servers(demo)
+    code = s.deletion("instagram", sign_py(IG_SECRET, uid))["confirmation_code"]
+    first, _ = s.wait_completed(code)
+    time.sleep(1.1)  # the second run's receipt time differs from the first's
+    reconnect(demo.db, "instagram", uid, project)
+    assert s.deletion("instagram", sign_py(IG_SECRET, uid))["confirmation_code"] == code
+    wait_rerun(s, code, first)
+    stop_ok(s)
+    rid = demo.state("SELECT id FROM requests WHERE code = ?", (code,))[0][0]
+    rows = query(demo.state_db, "SELECT seq, state, body FROM audit WHERE request_id = ? AND "
+                                "type = 'request' ORDER BY seq", (rid,))
+    done = ("completed", "completed_with_retention")
+    states = [r[1] for r in rows]
+    assert len(states) == 5 and states[0] == "running" and states[1] in done, states
+    assert states[2:4] == ["received", "running"] and states[4] in done, states
+    assert [json.loads(r[2])["state"] for r in rows] == states
+    # The steps of both runs are in it, and the chain is whole.
+    steps = query(demo.state_db, "SELECT count(DISTINCT json_extract(body, '$.job')) FROM audit "
+                                 "WHERE request_id = ? AND type = 'erase_step'", (rid,))[0][0]
+    assert steps == 2, steps
+    code_, out, err = verify(demo)
+    assert code_ == 0, (out, err)
+
+
 # ---- tampering, each named ---------------------------------------------------------
 
 def test_edited_entry(copy):
@@ -339,6 +371,64 @@ def test_tail_and_checkpoints_deleted_caught_by_a_published_head(chain, copy, tm
     path.write_text("not json")
     code, out, err = verify(copy, "--head", str(path))
     assert code == 2, (code, out, err)
+
+
+def test_edited_state_column(copy):
+    """Only the column (body and hash kept): a receipt would point at another entry."""
+    seq = query(copy.state_db, "SELECT seq FROM audit WHERE state = 'refused'")[0][0]
+    sql(copy, "UPDATE audit SET state = 'completed' WHERE seq = %d" % seq)
+    assert broken(copy) == ["entry %d: its columns do not match its body (state edited)"
+                            % seq]
+
+
+def test_edited_request_id_column(copy):
+    seq, rid = query(copy.state_db, "SELECT seq, request_id FROM audit WHERE state = "
+                                    "'refused'")[0]
+    sql(copy, "UPDATE audit SET request_id = %d WHERE seq = %d" % (rid - 1, seq))
+    assert broken(copy) == ["entry %d: its columns do not match its body (request_id edited)"
+                            % seq]
+
+
+def test_edited_checkpoint_time(copy):
+    last = query(copy.state_db, "SELECT max(seq) FROM audit_checkpoints")[0][0]
+    sql(copy, "UPDATE audit_checkpoints SET at = at - 3600 WHERE seq = %d" % last)
+    assert broken(copy) == ["checkpoint of entry %d: signature does not verify" % last]
+
+
+def test_checkpoint_not_signed_over_an_edited_entry(copy):
+    code, out, err = run_lethe("requests", "create", "-c", copy.config, "--scope", "account",
+                               "--id", "email=user4@example.com")
+    assert code == 0, err
+    last = query(copy.state_db, "SELECT max(seq) FROM audit")[0][0]
+    before = query(copy.state_db, "SELECT count(*) FROM audit_checkpoints")[0][0]
+    sql(copy, "UPDATE audit SET body = replace(body, '\"kind\":', '\"kind\":1') "
+              "WHERE seq = %d" % last)
+    code, out, err = run_lethe("audit", "checkpoint", "-c", copy.config)
+    assert code == 1, (code, out, err)
+    assert ("not signing a checkpoint: " + EDIT_LINE % last) in err, err
+    assert query(copy.state_db, "SELECT count(*) FROM audit_checkpoints")[0][0] == before
+
+
+def test_entries_no_checkpoint_covered_in_time_are_a_warning(copy):
+    """Entries appended while nothing signed checkpoints (1s interval here), then a
+    checkpoint much later: a warning, not a break."""
+    code, out, err = run_lethe("requests", "create", "-c", copy.config, "--scope", "account",
+                               "--id", "email=user4@example.com")
+    assert code == 0, err
+    seq = query(copy.state_db, "SELECT max(seq) FROM audit")[0][0]
+    time.sleep(3.2)  # whole seconds: more than twice the 1s interval after it
+    code, out, err = run_lethe("audit", "checkpoint", "-c", copy.config)
+    assert code == 0, (out, err)
+    code, out, err = verify(copy)
+    assert code == 0, (out, err)
+    assert out.startswith("the audit chain is whole: "), out
+    assert re.search(r"^lethe: warning: entry %d \(of \d{4}-[^)]*\) was covered by no "
+                     r"checkpoint within twice the checkpoint interval, though one was "
+                     r"signed " % seq, err, re.M), err
+    code, out, err = verify(copy, "--json")
+    rep = json.loads(out)
+    assert code == 0 and rep["ok"] is True and rep["breaks"] == [], rep
+    assert [w for w in rep["warnings"] if w["seq"] == seq], rep
 
 
 # ---- keys ---------------------------------------------------------------------------

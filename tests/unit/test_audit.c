@@ -123,7 +123,7 @@ verify(struct fx *f, const json_t *head, int64_t *seq, char what[240])
 	struct lethe_err err = {0};
 	size_t n;
 
-	assert_int_equal(chain_verify(f->s.st, &f->kr, head, &rep, &err), LETHE_OK);
+	assert_int_equal(chain_verify(f->s.st, &f->kr, head, 0, &rep, &err), LETHE_OK);
 	n = rep.nbreaks;
 	if (n > 0) {
 		if (seq != NULL)
@@ -143,6 +143,36 @@ checkpoint(struct fx *f, int64_t want)
 
 	assert_int_equal(chain_checkpoint(f->s.st, &f->kr, 5000, false, &seq, &err), LETHE_OK);
 	assert_int_equal(seq, want);
+}
+
+/* Verify with checkpoint interval @interval; every break (or warning if @warnings), one a line. */
+static size_t
+verify_lines(struct fx *f, int64_t interval, bool warnings, char *out, size_t cap)
+{
+	struct chain_report rep;
+	struct lethe_err err = {0};
+	const struct chain_break *b;
+	size_t i, n, len = 0;
+
+	assert_int_equal(chain_verify(f->s.st, &f->kr, NULL, interval, &rep, &err), LETHE_OK);
+	b = warnings ? rep.warnings : rep.breaks;
+	n = warnings ? rep.nwarnings : rep.nbreaks;
+	out[0] = '\0';
+	for (i = 0; i < n; i++)
+		len += (size_t)snprintf(out + len, len < cap ? cap - len : 0, "%s\n", b[i].what);
+	chain_report_free(&rep);
+	return n;
+}
+
+/* Append a "reapply" entry at @at. */
+static void
+append_at(struct fx *f, int64_t at)
+{
+	struct lethe_err err = {0};
+
+	assert_int_equal(
+	    store_audit_append(f->s.st, 0, "reapply", NULL, at, "\"found\":1", NULL, &err),
+	    LETHE_OK);
 }
 
 /* @body is its own canonical form (sorted keys, as canon_dump() writes it). */
@@ -208,11 +238,10 @@ test_append_body_and_hash(void **state)
 	assert_int_equal(verify(f, NULL, NULL, NULL), 0);
 }
 
-/* Insert, transition and expiry append one request entry per state; reasons only as a MAC. */
-static void
-test_request_hooks(void **state)
+/* Request "c1" awaiting review, as the tests insert it. */
+static struct store_request_new
+new_request(void)
 {
-	struct fx *f = *state;
 	struct store_request_new n = {.code = "c1",
 	                              .kind = "erasure",
 	                              .scope = "account",
@@ -225,15 +254,34 @@ test_request_hooks(void **state)
 	                              .boxlen = 1,
 	                              .now = 100,
 	                              .due_at = 200};
+
+	return n;
+}
+
+/* Its refusal by an operator, for @reason (may be NULL). */
+static struct store_transition
+refusal(const char *reason)
+{
 	struct store_transition t = {.from = "awaiting_review",
 	                             .to = "refused",
 	                             .actor = "admin:ops",
-	                             .reason = "alice@example.com asked by phone",
+	                             .reason = reason,
 	                             .now = 150,
 	                             .not_before = -1,
 	                             .expires_at = -1,
 	                             .completed_at = 150,
 	                             .effects = -1};
+
+	return t;
+}
+
+/* Insert, transition and expiry append one request entry per state; reasons only as a MAC. */
+static void
+test_request_hooks(void **state)
+{
+	struct fx *f = *state;
+	struct store_request_new n = new_request();
+	struct store_transition t = refusal("alice@example.com asked by phone");
 	struct lethe_err err = {0};
 	int64_t id = 0, id2 = 0, id3 = 0, k = 0;
 	bool applied = false;
@@ -538,19 +586,247 @@ test_verify_after_rotation(void **state)
 	append_n(f, 1);
 	assert_int_equal(chain_checkpoint(f->s.st, &nk, 8000, false, &seq, &err), LETHE_OK);
 	assert_int_equal(seq, 5);
-	assert_int_equal(chain_verify(f->s.st, &nk, NULL, &rep, &err), LETHE_OK);
+	assert_int_equal(chain_verify(f->s.st, &nk, NULL, 0, &rep, &err), LETHE_OK);
 	assert_int_equal(rep.nbreaks, 0);
 	assert_int_equal(rep.checkpoints, 2);
 	chain_report_free(&rep);
 	keys_ring_wipe(&nk);
 	/* Without the old key, its checkpoint's key is unknown. */
 	assert_int_equal(keys_ring_load(&nk, fresh, false, NULL, 0, &err), LETHE_OK);
-	assert_int_equal(chain_verify(f->s.st, &nk, NULL, &rep, &err), LETHE_OK);
+	assert_int_equal(chain_verify(f->s.st, &nk, NULL, 0, &rep, &err), LETHE_OK);
 	assert_int_equal(rep.nbreaks, 1);
 	assert_int_equal(rep.breaks[0].seq, 4);
 	assert_non_null(strstr(rep.breaks[0].what, "signed by an unknown key"));
 	chain_report_free(&rep);
 	keys_ring_wipe(&nk);
+}
+
+/* A row's columns edited alone (its body and hash kept) are each named; a receipt's pointer too. */
+static void
+test_verify_edited_columns(void **state)
+{
+	struct fx *f = *state;
+	struct store_request_new n = new_request();
+	struct store_transition t = refusal(NULL);
+	struct lethe_err err = {0};
+	char lines[2048], hash[65];
+	int64_t id = 0, id2 = 0, seq = 0;
+	bool applied = false;
+
+	assert_int_equal(store_request_insert(f->s.st, &n, &id, &err), LETHE_OK);
+	assert_int_equal(store_request_transition(f->s.st, id, &t, &applied, &err), LETHE_OK);
+	n.code = "c2";
+	assert_int_equal(store_request_insert(f->s.st, &n, &id2, &err), LETHE_OK);
+	append_n(f, 3); /* entries 4..6 */
+	assert_int_equal(verify_lines(f, 0, false, lines, sizeof(lines)), 0);
+	assert_int_equal(store_audit_final(f->s.st, id, &seq, hash, &err), LETHE_OK);
+	assert_int_equal(seq, 2);
+	/* Only the state column: the receipt would point at entry 1. */
+	sql(f, "UPDATE audit SET state = 'refused' WHERE seq = 1;"
+	       "UPDATE audit SET state = 'awaiting_review' WHERE seq = 2");
+	assert_int_equal(verify_lines(f, 0, false, lines, sizeof(lines)), 2);
+	assert_string_equal(lines, "entry 1: its columns do not match its body (state edited)\n"
+	                           "entry 2: its columns do not match its body (state edited)\n");
+	assert_int_equal(store_audit_final(f->s.st, id, &seq, hash, &err), LETHE_E_STATE);
+	assert_non_null(strstr(err.msg, "audit entry 1: its columns do not match its body"));
+	assert_int_equal(seq, 0);
+	sql(f, "UPDATE audit SET state = 'awaiting_review' WHERE seq = 1;"
+	       "UPDATE audit SET state = 'refused' WHERE seq = 2");
+	/* Only request_id: request 2 would get request 1's final entry. */
+	sql(f, "UPDATE audit SET request_id = 2 WHERE seq = 2");
+	assert_int_equal(verify_lines(f, 0, false, lines, sizeof(lines)), 1);
+	assert_string_equal(lines,
+	                    "entry 2: its columns do not match its body (request_id edited)\n");
+	assert_int_equal(store_audit_final(f->s.st, id2, &seq, hash, &err), LETHE_E_STATE);
+	sql(f, "UPDATE audit SET request_id = 1 WHERE seq = 2");
+	/* at and type. */
+	sql(f, "UPDATE audit SET at = 99, type = 'scan' WHERE seq = 4");
+	assert_int_equal(verify_lines(f, 0, false, lines, sizeof(lines)), 1);
+	assert_string_equal(lines,
+	                    "entry 4: its columns do not match its body (at, type edited)\n");
+	sql(f, "UPDATE audit SET at = 1000, type = 'reapply' WHERE seq = 4");
+	/* A state where the body has none. */
+	sql(f, "UPDATE audit SET state = 'completed' WHERE seq = 5");
+	assert_int_equal(verify_lines(f, 0, false, lines, sizeof(lines)), 1);
+	assert_string_equal(lines, "entry 5: its columns do not match its body (state edited)\n");
+	sql(f, "UPDATE audit SET state = NULL WHERE seq = 5");
+	/* Only seq (the last entry moved on by one): the gap, and the entry that names another. */
+	sql(f, "UPDATE audit SET seq = 7 WHERE seq = 6");
+	assert_int_equal(verify_lines(f, 0, false, lines, sizeof(lines)), 2);
+	assert_string_equal(lines, "entry 6 is missing\n"
+	                           "entry 7: its columns do not match its body (seq edited)\n");
+	sql(f, "UPDATE audit SET seq = 6 WHERE seq = 7");
+	assert_int_equal(verify_lines(f, 0, false, lines, sizeof(lines)), 0);
+	assert_int_equal(store_audit_final(f->s.st, id, &seq, hash, &err), LETHE_OK);
+	assert_int_equal(seq, 2);
+	/* Text columns compare with the body's escaped form: a state with escapes agrees... */
+	assert_int_equal(store_audit_append(f->s.st, 0, "reapply", "a\"b\\c\n\x01", 9,
+	                                    "\"found\":1", &seq, &err),
+	                 LETHE_OK);
+	assert_int_equal(verify_lines(f, 0, false, lines, sizeof(lines)), 0);
+	/* ...and one character less does not. */
+	sql(f, "UPDATE audit SET state = substr(state, 1, 5) WHERE seq = 7");
+	assert_int_equal(verify_lines(f, 0, false, lines, sizeof(lines)), 1);
+	assert_string_equal(lines, "entry 7: its columns do not match its body (state edited)\n");
+}
+
+/* A checkpoint is not signed over entries that do not chain from the latest one. */
+static void
+test_checkpoint_refuses_a_broken_stretch(void **state)
+{
+	struct fx *f = *state;
+	struct store_audit_checkpoint last;
+	struct lethe_err err = {0};
+	int64_t seq = -1;
+
+	/* No checkpoint yet: the whole chain is looked at. */
+	append_n(f, 4);
+	sql(f, "UPDATE audit SET body = replace(body, '\"found\":1', '\"found\":2') WHERE seq = 2");
+	assert_int_equal(chain_checkpoint(f->s.st, &f->kr, 5000, false, &seq, &err),
+	                 LETHE_E_CONFLICT);
+	assert_int_equal(seq, 0);
+	assert_string_equal(err.msg, "not signing a checkpoint: entry 2: its hash does not match "
+	                             "its contents (edited, or entries reordered) (run lethe "
+	                             "audit verify)");
+	assert_int_equal(store_audit_checkpoint_latest(f->s.st, &last, &err), LETHE_E_NOTFOUND);
+	sql(f, "UPDATE audit SET body = replace(body, '\"found\":2', '\"found\":1') WHERE seq = 2");
+	checkpoint(f, 4);
+	/* Since the checkpoint: an edited entry, a column, a gap; each refused. */
+	append_n(f, 3); /* 5..7 */
+	sql(f, "UPDATE audit SET body = replace(body, '\"found\":1', '\"found\":2') WHERE seq = 6");
+	assert_int_equal(chain_checkpoint(f->s.st, &f->kr, 5001, false, &seq, &err),
+	                 LETHE_E_CONFLICT);
+	assert_non_null(strstr(err.msg, "entry 6: its hash does not match"));
+	sql(f, "UPDATE audit SET body = replace(body, '\"found\":2', '\"found\":1') WHERE seq = 6");
+	sql(f, "UPDATE audit SET state = 'completed' WHERE seq = 7");
+	assert_int_equal(chain_checkpoint(f->s.st, &f->kr, 5001, false, &seq, &err),
+	                 LETHE_E_CONFLICT);
+	assert_non_null(
+	    strstr(err.msg, "entry 7: its columns do not match its body (state edited)"));
+	sql(f, "UPDATE audit SET state = NULL WHERE seq = 7");
+	sql(f, "UPDATE audit SET seq = 99 WHERE seq = 5");
+	assert_int_equal(chain_checkpoint(f->s.st, &f->kr, 5001, false, &seq, &err),
+	                 LETHE_E_CONFLICT);
+	assert_non_null(strstr(err.msg, "entry 5 is missing"));
+	sql(f, "UPDATE audit SET seq = 5 WHERE seq = 99");
+	/* The checkpointed entry itself rewritten, and a forged latest checkpoint. */
+	sql(f, "UPDATE audit SET hash = zeroblob(32) WHERE seq = 4");
+	assert_int_equal(chain_checkpoint(f->s.st, &f->kr, 5001, false, &seq, &err),
+	                 LETHE_E_CONFLICT);
+	assert_non_null(strstr(err.msg, "checkpoint of entry 4: the chain's hash there is not"));
+	assert_int_equal(store_audit_checkpoint_latest(f->s.st, &last, &err), LETHE_OK);
+	{
+		sqlite3_stmt *q;
+
+		assert_int_equal(sqlite3_prepare_v2(f->s.st->db,
+		                                    "UPDATE audit SET hash = ?1 WHERE seq = 4", -1,
+		                                    &q, NULL),
+		                 SQLITE_OK);
+		sqlite3_bind_blob(q, 1, last.hash, 32, SQLITE_TRANSIENT);
+		assert_int_equal(sqlite3_step(q), SQLITE_DONE);
+		sqlite3_finalize(q);
+	}
+	sql(f, "UPDATE audit_checkpoints SET sig = zeroblob(64)");
+	assert_int_equal(chain_checkpoint(f->s.st, &f->kr, 5001, false, &seq, &err),
+	                 LETHE_E_CONFLICT);
+	assert_non_null(strstr(err.msg, "the latest one (of entry 4) does not verify"));
+	assert_int_equal(store_audit_checkpoint_latest(f->s.st, &last, &err), LETHE_OK);
+	assert_int_equal(last.seq, 4);
+}
+
+/*
+ * Checkpoints deleted over a rewritten stretch, then checkpoints again: the
+ * stretch no checkpoint covered in time is a warning, not a break.
+ */
+static void
+test_verify_warns_of_entries_no_checkpoint_covered(void **state)
+{
+	struct fx *f = *state;
+	struct lethe_err err = {0};
+	char lines[2048];
+	int64_t seq = 0, i;
+
+	for (i = 0; i < 3; i++) /* 1..3 */
+		append_at(f, 1000 + i);
+	assert_int_equal(chain_checkpoint(f->s.st, &f->kr, 1010, false, &seq, &err), LETHE_OK);
+	for (i = 0; i < 3; i++) /* 4..6 */
+		append_at(f, 1020 + i);
+	assert_int_equal(chain_checkpoint(f->s.st, &f->kr, 1030, false, &seq, &err), LETHE_OK);
+	assert_int_equal(verify_lines(f, 60, true, lines, sizeof(lines)), 0);
+	/* Checkpoint 6 deleted; serving goes on: entries 7..8 and their checkpoint an hour on. */
+	sql(f, "DELETE FROM audit_checkpoints WHERE seq = 6");
+	append_at(f, 4600);
+	append_at(f, 4601);
+	assert_int_equal(chain_checkpoint(f->s.st, &f->kr, 4610, false, &seq, &err), LETHE_OK);
+	assert_int_equal(seq, 8);
+	assert_int_equal(verify_lines(f, 60, false, lines, sizeof(lines)), 0);
+	assert_int_equal(verify_lines(f, 60, true, lines, sizeof(lines)), 1);
+	assert_string_equal(lines, "entries 4..6 (from 1970-01-01T00:17:00Z) were covered by no "
+	                           "checkpoint within twice the checkpoint interval, though one "
+	                           "was signed 1970-01-01T01:16:50Z\n");
+	/* Within a longer interval they were; with none given, nothing is said. */
+	assert_int_equal(verify_lines(f, 3600, true, lines, sizeof(lines)), 0);
+	assert_int_equal(verify_lines(f, 0, true, lines, sizeof(lines)), 0);
+	/* The newest checkpoints deleted (with the tail or not): only a head kept elsewhere tells.
+	 */
+	sql(f, "DELETE FROM audit_checkpoints WHERE seq = 8");
+	assert_int_equal(verify_lines(f, 60, true, lines, sizeof(lines)), 0);
+	assert_int_equal(verify_lines(f, 60, false, lines, sizeof(lines)), 0);
+}
+
+/*
+ * The head an append keeps lives only in its write transaction: a rollback
+ * to a savepoint, a commit and another connection's appends never make the
+ * next append extend the wrong entry.
+ */
+static void
+test_append_keeps_the_head_only_within_a_transaction(void **state)
+{
+	struct fx *f = *state;
+	struct lethe_err err = {0};
+	struct store *other = NULL;
+	char path[128], lines[1024];
+	int64_t seq = 0;
+
+	assert_int_equal(store_begin(f->s.st, &err), LETHE_OK);
+	append_at(f, 1);
+	sql(f, "SAVEPOINT sp");
+	append_at(f, 2); /* 2, rolled back */
+	sql(f, "ROLLBACK TO sp; RELEASE sp");
+	assert_int_equal(
+	    store_audit_append(f->s.st, 0, "reapply", NULL, 3, "\"found\":1", &seq, &err),
+	    LETHE_OK);
+	assert_int_equal(seq, 2);
+	assert_int_equal(store_commit(f->s.st, &err), LETHE_OK);
+	/* Another connection appends between two transactions of this one. */
+	snprintf(path, sizeof(path), "%s/state.db", f->s.dir);
+	assert_int_equal(store_open(path, &other, &err), LETHE_OK);
+	assert_int_equal(store_begin(f->s.st, &err), LETHE_OK);
+	append_at(f, 4); /* 3 */
+	assert_int_equal(store_commit(f->s.st, &err), LETHE_OK);
+	assert_int_equal(
+	    store_audit_append(other, 0, "reapply", NULL, 5, "\"found\":1", &seq, &err), LETHE_OK);
+	assert_int_equal(seq, 4);
+	assert_int_equal(store_begin(f->s.st, &err), LETHE_OK);
+	assert_int_equal(
+	    store_audit_append(f->s.st, 0, "reapply", NULL, 6, "\"found\":1", &seq, &err),
+	    LETHE_OK);
+	assert_int_equal(seq, 5);
+	/* A failed append forgets the head too; the transaction goes on from the stored one. */
+	assert_int_equal(
+	    store_audit_append(f->s.st, 0, "reapply", NULL, 7, "\"seq\":1", &seq, &err),
+	    LETHE_E_INTERNAL);
+	append_at(f, 8); /* 6 */
+	assert_int_equal(store_commit(f->s.st, &err), LETHE_OK);
+	store_close(other);
+	assert_int_equal(verify_lines(f, 0, false, lines, sizeof(lines)), 0);
+	assert_int_equal(verify(f, NULL, NULL, NULL), 0);
+	{
+		char *b = body_of(f, 6, NULL);
+
+		assert_non_null(strstr(b, "\"at\":8,"));
+		free(b);
+	}
 }
 
 int
@@ -571,6 +847,13 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_verify_unknown_key, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_verify_rewritten_chain, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_verify_after_rotation, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_verify_edited_columns, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_append_keeps_the_head_only_within_a_transaction,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_checkpoint_refuses_a_broken_stretch, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_verify_warns_of_entries_no_checkpoint_covered,
+	                                    setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -584,10 +584,11 @@ test_receipt_from_store(void **state)
 		         "DELETE FROM audit;"
 		         "INSERT INTO audit (seq, at, request_id, type, state, body, hash) VALUES "
 		         "(101, 1, %lld, 'request', 'awaiting_review', '{}', zeroblob(32)),"
-		         "(102, 2, %lld, 'request', 'refused', '{}', x'%s'),"
+		         "(102, 2, %lld, 'request', 'refused', '{\"at\":2,\"request\":%lld,"
+		         "\"seq\":102,\"state\":\"refused\",\"type\":\"request\"}', x'%s'),"
 		         "(103, 3, %lld, 'scan', NULL, '{}', zeroblob(32)),"
 		         "(104, 4, %lld, 'request', 'refused', '{}', zeroblob(32));",
-		         (long long)id, (long long)id,
+		         (long long)id, (long long)id, (long long)id,
 		         "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20",
 		         (long long)id + 1, (long long)id + 1);
 		tu_exec_sql(path, sql);
