@@ -230,3 +230,26 @@ store__state_counts(struct store *st, const char *sql, store_count_fn fn, void *
 	store__unprep(st, q);
 	return rc;
 }
+
+/* ---- transactions ---------------------------------------------------------- */
+
+lethe_rc
+store__tx_begin(struct store *st, bool *own, struct lethe_err *err)
+{
+	*own = sqlite3_get_autocommit(st->db) != 0;
+	if (*own)
+		return store_begin(st, err);
+	return LETHE_OK;
+}
+
+lethe_rc
+store__tx_end(struct store *st, bool own, lethe_rc rc, struct lethe_err *err)
+{
+	if (!own)
+		return rc;
+	if (rc == LETHE_OK)
+		rc = store_commit(st, err);
+	if (rc != LETHE_OK)
+		store_rollback(st);
+	return rc;
+}
