@@ -576,7 +576,8 @@ chain_verify(struct store *st, const struct keys_ring *kr, const json_t *head, i
 	if (rc == LETHE_OK && head != NULL)
 		rc = add_head(&v, head, err);
 	if (rc == LETHE_OK) {
-		qsort(v.cps, v.ncps, sizeof(*v.cps), vcp_cmp);
+		if (v.ncps > 1)
+			qsort(v.cps, v.ncps, sizeof(*v.cps), vcp_cmp);
 		cover_times(&v);
 		rc = store_audit_each(st, 1, on_entry, &v, err);
 		late_flush(&v);
