@@ -219,4 +219,12 @@ void *http_conn_reaper(void *arg);
  */
 void http_redact_queries(const char *in, char *out, size_t cap);
 
+/*
+ * Queue @r's reply on its connection with lethe's headers (content type,
+ * no-store, nosniff, no referrer, the page's CSP, Retry-After, Allow,
+ * WWW-Authenticate, Content-Disposition) and count it in the metrics now,
+ * so a client reading /metrics right after sees it (reply.c).
+ */
+enum MHD_Result http__queue_reply(struct request *r);
+
 #endif /* LETHE_HTTP_SERVER_INTERNAL_H */
