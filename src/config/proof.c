@@ -42,20 +42,8 @@
 
 static const char *const proof_events[] = {"completed", "completed_with_retention", NULL};
 
-static lethe_rc pfail(struct ydoc *y, const yaml_node_t *n, struct lethe_err *err, const char *fmt,
-                      ...) __attribute__((format(printf, 4, 5)));
-
-static lethe_rc
-pfail(struct ydoc *y, const yaml_node_t *n, struct lethe_err *err, const char *fmt, ...)
-{
-	char msg[LETHE_ERR_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return lethe_err_set(err, LETHE_E_CONFIG, "%s:%d: %s", y->path, ynode_line(n), msg);
-}
+/* A configuration error at @n: "lethe.yaml:LINE: what". */
+#define pfail(y, n, err, ...) ynode_fail(y, n, LETHE_E_CONFIG, err, __VA_ARGS__)
 
 /* @s resolved against @dir unless absolute; caller frees. */
 static char *

@@ -32,20 +32,8 @@
 #define SS_OFFERS_MAX 8  /* offers a page shows at most */
 #define SS_LIMIT_MAX 1000000
 
-static lethe_rc sfail(struct ydoc *y, const yaml_node_t *n, struct lethe_err *err, const char *fmt,
-                      ...) __attribute__((format(printf, 4, 5)));
-
-static lethe_rc
-sfail(struct ydoc *y, const yaml_node_t *n, struct lethe_err *err, const char *fmt, ...)
-{
-	char msg[LETHE_ERR_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return lethe_err_set(err, LETHE_E_CONFIG, "%s:%d: %s", y->path, ynode_line(n), msg);
-}
+/* A configuration error at @n: "lethe.yaml:LINE: what". */
+#define sfail(y, n, err, ...) ynode_fail(y, n, LETHE_E_CONFIG, err, __VA_ARGS__)
 
 /*
  * True if @p is a path of the page: "/" then segments of lower-case

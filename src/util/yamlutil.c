@@ -5,6 +5,8 @@
 #include "util/fmacros.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <strings.h>
 
 #include "util/buf.h"
@@ -134,6 +136,19 @@ yaml_node_t *
 ydoc_root(struct ydoc *d)
 {
 	return yaml_document_get_root_node(&d->doc);
+}
+
+lethe_rc
+ynode_fail(struct ydoc *y, const yaml_node_t *n, lethe_rc kind, struct lethe_err *err,
+           const char *fmt, ...)
+{
+	char msg[LETHE_ERR_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return lethe_err_set(err, kind, "%s:%d: %s", y->path, ynode_line(n), msg);
 }
 
 int

@@ -33,6 +33,12 @@ void ydoc_free(struct ydoc *d);
 yaml_node_t *ydoc_root(struct ydoc *d);
 /* 1-based line of @n. */
 int ynode_line(const yaml_node_t *n);
+/*
+ * Set @err to @kind with "PATH:LINE: " and the printf-style message, @n's
+ * line in @y's file; returns @kind.
+ */
+lethe_rc ynode_fail(struct ydoc *y, const yaml_node_t *n, lethe_rc kind, struct lethe_err *err,
+                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 bool ynode_is_map(const yaml_node_t *n);
 bool ynode_is_seq(const yaml_node_t *n);
 bool ynode_is_scalar(const yaml_node_t *n);
