@@ -84,6 +84,15 @@ struct proof_recipient {
 	int line;           /* line in lethe.yaml */
 };
 
+/* Exports: the `export:` section (docs/export.md). */
+struct export_config {
+	char *dir;            /* archives, resolved; default exports/ beside the state store */
+	int64_t link_ttl_s;   /* an archive and its download links expire after this (7d) */
+	int64_t rate_limit_s; /* one export per person within this (7d); 0: no limit */
+	int64_t jsonl_from;   /* a table of more rows than this is JSON Lines (10000) */
+	int line;             /* line of the section, 0 if absent */
+};
+
 /* Proof: the `proof:` section (docs/proof.md). */
 struct proof_config {
 	char *signing_key_file;      /* resolved; default signing.key beside the state store */
@@ -138,6 +147,7 @@ struct lethe_config {
 	struct mail_config mail;               /* mail: outgoing mail (disabled when absent) */
 	struct selfservice_config selfservice; /* selfservice: the page */
 	struct proof_config proof;             /* proof: keys, checkpoints, scan, recipients */
+	struct export_config exports;          /* export: archives, links, rate limit */
 	bool sweep_enabled;       /* sweep.enabled: lethe serve runs TTL sweeps (default true) */
 	int64_t sweep_interval_s; /* sweep.interval: pause between passes with no backlog */
 	int64_t sweep_max_rows;   /* sweep.max_rows_per_pass: rows per table per pass */
@@ -230,6 +240,14 @@ char *config_resolve(const struct lethe_config *cfg, const char *rel);
 lethe_rc proof_config_parse(struct proof_config *p, const char *dir, const char *state_db,
                             struct ydoc *y, struct yaml_node_s *root, struct lethe_err *err);
 void proof_config_free(struct proof_config *p);
+/*
+ * Parse the `export:` section of @root into @e (defaults when absent),
+ * resolving export.dir against @dir; it defaults to exports/ in the
+ * directory of @state_db (config/export.c).
+ */
+lethe_rc export_config_parse(struct export_config *e, const char *dir, const char *state_db,
+                             struct ydoc *y, struct yaml_node_s *root, struct lethe_err *err);
+void export_config_free(struct export_config *e);
 /*
  * Load the signing keys into @cfg->proof.keys: the current key (created,
  * mode 0600, if missing and @create; else LETHE_E_NOTFOUND) and the

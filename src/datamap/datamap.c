@@ -341,6 +341,7 @@ datamap_free(struct datamap *dm)
 		conds_free(t->unsub.when, t->unsub.nwhen);
 		datamap_names_free(t->tokens, t->ntokens);
 		datamap_names_free(t->media, t->nmedia);
+		datamap_names_free(t->secrets, t->nsecrets);
 		free(t->name);
 		free(t->key);
 		free(t->category);
@@ -473,4 +474,18 @@ datamap_category_label(const char *category)
 		if (strcmp(category_labels[i].category, category) == 0)
 			return category_labels[i].label;
 	return category;
+}
+
+bool
+dm_column_exportable(const struct dm_table *t, const char *col)
+{
+	size_t i;
+
+	for (i = 0; i < t->ntokens; i++)
+		if (strcmp(t->tokens[i], col) == 0)
+			return false;
+	for (i = 0; i < t->nsecrets; i++)
+		if (strcmp(t->secrets[i], col) == 0)
+			return false;
+	return true;
 }

@@ -130,6 +130,8 @@ struct dm_table {
 	size_t ntokens;              /* number of token columns */
 	char **media;                /* media object key columns */
 	size_t nmedia;               /* number of media columns */
+	char **secrets;              /* columns never exported (password hashes...) */
+	size_t nsecrets;             /* number of them (tokens are never exported either) */
 	enum dm_action action;       /* what erasure does to the rest by default */
 	struct dm_anon_col *anon;    /* anonymize/retain: columns changed */
 	size_t nanon;                /* number of such columns */
@@ -227,6 +229,11 @@ const struct dm_scope *datamap_scope(const struct datamap *dm, const char *name)
 /* The effect named @name, or NULL. */
 const struct dm_effect *datamap_effect(const struct datamap *dm, const char *name);
 bool datamap_has_identity(const struct datamap *dm, const char *kind);
+/*
+ * True if column @col of @t may go into an export: not one of its
+ * 'tokens' nor of its 'secrets'.
+ */
+bool dm_column_exportable(const struct dm_table *t, const char *col);
 /* True if @scope acts on @t. */
 bool dm_scope_has_table(const struct dm_scope *scope, const struct dm_table *t);
 /* True if requests in @scope may name a person by identity kind @kind. */

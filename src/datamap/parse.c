@@ -440,9 +440,9 @@ category_ok(const struct datamap *dm, const char *c)
 static lethe_rc
 parse_table(struct parser *p, yaml_node_t *k, yaml_node_t *n, struct dm_table *t)
 {
-	static const char *const keys[] = {"key",        "category",    "links",    "tokens",
-	                                   "media",      "erase",       "ttl",      "disconnect",
-	                                   "connection", "unsubscribe", "erase_in", NULL};
+	static const char *const keys[] = {
+	    "key",        "category",   "links",       "tokens",   "media",   "erase", "ttl",
+	    "disconnect", "connection", "unsubscribe", "erase_in", "secrets", NULL};
 	yaml_node_t *v;
 	size_t i, j;
 	lethe_rc rc;
@@ -497,6 +497,18 @@ parse_table(struct parser *p, yaml_node_t *k, yaml_node_t *n, struct dm_table *t
 		rc = get_names(p, v, "media column", &t->media, &t->nmedia);
 		if (rc != LETHE_OK)
 			return rc;
+	}
+	v = ymap_get(&p->y, n, "secrets");
+	if (v != NULL) {
+		rc = get_names(p, v, "secret column", &t->secrets, &t->nsecrets);
+		if (rc != LETHE_OK)
+			return rc;
+		for (i = 0; i < t->nsecrets; i++)
+			if (t->key != NULL && strcmp(t->secrets[i], t->key) == 0)
+				return FAIL(p, v,
+				            "table '%s': the key column '%s' cannot be secret (an "
+				            "export names each row by it)",
+				            t->name, t->key);
 	}
 	p->ctx_line = t->line;
 	rc = dmp_parse_erase(p, ymap_get(&p->y, n, "erase"), ymap_get(&p->y, n, "erase_in"), t);

@@ -9,12 +9,42 @@
  */
 #include "util/fmacros.h"
 
+#include <ctype.h>
+#include <string.h>
+
 #include "datamap/datamap.h"
 #include "datamap/datamap_internal.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
+
+/*
+ * True if column name @c suggests a secret: it holds "password" or
+ * "passwd", or ends in "secret", "token", "token_hash" or "api_key".
+ */
+static bool
+looks_secret(const char *c)
+{
+	static const char *const ends[] = {"secret",  "token",  "token_hash",
+	                                   "api_key", "apikey", NULL};
+	char low[128];
+	size_t i, n = strlen(c);
+
+	if (n >= sizeof(low))
+		return false;
+	for (i = 0; i <= n; i++)
+		low[i] = (char)tolower((unsigned char)c[i]);
+	if (strstr(low, "password") != NULL || strstr(low, "passwd") != NULL)
+		return true;
+	for (i = 0; ends[i] != NULL; i++) {
+		size_t m = strlen(ends[i]);
+
+		if (n >= m && strcmp(low + n - m, ends[i]) == 0)
+			return true;
+	}
+	return false;
+}
 
 static lethe_rc
 need_col(const struct datamap *dm, const struct appdb_table *ti, const char *col, int line,
@@ -259,6 +289,14 @@ validate_table(struct datamap *dm, struct dm_table *t, struct appdb *db, struct 
 		rc = need_col(dm, ti, t->tokens[i], t->line, "token column", err);
 	for (i = 0; rc == LETHE_OK && i < t->nmedia; i++)
 		rc = need_col(dm, ti, t->media[i], t->line, "media column", err);
+	for (i = 0; rc == LETHE_OK && i < t->nsecrets; i++)
+		rc = need_col(dm, ti, t->secrets[i], t->line, "secret column", err);
+	/* A column that looks like a secret and would go into exports: say so (not wrong). */
+	for (i = 0; rc == LETHE_OK && i < ti->ncols; i++)
+		if (looks_secret(ti->cols[i].name) && dm_column_exportable(t, ti->cols[i].name))
+			log_warnx("%s:%d: %s.%s looks like a secret but would go into exports "
+			          "(list it under the table's 'secrets' or 'tokens')",
+			          dm->path, t->line, t->name, ti->cols[i].name);
 	for (i = 0; rc == LETHE_OK && i < t->nerase; i++)
 		for (j = 0; rc == LETHE_OK && j < t->erase[i].nparts; j++)
 			rc = validate_part(dm, t, &t->erase[i].parts[j], ti, err);

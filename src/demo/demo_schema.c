@@ -20,7 +20,8 @@ static const struct {
     [T_USERS] =
         {"users",
          "email TEXT UNIQUE NOT NULL, name TEXT, password_hash TEXT, plan TEXT, created_at TEXT, "
-         "status TEXT NOT NULL DEFAULT 'active'",
+         "status TEXT NOT NULL DEFAULT 'active', "
+         "processing_restricted INTEGER NOT NULL DEFAULT 0",
          "email, name, password_hash, plan, created_at"},
     [T_PROJECTS] = {"projects", "user_id INTEGER, name TEXT, created_at TEXT",
                     "user_id, name, created_at"},

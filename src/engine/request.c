@@ -26,9 +26,18 @@
 #define IDS_TEXT_MAX (REQUEST_IDS_MAX * (64 + 2 + REQUEST_ID_VALUE_MAX) + 1)
 
 static const char *const states[] = {
-    "received",  "awaiting_verification",    "awaiting_review", "scheduled", "running",
-    "completed", "completed_with_retention", "refused",         "cancelled", "failed",
+    "received",
+    "awaiting_verification",
+    "awaiting_review",
+    "scheduled",
+    "running",
+    "completed",
+    "completed_with_retention",
+    "refused",
+    "cancelled",
+    "failed",
     "expired",
+    "lifted",
 };
 
 const struct request_policy *
@@ -67,7 +76,7 @@ request_state_final(const char *s)
 	/* failed is final for the queue, not for the person: a retry reopens it. */
 	return strcmp(s, "completed") == 0 || strcmp(s, "completed_with_retention") == 0 ||
 	       strcmp(s, "refused") == 0 || strcmp(s, "cancelled") == 0 ||
-	       strcmp(s, "failed") == 0 || strcmp(s, "expired") == 0;
+	       strcmp(s, "failed") == 0 || strcmp(s, "expired") == 0 || strcmp(s, "lifted") == 0;
 }
 
 const char *
@@ -83,8 +92,10 @@ request_initial(const struct request_policy *p, bool verified)
 }
 
 const char *
-request_act_from(enum request_act a)
+request_act_from(enum request_act a, const char *kind)
 {
+	bool exp = kind != NULL && strcmp(kind, "export") == 0;
+
 	switch (a) {
 	case REQUEST_VERIFY:
 		return "awaiting_verification";
@@ -93,9 +104,15 @@ request_act_from(enum request_act a)
 	case REQUEST_REFUSE:
 		return "received,awaiting_verification,awaiting_review,scheduled";
 	case REQUEST_CANCEL:
-		return "received,awaiting_verification,awaiting_review,scheduled";
+		/* An export may be withdrawn while it is built and while its archive waits. */
+		return exp ? "received,awaiting_verification,awaiting_review,scheduled,running,"
+		             "completed"
+		           : "received,awaiting_verification,awaiting_review,scheduled";
 	case REQUEST_RETRY:
 		return "failed";
+	case REQUEST_LIFT:
+		/* Only a restriction in force is lifted. */
+		return kind != NULL && strcmp(kind, "restriction") == 0 ? "completed" : "";
 	case REQUEST_EXTEND:
 		return "received,awaiting_verification,awaiting_review,scheduled,running,failed";
 	}
@@ -116,6 +133,8 @@ request_act_to(enum request_act a, const struct request_policy *p)
 		return "cancelled";
 	case REQUEST_RETRY:
 		return "scheduled";
+	case REQUEST_LIFT:
+		return "lifted";
 	case REQUEST_EXTEND:
 		return NULL;
 	}
@@ -125,8 +144,8 @@ request_act_to(enum request_act a, const struct request_policy *p)
 const char *
 request_act_name(enum request_act a)
 {
-	static const char *const names[] = {"verify", "approve", "refuse",
-	                                    "cancel", "retry",   "extend"};
+	static const char *const names[] = {"verify", "approve", "refuse", "cancel",
+	                                    "retry",  "extend",  "lift"};
 
 	return (size_t)a < sizeof(names) / sizeof(names[0]) ? names[a] : "?";
 }

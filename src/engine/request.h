@@ -8,7 +8,8 @@
  *
  *   received -> (awaiting_verification) -> (awaiting_review) -> scheduled
  *   -> running -> completed | completed_with_retention | failed;
- *   refused, cancelled (before running), expired (never verified).
+ *   refused, cancelled (before running; an export also after), expired
+ *   (never verified), lifted (a restriction whose effects were undone).
  */
 #ifndef LETHE_ENGINE_REQUEST_H
 #define LETHE_ENGINE_REQUEST_H
@@ -30,6 +31,7 @@ enum request_act {
 	REQUEST_CANCEL,  /* cancelled before it ran */
 	REQUEST_RETRY,   /* a failed request runs again */
 	REQUEST_EXTEND,  /* a later deadline */
+	REQUEST_LIFT,    /* a restriction in force is lifted: its effects are undone */
 };
 
 struct lethe_config;
@@ -42,7 +44,7 @@ struct lethe_config;
 const struct request_policy *request_policy_of(const struct lethe_config *cfg, const char *name,
                                                const char *kind, const char *scope,
                                                const char *source);
-#define REQUEST_NSTATES 11 /* states of the machine */
+#define REQUEST_NSTATES 12 /* states of the machine */
 
 /* True if @s names a state of the machine. */
 bool request_state_ok(const char *s);
@@ -59,10 +61,12 @@ const char *request_initial(const struct request_policy *p, bool verified);
 const char *request_accepted(const struct request_policy *p);
 /*
  * The states (comma-separated, as store_request_transition() takes them)
- * from which @a is allowed, and the state it leads to under @p (NULL for
- * REQUEST_EXTEND: the state stays).
+ * from which @a is allowed for a request of kind @kind (an export may also
+ * be cancelled while running or completed: its archive is deleted; only a
+ * completed restriction may be lifted), and the state it leads to under
+ * @p (NULL for REQUEST_EXTEND: the state stays).
  */
-const char *request_act_from(enum request_act a);
+const char *request_act_from(enum request_act a, const char *kind);
 const char *request_act_to(enum request_act a, const struct request_policy *p);
 /* The action's name: "verify", "approve", ... */
 const char *request_act_name(enum request_act a);

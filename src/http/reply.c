@@ -38,6 +38,8 @@ http_status_of(lethe_rc rc)
 		return MHD_HTTP_CONFLICT;
 	case LETHE_E_LIMIT:
 		return MHD_HTTP_TOO_MANY_REQUESTS;
+	case LETHE_E_GONE:
+		return MHD_HTTP_GONE;
 	case LETHE_E_TOOBIG:
 		return MHD_HTTP_CONTENT_TOO_LARGE;
 	case LETHE_E_BUSY:

@@ -26,6 +26,7 @@
 #include "jobs/notify.h"
 #include "jobs/proof_work.h"
 #include "jobs/request_work.h"
+#include "jobs/restriction_work.h"
 #include "jobs/runner.h"
 #include "jobs/scan_work.h"
 #include "meta/requests.h"
@@ -461,6 +462,24 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 		rc = claim_request(st, req, &won, &err);
 		if (rc != LETHE_OK || !won)
 			return rc; /* cancelled or refused as its grace ended */
+	}
+	/* A restriction erases nothing: its effects are the request. */
+	if (!meta && strcmp(req->kind, "restriction") == 0) {
+		rc = restriction_work_run(r->cfg, r->dm, db, st, req, box, boxlen, &err);
+		if (rc != LETHE_OK && rc != LETHE_E_UNAVAILABLE) {
+			static struct log_limit lim = LOG_LIMIT_INIT(10, 60000.);
+
+			log_warnx_limited(&lim,
+			                  "request %lld: restriction not done, will retry: %s",
+			                  (long long)req->id, err.msg);
+		}
+		if (rc != LETHE_E_UNAVAILABLE && count_fail(r, req->id, rc == LETHE_OK) &&
+		    fail_request(
+		        st, req,
+		        "the restriction failed 3 times in a row; see the log, then retry it",
+		        NULL) == LETHE_OK)
+			rc = LETHE_OK;
+		return rc;
 	}
 	if (request_person(r, req, box, boxlen, user_id, sizeof(user_id), &one, &opened, &ids,
 	                   &nids, &scope) != LETHE_OK) {

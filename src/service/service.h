@@ -233,6 +233,7 @@ enum service_request_act {
 	SERVICE_REQ_CANCEL,  /* any state before running -> cancelled; effects undone */
 	SERVICE_REQ_RETRY,   /* failed -> received */
 	SERVICE_REQ_EXTEND,  /* any open state: a later due date */
+	SERVICE_REQ_LIFT,    /* a completed restriction -> lifted; its effects undone */
 };
 
 /* The details of an action (strings borrowed). */
@@ -557,5 +558,72 @@ lethe_rc service_audit_checkpoint(struct service *svc, int64_t *seq, bool *made,
 lethe_rc service_audit_head(struct service *svc, json_t **out, struct lethe_err *err);
 /* The published keys document of cfg->proof.keys (keys_ring_json()), or NULL if none loaded. */
 json_t *service_keys_json(struct service *svc);
+
+/* ---- exports: the operator's archive (service_export_cli.c, `lethe export`) ---- */
+/* PLACEHOLDER(issue 16): declarations of service_export_cli.c. */
+
+/* ---- exports: requests' archives and their delivery (docs/export.md) ---- */
+
+/* An export request's archive as pages and the API see it: no personal data. */
+struct service_export_view {
+	char state[32];     /* the request's state */
+	bool ready;         /* the archive exists and has not expired */
+	bool deleted;       /* it existed and was deleted (expired, cancelled) */
+	int64_t created_at; /* the archive was made (epoch s), 0 if none yet */
+	int64_t expires_at; /* it and its links expire (epoch s), 0 if none yet */
+	int64_t bytes;      /* the zip's size */
+	int64_t rows;       /* rows in it */
+	int64_t media;      /* media files in it */
+	int64_t downloads;  /* downloads so far */
+	char filename[128]; /* for Content-Disposition: "export-YYYY-MM-DD.zip" */
+};
+
+/* An archive opened for download: decrypted chunk by chunk (service_download_read()). */
+struct service_download;
+
+/*
+ * What export request @code has (the status page).  LETHE_E_NOTFOUND if
+ * no request has @code or it is not an export (service_export.c, part B1).
+ */
+lethe_rc service_export_view(struct service *svc, const char *code, struct service_export_view *out,
+                             struct lethe_err *err);
+/*
+ * Open the archive of export request @code for the app API (counted as a
+ * download, @actor recorded): LETHE_E_NOTFOUND (no such export),
+ * LETHE_E_CONFLICT (not ready: the message names the state), LETHE_E_GONE
+ * (deleted: expired or cancelled).  Close with service_download_close().
+ */
+lethe_rc service_export_open_api(struct service *svc, const char *code, const char *actor,
+                                 struct service_download **out, struct service_export_view *view,
+                                 struct lethe_err *err);
+/*
+ * Up to @cap bytes of the archive into @buf, *@n of them; *@n = 0 only at
+ * the verified end.  LETHE_E_FORBIDDEN if the file does not verify (the
+ * download must be aborted, never completed), LETHE_E_IO on a read error.
+ */
+lethe_rc service_download_read(struct service_download *d, void *buf, size_t cap, size_t *n,
+                               struct lethe_err *err);
+void service_download_close(struct service_download *d);
+
+/*
+ * A download link (purpose "download", mailed or minted by the status
+ * page; service_export_links.c, part B2): show it without using it (the
+ * page with the Download button; GET never consumes a link), or use it
+ * (single use) and open its archive.  An unknown, used or expired link is
+ * LETHE_E_NOTFOUND with one message that never says which; a deleted
+ * archive LETHE_E_GONE.
+ */
+lethe_rc service_export_link_show(struct service *svc, const char *token,
+                                  struct service_export_view *out, struct lethe_err *err);
+lethe_rc service_export_link_use(struct service *svc, const char *token,
+                                 struct service_download **out, struct service_export_view *view,
+                                 struct lethe_err *err);
+/*
+ * A fresh single-use download link for the completed export @code (the
+ * status page's Download button) into @url (SERVICE_URL_MAX bytes).
+ * LETHE_E_CONFLICT if its archive is not ready, LETHE_E_GONE if deleted.
+ */
+lethe_rc service_export_link_new(struct service *svc, const char *code, char *url,
+                                 struct lethe_err *err);
 
 #endif /* LETHE_SERVICE_H */

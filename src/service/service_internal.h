@@ -112,4 +112,14 @@ void service__status_url(const struct service *svc, const char *code, char url[S
  */
 void service__audit_final(struct service *svc);
 
+/*
+ * Open the archive of export request @request_id (service_export.c, part
+ * B1) for a download through a link (service_export_links.c, part B2):
+ * counts the download.  LETHE_E_CONFLICT not ready, LETHE_E_GONE deleted,
+ * LETHE_E_NOTFOUND no such export.  Takes st_mu itself.
+ */
+lethe_rc service__export_open_id(struct service *svc, int64_t request_id,
+                                 struct service_download **out, struct service_export_view *view,
+                                 struct lethe_err *err);
+
 #endif /* LETHE_SERVICE_INTERNAL_H */

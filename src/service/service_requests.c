@@ -111,10 +111,6 @@ check_in(struct service *svc, const struct service_request_in *in, struct lethe_
 
 	if (in->kind == NULL || !policy_kind_ok(in->kind))
 		return lethe_err_set(err, LETHE_E_INVALID, "kind must be one of: %s", POLICY_KINDS);
-	if (strcmp(in->kind, "erasure") != 0)
-		return lethe_err_set(err, LETHE_E_INVALID,
-		                     "requests of kind '%s' are not supported yet (erasure is)",
-		                     in->kind);
 	if (in->source == NULL || !policy_source_ok(in->source) ||
 	    strcmp(in->source, "meta") == 0 || strcmp(in->source, "import") == 0)
 		return lethe_err_set(err, LETHE_E_INTERNAL, "bad source for a request");
@@ -511,6 +507,8 @@ act_of(enum service_request_act a)
 		return REQUEST_CANCEL;
 	case SERVICE_REQ_RETRY:
 		return REQUEST_RETRY;
+	case SERVICE_REQ_LIFT:
+		return REQUEST_LIFT;
 	case SERVICE_REQ_EXTEND:
 		break;
 	}
@@ -535,7 +533,7 @@ make_transition(const struct service_request_action *a, enum request_act act,
 		                     "a reason is 1 to %d bytes of text without control characters",
 		                     SERVICE_REQ_REASON_MAX);
 	memset(t, 0, sizeof(*t));
-	t->from = request_act_from(act);
+	t->from = request_act_from(act, r->kind);
 	t->to = request_act_to(act, p);
 	t->actor = a->actor != NULL ? a->actor : "lethe";
 	t->reason = a->reason != NULL && a->reason[0] != '\0' ? a->reason : NULL;
@@ -551,6 +549,10 @@ make_transition(const struct service_request_action *a, enum request_act act,
 	case REQUEST_VERIFY:
 		t->verified = true;
 		t->expires_at = 0;
+		break;
+	case REQUEST_LIFT:
+		/* The restriction's effects are undone; it stays finished. */
+		t->effects = -2;
 		break;
 	case REQUEST_REFUSE:
 	case REQUEST_CANCEL:

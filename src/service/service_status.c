@@ -167,7 +167,8 @@ status_facts(const struct service *svc, const struct store_request *req, struct 
 	out->erases_account = service__erases_account(svc, scope);
 	/* The page keeps its Meta wording: only a Meta scope says the account remains. */
 	out->account_remains = meta && account_remains(svc, scope);
-	out->cancellable = !meta && state_in(req->state, request_act_from(REQUEST_CANCEL));
+	out->cancellable =
+	    !meta && state_in(req->state, request_act_from(REQUEST_CANCEL, req->kind));
 	/* As store_request_overdue() counts: open or failed, past its deadline. */
 	out->overdue = req->due_at > 0 && req->due_at < time_now() &&
 	               (!request_state_final(req->state) || strcmp(req->state, "failed") == 0);

@@ -18,12 +18,13 @@
 
 /* The states a finished request is in. */
 #define REQ_FINAL                                                                                  \
-	"('completed', 'completed_with_retention', 'refused', 'cancelled', 'failed', 'expired')"
+	"('completed', 'completed_with_retention', 'refused', 'cancelled', 'failed', 'expired', "  \
+	"'lifted')"
 
 /* The states whose requests are open for deadlines: requests_open_due's predicate. */
 #define REQ_OPEN                                                                                   \
 	"state NOT IN ('completed', 'completed_with_retention', 'refused', 'cancelled', "          \
-	"'expired')"
+	"'expired', 'lifted')"
 
 void
 store__request_row(sqlite3_stmt *q, void *arg)
@@ -159,7 +160,7 @@ next_scheduled(struct store *st, int64_t now, struct req_boxed *m, struct lethe_
 	return store__one(st, err, REQ_READ, req_boxed_row, m,
 	                  "SELECT " STORE_REQ_COLS ", identity_box FROM requests INDEXED BY "
 	                  "requests_grace WHERE state = 'scheduled' AND not_before <= ?1 "
-	                  "ORDER BY not_before, id LIMIT 1",
+	                  "AND kind != 'export' ORDER BY not_before, id LIMIT 1",
 	                  "i", now);
 }
 
@@ -178,10 +179,11 @@ store_request_next(struct store *st, int64_t after, int64_t now, bool scheduled_
 		if (rc != LETHE_E_NOTFOUND)
 			return rc;
 	}
-	rc = store__one(st, err, REQ_READ, req_boxed_row, &m,
-	                "SELECT " STORE_REQ_COLS ", identity_box FROM requests WHERE state IN "
-	                "('received', 'running') AND id > ?1 ORDER BY id LIMIT 1",
-	                "i", after);
+	rc = store__one(
+	    st, err, REQ_READ, req_boxed_row, &m,
+	    "SELECT " STORE_REQ_COLS ", identity_box FROM requests WHERE state IN "
+	    "('received', 'running') AND id > ?1 AND kind != 'export' ORDER BY id LIMIT 1",
+	    "i", after);
 	if (rc != LETHE_E_NOTFOUND || scheduled_first)
 		return rc;
 	return next_scheduled(st, now, &m, err);

@@ -15,7 +15,7 @@
 #include "util/buf.h"
 #include "util/mem.h"
 
-#define SCHEMA_VERSION 13
+#define SCHEMA_VERSION 14
 
 static const char schema_v1[] =
     "CREATE TABLE IF NOT EXISTS jobs ("
@@ -340,10 +340,37 @@ static const char schema_v13[] =
     "  id INTEGER PRIMARY KEY CHECK (id = 1),"
     "  epoch INTEGER NOT NULL);";
 
+/*
+ * Version 14: exports (docs/export.md) and restrictions.  An export's
+ * archive lives in a file under export.dir, encrypted with a key of its
+ * own that only key_box holds (sealed under the anonymize key): deleting
+ * the archive wipes the box too.  detail is JSON without personal data
+ * (tables, rows, media counts).  A lifted restriction is finished: the
+ * index of open requests leaves it out.
+ */
+static const char schema_v14[] =
+    "CREATE TABLE IF NOT EXISTS exports ("
+    "  request_id INTEGER PRIMARY KEY,"
+    "  file TEXT NOT NULL,"          /* the archive's name under export.dir */
+    "  key_box BLOB,"                /* the archive's key, sealed; NULL once deleted */
+    "  bytes INTEGER NOT NULL,"      /* the archive's size (the zip, decrypted) */
+    "  sha256 TEXT NOT NULL,"        /* of the zip, hex */
+    "  rows INTEGER NOT NULL,"       /* rows exported */
+    "  media INTEGER NOT NULL,"      /* media files exported */
+    "  detail TEXT NOT NULL,"        /* JSON: per table rows and file; no personal data */
+    "  created_at INTEGER NOT NULL," /* epoch s */
+    "  expires_at INTEGER NOT NULL," /* the archive and its links expire (epoch s) */
+    "  downloads INTEGER NOT NULL DEFAULT 0,"
+    "  deleted_at INTEGER);" /* the archive was deleted (epoch s), NULL: it exists */
+    "CREATE INDEX IF NOT EXISTS exports_live ON exports(expires_at) WHERE deleted_at IS NULL;"
+    "DROP INDEX IF EXISTS requests_open_due;"
+    "CREATE INDEX IF NOT EXISTS requests_open_due ON requests(due_at) WHERE state NOT IN "
+    "  ('completed', 'completed_with_retention', 'refused', 'cancelled', 'expired', 'lifted');";
+
 /* migrations[i] brings a store from version i to i + 1. */
 static const char *const migrations[SCHEMA_VERSION] = {
-    schema_v1, schema_v2, schema_v3,  schema_v4,  schema_v5,  schema_v6, schema_v7,
-    schema_v8, schema_v9, schema_v10, schema_v11, schema_v12, schema_v13};
+    schema_v1, schema_v2, schema_v3,  schema_v4,  schema_v5,  schema_v6,  schema_v7,
+    schema_v8, schema_v9, schema_v10, schema_v11, schema_v12, schema_v13, schema_v14};
 
 lethe_rc
 store__migrate(struct store *st, const char *path, struct lethe_err *err)

@@ -209,7 +209,8 @@ lethe_rc store_request_by_code(struct store *st, const char *code, struct store_
                                struct lethe_err *err);
 /*
  * The next request the runner may run, with its identity box (caller
- * frees): the first received or running one with an id above @after, else
+ * frees), exports left to the exporter (store_export_next()): the first
+ * received or running one with an id above @after, else
  * the scheduled one whose grace ended first (not_before <= @now); with
  * @scheduled_first, that one before the others.  LETHE_E_NOTFOUND if none.
  */
@@ -897,5 +898,8 @@ lethe_rc store_ledger_count(struct store *st, const char *table, int64_t *n, str
  */
 lethe_rc store_restore_epoch(struct store *st, bool bump, int64_t raise, int64_t *epoch,
                              struct lethe_err *err);
+
+/* ---- exports (exports.c): the archives of export requests (docs/export.md) ---- */
+/* PLACEHOLDER(issue 16): declarations of store/exports.c (schema v14's exports table). */
 
 #endif /* LETHE_STORE_H */

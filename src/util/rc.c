@@ -46,6 +46,8 @@ lethe_rc_str(lethe_rc rc)
 		return "conflict";
 	case LETHE_E_LIMIT:
 		return "rate_limited";
+	case LETHE_E_GONE:
+		return "gone";
 	}
 	return "unknown";
 }

@@ -30,6 +30,7 @@ typedef enum lethe_rc {
 	LETHE_E_UNAUTHORIZED, /* no credential where one is required (HTTP 401) */
 	LETHE_E_CONFLICT,     /* the thing's state does not allow the action (HTTP 409) */
 	LETHE_E_LIMIT,        /* too many requests from one address or client (HTTP 429) */
+	LETHE_E_GONE,         /* the thing existed and was deleted (an expired archive, HTTP 410) */
 } lethe_rc;
 
 #define LETHE_ERR_MAX 512

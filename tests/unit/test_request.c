@@ -57,13 +57,21 @@ test_act_from(void **state)
 {
 	(void)state;
 	/* Nothing is cancelled or refused once it runs or is finished. */
-	assert_null(strstr(request_act_from(REQUEST_CANCEL), "running"));
-	assert_null(strstr(request_act_from(REQUEST_CANCEL), "completed"));
-	assert_null(strstr(request_act_from(REQUEST_REFUSE), "running"));
-	assert_non_null(strstr(request_act_from(REQUEST_CANCEL), "scheduled"));
-	assert_string_equal(request_act_from(REQUEST_RETRY), "failed");
-	assert_string_equal(request_act_from(REQUEST_APPROVE), "awaiting_review");
-	assert_string_equal(request_act_from(REQUEST_VERIFY), "awaiting_verification");
+	assert_null(strstr(request_act_from(REQUEST_CANCEL, "erasure"), "running"));
+	assert_null(strstr(request_act_from(REQUEST_CANCEL, "erasure"), "completed"));
+	assert_null(strstr(request_act_from(REQUEST_REFUSE, "erasure"), "running"));
+	assert_non_null(strstr(request_act_from(REQUEST_CANCEL, "erasure"), "scheduled"));
+	assert_string_equal(request_act_from(REQUEST_RETRY, "erasure"), "failed");
+	assert_string_equal(request_act_from(REQUEST_APPROVE, "erasure"), "awaiting_review");
+	assert_string_equal(request_act_from(REQUEST_VERIFY, "erasure"), "awaiting_verification");
+	/* ... except an export, whose archive is withdrawn; only a restriction is lifted. */
+	assert_non_null(strstr(request_act_from(REQUEST_CANCEL, "export"), "running"));
+	assert_non_null(strstr(request_act_from(REQUEST_CANCEL, "export"), "completed"));
+	assert_string_equal(request_act_from(REQUEST_LIFT, "restriction"), "completed");
+	assert_string_equal(request_act_from(REQUEST_LIFT, "erasure"), "");
+	assert_string_equal(request_act_to(REQUEST_LIFT, NULL), "lifted");
+	assert_true(request_state_ok("lifted"));
+	assert_true(request_state_final("lifted"));
 	assert_true(request_state_ok("completed_with_retention"));
 	assert_true(request_state_ok("expired"));
 	assert_false(request_state_ok("done"));
@@ -603,7 +611,7 @@ static bool
 act_on(struct store *st, int64_t id, enum request_act act, int64_t now)
 {
 	struct request_policy p = {.name = "p", .kind = "erasure", .deadline_s = 86400};
-	struct store_transition t = {.from = request_act_from(act),
+	struct store_transition t = {.from = request_act_from(act, "erasure"),
 	                             .to = request_act_to(act, &p),
 	                             .actor = "test",
 	                             .reason = "because",
