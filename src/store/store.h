@@ -196,7 +196,8 @@ lethe_rc store_request_insert(struct store *st, const struct store_request_new *
                               struct lethe_err *err);
 /*
  * The oldest unfinished request (app "") of @subject, @kind and @scope into
- * @out; LETHE_E_NOTFOUND if none (a new one is not a repeat).
+ * @out, a restriction in force (completed, not lifted) counting as
+ * unfinished; LETHE_E_NOTFOUND if none (a new one is not a repeat).
  */
 lethe_rc store_request_find_open(struct store *st, const char *subject, const char *kind,
                                  const char *scope, struct store_request *out,
@@ -258,7 +259,11 @@ lethe_rc store_request_transition(struct store *st, int64_t id, const struct sto
 /* Set request @id's effects to @to if they are @from; *@applied says whether. */
 lethe_rc store_request_set_effects(struct store *st, int64_t id, int from, int to, bool *applied,
                                    struct lethe_err *err);
-/* Wipe the identity and notification boxes of @id if it is finished and its effects settled. */
+/*
+ * Wipe the identity and notification boxes of @id if it is finished and its
+ * effects settled; never those of a restriction in force (completed): its
+ * lift needs them to undo its effects.
+ */
 lethe_rc store_request_wipe(struct store *st, int64_t id, struct lethe_err *err);
 
 /* Mark request @id's notification address confirmed (its link was followed). */
