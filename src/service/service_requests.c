@@ -413,6 +413,13 @@ service_request_create(struct service *svc, const struct service_request_in *in,
 			return rc;
 	}
 	p = policy_for(svc->cfg, in->kind, in->scope, in->source);
+	/* The built-in default has no effects: a restriction under it would do nothing. */
+	if (strcmp(in->kind, "restriction") == 0 && p->neffects == 0)
+		return lethe_err_set(err, LETHE_E_INVALID,
+		                     "no restriction policy of lethe.yaml covers this request "
+		                     "(scope %s, source %s): a restriction applies a policy's "
+		                     "effects, and the built-in default has none",
+		                     in->scope, in->source);
 	memset(&n, 0, sizeof(n));
 	request_subject(svc->cfg->key, in->ids, in->nids, subject);
 	box = request_ids_seal(svc->cfg->key, in->ids, in->nids, &boxlen);
