@@ -269,6 +269,52 @@ def test_restriction_sends_no_erasure_mail(demo, servers, smtp_sink):
     stop_ok(s)
 
 
+# ---- objection: a second effect, chosen by its scope ------------------------------------
+
+OBJECTION_SCOPE = """  marketing:
+    description: "The person's marketing preferences (an objection, GDPR Art. 21(2))"
+    identities: [email, user_id]
+    tables: [users]
+"""
+OBJECTION_EFFECT = """  object-marketing:
+    description: "No more direct marketing to the person (GDPR Art. 21(2)) until lifted"
+    tables:
+      users:
+        set: {marketing_opt_out: 1}
+        undo: {marketing_opt_out: 0}
+"""
+
+
+def test_objection_is_a_second_effect(demo, servers):
+    """The README's objection: a column of the app, an effect, a scope and a policy of
+    kind restriction; a restriction of that scope sets only that column, lifted as any."""
+    con = sqlite3.connect(str(demo.db))
+    con.execute("ALTER TABLE users ADD COLUMN marketing_opt_out INTEGER NOT NULL DEFAULT 0")
+    con.commit()
+    con.close()
+    dm = demo.datamap.read_text()
+    dm = dm.replace("\neffects:\n", "\neffects:\n" + OBJECTION_EFFECT, 1)
+    dm = dm.replace("scopes:\n", "scopes:\n" + OBJECTION_SCOPE, 1)
+    demo.datamap.write_text(dm)
+    configure(demo, POLICIES + "    - {name: objection, kind: restriction, scope: marketing, "
+                               "sources: [app, operator], effects: [object-marketing]}\n")
+    s = servers(demo)
+    (uid, email), = people(demo, 1)
+    status, hdrs, req = call(s, "POST", "/v1/requests", body={
+        "kind": "restriction", "scope": "marketing", "identities": {"email": email},
+        "verified": True})
+    assert status == 201 and req["policy"] == "objection", req
+    assert wait_state(s, req["id"], ("completed", "failed"))["state"] == "completed"
+    assert query(demo.db, "SELECT id FROM users WHERE marketing_opt_out = 1") == [(uid,)]
+    assert restricted(demo) == {}  # the other effect is not this policy's
+    status, hdrs, out = call(s, "POST", "/v1/requests/%s/lift" % req["id"], body={})
+    assert status == 200 and out["state"] == "lifted", out
+    wait_for(lambda: query(demo.db, "SELECT count(*) FROM users WHERE marketing_opt_out = 1")
+             == [(0,)], "the objection lifted", srv=s)
+    audit_ok(demo)
+    stop_ok(s)
+
+
 # ---- grace: scheduled, then cancelled ------------------------------------------------
 
 def test_scheduled_restriction_not_liftable_cancel_undoes(demo, servers):
