@@ -217,7 +217,7 @@ store_request_effects_next(struct store *st, int64_t after, struct store_request
 	*boxlen = 0;
 	return store__one(st, err, REQ_READ, req_boxed_row, &m,
 	                  "SELECT " STORE_REQ_COLS ", identity_box FROM requests WHERE effects IN "
-	                  "(1, 3) AND id > ?1 ORDER BY effects, id LIMIT 1",
+	                  "(1, 3) AND id > ?1 ORDER BY id LIMIT 1",
 	                  "i", after);
 }
 

@@ -223,8 +223,10 @@ lethe_rc store_request_box(struct store *st, int64_t id, uint8_t **box, size_t *
                            struct lethe_err *err);
 /*
  * The first request with an id above @after whose effects are to be
- * applied or undone (STORE_EFFECTS_APPLY, _UNDO), with its identity box
- * (caller frees); LETHE_E_NOTFOUND if none.
+ * applied or undone (STORE_EFFECTS_APPLY, _UNDO), by id: of a person's
+ * requests the older's first (a lifted restriction's undo before the apply
+ * of one asked since), with its identity box (caller frees);
+ * LETHE_E_NOTFOUND if none.
  */
 lethe_rc store_request_effects_next(struct store *st, int64_t after, struct store_request *out,
                                     uint8_t **box, size_t *boxlen, struct lethe_err *err);
