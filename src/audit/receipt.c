@@ -66,6 +66,9 @@ receipt_reason(const char *state)
 		       "audit chain holds only its keyed hash";
 	if (strcmp(state, "cancelled") == 0)
 		return "cancelled before it was carried out; nothing was erased";
+	if (strcmp(state, "lifted") == 0)
+		return "a restriction lifted: the effects it applied were undone; nothing was "
+		       "erased";
 	return NULL;
 }
 

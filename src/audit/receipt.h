@@ -58,7 +58,7 @@ struct receipt_facts {
 
 /*
  * The fixed sentence a receipt gives as the reason of a request that ended
- * in @state (refused, cancelled), or NULL for other states.  Never the
+ * in @state (refused, cancelled, lifted), or NULL for other states.  Never the
  * text a person typed: that stays in the state store, its keyed hash in
  * the audit chain.
  */

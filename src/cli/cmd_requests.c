@@ -2,7 +2,7 @@
 /*
  * cmd_requests.c - `lethe requests SUBCOMMAND`: privacy requests from the
  * command line (list, show, create, approve, refuse, cancel, retry,
- * extend), the operator's side of the request model.
+ * extend, lift), the operator's side of the request model.
  *
  * `requests` is a row of the command table whose subcommands are rows of
  * their own (cli_requests_subs[], here), each parsed by cli_run() like any
@@ -36,7 +36,8 @@ static const char usage_list[] =
     "  -c, --config FILE   lethe.yaml\n"
     "  -s, --state S       only requests in state S (received, awaiting_verification,\n"
     "                      awaiting_review, scheduled, running, completed,\n"
-    "                      completed_with_retention, refused, cancelled, failed, expired)\n"
+    "                      completed_with_retention, refused, cancelled, failed, expired,\n"
+    "                      lifted)\n"
     "      --source S      only from source S (meta, import, app, self-service, email,\n"
     "                      operator, restore)\n"
     "      --kind K        only of kind K (erasure, export, restriction)\n"
@@ -141,6 +142,22 @@ static const char usage_retry[] =
     "Exit status: 0 done, 1 no such request, a state that does not allow it, or\n"
     "failure, 2 usage error, 3 configuration invalid.\n";
 
+static const char usage_lift[] =
+    "usage: lethe requests lift -c CONFIG CODE [--reason TEXT] [--json]\n"
+    "\n"
+    "Lift restriction CODE, in force (completed): it becomes lifted, and\n"
+    "`lethe serve` undoes the effects its policy applied, then wipes its\n"
+    "identities.  Any other request (or a restriction not completed) is\n"
+    "refused.\n"
+    "\n"
+    "  -c, --config FILE   lethe.yaml\n"
+    "  -r, --reason TEXT   a note for the request's history (at most 500 bytes)\n"
+    "      --json          the request afterwards as JSON\n"
+    "  -h, --help          this text\n"
+    "\n"
+    "Exit status: 0 done, 1 no such request, a state that does not allow it, or\n"
+    "failure, 2 usage error, 3 configuration invalid.\n";
+
 static const char usage_extend[] =
     "usage: lethe requests extend -c CONFIG CODE (--by DUR | --due DATE) --reason TEXT\n"
     "                             [--json]\n"
@@ -222,6 +239,7 @@ const struct cli_command cli_requests_subs[] = {
     SUB("cancel", usage_cancel, opts_reason, "CODE", requests_act),
     SUB("retry", usage_retry, opts_reason, "CODE", requests_act),
     SUB("extend", usage_extend, opts_extend, "CODE", requests_act),
+    SUB("lift", usage_lift, opts_reason, "CODE", requests_act),
     {.name = NULL},
 };
 
@@ -457,7 +475,7 @@ act_of(const char *name)
 	} acts[] = {
 	    {"requests approve", SERVICE_REQ_APPROVE}, {"requests refuse", SERVICE_REQ_REFUSE},
 	    {"requests cancel", SERVICE_REQ_CANCEL},   {"requests retry", SERVICE_REQ_RETRY},
-	    {"requests extend", SERVICE_REQ_EXTEND},
+	    {"requests extend", SERVICE_REQ_EXTEND},   {"requests lift", SERVICE_REQ_LIFT},
 	};
 	size_t i;
 

@@ -303,6 +303,7 @@ static const char usage_requests[] =
     "  cancel  -c CONFIG CODE [--reason TEXT]\n"
     "  retry   -c CONFIG CODE [--reason TEXT]\n"
     "  extend  -c CONFIG CODE (--by DUR | --due DATE) --reason TEXT\n"
+    "  lift    -c CONFIG CODE [--reason TEXT]\n"
     "\n"
     "Every subcommand takes --json: the service's JSON on stdout (errors as\n"
     "{\"error\": {\"code\", \"message\"}}).\n"

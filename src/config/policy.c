@@ -6,8 +6,9 @@
  *
  * Parsing is strict like the rest of the configuration: an unknown key, a
  * kind or source lethe does not know, a policy named twice, a deadline
- * shorter than the grace period or a policy an earlier one always wins
- * over is a LETHE_E_CONFIG error "lethe.yaml:LINE: what".  The scopes and
+ * shorter than the grace period, a restriction policy without effects or
+ * a policy an earlier one always wins over is a LETHE_E_CONFIG error
+ * "lethe.yaml:LINE: what".  The scopes and
  * effects a policy names live in the data map, which the configuration
  * does not read: policy_check() checks them once both are loaded.  A loaded
  * policy set is read-only, so any thread may call policy_for().
@@ -291,6 +292,12 @@ parse_policy(struct ydoc *y, yaml_node_t *n, struct requests_config *rq, struct 
 		rc = get_list(y, v, p->name, "effects", "effect name", name_ok,
 		              "a name from the data map's 'effects'", &p->effects, &p->neffects,
 		              err);
+	/* A restriction is its effects: one without any would complete having done nothing. */
+	if (rc == LETHE_OK && strcmp(p->kind, "restriction") == 0 && p->neffects == 0)
+		rc = pfail(y, v != NULL ? v : n, err,
+		           "a restriction policy needs effects: policy '%s' names none (list the "
+		           "data map's effects it applies, e.g. effects: [restrict-processing])",
+		           p->name);
 	for (i = 0; rc == LETHE_OK && i < rq->npolicies; i++)
 		if (covers(&rq->policies[i], p))
 			rc = pfail(y, n, err,

@@ -32,7 +32,8 @@ receipt_state_finished(const char *state)
 {
 	return state != NULL &&
 	       (strcmp(state, "completed") == 0 || strcmp(state, "completed_with_retention") == 0 ||
-	        strcmp(state, "refused") == 0 || strcmp(state, "cancelled") == 0);
+	        strcmp(state, "refused") == 0 || strcmp(state, "cancelled") == 0 ||
+	        strcmp(state, "lifted") == 0);
 }
 
 /* One step of the job, added to @arg (a steps_acc). */
@@ -110,7 +111,7 @@ receipt_for_request_scope(const struct datamap *dm, struct store *st, const stru
 		return lethe_err_set(
 		    err, LETHE_E_CONFLICT,
 		    "request %lld is %s, not finished: it has a receipt once it is "
-		    "completed, refused or cancelled",
+		    "completed, refused, cancelled or lifted",
 		    (long long)request_id, req.state);
 	if (scope == NULL)
 		scope = req.scope;

@@ -23,7 +23,10 @@
 #include "store/store.h"
 #include "util/rc.h"
 
-/* True if a request in @state has a receipt: completed(_with_retention), refused, cancelled. */
+/*
+ * True if a request in @state has a receipt: completed(_with_retention),
+ * refused, cancelled, lifted (a restriction).
+ */
 bool receipt_state_finished(const char *state);
 
 /*

@@ -8,6 +8,7 @@
  *   GET  /v1/requests/{id}/receipt           its signed receipt (finished: else 409)
  *   POST /v1/requests/{id}/cancel            {"reason"} optional
  *   POST /v1/requests/{id}/verify            the app verified the person now
+ *   POST /v1/requests/{id}/lift              {"reason"} optional (a restriction)
  *
  *   GET  /v1/admin/requests                  a page of the listing (query filters)
  *   GET  /v1/admin/requests/{id}             the request
@@ -17,6 +18,7 @@
  *   POST /v1/admin/requests/{id}/extend      {"due_at", "reason"} required
  *   POST /v1/admin/requests/{id}/retry       {"reason"} optional
  *   POST /v1/admin/requests/{id}/cancel      {"reason"} optional
+ *   POST /v1/admin/requests/{id}/lift        {"reason"} optional (a restriction)
  *
  * {id} is the request's confirmation code.  A front end only: the key is
  * checked (api_auth(): an app key never opens an admin route, nor an admin
@@ -277,6 +279,8 @@ static const struct action_route {
     {"extend", SERVICE_REQ_EXTEND, true, true, true, true},
     {"retry", SERVICE_REQ_RETRY, true, true, false, false},
     {"cancel", SERVICE_REQ_CANCEL, true, true, false, false},
+    {"lift", SERVICE_REQ_LIFT, false, true, false, false},
+    {"lift", SERVICE_REQ_LIFT, true, true, false, false},
 };
 
 /* POST .../{code}/ACTION with the action @ar. */

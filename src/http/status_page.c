@@ -132,6 +132,7 @@ static const struct {
     {"cancelled", "Cancelled", "cancelled"},
     {"failed", "Not completed", "failed"},
     {"expired", "Expired", "expired"},
+    {"lifted", "Lifted", "lifted"},
 };
 
 /* True for a request that ended without running: refused, cancelled, expired. */
@@ -232,6 +233,82 @@ add_state(struct tpl_ctx *ctx, const struct status_view *v)
 	                 !v->mail_failed && v->verify_mail == SERVICE_VERIFY_MAIL_SENDING);
 }
 
+/*
+ * The state of a restriction (kind restriction): it deletes nothing, so the
+ * page's erasure wording (its is_<state> flags) is never set for it; its
+ * own flags instead: restriction_pending, restriction_in_force (completed:
+ * "In force since DATE"), restriction_lifted ("Lifted on DATE": a lifted
+ * restriction's completed_at is its lift), restriction_closed (refused,
+ * cancelled, expired), restriction_failed.
+ */
+static void
+add_restriction_state(struct tpl_ctx *ctx, const struct status_view *v)
+{
+	const char *s = v->state != NULL ? v->state : "";
+	bool in_force = strcmp(s, "completed") == 0, lifted = strcmp(s, "lifted") == 0;
+	bool closed = state_closed(s), failed = strcmp(s, "failed") == 0;
+	char date[48] = "";
+	size_t i;
+
+	if (v->completed_at > 0)
+		template_date(v->completed_at, date, sizeof(date));
+	tpl_ctx_add_str(ctx, "state", s);
+	tpl_ctx_add_bool(ctx, "is_restriction", true);
+	tpl_ctx_add_bool(ctx, "restriction_in_force", in_force);
+	tpl_ctx_add_bool(ctx, "restriction_lifted", lifted);
+	tpl_ctx_add_bool(ctx, "restriction_closed", closed);
+	tpl_ctx_add_bool(ctx, "restriction_failed", failed);
+	tpl_ctx_add_bool(ctx, "restriction_pending", !in_force && !lifted && !closed && !failed);
+	if (in_force)
+		tpl_ctx_add_strf(ctx, "state_label", "In force%s%s", date[0] ? " since " : "",
+		                 date);
+	else if (lifted)
+		tpl_ctx_add_strf(ctx, "state_label", "Lifted%s%s", date[0] ? " on " : "", date);
+	else if (strcmp(s, "refused") == 0 || strcmp(s, "cancelled") == 0 ||
+	         strcmp(s, "expired") == 0 || failed)
+		tpl_ctx_add_str(ctx, "state_label",
+		                failed                        ? "Not in force yet"
+		                : strcmp(s, "refused") == 0   ? "Refused"
+		                : strcmp(s, "cancelled") == 0 ? "Cancelled"
+		                                              : "Expired");
+	else
+		tpl_ctx_add_str(ctx, "state_label", "Being processed");
+	/* Pending: the words of its state (Scheduled, In progress...), as for any request. */
+	for (i = 0; !in_force && !lifted && !closed && !failed &&
+	            i < sizeof(state_words) / sizeof(state_words[0]);
+	     i++)
+		if (strcmp(s, state_words[i].state) == 0)
+			tpl_ctx_add_str(ctx, "state_label", state_words[i].label);
+	tpl_ctx_add_str(ctx, "state_class",
+	                in_force ? "completed"
+	                : lifted ? "lifted"
+	                : failed ? "failed"
+	                : closed ? s
+	                         : "running");
+	tpl_ctx_add_bool(ctx, "is_pending", !in_force && !lifted && !closed);
+	tpl_ctx_add_bool(ctx, "is_closed", closed || lifted);
+	if (in_force && v->completed_at > 0) {
+		tpl_ctx_add_time(ctx, "in_force_since", v->completed_at);
+		tpl_ctx_add_bool(ctx, "has_in_force_since", true);
+	}
+	if ((closed || lifted) && v->completed_at > 0) {
+		tpl_ctx_add_time(ctx, "closed_at", v->completed_at);
+		tpl_ctx_add_bool(ctx, "has_closed_at", true);
+	}
+	if (!in_force && !lifted && !closed && v->due_at > 0) {
+		tpl_ctx_add_time(ctx, "due_at", v->due_at);
+		tpl_ctx_add_bool(ctx, "has_due", true);
+		tpl_ctx_add_bool(ctx, "is_overdue", v->overdue);
+	}
+	if ((strcmp(s, "refused") == 0 || strcmp(s, "cancelled") == 0) && v->reason != NULL &&
+	    v->reason[0] != '\0') {
+		tpl_ctx_add_str(ctx, "request_reason", v->reason);
+		tpl_ctx_add_bool(ctx, "has_request_reason", true);
+	}
+	tpl_ctx_add_bool(ctx, "can_cancel", v->cancellable && !in_force && !lifted && !closed);
+	tpl_ctx_add_bool(ctx, "mail_failed", v->mail_failed);
+}
+
 /* True if @source is Meta's (a callback or an import of Meta's ids); NULL or "" is. */
 static bool
 from_meta(const char *source)
@@ -253,12 +330,16 @@ status_ctx(struct tpl_ctx *ctx, const struct status_view *v)
 	tpl_ctx_add_str(ctx, "code_grouped", grouped);
 	free(grouped);
 	tpl_ctx_add_bool(ctx, "account_remains", v->account_remains);
-	add_state(ctx, v);
+	if (v->kind != NULL && strcmp(v->kind, "restriction") == 0)
+		add_restriction_state(ctx, v);
+	else
+		add_state(ctx, v);
 	/* A finished request's signed receipt: this page's path + "/receipt" (pages.c). */
 	if (v->state != NULL && v->code != NULL &&
 	    (strcmp(v->state, "completed") == 0 ||
 	     strcmp(v->state, "completed_with_retention") == 0 ||
-	     strcmp(v->state, "refused") == 0 || strcmp(v->state, "cancelled") == 0)) {
+	     strcmp(v->state, "refused") == 0 || strcmp(v->state, "cancelled") == 0 ||
+	     strcmp(v->state, "lifted") == 0)) {
 		tpl_ctx_add_bool(ctx, "has_receipt", true);
 		tpl_ctx_add_strf(ctx, "receipt_url", "/data-deletion/status/receipt?id=%s",
 		                 v->code);

@@ -33,9 +33,11 @@ struct status_view {
 	const char *state;                  /* received | awaiting_verification |
 	                                       awaiting_review | scheduled | running |
 	                                       completed | completed_with_retention |
-	                                       refused | cancelled | failed | expired */
+	                                       refused | cancelled | failed | expired |
+	                                       lifted (a restriction) */
 	int64_t received_at;                /* Unix s */
-	int64_t completed_at;               /* Unix s, 0 if not completed */
+	int64_t completed_at;               /* Unix s, 0 if not completed (a lifted
+	                                       restriction: when it was lifted) */
 	const char *platform;               /* "Facebook" or "Instagram" (app family label) */
 	bool no_data;                       /* the id matched nobody: say no data was found */
 	const struct status_category *cats; /* per category outcome */

@@ -19,9 +19,13 @@
 /*
  * Run restriction request @req, already claimed (state `running`), for the
  * person sealed in @box (@boxlen bytes): apply its policy's effects if they
- * are due, then complete it, in transactions the runner's crash recovery
- * finds again.  Returns what the runner's failure count takes: LETHE_OK
- * once the request is completed or failed with a reason.
+ * are due, then complete it (running -> completed), in transactions the
+ * runner's crash recovery finds again; a request whose effects are not in
+ * place (dropped, or none due) fails with a reason instead.  req->state
+ * gets the state entered ("completed" or "failed"; unchanged if another
+ * process finished it).  Returns what the runner's failure count takes:
+ * LETHE_OK once the request is completed or failed with a reason.  The
+ * runner thread's only (its own connections).
  */
 lethe_rc restriction_work_run(const struct lethe_config *cfg, const struct datamap *dm,
                               struct appdb *db, struct store *st, struct store_request *req,

@@ -466,6 +466,8 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 	/* A restriction erases nothing: its effects are the request. */
 	if (!meta && strcmp(req->kind, "restriction") == 0) {
 		rc = restriction_work_run(r->cfg, r->dm, db, st, req, box, boxlen, &err);
+		if (rc == LETHE_OK && r->done != NULL && strcmp(req->state, "completed") == 0)
+			r->done((double)(time_now() - since), "completed", "restriction");
 		if (rc != LETHE_OK && rc != LETHE_E_UNAVAILABLE) {
 			static struct log_limit lim = LOG_LIMIT_INIT(10, 60000.);
 

@@ -413,6 +413,13 @@ service_request_create(struct service *svc, const struct service_request_in *in,
 			return rc;
 	}
 	p = policy_for(svc->cfg, in->kind, in->scope, in->source);
+	/* The built-in default has no effects: a restriction under it would do nothing. */
+	if (strcmp(in->kind, "restriction") == 0 && p->neffects == 0)
+		return lethe_err_set(err, LETHE_E_INVALID,
+		                     "no restriction policy of lethe.yaml covers this request "
+		                     "(scope %s, source %s): a restriction applies a policy's "
+		                     "effects, and the built-in default has none",
+		                     in->scope, in->source);
 	memset(&n, 0, sizeof(n));
 	request_subject(svc->cfg->key, in->ids, in->nids, subject);
 	box = request_ids_seal(svc->cfg->key, in->ids, in->nids, &boxlen);
@@ -551,8 +558,9 @@ make_transition(const struct service_request_action *a, enum request_act act,
 		t->expires_at = 0;
 		break;
 	case REQUEST_LIFT:
-		/* The restriction's effects are undone; it stays finished. */
+		/* The restriction's effects are undone; it stays finished, as of now. */
 		t->effects = -2;
+		t->completed_at = now;
 		break;
 	case REQUEST_REFUSE:
 	case REQUEST_CANCEL:
@@ -618,7 +626,12 @@ service__request_act_txn(struct service *svc, const struct store_request *r,
 	rc = make_transition(a, act, r, p, now, &t, err);
 	if (rc == LETHE_OK)
 		rc = store_request_transition(svc->st, r->id, &t, &applied, err);
-	if (rc == LETHE_OK && !applied)
+	if (rc == LETHE_OK && !applied && act == REQUEST_LIFT)
+		rc = lethe_err_set(err, LETHE_E_CONFLICT,
+		                   "only a restriction in force (completed) can be lifted; this "
+		                   "request is %s of kind %s",
+		                   r->state, r->kind[0] != '\0' ? r->kind : "erasure");
+	else if (rc == LETHE_OK && !applied)
 		rc = lethe_err_set(err, LETHE_E_CONFLICT, "a request that is %s cannot be %s",
 		                   r->state,
 		                   act == REQUEST_VERIFY    ? "verified"

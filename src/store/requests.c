@@ -108,11 +108,15 @@ lethe_rc
 store_request_find_open(struct store *st, const char *subject, const char *kind, const char *scope,
                         struct store_request *out, struct lethe_err *err)
 {
-	/* app = '' and the columns in this order: the partial index requests_person. */
+	/*
+	 * app = '' and the columns in this order: the partial index requests_person.
+	 * A restriction in force (completed, not lifted) is open for a repeat too.
+	 */
 	return store__one(st, err, REQ_READ, store__request_row, out,
 	                  "SELECT " STORE_REQ_COLS
 	                  " FROM requests WHERE subject = ?1 AND kind = ?2 "
-	                  "AND scope = ?3 AND app = '' AND " REQ_OPEN " ORDER BY id LIMIT 1",
+	                  "AND scope = ?3 AND app = '' AND (" REQ_OPEN
+	                  " OR (kind = 'restriction' AND state = 'completed')) ORDER BY id LIMIT 1",
 	                  "ttt", subject, kind, scope);
 }
 
@@ -213,7 +217,7 @@ store_request_effects_next(struct store *st, int64_t after, struct store_request
 	*boxlen = 0;
 	return store__one(st, err, REQ_READ, req_boxed_row, &m,
 	                  "SELECT " STORE_REQ_COLS ", identity_box FROM requests WHERE effects IN "
-	                  "(1, 3) AND id > ?1 ORDER BY effects, id LIMIT 1",
+	                  "(1, 3) AND id > ?1 ORDER BY id LIMIT 1",
 	                  "i", after);
 }
 
@@ -285,11 +289,15 @@ store_request_set_effects(struct store *st, int64_t id, int from, int to, bool *
 lethe_rc
 store_request_wipe(struct store *st, int64_t id, struct lethe_err *err)
 {
-	/* A finished request whose effects are settled needs no identity any more. */
+	/*
+	 * A finished request whose effects are settled needs no identity any
+	 * more; a restriction in force does, to be lifted (its effects undone).
+	 */
 	return store__execf(
 	    st, err,
 	    "UPDATE requests SET identity_box = x'', notify_box = NULL WHERE id = ?1 "
-	    "AND state IN " REQ_FINAL " AND effects IN (0, 2)",
+	    "AND state IN " REQ_FINAL " AND effects IN (0, 2) "
+	    "AND NOT (kind = 'restriction' AND state = 'completed')",
 	    "i", id);
 }
 

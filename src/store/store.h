@@ -196,7 +196,8 @@ lethe_rc store_request_insert(struct store *st, const struct store_request_new *
                               struct lethe_err *err);
 /*
  * The oldest unfinished request (app "") of @subject, @kind and @scope into
- * @out; LETHE_E_NOTFOUND if none (a new one is not a repeat).
+ * @out, a restriction in force (completed, not lifted) counting as
+ * unfinished; LETHE_E_NOTFOUND if none (a new one is not a repeat).
  */
 lethe_rc store_request_find_open(struct store *st, const char *subject, const char *kind,
                                  const char *scope, struct store_request *out,
@@ -222,8 +223,10 @@ lethe_rc store_request_box(struct store *st, int64_t id, uint8_t **box, size_t *
                            struct lethe_err *err);
 /*
  * The first request with an id above @after whose effects are to be
- * applied or undone (STORE_EFFECTS_APPLY, _UNDO), with its identity box
- * (caller frees); LETHE_E_NOTFOUND if none.
+ * applied or undone (STORE_EFFECTS_APPLY, _UNDO), by id: of a person's
+ * requests the older's first (a lifted restriction's undo before the apply
+ * of one asked since), with its identity box (caller frees);
+ * LETHE_E_NOTFOUND if none.
  */
 lethe_rc store_request_effects_next(struct store *st, int64_t after, struct store_request *out,
                                     uint8_t **box, size_t *boxlen, struct lethe_err *err);
@@ -258,7 +261,11 @@ lethe_rc store_request_transition(struct store *st, int64_t id, const struct sto
 /* Set request @id's effects to @to if they are @from; *@applied says whether. */
 lethe_rc store_request_set_effects(struct store *st, int64_t id, int from, int to, bool *applied,
                                    struct lethe_err *err);
-/* Wipe the identity and notification boxes of @id if it is finished and its effects settled. */
+/*
+ * Wipe the identity and notification boxes of @id if it is finished and its
+ * effects settled; never those of a restriction in force (completed): its
+ * lift needs them to undo its effects.
+ */
 lethe_rc store_request_wipe(struct store *st, int64_t id, struct lethe_err *err);
 
 /* Mark request @id's notification address confirmed (its link was followed). */
@@ -640,10 +647,10 @@ struct store_mail {
 const char *store_mail_state_notice(const char *state);
 /*
  * Queue notice @notice about request @id at @now (epoch s), due at once,
- * if the request has a notification address: *@queued (may be NULL) says
- * whether.  For notices no transition queues (delayed, a link sent again,
- * a confirmed address's first news).  Call inside store_begin() when it
- * goes with a change.
+ * if the request has a notification address and is not a restriction (the
+ * notices tell of an erasure): *@queued (may be NULL) says whether.  For notices no transition
+ * queues (delayed, a link sent again, a confirmed address's first news).  Call inside store_begin()
+ * when it goes with a change.
  */
 lethe_rc store_mail_add(struct store *st, int64_t id, const char *notice, int64_t now, bool *queued,
                         struct lethe_err *err);

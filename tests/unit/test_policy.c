@@ -287,6 +287,9 @@ test_policy_errors(void **state)
 	           "requests:\n  policies:\n    - name: a\n      kind: erasure\n"
 	           "      effects: [close, close]  # HERE\n",
 	           "effects names 'close' twice");
+	/* A restriction is its effects: a policy of that kind names at least one. */
+	load_fails(f, "requests:\n  policies:\n    - name: r  # HERE\n      kind: restriction\n",
+	           "a restriction policy needs effects: policy 'r' names none");
 	load_fails(f,
 	           "requests:\n  policies:\n    - {name: a, kind: erasure}\n"
 	           "    - {name: a, kind: export}  # HERE\n",

@@ -785,6 +785,111 @@ test_store_cancel_before_effects(void **state)
 	free(box);
 }
 
+/*
+ * A restriction in force keeps its identity (its lift undoes the effects
+ * with it) and is the repeat of a new one; lifted, its undo is due, and a
+ * restriction asked since has its apply after that undo (effects by id).
+ */
+static void
+test_store_restriction_in_force(void **state)
+{
+	struct sfix *f = *state;
+	struct store_request_new n = {
+	    .code = "res1",
+	    .kind = "restriction",
+	    .scope = "account",
+	    .source = "app",
+	    .policy = "restriction",
+	    .subject = "anon:r1",
+	    .state = "scheduled",
+	    .actor = "app:test",
+	    .box = (const uint8_t *)"box",
+	    .boxlen = 3,
+	    .now = 1000,
+	    .due_at = 5000,
+	    .not_before = 1000,
+	    .effects = STORE_EFFECTS_APPLY,
+	};
+	struct store_transition run = {.from = "scheduled",
+	                               .to = "running",
+	                               .actor = "lethe",
+	                               .now = 1001,
+	                               .not_before = 0,
+	                               .expires_at = -1,
+	                               .effects = -1};
+	struct store_transition done = {.from = "running",
+	                                .to = "completed",
+	                                .actor = "lethe",
+	                                .now = 1002,
+	                                .not_before = -1,
+	                                .expires_at = -1,
+	                                .completed_at = 1002,
+	                                .effects = -1};
+	struct store_transition lift = {.from = request_act_from(REQUEST_LIFT, "restriction"),
+	                                .to = request_act_to(REQUEST_LIFT, NULL),
+	                                .actor = "cli",
+	                                .now = 1003,
+	                                .not_before = -1,
+	                                .expires_at = -1,
+	                                .completed_at = 1003,
+	                                .effects = -2};
+	struct store_request r;
+	struct lethe_err err = {0};
+	uint8_t *box = NULL;
+	size_t len = 0;
+	bool applied = false;
+	int64_t id = 0, id2 = 0;
+
+	assert_int_equal(store_request_insert(f->st, &n, &id, &err), LETHE_OK);
+	assert_int_equal(store_request_set_effects(f->st, id, STORE_EFFECTS_APPLY,
+	                                           STORE_EFFECTS_APPLIED, &applied, &err),
+	                 LETHE_OK);
+	assert_int_equal(store_request_transition(f->st, id, &run, &applied, &err), LETHE_OK);
+	assert_int_equal(store_request_transition(f->st, id, &done, &applied, &err), LETHE_OK);
+	assert_true(applied);
+	/* In force: finished, effects settled, yet the identity stays. */
+	assert_int_equal(store_request_wipe(f->st, id, &err), LETHE_OK);
+	assert_int_equal(store_request_box(f->st, id, &box, &len, &err), LETHE_OK);
+	assert_int_equal(len, 3);
+	free(box);
+	/* A repeat of the same person, kind and scope is this one. */
+	assert_int_equal(
+	    store_request_find_open(f->st, "anon:r1", "restriction", "account", &r, &err),
+	    LETHE_OK);
+	assert_int_equal(r.id, id);
+	/* Lifted: the undo is due, no longer a repeat. */
+	assert_int_equal(store_request_transition(f->st, id, &lift, &applied, &err), LETHE_OK);
+	assert_true(applied);
+	assert_int_equal(store_request_get(f->st, id, &r, &err), LETHE_OK);
+	assert_string_equal(r.state, "lifted");
+	assert_int_equal(r.effects, STORE_EFFECTS_UNDO);
+	assert_int_equal(
+	    store_request_find_open(f->st, "anon:r1", "restriction", "account", &r, &err),
+	    LETHE_E_NOTFOUND);
+	/* Asked again before the undo ran: the older's undo comes first. */
+	n.code = "res2";
+	n.now = 1004;
+	assert_int_equal(store_request_insert(f->st, &n, &id2, &err), LETHE_OK);
+	assert_true(id2 > id);
+	assert_int_equal(store_request_effects_next(f->st, 0, &r, &box, &len, &err), LETHE_OK);
+	assert_int_equal(r.id, id);
+	assert_int_equal(r.effects, STORE_EFFECTS_UNDO);
+	free(box);
+	assert_int_equal(store_request_effects_next(f->st, id, &r, &box, &len, &err), LETHE_OK);
+	assert_int_equal(r.id, id2);
+	free(box);
+	/* Undone: the lifted one's identity goes; a second lift matches nothing. */
+	assert_int_equal(store_request_set_effects(f->st, id, STORE_EFFECTS_UNDO,
+	                                           STORE_EFFECTS_NONE, &applied, &err),
+	                 LETHE_OK);
+	assert_int_equal(store_request_wipe(f->st, id, &err), LETHE_OK);
+	assert_int_equal(store_request_box(f->st, id, &box, &len, &err), LETHE_OK);
+	assert_int_equal(len, 0);
+	free(box);
+	assert_int_equal(store_request_transition(f->st, id, &lift, &applied, &err), LETHE_OK);
+	assert_false(applied);
+}
+
 static void
 test_store_restart_keeps_failed(void **state)
 {
@@ -889,6 +994,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_store_claim_then_cancel, store_setup,
 	                                    store_teardown),
 	    cmocka_unit_test_setup_teardown(test_store_cancel_before_effects, store_setup,
+	                                    store_teardown),
+	    cmocka_unit_test_setup_teardown(test_store_restriction_in_force, store_setup,
 	                                    store_teardown),
 	    cmocka_unit_test_setup_teardown(test_store_restart_keeps_failed, store_setup,
 	                                    store_teardown),

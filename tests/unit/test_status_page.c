@@ -515,6 +515,57 @@ test_status_page_html_states(void **state)
 	free(html);
 }
 
+/* A restriction deletes nothing: the page never says it does, in any state. */
+static void
+test_status_page_html_restriction(void **state)
+{
+	static const char *const states[] = {"scheduled", "running",   "completed", "lifted",
+	                                     "failed",    "cancelled", "refused"};
+	struct status_view v = sample_view();
+	char *html;
+	size_t i;
+
+	(void)state;
+	v.kind = "restriction";
+	v.platform = NULL;
+	v.source = "app";
+	v.cats = NULL;
+	v.ncats = 0;
+	v.due_at = COMPLETED_AT + 86400;
+	for (i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
+		v.state = states[i];
+		html = render_view(&v);
+		assert_contains(html, "<h1>Your request to restrict processing</h1>");
+		assert_lacks(html, "delete ");
+		assert_lacks(html, "deleted");
+		assert_lacks(html, "deleting");
+		assert_lacks(html, "deletion request");
+		assert_lacks(html, "erase");
+		assert_lacks(html, "Being processed</strong>");
+		free(html);
+	}
+	v.state = "completed";
+	html = render_view(&v);
+	assert_contains(html, "state-completed\">In force since ");
+	assert_contains(html, "<dt>In force since</dt>");
+	assert_contains(html, "The restriction is in force");
+	assert_contains(html, "id=\"receipt\"");
+	free(html);
+	v.state = "lifted";
+	html = render_view(&v);
+	assert_contains(html, "state-lifted\">Lifted on ");
+	assert_contains(html, "This restriction was lifted");
+	assert_contains(html, "id=\"receipt\"");
+	free(html);
+	v.state = "scheduled";
+	v.cancellable = true;
+	html = render_view(&v);
+	assert_contains(html, "will restrict the processing of your data shortly");
+	assert_contains(html, "id=\"cancel\"");
+	assert_lacks(html, "id=\"receipt\"");
+	free(html);
+}
+
 static void
 test_status_page_html_next_steps(void **state)
 {
@@ -1227,6 +1278,7 @@ main(void)
 	    cmocka_unit_test(test_status_page_html_escapes),
 	    cmocka_unit_test(test_status_page_html_no_data),
 	    cmocka_unit_test(test_status_page_html_states),
+	    cmocka_unit_test(test_status_page_html_restriction),
 	    cmocka_unit_test(test_status_page_html_next_steps),
 	    cmocka_unit_test(test_status_page_html_accessible),
 	    cmocka_unit_test(test_status_page_html_custom_template),
