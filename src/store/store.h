@@ -691,7 +691,7 @@ lethe_rc store_mail_list(struct store *st, const char *state, int64_t request_id
 /* One mailed link. */
 struct store_link {
 	int64_t request_id; /* the request it acts on */
-	char purpose[16];   /* verify, cancel, address */
+	char purpose[16];   /* verify, cancel, address, download */
 	int64_t created_at; /* epoch s */
 	int64_t expires_at; /* epoch s */
 	int64_t used_at;    /* epoch s, 0 if unused */
