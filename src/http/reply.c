@@ -248,6 +248,8 @@ http__queue_reply(struct request *r)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, r->www_auth);
 	if (r->disposition[0] != '\0')
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, r->disposition);
+	if (r->location != NULL)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
 	/*
 	 * Count it now, not in the completion callback: a client that reads
 	 * /metrics right after this answer must already see it.

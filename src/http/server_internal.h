@@ -114,6 +114,7 @@ struct request {
 	char retry_after[24];  /* reply: Retry-After header (seconds), or "" */
 	bool form_self;        /* reply: a page that posts a form here (CSP form-action 'self') */
 	char disposition[96];  /* reply: Content-Disposition header, or "" */
+	char *location;        /* reply: Location header (owned), or NULL */
 };
 
 /* A handler: reads @r, sets its reply. */
@@ -188,6 +189,11 @@ void http_api_admin(struct server *s, struct request *r);
 void http_well_known(struct server *s, struct request *r);
 /* Blocking: selfservice.path[/l/TOKEN], the self-service page and mailed links (selfservice.c). */
 void http_selfservice(struct server *s, struct request *r);
+/*
+ * POST /data-deletion/status/download (selfservice.c): the status page's
+ * Download button; a fresh download link for the export, 303 to its page.
+ */
+void http_status_download(struct server *s, struct request *r);
 /*
  * The client at @sa (may be NULL) as the self-service rate limit counts it,
  * into @out (@cap >= 48): an IPv4 address as is, an IPv4-mapped IPv6 one as
