@@ -34,6 +34,7 @@
 #define FAILS_MAX 3        /* an export that fails this often in a row fails */
 #define FAILS_TRACKED 16   /* exports whose failures are counted at once */
 #define EXPIRE_BATCH 64    /* archives deleted per tick at most */
+#define SWEEP_MS 60000     /* orphaned archives looked for at start, then this often */
 #define FILE_SUFFIX ".lx"  /* an archive's file: "<request id>-<16 hex>.lx" */
 
 struct exporter {
@@ -41,6 +42,7 @@ struct exporter {
 	const struct datamap *dm;       /* the validated data map */
 	struct worker w;                /* the thread */
 	double last_tick;               /* time_mono_ms() of the last expiry pass */
+	double last_sweep;              /* time_mono_ms() of the last exporter_sweep(), 0: none */
 	struct {
 		int64_t id;     /* an export that failed */
 		int n;          /* ... this many times in a row */
@@ -428,7 +430,6 @@ exporter_main(struct worker *w, void *arg)
 	struct appdb *db = NULL;
 	struct store *st = NULL;
 	struct lethe_err err = {0};
-	bool swept = false;
 	bool failed = false; /* an export failed in this round */
 	/*
 	 * Running exports up to this id were tried in this round: a failing
@@ -455,18 +456,24 @@ exporter_main(struct worker *w, void *arg)
 				break;
 			continue;
 		}
-		if (!swept) {
+		now = time_mono_ms();
+		/*
+		 * A crash's leftovers (.part files, archives whose row never
+		 * committed) at start; then now and again the files of archives
+		 * withdrawn by a path that did not unlink them.  Safe: only this
+		 * thread writes archives, and none is between its rename and its
+		 * commit here.
+		 */
+		if (x->last_sweep == 0 || now - x->last_sweep >= SWEEP_MS) {
 			int64_t n = 0;
 
-			/* A crash's leftovers: .part files, archives whose row never committed. */
-			swept = true;
+			x->last_sweep = now;
 			if (exporter_sweep(st, x->cfg->exports.dir, &n, &err) != LETHE_OK)
 				log_warnx("exporter: %s", err.msg);
 			else if (n > 0)
 				log_info("exporter: removed %lld unfinished or orphaned archives",
 				         (long long)n);
 		}
-		now = time_mono_ms();
 		if (x->last_tick == 0 || now - x->last_tick >= IDLE_MS) {
 			x->last_tick = now;
 			expire_archives(x, st);

@@ -15,10 +15,10 @@
  * by a crash or a stop is built again from scratch; one that fails three
  * times in a row is marked failed with a reason (`lethe requests retry`).
  * Once a second (and when kicked), archives past their expiry are deleted:
- * the row marked, then the file unlinked.  At start, .part files and
- * archives no live row names (a crash between the rename and the commit,
- * a cancel before its unlink) are removed.  exporter_kick() is
- * thread-safe.
+ * the row marked, then the file unlinked.  At start and once a minute,
+ * .part files and archives no live row names (a crash between the rename
+ * and the commit, a cancel before its unlink) are removed.
+ * exporter_kick() is thread-safe.
  */
 #ifndef LETHE_JOBS_EXPORTER_H
 #define LETHE_JOBS_EXPORTER_H

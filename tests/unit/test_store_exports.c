@@ -4,7 +4,8 @@
  * row (put, get, replace), the exporter's queue (a running export before a
  * scheduled one, grace respected, erasures never), deleting an archive
  * (once, key box wiped), the expired ones, the live-file check, the
- * downloads count and the rate limit's query.
+ * downloads count and the rate limit's query; and the exporter's sweep of
+ * export.dir (jobs/exporter.c), which keeps only the archives rows name.
  */
 #include "util/fmacros.h"
 
@@ -16,6 +17,9 @@
 
 #include <cmocka.h>
 
+#include <sys/stat.h>
+
+#include "jobs/exporter.h"
 #include "store/store.h"
 #include "testutil.h"
 
@@ -279,6 +283,62 @@ test_store_export_recent(void **state)
 	assert_int_equal(latest, 0);
 }
 
+/* Write an empty file @name in @dir. */
+static void
+touch(const char *dir, const char *name)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fclose(f);
+}
+
+static bool
+exists(const char *dir, const char *name)
+{
+	char path[256];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return stat(path, &sb) == 0;
+}
+
+static void
+test_exporter_sweep_keeps_live_archives(void **state)
+{
+	struct tu_store *f = *state;
+	struct lethe_err err = {0};
+	char dir[128];
+	char file[128];
+	int64_t n = -1;
+	int64_t a = add(f->st, "c1", "export", "s1", "scheduled", 100, 0);
+	int64_t b = add(f->st, "c2", "export", "s2", "scheduled", 100, 0);
+
+	snprintf(dir, sizeof(dir), "%s/exports", f->dir);
+	/* No directory yet: nothing to do. */
+	assert_int_equal(exporter_sweep(f->st, dir, &n, &err), LETHE_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	put(f->st, a, "1-live.lx", 100, 900);
+	put(f->st, b, "2-gone.lx", 100, 900);
+	assert_int_equal(store_export_delete(f->st, b, 200, file, sizeof(file), &err), LETHE_OK);
+	touch(dir, "1-live.lx");
+	touch(dir, "2-gone.lx");   /* its row was deleted: a cancel's file left behind */
+	touch(dir, "3-orphan.lx"); /* no row: a crash between the rename and the commit */
+	touch(dir, "4-x.lx.part"); /* a crash while building */
+	touch(dir, "README.txt");  /* not lethe's: left alone */
+	assert_int_equal(exporter_sweep(f->st, dir, &n, &err), LETHE_OK);
+	assert_int_equal(n, 3);
+	assert_true(exists(dir, "1-live.lx"));
+	assert_false(exists(dir, "2-gone.lx"));
+	assert_false(exists(dir, "3-orphan.lx"));
+	assert_false(exists(dir, "4-x.lx.part"));
+	assert_true(exists(dir, "README.txt"));
+}
+
 int
 main(void)
 {
@@ -287,6 +347,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_store_export_next_order, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_store_export_delete_expire, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_store_export_recent, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_exporter_sweep_keeps_live_archives, setup,
+	                                    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
