@@ -968,7 +968,7 @@ lethe_rc store_export_downloaded(struct store *st, int64_t request_id, struct le
  * that was not refused, cancelled, expired or failed, into *@latest (0 if
  * none).
  */
-lethe_rc store_export_recent(struct store *st, const char *subject, int64_t since,
-                             int64_t *latest, struct lethe_err *err);
+lethe_rc store_export_recent(struct store *st, const char *subject, int64_t since, int64_t *latest,
+                             struct lethe_err *err);
 
 #endif /* LETHE_STORE_H */
