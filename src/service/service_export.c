@@ -340,7 +340,7 @@ service_download_close(struct service_download *d)
 	free(d);
 }
 
-/* "N days" (or hours) of @s, into @out. */
+/* "N days" (or hours, minutes, seconds) of @s, into @out. */
 static void
 span_text(int64_t s, char *out, size_t cap)
 {
@@ -348,6 +348,8 @@ span_text(int64_t s, char *out, size_t cap)
 		snprintf(out, cap, "%lld day%s", (long long)(s / DAY_S), s == DAY_S ? "" : "s");
 	else if (s % 3600 == 0)
 		snprintf(out, cap, "%lld hour%s", (long long)(s / 3600), s == 3600 ? "" : "s");
+	else if (s % 60 == 0)
+		snprintf(out, cap, "%lld minute%s", (long long)(s / 60), s == 60 ? "" : "s");
 	else
 		snprintf(out, cap, "%lld seconds", (long long)s);
 }
