@@ -368,6 +368,7 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		free(r->uid);
 	}
 	free(r->rbody);
+	service_download_close(r->dl); /* a download never queued */
 	free(r);
 	*con_cls = NULL;
 }
