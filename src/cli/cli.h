@@ -181,6 +181,7 @@ void progress_done(struct progress *p);
 int cmd_demo(const struct cli_args *a);
 int cmd_plan(const struct cli_args *a);
 int cmd_erase(const struct cli_args *a);
+int cmd_export(const struct cli_args *a);
 int cmd_sign(const struct cli_args *a);
 int cmd_serve(const struct cli_args *a);
 int cmd_import(const struct cli_args *a);

@@ -22,7 +22,8 @@ static const char help_head[] =
     "usage: lethe COMMAND [OPTIONS]\n"
     "\n"
     "lethe erases, anonymizes and expires personal data in an app's database as\n"
-    "its data map says: short resumable transactions, every step recorded.\n"
+    "its data map says: short resumable transactions, every step recorded.  It\n"
+    "also exports a person's data as an archive (lethe export).\n"
     "\n"
     "Commands:\n";
 
@@ -87,6 +88,32 @@ static const char usage_erase[] =
     "\n"
     "Exit status: 0 erased (possibly with rows retained under a legal hold),\n"
     "1 failed (run again to resume), 2 usage error, 3 configuration or data map\n"
+    "invalid.\n";
+
+static const char usage_export[] =
+    "usage: lethe export -c CONFIG --scope SCOPE --id KIND=VALUE [--id ...]\n"
+    "                    [--out FILE] [--json]\n"
+    "\n"
+    "Write the archive of one person's data in SCOPE (docs/export.md): every\n"
+    "row the data map links to them, found as an erasure finds them, one JSON\n"
+    "file per table, their media files, index.html and manifest.json with\n"
+    "SHA-256 checksums, in one zip.  Token and secret columns never go in;\n"
+    "rows a legal hold keeps are marked with their reason.  The zip is not\n"
+    "encrypted: keep it as safe as the database.  Reads the app database only.\n"
+    "\n"
+    "  -c, --config FILE   lethe.yaml\n"
+    "  -s, --scope SCOPE   a scope of the data map (account, meta, channel, ...)\n"
+    "  -i, --id KIND=VALUE an identity of the person; repeat for several of the\n"
+    "                      same person (ids that lead to different people are\n"
+    "                      refused, exit 2)\n"
+    "  -o, --out FILE      where the zip goes, written atomically (mode 0600);\n"
+    "                      - for stdout (the summary then goes to stderr); default\n"
+    "                      lethe-export-YYYYMMDD-HHMMSS.zip in this directory\n"
+    "      --json          print the summary as JSON\n"
+    "  -h, --help          this text\n"
+    "\n"
+    "Exit status: 0 written (a person with no rows gets an archive with none),\n"
+    "1 failed (no file is left), 2 usage error, 3 configuration or data map\n"
     "invalid.\n";
 
 static const char usage_scan[] =
@@ -392,6 +419,17 @@ static const struct cli_option opts_erase[] = {
     {.name = NULL},
 };
 
+static const struct cli_option opts_export[] = {
+    /* Whom the archive is about (cli_target_get()). */
+    {.name = "scope", .short_name = 's', .kind = CLI_VALUE, .required = "--scope is required"},
+    {.name = "id",
+     .short_name = 'i',
+     .kind = CLI_LIST,
+     .required = "at least one --id KIND=VALUE is required"},
+    {.name = "out", .short_name = 'o', .kind = CLI_VALUE},
+    {.name = NULL},
+};
+
 static const struct cli_option opts_scan[] = {
     /* Whom the scan is about (cli_target_get()). */
     {.name = "scope", .short_name = 's', .kind = CLI_VALUE},
@@ -512,6 +550,14 @@ const struct cli_command cli_commands[] = {
         .common = CLI_CONFIG | CLI_JSON,
         .options = opts_erase,
         .fn = cmd_erase,
+    },
+    {
+        .name = "export",
+        .summary = "write the archive of a person's data (zip: JSON, media, index.html)",
+        .usage = usage_export,
+        .common = CLI_CONFIG | CLI_JSON,
+        .options = opts_export,
+        .fn = cmd_export,
     },
     {
         .name = "scan",

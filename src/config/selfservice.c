@@ -308,10 +308,10 @@ selfservice_check(const struct lethe_config *cfg, const struct datamap *dm, stru
 		const struct dm_scope *sc = datamap_scope(dm, o->scope);
 		int line = o->line > 0 ? o->line : ss->line;
 
-		if (strcmp(o->kind, "erasure") != 0)
+		if (strcmp(o->kind, "erasure") != 0 && strcmp(o->kind, "export") != 0)
 			return lethe_err_set(err, LETHE_E_CONFIG,
 			                     "%s:%d: selfservice offer '%s': requests of kind '%s' "
-			                     "are not supported yet (erasure is)",
+			                     "cannot be asked on the page (erasure and export can)",
 			                     cfg->path, line, o->id, o->kind);
 		if (sc == NULL)
 			return lethe_err_set(

@@ -28,6 +28,7 @@ struct appdb_val {
 	double r;             /* APPDB_REAL */
 	const char *s;        /* APPDB_TEXT, NUL-terminated */
 	bool blob;            /* result only: APPDB_TEXT read from a binary value (may be cut) */
+	size_t len;           /* result only: APPDB_TEXT's bytes (a blob's may hold NULs) */
 };
 
 /* One column of a table as the catalogue describes it. */

@@ -221,6 +221,7 @@ sq_column(struct appdb_stmt *s, int i, struct appdb_val *out)
 		out->type = APPDB_TEXT;
 		out->blob = sqlite3_column_type(s->st, i) == SQLITE_BLOB;
 		out->s = (const char *)sqlite3_column_text(s->st, i);
+		out->len = (size_t)sqlite3_column_bytes(s->st, i);
 		if (out->s == NULL)
 			out->s = "";
 		break;

@@ -78,6 +78,13 @@ lethe_rc export_write(const struct plan *plan, struct appdb *db, const struct ex
 lethe_rc export_to_file(const struct plan *plan, struct appdb *db, const struct export_opts *o,
                         const char *dir, const char *name, const uint8_t key[SEALSTREAM_KEY_LEN],
                         struct export_result *res, struct lethe_err *err);
+/*
+ * export_write() into the plain (unencrypted) file @path, atomically as
+ * export_to_file(): @path.part (0600), fsynced, renamed, its directory
+ * fsynced; on failure @path is untouched.  For `lethe export --out`.
+ */
+lethe_rc export_to_path(const struct plan *plan, struct appdb *db, const struct export_opts *o,
+                        const char *path, struct export_result *res, struct lethe_err *err);
 /* Remove every *.part file of @dir (a crash's leftovers); *@n gets how many (may be NULL). */
 lethe_rc export_clean_parts(const char *dir, int64_t *n, struct lethe_err *err);
 void export_result_free(struct export_result *r);

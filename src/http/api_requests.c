@@ -6,6 +6,8 @@
  *   POST /v1/requests                        create (201; 200 for a repeat)
  *   GET  /v1/requests/{id}                   the request
  *   GET  /v1/requests/{id}/receipt           its signed receipt (finished: else 409)
+ *   GET  /v1/requests/{id}/export            an export's archive, streamed (409 not
+ *                                            ready, 410 deleted)
  *   POST /v1/requests/{id}/cancel            {"reason"} optional
  *   POST /v1/requests/{id}/verify            the app verified the person now
  *   POST /v1/requests/{id}/lift              {"reason"} optional (a restriction)
@@ -26,8 +28,9 @@
  * field, a wrong type or a missing required field is 400 before the service
  * is asked, so nothing changes), then one service call (service.h,
  * "privacy requests"), whose result maps to the status: LETHE_E_INVALID
- * 400, LETHE_E_NOTFOUND 404, LETHE_E_CONFLICT 409, anything else 503.  The
- * actor recorded is "app:NAME" or "admin:NAME" of the key.  Handlers run
+ * 400, LETHE_E_NOTFOUND 404, LETHE_E_CONFLICT 409, LETHE_E_LIMIT 429,
+ * LETHE_E_GONE 410, anything else 503.  The actor recorded is "app:NAME"
+ * or "admin:NAME" of the key.  Handlers run
  * on a worker thread (the service blocks on the state store).  Nothing a
  * client sent is echoed back or logged.
  */
@@ -134,7 +137,8 @@ reply_failed(struct request *r, lethe_rc rc, const struct lethe_err *err, const 
 	static struct log_limit lim = LOG_LIMIT_INIT(10, 60000.);
 	char msg[160];
 
-	if (rc == LETHE_E_INVALID || rc == LETHE_E_CONFLICT) {
+	if (rc == LETHE_E_INVALID || rc == LETHE_E_CONFLICT || rc == LETHE_E_LIMIT ||
+	    rc == LETHE_E_GONE) {
 		http_reply_error(r, rc, err->msg[0] != '\0' ? err->msg : "not allowed");
 		return;
 	}
@@ -261,6 +265,24 @@ request_receipt(struct server *s, struct request *r, const char *code)
 		reply_failed(r, rc, &err, "signed");
 	else
 		http_reply_receipt(r, out);
+}
+
+/* GET /v1/requests/{code}/export: the archive, streamed (http_reply_download()). */
+static void
+request_export(struct server *s, struct request *r, const struct api_key *key, const char *code)
+{
+	struct service_download *d = NULL;
+	struct service_export_view v;
+	struct lethe_err err = {0};
+	char actor[ACTOR_MAX];
+	lethe_rc rc;
+
+	actor_of(key, false, actor);
+	rc = service_export_open_api(s->svc, code, actor, &d, &v, &err);
+	if (rc != LETHE_OK)
+		reply_failed(r, rc, &err, "read");
+	else
+		http_reply_download(r, d, &v);
 }
 
 /* The actions of POST .../{code}/ACTION: what each takes in its body. */
@@ -448,6 +470,13 @@ requests_route(struct server *s, struct request *r, const struct api_key *key, b
 			http_reply_method(s, r, "GET, HEAD");
 		else
 			request_show(s, r, code);
+		return;
+	}
+	if (!admin && strcmp(rest, "/export") == 0) {
+		if (strcmp(r->method, "GET") != 0)
+			http_reply_method(s, r, "GET");
+		else
+			request_export(s, r, key, code);
 		return;
 	}
 	if (strcmp(rest, "/receipt") == 0) {

@@ -15,6 +15,7 @@
 
 #include <microhttpd.h>
 
+#include "http/csrf.h"
 #include "http/metrics.h"
 #include "http/server_internal.h"
 #include "http/status_page.h"
@@ -22,6 +23,7 @@
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/timeutil.h"
 
 /* The HTML page for an unknown code (404), or the JSON error. */
 static void
@@ -54,7 +56,9 @@ http_status_page(struct server *s, struct request *r)
 	bool json = r->h_accept != NULL && strstr(r->h_accept, "application/json") != NULL;
 	struct service_status *st = xcalloc(1, sizeof(*st));
 	struct status_view v;
+	struct service_export_view xv;
 	struct lethe_err err = {0};
+	char csrf[CSRF_TOKEN_MAX];
 	char *html;
 	lethe_rc rc;
 
@@ -92,6 +96,14 @@ http_status_page(struct server *s, struct request *r)
 	v.cancel_by_mail = s->cfg->mail.enabled;
 	v.mail_failed = st->mail_failed;
 	v.verify_mail = st->verify_mail;
+	/* An export's archive: the page offers its Download button (a POST with CSRF). */
+	if (strcmp(st->kind, "export") == 0 &&
+	    service_export_view(s->svc, st->code, &xv, &err) == LETHE_OK) {
+		v.export = &xv;
+		csrf_make(s->cfg->key, "download", st->code, time_now(), csrf);
+		v.download_csrf = csrf;
+		r->form_self = xv.ready; /* its Download button posts here (CSP form-action) */
+	}
 	if (json) {
 		http_reply_json(r, MHD_HTTP_OK, status_page_json(&v));
 		goto out;

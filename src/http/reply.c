@@ -222,9 +222,13 @@ http__queue_reply(struct request *r)
 	enum MHD_Result ret;
 
 	r->phase = REQ_ANSWERED;
-	if (r->rbody == NULL)
+	if (r->rbody == NULL && r->dl == NULL)
 		http_reply_status(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "no answer");
-	resp = MHD_create_response_from_buffer(r->rlen, r->rbody, MHD_RESPMEM_MUST_FREE);
+	/* An archive is streamed (download.c); any other reply is one buffer. */
+	if (r->dl != NULL)
+		resp = http__download_response(r);
+	else
+		resp = MHD_create_response_from_buffer(r->rlen, r->rbody, MHD_RESPMEM_MUST_FREE);
 	if (resp == NULL)
 		return MHD_NO;
 	r->rbody = NULL;
@@ -248,6 +252,8 @@ http__queue_reply(struct request *r)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, r->www_auth);
 	if (r->disposition[0] != '\0')
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, r->disposition);
+	if (r->location != NULL)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
 	/*
 	 * Count it now, not in the completion callback: a client that reads
 	 * /metrics right after this answer must already see it.

@@ -11,6 +11,14 @@
  *   POST PATH/l/TOKEN   do it (service_link_use()), then a page with the
  *                       outcome and the request's status page
  *
+ * A download link (an export's archive; service_export_link_show/use())
+ * has the same two pages: GET shows "Your data is ready" and a Download
+ * button, POST uses the link and streams the zip (http_reply_download()).
+ * The links' pages are served even when the page itself is off
+ * (selfservice.enabled: false): a mail or a status page sent them.
+ * POST /data-deletion/status/download (the status page's Download button)
+ * is here too: it mints a fresh download link and answers 303 to its page.
+ *
  * Every POST is checked before anything else: a cross-site Sec-Fetch-Site,
  * or an Origin that is not server.public_url's, is refused (403), and so
  * is a form without a valid CSRF token (http/csrf.h: stateless, bound to
@@ -41,6 +49,7 @@
 #define SS_BODY_MAX 4096    /* bytes of a form's body: more is 413 */
 #define SS_FIELD_MAX 512    /* bytes of one decoded field kept */
 #define SS_TOKEN_PATH "/l/" /* a link's path under selfservice.path */
+#define SS_URL_MAX 1024     /* bytes of a minted link (service.h says SERVICE_URL_MAX: 600) */
 
 /* The embedded pages (scripts/embed.py), when the template set has none. */
 extern const char web_privacy_html[];
@@ -48,6 +57,7 @@ extern const char web_privacy_sent_html[];
 extern const char web_link_html[];
 extern const char web_link_done_html[];
 extern const char web_privacy_error_html[];
+extern const char web_download_html[];
 
 /* The template @name of the loaded set, else the embedded @builtin. */
 static const char *
@@ -337,6 +347,137 @@ out:
 	sodium_memzero(email, sizeof(email));
 }
 
+/* ---- download links ---------------------------------------------------------------- */
+
+/* @bytes as "12.3 MB", "850 kB", "512 bytes" into @out. */
+static void
+size_text(int64_t bytes, char *out, size_t cap)
+{
+	if (bytes >= 1000000000)
+		snprintf(out, cap, "%.1f GB", (double)bytes / 1e9);
+	else if (bytes >= 1000000)
+		snprintf(out, cap, "%.1f MB", (double)bytes / 1e6);
+	else if (bytes >= 1000)
+		snprintf(out, cap, "%.0f kB", (double)bytes / 1e3);
+	else
+		snprintf(out, cap, "%lld byte%s", (long long)bytes, bytes == 1 ? "" : "s");
+}
+
+/* The page of a download link whose archive was deleted (410), with @why. */
+static void
+download_gone(struct server *s, struct request *r, const struct lethe_err *why)
+{
+	error_page(s, r, MHD_HTTP_GONE, "This copy of your data was deleted",
+	           strstr(why->msg, "withdrawn") != NULL
+	               ? "The request was withdrawn, so the archive of your data was deleted. "
+	                 "You can ask for a new copy on our privacy request page."
+	               : "The archive of your data was kept for a limited time, which has "
+	                 "ended, so it was deleted. You can ask for a new copy on our privacy "
+	                 "request page.");
+}
+
+static void
+download_get(struct server *s, struct request *r, const char *token)
+{
+	struct service_export_view v;
+	struct lethe_err err = {0};
+	char csrf[CSRF_TOKEN_MAX], size[32];
+	struct tpl_ctx ctx;
+	lethe_rc rc = service_export_link_show(s->svc, token, &v, &err);
+
+	if (rc == LETHE_E_NOTFOUND) {
+		link_invalid(s, r);
+		return;
+	}
+	if (rc == LETHE_E_GONE) {
+		download_gone(s, r, &err);
+		return;
+	}
+	if (rc != LETHE_OK) {
+		unavailable(s, r);
+		return;
+	}
+	page_ctx(s, &ctx);
+	tpl_ctx_add_strf(&ctx, "action", "%s" SS_TOKEN_PATH "%s", s->cfg->selfservice.path, token);
+	csrf_make(s->cfg->key, "link", token, time_now(), csrf);
+	tpl_ctx_add_str(&ctx, "csrf", csrf);
+	size_text(v.bytes, size, sizeof(size));
+	tpl_ctx_add_str(&ctx, "size", size);
+	tpl_ctx_add_count(&ctx, "rows", v.rows);
+	tpl_ctx_add_count(&ctx, "media", v.media);
+	tpl_ctx_add_bool(&ctx, "has_media", v.media > 0);
+	tpl_ctx_add_time(&ctx, "created_at", v.created_at);
+	tpl_ctx_add_time(&ctx, "expires_at", v.expires_at);
+	page_reply(r, MHD_HTTP_OK, page_tpl(s, "download.html", web_download_html), &ctx);
+}
+
+static void
+download_post(struct server *s, struct request *r, const char *token)
+{
+	struct service_download *d = NULL;
+	struct service_export_view v;
+	struct lethe_err err = {0};
+	lethe_rc rc = service_export_link_use(s->svc, token, &d, &v, &err);
+
+	if (rc == LETHE_E_NOTFOUND)
+		link_invalid(s, r);
+	else if (rc == LETHE_E_GONE)
+		download_gone(s, r, &err);
+	else if (rc != LETHE_OK)
+		unavailable(s, r);
+	else
+		http_reply_download(r, d, &v);
+}
+
+void
+http_status_download(struct server *s, struct request *r)
+{
+	char typed[SS_FIELD_MAX], code[SS_FIELD_MAX], url[SS_URL_MAX];
+	struct lethe_err err = {0};
+	lethe_rc rc;
+
+	r->form_self = true;
+	if (strcmp(r->method, "POST") != 0) {
+		r->allow = "POST";
+		error_page(s, r, MHD_HTTP_METHOD_NOT_ALLOWED, "This page cannot do that",
+		           "Open the status page of your request and use its Download button.");
+		return;
+	}
+	if (form_get(buf_str(&r->body), r->body.len, "id", typed, sizeof(typed), NULL) !=
+	        LETHE_OK ||
+	    !status_page_code_parse(typed, code, sizeof(code)) || code[0] == '\0') {
+		error_page(s, r, MHD_HTTP_BAD_REQUEST, "The request cannot be answered",
+		           "Open the status page of your request and use its Download button.");
+		return;
+	}
+	if (!post_ok(s, r, "download", code))
+		return;
+	rc = service_export_link_new(s->svc, code, url, &err);
+	switch (rc) {
+	case LETHE_OK:
+		r->location = xstrdup(url);
+		sodium_memzero(url, sizeof(url));
+		error_page(s, r, MHD_HTTP_SEE_OTHER, "Your download is ready",
+		           "Your browser should open the download page now.");
+		break;
+	case LETHE_E_NOTFOUND:
+		error_page(s, r, MHD_HTTP_NOT_FOUND, "No such request",
+		           "No request has this confirmation code.");
+		break;
+	case LETHE_E_CONFLICT:
+		error_page(s, r, MHD_HTTP_CONFLICT, "Your data is not ready yet",
+		           "We are still making the copy of your data. Open the status page again "
+		           "in a few minutes.");
+		break;
+	case LETHE_E_GONE:
+		download_gone(s, r, &err);
+		break;
+	default:
+		unavailable(s, r);
+		break;
+	}
+}
+
 /* ---- the links --------------------------------------------------------------------- */
 
 /* Add what the link's request is (the offer's label, else its kind and scope) to @ctx. */
@@ -375,7 +516,7 @@ link_get(struct server *s, struct request *r, const char *token)
 	lethe_rc rc = service_link_show(s->svc, token, &l, &err);
 
 	if (rc == LETHE_E_NOTFOUND) {
-		link_invalid(s, r);
+		download_get(s, r, token); /* not a request's link: a download's, or none */
 		return;
 	}
 	if (rc != LETHE_OK) {
@@ -403,7 +544,7 @@ link_post(struct server *s, struct request *r, const char *token)
 		return;
 	rc = service_link_use(s->svc, token, &l, &err);
 	if (rc == LETHE_E_NOTFOUND) {
-		link_invalid(s, r);
+		download_post(s, r, token); /* not a request's link: a download's, or none */
 		return;
 	}
 	if (rc != LETHE_OK) {

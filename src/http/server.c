@@ -61,6 +61,7 @@ enum route_flags {
 	ROUTE_PREFIX = 1,   /* match paths starting with the path (else exact) */
 	ROUTE_GET = 2,      /* GET and HEAD only (the handler checks otherwise) */
 	ROUTE_BLOCKING = 4, /* the handler may block: run it on a worker */
+	ROUTE_FORM = 8,     /* a form's POST: Origin and Sec-Fetch-Site are copied */
 };
 
 /* Every route: path, metrics label, handler, flags.  First match wins. */
@@ -74,6 +75,8 @@ static const struct route {
     {"/data-deletion/status", "status", http_status_page, ROUTE_GET | ROUTE_BLOCKING},
     {"/data-deletion/status/receipt", "status_receipt", http_status_receipt,
      ROUTE_GET | ROUTE_BLOCKING},
+    {"/data-deletion/status/download", "status_download", http_status_download,
+     ROUTE_BLOCKING | ROUTE_FORM},
     {"/healthz", "healthz", http_healthz, ROUTE_GET},
     {"/readyz", "readyz", http_readyz, ROUTE_GET | ROUTE_BLOCKING},
     {"/metrics", "metrics", http_metrics_page, ROUTE_GET | ROUTE_BLOCKING},
@@ -106,8 +109,10 @@ selfservice_route(struct server *s, struct request *r)
 	const char *p = s->cfg->selfservice.path;
 	size_t n = p != NULL ? strlen(p) : 0;
 
-	if (!s->cfg->selfservice.enabled || n == 0 || strncmp(r->path, p, n) != 0 ||
-	    (r->path[n] != '\0' && r->path[n] != '/'))
+	if (n == 0 || strncmp(r->path, p, n) != 0 || (r->path[n] != '\0' && r->path[n] != '/'))
+		return false;
+	/* Its mailed links (PATH/l/TOKEN) work whenever mail or a status page sent them. */
+	if (!s->cfg->selfservice.enabled && strncmp(r->path + n, "/l/", 3) != 0)
 		return false;
 	/* Only its forms need where a POST came from: not copied on the callbacks' path. */
 	r->h_origin = copy_header(r->conn, MHD_HTTP_HEADER_ORIGIN);
@@ -133,6 +138,10 @@ dispatch(struct server *s, struct request *r)
 		                                 : strcmp(r->path, rt->path) != 0)
 			continue;
 		r->route = rt->name;
+		if (rt->flags & ROUTE_FORM) {
+			r->h_origin = copy_header(r->conn, MHD_HTTP_HEADER_ORIGIN);
+			r->h_fetch_site = copy_header(r->conn, "Sec-Fetch-Site");
+		}
 		if ((rt->flags & ROUTE_GET) && !get) {
 			http_reply_method(s, r, "GET, HEAD");
 			return;
@@ -348,6 +357,7 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	free(r->h_auth);
 	free(r->h_origin);
 	free(r->h_fetch_site);
+	free(r->location);
 	for (i = 0; i < r->nargs; i++) {
 		free(r->args[i][0]);
 		free(r->args[i][1]);
@@ -358,6 +368,7 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		free(r->uid);
 	}
 	free(r->rbody);
+	service_download_close(r->dl); /* a download never queued */
 	free(r);
 	*con_cls = NULL;
 }

@@ -114,6 +114,10 @@ struct request {
 	char retry_after[24];  /* reply: Retry-After header (seconds), or "" */
 	bool form_self;        /* reply: a page that posts a form here (CSP form-action 'self') */
 	char disposition[96];  /* reply: Content-Disposition header, or "" */
+	/* reply: an archive streamed as the body (http_reply_download()), or NULL; owned */
+	struct service_download *dl;
+	int64_t dl_len; /* reply: the streamed body's length (Content-Length) */
+	char *location; /* reply: Location header (owned), or NULL */
 };
 
 /* A handler: reads @r, sets its reply. */
@@ -158,6 +162,16 @@ void http_reply_failure_rc(struct server *s, struct request *r, lethe_rc rc, con
  * Content-Disposition attachment "lethe-receipt-ID.json" (pages.c).
  */
 void http_reply_receipt(struct request *r, json_t *env);
+/*
+ * An export archive as a 200 download (download.c): @d (stolen: closed
+ * once the reply is sent or the connection ends) is streamed as the body,
+ * decrypted chunk by chunk as libmicrohttpd asks for it (memory constant),
+ * Content-Length @v->bytes, Content-Type application/zip,
+ * Content-Disposition attachment with @v->filename.  A chunk that does not
+ * verify aborts the connection: a client never gets a complete bad body.
+ */
+void http_reply_download(struct request *r, struct service_download *d,
+                         const struct service_export_view *v);
 /* 405 with the methods @allow lists (also in the Allow header): "POST" or "GET, HEAD". */
 void http_reply_method(struct server *s, struct request *r, const char *allow);
 
@@ -188,6 +202,11 @@ void http_api_admin(struct server *s, struct request *r);
 void http_well_known(struct server *s, struct request *r);
 /* Blocking: selfservice.path[/l/TOKEN], the self-service page and mailed links (selfservice.c). */
 void http_selfservice(struct server *s, struct request *r);
+/*
+ * POST /data-deletion/status/download (selfservice.c): the status page's
+ * Download button; a fresh download link for the export, 303 to its page.
+ */
+void http_status_download(struct server *s, struct request *r);
 /*
  * The client at @sa (may be NULL) as the self-service rate limit counts it,
  * into @out (@cap >= 48): an IPv4 address as is, an IPv4-mapped IPv6 one as
@@ -226,5 +245,11 @@ void http_redact_queries(const char *in, char *out, size_t cap);
  * so a client reading /metrics right after sees it (reply.c).
  */
 enum MHD_Result http__queue_reply(struct request *r);
+/*
+ * @r's download (r->dl) as a callback response of r->dl_len bytes, which
+ * then owns it (r->dl NULL); NULL if libmicrohttpd cannot make one (r->dl
+ * stays @r's).  For http__queue_reply() (download.c).
+ */
+struct MHD_Response *http__download_response(struct request *r);
 
 #endif /* LETHE_HTTP_SERVER_INTERNAL_H */

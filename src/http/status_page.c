@@ -309,6 +309,43 @@ add_restriction_state(struct tpl_ctx *ctx, const struct status_view *v)
 	tpl_ctx_add_bool(ctx, "mail_failed", v->mail_failed);
 }
 
+/*
+ * An export's archive: is_export, and export_ready (size, rows, media,
+ * created and expiry dates, the Download button's action and CSRF token)
+ * or export_deleted (export_withdrawn when the request was cancelled,
+ * else it expired).
+ */
+static void
+add_export(struct tpl_ctx *ctx, const struct status_view *v)
+{
+	const struct service_export_view *x = v->export;
+	bool export = v->kind != NULL && strcmp(v->kind, "export") == 0;
+
+	tpl_ctx_add_bool(ctx, "is_export", export);
+	if (!export || x == NULL)
+		return;
+	tpl_ctx_add_bool(ctx, "export_ready", x->ready);
+	tpl_ctx_add_bool(ctx, "export_deleted", x->deleted);
+	tpl_ctx_add_bool(ctx, "export_withdrawn",
+	                 x->deleted && v->state != NULL && strcmp(v->state, "cancelled") == 0);
+	if (x->ready || x->deleted) {
+		if (x->bytes >= 1000000)
+			tpl_ctx_add_strf(ctx, "export_size", "%.1f MB", (double)x->bytes / 1e6);
+		else
+			tpl_ctx_add_strf(ctx, "export_size", "%lld kB",
+			                 (long long)((x->bytes + 999) / 1000));
+		tpl_ctx_add_count(ctx, "export_rows", x->rows);
+		tpl_ctx_add_count(ctx, "export_media", x->media);
+		tpl_ctx_add_bool(ctx, "export_has_media", x->media > 0);
+		tpl_ctx_add_time(ctx, "export_created_at", x->created_at);
+		tpl_ctx_add_time(ctx, "export_expires_at", x->expires_at);
+	}
+	if (x->ready) {
+		tpl_ctx_add_str(ctx, "download_action", "/data-deletion/status/download");
+		tpl_ctx_add_str(ctx, "download_csrf", v->download_csrf);
+	}
+}
+
 /* True if @source is Meta's (a callback or an import of Meta's ids); NULL or "" is. */
 static bool
 from_meta(const char *source)
@@ -358,6 +395,7 @@ status_ctx(struct tpl_ctx *ctx, const struct status_view *v)
 	tpl_ctx_add_bool(ctx, "show_instagram", meta && (ig || !fb));
 
 	service_status_vars(ctx, v->cats, v->ncats);
+	add_export(ctx, v);
 }
 
 /* ---- the pages ----------------------------------------------------------- */
@@ -473,6 +511,20 @@ status_page_json(const struct status_view *v)
 	                                 strcmp(v->state, "completed") != 0 &&
 	                                 strcmp(v->state, "completed_with_retention") != 0));
 	json_object_set_new(o, "mail_failed", json_boolean(v->mail_failed));
+	if (v->export != NULL) {
+		json_t *x = json_object();
+
+		if (x != NULL) {
+			json_object_set_new(x, "ready", json_boolean(v->export->ready));
+			json_object_set_new(x, "deleted", json_boolean(v->export->deleted));
+			json_object_set_new(x, "created_at", jtime(v->export->created_at));
+			json_object_set_new(x, "expires_at", jtime(v->export->expires_at));
+			json_object_set_new(x, "bytes", json_integer((json_int_t)v->export->bytes));
+			json_object_set_new(x, "rows", json_integer((json_int_t)v->export->rows));
+			json_object_set_new(x, "media", json_integer((json_int_t)v->export->media));
+			json_object_set_new(o, "export", x);
+		}
+	}
 	return o;
 }
 

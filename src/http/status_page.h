@@ -63,6 +63,8 @@ struct status_view {
 	bool mail_failed;                   /* a mail about it could not be sent: say so */
 	int verify_mail;                    /* the mail with its verification link
 	                                       (SERVICE_VERIFY_MAIL_*): sent, being sent, none */
+	const struct service_export_view *export; /* kind export: its archive, else NULL */
+	const char *download_csrf; /* kind export: the Download button's CSRF token */
 };
 
 /*

@@ -29,6 +29,40 @@ static const char *const notices[] = {"address",
                                       "extended",
                                       NULL};
 
+/* The templates a kind of request has in place of a notice's (MAIL_KIND_TEMPLATES). */
+static const struct {
+	const char *notice, *kind, *name;
+} kind_templates[] = {
+    {"completed", "export", "export_completed"},
+    {NULL, NULL, NULL},
+};
+
+const char *
+mail_template_for(const char *notice, const char *kind)
+{
+	size_t i;
+
+	for (i = 0; notice != NULL && kind != NULL && kind_templates[i].notice != NULL; i++)
+		if (strcmp(kind_templates[i].notice, notice) == 0 &&
+		    strcmp(kind_templates[i].kind, kind) == 0)
+			return kind_templates[i].name;
+	return notice;
+}
+
+/* True if @name is a notice's template or a kind's (kind_templates). */
+static bool
+template_ok(const char *name)
+{
+	size_t i;
+
+	if (mail_notice_ok(name))
+		return true;
+	for (i = 0; name != NULL && kind_templates[i].notice != NULL; i++)
+		if (strcmp(kind_templates[i].name, name) == 0)
+			return true;
+	return false;
+}
+
 bool
 mail_notice_ok(const char *notice)
 {
@@ -97,34 +131,44 @@ rename_err(const char *name, unsigned offset, struct lethe_err *e, struct lethe_
 	return lethe_err_set(err, e->rc, "%s: %s", name, e->msg);
 }
 
+/* Check mail/@name.txt (with its Subject line) and mail/@name.html of @set. */
+static lethe_rc
+check_one(const struct tplset *set, const char *name, struct lethe_err *err)
+{
+	struct lethe_err e = {LETHE_OK, ""};
+	char *txt = xasprintf("mail/%s.txt", name);
+	char *html = xasprintf("mail/%s.html", name);
+	const char *t = tplset_get(set, txt), *h = tplset_get(set, html), *body = NULL;
+	char *subj = NULL;
+	lethe_rc rc = LETHE_OK;
+
+	if (t == NULL || h == NULL)
+		rc = lethe_err_set(err, LETHE_E_CONFIG, "%s: missing from the template set",
+		                   t == NULL ? txt : html);
+	if (rc == LETHE_OK)
+		rc = split_txt(txt, t, &subj, &body, err);
+	if (rc == LETHE_OK && template_check(subj, &e) != LETHE_OK)
+		rc = rename_err(txt, 0, &e, err);
+	if (rc == LETHE_OK && template_check(body, &e) != LETHE_OK)
+		rc = rename_err(txt, 2, &e, err);
+	if (rc == LETHE_OK && template_check(h, &e) != LETHE_OK)
+		rc = rename_err(html, 0, &e, err);
+	free(subj);
+	free(txt);
+	free(html);
+	return rc;
+}
+
 lethe_rc
 mail_templates_check(const struct tplset *set, struct lethe_err *err)
 {
-	struct lethe_err e = {LETHE_OK, ""};
 	lethe_rc rc = LETHE_OK;
 	size_t i;
 
-	for (i = 0; rc == LETHE_OK && notices[i] != NULL; i++) {
-		char *txt = xasprintf("mail/%s.txt", notices[i]);
-		char *html = xasprintf("mail/%s.html", notices[i]);
-		const char *t = tplset_get(set, txt), *h = tplset_get(set, html), *body = NULL;
-		char *subj = NULL;
-
-		if (t == NULL || h == NULL)
-			rc = lethe_err_set(err, LETHE_E_CONFIG, "%s: missing from the template set",
-			                   t == NULL ? txt : html);
-		if (rc == LETHE_OK)
-			rc = split_txt(txt, t, &subj, &body, err);
-		if (rc == LETHE_OK && template_check(subj, &e) != LETHE_OK)
-			rc = rename_err(txt, 0, &e, err);
-		if (rc == LETHE_OK && template_check(body, &e) != LETHE_OK)
-			rc = rename_err(txt, 2, &e, err);
-		if (rc == LETHE_OK && template_check(h, &e) != LETHE_OK)
-			rc = rename_err(html, 0, &e, err);
-		free(subj);
-		free(txt);
-		free(html);
-	}
+	for (i = 0; rc == LETHE_OK && notices[i] != NULL; i++)
+		rc = check_one(set, notices[i], err);
+	for (i = 0; rc == LETHE_OK && kind_templates[i].name != NULL; i++)
+		rc = check_one(set, kind_templates[i].name, err);
 	return rc;
 }
 
@@ -136,7 +180,7 @@ mail_templates_render(const struct tplset *set, const char *notice, const struct
 	const char *t, *h, *body = NULL;
 	lethe_rc rc = LETHE_OK;
 
-	if (!mail_notice_ok(notice))
+	if (!template_ok(notice))
 		return lethe_err_set(err, LETHE_E_INVALID, "mail: unknown notice (one of: %s)",
 		                     MAIL_NOTICES);
 	txt = xasprintf("mail/%s.txt", notice);

@@ -11,6 +11,9 @@
  *   refused, cancelled        with the reason
  *   failed, delayed           the deadline is at risk
  *   extended                  the deadline was moved, with the reason
+ * A kind of request may have its own template for a notice
+ * (MAIL_KIND_TEMPLATES, mail_template_for()): export_completed (the
+ * archive is ready, with a download link) for an export's completed.
  * NOTICE.txt starts with one "Subject: ..." line and a blank line; the rest
  * is the plain-text body.  NOTICE.html is the HTML body.  Text is rendered
  * without HTML escaping ({{name}} as is), HTML with it.  The variables are
@@ -32,18 +35,27 @@
 	"address, awaiting_verification, scheduled, completed, completed_with_retention, "         \
 	"refused, cancelled, failed, delayed, extended"
 
+/* The templates kinds have in place of a notice's: kind export's completed. */
+#define MAIL_KIND_TEMPLATES "export_completed"
+
 /* True if @notice is one of MAIL_NOTICES. */
 bool mail_notice_ok(const char *notice);
 /*
+ * The template notice @notice about a request of @kind is rendered with:
+ * the kind's own (MAIL_KIND_TEMPLATES) if it has one, else @notice.
+ */
+const char *mail_template_for(const char *notice, const char *kind);
+/*
  * Check that @set holds a well-formed NOTICE.txt (with its Subject line)
- * and NOTICE.html for every notice.  LETHE_E_CONFIG naming the file.  At
+ * and NOTICE.html for every notice and every kind's template.  LETHE_E_CONFIG naming the file.  At
  * start, with the status page's check.
  */
 lethe_rc mail_templates_check(const struct tplset *set, struct lethe_err *err);
 /*
- * Render @notice with @ctx into @out's subject, text and html (@out->to
- * is left alone).  LETHE_E_CONFIG / LETHE_E_TOOBIG as template_render();
- * LETHE_E_INVALID for an unknown notice.
+ * Render @notice (a notice, or a kind's template) with @ctx into @out's
+ * subject, text and html (@out->to is left alone).  LETHE_E_CONFIG /
+ * LETHE_E_TOOBIG as template_render(); LETHE_E_INVALID for an unknown
+ * notice.
  */
 lethe_rc mail_templates_render(const struct tplset *set, const char *notice,
                                const struct tpl_ctx *ctx, struct mail_msg *out,

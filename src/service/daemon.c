@@ -6,11 +6,11 @@
  * order they depend on each other (see service.h).
  *
  * Start: the template set (checked: a bad template refuses the start),
- * databases, runner, sweeper, outbox, mailer (with a mail: section),
+ * databases, runner, exporter, sweeper, outbox, mailer (with a mail: section),
  * intake (which kicks the runner), pool.  Stop: the pool and the intake
  * first (service_quiesce(): they finish their queues, which hands every
  * waiting request back to its caller), then the runner (told the intake
- * is gone first: it asks the intake whether it is busy), mailer, outbox,
+ * is gone first: it asks the intake whether it is busy), exporter, mailer, outbox,
  * sweeper, the databases and the template set.
  */
 #include "util/fmacros.h"
@@ -57,6 +57,9 @@ service_start(const struct lethe_config *cfg, const struct datamap *dm, runner_d
 		rc = request_work_mail_off(svc->st, time_now(), err);
 	if (rc == LETHE_OK)
 		rc = runner_start(cfg, dm, on_done, &svc->runner, err);
+	/* Export archives are built beside the erasures, never in their queue. */
+	if (rc == LETHE_OK)
+		rc = exporter_start(cfg, dm, &svc->exporter, err);
 	if (rc == LETHE_OK && cfg->sweep_enabled)
 		rc = sweeper_start(cfg, dm, &svc->sweeper, err);
 	if (rc == LETHE_OK)
@@ -117,6 +120,7 @@ service_stop(struct service *svc)
 	if (svc->runner != NULL)
 		runner_set_busy(svc->runner, NULL, NULL);
 	runner_stop(svc->runner);
+	exporter_stop(svc->exporter);
 	intake_free(svc->intake);
 	/* The mailer composes through the service (st_mu, the templates): it stops first. */
 	mailer_stop(svc->mailer);

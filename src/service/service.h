@@ -24,6 +24,7 @@
 #include "datamap/datamap.h"
 #include "engine/disconnect.h"
 #include "engine/erase.h"
+#include "engine/export.h"
 #include "engine/plan.h"
 #include "engine/request.h"
 #include "engine/sweep.h"
@@ -560,7 +561,19 @@ lethe_rc service_audit_head(struct service *svc, json_t **out, struct lethe_err 
 json_t *service_keys_json(struct service *svc);
 
 /* ---- exports: the operator's archive (service_export_cli.c, `lethe export`) ---- */
-/* PLACEHOLDER(issue 16): declarations of service_export_cli.c. */
+/*
+ * The archive of the person @ids (@nids) name in @scope, as an erasure
+ * would find their rows (plan_build(), plan_check_one_person(): LETHE_E_USAGE
+ * naming kinds, never values), written plain (not encrypted) to the file
+ * @out atomically (@out.part, fsync, rename; mode 0600), "-" for stdout, or
+ * NULL for lethe-export-YYYYMMDD-HHMMSS.zip in the current directory.
+ * @where (@cap bytes) gets the file written ("stdout" for "-").  A person
+ * with no rows gets an archive with none.  Reads the app database only.
+ * Free @res with export_result_free().
+ */
+lethe_rc service_export_cli(struct service *svc, const char *scope, const struct plan_id *ids,
+                            size_t nids, const char *out, char *where, size_t cap,
+                            struct export_result *res, struct lethe_err *err);
 
 /* ---- exports: requests' archives and their delivery (docs/export.md) ---- */
 

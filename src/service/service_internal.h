@@ -15,6 +15,7 @@
 #include <pthread.h>
 
 #include "db/appdb.h"
+#include "jobs/exporter.h"
 #include "jobs/mailer.h"
 #include "jobs/outbox.h"
 #include "jobs/pool.h"
@@ -35,6 +36,7 @@ struct service {
 	struct pool *pool;              /* worker threads of blocking handlers */
 	struct intake *intake;          /* durable intake of deletion requests */
 	struct runner *runner;          /* background erasures */
+	struct exporter *exporter;      /* background export archives, or NULL (a command's) */
 	struct outbox *outbox;          /* upstream jobs of channel disconnects */
 	struct sweeper *sweeper;        /* TTL sweeps, or NULL if off */
 	struct seen *seen;              /* an import's requests of the repeat window, or NULL */
@@ -121,5 +123,34 @@ void service__audit_final(struct service *svc);
 lethe_rc service__export_open_id(struct service *svc, int64_t request_id,
                                  struct service_download **out, struct service_export_view *view,
                                  struct lethe_err *err);
+/*
+ * The "export" object of export request @r's JSON (GET /v1/requests/{id},
+ * `lethe requests show`): {ready, deleted, created_at, expires_at, bytes,
+ * rows, media, downloads}; st_mu held.  NULL if @r is not an export.
+ */
+json_t *service__export_json(struct service *svc, const struct store_request *r,
+                             struct lethe_err *err, lethe_rc *rc);
+/*
+ * The rate limit of a new request @in of @subject at @now, in the caller's
+ * transaction (st_mu held): LETHE_E_LIMIT ("one export per N days; the next
+ * from YYYY-MM-DD") if it is an export not asked by an operator and the
+ * person had one received within export.rate_limit that was not refused,
+ * cancelled, expired or failed; LETHE_OK otherwise.
+ */
+lethe_rc service__export_limit(struct service *svc, const struct service_request_in *in,
+                               const char *subject, int64_t now, struct lethe_err *err);
+/*
+ * In an action's transaction (st_mu held): if request @r is an export whose
+ * action @act (a cancel) withdraws its archive, mark the archive deleted.
+ * The file goes after the commit: service__export_unlink().
+ */
+lethe_rc service__export_withdraw(struct service *svc, const struct store_request *r,
+                                  enum service_request_act act, int64_t now, struct lethe_err *err);
+/*
+ * After the commit of a service__export_withdraw() (st_mu held): unlink
+ * the file of request @request_id's archive if its row is marked deleted.
+ * A crash before this leaves an orphan the exporter removes at start.
+ */
+void service__export_unlink(struct service *svc, int64_t request_id);
 
 #endif /* LETHE_SERVICE_INTERNAL_H */

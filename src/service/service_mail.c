@@ -7,6 +7,11 @@
  * the link the notice carries (if any) and renders the notice from the
  * template set.  It also wakes the mailer and makes a status page's URL.
  *
+ * For kind export, the completed notice is the "ready" mail
+ * (mail/export_completed.*): the archive's size, rows, media files and
+ * counts per category, its end, and a fresh single-use download link
+ * expiring with it; skipped once the archive is gone.
+ *
  * Skip rules (the mailer marks a skipped notice "skipped"):
  *   address                 only while the address given is unconfirmed
  *   awaiting_verification   only to the person's own address (IDENTITY),
@@ -23,6 +28,7 @@
 
 #include <sodium.h>
 
+#include "datamap/datamap.h"
 #include "engine/receipt.h"
 #include "engine/request.h"
 #include "mail/templates.h"
@@ -153,6 +159,7 @@ fill_ctx(struct service *svc, const struct store_request *r, const char *notice,
 	}
 	tpl_ctx_add_str(ctx, "state", r->state);
 	tpl_ctx_add_str(ctx, "kind", r->kind[0] != '\0' ? r->kind : "erasure");
+	tpl_ctx_add_bool(ctx, "is_export", strcmp(r->kind, "export") == 0);
 	tpl_ctx_add_str(ctx, "scope", r->scope);
 	add_date(ctx, "received_at", r->received_at);
 	/* The status page's flags: has_due, has_grace (not has_due_at, has_grace_until). */
@@ -179,7 +186,10 @@ fill_ctx(struct service *svc, const struct store_request *r, const char *notice,
 	    (strcmp(r->state, "refused") == 0 || strcmp(r->state, "cancelled") == 0 ||
 	     strcmp(r->state, "expired") == 0))
 		add_date(ctx, "closed_at", r->completed_at);
-	tpl_ctx_add_bool(ctx, "erases_account", service__erases_account(svc, r->scope));
+	/* Only an erasure erases: an export's or a restriction's scope covers the account too. */
+	tpl_ctx_add_bool(ctx, "erases_account",
+	                 (r->kind[0] == '\0' || strcmp(r->kind, "erasure") == 0) &&
+	                     service__erases_account(svc, r->scope));
 	tpl_ctx_add_bool(ctx, "no_data", r->no_data);
 	/* Refusal and cancellation reasons are written for the person; a failure's is not. */
 	if ((strcmp(r->state, "refused") == 0 || strcmp(r->state, "cancelled") == 0) &&
@@ -199,6 +209,85 @@ fill_ctx(struct service *svc, const struct store_request *r, const char *notice,
 	free(why);
 	if (rc == LETHE_OK)
 		rc = add_result(svc, r, ctx, err);
+	return rc;
+}
+
+/* ---- an export's archive ------------------------------------------------------------ */
+
+/* One category's rows and media files in an archive. */
+struct cat_sum {
+	const char *category; /* borrowed from the detail JSON */
+	int64_t rows, media;
+};
+
+#define EXPORT_CATS_MAX 32 /* categories a ready mail lists at most */
+
+/*
+ * The archive of export request @r (st_mu held) into @ctx for its "ready"
+ * mail: size, rows, media, the archive's end (into *@expires, the
+ * download link's too) and export_categories [{label, rows, media,
+ * has_media}] from the archive's detail.  LETHE_E_GONE if the archive is
+ * not there any more (deleted, or expired by @now).
+ */
+static lethe_rc
+add_export(struct service *svc, const struct store_request *r, int64_t now, struct tpl_ctx *ctx,
+           int64_t *expires, struct lethe_err *err)
+{
+	struct store_export e;
+	struct cat_sum sums[EXPORT_CATS_MAX];
+	size_t nsums = 0, i, j;
+	json_t *detail = NULL, *tables;
+	lethe_rc rc;
+
+	memset(&e, 0, sizeof(e));
+	rc = store_export_get(svc->st, r->id, &e, err);
+	if (rc == LETHE_OK && (e.deleted_at != 0 || e.expires_at <= now))
+		rc = lethe_err_set(err, LETHE_E_GONE, "the archive is no longer there");
+	if (rc != LETHE_OK)
+		goto out;
+	*expires = e.expires_at;
+	tpl_ctx_add_count(ctx, "export_rows", e.rows);
+	tpl_ctx_add_count(ctx, "export_media", e.media);
+	tpl_ctx_add_bool(ctx, "export_has_media", e.media > 0);
+	add_date(ctx, "export_expires", e.expires_at);
+	if (e.bytes >= 1000000)
+		tpl_ctx_add_strf(ctx, "export_size", "%.1f MB", (double)e.bytes / 1e6);
+	else
+		tpl_ctx_add_strf(ctx, "export_size", "%lld kB",
+		                 (long long)((e.bytes + 999) / 1000));
+	detail = e.detail != NULL ? json_loads(e.detail, 0, NULL) : NULL;
+	tables = json_object_get(detail, "tables");
+	for (i = 0; i < json_array_size(tables); i++) {
+		json_t *t = json_array_get(tables, i);
+		const char *cat = json_string_value(json_object_get(t, "category"));
+
+		if (cat == NULL)
+			continue;
+		for (j = 0; j < nsums && strcmp(sums[j].category, cat) != 0; j++)
+			;
+		if (j == nsums && nsums < EXPORT_CATS_MAX) {
+			sums[nsums].category = cat;
+			sums[nsums].rows = sums[nsums].media = 0;
+			nsums++;
+		}
+		if (j < nsums) {
+			sums[j].rows += json_integer_value(json_object_get(t, "rows"));
+			sums[j].media += json_integer_value(json_object_get(t, "media"));
+		}
+	}
+	tpl_ctx_add_list(ctx, "export_categories");
+	for (j = 0; j < nsums; j++) {
+		struct tpl_ctx *it = tpl_ctx_add_item(ctx, "export_categories");
+
+		tpl_ctx_add_str(it, "label", datamap_category_label(sums[j].category));
+		tpl_ctx_add_count(it, "rows", sums[j].rows);
+		tpl_ctx_add_count(it, "media", sums[j].media);
+		tpl_ctx_add_bool(it, "has_media", sums[j].media > 0);
+	}
+	tpl_ctx_add_bool(ctx, "has_export_categories", nsums > 0);
+out:
+	json_decref(detail);
+	store_export_clear(&e);
 	return rc;
 }
 
@@ -253,7 +342,7 @@ service__mail_compose(void *arg, const struct store_mail *m, const char *to, str
 	struct service *svc = arg;
 	struct store_request r;
 	struct tpl_ctx ctx;
-	const char *purpose = NULL, *why;
+	const char *purpose = NULL, *why, *tpl;
 	char url[SERVICE_URL_MAX];
 	int64_t now = time_now(), expires = 0;
 	lethe_rc rc;
@@ -278,6 +367,16 @@ service__mail_compose(void *arg, const struct store_mail *m, const char *to, str
 	why = rc == LETHE_OK ? skip_reason(svc, &r, m->notice, now, &purpose, &expires) : NULL;
 	if (rc == LETHE_OK && why == NULL)
 		rc = fill_ctx(svc, &r, m->notice, now, &ctx, err);
+	/* An export's "ready" mail: its archive's facts and a download link, while it is there. */
+	tpl = rc == LETHE_OK ? mail_template_for(m->notice, r.kind) : m->notice;
+	if (rc == LETHE_OK && why == NULL && strcmp(tpl, "export_completed") == 0) {
+		rc = add_export(svc, &r, now, &ctx, &expires, err);
+		purpose = "download";
+		if (rc == LETHE_E_GONE || rc == LETHE_E_NOTFOUND) {
+			why = "the archive is no longer there: a later notice tells";
+			rc = LETHE_OK;
+		}
+	}
 	pthread_mutex_unlock(&svc->st_mu);
 	if (rc != LETHE_OK)
 		goto out;
@@ -296,7 +395,7 @@ service__mail_compose(void *arg, const struct store_mail *m, const char *to, str
 		add_date(&ctx, "link_expires", expires);
 		sodium_memzero(url, sizeof(url));
 	}
-	rc = mail_templates_render(svc->tpl, m->notice, &ctx, out, err);
+	rc = mail_templates_render(svc->tpl, tpl, &ctx, out, err);
 out:
 	tpl_ctx_free(&ctx);
 	return rc;

@@ -54,6 +54,8 @@ wake_runner(struct service *svc)
 {
 	if (svc->runner != NULL)
 		runner_kick(svc->runner);
+	if (svc->exporter != NULL)
+		exporter_kick(svc->exporter);
 }
 
 /* @t as "YYYY-MM-DDTHH:MM:SSZ", or null if unset. */
@@ -266,6 +268,13 @@ full_json(struct service *svc, const struct store_request *r, json_t **out, stru
 	}
 	if (rc == LETHE_OK)
 		json_object_set_new(o, "result", result_json(svc, r, err, &rc));
+	/* An export's archive: ready, deleted, counts (no personal data). */
+	if (rc == LETHE_OK && strcmp(r->kind, "export") == 0) {
+		json_t *x = service__export_json(svc, r, err, &rc);
+
+		if (x != NULL)
+			json_object_set_new(o, "export", x);
+	}
 	if (rc != LETHE_OK) {
 		json_decref(o);
 		return rc;
@@ -470,7 +479,11 @@ service_request_create(struct service *svc, const struct service_request_in *in,
 		if (rc == LETHE_OK) {
 			*repeat = true;
 		} else if (rc == LETHE_E_NOTFOUND) {
-			rc = store_request_insert(svc->st, &n, &id, err);
+			/* One export per person within export.rate_limit: nothing stored if over.
+			 */
+			rc = service__export_limit(svc, in, subject, now, err);
+			if (rc == LETHE_OK)
+				rc = store_request_insert(svc->st, &n, &id, err);
 			if (rc == LETHE_OK && in->reason != NULL)
 				rc = note_reason(svc->st, id, &n, in->reason, err);
 			if (rc == LETHE_OK)
@@ -643,6 +656,9 @@ service__request_act_txn(struct service *svc, const struct store_request *r,
 	/* Refused or cancelled before effects: nothing to undo, the identity can go now. */
 	if (rc == LETHE_OK && (act == REQUEST_REFUSE || act == REQUEST_CANCEL))
 		rc = store_request_wipe(svc->st, r->id, err);
+	/* A cancelled export's archive is withdrawn with it (its file after the commit). */
+	if (rc == LETHE_OK)
+		rc = service__export_withdraw(svc, r, a->act, now, err);
 	return rc;
 }
 
@@ -676,6 +692,8 @@ service_request_act(struct service *svc, const char *code, const struct service_
 		rc = store_commit(svc->st, err);
 	else
 		store_rollback(svc->st);
+	if (rc == LETHE_OK && act == REQUEST_CANCEL && strcmp(r.kind, "export") == 0)
+		service__export_unlink(svc, r.id);
 	if (rc == LETHE_OK && out != NULL) {
 		rc = store_request_get(svc->st, r.id, &r, err);
 		if (rc == LETHE_OK)

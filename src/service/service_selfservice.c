@@ -8,7 +8,8 @@
  * No account enumeration: an ask does the same work whatever the address
  * is (the rate limits, then one request of source self-service naming the
  * person by the address, awaiting verification by its link); nothing here
- * reads the app database.  An address nobody uses gets a request that,
+ * reads the app database.  An export over export.rate_limit answers as
+ * any ask does (nothing made, nothing mailed).  An address nobody uses gets a request that,
  * once confirmed, completes with "no data".
  *
  * A link is known by the keyed hash of "link:" + its token only; it is
@@ -224,6 +225,17 @@ service_selfservice_ask(struct service *svc, const struct service_ask *a, struct
 		in.verify_by_link = true;
 		in.actor = "person";
 		rc = service_request_create(svc, &in, &out, &repeat, err);
+		/*
+		 * Over export.rate_limit (an export of this address within it): the
+		 * same answer as any ask, nothing made or mailed; saying so would tell
+		 * the asker that the address had asked before.
+		 */
+		if (rc == LETHE_E_LIMIT) {
+			json_decref(out);
+			out = NULL;
+			rc = lethe_err_set(err, LETHE_OK, "%s",
+			                   "over export.rate_limit: nothing made");
+		}
 	}
 	if (rc == LETHE_OK && repeat)
 		rc = repeat_news(svc, json_string_value(json_object_get(out, "id")), now, err);

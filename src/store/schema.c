@@ -363,6 +363,9 @@ static const char schema_v14[] =
     "  downloads INTEGER NOT NULL DEFAULT 0,"
     "  deleted_at INTEGER);" /* the archive was deleted (epoch s), NULL: it exists */
     "CREATE INDEX IF NOT EXISTS exports_live ON exports(expires_at) WHERE deleted_at IS NULL;"
+    /* The exporter's queue (store_export_next()): exports only, by state and grace. */
+    "CREATE INDEX IF NOT EXISTS requests_exports ON requests(state, not_before) "
+    "  WHERE kind = 'export';"
     "DROP INDEX IF EXISTS requests_open_due;"
     "CREATE INDEX IF NOT EXISTS requests_open_due ON requests(due_at) WHERE state NOT IN "
     "  ('completed', 'completed_with_retention', 'refused', 'cancelled', 'expired', 'lifted');";

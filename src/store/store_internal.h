@@ -15,6 +15,7 @@
  *   outbox.c  channel disconnects and their outbox
  *   mail.c    the mail outbox (notices about requests)
  *   links.c   mailed links, by keyed hash
+ *   exports.c export requests' archives, the exporter's queue, the rate limit
  *   receipts.c  what a request's receipt reads (its job's steps)
  *   audit.c   the audit chain: append, read, head, checkpoints
  *

@@ -157,9 +157,18 @@ def test_demo_try_line_names_the_binary_as_it_was_run(workdir):
 
 
 def test_help_claims_only_what_lethe_does():
+    """`lethe help` lists `export` (lethe exports now), and every command it
+    lists, and every command it names in its prose, exists (its --help runs)."""
     code, out, err = run_lethe("help")
     assert code == 0
-    assert "export" not in out.lower(), out
+    listed = re.findall(r"^  ([a-z]+)(?: |$)", out.split("Commands:")[1].split("Example:")[0],
+                        re.M)
+    assert "export" in listed, out
+    named = re.findall(r"\(lethe ([a-z]+)\)", out)
+    assert named == ["export"], out
+    for name in listed + named:
+        code, _, err = run_lethe(name, "--help")
+        assert code == 0, (name, err)
 
 
 def test_serve_listen_moves_a_default_public_url(demo, servers):

@@ -1149,6 +1149,95 @@ test_mail_templates_every_notice(void **state)
 	tplset_free(t);
 }
 
+/*
+ * An export's notices: its completed notice renders mail/export_completed
+ * (the ready mail: link, size, counts per category), the other notices
+ * say "a copy of your data" and never that anything is deleted, and the
+ * template-set check knows the kind's files.
+ */
+static void
+test_mail_templates_export(void **state)
+{
+	static const char *const other[] = {"awaiting_verification",
+	                                    "scheduled",
+	                                    "cancelled",
+	                                    "failed",
+	                                    "delayed",
+	                                    "extended",
+	                                    "refused"};
+	/* What an erasure's notices say, which would be untrue of an export. */
+	static const char *const erasing[] = {"delete your data",   "close your account",
+	                                      "nothing is deleted", "not delete your data",
+	                                      "We will delete",     "deleting it now"};
+	struct tplset *t = NULL;
+	struct lethe_err err = {0};
+	struct tpl_ctx ctx, *c;
+	struct mail_msg m = {0};
+	char dir[64], sub[96];
+	size_t i, j;
+
+	(void)state;
+	assert_string_equal(mail_template_for("completed", "export"), "export_completed");
+	assert_string_equal(mail_template_for("completed", "erasure"), "completed");
+	assert_string_equal(mail_template_for("cancelled", "export"), "cancelled");
+	assert_string_equal(mail_template_for("completed", NULL), "completed");
+	assert_false(mail_notice_ok("export_completed")); /* a template, not a notice */
+	assert_int_equal(tplset_load(NULL, &t, &err), LETHE_OK);
+	assert_non_null(tplset_get(t, "mail/export_completed.txt"));
+	assert_non_null(tplset_get(t, "mail/export_completed.html"));
+	tpl_ctx_init(&ctx);
+	fill_ctx(&ctx);
+	tpl_ctx_add_bool(&ctx, "erases_account", false);
+	tpl_ctx_add_bool(&ctx, "is_export", true);
+	tpl_ctx_add_str(&ctx, "export_size", "1.2 MB");
+	tpl_ctx_add_str(&ctx, "export_rows", "1,234");
+	tpl_ctx_add_str(&ctx, "export_media", "7");
+	tpl_ctx_add_bool(&ctx, "export_has_media", true);
+	tpl_ctx_add_str(&ctx, "export_expires", "29 November 2026 at 09:30 UTC");
+	tpl_ctx_add_bool(&ctx, "has_export_categories", true);
+	c = tpl_ctx_add_item(&ctx, "export_categories");
+	tpl_ctx_add_str(c, "label", "Posts <and> media");
+	tpl_ctx_add_str(c, "rows", "1,200");
+	tpl_ctx_add_str(c, "media", "7");
+	tpl_ctx_add_bool(c, "has_media", true);
+	assert_int_equal(mail_templates_render(t, "export_completed", &ctx, &m, &err), LETHE_OK);
+	assert_non_null(strstr(m.subject, "ready"));
+	assert_non_null(strstr(m.text, "/privacy/l/abcdefghijklmnopqrstuvwxyz234567"));
+	assert_non_null(strstr(m.html, "href=\"https://privacy.example.com/privacy/l/abcdefghij"));
+	assert_non_null(strstr(m.text, "1.2 MB"));
+	assert_non_null(strstr(m.text, "29 November 2026 at 09:30 UTC"));
+	assert_non_null(strstr(m.text, "- Posts <and> media: 1,200 records, 7 files"));
+	assert_non_null(strstr(m.html, "Posts &lt;and&gt; media"));
+	assert_null(strstr(m.text, "{{"));
+	assert_null(strstr(m.text, "delete your data"));
+	mail_msg_free(&m);
+	for (i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+		if (mail_templates_render(t, other[i], &ctx, &m, &err) != LETHE_OK)
+			fail_msg("%s: %s", other[i], err.msg);
+		if (strstr(m.text, "copy of your data") == NULL)
+			fail_msg("%s says:\n%s", other[i], m.text);
+		for (j = 0; j < sizeof(erasing) / sizeof(erasing[0]); j++)
+			if (strstr(m.text, erasing[j]) != NULL ||
+			    strstr(m.html, erasing[j]) != NULL)
+				fail_msg("%s says \"%s\":\n%s", other[i], erasing[j], m.text);
+		mail_msg_free(&m);
+	}
+	tpl_ctx_free(&ctx);
+	tplset_free(t);
+
+	/* An operator's export_completed.txt without its Subject line refuses the start. */
+	tmpdir(dir, sizeof(dir));
+	snprintf(sub, sizeof(sub), "%s/mail", dir);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	write_file(dir, "mail/export_completed.txt", "Hello\n\nbody\n");
+	assert_int_equal(tplset_load(dir, &t, &err), LETHE_OK);
+	assert_int_equal(mail_templates_check(t, &err), LETHE_E_CONFIG);
+	assert_string_equal(err.msg,
+	                    "mail/export_completed.txt:1: the first line must be \"Subject: ...\"");
+	tplset_free(t);
+	tu_rm_rf(dir);
+}
+
 int
 main(void)
 {
@@ -1167,6 +1256,7 @@ main(void)
 	    cmocka_unit_test(test_tplset_builtin),
 	    cmocka_unit_test(test_tplset_override),
 	    cmocka_unit_test(test_mail_templates_every_notice),
+	    cmocka_unit_test(test_mail_templates_export),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,546 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * exporter.c - the thread that builds export requests' archives (see
+ * exporter.h).
+ *
+ * Locking: the thread is a util/worker; nothing else is shared.  The
+ * archive is written without any lock and polls the worker's stop_flag,
+ * and whether the request is still running (a cancel), between batches.
+ * The failure counts are the thread's own.
+ */
+#include "util/fmacros.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "db/appdb.h"
+#include "engine/export.h"
+#include "engine/plan.h"
+#include "engine/request.h"
+#include "jobs/exporter.h"
+#include "store/store.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "util/seal.h"
+#include "util/timeutil.h"
+#include "util/worker.h"
+
+#define IDLE_MS 1000       /* look for work and expired archives at least this often */
+#define RETRY_MS 2000      /* after a failed attempt, when nothing else is waiting */
+#define OPEN_RETRY_MS 5000 /* the databases cannot be opened */
+#define FAILS_MAX 3        /* an export that fails this often in a row fails */
+#define FAILS_TRACKED 16   /* exports whose failures are counted at once */
+#define EXPIRE_BATCH 64    /* archives deleted per tick at most */
+#define SWEEP_MS 60000     /* orphaned archives looked for at start, then this often */
+#define FILE_SUFFIX ".lx"  /* an archive's file: "<request id>-<16 hex>.lx" */
+
+struct exporter {
+	const struct lethe_config *cfg; /* configuration (keys, export: section) */
+	const struct datamap *dm;       /* the validated data map */
+	struct worker w;                /* the thread */
+	double last_tick;               /* time_mono_ms() of the last expiry pass */
+	double last_sweep;              /* time_mono_ms() of the last exporter_sweep(), 0: none */
+	struct {
+		int64_t id;     /* an export that failed */
+		int n;          /* ... this many times in a row */
+	} fails[FAILS_TRACKED]; /* the thread's only */
+};
+
+/*
+ * Count a failed build of export @id; true once it failed FAILS_MAX times
+ * in a row (the count starts over).  @ok: it succeeded, forget it.
+ */
+static bool
+count_fail(struct exporter *x, int64_t id, bool ok)
+{
+	size_t i, slot = 0;
+
+	for (i = 0; i < FAILS_TRACKED; i++)
+		if (x->fails[i].id == id)
+			break;
+	if (i == FAILS_TRACKED) {
+		if (ok)
+			return false;
+		for (i = 0; i < FAILS_TRACKED; i++)
+			if (x->fails[i].n < x->fails[slot].n)
+				slot = i;
+		i = slot;
+		x->fails[i].id = id;
+		x->fails[i].n = 0;
+	}
+	if (ok || ++x->fails[i].n >= FAILS_MAX) {
+		bool give_up = !ok;
+
+		x->fails[i].id = 0;
+		x->fails[i].n = 0;
+		return give_up;
+	}
+	return false;
+}
+
+/* Apply @t to request @id in a transaction of its own; *@applied says whether it did. */
+static lethe_rc
+transition(struct store *st, int64_t id, const struct store_transition *t, bool *applied,
+           struct lethe_err *err)
+{
+	lethe_rc rc = store_begin(st, err);
+
+	*applied = false;
+	if (rc == LETHE_OK)
+		rc = store_request_transition(st, id, t, applied, err);
+	if (rc == LETHE_OK)
+		rc = store_commit(st, err);
+	else
+		store_rollback(st);
+	return rc;
+}
+
+/* Mark export @id failed with @reason if it is still being built (or about to be). */
+static lethe_rc
+fail_export(struct store *st, int64_t id, const char *reason, struct lethe_err *err)
+{
+	struct store_transition t = {
+	    .from = "scheduled,running",
+	    .to = "failed",
+	    .actor = "lethe",
+	    .reason = reason,
+	    .now = time_now(),
+	    .not_before = -1,
+	    .expires_at = -1,
+	    .completed_at = time_now(),
+	    .effects = -1,
+	};
+	bool applied = false;
+	lethe_rc rc = transition(st, id, &t, &applied, err);
+
+	if (rc == LETHE_OK && applied)
+		log_warnx("request %lld: failed: %s", (long long)id, reason);
+	return rc;
+}
+
+/* @dir/@name into @out (@cap bytes); false if it does not fit or @name is no plain name. */
+static bool
+file_path(const char *dir, const char *name, char *out, size_t cap)
+{
+	int n;
+
+	if (name[0] == '\0' || name[0] == '.' || strchr(name, '/') != NULL)
+		return false;
+	n = snprintf(out, cap, "%s/%s", dir, name);
+	return n > 0 && (size_t)n < cap;
+}
+
+/* Unlink archive @name of @dir; a file already gone is no error. */
+static void
+unlink_archive(const char *dir, const char *name)
+{
+	char path[4096];
+
+	if (!file_path(dir, name, path, sizeof(path)))
+		return;
+	if (unlink(path) != 0 && errno != ENOENT)
+		log_warn("exporter: cannot remove an archive of %s", dir);
+}
+
+/* True if @name ends with @suffix. */
+static bool
+ends_with(const char *name, const char *suffix)
+{
+	size_t n = strlen(name), s = strlen(suffix);
+
+	return n > s && strcmp(name + n - s, suffix) == 0;
+}
+
+lethe_rc
+exporter_sweep(struct store *st, const char *dir, int64_t *n, struct lethe_err *err)
+{
+	DIR *d;
+	struct dirent *e;
+	lethe_rc rc = LETHE_OK;
+	int64_t removed = 0;
+
+	if (n != NULL)
+		*n = 0;
+	d = opendir(dir);
+	if (d == NULL)
+		return errno == ENOENT || errno == ENOTDIR
+		           ? LETHE_OK
+		           : lethe_err_set(err, LETHE_E_IO, "export.dir %s: %s", dir,
+		                           strerror(errno));
+	while (rc == LETHE_OK && (e = readdir(d)) != NULL) {
+		bool live = true;
+
+		if (ends_with(e->d_name, ".part")) {
+			live = false;
+		} else if (ends_with(e->d_name, FILE_SUFFIX)) {
+			rc = store_export_file_live(st, e->d_name, &live, err);
+		}
+		if (rc == LETHE_OK && !live) {
+			unlink_archive(dir, e->d_name);
+			removed++;
+		}
+	}
+	closedir(d);
+	if (n != NULL)
+		*n = removed;
+	return rc;
+}
+
+/* An archive due for deletion (store_export_expired()). */
+struct expired {
+	int64_t ids[EXPIRE_BATCH]; /* requests */
+	size_t n;                  /* how many */
+};
+
+static void
+on_expired(void *arg, int64_t request_id, const char *file)
+{
+	struct expired *a = arg;
+
+	(void)file;
+	if (a->n < EXPIRE_BATCH)
+		a->ids[a->n++] = request_id;
+}
+
+/*
+ * Delete the archives past their expiry: each row marked deleted in a
+ * transaction of its own, then its file unlinked (a crash in between
+ * leaves an orphan the next start removes).
+ */
+static void
+expire_archives(struct exporter *x, struct store *st)
+{
+	struct expired a = {.n = 0};
+	struct lethe_err err = {0};
+	size_t i;
+	lethe_rc rc;
+
+	rc = store_export_expired(st, time_now(), EXPIRE_BATCH, on_expired, &a, &err);
+	for (i = 0; rc == LETHE_OK && i < a.n; i++) {
+		char file[128];
+
+		rc = store_begin(st, &err);
+		if (rc == LETHE_OK)
+			rc =
+			    store_export_delete(st, a.ids[i], time_now(), file, sizeof(file), &err);
+		if (rc == LETHE_OK)
+			rc = store_commit(st, &err);
+		else
+			store_rollback(st);
+		if (rc == LETHE_OK && file[0] != '\0') {
+			unlink_archive(x->cfg->exports.dir, file);
+			log_info("request %lld: its export archive expired and was deleted",
+			         (long long)a.ids[i]);
+		}
+	}
+	if (rc != LETHE_OK) {
+		static struct log_limit lim = LOG_LIMIT_INIT(1, 60000.);
+
+		log_warnx_limited(&lim, "exporter: %s", err.msg);
+	}
+}
+
+/* What export_opts.cancelled asks: is the request still running? */
+struct still {
+	struct store *st; /* the exporter's store */
+	int64_t id;       /* the request */
+};
+
+static bool
+cancelled(void *arg)
+{
+	struct still *s = arg;
+	struct store_request r;
+	struct lethe_err err = {0};
+	lethe_rc rc = store_request_get(s->st, s->id, &r, &err);
+
+	/* A store that cannot be read says nothing: go on, the commit decides. */
+	return rc == LETHE_E_NOTFOUND || (rc == LETHE_OK && strcmp(r.state, "running") != 0);
+}
+
+/*
+ * The completion transaction of export @req: its archive's row (key
+ * sealed), running -> completed, its identities wiped.  *@won false if it
+ * is no longer running (cancelled meanwhile): nothing recorded.
+ */
+static lethe_rc
+record_export(struct exporter *x, struct store *st, const struct store_request *req,
+              const char *name, const uint8_t key[SEALSTREAM_KEY_LEN],
+              const struct export_result *res, int64_t now, bool *won, struct lethe_err *err)
+{
+	struct store_transition t = {
+	    .from = "running",
+	    .to = "completed",
+	    .actor = "lethe",
+	    .now = now,
+	    .not_before = -1,
+	    .expires_at = -1,
+	    .completed_at = now,
+	    .effects = -1,
+	};
+	struct store_export e;
+	uint8_t *box;
+	size_t boxlen = 0;
+	lethe_rc rc;
+
+	*won = false;
+	memset(&e, 0, sizeof(e));
+	box = seal_bytes(x->cfg->key, "export-key", key, SEALSTREAM_KEY_LEN, &boxlen);
+	if (boxlen > sizeof(e.key_box)) {
+		free(box);
+		return lethe_err_set(err, LETHE_E_INTERNAL, "a sealed export key is too long");
+	}
+	memcpy(e.key_box, box, boxlen);
+	e.key_boxlen = boxlen;
+	sodium_memzero(box, boxlen);
+	free(box);
+	e.request_id = req->id;
+	snprintf(e.file, sizeof(e.file), "%s", name);
+	e.bytes = res->bytes;
+	snprintf(e.sha256, sizeof(e.sha256), "%s", res->sha256);
+	e.rows = res->rows;
+	e.media = res->media;
+	e.detail = res->detail != NULL ? json_dumps(res->detail, JSON_COMPACT) : NULL;
+	e.created_at = now;
+	e.expires_at = now + x->cfg->exports.link_ttl_s;
+	rc = store_begin(st, err);
+	if (rc == LETHE_OK)
+		rc = store_request_transition(st, req->id, &t, won, err);
+	if (rc == LETHE_OK && *won)
+		rc = store_export_put(st, &e, err);
+	if (rc == LETHE_OK && *won)
+		rc = store_request_wipe(st, req->id, err);
+	if (rc == LETHE_OK && *won)
+		rc = store_commit(st, err);
+	else
+		store_rollback(st);
+	if (rc != LETHE_OK)
+		*won = false;
+	store_export_clear(&e);
+	return rc;
+}
+
+/*
+ * Build the archive of export request @req (scheduled or left running)
+ * and record it.  LETHE_E_UNAVAILABLE if stopped; another failure is
+ * counted (FAILS_MAX in a row: failed) and returned.
+ */
+static lethe_rc
+build_export(struct exporter *x, struct appdb *db, struct store *st, struct store_request *req,
+             const uint8_t *box, size_t boxlen)
+{
+	const struct lethe_config *cfg = x->cfg;
+	struct plan_id *ids = NULL;
+	size_t nids = 0;
+	struct plan *plan = NULL;
+	struct export_opts o;
+	struct export_result res;
+	struct still still = {.st = st, .id = req->id};
+	struct lethe_err err = {0};
+	uint8_t key[SEALSTREAM_KEY_LEN];
+	uint8_t rnd[8];
+	char name[64], hex[17];
+	bool won = false;
+	int64_t now;
+	lethe_rc rc;
+
+	memset(&res, 0, sizeof(res));
+	if (strcmp(req->state, "scheduled") == 0) {
+		struct store_transition t = {
+		    .from = "scheduled",
+		    .to = "running",
+		    .actor = "lethe",
+		    .now = time_now(),
+		    .not_before = 0,
+		    .expires_at = -1,
+		    .effects = -1,
+		};
+
+		/* Of a cancel and the end of its grace exactly one wins. */
+		rc = transition(st, req->id, &t, &won, &err);
+		if (rc != LETHE_OK || !won)
+			return rc;
+	}
+	if (request_ids_open(cfg->key, box, boxlen, &ids, &nids) != LETHE_OK)
+		return fail_export(st, req->id,
+		                   "its identities could not be opened (was the anonymize key "
+		                   "changed?)",
+		                   &err);
+	rc = plan_build(x->dm, db, req->scope, ids, nids, true, &plan, &err);
+	if (rc == LETHE_OK) {
+		memset(&o, 0, sizeof(o));
+		o.media_root = cfg->media_root != NULL && strstr(cfg->media_root, "://") == NULL
+		                   ? cfg->media_root
+		                   : NULL;
+		o.jsonl_from = cfg->exports.jsonl_from;
+		o.now = time_now();
+		o.app_name = cfg->app_name;
+		o.code = req->code;
+		o.stop = &x->w.stop_flag;
+		o.cancelled = cancelled;
+		o.arg = &still;
+		randombytes_buf(rnd, sizeof(rnd));
+		sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
+		snprintf(name, sizeof(name), "%lld-%s%s", (long long)req->id, hex, FILE_SUFFIX);
+		sealstream_keygen(key);
+		rc = export_to_file(plan, db, &o, cfg->exports.dir, name, key, &res, &err);
+	}
+	if (rc == LETHE_OK) {
+		now = time_now();
+		rc = record_export(x, st, req, name, key, &res, now, &won, &err);
+		if (rc != LETHE_OK || !won)
+			unlink_archive(cfg->exports.dir, name); /* unreachable: never kept */
+		if (rc == LETHE_OK && won)
+			log_info(
+			    "request %lld: export completed (%lld rows, %lld media, %lld bytes, "
+			    "%.0f ms)",
+			    (long long)req->id, (long long)res.rows, (long long)res.media,
+			    (long long)res.bytes, res.elapsed_ms);
+		else if (rc == LETHE_OK)
+			log_info("request %lld: cancelled while its export was built",
+			         (long long)req->id);
+	} else if (rc == LETHE_E_CONFLICT) {
+		/* Cancelled between batches: export_to_file() threw the .part away. */
+		log_info("request %lld: cancelled while its export was built", (long long)req->id);
+		rc = LETHE_OK;
+	}
+	sodium_memzero(key, sizeof(key));
+	if (rc != LETHE_OK && rc != LETHE_E_UNAVAILABLE) {
+		static struct log_limit lim = LOG_LIMIT_INIT(10, 60000.);
+
+		log_warnx_limited(&lim, "request %lld: export failed, will retry: %s",
+		                  (long long)req->id, err.msg);
+	}
+	if (rc != LETHE_E_UNAVAILABLE && count_fail(x, req->id, rc == LETHE_OK))
+		fail_export(st, req->id,
+		            "the export failed 3 times in a row; see the log, then retry it", NULL);
+	export_result_free(&res);
+	plan_free(plan);
+	request_ids_free(ids, nids);
+	return rc;
+}
+
+static void
+exporter_main(struct worker *w, void *arg)
+{
+	struct exporter *x = arg;
+	struct appdb *db = NULL;
+	struct store *st = NULL;
+	struct lethe_err err = {0};
+	bool failed = false; /* an export failed in this round */
+	/*
+	 * Running exports up to this id were tried in this round: a failing
+	 * one waits for the round's end (RETRY_MS) while the others go on.
+	 */
+	int64_t after = 0;
+
+	for (;;) {
+		struct store_request req;
+		uint8_t *box = NULL;
+		size_t boxlen = 0;
+		double now;
+		lethe_rc rc;
+
+		if (db == NULL)
+			db = appdb_open(x->cfg->app_db, x->cfg->dir, &err);
+		if (st == NULL && store_open(x->cfg->state_db, &st, &err) != LETHE_OK)
+			st = NULL;
+		if (db == NULL || st == NULL) {
+			static struct log_limit lim = LOG_LIMIT_INIT(1, 60000.);
+
+			log_warnx_limited(&lim, "exporter: %s; retrying", err.msg);
+			if (worker_nap(w, OPEN_RETRY_MS))
+				break;
+			continue;
+		}
+		now = time_mono_ms();
+		/*
+		 * A crash's leftovers (.part files, archives whose row never
+		 * committed) at start; then now and again the files of archives
+		 * withdrawn by a path that did not unlink them.  Safe: only this
+		 * thread writes archives, and none is between its rename and its
+		 * commit here.
+		 */
+		if (x->last_sweep == 0 || now - x->last_sweep >= SWEEP_MS) {
+			int64_t n = 0;
+
+			x->last_sweep = now;
+			if (exporter_sweep(st, x->cfg->exports.dir, &n, &err) != LETHE_OK)
+				log_warnx("exporter: %s", err.msg);
+			else if (n > 0)
+				log_info("exporter: removed %lld unfinished or orphaned archives",
+				         (long long)n);
+		}
+		if (x->last_tick == 0 || now - x->last_tick >= IDLE_MS) {
+			x->last_tick = now;
+			expire_archives(x, st);
+		}
+		rc = store_export_next(st, after, time_now(), &req, &box, &boxlen, &err);
+		if (rc == LETHE_OK) {
+			after = req.id;
+			rc = build_export(x, db, st, &req, box, boxlen);
+			if (rc != LETHE_OK && rc != LETHE_E_UNAVAILABLE)
+				failed = true;
+		} else if (rc == LETHE_E_NOTFOUND) {
+			int64_t ms = failed ? RETRY_MS : IDLE_MS;
+
+			after = 0;
+			failed = false;
+			if (worker_nap(w, ms))
+				rc = LETHE_E_UNAVAILABLE;
+		} else {
+			static struct log_limit lim = LOG_LIMIT_INIT(1, 60000.);
+
+			log_warnx_limited(&lim, "exporter: %s", err.msg);
+			if (worker_nap(w, RETRY_MS))
+				rc = LETHE_E_UNAVAILABLE;
+		}
+		if (box != NULL)
+			sodium_memzero(box, boxlen);
+		free(box);
+		if (rc == LETHE_E_UNAVAILABLE || worker_stopping(w))
+			break;
+	}
+	appdb_close(db);
+	store_close(st);
+}
+
+lethe_rc
+exporter_start(const struct lethe_config *cfg, const struct datamap *dm, struct exporter **out,
+               struct lethe_err *err)
+{
+	struct exporter *x = xcalloc(1, sizeof(*x));
+
+	x->cfg = cfg;
+	x->dm = dm;
+	worker_init(&x->w, NULL);
+	if (!worker_start(&x->w, "lethe-exporter", exporter_main, x)) {
+		worker_destroy(&x->w);
+		free(x);
+		return lethe_err_set(err, LETHE_E_INTERNAL, "cannot start the exporter");
+	}
+	*out = x;
+	return LETHE_OK;
+}
+
+void
+exporter_kick(void *arg)
+{
+	struct exporter *x = arg;
+
+	if (x != NULL)
+		worker_kick(&x->w);
+}
+
+void
+exporter_stop(struct exporter *x)
+{
+	if (x == NULL)
+		return;
+	worker_stop(&x->w);
+	worker_destroy(&x->w);
+	free(x);
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * exporter.h - the thread of `lethe serve` that builds export requests'
+ * archives (docs/export.md, docs/internals/export.md).
+ *
+ * One thread (a util/worker) with its own app-database and state-store
+ * connections, apart from the runner: an export that fails or takes long
+ * never holds an erasure back, nor one failing export the others.  Per
+ * export: claim it (scheduled -> running), open its sealed identities,
+ * plan as an erasure would (plan_build() with the request's scope), write
+ * the archive encrypted under a fresh key (export_to_file()), then in one
+ * state-store transaction its row in exports (the key sealed), the
+ * transition to completed (history, audit entry and the "completed" mail
+ * notice come with it) and the identities wiped.  An export left running
+ * by a crash or a stop is built again from scratch; one that fails three
+ * times in a row is marked failed with a reason (`lethe requests retry`).
+ * Once a second (and when kicked), archives past their expiry are deleted:
+ * the row marked, then the file unlinked.  At start and once a minute,
+ * .part files and archives no live row names (a crash between the rename
+ * and the commit, a cancel before its unlink) are removed.
+ * exporter_kick() is thread-safe.
+ */
+#ifndef LETHE_JOBS_EXPORTER_H
+#define LETHE_JOBS_EXPORTER_H
+
+#include "config/config.h"
+#include "datamap/datamap.h"
+
+struct exporter;
+struct store;
+
+/*
+ * Start the exporter; @cfg and @dm must outlive it.  LETHE_E_INTERNAL if
+ * the thread cannot be started.
+ */
+lethe_rc exporter_start(const struct lethe_config *cfg, const struct datamap *dm,
+                        struct exporter **out, struct lethe_err *err);
+/* Wake the exporter: a request changed (created, cancelled, retried).  Any thread. */
+void exporter_kick(void *exporter);
+/* Stop between batches and join (an export being built is built again next start). */
+void exporter_stop(struct exporter *x);
+
+/*
+ * Remove from @dir every archive file (*.lx) that no live exports row of
+ * @st names, and every *.part file; *@n gets how many (may be NULL).  A
+ * missing @dir is no error.  For the exporter's start and its tests.
+ */
+lethe_rc exporter_sweep(struct store *st, const char *dir, int64_t *n, struct lethe_err *err);
+
+#endif /* LETHE_JOBS_EXPORTER_H */

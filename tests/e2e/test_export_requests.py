@@ -1,0 +1,331 @@
+# SPDX-License-Identifier: MIT
+"""Export requests through the real `lethe serve` on the demo (docs/export.md).
+
+POST /v1/requests with kind export: the exporter thread builds the archive,
+encrypted at rest under export.dir, and the request completes; GET
+/v1/requests/{id}/export streams the zip (409 before it is ready, 410 once it
+expired or the request was cancelled, 404 for no such request).  One export per
+person within export.rate_limit (429 with the next date, nothing stored; an
+operator's is exempt).  A SIGKILL while an archive is built leaves no archive and no
+.part file behind, and the export completes exactly once after the restart.  An
+export that fails three times in a row is failed with its reason while erasures
+go on, and a retry completes it.
+"""
+import hashlib
+import io
+import json
+import os
+import re
+import signal
+import stat
+import time
+import zipfile
+
+import pytest
+
+from lethe_e2e import make_demo, query, run_lethe, without_section
+from request_helpers import DAY, Clock
+from requests_helpers import APP_KEY, ADMIN_KEY, api_section, assert_error, call
+from serve_helpers import TSCALE, assert_log_clean, servers, stop_ok  # noqa: F401
+
+UNKNOWN = "a" * 34  # a well-formed code no request has
+USER = "user1@example.com"
+
+# The demo's own export policy (app, operator) without grace, an erasure for the
+# queue-independence check, and an export policy with grace for "not ready yet".
+POLICIES = """requests:
+  policies:
+    - {name: export, kind: export, scope: account, sources: [app, operator], deadline: 30d}
+    - {name: closure, kind: erasure, scope: account, sources: [app, operator], deadline: 30d}
+"""
+GRACE_POLICIES = """requests:
+  policies:
+    - {name: export-later, kind: export, scope: account, sources: [app, operator],
+       grace: 1d, deadline: 30d}
+"""
+
+
+def configure(demo, policies=POLICIES, export=None):
+    """The demo's lethe.yaml with the test API keys, @policies and an export: section."""
+    text = without_section(without_section(demo.config_without("api"), "requests"), "export")
+    text = text.rstrip("\n") + "\n" + api_section() + policies
+    text += export if export is not None else "export:\n  dir: var/exports\n"
+    demo.config.write_text(text)
+
+
+def export_dir(demo):
+    return demo.dir / "var" / "exports"
+
+
+def create(s, user=1, kind="export", scope="account", want=201):
+    body = {"kind": kind, "scope": scope, "identities": {"email": "user%d@example.com" % user},
+            "verified": True}
+    status, hdrs, out = call(s, "POST", "/v1/requests", body=body)
+    assert status == want, (status, out)
+    return out
+
+
+def get(s, code):
+    status, _, out = call(s, "GET", "/v1/requests/" + code)
+    assert status == 200, (status, out)
+    return out
+
+
+def wait_state(s, code, states, timeout=20):
+    deadline = time.monotonic() + timeout * TSCALE
+    while True:
+        r = get(s, code)
+        if r["state"] in states:
+            return r
+        assert time.monotonic() < deadline, "request stuck in %s: %r" % (r["state"], r)
+        time.sleep(0.1)
+
+
+def download(s, code):
+    """GET /v1/requests/{code}/export: (status, headers, body bytes)."""
+    return s.request("GET", "/v1/requests/%s/export" % code,
+                     headers={"Authorization": "Bearer " + APP_KEY}, timeout=30)
+
+
+def archives(demo):
+    d = export_dir(demo)
+    return sorted(p.name for p in d.iterdir()) if d.exists() else []
+
+
+def requests_count(demo):
+    return demo.state("SELECT count(*) FROM requests")[0][0]
+
+
+def wait_until(pred, what, timeout=10):
+    deadline = time.monotonic() + timeout * TSCALE
+    while not pred():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def srv(demo, servers):
+    configure(demo)
+    s = servers(demo)
+    yield demo, s
+    stop_ok(s)
+
+
+def test_export_completes_and_downloads(srv):
+    demo, s = srv
+    req = create(s)
+    assert req["kind"] == "export" and req["export"]["ready"] is False, req
+    done = wait_state(s, req["id"], ("completed", "failed"))
+    assert done["state"] == "completed", done
+    x = done["export"]
+    assert x["ready"] is True and x["deleted"] is False, x
+    assert x["rows"] > 0 and x["bytes"] > 0 and x["downloads"] == 0, x
+    assert x["created_at"] and x["expires_at"], x
+
+    status, hdrs, data = download(s, req["id"])
+    assert status == 200, data[:200]
+    assert hdrs["content-type"] == "application/zip"
+    assert int(hdrs["content-length"]) == len(data) == x["bytes"]
+    assert re.match(r'attachment; filename="[a-z0-9-]*export-\d{4}-\d{2}-\d{2}\.zip"$',
+                    hdrs["content-disposition"]), hdrs
+    z = zipfile.ZipFile(io.BytesIO(data))
+    assert z.testzip() is None
+    manifest = json.loads(z.read("manifest.json"))
+    assert manifest["files"], manifest
+    for f in manifest["files"]:
+        body = z.read(f["path"])
+        assert len(body) == f["bytes"], f
+        assert hashlib.sha256(body).hexdigest() == f["sha256"], f
+    names = z.namelist()
+    users_file = [n for n in names if n in ("tables/users.json", "tables/users.jsonl")]
+    assert users_file, names
+    text = z.read(users_file[0]).decode()
+    rows = json.loads(text) if text.lstrip().startswith("[") else \
+        [json.loads(line) for line in text.splitlines() if line]
+    assert [r["email"] for r in rows] == [USER], rows
+    # Counted, and the JSON says so.
+    assert get(s, req["id"])["export"]["downloads"] == 1
+
+    # At rest: one file under export.dir, encrypted (no zip, no email), 0600 in a 0700 dir.
+    files = archives(demo)
+    assert len(files) == 1 and files[0].endswith(".lx"), files
+    path = export_dir(demo) / files[0]
+    raw = path.read_bytes()
+    assert b"PK\x03\x04" not in raw
+    assert USER.encode() not in raw
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(export_dir(demo).stat().st_mode) == 0o700
+    assert_log_clean(s, req["id"], USER)
+
+
+def test_export_route_errors(srv):
+    demo, s = srv
+    status, hdrs, out = download(s, UNKNOWN)
+    assert_error(status, hdrs, json.loads(out), 404, "not_found")
+    status, hdrs, out = call(s, "POST", "/v1/requests/%s/export" % UNKNOWN, body={})
+    assert status == 405 and hdrs.get("allow") == "GET", (status, hdrs)
+    status, hdrs, out = call(s, "GET", "/v1/requests/%s/export" % UNKNOWN, key=ADMIN_KEY)
+    assert_error(status, hdrs, out, 403, "forbidden")
+    # An erasure has no archive.
+    er = create(s, user=2, kind="erasure")
+    status, hdrs, out = download(s, er["id"])
+    assert_error(status, hdrs, json.loads(out), 404)
+
+
+def test_export_unknown_scope_is_400_and_stores_nothing(srv):
+    demo, s = srv
+    before = requests_count(demo)
+    status, hdrs, out = call(s, "POST", "/v1/requests",
+                             body={"kind": "export", "scope": "no_such_scope",
+                                   "identities": {"email": USER}, "verified": True})
+    assert_error(status, hdrs, out, 400)
+    assert requests_count(demo) == before
+
+
+def test_export_not_ready_is_409(demo, servers):
+    configure(demo, GRACE_POLICIES)
+    s = servers(demo)
+    req = create(s)
+    assert req["state"] == "scheduled", req
+    status, hdrs, out = download(s, req["id"])
+    err = assert_error(status, hdrs, json.loads(out), 409, "conflict")
+    assert "not ready" in err["message"], err
+    assert archives(demo) == []
+    stop_ok(s)
+
+
+def test_export_cancel_deletes_archive(srv):
+    demo, s = srv
+    req = create(s)
+    wait_state(s, req["id"], ("completed",))
+    assert len(archives(demo)) == 1
+    status, _, out = call(s, "POST", "/v1/requests/%s/cancel" % req["id"], body={})
+    assert status == 200, out
+    assert out["state"] == "cancelled" and out["export"]["deleted"] is True, out
+    assert archives(demo) == []
+    status, hdrs, body = download(s, req["id"])
+    assert_error(status, hdrs, json.loads(body), 410, "gone")
+    # The row stays, without its key.
+    assert demo.state("SELECT key_box IS NULL, deleted_at IS NOT NULL FROM exports") == \
+        [(1, 1)]
+
+
+def test_export_expires_and_rate_limit(demo, servers, tmp_path):
+    configure(demo)
+    clock = Clock(tmp_path / "clock")
+    s = servers(demo, env=clock.env())
+    req = create(s)
+    wait_state(s, req["id"], ("completed",))
+    assert len(archives(demo)) == 1
+
+    # A second export within 7 days: 429 with the next date, nothing stored.
+    before = requests_count(demo)
+    status, hdrs, out = call(s, "POST", "/v1/requests",
+                             body={"kind": "export", "scope": "account",
+                                   "identities": {"email": USER}, "verified": True})
+    err = assert_error(status, hdrs, out, 429, "rate_limited")
+    nxt = time.strftime("%Y-%m-%d", time.gmtime(clock.now + 7 * DAY))
+    assert err["message"] == "one export per 7 days; the next from %s" % nxt, err
+    assert requests_count(demo) == before
+    # Another person is not limited.
+    other = create(s, user=3)
+    wait_state(s, other["id"], ("completed",))
+
+    # The operator is exempt.
+    code, stdout, stderr = run_lethe("requests", "create", "-c", demo.config, "--kind",
+                                     "export", "--scope", "account", "--id", "email=" + USER,
+                                     "--verified", "--json", env=clock.env())
+    assert code == 0, stderr
+    op = json.loads(stdout)
+    assert op["source"] == "operator"
+    wait_state(s, op["id"], ("completed",))
+
+    # Past its expiry the archive is deleted within a second or two: 410, file gone.
+    clock.advance(7 * DAY + 60)
+    wait_until(lambda: archives(demo) == [], "the expired archives stay: %r" % archives(demo))
+    status, hdrs, body = download(s, req["id"])
+    assert_error(status, hdrs, json.loads(body), 410, "gone")
+    assert get(s, req["id"])["export"]["deleted"] is True
+    assert demo.state("SELECT count(*) FROM exports WHERE deleted_at IS NULL") == [(0,)]
+
+    # After the window the person may ask again.
+    again = create(s)
+    assert again["id"] not in (req["id"], op["id"])
+    wait_state(s, again["id"], ("completed",))
+    stop_ok(s)
+
+
+def test_export_open_repeat_is_same_request(demo, servers):
+    configure(demo, GRACE_POLICIES)
+    s = servers(demo)
+    first = create(s)
+    status, _, again = call(s, "POST", "/v1/requests",
+                            body={"kind": "export", "scope": "account",
+                                  "identities": {"email": USER}, "verified": True})
+    assert status == 200 and again["id"] == first["id"], (status, again)
+    stop_ok(s)
+
+
+def test_export_sigkill_mid_build_completes_once(tmp_path, servers):
+    demo = make_demo(tmp_path / "heavy", ["--users", "4", "--seed", "7", "--heavy", "300000"])
+    text = demo.config.read_text()
+    for section in ("mail", "selfservice"):
+        text = without_section(text, section)
+    demo.config.write_text(text)
+    configure(demo)
+    s = servers(demo)
+    status, _, req = call(s, "POST", "/v1/requests",
+                          body={"kind": "export", "scope": "account",
+                                "identities": {"email": "heavy@example.com"}, "verified": True})
+    assert status == 201, req
+    d = export_dir(demo)
+    wait_until(lambda: d.exists() and any(n.endswith(".part") for n in os.listdir(d)),
+               "no archive is being built", timeout=20)
+    s.stop(signal.SIGKILL)
+    # Nothing reachable: no finished archive, no row.
+    assert not any(n.endswith(".lx") for n in os.listdir(d)), os.listdir(d)
+    assert demo.state("SELECT count(*) FROM exports") == [(0,)]
+
+    s2 = servers(demo)
+    done = wait_state(s2, req["id"], ("completed", "failed"), timeout=60)
+    assert done["state"] == "completed", done
+    files = os.listdir(d)
+    assert len(files) == 1 and files[0].endswith(".lx"), files
+    assert demo.state("SELECT count(*) FROM exports") == [(1,)]
+    events = [e["state"] for e in done["events"]]
+    assert events.count("completed") == 1, events
+    status, hdrs, data = download(s2, req["id"])
+    assert status == 200 and len(data) == done["export"]["bytes"]
+    assert zipfile.ZipFile(io.BytesIO(data)).testzip() is None
+    stop_ok(s2)
+
+
+def test_export_failing_is_failed_then_retried(demo, servers):
+    # export.dir is a file: every build fails.
+    configure(demo, export="export:\n  dir: var/exports-broken\n")
+    broken = demo.dir / "var" / "exports-broken"
+    broken.parent.mkdir(parents=True, exist_ok=True)
+    broken.write_text("not a directory\n")
+    s = servers(demo)
+    req = create(s)
+    er = create(s, user=2, kind="erasure")
+    # The erasure does not wait for the failing export.
+    wait_state(s, er["id"], ("completed", "completed_with_retention"), timeout=30)
+    failed = wait_state(s, req["id"], ("failed", "completed"), timeout=30)
+    assert failed["state"] == "failed", failed
+    assert failed["reason"] == ("the export failed 3 times in a row; see the log, then "
+                                "retry it"), failed
+    assert failed["export"]["ready"] is False
+    status, hdrs, out = download(s, req["id"])
+    assert_error(status, hdrs, json.loads(out), 409)
+
+    # Fixed, and retried by the operator: it completes.
+    broken.unlink()
+    status, _, out = call(s, "POST", "/v1/admin/requests/%s/retry" % req["id"], key=ADMIN_KEY,
+                          body={})
+    assert status == 200, out
+    done = wait_state(s, req["id"], ("completed", "failed"), timeout=30)
+    assert done["state"] == "completed", done
+    status, _, data = download(s, req["id"])
+    assert status == 200 and zipfile.ZipFile(io.BytesIO(data)).testzip() is None
+    stop_ok(s)
