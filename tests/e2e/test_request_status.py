@@ -217,7 +217,14 @@ def test_request_status_meta_request_and_durations(demo, servers, clock):  # noq
     assert "Remove Demo Social from Instagram" in html
     assert "To cancel" not in html and "To be completed by" not in html
 
+    # The runner records the duration just after the completion commits: a client
+    # that saw "completed" may read /metrics a moment before it.  Bounded wait.
+    deadline = time.monotonic() + 10
     text = metrics(srv)
+    while (metric(text, "lethe_request_duration_seconds_count", {"kind": "erasure"}) == 0
+           and time.monotonic() < deadline):
+        time.sleep(0.05)
+        text = metrics(srv)
     assert metric(text, "lethe_requests", {"state": j["state"]}) == 1
     assert metric(text, "lethe_request_duration_seconds_count", {"kind": "erasure"}) == 1
     assert metric(text, "lethe_request_duration_seconds_bucket",
