@@ -15,7 +15,8 @@
 #include "engine/export.h"
 #include "util/fmacros.h"
 
-#define EXPORT_BATCH 2000        /* rows read per keyset batch */
+#define EXPORT_KEYS 20000        /* keys collected per keyset batch */
+#define EXPORT_FETCH 500         /* rows read per statement, by key */
 #define EXPORT_FLUSH 65536       /* entry bytes buffered before they go to the zip */
 #define EXPORT_SQL_CAP (1 << 20) /* longest statement built */
 
@@ -39,6 +40,7 @@ struct export_table {
 	char **names;             /* exportable columns, in the table's order */
 	char **keys;              /* each one's JSON key, escaped, with its colon */
 	size_t ncols;             /* number of them */
+	char *kept_json;          /* the step being written keeps its rows: their mark */
 };
 
 /* One archive being written. */

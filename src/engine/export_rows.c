@@ -352,25 +352,30 @@ export_tables_free(struct export_ctx *x)
 	x->ntabs = 0;
 }
 
+/* Row callback of step_walk(): the current row of @st is (key, the columns asked for). */
+typedef lethe_rc (*export_row_fn)(struct export_ctx *x, struct export_table *tab, struct appdb *db,
+                                  struct appdb_stmt *st);
+
 /*
- * Prepare the next batch of step @ps: SELECT key, @cols FROM t WHERE
- * (<predicate>) [AND key > @cursor] ORDER BY key LIMIT EXPORT_BATCH.
+ * Collect the next keys of step @ps after @cursor (if any), in key order, at
+ * most EXPORT_KEYS of them: SELECT key FROM t WHERE (<predicate>) [AND key >
+ * ?] ORDER BY key LIMIT n.  Only keys are sorted (the link column's index
+ * holds them), so a batch costs no table reads.
  */
 static lethe_rc
-batch_prepare(struct export_ctx *x, const struct plan_step *ps, char *const *cols, size_t ncols,
-              const struct batching_val *cursor, struct appdb_stmt **st)
+keys_collect(struct export_ctx *x, const struct plan_step *ps, const struct batching_val *cursor,
+             struct batching_val *keys, size_t *nkeys)
 {
 	const struct dm_table *t = ps->table;
+	struct appdb_stmt *st = NULL;
+	enum appdb_step s = APPDB_DONE;
 	struct sql q;
 	lethe_rc rc;
 
+	*nkeys = 0;
 	sql_init(&q, x->db, EXPORT_SQL_CAP);
 	sql_add(&q, "SELECT ");
 	sql_ident(&q, t->key);
-	if (ncols > 0) {
-		sql_add(&q, ", ");
-		sql_idents(&q, (const char *const *)cols, ncols);
-	}
 	sql_add(&q, " FROM ");
 	sql_ident(&q, t->name);
 	sql_add(&q, " WHERE (");
@@ -384,15 +389,123 @@ batch_prepare(struct export_ctx *x, const struct plan_step *ps, char *const *col
 	}
 	sql_add(&q, " ORDER BY ");
 	sql_ident(&q, t->key);
-	sql_addf(&q, " LIMIT %d", EXPORT_BATCH);
+	sql_addf(&q, " LIMIT %d", EXPORT_KEYS);
 	rc = sql_rc(&q);
 	if (rc != LETHE_OK)
 		rc = lethe_err_set(x->err, rc, "export: the query of '%s' is too long", t->name);
 	if (rc == LETHE_OK)
-		rc = appdb_prepare(x->db, sql_str(&q), st, x->err);
+		rc = appdb_prepare(x->db, sql_str(&q), &st, x->err);
 	if (rc == LETHE_OK)
-		rc = appdb_bind_all(x->db, *st, sql_vals(&q), sql_nvals(&q));
+		rc = appdb_bind_all(x->db, st, sql_vals(&q), sql_nvals(&q));
+	while (rc == LETHE_OK && *nkeys < EXPORT_KEYS &&
+	       (s = appdb_step(x->db, st, x->err)) == APPDB_ROW) {
+		struct appdb_val v;
+
+		appdb_column(x->db, st, 0, &v);
+		batching_val_set(&keys[(*nkeys)++], &v);
+	}
+	if (rc == LETHE_OK && s == APPDB_ERROR)
+		rc = x->err->rc != LETHE_OK ? x->err->rc : LETHE_E_DB;
+	appdb_finalize(x->db, st);
 	sql_free(&q);
+	return rc;
+}
+
+/*
+ * The rows of the @n keys @keys: SELECT key, @cols FROM t WHERE
+ * <predicate, not by index> AND key IN (...) ORDER BY key, each handed to
+ * @fn.  The predicate is checked again (a row may have changed since its
+ * key was collected); the rows are found by key.
+ */
+static lethe_rc
+rows_fetch(struct export_ctx *x, struct export_table *tab, const struct plan_step *ps,
+           char *const *cols, size_t ncols, const struct batching_val *keys, size_t n,
+           export_row_fn fn)
+{
+	const struct dm_table *t = ps->table;
+	struct appdb_stmt *st = NULL;
+	enum appdb_step s = APPDB_DONE;
+	struct sql q, frag;
+	lethe_rc rc;
+	size_t i;
+
+	sql_init(&frag, x->db, EXPORT_SQL_CAP);
+	sql_no_index(&frag, ps->where);
+	sql_init(&q, x->db, EXPORT_SQL_CAP);
+	sql_add(&q, "SELECT ");
+	sql_ident(&q, t->key);
+	if (ncols > 0) {
+		sql_add(&q, ", ");
+		sql_idents(&q, (const char *const *)cols, ncols);
+	}
+	sql_add(&q, " FROM ");
+	sql_ident(&q, t->name);
+	sql_add(&q, " WHERE ");
+	sql_fragment(&q, sql_str(&frag), ps->params, ps->nparams);
+	sql_add(&q, " AND ");
+	sql_ident(&q, t->key);
+	sql_add(&q, " IN (");
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			sql_add(&q, ", ");
+		sql_value(&q, keys[i].v);
+	}
+	sql_add(&q, ") ORDER BY ");
+	sql_ident(&q, t->key);
+	rc = sql_rc(&q) != LETHE_OK ? sql_rc(&q) : sql_rc(&frag);
+	if (rc != LETHE_OK)
+		rc = lethe_err_set(x->err, rc, "export: the query of '%s' is too long", t->name);
+	if (rc == LETHE_OK)
+		rc = appdb_prepare(x->db, sql_str(&q), &st, x->err);
+	if (rc == LETHE_OK)
+		rc = appdb_bind_all(x->db, st, sql_vals(&q), sql_nvals(&q));
+	while (rc == LETHE_OK && (s = appdb_step(x->db, st, x->err)) == APPDB_ROW)
+		rc = fn(x, tab, x->db, st);
+	if (rc == LETHE_OK && s == APPDB_ERROR)
+		rc = x->err->rc != LETHE_OK ? x->err->rc : LETHE_E_DB;
+	appdb_finalize(x->db, st);
+	sql_free(&q);
+	sql_free(&frag);
+	return rc;
+}
+
+/*
+ * Every row of step @ps, in key order, as (key, @cols), to @fn: keyset
+ * batches on the key (never OFFSET), each a short read of its own.
+ * Memory: EXPORT_KEYS keys.
+ */
+static lethe_rc
+step_walk(struct export_ctx *x, struct export_table *tab, const struct plan_step *ps,
+          char *const *cols, size_t ncols, export_row_fn fn)
+{
+	struct batching_val *keys = xcalloc(EXPORT_KEYS, sizeof(*keys));
+	struct batching_val cursor = {0};
+	bool have_cursor = false;
+	size_t n = 0, i, j;
+	lethe_rc rc = LETHE_OK;
+
+	for (;;) {
+		rc = export_check_stop(x);
+		if (rc == LETHE_OK)
+			rc = keys_collect(x, ps, have_cursor ? &cursor : NULL, keys, &n);
+		for (i = 0; i < n && rc == LETHE_OK; i += EXPORT_FETCH) {
+			rc = export_check_stop(x);
+			if (rc == LETHE_OK)
+				rc = rows_fetch(x, tab, ps, cols, ncols, keys + i,
+				                n - i < EXPORT_FETCH ? n - i : EXPORT_FETCH, fn);
+		}
+		if (rc == LETHE_OK && n > 0) {
+			free(cursor.buf);
+			batching_val_set(&cursor, &keys[n - 1].v);
+			have_cursor = true;
+		}
+		for (j = 0; j < n; j++)
+			free(keys[j].buf);
+		if (rc != LETHE_OK || n < EXPORT_KEYS)
+			break;
+	}
+	free(cursor.buf);
+	free(keys);
 	return rc;
 }
 
@@ -416,61 +529,44 @@ kept_member(const struct dm_erase *part)
 	return b.p;
 }
 
+/* One row of a table file: its object, marked if its step keeps it. */
+static lethe_rc
+row_out(struct export_ctx *x, struct export_table *tab, struct appdb *db, struct appdb_stmt *st)
+{
+	struct appdb_val v;
+	size_t c;
+
+	if (tab->rows > 0)
+		export_buf_add(&x->out, tab->jsonl ? "\n" : ",\n", tab->jsonl ? 1 : 2);
+	export_buf_add(&x->out, "{", 1);
+	for (c = 0; c < tab->ncols; c++) {
+		if (c > 0)
+			export_buf_add(&x->out, ",", 1);
+		export_buf_adds(&x->out, tab->keys[c]);
+		appdb_column(db, st, (int)c + 1, &v);
+		buf_val(&x->out, &v);
+	}
+	if (tab->kept_json != NULL) {
+		export_buf_adds(&x->out, tab->kept_json);
+		tab->kept++;
+	}
+	export_buf_add(&x->out, "}", 1);
+	tab->rows++;
+	return export_entry_flush(x, EXPORT_FLUSH);
+}
+
 /* Write the rows of step @ps into the open entry of @tab. */
 static lethe_rc
 rows_of_step(struct export_ctx *x, struct export_table *tab, const struct plan_step *ps)
 {
-	struct batching_val cursor = {0};
-	bool have_cursor = false, more = true;
-	char *kept = NULL;
-	lethe_rc rc = LETHE_OK;
+	lethe_rc rc;
 
+	tab->kept_json = NULL;
 	if (ps->part != NULL && ps->part->action == DM_RETAIN)
-		kept = kept_member(ps->part);
-	while (more && rc == LETHE_OK) {
-		struct appdb_stmt *st = NULL;
-		enum appdb_step s = APPDB_DONE;
-		int64_t n = 0;
-
-		rc = export_check_stop(x);
-		if (rc == LETHE_OK)
-			rc = batch_prepare(x, ps, tab->names, tab->ncols,
-			                   have_cursor ? &cursor : NULL, &st);
-		while (rc == LETHE_OK && (s = appdb_step(x->db, st, x->err)) == APPDB_ROW) {
-			struct appdb_val v;
-			size_t c;
-
-			if (tab->rows > 0)
-				export_buf_add(&x->out, tab->jsonl ? "\n" : ",\n",
-				               tab->jsonl ? 1 : 2);
-			export_buf_add(&x->out, "{", 1);
-			for (c = 0; c < tab->ncols; c++) {
-				if (c > 0)
-					export_buf_add(&x->out, ",", 1);
-				export_buf_adds(&x->out, tab->keys[c]);
-				appdb_column(x->db, st, (int)c + 1, &v);
-				buf_val(&x->out, &v);
-			}
-			if (kept != NULL) {
-				export_buf_adds(&x->out, kept);
-				tab->kept++;
-			}
-			export_buf_add(&x->out, "}", 1);
-			tab->rows++;
-			n++;
-			appdb_column(x->db, st, 0, &v);
-			free(cursor.buf);
-			batching_val_set(&cursor, &v);
-			have_cursor = true;
-			rc = export_entry_flush(x, EXPORT_FLUSH);
-		}
-		if (rc == LETHE_OK && s == APPDB_ERROR)
-			rc = x->err->rc != LETHE_OK ? x->err->rc : LETHE_E_DB;
-		appdb_finalize(x->db, st);
-		more = n == EXPORT_BATCH;
-	}
-	free(cursor.buf);
-	free(kept);
+		tab->kept_json = kept_member(ps->part);
+	rc = step_walk(x, tab, ps, tab->names, tab->ncols, row_out);
+	free(tab->kept_json);
+	tab->kept_json = NULL;
 	return rc;
 }
 
@@ -621,55 +717,31 @@ media_entry(struct export_ctx *x, struct export_table *tab, const struct appdb_v
 	return rc;
 }
 
-/* The media of the rows of step @ps. */
+/* The media files one row names (its media columns). */
 static lethe_rc
-media_of_step(struct export_ctx *x, struct export_table *tab, const struct plan_step *ps)
+media_row(struct export_ctx *x, struct export_table *tab, struct appdb *db, struct appdb_stmt *st)
 {
-	struct batching_val cursor = {0};
-	bool have_cursor = false, more = true;
+	struct appdb_val key, v;
 	lethe_rc rc = LETHE_OK;
+	size_t c;
 
-	while (more && rc == LETHE_OK) {
-		struct appdb_stmt *st = NULL;
-		enum appdb_step s = APPDB_DONE;
-		int64_t n = 0;
+	appdb_column(db, st, 0, &key);
+	for (c = 0; c < tab->t->nmedia && rc == LETHE_OK; c++) {
+		struct stat sb;
+		int fd;
 
-		rc = export_check_stop(x);
-		if (rc == LETHE_OK)
-			rc = batch_prepare(x, ps, tab->t->media, tab->t->nmedia,
-			                   have_cursor ? &cursor : NULL, &st);
-		while (rc == LETHE_OK && (s = appdb_step(x->db, st, x->err)) == APPDB_ROW) {
-			struct appdb_val key, v;
-			size_t c;
-
-			appdb_column(x->db, st, 0, &key);
-			for (c = 0; c < tab->t->nmedia && rc == LETHE_OK; c++) {
-				struct stat sb;
-				int fd;
-
-				appdb_column(x->db, st, (int)c + 1, &v);
-				if (v.type != APPDB_TEXT || v.blob || v.s[0] == '\0')
-					continue;
-				fd = media_open(x, v.s, &sb);
-				if (fd < 0) {
-					tab->media_missing++;
-					x->res->media_missing++;
-					continue;
-				}
-				rc = media_entry(x, tab, &key, v.s, fd, &sb);
-				close(fd);
-			}
-			n++;
-			free(cursor.buf);
-			batching_val_set(&cursor, &key);
-			have_cursor = true;
+		appdb_column(db, st, (int)c + 1, &v);
+		if (v.type != APPDB_TEXT || v.blob || v.s[0] == '\0')
+			continue;
+		fd = media_open(x, v.s, &sb);
+		if (fd < 0) {
+			tab->media_missing++;
+			x->res->media_missing++;
+			continue;
 		}
-		if (rc == LETHE_OK && s == APPDB_ERROR)
-			rc = x->err->rc != LETHE_OK ? x->err->rc : LETHE_E_DB;
-		appdb_finalize(x->db, st);
-		more = n == EXPORT_BATCH;
+		rc = media_entry(x, tab, &key, v.s, fd, &sb);
+		close(fd);
 	}
-	free(cursor.buf);
 	return rc;
 }
 
@@ -683,6 +755,7 @@ export_media_write(struct export_ctx *x, struct export_table *tab)
 		return LETHE_OK;
 	for (s = 0; s < x->plan->nsteps && rc == LETHE_OK; s++)
 		if (x->plan->steps[s].table == tab->t)
-			rc = media_of_step(x, tab, &x->plan->steps[s]);
+			rc = step_walk(x, tab, &x->plan->steps[s], tab->t->media, tab->t->nmedia,
+			               media_row);
 	return rc;
 }
