@@ -77,7 +77,6 @@ export_write(const struct plan *plan, struct appdb *db, const struct export_opts
 	export_zip_abort(&x);
 	export_tables_free(&x);
 	json_decref(x.files);
-	free(x.epath);
 	free(x.out.p);
 	if (x.media_fd >= 0)
 		close(x.media_fd);

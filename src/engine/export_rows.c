@@ -668,7 +668,8 @@ media_entry(struct export_ctx *x, struct export_table *tab, const struct appdb_v
 {
 	struct export_buf path = {0};
 	const char *base = strrchr(skey, '/');
-	char num[32];
+	int64_t done = 0;
+	char num[32], extra;
 	lethe_rc rc;
 
 	export_buf_adds(&path, "media/");
@@ -687,11 +688,15 @@ media_entry(struct export_ctx *x, struct export_table *tab, const struct appdb_v
 	export_buf_add(&path, "", 1);
 	rc = export_entry_begin(x, path.p, (int64_t)sb->st_size, true);
 	free(path.p);
-	while (rc == LETHE_OK) {
+	/* Exactly st_size bytes: a file that shrinks or grows meanwhile fails the export. */
+	while (rc == LETHE_OK && done < (int64_t)sb->st_size) {
+		size_t want = (int64_t)sb->st_size - done < EXPORT_FLUSH
+		                  ? (size_t)((int64_t)sb->st_size - done)
+		                  : EXPORT_FLUSH;
 		ssize_t n;
 
-		export_buf_need(&x->out, EXPORT_FLUSH);
-		n = read(fd, x->out.p, EXPORT_FLUSH);
+		export_buf_need(&x->out, want);
+		n = read(fd, x->out.p + x->out.n, want);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -700,10 +705,11 @@ media_entry(struct export_ctx *x, struct export_table *tab, const struct appdb_v
 			                   tab->t->name, strerror(errno));
 		if (n <= 0)
 			break;
-		rc = export_entry_write(x, x->out.p, (size_t)n);
+		x->out.n += (size_t)n;
+		done += n;
+		rc = export_entry_flush(x, 0);
 	}
-	x->out.n = 0;
-	if (rc == LETHE_OK && x->ebytes != (int64_t)sb->st_size)
+	if (rc == LETHE_OK && (done != (int64_t)sb->st_size || read(fd, &extra, 1) != 0))
 		rc = lethe_err_set(x->err, LETHE_E_IO,
 		                   "export: a media file of '%s' changed size while read",
 		                   tab->t->name);

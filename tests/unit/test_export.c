@@ -594,6 +594,55 @@ test_export_json_escaping(void **state)
 	free(b.p);
 }
 
+/* A sink that fails (a full disk) once it has taken @arg's limit of bytes. */
+static lethe_rc
+full_sink(void *arg, const void *buf, size_t len, struct lethe_err *err)
+{
+	size_t *left = arg;
+
+	(void)buf;
+	if (len > *left)
+		return lethe_err_set(err, LETHE_E_IO, "disk full (test)");
+	*left -= len;
+	return LETHE_OK;
+}
+
+static void
+test_export_sink_failure_is_the_result(void **state)
+{
+	struct export_opts o = {.jsonl_from = 10000, .now = 1700000000};
+	struct export_result res;
+	struct lethe_err err = {0};
+	struct plan *plan;
+	struct fx x;
+	size_t limits[4], i, full = SIZE_MAX;
+
+	fx_open(state, &x);
+	o.media_root = x.media;
+	plan = plan_of(&x, "account", "user_id", "2");
+	/* Fails at once, early, midway, and on the archive's very last byte. */
+	assert_int_equal(export_write(plan, x.db, &o, full_sink, &full, &res, &err), LETHE_OK);
+	full = SIZE_MAX - full;
+	assert_int_equal((int64_t)full, res.bytes);
+	export_result_free(&res);
+	limits[0] = 0;
+	limits[1] = 100;
+	limits[2] = full / 2;
+	limits[3] = full - 1;
+	for (i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+		size_t left = limits[i];
+
+		memset(&err, 0, sizeof(err));
+		assert_int_equal(export_write(plan, x.db, &o, full_sink, &left, &res, &err),
+		                 LETHE_E_IO);
+		assert_int_equal(err.rc, LETHE_E_IO);
+		assert_string_equal(err.msg, "disk full (test)");
+		assert_null(res.detail);
+	}
+	plan_free(plan);
+	fx_close(&x);
+}
+
 static int cancel_after;
 
 static bool
@@ -724,6 +773,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_export_media_never_leaves_media_root, setup,
 	                                    teardown),
 	    cmocka_unit_test(test_export_json_escaping),
+	    cmocka_unit_test_setup_teardown(test_export_sink_failure_is_the_result, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_export_to_file_encrypted_and_atomic, setup,
 	                                    teardown),
 	};
