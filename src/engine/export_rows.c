@@ -412,8 +412,23 @@ keys_collect(struct export_ctx *x, const struct plan_step *ps, const struct batc
 }
 
 /*
+ * True if the @n (sorted) keys @keys are integers packed closely enough
+ * that the range from the first to the last holds few other rows (at most
+ * as many as the keys).
+ */
+static bool
+keys_dense(const struct batching_val *keys, size_t n)
+{
+	if (keys[0].v.type != APPDB_INT || keys[n - 1].v.type != APPDB_INT)
+		return false;
+	return keys[n - 1].v.i - keys[0].v.i >= 0 &&
+	       (uint64_t)(keys[n - 1].v.i - keys[0].v.i) < 2 * (uint64_t)n;
+}
+
+/*
  * The rows of the @n keys @keys: SELECT key, @cols FROM t WHERE
- * <predicate, not by index> AND key IN (...) ORDER BY key, each handed to
+ * <predicate, not by index> AND key IN (...) ORDER BY key (or key BETWEEN
+ * the first and the last when they are dense integers), each handed to
  * @fn.  The predicate is checked again (a row may have changed since its
  * key was collected); the rows are found by key.
  */
@@ -444,13 +459,22 @@ rows_fetch(struct export_ctx *x, struct export_table *tab, const struct plan_ste
 	sql_fragment(&q, sql_str(&frag), ps->params, ps->nparams);
 	sql_add(&q, " AND ");
 	sql_ident(&q, t->key);
-	sql_add(&q, " IN (");
-	for (i = 0; i < n; i++) {
-		if (i > 0)
-			sql_add(&q, ", ");
-		sql_value(&q, keys[i].v);
+	if (keys_dense(keys, n)) {
+		/* A range read in key order: no list to build, and few other rows in it. */
+		sql_add(&q, " BETWEEN ");
+		sql_value(&q, keys[0].v);
+		sql_add(&q, " AND ");
+		sql_value(&q, keys[n - 1].v);
+	} else {
+		sql_add(&q, " IN (");
+		for (i = 0; i < n; i++) {
+			if (i > 0)
+				sql_add(&q, ", ");
+			sql_value(&q, keys[i].v);
+		}
+		sql_add(&q, ")");
 	}
-	sql_add(&q, ") ORDER BY ");
+	sql_add(&q, " ORDER BY ");
 	sql_ident(&q, t->key);
 	rc = sql_rc(&q) != LETHE_OK ? sql_rc(&q) : sql_rc(&frag);
 	if (rc != LETHE_OK)
