@@ -63,6 +63,7 @@ struct export_pipe {
 	int64_t ebytes;              /* its bytes so far */
 	char *epath;                 /* its path */
 	lethe_rc sink_rc;            /* the sink's first failure */
+	bool discard;                /* aborting: bytes are dropped, not sunk */
 };
 
 /* ---- the writer thread ------------------------------------------------------ */
@@ -75,6 +76,8 @@ zip_write_cb(struct archive *a, void *arg, const void *buf, size_t len)
 	lethe_rc rc;
 
 	(void)a;
+	if (p->discard)
+		return (la_ssize_t)len;
 	crypto_hash_sha256_update(&p->zh, buf, len);
 	p->zbytes += (int64_t)len;
 	rc = x->sink(x->sink_arg, buf, len, &p->err);
@@ -403,8 +406,13 @@ export_zip_abort(struct export_ctx *x)
 	for (i = 0; i < p->nspare; i++)
 		free(p->spare[i].p);
 	if (p->a != NULL) {
-		/* Without writing the rest: the sink's bytes are thrown away by the caller. */
-		archive_write_fail(p->a);
+		/*
+		 * Closed with its output discarded (the caller throws the sink's
+		 * bytes away), so libarchive frees what it opened: archive_write_fail()
+		 * then free would leave its output buffer behind.
+		 */
+		p->discard = true;
+		archive_write_close(p->a);
 		archive_write_free(p->a);
 	}
 	free(p->epath);
