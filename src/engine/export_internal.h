@@ -17,6 +17,7 @@
 
 #define EXPORT_KEYS 20000        /* keys collected per keyset batch */
 #define EXPORT_FETCH 500         /* rows read per statement, by key */
+#define EXPORT_SCAN 2000         /* rows read per statement, in key order (dense) */
 #define EXPORT_FLUSH 65536       /* entry bytes buffered before they go to the zip */
 #define EXPORT_SQL_CAP (1 << 20) /* longest statement built */
 #define EXPORT_QUEUE 8           /* buffers queued to the zip writer's thread at most */
@@ -112,6 +113,19 @@ lethe_rc export_tables_init(struct export_ctx *x);
 void export_tables_free(struct export_ctx *x);
 /* Write tables/<table>.json(l) of @tab. */
 lethe_rc export_rows_write(struct export_ctx *x, struct export_table *tab);
+/* Row callback of export_step_walk(): the current row of @st is (key, the columns asked for). */
+typedef lethe_rc (*export_row_fn)(struct export_ctx *x, struct export_table *tab, struct appdb *db,
+                                  struct appdb_stmt *st);
+
+/*
+ * Every row of step @ps of @tab, in key order, as (key, the @ncols
+ * columns @cols), to @fn (export_walk.c); @planned is the step's row
+ * count or more.  Polls export_check_stop() between batches.  Memory:
+ * EXPORT_KEYS keys.
+ */
+lethe_rc export_step_walk(struct export_ctx *x, struct export_table *tab,
+                          const struct plan_step *ps, int64_t planned, char *const *cols,
+                          size_t ncols, export_row_fn fn);
 /* Write the media files the rows of @tab name. */
 lethe_rc export_media_write(struct export_ctx *x, struct export_table *tab);
 /* LETHE_E_UNAVAILABLE if stopped, LETHE_E_CONFLICT if cancelled, else LETHE_OK. */

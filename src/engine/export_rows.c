@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * export_rows.c - the archive's rows and media (docs/export.md): each
- * table's rows read in keyset batches on its key (WHERE <the plan's
- * predicate> AND key > <last key> ORDER BY key LIMIT n, never OFFSET),
- * written as JSON by hand into one reusable buffer (no object per row),
- * then the media files those rows name, read again in batches and opened
- * beneath media_root one path segment at a time without following a
- * symbolic link.  Memory: one batch's statement and the buffer.
+ * table's columns and counts, its rows (read by export_walk.c in keyset
+ * batches on its key) written as JSON by hand into one reusable buffer (no
+ * object per row), then the media files those rows name, read again the
+ * same way and opened beneath media_root one path segment at a time
+ * without following a symbolic link.  Memory: one batch and the buffer.
  */
 #include "util/fmacros.h"
 
@@ -17,7 +16,6 @@
 #include <unistd.h>
 
 #include "db/sql.h"
-#include "engine/batching.h"
 #include "engine/export_internal.h"
 #include "util/mem.h"
 
@@ -352,187 +350,6 @@ export_tables_free(struct export_ctx *x)
 	x->ntabs = 0;
 }
 
-/* Row callback of step_walk(): the current row of @st is (key, the columns asked for). */
-typedef lethe_rc (*export_row_fn)(struct export_ctx *x, struct export_table *tab, struct appdb *db,
-                                  struct appdb_stmt *st);
-
-/*
- * Collect the next keys of step @ps after @cursor (if any), in key order, at
- * most EXPORT_KEYS of them: SELECT key FROM t WHERE (<predicate>) [AND key >
- * ?] ORDER BY key LIMIT n.  Only keys are sorted (the link column's index
- * holds them), so a batch costs no table reads.
- */
-static lethe_rc
-keys_collect(struct export_ctx *x, const struct plan_step *ps, const struct batching_val *cursor,
-             struct batching_val *keys, size_t *nkeys)
-{
-	const struct dm_table *t = ps->table;
-	struct appdb_stmt *st = NULL;
-	enum appdb_step s = APPDB_DONE;
-	struct sql q;
-	lethe_rc rc;
-
-	*nkeys = 0;
-	sql_init(&q, x->db, EXPORT_SQL_CAP);
-	sql_add(&q, "SELECT ");
-	sql_ident(&q, t->key);
-	sql_add(&q, " FROM ");
-	sql_ident(&q, t->name);
-	sql_add(&q, " WHERE (");
-	sql_fragment(&q, ps->where, ps->params, ps->nparams);
-	sql_add(&q, ")");
-	if (cursor != NULL) {
-		sql_add(&q, " AND ");
-		sql_ident(&q, t->key);
-		sql_add(&q, " > ");
-		sql_value(&q, cursor->v);
-	}
-	sql_add(&q, " ORDER BY ");
-	sql_ident(&q, t->key);
-	sql_addf(&q, " LIMIT %d", EXPORT_KEYS);
-	rc = sql_rc(&q);
-	if (rc != LETHE_OK)
-		rc = lethe_err_set(x->err, rc, "export: the query of '%s' is too long", t->name);
-	if (rc == LETHE_OK)
-		rc = appdb_prepare(x->db, sql_str(&q), &st, x->err);
-	if (rc == LETHE_OK)
-		rc = appdb_bind_all(x->db, st, sql_vals(&q), sql_nvals(&q));
-	while (rc == LETHE_OK && *nkeys < EXPORT_KEYS &&
-	       (s = appdb_step(x->db, st, x->err)) == APPDB_ROW) {
-		struct appdb_val v;
-
-		appdb_column(x->db, st, 0, &v);
-		batching_val_set(&keys[(*nkeys)++], &v);
-	}
-	if (rc == LETHE_OK && s == APPDB_ERROR)
-		rc = x->err->rc != LETHE_OK ? x->err->rc : LETHE_E_DB;
-	appdb_finalize(x->db, st);
-	sql_free(&q);
-	return rc;
-}
-
-/*
- * True if the @n (sorted) keys @keys are integers packed closely enough
- * that the range from the first to the last holds few other rows (at most
- * as many as the keys).
- */
-static bool
-keys_dense(const struct batching_val *keys, size_t n)
-{
-	if (keys[0].v.type != APPDB_INT || keys[n - 1].v.type != APPDB_INT)
-		return false;
-	return keys[n - 1].v.i - keys[0].v.i >= 0 &&
-	       (uint64_t)(keys[n - 1].v.i - keys[0].v.i) < 2 * (uint64_t)n;
-}
-
-/*
- * The rows of the @n keys @keys: SELECT key, @cols FROM t WHERE
- * <predicate, not by index> AND key IN (...) ORDER BY key (or key BETWEEN
- * the first and the last when they are dense integers), each handed to
- * @fn.  The predicate is checked again (a row may have changed since its
- * key was collected); the rows are found by key.
- */
-static lethe_rc
-rows_fetch(struct export_ctx *x, struct export_table *tab, const struct plan_step *ps,
-           char *const *cols, size_t ncols, const struct batching_val *keys, size_t n,
-           export_row_fn fn)
-{
-	const struct dm_table *t = ps->table;
-	struct appdb_stmt *st = NULL;
-	enum appdb_step s = APPDB_DONE;
-	struct sql q, frag;
-	lethe_rc rc;
-	size_t i;
-
-	sql_init(&frag, x->db, EXPORT_SQL_CAP);
-	sql_no_index(&frag, ps->where);
-	sql_init(&q, x->db, EXPORT_SQL_CAP);
-	sql_add(&q, "SELECT ");
-	sql_ident(&q, t->key);
-	if (ncols > 0) {
-		sql_add(&q, ", ");
-		sql_idents(&q, (const char *const *)cols, ncols);
-	}
-	sql_add(&q, " FROM ");
-	sql_ident(&q, t->name);
-	sql_add(&q, " WHERE ");
-	sql_fragment(&q, sql_str(&frag), ps->params, ps->nparams);
-	sql_add(&q, " AND ");
-	sql_ident(&q, t->key);
-	if (keys_dense(keys, n)) {
-		/* A range read in key order: no list to build, and few other rows in it. */
-		sql_add(&q, " BETWEEN ");
-		sql_value(&q, keys[0].v);
-		sql_add(&q, " AND ");
-		sql_value(&q, keys[n - 1].v);
-	} else {
-		sql_add(&q, " IN (");
-		for (i = 0; i < n; i++) {
-			if (i > 0)
-				sql_add(&q, ", ");
-			sql_value(&q, keys[i].v);
-		}
-		sql_add(&q, ")");
-	}
-	sql_add(&q, " ORDER BY ");
-	sql_ident(&q, t->key);
-	rc = sql_rc(&q) != LETHE_OK ? sql_rc(&q) : sql_rc(&frag);
-	if (rc != LETHE_OK)
-		rc = lethe_err_set(x->err, rc, "export: the query of '%s' is too long", t->name);
-	if (rc == LETHE_OK)
-		rc = appdb_prepare(x->db, sql_str(&q), &st, x->err);
-	if (rc == LETHE_OK)
-		rc = appdb_bind_all(x->db, st, sql_vals(&q), sql_nvals(&q));
-	while (rc == LETHE_OK && (s = appdb_step(x->db, st, x->err)) == APPDB_ROW)
-		rc = fn(x, tab, x->db, st);
-	if (rc == LETHE_OK && s == APPDB_ERROR)
-		rc = x->err->rc != LETHE_OK ? x->err->rc : LETHE_E_DB;
-	appdb_finalize(x->db, st);
-	sql_free(&q);
-	sql_free(&frag);
-	return rc;
-}
-
-/*
- * Every row of step @ps, in key order, as (key, @cols), to @fn: keyset
- * batches on the key (never OFFSET), each a short read of its own.
- * Memory: EXPORT_KEYS keys.
- */
-static lethe_rc
-step_walk(struct export_ctx *x, struct export_table *tab, const struct plan_step *ps,
-          char *const *cols, size_t ncols, export_row_fn fn)
-{
-	struct batching_val *keys = xcalloc(EXPORT_KEYS, sizeof(*keys));
-	struct batching_val cursor = {0};
-	bool have_cursor = false;
-	size_t n = 0, i, j;
-	lethe_rc rc = LETHE_OK;
-
-	for (;;) {
-		rc = export_check_stop(x);
-		if (rc == LETHE_OK)
-			rc = keys_collect(x, ps, have_cursor ? &cursor : NULL, keys, &n);
-		for (i = 0; i < n && rc == LETHE_OK; i += EXPORT_FETCH) {
-			rc = export_check_stop(x);
-			if (rc == LETHE_OK)
-				rc = rows_fetch(x, tab, ps, cols, ncols, keys + i,
-				                n - i < EXPORT_FETCH ? n - i : EXPORT_FETCH, fn);
-		}
-		if (rc == LETHE_OK && n > 0) {
-			free(cursor.buf);
-			batching_val_set(&cursor, &keys[n - 1].v);
-			have_cursor = true;
-		}
-		for (j = 0; j < n; j++)
-			free(keys[j].buf);
-		if (rc != LETHE_OK || n < EXPORT_KEYS)
-			break;
-	}
-	free(cursor.buf);
-	free(keys);
-	return rc;
-}
-
 /* The "lethe:kept" member of rows of a retain part, with its leading comma. */
 static char *
 kept_member(const struct dm_erase *part)
@@ -588,7 +405,8 @@ rows_of_step(struct export_ctx *x, struct export_table *tab, const struct plan_s
 	tab->kept_json = NULL;
 	if (ps->part != NULL && ps->part->action == DM_RETAIN)
 		tab->kept_json = kept_member(ps->part);
-	rc = step_walk(x, tab, ps, tab->names, tab->ncols, row_out);
+	rc = export_step_walk(x, tab, ps, ps->rows >= 0 ? ps->rows : tab->planned, tab->names,
+	                      tab->ncols, row_out);
 	free(tab->kept_json);
 	tab->kept_json = NULL;
 	return rc;
@@ -785,7 +603,9 @@ export_media_write(struct export_ctx *x, struct export_table *tab)
 		return LETHE_OK;
 	for (s = 0; s < x->plan->nsteps && rc == LETHE_OK; s++)
 		if (x->plan->steps[s].table == tab->t)
-			rc = step_walk(x, tab, &x->plan->steps[s], tab->t->media, tab->t->nmedia,
-			               media_row);
+			rc = export_step_walk(x, tab, &x->plan->steps[s],
+			                      x->plan->steps[s].rows >= 0 ? x->plan->steps[s].rows
+			                                                  : tab->planned,
+			                      tab->t->media, tab->t->nmedia, media_row);
 	return rc;
 }

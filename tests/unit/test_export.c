@@ -643,6 +643,169 @@ test_export_sink_failure_is_the_result(void **state)
 	fx_close(&x);
 }
 
+/* ---- large steps: both ways of reading, keep rules ------------------------ */
+
+/*
+ * notes 1..250000: user 1 owns 1..70000 (over a quarter of the key range:
+ * read in key order), user 2 every third of 70001..160000 (30,000 spread
+ * keys: collected through the index in two batches, read by IN lists),
+ * user 3 the block 160001..181000 (21,000 close keys: read by ranges),
+ * user 4 the rest.  invoices: a keep rule (paid) makes two steps of one
+ * table.
+ */
+static const char big_schema[] =
+    "CREATE TABLE users(id INTEGER PRIMARY KEY, email TEXT);"
+    "CREATE TABLE notes(id INTEGER PRIMARY KEY, user_id INTEGER, body TEXT, data BLOB, "
+    "score REAL);"
+    "CREATE INDEX notes_user ON notes(user_id);"
+    "CREATE TABLE invoices(id INTEGER PRIMARY KEY, user_id INTEGER, paid INTEGER);"
+    "CREATE INDEX invoices_user ON invoices(user_id);"
+    "INSERT INTO users VALUES (1, 'a@example.com'), (2, 'b@example.com'), "
+    "(3, 'c@example.com'), (4, 'd@example.com');"
+    "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 250000) "
+    "INSERT INTO notes SELECT i, CASE WHEN i <= 70000 THEN 1 "
+    "WHEN i <= 160000 AND i % 3 = 0 THEN 2 WHEN i > 160000 AND i <= 181000 THEN 3 ELSE 4 "
+    "END, 'n' || i, CASE WHEN i = 1 THEN x'00ff41' END, i * 0.5 FROM c;"
+    "INSERT INTO invoices VALUES (1, 1, 1), (2, 1, 0), (3, 1, 1), (4, 2, 0);";
+
+static const char big_map[] = "version: 1\n"
+                              "identities:\n"
+                              "  user_id: \"users.id\"\n"
+                              "tables:\n"
+                              "  users:\n"
+                              "    category: account\n"
+                              "    links:\n"
+                              "      - {identity: user_id, column: id}\n"
+                              "    erase: delete\n"
+                              "  notes:\n"
+                              "    category: content\n"
+                              "    links:\n"
+                              "      - {parent: users, column: user_id}\n"
+                              "    erase: delete\n"
+                              "  invoices:\n"
+                              "    category: billing\n"
+                              "    links:\n"
+                              "      - {parent: users, column: user_id}\n"
+                              "    erase:\n"
+                              "      action: delete\n"
+                              "      keep:\n"
+                              "        - when: {paid: 1}\n"
+                              "          reason: tax law\n"
+                              "          for: 10y\n"
+                              "scopes:\n"
+                              "  account:\n"
+                              "    description: everything\n"
+                              "    identities: [user_id]\n"
+                              "    tables: all\n";
+
+static int
+setup_big(void **state)
+{
+	static const char *const scripts[] = {big_schema, NULL};
+
+	return tu_fixture_setup(state, "export-big", scripts, big_map);
+}
+
+/* True if note @id is user @u's. */
+static bool
+note_of(int64_t id, int u)
+{
+	int owner = id <= 70000                   ? 1
+	            : id <= 160000 && id % 3 == 0 ? 2
+	            : id > 160000 && id <= 181000 ? 3
+	                                          : 4;
+
+	return owner == u;
+}
+
+static void
+test_export_large_steps_read_every_row_once_in_key_order(void **state)
+{
+	static const int64_t want[] = {0, 70000, 30000, 21000};
+	struct tu_fixture *f = *state;
+	struct export_opts o = {.jsonl_from = 10000, .now = 1700000000};
+	int u;
+
+	for (u = 1; u <= 3; u++) {
+		struct plan_id id = {.kind = "user_id"};
+		struct lethe_err err = {0};
+		struct export_result res;
+		struct membuf m = {0};
+		struct plan *plan = NULL;
+		const struct entry *e;
+		const char *p, *end;
+		char val[8];
+		int64_t n = 0, last = 0;
+		struct zip z;
+
+		snprintf(val, sizeof(val), "%d", u);
+		id.value = val;
+		assert_int_equal(plan_build(f->dm, f->db, "account", &id, 1, true, &plan, &err),
+		                 LETHE_OK);
+		if (export_write(plan, f->db, &o, mem_sink, &m, &res, &err) != LETHE_OK)
+			fail_msg("export_write: %s", err.msg);
+		zip_read(m.p, m.n, &z);
+		free(m.p);
+		e = zip_get(&z, "tables/notes.jsonl");
+		assert_non_null(e);
+		for (p = (const char *)e->data, end = p + e->len; p < end; n++) {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			json_t *row;
+			json_error_t je;
+			int64_t rid;
+
+			assert_non_null(nl);
+			row = json_loadb(p, (size_t)(nl - p), 0, &je);
+			assert_non_null(row);
+			rid = json_integer_value(json_object_get(row, "id"));
+			assert_true(rid > last); /* key order, no row twice */
+			assert_true(note_of(rid, u));
+			assert_int_equal(json_integer_value(json_object_get(row, "user_id")), u);
+			if (rid == 1) {
+				/* Values typed: text, blob as base64, real. */
+				assert_string_equal(json_string_value(json_object_get(row, "body")),
+				                    "n1");
+				assert_string_equal(json_string_value(json_object_get(
+				                        json_object_get(row, "data"), "base64")),
+				                    "AP9B");
+				assert_true(json_real_value(json_object_get(row, "score")) == 0.5);
+			}
+			last = rid;
+			json_decref(row);
+			p = nl + 1;
+		}
+		assert_int_equal(n, want[u]);
+		if (u == 1) {
+			/* Two steps (the keep rule's and the rest) in one file; only paid rows
+			 * kept. */
+			json_t *inv, *row;
+			json_error_t je;
+			size_t i;
+
+			e = zip_get(&z, "tables/invoices.json");
+			assert_non_null(e);
+			inv = json_loadb((const char *)e->data, e->len, 0, &je);
+			assert_int_equal(json_array_size(inv), 3);
+			json_array_foreach(inv, i, row)
+			{
+				json_t *kept = json_object_get(row, "lethe:kept");
+
+				assert_int_equal(kept != NULL, json_integer_value(json_object_get(
+				                                   row, "paid")) == 1);
+				if (kept != NULL)
+					assert_string_equal(
+					    json_string_value(json_object_get(kept, "reason")),
+					    "tax law");
+			}
+			json_decref(inv);
+			assert_int_equal(res.kept, 2);
+		}
+		zip_free(&z);
+		export_result_free(&res);
+		plan_free(plan);
+	}
+}
+
 static int cancel_after;
 
 static bool
@@ -777,6 +940,8 @@ main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_export_to_file_encrypted_and_atomic, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_export_large_steps_read_every_row_once_in_key_order, setup_big, teardown),
 	};
 
 	if (sodium_init() < 0)
