@@ -20,6 +20,7 @@
 #define EXPORT_SCAN 2000         /* rows read per statement, in key order (dense) */
 #define EXPORT_FLUSH 65536       /* entry bytes buffered before they go to the zip */
 #define EXPORT_SQL_CAP (1 << 20) /* longest statement built */
+#define EXPORT_MEDIA_COLS 16     /* media columns of a row compared for name clashes */
 #define EXPORT_QUEUE 8           /* buffers queued to the zip writer's thread at most */
 
 /* A growable byte buffer, reused for every entry: memory is its largest fill. */

@@ -506,7 +506,7 @@ buf_segment(struct export_buf *b, const char *s)
 /* Write media file @fd (@sb) as entry media/<table>/<key>/<basename of @skey>. */
 static lethe_rc
 media_entry(struct export_ctx *x, struct export_table *tab, const struct appdb_val *key,
-            const char *skey, int fd, const struct stat *sb)
+            const char *skey, const char *prefix, int fd, const struct stat *sb)
 {
 	struct export_buf path = {0};
 	const char *base = strrchr(skey, '/');
@@ -526,6 +526,10 @@ media_entry(struct export_ctx *x, struct export_table *tab, const struct appdb_v
 		export_buf_add(&path, "_", 1);
 	}
 	export_buf_add(&path, "/", 1);
+	if (prefix != NULL) {
+		buf_segment(&path, prefix);
+		export_buf_add(&path, "-", 1);
+	}
 	buf_segment(&path, base != NULL ? base + 1 : skey);
 	export_buf_add(&path, "", 1);
 	rc = export_entry_begin(x, path.p, (int64_t)sb->st_size, true);
@@ -565,29 +569,56 @@ media_entry(struct export_ctx *x, struct export_table *tab, const struct appdb_v
 	return rc;
 }
 
-/* The media files one row names (its media columns). */
+/* True if stored keys @a and @b end in names buf_segment() writes alike. */
+static bool
+same_file_name(const char *a, const char *b)
+{
+	struct export_buf sa = {0}, sb = {0};
+	const char *ba = strrchr(a, '/'), *bb = strrchr(b, '/');
+	bool same;
+
+	buf_segment(&sa, ba != NULL ? ba + 1 : a);
+	buf_segment(&sb, bb != NULL ? bb + 1 : b);
+	same = sa.n == sb.n && memcmp(sa.p, sb.p, sa.n) == 0;
+	free(sa.p);
+	free(sb.p);
+	return same;
+}
+
+/*
+ * The media files one row names (its media columns).  A file whose name
+ * an earlier column of the row gave already gets the column's name in
+ * front ("cover-1.png"), so no two entries share a path.
+ */
 static lethe_rc
 media_row(struct export_ctx *x, struct export_table *tab, struct appdb *db, struct appdb_stmt *st)
 {
+	const char *seen[EXPORT_MEDIA_COLS];
 	struct appdb_val key, v;
 	lethe_rc rc = LETHE_OK;
-	size_t c;
+	size_t c, k, nseen = 0;
 
 	appdb_column(db, st, 0, &key);
 	for (c = 0; c < tab->t->nmedia && rc == LETHE_OK; c++) {
+		const char *prefix = NULL;
 		struct stat sb;
 		int fd;
 
 		appdb_column(db, st, (int)c + 1, &v);
 		if (v.type != APPDB_TEXT || v.blob || v.s[0] == '\0')
 			continue;
+		for (k = 0; k < nseen && prefix == NULL; k++)
+			if (same_file_name(seen[k], v.s))
+				prefix = tab->t->media[c];
+		if (nseen < EXPORT_MEDIA_COLS)
+			seen[nseen++] = v.s; /* valid until the next step: columns differ */
 		fd = media_open(x, v.s, &sb);
 		if (fd < 0) {
 			tab->media_missing++;
 			x->res->media_missing++;
 			continue;
 		}
-		rc = media_entry(x, tab, &key, v.s, fd, &sb);
+		rc = media_entry(x, tab, &key, v.s, prefix, fd, &sb);
 		close(fd);
 	}
 	return rc;

@@ -666,7 +666,9 @@ static const char big_schema[] =
     "INSERT INTO notes SELECT i, CASE WHEN i <= 70000 THEN 1 "
     "WHEN i <= 160000 AND i % 3 = 0 THEN 2 WHEN i > 160000 AND i <= 181000 THEN 3 ELSE 4 "
     "END, 'n' || i, CASE WHEN i = 1 THEN x'00ff41' END, i * 0.5 FROM c;"
-    "INSERT INTO invoices VALUES (1, 1, 1), (2, 1, 0), (3, 1, 1), (4, 2, 0);";
+    "INSERT INTO invoices VALUES (1, 1, 1), (2, 1, 0), (3, 1, 1), (4, 2, 0);"
+    "CREATE TABLE pics(id TEXT PRIMARY KEY, user_id INTEGER, avatar TEXT, cover TEXT);"
+    "INSERT INTO pics VALUES ('p/1', 4, 'a/1.png', 'c/1.png'), ('.p2', 4, 'a/2.png', NULL);";
 
 static const char big_map[] = "version: 1\n"
                               "identities:\n"
@@ -692,6 +694,12 @@ static const char big_map[] = "version: 1\n"
                               "        - when: {paid: 1}\n"
                               "          reason: tax law\n"
                               "          for: 10y\n"
+                              "  pics:\n"
+                              "    category: media\n"
+                              "    links:\n"
+                              "      - {parent: users, column: user_id}\n"
+                              "    media: [avatar, cover]\n"
+                              "    erase: delete\n"
                               "scopes:\n"
                               "  account:\n"
                               "    description: everything\n"
@@ -804,6 +812,57 @@ test_export_large_steps_read_every_row_once_in_key_order(void **state)
 		export_result_free(&res);
 		plan_free(plan);
 	}
+}
+
+/* Write @text into @dir/@rel, making the one directory between. */
+static void
+put_file(const char *dir, const char *sub, const char *name, const char *text)
+{
+	char path[512];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, sub);
+	(void)mkdir(dir, 0700);
+	(void)mkdir(path, 0700);
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, sub, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+static void
+test_export_media_names_never_clash(void **state)
+{
+	struct tu_fixture *f = *state;
+	struct export_opts o = {.jsonl_from = 10000, .now = 1700000000};
+	struct plan_id id = {.kind = "user_id", .value = "4"};
+	struct lethe_err err = {0};
+	struct export_result res;
+	struct membuf m = {0};
+	struct plan *plan = NULL;
+	char media[128];
+	struct zip z;
+
+	snprintf(media, sizeof(media), "%s/media", f->dir);
+	put_file(media, "a", "1.png", "AVATAR-1");
+	put_file(media, "c", "1.png", "COVER-1");
+	put_file(media, "a", "2.png", "AVATAR-2");
+	o.media_root = media;
+	assert_int_equal(plan_build(f->dm, f->db, "account", &id, 1, true, &plan, &err), LETHE_OK);
+	assert_int_equal(export_write(plan, f->db, &o, mem_sink, &m, &res, &err), LETHE_OK);
+	zip_read(m.p, m.n, &z);
+	free(m.p);
+	/* Keys made safe path segments; the cover's name clashes with the avatar's. */
+	assert_string_equal((const char *)zip_get(&z, "media/pics/_.p2/2.png")->data, "AVATAR-2");
+	assert_string_equal((const char *)zip_get(&z, "media/pics/p_1/1.png")->data, "AVATAR-1");
+	assert_string_equal((const char *)zip_get(&z, "media/pics/p_1/cover-1.png")->data,
+	                    "COVER-1");
+	assert_int_equal(res.media, 3);
+	assert_int_equal(res.media_missing, 0);
+	zip_free(&z);
+	export_result_free(&res);
+	plan_free(plan);
 }
 
 static int cancel_after;
@@ -942,6 +1001,8 @@ main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_export_large_steps_read_every_row_once_in_key_order, setup_big, teardown),
+	    cmocka_unit_test_setup_teardown(test_export_media_names_never_clash, setup_big,
+	                                    teardown),
 	};
 
 	if (sodium_init() < 0)
