@@ -2,10 +2,11 @@
 /*
  * export_internal.h - what the parts of the archive engine share (see
  * export.h, docs/export.md and docs/internals/export.md): one struct
- * export_ctx per archive being written, the zip writer (export_zip.c), the
- * rows and media (export_rows.c), and index.html and manifest.json
- * (export_html.c).  Private to src/engine/export*.c; one thread per
- * context.
+ * export_ctx per archive being written, the zip writer and its thread
+ * (export_zip.c), the rows and media (export_rows.c), reading a plan step
+ * (export_walk.c), and index.html and manifest.json (export_html.c).
+ * Private to src/engine/export*.c.  One thread uses a context; the zip
+ * writer's thread touches only what export_zip.c says.
  */
 #ifndef LETHE_ENGINE_EXPORT_INTERNAL_H
 #define LETHE_ENGINE_EXPORT_INTERNAL_H
