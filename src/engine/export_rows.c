@@ -219,7 +219,9 @@ buf_val(struct export_buf *b, const struct appdb_val *v)
 			b->n += need - 1;
 			export_buf_add(b, "\"}", 2);
 		} else {
-			export_json_str(b, v->s, v->len);
+			/* len: bytes with any NUL inside; a driver that leaves it 0 gives C text.
+			 */
+			export_json_str(b, v->s, v->len > 0 ? v->len : strlen(v->s));
 		}
 		break;
 	case APPDB_NULL:
