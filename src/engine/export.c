@@ -77,7 +77,6 @@ export_write(const struct plan *plan, struct appdb *db, const struct export_opts
 	export_zip_abort(&x);
 	export_tables_free(&x);
 	json_decref(x.files);
-	free(x.epath);
 	free(x.out.p);
 	if (x.media_fd >= 0)
 		close(x.media_fd);
@@ -160,8 +159,10 @@ write_atomic(const struct plan *plan, struct appdb *db, const struct export_opts
 		}
 	}
 	rc = export_write(plan, db, o, file_sink_cb, &f, res, err);
-	if (rc == LETHE_OK && f.ss != NULL)
-		rc = sealstream_w_finish(f.ss, err);
+	if (f.ss != NULL && rc == LETHE_OK)
+		rc = sealstream_w_finish(f.ss, err); /* frees f.ss */
+	else
+		sealstream_w_abort(f.ss);
 	f.ss = NULL;
 	if (rc != LETHE_OK)
 		goto fail;

@@ -56,7 +56,10 @@ struct export_result {
 	double elapsed_ms; /* wall time */
 };
 
-/* Where the zip's bytes go, in order. */
+/*
+ * Where the zip's bytes go, in order.  Called from the archive engine's
+ * writer thread (not the caller's), one call at a time.
+ */
 typedef lethe_rc (*export_sink_fn)(void *arg, const void *buf, size_t len, struct lethe_err *err);
 
 /*

@@ -222,6 +222,10 @@ export_manifest_write(struct export_ctx *x)
 	char *text;
 	lethe_rc rc;
 
+	/* x->files is the writer thread's until every entry before this one is written. */
+	rc = export_zip_sync(x);
+	if (rc != LETHE_OK)
+		return rc;
 	time_format_iso(x->now, when, sizeof(when));
 	m = json_pack("{s:s, s:s, s:s, s:o, s:o, s:O, s:I, s:I}", "format", "lethe-export/1",
 	              "created_at", when, "scope", x->plan->scope->name, "code",

@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * export_rows.c - the archive's rows and media (docs/export.md): each
- * table's rows read in keyset batches on its key (WHERE <the plan's
- * predicate> AND key > <last key> ORDER BY key LIMIT n, never OFFSET),
- * written as JSON by hand into one reusable buffer (no object per row),
- * then the media files those rows name, read again in batches and opened
- * beneath media_root one path segment at a time without following a
- * symbolic link.  Memory: one batch's statement and the buffer.
+ * table's columns and counts, its rows (read by export_walk.c in keyset
+ * batches on its key) written as JSON by hand into one reusable buffer (no
+ * object per row), then the media files those rows name, read again the
+ * same way and opened beneath media_root one path segment at a time
+ * without following a symbolic link.  Memory: one batch and the buffer.
  */
 #include "util/fmacros.h"
 
@@ -17,7 +16,6 @@
 #include <unistd.h>
 
 #include "db/sql.h"
-#include "engine/batching.h"
 #include "engine/export_internal.h"
 #include "util/mem.h"
 
@@ -221,7 +219,9 @@ buf_val(struct export_buf *b, const struct appdb_val *v)
 			b->n += need - 1;
 			export_buf_add(b, "\"}", 2);
 		} else {
-			export_json_str(b, v->s, v->len);
+			/* len: bytes with any NUL inside; a driver that leaves it 0 gives C text.
+			 */
+			export_json_str(b, v->s, v->len > 0 ? v->len : strlen(v->s));
 		}
 		break;
 	case APPDB_NULL:
@@ -352,50 +352,6 @@ export_tables_free(struct export_ctx *x)
 	x->ntabs = 0;
 }
 
-/*
- * Prepare the next batch of step @ps: SELECT key, @cols FROM t WHERE
- * (<predicate>) [AND key > @cursor] ORDER BY key LIMIT EXPORT_BATCH.
- */
-static lethe_rc
-batch_prepare(struct export_ctx *x, const struct plan_step *ps, char *const *cols, size_t ncols,
-              const struct batching_val *cursor, struct appdb_stmt **st)
-{
-	const struct dm_table *t = ps->table;
-	struct sql q;
-	lethe_rc rc;
-
-	sql_init(&q, x->db, EXPORT_SQL_CAP);
-	sql_add(&q, "SELECT ");
-	sql_ident(&q, t->key);
-	if (ncols > 0) {
-		sql_add(&q, ", ");
-		sql_idents(&q, (const char *const *)cols, ncols);
-	}
-	sql_add(&q, " FROM ");
-	sql_ident(&q, t->name);
-	sql_add(&q, " WHERE (");
-	sql_fragment(&q, ps->where, ps->params, ps->nparams);
-	sql_add(&q, ")");
-	if (cursor != NULL) {
-		sql_add(&q, " AND ");
-		sql_ident(&q, t->key);
-		sql_add(&q, " > ");
-		sql_value(&q, cursor->v);
-	}
-	sql_add(&q, " ORDER BY ");
-	sql_ident(&q, t->key);
-	sql_addf(&q, " LIMIT %d", EXPORT_BATCH);
-	rc = sql_rc(&q);
-	if (rc != LETHE_OK)
-		rc = lethe_err_set(x->err, rc, "export: the query of '%s' is too long", t->name);
-	if (rc == LETHE_OK)
-		rc = appdb_prepare(x->db, sql_str(&q), st, x->err);
-	if (rc == LETHE_OK)
-		rc = appdb_bind_all(x->db, *st, sql_vals(&q), sql_nvals(&q));
-	sql_free(&q);
-	return rc;
-}
-
 /* The "lethe:kept" member of rows of a retain part, with its leading comma. */
 static char *
 kept_member(const struct dm_erase *part)
@@ -416,61 +372,45 @@ kept_member(const struct dm_erase *part)
 	return b.p;
 }
 
+/* One row of a table file: its object, marked if its step keeps it. */
+static lethe_rc
+row_out(struct export_ctx *x, struct export_table *tab, struct appdb *db, struct appdb_stmt *st)
+{
+	struct appdb_val v;
+	size_t c;
+
+	if (tab->rows > 0)
+		export_buf_add(&x->out, tab->jsonl ? "\n" : ",\n", tab->jsonl ? 1 : 2);
+	export_buf_add(&x->out, "{", 1);
+	for (c = 0; c < tab->ncols; c++) {
+		if (c > 0)
+			export_buf_add(&x->out, ",", 1);
+		export_buf_adds(&x->out, tab->keys[c]);
+		appdb_column(db, st, (int)c + 1, &v);
+		buf_val(&x->out, &v);
+	}
+	if (tab->kept_json != NULL) {
+		export_buf_adds(&x->out, tab->kept_json);
+		tab->kept++;
+	}
+	export_buf_add(&x->out, "}", 1);
+	tab->rows++;
+	return export_entry_flush(x, EXPORT_FLUSH);
+}
+
 /* Write the rows of step @ps into the open entry of @tab. */
 static lethe_rc
 rows_of_step(struct export_ctx *x, struct export_table *tab, const struct plan_step *ps)
 {
-	struct batching_val cursor = {0};
-	bool have_cursor = false, more = true;
-	char *kept = NULL;
-	lethe_rc rc = LETHE_OK;
+	lethe_rc rc;
 
+	tab->kept_json = NULL;
 	if (ps->part != NULL && ps->part->action == DM_RETAIN)
-		kept = kept_member(ps->part);
-	while (more && rc == LETHE_OK) {
-		struct appdb_stmt *st = NULL;
-		enum appdb_step s = APPDB_DONE;
-		int64_t n = 0;
-
-		rc = export_check_stop(x);
-		if (rc == LETHE_OK)
-			rc = batch_prepare(x, ps, tab->names, tab->ncols,
-			                   have_cursor ? &cursor : NULL, &st);
-		while (rc == LETHE_OK && (s = appdb_step(x->db, st, x->err)) == APPDB_ROW) {
-			struct appdb_val v;
-			size_t c;
-
-			if (tab->rows > 0)
-				export_buf_add(&x->out, tab->jsonl ? "\n" : ",\n",
-				               tab->jsonl ? 1 : 2);
-			export_buf_add(&x->out, "{", 1);
-			for (c = 0; c < tab->ncols; c++) {
-				if (c > 0)
-					export_buf_add(&x->out, ",", 1);
-				export_buf_adds(&x->out, tab->keys[c]);
-				appdb_column(x->db, st, (int)c + 1, &v);
-				buf_val(&x->out, &v);
-			}
-			if (kept != NULL) {
-				export_buf_adds(&x->out, kept);
-				tab->kept++;
-			}
-			export_buf_add(&x->out, "}", 1);
-			tab->rows++;
-			n++;
-			appdb_column(x->db, st, 0, &v);
-			free(cursor.buf);
-			batching_val_set(&cursor, &v);
-			have_cursor = true;
-			rc = export_entry_flush(x, EXPORT_FLUSH);
-		}
-		if (rc == LETHE_OK && s == APPDB_ERROR)
-			rc = x->err->rc != LETHE_OK ? x->err->rc : LETHE_E_DB;
-		appdb_finalize(x->db, st);
-		more = n == EXPORT_BATCH;
-	}
-	free(cursor.buf);
-	free(kept);
+		tab->kept_json = kept_member(ps->part);
+	rc = export_step_walk(x, tab, ps, ps->rows >= 0 ? ps->rows : tab->planned, tab->names,
+	                      tab->ncols, row_out);
+	free(tab->kept_json);
+	tab->kept_json = NULL;
 	return rc;
 }
 
@@ -568,11 +508,12 @@ buf_segment(struct export_buf *b, const char *s)
 /* Write media file @fd (@sb) as entry media/<table>/<key>/<basename of @skey>. */
 static lethe_rc
 media_entry(struct export_ctx *x, struct export_table *tab, const struct appdb_val *key,
-            const char *skey, int fd, const struct stat *sb)
+            const char *skey, const char *prefix, int fd, const struct stat *sb)
 {
 	struct export_buf path = {0};
 	const char *base = strrchr(skey, '/');
-	char num[32];
+	int64_t done = 0;
+	char num[32], extra;
 	lethe_rc rc;
 
 	export_buf_adds(&path, "media/");
@@ -587,15 +528,23 @@ media_entry(struct export_ctx *x, struct export_table *tab, const struct appdb_v
 		export_buf_add(&path, "_", 1);
 	}
 	export_buf_add(&path, "/", 1);
+	if (prefix != NULL) {
+		buf_segment(&path, prefix);
+		export_buf_add(&path, "-", 1);
+	}
 	buf_segment(&path, base != NULL ? base + 1 : skey);
 	export_buf_add(&path, "", 1);
 	rc = export_entry_begin(x, path.p, (int64_t)sb->st_size, true);
 	free(path.p);
-	while (rc == LETHE_OK) {
+	/* Exactly st_size bytes: a file that shrinks or grows meanwhile fails the export. */
+	while (rc == LETHE_OK && done < (int64_t)sb->st_size) {
+		size_t want = (int64_t)sb->st_size - done < EXPORT_FLUSH
+		                  ? (size_t)((int64_t)sb->st_size - done)
+		                  : EXPORT_FLUSH;
 		ssize_t n;
 
-		export_buf_need(&x->out, EXPORT_FLUSH);
-		n = read(fd, x->out.p, EXPORT_FLUSH);
+		export_buf_need(&x->out, want);
+		n = read(fd, x->out.p + x->out.n, want);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -604,10 +553,11 @@ media_entry(struct export_ctx *x, struct export_table *tab, const struct appdb_v
 			                   tab->t->name, strerror(errno));
 		if (n <= 0)
 			break;
-		rc = export_entry_write(x, x->out.p, (size_t)n);
+		x->out.n += (size_t)n;
+		done += n;
+		rc = export_entry_flush(x, 0);
 	}
-	x->out.n = 0;
-	if (rc == LETHE_OK && x->ebytes != (int64_t)sb->st_size)
+	if (rc == LETHE_OK && (done != (int64_t)sb->st_size || read(fd, &extra, 1) != 0))
 		rc = lethe_err_set(x->err, LETHE_E_IO,
 		                   "export: a media file of '%s' changed size while read",
 		                   tab->t->name);
@@ -621,55 +571,58 @@ media_entry(struct export_ctx *x, struct export_table *tab, const struct appdb_v
 	return rc;
 }
 
-/* The media of the rows of step @ps. */
-static lethe_rc
-media_of_step(struct export_ctx *x, struct export_table *tab, const struct plan_step *ps)
+/* True if stored keys @a and @b end in names buf_segment() writes alike. */
+static bool
+same_file_name(const char *a, const char *b)
 {
-	struct batching_val cursor = {0};
-	bool have_cursor = false, more = true;
+	struct export_buf sa = {0}, sb = {0};
+	const char *ba = strrchr(a, '/'), *bb = strrchr(b, '/');
+	bool same;
+
+	buf_segment(&sa, ba != NULL ? ba + 1 : a);
+	buf_segment(&sb, bb != NULL ? bb + 1 : b);
+	same = sa.n == sb.n && memcmp(sa.p, sb.p, sa.n) == 0;
+	free(sa.p);
+	free(sb.p);
+	return same;
+}
+
+/*
+ * The media files one row names (its media columns).  A file whose name
+ * an earlier column of the row gave already gets the column's name in
+ * front ("cover-1.png"), so no two entries share a path.
+ */
+static lethe_rc
+media_row(struct export_ctx *x, struct export_table *tab, struct appdb *db, struct appdb_stmt *st)
+{
+	const char *seen[EXPORT_MEDIA_COLS];
+	struct appdb_val key, v;
 	lethe_rc rc = LETHE_OK;
+	size_t c, k, nseen = 0;
 
-	while (more && rc == LETHE_OK) {
-		struct appdb_stmt *st = NULL;
-		enum appdb_step s = APPDB_DONE;
-		int64_t n = 0;
+	appdb_column(db, st, 0, &key);
+	for (c = 0; c < tab->t->nmedia && rc == LETHE_OK; c++) {
+		const char *prefix = NULL;
+		struct stat sb;
+		int fd;
 
-		rc = export_check_stop(x);
-		if (rc == LETHE_OK)
-			rc = batch_prepare(x, ps, tab->t->media, tab->t->nmedia,
-			                   have_cursor ? &cursor : NULL, &st);
-		while (rc == LETHE_OK && (s = appdb_step(x->db, st, x->err)) == APPDB_ROW) {
-			struct appdb_val key, v;
-			size_t c;
-
-			appdb_column(x->db, st, 0, &key);
-			for (c = 0; c < tab->t->nmedia && rc == LETHE_OK; c++) {
-				struct stat sb;
-				int fd;
-
-				appdb_column(x->db, st, (int)c + 1, &v);
-				if (v.type != APPDB_TEXT || v.blob || v.s[0] == '\0')
-					continue;
-				fd = media_open(x, v.s, &sb);
-				if (fd < 0) {
-					tab->media_missing++;
-					x->res->media_missing++;
-					continue;
-				}
-				rc = media_entry(x, tab, &key, v.s, fd, &sb);
-				close(fd);
-			}
-			n++;
-			free(cursor.buf);
-			batching_val_set(&cursor, &key);
-			have_cursor = true;
+		appdb_column(db, st, (int)c + 1, &v);
+		if (v.type != APPDB_TEXT || v.blob || v.s[0] == '\0')
+			continue;
+		for (k = 0; k < nseen && prefix == NULL; k++)
+			if (same_file_name(seen[k], v.s))
+				prefix = tab->t->media[c];
+		if (nseen < EXPORT_MEDIA_COLS)
+			seen[nseen++] = v.s; /* valid until the next step: columns differ */
+		fd = media_open(x, v.s, &sb);
+		if (fd < 0) {
+			tab->media_missing++;
+			x->res->media_missing++;
+			continue;
 		}
-		if (rc == LETHE_OK && s == APPDB_ERROR)
-			rc = x->err->rc != LETHE_OK ? x->err->rc : LETHE_E_DB;
-		appdb_finalize(x->db, st);
-		more = n == EXPORT_BATCH;
+		rc = media_entry(x, tab, &key, v.s, prefix, fd, &sb);
+		close(fd);
 	}
-	free(cursor.buf);
 	return rc;
 }
 
@@ -683,6 +636,9 @@ export_media_write(struct export_ctx *x, struct export_table *tab)
 		return LETHE_OK;
 	for (s = 0; s < x->plan->nsteps && rc == LETHE_OK; s++)
 		if (x->plan->steps[s].table == tab->t)
-			rc = media_of_step(x, tab, &x->plan->steps[s]);
+			rc = export_step_walk(x, tab, &x->plan->steps[s],
+			                      x->plan->steps[s].rows >= 0 ? x->plan->steps[s].rows
+			                                                  : tab->planned,
+			                      tab->t->media, tab->t->nmedia, media_row);
 	return rc;
 }
