@@ -222,10 +222,26 @@ static lethe_rc
 marker_settle(struct store *st, struct appdb *db, int64_t epoch, int64_t marker,
               struct lethe_err *err)
 {
-	int64_t e = epoch > marker ? epoch : marker;
+	int64_t e = epoch > marker ? epoch : marker, now = 0;
 	lethe_rc rc = store_restore_epoch(st, false, e, &e, err);
+	int tries;
 
-	return rc != LETHE_OK ? rc : appdb_marker_set(db, e, -1, err);
+	/*
+	 * The runner moves the marker only from the epoch before its own
+	 * (ledger_work_marker()): an erasure that commits while the marker is
+	 * still behind leaves it behind, and the next start would look again
+	 * for nothing.  So read the epoch again after writing the marker until
+	 * it stands still: from then on the runner's own moves succeed.
+	 */
+	for (tries = 0; rc == LETHE_OK && tries < 8; tries++) {
+		rc = appdb_marker_set(db, e, -1, err);
+		if (rc == LETHE_OK)
+			rc = store_restore_epoch(st, false, 0, &now, err);
+		if (rc != LETHE_OK || now <= e)
+			break;
+		e = now;
+	}
+	return rc;
 }
 
 lethe_rc
