@@ -111,6 +111,7 @@ bench: build
 	bench/selfservice
 	bench/proof
 	bench/audit
+	bench/export
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
