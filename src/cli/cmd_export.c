@@ -19,6 +19,7 @@ cmd_export(const struct cli_args *a)
 	struct lethe_err err = {0};
 	struct export_result res;
 	const char *out = cli_arg_str(a, "out", NULL);
+	const char *scope;
 	char where[4096];
 	FILE *f;
 	int status = 0;
@@ -43,11 +44,13 @@ cmd_export(const struct cli_args *a)
 		status = cli_fail(&err, o.json);
 		goto out;
 	}
+	/* service_export_cli() took account for a scope not given (or refused). */
+	scope = o.scope != NULL ? o.scope : "account";
 	/* The archive may be on stdout: the summary then goes to stderr. */
 	f = out != NULL && strcmp(out, "-") == 0 ? stderr : stdout;
 	if (o.json) {
 		json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:O}", "file",
-		                      where, "scope", o.scope, "rows", (json_int_t)res.rows, "kept",
+		                      where, "scope", scope, "rows", (json_int_t)res.rows, "kept",
 		                      (json_int_t)res.kept, "media", (json_int_t)res.media,
 		                      "media_missing", (json_int_t)res.media_missing, "bytes",
 		                      (json_int_t)res.bytes, "sha256", res.sha256, "tables",
@@ -60,7 +63,8 @@ cmd_export(const struct cli_args *a)
 		fprintf(f, "Export written to %s\n", where);
 		fprintf(f, "  rows    %lld (%lld kept under a legal hold)\n", (long long)res.rows,
 		        (long long)res.kept);
-		fprintf(f, "  media   %lld files", (long long)res.media);
+		fprintf(f, "  media   %lld file%s", (long long)res.media,
+		        res.media == 1 ? "" : "s");
 		if (res.media_missing > 0)
 			fprintf(f, " (%lld named but not found)", (long long)res.media_missing);
 		fprintf(f, "\n  bytes   %lld\n  sha256  %s\n", (long long)res.bytes, res.sha256);
@@ -68,7 +72,7 @@ cmd_export(const struct cli_args *a)
 			fprintf(f,
 			        "No data of this person was found in scope '%s': the archive "
 			        "holds no rows.\n",
-			        o.scope);
+			        scope);
 	}
 out:
 	export_result_free(&res);

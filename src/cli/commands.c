@@ -91,7 +91,7 @@ static const char usage_erase[] =
     "invalid.\n";
 
 static const char usage_export[] =
-    "usage: lethe export -c CONFIG --scope SCOPE --id KIND=VALUE [--id ...]\n"
+    "usage: lethe export -c CONFIG --id KIND=VALUE [--id ...] [--scope SCOPE]\n"
     "                    [--out FILE] [--json]\n"
     "\n"
     "Write the archive of one person's data in SCOPE (docs/export.md): every\n"
@@ -102,7 +102,8 @@ static const char usage_export[] =
     "encrypted: keep it as safe as the database.  Reads the app database only.\n"
     "\n"
     "  -c, --config FILE   lethe.yaml\n"
-    "  -s, --scope SCOPE   a scope of the data map (account, meta, channel, ...)\n"
+    "  -s, --scope SCOPE   a scope of the data map (default: account, if the map\n"
+    "                      has that scope; else required)\n"
     "  -i, --id KIND=VALUE an identity of the person; repeat for several of the\n"
     "                      same person (ids that lead to different people are\n"
     "                      refused, exit 2)\n"
@@ -420,8 +421,8 @@ static const struct cli_option opts_erase[] = {
 };
 
 static const struct cli_option opts_export[] = {
-    /* Whom the archive is about (cli_target_get()). */
-    {.name = "scope", .short_name = 's', .kind = CLI_VALUE, .required = "--scope is required"},
+    /* Whom the archive is about (cli_target_get()); the scope defaults to account. */
+    {.name = "scope", .short_name = 's', .kind = CLI_VALUE},
     {.name = "id",
      .short_name = 'i',
      .kind = CLI_LIST,

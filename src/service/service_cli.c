@@ -12,6 +12,7 @@
 
 #include "jobs/engine_opts.h"
 #include "service/service_internal.h"
+#include "util/buf.h"
 #include "util/lease.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -259,4 +260,30 @@ service_mail_list(struct service *svc, const char *state, store_mail_fn fn, void
                   struct lethe_err *err)
 {
 	return store_mail_list(svc->st, state, 0, 0, fn, arg, err);
+}
+
+lethe_rc
+service__default_scope(const struct datamap *dm, const char *scope, const char **out,
+                       struct lethe_err *err)
+{
+	struct buf names;
+	size_t i;
+	lethe_rc rc;
+
+	*out = scope;
+	if (scope != NULL)
+		return LETHE_OK;
+	if (datamap_scope(dm, "account") != NULL) {
+		*out = "account";
+		return LETHE_OK;
+	}
+	buf_init(&names, 4096);
+	for (i = 0; i < dm->nscopes; i++)
+		buf_addf(&names, "%s%s", i ? ", " : "", dm->scopes[i].name);
+	rc = lethe_err_set(err, LETHE_E_USAGE,
+	                   "the data map %s has no scope 'account': name the scope "
+	                   "with --scope (its scopes: %s)",
+	                   dm->path, buf_str(&names));
+	buf_free(&names);
+	return rc;
 }

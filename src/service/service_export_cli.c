@@ -54,7 +54,9 @@ service_export_cli(struct service *svc, const char *scope, const struct plan_id 
 	o.jsonl_from = cfg->exports.jsonl_from;
 	o.now = time_now();
 	o.app_name = cfg->app_name;
-	rc = plan_build(svc->dm, svc->db, scope, ids, nids, true, &plan, err);
+	rc = service__default_scope(svc->dm, scope, &scope, err);
+	if (rc == LETHE_OK)
+		rc = plan_build(svc->dm, svc->db, scope, ids, nids, true, &plan, err);
 	if (rc == LETHE_OK)
 		rc = plan_check_one_person(svc->dm, svc->db, ids, nids, err);
 	if (rc != LETHE_OK)

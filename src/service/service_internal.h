@@ -153,4 +153,11 @@ lethe_rc service__export_withdraw(struct service *svc, const struct store_reques
  */
 void service__export_unlink(struct service *svc, int64_t request_id);
 
+/*
+ * The scope a command acts in: @scope if given, else "account" when the
+ * data map has it, else LETHE_E_USAGE naming the map's scopes (service_cli.c).
+ */
+lethe_rc service__default_scope(const struct datamap *dm, const char *scope, const char **out,
+                                struct lethe_err *err);
+
 #endif /* LETHE_SERVICE_INTERNAL_H */

@@ -110,3 +110,20 @@ def test_export_refuses_what_erase_refuses_and_writes_nothing(demo, tmp_path):
                                tmp_path / "missing" / "x.zip")
     assert code == 1 and "cannot create" in err, err
     assert os.listdir(tmp_path) == []
+
+
+def test_export_scope_defaults_to_account(demo, tmp_path):
+    """Without --scope the archive is the account scope's: the same entries as with it."""
+    tmp_path = out_dir(tmp_path)
+    a, b = str(tmp_path / "a.zip"), str(tmp_path / "b.zip")
+    code, stdout, err = export(demo, "--id", "user_id=3", "--out", a, "--json")
+    assert code == 0, err
+    assert json.loads(stdout)["scope"] == "account"
+    assert export(demo, "--scope", "account", "--id", "user_id=3", "--out", b)[0] == 0
+    za, zb = zipfile.ZipFile(a), zipfile.ZipFile(b)
+    names = [n for n in za.namelist() if n != "manifest.json" and n != "index.html"]
+    assert names == [n for n in zb.namelist() if n != "manifest.json" and n != "index.html"]
+    for n in names:
+        assert za.read(n) == zb.read(n), n
+    m = json.loads(za.read("manifest.json"))
+    assert m["scope"] == "account" and m["rows"] > 0
