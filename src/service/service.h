@@ -589,6 +589,7 @@ struct service_export_view {
 	int64_t media;      /* media files in it */
 	int64_t downloads;  /* downloads so far */
 	char filename[128]; /* for Content-Disposition: "export-YYYY-MM-DD.zip" */
+	bool mailable; /* ready, mail on and a confirmed address kept: new links can be mailed */
 };
 
 /* An archive opened for download: decrypted chunk by chunk (service_download_read()). */
@@ -632,11 +633,15 @@ lethe_rc service_export_link_use(struct service *svc, const char *token,
                                  struct service_download **out, struct service_export_view *view,
                                  struct lethe_err *err);
 /*
- * A fresh single-use download link for the completed export @code (the
- * status page's Download button) into @url (SERVICE_URL_MAX bytes).
- * LETHE_E_CONFLICT if its archive is not ready, LETHE_E_GONE if deleted.
+ * Mail the completed export @code's "ready" notice again, with a fresh
+ * single-use link, to the request's confirmed address (the status page's
+ * "Send me a new download link"; the page never shows a link: its code is
+ * no secret).  At most one per SERVICE_EXPORT_RESEND_S per request:
+ * LETHE_E_LIMIT if one was queued less than that ago.  LETHE_E_CONFLICT
+ * if its archive is not ready, LETHE_E_FORBIDDEN if no link can be mailed
+ * (no confirmed address, or mail off), LETHE_E_GONE if deleted.
  */
-lethe_rc service_export_link_new(struct service *svc, const char *code, char *url,
-                                 struct lethe_err *err);
+#define SERVICE_EXPORT_RESEND_S 60
+lethe_rc service_export_resend(struct service *svc, const char *code, struct lethe_err *err);
 
 #endif /* LETHE_SERVICE_H */

@@ -91,6 +91,8 @@ view_of(const struct service *svc, const struct store_request *r, const struct s
 	/* Past its expiry it is gone, whether the exporter's tick deleted it yet or not. */
 	v->deleted = e->deleted_at > 0 || e->expires_at <= now || e->key_boxlen == 0;
 	v->ready = !v->deleted && strcmp(r->state, "completed") == 0;
+	v->mailable = v->ready && svc->cfg->mail.enabled && r->notify_kind != STORE_NOTIFY_NONE &&
+	              r->notify_ok;
 	v->created_at = e->created_at;
 	v->expires_at = e->expires_at;
 	v->bytes = e->bytes;

@@ -158,6 +158,19 @@ def test_export_completes_and_downloads(srv):
     assert_log_clean(s, req["id"], USER)
 
 
+def test_export_without_mail_has_no_link_button(srv):
+    """Mail off (or no address): the status page of a ready export offers no button that
+    would mail a link; the app downloads it through the API."""
+    demo, s = srv
+    req = create(s)
+    wait_state(s, req["id"], ("completed",))
+    status, hdrs, page = s.request("GET", "/data-deletion/status?id=" + req["id"])
+    assert status == 200 and b"Your data is ready" in page, page
+    assert b"new download link" not in page and b"<form" not in page, page
+    assert b"/privacy/l/" not in page
+    assert download(s, req["id"])[0] == 200
+
+
 def test_export_route_errors(srv):
     demo, s = srv
     status, hdrs, out = download(s, UNKNOWN)
