@@ -603,13 +603,15 @@ lethe_rc service_export_view(struct service *svc, const char *code, struct servi
                              struct lethe_err *err);
 /*
  * Open the archive of export request @code for the app API (counted as a
- * download, @actor recorded): LETHE_E_NOTFOUND (no such export),
- * LETHE_E_CONFLICT (not ready: the message names the state), LETHE_E_GONE
- * (deleted: expired or cancelled).  Close with service_download_close().
+ * download, @actor recorded): LETHE_E_NOTFOUND (no such export, or, with
+ * @source not NULL, one of another source: the app downloads only the
+ * exports it asked for), LETHE_E_CONFLICT (not ready: the message names
+ * the state), LETHE_E_GONE (deleted: expired or cancelled).  Close with
+ * service_download_close().
  */
-lethe_rc service_export_open_api(struct service *svc, const char *code, const char *actor,
-                                 struct service_download **out, struct service_export_view *view,
-                                 struct lethe_err *err);
+lethe_rc service_export_open_api(struct service *svc, const char *code, const char *source,
+                                 const char *actor, struct service_download **out,
+                                 struct service_export_view *view, struct lethe_err *err);
 /*
  * Up to @cap bytes of the archive into @buf, *@n of them; *@n = 0 only at
  * the verified end.  LETHE_E_FORBIDDEN if the file does not verify (the

@@ -266,9 +266,9 @@ out:
 }
 
 lethe_rc
-service_export_open_api(struct service *svc, const char *code, const char *actor,
-                        struct service_download **out, struct service_export_view *view,
-                        struct lethe_err *err)
+service_export_open_api(struct service *svc, const char *code, const char *source,
+                        const char *actor, struct service_download **out,
+                        struct service_export_view *view, struct lethe_err *err)
 {
 	struct store_request r;
 	lethe_rc rc;
@@ -281,6 +281,9 @@ service_export_open_api(struct service *svc, const char *code, const char *actor
 	rc = svc->st != NULL ? LETHE_OK : service_store_open(svc, err);
 	if (rc == LETHE_OK)
 		rc = store_request_by_code(svc->st, code, &r, err);
+	/* The app acts on its own requests only, as its other actions: another's is unknown. */
+	if (rc == LETHE_OK && source != NULL && strcmp(r.source, source) != 0)
+		rc = LETHE_E_NOTFOUND;
 	if (rc == LETHE_OK)
 		rc = open_locked(svc, &r, out, view, err);
 	pthread_mutex_unlock(&svc->st_mu);

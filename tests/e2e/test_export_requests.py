@@ -252,6 +252,10 @@ def test_export_expires_and_rate_limit(demo, servers, tmp_path):
     op = json.loads(stdout)
     assert op["source"] == "operator"
     wait_state(s, op["id"], ("completed",))
+    # The app key downloads only the exports the app asked for: another's is unknown.
+    status, hdrs, body = download(s, op["id"])
+    assert_error(status, hdrs, json.loads(body), 404, "not_found")
+    assert get(s, op["id"])["export"]["downloads"] == 0
 
     # Past its expiry the archive is deleted within a second or two: 410, file gone.
     clock.advance(7 * DAY + 60)
