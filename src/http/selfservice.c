@@ -367,6 +367,12 @@ size_text(int64_t bytes, char *out, size_t cap)
 static void
 download_gone(struct server *s, struct request *r, const struct lethe_err *why)
 {
+	if (strstr(why->msg, "could not be found") != NULL) {
+		error_page(s, r, MHD_HTTP_GONE, "This copy of your data could not be found",
+		           "The copy of your data could not be found, so it cannot be downloaded. "
+		           "Please ask again for a new copy on our privacy request page.");
+		return;
+	}
 	error_page(s, r, MHD_HTTP_GONE, "This copy of your data was deleted",
 	           strstr(why->msg, "withdrawn") != NULL
 	               ? "The request was withdrawn, so the archive of your data was deleted. "

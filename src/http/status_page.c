@@ -326,6 +326,7 @@ add_export(struct tpl_ctx *ctx, const struct status_view *v)
 		return;
 	tpl_ctx_add_bool(ctx, "export_ready", x->ready);
 	tpl_ctx_add_bool(ctx, "export_deleted", x->deleted);
+	tpl_ctx_add_bool(ctx, "export_lost", x->lost);
 	tpl_ctx_add_bool(ctx, "export_withdrawn",
 	                 x->deleted && v->state != NULL && strcmp(v->state, "cancelled") == 0);
 	if (x->ready || x->deleted) {

@@ -590,6 +590,7 @@ struct service_export_view {
 	int64_t downloads;  /* downloads so far */
 	char filename[128]; /* for Content-Disposition: "export-YYYY-MM-DD.zip" */
 	bool mailable; /* ready, mail on and a confirmed address kept: new links can be mailed */
+	bool lost;     /* deleted before its end, not cancelled: its file was found missing */
 };
 
 /* An archive opened for download: decrypted chunk by chunk (service_download_read()). */

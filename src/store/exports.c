@@ -212,7 +212,9 @@ store_export_recent(struct store *st, const char *subject, int64_t since, int64_
 	rc = store__one(st, err, EXP_READ, store__row_ints, &t,
 	                "SELECT coalesce(max(received_at), 0) FROM requests WHERE subject = ?1 "
 	                "AND kind = 'export' AND app = '' AND received_at >= ?2 AND state NOT IN "
-	                "('refused', 'cancelled', 'expired', 'failed')",
+	                "('refused', 'cancelled', 'expired', 'failed') AND NOT EXISTS (SELECT 1 "
+	                "FROM exports x WHERE x.request_id = requests.id AND x.deleted_at < "
+	                "x.expires_at)",
 	                "ti", subject, since);
 	if (rc == LETHE_OK)
 		*latest = t;

@@ -975,8 +975,8 @@ lethe_rc store_export_downloaded(struct store *st, int64_t request_id, struct le
 /*
  * The rate limit's query: the latest receipt time (epoch s) of an export
  * request of @subject (any scope, not Meta's) received at or after @since
- * that was not refused, cancelled, expired or failed, into *@latest (0 if
- * none).
+ * that was not refused, cancelled, expired or failed, nor had its archive
+ * deleted before its end (its file was lost), into *@latest (0 if none).
  */
 lethe_rc store_export_recent(struct store *st, const char *subject, int64_t since, int64_t *latest,
                              struct lethe_err *err);

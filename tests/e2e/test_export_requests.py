@@ -171,6 +171,35 @@ def test_export_without_mail_has_no_link_button(srv):
     assert download(s, req["id"])[0] == 200
 
 
+def test_export_missing_file_is_410_and_marked_deleted(srv):
+    """A ready export whose file is gone (an operator's rm, a restore): the download says
+    the copy could not be found (410), the row is marked deleted so nothing says "ready"
+    any more, the log warns without the file's name, and the person may ask again."""
+    demo, s = srv
+    req = create(s)
+    wait_state(s, req["id"], ("completed",))
+    name, = archives(demo)
+    (export_dir(demo) / name).unlink()
+    status, hdrs, body = download(s, req["id"])
+    err = assert_error(status, hdrs, json.loads(body), 410, "gone")
+    assert err["message"] == "the copy could not be found; ask again", err
+    x = get(s, req["id"])["export"]
+    assert x["ready"] is False and x["deleted"] is True and x["downloads"] == 0, x
+    assert demo.state("SELECT key_box IS NULL, deleted_at IS NOT NULL FROM exports") == \
+        [(1, 1)]
+    status, _, page = s.request("GET", "/data-deletion/status?id=" + req["id"])
+    assert status == 200 and b"could not be found" in page, page
+    assert b"that time has ended" not in page
+    log = s.stderr()
+    assert "export archive file is missing" in log, log
+    assert name not in log
+    # Lost, it does not count against the rate limit: the person asks again.
+    again = create(s)
+    assert again["id"] != req["id"]
+    wait_state(s, again["id"], ("completed",))
+    assert download(s, again["id"])[0] == 200
+
+
 def test_export_route_errors(srv):
     demo, s = srv
     status, hdrs, out = download(s, UNKNOWN)
