@@ -367,6 +367,12 @@ size_text(int64_t bytes, char *out, size_t cap)
 static void
 download_gone(struct server *s, struct request *r, const struct lethe_err *why)
 {
+	if (strstr(why->msg, "no copy was made") != NULL) {
+		error_page(s, r, MHD_HTTP_GONE, "No copy of your data was made",
+		           "The request ended before the copy of your data was made. You can ask "
+		           "for a new copy on our privacy request page.");
+		return;
+	}
 	if (strstr(why->msg, "could not be found") != NULL) {
 		error_page(s, r, MHD_HTTP_GONE, "This copy of your data could not be found",
 		           "The copy of your data could not be found, so it cannot be downloaded. "

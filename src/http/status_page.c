@@ -325,10 +325,12 @@ add_export(struct tpl_ctx *ctx, const struct status_view *v)
 	if (!export || x == NULL)
 		return;
 	tpl_ctx_add_bool(ctx, "export_ready", x->ready);
-	tpl_ctx_add_bool(ctx, "export_deleted", x->deleted);
+	/* One never made (ended before its build) has nothing to say beyond its state's notice. */
+	tpl_ctx_add_bool(ctx, "export_deleted", x->deleted && x->created_at > 0);
 	tpl_ctx_add_bool(ctx, "export_lost", x->lost);
 	tpl_ctx_add_bool(ctx, "export_withdrawn",
-	                 x->deleted && v->state != NULL && strcmp(v->state, "cancelled") == 0);
+	                 x->deleted && x->created_at > 0 && v->state != NULL &&
+	                     strcmp(v->state, "cancelled") == 0);
 	if (x->ready || x->deleted) {
 		if (x->bytes >= 1000000)
 			tpl_ctx_add_strf(ctx, "export_size", "%.1f MB", (double)x->bytes / 1e6);

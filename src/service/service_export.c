@@ -21,6 +21,7 @@
 #include <sodium.h>
 #include <unistd.h>
 
+#include "engine/request.h"
 #include "meta/requests.h"
 #include "service/service_internal.h"
 #include "util/log.h"
@@ -85,6 +86,9 @@ view_of(const struct service *svc, const struct store_request *r, const struct s
 	memset(v, 0, sizeof(*v));
 	snprintf(v->state, sizeof(v->state), "%s", r->state);
 	if (e == NULL) {
+		/* Ended before it was built (cancelled, refused, expired): none will be, 410. */
+		v->deleted = request_state_final(r->state) && strcmp(r->state, "completed") != 0 &&
+		             strcmp(r->state, "failed") != 0;
 		download_name(svc->cfg, 0, v->filename, sizeof(v->filename));
 		return;
 	}
@@ -235,6 +239,11 @@ open_locked(struct service *svc, const struct store_request *r, struct service_d
 	if (rc != LETHE_OK)
 		goto out;
 	view_of(svc, r, has ? &e : NULL, time_now(), view);
+	if (view->deleted && !has) {
+		rc = lethe_err_set(err, LETHE_E_GONE,
+		                   "the request was %s before its archive was made", r->state);
+		goto out;
+	}
 	if (view->deleted) {
 		rc = lethe_err_set(err, LETHE_E_GONE,
 		                   "the archive of this export was deleted (it expired or the "

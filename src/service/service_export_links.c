@@ -47,6 +47,9 @@ gone(const struct service_export_view *v, struct lethe_err *err)
 	if (strcmp(v->state, "cancelled") == 0)
 		return lethe_err_set(err, LETHE_E_GONE,
 		                     "the archive was deleted: the request was withdrawn");
+	if (v->created_at == 0)
+		return lethe_err_set(err, LETHE_E_GONE, "no copy was made: the request was %s",
+		                     v->state);
 	if (v->lost)
 		return lethe_err_set(err, LETHE_E_GONE, "the copy could not be found; ask again");
 	return lethe_err_set(err, LETHE_E_GONE, "the archive was deleted: its time ran out");

@@ -233,6 +233,16 @@ def test_export_not_ready_is_409(demo, servers):
     err = assert_error(status, hdrs, json.loads(out), 409, "conflict")
     assert "not ready" in err["message"], err
     assert archives(demo) == []
+    # Cancelled before it was built: none will be, 410 as for a withdrawn archive.
+    status, _, out = call(s, "POST", "/v1/requests/%s/cancel" % req["id"], body={})
+    assert status == 200 and out["state"] == "cancelled", out
+    assert out["export"]["deleted"] is True and out["export"]["ready"] is False, out
+    status, hdrs, out = download(s, req["id"])
+    err = assert_error(status, hdrs, json.loads(out), 410, "gone")
+    assert err["message"] == "the request was cancelled before its archive was made", err
+    status, _, page = s.request("GET", "/data-deletion/status?id=" + req["id"])
+    assert status == 200 and b"was cancelled" in page, page
+    assert b"that time has ended" not in page and b"was deleted" not in page, page
     stop_ok(s)
 
 
