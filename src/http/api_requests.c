@@ -278,7 +278,8 @@ request_export(struct server *s, struct request *r, const struct api_key *key, c
 	lethe_rc rc;
 
 	actor_of(key, false, actor);
-	rc = service_export_open_api(s->svc, code, actor, &d, &v, &err);
+	/* The app downloads only the exports it asked for, as it acts on its own only. */
+	rc = service_export_open_api(s->svc, code, "app", actor, &d, &v, &err);
 	if (rc != LETHE_OK)
 		reply_failed(r, rc, &err, "read");
 	else

@@ -96,13 +96,13 @@ http_status_page(struct server *s, struct request *r)
 	v.cancel_by_mail = s->cfg->mail.enabled;
 	v.mail_failed = st->mail_failed;
 	v.verify_mail = st->verify_mail;
-	/* An export's archive: the page offers its Download button (a POST with CSRF). */
+	/* An export's archive: its button mails a new download link (a POST with CSRF). */
 	if (strcmp(st->kind, "export") == 0 &&
 	    service_export_view(s->svc, st->code, &xv, &err) == LETHE_OK) {
 		v.export = &xv;
 		csrf_make(s->cfg->key, "download", st->code, time_now(), csrf);
 		v.download_csrf = csrf;
-		r->form_self = xv.ready; /* its Download button posts here (CSP form-action) */
+		r->form_self = xv.mailable; /* its button posts here (CSP form-action) */
 	}
 	if (json) {
 		http_reply_json(r, MHD_HTTP_OK, status_page_json(&v));

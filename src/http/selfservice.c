@@ -367,6 +367,18 @@ size_text(int64_t bytes, char *out, size_t cap)
 static void
 download_gone(struct server *s, struct request *r, const struct lethe_err *why)
 {
+	if (strstr(why->msg, "no copy was made") != NULL) {
+		error_page(s, r, MHD_HTTP_GONE, "No copy of your data was made",
+		           "The request ended before the copy of your data was made. You can ask "
+		           "for a new copy on our privacy request page.");
+		return;
+	}
+	if (strstr(why->msg, "could not be found") != NULL) {
+		error_page(s, r, MHD_HTTP_GONE, "This copy of your data could not be found",
+		           "The copy of your data could not be found, so it cannot be downloaded. "
+		           "Please ask again for a new copy on our privacy request page.");
+		return;
+	}
 	error_page(s, r, MHD_HTTP_GONE, "This copy of your data was deleted",
 	           strstr(why->msg, "withdrawn") != NULL
 	               ? "The request was withdrawn, so the archive of your data was deleted. "
@@ -432,7 +444,7 @@ download_post(struct server *s, struct request *r, const char *token)
 void
 http_status_download(struct server *s, struct request *r)
 {
-	char typed[SS_FIELD_MAX], code[SS_FIELD_MAX], url[SS_URL_MAX];
+	char typed[SS_FIELD_MAX], code[SS_FIELD_MAX];
 	struct lethe_err err = {0};
 	lethe_rc rc;
 
@@ -440,25 +452,32 @@ http_status_download(struct server *s, struct request *r)
 	if (strcmp(r->method, "POST") != 0) {
 		r->allow = "POST";
 		error_page(s, r, MHD_HTTP_METHOD_NOT_ALLOWED, "This page cannot do that",
-		           "Open the status page of your request and use its Download button.");
+		           "Open the status page of your request and use its button.");
 		return;
 	}
 	if (form_get(buf_str(&r->body), r->body.len, "id", typed, sizeof(typed), NULL) !=
 	        LETHE_OK ||
 	    !status_page_code_parse(typed, code, sizeof(code)) || code[0] == '\0') {
 		error_page(s, r, MHD_HTTP_BAD_REQUEST, "The request cannot be answered",
-		           "Open the status page of your request and use its Download button.");
+		           "Open the status page of your request and use its button.");
 		return;
 	}
 	if (!post_ok(s, r, "download", code))
 		return;
-	rc = service_export_link_new(s->svc, code, url, &err);
+	/* Never a link here: the code is no secret; the link goes to the request's address. */
+	rc = service_export_resend(s->svc, code, &err);
 	switch (rc) {
 	case LETHE_OK:
-		r->location = xstrdup(url);
-		sodium_memzero(url, sizeof(url));
-		error_page(s, r, MHD_HTTP_SEE_OTHER, "Your download is ready",
-		           "Your browser should open the download page now.");
+		error_page(s, r, MHD_HTTP_OK, "We are sending you a new link",
+		           "We are emailing a new download link to the address this request was "
+		           "made with. It downloads once. Check your mailbox, and its spam folder, "
+		           "in a few minutes.");
+		break;
+	case LETHE_E_LIMIT:
+		error_page(
+		    s, r, MHD_HTTP_TOO_MANY_REQUESTS, "A new link was sent a moment ago",
+		    "We emailed a new download link less than a minute ago. Check your "
+		    "mailbox, and its spam folder. You can ask for another link in a minute.");
 		break;
 	case LETHE_E_NOTFOUND:
 		error_page(s, r, MHD_HTTP_NOT_FOUND, "No such request",
@@ -468,6 +487,11 @@ http_status_download(struct server *s, struct request *r)
 		error_page(s, r, MHD_HTTP_CONFLICT, "Your data is not ready yet",
 		           "We are still making the copy of your data. Open the status page again "
 		           "in a few minutes.");
+		break;
+	case LETHE_E_FORBIDDEN:
+		error_page(s, r, MHD_HTTP_CONFLICT, "We cannot email a link for this request",
+		           "This request has no email address we may write to. The service you "
+		           "asked through hands the copy on to you.");
 		break;
 	case LETHE_E_GONE:
 		download_gone(s, r, &err);

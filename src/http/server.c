@@ -357,6 +357,9 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	free(r->h_auth);
 	free(r->h_origin);
 	free(r->h_fetch_site);
+	/* A Location may name a link whose token is a secret: wiped, as the URL. */
+	if (r->location != NULL)
+		sodium_memzero(r->location, strlen(r->location));
 	free(r->location);
 	for (i = 0; i < r->nargs; i++) {
 		free(r->args[i][0]);

@@ -117,7 +117,7 @@ struct request {
 	/* reply: an archive streamed as the body (http_reply_download()), or NULL; owned */
 	struct service_download *dl;
 	int64_t dl_len; /* reply: the streamed body's length (Content-Length) */
-	char *location; /* reply: Location header (owned), or NULL */
+	char *location; /* reply: Location header (owned, wiped when freed), or NULL */
 };
 
 /* A handler: reads @r, sets its reply. */

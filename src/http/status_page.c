@@ -311,9 +311,9 @@ add_restriction_state(struct tpl_ctx *ctx, const struct status_view *v)
 
 /*
  * An export's archive: is_export, and export_ready (size, rows, media,
- * created and expiry dates, the Download button's action and CSRF token)
- * or export_deleted (export_withdrawn when the request was cancelled,
- * else it expired).
+ * created and expiry dates; export_mailable with the action and CSRF token
+ * of the button that mails a new download link) or export_deleted (export_withdrawn when the
+ * request was cancelled, else it expired).
  */
 static void
 add_export(struct tpl_ctx *ctx, const struct status_view *v)
@@ -325,9 +325,12 @@ add_export(struct tpl_ctx *ctx, const struct status_view *v)
 	if (!export || x == NULL)
 		return;
 	tpl_ctx_add_bool(ctx, "export_ready", x->ready);
-	tpl_ctx_add_bool(ctx, "export_deleted", x->deleted);
+	/* One never made (ended before its build) has nothing to say beyond its state's notice. */
+	tpl_ctx_add_bool(ctx, "export_deleted", x->deleted && x->created_at > 0);
+	tpl_ctx_add_bool(ctx, "export_lost", x->lost);
 	tpl_ctx_add_bool(ctx, "export_withdrawn",
-	                 x->deleted && v->state != NULL && strcmp(v->state, "cancelled") == 0);
+	                 x->deleted && x->created_at > 0 && v->state != NULL &&
+	                     strcmp(v->state, "cancelled") == 0);
 	if (x->ready || x->deleted) {
 		if (x->bytes >= 1000000)
 			tpl_ctx_add_strf(ctx, "export_size", "%.1f MB", (double)x->bytes / 1e6);
@@ -340,7 +343,9 @@ add_export(struct tpl_ctx *ctx, const struct status_view *v)
 		tpl_ctx_add_time(ctx, "export_created_at", x->created_at);
 		tpl_ctx_add_time(ctx, "export_expires_at", x->expires_at);
 	}
-	if (x->ready) {
+	/* Its button mails a new link to the request's address: only when one can be. */
+	tpl_ctx_add_bool(ctx, "export_mailable", x->mailable);
+	if (x->mailable) {
 		tpl_ctx_add_str(ctx, "download_action", "/data-deletion/status/download");
 		tpl_ctx_add_str(ctx, "download_csrf", v->download_csrf);
 	}

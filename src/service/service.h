@@ -589,6 +589,8 @@ struct service_export_view {
 	int64_t media;      /* media files in it */
 	int64_t downloads;  /* downloads so far */
 	char filename[128]; /* for Content-Disposition: "export-YYYY-MM-DD.zip" */
+	bool mailable; /* ready, mail on and a confirmed address kept: new links can be mailed */
+	bool lost;     /* deleted before its end, not cancelled: its file was found missing */
 };
 
 /* An archive opened for download: decrypted chunk by chunk (service_download_read()). */
@@ -602,13 +604,15 @@ lethe_rc service_export_view(struct service *svc, const char *code, struct servi
                              struct lethe_err *err);
 /*
  * Open the archive of export request @code for the app API (counted as a
- * download, @actor recorded): LETHE_E_NOTFOUND (no such export),
- * LETHE_E_CONFLICT (not ready: the message names the state), LETHE_E_GONE
- * (deleted: expired or cancelled).  Close with service_download_close().
+ * download, @actor recorded): LETHE_E_NOTFOUND (no such export, or, with
+ * @source not NULL, one of another source: the app downloads only the
+ * exports it asked for), LETHE_E_CONFLICT (not ready: the message names
+ * the state), LETHE_E_GONE (deleted: expired or cancelled).  Close with
+ * service_download_close().
  */
-lethe_rc service_export_open_api(struct service *svc, const char *code, const char *actor,
-                                 struct service_download **out, struct service_export_view *view,
-                                 struct lethe_err *err);
+lethe_rc service_export_open_api(struct service *svc, const char *code, const char *source,
+                                 const char *actor, struct service_download **out,
+                                 struct service_export_view *view, struct lethe_err *err);
 /*
  * Up to @cap bytes of the archive into @buf, *@n of them; *@n = 0 only at
  * the verified end.  LETHE_E_FORBIDDEN if the file does not verify (the
@@ -632,11 +636,15 @@ lethe_rc service_export_link_use(struct service *svc, const char *token,
                                  struct service_download **out, struct service_export_view *view,
                                  struct lethe_err *err);
 /*
- * A fresh single-use download link for the completed export @code (the
- * status page's Download button) into @url (SERVICE_URL_MAX bytes).
- * LETHE_E_CONFLICT if its archive is not ready, LETHE_E_GONE if deleted.
+ * Mail the completed export @code's "ready" notice again, with a fresh
+ * single-use link, to the request's confirmed address (the status page's
+ * "Send me a new download link"; the page never shows a link: its code is
+ * no secret).  At most one per SERVICE_EXPORT_RESEND_S per request:
+ * LETHE_E_LIMIT if one was queued less than that ago.  LETHE_E_CONFLICT
+ * if its archive is not ready, LETHE_E_FORBIDDEN if no link can be mailed
+ * (no confirmed address, or mail off), LETHE_E_GONE if deleted.
  */
-lethe_rc service_export_link_new(struct service *svc, const char *code, char *url,
-                                 struct lethe_err *err);
+#define SERVICE_EXPORT_RESEND_S 60
+lethe_rc service_export_resend(struct service *svc, const char *code, struct lethe_err *err);
 
 #endif /* LETHE_SERVICE_H */

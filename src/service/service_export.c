@@ -21,6 +21,7 @@
 #include <sodium.h>
 #include <unistd.h>
 
+#include "engine/request.h"
 #include "meta/requests.h"
 #include "service/service_internal.h"
 #include "util/log.h"
@@ -85,12 +86,19 @@ view_of(const struct service *svc, const struct store_request *r, const struct s
 	memset(v, 0, sizeof(*v));
 	snprintf(v->state, sizeof(v->state), "%s", r->state);
 	if (e == NULL) {
+		/* Ended before it was built (cancelled, refused, expired): none will be, 410. */
+		v->deleted = request_state_final(r->state) && strcmp(r->state, "completed") != 0 &&
+		             strcmp(r->state, "failed") != 0;
 		download_name(svc->cfg, 0, v->filename, sizeof(v->filename));
 		return;
 	}
 	/* Past its expiry it is gone, whether the exporter's tick deleted it yet or not. */
 	v->deleted = e->deleted_at > 0 || e->expires_at <= now || e->key_boxlen == 0;
 	v->ready = !v->deleted && strcmp(r->state, "completed") == 0;
+	v->lost = v->deleted && e->deleted_at > 0 && e->deleted_at < e->expires_at &&
+	          strcmp(r->state, "completed") == 0;
+	v->mailable = v->ready && svc->cfg->mail.enabled && r->notify_kind != STORE_NOTIFY_NONE &&
+	              r->notify_ok;
 	v->created_at = e->created_at;
 	v->expires_at = e->expires_at;
 	v->bytes = e->bytes;
@@ -177,6 +185,38 @@ service__export_json(struct service *svc, const struct store_request *r, struct 
 }
 
 /*
+ * The archive of ready export @r has no file (an operator's rm, a restore,
+ * another process): its row is marked deleted, so nothing says "ready"
+ * any more, with a warning naming only the request (st_mu held).
+ * LETHE_E_GONE "the copy could not be found; ask again".
+ */
+static lethe_rc
+lose(struct service *svc, const struct store_request *r, struct service_export_view *view,
+     struct lethe_err *err)
+{
+	struct lethe_err e2 = {0};
+	lethe_rc rc = store_begin(svc->st, &e2);
+
+	if (rc == LETHE_OK)
+		rc = store_export_delete(svc->st, r->id, time_now(), NULL, 0, &e2);
+	if (rc == LETHE_OK)
+		rc = store_commit(svc->st, &e2);
+	else
+		store_rollback(svc->st);
+	if (rc == LETHE_OK)
+		log_warnx("request %lld: its export archive file is missing; marked deleted",
+		          (long long)r->id);
+	else
+		log_warnx("request %lld: its export archive file is missing: %s", (long long)r->id,
+		          e2.msg);
+	view->ready = false;
+	view->mailable = false;
+	view->deleted = true;
+	view->lost = true;
+	return lethe_err_set(err, LETHE_E_GONE, "the copy could not be found; ask again");
+}
+
+/*
  * Open the archive of @r for a download (st_mu held): checks its state
  * (LETHE_E_CONFLICT not ready, LETHE_E_GONE deleted), opens its file with
  * its key, counts the download.  *@view gets what it is.
@@ -199,6 +239,11 @@ open_locked(struct service *svc, const struct store_request *r, struct service_d
 	if (rc != LETHE_OK)
 		goto out;
 	view_of(svc, r, has ? &e : NULL, time_now(), view);
+	if (view->deleted && !has) {
+		rc = lethe_err_set(err, LETHE_E_GONE,
+		                   "the request was %s before its archive was made", r->state);
+		goto out;
+	}
 	if (view->deleted) {
 		rc = lethe_err_set(err, LETHE_E_GONE,
 		                   "the archive of this export was deleted (it expired or the "
@@ -226,10 +271,12 @@ open_locked(struct service *svc, const struct store_request *r, struct service_d
 		goto out;
 	}
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT) {
+		rc = lose(svc, r, view, err);
+		goto out;
+	}
 	if (fd < 0) {
-		rc = lethe_err_set(err, errno == ENOENT ? LETHE_E_GONE : LETHE_E_IO,
-		                   errno == ENOENT ? "the archive of this export is gone"
-		                                   : "the archive cannot be opened");
+		rc = lethe_err_set(err, LETHE_E_IO, "the archive cannot be opened");
 		goto out;
 	}
 	d = xcalloc(1, sizeof(*d));
@@ -264,9 +311,9 @@ out:
 }
 
 lethe_rc
-service_export_open_api(struct service *svc, const char *code, const char *actor,
-                        struct service_download **out, struct service_export_view *view,
-                        struct lethe_err *err)
+service_export_open_api(struct service *svc, const char *code, const char *source,
+                        const char *actor, struct service_download **out,
+                        struct service_export_view *view, struct lethe_err *err)
 {
 	struct store_request r;
 	lethe_rc rc;
@@ -279,6 +326,9 @@ service_export_open_api(struct service *svc, const char *code, const char *actor
 	rc = svc->st != NULL ? LETHE_OK : service_store_open(svc, err);
 	if (rc == LETHE_OK)
 		rc = store_request_by_code(svc->st, code, &r, err);
+	/* The app acts on its own requests only, as its other actions: another's is unknown. */
+	if (rc == LETHE_OK && source != NULL && strcmp(r.source, source) != 0)
+		rc = LETHE_E_NOTFOUND;
 	if (rc == LETHE_OK)
 		rc = open_locked(svc, &r, out, view, err);
 	pthread_mutex_unlock(&svc->st_mu);

@@ -2,9 +2,11 @@
 /*
  * service_export_links.c - the links that download an export's archive
  * (service.h, docs/export.md "Downloads"): purpose "download" in the links
- * table, minted for the "ready" mail (service_mail.c) or by the status
- * page's Download button (service_export_link_new()), expiring with the
- * archive, and used once: each download needs a fresh link.
+ * table, minted for each "ready" mail (service_mail.c), expiring with the
+ * archive, and used once: each download needs a fresh link.  The status
+ * page's button queues the "ready" mail again (service_export_resend()):
+ * a new link goes only to the request's confirmed address, never to
+ * whoever holds its confirmation code.
  *
  * Showing a link (the page with the Download button) never uses it: mail
  * scanners fetch links.  Using it is one conditional update of the links
@@ -45,6 +47,11 @@ gone(const struct service_export_view *v, struct lethe_err *err)
 	if (strcmp(v->state, "cancelled") == 0)
 		return lethe_err_set(err, LETHE_E_GONE,
 		                     "the archive was deleted: the request was withdrawn");
+	if (v->created_at == 0)
+		return lethe_err_set(err, LETHE_E_GONE, "no copy was made: the request was %s",
+		                     v->state);
+	if (v->lost)
+		return lethe_err_set(err, LETHE_E_GONE, "the copy could not be found; ask again");
 	return lethe_err_set(err, LETHE_E_GONE, "the archive was deleted: its time ran out");
 }
 
@@ -152,28 +159,65 @@ service_export_link_use(struct service *svc, const char *token, struct service_d
 	return rc;
 }
 
+/* The "ready" mails of an export so far: how many, and when the latest re-send was queued. */
+struct resent {
+	int64_t n;    /* "completed" mails */
+	int64_t last; /* creation (epoch s) of the latest after the first, 0 if none */
+};
+
+/* store_mail_fn: count "completed" mail @m into the struct resent @arg (oldest first). */
+static void
+count_ready(void *arg, const struct store_mail *m)
+{
+	struct resent *r = arg;
+
+	if (strcmp(m->notice, "completed") != 0)
+		return;
+	/* The first is the completion's own "ready" mail, not a re-send. */
+	if (++r->n > 1 && m->created_at > r->last)
+		r->last = m->created_at;
+}
+
 lethe_rc
-service_export_link_new(struct service *svc, const char *code, char *url, struct lethe_err *err)
+service_export_resend(struct service *svc, const char *code, struct lethe_err *err)
 {
 	struct service_export_view v;
 	struct store_request r;
+	struct resent sent = {0, 0};
+	int64_t now = time_now();
+	bool queued = false;
 	lethe_rc rc;
 
-	url[0] = '\0';
 	rc = service_export_view(svc, code, &v, err);
 	if (rc != LETHE_OK)
 		return rc;
 	if (v.deleted)
 		return gone(&v, err);
-	if (!v.ready || v.expires_at <= time_now())
+	if (!v.ready)
 		return lethe_err_set(err, LETHE_E_CONFLICT,
 		                     "the archive is not ready (the request is %s)", v.state);
+	if (!v.mailable)
+		return lethe_err_set(err, LETHE_E_FORBIDDEN,
+		                     "no link can be mailed for this export");
 	pthread_mutex_lock(&svc->st_mu);
 	rc = svc->st != NULL ? LETHE_OK : service_store_open(svc, err);
 	if (rc == LETHE_OK)
 		rc = store_request_by_code(svc->st, code, &r, err);
-	pthread_mutex_unlock(&svc->st_mu);
 	if (rc == LETHE_OK)
-		rc = service__link_mint(svc, r.id, LINK_PURPOSE, v.expires_at, url, err);
+		rc = store_mail_list(svc->st, NULL, r.id, 0, count_ready, &sent, err);
+	if (rc == LETHE_OK && sent.n > 1 && sent.last > now - SERVICE_EXPORT_RESEND_S)
+		rc =
+		    lethe_err_set(err, LETHE_E_LIMIT, "a new link was sent less than a minute ago");
+	else if (rc == LETHE_OK)
+		rc = store_mail_add(svc->st, r.id, "completed", now, &queued, err);
+	pthread_mutex_unlock(&svc->st_mu);
+	if (rc == LETHE_OK && !queued)
+		return lethe_err_set(err, LETHE_E_FORBIDDEN,
+		                     "no link can be mailed for this export");
+	if (rc == LETHE_OK) {
+		service__mail_kick(svc);
+		log_info("request %lld: a new download link is mailed (asked on its status page)",
+		         (long long)r.id);
+	}
 	return rc;
 }

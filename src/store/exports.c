@@ -129,6 +129,7 @@ store_export_delete(struct store *st, int64_t request_id, int64_t now, char *fil
                     struct lethe_err *err)
 {
 	char *name = NULL;
+	bool marked;
 	lethe_rc rc;
 
 	if (file != NULL && cap > 0)
@@ -143,8 +144,14 @@ store_export_delete(struct store *st, int64_t request_id, int64_t now, char *fil
 		                  "UPDATE exports SET key_box = NULL, deleted_at = ?2 "
 		                  "WHERE request_id = ?1 AND deleted_at IS NULL",
 		                  "ii", request_id, now);
-	if (rc == LETHE_OK && sqlite3_changes(st->db) > 0 && name != NULL && file != NULL &&
-	    cap > 0)
+	marked = rc == LETHE_OK && sqlite3_changes(st->db) > 0;
+	/* The address kept for the status page's new links goes with the key. */
+	if (marked)
+		rc = store__execf(st, err,
+		                  "UPDATE requests SET notify_box = NULL WHERE id = ?1 AND kind = "
+		                  "'export'",
+		                  "i", request_id);
+	if (rc == LETHE_OK && marked && name != NULL && file != NULL && cap > 0)
 		snprintf(file, cap, "%s", name);
 	free(name);
 	return rc;
@@ -205,7 +212,9 @@ store_export_recent(struct store *st, const char *subject, int64_t since, int64_
 	rc = store__one(st, err, EXP_READ, store__row_ints, &t,
 	                "SELECT coalesce(max(received_at), 0) FROM requests WHERE subject = ?1 "
 	                "AND kind = 'export' AND app = '' AND received_at >= ?2 AND state NOT IN "
-	                "('refused', 'cancelled', 'expired', 'failed')",
+	                "('refused', 'cancelled', 'expired', 'failed') AND NOT EXISTS (SELECT 1 "
+	                "FROM exports x WHERE x.request_id = requests.id AND x.deleted_at < "
+	                "x.expires_at)",
 	                "ti", subject, since);
 	if (rc == LETHE_OK)
 		*latest = t;

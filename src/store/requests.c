@@ -292,10 +292,15 @@ store_request_wipe(struct store *st, int64_t id, struct lethe_err *err)
 	/*
 	 * A finished request whose effects are settled needs no identity any
 	 * more; a restriction in force does, to be lifted (its effects undone).
+	 * A completed export keeps its address while its archive is there: the
+	 * status page's button mails a new link to it (store_export_delete()
+	 * wipes it with the archive's key).
 	 */
 	return store__execf(
 	    st, err,
-	    "UPDATE requests SET identity_box = x'', notify_box = NULL WHERE id = ?1 "
+	    "UPDATE requests SET identity_box = x'', notify_box = CASE WHEN kind = 'export' "
+	    "AND state = 'completed' AND EXISTS (SELECT 1 FROM exports x WHERE x.request_id = "
+	    "requests.id AND x.deleted_at IS NULL) THEN notify_box ELSE NULL END WHERE id = ?1 "
 	    "AND state IN " REQ_FINAL " AND effects IN (0, 2) "
 	    "AND NOT (kind = 'restriction' AND state = 'completed')",
 	    "i", id);

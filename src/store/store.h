@@ -264,7 +264,9 @@ lethe_rc store_request_set_effects(struct store *st, int64_t id, int from, int t
 /*
  * Wipe the identity and notification boxes of @id if it is finished and its
  * effects settled; never those of a restriction in force (completed): its
- * lift needs them to undo its effects.
+ * lift needs them to undo its effects.  A completed export keeps its
+ * notification box while its archive is live (the status page mails new
+ * links to it); store_export_delete() wipes it.
  */
 lethe_rc store_request_wipe(struct store *st, int64_t id, struct lethe_err *err);
 
@@ -951,11 +953,12 @@ lethe_rc store_export_get(struct store *st, int64_t request_id, struct store_exp
 lethe_rc store_export_next(struct store *st, int64_t after, int64_t now, struct store_request *out,
                            uint8_t **box, size_t *boxlen, struct lethe_err *err);
 /*
- * Mark the archive of @request_id deleted at @now (its key box wiped) if
- * it is not yet; *@file gets its file name (@cap bytes) when this call
- * marked it, "" otherwise (none, or deleted before).  The caller unlinks
- * the file after its transaction commits (a crash in between leaves an
- * orphan, which the exporter's start-up sweep removes).
+ * Mark the archive of @request_id deleted at @now (its key box wiped, with
+ * its request's notification box) if it is not yet; *@file gets its file
+ * name (@cap bytes) when this call marked it, "" otherwise (none, or
+ * deleted before).  The caller unlinks the file after its transaction
+ * commits (a crash in between leaves an orphan, which the exporter's
+ * start-up sweep removes).
  */
 lethe_rc store_export_delete(struct store *st, int64_t request_id, int64_t now, char *file,
                              size_t cap, struct lethe_err *err);
@@ -972,8 +975,8 @@ lethe_rc store_export_downloaded(struct store *st, int64_t request_id, struct le
 /*
  * The rate limit's query: the latest receipt time (epoch s) of an export
  * request of @subject (any scope, not Meta's) received at or after @since
- * that was not refused, cancelled, expired or failed, into *@latest (0 if
- * none).
+ * that was not refused, cancelled, expired or failed, nor had its archive
+ * deleted before its end (its file was lost), into *@latest (0 if none).
  */
 lethe_rc store_export_recent(struct store *st, const char *subject, int64_t since, int64_t *latest,
                              struct lethe_err *err);

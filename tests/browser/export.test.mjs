@@ -2,7 +2,8 @@
 // An export asked on the self-service page, as a person does it in Debian's Chromium
 // (issue 16): pick "Send me a copy of my data", confirm by the mailed link, open the
 // "ready" mail's download link, press Download (a real browser download of the zip),
-// then the status page's Download button: a fresh link, its page, another download.
+// then the status page's "Send me a new download link": no link on the page, a new
+// "ready" mail with a fresh link, its page, another download.
 // Each page passes axe-core's WCAG 2.1 A/AA rules and is photographed.
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -42,11 +43,11 @@ async function downloading(page, locator) {
   return fs.readFileSync(await dl.path());
 }
 
-/** The n-th mail whose subject matches @re, waiting for up to @max mails. */
-async function mailMatching(env, re, max = 4) {
-  for (let n = 1; n <= max; n++) {
+/** The first mail after the @after-th whose subject matches @re, up to the @max-th: [mail, n]. */
+async function mailMatching(env, re, max = 4, after = 0) {
+  for (let n = after + 1; n <= max; n++) {
     const m = await env.mail(n);
-    if (re.test(m.subject)) return m;
+    if (re.test(m.subject)) return [m, n];
   }
   throw new Error(`no mail matching ${re} in the first ${max}`);
 }
@@ -81,7 +82,7 @@ test("a person asks for a copy of their data and downloads it", async (t) => {
   }
 
   // The "ready" mail's link: a page with a Download button; the click downloads the zip.
-  const ready = await mailMatching(env, /ready/i);
+  const [ready, readyAt] = await mailMatching(env, /ready/i);
   const link = linkIn(ready, linkPrefix);
   res = await page.goto(link);
   assert.equal(res.status(), 200);
@@ -94,16 +95,23 @@ test("a person asks for a copy of their data and downloads it", async (t) => {
   res = await page.goto(link); // used: refused
   assert.equal(res.status(), 404);
 
-  // The status page: ready, with its own Download button (a fresh link, 303 to its page).
+  // The status page: ready; its button shows no link but mails a new one to the address.
   res = await page.goto(statusUrl);
   assert.equal(res.status(), 200);
   await checkA11y(page, "the status page (export ready)");
   await shot(page, "export-02-status-ready");
   res = await navigating(page, () =>
-    page.getByRole("button", { name: /download my data/i }).click());
+    page.getByRole("button", { name: /send me a new download link/i }).click());
   assert.equal(res.status(), 200);
-  assert.ok(page.url().startsWith(linkPrefix), page.url());
-  assert.notEqual(page.url(), link);
+  assert.ok(!page.url().startsWith(linkPrefix), page.url());
+  assert.match(await page.locator("h1").innerText(), /sending you a new link/i);
+  assert.equal(await page.locator(`a[href^="${linkPrefix}"]`).count(), 0);
+  await checkA11y(page, "the new-link page");
+  const [again] = await mailMatching(env, /ready/i, readyAt + 2, readyAt);
+  const fresh = linkIn(again, linkPrefix);
+  assert.notEqual(fresh, link);
+  res = await page.goto(fresh);
+  assert.equal(res.status(), 200);
   zip = await downloading(page, page.getByRole("button", { name: /download/i }));
   assert.equal(zip.subarray(0, 4).toString("latin1"), "PK\x03\x04", "not a zip");
 });

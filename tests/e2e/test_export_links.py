@@ -11,9 +11,10 @@ LETHE_TEST_NOW=file:PATH:
     token is refused; the POST from the page streams the zip (its manifest's checksums
     verify, the person's row is in it); the link used: one refusal page for used, unknown
     and malformed links;
-  - the status page (HTML and JSON) of the ready export: size, rows, expiry and a Download
-    button, which mints a fresh link (303 to its page) that downloads once; its CSRF token
-    is checked;
+  - the status page (HTML and JSON) of the ready export: size, rows, expiry and a "Send
+    me a new download link" button, which never answers with a link: it mails a fresh
+    single-use link to the request's address, at most once a minute; its CSRF token is
+    checked;
   - past the archive's expiry: the link page and the status page say it was deleted;
   - cancelled (withdrawn) after completion: the link's page says withdrawn;
   - the self-service page offers the export: ask -> verify mail -> confirm -> "ready"
@@ -31,7 +32,7 @@ from urllib.parse import urlencode, urlsplit
 from fake_platform import fake_platform  # noqa: F401
 from request_helpers import HOUR, Clock, app_act, configure_requests, start, users, wait_state
 from disconnect_helpers import api
-from serve_helpers import FORM, servers  # noqa: F401
+from serve_helpers import FORM, TSCALE, servers  # noqa: F401
 from smtp_helpers import smtp_sink  # noqa: F401
 
 PUBLIC = "http://127.0.0.1:8080"  # the demo's server.public_url
@@ -210,12 +211,15 @@ def test_export_ready_mail_link_downloads_once(servers, demo, fake_platform, smt
 
 def test_export_status_page_download_button(servers, demo, fake_platform, smtp_sink,
                                             tmp_path):
+    """The status page's button never hands out a link (its code is no secret): it mails a
+    fresh single-use link to the request's address, at most once a minute."""
     clock = Clock(tmp_path / "clock")
     srv = serve(servers, demo, fake_platform, smtp_sink, clock)
     code, email, msg = ready(srv, smtp_sink, demo)
     page = status_page(srv, code)
     assert "Your request for a copy of your data" in page, page
-    assert "Your data is ready" in page and "Download my data" in page, page
+    assert "Your data is ready" in page and "Send me a new download link" in page, page
+    assert "Download my data" not in page
     assert 'action="/data-deletion/status/download"' in page
     # Its CSP lets the button post here (form-action 'self'), as the link pages do.
     _, hdrs, _ = srv.request("GET", "/data-deletion/status?id=" + code)
@@ -234,22 +238,36 @@ def test_export_status_page_download_button(servers, demo, fake_platform, smtp_s
                                 {"id": "zzzz" + code[4:], "csrf": csrf})
     assert status == 403, body
     before = demo.state("SELECT count(*) FROM links WHERE purpose = 'download'")[0][0]
-    # The button: a fresh link, 303 to its page; it downloads once.
-    status, hdrs, _ = press_download(srv, code, csrf)
-    assert status == 303, hdrs
-    loc = hdrs["location"]
-    assert loc.startswith(PUBLIC + "/privacy/l/"), loc
-    token = urlsplit(loc).path.rsplit("/", 1)[1]
-    assert TOKEN_RE.match(token) and token != link_token(msg)
+    sent = len(smtp_sink.messages)
+    # The code and its CSRF token alone: a page, no link, nothing to follow.
+    status, hdrs, body = press_download(srv, code, csrf)
+    assert status == 200 and b"We are sending you a new link" in body, body
+    assert "location" not in hdrs, hdrs
+    assert b"/privacy/l/" not in body and not re.search(rb"[a-z2-7]{32}", body), body
+    assert email.encode() not in body
+    # The link went by mail, to the request's address: fresh, single use.
+    again = smtp_sink.wait_for(sent + 1)[sent]
+    assert again.rcpt == [email] and "ready" in again.subject, again.subject
+    token = link_token(again)
+    assert token != link_token(msg)
     assert demo.state("SELECT count(*) FROM links WHERE purpose = 'download'")[0][0] == \
         before + 1
     status, _, data = download(srv, token)
     assert status == 200, data[:300]
     check_zip(data, email)
     assert link_get(srv, token)[0] == 404
-    # Another press, another link; the mail's link still works, once.
-    status, hdrs, _ = press_download(srv, code, csrf)
-    assert status == 303 and hdrs["location"] != loc
+    # Pressed again within the minute: a clear page, no mail.
+    status, hdrs, body = press_download(srv, code, csrf)
+    assert status == 429 and b"less than a minute ago" in body, body
+    assert "location" not in hdrs and b"/privacy/l/" not in body
+    time.sleep(0.5)
+    assert len(smtp_sink.messages) == sent + 1, [m.subject for m in smtp_sink.messages]
+    # A minute later: another mail, another link; the first mail's link still works, once.
+    clock.advance(61)
+    status, _, body = press_download(srv, code, csrf)
+    assert status == 200 and b"We are sending you a new link" in body, body
+    third = smtp_sink.wait_for(sent + 2)[sent + 1]
+    assert third.rcpt == [email] and link_token(third) not in (token, link_token(msg))
     status, _, data = download(srv, link_token(msg))
     assert status == 200
     check_zip(data, email)
@@ -259,7 +277,8 @@ def test_export_status_page_download_button(servers, demo, fake_platform, smtp_s
                                 {"id": "nosuchcode", "csrf": csrf})
     assert status == 403, body  # the token is bound to the code it was made for
     assert srv.request("GET", "/data-deletion/status/download")[0] == 405
-    assert token not in srv.stderr()
+    log = srv.stderr()
+    assert token not in log and email not in log
 
 
 # ---- expiry and withdrawal --------------------------------------------------------------
@@ -281,7 +300,14 @@ def test_export_expired_link_and_status_say_deleted(servers, demo, fake_platform
     doc = status_page(srv, code, json_=True)
     assert doc["export"]["deleted"] is True and doc["export"]["ready"] is False, doc
     page = status_page(srv, code)
-    assert "The copy of your data was deleted" in page and "Download my data" not in page
+    assert "The copy of your data was deleted" in page and "new download link" not in page
+    # The exporter's tick deletes it: the address goes with the archive's key.
+    deadline = time.monotonic() + 15 * TSCALE
+    while time.monotonic() < deadline and not demo.state(
+            "SELECT 1 FROM exports WHERE deleted_at IS NOT NULL"):
+        time.sleep(0.1)
+    assert demo.state("SELECT notify_box IS NULL FROM requests WHERE code = '%s'" % code) == \
+        [(1,)]
     status, _, body = link_get(srv, token)
     assert status == 410 and b"was deleted" in body and b"time" in body, body
     # The button's token made before has expired with the archive (2 h): refused.
@@ -296,8 +322,13 @@ def test_export_withdrawn_link_says_so(servers, demo, fake_platform, smtp_sink, 
     code, email, msg = ready(srv, smtp_sink, demo)
     token = link_token(msg)
     csrf = page_csrf(status_page(srv, code).encode())
+    # The address is kept while the archive is there (the button mails new links to it).
+    assert demo.state("SELECT length(notify_box) > 0, length(identity_box) FROM requests "
+                      "WHERE code = '%s'" % code) == [(1, 0)]
     status, doc = app_act(srv, code, "cancel", {"reason": "asked by mistake"})
     assert status == 200, doc
+    assert demo.state("SELECT notify_box IS NULL FROM requests WHERE code = '%s'" % code) == \
+        [(1,)]
     status, _, body = press_download(srv, code, csrf)
     assert status == 410 and b"withdrawn" in body, body
     status, _, body = link_get(srv, token)
@@ -354,7 +385,8 @@ def test_export_links_work_with_page_off(servers, demo, fake_platform, smtp_sink
     status, _, data = download(srv, link_token(msg))
     assert status == 200
     check_zip(data, email)
-    status, hdrs, _ = press_download(srv, code, page_csrf(status_page(srv, code).encode()))
-    assert status == 303
-    status, _, data = download(srv, urlsplit(hdrs["location"]).path.rsplit("/", 1)[1])
+    sent = len(smtp_sink.messages)
+    status, _, _ = press_download(srv, code, page_csrf(status_page(srv, code).encode()))
+    assert status == 200
+    status, _, data = download(srv, link_token(smtp_sink.wait_for(sent + 1)[sent]))
     assert status == 200

@@ -158,6 +158,48 @@ def test_export_completes_and_downloads(srv):
     assert_log_clean(s, req["id"], USER)
 
 
+def test_export_without_mail_has_no_link_button(srv):
+    """Mail off (or no address): the status page of a ready export offers no button that
+    would mail a link; the app downloads it through the API."""
+    demo, s = srv
+    req = create(s)
+    wait_state(s, req["id"], ("completed",))
+    status, hdrs, page = s.request("GET", "/data-deletion/status?id=" + req["id"])
+    assert status == 200 and b"Your data is ready" in page, page
+    assert b"new download link" not in page and b"<form" not in page, page
+    assert b"/privacy/l/" not in page
+    assert download(s, req["id"])[0] == 200
+
+
+def test_export_missing_file_is_410_and_marked_deleted(srv):
+    """A ready export whose file is gone (an operator's rm, a restore): the download says
+    the copy could not be found (410), the row is marked deleted so nothing says "ready"
+    any more, the log warns without the file's name, and the person may ask again."""
+    demo, s = srv
+    req = create(s)
+    wait_state(s, req["id"], ("completed",))
+    name, = archives(demo)
+    (export_dir(demo) / name).unlink()
+    status, hdrs, body = download(s, req["id"])
+    err = assert_error(status, hdrs, json.loads(body), 410, "gone")
+    assert err["message"] == "the copy could not be found; ask again", err
+    x = get(s, req["id"])["export"]
+    assert x["ready"] is False and x["deleted"] is True and x["downloads"] == 0, x
+    assert demo.state("SELECT key_box IS NULL, deleted_at IS NOT NULL FROM exports") == \
+        [(1, 1)]
+    status, _, page = s.request("GET", "/data-deletion/status?id=" + req["id"])
+    assert status == 200 and b"could not be found" in page, page
+    assert b"that time has ended" not in page
+    log = s.stderr()
+    assert "export archive file is missing" in log, log
+    assert name not in log
+    # Lost, it does not count against the rate limit: the person asks again.
+    again = create(s)
+    assert again["id"] != req["id"]
+    wait_state(s, again["id"], ("completed",))
+    assert download(s, again["id"])[0] == 200
+
+
 def test_export_route_errors(srv):
     demo, s = srv
     status, hdrs, out = download(s, UNKNOWN)
@@ -191,6 +233,16 @@ def test_export_not_ready_is_409(demo, servers):
     err = assert_error(status, hdrs, json.loads(out), 409, "conflict")
     assert "not ready" in err["message"], err
     assert archives(demo) == []
+    # Cancelled before it was built: none will be, 410 as for a withdrawn archive.
+    status, _, out = call(s, "POST", "/v1/requests/%s/cancel" % req["id"], body={})
+    assert status == 200 and out["state"] == "cancelled", out
+    assert out["export"]["deleted"] is True and out["export"]["ready"] is False, out
+    status, hdrs, out = download(s, req["id"])
+    err = assert_error(status, hdrs, json.loads(out), 410, "gone")
+    assert err["message"] == "the request was cancelled before its archive was made", err
+    status, _, page = s.request("GET", "/data-deletion/status?id=" + req["id"])
+    assert status == 200 and b"was cancelled" in page, page
+    assert b"that time has ended" not in page and b"was deleted" not in page, page
     stop_ok(s)
 
 
@@ -239,6 +291,10 @@ def test_export_expires_and_rate_limit(demo, servers, tmp_path):
     op = json.loads(stdout)
     assert op["source"] == "operator"
     wait_state(s, op["id"], ("completed",))
+    # The app key downloads only the exports the app asked for: another's is unknown.
+    status, hdrs, body = download(s, op["id"])
+    assert_error(status, hdrs, json.loads(body), 404, "not_found")
+    assert get(s, op["id"])["export"]["downloads"] == 0
 
     # Past its expiry the archive is deleted within a second or two: 410, file gone.
     clock.advance(7 * DAY + 60)
