@@ -371,6 +371,8 @@ service__export_limit(struct service *svc, const struct service_request_in *in, 
 	span_text(window, span, sizeof(span));
 	time_format_iso(latest + window, next, sizeof(next));
 	next[10] = '\0';
+	if (in->retry_after != NULL)
+		*in->retry_after = latest + window - now > 0 ? latest + window - now : 1;
 	return lethe_err_set(err, LETHE_E_LIMIT, "one export per %s; the next from %s", span, next);
 }
 
