@@ -218,7 +218,8 @@ fill_ctx(struct service *svc, const struct store_request *r, const char *notice,
 /* One category's rows and media files in an archive. */
 struct cat_sum {
 	const char *category; /* borrowed from the detail JSON */
-	int64_t rows, media;
+	int64_t rows;         /* the category's rows in the archive, over its tables */
+	int64_t media;        /* its media files in the archive */
 };
 
 #define EXPORT_CATS_MAX 32 /* categories a ready mail lists at most */
