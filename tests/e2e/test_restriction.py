@@ -234,6 +234,11 @@ def test_lift_help_and_usage(demo):
     assert code == 0 and "usage: lethe requests lift -c CONFIG CODE" in out
     code, out, err = run_lethe("requests", "--help")
     assert "lift    -c CONFIG CODE [--reason TEXT]" in out
+    # The command list names it too (and the archive command).
+    code, out, err = run_lethe("help")
+    assert code == 0 and "\n  export " in out, out
+    requests_line = out.split("\n  requests", 1)[1].split("\n  audit", 1)[0]
+    assert "lift" in requests_line, out
 
 
 def test_restriction_sends_no_erasure_mail(demo, servers, smtp_sink):
