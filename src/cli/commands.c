@@ -618,7 +618,7 @@ const struct cli_command cli_commands[] = {
     },
     {
         .name = "requests",
-        .summary = "privacy requests: list, show, create, approve, refuse, cancel, ...",
+        .summary = "privacy requests: list, show, create, approve, refuse, cancel, lift, ...",
         .usage = usage_requests,
         .subs = cli_requests_subs,
     },

@@ -172,6 +172,7 @@ request_create(struct server *s, struct request *r, const struct api_key *key)
 	json_t *o, *idv, *v, *out = NULL;
 	const char *k;
 	bool repeat = false;
+	int64_t retry = 0;
 	size_t n = 0;
 	lethe_rc rc;
 
@@ -228,7 +229,11 @@ request_create(struct server *s, struct request *r, const struct api_key *key)
 	in.source = "app";
 	actor_of(key, false, actor);
 	in.actor = actor;
+	in.retry_after = &retry;
 	rc = service_request_create(s->svc, &in, &out, &repeat, &err);
+	/* Over the export rate limit: when the next is allowed (RFC 9110 Retry-After). */
+	if (rc == LETHE_E_LIMIT && retry > 0)
+		snprintf(r->retry_after, sizeof(r->retry_after), "%lld", (long long)retry);
 	if (rc != LETHE_OK)
 		reply_failed(r, rc, &err, "recorded");
 	else

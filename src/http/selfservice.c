@@ -523,6 +523,7 @@ link_vars(struct server *s, struct tpl_ctx *ctx, const struct service_link *l)
 	tpl_ctx_add_bool(ctx, "is_verify", strcmp(l->purpose, "verify") == 0);
 	tpl_ctx_add_bool(ctx, "is_cancel", strcmp(l->purpose, "cancel") == 0);
 	tpl_ctx_add_bool(ctx, "is_address", strcmp(l->purpose, "address") == 0);
+	tpl_ctx_add_bool(ctx, "is_restriction", strcmp(l->kind, "restriction") == 0);
 	tpl_ctx_add_str(ctx, "state", l->state);
 	tpl_ctx_add_time(ctx, "expires_at", l->expires_at);
 	tpl_ctx_add_bool(ctx, "has_grace", l->grace_until > 0);

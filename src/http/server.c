@@ -86,7 +86,10 @@ static const struct route {
     {"/v1/", "api_channels", api_v1, ROUTE_PREFIX | ROUTE_BLOCKING},
     {"/.well-known/lethe/", "well_known", http_well_known,
      ROUTE_PREFIX | ROUTE_GET | ROUTE_BLOCKING},
-    /* Path NULL: selfservice.path and what is under it, when the page is on. */
+    /*
+     * Path NULL: selfservice.path and what is under it when the page is on,
+     * its mailed links (PATH/l/TOKEN) always (selfservice_route()).
+     */
     {NULL, "selfservice", http_selfservice, ROUTE_BLOCKING},
 };
 

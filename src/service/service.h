@@ -198,6 +198,8 @@ struct service_request_in {
 	bool verify_by_link;       /* awaits verification by its mailed link whatever the policy */
 	const char *reason;        /* recorded in its history at receipt (a restore's), or NULL */
 	bool quiet;                /* no notification address: nobody is mailed (restore) */
+	int64_t *retry_after;      /* out, or NULL: on LETHE_E_LIMIT, the seconds (>= 1) until
+	                              the person's next export is allowed (Retry-After) */
 };
 
 /*

@@ -135,7 +135,8 @@ json_t *service__export_json(struct service *svc, const struct store_request *r,
  * transaction (st_mu held): LETHE_E_LIMIT ("one export per N days; the next
  * from YYYY-MM-DD") if it is an export not asked by an operator and the
  * person had one received within export.rate_limit that was not refused,
- * cancelled, expired or failed; LETHE_OK otherwise.
+ * cancelled, expired or failed (and then *@in->retry_after, if wanted:
+ * the seconds until latest + window); LETHE_OK otherwise.
  */
 lethe_rc service__export_limit(struct service *svc, const struct service_request_in *in,
                                const char *subject, int64_t now, struct lethe_err *err);

@@ -160,6 +160,7 @@ fill_ctx(struct service *svc, const struct store_request *r, const char *notice,
 	tpl_ctx_add_str(ctx, "state", r->state);
 	tpl_ctx_add_str(ctx, "kind", r->kind[0] != '\0' ? r->kind : "erasure");
 	tpl_ctx_add_bool(ctx, "is_export", strcmp(r->kind, "export") == 0);
+	tpl_ctx_add_bool(ctx, "is_restriction", strcmp(r->kind, "restriction") == 0);
 	tpl_ctx_add_str(ctx, "scope", r->scope);
 	add_date(ctx, "received_at", r->received_at);
 	/* The status page's flags: has_due, has_grace (not has_due_at, has_grace_until). */
@@ -217,7 +218,8 @@ fill_ctx(struct service *svc, const struct store_request *r, const char *notice,
 /* One category's rows and media files in an archive. */
 struct cat_sum {
 	const char *category; /* borrowed from the detail JSON */
-	int64_t rows, media;
+	int64_t rows;         /* the category's rows in the archive, over its tables */
+	int64_t media;        /* its media files in the archive */
 };
 
 #define EXPORT_CATS_MAX 32 /* categories a ready mail lists at most */

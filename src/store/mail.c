@@ -73,13 +73,15 @@ store_mail_add(struct store *st, int64_t id, const char *notice, int64_t now, bo
 	/*
 	 * Due at once (next_at 0: due whatever the clock, and in the order
 	 * queued).  Only a request with an address gets mail; the box is copied.
-	 * A restriction gets none: the notices tell of an erasure.
+	 * A restriction gets only its awaiting_verification (the link that
+	 * confirms it, worded for a restriction): every other notice tells of
+	 * an erasure, and an address confirmed for it would get no news.
 	 */
 	rc = store__execf(st, err,
 	                  "INSERT INTO mail (request_id, notice, state, to_box, next_at, "
 	                  "created_at) SELECT id, ?2, 'pending', notify_box, 0, ?3 FROM requests "
 	                  "WHERE id = ?1 AND notify_kind <> 0 AND length(notify_box) > 0 "
-	                  "AND kind <> 'restriction'",
+	                  "AND (kind <> 'restriction' OR ?2 = 'awaiting_verification')",
 	                  "iti", id, notice, now);
 	if (rc == LETHE_OK && queued != NULL)
 		*queued = sqlite3_changes(st->db) > 0;

@@ -649,10 +649,10 @@ struct store_mail {
 const char *store_mail_state_notice(const char *state);
 /*
  * Queue notice @notice about request @id at @now (epoch s), due at once,
- * if the request has a notification address and is not a restriction (the
- * notices tell of an erasure): *@queued (may be NULL) says whether.  For notices no transition
- * queues (delayed, a link sent again, a confirmed address's first news).  Call inside store_begin()
- * when it goes with a change.
+ * if the request has a notification address and, for a restriction, @notice is
+ * awaiting_verification (the rest tell of an erasure): *@queued says whether (may be NULL).  For
+ * notices no transition queues (delayed, a link sent again, a confirmed address's first news). Call
+ * inside store_begin() when it goes with a change.
  */
 lethe_rc store_mail_add(struct store *st, int64_t id, const char *notice, int64_t now, bool *queued,
                         struct lethe_err *err);

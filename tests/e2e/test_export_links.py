@@ -10,7 +10,7 @@ LETHE_TEST_NOW=file:PATH:
     shows "Your data is ready" and never uses it; a POST without or with a wrong CSRF
     token is refused; the POST from the page streams the zip (its manifest's checksums
     verify, the person's row is in it); the link used: one refusal page for used, unknown
-    and malformed links;
+    and malformed links; concurrent POSTs of one link: exactly one gets the zip;
   - the status page (HTML and JSON) of the ready export: size, rows, expiry and a "Send
     me a new download link" button, which never answers with a link: it mails a fresh
     single-use link to the request's address, at most once a minute; its CSRF token is
@@ -25,6 +25,7 @@ import hashlib
 import io
 import json
 import re
+import threading
 import time
 import zipfile
 from urllib.parse import urlencode, urlsplit
@@ -141,7 +142,7 @@ def press_download(srv, code, csrf):
 
 def mail_about(sink, subject_word, timeout=15):
     """The one mail received whose subject holds @subject_word (waits for it)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * TSCALE
     while time.monotonic() < deadline:
         got = [m for m in sink.messages if subject_word in m.subject]
         if got:
@@ -205,6 +206,38 @@ def test_export_ready_mail_link_downloads_once(servers, demo, fake_platform, smt
     assert status == 404 and bad == again
     log = srv.stderr()
     assert token not in log and email not in log
+
+
+def test_export_link_concurrent_posts_one_download(servers, demo, fake_platform, smtp_sink,
+                                                   tmp_path):
+    """Eight POSTs of one link at once (the page's form pressed in eight tabs): exactly one
+    gets the whole zip, the other seven the refusal page; the link is then used."""
+    clock = Clock(tmp_path / "clock")
+    srv = serve(servers, demo, fake_platform, smtp_sink, clock)
+    code, email, msg = ready(srv, smtp_sink, demo)
+    token = link_token(msg)
+    csrf = page_csrf(link_get(srv, token)[2])
+    n = 8
+    gate = threading.Barrier(n)
+    got = [None] * n
+
+    def press(i):
+        gate.wait(timeout=10 * TSCALE)
+        got[i] = form_post(srv, "/privacy/l/" + token, {"csrf": csrf})
+
+    threads = [threading.Thread(target=press, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60 * TSCALE)
+    assert all(g is not None for g in got), got
+    wins = [g for g in got if g[0] == 200]
+    assert len(wins) == 1, [g[0] for g in got]
+    check_zip(wins[0][2], email)
+    assert sorted(g[0] for g in got) == [200] + [404] * (n - 1), [g[0] for g in got]
+    assert all(b"no longer valid" in g[2] for g in got if g[0] == 404)
+    assert link_get(srv, token)[0] == 404
+    assert demo.state("SELECT downloads FROM exports") == [(1,)]
 
 
 # ---- the status page ------------------------------------------------------------------

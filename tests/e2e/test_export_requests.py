@@ -5,8 +5,8 @@ POST /v1/requests with kind export: the exporter thread builds the archive,
 encrypted at rest under export.dir, and the request completes; GET
 /v1/requests/{id}/export streams the zip (409 before it is ready, 410 once it
 expired or the request was cancelled, 404 for no such request).  One export per
-person within export.rate_limit (429 with the next date, nothing stored; an
-operator's is exempt).  A SIGKILL while an archive is built leaves no archive and no
+person within export.rate_limit (429 with the next date and Retry-After, nothing
+stored; an operator's is exempt).  A SIGKILL while an archive is built leaves no archive and no
 .part file behind, and the export completes exactly once after the restart.  An
 export that fails three times in a row is failed with its reason while erasures
 go on, and a retry completes it.
@@ -278,6 +278,8 @@ def test_export_expires_and_rate_limit(demo, servers, tmp_path):
     err = assert_error(status, hdrs, out, 429, "rate_limited")
     nxt = time.strftime("%Y-%m-%d", time.gmtime(clock.now + 7 * DAY))
     assert err["message"] == "one export per 7 days; the next from %s" % nxt, err
+    # Retry-After: the seconds until then (the clock stands still: the whole window).
+    assert 7 * DAY - 120 <= int(hdrs["retry-after"]) <= 7 * DAY, hdrs
     assert requests_count(demo) == before
     # Another person is not limited.
     other = create(s, user=3)

@@ -8,7 +8,8 @@ effects and then wipes the identities.  Lifting anything but a restriction in fo
 409 naming its state and kind, and changes nothing; a cancel during a grace period
 undoes the effects; a restriction policy without effects is refused at start (its line),
 and a restriction only the built-in default policy (no effects) would cover is refused
-at creation (400, nothing stored); a SIGKILL between the effects and the completion is
+at creation (400, nothing stored); under a verify: true policy its verification link is
+mailed (restriction wording) and confirms it, no other notice is; a SIGKILL between the effects and the completion is
 finished exactly once by the restart.  The app database and the state store are read
 with sqlite3; `lethe audit verify` checks the chain after each story.
 """
@@ -233,6 +234,11 @@ def test_lift_help_and_usage(demo):
     assert code == 0 and "usage: lethe requests lift -c CONFIG CODE" in out
     code, out, err = run_lethe("requests", "--help")
     assert "lift    -c CONFIG CODE [--reason TEXT]" in out
+    # The command list names it too (and the archive command).
+    code, out, err = run_lethe("help")
+    assert code == 0 and "\n  export " in out, out
+    requests_line = out.split("\n  requests", 1)[1].split("\n  audit", 1)[0]
+    assert "lift" in requests_line, out
 
 
 def test_restriction_sends_no_erasure_mail(demo, servers, smtp_sink):
@@ -266,6 +272,49 @@ def test_restriction_sends_no_erasure_mail(demo, servers, smtp_sink):
         all(m.rcpt == [third] for m in smtp_sink.messages), smtp_sink.messages
     assert demo.state("SELECT count(*) FROM mail m JOIN requests r ON r.id = m.request_id "
                       "WHERE r.kind = 'restriction'") == [(0,)]
+    stop_ok(s)
+
+
+VERIFY = ("requests:\n  policies:\n" + RESTRICTION % ", verify: true")
+SAME = {"Content-Type": "application/x-www-form-urlencoded",
+        "Origin": "http://127.0.0.1:8080", "Sec-Fetch-Site": "same-origin"}
+
+
+def test_restriction_verify_mails_its_link(demo, servers, smtp_sink):
+    """Under a restriction policy with verify: true, a request the app did not vouch for
+    gets its verification mail (worded for a restriction: no deletion or erasure), and
+    its link confirms it: the restriction then applies.  No other notice is mailed."""
+    configure(demo, VERIFY)
+    demo.config.write_text(
+        demo.config.read_text() + "mail:\n  url: smtp://127.0.0.1:%d\n"
+        "  from: privacy@demo-social.example\n  starttls: off\n" % smtp_sink.port)
+    s = servers(demo)
+    (uid, email), = people(demo, 1)
+    code = create(s, email, verified=False)["id"]
+    assert get(s, code)["state"] == "awaiting_verification"
+    msg, = smtp_sink.wait_for(1, timeout=15 * TSCALE)
+    assert msg.rcpt == [email]
+    assert "confirm" in msg.subject.lower(), msg.subject
+    for body in (msg.text, msg.html):
+        assert "restrict the processing of your data" in body, body
+        low = re.sub(r"https?://\S+", "", body.lower())  # the status URL's data-deletion
+        assert not any(w in low for w in ("delet", "eras")), body
+    links = [u for u in msg.links if "/privacy/l/" in u]
+    assert len(links) == 1, msg.text
+    path = "/privacy/l/" + links[0].rsplit("/", 1)[1]
+    status, _, page = s.request("GET", path)
+    assert status == 200, page
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.decode()).group(1)
+    status, _, done = s.request("POST", path, body=("csrf=" + csrf).encode(), headers=SAME)
+    assert status == 200 and b"is confirmed" in done, done
+    assert b"email you" not in done, done  # no news follows for a restriction
+    assert wait_state(s, code, ("completed", "failed"))["state"] == "completed"
+    wait_for(lambda: restricted(demo) == {uid: 1}, "the restriction in force", srv=s)
+    time.sleep(0.5 * TSCALE)
+    assert len(smtp_sink.messages) == 1, [m.subject for m in smtp_sink.messages]
+    assert demo.state("SELECT m.notice FROM mail m JOIN requests r ON r.id = m.request_id "
+                      "WHERE r.code = ?", (code,)) == [("awaiting_verification",)]
+    audit_ok(demo)
     stop_ok(s)
 
 

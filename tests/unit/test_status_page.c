@@ -6,6 +6,7 @@
  */
 #include "util/fmacros.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -515,12 +516,45 @@ test_status_page_html_states(void **state)
 	free(html);
 }
 
+/*
+ * Fail if @html speaks of deleting or erasing the person's data: its text
+ * lowercased, the status URLs (/data-deletion/...) and the phrases about
+ * the archive itself (the copy is deleted when it expires or is withdrawn)
+ * taken out, holds no "delet" nor "eras".
+ */
+static void
+assert_no_erasure_words(const char *html)
+{
+	static const char *const allowed[] = {
+	    "/data-deletion/", "\"download-deleted\"", "the copy is deleted",
+	    "the copy of your data was deleted", "the copy of your data made for it was deleted"};
+	char *low = xstrdup(html), *p;
+	size_t i, n;
+
+	for (p = low; *p != '\0'; p++)
+		*p = (char)tolower((unsigned char)*p);
+	for (i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
+		while ((p = strstr(low, allowed[i])) != NULL)
+			for (n = strlen(allowed[i]); n > 0; n--)
+				p[n - 1] = '_';
+	p = strstr(low, "delet") != NULL ? strstr(low, "delet") : strstr(low, "eras");
+	if (p != NULL) {
+		n = (size_t)(p - low) > 200 ? (size_t)(p - low) - 200 : 0;
+		fail_msg("erasure wording in ...%.400s", html + n);
+	}
+	free(low);
+}
+
 /* A restriction deletes nothing: the page never says it does, in any state. */
 static void
 test_status_page_html_restriction(void **state)
 {
-	static const char *const states[] = {"scheduled", "running",   "completed", "lifted",
-	                                     "failed",    "cancelled", "refused"};
+	static const char *const states[] = {"received",        "awaiting_verification",
+	                                     "awaiting_review", "scheduled",
+	                                     "running",         "completed",
+	                                     "lifted",          "failed",
+	                                     "cancelled",       "refused",
+	                                     "expired"};
 	struct status_view v = sample_view();
 	char *html;
 	size_t i;
@@ -542,6 +576,7 @@ test_status_page_html_restriction(void **state)
 		assert_lacks(html, "deletion request");
 		assert_lacks(html, "erase");
 		assert_lacks(html, "Being processed</strong>");
+		assert_no_erasure_words(html);
 		free(html);
 	}
 	v.state = "completed";
@@ -563,6 +598,64 @@ test_status_page_html_restriction(void **state)
 	assert_contains(html, "will restrict the processing of your data shortly");
 	assert_contains(html, "id=\"cancel\"");
 	assert_lacks(html, "id=\"receipt\"");
+	free(html);
+}
+
+/* An export deletes nothing of the person's: no state of its page says it does. */
+static void
+test_status_page_html_export_states(void **state)
+{
+	static const char *const states[] = {"received",        "awaiting_verification",
+	                                     "awaiting_review", "scheduled",
+	                                     "running",         "completed",
+	                                     "refused",         "cancelled",
+	                                     "failed",          "expired",
+	                                     "something-new"};
+	struct service_export_view x;
+	struct status_view v = sample_view();
+	char *html;
+	size_t i, k;
+
+	(void)state;
+	v.kind = "export";
+	v.platform = NULL;
+	v.source = "self-service";
+	v.cats = NULL;
+	v.ncats = 0;
+	v.due_at = DUE_AT;
+	v.expires_at = DUE_AT;
+	v.download_csrf = "csrf-token";
+	v.export = &x;
+	for (i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+		for (k = 0; k < 8; k++) {
+			/* Every mix of: archive ready/deleted, a reason, found nobody, grace. */
+			memset(&x, 0, sizeof(x));
+			x.ready = (k & 1) != 0 && strcmp(states[i], "completed") == 0;
+			x.deleted = (k & 1) != 0 && !x.ready;
+			x.bytes = 1234567;
+			x.rows = 42;
+			x.created_at = COMPLETED_AT;
+			x.expires_at = DUE_AT;
+			v.state = states[i];
+			v.reason = (k & 2) != 0 ? "as you asked" : NULL;
+			v.no_data = (k & 4) != 0;
+			v.grace_until = (k & 2) != 0 ? GRACE_UNTIL : 0;
+			v.cancellable = (k & 2) != 0;
+			v.mail_failed = (k & 4) != 0;
+			v.verify_mail = (int)(k % 3);
+			html = render_view(&v);
+			assert_contains(html, "<h1>Your request for a copy of your data</h1>");
+			assert_no_erasure_words(html);
+			free(html);
+		}
+	v.state = "awaiting_review";
+	v.export = NULL;
+	html = render_view(&v);
+	assert_contains(html, "before we make your copy");
+	free(html);
+	v.state = "refused";
+	html = render_view(&v);
+	assert_contains(html, "No copy of your data was made for it.");
 	free(html);
 }
 
@@ -1279,6 +1372,7 @@ main(void)
 	    cmocka_unit_test(test_status_page_html_no_data),
 	    cmocka_unit_test(test_status_page_html_states),
 	    cmocka_unit_test(test_status_page_html_restriction),
+	    cmocka_unit_test(test_status_page_html_export_states),
 	    cmocka_unit_test(test_status_page_html_next_steps),
 	    cmocka_unit_test(test_status_page_html_accessible),
 	    cmocka_unit_test(test_status_page_html_custom_template),
