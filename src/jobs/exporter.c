@@ -40,6 +40,7 @@
 struct exporter {
 	const struct lethe_config *cfg; /* configuration (keys, export: section) */
 	const struct datamap *dm;       /* the validated data map */
+	runner_done_fn done;            /* completion callback (metrics), or NULL */
 	struct worker w;                /* the thread */
 	double last_tick;               /* time_mono_ms() of the last expiry pass */
 	double last_sweep;              /* time_mono_ms() of the last exporter_sweep(), 0: none */
@@ -393,6 +394,9 @@ build_export(struct exporter *x, struct appdb *db, struct store *st, struct stor
 		rc = record_export(x, st, req, name, key, &res, now, &won, &err);
 		if (rc != LETHE_OK || !won)
 			unlink_archive(cfg->exports.dir, name); /* unreachable: never kept */
+		if (rc == LETHE_OK && won && x->done != NULL)
+			x->done((double)(now - (req->run_at > 0 ? req->run_at : req->received_at)),
+			        "completed", "export");
 		if (rc == LETHE_OK && won)
 			log_info(
 			    "request %lld: export completed (%lld rows, %lld media, %lld bytes, "
@@ -509,13 +513,14 @@ exporter_main(struct worker *w, void *arg)
 }
 
 lethe_rc
-exporter_start(const struct lethe_config *cfg, const struct datamap *dm, struct exporter **out,
-               struct lethe_err *err)
+exporter_start(const struct lethe_config *cfg, const struct datamap *dm, runner_done_fn done,
+               struct exporter **out, struct lethe_err *err)
 {
 	struct exporter *x = xcalloc(1, sizeof(*x));
 
 	x->cfg = cfg;
 	x->dm = dm;
+	x->done = done;
 	worker_init(&x->w, NULL);
 	if (!worker_start(&x->w, "lethe-exporter", exporter_main, x)) {
 		worker_destroy(&x->w);

@@ -25,16 +25,19 @@
 
 #include "config/config.h"
 #include "datamap/datamap.h"
+#include "jobs/runner.h"
 
 struct exporter;
 struct store;
 
 /*
- * Start the exporter; @cfg and @dm must outlive it.  LETHE_E_INTERNAL if
- * the thread cannot be started.
+ * Start the exporter; @cfg and @dm must outlive it.  @done (or NULL) is
+ * called on its thread when an export completes, as the runner's
+ * (runner.h: seconds since receipt, "completed", "export").
+ * LETHE_E_INTERNAL if the thread cannot be started.
  */
 lethe_rc exporter_start(const struct lethe_config *cfg, const struct datamap *dm,
-                        struct exporter **out, struct lethe_err *err);
+                        runner_done_fn done, struct exporter **out, struct lethe_err *err);
 /* Wake the exporter: a request changed (created, cancelled, retried).  Any thread. */
 void exporter_kick(void *exporter);
 /* Stop between batches and join (an export being built is built again next start). */

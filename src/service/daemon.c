@@ -59,7 +59,7 @@ service_start(const struct lethe_config *cfg, const struct datamap *dm, runner_d
 		rc = runner_start(cfg, dm, on_done, &svc->runner, err);
 	/* Export archives are built beside the erasures, never in their queue. */
 	if (rc == LETHE_OK)
-		rc = exporter_start(cfg, dm, &svc->exporter, err);
+		rc = exporter_start(cfg, dm, on_done, &svc->exporter, err);
 	if (rc == LETHE_OK && cfg->sweep_enabled)
 		rc = sweeper_start(cfg, dm, &svc->sweeper, err);
 	if (rc == LETHE_OK)

@@ -145,6 +145,11 @@ def test_export_completes_and_downloads(srv):
     assert [r["email"] for r in rows] == [USER], rows
     # Counted, and the JSON says so.
     assert get(s, req["id"])["export"]["downloads"] == 1
+    # Its duration feeds the per-kind histogram, as an erasure's does.
+    status, _, metrics = s.get("/metrics")
+    assert status == 200
+    assert re.search(rb'^lethe_request_duration_seconds_count\{kind="export"\} 1$', metrics,
+                     re.M), metrics
 
     # At rest: one file under export.dir, encrypted (no zip, no email), 0600 in a 0700 dir.
     files = archives(demo)
