@@ -12,7 +12,9 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sodium.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,19 +30,21 @@
 #include "util/timeutil.h"
 #include "util/worker.h"
 
-#define IDLE_MS 1000       /* look for work and expired archives at least this often */
-#define RETRY_MS 2000      /* after a failed attempt, when nothing else is waiting */
-#define OPEN_RETRY_MS 5000 /* the databases cannot be opened */
-#define FAILS_MAX 3        /* an export that fails this often in a row fails */
-#define FAILS_TRACKED 16   /* exports whose failures are counted at once */
-#define EXPIRE_BATCH 64    /* archives deleted per tick at most */
-#define SWEEP_MS 60000     /* orphaned archives looked for at start, then this often */
-#define FILE_SUFFIX ".lx"  /* an archive's file: "<request id>-<16 hex>.lx" */
+#define IDLE_MS 1000            /* look for work and expired archives at least this often */
+#define RETRY_MS 2000           /* after a failed attempt, when nothing else is waiting */
+#define OPEN_RETRY_MS 5000      /* the databases cannot be opened */
+#define FAILS_MAX 3             /* an export that fails this often in a row fails */
+#define FAILS_TRACKED 16        /* exports whose failures are counted at once */
+#define EXPIRE_BATCH 64         /* archives deleted per tick at most */
+#define SWEEP_MS 60000          /* orphaned archives looked for at start, then this often */
+#define FILE_SUFFIX ".lx"       /* an archive's file: "<request id>-<16 hex>.lx" */
+#define LOCK_NAME ".lethe.lock" /* export.dir's lock file (exporter_dir_lock()) */
 
 struct exporter {
 	const struct lethe_config *cfg; /* configuration (keys, export: section) */
 	const struct datamap *dm;       /* the validated data map */
 	runner_done_fn done;            /* completion callback (metrics), or NULL */
+	int lock_fd;                    /* export.dir's lock (exporter_dir_lock()), or -1 */
 	struct worker w;                /* the thread */
 	double last_tick;               /* time_mono_ms() of the last expiry pass */
 	double last_sweep;              /* time_mono_ms() of the last exporter_sweep(), 0: none */
@@ -146,13 +150,29 @@ unlink_archive(const char *dir, const char *name)
 		log_warn("exporter: cannot remove an archive of %s", dir);
 }
 
-/* True if @name ends with @suffix. */
+/*
+ * True if @name is one the exporter makes: "<digits>-<16 lowercase
+ * hex>.lx", or that with ".part" (^[0-9]+-[0-9a-f]{16}\.lx(\.part)?$);
+ * *@part says which.
+ */
 static bool
-ends_with(const char *name, const char *suffix)
+archive_name(const char *name, bool *part)
 {
-	size_t n = strlen(name), s = strlen(suffix);
+	const char *p = name;
+	size_t i;
 
-	return n > s && strcmp(name + n - s, suffix) == 0;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	if (p == name || *p++ != '-')
+		return false;
+	for (i = 0; i < 16; i++, p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			return false;
+	if (strncmp(p, FILE_SUFFIX, strlen(FILE_SUFFIX)) != 0)
+		return false;
+	p += strlen(FILE_SUFFIX);
+	*part = strcmp(p, ".part") == 0;
+	return *part || *p == '\0';
 }
 
 lethe_rc
@@ -172,13 +192,15 @@ exporter_sweep(struct store *st, const char *dir, int64_t *n, struct lethe_err *
 		           : lethe_err_set(err, LETHE_E_IO, "export.dir %s: %s", dir,
 		                           strerror(errno));
 	while (rc == LETHE_OK && (e = readdir(d)) != NULL) {
-		bool live = true;
+		bool live = true, part = false;
 
-		if (ends_with(e->d_name, ".part")) {
+		/* Only names this thread makes: a shared or wrong dir keeps its other files. */
+		if (!archive_name(e->d_name, &part))
+			continue;
+		if (part)
 			live = false;
-		} else if (ends_with(e->d_name, FILE_SUFFIX)) {
+		else
 			rc = store_export_file_live(st, e->d_name, &live, err);
-		}
 		if (rc == LETHE_OK && !live) {
 			unlink_archive(dir, e->d_name);
 			removed++;
@@ -188,6 +210,45 @@ exporter_sweep(struct store *st, const char *dir, int64_t *n, struct lethe_err *
 	if (n != NULL)
 		*n = removed;
 	return rc;
+}
+
+lethe_rc
+exporter_dir_lock(const char *dir, int *fd, struct lethe_err *err)
+{
+	struct stat sb;
+	char *path = NULL;
+	lethe_rc rc = LETHE_OK;
+
+	*fd = -1;
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return lethe_err_set(err, LETHE_E_IO, "cannot create export.dir %s: %s", dir,
+		                     strerror(errno));
+	if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+		return lethe_err_set(err, LETHE_E_IO, "export.dir %s is not a directory", dir);
+	path = xasprintf("%s/%s", dir, LOCK_NAME);
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (*fd < 0) {
+		rc = lethe_err_set(err, LETHE_E_IO, "cannot open %s: %s", path, strerror(errno));
+	} else if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+		rc = errno == EWOULDBLOCK
+		         ? lethe_err_set(err, LETHE_E_BUSY,
+		                         "export.dir %s is used by another lethe (its lock %s is "
+		                         "held); give each lethe serve its own export.dir",
+		                         dir, path)
+		         : lethe_err_set(err, LETHE_E_IO, "cannot lock %s: %s", path,
+		                         strerror(errno));
+		close(*fd);
+		*fd = -1;
+	}
+	free(path);
+	return rc;
+}
+
+void
+exporter_dir_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd);
 }
 
 /* An archive due for deletion (store_export_expired()). */
@@ -387,7 +448,11 @@ build_export(struct exporter *x, struct appdb *db, struct store *st, struct stor
 		sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
 		snprintf(name, sizeof(name), "%lld-%s%s", (long long)req->id, hex, FILE_SUFFIX);
 		sealstream_keygen(key);
-		rc = export_to_file(plan, db, &o, cfg->exports.dir, name, key, &res, &err);
+		/* export.dir could not be locked at start: not written until it is. */
+		if (x->lock_fd < 0)
+			rc = exporter_dir_lock(cfg->exports.dir, &x->lock_fd, &err);
+		if (rc == LETHE_OK)
+			rc = export_to_file(plan, db, &o, cfg->exports.dir, name, key, &res, &err);
 	}
 	if (rc == LETHE_OK) {
 		now = time_now();
@@ -465,10 +530,12 @@ exporter_main(struct worker *w, void *arg)
 		 * A crash's leftovers (.part files, archives whose row never
 		 * committed) at start; then now and again the files of archives
 		 * withdrawn by a path that did not unlink them.  Safe: only this
-		 * thread writes archives, and none is between its rename and its
-		 * commit here.
+		 * thread writes archives in export.dir (the daemon holds its lock,
+		 * exporter_dir_lock()), and none is between its rename and its
+		 * commit here.  Not before the lock is taken (the first build takes it
+		 * if the start could not).
 		 */
-		if (x->last_sweep == 0 || now - x->last_sweep >= SWEEP_MS) {
+		if (x->lock_fd >= 0 && (x->last_sweep == 0 || now - x->last_sweep >= SWEEP_MS)) {
 			int64_t n = 0;
 
 			x->last_sweep = now;
@@ -518,12 +585,29 @@ exporter_start(const struct lethe_config *cfg, const struct datamap *dm, runner_
 {
 	struct exporter *x = xcalloc(1, sizeof(*x));
 
+	struct lethe_err lerr = {0};
+	lethe_rc rc;
+
+	*out = NULL;
 	x->cfg = cfg;
 	x->dm = dm;
 	x->done = done;
+	/*
+	 * Another lethe's archives would look like orphans to the sweep: its
+	 * lock refuses the start.  A dir that cannot be made (yet) does not:
+	 * exports fail, and the lock is taken again once it can be.
+	 */
+	rc = exporter_dir_lock(cfg->exports.dir, &x->lock_fd, &lerr);
+	if (rc == LETHE_E_BUSY) {
+		free(x);
+		return lethe_err_set(err, rc, "%s", lerr.msg);
+	}
+	if (rc != LETHE_OK)
+		log_warnx("exporter: %s; exports fail until it is fixed", lerr.msg);
 	worker_init(&x->w, NULL);
 	if (!worker_start(&x->w, "lethe-exporter", exporter_main, x)) {
 		worker_destroy(&x->w);
+		exporter_dir_unlock(x->lock_fd);
 		free(x);
 		return lethe_err_set(err, LETHE_E_INTERNAL, "cannot start the exporter");
 	}
@@ -547,5 +631,6 @@ exporter_stop(struct exporter *x)
 		return;
 	worker_stop(&x->w);
 	worker_destroy(&x->w);
+	exporter_dir_unlock(x->lock_fd); /* the thread is joined: no archive is written now */
 	free(x);
 }

@@ -13,6 +13,7 @@
 #define LETHE_SERVICE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "db/appdb.h"
 #include "jobs/exporter.h"
@@ -37,6 +38,7 @@ struct service {
 	struct intake *intake;          /* durable intake of deletion requests */
 	struct runner *runner;          /* background erasures */
 	struct exporter *exporter;      /* background export archives, or NULL (a command's) */
+	_Atomic(struct runner *) kick;  /* runner once started: the intake's kicks go there */
 	struct outbox *outbox;          /* upstream jobs of channel disconnects */
 	struct sweeper *sweeper;        /* TTL sweeps, or NULL if off */
 	struct seen *seen;              /* an import's requests of the repeat window, or NULL */

@@ -9,7 +9,10 @@ person within export.rate_limit (429 with the next date, nothing stored; an
 operator's is exempt).  A SIGKILL while an archive is built leaves no archive and no
 .part file behind, and the export completes exactly once after the restart.  An
 export that fails three times in a row is failed with its reason while erasures
-go on, and a retry completes it.
+go on, and a retry completes it.  export.dir is locked by the serve that uses
+it: a second serve of the same state store, or of another one given the same
+export.dir, is refused before its exporter sweeps, and the first's archives
+stay.
 """
 import hashlib
 import io
@@ -26,7 +29,7 @@ import pytest
 from lethe_e2e import make_demo, query, run_lethe, without_section
 from request_helpers import DAY, Clock
 from requests_helpers import APP_KEY, ADMIN_KEY, api_section, assert_error, call
-from serve_helpers import TSCALE, assert_log_clean, servers, stop_ok  # noqa: F401
+from serve_helpers import SECRETS_ENV, TSCALE, assert_log_clean, servers, stop_ok  # noqa: F401
 
 UNKNOWN = "a" * 34  # a well-formed code no request has
 USER = "user1@example.com"
@@ -89,7 +92,8 @@ def download(s, code):
 
 def archives(demo):
     d = export_dir(demo)
-    return sorted(p.name for p in d.iterdir()) if d.exists() else []
+    # Its lock file (.lethe.lock) is no archive.
+    return sorted(p.name for p in d.iterdir() if p.name != ".lethe.lock") if d.exists() else []
 
 
 def requests_count(demo):
@@ -294,7 +298,7 @@ def test_export_sigkill_mid_build_completes_once(tmp_path, servers):
     s2 = servers(demo)
     done = wait_state(s2, req["id"], ("completed", "failed"), timeout=60)
     assert done["state"] == "completed", done
-    files = os.listdir(d)
+    files = archives(demo)
     assert len(files) == 1 and files[0].endswith(".lx"), files
     assert demo.state("SELECT count(*) FROM exports") == [(1,)]
     events = [e["state"] for e in done["events"]]
@@ -334,3 +338,75 @@ def test_export_failing_is_failed_then_retried(demo, servers):
     status, _, data = download(s, req["id"])
     assert status == 200 and zipfile.ZipFile(io.BytesIO(data)).testzip() is None
     stop_ok(s)
+
+
+def heavy_demo(tmp_path, name="heavy"):
+    """A demo whose export takes a while to build (300k rows), without mail."""
+    demo = make_demo(tmp_path / name, ["--users", "4", "--seed", "7", "--heavy", "300000"])
+    text = demo.config.read_text()
+    for section in ("mail", "selfservice"):
+        text = without_section(text, section)
+    demo.config.write_text(text)
+    configure(demo)
+    return demo
+
+
+def serve_refused(config):
+    """`lethe serve` that must refuse to start: its stderr."""
+    code, out, err = run_lethe("serve", "-c", config, "--listen", "127.0.0.1:0",
+                               env=SECRETS_ENV, timeout=30)
+    assert code != 0 and "serving" not in out, (code, out, err)
+    return err
+
+
+def test_second_serve_leaves_first_archive_alone(tmp_path, servers):
+    # The first serve builds an archive (its .part on disk) when a second serve of the
+    # same state store starts: the second is refused before its exporter sweeps.
+    demo = heavy_demo(tmp_path)
+    s = servers(demo)
+    status, _, req = call(s, "POST", "/v1/requests",
+                          body={"kind": "export", "scope": "account",
+                                "identities": {"email": "heavy@example.com"}, "verified": True})
+    assert status == 201, req
+    d = export_dir(demo)
+    wait_until(lambda: d.exists() and any(n.endswith(".part") for n in os.listdir(d)),
+               "no archive is being built", timeout=20)
+    err = serve_refused(demo.config)
+    assert "is in use" in err, err
+    assert "removed" not in err, err
+    done = wait_state(s, req["id"], ("completed", "failed"), timeout=60)
+    assert done["state"] == "completed", done
+    # Built once, never disturbed (no "cannot rename": retry), and it downloads whole.
+    assert "will retry" not in s.stderr(), s.stderr()
+    assert len(archives(demo)) == 1, archives(demo)
+    status, hdrs, data = download(s, req["id"])
+    assert status == 200 and len(data) == done["export"]["bytes"]
+    assert zipfile.ZipFile(io.BytesIO(data)).testzip() is None
+    stop_ok(s)
+
+
+def test_shared_export_dir_is_refused(demo, servers, tmp_path):
+    # Another state store given the same export.dir would take this one's archives
+    # for orphans: its serve is refused, and the archive stays and downloads.
+    configure(demo)
+    s = servers(demo)
+    req = create(s)
+    wait_state(s, req["id"], ("completed",))
+    kept = archives(demo)
+    assert len(kept) == 1 and kept[0].endswith(".lx"), kept
+    other = make_demo(tmp_path / "other", ["--users", "4", "--seed", "3"])
+    text = other.config.read_text()
+    for section in ("mail", "selfservice"):
+        text = without_section(text, section)
+    other.config.write_text(text)
+    configure(other, export="export:\n  dir: %s\n" % export_dir(demo))
+    err = serve_refused(other.config)
+    assert "export.dir %s is used by another lethe" % export_dir(demo) in err, err
+    assert archives(demo) == kept
+    status, _, data = download(s, req["id"])
+    assert status == 200 and len(data) == get(s, req["id"])["export"]["bytes"]
+    # Once the first is gone, the second may have the dir.
+    stop_ok(s)
+    s2 = servers(other)
+    stop_ok(s2)
+
