@@ -225,6 +225,11 @@ exporter_dir_lock(const char *dir, int *fd, struct lethe_err *err)
 		                     strerror(errno));
 	if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
 		return lethe_err_set(err, LETHE_E_IO, "export.dir %s is not a directory", dir);
+	/* The archives are encrypted, but their names, sizes and times are not. */
+	if ((sb.st_mode & 077) != 0)
+		log_warnx("export.dir %s allows group or other access (mode %03o); "
+		          "chmod 700 it",
+		          dir, (unsigned)(sb.st_mode & 0777));
 	path = xasprintf("%s/%s", dir, LOCK_NAME);
 	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (*fd < 0) {

@@ -51,7 +51,8 @@ void exporter_stop(struct exporter *x);
 
 /*
  * Lock export.dir @dir for this process: create it (0700) if missing,
- * and take an exclusive flock on @dir/.lethe.lock, kept open in *@fd until
+ * warn (log_warnx) if its mode lets group or other in, and take an
+ * exclusive flock on @dir/.lethe.lock, kept open in *@fd until
  * exporter_dir_unlock().  LETHE_E_BUSY if another process holds it (the
  * exporter's sweep would delete that one's archives), LETHE_E_IO if @dir
  * cannot be made, is no directory or the lock file cannot be opened.

@@ -12,7 +12,7 @@ export that fails three times in a row is failed with its reason while erasures
 go on, and a retry completes it.  export.dir is locked by the serve that uses
 it: a second serve of the same state store, or of another one given the same
 export.dir, is refused before its exporter sweeps, and the first's archives
-stay.
+stay; a dir open to group or other is warned about.
 """
 import hashlib
 import io
@@ -410,3 +410,18 @@ def test_shared_export_dir_is_refused(demo, servers, tmp_path):
     s2 = servers(other)
     stop_ok(s2)
 
+
+def test_export_dir_open_to_others_is_warned(demo, servers):
+    configure(demo)
+    d = export_dir(demo)
+    d.mkdir(parents=True, exist_ok=True)
+    os.chmod(d, 0o755)
+    s = servers(demo)
+    stop_ok(s)
+    assert "export.dir %s allows group or other access (mode 755)" % d in s.stderr(), \
+        s.stderr()
+    # A private dir is not.
+    os.chmod(d, 0o700)
+    s2 = servers(demo)
+    stop_ok(s2)
+    assert "allows group or other access" not in s2.stderr(), s2.stderr()
