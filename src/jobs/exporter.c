@@ -138,9 +138,8 @@ file_path(const char *dir, const char *name, char *out, size_t cap)
 	return n > 0 && (size_t)n < cap;
 }
 
-/* Unlink archive @name of @dir; a file already gone is no error. */
-static void
-unlink_archive(const char *dir, const char *name)
+void
+exporter_unlink(const char *dir, const char *name)
 {
 	char path[4096];
 
@@ -202,7 +201,7 @@ exporter_sweep(struct store *st, const char *dir, int64_t *n, struct lethe_err *
 		else
 			rc = store_export_file_live(st, e->d_name, &live, err);
 		if (rc == LETHE_OK && !live) {
-			unlink_archive(dir, e->d_name);
+			exporter_unlink(dir, e->d_name);
 			removed++;
 		}
 	}
@@ -298,7 +297,7 @@ expire_archives(struct exporter *x, struct store *st)
 		else
 			store_rollback(st);
 		if (rc == LETHE_OK && file[0] != '\0') {
-			unlink_archive(x->cfg->exports.dir, file);
+			exporter_unlink(x->cfg->exports.dir, file);
 			log_info("request %lld: its export archive expired and was deleted",
 			         (long long)a.ids[i]);
 		}
@@ -463,7 +462,7 @@ build_export(struct exporter *x, struct appdb *db, struct store *st, struct stor
 		now = time_now();
 		rc = record_export(x, st, req, name, key, &res, now, &won, &err);
 		if (rc != LETHE_OK || !won)
-			unlink_archive(cfg->exports.dir, name); /* unreachable: never kept */
+			exporter_unlink(cfg->exports.dir, name); /* unreachable: never kept */
 		if (rc == LETHE_OK && won && x->done != NULL)
 			x->done((double)(now - (req->run_at > 0 ? req->run_at : req->received_at)),
 			        "completed", "export");

@@ -61,6 +61,12 @@ void exporter_stop(struct exporter *x);
 lethe_rc exporter_dir_lock(const char *dir, int *fd, struct lethe_err *err);
 /* Release the lock exporter_dir_lock() took (-1: none). */
 void exporter_dir_unlock(int fd);
+/*
+ * Unlink archive file @name (a plain name) of export.dir @dir, after the
+ * commit that marked its row deleted; a file already gone is no error,
+ * another failure is logged.  Any thread.
+ */
+void exporter_unlink(const char *dir, const char *name);
 
 /*
  * Remove from @dir every archive file that no live exports row of @st

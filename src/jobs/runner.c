@@ -22,6 +22,7 @@
 #include "engine/plan.h"
 #include "engine/request.h"
 #include "jobs/engine_opts.h"
+#include "jobs/exporter.h"
 #include "jobs/ledger_work.h"
 #include "jobs/notify.h"
 #include "jobs/proof_work.h"
@@ -339,6 +340,7 @@ finish_request(struct runner *r, struct appdb *db, struct store *st,
                struct lethe_err *err)
 {
 	bool meta = req->app[0] != '\0';
+	struct request_work_ended ended = {.files = NULL, .nfiles = 0, .lifted = 0};
 	struct store_scan scan;
 	char *reason = NULL;
 	int64_t now, epoch = 0;
@@ -389,10 +391,20 @@ finish_request(struct runner *r, struct appdb *db, struct store *st,
 	}
 	if (rc == LETHE_OK && reason == NULL && !f->no_data)
 		rc = notify_queue(r->cfg, r->dm, st, req->id, *state, f->ids, f->nids, now, err);
+	/* The person's account is erased: their export archives and restrictions go with it. */
+	if (rc == LETHE_OK && reason == NULL)
+		rc = request_work_erased(st, req, now, &ended, err);
 	if (rc == LETHE_OK)
 		rc = store_commit(st, err);
 	else
 		store_rollback(st);
+	for (size_t i = 0; rc == LETHE_OK && i < ended.nfiles; i++)
+		exporter_unlink(r->cfg->exports.dir, ended.files[i]);
+	if (rc == LETHE_OK && (ended.nfiles > 0 || ended.lifted > 0))
+		log_info("request %lld: the person's %zu export archives deleted and %lld "
+		         "restrictions lifted with their account",
+		         (long long)req->id, ended.nfiles, (long long)ended.lifted);
+	request_work_ended_free(&ended);
 	/* A crash before this only makes the next start look once for nothing. */
 	if (rc == LETHE_OK && f->erased)
 		ledger_work_marker(db, epoch);

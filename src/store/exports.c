@@ -185,6 +185,29 @@ store_export_file_live(struct store *st, const char *file, bool *live, struct le
 }
 
 lethe_rc
+store_export_held(struct store *st, int64_t id, store_held_fn fn, void *arg, struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	/* The person's requests through requests_person (subject, kind). */
+	rc = store__prepf(st, &q, err,
+	                  "SELECT r.id, r.kind FROM requests r LEFT JOIN exports e "
+	                  "ON e.request_id = r.id WHERE r.subject = (SELECT subject FROM "
+	                  "requests WHERE id = ?1) AND r.id <> ?1 AND r.app = '' AND "
+	                  "((r.kind = 'export' AND e.request_id IS NOT NULL AND e.deleted_at IS "
+	                  "NULL) OR (r.kind = 'restriction' AND r.state = 'completed')) "
+	                  "ORDER BY r.id",
+	                  "i", id);
+	if (rc != LETHE_OK)
+		return rc;
+	while (store__row(st, q, &rc, err, EXP_READ))
+		fn(arg, sqlite3_column_int64(q, 0), (const char *)sqlite3_column_text(q, 1));
+	store__unprep(st, q);
+	return rc;
+}
+
+lethe_rc
 store_export_downloaded(struct store *st, int64_t request_id, struct lethe_err *err)
 {
 	return store__execf(st, err,

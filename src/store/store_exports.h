@@ -71,6 +71,17 @@ lethe_rc store_export_expired(struct store *st, int64_t now, int limit, store_ex
 /* *@live true if a row not deleted names the file @file. */
 lethe_rc store_export_file_live(struct store *st, const char *file, bool *live,
                                 struct lethe_err *err);
+/* store_export_held() calls this for each request: its id and kind. */
+typedef void (*store_held_fn)(void *arg, int64_t request_id, const char *kind);
+/*
+ * Call @fn, by id, for each request (app "") of the same person (subject)
+ * as request @id, @id aside, that still holds something of theirs: an
+ * export whose archive is not deleted (kind "export") and a restriction in
+ * force (kind "restriction", completed).  For the end of an erasure of the
+ * person (request_work_erased()); @fn must not use @st.
+ */
+lethe_rc store_export_held(struct store *st, int64_t id, store_held_fn fn, void *arg,
+                           struct lethe_err *err);
 /* Count one download of the archive of @request_id (if it is not deleted). */
 lethe_rc store_export_downloaded(struct store *st, int64_t request_id, struct lethe_err *err);
 /*

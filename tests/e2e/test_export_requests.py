@@ -12,7 +12,8 @@ export that fails three times in a row is failed with its reason while erasures
 go on, and a retry completes it.  export.dir is locked by the serve that uses
 it: a second serve of the same state store, or of another one given the same
 export.dir, is refused before its exporter sweeps, and the first's archives
-stay; a dir open to group or other is warned about.
+stay; a dir open to group or other is warned about.  An erasure of the
+person's account deletes their export archives with it.
 """
 import hashlib
 import io
@@ -338,6 +339,34 @@ def test_export_failing_is_failed_then_retried(demo, servers):
     status, _, data = download(s, req["id"])
     assert status == 200 and zipfile.ZipFile(io.BytesIO(data)).testzip() is None
     stop_ok(s)
+
+
+def test_erasure_of_the_person_deletes_their_archive(srv):
+    # An export completed, then the same person's account erased: the archive goes in
+    # the erasure's transaction (its file right after), another person's stays.
+    demo, s = srv
+    req = create(s)
+    other = create(s, user=3)
+    for code in (req["id"], other["id"]):
+        wait_state(s, code, ("completed",))
+    assert len(archives(demo)) == 2
+    kept = demo.state("SELECT file FROM exports e JOIN requests r ON r.id = e.request_id "
+                      "WHERE r.code = ?", (other["id"],))[0][0]
+    er = create(s, kind="erasure")
+    done = wait_state(s, er["id"], ("completed", "completed_with_retention", "failed"))
+    assert done["state"] in ("completed", "completed_with_retention"), done
+    assert archives(demo) == [kept]
+    x = get(s, req["id"])
+    assert x["state"] == "completed" and x["export"]["deleted"] is True, x
+    status, hdrs, body = download(s, req["id"])
+    assert_error(status, hdrs, json.loads(body), 410, "gone")
+    assert demo.state("SELECT key_box IS NULL, deleted_at IS NOT NULL FROM exports e "
+                      "JOIN requests r ON r.id = e.request_id WHERE r.code = ?",
+                      (req["id"],)) == [(1, 1)]
+    status, _, data = download(s, other["id"])
+    assert status == 200 and len(data) == get(s, other["id"])["export"]["bytes"]
+    assert "1 export archives deleted" in s.stderr(), s.stderr()
+    assert_log_clean(s, USER)
 
 
 def heavy_demo(tmp_path, name="heavy"):
