@@ -23,6 +23,7 @@
 #include "engine/plan.h"
 #include "engine/request.h"
 #include "jobs/exporter.h"
+#include "jobs/job.h"
 #include "store/store.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -33,8 +34,6 @@
 #define IDLE_MS 1000            /* look for work and expired archives at least this often */
 #define RETRY_MS 2000           /* after a failed attempt, when nothing else is waiting */
 #define OPEN_RETRY_MS 5000      /* the databases cannot be opened */
-#define FAILS_MAX 3             /* an export that fails this often in a row fails */
-#define FAILS_TRACKED 16        /* exports whose failures are counted at once */
 #define EXPIRE_BATCH 64         /* archives deleted per tick at most */
 #define SWEEP_MS 60000          /* orphaned archives looked for at start, then this often */
 #define FILE_SUFFIX ".lx"       /* an archive's file: "<request id>-<16 hex>.lx" */
@@ -48,82 +47,14 @@ struct exporter {
 	struct worker w;                /* the thread */
 	double last_tick;               /* time_mono_ms() of the last expiry pass */
 	double last_sweep;              /* time_mono_ms() of the last exporter_sweep(), 0: none */
-	struct {
-		int64_t id;     /* an export that failed */
-		int n;          /* ... this many times in a row */
-	} fails[FAILS_TRACKED]; /* the thread's only */
+	struct job_fails fails;         /* exports failed in a row: the thread's only */
 };
-
-/*
- * Count a failed build of export @id; true once it failed FAILS_MAX times
- * in a row (the count starts over).  @ok: it succeeded, forget it.
- */
-static bool
-count_fail(struct exporter *x, int64_t id, bool ok)
-{
-	size_t i, slot = 0;
-
-	for (i = 0; i < FAILS_TRACKED; i++)
-		if (x->fails[i].id == id)
-			break;
-	if (i == FAILS_TRACKED) {
-		if (ok)
-			return false;
-		for (i = 0; i < FAILS_TRACKED; i++)
-			if (x->fails[i].n < x->fails[slot].n)
-				slot = i;
-		i = slot;
-		x->fails[i].id = id;
-		x->fails[i].n = 0;
-	}
-	if (ok || ++x->fails[i].n >= FAILS_MAX) {
-		bool give_up = !ok;
-
-		x->fails[i].id = 0;
-		x->fails[i].n = 0;
-		return give_up;
-	}
-	return false;
-}
-
-/* Apply @t to request @id in a transaction of its own; *@applied says whether it did. */
-static lethe_rc
-transition(struct store *st, int64_t id, const struct store_transition *t, bool *applied,
-           struct lethe_err *err)
-{
-	lethe_rc rc = store_begin(st, err);
-
-	*applied = false;
-	if (rc == LETHE_OK)
-		rc = store_request_transition(st, id, t, applied, err);
-	if (rc == LETHE_OK)
-		rc = store_commit(st, err);
-	else
-		store_rollback(st);
-	return rc;
-}
 
 /* Mark export @id failed with @reason if it is still being built (or about to be). */
 static lethe_rc
 fail_export(struct store *st, int64_t id, const char *reason, struct lethe_err *err)
 {
-	struct store_transition t = {
-	    .from = "scheduled,running",
-	    .to = "failed",
-	    .actor = "lethe",
-	    .reason = reason,
-	    .now = time_now(),
-	    .not_before = -1,
-	    .expires_at = -1,
-	    .completed_at = time_now(),
-	    .effects = -1,
-	};
-	bool applied = false;
-	lethe_rc rc = transition(st, id, &t, &applied, err);
-
-	if (rc == LETHE_OK && applied)
-		log_warnx("request %lld: failed: %s", (long long)id, reason);
-	return rc;
+	return job_fail(st, id, "scheduled,running", reason, err);
 }
 
 /* @dir/@name into @out (@cap bytes); false if it does not fit or @name is no plain name. */
@@ -392,7 +323,7 @@ record_export(struct exporter *x, struct store *st, const struct store_request *
 /*
  * Build the archive of export request @req (scheduled or left running)
  * and record it.  LETHE_E_UNAVAILABLE if stopped; another failure is
- * counted (FAILS_MAX in a row: failed) and returned.
+ * counted (JOB_FAILS_MAX in a row: failed) and returned.
  */
 static lethe_rc
 build_export(struct exporter *x, struct appdb *db, struct store *st, struct store_request *req,
@@ -426,7 +357,7 @@ build_export(struct exporter *x, struct appdb *db, struct store *st, struct stor
 		};
 
 		/* Of a cancel and the end of its grace exactly one wins. */
-		rc = transition(st, req->id, &t, &won, &err);
+		rc = job_transition(st, req->id, &t, &won, &err);
 		if (rc != LETHE_OK || !won)
 			return rc;
 	}
@@ -487,7 +418,7 @@ build_export(struct exporter *x, struct appdb *db, struct store *st, struct stor
 		log_warnx_limited(&lim, "request %lld: export failed, will retry: %s",
 		                  (long long)req->id, err.msg);
 	}
-	if (rc != LETHE_E_UNAVAILABLE && count_fail(x, req->id, rc == LETHE_OK))
+	if (rc != LETHE_E_UNAVAILABLE && job_fails_count(&x->fails, req->id, rc == LETHE_OK))
 		fail_export(st, req->id,
 		            "the export failed 3 times in a row; see the log, then retry it", NULL);
 	export_result_free(&res);
