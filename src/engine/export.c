@@ -263,3 +263,14 @@ export_clean_parts(const char *dir, int64_t *n, struct lethe_err *err)
 		*n = removed;
 	return rc;
 }
+
+bool
+export_file_path(const char *dir, const char *name, char *out, size_t cap)
+{
+	int n;
+
+	if (name[0] == '\0' || name[0] == '.' || strchr(name, '/') != NULL)
+		return false;
+	n = snprintf(out, cap, "%s/%s", dir, name);
+	return n > 0 && (size_t)n < cap;
+}

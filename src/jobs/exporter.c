@@ -57,24 +57,12 @@ fail_export(struct store *st, int64_t id, const char *reason, struct lethe_err *
 	return job_fail(st, id, "scheduled,running", reason, err);
 }
 
-/* @dir/@name into @out (@cap bytes); false if it does not fit or @name is no plain name. */
-static bool
-file_path(const char *dir, const char *name, char *out, size_t cap)
-{
-	int n;
-
-	if (name[0] == '\0' || name[0] == '.' || strchr(name, '/') != NULL)
-		return false;
-	n = snprintf(out, cap, "%s/%s", dir, name);
-	return n > 0 && (size_t)n < cap;
-}
-
 void
 exporter_unlink(const char *dir, const char *name)
 {
 	char path[4096];
 
-	if (!file_path(dir, name, path, sizeof(path)))
+	if (!export_file_path(dir, name, path, sizeof(path)))
 		return;
 	if (unlink(path) != 0 && errno != ENOENT)
 		log_warn("exporter: cannot remove an archive of %s", dir);

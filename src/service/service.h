@@ -594,6 +594,15 @@ struct service_export_view {
 /* An archive opened for download: decrypted chunk by chunk (service_download_read()). */
 struct service_download;
 
+#define SERVICE_SIZE_TEXT_MAX 32 /* bytes service_export_size_text() may write */
+/*
+ * An archive's size @bytes as the person reads it, the one rule of the
+ * download page, the status page and the mail (decimal units, rounded to
+ * the nearest): "1 byte", "512 bytes", "850 kB", "12.3 MB", "1.5 GB" into
+ * @out (@cap bytes, SERVICE_SIZE_TEXT_MAX is enough).
+ */
+void service_export_size_text(int64_t bytes, char *out, size_t cap);
+
 /*
  * What export request @code has (the status page).  LETHE_E_NOTFOUND if
  * no request has @code or it is not an export (service_export.c, part B1).

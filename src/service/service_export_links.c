@@ -27,17 +27,6 @@
 #define LINK_INVALID "this link is no longer valid"
 #define CODE_MAX 64 /* bytes of a confirmation code (struct store_request's code) */
 
-/* The keyed hash a link of @token is stored by into @out (HASH_TEXT_LEN + 1 bytes). */
-static void
-download_hash(const struct service *svc, const char *token, char out[HASH_TEXT_LEN + 1])
-{
-	char input[5 + SERVICE_LINK_TOKEN_LEN + 1];
-	int n = snprintf(input, sizeof(input), "link:%s", token);
-
-	hash_keyed(svc->cfg->key, input, (size_t)n, out);
-	sodium_memzero(input, sizeof(input));
-}
-
 /* LETHE_E_GONE for the deleted archive of @v: why it was deleted, in the person's words. */
 static lethe_rc
 gone(const struct service_export_view *v, struct lethe_err *err)
@@ -64,7 +53,7 @@ link_lookup(struct service *svc, const char *token, char code[CODE_MAX], int64_t
 
 	if (!service_link_token_ok(token))
 		return lethe_err_set(err, LETHE_E_NOTFOUND, LINK_INVALID);
-	download_hash(svc, token, hash);
+	service__link_hash(svc, token, hash);
 	pthread_mutex_lock(&svc->st_mu);
 	rc = svc->st != NULL ? LETHE_OK : service_store_open(svc, err);
 	if (rc == LETHE_OK)
@@ -134,7 +123,7 @@ service_export_link_use(struct service *svc, const char *token, struct service_d
 	if (rc != LETHE_OK)
 		return rc;
 	/* Used first, then opened: of two uses one downloads. */
-	download_hash(svc, token, hash);
+	service__link_hash(svc, token, hash);
 	pthread_mutex_lock(&svc->st_mu);
 	rc = store_link_use(svc->st, hash, now, &applied, err);
 	pthread_mutex_unlock(&svc->st_mu);

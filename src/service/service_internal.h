@@ -87,6 +87,13 @@ void service__mail_kick(struct service *svc);
 lethe_rc service__link_mint(struct service *svc, int64_t request_id, const char *purpose,
                             int64_t expires_at, char url[SERVICE_URL_MAX], struct lethe_err *err);
 /*
+ * The keyed hash (anonymize key) a link of @token is stored and looked up
+ * by: of "link:" + @token, as HASH_TEXT_LEN hex characters and a NUL into
+ * @out.  @token is a link token (SERVICE_LINK_TOKEN_LEN characters; a
+ * longer text is cut there).  Any thread (service_links.c).
+ */
+void service__link_hash(const struct service *svc, const char *token, char out[HASH_TEXT_LEN + 1]);
+/*
  * Apply @a to request @r (as read inside the caller's transaction: st_mu
  * held, store_begin() done) at @now, as service_request_act() does, with
  * the same errors; the caller commits or rolls back (service_requests.c).
