@@ -7,7 +7,9 @@ encrypted at rest under export.dir, and the request completes; GET
 expired or the request was cancelled, 404 for no such request).  One export per
 person within export.rate_limit (429 with the next date, nothing stored; an
 operator's is exempt).  A SIGKILL while an archive is built leaves no archive and no
-.part file behind, and the export completes exactly once after the restart.  An
+.part file behind, and the export completes exactly once after the restart; so
+do the states a kill between the rename and the commit (a file without a row)
+and between a cancel's commit and its unlink (a deleted row's file) leave.  An
 export that fails three times in a row is failed with its reason while erasures
 go on, and a retry completes it.  export.dir is locked by the serve that uses
 it: a second serve of the same state store, or of another one given the same
@@ -21,6 +23,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import stat
 import time
 import zipfile
@@ -29,7 +32,7 @@ import pytest
 
 from lethe_e2e import make_demo, query, run_lethe, without_section
 from request_helpers import DAY, Clock
-from requests_helpers import APP_KEY, ADMIN_KEY, api_section, assert_error, call
+from requests_helpers import APP_KEY, ADMIN_KEY, api_section, assert_error, call, cli_json
 from serve_helpers import SECRETS_ENV, TSCALE, assert_log_clean, servers, stop_ok  # noqa: F401
 
 UNKNOWN = "a" * 34  # a well-formed code no request has
@@ -367,6 +370,71 @@ def test_erasure_of_the_person_deletes_their_archive(srv):
     assert status == 200 and len(data) == get(s, other["id"])["export"]["bytes"]
     assert "1 export archives deleted" in s.stderr(), s.stderr()
     assert_log_clean(s, USER)
+
+
+# ---- the states a crash leaves between the rename, the commit and the unlink ----------
+# No hook stops lethe at those points, so each test makes the state itself, with lethe
+# stopped, exactly as such a kill leaves it, and starts lethe on it.
+
+def test_crash_between_rename_and_commit_rebuilds_once(demo, servers):
+    # Killed after the rename, before the commit: the request is still running (its
+    # identities sealed), a finished archive without a row is on disk.
+    configure(demo, GRACE_POLICIES)
+    s = servers(demo)
+    req = create(s)
+    stop_ok(s)
+    d = export_dir(demo)
+    rid = demo.state("SELECT id FROM requests WHERE code = ?", (req["id"],))[0][0]
+    con = sqlite3.connect(str(demo.state_db), timeout=10)
+    try:
+        with con:
+            con.execute("UPDATE requests SET state = 'running', not_before = 0 "
+                        "WHERE id = ?", (rid,))
+    finally:
+        con.close()
+    assert demo.state("SELECT length(identity_box) > 0 FROM requests WHERE id = ?",
+                      (rid,)) == [(1,)]
+    d.mkdir(parents=True, exist_ok=True)
+    orphan = "%d-%s.lx" % (rid, "0123456789abcdef")
+    (d / orphan).write_bytes(os.urandom(4096))
+    s2 = servers(demo)
+    done = wait_state(s2, req["id"], ("completed", "failed"), timeout=60)
+    assert done["state"] == "completed", done
+    files = archives(demo)
+    assert len(files) == 1 and files[0] != orphan and files[0].endswith(".lx"), files
+    assert [e["state"] for e in done["events"]].count("completed") == 1, done["events"]
+    assert demo.state("SELECT count(*) FROM exports") == [(1,)]
+    status, _, data = download(s2, req["id"])
+    assert status == 200 and zipfile.ZipFile(io.BytesIO(data)).testzip() is None
+    stop_ok(s2)
+
+
+def test_crash_between_commit_and_unlink_is_swept(demo, servers):
+    # Killed after a cancel's commit, before its unlink: the row is deleted, its file
+    # still there.  The next start removes it; nothing else goes.
+    configure(demo)
+    s = servers(demo)
+    req = create(s)
+    other = create(s, user=3)
+    for code in (req["id"], other["id"]):
+        wait_state(s, code, ("completed",))
+    stop_ok(s)
+    d = export_dir(demo)
+    file = demo.state("SELECT file FROM exports e JOIN requests r ON r.id = e.request_id "
+                      "WHERE r.code = ?", (req["id"],))[0][0]
+    kept = [f for f in archives(demo) if f != file]
+    saved = (d / file).read_bytes()
+    rc, out, err = cli_json(demo, "cancel", req["id"])
+    assert rc == 0 and out["export"]["deleted"] is True, (rc, out, err)
+    assert not (d / file).exists()
+    (d / file).write_bytes(saved)
+    s2 = servers(demo)
+    wait_until(lambda: archives(demo) == kept, "the file of the deleted row stays: %r"
+               % archives(demo))
+    assert "removed 1 unfinished or orphaned archives" in s2.stderr(), s2.stderr()
+    status, _, data = download(s2, other["id"])
+    assert status == 200
+    stop_ok(s2)
 
 
 def heavy_demo(tmp_path, name="heavy"):
