@@ -142,6 +142,7 @@ write_atomic(const struct plan *plan, struct appdb *db, const struct export_opts
 	struct file_sink f = {.fd = -1, .ss = NULL};
 	char *part = xasprintf("%s.part", path);
 	lethe_rc rc = LETHE_OK;
+	int fd;
 
 	memset(res, 0, sizeof(*res));
 	(void)unlink(part);
@@ -166,13 +167,19 @@ write_atomic(const struct plan *plan, struct appdb *db, const struct export_opts
 	f.ss = NULL;
 	if (rc != LETHE_OK)
 		goto fail;
-	if (fsync(f.fd) != 0 || close(f.fd) != 0) {
-		f.fd = -1;
+	/* A failed fsync leaves the fd open: the fail path closes it. */
+	if (fsync(f.fd) != 0) {
 		rc = lethe_err_set(err, LETHE_E_IO, "export: cannot sync %s: %s", part,
 		                   strerror(errno));
 		goto fail;
 	}
-	f.fd = -1;
+	fd = f.fd;
+	f.fd = -1; /* closed below, whatever close() says */
+	if (close(fd) != 0) {
+		rc = lethe_err_set(err, LETHE_E_IO, "export: cannot sync %s: %s", part,
+		                   strerror(errno));
+		goto fail;
+	}
 	if (rename(part, path) != 0) {
 		rc = lethe_err_set(err, LETHE_E_IO, "export: cannot rename %s: %s", part,
 		                   strerror(errno));
@@ -255,4 +262,15 @@ export_clean_parts(const char *dir, int64_t *n, struct lethe_err *err)
 	if (n != NULL)
 		*n = removed;
 	return rc;
+}
+
+bool
+export_file_path(const char *dir, const char *name, char *out, size_t cap)
+{
+	int n;
+
+	if (name[0] == '\0' || name[0] == '.' || strchr(name, '/') != NULL)
+		return false;
+	n = snprintf(out, cap, "%s/%s", dir, name);
+	return n > 0 && (size_t)n < cap;
 }

@@ -90,6 +90,13 @@ lethe_rc export_to_path(const struct plan *plan, struct appdb *db, const struct 
                         const char *path, struct export_result *res, struct lethe_err *err);
 /* Remove every *.part file of @dir (a crash's leftovers); *@n gets how many (may be NULL). */
 lethe_rc export_clean_parts(const char *dir, int64_t *n, struct lethe_err *err);
+/*
+ * The path of archive file @name of directory @dir, "@dir/@name", into
+ * @out (@cap bytes): false if it does not fit or @name is no plain file
+ * name (empty, starting with '.', or with a '/').  The one join of an
+ * archive's path (the exporter, the download, the unlink of a cancel).
+ */
+bool export_file_path(const char *dir, const char *name, char *out, size_t cap);
 void export_result_free(struct export_result *r);
 
 #endif /* LETHE_EXPORT_H */

@@ -349,20 +349,6 @@ out:
 
 /* ---- download links ---------------------------------------------------------------- */
 
-/* @bytes as "12.3 MB", "850 kB", "512 bytes" into @out. */
-static void
-size_text(int64_t bytes, char *out, size_t cap)
-{
-	if (bytes >= 1000000000)
-		snprintf(out, cap, "%.1f GB", (double)bytes / 1e9);
-	else if (bytes >= 1000000)
-		snprintf(out, cap, "%.1f MB", (double)bytes / 1e6);
-	else if (bytes >= 1000)
-		snprintf(out, cap, "%.0f kB", (double)bytes / 1e3);
-	else
-		snprintf(out, cap, "%lld byte%s", (long long)bytes, bytes == 1 ? "" : "s");
-}
-
 /* The page of a download link whose archive was deleted (410), with @why. */
 static void
 download_gone(struct server *s, struct request *r, const struct lethe_err *why)
@@ -379,6 +365,12 @@ download_gone(struct server *s, struct request *r, const struct lethe_err *why)
 		           "Please ask again for a new copy on our privacy request page.");
 		return;
 	}
+	if (strstr(why->msg, "with the account") != NULL) {
+		error_page(s, r, MHD_HTTP_GONE, "This copy of your data was deleted",
+		           "Your account was closed and its data deleted, and the copy of it "
+		           "with them.");
+		return;
+	}
 	error_page(s, r, MHD_HTTP_GONE, "This copy of your data was deleted",
 	           strstr(why->msg, "withdrawn") != NULL
 	               ? "The request was withdrawn, so the archive of your data was deleted. "
@@ -393,7 +385,7 @@ download_get(struct server *s, struct request *r, const char *token)
 {
 	struct service_export_view v;
 	struct lethe_err err = {0};
-	char csrf[CSRF_TOKEN_MAX], size[32];
+	char csrf[CSRF_TOKEN_MAX], size[SERVICE_SIZE_TEXT_MAX];
 	struct tpl_ctx ctx;
 	lethe_rc rc = service_export_link_show(s->svc, token, &v, &err);
 
@@ -413,7 +405,7 @@ download_get(struct server *s, struct request *r, const char *token)
 	tpl_ctx_add_strf(&ctx, "action", "%s" SS_TOKEN_PATH "%s", s->cfg->selfservice.path, token);
 	csrf_make(s->cfg->key, "link", token, time_now(), csrf);
 	tpl_ctx_add_str(&ctx, "csrf", csrf);
-	size_text(v.bytes, size, sizeof(size));
+	service_export_size_text(v.bytes, size, sizeof(size));
 	tpl_ctx_add_str(&ctx, "size", size);
 	tpl_ctx_add_count(&ctx, "rows", v.rows);
 	tpl_ctx_add_count(&ctx, "media", v.media);

@@ -328,15 +328,15 @@ add_export(struct tpl_ctx *ctx, const struct status_view *v)
 	/* One never made (ended before its build) has nothing to say beyond its state's notice. */
 	tpl_ctx_add_bool(ctx, "export_deleted", x->deleted && x->created_at > 0);
 	tpl_ctx_add_bool(ctx, "export_lost", x->lost);
+	tpl_ctx_add_bool(ctx, "export_erased", x->erased);
 	tpl_ctx_add_bool(ctx, "export_withdrawn",
 	                 x->deleted && x->created_at > 0 && v->state != NULL &&
 	                     strcmp(v->state, "cancelled") == 0);
 	if (x->ready || x->deleted) {
-		if (x->bytes >= 1000000)
-			tpl_ctx_add_strf(ctx, "export_size", "%.1f MB", (double)x->bytes / 1e6);
-		else
-			tpl_ctx_add_strf(ctx, "export_size", "%lld kB",
-			                 (long long)((x->bytes + 999) / 1000));
+		char size[SERVICE_SIZE_TEXT_MAX];
+
+		service_export_size_text(x->bytes, size, sizeof(size));
+		tpl_ctx_add_str(ctx, "export_size", size);
 		tpl_ctx_add_count(ctx, "export_rows", x->rows);
 		tpl_ctx_add_count(ctx, "export_media", x->media);
 		tpl_ctx_add_bool(ctx, "export_has_media", x->media > 0);
@@ -440,18 +440,6 @@ jstr(const char *s)
 	return j != NULL ? j : json_null();
 }
 
-/* @t (Unix s) as an ISO 8601 UTC string, or null when 0. */
-static json_t *
-jtime(int64_t t)
-{
-	char iso[32];
-
-	if (t <= 0)
-		return json_null();
-	time_format_iso(t, iso, sizeof(iso));
-	return json_string(iso);
-}
-
 json_t *
 status_page_json(const struct status_view *v)
 {
@@ -499,10 +487,10 @@ status_page_json(const struct status_view *v)
 	                    v->scope != NULL && v->scope[0] != '\0' ? jstr(v->scope) : json_null());
 	json_object_set_new(o, "source",
 	                    jstr(v->source != NULL && v->source[0] != '\0' ? v->source : "meta"));
-	json_object_set_new(o, "due_at", jtime(v->due_at));
+	json_object_set_new(o, "due_at", time_json(v->due_at));
 	json_object_set_new(
 	    o, "grace_until",
-	    jtime(v->state != NULL && strcmp(v->state, "scheduled") == 0 ? v->grace_until : 0));
+	    time_json(v->state != NULL && strcmp(v->state, "scheduled") == 0 ? v->grace_until : 0));
 	json_object_set_new(
 	    o, "reason",
 	    v->state != NULL &&
@@ -522,8 +510,8 @@ status_page_json(const struct status_view *v)
 		if (x != NULL) {
 			json_object_set_new(x, "ready", json_boolean(v->export->ready));
 			json_object_set_new(x, "deleted", json_boolean(v->export->deleted));
-			json_object_set_new(x, "created_at", jtime(v->export->created_at));
-			json_object_set_new(x, "expires_at", jtime(v->export->expires_at));
+			json_object_set_new(x, "created_at", time_json(v->export->created_at));
+			json_object_set_new(x, "expires_at", time_json(v->export->expires_at));
 			json_object_set_new(x, "bytes", json_integer((json_int_t)v->export->bytes));
 			json_object_set_new(x, "rows", json_integer((json_int_t)v->export->rows));
 			json_object_set_new(x, "media", json_integer((json_int_t)v->export->media));

@@ -12,7 +12,9 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sodium.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +23,7 @@
 #include "engine/plan.h"
 #include "engine/request.h"
 #include "jobs/exporter.h"
+#include "jobs/job.h"
 #include "store/store.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -28,130 +31,66 @@
 #include "util/timeutil.h"
 #include "util/worker.h"
 
-#define IDLE_MS 1000       /* look for work and expired archives at least this often */
-#define RETRY_MS 2000      /* after a failed attempt, when nothing else is waiting */
-#define OPEN_RETRY_MS 5000 /* the databases cannot be opened */
-#define FAILS_MAX 3        /* an export that fails this often in a row fails */
-#define FAILS_TRACKED 16   /* exports whose failures are counted at once */
-#define EXPIRE_BATCH 64    /* archives deleted per tick at most */
-#define SWEEP_MS 60000     /* orphaned archives looked for at start, then this often */
-#define FILE_SUFFIX ".lx"  /* an archive's file: "<request id>-<16 hex>.lx" */
+#define IDLE_MS 1000            /* look for work and expired archives at least this often */
+#define RETRY_MS 2000           /* after a failed attempt, when nothing else is waiting */
+#define OPEN_RETRY_MS 5000      /* the databases cannot be opened */
+#define EXPIRE_BATCH 64         /* archives deleted per tick at most */
+#define SWEEP_MS 60000          /* orphaned archives looked for at start, then this often */
+#define FILE_SUFFIX ".lx"       /* an archive's file: "<request id>-<16 hex>.lx" */
+#define LOCK_NAME ".lethe.lock" /* export.dir's lock file (exporter_dir_lock()) */
 
 struct exporter {
 	const struct lethe_config *cfg; /* configuration (keys, export: section) */
 	const struct datamap *dm;       /* the validated data map */
+	runner_done_fn done;            /* completion callback (metrics), or NULL */
+	int lock_fd;                    /* export.dir's lock (exporter_dir_lock()), or -1 */
 	struct worker w;                /* the thread */
 	double last_tick;               /* time_mono_ms() of the last expiry pass */
 	double last_sweep;              /* time_mono_ms() of the last exporter_sweep(), 0: none */
-	struct {
-		int64_t id;     /* an export that failed */
-		int n;          /* ... this many times in a row */
-	} fails[FAILS_TRACKED]; /* the thread's only */
+	struct job_fails fails;         /* exports failed in a row: the thread's only */
 };
-
-/*
- * Count a failed build of export @id; true once it failed FAILS_MAX times
- * in a row (the count starts over).  @ok: it succeeded, forget it.
- */
-static bool
-count_fail(struct exporter *x, int64_t id, bool ok)
-{
-	size_t i, slot = 0;
-
-	for (i = 0; i < FAILS_TRACKED; i++)
-		if (x->fails[i].id == id)
-			break;
-	if (i == FAILS_TRACKED) {
-		if (ok)
-			return false;
-		for (i = 0; i < FAILS_TRACKED; i++)
-			if (x->fails[i].n < x->fails[slot].n)
-				slot = i;
-		i = slot;
-		x->fails[i].id = id;
-		x->fails[i].n = 0;
-	}
-	if (ok || ++x->fails[i].n >= FAILS_MAX) {
-		bool give_up = !ok;
-
-		x->fails[i].id = 0;
-		x->fails[i].n = 0;
-		return give_up;
-	}
-	return false;
-}
-
-/* Apply @t to request @id in a transaction of its own; *@applied says whether it did. */
-static lethe_rc
-transition(struct store *st, int64_t id, const struct store_transition *t, bool *applied,
-           struct lethe_err *err)
-{
-	lethe_rc rc = store_begin(st, err);
-
-	*applied = false;
-	if (rc == LETHE_OK)
-		rc = store_request_transition(st, id, t, applied, err);
-	if (rc == LETHE_OK)
-		rc = store_commit(st, err);
-	else
-		store_rollback(st);
-	return rc;
-}
 
 /* Mark export @id failed with @reason if it is still being built (or about to be). */
 static lethe_rc
 fail_export(struct store *st, int64_t id, const char *reason, struct lethe_err *err)
 {
-	struct store_transition t = {
-	    .from = "scheduled,running",
-	    .to = "failed",
-	    .actor = "lethe",
-	    .reason = reason,
-	    .now = time_now(),
-	    .not_before = -1,
-	    .expires_at = -1,
-	    .completed_at = time_now(),
-	    .effects = -1,
-	};
-	bool applied = false;
-	lethe_rc rc = transition(st, id, &t, &applied, err);
-
-	if (rc == LETHE_OK && applied)
-		log_warnx("request %lld: failed: %s", (long long)id, reason);
-	return rc;
+	return job_fail(st, id, "scheduled,running", reason, err);
 }
 
-/* @dir/@name into @out (@cap bytes); false if it does not fit or @name is no plain name. */
-static bool
-file_path(const char *dir, const char *name, char *out, size_t cap)
-{
-	int n;
-
-	if (name[0] == '\0' || name[0] == '.' || strchr(name, '/') != NULL)
-		return false;
-	n = snprintf(out, cap, "%s/%s", dir, name);
-	return n > 0 && (size_t)n < cap;
-}
-
-/* Unlink archive @name of @dir; a file already gone is no error. */
-static void
-unlink_archive(const char *dir, const char *name)
+void
+exporter_unlink(const char *dir, const char *name)
 {
 	char path[4096];
 
-	if (!file_path(dir, name, path, sizeof(path)))
+	if (!export_file_path(dir, name, path, sizeof(path)))
 		return;
 	if (unlink(path) != 0 && errno != ENOENT)
 		log_warn("exporter: cannot remove an archive of %s", dir);
 }
 
-/* True if @name ends with @suffix. */
+/*
+ * True if @name is one the exporter makes: "<digits>-<16 lowercase
+ * hex>.lx", or that with ".part" (^[0-9]+-[0-9a-f]{16}\.lx(\.part)?$);
+ * *@part says which.
+ */
 static bool
-ends_with(const char *name, const char *suffix)
+archive_name(const char *name, bool *part)
 {
-	size_t n = strlen(name), s = strlen(suffix);
+	const char *p = name;
+	size_t i;
 
-	return n > s && strcmp(name + n - s, suffix) == 0;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	if (p == name || *p++ != '-')
+		return false;
+	for (i = 0; i < 16; i++, p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			return false;
+	if (strncmp(p, FILE_SUFFIX, strlen(FILE_SUFFIX)) != 0)
+		return false;
+	p += strlen(FILE_SUFFIX);
+	*part = strcmp(p, ".part") == 0;
+	return *part || *p == '\0';
 }
 
 lethe_rc
@@ -171,15 +110,17 @@ exporter_sweep(struct store *st, const char *dir, int64_t *n, struct lethe_err *
 		           : lethe_err_set(err, LETHE_E_IO, "export.dir %s: %s", dir,
 		                           strerror(errno));
 	while (rc == LETHE_OK && (e = readdir(d)) != NULL) {
-		bool live = true;
+		bool live = true, part = false;
 
-		if (ends_with(e->d_name, ".part")) {
+		/* Only names this thread makes: a shared or wrong dir keeps its other files. */
+		if (!archive_name(e->d_name, &part))
+			continue;
+		if (part)
 			live = false;
-		} else if (ends_with(e->d_name, FILE_SUFFIX)) {
+		else
 			rc = store_export_file_live(st, e->d_name, &live, err);
-		}
 		if (rc == LETHE_OK && !live) {
-			unlink_archive(dir, e->d_name);
+			exporter_unlink(dir, e->d_name);
 			removed++;
 		}
 	}
@@ -187,6 +128,50 @@ exporter_sweep(struct store *st, const char *dir, int64_t *n, struct lethe_err *
 	if (n != NULL)
 		*n = removed;
 	return rc;
+}
+
+lethe_rc
+exporter_dir_lock(const char *dir, int *fd, struct lethe_err *err)
+{
+	struct stat sb;
+	char *path = NULL;
+	lethe_rc rc = LETHE_OK;
+
+	*fd = -1;
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return lethe_err_set(err, LETHE_E_IO, "cannot create export.dir %s: %s", dir,
+		                     strerror(errno));
+	if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+		return lethe_err_set(err, LETHE_E_IO, "export.dir %s is not a directory", dir);
+	/* The archives are encrypted, but their names, sizes and times are not. */
+	if ((sb.st_mode & 077) != 0)
+		log_warnx("export.dir %s allows group or other access (mode %03o); "
+		          "chmod 700 it",
+		          dir, (unsigned)(sb.st_mode & 0777));
+	path = xasprintf("%s/%s", dir, LOCK_NAME);
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (*fd < 0) {
+		rc = lethe_err_set(err, LETHE_E_IO, "cannot open %s: %s", path, strerror(errno));
+	} else if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+		rc = errno == EWOULDBLOCK
+		         ? lethe_err_set(err, LETHE_E_BUSY,
+		                         "export.dir %s is used by another lethe (its lock %s is "
+		                         "held); give each lethe serve its own export.dir",
+		                         dir, path)
+		         : lethe_err_set(err, LETHE_E_IO, "cannot lock %s: %s", path,
+		                         strerror(errno));
+		close(*fd);
+		*fd = -1;
+	}
+	free(path);
+	return rc;
+}
+
+void
+exporter_dir_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd);
 }
 
 /* An archive due for deletion (store_export_expired()). */
@@ -231,7 +216,7 @@ expire_archives(struct exporter *x, struct store *st)
 		else
 			store_rollback(st);
 		if (rc == LETHE_OK && file[0] != '\0') {
-			unlink_archive(x->cfg->exports.dir, file);
+			exporter_unlink(x->cfg->exports.dir, file);
 			log_info("request %lld: its export archive expired and was deleted",
 			         (long long)a.ids[i]);
 		}
@@ -326,7 +311,7 @@ record_export(struct exporter *x, struct store *st, const struct store_request *
 /*
  * Build the archive of export request @req (scheduled or left running)
  * and record it.  LETHE_E_UNAVAILABLE if stopped; another failure is
- * counted (FAILS_MAX in a row: failed) and returned.
+ * counted (JOB_FAILS_MAX in a row: failed) and returned.
  */
 static lethe_rc
 build_export(struct exporter *x, struct appdb *db, struct store *st, struct store_request *req,
@@ -360,7 +345,7 @@ build_export(struct exporter *x, struct appdb *db, struct store *st, struct stor
 		};
 
 		/* Of a cancel and the end of its grace exactly one wins. */
-		rc = transition(st, req->id, &t, &won, &err);
+		rc = job_transition(st, req->id, &t, &won, &err);
 		if (rc != LETHE_OK || !won)
 			return rc;
 	}
@@ -386,13 +371,20 @@ build_export(struct exporter *x, struct appdb *db, struct store *st, struct stor
 		sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
 		snprintf(name, sizeof(name), "%lld-%s%s", (long long)req->id, hex, FILE_SUFFIX);
 		sealstream_keygen(key);
-		rc = export_to_file(plan, db, &o, cfg->exports.dir, name, key, &res, &err);
+		/* export.dir could not be locked at start: not written until it is. */
+		if (x->lock_fd < 0)
+			rc = exporter_dir_lock(cfg->exports.dir, &x->lock_fd, &err);
+		if (rc == LETHE_OK)
+			rc = export_to_file(plan, db, &o, cfg->exports.dir, name, key, &res, &err);
 	}
 	if (rc == LETHE_OK) {
 		now = time_now();
 		rc = record_export(x, st, req, name, key, &res, now, &won, &err);
 		if (rc != LETHE_OK || !won)
-			unlink_archive(cfg->exports.dir, name); /* unreachable: never kept */
+			exporter_unlink(cfg->exports.dir, name); /* unreachable: never kept */
+		if (rc == LETHE_OK && won && x->done != NULL)
+			x->done((double)(now - (req->run_at > 0 ? req->run_at : req->received_at)),
+			        "completed", "export");
 		if (rc == LETHE_OK && won)
 			log_info(
 			    "request %lld: export completed (%lld rows, %lld media, %lld bytes, "
@@ -414,7 +406,7 @@ build_export(struct exporter *x, struct appdb *db, struct store *st, struct stor
 		log_warnx_limited(&lim, "request %lld: export failed, will retry: %s",
 		                  (long long)req->id, err.msg);
 	}
-	if (rc != LETHE_E_UNAVAILABLE && count_fail(x, req->id, rc == LETHE_OK))
+	if (rc != LETHE_E_UNAVAILABLE && job_fails_count(&x->fails, req->id, rc == LETHE_OK))
 		fail_export(st, req->id,
 		            "the export failed 3 times in a row; see the log, then retry it", NULL);
 	export_result_free(&res);
@@ -461,10 +453,12 @@ exporter_main(struct worker *w, void *arg)
 		 * A crash's leftovers (.part files, archives whose row never
 		 * committed) at start; then now and again the files of archives
 		 * withdrawn by a path that did not unlink them.  Safe: only this
-		 * thread writes archives, and none is between its rename and its
-		 * commit here.
+		 * thread writes archives in export.dir (the daemon holds its lock,
+		 * exporter_dir_lock()), and none is between its rename and its
+		 * commit here.  Not before the lock is taken (the first build takes it
+		 * if the start could not).
 		 */
-		if (x->last_sweep == 0 || now - x->last_sweep >= SWEEP_MS) {
+		if (x->lock_fd >= 0 && (x->last_sweep == 0 || now - x->last_sweep >= SWEEP_MS)) {
 			int64_t n = 0;
 
 			x->last_sweep = now;
@@ -509,16 +503,34 @@ exporter_main(struct worker *w, void *arg)
 }
 
 lethe_rc
-exporter_start(const struct lethe_config *cfg, const struct datamap *dm, struct exporter **out,
-               struct lethe_err *err)
+exporter_start(const struct lethe_config *cfg, const struct datamap *dm, runner_done_fn done,
+               struct exporter **out, struct lethe_err *err)
 {
 	struct exporter *x = xcalloc(1, sizeof(*x));
 
+	struct lethe_err lerr = {0};
+	lethe_rc rc;
+
+	*out = NULL;
 	x->cfg = cfg;
 	x->dm = dm;
+	x->done = done;
+	/*
+	 * Another lethe's archives would look like orphans to the sweep: its
+	 * lock refuses the start.  A dir that cannot be made (yet) does not:
+	 * exports fail, and the lock is taken again once it can be.
+	 */
+	rc = exporter_dir_lock(cfg->exports.dir, &x->lock_fd, &lerr);
+	if (rc == LETHE_E_BUSY) {
+		free(x);
+		return lethe_err_set(err, rc, "%s", lerr.msg);
+	}
+	if (rc != LETHE_OK)
+		log_warnx("exporter: %s; exports fail until it is fixed", lerr.msg);
 	worker_init(&x->w, NULL);
 	if (!worker_start(&x->w, "lethe-exporter", exporter_main, x)) {
 		worker_destroy(&x->w);
+		exporter_dir_unlock(x->lock_fd);
 		free(x);
 		return lethe_err_set(err, LETHE_E_INTERNAL, "cannot start the exporter");
 	}
@@ -542,5 +554,6 @@ exporter_stop(struct exporter *x)
 		return;
 	worker_stop(&x->w);
 	worker_destroy(&x->w);
+	exporter_dir_unlock(x->lock_fd); /* the thread is joined: no archive is written now */
 	free(x);
 }

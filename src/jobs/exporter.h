@@ -17,7 +17,9 @@
  * Once a second (and when kicked), archives past their expiry are deleted:
  * the row marked, then the file unlinked.  At start and once a minute,
  * .part files and archives no live row names (a crash between the rename
- * and the commit, a cancel before its unlink) are removed.
+ * and the commit, a cancel before its unlink) are removed: only names the
+ * exporter makes, in an export.dir it has locked (exporter_dir_lock()), so
+ * no other lethe's archives are taken for orphans.
  * exporter_kick() is thread-safe.
  */
 #ifndef LETHE_JOBS_EXPORTER_H
@@ -25,25 +27,53 @@
 
 #include "config/config.h"
 #include "datamap/datamap.h"
+#include "jobs/runner.h"
 
 struct exporter;
 struct store;
 
 /*
- * Start the exporter; @cfg and @dm must outlive it.  LETHE_E_INTERNAL if
- * the thread cannot be started.
+ * Start the exporter; @cfg and @dm must outlive it.  @done (or NULL) is
+ * called on its thread when an export completes, as the runner's
+ * (runner.h: seconds since receipt, "completed", "export").  It locks
+ * export.dir first (exporter_dir_lock(), held until exporter_stop()):
+ * LETHE_E_BUSY if another lethe holds it; a dir that cannot be made is
+ * warned about and locked by the first build that can (exports fail
+ * until then, nothing is swept).  LETHE_E_INTERNAL if the thread cannot
+ * be started.  Start it only once the intake holds the state store's lock.
  */
 lethe_rc exporter_start(const struct lethe_config *cfg, const struct datamap *dm,
-                        struct exporter **out, struct lethe_err *err);
+                        runner_done_fn done, struct exporter **out, struct lethe_err *err);
 /* Wake the exporter: a request changed (created, cancelled, retried).  Any thread. */
 void exporter_kick(void *exporter);
 /* Stop between batches and join (an export being built is built again next start). */
 void exporter_stop(struct exporter *x);
 
 /*
- * Remove from @dir every archive file (*.lx) that no live exports row of
- * @st names, and every *.part file; *@n gets how many (may be NULL).  A
- * missing @dir is no error.  For the exporter's start and its tests.
+ * Lock export.dir @dir for this process: create it (0700) if missing,
+ * warn (log_warnx) if its mode lets group or other in, and take an
+ * exclusive flock on @dir/.lethe.lock, kept open in *@fd until
+ * exporter_dir_unlock().  LETHE_E_BUSY if another process holds it (the
+ * exporter's sweep would delete that one's archives), LETHE_E_IO if @dir
+ * cannot be made, is no directory or the lock file cannot be opened.
+ * For exporter_start() and its tests.
+ */
+lethe_rc exporter_dir_lock(const char *dir, int *fd, struct lethe_err *err);
+/* Release the lock exporter_dir_lock() took (-1: none). */
+void exporter_dir_unlock(int fd);
+/*
+ * Unlink archive file @name (a plain name) of export.dir @dir, after the
+ * commit that marked its row deleted; a file already gone is no error,
+ * another failure is logged.  Any thread.
+ */
+void exporter_unlink(const char *dir, const char *name);
+
+/*
+ * Remove from @dir every archive file that no live exports row of @st
+ * names, and every unfinished one (.part); *@n gets how many (may be
+ * NULL).  Only names the exporter makes ("<id>-<16 hex>.lx", and with
+ * ".part") are looked at: other files stay.  A missing @dir is no error.
+ * For the exporter and its tests; the caller holds exporter_dir_lock().
  */
 lethe_rc exporter_sweep(struct store *st, const char *dir, int64_t *n, struct lethe_err *err);
 

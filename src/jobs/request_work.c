@@ -231,3 +231,90 @@ request_work_mail_off(struct store *st, int64_t now, struct lethe_err *err)
 		         (long long)n);
 	return rc;
 }
+
+/* The person's requests an erasure ends (store_export_held()). */
+struct held {
+	int64_t *ids;  /* requests */
+	bool *export;  /* each: an export (else a restriction) */
+	size_t n, cap; /* used, allocated */
+};
+
+static void
+on_held(void *arg, int64_t request_id, const char *kind)
+{
+	struct held *h = arg;
+
+	if (h->n == h->cap) {
+		h->cap = h->cap == 0 ? 8 : 2 * h->cap;
+		h->ids = xrealloc(h->ids, h->cap * sizeof(*h->ids));
+		h->export = xrealloc(h->export, h->cap * sizeof(*h->export));
+	}
+	h->ids[h->n] = request_id;
+	h->export[h->n] = strcmp(kind, "export") == 0;
+	h->n++;
+}
+
+lethe_rc
+request_work_erased(struct store *st, const struct store_request *req, int64_t now,
+                    struct request_work_ended *out, struct lethe_err *err)
+{
+	struct held h = {.ids = NULL, .export = NULL, .n = 0, .cap = 0};
+	lethe_rc rc = LETHE_OK;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	if (req->app[0] != '\0' || strcmp(req->scope, "account") != 0 ||
+	    (req->kind[0] != '\0' && strcmp(req->kind, "erasure") != 0))
+		return LETHE_OK;
+	rc = store_export_held(st, req->id, on_held, &h, err);
+	for (i = 0; rc == LETHE_OK && i < h.n; i++) {
+		if (h.export[i]) {
+			char file[128];
+
+			rc = store_export_delete(st, h.ids[i], now, file, sizeof(file), err);
+			if (rc == LETHE_OK)
+				rc = store_export_why(st, h.ids[i], STORE_EXPORT_ERASED, err);
+			if (rc == LETHE_OK && file[0] != '\0') {
+				out->files =
+				    xrealloc(out->files, (out->nfiles + 1) * sizeof(*out->files));
+				out->files[out->nfiles++] = xstrdup(file);
+			}
+		} else {
+			/* As `lethe requests lift` does: the effects undone, then the identities
+			 * wiped. */
+			struct store_transition t = {
+			    .from = "completed",
+			    .to = "lifted",
+			    .actor = "lethe",
+			    .reason = "the person's account was erased",
+			    .reason_col = STORE_REASON_KEEP,
+			    .now = now,
+			    .not_before = -1,
+			    .expires_at = -1,
+			    .completed_at = now,
+			    .effects = -2,
+			};
+			bool applied = false;
+
+			rc = store_request_transition(st, h.ids[i], &t, &applied, err);
+			if (rc == LETHE_OK && applied)
+				out->lifted++;
+		}
+	}
+	free(h.ids);
+	free(h.export);
+	if (rc != LETHE_OK)
+		request_work_ended_free(out);
+	return rc;
+}
+
+void
+request_work_ended_free(struct request_work_ended *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->nfiles; i++)
+		free(e->files[i]);
+	free(e->files);
+	memset(e, 0, sizeof(*e));
+}

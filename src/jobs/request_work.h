@@ -50,4 +50,26 @@ lethe_rc request_work_purge_links(struct store *st, int64_t now, struct lethe_er
  */
 lethe_rc request_work_mail_off(struct store *st, int64_t now, struct lethe_err *err);
 
+/* What an erasure of the person ended (request_work_erased()). */
+struct request_work_ended {
+	char **files;   /* export archives' file names, to unlink after the commit */
+	size_t nfiles;  /* how many */
+	int64_t lifted; /* restrictions lifted */
+};
+/*
+ * At the end of erasure @req of the person's account (scope account, not
+ * Meta's) that completed, in the caller's transaction: every export
+ * archive of the same person (subject) not yet deleted is marked deleted
+ * (store_export_delete(): its file name into @out->files, for the caller
+ * to unlink under export.dir after its commit; a crash in between leaves
+ * it to the exporter's sweep), and every restriction of the person in
+ * force is lifted (completed -> lifted, its effects to be undone by the
+ * runner's next pass, which then wipes its identities).  Nothing for
+ * another kind or scope.  Free @out with request_work_ended_free().
+ */
+lethe_rc request_work_erased(struct store *st, const struct store_request *req, int64_t now,
+                             struct request_work_ended *out, struct lethe_err *err);
+/* Free what request_work_erased() put in @e. */
+void request_work_ended_free(struct request_work_ended *e);
+
 #endif /* LETHE_JOBS_REQUEST_WORK_H */

@@ -21,6 +21,7 @@
  */
 #include "util/fmacros.h"
 
+#include "jobs/job.h"
 #include "jobs/request_work.h"
 #include "jobs/restriction_work.h"
 #include "util/log.h"
@@ -31,28 +32,7 @@ static lethe_rc
 finish(struct store *st, const struct store_request *req, const char *to, const char *reason,
        bool *applied, struct lethe_err *err)
 {
-	int64_t now = time_now();
-	struct store_transition t = {
-	    .from = "running",
-	    .to = to,
-	    .actor = "lethe",
-	    .reason = reason,
-	    .now = now,
-	    .not_before = -1,
-	    .expires_at = -1,
-	    .completed_at = now,
-	    .effects = -1,
-	};
-	lethe_rc rc = store_begin(st, err);
-
-	*applied = false;
-	if (rc == LETHE_OK)
-		rc = store_request_transition(st, req->id, &t, applied, err);
-	if (rc == LETHE_OK)
-		rc = store_commit(st, err);
-	else
-		store_rollback(st);
-	return rc;
+	return job_finish(st, req->id, "running", to, reason, applied, err);
 }
 
 lethe_rc

@@ -22,6 +22,8 @@
 #include "engine/plan.h"
 #include "engine/request.h"
 #include "jobs/engine_opts.h"
+#include "jobs/exporter.h"
+#include "jobs/job.h"
 #include "jobs/ledger_work.h"
 #include "jobs/notify.h"
 #include "jobs/proof_work.h"
@@ -43,8 +45,6 @@
 #define BUSY_PAUSE_MAX_MS 4000 /* the longest pause */
 #define TICK_MS 1000           /* expiry and deadline warnings at most this often */
 #define PURGE_MS 3600000       /* expired mailed links purged at start, then this often */
-#define FAILS_MAX 3            /* a request whose erasure fails this often in a row fails */
-#define FAILS_TRACKED 16       /* requests whose failures are counted at once */
 #define SCHEDULED_EVERY 8      /* every this many turns, a due scheduled request first */
 
 struct runner {
@@ -58,43 +58,8 @@ struct runner {
 	double last_tick;               /* time_mono_ms() of the last request_work_tick() */
 	double last_purge;              /* time_mono_ms() of the last request_work_purge_links() */
 	double last_checkpoint;         /* time_mono_ms() of the last proof_work_tick() check */
-	struct {
-		int64_t id;     /* a request whose erasure failed */
-		int n;          /* ... this many times in a row */
-	} fails[FAILS_TRACKED]; /* the runner thread's only */
+	struct job_fails fails;         /* erasures failed in a row: the runner thread's only */
 };
-
-/*
- * Count a failed erasure of request @id; true once it failed FAILS_MAX
- * times in a row (the count starts over).  @ok: it succeeded, forget it.
- */
-static bool
-count_fail(struct runner *r, int64_t id, bool ok)
-{
-	size_t i, slot = 0;
-
-	for (i = 0; i < FAILS_TRACKED; i++)
-		if (r->fails[i].id == id)
-			break;
-	if (i == FAILS_TRACKED) {
-		if (ok)
-			return false;
-		for (i = 0; i < FAILS_TRACKED; i++)
-			if (r->fails[i].n < r->fails[slot].n)
-				slot = i;
-		i = slot;
-		r->fails[i].id = id;
-		r->fails[i].n = 0;
-	}
-	if (ok || ++r->fails[i].n >= FAILS_MAX) {
-		bool give_up = !ok;
-
-		r->fails[i].id = 0;
-		r->fails[i].n = 0;
-		return give_up;
-	}
-	return false;
-}
 
 /*
  * While the intake takes a flood of callbacks, erasures yield: BUSY_SLICE_MS
@@ -208,47 +173,6 @@ request_ids(struct runner *r, struct appdb *db, struct store *st, const struct s
 	return rc;
 }
 
-/* Apply @t to request @id in a transaction of its own; *@applied says whether it did. */
-static lethe_rc
-transition(struct store *st, int64_t id, const struct store_transition *t, bool *applied,
-           struct lethe_err *err)
-{
-	lethe_rc rc = store_begin(st, err);
-
-	*applied = false;
-	if (rc == LETHE_OK)
-		rc = store_request_transition(st, id, t, applied, err);
-	if (rc == LETHE_OK)
-		rc = store_commit(st, err);
-	else
-		store_rollback(st);
-	return rc;
-}
-
-/* Mark request @req (not Meta's) failed with @reason, from whatever open state it is in. */
-static lethe_rc
-fail_request(struct store *st, const struct store_request *req, const char *reason,
-             struct lethe_err *err)
-{
-	struct store_transition t = {
-	    .from = "received,scheduled,running",
-	    .to = "failed",
-	    .actor = "lethe",
-	    .reason = reason,
-	    .now = time_now(),
-	    .not_before = -1,
-	    .expires_at = -1,
-	    .completed_at = time_now(),
-	    .effects = -1,
-	};
-	bool applied = false;
-	lethe_rc rc = transition(st, req->id, &t, &applied, err);
-
-	if (rc == LETHE_OK && applied)
-		log_warnx("request %lld: failed: %s", (long long)req->id, reason);
-	return rc;
-}
-
 /*
  * Take scheduled request @req (not Meta's) for running: of a cancel and
  * the end of its grace period exactly one wins.  *@won false: it is no
@@ -266,7 +190,7 @@ claim_request(struct store *st, struct store_request *req, bool *won, struct let
 	    .expires_at = -1,
 	    .effects = -1,
 	};
-	lethe_rc rc = transition(st, req->id, &t, won, err);
+	lethe_rc rc = job_transition(st, req->id, &t, won, err);
 
 	if (rc == LETHE_OK && *won)
 		snprintf(req->state, sizeof(req->state), "running");
@@ -339,6 +263,7 @@ finish_request(struct runner *r, struct appdb *db, struct store *st,
                struct lethe_err *err)
 {
 	bool meta = req->app[0] != '\0';
+	struct request_work_ended ended = {.files = NULL, .nfiles = 0, .lifted = 0};
 	struct store_scan scan;
 	char *reason = NULL;
 	int64_t now, epoch = 0;
@@ -389,10 +314,20 @@ finish_request(struct runner *r, struct appdb *db, struct store *st,
 	}
 	if (rc == LETHE_OK && reason == NULL && !f->no_data)
 		rc = notify_queue(r->cfg, r->dm, st, req->id, *state, f->ids, f->nids, now, err);
+	/* The person's account is erased: their export archives and restrictions go with it. */
+	if (rc == LETHE_OK && reason == NULL)
+		rc = request_work_erased(st, req, now, &ended, err);
 	if (rc == LETHE_OK)
 		rc = store_commit(st, err);
 	else
 		store_rollback(st);
+	for (size_t i = 0; rc == LETHE_OK && i < ended.nfiles; i++)
+		exporter_unlink(r->cfg->exports.dir, ended.files[i]);
+	if (rc == LETHE_OK && (ended.nfiles > 0 || ended.lifted > 0))
+		log_info("request %lld: the person's %zu export archives deleted and %lld "
+		         "restrictions lifted with their account",
+		         (long long)req->id, ended.nfiles, (long long)ended.lifted);
+	request_work_ended_free(&ended);
 	/* A crash before this only makes the next start look once for nothing. */
 	if (rc == LETHE_OK && f->erased)
 		ledger_work_marker(db, epoch);
@@ -475,22 +410,21 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 			                  "request %lld: restriction not done, will retry: %s",
 			                  (long long)req->id, err.msg);
 		}
-		if (rc != LETHE_E_UNAVAILABLE && count_fail(r, req->id, rc == LETHE_OK) &&
-		    fail_request(
-		        st, req,
-		        "the restriction failed 3 times in a row; see the log, then retry it",
-		        NULL) == LETHE_OK)
+		if (rc != LETHE_E_UNAVAILABLE &&
+		    job_fails_count(&r->fails, req->id, rc == LETHE_OK) &&
+		    job_fail(st, req->id, "received,scheduled,running",
+		             "the restriction failed 3 times in a row; see the log, then retry it",
+		             NULL) == LETHE_OK)
 			rc = LETHE_OK;
 		return rc;
 	}
 	if (request_person(r, req, box, boxlen, user_id, sizeof(user_id), &one, &opened, &ids,
 	                   &nids, &scope) != LETHE_OK) {
 		if (!meta)
-			return fail_request(
-			    st, req,
-			    "its identities could not be opened (was the anonymize key "
-			    "changed?)",
-			    &err);
+			return job_fail(st, req->id, "received,scheduled,running",
+			                "its identities could not be opened (was the anonymize key "
+			                "changed?)",
+			                &err);
 		return store_meta_update(st, req->id, "failed", 0, false, time_now(), run, &err);
 	}
 	/* Effects a policy applies at acceptance come first (no grace: this pass). */
@@ -577,14 +511,15 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 	}
 out:
 	/*
-	 * A request not from Meta whose erasure fails FAILS_MAX times in a row
+	 * A request not from Meta whose erasure fails JOB_FAILS_MAX times in a row
 	 * is marked failed (visible, retryable) instead of being retried
 	 * unseen; Meta's are retried until they succeed, as Meta expects.
 	 */
 	if (!meta && rc != LETHE_E_BUSY && rc != LETHE_E_UNAVAILABLE &&
-	    count_fail(r, req->id, rc == LETHE_OK) &&
-	    fail_request(st, req, "the erasure failed 3 times in a row; see the log, then retry it",
-	                 NULL) == LETHE_OK)
+	    job_fails_count(&r->fails, req->id, rc == LETHE_OK) &&
+	    job_fail(st, req->id, "received,scheduled,running",
+	             "the erasure failed 3 times in a row; see the log, then retry it",
+	             NULL) == LETHE_OK)
 		rc = LETHE_OK;
 	request_ids_free(opened, opened != NULL ? nids : 0);
 	for (i = 0; i < chans.n; i++) {

@@ -6,10 +6,12 @@
  * order they depend on each other (see service.h).
  *
  * Start: the template set (checked: a bad template refuses the start),
- * databases, runner, exporter, sweeper, outbox, mailer (with a mail: section),
- * intake (which kicks the runner), pool.  Stop: the pool and the intake
- * first (service_quiesce(): they finish their queues, which hands every
- * waiting request back to its caller), then the runner (told the intake
+ * databases, intake (its flock on the intake log makes this the only
+ * serve of the state store: nothing that writes requests or archives
+ * starts before it), runner (the intake kicks it once it is there),
+ * exporter (it locks export.dir: refused if another lethe has it), sweeper, outbox, mailer (with a
+ * mail: section), pool.  Stop: the pool and the intake first (service_quiesce(): they finish their
+ * queues, which hands every waiting request back to its caller), then the runner (told the intake
  * is gone first: it asks the intake whether it is busy), exporter, mailer, outbox,
  * sweeper, the databases and the template set.
  */
@@ -24,6 +26,17 @@
 
 #define BLOCKING_WORKERS 4 /* threads for handlers that wait on a database */
 
+/* The intake moved requests into the store (its indexer thread): wake the runner if started. */
+static void
+intake_committed(void *arg)
+{
+	struct service *svc = arg;
+	struct runner *r = atomic_load(&svc->kick);
+
+	if (r != NULL)
+		runner_kick(r);
+}
+
 lethe_rc
 service_start(const struct lethe_config *cfg, const struct datamap *dm, runner_done_fn on_done,
               struct service **out, struct lethe_err *err)
@@ -34,6 +47,7 @@ service_start(const struct lethe_config *cfg, const struct datamap *dm, runner_d
 	*out = NULL;
 	svc->cfg = cfg;
 	svc->dm = dm;
+	atomic_init(&svc->kick, NULL);
 	pthread_mutex_init(&svc->db_mu, NULL);
 	pthread_mutex_init(&svc->st_mu, NULL);
 	/* The policies name scopes and effects of the data map: checked before anything starts. */
@@ -52,14 +66,26 @@ service_start(const struct lethe_config *cfg, const struct datamap *dm, runner_d
 	}
 	if (rc == LETHE_OK)
 		rc = store_open(cfg->state_db, &svc->st, err);
+	/*
+	 * The intake's lock first: a second serve of this state store is
+	 * refused before any of its threads claims a request or sweeps.
+	 */
+	if (rc == LETHE_OK)
+		rc = intake_start(cfg->state_db, cfg->meta_repeat, service__meta_deadline(cfg),
+		                  intake_committed, svc, &svc->intake, err);
 	/* No mailer will come for mail queued while mail was on: skipped, recipients wiped. */
 	if (rc == LETHE_OK && !cfg->mail.enabled)
 		rc = request_work_mail_off(svc->st, time_now(), err);
 	if (rc == LETHE_OK)
 		rc = runner_start(cfg, dm, on_done, &svc->runner, err);
+	if (rc == LETHE_OK) {
+		runner_set_busy(svc->runner, intake_busy, svc->intake);
+		atomic_store(&svc->kick, svc->runner);
+		runner_kick(svc->runner); /* what the intake moved in before */
+	}
 	/* Export archives are built beside the erasures, never in their queue. */
 	if (rc == LETHE_OK)
-		rc = exporter_start(cfg, dm, &svc->exporter, err);
+		rc = exporter_start(cfg, dm, on_done, &svc->exporter, err);
 	if (rc == LETHE_OK && cfg->sweep_enabled)
 		rc = sweeper_start(cfg, dm, &svc->sweeper, err);
 	if (rc == LETHE_OK)
@@ -73,11 +99,6 @@ service_start(const struct lethe_config *cfg, const struct datamap *dm, runner_d
 
 		rc = mailer_start(&mo, &svc->mailer, err);
 	}
-	if (rc == LETHE_OK)
-		rc = intake_start(cfg->state_db, cfg->meta_repeat, service__meta_deadline(cfg),
-		                  runner_kick, svc->runner, &svc->intake, err);
-	if (rc == LETHE_OK)
-		runner_set_busy(svc->runner, intake_busy, svc->intake);
 	if (rc == LETHE_OK) {
 		svc->pool = pool_new(BLOCKING_WORKERS, "lethe-http-work");
 		if (svc->pool == NULL)
@@ -117,6 +138,7 @@ service_stop(struct service *svc)
 	 * it stops before the intake is freed.  The intake is quiesced already,
 	 * so nothing kicks the runner meanwhile.
 	 */
+	atomic_store(&svc->kick, NULL);
 	if (svc->runner != NULL)
 		runner_set_busy(svc->runner, NULL, NULL);
 	runner_stop(svc->runner);

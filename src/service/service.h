@@ -593,10 +593,20 @@ struct service_export_view {
 	char filename[128]; /* for Content-Disposition: "export-YYYY-MM-DD.zip" */
 	bool mailable; /* ready, mail on and a confirmed address kept: new links can be mailed */
 	bool lost;     /* deleted before its end, not cancelled: its file was found missing */
+	bool erased;   /* deleted with the person's account (an erasure of it completed) */
 };
 
 /* An archive opened for download: decrypted chunk by chunk (service_download_read()). */
 struct service_download;
+
+#define SERVICE_SIZE_TEXT_MAX 32 /* bytes service_export_size_text() may write */
+/*
+ * An archive's size @bytes as the person reads it, the one rule of the
+ * download page, the status page and the mail (decimal units, rounded to
+ * the nearest): "1 byte", "512 bytes", "850 kB", "12.3 MB", "1.5 GB" into
+ * @out (@cap bytes, SERVICE_SIZE_TEXT_MAX is enough).
+ */
+void service_export_size_text(int64_t bytes, char *out, size_t cap);
 
 /*
  * What export request @code has (the status page).  LETHE_E_NOTFOUND if

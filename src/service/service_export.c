@@ -39,18 +39,6 @@ struct service_download {
 	bool failed;             /* a read failed: every later read fails too */
 };
 
-/* @t as "YYYY-MM-DDTHH:MM:SSZ", or null if unset. */
-static json_t *
-jtime(int64_t t)
-{
-	char s[32];
-
-	if (t <= 0)
-		return json_null();
-	time_format_iso(t, s, sizeof(s));
-	return json_string(s);
-}
-
 /* The file name a download is offered as: "<app>-export-YYYY-MM-DD.zip", app name made safe. */
 static void
 download_name(const struct lethe_config *cfg, int64_t created, char *out, size_t cap)
@@ -95,8 +83,8 @@ view_of(const struct service *svc, const struct store_request *r, const struct s
 	/* Past its expiry it is gone, whether the exporter's tick deleted it yet or not. */
 	v->deleted = e->deleted_at > 0 || e->expires_at <= now || e->key_boxlen == 0;
 	v->ready = !v->deleted && strcmp(r->state, "completed") == 0;
-	v->lost = v->deleted && e->deleted_at > 0 && e->deleted_at < e->expires_at &&
-	          strcmp(r->state, "completed") == 0;
+	v->lost = v->deleted && e->why == STORE_EXPORT_LOST;
+	v->erased = v->deleted && e->why == STORE_EXPORT_ERASED;
 	v->mailable = v->ready && svc->cfg->mail.enabled && r->notify_kind != STORE_NOTIFY_NONE &&
 	              r->notify_ok;
 	v->created_at = e->created_at;
@@ -175,8 +163,8 @@ service__export_json(struct service *svc, const struct store_request *r, struct 
 	o = json_object();
 	json_object_set_new(o, "ready", json_boolean(v.ready));
 	json_object_set_new(o, "deleted", json_boolean(v.deleted));
-	json_object_set_new(o, "created_at", jtime(v.created_at));
-	json_object_set_new(o, "expires_at", jtime(v.expires_at));
+	json_object_set_new(o, "created_at", time_json(v.created_at));
+	json_object_set_new(o, "expires_at", time_json(v.expires_at));
 	json_object_set_new(o, "bytes", json_integer(v.bytes));
 	json_object_set_new(o, "rows", json_integer(v.rows));
 	json_object_set_new(o, "media", json_integer(v.media));
@@ -199,6 +187,8 @@ lose(struct service *svc, const struct store_request *r, struct service_export_v
 
 	if (rc == LETHE_OK)
 		rc = store_export_delete(svc->st, r->id, time_now(), NULL, 0, &e2);
+	if (rc == LETHE_OK)
+		rc = store_export_why(svc->st, r->id, STORE_EXPORT_LOST, &e2);
 	if (rc == LETHE_OK)
 		rc = store_commit(svc->st, &e2);
 	else
@@ -245,9 +235,7 @@ open_locked(struct service *svc, const struct store_request *r, struct service_d
 		goto out;
 	}
 	if (view->deleted) {
-		rc = lethe_err_set(err, LETHE_E_GONE,
-		                   "the archive of this export was deleted (it expired or the "
-		                   "request was cancelled)");
+		rc = service__export_gone(view, err);
 		goto out;
 	}
 	if (!view->ready) {
@@ -256,9 +244,7 @@ open_locked(struct service *svc, const struct store_request *r, struct service_d
 		                   r->state);
 		goto out;
 	}
-	if (snprintf(path, sizeof(path), "%s/%s", svc->cfg->exports.dir, e.file) >=
-	        (int)sizeof(path) ||
-	    strchr(e.file, '/') != NULL) {
+	if (!export_file_path(svc->cfg->exports.dir, e.file, path, sizeof(path))) {
 		rc = lethe_err_set(err, LETHE_E_IO, "an archive's path is too long");
 		goto out;
 	}
@@ -452,10 +438,40 @@ service__export_unlink(struct service *svc, int64_t request_id)
 
 	if (store_export_get(svc->st, request_id, &e, &err) != LETHE_OK)
 		return;
-	if (e.deleted_at > 0 && strchr(e.file, '/') == NULL && e.file[0] != '\0' &&
-	    snprintf(path, sizeof(path), "%s/%s", svc->cfg->exports.dir, e.file) <
-	        (int)sizeof(path) &&
+	if (e.deleted_at > 0 &&
+	    export_file_path(svc->cfg->exports.dir, e.file, path, sizeof(path)) &&
 	    unlink(path) == 0)
 		log_info("request %lld: its export archive was deleted", (long long)request_id);
 	store_export_clear(&e);
+}
+
+void
+service_export_size_text(int64_t bytes, char *out, size_t cap)
+{
+	/* Each unit from where the smaller one would round to 1000. */
+	if (bytes >= 999950000)
+		snprintf(out, cap, "%.1f GB", (double)bytes / 1e9);
+	else if (bytes >= 999500)
+		snprintf(out, cap, "%.1f MB", (double)bytes / 1e6);
+	else if (bytes >= 1000)
+		snprintf(out, cap, "%lld kB", (long long)((bytes + 500) / 1000));
+	else
+		snprintf(out, cap, "%lld byte%s", (long long)bytes, bytes == 1 ? "" : "s");
+}
+
+lethe_rc
+service__export_gone(const struct service_export_view *v, struct lethe_err *err)
+{
+	if (strcmp(v->state, "cancelled") == 0)
+		return lethe_err_set(err, LETHE_E_GONE,
+		                     "the archive was deleted: the request was withdrawn");
+	if (v->created_at == 0)
+		return lethe_err_set(err, LETHE_E_GONE, "no copy was made: the request was %s",
+		                     v->state);
+	if (v->lost)
+		return lethe_err_set(err, LETHE_E_GONE, "the copy could not be found; ask again");
+	if (v->erased)
+		return lethe_err_set(err, LETHE_E_GONE,
+		                     "the archive was deleted with the account it was made of");
+	return lethe_err_set(err, LETHE_E_GONE, "the archive was deleted: its time ran out");
 }

@@ -29,32 +29,6 @@
 #define LINK_INVALID "this link is no longer valid"
 #define CODE_MAX 64 /* bytes of a confirmation code (struct store_request's code) */
 
-/* The keyed hash a link of @token is stored by into @out (HASH_TEXT_LEN + 1 bytes). */
-static void
-download_hash(const struct service *svc, const char *token, char out[HASH_TEXT_LEN + 1])
-{
-	char input[5 + SERVICE_LINK_TOKEN_LEN + 1];
-	int n = snprintf(input, sizeof(input), "link:%s", token);
-
-	hash_keyed(svc->cfg->key, input, (size_t)n, out);
-	sodium_memzero(input, sizeof(input));
-}
-
-/* LETHE_E_GONE for the deleted archive of @v: why it was deleted, in the person's words. */
-static lethe_rc
-gone(const struct service_export_view *v, struct lethe_err *err)
-{
-	if (strcmp(v->state, "cancelled") == 0)
-		return lethe_err_set(err, LETHE_E_GONE,
-		                     "the archive was deleted: the request was withdrawn");
-	if (v->created_at == 0)
-		return lethe_err_set(err, LETHE_E_GONE, "no copy was made: the request was %s",
-		                     v->state);
-	if (v->lost)
-		return lethe_err_set(err, LETHE_E_GONE, "the copy could not be found; ask again");
-	return lethe_err_set(err, LETHE_E_GONE, "the archive was deleted: its time ran out");
-}
-
 /*
  * The download link of @token: unused, of purpose download, its request an
  * export; its request's code into @code and id into *@id, the link's end
@@ -71,7 +45,7 @@ link_lookup(struct service *svc, const char *token, char code[CODE_MAX], int64_t
 
 	if (!service_link_token_ok(token))
 		return lethe_err_set(err, LETHE_E_NOTFOUND, LINK_INVALID);
-	download_hash(svc, token, hash);
+	service__link_hash(svc, token, hash);
 	pthread_mutex_lock(&svc->st_mu);
 	rc = svc->st != NULL ? LETHE_OK : service_store_open(svc, err);
 	if (rc == LETHE_OK)
@@ -108,7 +82,7 @@ link_view(struct service *svc, const char *token, int64_t now, struct service_ex
 	if (rc == LETHE_OK)
 		rc = service_export_view(svc, code, out, err);
 	if (rc == LETHE_OK && out->deleted)
-		return gone(out, err);
+		return service__export_gone(out, err);
 	if (rc == LETHE_OK && (!out->ready || expires <= now))
 		rc = LETHE_E_NOTFOUND;
 	if (rc == LETHE_E_NOTFOUND)
@@ -141,7 +115,7 @@ service_export_link_use(struct service *svc, const char *token, struct service_d
 	if (rc != LETHE_OK)
 		return rc;
 	/* Used first, then opened: of two uses one downloads. */
-	download_hash(svc, token, hash);
+	service__link_hash(svc, token, hash);
 	pthread_mutex_lock(&svc->st_mu);
 	rc = store_link_use(svc->st, hash, now, &applied, err);
 	pthread_mutex_unlock(&svc->st_mu);
@@ -150,7 +124,7 @@ service_export_link_use(struct service *svc, const char *token, struct service_d
 	if (rc == LETHE_OK)
 		rc = service__export_open_id(svc, id, out, view, err);
 	if (rc == LETHE_E_GONE)
-		return gone(view, err);
+		return service__export_gone(view, err);
 	/* Not ready any more (a race with a cancel): the link was for nothing. */
 	if (rc == LETHE_E_CONFLICT || rc == LETHE_E_NOTFOUND)
 		return lethe_err_set(err, LETHE_E_NOTFOUND, LINK_INVALID);
@@ -192,7 +166,7 @@ service_export_resend(struct service *svc, const char *code, struct lethe_err *e
 	if (rc != LETHE_OK)
 		return rc;
 	if (v.deleted)
-		return gone(&v, err);
+		return service__export_gone(&v, err);
 	if (!v.ready)
 		return lethe_err_set(err, LETHE_E_CONFLICT,
 		                     "the archive is not ready (the request is %s)", v.state);

@@ -13,6 +13,7 @@
 #define LETHE_SERVICE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "db/appdb.h"
 #include "jobs/exporter.h"
@@ -37,6 +38,7 @@ struct service {
 	struct intake *intake;          /* durable intake of deletion requests */
 	struct runner *runner;          /* background erasures */
 	struct exporter *exporter;      /* background export archives, or NULL (a command's) */
+	_Atomic(struct runner *) kick;  /* runner once started: the intake's kicks go there */
 	struct outbox *outbox;          /* upstream jobs of channel disconnects */
 	struct sweeper *sweeper;        /* TTL sweeps, or NULL if off */
 	struct seen *seen;              /* an import's requests of the repeat window, or NULL */
@@ -84,6 +86,13 @@ void service__mail_kick(struct service *svc);
  */
 lethe_rc service__link_mint(struct service *svc, int64_t request_id, const char *purpose,
                             int64_t expires_at, char url[SERVICE_URL_MAX], struct lethe_err *err);
+/*
+ * The keyed hash (anonymize key) a link of @token is stored and looked up
+ * by: of "link:" + @token, as HASH_TEXT_LEN hex characters and a NUL into
+ * @out.  @token is a link token (SERVICE_LINK_TOKEN_LEN characters; a
+ * longer text is cut there).  Any thread (service_links.c).
+ */
+void service__link_hash(const struct service *svc, const char *token, char out[HASH_TEXT_LEN + 1]);
 /*
  * Apply @a to request @r (as read inside the caller's transaction: st_mu
  * held, store_begin() done) at @now, as service_request_act() does, with
@@ -160,5 +169,12 @@ void service__export_unlink(struct service *svc, int64_t request_id);
  */
 lethe_rc service__default_scope(const struct datamap *dm, const char *scope, const char **out,
                                 struct lethe_err *err);
+
+/*
+ * LETHE_E_GONE for the deleted archive of @v, its message saying why in
+ * the person's words: withdrawn, never made, lost, deleted with the
+ * account, or expired (service_export.c).
+ */
+lethe_rc service__export_gone(const struct service_export_view *v, struct lethe_err *err);
 
 #endif /* LETHE_SERVICE_INTERNAL_H */

@@ -36,6 +36,20 @@ link_token(const uint8_t raw[LINK_RAW_BYTES], char out[SERVICE_LINK_TOKEN_LEN + 
 	out[SERVICE_LINK_TOKEN_LEN] = '\0';
 }
 
+void
+service__link_hash(const struct service *svc, const char *token, char out[HASH_TEXT_LEN + 1])
+{
+	char input[5 + SERVICE_LINK_TOKEN_LEN + 1];
+	int n = snprintf(input, sizeof(input), "link:%s", token);
+
+	if (n < 0)
+		n = 0;
+	else if ((size_t)n >= sizeof(input))
+		n = (int)sizeof(input) - 1;
+	hash_keyed(svc->cfg->key, input, (size_t)n, out);
+	sodium_memzero(input, sizeof(input));
+}
+
 lethe_rc
 service__link_mint(struct service *svc, int64_t request_id, const char *purpose, int64_t expires_at,
                    char url[SERVICE_URL_MAX], struct lethe_err *err)
@@ -43,7 +57,6 @@ service__link_mint(struct service *svc, int64_t request_id, const char *purpose,
 	const char *path =
 	    svc->cfg->selfservice.path != NULL ? svc->cfg->selfservice.path : LINK_DEFAULT_PATH;
 	char token[SERVICE_LINK_TOKEN_LEN + 1];
-	char input[5 + SERVICE_LINK_TOKEN_LEN + 1];
 	char hash[HASH_TEXT_LEN + 1];
 	uint8_t raw[LINK_RAW_BYTES];
 	int n;
@@ -53,8 +66,7 @@ service__link_mint(struct service *svc, int64_t request_id, const char *purpose,
 	rand_bytes(raw, sizeof(raw));
 	link_token(raw, token);
 	sodium_memzero(raw, sizeof(raw));
-	n = snprintf(input, sizeof(input), "link:%s", token);
-	hash_keyed(svc->cfg->key, input, (size_t)n, hash);
+	service__link_hash(svc, token, hash);
 	n = snprintf(url, SERVICE_URL_MAX, "%s%s/l/%s", svc->cfg->public_url, path, token);
 	if (n < 0 || n >= SERVICE_URL_MAX) {
 		rc = lethe_err_set(
@@ -73,6 +85,5 @@ out:
 	if (rc != LETHE_OK)
 		sodium_memzero(url, SERVICE_URL_MAX);
 	sodium_memzero(token, sizeof(token));
-	sodium_memzero(input, sizeof(input));
 	return rc;
 }

@@ -238,6 +238,7 @@ add_export(struct service *svc, const struct store_request *r, int64_t now, stru
 	struct store_export e;
 	struct cat_sum sums[EXPORT_CATS_MAX];
 	size_t nsums = 0, i, j;
+	char size[SERVICE_SIZE_TEXT_MAX];
 	json_t *detail = NULL, *tables;
 	lethe_rc rc;
 
@@ -252,11 +253,8 @@ add_export(struct service *svc, const struct store_request *r, int64_t now, stru
 	tpl_ctx_add_count(ctx, "export_media", e.media);
 	tpl_ctx_add_bool(ctx, "export_has_media", e.media > 0);
 	add_date(ctx, "export_expires", e.expires_at);
-	if (e.bytes >= 1000000)
-		tpl_ctx_add_strf(ctx, "export_size", "%.1f MB", (double)e.bytes / 1e6);
-	else
-		tpl_ctx_add_strf(ctx, "export_size", "%lld kB",
-		                 (long long)((e.bytes + 999) / 1000));
+	service_export_size_text(e.bytes, size, sizeof(size));
+	tpl_ctx_add_str(ctx, "export_size", size);
 	detail = e.detail != NULL ? json_loads(e.detail, 0, NULL) : NULL;
 	tables = json_object_get(detail, "tables");
 	for (i = 0; i < json_array_size(tables); i++) {

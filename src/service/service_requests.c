@@ -58,18 +58,6 @@ wake_runner(struct service *svc)
 		exporter_kick(svc->exporter);
 }
 
-/* @t as "YYYY-MM-DDTHH:MM:SSZ", or null if unset. */
-static json_t *
-jtime(int64_t t)
-{
-	char s[32];
-
-	if (t <= 0)
-		return json_null();
-	time_format_iso(t, s, sizeof(s));
-	return json_string(s);
-}
-
 static json_t *
 jtext(const char *s)
 {
@@ -158,7 +146,7 @@ on_event(void *arg, int64_t at, const char *state, const char *actor, const char
 	json_t *e = json_object();
 
 	json_object_set_new(e, "state", json_string(state));
-	json_object_set_new(e, "at", jtime(at));
+	json_object_set_new(e, "at", time_json(at));
 	json_object_set_new(e, "by", json_string(actor));
 	json_object_set_new(e, "reason", jtext(reason));
 	json_array_append_new(arg, e);
@@ -174,7 +162,8 @@ on_mail(void *arg, const struct store_mail *m)
 	json_object_set_new(e, "state", json_string(m->state));
 	json_object_set_new(e, "attempts", json_integer(m->attempts));
 	json_object_set_new(e, "last_error", jtext(m->last_error));
-	json_object_set_new(e, "sent_at", jtime(strcmp(m->state, "sent") == 0 ? m->done_at : 0));
+	json_object_set_new(e, "sent_at",
+	                    time_json(strcmp(m->state, "sent") == 0 ? m->done_at : 0));
 	json_array_append_new(arg, e);
 }
 
@@ -197,16 +186,16 @@ request_json(const struct service *svc, const struct store_request *r)
 	json_object_set_new(o, "policy", jtext(r->policy));
 	json_object_set_new(o, "state", json_string(r->state));
 	json_object_set_new(o, "verified", json_boolean(r->verified || r->app[0] != '\0'));
-	json_object_set_new(o, "received_at", jtime(r->received_at));
-	json_object_set_new(o, "due_at", jtime(r->due_at));
+	json_object_set_new(o, "received_at", time_json(r->received_at));
+	json_object_set_new(o, "due_at", time_json(r->due_at));
 	/* A grace period only where the policy has one (without, not_before is the acceptance). */
 	json_object_set_new(
 	    o, "grace_until",
-	    jtime(strcmp(r->state, "scheduled") == 0 && p->grace_s > 0 ? r->not_before : 0));
+	    time_json(strcmp(r->state, "scheduled") == 0 && p->grace_s > 0 ? r->not_before : 0));
 	json_object_set_new(
 	    o, "expires_at",
-	    jtime(strcmp(r->state, "awaiting_verification") == 0 ? r->expires_at : 0));
-	json_object_set_new(o, "completed_at", jtime(r->completed_at));
+	    time_json(strcmp(r->state, "awaiting_verification") == 0 ? r->expires_at : 0));
+	json_object_set_new(o, "completed_at", time_json(r->completed_at));
 	/* Open, as the overdue gauge counts it: a failed request is still owed. */
 	json_object_set_new(
 	    o, "overdue",

@@ -256,13 +256,6 @@ service_link_token_ok(const char *token)
 	       strspn(token, "abcdefghijklmnopqrstuvwxyz234567") == SERVICE_LINK_TOKEN_LEN;
 }
 
-/* The keyed hash a link of @token is stored by into @out (HASH_TEXT_LEN + 1 bytes). */
-static void
-link_hash(const struct service *svc, const char *token, char *out)
-{
-	keyed(svc, "link:", token, out);
-}
-
 /*
  * True if link @l may still do what it is for to request @r at @now:
  * unused, not expired, and the request where the link's purpose applies
@@ -330,7 +323,7 @@ service_link_show(struct service *svc, const char *token, struct service_link *o
 	memset(out, 0, sizeof(*out));
 	if (!service_link_token_ok(token))
 		return lethe_err_set(err, LETHE_E_NOTFOUND, "this link is no longer valid");
-	link_hash(svc, token, hash);
+	service__link_hash(svc, token, hash);
 	pthread_mutex_lock(&svc->st_mu);
 	rc = store_ready(svc, err);
 	if (rc == LETHE_OK)
@@ -386,7 +379,7 @@ service_link_use(struct service *svc, const char *token, struct service_link *ou
 	memset(out, 0, sizeof(*out));
 	if (!service_link_token_ok(token))
 		return lethe_err_set(err, LETHE_E_NOTFOUND, "this link is no longer valid");
-	link_hash(svc, token, hash);
+	service__link_hash(svc, token, hash);
 	pthread_mutex_lock(&svc->st_mu);
 	rc = store_ready(svc, err);
 	if (rc == LETHE_OK)

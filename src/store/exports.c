@@ -20,7 +20,7 @@
 
 #define EXPORT_COLS                                                                                \
 	"request_id, file, key_box, bytes, sha256, rows, media, detail, created_at, expires_at, "  \
-	"downloads, coalesce(deleted_at, 0)"
+	"downloads, coalesce(deleted_at, 0), why"
 
 void
 store_export_clear(struct store_export *e)
@@ -72,6 +72,7 @@ export_row(sqlite3_stmt *q, void *arg)
 	e->expires_at = sqlite3_column_int64(q, 9);
 	e->downloads = sqlite3_column_int64(q, 10);
 	e->deleted_at = sqlite3_column_int64(q, 11);
+	e->why = sqlite3_column_int(q, 12);
 }
 
 lethe_rc
@@ -192,6 +193,29 @@ store_export_file_live(struct store *st, const char *file, bool *live, struct le
 }
 
 lethe_rc
+store_export_held(struct store *st, int64_t id, store_held_fn fn, void *arg, struct lethe_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	lethe_rc rc;
+
+	/* The person's requests through requests_person (subject, kind). */
+	rc = store__prepf(st, &q, err,
+	                  "SELECT r.id, r.kind FROM requests r LEFT JOIN exports e "
+	                  "ON e.request_id = r.id WHERE r.subject = (SELECT subject FROM "
+	                  "requests WHERE id = ?1) AND r.id <> ?1 AND r.app = '' AND "
+	                  "((r.kind = 'export' AND e.request_id IS NOT NULL AND e.deleted_at IS "
+	                  "NULL) OR (r.kind = 'restriction' AND r.state = 'completed')) "
+	                  "ORDER BY r.id",
+	                  "i", id);
+	if (rc != LETHE_OK)
+		return rc;
+	while (store__row(st, q, &rc, err, EXP_READ))
+		fn(arg, sqlite3_column_int64(q, 0), (const char *)sqlite3_column_text(q, 1));
+	store__unprep(st, q);
+	return rc;
+}
+
+lethe_rc
 store_export_downloaded(struct store *st, int64_t request_id, struct lethe_err *err)
 {
 	return store__execf(st, err,
@@ -213,10 +237,16 @@ store_export_recent(struct store *st, const char *subject, int64_t since, int64_
 	                "SELECT coalesce(max(received_at), 0) FROM requests WHERE subject = ?1 "
 	                "AND kind = 'export' AND app = '' AND received_at >= ?2 AND state NOT IN "
 	                "('refused', 'cancelled', 'expired', 'failed') AND NOT EXISTS (SELECT 1 "
-	                "FROM exports x WHERE x.request_id = requests.id AND x.deleted_at < "
-	                "x.expires_at)",
+	                "FROM exports x WHERE x.request_id = requests.id AND x.why = 1)",
 	                "ti", subject, since);
 	if (rc == LETHE_OK)
 		*latest = t;
 	return rc == LETHE_E_NOTFOUND ? LETHE_OK : rc;
+}
+
+lethe_rc
+store_export_why(struct store *st, int64_t request_id, int why, struct lethe_err *err)
+{
+	return store__execf(st, err, "UPDATE exports SET why = ?2 WHERE request_id = ?1", "ii",
+	                    request_id, (int64_t)why);
 }

@@ -361,7 +361,8 @@ static const char schema_v14[] =
     "  created_at INTEGER NOT NULL," /* epoch s */
     "  expires_at INTEGER NOT NULL," /* the archive and its links expire (epoch s) */
     "  downloads INTEGER NOT NULL DEFAULT 0,"
-    "  deleted_at INTEGER);" /* the archive was deleted (epoch s), NULL: it exists */
+    "  deleted_at INTEGER,"              /* the archive was deleted (epoch s), NULL: it exists */
+    "  why INTEGER NOT NULL DEFAULT 0);" /* why, besides expiry/cancel: 1 lost, 2 erased */
     "CREATE INDEX IF NOT EXISTS exports_live ON exports(expires_at) WHERE deleted_at IS NULL;"
     /* The exporter's queue (store_export_next()): exports only, by state and grace. */
     "CREATE INDEX IF NOT EXISTS requests_exports ON requests(state, not_before) "

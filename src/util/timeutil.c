@@ -295,3 +295,14 @@ time_parse(const char *s, int64_t *out)
 	}
 	return LETHE_OK;
 }
+
+json_t *
+time_json(int64_t t)
+{
+	char iso[32];
+
+	if (t <= 0)
+		return json_null();
+	time_format_iso(t, iso, sizeof(iso));
+	return json_string(iso);
+}

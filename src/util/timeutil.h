@@ -13,6 +13,8 @@
 
 #include <pthread.h>
 #include <time.h>
+
+#include <jansson.h>
 #include "util/rc.h"
 
 /* @ms milliseconds from now on CLOCK_REALTIME, for pthread_cond_timedwait(). */
@@ -53,6 +55,8 @@ lethe_rc duration_parse(const char *s, int64_t *out);
 void time_format(int64_t t, char *out, size_t n);
 /* Format @t (epoch seconds, UTC) as ISO 8601 "YYYY-MM-DDTHH:MM:SSZ" into @out (>= 21 bytes). */
 void time_format_iso(int64_t t, char *out, size_t n);
+/* @t (epoch seconds) as a JSON ISO 8601 string (time_format_iso()), or JSON null if <= 0. */
+json_t *time_json(int64_t t);
 /* Parse "YYYY-MM-DD HH:MM:SS" / "YYYY-MM-DDTHH:MM:SSZ" / "YYYY-MM-DD"; LETHE_E_USAGE if not. */
 lethe_rc time_parse(const char *s, int64_t *out);
 

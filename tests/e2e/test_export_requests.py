@@ -7,9 +7,15 @@ encrypted at rest under export.dir, and the request completes; GET
 expired or the request was cancelled, 404 for no such request).  One export per
 person within export.rate_limit (429 with the next date and Retry-After, nothing
 stored; an operator's is exempt).  A SIGKILL while an archive is built leaves no archive and no
-.part file behind, and the export completes exactly once after the restart.  An
+.part file behind, and the export completes exactly once after the restart; so
+do the states a kill between the rename and the commit (a file without a row)
+and between a cancel's commit and its unlink (a deleted row's file) leave.  An
 export that fails three times in a row is failed with its reason while erasures
-go on, and a retry completes it.
+go on, and a retry completes it.  export.dir is locked by the serve that uses
+it: a second serve of the same state store, or of another one given the same
+export.dir, is refused before its exporter sweeps, and the first's archives
+stay; a dir open to group or other is warned about.  An erasure of the
+person's account deletes their export archives with it.
 """
 import hashlib
 import io
@@ -17,6 +23,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import stat
 import time
 import zipfile
@@ -25,8 +32,8 @@ import pytest
 
 from lethe_e2e import make_demo, query, run_lethe, without_section
 from request_helpers import DAY, Clock
-from requests_helpers import APP_KEY, ADMIN_KEY, api_section, assert_error, call
-from serve_helpers import TSCALE, assert_log_clean, servers, stop_ok  # noqa: F401
+from requests_helpers import APP_KEY, ADMIN_KEY, api_section, assert_error, call, cli_json
+from serve_helpers import SECRETS_ENV, TSCALE, assert_log_clean, servers, stop_ok  # noqa: F401
 
 UNKNOWN = "a" * 34  # a well-formed code no request has
 USER = "user1@example.com"
@@ -89,7 +96,8 @@ def download(s, code):
 
 def archives(demo):
     d = export_dir(demo)
-    return sorted(p.name for p in d.iterdir()) if d.exists() else []
+    # Its lock file (.lethe.lock) is no archive.
+    return sorted(p.name for p in d.iterdir() if p.name != ".lethe.lock") if d.exists() else []
 
 
 def requests_count(demo):
@@ -145,6 +153,11 @@ def test_export_completes_and_downloads(srv):
     assert [r["email"] for r in rows] == [USER], rows
     # Counted, and the JSON says so.
     assert get(s, req["id"])["export"]["downloads"] == 1
+    # Its duration feeds the per-kind histogram, as an erasure's does.
+    status, _, metrics = s.get("/metrics")
+    assert status == 200
+    assert re.search(rb'^lethe_request_duration_seconds_count\{kind="export"\} 1$', metrics,
+                     re.M), metrics
 
     # At rest: one file under export.dir, encrypted (no zip, no email), 0600 in a 0700 dir.
     files = archives(demo)
@@ -347,7 +360,7 @@ def test_export_sigkill_mid_build_completes_once(tmp_path, servers):
     s2 = servers(demo)
     done = wait_state(s2, req["id"], ("completed", "failed"), timeout=60)
     assert done["state"] == "completed", done
-    files = os.listdir(d)
+    files = archives(demo)
     assert len(files) == 1 and files[0].endswith(".lx"), files
     assert demo.state("SELECT count(*) FROM exports") == [(1,)]
     events = [e["state"] for e in done["events"]]
@@ -387,3 +400,188 @@ def test_export_failing_is_failed_then_retried(demo, servers):
     status, _, data = download(s, req["id"])
     assert status == 200 and zipfile.ZipFile(io.BytesIO(data)).testzip() is None
     stop_ok(s)
+
+
+def test_erasure_of_the_person_deletes_their_archive(srv):
+    # An export completed, then the same person's account erased: the archive goes in
+    # the erasure's transaction (its file right after), another person's stays.
+    demo, s = srv
+    req = create(s)
+    other = create(s, user=3)
+    for code in (req["id"], other["id"]):
+        wait_state(s, code, ("completed",))
+    assert len(archives(demo)) == 2
+    kept = demo.state("SELECT file FROM exports e JOIN requests r ON r.id = e.request_id "
+                      "WHERE r.code = ?", (other["id"],))[0][0]
+    er = create(s, kind="erasure")
+    done = wait_state(s, er["id"], ("completed", "completed_with_retention", "failed"))
+    assert done["state"] in ("completed", "completed_with_retention"), done
+    assert archives(demo) == [kept]
+    x = get(s, req["id"])
+    assert x["state"] == "completed" and x["export"]["deleted"] is True, x
+    status, hdrs, body = download(s, req["id"])
+    e = assert_error(status, hdrs, json.loads(body), 410, "gone")
+    assert "with the account" in e["message"], e
+    assert demo.state("SELECT key_box IS NULL, deleted_at IS NOT NULL, why FROM exports e "
+                      "JOIN requests r ON r.id = e.request_id WHERE r.code = ?",
+                      (req["id"],)) == [(1, 1, 2)]
+    # The page says why: deleted with the account, not lost, not expired.
+    status, _, page = s.request("GET", "/data-deletion/status?id=" + req["id"])
+    assert status == 200 and b"deleted</strong> with your account" in page, page
+    assert b"could not be found" not in page and b"that time has ended" not in page
+    status, _, data = download(s, other["id"])
+    assert status == 200 and len(data) == get(s, other["id"])["export"]["bytes"]
+    assert "1 export archives deleted" in s.stderr(), s.stderr()
+    assert_log_clean(s, USER)
+
+
+# ---- the states a crash leaves between the rename, the commit and the unlink ----------
+# No hook stops lethe at those points, so each test makes the state itself, with lethe
+# stopped, exactly as such a kill leaves it, and starts lethe on it.
+
+def test_crash_between_rename_and_commit_rebuilds_once(demo, servers):
+    # Killed after the rename, before the commit: the request is still running (its
+    # identities sealed), a finished archive without a row is on disk.
+    configure(demo, GRACE_POLICIES)
+    s = servers(demo)
+    req = create(s)
+    stop_ok(s)
+    d = export_dir(demo)
+    rid = demo.state("SELECT id FROM requests WHERE code = ?", (req["id"],))[0][0]
+    con = sqlite3.connect(str(demo.state_db), timeout=10)
+    try:
+        with con:
+            con.execute("UPDATE requests SET state = 'running', not_before = 0 "
+                        "WHERE id = ?", (rid,))
+    finally:
+        con.close()
+    assert demo.state("SELECT length(identity_box) > 0 FROM requests WHERE id = ?",
+                      (rid,)) == [(1,)]
+    d.mkdir(parents=True, exist_ok=True)
+    orphan = "%d-%s.lx" % (rid, "0123456789abcdef")
+    (d / orphan).write_bytes(os.urandom(4096))
+    s2 = servers(demo)
+    done = wait_state(s2, req["id"], ("completed", "failed"), timeout=60)
+    assert done["state"] == "completed", done
+    files = archives(demo)
+    assert len(files) == 1 and files[0] != orphan and files[0].endswith(".lx"), files
+    assert [e["state"] for e in done["events"]].count("completed") == 1, done["events"]
+    assert demo.state("SELECT count(*) FROM exports") == [(1,)]
+    status, _, data = download(s2, req["id"])
+    assert status == 200 and zipfile.ZipFile(io.BytesIO(data)).testzip() is None
+    stop_ok(s2)
+
+
+def test_crash_between_commit_and_unlink_is_swept(demo, servers):
+    # Killed after a cancel's commit, before its unlink: the row is deleted, its file
+    # still there.  The next start removes it; nothing else goes.
+    configure(demo)
+    s = servers(demo)
+    req = create(s)
+    other = create(s, user=3)
+    for code in (req["id"], other["id"]):
+        wait_state(s, code, ("completed",))
+    stop_ok(s)
+    d = export_dir(demo)
+    file = demo.state("SELECT file FROM exports e JOIN requests r ON r.id = e.request_id "
+                      "WHERE r.code = ?", (req["id"],))[0][0]
+    kept = [f for f in archives(demo) if f != file]
+    saved = (d / file).read_bytes()
+    rc, out, err = cli_json(demo, "cancel", req["id"])
+    assert rc == 0 and out["export"]["deleted"] is True, (rc, out, err)
+    assert not (d / file).exists()
+    (d / file).write_bytes(saved)
+    s2 = servers(demo)
+    wait_until(lambda: archives(demo) == kept, "the file of the deleted row stays: %r"
+               % archives(demo))
+    assert "removed 1 unfinished or orphaned archives" in s2.stderr(), s2.stderr()
+    status, _, data = download(s2, other["id"])
+    assert status == 200
+    stop_ok(s2)
+
+
+def heavy_demo(tmp_path, name="heavy"):
+    """A demo whose export takes a while to build (300k rows), without mail."""
+    demo = make_demo(tmp_path / name, ["--users", "4", "--seed", "7", "--heavy", "300000"])
+    text = demo.config.read_text()
+    for section in ("mail", "selfservice"):
+        text = without_section(text, section)
+    demo.config.write_text(text)
+    configure(demo)
+    return demo
+
+
+def serve_refused(config):
+    """`lethe serve` that must refuse to start: its stderr."""
+    code, out, err = run_lethe("serve", "-c", config, "--listen", "127.0.0.1:0",
+                               env=SECRETS_ENV, timeout=30)
+    assert code != 0 and "serving" not in out, (code, out, err)
+    return err
+
+
+def test_second_serve_leaves_first_archive_alone(tmp_path, servers):
+    # The first serve builds an archive (its .part on disk) when a second serve of the
+    # same state store starts: the second is refused before its exporter sweeps.
+    demo = heavy_demo(tmp_path)
+    s = servers(demo)
+    status, _, req = call(s, "POST", "/v1/requests",
+                          body={"kind": "export", "scope": "account",
+                                "identities": {"email": "heavy@example.com"}, "verified": True})
+    assert status == 201, req
+    d = export_dir(demo)
+    wait_until(lambda: d.exists() and any(n.endswith(".part") for n in os.listdir(d)),
+               "no archive is being built", timeout=20)
+    err = serve_refused(demo.config)
+    assert "is in use" in err, err
+    assert "removed" not in err, err
+    done = wait_state(s, req["id"], ("completed", "failed"), timeout=60)
+    assert done["state"] == "completed", done
+    # Built once, never disturbed (no "cannot rename": retry), and it downloads whole.
+    assert "will retry" not in s.stderr(), s.stderr()
+    assert len(archives(demo)) == 1, archives(demo)
+    status, hdrs, data = download(s, req["id"])
+    assert status == 200 and len(data) == done["export"]["bytes"]
+    assert zipfile.ZipFile(io.BytesIO(data)).testzip() is None
+    stop_ok(s)
+
+
+def test_shared_export_dir_is_refused(demo, servers, tmp_path):
+    # Another state store given the same export.dir would take this one's archives
+    # for orphans: its serve is refused, and the archive stays and downloads.
+    configure(demo)
+    s = servers(demo)
+    req = create(s)
+    wait_state(s, req["id"], ("completed",))
+    kept = archives(demo)
+    assert len(kept) == 1 and kept[0].endswith(".lx"), kept
+    other = make_demo(tmp_path / "other", ["--users", "4", "--seed", "3"])
+    text = other.config.read_text()
+    for section in ("mail", "selfservice"):
+        text = without_section(text, section)
+    other.config.write_text(text)
+    configure(other, export="export:\n  dir: %s\n" % export_dir(demo))
+    err = serve_refused(other.config)
+    assert "export.dir %s is used by another lethe" % export_dir(demo) in err, err
+    assert archives(demo) == kept
+    status, _, data = download(s, req["id"])
+    assert status == 200 and len(data) == get(s, req["id"])["export"]["bytes"]
+    # Once the first is gone, the second may have the dir.
+    stop_ok(s)
+    s2 = servers(other)
+    stop_ok(s2)
+
+
+def test_export_dir_open_to_others_is_warned(demo, servers):
+    configure(demo)
+    d = export_dir(demo)
+    d.mkdir(parents=True, exist_ok=True)
+    os.chmod(d, 0o755)
+    s = servers(demo)
+    stop_ok(s)
+    assert "export.dir %s allows group or other access (mode 755)" % d in s.stderr(), \
+        s.stderr()
+    # A private dir is not.
+    os.chmod(d, 0o700)
+    s2 = servers(demo)
+    stop_ok(s2)
+    assert "allows group or other access" not in s2.stderr(), s2.stderr()

@@ -462,3 +462,32 @@ def test_kill_between_effects_and_completion_completes_once(demo, servers):
     assert len(re.findall(r"restriction in force", s.stderr() + s2.stderr())) == 1
     audit_ok(demo)
     stop_ok(s2)
+
+
+def test_erasure_of_the_person_lifts_their_restriction(srv):
+    # A restriction in force, then the person's account erased: the restriction is
+    # lifted with it (effects undone on what is left, identities wiped), the history and
+    # the audit chain say so; another person's restriction stays in force.
+    demo, s = srv
+    (uid, email), (other_uid, other_email) = people(demo, 2)
+    res = create(s, email)
+    other = create(s, other_email)
+    for code in (res["id"], other["id"]):
+        assert wait_state(s, code, ("completed", "failed"))["state"] == "completed"
+    assert row(demo, res["id"])[2] > 0
+    er = create(s, email, kind="erasure")
+    done = wait_state(s, er["id"], ("completed", "completed_with_retention", "failed"))
+    assert done["state"] in ("completed", "completed_with_retention"), done
+    assert get(s, res["id"])["state"] == "lifted"
+    wait_for(lambda: row(demo, res["id"])[2] == 0, "the identities wiped", srv=s)
+    assert row(demo, res["id"]) == ("lifted", 0, 0)
+    assert events(demo, res["id"]) == ["scheduled", "running", "completed", "lifted"]
+    assert demo.state("SELECT e.reason FROM request_events e JOIN requests r ON "
+                      "r.id = e.request_id WHERE r.code = ? AND e.state = 'lifted'",
+                      (res["id"],)) == [("the person's account was erased",)]
+    # The other person's restriction is untouched.
+    assert row(demo, other["id"])[:2] == ("completed", 2)
+    assert restricted(demo) == {other_uid: 1}
+    assert "restrictions lifted with their account" in s.stderr()
+    assert email not in s.stderr()
+    audit_ok(demo)

@@ -266,11 +266,13 @@ def test_serve_port_in_use_fails(demo, servers):
     (in use ...)"), not share the port: two servers (and two job runners on one state
     store) would split Meta's callbacks between them."""
     srv = servers(demo)
-    # Its own state store, so that the port is what it trips over.
+    # Its own state store and export.dir (each locked by the running one), so that the
+    # port is what it trips over.
     other = demo.dir / "other-state.yaml"
     text = demo.config.read_text()
-    assert "database: var/state.db" in text
-    other.write_text(text.replace("database: var/state.db", "database: var/other-state.db"))
+    assert "database: var/state.db" in text and "dir: var/exports" in text
+    other.write_text(text.replace("database: var/state.db", "database: var/other-state.db")
+                     .replace("dir: var/exports", "dir: var/other-exports"))
     rc, out, err = run_serve_expect_failure(demo, SECRETS_ENV, srv.port, config=other)
     assert rc != 0 and "serving on port" not in out
     assert "listen" in err, err

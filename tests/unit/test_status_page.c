@@ -16,6 +16,7 @@
 
 #include "http/metrics.h"
 #include "http/status_page.h"
+#include "service/service.h"
 #include "util/template.h"
 #include "util/buf.h"
 #include "util/mem.h"
@@ -1355,11 +1356,35 @@ test_status_page_verify_mail(void **state)
 	free(html);
 }
 
+/* One size rule for the download page, the status page and the mail. */
+static void
+test_status_page_export_size_text(void **state)
+{
+	static const struct {
+		int64_t bytes;
+		const char *text;
+	} cases[] = {
+	    {0, "0 bytes"},          {1, "1 byte"},         {999, "999 bytes"},
+	    {1000, "1 kB"},          {1499, "1 kB"},        {1500, "2 kB"},
+	    {999499, "999 kB"},      {999500, "1.0 MB"},    {12345678, "12.3 MB"},
+	    {999949999, "999.9 MB"}, {999950000, "1.0 GB"}, {1500000000, "1.5 GB"},
+	};
+	char out[SERVICE_SIZE_TEXT_MAX];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		service_export_size_text(cases[i].bytes, out, sizeof(out));
+		assert_string_equal(out, cases[i].text);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_status_page_template_variables),
+	    cmocka_unit_test(test_status_page_export_size_text),
 	    cmocka_unit_test(test_status_page_template_escaping),
 	    cmocka_unit_test(test_status_page_template_sections),
 	    cmocka_unit_test(test_status_page_template_item_pointers_stable),

@@ -5,7 +5,8 @@
  * scheduled one, grace respected, erasures never), deleting an archive
  * (once, key box wiped), the expired ones, the live-file check, the
  * downloads count and the rate limit's query; and the exporter's sweep of
- * export.dir (jobs/exporter.c), which keeps only the archives rows name.
+ * export.dir (jobs/exporter.c), which keeps only the archives rows name
+ * and never looks at names it does not make, and export.dir's lock.
  */
 #include "util/fmacros.h"
 
@@ -322,21 +323,68 @@ test_exporter_sweep_keeps_live_archives(void **state)
 	assert_int_equal(exporter_sweep(f->st, dir, &n, &err), LETHE_OK);
 	assert_int_equal(n, 0);
 	assert_int_equal(mkdir(dir, 0700), 0);
-	put(f->st, a, "1-live.lx", 100, 900);
-	put(f->st, b, "2-gone.lx", 100, 900);
+	put(f->st, a, "1-0123456789abcdef.lx", 100, 900);
+	put(f->st, b, "2-0123456789abcdef.lx", 100, 900);
 	assert_int_equal(store_export_delete(f->st, b, 200, file, sizeof(file), &err), LETHE_OK);
-	touch(dir, "1-live.lx");
-	touch(dir, "2-gone.lx");   /* its row was deleted: a cancel's file left behind */
-	touch(dir, "3-orphan.lx"); /* no row: a crash between the rename and the commit */
-	touch(dir, "4-x.lx.part"); /* a crash while building */
-	touch(dir, "README.txt");  /* not lethe's: left alone */
+	touch(dir, "1-0123456789abcdef.lx");
+	/* Its row was deleted: a cancel's file left behind. */
+	touch(dir, "2-0123456789abcdef.lx");
+	/* No row: a crash between the rename and the commit. */
+	touch(dir, "3-fedcba9876543210.lx");
+	touch(dir, "4-00000000deadbeef.lx.part"); /* a crash while building */
+	/* Not names the exporter makes: left alone, whatever they end with. */
+	touch(dir, "README.txt");
+	touch(dir, "backup.lx");
+	touch(dir, "notes.part");
+	touch(dir, "5-0123456789ABCDEF.lx");
+	touch(dir, "6-0123456789abcde.lx");
+	touch(dir, "7-0123456789abcdef.lx.old");
+	touch(dir, "-0123456789abcdef.lx");
 	assert_int_equal(exporter_sweep(f->st, dir, &n, &err), LETHE_OK);
 	assert_int_equal(n, 3);
-	assert_true(exists(dir, "1-live.lx"));
-	assert_false(exists(dir, "2-gone.lx"));
-	assert_false(exists(dir, "3-orphan.lx"));
-	assert_false(exists(dir, "4-x.lx.part"));
+	assert_true(exists(dir, "1-0123456789abcdef.lx"));
+	assert_false(exists(dir, "2-0123456789abcdef.lx"));
+	assert_false(exists(dir, "3-fedcba9876543210.lx"));
+	assert_false(exists(dir, "4-00000000deadbeef.lx.part"));
 	assert_true(exists(dir, "README.txt"));
+	assert_true(exists(dir, "backup.lx"));
+	assert_true(exists(dir, "notes.part"));
+	assert_true(exists(dir, "5-0123456789ABCDEF.lx"));
+	assert_true(exists(dir, "6-0123456789abcde.lx"));
+	assert_true(exists(dir, "7-0123456789abcdef.lx.old"));
+	assert_true(exists(dir, "-0123456789abcdef.lx"));
+}
+
+/* export.dir's lock: made 0700 if missing, one holder at a time, free again once released. */
+static void
+test_exporter_dir_lock(void **state)
+{
+	struct tu_store *f = *state;
+	struct lethe_err err = {0};
+	struct stat sb;
+	char dir[128];
+	int fd = -1, fd2 = -1;
+
+	snprintf(dir, sizeof(dir), "%s/exports-locked", f->dir);
+	assert_int_equal(exporter_dir_lock(dir, &fd, &err), LETHE_OK);
+	assert_true(fd >= 0);
+	assert_int_equal(stat(dir, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0700);
+	assert_true(exists(dir, ".lethe.lock"));
+	/* Another holder (another open file, as another process has) is refused. */
+	assert_int_equal(exporter_dir_lock(dir, &fd2, &err), LETHE_E_BUSY);
+	assert_int_equal(fd2, -1);
+	assert_non_null(strstr(err.msg, "is used by another lethe"));
+	/* The sweep never takes the lock file for an archive. */
+	assert_int_equal(exporter_sweep(f->st, dir, NULL, &err), LETHE_OK);
+	assert_true(exists(dir, ".lethe.lock"));
+	exporter_dir_unlock(fd);
+	assert_int_equal(exporter_dir_lock(dir, &fd2, &err), LETHE_OK);
+	exporter_dir_unlock(fd2);
+	/* A file where the dir should be: a clear error, no lock. */
+	snprintf(dir, sizeof(dir), "%s/exports-locked/.lethe.lock", f->dir);
+	assert_int_equal(exporter_dir_lock(dir, &fd, &err), LETHE_E_IO);
+	assert_int_equal(fd, -1);
 }
 
 int
@@ -349,6 +397,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_store_export_recent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_exporter_sweep_keeps_live_archives, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_exporter_dir_lock, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -653,11 +653,27 @@ test_util_log_limited_static_initialiser(void **state)
 	assert_int_equal(lines, 0);
 }
 
+/* time_json(): the one JSON form of a time (API, status JSON, exports). */
+static void
+test_util_time_json(void **state)
+{
+	json_t *j;
+
+	(void)state;
+	j = time_json(1792627200);
+	assert_true(json_is_string(j));
+	assert_string_equal(json_string_value(j), "2026-10-22T00:00:00Z");
+	json_decref(j);
+	assert_true(json_is_null(time_json(0)));
+	assert_true(json_is_null(time_json(-5)));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_util_duration_parse_units),
+	    cmocka_unit_test(test_util_time_json),
 	    cmocka_unit_test(test_util_duration_parse_combined),
 	    cmocka_unit_test(test_util_duration_parse_rejects),
 	    cmocka_unit_test(test_util_duration_parse_overflow),

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * job.c - the request threads' shared bookkeeping (see job.h): failure
+ * counts in a row, and transitions in a transaction of their own.
+ */
+#include "util/fmacros.h"
+
+#include <string.h>
+
+#include "jobs/job.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+bool
+job_fails_count(struct job_fails *f, int64_t id, bool ok)
+{
+	size_t i, slot = 0;
+
+	for (i = 0; i < JOB_FAILS_TRACKED; i++)
+		if (f->t[i].id == id)
+			break;
+	if (i == JOB_FAILS_TRACKED) {
+		if (ok)
+			return false;
+		for (i = 0; i < JOB_FAILS_TRACKED; i++)
+			if (f->t[i].n < f->t[slot].n)
+				slot = i;
+		i = slot;
+		f->t[i].id = id;
+		f->t[i].n = 0;
+	}
+	if (ok || ++f->t[i].n >= JOB_FAILS_MAX) {
+		bool give_up = !ok;
+
+		f->t[i].id = 0;
+		f->t[i].n = 0;
+		return give_up;
+	}
+	return false;
+}
+
+lethe_rc
+job_transition(struct store *st, int64_t id, const struct store_transition *t, bool *applied,
+               struct lethe_err *err)
+{
+	lethe_rc rc = store_begin(st, err);
+
+	*applied = false;
+	if (rc == LETHE_OK)
+		rc = store_request_transition(st, id, t, applied, err);
+	if (rc == LETHE_OK)
+		rc = store_commit(st, err);
+	else
+		store_rollback(st);
+	return rc;
+}
+
+lethe_rc
+job_finish(struct store *st, int64_t id, const char *from, const char *to, const char *reason,
+           bool *applied, struct lethe_err *err)
+{
+	int64_t now = time_now();
+	struct store_transition t = {
+	    .from = from,
+	    .to = to,
+	    .actor = "lethe",
+	    .reason = reason,
+	    .now = now,
+	    .not_before = -1,
+	    .expires_at = -1,
+	    .completed_at = now,
+	    .effects = -1,
+	};
+	bool done = false;
+	lethe_rc rc = job_transition(st, id, &t, &done, err);
+
+	if (applied != NULL)
+		*applied = done;
+	return rc;
+}
+
+lethe_rc
+job_fail(struct store *st, int64_t id, const char *from, const char *reason, struct lethe_err *err)
+{
+	bool applied = false;
+	lethe_rc rc = job_finish(st, id, from, "failed", reason, &applied, err);
+
+	if (rc == LETHE_OK && applied)
+		log_warnx("request %lld: failed: %s", (long long)id, reason);
+	return rc;
+}
