@@ -18,17 +18,23 @@
  */
 #include "util/fmacros.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <pthread.h>
 
 #include "engine/export_internal.h"
+#include "engine/export_lib.h"
 #include "util/mem.h"
 
 /* zlib level of the deflated entries: level 1 keeps up with the database (docs/export.md). */
 #define EXPORT_DEFLATE_LEVEL "1"
 
 enum zip_cmd { ZIP_BEGIN, ZIP_DATA, ZIP_END, ZIP_CLOSE };
+
+/* libarchive's functions: loaded (export_lib()) before the first zip is started. */
+static const struct export_lib *
+ar(void)
+{
+	return export_lib(NULL);
+}
 
 /* One piece of work for the writer. */
 struct zip_item {
@@ -105,18 +111,18 @@ zip_begin(struct export_ctx *x, struct zip_item *it)
 	struct archive_entry *e;
 	int r;
 
-	if ((it->store ? archive_write_zip_set_compression_store(p->a)
-	               : archive_write_zip_set_compression_deflate(p->a)) != ARCHIVE_OK)
+	if ((it->store ? ar()->write_zip_set_compression_store(p->a)
+	               : ar()->write_zip_set_compression_deflate(p->a)) != ARCHIVE_OK)
 		return zip_fail(p, "compression");
-	e = archive_entry_new();
-	archive_entry_set_pathname(e, it->path);
-	archive_entry_set_filetype(e, AE_IFREG);
-	archive_entry_set_perm(e, 0644);
-	archive_entry_set_mtime(e, (time_t)x->now, 0);
+	e = ar()->entry_new();
+	ar()->entry_set_pathname(e, it->path);
+	ar()->entry_set_filetype(e, AE_IFREG);
+	ar()->entry_set_perm(e, 0644);
+	ar()->entry_set_mtime(e, (time_t)x->now, 0);
 	if (it->size >= 0)
-		archive_entry_set_size(e, it->size);
-	r = archive_write_header(p->a, e);
-	archive_entry_free(e);
+		ar()->entry_set_size(e, it->size);
+	r = ar()->write_header(p->a, e);
+	ar()->entry_free(e);
 	if (r != ARCHIVE_OK)
 		return zip_fail(p, "entry header");
 	free(p->epath);
@@ -136,7 +142,7 @@ zip_data(struct export_pipe *p, const struct export_buf *b)
 	crypto_hash_sha256_update(&p->eh, (const unsigned char *)b->p, b->n);
 	p->ebytes += (int64_t)b->n;
 	while (n > 0) {
-		la_ssize_t w = archive_write_data(p->a, c, n);
+		la_ssize_t w = ar()->write_data(p->a, c, n);
 
 		if (w <= 0)
 			return zip_fail(p, "data");
@@ -153,7 +159,7 @@ zip_end(struct export_ctx *x, bool unlisted)
 	unsigned char sum[crypto_hash_sha256_BYTES];
 	char hex[crypto_hash_sha256_BYTES * 2 + 1];
 
-	if (archive_write_finish_entry(p->a) != ARCHIVE_OK)
+	if (ar()->write_finish_entry(p->a) != ARCHIVE_OK)
 		return zip_fail(p, "entry end");
 	crypto_hash_sha256_final(&p->eh, sum);
 	sodium_bin2hex(hex, sizeof(hex), sum, sizeof(sum));
@@ -170,7 +176,7 @@ zip_close(struct export_ctx *x)
 	struct export_pipe *p = x->pipe;
 	unsigned char sum[crypto_hash_sha256_BYTES];
 
-	if (archive_write_close(p->a) != ARCHIVE_OK)
+	if (ar()->write_close(p->a) != ARCHIVE_OK)
 		return zip_fail(p, "close");
 	crypto_hash_sha256_final(&p->zh, sum);
 	sodium_bin2hex(x->res->sha256, sizeof(x->res->sha256), sum, sizeof(sum));
@@ -285,18 +291,20 @@ export_zip_open(struct export_ctx *x)
 	pthread_cond_init(&p->cv_put, NULL);
 	pthread_cond_init(&p->cv_get, NULL);
 	crypto_hash_sha256_init(&p->zh);
-	p->a = archive_write_new();
+	if (export_lib(x->err) == NULL)
+		return x->err != NULL ? x->err->rc : LETHE_E_INTERNAL;
+	p->a = ar()->write_new();
 	if (p->a == NULL)
 		return lethe_err_set(x->err, LETHE_E_INTERNAL, "export: cannot start the zip");
-	if (archive_write_set_format_zip(p->a) != ARCHIVE_OK ||
-	    archive_write_set_format_option(p->a, "zip", "compression-level",
-	                                    EXPORT_DEFLATE_LEVEL) != ARCHIVE_OK ||
-	    archive_write_set_bytes_per_block(p->a, EXPORT_FLUSH) != ARCHIVE_OK ||
-	    archive_write_set_bytes_in_last_block(p->a, 1) != ARCHIVE_OK)
+	if (ar()->write_set_format_zip(p->a) != ARCHIVE_OK ||
+	    ar()->write_set_format_option(p->a, "zip", "compression-level", EXPORT_DEFLATE_LEVEL) !=
+	        ARCHIVE_OK ||
+	    ar()->write_set_bytes_per_block(p->a, EXPORT_FLUSH) != ARCHIVE_OK ||
+	    ar()->write_set_bytes_in_last_block(p->a, 1) != ARCHIVE_OK)
 		return lethe_err_set(x->err, LETHE_E_INTERNAL, "export: the zip writer failed (%s)",
 		                     "options");
 	/* Opening writes nothing yet (the first block goes out with the first entry). */
-	if (archive_write_open2(p->a, x, NULL, zip_write_cb, NULL, NULL) != ARCHIVE_OK) {
+	if (ar()->write_open2(p->a, x, NULL, zip_write_cb, NULL, NULL) != ARCHIVE_OK) {
 		if (p->sink_rc != LETHE_OK) {
 			*x->err = p->err;
 			return p->sink_rc;
@@ -412,8 +420,8 @@ export_zip_abort(struct export_ctx *x)
 		 * then free would leave its output buffer behind.
 		 */
 		p->discard = true;
-		archive_write_close(p->a);
-		archive_write_free(p->a);
+		ar()->write_close(p->a);
+		ar()->write_free(p->a);
 	}
 	free(p->epath);
 	pthread_mutex_destroy(&p->mu);
