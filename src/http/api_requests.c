@@ -181,11 +181,21 @@ request_create(struct server *s, struct request *r, const struct api_key *key)
 		return;
 	memset(&in, 0, sizeof(in));
 	if (!field_str(r, o, "kind", false, KIND_MAX, &in.kind) ||
-	    !field_str(r, o, "scope", true, SCOPE_MAX, &in.scope) ||
+	    !field_str(r, o, "scope", false, SCOPE_MAX, &in.scope) ||
 	    !field_str(r, o, "notify", false, NOTIFY_MAX, &in.notify))
 		goto out;
 	if (in.kind == NULL)
 		in.kind = "erasure";
+	/*
+	 * An export's scope defaults to account (a copy of everything); any
+	 * other kind names its scope: an erasure must never widen by omission.
+	 */
+	if (in.scope == NULL && strcmp(in.kind, "export") == 0) {
+		in.scope = "account";
+	} else if (in.scope == NULL) {
+		http_reply_error(r, LETHE_E_INVALID, "\"scope\" is required");
+		goto out;
+	}
 	v = json_object_get(o, "verified");
 	if (v != NULL && !json_is_boolean(v)) {
 		http_reply_error(r, LETHE_E_INVALID, "\"verified\" must be true or false");

@@ -237,6 +237,23 @@ def test_export_unknown_scope_is_400_and_stores_nothing(srv):
     assert requests_count(demo) == before
 
 
+def test_export_scope_defaults_to_account_erasure_names_its_own(srv):
+    """An export without "scope" is the account's; an erasure without one is refused."""
+    demo, s = srv
+    status, _, out = call(s, "POST", "/v1/requests",
+                          body={"kind": "export", "identities": {"email": USER},
+                                "verified": True})
+    assert status == 201 and out["scope"] == "account", (status, out)
+    before = requests_count(demo)
+    for body in ({"kind": "erasure", "identities": {"email": USER}, "verified": True},
+                 {"identities": {"email": USER}, "verified": True},
+                 {"kind": "erasure", "scope": None, "identities": {"email": USER}}):
+        status, hdrs, out = call(s, "POST", "/v1/requests", body=body)
+        err = assert_error(status, hdrs, out, 400)
+        assert err["message"] == '"scope" is required', err
+    assert requests_count(demo) == before
+
+
 def test_export_not_ready_is_409(demo, servers):
     configure(demo, GRACE_POLICIES)
     s = servers(demo)
