@@ -85,6 +85,32 @@ keys_dense(const struct batching_val *keys, size_t n)
 }
 
 /*
+ * Start @q (and @frag, its predicate without index use; the caller frees
+ * both) as "SELECT key, @cols FROM t WHERE <step @ps's predicate>": the
+ * start of every read of a step's rows.
+ */
+static void
+select_where(struct export_ctx *x, const struct plan_step *ps, char *const *cols, size_t ncols,
+             struct sql *q, struct sql *frag)
+{
+	const struct dm_table *t = ps->table;
+
+	sql_init(frag, x->db, EXPORT_SQL_CAP);
+	sql_no_index(frag, ps->where);
+	sql_init(q, x->db, EXPORT_SQL_CAP);
+	sql_add(q, "SELECT ");
+	sql_ident(q, t->key);
+	if (ncols > 0) {
+		sql_add(q, ", ");
+		sql_idents(q, (const char *const *)cols, ncols);
+	}
+	sql_add(q, " FROM ");
+	sql_ident(q, t->name);
+	sql_add(q, " WHERE ");
+	sql_fragment(q, sql_str(frag), ps->params, ps->nparams);
+}
+
+/*
  * The rows of the @n keys @keys: SELECT key, @cols FROM t WHERE
  * <predicate, not by index> AND key IN (...) ORDER BY key (or key BETWEEN
  * the first and the last when they are dense integers), each handed to
@@ -103,19 +129,7 @@ rows_fetch(struct export_ctx *x, struct export_table *tab, const struct plan_ste
 	lethe_rc rc;
 	size_t i;
 
-	sql_init(&frag, x->db, EXPORT_SQL_CAP);
-	sql_no_index(&frag, ps->where);
-	sql_init(&q, x->db, EXPORT_SQL_CAP);
-	sql_add(&q, "SELECT ");
-	sql_ident(&q, t->key);
-	if (ncols > 0) {
-		sql_add(&q, ", ");
-		sql_idents(&q, (const char *const *)cols, ncols);
-	}
-	sql_add(&q, " FROM ");
-	sql_ident(&q, t->name);
-	sql_add(&q, " WHERE ");
-	sql_fragment(&q, sql_str(&frag), ps->params, ps->nparams);
+	select_where(x, ps, cols, ncols, &q, &frag);
 	sql_add(&q, " AND ");
 	sql_ident(&q, t->key);
 	if (keys_dense(keys, n)) {
@@ -220,19 +234,7 @@ step_scan(struct export_ctx *x, struct export_table *tab, const struct plan_step
 		rc = export_check_stop(x);
 		if (rc != LETHE_OK)
 			break;
-		sql_init(&frag, x->db, EXPORT_SQL_CAP);
-		sql_no_index(&frag, ps->where);
-		sql_init(&q, x->db, EXPORT_SQL_CAP);
-		sql_add(&q, "SELECT ");
-		sql_ident(&q, t->key);
-		if (ncols > 0) {
-			sql_add(&q, ", ");
-			sql_idents(&q, (const char *const *)cols, ncols);
-		}
-		sql_add(&q, " FROM ");
-		sql_ident(&q, t->name);
-		sql_add(&q, " WHERE ");
-		sql_fragment(&q, sql_str(&frag), ps->params, ps->nparams);
+		select_where(x, ps, cols, ncols, &q, &frag);
 		if (have_cursor) {
 			sql_add(&q, " AND ");
 			sql_ident(&q, t->key);
