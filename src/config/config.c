@@ -443,9 +443,9 @@ lethe_rc
 config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 {
 	static const char *const root_keys[] = {
-	    "app",  "datamap",     "state",  "anonymize", "erase", "server",
-	    "meta", "platforms",   "outbox", "api",       "sweep", "requests",
-	    "mail", "selfservice", "proof",  "export",    NULL};
+	    "app",  "datamap",     "state",  "anonymize", "erase",   "server",
+	    "meta", "platforms",   "outbox", "api",       "sweep",   "requests",
+	    "mail", "selfservice", "proof",  "export",    "mailbox", NULL};
 	static const char *const app_keys[] = {"database", "media_root", NULL};
 	static const char *const state_keys[] = {"database", NULL};
 	static const char *const anon_keys[] = {"key_env", "key_file", NULL};
@@ -569,6 +569,8 @@ config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 		rc = proof_config_parse(&cfg->proof, cfg->dir, cfg->state_db, &y, root, err);
 	if (rc == LETHE_OK)
 		rc = export_config_parse(&cfg->exports, cfg->dir, cfg->state_db, &y, root, err);
+	if (rc == LETHE_OK)
+		rc = mailbox_config_parse(&cfg->mailbox, cfg->dir, &y, root, err);
 out:
 	ydoc_free(&y);
 	return rc;
@@ -612,6 +614,7 @@ config_free(struct lethe_config *cfg)
 	selfservice_free(&cfg->selfservice);
 	proof_config_free(&cfg->proof);
 	export_config_free(&cfg->exports);
+	mailbox_config_free(&cfg->mailbox);
 	for (i = 0; i < cfg->nadmin_keys; i++)
 		free(cfg->admin_keys[i].name);
 	free(cfg->admin_keys);

@@ -12,6 +12,7 @@
 
 #include "config/policy.h"
 #include "mail/mail.h"
+#include "mail/mailbox.h"
 #include "util/fmacros.h"
 #include "util/hash.h"
 #include "util/rc.h"
@@ -148,6 +149,7 @@ struct lethe_config {
 	struct selfservice_config selfservice; /* selfservice: the page */
 	struct proof_config proof;             /* proof: keys, checkpoints, scan, recipients */
 	struct export_config exports;          /* export: archives, links, rate limit */
+	struct mailbox_config mailbox;         /* mailbox: requests by email (disabled if absent) */
 	bool sweep_enabled;       /* sweep.enabled: lethe serve runs TTL sweeps (default true) */
 	int64_t sweep_interval_s; /* sweep.interval: pause between passes with no backlog */
 	int64_t sweep_max_rows;   /* sweep.max_rows_per_pass: rows per table per pass */
@@ -228,6 +230,17 @@ const struct selfservice_offer *selfservice_offer(const struct lethe_config *cfg
  */
 lethe_rc selfservice_check(const struct lethe_config *cfg, const struct datamap *dm,
                            struct lethe_err *err);
+
+/*
+ * Check the mailbox: section against the data map @dm and the mail:
+ * section (config/mailbox.c): it needs mail:, each rule's scope exists and
+ * allows the identity kind of each of its identities (MAILBOX_SENDER is
+ * mail.identity), each claim's identity kind is declared.  LETHE_E_CONFIG
+ * "lethe.yaml:LINE: what".  At start (lethe serve, lethe mail-intake),
+ * with selfservice_check().  OK when the section is absent.
+ */
+lethe_rc mailbox_config_check(const struct lethe_config *cfg, const struct datamap *dm,
+                              struct lethe_err *err);
 
 /* @rel resolved against the configuration's directory; caller frees. */
 char *config_resolve(const struct lethe_config *cfg, const char *rel);

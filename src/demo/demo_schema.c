@@ -87,11 +87,13 @@ static const struct {
          "user_id, email, name, tax_id, amount, issued_at"},
 };
 
-/* Indexes, created after the bulk load: every foreign key, platform_user_id. */
+/* Indexes, created after the bulk load: every foreign key, the identity columns. */
 static const char *const indexes[][2] = {
     {"projects", "user_id"},
     {"channels", "project_id"},
     {"channels", "platform_user_id"},
+    {"channels", "username"},
+    {"users", "name"},
     {"posts", "project_id"},
     {"posts", "channel_id"},
     {"media", "project_id"},

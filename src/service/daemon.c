@@ -54,6 +54,8 @@ service_start(const struct lethe_config *cfg, const struct datamap *dm, runner_d
 	rc = policy_check(cfg, dm, err);
 	if (rc == LETHE_OK)
 		rc = selfservice_check(cfg, dm, err);
+	if (rc == LETHE_OK)
+		rc = mailbox_config_check(cfg, dm, err);
 	/* Pages and mails come from one template set, read and checked once. */
 	if (rc == LETHE_OK)
 		rc = tplset_load(cfg->templates_dir, &svc->tpl, err);

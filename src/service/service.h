@@ -200,6 +200,22 @@ struct service_request_in {
 	bool quiet;                /* no notification address: nobody is mailed (restore) */
 	int64_t *retry_after;      /* out, or NULL: on LETHE_E_LIMIT, the seconds (>= 1) until
 	                              the person's next export is allowed (Retry-After) */
+	/* Requests by email (service_mailin.c); front ends leave these zero. */
+	bool link_on_file; /* with verify_by_link: the link goes to the address on file
+	                      for the identities (plan_identity_on_file()); none found:
+	                      no notification address, the request expires unconfirmed */
+	bool review;       /* starts awaiting_review whatever the policy: an operator
+	                      checks a claim no mailed link can prove; approving it is
+	                      its verification (PLACEHOLDER(issue 17): part C) */
+	/*
+	 * Called inside the transaction that records the request (or resolves a
+	 * repeat to the open one: @repeat), with its row id, before the commit:
+	 * what it writes commits with the request or not at all; an error rolls
+	 * both back and is the result.  NULL: none.
+	 */
+	lethe_rc (*in_txn)(void *arg, struct store *st, int64_t request_id, bool repeat,
+	                   struct lethe_err *err);
+	void *in_txn_arg; /* its first argument */
 };
 
 /*
@@ -658,5 +674,67 @@ lethe_rc service_export_link_use(struct service *svc, const char *token,
  */
 #define SERVICE_EXPORT_RESEND_S 60
 lethe_rc service_export_resend(struct service *svc, const char *code, struct lethe_err *err);
+
+/* ---- requests by email (service_mailin.c, service_mailbox.c; docs/mail-intake.md) ---- */
+
+/* What became of a delivered mail (no personal data). */
+struct service_mailin_result {
+	int64_t id;         /* its mail_in row (the earlier one for a duplicate), 0 if none */
+	char outcome[16];   /* request, review, status, unmatched, robot, refused, duplicate */
+	int64_t request_id; /* the request made or resolved to, 0 if none */
+	bool replied;       /* a reply was queued */
+};
+
+/*
+ * Take one incoming mail: the @len raw bytes at @raw, the envelope sender
+ * @envelope_from (LMTP's MAIL FROM, "" for <>; NULL when unknown: a
+ * Maildir's file), arrived by @via ("lmtp" or "maildir").  Understand it
+ * (mail/mailbox.h) and record it, the request it makes and the reply it
+ * gets in one state-store transaction (docs/mail-intake.md); LETHE_OK
+ * only once that is durable, or for a duplicate of a message already
+ * recorded (keyed hash of the bytes: nothing new).  A message over
+ * mailbox.max_size or max_parts, or unreadable: for "lmtp" nothing is
+ * stored and the result is LETHE_E_TOOBIG or LETHE_E_INVALID (err->msg
+ * fit for an SMTP reply, no content); for "maildir" it is recorded as
+ * refused (and answered) and the result LETHE_OK.  Any other error is
+ * temporary (nothing stored): deliver again later.  @out may be NULL.
+ * Never logs personal data.  Blocking; any thread.
+ */
+lethe_rc service_mailin_deliver(struct service *svc, const char *raw, size_t len,
+                                const char *envelope_from, const char *via,
+                                struct service_mailin_result *out, struct lethe_err *err);
+/*
+ * The mails recorded, newest first, into *@out (caller frees): {"mails":
+ * [{"id", "via", "received_at", "bytes", "outcome", "rule", "reason",
+ * "request" (confirmation code or null), "replied", "state", "raw_kept"}],
+ * "next"}: no personal data.  @state "open", "closed" or NULL (all);
+ * @outcome one outcome or NULL; @cursor the previous page's "next" or
+ * NULL; @limit 1 .. 1000 (0: 100).  LETHE_E_INVALID for a bad filter.
+ */
+lethe_rc service_mailbox_list(struct service *svc, const char *state, const char *outcome,
+                              const char *cursor, int limit, json_t **out, struct lethe_err *err);
+/*
+ * Mail @id with what it says, for the operator's terminal only (personal
+ * data: never for a page, a log or the API): the list's fields plus
+ * "from", "to", "date", "subject", "claims": [{"name", "identity",
+ * "value"}], "text" while its raw message is kept (else "raw_kept":
+ * false and none of these).  LETHE_E_NOTFOUND if there is no such mail.
+ */
+lethe_rc service_mailbox_show(struct service *svc, int64_t id, json_t **out, struct lethe_err *err);
+/*
+ * Close mail @id (an operator dealt with it): its raw message wiped, state
+ * closed, @actor and @reason (may be NULL) recorded.  LETHE_E_NOTFOUND,
+ * LETHE_E_CONFLICT if already closed.  The row afterwards (as listed)
+ * into *@out (may be NULL).
+ */
+lethe_rc service_mailbox_close(struct service *svc, int64_t id, const char *actor,
+                               const char *reason, json_t **out, struct lethe_err *err);
+/*
+ * Forget what mailbox.keep allows no longer at @now: open unmatched mails
+ * older than it are closed (raw wiped, reason "kept mailbox.keep"), closed
+ * rows older than it deleted.  The number of rows changed into *@n (may
+ * be NULL).
+ */
+lethe_rc service_mailbox_prune(struct service *svc, int64_t now, int64_t *n, struct lethe_err *err);
 
 #endif /* LETHE_SERVICE_H */

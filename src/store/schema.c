@@ -15,7 +15,7 @@
 #include "util/buf.h"
 #include "util/mem.h"
 
-#define SCHEMA_VERSION 14
+#define SCHEMA_VERSION 15
 
 static const char schema_v1[] =
     "CREATE TABLE IF NOT EXISTS jobs ("
@@ -371,10 +371,40 @@ static const char schema_v14[] =
     "CREATE INDEX IF NOT EXISTS requests_open_due ON requests(due_at) WHERE state NOT IN "
     "  ('completed', 'completed_with_retention', 'refused', 'cancelled', 'expired', 'lifted');";
 
+/*
+ * Version 15: requests by email (docs/mail-intake.md).  mail_in: one row
+ * per incoming mail, found again by the keyed hash of its bytes (a
+ * redelivery after a crash makes nothing new); its raw message and the
+ * reply's headers are sealed, and wiped once nothing needs them (the
+ * request is finished, an operator closed it, mailbox.keep passed).
+ * mail.mail_in_id: a reply to an incoming mail (request_id 0 when it is
+ * about no request).
+ */
+static const char schema_v15[] =
+    "CREATE TABLE IF NOT EXISTS mail_in ("
+    "  id INTEGER PRIMARY KEY,"
+    "  hash TEXT NOT NULL UNIQUE,"          /* keyed hash of "mail-in:" + the raw bytes */
+    "  via TEXT NOT NULL,"                  /* lmtp, maildir */
+    "  received_at INTEGER NOT NULL,"       /* epoch s */
+    "  bytes INTEGER NOT NULL,"             /* size of the raw message */
+    "  outcome TEXT NOT NULL,"              /* request, review, status, unmatched, robot, refused */
+    "  rule TEXT,"                          /* the rule that matched, NULL if none */
+    "  reason TEXT,"                        /* why (refused, unmatched, robot): no personal data */
+    "  request_id INTEGER,"                 /* the request made or resolved to */
+    "  replied INTEGER NOT NULL DEFAULT 0," /* a reply was queued */
+    "  state TEXT NOT NULL,"                /* open, closed */
+    "  raw_box BLOB,"      /* the raw message, sealed ("mail-in"); NULL once wiped */
+    "  reply_box BLOB,"    /* sealed JSON {message_id, subject} ("mail-reply") */
+    "  closed_at INTEGER," /* epoch s */
+    "  closed_by TEXT);"   /* who or what closed it: an actor, "request", "keep" */
+    "CREATE INDEX IF NOT EXISTS mail_in_request ON mail_in(request_id);"
+    "CREATE INDEX IF NOT EXISTS mail_in_open ON mail_in(state, received_at);"
+    "ALTER TABLE mail ADD COLUMN mail_in_id INTEGER;";
+
 /* migrations[i] brings a store from version i to i + 1. */
 static const char *const migrations[SCHEMA_VERSION] = {
-    schema_v1, schema_v2, schema_v3,  schema_v4,  schema_v5,  schema_v6,  schema_v7,
-    schema_v8, schema_v9, schema_v10, schema_v11, schema_v12, schema_v13, schema_v14};
+    schema_v1, schema_v2,  schema_v3,  schema_v4,  schema_v5,  schema_v6,  schema_v7, schema_v8,
+    schema_v9, schema_v10, schema_v11, schema_v12, schema_v13, schema_v14, schema_v15};
 
 lethe_rc
 store__migrate(struct store *st, const char *path, struct lethe_err *err)

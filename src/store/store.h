@@ -881,4 +881,7 @@ lethe_rc store_receipt_steps(struct store *st, int64_t job, store_receipt_step_f
 /* ---- exports (exports.c): store_exports.h, part of this header ---- */
 #include "store/store_exports.h"
 
+/* ---- incoming mails (mailin.c): store_mailin.h, part of this header ---- */
+#include "store/store_mailin.h"
+
 #endif /* LETHE_STORE_H */

@@ -311,7 +311,7 @@ def invites_map(demo, b_email, a_email, scope_email_only):
     p = demo.dir / "datamap.yaml"
     t = p.read_text()
     if scope_email_only:
-        t2 = t.replace("    identities: [email, user_id]\n    tables: all",
+        t2 = t.replace("    identities: [email, user_id, account_name]\n    tables: all",
                        "    identities: [email]\n    tables: all", 1)
         assert t2 != t
         t = t2

@@ -341,11 +341,15 @@ test_datamap_demo_loads(void **state)
 	if (dm == NULL)
 		fail_msg("%s: %s", DEMO_MAP, err.msg);
 	assert_string_equal(dm->path, DEMO_MAP);
-	assert_int_equal(dm->nidentities, 5);
+	assert_int_equal(dm->nidentities, 8);
 	assert_int_equal(dm->ntables, 16);
 	assert_int_equal(dm->nscopes, 3);
 	assert_true(datamap_has_identity(dm, "email"));
 	assert_true(datamap_has_identity(dm, "instagram_user_id"));
+	/* What a mail to the privacy mailbox may name (docs/mail-intake.md). */
+	assert_true(datamap_has_identity(dm, "account_name"));
+	assert_true(datamap_has_identity(dm, "instagram_username"));
+	assert_true(datamap_has_identity(dm, "facebook_page"));
 	assert_false(datamap_has_identity(dm, "phone"));
 
 	t = datamap_table(dm, "users");
@@ -354,15 +358,21 @@ test_datamap_demo_loads(void **state)
 	assert_string_equal(t->key, "id");
 	assert_string_equal(t->category, "account");
 	assert_int_equal(t->action, DM_DELETE);
-	assert_int_equal(t->nlinks, 2);
+	assert_int_equal(t->nlinks, 3);
 	assert_int_equal(t->links[0].kind, DM_LINK_IDENTITY);
 	assert_string_equal(t->links[0].identity, "email");
 	assert_string_equal(t->links[0].column, "email");
+	assert_string_equal(t->links[2].identity, "account_name");
+	assert_string_equal(t->links[2].column, "name");
 
 	t = datamap_table(dm, "channels");
 	assert_non_null(t);
-	assert_int_equal(t->nlinks, 4);
+	assert_int_equal(t->nlinks, 6);
 	assert_int_equal(t->links[0].kind, DM_LINK_PARENT);
+	assert_string_equal(t->links[4].identity, "instagram_username");
+	assert_string_equal(t->links[4].column, "username");
+	assert_string_equal(t->links[4].when[0].values[0].s, "instagram");
+	assert_string_equal(t->links[5].identity, "facebook_page");
 	assert_ptr_equal(t->links[0].parent, datamap_table(dm, "projects"));
 	assert_null(t->links[0].references);
 	assert_int_equal(t->links[1].nwhen, 1);
