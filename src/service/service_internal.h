@@ -181,6 +181,18 @@ lethe_rc service__export_withdraw(struct service *svc, const struct store_reques
 void service__export_unlink(struct service *svc, int64_t request_id);
 
 /*
+ * A repeat of the open request @r (a self-service ask, a mail): mail its
+ * news again (its current state's notice); one still awaiting
+ * verification expires a link's life from @now, or later if it did
+ * already (never sooner: anyone can ask with anyone's address).  A request
+ * without a notification address (made while mail was off, or nothing on
+ * file) is left as it is: there is nowhere to mail its news, and an ask is
+ * no reason to give it one.  In the caller's transaction (st_mu held).
+ */
+lethe_rc service__repeat_news_txn(struct service *svc, const struct store_request *r, int64_t now,
+                                  struct lethe_err *err);
+
+/*
  * The scope a command acts in: @scope if given, else "account" when the
  * data map has it, else LETHE_E_USAGE naming the map's scopes (service_cli.c).
  */
