@@ -300,7 +300,10 @@ make_request(struct delivery *d, const struct mailbox_decision *dec, int64_t *re
 	lethe_rc rc;
 
 	memset(&in, 0, sizeof(in));
-	id.kind = dec->identity;
+	/* The sender's address is the person's email identity (mail.identity). */
+	id.kind = dec->who.conf != NULL                ? dec->identity
+	          : d->svc->cfg->mail.identity != NULL ? d->svc->cfg->mail.identity
+	                                               : "email";
 	id.value = dec->who.value;
 	in.kind = dec->rule->kind;
 	in.scope = dec->rule->scope;
@@ -339,17 +342,39 @@ lmtp_refusal(lethe_rc prc, size_t len, const struct mailbox_config *mb, struct l
 	                     (long long)mb->max_parts);
 }
 
+/* @n bytes as a short text: "12.3 MB" from 1 MiB on (MiB, as mailbox.max_size), else "71 KB". */
+static void
+size_text(int64_t n, char *out, size_t cap)
+{
+	if (n >= 1024 * 1024) {
+		snprintf(out, cap, "%.1f MB", (double)n / (1024.0 * 1024.0));
+		/* "10.0 MB" reads "10 MB". */
+		if (strlen(out) > 5 && strcmp(out + strlen(out) - 5, ".0 MB") == 0)
+			memmove(out + strlen(out) - 5, " MB", 4);
+	} else {
+		snprintf(out, cap, "%lld KB", (long long)((n + 1023) / 1024));
+	}
+}
+
 /* The refusal's reason for the row and the reply, without content. */
 static void
 refusal_reason(lethe_rc prc, size_t len, const struct mailbox_config *mb, char *out, size_t cap)
 {
-	if (prc == LETHE_E_INVALID)
+	char got[32], max[32];
+
+	if (prc == LETHE_E_INVALID) {
 		snprintf(out, cap, "not a readable message");
-	else if (len > (size_t)mb->max_size)
-		snprintf(out, cap, "too large (%.1f MB; at most %lld MB)", (double)len / 1e6,
-		         (long long)(mb->max_size / 1000000 > 0 ? mb->max_size / 1000000 : 1));
-	else
+	} else if (len > (size_t)mb->max_size) {
+		size_text((int64_t)len, got, sizeof(got));
+		size_text(mb->max_size, max, sizeof(max));
+		/* A front end that stops reading at max_size + 1 bytes does not know the size. */
+		if (len == (size_t)mb->max_size + 1)
+			snprintf(out, cap, "too large (at most %s)", max);
+		else
+			snprintf(out, cap, "too large (%s; at most %s)", got, max);
+	} else {
 		snprintf(out, cap, "too many parts");
+	}
 }
 
 lethe_rc
