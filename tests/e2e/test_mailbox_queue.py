@@ -160,24 +160,26 @@ def test_mailbox_api_list_and_close(demo, fake_platform, servers):
     for q in ("?state=waiting", "?outcome=spam", "?limit=0", "?limit=1001", "?limit=+5",
               "?cursor=x", "?from=x", "?state="):
         status, _, doc = api(srv, "GET", "/v1/mailbox" + q, key=ADMIN_KEY)
-        assert status == 400 and doc["error"]["code"] == "invalid", (q, status, doc)
+        assert status == 400 and doc["error"]["code"] == "invalid_request", (q, status, doc)
     # Paths and methods.
     for path, method, want in (("/v1/mailbox", "POST", 405), ("/v1/mailbox/x/close", "POST",
                                                              400),
                                ("/v1/mailbox/0/close", "POST", 400),
                                ("/v1/mailbox/%d" % unmatched, "GET", 404),
                                ("/v1/mailbox/%d/open" % unmatched, "POST", 404),
-                               ("/v1/mailbox/%d/close" % unmatched, "GET", 405),
-                               ("/v1/mailboxes", "GET", 404)):
+                               ("/v1/mailbox/%d/close" % unmatched, "GET", 405)):
         status, hdrs, doc = api(srv, method, path, key=ADMIN_KEY)
         assert status == want, (path, method, status, doc)
         assert doc is not None and "error" in doc, (path, doc)
+    # Another path under /v1/ is the rest of the API's (an app key's 404), not this route's.
+    status, _, doc = api(srv, "GET", "/v1/mailboxes", key=API_KEY)
+    assert status == 404, (status, doc)
     # Bad bodies change nothing.
     for body in (b"[]", b"{", b'{"why": "x"}', b'{"reason": 5}', b'{"reason": ""}',
                  json.dumps({"reason": "x" * 161}).encode()):
         status, _, doc = api(srv, "POST", "/v1/mailbox/%d/close" % unmatched, key=ADMIN_KEY,
                              body=body, headers={"Content-Type": "application/json"})
-        assert status == 400 and doc["error"]["code"] == "invalid", (body, status, doc)
+        assert status == 400 and doc["error"]["code"] == "invalid_request", (body, status, doc)
     assert row(demo, unmatched)[0] == "open"
     # Close: the row afterwards, closed by the key, raw wiped; again: 409; none: 404.
     status, _, doc = api(srv, "POST", "/v1/mailbox/%d/close" % unmatched, key=ADMIN_KEY,
