@@ -133,6 +133,28 @@ def test_mailbox_cli_list_show_close(demo):
     assert row(demo, robot)[1] == "request"
 
 
+def test_jobs_lists_a_reply_by_its_incoming_mail(demo):
+    """A reply about no request is mail of the outbox with request 0: `lethe jobs` shows no
+    request for it ("-", null) and names its incoming mail."""
+    _, _, unmatched = seed(demo)
+    db = sqlite3.connect(str(demo.state_db))
+    with db:
+        db.execute("INSERT INTO mail (request_id, notice, state, next_at, created_at, done_at, "
+                   "mail_in_id) VALUES (0, 'reply_unmatched', 'sent', 0, ?, ?, ?)",
+                   (NOW, NOW, unmatched))
+    db.close()
+    code, out, err = run_lethe("jobs", "-c", demo.config, "--state", "sent", "--json")
+    assert code == 0, err
+    mails = [json.loads(ln) for ln in out.splitlines() if '"mail"' in ln]
+    assert len(mails) == 1, out
+    assert mails[0]["request"] is None and mails[0]["incoming_mail"] == unmatched, mails
+    assert mails[0]["notice"] == "reply_unmatched"
+    code, out, err = run_lethe("jobs", "-c", demo.config, "--state", "sent")
+    assert code == 0, err
+    line = next(ln for ln in out.splitlines() if "reply_unmatched" in ln)
+    assert line.split()[:4] == ["1", "-", "reply_unmatched", "sent"], line
+
+
 def test_mailbox_api_list_and_close(demo, fake_platform, servers):
     configure_requests(demo, fake_platform, [policy("now", deadline="2d")])
     robot, review, unmatched = seed(demo)
