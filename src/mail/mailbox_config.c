@@ -32,7 +32,7 @@
 #define MB_TEXT_MAX 200    /* bytes of a subject, phrase or label */
 #define MB_LIST_MAX 64     /* items of a list (subjects, phrases, labels, addresses) */
 #define MB_PATTERN_MAX 512 /* bytes of a claim's pattern */
-#define MB_CLAIMS_MAX 64   /* claims a mailbox declares at most */
+#define MB_CLAIMS_MAX MAILBOX_CLAIMS_MAX /* claims a mailbox declares: a decision lists all */
 
 #define mbfail(y, n, err, ...) ynode_fail(y, n, LETHE_E_CONFIG, err, __VA_ARGS__)
 
@@ -546,6 +546,20 @@ parse_rule(struct mailbox_config *mb, struct mailbox_rule *r, struct ydoc *y, ya
 	if (x != NULL) {
 		snprintf(what, sizeof(what), "mailbox rule '%s': notify_from_body", r->name);
 		rc = get_bool(y, x, what, &r->notify_from_body, err);
+	}
+	if (rc == LETHE_OK && r->notify_from_body) {
+		bool review = false;
+
+		for (i = 0; i < r->nidentities; i++) {
+			const struct mailbox_claim_conf *c = mailbox_claim(mb, r->identities[i]);
+
+			review = review || (c != NULL && c->proof == MAILBOX_PROOF_REVIEW);
+		}
+		if (!review)
+			rc = mbfail(y, x, err,
+			            "mailbox rule '%s': notify_from_body is for review requests, "
+			            "and none of its identities is a claim with proof: review",
+			            r->name);
 	}
 	return rc;
 }

@@ -389,6 +389,10 @@ test_config_errors(void **state)
 	        6, "true or false");
 	refused(f,
 	        "mailbox:\n  rules:\n    - {name: a, subjects: [x], kind: erasure, scope: "
+	        "account, identities: [sender], notify_from_body: true}\n",
+	        6, "notify_from_body is for review requests");
+	refused(f,
+	        "mailbox:\n  rules:\n    - {name: a, subjects: [x], kind: erasure, scope: "
 	        "account, identities: [sender], extra: 1}\n",
 	        6, "unknown key 'extra'");
 	/* Claims. */
@@ -430,6 +434,17 @@ test_config_errors(void **state)
 	        "mailbox:\n  claims:\n    a: {identity: email, labels: [x], proof: review}\n"
 	        "    a: {identity: email, labels: [y], proof: review}\n  rules: []\n",
 	        7, "appears twice");
+	{
+		char many[4096] = "mailbox:\n  claims:\n";
+		size_t n = strlen(many);
+		int i;
+
+		for (i = 0; i <= MAILBOX_CLAIMS_MAX; i++)
+			n += (size_t)snprintf(
+			    many + n, sizeof(many) - n,
+			    "    c%d: {identity: email, labels: [x], proof: review}\n", i);
+		refused(f, many, 6, "17 claims (at most 16)");
+	}
 }
 
 /* ---- the checks against the data map ---- */
