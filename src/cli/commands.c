@@ -339,6 +339,24 @@ static const char usage_requests[] =
     "Exit status: 0 done, 1 failure (also: no such request, or its state does\n"
     "not allow the action), 2 usage error, 3 configuration or data map invalid.\n";
 
+static const char usage_mailbox[] =
+    "usage: lethe mailbox list|show|close -c CONFIG [OPTIONS]\n"
+    "\n"
+    "The operator's queue of the mails the privacy mailbox took (requests by\n"
+    "email, docs/mail-intake.md).  `lethe mailbox SUBCOMMAND --help` for each:\n"
+    "\n"
+    "  list    -c CONFIG [--state open|closed|all] [--outcome O] [--limit N]\n"
+    "          [--cursor C]\n"
+    "  show    -c CONFIG N\n"
+    "  close   -c CONFIG N [--reason TEXT]\n"
+    "\n"
+    "Every subcommand takes --json: the service's JSON on stdout (errors as\n"
+    "{\"error\": {\"code\", \"message\"}}).  `show` prints what the mail says:\n"
+    "personal data, for you only.\n"
+    "\n"
+    "Exit status: 0 done, 1 failure (also: no such mail, or closed already),\n"
+    "2 usage error, 3 configuration invalid.\n";
+
 static const char usage_receipt[] =
     "usage: lethe receipt SUBCOMMAND [OPTIONS]\n"
     "\n"
@@ -621,6 +639,12 @@ const struct cli_command cli_commands[] = {
         .summary = "privacy requests: list, show, create, approve, refuse, cancel, lift, ...",
         .usage = usage_requests,
         .subs = cli_requests_subs,
+    },
+    {
+        .name = "mailbox",
+        .summary = "the privacy mailbox's queue of mails: list, show, close",
+        .usage = usage_mailbox,
+        .subs = cli_mailbox_subs,
     },
     {
         .name = "audit",
