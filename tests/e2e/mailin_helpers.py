@@ -11,7 +11,8 @@ docs/mail-intake.md is the contract).
   rule_for(mb, subject, text)   the first rule of @mb the subject or text matches (a dict)
   Person                   a demo user: email, name, ig (username), fb (Page name), ig_id
   Mailbox                  one demo + SMTP sink + `lethe serve` with a `mailbox:` section
-                           (LMTP on a free loopback port, a Maildir): .lmtp(raw),
+                           (plus the address MAILBOX_ADDR the corpus writes to, LMTP on a
+                           free loopback port, a Maildir polled every second): .lmtp(raw),
                            .maildir(raw), .requests(), .mailbox_list(), .mails_to(addr),
                            .verify(msg), the CLIs; .close() stops everything
   mailbox_env              module fixture: mailbox_env(seed, **kw) -> a started Mailbox,
@@ -227,7 +228,7 @@ class Mailbox:
         self.maildir_path = self.base / "Maildir"
         for sub in ("tmp", "new", "cur"):
             (self.maildir_path / sub).mkdir(parents=True, exist_ok=True)
-        mb["addresses"] = [MAILBOX_ADDR]
+        mb["addresses"] = list(mb.get("addresses") or []) + [MAILBOX_ADDR]
         mb["lmtp"] = "127.0.0.1:%d" % self.lmtp_port
         mb["maildir"] = str(self.maildir_path)
         mb["poll"] = "1s"
