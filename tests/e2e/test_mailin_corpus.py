@@ -10,7 +10,7 @@ import secrets
 
 import pytest
 
-from mailin_helpers import (
+from mailin_e2e_helpers import (
     corpus,
     decide,
     link_token_of,

@@ -12,7 +12,7 @@ import sqlite3
 import threading
 import time
 
-from mailin_helpers import (
+from mailin_e2e_helpers import (
     corpus,
     mailbox_env,  # noqa: F401
     person_values,

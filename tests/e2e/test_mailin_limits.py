@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from mailin_helpers import (
+from mailin_e2e_helpers import (
     MAILBOX_ADDR,
     big_mail,
     corpus,

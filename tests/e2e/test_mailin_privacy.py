@@ -11,7 +11,7 @@ wiped and `lethe mailbox show` says so; no address of the mail is in the log.
 import json
 import secrets
 
-from mailin_helpers import (
+from mailin_e2e_helpers import (
     MAILBOX_ADDR,
     corpus,
     mailbox_env,  # noqa: F401

@@ -11,7 +11,7 @@ mailed link (or approving, for a claim only an operator can check) moves the req
 """
 import pytest
 
-from mailin_helpers import (
+from mailin_e2e_helpers import (
     MAILBOX_ADDR,
     corpus,
     decide,

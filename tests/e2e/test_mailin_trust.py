@@ -10,7 +10,7 @@ gets only a mail asking to confirm that address, and approving it runs it.
 import re
 
 from lethe_e2e import query
-from mailin_helpers import (
+from mailin_e2e_helpers import (
     MAILBOX_ADDR,
     corpus,
     link_token_of,
