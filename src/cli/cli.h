@@ -77,6 +77,8 @@ struct cli_args {
 extern const struct cli_command cli_commands[];
 /* The subcommands of `lethe requests` (cmd_requests.c), ended by a NULL name. */
 extern const struct cli_command cli_requests_subs[];
+/* The subcommands of `lethe mailbox` (cmd_mailbox.c), ended by a NULL name. */
+extern const struct cli_command cli_mailbox_subs[];
 /* The subcommands of `lethe receipt` (cmd_receipt.c), ended by a NULL name. */
 extern const struct cli_command cli_receipt_subs[];
 /* The subcommands of `lethe audit` and `lethe keys` (cmd_audit.c). */
@@ -189,6 +191,7 @@ int cmd_disconnect(const struct cli_args *a);
 int cmd_jobs(const struct cli_args *a);
 int cmd_apikey(const struct cli_args *a);
 int cmd_sweep(const struct cli_args *a);
+int cmd_mail_intake(const struct cli_args *a);
 int cmd_reapply(const struct cli_args *a);
 int cmd_scan(const struct cli_args *a);
 int cmd_keys(const struct cli_args *a);

@@ -83,6 +83,7 @@ static const struct route {
     {"/static/style.css", "static", http_stylesheet, ROUTE_GET},
     {"/v1/requests", "api_requests", http_api_requests, ROUTE_PREFIX | ROUTE_BLOCKING},
     {"/v1/admin/", "api_admin", http_api_admin, ROUTE_PREFIX | ROUTE_BLOCKING},
+    {"/v1/mailbox", "api_mailbox", http_api_mailbox, ROUTE_PREFIX | ROUTE_BLOCKING},
     {"/v1/", "api_channels", api_v1, ROUTE_PREFIX | ROUTE_BLOCKING},
     {"/.well-known/lethe/", "well_known", http_well_known,
      ROUTE_PREFIX | ROUTE_GET | ROUTE_BLOCKING},

@@ -198,6 +198,11 @@ void http_stylesheet(struct server *s, struct request *r);
 void http_api_requests(struct server *s, struct request *r);
 /* Blocking: /v1/admin/..., the operator API, with admin keys (api_requests.c). */
 void http_api_admin(struct server *s, struct request *r);
+/*
+ * Blocking: GET /v1/mailbox, POST /v1/mailbox/{id}/close, the operator's
+ * queue of the privacy mailbox, with admin keys (api_mailbox.c).
+ */
+void http_api_mailbox(struct server *s, struct request *r);
 /* Blocking: GET /.well-known/lethe/{keys,audit-head}.json, public (well_known.c). */
 void http_well_known(struct server *s, struct request *r);
 /* Blocking: selfservice.path[/l/TOKEN], the self-service page and mailed links (selfservice.c). */

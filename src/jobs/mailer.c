@@ -85,29 +85,39 @@ count(struct mailer *m, int64_t *counter)
 
 /* ---- one mail ------------------------------------------------------------------ */
 
+/* What @ml is about, for a log line: "request N" or "incoming mail N" (a reply). */
+static void
+about(const struct store_mail *ml, char *out, size_t cap)
+{
+	if (ml->mail_in_id != 0)
+		snprintf(out, cap, "incoming mail %lld", (long long)ml->mail_in_id);
+	else
+		snprintf(out, cap, "request %lld", (long long)ml->request_id);
+}
+
 /* End mail @ml as @state with @why; a dead letter is logged once (by the one who ended it). */
 static lethe_rc
 finish(struct mailer *m, struct store *st, const struct store_mail *ml, const char *state,
        const char *why, struct lethe_err *err)
 {
 	bool applied = false;
+	char what[64];
 	lethe_rc rc;
 
 	rc = store_mail_finish(st, ml->id, m->owner, state, why, time_now(), &applied, err);
 	if (rc != LETHE_OK || !applied)
 		return rc;
+	about(ml, what, sizeof(what));
 	if (strcmp(state, "dead") == 0) {
-		log_warnx("mail %lld about request %lld (%s) is a dead letter: %s",
-		          (long long)ml->id, (long long)ml->request_id, ml->notice,
-		          why != NULL ? why : "");
+		log_warnx("mail %lld about %s (%s) is a dead letter: %s", (long long)ml->id, what,
+		          ml->notice, why != NULL ? why : "");
 		count(m, &m->dead);
 	} else if (strcmp(state, "sent") == 0) {
-		log_info("mail %lld about request %lld (%s): sent", (long long)ml->id,
-		         (long long)ml->request_id, ml->notice);
+		log_info("mail %lld about %s (%s): sent", (long long)ml->id, what, ml->notice);
 		count(m, &m->sent);
 	} else {
-		log_info("mail %lld about request %lld (%s): skipped: %s", (long long)ml->id,
-		         (long long)ml->request_id, ml->notice, why != NULL ? why : "");
+		log_info("mail %lld about %s (%s): skipped: %s", (long long)ml->id, what,
+		         ml->notice, why != NULL ? why : "");
 		count(m, &m->skipped);
 	}
 	return LETHE_OK;

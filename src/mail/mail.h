@@ -26,7 +26,8 @@
 
 struct ydoc;
 
-#define MAIL_ADDR_MAX 254 /* bytes of an address (RFC 5321 path limit) */
+#define MAIL_ADDR_MAX 254  /* bytes of an address (RFC 5321 path limit) */
+#define MAIL_MSGID_MAX 250 /* bytes of a Message-ID a reply refers to */
 
 /* How an smtp:// connection uses STARTTLS (smtps:// is TLS from the start). */
 enum mail_tls {
@@ -89,10 +90,12 @@ bool mail_address_ok(const char *addr);
 
 /* One message to send; every string owned (mail_msg_free()). */
 struct mail_msg {
-	char *to;      /* the recipient's address */
-	char *subject; /* the subject (UTF-8, one line) */
-	char *text;    /* the plain-text body (UTF-8) */
-	char *html;    /* the HTML body (UTF-8), or NULL for text only */
+	char *to;          /* the recipient's address */
+	char *subject;     /* the subject (UTF-8, one line) */
+	char *text;        /* the plain-text body (UTF-8) */
+	char *html;        /* the HTML body (UTF-8), or NULL for text only */
+	char *in_reply_to; /* a reply: the Message-ID it answers, with its <>, or NULL */
+	bool auto_reply;   /* a reply to a mail (RFC 3834): Auto-Submitted: auto-replied */
 };
 /* Free the strings of @m (the address wiped) and zero it. */
 void mail_msg_free(struct mail_msg *m);
@@ -100,7 +103,10 @@ void mail_msg_free(struct mail_msg *m);
 /*
  * The RFC 5322 message of @m from @mc's sender at @now (epoch s) into @b:
  * Date, From, To, Subject (RFC 2047 encoded when not ASCII), Message-ID,
- * MIME-Version, Auto-Submitted: auto-generated, and a multipart/alternative
+ * MIME-Version, Auto-Submitted (auto-replied when @m->auto_reply, else
+ * auto-generated), In-Reply-To and References when @m->in_reply_to is one
+ * line of at most MAIL_MSGID_MAX printable ASCII bytes (else left out: it
+ * came from someone else's mail), and a multipart/alternative
  * body (text/plain then text/html, UTF-8, quoted-printable; text only when
  * @m->html is NULL), CRLF line ends, no line over 998 bytes.
  * LETHE_E_INVALID if a value that goes into a header (address, name,

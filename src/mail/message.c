@@ -55,6 +55,7 @@ mail_msg_free(struct mail_msg *m)
 	free(m->subject);
 	free(m->text);
 	free(m->html);
+	free(m->in_reply_to);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -351,6 +352,26 @@ add_qp(struct buf *b, const char *text)
 	return rc;
 }
 
+/*
+ * True if @id may go into In-Reply-To and References: "<...>" of at most
+ * MAIL_MSGID_MAX bytes, printable ASCII without space, one '<' and '>'.
+ */
+static bool
+msgid_ok(const char *id)
+{
+	size_t n = strlen(id), i;
+
+	if (n < 3 || n > MAIL_MSGID_MAX || id[0] != '<' || id[n - 1] != '>')
+		return false;
+	for (i = 1; i + 1 < n; i++) {
+		unsigned char c = (unsigned char)id[i];
+
+		if (c <= 0x20 || c >= 0x7f || c == '<' || c == '>')
+			return false;
+	}
+	return true;
+}
+
 /* One body part: its headers, a blank line, @body quoted-printable. */
 static lethe_rc
 add_part(struct buf *b, const char *ctype, const char *body)
@@ -410,8 +431,12 @@ mail_build(const struct mail_config *mc, const struct mail_msg *m, int64_t now, 
 		rc = buf_addf(b,
 		              "Message-ID: <%s@%s>\r\n"
 		              "MIME-Version: 1.0\r\n"
-		              "Auto-Submitted: auto-generated\r\n",
-		              id, domain);
+		              "Auto-Submitted: %s\r\n",
+		              id, domain, m->auto_reply ? "auto-replied" : "auto-generated");
+	/* The id comes from someone else's mail: left out unless it is one clean line. */
+	if (rc == LETHE_OK && m->in_reply_to != NULL && msgid_ok(m->in_reply_to))
+		rc = buf_addf(b, "In-Reply-To: %s\r\nReferences: %s\r\n", m->in_reply_to,
+		              m->in_reply_to);
 	if (rc == LETHE_OK && m->html == NULL) {
 		rc = add_part(b, "text/plain", m->text);
 	} else if (rc == LETHE_OK) {

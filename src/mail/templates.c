@@ -29,6 +29,9 @@ static const char *const notices[] = {"address",
                                       "extended",
                                       NULL};
 
+static const char *const replies[] = {"reply_request",   "reply_review",  "reply_status",
+                                      "reply_unmatched", "reply_refused", NULL};
+
 /* The templates a kind of request has in place of a notice's (MAIL_KIND_TEMPLATES). */
 static const struct {
 	const char *notice, *kind, *name;
@@ -55,7 +58,7 @@ template_ok(const char *name)
 {
 	size_t i;
 
-	if (mail_notice_ok(name))
+	if (mail_notice_ok(name) || mail_reply_ok(name))
 		return true;
 	for (i = 0; name != NULL && kind_templates[i].notice != NULL; i++)
 		if (strcmp(kind_templates[i].name, name) == 0)
@@ -70,6 +73,17 @@ mail_notice_ok(const char *notice)
 
 	for (i = 0; notice != NULL && notices[i] != NULL; i++)
 		if (strcmp(notices[i], notice) == 0)
+			return true;
+	return false;
+}
+
+bool
+mail_reply_ok(const char *notice)
+{
+	size_t i;
+
+	for (i = 0; notice != NULL && replies[i] != NULL; i++)
+		if (strcmp(replies[i], notice) == 0)
 			return true;
 	return false;
 }
@@ -167,6 +181,8 @@ mail_templates_check(const struct tplset *set, struct lethe_err *err)
 
 	for (i = 0; rc == LETHE_OK && notices[i] != NULL; i++)
 		rc = check_one(set, notices[i], err);
+	for (i = 0; rc == LETHE_OK && replies[i] != NULL; i++)
+		rc = check_one(set, replies[i], err);
 	for (i = 0; rc == LETHE_OK && kind_templates[i].name != NULL; i++)
 		rc = check_one(set, kind_templates[i].name, err);
 	return rc;
@@ -181,8 +197,8 @@ mail_templates_render(const struct tplset *set, const char *notice, const struct
 	lethe_rc rc = LETHE_OK;
 
 	if (!template_ok(notice))
-		return lethe_err_set(err, LETHE_E_INVALID, "mail: unknown notice (one of: %s)",
-		                     MAIL_NOTICES);
+		return lethe_err_set(err, LETHE_E_INVALID, "mail: unknown notice (one of: %s; %s)",
+		                     MAIL_NOTICES, MAIL_REPLIES);
 	txt = xasprintf("mail/%s.txt", notice);
 	html = xasprintf("mail/%s.html", notice);
 	t = tplset_get(set, txt);

@@ -35,11 +35,24 @@
 	"address, awaiting_verification, scheduled, completed, completed_with_retention, "         \
 	"refused, cancelled, failed, delayed, extended"
 
+/*
+ * The replies to an incoming mail (requests by email, docs/mail-intake.md),
+ * queued with store_mail_add_reply() and rendered like a notice, with the
+ * variables docs/internals/mail.md lists: the request recorded and a link
+ * sent to the address on file if an account matches (reply_request), the
+ * request awaits an operator's review (reply_review), a confirmation
+ * code's status page (reply_status), a mail nothing fitted (reply_unmatched),
+ * a mail that could not be taken (reply_refused).
+ */
+#define MAIL_REPLIES "reply_request, reply_review, reply_status, reply_unmatched, reply_refused"
+
 /* The templates kinds have in place of a notice's: kind export's completed. */
 #define MAIL_KIND_TEMPLATES "export_completed"
 
 /* True if @notice is one of MAIL_NOTICES. */
 bool mail_notice_ok(const char *notice);
+/* True if @notice is one of MAIL_REPLIES. */
+bool mail_reply_ok(const char *notice);
 /*
  * The template notice @notice about a request of @kind is rendered with:
  * the kind's own (MAIL_KIND_TEMPLATES) if it has one, else @notice.
@@ -47,13 +60,14 @@ bool mail_notice_ok(const char *notice);
 const char *mail_template_for(const char *notice, const char *kind);
 /*
  * Check that @set holds a well-formed NOTICE.txt (with its Subject line)
- * and NOTICE.html for every notice and every kind's template.  LETHE_E_CONFIG naming the file.  At
- * start, with the status page's check.
+ * and NOTICE.html for every notice, every reply and every kind's template.  LETHE_E_CONFIG naming
+ * the file.  At start, with the status page's check.
  */
 lethe_rc mail_templates_check(const struct tplset *set, struct lethe_err *err);
 /*
- * Render @notice (a notice, or a kind's template) with @ctx into @out's
- * subject, text and html (@out->to is left alone).  LETHE_E_CONFIG /
+ * Render @notice (a notice, a reply, or a kind's template) with @ctx into @out's
+ * subject, text and html (@out->to, in_reply_to and auto_reply are left
+ * alone).  LETHE_E_CONFIG /
  * LETHE_E_TOOBIG as template_render(); LETHE_E_INVALID for an unknown
  * notice.
  */

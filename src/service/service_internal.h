@@ -26,6 +26,7 @@
 #include "meta/seen.h"
 #include "service/service.h"
 #include "store/store.h"
+#include "util/template.h"
 
 struct service {
 	const struct lethe_config *cfg; /* configuration, secrets loaded */
@@ -76,6 +77,22 @@ const char *service__request_scope(const struct service *svc, const struct store
  */
 lethe_rc service__mail_compose(void *arg, const struct store_mail *m, const char *to,
                                struct mail_msg *out, bool *skip, struct lethe_err *err);
+/*
+ * service__mail_compose() for a reply to an incoming mail (@m->mail_in_id
+ * != 0; service_mail_reply.c): its notice (MAIL_REPLIES) rendered with the
+ * mailbox's facts, "Re: " + the original subject, In-Reply-To and
+ * Auto-Submitted: auto-replied.  Skipped when the incoming mail's row is
+ * gone, or the request a reply about one tells of is.
+ */
+lethe_rc service__mail_reply_compose(struct service *svc, const struct store_mail *m,
+                                     struct mail_msg *out, bool *skip, struct lethe_err *err);
+/*
+ * The variables every mail has into @ctx: app_name, app_label, contact,
+ * contact_href, contact_is_url (service_mail.c).
+ */
+void service__mail_add_app(const struct service *svc, struct tpl_ctx *ctx);
+/* @code and code_grouped (groups of four) into @ctx (service_mail.c). */
+void service__mail_add_code(struct tpl_ctx *ctx, const char *code);
 /* Wake the mailer, if the daemon runs one. */
 void service__mail_kick(struct service *svc);
 /*
@@ -162,6 +179,18 @@ lethe_rc service__export_withdraw(struct service *svc, const struct store_reques
  * A crash before this leaves an orphan the exporter removes at start.
  */
 void service__export_unlink(struct service *svc, int64_t request_id);
+
+/*
+ * A repeat of the open request @r (a self-service ask, a mail): mail its
+ * news again (its current state's notice); one still awaiting
+ * verification expires a link's life from @now, or later if it did
+ * already (never sooner: anyone can ask with anyone's address).  A request
+ * without a notification address (made while mail was off, or nothing on
+ * file) is left as it is: there is nowhere to mail its news, and an ask is
+ * no reason to give it one.  In the caller's transaction (st_mu held).
+ */
+lethe_rc service__repeat_news_txn(struct service *svc, const struct store_request *r, int64_t now,
+                                  struct lethe_err *err);
 
 /*
  * The scope a command acts in: @scope if given, else "account" when the

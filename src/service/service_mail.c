@@ -72,9 +72,8 @@ add_date(struct tpl_ctx *ctx, const char *name, int64_t t)
 	tpl_ctx_add_bool(ctx, key, true);
 }
 
-/* @code in groups of CODE_GROUP separated by spaces. */
-static void
-add_code(struct tpl_ctx *ctx, const char *code)
+void
+service__mail_add_code(struct tpl_ctx *ctx, const char *code)
 {
 	char grouped[96];
 	size_t i, o = 0;
@@ -116,22 +115,11 @@ on_event(void *arg, int64_t at, const char *state, const char *actor, const char
 		snprintf(out, SERVICE_REQ_REASON_MAX + 1, "%s", reason != NULL ? reason : "");
 }
 
-/*
- * The facts of @r for notice @notice at @now into @ctx (st_mu held): the
- * status page's variables that apply, and notice, status_url.
- */
-static lethe_rc
-fill_ctx(struct service *svc, const struct store_request *r, const char *notice, int64_t now,
-         struct tpl_ctx *ctx, struct lethe_err *err)
+void
+service__mail_add_app(const struct service *svc, struct tpl_ctx *ctx)
 {
 	const struct lethe_config *cfg = svc->cfg;
-	const struct request_policy *p =
-	    request_policy_of(cfg, r->policy, r->kind, r->scope, r->source);
-	char url[SERVICE_URL_MAX];
-	char *why = xcalloc(1, SERVICE_REQ_REASON_MAX + 1);
-	lethe_rc rc = LETHE_OK;
 
-	tpl_ctx_add_str(ctx, "notice", notice);
 	tpl_ctx_add_str(ctx, "app_name", cfg->app_name);
 	tpl_ctx_add_str(ctx, "app_label",
 	                cfg->app_name != NULL && cfg->app_name[0] != '\0' ? cfg->app_name
@@ -148,7 +136,26 @@ fill_ctx(struct service *svc, const struct store_request *r, const char *notice,
 			tpl_ctx_add_strf(ctx, "contact_href", "mailto:%s", cfg->contact);
 		tpl_ctx_add_bool(ctx, "contact_is_url", is_url);
 	}
-	add_code(ctx, r->code);
+}
+
+/*
+ * The facts of @r for notice @notice at @now into @ctx (st_mu held): the
+ * status page's variables that apply, and notice, status_url.
+ */
+static lethe_rc
+fill_ctx(struct service *svc, const struct store_request *r, const char *notice, int64_t now,
+         struct tpl_ctx *ctx, struct lethe_err *err)
+{
+	const struct lethe_config *cfg = svc->cfg;
+	const struct request_policy *p =
+	    request_policy_of(cfg, r->policy, r->kind, r->scope, r->source);
+	char url[SERVICE_URL_MAX];
+	char *why = xcalloc(1, SERVICE_REQ_REASON_MAX + 1);
+	lethe_rc rc = LETHE_OK;
+
+	tpl_ctx_add_str(ctx, "notice", notice);
+	service__mail_add_app(svc, ctx);
+	service__mail_add_code(ctx, r->code);
 	service__status_url(svc, r->code, url);
 	tpl_ctx_add_str(ctx, "status_url", url);
 	/* A finished request's signed receipt (service_proof.c), linked from its notice. */
@@ -349,6 +356,8 @@ service__mail_compose(void *arg, const struct store_mail *m, const char *to, str
 
 	(void)to; /* never in a message's body: the mailer puts it in the envelope and To */
 	*skip = false;
+	if (m->mail_in_id != 0)
+		return service__mail_reply_compose(svc, m, out, skip, err);
 	tpl_ctx_init(&ctx);
 	if (svc->tpl == NULL) {
 		rc = lethe_err_set(err, LETHE_E_INTERNAL, "no template set loaded");

@@ -423,9 +423,13 @@ service_request_create(struct service *svc, const struct service_request_in *in,
 	box = request_ids_seal(svc->cfg->key, in->ids, in->nids, &boxlen);
 	/* A quiet request (an erasure re-applied after a restore) mails nobody. */
 	nbox = in->quiet ? NULL : notify_seal(svc, in, &n, &nlen);
-	/* Never for the self-service page: it reads nothing of the app database (no oracle). */
-	if (nbox == NULL && svc->cfg->mail.enabled && svc->db != NULL && !in->verify_by_link &&
-	    !in->quiet)
+	/*
+	 * Never for the self-service page: it reads nothing of the app database
+	 * (no oracle).  A request by email that names an account is confirmed at
+	 * the address on file for it (link_on_file): whoever asks never learns it.
+	 */
+	if (nbox == NULL && svc->cfg->mail.enabled && svc->db != NULL &&
+	    (!in->verify_by_link || in->link_on_file) && !in->quiet)
 		nbox = on_file_seal(svc, in, &n, &nlen);
 	meta_code_new(code, now);
 	n.code = code;
@@ -434,8 +438,13 @@ service_request_create(struct service *svc, const struct service_request_in *in,
 	n.source = in->source;
 	n.policy = p->name;
 	n.subject = subject;
-	/* Confirmed by a mailed link whatever the policy says (the self-service page). */
-	n.state = in->verify_by_link ? "awaiting_verification" : request_initial(p, in->verified);
+	/*
+	 * Confirmed by a mailed link whatever the policy says (the self-service
+	 * page), or checked by an operator (a claim by email no link can prove).
+	 */
+	n.state = in->review           ? "awaiting_review"
+	          : in->verify_by_link ? "awaiting_verification"
+	                               : request_initial(p, in->verified);
 	n.actor = in->actor != NULL ? in->actor : in->source;
 	n.box = box;
 	n.boxlen = boxlen;
@@ -478,6 +487,9 @@ service_request_create(struct service *svc, const struct service_request_in *in,
 			if (rc == LETHE_OK)
 				rc = store_request_get(svc->st, id, &r, err);
 		}
+		/* What the caller records with the request (an incoming mail's row). */
+		if (rc == LETHE_OK && in->in_txn != NULL)
+			rc = in->in_txn(in->in_txn_arg, svc->st, r.id, *repeat, err);
 		if (rc == LETHE_OK)
 			rc = store_commit(svc->st, err);
 		else
@@ -595,6 +607,9 @@ make_transition(const struct service_request_action *a, enum request_act act,
 		t->due_at = due;
 		break;
 	case REQUEST_APPROVE:
+		/* A claim by email no link could prove: the operator's approval verifies it. */
+		if (strcmp(r->source, "email") == 0)
+			t->verified = true;
 		break;
 	}
 	/* Entering scheduled: the grace period starts, the policy's effects are due. */

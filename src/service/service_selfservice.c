@@ -150,20 +150,28 @@ rate_check(struct service *svc, const char *addr_key, const char *client, int64_
 	return rc;
 }
 
-/*
- * A repeat of the open request @code: mail its news again (its current
- * state's notice); one still awaiting verification expires a link's life
- * from now, or later if it did already (never sooner: anyone can ask with
- * anyone's address).  A request without a notification address (made
- * while mail was off) is left as it is: there is nowhere to mail its news,
- * and an ask is no reason to give it one.
- */
+lethe_rc
+service__repeat_news_txn(struct service *svc, const struct store_request *r, int64_t now,
+                         struct lethe_err *err)
+{
+	const char *notice =
+	    r->notify_kind != STORE_NOTIFY_NONE ? store_mail_state_notice(r->state) : NULL;
+	bool applied = false;
+	lethe_rc rc = LETHE_OK;
+
+	if (r->notify_kind != STORE_NOTIFY_NONE && strcmp(r->state, "awaiting_verification") == 0)
+		rc = store_request_renew(svc->st, r->id, now + svc->cfg->mail.link_ttl_s, &applied,
+		                         err);
+	if (rc == LETHE_OK && notice != NULL)
+		rc = store_mail_add(svc->st, r->id, notice, now, NULL, err);
+	return rc;
+}
+
+/* A repeat of the open request @code: service__repeat_news_txn() in a transaction of its own. */
 static lethe_rc
 repeat_news(struct service *svc, const char *code, int64_t now, struct lethe_err *err)
 {
 	struct store_request r;
-	const char *notice;
-	bool applied = false;
 	lethe_rc rc;
 
 	pthread_mutex_lock(&svc->st_mu);
@@ -173,15 +181,8 @@ repeat_news(struct service *svc, const char *code, int64_t now, struct lethe_err
 		return rc;
 	}
 	rc = store_request_by_code(svc->st, code, &r, err);
-	notice = rc == LETHE_OK && r.notify_kind != STORE_NOTIFY_NONE
-	             ? store_mail_state_notice(r.state)
-	             : NULL;
-	if (rc == LETHE_OK && r.notify_kind != STORE_NOTIFY_NONE &&
-	    strcmp(r.state, "awaiting_verification") == 0)
-		rc = store_request_renew(svc->st, r.id, now + svc->cfg->mail.link_ttl_s, &applied,
-		                         err);
-	if (rc == LETHE_OK && notice != NULL)
-		rc = store_mail_add(svc->st, r.id, notice, now, NULL, err);
+	if (rc == LETHE_OK)
+		rc = service__repeat_news_txn(svc, &r, now, err);
 	if (rc == LETHE_OK)
 		rc = store_commit(svc->st, err);
 	else

@@ -181,16 +181,19 @@ struct mail_acc {
 };
 
 /*
- * A mail of the request: a dead letter sets mail_failed; a verification
- * link's mail (an "awaiting_verification" notice to the person's own
- * address: the only mail with a verify link) sets verify_mail to sent, or
- * to sending while one is pending or being sent.
+ * A mail of the request (not a reply to an incoming mail): a dead letter sets mail_failed; a
+ * verification link's mail (an "awaiting_verification" notice to the person's own address: the only
+ * mail with a verify link) sets verify_mail to sent, or to sending while one is pending or being
+ * sent.
  */
 static void
 on_request_mail(void *arg, const struct store_mail *m)
 {
 	struct mail_acc *a = arg;
 
+	/* A reply to an incoming mail goes to its sender, not to the request's address. */
+	if (m->mail_in_id != 0)
+		return;
 	if (strcmp(m->state, "dead") == 0)
 		a->out->mail_failed = true;
 	if (!a->identity || strcmp(m->notice, "awaiting_verification") != 0)

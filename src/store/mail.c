@@ -20,12 +20,16 @@
 #include "util/lease.h"
 #include "util/mem.h"
 
-/* A mail row with its request's code (a LEFT JOIN: the code is "" if the request is gone). */
+/*
+ * A mail row with its request's code (a LEFT JOIN: the code is "" if the
+ * request is gone, or for a reply about no request: request_id 0).
+ */
 #define MAIL_COLS                                                                                  \
 	"m.id, m.request_id, coalesce(r.code, ''), m.notice, m.state, m.attempts, m.next_at, "     \
-	"m.created_at, coalesce(m.done_at, 0), coalesce(m.last_error, '')"
-#define MAIL_FROM " FROM mail m LEFT JOIN requests r ON r.id = m.request_id "
-#define MAIL_NCOLS 10
+	"m.created_at, coalesce(m.done_at, 0), coalesce(m.last_error, ''), "                       \
+	"coalesce(m.mail_in_id, 0)"
+#define MAIL_FROM " FROM mail m LEFT JOIN requests r ON r.id = m.request_id AND m.request_id > 0 "
+#define MAIL_NCOLS 11
 
 /* store__row_fn: a MAIL_COLS row into the struct store_mail @arg. */
 static void
@@ -44,6 +48,7 @@ mail_row(sqlite3_stmt *q, void *arg)
 	m->created_at = sqlite3_column_int64(q, 7);
 	m->done_at = sqlite3_column_int64(q, 8);
 	store__col_text(q, 9, m->last_error, sizeof(m->last_error));
+	m->mail_in_id = sqlite3_column_int64(q, 10);
 }
 
 /* A claimed mail and its sealed recipient, for store__one(). */
@@ -86,6 +91,21 @@ store_mail_add(struct store *st, int64_t id, const char *notice, int64_t now, bo
 	if (rc == LETHE_OK && queued != NULL)
 		*queued = sqlite3_changes(st->db) > 0;
 	return rc;
+}
+
+lethe_rc
+store_mail_add_reply(struct store *st, int64_t mail_in_id, int64_t request_id, const char *notice,
+                     const uint8_t *to_box, size_t to_len, int64_t now, struct lethe_err *err)
+{
+	if (mail_in_id <= 0 || to_box == NULL || to_len == 0 || notice == NULL)
+		return lethe_err_set(err, LETHE_E_INTERNAL,
+		                     "a reply needs its incoming mail, a notice and a recipient");
+	/* Due at once, like a notice; the box is the caller's (wiped from the row once done). */
+	return store__execf(st, err,
+	                    "INSERT INTO mail (request_id, notice, state, to_box, next_at, "
+	                    "created_at, mail_in_id) VALUES (?1, ?2, 'pending', ?3, 0, ?4, ?5)",
+	                    "itbii", request_id > 0 ? request_id : (int64_t)0, notice, to_box,
+	                    to_len, now, mail_in_id);
 }
 
 /* The states (and the "extended" event) whose entry a request's transition tells of. */

@@ -188,6 +188,10 @@ store_meta_update(struct store *st, int64_t id, const char *state, int64_t job, 
 		                 "subject FROM requests WHERE id = ?1 AND app <> '' AND state IN "
 		                 "('completed', 'completed_with_retention'))",
 		                 "i", id);
+	/* Finished: the mails that made the request are needed no more. */
+	if (rc == LETHE_OK)
+		rc = store_mailin_request_finished(
+		    st, id, completed_at > 0 ? completed_at : time_now(), err);
 	if (rc == LETHE_OK)
 		return store__execf(st, err, "RELEASE meta_update", "");
 	store__execf(st, NULL, "ROLLBACK TO meta_update", "");

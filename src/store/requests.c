@@ -269,6 +269,9 @@ store_request_transition(struct store *st, int64_t id, const struct store_transi
 	/* Its notice, in the caller's transaction, before anything wipes the address. */
 	if (rc == LETHE_OK)
 		rc = store__mail_state(st, id, t->event != NULL ? t->event : t->to, t->now, err);
+	/* Finished: the mails that made it are needed no more (their raw messages wiped). */
+	if (rc == LETHE_OK)
+		rc = store_mailin_request_finished(st, id, t->now, err);
 	rc = store__tx_end(st, own, rc, err);
 	*applied = rc == LETHE_OK;
 	return rc;
@@ -426,6 +429,8 @@ store__move_each(struct store *st, const char *select, int64_t arg, int64_t now,
 			rc = store__audit_event(st, sqlite3_last_insert_rowid(st->db), err);
 		if (rc == LETHE_OK)
 			rc = store__execf(st, err, update, "ii", ids[i], now);
+		if (rc == LETHE_OK)
+			rc = store_mailin_request_finished(st, ids[i], now, err);
 	}
 	free(ids);
 	rc = store__tx_end(st, own, rc, err);

@@ -631,15 +631,16 @@ lethe_rc store_outbox_next_due(struct store *st, int64_t *next_ms, struct lethe_
 /* One mail of the outbox. */
 struct store_mail {
 	int64_t id;           /* row id */
-	int64_t request_id;   /* the request it is about */
-	char code[64];        /* that request's confirmation code ("" if gone) */
-	char notice[32];      /* mail/templates.h MAIL_NOTICES */
+	int64_t request_id;   /* the request it is about (0: a reply about none) */
+	char code[64];        /* that request's confirmation code ("" if gone or none) */
+	char notice[32];      /* mail/templates.h MAIL_NOTICES or, a reply, MAIL_REPLIES */
 	char state[16];       /* pending, sending, sent, dead, skipped */
 	int64_t attempts;     /* sends tried */
 	int64_t next_at;      /* epoch ms: when due (pending), the lease's end (sending) */
 	int64_t created_at;   /* epoch s */
 	int64_t done_at;      /* epoch s: sent, dead or skipped; 0 if not */
 	char last_error[256]; /* why the last try failed or it was skipped, "" */
+	int64_t mail_in_id;   /* a reply: the incoming mail it answers (mail_in); 0: a notice */
 };
 
 /*
@@ -656,6 +657,14 @@ const char *store_mail_state_notice(const char *state);
  */
 lethe_rc store_mail_add(struct store *st, int64_t id, const char *notice, int64_t now, bool *queued,
                         struct lethe_err *err);
+/*
+ * Queue reply @notice (MAIL_REPLIES) to incoming mail @mail_in_id, about request
+ * @request_id (0: none), to the sealed address @to_box (request_notify_seal()), due at
+ * once.  In the caller's transaction.
+ */
+lethe_rc store_mail_add_reply(struct store *st, int64_t mail_in_id, int64_t request_id,
+                              const char *notice, const uint8_t *to_box, size_t to_len, int64_t now,
+                              struct lethe_err *err);
 /*
  * Claim the pending mail due first (next_at <= @now_ms), or a sending one
  * whose lease expired, for @owner until @now_ms + @lease_ms: state

@@ -9,9 +9,6 @@
  * boxes (made and opened by the service), wiped once nothing needs them.
  * Like the rest of the store, for one thread at a time (the service's
  * st_mu).
- *
- * PLACEHOLDER(issue 17): part C1 implements this (store/mailin.c) and may
- * refine it; part C2 uses store_mailin_get() for a reply's headers.
  */
 #ifndef LETHE_STORE_MAILIN_H
 #define LETHE_STORE_MAILIN_H
@@ -72,5 +69,41 @@ lethe_rc store_mailin_by_hash(struct store *st, const char *hash, struct store_m
 lethe_rc store_mailin_get(struct store *st, int64_t id, struct store_mailin *out, uint8_t **raw,
                           size_t *raw_len, uint8_t **reply, size_t *reply_len,
                           struct lethe_err *err);
+
+/* Which rows store_mailin_list() gives. */
+struct store_mailin_filter {
+	const char *state;   /* "open", "closed" or NULL (all) */
+	const char *outcome; /* one outcome or NULL (all) */
+	int64_t before_id;   /* keyset cursor: rows with a smaller id only; 0: from the newest */
+	int64_t limit;       /* rows at most (>= 1) */
+};
+/* Called with each row store_mailin_list() reads. */
+typedef void (*store_mailin_fn)(void *arg, const struct store_mailin *m);
+/* The rows @f selects, newest (highest id) first, each to @fn. */
+lethe_rc store_mailin_list(struct store *st, const struct store_mailin_filter *f,
+                           store_mailin_fn fn, void *arg, struct lethe_err *err);
+/*
+ * Close open row @id at @now by @by (an actor, "keep"), with @reason (NULL:
+ * the row's reason stays): state closed, raw_box and reply_box wiped.
+ * *@applied false if the row is not open (or not there).  In the caller's
+ * transaction or its own.
+ */
+lethe_rc store_mailin_close(struct store *st, int64_t id, int64_t now, const char *by,
+                            const char *reason, bool *applied, struct lethe_err *err);
+/*
+ * If request @request_id is in a final state: its open rows closed at @now
+ * by "request", the boxes of all its rows wiped; else nothing.  Called
+ * after each change of a request's state (store_request_transition(),
+ * store_request_expire(), store_meta_update()) in its transaction.
+ */
+lethe_rc store_mailin_request_finished(struct store *st, int64_t request_id, int64_t now,
+                                       struct lethe_err *err);
+/*
+ * mailbox.keep (@keep_s) at @now: open unmatched rows received before
+ * @now - @keep_s closed by "keep" (boxes wiped, reason "kept mailbox.keep"),
+ * closed rows closed before then deleted.  The rows changed into *@n.
+ */
+lethe_rc store_mailin_prune(struct store *st, int64_t now, int64_t keep_s, int64_t *n,
+                            struct lethe_err *err);
 
 #endif /* LETHE_STORE_MAILIN_H */

@@ -2,9 +2,10 @@
 /*
  * fuzz_mail_build.c - libFuzzer target for src/mail/message.c.
  *
- * The input is five NUL-separated fields: the sender's display name, the
- * recipient, the subject, the text and the HTML (missing fields are NULL or
- * empty).  Whenever mail_build() accepts them, the message must be one a
+ * The input is six NUL-separated fields: the sender's display name, the
+ * recipient, the subject, the text, the HTML and the Message-ID a reply
+ * answers (missing fields are NULL or empty; a sixth field present makes
+ * the message a reply, auto_reply).  Whenever mail_build() accepts them, the message must be one a
  * relay passes on unchanged and no field can have added a header: only
  * CRLF line ends, no line over 998 bytes, 7-bit bytes only, and a header
  * block of the fixed header names, each at most once, every other line a
@@ -20,7 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *const headers[] = {
     "Date",         "From",           "To",           "Subject",  "Message-ID",
-    "MIME-Version", "Auto-Submitted", "Content-Type", "Reply-To", "Content-Transfer-Encoding"};
+    "MIME-Version", "Auto-Submitted", "Content-Type", "Reply-To", "Content-Transfer-Encoding",
+    "In-Reply-To",  "References"};
 #define NHEADERS (sizeof(headers) / sizeof(headers[0]))
 
 static void
@@ -77,7 +79,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct mail_config mc;
 	struct mail_msg m;
-	char *fields[5] = {NULL, NULL, NULL, NULL, NULL};
+	char *fields[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
 	char *copy = malloc(size + 1);
 	size_t i, f = 0, start = 0;
 	struct lethe_err err;
@@ -87,7 +89,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(copy, data, size);
 	copy[size] = '\0';
-	for (i = 0; i <= size && f < 5; i++)
+	for (i = 0; i <= size && f < 6; i++)
 		if (copy[i] == '\0') {
 			fields[f++] = copy + start;
 			start = i + 1;
@@ -101,6 +103,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	m.subject = fields[2] != NULL ? fields[2] : "";
 	m.text = fields[3] != NULL ? fields[3] : "";
 	m.html = fields[4];
+	m.in_reply_to = fields[5];
+	m.auto_reply = fields[5] != NULL;
 	buf_init(&b, 1u << 22);
 	if (mail_build(&mc, &m, 1800000000, &b, &err) == LETHE_OK)
 		check_message(buf_str(&b), b.len);

@@ -76,7 +76,10 @@ static lethe_rc
 build(const struct mail_config *mc, const char *to, const char *subject, const char *text,
       const char *html, struct buf *b, struct lethe_err *err)
 {
-	struct mail_msg m = {(char *)to, (char *)subject, (char *)text, (char *)html};
+	struct mail_msg m = {.to = (char *)to,
+	                     .subject = (char *)subject,
+	                     .text = (char *)text,
+	                     .html = (char *)html};
 
 	buf_init(b, 1u << 20);
 	memset(err, 0, sizeof(*err));
@@ -399,6 +402,102 @@ test_mail_build_text_only(void **state)
 	buf_free(&b);
 }
 
+/*
+ * A reply (RFC 3834): Auto-Submitted: auto-replied, In-Reply-To and
+ * References with the id it answers; an id that is not one clean <...>
+ * (a line break, a space, a control character, over 250 bytes) is left
+ * out and adds no header; a notice stays auto-generated with neither.
+ */
+static void
+test_mail_build_reply_headers(void **state)
+{
+	static const char *const bad[] = {"<a@b>\r\nBcc: victim@example.net",
+	                                  "<a b@c>",
+	                                  "<a@b>\x01",
+	                                  "a@b",
+	                                  "<a@b",
+	                                  "<>",
+	                                  "",
+	                                  "<a<b@c>"};
+	struct mail_config mc = sender(NULL);
+	struct mail_msg m = {0};
+	struct lethe_err err = {0};
+	struct buf b;
+	char *h, *v, *long_id;
+	size_t i;
+
+	(void)state;
+	m.to = (char *)"jane@example.org";
+	m.subject = (char *)"Re: Account deletion";
+	m.text = (char *)"hello";
+	m.in_reply_to = (char *)"<CAF=abc.123@mail.example.org>";
+	m.auto_reply = true;
+	buf_init(&b, 1u << 20);
+	assert_int_equal(mail_build(&mc, &m, NOW, &b, &err), LETHE_OK);
+	h = headers_of(b.data);
+	v = header(h, "Auto-Submitted");
+	assert_string_equal(v, "auto-replied");
+	free(v);
+	v = header(h, "In-Reply-To");
+	assert_string_equal(v, "<CAF=abc.123@mail.example.org>");
+	free(v);
+	v = header(h, "References");
+	assert_string_equal(v, "<CAF=abc.123@mail.example.org>");
+	free(v);
+	v = header(h, "Subject");
+	assert_string_equal(v, "Re: Account deletion");
+	free(v);
+	free(h);
+	buf_free(&b);
+	/* Ids that cannot go into a header: the reply goes without them. */
+	long_id = xcalloc(1, 260);
+	long_id[0] = '<';
+	memset(long_id + 1, 'a', 248);
+	long_id[249] = '>'; /* 250 bytes: still fine */
+	m.in_reply_to = long_id;
+	buf_init(&b, 1u << 20);
+	assert_int_equal(mail_build(&mc, &m, NOW, &b, &err), LETHE_OK);
+	h = headers_of(b.data);
+	v = header(h, "In-Reply-To");
+	assert_string_equal(v, long_id);
+	free(v);
+	free(h);
+	buf_free(&b);
+	long_id[249] = 'a';
+	long_id[250] = '>'; /* 251 bytes: too long */
+	buf_init(&b, 1u << 20);
+	assert_int_equal(mail_build(&mc, &m, NOW, &b, &err), LETHE_OK);
+	assert_null(strstr(b.data, "In-Reply-To"));
+	buf_free(&b);
+	free(long_id);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		m.in_reply_to = (char *)bad[i];
+		buf_init(&b, 1u << 20);
+		assert_int_equal(mail_build(&mc, &m, NOW, &b, &err), LETHE_OK);
+		assert_null(strstr(b.data, "In-Reply-To"));
+		assert_null(strstr(b.data, "References"));
+		assert_null(strstr(b.data, "Bcc"));
+		assert_non_null(strstr(b.data, "Auto-Submitted: auto-replied\r\n"));
+		buf_free(&b);
+	}
+	/* Not a reply: auto-generated, no reference. */
+	m.in_reply_to = NULL;
+	m.auto_reply = false;
+	buf_init(&b, 1u << 20);
+	assert_int_equal(mail_build(&mc, &m, NOW, &b, &err), LETHE_OK);
+	assert_non_null(strstr(b.data, "Auto-Submitted: auto-generated\r\n"));
+	assert_null(strstr(b.data, "auto-replied"));
+	assert_null(strstr(b.data, "In-Reply-To"));
+	buf_free(&b);
+	/* mail_msg_free() frees the id. */
+	m.to = xstrdup("jane@example.org");
+	m.subject = xstrdup("x");
+	m.text = xstrdup("y");
+	m.in_reply_to = xstrdup("<a@b>");
+	mail_msg_free(&m);
+	assert_null(m.in_reply_to);
+}
+
 /* Non-ASCII subject and name: RFC 2047 words that decode back; a quoted ASCII name. */
 static void
 test_mail_build_encoded_words(void **state)
@@ -590,6 +689,8 @@ test_mail_msg_free(void **state)
 	m.subject = xstrdup("s");
 	m.text = xstrdup("t");
 	m.html = NULL;
+	m.in_reply_to = NULL;
+	m.auto_reply = false;
 	mail_msg_free(&m);
 	assert_null(m.to);
 	assert_null(m.subject);
@@ -1150,6 +1251,95 @@ test_mail_templates_every_notice(void **state)
 }
 
 /*
+ * Every reply renders and builds: one-line subject, no {{ left, the
+ * app's name; reply_request and reply_review with the code and status
+ * page, reply_request's words the same whatever was named; reply_status
+ * the code asked about; reply_unmatched the self-service page when on,
+ * else the subjects; reply_refused the reason; none holds an address
+ * but the contact, and mail_templates_check() knows them.
+ */
+static void
+test_mail_templates_replies(void **state)
+{
+	static const char *const all[] = {"reply_request", "reply_review", "reply_status",
+	                                  "reply_unmatched", "reply_refused"};
+	struct tplset *t = NULL;
+	struct lethe_err err = {0};
+	struct tpl_ctx ctx;
+	struct mail_msg m = {0};
+	size_t i;
+
+	(void)state;
+	assert_int_equal(tplset_load(NULL, &t, &err), LETHE_OK);
+	assert_int_equal(mail_templates_check(t, &err), LETHE_OK);
+	tpl_ctx_init(&ctx);
+	fill_ctx(&ctx);
+	tpl_ctx_add_bool(&ctx, "has_selfservice", true);
+	tpl_ctx_add_str(&ctx, "selfservice_url", "https://privacy.example.com/privacy");
+	tpl_ctx_add_str(&ctx, "reason", "too large (12.3 MB; at most 10 MB)");
+	tpl_ctx_add_str(&ctx, "max_size", "10 MB");
+	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		struct mail_config mc = sender("Exämple");
+		struct buf b;
+
+		assert_true(mail_reply_ok(all[i]));
+		assert_false(mail_notice_ok(all[i]));
+		assert_non_null(strstr(MAIL_REPLIES, all[i]));
+		if (mail_templates_render(t, all[i], &ctx, &m, &err) != LETHE_OK)
+			fail_msg("%s: %s", all[i], err.msg);
+		assert_null(strpbrk(m.subject, "\r\n"));
+		assert_non_null(strstr(m.subject, "Exämple & Co"));
+		assert_null(strstr(m.text, "{{"));
+		assert_null(strstr(m.html, "{{"));
+		assert_non_null(strstr(m.text, "privacy@example.com"));
+		assert_non_null(strstr(m.html, "Exämple &amp; Co"));
+		assert_null(strstr(m.text, "/privacy/l/")); /* never a link that acts */
+		if (i <= 2) {
+			assert_non_null(strstr(m.text, "/data-deletion/status?id=ABCD2345EFGH"));
+			assert_non_null(strstr(m.html, "/data-deletion/status?id=ABCD2345EFGH"));
+			assert_non_null(strstr(m.text, "ABCD 2345 EFGH"));
+		}
+		m.to = xstrdup("jane@example.org");
+		m.auto_reply = true;
+		buf_init(&b, 1u << 20);
+		assert_int_equal(mail_build(&mc, &m, NOW, &b, &err), LETHE_OK);
+		assert_lines(b.data, 998);
+		buf_free(&b);
+		mail_msg_free(&m);
+	}
+	assert_int_equal(mail_templates_render(t, "reply_request", &ctx, &m, &err), LETHE_OK);
+	assert_non_null(strstr(m.text, "If an account matches what you gave us"));
+	assert_non_null(strstr(m.text, "address on file"));
+	mail_msg_free(&m);
+	assert_int_equal(mail_templates_render(t, "reply_refused", &ctx, &m, &err), LETHE_OK);
+	assert_non_null(strstr(m.text, "too large (12.3 MB; at most 10 MB)"));
+	assert_non_null(strstr(m.text, "https://privacy.example.com/privacy\n"));
+	mail_msg_free(&m);
+	assert_int_equal(mail_templates_render(t, "reply_unmatched", &ctx, &m, &err), LETHE_OK);
+	assert_non_null(strstr(m.text, "https://privacy.example.com/privacy\n"));
+	assert_null(strstr(m.text, "account deletion"));
+	mail_msg_free(&m);
+	/* The page off: the subjects the mailbox understands instead. */
+	{
+		struct tpl_ctx *it;
+
+		tpl_ctx_add_bool(&ctx, "has_selfservice", false);
+		tpl_ctx_add_bool(&ctx, "has_subjects", true);
+		it = tpl_ctx_add_item(&ctx, "subjects");
+		tpl_ctx_add_str(it, "subject", "account deletion");
+		it = tpl_ctx_add_item(&ctx, "subjects");
+		tpl_ctx_add_str(it, "subject", "data <deletion> request");
+	}
+	assert_int_equal(mail_templates_render(t, "reply_unmatched", &ctx, &m, &err), LETHE_OK);
+	assert_null(strstr(m.text, "/privacy\n"));
+	assert_non_null(strstr(m.text, "- account deletion\n- data <deletion> request\n"));
+	assert_non_null(strstr(m.html, "<li>data &lt;deletion&gt; request</li>"));
+	mail_msg_free(&m);
+	tpl_ctx_free(&ctx);
+	tplset_free(t);
+}
+
+/*
  * An export's notices: its completed notice renders mail/export_completed
  * (the ready mail: link, size, counts per category), the other notices
  * say "a copy of your data" and never that anything is deleted, and the
@@ -1248,6 +1438,7 @@ main(void)
 	    cmocka_unit_test(test_mail_build_encoded_words),
 	    cmocka_unit_test(test_mail_build_qp_round_trip),
 	    cmocka_unit_test(test_mail_build_injection_refused),
+	    cmocka_unit_test(test_mail_build_reply_headers),
 	    cmocka_unit_test(test_mail_msg_free),
 	    cmocka_unit_test(test_mail_config_defaults),
 	    cmocka_unit_test(test_mail_config_every_key),
@@ -1257,6 +1448,7 @@ main(void)
 	    cmocka_unit_test(test_tplset_override),
 	    cmocka_unit_test(test_mail_templates_every_notice),
 	    cmocka_unit_test(test_mail_templates_export),
+	    cmocka_unit_test(test_mail_templates_replies),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
