@@ -15,10 +15,10 @@
  * invalid byte becomes U+FFFD) and wiped before it is freed: it is
  * personal data.  Nothing here logs.
  *
- * GMime's parser recurses once per nesting level while it reads, before
- * the walk can count: a message whose container Content-Type lines
- * (multipart/..., message/...) outnumber max_parts is refused by a scan of
- * the raw bytes first, which bounds that recursion by max_parts.
+ * GMime's parser builds the whole tree before the walk counts it; it
+ * bounds its own nesting (1024 multipart levels, 512 message/rfc822
+ * levels in 3.2.13: deeper parts are read as leaves), which a 256 KiB
+ * thread stack takes (docs/internals/mail-intake.md).
  */
 #include "util/fmacros.h"
 
@@ -764,43 +764,6 @@ read_headers(const struct mime_lib *lib, GMimeMessage *msg, const char *envelope
 
 /* ---- the parse ---- */
 
-/* Whether @p (@n bytes) at a line start is a header "Content-Type:" naming a container. */
-static bool
-container_line(const char *p, size_t n)
-{
-	size_t i = 12;
-
-	if (n < 13 || strncasecmp(p, "content-type", 12) != 0)
-		return false;
-	while (i < n && (p[i] == ' ' || p[i] == '\t'))
-		i++;
-	if (i >= n || p[i] != ':')
-		return false;
-	for (i++; i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'); i++)
-		;
-	return (n - i >= 10 && strncasecmp(p + i, "multipart/", 10) == 0) ||
-	       (n - i >= 8 && strncasecmp(p + i, "message/", 8) == 0);
-}
-
-/* How many lines of @raw declare a container part (see the file comment), stopping above @max. */
-static size_t
-count_containers(const char *raw, size_t len, size_t max)
-{
-	size_t count = 0, i = 0;
-
-	while (i < len && count <= max) {
-		const char *nl;
-
-		if (raw[i] == 'c' || raw[i] == 'C')
-			count += container_line(raw + i, len - i < 64 ? len - i : 64);
-		nl = memchr(raw + i, '\n', len - i);
-		if (nl == NULL)
-			break;
-		i = (size_t)(nl - raw) + 1;
-	}
-	return count;
-}
-
 /* Parse @len bytes at @raw into *@msg with GMime (caller unrefs it and steals @ba). */
 static lethe_rc
 gmime_parse(const struct mime_lib *lib, const char *raw, size_t len, GByteArray **ba,
@@ -875,11 +838,6 @@ mail_in_parse(const char *raw, size_t len, const char *envelope_from,
 		rc = lethe_err_set(err, LETHE_E_TOOBIG,
 		                   "mail: message too large (%zu bytes; at most %zu)", len,
 		                   lim->max_size);
-		goto out;
-	}
-	if (count_containers(raw, len, lim->max_parts) > lim->max_parts) {
-		rc = lethe_err_set(err, LETHE_E_TOOBIG, "mail: too many MIME parts (more than %zu)",
-		                   lim->max_parts);
 		goto out;
 	}
 	if ((lib = mime_lib(err)) == NULL) {
