@@ -133,7 +133,9 @@ struct mailbox_decision {
 	const struct mailbox_rule *rule;  /* the rule that matched, or NULL */
 	struct mailbox_claim who;         /* REQUEST, REVIEW: the identity naming the person
 	                                     (conf NULL: the sender's From: address) */
-	const char *identity;             /* REQUEST, REVIEW: its data map identity kind */
+	const char *identity;             /* REQUEST, REVIEW: its data map identity kind;
+	                                     MAILBOX_SENDER for the From: address (the
+	                                     caller's mail.identity) */
 	char notify[MAIL_ADDR_MAX + 1];   /* REVIEW: the address to confirm and notify, "" */
 	char code[64];                    /* STATUS: the code asked about (lower-case, no
 	                                     spaces), "" */
