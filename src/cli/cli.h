@@ -191,6 +191,7 @@ int cmd_disconnect(const struct cli_args *a);
 int cmd_jobs(const struct cli_args *a);
 int cmd_apikey(const struct cli_args *a);
 int cmd_sweep(const struct cli_args *a);
+int cmd_mail_intake(const struct cli_args *a);
 int cmd_reapply(const struct cli_args *a);
 int cmd_scan(const struct cli_args *a);
 int cmd_keys(const struct cli_args *a);

@@ -4,6 +4,9 @@
  * until SIGINT or SIGTERM.  SIGHUP reloads api.keys from the configuration
  * file (server_reload); SIGUSR1 is logged and otherwise ignored.  Every
  * thread blocks these signals; the main thread takes them with sigwait().
+ * With a mailbox: section it also runs the mailbox's front ends (mailin.h:
+ * LMTP, the Maildir reader, pruning by mailbox.keep), started after the
+ * service and stopped before it.
  */
 #include "util/fmacros.h"
 
@@ -14,6 +17,7 @@
 #include "cli/cli.h"
 #include "http/metrics.h"
 #include "http/server.h"
+#include "mailin/mailin.h"
 #include "platform/platform_config.h"
 #include "service/service.h"
 #include "util/log.h"
@@ -79,6 +83,7 @@ cmd_serve(const struct cli_args *a)
 	struct lethe_err err = {0};
 	struct server *srv = NULL;
 	struct service *svc = NULL;
+	struct mailin *mailin = NULL;
 	sigset_t set;
 	int sig = 0, status = 0;
 	lethe_rc rc = LETHE_OK;
@@ -134,6 +139,9 @@ cmd_serve(const struct cli_args *a)
 		rc = service_start(&env.cfg, env.dm, metrics_completion, &svc, &err);
 	if (rc == LETHE_OK)
 		rc = server_start(srv, svc, &err);
+	/* The mailbox's LMTP listener and Maildir reader deliver through the service. */
+	if (rc == LETHE_OK)
+		rc = mailin_start(svc, &env.cfg.mailbox, &mailin, &err);
 	if (rc != LETHE_OK) {
 		status = cli_fail(&err, false);
 		goto out;
@@ -164,6 +172,7 @@ cmd_serve(const struct cli_args *a)
 	}
 	log_info("signal %d: stopping (unfinished work resumes at the next start)", sig);
 out:
+	mailin_stop(mailin);
 	server_stop(srv);
 	service_stop(svc);
 	cli_env_close(&env);

@@ -152,7 +152,9 @@ static const char usage_serve[] =
     "stopping anything (a file that does not load is refused with a log line,\n"
     "the keys in force stay; other settings change at the next start); SIGUSR1\n"
     "is ignored.  App secrets come from the environment variables or files\n"
-    "named under meta.apps in CONFIG.\n"
+    "named under meta.apps in CONFIG.  With a mailbox: section it also takes\n"
+    "mail over LMTP (mailbox.lmtp) and reads mailbox.maildir: see\n"
+    "docs/mail-intake.md.\n"
     "\n"
     "  -c, --config FILE     lethe.yaml\n"
     "  -l, --listen ADDR:PORT  override server.listen (e.g. 127.0.0.1:8080, [::1]:0);\n"
@@ -179,6 +181,27 @@ static const char usage_sweep[] =
     "\n"
     "Exit status: 0 done, 1 failed (run again), 2 usage error, 3 configuration\n"
     "or data map invalid.\n";
+
+static const char usage_mail_intake[] =
+    "usage: lethe mail-intake -c CONFIG --maildir DIR [--once] [--json]\n"
+    "\n"
+    "Read a Maildir into the privacy mailbox (section 'mailbox' of CONFIG): the\n"
+    "files of DIR/new then DIR/cur, oldest first, each recorded as `lethe serve`\n"
+    "records a mail it gets over LMTP, then removed.  A message that fails\n"
+    "temporarily (the state store busy) stays for the next pass.  One reader\n"
+    "per Maildir (a lock on DIR/.lethe-intake.lock).  For a mailbox fetched by\n"
+    "fetchmail, getmail or mbsync: docs/mail-intake.md.\n"
+    "\n"
+    "  -c, --config FILE   lethe.yaml (with a mailbox: section)\n"
+    "      --maildir DIR   the Maildir (a directory with new/ and cur/)\n"
+    "      --once          read what is there, print counts per outcome, exit\n"
+    "                      (for cron); without it, read every mailbox.poll\n"
+    "                      until SIGINT/SIGTERM\n"
+    "      --json          print the counts as JSON (with --once)\n"
+    "  -h, --help          this text\n"
+    "\n"
+    "Exit status: 0 done, 1 failed (or a message failed temporarily: run\n"
+    "again), 2 usage error, 3 configuration or data map invalid.\n";
 
 static const char usage_reapply[] =
     "usage: lethe reapply -c CONFIG [--dry-run] [--json]\n"
@@ -471,6 +494,12 @@ static const struct cli_option opts_sweep[] = {
     {.name = NULL},
 };
 
+static const struct cli_option opts_mail_intake[] = {
+    {.name = "maildir", .kind = CLI_VALUE, .required = "--maildir DIR is required"},
+    {.name = "once", .kind = CLI_FLAG},
+    {.name = NULL},
+};
+
 static const struct cli_option opts_reapply[] = {
     {.name = "dry-run", .kind = CLI_FLAG},
     {.name = NULL},
@@ -601,6 +630,14 @@ const struct cli_command cli_commands[] = {
         .common = CLI_CONFIG | CLI_JSON,
         .options = opts_sweep,
         .fn = cmd_sweep,
+    },
+    {
+        .name = "mail-intake",
+        .summary = "read a Maildir into the privacy mailbox (--once for cron)",
+        .usage = usage_mail_intake,
+        .common = CLI_CONFIG | CLI_JSON,
+        .options = opts_mail_intake,
+        .fn = cmd_mail_intake,
     },
     {
         .name = "import-meta-ids",

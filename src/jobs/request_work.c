@@ -203,6 +203,13 @@ request_work_tick(const struct lethe_config *cfg, struct store *st, int64_t now,
 	}
 	if (rc == LETHE_OK && !cfg->mail.enabled)
 		rc = request_work_mail_off(st, now, err);
+	/* The privacy mailbox's mails past mailbox.keep: closed (raw wiped), then forgotten. */
+	if (rc == LETHE_OK && cfg->mailbox.enabled) {
+		rc = store_mailin_prune(st, now, cfg->mailbox.keep_s, &n, err);
+		if (rc == LETHE_OK && n > 0)
+			log_info("mailbox: %lld mails past mailbox.keep closed or forgotten",
+			         (long long)n);
+	}
 	return rc;
 }
 

@@ -29,7 +29,8 @@ lethe_rc request_work_effects(const struct lethe_config *cfg, const struct datam
  * Expire unverified requests whose link expired by @now, and log a
  * warning (once per request) for each open request due within
  * requests.warn_before, and queue its "delayed" notice (store_mail_add());
- * without a mail: section, request_work_mail_off().
+ * without a mail: section, request_work_mail_off(); with a mailbox:
+ * section, store_mailin_prune() of what mailbox.keep allows no longer.
  */
 lethe_rc request_work_tick(const struct lethe_config *cfg, struct store *st, int64_t now,
                            struct lethe_err *err);

@@ -3,7 +3,8 @@
  * test_mailer.c - unit tests of the mailer's retry policy (src/jobs/mailer.c):
  * exponential backoff with full jitter, capped, and the thread's pace when
  * its state store fails; the service's compose function for a "scheduled"
- * notice around the end of the grace period.  Sending is tested end to end
+ * notice around the end of the grace period, and for each reply to an
+ * incoming mail (reply_request ... reply_refused).  Sending is tested end to end
  * with a real SMTP server (tests/e2e/test_mail_outbox.py).
  */
 #include "util/fmacros.h"
@@ -21,6 +22,7 @@
 #include "jobs/mailer.h"
 #include "service/service_internal.h"
 #include "store/store_internal.h"
+#include "util/seal.h"
 #include "util/tplset.h"
 #include "testutil.h"
 
@@ -245,6 +247,277 @@ test_mailer_compose_scheduled_after_grace(void **state)
 	mail_msg_free(&msg);
 }
 
+/* ---- replies to incoming mails (service_mail_reply.c) ---- */
+
+/* A service over a fresh state store for the reply tests, its directory into @dir. */
+static struct service *
+reply_service(struct lethe_config *cfg, struct datamap *dm, char dir[64], char path[128])
+{
+	static char *subjects[] = {(char *)"account deletion", (char *)"data deletion request"};
+	static struct mailbox_rule rule;
+	struct lethe_err err = {0};
+	struct service *svc;
+
+	snprintf(dir, 64, "%sreply-XXXXXX", TU_TMP_PREFIX);
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, 128, "%s/state.db", dir);
+	memset(&rule, 0, sizeof(rule));
+	rule.name = (char *)"account-deletion";
+	rule.subjects = subjects;
+	rule.nsubjects = 2;
+	memset(cfg, 0, sizeof(*cfg));
+	hash_key_random(cfg->key);
+	cfg->state_db = path;
+	cfg->public_url = "https://privacy.example.com";
+	cfg->app_name = "Demo";
+	cfg->contact = "privacy@example.com";
+	cfg->mail.enabled = true;
+	cfg->mail.link_ttl_s = 86400;
+	cfg->mailbox.enabled = true;
+	cfg->mailbox.max_size = 10 * 1024 * 1024;
+	cfg->mailbox.rules = &rule;
+	cfg->mailbox.nrules = 1;
+	memset(dm, 0, sizeof(*dm));
+	svc = service_open(cfg, dm, NULL);
+	assert_int_equal(tplset_load(NULL, &svc->tpl, &err), LETHE_OK);
+	assert_int_equal(service_store_open(svc, &err), LETHE_OK);
+	return svc;
+}
+
+/*
+ * Record an incoming mail (@outcome, @reason, about request @req) with the
+ * reply box JSON @box_json (NULL: none), queue reply @notice to it, and
+ * compose it into @out; *@skip says whether it was skipped.  The queued
+ * row is read back from the outbox: it has the mail_in_id.
+ */
+static lethe_rc
+compose_reply(struct service *svc, const char *outcome, const char *reason, int64_t req,
+              const char *box_json, const char *notice, struct mail_msg *out, bool *skip,
+              struct lethe_err *err)
+{
+	static int n;
+	static const uint8_t TO[] = "sealed-sender";
+	struct store_mailin_new in;
+	struct store_mail ml;
+	char hash[HASH_TEXT_LEN + 1];
+	uint8_t *box = NULL;
+	size_t boxlen = 0;
+	int64_t id = 0, now = (int64_t)time(NULL);
+
+	memset(&in, 0, sizeof(in));
+	snprintf(hash, sizeof(hash), "hmac:%032d", ++n);
+	if (box_json != NULL)
+		box = seal_bytes(svc->cfg->key, "mail-reply", box_json, strlen(box_json), &boxlen);
+	in.hash = hash;
+	in.via = "lmtp";
+	in.now = now;
+	in.bytes = 100;
+	in.outcome = outcome;
+	in.reason = reason;
+	in.request_id = req;
+	in.replied = true;
+	in.state = "open";
+	in.reply_box = box;
+	in.reply_len = boxlen;
+	assert_int_equal(store_begin(svc->st, err), LETHE_OK);
+	assert_int_equal(store_mailin_insert(svc->st, &in, &id, err), LETHE_OK);
+	assert_int_equal(store_mail_add_reply(svc->st, id, req, notice, TO, sizeof(TO), now, err),
+	                 LETHE_OK);
+	assert_int_equal(store_commit(svc->st, err), LETHE_OK);
+	free(box);
+	/* The outbox's row as the mailer claims it: the reply's incoming mail, its request. */
+	{
+		uint8_t *to = NULL;
+		size_t tolen = 0;
+
+		assert_int_equal(store_mail_claim(svc->st, "test", 0x7fffffffffffLL, 1000, &ml, &to,
+		                                  &tolen, err),
+		                 LETHE_OK);
+		assert_int_equal(ml.mail_in_id, id);
+		assert_int_equal(ml.request_id, req);
+		assert_string_equal(ml.notice, notice);
+		assert_int_equal(tolen, sizeof(TO));
+		assert_memory_equal(to, TO, sizeof(TO));
+		free(to);
+		assert_int_equal(
+		    store_mail_finish(svc->st, ml.id, "test", "sent", NULL, now, NULL, err),
+		    LETHE_OK);
+	}
+	memset(out, 0, sizeof(*out));
+	*skip = true;
+	return service__mail_compose(svc, &ml, "sender@example.org", out, skip, err);
+}
+
+/*
+ * Each reply composes from its template with the mailbox's facts: "Re: "
+ * + the original subject and In-Reply-To from the sealed reply box,
+ * auto_reply; the request's code and status page (reply_request,
+ * reply_review), the code asked about (reply_status), the rules' subjects
+ * when the self-service page is off (reply_unmatched), the reason
+ * (reply_refused); without a reply box the template's subject and no
+ * In-Reply-To; a subject's control characters become spaces and a long
+ * one is cut at 200 bytes; a reply whose incoming mail is gone is skipped.
+ */
+static void
+test_mailer_compose_replies(void **state)
+{
+	static const uint8_t BOX[] = "sealed-address-box";
+	struct lethe_config cfg;
+	struct datamap dm;
+	struct store_request_new n;
+	struct service *svc;
+	struct mail_msg m;
+	struct store_mail ml;
+	struct lethe_err err = {0};
+	char dir[64], path[128], json[1024], longsub[400];
+	int64_t req = 0, now = (int64_t)time(NULL);
+	bool skip = true;
+
+	(void)state;
+	svc = reply_service(&cfg, &dm, dir, path);
+	memset(&n, 0, sizeof(n));
+	n.code = "MAILREPLY234";
+	n.kind = "erasure";
+	n.scope = "account";
+	n.source = "email";
+	n.subject = "s";
+	n.state = "awaiting_verification";
+	n.actor = "email";
+	n.box = (const uint8_t *)"ids";
+	n.boxlen = 3;
+	n.notify_box = BOX;
+	n.notify_len = sizeof(BOX);
+	n.notify_kind = STORE_NOTIFY_IDENTITY;
+	n.now = now;
+	n.due_at = now + 86400;
+	n.expires_at = now + 86400;
+	assert_int_equal(store_begin(svc->st, &err), LETHE_OK);
+	assert_int_equal(store_request_insert(svc->st, &n, &req, &err), LETHE_OK);
+	assert_int_equal(store_commit(svc->st, &err), LETHE_OK);
+	/* The request's own notice is not a reply. */
+	{
+		uint8_t *to = NULL;
+		size_t tolen = 0;
+
+		assert_int_equal(store_mail_claim(svc->st, "test", 0x7fffffffffffLL, 1000, &ml, &to,
+		                                  &tolen, &err),
+		                 LETHE_OK);
+		assert_int_equal(ml.mail_in_id, 0);
+		assert_int_equal(ml.request_id, req);
+		free(to);
+		assert_int_equal(
+		    store_mail_finish(svc->st, ml.id, "test", "sent", NULL, now, NULL, &err),
+		    LETHE_OK);
+	}
+
+	/* reply_request: Re: subject, In-Reply-To, the code; no claimed identity. */
+	assert_int_equal(compose_reply(svc, "request", NULL, req,
+	                               "{\"message_id\": \"<m1.abc@mail.example.org>\", "
+	                               "\"subject\": \"Account Deletion Request\"}",
+	                               "reply_request", &m, &skip, &err),
+	                 LETHE_OK);
+	assert_false(skip);
+	assert_string_equal(m.subject, "Re: Account Deletion Request");
+	assert_string_equal(m.in_reply_to, "<m1.abc@mail.example.org>");
+	assert_true(m.auto_reply);
+	assert_non_null(strstr(m.text, "https://privacy.example.com/data-deletion/status?id="
+	                               "MAILREPLY234"));
+	assert_non_null(strstr(m.text, "MAIL REPL Y234"));
+	assert_non_null(strstr(m.text, "If an account matches what you gave us"));
+	assert_null(strstr(m.text, "sender@example.org"));
+	mail_msg_free(&m);
+
+	/* reply_review: an original "Re:" is not doubled. */
+	assert_int_equal(compose_reply(svc, "review", NULL, req,
+	                               "{\"message_id\": \"<m2@x>\", \"subject\": \"RE: Meta "
+	                               "Data Deletion Request\"}",
+	                               "reply_review", &m, &skip, &err),
+	                 LETHE_OK);
+	assert_false(skip);
+	assert_string_equal(m.subject, "RE: Meta Data Deletion Request");
+	assert_non_null(strstr(m.text, "will check what you told us"));
+	assert_non_null(strstr(m.text, "status?id=MAILREPLY234"));
+	mail_msg_free(&m);
+
+	/* reply_status about no request: the code asked about, from the reply box. */
+	assert_int_equal(compose_reply(svc, "status", NULL, 0,
+	                               "{\"message_id\": \"<m3@x>\", \"subject\": \"status?\", "
+	                               "\"code\": \"ABCD2345EFGH\"}",
+	                               "reply_status", &m, &skip, &err),
+	                 LETHE_OK);
+	assert_false(skip);
+	assert_string_equal(m.subject, "Re: status?");
+	assert_non_null(strstr(m.text, "status?id=ABCD2345EFGH"));
+	assert_non_null(strstr(m.text, "ABCD 2345 EFGH"));
+	mail_msg_free(&m);
+
+	/* reply_unmatched, its box wiped: the template's subject, no In-Reply-To, the subjects. */
+	assert_int_equal(compose_reply(svc, "unmatched", "no rule matched", 0, NULL,
+	                               "reply_unmatched", &m, &skip, &err),
+	                 LETHE_OK);
+	assert_false(skip);
+	assert_string_equal(m.subject, "Your message to Demo");
+	assert_null(m.in_reply_to);
+	assert_true(m.auto_reply);
+	assert_non_null(strstr(m.text, "- account deletion\n- data deletion request\n"));
+	assert_null(strstr(m.text, "/privacy"));
+	mail_msg_free(&m);
+
+	/* The self-service page on: pointed at instead of the subjects. */
+	cfg.selfservice.enabled = true;
+	cfg.selfservice.path = "/privacy";
+	assert_int_equal(compose_reply(svc, "unmatched", "no rule matched", 0, NULL,
+	                               "reply_unmatched", &m, &skip, &err),
+	                 LETHE_OK);
+	assert_non_null(strstr(m.text, "https://privacy.example.com/privacy\n"));
+	assert_null(strstr(m.text, "- account deletion"));
+	mail_msg_free(&m);
+
+	/* reply_refused: the reason; control characters in the subject become spaces. */
+	assert_int_equal(compose_reply(svc, "refused", "too large (12.3 MB; at most 10 MB)", 0,
+	                               "{\"message_id\": \"<m4@x>\", \"subject\": "
+	                               "\"big\\u0001one\\r\\nBcc: x@y\\u0085\"}",
+	                               "reply_refused", &m, &skip, &err),
+	                 LETHE_OK);
+	assert_string_equal(m.subject, "Re: big one  Bcc: x@y");
+	assert_non_null(strstr(m.text, "too large (12.3 MB; at most 10 MB)"));
+	assert_non_null(strstr(m.text, "at most 10.5 MB"));
+	mail_msg_free(&m);
+
+	/* A long subject is cut at 200 bytes, not inside a character. */
+	memset(longsub, 0, sizeof(longsub));
+	{
+		size_t i;
+
+		for (i = 0; i + 2 <= 300; i += 2)
+			memcpy(longsub + i, "\xc3\xa9", 2); /* é */
+	}
+	snprintf(json, sizeof(json), "{\"message_id\": \"<m5@x>\", \"subject\": \"x%s\"}", longsub);
+	assert_int_equal(
+	    compose_reply(svc, "unmatched", NULL, 0, json, "reply_unmatched", &m, &skip, &err),
+	    LETHE_OK);
+	assert_true(strlen(m.subject) <= 4 + 200);
+	assert_true(strlen(m.subject) >= 4 + 198);
+	assert_int_equal((unsigned char)m.subject[strlen(m.subject) - 1], 0xa9);
+	mail_msg_free(&m);
+
+	/* The incoming mail gone: skipped, nothing rendered. */
+	memset(&ml, 0, sizeof(ml));
+	ml.id = 99;
+	ml.mail_in_id = 4242;
+	snprintf(ml.notice, sizeof(ml.notice), "reply_unmatched");
+	memset(&m, 0, sizeof(m));
+	skip = false;
+	assert_int_equal(service__mail_compose(svc, &ml, "sender@example.org", &m, &skip, &err),
+	                 LETHE_OK);
+	assert_true(skip);
+	assert_null(m.subject);
+
+	tplset_free(svc->tpl);
+	service_close(svc);
+	tu_rm_rf(dir);
+}
+
 int
 main(void)
 {
@@ -252,6 +525,7 @@ main(void)
 	    cmocka_unit_test(test_mailer_backoff_full_jitter),
 	    cmocka_unit_test(test_mailer_naps_after_store_error),
 	    cmocka_unit_test(test_mailer_compose_scheduled_after_grace),
+	    cmocka_unit_test(test_mailer_compose_replies),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,10 +26,12 @@
 #include "config/config.h"
 #include "datamap/datamap.h"
 #include "demo/demo.h"
+#include "jobs/request_work.h"
 #include "service/service.h"
 #include "service/service_internal.h"
 #include "store/store.h"
 #include "testutil.h"
+#include "util/timeutil.h"
 
 #define USERS 20
 
@@ -353,6 +355,514 @@ test_in_txn(void **state)
 	fx_close(&x);
 }
 
+/* ---- delivery ---------------------------------------------------------------- */
+
+#define MAILBOX_YAML                                                                               \
+	"mailbox:\n"                                                                               \
+	"  addresses: [privacy@demo-social.example]\n"                                             \
+	"  max_size: 64KiB\n"                                                                      \
+	"  replies: {per_address: 3, total: 200, window: 1h}\n"                                    \
+	"  rules:\n"                                                                               \
+	"    - name: account-deletion-request\n"                                                   \
+	"      subjects: [\"Account Deletion Request\"]\n"                                         \
+	"      kind: erasure\n"                                                                    \
+	"      scope: account\n"                                                                   \
+	"      identities: [account_name]\n"                                                       \
+	"    - name: account-deletion\n"                                                           \
+	"      subjects: [\"Account deletion\"]\n"                                                 \
+	"      kind: erasure\n"                                                                    \
+	"      scope: account\n"                                                                   \
+	"      identities: [sender]\n"                                                             \
+	"    - name: data-export\n"                                                                \
+	"      subjects: [\"Data export\"]\n"                                                      \
+	"      kind: export\n"                                                                     \
+	"      scope: account\n"                                                                   \
+	"      identities: [account_name]\n"                                                       \
+	"    - name: meta-deletion\n"                                                              \
+	"      subjects: [\"Meta Data Deletion Request\"]\n"                                       \
+	"      kind: erasure\n"                                                                    \
+	"      scope: meta\n"                                                                      \
+	"      identities: [instagram_username]\n"                                                 \
+	"      notify_from_body: true\n"                                                           \
+	"  claims:\n"                                                                              \
+	"    account_name:\n"                                                                      \
+	"      identity: account_name\n"                                                           \
+	"      labels: [\"account name\"]\n"                                                       \
+	"      proof: address_on_file\n"                                                           \
+	"    instagram_username:\n"                                                                \
+	"      identity: instagram_username\n"                                                     \
+	"      labels: [\"instagram username\"]\n"                                                 \
+	"      proof: review\n"
+
+#define MARKER "Zebra-Quokka-7731" /* in every body: never in the state store in the clear */
+
+/* A message from @from with @subject, @body and extra headers @extra (may be ""); @n numbers it. */
+static char *
+msg(const char *from, const char *subject, const char *body, const char *extra, int n)
+{
+	char *m = NULL;
+	size_t cap = strlen(body) + strlen(extra) + 1024;
+
+	m = malloc(cap);
+	assert_non_null(m);
+	snprintf(m, cap,
+	         "Return-Path: <%s>\r\nFrom: Someone <%s>\r\nTo: privacy@demo-social.example\r\n"
+	         "Subject: %s\r\nDate: Mon, 7 Dec 2026 05:00:00 +0000\r\n"
+	         "Message-ID: <m%d.test@example.net>\r\nMIME-Version: 1.0\r\n"
+	         "Content-Type: text/plain; charset=utf-8\r\n%s\r\n%s\r\n" MARKER "\r\n",
+	         from, from, subject, n, extra, body);
+	return m;
+}
+
+/* Deliver @m by @via into @r; the result. */
+static lethe_rc
+deliver(struct fx *x, const char *m, const char *via, struct service_mailin_result *r)
+{
+	struct lethe_err err = {0};
+
+	return service_mailin_deliver(x->svc, m, strlen(m), NULL, via, r, &err);
+}
+
+/* The integer @sql gives, with %lld replaced by @id. */
+static long long
+q_id(struct fx *x, const char *fmt, long long id)
+{
+	char sql[400];
+
+	snprintf(sql, sizeof(sql), fmt, id);
+	return sql_int(x->state, sql);
+}
+
+/* The text @sql gives, with %lld replaced by @id. */
+static void
+t_id(struct fx *x, const char *fmt, long long id, char *out, size_t cap)
+{
+	char sql[400];
+
+	snprintf(sql, sizeof(sql), fmt, id);
+	sql_text(x->state, sql, out, cap);
+}
+
+/* True if the file @path contains @needle. */
+static bool
+file_has(const char *path, const char *needle)
+{
+	FILE *fp = fopen(path, "rb");
+	size_t n = strlen(needle), cap = 0, len = 0;
+	char *buf = NULL;
+	bool found = false;
+	size_t i;
+
+	if (fp == NULL)
+		return false;
+	for (;;) {
+		if (len == cap) {
+			cap = cap ? cap * 2 : 1 << 20;
+			buf = realloc(buf, cap);
+			assert_non_null(buf);
+		}
+		size_t r = fread(buf + len, 1, cap - len, fp);
+		if (r == 0)
+			break;
+		len += r;
+	}
+	fclose(fp);
+	for (i = 0; i + n <= len && !found; i++)
+		found = memcmp(buf + i, needle, n) == 0;
+	free(buf);
+	return found;
+}
+
+/* Neither the state store nor its WAL holds @needle in the clear. */
+static void
+assert_store_lacks(struct fx *x, const char *needle)
+{
+	char wal[260];
+
+	assert_false(file_has(x->state, needle));
+	snprintf(wal, sizeof(wal), "%s-wal", x->state);
+	assert_false(file_has(wal, needle));
+}
+
+static void
+test_deliver_sender(void **state)
+{
+	struct service_mailin_result r;
+	struct fx x;
+	char *m, s[256];
+
+	fx_open(state, &x, MAILBOX_YAML);
+	m = msg(x.email, "Account deletion", "Please delete my account.", "", 1);
+	assert_int_equal(deliver(&x, m, "lmtp", &r), LETHE_OK);
+	assert_string_equal(r.outcome, "request");
+	assert_true(r.id > 0);
+	assert_true(r.request_id > 0);
+	assert_false(r.replied); /* the verify mail is the answer */
+	t_id(&x,
+	     "SELECT state || ',' || source || ',' || notify_kind FROM requests WHERE id = %lld",
+	     r.request_id, s, sizeof(s));
+	assert_string_equal(s, "awaiting_verification,email,1");
+	t_id(&x, "SELECT group_concat(notice) FROM mail WHERE request_id = %lld", r.request_id, s,
+	     sizeof(s));
+	assert_string_equal(s, "awaiting_verification");
+	t_id(&x,
+	     "SELECT outcome || ',' || rule || ',' || state || ',' || (raw_box IS NOT NULL) || "
+	     "',' || (reply_box IS NULL) || ',' || request_id FROM mail_in WHERE id = %lld",
+	     r.id, s, sizeof(s));
+	{
+		char want[128];
+
+		snprintf(want, sizeof(want), "request,account-deletion,open,1,1,%lld",
+		         (long long)r.request_id);
+		assert_string_equal(s, want);
+	}
+	/* Sealed at rest: neither the body nor the sender's address in the clear. */
+	assert_store_lacks(&x, MARKER);
+	assert_store_lacks(&x, x.email);
+	free(m);
+	fx_close(&x);
+}
+
+static void
+test_deliver_on_file_repeat_duplicate(void **state)
+{
+	struct service_mailin_result r, r2, r3;
+	struct fx x;
+	char body[300], *m, *m2, s[256];
+
+	fx_open(state, &x, MAILBOX_YAML);
+	snprintf(body, sizeof(body), "Hello,\r\nAccount name: %s\r\nThanks", x.name);
+	/* A stranger names the account: the link goes to the address on file, not to him. */
+	m = msg("stranger@example.net", "Account Deletion Request", body, "", 1);
+	assert_int_equal(deliver(&x, m, "lmtp", &r), LETHE_OK);
+	assert_string_equal(r.outcome, "request");
+	assert_true(r.replied);
+	t_id(&x, "SELECT state || ',' || notify_kind FROM requests WHERE id = %lld", r.request_id,
+	     s, sizeof(s));
+	assert_string_equal(s, "awaiting_verification,1");
+	t_id(&x,
+	     "SELECT group_concat(notice) FROM (SELECT notice FROM mail WHERE request_id = %lld "
+	     "ORDER BY id)",
+	     r.request_id, s, sizeof(s));
+	assert_string_equal(s, "awaiting_verification,reply_request");
+	assert_int_equal(q_id(&x, "SELECT count(*) FROM mail WHERE mail_in_id = %lld", r.id), 1);
+	/* Redelivered (the ack was lost): nothing new. */
+	assert_int_equal(deliver(&x, m, "lmtp", &r2), LETHE_OK);
+	assert_string_equal(r2.outcome, "duplicate");
+	assert_int_equal(r2.id, r.id);
+	assert_int_equal(r2.request_id, r.request_id);
+	assert_false(r2.replied);
+	assert_int_equal(sql_int(x.state, "SELECT count(*) FROM mail_in"), 1);
+	assert_int_equal(sql_int(x.state, "SELECT count(*) FROM requests"), 1);
+	assert_int_equal(sql_int(x.state, "SELECT count(*) FROM mail"), 2);
+	/* The same ask in a new mail: the open request, its news mailed again. */
+	m2 = msg("stranger@example.net", "Re: Account Deletion Request", body, "", 2);
+	assert_int_equal(deliver(&x, m2, "maildir", &r3), LETHE_OK);
+	assert_string_equal(r3.outcome, "request");
+	assert_int_equal(r3.request_id, r.request_id);
+	assert_true(r3.id != r.id);
+	assert_int_equal(sql_int(x.state, "SELECT count(*) FROM requests"), 1);
+	t_id(&x,
+	     "SELECT group_concat(notice) FROM (SELECT notice FROM mail WHERE request_id = %lld "
+	     "ORDER BY id)",
+	     r.request_id, s, sizeof(s));
+	assert_string_equal(s, "awaiting_verification,reply_request,reply_request,"
+	                       "awaiting_verification");
+	assert_store_lacks(&x, MARKER);
+	assert_store_lacks(&x, x.name);
+	free(m);
+	free(m2);
+	fx_close(&x);
+}
+
+static void
+test_deliver_review_and_wipe(void **state)
+{
+	struct service_request_action a = {
+	    .act = SERVICE_REQ_REFUSE, .actor = "cli:alice", .reason = "not the owner"};
+	struct service_mailin_result r;
+	struct lethe_err err = {0};
+	struct fx x;
+	json_t *out = NULL;
+	char *m, s[256], code[64];
+
+	fx_open(state, &x, MAILBOX_YAML);
+	m = msg("fan@example.net", "Meta Data Deletion Request",
+	        "Instagram username: @some.creator\r\nAn email address where we can confirm: "
+	        "confirm-me@example.org",
+	        "", 1);
+	assert_int_equal(deliver(&x, m, "lmtp", &r), LETHE_OK);
+	assert_string_equal(r.outcome, "review");
+	assert_true(r.replied);
+	t_id(&x,
+	     "SELECT state || ',' || notify_kind || ',' || verified FROM requests WHERE id = %lld",
+	     r.request_id, s, sizeof(s));
+	assert_string_equal(s, "awaiting_review,2,0");
+	t_id(&x,
+	     "SELECT group_concat(notice) FROM (SELECT notice FROM mail WHERE request_id = %lld "
+	     "ORDER BY id)",
+	     r.request_id, s, sizeof(s));
+	assert_string_equal(s, "address,reply_review");
+	assert_int_equal(q_id(&x, "SELECT raw_box IS NOT NULL FROM mail_in WHERE id = %lld", r.id),
+	                 1);
+	/* The request ends: its mail is closed and its raw message wiped with it. */
+	t_id(&x, "SELECT code FROM requests WHERE id = %lld", r.request_id, code, sizeof(code));
+	assert_int_equal(service_request_act(x.svc, code, &a, &out, &err), LETHE_OK);
+	json_decref(out);
+	t_id(&x,
+	     "SELECT state || ',' || closed_by || ',' || (raw_box IS NULL) || ',' || "
+	     "(reply_box IS NULL) FROM mail_in WHERE id = %lld",
+	     r.id, s, sizeof(s));
+	assert_string_equal(s, "closed,request,1,1");
+	free(m);
+	fx_close(&x);
+}
+
+static void
+test_deliver_expiry_wipes(void **state)
+{
+	struct service_mailin_result r;
+	struct lethe_err err = {0};
+	struct fx x;
+	char *m, s[256];
+
+	fx_open(state, &x, MAILBOX_YAML);
+	m = msg(x.email, "Account deletion", "Please.", "", 1);
+	assert_int_equal(deliver(&x, m, "lmtp", &r), LETHE_OK);
+	/* Never verified: the request expires, and its mail goes with it. */
+	assert_int_equal(request_work_tick(&x.cfg, x.svc->st, time_now() + 400 * 86400, &err),
+	                 LETHE_OK);
+	t_id(&x, "SELECT state FROM requests WHERE id = %lld", r.request_id, s, sizeof(s));
+	assert_string_equal(s, "expired");
+	t_id(&x, "SELECT state || ',' || (raw_box IS NULL) FROM mail_in WHERE id = %lld", r.id, s,
+	     sizeof(s));
+	/* Closed by the request (and kept mailbox.keep from now before it is forgotten). */
+	assert_string_equal(s, "closed,1");
+	free(m);
+	fx_close(&x);
+}
+
+static void
+test_deliver_export_limit(void **state)
+{
+	struct store_transition t = {
+	    .from = "awaiting_verification",
+	    .to = "completed",
+	    .actor = "lethe",
+	    .not_before = -1,
+	    .expires_at = -1,
+	    .effects = -1,
+	};
+	struct service_mailin_result r, r2;
+	struct lethe_err err = {0};
+	struct fx x;
+	char body[300], *m, *m2, s[256];
+	bool applied = false;
+
+	fx_open(state, &x, MAILBOX_YAML);
+	snprintf(body, sizeof(body), "Account name: %s", x.name);
+	m = msg("stranger@example.net", "Data export", body, "", 1);
+	assert_int_equal(deliver(&x, m, "lmtp", &r), LETHE_OK);
+	assert_string_equal(r.outcome, "request");
+	assert_true(r.request_id > 0);
+	t.now = time_now();
+	assert_int_equal(store_request_transition(x.svc->st, r.request_id, &t, &applied, &err),
+	                 LETHE_OK);
+	assert_true(applied);
+	/* Within export.rate_limit: the same answer, nothing made, nothing kept. */
+	m2 = msg("stranger@example.net", "Data export", body, "", 2);
+	assert_int_equal(deliver(&x, m2, "lmtp", &r2), LETHE_OK);
+	assert_string_equal(r2.outcome, "request");
+	assert_int_equal(r2.request_id, 0);
+	assert_true(r2.replied);
+	assert_int_equal(sql_int(x.state, "SELECT count(*) FROM requests"), 1);
+	t_id(&x, "SELECT state || ',' || (raw_box IS NULL) FROM mail_in WHERE id = %lld", r2.id, s,
+	     sizeof(s));
+	assert_string_equal(s, "closed,1");
+	t_id(&x, "SELECT notice FROM mail WHERE mail_in_id = %lld", r2.id, s, sizeof(s));
+	assert_string_equal(s, "reply_request");
+	free(m);
+	free(m2);
+	fx_close(&x);
+}
+
+static void
+test_deliver_unmatched_status_robot(void **state)
+{
+	struct service_mailin_result r;
+	struct fx x;
+	char *m, s[256], body[200], code[64];
+	int i;
+
+	fx_open(state, &x, MAILBOX_YAML);
+	/* Unmatched: the operator's queue, raw kept, a reply. */
+	m = msg("lost@example.net", "Hello", "What do you do with my data?", "", 1);
+	assert_int_equal(deliver(&x, m, "lmtp", &r), LETHE_OK);
+	free(m);
+	assert_string_equal(r.outcome, "unmatched");
+	assert_int_equal(r.request_id, 0);
+	assert_true(r.replied);
+	t_id(&x, "SELECT state || ',' || (raw_box IS NOT NULL) FROM mail_in WHERE id = %lld", r.id,
+	     s, sizeof(s));
+	assert_string_equal(s, "open,1");
+	t_id(&x, "SELECT notice || ',' || request_id FROM mail WHERE mail_in_id = %lld", r.id, s,
+	     sizeof(s));
+	assert_string_equal(s, "reply_unmatched,0");
+	/* Replies to one address are counted: the fourth within the window gets none. */
+	for (i = 2; i <= 4; i++) {
+		m = msg("lost@example.net", "Hello again", "Still there?", "", i);
+		assert_int_equal(deliver(&x, m, "lmtp", &r), LETHE_OK);
+		free(m);
+		assert_string_equal(r.outcome, "unmatched");
+		assert_true(r.replied == (i <= 3));
+	}
+	t_id(&x, "SELECT (reply_box IS NULL) || ',' || replied FROM mail_in WHERE id = %lld", r.id,
+	     s, sizeof(s));
+	assert_string_equal(s, "1,0");
+	/* A status question: the code's link, whether it exists or not; nothing kept. */
+	snprintf(code, sizeof(code), "abcdefghijklmnopqrstuvwxyz234567");
+	snprintf(body, sizeof(body), "My confirmation code: %s", code);
+	m = msg("asker@example.net", "Where is my request", body, "", 10);
+	assert_int_equal(deliver(&x, m, "lmtp", &r), LETHE_OK);
+	free(m);
+	assert_string_equal(r.outcome, "status");
+	assert_true(r.replied);
+	t_id(&x, "SELECT state || ',' || (raw_box IS NULL) FROM mail_in WHERE id = %lld", r.id, s,
+	     sizeof(s));
+	assert_string_equal(s, "closed,1");
+	/* A robot's: recorded, never answered, nothing kept. */
+	m = msg("x@example.net", "Account deletion", "Out of office",
+	        "Auto-Submitted: auto-replied\r\n", 11);
+	assert_int_equal(deliver(&x, m, "lmtp", &r), LETHE_OK);
+	free(m);
+	assert_string_equal(r.outcome, "robot");
+	assert_false(r.replied);
+	assert_int_equal(r.request_id, 0);
+	assert_int_equal(q_id(&x, "SELECT count(*) FROM mail WHERE mail_in_id = %lld", r.id), 0);
+	t_id(&x, "SELECT state || ',' || (raw_box IS NULL) FROM mail_in WHERE id = %lld", r.id, s,
+	     sizeof(s));
+	assert_string_equal(s, "closed,1");
+	assert_int_equal(sql_int(x.state, "SELECT count(*) FROM requests"), 0);
+	assert_store_lacks(&x, MARKER);
+	fx_close(&x);
+}
+
+static void
+test_deliver_too_big(void **state)
+{
+	struct service_mailin_result r;
+	struct lethe_err err = {0};
+	struct fx x;
+	size_t n = 70 * 1024;
+	char *big, *m, s[256];
+
+	fx_open(state, &x, MAILBOX_YAML);
+	big = malloc(n + 1);
+	assert_non_null(big);
+	memset(big, 'a', n);
+	for (size_t i = 76; i < n; i += 78)
+		big[i] = '\n';
+	big[n] = '\0';
+	m = msg("big@example.net", "Account deletion", big, "", 1);
+	/* LMTP: refused, nothing stored (the MTA tells the sender). */
+	assert_int_equal(
+	    service_mailin_deliver(x.svc, m, strlen(m), "big@example.net", "lmtp", &r, &err),
+	    LETHE_E_TOOBIG);
+	assert_null(strstr(err.msg, "big@"));
+	assert_int_equal(sql_int(x.state, "SELECT count(*) FROM mail_in"), 0);
+	/* Maildir: recorded as refused, and answered. */
+	assert_int_equal(deliver(&x, m, "maildir", &r), LETHE_OK);
+	assert_string_equal(r.outcome, "refused");
+	assert_true(r.replied);
+	t_id(&x,
+	     "SELECT reason || ',' || state || ',' || (raw_box IS NULL) FROM mail_in WHERE id = "
+	     "%lld",
+	     r.id, s, sizeof(s));
+	assert_non_null(strstr(s, "too large"));
+	assert_non_null(strstr(s, ",closed,1"));
+	t_id(&x, "SELECT notice FROM mail WHERE mail_in_id = %lld", r.id, s, sizeof(s));
+	assert_string_equal(s, "reply_refused");
+	free(big);
+	free(m);
+	fx_close(&x);
+}
+
+static void
+test_mailbox_queue(void **state)
+{
+	struct service_mailin_result r1, r2;
+	struct lethe_err err = {0};
+	struct fx x;
+	json_t *out = NULL, *mails;
+	char *m;
+
+	fx_open(state, &x, MAILBOX_YAML);
+	m = msg("lost@example.net", "Hello", "Who are you?", "", 1);
+	assert_int_equal(deliver(&x, m, "lmtp", &r1), LETHE_OK);
+	free(m);
+	m = msg("x@example.net", "Hi", "auto", "Precedence: bulk\r\n", 2);
+	assert_int_equal(deliver(&x, m, "lmtp", &r2), LETHE_OK);
+	free(m);
+	/* All, newest first, one per page. */
+	assert_int_equal(service_mailbox_list(x.svc, NULL, NULL, NULL, 1, &out, &err), LETHE_OK);
+	mails = json_object_get(out, "mails");
+	assert_int_equal(json_array_size(mails), 1);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(mails, 0), "id")),
+	                 r2.id);
+	assert_non_null(json_string_value(json_object_get(out, "next")));
+	{
+		char next[32];
+
+		snprintf(next, sizeof(next), "%s", json_string_value(json_object_get(out, "next")));
+		json_decref(out);
+		assert_int_equal(service_mailbox_list(x.svc, NULL, NULL, next, 1, &out, &err),
+		                 LETHE_OK);
+	}
+	mails = json_object_get(out, "mails");
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(mails, 0), "id")),
+	                 r1.id);
+	json_decref(out);
+	assert_int_equal(service_mailbox_list(x.svc, "open", NULL, NULL, 0, &out, &err), LETHE_OK);
+	assert_int_equal(json_array_size(json_object_get(out, "mails")), 1);
+	/* No personal data in the listing. */
+	{
+		char *dump = json_dumps(out, 0);
+
+		assert_null(strstr(dump, "lost@"));
+		assert_null(strstr(dump, "Who are"));
+		free(dump);
+	}
+	json_decref(out);
+	assert_int_equal(service_mailbox_list(x.svc, "maybe", NULL, NULL, 0, &out, &err),
+	                 LETHE_E_INVALID);
+	assert_int_equal(service_mailbox_list(x.svc, NULL, "spam", NULL, 0, &out, &err),
+	                 LETHE_E_INVALID);
+	assert_int_equal(service_mailbox_list(x.svc, NULL, NULL, "x1", 0, &out, &err),
+	                 LETHE_E_INVALID);
+	/* Show: what it says, for the operator. */
+	assert_int_equal(service_mailbox_show(x.svc, r1.id, &out, &err), LETHE_OK);
+	assert_string_equal(json_string_value(json_object_get(out, "from")), "lost@example.net");
+	assert_string_equal(json_string_value(json_object_get(out, "subject")), "Hello");
+	assert_non_null(strstr(json_string_value(json_object_get(out, "text")), "Who are you?"));
+	json_decref(out);
+	/* Close: raw wiped, once. */
+	assert_int_equal(
+	    service_mailbox_close(x.svc, r1.id, "cli:alice", "answered by hand", &out, &err),
+	    LETHE_OK);
+	assert_string_equal(json_string_value(json_object_get(out, "state")), "closed");
+	assert_false(json_is_true(json_object_get(out, "raw_kept")));
+	json_decref(out);
+	assert_int_equal(service_mailbox_close(x.svc, r1.id, "cli:alice", NULL, &out, &err),
+	                 LETHE_E_CONFLICT);
+	assert_int_equal(service_mailbox_close(x.svc, 9999, "cli:alice", NULL, &out, &err),
+	                 LETHE_E_NOTFOUND);
+	assert_int_equal(service_mailbox_show(x.svc, r1.id, &out, &err), LETHE_OK);
+	assert_null(json_object_get(out, "text"));
+	json_decref(out);
+	assert_int_equal(service_mailbox_show(x.svc, 9999, &out, &err), LETHE_E_NOTFOUND);
+	fx_close(&x);
+}
+
 int
 main(void)
 {
@@ -362,6 +872,14 @@ main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_review_and_approve, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_in_txn, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deliver_sender, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deliver_on_file_repeat_duplicate, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deliver_review_and_wipe, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deliver_expiry_wipes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deliver_export_limit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deliver_unmatched_status_robot, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deliver_too_big, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mailbox_queue, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

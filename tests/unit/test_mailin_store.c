@@ -319,6 +319,30 @@ test_expired_request_wipes(void **state)
 }
 
 static void
+test_completed_run_wipes(void **state)
+{
+	struct tu_store *t = *state;
+	struct store_mailin m;
+	struct lethe_err err = {0};
+	bool raw = false, reply = false;
+	int64_t req = add_request(t->st, "code-run", "scheduled", 0);
+	int64_t a = put(t->st, "anon:01", "request", "open", true, req, NOW);
+
+	/* Running: still needed; completed by the runner: closed and wiped with it. */
+	assert_int_equal(store_meta_update(t->st, req, "running", 0, false, 0, 1, &err), LETHE_OK);
+	get(t->st, a, &m, &raw, &reply);
+	assert_true(raw);
+	assert_int_equal(store_meta_update(t->st, req, "completed", 0, false, NOW + 30, 1, &err),
+	                 LETHE_OK);
+	get(t->st, a, &m, &raw, &reply);
+	assert_false(raw);
+	assert_false(reply);
+	assert_string_equal(m.state, "closed");
+	assert_string_equal(m.closed_by, "request");
+	assert_int_equal(m.closed_at, NOW + 30);
+}
+
+static void
 test_prune(void **state)
 {
 	struct tu_store *t = *state;
@@ -363,6 +387,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_close, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_finished_request_wipes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_expired_request_wipes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_completed_run_wipes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
 	};
 

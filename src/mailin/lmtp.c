@@ -1,0 +1,762 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lmtp.c - the LMTP listener of the privacy mailbox (RFC 2033; mailin.h):
+ * what Postfix, Exim and Dovecot hand mail to.  One accept thread, one
+ * thread per session (at most mailbox.lmtp_connections, kept in slots and
+ * joined), a bounded read buffer per session: command lines at most
+ * MAILIN_LINE_MAX bytes, the DATA body kept up to mailbox.max_size + 1
+ * bytes (the rest read and dropped).  After DATA the message is delivered
+ * ONCE through service_mailin_deliver() and every accepted recipient gets
+ * the same answer: 250 (stored or a duplicate), 552 (too big), 554
+ * (unreadable), 451 (anything else: the MTA retries).  PIPELINING needs
+ * nothing more than answering each command in order.  Log lines carry no
+ * address, header or word of a message.
+ */
+#include "util/fmacros.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "mailin/mailin.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+#define RBUF 8192       /* a session's read buffer */
+#define ACCEPT_POLL 500 /* ms between looks at the stop flag while waiting */
+#define GREETING "220 lethe LMTP ready\r\n"
+
+struct mailin_lmtp;
+
+/* One session slot: a thread and its socket. */
+struct slot {
+	struct mailin_lmtp *l;
+	pthread_t th;
+	int fd;
+	bool used;        /* a thread was started (joined when done or at stop) */
+	atomic_bool done; /* the thread finished */
+};
+
+struct mailin_lmtp {
+	struct service *svc;
+	const struct mailbox_config *mb;
+	int lfd;         /* the listening socket */
+	char *unix_path; /* the socket file to remove at stop, or NULL */
+	char addr[300];  /* what was bound, for the log */
+	pthread_t accept_th;
+	bool accept_started;
+	atomic_bool stop;
+	pthread_mutex_t mu; /* slots' fd (shutdown at stop) */
+	struct slot *slots;
+	size_t nslots;
+};
+
+/* A session's connection and bounded read buffer. */
+struct conn {
+	int fd;
+	const atomic_bool *stop;
+	char buf[RBUF];
+	size_t off, len;
+	bool dead; /* EOF, error, timeout or stop */
+};
+
+/* ---- reading and writing -------------------------------------------------------- */
+
+/* Fill the buffer (it is empty): false on EOF, error, idle timeout or stop. */
+static bool
+conn_fill(struct conn *c)
+{
+	int waited = 0;
+
+	if (c->dead)
+		return false;
+	for (;;) {
+		struct pollfd p = {.fd = c->fd, .events = POLLIN};
+		int r;
+		ssize_t n;
+
+		if (atomic_load(c->stop) || waited >= MAILIN_IDLE_MS) {
+			c->dead = true;
+			return false;
+		}
+		r = poll(&p, 1, ACCEPT_POLL);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			c->dead = true;
+			return false;
+		}
+		if (r == 0) {
+			waited += ACCEPT_POLL;
+			continue;
+		}
+		n = recv(c->fd, c->buf, sizeof(c->buf), 0);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0) {
+			c->dead = true;
+			return false;
+		}
+		c->off = 0;
+		c->len = (size_t)n;
+		return true;
+	}
+}
+
+/* The next byte, or -1 when the connection is gone. */
+static int
+conn_byte(struct conn *c)
+{
+	if (c->off == c->len && !conn_fill(c))
+		return -1;
+	return (unsigned char)c->buf[c->off++];
+}
+
+/*
+ * One command line without its CRLF or LF into @line (NUL-terminated, at
+ * most MAILIN_LINE_MAX bytes): 1, or 0 when the connection is gone, or -1
+ * for a line too long (read to its end and dropped).
+ */
+static int
+conn_line(struct conn *c, char *line, size_t *n)
+{
+	size_t len = 0;
+	bool toolong = false;
+
+	for (;;) {
+		int ch = conn_byte(c);
+
+		if (ch < 0)
+			return 0;
+		if (ch == '\n')
+			break;
+		if (len + 1 < MAILIN_LINE_MAX)
+			line[len++] = (char)ch;
+		else
+			toolong = true;
+	}
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	line[len] = '\0';
+	*n = len;
+	return toolong ? -1 : 1;
+}
+
+/* Write all of @s; false when the peer is gone. */
+static bool
+conn_write(struct conn *c, const char *s)
+{
+	size_t len = strlen(s), off = 0;
+
+	while (off < len) {
+		ssize_t n = send(c->fd, s + off, len - off, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			c->dead = true;
+			return false;
+		}
+		off += (size_t)n;
+	}
+	return true;
+}
+
+/* ---- the DATA body ----------------------------------------------------------- */
+
+/* The message being received: kept up to cap bytes, the rest only counted. */
+struct body {
+	char *p;
+	size_t len, cap, max; /* max: bytes kept at most (max_size + 1) */
+	uint64_t total;       /* bytes seen */
+};
+
+static void
+body_add(struct body *b, char ch)
+{
+	b->total++;
+	if (b->len >= b->max)
+		return;
+	if (b->len == b->cap)
+		b->p = xgrow(b->p, &b->cap, b->len + 65536 < b->max ? b->len + 65536 : b->max, 1);
+	b->p[b->len++] = ch;
+}
+
+/*
+ * Read the DATA body to the line "." with dot-unstuffing (a leading dot
+ * of a line dropped), CRLF and bare LF line ends kept as sent.  false when
+ * the connection went away before the end (nothing is delivered).
+ */
+static bool
+read_body(struct conn *c, struct body *b)
+{
+	enum { BOL, MID, DOT, DOTCR } st = BOL;
+
+	for (;;) {
+		int ch = conn_byte(c);
+
+		if (ch < 0)
+			return false;
+		switch (st) {
+		case BOL:
+			if (ch == '.') {
+				st = DOT;
+				break;
+			}
+			body_add(b, (char)ch);
+			st = ch == '\n' ? BOL : MID;
+			break;
+		case MID:
+			body_add(b, (char)ch);
+			if (ch == '\n')
+				st = BOL;
+			break;
+		case DOT:
+			if (ch == '\n')
+				return true;
+			if (ch == '\r') {
+				st = DOTCR;
+				break;
+			}
+			body_add(b, (char)ch);
+			st = MID;
+			break;
+		case DOTCR:
+			if (ch == '\n')
+				return true;
+			body_add(b, '\r');
+			body_add(b, (char)ch);
+			st = MID;
+			break;
+		}
+	}
+}
+
+/* ---- a session ----------------------------------------------------------------- */
+
+/* The transaction of a session. */
+struct txn {
+	bool lhlo;                    /* LHLO was given */
+	bool mail;                    /* MAIL FROM was accepted */
+	char from[MAIL_ADDR_MAX + 1]; /* the envelope sender, "" for <> */
+	int nrcpt;                    /* accepted recipients */
+};
+
+static void
+txn_reset(struct txn *t)
+{
+	bool lhlo = t->lhlo;
+
+	memset(t, 0, sizeof(*t));
+	t->lhlo = lhlo;
+}
+
+/* Whether @line starts with the command @cmd (case-insensitive), followed by end or space. */
+static bool
+is_cmd(const char *line, const char *cmd)
+{
+	size_t n = strlen(cmd);
+
+	return strncasecmp(line, cmd, n) == 0 && (line[n] == '\0' || line[n] == ' ');
+}
+
+/*
+ * Parse "<PATH> PARAMS" after "MAIL FROM:" or "RCPT TO:" (@s): the path
+ * between the brackets into @path (at most @cap - 1 bytes), *@params at
+ * what follows.  false for a syntax error.
+ */
+static bool
+parse_path(const char *s, char *path, size_t cap, const char **params)
+{
+	const char *gt;
+	size_t n;
+
+	while (*s == ' ')
+		s++;
+	if (*s != '<')
+		return false;
+	gt = strchr(s, '>');
+	if (gt == NULL)
+		return false;
+	n = (size_t)(gt - s - 1);
+	if (n >= cap)
+		return false;
+	memcpy(path, s + 1, n);
+	path[n] = '\0';
+	if (strpbrk(path, " <") != NULL)
+		return false;
+	*params = gt + 1;
+	return true;
+}
+
+/* SIZE=n among @params: its value, or -1 when absent; -2 for a bad one. */
+static int64_t
+param_size(const char *params)
+{
+	const char *p = params;
+
+	while (*p != '\0') {
+		while (*p == ' ')
+			p++;
+		if (strncasecmp(p, "SIZE=", 5) == 0) {
+			char *end = NULL;
+			unsigned long long v;
+
+			errno = 0;
+			if (!isdigit((unsigned char)p[5]))
+				return -2;
+			v = strtoull(p + 5, &end, 10);
+			if (errno != 0 || (*end != '\0' && *end != ' ') || v > INT64_MAX)
+				return INT64_MAX;
+			return (int64_t)v;
+		}
+		while (*p != '\0' && *p != ' ')
+			p++;
+	}
+	return -1;
+}
+
+/* @msg made fit for a reply line: controls to spaces, at most 200 bytes. */
+static void
+reply_text(const char *msg, char *out, size_t cap)
+{
+	size_t i, max = cap < 201 ? cap - 1 : 200;
+
+	for (i = 0; i < max && msg[i] != '\0'; i++)
+		out[i] = (unsigned char)msg[i] < 0x20 || msg[i] == 0x7f ? ' ' : msg[i];
+	out[i] = '\0';
+}
+
+/* Deliver the body once and answer every recipient of @t alike. */
+static void
+deliver(struct mailin_lmtp *l, struct conn *c, struct txn *t, struct body *b)
+{
+	struct service_mailin_result res;
+	struct lethe_err err = {0};
+	char line[320], text[256];
+	lethe_rc rc;
+	int i;
+
+	memset(&res, 0, sizeof(res));
+	if (b->total > (uint64_t)l->mb->max_size) {
+		snprintf(line, sizeof(line),
+		         "552 5.3.4 message too large (%llu bytes; at most %lld)\r\n",
+		         (unsigned long long)b->total, (long long)l->mb->max_size);
+		log_info("LMTP: a message of %llu bytes refused: over mailbox.max_size",
+		         (unsigned long long)b->total);
+	} else {
+		rc = service_mailin_deliver(l->svc, b->p != NULL ? b->p : "", b->len, t->from,
+		                            "lmtp", &res, &err);
+		reply_text(err.msg, text, sizeof(text));
+		if (rc == LETHE_OK) {
+			snprintf(line, sizeof(line), "250 2.0.0 ok: %s (mail %lld)\r\n",
+			         res.outcome, (long long)res.id);
+			log_info("LMTP: a message of %zu bytes: %s (mail %lld)", b->len,
+			         res.outcome, (long long)res.id);
+		} else if (rc == LETHE_E_TOOBIG) {
+			snprintf(line, sizeof(line), "552 5.3.4 %s\r\n", text);
+			log_info("LMTP: a message of %zu bytes refused: too large", b->len);
+		} else if (rc == LETHE_E_INVALID) {
+			snprintf(line, sizeof(line), "554 5.6.0 %s\r\n", text);
+			log_info("LMTP: a message of %zu bytes refused: %s", b->len, text);
+		} else {
+			snprintf(line, sizeof(line),
+			         "451 4.3.0 temporary failure, try again later\r\n");
+			log_warnx("LMTP: a message of %zu bytes not taken (the MTA retries): %s",
+			          b->len, text);
+		}
+	}
+	for (i = 0; i < t->nrcpt; i++)
+		if (!conn_write(c, line))
+			return;
+}
+
+/* Serve one LMTP session on @c until QUIT, EOF, the idle timeout or stop. */
+static void
+session(struct mailin_lmtp *l, struct conn *c)
+{
+	struct txn t;
+	char line[MAILIN_LINE_MAX + 1];
+	char reply[256];
+	size_t n = 0;
+
+	memset(&t, 0, sizeof(t));
+	if (!conn_write(c, GREETING))
+		return;
+	for (;;) {
+		int r = conn_line(c, line, &n);
+		const char *params = NULL;
+
+		if (r == 0)
+			return;
+		if (r < 0) {
+			if (!conn_write(c, "500 5.5.6 line too long\r\n"))
+				return;
+			continue;
+		}
+		if (is_cmd(line, "LHLO")) {
+			if (line[4] == '\0' || line[5] == '\0') {
+				conn_write(c, "501 5.5.4 LHLO needs a domain\r\n");
+				continue;
+			}
+			memset(&t, 0, sizeof(t));
+			t.lhlo = true;
+			snprintf(reply, sizeof(reply),
+			         "250-lethe\r\n250-PIPELINING\r\n250-ENHANCEDSTATUSCODES\r\n"
+			         "250-8BITMIME\r\n250 SIZE %lld\r\n",
+			         (long long)l->mb->max_size);
+			conn_write(c, reply);
+		} else if (is_cmd(line, "HELO") || is_cmd(line, "EHLO")) {
+			conn_write(c, "500 5.5.1 this is LMTP: use LHLO\r\n");
+		} else if (strncasecmp(line, "MAIL FROM:", 10) == 0) {
+			int64_t size;
+
+			if (!t.lhlo) {
+				conn_write(c, "503 5.5.1 LHLO first\r\n");
+				continue;
+			}
+			if (t.mail) {
+				conn_write(c, "503 5.5.1 MAIL already given (RSET first)\r\n");
+				continue;
+			}
+			if (!parse_path(line + 10, t.from, sizeof(t.from), &params)) {
+				t.from[0] = '\0';
+				conn_write(c, "501 5.5.4 syntax: MAIL FROM:<address> [SIZE=n]\r\n");
+				continue;
+			}
+			size = param_size(params);
+			if (size == -2) {
+				t.from[0] = '\0';
+				conn_write(c, "501 5.5.4 bad SIZE parameter\r\n");
+				continue;
+			}
+			if (size > l->mb->max_size) {
+				t.from[0] = '\0';
+				snprintf(reply, sizeof(reply),
+				         "552 5.3.4 message too large (at most %lld bytes)\r\n",
+				         (long long)l->mb->max_size);
+				conn_write(c, reply);
+				continue;
+			}
+			t.mail = true;
+			conn_write(c, "250 2.1.0 ok\r\n");
+		} else if (strncasecmp(line, "RCPT TO:", 8) == 0) {
+			char rcpt[MAIL_ADDR_MAX + 1];
+
+			if (!t.mail) {
+				conn_write(c, "503 5.5.1 MAIL first\r\n");
+				continue;
+			}
+			if (!parse_path(line + 8, rcpt, sizeof(rcpt), &params) || rcpt[0] == '\0') {
+				conn_write(c, "501 5.5.4 syntax: RCPT TO:<address>\r\n");
+				continue;
+			}
+			if (t.nrcpt >= MAILIN_RCPT_MAX) {
+				conn_write(c, "452 4.5.3 too many recipients\r\n");
+				continue;
+			}
+			t.nrcpt++;
+			conn_write(c, "250 2.1.5 ok\r\n");
+		} else if (is_cmd(line, "DATA")) {
+			struct body b = {.max = (size_t)l->mb->max_size + 1};
+
+			if (t.nrcpt == 0) {
+				conn_write(c, t.mail ? "503 5.5.1 no valid recipients\r\n"
+				                     : "503 5.5.1 MAIL first\r\n");
+				continue;
+			}
+			if (!conn_write(c, "354 go ahead; end with <CRLF>.<CRLF>\r\n"))
+				return;
+			if (!read_body(c, &b)) {
+				/* Gone mid-message: nothing is delivered, the MTA retries. */
+				free(b.p);
+				log_info("LMTP: a session ended inside DATA; nothing taken");
+				return;
+			}
+			deliver(l, c, &t, &b);
+			free(b.p);
+			txn_reset(&t);
+		} else if (is_cmd(line, "RSET")) {
+			txn_reset(&t);
+			conn_write(c, "250 2.0.0 ok\r\n");
+		} else if (is_cmd(line, "NOOP")) {
+			conn_write(c, "250 2.0.0 ok\r\n");
+		} else if (is_cmd(line, "VRFY")) {
+			conn_write(c, "252 2.5.0 cannot VRFY; send the mail\r\n");
+		} else if (is_cmd(line, "QUIT")) {
+			conn_write(c, "221 2.0.0 bye\r\n");
+			return;
+		} else {
+			conn_write(c, "500 5.5.2 command not recognized\r\n");
+		}
+		if (c->dead)
+			return;
+	}
+}
+
+static void *
+session_main(void *arg)
+{
+	struct slot *s = arg;
+	struct conn *c = xcalloc(1, sizeof(*c));
+
+	c->fd = s->fd;
+	c->stop = &s->l->stop;
+	session(s->l, c);
+	free(c);
+	pthread_mutex_lock(&s->l->mu);
+	close(s->fd);
+	s->fd = -1;
+	pthread_mutex_unlock(&s->l->mu);
+	atomic_store(&s->done, true);
+	return NULL;
+}
+
+/* Join the finished sessions; the index of a free slot, or -1 when all are busy. */
+static int
+reap(struct mailin_lmtp *l)
+{
+	int free_slot = -1;
+	size_t i;
+
+	for (i = 0; i < l->nslots; i++) {
+		struct slot *s = &l->slots[i];
+
+		if (s->used && atomic_load(&s->done)) {
+			pthread_join(s->th, NULL);
+			s->used = false;
+		}
+		if (!s->used && free_slot < 0)
+			free_slot = (int)i;
+	}
+	return free_slot;
+}
+
+static void *
+accept_main(void *arg)
+{
+	struct mailin_lmtp *l = arg;
+	static struct log_limit busy_lim = LOG_LIMIT_INIT(5, 60000);
+
+	while (!atomic_load(&l->stop)) {
+		struct pollfd p = {.fd = l->lfd, .events = POLLIN};
+		struct slot *s;
+		int fd, i;
+
+		if (poll(&p, 1, ACCEPT_POLL) <= 0)
+			continue;
+		fd = accept(l->lfd, NULL, NULL);
+		if (fd < 0)
+			continue;
+		(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+		i = reap(l);
+		if (i < 0) {
+			static const char busy[] = "421 4.3.2 too busy; try again later\r\n";
+
+			(void)!send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+			close(fd);
+			log_warnx_limited(&busy_lim,
+			                  "LMTP: a connection refused: %lld sessions already "
+			                  "(mailbox.lmtp_connections)",
+			                  (long long)l->nslots);
+			continue;
+		}
+		s = &l->slots[i];
+		pthread_mutex_lock(&l->mu);
+		s->fd = fd;
+		pthread_mutex_unlock(&l->mu);
+		atomic_store(&s->done, false);
+		s->used = true;
+		if (pthread_create(&s->th, NULL, session_main, s) != 0) {
+			s->used = false;
+			close(fd);
+			s->fd = -1;
+			log_warnx("LMTP: cannot start a session thread");
+		}
+	}
+	return NULL;
+}
+
+/* ---- listening ------------------------------------------------------------------ */
+
+static lethe_rc
+listen_unix(struct mailin_lmtp *l, const char *path, struct lethe_err *err)
+{
+	struct sockaddr_un sa;
+	struct stat st;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return lethe_err_set(err, LETHE_E_CONFIG, "mailbox.lmtp: unix:%s: path too long",
+		                     path);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode))
+			return lethe_err_set(err, LETHE_E_IO,
+			                     "mailbox.lmtp: %s exists and is not a socket", path);
+		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		bool live = probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+
+		if (probe >= 0)
+			close(probe);
+		if (live)
+			return lethe_err_set(err, LETHE_E_IO,
+			                     "mailbox.lmtp: unix:%s: another process listens on it",
+			                     path);
+		unlink(path); /* stale: left by a lethe that did not stop */
+	}
+	l->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (l->lfd < 0 || bind(l->lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		return lethe_err_set(err, LETHE_E_IO, "mailbox.lmtp: cannot listen on unix:%s: %s",
+		                     path, strerror(errno));
+	l->unix_path = xstrdup(path);
+	if (chmod(path, 0660) != 0 || listen(l->lfd, 64) != 0)
+		return lethe_err_set(err, LETHE_E_IO, "mailbox.lmtp: cannot listen on unix:%s: %s",
+		                     path, strerror(errno));
+	snprintf(l->addr, sizeof(l->addr), "unix:%s", path);
+	return LETHE_OK;
+}
+
+static lethe_rc
+listen_tcp(struct mailin_lmtp *l, const char *spec, struct lethe_err *err)
+{
+	char host[256];
+	const char *port, *colon;
+	struct addrinfo hints, *ai = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char hbuf[NI_MAXHOST], pbuf[NI_MAXSERV];
+	int one = 1, r;
+	size_t hn;
+
+	if (spec[0] == '[') {
+		const char *rb = strchr(spec, ']');
+
+		if (rb == NULL || rb[1] != ':')
+			return lethe_err_set(err, LETHE_E_CONFIG, "mailbox.lmtp: bad address %s",
+			                     spec);
+		hn = (size_t)(rb - spec - 1);
+		colon = rb + 1;
+		spec++;
+	} else {
+		colon = strrchr(spec, ':');
+		if (colon == NULL)
+			return lethe_err_set(err, LETHE_E_CONFIG, "mailbox.lmtp: bad address %s",
+			                     spec);
+		hn = (size_t)(colon - spec);
+	}
+	if (hn >= sizeof(host))
+		return lethe_err_set(err, LETHE_E_CONFIG, "mailbox.lmtp: bad address");
+	memcpy(host, spec, hn);
+	host[hn] = '\0';
+	port = colon + 1;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	r = getaddrinfo(host[0] != '\0' ? host : NULL, port, &hints, &ai);
+	if (r != 0)
+		return lethe_err_set(err, LETHE_E_CONFIG, "mailbox.lmtp: %s:%s: %s", host, port,
+		                     gai_strerror(r));
+	l->lfd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (l->lfd >= 0)
+		setsockopt(l->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (l->lfd < 0 || bind(l->lfd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+	    listen(l->lfd, 64) != 0) {
+		freeaddrinfo(ai);
+		return lethe_err_set(err, LETHE_E_IO, "mailbox.lmtp: cannot listen on %s:%s: %s",
+		                     host, port, strerror(errno));
+	}
+	freeaddrinfo(ai);
+	if (getsockname(l->lfd, (struct sockaddr *)&ss, &sl) == 0 &&
+	    getnameinfo((struct sockaddr *)&ss, sl, hbuf, sizeof(hbuf), pbuf, sizeof(pbuf),
+	                NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+		snprintf(l->addr, sizeof(l->addr), ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s",
+		         hbuf, pbuf);
+	else
+		snprintf(l->addr, sizeof(l->addr), "%s:%s", host, port);
+	return LETHE_OK;
+}
+
+lethe_rc
+mailin_lmtp_start(struct service *svc, const struct mailbox_config *mb, struct mailin_lmtp **out,
+                  struct lethe_err *err)
+{
+	struct mailin_lmtp *l = xcalloc(1, sizeof(*l));
+	size_t i;
+	lethe_rc rc;
+
+	*out = NULL;
+	l->svc = svc;
+	l->mb = mb;
+	l->lfd = -1;
+	atomic_init(&l->stop, false);
+	pthread_mutex_init(&l->mu, NULL);
+	l->nslots = mb->lmtp_connections > 0 ? (size_t)mb->lmtp_connections : 1;
+	l->slots = xcalloc(l->nslots, sizeof(*l->slots));
+	for (i = 0; i < l->nslots; i++) {
+		l->slots[i].l = l;
+		l->slots[i].fd = -1;
+		atomic_init(&l->slots[i].done, false);
+	}
+	if (strncmp(mb->lmtp, "unix:", 5) == 0)
+		rc = listen_unix(l, mb->lmtp + 5, err);
+	else
+		rc = listen_tcp(l, mb->lmtp, err);
+	if (rc == LETHE_OK) {
+		if (pthread_create(&l->accept_th, NULL, accept_main, l) != 0)
+			rc = lethe_err_set(err, LETHE_E_INTERNAL, "cannot start the LMTP thread");
+		else
+			l->accept_started = true;
+	}
+	if (rc != LETHE_OK) {
+		mailin_lmtp_stop(l);
+		return rc;
+	}
+	log_info("LMTP on %s (at most %zu sessions)", l->addr, l->nslots);
+	*out = l;
+	return LETHE_OK;
+}
+
+void
+mailin_lmtp_stop(struct mailin_lmtp *l)
+{
+	size_t i;
+
+	if (l == NULL)
+		return;
+	atomic_store(&l->stop, true);
+	if (l->accept_started)
+		pthread_join(l->accept_th, NULL);
+	if (l->lfd >= 0)
+		close(l->lfd);
+	/* Wake the sessions blocked in poll: they see the stop flag or EOF. */
+	pthread_mutex_lock(&l->mu);
+	for (i = 0; i < l->nslots; i++)
+		if (l->slots[i].fd >= 0)
+			shutdown(l->slots[i].fd, SHUT_RDWR);
+	pthread_mutex_unlock(&l->mu);
+	for (i = 0; i < l->nslots; i++)
+		if (l->slots[i].used)
+			pthread_join(l->slots[i].th, NULL);
+	if (l->unix_path != NULL) {
+		unlink(l->unix_path);
+		free(l->unix_path);
+	}
+	pthread_mutex_destroy(&l->mu);
+	free(l->slots);
+	free(l);
+}

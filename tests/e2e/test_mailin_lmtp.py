@@ -1,0 +1,342 @@
+# SPDX-License-Identifier: MIT
+"""The LMTP listener of `lethe serve` (RFC 2033; docs/internals/mail-intake.md, "Front
+ends: LMTP and Maildir"), end to end with the real binary and Python's smtplib.LMTP.
+
+The demo gets a `mail:` section (the SMTP sink of the tests) and a `mailbox:` section
+with `lmtp:` on a free loopback port (or a Unix socket) and max_size 64KB.  What a
+message became is read from the LMTP replies and the state store's mail_in table.
+"""
+import os
+import re
+import signal
+import smtplib
+import stat
+import time
+
+from demo_helpers import free_port
+from lethe_e2e import run_lethe
+from mailin_helpers import (
+    RawLmtp,
+    StoreLock,
+    lmtp_send,
+    mail_in_rows,
+    mailbox_config,
+    message,
+    wait_for,
+)
+from serve_helpers import SECRETS_ENV, servers, stop_ok  # noqa: F401
+from smtp_helpers import smtp_sink  # noqa: F401
+
+SENDER = "alice.mailin@example.org"
+RCPT = "privacy@demo.example"
+MAX = 64 * 1024
+
+
+def serve_lmtp(servers, demo, sink, tmp_path, **kw):
+    """Start lethe serve with an LMTP listener: (server, port or socket path)."""
+    if kw.pop("unix", False):
+        where = str(tmp_path / "lmtp.sock")
+        mailbox_config(demo, sink.port, lmtp="unix:" + where, **kw)
+    else:
+        where = free_port()
+        mailbox_config(demo, sink.port, lmtp="127.0.0.1:%d" % where, **kw)
+    srv = servers(demo)
+    return srv, where
+
+
+def lmtp(port):
+    c = smtplib.LMTP("127.0.0.1", port, timeout=20)
+    assert c.ehlo("client.example")[0] == 250
+    return c
+
+
+def no_address_logged(srv):
+    log = srv.stderr()
+    assert SENDER not in log and "alice" not in log, log
+
+
+def test_lhlo_capabilities_helo_refused_and_small_commands(servers, demo, smtp_sink, tmp_path):
+    srv, port = serve_lmtp(servers, demo, smtp_sink, tmp_path)
+    assert "LMTP on 127.0.0.1:%d" % port in srv.stderr()
+    c = smtplib.LMTP("127.0.0.1", port, timeout=20)
+    try:
+        # The greeting names no version.
+        code, banner = c.docmd("NOOP")
+        assert code == 250
+        code, _ = c.docmd("HELO client.example")
+        assert code == 500
+        code, _ = c.docmd("EHLO client.example")
+        assert code == 500
+        code, _ = c.docmd("MAIL FROM:<%s>" % SENDER)
+        assert code == 503  # LHLO first
+        code, _ = c.ehlo("client.example")  # smtplib.LMTP sends LHLO
+        assert code == 250
+        feats = c.esmtp_features
+        assert "pipelining" in feats and "enhancedstatuscodes" in feats
+        assert "8bitmime" in feats
+        assert feats["size"].strip() == str(MAX)
+        code, _ = c.docmd("VRFY", SENDER)
+        assert code == 252
+        code, _ = c.docmd("FOO")
+        assert code == 500
+        code, _ = c.docmd("X" * 1200)
+        assert code == 500  # a line over 1000 bytes
+        code, _ = c.docmd("NOOP")
+        assert code == 250  # still in step after the long line
+        code, _ = c.docmd("QUIT")
+        assert code == 221
+    finally:
+        c.close()
+    r = RawLmtp(port)
+    code, lines = r.reply()
+    r.close()
+    assert code == 220 and lines[0].startswith("220 ")
+    assert not any(ch.isdigit() for ch in lines[0][4:]), lines  # no version in it
+    stop_ok(srv)
+
+
+def test_size_over_max_refused_at_mail_and_in_data(servers, demo, smtp_sink, tmp_path):
+    srv, port = serve_lmtp(servers, demo, smtp_sink, tmp_path)
+    c = lmtp(port)
+    try:
+        code, msg = c.docmd("MAIL FROM:<%s> SIZE=%d" % (SENDER, MAX + 1))
+        assert code == 552 and msg.startswith(b"5.3.4"), msg
+        code, _ = c.docmd("MAIL FROM:<%s> SIZE=%d" % (SENDER, 1000))
+        assert code == 250
+        code, _ = c.docmd("RSET")
+        assert code == 250
+        # No SIZE given: the body itself is over max_size -> 552 for each recipient.
+        big = message(sender=SENDER, body="x" * 100 + ("\n" + "y" * 990) * 80)
+        assert len(big) > MAX
+        replies = lmtp_send(c, SENDER, [RCPT, "dpo@demo.example"], big)
+        assert [r[0] for r in replies] == [552, 552], replies
+        assert replies[0][1].startswith(b"5.3.4"), replies
+        # The session goes on.
+        code, _ = c.docmd("NOOP")
+        assert code == 250
+    finally:
+        c.close()
+    assert mail_in_rows(demo) == []
+    no_address_logged(srv)
+    stop_ok(srv)
+
+
+def test_two_rcpts_two_replies_one_delivery(servers, demo, smtp_sink, tmp_path):
+    srv, port = serve_lmtp(servers, demo, smtp_sink, tmp_path)
+    c = lmtp(port)
+    try:
+        raw = message(sender=SENDER)
+        replies = lmtp_send(c, SENDER, [RCPT, "dpo@demo.example"], raw)
+        assert len(replies) == 2, replies
+        assert replies[0] == replies[1], replies  # the same answer for both
+        assert replies[0][0] == 250 and replies[0][1].startswith(b"2.0.0"), replies
+        # The same bytes again (an MTA redelivering): a duplicate, nothing new.
+        again = lmtp_send(c, SENDER, [RCPT], raw)
+        assert again[0][0] == 250 and b"duplicate" in again[0][1], again
+    finally:
+        c.close()
+    rows = mail_in_rows(demo)
+    assert len(rows) == 1, rows
+    assert rows[0]["via"] == "lmtp" and rows[0]["bytes"] == len(raw)
+    no_address_logged(srv)
+    stop_ok(srv)
+
+
+def test_dot_stuffed_lines_arrive_unstuffed(servers, demo, smtp_sink, tmp_path):
+    """The bytes recorded are the message as written: the Maildir copy of the same bytes
+    is a duplicate of what came over LMTP dot-stuffed (same keyed hash)."""
+    srv, port = serve_lmtp(servers, demo, smtp_sink, tmp_path)
+    raw = message(sender=SENDER, body=".a line with a dot\n..two dots\n.\nend")
+    c = lmtp(port)
+    try:
+        replies = lmtp_send(c, SENDER, [RCPT], raw)
+        assert replies[0][0] == 250, replies
+    finally:
+        c.close()
+    rows = mail_in_rows(demo)
+    assert len(rows) == 1 and rows[0]["bytes"] == len(raw), rows
+    md = tmp_path / "md"
+    for sub in ("new", "cur", "tmp"):
+        (md / sub).mkdir(parents=True)
+    (md / "new" / "1.copy.host").write_bytes(raw)
+    code, out, err = run_lethe("mail-intake", "-c", demo.config, "--maildir", md, "--once",
+                               "--json")
+    assert code == 0, (code, out, err)
+    assert '"duplicates": 1' in out, out
+    assert len(mail_in_rows(demo)) == 1
+    stop_ok(srv)
+
+
+def test_rset_and_sequence_errors(servers, demo, smtp_sink, tmp_path):
+    srv, port = serve_lmtp(servers, demo, smtp_sink, tmp_path)
+    c = lmtp(port)
+    try:
+        code, _ = c.docmd("DATA")
+        assert code == 503
+        code, _ = c.docmd("RCPT TO:<%s>" % RCPT)
+        assert code == 503
+        code, _ = c.mail(SENDER)
+        assert code == 250
+        code, _ = c.mail(SENDER)
+        assert code == 503  # nested MAIL
+        code, _ = c.rcpt(RCPT)
+        assert code == 250
+        code, _ = c.docmd("RSET")
+        assert code == 250
+        code, _ = c.docmd("DATA")
+        assert code == 503  # the transaction is gone
+        code, _ = c.mail(SENDER)
+        assert code == 250  # a new one may start
+        code, _ = c.docmd("RSET")
+        assert code == 250
+    finally:
+        c.close()
+    assert mail_in_rows(demo) == []
+    stop_ok(srv)
+
+
+def test_pipelined_commands_answered_in_order(servers, demo, smtp_sink, tmp_path):
+    srv, port = serve_lmtp(servers, demo, smtp_sink, tmp_path)
+    raw = message(sender=SENDER, subject="Account deletion pipelined")
+    r = RawLmtp(port)
+    try:
+        assert r.reply()[0] == 220
+        r.send(b"LHLO client.example\r\nMAIL FROM:<%s>\r\nRCPT TO:<%s>\r\n"
+               b"RCPT TO:<dpo@demo.example>\r\nNOOP\r\nDATA\r\n"
+               % (SENDER.encode(), RCPT.encode()))
+        code, lines = r.reply()
+        assert code == 250 and lines[-1].startswith("250 SIZE"), lines
+        assert [r.reply()[0] for _ in range(5)] == [250, 250, 250, 250, 354]
+        r.send(re.sub(rb"(?m)^\.", b"..", raw) + b".\r\nNOOP\r\nQUIT\r\n")
+        got = [r.reply() for _ in range(4)]
+        assert [g[0] for g in got] == [250, 250, 250, 221], got
+        assert got[0] == got[1]
+    finally:
+        r.close()
+    assert len(mail_in_rows(demo)) == 1
+    stop_ok(srv)
+
+
+def test_connection_cap(servers, demo, smtp_sink, tmp_path):
+    srv, port = serve_lmtp(servers, demo, smtp_sink, tmp_path, connections=2)
+    a, b = RawLmtp(port), RawLmtp(port)
+    try:
+        assert a.reply()[0] == 220 and b.reply()[0] == 220
+        third = RawLmtp(port)
+        code, lines = third.reply()
+        third.close()
+        assert code == 421 and "4.3.2" in lines[0], lines
+        a.send(b"QUIT\r\n")
+        assert a.reply()[0] == 221
+        a.close()
+
+        def fourth_served():
+            d = RawLmtp(port)
+            code = d.reply()[0]
+            d.close()
+            return code == 220
+
+        assert wait_for(fourth_served, timeout=10, interval=0.1)
+    finally:
+        b.close()
+    stop_ok(srv)
+
+
+def test_client_vanishing_mid_data_records_nothing(servers, demo, smtp_sink, tmp_path):
+    srv, port = serve_lmtp(servers, demo, smtp_sink, tmp_path)
+    raw = message(sender=SENDER, body="half of it\n" * 200)
+    r = RawLmtp(port)
+    assert r.reply()[0] == 220
+    r.send(b"LHLO c\r\nMAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nDATA\r\n" % (SENDER.encode(),
+                                                                    RCPT.encode()))
+    assert r.reply()[0] == 250
+    assert [r.reply()[0] for _ in range(3)] == [250, 250, 354]
+    r.send(raw[: len(raw) // 2])
+    r.close()
+    assert wait_for(lambda: "ended inside DATA" in srv.stderr(), timeout=10), srv.stderr()
+    assert mail_in_rows(demo) == []
+    # The server still serves.
+    c = lmtp(port)
+    try:
+        replies = lmtp_send(c, SENDER, [RCPT], message(sender=SENDER))
+        assert replies[0][0] == 250, replies
+    finally:
+        c.close()
+    assert len(mail_in_rows(demo)) == 1
+    no_address_logged(srv)
+    stop_ok(srv)
+
+
+def test_unix_socket(servers, demo, smtp_sink, tmp_path):
+    srv, path = serve_lmtp(servers, demo, smtp_sink, tmp_path, unix=True)
+    st = os.stat(path)
+    assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o660, oct(st.st_mode)
+    c = smtplib.LMTP(path, timeout=20)
+    try:
+        c.ehlo("client.example")
+        replies = lmtp_send(c, SENDER, [RCPT], message(sender=SENDER))
+        assert replies[0][0] == 250, replies
+    finally:
+        c.close()
+    assert len(mail_in_rows(demo)) == 1
+    stop_ok(srv)
+    assert not os.path.exists(path)  # removed at stop
+    # A stale socket file (a lethe killed) is replaced at the next start.
+    srv = servers(demo)
+    os.kill(srv.proc.pid, signal.SIGKILL)
+    srv.proc.wait(timeout=10)
+    assert os.path.exists(path)
+    srv = servers(demo)
+    c = smtplib.LMTP(path, timeout=20)
+    try:
+        assert c.ehlo("client.example")[0] == 250
+    finally:
+        c.close()
+    stop_ok(srv)
+
+
+def test_bind_failure_is_a_start_failure(demo, smtp_sink, tmp_path):
+    import socket
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    port = busy.getsockname()[1]
+    try:
+        mailbox_config(demo, smtp_sink.port, lmtp="127.0.0.1:%d" % port)
+        code, out, err = run_lethe("serve", "-c", demo.config, "--listen", "127.0.0.1:0",
+                                   timeout=30, env=SECRETS_ENV)
+        assert code != 0, (code, out, err)
+        assert "mailbox.lmtp: cannot listen on 127.0.0.1:%d" % port in err, err
+    finally:
+        busy.close()
+
+
+def test_temporary_failure_451_then_retry_stores_one(servers, demo, smtp_sink, tmp_path):
+    srv, port = serve_lmtp(servers, demo, smtp_sink, tmp_path)
+    raw = message(sender=SENDER)
+    # The state store exists once serve started; hold its write lock.
+    lock = StoreLock(demo)
+    try:
+        c = lmtp(port)
+        try:
+            replies = lmtp_send(c, SENDER, [RCPT, "dpo@demo.example"], raw)
+        finally:
+            c.close()
+    finally:
+        lock.release()
+    assert [r[0] for r in replies] == [451, 451], replies
+    assert replies[0][1].startswith(b"4.3.0"), replies
+    assert mail_in_rows(demo) == []
+    # The MTA retries: exactly one mail recorded.
+    c = lmtp(port)
+    try:
+        replies = lmtp_send(c, SENDER, [RCPT, "dpo@demo.example"], raw)
+    finally:
+        c.close()
+    assert [r[0] for r in replies] == [250, 250], replies
+    rows = mail_in_rows(demo)
+    assert len(rows) == 1, rows
+    no_address_logged(srv)
+    stop_ok(srv)
+
