@@ -93,6 +93,7 @@ def test_seed_wording(mailbox_env, case, via):
         got = mb.wait_mails(p.email, 1)
         assert link_token_of(got[0]) is not None, got[0].text
         assert got[0].header("In-Reply-To") is None
+        assert got[0].header("Auto-Submitted") == "auto-generated"  # a notice, not a reply
         mb.verify(got[0])
         mb.wait(lambda: mb.request(req["id"])["state"] == after_link,
                 "request %s %s after its link" % (req["id"], after_link))
