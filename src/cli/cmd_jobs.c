@@ -123,16 +123,27 @@ on_mail(void *arg, const struct store_mail *m)
 	if (m->done_at > 0)
 		time_format_iso(m->done_at, done, sizeof(done));
 	if (a->json) {
-		json_t *o =
-		    json_pack("{s:I, s:I, s:s, s:s, s:I, s:o, s:o, s:o}", "mail", (json_int_t)m->id,
-		              "request", (json_int_t)m->request_id, "notice", m->notice, "state",
-		              m->state, "attempts", (json_int_t)m->attempts, "next_try", jstr(next),
-		              "done_at", jstr(done), "last_error", jstr(m->last_error));
-		char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+		json_t *o = json_pack("{s:I, s:o, s:s, s:s, s:I, s:o, s:o, s:o}", "mail",
+		                      (json_int_t)m->id, "request",
+		                      m->request_id > 0 ? json_integer(m->request_id) : json_null(),
+		                      "notice", m->notice, "state", m->state, "attempts",
+		                      (json_int_t)m->attempts, "next_try", jstr(next), "done_at",
+		                      jstr(done), "last_error", jstr(m->last_error));
+		char *text;
+
+		/* A reply to an incoming mail (lethe mailbox list): which one. */
+		if (o != NULL && m->mail_in_id != 0)
+			json_object_set_new(o, "incoming_mail", json_integer(m->mail_in_id));
+		text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
 
 		printf("%s\n", text != NULL ? text : "{}");
 		free(text);
 		json_decref(o);
+		return;
+	}
+	if (m->request_id <= 0) {
+		printf("%-6lld %-6s %-24s %-8s %-3lld %-20s %s\n", (long long)m->id, "-", m->notice,
+		       m->state, (long long)m->attempts, next[0] ? next : "-", m->last_error);
 		return;
 	}
 	printf("%-6lld %-6lld %-24s %-8s %-3lld %-20s %s\n", (long long)m->id,

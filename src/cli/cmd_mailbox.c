@@ -68,7 +68,7 @@ static const char usage_close[] =
     "who closed it and why are recorded.\n"
     "\n"
     "  -c, --config FILE   lethe.yaml\n"
-    "  -r, --reason TEXT   why (at most 500 bytes; no personal data)\n"
+    "  -r, --reason TEXT   why (one line, at most 160 bytes; no personal data)\n"
     "      --json          the mail afterwards as JSON\n"
     "  -h, --help          this text\n"
     "\n"
@@ -76,7 +76,7 @@ static const char usage_close[] =
     "error, 3 configuration invalid.\n";
 
 #define MAILBOX_LIST_MAX 1000 /* mails per page at most */
-#define MAILBOX_REASON_MAX 500
+#define MAILBOX_REASON_MAX 160
 
 static const struct cli_option opts_list[] = {
     {.name = "state", .short_name = 's', .kind = CLI_VALUE},
@@ -193,9 +193,9 @@ static void
 print_mail(const json_t *j)
 {
 	static const char *const fields[] = {
-	    "via",     "received_at", "bytes", "outcome",  "rule",      "reason",
-	    "request", "replied",     "state", "raw_kept", "closed_at", "closed_by",
-	    "from",    "to",          "date",  "subject",  NULL};
+	    "via",       "received_at", "bytes",   "outcome", "rule",     "reason",
+	    "decision",  "request",     "replied", "state",   "raw_kept", "closed_at",
+	    "closed_by", "from",        "to",      "date",    "subject",  NULL};
 	const json_t *claims, *c;
 	char v[1024], w[512], x[512];
 	const char *text;
@@ -310,7 +310,7 @@ mailbox_close(const struct cli_args *a)
 	if (id <= 0)
 		return cli_usage_fail(a, "N must be a mail's number (1 or more)");
 	if (reason != NULL && strlen(reason) > MAILBOX_REASON_MAX)
-		return cli_usage_fail(a, "--reason is at most 500 bytes");
+		return cli_usage_fail(a, "--reason is at most 160 bytes");
 	rc = open_env(a, &env, &err);
 	if (rc == LETHE_OK)
 		rc = service_mailbox_close(env.svc, id, "cli", reason, &out, &err);

@@ -27,7 +27,7 @@
 
 #define ACTOR_MAX 80           /* "admin:" and a key's name (at most 64) */
 #define MAILBOX_QUERY_MAX 256  /* bytes of a query parameter */
-#define MAILBOX_REASON_MAX 500 /* bytes of a close's reason */
+#define MAILBOX_REASON_MAX 160 /* bytes of a close's reason */
 #define MAILBOX_LIST_MAX 1000  /* mails per page at most */
 #define MAILBOX_ID_MAX 20      /* digits of a mail's number */
 
@@ -97,8 +97,9 @@ mailbox_list(struct server *s, struct request *r)
 		char *end = NULL;
 		long n = strtol(lim, &end, 10);
 
-		if (end == lim || *end != '\0' || lim[0] == '+' || lim[0] == '-' || n < 1 ||
-		    n > MAILBOX_LIST_MAX) {
+		/* Digits only: strtol() would take a leading space ("+" in a query) or sign. */
+		if (strspn(lim, "0123456789") != strlen(lim) || end == lim || *end != '\0' ||
+		    n < 1 || n > MAILBOX_LIST_MAX) {
 			http_reply_error(r, LETHE_E_INVALID,
 			                 "limit must be a number from 1 to 1000");
 			return;
@@ -153,7 +154,7 @@ mailbox_close(struct server *s, struct request *r, const struct api_key *key, in
 		     json_string_length(v) > MAILBOX_REASON_MAX ||
 		     strlen(json_string_value(v)) != json_string_length(v))) {
 			http_reply_error(r, LETHE_E_INVALID,
-			                 "\"reason\" must be 1 to 500 bytes, without NUL");
+			                 "\"reason\" must be 1 to 160 bytes, without NUL");
 			goto out;
 		}
 		reason = json_string_value(v);

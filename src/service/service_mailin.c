@@ -478,6 +478,20 @@ service_mailin_deliver(struct service *svc, const char *raw, size_t len, const c
 		if (rc == LETHE_OK || d.txn_rc != LETHE_OK ||
 		    (rc != LETHE_E_INVALID && rc != LETHE_E_LIMIT))
 			goto recorded;
+		/*
+		 * Over export.rate_limit: the answer any such mail gets, nothing
+		 * made or kept (saying so would tell that the person asked before).
+		 */
+		if (rc == LETHE_E_LIMIT) {
+			d.reason = "over export.rate_limit: nothing made";
+			d.state = "closed";
+			sodium_memzero(d.raw_box, d.raw_len);
+			free(d.raw_box);
+			d.raw_box = NULL;
+			d.raw_len = 0;
+			rc = record_alone(&d, err);
+			break;
+		}
 		/* No request can be made of it: the operator's queue. */
 		d.outcome = "unmatched";
 		d.reason = "no request could be made of what it names";

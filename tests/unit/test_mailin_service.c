@@ -373,6 +373,11 @@ test_in_txn(void **state)
 	"      kind: erasure\n"                                                                    \
 	"      scope: account\n"                                                                   \
 	"      identities: [sender]\n"                                                             \
+	"    - name: data-export\n"                                                                \
+	"      subjects: [\"Data export\"]\n"                                                      \
+	"      kind: export\n"                                                                     \
+	"      scope: account\n"                                                                   \
+	"      identities: [account_name]\n"                                                       \
 	"    - name: meta-deletion\n"                                                              \
 	"      subjects: [\"Meta Data Deletion Request\"]\n"                                       \
 	"      kind: erasure\n"                                                                    \
@@ -638,6 +643,50 @@ test_deliver_expiry_wipes(void **state)
 }
 
 static void
+test_deliver_export_limit(void **state)
+{
+	struct store_transition t = {
+	    .from = "awaiting_verification",
+	    .to = "completed",
+	    .actor = "lethe",
+	    .not_before = -1,
+	    .expires_at = -1,
+	    .effects = -1,
+	};
+	struct service_mailin_result r, r2;
+	struct lethe_err err = {0};
+	struct fx x;
+	char body[300], *m, *m2, s[256];
+	bool applied = false;
+
+	fx_open(state, &x, MAILBOX_YAML);
+	snprintf(body, sizeof(body), "Account name: %s", x.name);
+	m = msg("stranger@example.net", "Data export", body, "", 1);
+	assert_int_equal(deliver(&x, m, "lmtp", &r), LETHE_OK);
+	assert_string_equal(r.outcome, "request");
+	assert_true(r.request_id > 0);
+	t.now = time_now();
+	assert_int_equal(store_request_transition(x.svc->st, r.request_id, &t, &applied, &err),
+	                 LETHE_OK);
+	assert_true(applied);
+	/* Within export.rate_limit: the same answer, nothing made, nothing kept. */
+	m2 = msg("stranger@example.net", "Data export", body, "", 2);
+	assert_int_equal(deliver(&x, m2, "lmtp", &r2), LETHE_OK);
+	assert_string_equal(r2.outcome, "request");
+	assert_int_equal(r2.request_id, 0);
+	assert_true(r2.replied);
+	assert_int_equal(sql_int(x.state, "SELECT count(*) FROM requests"), 1);
+	t_id(&x, "SELECT state || ',' || (raw_box IS NULL) FROM mail_in WHERE id = %lld", r2.id, s,
+	     sizeof(s));
+	assert_string_equal(s, "closed,1");
+	t_id(&x, "SELECT notice FROM mail WHERE mail_in_id = %lld", r2.id, s, sizeof(s));
+	assert_string_equal(s, "reply_request");
+	free(m);
+	free(m2);
+	fx_close(&x);
+}
+
+static void
 test_deliver_unmatched_status_robot(void **state)
 {
 	struct service_mailin_result r;
@@ -827,6 +876,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_deliver_on_file_repeat_duplicate, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deliver_review_and_wipe, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deliver_expiry_wipes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deliver_export_limit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deliver_unmatched_status_robot, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deliver_too_big, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mailbox_queue, setup, teardown),
