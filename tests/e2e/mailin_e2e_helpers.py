@@ -439,6 +439,13 @@ def reply_headers_ok(msg, original_raw):
     assert mid in (msg.header("References") or ""), msg.header("References")
 
 
+def without_code(text, code):
+    """@text with confirmation code @code (as written, or in groups of four as mails show
+    it) replaced by CODE."""
+    grouped = " ".join(code[i:i + 4] for i in range(0, len(code), 4))
+    return text.replace(code, "CODE").replace(grouped, "CODE")
+
+
 def admin_key():
     return ADMIN_KEY
 

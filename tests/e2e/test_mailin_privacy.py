@@ -92,3 +92,28 @@ def test_marker_wiped_when_verification_expires(mailbox_env):
     assert shown["raw_kept"] is False
     assert marker not in json.dumps(shown)
     assert_clean(mb, marker, p.email)
+
+
+def test_unmatched_kept_until_closed(mailbox_env):
+    """A mail that fits nothing waits in the operator's queue with its raw message sealed;
+    `lethe mailbox close N` wipes it."""
+    mb = mailbox_env(0)
+    p = mb.person()
+    marker = "zqx" + secrets.token_hex(12)
+    raw = corpus("unmatched-password.eml", **person_values(p))
+    raw = raw.replace(b"password?", b"password? " + marker.encode())
+    mb.lmtp(raw)
+    row = mb.mailbox_list(state="open", outcome="unmatched")[-1]
+    assert (row["raw_kept"], row["request"]) == (True, None), row
+    shown = mb.mailbox_show(row["id"])
+    assert marker in shown["text"]
+    assert_clean(mb, marker, p.email)
+    rc, out, err = mb.cli("mailbox", "close", str(row["id"]), "--reason", "answered by hand")
+    assert rc == 0, err
+    shown = mb.mailbox_show(row["id"])
+    assert (shown["state"], shown["raw_kept"]) == ("closed", False), shown
+    assert marker not in json.dumps(shown)
+    assert [r for r in mb.mailbox_list(state="open") if r["id"] == row["id"]] == []
+    assert mb.demo.state("SELECT raw_box IS NULL AND reply_box IS NULL FROM mail_in "
+                         "WHERE id = ?", (row["id"],))[0][0] == 1
+    assert_clean(mb, marker, p.email)

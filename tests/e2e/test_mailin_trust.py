@@ -8,6 +8,7 @@ exists or not; a claimed Instagram username waits for an operator, its notificat
 gets only a mail asking to confirm that address, and approving it runs it.
 """
 import re
+import time
 
 from lethe_e2e import query
 from mailin_e2e_helpers import (
@@ -17,6 +18,7 @@ from mailin_e2e_helpers import (
     mailbox_env,  # noqa: F401
     person_values,
     reply_headers_ok,
+    without_code,
 )
 
 DEMO_OPTIONS = ["--users", "24", "--seed", "7"]
@@ -75,7 +77,7 @@ def _normal(msg, code):
     """What a reply says with its code, links, Message-ID and Date blanked."""
     parts = []
     for text in (msg.text, msg.html):
-        text = text.replace(code, "CODE")
+        text = without_code(text, code)
         text = re.sub(r"https?://\S+", "LINK", text)
         parts.append(text)
     heads = [(k, v) for k, v in msg.email.items()
@@ -157,3 +159,54 @@ def test_instagram_username_goes_to_review(mailbox_env):
     assert query(mb.demo.db, "SELECT count(*) FROM channels WHERE username = ?",
                  (p.ig,))[0][0] == 0
     assert mb.mails_to(MAILBOX_ADDR) == []
+
+
+def test_maildir_reply_goes_to_return_path_else_from(mailbox_env):
+    """From a Maildir the reply goes to the Return-Path the MDA wrote, not to From:; with
+    no Return-Path at all, to the From: address.  The verify link still goes to the
+    address on file."""
+    mb = mailbox_env(2)
+    p = mb.person()
+    s = stranger(p)
+    bounce_to = "bounces+%d@mail.example.net" % p.uid
+    raw = corpus("seed002-account-deletion-request.eml",
+                 **person_values(p, **{"from": s, "return_path": bounce_to}))
+    mb.maildir(raw)
+    replies = mb.wait_mails(bounce_to, 1)
+    reply_headers_ok(replies[0], raw)
+    assert mb.mails_to(s) == []
+    assert len(mb.wait_mails(p.email, 1)) == 1  # the link, to the address on file
+
+    q = mb.person()
+    s2 = stranger(q)
+    raw = corpus("seed002-account-deletion-request.eml",
+                 **person_values(q, **{"from": s2, "return_path": "unused"}))
+    raw = raw.split(b"\r\n", 1)[1]  # no Return-Path line at all
+    mb.maildir(raw)
+    replies = mb.wait_mails(s2, 1)
+    reply_headers_ok(replies[0], raw)
+    assert len(mb.wait_mails(q.email, 1)) == 1
+
+
+def test_no_reply_to_robots_addresses(mailbox_env):
+    """A mail that fits nothing from noreply@, a *-request address, postmaster@, the
+    mailbox's own address or lethe's mail.from is recorded (unmatched) and answered by
+    nothing."""
+    mb = mailbox_env(0)
+    p = mb.person()
+    before = len(mb.mailbox_list())
+    n = len(mb.sink.messages)
+    senders = ["noreply@shop.example", "no-reply@shop.example", "news-request@lists.example",
+               "postmaster@mail.example.net", MAILBOX_ADDR, "privacy@demo-social.example",
+               "owner-news@lists.example"]
+    for addr in senders:
+        raw = corpus("unmatched-password.eml",
+                     **person_values(p, **{"from": addr, "return_path": addr}))
+        code, text = mb.lmtp(raw)
+        assert code == 250, text
+    rows = mb.mailbox_list()[before:]
+    assert len(rows) == len(senders), rows
+    assert all(r["replied"] is False for r in rows), rows
+    assert all(r["outcome"] in ("unmatched", "robot") for r in rows), rows
+    time.sleep(1.5)
+    assert len(mb.sink.messages) == n, [m.rcpt for m in mb.sink.messages[n:]]
