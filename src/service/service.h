@@ -694,8 +694,9 @@ struct service_mailin_result {
  * only once that is durable, or for a duplicate of a message already
  * recorded (keyed hash of the bytes: nothing new).  A message over
  * mailbox.max_size or max_parts, or unreadable: for "lmtp" nothing is
- * stored and the result is LETHE_E_TOOBIG or LETHE_E_INVALID (err->msg
- * fit for an SMTP reply, no content); for "maildir" it is recorded as
+ * stored and the result is LETHE_E_TOOBIG (over max_size) or
+ * LETHE_E_INVALID (too many parts, unreadable) (err->msg fit for an SMTP
+ * reply, no content); for "maildir" it is recorded as
  * refused (and answered) and the result LETHE_OK.  Any other error is
  * temporary (nothing stored): deliver again later.  @out may be NULL.
  * Never logs personal data.  Blocking; any thread.

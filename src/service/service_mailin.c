@@ -329,7 +329,11 @@ make_request(struct delivery *d, const struct mailbox_decision *dec, int64_t *re
 	return rc;
 }
 
-/* LMTP's refusal of a message over a limit or unreadable: nothing stored. */
+/*
+ * LMTP's refusal of a message over a limit or unreadable, nothing stored:
+ * LETHE_E_TOOBIG over max_size (552 5.3.4), LETHE_E_INVALID for too many
+ * parts or not a message (554 5.6.0).
+ */
 static lethe_rc
 lmtp_refusal(lethe_rc prc, size_t len, const struct mailbox_config *mb, struct lethe_err *err)
 {
@@ -338,7 +342,7 @@ lmtp_refusal(lethe_rc prc, size_t len, const struct mailbox_config *mb, struct l
 	if (len > (size_t)mb->max_size)
 		return lethe_err_set(err, LETHE_E_TOOBIG, "message too large (at most %lld bytes)",
 		                     (long long)mb->max_size);
-	return lethe_err_set(err, LETHE_E_TOOBIG, "too many MIME parts (at most %lld)",
+	return lethe_err_set(err, LETHE_E_INVALID, "too many MIME parts (at most %lld)",
 	                     (long long)mb->max_parts);
 }
 

@@ -784,6 +784,30 @@ test_deliver_too_big(void **state)
 	assert_string_equal(s, "reply_refused");
 	free(big);
 	free(m);
+	/* Too many parts over LMTP: 554 (LETHE_E_INVALID), nothing stored. */
+	{
+		size_t cap = 64 * 1024, o = 0;
+		int i;
+
+		m = malloc(cap);
+		assert_non_null(m);
+		o += (size_t)snprintf(m + o, cap - o,
+		                      "From: parts@example.net\r\nSubject: Account deletion\r\n"
+		                      "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; "
+		                      "boundary=\"b\"\r\n\r\n");
+		for (i = 0; i < 150; i++)
+			o += (size_t)snprintf(m + o, cap - o,
+			                      "--b\r\nContent-Type: text/plain\r\n\r\npart %d\r\n",
+			                      i);
+		snprintf(m + o, cap - o, "--b--\r\n");
+		assert_int_equal(service_mailin_deliver(x.svc, m, strlen(m), "parts@example.net",
+		                                        "lmtp", &r, &err),
+		                 LETHE_E_INVALID);
+		assert_non_null(strstr(err.msg, "parts"));
+		assert_int_equal(
+		    sql_int(x.state, "SELECT count(*) FROM mail_in WHERE via = 'lmtp'"), 0);
+		free(m);
+	}
 	fx_close(&x);
 }
 
