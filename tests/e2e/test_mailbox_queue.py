@@ -17,6 +17,7 @@ import time
 from fake_platform import fake_platform  # noqa: F401
 from disconnect_helpers import API_KEY, api
 from lethe_e2e import run_lethe
+from mailin_e2e_helpers import corpus, mailbox_env, person_values, reply_headers_ok  # noqa: F401
 from request_helpers import ADMIN_KEY, configure_requests, policy, serve_env
 from serve_helpers import servers  # noqa: F401
 
@@ -216,3 +217,45 @@ def test_mailbox_api_list_and_close(demo, fake_platform, servers):
     assert status == 404 and doc["error"]["code"] == "not_found", (status, doc)
     # Nothing of a mail's content is logged (there is none to log: the row's reason only).
     assert "answered" not in srv.stderr()
+
+
+def test_unmatched_mail_reply_show_and_close(mailbox_env):
+    """A mail nothing fits, delivered over LMTP: its one reply (to the envelope sender,
+    Auto-Submitted: auto-replied, In-Reply-To and References its Message-ID, "Re: " + its
+    subject, the self-service page, nothing of the mail but its subject); `lethe mailbox
+    show` prints what it says for the operator; `close` wipes it and the API lists it
+    closed, without content."""
+    mb = mailbox_env(0)
+    p = mb.person()
+    raw = corpus("unmatched-password.eml", **person_values(p))
+    code, text = mb.lmtp(raw)
+    assert code == 250, text
+    (reply,) = mb.wait_mails(p.email, 1)
+    reply_headers_ok(reply, raw)
+    assert reply.subject == "Re: question", reply.subject
+    assert reply.header("From") == "privacy@demo-social.example"
+    assert "/privacy" in reply.text and "a person on our team will read" in reply.text
+    assert "password" not in reply.text and p.email not in reply.text
+    assert p.email not in (reply.html or "")
+    row = mb.mailbox_list(state="open", outcome="unmatched")[-1]
+    assert row["replied"] is True and row["raw_kept"] is True, row
+    # The operator reads it: the table row, then the mail itself on the terminal.
+    rc, out, err = mb.cli("mailbox", "list")
+    assert rc == 0, err
+    assert any(ln.split()[0] == str(row["id"]) and "unmatched" in ln.split()
+               for ln in out.splitlines()[1:]), out
+    rc, out, err = mb.cli("mailbox", "show", str(row["id"]))
+    assert rc == 0, err
+    assert "  subject      question\n" in out, out
+    assert p.email in out and "hi, how do I change my password?" in out, out
+    assert "  outcome      unmatched\n" in out and "  raw_kept     yes\n" in out, out
+    # Closed by the operator: raw wiped, out of the open queue, listed closed by the API.
+    rc, out, err = mb.cli("mailbox", "close", str(row["id"]), "--reason", "answered by hand")
+    assert rc == 0, err
+    assert "  state        closed\n" in out and "  raw_kept     no\n" in out, out
+    rc, out, err = mb.cli("mailbox", "show", str(row["id"]))
+    assert rc == 0 and "password" not in out and p.email not in out, out
+    listed = [m for m in mb.api_mailbox("closed")["mails"] if m["id"] == row["id"]]
+    assert listed and listed[0]["state"] == "closed" and listed[0]["raw_kept"] is False
+    assert "password" not in json.dumps(mb.api_mailbox("all"))
+    assert p.email not in mb.server.stderr()

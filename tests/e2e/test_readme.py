@@ -158,7 +158,7 @@ def test_readme_command_synopsis_matches_each_help():
         assert usage.startswith("usage: "), out
         assert " ".join(usage[7:].split()) == " ".join(ln.split()), (ln, usage)
         seen += 1
-    assert seen == 18
+    assert seen == 19
 
 
 def test_readme_links_point_at_files_that_exist():

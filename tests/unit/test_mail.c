@@ -1297,7 +1297,7 @@ test_mail_templates_replies(void **state)
 		if (i <= 2) {
 			assert_non_null(strstr(m.text, "/data-deletion/status?id=ABCD2345EFGH"));
 			assert_non_null(strstr(m.html, "/data-deletion/status?id=ABCD2345EFGH"));
-			assert_non_null(strstr(m.text, "ABCD 2345 EFGH"));
+			assert_non_null(strstr(m.text, "ABCD2345EFGH."));
 		}
 		m.to = xstrdup("jane@example.org");
 		m.auto_reply = true;
