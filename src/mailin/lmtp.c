@@ -7,10 +7,11 @@
  * MAILIN_LINE_MAX bytes, the DATA body kept up to mailbox.max_size + 1
  * bytes (the rest read and dropped).  After DATA the message is delivered
  * ONCE through service_mailin_deliver() and every accepted recipient gets
- * the same answer: 250 (stored or a duplicate), 552 (too big), 554
- * (unreadable), 451 (anything else: the MTA retries).  PIPELINING needs
- * nothing more than answering each command in order.  Log lines carry no
- * address, header or word of a message.
+ * the same answer: 250 (stored or a duplicate), 552 (over max_size,
+ * decided here), 554 (unreadable or too many parts), 451 (anything else:
+ * the MTA retries).  PIPELINING needs nothing more than answering each
+ * command in order.  Log lines carry no address, header or word of a
+ * message.
  */
 #include "util/fmacros.h"
 
@@ -365,10 +366,8 @@ deliver(struct mailin_lmtp *l, struct conn *c, struct txn *t, struct body *b)
 			         res.outcome, (long long)res.id);
 			log_info("LMTP: a message of %zu bytes: %s (mail %lld)", b->len,
 			         res.outcome, (long long)res.id);
-		} else if (rc == LETHE_E_TOOBIG) {
-			snprintf(line, sizeof(line), "552 5.3.4 %s\r\n", text);
-			log_info("LMTP: a message of %zu bytes refused: too large", b->len);
-		} else if (rc == LETHE_E_INVALID) {
+		} else if (rc == LETHE_E_INVALID || rc == LETHE_E_TOOBIG) {
+			/* Unreadable, or over max_parts: the size was checked above. */
 			snprintf(line, sizeof(line), "554 5.6.0 %s\r\n", text);
 			log_info("LMTP: a message of %zu bytes refused: %s", b->len, text);
 		} else {

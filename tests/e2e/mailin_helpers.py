@@ -126,6 +126,11 @@ def mail_in_rows(demo):
     return [dict(zip(("id", "via", "bytes", "outcome", "request_id"), r)) for r in rows]
 
 
+def request_count(demo):
+    """The requests in the state store (every source)."""
+    return demo.state("SELECT COUNT(*) FROM requests")[0][0]
+
+
 class StoreLock:
     """A write transaction held on the state store: lethe's writes fail (busy)."""
 
@@ -149,4 +154,4 @@ def wait_for(pred, timeout=15, interval=0.05):
 
 
 __all__ = ["mailbox_config", "message", "stuff", "lmtp_send", "RawLmtp", "mail_in_rows",
-           "StoreLock", "wait_for", "query"]
+           "request_count", "StoreLock", "wait_for", "query"]

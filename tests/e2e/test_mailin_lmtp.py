@@ -22,6 +22,7 @@ from mailin_helpers import (
     mail_in_rows,
     mailbox_config,
     message,
+    request_count,
     wait_for,
 )
 from serve_helpers import SECRETS_ENV, servers, stop_ok  # noqa: F401
@@ -44,8 +45,8 @@ def serve_lmtp(servers, demo, sink, tmp_path, **kw):
     return srv, where
 
 
-def lmtp(port):
-    c = smtplib.LMTP("127.0.0.1", port, timeout=20)
+def lmtp(port, timeout=20):
+    c = smtplib.LMTP("127.0.0.1", port, timeout=timeout)
     assert c.ehlo("client.example")[0] == 250
     return c
 
@@ -123,6 +124,7 @@ def test_size_over_max_refused_at_mail_and_in_data(servers, demo, smtp_sink, tmp
 
 def test_two_rcpts_two_replies_one_delivery(servers, demo, smtp_sink, tmp_path):
     srv, port = serve_lmtp(servers, demo, smtp_sink, tmp_path)
+    before = request_count(demo)
     c = lmtp(port)
     try:
         raw = message(sender=SENDER)
@@ -138,6 +140,9 @@ def test_two_rcpts_two_replies_one_delivery(servers, demo, smtp_sink, tmp_path):
     rows = mail_in_rows(demo)
     assert len(rows) == 1, rows
     assert rows[0]["via"] == "lmtp" and rows[0]["bytes"] == len(raw)
+    # The sender path of the rule: ONE request, whatever the number of recipients.
+    assert rows[0]["outcome"] == "request" and rows[0]["request_id"], rows
+    assert request_count(demo) == before + 1
     no_address_logged(srv)
     stop_ok(srv)
 
@@ -315,10 +320,12 @@ def test_bind_failure_is_a_start_failure(demo, smtp_sink, tmp_path):
 def test_temporary_failure_451_then_retry_stores_one(servers, demo, smtp_sink, tmp_path):
     srv, port = serve_lmtp(servers, demo, smtp_sink, tmp_path)
     raw = message(sender=SENDER)
+    before = request_count(demo)
     # The state store exists once serve started; hold its write lock.
     lock = StoreLock(demo)
     try:
-        c = lmtp(port)
+        # The state store waits about 10 s for its lock before it gives up.
+        c = lmtp(port, timeout=90)
         try:
             replies = lmtp_send(c, SENDER, [RCPT, "dpo@demo.example"], raw)
         finally:
@@ -337,6 +344,7 @@ def test_temporary_failure_451_then_retry_stores_one(servers, demo, smtp_sink, t
     assert [r[0] for r in replies] == [250, 250], replies
     rows = mail_in_rows(demo)
     assert len(rows) == 1, rows
+    assert request_count(demo) == before + 1
     no_address_logged(srv)
     stop_ok(srv)
 
