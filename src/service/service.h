@@ -206,7 +206,7 @@ struct service_request_in {
 	                      no notification address, the request expires unconfirmed */
 	bool review;       /* starts awaiting_review whatever the policy: an operator
 	                      checks a claim no mailed link can prove; approving it is
-	                      its verification (PLACEHOLDER(issue 17): part C) */
+	                      its verification */
 	/*
 	 * Called inside the transaction that records the request (or resolves a
 	 * repeat to the open one: @repeat), with its row id, before the commit:
