@@ -11,9 +11,11 @@
  * text/html parts as text; a message's text is its plain text if it had a
  * text/plain part, else its HTML's.  A forwarded message's text (after a
  * "Subject: ..." line) goes into both of its parent's gatherings, where
- * its part sat.  Every string that leaves GMime is made valid UTF-8 (each
- * invalid byte becomes U+FFFD) and wiped before it is freed: it is
- * personal data.  Nothing here logs.  The string builder that makes it
+ * its part sat.  A text part's bytes come from GMime transfer-decoded; their
+ * charset is converted here (part_text(): GMime's own conversion drops the
+ * bytes it cannot decode).  Every string that leaves GMime is made valid
+ * UTF-8 (each invalid byte becomes U+FFFD) and wiped before it is freed:
+ * it is personal data.  Nothing here logs.  The string builder that makes it
  * valid is mail/textbuf.c; HTML parts become text in mail/html_text.c.
  *
  * GMime's parser builds the whole tree before the walk counts it; it
@@ -23,6 +25,8 @@
  */
 #include "util/fmacros.h"
 
+#include <errno.h>
+#include <iconv.h>
 #include <sodium.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -68,6 +72,94 @@ free_wipe(char *s)
 		sodium_memzero(s, strlen(s));
 		free(s);
 	}
+}
+
+/* ---- a text part's text ---- */
+
+/* Whether text in @charset (a charset= parameter; NULL if none) is read as UTF-8 as it is. */
+static bool
+charset_is_utf8(const char *charset)
+{
+	static const char *const same[] = {"utf-8", "utf8", "us-ascii", "ascii", "ansi_x3.4-1968"};
+	size_t i;
+
+	if (charset == NULL)
+		return true;
+	for (i = 0; i < sizeof(same) / sizeof(same[0]); i++)
+		if (strcasecmp(charset, same[i]) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The @n bytes at @p converted with @cd (to UTF-8) onto the end of @out as
+ * text (textbuf_add_text()), a chunk at a time; a CR that ends a chunk
+ * waits for the next one, so a CRLF split between two is still one line
+ * end.  Where iconv stops at a byte the charset cannot decode (EILSEQ) or
+ * at a sequence cut short by the end (EINVAL), that byte becomes U+FFFD
+ * and the conversion goes on after it: GMime's charset filter skips such
+ * bytes, so a Windows-1252 "M\x81ller" read "Mller", another name.
+ */
+static void
+convert(iconv_t cd, const char *p, size_t n, struct textbuf *out)
+{
+	char chunk[4096], *in = (char *)(uintptr_t)p, *o;
+	size_t left = n, room, used, keep = 0;
+	bool bad;
+
+	while (left > 0 && !out->cut) {
+		o = chunk + keep;
+		room = sizeof(chunk) - keep;
+		bad = iconv(cd, &in, &left, &o, &room) == (size_t)-1 && errno != E2BIG;
+		used = (size_t)(o - chunk);
+		keep = !bad && used > 0 && chunk[used - 1] == '\r' ? 1 : 0;
+		textbuf_add_text(out, chunk, used - keep, false);
+		if (keep == 1)
+			chunk[0] = '\r';
+		if (bad) {
+			textbuf_add_cp(out, TEXTBUF_REPLACEMENT);
+			in++;
+			left--;
+		}
+	}
+	o = chunk + keep; /* a stateful charset (ISO-2022-JP) back to its initial state */
+	room = sizeof(chunk) - keep;
+	(void)iconv(cd, NULL, NULL, &o, &room);
+	textbuf_add_text(out, chunk, (size_t)(o - chunk), false);
+	sodium_memzero(chunk, sizeof(chunk));
+}
+
+/*
+ * The text of the text part @obj (its @content) onto the end of @out as
+ * valid UTF-8 (textbuf_add_text(): invalid bytes as U+FFFD, line ends as
+ * LF, controls as spaces).  GMime decodes the transfer encoding; the
+ * charset is lethe's: UTF-8, US-ASCII or none are checked as UTF-8 as they
+ * are, any other charset GMime's iconv knows is converted by convert(),
+ * and one it does not know is read as UTF-8.  The decoded bytes are wiped.
+ */
+static void
+part_text(const struct mime_lib *lib, GMimeObject *obj, GMimeDataWrapper *content,
+          struct textbuf *out)
+{
+	GMimeContentType *ct = lib->object_get_content_type(obj);
+	const char *charset = ct != NULL ? lib->content_type_get_parameter(ct, "charset") : NULL;
+	GMimeStream *mem = lib->stream_mem_new();
+	GByteArray *ba;
+	iconv_t cd = (iconv_t)-1;
+
+	(void)lib->data_wrapper_write_to_stream(content, mem);
+	ba = lib->stream_mem_get_byte_array((GMimeStreamMem *)mem);
+	if (!charset_is_utf8(charset))
+		cd = lib->iconv_open("UTF-8", charset);
+	if (cd == (iconv_t)-1) {
+		textbuf_add_text(out, (const char *)ba->data, ba->len, false);
+	} else {
+		convert(cd, (const char *)ba->data, ba->len, out);
+		(void)lib->iconv_close(cd);
+	}
+	if (ba->len > 0)
+		sodium_memzero(ba->data, ba->len);
+	lib->object_unref(mem); /* frees the array: the stream owns it */
 }
 
 /* ---- the walk ---- */
@@ -207,25 +299,25 @@ walk_part(struct walk *w, GMimeObject *obj, int depth, struct gather *g, bool co
 	if (!collect || !mime_lib_is_a(lib, obj, lib->text_part_type))
 		return;
 	if (is_plain_body(lib, obj)) {
-		char *s = lib->text_part_get_text((GMimeTextPart *)obj);
+		GMimeDataWrapper *content = lib->part_get_content((GMimePart *)obj);
 
 		g->had_plain = true;
-		if (s != NULL) {
+		if (content != NULL) {
 			textbuf_endline(&g->plain);
-			textbuf_add_text(&g->plain, s, strlen(s), false);
-			gfree_wipe(lib, s);
+			part_text(lib, obj, content, &g->plain);
 		}
 	} else if (is_type(lib, obj, "text", "html")) {
 		GMimeContentDisposition *cd = lib->object_get_content_disposition(obj);
-		char *s, *t;
+		GMimeDataWrapper *content = lib->part_get_content((GMimePart *)obj);
+		struct textbuf src;
+		char *t;
 
-		if (cd != NULL && lib->content_disposition_is_attachment(cd))
+		if ((cd != NULL && lib->content_disposition_is_attachment(cd)) || content == NULL)
 			return;
-		s = lib->text_part_get_text((GMimeTextPart *)obj);
-		if (s == NULL)
-			return;
-		t = mail_in_html_text(s, strlen(s), MAIL_IN_TEXT_MAX + 1);
-		gfree_wipe(lib, s);
+		textbuf_init(&src, SIZE_MAX);
+		part_text(lib, obj, content, &src);
+		t = mail_in_html_text(src.p != NULL ? src.p : "", src.len, MAIL_IN_TEXT_MAX + 1);
+		textbuf_free(&src);
 		textbuf_endline(&g->html);
 		textbuf_add_text(&g->html, t, strlen(t), false);
 		free_wipe(t);
