@@ -11,9 +11,12 @@
  * text/html parts as text; a message's text is its plain text if it had a
  * text/plain part, else its HTML's.  A forwarded message's text (after a
  * "Subject: ..." line) goes into both of its parent's gatherings, where
- * its part sat.  Every string that leaves GMime is made valid UTF-8 (each
- * invalid byte becomes U+FFFD) and wiped before it is freed: it is
- * personal data.  Nothing here logs.
+ * its part sat.  A text part's bytes come from GMime transfer-decoded; their
+ * charset is converted here (part_text(): GMime's own conversion drops the
+ * bytes it cannot decode).  Every string that leaves GMime is made valid
+ * UTF-8 (each invalid byte becomes U+FFFD) and wiped before it is freed:
+ * it is personal data.  Nothing here logs.  The string builder that makes it
+ * valid is mail/textbuf.c; HTML parts become text in mail/html_text.c.
  *
  * GMime's parser builds the whole tree before the walk counts it; it
  * bounds its own nesting (1024 multipart levels, 512 message/rfc822
@@ -22,6 +25,8 @@
  */
 #include "util/fmacros.h"
 
+#include <errno.h>
+#include <iconv.h>
 #include <sodium.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -30,226 +35,23 @@
 
 #include "mail/inmail.h"
 #include "mail/mime_lib.h"
+#include "mail/textbuf.h"
 #include "util/mem.h"
 
-/* A growable string with a cap; wiped when it grows or is freed. */
-struct sbuf {
-	char *p;
-	size_t len, cap, max;
-	bool cut; /* something was dropped at max */
-};
-
-static void
-sb_init(struct sbuf *s, size_t max)
-{
-	memset(s, 0, sizeof(*s));
-	s->max = max;
-}
-
-static void
-sb_free(struct sbuf *s)
-{
-	if (s->p != NULL) {
-		sodium_memzero(s->p, s->cap);
-		free(s->p);
-	}
-	memset(s, 0, sizeof(*s));
-}
-
-/* Append @n bytes of @p, up to the cap (the rest dropped, cut set). */
-static void
-sb_add(struct sbuf *s, const char *p, size_t n)
-{
-	size_t room = s->max - s->len;
-
-	if (n > room) {
-		n = room;
-		s->cut = true;
-	}
-	if (n == 0)
-		return;
-	if (s->len + n + 1 > s->cap) {
-		size_t cap = s->cap < 256 ? 256 : s->cap;
-		char *np;
-
-		while (cap < s->len + n + 1)
-			cap *= 2;
-		np = xmalloc(cap);
-		if (s->p != NULL) {
-			memcpy(np, s->p, s->len);
-			sodium_memzero(s->p, s->cap);
-			free(s->p);
-		}
-		s->p = np;
-		s->cap = cap;
-	}
-	memcpy(s->p + s->len, p, n);
-	s->len += n;
-	s->p[s->len] = '\0';
-}
-
-static void
-sb_addc(struct sbuf *s, char c)
-{
-	sb_add(s, &c, 1);
-}
-
-/* Add a newline unless the text is empty or already ends with one. */
-static void
-sb_endline(struct sbuf *s)
-{
-	if (s->len > 0 && s->p[s->len - 1] != '\n')
-		sb_addc(s, '\n');
-}
-
-/* The string built so far, handed over (the buffer is left empty); "" if none. */
-static char *
-sb_take(struct sbuf *s)
-{
-	char *r = s->p != NULL ? s->p : xstrdup("");
-
-	memset(s, 0, sizeof(*s));
-	return r;
-}
-
-/* Append code point @cp as UTF-8. */
-static void
-sb_add_cp(struct sbuf *s, uint32_t cp)
-{
-	char u[4];
-
-	if (cp < 0x80) {
-		u[0] = (char)cp;
-		sb_add(s, u, 1);
-	} else if (cp < 0x800) {
-		u[0] = (char)(0xC0 | (cp >> 6));
-		u[1] = (char)(0x80 | (cp & 0x3F));
-		sb_add(s, u, 2);
-	} else if (cp < 0x10000) {
-		u[0] = (char)(0xE0 | (cp >> 12));
-		u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		u[2] = (char)(0x80 | (cp & 0x3F));
-		sb_add(s, u, 3);
-	} else {
-		u[0] = (char)(0xF0 | (cp >> 18));
-		u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-		u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		u[3] = (char)(0x80 | (cp & 0x3F));
-		sb_add(s, u, 4);
-	}
-}
-
-#define REPLACEMENT 0xFFFD
-
-/* Length of the valid UTF-8 sequence at @p (@n bytes left), 0 if invalid. */
-static size_t
-utf8_seq(const unsigned char *p, size_t n)
-{
-	size_t len, i;
-	uint32_t cp;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xC2 && p[0] <= 0xDF) {
-		len = 2;
-		cp = p[0] & 0x1F;
-	} else if (p[0] >= 0xE0 && p[0] <= 0xEF) {
-		len = 3;
-		cp = p[0] & 0x0F;
-	} else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
-		len = 4;
-		cp = p[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((p[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3F);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-	    (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return len;
-}
-
-/*
- * Append the @n bytes at @p to @s as valid UTF-8 text: invalid bytes as
- * U+FFFD, CRLF and lone CR as LF, other controls but tab and LF as spaces
- * when @oneline is false; every control (LF too) as a space when it is true.
- */
-static void
-sb_add_text(struct sbuf *s, const char *p, size_t n, bool oneline)
-{
-	const unsigned char *u = (const unsigned char *)p;
-	size_t i = 0, run = 0; /* a run of bytes copied as they are */
-
-	while (i < n) {
-		size_t k = utf8_seq(u + i, n - i);
-		unsigned char c = u[i];
-
-		if (k > 1 || (k == 1 && c >= 0x20 && c != 0x7F) ||
-		    (k == 1 && c == '\t' && !oneline) || (k == 1 && c == '\n' && !oneline)) {
-			i += k;
-			run += k;
-			continue;
-		}
-		sb_add(s, p + i - run, run);
-		run = 0;
-		if (k == 0) {
-			sb_add_cp(s, REPLACEMENT);
-			i++;
-		} else if (c == '\r' && !oneline) {
-			sb_addc(s, '\n');
-			i += (i + 1 < n && u[i + 1] == '\n') ? 2 : 1;
-		} else {
-			sb_addc(s, ' ');
-			i++;
-		}
-	}
-	sb_add(s, p + i - run, run);
-}
-
-static void utf8_cut(char *s, size_t max);
-
-/* @p (NUL-terminated or NULL) as a new valid UTF-8 string (see sb_add_text); NULL if @p is. */
+/* @p (NUL-terminated or NULL) as a new valid UTF-8 string (see textbuf_add_text); NULL if @p is. */
 static char *
 clean_dup(const char *p, bool oneline, size_t max)
 {
-	struct sbuf s;
+	struct textbuf s;
 	char *r;
 
 	if (p == NULL)
 		return NULL;
-	sb_init(&s, max);
-	sb_add_text(&s, p, strlen(p), oneline);
-	r = sb_take(&s);
-	utf8_cut(r, max);
+	textbuf_init(&s, max);
+	textbuf_add_text(&s, p, strlen(p), oneline);
+	r = textbuf_take(&s);
+	textbuf_utf8_cut(r, max);
 	return r;
-}
-
-/*
- * Cut the UTF-8 string @s to at most @max bytes on a character boundary,
- * and drop a last character left incomplete by an earlier cut.
- */
-static void
-utf8_cut(char *s, size_t max)
-{
-	size_t n = strlen(s), k;
-
-	if (n > max) {
-		sodium_memzero(s + max, n - max);
-		n = max;
-	}
-	for (k = n; k > 0 && n - k < 4; k--) {
-		if (((unsigned char)s[k - 1] & 0xC0) != 0x80) {
-			if (utf8_seq((const unsigned char *)s + k - 1, n - k + 1) == 0)
-				sodium_memzero(s + k - 1, n - k + 1);
-			break;
-		}
-	}
 }
 
 /* Wipe and free a string GMime allocated. */
@@ -272,191 +74,101 @@ free_wipe(char *s)
 	}
 }
 
-/* ---- HTML as text ---- */
+/* ---- a text part's text ---- */
 
-/* Whether the tag name at @p (@n bytes) is @name, case-insensitive. */
+/* Whether text in @charset (a charset= parameter; NULL if none) is read as UTF-8 as it is. */
 static bool
-tag_is(const char *p, size_t n, const char *name)
+charset_is_utf8(const char *charset)
 {
-	return strlen(name) == n && strncasecmp(p, name, n) == 0;
+	static const char *const same[] = {"utf-8", "utf8", "us-ascii", "ascii", "ansi_x3.4-1968"};
+	size_t i;
+
+	if (charset == NULL)
+		return true;
+	for (i = 0; i < sizeof(same) / sizeof(same[0]); i++)
+		if (strcasecmp(charset, same[i]) == 0)
+			return true;
+	return false;
 }
 
-/* Find @needle (ASCII, lower case) case-insensitively in @h (@n bytes); offset or @n. */
-static size_t
-find_ci(const char *h, size_t n, const char *needle)
-{
-	size_t m = strlen(needle), i;
-
-	for (i = 0; i + m <= n; i++)
-		if (strncasecmp(h + i, needle, m) == 0)
-			return i;
-	return n;
-}
-
-/* The end (offset past '>') of the tag starting at @i (at '<'); quotes honoured. */
-static size_t
-tag_end(const char *h, size_t n, size_t i)
-{
-	char q = 0;
-
-	for (i++; i < n; i++) {
-		if (q != 0) {
-			if (h[i] == q)
-				q = 0;
-		} else if (h[i] == '"' || h[i] == '\'') {
-			q = h[i];
-		} else if (h[i] == '>') {
-			return i + 1;
-		}
-	}
-	return n;
-}
-
-/* Append a space to @out unless it is empty or ends with a space or a newline. */
+/*
+ * The @n bytes at @p converted with @cd (to UTF-8) onto the end of @out as
+ * text (textbuf_add_text()), a chunk at a time; a CR that ends a chunk
+ * waits for the next one, so a CRLF split between two is still one line
+ * end.  Where iconv stops at a byte the charset cannot decode (EILSEQ) or
+ * at a sequence cut short by the end (EINVAL), that byte becomes U+FFFD
+ * and the conversion goes on after it: GMime's charset filter skips such
+ * bytes, so a Windows-1252 "M\x81ller" read "Mller", another name.
+ */
 static void
-html_space(struct sbuf *out)
+convert(iconv_t cd, const char *p, size_t n, struct textbuf *out)
 {
-	if (out->len > 0 && out->p[out->len - 1] != ' ' && out->p[out->len - 1] != '\n')
-		sb_addc(out, ' ');
-}
+	char chunk[4096], *in = (char *)(uintptr_t)p, *o;
+	size_t left = n, room, used, keep = 0;
+	bool bad;
 
-/* Decode the entity at @h[@i] ('&'); on success append it and return its length, else 0. */
-static size_t
-entity(const char *h, size_t n, size_t i, struct sbuf *out)
-{
-	static const struct {
-		const char *name;
-		const char *text;
-	} named[] = {{"amp", "&"},   {"lt", "<"},   {"gt", ">"},
-	             {"quot", "\""}, {"apos", "'"}, {"nbsp", " "}};
-	size_t j = i + 1, k;
-
-	if (j < n && h[j] == '#') {
-		uint32_t cp = 0;
-		bool hex = j + 1 < n && (h[j + 1] == 'x' || h[j + 1] == 'X');
-		size_t digits = 0;
-
-		j += hex ? 2 : 1;
-		for (; j < n && digits < 8; j++, digits++) {
-			char c = h[j];
-			uint32_t d;
-
-			if (c >= '0' && c <= '9')
-				d = (uint32_t)(c - '0');
-			else if (hex && c >= 'a' && c <= 'f')
-				d = (uint32_t)(c - 'a' + 10);
-			else if (hex && c >= 'A' && c <= 'F')
-				d = (uint32_t)(c - 'A' + 10);
-			else
-				break;
-			cp = cp * (hex ? 16 : 10) + d;
-		}
-		if (digits == 0 || j >= n || h[j] != ';')
-			return 0;
-		if (cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-			cp = REPLACEMENT;
-		else if (cp < 0x20 && cp != '\t' && cp != '\n')
-			cp = ' ';
-		sb_add_cp(out, cp);
-		return j + 1 - i;
-	}
-	for (k = 0; k < sizeof(named) / sizeof(named[0]); k++) {
-		size_t m = strlen(named[k].name);
-
-		if (j + m < n && strncmp(h + j, named[k].name, m) == 0 && h[j + m] == ';') {
-			if (named[k].text[0] == ' ')
-				html_space(out); /* &nbsp; is a space like any other */
-			else
-				sb_add(out, named[k].text, strlen(named[k].text));
-			return m + 2;
+	while (left > 0 && !out->cut) {
+		o = chunk + keep;
+		room = sizeof(chunk) - keep;
+		bad = iconv(cd, &in, &left, &o, &room) == (size_t)-1 && errno != E2BIG;
+		used = (size_t)(o - chunk);
+		keep = !bad && used > 0 && chunk[used - 1] == '\r' ? 1 : 0;
+		textbuf_add_text(out, chunk, used - keep, false);
+		if (keep == 1)
+			chunk[0] = '\r';
+		if (bad) {
+			textbuf_add_cp(out, TEXTBUF_REPLACEMENT);
+			in++;
+			left--;
 		}
 	}
-	return 0;
+	o = chunk + keep; /* a stateful charset (ISO-2022-JP) back to its initial state */
+	room = sizeof(chunk) - keep;
+	(void)iconv(cd, NULL, NULL, &o, &room);
+	textbuf_add_text(out, chunk, (size_t)(o - chunk), false);
+	sodium_memzero(chunk, sizeof(chunk));
 }
 
-/* End the line: drop a trailing space, add a newline. */
+/*
+ * The text of the text part @obj (its @content) onto the end of @out as
+ * valid UTF-8 (textbuf_add_text(): invalid bytes as U+FFFD, line ends as
+ * LF, controls as spaces).  GMime decodes the transfer encoding; the
+ * charset is lethe's: UTF-8, US-ASCII or none are checked as UTF-8 as they
+ * are, any other charset GMime's iconv knows is converted by convert(),
+ * and one it does not know is read as UTF-8.  The decoded bytes are wiped.
+ */
 static void
-html_newline(struct sbuf *out)
+part_text(const struct mime_lib *lib, GMimeObject *obj, GMimeDataWrapper *content,
+          struct textbuf *out)
 {
-	if (out->len > 0 && out->p[out->len - 1] == ' ')
-		out->p[--out->len] = '\0';
-	sb_addc(out, '\n');
-}
+	GMimeContentType *ct = lib->object_get_content_type(obj);
+	const char *charset = ct != NULL ? lib->content_type_get_parameter(ct, "charset") : NULL;
+	GMimeStream *mem = lib->stream_mem_new();
+	GByteArray *ba;
+	iconv_t cd = (iconv_t)-1;
 
-char *
-mail_in_html_text(const char *h, size_t n, size_t cap)
-{
-	struct sbuf out;
-	size_t i = 0;
-
-	sb_init(&out, cap);
-	while (i < n && !out.cut) {
-		char c = h[i];
-
-		if (c == '<') {
-			size_t end = tag_end(h, n, i), s = i + 1, e;
-			bool closing = false;
-
-			if (n - i >= 4 && strncmp(h + i, "<!--", 4) == 0) {
-				size_t k = find_ci(h + i + 4, n - i - 4, "-->");
-
-				i = k == n - i - 4 ? n : i + 4 + k + 3;
-				continue;
-			}
-			if (s < n && h[s] == '/') {
-				closing = true;
-				s++;
-			}
-			for (e = s; e < n &&
-			            ((h[e] >= 'a' && h[e] <= 'z') || (h[e] >= 'A' && h[e] <= 'Z') ||
-			             (h[e] >= '0' && h[e] <= '9'));
-			     e++)
-				;
-			if (e == s) { /* not a tag: a '<' of the text */
-				sb_addc(&out, '<');
-				i++;
-				continue;
-			}
-			if (!closing &&
-			    (tag_is(h + s, e - s, "script") || tag_is(h + s, e - s, "style"))) {
-				const char *close =
-				    tag_is(h + s, e - s, "script") ? "</script" : "</style";
-				size_t k = find_ci(h + end, n - end, close);
-
-				i = k == n - end ? n : tag_end(h, n, end + k);
-				continue;
-			}
-			if (tag_is(h + s, e - s, "br") ||
-			    (closing && (tag_is(h + s, e - s, "p") || tag_is(h + s, e - s, "div") ||
-			                 tag_is(h + s, e - s, "li") || tag_is(h + s, e - s, "tr"))))
-				html_newline(&out);
-			i = end;
-		} else if (c == '&') {
-			size_t k = entity(h, n, i, &out);
-
-			if (k == 0) {
-				sb_addc(&out, '&');
-				k = 1;
-			}
-			i += k;
-		} else if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f') {
-			html_space(&out);
-			i++;
-		} else {
-			sb_addc(&out, c);
-			i++;
-		}
+	(void)lib->data_wrapper_write_to_stream(content, mem);
+	ba = lib->stream_mem_get_byte_array((GMimeStreamMem *)mem);
+	if (!charset_is_utf8(charset))
+		cd = lib->iconv_open("UTF-8", charset);
+	if (cd == (iconv_t)-1) {
+		textbuf_add_text(out, (const char *)ba->data, ba->len, false);
+	} else {
+		convert(cd, (const char *)ba->data, ba->len, out);
+		(void)lib->iconv_close(cd);
 	}
-	return sb_take(&out);
+	if (ba->len > 0)
+		sodium_memzero(ba->data, ba->len);
+	lib->object_unref(mem); /* frees the array: the stream owns it */
 }
 
 /* ---- the walk ---- */
 
 /* What one message (the top one or a forwarded one) gathers. */
 struct gather {
-	struct sbuf plain; /* its text/plain parts */
-	struct sbuf html;  /* its text/html parts, as text */
-	bool had_plain;    /* it has a text/plain part (even an empty one) */
+	struct textbuf plain; /* its text/plain parts */
+	struct textbuf html;  /* its text/html parts, as text */
+	bool had_plain;       /* it has a text/plain part (even an empty one) */
 };
 
 struct walk {
@@ -473,16 +185,16 @@ static void walk_message(struct walk *w, GMimeMessage *msg, int depth, struct ga
 static void
 gather_init(struct gather *g)
 {
-	sb_init(&g->plain, MAIL_IN_TEXT_MAX);
-	sb_init(&g->html, MAIL_IN_TEXT_MAX);
+	textbuf_init(&g->plain, MAIL_IN_TEXT_MAX);
+	textbuf_init(&g->html, MAIL_IN_TEXT_MAX);
 	g->had_plain = false;
 }
 
 static void
 gather_free(struct gather *g)
 {
-	sb_free(&g->plain);
-	sb_free(&g->html);
+	textbuf_free(&g->plain);
+	textbuf_free(&g->html);
 }
 
 /* Whether @obj's Content-Type is @type/@subtype. */
@@ -551,7 +263,7 @@ walk_part(struct walk *w, GMimeObject *obj, int depth, struct gather *g, bool co
 		GMimeMessage *inner = lib->message_part_get_message((GMimeMessagePart *)obj);
 		struct gather sub;
 		const char *subj;
-		const struct sbuf *t;
+		const struct textbuf *t;
 
 		if (inner == NULL)
 			return;
@@ -561,22 +273,22 @@ walk_part(struct walk *w, GMimeObject *obj, int depth, struct gather *g, bool co
 		if (collect && w->rc == LETHE_OK) {
 			subj = lib->message_get_subject(inner);
 			t = sub.had_plain ? &sub.plain : &sub.html;
-			sb_endline(&g->plain);
-			sb_endline(&g->html);
+			textbuf_endline(&g->plain);
+			textbuf_endline(&g->html);
 			if (subj != NULL) {
 				char *s = clean_dup(subj, true, MAIL_IN_SUBJECT_MAX);
 
-				sb_add(&g->plain, "Subject: ", 9);
-				sb_add(&g->plain, s, strlen(s));
-				sb_addc(&g->plain, '\n');
-				sb_add(&g->html, "Subject: ", 9);
-				sb_add(&g->html, s, strlen(s));
-				sb_addc(&g->html, '\n');
+				textbuf_add(&g->plain, "Subject: ", 9);
+				textbuf_add(&g->plain, s, strlen(s));
+				textbuf_addc(&g->plain, '\n');
+				textbuf_add(&g->html, "Subject: ", 9);
+				textbuf_add(&g->html, s, strlen(s));
+				textbuf_addc(&g->html, '\n');
 				free_wipe(s);
 			}
 			if (t->len > 0) {
-				sb_add(&g->plain, t->p, t->len);
-				sb_add(&g->html, t->p, t->len);
+				textbuf_add(&g->plain, t->p, t->len);
+				textbuf_add(&g->html, t->p, t->len);
 			}
 			g->plain.cut |= t->cut;
 			g->html.cut |= t->cut;
@@ -587,27 +299,27 @@ walk_part(struct walk *w, GMimeObject *obj, int depth, struct gather *g, bool co
 	if (!collect || !mime_lib_is_a(lib, obj, lib->text_part_type))
 		return;
 	if (is_plain_body(lib, obj)) {
-		char *s = lib->text_part_get_text((GMimeTextPart *)obj);
+		GMimeDataWrapper *content = lib->part_get_content((GMimePart *)obj);
 
 		g->had_plain = true;
-		if (s != NULL) {
-			sb_endline(&g->plain);
-			sb_add_text(&g->plain, s, strlen(s), false);
-			gfree_wipe(lib, s);
+		if (content != NULL) {
+			textbuf_endline(&g->plain);
+			part_text(lib, obj, content, &g->plain);
 		}
 	} else if (is_type(lib, obj, "text", "html")) {
 		GMimeContentDisposition *cd = lib->object_get_content_disposition(obj);
-		char *s, *t;
+		GMimeDataWrapper *content = lib->part_get_content((GMimePart *)obj);
+		struct textbuf src;
+		char *t;
 
-		if (cd != NULL && lib->content_disposition_is_attachment(cd))
+		if ((cd != NULL && lib->content_disposition_is_attachment(cd)) || content == NULL)
 			return;
-		s = lib->text_part_get_text((GMimeTextPart *)obj);
-		if (s == NULL)
-			return;
-		t = mail_in_html_text(s, strlen(s), MAIL_IN_TEXT_MAX + 1);
-		gfree_wipe(lib, s);
-		sb_endline(&g->html);
-		sb_add_text(&g->html, t, strlen(t), false);
+		textbuf_init(&src, SIZE_MAX);
+		part_text(lib, obj, content, &src);
+		t = mail_in_html_text(src.p != NULL ? src.p : "", src.len, MAIL_IN_TEXT_MAX + 1);
+		textbuf_free(&src);
+		textbuf_endline(&g->html);
+		textbuf_add_text(&g->html, t, strlen(t), false);
 		free_wipe(t);
 	}
 }
@@ -683,7 +395,12 @@ value_is(const char *v, const char *word)
 static bool
 value_has(const char *v, const char *word)
 {
-	return find_ci(v, strlen(v), word) < strlen(v);
+	size_t n = strlen(word);
+
+	for (; *v != '\0'; v++)
+		if (strncasecmp(v, word, n) == 0)
+			return true;
+	return false;
 }
 
 /* Keep the robot reason that comes first in the enum. */
@@ -861,8 +578,8 @@ mail_in_parse(const char *raw, size_t len, const char *envelope_from,
 		goto done;
 	out->from_html = !g.had_plain && g.html.len > 0;
 	out->text_cut = g.had_plain ? g.plain.cut : g.html.cut;
-	out->text = sb_take(g.had_plain ? &g.plain : &g.html);
-	utf8_cut(out->text, MAIL_IN_TEXT_MAX);
+	out->text = textbuf_take(g.had_plain ? &g.plain : &g.html);
+	textbuf_utf8_cut(out->text, MAIL_IN_TEXT_MAX);
 done:
 	gmime_done(lib, ba, stream, msg);
 out:

@@ -7,13 +7,13 @@
  *
  * The parse decodes what a person may have written in any of the ways
  * mail programs write it: RFC 2047 encoded words, quoted-printable and
- * base64, any charset iconv or GMime knows (converted to UTF-8, invalid
- * sequences replaced), multipart/alternative (the text/plain part),
- * HTML-only mail (converted to text), forwarded mail (message/rfc822
- * parts walked into).  Nothing here decides what the mail means
- * (mail/mailbox.h does) and nothing is logged: every string is personal
- * data.  Thread-safe: a struct mail_in belongs to its caller; GMime is
- * initialised once (pthread_once) and its objects are never shared.
+ * base64, any charset iconv or GMime knows (converted to UTF-8; each byte
+ * invalid in the part's charset replaced by U+FFFD, never dropped),
+ * multipart/alternative (the text/plain part), HTML-only mail (converted
+ * to text), forwarded mail (message/rfc822 parts walked into).  Nothing here decides what the mail
+ * means (mail/mailbox.h does) and nothing is logged: every string is personal data.  Thread-safe: a
+ * struct mail_in belongs to its caller; GMime is initialised once (pthread_once) and its objects
+ * are never shared.
  */
 #ifndef LETHE_MAIL_INMAIL_H
 #define LETHE_MAIL_INMAIL_H

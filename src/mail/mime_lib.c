@@ -91,7 +91,13 @@ load(void)
 	    sym(h, "g_mime_header_get_name", &lib.header_get_name) &&
 	    sym(h, "g_mime_header_get_value", &lib.header_get_value) &&
 	    sym(h, "g_mime_header_get_raw_value", &lib.header_get_raw_value) &&
-	    sym(h, "g_mime_text_part_get_text", &lib.text_part_get_text) &&
+	    sym(h, "g_mime_part_get_content", &lib.part_get_content) &&
+	    sym(h, "g_mime_data_wrapper_write_to_stream", &lib.data_wrapper_write_to_stream) &&
+	    sym(h, "g_mime_stream_mem_new", &lib.stream_mem_new) &&
+	    sym(h, "g_mime_stream_mem_get_byte_array", &lib.stream_mem_get_byte_array) &&
+	    sym(h, "g_mime_content_type_get_parameter", &lib.content_type_get_parameter) &&
+	    sym(h, "g_mime_iconv_open", &lib.iconv_open) &&
+	    sym(h, "g_mime_iconv_close", &lib.iconv_close) &&
 	    sym(h, "internet_address_list_length", &lib.address_list_length) &&
 	    sym(h, "internet_address_list_get_address", &lib.address_list_get_address) &&
 	    sym(h, "internet_address_list_to_string", &lib.address_list_to_string) &&

@@ -64,7 +64,14 @@ struct mime_lib {
 	const char *(*header_get_name)(GMimeHeader *);
 	const char *(*header_get_value)(GMimeHeader *);
 	const char *(*header_get_raw_value)(GMimeHeader *);
-	char *(*text_part_get_text)(GMimeTextPart *);
+	/* a part's content: transfer-decoded by GMime, charset converted by lethe */
+	GMimeDataWrapper *(*part_get_content)(GMimePart *);
+	ssize_t (*data_wrapper_write_to_stream)(GMimeDataWrapper *, GMimeStream *);
+	GMimeStream *(*stream_mem_new)(void);
+	GByteArray *(*stream_mem_get_byte_array)(GMimeStreamMem *);
+	const char *(*content_type_get_parameter)(GMimeContentType *, const char *);
+	iconv_t (*iconv_open)(const char *, const char *); /* GMime's: its charset aliases */
+	int (*iconv_close)(iconv_t);
 	/* addresses */
 	int (*address_list_length)(InternetAddressList *);
 	InternetAddress *(*address_list_get_address)(InternetAddressList *, int);

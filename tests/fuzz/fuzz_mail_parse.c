@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fuzz_mail_parse.c - libFuzzer target for src/mail/inmail.c (incoming
- * mail parsed with GMime, loaded by src/mail/mime_lib.c).
+ * fuzz_mail_parse.c - libFuzzer target for src/mail/inmail.c and
+ * src/mail/html_text.c (incoming mail parsed with GMime, loaded by
+ * src/mail/mime_lib.c).
  *
  * The input is a raw message: mail_in_parse() with small limits (64 KiB,
  * 20 parts), mail_in_parse_head() and mail_in_html_text() on it.  Whatever

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_inmail.c - unit tests of src/mail/inmail.c: incoming mail parsed
- * with GMime (loaded by mail/mime_lib.c) into the strings the mailbox
- * rules see.  Transfer encodings, charsets, RFC 2047 subjects,
+ * test_inmail.c - unit tests of src/mail/inmail.c and html_text.c:
+ * incoming mail parsed with GMime (loaded by mail/mime_lib.c) into the
+ * strings the mailbox rules see.  Transfer encodings, charsets (a byte
+ * a charset cannot decode as U+FFFD), RFC 2047 subjects,
  * multipart/alternative, HTML-only mail, attachments, forwarded mail,
  * robots, the envelope sender, the limits and broken mail, each asserted
  * on exact strings.
@@ -174,13 +175,103 @@ test_unknown_charset(void **state)
 	              "Content-Transfer-Encoding: 8bit\n\n"
 	              "caf\303\251 J\366rg\n",
 	          "café J\357\277\275rg\n");
-	/* Bytes that are not UTF-8 in a part that says UTF-8: GMime's converter drops them. */
+	/* Bytes that are not UTF-8 in a part that says UTF-8: each one U+FFFD, none dropped. */
 	want_text(HDR "Content-Type: text/plain; charset=utf-8\n"
 	              "Content-Transfer-Encoding: 8bit\n\n"
 	              "a\377b\300\257c\355\240\200d\n",
-	          "abcd\n");
+	          "a\357\277\275b\357\277\275\357\277\275c"
+	          "\357\277\275\357\277\275\357\277\275d\n");
 	/* No charset parameter (us-ascii by RFC 2045): 8-bit bytes reach the check. */
 	want_text(HDR "\nJ\366rg \303\251\n", "J\357\277\275rg \303\251\n");
+}
+
+/*
+ * A byte the part's charset cannot decode becomes U+FFFD, never nothing:
+ * GMime's charset filter dropped it, so a Latin-1 "M\374ller" in a part
+ * labelled UTF-8 read "Mller" and could name another account.
+ */
+static void
+test_invalid_bytes_replaced(void **state)
+{
+	(void)state;
+	/* Labelled UTF-8, holding Latin-1: 8bit, quoted-printable, base64. */
+	want_text(HDR "Content-Type: text/plain; charset=utf-8\n"
+	              "Content-Transfer-Encoding: 8bit\n\n"
+	              "Gr\374\337e, M\374ller.\n",
+	          "Gr\357\277\275\357\277\275e, M\357\277\275ller.\n");
+	want_text(HDR "Content-Type: text/plain; charset=UTF-8\n"
+	              "Content-Transfer-Encoding: quoted-printable\n\n"
+	              "M=FCller\n",
+	          "M\357\277\275ller\n");
+	want_text(HDR "Content-Type: text/plain; charset=utf8\n"
+	              "Content-Transfer-Encoding: base64\n\n"
+	              "TfxsbGVyCg==\n",
+	          "M\357\277\275ller\n");
+	/* Labelled US-ASCII: 8-bit bytes are checked as UTF-8 (valid UTF-8 kept). */
+	want_text(HDR "Content-Type: text/plain; charset=us-ascii\n"
+	              "Content-Transfer-Encoding: 8bit\n\n"
+	              "M\374ller J\303\266rg\n",
+	          "M\357\277\275ller J\303\266rg\n");
+	/* Other charsets: the bytes iconv has no character for. */
+	want_text(HDR "Content-Type: text/plain; charset=windows-1252\n"
+	              "Content-Transfer-Encoding: 8bit\n\n"
+	              "M\201ller \344\n",
+	          "M\357\277\275ller \303\244\n");
+	want_text(HDR "Content-Type: text/plain; charset=ISO-8859-7\n"
+	              "Content-Transfer-Encoding: 8bit\n\n"
+	              "a\256b \341\n",
+	          "a\357\277\275b \316\261\n");
+	want_text(HDR "Content-Type: text/plain; charset=Shift_JIS\n"
+	              "Content-Transfer-Encoding: 8bit\n\n"
+	              "x\202\n\202\261y\n",
+	          "x\357\277\275\n\343\201\223y\n");
+	want_text(HDR "Content-Type: text/plain; charset=ISO-2022-JP\n"
+	              "Content-Transfer-Encoding: 8bit\n\n"
+	              "a\200b\n",
+	          "a\357\277\275b\n");
+	/* An HTML part goes the same way before its tags are dropped. */
+	want_text(HDR "Content-Type: text/html; charset=utf-8\n"
+	              "Content-Transfer-Encoding: 8bit\n\n"
+	              "<p>M\374ller</p>\n",
+	          "M\357\277\275ller\n");
+	/* KOI8-R and ISO-8859-1 decode every byte: nothing to replace, nothing lost. */
+	want_text(HDR "Content-Type: text/plain; charset=koi8-r\n"
+	              "Content-Transfer-Encoding: 8bit\n\n"
+	              "a\377\376b\n",
+	          "a\320\252\320\247b\n");
+}
+
+/* A converted part is read a chunk (4096 bytes) at a time: a CRLF across two is one line end. */
+static void
+test_convert_crlf_across_chunks(void **state)
+{
+	char *raw = xmalloc(8192), *want = xmalloc(8192);
+	size_t n;
+
+	(void)state;
+	n = (size_t)snprintf(raw, 8192, HDR "Content-Type: text/plain; charset=windows-1252\n\n");
+	memset(raw + n, 'a', 4095); /* sent with CRLF: the CR is the chunk's last byte */
+	memcpy(raw + n + 4095, "\n\344\n", 4);
+	memset(want, 'a', 4095);
+	memcpy(want + 4095, "\n\303\244\n", 5);
+	want_text(raw, want);
+	free(raw);
+	free(want);
+}
+
+/* A NUL byte in a part is a control like any other (a space); the text goes on. */
+static void
+test_nul_in_part(void **state)
+{
+	static const char raw[] = HDR "Content-Type: text/plain; charset=utf-8\n\n"
+	                              "a\0b\n";
+	struct mail_in m;
+	struct lethe_err err;
+
+	(void)state;
+	assert_int_equal(mail_in_parse(raw, sizeof(raw) - 1, NULL, &lim, &m, &err), LETHE_OK);
+	assert_string_equal(m.text, "a b\n");
+	mail_in_free(&m);
 }
 
 static void
@@ -719,6 +810,9 @@ main(void)
 	    cmocka_unit_test(test_base64),
 	    cmocka_unit_test(test_charsets),
 	    cmocka_unit_test(test_unknown_charset),
+	    cmocka_unit_test(test_invalid_bytes_replaced),
+	    cmocka_unit_test(test_convert_crlf_across_chunks),
+	    cmocka_unit_test(test_nul_in_part),
 	    cmocka_unit_test(test_rfc2047_subjects),
 	    cmocka_unit_test(test_alternative),
 	    cmocka_unit_test(test_html_only),
