@@ -481,6 +481,92 @@ read_headers(const struct mime_lib *lib, GMimeMessage *msg, const char *envelope
 
 /* ---- the parse ---- */
 
+#define BOUNDARY_MAX 70 /* RFC 2046: a boundary is 1 to 70 characters */
+
+/* True if the @n bytes at @p start with "boundary" (any case), then '=' (blanks around). */
+static size_t
+boundary_param(const char *p, size_t n)
+{
+	static const char name[] = "boundary";
+	size_t i = sizeof(name) - 1;
+
+	if (n < i || strncasecmp(p, name, i) != 0)
+		return 0;
+	while (i < n && (p[i] == ' ' || p[i] == '\t'))
+		i++;
+	return i < n && p[i] == '=' ? i + 1 : 0;
+}
+
+/*
+ * Whether @raw can have at most @max_parts parts, judged before GMime
+ * builds any: GMime makes a node of every part it meets, so a 10 MB mail
+ * of empty parts would cost a million nodes (over a gigabyte and seconds
+ * of CPU) before the walk could count them.  Every part opens with a
+ * delimiter line ("--" and its multipart's boundary) and every multipart
+ * closes with one, so a message of at most @max_parts parts has at most
+ * 2 * @max_parts + 2 lines starting with "--" and a boundary declared in
+ * it (a `boundary=` parameter anywhere, quoted or not; one named only in
+ * RFC 2231 pieces is not seen, hence also a looser bound on every line
+ * starting with "--").  More boundaries than @max_parts, or more such
+ * lines: false.  An over-estimate (a signature's "-- " line, a quoted
+ * boundary), never an under-estimate of a tree GMime would build.
+ * Linear in @len times the boundaries (at most @max_parts).
+ */
+static bool
+parts_bounded(const char *raw, size_t len, size_t max_parts)
+{
+	struct {
+		const char *p;
+		size_t n;
+	} *b = xcalloc(max_parts + 1, sizeof(*b));
+	size_t nb = 0, delims = 0, dashes = 0, i, j, k;
+	bool ok = true, quoted;
+
+	for (i = 0; ok && i < len; i++) {
+		if (raw[i] != 'b' && raw[i] != 'B')
+			continue;
+		k = boundary_param(raw + i, len - i);
+		if (k == 0)
+			continue;
+		i += k;
+		while (i < len && (raw[i] == ' ' || raw[i] == '\t'))
+			i++;
+		quoted = i < len && raw[i] == '"';
+		if (quoted)
+			i++;
+		/* The value: up to its closing quote, or a token up to ';' or a blank. */
+		for (k = i; k < len && k - i <= BOUNDARY_MAX; k++)
+			if (raw[k] == '"' || raw[k] == '\r' || raw[k] == '\n' ||
+			    (!quoted && (raw[k] == ';' || raw[k] == ' ' || raw[k] == '\t')))
+				break;
+		if (k == i || k - i > BOUNDARY_MAX)
+			continue;
+		for (j = 0; j < nb && (b[j].n != k - i || memcmp(b[j].p, raw + i, k - i) != 0); j++)
+			;
+		if (j < nb)
+			continue;
+		if (nb == max_parts + 1) {
+			ok = false;
+			break;
+		}
+		b[nb].p = raw + i;
+		b[nb++].n = k - i;
+	}
+	for (i = 0; ok && i + 2 <= len; i++) {
+		if ((i > 0 && raw[i - 1] != '\n') || raw[i] != '-' || raw[i + 1] != '-')
+			continue;
+		dashes++;
+		for (j = 0; j < nb; j++)
+			if (len - i - 2 >= b[j].n && memcmp(raw + i + 2, b[j].p, b[j].n) == 0) {
+				delims++;
+				break;
+			}
+		ok = delims <= 2 * max_parts + 2 && dashes <= 16 * max_parts + 1024;
+	}
+	free(b);
+	return ok;
+}
+
 /* Parse @len bytes at @raw into *@msg with GMime (caller unrefs it and steals @ba). */
 static lethe_rc
 gmime_parse(const struct mime_lib *lib, const char *raw, size_t len, GByteArray **ba,
@@ -557,6 +643,11 @@ mail_in_parse(const char *raw, size_t len, const char *envelope_from,
 		                   lim->max_size);
 		goto out;
 	}
+	if (!parts_bounded(raw, len, lim->max_parts)) {
+		rc = lethe_err_set(err, LETHE_E_TOOBIG, "mail: too many MIME parts (more than %zu)",
+		                   lim->max_parts);
+		goto out;
+	}
 	if ((lib = mime_lib(err)) == NULL) {
 		rc = LETHE_E_INTERNAL;
 		goto out;
@@ -615,6 +706,9 @@ mail_in_parse_head(const char *raw, size_t len, const char *envelope_from, struc
 	rc = gmime_parse(lib, raw, n, &ba, &stream, &msg, err);
 	if (rc == LETHE_OK)
 		read_headers(lib, msg, envelope_from, out);
+	/* A delivery report says so in its top Content-Type: a header is enough to tell. */
+	if (rc == LETHE_OK && is_type(lib, lib->message_get_mime_part(msg), "multipart", "report"))
+		robot_set(&out->robot, MAIL_IN_REPORT);
 	gmime_done(lib, ba, stream, msg);
 out:
 	fill_empty(out);

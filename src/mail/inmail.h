@@ -87,7 +87,7 @@ lethe_rc mail_in_parse(const char *raw, size_t len, const char *envelope_from,
 /*
  * Parse only the header block of @raw (at most MAIL_IN_HEADERS_MAX bytes,
  * whatever @len): from, reply_to, return_path, to, date, message_id,
- * subject and robot (but not the report check, which needs the body) into
+ * subject and robot (the report check reads the top Content-Type only) into
  * @out; text "".  For a message refused for its size: enough to answer
  * it.  Results as mail_in_parse() without the limits.
  */

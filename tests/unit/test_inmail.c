@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "mail/inmail.h"
+#include "util/buf.h"
 #include "util/mem.h"
 
 static const struct mail_in_limits lim = {1024 * 1024, 100};
@@ -685,6 +686,48 @@ test_too_many_parts(void **state)
 	free(raw);
 }
 
+/*
+ * A message of many more parts than max_parts is refused from a scan of
+ * its bytes, before GMime builds a node of any (m.parts stays 0: the walk
+ * never ran); lines starting with "--" that are no declared boundary's
+ * (a signature, a quoted ruler) do not count against the parts.
+ */
+static void
+test_parts_scanned_first(void **state)
+{
+	struct mail_in_limits small = {1024 * 1024, 4};
+	struct mail_in m;
+	struct lethe_err err;
+	struct buf b;
+	char *raw;
+	int i;
+
+	(void)state;
+	buf_init(&b, 64 * 1024);
+	buf_addf(&b, "%s", HDR "Content-Type: multipart/mixed; boundary=\"z z\"\n\n");
+	for (i = 0; i < 11; i++)
+		buf_addf(&b, "--z z\n\npart %d\n", i);
+	buf_addf(&b, "--z z--\n");
+	raw = crlf(buf_str(&b));
+	assert_int_equal(mail_in_parse(raw, strlen(raw), NULL, &small, &m, &err), LETHE_E_TOOBIG);
+	assert_string_equal(err.msg, "mail: too many MIME parts (more than 4)");
+	assert_int_equal(m.parts, 0);
+	mail_in_free(&m);
+	free(raw);
+	buf_reset(&b);
+	/* Three parts and a body full of "--" lines: read as usual. */
+	buf_addf(&b, "%s", HDR "Content-Type: multipart/mixed; boundary=q\n\n--q\n\nhello\n");
+	for (i = 0; i < 40; i++)
+		buf_addf(&b, "-- \n--------\n");
+	buf_addf(&b, "--q\n\nbye\n--q--\n");
+	raw = crlf(buf_str(&b));
+	assert_int_equal(mail_in_parse(raw, strlen(raw), NULL, &small, &m, &err), LETHE_OK);
+	assert_int_equal(m.parts, 3);
+	mail_in_free(&m);
+	free(raw);
+	buf_free(&b);
+}
+
 static void
 test_too_big(void **state)
 {
@@ -726,6 +769,13 @@ test_head(void **state)
 	assert_int_equal(m.robot, MAIL_IN_AUTO_SUBMITTED);
 	assert_string_equal(m.text, "");
 	assert_int_equal(m.parts, 0);
+	mail_in_free(&m);
+	free(raw);
+	/* A delivery report with nothing else robot-like: its Content-Type tells. */
+	raw = crlf("From: relay@x.org\nContent-Type: multipart/report; report-type=delivery-status;"
+	           " boundary=r\nSubject: Undelivered Mail\n\n--r\n\nlost\n--r--\n");
+	assert_int_equal(mail_in_parse_head(raw, strlen(raw), NULL, &m, &err), LETHE_OK);
+	assert_int_equal(m.robot, MAIL_IN_REPORT);
 	mail_in_free(&m);
 	free(raw);
 }
@@ -826,6 +876,7 @@ main(void)
 	    cmocka_unit_test(test_too_deep),
 	    cmocka_unit_test(test_nesting_bomb),
 	    cmocka_unit_test(test_too_many_parts),
+	    cmocka_unit_test(test_parts_scanned_first),
 	    cmocka_unit_test(test_too_big),
 	    cmocka_unit_test(test_head),
 	    cmocka_unit_test(test_not_a_message),
