@@ -82,7 +82,9 @@ lethe_rc service__mail_compose(void *arg, const struct store_mail *m, const char
  * != 0; service_mail_reply.c): its notice (MAIL_REPLIES) rendered with the
  * mailbox's facts, "Re: " + the original subject, In-Reply-To and
  * Auto-Submitted: auto-replied.  Skipped when the incoming mail's row is
- * gone, or the request a reply about one tells of is.
+ * gone, or the request a status reply tells of is; reply_request and
+ * reply_review never look at their request (the same reply whatever it
+ * is, or if none was made).
  */
 lethe_rc service__mail_reply_compose(struct service *svc, const struct store_mail *m,
                                      struct mail_msg *out, bool *skip, struct lethe_err *err);
