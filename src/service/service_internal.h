@@ -78,6 +78,15 @@ const char *service__request_scope(const struct service *svc, const struct store
 lethe_rc service__mail_compose(void *arg, const struct store_mail *m, const char *to,
                                struct mail_msg *out, bool *skip, struct lethe_err *err);
 /*
+ * Delete the rate windows (rate_hits) that ended, at most once a minute
+ * per process (else nothing): every row older than the longest window of
+ * its users that are on (selfservice.limits.window, mailbox.replies.window;
+ * the keys are keyed hashes, so a row's own window is not known), so no
+ * count still in its window is reset.  st_mu held, the store open, outside
+ * a transaction (service_selfservice.c).
+ */
+lethe_rc service__rate_purge(struct service *svc, int64_t now, struct lethe_err *err);
+/*
  * service__mail_compose() for a reply to an incoming mail (@m->mail_in_id
  * != 0; service_mail_reply.c): its notice (MAIL_REPLIES) rendered with the
  * mailbox's facts, "Re: " + the original subject, In-Reply-To and
