@@ -435,8 +435,9 @@ request_list(struct server *s, struct request *r)
 		char *end = NULL;
 		long n = strtol(lim, &end, 10);
 
-		if (end == lim || *end != '\0' || lim[0] == '+' || lim[0] == '-' || n < 1 ||
-		    n > SERVICE_REQ_LIST_MAX) {
+		/* Digits only: strtol() would take a leading space ("+" in a query) or sign. */
+		if (strspn(lim, "0123456789") != strlen(lim) || end == lim || *end != '\0' ||
+		    n < 1 || n > SERVICE_REQ_LIST_MAX) {
 			http_reply_error(r, LETHE_E_INVALID,
 			                 "limit must be a number from 1 to 1000");
 			return;

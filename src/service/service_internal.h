@@ -78,11 +78,22 @@ const char *service__request_scope(const struct service *svc, const struct store
 lethe_rc service__mail_compose(void *arg, const struct store_mail *m, const char *to,
                                struct mail_msg *out, bool *skip, struct lethe_err *err);
 /*
+ * Delete the rate windows (rate_hits) that ended, at most once a minute
+ * per process (else nothing): every row older than the longest window of
+ * its users that are on (selfservice.limits.window, mailbox.replies.window;
+ * the keys are keyed hashes, so a row's own window is not known), so no
+ * count still in its window is reset.  st_mu held, the store open, outside
+ * a transaction (service_selfservice.c).
+ */
+lethe_rc service__rate_purge(struct service *svc, int64_t now, struct lethe_err *err);
+/*
  * service__mail_compose() for a reply to an incoming mail (@m->mail_in_id
  * != 0; service_mail_reply.c): its notice (MAIL_REPLIES) rendered with the
  * mailbox's facts, "Re: " + the original subject, In-Reply-To and
  * Auto-Submitted: auto-replied.  Skipped when the incoming mail's row is
- * gone, or the request a reply about one tells of is.
+ * gone, or the request a status reply tells of is; reply_request and
+ * reply_review never look at their request (the same reply whatever it
+ * is, or if none was made).
  */
 lethe_rc service__mail_reply_compose(struct service *svc, const struct store_mail *m,
                                      struct mail_msg *out, bool *skip, struct lethe_err *err);

@@ -6,8 +6,9 @@
  * of the privacy mailbox (mail.mail_in_id).
  *
  * The reply is rendered from web/mail/NOTICE.* (MAIL_REPLIES) with the
- * mailbox's facts: the request's code and status page (reply_request,
- * reply_review), the code asked about (reply_status), the self-service
+ * mailbox's facts: the code asked about and its status page
+ * (reply_status; reply_request and reply_review tell no code: see
+ * service__mail_reply_compose()), the self-service
  * page or the subjects the rules know (reply_unmatched), why the mail could
  * not be taken (reply_refused).  Its headers come from the incoming mail's
  * sealed reply box ({"message_id", "subject"}): "Re: " + the subject and
@@ -209,8 +210,15 @@ service__mail_reply_compose(struct service *svc, const struct store_mail *m, str
 		why = "the incoming mail is gone";
 		rc = LETHE_OK;
 	}
-	/* A reply about a request tells its code: none once the request is gone. */
-	if (rc == LETHE_OK && why == NULL && m->request_id > 0) {
+	/*
+	 * Only a status reply tells a code (the one asked about).  A reply to a
+	 * request (reply_request, reply_review) tells none and never looks at
+	 * the request: the same words go out whether a request was made, was
+	 * refused over export.rate_limit, has ended or is gone, so the sender
+	 * learns nothing of the account named.
+	 */
+	if (rc == LETHE_OK && why == NULL && m->request_id > 0 &&
+	    strcmp(m->notice, "reply_status") == 0) {
 		rc = store_request_get(svc->st, m->request_id, &r, err);
 		if (rc == LETHE_E_NOTFOUND) {
 			why = "the request is gone";
@@ -220,10 +228,6 @@ service__mail_reply_compose(struct service *svc, const struct store_mail *m, str
 	pthread_mutex_unlock(&svc->st_mu);
 	if (rc != LETHE_OK)
 		goto out;
-	if (why == NULL &&
-	    (strcmp(m->notice, "reply_request") == 0 || strcmp(m->notice, "reply_review") == 0) &&
-	    m->request_id <= 0)
-		why = "a reply about a request without one";
 	if (why != NULL) {
 		*skip = true;
 		lethe_err_set(err, LETHE_OK, "%s", why);
@@ -238,10 +242,8 @@ service__mail_reply_compose(struct service *svc, const struct store_mail *m, str
 	tpl_ctx_add_str(&ctx, "notice", m->notice);
 	service__mail_add_app(svc, &ctx);
 	add_selfservice(svc, &ctx);
-	if (m->request_id > 0)
-		add_status(svc, &ctx, r.code);
-	else if (strcmp(m->notice, "reply_status") == 0 && rb.code != NULL)
-		add_status(svc, &ctx, rb.code);
+	if (strcmp(m->notice, "reply_status") == 0)
+		add_status(svc, &ctx, m->request_id > 0 ? r.code : rb.code);
 	if (strcmp(m->notice, "reply_unmatched") == 0)
 		add_subjects(svc, &ctx);
 	if (strcmp(m->notice, "reply_refused") == 0) {

@@ -115,7 +115,9 @@ service_mailbox_list(struct service *svc, const char *state, const char *outcome
 	if (cursor != NULL && cursor[0] != '\0') {
 		long long v = strtoll(cursor, &end, 10);
 
-		if (end == cursor || *end != '\0' || v <= 0)
+		/* Digits only: strtoll() would take a leading space ("+" in a query) or sign. */
+		if (strspn(cursor, "0123456789") != strlen(cursor) || end == cursor ||
+		    *end != '\0' || v <= 0)
 			return lethe_err_set(err, LETHE_E_INVALID, "bad cursor");
 		f.before_id = (int64_t)v;
 	}

@@ -422,6 +422,12 @@ service_mailin_deliver(struct service *svc, const char *raw, size_t len, const c
 		goto done;
 	if (rc != LETHE_E_NOTFOUND)
 		goto done;
+	/* The replies' rate windows that ended are forgotten now and then. */
+	pthread_mutex_lock(&svc->st_mu);
+	rc = service__rate_purge(svc, d.now, err);
+	pthread_mutex_unlock(&svc->st_mu);
+	if (rc != LETHE_OK)
+		goto done;
 	prc = len > (size_t)mb->max_size ? LETHE_E_TOOBIG
 	                                 : mail_in_parse(raw, len, envelope_from, &lim, &m, err);
 	if (prc == LETHE_E_TOOBIG || prc == LETHE_E_INVALID) {

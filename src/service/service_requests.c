@@ -734,14 +734,20 @@ on_listed(void *arg, const struct store_request *r)
 	a->n++;
 }
 
-/* Parse a cursor "DUE.ID" (both decimal) into its key; false if malformed. */
+/*
+ * Parse a cursor "DUE.ID" (both digits only: strtoll() alone would take a
+ * leading space, "+" in a query, or a sign) into its key; false if
+ * malformed.
+ */
 static bool
 cursor_parse(const char *s, int64_t *due, int64_t *id)
 {
+	size_t nd = strspn(s, "0123456789");
 	char *end;
 	long long d, i;
 
-	if (strlen(s) > CURSOR_MAX)
+	if (strlen(s) > CURSOR_MAX || nd == 0 || s[nd] != '.' || s[nd + 1] == '\0' ||
+	    strspn(s + nd + 1, "0123456789") != strlen(s + nd + 1))
 		return false;
 	errno = 0;
 	d = strtoll(s, &end, 10);

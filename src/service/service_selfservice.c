@@ -93,6 +93,23 @@ keyed(const struct service *svc, const char *prefix, const char *value, char *ou
 	sodium_memzero(buf, sizeof(buf));
 }
 
+lethe_rc
+service__rate_purge(struct service *svc, int64_t now, struct lethe_err *err)
+{
+	const struct lethe_config *cfg = svc->cfg;
+	int64_t last = atomic_load(&rate_purged_at), window = 0;
+
+	/* The longest window of any key in use: a row still counting is never deleted. */
+	if (cfg->selfservice.enabled)
+		window = cfg->selfservice.window_s;
+	if (cfg->mailbox.enabled && cfg->mailbox.reply_window_s > window)
+		window = cfg->mailbox.reply_window_s;
+	if (window <= 0 || now - last < PURGE_EVERY_S ||
+	    !atomic_compare_exchange_strong(&rate_purged_at, &last, now))
+		return LETHE_OK;
+	return store_rate_purge(svc->st, now - window, err);
+}
+
 /*
  * Count the ask against the rate limits of the address (@addr_key), the
  * client (@client, may be NULL; an IPv6 client is its /64, see
@@ -106,7 +123,6 @@ rate_check(struct service *svc, const char *addr_key, const char *client, int64_
 	const struct selfservice_config *ss = &svc->cfg->selfservice;
 	char ka[HASH_TEXT_LEN + 1], kc[HASH_TEXT_LEN + 1], kt[HASH_TEXT_LEN + 1];
 	bool ok_a = false, ok_c = true, ok_t = false;
-	int64_t last = atomic_load(&rate_purged_at);
 	lethe_rc rc;
 
 	keyed(svc, "addr:", addr_key, ka);
@@ -116,13 +132,11 @@ rate_check(struct service *svc, const char *addr_key, const char *client, int64_
 	pthread_mutex_lock(&svc->st_mu);
 	rc = store_ready(svc, err);
 	/*
-	 * Windows that ended are forgotten now and then (the ask path is the
-	 * table's only user), in a statement of its own: a refused ask rolls
-	 * back its hits, never the purge.
+	 * Windows that ended are forgotten now and then, in a statement of its
+	 * own: a refused ask rolls back its hits, never the purge.
 	 */
-	if (rc == LETHE_OK && now - last >= PURGE_EVERY_S &&
-	    atomic_compare_exchange_strong(&rate_purged_at, &last, now))
-		rc = store_rate_purge(svc->st, now - ss->window_s, err);
+	if (rc == LETHE_OK)
+		rc = service__rate_purge(svc, now, err);
 	if (rc == LETHE_OK)
 		rc = store_begin(svc->st, err);
 	if (rc != LETHE_OK) {

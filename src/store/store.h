@@ -738,8 +738,8 @@ lethe_rc store_link_purge(struct store *st, int64_t before, int64_t *n, struct l
 lethe_rc store_rate_hit(struct store *st, const char *key, int64_t window_s, int64_t limit,
                         int64_t now, bool *allowed, struct lethe_err *err);
 /*
- * Delete rate windows that started before @before (now - the window: they
- * ended).
+ * Delete rate windows that started before @before (now - the longest
+ * window of any key: they ended; see service__rate_purge()).
  */
 lethe_rc store_rate_purge(struct store *st, int64_t before, struct lethe_err *err);
 /*

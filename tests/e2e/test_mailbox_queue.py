@@ -181,7 +181,7 @@ def test_mailbox_api_list_and_close(demo, fake_platform, servers):
                          key=ADMIN_KEY)
     assert status == 200 and [m["id"] for m in doc["mails"]] == [review], doc
     for q in ("?state=waiting", "?outcome=spam", "?limit=0", "?limit=1001", "?limit=+5",
-              "?cursor=x", "?from=x", "?state="):
+              "?cursor=x", "?cursor=+%d" % robot, "?cursor=%%2B%d" % robot, "?cursor=-1", "?from=x", "?state="):
         status, _, doc = api(srv, "GET", "/v1/mailbox" + q, key=ADMIN_KEY)
         assert status == 400 and doc["error"]["code"] == "invalid_request", (q, status, doc)
     # Paths and methods.

@@ -9,12 +9,16 @@ it is a robot too.  Replies carry Auto-Submitted: auto-replied, and are rate-lim
 address.
 """
 import time
+from urllib.parse import urlencode
 
 import pytest
 
 from mailin_e2e_helpers import (
+    CSRF_RE,
+    FORM,
     MAILBOX_ADDR,
     PUBLIC,
+    SAME,
     corpus,
     envelope,
     mailbox_env,  # noqa: F401
@@ -103,3 +107,57 @@ def test_replies_rate_limited_per_address(mailbox_env):
     assert len(mb.requests()) == 0
     queue = mb.mailbox_list(state="open", outcome="unmatched")
     assert [r["id"] for r in queue][-4:] == [r["id"] for r in rows]
+
+
+def test_reply_window_outlives_a_shorter_page_window(mailbox_env):
+    """mailbox.replies: one reply per address an hour; selfservice.limits.window one
+    minute.  A self-service ask two minutes after a reply forgets the windows that ended,
+    never the reply's: a second mail from the address within the hour is not answered."""
+    mb = mailbox_env(0, selfservice=False,
+                     replies={"per_address": 1, "total": 200, "window": "1h"})
+    mb.server.kill()
+    mb.demo.config.write_text(
+        mb.demo.config.read_text() +
+        "selfservice: {path: /privacy, limits: {window: 1m}, offers: [{id: close-account, "
+        "kind: erasure, scope: account, label: \"Close my account\"}]}\n")
+    mb.start()
+    p = mb.person()
+    before_rows = len(mb.mailbox_list())
+    code, text = mb.lmtp(corpus("unmatched-password.eml", **person_values(p)))
+    assert code == 250, text
+    mb.wait_mails(p.email, 1)
+    mb.clock.advance(120)
+    status, _, page = mb.server.request("GET", "/privacy")
+    assert status == 200, page
+    csrf = CSRF_RE.search(page.decode()).group(1)
+    body = urlencode({"csrf": csrf, "offer": "close-account",
+                      "email": "someone.else@example.org"}).encode()
+    h = {"Content-Type": FORM}
+    h.update(SAME)
+    status, _, page = mb.server.request("POST", "/privacy", body=body, headers=h)
+    assert status == 200, page
+    code, text = mb.lmtp(corpus("unmatched-password.eml", **person_values(p)))
+    assert code == 250, text
+    rows = mb.mailbox_list()[before_rows:]
+    assert [r["replied"] for r in rows] == [True, False], rows
+    assert len(mb.wait_mails(p.email, 1)) == 1
+
+
+def test_reply_windows_purged_with_the_page_off(mailbox_env):
+    """No self-service page: the replies' windows that ended are deleted all the same (at
+    most once a minute, as mails come), the others kept."""
+    mb = mailbox_env(0, selfservice=False,
+                     replies={"per_address": 3, "total": 200, "window": "10m"})
+    mb.server.kill()
+    mb.demo.config.write_text(mb.demo.config.read_text() + "selfservice: {enabled: false}\n")
+    mb.start()
+    p, q = mb.person(), mb.person()
+    code, text = mb.lmtp(corpus("unmatched-password.eml", **person_values(p)))
+    assert code == 250, text
+    assert mb.demo.state("SELECT count(*) FROM rate_hits")[0][0] == 2  # reply:, reply-total:
+    mb.clock.advance(11 * 60)
+    code, text = mb.lmtp(corpus("unmatched-password.eml", **person_values(q)))
+    assert code == 250, text
+    # p's window ended and is gone; q's and the total's (a new window) are kept.
+    assert mb.demo.state("SELECT count(*) FROM rate_hits")[0][0] == 2
+    mb.wait_mails(q.email, 1)

@@ -3,8 +3,8 @@
 
 A forged From: never gets the verify link to anyone but the registered address; a claimed
 account name has its link mailed to the address on file, never to the sender; the sender's
-reply is the same bytes (but for its Message-ID, Date, code and links) whether the account
-exists or not; a claimed Instagram username waits for an operator, its notification address
+reply tells no code and is the same bytes (but for its Message-ID and Date) whether the
+account exists or not, or was exported within export.rate_limit (nothing made); a claimed Instagram username waits for an operator, its notification address
 gets only a mail asking to confirm that address, and approving it runs it.
 """
 import re
@@ -18,6 +18,7 @@ from mailin_e2e_helpers import (
     mailbox_env,  # noqa: F401
     person_values,
     reply_headers_ok,
+    seed_block,
     without_code,
 )
 
@@ -63,11 +64,12 @@ def test_account_name_link_goes_to_address_on_file(mailbox_env):
     # The link: to the account's address only.
     links = mb.wait_mails(p.email, 1)
     assert link_token_of(links[0]) is not None
-    # The sender: one reply, no link, the request's code, auto-replied.
+    # The sender: one reply, no link, no code (its status page would tell), auto-replied.
     replies = mb.wait_mails(s, 1)
     assert link_token_of(replies[0]) is None, replies[0].text
     reply_headers_ok(replies[0], raw)
-    assert reqs[0]["id"] in replies[0].text
+    assert without_code(replies[0].text, reqs[0]["id"]) == replies[0].text
+    assert without_code(replies[0].html, reqs[0]["id"]) == replies[0].html
     # The link confirms it.
     mb.verify(links[0])
     mb.wait(lambda: mb.request(reqs[0]["id"])["state"] == "scheduled", "scheduled")
@@ -105,14 +107,76 @@ def test_reply_never_reveals_an_account(mailbox_env):
     assert len(reqs) == 2 and all(r["state"] == "awaiting_verification" for r in reqs), reqs
     replies = mb.wait_mails(s, 2)
     assert len(mb.wait_mails(p.email, 1)) == 1  # the existing account's link only
-    by_code = {}
     for m in replies:
         reply_headers_ok(m, raw1 if m.header("In-Reply-To") in raw1.decode() else raw2)
-        code = [r["id"] for r in reqs if r["id"] in m.text]
-        assert len(code) == 1, m.text
-        by_code[code[0]] = m
-    a, b = (by_code[r["id"]] for r in reqs)
+        assert not any(r["id"] in m.text or r["id"] in m.html for r in reqs), m.text
+    a, b = replies
     assert _normal(a, reqs[0]["id"]) == _normal(b, reqs[1]["id"])
+
+
+def _bytes_but_date_and_ids(msg):
+    """@msg's raw bytes with its Date and Message-ID headers and its (random) multipart
+    boundary blanked."""
+    raw = msg.raw
+    m = re.search(rb'boundary="([^"]+)"', raw)
+    assert m, raw[:600]
+    raw = raw.replace(m.group(1), b"BOUNDARY")
+    return re.sub(rb"(?im)^(Date|Message-ID):[^\r\n]*(\r?\n[ \t][^\r\n]*)*", rb"\1: X", raw)
+
+
+EXPORT_RULE = {"name": "account-export", "subjects": ["Account Export Request"],
+               "kind": "export", "scope": "account", "identities": ["account_name"]}
+
+
+def test_export_too_soon_gets_the_same_reply(mailbox_env):
+    """A claimed account whose export ran within export.rate_limit makes nothing, and its
+    sender gets the very reply (byte for byte but Date, Message-ID and the MIME boundary)
+    that a name no account has gets, and a repeat of that: no silence that tells."""
+    rules = [EXPORT_RULE] + seed_block(2)["mailbox"]["rules"]
+    mb = mailbox_env(2, rules=rules, replies={"per_address": 10, "total": 200, "window": "1h"})
+    p = mb.person()
+    s = stranger(p)
+    nobody = "Nobody Here %d" % p.uid
+
+    def mail(name, nonce, date="Mon, 07 Dec 2026 05:00:00 +0000"):
+        vals = person_values(p, **{"from": s, "return_path": s, "from_name": "Someone",
+                                   "account_name": name, "nonce": nonce, "date": date})
+        raw = corpus("seed002-account-deletion-request.eml", **vals)
+        return raw.replace(b"Subject: Account Deletion Request",
+                           b"Subject: Account Export Request")
+
+    # The account's export, confirmed at its address on file and run.
+    before = len(mb.requests())
+    code, text = mb.lmtp(mail(p.name, "first%d" % p.uid))
+    assert code == 250, text
+    reqs = mb.requests()[before:]
+    assert len(reqs) == 1 and reqs[0]["kind"] == "export", reqs
+    mb.verify(mb.wait_mails(p.email, 1)[0])
+    mb.wait(lambda: mb.request(reqs[0]["id"])["state"] == "completed", "export completed",
+            timeout=60)
+    mb.wait_mails(s, 1)
+    owner = len(mb.wait_mails(p.email, 3))  # the link, scheduled, completed (with its link)
+    # Asked again at once (nothing made), then for a name no account has, then that again
+    # (a repeat of its open request): three mails with the same Message-ID.
+    nonce = "again%d" % p.uid
+    for n, raw in enumerate((mail(p.name, nonce), mail(nobody, nonce),
+                             mail(nobody, nonce, "Mon, 07 Dec 2026 05:01:00 +0000"))):
+        code, text = mb.lmtp(raw)
+        assert code == 250, text
+        got = mb.wait_mails(s, 2 + n)
+    made = mb.requests()[before:]
+    assert len(made) == 2 and made[1]["state"] == "awaiting_verification", made
+    rows = mb.rows()[-3:]
+    assert [(r[2], r[4] or None, r[5]) for r in rows] == [("request", None, 1),
+                                                 ("request", made[1]["number"], 1),
+                                                 ("request", made[1]["number"], 1)], rows
+    replies = got[1:]
+    for m in replies:
+        reply_headers_ok(m, raw)
+        assert not any(r["id"] in m.text or r["id"] in m.html for r in made), m.text
+    assert len({_bytes_but_date_and_ids(m) for m in replies}) == 1, \
+        [m.raw.decode() for m in replies]
+    assert len(mb.mails_to(p.email)) == owner  # the account's address: nothing more
 
 
 def test_instagram_username_goes_to_review(mailbox_env):

@@ -327,6 +327,17 @@ def test_admin_list_filters_and_pages(srv):
               "?state="):
         status, hdrs, out = call(s, "GET", "/v1/admin/requests" + q, key=ADMIN_KEY)
         assert_error(status, hdrs, out, 400, "invalid_request")
+    # Numbers are digits only: a "+" decodes to a space, which strtol() would skip.
+    cursor = listing(s, "?limit=3")["next"]
+    assert listing(s, "?limit=3&cursor=" + cursor)["requests"]
+    due, rid = cursor.split(".")
+    for q in ("?limit=+5", "?limit=%2B5", "?limit=%205", "?limit=5+", "?limit=%0A5",
+              "?limit=3&cursor=+" + cursor, "?limit=3&cursor=%2B" + cursor,
+              "?limit=3&cursor=%20" + cursor, "?limit=3&cursor=%s.+%s" % (due, rid),
+              "?limit=3&cursor=%s.%%2B%s" % (due, rid), "?limit=3&cursor=-" + cursor,
+              "?limit=3&cursor=%s." % due, "?limit=3&cursor=." + rid):
+        status, hdrs, out = call(s, "GET", "/v1/admin/requests" + q, key=ADMIN_KEY)
+        assert_error(status, hdrs, out, 400, "invalid_request")
 
 
 # ---- the operator's actions ----------------------------------------------------

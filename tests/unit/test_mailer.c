@@ -351,8 +351,9 @@ compose_reply(struct service *svc, const char *outcome, const char *reason, int6
 /*
  * Each reply composes from its template with the mailbox's facts: "Re: "
  * + the original subject and In-Reply-To from the sealed reply box,
- * auto_reply; the request's code and status page (reply_request,
- * reply_review), the code asked about (reply_status), the rules' subjects
+ * auto_reply; no code in reply_request or reply_review, which go out the
+ * same whether their request exists, is gone or was never made (over
+ * export.rate_limit); the code asked about (reply_status), the rules' subjects
  * when the self-service page is off (reply_unmatched), the reason
  * (reply_refused); without a reply box the template's subject and no
  * In-Reply-To; a subject's control characters become spaces and a long
@@ -410,7 +411,7 @@ test_mailer_compose_replies(void **state)
 		    LETHE_OK);
 	}
 
-	/* reply_request: Re: subject, In-Reply-To, the code; no claimed identity. */
+	/* reply_request: Re: subject, In-Reply-To; no code, no claimed identity. */
 	assert_int_equal(compose_reply(svc, "request", NULL, req,
 	                               "{\"message_id\": \"<m1.abc@mail.example.org>\", "
 	                               "\"subject\": \"Account Deletion Request\"}",
@@ -420,9 +421,9 @@ test_mailer_compose_replies(void **state)
 	assert_string_equal(m.subject, "Re: Account Deletion Request");
 	assert_string_equal(m.in_reply_to, "<m1.abc@mail.example.org>");
 	assert_true(m.auto_reply);
-	assert_non_null(strstr(m.text, "https://privacy.example.com/data-deletion/status?id="
-	                               "MAILREPLY234"));
-	assert_non_null(strstr(m.text, "code is MAILREPLY234."));
+	assert_null(strstr(m.text, "MAILREPLY234"));
+	assert_null(strstr(m.html, "MAILREPLY234"));
+	assert_null(strstr(m.text, "/data-deletion/status"));
 	assert_non_null(strstr(m.text, "If an account matches what you gave us"));
 	assert_null(strstr(m.text, "sender@example.org"));
 	mail_msg_free(&m);
@@ -436,8 +437,48 @@ test_mailer_compose_replies(void **state)
 	assert_false(skip);
 	assert_string_equal(m.subject, "RE: Meta Data Deletion Request");
 	assert_non_null(strstr(m.text, "will check what you told us"));
-	assert_non_null(strstr(m.text, "status?id=MAILREPLY234"));
+	assert_null(strstr(m.text, "MAILREPLY234"));
+	assert_null(strstr(m.html, "MAILREPLY234"));
 	mail_msg_free(&m);
+
+	/*
+	 * A reply to a request the mail could not make (over export.rate_limit)
+	 * or whose request is gone: sent all the same, the same bytes as above.
+	 */
+	{
+		struct mail_msg a, b;
+
+		assert_int_equal(compose_reply(svc, "request", NULL, req,
+		                               "{\"message_id\": \"<m9@x>\", \"subject\": \"x\"}",
+		                               "reply_request", &a, &skip, &err),
+		                 LETHE_OK);
+		assert_false(skip);
+		assert_int_equal(compose_reply(svc, "request", "over export.rate_limit", 0,
+		                               "{\"message_id\": \"<m9@x>\", \"subject\": \"x\"}",
+		                               "reply_request", &b, &skip, &err),
+		                 LETHE_OK);
+		assert_false(skip);
+		assert_string_equal(a.subject, b.subject);
+		assert_string_equal(a.text, b.text);
+		assert_string_equal(a.html, b.html);
+		assert_string_equal(a.in_reply_to, b.in_reply_to);
+		mail_msg_free(&b);
+		assert_int_equal(compose_reply(svc, "request", NULL, req + 1000,
+		                               "{\"message_id\": \"<m9@x>\", \"subject\": \"x\"}",
+		                               "reply_request", &b, &skip, &err),
+		                 LETHE_OK);
+		assert_false(skip);
+		assert_string_equal(a.text, b.text);
+		mail_msg_free(&b);
+		assert_int_equal(compose_reply(svc, "review", NULL, 0,
+		                               "{\"message_id\": \"<m9@x>\", \"subject\": \"x\"}",
+		                               "reply_review", &b, &skip, &err),
+		                 LETHE_OK);
+		assert_false(skip);
+		assert_non_null(strstr(b.text, "will check what you told us"));
+		mail_msg_free(&b);
+		mail_msg_free(&a);
+	}
 
 	/* reply_status about no request: the code asked about, from the reply box. */
 	assert_int_equal(compose_reply(svc, "status", NULL, 0,
