@@ -203,13 +203,14 @@ line_end(const char *p, const char *end)
 
 /*
  * After a label ending at @p on the line ending at @le: a separator (":",
- * "=", "-", "–", "—", " is ") and the value to the end of the line, or
- * nothing and the value on the next non-empty line of the text ending at
- * @end.  The value's span, trimmed of white space, into *@vs, *@ve; false
- * if no separator follows the label or no value is there.
+ * "=", "-", "–", "—", and " is " when @is_ok) and the value to the end of
+ * the line, or nothing and the value on the next non-empty line of the
+ * text ending at @end.  The value's span, trimmed of white space, into
+ * *@vs, *@ve; false if no separator follows the label or no value is there.
  */
 static bool
-label_value(const char *p, const char *le, const char *end, const char **vs, const char **ve)
+label_value(const char *p, const char *le, const char *end, bool is_ok, const char **vs,
+            const char **ve)
 {
 	while (p < le && sp(*p))
 		p++;
@@ -218,7 +219,7 @@ label_value(const char *p, const char *le, const char *end, const char **vs, con
 	} else if (le - p >= 3 &&
 	           (memcmp(p, "\xe2\x80\x93", 3) == 0 || memcmp(p, "\xe2\x80\x94", 3) == 0)) {
 		p += 3;
-	} else if (le - p >= 2 && lower((unsigned char)p[0]) == 'i' &&
+	} else if (is_ok && le - p >= 2 && lower((unsigned char)p[0]) == 'i' &&
 	           lower((unsigned char)p[1]) == 's' && (le - p == 2 || sp(p[2]) || p[2] == ':')) {
 		p += 2;
 		while (p < le && sp(*p))
@@ -286,7 +287,12 @@ claim_value(const struct mailbox_claim_conf *c, const char *vs, const char *ve,
 	}
 }
 
-/* Every claim of @mb the text names (the first valid value of each) into @out. */
+/*
+ * Every claim of @mb the text names (the first valid value of each) into
+ * @out.  "LABEL is value" counts for labels of two or more words only: a
+ * one-word label ("account", "site") would turn prose ("My account is
+ * registered to this address") into a claim.
+ */
 static void
 find_claims(const struct mailbox_config *mb, const char *text, struct mailbox_decision *out)
 {
@@ -294,6 +300,7 @@ find_claims(const struct mailbox_config *mb, const char *text, struct mailbox_de
 
 	while (ls < end && out->nclaims < MAILBOX_CLAIMS_MAX) {
 		const char *le = line_end(ls, end), *p = line_start(ls, le), *best_end = NULL;
+		const char *best_label = NULL;
 		const struct mailbox_claim_conf *best = NULL;
 		size_t best_len = 0, i, j, k;
 
@@ -305,6 +312,7 @@ find_claims(const struct mailbox_config *mb, const char *text, struct mailbox_de
 				if (n <= best_len || (q = match_label(p, le, label)) == NULL)
 					continue;
 				best = &mb->claims[i];
+				best_label = label;
 				best_len = n;
 				best_end = q;
 			}
@@ -314,7 +322,9 @@ find_claims(const struct mailbox_config *mb, const char *text, struct mailbox_de
 
 			for (k = 0; k < out->nclaims; k++)
 				seen = seen || out->claims[k].conf == best;
-			if (!seen && label_value(best_end, le, end, &vs, &ve) &&
+			if (!seen &&
+			    label_value(best_end, le, end, strchr(best_label, ' ') != NULL, &vs,
+			                &ve) &&
 			    claim_value(best, vs, ve, out->claims[out->nclaims].value))
 				out->claims[out->nclaims++].conf = best;
 		}
@@ -372,7 +382,7 @@ find_code(const struct mailbox_config *mb, const char *text, const char *folded,
 		if (best_end != NULL) {
 			const char *vs, *ve;
 
-			if (label_value(best_end, le, end, &vs, &ve) && code_ok(vs, ve, code))
+			if (label_value(best_end, le, end, true, &vs, &ve) && code_ok(vs, ve, code))
 				return true;
 		}
 		ls = le + 1;

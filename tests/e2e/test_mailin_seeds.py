@@ -135,3 +135,33 @@ def test_seed_wording(mailbox_env, case, via):
                 "request %s run after approval" % req["id"])
     # Where lethe replies, it is to the envelope sender: nothing went to the mailbox itself.
     assert not mb.mails_to(MAILBOX_ADDR)
+
+
+def test_seed002_prose_is_no_claim(mailbox_env):
+    """The owner writes from the registered address and says "My account is registered to
+    this address." instead of an "Account name:" line: prose, not an account named
+    "registered to this address" (docs/mail-intake.md: a one-word label takes no "is").
+    The sender path: the verify link to the From: address, no reply, no claim."""
+    mb = mailbox_env(2)
+    p = mb.person()
+    raw = corpus("seed002-account-deletion-request.eml", **person_values(p))
+    line = b"Account name: " + p.name.encode()
+    assert line in raw
+    raw = raw.replace(line, b"My account is registered to this address.")
+    before = len(mb.requests())
+    code, text = mb.lmtp(raw)
+    assert code == 250, text
+    reqs = mb.requests()[before:]
+    assert len(reqs) == 1 and reqs[0]["state"] == "awaiting_verification", reqs
+    row = [r for r in mb.mailbox_list() if r["request"] == reqs[0]["id"]][-1]
+    assert (row["outcome"], row["rule"], row["replied"]) == ("request", "account-deletion",
+                                                           False), row
+    assert not mb.mailbox_show(row["id"]).get("claims"), "a claim was read from prose"
+    # The one mail is the verify link, to the owner; following it moves the request on.
+    got = mb.wait_mails(p.email, 1)
+    assert link_token_of(got[0]) is not None, got[0].text
+    assert got[0].header("In-Reply-To") is None
+    mb.verify(got[0])
+    mb.wait(lambda: mb.request(reqs[0]["id"])["state"] not in ("awaiting_verification",
+                                                              "expired"),
+            "request %s verified by its link" % reqs[0]["id"])

@@ -701,6 +701,20 @@ test_seed_002(void **state)
 	assert_int_equal(d.outcome, MAILBOX_REQUEST);
 	assert_null(d.who.conf);
 	assert_string_equal(d.who.value, "bo@example.net");
+	/* Prose is no claim: the owner writing from the registered address gets the link. */
+	m.text = "Hello,\nMy account is registered to this address.\nThe site is down too.\n"
+	         "Tenant is acme.\n";
+	understand(mb, &m, &d);
+	assert_int_equal(d.outcome, MAILBOX_REQUEST);
+	assert_null(d.who.conf);
+	assert_string_equal(d.who.value, "bo@example.net");
+	assert_string_equal(d.identity, MAILBOX_SENDER);
+	assert_int_equal(d.nclaims, 0);
+	/* Two-word labels keep the "is" form. */
+	m.text = "My account name is Acme Studio.\n";
+	understand(mb, &m, &d);
+	assert_string_equal(d.who.conf->name, "account_name");
+	assert_string_equal(d.who.value, "Acme Studio");
 	/* Meta: an Instagram username goes to review, notified at From:. */
 	m.subject = "Fwd: Meta Data Deletion Request";
 	m.text = "Instagram username - @bo.sounds\n";
@@ -882,6 +896,11 @@ test_claim_forms(void **state)
 	expect_claim(f, "I think the account name: acme", "name", NULL);
 	expect_claim(f, "Account names: acme", "name", NULL);
 	expect_claim(f, "Account name acme", "name", NULL);
+	/* "LABEL is value" for labels of two or more words only. */
+	expect_claim(f, "Name is acme", "name", NULL);
+	expect_claim(f, "My user is 42", "user", NULL);
+	expect_claim(f, "Name is: acme", "name", NULL);
+	expect_claim(f, "Name - acme", "name", "acme");
 	/* The longest label: "account name" not "name"... */
 	expect_claim(f, "Name: acme", "name", "acme");
 	/* ...and "user id" before "user". */
