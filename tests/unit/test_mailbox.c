@@ -810,6 +810,77 @@ test_seed_004(void **state)
 	assert_string_equal(d.rule->name, "data-export");
 }
 
+/* The notify address of seed 003's mail with @text, sent from cy@example.com. */
+static void
+expect_notify(const struct mailbox_config *mb, const char *text, const char *want)
+{
+	struct mailbox_decision d;
+	struct mail_in m = mail("cy@example.com", "Instagram data", text);
+
+	understand(mb, &m, &d);
+	assert_int_equal(d.outcome, MAILBOX_REVIEW);
+	if (strcmp(d.notify, want) != 0)
+		fail_msg("'%s': notify '%s', want '%s'", text, d.notify, want);
+	mailbox_decision_wipe(&d);
+}
+
+/* notify_from_body: the address given to confirm, not a quoted or signed one. */
+static void
+test_notify_from_body(void **state)
+{
+	struct fx *f = *state;
+	const struct mailbox_config *mb = seed(f, 3);
+	char *block, *text;
+	size_t n;
+
+	/* A quoted attribution, a quoted line and a signature come first. */
+	expect_notify(mb,
+	              "On Mon, 1 Dec 2025 at 10:00, Alice <alice@example.org> wrote:\n"
+	              "> write to bob@example.org\n"
+	              "Please delete my data.\nInstagram username: cy_shots\n"
+	              "Confirm at: cy.confirm@example.net\n",
+	              "cy.confirm@example.net");
+	expect_notify(mb,
+	              "Please delete my data.\nInstagram: cy_shots\n"
+	              "-- \nCy, assistant to dan@example.org\n"
+	              "An email address where you can confirm completion:\n\n"
+	              "  cy.confirm@example.net\n",
+	              "cy.confirm@example.net");
+	/* An attribution over two lines. */
+	expect_notify(mb,
+	              "On Mon, 1 Dec 2025 at 10:00, Alice <alice@example.org>\nwrote:\n"
+	              "Delete it.\nInstagram: cy_shots\n",
+	              "cy@example.com");
+	/* No label: the first address not quoted. */
+	expect_notify(mb,
+	              "> Bob <bob@example.org> asked\nDelete it.\nInstagram: cy_shots\n"
+	              "Reach me at cy.other@example.net or dan@example.org\n",
+	              "cy.other@example.net");
+	/* "contact me at", "e-mail" */
+	expect_notify(mb,
+	              "Delete it (see dan@example.org).\nInstagram: cy_shots\n"
+	              "Contact me at cy.other@example.net\n",
+	              "cy.other@example.net");
+	expect_notify(mb, "Delete it.\nInstagram: cy_shots\nE-mail: <cy.other@example.net>\n",
+	              "cy.other@example.net");
+	/* The server's contact address is never the one notified. */
+	block = seed_block(3);
+	n = strlen(block) + 64;
+	text = malloc(n);
+	assert_non_null(text);
+	snprintf(text, n, "server: {contact: Help@PickrTech.com}\n%s", block);
+	free(block);
+	mb = load_ok(f, text);
+	free(text);
+	assert_string_equal(mb->contact, "help@pickrtech.com");
+	expect_notify(mb, "Delete it.\nInstagram: cy_shots\nConfirm to help@pickrtech.com\n",
+	              "cy@example.com");
+	expect_notify(mb,
+	              "Delete it.\nInstagram: cy_shots\nConfirm: HELP@pickrtech.com or "
+	              "cy.other@example.net\n",
+	              "cy.other@example.net");
+}
+
 /* "Meta Data Deletion Request" contains "Data Deletion Request": the first rule wins. */
 static void
 test_first_match_wins(void **state)
@@ -1060,6 +1131,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_seed_002, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_seed_003, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_seed_004, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_notify_from_body, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_first_match_wins, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_claim_forms, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_codes, setup, teardown),
