@@ -103,9 +103,10 @@ struct mailbox_config {
  * paths (maildir, a unix: socket) resolved against @dir.  LETHE_E_CONFIG
  * "lethe.yaml:LINE: what" for an unknown key, a bad size, duration,
  * address or pattern, a rule naming an unknown claim, a duplicate name,
- * no rules, or a non-loopback lmtp address without lmtp_remote.
- * mb->contact is server.contact when it is an email address.  Free @mb
- * with mailbox_config_free() whatever the result.  Called by config_load().
+ * no rules, a non-loopback lmtp address without lmtp_remote, or lmtp or
+ * maildir without addresses.  mb->contact is server.contact when it is an
+ * email address.  Free @mb with mailbox_config_free() whatever the
+ * result.  Called by config_load().
  */
 lethe_rc mailbox_config_parse(struct mailbox_config *mb, const char *dir, struct ydoc *y,
                               yaml_node_t *root, struct lethe_err *err);

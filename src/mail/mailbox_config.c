@@ -7,13 +7,13 @@
  * duration out of range, an lmtp address that is not loopback (unless
  * lmtp_remote), a pattern regcomp() refuses, a name that is not
  * [a-z0-9_-] or appears twice, a rule naming a claim that does not exist,
- * or no rule at all is LETHE_E_CONFIG "lethe.yaml:LINE: what".  Texts the
- * rules compare (addresses, labels, subjects, phrases) are lower-cased and
- * their runs of spaces collapsed here, once, so that understand.c compares
- * bytes.  The scopes and identity kinds are the data map's, checked by
- * mailbox_config_check() (config/mailbox.c) at start.  server.contact is
- * read here too when it is an address (mb->contact: never the address a
- * body gives to notify).
+ * no rule at all, or lmtp or maildir without addresses is LETHE_E_CONFIG
+ * "lethe.yaml:LINE: what".  Texts the rules compare (addresses, labels,
+ * subjects, phrases) are lower-cased and their runs of spaces collapsed
+ * here, once, so that understand.c compares bytes.  The scopes and
+ * identity kinds are the data map's, checked by mailbox_config_check()
+ * (config/mailbox.c) at start.  server.contact is read here too when it
+ * is an address (mb->contact: never the address a body gives to notify).
  */
 #include "util/fmacros.h"
 
@@ -720,6 +720,13 @@ mailbox_config_parse(struct mailbox_config *mb, const char *dir, struct ydoc *y,
 		else
 			rc = parse_rules(mb, y, v, err);
 	}
+	/* A mailbox that takes mail must know its own addresses: they are never replied to. */
+	if (rc == LETHE_OK && (mb->lmtp != NULL || mb->maildir != NULL) && mb->naddresses == 0)
+		rc = lethe_err_set(err, LETHE_E_CONFIG,
+		                   "%s:%d: mailbox.addresses is missing: with lmtp or maildir, "
+		                   "list the mailbox's own addresses (like [privacy@example.com]): "
+		                   "lethe never replies to them",
+		                   y->path, mb->line);
 	if (rc == LETHE_OK)
 		contact_address(mb, y, root);
 	return rc;

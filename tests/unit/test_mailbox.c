@@ -302,7 +302,8 @@ test_config_lmtp(void **state)
 	size_t i;
 
 	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-		snprintf(text, sizeof(text), HEAD "mailbox:\n  lmtp: %s\n" RULES, ok[i]);
+		snprintf(text, sizeof(text),
+		         HEAD "mailbox:\n  addresses: [p@example.com]\n  lmtp: %s\n" RULES, ok[i]);
 		assert_non_null(load_ok(f, text)->lmtp);
 	}
 	refused(f, "mailbox:\n  lmtp: 192.0.2.1:2424\n" RULES, 5,
@@ -311,7 +312,8 @@ test_config_lmtp(void **state)
 	        "is not a loopback address");
 	refused(f, "mailbox:\n  lmtp: mail.example.com:24\n" RULES, 5, "lmtp_remote: true");
 	/* With lmtp_remote, any host. */
-	load_ok(f, HEAD "mailbox:\n  lmtp: 0.0.0.0:2424\n  lmtp_remote: true\n" RULES);
+	load_ok(f, HEAD "mailbox:\n  addresses: [p@example.com]\n  lmtp: 0.0.0.0:2424\n"
+	                "  lmtp_remote: true\n" RULES);
 	assert_string_equal(f->cfg.mailbox.lmtp, "0.0.0.0:2424");
 	refused(f, "mailbox:\n  lmtp: 127.0.0.1\n" RULES, 5, "HOST:PORT");
 	refused(f, "mailbox:\n  lmtp: 127.0.0.1:0\n" RULES, 5, "port must be from 1");
@@ -320,6 +322,13 @@ test_config_lmtp(void **state)
 	refused(f, "mailbox:\n  lmtp: \"[nope]:24\"\n" RULES, 5, "not an IPv6 address");
 	refused(f, "mailbox:\n  lmtp: \"unix:\"\n" RULES, 5, "needs a socket path");
 	refused(f, "mailbox:\n  lmtp: \"a b:24\"\n" RULES, 5, "HOST:PORT");
+	/* A mailbox that takes mail must name its own addresses (never replied to). */
+	refused(f, "mailbox:\n  lmtp: 127.0.0.1:2424\n" RULES, 4, "mailbox.addresses is missing");
+	refused(f, "mailbox:\n  maildir: mail/privacy\n" RULES, 4, "mailbox.addresses is missing");
+	refused(f, "mailbox:\n  addresses: []\n  lmtp: 127.0.0.1:2424\n" RULES, 4,
+	        "mailbox.addresses is missing");
+	/* Without lmtp or maildir (lethe mail-intake feeds it), none are needed. */
+	assert_int_equal(load_ok(f, HEAD MINIMAL)->naddresses, 0);
 }
 
 static void
