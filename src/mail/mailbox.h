@@ -75,6 +75,8 @@ struct mailbox_config {
 	bool enabled;     /* the section is present */
 	char **addresses; /* the mailbox's own addresses, lower-case (never replied to) */
 	size_t naddresses;
+	char *contact;             /* server.contact when it is an address, lower-case, or
+	                              NULL: never taken as the address a body gives to notify */
 	char *lmtp;                /* "HOST:PORT", "[V6]:PORT" or "unix:PATH" (resolved), or NULL */
 	bool lmtp_remote;          /* a non-loopback lmtp address is allowed */
 	int64_t lmtp_connections;  /* concurrent LMTP sessions at most (default 16) */
@@ -101,8 +103,10 @@ struct mailbox_config {
  * paths (maildir, a unix: socket) resolved against @dir.  LETHE_E_CONFIG
  * "lethe.yaml:LINE: what" for an unknown key, a bad size, duration,
  * address or pattern, a rule naming an unknown claim, a duplicate name,
- * no rules, or a non-loopback lmtp address without lmtp_remote.  Free @mb
- * with mailbox_config_free() whatever the result.  Called by config_load().
+ * no rules, a non-loopback lmtp address without lmtp_remote, or lmtp or
+ * maildir without addresses.  mb->contact is server.contact when it is an
+ * email address.  Free @mb with mailbox_config_free() whatever the
+ * result.  Called by config_load().
  */
 lethe_rc mailbox_config_parse(struct mailbox_config *mb, const char *dir, struct ydoc *y,
                               yaml_node_t *root, struct lethe_err *err);
@@ -151,10 +155,14 @@ struct mailbox_decision {
  * rule whose subjects or phrases match, with the first of its identities
  * the mail provides (MAILBOX_SENDER: a valid From: address; a claim: its
  * label and a value passing its pattern) -> REQUEST (sender, or a claim
- * proven on file) or REVIEW (a claim proven by review; notify: the first
- * address of the text that is not the mailbox's own when the rule says
- * notify_from_body, else the From: address); a rule that matched but found
- * no identity, or no rule: STATUS if the text gives a confirmation code
+ * proven on file) or REVIEW (a claim proven by review; notify, when the
+ * rule says notify_from_body: the first address after a confirmation label
+ * of the text ("confirm", "contact me at", "e-mail", "email", "address"),
+ * else its first address, never on a quoted line ('>') or an "On ...
+ * wrote:" attribution, never the mailbox's own, @mail_from, mb->contact or
+ * a no-reply one; else the From: address); a claim's "LABEL is value"
+ * form counts for labels of two or more words only; a rule that matched
+ * but found no identity, or no rule: STATUS if the text gives a confirmation code
  * after one of code_labels (32 or 34 characters of [a-z2-7], spaces and
  * dashes between groups allowed, case-insensitive), else UNMATCHED.
  * reply_to: m->return_path, or m->from when return_path is NULL; "" with

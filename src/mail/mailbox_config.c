@@ -7,11 +7,13 @@
  * duration out of range, an lmtp address that is not loopback (unless
  * lmtp_remote), a pattern regcomp() refuses, a name that is not
  * [a-z0-9_-] or appears twice, a rule naming a claim that does not exist,
- * or no rule at all is LETHE_E_CONFIG "lethe.yaml:LINE: what".  Texts the
- * rules compare (addresses, labels, subjects, phrases) are lower-cased and
- * their runs of spaces collapsed here, once, so that understand.c compares
- * bytes.  The scopes and identity kinds are the data map's, checked by
- * mailbox_config_check() (config/mailbox.c) at start.
+ * no rule at all, or lmtp or maildir without addresses is LETHE_E_CONFIG
+ * "lethe.yaml:LINE: what".  Texts the rules compare (addresses, labels,
+ * subjects, phrases) are lower-cased and their runs of spaces collapsed
+ * here, once, so that understand.c compares bytes.  The scopes and
+ * identity kinds are the data map's, checked by mailbox_config_check()
+ * (config/mailbox.c) at start.  server.contact is read here too when it
+ * is an address (mb->contact: never the address a body gives to notify).
  */
 #include "util/fmacros.h"
 
@@ -604,6 +606,24 @@ parse_addresses(struct mailbox_config *mb, struct ydoc *y, yaml_node_t *v, struc
 	return rc;
 }
 
+/*
+ * server.contact of @root into mb->contact when it is an email address
+ * (lower-cased): a mail's body naming it does not make it the address to
+ * notify.  Its type and presence are config.c's to check.
+ */
+static void
+contact_address(struct mailbox_config *mb, struct ydoc *y, yaml_node_t *root)
+{
+	yaml_node_t *srv = ymap_get(y, root, "server"), *v;
+	const char *s;
+
+	if (srv == NULL || !ynode_is_map(srv) || (v = ymap_get(y, srv, "contact")) == NULL)
+		return;
+	s = ynode_str(v);
+	if (s != NULL && mail_address_ok(s))
+		mb->contact = fold(s);
+}
+
 lethe_rc
 mailbox_config_parse(struct mailbox_config *mb, const char *dir, struct ydoc *y, yaml_node_t *root,
                      struct lethe_err *err)
@@ -700,6 +720,15 @@ mailbox_config_parse(struct mailbox_config *mb, const char *dir, struct ydoc *y,
 		else
 			rc = parse_rules(mb, y, v, err);
 	}
+	/* A mailbox that takes mail must know its own addresses: they are never replied to. */
+	if (rc == LETHE_OK && (mb->lmtp != NULL || mb->maildir != NULL) && mb->naddresses == 0)
+		rc = lethe_err_set(err, LETHE_E_CONFIG,
+		                   "%s:%d: mailbox.addresses is missing: with lmtp or maildir, "
+		                   "list the mailbox's own addresses (like [privacy@example.com]): "
+		                   "lethe never replies to them",
+		                   y->path, mb->line);
+	if (rc == LETHE_OK)
+		contact_address(mb, y, root);
 	return rc;
 }
 
@@ -709,6 +738,7 @@ mailbox_config_free(struct mailbox_config *mb)
 	size_t i;
 
 	strv_free(mb->addresses, mb->naddresses);
+	free(mb->contact);
 	free(mb->lmtp);
 	free(mb->maildir);
 	strv_free(mb->code_labels, mb->ncode_labels);

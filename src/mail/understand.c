@@ -203,13 +203,14 @@ line_end(const char *p, const char *end)
 
 /*
  * After a label ending at @p on the line ending at @le: a separator (":",
- * "=", "-", "–", "—", " is ") and the value to the end of the line, or
- * nothing and the value on the next non-empty line of the text ending at
- * @end.  The value's span, trimmed of white space, into *@vs, *@ve; false
- * if no separator follows the label or no value is there.
+ * "=", "-", "–", "—", and " is " when @is_ok) and the value to the end of
+ * the line, or nothing and the value on the next non-empty line of the
+ * text ending at @end.  The value's span, trimmed of white space, into
+ * *@vs, *@ve; false if no separator follows the label or no value is there.
  */
 static bool
-label_value(const char *p, const char *le, const char *end, const char **vs, const char **ve)
+label_value(const char *p, const char *le, const char *end, bool is_ok, const char **vs,
+            const char **ve)
 {
 	while (p < le && sp(*p))
 		p++;
@@ -218,7 +219,7 @@ label_value(const char *p, const char *le, const char *end, const char **vs, con
 	} else if (le - p >= 3 &&
 	           (memcmp(p, "\xe2\x80\x93", 3) == 0 || memcmp(p, "\xe2\x80\x94", 3) == 0)) {
 		p += 3;
-	} else if (le - p >= 2 && lower((unsigned char)p[0]) == 'i' &&
+	} else if (is_ok && le - p >= 2 && lower((unsigned char)p[0]) == 'i' &&
 	           lower((unsigned char)p[1]) == 's' && (le - p == 2 || sp(p[2]) || p[2] == ':')) {
 		p += 2;
 		while (p < le && sp(*p))
@@ -286,7 +287,12 @@ claim_value(const struct mailbox_claim_conf *c, const char *vs, const char *ve,
 	}
 }
 
-/* Every claim of @mb the text names (the first valid value of each) into @out. */
+/*
+ * Every claim of @mb the text names (the first valid value of each) into
+ * @out.  "LABEL is value" counts for labels of two or more words only: a
+ * one-word label ("account", "site") would turn prose ("My account is
+ * registered to this address") into a claim.
+ */
 static void
 find_claims(const struct mailbox_config *mb, const char *text, struct mailbox_decision *out)
 {
@@ -294,6 +300,7 @@ find_claims(const struct mailbox_config *mb, const char *text, struct mailbox_de
 
 	while (ls < end && out->nclaims < MAILBOX_CLAIMS_MAX) {
 		const char *le = line_end(ls, end), *p = line_start(ls, le), *best_end = NULL;
+		const char *best_label = NULL;
 		const struct mailbox_claim_conf *best = NULL;
 		size_t best_len = 0, i, j, k;
 
@@ -305,6 +312,7 @@ find_claims(const struct mailbox_config *mb, const char *text, struct mailbox_de
 				if (n <= best_len || (q = match_label(p, le, label)) == NULL)
 					continue;
 				best = &mb->claims[i];
+				best_label = label;
 				best_len = n;
 				best_end = q;
 			}
@@ -314,7 +322,9 @@ find_claims(const struct mailbox_config *mb, const char *text, struct mailbox_de
 
 			for (k = 0; k < out->nclaims; k++)
 				seen = seen || out->claims[k].conf == best;
-			if (!seen && label_value(best_end, le, end, &vs, &ve) &&
+			if (!seen &&
+			    label_value(best_end, le, end, strchr(best_label, ' ') != NULL, &vs,
+			                &ve) &&
 			    claim_value(best, vs, ve, out->claims[out->nclaims].value))
 				out->claims[out->nclaims++].conf = best;
 		}
@@ -372,7 +382,7 @@ find_code(const struct mailbox_config *mb, const char *text, const char *folded,
 		if (best_end != NULL) {
 			const char *vs, *ve;
 
-			if (label_value(best_end, le, end, &vs, &ve) && code_ok(vs, ve, code))
+			if (label_value(best_end, le, end, true, &vs, &ve) && code_ok(vs, ve, code))
 				return true;
 		}
 		ls = le + 1;
@@ -425,28 +435,54 @@ no_reply_why(const struct mailbox_config *mb, const char *mail_from, const char 
 	return NULL;
 }
 
+/* True if the line [@p, @le) ends with "wrote:" (white space after it aside). */
+static bool
+ends_wrote(const char *p, const char *le)
+{
+	while (le > p && sp(le[-1]))
+		le--;
+	return le - p >= 6 && strncasecmp(le - 6, "wrote:", 6) == 0;
+}
+
 /*
- * The first address of @text a mail may go to (not the mailbox's own, nor
- * @mail_from, nor a no-reply one): tokens split at white space and
- * ",;<>()[]\"'", "mailto:" and trailing ".:!?" dropped.
+ * True if the line [@p, @le) of the text ending at @end quotes another
+ * mail: it starts with '>' (after white space), or it is an attribution
+ * ("On Mon, 1 Dec 2025, Alice <alice@example.org> wrote:", also over two
+ * lines, or any line ending with "wrote:").
  */
 static bool
-body_address(const struct mailbox_config *mb, const char *mail_from, const char *text,
-             char out[MAIL_ADDR_MAX + 1])
+quoted_line(const char *p, const char *le, const char *end)
+{
+	while (p < le && sp(*p))
+		p++;
+	if ((p < le && *p == '>') || ends_wrote(p, le))
+		return true;
+	return le - p >= 3 && strncasecmp(p, "on ", 3) == 0 && le < end &&
+	       ends_wrote(le + 1, line_end(le + 1, end));
+}
+
+/*
+ * The first address in [@p, @le) a notice may go to (not the mailbox's
+ * own, nor @mail_from, nor server.contact, nor a no-reply one) into @out:
+ * tokens split at white space and ",;<>()[]\"'", "mailto:" and trailing
+ * ".:!?" dropped.
+ */
+static bool
+address_in(const struct mailbox_config *mb, const char *mail_from, const char *p, const char *le,
+           char out[MAIL_ADDR_MAX + 1])
 {
 	static const char seps[] = " \t\r\n\f\v,;<>()[]\"'";
-	const char *p = text;
 
-	for (;;) {
-		size_t n;
+	while (p < le) {
 		const char *s;
+		size_t n;
 
-		p += strspn(p, seps);
-		if (*p == '\0')
-			return false;
-		n = strcspn(p, seps);
+		while (p < le && strchr(seps, *p) != NULL)
+			p++;
 		s = p;
-		p += n;
+		while (p < le && strchr(seps, *p) == NULL)
+			p++;
+		n = (size_t)(p - s);
 		if (n > 7 && strncasecmp(s, "mailto:", 7) == 0) {
 			s += 7;
 			n -= 7;
@@ -457,10 +493,92 @@ body_address(const struct mailbox_config *mb, const char *mail_from, const char 
 			continue;
 		memcpy(out, s, n);
 		out[n] = '\0';
-		if (no_reply_why(mb, mail_from, out) == NULL)
+		if (no_reply_why(mb, mail_from, out) == NULL &&
+		    (mb->contact == NULL || strcasecmp(mb->contact, out) != 0))
 			return true;
 		sodium_memzero(out, MAIL_ADDR_MAX + 1);
 	}
+	return false;
+}
+
+/* Past the first occurrence of @label (ASCII, any case) in [@p, @le), or NULL. */
+static const char *
+find_word(const char *p, const char *le, const char *label)
+{
+	size_t n = strlen(label);
+
+	for (; (size_t)(le - p) >= n; p++)
+		if (strncasecmp(p, label, n) == 0)
+			return p + n;
+	return NULL;
+}
+
+/* True if [@p, @le) has no ASCII letter or digit (white space and punctuation only). */
+static bool
+no_words(const char *p, const char *le)
+{
+	for (; p < le; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+			return false;
+	}
+	return true;
+}
+
+/* True if [@p, @le) ends with ':' (white space after it aside). */
+static bool
+ends_colon(const char *p, const char *le)
+{
+	while (le > p && sp(le[-1]))
+		le--;
+	return le > p && le[-1] == ':';
+}
+
+/*
+ * The address @text gives to confirm (notify_from_body) into @out: the
+ * first address after a confirmation label ("confirm", then "contact me
+ * at", "e-mail", "email", "address", in that order), on the label's line
+ * or, when the line ends with ':' or nothing but punctuation follows the
+ * label, on the next non-empty line; else the first address of the text.  Lines quoting
+ * another mail (quoted_line()) are never read: a quoted header or
+ * signature is a third party's.  Addresses as address_in().
+ */
+static bool
+body_address(const struct mailbox_config *mb, const char *mail_from, const char *text,
+             char out[MAIL_ADDR_MAX + 1])
+{
+	static const char *const labels[] = {"confirm", "contact me at", "e-mail", "email",
+	                                     "address"};
+	const char *end = text + strlen(text), *ls, *le, *q, *ns, *ne;
+	size_t i;
+
+	for (i = 0; i < sizeof(labels) / sizeof(labels[0]); i++)
+		for (ls = text; ls < end; ls = le + 1) {
+			le = line_end(ls, end);
+			if (quoted_line(ls, le, end) || (q = find_word(ls, le, labels[i])) == NULL)
+				continue;
+			if (address_in(mb, mail_from, q, le, out))
+				return true;
+			if (!no_words(q, le) && !ends_colon(q, le))
+				continue;
+			/* The label's line ends with ':' or the label: the next non-empty line. */
+			for (ns = le; ns < end; ns = ne) {
+				ne = line_end(ns + 1, end);
+				if (no_words(ns + 1, ne))
+					continue;
+				if (!quoted_line(ns + 1, ne, end) &&
+				    address_in(mb, mail_from, ns + 1, ne, out))
+					return true;
+				break;
+			}
+		}
+	for (ls = text; ls < end; ls = le + 1) {
+		le = line_end(ls, end);
+		if (!quoted_line(ls, le, end) && address_in(mb, mail_from, ls, le, out))
+			return true;
+	}
+	return false;
 }
 
 /* Where a reply may go, or why none may, into @out. */

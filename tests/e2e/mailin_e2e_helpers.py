@@ -8,6 +8,10 @@ docs/mail-intake.md is the contract).
                            MTA hands to LMTP as MAIL FROM and DATA
   seed_block(n)            the `mailbox:` block of docs/mail-intake.md "What each seed's
                            mailbox needs" for seed-00N, loaded verbatim (a dict)
+  seed_policies(n)         the seed's `requests:` policies block of the same section
+                           (`<!-- policies: seed-00N -->`), verbatim: its policies (a list)
+  policy_for(pols, kind, scope)   the first of @pols a request by email of @kind and
+                           @scope follows (a dict); seconds(d) a duration ("48h") in s
   rule_for(mb, subject, text)   the first rule of @mb the subject or text matches (a dict)
   Person                   a demo user: email, name, ig (username), fb (Page name), ig_id
   Mailbox                  one demo + SMTP sink + `lethe serve` with a `mailbox:` section
@@ -48,18 +52,7 @@ CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
 SAME = {"Origin": PUBLIC, "Sec-Fetch-Site": "same-origin"}
 LINK_RE = re.compile(r"/privacy/l/([a-z2-7]{32})")
 
-# The request policies of every mailbox test: a request made by mail is verified by its
-# link (or approved) whatever the policy says; an erasure of the account then waits in
-# its grace period (scheduled), one of the meta scope and an export run at once.
-POLICIES = [
-    {"name": "email-closure", "kind": "erasure", "scope": "account", "sources": ["email"],
-     "verify": True, "grace": "30d", "deadline": "31d"},
-    {"name": "email-meta", "kind": "erasure", "scope": "meta", "sources": ["email"],
-     "verify": True, "deadline": "30d"},
-    {"name": "email-export", "kind": "export", "scope": "account", "sources": ["email"],
-     "verify": True, "deadline": "30d"},
-    policy("app-closure"),
-]
+DURATION_RE = re.compile(r"^([0-9]+)([smhdw])$")
 
 
 # ---- the corpus ---------------------------------------------------------------------
@@ -132,18 +125,53 @@ def many_parts_mail(p, parts):
 
 # ---- the seed blocks of the docs ---------------------------------------------------------
 
-def seed_block(n):
-    """The YAML block after `<!-- mailbox: seed-00N -->` in docs/mail-intake.md, parsed."""
+def _marked_block(marker):
+    """The ```yaml block right after @marker in docs/mail-intake.md, parsed."""
     text = SEEDS_DOC.read_text()
-    marker = "<!-- mailbox: seed-%03d -->" % n
     at = text.find(marker)
     assert at >= 0, "docs/mail-intake.md has no %s block" % marker
     m = re.compile(r"```yaml\n(.*?)```", re.S).search(text, at)
-    assert m, "no ```yaml block after %s" % marker
-    doc = yaml.safe_load(m.group(1))
+    assert m and m.start() == at + len(marker) + 1, "no ```yaml block right after %s" % marker
+    return yaml.safe_load(m.group(1))
+
+
+def seed_block(n):
+    """The YAML block after `<!-- mailbox: seed-00N -->` in docs/mail-intake.md, parsed."""
+    marker = "<!-- mailbox: seed-%03d -->" % n
+    doc = _marked_block(marker)
     assert isinstance(doc, dict) and isinstance(doc.get("mailbox"), dict), \
         "the %s block is not a mailbox: section" % marker
     return doc
+
+
+def seed_policies(n):
+    """The policies of the `requests:` block after `<!-- policies: seed-00N -->` in
+    docs/mail-intake.md (a list of dicts): what the seed's page promises about time and
+    confirmation."""
+    marker = "<!-- policies: seed-%03d -->" % n
+    doc = _marked_block(marker)
+    assert isinstance(doc, dict) and set(doc) == {"requests"} and \
+        set(doc["requests"]) == {"policies"}, "the %s block is not requests.policies" % marker
+    pols = doc["requests"]["policies"]
+    for p in pols:
+        assert p.get("sources") == ["email"], (marker, p)
+    return pols
+
+
+def seconds(d):
+    """A duration of lethe.yaml ("30d", "48h") in seconds."""
+    m = DURATION_RE.match(str(d))
+    assert m, d
+    return int(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
+
+
+def policy_for(pols, kind, scope):
+    """The first of @pols a request by email of @kind and @scope follows."""
+    for p in pols:
+        if p["kind"] == kind and p.get("scope") in (None, scope) and \
+                "email" in (p.get("sources") or ["email"]):
+            return p
+    pytest.fail("no policy for a request by email (%s, %s) in %r" % (kind, scope, pols))
 
 
 PREFIX_RE = re.compile(r"^\s*((re|fwd?|aw|wg|sv|tr)\s*:\s*)+", re.I)
@@ -220,7 +248,9 @@ class Mailbox:
         self.server = None
         self.pool = people(self.demo.db)
         self.next_person = 0
-        configure_requests(self.demo, self.fake, POLICIES)
+        # The seed's own policies (docs/mail-intake.md), then one for the app's requests.
+        self.policies = seed_policies(seed)
+        configure_requests(self.demo, self.fake, self.policies + [policy("app-closure")])
         block = seed_block(seed)
         self.block = block
         mb = dict(block["mailbox"])

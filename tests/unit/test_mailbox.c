@@ -302,7 +302,8 @@ test_config_lmtp(void **state)
 	size_t i;
 
 	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-		snprintf(text, sizeof(text), HEAD "mailbox:\n  lmtp: %s\n" RULES, ok[i]);
+		snprintf(text, sizeof(text),
+		         HEAD "mailbox:\n  addresses: [p@example.com]\n  lmtp: %s\n" RULES, ok[i]);
 		assert_non_null(load_ok(f, text)->lmtp);
 	}
 	refused(f, "mailbox:\n  lmtp: 192.0.2.1:2424\n" RULES, 5,
@@ -311,7 +312,8 @@ test_config_lmtp(void **state)
 	        "is not a loopback address");
 	refused(f, "mailbox:\n  lmtp: mail.example.com:24\n" RULES, 5, "lmtp_remote: true");
 	/* With lmtp_remote, any host. */
-	load_ok(f, HEAD "mailbox:\n  lmtp: 0.0.0.0:2424\n  lmtp_remote: true\n" RULES);
+	load_ok(f, HEAD "mailbox:\n  addresses: [p@example.com]\n  lmtp: 0.0.0.0:2424\n"
+	                "  lmtp_remote: true\n" RULES);
 	assert_string_equal(f->cfg.mailbox.lmtp, "0.0.0.0:2424");
 	refused(f, "mailbox:\n  lmtp: 127.0.0.1\n" RULES, 5, "HOST:PORT");
 	refused(f, "mailbox:\n  lmtp: 127.0.0.1:0\n" RULES, 5, "port must be from 1");
@@ -320,6 +322,13 @@ test_config_lmtp(void **state)
 	refused(f, "mailbox:\n  lmtp: \"[nope]:24\"\n" RULES, 5, "not an IPv6 address");
 	refused(f, "mailbox:\n  lmtp: \"unix:\"\n" RULES, 5, "needs a socket path");
 	refused(f, "mailbox:\n  lmtp: \"a b:24\"\n" RULES, 5, "HOST:PORT");
+	/* A mailbox that takes mail must name its own addresses (never replied to). */
+	refused(f, "mailbox:\n  lmtp: 127.0.0.1:2424\n" RULES, 4, "mailbox.addresses is missing");
+	refused(f, "mailbox:\n  maildir: mail/privacy\n" RULES, 4, "mailbox.addresses is missing");
+	refused(f, "mailbox:\n  addresses: []\n  lmtp: 127.0.0.1:2424\n" RULES, 4,
+	        "mailbox.addresses is missing");
+	/* Without lmtp or maildir (lethe mail-intake feeds it), none are needed. */
+	assert_int_equal(load_ok(f, HEAD MINIMAL)->naddresses, 0);
 }
 
 static void
@@ -701,6 +710,20 @@ test_seed_002(void **state)
 	assert_int_equal(d.outcome, MAILBOX_REQUEST);
 	assert_null(d.who.conf);
 	assert_string_equal(d.who.value, "bo@example.net");
+	/* Prose is no claim: the owner writing from the registered address gets the link. */
+	m.text = "Hello,\nMy account is registered to this address.\nThe site is down too.\n"
+	         "Tenant is acme.\n";
+	understand(mb, &m, &d);
+	assert_int_equal(d.outcome, MAILBOX_REQUEST);
+	assert_null(d.who.conf);
+	assert_string_equal(d.who.value, "bo@example.net");
+	assert_string_equal(d.identity, MAILBOX_SENDER);
+	assert_int_equal(d.nclaims, 0);
+	/* Two-word labels keep the "is" form. */
+	m.text = "My account name is Acme Studio.\n";
+	understand(mb, &m, &d);
+	assert_string_equal(d.who.conf->name, "account_name");
+	assert_string_equal(d.who.value, "Acme Studio");
 	/* Meta: an Instagram username goes to review, notified at From:. */
 	m.subject = "Fwd: Meta Data Deletion Request";
 	m.text = "Instagram username - @bo.sounds\n";
@@ -796,6 +819,77 @@ test_seed_004(void **state)
 	assert_string_equal(d.rule->name, "data-export");
 }
 
+/* The notify address of seed 003's mail with @text, sent from cy@example.com. */
+static void
+expect_notify(const struct mailbox_config *mb, const char *text, const char *want)
+{
+	struct mailbox_decision d;
+	struct mail_in m = mail("cy@example.com", "Instagram data", text);
+
+	understand(mb, &m, &d);
+	assert_int_equal(d.outcome, MAILBOX_REVIEW);
+	if (strcmp(d.notify, want) != 0)
+		fail_msg("'%s': notify '%s', want '%s'", text, d.notify, want);
+	mailbox_decision_wipe(&d);
+}
+
+/* notify_from_body: the address given to confirm, not a quoted or signed one. */
+static void
+test_notify_from_body(void **state)
+{
+	struct fx *f = *state;
+	const struct mailbox_config *mb = seed(f, 3);
+	char *block, *text;
+	size_t n;
+
+	/* A quoted attribution, a quoted line and a signature come first. */
+	expect_notify(mb,
+	              "On Mon, 1 Dec 2025 at 10:00, Alice <alice@example.org> wrote:\n"
+	              "> write to bob@example.org\n"
+	              "Please delete my data.\nInstagram username: cy_shots\n"
+	              "Confirm at: cy.confirm@example.net\n",
+	              "cy.confirm@example.net");
+	expect_notify(mb,
+	              "Please delete my data.\nInstagram: cy_shots\n"
+	              "-- \nCy, assistant to dan@example.org\n"
+	              "An email address where you can confirm completion:\n\n"
+	              "  cy.confirm@example.net\n",
+	              "cy.confirm@example.net");
+	/* An attribution over two lines. */
+	expect_notify(mb,
+	              "On Mon, 1 Dec 2025 at 10:00, Alice <alice@example.org>\nwrote:\n"
+	              "Delete it.\nInstagram: cy_shots\n",
+	              "cy@example.com");
+	/* No label: the first address not quoted. */
+	expect_notify(mb,
+	              "> Bob <bob@example.org> asked\nDelete it.\nInstagram: cy_shots\n"
+	              "Reach me at cy.other@example.net or dan@example.org\n",
+	              "cy.other@example.net");
+	/* "contact me at", "e-mail" */
+	expect_notify(mb,
+	              "Delete it (see dan@example.org).\nInstagram: cy_shots\n"
+	              "Contact me at cy.other@example.net\n",
+	              "cy.other@example.net");
+	expect_notify(mb, "Delete it.\nInstagram: cy_shots\nE-mail: <cy.other@example.net>\n",
+	              "cy.other@example.net");
+	/* The server's contact address is never the one notified. */
+	block = seed_block(3);
+	n = strlen(block) + 64;
+	text = malloc(n);
+	assert_non_null(text);
+	snprintf(text, n, "server: {contact: Help@PickrTech.com}\n%s", block);
+	free(block);
+	mb = load_ok(f, text);
+	free(text);
+	assert_string_equal(mb->contact, "help@pickrtech.com");
+	expect_notify(mb, "Delete it.\nInstagram: cy_shots\nConfirm to help@pickrtech.com\n",
+	              "cy@example.com");
+	expect_notify(mb,
+	              "Delete it.\nInstagram: cy_shots\nConfirm: HELP@pickrtech.com or "
+	              "cy.other@example.net\n",
+	              "cy.other@example.net");
+}
+
 /* "Meta Data Deletion Request" contains "Data Deletion Request": the first rule wins. */
 static void
 test_first_match_wins(void **state)
@@ -882,6 +976,11 @@ test_claim_forms(void **state)
 	expect_claim(f, "I think the account name: acme", "name", NULL);
 	expect_claim(f, "Account names: acme", "name", NULL);
 	expect_claim(f, "Account name acme", "name", NULL);
+	/* "LABEL is value" for labels of two or more words only. */
+	expect_claim(f, "Name is acme", "name", NULL);
+	expect_claim(f, "My user is 42", "user", NULL);
+	expect_claim(f, "Name is: acme", "name", NULL);
+	expect_claim(f, "Name - acme", "name", "acme");
 	/* The longest label: "account name" not "name"... */
 	expect_claim(f, "Name: acme", "name", "acme");
 	/* ...and "user id" before "user". */
@@ -1041,6 +1140,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_seed_002, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_seed_003, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_seed_004, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_notify_from_body, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_first_match_wins, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_claim_forms, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_codes, setup, teardown),
