@@ -43,6 +43,16 @@ struct store_job {
 
 /* Open (creating the file, its directory and schema) the store at @path. */
 lethe_rc store_open(const char *path, struct store **out, struct lethe_err *err);
+/*
+ * A statement that finds the write lock taken retries every 200 us and
+ * fails (LETHE_E_STATE, "database is locked") once STORE_BUSY_MS of wall
+ * time (the monotonic clock, however long each sleep really took) have
+ * passed since its first try.  An LMTP delivery answers 451 then, which an
+ * MTA, waiting minutes for the answer, retries.
+ */
+#define STORE_BUSY_MS 10000
+/* Give up waiting for @st's write lock after @ms instead (tests; 0: at once). */
+void store_set_busy_timeout(struct store *st, int64_t ms);
 /* Close @st (may be NULL) and free it. */
 void store_close(struct store *st);
 

@@ -42,6 +42,8 @@ struct store {
 		sqlite3_stmt *q; /* prepared once */
 	} cache[STMT_CACHE];     /* statements of this connection, prepared on first use */
 	bool deferred;           /* store_set_deferred_sync() was called */
+	int64_t busy_ms;         /* give up on a taken write lock after this (STORE_BUSY_MS) */
+	double busy_since;       /* time_mono_ms() of the first try of the current wait */
 	struct buf audit_buf;    /* audit.c's body, kept between appends (cap 0: unused yet) */
 	struct {
 		bool valid;                     /* read or written in the open write transaction */

@@ -25,12 +25,13 @@ from mailin_helpers import (
     request_count,
     wait_for,
 )
-from serve_helpers import SECRETS_ENV, servers, stop_ok  # noqa: F401
+from serve_helpers import SECRETS_ENV, TSCALE, servers, stop_ok  # noqa: F401
 from smtp_helpers import smtp_sink  # noqa: F401
 
 SENDER = "alice.mailin@example.org"
 RCPT = "privacy@demo.example"
 MAX = 64 * 1024
+BUSY_S = 10  # the state store gives up waiting for its write lock after this (store.h)
 
 
 def serve_lmtp(servers, demo, sink, tmp_path, **kw):
@@ -321,19 +322,24 @@ def test_temporary_failure_451_then_retry_stores_one(servers, demo, smtp_sink, t
     srv, port = serve_lmtp(servers, demo, smtp_sink, tmp_path)
     raw = message(sender=SENDER)
     before = request_count(demo)
-    # The state store exists once serve started; hold its write lock.
+    # The state store exists once serve started; hold its write lock until lethe answers.
     lock = StoreLock(demo)
     try:
-        # The state store waits about 10 s for its lock before it gives up.
-        c = lmtp(port, timeout=90)
+        c = lmtp(port, timeout=(BUSY_S + 20) * TSCALE)
         try:
+            t0 = time.monotonic()
             replies = lmtp_send(c, SENDER, [RCPT, "dpo@demo.example"], raw)
+            waited = time.monotonic() - t0
         finally:
             c.close()
     finally:
         lock.release()
     assert [r[0] for r in replies] == [451, 451], replies
     assert replies[0][1].startswith(b"4.3.0"), replies
+    # lethe waited its busy timeout for the lock (10 s of wall time, STORE_BUSY_MS), then
+    # answered: not at once, and not "10 s" of 200 us sleeps that each took longer (14 s
+    # idle, longer than this client's old 90 s on a loaded machine).
+    assert BUSY_S <= waited < BUSY_S + 3 * TSCALE, waited
     assert mail_in_rows(demo) == []
     # The MTA retries: exactly one mail recorded.
     c = lmtp(port)

@@ -2,7 +2,8 @@
 /*
  * test_store.c - unit tests of src/store's statement helpers (stmt.c): the
  * one-row lookup store__one() and its row readers, through the store's
- * internal header, and the result codes of the lookups built on it.  The
+ * internal header, and the result codes of the lookups built on it; and how
+ * long a connection waits for a write lock another one holds (store.c).  The
  * tables' own behaviour is tested with their callers (test_outbox.c,
  * test_intake.c, test_status_page.c...).
  */
@@ -12,12 +13,16 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
 
 #include <cmocka.h>
 
 #include "store/store_internal.h"
 #include "testutil.h"
+#include "util/timeutil.h"
 
 static int
 setup(void **state)
@@ -284,6 +289,41 @@ test_store_list_failed_read_is_state(void **state)
 	free(keys);
 }
 
+/*
+ * A write lock held by another connection: the store gives up after its busy
+ * timeout of wall time, however long each of its 200 us sleeps really takes.
+ * A timer slack of 2 ms makes every sleep last about 2 ms, as on a loaded
+ * machine: counting 200 us tries (the handler before) waited ten times the
+ * timeout, and an LMTP client timed out before lethe answered 451.
+ */
+static void
+test_store_busy_timeout_is_wall_time(void **state)
+{
+	struct tu_store *f = *state;
+	struct lethe_err err = {0};
+	char path[128];
+	sqlite3 *other = NULL;
+	double t0, waited;
+
+	snprintf(path, sizeof(path), "%s/state.db", f->dir);
+	assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(prctl(PR_SET_TIMERSLACK, 2000000UL, 0, 0, 0), 0);
+	store_set_busy_timeout(f->st, 500);
+	t0 = time_mono_ms();
+	assert_int_equal(store_begin(f->st, &err), LETHE_E_STATE);
+	waited = time_mono_ms() - t0;
+	assert_int_equal(prctl(PR_SET_TIMERSLACK, 0UL, 0, 0, 0), 0); /* the default again */
+	assert_non_null(strstr(err.msg, "locked"));
+	assert_true(waited >= 500.0);
+	assert_true(waited < 750.0);
+	/* The lock released: the next transaction waits for nothing. */
+	assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(store_begin(f->st, &err), LETHE_OK);
+	store_rollback(f->st);
+	sqlite3_close(other);
+}
+
 int
 main(void)
 {
@@ -297,6 +337,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_store_lookups_failed_read_is_state, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_store_list_failed_read_is_state, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_store_busy_timeout_is_wall_time, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
