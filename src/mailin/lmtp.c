@@ -30,6 +30,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "mailin/mailin.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -183,6 +185,26 @@ struct body {
 	uint64_t total;       /* bytes seen */
 };
 
+/*
+ * Grow @b by up to 64 KB (at most max): a new buffer, the old one wiped
+ * before it is freed (a realloc would leave the message in freed heap).
+ */
+static void
+body_grow(struct body *b)
+{
+	size_t cap = b->len + 65536 < b->max ? b->len + 65536 : b->max;
+	char *p = xmalloc(cap);
+
+	if (b->len > 0)
+		memcpy(p, b->p, b->len);
+	if (b->p != NULL) {
+		sodium_memzero(b->p, b->len);
+		free(b->p);
+	}
+	b->p = p;
+	b->cap = cap;
+}
+
 static void
 body_add(struct body *b, char ch)
 {
@@ -190,8 +212,20 @@ body_add(struct body *b, char ch)
 	if (b->len >= b->max)
 		return;
 	if (b->len == b->cap)
-		b->p = xgrow(b->p, &b->cap, b->len + 65536 < b->max ? b->len + 65536 : b->max, 1);
+		body_grow(b);
 	b->p[b->len++] = ch;
+}
+
+/* Wipe and free the message of @b (personal data). */
+static void
+body_free(struct body *b)
+{
+	if (b->p != NULL) {
+		sodium_memzero(b->p, b->len);
+		free(b->p);
+	}
+	b->p = NULL;
+	b->len = b->cap = 0;
 }
 
 /*
@@ -482,12 +516,12 @@ session(struct mailin_lmtp *l, struct conn *c)
 				return;
 			if (!read_body(c, &b)) {
 				/* Gone mid-message: nothing is delivered, the MTA retries. */
-				free(b.p);
+				body_free(&b);
 				log_info("LMTP: a session ended inside DATA; nothing taken");
 				return;
 			}
 			deliver(l, c, &t, &b);
-			free(b.p);
+			body_free(&b);
 			txn_reset(&t);
 		} else if (is_cmd(line, "RSET")) {
 			txn_reset(&t);
@@ -516,6 +550,7 @@ session_main(void *arg)
 	c->fd = s->fd;
 	c->stop = &s->l->stop;
 	session(s->l, c);
+	sodium_memzero(c, sizeof(*c)); /* its read buffer held message bytes */
 	free(c);
 	pthread_mutex_lock(&s->l->mu);
 	close(s->fd);

@@ -19,6 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "mailin/mailin.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -147,6 +149,30 @@ list_sub(const char *sub, struct entry **out, size_t *n, struct lethe_err *err)
 	return LETHE_OK;
 }
 
+/* Wipe and free @n bytes of a message at @p (personal data). */
+static void
+raw_free(char *p, size_t n)
+{
+	if (p != NULL) {
+		sodium_memzero(p, n);
+		free(p);
+	}
+}
+
+/*
+ * Grow the buffer *@b holding @got bytes to @cap bytes (+1): a new one,
+ * the old wiped before it is freed (a realloc would leave it in freed heap).
+ */
+static char *
+raw_grow(char *b, size_t got, size_t cap)
+{
+	char *p = xmalloc(cap + 1);
+
+	memcpy(p, b, got);
+	raw_free(b, got);
+	return p;
+}
+
 /*
  * Read at most @max bytes of @path into a new buffer (*@raw, *@len).
  * false when the file is gone or not readable (skipped: logged without
@@ -176,15 +202,17 @@ read_file(const char *path, size_t max, char **raw, size_t *len)
 	while (got < max) {
 		ssize_t r;
 
-		if (got == cap)
-			b = xgrow(b, &cap, cap + 65536 < max ? cap + 65536 : max, 1);
+		if (got == cap) {
+			cap = cap + 65536 < max ? cap + 65536 : max;
+			b = raw_grow(b, got, cap);
+		}
 		r = read(fd, b + got, (cap < max ? cap : max) - got);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
 			log_warn("Maildir: %s not readable, left", path);
 			close(fd);
-			free(b);
+			raw_free(b, got);
 			return false;
 		}
 		if (r == 0)
@@ -242,7 +270,7 @@ pass_sub(struct service *svc, const char *dir, const char *subname, int64_t max_
 		}
 		memset(&res, 0, sizeof(res));
 		drc = service_mailin_deliver(svc, raw, len, NULL, "maildir", &res, &derr);
-		free(raw);
+		raw_free(raw, len);
 		if (drc == LETHE_OK) {
 			/* Durable: the file goes (gone already is fine: another reader's crash). */
 			if (unlink(path) != 0 && errno != ENOENT)
