@@ -395,8 +395,9 @@ deliver(struct mailin_lmtp *l, struct conn *c, struct txn *t, struct body *b)
 		                            "lmtp", &res, &err);
 		reply_text(err.msg, text, sizeof(text));
 		if (rc == LETHE_OK) {
-			snprintf(line, sizeof(line), "250 2.0.0 ok: %s (mail %lld)\r\n",
-			         res.outcome, (long long)res.id);
+			/* No outcome nor mail number: they would reach the MTA's log
+			 * and a success DSN (RFC 3461); they are logged here only. */
+			snprintf(line, sizeof(line), "250 2.0.0 ok\r\n");
 			log_info("LMTP: a message of %zu bytes: %s (mail %lld)", b->len,
 			         res.outcome, (long long)res.id);
 		} else if (rc == LETHE_E_TOOBIG) {
