@@ -35,12 +35,21 @@
 #include "mailin/mailin.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/timeutil.h"
 
 #define RBUF 8192       /* a session's read buffer */
 #define ACCEPT_POLL 500 /* ms between looks at the stop flag while waiting */
 #define GREETING "220 lethe LMTP ready\r\n"
 
 struct mailin_lmtp;
+
+/* How long a session may wait (ms): MAILIN_*_MS, or LETHE_TEST_LMTP_MS in tests. */
+struct limits {
+	double idle;    /* without a byte from the client */
+	double send;    /* for the client to take a reply */
+	double data;    /* from 354 to the end of the body */
+	double session; /* from the greeting to the end */
+};
 
 /* One session slot: a thread and its socket. */
 struct slot {
@@ -63,47 +72,78 @@ struct mailin_lmtp {
 	pthread_mutex_t mu; /* slots' fd (shutdown at stop) */
 	struct slot *slots;
 	size_t nslots;
+	struct limits lim; /* the session timeouts */
 };
 
 /* A session's connection and bounded read buffer. */
 struct conn {
 	int fd;
 	const atomic_bool *stop;
+	const struct limits *lim;
+	double end;      /* time_mono_ms() when the session must end */
+	double data_end; /* when the DATA body must have ended, 0 outside DATA */
 	char buf[RBUF];
 	size_t off, len;
-	bool dead; /* EOF, error, timeout or stop */
+	bool dead;     /* EOF, error, timeout or stop */
+	bool timedout; /* dead by a timeout (told "421 4.4.2" if it still can) */
 };
+
+/*
+ * The milliseconds left before @until and the session's deadlines, at most
+ * ACCEPT_POLL (the stop flag is looked at that often); <= 0 when one passed
+ * (the connection is then marked dead by a timeout).
+ */
+static int
+conn_left(struct conn *c, double until)
+{
+	double now = time_mono_ms(), left = until - now;
+
+	if (c->end - now < left)
+		left = c->end - now;
+	if (c->data_end > 0 && c->data_end - now < left)
+		left = c->data_end - now;
+	if (left <= 0) {
+		c->dead = true;
+		c->timedout = true;
+		return 0;
+	}
+	return left < ACCEPT_POLL ? (int)left + 1 : ACCEPT_POLL;
+}
 
 /* ---- reading and writing -------------------------------------------------------- */
 
-/* Fill the buffer (it is empty): false on EOF, error, idle timeout or stop. */
+/*
+ * Fill the buffer (it is empty): false on EOF, error, stop, or a timeout
+ * (idle, the DATA deadline, the session's deadline).
+ */
 static bool
 conn_fill(struct conn *c)
 {
-	int waited = 0;
+	double until = time_mono_ms() + c->lim->idle;
 
 	if (c->dead)
 		return false;
 	for (;;) {
 		struct pollfd p = {.fd = c->fd, .events = POLLIN};
-		int r;
+		int r, left;
 		ssize_t n;
 
-		if (atomic_load(c->stop) || waited >= MAILIN_IDLE_MS) {
+		if (atomic_load(c->stop)) {
 			c->dead = true;
 			return false;
 		}
-		r = poll(&p, 1, ACCEPT_POLL);
+		left = conn_left(c, until);
+		if (left <= 0)
+			return false;
+		r = poll(&p, 1, left);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
 			c->dead = true;
 			return false;
 		}
-		if (r == 0) {
-			waited += ACCEPT_POLL;
+		if (r == 0)
 			continue;
-		}
 		n = recv(c->fd, c->buf, sizeof(c->buf), 0);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
@@ -156,16 +196,40 @@ conn_line(struct conn *c, char *line, size_t *n)
 	return toolong ? -1 : 1;
 }
 
-/* Write all of @s; false when the peer is gone. */
+/*
+ * Write all of @s; false when the peer is gone, on stop, or when it does
+ * not take the bytes within the send timeout or the session's deadlines
+ * (a client that never reads cannot hold the session in send()).
+ */
 static bool
 conn_write(struct conn *c, const char *s)
 {
 	size_t len = strlen(s), off = 0;
+	double until = time_mono_ms() + c->lim->send;
 
 	while (off < len) {
-		ssize_t n = send(c->fd, s + off, len - off, MSG_NOSIGNAL);
+		struct pollfd p = {.fd = c->fd, .events = POLLOUT};
+		int r, left;
+		ssize_t n;
 
-		if (n < 0 && errno == EINTR)
+		if (c->dead || atomic_load(c->stop)) {
+			c->dead = true;
+			return false;
+		}
+		left = conn_left(c, until);
+		if (left <= 0)
+			return false;
+		r = poll(&p, 1, left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			c->dead = true;
+			return false;
+		}
+		if (r == 0)
+			continue;
+		n = send(c->fd, s + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
 			continue;
 		if (n <= 0) {
 			c->dead = true;
@@ -507,6 +571,7 @@ session(struct mailin_lmtp *l, struct conn *c)
 			conn_write(c, "250 2.1.5 ok\r\n");
 		} else if (is_cmd(line, "DATA")) {
 			struct body b = {.max = (size_t)l->mb->max_size + 1};
+			bool ok;
 
 			if (t.nrcpt == 0) {
 				conn_write(c, t.mail ? "503 5.5.1 no valid recipients\r\n"
@@ -515,7 +580,10 @@ session(struct mailin_lmtp *l, struct conn *c)
 			}
 			if (!conn_write(c, "354 go ahead; end with <CRLF>.<CRLF>\r\n"))
 				return;
-			if (!read_body(c, &b)) {
+			c->data_end = time_mono_ms() + l->lim.data;
+			ok = read_body(c, &b);
+			c->data_end = 0;
+			if (!ok) {
 				/* Gone mid-message: nothing is delivered, the MTA retries. */
 				body_free(&b);
 				log_info("LMTP: a session ended inside DATA; nothing taken");
@@ -550,7 +618,16 @@ session_main(void *arg)
 
 	c->fd = s->fd;
 	c->stop = &s->l->stop;
+	c->lim = &s->l->lim;
+	c->end = time_mono_ms() + s->l->lim.session;
 	session(s->l, c);
+	if (c->timedout) {
+		static const char bye[] = "421 4.4.2 timeout; closing\r\n";
+
+		(void)!send(c->fd, bye, sizeof(bye) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+		log_info("LMTP: a session closed: timeout (a client too slow, silent, or not "
+		         "reading)");
+	}
 	sodium_memzero(c, sizeof(*c)); /* its read buffer held message bytes */
 	free(c);
 	pthread_mutex_lock(&s->l->mu);
@@ -728,6 +805,44 @@ listen_tcp(struct mailin_lmtp *l, const char *spec, struct lethe_err *err)
 	return LETHE_OK;
 }
 
+/*
+ * The session timeouts: MAILIN_*_MS, or, only under a test clock
+ * (LETHE_TEST_NOW), LETHE_TEST_LMTP_MS="IDLE,SEND,DATA,SESSION" in
+ * milliseconds so a test need not wait minutes.
+ */
+static void
+limits_init(struct limits *lim)
+{
+	const char *v = getenv("LETHE_TEST_LMTP_MS");
+	double t[4];
+	char *end = NULL;
+	int i;
+
+	lim->idle = MAILIN_IDLE_MS;
+	lim->send = MAILIN_SEND_MS;
+	lim->data = MAILIN_DATA_MS;
+	lim->session = MAILIN_SESSION_MS;
+	if (v == NULL || !time_is_test_clock())
+		return;
+	for (i = 0; i < 4; i++) {
+		long long x;
+
+		errno = 0;
+		x = strtoll(v, &end, 10);
+		if (errno != 0 || end == v || x <= 0 || *end != (i < 3 ? ',' : '\0')) {
+			log_warnx("LETHE_TEST_LMTP_MS ignored: not IDLE,SEND,DATA,SESSION in ms");
+			return;
+		}
+		t[i] = (double)x;
+		v = end + 1;
+	}
+	lim->idle = t[0];
+	lim->send = t[1];
+	lim->data = t[2];
+	lim->session = t[3];
+	log_warnx("LETHE_TEST_LMTP_MS is set: TEST timeouts for LMTP sessions");
+}
+
 lethe_rc
 mailin_lmtp_start(struct service *svc, const struct mailbox_config *mb, struct mailin_lmtp **out,
                   struct lethe_err *err)
@@ -740,6 +855,7 @@ mailin_lmtp_start(struct service *svc, const struct mailbox_config *mb, struct m
 	l->svc = svc;
 	l->mb = mb;
 	l->lfd = -1;
+	limits_init(&l->lim);
 	atomic_init(&l->stop, false);
 	pthread_mutex_init(&l->mu, NULL);
 	l->nslots = mb->lmtp_connections > 0 ? (size_t)mb->lmtp_connections : 1;

@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import smtplib
+import socket
 import stat
 import time
 
@@ -34,15 +35,23 @@ MAX = 64 * 1024
 
 
 def serve_lmtp(servers, demo, sink, tmp_path, **kw):
-    """Start lethe serve with an LMTP listener: (server, port or socket path)."""
+    """Start lethe serve with an LMTP listener: (server, port or socket path).  @env: extra
+    environment for the server."""
+    env = kw.pop("env", None)
     if kw.pop("unix", False):
         where = str(tmp_path / "lmtp.sock")
         mailbox_config(demo, sink.port, lmtp="unix:" + where, **kw)
     else:
         where = free_port()
         mailbox_config(demo, sink.port, lmtp="127.0.0.1:%d" % where, **kw)
-    srv = servers(demo)
+    srv = servers(demo, env=env)
     return srv, where
+
+
+def short_timeouts(ms):
+    """The environment that shortens the session timeouts (IDLE,SEND,DATA,SESSION in ms;
+    read only under a test clock)."""
+    return {"LETHE_TEST_NOW": str(int(time.time())), "LETHE_TEST_LMTP_MS": ms}
 
 
 def lmtp(port, timeout=20):
@@ -352,3 +361,111 @@ def test_temporary_failure_451_then_retry_stores_one(servers, demo, smtp_sink, t
     no_address_logged(srv)
     stop_ok(srv)
 
+
+
+def closed_by_server(sock, timeout):
+    """Whether the server closes @sock within @timeout s (EOF or a reset while reading)."""
+    sock.settimeout(0.5)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if sock.recv(65536) == b"":
+                return True
+        except socket.timeout:
+            continue
+        except OSError:
+            return True
+    return False
+
+
+def test_client_that_never_reads_is_disconnected(servers, demo, smtp_sink, tmp_path):
+    # A client pipelines NOOPs and never reads its replies: the session must not sit in
+    # send() forever holding a slot (send timeout 1 s here, 300 s in production).
+    srv, port = serve_lmtp(servers, demo, smtp_sink, tmp_path, connections=1,
+                           env=short_timeouts("60000,1000,60000,600000"))
+    assert "TEST timeouts" in srv.stderr()
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setblocking(False)
+    closed = False
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not closed:
+        try:
+            s.send(b"NOOP\r\n" * 10000)
+        except BlockingIOError:
+            time.sleep(0.05)
+        except OSError:
+            closed = True  # reset: the server closed with our NOOPs unread
+    if not closed:
+        closed = closed_by_server(s, 5)
+    s.close()
+    assert closed, "the session still holds the client that never reads"
+    assert wait_for(lambda: "a session closed: timeout" in srv.stderr(), timeout=10)
+    # Its slot (the only one) is free again.
+    c = lmtp(port)
+    try:
+        assert c.noop()[0] == 250
+    finally:
+        c.close()
+    stop_ok(srv)
+
+
+def test_data_and_session_deadlines(servers, demo, smtp_sink, tmp_path):
+    # A body trickled a byte at a time never idles, but DATA must end within its deadline
+    # (10 min in production, 1.5 s here); nothing is delivered.
+    srv, port = serve_lmtp(servers, demo, smtp_sink, tmp_path,
+                           env=short_timeouts("60000,60000,1500,600000"))
+    r = RawLmtp(port)
+    assert r.reply()[0] == 220
+    r.send(b"LHLO c\r\nMAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nDATA\r\n" % (SENDER.encode(),
+                                                                    RCPT.encode()))
+    assert r.reply()[0] == 250
+    assert [r.reply()[0] for _ in range(3)] == [250, 250, 354]
+    t0 = time.monotonic()
+    code = None
+    try:
+        for ch in message(sender=SENDER, body="slow " * 40):
+            r.send(bytes([ch]))
+            time.sleep(0.1)
+            if time.monotonic() - t0 > 15:
+                break
+    except OSError:
+        pass
+    code = r.reply()[0]
+    r.close()
+    assert code == 421, code
+    assert time.monotonic() - t0 < 15
+    assert mail_in_rows(demo) == []
+    stop_ok(srv)
+    # A session that keeps talking (a NOOP every 0.2 s) ends at the session deadline.
+    srv = servers(demo, env=short_timeouts("60000,60000,60000,2000"))  # the same port
+    r = RawLmtp(port)
+    assert r.reply()[0] == 220
+    t0 = time.monotonic()
+    codes = []
+    try:
+        while time.monotonic() - t0 < 15:
+            r.send(b"NOOP\r\n")
+            codes.append(r.reply()[0])
+            if codes[-1] != 250:
+                break
+            time.sleep(0.2)
+    except OSError:
+        codes.append(0)
+    r.close()
+    assert codes[-1] in (421, 0) and time.monotonic() - t0 < 15, codes
+    assert codes.count(250) >= 3, codes
+    stop_ok(srv)
+
+
+def test_timeouts_only_under_a_test_clock(servers, demo, smtp_sink, tmp_path):
+    # Without LETHE_TEST_NOW the variable is ignored: production timeouts stay.
+    srv, port = serve_lmtp(servers, demo, smtp_sink, tmp_path,
+                           env={"LETHE_TEST_LMTP_MS": "1,1,1,1"})
+    assert "TEST timeouts" not in srv.stderr()
+    c = lmtp(port)
+    try:
+        time.sleep(0.5)
+        assert c.noop()[0] == 250
+    finally:
+        c.close()
+    stop_ok(srv)
