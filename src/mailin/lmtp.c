@@ -663,6 +663,7 @@ accept_main(void *arg)
 {
 	struct mailin_lmtp *l = arg;
 	static struct log_limit busy_lim = LOG_LIMIT_INIT(5, 60000);
+	static struct log_limit fd_lim = LOG_LIMIT_INIT(5, 60000);
 
 	while (!atomic_load(&l->stop)) {
 		struct pollfd p = {.fd = l->lfd, .events = POLLIN};
@@ -672,8 +673,20 @@ accept_main(void *arg)
 		if (poll(&p, 1, ACCEPT_POLL) <= 0)
 			continue;
 		fd = accept(l->lfd, NULL, NULL);
-		if (fd < 0)
+		if (fd < 0) {
+			/* Out of descriptors or memory: the listener stays readable, so
+			 * polling again at once would spin; the MTA's connection waits
+			 * in the backlog meanwhile. */
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				log_warn_limited(&fd_lim,
+				                 "LMTP: cannot accept a connection (retried in "
+				                 "%d ms)",
+				                 ACCEPT_POLL);
+				(void)poll(NULL, 0, ACCEPT_POLL);
+			}
 			continue;
+		}
 		(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
 		i = reap(l);
 		if (i < 0) {

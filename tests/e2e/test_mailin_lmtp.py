@@ -469,3 +469,39 @@ def test_timeouts_only_under_a_test_clock(servers, demo, smtp_sink, tmp_path):
     finally:
         c.close()
     stop_ok(srv)
+
+
+def _cpu_s(pid):
+    """User + system CPU seconds of process @pid so far."""
+    fields = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_accept_out_of_descriptors_does_not_spin(servers, demo, smtp_sink, tmp_path):
+    # accept() failing with EMFILE leaves the listener readable: the accept thread must
+    # wait before it tries again, not spin at 100 % CPU.
+    import resource
+
+    srv, port = serve_lmtp(servers, demo, smtp_sink, tmp_path)
+    pid = srv.proc.pid
+    old = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    top = max(int(n) for n in os.listdir("/proc/%d/fd" % pid))
+    socks = []
+    try:
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (top + 1, old[1]))
+        for _ in range(8):  # more than the free descriptors below the limit
+            socks.append(socket.create_connection(("127.0.0.1", port), timeout=20))
+        assert wait_for(lambda: "cannot accept a connection" in srv.stderr(), timeout=10), \
+            srv.stderr()
+        before = _cpu_s(pid)
+        time.sleep(2)
+        used = _cpu_s(pid) - before
+        assert used < 0.5, "the accept thread spins: %.2f s of CPU in 2 s" % used
+    finally:
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, old)
+    # Descriptors back: the connections that waited in the backlog are served.
+    for s in socks:
+        s.settimeout(20)
+        assert s.recv(4096).startswith(b"220 "), "a waiting connection not served"
+        s.close()
+    stop_ok(srv)
