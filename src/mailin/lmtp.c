@@ -39,6 +39,7 @@
 
 #define RBUF 8192       /* a session's read buffer */
 #define ACCEPT_POLL 500 /* ms between looks at the stop flag while waiting */
+#define BODY_STEP 65536 /* a DATA body grows by this much */
 #define GREETING "220 lethe LMTP ready\r\n"
 
 struct mailin_lmtp;
@@ -73,6 +74,10 @@ struct mailin_lmtp {
 	struct slot *slots;
 	size_t nslots;
 	struct limits lim; /* the session timeouts */
+	/* Bytes of DATA bodies held by all sessions, at most budget: the
+	 * memory of lmtp_connections x max_size is never taken at once. */
+	atomic_int_fast64_t inflight;
+	int64_t budget; /* MAILIN_INFLIGHT_MAILS x (max_size + 1) */
 };
 
 /* A session's connection and bounded read buffer. */
@@ -109,6 +114,8 @@ conn_left(struct conn *c, double until)
 	}
 	return left < ACCEPT_POLL ? (int)left + 1 : ACCEPT_POLL;
 }
+
+static struct log_limit budget_lim = LOG_LIMIT_INIT(5, 60000);
 
 /* ---- reading and writing -------------------------------------------------------- */
 
@@ -245,9 +252,28 @@ conn_write(struct conn *c, const char *s)
 /* The message being received: kept up to cap bytes, the rest only counted. */
 struct body {
 	char *p;
-	size_t len, cap, max; /* max: bytes kept at most (max_size + 1) */
-	uint64_t total;       /* bytes seen */
+	size_t len, cap, max;          /* max: bytes kept at most (max_size + 1) */
+	uint64_t total;                /* bytes seen */
+	atomic_int_fast64_t *inflight; /* the listener's count of held bytes (cap is in it) */
+	int64_t budget;                /* what inflight may reach */
+	bool over;                     /* the budget was spent: the rest only counted */
 };
+
+/*
+ * Take @n bytes from the listener's budget of @b: false (nothing taken)
+ * when that would pass it.
+ */
+static bool
+budget_take(atomic_int_fast64_t *inflight, int64_t budget, int64_t n)
+{
+	int_fast64_t cur = atomic_load(inflight);
+
+	do {
+		if (cur + n > budget)
+			return false;
+	} while (!atomic_compare_exchange_weak(inflight, &cur, cur + n));
+	return true;
+}
 
 /*
  * Grow @b by up to 64 KB (at most max): a new buffer, the old one wiped
@@ -256,8 +282,14 @@ struct body {
 static void
 body_grow(struct body *b)
 {
-	size_t cap = b->len + 65536 < b->max ? b->len + 65536 : b->max;
-	char *p = xmalloc(cap);
+	size_t cap = b->len + BODY_STEP < b->max ? b->len + BODY_STEP : b->max;
+	char *p;
+
+	if (!budget_take(b->inflight, b->budget, (int64_t)(cap - b->cap))) {
+		b->over = true;
+		return;
+	}
+	p = xmalloc(cap);
 
 	if (b->len > 0)
 		memcpy(p, b->p, b->len);
@@ -273,10 +305,12 @@ static void
 body_add(struct body *b, char ch)
 {
 	b->total++;
-	if (b->len >= b->max)
+	if (b->len >= b->max || b->over)
 		return;
 	if (b->len == b->cap)
 		body_grow(b);
+	if (b->over)
+		return;
 	b->p[b->len++] = ch;
 }
 
@@ -288,6 +322,7 @@ body_free(struct body *b)
 		sodium_memzero(b->p, b->len);
 		free(b->p);
 	}
+	atomic_fetch_sub(b->inflight, (int_fast64_t)b->cap);
 	b->p = NULL;
 	b->len = b->cap = 0;
 }
@@ -454,6 +489,13 @@ deliver(struct mailin_lmtp *l, struct conn *c, struct txn *t, struct body *b)
 		         (unsigned long long)b->total, (long long)l->mb->max_size);
 		log_info("LMTP: a message of %llu bytes refused: over mailbox.max_size",
 		         (unsigned long long)b->total);
+	} else if (b->over) {
+		snprintf(line, sizeof(line),
+		         "452 4.3.1 too many messages at once; try again later\r\n");
+		log_warnx_limited(&budget_lim,
+		                  "LMTP: a message of %llu bytes not taken (the MTA retries): "
+		                  "%lld bytes of messages held already",
+		                  (unsigned long long)b->total, (long long)l->budget);
 	} else {
 		rc = service_mailin_deliver(l->svc, b->p != NULL ? b->p : "", b->len, t->from,
 		                            "lmtp", &res, &err);
@@ -570,12 +612,26 @@ session(struct mailin_lmtp *l, struct conn *c)
 			t.nrcpt++;
 			conn_write(c, "250 2.1.5 ok\r\n");
 		} else if (is_cmd(line, "DATA")) {
-			struct body b = {.max = (size_t)l->mb->max_size + 1};
+			struct body b = {.max = (size_t)l->mb->max_size + 1,
+			                 .inflight = &l->inflight,
+			                 .budget = l->budget};
 			bool ok;
 
 			if (t.nrcpt == 0) {
 				conn_write(c, t.mail ? "503 5.5.1 no valid recipients\r\n"
 				                     : "503 5.5.1 MAIL first\r\n");
+				continue;
+			}
+			if (atomic_load(&l->inflight) +
+			        (int64_t)(b.max < BODY_STEP ? b.max : BODY_STEP) >
+			    l->budget) {
+				/* No room for a body now: the MTA keeps it and retries. */
+				conn_write(c, "452 4.3.1 too many messages at once; try again "
+				              "later\r\n");
+				log_warnx_limited(&budget_lim,
+				                  "LMTP: DATA refused for now: %lld bytes of "
+				                  "messages held already",
+				                  (long long)l->budget);
 				continue;
 			}
 			if (!conn_write(c, "354 go ahead; end with <CRLF>.<CRLF>\r\n"))
@@ -869,6 +925,8 @@ mailin_lmtp_start(struct service *svc, const struct mailbox_config *mb, struct m
 	l->mb = mb;
 	l->lfd = -1;
 	limits_init(&l->lim);
+	l->budget = MAILIN_INFLIGHT_MAILS * (mb->max_size + 1);
+	atomic_init(&l->inflight, 0);
 	atomic_init(&l->stop, false);
 	pthread_mutex_init(&l->mu, NULL);
 	l->nslots = mb->lmtp_connections > 0 ? (size_t)mb->lmtp_connections : 1;

@@ -32,6 +32,7 @@
 #define MAILIN_LINE_MAX 1000            /* bytes of an LMTP command line with its CRLF */
 #define MAILIN_RCPT_MAX 100             /* recipients of one LMTP transaction */
 #define MAILIN_PRUNE_S 3600             /* service_mailbox_prune() this often in serve */
+#define MAILIN_INFLIGHT_MAILS 4         /* LMTP bodies held at once, x (max_size + 1) */
 
 /* The outcomes a delivery can have (service_mailin_result.outcome), in this order. */
 enum {

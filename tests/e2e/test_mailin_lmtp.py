@@ -24,6 +24,7 @@ from mailin_helpers import (
     mailbox_config,
     message,
     request_count,
+    stuff,
     wait_for,
 )
 from serve_helpers import SECRETS_ENV, servers, stop_ok  # noqa: F401
@@ -504,4 +505,67 @@ def test_accept_out_of_descriptors_does_not_spin(servers, demo, smtp_sink, tmp_p
         s.settimeout(20)
         assert s.recv(4096).startswith(b"220 "), "a waiting connection not served"
         s.close()
+    stop_ok(srv)
+
+
+def test_inflight_budget_452_then_retry(servers, demo, smtp_sink, tmp_path):
+    # At most 4 x max_size bytes of bodies are held across sessions (not
+    # lmtp_connections x max_size): 4 sessions holding a nearly full body each leave no
+    # room, a 5th gets 452 4.3.1 (its MTA retries); once one ends, mail goes through.
+    srv, port = serve_lmtp(servers, demo, smtp_sink, tmp_path, connections=8)
+    env = b"LHLO c\r\nMAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nDATA\r\n" % (SENDER.encode(),
+                                                                   RCPT.encode())
+    holders = []
+    late = RawLmtp(port)  # let into DATA while there is still room
+    try:
+        for i in range(4):
+            if i == 3:
+                assert late.reply()[0] == 220
+                late.send(env)
+                assert [late.reply()[0] for _ in range(4)] == [250, 250, 250, 354]
+            h = RawLmtp(port)
+            assert h.reply()[0] == 220
+            h.send(env)
+            assert [h.reply()[0] for _ in range(4)] == [250, 250, 250, 354]
+            raw = message(sender=SENDER, body="held %d " % i + "x" * (MAX - 4096))
+            h.send(raw)  # no final "." yet: the body stays held
+            holders.append((h, raw))
+
+        def fifth_refused():
+            r = RawLmtp(port)
+            try:
+                assert r.reply()[0] == 220
+                r.send(env)
+                codes = [r.reply() for _ in range(4)]
+            finally:
+                r.close()  # inside DATA if it was let in: nothing is delivered
+            if codes[3][0] == 452:
+                assert "4.3.1" in codes[3][1][0], codes
+                return True
+            assert codes[3][0] == 354, codes
+            return False
+
+        # Each holder's body is read by its session as it arrives (milliseconds).
+        assert wait_for(fifth_refused, timeout=10, interval=0.1), srv.stderr()
+        assert "DATA refused for now" in srv.stderr()
+        # The session let in before: its body finds no room, answered 452 at its end.
+        late.send(stuff(message(sender=SENDER, body="late")))
+        code, lines = late.reply()
+        assert code == 452 and "4.3.1" in lines[0], lines
+        # One holder ends its message: stored, its bytes released.
+        h, raw = holders.pop()
+        h.send(b".\r\n")
+        assert h.reply() == (250, ["250 2.0.0 ok"])
+        h.close()
+        c = lmtp(port)
+        try:
+            replies = lmtp_send(c, SENDER, [RCPT], message(sender=SENDER, body="after"))
+            assert replies[0][0] == 250, replies
+        finally:
+            c.close()
+    finally:
+        late.close()
+        for h, _ in holders:
+            h.close()
+    assert len(mail_in_rows(demo)) == 2
     stop_ok(srv)
