@@ -774,45 +774,74 @@ accept_main(void *arg)
 
 /* ---- listening ------------------------------------------------------------------ */
 
+/*
+ * Listen on the Unix socket @path: l->lfd, l->unix_path (removed at stop)
+ * and l->addr set on LETHE_OK; on an error nothing is left open or made
+ * (the socket closed, the file it bound removed).
+ */
 static lethe_rc
 listen_unix(struct mailin_lmtp *l, const char *path, struct lethe_err *err)
 {
 	struct sockaddr_un sa;
 	struct stat st;
+	int fd = -1, probe = -1;
+	bool bound = false;
+	lethe_rc rc = LETHE_OK;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return lethe_err_set(err, LETHE_E_CONFIG, "mailbox.lmtp: unix:%s: path too long",
-		                     path);
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		rc = lethe_err_set(err, LETHE_E_CONFIG, "mailbox.lmtp: unix:%s: path too long",
+		                   path);
+		goto out;
+	}
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode))
-			return lethe_err_set(err, LETHE_E_IO,
-			                     "mailbox.lmtp: %s exists and is not a socket", path);
-		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		bool live = probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-
-		if (probe >= 0)
-			close(probe);
-		if (live)
-			return lethe_err_set(err, LETHE_E_IO,
-			                     "mailbox.lmtp: unix:%s: another process listens on it",
-			                     path);
+		if (!S_ISSOCK(st.st_mode)) {
+			rc = lethe_err_set(err, LETHE_E_IO,
+			                   "mailbox.lmtp: %s exists and is not a socket", path);
+			goto out;
+		}
+		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			rc = lethe_err_set(err, LETHE_E_IO,
+			                   "mailbox.lmtp: unix:%s: another process listens on it",
+			                   path);
+			goto out;
+		}
 		unlink(path); /* stale: left by a lethe that did not stop */
 	}
-	l->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (l->lfd < 0 || bind(l->lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
-		return lethe_err_set(err, LETHE_E_IO, "mailbox.lmtp: cannot listen on unix:%s: %s",
-		                     path, strerror(errno));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		rc = lethe_err_set(err, LETHE_E_IO, "mailbox.lmtp: cannot listen on unix:%s: %s",
+		                   path, strerror(errno));
+		goto out;
+	}
+	bound = true;
+	if (chmod(path, 0660) != 0 || listen(fd, 64) != 0) {
+		rc = lethe_err_set(err, LETHE_E_IO, "mailbox.lmtp: cannot listen on unix:%s: %s",
+		                   path, strerror(errno));
+		goto out;
+	}
+	l->lfd = fd;
+	fd = -1;
 	l->unix_path = xstrdup(path);
-	if (chmod(path, 0660) != 0 || listen(l->lfd, 64) != 0)
-		return lethe_err_set(err, LETHE_E_IO, "mailbox.lmtp: cannot listen on unix:%s: %s",
-		                     path, strerror(errno));
 	snprintf(l->addr, sizeof(l->addr), "unix:%s", path);
-	return LETHE_OK;
+out:
+	if (probe >= 0)
+		close(probe);
+	if (fd >= 0) {
+		close(fd);
+		if (bound)
+			unlink(path);
+	}
+	return rc;
 }
 
+/*
+ * Listen on TCP @spec ("HOST:PORT", "[V6]:PORT"): l->lfd and l->addr (what
+ * was bound) set on LETHE_OK; on an error nothing is left open.
+ */
 static lethe_rc
 listen_tcp(struct mailin_lmtp *l, const char *spec, struct lethe_err *err)
 {
@@ -822,27 +851,34 @@ listen_tcp(struct mailin_lmtp *l, const char *spec, struct lethe_err *err)
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	char hbuf[NI_MAXHOST], pbuf[NI_MAXSERV];
-	int one = 1, r;
+	int one = 1, r, fd = -1;
 	size_t hn;
+	lethe_rc rc = LETHE_OK;
 
 	if (spec[0] == '[') {
 		const char *rb = strchr(spec, ']');
 
-		if (rb == NULL || rb[1] != ':')
-			return lethe_err_set(err, LETHE_E_CONFIG, "mailbox.lmtp: bad address %s",
-			                     spec);
+		if (rb == NULL || rb[1] != ':') {
+			rc = lethe_err_set(err, LETHE_E_CONFIG, "mailbox.lmtp: bad address %s",
+			                   spec);
+			goto out;
+		}
 		hn = (size_t)(rb - spec - 1);
 		colon = rb + 1;
 		spec++;
 	} else {
 		colon = strrchr(spec, ':');
-		if (colon == NULL)
-			return lethe_err_set(err, LETHE_E_CONFIG, "mailbox.lmtp: bad address %s",
-			                     spec);
+		if (colon == NULL) {
+			rc = lethe_err_set(err, LETHE_E_CONFIG, "mailbox.lmtp: bad address %s",
+			                   spec);
+			goto out;
+		}
 		hn = (size_t)(colon - spec);
 	}
-	if (hn >= sizeof(host))
-		return lethe_err_set(err, LETHE_E_CONFIG, "mailbox.lmtp: bad address");
+	if (hn >= sizeof(host)) {
+		rc = lethe_err_set(err, LETHE_E_CONFIG, "mailbox.lmtp: bad address");
+		goto out;
+	}
 	memcpy(host, spec, hn);
 	host[hn] = '\0';
 	port = colon + 1;
@@ -851,27 +887,35 @@ listen_tcp(struct mailin_lmtp *l, const char *spec, struct lethe_err *err)
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	r = getaddrinfo(host[0] != '\0' ? host : NULL, port, &hints, &ai);
-	if (r != 0)
-		return lethe_err_set(err, LETHE_E_CONFIG, "mailbox.lmtp: %s:%s: %s", host, port,
-		                     gai_strerror(r));
-	l->lfd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (l->lfd >= 0)
-		setsockopt(l->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (l->lfd < 0 || bind(l->lfd, ai->ai_addr, ai->ai_addrlen) != 0 ||
-	    listen(l->lfd, 64) != 0) {
-		freeaddrinfo(ai);
-		return lethe_err_set(err, LETHE_E_IO, "mailbox.lmtp: cannot listen on %s:%s: %s",
-		                     host, port, strerror(errno));
+	if (r != 0) {
+		ai = NULL;
+		rc = lethe_err_set(err, LETHE_E_CONFIG, "mailbox.lmtp: %s:%s: %s", host, port,
+		                   gai_strerror(r));
+		goto out;
 	}
-	freeaddrinfo(ai);
-	if (getsockname(l->lfd, (struct sockaddr *)&ss, &sl) == 0 &&
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 64) != 0) {
+		rc = lethe_err_set(err, LETHE_E_IO, "mailbox.lmtp: cannot listen on %s:%s: %s",
+		                   host, port, strerror(errno));
+		goto out;
+	}
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
 	    getnameinfo((struct sockaddr *)&ss, sl, hbuf, sizeof(hbuf), pbuf, sizeof(pbuf),
 	                NI_NUMERICHOST | NI_NUMERICSERV) == 0)
 		snprintf(l->addr, sizeof(l->addr), ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s",
 		         hbuf, pbuf);
 	else
 		snprintf(l->addr, sizeof(l->addr), "%s:%s", host, port);
-	return LETHE_OK;
+	l->lfd = fd;
+	fd = -1;
+out:
+	if (ai != NULL)
+		freeaddrinfo(ai);
+	if (fd >= 0)
+		close(fd);
+	return rc;
 }
 
 /*

@@ -174,29 +174,30 @@ raw_grow(char *b, size_t got, size_t cap)
 }
 
 /*
- * Read at most @max bytes of @path into a new buffer (*@raw, *@len).
- * false when the file is gone or not readable (skipped: logged without
- * its name's content beyond the path the operator gave).
+ * Read at most @max bytes of @path into a new buffer (*@raw, *@len; free
+ * it with raw_free()).  false when the file is gone or not readable
+ * (skipped: logged without its name's content beyond the path the
+ * operator gave).
  */
 static bool
 read_file(const char *path, size_t max, char **raw, size_t *len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	struct stat st;
 	size_t cap, got = 0;
-	char *b;
+	char *b = NULL;
+	int fd;
+	bool ok = false;
 
 	*raw = NULL;
 	*len = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
 		if (errno != ENOENT)
 			log_warn("Maildir: %s not readable, left", path);
-		return false;
+		goto out;
 	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return false;
-	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+		goto out;
 	cap = st.st_size > 0 && (uint64_t)st.st_size < max ? (size_t)st.st_size : max;
 	b = xmalloc(cap + 1);
 	while (got < max) {
@@ -211,18 +212,21 @@ read_file(const char *path, size_t max, char **raw, size_t *len)
 			continue;
 		if (r < 0) {
 			log_warn("Maildir: %s not readable, left", path);
-			close(fd);
-			raw_free(b, got);
-			return false;
+			goto out;
 		}
 		if (r == 0)
 			break;
 		got += (size_t)r;
 	}
-	close(fd);
 	*raw = b;
 	*len = got;
-	return true;
+	b = NULL;
+	ok = true;
+out:
+	raw_free(b, got);
+	if (fd >= 0)
+		close(fd);
+	return ok;
 }
 
 /* Count the result of a delivery that returned LETHE_OK. */
