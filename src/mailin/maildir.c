@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -26,6 +27,8 @@
 #include "util/mem.h"
 
 #define LOCK_NAME ".lethe-intake.lock"
+/* A file modified less than this long ago (ms) may still be written: the next pass. */
+#define SETTLE_MS 2000
 
 static const char *const outcome_names[MAILIN_NOUTCOMES] = {
     "request", "review", "status", "unmatched", "robot", "refused", "duplicate",
@@ -175,18 +178,19 @@ raw_grow(char *b, size_t got, size_t cap)
 
 /*
  * Read at most @max bytes of @path into a new buffer (*@raw, *@len; free
- * it with raw_free()).  false when the file is gone or not readable
+ * it with raw_free()): 1.  0 when the file is gone or not readable
  * (skipped: logged without its name's content beyond the path the
- * operator gave).
+ * operator gave), -1 when its size or mtime changed while it was read
+ * (still being written in place: left for the next pass).
  */
-static bool
+static int
 read_file(const char *path, size_t max, char **raw, size_t *len)
 {
-	struct stat st;
+	struct stat st, st2;
 	size_t cap, got = 0;
 	char *b = NULL;
 	int fd;
-	bool ok = false;
+	int ok = 0;
 
 	*raw = NULL;
 	*len = 0;
@@ -218,15 +222,37 @@ read_file(const char *path, size_t max, char **raw, size_t *len)
 			break;
 		got += (size_t)r;
 	}
+	if (fstat(fd, &st2) != 0 || st2.st_size != st.st_size ||
+	    st2.st_mtim.tv_sec != st.st_mtim.tv_sec || st2.st_mtim.tv_nsec != st.st_mtim.tv_nsec) {
+		ok = -1;
+		goto out;
+	}
 	*raw = b;
 	*len = got;
 	b = NULL;
-	ok = true;
+	ok = 1;
 out:
 	raw_free(b, got);
 	if (fd >= 0)
 		close(fd);
 	return ok;
+}
+
+/*
+ * Whether a file modified at @mtime_ns (epoch ns) has settled: not modified
+ * within SETTLE_MS of now (the real clock, the file system's; either way,
+ * so an mtime far in the future does not hold a file forever).  A file
+ * written in place (cp, some fetchers) is thus not read half-written.
+ */
+static bool
+settled(int64_t mtime_ns)
+{
+	struct timespec ts;
+	int64_t age_ms;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	age_ms = ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - mtime_ns) / 1000000;
+	return age_ms >= SETTLE_MS || age_ms <= -SETTLE_MS;
 }
 
 /* Count the result of a delivery that returned LETHE_OK. */
@@ -253,7 +279,7 @@ pass_sub(struct service *svc, const char *dir, const char *subname, int64_t max_
 {
 	char *sub = xasprintf("%s/%s", dir, subname);
 	struct entry *v = NULL;
-	size_t n = 0, i;
+	size_t n = 0, i, waiting = 0;
 	lethe_rc rc;
 
 	rc = list_sub(sub, &v, &n, err);
@@ -264,11 +290,18 @@ pass_sub(struct service *svc, const char *dir, const char *subname, int64_t max_
 		struct service_mailin_result res;
 		struct lethe_err derr = {0};
 		lethe_rc drc;
+		int r;
 
 		if (stop != NULL && atomic_load(stop))
 			break;
+		if (!settled(v[i].mtime_ns)) {
+			waiting++;
+			continue;
+		}
 		path = xasprintf("%s/%s", sub, v[i].name);
-		if (!read_file(path, (size_t)max_size + 1, &raw, &len)) {
+		r = read_file(path, (size_t)max_size + 1, &raw, &len);
+		if (r <= 0) {
+			waiting += r < 0;
 			free(path);
 			continue;
 		}
@@ -290,6 +323,10 @@ pass_sub(struct service *svc, const char *dir, const char *subname, int64_t max_
 		}
 		free(path);
 	}
+	if (waiting > 0)
+		log_info("Maildir: %zu files of %s/ still being written (modified less than %d ms "
+		         "ago, or while read): left for the next pass",
+		         waiting, subname, SETTLE_MS);
 	for (i = 0; i < n; i++)
 		free(v[i].name);
 	free(v);

@@ -71,7 +71,9 @@ void mailin_maildir_unlock(int lockfd);
 /*
  * One pass over the Maildir @dir (locked by the caller): the files of
  * new/ then of cur/ (names not starting with "."), each directory oldest
- * first (mtime, then name); each read (at most @max_size + 1 bytes),
+ * first (mtime, then name); a file modified less than 2 s ago, or whose
+ * size or mtime changes while it is read, is left for a later pass (it
+ * may still be written in place); each read (at most @max_size + 1 bytes),
  * handed to service_mailin_deliver(@svc, ..., NULL, "maildir", ...) and
  * unlinked once that returns LETHE_OK; a temporary failure leaves it and
  * the pass goes on; a file gone meanwhile is skipped.  Counts added to

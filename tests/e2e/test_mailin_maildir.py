@@ -28,10 +28,13 @@ def maildir(tmp_path, name="md"):
 
 
 def put(d, name, raw, sub="new", mtime=None):
+    """Write a message file, by default modified 10 s ago (a file modified less than 2 s
+    ago may still be written: lethe leaves it for the next pass)."""
     p = d / sub / name
     p.write_bytes(raw)
-    if mtime is not None:
-        os.utime(p, (mtime, mtime))
+    if mtime is None:
+        mtime = time.time() - 10
+    os.utime(p, (mtime, mtime))
     return p
 
 
@@ -73,6 +76,29 @@ def test_once_delivers_oldest_first_and_removes_files(demo, smtp_sink, tmp_path)
     assert code == 0, (code, out, err)
     assert "0 delivered" in out, out
     assert SENDER not in err and "bob" not in err, err
+
+
+def test_file_modified_just_now_waits_for_the_next_pass(demo, smtp_sink, tmp_path):
+    # A file written in place (an operator's cp, some fetchers) may be half-written while
+    # it is young: it is left, not recorded nor removed, until it has settled.
+    mailbox_config(demo, smtp_sink.port)
+    d = maildir(tmp_path)
+    put(d, "old", message(sender=SENDER, body="settled"))
+    young = put(d, "young", message(sender=SENDER, body="half of it"), mtime=time.time())
+    code, out, err = intake(demo, d, "--once", "--json")
+    assert code == 0, (code, out, err)
+    doc = json.loads(out)
+    assert doc["delivered"] + doc["refused"] == 1 and doc["failed"] == 0, doc
+    assert files(d) == ["young"], files(d)
+    assert "still being written" in err, err
+    assert [r["bytes"] for r in mail_in_rows(demo)] == [len(message(sender=SENDER,
+                                                                     body="settled"))]
+    # Settled (its writer done 2 s ago): read at the next pass.
+    os.utime(young, (time.time() - 3, time.time() - 3))
+    code, out, err = intake(demo, d, "--once", "--json")
+    assert code == 0, (code, out, err)
+    assert files(d) == []
+    assert len(mail_in_rows(demo)) == 2
 
 
 def test_bad_dirs_and_config(demo, smtp_sink, tmp_path):
