@@ -272,6 +272,8 @@ count_ok(struct mailin_counts *c, const struct service_mailin_result *r)
 		c->delivered++;
 }
 
+static struct log_limit fail_lim = LOG_LIMIT_INIT(3, 600000);
+
 /* Deliver the files of @dir/@subname; counts into @c. */
 static lethe_rc
 pass_sub(struct service *svc, const char *dir, const char *subname, int64_t max_size,
@@ -318,8 +320,12 @@ pass_sub(struct service *svc, const char *dir, const char *subname, int64_t max_
 			         res.outcome, (long long)res.id);
 		} else {
 			c->failed++;
-			log_warnx("Maildir: a message of %zu bytes stays for the next pass: %s",
-			          len, derr.msg);
+			/* Retried every pass (mailbox.poll): the same file would log every
+			 * few seconds while the cause lasts. */
+			log_warnx_limited(
+			    &fail_lim,
+			    "Maildir: a message of %zu bytes stays for the next pass: %s", len,
+			    derr.msg);
 		}
 		free(path);
 	}

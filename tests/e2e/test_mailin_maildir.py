@@ -151,6 +151,32 @@ def test_temporary_failure_leaves_the_file_then_retry(demo, smtp_sink, tmp_path)
     assert len(mail_in_rows(demo)) == 1
 
 
+def test_failing_file_warned_at_a_limited_rate(demo, smtp_sink, tmp_path):
+    # A file that fails on every pass (every second here) is not warned about every pass.
+    mailbox_config(demo, smtp_sink.port, poll="1s")
+    d = maildir(tmp_path)
+    put(d, "m1", message(sender=SENDER))
+    env = lethe_env(no_gmime(tmp_path))
+    errlog = tmp_path / "intake.stderr"
+    with open(errlog, "wb") as ef:
+        p = subprocess.Popen([lethe_path(), "mail-intake", "-c", str(demo.config),
+                              "--maildir", str(d)], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=ef, env=env)
+        try:
+            assert "reading the Maildir" in p.stdout.readline().decode()
+            time.sleep(8)  # about 8 passes, each failing at once
+            p.send_signal(signal.SIGTERM)
+            assert p.wait(timeout=20) == 0
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    log = errlog.read_text()
+    n = log.count("stays for the next pass")
+    assert 1 <= n <= 3, log
+    assert files(d) == ["m1"] and mail_in_rows(demo) == []
+
+
 def test_second_reader_refused_while_first_runs(demo, smtp_sink, tmp_path):
     mailbox_config(demo, smtp_sink.port, poll="1s")
     d = maildir(tmp_path)
