@@ -178,6 +178,8 @@ def test_dot_stuffed_lines_arrive_unstuffed(servers, demo, smtp_sink, tmp_path):
     for sub in ("new", "cur", "tmp"):
         (md / sub).mkdir(parents=True)
     (md / "new" / "1.copy.host").write_bytes(raw)
+    settled = time.time() - 10  # a file modified just now waits for a later pass
+    os.utime(md / "new" / "1.copy.host", (settled, settled))
     code, out, err = run_lethe("mail-intake", "-c", demo.config, "--maildir", md, "--once",
                                "--json")
     assert code == 0, (code, out, err)
