@@ -30,15 +30,27 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "mailin/mailin.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/timeutil.h"
 
 #define RBUF 8192       /* a session's read buffer */
 #define ACCEPT_POLL 500 /* ms between looks at the stop flag while waiting */
+#define BODY_STEP 65536 /* a DATA body grows by this much */
 #define GREETING "220 lethe LMTP ready\r\n"
 
 struct mailin_lmtp;
+
+/* How long a session may wait (ms): MAILIN_*_MS, or LETHE_TEST_LMTP_MS in tests. */
+struct limits {
+	double idle;    /* without a byte from the client */
+	double send;    /* for the client to take a reply */
+	double data;    /* from 354 to the end of the body */
+	double session; /* from the greeting to the end */
+};
 
 /* One session slot: a thread and its socket. */
 struct slot {
@@ -61,47 +73,84 @@ struct mailin_lmtp {
 	pthread_mutex_t mu; /* slots' fd (shutdown at stop) */
 	struct slot *slots;
 	size_t nslots;
+	struct limits lim; /* the session timeouts */
+	/* Bytes of DATA bodies held by all sessions, at most budget: the
+	 * memory of lmtp_connections x max_size is never taken at once. */
+	atomic_int_fast64_t inflight;
+	int64_t budget; /* MAILIN_INFLIGHT_MAILS x (max_size + 1) */
 };
 
 /* A session's connection and bounded read buffer. */
 struct conn {
 	int fd;
 	const atomic_bool *stop;
+	const struct limits *lim;
+	double end;      /* time_mono_ms() when the session must end */
+	double data_end; /* when the DATA body must have ended, 0 outside DATA */
 	char buf[RBUF];
 	size_t off, len;
-	bool dead; /* EOF, error, timeout or stop */
+	bool dead;     /* EOF, error, timeout or stop */
+	bool timedout; /* dead by a timeout (told "421 4.4.2" if it still can) */
 };
+
+/*
+ * The milliseconds left before @until and the session's deadlines, at most
+ * ACCEPT_POLL (the stop flag is looked at that often); <= 0 when one passed
+ * (the connection is then marked dead by a timeout).
+ */
+static int
+conn_left(struct conn *c, double until)
+{
+	double now = time_mono_ms(), left = until - now;
+
+	if (c->end - now < left)
+		left = c->end - now;
+	if (c->data_end > 0 && c->data_end - now < left)
+		left = c->data_end - now;
+	if (left <= 0) {
+		c->dead = true;
+		c->timedout = true;
+		return 0;
+	}
+	return left < ACCEPT_POLL ? (int)left + 1 : ACCEPT_POLL;
+}
+
+static struct log_limit budget_lim = LOG_LIMIT_INIT(5, 60000);
 
 /* ---- reading and writing -------------------------------------------------------- */
 
-/* Fill the buffer (it is empty): false on EOF, error, idle timeout or stop. */
+/*
+ * Fill the buffer (it is empty): false on EOF, error, stop, or a timeout
+ * (idle, the DATA deadline, the session's deadline).
+ */
 static bool
 conn_fill(struct conn *c)
 {
-	int waited = 0;
+	double until = time_mono_ms() + c->lim->idle;
 
 	if (c->dead)
 		return false;
 	for (;;) {
 		struct pollfd p = {.fd = c->fd, .events = POLLIN};
-		int r;
+		int r, left;
 		ssize_t n;
 
-		if (atomic_load(c->stop) || waited >= MAILIN_IDLE_MS) {
+		if (atomic_load(c->stop)) {
 			c->dead = true;
 			return false;
 		}
-		r = poll(&p, 1, ACCEPT_POLL);
+		left = conn_left(c, until);
+		if (left <= 0)
+			return false;
+		r = poll(&p, 1, left);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
 			c->dead = true;
 			return false;
 		}
-		if (r == 0) {
-			waited += ACCEPT_POLL;
+		if (r == 0)
 			continue;
-		}
 		n = recv(c->fd, c->buf, sizeof(c->buf), 0);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
@@ -154,16 +203,40 @@ conn_line(struct conn *c, char *line, size_t *n)
 	return toolong ? -1 : 1;
 }
 
-/* Write all of @s; false when the peer is gone. */
+/*
+ * Write all of @s; false when the peer is gone, on stop, or when it does
+ * not take the bytes within the send timeout or the session's deadlines
+ * (a client that never reads cannot hold the session in send()).
+ */
 static bool
 conn_write(struct conn *c, const char *s)
 {
 	size_t len = strlen(s), off = 0;
+	double until = time_mono_ms() + c->lim->send;
 
 	while (off < len) {
-		ssize_t n = send(c->fd, s + off, len - off, MSG_NOSIGNAL);
+		struct pollfd p = {.fd = c->fd, .events = POLLOUT};
+		int r, left;
+		ssize_t n;
 
-		if (n < 0 && errno == EINTR)
+		if (c->dead || atomic_load(c->stop)) {
+			c->dead = true;
+			return false;
+		}
+		left = conn_left(c, until);
+		if (left <= 0)
+			return false;
+		r = poll(&p, 1, left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			c->dead = true;
+			return false;
+		}
+		if (r == 0)
+			continue;
+		n = send(c->fd, s + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
 			continue;
 		if (n <= 0) {
 			c->dead = true;
@@ -179,19 +252,79 @@ conn_write(struct conn *c, const char *s)
 /* The message being received: kept up to cap bytes, the rest only counted. */
 struct body {
 	char *p;
-	size_t len, cap, max; /* max: bytes kept at most (max_size + 1) */
-	uint64_t total;       /* bytes seen */
+	size_t len, cap, max;          /* max: bytes kept at most (max_size + 1) */
+	uint64_t total;                /* bytes seen */
+	atomic_int_fast64_t *inflight; /* the listener's count of held bytes (cap is in it) */
+	int64_t budget;                /* what inflight may reach */
+	bool over;                     /* the budget was spent: the rest only counted */
 };
+
+/*
+ * Take @n bytes from the listener's budget of @b: false (nothing taken)
+ * when that would pass it.
+ */
+static bool
+budget_take(atomic_int_fast64_t *inflight, int64_t budget, int64_t n)
+{
+	int_fast64_t cur = atomic_load(inflight);
+
+	do {
+		if (cur + n > budget)
+			return false;
+	} while (!atomic_compare_exchange_weak(inflight, &cur, cur + n));
+	return true;
+}
+
+/*
+ * Grow @b by up to 64 KB (at most max): a new buffer, the old one wiped
+ * before it is freed (a realloc would leave the message in freed heap).
+ */
+static void
+body_grow(struct body *b)
+{
+	size_t cap = b->len + BODY_STEP < b->max ? b->len + BODY_STEP : b->max;
+	char *p;
+
+	if (!budget_take(b->inflight, b->budget, (int64_t)(cap - b->cap))) {
+		b->over = true;
+		return;
+	}
+	p = xmalloc(cap);
+
+	if (b->len > 0)
+		memcpy(p, b->p, b->len);
+	if (b->p != NULL) {
+		sodium_memzero(b->p, b->len);
+		free(b->p);
+	}
+	b->p = p;
+	b->cap = cap;
+}
 
 static void
 body_add(struct body *b, char ch)
 {
 	b->total++;
-	if (b->len >= b->max)
+	if (b->len >= b->max || b->over)
 		return;
 	if (b->len == b->cap)
-		b->p = xgrow(b->p, &b->cap, b->len + 65536 < b->max ? b->len + 65536 : b->max, 1);
+		body_grow(b);
+	if (b->over)
+		return;
 	b->p[b->len++] = ch;
+}
+
+/* Wipe and free the message of @b (personal data). */
+static void
+body_free(struct body *b)
+{
+	if (b->p != NULL) {
+		sodium_memzero(b->p, b->len);
+		free(b->p);
+	}
+	atomic_fetch_sub(b->inflight, (int_fast64_t)b->cap);
+	b->p = NULL;
+	b->len = b->cap = 0;
 }
 
 /*
@@ -356,13 +489,21 @@ deliver(struct mailin_lmtp *l, struct conn *c, struct txn *t, struct body *b)
 		         (unsigned long long)b->total, (long long)l->mb->max_size);
 		log_info("LMTP: a message of %llu bytes refused: over mailbox.max_size",
 		         (unsigned long long)b->total);
+	} else if (b->over) {
+		snprintf(line, sizeof(line),
+		         "452 4.3.1 too many messages at once; try again later\r\n");
+		log_warnx_limited(&budget_lim,
+		                  "LMTP: a message of %llu bytes not taken (the MTA retries): "
+		                  "%lld bytes of messages held already",
+		                  (unsigned long long)b->total, (long long)l->budget);
 	} else {
 		rc = service_mailin_deliver(l->svc, b->p != NULL ? b->p : "", b->len, t->from,
 		                            "lmtp", &res, &err);
 		reply_text(err.msg, text, sizeof(text));
 		if (rc == LETHE_OK) {
-			snprintf(line, sizeof(line), "250 2.0.0 ok: %s (mail %lld)\r\n",
-			         res.outcome, (long long)res.id);
+			/* No outcome nor mail number: they would reach the MTA's log
+			 * and a success DSN (RFC 3461); they are logged here only. */
+			snprintf(line, sizeof(line), "250 2.0.0 ok\r\n");
 			log_info("LMTP: a message of %zu bytes: %s (mail %lld)", b->len,
 			         res.outcome, (long long)res.id);
 		} else if (rc == LETHE_E_TOOBIG) {
@@ -471,23 +612,41 @@ session(struct mailin_lmtp *l, struct conn *c)
 			t.nrcpt++;
 			conn_write(c, "250 2.1.5 ok\r\n");
 		} else if (is_cmd(line, "DATA")) {
-			struct body b = {.max = (size_t)l->mb->max_size + 1};
+			struct body b = {.max = (size_t)l->mb->max_size + 1,
+			                 .inflight = &l->inflight,
+			                 .budget = l->budget};
+			bool ok;
 
 			if (t.nrcpt == 0) {
 				conn_write(c, t.mail ? "503 5.5.1 no valid recipients\r\n"
 				                     : "503 5.5.1 MAIL first\r\n");
 				continue;
 			}
+			if (atomic_load(&l->inflight) +
+			        (int64_t)(b.max < BODY_STEP ? b.max : BODY_STEP) >
+			    l->budget) {
+				/* No room for a body now: the MTA keeps it and retries. */
+				conn_write(c, "452 4.3.1 too many messages at once; try again "
+				              "later\r\n");
+				log_warnx_limited(&budget_lim,
+				                  "LMTP: DATA refused for now: %lld bytes of "
+				                  "messages held already",
+				                  (long long)l->budget);
+				continue;
+			}
 			if (!conn_write(c, "354 go ahead; end with <CRLF>.<CRLF>\r\n"))
 				return;
-			if (!read_body(c, &b)) {
+			c->data_end = time_mono_ms() + l->lim.data;
+			ok = read_body(c, &b);
+			c->data_end = 0;
+			if (!ok) {
 				/* Gone mid-message: nothing is delivered, the MTA retries. */
-				free(b.p);
+				body_free(&b);
 				log_info("LMTP: a session ended inside DATA; nothing taken");
 				return;
 			}
 			deliver(l, c, &t, &b);
-			free(b.p);
+			body_free(&b);
 			txn_reset(&t);
 		} else if (is_cmd(line, "RSET")) {
 			txn_reset(&t);
@@ -515,7 +674,17 @@ session_main(void *arg)
 
 	c->fd = s->fd;
 	c->stop = &s->l->stop;
+	c->lim = &s->l->lim;
+	c->end = time_mono_ms() + s->l->lim.session;
 	session(s->l, c);
+	if (c->timedout) {
+		static const char bye[] = "421 4.4.2 timeout; closing\r\n";
+
+		(void)!send(c->fd, bye, sizeof(bye) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+		log_info("LMTP: a session closed: timeout (a client too slow, silent, or not "
+		         "reading)");
+	}
+	sodium_memzero(c, sizeof(*c)); /* its read buffer held message bytes */
 	free(c);
 	pthread_mutex_lock(&s->l->mu);
 	close(s->fd);
@@ -550,6 +719,7 @@ accept_main(void *arg)
 {
 	struct mailin_lmtp *l = arg;
 	static struct log_limit busy_lim = LOG_LIMIT_INIT(5, 60000);
+	static struct log_limit fd_lim = LOG_LIMIT_INIT(5, 60000);
 
 	while (!atomic_load(&l->stop)) {
 		struct pollfd p = {.fd = l->lfd, .events = POLLIN};
@@ -559,8 +729,20 @@ accept_main(void *arg)
 		if (poll(&p, 1, ACCEPT_POLL) <= 0)
 			continue;
 		fd = accept(l->lfd, NULL, NULL);
-		if (fd < 0)
+		if (fd < 0) {
+			/* Out of descriptors or memory: the listener stays readable, so
+			 * polling again at once would spin; the MTA's connection waits
+			 * in the backlog meanwhile. */
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				log_warn_limited(&fd_lim,
+				                 "LMTP: cannot accept a connection (retried in "
+				                 "%d ms)",
+				                 ACCEPT_POLL);
+				(void)poll(NULL, 0, ACCEPT_POLL);
+			}
 			continue;
+		}
 		(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
 		i = reap(l);
 		if (i < 0) {
@@ -592,45 +774,74 @@ accept_main(void *arg)
 
 /* ---- listening ------------------------------------------------------------------ */
 
+/*
+ * Listen on the Unix socket @path: l->lfd, l->unix_path (removed at stop)
+ * and l->addr set on LETHE_OK; on an error nothing is left open or made
+ * (the socket closed, the file it bound removed).
+ */
 static lethe_rc
 listen_unix(struct mailin_lmtp *l, const char *path, struct lethe_err *err)
 {
 	struct sockaddr_un sa;
 	struct stat st;
+	int fd = -1, probe = -1;
+	bool bound = false;
+	lethe_rc rc = LETHE_OK;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return lethe_err_set(err, LETHE_E_CONFIG, "mailbox.lmtp: unix:%s: path too long",
-		                     path);
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		rc = lethe_err_set(err, LETHE_E_CONFIG, "mailbox.lmtp: unix:%s: path too long",
+		                   path);
+		goto out;
+	}
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode))
-			return lethe_err_set(err, LETHE_E_IO,
-			                     "mailbox.lmtp: %s exists and is not a socket", path);
-		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		bool live = probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-
-		if (probe >= 0)
-			close(probe);
-		if (live)
-			return lethe_err_set(err, LETHE_E_IO,
-			                     "mailbox.lmtp: unix:%s: another process listens on it",
-			                     path);
+		if (!S_ISSOCK(st.st_mode)) {
+			rc = lethe_err_set(err, LETHE_E_IO,
+			                   "mailbox.lmtp: %s exists and is not a socket", path);
+			goto out;
+		}
+		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			rc = lethe_err_set(err, LETHE_E_IO,
+			                   "mailbox.lmtp: unix:%s: another process listens on it",
+			                   path);
+			goto out;
+		}
 		unlink(path); /* stale: left by a lethe that did not stop */
 	}
-	l->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (l->lfd < 0 || bind(l->lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
-		return lethe_err_set(err, LETHE_E_IO, "mailbox.lmtp: cannot listen on unix:%s: %s",
-		                     path, strerror(errno));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		rc = lethe_err_set(err, LETHE_E_IO, "mailbox.lmtp: cannot listen on unix:%s: %s",
+		                   path, strerror(errno));
+		goto out;
+	}
+	bound = true;
+	if (chmod(path, 0660) != 0 || listen(fd, 64) != 0) {
+		rc = lethe_err_set(err, LETHE_E_IO, "mailbox.lmtp: cannot listen on unix:%s: %s",
+		                   path, strerror(errno));
+		goto out;
+	}
+	l->lfd = fd;
+	fd = -1;
 	l->unix_path = xstrdup(path);
-	if (chmod(path, 0660) != 0 || listen(l->lfd, 64) != 0)
-		return lethe_err_set(err, LETHE_E_IO, "mailbox.lmtp: cannot listen on unix:%s: %s",
-		                     path, strerror(errno));
 	snprintf(l->addr, sizeof(l->addr), "unix:%s", path);
-	return LETHE_OK;
+out:
+	if (probe >= 0)
+		close(probe);
+	if (fd >= 0) {
+		close(fd);
+		if (bound)
+			unlink(path);
+	}
+	return rc;
 }
 
+/*
+ * Listen on TCP @spec ("HOST:PORT", "[V6]:PORT"): l->lfd and l->addr (what
+ * was bound) set on LETHE_OK; on an error nothing is left open.
+ */
 static lethe_rc
 listen_tcp(struct mailin_lmtp *l, const char *spec, struct lethe_err *err)
 {
@@ -640,27 +851,34 @@ listen_tcp(struct mailin_lmtp *l, const char *spec, struct lethe_err *err)
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	char hbuf[NI_MAXHOST], pbuf[NI_MAXSERV];
-	int one = 1, r;
+	int one = 1, r, fd = -1;
 	size_t hn;
+	lethe_rc rc = LETHE_OK;
 
 	if (spec[0] == '[') {
 		const char *rb = strchr(spec, ']');
 
-		if (rb == NULL || rb[1] != ':')
-			return lethe_err_set(err, LETHE_E_CONFIG, "mailbox.lmtp: bad address %s",
-			                     spec);
+		if (rb == NULL || rb[1] != ':') {
+			rc = lethe_err_set(err, LETHE_E_CONFIG, "mailbox.lmtp: bad address %s",
+			                   spec);
+			goto out;
+		}
 		hn = (size_t)(rb - spec - 1);
 		colon = rb + 1;
 		spec++;
 	} else {
 		colon = strrchr(spec, ':');
-		if (colon == NULL)
-			return lethe_err_set(err, LETHE_E_CONFIG, "mailbox.lmtp: bad address %s",
-			                     spec);
+		if (colon == NULL) {
+			rc = lethe_err_set(err, LETHE_E_CONFIG, "mailbox.lmtp: bad address %s",
+			                   spec);
+			goto out;
+		}
 		hn = (size_t)(colon - spec);
 	}
-	if (hn >= sizeof(host))
-		return lethe_err_set(err, LETHE_E_CONFIG, "mailbox.lmtp: bad address");
+	if (hn >= sizeof(host)) {
+		rc = lethe_err_set(err, LETHE_E_CONFIG, "mailbox.lmtp: bad address");
+		goto out;
+	}
 	memcpy(host, spec, hn);
 	host[hn] = '\0';
 	port = colon + 1;
@@ -669,27 +887,73 @@ listen_tcp(struct mailin_lmtp *l, const char *spec, struct lethe_err *err)
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	r = getaddrinfo(host[0] != '\0' ? host : NULL, port, &hints, &ai);
-	if (r != 0)
-		return lethe_err_set(err, LETHE_E_CONFIG, "mailbox.lmtp: %s:%s: %s", host, port,
-		                     gai_strerror(r));
-	l->lfd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (l->lfd >= 0)
-		setsockopt(l->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (l->lfd < 0 || bind(l->lfd, ai->ai_addr, ai->ai_addrlen) != 0 ||
-	    listen(l->lfd, 64) != 0) {
-		freeaddrinfo(ai);
-		return lethe_err_set(err, LETHE_E_IO, "mailbox.lmtp: cannot listen on %s:%s: %s",
-		                     host, port, strerror(errno));
+	if (r != 0) {
+		ai = NULL;
+		rc = lethe_err_set(err, LETHE_E_CONFIG, "mailbox.lmtp: %s:%s: %s", host, port,
+		                   gai_strerror(r));
+		goto out;
 	}
-	freeaddrinfo(ai);
-	if (getsockname(l->lfd, (struct sockaddr *)&ss, &sl) == 0 &&
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 64) != 0) {
+		rc = lethe_err_set(err, LETHE_E_IO, "mailbox.lmtp: cannot listen on %s:%s: %s",
+		                   host, port, strerror(errno));
+		goto out;
+	}
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
 	    getnameinfo((struct sockaddr *)&ss, sl, hbuf, sizeof(hbuf), pbuf, sizeof(pbuf),
 	                NI_NUMERICHOST | NI_NUMERICSERV) == 0)
 		snprintf(l->addr, sizeof(l->addr), ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s",
 		         hbuf, pbuf);
 	else
 		snprintf(l->addr, sizeof(l->addr), "%s:%s", host, port);
-	return LETHE_OK;
+	l->lfd = fd;
+	fd = -1;
+out:
+	if (ai != NULL)
+		freeaddrinfo(ai);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/*
+ * The session timeouts: MAILIN_*_MS, or, only under a test clock
+ * (LETHE_TEST_NOW), LETHE_TEST_LMTP_MS="IDLE,SEND,DATA,SESSION" in
+ * milliseconds so a test need not wait minutes.
+ */
+static void
+limits_init(struct limits *lim)
+{
+	const char *v = getenv("LETHE_TEST_LMTP_MS");
+	double t[4];
+	char *end = NULL;
+	int i;
+
+	lim->idle = MAILIN_IDLE_MS;
+	lim->send = MAILIN_SEND_MS;
+	lim->data = MAILIN_DATA_MS;
+	lim->session = MAILIN_SESSION_MS;
+	if (v == NULL || !time_is_test_clock())
+		return;
+	for (i = 0; i < 4; i++) {
+		long long x;
+
+		errno = 0;
+		x = strtoll(v, &end, 10);
+		if (errno != 0 || end == v || x <= 0 || *end != (i < 3 ? ',' : '\0')) {
+			log_warnx("LETHE_TEST_LMTP_MS ignored: not IDLE,SEND,DATA,SESSION in ms");
+			return;
+		}
+		t[i] = (double)x;
+		v = end + 1;
+	}
+	lim->idle = t[0];
+	lim->send = t[1];
+	lim->data = t[2];
+	lim->session = t[3];
+	log_warnx("LETHE_TEST_LMTP_MS is set: TEST timeouts for LMTP sessions");
 }
 
 lethe_rc
@@ -704,6 +968,9 @@ mailin_lmtp_start(struct service *svc, const struct mailbox_config *mb, struct m
 	l->svc = svc;
 	l->mb = mb;
 	l->lfd = -1;
+	limits_init(&l->lim);
+	l->budget = MAILIN_INFLIGHT_MAILS * (mb->max_size + 1);
+	atomic_init(&l->inflight, 0);
 	atomic_init(&l->stop, false);
 	pthread_mutex_init(&l->mu, NULL);
 	l->nslots = mb->lmtp_connections > 0 ? (size_t)mb->lmtp_connections : 1;

@@ -17,13 +17,18 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 #include "mailin/mailin.h"
 #include "util/log.h"
 #include "util/mem.h"
 
 #define LOCK_NAME ".lethe-intake.lock"
+/* A file modified less than this long ago (ms) may still be written: the next pass. */
+#define SETTLE_MS 2000
 
 static const char *const outcome_names[MAILIN_NOUTCOMES] = {
     "request", "review", "status", "unmatched", "robot", "refused", "duplicate",
@@ -147,54 +152,107 @@ list_sub(const char *sub, struct entry **out, size_t *n, struct lethe_err *err)
 	return LETHE_OK;
 }
 
+/* Wipe and free @n bytes of a message at @p (personal data). */
+static void
+raw_free(char *p, size_t n)
+{
+	if (p != NULL) {
+		sodium_memzero(p, n);
+		free(p);
+	}
+}
+
 /*
- * Read at most @max bytes of @path into a new buffer (*@raw, *@len).
- * false when the file is gone or not readable (skipped: logged without
- * its name's content beyond the path the operator gave).
+ * Grow the buffer *@b holding @got bytes to @cap bytes (+1): a new one,
+ * the old wiped before it is freed (a realloc would leave it in freed heap).
  */
-static bool
+static char *
+raw_grow(char *b, size_t got, size_t cap)
+{
+	char *p = xmalloc(cap + 1);
+
+	memcpy(p, b, got);
+	raw_free(b, got);
+	return p;
+}
+
+/*
+ * Read at most @max bytes of @path into a new buffer (*@raw, *@len; free
+ * it with raw_free()): 1.  0 when the file is gone or not readable
+ * (skipped: logged without its name's content beyond the path the
+ * operator gave), -1 when its size or mtime changed while it was read
+ * (still being written in place: left for the next pass).
+ */
+static int
 read_file(const char *path, size_t max, char **raw, size_t *len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	struct stat st;
+	struct stat st, st2;
 	size_t cap, got = 0;
-	char *b;
+	char *b = NULL;
+	int fd;
+	int ok = 0;
 
 	*raw = NULL;
 	*len = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
 		if (errno != ENOENT)
 			log_warn("Maildir: %s not readable, left", path);
-		return false;
+		goto out;
 	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return false;
-	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+		goto out;
 	cap = st.st_size > 0 && (uint64_t)st.st_size < max ? (size_t)st.st_size : max;
 	b = xmalloc(cap + 1);
 	while (got < max) {
 		ssize_t r;
 
-		if (got == cap)
-			b = xgrow(b, &cap, cap + 65536 < max ? cap + 65536 : max, 1);
+		if (got == cap) {
+			cap = cap + 65536 < max ? cap + 65536 : max;
+			b = raw_grow(b, got, cap);
+		}
 		r = read(fd, b + got, (cap < max ? cap : max) - got);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
 			log_warn("Maildir: %s not readable, left", path);
-			close(fd);
-			free(b);
-			return false;
+			goto out;
 		}
 		if (r == 0)
 			break;
 		got += (size_t)r;
 	}
-	close(fd);
+	if (fstat(fd, &st2) != 0 || st2.st_size != st.st_size ||
+	    st2.st_mtim.tv_sec != st.st_mtim.tv_sec || st2.st_mtim.tv_nsec != st.st_mtim.tv_nsec) {
+		ok = -1;
+		goto out;
+	}
 	*raw = b;
 	*len = got;
-	return true;
+	b = NULL;
+	ok = 1;
+out:
+	raw_free(b, got);
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/*
+ * Whether a file modified at @mtime_ns (epoch ns) has settled: not modified
+ * within SETTLE_MS of now (the real clock, the file system's; either way,
+ * so an mtime far in the future does not hold a file forever).  A file
+ * written in place (cp, some fetchers) is thus not read half-written.
+ */
+static bool
+settled(int64_t mtime_ns)
+{
+	struct timespec ts;
+	int64_t age_ms;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	age_ms = ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - mtime_ns) / 1000000;
+	return age_ms >= SETTLE_MS || age_ms <= -SETTLE_MS;
 }
 
 /* Count the result of a delivery that returned LETHE_OK. */
@@ -214,6 +272,8 @@ count_ok(struct mailin_counts *c, const struct service_mailin_result *r)
 		c->delivered++;
 }
 
+static struct log_limit fail_lim = LOG_LIMIT_INIT(3, 600000);
+
 /* Deliver the files of @dir/@subname; counts into @c. */
 static lethe_rc
 pass_sub(struct service *svc, const char *dir, const char *subname, int64_t max_size,
@@ -221,7 +281,7 @@ pass_sub(struct service *svc, const char *dir, const char *subname, int64_t max_
 {
 	char *sub = xasprintf("%s/%s", dir, subname);
 	struct entry *v = NULL;
-	size_t n = 0, i;
+	size_t n = 0, i, waiting = 0;
 	lethe_rc rc;
 
 	rc = list_sub(sub, &v, &n, err);
@@ -232,17 +292,24 @@ pass_sub(struct service *svc, const char *dir, const char *subname, int64_t max_
 		struct service_mailin_result res;
 		struct lethe_err derr = {0};
 		lethe_rc drc;
+		int r;
 
 		if (stop != NULL && atomic_load(stop))
 			break;
+		if (!settled(v[i].mtime_ns)) {
+			waiting++;
+			continue;
+		}
 		path = xasprintf("%s/%s", sub, v[i].name);
-		if (!read_file(path, (size_t)max_size + 1, &raw, &len)) {
+		r = read_file(path, (size_t)max_size + 1, &raw, &len);
+		if (r <= 0) {
+			waiting += r < 0;
 			free(path);
 			continue;
 		}
 		memset(&res, 0, sizeof(res));
 		drc = service_mailin_deliver(svc, raw, len, NULL, "maildir", &res, &derr);
-		free(raw);
+		raw_free(raw, len);
 		if (drc == LETHE_OK) {
 			/* Durable: the file goes (gone already is fine: another reader's crash). */
 			if (unlink(path) != 0 && errno != ENOENT)
@@ -253,11 +320,19 @@ pass_sub(struct service *svc, const char *dir, const char *subname, int64_t max_
 			         res.outcome, (long long)res.id);
 		} else {
 			c->failed++;
-			log_warnx("Maildir: a message of %zu bytes stays for the next pass: %s",
-			          len, derr.msg);
+			/* Retried every pass (mailbox.poll): the same file would log every
+			 * few seconds while the cause lasts. */
+			log_warnx_limited(
+			    &fail_lim,
+			    "Maildir: a message of %zu bytes stays for the next pass: %s", len,
+			    derr.msg);
 		}
 		free(path);
 	}
+	if (waiting > 0)
+		log_info("Maildir: %zu files of %s/ still being written (modified less than %d ms "
+		         "ago, or while read): left for the next pass",
+		         waiting, subname, SETTLE_MS);
 	for (i = 0; i < n; i++)
 		free(v[i].name);
 	free(v);

@@ -25,10 +25,14 @@
 #include "service/service.h"
 #include "util/rc.h"
 
-#define MAILIN_IDLE_MS (300 * 1000) /* an LMTP session silent this long is closed */
-#define MAILIN_LINE_MAX 1000        /* bytes of an LMTP command line with its CRLF */
-#define MAILIN_RCPT_MAX 100         /* recipients of one LMTP transaction */
-#define MAILIN_PRUNE_S 3600         /* service_mailbox_prune() this often in serve */
+#define MAILIN_IDLE_MS (300 * 1000)     /* an LMTP session silent this long is closed */
+#define MAILIN_SEND_MS (300 * 1000)     /* a reply the client does not take this long: closed */
+#define MAILIN_DATA_MS (600 * 1000)     /* a DATA body must end this long after 354 (RFC 5321) */
+#define MAILIN_SESSION_MS (1800 * 1000) /* an LMTP session lasts at most this long */
+#define MAILIN_LINE_MAX 1000            /* bytes of an LMTP command line with its CRLF */
+#define MAILIN_RCPT_MAX 100             /* recipients of one LMTP transaction */
+#define MAILIN_PRUNE_S 3600             /* service_mailbox_prune() this often in serve */
+#define MAILIN_INFLIGHT_MAILS 4         /* LMTP bodies held at once, x (max_size + 1) */
 
 /* The outcomes a delivery can have (service_mailin_result.outcome), in this order. */
 enum {
@@ -67,7 +71,9 @@ void mailin_maildir_unlock(int lockfd);
 /*
  * One pass over the Maildir @dir (locked by the caller): the files of
  * new/ then of cur/ (names not starting with "."), each directory oldest
- * first (mtime, then name); each read (at most @max_size + 1 bytes),
+ * first (mtime, then name); a file modified less than 2 s ago, or whose
+ * size or mtime changes while it is read, is left for a later pass (it
+ * may still be written in place); each read (at most @max_size + 1 bytes),
  * handed to service_mailin_deliver(@svc, ..., NULL, "maildir", ...) and
  * unlinked once that returns LETHE_OK; a temporary failure leaves it and
  * the pass goes on; a file gone meanwhile is skipped.  Counts added to
@@ -86,7 +92,10 @@ struct mailin_lmtp;
  * socket file is removed first, the new one made mode 0660) and serve LMTP
  * sessions, at most @mb->lmtp_connections at once (one thread each; the
  * next is answered "421 4.3.2" and closed), each message delivered through
- * @svc (borrowed: it outlives the listener).  The address actually bound
+ * @svc (borrowed: it outlives the listener); a session is closed ("421
+ * 4.4.2") at the first of MAILIN_IDLE_MS, MAILIN_SEND_MS, MAILIN_DATA_MS,
+ * MAILIN_SESSION_MS (shortened by LETHE_TEST_LMTP_MS under a test clock
+ * only).  The address actually bound
  * (the port when 0 was asked) is logged once: "LMTP on ADDR".  LETHE_E_IO
  * with the address and the reason when it cannot listen.
  */

@@ -8,6 +8,7 @@ table; a file is removed only once its mail is recorded.
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -28,16 +29,19 @@ def maildir(tmp_path, name="md"):
 
 
 def put(d, name, raw, sub="new", mtime=None):
+    """Write a message file, by default modified 10 s ago (a file modified less than 2 s
+    ago may still be written: lethe leaves it for the next pass)."""
     p = d / sub / name
     p.write_bytes(raw)
-    if mtime is not None:
-        os.utime(p, (mtime, mtime))
+    if mtime is None:
+        mtime = time.time() - 10
+    os.utime(p, (mtime, mtime))
     return p
 
 
-def intake(demo, d, *extra, timeout=60):
+def intake(demo, d, *extra, timeout=60, env=None):
     return run_lethe("mail-intake", "-c", demo.config, "--maildir", d, *extra,
-                     timeout=timeout)
+                     timeout=timeout, env=env)
 
 
 def files(d):
@@ -75,6 +79,29 @@ def test_once_delivers_oldest_first_and_removes_files(demo, smtp_sink, tmp_path)
     assert SENDER not in err and "bob" not in err, err
 
 
+def test_file_modified_just_now_waits_for_the_next_pass(demo, smtp_sink, tmp_path):
+    # A file written in place (an operator's cp, some fetchers) may be half-written while
+    # it is young: it is left, not recorded nor removed, until it has settled.
+    mailbox_config(demo, smtp_sink.port)
+    d = maildir(tmp_path)
+    put(d, "old", message(sender=SENDER, body="settled"))
+    young = put(d, "young", message(sender=SENDER, body="half of it"), mtime=time.time())
+    code, out, err = intake(demo, d, "--once", "--json")
+    assert code == 0, (code, out, err)
+    doc = json.loads(out)
+    assert doc["delivered"] + doc["refused"] == 1 and doc["failed"] == 0, doc
+    assert files(d) == ["young"], files(d)
+    assert "still being written" in err, err
+    assert [r["bytes"] for r in mail_in_rows(demo)] == [len(message(sender=SENDER,
+                                                                     body="settled"))]
+    # Settled (its writer done 2 s ago): read at the next pass.
+    os.utime(young, (time.time() - 3, time.time() - 3))
+    code, out, err = intake(demo, d, "--once", "--json")
+    assert code == 0, (code, out, err)
+    assert files(d) == []
+    assert len(mail_in_rows(demo)) == 2
+
+
 def test_bad_dirs_and_config(demo, smtp_sink, tmp_path):
     # No mailbox: section: a configuration error (exit 3).
     d = maildir(tmp_path)
@@ -95,12 +122,42 @@ def test_bad_dirs_and_config(demo, smtp_sink, tmp_path):
     assert mail_in_rows(demo) == []
 
 
+def no_gmime(tmp_path):
+    """An environment where GMime cannot be loaded: a library of its soname without its
+    functions comes first on LD_LIBRARY_PATH, so every parse fails temporarily (the
+    state store works: the failure is the message's, during the pass)."""
+    lib = tmp_path / "no-gmime"
+    lib.mkdir(exist_ok=True)
+    shutil.copyfile("/lib/x86_64-linux-gnu/libutil.so.1", lib / "libgmime-3.0.so.0")
+    return {"LD_LIBRARY_PATH": str(lib)}
+
+
 def test_temporary_failure_leaves_the_file_then_retry(demo, smtp_sink, tmp_path):
     mailbox_config(demo, smtp_sink.port)
     d = maildir(tmp_path)
-    # Create the state store first (an empty pass), then hold its write lock.
-    code, out, err = intake(demo, d, "--once")
+    put(d, "m1", message(sender=SENDER))
+    code, out, err = intake(demo, d, "--once", "--json", env=no_gmime(tmp_path))
+    # The store opened; the message failed in the pass: counted, exit 1, the file stays.
+    assert code == 1, (code, out, err)
+    doc = json.loads(out)
+    assert doc["failed"] == 1 and doc["delivered"] == 0 and doc["refused"] == 0, doc
+    assert "stays for the next pass" in err, err
+    assert files(d) == ["m1"]
+    assert mail_in_rows(demo) == []
+    code, out, err = intake(demo, d, "--once", "--json")
     assert code == 0, (code, out, err)
+    assert json.loads(out)["failed"] == 0
+    assert files(d) == []
+    assert len(mail_in_rows(demo)) == 1
+
+
+
+def test_locked_store_fails_at_open_and_the_file_stays(demo, smtp_sink, tmp_path):
+    """The state store's write lock held by another process: `lethe mail-intake` cannot
+    open it (its schema check is a write transaction) and gives up after its 10 s, before
+    any message is read: exit 1, the file stays, and a later pass stores it once."""
+    mailbox_config(demo, smtp_sink.port)
+    d = maildir(tmp_path)
     put(d, "m1", message(sender=SENDER))
     lock = StoreLock(demo)
     try:
@@ -117,9 +174,33 @@ def test_temporary_failure_leaves_the_file_then_retry(demo, smtp_sink, tmp_path)
     assert mail_in_rows(demo) == []
     code, out, err = intake(demo, d, "--once", "--json")
     assert code == 0, (code, out, err)
-    assert json.loads(out)["failed"] == 0
     assert files(d) == []
     assert len(mail_in_rows(demo)) == 1
+
+def test_failing_file_warned_at_a_limited_rate(demo, smtp_sink, tmp_path):
+    # A file that fails on every pass (every second here) is not warned about every pass.
+    mailbox_config(demo, smtp_sink.port, poll="1s")
+    d = maildir(tmp_path)
+    put(d, "m1", message(sender=SENDER))
+    env = lethe_env(no_gmime(tmp_path))
+    errlog = tmp_path / "intake.stderr"
+    with open(errlog, "wb") as ef:
+        p = subprocess.Popen([lethe_path(), "mail-intake", "-c", str(demo.config),
+                              "--maildir", str(d)], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=ef, env=env)
+        try:
+            assert "reading the Maildir" in p.stdout.readline().decode()
+            time.sleep(8)  # about 8 passes, each failing at once
+            p.send_signal(signal.SIGTERM)
+            assert p.wait(timeout=20) == 0
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    log = errlog.read_text()
+    n = log.count("stays for the next pass")
+    assert 1 <= n <= 3, log
+    assert files(d) == ["m1"] and mail_in_rows(demo) == []
 
 
 def test_second_reader_refused_while_first_runs(demo, smtp_sink, tmp_path):
