@@ -355,8 +355,10 @@ def test_temporary_failure_451_then_retry_stores_one(servers, demo, smtp_sink, t
     assert replies[0][1].startswith(b"4.3.0"), replies
     # lethe waited its busy timeout for the lock (10 s of wall time, STORE_BUSY_MS), then
     # answered: not at once, and not "10 s" of 200 us sleeps that each took longer (14 s
-    # idle, longer than this client's old 90 s on a loaded machine).
-    assert BUSY_S <= waited < BUSY_S + 3 * TSCALE, waited
+    # idle, longer than this client's old 90 s on a loaded machine).  Another thread of
+    # the serve (the runner's tick, the mailbox prune at start) may hold the service's
+    # st_mu through its own 10 s wait for the same lock first: two waits at most.
+    assert BUSY_S <= waited < 2 * BUSY_S + 3 * TSCALE, waited
     assert mail_in_rows(demo) == []
     # The MTA retries: exactly one mail recorded.
     c = lmtp(port)

@@ -158,6 +158,9 @@ def test_locked_store_fails_at_open_and_the_file_stays(demo, smtp_sink, tmp_path
     any message is read: exit 1, the file stays, and a later pass stores it once."""
     mailbox_config(demo, smtp_sink.port)
     d = maildir(tmp_path)
+    # Create the state store first (an empty pass), then hold its write lock.
+    code, out, err = intake(demo, d, "--once")
+    assert code == 0, (code, out, err)
     put(d, "m1", message(sender=SENDER))
     lock = StoreLock(demo)
     try:
