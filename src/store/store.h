@@ -677,8 +677,9 @@ lethe_rc store_mail_claim(struct store *st, const char *owner, int64_t now_ms, i
 /*
  * Finish mail @id held by @owner: @state "sent", "dead" or "skipped", with
  * @why (may be NULL: no secret, no address), at @now (epoch s); the
- * recipient is wiped.  *@applied (may be NULL) false if @owner no longer
- * holds it.
+ * recipient is wiped, and for a reply its incoming mail's reply headers
+ * (mail_in.reply_box), in the same savepoint.  *@applied (may be NULL) false
+ * if @owner no longer holds it.
  */
 lethe_rc store_mail_finish(struct store *st, int64_t id, const char *owner, const char *state,
                            const char *why, int64_t now, bool *applied, struct lethe_err *err);
@@ -687,7 +688,8 @@ lethe_rc store_mail_retry(struct store *st, int64_t id, const char *owner, int64
                           const char *why, struct lethe_err *err);
 /*
  * Mail is off (no mail: section): end every pending or sending mail as
- * skipped with @why at @now (epoch s), its recipient wiped; *@n how many.
+ * skipped with @why at @now (epoch s), its recipient wiped (and a reply's
+ * headers, as store_mail_finish()); *@n how many.
  */
 lethe_rc store_mail_skip_all(struct store *st, const char *why, int64_t now, int64_t *n,
                              struct lethe_err *err);
