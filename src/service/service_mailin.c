@@ -246,6 +246,9 @@ record_alone(struct delivery *d, struct lethe_err *err)
 
 	pthread_mutex_lock(&svc->st_mu);
 	rc = svc->st != NULL ? LETHE_OK : service_store_open(svc, err);
+	/* Durable before the front end acknowledges it: this commit only is synced. */
+	if (rc == LETHE_OK)
+		rc = store_set_durable(svc->st, err);
 	if (rc == LETHE_OK)
 		rc = store_begin(svc->st, err);
 	if (rc == LETHE_OK) {
@@ -255,6 +258,8 @@ record_alone(struct delivery *d, struct lethe_err *err)
 		else
 			store_rollback(svc->st);
 	}
+	if (svc->st != NULL)
+		store_set_normal_sync(svc->st);
 	pthread_mutex_unlock(&svc->st_mu);
 	return rc;
 }
@@ -321,6 +326,7 @@ make_request(struct delivery *d, const struct mailbox_decision *dec, int64_t *re
 	}
 	in.in_txn = request_txn;
 	in.in_txn_arg = d;
+	in.durable = true; /* LMTP's 250 and Maildir's unlink come after the commit */
 	d->txn_rc = LETHE_OK;
 	rc = service_request_create(d->svc, &in, &out, &repeat, err);
 	if (rc == LETHE_OK)

@@ -30,6 +30,7 @@
 #include "service/service.h"
 #include "service/service_internal.h"
 #include "store/store.h"
+#include "store/store_internal.h"
 #include "testutil.h"
 #include "util/timeutil.h"
 
@@ -686,6 +687,68 @@ test_deliver_export_limit(void **state)
 	fx_close(&x);
 }
 
+/* The connection's PRAGMA synchronous (1 NORMAL, 2 FULL). */
+static int
+sync_level(struct store *st)
+{
+	sqlite3_stmt *q = NULL;
+	int v = -1;
+
+	assert_int_equal(sqlite3_prepare_v2(st->db, "PRAGMA synchronous", -1, &q, NULL), SQLITE_OK);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		v = sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	return v;
+}
+
+/* in_txn hook: the connection's synchronous inside the request's transaction into *@arg. */
+static lethe_rc
+sync_hook(void *arg, struct store *st, int64_t request_id, bool repeat, struct lethe_err *err)
+{
+	(void)request_id;
+	(void)repeat;
+	(void)err;
+	*(int *)arg = sync_level(st);
+	return LETHE_OK;
+}
+
+/*
+ * in.durable: the request's transaction commits with synchronous=FULL (the
+ * WAL synced before service_request_create() returns), and only that one:
+ * the connection is back to NORMAL afterwards; without it, NORMAL.
+ */
+static void
+test_in_txn_durable(void **state)
+{
+	struct plan_id id = {.kind = "email", .value = "durable@example.net"};
+	struct service_request_in in;
+	struct lethe_err err = {0};
+	json_t *out = NULL;
+	bool repeat = false;
+	int seen = 0, durable;
+	struct fx x;
+
+	fx_open(state, &x, MAILBOX_YAML);
+	for (durable = 1; durable >= 0; durable--) {
+		memset(&in, 0, sizeof(in));
+		in.kind = "erasure";
+		in.scope = "account";
+		in.source = "email";
+		in.actor = "email";
+		in.ids = &id;
+		in.nids = 1;
+		in.verify_by_link = true;
+		in.in_txn = sync_hook;
+		in.in_txn_arg = &seen;
+		in.durable = durable;
+		assert_int_equal(service_request_create(x.svc, &in, &out, &repeat, &err), LETHE_OK);
+		json_decref(out);
+		assert_int_equal(seen, durable ? 2 : 1);
+		assert_int_equal(sync_level(x.svc->st), 1);
+	}
+	fx_close(&x);
+}
+
 static void
 test_deliver_unmatched_status_robot(void **state)
 {
@@ -901,6 +964,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_deliver_review_and_wipe, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deliver_expiry_wipes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deliver_export_limit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_in_txn_durable, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deliver_unmatched_status_robot, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deliver_too_big, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mailbox_queue, setup, teardown),
