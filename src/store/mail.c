@@ -304,6 +304,48 @@ store_mail_skip_all(struct store *st, const char *why, int64_t now, int64_t *n,
 }
 
 lethe_rc
+store_mail_request_next(struct store *st, int64_t request_id, int64_t after, int64_t *id,
+                        uint8_t **box, size_t *boxlen, struct lethe_err *err)
+{
+	struct store_mail m;
+	struct mail_boxed b = {.m = &m, .box = box, .boxlen = boxlen};
+	lethe_rc rc;
+
+	*id = 0;
+	*box = NULL;
+	*boxlen = 0;
+	rc = store__one(st, err, "reading a queued mail", mail_boxed_row, &b,
+	                "SELECT " MAIL_COLS ", m.to_box" MAIL_FROM
+	                "WHERE m.request_id = ?1 AND m.id > ?2 AND m.state = 'pending' AND "
+	                "m.mail_in_id IS NULL ORDER BY m.id LIMIT 1",
+	                "ii", request_id, after);
+	if (rc == LETHE_OK)
+		*id = m.id;
+	return rc;
+}
+
+lethe_rc
+store_mail_last_id(struct store *st, int64_t *id, struct lethe_err *err)
+{
+	int64_t v[2] = {0, 0};
+	lethe_rc rc;
+
+	rc = store__one(st, err, "reading the mail outbox", store__row_ints, v,
+	                "SELECT coalesce(max(id), 0), 0 FROM mail", "");
+	*id = rc == LETHE_OK ? v[0] : 0;
+	return rc == LETHE_E_NOTFOUND ? LETHE_OK : rc;
+}
+
+lethe_rc
+store_mail_skip(struct store *st, int64_t id, const char *why, int64_t now, struct lethe_err *err)
+{
+	return store__execf(st, err,
+	                    "UPDATE mail SET state = 'skipped', last_error = ?2, done_at = ?3, "
+	                    "to_box = NULL, owner = NULL WHERE id = ?1 AND state = 'pending'",
+	                    "iti", id, why, now);
+}
+
+lethe_rc
 store_mail_next_due(struct store *st, int64_t *next_ms, struct lethe_err *err)
 {
 	int64_t v[2] = {0, 0};

@@ -693,6 +693,18 @@ lethe_rc store_mail_retry(struct store *st, int64_t id, const char *owner, int64
  */
 lethe_rc store_mail_skip_all(struct store *st, const char *why, int64_t now, int64_t *n,
                              struct lethe_err *err);
+/*
+ * The first pending mail of request @request_id (not a reply to incoming
+ * mail) with an id above @after: its id into *@id, its sealed recipient
+ * into *@box (caller frees; NULL if none).  LETHE_E_NOTFOUND if none.
+ */
+lethe_rc store_mail_request_next(struct store *st, int64_t request_id, int64_t after, int64_t *id,
+                                 uint8_t **box, size_t *boxlen, struct lethe_err *err);
+/* The highest mail id so far into *@id (0: none). */
+lethe_rc store_mail_last_id(struct store *st, int64_t *id, struct lethe_err *err);
+/* Pending mail @id ends skipped with @why at @now (epoch s), its recipient wiped. */
+lethe_rc store_mail_skip(struct store *st, int64_t id, const char *why, int64_t now,
+                         struct lethe_err *err);
 /* The earliest next_at (ms) of a pending or sending mail, 0 if none. */
 lethe_rc store_mail_next_due(struct store *st, int64_t *next_ms, struct lethe_err *err);
 /* Call @fn with each mail state and its count (for /metrics: lethe_mail{state}). */

@@ -749,6 +749,116 @@ test_in_txn_durable(void **state)
 	fx_close(&x);
 }
 
+/* MAILBOX_YAML with @from replaced by @to (one occurrence) into a new string. */
+static char *
+yaml_with(const char *from, const char *to)
+{
+	const char *base = MAILBOX_YAML, *at = strstr(base, from);
+	size_t cap = strlen(base) + strlen(to) + 1;
+	char *y = malloc(cap);
+
+	assert_non_null(at);
+	assert_non_null(y);
+	snprintf(y, cap, "%.*s%s%s", (int)(at - base), base, to, at + strlen(from));
+	return y;
+}
+
+/* Request @id's own mails (not replies) that will go: pending, not skipped. */
+static long long
+request_mails_to_go(struct fx *x, long long id)
+{
+	return q_id(x,
+	            "SELECT count(*) FROM mail WHERE request_id = %lld AND mail_in_id IS NULL AND "
+	            "state = 'pending'",
+	            id);
+}
+
+/*
+ * Every mail a delivered mail causes is metered (mailbox.replies): ten
+ * mails forged From: one address make its request once, mail its link
+ * once and its news again once per window (the rest are recorded, and
+ * mail nothing); per_address 1 skips even that repeat.
+ */
+static void
+test_deliver_forged_from_metered(void **state)
+{
+	struct service_mailin_result r;
+	struct fx x;
+	char *m, *y;
+	long long req = 0;
+	int i, per;
+
+	for (per = 3; per >= 1; per -= 2) {
+		char with[64];
+
+		snprintf(with, sizeof(with), "per_address: %d, total: 200", per);
+		y = yaml_with("per_address: 3, total: 200", with);
+		fx_open(state, &x, y);
+		for (i = 1; i <= 10; i++) {
+			m = msg(x.email, "Account deletion", "Please delete my account.", "", i);
+			assert_int_equal(deliver(&x, m, "lmtp", &r), LETHE_OK);
+			free(m);
+			assert_string_equal(r.outcome, "request");
+			assert_false(r.replied);
+			if (i == 1)
+				req = r.request_id;
+			assert_int_equal(r.request_id, req);
+		}
+		assert_int_equal(sql_int(x.state, "SELECT count(*) FROM mail_in"), 10);
+		assert_int_equal(request_mails_to_go(&x, req), per == 3 ? 2 : 1);
+		assert_int_equal(q_id(&x,
+		                      "SELECT count(*) FROM mail WHERE request_id = %lld AND "
+		                      "state = 'skipped' AND last_error = 'over mailbox.replies'",
+		                      req),
+		                 per == 3 ? 0 : 1);
+		fx_close(&x);
+		free(y);
+		/* The next round opens a fresh demo. */
+		teardown(state);
+		setup(state);
+	}
+}
+
+/*
+ * A claim's link to the address on file counts in a total of its own: the
+ * sender's replies stop at the same mail whether or not the account
+ * exists (replies total 2: the third reply is not sent, in both cases).
+ */
+static void
+test_deliver_on_file_unobservable(void **state)
+{
+	struct service_mailin_result r;
+	struct fx x;
+	char *m, *y, body[300], from[64];
+	bool got[2][3];
+	int known, i;
+
+	for (known = 1; known >= 0; known--) {
+		y = yaml_with("per_address: 3, total: 200", "per_address: 2, total: 2");
+		fx_open(state, &x, y);
+		for (i = 0; i < 3; i++) {
+			snprintf(body, sizeof(body), "Account name: %s",
+			         known ? x.name : "nobody here");
+			snprintf(from, sizeof(from), "stranger%d@example.net", i);
+			m = msg(from, "Account Deletion Request", body, "", i + 1);
+			assert_int_equal(deliver(&x, m, "lmtp", &r), LETHE_OK);
+			free(m);
+			assert_string_equal(r.outcome, "request");
+			got[known][i] = r.replied;
+		}
+		if (known)
+			/* The link went to the address on file: the first notice, its news once. */
+			assert_int_equal(request_mails_to_go(&x, r.request_id), 2);
+		fx_close(&x);
+		free(y);
+		teardown(state);
+		setup(state);
+	}
+	for (i = 0; i < 3; i++)
+		assert_int_equal(got[1][i], got[0][i]);
+	assert_true(got[1][0] && got[1][1] && !got[1][2]);
+}
+
 static void
 test_deliver_unmatched_status_robot(void **state)
 {
@@ -965,6 +1075,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_deliver_expiry_wipes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deliver_export_limit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_in_txn_durable, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deliver_forged_from_metered, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deliver_on_file_unobservable, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deliver_unmatched_status_robot, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deliver_too_big, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mailbox_queue, setup, teardown),
