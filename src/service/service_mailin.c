@@ -190,7 +190,8 @@ mail_allowed(struct delivery *d, struct store *st, const char *addr, const char 
 /*
  * The mails of request @request_id this delivery queued (ids above @after:
  * its first notice, or its news again), each counted against its
- * recipient's windows: skipped when over one.
+ * recipient's windows: skipped when over one, else claimed after the reply
+ * queued with them (the reply comes first whether or not a notice went).
  * A request confirmed at an address on file counts in a total of its own
  * ("on-file-total:"): the sender's reply windows never move with what is
  * on file, so its replies cannot tell whether an account exists.
@@ -221,8 +222,9 @@ meter_request_mail(struct delivery *d, struct store *st, int64_t request_id, int
 			sodium_memzero(box, boxlen);
 		free(box);
 		box = NULL;
-		if (rc == LETHE_OK && !ok)
-			rc = store_mail_skip(st, id, "over mailbox.replies", d->now, err);
+		if (rc == LETHE_OK)
+			rc = ok ? store_mail_after_replies(st, id, err)
+			        : store_mail_skip(st, id, "over mailbox.replies", d->now, err);
 		if (rc != LETHE_OK)
 			break;
 	}

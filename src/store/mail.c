@@ -346,6 +346,16 @@ store_mail_skip(struct store *st, int64_t id, const char *why, int64_t now, stru
 }
 
 lethe_rc
+store_mail_after_replies(struct store *st, int64_t id, struct lethe_err *err)
+{
+	/* Replies are due at 0: 1 is as "at once" for the mailer, but claimed after them. */
+	return store__execf(st, err,
+	                    "UPDATE mail SET next_at = 1 WHERE id = ?1 AND state = 'pending' AND "
+	                    "next_at = 0",
+	                    "i", id);
+}
+
+lethe_rc
 store_mail_next_due(struct store *st, int64_t *next_ms, struct lethe_err *err)
 {
 	int64_t v[2] = {0, 0};

@@ -705,6 +705,11 @@ lethe_rc store_mail_last_id(struct store *st, int64_t *id, struct lethe_err *err
 /* Pending mail @id ends skipped with @why at @now (epoch s), its recipient wiped. */
 lethe_rc store_mail_skip(struct store *st, int64_t id, const char *why, int64_t now,
                          struct lethe_err *err);
+/*
+ * Pending mail @id, due at once, is claimed after the mails queued due at once
+ * (replies): the reply to an incoming mail goes before the notice it caused.
+ */
+lethe_rc store_mail_after_replies(struct store *st, int64_t id, struct lethe_err *err);
 /* The earliest next_at (ms) of a pending or sending mail, 0 if none. */
 lethe_rc store_mail_next_due(struct store *st, int64_t *next_ms, struct lethe_err *err);
 /* Call @fn with each mail state and its count (for /metrics: lethe_mail{state}). */

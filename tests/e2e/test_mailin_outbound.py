@@ -4,7 +4,9 @@
 Every mail a delivery causes counts against mailbox.replies: ten mails forged From: one
 address are all recorded, but its owner gets the verify link once and the news again at
 most once per window (at most `per_address` mails in all); a claim's link to the address
-on file likewise.
+on file likewise. The reply to a claim reaches the sender before the link it caused goes
+to the address on file, so its order of arrival is the same whether or not the account
+exists.
 """
 import time
 
@@ -79,3 +81,38 @@ def test_claims_mail_the_address_on_file_within_limits(mailbox_env):
     time.sleep(1.5)
     assert len(mb.mails_to(p.email)) == 2
 
+
+def _first_of_delivery(mb, start, sender, others):
+    """The recipients of the mails that arrived since @start, in order, once the sender's
+    reply and @others arrived."""
+    mb.wait_mails(sender, 1)
+    for o in others:
+        mb.wait_mails(o, 1)
+    time.sleep(1.0)
+    return [m.rcpt[0].lower() for m in mb.sink.messages[start:]]
+
+
+def test_reply_arrives_first_whatever_exists(mailbox_env):
+    """A claim naming an existing account: the reply to the sender arrives before the link to
+    the address on file; naming no account: the reply alone (the mailer sends one mail at a
+    time, in the order it claims them)."""
+    mb = mailbox_env(2)
+    p = mb.person()
+    s = stranger(p, 7)
+    start = len(mb.sink.messages)
+    raw = corpus("seed002-account-deletion-request.eml",
+                 **person_values(p, **{"from": s, "return_path": s}))
+    code, text = mb.lmtp(raw)
+    assert code == 250, text
+    order = _first_of_delivery(mb, start, s, [p.email])
+    assert order == [s, p.email.lower()], order
+
+    s2 = stranger(p, 8)
+    start = len(mb.sink.messages)
+    raw = corpus("seed002-account-deletion-request.eml",
+                 **person_values(p, **{"from": s2, "return_path": s2,
+                                       "account_name": "Nobody Here %d" % p.uid}))
+    code, text = mb.lmtp(raw)
+    assert code == 250, text
+    order = _first_of_delivery(mb, start, s2, [])
+    assert order == [s2], order

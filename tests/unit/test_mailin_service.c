@@ -859,6 +859,44 @@ test_deliver_on_file_unobservable(void **state)
 	assert_true(got[1][0] && got[1][1] && !got[1][2]);
 }
 
+/*
+ * The reply to a claim is claimed by the mailer before the link to the
+ * address on file it caused: the reply comes first whether or not an
+ * account exists.
+ */
+static void
+test_deliver_reply_goes_first(void **state)
+{
+	struct service_mailin_result r;
+	struct store_mail ml;
+	struct lethe_err err = {0};
+	struct fx x;
+	char *m, body[300];
+	uint8_t *to = NULL;
+	size_t tolen = 0;
+
+	fx_open(state, &x, MAILBOX_YAML);
+	snprintf(body, sizeof(body), "Account name: %s", x.name);
+	m = msg("stranger@example.net", "Account Deletion Request", body, "", 1);
+	assert_int_equal(deliver(&x, m, "lmtp", &r), LETHE_OK);
+	free(m);
+	assert_true(r.replied);
+	assert_int_equal(request_mails_to_go(&x, r.request_id), 1);
+	assert_int_equal(
+	    store_mail_claim(x.svc->st, "test", time_now() * 1000, 60000, &ml, &to, &tolen, &err),
+	    LETHE_OK);
+	free(to);
+	assert_int_equal(ml.mail_in_id, r.id);
+	assert_string_equal(ml.notice, "reply_request");
+	assert_int_equal(
+	    store_mail_claim(x.svc->st, "test", time_now() * 1000, 60000, &ml, &to, &tolen, &err),
+	    LETHE_OK);
+	free(to);
+	assert_int_equal(ml.mail_in_id, 0);
+	assert_string_equal(ml.notice, "awaiting_verification");
+	fx_close(&x);
+}
+
 static void
 test_deliver_unmatched_status_robot(void **state)
 {
@@ -1077,6 +1115,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_in_txn_durable, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deliver_forged_from_metered, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deliver_on_file_unobservable, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deliver_reply_goes_first, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deliver_unmatched_status_robot, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deliver_too_big, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mailbox_queue, setup, teardown),
