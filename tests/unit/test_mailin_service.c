@@ -897,6 +897,64 @@ test_deliver_reply_goes_first(void **state)
 	fx_close(&x);
 }
 
+/*
+ * The sender path over export.rate_limit: recorded (closed, nothing kept),
+ * no request, and nothing mailed at all: the link would have gone to the
+ * From: address's owner, so silence tells the sender nothing.
+ */
+static void
+test_deliver_sender_export_limit(void **state)
+{
+	struct store_transition t = {
+	    .from = "awaiting_verification",
+	    .to = "completed",
+	    .actor = "lethe",
+	    .not_before = -1,
+	    .expires_at = -1,
+	    .effects = -1,
+	};
+	struct service_mailin_result r, r2;
+	struct lethe_err err = {0};
+	struct fx x;
+	char *m, *y, s[256];
+	bool applied = false;
+	long long mails;
+
+	y = yaml_with("  rules:\n", "  rules:\n"
+	                            "    - name: my-export\n"
+	                            "      subjects: [\"Export my data\"]\n"
+	                            "      kind: export\n"
+	                            "      scope: account\n"
+	                            "      identities: [sender]\n");
+	fx_open(state, &x, y);
+	m = msg(x.email, "Export my data", "Please send me my data.", "", 1);
+	assert_int_equal(deliver(&x, m, "lmtp", &r), LETHE_OK);
+	free(m);
+	assert_string_equal(r.outcome, "request");
+	assert_true(r.request_id > 0);
+	assert_int_equal(request_mails_to_go(&x, r.request_id), 1);
+	t.now = time_now();
+	assert_int_equal(store_request_transition(x.svc->st, r.request_id, &t, &applied, &err),
+	                 LETHE_OK);
+	assert_true(applied);
+	mails = sql_int(x.state, "SELECT count(*) FROM mail");
+	m = msg(x.email, "Export my data", "Please send me my data again.", "", 2);
+	assert_int_equal(deliver(&x, m, "lmtp", &r2), LETHE_OK);
+	free(m);
+	assert_string_equal(r2.outcome, "request");
+	assert_int_equal(r2.request_id, 0);
+	assert_false(r2.replied);
+	assert_int_equal(sql_int(x.state, "SELECT count(*) FROM requests"), 1);
+	assert_int_equal(sql_int(x.state, "SELECT count(*) FROM mail"), mails);
+	t_id(&x,
+	     "SELECT state || ',' || (raw_box IS NULL) || ',' || (reply_box IS NULL) || ',' || "
+	     "reason FROM mail_in WHERE id = %lld",
+	     r2.id, s, sizeof(s));
+	assert_string_equal(s, "closed,1,1,over export.rate_limit: nothing made");
+	fx_close(&x);
+	free(y);
+}
+
 static void
 test_deliver_unmatched_status_robot(void **state)
 {
@@ -1116,6 +1174,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_deliver_forged_from_metered, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deliver_on_file_unobservable, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deliver_reply_goes_first, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deliver_sender_export_limit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deliver_unmatched_status_robot, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deliver_too_big, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mailbox_queue, setup, teardown),
