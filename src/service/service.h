@@ -216,6 +216,8 @@ struct service_request_in {
 	lethe_rc (*in_txn)(void *arg, struct store *st, int64_t request_id, bool repeat,
 	                   struct lethe_err *err);
 	void *in_txn_arg; /* its first argument */
+	bool durable;     /* its commit reaches the disk before this returns
+	                     (synchronous=FULL for that commit only) */
 };
 
 /*

@@ -56,6 +56,7 @@ struct delivery {
 	const char *notice;               /* the reply's notice, or NULL: none */
 	char reply_to[MAIL_ADDR_MAX + 1]; /* where the reply goes, "" for nowhere */
 	bool repeat_news;                 /* a repeat: its request's news mailed again */
+	bool on_file;                     /* the request's mail goes to an address on file */
 	int64_t request_id;               /* out: the request made or resolved to */
 	int64_t id;                       /* out: the row */
 	bool replied;                     /* out: a reply was queued */
@@ -163,32 +164,107 @@ seal_raw(struct delivery *d, const char *raw, size_t len, struct lethe_err *err)
 }
 
 /*
+ * One more mail to @addr under mailbox.replies: its address window
+ * ("reply:" + the address) and the total window @total ("reply-total:" or
+ * "on-file-total:"), counted only while both allow it; *@ok says whether.
+ */
+static lethe_rc
+mail_allowed(struct delivery *d, struct store *st, const char *addr, const char *total, bool *ok,
+             struct lethe_err *err)
+{
+	const struct mailbox_config *mb = &d->svc->cfg->mailbox;
+	char ka[HASH_TEXT_LEN + 1], kt[HASH_TEXT_LEN + 1];
+	bool ok_a = false, ok_t = false;
+	lethe_rc rc;
+
+	rate_key(d->svc, "reply:", addr, ka);
+	rate_key(d->svc, total, "", kt);
+	rc = store_rate_hit(st, ka, mb->reply_window_s, mb->reply_per_address, d->now, &ok_a, err);
+	if (rc == LETHE_OK && ok_a)
+		rc =
+		    store_rate_hit(st, kt, mb->reply_window_s, mb->reply_total, d->now, &ok_t, err);
+	*ok = rc == LETHE_OK && ok_a && ok_t;
+	return rc;
+}
+
+/*
+ * The mails of request @request_id this delivery queued (ids above @after:
+ * its first notice, or its news again), each counted against its
+ * recipient's windows: skipped when over one, else claimed after the reply
+ * queued with them (the reply comes first whether or not a notice went).
+ * A request confirmed at an address on file counts in a total of its own
+ * ("on-file-total:"): the sender's reply windows never move with what is
+ * on file, so its replies cannot tell whether an account exists.
+ */
+static lethe_rc
+meter_request_mail(struct delivery *d, struct store *st, int64_t request_id, int64_t after,
+                   struct lethe_err *err)
+{
+	char addr[MAIL_ADDR_MAX + 1];
+	uint8_t *box = NULL;
+	size_t boxlen = 0;
+	int64_t id = 0;
+	bool ok;
+	lethe_rc rc;
+
+	for (;;) {
+		rc = store_mail_request_next(st, request_id, after, &id, &box, &boxlen, err);
+		if (rc != LETHE_OK)
+			break;
+		after = id;
+		ok = true;
+		if (box != NULL && request_notify_open(d->svc->cfg->key, box, boxlen, addr,
+		                                       sizeof(addr)) == LETHE_OK)
+			rc = mail_allowed(d, st, addr,
+			                  d->on_file ? "on-file-total:" : "reply-total:", &ok, err);
+		sodium_memzero(addr, sizeof(addr));
+		if (box != NULL)
+			sodium_memzero(box, boxlen);
+		free(box);
+		box = NULL;
+		if (rc == LETHE_OK)
+			rc = ok ? store_mail_after_replies(st, id, err)
+			        : store_mail_skip(st, id, "over mailbox.replies", d->now, err);
+		if (rc != LETHE_OK)
+			break;
+	}
+	return rc == LETHE_E_NOTFOUND ? LETHE_OK : rc;
+}
+
+/*
+ * A repeat's news mailed again at most once per mailbox.replies window per
+ * request ("news:" + its id): *@ok says whether now.
+ */
+static lethe_rc
+news_allowed(struct delivery *d, struct store *st, int64_t request_id, bool *ok,
+             struct lethe_err *err)
+{
+	char id[32], k[HASH_TEXT_LEN + 1];
+
+	snprintf(id, sizeof(id), "%lld", (long long)request_id);
+	rate_key(d->svc, "news:", id, k);
+	return store_rate_hit(st, k, d->svc->cfg->mailbox.reply_window_s, 1, d->now, ok, err);
+}
+
+/*
  * Inside the caller's transaction: the reply's rate windows, the row, the
- * reply queued, and for a repeat its request's news again.
+ * reply queued, and for a request the mails it queued (its first notice,
+ * or for a repeat its news again, at most once per window) metered.
  * LETHE_E_CONFLICT if the mail was recorded already.
  */
 static lethe_rc
 record_txn(struct delivery *d, struct store *st, int64_t request_id, struct lethe_err *err)
 {
-	const struct mailbox_config *mb = &d->svc->cfg->mailbox;
 	struct store_mailin_new n;
-	char ka[HASH_TEXT_LEN + 1], kt[HASH_TEXT_LEN + 1];
-	bool ok_a = false, ok_t = false;
 	uint8_t *to = NULL;
 	size_t tolen = 0;
+	int64_t after = 0;
+	bool news = false;
 	lethe_rc rc = LETHE_OK;
 
 	d->replied = false;
-	if (d->notice != NULL && d->reply_to[0] != '\0') {
-		rate_key(d->svc, "reply:", d->reply_to, ka);
-		rate_key(d->svc, "reply-total:", "", kt);
-		rc = store_rate_hit(st, ka, mb->reply_window_s, mb->reply_per_address, d->now,
-		                    &ok_a, err);
-		if (rc == LETHE_OK && ok_a)
-			rc = store_rate_hit(st, kt, mb->reply_window_s, mb->reply_total, d->now,
-			                    &ok_t, err);
-		d->replied = rc == LETHE_OK && ok_a && ok_t;
-	}
+	if (d->notice != NULL && d->reply_to[0] != '\0')
+		rc = mail_allowed(d, st, d->reply_to, "reply-total:", &d->replied, err);
 	memset(&n, 0, sizeof(n));
 	n.hash = d->hash;
 	n.via = d->via;
@@ -215,10 +291,17 @@ record_txn(struct delivery *d, struct store *st, int64_t request_id, struct leth
 	if (rc == LETHE_OK && d->repeat_news && request_id > 0) {
 		struct store_request r;
 
-		rc = store_request_get(st, request_id, &r, err);
-		if (rc == LETHE_OK)
+		rc = news_allowed(d, st, request_id, &news, err);
+		if (rc == LETHE_OK && news)
+			rc = store_mail_last_id(st, &after, err);
+		if (rc == LETHE_OK && news)
+			rc = store_request_get(st, request_id, &r, err);
+		if (rc == LETHE_OK && news)
 			rc = service__repeat_news_txn(d->svc, &r, d->now, err);
 	}
+	/* A new request's mails are all this transaction's (after 0). */
+	if (rc == LETHE_OK && request_id > 0 && (!d->repeat_news || news))
+		rc = meter_request_mail(d, st, request_id, after, err);
 	if (to != NULL)
 		sodium_memzero(to, tolen);
 	free(to);
@@ -246,6 +329,9 @@ record_alone(struct delivery *d, struct lethe_err *err)
 
 	pthread_mutex_lock(&svc->st_mu);
 	rc = svc->st != NULL ? LETHE_OK : service_store_open(svc, err);
+	/* Durable before the front end acknowledges it: this commit only is synced. */
+	if (rc == LETHE_OK)
+		rc = store_set_durable(svc->st, err);
 	if (rc == LETHE_OK)
 		rc = store_begin(svc->st, err);
 	if (rc == LETHE_OK) {
@@ -255,6 +341,8 @@ record_alone(struct delivery *d, struct lethe_err *err)
 		else
 			store_rollback(svc->st);
 	}
+	if (svc->st != NULL)
+		store_set_normal_sync(svc->st);
 	pthread_mutex_unlock(&svc->st_mu);
 	return rc;
 }
@@ -321,6 +409,8 @@ make_request(struct delivery *d, const struct mailbox_decision *dec, int64_t *re
 	}
 	in.in_txn = request_txn;
 	in.in_txn_arg = d;
+	in.durable = true; /* LMTP's 250 and Maildir's unlink come after the commit */
+	d->on_file = in.link_on_file;
 	d->txn_rc = LETHE_OK;
 	rc = service_request_create(d->svc, &in, &out, &repeat, err);
 	if (rc == LETHE_OK)

@@ -469,6 +469,9 @@ service_request_create(struct service *svc, const struct service_request_in *in,
 	}
 	pthread_mutex_lock(&svc->st_mu);
 	rc = store_ready(svc, err);
+	/* Only this commit is synced (the pragma cannot change inside a transaction). */
+	if (rc == LETHE_OK && in->durable)
+		rc = store_set_durable(svc->st, err);
 	if (rc == LETHE_OK)
 		rc = store_begin(svc->st, err);
 	if (rc == LETHE_OK) {
@@ -495,6 +498,8 @@ service_request_create(struct service *svc, const struct service_request_in *in,
 		else
 			store_rollback(svc->st);
 	}
+	if (in->durable && svc->st != NULL)
+		store_set_normal_sync(svc->st);
 	if (rc == LETHE_OK)
 		rc = full_json(svc, &r, out, err);
 	pthread_mutex_unlock(&svc->st_mu);

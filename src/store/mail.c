@@ -208,6 +208,24 @@ store_mail_claim(struct store *st, const char *owner, int64_t now_ms, int64_t le
 	return rc;
 }
 
+/* Release savepoint @name on success (@rc LETHE_OK), else undo it; returns the result. */
+static lethe_rc
+mail_release(struct store *st, const char *name, lethe_rc rc, struct lethe_err *err)
+{
+	char sql[64];
+
+	snprintf(sql, sizeof(sql), "RELEASE %s", name);
+	if (rc == LETHE_OK && sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		rc = store__fail(st, err, "release");
+	if (rc != LETHE_OK) {
+		snprintf(sql, sizeof(sql), "ROLLBACK TO %s", name);
+		sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+		snprintf(sql, sizeof(sql), "RELEASE %s", name);
+		sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+	}
+	return rc;
+}
+
 lethe_rc
 store_mail_finish(struct store *st, int64_t id, const char *owner, const char *state,
                   const char *why, int64_t now, bool *applied, struct lethe_err *err)
@@ -220,6 +238,10 @@ store_mail_finish(struct store *st, int64_t id, const char *owner, const char *s
 	    strcmp(state, "skipped") != 0)
 		return lethe_err_set(err, LETHE_E_INTERNAL, "mail %lld cannot end as '%s'",
 		                     (long long)id, state);
+	/* The end and the reply box's wipe: both or neither (a savepoint nests). */
+	rc = store__execf(st, err, "SAVEPOINT mail_finish", "");
+	if (rc != LETHE_OK)
+		return rc;
 	/* Done either way: the recipient goes (secure_delete zeroes it in the file). */
 	rc = store__execf(st, err,
 	                  "UPDATE mail SET state = ?3, last_error = coalesce(?4, last_error), "
@@ -228,7 +250,14 @@ store_mail_finish(struct store *st, int64_t id, const char *owner, const char *s
 	                  "ittti", id, owner, state, why, now);
 	if (rc == LETHE_OK && applied != NULL)
 		*applied = sqlite3_changes(st->db) == 1;
-	return rc;
+	/* A reply's headers (the sender's subject, Message-ID) served it: they go too. */
+	if (rc == LETHE_OK && sqlite3_changes(st->db) == 1)
+		rc = store__execf(
+		    st, err,
+		    "UPDATE mail_in SET reply_box = NULL WHERE reply_box IS NOT NULL AND "
+		    "id = (SELECT mail_in_id FROM mail WHERE id = ?1)",
+		    "i", id);
+	return mail_release(st, "mail_finish", rc, err);
 }
 
 lethe_rc
@@ -253,14 +282,77 @@ store_mail_skip_all(struct store *st, const char *why, int64_t now, int64_t *n,
 	lethe_rc rc;
 
 	*n = 0;
-	/* As store_mail_finish(): the recipient goes (secure_delete zeroes it in the file). */
-	rc = store__execf(st, err,
-	                  "UPDATE mail SET state = 'skipped', last_error = ?1, done_at = ?2, "
-	                  "to_box = NULL, owner = NULL WHERE state IN ('pending', 'sending')",
-	                  "ti", why, now);
+	rc = store__execf(st, err, "SAVEPOINT mail_skip_all", "");
+	if (rc != LETHE_OK)
+		return rc;
+	/* As store_mail_finish(): the replies' headers go first, then the recipients. */
+	rc = store__execf(
+	    st, err,
+	    "UPDATE mail_in SET reply_box = NULL WHERE reply_box IS NOT NULL AND id IN "
+	    "(SELECT mail_in_id FROM mail WHERE state IN ('pending', 'sending') AND "
+	    "mail_in_id > 0)",
+	    "");
+	if (rc == LETHE_OK)
+		rc = store__execf(
+		    st, err,
+		    "UPDATE mail SET state = 'skipped', last_error = ?1, done_at = ?2, "
+		    "to_box = NULL, owner = NULL WHERE state IN ('pending', 'sending')",
+		    "ti", why, now);
 	if (rc == LETHE_OK)
 		*n = sqlite3_changes(st->db);
+	return mail_release(st, "mail_skip_all", rc, err);
+}
+
+lethe_rc
+store_mail_request_next(struct store *st, int64_t request_id, int64_t after, int64_t *id,
+                        uint8_t **box, size_t *boxlen, struct lethe_err *err)
+{
+	struct store_mail m;
+	struct mail_boxed b = {.m = &m, .box = box, .boxlen = boxlen};
+	lethe_rc rc;
+
+	*id = 0;
+	*box = NULL;
+	*boxlen = 0;
+	rc = store__one(st, err, "reading a queued mail", mail_boxed_row, &b,
+	                "SELECT " MAIL_COLS ", m.to_box" MAIL_FROM
+	                "WHERE m.request_id = ?1 AND m.id > ?2 AND m.state = 'pending' AND "
+	                "m.mail_in_id IS NULL ORDER BY m.id LIMIT 1",
+	                "ii", request_id, after);
+	if (rc == LETHE_OK)
+		*id = m.id;
 	return rc;
+}
+
+lethe_rc
+store_mail_last_id(struct store *st, int64_t *id, struct lethe_err *err)
+{
+	int64_t v[2] = {0, 0};
+	lethe_rc rc;
+
+	rc = store__one(st, err, "reading the mail outbox", store__row_ints, v,
+	                "SELECT coalesce(max(id), 0), 0 FROM mail", "");
+	*id = rc == LETHE_OK ? v[0] : 0;
+	return rc == LETHE_E_NOTFOUND ? LETHE_OK : rc;
+}
+
+lethe_rc
+store_mail_skip(struct store *st, int64_t id, const char *why, int64_t now, struct lethe_err *err)
+{
+	return store__execf(st, err,
+	                    "UPDATE mail SET state = 'skipped', last_error = ?2, done_at = ?3, "
+	                    "to_box = NULL, owner = NULL WHERE id = ?1 AND state = 'pending'",
+	                    "iti", id, why, now);
+}
+
+lethe_rc
+store_mail_after_replies(struct store *st, int64_t id, struct lethe_err *err)
+{
+	/* Replies are due at 0: 1 is as "at once" for the mailer, but claimed after them. */
+	return store__execf(st, err,
+	                    "UPDATE mail SET next_at = 1 WHERE id = ?1 AND state = 'pending' AND "
+	                    "next_at = 0",
+	                    "i", id);
 }
 
 lethe_rc

@@ -687,8 +687,9 @@ lethe_rc store_mail_claim(struct store *st, const char *owner, int64_t now_ms, i
 /*
  * Finish mail @id held by @owner: @state "sent", "dead" or "skipped", with
  * @why (may be NULL: no secret, no address), at @now (epoch s); the
- * recipient is wiped.  *@applied (may be NULL) false if @owner no longer
- * holds it.
+ * recipient is wiped, and for a reply its incoming mail's reply headers
+ * (mail_in.reply_box), in the same savepoint.  *@applied (may be NULL) false
+ * if @owner no longer holds it.
  */
 lethe_rc store_mail_finish(struct store *st, int64_t id, const char *owner, const char *state,
                            const char *why, int64_t now, bool *applied, struct lethe_err *err);
@@ -697,10 +698,28 @@ lethe_rc store_mail_retry(struct store *st, int64_t id, const char *owner, int64
                           const char *why, struct lethe_err *err);
 /*
  * Mail is off (no mail: section): end every pending or sending mail as
- * skipped with @why at @now (epoch s), its recipient wiped; *@n how many.
+ * skipped with @why at @now (epoch s), its recipient wiped (and a reply's
+ * headers, as store_mail_finish()); *@n how many.
  */
 lethe_rc store_mail_skip_all(struct store *st, const char *why, int64_t now, int64_t *n,
                              struct lethe_err *err);
+/*
+ * The first pending mail of request @request_id (not a reply to incoming
+ * mail) with an id above @after: its id into *@id, its sealed recipient
+ * into *@box (caller frees; NULL if none).  LETHE_E_NOTFOUND if none.
+ */
+lethe_rc store_mail_request_next(struct store *st, int64_t request_id, int64_t after, int64_t *id,
+                                 uint8_t **box, size_t *boxlen, struct lethe_err *err);
+/* The highest mail id so far into *@id (0: none). */
+lethe_rc store_mail_last_id(struct store *st, int64_t *id, struct lethe_err *err);
+/* Pending mail @id ends skipped with @why at @now (epoch s), its recipient wiped. */
+lethe_rc store_mail_skip(struct store *st, int64_t id, const char *why, int64_t now,
+                         struct lethe_err *err);
+/*
+ * Pending mail @id, due at once, is claimed after the mails queued due at once
+ * (replies): the reply to an incoming mail goes before the notice it caused.
+ */
+lethe_rc store_mail_after_replies(struct store *st, int64_t id, struct lethe_err *err);
 /* The earliest next_at (ms) of a pending or sending mail, 0 if none. */
 lethe_rc store_mail_next_due(struct store *st, int64_t *next_ms, struct lethe_err *err);
 /* Call @fn with each mail state and its count (for /metrics: lethe_mail{state}). */

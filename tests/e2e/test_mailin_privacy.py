@@ -117,3 +117,42 @@ def test_unmatched_kept_until_closed(mailbox_env):
     assert mb.demo.state("SELECT raw_box IS NULL AND reply_box IS NULL FROM mail_in "
                          "WHERE id = ?", (row["id"],))[0][0] == 1
     assert_clean(mb, marker, p.email)
+
+
+def reply_boxes(mb, row_id):
+    """(state, raw_box kept, reply_box kept) of mail_in row @row_id."""
+    return tuple(mb.demo.state("SELECT state, raw_box IS NOT NULL, reply_box IS NOT NULL "
+                               "FROM mail_in WHERE id = ?", (row_id,))[0])
+
+
+def test_reply_headers_go_once_the_reply_is_sent(mailbox_env):
+    """The reply's headers (the sender's subject and Message-ID, sealed) are wiped in the
+    transaction that marks the reply sent: a status question's closed row keeps nothing,
+    an unmatched mail's open row keeps its raw message only (the operator's queue), a
+    claim's row while its request is still open keeps nothing of the reply."""
+    mb = mailbox_env(0)
+    p = mb.person()
+    raw = corpus("status-code.eml", **person_values(p, code="2x3s" + "a" * 30))
+    code, text = mb.lmtp(raw)
+    assert code == 250, text
+    mb.wait_mails(p.email, 1)
+    row = mb.mailbox_list(outcome="status")[-1]
+    mb.wait(lambda: reply_boxes(mb, row["id"]) == ("closed", 0, 0), "status row wiped")
+
+    p2 = mb.person()
+    mb.lmtp(corpus("unmatched-password.eml", **person_values(p2)))
+    mb.wait_mails(p2.email, 1)
+    row = mb.mailbox_list(state="open", outcome="unmatched")[-1]
+    mb.wait(lambda: reply_boxes(mb, row["id"]) == ("open", 1, 0), "unmatched row's reply box")
+
+    mb2 = mailbox_env(2)
+    p3 = mb2.person()
+    s = "stranger.%d@mail.example.net" % p3.uid
+    raw = corpus("seed002-account-deletion-request.eml",
+                 **person_values(p3, **{"from": s, "return_path": s}))
+    code, text = mb2.lmtp(raw)
+    assert code == 250, text
+    mb2.wait_mails(s, 1)
+    row = [r for r in mb2.mailbox_list(outcome="request") if r["request"]][-1]
+    assert mb2.request(row["request"])["state"] == "awaiting_verification"
+    mb2.wait(lambda: reply_boxes(mb2, row["id"]) == ("open", 1, 0), "claim row's reply box")

@@ -30,6 +30,7 @@
 #include "service/service.h"
 #include "service/service_internal.h"
 #include "store/store.h"
+#include "store/store_internal.h"
 #include "testutil.h"
 #include "util/timeutil.h"
 
@@ -686,6 +687,274 @@ test_deliver_export_limit(void **state)
 	fx_close(&x);
 }
 
+/* The connection's PRAGMA synchronous (1 NORMAL, 2 FULL). */
+static int
+sync_level(struct store *st)
+{
+	sqlite3_stmt *q = NULL;
+	int v = -1;
+
+	assert_int_equal(sqlite3_prepare_v2(st->db, "PRAGMA synchronous", -1, &q, NULL), SQLITE_OK);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		v = sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	return v;
+}
+
+/* in_txn hook: the connection's synchronous inside the request's transaction into *@arg. */
+static lethe_rc
+sync_hook(void *arg, struct store *st, int64_t request_id, bool repeat, struct lethe_err *err)
+{
+	(void)request_id;
+	(void)repeat;
+	(void)err;
+	*(int *)arg = sync_level(st);
+	return LETHE_OK;
+}
+
+/*
+ * in.durable: the request's transaction commits with synchronous=FULL (the
+ * WAL synced before service_request_create() returns), and only that one:
+ * the connection is back to NORMAL afterwards; without it, NORMAL.
+ */
+static void
+test_in_txn_durable(void **state)
+{
+	struct plan_id id = {.kind = "email", .value = "durable@example.net"};
+	struct service_request_in in;
+	struct lethe_err err = {0};
+	json_t *out = NULL;
+	bool repeat = false;
+	int seen = 0, durable;
+	struct fx x;
+
+	fx_open(state, &x, MAILBOX_YAML);
+	for (durable = 1; durable >= 0; durable--) {
+		memset(&in, 0, sizeof(in));
+		in.kind = "erasure";
+		in.scope = "account";
+		in.source = "email";
+		in.actor = "email";
+		in.ids = &id;
+		in.nids = 1;
+		in.verify_by_link = true;
+		in.in_txn = sync_hook;
+		in.in_txn_arg = &seen;
+		in.durable = durable;
+		assert_int_equal(service_request_create(x.svc, &in, &out, &repeat, &err), LETHE_OK);
+		json_decref(out);
+		assert_int_equal(seen, durable ? 2 : 1);
+		assert_int_equal(sync_level(x.svc->st), 1);
+	}
+	fx_close(&x);
+}
+
+/* MAILBOX_YAML with @from replaced by @to (one occurrence) into a new string. */
+static char *
+yaml_with(const char *from, const char *to)
+{
+	const char *base = MAILBOX_YAML, *at = strstr(base, from);
+	size_t cap = strlen(base) + strlen(to) + 1;
+	char *y = malloc(cap);
+
+	assert_non_null(at);
+	assert_non_null(y);
+	snprintf(y, cap, "%.*s%s%s", (int)(at - base), base, to, at + strlen(from));
+	return y;
+}
+
+/* Request @id's own mails (not replies) that will go: pending, not skipped. */
+static long long
+request_mails_to_go(struct fx *x, long long id)
+{
+	return q_id(x,
+	            "SELECT count(*) FROM mail WHERE request_id = %lld AND mail_in_id IS NULL AND "
+	            "state = 'pending'",
+	            id);
+}
+
+/*
+ * Every mail a delivered mail causes is metered (mailbox.replies): ten
+ * mails forged From: one address make its request once, mail its link
+ * once and its news again once per window (the rest are recorded, and
+ * mail nothing); per_address 1 skips even that repeat.
+ */
+static void
+test_deliver_forged_from_metered(void **state)
+{
+	struct service_mailin_result r;
+	struct fx x;
+	char *m, *y;
+	long long req = 0;
+	int i, per;
+
+	for (per = 3; per >= 1; per -= 2) {
+		char with[64];
+
+		snprintf(with, sizeof(with), "per_address: %d, total: 200", per);
+		y = yaml_with("per_address: 3, total: 200", with);
+		fx_open(state, &x, y);
+		for (i = 1; i <= 10; i++) {
+			m = msg(x.email, "Account deletion", "Please delete my account.", "", i);
+			assert_int_equal(deliver(&x, m, "lmtp", &r), LETHE_OK);
+			free(m);
+			assert_string_equal(r.outcome, "request");
+			assert_false(r.replied);
+			if (i == 1)
+				req = r.request_id;
+			assert_int_equal(r.request_id, req);
+		}
+		assert_int_equal(sql_int(x.state, "SELECT count(*) FROM mail_in"), 10);
+		assert_int_equal(request_mails_to_go(&x, req), per == 3 ? 2 : 1);
+		assert_int_equal(q_id(&x,
+		                      "SELECT count(*) FROM mail WHERE request_id = %lld AND "
+		                      "state = 'skipped' AND last_error = 'over mailbox.replies'",
+		                      req),
+		                 per == 3 ? 0 : 1);
+		fx_close(&x);
+		free(y);
+		/* The next round opens a fresh demo. */
+		teardown(state);
+		setup(state);
+	}
+}
+
+/*
+ * A claim's link to the address on file counts in a total of its own: the
+ * sender's replies stop at the same mail whether or not the account
+ * exists (replies total 2: the third reply is not sent, in both cases).
+ */
+static void
+test_deliver_on_file_unobservable(void **state)
+{
+	struct service_mailin_result r;
+	struct fx x;
+	char *m, *y, body[300], from[64];
+	bool got[2][3];
+	int known, i;
+
+	for (known = 1; known >= 0; known--) {
+		y = yaml_with("per_address: 3, total: 200", "per_address: 2, total: 2");
+		fx_open(state, &x, y);
+		for (i = 0; i < 3; i++) {
+			snprintf(body, sizeof(body), "Account name: %s",
+			         known ? x.name : "nobody here");
+			snprintf(from, sizeof(from), "stranger%d@example.net", i);
+			m = msg(from, "Account Deletion Request", body, "", i + 1);
+			assert_int_equal(deliver(&x, m, "lmtp", &r), LETHE_OK);
+			free(m);
+			assert_string_equal(r.outcome, "request");
+			got[known][i] = r.replied;
+		}
+		if (known)
+			/* The link went to the address on file: the first notice, its news once. */
+			assert_int_equal(request_mails_to_go(&x, r.request_id), 2);
+		fx_close(&x);
+		free(y);
+		teardown(state);
+		setup(state);
+	}
+	for (i = 0; i < 3; i++)
+		assert_int_equal(got[1][i], got[0][i]);
+	assert_true(got[1][0] && got[1][1] && !got[1][2]);
+}
+
+/*
+ * The reply to a claim is claimed by the mailer before the link to the
+ * address on file it caused: the reply comes first whether or not an
+ * account exists.
+ */
+static void
+test_deliver_reply_goes_first(void **state)
+{
+	struct service_mailin_result r;
+	struct store_mail ml;
+	struct lethe_err err = {0};
+	struct fx x;
+	char *m, body[300];
+	uint8_t *to = NULL;
+	size_t tolen = 0;
+
+	fx_open(state, &x, MAILBOX_YAML);
+	snprintf(body, sizeof(body), "Account name: %s", x.name);
+	m = msg("stranger@example.net", "Account Deletion Request", body, "", 1);
+	assert_int_equal(deliver(&x, m, "lmtp", &r), LETHE_OK);
+	free(m);
+	assert_true(r.replied);
+	assert_int_equal(request_mails_to_go(&x, r.request_id), 1);
+	assert_int_equal(
+	    store_mail_claim(x.svc->st, "test", time_now() * 1000, 60000, &ml, &to, &tolen, &err),
+	    LETHE_OK);
+	free(to);
+	assert_int_equal(ml.mail_in_id, r.id);
+	assert_string_equal(ml.notice, "reply_request");
+	assert_int_equal(
+	    store_mail_claim(x.svc->st, "test", time_now() * 1000, 60000, &ml, &to, &tolen, &err),
+	    LETHE_OK);
+	free(to);
+	assert_int_equal(ml.mail_in_id, 0);
+	assert_string_equal(ml.notice, "awaiting_verification");
+	fx_close(&x);
+}
+
+/*
+ * The sender path over export.rate_limit: recorded (closed, nothing kept),
+ * no request, and nothing mailed at all: the link would have gone to the
+ * From: address's owner, so silence tells the sender nothing.
+ */
+static void
+test_deliver_sender_export_limit(void **state)
+{
+	struct store_transition t = {
+	    .from = "awaiting_verification",
+	    .to = "completed",
+	    .actor = "lethe",
+	    .not_before = -1,
+	    .expires_at = -1,
+	    .effects = -1,
+	};
+	struct service_mailin_result r, r2;
+	struct lethe_err err = {0};
+	struct fx x;
+	char *m, *y, s[256];
+	bool applied = false;
+	long long mails;
+
+	y = yaml_with("  rules:\n", "  rules:\n"
+	                            "    - name: my-export\n"
+	                            "      subjects: [\"Export my data\"]\n"
+	                            "      kind: export\n"
+	                            "      scope: account\n"
+	                            "      identities: [sender]\n");
+	fx_open(state, &x, y);
+	m = msg(x.email, "Export my data", "Please send me my data.", "", 1);
+	assert_int_equal(deliver(&x, m, "lmtp", &r), LETHE_OK);
+	free(m);
+	assert_string_equal(r.outcome, "request");
+	assert_true(r.request_id > 0);
+	assert_int_equal(request_mails_to_go(&x, r.request_id), 1);
+	t.now = time_now();
+	assert_int_equal(store_request_transition(x.svc->st, r.request_id, &t, &applied, &err),
+	                 LETHE_OK);
+	assert_true(applied);
+	mails = sql_int(x.state, "SELECT count(*) FROM mail");
+	m = msg(x.email, "Export my data", "Please send me my data again.", "", 2);
+	assert_int_equal(deliver(&x, m, "lmtp", &r2), LETHE_OK);
+	free(m);
+	assert_string_equal(r2.outcome, "request");
+	assert_int_equal(r2.request_id, 0);
+	assert_false(r2.replied);
+	assert_int_equal(sql_int(x.state, "SELECT count(*) FROM requests"), 1);
+	assert_int_equal(sql_int(x.state, "SELECT count(*) FROM mail"), mails);
+	t_id(&x,
+	     "SELECT state || ',' || (raw_box IS NULL) || ',' || (reply_box IS NULL) || ',' || "
+	     "reason FROM mail_in WHERE id = %lld",
+	     r2.id, s, sizeof(s));
+	assert_string_equal(s, "closed,1,1,over export.rate_limit: nothing made");
+	fx_close(&x);
+	free(y);
+}
+
 static void
 test_deliver_unmatched_status_robot(void **state)
 {
@@ -901,6 +1170,11 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_deliver_review_and_wipe, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deliver_expiry_wipes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deliver_export_limit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_in_txn_durable, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deliver_forged_from_metered, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deliver_on_file_unobservable, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deliver_reply_goes_first, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deliver_sender_export_limit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deliver_unmatched_status_robot, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deliver_too_big, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mailbox_queue, setup, teardown),
