@@ -11,6 +11,16 @@
  * 554 (unreadable or too many parts), 451 (anything else: the MTA
  * retries).  PIPELINING needs nothing more than answering each command
  * in order.  Log lines carry no address, header or word of a message.
+ * This file holds the sessions, the listeners, start and stop; a
+ * session's connection I/O and its DATA body are in lmtp_conn.c
+ * (lmtp_internal.h).
+ *
+ * Thread safety: the accept thread owns the slots' used flags and starts
+ * and joins session threads (mailin_lmtp_stop() reads the flags only
+ * after joining it); a slot's fd is set and cleared under the listener's
+ * mutex (mailin_lmtp_stop() shuts the sockets down under it); the stop
+ * flag, a slot's done flag and the count of held body bytes are atomics;
+ * everything else of a session is its thread's own.
  */
 #include "util/fmacros.h"
 
@@ -32,25 +42,15 @@
 
 #include <sodium.h>
 
+#include "mailin/lmtp_internal.h"
 #include "mailin/mailin.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
 
-#define RBUF 8192       /* a session's read buffer */
-#define ACCEPT_POLL 500 /* ms between looks at the stop flag while waiting */
-#define BODY_STEP 65536 /* a DATA body grows by this much */
 #define GREETING "220 lethe LMTP ready\r\n"
 
 struct mailin_lmtp;
-
-/* How long a session may wait (ms): MAILIN_*_MS, or LETHE_TEST_LMTP_MS in tests. */
-struct limits {
-	double idle;    /* without a byte from the client */
-	double send;    /* for the client to take a reply */
-	double data;    /* from 354 to the end of the body */
-	double session; /* from the greeting to the end */
-};
 
 /* One session slot: a thread and its socket. */
 struct slot {
@@ -73,309 +73,14 @@ struct mailin_lmtp {
 	pthread_mutex_t mu; /* slots' fd (shutdown at stop) */
 	struct slot *slots;
 	size_t nslots;
-	struct limits lim; /* the session timeouts */
+	struct lmtp_limits lim; /* the session timeouts */
 	/* Bytes of DATA bodies held by all sessions, at most budget: the
 	 * memory of lmtp_connections x max_size is never taken at once. */
 	atomic_int_fast64_t inflight;
 	int64_t budget; /* MAILIN_INFLIGHT_MAILS x (max_size + 1) */
 };
 
-/* A session's connection and bounded read buffer. */
-struct conn {
-	int fd;
-	const atomic_bool *stop;
-	const struct limits *lim;
-	double end;      /* time_mono_ms() when the session must end */
-	double data_end; /* when the DATA body must have ended, 0 outside DATA */
-	char buf[RBUF];
-	size_t off, len;
-	bool dead;     /* EOF, error, timeout or stop */
-	bool timedout; /* dead by a timeout (told "421 4.4.2" if it still can) */
-};
-
-/*
- * The milliseconds left before @until and the session's deadlines, at most
- * ACCEPT_POLL (the stop flag is looked at that often); <= 0 when one passed
- * (the connection is then marked dead by a timeout).
- */
-static int
-conn_left(struct conn *c, double until)
-{
-	double now = time_mono_ms(), left = until - now;
-
-	if (c->end - now < left)
-		left = c->end - now;
-	if (c->data_end > 0 && c->data_end - now < left)
-		left = c->data_end - now;
-	if (left <= 0) {
-		c->dead = true;
-		c->timedout = true;
-		return 0;
-	}
-	return left < ACCEPT_POLL ? (int)left + 1 : ACCEPT_POLL;
-}
-
 static struct log_limit budget_lim = LOG_LIMIT_INIT(5, 60000);
-
-/* ---- reading and writing -------------------------------------------------------- */
-
-/*
- * Fill the buffer (it is empty): false on EOF, error, stop, or a timeout
- * (idle, the DATA deadline, the session's deadline).
- */
-static bool
-conn_fill(struct conn *c)
-{
-	double until = time_mono_ms() + c->lim->idle;
-
-	if (c->dead)
-		return false;
-	for (;;) {
-		struct pollfd p = {.fd = c->fd, .events = POLLIN};
-		int r, left;
-		ssize_t n;
-
-		if (atomic_load(c->stop)) {
-			c->dead = true;
-			return false;
-		}
-		left = conn_left(c, until);
-		if (left <= 0)
-			return false;
-		r = poll(&p, 1, left);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			c->dead = true;
-			return false;
-		}
-		if (r == 0)
-			continue;
-		n = recv(c->fd, c->buf, sizeof(c->buf), 0);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n <= 0) {
-			c->dead = true;
-			return false;
-		}
-		c->off = 0;
-		c->len = (size_t)n;
-		return true;
-	}
-}
-
-/* The next byte, or -1 when the connection is gone. */
-static int
-conn_byte(struct conn *c)
-{
-	if (c->off == c->len && !conn_fill(c))
-		return -1;
-	return (unsigned char)c->buf[c->off++];
-}
-
-/*
- * One command line without its CRLF or LF into @line (NUL-terminated, at
- * most MAILIN_LINE_MAX bytes): 1, or 0 when the connection is gone, or -1
- * for a line too long (read to its end and dropped).
- */
-static int
-conn_line(struct conn *c, char *line, size_t *n)
-{
-	size_t len = 0;
-	bool toolong = false;
-
-	for (;;) {
-		int ch = conn_byte(c);
-
-		if (ch < 0)
-			return 0;
-		if (ch == '\n')
-			break;
-		if (len + 1 < MAILIN_LINE_MAX)
-			line[len++] = (char)ch;
-		else
-			toolong = true;
-	}
-	if (len > 0 && line[len - 1] == '\r')
-		len--;
-	line[len] = '\0';
-	*n = len;
-	return toolong ? -1 : 1;
-}
-
-/*
- * Write all of @s; false when the peer is gone, on stop, or when it does
- * not take the bytes within the send timeout or the session's deadlines
- * (a client that never reads cannot hold the session in send()).
- */
-static bool
-conn_write(struct conn *c, const char *s)
-{
-	size_t len = strlen(s), off = 0;
-	double until = time_mono_ms() + c->lim->send;
-
-	while (off < len) {
-		struct pollfd p = {.fd = c->fd, .events = POLLOUT};
-		int r, left;
-		ssize_t n;
-
-		if (c->dead || atomic_load(c->stop)) {
-			c->dead = true;
-			return false;
-		}
-		left = conn_left(c, until);
-		if (left <= 0)
-			return false;
-		r = poll(&p, 1, left);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			c->dead = true;
-			return false;
-		}
-		if (r == 0)
-			continue;
-		n = send(c->fd, s + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
-			continue;
-		if (n <= 0) {
-			c->dead = true;
-			return false;
-		}
-		off += (size_t)n;
-	}
-	return true;
-}
-
-/* ---- the DATA body ----------------------------------------------------------- */
-
-/* The message being received: kept up to cap bytes, the rest only counted. */
-struct body {
-	char *p;
-	size_t len, cap, max;          /* max: bytes kept at most (max_size + 1) */
-	uint64_t total;                /* bytes seen */
-	atomic_int_fast64_t *inflight; /* the listener's count of held bytes (cap is in it) */
-	int64_t budget;                /* what inflight may reach */
-	bool over;                     /* the budget was spent: the rest only counted */
-};
-
-/*
- * Take @n bytes from the listener's budget of @b: false (nothing taken)
- * when that would pass it.
- */
-static bool
-budget_take(atomic_int_fast64_t *inflight, int64_t budget, int64_t n)
-{
-	int_fast64_t cur = atomic_load(inflight);
-
-	do {
-		if (cur + n > budget)
-			return false;
-	} while (!atomic_compare_exchange_weak(inflight, &cur, cur + n));
-	return true;
-}
-
-/*
- * Grow @b by up to 64 KB (at most max): a new buffer, the old one wiped
- * before it is freed (a realloc would leave the message in freed heap).
- */
-static void
-body_grow(struct body *b)
-{
-	size_t cap = b->len + BODY_STEP < b->max ? b->len + BODY_STEP : b->max;
-	char *p;
-
-	if (!budget_take(b->inflight, b->budget, (int64_t)(cap - b->cap))) {
-		b->over = true;
-		return;
-	}
-	p = xmalloc(cap);
-
-	if (b->len > 0)
-		memcpy(p, b->p, b->len);
-	if (b->p != NULL) {
-		sodium_memzero(b->p, b->len);
-		free(b->p);
-	}
-	b->p = p;
-	b->cap = cap;
-}
-
-static void
-body_add(struct body *b, char ch)
-{
-	b->total++;
-	if (b->len >= b->max || b->over)
-		return;
-	if (b->len == b->cap)
-		body_grow(b);
-	if (b->over)
-		return;
-	b->p[b->len++] = ch;
-}
-
-/* Wipe and free the message of @b (personal data). */
-static void
-body_free(struct body *b)
-{
-	if (b->p != NULL) {
-		sodium_memzero(b->p, b->len);
-		free(b->p);
-	}
-	atomic_fetch_sub(b->inflight, (int_fast64_t)b->cap);
-	b->p = NULL;
-	b->len = b->cap = 0;
-}
-
-/*
- * Read the DATA body to the line "." with dot-unstuffing (a leading dot
- * of a line dropped), CRLF and bare LF line ends kept as sent.  false when
- * the connection went away before the end (nothing is delivered).
- */
-static bool
-read_body(struct conn *c, struct body *b)
-{
-	enum { BOL, MID, DOT, DOTCR } st = BOL;
-
-	for (;;) {
-		int ch = conn_byte(c);
-
-		if (ch < 0)
-			return false;
-		switch (st) {
-		case BOL:
-			if (ch == '.') {
-				st = DOT;
-				break;
-			}
-			body_add(b, (char)ch);
-			st = ch == '\n' ? BOL : MID;
-			break;
-		case MID:
-			body_add(b, (char)ch);
-			if (ch == '\n')
-				st = BOL;
-			break;
-		case DOT:
-			if (ch == '\n')
-				return true;
-			if (ch == '\r') {
-				st = DOTCR;
-				break;
-			}
-			body_add(b, (char)ch);
-			st = MID;
-			break;
-		case DOTCR:
-			if (ch == '\n')
-				return true;
-			body_add(b, '\r');
-			body_add(b, (char)ch);
-			st = MID;
-			break;
-		}
-	}
-}
 
 /* ---- a session ----------------------------------------------------------------- */
 
@@ -474,7 +179,7 @@ reply_text(const char *msg, char *out, size_t cap)
 
 /* Deliver the body once and answer every recipient of @t alike. */
 static void
-deliver(struct mailin_lmtp *l, struct conn *c, struct txn *t, struct body *b)
+deliver(struct mailin_lmtp *l, struct lmtp_conn *c, struct txn *t, struct lmtp_body *b)
 {
 	struct service_mailin_result res;
 	struct lethe_err err = {0};
@@ -521,13 +226,13 @@ deliver(struct mailin_lmtp *l, struct conn *c, struct txn *t, struct body *b)
 		}
 	}
 	for (i = 0; i < t->nrcpt; i++)
-		if (!conn_write(c, line))
+		if (!lmtp_conn_write(c, line))
 			return;
 }
 
 /* Serve one LMTP session on @c until QUIT, EOF, the idle timeout or stop. */
 static void
-session(struct mailin_lmtp *l, struct conn *c)
+session(struct mailin_lmtp *l, struct lmtp_conn *c)
 {
 	struct txn t;
 	char line[MAILIN_LINE_MAX + 1];
@@ -535,22 +240,22 @@ session(struct mailin_lmtp *l, struct conn *c)
 	size_t n = 0;
 
 	memset(&t, 0, sizeof(t));
-	if (!conn_write(c, GREETING))
+	if (!lmtp_conn_write(c, GREETING))
 		return;
 	for (;;) {
-		int r = conn_line(c, line, &n);
+		int r = lmtp_conn_line(c, line, &n);
 		const char *params = NULL;
 
 		if (r == 0)
 			return;
 		if (r < 0) {
-			if (!conn_write(c, "500 5.5.6 line too long\r\n"))
+			if (!lmtp_conn_write(c, "500 5.5.6 line too long\r\n"))
 				return;
 			continue;
 		}
 		if (is_cmd(line, "LHLO")) {
 			if (line[4] == '\0' || line[5] == '\0') {
-				conn_write(c, "501 5.5.4 LHLO needs a domain\r\n");
+				lmtp_conn_write(c, "501 5.5.4 LHLO needs a domain\r\n");
 				continue;
 			}
 			memset(&t, 0, sizeof(t));
@@ -559,29 +264,30 @@ session(struct mailin_lmtp *l, struct conn *c)
 			         "250-lethe\r\n250-PIPELINING\r\n250-ENHANCEDSTATUSCODES\r\n"
 			         "250-8BITMIME\r\n250 SIZE %lld\r\n",
 			         (long long)l->mb->max_size);
-			conn_write(c, reply);
+			lmtp_conn_write(c, reply);
 		} else if (is_cmd(line, "HELO") || is_cmd(line, "EHLO")) {
-			conn_write(c, "500 5.5.1 this is LMTP: use LHLO\r\n");
+			lmtp_conn_write(c, "500 5.5.1 this is LMTP: use LHLO\r\n");
 		} else if (strncasecmp(line, "MAIL FROM:", 10) == 0) {
 			int64_t size;
 
 			if (!t.lhlo) {
-				conn_write(c, "503 5.5.1 LHLO first\r\n");
+				lmtp_conn_write(c, "503 5.5.1 LHLO first\r\n");
 				continue;
 			}
 			if (t.mail) {
-				conn_write(c, "503 5.5.1 MAIL already given (RSET first)\r\n");
+				lmtp_conn_write(c, "503 5.5.1 MAIL already given (RSET first)\r\n");
 				continue;
 			}
 			if (!parse_path(line + 10, t.from, sizeof(t.from), &params)) {
 				t.from[0] = '\0';
-				conn_write(c, "501 5.5.4 syntax: MAIL FROM:<address> [SIZE=n]\r\n");
+				lmtp_conn_write(
+				    c, "501 5.5.4 syntax: MAIL FROM:<address> [SIZE=n]\r\n");
 				continue;
 			}
 			size = param_size(params);
 			if (size == -2) {
 				t.from[0] = '\0';
-				conn_write(c, "501 5.5.4 bad SIZE parameter\r\n");
+				lmtp_conn_write(c, "501 5.5.4 bad SIZE parameter\r\n");
 				continue;
 			}
 			if (size > l->mb->max_size) {
@@ -589,77 +295,77 @@ session(struct mailin_lmtp *l, struct conn *c)
 				snprintf(reply, sizeof(reply),
 				         "552 5.3.4 message too large (at most %lld bytes)\r\n",
 				         (long long)l->mb->max_size);
-				conn_write(c, reply);
+				lmtp_conn_write(c, reply);
 				continue;
 			}
 			t.mail = true;
-			conn_write(c, "250 2.1.0 ok\r\n");
+			lmtp_conn_write(c, "250 2.1.0 ok\r\n");
 		} else if (strncasecmp(line, "RCPT TO:", 8) == 0) {
 			char rcpt[MAIL_ADDR_MAX + 1];
 
 			if (!t.mail) {
-				conn_write(c, "503 5.5.1 MAIL first\r\n");
+				lmtp_conn_write(c, "503 5.5.1 MAIL first\r\n");
 				continue;
 			}
 			if (!parse_path(line + 8, rcpt, sizeof(rcpt), &params) || rcpt[0] == '\0') {
-				conn_write(c, "501 5.5.4 syntax: RCPT TO:<address>\r\n");
+				lmtp_conn_write(c, "501 5.5.4 syntax: RCPT TO:<address>\r\n");
 				continue;
 			}
 			if (t.nrcpt >= MAILIN_RCPT_MAX) {
-				conn_write(c, "452 4.5.3 too many recipients\r\n");
+				lmtp_conn_write(c, "452 4.5.3 too many recipients\r\n");
 				continue;
 			}
 			t.nrcpt++;
-			conn_write(c, "250 2.1.5 ok\r\n");
+			lmtp_conn_write(c, "250 2.1.5 ok\r\n");
 		} else if (is_cmd(line, "DATA")) {
-			struct body b = {.max = (size_t)l->mb->max_size + 1,
-			                 .inflight = &l->inflight,
-			                 .budget = l->budget};
+			struct lmtp_body b = {.max = (size_t)l->mb->max_size + 1,
+			                      .inflight = &l->inflight,
+			                      .budget = l->budget};
 			bool ok;
 
 			if (t.nrcpt == 0) {
-				conn_write(c, t.mail ? "503 5.5.1 no valid recipients\r\n"
-				                     : "503 5.5.1 MAIL first\r\n");
+				lmtp_conn_write(c, t.mail ? "503 5.5.1 no valid recipients\r\n"
+				                          : "503 5.5.1 MAIL first\r\n");
 				continue;
 			}
 			if (atomic_load(&l->inflight) +
-			        (int64_t)(b.max < BODY_STEP ? b.max : BODY_STEP) >
+			        (int64_t)(b.max < LMTP_BODY_STEP ? b.max : LMTP_BODY_STEP) >
 			    l->budget) {
 				/* No room for a body now: the MTA keeps it and retries. */
-				conn_write(c, "452 4.3.1 too many messages at once; try again "
-				              "later\r\n");
+				lmtp_conn_write(c, "452 4.3.1 too many messages at once; try again "
+				                   "later\r\n");
 				log_warnx_limited(&budget_lim,
 				                  "LMTP: DATA refused for now: %lld bytes of "
 				                  "messages held already",
 				                  (long long)l->budget);
 				continue;
 			}
-			if (!conn_write(c, "354 go ahead; end with <CRLF>.<CRLF>\r\n"))
+			if (!lmtp_conn_write(c, "354 go ahead; end with <CRLF>.<CRLF>\r\n"))
 				return;
 			c->data_end = time_mono_ms() + l->lim.data;
-			ok = read_body(c, &b);
+			ok = lmtp_body_read(c, &b);
 			c->data_end = 0;
 			if (!ok) {
 				/* Gone mid-message: nothing is delivered, the MTA retries. */
-				body_free(&b);
+				lmtp_body_free(&b);
 				log_info("LMTP: a session ended inside DATA; nothing taken");
 				return;
 			}
 			deliver(l, c, &t, &b);
-			body_free(&b);
+			lmtp_body_free(&b);
 			txn_reset(&t);
 		} else if (is_cmd(line, "RSET")) {
 			txn_reset(&t);
-			conn_write(c, "250 2.0.0 ok\r\n");
+			lmtp_conn_write(c, "250 2.0.0 ok\r\n");
 		} else if (is_cmd(line, "NOOP")) {
-			conn_write(c, "250 2.0.0 ok\r\n");
+			lmtp_conn_write(c, "250 2.0.0 ok\r\n");
 		} else if (is_cmd(line, "VRFY")) {
-			conn_write(c, "252 2.5.0 cannot VRFY; send the mail\r\n");
+			lmtp_conn_write(c, "252 2.5.0 cannot VRFY; send the mail\r\n");
 		} else if (is_cmd(line, "QUIT")) {
-			conn_write(c, "221 2.0.0 bye\r\n");
+			lmtp_conn_write(c, "221 2.0.0 bye\r\n");
 			return;
 		} else {
-			conn_write(c, "500 5.5.2 command not recognized\r\n");
+			lmtp_conn_write(c, "500 5.5.2 command not recognized\r\n");
 		}
 		if (c->dead)
 			return;
@@ -670,7 +376,7 @@ static void *
 session_main(void *arg)
 {
 	struct slot *s = arg;
-	struct conn *c = xcalloc(1, sizeof(*c));
+	struct lmtp_conn *c = xcalloc(1, sizeof(*c));
 
 	c->fd = s->fd;
 	c->stop = &s->l->stop;
@@ -726,7 +432,7 @@ accept_main(void *arg)
 		struct slot *s;
 		int fd, i;
 
-		if (poll(&p, 1, ACCEPT_POLL) <= 0)
+		if (poll(&p, 1, LMTP_POLL_MS) <= 0)
 			continue;
 		fd = accept(l->lfd, NULL, NULL);
 		if (fd < 0) {
@@ -738,8 +444,8 @@ accept_main(void *arg)
 				log_warn_limited(&fd_lim,
 				                 "LMTP: cannot accept a connection (retried in "
 				                 "%d ms)",
-				                 ACCEPT_POLL);
-				(void)poll(NULL, 0, ACCEPT_POLL);
+				                 LMTP_POLL_MS);
+				(void)poll(NULL, 0, LMTP_POLL_MS);
 			}
 			continue;
 		}
@@ -924,7 +630,7 @@ out:
  * milliseconds so a test need not wait minutes.
  */
 static void
-limits_init(struct limits *lim)
+limits_init(struct lmtp_limits *lim)
 {
 	const char *v = getenv("LETHE_TEST_LMTP_MS");
 	double t[4];
