@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "util/buf.h"
+#include "util/dlib.h"
 #include "util/hash.h"
 #include "util/log.h"
 #include "util/rc.h"
@@ -668,6 +669,28 @@ test_util_time_json(void **state)
 	assert_true(json_is_null(time_json(-5)));
 }
 
+/* A library opened on first use: its functions, a missing one, a missing library. */
+static void
+test_util_dlib(void **state)
+{
+	struct dlib d, none;
+	size_t (*len)(const char *) = NULL;
+	void (*missing)(void) = NULL;
+
+	(void)state;
+	memset(&d, 0, sizeof(d));
+	assert_true(dlib_open(&d, "libc.so.6"));
+	assert_true(dlib_sym(&d, "strlen", &len));
+	assert_int_equal(len("lethe"), 5);
+	assert_false(dlib_sym(&d, "lethe_no_such_function", &missing));
+	assert_null(missing);
+	assert_string_equal(d.why, "libc.so.6 has no lethe_no_such_function");
+	memset(&none, 0, sizeof(none));
+	assert_false(dlib_open(&none, "liblethe-no-such-library.so.0"));
+	assert_non_null(strstr(none.why, "liblethe-no-such-library.so.0"));
+	assert_false(dlib_sym(&none, "strlen", &len));
+}
+
 int
 main(void)
 {
@@ -697,6 +720,7 @@ main(void)
 	    cmocka_unit_test(test_util_rc_err_set),
 	    cmocka_unit_test(test_util_log_limited_burst_then_count),
 	    cmocka_unit_test(test_util_log_limited_static_initialiser),
+	    cmocka_unit_test(test_util_dlib),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
