@@ -22,6 +22,7 @@
 #include "util/hash.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/timeutil.h"
 
 lethe_rc
 cli_add_id(struct cli_opts *o, const char *arg, struct lethe_err *err)
@@ -117,6 +118,31 @@ cli_fail(const struct lethe_err *err, bool json)
 		json_decref(o);
 	}
 	return lethe_rc_exit(err->rc);
+}
+
+int
+cli_service_fail(struct lethe_err *err, bool json)
+{
+	if (err->rc == LETHE_E_INVALID)
+		err->rc = LETHE_E_USAGE;
+	return cli_fail(err, json);
+}
+
+lethe_rc
+cli_env_open_state(struct cli_env *env, const char *config, struct lethe_err *err)
+{
+	lethe_rc rc;
+
+	rc = cli_env_open(env, config, err);
+	if (rc == LETHE_OK)
+		rc = time_test_clock_check(err);
+	if (rc == LETHE_OK)
+		rc = cli_load_key(&env->cfg, err);
+	if (rc == LETHE_OK)
+		rc = service_load_outbox_key(&env->cfg, err);
+	if (rc == LETHE_OK)
+		rc = service_store_open(env->svc, err);
+	return rc;
 }
 
 lethe_rc

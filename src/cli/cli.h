@@ -157,6 +157,13 @@ lethe_rc cli_target_get(const struct cli_args *a, struct cli_opts *o, struct let
 lethe_rc cli_env_open(struct cli_env *env, const char *config, struct lethe_err *err);
 void cli_env_close(struct cli_env *env);
 /*
+ * cli_env_open() for a command that acts through the state store (lethe
+ * requests, lethe mailbox): also refuse a test clock outside tests, load
+ * the anonymize key (cli_load_key()) and the outbox key, and open the
+ * state store.
+ */
+lethe_rc cli_env_open_state(struct cli_env *env, const char *config, struct lethe_err *err);
+/*
  * Load the anonymize key of @cfg and check it against the fingerprint the
  * state store records (recording it if none is): a store that records one
  * gets exactly that key back or the command stops with LETHE_E_CONFIG
@@ -172,6 +179,8 @@ lethe_rc cli_load_key(struct lethe_config *cfg, struct lethe_err *err);
  * {"error": {"code", "message"}} on stdout.  Returns the exit status.
  */
 int cli_fail(const struct lethe_err *err, bool json);
+/* cli_fail() for a failed service call: its invalid input is a usage error (exit 2). */
+int cli_service_fail(struct lethe_err *err, bool json);
 
 /* A progress bar on stderr when it is a terminal; no-op otherwise. */
 struct progress;

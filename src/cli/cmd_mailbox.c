@@ -114,33 +114,6 @@ const struct cli_command cli_mailbox_subs[] = {
 
 /* ---- opening and printing ---------------------------------------------------- */
 
-/* Open the configuration, the keys and the state store into @env. */
-static lethe_rc
-open_env(const struct cli_args *a, struct cli_env *env, struct lethe_err *err)
-{
-	lethe_rc rc;
-
-	rc = cli_env_open(env, a->config, err);
-	if (rc == LETHE_OK)
-		rc = time_test_clock_check(err);
-	if (rc == LETHE_OK)
-		rc = cli_load_key(&env->cfg, err);
-	if (rc == LETHE_OK)
-		rc = service_load_outbox_key(&env->cfg, err);
-	if (rc == LETHE_OK)
-		rc = service_store_open(env->svc, err);
-	return rc;
-}
-
-/* The exit status of a failed service call: its invalid input is a usage error. */
-static int
-fail(struct lethe_err *err, bool json)
-{
-	if (err->rc == LETHE_E_INVALID)
-		err->rc = LETHE_E_USAGE;
-	return cli_fail(err, json);
-}
-
 static void
 print_json(json_t *j)
 {
@@ -235,14 +208,14 @@ mailbox_list(const struct cli_args *a)
 	memset(&env, 0, sizeof(env));
 	if (strcmp(state, "open") != 0 && strcmp(state, "closed") != 0 && strcmp(state, "all") != 0)
 		return cli_usage_fail(a, "--state must be open, closed or all");
-	rc = open_env(a, &env, &err);
+	rc = cli_env_open_state(&env, a->config, &err);
 	if (rc == LETHE_OK)
 		rc = service_mailbox_list(env.svc, strcmp(state, "all") == 0 ? NULL : state,
 		                          cli_arg_str(a, "outcome", NULL),
 		                          cli_arg_str(a, "cursor", NULL),
 		                          (int)cli_arg_int(a, "limit", 0), &out, &err);
 	if (rc != LETHE_OK) {
-		status = fail(&err, a->json);
+		status = cli_service_fail(&err, a->json);
 		goto out;
 	}
 	if (a->json) {
@@ -279,13 +252,13 @@ mailbox_show(const struct cli_args *a)
 	memset(&env, 0, sizeof(env));
 	if (id <= 0)
 		return cli_usage_fail(a, "N must be a mail's number (1 or more)");
-	rc = open_env(a, &env, &err);
+	rc = cli_env_open_state(&env, a->config, &err);
 	if (rc == LETHE_OK)
 		rc = service_mailbox_show(env.svc, id, &out, &err);
 	if (rc == LETHE_E_NOTFOUND)
 		lethe_err_set(&err, rc, "no mail with this number");
 	if (rc != LETHE_OK)
-		status = fail(&err, a->json);
+		status = cli_service_fail(&err, a->json);
 	else if (a->json)
 		print_json(out);
 	else
@@ -311,7 +284,7 @@ mailbox_close(const struct cli_args *a)
 		return cli_usage_fail(a, "N must be a mail's number (1 or more)");
 	if (reason != NULL && strlen(reason) > MAILBOX_REASON_MAX)
 		return cli_usage_fail(a, "--reason is at most 160 bytes");
-	rc = open_env(a, &env, &err);
+	rc = cli_env_open_state(&env, a->config, &err);
 	if (rc == LETHE_OK)
 		rc = service_mailbox_close(env.svc, id, "cli", reason, &out, &err);
 	if (rc == LETHE_E_NOTFOUND)
@@ -319,7 +292,7 @@ mailbox_close(const struct cli_args *a)
 	else if (rc == LETHE_E_CONFLICT)
 		lethe_err_set(&err, rc, "mail %lld is closed already", (long long)id);
 	if (rc != LETHE_OK)
-		status = fail(&err, a->json);
+		status = cli_service_fail(&err, a->json);
 	else if (a->json && out != NULL)
 		print_json(out);
 	else if (out != NULL)

@@ -245,36 +245,6 @@ const struct cli_command cli_requests_subs[] = {
 
 /* ---- opening and printing ---------------------------------------------------- */
 
-/*
- * Open what a subcommand needs (configuration, app database, data map, the
- * anonymize and outbox keys, the state store) into @env.
- */
-static lethe_rc
-open_env(const struct cli_args *a, struct cli_env *env, struct lethe_err *err)
-{
-	lethe_rc rc;
-
-	rc = cli_env_open(env, a->config, err);
-	if (rc == LETHE_OK)
-		rc = time_test_clock_check(err);
-	if (rc == LETHE_OK)
-		rc = cli_load_key(&env->cfg, err);
-	if (rc == LETHE_OK)
-		rc = service_load_outbox_key(&env->cfg, err);
-	if (rc == LETHE_OK)
-		rc = service_store_open(env->svc, err);
-	return rc;
-}
-
-/* The exit status of a failed service call: its invalid input is a usage error. */
-static int
-fail(struct lethe_err *err, bool json)
-{
-	if (err->rc == LETHE_E_INVALID)
-		err->rc = LETHE_E_USAGE;
-	return cli_fail(err, json);
-}
-
 /* String member @k of @o, or @dflt when it is absent or not a string. */
 static const char *
 str_of(const json_t *o, const char *k, const char *dflt)
@@ -358,7 +328,7 @@ requests_list(const struct cli_args *a)
 	f.limit = (int)cli_arg_int(a, "limit", 0);
 	if (within != NULL && duration_parse(within, &dur) != LETHE_OK)
 		return cli_usage_fail(a, "--due-within needs a duration such as 48h or 7d");
-	rc = open_env(a, &env, &err);
+	rc = cli_env_open_state(&env, a->config, &err);
 	if (rc == LETHE_OK && within != NULL) {
 		f.due_before = time_now() + dur;
 		/* What is due soon is what is still owed: finished requests are not. */
@@ -368,7 +338,7 @@ requests_list(const struct cli_args *a)
 	if (rc == LETHE_OK)
 		rc = service_request_list(env.svc, &f, &out, &err);
 	if (rc != LETHE_OK) {
-		status = fail(&err, a->json);
+		status = cli_service_fail(&err, a->json);
 		goto out;
 	}
 	if (a->json) {
@@ -401,13 +371,13 @@ requests_show(const struct cli_args *a)
 	memset(&env, 0, sizeof(env));
 	if (!meta_code_ok(a->operand))
 		return cli_usage_fail(a, "CODE must be a confirmation code");
-	rc = open_env(a, &env, &err);
+	rc = cli_env_open_state(&env, a->config, &err);
 	if (rc == LETHE_OK)
 		rc = service_request_show(env.svc, a->operand, &out, &err);
 	if (rc == LETHE_E_NOTFOUND)
 		lethe_err_set(&err, rc, "no request with this code");
 	if (rc != LETHE_OK)
-		status = fail(&err, a->json);
+		status = cli_service_fail(&err, a->json);
 	else if (a->json)
 		print_json(out);
 	else
@@ -437,7 +407,7 @@ requests_create(const struct cli_args *a)
 		rc = lethe_err_set(&err, LETHE_E_USAGE, "at most %d --id options",
 		                   SERVICE_REQ_IDS_MAX);
 	if (rc == LETHE_OK)
-		rc = open_env(a, &env, &err);
+		rc = cli_env_open_state(&env, a->config, &err);
 	if (rc == LETHE_OK) {
 		in.kind = cli_arg_str(a, "kind", "erasure");
 		in.scope = o.scope;
@@ -450,7 +420,7 @@ requests_create(const struct cli_args *a)
 		rc = service_request_create(env.svc, &in, &out, &repeat, &err);
 	}
 	if (rc != LETHE_OK) {
-		status = fail(&err, a->json);
+		status = cli_service_fail(&err, a->json);
 	} else if (a->json) {
 		print_json(out);
 	} else {
@@ -515,7 +485,7 @@ requests_act(const struct cli_args *a)
 			return cli_usage_fail(a, "--due needs a time in UTC, 2026-12-31T00:00:00Z, "
 			                         "or a date, 2026-12-31");
 	}
-	rc = open_env(a, &env, &err);
+	rc = cli_env_open_state(&env, a->config, &err);
 	if (by != NULL)
 		act.extend_by = dur; /* the service adds it to the due date it holds */
 	if (rc == LETHE_OK)
@@ -525,7 +495,7 @@ requests_act(const struct cli_args *a)
 	if (rc == LETHE_E_NOTFOUND)
 		lethe_err_set(&err, rc, "no request with this code");
 	if (rc != LETHE_OK)
-		status = fail(&err, a->json);
+		status = cli_service_fail(&err, a->json);
 	else if (a->json)
 		print_json(out);
 	else
