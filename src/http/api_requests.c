@@ -135,21 +135,10 @@ static void
 reply_failed(struct request *r, lethe_rc rc, const struct lethe_err *err, const char *what)
 {
 	static struct log_limit lim = LOG_LIMIT_INIT(10, 60000.);
-	char msg[160];
+	static const struct http_failure f = {"privacy request", "the request",
+	                                      "no request with this id"};
 
-	if (rc == LETHE_E_INVALID || rc == LETHE_E_CONFLICT || rc == LETHE_E_LIMIT ||
-	    rc == LETHE_E_GONE) {
-		http_reply_error(r, rc, err->msg[0] != '\0' ? err->msg : "not allowed");
-		return;
-	}
-	if (rc == LETHE_E_NOTFOUND) {
-		http_reply_error(r, rc, "no request with this id");
-		return;
-	}
-	log_warnx_limited(&lim, "privacy request %s: %s", what, err->msg);
-	snprintf(msg, sizeof(msg), "the request could not be %s now; nothing changed, try again",
-	         what);
-	http_reply_error(r, LETHE_E_UNAVAILABLE, msg);
+	http_reply_failed(r, rc, err, what, &f, &lim);
 }
 
 /* "app:NAME" / "admin:NAME" of key @k into @out. */

@@ -141,6 +141,27 @@ http_reply_error(struct request *r, lethe_rc rc, const char *msg)
 }
 
 void
+http_reply_failed(struct request *r, lethe_rc rc, const struct lethe_err *err, const char *what,
+                  const struct http_failure *f, struct log_limit *lim)
+{
+	char msg[160];
+
+	if (rc == LETHE_E_INVALID || rc == LETHE_E_CONFLICT || rc == LETHE_E_LIMIT ||
+	    rc == LETHE_E_GONE) {
+		http_reply_error(r, rc, err->msg[0] != '\0' ? err->msg : "not allowed");
+		return;
+	}
+	if (rc == LETHE_E_NOTFOUND) {
+		http_reply_error(r, rc, f->notfound);
+		return;
+	}
+	log_warnx_limited(lim, "%s %s: %s", f->log_as, what, err->msg);
+	snprintf(msg, sizeof(msg), "%s could not be %s now; nothing changed, try again", f->subject,
+	         what);
+	http_reply_error(r, LETHE_E_UNAVAILABLE, msg);
+}
+
+void
 http_reply_status(struct request *r, unsigned status, const char *code, const char *msg)
 {
 	http_reply_json(r, status,

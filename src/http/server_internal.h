@@ -145,6 +145,22 @@ void http_reply(struct request *r, unsigned status, const char *type, const char
 void http_reply_json(struct request *r, unsigned status, json_t *j);
 /* {"error": {"code", "message"}} with the status http_status_of(@rc) says. */
 void http_reply_error(struct request *r, lethe_rc rc, const char *msg);
+/* What a failed service call was about, for http_reply_failed(). */
+struct http_failure {
+	const char *log_as;   /* the log line's subject: "privacy request", "mailbox" */
+	const char *subject;  /* the 503 message's: "the request", "the mailbox" */
+	const char *notfound; /* the 404 message: "no request with this id" */
+};
+/*
+ * The reply for a service call that failed with @rc while @what ("listed",
+ * "changed", ...): @err's message where the service says it is safe to
+ * show (invalid input, a state that does not allow the action, a limit,
+ * a thing gone: no personal data), @f->notfound for LETHE_E_NOTFOUND, and
+ * 503 "@f->subject could not be @what now; nothing changed, try again" for
+ * the rest, logged with err->msg (at most 10 lines a minute per @lim).
+ */
+void http_reply_failed(struct request *r, lethe_rc rc, const struct lethe_err *err,
+                       const char *what, const struct http_failure *f, struct log_limit *lim);
 /* {"error": {"code": @code, "message": @msg}} with @status. */
 void http_reply_status(struct request *r, unsigned status, const char *code, const char *msg);
 
