@@ -118,12 +118,16 @@ def test_parts_bomb_refused_before_it_is_built(mailbox_env):
     part = b"\r\n--a\r\n\r\nx"
     raw = hdr + b"\r\n\r\n" + part * ((10 * 1024 * 1024 - 4096) // len(part)) + b"\r\n--a--\r\n"
     rows, reqs = len(mb.mailbox_list()), len(mb.requests())
+    before = _vm_hwm_kb(mb.server.proc.pid)
     code, text = mb.lmtp(raw, timeout=120)
     assert code == 554, (code, text)
     assert text.startswith("5.6.0"), text
     _nothing_recorded(mb, rows, reqs)
-    # Without the scan the peak was about 1.4 GB; a few copies of the 10 MB mail remain.
-    assert _vm_hwm_kb(mb.server.proc.pid) < 300 * 1024
+    # Without the scan the peak grew by about 1.4 GB (more under ASan); now by at most a
+    # few copies of the 10 MB mail.  The growth, not the peak: the module's earlier tests
+    # (a 30 MB mail) and ASan's own memory set the peak it starts from.
+    grew = _vm_hwm_kb(mb.server.proc.pid) - before
+    assert grew < 200 * 1024, (before, grew)
 
 
 @pytest.mark.parametrize("name,seed,words", [
