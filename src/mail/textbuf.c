@@ -172,6 +172,9 @@ textbuf_add_text(struct textbuf *s, const char *p, size_t n, bool oneline)
 	const unsigned char *u = (const unsigned char *)p;
 	size_t i = 0, run = 0; /* a run of bytes copied as they are */
 
+	/* An empty part may come as NULL: nothing to add (and no pointer arithmetic on it). */
+	if (n == 0)
+		return;
 	while (i < n) {
 		size_t k = textbuf_utf8_seq(u + i, n - i);
 		unsigned char c = u[i];

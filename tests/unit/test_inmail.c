@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "mail/inmail.h"
+#include "mail/textbuf.h"
 #include "util/buf.h"
 #include "util/mem.h"
 
@@ -850,6 +851,27 @@ test_text_cut(void **state)
 	free(raw);
 }
 
+/*
+ * An empty part's content may come as a NULL pointer with no bytes: added
+ * as nothing, without arithmetic on the NULL (UBSan found it: fuzz_mail_parse).
+ */
+static void
+test_textbuf_empty_null(void **state)
+{
+	struct textbuf tb;
+	char *out;
+
+	(void)state;
+	textbuf_init(&tb, 64);
+	textbuf_add_text(&tb, NULL, 0, false);
+	textbuf_add_text(&tb, "ok", 2, true);
+	textbuf_add_text(&tb, NULL, 0, true);
+	out = textbuf_take(&tb);
+	assert_string_equal(out, "ok");
+	free(out);
+	textbuf_free(&tb);
+}
+
 int
 main(void)
 {
@@ -877,6 +899,7 @@ main(void)
 	    cmocka_unit_test(test_nesting_bomb),
 	    cmocka_unit_test(test_too_many_parts),
 	    cmocka_unit_test(test_parts_scanned_first),
+	    cmocka_unit_test(test_textbuf_empty_null),
 	    cmocka_unit_test(test_too_big),
 	    cmocka_unit_test(test_head),
 	    cmocka_unit_test(test_not_a_message),
