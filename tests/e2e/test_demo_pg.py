@@ -149,6 +149,12 @@ def test_demo_pg_bad_urls_write_nothing(pg_server, tmp_path):
     code, out, err = run_lethe("demo", "--dir", tmp_path / "s", "--state",
                                pg_server.url("no_such_state"), timeout=30)
     assert code == 1 and 'database "no_such_state" does not exist' in err
+    assert "state store (--state)" in err
+    # libpq's multi-line messages become one line.
+    code, out, err = run_lethe("demo", "--dir", tmp_path / "n", "--database",
+                               "postgresql://postgres@/x?host=%s" % (tmp_path / "none"))
+    assert code == 1 and "No such file or directory Is the server running" in err, err
+    assert not (tmp_path / "n").exists()
     assert not (tmp_path / "s").exists()
 
 
