@@ -13,6 +13,7 @@ import json
 import re
 import sqlite3
 import subprocess
+import threading
 import time
 import zipfile
 
@@ -398,3 +399,44 @@ def test_pg_lock_timeout_is_busy_then_retried(pair, pg_server):
         holder.wait(timeout=30)
     pg.erase("account", "email=user6@example.com")
     assert pg_rows(pg_server, db, "SELECT count(*) FROM users WHERE id = %d" % uid) == [["0"]]
+
+
+def test_pg_connection_lost_mid_erasure_resumes_without_loss(pair, pg_server):
+    """The app database drops lethe's connection mid-erasure (a failover): the batch in
+    flight is rolled back, never reported done; the next transaction reconnects, or the
+    erasure stops with a clear message and resumes when run again.  The end state is
+    exactly SQLite's after the same erasure."""
+    sq, pg, db = pair
+    killed = []
+
+    def killer():
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not killed:
+            out = pg_rows(pg_server, db, "SELECT pg_terminate_backend(pid) FROM "
+                                         "pg_stat_activity WHERE application_name = 'lethe' "
+                                         "AND datname = current_database()")
+            if ["t"] in out:
+                killed.append(True)
+                return
+            time.sleep(0.01)
+
+    t = threading.Thread(target=killer)
+    t.start()
+    try:
+        code, out, err = pg.lethe("erase", "--scope", "account", "--id",
+                                  "email=user7@example.com", "--batch", "1", "--json",
+                                  "--no-progress")
+    finally:
+        t.join(timeout=60)
+    assert killed, "lethe's connection was never seen"
+    if code != 0:
+        assert "connection to the app database was lost" in err, err
+        pg.erase("account", "email=user7@example.com")
+    assert "user7@example.com" not in err
+    sq.erase("account", "email=user7@example.com", batch=1)
+    for tname in TABLES:
+        assert pg_ids(pg_server, db, tname) == sq_ids(sq, tname), tname
+    code, out, err = pg.lethe("plan", "--scope", "account", "--id", "email=user7@example.com",
+                              "--json")
+    assert code == 0 and sum(s["rows"] for s in json.loads(out)["steps"]
+                             if s["action"] != "retain") == 0, out
