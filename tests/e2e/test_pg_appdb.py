@@ -475,3 +475,6 @@ def test_pg_serve_waits_visibly_behind_the_apps_lock(pair, pg_server, servers):
     assert "retried later" in log and "lock_timeout" in log and "55P03" in log, log
     assert person not in log
     assert pg_rows(pg_server, db, "SELECT count(*) FROM channels WHERE id = %d" % cid) == [["0"]]
+    # The restore marker (the one table lethe writes in the app database) is kept there.
+    marker = pg_rows(pg_server, db, "SELECT id, epoch FROM lethe_restore_marker")
+    assert len(marker) == 1 and marker[0][0] == "1" and int(marker[0][1]) >= 1, marker
