@@ -21,7 +21,14 @@ import pytest
 
 from disconnect_helpers import configure, serve_env
 from fake_platform import fake_platform  # noqa: F401  (fixture)
-from lethe_e2e import HASH_RE, copy_demo, run_lethe
+from lethe_e2e import (
+    DEFAULT_DEMO_OPTIONS,
+    HASH_RE,
+    copy_demo,
+    make_demo,
+    run_lethe,
+    without_section,
+)
 from serve_helpers import FB_SECRET, fb_id, servers, sign_py, stop_ok  # noqa: F401
 from sweep_helpers import DAY, DEMO_NOW, clock_env, edit, fmt
 
@@ -478,3 +485,30 @@ def test_pg_serve_waits_visibly_behind_the_apps_lock(pair, pg_server, servers):
     # The restore marker (the one table lethe writes in the app database) is kept there.
     marker = pg_rows(pg_server, db, "SELECT id, epoch FROM lethe_restore_marker")
     assert len(marker) == 1 and marker[0][0] == "1" and int(marker[0][1]) >= 1, marker
+
+
+def test_pg_demo_written_by_lethe_demo_erases_and_sweeps_like_sqlite(demo, pg_server,
+                                                                      tmp_path):
+    """`lethe demo --database postgresql://` (the reference app, timestamptz times) and
+    the SQLite demo of the same options: the same plans, erasures and sweeps."""
+    name = "h1_demo_%d" % next(PG_SEQ)
+    url = pg_server.create_db(name)
+    try:
+        pg = make_demo(tmp_path / "pgdemo", DEFAULT_DEMO_OPTIONS + ["--database", url])
+        text = pg.config.read_text()
+        for s in ("mail", "selfservice"):
+            text = without_section(text, s)
+        pg.config.write_text(text)
+        for ident in ("email=user2@example.com", "user_id=4", "account_name=Demo User 6"):
+            assert plan_rows(pg, "account", ident) == plan_rows(demo, "account", ident), ident
+            demo.erase("account", ident, batch=3)
+            pg.erase("account", ident, batch=3)
+        now = DEMO_NOW + 2 * DAY
+        for d in (demo, pg):
+            code, out, err = run_lethe("sweep", "-c", d.config, "--once", "--json",
+                                       env=clock_env(now))
+            assert code == 0, err
+        for t in TABLES:
+            assert pg_ids(pg_server, name, t) == sq_ids(demo, t), t
+    finally:
+        pg_server.drop_db(name)
