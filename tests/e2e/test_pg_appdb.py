@@ -381,25 +381,31 @@ def test_pg_password_never_printed(demo, tmp_path):
     assert "s3cretpw" not in out + err and "***" in err
 
 
+def hold_row(srv, db, table, key, seconds):
+    """psql holding @table's row @key FOR UPDATE for @seconds (started, lock taken)."""
+    holder = subprocess.Popen(
+        ["psql", "-X", "-q", "-h", srv.host, "-p", str(srv.port), "-U", "postgres", "-d", db,
+         "-c", "BEGIN; SELECT 1 FROM %s WHERE id = %d FOR UPDATE; SELECT pg_sleep(%s); "
+               "COMMIT;" % (table, key, seconds)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and pg_rows(
+            srv, db, "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                     "WHERE c.relname = '%s' AND l.mode = 'RowShareLock'" % table) == [["0"]]:
+        time.sleep(0.05)
+    return holder
+
+
 def test_pg_lock_timeout_is_busy_then_retried(pair, pg_server):
     sq, pg, db = pair
     url = pg_server.url(db)
-    set_database(pg, url + "&options=-c%20lock_timeout%3D300")
     uid = int(pg_rows(pg_server, db, "SELECT id FROM users WHERE email = "
                                      "'user6@example.com'")[0][0])
-    # The app holds user 6's row for 4 seconds.
-    holder = subprocess.Popen(
-        ["psql", "-X", "-q", "-h", pg_server.host, "-p", str(pg_server.port), "-U", "postgres",
-         "-d", db, "-c", "BEGIN; SELECT 1 FROM users WHERE id = %d FOR UPDATE; "
-                         "SELECT pg_sleep(4); COMMIT;" % uid],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # A short lock_timeout in the URL: lethe gives up on the app's row, says why, and
+    # the erasure resumes when run again.
+    set_database(pg, url + "&options=-c%20lock_timeout%3D300")
+    holder = hold_row(pg_server, db, "users", uid, 4)
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and pg_rows(
-                pg_server, db, "SELECT count(*) FROM pg_locks l JOIN pg_class c ON "
-                               "c.oid = l.relation WHERE c.relname = 'users' AND "
-                               "l.mode = 'RowShareLock'") == [["0"]]:
-            time.sleep(0.05)
         t0 = time.monotonic()
         code, out, err = pg.lethe("erase", "--scope", "account", "--id",
                                   "email=user6@example.com", "--json", "--no-progress")
@@ -411,6 +417,19 @@ def test_pg_lock_timeout_is_busy_then_retried(pair, pg_server):
     finally:
         holder.wait(timeout=30)
     pg.erase("account", "email=user6@example.com")
+    assert pg_rows(pg_server, db, "SELECT count(*) FROM users WHERE id = %d" % uid) == [["0"]]
+    # lethe.yaml's app.database_options: a long lock_timeout waits for the app's 4 s lock
+    # (the default 2 s would give up).
+    set_database(pg, url)
+    edit(pg.config, r"^(  database: .*)$",
+         "\\1\n  database_options: {lock_timeout_ms: 60000, statement_timeout_ms: 90000}")
+    uid = int(pg_rows(pg_server, db, "SELECT id FROM users WHERE email = "
+                                     "'user8@example.com'")[0][0])
+    holder = hold_row(pg_server, db, "users", uid, 4)
+    try:
+        pg.erase("account", "email=user8@example.com")
+    finally:
+        holder.wait(timeout=30)
     assert pg_rows(pg_server, db, "SELECT count(*) FROM users WHERE id = %d" % uid) == [["0"]]
 
 
@@ -512,3 +531,20 @@ def test_pg_demo_written_by_lethe_demo_erases_and_sweeps_like_sqlite(demo, pg_se
             assert pg_ids(pg_server, name, t) == sq_ids(demo, t), t
     finally:
         pg_server.drop_db(name)
+
+
+def test_pg_database_options_are_checked(demo, pg_server, tmp_path):
+    d = copy_demo(demo.dir, tmp_path / "opts")
+    edit(d.config, r"^(  database: .*)$", "\\1\n  database_options: {lock_timeout_ms: 300}")
+    code, out, err = d.lethe("plan", "--scope", "account", "--id", "email=a@x.example")
+    assert code == 3 and "PostgreSQL app database only" in err, (code, err)
+    set_database(d, pg_server.url("postgres") + "&options=-c%20lock_timeout%3D1s")
+    code, out, err = d.lethe("plan", "--scope", "account", "--id", "email=a@x.example")
+    assert code == 3 and "keep one" in err, (code, err)
+    set_database(d, pg_server.url("postgres"))
+    edit(d.config, r"lock_timeout_ms: 300", "lock_timeout_ms: 0")
+    code, out, err = d.lethe("plan", "--scope", "account", "--id", "email=a@x.example")
+    assert code == 3 and "lock_timeout_ms must be an integer from 1" in err, (code, err)
+    edit(d.config, r"lock_timeout_ms: 0", "lock_timeout: 1")
+    code, out, err = d.lethe("plan", "--scope", "account", "--id", "email=a@x.example")
+    assert code == 3 and "lock_timeout" in err, (code, err)
