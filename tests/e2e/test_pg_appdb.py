@@ -219,6 +219,29 @@ def test_pg_sweep_every_time_type(pair, pg_server):
     assert any(r[3] == "[removed]" for r in logs)
     assert pg_rows(pg_server, db, "SELECT id, user_id, ip, user_agent FROM request_logs "
                                   "ORDER BY id") == logs
+    # Keyed hashes as the target form (the dialect's hex-text test): a second pass
+    # rewrites nothing, and the values are SQLite's (the same key).
+    rows = {}
+    for d in (sq, pg):
+        edit(d.datamap, r"(  contacts:\n(?:    .*\n)*?)    erase: delete\n",
+             "\\1    erase: delete\n    ttl: {column: created_at, after: 30d, "
+             "action: anonymize, columns: {email: hash, name: null}}\n")
+        for n in range(2):
+            code, stdout, err = run_lethe("sweep", "-c", d.config, "--once", "--json",
+                                          env=clock_env(now))
+            assert code == 0, err
+            rows[(d, n)] = {t["table"]: t["rows"] for t in json.loads(stdout)["tables"]}
+    assert rows[(pg, 0)]["contacts"] == rows[(sq, 0)]["contacts"] > 0
+    assert rows[(pg, 1)]["contacts"] == rows[(sq, 1)]["contacts"] == 0
+    con = sqlite3.connect(str(sq.db))
+    try:
+        contacts = [[("" if v is None else str(v)) for v in r] for r in con.execute(
+            "SELECT id, email, name FROM contacts ORDER BY id")]
+    finally:
+        con.close()
+    assert any(HASH_RE.match(r[1]) for r in contacts)
+    assert pg_rows(pg_server, db, "SELECT id, email, name FROM contacts ORDER BY id") == \
+        contacts
 
 
 def test_pg_export_and_scan(pair, pg_server, tmp_path):
