@@ -571,3 +571,23 @@ def test_pg_database_options_are_checked(demo, pg_server, tmp_path):
     edit(d.config, r"lock_timeout_ms: 0", "lock_timeout: 1")
     code, out, err = d.lethe("plan", "--scope", "account", "--id", "email=a@x.example")
     assert code == 3 and "lock_timeout" in err, (code, err)
+
+
+def test_pg_server_that_never_answers_times_out(demo, tmp_path):
+    """A PostgreSQL address that accepts and never answers: lethe gives up after its
+    default connect_timeout (10 s) instead of hanging."""
+    import socket
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    try:
+        d = copy_demo(demo.dir, tmp_path / "silent")
+        set_database(d, "postgresql://lethe@127.0.0.1:%d/app" % srv.getsockname()[1])
+        t0 = time.monotonic()
+        code, out, err = d.lethe("plan", "--scope", "account", "--id", "email=a@x.example",
+                                 timeout=40)
+        took = time.monotonic() - t0
+    finally:
+        srv.close()
+    assert code != 0 and "cannot open app database" in err, err
+    assert 8 <= took < 30, took
