@@ -374,10 +374,18 @@ scopes:
         d.erase("account", "email=a@x.example")
         assert pg_rows(pg_server, name, 'SELECT "Id" FROM app."People"') == [["2"]]
         assert pg_rows(pg_server, name, "SELECT id FROM app.notes") == [["3"]]
+        # Without an index on the ttl column the sweep says which to create: it runs.
+        pg_server.psql(name, "DROP INDEX app.notes_created_idx")
         code, out, err = run_lethe("sweep", "-c", d.config, "--once", "--json",
                                    env=clock_env(DEMO_NOW))
         assert code == 0, err
         assert pg_rows(pg_server, name, "SELECT id FROM app.notes") == []
+        advice = re.search(r"create one: (CREATE INDEX .*;)", err)
+        assert advice and "app.notes" not in advice.group(1), err
+        pg_server.psql(name, "SET search_path = app; " + advice.group(1))
+        code, out, err = run_lethe("sweep", "-c", d.config, "--once", "--json",
+                                   env=clock_env(DEMO_NOW))
+        assert code == 0 and "create one" not in err, err
         # A composite primary key without a 'key': refused at validation, clearly.
         d.datamap.write_text(d.datamap.read_text().replace("scopes:", """  pairs:
     category: account
