@@ -369,6 +369,9 @@ scopes:
             text = re.sub(r"(?ms)^%s:.*?(?=^\S)" % s, "", text)
         d.config.write_text(text)
         plan = d.plan("account", "email=a@x.example")
+        # The index advice for a mixed-case column is quoted, so it runs as printed.
+        code, out, err = d.lethe("plan", "--scope", "account", "--id", "email=a@x.example")
+        assert code == 0 and 'CREATE INDEX ON "app"."People" ("Email")' in err, err
         assert [(s["table"], s["rows"]) for s in plan["steps"]] == [("app.notes", 2),
                                                                    ("app.People", 1)]
         d.erase("account", "email=a@x.example")
