@@ -8,6 +8,11 @@
                   mail: and selfservice: sections `make run` uses; never modify it
   demo            a private shutil.copytree copy of demo_template (a Demo)
   snapshot        snapshot(db_path) -> {table: {id: row_tuple}}
+  pg_server       a PostgreSQL 15 server for the session (tests/pg_server.py:
+                  Unix socket only, fsync off: tests only); fails, never skips,
+                  when PostgreSQL is missing (scripts/deps test installs it)
+  pg              the same server (the name the design note uses)
+  pg_db           a fresh database of pg_server for one test: its URL
   fresh_demo      fresh_demo(name) -> one more private copy (same backend as demo)
   backend         "sqlite" or "postgresql": a test that takes it runs on both, and its
                   demo (the demo fixture) lives on that backend: on PostgreSQL the app's
@@ -17,11 +22,15 @@
 """
 import itertools
 import os
+import re
 import sys
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from pg_server import PgError, PgServer  # noqa: E402
 
 from lethe_e2e import (  # noqa: E402
     DEFAULT_DEMO_OPTIONS,
@@ -95,9 +104,8 @@ def pg_demo_template(request, tmp_path_factory, lethe_bin):
             srv = request.getfixturevalue("pg_server")
             options = getattr(request.module, "DEMO_OPTIONS", DEFAULT_DEMO_OPTIONS)
             name = pg_name("tmpl")
-            srv.create_db(name)
             path = tmp_path_factory.mktemp("pgtemplate") / "demo"
-            demo = make_demo(path, options, pg_url=srv.url(name))
+            demo = make_demo(path, options, pg_url=srv.create_db(name))
             text = demo.config.read_text()
             for section in ("mail", "selfservice"):
                 text = without_section(text, section)
@@ -107,7 +115,7 @@ def pg_demo_template(request, tmp_path_factory, lethe_bin):
 
     yield get
     for srv, name, _ in made:
-        srv.psql("postgres", 'DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
+        srv.drop_db(name)
 
 
 def pg_demo_copy(request, tmp_path, dst_name="demo"):
@@ -115,10 +123,39 @@ def pg_demo_copy(request, tmp_path, dst_name="demo"):
     template (dropped after the test) and a copy of its directory."""
     srv, template, demo = request.getfixturevalue("pg_demo_template")()
     name = pg_name("demo")
-    srv.psql("postgres", 'CREATE DATABASE "%s" TEMPLATE "%s"' % (name, template))
-    request.addfinalizer(lambda: srv.psql("postgres", 'DROP DATABASE IF EXISTS "%s" '
-                                          "WITH (FORCE)" % name))
-    return copy_demo(demo, tmp_path / dst_name, pg_url=srv.url(name))
+    url = srv.create_db(name, template)
+    request.addfinalizer(lambda: srv.drop_db(name))
+    return copy_demo(demo, tmp_path / dst_name, pg_url=url)
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory):
+    """A PostgreSQL 15 server for the whole session, stopped and removed at its end."""
+    srv = PgServer(tmp_path_factory.getbasetemp(), fast=True)
+    try:
+        srv.start()
+    except PgError as e:
+        pytest.fail(str(e), pytrace=False)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def pg(pg_server):
+    return pg_server
+
+
+_pg_db_seq = itertools.count(1)
+
+
+@pytest.fixture
+def pg_db(pg_server, request):
+    """A fresh, empty database for this test (dropped afterwards); its URL."""
+    stem = re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())[:40]
+    name = "t%d_%s" % (next(_pg_db_seq), stem)
+    url = pg_server.create_db(name)
+    yield url
+    pg_server.drop_db(name)
 
 
 @pytest.fixture

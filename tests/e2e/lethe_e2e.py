@@ -132,11 +132,11 @@ class PgDb:
 
     def psql(self, sql, timeout=60):
         """Run @sql (one or more statements) with psql; stdout (unaligned, tuples only)."""
-        env = dict(os.environ)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
         env.update(PGTZ="UTC", PGOPTIONS="-c search_path=%s" % self.schema,
-                   PGCONNECT_TIMEOUT="10")
+                   PGCONNECT_TIMEOUT="10", LC_ALL="C")
         p = subprocess.run([PSQL, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-                            "-d", self.url, "-c", sql], stdin=subprocess.DEVNULL,
+                            "-d", self.url, "-f", "-"], input=sql,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            timeout=timeout * SLOW, env=env)
         if p.returncode != 0:
