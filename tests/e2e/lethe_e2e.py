@@ -212,7 +212,11 @@ def pg_value(v):
 def pg_query(db, sql, params=()):
     """Rows of one SELECT (or ... RETURNING) on @db: a list of tuples."""
     body = pg_bind(sql, params).strip().rstrip(";")
-    rows = db.json("SELECT coalesce(json_agg(row_to_json(q)), '[]') FROM (%s) q" % body)
+    if body.split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE"):
+        rows = db.json("WITH q AS (%s) SELECT coalesce(json_agg(row_to_json(q)), '[]') "
+                       "FROM q" % body)
+    else:
+        rows = db.json("SELECT coalesce(json_agg(row_to_json(q)), '[]') FROM (%s) q" % body)
     return [tuple(pg_value(v) for _, v in r) for r in rows]
 
 
@@ -248,8 +252,49 @@ def pg_snapshot(db):
     return out
 
 
+def pg_dump_text(db):
+    """Every row of every table of @db's schema as text (bytea in the 'escape' form, so
+    clear text stored in one shows as itself): what a reader of the tables sees."""
+    cols = db.json(
+        "SELECT coalesce(json_agg(json_build_array(table_name, column_name, data_type) "
+        "ORDER BY table_name, ordinal_position), '[]') FROM information_schema.columns "
+        "WHERE table_schema = %s" % pg_literal(db.schema))
+    tables = OrderedDict()
+    for t, c, typ in cols:
+        ident = '"%s"' % c.replace('"', '""')
+        tables.setdefault(t, []).append("encode(%s, 'escape')" % ident if typ == "bytea"
+                                        else "%s::text" % ident)
+    if not tables:
+        return b""
+    parts = ["(SELECT coalesce(string_agg(concat_ws('|', %s), E'\\n'), '') FROM \"%s\")"
+             % (", ".join(c), t.replace('"', '""')) for t, c in tables.items()]
+    return db.psql("SELECT %s" % " || E'\\n' || ".join(parts)).encode()
+
+
 def is_pg(db):
     return isinstance(db, PgDb)
+
+
+def has_table(db, table):
+    """Whether @db (an SQLite file or a PgDb's schema) exists and has @table."""
+    if is_pg(db):
+        return db.json("SELECT to_json(count(*)) FROM information_schema.tables WHERE "
+                       "table_schema = %s AND table_name = %s"
+                       % (pg_literal(db.schema), pg_literal(table))) > 0
+    return Path(db).exists() and query(db, "SELECT count(*) FROM sqlite_master WHERE "
+                                           "name = ?", (table,))[0][0] > 0
+
+
+def insert(db, sql, params=()):
+    """Run one INSERT on @db (SQLite file or PgDb) and commit it; the new row's id."""
+    if is_pg(db):
+        return pg_query(db, sql + " RETURNING id", params)[0][0]
+    con = sqlite3.connect(str(db), timeout=10)
+    try:
+        with con:
+            return con.execute(sql, params).lastrowid
+    finally:
+        con.close()
 
 
 def execute(db, sql, params=()):
@@ -319,6 +364,28 @@ def query(db_path, sql, params=()):
         return con.execute(sql, params).fetchall()
     finally:
         con.close()
+
+
+def block_deletes(db, table, name="e2e_block", row_id=None):
+    """A trigger @name that makes every DELETE on @table (or only of the row whose id is
+    @row_id) fail with 'blocked by the test', on SQLite or PostgreSQL."""
+    when = "" if row_id is None else " WHEN (old.id = %d)" % int(row_id)
+    if is_pg(db):
+        db.psql("CREATE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN "
+                "RAISE EXCEPTION 'blocked by the test'; END $f$; CREATE TRIGGER %s BEFORE "
+                "DELETE ON \"%s\" FOR EACH ROW%s EXECUTE FUNCTION %s()"
+                % (name, name, table, when, name))
+        return
+    execute(db, "CREATE TRIGGER %s BEFORE DELETE ON \"%s\"%s BEGIN SELECT "
+            "RAISE(ABORT, 'blocked by the test'); END" % (name, table, when))
+
+
+def unblock_deletes(db, table, name="e2e_block"):
+    """Drop block_deletes()' trigger @name."""
+    if is_pg(db):
+        db.psql('DROP TRIGGER %s ON "%s"; DROP FUNCTION %s()' % (name, table, name))
+        return
+    execute(db, "DROP TRIGGER %s" % name)
 
 
 def file_sha256(path):
