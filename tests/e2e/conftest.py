@@ -78,6 +78,36 @@ def demo_template(request, tmp_path_factory, lethe_bin):
     return demo
 
 
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory):
+    """A PostgreSQL 15 server for the whole session, stopped and removed at its end."""
+    srv = PgServer(tmp_path_factory.getbasetemp(), fast=True)
+    try:
+        srv.start()
+    except PgError as e:
+        pytest.fail(str(e), pytrace=False)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def pg(pg_server):
+    return pg_server
+
+
+_pg_db_seq = itertools.count(1)
+
+
+@pytest.fixture
+def pg_db(pg_server, request):
+    """A fresh, empty database for this test (dropped afterwards); its URL."""
+    stem = re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())[:40]
+    name = "t%d_%s" % (next(_pg_db_seq), stem)
+    url = pg_server.create_db(name)
+    yield url
+    pg_server.drop_db(name)
+
+
 BACKENDS = ["sqlite", "postgresql"]
 _pg_names = itertools.count()
 
