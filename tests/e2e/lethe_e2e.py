@@ -484,6 +484,19 @@ class Demo:
         execute(self.db, sql, params)
 
 
+def rows(demo, table, where="", params=()):
+    """Rows of the app's @table (of @demo, on either backend), ordered by id."""
+    return demo.rows(table, where, params)
+
+
+db_rows = rows
+
+
+def state_rows(demo, table):
+    """Every row of the state store's @table (of @demo, on either backend)."""
+    return demo.state_rows(table)
+
+
 def without_section(text, name):
     """YAML @text without its top-level section @name (its key line and everything
     indented under it, comments included); @text unchanged if there is none."""
