@@ -26,6 +26,7 @@ import time
 
 import pytest
 
+from disconnect_helpers import serve_env
 from fake_platform import fake_platform  # noqa: F401  (fixture)
 from lethe_e2e import SANITIZED, query, rows_by_table, run_lethe
 from request_helpers import (
@@ -65,7 +66,28 @@ def configure(demo, fake, sink, batch_rows):
     text = text.replace("batch_rows: 0 ", "batch_rows: %d " % batch_rows)
     text += ("mail:\n  url: smtp://127.0.0.1:%d\n  from: privacy@demo-social.example\n"
              "  starttls: off\n  backoff_base: 100ms\n  backoff_cap: 300ms\n" % sink.port)
+    # One signing key for both workers' audit checkpoints.
+    text += "proof:\n  signing_key_file: %s\n" % (demo.dir / "var" / "signing.key")
     demo.config.write_text(text)
+
+
+def second_worker(demo, tmp_path):
+    """The configuration of a second worker: its own directory (the files a serve keeps
+    beside a PostgreSQL store, its intake log among them, are per process: var/ of the
+    configuration's directory), the same databases, data map, media and keys (the
+    anonymize, outbox and signing keys of the first: start the first before it)."""
+    d = tmp_path / "worker2"
+    (d / "var").mkdir(parents=True)
+    text = demo.config.read_text()
+    for line, path in (("datamap: datamap.yaml", "datamap.yaml"),
+                       ("media_root: media", "media"),
+                       ("key_file: var/anonymize.key", "var/anonymize.key"),
+                       ("key_file: var/outbox.key", "var/outbox.key")):
+        assert text.count(line) == 1, line
+        text = text.replace(line, line.split(":")[0] + ": " + str(demo.dir / path))
+    cfg = d / "lethe.yaml"
+    cfg.write_text(text)
+    return cfg
 
 
 def tokens_of(demo, uid):
@@ -89,6 +111,15 @@ def check_upstream_once(fake, tokens):
     assert calls and all(n == 1 for n in calls.values()), calls
     sent = {c.form.get("token") or c.form.get("access_token") for c in fake.calls()}
     assert set(tokens) <= sent, "tokens never revoked: %d" % len(set(tokens) - sent)
+
+
+def workers(servers, demo, fake, clock, tmp_path):
+    """Two `lethe serve` on the demo's databases: the first in the demo's directory, the
+    second in its own (second_worker)."""
+    first = start(servers, demo, fake, clock)
+    env = serve_env(fake)
+    env.update(clock.env())
+    return [first, servers(second_worker(demo, tmp_path), env=env)]
 
 
 def request_id(demo, code):
@@ -160,7 +191,7 @@ def test_two_workers_share_the_queue_nothing_twice(demo, fake_platform, servers,
     people = [u for u in users(demo, N_REQUESTS + 1) if u[1] != HEAVY][:N_REQUESTS]
     tokens = {uid: tokens_of(demo, uid) for uid, _ in people}
     assert all(tokens.values())
-    w = [start(servers, demo, fake_platform, clock), start(servers, demo, fake_platform, clock)]
+    w = workers(servers, demo, fake_platform, clock, tmp_path)
 
     codes = {}
     for i, (uid, email) in enumerate(people):
@@ -212,7 +243,7 @@ def test_sigkill_of_a_worker_mid_job_other_finishes_once(demo, fake_platform, se
     tokens = tokens_of(demo, heavy)
     planned = rows_by_table(demo.plan("account", ("email", HEAVY)))
     assert sum(planned.values()) >= HEAVY_ROWS * 0.9
-    w = [start(servers, demo, fake_platform, clock), start(servers, demo, fake_platform, clock)]
+    w = workers(servers, demo, fake_platform, clock, tmp_path)
 
     st, req = create(w[0], {"email": HEAVY}, verified=True)
     assert st == 201, req
