@@ -1,14 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sq_pg.h - the PostgreSQL backend's side of sq.h: sq_sqlite.c's public
- * sq_* functions hand a PostgreSQL connection or statement (its kind
- * SQ_PG, the first member) to these, arguments unchanged.  Only the two
- * backends include it.
+ * sq_pg.h - the PostgreSQL backend of sq.h (sq_pg.c).
+ *
+ * sq.h's functions dispatch on the connection's kind: a connection and a
+ * statement of either backend start with their enum sq_kind, and for
+ * SQ_PG the public sq_* function calls the sqpg_* one of the same name
+ * and arguments below.  Only src/store/ includes this header (and the
+ * unit test of the SQL rewriting).
  */
 #ifndef LETHE_STORE_SQ_PG_H
 #define LETHE_STORE_SQ_PG_H
 
+#include "util/fmacros.h"
+
 #include "store/sq.h"
+
+/* The schema lethe's tables live in; the connection's search_path. */
+#define SQPG_SCHEMA "lethe"
 
 lethe_rc sqpg_prepare(struct sq *c, const char *sql, struct sq_stmt **q, struct lethe_err *err);
 void sqpg_bind_null(struct sq_stmt *q, int i);
@@ -34,7 +42,21 @@ lethe_rc sqpg_begin_write(struct sq *c, struct lethe_err *err);
 lethe_rc sqpg_begin_read(struct sq *c, struct lethe_err *err);
 lethe_rc sqpg_commit(struct sq *c, struct lethe_err *err);
 void sqpg_rollback(struct sq *c);
-void sqpg_watch_txn(struct sq *c, void (*fn)(void *arg), void *arg);
 void sqpg_close(struct sq *c);
+void sqpg_watch_txn(struct sq *c, void (*fn)(void *), void *arg);
+
+/*
+ * @sql rewritten for PostgreSQL (a new string): "?" and "?N" parameters to
+ * "$N" (not inside string literals, quoted names or comments), INSERT OR
+ * IGNORE to INSERT ... ON CONFLICT DO NOTHING.  *@nparams gets the highest
+ * parameter number.  Exposed for its unit test.
+ */
+char *sqpg_rewrite(const char *sql, int *nparams);
+
+/*
+ * The PostgreSQL session's redacted URL of @c (for messages): never the
+ * password.
+ */
+const char *sqpg_url(struct sq *c);
 
 #endif /* LETHE_STORE_SQ_PG_H */
