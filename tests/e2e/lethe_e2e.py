@@ -108,6 +108,9 @@ def popen_lethe(*args, env=None):
 # ---- PostgreSQL (psql) -----------------------------------------------------------------
 
 PSQL = os.environ.get("LETHE_PSQL", "psql")
+# LETHE_E2E_PG_STATE=0: the PostgreSQL demos keep their state store on SQLite
+# (var/state.db), to look at the app database's driver alone.
+PG_STATE = os.environ.get("LETHE_E2E_PG_STATE", "1") != "0"
 # An ISO timestamp as PostgreSQL's JSON gives it (session time zone UTC).
 PG_TS_RE = re.compile(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d(?:\.\d+)?)(?:\+00:00)?$")
 
@@ -405,7 +408,7 @@ def media_files(media_dir):
 class Demo:
     """One demo directory written by `lethe demo`: on SQLite (app.db, var/state.db) or,
     given @pg_url, on that PostgreSQL database (the app's tables in schema public, the
-    state store in schema lethe of the same database)."""
+    state store in schema lethe of the same database, or on SQLite if PG_STATE is off)."""
 
     def __init__(self, path, pg_url=None):
         self.dir = Path(path)
@@ -421,7 +424,8 @@ class Demo:
         else:
             self.backend = "postgresql"
             self.db = PgDb(pg_url)
-            self.state_db = PgDb(pg_url, "lethe")
+            self.state_db = PgDb(pg_url, "lethe") if PG_STATE else \
+                self.dir / "var" / "state.db"
 
     def lethe(self, command, *args, **kw):
         """Run `lethe COMMAND -c DIR/lethe.yaml ARGS...`."""
@@ -543,7 +547,8 @@ def copy_demo(src, dst, pg_url=None):
 
 def make_demo(path, options, pg_url=None):
     """`lethe demo` into @path; on PostgreSQL with --database and --state @pg_url."""
-    extra = [] if pg_url is None else ["--database", pg_url, "--state", pg_url]
+    extra = [] if pg_url is None else ["--database", pg_url] + (
+        ["--state", pg_url] if PG_STATE else [])
     code, out, err = run_lethe("demo", "--dir", path, "--quiet", *extra, *options,
                                timeout=120)
     assert code == 0, "lethe demo failed (%d): %s" % (code, err)
