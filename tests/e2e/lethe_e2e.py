@@ -8,10 +8,13 @@ timeouts longer and lets the tests scale their data down.
 A demo lives on SQLite (files under its directory) or on PostgreSQL (a database
 of the test server, tests/pg_server.py): Demo.db and Demo.state_db are then a
 PgDb, and query(), execute(), columns() and snapshot() take either.  On
-PostgreSQL, psql runs every statement (no driver needed); values come back as
-SQLite's would for the demo (timestamps as "YYYY-MM-DD HH:MM:SS" UTC, booleans
-equal to 1/0), so one test reads both backends.
+PostgreSQL, Debian's libpq runs every statement (through ctypes: no driver
+package); values come back as SQLite's would for the demo (timestamps as
+"YYYY-MM-DD HH:MM:SS" UTC, booleans equal to 1/0), so one test reads both
+backends.
 """
+import ctypes
+import ctypes.util
 import hashlib
 import json
 import os
@@ -105,18 +108,37 @@ def popen_lethe(*args, env=None):
                             stderr=subprocess.PIPE, text=True, env=lethe_env(env))
 
 
-# ---- PostgreSQL (psql) -----------------------------------------------------------------
+# ---- PostgreSQL (libpq) ----------------------------------------------------------------
 
-PSQL = os.environ.get("LETHE_PSQL", "psql")
 # LETHE_E2E_PG_STATE=0: the PostgreSQL demos keep their state store on SQLite
 # (var/state.db), to look at the app database's driver alone.
 PG_STATE = os.environ.get("LETHE_E2E_PG_STATE", "1") != "0"
 # An ISO timestamp as PostgreSQL's JSON gives it (session time zone UTC).
 PG_TS_RE = re.compile(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d(?:\.\d+)?)(?:\+00:00)?$")
+PGRES_COMMAND_OK, PGRES_TUPLES_OK = 1, 2
+_libpq = []
 
 
 class PgError(Exception):
-    """A statement psql refused (message = psql's stderr)."""
+    """A statement PostgreSQL refused, or no connection (message: libpq's)."""
+
+
+def libpq():
+    """Debian's libpq (libpq5, a dependency of libpq-dev) through ctypes: a connection per
+    statement, no driver package needed, and far cheaper than a psql process."""
+    if not _libpq:
+        lib = ctypes.CDLL(ctypes.util.find_library("pq") or "libpq.so.5")
+        vp, cp, i = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
+        for name, res, args in (("PQconnectdb", vp, [cp]), ("PQstatus", i, [vp]),
+                                ("PQerrorMessage", cp, [vp]), ("PQexec", vp, [vp, cp]),
+                                ("PQresultStatus", i, [vp]), ("PQresultErrorMessage", cp, [vp]),
+                                ("PQntuples", i, [vp]), ("PQnfields", i, [vp]),
+                                ("PQgetvalue", cp, [vp, i, i]), ("PQgetisnull", i, [vp, i, i]),
+                                ("PQclear", None, [vp]), ("PQfinish", None, [vp])):
+            f = getattr(lib, name)
+            f.restype, f.argtypes = res, args
+        _libpq.append(lib)
+    return _libpq[0]
 
 
 class PgDb:
@@ -133,28 +155,48 @@ class PgDb:
     def __str__(self):
         return self.url
 
-    def psql(self, sql, timeout=60):
-        """Run @sql (one or more statements) with psql; stdout (unaligned, tuples only)."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-        env.update(PGTZ="UTC", PGOPTIONS="-c search_path=%s" % self.schema,
-                   PGCONNECT_TIMEOUT="10", LC_ALL="C")
-        p = subprocess.run([PSQL, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-                            "-d", self.url, "-f", "-"], input=sql,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           timeout=timeout * SLOW, env=env)
-        if p.returncode != 0:
-            raise PgError("psql failed (%d) on %r: %s" % (p.returncode, sql, p.stderr.strip()))
-        return p.stdout
+    def exec(self, sql):
+        """Run @sql (one or more statements, one transaction) in a new connection, with
+        the session's search_path set to the schema and the time zone UTC; the last
+        statement's rows as lists of text (None for NULL)."""
+        lib = libpq()
+        conn = lib.PQconnectdb(self.url.encode())
+        try:
+            if lib.PQstatus(conn) != 0:
+                raise PgError("cannot connect to %s: %s" % (
+                    self.url, (lib.PQerrorMessage(conn) or b"").decode(errors="replace")))
+            full = "SET search_path = %s; SET TimeZone = 'UTC'; %s" % (
+                pg_ident(self.schema), sql)
+            res = lib.PQexec(conn, full.encode())
+            try:
+                status = lib.PQresultStatus(res)
+                if status not in (PGRES_COMMAND_OK, PGRES_TUPLES_OK):
+                    raise PgError("%r failed: %s" % (sql, (lib.PQresultErrorMessage(res) or
+                                                            b"").decode(errors="replace")))
+                return [[None if lib.PQgetisnull(res, r, c) else
+                         lib.PQgetvalue(res, r, c).decode()
+                         for c in range(lib.PQnfields(res))]
+                        for r in range(lib.PQntuples(res))]
+            finally:
+                lib.PQclear(res)
+        finally:
+            lib.PQfinish(conn)
 
     def json(self, sql):
         """The one JSON value @sql selects, parsed (objects as lists of (key, value))."""
-        out = self.psql(sql).strip()
-        return json.loads(out, object_pairs_hook=list) if out else None
+        rows = self.exec(sql)
+        if not rows or rows[0][0] is None:
+            return None
+        return json.loads(rows[0][0], object_pairs_hook=list)
 
     def exists(self):
         """Whether the schema holds any table (a state store not created yet: False)."""
         return self.json("SELECT to_json(count(*)) FROM information_schema.tables "
                          "WHERE table_schema = %s" % pg_literal(self.schema)) > 0
+
+
+def pg_ident(name):
+    return '"' + name.replace('"', '""') + '"'
 
 
 def pg_literal(v):
@@ -271,7 +313,7 @@ def pg_dump_text(db):
         return b""
     parts = ["(SELECT coalesce(string_agg(concat_ws('|', %s), E'\\n'), '') FROM \"%s\")"
              % (", ".join(c), t.replace('"', '""')) for t, c in tables.items()]
-    return db.psql("SELECT %s" % " || E'\\n' || ".join(parts)).encode()
+    return db.exec("SELECT %s" % " || E'\\n' || ".join(parts))[0][0].encode()
 
 
 def is_pg(db):
@@ -303,7 +345,7 @@ def insert(db, sql, params=()):
 def execute(db, sql, params=()):
     """Run one writing statement on @db (SQLite file or PgDb) and commit it."""
     if is_pg(db):
-        db.psql(pg_bind(sql, params))
+        db.exec(pg_bind(sql, params))
         return
     con = sqlite3.connect(str(db), timeout=10)
     try:
@@ -374,7 +416,7 @@ def block_deletes(db, table, name="e2e_block", row_id=None):
     @row_id) fail with 'blocked by the test', on SQLite or PostgreSQL."""
     when = "" if row_id is None else " WHEN (old.id = %d)" % int(row_id)
     if is_pg(db):
-        db.psql("CREATE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN "
+        db.exec("CREATE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN "
                 "RAISE EXCEPTION 'blocked by the test'; END $f$; CREATE TRIGGER %s BEFORE "
                 "DELETE ON \"%s\" FOR EACH ROW%s EXECUTE FUNCTION %s()"
                 % (name, name, table, when, name))
@@ -386,7 +428,7 @@ def block_deletes(db, table, name="e2e_block", row_id=None):
 def unblock_deletes(db, table, name="e2e_block"):
     """Drop block_deletes()' trigger @name."""
     if is_pg(db):
-        db.psql('DROP TRIGGER %s ON "%s"; DROP FUNCTION %s()' % (name, table, name))
+        db.exec('DROP TRIGGER %s ON "%s"; DROP FUNCTION %s()' % (name, table, name))
         return
     execute(db, "DROP TRIGGER %s" % name)
 

@@ -75,7 +75,7 @@ def plant_on_delete(demo, uid):
                                             "        column: user_id\n", 1))
     execute(demo.db, "CREATE TABLE e2e_planted(n INTEGER)")
     if demo.backend == "postgresql":
-        demo.db.psql(
+        demo.db.exec(
             "CREATE FUNCTION e2e_plant() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN "
             "IF (SELECT count(*) FROM e2e_planted) = 0 THEN "
             "INSERT INTO e2e_planted VALUES (1); "
