@@ -51,6 +51,9 @@
 #define OID_TIMESTAMP 1114
 #define OID_TIMESTAMPTZ 1184
 
+/* Seconds a connection attempt waits for the server (unless the URL says). */
+#define CONNECT_TIMEOUT_S 10
+
 /* Session settings lethe wants unless the role, database or URL set them. */
 static const char SESSION_SQL[] =
     "SELECT set_config(d.name, d.v, false) FROM (VALUES "
@@ -114,8 +117,9 @@ pg_fail(struct pg_conn *pc, const PGresult *res, struct lethe_err *err, const ch
 		pc->lost = true;
 		pc->in_tx = false;
 		return lethe_err_set(err, LETHE_E_BUSY,
-		                     "%s: the connection to the app database was lost; it is "
-		                     "reopened and the work retried",
+		                     "%s: the connection to the app database was lost (the "
+		                     "transaction in flight is rolled back); the next attempt "
+		                     "reconnects",
 		                     what);
 	}
 	if (state == NULL)
@@ -124,13 +128,13 @@ pg_fail(struct pg_conn *pc, const PGresult *res, struct lethe_err *err, const ch
 		msg = res != NULL ? pq->resultErrorMessage(res) : pq->errorMessage(pc->c);
 	if (strcmp(state, "55P03") == 0)
 		return lethe_err_set(err, LETHE_E_BUSY,
-		                     "%s: the app holds a lock lethe waited for longer than "
-		                     "lock_timeout (SQLSTATE 55P03); retried later",
+		                     "%s: waited longer than lock_timeout for a row the app holds "
+		                     "(SQLSTATE 55P03); the batch is rolled back, to be retried",
 		                     what);
 	if (strcmp(state, "57014") == 0)
 		return lethe_err_set(err, LETHE_E_BUSY,
-		                     "%s: a statement ran longer than statement_timeout (SQLSTATE "
-		                     "57014); retried later",
+		                     "%s: ran longer than statement_timeout (SQLSTATE 57014); the "
+		                     "batch is rolled back, to be retried",
 		                     what);
 	if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
 		rc = LETHE_E_BUSY;
@@ -186,7 +190,16 @@ pg_open(struct appdb *db, const char *target, struct lethe_err *err)
 
 	if (pq == NULL)
 		return LETHE_E_CONFIG;
-	c = pq->connectdb(target);
+	/* libpq waits for a server that does not answer forever unless told otherwise. */
+	if (strstr(target, "connect_timeout=") == NULL) {
+		char *t = xasprintf("%s%sconnect_timeout=%d", target,
+		                    strchr(target, '?') != NULL ? "&" : "?", CONNECT_TIMEOUT_S);
+
+		c = pq->connectdb(t);
+		free(t);
+	} else {
+		c = pq->connectdb(target);
+	}
 	if (c == NULL || pq->status(c) != CONNECTION_OK) {
 		char *red = pq_url_redacted(target);
 		const char *m = c != NULL ? pq->errorMessage(c) : "out of memory";
@@ -376,9 +389,16 @@ pg_scratch_clear(struct appdb_stmt *s)
 	}
 }
 
+/* As SQLite's reset and clear_bindings: no rows, every parameter NULL again. */
 static void
 pg_reset(struct appdb_stmt *s)
 {
+	int i;
+
+	for (i = 0; i < s->nparams; i++) {
+		free(s->vals[i]);
+		s->vals[i] = NULL;
+	}
 	pg_scratch_clear(s);
 	free(s->scratch);
 	free(s->scratch_len);
@@ -520,11 +540,7 @@ pg_column_count(struct appdb_stmt *s)
 static void
 pg_finalize(struct appdb_stmt *s)
 {
-	int i;
-
 	pg_reset(s);
-	for (i = 0; i < s->nparams; i++)
-		free(s->vals[i]);
 	free(s->vals);
 	free(s->sql);
 	free(s);
