@@ -70,7 +70,9 @@ def pg_catalogue(pg, db):
                                "information_schema.columns WHERE table_schema = 'lethe' "
                                "AND table_name <> 'schema_version'"):
         cols.setdefault(t, []).append(c)
-    cols = {t: sorted(c) for t, c in cols.items()}
+    # SQLite's implicit rowid is a column of its own on PostgreSQL (ORDER BY rowid).
+    assert "rowid" in cols["request_events"]
+    cols = {t: sorted(x for x in c if x != "rowid") for t, c in cols.items()}
     # lethe's own indexes: not those PostgreSQL makes for keys and UNIQUE.
     idx = sorted(r[0] for r in pg_rows(
         pg, db, "SELECT indexname FROM pg_indexes i WHERE schemaname = 'lethe' AND NOT "
