@@ -9,9 +9,9 @@
  * integers int8, texts text, blobs bytea (sent in binary), NULL unknown
  * (the server infers it), a parameter the statement never uses text.  A
  * statement's SQL is rewritten once at prepare ("?N" to "$N", INSERT OR
- * IGNORE to ON CONFLICT DO NOTHING); the server-side statement is prepared
- * at its first step, when the parameters' types are known, and kept per
- * connection by (SQL, types) so that every later run is one round trip.
+ * IGNORE to ON CONFLICT DO NOTHING, SQLite's index hints dropped); the server-side statement is
+ * prepared at its first step, when the parameters' types are known, and kept per connection by
+ * (SQL, types) so that every later run is one round trip.
  *
  * Writes are serialized across every worker of a store as SQLite
  * serializes them: sqpg_begin_write() is BEGIN + pg_advisory_xact_lock
@@ -49,6 +49,8 @@
 #define OID_FLOAT8 701
 #define OID_NUMERIC 1700
 
+#define SETS_MAX 16 /* session settings remembered */
+
 /* A server-side prepared statement of a connection, by its SQL and parameter types. */
 struct prep {
 	uint64_t hash; /* of key */
@@ -65,12 +67,14 @@ struct pgc {
 	bool retry;      /* the last error is worth retrying */
 	bool lost;       /* the connection was lost: reset before the next statement */
 	bool txn;        /* a transaction is open (as far as lethe knows) */
+	bool locked;     /* it holds the write lock (SQ_WRITE_LOCK) */
+	char *sp_outer;  /* the SAVEPOINT that opened it (SQLite's way), or NULL */
 	int64_t changes; /* rows changed by the last INSERT, UPDATE or DELETE */
 	unsigned gen;    /* bumped at every reconnect: older prepared names are gone */
 	unsigned nextname;
 	struct prep *preps;
 	size_t nprep, capprep;
-	struct buf replay;     /* the session's SETs, repeated after a reconnect */
+	char *sets[SETS_MAX];  /* the session's SETs, the last per name: repeated on reconnect */
 	void (*watch)(void *); /* sqpg_watch_txn(): called before a transaction statement */
 	void *watch_arg;
 };
@@ -165,10 +169,14 @@ note_txn(struct pgc *c)
 {
 	PGTransactionStatusType t = c->pq->transactionStatus(c->conn);
 
-	if (t == PQTRANS_INTRANS || t == PQTRANS_INERROR || t == PQTRANS_ACTIVE)
+	if (t == PQTRANS_INTRANS || t == PQTRANS_INERROR || t == PQTRANS_ACTIVE) {
 		c->txn = true;
-	else if (t == PQTRANS_IDLE)
+	} else if (t == PQTRANS_IDLE) {
 		c->txn = false;
+		c->locked = false;
+		free(c->sp_outer);
+		c->sp_outer = NULL;
+	}
 }
 
 /* Run @sql (no parameters) as a simple query; false with the message recorded. */
@@ -201,9 +209,14 @@ forget_preps(struct pgc *c)
 static bool
 setup(struct pgc *c)
 {
+	int i;
+
 	if (!run(c, "SET search_path = " SQPG_SCHEMA))
 		return false;
-	return c->replay.len == 0 || run(c, buf_str(&c->replay));
+	for (i = 0; i < SETS_MAX && c->sets[i] != NULL; i++)
+		if (!run(c, c->sets[i]))
+			return false;
+	return true;
 }
 
 /*
@@ -353,6 +366,17 @@ rewrite(const char *sql, struct rewrite *rw)
 			}
 			if (depth == 0 && ret_at == 0 && is_kw(s, "RETURNING"))
 				ret_at = b.len;
+			/* SQLite's index hints: PostgreSQL's planner takes none. */
+			if (is_kw(s, "INDEXED") && is_kw(skip_space(p), "BY")) {
+				p = skip_space(skip_space(p) + 2);
+				while (word_char(*p))
+					p++;
+				continue;
+			}
+			if (is_kw(s, "NOT") && is_kw(skip_space(p), "INDEXED")) {
+				p = skip_space(p) + 7;
+				continue;
+			}
 			buf_add(&b, s, (size_t)(p - s));
 			if (is_kw(s, "INSERT")) {
 				const char *q = skip_space(p);
@@ -421,7 +445,6 @@ sq_pg_open(const char *url, struct sq **out, struct lethe_err *err)
 	c->kind = SQ_PG;
 	c->pq = pq;
 	c->shown = pq_url_redacted(url);
-	buf_init(&c->replay, 64u << 10);
 	c->conn = pq->connectdb(url);
 	if (c->conn == NULL || pq->status(c->conn) != CONNECTION_OK) {
 		char why[LETHE_ERR_MAX];
@@ -471,7 +494,9 @@ sqpg_close(struct sq *sc)
 		c->pq->finish(c->conn);
 	forget_preps(c);
 	free(c->preps);
-	buf_free(&c->replay);
+	for (int i = 0; i < SETS_MAX; i++)
+		free(c->sets[i]);
+	free(c->sp_outer);
 	free(c->shown);
 	free(c->msg);
 	free(c);
@@ -510,15 +535,24 @@ fail(struct pgc *c, struct lethe_err *err, const char *what)
 	                     sqpg_errmsg((void *)c));
 }
 
-/* BEGIN and the store's write lock, held until the transaction ends. */
+/* The store's write lock, in the open transaction (held until it ends). */
 static bool
-begin_locked(struct pgc *c)
+lock(struct pgc *c)
 {
 	char sql[96];
 
-	snprintf(sql, sizeof(sql), "BEGIN; SELECT pg_advisory_xact_lock(%lld)",
-	         (long long)SQ_WRITE_LOCK);
-	return run(c, sql);
+	snprintf(sql, sizeof(sql), "SELECT pg_advisory_xact_lock(%lld)", (long long)SQ_WRITE_LOCK);
+	if (!run(c, sql))
+		return false;
+	c->locked = true;
+	return true;
+}
+
+/* BEGIN and the store's write lock. */
+static bool
+begin_locked(struct pgc *c)
+{
+	return run(c, "BEGIN") && lock(c);
 }
 
 lethe_rc
@@ -586,9 +620,96 @@ sqpg_rollback(struct sq *sc)
 	if (!c->lost && c->pq->transactionStatus(c->conn) != PQTRANS_IDLE)
 		run(c, "ROLLBACK");
 	c->txn = false;
+	c->locked = false;
+	free(c->sp_outer);
+	c->sp_outer = NULL;
 	free(c->msg);
 	c->msg = keep;
 	c->retry = retry;
+}
+
+/* Keep "SET @name..." (@sql) for a reconnect: the last one of each name. */
+static void
+remember_set(struct pgc *c, const char *name, const char *sql)
+{
+	size_t n = 0;
+	int i;
+
+	while (word_char(name[n]))
+		n++;
+	for (i = 0; i < SETS_MAX && c->sets[i] != NULL; i++) {
+		const char *q = skip_space(c->sets[i] + 3);
+
+		if (strncasecmp(q, name, n) == 0 && !word_char(q[n]))
+			break;
+	}
+	if (i == SETS_MAX)
+		return;
+	free(c->sets[i]);
+	c->sets[i] = xstrdup(sql);
+}
+
+/* The name a SAVEPOINT, RELEASE or ROLLBACK TO statement @p (at its first word) names. */
+static void
+savepoint_name(const char *p, char *out, size_t cap)
+{
+	size_t n = 0;
+
+	while (word_char(*p))
+		p++; /* the statement's word */
+	p = skip_space(p);
+	if (is_kw(p, "TO"))
+		p = skip_space(p + 2);
+	if (is_kw(p, "SAVEPOINT"))
+		p = skip_space(p + 9);
+	while (word_char(p[n]) && n + 1 < cap) {
+		out[n] = p[n];
+		n++;
+	}
+	out[n] = '\0';
+}
+
+/*
+ * A statement that opens, ends or undoes part of a transaction, with
+ * SQLite's meaning: BEGIN IMMEDIATE takes the write lock, COMMIT of a
+ * failed transaction fails, and a SAVEPOINT outside a transaction opens
+ * one (with the write lock) that its RELEASE commits.
+ */
+static lethe_rc
+txn_stmt(struct pgc *c, const char *sql, struct lethe_err *err)
+{
+	const char *p = skip_space(sql);
+	char name[64];
+
+	if (is_kw(p, "BEGIN") && is_kw(skip_space(p + 5), "IMMEDIATE"))
+		return sqpg_begin_write((struct sq *)(void *)c, err);
+	if (is_kw(p, "COMMIT") || is_kw(p, "END"))
+		return sqpg_commit((struct sq *)(void *)c, err);
+	if (is_kw(p, "ROLLBACK") && !is_kw(skip_space(p + 8), "TO")) {
+		sqpg_rollback((struct sq *)(void *)c);
+		return LETHE_OK;
+	}
+	if (!ready(c))
+		return fail(c, err, "exec");
+	watched(c);
+	if (is_kw(p, "SAVEPOINT") && !c->txn) {
+		if (!begin_locked(c)) {
+			lethe_rc rc = fail(c, err, "savepoint");
+
+			sqpg_rollback((struct sq *)(void *)c);
+			return rc;
+		}
+		savepoint_name(p, name, sizeof(name));
+		c->sp_outer = xstrdup(name);
+	}
+	if (!run(c, sql))
+		return fail(c, err, "exec");
+	if (is_kw(p, "RELEASE") && c->sp_outer != NULL) {
+		savepoint_name(p, name, sizeof(name));
+		if (strcmp(name, c->sp_outer) == 0)
+			return sqpg_commit((struct sq *)(void *)c, err);
+	}
+	return LETHE_OK;
 }
 
 lethe_rc
@@ -597,22 +718,16 @@ sqpg_exec(struct sq *sc, const char *sql, struct lethe_err *err)
 	struct pgc *c = PGC(sc);
 	const char *p = skip_space(sql);
 
-	if (is_kw(p, "BEGIN") && is_kw(skip_space(p + 5), "IMMEDIATE"))
-		return sqpg_begin_write(sc, err);
-	if (is_kw(p, "COMMIT") || is_kw(p, "END"))
-		return sqpg_commit(sc, err);
+	if (txn_sql(sql))
+		return txn_stmt(c, sql, err);
 	if (!ready(c))
 		return fail(c, err, "exec");
-	if (txn_sql(sql))
-		watched(c);
 	if (!run(c, sql))
 		return fail(c, err, "exec");
 	/* A session setting: repeated on the connection a reconnect makes. */
 	if (is_kw(p, "SET") && !is_kw(skip_space(p + 3), "LOCAL") &&
-	    !is_kw(skip_space(p + 3), "TRANSACTION")) {
-		buf_adds(&c->replay, sql);
-		buf_adds(&c->replay, ";");
-	}
+	    !is_kw(skip_space(p + 3), "TRANSACTION"))
+		remember_set(c, skip_space(p + 3), sql);
 	return LETHE_OK;
 }
 
@@ -714,8 +829,12 @@ sqpg_bind_blob(struct sq_stmt *sq, int i, const void *v, size_t n, bool copy)
 			memcpy(p->own, v, n);
 		v = p->own;
 	}
-	/* An empty blob is an empty bytea, not NULL. */
-	p->val = v != NULL ? v : "";
+	/* NULL is NULL (as SQLite binds it); an empty blob is an empty bytea. */
+	if (v == NULL) {
+		sqpg_bind_null(sq, i);
+		return;
+	}
+	p->val = v;
 	p->len = (int)n;
 }
 
@@ -730,6 +849,53 @@ fnv(const char *a, const char *b)
 	for (; *b != '\0'; b++)
 		h = (h ^ (unsigned char)*b) * 1099511628211ULL;
 	return h;
+}
+
+/* PREPARE @sql as @name with parameter types @oids; false with the error recorded. */
+static bool
+prepare_once(struct pgc *c, const char *name, const char *sql, int np, const Oid *oids,
+             bool *untyped)
+{
+	PGresult *res = c->pq->prepare(c->conn, name, sql, np, oids);
+	ExecStatusType s = res != NULL ? c->pq->resultStatus(res) : PGRES_FATAL_ERROR;
+	const char *state;
+
+	*untyped = false;
+	if (s != PGRES_COMMAND_OK) {
+		state = res != NULL ? c->pq->resultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+		*untyped = state != NULL && strcmp(state, "42P08") == 0;
+		fail_res(c, res);
+	}
+	note_txn(c);
+	if (res != NULL)
+		c->pq->clear(res);
+	return s == PGRES_COMMAND_OK;
+}
+
+/*
+ * PREPARE, where NULL parameters are sent untyped for the server to infer
+ * (@nulls: there are some).  Where it cannot ("?1 IS NULL OR x = ?1" meets
+ * the IS NULL first: SQLSTATE 42P08), they are text.  In a transaction the
+ * first try runs under a savepoint, so that its failure does not abort it.
+ */
+static bool
+server_prepare(struct pgc *c, const char *name, const char *sql, int np, Oid *oids, bool nulls)
+{
+	bool sp = nulls && c->txn, untyped = false, ok;
+	int i;
+
+	if (sp && !run(c, "SAVEPOINT sqpg_prepare"))
+		return false;
+	ok = prepare_once(c, name, sql, np, oids, &untyped);
+	if (sp)
+		run(c,
+		    ok ? "RELEASE SAVEPOINT sqpg_prepare" : "ROLLBACK TO SAVEPOINT sqpg_prepare");
+	if (ok || !untyped || !nulls)
+		return ok;
+	for (i = 0; i < np; i++)
+		if (oids[i] == 0)
+			oids[i] = OID_TEXT;
+	return prepare_once(c, name, sql, np, oids, &untyped);
 }
 
 /* The server-side statement of @q for its bound types: found, or prepared now. */
@@ -765,9 +931,8 @@ prepared(struct pgst *q)
 			break;
 		}
 	if (pr == NULL) {
-		PGresult *res;
-		ExecStatusType s;
 		char name[24];
+		bool nulls = strchr(types, 'n') != NULL;
 
 		oids = xcalloc((size_t)q->np + 1, sizeof(*oids));
 		for (i = 0; i < q->np; i++)
@@ -777,15 +942,7 @@ prepared(struct pgst *q)
 			          : types[i] == 'u' ? OID_TEXT
 			                            : 0;
 		snprintf(name, sizeof(name), "lethe_%u", c->nextname++);
-		res = c->pq->prepare(c->conn, name, q->sql, q->np, oids);
-		s = res != NULL ? c->pq->resultStatus(res) : PGRES_FATAL_ERROR;
-		if (s != PGRES_COMMAND_OK) {
-			fail_res(c, res);
-			ok = false;
-		}
-		note_txn(c);
-		if (res != NULL)
-			c->pq->clear(res);
+		ok = server_prepare(c, name, q->sql, q->np, oids, nulls);
 		if (ok) {
 			c->preps = xgrow(c->preps, &c->capprep, c->nprep + 1, sizeof(*c->preps));
 			pr = &c->preps[c->nprep++];
@@ -827,12 +984,18 @@ first_step(struct pgst *q)
 	int i;
 
 	c->retry = false;
+	/* BEGIN, COMMIT, SAVEPOINT...: run as they are, with SQLite's meaning. */
+	if (q->txn) {
+		q->ran = true;
+		return txn_stmt(c, q->sql, NULL) == LETHE_OK ? SQ_DONE : SQ_ERROR;
+	}
 	if (!ready(c))
 		return SQ_ERROR;
 	if (!prepared(q))
 		return SQ_ERROR;
-	if (q->txn)
-		watched(c);
+	/* A write takes the write lock: in the open transaction, or in one of its own. */
+	if (q->write && c->txn && !c->locked && !lock(c))
+		return SQ_ERROR;
 	if (q->write && !c->txn) {
 		if (!begin_locked(c)) {
 			sqpg_rollback((struct sq *)(void *)c);
