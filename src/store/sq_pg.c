@@ -9,9 +9,9 @@
  * integers int8, texts text, blobs bytea (sent in binary), NULL unknown
  * (the server infers it), a parameter the statement never uses text.  A
  * statement's SQL is rewritten once at prepare ("?N" to "$N", INSERT OR
- * IGNORE to ON CONFLICT DO NOTHING); the server-side statement is prepared
- * at its first step, when the parameters' types are known, and kept per
- * connection by (SQL, types) so that every later run is one round trip.
+ * IGNORE to ON CONFLICT DO NOTHING, SQLite's index hints dropped); the server-side statement is
+ * prepared at its first step, when the parameters' types are known, and kept per connection by
+ * (SQL, types) so that every later run is one round trip.
  *
  * Writes are serialized across every worker of a store as SQLite
  * serializes them: sqpg_begin_write() is BEGIN + pg_advisory_xact_lock
@@ -366,6 +366,17 @@ rewrite(const char *sql, struct rewrite *rw)
 			}
 			if (depth == 0 && ret_at == 0 && is_kw(s, "RETURNING"))
 				ret_at = b.len;
+			/* SQLite's index hints: PostgreSQL's planner takes none. */
+			if (is_kw(s, "INDEXED") && is_kw(skip_space(p), "BY")) {
+				p = skip_space(skip_space(p) + 2);
+				while (word_char(*p))
+					p++;
+				continue;
+			}
+			if (is_kw(s, "NOT") && is_kw(skip_space(p), "INDEXED")) {
+				p = skip_space(p) + 7;
+				continue;
+			}
 			buf_add(&b, s, (size_t)(p - s));
 			if (is_kw(s, "INSERT")) {
 				const char *q = skip_space(p);
