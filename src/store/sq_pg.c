@@ -96,6 +96,7 @@ struct pgst {
 	bool write;          /* INSERT, UPDATE, DELETE (or a WITH holding one) or DDL */
 	bool dml;            /* INSERT, UPDATE or DELETE: sets changes */
 	bool txn;            /* BEGIN, COMMIT, SAVEPOINT...: the watch callback runs first */
+	bool unlocked;       /* SQ_UNLOCKED: written without the write lock */
 	struct param *p;
 	char *types;   /* the types the statement was last prepared with */
 	char name[24]; /* its server-side name ("" : none yet) */
@@ -293,7 +294,8 @@ watched(struct pgc *c)
 }
 
 struct rewrite {
-	bool txn; /* a transaction statement: sqpg_watch_txn()'s callback runs first */
+	bool txn;      /* a transaction statement: sqpg_watch_txn()'s callback runs first */
+	bool unlocked; /* SQ_UNLOCKED: a write without the write lock */
 	int np;
 	unsigned char used[1000];
 	bool write, dml;
@@ -310,6 +312,7 @@ rewrite(const char *sql, struct rewrite *rw)
 
 	memset(rw, 0, sizeof(*rw));
 	rw->txn = txn_sql(sql);
+	rw->unlocked = strncmp(sql, SQ_UNLOCKED, strlen(SQ_UNLOCKED)) == 0;
 	buf_init(&b, 1u << 20);
 	while (*p != '\0') {
 		const char *s = p;
@@ -748,6 +751,7 @@ sqpg_prepare(struct sq *sc, const char *sql, struct sq_stmt **out, struct lethe_
 	q->write = rw->write;
 	q->dml = rw->dml;
 	q->txn = rw->txn;
+	q->unlocked = rw->unlocked;
 	q->p = xcalloc((size_t)q->np + 1, sizeof(*q->p));
 	q->used = xcalloc((size_t)q->np + 1, 1);
 	for (i = 0; i < q->np && i < (int)sizeof(rw->used); i++)
@@ -994,9 +998,9 @@ first_step(struct pgst *q)
 	if (!prepared(q))
 		return SQ_ERROR;
 	/* A write takes the write lock: in the open transaction, or in one of its own. */
-	if (q->write && c->txn && !c->locked && !lock(c))
+	if (q->write && !q->unlocked && c->txn && !c->locked && !lock(c))
 		return SQ_ERROR;
-	if (q->write && !c->txn) {
+	if (q->write && !q->unlocked && !c->txn) {
 		if (!begin_locked(c)) {
 			sqpg_rollback((struct sq *)(void *)c);
 			return SQ_ERROR;
