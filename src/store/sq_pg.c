@@ -6,8 +6,9 @@
  * Results come in text format: integers are parsed, booleans ('t'/'f')
  * read as 1/0 like SQLite's integers, bytea ("\x" hex) is decoded for
  * sq_col_blob() and sq_col_text().  Parameters are typed by what was bound:
- * integers int8, texts text, blobs bytea (sent in binary), NULL unknown
- * (the server infers it), a parameter the statement never uses text.  A
+ * integers int8, texts text, blobs bytea (sent in binary), a NULL text or
+ * blob as such, sq_bind_null() unknown (the server infers it, or text
+ * where it cannot), a parameter the statement never uses text.  A
  * statement's SQL is rewritten once at prepare ("?N" to "$N", INSERT OR
  * IGNORE to ON CONFLICT DO NOTHING, SQLite's index hints dropped); the server-side statement is
  * prepared at its first step, when the parameters' types are known, and kept per connection by
@@ -808,12 +809,9 @@ sqpg_bind_text(struct sq_stmt *sq, int i, const char *s, bool copy)
 
 	if (p == NULL)
 		return;
-	if (s == NULL) {
-		sqpg_bind_null(sq, i);
-		return;
-	}
+	/* NULL: a NULL of type text (the server could not type "?1 IS NULL" alone). */
 	p->type = 't';
-	if (copy)
+	if (s != NULL && copy)
 		s = p->own = xstrdup(s);
 	p->val = s;
 	p->len = 0;
@@ -826,17 +824,13 @@ sqpg_bind_blob(struct sq_stmt *sq, int i, const void *v, size_t n, bool copy)
 
 	if (p == NULL)
 		return;
+	/* NULL: a NULL of type bytea; an empty blob is an empty bytea. */
 	p->type = 'b';
-	if (copy) {
+	if (v != NULL && copy) {
 		p->own = xmalloc(n + 1);
 		if (n > 0)
 			memcpy(p->own, v, n);
 		v = p->own;
-	}
-	/* NULL is NULL (as SQLite binds it); an empty blob is an empty bytea. */
-	if (v == NULL) {
-		sqpg_bind_null(sq, i);
-		return;
 	}
 	p->val = v;
 	p->len = (int)n;
