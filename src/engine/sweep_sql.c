@@ -43,12 +43,14 @@ sweep_check_indexes(const struct datamap *dm, struct appdb *db)
 
 	for (i = 0; i < dm->ntables; i++) {
 		const struct dm_table *t = &dm->tables[i];
+		const char *dot = strchr(t->name, '.');
 		struct buf b;
 
 		if (!t->ttl.present || tab_index_fits(db, t))
 			continue;
 		buf_init(&b, 1024);
-		buf_addf(&b, "CREATE INDEX %s_", t->name);
+		/* An index is named without its table's schema (it lives there). */
+		buf_addf(&b, "CREATE INDEX %s_", dot != NULL ? dot + 1 : t->name);
 		for (j = 0; j < t->ttl.nwhen; j++)
 			buf_addf(&b, "%s_", t->ttl.when[j].column);
 		buf_addf(&b, "%s_idx ON ", t->ttl.column);
@@ -97,7 +99,7 @@ add_not_target(const struct tab *tb, struct sql *w)
 		if (c->how == DM_ANON_NULL) {
 			sql_add(w, " IS NOT NULL");
 		} else if (c->how == DM_ANON_SET) {
-			sql_add(w, " IS NOT ");
+			sql_is(w, true);
 			sql_value(w, dm_value_val(&c->set));
 		} else {
 			sql_add(w, " IS NOT NULL AND NOT (");
@@ -148,14 +150,14 @@ sweep_tab_odd_rows(struct sweep *s, struct tab *tb)
 	sql_add(&b, " WHERE ");
 	if (t->ttl.format == DM_TIME_UNIX) {
 		sql_text_range(&b, t->ttl.column);
-		sql_addf(&b, " LIMIT %d)", ODD_CAP);
+		sql_addf(&b, " LIMIT %d) AS lethe_q", ODD_CAP);
 	} else {
 		sql_ident(&b, t->ttl.column);
 		sql_add(&b, " < ");
 		sql_slot(&b, 1);
 		sql_add(&b, " ORDER BY ");
 		sql_ident(&b, t->ttl.column);
-		sql_addf(&b, " LIMIT %d) WHERE NOT (", ODD_CAP);
+		sql_addf(&b, " LIMIT %d) AS lethe_q WHERE NOT (", ODD_CAP);
 		sql_true(&b);
 		add_shape(&b, t);
 		sql_add(&b, ")");
