@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pg_watch.c - the warning about a transaction that pins PostgreSQL's
+ * xmin horizon (see pg_watch.h).
+ *
+ * Locking: the thread is a util/worker (its naps and stop flag); the last
+ * look is kept in atomics, written by the thread (or pg_watch_check()'s
+ * caller) and read by pg_watch_metrics() from the HTTP workers.
+ */
+#include "util/fmacros.h"
+
+#include <stdatomic.h>
+
+#include "jobs/pg_watch.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "util/pq.h"
+#include "util/worker.h"
+
+#define INTERVAL_MIN_MS 1000LL  /* look at most once a second */
+#define INTERVAL_MAX_MS 60000LL /* and at least once a minute */
+
+struct pg_watch {
+	const struct lethe_config *cfg; /* app database URL, threshold */
+	struct worker w;                /* the thread */
+};
+
+/* The last look: age in ms (-1: none made), the holder's pid (0: none open). */
+static _Atomic int64_t last_age_ms = -1;
+static _Atomic int last_pid;
+
+int64_t
+pg_watch_interval_ms(int64_t warn_ms)
+{
+	int64_t ms = warn_ms / 5;
+
+	if (ms < INTERVAL_MIN_MS)
+		ms = INTERVAL_MIN_MS;
+	if (ms > INTERVAL_MAX_MS)
+		ms = INTERVAL_MAX_MS;
+	return ms;
+}
+
+bool
+pg_watch_check(struct appdb *db, int64_t warn_ms, lethe_rc *rc_out)
+{
+	static struct log_limit lim = LOG_LIMIT_INIT(1, 600000.);
+	struct lethe_err err = {0};
+	struct appdb_xact x;
+	lethe_rc rc = appdb_oldest_xact(db, &x, &err);
+
+	if (rc_out != NULL)
+		*rc_out = rc == LETHE_E_NOTFOUND ? LETHE_OK : rc;
+	if (rc == LETHE_E_NOTFOUND) {
+		atomic_store(&last_pid, 0);
+		atomic_store(&last_age_ms, 0);
+		return false;
+	}
+	if (rc != LETHE_OK) {
+		log_warnx_limited(&lim, "PostgreSQL: cannot look for long transactions in %s: %s",
+		                  db->target, err.msg);
+		return false;
+	}
+	atomic_store(&last_pid, x.pid);
+	atomic_store(&last_age_ms, x.age_ms);
+	if (x.age_ms < warn_ms)
+		return false;
+	log_warnx("PostgreSQL: a transaction open for %lld s (pid %d, role '%s', application "
+	          "'%s', %s) in %s holds back vacuum: rows lethe erased and its finished work "
+	          "stay on disk as dead rows until it ends; end it (pg_terminate_backend(%d)) "
+	          "or set idle_in_transaction_session_timeout",
+	          (long long)(x.age_ms / 1000), x.pid, x.user, x.app,
+	          x.state[0] != '\0' ? x.state : "state unknown", db->target, x.pid);
+	return true;
+}
+
+void
+pg_watch_metrics(struct buf *b)
+{
+	int64_t age = atomic_load(&last_age_ms);
+
+	if (age < 0)
+		return;
+	buf_addf(b,
+	         "# HELP lethe_pg_oldest_transaction_seconds Age of the oldest transaction "
+	         "another session keeps open in the PostgreSQL app database (holding back "
+	         "vacuum), at the last look; 0 if none.\n"
+	         "# TYPE lethe_pg_oldest_transaction_seconds gauge\n"
+	         "lethe_pg_oldest_transaction_seconds %.3f\n"
+	         "# HELP lethe_pg_oldest_transaction_pid Server pid of that transaction's "
+	         "session; 0 if none.\n"
+	         "# TYPE lethe_pg_oldest_transaction_pid gauge\n"
+	         "lethe_pg_oldest_transaction_pid %d\n",
+	         (double)age / 1000.0, atomic_load(&last_pid));
+}
+
+static void
+watch_main(struct worker *w, void *arg)
+{
+	struct pg_watch *pw = arg;
+	int64_t warn_ms = pw->cfg->long_xact_warn_s * 1000;
+	int64_t every = pg_watch_interval_ms(warn_ms);
+	struct appdb *db = NULL;
+
+	for (;;) {
+		struct lethe_err err = {0};
+		lethe_rc rc = LETHE_OK;
+
+		if (db == NULL)
+			db = appdb_open(pw->cfg->app_db, pw->cfg->dir, &err);
+		if (db == NULL) {
+			static struct log_limit lim = LOG_LIMIT_INIT(1, 600000.);
+
+			log_warnx_limited(&lim, "PostgreSQL watch: %s; retrying", err.msg);
+		} else {
+			pg_watch_check(db, warn_ms, &rc);
+			/* A lost connection: a fresh one at the next look. */
+			if (rc != LETHE_OK && rc != LETHE_E_CONFIG) {
+				appdb_close(db);
+				db = NULL;
+			}
+		}
+		if (worker_nap(w, every))
+			break;
+	}
+	appdb_close(db);
+}
+
+lethe_rc
+pg_watch_start(const struct lethe_config *cfg, struct pg_watch **out, struct lethe_err *err)
+{
+	struct pg_watch *pw;
+
+	*out = NULL;
+	if (!pq_is_url(cfg->app_db) || cfg->long_xact_warn_s <= 0)
+		return LETHE_OK;
+	pw = xcalloc(1, sizeof(*pw));
+	pw->cfg = cfg;
+	worker_init(&pw->w, NULL);
+	if (!worker_start(&pw->w, "lethe-pgwatch", watch_main, pw)) {
+		worker_destroy(&pw->w);
+		free(pw);
+		return lethe_err_set(err, LETHE_E_INTERNAL,
+		                     "cannot start the PostgreSQL transaction watch");
+	}
+	*out = pw;
+	return LETHE_OK;
+}
+
+void
+pg_watch_stop(struct pg_watch *pw)
+{
+	if (pw == NULL)
+		return;
+	worker_stop(&pw->w);
+	worker_destroy(&pw->w);
+	free(pw);
+}
