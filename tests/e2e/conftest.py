@@ -13,6 +13,12 @@
                   when PostgreSQL is missing (scripts/deps test installs it)
   pg              the same server (the name the design note uses)
   pg_db           a fresh database of pg_server for one test: its URL
+  fresh_demo      fresh_demo(name) -> one more private copy (same backend as demo)
+  backend         "sqlite" or "postgresql": a test that takes it runs on both, and its
+                  demo (the demo fixture) lives on that backend: on PostgreSQL the app's
+                  tables and the state store are in a fresh database of the session's
+                  server (pg_server), copied from a template the module writes once
+                  with `lethe demo --database URL --state URL`
 """
 import itertools
 import os
@@ -71,10 +77,55 @@ def demo_template(request, tmp_path_factory, lethe_bin):
     return demo
 
 
-@pytest.fixture
-def demo(demo_template, tmp_path):
-    """A private copy of the module's demo."""
-    return copy_demo(demo_template.dir, tmp_path / "demo")
+BACKENDS = ["sqlite", "postgresql"]
+_pg_names = itertools.count()
+
+
+def pg_name(prefix):
+    """A database name no other test of this session uses."""
+    return "%s_%d_%d" % (prefix, os.getpid(), next(_pg_names))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    """The backend of the test's demo (app database and state store)."""
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def pg_demo_template(request, tmp_path_factory, lethe_bin):
+    """pg_demo_template() -> (server, database name, Demo): the module's demo on
+    PostgreSQL, written at the first call; its database is a template: never connect to
+    it or modify it."""
+    made = []
+
+    def get():
+        if not made:
+            srv = request.getfixturevalue("pg_server")
+            options = getattr(request.module, "DEMO_OPTIONS", DEFAULT_DEMO_OPTIONS)
+            name = pg_name("tmpl")
+            path = tmp_path_factory.mktemp("pgtemplate") / "demo"
+            demo = make_demo(path, options, pg_url=srv.create_db(name))
+            text = demo.config.read_text()
+            for section in ("mail", "selfservice"):
+                text = without_section(text, section)
+            demo.config.write_text(text)
+            made.append((srv, name, demo))
+        return made[0]
+
+    yield get
+    for srv, name, _ in made:
+        srv.drop_db(name)
+
+
+def pg_demo_copy(request, tmp_path, dst_name="demo"):
+    """A private copy of the module's PostgreSQL demo: a new database made from the
+    template (dropped after the test) and a copy of its directory."""
+    srv, template, demo = request.getfixturevalue("pg_demo_template")()
+    name = pg_name("demo")
+    url = srv.create_db(name, template)
+    request.addfinalizer(lambda: srv.drop_db(name))
+    return copy_demo(demo, tmp_path / dst_name, pg_url=url)
 
 
 @pytest.fixture(scope="session")
@@ -105,3 +156,25 @@ def pg_db(pg_server, request):
     url = pg_server.create_db(name)
     yield url
     pg_server.drop_db(name)
+
+
+@pytest.fixture
+def demo(request, tmp_path):
+    """A private copy of the module's demo, on the test's backend if it takes one."""
+    if "backend" in request.fixturenames and \
+            request.getfixturevalue("backend") == "postgresql":
+        return pg_demo_copy(request, tmp_path)
+    return copy_demo(request.getfixturevalue("demo_template").dir, tmp_path / "demo")
+
+
+@pytest.fixture
+def fresh_demo(request, tmp_path):
+    """fresh_demo(name) -> another private copy of the module's demo (under
+    tmp_path/name), on the test's backend if it takes one."""
+    def make(name):
+        if "backend" in request.fixturenames and \
+                request.getfixturevalue("backend") == "postgresql":
+            return pg_demo_copy(request, tmp_path, name)
+        return copy_demo(request.getfixturevalue("demo_template").dir, tmp_path / name)
+
+    return make

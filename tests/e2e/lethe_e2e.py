@@ -4,6 +4,13 @@
 The binary is LETHE_BIN, or build/lethe relative to the repository root (found
 from this file's location).  LETHE_SANITIZED=1 (an ASan+UBSan build) makes
 timeouts longer and lets the tests scale their data down.
+
+A demo lives on SQLite (files under its directory) or on PostgreSQL (a database
+of the test server, tests/pg_server.py): Demo.db and Demo.state_db are then a
+PgDb, and query(), execute(), columns() and snapshot() take either.  On
+PostgreSQL, psql runs every statement (no driver needed); values come back as
+SQLite's would for the demo (timestamps as "YYYY-MM-DD HH:MM:SS" UTC, booleans
+equal to 1/0), so one test reads both backends.
 """
 import hashlib
 import json
@@ -12,6 +19,7 @@ import re
 import shutil
 import sqlite3
 import subprocess
+from collections import OrderedDict
 from pathlib import Path
 
 import pytest
@@ -97,9 +105,173 @@ def popen_lethe(*args, env=None):
                             stderr=subprocess.PIPE, text=True, env=lethe_env(env))
 
 
+# ---- PostgreSQL (psql) -----------------------------------------------------------------
+
+PSQL = os.environ.get("LETHE_PSQL", "psql")
+# An ISO timestamp as PostgreSQL's JSON gives it (session time zone UTC).
+PG_TS_RE = re.compile(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d(?:\.\d+)?)(?:\+00:00)?$")
+
+
+class PgError(Exception):
+    """A statement psql refused (message = psql's stderr)."""
+
+
+class PgDb:
+    """A PostgreSQL database of the tests: its URL and the schema searched first
+    ("public" for the app's tables, "lethe" for the state store's)."""
+
+    def __init__(self, url, schema="public"):
+        self.url = url
+        self.schema = schema
+
+    def __repr__(self):
+        return "PgDb(%r, %r)" % (self.url, self.schema)
+
+    def __str__(self):
+        return self.url
+
+    def psql(self, sql, timeout=60):
+        """Run @sql (one or more statements) with psql; stdout (unaligned, tuples only)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        env.update(PGTZ="UTC", PGOPTIONS="-c search_path=%s" % self.schema,
+                   PGCONNECT_TIMEOUT="10", LC_ALL="C")
+        p = subprocess.run([PSQL, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                            "-d", self.url, "-f", "-"], input=sql,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=timeout * SLOW, env=env)
+        if p.returncode != 0:
+            raise PgError("psql failed (%d) on %r: %s" % (p.returncode, sql, p.stderr.strip()))
+        return p.stdout
+
+    def json(self, sql):
+        """The one JSON value @sql selects, parsed (objects as lists of (key, value))."""
+        out = self.psql(sql).strip()
+        return json.loads(out, object_pairs_hook=list) if out else None
+
+    def exists(self):
+        """Whether the schema holds any table (a state store not created yet: False)."""
+        return self.json("SELECT to_json(count(*)) FROM information_schema.tables "
+                         "WHERE table_schema = %s" % pg_literal(self.schema)) > 0
+
+
+def pg_literal(v):
+    """@v as an SQL literal (standard_conforming_strings is on: '' is the only escape)."""
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return "'\\x%s'::bytea" % bytes(v).hex()
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+def pg_bind(sql, params):
+    """@sql with SQLite's ? / ?N placeholders replaced by @params as literals (quoted
+    strings and identifiers are left alone)."""
+    params = list(params)
+    out, i, n, pos = [], 0, len(sql), 0
+    while i < n:
+        c = sql[i]
+        if c in ("'", '"'):
+            j = sql.index(c, i + 1)
+            while j + 1 < n and sql[j + 1] == c:
+                j = sql.index(c, j + 2)
+            out.append(sql[i:j + 1])
+            i = j + 1
+            continue
+        if c == "?":
+            j = i + 1
+            while j < n and sql[j].isdigit():
+                j += 1
+            if j > i + 1:
+                idx = int(sql[i + 1:j]) - 1
+            else:
+                idx = pos
+                pos += 1
+            out.append(pg_literal(params[idx]))
+            i = j
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def pg_value(v):
+    """A JSON value of a row as SQLite gives the demo's (timestamps as its text)."""
+    if isinstance(v, str):
+        m = PG_TS_RE.match(v)
+        if m:
+            return m.group(1) + " " + m.group(2)
+    return v
+
+
+def pg_query(db, sql, params=()):
+    """Rows of one SELECT (or ... RETURNING) on @db: a list of tuples."""
+    body = pg_bind(sql, params).strip().rstrip(";")
+    rows = db.json("SELECT coalesce(json_agg(row_to_json(q)), '[]') FROM (%s) q" % body)
+    return [tuple(pg_value(v) for _, v in r) for r in rows]
+
+
+def pg_tables(db):
+    """{table: [column, ...]} of @db's schema, every list in column order."""
+    rows = db.json(
+        "SELECT coalesce(json_agg(json_build_array(table_name, column_name) "
+        "ORDER BY table_name, ordinal_position), '[]') FROM information_schema.columns "
+        "WHERE table_schema = %s AND table_name IN (SELECT table_name FROM "
+        "information_schema.tables WHERE table_schema = %s AND table_type = 'BASE TABLE')"
+        % (pg_literal(db.schema), pg_literal(db.schema)))
+    out = OrderedDict()
+    for t, c in rows:
+        out.setdefault(t, []).append(c)
+    return out
+
+
+def pg_snapshot(db):
+    tables = {t: c for t, c in pg_tables(db).items() if t != "lethe_restore_marker"}
+    if not tables:
+        return {}
+    parts = ["%s, (SELECT coalesce(json_agg(row_to_json(t)), '[]') FROM \"%s\" t)"
+             % (pg_literal(t), t.replace('"', '""')) for t in tables]
+    doc = dict(db.json("SELECT json_build_object(%s)" % ", ".join(parts)))
+    out = {}
+    for t, cols in tables.items():
+        key = cols.index("id") if "id" in cols else None
+        rows = {}
+        for n, r in enumerate(doc[t]):
+            row = tuple(pg_value(v) for _, v in r)
+            rows[n if key is None else row[key]] = row
+        out[t] = rows
+    return out
+
+
+def is_pg(db):
+    return isinstance(db, PgDb)
+
+
+def execute(db, sql, params=()):
+    """Run one writing statement on @db (SQLite file or PgDb) and commit it."""
+    if is_pg(db):
+        db.psql(pg_bind(sql, params))
+        return
+    con = sqlite3.connect(str(db), timeout=10)
+    try:
+        with con:
+            con.execute(sql, params)
+    finally:
+        con.close()
+
+
 def snapshot(db_path):
     """Every row of every table: {table: {id: row_tuple}} (id = the 'id' column).
-    lethe's own restore marker (lethe_restore_marker) is not the app's data: left out."""
+    lethe's own restore marker (lethe_restore_marker) is not the app's data: left out.
+    On PostgreSQL (a PgDb): the tables of its schema; a table without an id column is
+    keyed by row order."""
+    if is_pg(db_path):
+        return pg_snapshot(db_path)
     con = sqlite3.connect(str(db_path), timeout=10)
     try:
         out = {}
@@ -129,6 +301,8 @@ def sorted_rows(db_path):
 
 
 def columns(db_path, table):
+    if is_pg(db_path):
+        return pg_tables(db_path).get(table, [])
     con = sqlite3.connect(str(db_path), timeout=10)
     try:
         return [r[1] for r in con.execute("SELECT * FROM pragma_table_info(?)", (table,))]
@@ -137,6 +311,9 @@ def columns(db_path, table):
 
 
 def query(db_path, sql, params=()):
+    """Rows of one query on @db_path (an SQLite file or a PgDb; ? and ?N placeholders)."""
+    if is_pg(db_path):
+        return pg_query(db_path, sql, params)
     con = sqlite3.connect(str(db_path), timeout=10)
     try:
         return con.execute(sql, params).fetchall()
@@ -159,16 +336,25 @@ def media_files(media_dir):
 
 
 class Demo:
-    """One demo directory written by `lethe demo`."""
+    """One demo directory written by `lethe demo`: on SQLite (app.db, var/state.db) or,
+    given @pg_url, on that PostgreSQL database (the app's tables in schema public, the
+    state store in schema lethe of the same database)."""
 
-    def __init__(self, path):
+    def __init__(self, path, pg_url=None):
         self.dir = Path(path)
         self.config = self.dir / "lethe.yaml"
-        self.db = self.dir / "app.db"
         self.media = self.dir / "media"
         self.datamap = self.dir / "datamap.yaml"
-        self.state_db = self.dir / "var" / "state.db"
         self.key_file = self.dir / "var" / "anonymize.key"
+        self.pg_url = pg_url
+        if pg_url is None:
+            self.backend = "sqlite"
+            self.db = self.dir / "app.db"
+            self.state_db = self.dir / "var" / "state.db"
+        else:
+            self.backend = "postgresql"
+            self.db = PgDb(pg_url)
+            self.state_db = PgDb(pg_url, "lethe")
 
     def lethe(self, command, *args, **kw):
         """Run `lethe COMMAND -c DIR/lethe.yaml ARGS...`."""
@@ -217,6 +403,19 @@ class Demo:
             return []
         return query(self.state_db, sql, params)
 
+    def state_rows(self, table):
+        """Every row of the state store's @table, ordered by its first column."""
+        return self.state('SELECT * FROM "%s" ORDER BY 1' % table)
+
+    def rows(self, table, where="", params=()):
+        """Rows of the app's @table (optionally WHERE @where), ordered by id."""
+        return query(self.db, 'SELECT * FROM "%s"%s ORDER BY id'
+                     % (table, " WHERE " + where if where else ""), params)
+
+    def execute(self, sql, params=()):
+        """Run one writing statement on the app's database."""
+        execute(self.db, sql, params)
+
 
 def without_section(text, name):
     """YAML @text without its top-level section @name (its key line and everything
@@ -248,12 +447,24 @@ def rows_by_table(summary):
     return {s["table"]: s["rows"] for s in summary["steps"]}
 
 
-def copy_demo(src, dst):
-    shutil.copytree(str(src), str(dst), symlinks=True)
-    return Demo(dst)
+def copy_demo(src, dst, pg_url=None):
+    """A copy of the demo directory @src; on PostgreSQL (@src a Demo on it), @pg_url is a
+    database already copied from @src's (CREATE DATABASE ... TEMPLATE) and the copy's
+    lethe.yaml points at it."""
+    shutil.copytree(str(getattr(src, "dir", src)), str(dst), symlinks=True)
+    if pg_url is None:
+        return Demo(dst)
+    cfg = Path(dst) / "lethe.yaml"
+    text = cfg.read_text()
+    assert src.pg_url in text, "the demo's lethe.yaml does not name its database"
+    cfg.write_text(text.replace(src.pg_url, pg_url))
+    return Demo(dst, pg_url)
 
 
-def make_demo(path, options):
-    code, out, err = run_lethe("demo", "--dir", path, "--quiet", *options, timeout=120)
+def make_demo(path, options, pg_url=None):
+    """`lethe demo` into @path; on PostgreSQL with --database and --state @pg_url."""
+    extra = [] if pg_url is None else ["--database", pg_url, "--state", pg_url]
+    code, out, err = run_lethe("demo", "--dir", path, "--quiet", *extra, *options,
+                               timeout=120)
     assert code == 0, "lethe demo failed (%d): %s" % (code, err)
-    return Demo(path)
+    return Demo(path, pg_url)

@@ -9,7 +9,6 @@ import calendar
 import json
 import os
 import shutil
-import sqlite3
 import time
 
 import pytest
@@ -21,12 +20,13 @@ from lethe_e2e import (
     PROJECT_CHILDREN,
     TEN_YEARS,
     columns,
-    copy_demo,
     query,
     rows_by_table,
 )
 
 DEMO_OPTIONS = ["--users", "12", "--seed", "7"]
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 ACCOUNT_TABLES = set(DEMO_PARENTS)
 META_TABLES = {"channels", "messages", "comments", "analytics", "automation_rules",
@@ -289,10 +289,10 @@ def test_user_id_does_not_match_prefixes(demo):
         assert query(demo.db, "SELECT count(*) FROM users WHERE id = ?", (uid,)) == [(1,)]
 
 
-def test_invoice_hash_uses_the_configured_key(demo, tmp_path):
+def test_invoice_hash_uses_the_configured_key(demo, fresh_demo):
     """The email hash is keyed: another key file gives another hash, the env key wins."""
-    other = copy_demo(demo.dir, tmp_path / "other")
-    env_key = copy_demo(demo.dir, tmp_path / "envkey")
+    other = fresh_demo("other")
+    env_key = fresh_demo("envkey")
     key2 = "ab" * 32
     other.key_file.write_text(key2 + "\n")
     uid = pick_user(Db(demo))
@@ -353,11 +353,8 @@ def test_erase_meta_platform_condition(demo):
     non_meta = [c for c in user_channels(db, other_uid)
                 if db.value("channels", c, "platform") not in ("facebook", "instagram")]
     decoys += non_meta[:1]
-    con = sqlite3.connect(str(demo.db))
-    with con:
-        for c in decoys:
-            con.execute("UPDATE channels SET platform_user_id = ? WHERE id = ?", (puid, c))
-    con.close()
+    for c in decoys:
+        demo.execute("UPDATE channels SET platform_user_id = ? WHERE id = ?", (puid, c))
     db = Db(demo)
     run_and_check(demo, "meta", [("instagram_user_id", puid)], expect_meta(db, {target}), db)
     for c in decoys:
@@ -477,12 +474,9 @@ def test_media_keys_outside_the_media_root_are_not_followed(demo, tmp_path):
     link_key = db.value("media", media[2], "storage_key")
     (demo.media / link_key).unlink()
     os.symlink(str(victims[2]), str(demo.media / link_key))
-    con = sqlite3.connect(str(demo.db))
-    with con:
-        con.execute("UPDATE media SET storage_key = ? WHERE id = ?",
-                    (os.path.relpath(str(victims[0]), str(demo.media)), media[0]))
-        con.execute("UPDATE media SET storage_key = ? WHERE id = ?", (str(victims[1]), media[1]))
-    con.close()
+    demo.execute("UPDATE media SET storage_key = ? WHERE id = ?",
+                 (os.path.relpath(str(victims[0]), str(demo.media)), media[0]))
+    demo.execute("UPDATE media SET storage_key = ? WHERE id = ?", (str(victims[1]), media[1]))
     code, out, err = demo.lethe("erase", "--json", "--scope", "account", "--id",
                                 "user_id=%d" % uid)
     assert code in (0, 1), err
