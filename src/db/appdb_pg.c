@@ -114,8 +114,9 @@ pg_fail(struct pg_conn *pc, const PGresult *res, struct lethe_err *err, const ch
 		pc->lost = true;
 		pc->in_tx = false;
 		return lethe_err_set(err, LETHE_E_BUSY,
-		                     "%s: the connection to the app database was lost; it is "
-		                     "reopened and the work retried",
+		                     "%s: the connection to the app database was lost (the "
+		                     "transaction in flight is rolled back); the next attempt "
+		                     "reconnects",
 		                     what);
 	}
 	if (state == NULL)
@@ -124,13 +125,13 @@ pg_fail(struct pg_conn *pc, const PGresult *res, struct lethe_err *err, const ch
 		msg = res != NULL ? pq->resultErrorMessage(res) : pq->errorMessage(pc->c);
 	if (strcmp(state, "55P03") == 0)
 		return lethe_err_set(err, LETHE_E_BUSY,
-		                     "%s: the app holds a lock lethe waited for longer than "
-		                     "lock_timeout (SQLSTATE 55P03); retried later",
+		                     "%s: waited longer than lock_timeout for a row the app holds "
+		                     "(SQLSTATE 55P03); the batch is rolled back, to be retried",
 		                     what);
 	if (strcmp(state, "57014") == 0)
 		return lethe_err_set(err, LETHE_E_BUSY,
-		                     "%s: a statement ran longer than statement_timeout (SQLSTATE "
-		                     "57014); retried later",
+		                     "%s: ran longer than statement_timeout (SQLSTATE 57014); the "
+		                     "batch is rolled back, to be retried",
 		                     what);
 	if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
 		rc = LETHE_E_BUSY;
@@ -291,12 +292,8 @@ pg_rollback(struct appdb *db)
 	pc->in_tx = false;
 }
 
-/*
- * @sql with every placeholder ("$n" or "?") outside literals and quoted
- * identifiers renumbered $1, $2, ... in order; *@n gets their count.
- */
-static char *
-pg_number(const char *sql, int *n)
+char *
+appdb_pg_numbered(const char *sql, int *n)
 {
 	struct buf b;
 	const char *p = sql;
@@ -334,7 +331,7 @@ pg_prepare(struct appdb *db, const char *sql, struct appdb_stmt **out, struct le
 
 	(void)err;
 	s->conn = C(db);
-	s->sql = pg_number(sql, &s->nparams);
+	s->sql = appdb_pg_numbered(sql, &s->nparams);
 	s->vals = xcalloc(s->nparams > 0 ? (size_t)s->nparams : 1, sizeof(*s->vals));
 	s->row = -1;
 	*out = s;
