@@ -21,7 +21,9 @@
 #define INTERVAL_MAX_MS 60000LL /* and at least once a minute */
 
 struct pg_watch {
-	const struct lethe_config *cfg; /* app database URL, threshold */
+	const struct lethe_config *cfg; /* threshold, the directory */
+	const char *targets[2];         /* the PostgreSQL URLs looked at (cfg's) */
+	size_t ntargets;                /* 1 or 2 */
 	struct worker w;                /* the thread */
 };
 
@@ -41,37 +43,66 @@ pg_watch_interval_ms(int64_t warn_ms)
 	return ms;
 }
 
-bool
-pg_watch_check(struct appdb *db, int64_t warn_ms, lethe_rc *rc_out)
+/*
+ * One database's look: true with *@x filled if a transaction is open;
+ * *@rc LETHE_OK or the failure (logged, rate-limited).
+ */
+static bool
+look(struct appdb *db, struct appdb_xact *x, lethe_rc *rc)
 {
 	static struct log_limit lim = LOG_LIMIT_INIT(1, 600000.);
 	struct lethe_err err = {0};
-	struct appdb_xact x;
-	lethe_rc rc = appdb_oldest_xact(db, &x, &err);
 
-	if (rc_out != NULL)
-		*rc_out = rc == LETHE_E_NOTFOUND ? LETHE_OK : rc;
-	if (rc == LETHE_E_NOTFOUND) {
-		atomic_store(&last_pid, 0);
-		atomic_store(&last_age_ms, 0);
+	*rc = appdb_oldest_xact(db, x, &err);
+	if (*rc == LETHE_E_NOTFOUND) {
+		*rc = LETHE_OK;
 		return false;
 	}
-	if (rc != LETHE_OK) {
+	if (*rc != LETHE_OK) {
 		log_warnx_limited(&lim, "PostgreSQL: cannot look for long transactions in %s: %s",
 		                  db->target, err.msg);
 		return false;
 	}
-	atomic_store(&last_pid, x.pid);
-	atomic_store(&last_age_ms, x.age_ms);
-	if (x.age_ms < warn_ms)
-		return false;
-	log_warnx("PostgreSQL: a transaction open for %lld s (pid %d, role '%s', application "
-	          "'%s', %s) in %s holds back vacuum: rows lethe erased and its finished work "
-	          "stay on disk as dead rows until it ends; end it (pg_terminate_backend(%d)) "
-	          "or set idle_in_transaction_session_timeout",
-	          (long long)(x.age_ms / 1000), x.pid, x.user, x.app,
-	          x.state[0] != '\0' ? x.state : "state unknown", db->target, x.pid);
 	return true;
+}
+
+bool
+pg_watch_check(struct appdb *const *dbs, size_t n, int64_t warn_ms, lethe_rc *rcs)
+{
+	int64_t oldest = 0;
+	int pid = 0;
+	bool looked = false, warned = false;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		struct appdb_xact x;
+		bool open = look(dbs[i], &x, &rcs[i]);
+
+		if (rcs[i] != LETHE_OK)
+			continue;
+		looked = true;
+		if (!open)
+			continue;
+		if (pid == 0 || x.age_ms > oldest) {
+			oldest = x.age_ms;
+			pid = x.pid;
+		}
+		if (x.age_ms < warn_ms)
+			continue;
+		warned = true;
+		log_warnx(
+		    "PostgreSQL: a transaction open for %lld s (pid %d, role '%s', "
+		    "application '%s', %s) in %s holds back vacuum: rows lethe erased and its "
+		    "finished work stay on disk as dead rows until it ends; end it "
+		    "(pg_terminate_backend(%d)) or set idle_in_transaction_session_timeout",
+		    (long long)(x.age_ms / 1000), x.pid, x.user, x.app,
+		    x.state[0] != '\0' ? x.state : "state unknown", dbs[i]->target, x.pid);
+	}
+	if (looked) {
+		atomic_store(&last_pid, pid);
+		atomic_store(&last_age_ms, oldest);
+	}
+	return warned;
 }
 
 void
@@ -100,30 +131,47 @@ watch_main(struct worker *w, void *arg)
 	struct pg_watch *pw = arg;
 	int64_t warn_ms = pw->cfg->long_xact_warn_s * 1000;
 	int64_t every = pg_watch_interval_ms(warn_ms);
-	struct appdb *db = NULL;
+	struct appdb *dbs[2] = {NULL, NULL};
+	size_t i;
 
 	for (;;) {
-		struct lethe_err err = {0};
-		lethe_rc rc = LETHE_OK;
+		lethe_rc rcs[2] = {LETHE_OK, LETHE_OK};
+		size_t n = 0;
 
-		if (db == NULL)
-			db = appdb_open(pw->cfg->app_db, pw->cfg->dir, &err);
-		if (db == NULL) {
-			static struct log_limit lim = LOG_LIMIT_INIT(1, 600000.);
+		for (i = 0; i < pw->ntargets; i++) {
+			struct lethe_err err = {0};
 
-			log_warnx_limited(&lim, "PostgreSQL watch: %s; retrying", err.msg);
-		} else {
-			pg_watch_check(db, warn_ms, &rc);
-			/* A lost connection: a fresh one at the next look. */
-			if (rc != LETHE_OK && rc != LETHE_E_CONFIG) {
-				appdb_close(db);
-				db = NULL;
+			if (dbs[i] == NULL)
+				dbs[i] = appdb_open(pw->targets[i], pw->cfg->dir, &err);
+			if (dbs[i] == NULL) {
+				static struct log_limit lim = LOG_LIMIT_INIT(1, 600000.);
+
+				log_warnx_limited(&lim, "PostgreSQL watch: %s; retrying", err.msg);
 			}
+		}
+		/* The databases that are open, looked at together (the metrics: the oldest). */
+		{
+			struct appdb *open[2];
+			size_t idx[2];
+
+			for (i = 0; i < pw->ntargets; i++)
+				if (dbs[i] != NULL) {
+					idx[n] = i;
+					open[n++] = dbs[i];
+				}
+			pg_watch_check(open, n, warn_ms, rcs);
+			/* A lost connection: a fresh one at the next look. */
+			for (i = 0; i < n; i++)
+				if (rcs[i] != LETHE_OK && rcs[i] != LETHE_E_CONFIG) {
+					appdb_close(dbs[idx[i]]);
+					dbs[idx[i]] = NULL;
+				}
 		}
 		if (worker_nap(w, every))
 			break;
 	}
-	appdb_close(db);
+	for (i = 0; i < pw->ntargets; i++)
+		appdb_close(dbs[i]);
 }
 
 lethe_rc
@@ -132,10 +180,19 @@ pg_watch_start(const struct lethe_config *cfg, struct pg_watch **out, struct let
 	struct pg_watch *pw;
 
 	*out = NULL;
-	if (!pq_is_url(cfg->app_db) || cfg->long_xact_warn_s <= 0)
+	if (cfg->long_xact_warn_s <= 0)
 		return LETHE_OK;
 	pw = xcalloc(1, sizeof(*pw));
 	pw->cfg = cfg;
+	/* The app database and the state store, each if on PostgreSQL; one look if the same. */
+	if (pq_is_url(cfg->app_db))
+		pw->targets[pw->ntargets++] = cfg->app_db;
+	if (pq_is_url(cfg->state_db) && strcmp(cfg->state_db, cfg->app_db) != 0)
+		pw->targets[pw->ntargets++] = cfg->state_db;
+	if (pw->ntargets == 0) {
+		free(pw);
+		return LETHE_OK;
+	}
 	worker_init(&pw->w, NULL);
 	if (!worker_start(&pw->w, "lethe-pgwatch", watch_main, pw)) {
 		worker_destroy(&pw->w);

@@ -40,32 +40,40 @@ fake_oldest_xact(struct appdb *db, struct appdb_xact *out, struct lethe_err *err
 static const struct appdb_ops fake_ops = {.name = "fake", .oldest_xact = fake_oldest_xact};
 static const struct appdb_ops bare_ops = {.name = "sqlite"};
 
-/* Run pg_watch_check() with stderr captured into @log (@cap bytes). */
+/* Run pg_watch_check() on @n databases with stderr captured into @log (@cap bytes). */
 static bool
-check_logged(struct appdb *db, int64_t warn_ms, lethe_rc *rc, char *log, size_t cap)
+check_logged_n(struct appdb *const *dbs, size_t n, int64_t warn_ms, lethe_rc *rcs, char *log,
+               size_t cap)
 {
 	char path[] = "/tmp/test_pg_watch.XXXXXX";
 	int fd = mkstemp(path), saved;
 	bool warned;
 	FILE *f;
-	size_t n;
+	size_t got;
 
 	assert_true(fd >= 0);
 	fflush(stderr);
 	saved = dup(2);
 	assert_true(dup2(fd, 2) == 2);
-	warned = pg_watch_check(db, warn_ms, rc);
+	warned = pg_watch_check(dbs, n, warn_ms, rcs);
 	fflush(stderr);
 	assert_true(dup2(saved, 2) == 2);
 	close(saved);
 	close(fd);
 	f = fopen(path, "r");
 	assert_non_null(f);
-	n = fread(log, 1, cap - 1, f);
-	log[n] = '\0';
+	got = fread(log, 1, cap - 1, f);
+	log[got] = '\0';
 	fclose(f);
 	unlink(path);
 	return warned;
+}
+
+/* The same on the one database @db. */
+static bool
+check_logged(struct appdb *db, int64_t warn_ms, lethe_rc *rc, char *log, size_t cap)
+{
+	return check_logged_n(&db, 1, warn_ms, rc, log, cap);
 }
 
 static void
@@ -139,6 +147,70 @@ test_pg_watch_check(void **state)
 	buf_free(&b);
 }
 
+/* The second database's answers (fake_oldest_xact2). */
+static struct appdb_xact fake_x2;
+
+static lethe_rc
+fake_oldest_xact2(struct appdb *db, struct appdb_xact *out, struct lethe_err *err)
+{
+	(void)db;
+	(void)err;
+	*out = fake_x2;
+	return LETHE_OK;
+}
+
+static const struct appdb_ops fake_ops2 = {.name = "fake", .oldest_xact = fake_oldest_xact2};
+
+static void
+test_pg_watch_two_databases(void **state)
+{
+	struct appdb app = {.ops = &fake_ops, .target = "postgresql://app@db/app"};
+	struct appdb st = {.ops = &fake_ops2, .target = "postgresql://lethe@db/state"};
+	struct appdb *dbs[2] = {&app, &st};
+	lethe_rc rcs[2] = {LETHE_E_INTERNAL, LETHE_E_INTERNAL};
+	struct buf b;
+	char log[4096];
+
+	(void)state;
+	/* The app database has none open; the state store's is old: warned, naming it. */
+	fake_rc = LETHE_E_NOTFOUND;
+	memset(&fake_x2, 0, sizeof(fake_x2));
+	fake_x2.pid = 77;
+	fake_x2.age_ms = 9000;
+	assert_true(check_logged_n(dbs, 2, 5000, rcs, log, sizeof(log)));
+	assert_int_equal(rcs[0], LETHE_OK);
+	assert_int_equal(rcs[1], LETHE_OK);
+	assert_non_null(strstr(log, "pid 77"));
+	assert_non_null(strstr(log, "postgresql://lethe@db/state"));
+	assert_null(strstr(log, "postgresql://app@db/app"));
+	buf_init(&b, 1 << 16);
+	pg_watch_metrics(&b);
+	assert_non_null(strstr(buf_str(&b), "lethe_pg_oldest_transaction_pid 77\n"));
+
+	/* Both open: both warned about, the metrics show the older one. */
+	memset(&fake_x, 0, sizeof(fake_x));
+	fake_x.pid = 66;
+	fake_x.age_ms = 12000;
+	fake_rc = LETHE_OK;
+	assert_true(check_logged_n(dbs, 2, 5000, rcs, log, sizeof(log)));
+	assert_non_null(strstr(log, "pid 66"));
+	assert_non_null(strstr(log, "pid 77"));
+	buf_reset(&b);
+	pg_watch_metrics(&b);
+	assert_non_null(strstr(buf_str(&b), "lethe_pg_oldest_transaction_pid 66\n"));
+	assert_non_null(strstr(buf_str(&b), "lethe_pg_oldest_transaction_seconds 12.000\n"));
+
+	/* The app database fails: the state store's look still counts. */
+	fake_rc = LETHE_E_DB;
+	check_logged_n(dbs, 2, 5000, rcs, log, sizeof(log));
+	assert_int_equal(rcs[0], LETHE_E_DB);
+	assert_int_equal(rcs[1], LETHE_OK);
+	buf_reset(&b);
+	pg_watch_metrics(&b);
+	assert_non_null(strstr(buf_str(&b), "lethe_pg_oldest_transaction_pid 77\n"));
+	buf_free(&b);
+}
+
 static void
 test_pg_watch_no_op(void **state)
 {
@@ -158,6 +230,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_pg_watch_interval),
 	    cmocka_unit_test(test_pg_watch_check),
+	    cmocka_unit_test(test_pg_watch_two_databases),
 	    cmocka_unit_test(test_pg_watch_no_op),
 	};
 
