@@ -477,6 +477,12 @@ void store_wal_free(struct store_wal *w);
  * One thread at a time.
  */
 bool store_wal_sync(struct store_wal *w);
+/*
+ * True if a failed store_wal_sync() of @w is final (SQLite: the pages may
+ * be gone); false if it may be tried again (PostgreSQL: a commit that
+ * waits for the server's WAL flush, after a lost connection say).
+ */
+bool store_wal_final(const struct store_wal *w);
 /* True once the WAL file of @w is past STORE_WAL_LIMIT (time for a restart). */
 bool store_wal_too_big(const struct store_wal *w);
 /*
