@@ -17,7 +17,8 @@ docs/scale-out.md ("Failure modes"), against a real PostgreSQL 15:
 
 The module runs its own PostgreSQL server (the restart must not disturb other
 modules' databases); the demo's app tables live in a database of it, its state
-store in SQLite.  The heavy demo user's erasure, with small batches, lasts long
+store in SQLite or (tests taking `state`) in the same PostgreSQL database, whose
+sessions are then cut and restarted too.  The heavy demo user's erasure, with small batches, lasts long
 enough to be interrupted (as in test_serve_restart.py).
 """
 import itertools
@@ -68,38 +69,63 @@ def pg_server(tmp_path_factory):
     srv.stop()
 
 
-@pytest.fixture(scope="module")
-def pg_template(pg_server, tmp_path_factory):
-    """The module's demo with its app tables in PostgreSQL (a template database: never
-    used directly) and its state store in SQLite."""
-    pg_server.create_db("tmpl_failures")
-    path = tmp_path_factory.mktemp("pgfailtmpl") / "demo"
-    code, out, err = run_lethe("demo", "--dir", path, "--quiet", "--database",
-                               pg_server.url("tmpl_failures"), *DEMO_OPTIONS, timeout=300)
+def make_template(srv, tmp_path_factory, name, pg_state):
+    srv.create_db(name)
+    path = tmp_path_factory.mktemp(name) / "demo"
+    extra = ["--state", srv.url(name)] if pg_state else []
+    code, out, err = run_lethe("demo", "--dir", path, "--quiet", "--database", srv.url(name),
+                               *extra, *DEMO_OPTIONS, timeout=300)
     assert code == 0, "lethe demo --database failed (%d): %s" % (code, err)
-    demo = Demo(path, pg_server.url("tmpl_failures"))
+    demo = Demo(path, srv.url(name))
     text = demo.config.read_text()
     for section in ("mail", "selfservice"):
         text = without_section(text, section)
     demo.config.write_text(text)
+    demo.template_name = name
     return demo
+
+
+@pytest.fixture(scope="module")
+def pg_templates(pg_server, tmp_path_factory):
+    """templates(state) -> the module's demo with its app tables in PostgreSQL (a
+    template database: never used directly), its state store in SQLite ("sqlite") or
+    in the same PostgreSQL database ("postgresql"); written at first use."""
+    made = {}
+
+    def get(state):
+        if state not in made:
+            made[state] = make_template(pg_server, tmp_path_factory, "tmpl_failures_" + state,
+                                        state == "postgresql")
+        return made[state]
+
+    return get
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state(request):
+    """The state store's backend of a test that takes it (the app database is always
+    PostgreSQL here)."""
+    return request.param
 
 
 _copies = itertools.count(1)
 
 
 @pytest.fixture
-def pgdemo(pg_server, pg_template, tmp_path):
-    """A private copy of the module's demo: its own database made from the template."""
+def pgdemo(request, pg_server, pg_templates, tmp_path):
+    """A private copy of the module's demo: its own database made from the template; the
+    state store on the test's `state` backend if it takes one, else SQLite."""
+    state = request.getfixturevalue("state") if "state" in request.fixturenames else "sqlite"
+    tmpl = pg_templates(state)
     name = "failures_%d" % next(_copies)
-    pg_server.psql("postgres", 'CREATE DATABASE "%s" TEMPLATE "tmpl_failures"' % name)
-    shutil.copytree(str(pg_template.dir), str(tmp_path / "demo"), symlinks=True)
+    pg_server.psql("postgres", 'CREATE DATABASE "%s" TEMPLATE "%s"' % (name, tmpl.template_name))
+    shutil.copytree(str(tmpl.dir), str(tmp_path / "demo"), symlinks=True)
     demo = Demo(tmp_path / "demo", pg_server.url(name))
     text = demo.config.read_text()
-    assert pg_template.pg_url in text, "the demo's lethe.yaml does not name its database"
-    demo.config.write_text(text.replace(pg_template.pg_url, demo.pg_url))
-    # The state store stays SQLite: the files copied with the directory.
-    demo.state_db = demo.dir / "var" / "state.db"
+    assert tmpl.pg_url in text, "the demo's lethe.yaml does not name its database"
+    demo.config.write_text(text.replace(tmpl.pg_url, demo.pg_url))
+    if state == "sqlite":
+        demo.state_db = demo.dir / "var" / "state.db"  # the files copied with the directory
     yield demo
     pg_server.psql("postgres", 'DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
 
@@ -234,7 +260,8 @@ def warnings_about(stderr, pid):
             if "holds back vacuum" in l and "(pid %d," % pid in l]
 
 
-def test_long_transaction_warned_while_lethe_keeps_working(pgdemo, servers, pg_session):
+def test_long_transaction_warned_while_lethe_keeps_working(state, pgdemo, servers,
+                                                           pg_session):
     demo = pgdemo
     uid, removed = prepare(demo, warn_s=WARN_S)
     before = snapshot(demo.db)
@@ -284,7 +311,7 @@ def test_long_transaction_warned_while_lethe_keeps_working(pgdemo, servers, pg_s
 # ---- the connection lost mid-batch -----------------------------------------------------
 
 
-def test_connections_terminated_mid_batch_job_resumes(pgdemo, servers):
+def test_connections_terminated_mid_batch_job_resumes(state, pgdemo, servers):
     demo = pgdemo
     uid, removed = prepare(demo)
     before = snapshot(demo.db)
@@ -311,7 +338,7 @@ def test_connections_terminated_mid_batch_job_resumes(pgdemo, servers):
     stop_ok(srv)
 
 
-def test_server_restart_mid_job_resumes(pgdemo, servers, pg_server):
+def test_server_restart_mid_job_resumes(state, pgdemo, servers, pg_server):
     demo = pgdemo
     uid, removed = prepare(demo)
     before = snapshot(demo.db)
