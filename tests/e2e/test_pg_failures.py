@@ -22,6 +22,7 @@ sessions are then cut and restarted too.  The heavy demo user's erasure, with sm
 enough to be interrupted (as in test_serve_restart.py).
 """
 import itertools
+import json
 import os
 import queue
 import re
@@ -49,6 +50,7 @@ from serve_helpers import (  # noqa: F401  (servers is a fixture)
     sign_py,
     stop_ok,
 )
+from sweep_helpers import DAY, DEMO_NOW, clock_env, fmt
 
 HEAVY_ROWS = 5000 if SANITIZED else 20000
 DEMO_OPTIONS = ["--users", "4", "--seed", "3", "--heavy", str(HEAVY_ROWS)]
@@ -400,3 +402,36 @@ def test_row_lock_held_by_app_waits_visibly(pgdemo, servers, pg_session):
     holder.one("COMMIT; SELECT 1;")
     assert_completed_exactly(demo, srv, code, removed, before)
     stop_ok(srv)
+
+
+def test_row_lock_held_by_app_sweep_waits_visibly(pgdemo, pg_session):
+    """The TTL sweep meets the app's lock too: a pass gives up after lock_timeout with a
+    warning naming the table, deletes none of the locked rows (nor reports them), and
+    the next pass after the release deletes them."""
+    demo = pgdemo
+    cutoff = fmt(DEMO_NOW - 30 * DAY)
+    expired = {r[0] for r in query(demo.db, "SELECT id FROM messages WHERE received_at < ?",
+                                   (cutoff,))}
+    assert len(expired) > 10, "the demo has too few expired messages"
+    body = query(demo.db, "SELECT body FROM messages WHERE id = ?", (min(expired),))[0][0]
+    holder = pg_session(demo.db.url)
+    holder.send("BEGIN;")
+    locked = int(holder.one("SELECT count(*) FROM (SELECT id FROM messages WHERE received_at "
+                            "< '%s' FOR UPDATE) q;" % cutoff))
+    assert locked == len(expired)
+    code, out, err = run_lethe("sweep", "-c", demo.config, "--once", "--json",
+                               env=clock_env(DEMO_NOW), timeout=120)
+    assert code != 0, "a sweep that could not delete the expired rows succeeded:\n%s" % out
+    assert re.search(r"warning: sweep: messages: .*lock", err), err
+    assert body not in err and body not in out
+    left = {r[0] for r in query(demo.db, "SELECT id FROM messages WHERE received_at < ?",
+                                (cutoff,))}
+    assert left == expired
+    holder.one("COMMIT; SELECT 1;")
+    code, out, err = run_lethe("sweep", "-c", demo.config, "--once", "--json",
+                               env=clock_env(DEMO_NOW), timeout=120)
+    assert code == 0, err
+    assert query(demo.db, "SELECT count(*) FROM messages WHERE received_at < ?",
+                 (cutoff,)) == [(0,)]
+    assert {t["table"]: t["rows"] for t in json.loads(out)["tables"]}["messages"] == \
+        len(expired)
