@@ -377,9 +377,16 @@ pg_scratch_clear(struct appdb_stmt *s)
 	}
 }
 
+/* As SQLite's reset and clear_bindings: no rows, every parameter NULL again. */
 static void
 pg_reset(struct appdb_stmt *s)
 {
+	int i;
+
+	for (i = 0; i < s->nparams; i++) {
+		free(s->vals[i]);
+		s->vals[i] = NULL;
+	}
 	pg_scratch_clear(s);
 	free(s->scratch);
 	free(s->scratch_len);
@@ -521,11 +528,7 @@ pg_column_count(struct appdb_stmt *s)
 static void
 pg_finalize(struct appdb_stmt *s)
 {
-	int i;
-
 	pg_reset(s);
-	for (i = 0; i < s->nparams; i++)
-		free(s->vals[i]);
 	free(s->vals);
 	free(s->sql);
 	free(s);

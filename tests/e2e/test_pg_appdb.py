@@ -21,7 +21,15 @@ import pytest
 
 from disconnect_helpers import configure, serve_env
 from fake_platform import fake_platform  # noqa: F401  (fixture)
-from lethe_e2e import HASH_RE, copy_demo, run_lethe
+from lethe_e2e import (
+    DEFAULT_DEMO_OPTIONS,
+    HASH_RE,
+    copy_demo,
+    make_demo,
+    run_lethe,
+    without_section,
+)
+from serve_helpers import FB_SECRET, fb_id, servers, sign_py, stop_ok  # noqa: F401
 from sweep_helpers import DAY, DEMO_NOW, clock_env, edit, fmt
 
 # PostgreSQL types of the demo's columns where they are not bigint/text/double precision.
@@ -86,9 +94,14 @@ def to_pg(demo, srv, name=None):
             for row in con.execute('SELECT * FROM "%s"' % t):
                 sql.append(",".join(csv_field(pg_value(types[i], v)) for i, v in enumerate(row)))
             sql.append("\\.")
-        for (ddl,) in con.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND "
-                                  "sql IS NOT NULL"):
-            sql.append(ddl + ";")
+        for (idx, tbl, ddl) in con.execute("SELECT name, tbl_name, sql FROM sqlite_master "
+                                           "WHERE type = 'index'"):
+            if ddl is not None:
+                sql.append(ddl + ";")
+            else:  # a UNIQUE constraint's index
+                cols = [r[2] for r in con.execute("SELECT * FROM pragma_index_info(?)", (idx,))]
+                sql.append('CREATE UNIQUE INDEX ON "%s" (%s);'
+                           % (tbl, ", ".join('"%s"' % c for c in cols)))
     finally:
         con.close()
     srv.psql(name, "\n".join(sql) + "\n")
@@ -440,3 +453,62 @@ def test_pg_connection_lost_mid_erasure_resumes_without_loss(pair, pg_server):
                               "--json")
     assert code == 0 and sum(s["rows"] for s in json.loads(out)["steps"]
                              if s["action"] != "retain") == 0, out
+
+
+def test_pg_serve_waits_visibly_behind_the_apps_lock(pair, pg_server, servers):
+    """lethe serve on a PostgreSQL app database whose app holds a row of the person for
+    a while: each try gives up after lock_timeout, is warned about and taken again (not
+    failed), and the request completes once the app lets go."""
+    sq, pg, db = pair
+    set_database(pg, pg_server.url(db) + "&options=-c%20lock_timeout%3D300")
+    person = fb_id(2)
+    cid = int(pg_rows(pg_server, db, "SELECT id FROM channels WHERE platform = 'facebook' "
+                                     "AND platform_user_id = '%s'" % person)[0][0])
+    holder = subprocess.Popen(
+        ["psql", "-X", "-q", "-h", pg_server.host, "-p", str(pg_server.port), "-U", "postgres",
+         "-d", db, "-c", "BEGIN; SELECT 1 FROM channels WHERE id = %d FOR UPDATE; "
+                         "SELECT pg_sleep(3); COMMIT;" % cid],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        srv = servers(pg)
+        code = srv.deletion("facebook", sign_py(FB_SECRET, person))["confirmation_code"]
+        time.sleep(1.0)
+        assert srv.status_json(code)["state"] in ("received", "running")
+    finally:
+        holder.wait(timeout=30)
+    srv.wait_completed(code, timeout=20)
+    stop_ok(srv)
+    log = srv.stderr()
+    assert "retried later" in log and "lock_timeout" in log and "55P03" in log, log
+    assert person not in log
+    assert pg_rows(pg_server, db, "SELECT count(*) FROM channels WHERE id = %d" % cid) == [["0"]]
+    # The restore marker (the one table lethe writes in the app database) is kept there.
+    marker = pg_rows(pg_server, db, "SELECT id, epoch FROM lethe_restore_marker")
+    assert len(marker) == 1 and marker[0][0] == "1" and int(marker[0][1]) >= 1, marker
+
+
+def test_pg_demo_written_by_lethe_demo_erases_and_sweeps_like_sqlite(demo, pg_server,
+                                                                      tmp_path):
+    """`lethe demo --database postgresql://` (the reference app, timestamptz times) and
+    the SQLite demo of the same options: the same plans, erasures and sweeps."""
+    name = "h1_demo_%d" % next(PG_SEQ)
+    url = pg_server.create_db(name)
+    try:
+        pg = make_demo(tmp_path / "pgdemo", DEFAULT_DEMO_OPTIONS + ["--database", url])
+        text = pg.config.read_text()
+        for s in ("mail", "selfservice"):
+            text = without_section(text, s)
+        pg.config.write_text(text)
+        for ident in ("email=user2@example.com", "user_id=4", "account_name=Demo User 6"):
+            assert plan_rows(pg, "account", ident) == plan_rows(demo, "account", ident), ident
+            demo.erase("account", ident, batch=3)
+            pg.erase("account", ident, batch=3)
+        now = DEMO_NOW + 2 * DAY
+        for d in (demo, pg):
+            code, out, err = run_lethe("sweep", "-c", d.config, "--once", "--json",
+                                       env=clock_env(now))
+            assert code == 0, err
+        for t in TABLES:
+            assert pg_ids(pg_server, name, t) == sq_ids(demo, t), t
+    finally:
+        pg_server.drop_db(name)
