@@ -17,7 +17,7 @@
 #include "util/buf.h"
 #include "util/mem.h"
 
-#define SCHEMA_VERSION 15
+#define SCHEMA_VERSION 16
 
 static const char schema_v1[] =
     "CREATE TABLE IF NOT EXISTS jobs ("
@@ -403,10 +403,20 @@ static const char schema_v15[] =
     "CREATE INDEX IF NOT EXISTS mail_in_open ON mail_in(state, received_at);"
     "ALTER TABLE mail ADD COLUMN mail_in_id INTEGER;";
 
+/*
+ * Version 16: work one worker of a store does at a time (a sweep, the
+ * audit chain's checkpoints, the reapply look), under a lease that lapses
+ * when its worker dies (singletons.c, store_singleton_take()).
+ */
+static const char schema_v16[] = "CREATE TABLE IF NOT EXISTS singletons ("
+                                 "  name TEXT PRIMARY KEY," /* sweep, proof, reapply */
+                                 "  owner TEXT NOT NULL,"   /* util/lease.h owner text */
+                                 "  until_ms INTEGER NOT NULL) WITHOUT ROWID;";
+
 /* migrations[i] brings a store from version i to i + 1. */
 static const char *const migrations[SCHEMA_VERSION] = {
-    schema_v1, schema_v2,  schema_v3,  schema_v4,  schema_v5,  schema_v6,  schema_v7, schema_v8,
-    schema_v9, schema_v10, schema_v11, schema_v12, schema_v13, schema_v14, schema_v15};
+    schema_v1, schema_v2,  schema_v3,  schema_v4,  schema_v5,  schema_v6,  schema_v7,  schema_v8,
+    schema_v9, schema_v10, schema_v11, schema_v12, schema_v13, schema_v14, schema_v15, schema_v16};
 
 /* Every migration's SQL, in order: the schema a new SQLite store gets (a new string). */
 static char *

@@ -418,6 +418,19 @@ lethe_rc store_job_claim(struct store *st, int64_t job, const char *owner, int64
                          int64_t lease_s, struct lethe_err *err);
 /* Give the lease on @job back, if @owner holds it. */
 lethe_rc store_job_release(struct store *st, int64_t job, const char *owner, struct lethe_err *err);
+/*
+ * Work only one worker of a store may do at a time (a sweep, the audit
+ * chain's checkpoints, the reapply look): take or renew the lease on
+ * @name for @owner (lease_owner_format()) until @now_ms + @lease_ms.
+ * *@held says whether @owner holds it now.  Another owner's lease is taken
+ * over once it lapsed, or at once if its process on this host no longer
+ * exists; a live holder is never robbed (singletons.c).
+ */
+lethe_rc store_singleton_take(struct store *st, const char *name, const char *owner, int64_t now_ms,
+                              int64_t lease_ms, bool *held, struct lethe_err *err);
+/* Give the lease on @name back, if @owner holds it. */
+lethe_rc store_singleton_release(struct store *st, const char *name, const char *owner,
+                                 struct lethe_err *err);
 /* A cheap query through the schema: LETHE_OK if the store answers. */
 lethe_rc store_ping(struct store *st, struct lethe_err *err);
 /* Make every commit of this connection durable before it returns (synchronous=FULL). */

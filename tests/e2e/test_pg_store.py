@@ -91,6 +91,7 @@ def test_pg_schema_is_sqlites(demo, pg, pg_db):
     assert got[0] == lite[0]
     assert got[1] == lite[1]
     assert got[2] == lite[2]
+    assert "singletons" in got[0]
     # The tables are in schema lethe, not the app's public schema.
     assert pg_rows(pg, db_name(pg_db), "SELECT count(*) FROM information_schema.tables "
                                        "WHERE table_schema = 'public'") == [["0"]]
