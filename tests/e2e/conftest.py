@@ -13,7 +13,8 @@
                   when PostgreSQL is missing (scripts/deps test installs it)
   pg              the same server (the name the design note uses)
   pg_db           a fresh database of pg_server for one test: its URL
-  fresh_demo      fresh_demo(name) -> one more private copy (same backend as demo)
+  fresh_demo      fresh_demo(name, source=None) -> one more private copy of the
+                  module's demo or of @source (same backend as demo)
   backend         "sqlite" or "postgresql": a test that takes it runs on both, and its
                   demo (the demo fixture) lives on that backend: on PostgreSQL the app's
                   tables and the state store are in a fresh database of the session's
@@ -77,6 +78,36 @@ def demo_template(request, tmp_path_factory, lethe_bin):
     return demo
 
 
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory):
+    """A PostgreSQL 15 server for the whole session, stopped and removed at its end."""
+    srv = PgServer(tmp_path_factory.getbasetemp(), fast=True)
+    try:
+        srv.start()
+    except PgError as e:
+        pytest.fail(str(e), pytrace=False)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def pg(pg_server):
+    return pg_server
+
+
+_pg_db_seq = itertools.count(1)
+
+
+@pytest.fixture
+def pg_db(pg_server, request):
+    """A fresh, empty database for this test (dropped afterwards); its URL."""
+    stem = re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())[:40]
+    name = "t%d_%s" % (next(_pg_db_seq), stem)
+    url = pg_server.create_db(name)
+    yield url
+    pg_server.drop_db(name)
+
+
 BACKENDS = ["sqlite", "postgresql"]
 _pg_names = itertools.count()
 
@@ -118,63 +149,46 @@ def pg_demo_template(request, tmp_path_factory, lethe_bin):
         srv.drop_db(name)
 
 
-def pg_demo_copy(request, tmp_path, dst_name="demo"):
-    """A private copy of the module's PostgreSQL demo: a new database made from the
-    template (dropped after the test) and a copy of its directory."""
+def pg_demo_copy(request, tmp_path, dst_name="demo", source=None):
+    """A private copy of the module's PostgreSQL demo (or of the Demo @source on it): a
+    new database made from its database as a template (dropped after the test) and a
+    copy of its directory.  Nothing may be connected to @source's database."""
     srv, template, demo = request.getfixturevalue("pg_demo_template")()
+    if source is not None:
+        demo, template = source, pg_db_name(source.pg_url)
     name = pg_name("demo")
     url = srv.create_db(name, template)
     request.addfinalizer(lambda: srv.drop_db(name))
     return copy_demo(demo, tmp_path / dst_name, pg_url=url)
 
 
-@pytest.fixture(scope="session")
-def pg_server(tmp_path_factory):
-    """A PostgreSQL 15 server for the whole session, stopped and removed at its end."""
-    srv = PgServer(tmp_path_factory.getbasetemp(), fast=True)
-    try:
-        srv.start()
-    except PgError as e:
-        pytest.fail(str(e), pytrace=False)
-    yield srv
-    srv.stop()
+def pg_db_name(url):
+    """The database name of a pg_server URL (postgresql://user@/NAME?host=...)."""
+    return url.split("/", 3)[3].split("?", 1)[0]
 
 
-@pytest.fixture(scope="session")
-def pg(pg_server):
-    return pg_server
-
-
-_pg_db_seq = itertools.count(1)
-
-
-@pytest.fixture
-def pg_db(pg_server, request):
-    """A fresh, empty database for this test (dropped afterwards); its URL."""
-    stem = re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())[:40]
-    name = "t%d_%s" % (next(_pg_db_seq), stem)
-    url = pg_server.create_db(name)
-    yield url
-    pg_server.drop_db(name)
+def on_pg(request):
+    return "backend" in request.fixturenames and \
+        request.getfixturevalue("backend") == "postgresql"
 
 
 @pytest.fixture
 def demo(request, tmp_path):
     """A private copy of the module's demo, on the test's backend if it takes one."""
-    if "backend" in request.fixturenames and \
-            request.getfixturevalue("backend") == "postgresql":
+    if on_pg(request):
         return pg_demo_copy(request, tmp_path)
     return copy_demo(request.getfixturevalue("demo_template").dir, tmp_path / "demo")
 
 
 @pytest.fixture
 def fresh_demo(request, tmp_path):
-    """fresh_demo(name) -> another private copy of the module's demo (under
-    tmp_path/name), on the test's backend if it takes one."""
-    def make(name):
-        if "backend" in request.fixturenames and \
-                request.getfixturevalue("backend") == "postgresql":
-            return pg_demo_copy(request, tmp_path, name)
-        return copy_demo(request.getfixturevalue("demo_template").dir, tmp_path / name)
+    """fresh_demo(name, source=None) -> another private copy (under tmp_path/name) of the
+    module's demo, or of the Demo @source, on the test's backend if it takes one."""
+    def make(name, source=None):
+        if on_pg(request):
+            return pg_demo_copy(request, tmp_path, name, source)
+        src = source.dir if source is not None else \
+            request.getfixturevalue("demo_template").dir
+        return copy_demo(src, tmp_path / name)
 
     return make

@@ -8,10 +8,13 @@ timeouts longer and lets the tests scale their data down.
 A demo lives on SQLite (files under its directory) or on PostgreSQL (a database
 of the test server, tests/pg_server.py): Demo.db and Demo.state_db are then a
 PgDb, and query(), execute(), columns() and snapshot() take either.  On
-PostgreSQL, psql runs every statement (no driver needed); values come back as
-SQLite's would for the demo (timestamps as "YYYY-MM-DD HH:MM:SS" UTC, booleans
-equal to 1/0), so one test reads both backends.
+PostgreSQL, Debian's libpq runs every statement (through ctypes: no driver
+package); values come back as SQLite's would for the demo (timestamps as
+"YYYY-MM-DD HH:MM:SS" UTC, booleans equal to 1/0), so one test reads both
+backends.
 """
+import ctypes
+import ctypes.util
 import hashlib
 import json
 import os
@@ -105,15 +108,37 @@ def popen_lethe(*args, env=None):
                             stderr=subprocess.PIPE, text=True, env=lethe_env(env))
 
 
-# ---- PostgreSQL (psql) -----------------------------------------------------------------
+# ---- PostgreSQL (libpq) ----------------------------------------------------------------
 
-PSQL = os.environ.get("LETHE_PSQL", "psql")
+# LETHE_E2E_PG_STATE=0: the PostgreSQL demos keep their state store on SQLite
+# (var/state.db), to look at the app database's driver alone.
+PG_STATE = os.environ.get("LETHE_E2E_PG_STATE", "1") != "0"
 # An ISO timestamp as PostgreSQL's JSON gives it (session time zone UTC).
 PG_TS_RE = re.compile(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d(?:\.\d+)?)(?:\+00:00)?$")
+PGRES_COMMAND_OK, PGRES_TUPLES_OK = 1, 2
+_libpq = []
 
 
 class PgError(Exception):
-    """A statement psql refused (message = psql's stderr)."""
+    """A statement PostgreSQL refused, or no connection (message: libpq's)."""
+
+
+def libpq():
+    """Debian's libpq (libpq5, a dependency of libpq-dev) through ctypes: a connection per
+    statement, no driver package needed, and far cheaper than a psql process."""
+    if not _libpq:
+        lib = ctypes.CDLL(ctypes.util.find_library("pq") or "libpq.so.5")
+        vp, cp, i = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
+        for name, res, args in (("PQconnectdb", vp, [cp]), ("PQstatus", i, [vp]),
+                                ("PQerrorMessage", cp, [vp]), ("PQexec", vp, [vp, cp]),
+                                ("PQresultStatus", i, [vp]), ("PQresultErrorMessage", cp, [vp]),
+                                ("PQntuples", i, [vp]), ("PQnfields", i, [vp]),
+                                ("PQgetvalue", cp, [vp, i, i]), ("PQgetisnull", i, [vp, i, i]),
+                                ("PQclear", None, [vp]), ("PQfinish", None, [vp])):
+            f = getattr(lib, name)
+            f.restype, f.argtypes = res, args
+        _libpq.append(lib)
+    return _libpq[0]
 
 
 class PgDb:
@@ -130,28 +155,48 @@ class PgDb:
     def __str__(self):
         return self.url
 
-    def psql(self, sql, timeout=60):
-        """Run @sql (one or more statements) with psql; stdout (unaligned, tuples only)."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-        env.update(PGTZ="UTC", PGOPTIONS="-c search_path=%s" % self.schema,
-                   PGCONNECT_TIMEOUT="10", LC_ALL="C")
-        p = subprocess.run([PSQL, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-                            "-d", self.url, "-f", "-"], input=sql,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           timeout=timeout * SLOW, env=env)
-        if p.returncode != 0:
-            raise PgError("psql failed (%d) on %r: %s" % (p.returncode, sql, p.stderr.strip()))
-        return p.stdout
+    def exec(self, sql):
+        """Run @sql (one or more statements, one transaction) in a new connection, with
+        the session's search_path set to the schema and the time zone UTC; the last
+        statement's rows as lists of text (None for NULL)."""
+        lib = libpq()
+        conn = lib.PQconnectdb(self.url.encode())
+        try:
+            if lib.PQstatus(conn) != 0:
+                raise PgError("cannot connect to %s: %s" % (
+                    self.url, (lib.PQerrorMessage(conn) or b"").decode(errors="replace")))
+            full = "SET search_path = %s; SET TimeZone = 'UTC'; %s" % (
+                pg_ident(self.schema), sql)
+            res = lib.PQexec(conn, full.encode())
+            try:
+                status = lib.PQresultStatus(res)
+                if status not in (PGRES_COMMAND_OK, PGRES_TUPLES_OK):
+                    raise PgError("%r failed: %s" % (sql, (lib.PQresultErrorMessage(res) or
+                                                            b"").decode(errors="replace")))
+                return [[None if lib.PQgetisnull(res, r, c) else
+                         lib.PQgetvalue(res, r, c).decode()
+                         for c in range(lib.PQnfields(res))]
+                        for r in range(lib.PQntuples(res))]
+            finally:
+                lib.PQclear(res)
+        finally:
+            lib.PQfinish(conn)
 
     def json(self, sql):
         """The one JSON value @sql selects, parsed (objects as lists of (key, value))."""
-        out = self.psql(sql).strip()
-        return json.loads(out, object_pairs_hook=list) if out else None
+        rows = self.exec(sql)
+        if not rows or rows[0][0] is None:
+            return None
+        return json.loads(rows[0][0], object_pairs_hook=list)
 
     def exists(self):
         """Whether the schema holds any table (a state store not created yet: False)."""
         return self.json("SELECT to_json(count(*)) FROM information_schema.tables "
                          "WHERE table_schema = %s" % pg_literal(self.schema)) > 0
+
+
+def pg_ident(name):
+    return '"' + name.replace('"', '""') + '"'
 
 
 def pg_literal(v):
@@ -212,7 +257,11 @@ def pg_value(v):
 def pg_query(db, sql, params=()):
     """Rows of one SELECT (or ... RETURNING) on @db: a list of tuples."""
     body = pg_bind(sql, params).strip().rstrip(";")
-    rows = db.json("SELECT coalesce(json_agg(row_to_json(q)), '[]') FROM (%s) q" % body)
+    if body.split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE"):
+        rows = db.json("WITH q AS (%s) SELECT coalesce(json_agg(row_to_json(q)), '[]') "
+                       "FROM q" % body)
+    else:
+        rows = db.json("SELECT coalesce(json_agg(row_to_json(q)), '[]') FROM (%s) q" % body)
     return [tuple(pg_value(v) for _, v in r) for r in rows]
 
 
@@ -248,14 +297,55 @@ def pg_snapshot(db):
     return out
 
 
+def pg_dump_text(db):
+    """Every row of every table of @db's schema as text (bytea in the 'escape' form, so
+    clear text stored in one shows as itself): what a reader of the tables sees."""
+    cols = db.json(
+        "SELECT coalesce(json_agg(json_build_array(table_name, column_name, data_type) "
+        "ORDER BY table_name, ordinal_position), '[]') FROM information_schema.columns "
+        "WHERE table_schema = %s" % pg_literal(db.schema))
+    tables = OrderedDict()
+    for t, c, typ in cols:
+        ident = '"%s"' % c.replace('"', '""')
+        tables.setdefault(t, []).append("encode(%s, 'escape')" % ident if typ == "bytea"
+                                        else "%s::text" % ident)
+    if not tables:
+        return b""
+    parts = ["(SELECT coalesce(string_agg(concat_ws('|', %s), E'\\n'), '') FROM \"%s\")"
+             % (", ".join(c), t.replace('"', '""')) for t, c in tables.items()]
+    return db.exec("SELECT %s" % " || E'\\n' || ".join(parts))[0][0].encode()
+
+
 def is_pg(db):
     return isinstance(db, PgDb)
+
+
+def has_table(db, table):
+    """Whether @db (an SQLite file or a PgDb's schema) exists and has @table."""
+    if is_pg(db):
+        return db.json("SELECT to_json(count(*)) FROM information_schema.tables WHERE "
+                       "table_schema = %s AND table_name = %s"
+                       % (pg_literal(db.schema), pg_literal(table))) > 0
+    return Path(db).exists() and query(db, "SELECT count(*) FROM sqlite_master WHERE "
+                                           "name = ?", (table,))[0][0] > 0
+
+
+def insert(db, sql, params=()):
+    """Run one INSERT on @db (SQLite file or PgDb) and commit it; the new row's id."""
+    if is_pg(db):
+        return pg_query(db, sql + " RETURNING id", params)[0][0]
+    con = sqlite3.connect(str(db), timeout=10)
+    try:
+        with con:
+            return con.execute(sql, params).lastrowid
+    finally:
+        con.close()
 
 
 def execute(db, sql, params=()):
     """Run one writing statement on @db (SQLite file or PgDb) and commit it."""
     if is_pg(db):
-        db.psql(pg_bind(sql, params))
+        db.exec(pg_bind(sql, params))
         return
     con = sqlite3.connect(str(db), timeout=10)
     try:
@@ -321,6 +411,28 @@ def query(db_path, sql, params=()):
         con.close()
 
 
+def block_deletes(db, table, name="e2e_block", row_id=None):
+    """A trigger @name that makes every DELETE on @table (or only of the row whose id is
+    @row_id) fail with 'blocked by the test', on SQLite or PostgreSQL."""
+    when = "" if row_id is None else " WHEN (old.id = %d)" % int(row_id)
+    if is_pg(db):
+        db.exec("CREATE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN "
+                "RAISE EXCEPTION 'blocked by the test'; END $f$; CREATE TRIGGER %s BEFORE "
+                "DELETE ON \"%s\" FOR EACH ROW%s EXECUTE FUNCTION %s()"
+                % (name, name, table, when, name))
+        return
+    execute(db, "CREATE TRIGGER %s BEFORE DELETE ON \"%s\"%s BEGIN SELECT "
+            "RAISE(ABORT, 'blocked by the test'); END" % (name, table, when))
+
+
+def unblock_deletes(db, table, name="e2e_block"):
+    """Drop block_deletes()' trigger @name."""
+    if is_pg(db):
+        db.exec('DROP TRIGGER %s ON "%s"; DROP FUNCTION %s()' % (name, table, name))
+        return
+    execute(db, "DROP TRIGGER %s" % name)
+
+
 def file_sha256(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -338,7 +450,7 @@ def media_files(media_dir):
 class Demo:
     """One demo directory written by `lethe demo`: on SQLite (app.db, var/state.db) or,
     given @pg_url, on that PostgreSQL database (the app's tables in schema public, the
-    state store in schema lethe of the same database)."""
+    state store in schema lethe of the same database, or on SQLite if PG_STATE is off)."""
 
     def __init__(self, path, pg_url=None):
         self.dir = Path(path)
@@ -354,7 +466,8 @@ class Demo:
         else:
             self.backend = "postgresql"
             self.db = PgDb(pg_url)
-            self.state_db = PgDb(pg_url, "lethe")
+            self.state_db = PgDb(pg_url, "lethe") if PG_STATE else \
+                self.dir / "var" / "state.db"
 
     def lethe(self, command, *args, **kw):
         """Run `lethe COMMAND -c DIR/lethe.yaml ARGS...`."""
@@ -417,6 +530,19 @@ class Demo:
         execute(self.db, sql, params)
 
 
+def rows(demo, table, where="", params=()):
+    """Rows of the app's @table (of @demo, on either backend), ordered by id."""
+    return demo.rows(table, where, params)
+
+
+db_rows = rows
+
+
+def state_rows(demo, table):
+    """Every row of the state store's @table (of @demo, on either backend)."""
+    return demo.state_rows(table)
+
+
 def without_section(text, name):
     """YAML @text without its top-level section @name (its key line and everything
     indented under it, comments included); @text unchanged if there is none."""
@@ -463,7 +589,8 @@ def copy_demo(src, dst, pg_url=None):
 
 def make_demo(path, options, pg_url=None):
     """`lethe demo` into @path; on PostgreSQL with --database and --state @pg_url."""
-    extra = [] if pg_url is None else ["--database", pg_url, "--state", pg_url]
+    extra = [] if pg_url is None else ["--database", pg_url] + (
+        ["--state", pg_url] if PG_STATE else [])
     code, out, err = run_lethe("demo", "--dir", path, "--quiet", *extra, *options,
                                timeout=120)
     assert code == 0, "lethe demo failed (%d): %s" % (code, err)

@@ -8,7 +8,8 @@ a key of the wrong list 403 (an app key never opens an operator route, nor an ad
 an app route); every bad input is 400 {"error": {"code", "message"}} and records
 nothing; a state that does not allow the action is 409.  The state machine itself
 (grace, review, expiry, crashes) is tested elsewhere: these tests hold every request
-for review, so it stays where the interface put it.
+for review, so it stays where the interface put it.  Every test runs on both backends
+(the backend fixture: the state store on SQLite, then on PostgreSQL).
 """
 import json
 import re
@@ -24,6 +25,8 @@ from serve_helpers import TSCALE, assert_log_clean, servers, stop_ok  # noqa: F4
 
 CODE_RE = re.compile(r"^[a-z2-7]{32,34}$")
 UNKNOWN = "a" * 34  # a well-formed code no request has
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 
 @pytest.fixture

@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: MIT
 """The sweeper inside `lethe serve`: it wakes when the (test) clock moves, removes
 exactly the expired rows and their media files, ends legal holds on time, and
-reports backlog, lag, rows and pass times in /metrics."""
+reports backlog, lag, rows and pass times in /metrics.  Every test runs on both
+backends (the backend fixture: app database and state store on SQLite, then on
+PostgreSQL)."""
 import signal
-import sqlite3
 import time
 
 import pytest
@@ -12,6 +13,8 @@ from lethe_e2e import check_sanitizer, media_files, popen_lethe, query, run_leth
 from serve_helpers import TSCALE, servers, set_config, stop_ok  # noqa: F401
 from sweep_helpers import DAY, DEMO_NOW, DEMO_TTLS, expired_ids, fmt, parse
 from test_serve_ops import metric
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 
 def metrics(srv):
@@ -154,10 +157,7 @@ def test_sweep_command_runs_until_sigterm(demo):
 
 def test_serve_warns_about_unindexed_ttl_column(demo, servers):  # noqa: F811
     set_config(demo, r"^  enabled: false", "  enabled: true")
-    con = sqlite3.connect(str(demo.db))
-    con.execute("DROP INDEX comments_created_at_idx")
-    con.commit()
-    con.close()
+    demo.execute("DROP INDEX comments_created_at_idx")
     srv = servers(demo, env={"LETHE_TEST_NOW": str(DEMO_NOW - 800 * DAY)})
     deadline = time.monotonic() + 5 * TSCALE
     want = 'CREATE INDEX comments_created_at_idx ON "comments" ("created_at");'
