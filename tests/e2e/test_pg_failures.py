@@ -33,7 +33,7 @@ import time
 
 import pytest
 
-from lethe_e2e import PSQL, SANITIZED, Demo, run_lethe, snapshot, without_section
+from lethe_e2e import SANITIZED, Demo, run_lethe, snapshot, without_section
 from pg_server import PG_BINDIR, PgError, PgServer
 from serve_helpers import (  # noqa: F401  (servers is a fixture)
     IG_SECRET,
@@ -138,7 +138,7 @@ class PgSession:
 
     def __init__(self, url):
         self.proc = subprocess.Popen(
-            [PSQL, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url],
+            ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True, bufsize=1)
         self.lines = queue.Queue()
@@ -241,10 +241,11 @@ def assert_completed_exactly(demo, srv, code, removed, before, timeout=90):
 
 
 def lethe_backends(demo):
-    """pids of lethe's sessions on the demo's database."""
-    out = demo.db.psql("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                       "AND application_name LIKE 'lethe%' AND pid <> pg_backend_pid()")
-    return [int(x) for x in out.split()]
+    """pids of the client sessions on the demo's database but this one: lethe's (its app
+    database's and, with the state store there, its store's)."""
+    rows = demo.db.exec("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND backend_type = 'client backend' AND pid <> pg_backend_pid()")
+    return [int(r[0]) for r in rows]
 
 
 # ---- a long transaction pins the xmin horizon ------------------------------------------
@@ -326,10 +327,10 @@ def test_connections_terminated_mid_batch_job_resumes(state, pgdemo, servers):
     for _ in range(3):
         pids = lethe_backends(demo)
         if pids:
-            out = demo.db.psql("SELECT count(*) FROM (SELECT pg_terminate_backend(pid) "
-                               "FROM pg_stat_activity WHERE pid IN (%s)) q"
-                               % ", ".join(str(p) for p in pids))
-            killed += int(out.strip())
+            rows = demo.db.exec("SELECT count(*) FROM (SELECT pg_terminate_backend(pid) "
+                                "FROM pg_stat_activity WHERE pid IN (%s)) q"
+                                % ", ".join(str(p) for p in pids))
+            killed += int(rows[0][0])
         time.sleep(0.3)
     print("\nterminated %d sessions, the first time with %d rows left" % (killed, left))
     assert killed >= 1
