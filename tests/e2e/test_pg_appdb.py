@@ -219,6 +219,29 @@ def test_pg_sweep_every_time_type(pair, pg_server):
     assert any(r[3] == "[removed]" for r in logs)
     assert pg_rows(pg_server, db, "SELECT id, user_id, ip, user_agent FROM request_logs "
                                   "ORDER BY id") == logs
+    # Keyed hashes as the target form (the dialect's hex-text test): a second pass
+    # rewrites nothing, and the values are SQLite's (the same key).
+    rows = {}
+    for d in (sq, pg):
+        edit(d.datamap, r"(  contacts:\n(?:    .*\n)*?)    erase: delete\n",
+             "\\1    erase: delete\n    ttl: {column: created_at, after: 30d, "
+             "action: anonymize, columns: {email: hash, name: null}}\n")
+        for n in range(2):
+            code, stdout, err = run_lethe("sweep", "-c", d.config, "--once", "--json",
+                                          env=clock_env(now))
+            assert code == 0, err
+            rows[(d, n)] = {t["table"]: t["rows"] for t in json.loads(stdout)["tables"]}
+    assert rows[(pg, 0)]["contacts"] == rows[(sq, 0)]["contacts"] > 0
+    assert rows[(pg, 1)]["contacts"] == rows[(sq, 1)]["contacts"] == 0
+    con = sqlite3.connect(str(sq.db))
+    try:
+        contacts = [[("" if v is None else str(v)) for v in r] for r in con.execute(
+            "SELECT id, email, name FROM contacts ORDER BY id")]
+    finally:
+        con.close()
+    assert any(HASH_RE.match(r[1]) for r in contacts)
+    assert pg_rows(pg_server, db, "SELECT id, email, name FROM contacts ORDER BY id") == \
+        contacts
 
 
 def test_pg_export_and_scan(pair, pg_server, tmp_path):
@@ -346,15 +369,26 @@ scopes:
             text = re.sub(r"(?ms)^%s:.*?(?=^\S)" % s, "", text)
         d.config.write_text(text)
         plan = d.plan("account", "email=a@x.example")
+        # The index advice for a mixed-case column is quoted, so it runs as printed.
+        code, out, err = d.lethe("plan", "--scope", "account", "--id", "email=a@x.example")
+        assert code == 0 and 'CREATE INDEX ON "app"."People" ("Email")' in err, err
         assert [(s["table"], s["rows"]) for s in plan["steps"]] == [("app.notes", 2),
                                                                    ("app.People", 1)]
         d.erase("account", "email=a@x.example")
         assert pg_rows(pg_server, name, 'SELECT "Id" FROM app."People"') == [["2"]]
         assert pg_rows(pg_server, name, "SELECT id FROM app.notes") == [["3"]]
+        # Without an index on the ttl column the sweep says which to create: it runs.
+        pg_server.psql(name, "DROP INDEX app.notes_created_idx")
         code, out, err = run_lethe("sweep", "-c", d.config, "--once", "--json",
                                    env=clock_env(DEMO_NOW))
         assert code == 0, err
         assert pg_rows(pg_server, name, "SELECT id FROM app.notes") == []
+        advice = re.search(r"create one: (CREATE INDEX .*;)", err)
+        assert advice and "app.notes" not in advice.group(1), err
+        pg_server.psql(name, "SET search_path = app; " + advice.group(1))
+        code, out, err = run_lethe("sweep", "-c", d.config, "--once", "--json",
+                                   env=clock_env(DEMO_NOW))
+        assert code == 0 and "create one" not in err, err
         # A composite primary key without a 'key': refused at validation, clearly.
         d.datamap.write_text(d.datamap.read_text().replace("scopes:", """  pairs:
     category: account
@@ -381,25 +415,31 @@ def test_pg_password_never_printed(demo, tmp_path):
     assert "s3cretpw" not in out + err and "***" in err
 
 
+def hold_row(srv, db, table, key, seconds):
+    """psql holding @table's row @key FOR UPDATE for @seconds (started, lock taken)."""
+    holder = subprocess.Popen(
+        ["psql", "-X", "-q", "-h", srv.host, "-p", str(srv.port), "-U", "postgres", "-d", db,
+         "-c", "BEGIN; SELECT 1 FROM %s WHERE id = %d FOR UPDATE; SELECT pg_sleep(%s); "
+               "COMMIT;" % (table, key, seconds)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and pg_rows(
+            srv, db, "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                     "WHERE c.relname = '%s' AND l.mode = 'RowShareLock'" % table) == [["0"]]:
+        time.sleep(0.05)
+    return holder
+
+
 def test_pg_lock_timeout_is_busy_then_retried(pair, pg_server):
     sq, pg, db = pair
     url = pg_server.url(db)
-    set_database(pg, url + "&options=-c%20lock_timeout%3D300")
     uid = int(pg_rows(pg_server, db, "SELECT id FROM users WHERE email = "
                                      "'user6@example.com'")[0][0])
-    # The app holds user 6's row for 4 seconds.
-    holder = subprocess.Popen(
-        ["psql", "-X", "-q", "-h", pg_server.host, "-p", str(pg_server.port), "-U", "postgres",
-         "-d", db, "-c", "BEGIN; SELECT 1 FROM users WHERE id = %d FOR UPDATE; "
-                         "SELECT pg_sleep(4); COMMIT;" % uid],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # A short lock_timeout in the URL: lethe gives up on the app's row, says why, and
+    # the erasure resumes when run again.
+    set_database(pg, url + "&options=-c%20lock_timeout%3D300")
+    holder = hold_row(pg_server, db, "users", uid, 4)
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and pg_rows(
-                pg_server, db, "SELECT count(*) FROM pg_locks l JOIN pg_class c ON "
-                               "c.oid = l.relation WHERE c.relname = 'users' AND "
-                               "l.mode = 'RowShareLock'") == [["0"]]:
-            time.sleep(0.05)
         t0 = time.monotonic()
         code, out, err = pg.lethe("erase", "--scope", "account", "--id",
                                   "email=user6@example.com", "--json", "--no-progress")
@@ -411,6 +451,19 @@ def test_pg_lock_timeout_is_busy_then_retried(pair, pg_server):
     finally:
         holder.wait(timeout=30)
     pg.erase("account", "email=user6@example.com")
+    assert pg_rows(pg_server, db, "SELECT count(*) FROM users WHERE id = %d" % uid) == [["0"]]
+    # lethe.yaml's app.database_options: a long lock_timeout waits for the app's 4 s lock
+    # (the default 2 s would give up).
+    set_database(pg, url)
+    edit(pg.config, r"^(  database: .*)$",
+         "\\1\n  database_options: {lock_timeout_ms: 60000, statement_timeout_ms: 90000}")
+    uid = int(pg_rows(pg_server, db, "SELECT id FROM users WHERE email = "
+                                     "'user8@example.com'")[0][0])
+    holder = hold_row(pg_server, db, "users", uid, 4)
+    try:
+        pg.erase("account", "email=user8@example.com")
+    finally:
+        holder.wait(timeout=30)
     assert pg_rows(pg_server, db, "SELECT count(*) FROM users WHERE id = %d" % uid) == [["0"]]
 
 
@@ -512,3 +565,40 @@ def test_pg_demo_written_by_lethe_demo_erases_and_sweeps_like_sqlite(demo, pg_se
             assert pg_ids(pg_server, name, t) == sq_ids(demo, t), t
     finally:
         pg_server.drop_db(name)
+
+
+def test_pg_database_options_are_checked(demo, pg_server, tmp_path):
+    d = copy_demo(demo.dir, tmp_path / "opts")
+    edit(d.config, r"^(  database: .*)$", "\\1\n  database_options: {lock_timeout_ms: 300}")
+    code, out, err = d.lethe("plan", "--scope", "account", "--id", "email=a@x.example")
+    assert code == 3 and "PostgreSQL app database only" in err, (code, err)
+    set_database(d, pg_server.url("postgres") + "&options=-c%20lock_timeout%3D1s")
+    code, out, err = d.lethe("plan", "--scope", "account", "--id", "email=a@x.example")
+    assert code == 3 and "keep one" in err, (code, err)
+    set_database(d, pg_server.url("postgres"))
+    edit(d.config, r"lock_timeout_ms: 300", "lock_timeout_ms: 0")
+    code, out, err = d.lethe("plan", "--scope", "account", "--id", "email=a@x.example")
+    assert code == 3 and "lock_timeout_ms must be an integer from 1" in err, (code, err)
+    edit(d.config, r"lock_timeout_ms: 0", "lock_timeout: 1")
+    code, out, err = d.lethe("plan", "--scope", "account", "--id", "email=a@x.example")
+    assert code == 3 and "lock_timeout" in err, (code, err)
+
+
+def test_pg_server_that_never_answers_times_out(demo, tmp_path):
+    """A PostgreSQL address that accepts and never answers: lethe gives up after its
+    default connect_timeout (10 s) instead of hanging."""
+    import socket
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    try:
+        d = copy_demo(demo.dir, tmp_path / "silent")
+        set_database(d, "postgresql://lethe@127.0.0.1:%d/app" % srv.getsockname()[1])
+        t0 = time.monotonic()
+        code, out, err = d.lethe("plan", "--scope", "account", "--id", "email=a@x.example",
+                                 timeout=40)
+        took = time.monotonic() - t0
+    finally:
+        srv.close()
+    assert code != 0 and "cannot open app database" in err, err
+    assert 8 <= took < 30, took
