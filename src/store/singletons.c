@@ -11,12 +11,16 @@
  * over when it lapsed, or at once when its holder is a process of this
  * host that no longer exists; a live holder elsewhere is never robbed.
  * The row is small and written in a transaction of its own (no session
- * state: safe behind a pooler in transaction mode).
+ * state: safe behind a pooler in transaction mode).  store_item_take()
+ * uses the same rows ("request:ID", "export:ID") for the items of a queue
+ * that several workers of a shared store read, around the steps that no
+ * lease of the item's own covers.
  */
 #include "util/fmacros.h"
 
 #include "store/store_internal.h"
 #include "util/lease.h"
+#include "util/timeutil.h"
 
 lethe_rc
 store_singleton_take(struct store *st, const char *name, const char *owner, int64_t now_ms,
@@ -60,4 +64,35 @@ store_singleton_release(struct store *st, const char *name, const char *owner,
 {
 	return store__execf(st, err, "DELETE FROM singletons WHERE name = ?1 AND owner = ?2", "tt",
 	                    name, owner);
+}
+
+bool
+store_shared(const struct store *st)
+{
+	return sq_kind(st->c) == SQ_PG;
+}
+
+lethe_rc
+store_item_take(struct store *st, const char *kind, int64_t id, const char *owner, int64_t lease_ms,
+                bool *held, struct lethe_err *err)
+{
+	char name[64];
+
+	*held = true;
+	if (!store_shared(st))
+		return LETHE_OK;
+	snprintf(name, sizeof(name), "%s:%lld", kind, (long long)id);
+	return store_singleton_take(st, name, owner, time_now() * 1000, lease_ms, held, err);
+}
+
+lethe_rc
+store_item_release(struct store *st, const char *kind, int64_t id, const char *owner,
+                   struct lethe_err *err)
+{
+	char name[64];
+
+	if (!store_shared(st))
+		return LETHE_OK;
+	snprintf(name, sizeof(name), "%s:%lld", kind, (long long)id);
+	return store_singleton_release(st, name, owner, err);
 }

@@ -431,6 +431,20 @@ lethe_rc store_singleton_take(struct store *st, const char *name, const char *ow
 /* Give the lease on @name back, if @owner holds it. */
 lethe_rc store_singleton_release(struct store *st, const char *name, const char *owner,
                                  struct lethe_err *err);
+/* True if other lethe processes may share this store's queue (a PostgreSQL store). */
+bool store_shared(const struct store *st);
+/*
+ * On a shared store, one worker at a time works on item @id of @kind
+ * ("request", "export"): the singleton "@kind:@id" for @owner, for
+ * @lease_ms from now (the item's steps outside any job lease of its own).
+ * *@held false: another live worker has it.  On a store of one process
+ * *@held is true and nothing is written.
+ */
+lethe_rc store_item_take(struct store *st, const char *kind, int64_t id, const char *owner,
+                         int64_t lease_ms, bool *held, struct lethe_err *err);
+/* Give item @id of @kind back (after store_item_take() held it). */
+lethe_rc store_item_release(struct store *st, const char *kind, int64_t id, const char *owner,
+                            struct lethe_err *err);
 /* A cheap query through the schema: LETHE_OK if the store answers. */
 lethe_rc store_ping(struct store *st, struct lethe_err *err);
 /* Make every commit of this connection durable before it returns (synchronous=FULL). */

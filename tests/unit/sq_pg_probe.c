@@ -153,6 +153,37 @@ main(int argc, char **argv)
 	sqpg_finalize(q);
 	q = NULL;
 
+	/* SQLite's SAVEPOINT outside a transaction: opens one, with the write lock; RELEASE
+	 * commits. */
+	CHECK("savepoint", sqpg_exec(c, "SAVEPOINT outer_sp", &err) == LETHE_OK && sqpg_in_txn(c),
+	      "%s", err.msg);
+	CHECK("c2 waits for the savepoint", sqpg_begin_write(c2, &err) != LETHE_OK,
+	      "c2 got the write lock");
+	sqpg_prepare(c, "INSERT INTO t (name) VALUES ('sp')", &q, &err);
+	CHECK("write in savepoint", sqpg_step(q) == SQ_DONE, "%s", sqpg_errmsg(c));
+	sqpg_finalize(q);
+	q = NULL;
+	sqpg_prepare(c, "RELEASE outer_sp", &q, &err);
+	CHECK("release commits", sqpg_step(q) == SQ_DONE && !sqpg_in_txn(c), "%s", sqpg_errmsg(c));
+	sqpg_finalize(q);
+	q = NULL;
+	CHECK("committed", one_int(c2, "SELECT count(*) FROM t WHERE name = 'sp'") == 1,
+	      "not there");
+	sqpg_exec(c, "DELETE FROM t WHERE name = 'sp'", &err);
+
+	/* A write in a transaction begun without the lock takes it first. */
+	CHECK("plain begin",
+	      sqpg_exec(c, "SET lock_timeout = 200", &err) == LETHE_OK &&
+	          sqpg_exec(c, "BEGIN", &err) == LETHE_OK,
+	      "%s", err.msg);
+	CHECK("c2 writes meanwhile", sqpg_begin_write(c2, &err) == LETHE_OK, "%s", err.msg);
+	sqpg_prepare(c, "UPDATE t SET n = n WHERE id = 1", &q, &err);
+	CHECK("write waits for the lock", sqpg_step(q) == SQ_ERROR, "wrote under c2's lock");
+	sqpg_finalize(q);
+	q = NULL;
+	sqpg_rollback(c);
+	sqpg_rollback(c2);
+
 	/* A lost connection: this statement fails (retry), the next one reconnects. */
 	pid = one_int(c, "SELECT pg_backend_pid()");
 	sqpg_prepare(c2, "SELECT pg_terminate_backend(CAST(?1 AS INTEGER))", &q, &err);
