@@ -174,6 +174,35 @@ store_mail_claim(struct store *st, const char *owner, int64_t now_ms, int64_t le
 	memset(out, 0, sizeof(*out));
 	*box = NULL;
 	*boxlen = 0;
+	/*
+	 * A store several workers share (PostgreSQL): the first due mail in one
+	 * statement, skipping rows another worker is claiming this moment, and
+	 * without waiting for the write lock; the scan below then only looks
+	 * for leases of dead processes of this host.
+	 */
+	if (store_shared(st)) {
+		int64_t id = 0;
+
+		rc =
+		    store__one(st, err, "claiming a mail", store__row_ints, &id,
+		               SQ_UNLOCKED
+		               "UPDATE mail SET state = 'sending', owner = ?2, next_at = ?1 + ?3, "
+		               "attempts = attempts + 1 WHERE id = (SELECT id FROM mail WHERE "
+		               "(state = 'pending' AND next_at <= ?1) OR (state = 'sending' AND "
+		               "next_at < ?1) ORDER BY next_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) "
+		               "RETURNING id",
+		               "iti", now_ms, owner, lease_ms);
+		if (rc == LETHE_OK) {
+			rc = store__one(
+			    st, err, "reading a mail", mail_boxed_row, &b,
+			    "SELECT " MAIL_COLS ", m.to_box" MAIL_FROM "WHERE m.id = ?1", "i", id);
+			return rc == LETHE_E_NOTFOUND
+			           ? lethe_err_set(err, LETHE_E_STATE, "a claimed mail vanished")
+			           : rc;
+		}
+		if (rc != LETHE_E_NOTFOUND)
+			return rc;
+	}
 	/* The due ones first; a sending one is a candidate if its lease lapsed or may be dead. */
 	rc = store__prepf(st, &q, err,
 	                  "SELECT id, owner FROM mail WHERE state IN ('pending', 'sending') AND "

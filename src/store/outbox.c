@@ -312,6 +312,34 @@ store_outbox_claim(struct store *st, int64_t disconnect_id, const char *owner, i
 	lethe_rc rc;
 
 	memset(out, 0, sizeof(*out));
+	/*
+	 * A store several workers share (PostgreSQL): the first due job in one
+	 * statement, skipping rows another worker is claiming this moment,
+	 * without waiting for the write lock; the scan below then only looks
+	 * for leases of dead processes of this host.
+	 */
+	if (store_shared(st)) {
+		int64_t id = 0;
+
+		rc = store__one(
+		    st, err, "claiming an outbox job", store__row_ints, &id,
+		    SQ_UNLOCKED
+		    "UPDATE outbox SET state = 'running', lease_owner = ?3, "
+		    "lease_until = ?2 + ?4, updated_at = ?2 WHERE id = (SELECT id FROM "
+		    "outbox WHERE (?1 = 0 OR disconnect_id = ?1) AND ((state = 'pending' "
+		    "AND next_at <= ?2) OR (state = 'running' AND lease_until < ?2)) AND "
+		    "NOT " REVOKE_WAITS " ORDER BY next_at, id LIMIT 1 FOR UPDATE SKIP "
+		    "LOCKED) RETURNING id",
+		    "iiti", disconnect_id, now_ms, owner, lease_ms);
+		if (rc == LETHE_OK) {
+			rc =
+			    store__one(st, err, "reading an outbox job", outbox_boxed_row, out,
+			               "SELECT " OUTBOX_COLS " FROM outbox WHERE id = ?1", "i", id);
+			return rc;
+		}
+		if (rc != LETHE_E_NOTFOUND)
+			return rc;
+	}
 	rc = store__prepf(
 	    st, &q, err,
 	    "SELECT id, lease_owner FROM outbox WHERE (?1 = 0 OR disconnect_id = ?1) AND "

@@ -107,6 +107,14 @@ bool sq_in_txn(struct sq *c);
  * ISOLATION LEVEL REPEATABLE READ READ ONLY).
  */
 #define SQ_WRITE_LOCK 0x6c65746865L /* "lethe" */
+/*
+ * First in a statement that writes outside a transaction without the write
+ * lock (PostgreSQL; SQLite reads a comment): a claim of one row, UPDATE ...
+ * WHERE id = (SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING, which
+ * its row lock makes safe and which must not queue behind every worker's
+ * write transactions.
+ */
+#define SQ_UNLOCKED "/* sq:unlocked */ "
 lethe_rc sq_begin_write(struct sq *c, struct lethe_err *err);
 lethe_rc sq_begin_read(struct sq *c, struct lethe_err *err);
 lethe_rc sq_commit(struct sq *c, struct lethe_err *err);

@@ -6,8 +6,9 @@
  * Results come in text format: integers are parsed, booleans ('t'/'f')
  * read as 1/0 like SQLite's integers, bytea ("\x" hex) is decoded for
  * sq_col_blob() and sq_col_text().  Parameters are typed by what was bound:
- * integers int8, texts text, blobs bytea (sent in binary), NULL unknown
- * (the server infers it), a parameter the statement never uses text.  A
+ * integers int8, texts text, blobs bytea (sent in binary), a NULL text or
+ * blob as such, sq_bind_null() unknown (the server infers it, or text
+ * where it cannot), a parameter the statement never uses text.  A
  * statement's SQL is rewritten once at prepare ("?N" to "$N", INSERT OR
  * IGNORE to ON CONFLICT DO NOTHING, SQLite's index hints dropped); the server-side statement is
  * prepared at its first step, when the parameters' types are known, and kept per connection by
@@ -96,6 +97,7 @@ struct pgst {
 	bool write;          /* INSERT, UPDATE, DELETE (or a WITH holding one) or DDL */
 	bool dml;            /* INSERT, UPDATE or DELETE: sets changes */
 	bool txn;            /* BEGIN, COMMIT, SAVEPOINT...: the watch callback runs first */
+	bool unlocked;       /* SQ_UNLOCKED: written without the write lock */
 	struct param *p;
 	char *types;   /* the types the statement was last prepared with */
 	char name[24]; /* its server-side name ("" : none yet) */
@@ -293,7 +295,8 @@ watched(struct pgc *c)
 }
 
 struct rewrite {
-	bool txn; /* a transaction statement: sqpg_watch_txn()'s callback runs first */
+	bool txn;      /* a transaction statement: sqpg_watch_txn()'s callback runs first */
+	bool unlocked; /* SQ_UNLOCKED: a write without the write lock */
 	int np;
 	unsigned char used[1000];
 	bool write, dml;
@@ -310,6 +313,7 @@ rewrite(const char *sql, struct rewrite *rw)
 
 	memset(rw, 0, sizeof(*rw));
 	rw->txn = txn_sql(sql);
+	rw->unlocked = strncmp(sql, SQ_UNLOCKED, strlen(SQ_UNLOCKED)) == 0;
 	buf_init(&b, 1u << 20);
 	while (*p != '\0') {
 		const char *s = p;
@@ -748,6 +752,7 @@ sqpg_prepare(struct sq *sc, const char *sql, struct sq_stmt **out, struct lethe_
 	q->write = rw->write;
 	q->dml = rw->dml;
 	q->txn = rw->txn;
+	q->unlocked = rw->unlocked;
 	q->p = xcalloc((size_t)q->np + 1, sizeof(*q->p));
 	q->used = xcalloc((size_t)q->np + 1, 1);
 	for (i = 0; i < q->np && i < (int)sizeof(rw->used); i++)
@@ -804,12 +809,9 @@ sqpg_bind_text(struct sq_stmt *sq, int i, const char *s, bool copy)
 
 	if (p == NULL)
 		return;
-	if (s == NULL) {
-		sqpg_bind_null(sq, i);
-		return;
-	}
+	/* NULL: a NULL of type text (the server could not type "?1 IS NULL" alone). */
 	p->type = 't';
-	if (copy)
+	if (s != NULL && copy)
 		s = p->own = xstrdup(s);
 	p->val = s;
 	p->len = 0;
@@ -822,17 +824,13 @@ sqpg_bind_blob(struct sq_stmt *sq, int i, const void *v, size_t n, bool copy)
 
 	if (p == NULL)
 		return;
+	/* NULL: a NULL of type bytea; an empty blob is an empty bytea. */
 	p->type = 'b';
-	if (copy) {
+	if (v != NULL && copy) {
 		p->own = xmalloc(n + 1);
 		if (n > 0)
 			memcpy(p->own, v, n);
 		v = p->own;
-	}
-	/* NULL is NULL (as SQLite binds it); an empty blob is an empty bytea. */
-	if (v == NULL) {
-		sqpg_bind_null(sq, i);
-		return;
 	}
 	p->val = v;
 	p->len = (int)n;
@@ -994,9 +992,9 @@ first_step(struct pgst *q)
 	if (!prepared(q))
 		return SQ_ERROR;
 	/* A write takes the write lock: in the open transaction, or in one of its own. */
-	if (q->write && c->txn && !c->locked && !lock(c))
+	if (q->write && !q->unlocked && c->txn && !c->locked && !lock(c))
 		return SQ_ERROR;
-	if (q->write && !c->txn) {
+	if (q->write && !q->unlocked && !c->txn) {
 		if (!begin_locked(c)) {
 			sqpg_rollback((struct sq *)(void *)c);
 			return SQ_ERROR;

@@ -127,15 +127,15 @@ def test_pg_store_erase(demo, pg, pg_db):
     """An erasure through the CLI with the state on PostgreSQL: its job and steps there."""
     use_pg_state(demo, pg_db)
     summary = demo.erase("account", "user_id=3")
-    assert summary["state"] == "completed"
+    assert summary["state"] in ("completed", "completed_with_retention")
     jobs = pg_rows(pg, db_name(pg_db), "SELECT state, lease_owner IS NULL FROM jobs")
-    assert jobs == [["completed", "t"]]
+    assert jobs == [[summary["state"], "t"]]
     steps = pg_rows(pg, db_name(pg_db), "SELECT count(*) FROM job_steps WHERE finished <> 0")
     assert int(steps[0][0]) > 0
     # Nothing of lethe's in a var/state.db.
     assert not demo.state_db.exists()
     again = demo.erase("account", "user_id=3")
-    assert again["state"] == "completed"
+    assert again["state"] in ("completed", "completed_with_retention")
 
 
 def test_pg_store_password_redacted(demo):

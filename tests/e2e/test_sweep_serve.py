@@ -61,11 +61,12 @@ def test_serve_sweeps_when_the_clock_moves(demo, servers, tmp_path):  # noqa: F8
     assert all(v == 0 for v in rows_total(text).values())
     assert snapshot(demo.db) == before
 
-    clock.write_text("%d\n" % DEMO_NOW)
+    # What will expire, read before the clock moves (the sweeper wakes at once then).
     expected = {t: expired_ids(demo.db, t, DEMO_NOW) for t in DEMO_TTLS}
     cached = {r[0] for r in query(demo.db, "SELECT storage_key FROM media WHERE cached = 1 "
                                             "AND created_at < ?", (fmt(DEMO_NOW - 30 * DAY),))}
     want = {t: len(ids) for t, ids in expected.items()}
+    clock.write_text("%d\n" % DEMO_NOW)
     text = wait_metric(srv, lambda m: rows_total(m) == want, "the expired rows", timeout=5)
     after = snapshot(demo.db)
     for t, ids in expected.items():

@@ -120,6 +120,16 @@ main(int argc, char **argv)
 	sqpg_finalize(q);
 	q = NULL;
 	CHECK("empty blob", one_int(c, "SELECT length(b) FROM t WHERE id = 2") == 0, "not empty");
+	/* A NULL text where the server cannot infer a type alone, and an untyped NULL there. */
+	sqpg_prepare(c, "SELECT count(*) FROM t WHERE ?1 IS NULL OR name = ?1", &q, &err);
+	sqpg_bind_text(q, 1, NULL, false);
+	CHECK("null text", sqpg_step(q) == SQ_ROW && sqpg_col_int(q, 0) == 2, "%s", sqpg_errmsg(c));
+	sqpg_reset(q);
+	sqpg_bind_null(q, 1);
+	CHECK("null untyped", sqpg_step(q) == SQ_ROW && sqpg_col_int(q, 0) == 2, "%s",
+	      sqpg_errmsg(c));
+	sqpg_finalize(q);
+	q = NULL;
 
 	/* A rolled-back write transaction leaves nothing. */
 	CHECK("begin", sqpg_begin_write(c, &err) == LETHE_OK && sqpg_in_txn(c), "%s", err.msg);
