@@ -174,6 +174,21 @@ watch_main(struct worker *w, void *arg)
 		appdb_close(dbs[i]);
 }
 
+/*
+ * True if @state names the database @app does: the same URL, or @app with
+ * the session options config.c appends (app.database_options).
+ */
+static bool
+same_database(const char *app, const char *state)
+{
+	size_t n = strlen(state);
+
+	if (strncmp(app, state, n) != 0)
+		return false;
+	return app[n] == '\0' || strncmp(app + n, "?options=", 9) == 0 ||
+	       strncmp(app + n, "&options=", 9) == 0;
+}
+
 lethe_rc
 pg_watch_start(const struct lethe_config *cfg, struct pg_watch **out, struct lethe_err *err)
 {
@@ -187,7 +202,7 @@ pg_watch_start(const struct lethe_config *cfg, struct pg_watch **out, struct let
 	/* The app database and the state store, each if on PostgreSQL; one look if the same. */
 	if (pq_is_url(cfg->app_db))
 		pw->targets[pw->ntargets++] = cfg->app_db;
-	if (pq_is_url(cfg->state_db) && strcmp(cfg->state_db, cfg->app_db) != 0)
+	if (pq_is_url(cfg->state_db) && !same_database(cfg->app_db, cfg->state_db))
 		pw->targets[pw->ntargets++] = cfg->state_db;
 	if (pw->ntargets == 0) {
 		free(pw);
