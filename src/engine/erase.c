@@ -255,7 +255,10 @@ erase_run(struct plan *plan, const struct plan_id *ids, size_t nids, struct appd
 	}
 	res->job = x.job;
 	if (rc == LETHE_OK) {
-		lease_owner_format(x.owner, sizeof(x.owner));
+		if (o->owner != NULL)
+			snprintf(x.owner, sizeof(x.owner), "%s", o->owner);
+		else
+			lease_owner_format(x.owner, sizeof(x.owner));
 		rc = store_job_claim(st, x.job, x.owner, time_now(), LEASE_S, err);
 		if (rc == LETHE_OK)
 			claimed = true;
