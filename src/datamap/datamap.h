@@ -49,6 +49,7 @@ struct dm_link {
 	struct dm_cond *when;    /* extra conditions on this table's row */
 	size_t nwhen;            /* number of conditions */
 	int line;                /* line in the map file */
+	bool int_column;         /* the column holds integers (catalogue; set by validation) */
 };
 
 /* What anonymizing does to one column. */

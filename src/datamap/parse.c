@@ -56,6 +56,29 @@ dmp_get_ident(struct parser *p, yaml_node_t *n, const char *what, char **out)
 	return LETHE_OK;
 }
 
+/* A table name: a plain identifier, or "schema.table" (two of them; PostgreSQL). */
+static lethe_rc
+get_table_name(struct parser *p, yaml_node_t *n, const char *what, char **out)
+{
+	const char *s = ynode_str(n);
+	const char *dot = s != NULL ? strchr(s, '.') : NULL;
+	char schema[64];
+
+	if (dot == NULL || n == NULL)
+		return dmp_get_ident(p, n, what, out);
+	if ((size_t)(dot - s) >= sizeof(schema))
+		return FAIL(p, n, "%s '%s': the schema's name is too long", what, s);
+	memcpy(schema, s, (size_t)(dot - s));
+	schema[dot - s] = '\0';
+	if (!appdb_ident_ok(schema) || !appdb_ident_ok(dot + 1))
+		return FAIL(p, n,
+		            "%s '%s' is not a plain identifier (letters, digits, _) or "
+		            "schema.table",
+		            what, s);
+	*out = xstrdup(s);
+	return LETHE_OK;
+}
+
 lethe_rc
 dmp_get_text(struct parser *p, yaml_node_t *n, const char *what, char **out)
 {
@@ -196,7 +219,7 @@ parse_link(struct parser *p, yaml_node_t *n, struct dm_link *l)
 			return FAIL(p, n, "'references' belongs to parent links only");
 	} else {
 		l->kind = DM_LINK_PARENT;
-		rc = dmp_get_ident(p, parent, "parent table", &l->parent_name);
+		rc = get_table_name(p, parent, "parent table", &l->parent_name);
 		if (rc != LETHE_OK)
 			return rc;
 		v = ymap_get(&p->y, n, "references");
@@ -449,7 +472,7 @@ parse_table(struct parser *p, yaml_node_t *k, yaml_node_t *n, struct dm_table *t
 
 	t->line = ynode_line(k);
 	p->ctx_line = t->line;
-	rc = dmp_get_ident(p, k, "table name", &t->name);
+	rc = get_table_name(p, k, "table name", &t->name);
 	if (rc != LETHE_OK)
 		return rc;
 	if (!ynode_is_map(n))

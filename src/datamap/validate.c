@@ -275,6 +275,8 @@ validate_table(struct datamap *dm, struct dm_table *t, struct appdb *db, struct 
 
 		rc = need_col(dm, ti, l->column, l->line, "link column", err);
 		if (rc == LETHE_OK)
+			l->int_column = ti->cols[appdb_table_find(ti, l->column)].integer;
+		if (rc == LETHE_OK)
 			rc = need_conds(dm, ti, l->when, l->nwhen, err);
 		if (rc == LETHE_OK && l->kind == DM_LINK_PARENT && l->references != NULL)
 			rc = need_col(dm, &infos[l->parent->index], l->references, l->line,

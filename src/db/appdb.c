@@ -10,6 +10,7 @@
 
 #include "db/appdb.h"
 #include "util/mem.h"
+#include "util/pq.h"
 
 struct appdb *
 appdb_open(const char *url, const char *base_dir, struct lethe_err *err)
@@ -19,10 +20,18 @@ appdb_open(const char *url, const char *base_dir, struct lethe_err *err)
 	char *full = NULL;
 	lethe_rc rc;
 
-	if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0) {
-		lethe_err_set(err, LETHE_E_CONFIG,
-		              "PostgreSQL app databases are not supported yet (only SQLite)");
-		return NULL;
+	if (pq_is_url(url)) {
+		/* libpq reads the URL itself; target is for messages: no password. */
+		db = xcalloc(1, sizeof(*db));
+		db->ops = &appdb_pg_ops;
+		db->target = pq_url_redacted(url);
+		rc = db->ops->open(db, url, err);
+		if (rc != LETHE_OK) {
+			free(db->target);
+			free(db);
+			return NULL;
+		}
+		return db;
 	}
 	if (strncmp(url, "sqlite:", 7) == 0)
 		path = url + 7;

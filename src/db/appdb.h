@@ -5,9 +5,9 @@
  * The engine never calls a database library directly.  It builds SQL with
  * db/sql.h, which spells every database-specific construct through the
  * driver's struct appdb_dialect, and runs it through the driver's struct
- * appdb_ops.  SQLite is the driver today (appdb_sqlite.c, dialect_sqlite.c);
- * a PostgreSQL driver adds a struct appdb_ops and a struct appdb_dialect,
- * not a new engine.
+ * appdb_ops.  Two drivers: SQLite (appdb_sqlite.c, dialect_sqlite.c) and
+ * PostgreSQL (appdb_pg.c, dialect_pg.c): a struct appdb_ops and a struct
+ * appdb_dialect each, one engine.
  *
  * Values cross the interface as struct appdb_val.  A connection is used by
  * one thread at a time.
@@ -37,6 +37,7 @@ struct appdb_column {
 	char *type;   /* declared type, may be "" */
 	bool pk;      /* part of the primary key */
 	bool notnull; /* declared NOT NULL */
+	bool integer; /* holds integers (SQLite: INTEGER affinity; PostgreSQL: int2/4/8) */
 };
 
 /* The catalogue's view of one table. */
@@ -66,6 +67,15 @@ struct appdb_dialect {
 	lethe_rc (*param)(struct buf *b, int n);
 	const char *true_lit;  /* an always-true predicate ("1") */
 	const char *false_lit; /* an always-false predicate ("0") */
+	/* " IS " and " IS NOT " between a column and a value or NULL (null-safe equality). */
+	const char *is_op;
+	const char *is_not_op;
+	/*
+	 * Bind an identity's value once, typed as its column (true), or as text
+	 * and, when it looks like one, also as an integer (false: SQLite, where a
+	 * column without a declared type holding 2 never equals '2').
+	 */
+	bool bind_once;
 	/*
 	 * True where @col holds text, as an index range: the database sorts
 	 * every text after every number (SQLite: "col" >= '').
@@ -180,8 +190,10 @@ struct appdb {
 };
 
 /*
- * Open @url: "sqlite:PATH", or a plain path (SQLite).  Relative paths are
- * taken relative to @base_dir (may be NULL).  Returns NULL on failure with
+ * Open @url: "postgresql://..." or "postgres://..." (PostgreSQL, through
+ * libpq loaded on first use; @db->target is the URL without its password),
+ * "sqlite:PATH", or a plain path (SQLite).  Relative paths are taken
+ * relative to @base_dir (may be NULL).  Returns NULL on failure with
  * detail in @err.  Free with appdb_close().
  */
 struct appdb *appdb_open(const char *url, const char *base_dir, struct lethe_err *err);
@@ -247,6 +259,8 @@ int appdb_table_find(const struct appdb_table *t, const char *name);
 
 extern const struct appdb_ops appdb_sqlite_ops;
 extern const struct appdb_dialect appdb_sqlite_dialect;
+extern const struct appdb_ops appdb_pg_ops;
+extern const struct appdb_dialect appdb_pg_dialect;
 
 /* Bulk mode on or off (ops->bulk), for a one-off batch job; a no-op where the driver has none. */
 void appdb_bulk(struct appdb *db, bool on);

@@ -254,6 +254,19 @@ sq_changes(struct appdb *db)
 	return sqlite3_changes64(H(db));
 }
 
+/* SQLite's affinity rule: a declared type holding "INT" (any case) is an integer column. */
+static bool
+has_int(const char *type)
+{
+	size_t i;
+
+	for (i = 0; type[i] != '\0' && type[i + 1] != '\0' && type[i + 2] != '\0'; i++)
+		if ((type[i] | 0x20) == 'i' && (type[i + 1] | 0x20) == 'n' &&
+		    (type[i + 2] | 0x20) == 't')
+			return true;
+	return false;
+}
+
 static lethe_rc
 sq_table_info(struct appdb *db, const char *table, struct appdb_table *t, struct lethe_err *err)
 {
@@ -279,6 +292,7 @@ sq_table_info(struct appdb *db, const char *table, struct appdb_table *t, struct
 		    sqlite3_column_text(st, 1) ? (const char *)sqlite3_column_text(st, 1) : "");
 		c->pk = sqlite3_column_int(st, 2) > 0;
 		c->notnull = sqlite3_column_int(st, 3) != 0;
+		c->integer = has_int(c->type);
 	}
 	sqlite3_finalize(st);
 	if (t->ncols == 0)

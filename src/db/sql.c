@@ -196,6 +196,18 @@ sql_true(struct sql *q)
 }
 
 void
+sql_is(struct sql *q, bool not )
+{
+	sql_add(q, not ? q->d->is_not_op : q->d->is_op);
+}
+
+bool
+sql_bind_once(const struct sql *q)
+{
+	return q->d->bind_once;
+}
+
+void
 sql_false(struct sql *q)
 {
 	sql_add(q, q->d->false_lit);

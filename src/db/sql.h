@@ -91,6 +91,10 @@ void sql_in(struct sql *q, const char *col, const struct appdb_val *v, size_t n)
 
 /* Append the dialect's always-true predicate. */
 void sql_true(struct sql *q);
+/* Append the dialect's null-safe " IS " (@not: " IS NOT "), before a value or NULL. */
+void sql_is(struct sql *q, bool not );
+/* True if the dialect binds an identity once, typed as its column (appdb_dialect.bind_once). */
+bool sql_bind_once(const struct sql *q);
 /* Append the dialect's always-false predicate. */
 void sql_false(struct sql *q);
 /* Append the dialect's "@col holds text" as an index range. */

@@ -165,9 +165,10 @@ disconnect_chan_read(const struct datamap *dm, struct appdb *db, const char *id,
 	sql_add(&b, ", ");
 	sql_ident(&b, ch->conn.revoke_token);
 	for (i = 0; i < ch->ntokens; i++) {
-		sql_add(&b, i == 0 ? ", (" : " + (");
+		/* CASE, not a truth value as a number: SQLite's 1/0, PostgreSQL's boolean. */
+		sql_add(&b, i == 0 ? ", (CASE WHEN " : " + (CASE WHEN ");
 		sql_ident(&b, ch->tokens[i]);
-		sql_add(&b, " IS NOT NULL)");
+		sql_add(&b, " IS NOT NULL THEN 1 ELSE 0 END)");
 	}
 	sql_add(&b, " FROM ");
 	sql_ident(&b, ch->name);
@@ -342,7 +343,7 @@ apply_table(const struct datamap *dm, struct appdb *db, const struct dm_table *t
 			if (i > 0)
 				sql_add(&b, " AND ");
 			sql_ident(&b, t->disc[i].column);
-			sql_add(&b, " IS ");
+			sql_is(&b, false);
 			revoke_sql_value(&b, &t->disc[i]);
 		}
 		sql_add(&b, ")");

@@ -80,7 +80,7 @@ update_table(struct appdb *db, const struct dm_table *t, const struct dm_anon_co
 		if (i > 0)
 			sql_add(&q, " AND ");
 		sql_ident(&q, cols[i].column);
-		sql_add(&q, " IS ");
+		sql_is(&q, false);
 		revoke_sql_value(&q, &cols[i]);
 	}
 	sql_add(&q, ")");

@@ -73,6 +73,42 @@ reachable(const struct pred_ctx *c, const struct dm_table *t)
 	return false;
 }
 
+/*
+ * Append to @q the placeholders of identity value @value for link @l's
+ * column, ", " before each but the first (*@first).  SQLite: as text and,
+ * when it looks like an integer, also as an integer (a column without a
+ * declared type holding 2 never equals '2').  A dialect that binds once
+ * (PostgreSQL): once, as the column's type; a value that is no integer
+ * for an integer column matches nothing and is left out.  Returns the
+ * number of placeholders added.
+ */
+static size_t
+add_id_value(struct sql *q, const struct dm_link *l, const char *value, bool *first)
+{
+	struct appdb_val v = {.type = APPDB_TEXT, .s = value};
+	bool is_int = int_value(value, &v.i);
+	size_t n = 0;
+
+	if (sql_bind_once(q) && l->int_column && !is_int)
+		return 0;
+	if (!sql_bind_once(q) || !l->int_column) {
+		if (!*first)
+			sql_add(q, ", ");
+		*first = false;
+		sql_value(q, v);
+		n++;
+	}
+	if (is_int && (!sql_bind_once(q) || l->int_column)) {
+		v.type = APPDB_INT;
+		if (!*first)
+			sql_add(q, ", ");
+		*first = false;
+		sql_value(q, v);
+		n++;
+	}
+	return n;
+}
+
 void
 plan_add_conds(struct sql *q, const struct dm_cond *w, size_t n)
 {
@@ -112,25 +148,11 @@ build_pred(struct pred_ctx *c, const struct dm_table *t)
 		if (l->kind == DM_LINK_IDENTITY) {
 			bool firstv = true;
 
-			for (j = 0; j < c->nids; j++) {
-				struct appdb_val v = {.type = APPDB_TEXT, .s = c->ids[j].value};
-
-				if (strcmp(c->ids[j].kind, l->identity) != 0)
-					continue;
-				if (!firstv)
-					sql_add(c->q, ", ");
-				firstv = false;
-				sql_value(c->q, v);
-				/*
-				 * An integer-looking value also goes in as an integer: a
-				 * column without a declared type holding 2 never equals '2'.
-				 */
-				if (int_value(c->ids[j].value, &v.i)) {
-					v.type = APPDB_INT;
-					sql_add(c->q, ", ");
-					sql_value(c->q, v);
-				}
-			}
+			for (j = 0; j < c->nids; j++)
+				if (strcmp(c->ids[j].kind, l->identity) == 0)
+					add_id_value(c->q, l, c->ids[j].value, &firstv);
+			if (firstv)
+				sql_add(c->q, "NULL"); /* no value fits the column: no row */
 		} else {
 			sql_add(c->q, "SELECT ");
 			sql_ident(c->q, l->references ? l->references : l->parent->key);
@@ -470,7 +492,7 @@ row_set_fill(const struct datamap *dm, struct appdb *db, const struct plan_id *i
 
 		for (j = 0; rc == LETHE_OK && j < t->nlinks; j++) {
 			const struct dm_link *l = &t->links[j];
-			struct appdb_val v = {.type = APPDB_TEXT, .s = id->value};
+			bool firstv = true;
 			struct sql q;
 
 			if (l->kind != DM_LINK_IDENTITY || strcmp(l->identity, id->kind) != 0)
@@ -478,13 +500,9 @@ row_set_fill(const struct datamap *dm, struct appdb *db, const struct plan_id *i
 			sql_init(&q, db, SQL_CAP);
 			sql_ident(&q, l->column);
 			sql_add(&q, " IN (");
-			sql_value(&q, v);
-			/* As in build_pred(): an integer-looking value also as an integer. */
-			if (int_value(id->value, &v.i)) {
-				v.type = APPDB_INT;
-				sql_add(&q, ", ");
-				sql_value(&q, v);
-			}
+			/* As in build_pred(). */
+			if (add_id_value(&q, l, id->value, &firstv) == 0)
+				sql_add(&q, "NULL");
 			sql_add(&q, ")");
 			plan_add_conds(&q, l->when, l->nwhen);
 			rc = row_set_up(db, t, sql_str(&q), sql_vals(&q), sql_nvals(&q), rs, err);

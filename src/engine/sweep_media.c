@@ -44,7 +44,7 @@ media_referenced(struct sweep *s, const struct dm_table *t, const char *key, boo
 		sql_add(&b, " = ");
 		sql_value(&b, v);
 	}
-	sql_add(&b, " LIMIT 1)");
+	sql_add(&b, " LIMIT 1) AS lethe_q");
 	rc = sql_rc(&b);
 	if (rc != LETHE_OK)
 		lethe_err_set(err, rc, "statement too long");

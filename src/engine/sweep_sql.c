@@ -97,7 +97,7 @@ add_not_target(const struct tab *tb, struct sql *w)
 		if (c->how == DM_ANON_NULL) {
 			sql_add(w, " IS NOT NULL");
 		} else if (c->how == DM_ANON_SET) {
-			sql_add(w, " IS NOT ");
+			sql_is(w, true);
 			sql_value(w, dm_value_val(&c->set));
 		} else {
 			sql_add(w, " IS NOT NULL AND NOT (");
@@ -148,14 +148,14 @@ sweep_tab_odd_rows(struct sweep *s, struct tab *tb)
 	sql_add(&b, " WHERE ");
 	if (t->ttl.format == DM_TIME_UNIX) {
 		sql_text_range(&b, t->ttl.column);
-		sql_addf(&b, " LIMIT %d)", ODD_CAP);
+		sql_addf(&b, " LIMIT %d) AS lethe_q", ODD_CAP);
 	} else {
 		sql_ident(&b, t->ttl.column);
 		sql_add(&b, " < ");
 		sql_slot(&b, 1);
 		sql_add(&b, " ORDER BY ");
 		sql_ident(&b, t->ttl.column);
-		sql_addf(&b, " LIMIT %d) WHERE NOT (", ODD_CAP);
+		sql_addf(&b, " LIMIT %d) AS lethe_q WHERE NOT (", ODD_CAP);
 		sql_true(&b);
 		add_shape(&b, t);
 		sql_add(&b, ")");

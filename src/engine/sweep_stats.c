@@ -78,7 +78,7 @@ tab_measure(struct sweep *s, struct tab *tb, int64_t now, struct lethe_err *err)
 		sql_add(&from, " ORDER BY ");
 		sql_ident(&from, tb->t->ttl.column);
 		/* Parameters are positional: the conds' values, then the cursor's. */
-		sql_addf(&from, " LIMIT %d) WHERE ", SWEEP_BACKLOG_CAP);
+		sql_addf(&from, " LIMIT %d) AS lethe_r WHERE ", SWEEP_BACKLOG_CAP);
 		sql_true(&from);
 		sql_add(&from, tb->conds);
 	} else {
@@ -90,7 +90,7 @@ tab_measure(struct sweep *s, struct tab *tb, int64_t now, struct lethe_err *err)
 	sql_init(&b, s->db, SQL_CAP);
 	sql_add(&b, "SELECT count(*) FROM (SELECT 1 FROM ");
 	sql_add(&b, sql_str(&from));
-	sql_addf(&b, " LIMIT %d)", SWEEP_BACKLOG_CAP);
+	sql_addf(&b, " LIMIT %d) AS lethe_q", SWEEP_BACKLOG_CAP);
 	rc = sql_rc(&cur) != LETHE_OK ? sql_rc(&cur) : sql_rc(&from);
 	if (rc == LETHE_OK)
 		rc = sql_rc(&b);

@@ -502,7 +502,12 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 			log_info("request %lld: %s (job %lld, %.0f ms)", (long long)req->id, fstate,
 			         (long long)res.job, res.elapsed_ms);
 	} else if (rc == LETHE_E_BUSY) {
-		log_info("request %lld: its job runs in another process", (long long)req->id);
+		/* Another process runs its job, or the app database made it wait (a lock, a
+		 * timeout, a lost connection): not a failure, the request is taken again. */
+		static struct log_limit busy = LOG_LIMIT_INIT(10, 60000.);
+
+		log_warnx_limited(&busy, "request %lld: not now, retried later: %s",
+		                  (long long)req->id, err.msg);
 	} else if (rc != LETHE_E_UNAVAILABLE) {
 		static struct log_limit lim = LOG_LIMIT_INIT(10, 60000.);
 
