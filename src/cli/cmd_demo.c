@@ -18,6 +18,9 @@ cmd_demo(const struct cli_args *a)
 	d.seed = (uint64_t)cli_arg_int(a, "seed", (int64_t)d.seed);
 	d.heavy = cli_arg_int(a, "heavy", 0);
 	d.quiet = cli_arg_flag(a, "quiet");
+	d.database = cli_arg_str(a, "database", NULL);
+	d.state = cli_arg_str(a, "state", NULL);
+	d.force = cli_arg_flag(a, "force");
 	if (demo_build(&d, &err) != LETHE_OK)
 		return cli_fail(&err, false);
 	if (!d.quiet)

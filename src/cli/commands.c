@@ -38,6 +38,7 @@ static const char help_tail[] =
 
 static const char usage_demo[] =
     "usage: lethe demo --dir DIR [--users N] [--seed S] [--heavy ROWS] [--quiet]\n"
+    "                  [--database postgresql://...] [--state postgresql://...] [--force]\n"
     "\n"
     "Write the demo social-media app into DIR: app.db (SQLite), media/ (files the\n"
     "media table points to), datamap.yaml and lethe.yaml.  The data is synthetic\n"
@@ -48,6 +49,11 @@ static const char usage_demo[] =
     "  -s, --seed S        random seed (default 1)\n"
     "  -H, --heavy ROWS    add heavy@example.com owning about ROWS rows\n"
     "  -q, --quiet         print nothing\n"
+    "      --database URL  the app's tables into this PostgreSQL database (schema\n"
+    "                      public, one transaction) instead of DIR/app.db; lethe.yaml\n"
+    "                      names it without its password (PGPASSWORD or ~/.pgpass)\n"
+    "      --state URL     lethe's state store on this PostgreSQL database\n"
+    "      --force         replace the demo's tables if the database has them\n"
     "  -h, --help          this text\n";
 
 static const char usage_plan[] =
@@ -430,6 +436,9 @@ static const struct cli_option opts_demo[] = {
      .max = 100000000,
      .bad = "--heavy must be 1..100000000"},
     {.name = "quiet", .short_name = 'q', .kind = CLI_FLAG},
+    {.name = "database", .kind = CLI_VALUE},
+    {.name = "state", .kind = CLI_VALUE},
+    {.name = "force", .kind = CLI_FLAG},
     {.name = NULL},
 };
 

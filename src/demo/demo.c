@@ -5,9 +5,10 @@
  * Builds a small but realistic app to erase data from: a scheduler for
  * social-media posts whose users connect Facebook, Instagram, YouTube,
  * LinkedIn, X and TikTok accounts ("channels").  The output is DIR/app.db
- * (SQLite, WAL), one real file under DIR/media/ per media row, the embedded
- * data map and configuration, and DIR/var/anonymize.key.  The schema is the
- * one src/demo/datamap.yaml describes; docs/demo.md lists it.
+ * (SQLite, WAL) or, with a postgresql:// database, the same tables and rows
+ * in that database's schema public (demo_pg.c), one real file under DIR/media/ per media row, the
+ * embedded data map and configuration, and DIR/var/anonymize.key.  The schema is the one
+ * src/demo/datamap.yaml describes; docs/demo.md lists it.
  *
  * Everything is a pure function of (users, seed, heavy): rows come from a
  * private splitmix64 generator, one independent stream per user, and every
@@ -354,22 +355,53 @@ remove_db(const char *db_path)
 	free(p);
 }
 
+/* The demo's tables, for DROP TABLE (--force): "public.users, public.projects, ...". */
+static char *
+pg_table_list(void)
+{
+	struct buf b;
+	char *out;
+	int t;
+
+	buf_init(&b, 64 * 1024);
+	for (t = 0; t < T_COUNT; t++)
+		buf_addf(&b, "%spublic.%s", t > 0 ? ", " : "", demo_table_name((enum tbl)t));
+	out = xstrdup(buf_str(&b));
+	buf_free(&b);
+	return out;
+}
+
 /*
- * Fill the open database g->db: schema, one transaction of inserts, then
- * the indexes.  On return g->rc says how it went.
+ * Fill the open database (g->db, or g->pg): schema, one transaction of
+ * inserts, then the indexes.  On PostgreSQL the whole of it is one
+ * transaction, --force's DROP TABLE included.  On return g->rc says how it
+ * went.
  */
 static lethe_rc
 fill_db(struct gen *g, const struct demo_opts *opts)
 {
 	int64_t before;
+	char *sql, *list;
 	int i;
 
-	if (demo_exec(g, "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; "
-	                 "PRAGMA cache_size=-131072; PRAGMA temp_store=MEMORY; "
-	                 "PRAGMA user_version=1") != LETHE_OK)
+	if (g->pg != NULL) {
+		if (demo_exec(g, "BEGIN") != LETHE_OK)
+			return g->rc;
+		if (opts->force) {
+			list = pg_table_list();
+			sql = xasprintf("DROP TABLE IF EXISTS %s", list);
+			free(list);
+			demo_exec(g, sql);
+			free(sql);
+			if (g->rc != LETHE_OK)
+				return g->rc;
+		}
+	} else if (demo_exec(g, "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; "
+	                        "PRAGMA cache_size=-131072; PRAGMA temp_store=MEMORY; "
+	                        "PRAGMA user_version=1") != LETHE_OK ||
+	           demo_exec(g, "BEGIN") != LETHE_OK) {
 		return g->rc;
-	if (demo_exec(g, "BEGIN") != LETHE_OK)
-		return g->rc;
+	}
 	if (demo_schema_create(g) != LETHE_OK)
 		return g->rc;
 	for (i = 1; i <= opts->users && g->rc == LETHE_OK; i++)
@@ -379,13 +411,186 @@ fill_db(struct gen *g, const struct demo_opts *opts)
 		gen_heavy(g, opts->heavy);
 		g->heavy_rows = demo_rows_total(g) - before;
 	}
+	if (g->pg != NULL)
+		demo_pg_flush(g);
 	if (g->rc != LETHE_OK)
 		return g->rc;
 	if (demo_indexes_create(g) != LETHE_OK)
 		return g->rc;
+	if (g->pg != NULL && demo_pg_finish_load(g) != LETHE_OK)
+		return g->rc;
 	if (demo_exec(g, "COMMIT") != LETHE_OK)
 		return g->rc;
+	if (g->pg != NULL)
+		return g->rc;
 	return demo_exec(g, "PRAGMA synchronous=NORMAL; PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+/*
+ * @url without its password (userinfo's ":secret" and a "password="
+ * parameter): a new string; *@had says whether there was one.  What goes
+ * into lethe.yaml, which must never hold a password (PGPASSWORD or
+ * ~/.pgpass give it to libpq).
+ */
+static char *
+url_without_password(const char *url, bool *had)
+{
+	const char *start = strstr(url, "://"), *at, *colon, *slash, *q, *pw, *end;
+	char *out, *tmp;
+
+	*had = false;
+	if (start == NULL)
+		return xstrdup(url);
+	start += 3;
+	slash = start + strcspn(start, "/?#");
+	at = memchr(start, '@', (size_t)(slash - start));
+	colon = at != NULL ? memchr(start, ':', (size_t)(at - start)) : NULL;
+	if (colon != NULL) {
+		out = xasprintf("%.*s%s", (int)(colon - url), url, at);
+		*had = true;
+	} else {
+		out = xstrdup(url);
+	}
+	/* password=... in the query, with the '&' that joins it to the rest */
+	q = strchr(out, '?');
+	while (q != NULL) {
+		pw = q + 1;
+		if (strncmp(pw, "password=", 9) == 0) {
+			end = strchr(pw, '&');
+			if (end != NULL)
+				tmp = xasprintf("%.*s%s", (int)(pw - out), out, end + 1);
+			else
+				tmp = xasprintf("%.*s", (int)(q - out),
+				                out); /* drops the '?' or '&' too */
+			free(out);
+			out = tmp;
+			*had = true;
+			q = strchr(out, '?');
+			continue;
+		}
+		q = strchr(pw, '&');
+	}
+	return out;
+}
+
+/* @url as a YAML double-quoted scalar; NULL if it holds a control character. */
+static char *
+yaml_quoted(const char *url)
+{
+	struct buf b;
+	const char *s;
+	char *out;
+
+	for (s = url; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return NULL;
+	buf_init(&b, 64 * 1024);
+	buf_add(&b, "\"", 1);
+	for (s = url; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			buf_add(&b, "\\", 1);
+		buf_add(&b, s, 1);
+	}
+	buf_add(&b, "\"", 1);
+	out = xstrdup(buf_str(&b));
+	buf_free(&b);
+	return out;
+}
+
+/*
+ * @text with the line that starts with @prefix (after a newline) replaced by
+ * "@key: @value  # @comment": a new string, or NULL if there is no such line.
+ */
+static char *
+replace_line(const char *text, const char *prefix, const char *key, const char *value,
+             const char *comment)
+{
+	const char *at = strstr(text, prefix), *eol;
+
+	if (at == NULL)
+		return NULL;
+	at++; /* keep the newline */
+	eol = strchr(at, '\n');
+	if (eol == NULL)
+		eol = at + strlen(at);
+	return xasprintf("%.*s%s: %s   # %s%s", (int)(at - text), text, key, value, comment, eol);
+}
+
+/*
+ * The demo's lethe.yaml: the embedded one, with app.database (and
+ * state.database) naming the PostgreSQL URLs, passwords left out.
+ */
+static lethe_rc
+config_text(const struct demo_opts *opts, char **out, bool *had_password, struct lethe_err *err)
+{
+	char *text = xstrdup(demo_lethe_yaml), *url, *quoted, *next;
+	const char *urls[2] = {opts->database, opts->state};
+	static const char *const prefixes[2] = {"\n  database: app.db",
+	                                        "\n  database: var/state.db"};
+	static const char *const comments[2] = {
+	    "the app's PostgreSQL database; password: PGPASSWORD or ~/.pgpass",
+	    "lethe's state store on PostgreSQL; password: PGPASSWORD or ~/.pgpass"};
+	bool had;
+	int i;
+
+	*had_password = false;
+	for (i = 0; i < 2; i++) {
+		if (urls[i] == NULL)
+			continue;
+		url = url_without_password(urls[i], &had);
+		*had_password = *had_password || had;
+		quoted = yaml_quoted(url);
+		free(url);
+		next = quoted != NULL
+		           ? replace_line(text, prefixes[i], "  database", quoted, comments[i])
+		           : NULL;
+		free(quoted);
+		free(text);
+		if (next == NULL) {
+			*out = NULL;
+			return lethe_err_set(err, LETHE_E_INTERNAL,
+			                     "demo: the embedded lethe.yaml has no line \"%s\"",
+			                     prefixes[i] + 1);
+		}
+		text = next;
+	}
+	*out = text;
+	return LETHE_OK;
+}
+
+/*
+ * Check the PostgreSQL URLs before anything is written: each one reached,
+ * and opts->database without the demo's tables (unless --force).  On
+ * success g->pg is the app database's connection (or NULL without one).
+ */
+static lethe_rc
+pg_open(struct gen *g, const struct demo_opts *opts, struct lethe_err *err)
+{
+	struct gen probe;
+	const char *s;
+
+	s = opts->database != NULL ? opts->database : opts->state;
+	if ((opts->database != NULL && !pq_is_url(opts->database)) ||
+	    (opts->state != NULL && !pq_is_url(opts->state)))
+		return lethe_err_set(err, LETHE_E_USAGE,
+		                     "demo: --database and --state take a postgresql:// URL");
+	for (; s != NULL; s = s == opts->database ? opts->state : NULL)
+		if (strpbrk(s, "\n\r\t") != NULL)
+			return lethe_err_set(
+			    err, LETHE_E_USAGE,
+			    "demo: a database URL must not contain control characters");
+	if (opts->state != NULL) {
+		memset(&probe, 0, sizeof(probe));
+		probe.err = err;
+		if (demo_pg_connect(&probe, opts->state) != LETHE_OK)
+			return probe.rc;
+		demo_pg_close(&probe);
+	}
+	if (opts->database == NULL)
+		return LETHE_OK;
+	if (demo_pg_connect(g, opts->database) != LETHE_OK)
+		return g->rc;
+	return demo_pg_check_tables(g, opts->force);
 }
 
 void
@@ -404,9 +609,10 @@ demo_build(const struct demo_opts *opts, struct lethe_err *err)
 {
 	struct gen g;
 	struct stat sb;
-	char *dir = NULL, *media = NULL, *var = NULL, *db_path = NULL, *p = NULL;
+	char *dir = NULL, *media = NULL, *var = NULL, *db_path = NULL, *p = NULL, *conf = NULL;
+	char *red = NULL;
 	size_t len;
-	bool created = false;
+	bool created = false, wrote_conf = false, had_password = false;
 	lethe_rc rc = LETHE_OK;
 
 	memset(&g, 0, sizeof(g));
@@ -428,6 +634,29 @@ demo_build(const struct demo_opts *opts, struct lethe_err *err)
 	var = xasprintf("%s/var", dir);
 	db_path = xasprintf("%s/app.db", dir);
 
+	if (opts->database != NULL || opts->state != NULL) {
+		/* Nothing is written before the databases answer and the directory is free. */
+		if (lstat(db_path, &sb) == 0) {
+			rc = lethe_err_set(err, LETHE_E_USAGE,
+			                   "%s already exists; choose an empty directory", db_path);
+			goto out;
+		}
+		p = xasprintf("%s/lethe.yaml", dir);
+		if (!opts->force && lstat(p, &sb) == 0) {
+			rc = lethe_err_set(
+			    err, LETHE_E_USAGE,
+			    "%s already exists; choose an empty directory (or --force)", p);
+			goto out;
+		}
+		free(p);
+		p = NULL;
+		rc = config_text(opts, &conf, &had_password, err);
+		if (rc != LETHE_OK)
+			goto out;
+		rc = pg_open(&g, opts, err);
+		if (rc != LETHE_OK)
+			goto out;
+	}
 	rc = demo_mkdir_p(dir, err);
 	if (rc != LETHE_OK)
 		goto out;
@@ -449,10 +678,14 @@ demo_build(const struct demo_opts *opts, struct lethe_err *err)
 		goto out;
 	free(p);
 	p = xasprintf("%s/lethe.yaml", dir);
-	rc = demo_write_file(p, demo_lethe_yaml, strlen(demo_lethe_yaml), 0644, err);
+	if (conf == NULL)
+		conf = xstrdup(demo_lethe_yaml);
+	wrote_conf = true;
+	rc = demo_write_file(p, conf, strlen(conf), 0644, err);
 	if (rc != LETHE_OK)
 		goto out;
 	free(p);
+	p = NULL;
 	p = xasprintf("%s/anonymize.key", var);
 	rc = write_key(p, opts->seed, err);
 	if (rc != LETHE_OK)
@@ -463,9 +696,10 @@ demo_build(const struct demo_opts *opts, struct lethe_err *err)
 
 	g.seed = opts->seed;
 	g.media_dir = media;
-	created = true;
-	if (sqlite3_open_v2(db_path, &g.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-	    SQLITE_OK) {
+	created = g.pg == NULL;
+	if (g.pg == NULL &&
+	    sqlite3_open_v2(db_path, &g.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+	        SQLITE_OK) {
 		rc = lethe_err_set(err, LETHE_E_DB, "%s: %s", db_path,
 		                   g.db != NULL ? sqlite3_errmsg(g.db) : "out of memory");
 		goto out;
@@ -477,20 +711,41 @@ demo_build(const struct demo_opts *opts, struct lethe_err *err)
 	if (rc != LETHE_OK)
 		goto out;
 	if (!opts->quiet) {
+		red = opts->database != NULL ? pq_url_redacted(opts->database) : NULL;
 		printf("demo written to %s\n", dir);
-		printf("  app database   %s  (%lld users, %lld rows)\n", db_path,
-		       (long long)g.rows[T_USERS], (long long)demo_rows_total(&g));
+		printf("  app database   %s  (%lld users, %lld rows)\n",
+		       red != NULL ? red : db_path, (long long)g.rows[T_USERS],
+		       (long long)demo_rows_total(&g));
 		printf("  media files    %s   (%lld files)\n", media, (long long)g.files);
 		printf("  data map       %s/datamap.yaml\n", dir);
 		printf("  configuration  %s/lethe.yaml\n", dir);
 		if (opts->heavy > 0)
 			printf("  heavy user     heavy@example.com (%lld rows)\n",
 			       (long long)g.heavy_rows);
+		free(red);
+		red = NULL;
+		if (opts->state != NULL) {
+			red = pq_url_redacted(opts->state);
+			printf("  state store    %s\n", red);
+		}
 	}
+	if (had_password)
+		fprintf(stderr,
+		        "note: %s/lethe.yaml names the database without its password: "
+		        "lethe takes it from PGPASSWORD or ~/.pgpass (libpq's own)\n",
+		        dir);
 out:
 	demo_db_close(&g);
 	if (rc != LETHE_OK && created)
 		remove_db(db_path);
+	if (rc != LETHE_OK && wrote_conf && opts->database != NULL) {
+		/* The transaction rolled back: no lethe.yaml naming an empty database. */
+		free(p);
+		p = xasprintf("%s/lethe.yaml", dir);
+		unlink(p);
+	}
+	free(red);
+	free(conf);
 	free(p);
 	free(db_path);
 	free(var);

@@ -7,7 +7,8 @@
  *
  * demo.c builds the demo directory and decides what each user owns;
  * demo_rows.c inserts one row of a table at a time (and the media files);
- * demo_schema.c creates the tables and indexes and binds the rows.
+ * demo_schema.c creates the tables and indexes and binds the rows;
+ * demo_pg.c is the PostgreSQL side of that (COPY, through util/pq.h).
  */
 #ifndef LETHE_DEMO_INTERNAL_H
 #define LETHE_DEMO_INTERNAL_H
@@ -18,6 +19,8 @@
 #include <sys/types.h>
 
 #include "demo/demo.h"
+#include "util/buf.h"
+#include "util/pq.h"
 #include "util/rc.h"
 
 #define DEMO_BASE INT64_C(1792627200) /* "now" of the demo: 2026-10-22 00:00:00 UTC */
@@ -41,6 +44,8 @@
 #define B64 ALNUM "+/"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+#define DEMO_COLS_MAX 12 /* columns of the widest table, id included */
 
 /*
  * The private generator: splitmix64.  Small, fast, and good enough for fake
@@ -141,8 +146,15 @@ enum tbl {
 
 /* The generator's state. */
 struct gen {
-	sqlite3 *db;
+	sqlite3 *db; /* SQLite: the app database; NULL with pg */
 	sqlite3_stmt *st[T_COUNT];
+	/* PostgreSQL (demo_pg.c): the connection, and per table the row being
+	 * bound (COPY text cells, NULL: \N) and the COPY data not yet sent. */
+	const struct pq_api *pq;
+	PGconn *pg;
+	char *cell[T_COUNT][DEMO_COLS_MAX];
+	struct buf copy[T_COUNT];
+	int ncols[T_COUNT];    /* columns of each table, id included */
 	int64_t rows[T_COUNT]; /* rows inserted so far; also the last id */
 	uint64_t seed;
 	const char *media_dir; /* DIR/media */
@@ -199,6 +211,34 @@ void demo_bind_ref(struct gen *g, enum tbl t, int col, int64_t v);
 void demo_bind_text(struct gen *g, enum tbl t, int col, const char *s);
 /* ... @v as "YYYY-MM-DD HH:MM:SS" UTC, or NULL for NO_TIME. */
 void demo_bind_time(struct gen *g, enum tbl t, int col, int64_t v);
+/* ... @v (a REAL column). */
+void demo_bind_double(struct gen *g, enum tbl t, int col, double v);
+/* The name of table @t. */
+const char *demo_table_name(enum tbl t);
+/* Its columns after id, as an INSERT or COPY lists them. */
+const char *demo_table_cols(enum tbl t);
+
+/*
+ * demo_pg.c: the PostgreSQL side.  Like the rest, failures are sticky in
+ * g->rc.  Every table lives in schema public.
+ */
+
+/* Connect g->pg to @url (its password, if any, never in a message); g->rc. */
+lethe_rc demo_pg_connect(struct gen *g, const char *url);
+/* Run @sql on g->pg (one or more statements, no parameters); g->rc. */
+lethe_rc demo_pg_exec(struct gen *g, const char *sql);
+/* LETHE_E_USAGE unless @force if public holds a demo table (named in the message). */
+lethe_rc demo_pg_check_tables(struct gen *g, bool force);
+/* Queue the row of @t bound so far as a COPY line; sends when enough has queued. */
+void demo_pg_row_end(struct gen *g, enum tbl t);
+/* Send what is queued for every table (COPY ... FROM STDIN); g->rc. */
+lethe_rc demo_pg_flush(struct gen *g);
+/* After the load: identity sequences past the ids used, then ANALYZE; g->rc. */
+lethe_rc demo_pg_finish_load(struct gen *g);
+/* Drop the queued rows and close g->pg (an open transaction rolls back). */
+void demo_pg_close(struct gen *g);
+/* The CREATE TABLE column list of @t for PostgreSQL (after id). */
+const char *demo_pg_defs(enum tbl t);
 
 /*
  * demo_rows.c: one row per call, its values drawn from @r; those that

@@ -427,7 +427,7 @@ demo_emit_analytics(struct gen *g, struct rng *r, struct chan *ch)
 	demo_bind_text(g, t, 3, day);
 	demo_bind_int(g, t, 4, rng_range(r, 120, 250000));
 	demo_bind_int(g, t, 5, rng_range(r, 50, 900000));
-	sqlite3_bind_double(g->st[t], 6, (double)rng_range(r, 40, 1200) / 10000.0);
+	demo_bind_double(g, t, 6, (double)rng_range(r, 40, 1200) / 10000.0);
 	demo_row_end(g, t);
 }
 

@@ -4,7 +4,9 @@
  * sixteen tables (column definitions and insert lists), the indexes created
  * after the bulk load, one prepared insert statement per table, and the
  * helpers that bind a row's columns and insert it.  Failures are sticky in
- * the generator's rc (demo_internal.h).
+ * the generator's rc (demo_internal.h).  On PostgreSQL (g->pg) the same
+ * tables get PostgreSQL's types (pg_defs[]) and the rows go out by COPY
+ * (demo_pg.c): a bound value is kept as a COPY text cell.
  */
 #include "util/fmacros.h"
 
@@ -87,6 +89,45 @@ static const struct {
          "user_id, email, name, tax_id, amount, issued_at"},
 };
 
+/*
+ * The same columns in the types a PostgreSQL app would use: times are
+ * timestamptz (the SQLite text is UTC), analytics.day a date, REAL double
+ * precision, ids and counts bigint; the 0/1 flags stay integer, as the
+ * data map's when/set values (cached: 1, enabled: 0) are numbers.
+ */
+static const char *const pg_defs[T_COUNT] = {
+    [T_USERS] = "email text UNIQUE NOT NULL, name text, password_hash text, plan text, "
+                "created_at timestamptz, status text NOT NULL DEFAULT 'active', "
+                "processing_restricted integer NOT NULL DEFAULT 0",
+    [T_PROJECTS] = "user_id bigint, name text, created_at timestamptz",
+    [T_CHANNELS] = "project_id bigint, platform text, platform_user_id text, username text, "
+                   "access_token text, refresh_token text, token_expires_at timestamptz, "
+                   "status text, connected_at timestamptz",
+    [T_POSTS] = "project_id bigint, channel_id bigint, body text, status text, "
+                "scheduled_at timestamptz, published_at timestamptz, created_at timestamptz",
+    [T_MEDIA] = "project_id bigint, post_id bigint, storage_key text, mime text, bytes bigint, "
+                "cached integer, created_at timestamptz",
+    [T_MESSAGES] = "channel_id bigint, sender_platform_id text, sender_name text, body text, "
+                   "received_at timestamptz",
+    [T_COMMENTS] = "channel_id bigint, post_id bigint, author_platform_id text, "
+                   "author_name text, body text, sentiment text, created_at timestamptz",
+    [T_ANALYTICS] = "channel_id bigint, day date, followers bigint, impressions bigint, "
+                    "engagement double precision",
+    [T_RULES] = "channel_id bigint, name text, \"trigger\" text, \"action\" text, enabled integer",
+    [T_WEBHOOKS] = "channel_id bigint, object text, account_id text, callback_url text, "
+                   "status text, created_at timestamptz",
+    [T_PREVIEWS] = "project_id bigint, token_hash text, password_hash text, "
+                   "created_at timestamptz, expires_at timestamptz, decision text",
+    [T_REQLOGS] = "user_id bigint, ip text, user_agent text, path text, created_at timestamptz",
+    [T_PUBLOGS] = "channel_id bigint, post_id bigint, level text, status text, detail text, "
+                  "created_at timestamptz",
+    [T_CONTACTS] = "project_id bigint, email text, name text, platform_handle text, "
+                   "created_at timestamptz",
+    [T_CAMPAIGNS] = "project_id bigint, name text, subject text, body text, sent_at timestamptz",
+    [T_INVOICES] = "user_id bigint, email text, name text, tax_id text, amount bigint, "
+                   "issued_at timestamptz",
+};
+
 /* Indexes, created after the bulk load: every foreign key, the identity columns. */
 static const char *const indexes[][2] = {
     {"projects", "user_id"},
@@ -138,9 +179,85 @@ static const char *const ttl_indexes[][3] = {
 static void
 fail_db(struct gen *g, const char *what)
 {
+	if (g->pg != NULL) {
+		if (g->rc == LETHE_OK)
+			g->rc = lethe_err_set(g->err, LETHE_E_DB, "demo database: %s: %s", what,
+			                      g->pq->errorMessage(g->pg));
+		return;
+	}
 	if (g->rc == LETHE_OK)
 		g->rc = lethe_err_set(g->err, LETHE_E_DB, "demo database: %s: %s", what,
 		                      sqlite3_errmsg(g->db));
+}
+
+const char *
+demo_table_name(enum tbl t)
+{
+	return tables[t].name;
+}
+
+const char *
+demo_table_cols(enum tbl t)
+{
+	return tables[t].cols;
+}
+
+const char *
+demo_pg_defs(enum tbl t)
+{
+	return pg_defs[t];
+}
+
+/*
+ * PostgreSQL: keep @text (or NULL) as column @col's COPY text cell, with
+ * backslash, tab, newline and carriage return escaped.
+ */
+static void
+pg_cell(struct gen *g, enum tbl t, int col, const char *text)
+{
+	char *out, *o;
+	const char *s;
+
+	if (col < 1 || col > g->ncols[t])
+		return;
+	free(g->cell[t][col - 1]);
+	g->cell[t][col - 1] = NULL;
+	if (text == NULL)
+		return;
+	o = out = xmalloc(strlen(text) * 2 + 1);
+	for (s = text; *s != '\0'; s++) {
+		switch (*s) {
+		case '\\':
+			*o++ = '\\';
+			*o++ = '\\';
+			break;
+		case '\t':
+			*o++ = '\\';
+			*o++ = 't';
+			break;
+		case '\n':
+			*o++ = '\\';
+			*o++ = 'n';
+			break;
+		case '\r':
+			*o++ = '\\';
+			*o++ = 'r';
+			break;
+		default:
+			*o++ = *s;
+		}
+	}
+	*o = '\0';
+	g->cell[t][col - 1] = out;
+}
+
+static void
+pg_int(struct gen *g, enum tbl t, int col, int64_t v)
+{
+	char s[32];
+
+	snprintf(s, sizeof(s), "%lld", (long long)v);
+	pg_cell(g, t, col, s);
 }
 
 int64_t
@@ -148,7 +265,10 @@ demo_row_begin(struct gen *g, enum tbl t)
 {
 	int64_t id = g->rows[t] + 1;
 
-	sqlite3_bind_int64(g->st[t], 1, id);
+	if (g->pg != NULL)
+		pg_int(g, t, 1, id);
+	else
+		sqlite3_bind_int64(g->st[t], 1, id);
 	return id;
 }
 
@@ -157,6 +277,10 @@ demo_row_end(struct gen *g, enum tbl t)
 {
 	sqlite3_stmt *st = g->st[t];
 
+	if (g->pg != NULL) {
+		demo_pg_row_end(g, t);
+		return;
+	}
 	if (g->rc == LETHE_OK) {
 		if (sqlite3_step(st) == SQLITE_DONE)
 			g->rows[t]++;
@@ -169,14 +293,34 @@ demo_row_end(struct gen *g, enum tbl t)
 void
 demo_bind_int(struct gen *g, enum tbl t, int col, int64_t v)
 {
-	sqlite3_bind_int64(g->st[t], col, v);
+	if (g->pg != NULL)
+		pg_int(g, t, col, v);
+	else
+		sqlite3_bind_int64(g->st[t], col, v);
+}
+
+void
+demo_bind_double(struct gen *g, enum tbl t, int col, double v)
+{
+	char s[40];
+
+	if (g->pg != NULL) {
+		snprintf(s, sizeof(s), "%.17g", v); /* round-trips exactly */
+		pg_cell(g, t, col, s);
+	} else {
+		sqlite3_bind_double(g->st[t], col, v);
+	}
 }
 
 /* Bind @v, or NULL if @v is 0 (no row has id 0). */
 void
 demo_bind_ref(struct gen *g, enum tbl t, int col, int64_t v)
 {
-	if (v == 0)
+	if (g->pg != NULL && v == 0)
+		pg_cell(g, t, col, NULL);
+	else if (g->pg != NULL)
+		pg_int(g, t, col, v);
+	else if (v == 0)
 		sqlite3_bind_null(g->st[t], col);
 	else
 		sqlite3_bind_int64(g->st[t], col, v);
@@ -185,7 +329,9 @@ demo_bind_ref(struct gen *g, enum tbl t, int col, int64_t v)
 void
 demo_bind_text(struct gen *g, enum tbl t, int col, const char *s)
 {
-	if (s == NULL)
+	if (g->pg != NULL)
+		pg_cell(g, t, col, s);
+	else if (s == NULL)
 		sqlite3_bind_null(g->st[t], col);
 	else
 		sqlite3_bind_text(g->st[t], col, s, -1, SQLITE_TRANSIENT);
@@ -195,13 +341,22 @@ demo_bind_text(struct gen *g, enum tbl t, int col, const char *s)
 void
 demo_bind_time(struct gen *g, enum tbl t, int col, int64_t v)
 {
-	char ts[32];
+	char ts[40];
 
 	if (v == NO_TIME) {
-		sqlite3_bind_null(g->st[t], col);
+		if (g->pg != NULL)
+			pg_cell(g, t, col, NULL);
+		else
+			sqlite3_bind_null(g->st[t], col);
 		return;
 	}
 	time_format(v, ts, sizeof(ts));
+	if (g->pg != NULL) {
+		/* timestamptz: the same UTC instant, its zone explicit */
+		snprintf(ts + strlen(ts), sizeof(ts) - strlen(ts), "+00");
+		pg_cell(g, t, col, ts);
+		return;
+	}
 	sqlite3_bind_text(g->st[t], col, ts, -1, SQLITE_TRANSIENT);
 }
 
@@ -209,6 +364,8 @@ demo_bind_time(struct gen *g, enum tbl t, int col, int64_t v)
 lethe_rc
 demo_exec(struct gen *g, const char *sql)
 {
+	if (g->pg != NULL)
+		return demo_pg_exec(g, sql);
 	if (sqlite3_exec(g->db, sql, NULL, NULL, NULL) != SQLITE_OK)
 		fail_db(g, sql);
 	return g->rc;
@@ -224,8 +381,13 @@ demo_schema_create(struct gen *g)
 	const char *s;
 
 	for (t = 0; t < T_COUNT && g->rc == LETHE_OK; t++) {
-		sql = xasprintf("CREATE TABLE %s (id INTEGER PRIMARY KEY, %s)", tables[t].name,
-		                tables[t].defs);
+		if (g->pg != NULL)
+			sql = xasprintf("CREATE TABLE public.%s (id bigint GENERATED BY DEFAULT AS "
+			                "IDENTITY PRIMARY KEY, %s)",
+			                tables[t].name, pg_defs[t]);
+		else
+			sql = xasprintf("CREATE TABLE %s (id INTEGER PRIMARY KEY, %s)",
+			                tables[t].name, tables[t].defs);
 		demo_exec(g, sql);
 		free(sql);
 
@@ -233,6 +395,9 @@ demo_schema_create(struct gen *g)
 		for (s = tables[t].cols; *s != '\0'; s++)
 			if (*s == ',')
 				ncol++;
+		g->ncols[t] = ncol;
+		if (g->pg != NULL)
+			continue; /* rows go out by COPY: nothing to prepare */
 		len = (size_t)ncol * 5 + 1;
 		ph = xmalloc(len);
 		ph[0] = '\0';
@@ -257,14 +422,15 @@ demo_indexes_create(struct gen *g)
 	size_t i;
 
 	for (i = 0; i < NELEM(indexes) && g->rc == LETHE_OK; i++) {
-		sql = xasprintf("CREATE INDEX %s_%s_idx ON %s (%s)", indexes[i][0], indexes[i][1],
-		                indexes[i][0], indexes[i][1]);
+		sql = xasprintf("CREATE INDEX %s_%s_idx ON %s%s (%s)", indexes[i][0], indexes[i][1],
+		                g->pg != NULL ? "public." : "", indexes[i][0], indexes[i][1]);
 		demo_exec(g, sql);
 		free(sql);
 	}
 	for (i = 0; i < NELEM(ttl_indexes) && g->rc == LETHE_OK; i++) {
-		sql = xasprintf("CREATE INDEX %s ON %s (%s)", ttl_indexes[i][0], ttl_indexes[i][1],
-		                ttl_indexes[i][2]);
+		sql =
+		    xasprintf("CREATE INDEX %s ON %s%s (%s)", ttl_indexes[i][0],
+		              g->pg != NULL ? "public." : "", ttl_indexes[i][1], ttl_indexes[i][2]);
 		demo_exec(g, sql);
 		free(sql);
 	}
@@ -288,6 +454,10 @@ demo_db_close(struct gen *g)
 {
 	int t;
 
+	if (g->pg != NULL) {
+		demo_pg_close(g);
+		return LETHE_OK;
+	}
 	for (t = 0; t < T_COUNT; t++) {
 		sqlite3_finalize(g->st[t]);
 		g->st[t] = NULL;

@@ -1,0 +1,174 @@
+# SPDX-License-Identifier: MIT
+"""`lethe demo --database postgresql://...`: the reference app in PostgreSQL.
+
+The same tables, columns and rows as the SQLite demo of the same options (time
+columns as timestamptz, analytics.day a date), in one transaction: a database
+that cannot be reached, or one that already has the demo's tables, gets a
+clear error and nothing is written; a password never reaches lethe.yaml or the
+output.  The server is tests/pg_server.py's (the pg_server fixture).
+"""
+import json
+import sqlite3
+
+import yaml
+
+from lethe_e2e import make_demo, media_files, run_lethe
+
+OPTS = ["--users", "6", "--seed", "7", "--heavy", "200"]
+TABLES = ["users", "projects", "channels", "posts", "media", "messages", "comments",
+          "analytics", "automation_rules", "webhook_subscriptions", "preview_links",
+          "request_logs", "publishing_logs", "contacts", "campaigns", "invoices"]
+SECRET = "s3cret-Pw"
+
+
+def db_name(url):
+    return url.split("/")[3].split("?")[0]
+
+
+def pg_columns(pg, db, table):
+    out = pg.psql(db, "SELECT column_name, data_type FROM information_schema.columns "
+                      "WHERE table_schema = 'public' AND table_name = '%s' "
+                      "ORDER BY ordinal_position" % table)
+    return [tuple(line.split("|")) for line in out.splitlines()]
+
+
+def pg_rows(pg, db, table):
+    """Every row of @table as a list of dicts, times in SQLite's text form."""
+    cols = []
+    for name, typ in pg_columns(pg, db, table):
+        q = '"%s"' % name
+        if typ.startswith("timestamp"):
+            cols.append("to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') AS %s"
+                        % (q, q))
+        elif typ == "date":
+            cols.append("to_char(%s, 'YYYY-MM-DD') AS %s" % (q, q))
+        else:
+            cols.append(q)
+    out = pg.psql(db, "SELECT COALESCE(json_agg(row_to_json(r) ORDER BY r.id), '[]') FROM "
+                      "(SELECT %s FROM public.%s) r" % (", ".join(cols), table))
+    return json.loads(out)
+
+
+def sqlite_rows(path, table):
+    con = sqlite3.connect(str(path))
+    con.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in con.execute("SELECT * FROM %s ORDER BY id" % table)]
+    finally:
+        con.close()
+
+
+def demo_tables(pg, db):
+    out = pg.psql(db, "SELECT table_name FROM information_schema.tables WHERE "
+                      "table_schema = 'public' ORDER BY 1")
+    return out.split()
+
+
+def test_demo_pg_has_the_sqlite_demos_rows(pg_server, pg_db, tmp_path):
+    db = db_name(pg_db)
+    code, out, err = run_lethe("demo", "--dir", tmp_path / "pg", "--database", pg_db, *OPTS,
+                               timeout=120)
+    assert code == 0, err
+    lite = make_demo(tmp_path / "lite", OPTS)
+    assert sorted(demo_tables(pg_server, db)) == sorted(TABLES)
+    total = 0
+    for t in TABLES:
+        want = sqlite_rows(lite.db, t)
+        got = pg_rows(pg_server, db, t)
+        assert len(got) == len(want), t
+        assert got == want, t
+        total += len(want)
+    assert "(7 users, %d rows)" % total in out
+    # What a PostgreSQL app would declare: times timestamptz, ids bigint.
+    cols = dict(pg_columns(pg_server, db, "messages"))
+    assert cols["received_at"] == "timestamp with time zone"
+    assert cols["id"] == "bigint" and cols["channel_id"] == "bigint"
+    assert dict(pg_columns(pg_server, db, "analytics"))["day"] == "date"
+    # The app's own inserts take ids after the demo's.
+    assert pg_server.psql(db, "SELECT nextval(pg_get_serial_sequence('public.users', 'id'))"
+                          ).strip() == "8"
+    # The same media files; the configuration names the database, the rest unchanged.
+    pgdir = tmp_path / "pg"
+    assert media_files(pgdir / "media") == media_files(lite.media)
+    assert not (pgdir / "app.db").exists()
+    conf = yaml.safe_load((pgdir / "lethe.yaml").read_text())
+    lite_conf = yaml.safe_load(lite.config.read_text())
+    assert conf["app"]["database"] == pg_db
+    conf["app"]["database"] = lite_conf["app"]["database"]
+    assert conf == lite_conf
+
+
+def test_demo_pg_refuses_a_database_with_its_tables(pg_server, pg_db, tmp_path):
+    db = db_name(pg_db)
+    code, out, err = run_lethe("demo", "--dir", tmp_path / "a", "--quiet", "--database",
+                               pg_db, "--users", "3")
+    assert code == 0, err
+    before = pg_server.psql(db, "SELECT count(*) FROM users; SELECT count(*) FROM messages")
+    code, out, err = run_lethe("demo", "--dir", tmp_path / "b", "--quiet", "--database",
+                               pg_db, "--users", "5")
+    assert code == 2
+    assert "already has the demo's tables" in err and "--force" in err
+    assert not (tmp_path / "b").exists()
+    assert pg_server.psql(db, "SELECT count(*) FROM users; SELECT count(*) FROM messages"
+                          ) == before
+    # A second demo into the same directory is refused too (its lethe.yaml exists).
+    code, out, err = run_lethe("demo", "--dir", tmp_path / "a", "--quiet", "--database",
+                               pg_db, "--users", "5")
+    assert code == 2 and "already exists" in err
+    code, out, err = run_lethe("demo", "--dir", tmp_path / "a", "--quiet", "--force",
+                               "--database", pg_db, "--users", "5")
+    assert code == 0, err
+    assert pg_server.psql(db, "SELECT count(*) FROM users") == "5\n"
+
+
+def test_demo_pg_bad_urls_write_nothing(pg_server, tmp_path):
+    missing = pg_server.url("no_such_db").replace("postgres@", "postgres:%s@" % SECRET)
+    cases = [
+        (missing, 1, ['database "no_such_db" does not exist']),
+        ("postgresql://postgres:%s@127.0.0.1:1/x?password=%s" % (SECRET, SECRET), 1,
+         ["127.0.0.1", "postgresql://postgres:***@127.0.0.1:1/x?password=***"]),
+        ("mysql://root:%s@localhost/app" % SECRET, 2, ["postgresql:// URL"]),
+    ]
+    for i, (url, want_code, says) in enumerate(cases):
+        d = tmp_path / ("d%d" % i)
+        code, out, err = run_lethe("demo", "--dir", d, "--database", url, timeout=30)
+        assert code == want_code, (url, code, err)
+        for s in says:
+            assert s in err, (s, err)
+        assert SECRET not in out + err
+        assert not d.exists(), "nothing written for %s" % url
+    # A bad state store URL is found before anything is written too.
+    code, out, err = run_lethe("demo", "--dir", tmp_path / "s", "--state",
+                               pg_server.url("no_such_state"), timeout=30)
+    assert code == 1 and 'database "no_such_state" does not exist' in err
+    assert not (tmp_path / "s").exists()
+
+
+def test_demo_pg_failure_mid_load_leaves_nothing(pg_server, pg_db, tmp_path):
+    """The whole load is one transaction: a failure at its end (an index name taken)
+    leaves no table of the demo and no lethe.yaml naming an empty database."""
+    db = db_name(pg_db)
+    pg_server.psql(db, "CREATE TABLE public.messages_received_at_idx (x int)")
+    code, out, err = run_lethe("demo", "--dir", tmp_path / "d", "--database", pg_db,
+                               "--users", "3")
+    assert code == 1, err
+    assert "messages_received_at_idx" in err and "already exists" in err
+    assert demo_tables(pg_server, db) == ["messages_received_at_idx"]
+    assert not (tmp_path / "d" / "lethe.yaml").exists()
+    assert not (tmp_path / "d" / "app.db").exists()
+
+
+def test_demo_pg_password_never_written_or_printed(pg_server, pg_db, tmp_path):
+    url = pg_db.replace("postgres@", "postgres:%s@" % SECRET) + "&password=" + SECRET
+    state = pg_server.url("postgres").replace("postgres@", "postgres:%s@" % SECRET)
+    code, out, err = run_lethe("demo", "--dir", tmp_path / "d", "--database", url,
+                               "--state", state, "--users", "2")
+    assert code == 0, err
+    assert SECRET not in out + err
+    assert "PGPASSWORD" in err, "says where the password must come from"
+    text = (tmp_path / "d" / "lethe.yaml").read_text()
+    assert SECRET not in text
+    conf = yaml.safe_load(text)
+    assert conf["app"]["database"] == pg_db
+    assert conf["state"]["database"] == pg_server.url("postgres")
+    assert "state store    postgresql://postgres:***@" in out
