@@ -214,7 +214,8 @@ def parse_txn_log(text, db, exclude=()):
     begin = {}     # pid -> log time (s) of its BEGIN
     ending = {}    # pid -> True once COMMIT/ROLLBACK was logged, until its duration line
     single = {}    # pid -> True when a statement outside a transaction awaits its duration
-    txns = []      # (ms, pid, kind)
+    first = {}     # pid -> the first statement of its open transaction (what it did)
+    txns = []      # (ms, pid, kind, what)
     apps = {}
     for line in text.splitlines():
         m = LINE_RE.match(line)
@@ -225,26 +226,33 @@ def parse_txn_log(text, db, exclude=()):
         s = STMT_RE.match(msg)
         if s is not None:
             stmt = s.group(1)
+            what = " ".join(stmt.split())[:60]
             if BEGIN_RE.match(stmt):
                 begin[pid] = t
+                first.pop(pid, None)
                 single.pop(pid, None)
             elif END_RE.match(stmt) and pid in begin:
                 ending[pid] = True
             elif pid not in begin:
-                single[pid] = "read" if READ_RE.match(stmt) else "single"
+                single[pid] = ("read" if READ_RE.match(stmt) else "single", what)
+            else:
+                first.setdefault(pid, what)
             continue
         d = DUR_RE.match(msg)
         if d is None:
             continue
         if ending.pop(pid, False):
-            txns.append(((t - begin.pop(pid)) * 1000.0, pid, "explicit"))
+            txns.append(((t - begin.pop(pid)) * 1000.0, pid, "explicit", first.pop(pid, "")))
         elif pid in single:
-            txns.append((float(d.group(1)), pid, single.pop(pid)))
+            kind, what = single.pop(pid)
+            txns.append((float(d.group(1)), pid, kind, what))
     reads = sorted((x for x in txns if x[2] == "read"), reverse=True)
     txns = sorted((x for x in txns if x[2] != "read"), reverse=True)
     return {"max_ms": txns[0][0] if txns else 0.0, "count": len(txns),
             "max_read_ms": reads[0][0] if reads else 0.0, "reads": len(reads),
             "explicit": sum(1 for x in txns if x[2] == "explicit"),
             "single": sum(1 for x in txns if x[2] == "single"),
-            "top": [round(x[0], 1) for x in txns[:5]], "apps": apps,
+            "top": [round(x[0], 1) for x in txns[:5]],
+            "top_what": ["%.1f ms %s: %s" % (x[0], x[2], x[3]) for x in txns[:3]],
+            "max_read_what": reads[0][3] if reads else "", "apps": apps,
             "open_at_end": len(begin)}
