@@ -261,6 +261,13 @@ extern const struct appdb_ops appdb_sqlite_ops;
 extern const struct appdb_dialect appdb_sqlite_dialect;
 extern const struct appdb_ops appdb_pg_ops;
 extern const struct appdb_dialect appdb_pg_dialect;
+/*
+ * @sql with every placeholder ("$n" or "?") outside string literals and
+ * quoted identifiers numbered $1, $2, ... in order of appearance, as the
+ * engine binds them (SQLite's "?"): what the PostgreSQL driver runs.
+ * *@n gets their count.  Caller frees.
+ */
+char *appdb_pg_numbered(const char *sql, int *n);
 
 /* Bulk mode on or off (ops->bulk), for a one-off batch job; a no-op where the driver has none. */
 void appdb_bulk(struct appdb *db, bool on);

@@ -291,12 +291,8 @@ pg_rollback(struct appdb *db)
 	pc->in_tx = false;
 }
 
-/*
- * @sql with every placeholder ("$n" or "?") outside literals and quoted
- * identifiers renumbered $1, $2, ... in order; *@n gets their count.
- */
-static char *
-pg_number(const char *sql, int *n)
+char *
+appdb_pg_numbered(const char *sql, int *n)
 {
 	struct buf b;
 	const char *p = sql;
@@ -334,7 +330,7 @@ pg_prepare(struct appdb *db, const char *sql, struct appdb_stmt **out, struct le
 
 	(void)err;
 	s->conn = C(db);
-	s->sql = pg_number(sql, &s->nparams);
+	s->sql = appdb_pg_numbered(sql, &s->nparams);
 	s->vals = xcalloc(s->nparams > 0 ? (size_t)s->nparams : 1, sizeof(*s->vals));
 	s->row = -1;
 	*out = s;

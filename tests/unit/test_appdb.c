@@ -605,19 +605,22 @@ test_appdb_open_missing_file(void **state)
 }
 
 static void
-test_appdb_open_unsupported(void **state)
+test_appdb_open_failures(void **state)
 {
 	struct lethe_err err;
 
 	(void)state;
 	memset(&err, 0, sizeof(err));
-	assert_null(appdb_open("postgres://user:secret@localhost/app", NULL, &err));
-	assert_int_equal(err.rc, LETHE_E_CONFIG);
-	/* No secret in the message. */
+	/* PostgreSQL: nobody listens on port 1; the message names the URL without its password. */
+	assert_null(
+	    appdb_open("postgres://user:secret@127.0.0.1:1/app?connect_timeout=2", NULL, &err));
+	assert_int_equal(err.rc, LETHE_E_DB);
 	assert_null(strstr(err.msg, "secret"));
+	assert_non_null(
+	    strstr(err.msg, "cannot open app database postgres://user:***@127.0.0.1:1/app"));
 	memset(&err, 0, sizeof(err));
-	assert_null(appdb_open("postgresql://localhost/app", NULL, &err));
-	assert_int_equal(err.rc, LETHE_E_CONFIG);
+	assert_null(appdb_open("postgresql://127.0.0.1:1/app?connect_timeout=2", NULL, &err));
+	assert_int_equal(err.rc, LETHE_E_DB);
 	memset(&err, 0, sizeof(err));
 	assert_null(appdb_open("sqlite:", NULL, &err));
 	assert_int_equal(err.rc, LETHE_E_CONFIG);
@@ -646,7 +649,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_appdb_open_forms, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_appdb_open_not_a_database, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_appdb_open_missing_file, setup, teardown),
-	    cmocka_unit_test(test_appdb_open_unsupported),
+	    cmocka_unit_test(test_appdb_open_failures),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

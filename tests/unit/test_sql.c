@@ -3,7 +3,9 @@
  * test_sql.c - unit tests of the SQL builder (src/db/sql.c) and the SQLite
  * dialect (src/db/dialect_sqlite.c): quoting and identifier lists, the
  * order of the parameter vector, sticky errors, and that each dialect
- * predicate selects the rows it says it does in a real SQLite database.
+ * predicate selects the rows it says it does in a real SQLite database;
+ * the PostgreSQL dialect's text (src/db/dialect_pg.c, no server needed),
+ * its driver's placeholder numbering and how each dialect binds identities.
  */
 #include "util/fmacros.h"
 
@@ -279,6 +281,113 @@ test_sql_sqlite_dialect_selects(void **state)
 	sql_free(&q);
 }
 
+/* A PostgreSQL connection for building SQL text only: no server is needed. */
+static struct appdb pg_db = {.ops = &appdb_pg_ops};
+
+static void
+test_sql_pg_dialect_text(void **state)
+{
+	struct sql q;
+	char *n;
+	int np = -1;
+
+	(void)state;
+	sql_init(&q, &pg_db, 4096);
+	assert_string_equal(appdb_dialect(&pg_db)->name, "postgresql");
+	sql_true(&q);
+	sql_add(&q, " ");
+	sql_false(&q);
+	sql_add(&q, " ");
+	sql_value(&q, (struct appdb_val){.type = APPDB_INT, .i = 1});
+	sql_add(&q, " ");
+	sql_slot(&q, 2);
+	assert_string_equal(sql_str(&q), "TRUE FALSE $1 $2");
+	sql_reset(&q);
+	/* schema.table as two identifiers, mixed case kept, inner quotes doubled. */
+	sql_ident(&q, "app.People");
+	sql_add(&q, " ");
+	sql_ident(&q, "We\"ird");
+	assert_string_equal(sql_str(&q), "\"app\".\"People\" \"We\"\"ird\"");
+	sql_reset(&q);
+	sql_is_integer(&q, "v");
+	assert_string_equal(sql_str(&q), "pg_typeof(\"v\") IN ('smallint'::regtype, "
+	                                 "'integer'::regtype, 'bigint'::regtype)");
+	sql_reset(&q);
+	sql_is_datetime_text(&q, "v");
+	assert_string_equal(sql_str(&q), "(pg_typeof(\"v\") = 'date'::regtype OR "
+	                                 "\"v\"::text ~ '^.{4}-.{2}-.{2} .{2}:.{2}:.{2}')");
+	sql_reset(&q);
+	sql_is_hex_text(&q, "v", "p:", 4);
+	assert_string_equal(sql_str(&q), "\"v\"::text ~ '^p:[0-9a-f]{2}$'");
+	sql_reset(&q);
+	sql_text_range(&q, "v");
+	assert_string_equal(sql_str(&q), "FALSE");
+	sql_reset(&q);
+	sql_no_index(&q, "\"v\" < $1");
+	assert_string_equal(sql_str(&q), "((\"v\" < $1) IS TRUE)");
+	sql_reset(&q);
+	sql_ident(&q, "v");
+	sql_is(&q, true);
+	sql_add(&q, "NULL AND ");
+	sql_ident(&q, "v");
+	sql_is(&q, false);
+	sql_add(&q, "NULL");
+	assert_string_equal(sql_str(&q),
+	                    "\"v\" IS DISTINCT FROM NULL AND \"v\" IS NOT DISTINCT FROM NULL");
+	sql_reset(&q);
+	/* A prefix that is not literal in a regular expression is a bug, not SQL. */
+	sql_is_hex_text(&q, "v", "a.", 4);
+	assert_int_equal(sql_rc(&q), LETHE_E_INTERNAL);
+	sql_free(&q);
+	/* The engine binds by position: the driver numbers placeholders in order. */
+	n = appdb_pg_numbered("SELECT $1 + \"$2\" FROM t WHERE a < $1 AND b = '$3?' AND c IN "
+	                      "(?, $9) LIMIT $2",
+	                      &np);
+	assert_string_equal(n, "SELECT $1 + \"$2\" FROM t WHERE a < $2 AND b = '$3?' AND c IN "
+	                       "($3, $4) LIMIT $5");
+	assert_int_equal(np, 5);
+	free(n);
+}
+
+/* An identity goes in once on PostgreSQL, typed by its column; twice on SQLite. */
+static void
+test_sql_identities_bound_by_dialect(void **state)
+{
+	struct tu_fixture *f = *state;
+	struct dm_link l = {.kind = DM_LINK_IDENTITY, .identity = "uid", .column = "id"};
+	struct dm_table t = {.name = "t", .key = "id", .links = &l, .nlinks = 1};
+	struct plan_id ids[2] = {{.kind = "uid", .value = "42"}, {.kind = "uid", .value = "x"}};
+	struct sql q;
+
+	sql_init(&q, f->db, 4096);
+	plan_where_person(&q, &t, ids, 2);
+	assert_string_equal(sql_str(&q), "((\"id\" IN (?, ?, ?)))");
+	assert_int_equal(sql_nvals(&q), 3);
+	sql_free(&q);
+
+	l.int_column = true; /* PostgreSQL: 42 once as an integer, x left out */
+	sql_init(&q, &pg_db, 4096);
+	plan_where_person(&q, &t, ids, 2);
+	assert_string_equal(sql_str(&q), "((\"id\" IN ($1)))");
+	assert_int_equal(sql_nvals(&q), 1);
+	assert_int_equal(sql_vals(&q)[0].type, APPDB_INT);
+	assert_int_equal(sql_vals(&q)[0].i, 42);
+	sql_free(&q);
+	sql_init(&q, &pg_db, 4096);
+	plan_where_person(&q, &t, ids + 1, 1);
+	assert_string_equal(sql_str(&q), "((\"id\" IN (NULL)))");
+	assert_int_equal(sql_nvals(&q), 0);
+	sql_free(&q);
+
+	l.int_column = false; /* a text column: both once, as text */
+	sql_init(&q, &pg_db, 4096);
+	plan_where_person(&q, &t, ids, 2);
+	assert_string_equal(sql_str(&q), "((\"id\" IN ($1, $2)))");
+	assert_int_equal(sql_vals(&q)[0].type, APPDB_TEXT);
+	assert_string_equal(sql_vals(&q)[0].s, "42");
+	sql_free(&q);
+}
+
 int
 main(void)
 {
@@ -291,6 +400,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_sql_cut_statement_never_runs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sql_sqlite_dialect_text, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sql_sqlite_dialect_selects, setup, teardown),
+	    cmocka_unit_test(test_sql_pg_dialect_text),
+	    cmocka_unit_test_setup_teardown(test_sql_identities_bound_by_dialect, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
