@@ -5,7 +5,11 @@
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
-DEMO       ?= demo
+# The app database (and state store) on PostgreSQL: make run DATABASE=postgresql://...
+# [STATE=postgresql://...] (README, "The demo on PostgreSQL"); its demo goes to demo-pg/.
+DATABASE   ?=
+STATE      ?=
+DEMO       ?= $(if $(strip $(DATABASE)),demo-pg,demo)
 PYTHON     ?= /usr/bin/python3
 LETHE      := $(BUILD)/lethe
 SOURCES    := $(shell find src tests/unit tests/fuzz bench -name '*.[ch]' 2>/dev/null)
@@ -37,7 +41,11 @@ asan-build: deps $(ASAN_BUILD)/build.ninja
 
 # The demo app: database, media files, data map and configuration under ./demo.
 demo: build
-	@if [ ! -f $(DEMO)/app.db ]; then $(LETHE) demo --dir $(DEMO) --users 50; fi
+	@if [ -n "$(DATABASE)" ]; then \
+		[ -f $(DEMO)/lethe.yaml ] || $(LETHE) demo --dir $(DEMO) --users 50 \
+			--database '$(DATABASE)' $(if $(STATE),--state '$(STATE)'); \
+	elif [ ! -f $(DEMO)/app.db ]; then \
+		$(LETHE) demo --dir $(DEMO) --users 50 $(if $(STATE),--state '$(STATE)'); fi
 
 # Demo secrets for the Meta callbacks; set real ones in the environment to override.
 LETHE_FACEBOOK_APP_SECRET ?= demo-facebook-secret
@@ -48,7 +56,8 @@ export LETHE_FACEBOOK_APP_SECRET LETHE_INSTAGRAM_APP_SECRET
 # The demo with its platform simulator (loopback): scripts/run-demo prints what to
 # try once lethe listens, and stops both at Ctrl-C.
 run: demo
-	@exec $(PYTHON) scripts/run-demo --lethe $(LETHE) --config $(DEMO)/lethe.yaml --listen $(LISTEN)
+	@exec $(PYTHON) scripts/run-demo --lethe $(LETHE) --config $(DEMO)/lethe.yaml --listen $(LISTEN) \
+		$(if $(strip $(DATABASE)),--database '$(DATABASE)')
 
 unit: build
 	meson test -C $(BUILD) --print-errorlogs

@@ -105,12 +105,16 @@ class PgServer:
     """One PostgreSQL cluster in a directory of its own (see the module's docstring)."""
 
     def __init__(self, tmpdir=None, fast=False, tcp=False, max_connections=200,
-                 settings=None):
+                 settings=None, path=None, keep=False):
         """@tmpdir: where the cluster's directory goes (default: the system temp dir);
         @fast: fsync/full_page_writes/synchronous_commit off (tests only);
         @tcp: also listen on 127.0.0.1 on a free port; @settings: extra
-        postgresql.conf lines {name: value} (value written as given)."""
+        postgresql.conf lines {name: value} (value written as given);
+        @path: this exact directory instead (created; must not exist yet);
+        @keep: not stopped at exit (scripts/pg-dev: stop() it, or attach() later)."""
         self.tmpdir = tmpdir
+        self.path = path
+        self.keep = keep
         self.fast = fast
         self.tcp = tcp
         self.max_connections = max_connections
@@ -145,6 +149,9 @@ class PgServer:
         return r
 
     def _pick_dir(self):
+        if self.path is not None:
+            os.mkdir(self.path, 0o755)
+            return os.path.abspath(self.path)
         base = self.tmpdir or tempfile.gettempdir()
         base = os.path.abspath(str(base))
         probe = os.path.join(base, "lethe-pg-XXXXXXXX", ".s.PGSQL.%d" % SOCKET_PORT)
@@ -165,7 +172,8 @@ class PgServer:
         self.dir = self._pick_dir()
         self.datadir = os.path.join(self.dir, "data")
         self.logfile = os.path.join(self.dir, "log")
-        atexit.register(self.stop)
+        if not self.keep:
+            atexit.register(self.stop)
         self._started = True
         try:
             os.chmod(self.dir, 0o755)
@@ -263,6 +271,18 @@ class PgServer:
                     time.sleep(0.05)
         if self.dir:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+    @classmethod
+    def attach(cls, path):
+        """The server a PgServer(path=@path, keep=True) started, maybe in another
+        process (Unix socket only): url(), psql() and stop() work on it."""
+        srv = cls(path=path)
+        srv.dir = os.path.abspath(path)
+        srv.datadir = os.path.join(srv.dir, "data")
+        srv.logfile = os.path.join(srv.dir, "log")
+        srv.host = srv.dir
+        srv._started = os.path.isdir(srv.datadir)
+        return srv
 
     # -- using it -----------------------------------------------------------------------
 

@@ -8,11 +8,15 @@ clear error and nothing is written; a password never reaches lethe.yaml or the
 output.  The server is tests/pg_server.py's (the pg_server fixture).
 """
 import json
+import os
+import re
 import sqlite3
+import subprocess
 
 import yaml
 
-from lethe_e2e import make_demo, media_files, run_lethe
+from lethe_e2e import ROOT, make_demo, media_files, run_lethe
+from pg_server import PgServer, processes_of
 
 OPTS = ["--users", "6", "--seed", "7", "--heavy", "200"]
 TABLES = ["users", "projects", "channels", "posts", "media", "messages", "comments",
@@ -172,3 +176,55 @@ def test_demo_pg_password_never_written_or_printed(pg_server, pg_db, tmp_path):
     assert conf["app"]["database"] == pg_db
     assert conf["state"]["database"] == pg_server.url("postgres")
     assert "state store    postgresql://postgres:***@" in out
+
+
+# ---- scripts/pg-dev and scripts/run-demo --database -----------------------------------
+
+PG_DEV = ROOT / "scripts" / "pg-dev"
+RUN_DEMO = ROOT / "scripts" / "run-demo"
+
+
+def pg_dev(var, *args):
+    env = dict(os.environ, LETHE_PG_DEV_VAR=str(var))
+    return subprocess.run(["/usr/bin/python3", str(PG_DEV), *args], capture_output=True,
+                          text=True, timeout=120, env=env)
+
+
+def test_pg_dev_starts_prints_its_url_and_stops_leaving_nothing(tmp_path):
+    var = tmp_path / "var"
+    r = pg_dev(var, "start")
+    try:
+        assert r.returncode == 0, r.stderr
+        url = r.stdout.strip()
+        assert re.fullmatch(r"postgresql://postgres@/demo\?host=/\S+", url), r.stdout
+        host = url.split("host=")[1]
+        assert os.path.exists(os.path.join(host, ".s.PGSQL.5432"))
+        again = pg_dev(var, "start")
+        assert again.returncode == 0 and again.stdout.strip() == url
+        assert pg_dev(var, "url").stdout.strip() == url
+        q = subprocess.run(["psql", "-X", "-A", "-t", "-d", url, "-c",
+                            "SELECT current_database()"], capture_output=True, text=True,
+                           timeout=30)
+        assert q.stdout == "demo\n", q.stderr
+        # No TCP: the socket only.
+        srv = PgServer.attach(host)
+        assert srv.psql("demo", "SHOW listen_addresses") == "\n"
+        datadir = srv.datadir
+    finally:
+        stopped = pg_dev(var, "stop")
+    assert stopped.returncode == 0, stopped.stderr
+    assert processes_of(datadir) == []
+    assert not os.path.exists(host)
+    assert pg_dev(var, "url").returncode == 1
+
+
+def test_run_demo_refuses_a_demo_of_another_database(pg_server, tmp_path):
+    code, out, err = run_lethe("demo", "--dir", tmp_path / "demo", "--quiet", "--users", "2")
+    assert code == 0, err
+    url = pg_server.url("demo").replace("postgres@", "postgres:%s@" % SECRET)
+    r = subprocess.run(["/usr/bin/python3", str(RUN_DEMO), "--lethe", "lethe", "--config",
+                        str(tmp_path / "demo" / "lethe.yaml"), "--listen", "127.0.0.1:1",
+                        "--database", url], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 3
+    assert "names another app database (app.db)" in r.stdout and "rm -rf" in r.stdout
+    assert SECRET not in r.stdout + r.stderr
