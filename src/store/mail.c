@@ -33,22 +33,22 @@
 
 /* store__row_fn: a MAIL_COLS row into the struct store_mail @arg. */
 static void
-mail_row(sqlite3_stmt *q, void *arg)
+mail_row(struct sq_stmt *q, void *arg)
 {
 	struct store_mail *m = arg;
 
 	memset(m, 0, sizeof(*m));
-	m->id = sqlite3_column_int64(q, 0);
-	m->request_id = sqlite3_column_int64(q, 1);
+	m->id = sq_col_int(q, 0);
+	m->request_id = sq_col_int(q, 1);
 	store__col_text(q, 2, m->code, sizeof(m->code));
 	store__col_text(q, 3, m->notice, sizeof(m->notice));
 	store__col_text(q, 4, m->state, sizeof(m->state));
-	m->attempts = sqlite3_column_int64(q, 5);
-	m->next_at = sqlite3_column_int64(q, 6);
-	m->created_at = sqlite3_column_int64(q, 7);
-	m->done_at = sqlite3_column_int64(q, 8);
+	m->attempts = sq_col_int(q, 5);
+	m->next_at = sq_col_int(q, 6);
+	m->created_at = sq_col_int(q, 7);
+	m->done_at = sq_col_int(q, 8);
 	store__col_text(q, 9, m->last_error, sizeof(m->last_error));
-	m->mail_in_id = sqlite3_column_int64(q, 10);
+	m->mail_in_id = sq_col_int(q, 10);
 }
 
 /* A claimed mail and its sealed recipient, for store__one(). */
@@ -59,7 +59,7 @@ struct mail_boxed {
 };
 
 static void
-mail_boxed_row(sqlite3_stmt *q, void *arg)
+mail_boxed_row(struct sq_stmt *q, void *arg)
 {
 	struct mail_boxed *b = arg;
 
@@ -89,7 +89,7 @@ store_mail_add(struct store *st, int64_t id, const char *notice, int64_t now, bo
 	                  "AND (kind <> 'restriction' OR ?2 = 'awaiting_verification')",
 	                  "iti", id, notice, now);
 	if (rc == LETHE_OK && queued != NULL)
-		*queued = sqlite3_changes(st->db) > 0;
+		*queued = sq_changes(st->c) > 0;
 	return rc;
 }
 
@@ -153,7 +153,7 @@ mail_take(struct store *st, int64_t id, const char *owner, int64_t now_ms, int64
 	    "attempts = attempts + 1 WHERE id = ?1 AND ((state = 'pending' AND next_at <= ?3) "
 	    "OR (state = 'sending' AND (next_at < ?3 OR owner = ?5)))",
 	    "itiit", id, owner, now_ms, lease_ms, dead);
-	*taken = rc == LETHE_OK && sqlite3_changes(st->db) == 1;
+	*taken = rc == LETHE_OK && sq_changes(st->c) == 1;
 	return rc;
 }
 
@@ -164,7 +164,7 @@ store_mail_claim(struct store *st, const char *owner, int64_t now_ms, int64_t le
                  struct store_mail *out, uint8_t **box, size_t *boxlen, struct lethe_err *err)
 {
 	struct mail_boxed b = {.m = out, .box = box, .boxlen = boxlen};
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	int64_t ids[MAIL_CLAIM_SCAN];
 	char *holders[MAIL_CLAIM_SCAN];
 	size_t n = 0, i;
@@ -180,7 +180,7 @@ store_mail_claim(struct store *st, const char *owner, int64_t now_ms, int64_t le
 	                  "(next_at <= ?1 OR state = 'sending') ORDER BY next_at, id LIMIT 16",
 	                  "i", now_ms);
 	while (n < MAIL_CLAIM_SCAN && store__row(st, q, &rc, err, "reading due mail")) {
-		ids[n] = sqlite3_column_int64(q, 0);
+		ids[n] = sq_col_int(q, 0);
 		holders[n++] = store__col_dup(q, 1);
 	}
 	store__unprep(st, q);
@@ -215,13 +215,13 @@ mail_release(struct store *st, const char *name, lethe_rc rc, struct lethe_err *
 	char sql[64];
 
 	snprintf(sql, sizeof(sql), "RELEASE %s", name);
-	if (rc == LETHE_OK && sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+	if (rc == LETHE_OK && sq_exec(st->c, sql, NULL) != LETHE_OK)
 		rc = store__fail(st, err, "release");
 	if (rc != LETHE_OK) {
 		snprintf(sql, sizeof(sql), "ROLLBACK TO %s", name);
-		sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+		sq_exec(st->c, sql, NULL);
 		snprintf(sql, sizeof(sql), "RELEASE %s", name);
-		sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+		sq_exec(st->c, sql, NULL);
 	}
 	return rc;
 }
@@ -249,9 +249,9 @@ store_mail_finish(struct store *st, int64_t id, const char *owner, const char *s
 	                  "state = 'sending' AND owner = ?2",
 	                  "ittti", id, owner, state, why, now);
 	if (rc == LETHE_OK && applied != NULL)
-		*applied = sqlite3_changes(st->db) == 1;
+		*applied = sq_changes(st->c) == 1;
 	/* A reply's headers (the sender's subject, Message-ID) served it: they go too. */
-	if (rc == LETHE_OK && sqlite3_changes(st->db) == 1)
+	if (rc == LETHE_OK && sq_changes(st->c) == 1)
 		rc = store__execf(
 		    st, err,
 		    "UPDATE mail_in SET reply_box = NULL WHERE reply_box IS NOT NULL AND "
@@ -270,7 +270,7 @@ store_mail_retry(struct store *st, int64_t id, const char *owner, int64_t next_m
 	                  "UPDATE mail SET state = 'pending', next_at = ?3, owner = NULL, "
 	                  "last_error = ?4 WHERE id = ?1 AND state = 'sending' AND owner = ?2",
 	                  "itit", id, owner, next_ms, why);
-	if (rc == LETHE_OK && sqlite3_changes(st->db) != 1)
+	if (rc == LETHE_OK && sq_changes(st->c) != 1)
 		rc = lethe_err_set(err, LETHE_E_BUSY, "mail %lld was taken over", (long long)id);
 	return rc;
 }
@@ -299,7 +299,7 @@ store_mail_skip_all(struct store *st, const char *why, int64_t now, int64_t *n,
 		    "to_box = NULL, owner = NULL WHERE state IN ('pending', 'sending')",
 		    "ti", why, now);
 	if (rc == LETHE_OK)
-		*n = sqlite3_changes(st->db);
+		*n = sq_changes(st->c);
 	return mail_release(st, "mail_skip_all", rc, err);
 }
 
@@ -383,7 +383,7 @@ lethe_rc
 store_mail_list(struct store *st, const char *state, int64_t request_id, int limit,
                 store_mail_fn fn, void *arg, struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	struct store_mail m;
 	lethe_rc rc;
 

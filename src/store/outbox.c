@@ -21,18 +21,18 @@
 
 /* store__row_fn: a disconnect row (DISC_COLS) into the struct store_disc @arg. */
 static void
-disc_row(sqlite3_stmt *q, void *arg)
+disc_row(struct sq_stmt *q, void *arg)
 {
 	struct store_disc *out = arg;
 
 	memset(out, 0, sizeof(*out));
-	out->id = sqlite3_column_int64(q, 0);
+	out->id = sq_col_int(q, 0);
 	store__col_text(q, 1, out->subject, sizeof(out->subject));
 	store__col_text(q, 2, out->state, sizeof(out->state));
 	store__col_text(q, 3, out->source, sizeof(out->source));
 	store__col_text(q, 4, out->platform, sizeof(out->platform));
-	out->requested_at = sqlite3_column_int64(q, 5);
-	out->disconnected_at = sqlite3_column_int64(q, 6);
+	out->requested_at = sq_col_int(q, 5);
+	out->disconnected_at = sq_col_int(q, 6);
 	out->effects = store__col_dup(q, 7);
 	store__col_text(q, 8, out->token_mac, sizeof(out->token_mac));
 	store__col_blob(q, 9, &out->box, &out->boxlen);
@@ -51,19 +51,14 @@ store_disc_clear(struct store_disc *d)
 lethe_rc
 store_disc_add(struct store *st, const struct store_disc *d, int64_t *id, struct lethe_err *err)
 {
-	lethe_rc rc;
-
-	rc = store__execf(
-	    st, err,
+	return store__one(
+	    st, err, "write", store__row_ints, id,
 	    "INSERT INTO channel_disconnects (subject, state, source, platform, "
 	    "requested_at, disconnected_at, effects, token_mac, box) VALUES (?1, ?2, ?3, "
-	    "nullif(?4, ''), ?5, nullif(?6, 0), ?7, nullif(?8, ''), ?9)",
+	    "nullif(?4, ''), ?5, nullif(?6, 0), ?7, nullif(?8, ''), ?9) RETURNING id",
 	    "ttttiittb", d->subject, d->state, d->source, d->platform, d->requested_at,
 	    d->disconnected_at, d->effects ? d->effects : "{}", d->token_mac, (const void *)d->box,
 	    d->boxlen);
-	if (rc == LETHE_OK)
-		*id = sqlite3_last_insert_rowid(st->db);
-	return rc;
 }
 
 lethe_rc
@@ -93,7 +88,7 @@ store_disc_next_staged(struct store *st, int64_t after, struct store_disc *out,
 static lethe_rc
 sp_begin(struct store *st, struct lethe_err *err)
 {
-	if (sqlite3_exec(st->db, "SAVEPOINT disc", NULL, NULL, NULL) != SQLITE_OK)
+	if (sq_exec(st->c, "SAVEPOINT disc", NULL) != LETHE_OK)
 		return store__fail(st, err, "savepoint");
 	return LETHE_OK;
 }
@@ -102,11 +97,11 @@ sp_begin(struct store *st, struct lethe_err *err)
 static lethe_rc
 sp_end(struct store *st, lethe_rc rc, struct lethe_err *err)
 {
-	if (rc == LETHE_OK && sqlite3_exec(st->db, "RELEASE disc", NULL, NULL, NULL) != SQLITE_OK)
+	if (rc == LETHE_OK && sq_exec(st->c, "RELEASE disc", NULL) != LETHE_OK)
 		rc = store__fail(st, err, "release");
 	if (rc != LETHE_OK) {
-		sqlite3_exec(st->db, "ROLLBACK TO disc", NULL, NULL, NULL);
-		sqlite3_exec(st->db, "RELEASE disc", NULL, NULL, NULL);
+		sq_exec(st->c, "ROLLBACK TO disc", NULL);
+		sq_exec(st->c, "RELEASE disc", NULL);
 	}
 	return rc;
 }
@@ -188,7 +183,7 @@ store_outbox_unstage(struct store *st, int64_t now_ms, int64_t *n, struct lethe_
 	    "state = 'disconnected')",
 	    "i", now_ms);
 	if (rc == LETHE_OK)
-		*n += sqlite3_changes(st->db);
+		*n += sq_changes(st->c);
 	if (rc == LETHE_OK)
 		rc = store__execf(
 		    st, err,
@@ -196,7 +191,7 @@ store_outbox_unstage(struct store *st, int64_t now_ms, int64_t *n, struct lethe_
 		    "(SELECT id FROM channel_disconnects)",
 		    "");
 	if (rc == LETHE_OK)
-		*n += sqlite3_changes(st->db);
+		*n += sq_changes(st->c);
 	return sp_end(st, rc, err);
 }
 
@@ -216,30 +211,30 @@ store_outbox_unstage(struct store *st, int64_t now_ms, int64_t *n, struct lethe_
 
 /* store__row_fn: an outbox row (OUTBOX_COLS) without its box into the struct store_outbox @arg. */
 static void
-outbox_row(sqlite3_stmt *q, void *arg)
+outbox_row(struct sq_stmt *q, void *arg)
 {
 	struct store_outbox *out = arg;
 
 	memset(out, 0, sizeof(*out));
-	out->id = sqlite3_column_int64(q, 0);
-	out->disconnect_id = sqlite3_column_int64(q, 1);
+	out->id = sq_col_int(q, 0);
+	out->disconnect_id = sq_col_int(q, 1);
 	store__col_text(q, 2, out->kind, sizeof(out->kind));
 	store__col_text(q, 3, out->platform, sizeof(out->platform));
 	store__col_text(q, 4, out->state, sizeof(out->state));
 	store__col_text(q, 5, out->outcome, sizeof(out->outcome));
-	out->attempts = sqlite3_column_int64(q, 6);
-	out->next_at_ms = sqlite3_column_int64(q, 7);
-	out->created_at_ms = sqlite3_column_int64(q, 8);
-	out->finished_at_ms = sqlite3_column_int64(q, 9);
-	out->http_status = (long)sqlite3_column_int64(q, 10);
+	out->attempts = sq_col_int(q, 6);
+	out->next_at_ms = sq_col_int(q, 7);
+	out->created_at_ms = sq_col_int(q, 8);
+	out->finished_at_ms = sq_col_int(q, 9);
+	out->http_status = (long)sq_col_int(q, 10);
 	store__col_text(q, 11, out->reason, sizeof(out->reason));
-	out->erase_job = sqlite3_column_int64(q, 12);
-	out->has_box = sqlite3_column_bytes(q, 13) > 0;
+	out->erase_job = sq_col_int(q, 12);
+	out->has_box = sq_col_bytes(q, 13) > 0;
 }
 
 /* store__row_fn: outbox_row() and the sealed box. */
 static void
-outbox_boxed_row(sqlite3_stmt *q, void *arg)
+outbox_boxed_row(struct sq_stmt *q, void *arg)
 {
 	struct store_outbox *out = arg;
 
@@ -261,16 +256,17 @@ store_outbox_add(struct store *st, int64_t disconnect_id, const char *kind, cons
                  const char *state, int64_t now_ms, const uint8_t *box, size_t boxlen, int64_t *id,
                  struct lethe_err *err)
 {
+	int64_t made = 0;
 	lethe_rc rc;
 
-	rc = store__execf(
-	    st, err,
-	    "INSERT INTO outbox (disconnect_id, kind, platform, state, next_at, created_at, "
-	    "updated_at, box) VALUES (?1, ?2, nullif(?3, ''), ?4, ?5, ?5, ?5, ?6)",
-	    "itttib", disconnect_id, kind, platform ? platform : "", state, now_ms,
-	    (const void *)box, boxlen);
+	rc = store__one(st, err, "write", store__row_ints, &made,
+	                "INSERT INTO outbox (disconnect_id, kind, platform, state, next_at, "
+	                "created_at, updated_at, box) VALUES (?1, ?2, nullif(?3, ''), ?4, ?5, ?5, "
+	                "?5, ?6) RETURNING id",
+	                "itttib", disconnect_id, kind, platform ? platform : "", state, now_ms,
+	                (const void *)box, boxlen);
 	if (rc == LETHE_OK && id != NULL)
-		*id = sqlite3_last_insert_rowid(st->db);
+		*id = made;
 	return rc;
 }
 
@@ -278,7 +274,7 @@ lethe_rc
 store_outbox_list(struct store *st, int64_t disconnect_id, const char *state, store_outbox_fn fn,
                   void *arg, struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	struct store_outbox j;
 	lethe_rc rc;
 
@@ -320,7 +316,7 @@ outbox_take(struct store *st, int64_t id, const char *owner, int64_t now_ms, int
 	    "updated_at = ?3 WHERE id = ?1 AND ((state = 'pending' AND next_at <= ?3) OR "
 	    "(state = 'running' AND (lease_until < ?3 OR lease_owner = ?5)))",
 	    "itiit", id, owner, now_ms, lease_ms, holder);
-	*taken = rc == LETHE_OK && sqlite3_changes(st->db) == 1;
+	*taken = rc == LETHE_OK && sq_changes(st->c) == 1;
 	return rc;
 }
 
@@ -328,7 +324,7 @@ lethe_rc
 store_outbox_claim(struct store *st, int64_t disconnect_id, const char *owner, int64_t now_ms,
                    int64_t lease_ms, struct store_outbox *out, struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	int64_t ids[32];
 	char *holders[32];
 	size_t n = 0, i;
@@ -343,7 +339,7 @@ store_outbox_claim(struct store *st, int64_t disconnect_id, const char *owner, i
 	    "NOT " REVOKE_WAITS " ORDER BY next_at, id LIMIT 32",
 	    "ii", disconnect_id, now_ms);
 	while (n < 32 && store__row(st, q, &rc, err, "reading due outbox jobs")) {
-		ids[n] = sqlite3_column_int64(q, 0);
+		ids[n] = sq_col_int(q, 0);
 		holders[n++] = store__col_dup(q, 1);
 	}
 	store__unprep(st, q);
@@ -388,7 +384,7 @@ store_outbox_update(struct store *st, const struct store_outbox *j, const char *
 	    "NULL AND state != 'running') OR (state = 'running' AND lease_owner = ?11))",
 	    "ittiiiiitit", j->id, j->state, j->outcome, j->attempts, j->next_at_ms, now_ms,
 	    (int64_t)(final ? 1 : 0), (int64_t)j->http_status, j->reason, j->erase_job, owner);
-	if (rc == LETHE_OK && sqlite3_changes(st->db) != 1)
+	if (rc == LETHE_OK && sq_changes(st->c) != 1)
 		rc = lethe_err_set(err, LETHE_E_BUSY, "outbox job %lld was taken over",
 		                   (long long)j->id);
 	return rc;
@@ -405,7 +401,7 @@ store_outbox_renew(struct store *st, int64_t id, const char *owner, int64_t now_
 	    "UPDATE outbox SET lease_until = ?3 + ?4, updated_at = ?3 WHERE id = ?1 AND "
 	    "state = 'running' AND lease_owner = ?2",
 	    "itii", id, owner, now_ms, lease_ms);
-	if (rc == LETHE_OK && sqlite3_changes(st->db) != 1)
+	if (rc == LETHE_OK && sq_changes(st->c) != 1)
 		rc = lethe_err_set(err, LETHE_E_BUSY, "outbox job %lld was taken over",
 		                   (long long)id);
 	return rc;
@@ -421,15 +417,14 @@ store_outbox_set_erase_job(struct store *st, int64_t id, int64_t erase_job, stru
 lethe_rc
 store_outbox_counts(struct store *st, store_outbox_count_fn fn, void *arg, struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	lethe_rc rc;
 
 	rc = store__prepf(
 	    st, &q, err,
 	    "SELECT kind, state, count(*) FROM outbox GROUP BY kind, state ORDER BY 1, 2", "");
 	while (store__row(st, q, &rc, err, "counting outbox jobs"))
-		fn(arg, (const char *)sqlite3_column_text(q, 0),
-		   (const char *)sqlite3_column_text(q, 1), sqlite3_column_int64(q, 2));
+		fn(arg, sq_col_text(q, 0), sq_col_text(q, 1), sq_col_int(q, 2));
 	store__unprep(st, q);
 	return rc;
 }

@@ -31,7 +31,7 @@ store_rate_hit(struct store *st, const char *key, int64_t window_s, int64_t limi
 	                  "WHERE window_start + ?3 <= ?2 OR n < ?4",
 	                  "tiii", key, now, window_s, limit);
 	if (rc == LETHE_OK)
-		*allowed = sqlite3_changes(st->db) > 0;
+		*allowed = sq_changes(st->c) > 0;
 	return rc;
 }
 
@@ -52,6 +52,6 @@ store_request_renew(struct store *st, int64_t id, int64_t expires_at, bool *appl
 	                 "AND state = 'awaiting_verification'",
 	                 "ii", id, expires_at);
 
-	*applied = rc == LETHE_OK && sqlite3_changes(st->db) > 0;
+	*applied = rc == LETHE_OK && sq_changes(st->c) > 0;
 	return rc;
 }

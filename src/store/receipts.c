@@ -14,7 +14,7 @@ lethe_rc
 store_receipt_steps(struct store *st, int64_t job, store_receipt_step_fn fn, void *arg,
                     struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	lethe_rc rc;
 
 	rc = store__prepf(
@@ -26,9 +26,8 @@ store_receipt_steps(struct store *st, int64_t job, store_receipt_step_fn fn, voi
 	    "FROM job_steps s WHERE s.job_id = ?1 ORDER BY s.rowid",
 	    "i", job);
 	while (store__row(st, q, &rc, err, "reading a job's steps for a receipt"))
-		fn(arg, (const char *)sqlite3_column_text(q, 0),
-		   (const char *)sqlite3_column_text(q, 1), sqlite3_column_int64(q, 2),
-		   sqlite3_column_int64(q, 3), sqlite3_column_int64(q, 4));
+		fn(arg, sq_col_text(q, 0), sq_col_text(q, 1), sq_col_int(q, 2), sq_col_int(q, 3),
+		   sq_col_int(q, 4));
 	store__unprep(st, q);
 	return rc;
 }

@@ -27,35 +27,35 @@
 	"'expired', 'lifted')"
 
 void
-store__request_row(sqlite3_stmt *q, void *arg)
+store__request_row(struct sq_stmt *q, void *arg)
 {
 	struct store_request *out = arg;
 
 	memset(out, 0, sizeof(*out));
-	out->id = sqlite3_column_int64(q, 0);
+	out->id = sq_col_int(q, 0);
 	store__col_text(q, 1, out->code, sizeof(out->code));
 	store__col_text(q, 2, out->app, sizeof(out->app));
 	store__col_text(q, 3, out->state, sizeof(out->state));
-	out->received_at = sqlite3_column_int64(q, 4);
-	out->completed_at = sqlite3_column_int64(q, 5);
-	out->job = sqlite3_column_int64(q, 6);
-	out->no_data = sqlite3_column_int(q, 7) != 0;
-	out->runs = sqlite3_column_int64(q, 8);
-	out->job_run = sqlite3_column_int64(q, 9);
-	out->run_at = sqlite3_column_int64(q, 10);
+	out->received_at = sq_col_int(q, 4);
+	out->completed_at = sq_col_int(q, 5);
+	out->job = sq_col_int(q, 6);
+	out->no_data = sq_col_int(q, 7) != 0;
+	out->runs = sq_col_int(q, 8);
+	out->job_run = sq_col_int(q, 9);
+	out->run_at = sq_col_int(q, 10);
 	store__col_text(q, 11, out->kind, sizeof(out->kind));
 	store__col_text(q, 12, out->scope, sizeof(out->scope));
 	store__col_text(q, 13, out->source, sizeof(out->source));
 	store__col_text(q, 14, out->policy, sizeof(out->policy));
-	out->due_at = sqlite3_column_int64(q, 15);
-	out->not_before = sqlite3_column_int64(q, 16);
-	out->expires_at = sqlite3_column_int64(q, 17);
+	out->due_at = sq_col_int(q, 15);
+	out->not_before = sq_col_int(q, 16);
+	out->expires_at = sq_col_int(q, 17);
 	store__col_text(q, 18, out->reason, sizeof(out->reason));
-	out->effects = sqlite3_column_int(q, 19);
-	out->warned = sqlite3_column_int(q, 20) != 0;
-	out->verified = sqlite3_column_int(q, 21) != 0;
-	out->notify_kind = sqlite3_column_int(q, 22);
-	out->notify_ok = sqlite3_column_int(q, 23) != 0;
+	out->effects = (int)sq_col_int(q, 19);
+	out->warned = sq_col_int(q, 20) != 0;
+	out->verified = sq_col_int(q, 21) != 0;
+	out->notify_kind = (int)sq_col_int(q, 22);
+	out->notify_ok = sq_col_int(q, 23) != 0;
 }
 
 lethe_rc
@@ -69,12 +69,13 @@ store_request_insert(struct store *st, const struct store_request_new *n, int64_
 	rc = store__tx_begin(st, &own, err);
 	if (rc != LETHE_OK)
 		return rc;
-	rc = store__execf(
-	    st, err,
+	rc = store__one(
+	    st, err, "write", store__row_ints, id,
 	    "INSERT INTO requests (code, app, subject, identity_box, state, received_at, "
 	    "kind, scope, source, policy, due_at, not_before, expires_at, effects, "
 	    "verified, notify_box, notify_kind, notify_ok) VALUES (?1, '', ?2, ?3, ?4, ?5, ?6, "
-	    "?7, ?8, ?9, ?10, nullif(?11, 0), nullif(?12, 0), ?13, ?14, ?15, ?16, ?17)",
+	    "?7, ?8, ?9, ?10, nullif(?11, 0), nullif(?12, 0), ?13, ?14, ?15, ?16, ?17) "
+	    "RETURNING id",
 	    "ttbtittttiiiiibii", n->code, n->subject, (const void *)n->box, n->boxlen, n->state,
 	    n->now, n->kind, n->scope, n->source, n->policy, n->due_at, n->not_before,
 	    n->expires_at, (int64_t)n->effects, (int64_t)(n->verified ? 1 : 0),
@@ -83,7 +84,6 @@ store_request_insert(struct store *st, const struct store_request_new *n, int64_
 	    (int64_t)(n->notify_ok ? 1 : 0));
 	if (rc != LETHE_OK)
 		return store__tx_end(st, own, rc, err);
-	*id = sqlite3_last_insert_rowid(st->db);
 	/*
 	 * The receipt is received_at; a request that moved on at once records
 	 * where to.  The chain has an entry either way: the state entered.
@@ -143,7 +143,7 @@ struct req_boxed {
 };
 
 static void
-req_boxed_row(sqlite3_stmt *q, void *arg)
+req_boxed_row(struct sq_stmt *q, void *arg)
 {
 	struct req_boxed *m = arg;
 
@@ -257,7 +257,7 @@ store_request_transition(struct store *st, int64_t id, const struct store_transi
 	    "itttiiiiiii", id, t->to, t->from, t->reason, t->not_before, t->expires_at, t->due_at,
 	    (int64_t)(t->verified ? 1 : 0), (int64_t)t->effects, t->completed_at,
 	    (int64_t)t->reason_col);
-	if (rc != LETHE_OK || sqlite3_changes(st->db) == 0)
+	if (rc != LETHE_OK || sq_changes(st->c) == 0)
 		return store__tx_end(st, own, rc, err);
 	rc = store__execf(st, err,
 	                  "INSERT INTO request_events (request_id, at, state, actor, reason) "
@@ -265,7 +265,8 @@ store_request_transition(struct store *st, int64_t id, const struct store_transi
 	                  "iittt", id, t->now, t->event != NULL ? t->event : t->to, t->actor,
 	                  t->reason);
 	if (rc == LETHE_OK)
-		rc = store__audit_event(st, sqlite3_last_insert_rowid(st->db), err);
+		rc = store__audit_request(st, id, t->now, t->event != NULL ? t->event : t->to,
+		                          t->actor, t->reason, err);
 	/* Its notice, in the caller's transaction, before anything wipes the address. */
 	if (rc == LETHE_OK)
 		rc = store__mail_state(st, id, t->event != NULL ? t->event : t->to, t->now, err);
@@ -285,7 +286,7 @@ store_request_set_effects(struct store *st, int64_t id, int from, int to, bool *
 	    store__execf(st, err, "UPDATE requests SET effects = ?3 WHERE id = ?1 AND effects = ?2",
 	                 "iii", id, (int64_t)from, (int64_t)to);
 
-	*applied = rc == LETHE_OK && sqlite3_changes(st->db) > 0;
+	*applied = rc == LETHE_OK && sq_changes(st->c) > 0;
 	return rc;
 }
 
@@ -319,7 +320,7 @@ lethe_rc
 store_request_events(struct store *st, int64_t id, store_event_fn fn, void *arg,
                      struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	lethe_rc rc;
 
 	rc = store__prepf(
@@ -328,9 +329,7 @@ store_request_events(struct store *st, int64_t id, store_event_fn fn, void *arg,
 	    "ORDER BY rowid",
 	    "i", id);
 	while (store__row(st, q, &rc, err, "reading a request's history"))
-		fn(arg, sqlite3_column_int64(q, 0), (const char *)sqlite3_column_text(q, 1),
-		   (const char *)sqlite3_column_text(q, 2),
-		   (const char *)sqlite3_column_text(q, 3));
+		fn(arg, sq_col_int(q, 0), sq_col_text(q, 1), sq_col_text(q, 2), sq_col_text(q, 3));
 	store__unprep(st, q);
 	return rc;
 }
@@ -339,7 +338,7 @@ lethe_rc
 store_request_list(struct store *st, const struct store_request_filter *f, store_request_fn fn,
                    void *arg, struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	struct store_request r;
 	int64_t lo_due = f->after_due, lo_id = f->after_id, hi_due = INT64_MAX;
 	lethe_rc rc;
@@ -403,7 +402,7 @@ lethe_rc
 store__move_each(struct store *st, const char *select, int64_t arg, int64_t now, const char *state,
                  const char *reason, const char *update, int64_t *n, struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	int64_t *ids = NULL;
 	size_t cap = 0, nids = 0, i;
 	bool own = false;
@@ -416,7 +415,7 @@ store__move_each(struct store *st, const char *select, int64_t arg, int64_t now,
 	rc = store__prepf(st, &q, err, select, "i", arg);
 	while (store__row(st, q, &rc, err, "reading requests to move")) {
 		ids = xgrow(ids, &cap, nids + 1, sizeof(*ids));
-		ids[nids++] = sqlite3_column_int64(q, 0);
+		ids[nids++] = sq_col_int(q, 0);
 	}
 	store__unprep(st, q);
 	for (i = 0; rc == LETHE_OK && i < nids; i++) {
@@ -426,7 +425,7 @@ store__move_each(struct store *st, const char *select, int64_t arg, int64_t now,
 		    "VALUES (?1, ?2, ?3, 'lethe', ?4)",
 		    "iitt", ids[i], now, state, reason);
 		if (rc == LETHE_OK)
-			rc = store__audit_event(st, sqlite3_last_insert_rowid(st->db), err);
+			rc = store__audit_request(st, ids[i], now, state, "lethe", reason, err);
 		if (rc == LETHE_OK)
 			rc = store__execf(st, err, update, "ii", ids[i], now);
 		if (rc == LETHE_OK)
@@ -458,7 +457,7 @@ lethe_rc
 store_request_due_soon(struct store *st, int64_t until, store_request_fn fn, void *arg,
                        struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	struct store_request r;
 	lethe_rc rc;
 

@@ -409,21 +409,20 @@ static const char *const migrations[SCHEMA_VERSION] = {
 lethe_rc
 store__migrate(struct store *st, const char *path, struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	int version = 0;
 
 	/*
 	 * Read the version and migrate inside one write transaction: two
 	 * processes opening a new store at once must not both migrate it.
 	 */
-	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+	if (sq_begin_write(st->c, NULL) != LETHE_OK)
 		return store__fail(st, err, "begin");
-	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK &&
-	    sqlite3_step(q) == SQLITE_ROW)
-		version = sqlite3_column_int(q, 0);
-	sqlite3_finalize(q);
+	if (sq_prepare(st->c, "PRAGMA user_version", &q, NULL) == LETHE_OK && sq_step(q) == SQ_ROW)
+		version = (int)sq_col_int(q, 0);
+	sq_finalize(q);
 	if (version > SCHEMA_VERSION) {
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		sq_rollback(st->c);
 		return lethe_err_set(err, LETHE_E_STATE,
 		                     "state store %s has schema version %d; this lethe knows %d "
 		                     "(upgrade lethe)",
@@ -440,20 +439,20 @@ store__migrate(struct store *st, const char *path, struct lethe_err *err)
 		buf_addf(&b, "PRAGMA user_version=%d;", SCHEMA_VERSION);
 		sql = xstrdup(buf_str(&b));
 		buf_free(&b);
-		int r = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+		lethe_rc r = sq_exec(st->c, sql, NULL);
 
 		free(sql);
-		if (r != SQLITE_OK) {
+		if (r != LETHE_OK) {
 			lethe_rc rc = store__fail(st, err, "creating schema");
 
-			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+			sq_rollback(st->c);
 			return rc;
 		}
 	}
-	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+	if (sq_commit(st->c, NULL) != LETHE_OK) {
 		lethe_rc rc = store__fail(st, err, "creating schema");
 
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		sq_rollback(st->c);
 		return rc;
 	}
 	return LETHE_OK;

@@ -14,7 +14,10 @@
  * both: SQ2("sqlite text", "postgresql text") picks by the connection.
  *
  * A connection is used by one thread at a time.  Backends:
- *   sq_sqlite.c  SQLite (a file path)
+ *   sq_sqlite.c  SQLite (a file path), and the sq_* functions below: a
+ *                connection or statement of either backend begins with its
+ *                enum sq_kind, and a PostgreSQL one goes on to its sqpg_*
+ *                function (sq_pg.h)
  *   sq_pg.c      PostgreSQL (a postgresql:// URL), libpq through util/pq.h
  */
 #ifndef LETHE_STORE_SQ_H
@@ -102,6 +105,34 @@ lethe_rc sq_begin_write(struct sq *c, struct lethe_err *err);
 lethe_rc sq_begin_read(struct sq *c, struct lethe_err *err);
 lethe_rc sq_commit(struct sq *c, struct lethe_err *err);
 void sq_rollback(struct sq *c);
+
+/*
+ * Have @fn(@arg) called before each statement of @c that opens, ends or
+ * undoes part of a transaction (sq_txn_sql() says which), whoever runs it:
+ * the audit chain's cached head (audit.c) never outlives its transaction.
+ * One watcher per connection; @fn NULL removes it.
+ */
+void sq_watch_txn(struct sq *c, void (*fn)(void *arg), void *arg);
+/*
+ * True if @sql opens, ends or undoes part of a transaction: it begins with
+ * BEGIN, COMMIT, END, ROLLBACK, SAVEPOINT or RELEASE (any case).
+ */
+static inline bool
+sq_txn_sql(const char *sql)
+{
+	static const char *const words[] = {"BEGIN",    "COMMIT",    "END",
+	                                    "ROLLBACK", "SAVEPOINT", "RELEASE"};
+	size_t i, j;
+
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		for (j = 0; words[i][j] != '\0'; j++)
+			if ((sql[j] & ~0x20) != words[i][j])
+				break;
+		if (words[i][j] == '\0')
+			return true;
+	}
+	return false;
+}
 
 /* Close @c (NULL: nothing) with its statements. */
 void sq_close(struct sq *c);

@@ -19,6 +19,8 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include <sqlite3.h>
+
 #include "store/store_internal.h"
 #include "util/mem.h"
 #include "util/sqliteutil.h"
@@ -86,6 +88,7 @@ store_open(const char *path, struct store **out, struct lethe_err *err)
 {
 	struct store *st = xcalloc(1, sizeof(*st));
 	char *tmp = xstrdup(path);
+	sqlite3 *db = NULL;
 	int fd;
 	lethe_rc rc = LETHE_OK;
 
@@ -105,25 +108,28 @@ store_open(const char *path, struct store **out, struct lethe_err *err)
 	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd >= 0)
 		close(fd);
-	if (sqlite3_open_v2(path, &st->db,
+	if (sqlite3_open_v2(path, &db,
 	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 	                    NULL) != SQLITE_OK) {
 		rc = lethe_err_set(err, LETHE_E_STATE, "cannot open state store %s: %s", path,
-		                   sqlite3_errmsg(st->db));
-		goto fail;
+		                   sqlite3_errmsg(db));
+		sqlite3_close(db);
+		free(st);
+		return rc;
 	}
+	st->c = sq_sqlite_wrap(db);
 	st->busy_ms = STORE_BUSY_MS;
-	sqlite3_busy_handler(st->db, on_busy, st);
+	sqlite3_busy_handler(db, on_busy, st);
 	store__audit_watch(st);
-	if (sqlite3_exec(st->db,
-	                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-	                 "PRAGMA journal_size_limit=" STORE_WAL_LIMIT_TEXT "; "
-	                 "PRAGMA cache_size=-" STORE_CACHE_KIB_TEXT ";",
-	                 NULL, NULL, NULL) != SQLITE_OK) {
+	if (sq_exec(st->c,
+	            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+	            "PRAGMA journal_size_limit=" STORE_WAL_LIMIT_TEXT "; "
+	            "PRAGMA cache_size=-" STORE_CACHE_KIB_TEXT ";",
+	            NULL) != LETHE_OK) {
 		rc = store__fail(st, err, "setup");
 		goto fail;
 	}
-	if (!sqliteutil_secure_delete(st->db)) {
+	if (!sqliteutil_secure_delete(db)) {
 		rc = lethe_err_set(
 		    err, LETHE_E_STATE,
 		    "state store %s: PRAGMA secure_delete=ON did not take (this "
@@ -137,7 +143,7 @@ store_open(const char *path, struct store **out, struct lethe_err *err)
 	*out = st;
 	return LETHE_OK;
 fail:
-	sqlite3_close(st->db);
+	sq_close(st->c);
 	free(st);
 	return rc;
 }
@@ -150,19 +156,19 @@ store_close(struct store *st)
 	if (st == NULL)
 		return;
 	for (i = 0; i < STMT_CACHE; i++)
-		sqlite3_finalize(st->cache[i].q);
+		sq_finalize(st->cache[i].q);
 	buf_free(&st->audit_buf);
 	/* Closing may checkpoint (the last connection does): let that one sync. */
 	if (st->deferred)
-		sqlite3_exec(st->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
-	sqlite3_close(st->db);
+		sq_exec(st->c, "PRAGMA synchronous=FULL", NULL);
+	sq_close(st->c);
 	free(st);
 }
 
 lethe_rc
 store_begin(struct store *st, struct lethe_err *err)
 {
-	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+	if (sq_begin_write(st->c, NULL) != LETHE_OK)
 		return store__fail(st, err, "begin");
 	return LETHE_OK;
 }
@@ -170,7 +176,7 @@ store_begin(struct store *st, struct lethe_err *err)
 lethe_rc
 store_commit(struct store *st, struct lethe_err *err)
 {
-	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+	if (sq_commit(st->c, NULL) != LETHE_OK)
 		return store__fail(st, err, "commit");
 	return LETHE_OK;
 }
@@ -178,14 +184,13 @@ store_commit(struct store *st, struct lethe_err *err)
 void
 store_rollback(struct store *st)
 {
-	if (!sqlite3_get_autocommit(st->db))
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	sq_rollback(st->c);
 }
 
 lethe_rc
 store_set_durable(struct store *st, struct lethe_err *err)
 {
-	if (sqlite3_exec(st->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL) != SQLITE_OK)
+	if (sq_exec(st->c, "PRAGMA synchronous=FULL", NULL) != LETHE_OK)
 		return store__fail(st, err, "synchronous");
 	return LETHE_OK;
 }
@@ -193,14 +198,14 @@ store_set_durable(struct store *st, struct lethe_err *err)
 void
 store_set_normal_sync(struct store *st)
 {
-	sqlite3_exec(st->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+	sq_exec(st->c, "PRAGMA synchronous=NORMAL", NULL);
 }
 
 lethe_rc
 store_set_deferred_sync(struct store *st, struct lethe_err *err)
 {
-	if (sqlite3_exec(st->db, "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0", NULL,
-	                 NULL, NULL) != SQLITE_OK)
+	if (sq_exec(st->c, "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0", NULL) !=
+	    LETHE_OK)
 		return store__fail(st, err, "synchronous");
 	st->deferred = true;
 	return LETHE_OK;
@@ -212,7 +217,7 @@ store_set_cache(struct store *st, int kib, struct lethe_err *err)
 	char sql[64];
 
 	snprintf(sql, sizeof(sql), "PRAGMA cache_size=-%d", kib);
-	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+	if (sq_exec(st->c, sql, NULL) != LETHE_OK)
 		return store__fail(st, err, "cache_size");
 	return LETHE_OK;
 }
@@ -221,8 +226,8 @@ lethe_rc
 store_checkpoint(struct store *st, bool restart, struct lethe_err *err)
 {
 	int rc = sqlite3_wal_checkpoint_v2(
-	    st->db, NULL, restart ? SQLITE_CHECKPOINT_RESTART : SQLITE_CHECKPOINT_PASSIVE, NULL,
-	    NULL);
+	    sq_sqlite_handle(st->c), NULL,
+	    restart ? SQLITE_CHECKPOINT_RESTART : SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 
 	if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
 		return store__fail(st, err, "checkpoint");
