@@ -10,6 +10,7 @@ benches' settings, where a transaction held open 60 ms must be reported as
 at least 60 ms and a short one as short.  Loopback only: the server listens
 on a Unix socket in its own directory.
 """
+import json
 import os
 import subprocess
 import sys
@@ -132,3 +133,44 @@ def test_benches_take_backend_option():
                         "postgresql", "--workers", "0", "--skip-list"],
                        capture_output=True, text=True, timeout=30)
     assert p.returncode == 2 and "--workers" in p.stderr
+
+
+def run_bench(name, tmp_path, env_extra, *args, timeout=300):
+    env = dict(os.environ, BENCH_OUT_DIR=str(tmp_path / "out"), BENCH_DIR=str(tmp_path / "w"),
+               **env_extra)
+    p = subprocess.run([sys.executable, str(ROOT / "bench" / name), "--backend", "postgresql"]
+                       + list(args), capture_output=True, text=True, timeout=timeout, env=env)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    return p
+
+
+def test_bench_erase_on_postgresql_small(tmp_path, lethe_bin):
+    """bench/erase --backend postgresql end to end on a small demo: raw and lethe leave
+    the same end state (no WARNING), the server's log saw lethe's transactions, the
+    writer's inserts all committed, the server ran with fsync on."""
+    p = run_bench("erase", tmp_path, {"BENCH_ROWS": "3000", "BENCH_USERS": "20",
+                                      "BENCH_REPEAT": "1", "BENCH_RATE": "50",
+                                      "LETHE_BIN": lethe_bin})
+    assert "WARNING" not in p.stdout, p.stdout
+    out = json.loads((tmp_path / "out" / "erase-pg.json").read_text())
+    assert out["backend"] == "postgresql" and out["postgresql"]["fsync"] == "on"
+    assert out["heavy_rows"] >= 3000 and out["raw_sql_s"] > 0 and out["lethe_s"] > 0
+    srv = out["server_transactions_runs"][0]
+    assert srv["count"] >= out["lethe_transactions"][0] > 0
+    assert srv["max_ms"] > 0 and srv["apps"].get("lethe", 0) > 0
+    assert out["writer"]["inserts"] > 0 and out["writer"]["errors"] == 0
+    assert not os.path.exists(tmp_path / "w-pg")  # server stopped, directory removed
+
+
+def test_bench_sweep_on_postgresql_small(tmp_path, lethe_bin):
+    """bench/sweep --backend postgresql end to end on a small table."""
+    p = run_bench("sweep", tmp_path, {"BENCH_ROWS": "20000", "BENCH_RATE": "50",
+                                      "BENCH_LAG_RATE": "500", "BENCH_LAG_SECONDS": "4",
+                                      "LETHE_BIN": lethe_bin})
+    assert "WARNING" not in p.stdout, p.stdout
+    out = json.loads((tmp_path / "out" / "sweep-pg.json").read_text())
+    assert out["expired"] == out["lethe_rows"] == 9999
+    assert out["server_transactions"]["count"] > 0 and out["max_transaction_ms"] > 0
+    assert out["writer_inserts"] > 0 and out["writer_errors"] == 0
+    assert out["lag_inserted"] > 0 and out["lag_insert_errors"] == 0
+    assert not os.path.exists(tmp_path / "w-pg")
