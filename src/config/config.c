@@ -112,6 +112,53 @@ get_duration(struct ydoc *y, yaml_node_t *map, const char *key, int64_t *out, st
 }
 
 /* sweep: {enabled, interval, max_rows_per_pass, max_ms_per_pass} (TTL sweeps). */
+/*
+ * app.database_options: the PostgreSQL session's timeouts (milliseconds),
+ * added to cfg->app_db's URL as libpq's "options" (-c name=value), which
+ * the driver keeps (db/appdb_pg.c sets its defaults only where nothing did).
+ */
+static lethe_rc
+parse_db_options(struct lethe_config *cfg, struct ydoc *y, yaml_node_t *app, struct lethe_err *err)
+{
+	static const char *const keys[] = {"lock_timeout_ms", "statement_timeout_ms",
+	                                   "idle_in_transaction_timeout_ms", NULL};
+	static const char *const names[] = {"lock_timeout", "statement_timeout",
+	                                    "idle_in_transaction_session_timeout"};
+	yaml_node_t *o = NULL;
+	struct buf b;
+	char *url;
+	size_t i;
+	lethe_rc rc = section(y, app, "database_options", keys, &o, err);
+
+	if (rc != LETHE_OK || o == NULL)
+		return rc;
+	if (!pq_is_url(cfg->app_db))
+		return cfail(y, o, err, "database_options apply to a PostgreSQL app database only",
+		             "");
+	if (strstr(cfg->app_db, "options=") != NULL)
+		return cfail(y, o, err,
+		             "database_options and the URL's options= would both set the "
+		             "session: keep one",
+		             "");
+	buf_init(&b, 4096);
+	for (i = 0; rc == LETHE_OK && keys[i] != NULL; i++) {
+		int64_t v = -1;
+
+		rc = get_int(y, o, keys[i], 1, 86400000, &v, err);
+		if (rc == LETHE_OK && v > 0)
+			buf_addf(&b, "%s-c%%20%s%%3D%lld", b.len > 0 ? "%20" : "", names[i],
+			         (long long)v);
+	}
+	if (rc == LETHE_OK && b.len > 0) {
+		url = xasprintf("%s%soptions=%s", cfg->app_db,
+		                strchr(cfg->app_db, '?') != NULL ? "&" : "?", buf_str(&b));
+		free(cfg->app_db);
+		cfg->app_db = url;
+	}
+	buf_free(&b);
+	return rc;
+}
+
 static lethe_rc
 parse_sweep(struct lethe_config *cfg, struct ydoc *y, yaml_node_t *root, struct lethe_err *err)
 {
@@ -447,7 +494,7 @@ config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 	    "app",  "datamap",     "state",  "anonymize", "erase",   "server",
 	    "meta", "platforms",   "outbox", "api",       "sweep",   "requests",
 	    "mail", "selfservice", "proof",  "export",    "mailbox", NULL};
-	static const char *const app_keys[] = {"database", "media_root", NULL};
+	static const char *const app_keys[] = {"database", "media_root", "database_options", NULL};
 	static const char *const state_keys[] = {"database", NULL};
 	static const char *const anon_keys[] = {"key_env", "key_file", NULL};
 	static const char *const erase_keys[] = {"batch_rows", "max_transaction_ms", "yield_ms",
@@ -492,6 +539,8 @@ config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 		rc = cfail(&y, root, err, "missing section: ", "app");
 	if (rc == LETHE_OK)
 		rc = get_str(&y, app, "database", true, &cfg->app_db, err);
+	if (rc == LETHE_OK)
+		rc = parse_db_options(cfg, &y, app, err);
 	if (rc == LETHE_OK)
 		rc = get_str(&y, app, "media_root", false, &s, err);
 	/* A URL is kept as written: config_check_media_root() refuses it by name. */

@@ -114,8 +114,9 @@ pg_fail(struct pg_conn *pc, const PGresult *res, struct lethe_err *err, const ch
 		pc->lost = true;
 		pc->in_tx = false;
 		return lethe_err_set(err, LETHE_E_BUSY,
-		                     "%s: the connection to the app database was lost; it is "
-		                     "reopened and the work retried",
+		                     "%s: the connection to the app database was lost (the "
+		                     "transaction in flight is rolled back); the next attempt "
+		                     "reconnects",
 		                     what);
 	}
 	if (state == NULL)
@@ -124,13 +125,13 @@ pg_fail(struct pg_conn *pc, const PGresult *res, struct lethe_err *err, const ch
 		msg = res != NULL ? pq->resultErrorMessage(res) : pq->errorMessage(pc->c);
 	if (strcmp(state, "55P03") == 0)
 		return lethe_err_set(err, LETHE_E_BUSY,
-		                     "%s: the app holds a lock lethe waited for longer than "
-		                     "lock_timeout (SQLSTATE 55P03); retried later",
+		                     "%s: waited longer than lock_timeout for a row the app holds "
+		                     "(SQLSTATE 55P03); the batch is rolled back, to be retried",
 		                     what);
 	if (strcmp(state, "57014") == 0)
 		return lethe_err_set(err, LETHE_E_BUSY,
-		                     "%s: a statement ran longer than statement_timeout (SQLSTATE "
-		                     "57014); retried later",
+		                     "%s: ran longer than statement_timeout (SQLSTATE 57014); the "
+		                     "batch is rolled back, to be retried",
 		                     what);
 	if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
 		rc = LETHE_E_BUSY;
@@ -376,9 +377,16 @@ pg_scratch_clear(struct appdb_stmt *s)
 	}
 }
 
+/* As SQLite's reset and clear_bindings: no rows, every parameter NULL again. */
 static void
 pg_reset(struct appdb_stmt *s)
 {
+	int i;
+
+	for (i = 0; i < s->nparams; i++) {
+		free(s->vals[i]);
+		s->vals[i] = NULL;
+	}
 	pg_scratch_clear(s);
 	free(s->scratch);
 	free(s->scratch_len);
@@ -520,11 +528,7 @@ pg_column_count(struct appdb_stmt *s)
 static void
 pg_finalize(struct appdb_stmt *s)
 {
-	int i;
-
 	pg_reset(s);
-	for (i = 0; i < s->nparams; i++)
-		free(s->vals[i]);
 	free(s->vals);
 	free(s->sql);
 	free(s);

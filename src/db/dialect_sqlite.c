@@ -8,9 +8,8 @@
  * text sorting after numbers (an index range), typeof() for a value's
  * storage class, LIKE on separators for datetime text (a third of GLOB's
  * cost per row), GLOB character classes for a keyed hash, and the unary
- * "+" that keeps the planner from using an index for a term.  A PostgreSQL
- * dialect fills in the same table (pg_typeof or a regular expression, "$n"
- * placeholders, OFFSET 0 or a CTE instead of "+").
+ * "+" that keeps the planner from using an index for a term.  The
+ * PostgreSQL dialect (dialect_pg.c) fills in the same table.
  */
 #include "util/fmacros.h"
 

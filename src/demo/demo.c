@@ -567,6 +567,7 @@ static lethe_rc
 pg_open(struct gen *g, const struct demo_opts *opts, struct lethe_err *err)
 {
 	struct gen probe;
+	char why[LETHE_ERR_MAX];
 	const char *s;
 
 	s = opts->database != NULL ? opts->database : opts->state;
@@ -582,8 +583,13 @@ pg_open(struct gen *g, const struct demo_opts *opts, struct lethe_err *err)
 	if (opts->state != NULL) {
 		memset(&probe, 0, sizeof(probe));
 		probe.err = err;
-		if (demo_pg_connect(&probe, opts->state) != LETHE_OK)
-			return probe.rc;
+		if (demo_pg_connect(&probe, opts->state) != LETHE_OK) {
+			/* "demo database: URL: why" is about the state store's URL here */
+			snprintf(why, sizeof(why), "%s", err->msg);
+			return lethe_err_set(err, probe.rc, "demo: state store (--state): %s",
+			                     strncmp(why, "demo database: ", 15) == 0 ? why + 15
+			                                                              : why);
+		}
 		demo_pg_close(&probe);
 	}
 	if (opts->database == NULL)

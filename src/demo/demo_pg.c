@@ -30,15 +30,21 @@ quiet_notice(void *arg, const char *message)
 static void
 fail_res(struct gen *g, const char *what, const PGresult *res)
 {
-	const char *msg;
-	char *m, *end;
+	const char *msg, *src;
+	char *m, *end, c;
 
 	if (g->rc != LETHE_OK)
 		return;
 	msg = res != NULL ? g->pq->resultErrorMessage(res) : g->pq->errorMessage(g->pg);
 	m = xstrdup(msg != NULL && msg[0] != '\0' ? msg : "unknown error");
-	end = m + strlen(m);
-	while (end > m && (end[-1] == '\n' || end[-1] == ' '))
+	/* libpq's hints go on one line: each run of newlines, tabs and spaces one space */
+	for (src = end = m; *src != '\0'; src++) {
+		c = *src == '\n' || *src == '\t' ? ' ' : *src;
+		if (c != ' ' || end == m || end[-1] != ' ')
+			*end++ = c;
+	}
+	*end = '\0';
+	while (end > m && end[-1] == ' ')
 		*--end = '\0';
 	g->rc = lethe_err_set(g->err, LETHE_E_DB, "demo database: %s: %s", what, m);
 	free(m);

@@ -9,13 +9,17 @@ output.  The server is tests/pg_server.py's (the pg_server fixture).
 """
 import json
 import os
+import queue
 import re
 import sqlite3
 import subprocess
+import threading
+from pathlib import Path
 
 import yaml
 
-from lethe_e2e import ROOT, make_demo, media_files, run_lethe
+from demo_helpers import DEMO_SECRETS, RunDemo, clean_env, free_port, move_simulator
+from lethe_e2e import ROOT, SLOW, make_demo, media_files, run_lethe
 from pg_server import PgServer, processes_of
 
 OPTS = ["--users", "6", "--seed", "7", "--heavy", "200"]
@@ -145,6 +149,12 @@ def test_demo_pg_bad_urls_write_nothing(pg_server, tmp_path):
     code, out, err = run_lethe("demo", "--dir", tmp_path / "s", "--state",
                                pg_server.url("no_such_state"), timeout=30)
     assert code == 1 and 'database "no_such_state" does not exist' in err
+    assert "state store (--state)" in err
+    # libpq's multi-line messages become one line.
+    code, out, err = run_lethe("demo", "--dir", tmp_path / "n", "--database",
+                               "postgresql://postgres@/x?host=%s" % (tmp_path / "none"))
+    assert code == 1 and "No such file or directory Is the server running" in err, err
+    assert not (tmp_path / "n").exists()
     assert not (tmp_path / "s").exists()
 
 
@@ -228,3 +238,81 @@ def test_run_demo_refuses_a_demo_of_another_database(pg_server, tmp_path):
     assert r.returncode == 3
     assert "names another app database (app.db)" in r.stdout and "rm -rf" in r.stdout
     assert SECRET not in r.stdout + r.stderr
+
+
+class RunDemoPg(RunDemo):
+    """scripts/run-demo as `make run DATABASE=URL` starts it (demo in DEMO_DIR)."""
+
+    def __init__(self, workdir, listen, database):  # noqa: super().__init__ not called
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3", str(RUN_DEMO), "--lethe", "build/lethe", "--config",
+             "demo/lethe.yaml", "--listen", listen, "--database", database],
+            cwd=str(workdir), env=clean_env(**DEMO_SECRETS), stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            start_new_session=True)
+        self.out = []
+        self.lines = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+
+def lethe_serve_env(parent):
+    """The environment of run-demo @parent's `lethe serve` child."""
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            if ppid != parent:
+                continue
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                if b"serve" not in f.read():
+                    continue
+            with open("/proc/%s/environ" % d, "rb") as f:
+                return dict(kv.split("=", 1) for kv in
+                            f.read().decode("utf-8", "replace").split("\0") if "=" in kv)
+        except (OSError, ValueError, IndexError):
+            continue
+    return None
+
+
+def test_make_run_on_postgresql_serves_and_its_lines_work(pg_server, pg_db, tmp_path,
+                                                           lethe_bin):
+    """`make run DATABASE=URL`: the demo in PostgreSQL served, the password handed to
+    lethe serve as PGPASSWORD and never printed, every printed line works pasted."""
+    db = db_name(pg_db)
+    url = pg_db.replace("postgres@", "postgres:%s@" % SECRET)
+    (tmp_path / "build").symlink_to(Path(lethe_bin).parent, target_is_directory=True)
+    code, out, err = run_lethe("demo", "--dir", tmp_path / "demo", "--users", "12",
+                               "--database", url, timeout=120)
+    assert code == 0, err
+    move_simulator(tmp_path)
+    port = free_port()
+    listen = "127.0.0.1:%d" % port
+    rd = RunDemoPg(tmp_path, listen, url)
+    try:
+        rd.until(lambda ln: "serving on port" in ln)
+        env = lethe_serve_env(rd.proc.pid)
+        assert env is not None and env.get("PGPASSWORD") == SECRET
+        rd.until(lambda ln: "to start over" in ln)
+        printed = list(rd.out)
+        assert SECRET not in "\n".join(printed)
+        assert any("export PGPASSWORD there too" in ln for ln in printed), printed
+        assert any("--channel" in ln for ln in printed), "channels read from PostgreSQL"
+        commands = [ln.strip() for ln in printed[printed.index(next(
+            ln for ln in printed if ln.startswith("== Try"))) + 1:] if ln.startswith("  ")
+            and not ln.strip().startswith("#")]
+        assert commands and all(c.startswith(("SR=", "curl ", "build/lethe "))
+                                for c in commands), commands
+        script = "set -e\n" + "".join("%s\necho\n" % c for c in commands)
+        p = subprocess.run(["bash", "-c", script], cwd=str(tmp_path),
+                           env=clean_env(PGPASSWORD=SECRET), capture_output=True, text=True,
+                           timeout=120 * SLOW)
+        assert p.returncode == 0, "pasted lines failed:\n%s\n%s\n%s" % (script, p.stdout,
+                                                                       p.stderr)
+        assert pg_server.psql(db, "SELECT count(*) FROM users WHERE email = "
+                                  "'user1@example.com'") == "0\n"
+        assert rd.stop() == 0
+        assert SECRET not in "\n".join(rd.out) + rd.proc.stderr.read()
+    finally:
+        rd.kill()

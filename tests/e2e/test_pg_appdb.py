@@ -13,6 +13,7 @@ import json
 import re
 import sqlite3
 import subprocess
+import threading
 import time
 import zipfile
 
@@ -20,7 +21,15 @@ import pytest
 
 from disconnect_helpers import configure, serve_env
 from fake_platform import fake_platform  # noqa: F401  (fixture)
-from lethe_e2e import HASH_RE, copy_demo, run_lethe
+from lethe_e2e import (
+    DEFAULT_DEMO_OPTIONS,
+    HASH_RE,
+    copy_demo,
+    make_demo,
+    run_lethe,
+    without_section,
+)
+from serve_helpers import FB_SECRET, fb_id, servers, sign_py, stop_ok  # noqa: F401
 from sweep_helpers import DAY, DEMO_NOW, clock_env, edit, fmt
 
 # PostgreSQL types of the demo's columns where they are not bigint/text/double precision.
@@ -85,9 +94,14 @@ def to_pg(demo, srv, name=None):
             for row in con.execute('SELECT * FROM "%s"' % t):
                 sql.append(",".join(csv_field(pg_value(types[i], v)) for i, v in enumerate(row)))
             sql.append("\\.")
-        for (ddl,) in con.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND "
-                                  "sql IS NOT NULL"):
-            sql.append(ddl + ";")
+        for (idx, tbl, ddl) in con.execute("SELECT name, tbl_name, sql FROM sqlite_master "
+                                           "WHERE type = 'index'"):
+            if ddl is not None:
+                sql.append(ddl + ";")
+            else:  # a UNIQUE constraint's index
+                cols = [r[2] for r in con.execute("SELECT * FROM pragma_index_info(?)", (idx,))]
+                sql.append('CREATE UNIQUE INDEX ON "%s" (%s);'
+                           % (tbl, ", ".join('"%s"' % c for c in cols)))
     finally:
         con.close()
     srv.psql(name, "\n".join(sql) + "\n")
@@ -205,6 +219,29 @@ def test_pg_sweep_every_time_type(pair, pg_server):
     assert any(r[3] == "[removed]" for r in logs)
     assert pg_rows(pg_server, db, "SELECT id, user_id, ip, user_agent FROM request_logs "
                                   "ORDER BY id") == logs
+    # Keyed hashes as the target form (the dialect's hex-text test): a second pass
+    # rewrites nothing, and the values are SQLite's (the same key).
+    rows = {}
+    for d in (sq, pg):
+        edit(d.datamap, r"(  contacts:\n(?:    .*\n)*?)    erase: delete\n",
+             "\\1    erase: delete\n    ttl: {column: created_at, after: 30d, "
+             "action: anonymize, columns: {email: hash, name: null}}\n")
+        for n in range(2):
+            code, stdout, err = run_lethe("sweep", "-c", d.config, "--once", "--json",
+                                          env=clock_env(now))
+            assert code == 0, err
+            rows[(d, n)] = {t["table"]: t["rows"] for t in json.loads(stdout)["tables"]}
+    assert rows[(pg, 0)]["contacts"] == rows[(sq, 0)]["contacts"] > 0
+    assert rows[(pg, 1)]["contacts"] == rows[(sq, 1)]["contacts"] == 0
+    con = sqlite3.connect(str(sq.db))
+    try:
+        contacts = [[("" if v is None else str(v)) for v in r] for r in con.execute(
+            "SELECT id, email, name FROM contacts ORDER BY id")]
+    finally:
+        con.close()
+    assert any(HASH_RE.match(r[1]) for r in contacts)
+    assert pg_rows(pg_server, db, "SELECT id, email, name FROM contacts ORDER BY id") == \
+        contacts
 
 
 def test_pg_export_and_scan(pair, pg_server, tmp_path):
@@ -367,25 +404,31 @@ def test_pg_password_never_printed(demo, tmp_path):
     assert "s3cretpw" not in out + err and "***" in err
 
 
+def hold_row(srv, db, table, key, seconds):
+    """psql holding @table's row @key FOR UPDATE for @seconds (started, lock taken)."""
+    holder = subprocess.Popen(
+        ["psql", "-X", "-q", "-h", srv.host, "-p", str(srv.port), "-U", "postgres", "-d", db,
+         "-c", "BEGIN; SELECT 1 FROM %s WHERE id = %d FOR UPDATE; SELECT pg_sleep(%s); "
+               "COMMIT;" % (table, key, seconds)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and pg_rows(
+            srv, db, "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                     "WHERE c.relname = '%s' AND l.mode = 'RowShareLock'" % table) == [["0"]]:
+        time.sleep(0.05)
+    return holder
+
+
 def test_pg_lock_timeout_is_busy_then_retried(pair, pg_server):
     sq, pg, db = pair
     url = pg_server.url(db)
-    set_database(pg, url + "&options=-c%20lock_timeout%3D300")
     uid = int(pg_rows(pg_server, db, "SELECT id FROM users WHERE email = "
                                      "'user6@example.com'")[0][0])
-    # The app holds user 6's row for 4 seconds.
-    holder = subprocess.Popen(
-        ["psql", "-X", "-q", "-h", pg_server.host, "-p", str(pg_server.port), "-U", "postgres",
-         "-d", db, "-c", "BEGIN; SELECT 1 FROM users WHERE id = %d FOR UPDATE; "
-                         "SELECT pg_sleep(4); COMMIT;" % uid],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # A short lock_timeout in the URL: lethe gives up on the app's row, says why, and
+    # the erasure resumes when run again.
+    set_database(pg, url + "&options=-c%20lock_timeout%3D300")
+    holder = hold_row(pg_server, db, "users", uid, 4)
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and pg_rows(
-                pg_server, db, "SELECT count(*) FROM pg_locks l JOIN pg_class c ON "
-                               "c.oid = l.relation WHERE c.relname = 'users' AND "
-                               "l.mode = 'RowShareLock'") == [["0"]]:
-            time.sleep(0.05)
         t0 = time.monotonic()
         code, out, err = pg.lethe("erase", "--scope", "account", "--id",
                                   "email=user6@example.com", "--json", "--no-progress")
@@ -398,3 +441,133 @@ def test_pg_lock_timeout_is_busy_then_retried(pair, pg_server):
         holder.wait(timeout=30)
     pg.erase("account", "email=user6@example.com")
     assert pg_rows(pg_server, db, "SELECT count(*) FROM users WHERE id = %d" % uid) == [["0"]]
+    # lethe.yaml's app.database_options: a long lock_timeout waits for the app's 4 s lock
+    # (the default 2 s would give up).
+    set_database(pg, url)
+    edit(pg.config, r"^(  database: .*)$",
+         "\\1\n  database_options: {lock_timeout_ms: 60000, statement_timeout_ms: 90000}")
+    uid = int(pg_rows(pg_server, db, "SELECT id FROM users WHERE email = "
+                                     "'user8@example.com'")[0][0])
+    holder = hold_row(pg_server, db, "users", uid, 4)
+    try:
+        pg.erase("account", "email=user8@example.com")
+    finally:
+        holder.wait(timeout=30)
+    assert pg_rows(pg_server, db, "SELECT count(*) FROM users WHERE id = %d" % uid) == [["0"]]
+
+
+def test_pg_connection_lost_mid_erasure_resumes_without_loss(pair, pg_server):
+    """The app database drops lethe's connection mid-erasure (a failover): the batch in
+    flight is rolled back, never reported done; the next transaction reconnects, or the
+    erasure stops with a clear message and resumes when run again.  The end state is
+    exactly SQLite's after the same erasure."""
+    sq, pg, db = pair
+    killed = []
+
+    def killer():
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not killed:
+            out = pg_rows(pg_server, db, "SELECT pg_terminate_backend(pid) FROM "
+                                         "pg_stat_activity WHERE application_name = 'lethe' "
+                                         "AND datname = current_database()")
+            if ["t"] in out:
+                killed.append(True)
+                return
+            time.sleep(0.01)
+
+    t = threading.Thread(target=killer)
+    t.start()
+    try:
+        code, out, err = pg.lethe("erase", "--scope", "account", "--id",
+                                  "email=user7@example.com", "--batch", "1", "--json",
+                                  "--no-progress")
+    finally:
+        t.join(timeout=60)
+    assert killed, "lethe's connection was never seen"
+    if code != 0:
+        assert "connection to the app database was lost" in err, err
+        pg.erase("account", "email=user7@example.com")
+    assert "user7@example.com" not in err
+    sq.erase("account", "email=user7@example.com", batch=1)
+    for tname in TABLES:
+        assert pg_ids(pg_server, db, tname) == sq_ids(sq, tname), tname
+    code, out, err = pg.lethe("plan", "--scope", "account", "--id", "email=user7@example.com",
+                              "--json")
+    assert code == 0 and sum(s["rows"] for s in json.loads(out)["steps"]
+                             if s["action"] != "retain") == 0, out
+
+
+def test_pg_serve_waits_visibly_behind_the_apps_lock(pair, pg_server, servers):
+    """lethe serve on a PostgreSQL app database whose app holds a row of the person for
+    a while: each try gives up after lock_timeout, is warned about and taken again (not
+    failed), and the request completes once the app lets go."""
+    sq, pg, db = pair
+    set_database(pg, pg_server.url(db) + "&options=-c%20lock_timeout%3D300")
+    person = fb_id(2)
+    cid = int(pg_rows(pg_server, db, "SELECT id FROM channels WHERE platform = 'facebook' "
+                                     "AND platform_user_id = '%s'" % person)[0][0])
+    holder = subprocess.Popen(
+        ["psql", "-X", "-q", "-h", pg_server.host, "-p", str(pg_server.port), "-U", "postgres",
+         "-d", db, "-c", "BEGIN; SELECT 1 FROM channels WHERE id = %d FOR UPDATE; "
+                         "SELECT pg_sleep(3); COMMIT;" % cid],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        srv = servers(pg)
+        code = srv.deletion("facebook", sign_py(FB_SECRET, person))["confirmation_code"]
+        time.sleep(1.0)
+        assert srv.status_json(code)["state"] in ("received", "running")
+    finally:
+        holder.wait(timeout=30)
+    srv.wait_completed(code, timeout=20)
+    stop_ok(srv)
+    log = srv.stderr()
+    assert "retried later" in log and "lock_timeout" in log and "55P03" in log, log
+    assert person not in log
+    assert pg_rows(pg_server, db, "SELECT count(*) FROM channels WHERE id = %d" % cid) == [["0"]]
+    # The restore marker (the one table lethe writes in the app database) is kept there.
+    marker = pg_rows(pg_server, db, "SELECT id, epoch FROM lethe_restore_marker")
+    assert len(marker) == 1 and marker[0][0] == "1" and int(marker[0][1]) >= 1, marker
+
+
+def test_pg_demo_written_by_lethe_demo_erases_and_sweeps_like_sqlite(demo, pg_server,
+                                                                      tmp_path):
+    """`lethe demo --database postgresql://` (the reference app, timestamptz times) and
+    the SQLite demo of the same options: the same plans, erasures and sweeps."""
+    name = "h1_demo_%d" % next(PG_SEQ)
+    url = pg_server.create_db(name)
+    try:
+        pg = make_demo(tmp_path / "pgdemo", DEFAULT_DEMO_OPTIONS + ["--database", url])
+        text = pg.config.read_text()
+        for s in ("mail", "selfservice"):
+            text = without_section(text, s)
+        pg.config.write_text(text)
+        for ident in ("email=user2@example.com", "user_id=4", "account_name=Demo User 6"):
+            assert plan_rows(pg, "account", ident) == plan_rows(demo, "account", ident), ident
+            demo.erase("account", ident, batch=3)
+            pg.erase("account", ident, batch=3)
+        now = DEMO_NOW + 2 * DAY
+        for d in (demo, pg):
+            code, out, err = run_lethe("sweep", "-c", d.config, "--once", "--json",
+                                       env=clock_env(now))
+            assert code == 0, err
+        for t in TABLES:
+            assert pg_ids(pg_server, name, t) == sq_ids(demo, t), t
+    finally:
+        pg_server.drop_db(name)
+
+
+def test_pg_database_options_are_checked(demo, pg_server, tmp_path):
+    d = copy_demo(demo.dir, tmp_path / "opts")
+    edit(d.config, r"^(  database: .*)$", "\\1\n  database_options: {lock_timeout_ms: 300}")
+    code, out, err = d.lethe("plan", "--scope", "account", "--id", "email=a@x.example")
+    assert code == 3 and "PostgreSQL app database only" in err, (code, err)
+    set_database(d, pg_server.url("postgres") + "&options=-c%20lock_timeout%3D1s")
+    code, out, err = d.lethe("plan", "--scope", "account", "--id", "email=a@x.example")
+    assert code == 3 and "keep one" in err, (code, err)
+    set_database(d, pg_server.url("postgres"))
+    edit(d.config, r"lock_timeout_ms: 300", "lock_timeout_ms: 0")
+    code, out, err = d.lethe("plan", "--scope", "account", "--id", "email=a@x.example")
+    assert code == 3 and "lock_timeout_ms must be an integer from 1" in err, (code, err)
+    edit(d.config, r"lock_timeout_ms: 0", "lock_timeout: 1")
+    code, out, err = d.lethe("plan", "--scope", "account", "--id", "email=a@x.example")
+    assert code == 3 and "lock_timeout" in err, (code, err)
