@@ -11,6 +11,8 @@
  * kept, as SQLite keeps it), INTEGER BIGINT, BLOB BYTEA, REAL DOUBLE
  * PRECISION; WITHOUT ROWID and STRICT go; REFERENCES clauses go (the SQLite
  * store does not enforce foreign keys); partial indexes stay as they are.
+ * A table whose rows have only SQLite's implicit rowid gets a column rowid
+ * (an identity), so that "ORDER BY rowid" means insertion order on both.
  *
  * The tables live in schema "lethe" (sq_pg.h SQPG_SCHEMA, the connection's
  * search_path); the version in its table schema_version.  The migration
@@ -134,6 +136,38 @@ store__pg_translate(const char *sql)
 	return out;
 }
 
+/* True if the SQLite table @sql makes has a rowid of its own only (no INTEGER PRIMARY KEY). */
+static bool
+implicit_rowid(const char *sql)
+{
+	const char *p;
+
+	for (p = sql; *p != '\0'; p++)
+		if ((p == sql || !word_char(p[-1])) &&
+		    (match(p, "INTEGER PRIMARY KEY") > 0 || match(p, "WITHOUT ROWID") > 0))
+			return false;
+	return true;
+}
+
+/*
+ * The rowid of a table that has no INTEGER PRIMARY KEY, as a column of its
+ * own, so that "ORDER BY rowid" (the order rows were inserted in) reads
+ * the same on both backends.
+ */
+static void
+add_rowid(struct store_pg_object *o)
+{
+	char *end = strrchr(o->sql, ')');
+	char *sql;
+
+	if (end == NULL)
+		return;
+	sql = xasprintf("%.*s, rowid BIGINT GENERATED ALWAYS AS IDENTITY%s", (int)(end - o->sql),
+	                o->sql, end);
+	free(o->sql);
+	o->sql = sql;
+}
+
 void
 store__pg_catalogue_free(struct store_pg_catalogue *cat)
 {
@@ -185,6 +219,8 @@ store__pg_catalogue(const char *lite_sql, struct store_pg_catalogue *cat, struct
 		o->name = xstrdup((const char *)sqlite3_column_text(q, 1));
 		o->table = xstrdup((const char *)sqlite3_column_text(q, 2));
 		o->sql = store__pg_translate((const char *)sqlite3_column_text(q, 3));
+		if (!o->index && implicit_rowid((const char *)sqlite3_column_text(q, 3)))
+			add_rowid(o);
 	}
 	if (r != SQLITE_DONE)
 		rc = lethe_err_set(err, LETHE_E_INTERNAL, "state store schema: %s",

@@ -49,6 +49,8 @@
 #define OID_FLOAT8 701
 #define OID_NUMERIC 1700
 
+#define SETS_MAX 16 /* session settings remembered */
+
 /* A server-side prepared statement of a connection, by its SQL and parameter types. */
 struct prep {
 	uint64_t hash; /* of key */
@@ -70,7 +72,7 @@ struct pgc {
 	unsigned nextname;
 	struct prep *preps;
 	size_t nprep, capprep;
-	struct buf replay;     /* the session's SETs, repeated after a reconnect */
+	char *sets[SETS_MAX];  /* the session's SETs, the last per name: repeated on reconnect */
 	void (*watch)(void *); /* sqpg_watch_txn(): called before a transaction statement */
 	void *watch_arg;
 };
@@ -201,9 +203,14 @@ forget_preps(struct pgc *c)
 static bool
 setup(struct pgc *c)
 {
+	int i;
+
 	if (!run(c, "SET search_path = " SQPG_SCHEMA))
 		return false;
-	return c->replay.len == 0 || run(c, buf_str(&c->replay));
+	for (i = 0; i < SETS_MAX && c->sets[i] != NULL; i++)
+		if (!run(c, c->sets[i]))
+			return false;
+	return true;
 }
 
 /*
@@ -421,7 +428,6 @@ sq_pg_open(const char *url, struct sq **out, struct lethe_err *err)
 	c->kind = SQ_PG;
 	c->pq = pq;
 	c->shown = pq_url_redacted(url);
-	buf_init(&c->replay, 64u << 10);
 	c->conn = pq->connectdb(url);
 	if (c->conn == NULL || pq->status(c->conn) != CONNECTION_OK) {
 		char why[LETHE_ERR_MAX];
@@ -471,7 +477,8 @@ sqpg_close(struct sq *sc)
 		c->pq->finish(c->conn);
 	forget_preps(c);
 	free(c->preps);
-	buf_free(&c->replay);
+	for (int i = 0; i < SETS_MAX; i++)
+		free(c->sets[i]);
 	free(c->shown);
 	free(c->msg);
 	free(c);
@@ -591,6 +598,27 @@ sqpg_rollback(struct sq *sc)
 	c->retry = retry;
 }
 
+/* Keep "SET @name..." (@sql) for a reconnect: the last one of each name. */
+static void
+remember_set(struct pgc *c, const char *name, const char *sql)
+{
+	size_t n = 0;
+	int i;
+
+	while (word_char(name[n]))
+		n++;
+	for (i = 0; i < SETS_MAX && c->sets[i] != NULL; i++) {
+		const char *q = skip_space(c->sets[i] + 3);
+
+		if (strncasecmp(q, name, n) == 0 && !word_char(q[n]))
+			break;
+	}
+	if (i == SETS_MAX)
+		return;
+	free(c->sets[i]);
+	c->sets[i] = xstrdup(sql);
+}
+
 lethe_rc
 sqpg_exec(struct sq *sc, const char *sql, struct lethe_err *err)
 {
@@ -609,10 +637,8 @@ sqpg_exec(struct sq *sc, const char *sql, struct lethe_err *err)
 		return fail(c, err, "exec");
 	/* A session setting: repeated on the connection a reconnect makes. */
 	if (is_kw(p, "SET") && !is_kw(skip_space(p + 3), "LOCAL") &&
-	    !is_kw(skip_space(p + 3), "TRANSACTION")) {
-		buf_adds(&c->replay, sql);
-		buf_adds(&c->replay, ";");
-	}
+	    !is_kw(skip_space(p + 3), "TRANSACTION"))
+		remember_set(c, skip_space(p + 3), sql);
 	return LETHE_OK;
 }
 
@@ -714,8 +740,12 @@ sqpg_bind_blob(struct sq_stmt *sq, int i, const void *v, size_t n, bool copy)
 			memcpy(p->own, v, n);
 		v = p->own;
 	}
-	/* An empty blob is an empty bytea, not NULL. */
-	p->val = v != NULL ? v : "";
+	/* NULL is NULL (as SQLite binds it); an empty blob is an empty bytea. */
+	if (v == NULL) {
+		sqpg_bind_null(sq, i);
+		return;
+	}
+	p->val = v;
 	p->len = (int)n;
 }
 
@@ -730,6 +760,53 @@ fnv(const char *a, const char *b)
 	for (; *b != '\0'; b++)
 		h = (h ^ (unsigned char)*b) * 1099511628211ULL;
 	return h;
+}
+
+/* PREPARE @sql as @name with parameter types @oids; false with the error recorded. */
+static bool
+prepare_once(struct pgc *c, const char *name, const char *sql, int np, const Oid *oids,
+             bool *untyped)
+{
+	PGresult *res = c->pq->prepare(c->conn, name, sql, np, oids);
+	ExecStatusType s = res != NULL ? c->pq->resultStatus(res) : PGRES_FATAL_ERROR;
+	const char *state;
+
+	*untyped = false;
+	if (s != PGRES_COMMAND_OK) {
+		state = res != NULL ? c->pq->resultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+		*untyped = state != NULL && strcmp(state, "42P08") == 0;
+		fail_res(c, res);
+	}
+	note_txn(c);
+	if (res != NULL)
+		c->pq->clear(res);
+	return s == PGRES_COMMAND_OK;
+}
+
+/*
+ * PREPARE, where NULL parameters are sent untyped for the server to infer
+ * (@nulls: there are some).  Where it cannot ("?1 IS NULL OR x = ?1" meets
+ * the IS NULL first: SQLSTATE 42P08), they are text.  In a transaction the
+ * first try runs under a savepoint, so that its failure does not abort it.
+ */
+static bool
+server_prepare(struct pgc *c, const char *name, const char *sql, int np, Oid *oids, bool nulls)
+{
+	bool sp = nulls && c->txn, untyped = false, ok;
+	int i;
+
+	if (sp && !run(c, "SAVEPOINT sqpg_prepare"))
+		return false;
+	ok = prepare_once(c, name, sql, np, oids, &untyped);
+	if (sp)
+		run(c,
+		    ok ? "RELEASE SAVEPOINT sqpg_prepare" : "ROLLBACK TO SAVEPOINT sqpg_prepare");
+	if (ok || !untyped || !nulls)
+		return ok;
+	for (i = 0; i < np; i++)
+		if (oids[i] == 0)
+			oids[i] = OID_TEXT;
+	return prepare_once(c, name, sql, np, oids, &untyped);
 }
 
 /* The server-side statement of @q for its bound types: found, or prepared now. */
@@ -765,9 +842,8 @@ prepared(struct pgst *q)
 			break;
 		}
 	if (pr == NULL) {
-		PGresult *res;
-		ExecStatusType s;
 		char name[24];
+		bool nulls = strchr(types, 'n') != NULL;
 
 		oids = xcalloc((size_t)q->np + 1, sizeof(*oids));
 		for (i = 0; i < q->np; i++)
@@ -777,15 +853,7 @@ prepared(struct pgst *q)
 			          : types[i] == 'u' ? OID_TEXT
 			                            : 0;
 		snprintf(name, sizeof(name), "lethe_%u", c->nextname++);
-		res = c->pq->prepare(c->conn, name, q->sql, q->np, oids);
-		s = res != NULL ? c->pq->resultStatus(res) : PGRES_FATAL_ERROR;
-		if (s != PGRES_COMMAND_OK) {
-			fail_res(c, res);
-			ok = false;
-		}
-		note_txn(c);
-		if (res != NULL)
-			c->pq->clear(res);
+		ok = server_prepare(c, name, q->sql, q->np, oids, nulls);
 		if (ok) {
 			c->preps = xgrow(c->preps, &c->capprep, c->nprep + 1, sizeof(*c->preps));
 			pr = &c->preps[c->nprep++];

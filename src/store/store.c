@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * store.c - the SQLite state store (see store.h): opening and closing a
+ * store.c - the state store (see store.h): opening and closing a
  * connection, transactions, the connection's settings, and the key
  * fingerprints.  The tables live in one file per family (store_internal.h).
+ * A postgresql:// path opens a PostgreSQL store instead (sq_pg.c; its
+ * settings below are the PostgreSQL ones: docs/internals/store.md).
  *
  * The connection runs WAL with synchronous=NORMAL: a process crash loses
  * nothing committed; the executor is written so that a lost last commit
@@ -23,6 +25,7 @@
 
 #include "store/store_internal.h"
 #include "util/mem.h"
+#include "util/pq.h"
 #include "util/sqliteutil.h"
 #include "util/timeutil.h"
 
@@ -77,22 +80,66 @@ on_busy(void *arg, int tries)
 	return 1;
 }
 
+/* PostgreSQL: the write lock's wait is the session's lock_timeout. */
+static lethe_rc
+pg_busy(struct store *st, struct lethe_err *err)
+{
+	char sql[64];
+
+	snprintf(sql, sizeof(sql), "SET lock_timeout = %lld", (long long)st->busy_ms);
+	return sq_exec(st->c, sql, err);
+}
+
 void
 store_set_busy_timeout(struct store *st, int64_t ms)
 {
 	st->busy_ms = ms;
+	if (sq_kind(st->c) == SQ_PG)
+		pg_busy(st, NULL);
+}
+
+/*
+ * A PostgreSQL store (docs/internals/store.md "PostgreSQL"): no pragmas,
+ * no file; the schema made or upgraded under the write lock.
+ */
+static lethe_rc
+open_pg(const char *url, struct store **out, struct lethe_err *err)
+{
+	struct store *st = xcalloc(1, sizeof(*st));
+	lethe_rc rc = sq_pg_open(url, &st->c, err);
+
+	if (rc != LETHE_OK) {
+		free(st);
+		return rc;
+	}
+	st->busy_ms = STORE_BUSY_MS;
+	store__audit_watch(st);
+	rc = pg_busy(st, err);
+	if (rc == LETHE_OK)
+		rc = store__migrate(st, url, err);
+	if (rc != LETHE_OK) {
+		sq_close(st->c);
+		free(st);
+		return rc;
+	}
+	*out = st;
+	return LETHE_OK;
 }
 
 lethe_rc
 store_open(const char *path, struct store **out, struct lethe_err *err)
 {
-	struct store *st = xcalloc(1, sizeof(*st));
-	char *tmp = xstrdup(path);
+	struct store *st;
+	char *tmp;
 	sqlite3 *db = NULL;
 	int fd;
 	lethe_rc rc = LETHE_OK;
 
 	*out = NULL;
+	if (pq_is_url(path))
+		return open_pg(path, out, err);
+	st = xcalloc(1, sizeof(*st));
+	tmp = xstrdup(path);
 	if (mkdirs(dirname(tmp)) != 0) {
 		rc = lethe_err_set(err, LETHE_E_STATE, "cannot create directory for %s: %s", path,
 		                   strerror(errno));
@@ -159,7 +206,7 @@ store_close(struct store *st)
 		sq_finalize(st->cache[i].q);
 	buf_free(&st->audit_buf);
 	/* Closing may checkpoint (the last connection does): let that one sync. */
-	if (st->deferred)
+	if (st->deferred && sq_kind(st->c) == SQ_SQLITE)
 		sq_exec(st->c, "PRAGMA synchronous=FULL", NULL);
 	sq_close(st->c);
 	free(st);
@@ -187,10 +234,15 @@ store_rollback(struct store *st)
 	sq_rollback(st->c);
 }
 
+/*
+ * On PostgreSQL every commit is durable (synchronous_commit on) but on the
+ * deferred connection: there durable means "on" again, normal too.
+ */
 lethe_rc
 store_set_durable(struct store *st, struct lethe_err *err)
 {
-	if (sq_exec(st->c, "PRAGMA synchronous=FULL", NULL) != LETHE_OK)
+	if (sq_exec(st->c, SQ2(st->c, "PRAGMA synchronous=FULL", "SET synchronous_commit = on"),
+	            NULL) != LETHE_OK)
 		return store__fail(st, err, "synchronous");
 	return LETHE_OK;
 }
@@ -198,14 +250,18 @@ store_set_durable(struct store *st, struct lethe_err *err)
 void
 store_set_normal_sync(struct store *st)
 {
-	sq_exec(st->c, "PRAGMA synchronous=NORMAL", NULL);
+	sq_exec(st->c, SQ2(st->c, "PRAGMA synchronous=NORMAL", "SET synchronous_commit = on"),
+	        NULL);
 }
 
 lethe_rc
 store_set_deferred_sync(struct store *st, struct lethe_err *err)
 {
-	if (sq_exec(st->c, "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0", NULL) !=
-	    LETHE_OK)
+	/* PostgreSQL: commits not waited for; store_wal_sync() makes them durable. */
+	if (sq_exec(st->c,
+	            SQ2(st->c, "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0",
+	                "SET synchronous_commit = off"),
+	            NULL) != LETHE_OK)
 		return store__fail(st, err, "synchronous");
 	st->deferred = true;
 	return LETHE_OK;
@@ -216,6 +272,8 @@ store_set_cache(struct store *st, int kib, struct lethe_err *err)
 {
 	char sql[64];
 
+	if (sq_kind(st->c) == SQ_PG)
+		return LETHE_OK; /* the server's cache */
 	snprintf(sql, sizeof(sql), "PRAGMA cache_size=-%d", kib);
 	if (sq_exec(st->c, sql, NULL) != LETHE_OK)
 		return store__fail(st, err, "cache_size");
@@ -225,10 +283,13 @@ store_set_cache(struct store *st, int kib, struct lethe_err *err)
 lethe_rc
 store_checkpoint(struct store *st, bool restart, struct lethe_err *err)
 {
-	int rc = sqlite3_wal_checkpoint_v2(
+	int rc;
+
+	if (sq_kind(st->c) == SQ_PG)
+		return LETHE_OK; /* the server checkpoints */
+	rc = sqlite3_wal_checkpoint_v2(
 	    sq_sqlite_handle(st->c), NULL,
 	    restart ? SQLITE_CHECKPOINT_RESTART : SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-
 	if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
 		return store__fail(st, err, "checkpoint");
 	return LETHE_OK;

@@ -6,9 +6,13 @@ the session's PostgreSQL server: the backend of sq.h (store/sq_pg.c) itself,
 typed parameters, results read back (text, integers, bytea, booleans,
 NULL), INSERT OR IGNORE, the write lock between two connections, a lost
 connection (an error, then a reconnect) and a password kept out of
-messages.
+messages.  The others run the lethe binary with `state.database:` set to
+that database's URL in lethe.yaml (the product's configuration key).
 """
+import re
+import sqlite3
 import subprocess
+import threading
 from pathlib import Path
 
 from lethe_e2e import lethe_path
@@ -16,6 +20,22 @@ from lethe_e2e import lethe_path
 
 def probe_path():
     return str(Path(lethe_path()).parent / "tests" / "unit" / "sq_pg_probe")
+
+
+def use_pg_state(demo, url):
+    """Point the demo's lethe.yaml at the PostgreSQL state store @url."""
+    text = demo.config.read_text()
+    text = re.sub(r"(?m)^state:\n(  .*\n)*", "", text)
+    demo.config.write_text(text + "state:\n  database: %s\n" % url)
+
+
+def pg_rows(pg, db, sql):
+    out = pg.psql(db, "SET search_path = lethe; " + sql)
+    return [line.split("|") for line in out.splitlines() if line != ""]
+
+
+def db_name(url):
+    return url.split("/")[3].split("?")[0]
 
 
 def test_sq_pg_backend(pg_db):
@@ -26,3 +46,100 @@ def test_sq_pg_backend(pg_db):
     for check in ("insert or ignore", "blob", "bool", "c2 begin waits", "c2 write waits",
                   "lost", "reconnected", "redacted"):
         assert "ok " + check in lines
+
+
+def sqlite_catalogue(path):
+    con = sqlite3.connect(str(path))
+    try:
+        tables = [r[0] for r in con.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' "
+            "AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+        cols = {t: sorted(r[1] for r in con.execute("PRAGMA table_info(\"%s\")" % t))
+                for t in tables}
+        idx = sorted(r[0] for r in con.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"))
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+    finally:
+        con.close()
+    return cols, idx, version
+
+
+def pg_catalogue(pg, db):
+    cols = {}
+    for t, c in pg_rows(pg, db, "SELECT table_name, column_name FROM "
+                               "information_schema.columns WHERE table_schema = 'lethe' "
+                               "AND table_name <> 'schema_version'"):
+        cols.setdefault(t, []).append(c)
+    # SQLite's implicit rowid is a column of its own on PostgreSQL (ORDER BY rowid).
+    assert "rowid" in cols["request_events"]
+    cols = {t: sorted(x for x in c if x != "rowid") for t, c in cols.items()}
+    # lethe's own indexes: not those PostgreSQL makes for keys and UNIQUE.
+    idx = sorted(r[0] for r in pg_rows(
+        pg, db, "SELECT indexname FROM pg_indexes i WHERE schemaname = 'lethe' AND NOT "
+                "EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conname = i.indexname)"))
+    version = int(pg_rows(pg, db, "SELECT version FROM schema_version")[0][0])
+    return cols, idx, version
+
+
+def test_pg_schema_is_sqlites(demo, pg, pg_db):
+    """A new PostgreSQL store gets SQLite's tables, columns, indexes and version."""
+    code, _, err = demo.lethe("jobs", "--json")
+    assert code == 0, err
+    lite = sqlite_catalogue(demo.state_db)
+    use_pg_state(demo, pg_db)
+    code, _, err = demo.lethe("jobs", "--json")
+    assert code == 0, err
+    got = pg_catalogue(pg, db_name(pg_db))
+    assert got[0] == lite[0]
+    assert got[1] == lite[1]
+    assert got[2] == lite[2]
+    assert "singletons" in got[0]
+    # The tables are in schema lethe, not the app's public schema.
+    assert pg_rows(pg, db_name(pg_db), "SELECT count(*) FROM information_schema.tables "
+                                       "WHERE table_schema = 'public'") == [["0"]]
+
+
+def test_pg_store_migrates_once(demo, pg, pg_db):
+    """Several lethe processes opening a new store at once: one migrates, all work."""
+    code, _, err = demo.lethe("jobs", "--json")
+    assert code == 0, err
+    version = sqlite_catalogue(demo.state_db)[2]
+    use_pg_state(demo, pg_db)
+    results = []
+
+    def one():
+        results.append(demo.lethe("jobs", "--json"))
+
+    threads = [threading.Thread(target=one) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r[0] for r in results] == [0] * 4, [r[2] for r in results]
+    assert pg_rows(pg, db_name(pg_db), "SELECT id, version FROM schema_version") == \
+        [["1", str(version)]]
+
+
+def test_pg_store_erase(demo, pg, pg_db):
+    """An erasure through the CLI with the state on PostgreSQL: its job and steps there."""
+    use_pg_state(demo, pg_db)
+    summary = demo.erase("account", "user_id=3")
+    assert summary["state"] == "completed"
+    jobs = pg_rows(pg, db_name(pg_db), "SELECT state, lease_owner IS NULL FROM jobs")
+    assert jobs == [["completed", "t"]]
+    steps = pg_rows(pg, db_name(pg_db), "SELECT count(*) FROM job_steps WHERE finished <> 0")
+    assert int(steps[0][0]) > 0
+    # Nothing of lethe's in a var/state.db.
+    assert not demo.state_db.exists()
+    again = demo.erase("account", "user_id=3")
+    assert again["state"] == "completed"
+
+
+def test_pg_store_password_redacted(demo):
+    """A store that cannot be reached: the message names it without its password."""
+    use_pg_state(demo, "postgresql://lethe:hunter2secret@/nodb?host=/nonexistent-dir")
+    code, out, err = demo.lethe("jobs", "--json")
+    assert code != 0
+    assert "hunter2secret" not in out + err
+    assert "***" in err
+    assert "cannot connect to state store" in err
