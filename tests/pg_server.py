@@ -6,8 +6,9 @@ it) is started for one session: initdb into a fresh directory of its own,
 trust authentication, the Unix socket in that directory and no TCP unless
 asked (tcp=True: 127.0.0.1 on a free port), max_connections 200.  It is
 stopped (pg_ctl stop -m immediate, then SIGKILL if it lingers) and its
-directory removed by stop(), which also runs at interpreter exit (atexit), so
-nothing is left running.  Every wait is bounded.
+directory removed by stop(), which also runs at interpreter exit (atexit); a
+watchdog process does the same if this process dies without either (SIGKILL,
+an unhandled SIGTERM), so nothing is left running.  Every wait is bounded.
 
 The server never runs as root: when this process is root, initdb, pg_ctl and
 the postmaster run as nobody:nogroup (PostgreSQL refuses root); otherwise as
@@ -49,6 +50,24 @@ PSQL_TIMEOUT = 120
 SOCKET_PORT = 5432      # names the socket file only (.s.PGSQL.5432) when there is no TCP
 SUN_PATH_MAX = 100      # sun_path is 108 bytes; the socket file's name takes 13 of them
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_$-]{0,62}$")
+
+# The watchdog: waits (in a session of its own, so the terminal's Ctrl-C does not
+# reach it) until its parent is gone, then stops the server and removes its directory.
+_WATCHDOG = r"""
+import os, shutil, subprocess, sys, time
+parent, pg_ctl, datadir, top, as_nobody = sys.argv[1:6]
+while os.getppid() == int(parent):
+    time.sleep(0.5)
+if os.path.exists(os.path.join(datadir, "postmaster.pid")):
+    kw = dict(user="nobody", group="nogroup", extra_groups=[]) if as_nobody == "1" else {}
+    try:
+        subprocess.run([pg_ctl, "-D", datadir, "-m", "immediate", "-w", "-t", "20", "stop"],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, cwd="/", timeout=40, **kw)
+    except Exception:
+        pass
+shutil.rmtree(top, ignore_errors=True)
+"""
 
 
 class PgError(RuntimeError):
@@ -126,6 +145,7 @@ class PgServer:
         self.host = None       # the socket directory, or 127.0.0.1 with tcp
         self._as_nobody = os.geteuid() == 0
         self._started = False
+        self._watchdog = None
 
     # -- running the server's programs ------------------------------------------------
 
@@ -174,6 +194,12 @@ class PgServer:
         self.logfile = os.path.join(self.dir, "log")
         if not self.keep:
             atexit.register(self.stop)
+            self._watchdog = subprocess.Popen(
+                ["/usr/bin/python3", "-c", _WATCHDOG, str(os.getpid()),
+                 os.path.join(PG_BINDIR, "pg_ctl"), self.datadir, self.dir,
+                 "1" if self._as_nobody else "0"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, start_new_session=True, cwd="/")
         self._started = True
         try:
             os.chmod(self.dir, 0o755)
@@ -248,6 +274,10 @@ class PgServer:
             atexit.unregister(self.stop)
         except Exception:  # noqa: BLE001 - interpreter shutting down
             pass
+        if self._watchdog is not None:
+            self._watchdog.kill()
+            self._watchdog.wait()
+            self._watchdog = None
         pid = self.postmaster_pid()
         if pid is not None:
             try:
@@ -364,8 +394,8 @@ def _children(pid):
 
 
 def processes_of(datadir):
-    """Pids of live processes whose command line names @datadir (for checks that a
-    stopped server left nothing behind)."""
+    """Pids of live postgres processes whose command line names @datadir (the
+    postmaster: for checks that a stopped server left nothing behind)."""
     out = []
     needle = os.fsencode(datadir)
     for d in os.listdir("/proc"):
@@ -376,6 +406,7 @@ def processes_of(datadir):
                 cmdline = f.read()
         except OSError:
             continue
-        if needle in cmdline and _alive(int(d)):
+        argv0 = os.path.basename(cmdline.split(b"\0", 1)[0])
+        if argv0 in (b"postgres", b"postmaster") and needle in cmdline and _alive(int(d)):
             out.append(int(d))
     return out

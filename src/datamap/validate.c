@@ -282,10 +282,20 @@ validate_table(struct datamap *dm, struct dm_table *t, struct appdb *db, struct 
 			rc = need_col(dm, &infos[l->parent->index], l->references, l->line,
 			              "referenced column of the parent", err);
 		if (rc == LETHE_OK && !db->ops->column_indexed(db, t->name, l->column) &&
-		    strcmp(l->column, t->key) != 0)
-			log_warnx("%s:%d: %s.%s has no index: erasure will scan the table "
-			          "(CREATE INDEX ON %s(%s))",
-			          dm->path, l->line, t->name, l->column, t->name, l->column);
+		    strcmp(l->column, t->key) != 0) {
+			struct buf b;
+
+			/* Quoted as the dialect quotes: a mixed-case name stays itself. */
+			buf_init(&b, 1024);
+			buf_adds(&b, "CREATE INDEX ON ");
+			appdb_quote(db, &b, t->name);
+			buf_adds(&b, " (");
+			appdb_quote(db, &b, l->column);
+			buf_adds(&b, ")");
+			log_warnx("%s:%d: %s.%s has no index: erasure will scan the table (%s)",
+			          dm->path, l->line, t->name, l->column, buf_str(&b));
+			buf_free(&b);
+		}
 	}
 	for (i = 0; rc == LETHE_OK && i < t->ntokens; i++)
 		rc = need_col(dm, ti, t->tokens[i], t->line, "token column", err);

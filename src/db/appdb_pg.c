@@ -51,6 +51,9 @@
 #define OID_TIMESTAMP 1114
 #define OID_TIMESTAMPTZ 1184
 
+/* Seconds a connection attempt waits for the server (unless the URL says). */
+#define CONNECT_TIMEOUT_S 10
+
 /* Session settings lethe wants unless the role, database or URL set them. */
 static const char SESSION_SQL[] =
     "SELECT set_config(d.name, d.v, false) FROM (VALUES "
@@ -187,7 +190,16 @@ pg_open(struct appdb *db, const char *target, struct lethe_err *err)
 
 	if (pq == NULL)
 		return LETHE_E_CONFIG;
-	c = pq->connectdb(target);
+	/* libpq waits for a server that does not answer forever unless told otherwise. */
+	if (strstr(target, "connect_timeout=") == NULL) {
+		char *t = xasprintf("%s%sconnect_timeout=%d", target,
+		                    strchr(target, '?') != NULL ? "&" : "?", CONNECT_TIMEOUT_S);
+
+		c = pq->connectdb(t);
+		free(t);
+	} else {
+		c = pq->connectdb(target);
+	}
 	if (c == NULL || pq->status(c) != CONNECTION_OK) {
 		char *red = pq_url_redacted(target);
 		const char *m = c != NULL ? pq->errorMessage(c) : "out of memory";

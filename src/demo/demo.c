@@ -5,10 +5,11 @@
  * Builds a small but realistic app to erase data from: a scheduler for
  * social-media posts whose users connect Facebook, Instagram, YouTube,
  * LinkedIn, X and TikTok accounts ("channels").  The output is DIR/app.db
- * (SQLite, WAL) or, with a postgresql:// database, the same tables and rows
- * in that database's schema public (demo_pg.c), one real file under DIR/media/ per media row, the
- * embedded data map and configuration, and DIR/var/anonymize.key.  The schema is the one
- * src/demo/datamap.yaml describes; docs/demo.md lists it.
+ * (SQLite, WAL) or, with a postgresql:// database, the same tables and
+ * rows in that database's schema public (demo_pg.c), one real file under
+ * DIR/media/ per media row, the embedded data map and configuration, and
+ * DIR/var/anonymize.key.  The schema is the one src/demo/datamap.yaml
+ * describes; docs/demo.md lists it.
  *
  * Everything is a pure function of (users, seed, heavy): rows come from a
  * private splitmix64 generator, one independent stream per user, and every
@@ -457,11 +458,11 @@ url_without_password(const char *url, bool *had)
 		pw = q + 1;
 		if (strncmp(pw, "password=", 9) == 0) {
 			end = strchr(pw, '&');
+			/* the last parameter: its '?' or '&' goes with it */
 			if (end != NULL)
 				tmp = xasprintf("%.*s%s", (int)(pw - out), out, end + 1);
 			else
-				tmp = xasprintf("%.*s", (int)(q - out),
-				                out); /* drops the '?' or '&' too */
+				tmp = xasprintf("%.*s", (int)(q - out), out);
 			free(out);
 			out = tmp;
 			*had = true;
@@ -618,7 +619,7 @@ demo_build(const struct demo_opts *opts, struct lethe_err *err)
 	char *dir = NULL, *media = NULL, *var = NULL, *db_path = NULL, *p = NULL, *conf = NULL;
 	char *red = NULL;
 	size_t len;
-	bool created = false, wrote_conf = false, had_password = false;
+	bool created = false, had_password = false;
 	lethe_rc rc = LETHE_OK;
 
 	memset(&g, 0, sizeof(g));
@@ -683,15 +684,17 @@ demo_build(const struct demo_opts *opts, struct lethe_err *err)
 	if (rc != LETHE_OK)
 		goto out;
 	free(p);
-	p = xasprintf("%s/lethe.yaml", dir);
 	if (conf == NULL)
 		conf = xstrdup(demo_lethe_yaml);
-	wrote_conf = true;
-	rc = demo_write_file(p, conf, strlen(conf), 0644, err);
-	if (rc != LETHE_OK)
-		goto out;
-	free(p);
-	p = NULL;
+	if (opts->database == NULL) {
+		/* (on PostgreSQL once the rows are committed: no lethe.yaml naming an
+		 * empty database, and --force keeps the old one if the new load fails) */
+		p = xasprintf("%s/lethe.yaml", dir);
+		rc = demo_write_file(p, conf, strlen(conf), 0644, err);
+		if (rc != LETHE_OK)
+			goto out;
+		free(p);
+	}
 	p = xasprintf("%s/anonymize.key", var);
 	rc = write_key(p, opts->seed, err);
 	if (rc != LETHE_OK)
@@ -716,6 +719,13 @@ demo_build(const struct demo_opts *opts, struct lethe_err *err)
 	rc = demo_db_close(&g);
 	if (rc != LETHE_OK)
 		goto out;
+	if (opts->database != NULL) {
+		free(p);
+		p = xasprintf("%s/lethe.yaml", dir);
+		rc = demo_write_file(p, conf, strlen(conf), 0644, err);
+		if (rc != LETHE_OK)
+			goto out;
+	}
 	if (!opts->quiet) {
 		red = opts->database != NULL ? pq_url_redacted(opts->database) : NULL;
 		printf("demo written to %s\n", dir);
@@ -744,12 +754,6 @@ out:
 	demo_db_close(&g);
 	if (rc != LETHE_OK && created)
 		remove_db(db_path);
-	if (rc != LETHE_OK && wrote_conf && opts->database != NULL) {
-		/* The transaction rolled back: no lethe.yaml naming an empty database. */
-		free(p);
-		p = xasprintf("%s/lethe.yaml", dir);
-		unlink(p);
-	}
 	free(red);
 	free(conf);
 	free(p);

@@ -43,12 +43,14 @@ sweep_check_indexes(const struct datamap *dm, struct appdb *db)
 
 	for (i = 0; i < dm->ntables; i++) {
 		const struct dm_table *t = &dm->tables[i];
+		const char *dot = strchr(t->name, '.');
 		struct buf b;
 
 		if (!t->ttl.present || tab_index_fits(db, t))
 			continue;
 		buf_init(&b, 1024);
-		buf_addf(&b, "CREATE INDEX %s_", t->name);
+		/* An index is named without its table's schema (it lives there). */
+		buf_addf(&b, "CREATE INDEX %s_", dot != NULL ? dot + 1 : t->name);
 		for (j = 0; j < t->ttl.nwhen; j++)
 			buf_addf(&b, "%s_", t->ttl.when[j].column);
 		buf_addf(&b, "%s_idx ON ", t->ttl.column);

@@ -172,6 +172,22 @@ def test_demo_pg_failure_mid_load_leaves_nothing(pg_server, pg_db, tmp_path):
     assert not (tmp_path / "d" / "app.db").exists()
 
 
+def test_demo_pg_force_that_fails_keeps_the_old_demo(pg_server, pg_db, tmp_path):
+    """--force replaces the tables in the same transaction: when that fails (a view of
+    the app's depends on users), the old tables and the old lethe.yaml stay."""
+    db = db_name(pg_db)
+    code, out, err = run_lethe("demo", "--dir", tmp_path / "d", "--quiet", "--database",
+                               pg_db, "--users", "3")
+    assert code == 0, err
+    conf = (tmp_path / "d" / "lethe.yaml").read_text()
+    pg_server.psql(db, "CREATE VIEW app_users AS SELECT id, email FROM users")
+    code, out, err = run_lethe("demo", "--dir", tmp_path / "d", "--quiet", "--force",
+                               "--database", pg_db, "--users", "5")
+    assert code == 1 and "app_users" in err, err
+    assert pg_server.psql(db, "SELECT count(*) FROM users") == "3\n"
+    assert (tmp_path / "d" / "lethe.yaml").read_text() == conf
+
+
 def test_demo_pg_password_never_written_or_printed(pg_server, pg_db, tmp_path):
     url = pg_db.replace("postgres@", "postgres:%s@" % SECRET) + "&password=" + SECRET
     state = pg_server.url("postgres").replace("postgres@", "postgres:%s@" % SECRET)

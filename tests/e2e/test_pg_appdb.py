@@ -369,15 +369,26 @@ scopes:
             text = re.sub(r"(?ms)^%s:.*?(?=^\S)" % s, "", text)
         d.config.write_text(text)
         plan = d.plan("account", "email=a@x.example")
+        # The index advice for a mixed-case column is quoted, so it runs as printed.
+        code, out, err = d.lethe("plan", "--scope", "account", "--id", "email=a@x.example")
+        assert code == 0 and 'CREATE INDEX ON "app"."People" ("Email")' in err, err
         assert [(s["table"], s["rows"]) for s in plan["steps"]] == [("app.notes", 2),
                                                                    ("app.People", 1)]
         d.erase("account", "email=a@x.example")
         assert pg_rows(pg_server, name, 'SELECT "Id" FROM app."People"') == [["2"]]
         assert pg_rows(pg_server, name, "SELECT id FROM app.notes") == [["3"]]
+        # Without an index on the ttl column the sweep says which to create: it runs.
+        pg_server.psql(name, "DROP INDEX app.notes_created_idx")
         code, out, err = run_lethe("sweep", "-c", d.config, "--once", "--json",
                                    env=clock_env(DEMO_NOW))
         assert code == 0, err
         assert pg_rows(pg_server, name, "SELECT id FROM app.notes") == []
+        advice = re.search(r"create one: (CREATE INDEX .*;)", err)
+        assert advice and "app.notes" not in advice.group(1), err
+        pg_server.psql(name, "SET search_path = app; " + advice.group(1))
+        code, out, err = run_lethe("sweep", "-c", d.config, "--once", "--json",
+                                   env=clock_env(DEMO_NOW))
+        assert code == 0 and "create one" not in err, err
         # A composite primary key without a 'key': refused at validation, clearly.
         d.datamap.write_text(d.datamap.read_text().replace("scopes:", """  pairs:
     category: account
@@ -571,3 +582,23 @@ def test_pg_database_options_are_checked(demo, pg_server, tmp_path):
     edit(d.config, r"lock_timeout_ms: 0", "lock_timeout: 1")
     code, out, err = d.lethe("plan", "--scope", "account", "--id", "email=a@x.example")
     assert code == 3 and "lock_timeout" in err, (code, err)
+
+
+def test_pg_server_that_never_answers_times_out(demo, tmp_path):
+    """A PostgreSQL address that accepts and never answers: lethe gives up after its
+    default connect_timeout (10 s) instead of hanging."""
+    import socket
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    try:
+        d = copy_demo(demo.dir, tmp_path / "silent")
+        set_database(d, "postgresql://lethe@127.0.0.1:%d/app" % srv.getsockname()[1])
+        t0 = time.monotonic()
+        code, out, err = d.lethe("plan", "--scope", "account", "--id", "email=a@x.example",
+                                 timeout=40)
+        took = time.monotonic() - t0
+    finally:
+        srv.close()
+    assert code != 0 and "cannot open app database" in err, err
+    assert 8 <= took < 30, took

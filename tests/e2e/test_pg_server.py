@@ -3,6 +3,7 @@
 it starts as an unprivileged user, serves databases over its own Unix socket
 (or 127.0.0.1), and stop() leaves no process and no directory behind."""
 import os
+import subprocess
 import time
 
 import pytest
@@ -80,3 +81,23 @@ def test_fixture_gives_a_fresh_database(pg_server, pg_db):
     assert pg_server.psql(db, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
                           ) == "0\n"
     pg_server.psql(db, "CREATE TABLE mine(id int)")
+
+
+def test_a_killed_owner_leaves_nothing_running(tmp_path):
+    """SIGKILL (or an unhandled SIGTERM) skips atexit: the watchdog stops the server."""
+    script = ("import sys; sys.path.insert(0, %r); from pg_server import PgServer; "
+              "s = PgServer(%r).start(); print(s.datadir, s.postmaster_pid(), flush=True); "
+              "import time; time.sleep(300)"
+              % (os.path.dirname(os.path.dirname(os.path.abspath(__file__))), str(tmp_path)))
+    p = subprocess.Popen(["/usr/bin/python3", "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        datadir, pid = p.stdout.readline().split()
+        assert processes_of(datadir) == [int(pid)]
+    finally:
+        p.kill()
+        p.wait()
+    deadline = time.monotonic() + 20
+    while (processes_of(datadir) or os.path.exists(datadir)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert processes_of(datadir) == []
+    assert not os.path.exists(os.path.dirname(datadir))
