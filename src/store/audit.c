@@ -374,13 +374,13 @@ job_steps(struct store *st, int64_t job, struct job_step **out, size_t *n, struc
 
 	*out = NULL;
 	*n = 0;
-	rc = store__prepf(
-	    st, &q, err,
-	    "SELECT s.table_name, s.action, s.done, s.media, s.media_missing, (SELECT max(until) "
-	    "FROM holds h WHERE h.job_id = s.job_id AND h.table_name = CASE WHEN "
-	    "instr(s.table_name, '#') > 0 THEN substr(s.table_name, 1, instr(s.table_name, '#') "
-	    "- 1) ELSE s.table_name END) FROM job_steps s WHERE s.job_id = ?1 ORDER BY s.rowid",
-	    "i", job);
+#define STEPS(instr)                                                                               \
+	"SELECT s.table_name, s.action, s.done, s.media, s.media_missing, (SELECT max(until) "     \
+	"FROM holds h WHERE h.job_id = s.job_id AND h.table_name = " STORE_STEP_TABLE(             \
+	    instr) ") "                                                                            \
+	           "FROM job_steps s WHERE s.job_id = ?1 ORDER BY s.rowid"
+	rc = store__prepf(st, &q, err, SQ2(st->c, STEPS("instr"), STEPS("strpos")), "i", job);
+#undef STEPS
 	while (store__row(st, q, &rc, err, "reading a job's steps")) {
 		struct job_step *s;
 

@@ -167,12 +167,14 @@ store_audit_checkpoint_add(struct store *st, const struct store_audit_checkpoint
                            struct lethe_err *err)
 {
 	if (replace)
-		return store__execf(
-		    st, err,
-		    "INSERT OR REPLACE INTO audit_checkpoints (seq, hash, at, key_id, "
-		    "sig) VALUES (?1, ?2, ?3, ?4, ?5)",
-		    "ibitb", c->seq, (const void *)c->hash, sizeof(c->hash), c->at, c->key_id,
-		    (const void *)c->sig, sizeof(c->sig));
+		return store__execf(st, err,
+		                    "INSERT INTO audit_checkpoints (seq, hash, at, key_id, sig) "
+		                    "VALUES (?1, ?2, ?3, "
+		                    "?4, ?5) ON CONFLICT (seq) DO UPDATE SET hash = excluded.hash, "
+		                    "at = excluded.at, "
+		                    "key_id = excluded.key_id, sig = excluded.sig",
+		                    "ibitb", c->seq, (const void *)c->hash, sizeof(c->hash), c->at,
+		                    c->key_id, (const void *)c->sig, sizeof(c->sig));
 	return store__execf(st, err,
 	                    "INSERT INTO audit_checkpoints (seq, hash, at, key_id, sig) "
 	                    "VALUES (?1, ?2, ?3, ?4, ?5)",

@@ -40,9 +40,13 @@ store_export_put(struct store *st, const struct store_export *e, struct lethe_er
 		return lethe_err_set(err, LETHE_E_INTERNAL, "state store: bad export key box");
 	return store__execf(
 	    st, err,
-	    "INSERT OR REPLACE INTO exports (request_id, file, key_box, bytes, sha256, rows, "
-	    "media, detail, created_at, expires_at, downloads, deleted_at) VALUES (?1, ?2, ?3, "
-	    "?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, NULL)",
+	    "INSERT INTO exports (request_id, file, key_box, bytes, sha256, rows, media, detail, "
+	    "created_at, expires_at, downloads, deleted_at, why) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+	    "?7, ?8, ?9, ?10, 0, NULL, 0) ON CONFLICT (request_id) DO UPDATE SET file = "
+	    "excluded.file, key_box = excluded.key_box, bytes = excluded.bytes, sha256 = "
+	    "excluded.sha256, rows = excluded.rows, media = excluded.media, detail = "
+	    "excluded.detail, created_at = excluded.created_at, expires_at = excluded.expires_at, "
+	    "downloads = 0, deleted_at = NULL, why = 0",
 	    "itbitiitii", e->request_id, e->file, (const void *)e->key_box, e->key_boxlen, e->bytes,
 	    e->sha256, e->rows, e->media, e->detail != NULL ? e->detail : "{}", e->created_at,
 	    e->expires_at);
@@ -110,19 +114,26 @@ store_export_next(struct store *st, int64_t after, int64_t now, struct store_req
 
 	*box = NULL;
 	*boxlen = 0;
-	/* Both through requests_exports: a running one first (a crash's), then grace over. */
+	/*
+	 * Both through requests_exports (SQLite is told; PostgreSQL's planner
+	 * picks): a running one first (a crash's), then grace over.
+	 */
+#define RUNNING(ix)                                                                                \
+	"SELECT " STORE_REQ_COLS ", identity_box FROM requests" ix " WHERE kind = 'export' AND "   \
+	"state = 'running' AND id > ?1 ORDER BY id LIMIT 1"
+#define SCHEDULED(ix)                                                                              \
+	"SELECT " STORE_REQ_COLS ", identity_box FROM requests" ix " WHERE kind = 'export' AND "   \
+	"state = 'scheduled' AND not_before <= ?1 ORDER BY not_before, id LIMIT 1"
 	rc = store__one(st, err, EXP_READ, exp_boxed_row, &m,
-	                "SELECT " STORE_REQ_COLS ", identity_box FROM requests INDEXED BY "
-	                "requests_exports WHERE kind = 'export' AND state = 'running' "
-	                "AND id > ?1 ORDER BY id LIMIT 1",
-	                "i", after);
-	if (rc != LETHE_E_NOTFOUND)
-		return rc;
-	return store__one(st, err, EXP_READ, exp_boxed_row, &m,
-	                  "SELECT " STORE_REQ_COLS ", identity_box FROM requests INDEXED BY "
-	                  "requests_exports WHERE kind = 'export' AND state = 'scheduled' "
-	                  "AND not_before <= ?1 ORDER BY not_before, id LIMIT 1",
-	                  "i", now);
+	                SQ2(st->c, RUNNING(" INDEXED BY requests_exports"), RUNNING("")), "i",
+	                after);
+	if (rc == LETHE_E_NOTFOUND)
+		rc = store__one(
+		    st, err, EXP_READ, exp_boxed_row, &m,
+		    SQ2(st->c, SCHEDULED(" INDEXED BY requests_exports"), SCHEDULED("")), "i", now);
+	return rc;
+#undef RUNNING
+#undef SCHEDULED
 }
 
 lethe_rc
@@ -165,10 +176,13 @@ store_export_expired(struct store *st, int64_t now, int limit, store_export_fn f
 	struct sq_stmt *q = NULL;
 	lethe_rc rc;
 
-	rc = store__prepf(st, &q, err,
-	                  "SELECT request_id, file FROM exports INDEXED BY exports_live WHERE "
-	                  "deleted_at IS NULL AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2",
+#define EXPIRED(ix)                                                                                \
+	"SELECT request_id, file FROM exports" ix                                                  \
+	" WHERE deleted_at IS NULL AND expires_at <= ?1 "                                          \
+	"ORDER BY expires_at LIMIT ?2"
+	rc = store__prepf(st, &q, err, SQ2(st->c, EXPIRED(" INDEXED BY exports_live"), EXPIRED("")),
 	                  "ii", now, (int64_t)limit);
+#undef EXPIRED
 	if (rc != LETHE_OK)
 		return rc;
 	while (store__row(st, q, &rc, err, EXP_READ))

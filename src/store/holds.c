@@ -15,9 +15,13 @@ store_hold_add(struct store *st, const char *table, const char *key, int64_t job
 {
 	return store__execf(
 	    st, err,
-	    "INSERT INTO holds (table_name, row_key, job_id, until) VALUES (?1, ?2, ?3, ?4) "
-	    "ON CONFLICT (table_name, row_key) DO UPDATE SET job_id = excluded.job_id, "
-	    "until = max(until, excluded.until)",
+	    SQ2(st->c,
+	        "INSERT INTO holds (table_name, row_key, job_id, until) VALUES (?1, ?2, ?3, ?4) "
+	        "ON CONFLICT (table_name, row_key) DO UPDATE SET job_id = excluded.job_id, "
+	        "until = max(holds.until, excluded.until)",
+	        "INSERT INTO holds (table_name, row_key, job_id, until) VALUES (?1, ?2, ?3, ?4) "
+	        "ON CONFLICT (table_name, row_key) DO UPDATE SET job_id = excluded.job_id, "
+	        "until = GREATEST(holds.until, excluded.until)"),
 	    "ttii", table, key, job, until);
 }
 

@@ -9,6 +9,7 @@
 #include "store/store_internal.h"
 #include "util/lease.h"
 #include "util/mem.h"
+#include "util/timeutil.h"
 
 lethe_rc
 store_job_find_active(struct store *st, const char *kind, const char *scope, const char *subject,
@@ -45,9 +46,9 @@ store_job_set_state(struct store *st, int64_t job, const char *state, int64_t fi
 {
 	return store__execf(
 	    st, err,
-	    "UPDATE jobs SET state = ?2, updated_at = strftime('%s','now'), "
+	    "UPDATE jobs SET state = ?2, updated_at = ?4, "
 	    "finished_at = CASE WHEN ?3 > 0 THEN ?3 ELSE finished_at END WHERE id = ?1",
-	    "iti", job, state, finished_at);
+	    "itii", job, state, finished_at, time_now());
 }
 
 static void

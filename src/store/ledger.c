@@ -127,13 +127,18 @@ store_restore_epoch(struct store *st, bool bump, int64_t raise, int64_t *epoch,
 	if (bump)
 		rc = store__execf(st, err,
 		                  "INSERT INTO restore_epoch (id, epoch) VALUES (1, 1) "
-		                  "ON CONFLICT (id) DO UPDATE SET epoch = epoch + 1",
+		                  "ON CONFLICT (id) DO UPDATE SET epoch = restore_epoch.epoch + 1",
 		                  "");
 	if (rc == LETHE_OK && raise > 0)
-		rc = store__execf(st, err,
-		                  "INSERT INTO restore_epoch (id, epoch) VALUES (1, ?1) "
-		                  "ON CONFLICT (id) DO UPDATE SET epoch = max(epoch, ?1)",
-		                  "i", raise);
+		rc = store__execf(
+		    st, err,
+		    SQ2(st->c,
+		        "INSERT INTO restore_epoch (id, epoch) VALUES (1, ?1) ON "
+		        "CONFLICT (id) DO UPDATE SET epoch = max(restore_epoch.epoch, ?1)",
+		        "INSERT INTO restore_epoch (id, epoch) VALUES (1, ?1) ON "
+		        "CONFLICT (id) DO UPDATE SET epoch = "
+		        "GREATEST(restore_epoch.epoch, ?1)"),
+		    "i", raise);
 	if (rc == LETHE_OK)
 		rc = store__one(st, err, "reading the restore epoch", store__row_ints, v,
 		                "SELECT epoch FROM restore_epoch WHERE id = 1", "");

@@ -174,6 +174,35 @@ store_mail_claim(struct store *st, const char *owner, int64_t now_ms, int64_t le
 	memset(out, 0, sizeof(*out));
 	*box = NULL;
 	*boxlen = 0;
+	/*
+	 * A store several workers share (PostgreSQL): the first due mail in one
+	 * statement, skipping rows another worker is claiming this moment, and
+	 * without waiting for the write lock; the scan below then only looks
+	 * for leases of dead processes of this host.
+	 */
+	if (store_shared(st)) {
+		int64_t id = 0;
+
+		rc =
+		    store__one(st, err, "claiming a mail", store__row_ints, &id,
+		               SQ_UNLOCKED
+		               "UPDATE mail SET state = 'sending', owner = ?2, next_at = ?1 + ?3, "
+		               "attempts = attempts + 1 WHERE id = (SELECT id FROM mail WHERE "
+		               "(state = 'pending' AND next_at <= ?1) OR (state = 'sending' AND "
+		               "next_at < ?1) ORDER BY next_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) "
+		               "RETURNING id",
+		               "iti", now_ms, owner, lease_ms);
+		if (rc == LETHE_OK) {
+			rc = store__one(
+			    st, err, "reading a mail", mail_boxed_row, &b,
+			    "SELECT " MAIL_COLS ", m.to_box" MAIL_FROM "WHERE m.id = ?1", "i", id);
+			return rc == LETHE_E_NOTFOUND
+			           ? lethe_err_set(err, LETHE_E_STATE, "a claimed mail vanished")
+			           : rc;
+		}
+		if (rc != LETHE_E_NOTFOUND)
+			return rc;
+	}
 	/* The due ones first; a sending one is a candidate if its lease lapsed or may be dead. */
 	rc = store__prepf(st, &q, err,
 	                  "SELECT id, owner FROM mail WHERE state IN ('pending', 'sending') AND "
@@ -208,28 +237,11 @@ store_mail_claim(struct store *st, const char *owner, int64_t now_ms, int64_t le
 	return rc;
 }
 
-/* Release savepoint @name on success (@rc LETHE_OK), else undo it; returns the result. */
-static lethe_rc
-mail_release(struct store *st, const char *name, lethe_rc rc, struct lethe_err *err)
-{
-	char sql[64];
-
-	snprintf(sql, sizeof(sql), "RELEASE %s", name);
-	if (rc == LETHE_OK && sq_exec(st->c, sql, NULL) != LETHE_OK)
-		rc = store__fail(st, err, "release");
-	if (rc != LETHE_OK) {
-		snprintf(sql, sizeof(sql), "ROLLBACK TO %s", name);
-		sq_exec(st->c, sql, NULL);
-		snprintf(sql, sizeof(sql), "RELEASE %s", name);
-		sq_exec(st->c, sql, NULL);
-	}
-	return rc;
-}
-
 lethe_rc
 store_mail_finish(struct store *st, int64_t id, const char *owner, const char *state,
                   const char *why, int64_t now, bool *applied, struct lethe_err *err)
 {
+	bool own = false;
 	lethe_rc rc;
 
 	if (applied != NULL)
@@ -239,7 +251,7 @@ store_mail_finish(struct store *st, int64_t id, const char *owner, const char *s
 		return lethe_err_set(err, LETHE_E_INTERNAL, "mail %lld cannot end as '%s'",
 		                     (long long)id, state);
 	/* The end and the reply box's wipe: both or neither (a savepoint nests). */
-	rc = store__execf(st, err, "SAVEPOINT mail_finish", "");
+	rc = store__save(st, "SAVEPOINT mail_finish", &own, err);
 	if (rc != LETHE_OK)
 		return rc;
 	/* Done either way: the recipient goes (secure_delete zeroes it in the file). */
@@ -257,7 +269,7 @@ store_mail_finish(struct store *st, int64_t id, const char *owner, const char *s
 		    "UPDATE mail_in SET reply_box = NULL WHERE reply_box IS NOT NULL AND "
 		    "id = (SELECT mail_in_id FROM mail WHERE id = ?1)",
 		    "i", id);
-	return mail_release(st, "mail_finish", rc, err);
+	return store__save_end(st, "RELEASE mail_finish", "ROLLBACK TO mail_finish", own, rc, err);
 }
 
 lethe_rc
@@ -279,10 +291,11 @@ lethe_rc
 store_mail_skip_all(struct store *st, const char *why, int64_t now, int64_t *n,
                     struct lethe_err *err)
 {
+	bool own = false;
 	lethe_rc rc;
 
 	*n = 0;
-	rc = store__execf(st, err, "SAVEPOINT mail_skip_all", "");
+	rc = store__save(st, "SAVEPOINT mail_skip_all", &own, err);
 	if (rc != LETHE_OK)
 		return rc;
 	/* As store_mail_finish(): the replies' headers go first, then the recipients. */
@@ -300,7 +313,8 @@ store_mail_skip_all(struct store *st, const char *why, int64_t now, int64_t *n,
 		    "ti", why, now);
 	if (rc == LETHE_OK)
 		*n = sq_changes(st->c);
-	return mail_release(st, "mail_skip_all", rc, err);
+	return store__save_end(st, "RELEASE mail_skip_all", "ROLLBACK TO mail_skip_all", own, rc,
+	                       err);
 }
 
 lethe_rc
@@ -396,7 +410,8 @@ store_mail_list(struct store *st, const char *state, int64_t request_id, int lim
 		rc = store__prepf(st, &q, err,
 		                  "SELECT " MAIL_COLS MAIL_FROM
 		                  "WHERE (?1 IS NULL OR m.state = ?1) ORDER BY m.id LIMIT ?2",
-		                  "ti", state, (int64_t)(limit > 0 ? limit : -1));
+		                  /* No limit: the largest (PostgreSQL refuses SQLite's -1). */
+		                  "ti", state, limit > 0 ? (int64_t)limit : INT64_MAX);
 	while (store__row(st, q, &rc, err, "reading the mail outbox")) {
 		mail_row(q, &m);
 		fn(arg, &m);

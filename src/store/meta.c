@@ -136,10 +136,11 @@ store_meta_update(struct store *st, int64_t id, const char *state, int64_t job, 
 	 */
 	int64_t at = completed_at > 0 ? completed_at : time_now();
 	char *entered = NULL;
+	bool own = false;
 	lethe_rc rc;
 
 	/* The change, its history and what it frees: all or nothing (a savepoint nests). */
-	rc = store__execf(st, err, "SAVEPOINT meta_update", "");
+	rc = store__save(st, "SAVEPOINT meta_update", &own, err);
 	if (rc != LETHE_OK)
 		return rc;
 	/* The history records each state entered (a later run's return to 'received' too). */
@@ -163,20 +164,22 @@ store_meta_update(struct store *st, int64_t id, const char *state, int64_t job, 
 	if (rc == LETHE_OK)
 		rc = meta_notice(st, id, state, run, completed_at > 0 ? completed_at : time_now(),
 		                 err);
+#define UPDATE(empty)                                                                              \
+	"UPDATE requests SET "                                                                     \
+	"state = CASE WHEN " META_LATER " THEN 'received' ELSE ?2 END, "                           \
+	"job_id = nullif(?3, 0), job_run = ?6, "                                                   \
+	"no_data = CASE WHEN " META_LATER " THEN 0 ELSE ?4 END, "                                  \
+	"completed_at = CASE WHEN " META_LATER " THEN NULL WHEN ?5 > 0 THEN ?5 "                   \
+	"ELSE completed_at END, "                                                                  \
+	"identity_box = CASE WHEN NOT " META_LATER " AND ?2 IN ('completed', "                     \
+	"'completed_with_retention') THEN " empty " ELSE identity_box END, "                       \
+	"notify_box = CASE WHEN NOT " META_LATER " AND ?2 IN ('completed', "                       \
+	"'completed_with_retention') THEN NULL ELSE notify_box END WHERE id = ?1"
 	if (rc == LETHE_OK)
 		rc = store__execf(
-		    st, err,
-		    "UPDATE requests SET "
-		    "state = CASE WHEN " META_LATER " THEN 'received' ELSE ?2 END, "
-		    "job_id = nullif(?3, 0), job_run = ?6, "
-		    "no_data = CASE WHEN " META_LATER " THEN 0 ELSE ?4 END, "
-		    "completed_at = CASE WHEN " META_LATER " THEN NULL WHEN ?5 > 0 THEN ?5 "
-		    "ELSE completed_at END, "
-		    "identity_box = CASE WHEN NOT " META_LATER " AND ?2 IN ('completed', "
-		    "'completed_with_retention') THEN x'' ELSE identity_box END, "
-		    "notify_box = CASE WHEN NOT " META_LATER " AND ?2 IN ('completed', "
-		    "'completed_with_retention') THEN NULL ELSE notify_box END WHERE id = ?1",
+		    st, err, SQ2(st->c, UPDATE(SQ_EMPTY_BLOB_LITE), UPDATE(SQ_EMPTY_BLOB_PG)),
 		    "itiiii", id, state, job, (int64_t)(no_data ? 1 : 0), completed_at, run);
+#undef UPDATE
 	/*
 	 * A completed Meta request no longer needs the channels its person's
 	 * deauthorize recorded: they were erased with it.
@@ -192,11 +195,7 @@ store_meta_update(struct store *st, int64_t id, const char *state, int64_t job, 
 	if (rc == LETHE_OK)
 		rc = store_mailin_request_finished(
 		    st, id, completed_at > 0 ? completed_at : time_now(), err);
-	if (rc == LETHE_OK)
-		return store__execf(st, err, "RELEASE meta_update", "");
-	store__execf(st, NULL, "ROLLBACK TO meta_update", "");
-	store__execf(st, NULL, "RELEASE meta_update", "");
-	return rc;
+	return store__save_end(st, "RELEASE meta_update", "ROLLBACK TO meta_update", own, rc, err);
 }
 
 lethe_rc
@@ -265,14 +264,14 @@ store_meta_steps(struct store *st, int64_t job, store_step_fn fn, void *arg, str
 	struct sq_stmt *q = NULL;
 	lethe_rc rc;
 
-	rc = store__prepf(
-	    st, &q, err,
-	    /* A keep rule's step is named "TABLE#N"; its holds name the table. */
-	    "SELECT s.table_name, s.action, s.done, (SELECT max(until) FROM holds h "
-	    "WHERE h.job_id = s.job_id AND h.table_name = CASE WHEN instr(s.table_name, '#') > 0 "
-	    "THEN substr(s.table_name, 1, instr(s.table_name, '#') - 1) ELSE s.table_name END) "
-	    "FROM job_steps s WHERE s.job_id = ?1 ORDER BY s.rowid",
-	    "i", job);
+	/* A keep rule's step is named "TABLE#N"; its holds name the table. */
+#define STEPS(instr)                                                                               \
+	"SELECT s.table_name, s.action, s.done, (SELECT max(until) FROM holds h "                  \
+	"WHERE h.job_id = s.job_id AND h.table_name = " STORE_STEP_TABLE(                          \
+	    instr) ") "                                                                            \
+	           "FROM job_steps s WHERE s.job_id = ?1 ORDER BY s.rowid"
+	rc = store__prepf(st, &q, err, SQ2(st->c, STEPS("instr"), STEPS("strpos")), "i", job);
+#undef STEPS
 	while (store__row(st, q, &rc, err, "reading a job's steps"))
 		fn(arg, sq_col_text(q, 0), sq_col_text(q, 1), sq_col_int(q, 2), sq_col_int(q, 3));
 	store__unprep(st, q);

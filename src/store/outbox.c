@@ -81,37 +81,15 @@ store_disc_next_staged(struct store *st, int64_t after, struct store_disc *out,
 	                  "i", after);
 }
 
-/*
- * A savepoint around the statements of one state change, so that it happens
- * whole or not at all, inside a caller's transaction or on its own.
- */
-static lethe_rc
-sp_begin(struct store *st, struct lethe_err *err)
-{
-	if (sq_exec(st->c, "SAVEPOINT disc", NULL) != LETHE_OK)
-		return store__fail(st, err, "savepoint");
-	return LETHE_OK;
-}
-
-/* Release the savepoint on success (@rc LETHE_OK), else undo it; returns the result. */
-static lethe_rc
-sp_end(struct store *st, lethe_rc rc, struct lethe_err *err)
-{
-	if (rc == LETHE_OK && sq_exec(st->c, "RELEASE disc", NULL) != LETHE_OK)
-		rc = store__fail(st, err, "release");
-	if (rc != LETHE_OK) {
-		sq_exec(st->c, "ROLLBACK TO disc", NULL);
-		sq_exec(st->c, "RELEASE disc", NULL);
-	}
-	return rc;
-}
+/* Each change below happens whole or not at all (store__save()). */
 
 lethe_rc
 store_disc_ready(struct store *st, int64_t id, int64_t now, int64_t now_ms, struct lethe_err *err)
 {
+	bool own = false;
 	lethe_rc rc;
 
-	rc = sp_begin(st, err);
+	rc = store__save(st, "SAVEPOINT disc", &own, err);
 	if (rc != LETHE_OK)
 		return rc;
 	rc = store__execf(
@@ -126,7 +104,7 @@ store_disc_ready(struct store *st, int64_t id, int64_t now, int64_t now_ms, stru
 		    "WHERE disconnect_id = ?1 AND state = 'staged' AND ?1 IN (SELECT id "
 		    "FROM channel_disconnects WHERE state = 'disconnected')",
 		    "ii", id, now_ms);
-	return sp_end(st, rc, err);
+	return store__save_end(st, "RELEASE disc", "ROLLBACK TO disc", own, rc, err);
 }
 
 lethe_rc
@@ -142,9 +120,10 @@ store_disc_abort(struct store *st, int64_t id, struct lethe_err *err)
 lethe_rc
 store_disc_drop(struct store *st, int64_t id, struct lethe_err *err)
 {
+	bool own = false;
 	lethe_rc rc;
 
-	rc = sp_begin(st, err);
+	rc = store__save(st, "SAVEPOINT disc", &own, err);
 	if (rc != LETHE_OK)
 		return rc;
 	rc = store__execf(st, err,
@@ -157,7 +136,7 @@ store_disc_drop(struct store *st, int64_t id, struct lethe_err *err)
 		    "DELETE FROM channel_disconnects WHERE id = ?1 AND state IN ('staged', "
 		    "'aborted')",
 		    "i", id);
-	return sp_end(st, rc, err);
+	return store__save_end(st, "RELEASE disc", "ROLLBACK TO disc", own, rc, err);
 }
 
 lethe_rc
@@ -170,10 +149,11 @@ store_disc_job_count(struct store *st, int64_t id, int64_t *n, struct lethe_err 
 lethe_rc
 store_outbox_unstage(struct store *st, int64_t now_ms, int64_t *n, struct lethe_err *err)
 {
+	bool own = false;
 	lethe_rc rc;
 
 	*n = 0;
-	rc = sp_begin(st, err);
+	rc = store__save(st, "SAVEPOINT disc", &own, err);
 	if (rc != LETHE_OK)
 		return rc;
 	rc = store__execf(
@@ -192,7 +172,7 @@ store_outbox_unstage(struct store *st, int64_t now_ms, int64_t *n, struct lethe_
 		    "");
 	if (rc == LETHE_OK)
 		*n += sq_changes(st->c);
-	return sp_end(st, rc, err);
+	return store__save_end(st, "RELEASE disc", "ROLLBACK TO disc", own, rc, err);
 }
 
 /*
@@ -332,6 +312,34 @@ store_outbox_claim(struct store *st, int64_t disconnect_id, const char *owner, i
 	lethe_rc rc;
 
 	memset(out, 0, sizeof(*out));
+	/*
+	 * A store several workers share (PostgreSQL): the first due job in one
+	 * statement, skipping rows another worker is claiming this moment,
+	 * without waiting for the write lock; the scan below then only looks
+	 * for leases of dead processes of this host.
+	 */
+	if (store_shared(st)) {
+		int64_t id = 0;
+
+		rc = store__one(
+		    st, err, "claiming an outbox job", store__row_ints, &id,
+		    SQ_UNLOCKED
+		    "UPDATE outbox SET state = 'running', lease_owner = ?3, "
+		    "lease_until = ?2 + ?4, updated_at = ?2 WHERE id = (SELECT id FROM "
+		    "outbox WHERE (?1 = 0 OR disconnect_id = ?1) AND ((state = 'pending' "
+		    "AND next_at <= ?2) OR (state = 'running' AND lease_until < ?2)) AND "
+		    "NOT " REVOKE_WAITS " ORDER BY next_at, id LIMIT 1 FOR UPDATE SKIP "
+		    "LOCKED) RETURNING id",
+		    "iiti", disconnect_id, now_ms, owner, lease_ms);
+		if (rc == LETHE_OK) {
+			rc =
+			    store__one(st, err, "reading an outbox job", outbox_boxed_row, out,
+			               "SELECT " OUTBOX_COLS " FROM outbox WHERE id = ?1", "i", id);
+			return rc;
+		}
+		if (rc != LETHE_E_NOTFOUND)
+			return rc;
+	}
 	rc = store__prepf(
 	    st, &q, err,
 	    "SELECT id, lease_owner FROM outbox WHERE (?1 = 0 OR disconnect_id = ?1) AND "
@@ -377,9 +385,9 @@ store_outbox_update(struct store *st, const struct store_outbox *j, const char *
 	rc = store__execf(
 	    st, err,
 	    "UPDATE outbox SET state = ?2, outcome = nullif(?3, ''), attempts = ?4, "
-	    "next_at = ?5, updated_at = ?6, finished_at = CASE WHEN ?7 THEN ?6 ELSE NULL "
+	    "next_at = ?5, updated_at = ?6, finished_at = CASE WHEN ?7 <> 0 THEN ?6 ELSE NULL "
 	    "END, http_status = nullif(?8, 0), reason = nullif(?9, ''), erase_job = "
-	    "nullif(?10, 0), lease_owner = NULL, lease_until = NULL, box = CASE WHEN ?7 "
+	    "nullif(?10, 0), lease_owner = NULL, lease_until = NULL, box = CASE WHEN ?7 <> 0 "
 	    "THEN NULL ELSE box END WHERE id = ?1 AND ((?11 IS NULL AND lease_owner IS "
 	    "NULL AND state != 'running') OR (state = 'running' AND lease_owner = ?11))",
 	    "ittiiiiitit", j->id, j->state, j->outcome, j->attempts, j->next_at_ms, now_ms,

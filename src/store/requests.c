@@ -161,11 +161,12 @@ req_boxed_row(struct sq_stmt *q, void *arg)
 static lethe_rc
 next_scheduled(struct store *st, int64_t now, struct req_boxed *m, struct lethe_err *err)
 {
+#define NEXT(ix)                                                                                   \
+	"SELECT " STORE_REQ_COLS ", identity_box FROM requests" ix " WHERE state = 'scheduled' "   \
+	"AND not_before <= ?1 AND kind != 'export' ORDER BY not_before, id LIMIT 1"
 	return store__one(st, err, REQ_READ, req_boxed_row, m,
-	                  "SELECT " STORE_REQ_COLS ", identity_box FROM requests INDEXED BY "
-	                  "requests_grace WHERE state = 'scheduled' AND not_before <= ?1 "
-	                  "AND kind != 'export' ORDER BY not_before, id LIMIT 1",
-	                  "i", now);
+	                  SQ2(st->c, NEXT(" INDEXED BY requests_grace"), NEXT("")), "i", now);
+#undef NEXT
 }
 
 lethe_rc
@@ -233,30 +234,34 @@ store_request_transition(struct store *st, int64_t id, const struct store_transi
 	rc = store__tx_begin(st, &own, err);
 	if (rc != LETHE_OK)
 		return rc;
-	/*
-	 * One statement decides: the request is in one of t->from (a
-	 * comma-separated list of states) or nothing changes, so of two
-	 * transitions racing (a cancel and the end of grace) exactly one wins.
-	 */
-	rc = store__execf(
-	    st, err,
-	    "UPDATE requests SET state = ?2, "
-	    "reason = CASE ?11 WHEN 1 THEN reason WHEN 2 THEN NULL ELSE coalesce(?4, reason) END, "
-	    "not_before = CASE WHEN ?5 >= 0 THEN nullif(?5, 0) ELSE not_before END, "
-	    "expires_at = CASE WHEN ?6 >= 0 THEN nullif(?6, 0) ELSE expires_at END, "
-	    "due_at = CASE WHEN ?7 > 0 THEN ?7 ELSE due_at END, "
-	    "warned = CASE WHEN ?7 > 0 THEN 0 ELSE warned END, " /* warn of a new due date */
-	    "verified = CASE WHEN ?8 THEN 1 ELSE verified END, "
-	    /* The person's own address hears of the request once it is verified. */
-	    "notify_ok = CASE WHEN ?8 AND notify_kind = 1 THEN 1 ELSE notify_ok END, "
-	    "effects = CASE ?9 WHEN -1 THEN effects WHEN -2 THEN "
-	    "  (CASE effects WHEN 2 THEN 3 WHEN 1 THEN 3 ELSE effects END) ELSE ?9 END, "
-	    "completed_at = CASE WHEN ?10 > 0 THEN ?10 WHEN ?10 < 0 THEN NULL "
-	    "ELSE completed_at END "
-	    "WHERE id = ?1 AND instr(',' || ?3 || ',', ',' || state || ',') > 0",
-	    "itttiiiiiii", id, t->to, t->from, t->reason, t->not_before, t->expires_at, t->due_at,
-	    (int64_t)(t->verified ? 1 : 0), (int64_t)t->effects, t->completed_at,
-	    (int64_t)t->reason_col);
+		/*
+		 * One statement decides: the request is in one of t->from (a
+		 * comma-separated list of states) or nothing changes, so of two
+		 * transitions racing (a cancel and the end of grace) exactly one wins.
+		 */
+		/*
+		 * The due date moved: warn of the new one (warned). The person's own
+		 * address hears of the request once it is verified (notify_ok).
+		 */
+#define MOVE(instr)                                                                                \
+	"UPDATE requests SET state = ?2, "                                                         \
+	"reason = CASE ?11 WHEN 1 THEN reason WHEN 2 THEN NULL ELSE coalesce(?4, reason) END, "    \
+	"not_before = CASE WHEN ?5 >= 0 THEN nullif(?5, 0) ELSE not_before END, "                  \
+	"expires_at = CASE WHEN ?6 >= 0 THEN nullif(?6, 0) ELSE expires_at END, "                  \
+	"due_at = CASE WHEN ?7 > 0 THEN ?7 ELSE due_at END, "                                      \
+	"warned = CASE WHEN ?7 > 0 THEN 0 ELSE warned END, "                                       \
+	"verified = CASE WHEN ?8 <> 0 THEN 1 ELSE verified END, "                                  \
+	"notify_ok = CASE WHEN ?8 <> 0 AND notify_kind = 1 THEN 1 ELSE notify_ok END, "            \
+	"effects = CASE ?9 WHEN -1 THEN effects WHEN -2 THEN "                                     \
+	"  (CASE effects WHEN 2 THEN 3 WHEN 1 THEN 3 ELSE effects END) ELSE ?9 END, "              \
+	"completed_at = CASE WHEN ?10 > 0 THEN ?10 WHEN ?10 < 0 THEN NULL "                        \
+	"ELSE completed_at END "                                                                   \
+	"WHERE id = ?1 AND " instr "(',' || ?3 || ',', ',' || state || ',') > 0"
+	rc = store__execf(st, err, SQ2(st->c, MOVE("instr"), MOVE("strpos")), "itttiiiiiii", id,
+	                  t->to, t->from, t->reason, t->not_before, t->expires_at, t->due_at,
+	                  (int64_t)(t->verified ? 1 : 0), (int64_t)t->effects, t->completed_at,
+	                  (int64_t)t->reason_col);
+#undef MOVE
 	if (rc != LETHE_OK || sq_changes(st->c) == 0)
 		return store__tx_end(st, own, rc, err);
 	rc = store__execf(st, err,
@@ -300,14 +305,15 @@ store_request_wipe(struct store *st, int64_t id, struct lethe_err *err)
 	 * status page's button mails a new link to it (store_export_delete()
 	 * wipes it with the archive's key).
 	 */
-	return store__execf(
-	    st, err,
-	    "UPDATE requests SET identity_box = x'', notify_box = CASE WHEN kind = 'export' "
-	    "AND state = 'completed' AND EXISTS (SELECT 1 FROM exports x WHERE x.request_id = "
-	    "requests.id AND x.deleted_at IS NULL) THEN notify_box ELSE NULL END WHERE id = ?1 "
-	    "AND state IN " REQ_FINAL " AND effects IN (0, 2) "
-	    "AND NOT (kind = 'restriction' AND state = 'completed')",
-	    "i", id);
+#define WIPE(empty)                                                                                \
+	"UPDATE requests SET identity_box = " empty ", notify_box = CASE WHEN kind = 'export' "    \
+	"AND state = 'completed' AND EXISTS (SELECT 1 FROM exports x WHERE x.request_id = "        \
+	"requests.id AND x.deleted_at IS NULL) THEN notify_box ELSE NULL END WHERE id = ?1 "       \
+	"AND state IN " REQ_FINAL " AND effects IN (0, 2) "                                        \
+	"AND NOT (kind = 'restriction' AND state = 'completed')"
+	return store__execf(st, err, SQ2(st->c, WIPE(SQ_EMPTY_BLOB_LITE), WIPE(SQ_EMPTY_BLOB_PG)),
+	                    "i", id);
+#undef WIPE
 }
 
 lethe_rc
@@ -363,33 +369,32 @@ store_request_list(struct store *st, const struct store_request_filter *f, store
 		return LETHE_OK; /* nothing is due before that */
 	if (f->due_before != 0)
 		hi_due = f->due_before - 1;
+		/* SQLite is told the index (above); PostgreSQL's planner picks. */
+#define PAGE(ix, where)                                                                            \
+	"SELECT " STORE_REQ_COLS " FROM requests" ix " WHERE " where                               \
+	"(?2 IS NULL OR source = ?2) AND (?3 IS NULL OR kind = ?3) "                               \
+	"AND due_at <= ?4 AND (due_at > ?5 OR (due_at = ?5 AND id > ?6)) "                         \
+	"ORDER BY due_at, id LIMIT ?7"
 	if (f->open)
-		rc = store__prepf(st, &q, err,
-		                  "SELECT " STORE_REQ_COLS
-		                  " FROM requests INDEXED BY requests_open_due WHERE " REQ_OPEN
-		                  " AND (?2 IS NULL OR source = ?2) AND (?3 IS NULL OR kind = ?3) "
-		                  "AND due_at <= ?4 AND (due_at > ?5 OR (due_at = ?5 AND id > ?6)) "
-		                  "ORDER BY due_at, id LIMIT ?7",
-		                  "tttiiii", (const char *)NULL, f->source, f->kind, hi_due, lo_due,
-		                  lo_id, (int64_t)f->limit);
+		rc =
+		    store__prepf(st, &q, err,
+		                 SQ2(st->c, PAGE(" INDEXED BY requests_open_due", REQ_OPEN " AND "),
+		                     PAGE("", REQ_OPEN " AND ")),
+		                 "tttiiii", (const char *)NULL, f->source, f->kind, hi_due, lo_due,
+		                 lo_id, (int64_t)f->limit);
 	else if (f->state != NULL)
 		rc = store__prepf(st, &q, err,
-		                  "SELECT " STORE_REQ_COLS
-		                  " FROM requests INDEXED BY requests_state_due "
-		                  "WHERE state = ?1 AND (?2 IS NULL OR source = ?2) AND (?3 IS "
-		                  "NULL OR kind = ?3) "
-		                  "AND due_at <= ?4 AND (due_at > ?5 OR (due_at = ?5 AND id > ?6)) "
-		                  "ORDER BY due_at, id LIMIT ?7",
+		                  SQ2(st->c,
+		                      PAGE(" INDEXED BY requests_state_due", "state = ?1 AND "),
+		                      PAGE("", "state = ?1 AND ")),
 		                  "tttiiii", f->state, f->source, f->kind, hi_due, lo_due, lo_id,
 		                  (int64_t)f->limit);
 	else
 		rc = store__prepf(st, &q, err,
-		                  "SELECT " STORE_REQ_COLS " FROM requests INDEXED BY requests_due "
-		                  "WHERE (?2 IS NULL OR source = ?2) AND (?3 IS NULL OR kind = ?3) "
-		                  "AND due_at <= ?4 AND (due_at > ?5 OR (due_at = ?5 AND id > ?6)) "
-		                  "ORDER BY due_at, id LIMIT ?7",
+		                  SQ2(st->c, PAGE(" INDEXED BY requests_due", ""), PAGE("", "")),
 		                  "tttiiii", (const char *)NULL, f->source, f->kind, hi_due, lo_due,
 		                  lo_id, (int64_t)f->limit);
+#undef PAGE
 	while (store__row(st, q, &rc, err, "listing requests")) {
 		store__request_row(q, &r);
 		fn(arg, &r);
@@ -447,9 +452,13 @@ store_request_expire(struct store *st, int64_t now, int64_t *n, struct lethe_err
 	    "SELECT id FROM requests WHERE state = 'awaiting_verification' AND expires_at <= ?1 "
 	    "ORDER BY id",
 	    now, now, "expired", "the identity was never verified",
-	    "UPDATE requests SET state = 'expired', completed_at = ?2, "
-	    "reason = 'the identity was never verified', identity_box = x'', notify_box = NULL "
-	    "WHERE id = ?1",
+	    SQ2(st->c,
+	        "UPDATE requests SET state = 'expired', completed_at = ?2, reason = 'the identity "
+	        "was never verified', identity_box = " SQ_EMPTY_BLOB_LITE ", notify_box = NULL "
+	        "WHERE id = ?1",
+	        "UPDATE requests SET state = 'expired', completed_at = ?2, reason = 'the identity "
+	        "was never verified', identity_box = " SQ_EMPTY_BLOB_PG ", notify_box = NULL "
+	        "WHERE id = ?1"),
 	    n, err);
 }
 

@@ -46,6 +46,9 @@ enum sq_type { SQ_NULL, SQ_INT, SQ_TEXT, SQ_BLOB, SQ_REAL };
 enum sq_kind sq_kind(const struct sq *c);
 /* The SQL text for @c's backend: SQ2(sqlite, postgresql) (both string literals). */
 #define SQ2(c, lite, pg) (sq_kind(c) == SQ_PG ? (pg) : (lite))
+/* An empty blob, for SQ2: SQLite's literal and PostgreSQL's. */
+#define SQ_EMPTY_BLOB_LITE "x''"
+#define SQ_EMPTY_BLOB_PG "'\\x'::bytea"
 
 /*
  * Prepare @sql (for PostgreSQL: rewritten as said above; the server-side
@@ -55,7 +58,10 @@ enum sq_kind sq_kind(const struct sq *c);
 lethe_rc sq_prepare(struct sq *c, const char *sql, struct sq_stmt **q, struct lethe_err *err);
 /*
  * Bind parameter @i (1-based).  Text and blobs are copied if @copy, else
- * borrowed until the statement is reset.
+ * borrowed until the statement is reset.  A NULL @s or @p binds NULL, of
+ * the type text or blob (PostgreSQL types a parameter by its first
+ * binding: a NULL of no type in "?1 IS NULL" or an unused parameter could
+ * not be typed).
  */
 void sq_bind_null(struct sq_stmt *q, int i);
 void sq_bind_int(struct sq_stmt *q, int i, int64_t v);
@@ -101,6 +107,14 @@ bool sq_in_txn(struct sq *c);
  * ISOLATION LEVEL REPEATABLE READ READ ONLY).
  */
 #define SQ_WRITE_LOCK 0x6c65746865L /* "lethe" */
+/*
+ * First in a statement that writes outside a transaction without the write
+ * lock (PostgreSQL; SQLite reads a comment): a claim of one row, UPDATE ...
+ * WHERE id = (SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING, which
+ * its row lock makes safe and which must not queue behind every worker's
+ * write transactions.
+ */
+#define SQ_UNLOCKED "/* sq:unlocked */ "
 lethe_rc sq_begin_write(struct sq *c, struct lethe_err *err);
 lethe_rc sq_begin_read(struct sq *c, struct lethe_err *err);
 lethe_rc sq_commit(struct sq *c, struct lethe_err *err);

@@ -6,12 +6,13 @@
  * Results come in text format: integers are parsed, booleans ('t'/'f')
  * read as 1/0 like SQLite's integers, bytea ("\x" hex) is decoded for
  * sq_col_blob() and sq_col_text().  Parameters are typed by what was bound:
- * integers int8, texts text, blobs bytea (sent in binary), NULL unknown
- * (the server infers it), a parameter the statement never uses text.  A
+ * integers int8, texts text, blobs bytea (sent in binary), a NULL text or
+ * blob as such, sq_bind_null() unknown (the server infers it, or text
+ * where it cannot), a parameter the statement never uses text.  A
  * statement's SQL is rewritten once at prepare ("?N" to "$N", INSERT OR
- * IGNORE to ON CONFLICT DO NOTHING); the server-side statement is prepared
- * at its first step, when the parameters' types are known, and kept per
- * connection by (SQL, types) so that every later run is one round trip.
+ * IGNORE to ON CONFLICT DO NOTHING, SQLite's index hints dropped); the server-side statement is
+ * prepared at its first step, when the parameters' types are known, and kept per connection by
+ * (SQL, types) so that every later run is one round trip.
  *
  * Writes are serialized across every worker of a store as SQLite
  * serializes them: sqpg_begin_write() is BEGIN + pg_advisory_xact_lock
@@ -67,6 +68,8 @@ struct pgc {
 	bool retry;      /* the last error is worth retrying */
 	bool lost;       /* the connection was lost: reset before the next statement */
 	bool txn;        /* a transaction is open (as far as lethe knows) */
+	bool locked;     /* it holds the write lock (SQ_WRITE_LOCK) */
+	char *sp_outer;  /* the SAVEPOINT that opened it (SQLite's way), or NULL */
 	int64_t changes; /* rows changed by the last INSERT, UPDATE or DELETE */
 	unsigned gen;    /* bumped at every reconnect: older prepared names are gone */
 	unsigned nextname;
@@ -94,6 +97,7 @@ struct pgst {
 	bool write;          /* INSERT, UPDATE, DELETE (or a WITH holding one) or DDL */
 	bool dml;            /* INSERT, UPDATE or DELETE: sets changes */
 	bool txn;            /* BEGIN, COMMIT, SAVEPOINT...: the watch callback runs first */
+	bool unlocked;       /* SQ_UNLOCKED: written without the write lock */
 	struct param *p;
 	char *types;   /* the types the statement was last prepared with */
 	char name[24]; /* its server-side name ("" : none yet) */
@@ -167,10 +171,14 @@ note_txn(struct pgc *c)
 {
 	PGTransactionStatusType t = c->pq->transactionStatus(c->conn);
 
-	if (t == PQTRANS_INTRANS || t == PQTRANS_INERROR || t == PQTRANS_ACTIVE)
+	if (t == PQTRANS_INTRANS || t == PQTRANS_INERROR || t == PQTRANS_ACTIVE) {
 		c->txn = true;
-	else if (t == PQTRANS_IDLE)
+	} else if (t == PQTRANS_IDLE) {
 		c->txn = false;
+		c->locked = false;
+		free(c->sp_outer);
+		c->sp_outer = NULL;
+	}
 }
 
 /* Run @sql (no parameters) as a simple query; false with the message recorded. */
@@ -287,7 +295,8 @@ watched(struct pgc *c)
 }
 
 struct rewrite {
-	bool txn; /* a transaction statement: sqpg_watch_txn()'s callback runs first */
+	bool txn;      /* a transaction statement: sqpg_watch_txn()'s callback runs first */
+	bool unlocked; /* SQ_UNLOCKED: a write without the write lock */
 	int np;
 	unsigned char used[1000];
 	bool write, dml;
@@ -304,6 +313,7 @@ rewrite(const char *sql, struct rewrite *rw)
 
 	memset(rw, 0, sizeof(*rw));
 	rw->txn = txn_sql(sql);
+	rw->unlocked = strncmp(sql, SQ_UNLOCKED, strlen(SQ_UNLOCKED)) == 0;
 	buf_init(&b, 1u << 20);
 	while (*p != '\0') {
 		const char *s = p;
@@ -360,6 +370,17 @@ rewrite(const char *sql, struct rewrite *rw)
 			}
 			if (depth == 0 && ret_at == 0 && is_kw(s, "RETURNING"))
 				ret_at = b.len;
+			/* SQLite's index hints: PostgreSQL's planner takes none. */
+			if (is_kw(s, "INDEXED") && is_kw(skip_space(p), "BY")) {
+				p = skip_space(skip_space(p) + 2);
+				while (word_char(*p))
+					p++;
+				continue;
+			}
+			if (is_kw(s, "NOT") && is_kw(skip_space(p), "INDEXED")) {
+				p = skip_space(p) + 7;
+				continue;
+			}
 			buf_add(&b, s, (size_t)(p - s));
 			if (is_kw(s, "INSERT")) {
 				const char *q = skip_space(p);
@@ -479,6 +500,7 @@ sqpg_close(struct sq *sc)
 	free(c->preps);
 	for (int i = 0; i < SETS_MAX; i++)
 		free(c->sets[i]);
+	free(c->sp_outer);
 	free(c->shown);
 	free(c->msg);
 	free(c);
@@ -517,15 +539,24 @@ fail(struct pgc *c, struct lethe_err *err, const char *what)
 	                     sqpg_errmsg((void *)c));
 }
 
-/* BEGIN and the store's write lock, held until the transaction ends. */
+/* The store's write lock, in the open transaction (held until it ends). */
 static bool
-begin_locked(struct pgc *c)
+lock(struct pgc *c)
 {
 	char sql[96];
 
-	snprintf(sql, sizeof(sql), "BEGIN; SELECT pg_advisory_xact_lock(%lld)",
-	         (long long)SQ_WRITE_LOCK);
-	return run(c, sql);
+	snprintf(sql, sizeof(sql), "SELECT pg_advisory_xact_lock(%lld)", (long long)SQ_WRITE_LOCK);
+	if (!run(c, sql))
+		return false;
+	c->locked = true;
+	return true;
+}
+
+/* BEGIN and the store's write lock. */
+static bool
+begin_locked(struct pgc *c)
+{
+	return run(c, "BEGIN") && lock(c);
 }
 
 lethe_rc
@@ -593,6 +624,9 @@ sqpg_rollback(struct sq *sc)
 	if (!c->lost && c->pq->transactionStatus(c->conn) != PQTRANS_IDLE)
 		run(c, "ROLLBACK");
 	c->txn = false;
+	c->locked = false;
+	free(c->sp_outer);
+	c->sp_outer = NULL;
 	free(c->msg);
 	c->msg = keep;
 	c->retry = retry;
@@ -619,20 +653,79 @@ remember_set(struct pgc *c, const char *name, const char *sql)
 	c->sets[i] = xstrdup(sql);
 }
 
+/* The name a SAVEPOINT, RELEASE or ROLLBACK TO statement @p (at its first word) names. */
+static void
+savepoint_name(const char *p, char *out, size_t cap)
+{
+	size_t n = 0;
+
+	while (word_char(*p))
+		p++; /* the statement's word */
+	p = skip_space(p);
+	if (is_kw(p, "TO"))
+		p = skip_space(p + 2);
+	if (is_kw(p, "SAVEPOINT"))
+		p = skip_space(p + 9);
+	while (word_char(p[n]) && n + 1 < cap) {
+		out[n] = p[n];
+		n++;
+	}
+	out[n] = '\0';
+}
+
+/*
+ * A statement that opens, ends or undoes part of a transaction, with
+ * SQLite's meaning: BEGIN IMMEDIATE takes the write lock, COMMIT of a
+ * failed transaction fails, and a SAVEPOINT outside a transaction opens
+ * one (with the write lock) that its RELEASE commits.
+ */
+static lethe_rc
+txn_stmt(struct pgc *c, const char *sql, struct lethe_err *err)
+{
+	const char *p = skip_space(sql);
+	char name[64];
+
+	if (is_kw(p, "BEGIN") && is_kw(skip_space(p + 5), "IMMEDIATE"))
+		return sqpg_begin_write((struct sq *)(void *)c, err);
+	if (is_kw(p, "COMMIT") || is_kw(p, "END"))
+		return sqpg_commit((struct sq *)(void *)c, err);
+	if (is_kw(p, "ROLLBACK") && !is_kw(skip_space(p + 8), "TO")) {
+		sqpg_rollback((struct sq *)(void *)c);
+		return LETHE_OK;
+	}
+	if (!ready(c))
+		return fail(c, err, "exec");
+	watched(c);
+	if (is_kw(p, "SAVEPOINT") && !c->txn) {
+		if (!begin_locked(c)) {
+			lethe_rc rc = fail(c, err, "savepoint");
+
+			sqpg_rollback((struct sq *)(void *)c);
+			return rc;
+		}
+		savepoint_name(p, name, sizeof(name));
+		c->sp_outer = xstrdup(name);
+	}
+	if (!run(c, sql))
+		return fail(c, err, "exec");
+	if (is_kw(p, "RELEASE") && c->sp_outer != NULL) {
+		savepoint_name(p, name, sizeof(name));
+		if (strcmp(name, c->sp_outer) == 0)
+			return sqpg_commit((struct sq *)(void *)c, err);
+	}
+	return LETHE_OK;
+}
+
 lethe_rc
 sqpg_exec(struct sq *sc, const char *sql, struct lethe_err *err)
 {
 	struct pgc *c = PGC(sc);
 	const char *p = skip_space(sql);
 
-	if (is_kw(p, "BEGIN") && is_kw(skip_space(p + 5), "IMMEDIATE"))
-		return sqpg_begin_write(sc, err);
-	if (is_kw(p, "COMMIT") || is_kw(p, "END"))
-		return sqpg_commit(sc, err);
+	if (txn_sql(sql))
+		return txn_stmt(c, sql, err);
 	if (!ready(c))
 		return fail(c, err, "exec");
-	if (txn_sql(sql))
-		watched(c);
 	if (!run(c, sql))
 		return fail(c, err, "exec");
 	/* A session setting: repeated on the connection a reconnect makes. */
@@ -659,6 +752,7 @@ sqpg_prepare(struct sq *sc, const char *sql, struct sq_stmt **out, struct lethe_
 	q->write = rw->write;
 	q->dml = rw->dml;
 	q->txn = rw->txn;
+	q->unlocked = rw->unlocked;
 	q->p = xcalloc((size_t)q->np + 1, sizeof(*q->p));
 	q->used = xcalloc((size_t)q->np + 1, 1);
 	for (i = 0; i < q->np && i < (int)sizeof(rw->used); i++)
@@ -715,12 +809,9 @@ sqpg_bind_text(struct sq_stmt *sq, int i, const char *s, bool copy)
 
 	if (p == NULL)
 		return;
-	if (s == NULL) {
-		sqpg_bind_null(sq, i);
-		return;
-	}
+	/* NULL: a NULL of type text (the server could not type "?1 IS NULL" alone). */
 	p->type = 't';
-	if (copy)
+	if (s != NULL && copy)
 		s = p->own = xstrdup(s);
 	p->val = s;
 	p->len = 0;
@@ -733,17 +824,13 @@ sqpg_bind_blob(struct sq_stmt *sq, int i, const void *v, size_t n, bool copy)
 
 	if (p == NULL)
 		return;
+	/* NULL: a NULL of type bytea; an empty blob is an empty bytea. */
 	p->type = 'b';
-	if (copy) {
+	if (v != NULL && copy) {
 		p->own = xmalloc(n + 1);
 		if (n > 0)
 			memcpy(p->own, v, n);
 		v = p->own;
-	}
-	/* NULL is NULL (as SQLite binds it); an empty blob is an empty bytea. */
-	if (v == NULL) {
-		sqpg_bind_null(sq, i);
-		return;
 	}
 	p->val = v;
 	p->len = (int)n;
@@ -895,13 +982,19 @@ first_step(struct pgst *q)
 	int i;
 
 	c->retry = false;
+	/* BEGIN, COMMIT, SAVEPOINT...: run as they are, with SQLite's meaning. */
+	if (q->txn) {
+		q->ran = true;
+		return txn_stmt(c, q->sql, NULL) == LETHE_OK ? SQ_DONE : SQ_ERROR;
+	}
 	if (!ready(c))
 		return SQ_ERROR;
 	if (!prepared(q))
 		return SQ_ERROR;
-	if (q->txn)
-		watched(c);
-	if (q->write && !c->txn) {
+	/* A write takes the write lock: in the open transaction, or in one of its own. */
+	if (q->write && !q->unlocked && c->txn && !c->locked && !lock(c))
+		return SQ_ERROR;
+	if (q->write && !q->unlocked && !c->txn) {
 		if (!begin_locked(c)) {
 			sqpg_rollback((struct sq *)(void *)c);
 			return SQ_ERROR;

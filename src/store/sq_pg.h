@@ -48,7 +48,8 @@ void sqpg_watch_txn(struct sq *c, void (*fn)(void *), void *arg);
 /*
  * @sql rewritten for PostgreSQL (a new string): "?" and "?N" parameters to
  * "$N" (not inside string literals, quoted names or comments), INSERT OR
- * IGNORE to INSERT ... ON CONFLICT DO NOTHING.  *@nparams gets the highest
+ * IGNORE to INSERT ... ON CONFLICT DO NOTHING, SQLite's index hints (INDEXED
+ * BY name, NOT INDEXED) dropped.  *@nparams gets the highest
  * parameter number.  Exposed for its unit test.
  */
 char *sqpg_rewrite(const char *sql, int *nparams);

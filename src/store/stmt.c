@@ -62,12 +62,8 @@ vprepf(struct store *st, struct sq_stmt **q, struct lethe_err *err, bool copy, c
 	}
 	for (i = 0; types[i] != '\0'; i++) {
 		if (types[i] == 't') {
-			const char *s = va_arg(ap, const char *);
-
-			if (s == NULL)
-				sq_bind_null(*q, i + 1);
-			else
-				sq_bind_text(*q, i + 1, s, copy);
+			/* NULL binds NULL (of type text on PostgreSQL). */
+			sq_bind_text(*q, i + 1, va_arg(ap, const char *), copy);
 		} else if (types[i] == 'i') {
 			sq_bind_int(*q, i + 1, va_arg(ap, int64_t));
 		} else {
@@ -236,6 +232,30 @@ store__tx_begin(struct store *st, bool *own, struct lethe_err *err)
 	if (*own)
 		return store_begin(st, err);
 	return LETHE_OK;
+}
+
+lethe_rc
+store__save(struct store *st, const char *savepoint, bool *own, struct lethe_err *err)
+{
+	*own = !sq_in_txn(st->c);
+	if (*own)
+		return store_begin(st, err);
+	return store__execf(st, err, savepoint, "");
+}
+
+lethe_rc
+store__save_end(struct store *st, const char *release, const char *undo, bool own, lethe_rc rc,
+                struct lethe_err *err)
+{
+	if (own)
+		return store__tx_end(st, own, rc, err);
+	if (rc == LETHE_OK)
+		rc = store__execf(st, err, release, "");
+	if (rc != LETHE_OK) {
+		store__execf(st, NULL, undo, "");
+		store__execf(st, NULL, release, "");
+	}
+	return rc;
 }
 
 lethe_rc

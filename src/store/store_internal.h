@@ -95,6 +95,16 @@ void store__col_text(struct sq_stmt *q, int i, char *out, size_t cap);
 /* Column @i of @q's row as a new buffer into *@box, *@boxlen (NULL, 0 if empty). */
 void store__col_blob(struct sq_stmt *q, int i, uint8_t **box, size_t *boxlen);
 
+/*
+ * The table a job step's holds name, in SQL over job_steps s: the step's
+ * table_name up to its '#' (a keep rule's step is "TABLE#N"), else all of
+ * it.  @instr is the dialect's position of a substring: "instr" (SQLite)
+ * or "strpos" (PostgreSQL), for SQ2().
+ */
+#define STORE_STEP_TABLE(instr)                                                                    \
+	"CASE WHEN " instr "(s.table_name, '#') > 0 THEN substr(s.table_name, 1, " instr           \
+	"(s.table_name, '#') - 1) ELSE s.table_name END"
+
 /* The columns of a request that store__request_row() reads, in its order. */
 #define STORE_REQ_COLS                                                                             \
 	"id, code, app, state, received_at, completed_at, job_id, no_data, runs, job_run, "        \
@@ -147,6 +157,21 @@ lethe_rc store__tx_begin(struct store *st, bool *own, struct lethe_err *err);
 void store__audit_watch(struct store *st);
 /* Commit (@rc LETHE_OK) or roll back the transaction store__tx_begin() opened; returns @rc. */
 lethe_rc store__tx_end(struct store *st, bool own, lethe_rc rc, struct lethe_err *err);
+/*
+ * Open a change that happens whole or not at all: a write transaction of
+ * its own if @st is in none (*@own true), else the savepoint that
+ * @savepoint ("SAVEPOINT name", a literal) sets in the caller's (which
+ * PostgreSQL only allows inside a transaction).  End it with
+ * store__save_end().
+ */
+lethe_rc store__save(struct store *st, const char *savepoint, bool *own, struct lethe_err *err);
+/*
+ * End what store__save() opened: on success (@rc LETHE_OK) commit it or
+ * run @release ("RELEASE name"), else roll it back or run @undo
+ * ("ROLLBACK TO name") and @release.  Returns the result.
+ */
+lethe_rc store__save_end(struct store *st, const char *release, const char *undo, bool own,
+                         lethe_rc rc, struct lethe_err *err);
 
 /* Reads the current row of @q into @out, for store__one(). */
 typedef void (*store__row_fn)(struct sq_stmt *q, void *out);

@@ -120,6 +120,16 @@ main(int argc, char **argv)
 	sqpg_finalize(q);
 	q = NULL;
 	CHECK("empty blob", one_int(c, "SELECT length(b) FROM t WHERE id = 2") == 0, "not empty");
+	/* A NULL text where the server cannot infer a type alone, and an untyped NULL there. */
+	sqpg_prepare(c, "SELECT count(*) FROM t WHERE ?1 IS NULL OR name = ?1", &q, &err);
+	sqpg_bind_text(q, 1, NULL, false);
+	CHECK("null text", sqpg_step(q) == SQ_ROW && sqpg_col_int(q, 0) == 2, "%s", sqpg_errmsg(c));
+	sqpg_reset(q);
+	sqpg_bind_null(q, 1);
+	CHECK("null untyped", sqpg_step(q) == SQ_ROW && sqpg_col_int(q, 0) == 2, "%s",
+	      sqpg_errmsg(c));
+	sqpg_finalize(q);
+	q = NULL;
 
 	/* A rolled-back write transaction leaves nothing. */
 	CHECK("begin", sqpg_begin_write(c, &err) == LETHE_OK && sqpg_in_txn(c), "%s", err.msg);
@@ -152,6 +162,37 @@ main(int argc, char **argv)
 	CHECK("c2 writes", sqpg_step(q) == SQ_DONE && sqpg_changes(c2) == 1, "%s", sqpg_errmsg(c2));
 	sqpg_finalize(q);
 	q = NULL;
+
+	/* SQLite's SAVEPOINT outside a transaction: opens one, with the write lock; RELEASE
+	 * commits. */
+	CHECK("savepoint", sqpg_exec(c, "SAVEPOINT outer_sp", &err) == LETHE_OK && sqpg_in_txn(c),
+	      "%s", err.msg);
+	CHECK("c2 waits for the savepoint", sqpg_begin_write(c2, &err) != LETHE_OK,
+	      "c2 got the write lock");
+	sqpg_prepare(c, "INSERT INTO t (name) VALUES ('sp')", &q, &err);
+	CHECK("write in savepoint", sqpg_step(q) == SQ_DONE, "%s", sqpg_errmsg(c));
+	sqpg_finalize(q);
+	q = NULL;
+	sqpg_prepare(c, "RELEASE outer_sp", &q, &err);
+	CHECK("release commits", sqpg_step(q) == SQ_DONE && !sqpg_in_txn(c), "%s", sqpg_errmsg(c));
+	sqpg_finalize(q);
+	q = NULL;
+	CHECK("committed", one_int(c2, "SELECT count(*) FROM t WHERE name = 'sp'") == 1,
+	      "not there");
+	sqpg_exec(c, "DELETE FROM t WHERE name = 'sp'", &err);
+
+	/* A write in a transaction begun without the lock takes it first. */
+	CHECK("plain begin",
+	      sqpg_exec(c, "SET lock_timeout = 200", &err) == LETHE_OK &&
+	          sqpg_exec(c, "BEGIN", &err) == LETHE_OK,
+	      "%s", err.msg);
+	CHECK("c2 writes meanwhile", sqpg_begin_write(c2, &err) == LETHE_OK, "%s", err.msg);
+	sqpg_prepare(c, "UPDATE t SET n = n WHERE id = 1", &q, &err);
+	CHECK("write waits for the lock", sqpg_step(q) == SQ_ERROR, "wrote under c2's lock");
+	sqpg_finalize(q);
+	q = NULL;
+	sqpg_rollback(c);
+	sqpg_rollback(c2);
 
 	/* A lost connection: this statement fails (retry), the next one reconnects. */
 	pid = one_int(c, "SELECT pg_backend_pid()");

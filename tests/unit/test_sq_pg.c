@@ -70,6 +70,17 @@ test_sq_pg_insert_or_ignore(void **state)
 	expect("SELECT reinsert or ignore_me FROM t", "SELECT reinsert or ignore_me FROM t", 0);
 }
 
+/* SQLite's index hints go: PostgreSQL has none. */
+static void
+test_sq_pg_index_hints(void **state)
+{
+	(void)state;
+	expect("SELECT a FROM requests INDEXED BY requests_exports WHERE b = ?1",
+	       "SELECT a FROM requests  WHERE b = $1", 1);
+	expect("SELECT a FROM t NOT INDEXED WHERE b = 'INDEXED BY x'",
+	       "SELECT a FROM t  WHERE b = 'INDEXED BY x'", 0);
+}
+
 int
 main(void)
 {
@@ -77,6 +88,7 @@ main(void)
 	    cmocka_unit_test(test_sq_pg_parameters),
 	    cmocka_unit_test(test_sq_pg_literals),
 	    cmocka_unit_test(test_sq_pg_insert_or_ignore),
+	    cmocka_unit_test(test_sq_pg_index_hints),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
