@@ -174,3 +174,26 @@ def test_bench_sweep_on_postgresql_small(tmp_path, lethe_bin):
     assert out["writer_inserts"] > 0 and out["writer_errors"] == 0
     assert out["lag_inserted"] > 0 and out["lag_insert_errors"] == 0
     assert not os.path.exists(tmp_path / "w-pg")
+
+
+def test_bench_requests_two_workers_on_postgresql_small(tmp_path, lethe_bin):
+    """bench/requests --backend postgresql --workers 1,2 end to end on a few requests:
+    every request completed, none ran twice, and with two workers both did some."""
+    env = dict(os.environ, BENCH_OUT_DIR=str(tmp_path / "out"), LETHE_BIN=lethe_bin)
+    p = subprocess.run([sys.executable, str(ROOT / "bench" / "requests"), "--backend",
+                        "postgresql", "--workers", "1,2", "--requests", "24", "--rate", "40",
+                        "--ref-erasures", "1", "--drain-max", "120", "--dir",
+                        str(tmp_path / "w")], capture_output=True, text=True, timeout=400,
+                       env=env)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    out = json.loads((tmp_path / "out" / "requests-pg.json").read_text())
+    assert [r["workers"] for r in out["runs"]] == [1, 2]
+    for r in out["runs"]:
+        assert r["accepted"] == 24 and r["not_ended"] == 0, r
+        once = r["ran_once"]
+        assert once["ok"] and once["requests"] == 24 and once["erase_jobs"] == 24, once
+        assert sum(once["completions_logged_by_worker"]) == 24
+        assert r["completions_per_s"] > 0
+    assert all(n > 0 for n in out["runs"][1]["ran_once"]["completions_logged_by_worker"])
+    assert "ran once: ok" in p.stdout
+    assert not os.path.exists(tmp_path / "w-pg")
