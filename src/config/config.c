@@ -494,7 +494,8 @@ config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 	    "app",  "datamap",     "state",  "anonymize", "erase",   "server",
 	    "meta", "platforms",   "outbox", "api",       "sweep",   "requests",
 	    "mail", "selfservice", "proof",  "export",    "mailbox", NULL};
-	static const char *const app_keys[] = {"database", "media_root", "database_options", NULL};
+	static const char *const app_keys[] = {"database", "media_root", "database_options",
+	                                       "long_transaction_warn_s", NULL};
 	static const char *const state_keys[] = {"database", NULL};
 	static const char *const anon_keys[] = {"key_env", "key_file", NULL};
 	static const char *const erase_keys[] = {"batch_rows", "max_transaction_ms", "yield_ms",
@@ -521,6 +522,7 @@ config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 	cfg->sweep_interval_s = 1;
 	cfg->sweep_max_rows = 50000;
 	cfg->sweep_max_ms = 250;
+	cfg->long_xact_warn_s = 300;
 
 	rc = ydoc_load(&y, path, NULL, LETHE_E_CONFIG, err);
 	if (rc != LETHE_OK) {
@@ -548,6 +550,9 @@ config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 		cfg->media_root = strstr(s, "://") != NULL ? xstrdup(s) : config_resolve(cfg, s);
 	free(s);
 	s = NULL;
+	if (rc == LETHE_OK)
+		rc = get_int(&y, app, "long_transaction_warn_s", 0, 7 * 86400,
+		             &cfg->long_xact_warn_s, err);
 	if (rc == LETHE_OK)
 		rc = get_str(&y, root, "datamap", true, &s, err);
 	if (rc == LETHE_OK)

@@ -117,6 +117,7 @@ struct lethe_config {
 	char *dir;                   /* its directory */
 	char *app_db;                /* app database URL or path, as written */
 	char *media_root;            /* resolved media directory, a URL as written, or NULL */
+	int64_t long_xact_warn_s;    /* app.long_transaction_warn_s: PostgreSQL (300; 0 off) */
 	char *datamap_path;          /* resolved data map path */
 	char *state_db;              /* resolved state store path, or a postgresql:// URL */
 	char *state_files;           /* local path its files are named after (var/state.db on PG) */

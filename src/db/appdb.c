@@ -281,3 +281,13 @@ appdb_marker_set(struct appdb *db, int64_t epoch, int64_t if_was, struct lethe_e
 		                     db->ops->name);
 	return db->ops->marker_set(db, epoch, if_was, err);
 }
+
+lethe_rc
+appdb_oldest_xact(struct appdb *db, struct appdb_xact *out, struct lethe_err *err)
+{
+	if (db->ops->oldest_xact == NULL)
+		return lethe_err_set(err, LETHE_E_CONFIG,
+		                     "the %s driver has no transaction horizon to look at",
+		                     db->ops->name);
+	return db->ops->oldest_xact(db, out, err);
+}

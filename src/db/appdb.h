@@ -51,6 +51,18 @@ struct appdb;
 struct appdb_stmt;
 
 /*
+ * An open transaction of another session (ops->oldest_xact): who holds it,
+ * never what it ran (its statements may hold personal data).
+ */
+struct appdb_xact {
+	int pid;        /* the server process of that session */
+	int64_t age_ms; /* how long the transaction has been open */
+	char state[32]; /* "idle in transaction", "active", ... */
+	char user[64];  /* its role */
+	char app[64];   /* its application_name, printable ASCII only, may be "" */
+};
+
+/*
  * A dialect: how SQL text is spelled for one database.  The engine builds
  * its statements with db/sql.h, which asks the connection's dialect for
  * every construct that differs between databases: identifier quoting,
@@ -180,6 +192,13 @@ struct appdb_ops {
 	lethe_rc (*marker_get)(struct appdb *db, int64_t *epoch, struct lethe_err *err);
 	lethe_rc (*marker_set)(struct appdb *db, int64_t epoch, int64_t if_was,
 	                       struct lethe_err *err);
+	/*
+	 * The oldest transaction another session of this database keeps open
+	 * while it holds back vacuum (a transaction id or a snapshot), into
+	 * @out; LETHE_E_NOTFOUND if there is none (@err untouched).  Outside a
+	 * transaction; may be NULL (SQLite: no such horizon).
+	 */
+	lethe_rc (*oldest_xact)(struct appdb *db, struct appdb_xact *out, struct lethe_err *err);
 };
 
 /* A connection.  Drivers keep their handle in @handle. */
@@ -283,5 +302,13 @@ void appdb_files(struct appdb *db, bool checkpoint, char *wal, size_t cap, int *
 lethe_rc appdb_marker_get(struct appdb *db, int64_t *epoch, struct lethe_err *err);
 /* ops->marker_set; LETHE_E_CONFIG (@err set) where the driver has none. */
 lethe_rc appdb_marker_set(struct appdb *db, int64_t epoch, int64_t if_was, struct lethe_err *err);
+/*
+ * ops->oldest_xact: the oldest transaction of another session holding back
+ * vacuum; LETHE_E_NOTFOUND if none, LETHE_E_CONFIG (@err set) where the
+ * driver has no such look (SQLite).
+ */
+lethe_rc appdb_oldest_xact(struct appdb *db, struct appdb_xact *out, struct lethe_err *err);
+/* The PostgreSQL driver's ops->oldest_xact (appdb_pg_xact.c): pg_stat_activity. */
+lethe_rc appdb_pg_oldest_xact(struct appdb *db, struct appdb_xact *out, struct lethe_err *err);
 
 #endif /* LETHE_APPDB_H */

@@ -828,4 +828,5 @@ const struct appdb_ops appdb_pg_ops = {
     .files = NULL,
     .marker_get = pg_marker_get,
     .marker_set = pg_marker_set,
+    .oldest_xact = appdb_pg_oldest_xact,
 };

@@ -51,7 +51,8 @@ batching_begin(struct appdb *db, struct lethe_err *err)
 		rc = appdb_begin_write(db, err);
 		if (rc != LETHE_E_BUSY)
 			return rc;
-		log_warnx("app database busy; retrying (%d/%d)", i + 1, BUSY_RETRIES);
+		log_warnx("app database busy (%s); retrying (%d/%d)",
+		          err != NULL ? err->msg : "locked", i + 1, BUSY_RETRIES);
 		batching_sleep_ms(100 << i);
 	}
 	return rc;

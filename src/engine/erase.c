@@ -127,6 +127,16 @@ run_step(struct exec *x, size_t i)
 		else
 			rc = erase_run_rewrite(x, ps, &ss, sr);
 	}
+	/*
+	 * The app database made the step wait (a lock the app holds, a timeout,
+	 * a lost connection): the log names the table, never a row's values.
+	 */
+	if (rc == LETHE_E_BUSY && x->err != NULL && strncmp(x->err->msg, "table ", 6) != 0) {
+		char why[LETHE_ERR_MAX];
+
+		snprintf(why, sizeof(why), "%s", x->err->msg);
+		lethe_err_set(x->err, rc, "table %s: %s", ps->table->name, why);
+	}
 	sr->rows = ss.done;
 	sr->media = ss.media;
 	sr->media_missing = ss.media_missing;
@@ -245,7 +255,10 @@ erase_run(struct plan *plan, const struct plan_id *ids, size_t nids, struct appd
 	}
 	res->job = x.job;
 	if (rc == LETHE_OK) {
-		lease_owner_format(x.owner, sizeof(x.owner));
+		if (o->owner != NULL)
+			snprintf(x.owner, sizeof(x.owner), "%s", o->owner);
+		else
+			lease_owner_format(x.owner, sizeof(x.owner));
 		rc = store_job_claim(st, x.job, x.owner, time_now(), LEASE_S, err);
 		if (rc == LETHE_OK)
 			claimed = true;

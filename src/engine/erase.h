@@ -42,6 +42,14 @@ struct erase_opts {
 	void (*on_job)(void *job_arg, int64_t job); /* called once the job id is known */
 	void *job_arg;                              /* for on_job */
 	/*
+	 * The job's lease owner text ("host:pid:nonce", util/lease.h) a caller
+	 * that runs one erasure at a time keeps across its runs, or NULL for a
+	 * fresh one per run.  With it, a run after one that could not release
+	 * its lease (the state store's connection was lost) takes the job back
+	 * at once instead of waiting for its own lease to lapse.
+	 */
+	const char *owner;
+	/*
 	 * Keys and platforms for disconnecting the channel rows the erasure
 	 * acts on (erase_upstream.c); disc.outbox_key NULL: channel rows are
 	 * erased without queuing their revocations (unit tests of the steps).

@@ -494,6 +494,8 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 		eo.stop = &r->w.stop_flag;
 		eo.on_job = note_job;
 		eo.job_arg = &note;
+		/* One erasure at a time: a failed run's lease is this runner's to take back. */
+		eo.owner = r->owner[0] != '\0' ? r->owner : NULL;
 		rc = erase_run(plan, ids, nids, db, st, &eo, &res, &err);
 	}
 	if (rc == LETHE_OK) {

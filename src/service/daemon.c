@@ -93,6 +93,8 @@ service_start(const struct lethe_config *cfg, const struct datamap *dm, runner_d
 		rc = sweeper_start(cfg, dm, &svc->sweeper, err);
 	if (rc == LETHE_OK)
 		rc = outbox_start(cfg, dm, &svc->outbox, err);
+	if (rc == LETHE_OK)
+		rc = pg_watch_start(cfg, &svc->pgwatch, err);
 	if (rc == LETHE_OK && cfg->mail.enabled) {
 		struct mailer_opts mo = {.state_db = cfg->state_db,
 		                         .mail = &cfg->mail,
@@ -151,6 +153,7 @@ service_stop(struct service *svc)
 	mailer_stop(svc->mailer);
 	outbox_stop(svc->outbox);
 	sweeper_stop(svc->sweeper);
+	pg_watch_stop(svc->pgwatch);
 	appdb_close(svc->db);
 	service__audit_final(svc); /* the last signed checkpoint, every thread stopped */
 	store_close(svc->st);

@@ -19,6 +19,7 @@
 #include "jobs/exporter.h"
 #include "jobs/mailer.h"
 #include "jobs/outbox.h"
+#include "jobs/pg_watch.h"
 #include "jobs/pool.h"
 #include "jobs/runner.h"
 #include "jobs/sweeper.h"
@@ -42,6 +43,7 @@ struct service {
 	_Atomic(struct runner *) kick;  /* runner once started: the intake's kicks go there */
 	struct outbox *outbox;          /* upstream jobs of channel disconnects */
 	struct sweeper *sweeper;        /* TTL sweeps, or NULL if off */
+	struct pg_watch *pgwatch;       /* PostgreSQL long-transaction warning, or NULL */
 	struct seen *seen;              /* an import's requests of the repeat window, or NULL */
 	struct mailer *mailer;          /* the mail outbox's thread, or NULL (no mail: section) */
 	struct tplset *tpl;             /* the template set (pages and mails), or NULL */

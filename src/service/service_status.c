@@ -387,6 +387,7 @@ service_metrics(struct service *svc, struct buf *b)
 	         "store.\n# TYPE lethe_intake_pending gauge\nlethe_intake_pending %lld\n",
 	         (long long)intake_pending(svc->intake));
 	sweeper_metrics(svc->sweeper, b);
+	pg_watch_metrics(b);
 }
 
 /*
