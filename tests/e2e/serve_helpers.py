@@ -361,8 +361,9 @@ SUBJECT_LEN = 37            # HASH_TEXT_LEN
 
 def state_files(demo):
     """The path the state store's own files start with: the SQLite store's file, or for
-    a PostgreSQL store <config dir>/var/state (its intake log var/state-intake0, ...)."""
-    return str(demo.dir / "var" / "state") if is_pg(demo.state_db) else str(demo.state_db)
+    a PostgreSQL store <config dir>/var/state.db, never made itself (its intake log is
+    var/state.db-intake0 and -intake1 all the same)."""
+    return str(demo.dir / "var" / "state.db") if is_pg(demo.state_db) else str(demo.state_db)
 
 
 def intake_log(demo):
