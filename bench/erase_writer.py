@@ -12,6 +12,12 @@ second, each insert its own transaction:
 
     BEGIN IMMEDIATE; INSERT ...; COMMIT
 
+DB may also be a postgresql:// URL: then the writer is an app on PostgreSQL
+(its own libpq connection through bench/pg_common.py, application_name
+lethe-bench-writer, the server's synchronous_commit; SYNCHRONOUS is ignored)
+and each insert is `BEGIN; INSERT ...; COMMIT`.  A failure (a lock or
+statement timeout, any server error) counts as an error like SQLite's.
+
 Latency is measured from just before BEGIN to the return of COMMIT.  The
 schedule is open-loop but never bursts to catch up after a stall: an insert
 that is late starts at once and the next one is one period after it.  A
@@ -29,6 +35,26 @@ import sqlite3
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pg_common  # noqa: E402
+
+
+class PgApp:
+    """The few calls main() makes on a sqlite3 connection, on a libpq one."""
+
+    def __init__(self, url):
+        self.c = pg_common.Conn(url, application_name="lethe-bench-writer")
+
+    def execute(self, sql, params=()):
+        return self.c.execute(sql, params)
+
+    @property
+    def in_transaction(self):
+        return self.c.in_transaction()
+
+    def close(self):
+        self.c.close()
+
 
 def main():
     if len(sys.argv) != 5:
@@ -36,18 +62,26 @@ def main():
         return 2
     db, channel, rate, sync = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
     period = 1.0 / rate
-    con = sqlite3.connect(db, timeout=5.0, isolation_level=None)
-    if sync:
-        con.execute("PRAGMA synchronous=%s" % sync)
-    sql = ("INSERT INTO messages (channel_id, sender_platform_id, sender_name, body, "
-           "received_at) VALUES (?, ?, ?, ?, ?)")
+    pg = pg_common.is_url(db)
+    if pg:
+        con = PgApp(db)
+        sql = ("INSERT INTO messages (channel_id, sender_platform_id, sender_name, body, "
+               "received_at) VALUES ($1, $2, $3, $4, $5)")
+        errors_caught = (pg_common.PgError,)
+    else:
+        con = sqlite3.connect(db, timeout=5.0, isolation_level=None)
+        if sync:
+            con.execute("PRAGMA synchronous=%s" % sync)
+        sql = ("INSERT INTO messages (channel_id, sender_platform_id, sender_name, body, "
+               "received_at) VALUES (?, ?, ?, ?, ?)")
+        errors_caught = (sqlite3.Error,)
     seq = 0
 
     def insert():
         nonlocal seq
         seq += 1
         now = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
-        con.execute("BEGIN IMMEDIATE")
+        con.execute("BEGIN" if pg else "BEGIN IMMEDIATE")
         try:
             con.execute(sql, (channel, "bench-%d" % os.getpid(), "Bench Writer",
                               "concurrent insert %d" % seq, now))
@@ -78,7 +112,7 @@ def main():
         try:
             insert()
             lat.append((time.perf_counter() - t0) * 1000.0)
-        except sqlite3.Error as e:
+        except errors_caught as e:
             errors += 1
             if len(messages) < 10:
                 messages.append("%.0f ms: %s" % ((time.perf_counter() - t0) * 1000.0, e))

@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <sqlite3.h>
+
 #include "store/store_internal.h"
 #include "util/hash.h"
 #include "util/timeutil.h"
@@ -84,7 +86,7 @@ reference(struct store *st, int64_t n, int64_t batch, double *ms)
 
 	hash_key_random_bytes(hash, sizeof(hash));
 	if (sqlite3_exec(
-	        st->db,
+	        sq_sqlite_handle(st->c),
 	        "CREATE TABLE IF NOT EXISTS bench_ref (seq INTEGER PRIMARY KEY, at INTEGER "
 	        "NOT NULL, request_id INTEGER, type TEXT NOT NULL, state TEXT, body TEXT "
 	        "NOT NULL, hash BLOB NOT NULL); CREATE INDEX IF NOT EXISTS "
@@ -92,29 +94,31 @@ reference(struct store *st, int64_t n, int64_t batch, double *ms)
 	        "NULL; DELETE FROM bench_ref",
 	        NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(
-	        st->db,
+	        sq_sqlite_handle(st->c),
 	        "INSERT INTO bench_ref (seq, at, request_id, type, state, body, hash) "
 	        "VALUES (?1, ?2, ?3, 'request', 'completed', ?4, ?5)",
 	        -1, &q, NULL) != SQLITE_OK) {
-		fprintf(stderr, "audit_probe: reference: %s\n", sqlite3_errmsg(st->db));
+		fprintf(stderr, "audit_probe: reference: %s\n",
+		        sqlite3_errmsg(sq_sqlite_handle(st->c)));
 		return 1;
 	}
 	t0 = time_mono_ms();
 	for (i = 0; i < n; i++) {
 		if (i % batch == 0)
-			sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+			sqlite3_exec(sq_sqlite_handle(st->c), "BEGIN IMMEDIATE", NULL, NULL, NULL);
 		sqlite3_bind_int64(q, 1, i + 1);
 		sqlite3_bind_int64(q, 2, 1796599025 + i);
 		sqlite3_bind_int64(q, 3, i + 1);
 		sqlite3_bind_text(q, 4, body, (int)sizeof(body) - 1, SQLITE_STATIC);
 		sqlite3_bind_blob(q, 5, hash, sizeof(hash), SQLITE_STATIC);
 		if (sqlite3_step(q) != SQLITE_DONE) {
-			fprintf(stderr, "audit_probe: reference: %s\n", sqlite3_errmsg(st->db));
+			fprintf(stderr, "audit_probe: reference: %s\n",
+			        sqlite3_errmsg(sq_sqlite_handle(st->c)));
 			return 1;
 		}
 		sqlite3_reset(q);
 		if ((i + 1) % batch == 0 || i + 1 == n)
-			sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+			sqlite3_exec(sq_sqlite_handle(st->c), "COMMIT", NULL, NULL, NULL);
 	}
 	*ms = time_mono_ms() - t0;
 	sqlite3_finalize(q);
@@ -130,7 +134,8 @@ read_rows(struct store *st)
 	int64_t rows = 0, bytes = 0;
 	unsigned sum = 0;
 
-	if (sqlite3_prepare_v2(st->db, "SELECT seq, body, hash FROM audit ORDER BY seq", -1, &q,
+	if (sqlite3_prepare_v2(sq_sqlite_handle(st->c),
+	                       "SELECT seq, body, hash FROM audit ORDER BY seq", -1, &q,
 	                       NULL) != SQLITE_OK)
 		return 1;
 	while (sqlite3_step(q) == SQLITE_ROW) {

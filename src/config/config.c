@@ -559,7 +559,18 @@ config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 	if (rc == LETHE_OK && state != NULL)
 		rc = get_str(&y, state, "database", false, &s, err);
 	if (rc == LETHE_OK)
-		cfg->state_db = config_resolve(cfg, s ? s : "var/state.db");
+		cfg->state_db =
+		    pq_is_url(s) ? xstrdup(s) : config_resolve(cfg, s ? s : "var/state.db");
+	/*
+	 * The files lethe keeps beside its store (the intake log, the default
+	 * export dir and signing key) sit beside a PostgreSQL store's stand-in
+	 * var/state, as they would beside the default var/state.db.
+	 */
+	if (rc == LETHE_OK) {
+		cfg->state_files = pq_is_url(cfg->state_db) ? config_resolve(cfg, "var/state")
+		                                            : xstrdup(cfg->state_db);
+		cfg->state_shown = pq_url_redacted(cfg->state_db);
+	}
 	free(s);
 	s = NULL;
 	if (rc == LETHE_OK)
@@ -616,9 +627,9 @@ config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 	if (rc == LETHE_OK)
 		rc = selfservice_parse(&cfg->selfservice, cfg->mail.enabled, &y, root, err);
 	if (rc == LETHE_OK)
-		rc = proof_config_parse(&cfg->proof, cfg->dir, cfg->state_db, &y, root, err);
+		rc = proof_config_parse(&cfg->proof, cfg->dir, cfg->state_files, &y, root, err);
 	if (rc == LETHE_OK)
-		rc = export_config_parse(&cfg->exports, cfg->dir, cfg->state_db, &y, root, err);
+		rc = export_config_parse(&cfg->exports, cfg->dir, cfg->state_files, &y, root, err);
 	if (rc == LETHE_OK)
 		rc = mailbox_config_parse(&cfg->mailbox, cfg->dir, &y, root, err);
 out:
@@ -636,6 +647,8 @@ config_free(struct lethe_config *cfg)
 	free(cfg->media_root);
 	free(cfg->datamap_path);
 	free(cfg->state_db);
+	free(cfg->state_files);
+	free(cfg->state_shown);
 	free(cfg->key_env);
 	free(cfg->key_file);
 	free(cfg->listen);

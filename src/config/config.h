@@ -118,7 +118,9 @@ struct lethe_config {
 	char *app_db;                /* app database URL or path, as written */
 	char *media_root;            /* resolved media directory, a URL as written, or NULL */
 	char *datamap_path;          /* resolved data map path */
-	char *state_db;              /* resolved state store path */
+	char *state_db;              /* resolved state store path, or a postgresql:// URL */
+	char *state_files;           /* local path the store's files are named after (below) */
+	char *state_shown;           /* state_db for messages: a URL's password redacted */
 	char *key_env;               /* env var holding the anonymize key (hex) */
 	char *key_file;              /* resolved key file, or NULL */
 	uint8_t key[HASH_KEY_LEN];   /* the anonymize key once loaded */

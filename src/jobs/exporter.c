@@ -25,16 +25,18 @@
 #include "jobs/exporter.h"
 #include "jobs/job.h"
 #include "store/store.h"
+#include "util/lease.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/seal.h"
 #include "util/timeutil.h"
 #include "util/worker.h"
 
-#define IDLE_MS 1000            /* look for work and expired archives at least this often */
-#define RETRY_MS 2000           /* after a failed attempt, when nothing else is waiting */
-#define OPEN_RETRY_MS 5000      /* the databases cannot be opened */
-#define EXPIRE_BATCH 64         /* archives deleted per tick at most */
+#define IDLE_MS 1000       /* look for work and expired archives at least this often */
+#define RETRY_MS 2000      /* after a failed attempt, when nothing else is waiting */
+#define OPEN_RETRY_MS 5000 /* the databases cannot be opened */
+#define EXPIRE_BATCH 64    /* archives deleted per tick at most */
+#define EXPORT_LEASE_MS (60 * 60 * 1000) /* an export's build on a shared store, at most */
 #define SWEEP_MS 60000          /* orphaned archives looked for at start, then this often */
 #define FILE_SUFFIX ".lx"       /* an archive's file: "<request id>-<16 hex>.lx" */
 #define LOCK_NAME ".lethe.lock" /* export.dir's lock file (exporter_dir_lock()) */
@@ -48,6 +50,7 @@ struct exporter {
 	double last_tick;               /* time_mono_ms() of the last expiry pass */
 	double last_sweep;              /* time_mono_ms() of the last exporter_sweep(), 0: none */
 	struct job_fails fails;         /* exports failed in a row: the thread's only */
+	char owner[LEASE_OWNER_MAX];    /* its owner text for the exports it takes (shared store) */
 };
 
 /* Mark export @id failed with @reason if it is still being built (or about to be). */
@@ -474,8 +477,22 @@ exporter_main(struct worker *w, void *arg)
 		}
 		rc = store_export_next(st, after, time_now(), &req, &box, &boxlen, &err);
 		if (rc == LETHE_OK) {
+			bool held = false;
+
 			after = req.id;
-			rc = build_export(x, db, st, &req, box, boxlen);
+			/* On a store several workers share, one builds each export. */
+			if (x->owner[0] == '\0')
+				lease_owner_format(x->owner, sizeof(x->owner));
+			rc = store_item_take(st, "export", req.id, x->owner, EXPORT_LEASE_MS, &held,
+			                     &err);
+			if (rc == LETHE_OK && held) {
+				rc = build_export(x, db, st, &req, box, boxlen);
+				if (store_item_release(st, "export", req.id, x->owner, &err) !=
+				    LETHE_OK)
+					log_warnx("exporter: %s", err.msg);
+			} else if (rc != LETHE_OK) {
+				log_warnx("exporter: %s", err.msg);
+			}
 			if (rc != LETHE_OK && rc != LETHE_E_UNAVAILABLE)
 				failed = true;
 		} else if (rc == LETHE_E_NOTFOUND) {

@@ -33,6 +33,7 @@
 #include "jobs/scan_work.h"
 #include "meta/requests.h"
 #include "store/store.h"
+#include "util/lease.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
@@ -46,6 +47,7 @@
 #define TICK_MS 1000           /* expiry and deadline warnings at most this often */
 #define PURGE_MS 3600000       /* expired mailed links purged at start, then this often */
 #define SCHEDULED_EVERY 8      /* every this many turns, a due scheduled request first */
+#define REQUEST_LEASE_MS (15 * 60 * 1000) /* a request's run on a shared store, at most */
 
 struct runner {
 	const struct lethe_config *cfg; /* configuration (keys, apps, erase settings) */
@@ -59,6 +61,7 @@ struct runner {
 	double last_purge;              /* time_mono_ms() of the last request_work_purge_links() */
 	double last_checkpoint;         /* time_mono_ms() of the last proof_work_tick() check */
 	struct job_fails fails;         /* erasures failed in a row: the runner thread's only */
+	char owner[LEASE_OWNER_MAX]; /* its owner text for the requests it takes (shared store) */
 };
 
 /*
@@ -539,6 +542,34 @@ out:
 }
 
 /*
+ * run_request() by one worker at a time on a store several share: a request
+ * another live worker runs is LETHE_E_BUSY (its job has a lease of its own,
+ * but its plan, ledger entries and job creation come before it).
+ */
+static lethe_rc
+run_request_once(struct runner *r, struct appdb *db, struct store *st, struct store_request *req,
+                 const uint8_t *box, size_t boxlen)
+{
+	struct lethe_err err = {0};
+	bool held = false;
+	lethe_rc rc;
+
+	if (r->owner[0] == '\0')
+		lease_owner_format(r->owner, sizeof(r->owner));
+	rc = store_item_take(st, "request", req->id, r->owner, REQUEST_LEASE_MS, &held, &err);
+	if (rc != LETHE_OK) {
+		log_warnx("request %lld: %s", (long long)req->id, err.msg);
+		return rc;
+	}
+	if (!held)
+		return LETHE_E_BUSY;
+	rc = run_request(r, db, st, req, box, boxlen);
+	if (store_item_release(st, "request", req->id, r->owner, &err) != LETHE_OK)
+		log_warnx("request %lld: %s", (long long)req->id, err.msg);
+	return rc;
+}
+
+/*
  * Once per start: failed Meta requests that still hold their sealed
  * identity get another try (the right anonymize key, checked against its
  * recorded fingerprint before any runner starts, or the app's configuration
@@ -672,7 +703,7 @@ runner_main(struct worker *w, void *arg)
 		}
 		if (rc == LETHE_OK) {
 			after = req.id;
-			rc = run_request(r, db, st, &req, box, boxlen);
+			rc = run_request_once(r, db, st, &req, box, boxlen);
 		}
 		if (box != NULL)
 			sodium_memzero(box, boxlen);
@@ -796,7 +827,7 @@ runner_drain(const struct lethe_config *cfg, const struct datamap *dm, int64_t *
 		}
 		if (rc == LETHE_OK) {
 			after = req.id;
-			rc = run_request(&r, db, st, &req, box, boxlen);
+			rc = run_request_once(&r, db, st, &req, box, boxlen);
 		}
 		if (box != NULL)
 			sodium_memzero(box, boxlen);

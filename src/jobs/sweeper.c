@@ -6,6 +6,10 @@
  * itself runs without the lock and polls the worker's stop_flag between
  * batches.  Its statistics have their own lock inside engine/sweep.c.
  *
+ * Of several workers sharing a store, the one holding the "sweep"
+ * singleton sweeps (store_singleton_take()); the others wait for its lease
+ * to lapse.
+ *
  * A pass that deleted or anonymized rows ends with appdb_flush(), as an
  * erasure job does: the WAL's old page images of the expired rows go; an
  * idle pass costs no checkpoint.
@@ -23,6 +27,7 @@
 #include "jobs/engine_opts.h"
 #include "jobs/sweeper.h"
 #include "store/store.h"
+#include "util/lease.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
@@ -32,6 +37,12 @@
 #define RETRY_MS 5000.0   /* after a failed pass */
 #define TICK_MS 50        /* under the test clock: how often the clock is looked at */
 
+/*
+ * One worker of a store sweeps at a time (the "sweep" singleton): the
+ * lease outlives the pause between passes, and is renewed before each.
+ */
+#define SWEEP_LEASE_MS(cfg) ((cfg)->sweep_interval_s * 2000 + 60000)
+
 struct sweeper {
 	const struct lethe_config *cfg; /* configuration */
 	struct appdb *db;               /* the thread's app database connection */
@@ -39,6 +50,7 @@ struct sweeper {
 	struct sweep *sweep;            /* the engine (statistics read by metrics) */
 	size_t ntables;                 /* its TTL tables (sweep_ntables) */
 	struct worker w;                /* the thread (stop_flag: read by the sweep) */
+	char owner[LEASE_OWNER_MAX];    /* its owner text for the "sweep" singleton */
 };
 
 /*
@@ -89,18 +101,36 @@ sweeper_main(struct worker *wk, void *arg)
 	double measured = -MEASURE_MS;
 	bool test = time_is_test_clock();
 	bool dirty = false; /* rows changed since the app's WAL was last truncated */
+	bool held = false;  /* this worker holds the "sweep" singleton */
 
 	/* Like the runner: sweeps may lag by a moment; answering requests may not. */
 	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) != 0)
 		log_debug("sweeper: cannot lower its priority");
-	if (sweep_recover(w->sweep, &err) != LETHE_OK)
-		log_warnx("sweep: settling media files left by an earlier run: %s", err.msg);
 	for (;;) {
 		int64_t now = time_now(), before = rows_changed(w);
-		bool more = false;
+		bool more = false, was = held;
 		lethe_rc rc;
 
-		rc = sweep_pass(w->sweep, now, &more, &err);
+		/*
+		 * Another worker of this store sweeps: wait, and take over once
+		 * its lease lapses (or its process on this host is gone).  The
+		 * media files an earlier sweeper left are settled by the one that
+		 * sweeps, when it starts to.
+		 */
+		rc = store_singleton_take(w->st, "sweep", w->owner, now * 1000,
+		                          SWEEP_LEASE_MS(w->cfg), &held, &err);
+		if (rc == LETHE_OK && !held) {
+			if (was)
+				log_warnx("sweep: another worker took the sweep over");
+			if (nap(w, (double)w->cfg->sweep_interval_s * 1000.0, now))
+				break;
+			continue;
+		}
+		if (rc == LETHE_OK && !was && sweep_recover(w->sweep, &err) != LETHE_OK)
+			log_warnx("sweep: settling media files left by an earlier run: %s",
+			          err.msg);
+		if (rc == LETHE_OK)
+			rc = sweep_pass(w->sweep, now, &more, &err);
 		/*
 		 * Truncate the app's WAL once the rows changed since the last
 		 * flush are all swept (or a pass failed: its committed batches
@@ -133,6 +163,9 @@ sweeper_main(struct worker *wk, void *arg)
 		if (nap(w, (double)w->cfg->sweep_interval_s * 1000.0, now))
 			break;
 	}
+	/* The next worker need not wait for the lease to lapse. */
+	if (held && store_singleton_release(w->st, "sweep", w->owner, &err) != LETHE_OK)
+		log_warnx("sweep: %s", err.msg);
 }
 
 static void
@@ -161,6 +194,7 @@ sweeper_start(const struct lethe_config *cfg, const struct datamap *dm, struct s
 		return rc;
 	w = xcalloc(1, sizeof(*w));
 	w->cfg = cfg;
+	lease_owner_format(w->owner, sizeof(w->owner));
 	worker_init(&w->w, NULL);
 	w->db = appdb_open(cfg->app_db, cfg->dir, err);
 	if (w->db == NULL)

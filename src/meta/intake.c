@@ -87,8 +87,8 @@ intake_release(struct intake *in)
 }
 
 lethe_rc
-intake_start(const char *path, int64_t repeat_window, int64_t deadline_s, void (*on_commit)(void *),
-             void *arg, struct intake **out, struct lethe_err *err)
+intake_start(const char *path, const char *files, int64_t repeat_window, int64_t deadline_s,
+             void (*on_commit)(void *), void *arg, struct intake **out, struct lethe_err *err)
 {
 	struct intake *in = xcalloc(1, sizeof(*in));
 	lethe_rc rc;
@@ -117,7 +117,7 @@ intake_start(const char *path, int64_t repeat_window, int64_t deadline_s, void (
 	if (rc == LETHE_OK)
 		rc = store_set_cache(in->ck, CKPT_CACHE_KIB, err);
 	if (rc == LETHE_OK)
-		rc = intake_log_open(in, path, err);
+		rc = intake_log_open(in, files, err);
 	if (rc != LETHE_OK)
 		goto fail;
 	in->seen = seen_new();

@@ -40,14 +40,16 @@ struct intake_req {
 struct intake;
 
 /*
- * Replay the intake log of the state store at @path into the store, then
- * start the threads.  Repeats of (app, subject) received within
+ * Replay the intake log of the state store at @path (a file or a
+ * postgresql:// URL) into the store, then start the threads.  The log's
+ * files are named after @files (config's state_files: @path itself for a
+ * SQLite store).  Repeats of (app, subject) received within
  * @repeat_window seconds resolve to the same request; a request is due
  * @deadline_s after its receipt (the policy of Meta's requests).  @on_commit (may be
  * NULL) runs on the indexer thread after each batch it moved into the store.
  */
-lethe_rc intake_start(const char *path, int64_t repeat_window, int64_t deadline_s,
-                      void (*on_commit)(void *), void *arg, struct intake **out,
+lethe_rc intake_start(const char *path, const char *files, int64_t repeat_window,
+                      int64_t deadline_s, void (*on_commit)(void *), void *arg, struct intake **out,
                       struct lethe_err *err);
 /*
  * Queue @r.  r->done(r) is called exactly once: on the committer thread

@@ -520,7 +520,8 @@ index_batch(struct intake *in, struct pend *batch, bool *fatal, struct lethe_err
 		return rc;
 	}
 	if (!store_wal_sync(in->wal)) {
-		*fatal = true; /* as for the log: a later fsync could "succeed" without the pages */
+		/* As for the log: a later fsync could "succeed" without the pages (SQLite). */
+		*fatal = store_wal_final(in->wal);
 		return lethe_err_set(err, LETHE_E_IO, "fdatasync of the state store's WAL failed");
 	}
 	return LETHE_OK;

@@ -73,8 +73,9 @@ service_start(const struct lethe_config *cfg, const struct datamap *dm, runner_d
 	 * refused before any of its threads claims a request or sweeps.
 	 */
 	if (rc == LETHE_OK)
-		rc = intake_start(cfg->state_db, cfg->meta_repeat, service__meta_deadline(cfg),
-		                  intake_committed, svc, &svc->intake, err);
+		rc = intake_start(cfg->state_db, cfg->state_files, cfg->meta_repeat,
+		                  service__meta_deadline(cfg), intake_committed, svc, &svc->intake,
+		                  err);
 	/* No mailer will come for mail queued while mail was on: skipped, recipients wiped. */
 	if (rc == LETHE_OK && !cfg->mail.enabled)
 		rc = request_work_mail_off(svc->st, time_now(), err);

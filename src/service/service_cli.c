@@ -82,7 +82,7 @@ service_load_key(struct lethe_config *cfg, struct lethe_err *err)
 		    "state store %s holds requests or jobs made with a key (by a lethe that did "
 		    "not record its fingerprint yet); restore that key file (or set %s to that "
 		    "key) and start again: a new key would leave them unreadable",
-		    cfg->key_env, cfg->key_file, cfg->state_db, cfg->key_env);
+		    cfg->key_env, cfg->key_file, cfg->state_shown, cfg->key_env);
 		goto out;
 	}
 	if (rc == LETHE_E_NOTFOUND) {
@@ -92,7 +92,7 @@ service_load_key(struct lethe_config *cfg, struct lethe_err *err)
 		    "state store %s records the fingerprint of the key its requests and jobs "
 		    "were made with (%.17s...); restore that key file (or set %s to that key) "
 		    "and start again: a new key would leave them unreadable",
-		    cfg->key_env, cfg->key_file, cfg->state_db, recorded, cfg->key_env);
+		    cfg->key_env, cfg->key_file, cfg->state_shown, recorded, cfg->key_env);
 		goto out;
 	}
 	if (rc != LETHE_OK)
@@ -107,7 +107,7 @@ service_load_key(struct lethe_config *cfg, struct lethe_err *err)
 		    "with: it records the fingerprint %.17s..., this key's is %.17s...; "
 		    "restore the key file %s it was used with (or set %s to that key)",
 		    from_env ? "environment variable " : "key file ",
-		    from_env ? cfg->key_env : cfg->key_file, cfg->state_db, recorded, fp,
+		    from_env ? cfg->key_env : cfg->key_file, cfg->state_shown, recorded, fp,
 		    cfg->key_file != NULL ? cfg->key_file : "(anonymize.key_file)", cfg->key_env);
 		goto out;
 	}
@@ -141,7 +141,7 @@ service_load_outbox_key(struct lethe_config *cfg, struct lethe_err *err)
 		    "store %s records the fingerprint of the key its disconnect jobs are sealed "
 		    "with (%.17s...); restore that key file (or set %s to that key) and start "
 		    "again",
-		    cfg->outbox.key_env, cfg->outbox.key_file, cfg->state_db, recorded,
+		    cfg->outbox.key_env, cfg->outbox.key_file, cfg->state_shown, recorded,
 		    cfg->outbox.key_env);
 	return rc;
 }

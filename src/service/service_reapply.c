@@ -31,10 +31,12 @@
 #include "engine/ledger.h"
 #include "service/service_internal.h"
 #include "util/buf.h"
+#include "util/lease.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
-#define REASON_MAX 96 /* bytes of "re-applied after a restore: request #N" */
+#define REASON_MAX 96                  /* bytes of "re-applied after a restore: request #N" */
+#define REAPPLY_LEASE_MS (3600 * 1000) /* the look at start: an hour at most */
 
 /*
  * Make the request of hit @h; its entry of "requests" into @req.  True if
@@ -376,11 +378,19 @@ reapply_main(void *arg)
 	struct store *st = NULL;
 	json_t *o = NULL;
 	int64_t epoch = 0, marker = 0;
+	char owner[LEASE_OWNER_MAX];
+	bool held = false;
 	lethe_rc rc;
 
 	memset(&f, 0, sizeof(f));
 	rc = store_open(cfg->state_db, &st, &err);
 	if (rc != LETHE_OK)
+		goto out;
+	/* One worker of a store looks (the "reapply" singleton); it gives the lease back after. */
+	lease_owner_format(owner, sizeof(owner));
+	rc = store_singleton_take(st, "reapply", owner, time_now() * 1000, REAPPLY_LEASE_MS, &held,
+	                          &err);
+	if (rc != LETHE_OK || !held)
 		goto out;
 	db = appdb_open(cfg->app_db, cfg->dir, &err);
 	if (db == NULL) {
@@ -418,6 +428,8 @@ reapply_main(void *arg)
 out:
 	if (rc != LETHE_OK && rc != LETHE_E_UNAVAILABLE)
 		log_warnx("looking for people erased before in the app database: %s", err.msg);
+	if (held && store_singleton_release(st, "reapply", owner, &err) != LETHE_OK)
+		log_warnx("reapply: %s", err.msg);
 	json_decref(o);
 	appdb_close(db);
 	store_close(st);

@@ -441,7 +441,7 @@ service_ready(struct service *svc, char *msg, size_t cap)
 	if (why == NULL)
 		why = intake_trouble(svc->intake);
 	if (why == NULL) {
-		int64_t st_free = free_bytes_at(svc->cfg->state_db);
+		int64_t st_free = free_bytes_at(svc->cfg->state_files);
 		int64_t db_free = free_bytes_at(svc->db->target);
 
 		if ((st_free >= 0 && st_free < READY_MIN_FREE) ||

@@ -19,7 +19,6 @@
 
 #include <sodium.h>
 #include <stdlib.h>
-#include <strings.h>
 
 #include "store/store_internal.h"
 #include "util/buf.h"
@@ -174,48 +173,20 @@ struct entry_cols {
 /* Write the body of the entry of seq @seq into @b (empty); LETHE_E_TOOBIG if too long. */
 typedef lethe_rc (*body_fn)(struct buf *b, int64_t seq, const void *arg);
 
-/*
- * sqlite3_trace_v2() callback: a statement that opens, ends or undoes part
- * of a transaction (BEGIN, COMMIT, END, ROLLBACK [TO], SAVEPOINT, RELEASE)
- * forgets the kept head, whoever runs it.
- */
-static int
-head_watch(unsigned type, void *ctx, void *p, void *x)
+/* sq_watch_txn() callback: a statement that opens, ends or undoes part of a transaction. */
+static void
+head_watch(void *ctx)
 {
 	struct store *st = ctx;
-	const char *sql = x;
 
-	(void)type;
-	(void)p;
-	if (sql == NULL)
-		return 0;
-	switch (sql[0]) {
-	case 'B':
-	case 'b':
-	case 'C':
-	case 'c':
-	case 'E':
-	case 'e':
-	case 'R':
-	case 'r':
-	case 'S':
-	case 's':
-		if (strncasecmp(sql, "BEGIN", 5) == 0 || strncasecmp(sql, "COMMIT", 6) == 0 ||
-		    strncasecmp(sql, "END", 3) == 0 || strncasecmp(sql, "ROLLBACK", 8) == 0 ||
-		    strncasecmp(sql, "SAVEPOINT", 9) == 0 || strncasecmp(sql, "RELEASE", 7) == 0)
-			st->audit_head.valid = false;
-		break;
-	default:
-		break;
-	}
-	return 0;
+	st->audit_head.valid = false;
 }
 
 void
 store__audit_watch(struct store *st)
 {
 	st->audit_head.valid = false;
-	sqlite3_trace_v2(st->db, SQLITE_TRACE_STMT, head_watch, st);
+	sq_watch_txn(st->c, head_watch, st);
 }
 
 /*
@@ -227,7 +198,7 @@ store__audit_watch(struct store *st)
 static lethe_rc
 head_load(struct store *st, struct lethe_err *err)
 {
-	bool in_tx = sqlite3_get_autocommit(st->db) == 0;
+	bool in_tx = sq_in_txn(st->c);
 	lethe_rc rc;
 
 	if (st->audit_head.valid && in_tx)
@@ -291,19 +262,7 @@ struct event_facts {
 };
 
 static void
-event_row(sqlite3_stmt *q, void *arg)
-{
-	struct event_facts *f = arg;
-
-	f->request_id = sqlite3_column_int64(q, 0);
-	f->at = sqlite3_column_int64(q, 1);
-	f->state = store__col_dup(q, 2);
-	f->actor = store__col_dup(q, 3);
-	f->reason = store__col_dup(q, 4);
-}
-
-static void
-request_row(sqlite3_stmt *q, void *arg)
+request_row(struct sq_stmt *q, void *arg)
 {
 	struct event_facts *f = arg;
 
@@ -312,8 +271,8 @@ request_row(sqlite3_stmt *q, void *arg)
 	f->scope = store__col_dup(q, 2);
 	f->source = store__col_dup(q, 3);
 	f->subject = store__col_dup(q, 4);
-	f->received_at = sqlite3_column_int64(q, 5);
-	f->due_at = sqlite3_column_int64(q, 6);
+	f->received_at = sq_col_int(q, 5);
+	f->due_at = sq_col_int(q, 6);
 }
 
 static void
@@ -399,25 +358,6 @@ store__audit_request(struct store *st, int64_t id, int64_t at, const char *state
 	return rc;
 }
 
-lethe_rc
-store__audit_event(struct store *st, int64_t event_rowid, struct lethe_err *err)
-{
-	struct event_facts f = {0};
-	lethe_rc rc;
-
-	rc = store__one(st, err, "reading a request event", event_row, &f,
-	                "SELECT request_id, at, state, actor, reason FROM request_events "
-	                "WHERE rowid = ?1",
-	                "i", event_rowid);
-	if (rc == LETHE_E_NOTFOUND)
-		return lethe_err_set(err, LETHE_E_INTERNAL, "audit: request event %lld vanished",
-		                     (long long)event_rowid);
-	if (rc == LETHE_OK)
-		rc = audit_request(st, &f, err);
-	event_facts_clear(&f);
-	return rc;
-}
-
 /* One step of a job, for its "erase_step" entry. */
 struct job_step {
 	char *name, *action;
@@ -428,19 +368,19 @@ struct job_step {
 static lethe_rc
 job_steps(struct store *st, int64_t job, struct job_step **out, size_t *n, struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	size_t cap = 0;
 	lethe_rc rc;
 
 	*out = NULL;
 	*n = 0;
-	rc = store__prepf(
-	    st, &q, err,
-	    "SELECT s.table_name, s.action, s.done, s.media, s.media_missing, (SELECT max(until) "
-	    "FROM holds h WHERE h.job_id = s.job_id AND h.table_name = CASE WHEN "
-	    "instr(s.table_name, '#') > 0 THEN substr(s.table_name, 1, instr(s.table_name, '#') "
-	    "- 1) ELSE s.table_name END) FROM job_steps s WHERE s.job_id = ?1 ORDER BY s.rowid",
-	    "i", job);
+#define STEPS(instr)                                                                               \
+	"SELECT s.table_name, s.action, s.done, s.media, s.media_missing, (SELECT max(until) "     \
+	"FROM holds h WHERE h.job_id = s.job_id AND h.table_name = " STORE_STEP_TABLE(             \
+	    instr) ") "                                                                            \
+	           "FROM job_steps s WHERE s.job_id = ?1 ORDER BY s.rowid"
+	rc = store__prepf(st, &q, err, SQ2(st->c, STEPS("instr"), STEPS("strpos")), "i", job);
+#undef STEPS
 	while (store__row(st, q, &rc, err, "reading a job's steps")) {
 		struct job_step *s;
 
@@ -448,10 +388,10 @@ job_steps(struct store *st, int64_t job, struct job_step **out, size_t *n, struc
 		s = &(*out)[(*n)++];
 		s->name = store__col_dup(q, 0);
 		s->action = store__col_dup(q, 1);
-		s->rows = sqlite3_column_int64(q, 2);
-		s->media = sqlite3_column_int64(q, 3);
-		s->missing = sqlite3_column_int64(q, 4);
-		s->until = sqlite3_column_int64(q, 5);
+		s->rows = sq_col_int(q, 2);
+		s->media = sq_col_int(q, 3);
+		s->missing = sq_col_int(q, 4);
+		s->until = sq_col_int(q, 5);
 	}
 	store__unprep(st, q);
 	return rc;

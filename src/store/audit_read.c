@@ -24,7 +24,7 @@ lethe_rc
 store_audit_each(struct store *st, int64_t from, store_audit_fn fn, void *arg,
                  struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	struct store_audit_entry e;
 	lethe_rc rc;
 
@@ -33,15 +33,15 @@ store_audit_each(struct store *st, int64_t from, store_audit_fn fn, void *arg,
 	                  "WHERE seq >= ?1 ORDER BY seq",
 	                  "i", from);
 	while (store__row(st, q, &rc, err, "reading the audit chain")) {
-		e.seq = sqlite3_column_int64(q, 0);
-		e.at = sqlite3_column_int64(q, 1);
-		e.request_id = sqlite3_column_int64(q, 2);
-		e.type = (const char *)sqlite3_column_text(q, 3);
-		e.state = (const char *)sqlite3_column_text(q, 4);
-		e.body = (const char *)sqlite3_column_text(q, 5);
-		e.body_len = (size_t)sqlite3_column_bytes(q, 5);
-		e.hash = sqlite3_column_blob(q, 6);
-		e.hash_len = (size_t)sqlite3_column_bytes(q, 6);
+		e.seq = sq_col_int(q, 0);
+		e.at = sq_col_int(q, 1);
+		e.request_id = sq_col_int(q, 2);
+		e.type = sq_col_text(q, 3);
+		e.state = sq_col_text(q, 4);
+		e.body = sq_col_text(q, 5);
+		e.body_len = sq_col_bytes(q, 5);
+		e.hash = sq_col_blob(q, 6);
+		e.hash_len = sq_col_bytes(q, 6);
 		if (e.body == NULL)
 			e.body = "";
 		if (!fn(arg, &e))
@@ -59,14 +59,14 @@ struct seq_hash {
 
 /* store__row_fn: seq and hash into the struct seq_hash @out (hash zeros if malformed). */
 static void
-head_row(sqlite3_stmt *q, void *out)
+head_row(struct sq_stmt *q, void *out)
 {
 	struct seq_hash *h = out;
-	const void *p = sqlite3_column_blob(q, 1);
+	const void *p = sq_col_blob(q, 1);
 
-	h->seq = sqlite3_column_int64(q, 0);
+	h->seq = sq_col_int(q, 0);
 	memset(h->hash, 0, sizeof(h->hash));
-	if (p != NULL && sqlite3_column_bytes(q, 1) == STORE_AUDIT_HASH)
+	if (p != NULL && sq_col_bytes(q, 1) == STORE_AUDIT_HASH)
 		memcpy(h->hash, p, STORE_AUDIT_HASH);
 }
 
@@ -96,20 +96,20 @@ struct final_entry {
 
 /* store__row_fn: its seq, hash and whether its body says what its columns say. */
 static void
-final_row(sqlite3_stmt *q, void *out)
+final_row(struct sq_stmt *q, void *out)
 {
 	static const char *const states[] = {"completed", "completed_with_retention", "refused",
 	                                     "cancelled"};
 	struct final_entry *f = out;
-	const void *h = sqlite3_column_blob(q, 1);
-	const char *body = (const char *)sqlite3_column_text(q, 2);
-	const char *state = (const char *)sqlite3_column_text(q, 3);
-	int64_t request_id = sqlite3_column_int64(q, 4);
+	const void *h = sq_col_blob(q, 1);
+	const char *body = sq_col_text(q, 2);
+	const char *state = sq_col_text(q, 3);
+	int64_t request_id = sq_col_int(q, 4);
 	char want[96];
 	size_t i;
 
-	f->seq = sqlite3_column_int64(q, 0);
-	f->hash_ok = h != NULL && sqlite3_column_bytes(q, 1) == STORE_AUDIT_HASH;
+	f->seq = sq_col_int(q, 0);
+	f->hash_ok = h != NULL && sq_col_bytes(q, 1) == STORE_AUDIT_HASH;
 	if (f->hash_ok)
 		hash_hex(h, STORE_AUDIT_HASH, f->hash);
 	/* The body names the same request, seq and state (a request body's members, in order). */
@@ -167,12 +167,14 @@ store_audit_checkpoint_add(struct store *st, const struct store_audit_checkpoint
                            struct lethe_err *err)
 {
 	if (replace)
-		return store__execf(
-		    st, err,
-		    "INSERT OR REPLACE INTO audit_checkpoints (seq, hash, at, key_id, "
-		    "sig) VALUES (?1, ?2, ?3, ?4, ?5)",
-		    "ibitb", c->seq, (const void *)c->hash, sizeof(c->hash), c->at, c->key_id,
-		    (const void *)c->sig, sizeof(c->sig));
+		return store__execf(st, err,
+		                    "INSERT INTO audit_checkpoints (seq, hash, at, key_id, sig) "
+		                    "VALUES (?1, ?2, ?3, "
+		                    "?4, ?5) ON CONFLICT (seq) DO UPDATE SET hash = excluded.hash, "
+		                    "at = excluded.at, "
+		                    "key_id = excluded.key_id, sig = excluded.sig",
+		                    "ibitb", c->seq, (const void *)c->hash, sizeof(c->hash), c->at,
+		                    c->key_id, (const void *)c->sig, sizeof(c->sig));
 	return store__execf(st, err,
 	                    "INSERT INTO audit_checkpoints (seq, hash, at, key_id, sig) "
 	                    "VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -181,20 +183,20 @@ store_audit_checkpoint_add(struct store *st, const struct store_audit_checkpoint
 }
 
 static void
-checkpoint_row(sqlite3_stmt *q, void *out)
+checkpoint_row(struct sq_stmt *q, void *out)
 {
 	struct store_audit_checkpoint *c = out;
-	const void *h = sqlite3_column_blob(q, 1), *s = sqlite3_column_blob(q, 4);
+	const void *h = sq_col_blob(q, 1), *s = sq_col_blob(q, 4);
 
 	memset(c, 0, sizeof(*c));
-	c->seq = sqlite3_column_int64(q, 0);
-	c->at = sqlite3_column_int64(q, 2);
+	c->seq = sq_col_int(q, 0);
+	c->at = sq_col_int(q, 2);
 	store__col_text(q, 3, c->key_id, sizeof(c->key_id));
-	if (h != NULL && sqlite3_column_bytes(q, 1) == STORE_AUDIT_HASH)
+	if (h != NULL && sq_col_bytes(q, 1) == STORE_AUDIT_HASH)
 		memcpy(c->hash, h, STORE_AUDIT_HASH);
 	else
 		c->bad = true;
-	if (s != NULL && sqlite3_column_bytes(q, 4) == STORE_AUDIT_SIG)
+	if (s != NULL && sq_col_bytes(q, 4) == STORE_AUDIT_SIG)
 		memcpy(c->sig, s, STORE_AUDIT_SIG);
 	else
 		c->bad = true;
@@ -215,7 +217,7 @@ store_audit_checkpoints(struct store *st, store_audit_checkpoint_fn fn, void *ar
                         struct lethe_err *err)
 {
 	struct store_audit_checkpoint c;
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	lethe_rc rc;
 
 	rc = store__prepf(st, &q, err,

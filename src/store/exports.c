@@ -40,9 +40,13 @@ store_export_put(struct store *st, const struct store_export *e, struct lethe_er
 		return lethe_err_set(err, LETHE_E_INTERNAL, "state store: bad export key box");
 	return store__execf(
 	    st, err,
-	    "INSERT OR REPLACE INTO exports (request_id, file, key_box, bytes, sha256, rows, "
-	    "media, detail, created_at, expires_at, downloads, deleted_at) VALUES (?1, ?2, ?3, "
-	    "?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, NULL)",
+	    "INSERT INTO exports (request_id, file, key_box, bytes, sha256, rows, media, detail, "
+	    "created_at, expires_at, downloads, deleted_at, why) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+	    "?7, ?8, ?9, ?10, 0, NULL, 0) ON CONFLICT (request_id) DO UPDATE SET file = "
+	    "excluded.file, key_box = excluded.key_box, bytes = excluded.bytes, sha256 = "
+	    "excluded.sha256, rows = excluded.rows, media = excluded.media, detail = "
+	    "excluded.detail, created_at = excluded.created_at, expires_at = excluded.expires_at, "
+	    "downloads = 0, deleted_at = NULL, why = 0",
 	    "itbitiitii", e->request_id, e->file, (const void *)e->key_box, e->key_boxlen, e->bytes,
 	    e->sha256, e->rows, e->media, e->detail != NULL ? e->detail : "{}", e->created_at,
 	    e->expires_at);
@@ -50,29 +54,29 @@ store_export_put(struct store *st, const struct store_export *e, struct lethe_er
 
 /* store__row_fn: an EXPORT_COLS row into the struct store_export @arg. */
 static void
-export_row(sqlite3_stmt *q, void *arg)
+export_row(struct sq_stmt *q, void *arg)
 {
 	struct store_export *e = arg;
-	const void *box = sqlite3_column_blob(q, 2);
-	int boxlen = sqlite3_column_bytes(q, 2);
+	const void *box = sq_col_blob(q, 2);
+	size_t boxlen = sq_col_bytes(q, 2);
 
 	memset(e, 0, sizeof(*e));
-	e->request_id = sqlite3_column_int64(q, 0);
+	e->request_id = sq_col_int(q, 0);
 	store__col_text(q, 1, e->file, sizeof(e->file));
-	if (box != NULL && boxlen > 0 && (size_t)boxlen <= sizeof(e->key_box)) {
-		memcpy(e->key_box, box, (size_t)boxlen);
-		e->key_boxlen = (size_t)boxlen;
+	if (box != NULL && boxlen > 0 && boxlen <= sizeof(e->key_box)) {
+		memcpy(e->key_box, box, boxlen);
+		e->key_boxlen = boxlen;
 	}
-	e->bytes = sqlite3_column_int64(q, 3);
+	e->bytes = sq_col_int(q, 3);
 	store__col_text(q, 4, e->sha256, sizeof(e->sha256));
-	e->rows = sqlite3_column_int64(q, 5);
-	e->media = sqlite3_column_int64(q, 6);
+	e->rows = sq_col_int(q, 5);
+	e->media = sq_col_int(q, 6);
 	e->detail = store__col_dup(q, 7);
-	e->created_at = sqlite3_column_int64(q, 8);
-	e->expires_at = sqlite3_column_int64(q, 9);
-	e->downloads = sqlite3_column_int64(q, 10);
-	e->deleted_at = sqlite3_column_int64(q, 11);
-	e->why = sqlite3_column_int(q, 12);
+	e->created_at = sq_col_int(q, 8);
+	e->expires_at = sq_col_int(q, 9);
+	e->downloads = sq_col_int(q, 10);
+	e->deleted_at = sq_col_int(q, 11);
+	e->why = (int)sq_col_int(q, 12);
 }
 
 lethe_rc
@@ -93,7 +97,7 @@ struct exp_boxed {
 };
 
 static void
-exp_boxed_row(sqlite3_stmt *q, void *arg)
+exp_boxed_row(struct sq_stmt *q, void *arg)
 {
 	struct exp_boxed *m = arg;
 
@@ -110,19 +114,26 @@ store_export_next(struct store *st, int64_t after, int64_t now, struct store_req
 
 	*box = NULL;
 	*boxlen = 0;
-	/* Both through requests_exports: a running one first (a crash's), then grace over. */
+	/*
+	 * Both through requests_exports (SQLite is told; PostgreSQL's planner
+	 * picks): a running one first (a crash's), then grace over.
+	 */
+#define RUNNING(ix)                                                                                \
+	"SELECT " STORE_REQ_COLS ", identity_box FROM requests" ix " WHERE kind = 'export' AND "   \
+	"state = 'running' AND id > ?1 ORDER BY id LIMIT 1"
+#define SCHEDULED(ix)                                                                              \
+	"SELECT " STORE_REQ_COLS ", identity_box FROM requests" ix " WHERE kind = 'export' AND "   \
+	"state = 'scheduled' AND not_before <= ?1 ORDER BY not_before, id LIMIT 1"
 	rc = store__one(st, err, EXP_READ, exp_boxed_row, &m,
-	                "SELECT " STORE_REQ_COLS ", identity_box FROM requests INDEXED BY "
-	                "requests_exports WHERE kind = 'export' AND state = 'running' "
-	                "AND id > ?1 ORDER BY id LIMIT 1",
-	                "i", after);
-	if (rc != LETHE_E_NOTFOUND)
-		return rc;
-	return store__one(st, err, EXP_READ, exp_boxed_row, &m,
-	                  "SELECT " STORE_REQ_COLS ", identity_box FROM requests INDEXED BY "
-	                  "requests_exports WHERE kind = 'export' AND state = 'scheduled' "
-	                  "AND not_before <= ?1 ORDER BY not_before, id LIMIT 1",
-	                  "i", now);
+	                SQ2(st->c, RUNNING(" INDEXED BY requests_exports"), RUNNING("")), "i",
+	                after);
+	if (rc == LETHE_E_NOTFOUND)
+		rc = store__one(
+		    st, err, EXP_READ, exp_boxed_row, &m,
+		    SQ2(st->c, SCHEDULED(" INDEXED BY requests_exports"), SCHEDULED("")), "i", now);
+	return rc;
+#undef RUNNING
+#undef SCHEDULED
 }
 
 lethe_rc
@@ -145,7 +156,7 @@ store_export_delete(struct store *st, int64_t request_id, int64_t now, char *fil
 		                  "UPDATE exports SET key_box = NULL, deleted_at = ?2 "
 		                  "WHERE request_id = ?1 AND deleted_at IS NULL",
 		                  "ii", request_id, now);
-	marked = rc == LETHE_OK && sqlite3_changes(st->db) > 0;
+	marked = rc == LETHE_OK && sq_changes(st->c) > 0;
 	/* The address kept for the status page's new links goes with the key. */
 	if (marked)
 		rc = store__execf(st, err,
@@ -162,17 +173,20 @@ lethe_rc
 store_export_expired(struct store *st, int64_t now, int limit, store_export_fn fn, void *arg,
                      struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	lethe_rc rc;
 
-	rc = store__prepf(st, &q, err,
-	                  "SELECT request_id, file FROM exports INDEXED BY exports_live WHERE "
-	                  "deleted_at IS NULL AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2",
+#define EXPIRED(ix)                                                                                \
+	"SELECT request_id, file FROM exports" ix                                                  \
+	" WHERE deleted_at IS NULL AND expires_at <= ?1 "                                          \
+	"ORDER BY expires_at LIMIT ?2"
+	rc = store__prepf(st, &q, err, SQ2(st->c, EXPIRED(" INDEXED BY exports_live"), EXPIRED("")),
 	                  "ii", now, (int64_t)limit);
+#undef EXPIRED
 	if (rc != LETHE_OK)
 		return rc;
 	while (store__row(st, q, &rc, err, EXP_READ))
-		fn(arg, sqlite3_column_int64(q, 0), (const char *)sqlite3_column_text(q, 1));
+		fn(arg, sq_col_int(q, 0), sq_col_text(q, 1));
 	store__unprep(st, q);
 	return rc;
 }
@@ -195,7 +209,7 @@ store_export_file_live(struct store *st, const char *file, bool *live, struct le
 lethe_rc
 store_export_held(struct store *st, int64_t id, store_held_fn fn, void *arg, struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	lethe_rc rc;
 
 	/* The person's requests through requests_person (subject, kind). */
@@ -210,7 +224,7 @@ store_export_held(struct store *st, int64_t id, store_held_fn fn, void *arg, str
 	if (rc != LETHE_OK)
 		return rc;
 	while (store__row(st, q, &rc, err, EXP_READ))
-		fn(arg, sqlite3_column_int64(q, 0), (const char *)sqlite3_column_text(q, 1));
+		fn(arg, sq_col_int(q, 0), sq_col_text(q, 1));
 	store__unprep(st, q);
 	return rc;
 }

@@ -15,9 +15,13 @@ store_hold_add(struct store *st, const char *table, const char *key, int64_t job
 {
 	return store__execf(
 	    st, err,
-	    "INSERT INTO holds (table_name, row_key, job_id, until) VALUES (?1, ?2, ?3, ?4) "
-	    "ON CONFLICT (table_name, row_key) DO UPDATE SET job_id = excluded.job_id, "
-	    "until = max(until, excluded.until)",
+	    SQ2(st->c,
+	        "INSERT INTO holds (table_name, row_key, job_id, until) VALUES (?1, ?2, ?3, ?4) "
+	        "ON CONFLICT (table_name, row_key) DO UPDATE SET job_id = excluded.job_id, "
+	        "until = max(holds.until, excluded.until)",
+	        "INSERT INTO holds (table_name, row_key, job_id, until) VALUES (?1, ?2, ?3, ?4) "
+	        "ON CONFLICT (table_name, row_key) DO UPDATE SET job_id = excluded.job_id, "
+	        "until = GREATEST(holds.until, excluded.until)"),
 	    "ttii", table, key, job, until);
 }
 
@@ -25,7 +29,7 @@ lethe_rc
 store_hold_due(struct store *st, int64_t now, size_t limit, struct store_hold **out, size_t *n,
                struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	size_t cap = 0;
 	lethe_rc rc;
 
@@ -42,8 +46,8 @@ store_hold_due(struct store *st, int64_t now, size_t limit, struct store_hold **
 		h = &(*out)[(*n)++];
 		h->table = store__col_dup(q, 0);
 		h->key = store__col_dup(q, 1);
-		h->job = sqlite3_column_int64(q, 2);
-		h->until = sqlite3_column_int64(q, 3);
+		h->job = sq_col_int(q, 2);
+		h->until = sq_col_int(q, 3);
 	}
 	store__unprep(st, q);
 	return rc;

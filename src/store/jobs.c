@@ -9,6 +9,7 @@
 #include "store/store_internal.h"
 #include "util/lease.h"
 #include "util/mem.h"
+#include "util/timeutil.h"
 
 lethe_rc
 store_job_find_active(struct store *st, const char *kind, const char *scope, const char *subject,
@@ -32,12 +33,10 @@ store_job_create(struct store *st, const char *kind, const char *scope, const ch
 {
 	lethe_rc rc;
 
-	rc = store__execf(st, err,
-	                  "INSERT INTO jobs (kind, scope, subject, state, created_at, updated_at) "
-	                  "VALUES (?1, ?2, ?3, 'pending', ?4, ?4)",
-	                  "ttti", kind, scope, subject, now);
-	if (rc == LETHE_OK)
-		*job = sqlite3_last_insert_rowid(st->db);
+	rc = store__one(st, err, "write", store__row_ints, job,
+	                "INSERT INTO jobs (kind, scope, subject, state, created_at, updated_at) "
+	                "VALUES (?1, ?2, ?3, 'pending', ?4, ?4) RETURNING id",
+	                "ttti", kind, scope, subject, now);
 	return rc;
 }
 
@@ -47,21 +46,21 @@ store_job_set_state(struct store *st, int64_t job, const char *state, int64_t fi
 {
 	return store__execf(
 	    st, err,
-	    "UPDATE jobs SET state = ?2, updated_at = strftime('%s','now'), "
+	    "UPDATE jobs SET state = ?2, updated_at = ?4, "
 	    "finished_at = CASE WHEN ?3 > 0 THEN ?3 ELSE finished_at END WHERE id = ?1",
-	    "iti", job, state, finished_at);
+	    "itii", job, state, finished_at, time_now());
 }
 
 static void
-job_row(sqlite3_stmt *q, void *arg)
+job_row(struct sq_stmt *q, void *arg)
 {
 	struct store_job *out = arg;
 
-	out->id = sqlite3_column_int64(q, 0);
+	out->id = sq_col_int(q, 0);
 	out->scope = store__col_dup(q, 1);
 	out->state = store__col_dup(q, 2);
-	out->created_at = sqlite3_column_int64(q, 3);
-	out->finished_at = sqlite3_column_int64(q, 4);
+	out->created_at = sq_col_int(q, 3);
+	out->finished_at = sq_col_int(q, 4);
 }
 
 lethe_rc
@@ -87,20 +86,20 @@ store_job_clear(struct store_job *j)
 }
 
 static void
-step_row(sqlite3_stmt *q, void *arg)
+step_row(struct sq_stmt *q, void *arg)
 {
 	struct store_step *out = arg;
 
-	out->done = sqlite3_column_int64(q, 0);
-	out->media = sqlite3_column_int64(q, 1);
+	out->done = sq_col_int(q, 0);
+	out->media = sq_col_int(q, 1);
 	out->cursor = store__col_dup(q, 2);
-	out->pending_rows = sqlite3_column_int64(q, 3);
+	out->pending_rows = sq_col_int(q, 3);
 	out->pending_key = store__col_dup(q, 4);
-	out->pending_media = sqlite3_column_int64(q, 5);
-	out->finished = sqlite3_column_int(q, 6) != 0;
+	out->pending_media = sq_col_int(q, 5);
+	out->finished = sq_col_int(q, 6) != 0;
 	out->pending_cursor = store__col_dup(q, 7);
-	out->media_missing = sqlite3_column_int64(q, 8);
-	out->pending_missing = sqlite3_column_int64(q, 9);
+	out->media_missing = sq_col_int(q, 8);
+	out->pending_missing = sq_col_int(q, 9);
 }
 
 lethe_rc
@@ -166,7 +165,7 @@ lethe_rc
 store_media_list(struct store *st, int64_t job, const char *table, char ***keys, size_t *n,
                  struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	size_t cap = 0;
 	lethe_rc rc;
 
@@ -222,7 +221,7 @@ store_job_claim(struct store *st, int64_t job, const char *owner, int64_t now, i
 	    "UPDATE jobs SET lease_owner = ?2, lease_until = ?3 + ?4 WHERE id = ?1 AND "
 	    "(lease_owner IS NULL OR lease_owner = ?2 OR lease_until < ?3)",
 	    "itii", job, owner, now, lease_s);
-	if (rc != LETHE_OK || sqlite3_changes(st->db) == 1)
+	if (rc != LETHE_OK || sq_changes(st->c) == 1)
 		return rc;
 	rc = store__one(st, err, "reading a job's lease", store__row_dup, &holder,
 	                "SELECT lease_owner FROM jobs WHERE id = ?1", "i", job);
@@ -235,7 +234,7 @@ store_job_claim(struct store *st, int64_t job, const char *owner, int64_t now, i
 		    "UPDATE jobs SET lease_owner = ?2, lease_until = ?3 + ?4 WHERE id = ?1 "
 		    "AND lease_owner = ?5",
 		    "itiit", job, owner, now, lease_s, holder);
-		if (rc == LETHE_OK && sqlite3_changes(st->db) == 1) {
+		if (rc == LETHE_OK && sq_changes(st->c) == 1) {
 			free(holder);
 			return LETHE_OK;
 		}

@@ -48,11 +48,11 @@ store_ledger_lookup(struct store *st, const char *table, const char *const *key_
 {
 	static const char head[] = "SELECT key_hash, ids, scope, request_id FROM ledger "
 	                           "WHERE tbl = ?1 AND state = 'erased'";
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	struct buf sql;
 	lethe_rc rc = LETHE_OK;
 	size_t i;
-	int r;
+	enum sq_step r = SQ_DONE;
 
 	if (key_hashes != NULL && n == 0)
 		return LETHE_OK;
@@ -68,27 +68,25 @@ store_ledger_lookup(struct store *st, const char *table, const char *const *key_
 		buf_adds(&sql, ")");
 	}
 	if (buf_adds(&sql, " ORDER BY key_hash, request_id") != LETHE_OK ||
-	    sqlite3_prepare_v2(st->db, buf_str(&sql), -1, &q, NULL) != SQLITE_OK) {
-		rc = lethe_err_set(err, LETHE_E_STATE, "reading the ledger: %s",
-		                   sqlite3_errmsg(st->db));
+	    sq_prepare(st->c, buf_str(&sql), &q, NULL) != LETHE_OK) {
+		rc = lethe_err_set(err, LETHE_E_STATE, "reading the ledger: %s", sq_errmsg(st->c));
 		goto out;
 	}
-	sqlite3_bind_text(q, 1, table, -1, SQLITE_TRANSIENT);
+	sq_bind_text(q, 1, table, true);
 	for (i = 0; key_hashes != NULL && i < n; i++)
-		sqlite3_bind_text(q, (int)i + 2, key_hashes[i], -1, SQLITE_TRANSIENT);
-	while ((r = sqlite3_step(q)) == SQLITE_ROW) {
-		const char *kh = (const char *)sqlite3_column_text(q, 0);
-		const char *ids = (const char *)sqlite3_column_text(q, 1);
-		const char *scope = (const char *)sqlite3_column_text(q, 2);
+		sq_bind_text(q, (int)i + 2, key_hashes[i], true);
+	while ((r = sq_step(q)) == SQ_ROW) {
+		const char *kh = sq_col_text(q, 0);
+		const char *ids = sq_col_text(q, 1);
+		const char *scope = sq_col_text(q, 2);
 
 		fn(arg, kh != NULL ? kh : "", ids != NULL ? ids : "[]", scope != NULL ? scope : "",
-		   sqlite3_column_int64(q, 3));
+		   sq_col_int(q, 3));
 	}
-	if (r != SQLITE_DONE)
-		rc = lethe_err_set(err, LETHE_E_STATE, "reading the ledger: %s",
-		                   sqlite3_errmsg(st->db));
+	if (r != SQ_DONE)
+		rc = lethe_err_set(err, LETHE_E_STATE, "reading the ledger: %s", sq_errmsg(st->c));
 out:
-	sqlite3_finalize(q);
+	sq_finalize(q);
 	buf_free(&sql);
 	return rc;
 }
@@ -129,13 +127,18 @@ store_restore_epoch(struct store *st, bool bump, int64_t raise, int64_t *epoch,
 	if (bump)
 		rc = store__execf(st, err,
 		                  "INSERT INTO restore_epoch (id, epoch) VALUES (1, 1) "
-		                  "ON CONFLICT (id) DO UPDATE SET epoch = epoch + 1",
+		                  "ON CONFLICT (id) DO UPDATE SET epoch = restore_epoch.epoch + 1",
 		                  "");
 	if (rc == LETHE_OK && raise > 0)
-		rc = store__execf(st, err,
-		                  "INSERT INTO restore_epoch (id, epoch) VALUES (1, ?1) "
-		                  "ON CONFLICT (id) DO UPDATE SET epoch = max(epoch, ?1)",
-		                  "i", raise);
+		rc = store__execf(
+		    st, err,
+		    SQ2(st->c,
+		        "INSERT INTO restore_epoch (id, epoch) VALUES (1, ?1) ON "
+		        "CONFLICT (id) DO UPDATE SET epoch = max(restore_epoch.epoch, ?1)",
+		        "INSERT INTO restore_epoch (id, epoch) VALUES (1, ?1) ON "
+		        "CONFLICT (id) DO UPDATE SET epoch = "
+		        "GREATEST(restore_epoch.epoch, ?1)"),
+		    "i", raise);
 	if (rc == LETHE_OK)
 		rc = store__one(st, err, "reading the restore epoch", store__row_ints, v,
 		                "SELECT epoch FROM restore_epoch WHERE id = 1", "");

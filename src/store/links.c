@@ -22,16 +22,16 @@ store_link_add(struct store *st, const char *hash, int64_t request_id, const cha
 
 /* store__row_fn: a link row into the struct store_link @arg. */
 static void
-link_row(sqlite3_stmt *q, void *arg)
+link_row(struct sq_stmt *q, void *arg)
 {
 	struct store_link *l = arg;
 
 	memset(l, 0, sizeof(*l));
-	l->request_id = sqlite3_column_int64(q, 0);
+	l->request_id = sq_col_int(q, 0);
 	store__col_text(q, 1, l->purpose, sizeof(l->purpose));
-	l->created_at = sqlite3_column_int64(q, 2);
-	l->expires_at = sqlite3_column_int64(q, 3);
-	l->used_at = sqlite3_column_int64(q, 4);
+	l->created_at = sq_col_int(q, 2);
+	l->expires_at = sq_col_int(q, 3);
+	l->used_at = sq_col_int(q, 4);
 }
 
 lethe_rc
@@ -56,7 +56,7 @@ store_link_use(struct store *st, const char *hash, int64_t now, bool *applied,
 	                  "expires_at > ?2",
 	                  "ti", hash, now);
 	if (rc == LETHE_OK)
-		*applied = sqlite3_changes(st->db) == 1;
+		*applied = sq_changes(st->c) == 1;
 	return rc;
 }
 
@@ -68,6 +68,6 @@ store_link_purge(struct store *st, int64_t before, int64_t *n, struct lethe_err 
 	*n = 0;
 	rc = store__execf(st, err, "DELETE FROM links WHERE expires_at < ?1", "i", before);
 	if (rc == LETHE_OK)
-		*n = sqlite3_changes(st->db);
+		*n = sq_changes(st->c);
 	return rc;
 }

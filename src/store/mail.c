@@ -33,22 +33,22 @@
 
 /* store__row_fn: a MAIL_COLS row into the struct store_mail @arg. */
 static void
-mail_row(sqlite3_stmt *q, void *arg)
+mail_row(struct sq_stmt *q, void *arg)
 {
 	struct store_mail *m = arg;
 
 	memset(m, 0, sizeof(*m));
-	m->id = sqlite3_column_int64(q, 0);
-	m->request_id = sqlite3_column_int64(q, 1);
+	m->id = sq_col_int(q, 0);
+	m->request_id = sq_col_int(q, 1);
 	store__col_text(q, 2, m->code, sizeof(m->code));
 	store__col_text(q, 3, m->notice, sizeof(m->notice));
 	store__col_text(q, 4, m->state, sizeof(m->state));
-	m->attempts = sqlite3_column_int64(q, 5);
-	m->next_at = sqlite3_column_int64(q, 6);
-	m->created_at = sqlite3_column_int64(q, 7);
-	m->done_at = sqlite3_column_int64(q, 8);
+	m->attempts = sq_col_int(q, 5);
+	m->next_at = sq_col_int(q, 6);
+	m->created_at = sq_col_int(q, 7);
+	m->done_at = sq_col_int(q, 8);
 	store__col_text(q, 9, m->last_error, sizeof(m->last_error));
-	m->mail_in_id = sqlite3_column_int64(q, 10);
+	m->mail_in_id = sq_col_int(q, 10);
 }
 
 /* A claimed mail and its sealed recipient, for store__one(). */
@@ -59,7 +59,7 @@ struct mail_boxed {
 };
 
 static void
-mail_boxed_row(sqlite3_stmt *q, void *arg)
+mail_boxed_row(struct sq_stmt *q, void *arg)
 {
 	struct mail_boxed *b = arg;
 
@@ -89,7 +89,7 @@ store_mail_add(struct store *st, int64_t id, const char *notice, int64_t now, bo
 	                  "AND (kind <> 'restriction' OR ?2 = 'awaiting_verification')",
 	                  "iti", id, notice, now);
 	if (rc == LETHE_OK && queued != NULL)
-		*queued = sqlite3_changes(st->db) > 0;
+		*queued = sq_changes(st->c) > 0;
 	return rc;
 }
 
@@ -153,7 +153,7 @@ mail_take(struct store *st, int64_t id, const char *owner, int64_t now_ms, int64
 	    "attempts = attempts + 1 WHERE id = ?1 AND ((state = 'pending' AND next_at <= ?3) "
 	    "OR (state = 'sending' AND (next_at < ?3 OR owner = ?5)))",
 	    "itiit", id, owner, now_ms, lease_ms, dead);
-	*taken = rc == LETHE_OK && sqlite3_changes(st->db) == 1;
+	*taken = rc == LETHE_OK && sq_changes(st->c) == 1;
 	return rc;
 }
 
@@ -164,7 +164,7 @@ store_mail_claim(struct store *st, const char *owner, int64_t now_ms, int64_t le
                  struct store_mail *out, uint8_t **box, size_t *boxlen, struct lethe_err *err)
 {
 	struct mail_boxed b = {.m = out, .box = box, .boxlen = boxlen};
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	int64_t ids[MAIL_CLAIM_SCAN];
 	char *holders[MAIL_CLAIM_SCAN];
 	size_t n = 0, i;
@@ -174,13 +174,42 @@ store_mail_claim(struct store *st, const char *owner, int64_t now_ms, int64_t le
 	memset(out, 0, sizeof(*out));
 	*box = NULL;
 	*boxlen = 0;
+	/*
+	 * A store several workers share (PostgreSQL): the first due mail in one
+	 * statement, skipping rows another worker is claiming this moment, and
+	 * without waiting for the write lock; the scan below then only looks
+	 * for leases of dead processes of this host.
+	 */
+	if (store_shared(st)) {
+		int64_t id = 0;
+
+		rc =
+		    store__one(st, err, "claiming a mail", store__row_ints, &id,
+		               SQ_UNLOCKED
+		               "UPDATE mail SET state = 'sending', owner = ?2, next_at = ?1 + ?3, "
+		               "attempts = attempts + 1 WHERE id = (SELECT id FROM mail WHERE "
+		               "(state = 'pending' AND next_at <= ?1) OR (state = 'sending' AND "
+		               "next_at < ?1) ORDER BY next_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) "
+		               "RETURNING id",
+		               "iti", now_ms, owner, lease_ms);
+		if (rc == LETHE_OK) {
+			rc = store__one(
+			    st, err, "reading a mail", mail_boxed_row, &b,
+			    "SELECT " MAIL_COLS ", m.to_box" MAIL_FROM "WHERE m.id = ?1", "i", id);
+			return rc == LETHE_E_NOTFOUND
+			           ? lethe_err_set(err, LETHE_E_STATE, "a claimed mail vanished")
+			           : rc;
+		}
+		if (rc != LETHE_E_NOTFOUND)
+			return rc;
+	}
 	/* The due ones first; a sending one is a candidate if its lease lapsed or may be dead. */
 	rc = store__prepf(st, &q, err,
 	                  "SELECT id, owner FROM mail WHERE state IN ('pending', 'sending') AND "
 	                  "(next_at <= ?1 OR state = 'sending') ORDER BY next_at, id LIMIT 16",
 	                  "i", now_ms);
 	while (n < MAIL_CLAIM_SCAN && store__row(st, q, &rc, err, "reading due mail")) {
-		ids[n] = sqlite3_column_int64(q, 0);
+		ids[n] = sq_col_int(q, 0);
 		holders[n++] = store__col_dup(q, 1);
 	}
 	store__unprep(st, q);
@@ -208,28 +237,11 @@ store_mail_claim(struct store *st, const char *owner, int64_t now_ms, int64_t le
 	return rc;
 }
 
-/* Release savepoint @name on success (@rc LETHE_OK), else undo it; returns the result. */
-static lethe_rc
-mail_release(struct store *st, const char *name, lethe_rc rc, struct lethe_err *err)
-{
-	char sql[64];
-
-	snprintf(sql, sizeof(sql), "RELEASE %s", name);
-	if (rc == LETHE_OK && sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-		rc = store__fail(st, err, "release");
-	if (rc != LETHE_OK) {
-		snprintf(sql, sizeof(sql), "ROLLBACK TO %s", name);
-		sqlite3_exec(st->db, sql, NULL, NULL, NULL);
-		snprintf(sql, sizeof(sql), "RELEASE %s", name);
-		sqlite3_exec(st->db, sql, NULL, NULL, NULL);
-	}
-	return rc;
-}
-
 lethe_rc
 store_mail_finish(struct store *st, int64_t id, const char *owner, const char *state,
                   const char *why, int64_t now, bool *applied, struct lethe_err *err)
 {
+	bool own = false;
 	lethe_rc rc;
 
 	if (applied != NULL)
@@ -239,7 +251,7 @@ store_mail_finish(struct store *st, int64_t id, const char *owner, const char *s
 		return lethe_err_set(err, LETHE_E_INTERNAL, "mail %lld cannot end as '%s'",
 		                     (long long)id, state);
 	/* The end and the reply box's wipe: both or neither (a savepoint nests). */
-	rc = store__execf(st, err, "SAVEPOINT mail_finish", "");
+	rc = store__save(st, "SAVEPOINT mail_finish", &own, err);
 	if (rc != LETHE_OK)
 		return rc;
 	/* Done either way: the recipient goes (secure_delete zeroes it in the file). */
@@ -249,15 +261,15 @@ store_mail_finish(struct store *st, int64_t id, const char *owner, const char *s
 	                  "state = 'sending' AND owner = ?2",
 	                  "ittti", id, owner, state, why, now);
 	if (rc == LETHE_OK && applied != NULL)
-		*applied = sqlite3_changes(st->db) == 1;
+		*applied = sq_changes(st->c) == 1;
 	/* A reply's headers (the sender's subject, Message-ID) served it: they go too. */
-	if (rc == LETHE_OK && sqlite3_changes(st->db) == 1)
+	if (rc == LETHE_OK && sq_changes(st->c) == 1)
 		rc = store__execf(
 		    st, err,
 		    "UPDATE mail_in SET reply_box = NULL WHERE reply_box IS NOT NULL AND "
 		    "id = (SELECT mail_in_id FROM mail WHERE id = ?1)",
 		    "i", id);
-	return mail_release(st, "mail_finish", rc, err);
+	return store__save_end(st, "RELEASE mail_finish", "ROLLBACK TO mail_finish", own, rc, err);
 }
 
 lethe_rc
@@ -270,7 +282,7 @@ store_mail_retry(struct store *st, int64_t id, const char *owner, int64_t next_m
 	                  "UPDATE mail SET state = 'pending', next_at = ?3, owner = NULL, "
 	                  "last_error = ?4 WHERE id = ?1 AND state = 'sending' AND owner = ?2",
 	                  "itit", id, owner, next_ms, why);
-	if (rc == LETHE_OK && sqlite3_changes(st->db) != 1)
+	if (rc == LETHE_OK && sq_changes(st->c) != 1)
 		rc = lethe_err_set(err, LETHE_E_BUSY, "mail %lld was taken over", (long long)id);
 	return rc;
 }
@@ -279,10 +291,11 @@ lethe_rc
 store_mail_skip_all(struct store *st, const char *why, int64_t now, int64_t *n,
                     struct lethe_err *err)
 {
+	bool own = false;
 	lethe_rc rc;
 
 	*n = 0;
-	rc = store__execf(st, err, "SAVEPOINT mail_skip_all", "");
+	rc = store__save(st, "SAVEPOINT mail_skip_all", &own, err);
 	if (rc != LETHE_OK)
 		return rc;
 	/* As store_mail_finish(): the replies' headers go first, then the recipients. */
@@ -299,8 +312,9 @@ store_mail_skip_all(struct store *st, const char *why, int64_t now, int64_t *n,
 		    "to_box = NULL, owner = NULL WHERE state IN ('pending', 'sending')",
 		    "ti", why, now);
 	if (rc == LETHE_OK)
-		*n = sqlite3_changes(st->db);
-	return mail_release(st, "mail_skip_all", rc, err);
+		*n = sq_changes(st->c);
+	return store__save_end(st, "RELEASE mail_skip_all", "ROLLBACK TO mail_skip_all", own, rc,
+	                       err);
 }
 
 lethe_rc
@@ -383,7 +397,7 @@ lethe_rc
 store_mail_list(struct store *st, const char *state, int64_t request_id, int limit,
                 store_mail_fn fn, void *arg, struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	struct store_mail m;
 	lethe_rc rc;
 
@@ -396,7 +410,8 @@ store_mail_list(struct store *st, const char *state, int64_t request_id, int lim
 		rc = store__prepf(st, &q, err,
 		                  "SELECT " MAIL_COLS MAIL_FROM
 		                  "WHERE (?1 IS NULL OR m.state = ?1) ORDER BY m.id LIMIT ?2",
-		                  "ti", state, (int64_t)(limit > 0 ? limit : -1));
+		                  /* No limit: the largest (PostgreSQL refuses SQLite's -1). */
+		                  "ti", state, limit > 0 ? (int64_t)limit : INT64_MAX);
 	while (store__row(st, q, &rc, err, "reading the mail outbox")) {
 		mail_row(q, &m);
 		fn(arg, &m);

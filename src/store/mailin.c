@@ -26,24 +26,24 @@
 
 /* store__row_fn: a MAILIN_COLS row into the struct store_mailin @arg. */
 static void
-mailin_row(sqlite3_stmt *q, void *arg)
+mailin_row(struct sq_stmt *q, void *arg)
 {
 	struct store_mailin *m = arg;
 
 	memset(m, 0, sizeof(*m));
-	m->id = sqlite3_column_int64(q, 0);
+	m->id = sq_col_int(q, 0);
 	store__col_text(q, 1, m->via, sizeof(m->via));
-	m->received_at = sqlite3_column_int64(q, 2);
-	m->bytes = sqlite3_column_int64(q, 3);
+	m->received_at = sq_col_int(q, 2);
+	m->bytes = sq_col_int(q, 3);
 	store__col_text(q, 4, m->outcome, sizeof(m->outcome));
 	store__col_text(q, 5, m->rule, sizeof(m->rule));
 	store__col_text(q, 6, m->reason, sizeof(m->reason));
-	m->request_id = sqlite3_column_int64(q, 7);
+	m->request_id = sq_col_int(q, 7);
 	store__col_text(q, 8, m->code, sizeof(m->code));
-	m->replied = sqlite3_column_int(q, 9) != 0;
+	m->replied = sq_col_int(q, 9) != 0;
 	store__col_text(q, 10, m->state, sizeof(m->state));
-	m->raw_kept = sqlite3_column_int(q, 11) != 0;
-	m->closed_at = sqlite3_column_int64(q, 12);
+	m->raw_kept = sq_col_int(q, 11) != 0;
+	m->closed_at = sq_col_int(q, 12);
 	store__col_text(q, 13, m->closed_by, sizeof(m->closed_by));
 }
 
@@ -62,17 +62,17 @@ store_mailin_insert(struct store *st, const struct store_mailin_new *n, int64_t 
 		return lethe_err_set(err, LETHE_E_CONFLICT, "this mail was recorded already");
 	if (rc != LETHE_E_NOTFOUND)
 		return rc;
-	rc = store__execf(
-	    st, err,
+	rc = store__one(
+	    st, err, "write", store__row_ints, id,
 	    "INSERT INTO mail_in (hash, via, received_at, bytes, outcome, rule, reason, "
 	    "request_id, replied, state, raw_box, reply_box, closed_at) VALUES (?1, ?2, ?3, ?4, "
-	    "?5, ?6, ?7, nullif(?8, 0), ?9, ?10, ?11, ?12, CASE ?10 WHEN 'closed' THEN ?3 END)",
+	    "?5, ?6, ?7, nullif(?8, 0), ?9, ?10, ?11, ?12, CASE ?10 WHEN 'closed' THEN ?3 END) "
+	    "RETURNING id",
 	    "ttiitttiitbb", n->hash, n->via, n->now, n->bytes, n->outcome, n->rule, n->reason,
 	    n->request_id, (int64_t)(n->replied ? 1 : 0), n->state, (const void *)n->raw_box,
 	    n->raw_box != NULL ? n->raw_len : 0, (const void *)n->reply_box,
 	    n->reply_box != NULL ? n->reply_len : 0);
-	if (rc == LETHE_OK)
-		*id = sqlite3_last_insert_rowid(st->db);
+
 	return rc;
 }
 
@@ -94,7 +94,7 @@ struct mailin_boxed {
 
 /* store__row_fn: MAILIN_COLS, raw_box, reply_box into the struct mailin_boxed @arg. */
 static void
-mailin_boxed_row(sqlite3_stmt *q, void *arg)
+mailin_boxed_row(struct sq_stmt *q, void *arg)
 {
 	struct mailin_boxed *b = arg;
 
@@ -139,7 +139,7 @@ store_mailin_list(struct store *st, const struct store_mailin_filter *f, store_m
                   void *arg, struct lethe_err *err)
 {
 	struct store_mailin m;
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	lethe_rc rc;
 
 	rc = store__prepf(st, &q, err,
@@ -166,7 +166,7 @@ store_mailin_close(struct store *st, int64_t id, int64_t now, const char *by, co
 	                 "WHERE id = ?1 AND state = 'open'",
 	                 "iitt", id, now, by, reason);
 
-	*applied = rc == LETHE_OK && sqlite3_changes(st->db) > 0;
+	*applied = rc == LETHE_OK && sq_changes(st->c) > 0;
 	return rc;
 }
 
@@ -204,7 +204,7 @@ store_mailin_prune(struct store *st, int64_t now, int64_t keep_s, int64_t *n, st
 	                  "coalesce(closed_at, received_at) < ?1",
 	                  "i", before);
 	if (rc == LETHE_OK) {
-		changed += sqlite3_changes(st->db);
+		changed += sq_changes(st->c);
 		rc = store__execf(
 		    st, err,
 		    "UPDATE mail_in SET state = 'closed', closed_at = ?2, "
@@ -214,7 +214,7 @@ store_mailin_prune(struct store *st, int64_t now, int64_t keep_s, int64_t *n, st
 		    "ii", before, now);
 	}
 	if (rc == LETHE_OK)
-		changed += sqlite3_changes(st->db);
+		changed += sq_changes(st->c);
 	rc = store__tx_end(st, own, rc, err);
 	if (rc == LETHE_OK)
 		*n = changed;

@@ -61,18 +61,17 @@ lethe_rc
 store_meta_since(struct store *st, int64_t since, store_meta_fn fn, void *arg,
                  struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	lethe_rc rc;
-	int s = SQLITE_DONE;
+	enum sq_step s = SQ_DONE;
 
 	rc = store__prepf(
 	    st, &q, err,
 	    "SELECT id, subject, received_at FROM requests WHERE received_at >= ?1 AND app <> ''",
 	    "i", since);
-	while (rc == LETHE_OK && (s = sqlite3_step(q)) == SQLITE_ROW)
-		fn(arg, sqlite3_column_int64(q, 0), (const char *)sqlite3_column_text(q, 1),
-		   sqlite3_column_int64(q, 2));
-	if (rc == LETHE_OK && s != SQLITE_DONE)
+	while (rc == LETHE_OK && (s = sq_step(q)) == SQ_ROW)
+		fn(arg, sq_col_int(q, 0), sq_col_text(q, 1), sq_col_int(q, 2));
+	if (rc == LETHE_OK && s != SQ_DONE)
 		rc = store__fail(st, err, "meta requests");
 	store__unprep(st, q);
 	return rc;
@@ -83,20 +82,16 @@ store_meta_insert_once(struct store *st, const char *code, const char *app, cons
                        const uint8_t *box, size_t boxlen, int64_t now, int64_t deadline_s,
                        int64_t *id, bool *added, struct lethe_err *err)
 {
-	lethe_rc rc = store__execf(
-	    st, err,
-	    "INSERT INTO requests (code, app, subject, identity_box, state, "
-	    "received_at, due_at) VALUES (?1, ?2, ?3, ?4, 'received', ?5, ?6) "
-	    "ON CONFLICT(code) DO NOTHING",
-	    "tttbii", code, app, subject, (const void *)box, boxlen, now, now + deadline_s);
+	lethe_rc rc = store__one(st, err, "write", store__row_ints, id,
+	                         "INSERT INTO requests (code, app, subject, identity_box, state, "
+	                         "received_at, due_at) VALUES (?1, ?2, ?3, ?4, 'received', ?5, ?6) "
+	                         "ON CONFLICT(code) DO NOTHING RETURNING id",
+	                         "tttbii", code, app, subject, (const void *)box, boxlen, now,
+	                         now + deadline_s);
 
-	if (rc != LETHE_OK)
+	*added = rc == LETHE_OK;
+	if (rc != LETHE_E_NOTFOUND)
 		return rc;
-	*added = sqlite3_changes(st->db) > 0;
-	if (*added) {
-		*id = sqlite3_last_insert_rowid(st->db);
-		return LETHE_OK;
-	}
 	rc = store__one(st, err, META_READ, store__row_ints, id,
 	                "SELECT id FROM requests WHERE code = ?1", "t", code);
 	if (rc == LETHE_E_NOTFOUND)
@@ -139,22 +134,28 @@ store_meta_update(struct store *st, int64_t id, const char *state, int64_t job, 
 	 * 'received' (keeping this run's job) with the identity that run
 	 * brought, and runs again.
 	 */
+	int64_t at = completed_at > 0 ? completed_at : time_now();
+	char *entered = NULL;
+	bool own = false;
 	lethe_rc rc;
 
 	/* The change, its history and what it frees: all or nothing (a savepoint nests). */
-	rc = store__execf(st, err, "SAVEPOINT meta_update", "");
+	rc = store__save(st, "SAVEPOINT meta_update", &own, err);
 	if (rc != LETHE_OK)
 		return rc;
 	/* The history records each state entered (a later run's return to 'received' too). */
-	rc = store__execf(st, err,
-	                  "INSERT INTO request_events (request_id, at, state, actor, reason) "
-	                  "SELECT id, ?2, CASE WHEN " META_LATER_EV " THEN 'received' ELSE ?3 END, "
-	                  "'lethe', NULL FROM requests WHERE id = ?1 AND state <> "
-	                  "(CASE WHEN " META_LATER_EV " THEN 'received' ELSE ?3 END)",
-	                  "iiti", id, completed_at > 0 ? completed_at : time_now(), state, run);
+	rc = store__one(st, err, "write", store__row_dup, &entered,
+	                "INSERT INTO request_events (request_id, at, state, actor, reason) "
+	                "SELECT id, ?2, CASE WHEN " META_LATER_EV " THEN 'received' ELSE ?3 END, "
+	                "'lethe', NULL FROM requests WHERE id = ?1 AND state <> "
+	                "(CASE WHEN " META_LATER_EV " THEN 'received' ELSE ?3 END) RETURNING state",
+	                "iiti", id, at, state, run);
 	/* Each state entered has its audit entry, in this transaction. */
-	if (rc == LETHE_OK && sqlite3_changes(st->db) > 0)
-		rc = store__audit_event(st, sqlite3_last_insert_rowid(st->db), err);
+	if (rc == LETHE_OK)
+		rc = store__audit_request(st, id, at, entered, "lethe", NULL, err);
+	else if (rc == LETHE_E_NOTFOUND)
+		rc = LETHE_OK;
+	free(entered);
 	/*
 	 * The notice of the state entered (completed, failed...), before the
 	 * update below wipes the notification address: not for a state a
@@ -163,20 +164,22 @@ store_meta_update(struct store *st, int64_t id, const char *state, int64_t job, 
 	if (rc == LETHE_OK)
 		rc = meta_notice(st, id, state, run, completed_at > 0 ? completed_at : time_now(),
 		                 err);
+#define UPDATE(empty)                                                                              \
+	"UPDATE requests SET "                                                                     \
+	"state = CASE WHEN " META_LATER " THEN 'received' ELSE ?2 END, "                           \
+	"job_id = nullif(?3, 0), job_run = ?6, "                                                   \
+	"no_data = CASE WHEN " META_LATER " THEN 0 ELSE ?4 END, "                                  \
+	"completed_at = CASE WHEN " META_LATER " THEN NULL WHEN ?5 > 0 THEN ?5 "                   \
+	"ELSE completed_at END, "                                                                  \
+	"identity_box = CASE WHEN NOT " META_LATER " AND ?2 IN ('completed', "                     \
+	"'completed_with_retention') THEN " empty " ELSE identity_box END, "                       \
+	"notify_box = CASE WHEN NOT " META_LATER " AND ?2 IN ('completed', "                       \
+	"'completed_with_retention') THEN NULL ELSE notify_box END WHERE id = ?1"
 	if (rc == LETHE_OK)
 		rc = store__execf(
-		    st, err,
-		    "UPDATE requests SET "
-		    "state = CASE WHEN " META_LATER " THEN 'received' ELSE ?2 END, "
-		    "job_id = nullif(?3, 0), job_run = ?6, "
-		    "no_data = CASE WHEN " META_LATER " THEN 0 ELSE ?4 END, "
-		    "completed_at = CASE WHEN " META_LATER " THEN NULL WHEN ?5 > 0 THEN ?5 "
-		    "ELSE completed_at END, "
-		    "identity_box = CASE WHEN NOT " META_LATER " AND ?2 IN ('completed', "
-		    "'completed_with_retention') THEN x'' ELSE identity_box END, "
-		    "notify_box = CASE WHEN NOT " META_LATER " AND ?2 IN ('completed', "
-		    "'completed_with_retention') THEN NULL ELSE notify_box END WHERE id = ?1",
+		    st, err, SQ2(st->c, UPDATE(SQ_EMPTY_BLOB_LITE), UPDATE(SQ_EMPTY_BLOB_PG)),
 		    "itiiii", id, state, job, (int64_t)(no_data ? 1 : 0), completed_at, run);
+#undef UPDATE
 	/*
 	 * A completed Meta request no longer needs the channels its person's
 	 * deauthorize recorded: they were erased with it.
@@ -192,18 +195,14 @@ store_meta_update(struct store *st, int64_t id, const char *state, int64_t job, 
 	if (rc == LETHE_OK)
 		rc = store_mailin_request_finished(
 		    st, id, completed_at > 0 ? completed_at : time_now(), err);
-	if (rc == LETHE_OK)
-		return store__execf(st, err, "RELEASE meta_update", "");
-	store__execf(st, NULL, "ROLLBACK TO meta_update", "");
-	store__execf(st, NULL, "RELEASE meta_update", "");
-	return rc;
+	return store__save_end(st, "RELEASE meta_update", "ROLLBACK TO meta_update", own, rc, err);
 }
 
 lethe_rc
 store_meta_rerun(struct store *st, const char *code, int64_t run, const uint8_t *box, size_t boxlen,
                  int64_t now, bool *applied, struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	int64_t id = 0;
 	bool done = false, own = false;
 	lethe_rc rc;
@@ -217,8 +216,8 @@ store_meta_rerun(struct store *st, const char *code, int64_t run, const uint8_t 
 	                  "SELECT id, " META_DONE " FROM requests WHERE code = ?1 AND runs < ?2",
 	                  "ti", code, run);
 	if (store__row(st, q, &rc, err, "reading a repeated request")) {
-		id = sqlite3_column_int64(q, 0);
-		done = sqlite3_column_int(q, 1) != 0;
+		id = sq_col_int(q, 0);
+		done = sq_col_int(q, 1) != 0;
 	}
 	store__unprep(st, q);
 	/* A done request starts over; a waiting or running one runs once more after. */
@@ -239,7 +238,7 @@ store_meta_rerun(struct store *st, const char *code, int64_t run, const uint8_t 
 		    "VALUES (?1, ?2, 'received', 'lethe', NULL)",
 		    "ii", id, now);
 	if (rc == LETHE_OK && done)
-		rc = store__audit_event(st, sqlite3_last_insert_rowid(st->db), err);
+		rc = store__audit_request(st, id, now, "received", "lethe", NULL, err);
 	rc = store__tx_end(st, own, rc, err);
 	if (applied != NULL)
 		*applied = rc == LETHE_OK && id != 0;
@@ -262,21 +261,19 @@ store_meta_retry_failed(struct store *st, int64_t *n, struct lethe_err *err)
 lethe_rc
 store_meta_steps(struct store *st, int64_t job, store_step_fn fn, void *arg, struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	lethe_rc rc;
 
-	rc = store__prepf(
-	    st, &q, err,
-	    /* A keep rule's step is named "TABLE#N"; its holds name the table. */
-	    "SELECT s.table_name, s.action, s.done, (SELECT max(until) FROM holds h "
-	    "WHERE h.job_id = s.job_id AND h.table_name = CASE WHEN instr(s.table_name, '#') > 0 "
-	    "THEN substr(s.table_name, 1, instr(s.table_name, '#') - 1) ELSE s.table_name END) "
-	    "FROM job_steps s WHERE s.job_id = ?1 ORDER BY s.rowid",
-	    "i", job);
+	/* A keep rule's step is named "TABLE#N"; its holds name the table. */
+#define STEPS(instr)                                                                               \
+	"SELECT s.table_name, s.action, s.done, (SELECT max(until) FROM holds h "                  \
+	"WHERE h.job_id = s.job_id AND h.table_name = " STORE_STEP_TABLE(                          \
+	    instr) ") "                                                                            \
+	           "FROM job_steps s WHERE s.job_id = ?1 ORDER BY s.rowid"
+	rc = store__prepf(st, &q, err, SQ2(st->c, STEPS("instr"), STEPS("strpos")), "i", job);
+#undef STEPS
 	while (store__row(st, q, &rc, err, "reading a job's steps"))
-		fn(arg, (const char *)sqlite3_column_text(q, 0),
-		   (const char *)sqlite3_column_text(q, 1), sqlite3_column_int64(q, 2),
-		   sqlite3_column_int64(q, 3));
+		fn(arg, sq_col_text(q, 0), sq_col_text(q, 1), sq_col_int(q, 2), sq_col_int(q, 3));
 	store__unprep(st, q);
 	return rc;
 }
@@ -307,7 +304,7 @@ lethe_rc
 store_deauth_channels(struct store *st, const char *app, const char *subject, store_box_fn fn,
                       void *arg, struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	lethe_rc rc;
 
 	rc = store__prepf(st, &q, err,
@@ -315,7 +312,7 @@ store_deauth_channels(struct store *st, const char *app, const char *subject, st
 	                  "BY rowid",
 	                  "tt", app, subject);
 	while (store__row(st, q, &rc, err, "reading the channels of a deauthorization"))
-		fn(arg, sqlite3_column_blob(q, 0), (size_t)sqlite3_column_bytes(q, 0));
+		fn(arg, sq_col_blob(q, 0), sq_col_bytes(q, 0));
 	store__unprep(st, q);
 	return rc;
 }

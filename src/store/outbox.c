@@ -21,18 +21,18 @@
 
 /* store__row_fn: a disconnect row (DISC_COLS) into the struct store_disc @arg. */
 static void
-disc_row(sqlite3_stmt *q, void *arg)
+disc_row(struct sq_stmt *q, void *arg)
 {
 	struct store_disc *out = arg;
 
 	memset(out, 0, sizeof(*out));
-	out->id = sqlite3_column_int64(q, 0);
+	out->id = sq_col_int(q, 0);
 	store__col_text(q, 1, out->subject, sizeof(out->subject));
 	store__col_text(q, 2, out->state, sizeof(out->state));
 	store__col_text(q, 3, out->source, sizeof(out->source));
 	store__col_text(q, 4, out->platform, sizeof(out->platform));
-	out->requested_at = sqlite3_column_int64(q, 5);
-	out->disconnected_at = sqlite3_column_int64(q, 6);
+	out->requested_at = sq_col_int(q, 5);
+	out->disconnected_at = sq_col_int(q, 6);
 	out->effects = store__col_dup(q, 7);
 	store__col_text(q, 8, out->token_mac, sizeof(out->token_mac));
 	store__col_blob(q, 9, &out->box, &out->boxlen);
@@ -51,19 +51,14 @@ store_disc_clear(struct store_disc *d)
 lethe_rc
 store_disc_add(struct store *st, const struct store_disc *d, int64_t *id, struct lethe_err *err)
 {
-	lethe_rc rc;
-
-	rc = store__execf(
-	    st, err,
+	return store__one(
+	    st, err, "write", store__row_ints, id,
 	    "INSERT INTO channel_disconnects (subject, state, source, platform, "
 	    "requested_at, disconnected_at, effects, token_mac, box) VALUES (?1, ?2, ?3, "
-	    "nullif(?4, ''), ?5, nullif(?6, 0), ?7, nullif(?8, ''), ?9)",
+	    "nullif(?4, ''), ?5, nullif(?6, 0), ?7, nullif(?8, ''), ?9) RETURNING id",
 	    "ttttiittb", d->subject, d->state, d->source, d->platform, d->requested_at,
 	    d->disconnected_at, d->effects ? d->effects : "{}", d->token_mac, (const void *)d->box,
 	    d->boxlen);
-	if (rc == LETHE_OK)
-		*id = sqlite3_last_insert_rowid(st->db);
-	return rc;
 }
 
 lethe_rc
@@ -86,37 +81,15 @@ store_disc_next_staged(struct store *st, int64_t after, struct store_disc *out,
 	                  "i", after);
 }
 
-/*
- * A savepoint around the statements of one state change, so that it happens
- * whole or not at all, inside a caller's transaction or on its own.
- */
-static lethe_rc
-sp_begin(struct store *st, struct lethe_err *err)
-{
-	if (sqlite3_exec(st->db, "SAVEPOINT disc", NULL, NULL, NULL) != SQLITE_OK)
-		return store__fail(st, err, "savepoint");
-	return LETHE_OK;
-}
-
-/* Release the savepoint on success (@rc LETHE_OK), else undo it; returns the result. */
-static lethe_rc
-sp_end(struct store *st, lethe_rc rc, struct lethe_err *err)
-{
-	if (rc == LETHE_OK && sqlite3_exec(st->db, "RELEASE disc", NULL, NULL, NULL) != SQLITE_OK)
-		rc = store__fail(st, err, "release");
-	if (rc != LETHE_OK) {
-		sqlite3_exec(st->db, "ROLLBACK TO disc", NULL, NULL, NULL);
-		sqlite3_exec(st->db, "RELEASE disc", NULL, NULL, NULL);
-	}
-	return rc;
-}
+/* Each change below happens whole or not at all (store__save()). */
 
 lethe_rc
 store_disc_ready(struct store *st, int64_t id, int64_t now, int64_t now_ms, struct lethe_err *err)
 {
+	bool own = false;
 	lethe_rc rc;
 
-	rc = sp_begin(st, err);
+	rc = store__save(st, "SAVEPOINT disc", &own, err);
 	if (rc != LETHE_OK)
 		return rc;
 	rc = store__execf(
@@ -131,7 +104,7 @@ store_disc_ready(struct store *st, int64_t id, int64_t now, int64_t now_ms, stru
 		    "WHERE disconnect_id = ?1 AND state = 'staged' AND ?1 IN (SELECT id "
 		    "FROM channel_disconnects WHERE state = 'disconnected')",
 		    "ii", id, now_ms);
-	return sp_end(st, rc, err);
+	return store__save_end(st, "RELEASE disc", "ROLLBACK TO disc", own, rc, err);
 }
 
 lethe_rc
@@ -147,9 +120,10 @@ store_disc_abort(struct store *st, int64_t id, struct lethe_err *err)
 lethe_rc
 store_disc_drop(struct store *st, int64_t id, struct lethe_err *err)
 {
+	bool own = false;
 	lethe_rc rc;
 
-	rc = sp_begin(st, err);
+	rc = store__save(st, "SAVEPOINT disc", &own, err);
 	if (rc != LETHE_OK)
 		return rc;
 	rc = store__execf(st, err,
@@ -162,7 +136,7 @@ store_disc_drop(struct store *st, int64_t id, struct lethe_err *err)
 		    "DELETE FROM channel_disconnects WHERE id = ?1 AND state IN ('staged', "
 		    "'aborted')",
 		    "i", id);
-	return sp_end(st, rc, err);
+	return store__save_end(st, "RELEASE disc", "ROLLBACK TO disc", own, rc, err);
 }
 
 lethe_rc
@@ -175,10 +149,11 @@ store_disc_job_count(struct store *st, int64_t id, int64_t *n, struct lethe_err 
 lethe_rc
 store_outbox_unstage(struct store *st, int64_t now_ms, int64_t *n, struct lethe_err *err)
 {
+	bool own = false;
 	lethe_rc rc;
 
 	*n = 0;
-	rc = sp_begin(st, err);
+	rc = store__save(st, "SAVEPOINT disc", &own, err);
 	if (rc != LETHE_OK)
 		return rc;
 	rc = store__execf(
@@ -188,7 +163,7 @@ store_outbox_unstage(struct store *st, int64_t now_ms, int64_t *n, struct lethe_
 	    "state = 'disconnected')",
 	    "i", now_ms);
 	if (rc == LETHE_OK)
-		*n += sqlite3_changes(st->db);
+		*n += sq_changes(st->c);
 	if (rc == LETHE_OK)
 		rc = store__execf(
 		    st, err,
@@ -196,8 +171,8 @@ store_outbox_unstage(struct store *st, int64_t now_ms, int64_t *n, struct lethe_
 		    "(SELECT id FROM channel_disconnects)",
 		    "");
 	if (rc == LETHE_OK)
-		*n += sqlite3_changes(st->db);
-	return sp_end(st, rc, err);
+		*n += sq_changes(st->c);
+	return store__save_end(st, "RELEASE disc", "ROLLBACK TO disc", own, rc, err);
 }
 
 /*
@@ -216,30 +191,30 @@ store_outbox_unstage(struct store *st, int64_t now_ms, int64_t *n, struct lethe_
 
 /* store__row_fn: an outbox row (OUTBOX_COLS) without its box into the struct store_outbox @arg. */
 static void
-outbox_row(sqlite3_stmt *q, void *arg)
+outbox_row(struct sq_stmt *q, void *arg)
 {
 	struct store_outbox *out = arg;
 
 	memset(out, 0, sizeof(*out));
-	out->id = sqlite3_column_int64(q, 0);
-	out->disconnect_id = sqlite3_column_int64(q, 1);
+	out->id = sq_col_int(q, 0);
+	out->disconnect_id = sq_col_int(q, 1);
 	store__col_text(q, 2, out->kind, sizeof(out->kind));
 	store__col_text(q, 3, out->platform, sizeof(out->platform));
 	store__col_text(q, 4, out->state, sizeof(out->state));
 	store__col_text(q, 5, out->outcome, sizeof(out->outcome));
-	out->attempts = sqlite3_column_int64(q, 6);
-	out->next_at_ms = sqlite3_column_int64(q, 7);
-	out->created_at_ms = sqlite3_column_int64(q, 8);
-	out->finished_at_ms = sqlite3_column_int64(q, 9);
-	out->http_status = (long)sqlite3_column_int64(q, 10);
+	out->attempts = sq_col_int(q, 6);
+	out->next_at_ms = sq_col_int(q, 7);
+	out->created_at_ms = sq_col_int(q, 8);
+	out->finished_at_ms = sq_col_int(q, 9);
+	out->http_status = (long)sq_col_int(q, 10);
 	store__col_text(q, 11, out->reason, sizeof(out->reason));
-	out->erase_job = sqlite3_column_int64(q, 12);
-	out->has_box = sqlite3_column_bytes(q, 13) > 0;
+	out->erase_job = sq_col_int(q, 12);
+	out->has_box = sq_col_bytes(q, 13) > 0;
 }
 
 /* store__row_fn: outbox_row() and the sealed box. */
 static void
-outbox_boxed_row(sqlite3_stmt *q, void *arg)
+outbox_boxed_row(struct sq_stmt *q, void *arg)
 {
 	struct store_outbox *out = arg;
 
@@ -261,16 +236,17 @@ store_outbox_add(struct store *st, int64_t disconnect_id, const char *kind, cons
                  const char *state, int64_t now_ms, const uint8_t *box, size_t boxlen, int64_t *id,
                  struct lethe_err *err)
 {
+	int64_t made = 0;
 	lethe_rc rc;
 
-	rc = store__execf(
-	    st, err,
-	    "INSERT INTO outbox (disconnect_id, kind, platform, state, next_at, created_at, "
-	    "updated_at, box) VALUES (?1, ?2, nullif(?3, ''), ?4, ?5, ?5, ?5, ?6)",
-	    "itttib", disconnect_id, kind, platform ? platform : "", state, now_ms,
-	    (const void *)box, boxlen);
+	rc = store__one(st, err, "write", store__row_ints, &made,
+	                "INSERT INTO outbox (disconnect_id, kind, platform, state, next_at, "
+	                "created_at, updated_at, box) VALUES (?1, ?2, nullif(?3, ''), ?4, ?5, ?5, "
+	                "?5, ?6) RETURNING id",
+	                "itttib", disconnect_id, kind, platform ? platform : "", state, now_ms,
+	                (const void *)box, boxlen);
 	if (rc == LETHE_OK && id != NULL)
-		*id = sqlite3_last_insert_rowid(st->db);
+		*id = made;
 	return rc;
 }
 
@@ -278,7 +254,7 @@ lethe_rc
 store_outbox_list(struct store *st, int64_t disconnect_id, const char *state, store_outbox_fn fn,
                   void *arg, struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	struct store_outbox j;
 	lethe_rc rc;
 
@@ -320,7 +296,7 @@ outbox_take(struct store *st, int64_t id, const char *owner, int64_t now_ms, int
 	    "updated_at = ?3 WHERE id = ?1 AND ((state = 'pending' AND next_at <= ?3) OR "
 	    "(state = 'running' AND (lease_until < ?3 OR lease_owner = ?5)))",
 	    "itiit", id, owner, now_ms, lease_ms, holder);
-	*taken = rc == LETHE_OK && sqlite3_changes(st->db) == 1;
+	*taken = rc == LETHE_OK && sq_changes(st->c) == 1;
 	return rc;
 }
 
@@ -328,7 +304,7 @@ lethe_rc
 store_outbox_claim(struct store *st, int64_t disconnect_id, const char *owner, int64_t now_ms,
                    int64_t lease_ms, struct store_outbox *out, struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	int64_t ids[32];
 	char *holders[32];
 	size_t n = 0, i;
@@ -336,6 +312,34 @@ store_outbox_claim(struct store *st, int64_t disconnect_id, const char *owner, i
 	lethe_rc rc;
 
 	memset(out, 0, sizeof(*out));
+	/*
+	 * A store several workers share (PostgreSQL): the first due job in one
+	 * statement, skipping rows another worker is claiming this moment,
+	 * without waiting for the write lock; the scan below then only looks
+	 * for leases of dead processes of this host.
+	 */
+	if (store_shared(st)) {
+		int64_t id = 0;
+
+		rc = store__one(
+		    st, err, "claiming an outbox job", store__row_ints, &id,
+		    SQ_UNLOCKED
+		    "UPDATE outbox SET state = 'running', lease_owner = ?3, "
+		    "lease_until = ?2 + ?4, updated_at = ?2 WHERE id = (SELECT id FROM "
+		    "outbox WHERE (?1 = 0 OR disconnect_id = ?1) AND ((state = 'pending' "
+		    "AND next_at <= ?2) OR (state = 'running' AND lease_until < ?2)) AND "
+		    "NOT " REVOKE_WAITS " ORDER BY next_at, id LIMIT 1 FOR UPDATE SKIP "
+		    "LOCKED) RETURNING id",
+		    "iiti", disconnect_id, now_ms, owner, lease_ms);
+		if (rc == LETHE_OK) {
+			rc =
+			    store__one(st, err, "reading an outbox job", outbox_boxed_row, out,
+			               "SELECT " OUTBOX_COLS " FROM outbox WHERE id = ?1", "i", id);
+			return rc;
+		}
+		if (rc != LETHE_E_NOTFOUND)
+			return rc;
+	}
 	rc = store__prepf(
 	    st, &q, err,
 	    "SELECT id, lease_owner FROM outbox WHERE (?1 = 0 OR disconnect_id = ?1) AND "
@@ -343,7 +347,7 @@ store_outbox_claim(struct store *st, int64_t disconnect_id, const char *owner, i
 	    "NOT " REVOKE_WAITS " ORDER BY next_at, id LIMIT 32",
 	    "ii", disconnect_id, now_ms);
 	while (n < 32 && store__row(st, q, &rc, err, "reading due outbox jobs")) {
-		ids[n] = sqlite3_column_int64(q, 0);
+		ids[n] = sq_col_int(q, 0);
 		holders[n++] = store__col_dup(q, 1);
 	}
 	store__unprep(st, q);
@@ -381,14 +385,14 @@ store_outbox_update(struct store *st, const struct store_outbox *j, const char *
 	rc = store__execf(
 	    st, err,
 	    "UPDATE outbox SET state = ?2, outcome = nullif(?3, ''), attempts = ?4, "
-	    "next_at = ?5, updated_at = ?6, finished_at = CASE WHEN ?7 THEN ?6 ELSE NULL "
+	    "next_at = ?5, updated_at = ?6, finished_at = CASE WHEN ?7 <> 0 THEN ?6 ELSE NULL "
 	    "END, http_status = nullif(?8, 0), reason = nullif(?9, ''), erase_job = "
-	    "nullif(?10, 0), lease_owner = NULL, lease_until = NULL, box = CASE WHEN ?7 "
+	    "nullif(?10, 0), lease_owner = NULL, lease_until = NULL, box = CASE WHEN ?7 <> 0 "
 	    "THEN NULL ELSE box END WHERE id = ?1 AND ((?11 IS NULL AND lease_owner IS "
 	    "NULL AND state != 'running') OR (state = 'running' AND lease_owner = ?11))",
 	    "ittiiiiitit", j->id, j->state, j->outcome, j->attempts, j->next_at_ms, now_ms,
 	    (int64_t)(final ? 1 : 0), (int64_t)j->http_status, j->reason, j->erase_job, owner);
-	if (rc == LETHE_OK && sqlite3_changes(st->db) != 1)
+	if (rc == LETHE_OK && sq_changes(st->c) != 1)
 		rc = lethe_err_set(err, LETHE_E_BUSY, "outbox job %lld was taken over",
 		                   (long long)j->id);
 	return rc;
@@ -405,7 +409,7 @@ store_outbox_renew(struct store *st, int64_t id, const char *owner, int64_t now_
 	    "UPDATE outbox SET lease_until = ?3 + ?4, updated_at = ?3 WHERE id = ?1 AND "
 	    "state = 'running' AND lease_owner = ?2",
 	    "itii", id, owner, now_ms, lease_ms);
-	if (rc == LETHE_OK && sqlite3_changes(st->db) != 1)
+	if (rc == LETHE_OK && sq_changes(st->c) != 1)
 		rc = lethe_err_set(err, LETHE_E_BUSY, "outbox job %lld was taken over",
 		                   (long long)id);
 	return rc;
@@ -421,15 +425,14 @@ store_outbox_set_erase_job(struct store *st, int64_t id, int64_t erase_job, stru
 lethe_rc
 store_outbox_counts(struct store *st, store_outbox_count_fn fn, void *arg, struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	lethe_rc rc;
 
 	rc = store__prepf(
 	    st, &q, err,
 	    "SELECT kind, state, count(*) FROM outbox GROUP BY kind, state ORDER BY 1, 2", "");
 	while (store__row(st, q, &rc, err, "counting outbox jobs"))
-		fn(arg, (const char *)sqlite3_column_text(q, 0),
-		   (const char *)sqlite3_column_text(q, 1), sqlite3_column_int64(q, 2));
+		fn(arg, sq_col_text(q, 0), sq_col_text(q, 1), sq_col_int(q, 2));
 	store__unprep(st, q);
 	return rc;
 }

@@ -21,17 +21,22 @@ store_rate_hit(struct store *st, const char *key, int64_t window_s, int64_t limi
 	lethe_rc rc;
 
 	*allowed = false;
-	/* In SET and WHERE, window_start and n are the row's values before the update. */
+	/*
+	 * In SET and WHERE, rate_hits.window_start and rate_hits.n are the
+	 * row's values before the update (named with the table: PostgreSQL
+	 * finds a bare name ambiguous with excluded's).
+	 */
 	rc = store__execf(st, err,
 	                  "INSERT INTO rate_hits (key, window_start, n) VALUES (?1, ?2, 1) "
 	                  "ON CONFLICT (key) DO UPDATE SET "
-	                  "n = CASE WHEN window_start + ?3 <= ?2 THEN 1 ELSE n + 1 END, "
-	                  "window_start = CASE WHEN window_start + ?3 <= ?2 THEN ?2 "
-	                  "ELSE window_start END "
-	                  "WHERE window_start + ?3 <= ?2 OR n < ?4",
+	                  "n = CASE WHEN rate_hits.window_start + ?3 <= ?2 THEN 1 "
+	                  "ELSE rate_hits.n + 1 END, "
+	                  "window_start = CASE WHEN rate_hits.window_start + ?3 <= ?2 THEN ?2 "
+	                  "ELSE rate_hits.window_start END "
+	                  "WHERE rate_hits.window_start + ?3 <= ?2 OR rate_hits.n < ?4",
 	                  "tiii", key, now, window_s, limit);
 	if (rc == LETHE_OK)
-		*allowed = sqlite3_changes(st->db) > 0;
+		*allowed = sq_changes(st->c) > 0;
 	return rc;
 }
 
@@ -47,11 +52,13 @@ store_request_renew(struct store *st, int64_t id, int64_t expires_at, bool *appl
 {
 	lethe_rc rc =
 	    store__execf(st, err,
-	                 "UPDATE requests SET expires_at = MAX(COALESCE(expires_at, 0), ?2) "
-	                 "WHERE id = ?1 "
-	                 "AND state = 'awaiting_verification'",
+	                 SQ2(st->c,
+	                     "UPDATE requests SET expires_at = MAX(COALESCE(expires_at, 0), ?2) "
+	                     "WHERE id = ?1 AND state = 'awaiting_verification'",
+	                     "UPDATE requests SET expires_at = GREATEST(COALESCE(expires_at, 0), "
+	                     "?2) WHERE id = ?1 AND state = 'awaiting_verification'"),
 	                 "ii", id, expires_at);
 
-	*applied = rc == LETHE_OK && sqlite3_changes(st->db) > 0;
+	*applied = rc == LETHE_OK && sq_changes(st->c) > 0;
 	return rc;
 }

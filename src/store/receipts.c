@@ -14,21 +14,20 @@ lethe_rc
 store_receipt_steps(struct store *st, int64_t job, store_receipt_step_fn fn, void *arg,
                     struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	lethe_rc rc;
 
-	rc = store__prepf(
-	    st, &q, err,
-	    /* As store_meta_steps(): a keep rule's step "TABLE#N" holds rows of TABLE. */
-	    "SELECT s.table_name, s.action, s.done, s.media, (SELECT max(until) FROM holds h "
-	    "WHERE h.job_id = s.job_id AND h.table_name = CASE WHEN instr(s.table_name, '#') > 0 "
-	    "THEN substr(s.table_name, 1, instr(s.table_name, '#') - 1) ELSE s.table_name END) "
-	    "FROM job_steps s WHERE s.job_id = ?1 ORDER BY s.rowid",
-	    "i", job);
+	/* As store_meta_steps(): a keep rule's step "TABLE#N" holds rows of TABLE. */
+#define STEPS(instr)                                                                               \
+	"SELECT s.table_name, s.action, s.done, s.media, (SELECT max(until) FROM holds h "         \
+	"WHERE h.job_id = s.job_id AND h.table_name = " STORE_STEP_TABLE(                          \
+	    instr) ") "                                                                            \
+	           "FROM job_steps s WHERE s.job_id = ?1 ORDER BY s.rowid"
+	rc = store__prepf(st, &q, err, SQ2(st->c, STEPS("instr"), STEPS("strpos")), "i", job);
+#undef STEPS
 	while (store__row(st, q, &rc, err, "reading a job's steps for a receipt"))
-		fn(arg, (const char *)sqlite3_column_text(q, 0),
-		   (const char *)sqlite3_column_text(q, 1), sqlite3_column_int64(q, 2),
-		   sqlite3_column_int64(q, 3), sqlite3_column_int64(q, 4));
+		fn(arg, sq_col_text(q, 0), sq_col_text(q, 1), sq_col_int(q, 2), sq_col_int(q, 3),
+		   sq_col_int(q, 4));
 	store__unprep(st, q);
 	return rc;
 }

@@ -27,35 +27,35 @@
 	"'expired', 'lifted')"
 
 void
-store__request_row(sqlite3_stmt *q, void *arg)
+store__request_row(struct sq_stmt *q, void *arg)
 {
 	struct store_request *out = arg;
 
 	memset(out, 0, sizeof(*out));
-	out->id = sqlite3_column_int64(q, 0);
+	out->id = sq_col_int(q, 0);
 	store__col_text(q, 1, out->code, sizeof(out->code));
 	store__col_text(q, 2, out->app, sizeof(out->app));
 	store__col_text(q, 3, out->state, sizeof(out->state));
-	out->received_at = sqlite3_column_int64(q, 4);
-	out->completed_at = sqlite3_column_int64(q, 5);
-	out->job = sqlite3_column_int64(q, 6);
-	out->no_data = sqlite3_column_int(q, 7) != 0;
-	out->runs = sqlite3_column_int64(q, 8);
-	out->job_run = sqlite3_column_int64(q, 9);
-	out->run_at = sqlite3_column_int64(q, 10);
+	out->received_at = sq_col_int(q, 4);
+	out->completed_at = sq_col_int(q, 5);
+	out->job = sq_col_int(q, 6);
+	out->no_data = sq_col_int(q, 7) != 0;
+	out->runs = sq_col_int(q, 8);
+	out->job_run = sq_col_int(q, 9);
+	out->run_at = sq_col_int(q, 10);
 	store__col_text(q, 11, out->kind, sizeof(out->kind));
 	store__col_text(q, 12, out->scope, sizeof(out->scope));
 	store__col_text(q, 13, out->source, sizeof(out->source));
 	store__col_text(q, 14, out->policy, sizeof(out->policy));
-	out->due_at = sqlite3_column_int64(q, 15);
-	out->not_before = sqlite3_column_int64(q, 16);
-	out->expires_at = sqlite3_column_int64(q, 17);
+	out->due_at = sq_col_int(q, 15);
+	out->not_before = sq_col_int(q, 16);
+	out->expires_at = sq_col_int(q, 17);
 	store__col_text(q, 18, out->reason, sizeof(out->reason));
-	out->effects = sqlite3_column_int(q, 19);
-	out->warned = sqlite3_column_int(q, 20) != 0;
-	out->verified = sqlite3_column_int(q, 21) != 0;
-	out->notify_kind = sqlite3_column_int(q, 22);
-	out->notify_ok = sqlite3_column_int(q, 23) != 0;
+	out->effects = (int)sq_col_int(q, 19);
+	out->warned = sq_col_int(q, 20) != 0;
+	out->verified = sq_col_int(q, 21) != 0;
+	out->notify_kind = (int)sq_col_int(q, 22);
+	out->notify_ok = sq_col_int(q, 23) != 0;
 }
 
 lethe_rc
@@ -69,12 +69,13 @@ store_request_insert(struct store *st, const struct store_request_new *n, int64_
 	rc = store__tx_begin(st, &own, err);
 	if (rc != LETHE_OK)
 		return rc;
-	rc = store__execf(
-	    st, err,
+	rc = store__one(
+	    st, err, "write", store__row_ints, id,
 	    "INSERT INTO requests (code, app, subject, identity_box, state, received_at, "
 	    "kind, scope, source, policy, due_at, not_before, expires_at, effects, "
 	    "verified, notify_box, notify_kind, notify_ok) VALUES (?1, '', ?2, ?3, ?4, ?5, ?6, "
-	    "?7, ?8, ?9, ?10, nullif(?11, 0), nullif(?12, 0), ?13, ?14, ?15, ?16, ?17)",
+	    "?7, ?8, ?9, ?10, nullif(?11, 0), nullif(?12, 0), ?13, ?14, ?15, ?16, ?17) "
+	    "RETURNING id",
 	    "ttbtittttiiiiibii", n->code, n->subject, (const void *)n->box, n->boxlen, n->state,
 	    n->now, n->kind, n->scope, n->source, n->policy, n->due_at, n->not_before,
 	    n->expires_at, (int64_t)n->effects, (int64_t)(n->verified ? 1 : 0),
@@ -83,7 +84,6 @@ store_request_insert(struct store *st, const struct store_request_new *n, int64_
 	    (int64_t)(n->notify_ok ? 1 : 0));
 	if (rc != LETHE_OK)
 		return store__tx_end(st, own, rc, err);
-	*id = sqlite3_last_insert_rowid(st->db);
 	/*
 	 * The receipt is received_at; a request that moved on at once records
 	 * where to.  The chain has an entry either way: the state entered.
@@ -143,7 +143,7 @@ struct req_boxed {
 };
 
 static void
-req_boxed_row(sqlite3_stmt *q, void *arg)
+req_boxed_row(struct sq_stmt *q, void *arg)
 {
 	struct req_boxed *m = arg;
 
@@ -161,11 +161,12 @@ req_boxed_row(sqlite3_stmt *q, void *arg)
 static lethe_rc
 next_scheduled(struct store *st, int64_t now, struct req_boxed *m, struct lethe_err *err)
 {
+#define NEXT(ix)                                                                                   \
+	"SELECT " STORE_REQ_COLS ", identity_box FROM requests" ix " WHERE state = 'scheduled' "   \
+	"AND not_before <= ?1 AND kind != 'export' ORDER BY not_before, id LIMIT 1"
 	return store__one(st, err, REQ_READ, req_boxed_row, m,
-	                  "SELECT " STORE_REQ_COLS ", identity_box FROM requests INDEXED BY "
-	                  "requests_grace WHERE state = 'scheduled' AND not_before <= ?1 "
-	                  "AND kind != 'export' ORDER BY not_before, id LIMIT 1",
-	                  "i", now);
+	                  SQ2(st->c, NEXT(" INDEXED BY requests_grace"), NEXT("")), "i", now);
+#undef NEXT
 }
 
 lethe_rc
@@ -233,31 +234,35 @@ store_request_transition(struct store *st, int64_t id, const struct store_transi
 	rc = store__tx_begin(st, &own, err);
 	if (rc != LETHE_OK)
 		return rc;
-	/*
-	 * One statement decides: the request is in one of t->from (a
-	 * comma-separated list of states) or nothing changes, so of two
-	 * transitions racing (a cancel and the end of grace) exactly one wins.
-	 */
-	rc = store__execf(
-	    st, err,
-	    "UPDATE requests SET state = ?2, "
-	    "reason = CASE ?11 WHEN 1 THEN reason WHEN 2 THEN NULL ELSE coalesce(?4, reason) END, "
-	    "not_before = CASE WHEN ?5 >= 0 THEN nullif(?5, 0) ELSE not_before END, "
-	    "expires_at = CASE WHEN ?6 >= 0 THEN nullif(?6, 0) ELSE expires_at END, "
-	    "due_at = CASE WHEN ?7 > 0 THEN ?7 ELSE due_at END, "
-	    "warned = CASE WHEN ?7 > 0 THEN 0 ELSE warned END, " /* warn of a new due date */
-	    "verified = CASE WHEN ?8 THEN 1 ELSE verified END, "
-	    /* The person's own address hears of the request once it is verified. */
-	    "notify_ok = CASE WHEN ?8 AND notify_kind = 1 THEN 1 ELSE notify_ok END, "
-	    "effects = CASE ?9 WHEN -1 THEN effects WHEN -2 THEN "
-	    "  (CASE effects WHEN 2 THEN 3 WHEN 1 THEN 3 ELSE effects END) ELSE ?9 END, "
-	    "completed_at = CASE WHEN ?10 > 0 THEN ?10 WHEN ?10 < 0 THEN NULL "
-	    "ELSE completed_at END "
-	    "WHERE id = ?1 AND instr(',' || ?3 || ',', ',' || state || ',') > 0",
-	    "itttiiiiiii", id, t->to, t->from, t->reason, t->not_before, t->expires_at, t->due_at,
-	    (int64_t)(t->verified ? 1 : 0), (int64_t)t->effects, t->completed_at,
-	    (int64_t)t->reason_col);
-	if (rc != LETHE_OK || sqlite3_changes(st->db) == 0)
+		/*
+		 * One statement decides: the request is in one of t->from (a
+		 * comma-separated list of states) or nothing changes, so of two
+		 * transitions racing (a cancel and the end of grace) exactly one wins.
+		 */
+		/*
+		 * The due date moved: warn of the new one (warned). The person's own
+		 * address hears of the request once it is verified (notify_ok).
+		 */
+#define MOVE(instr)                                                                                \
+	"UPDATE requests SET state = ?2, "                                                         \
+	"reason = CASE ?11 WHEN 1 THEN reason WHEN 2 THEN NULL ELSE coalesce(?4, reason) END, "    \
+	"not_before = CASE WHEN ?5 >= 0 THEN nullif(?5, 0) ELSE not_before END, "                  \
+	"expires_at = CASE WHEN ?6 >= 0 THEN nullif(?6, 0) ELSE expires_at END, "                  \
+	"due_at = CASE WHEN ?7 > 0 THEN ?7 ELSE due_at END, "                                      \
+	"warned = CASE WHEN ?7 > 0 THEN 0 ELSE warned END, "                                       \
+	"verified = CASE WHEN ?8 <> 0 THEN 1 ELSE verified END, "                                  \
+	"notify_ok = CASE WHEN ?8 <> 0 AND notify_kind = 1 THEN 1 ELSE notify_ok END, "            \
+	"effects = CASE ?9 WHEN -1 THEN effects WHEN -2 THEN "                                     \
+	"  (CASE effects WHEN 2 THEN 3 WHEN 1 THEN 3 ELSE effects END) ELSE ?9 END, "              \
+	"completed_at = CASE WHEN ?10 > 0 THEN ?10 WHEN ?10 < 0 THEN NULL "                        \
+	"ELSE completed_at END "                                                                   \
+	"WHERE id = ?1 AND " instr "(',' || ?3 || ',', ',' || state || ',') > 0"
+	rc = store__execf(st, err, SQ2(st->c, MOVE("instr"), MOVE("strpos")), "itttiiiiiii", id,
+	                  t->to, t->from, t->reason, t->not_before, t->expires_at, t->due_at,
+	                  (int64_t)(t->verified ? 1 : 0), (int64_t)t->effects, t->completed_at,
+	                  (int64_t)t->reason_col);
+#undef MOVE
+	if (rc != LETHE_OK || sq_changes(st->c) == 0)
 		return store__tx_end(st, own, rc, err);
 	rc = store__execf(st, err,
 	                  "INSERT INTO request_events (request_id, at, state, actor, reason) "
@@ -265,7 +270,8 @@ store_request_transition(struct store *st, int64_t id, const struct store_transi
 	                  "iittt", id, t->now, t->event != NULL ? t->event : t->to, t->actor,
 	                  t->reason);
 	if (rc == LETHE_OK)
-		rc = store__audit_event(st, sqlite3_last_insert_rowid(st->db), err);
+		rc = store__audit_request(st, id, t->now, t->event != NULL ? t->event : t->to,
+		                          t->actor, t->reason, err);
 	/* Its notice, in the caller's transaction, before anything wipes the address. */
 	if (rc == LETHE_OK)
 		rc = store__mail_state(st, id, t->event != NULL ? t->event : t->to, t->now, err);
@@ -285,7 +291,7 @@ store_request_set_effects(struct store *st, int64_t id, int from, int to, bool *
 	    store__execf(st, err, "UPDATE requests SET effects = ?3 WHERE id = ?1 AND effects = ?2",
 	                 "iii", id, (int64_t)from, (int64_t)to);
 
-	*applied = rc == LETHE_OK && sqlite3_changes(st->db) > 0;
+	*applied = rc == LETHE_OK && sq_changes(st->c) > 0;
 	return rc;
 }
 
@@ -299,14 +305,15 @@ store_request_wipe(struct store *st, int64_t id, struct lethe_err *err)
 	 * status page's button mails a new link to it (store_export_delete()
 	 * wipes it with the archive's key).
 	 */
-	return store__execf(
-	    st, err,
-	    "UPDATE requests SET identity_box = x'', notify_box = CASE WHEN kind = 'export' "
-	    "AND state = 'completed' AND EXISTS (SELECT 1 FROM exports x WHERE x.request_id = "
-	    "requests.id AND x.deleted_at IS NULL) THEN notify_box ELSE NULL END WHERE id = ?1 "
-	    "AND state IN " REQ_FINAL " AND effects IN (0, 2) "
-	    "AND NOT (kind = 'restriction' AND state = 'completed')",
-	    "i", id);
+#define WIPE(empty)                                                                                \
+	"UPDATE requests SET identity_box = " empty ", notify_box = CASE WHEN kind = 'export' "    \
+	"AND state = 'completed' AND EXISTS (SELECT 1 FROM exports x WHERE x.request_id = "        \
+	"requests.id AND x.deleted_at IS NULL) THEN notify_box ELSE NULL END WHERE id = ?1 "       \
+	"AND state IN " REQ_FINAL " AND effects IN (0, 2) "                                        \
+	"AND NOT (kind = 'restriction' AND state = 'completed')"
+	return store__execf(st, err, SQ2(st->c, WIPE(SQ_EMPTY_BLOB_LITE), WIPE(SQ_EMPTY_BLOB_PG)),
+	                    "i", id);
+#undef WIPE
 }
 
 lethe_rc
@@ -319,7 +326,7 @@ lethe_rc
 store_request_events(struct store *st, int64_t id, store_event_fn fn, void *arg,
                      struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	lethe_rc rc;
 
 	rc = store__prepf(
@@ -328,9 +335,7 @@ store_request_events(struct store *st, int64_t id, store_event_fn fn, void *arg,
 	    "ORDER BY rowid",
 	    "i", id);
 	while (store__row(st, q, &rc, err, "reading a request's history"))
-		fn(arg, sqlite3_column_int64(q, 0), (const char *)sqlite3_column_text(q, 1),
-		   (const char *)sqlite3_column_text(q, 2),
-		   (const char *)sqlite3_column_text(q, 3));
+		fn(arg, sq_col_int(q, 0), sq_col_text(q, 1), sq_col_text(q, 2), sq_col_text(q, 3));
 	store__unprep(st, q);
 	return rc;
 }
@@ -339,7 +344,7 @@ lethe_rc
 store_request_list(struct store *st, const struct store_request_filter *f, store_request_fn fn,
                    void *arg, struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	struct store_request r;
 	int64_t lo_due = f->after_due, lo_id = f->after_id, hi_due = INT64_MAX;
 	lethe_rc rc;
@@ -364,33 +369,32 @@ store_request_list(struct store *st, const struct store_request_filter *f, store
 		return LETHE_OK; /* nothing is due before that */
 	if (f->due_before != 0)
 		hi_due = f->due_before - 1;
+		/* SQLite is told the index (above); PostgreSQL's planner picks. */
+#define PAGE(ix, where)                                                                            \
+	"SELECT " STORE_REQ_COLS " FROM requests" ix " WHERE " where                               \
+	"(?2 IS NULL OR source = ?2) AND (?3 IS NULL OR kind = ?3) "                               \
+	"AND due_at <= ?4 AND (due_at > ?5 OR (due_at = ?5 AND id > ?6)) "                         \
+	"ORDER BY due_at, id LIMIT ?7"
 	if (f->open)
-		rc = store__prepf(st, &q, err,
-		                  "SELECT " STORE_REQ_COLS
-		                  " FROM requests INDEXED BY requests_open_due WHERE " REQ_OPEN
-		                  " AND (?2 IS NULL OR source = ?2) AND (?3 IS NULL OR kind = ?3) "
-		                  "AND due_at <= ?4 AND (due_at > ?5 OR (due_at = ?5 AND id > ?6)) "
-		                  "ORDER BY due_at, id LIMIT ?7",
-		                  "tttiiii", (const char *)NULL, f->source, f->kind, hi_due, lo_due,
-		                  lo_id, (int64_t)f->limit);
+		rc =
+		    store__prepf(st, &q, err,
+		                 SQ2(st->c, PAGE(" INDEXED BY requests_open_due", REQ_OPEN " AND "),
+		                     PAGE("", REQ_OPEN " AND ")),
+		                 "tttiiii", (const char *)NULL, f->source, f->kind, hi_due, lo_due,
+		                 lo_id, (int64_t)f->limit);
 	else if (f->state != NULL)
 		rc = store__prepf(st, &q, err,
-		                  "SELECT " STORE_REQ_COLS
-		                  " FROM requests INDEXED BY requests_state_due "
-		                  "WHERE state = ?1 AND (?2 IS NULL OR source = ?2) AND (?3 IS "
-		                  "NULL OR kind = ?3) "
-		                  "AND due_at <= ?4 AND (due_at > ?5 OR (due_at = ?5 AND id > ?6)) "
-		                  "ORDER BY due_at, id LIMIT ?7",
+		                  SQ2(st->c,
+		                      PAGE(" INDEXED BY requests_state_due", "state = ?1 AND "),
+		                      PAGE("", "state = ?1 AND ")),
 		                  "tttiiii", f->state, f->source, f->kind, hi_due, lo_due, lo_id,
 		                  (int64_t)f->limit);
 	else
 		rc = store__prepf(st, &q, err,
-		                  "SELECT " STORE_REQ_COLS " FROM requests INDEXED BY requests_due "
-		                  "WHERE (?2 IS NULL OR source = ?2) AND (?3 IS NULL OR kind = ?3) "
-		                  "AND due_at <= ?4 AND (due_at > ?5 OR (due_at = ?5 AND id > ?6)) "
-		                  "ORDER BY due_at, id LIMIT ?7",
+		                  SQ2(st->c, PAGE(" INDEXED BY requests_due", ""), PAGE("", "")),
 		                  "tttiiii", (const char *)NULL, f->source, f->kind, hi_due, lo_due,
 		                  lo_id, (int64_t)f->limit);
+#undef PAGE
 	while (store__row(st, q, &rc, err, "listing requests")) {
 		store__request_row(q, &r);
 		fn(arg, &r);
@@ -403,7 +407,7 @@ lethe_rc
 store__move_each(struct store *st, const char *select, int64_t arg, int64_t now, const char *state,
                  const char *reason, const char *update, int64_t *n, struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	int64_t *ids = NULL;
 	size_t cap = 0, nids = 0, i;
 	bool own = false;
@@ -416,7 +420,7 @@ store__move_each(struct store *st, const char *select, int64_t arg, int64_t now,
 	rc = store__prepf(st, &q, err, select, "i", arg);
 	while (store__row(st, q, &rc, err, "reading requests to move")) {
 		ids = xgrow(ids, &cap, nids + 1, sizeof(*ids));
-		ids[nids++] = sqlite3_column_int64(q, 0);
+		ids[nids++] = sq_col_int(q, 0);
 	}
 	store__unprep(st, q);
 	for (i = 0; rc == LETHE_OK && i < nids; i++) {
@@ -426,7 +430,7 @@ store__move_each(struct store *st, const char *select, int64_t arg, int64_t now,
 		    "VALUES (?1, ?2, ?3, 'lethe', ?4)",
 		    "iitt", ids[i], now, state, reason);
 		if (rc == LETHE_OK)
-			rc = store__audit_event(st, sqlite3_last_insert_rowid(st->db), err);
+			rc = store__audit_request(st, ids[i], now, state, "lethe", reason, err);
 		if (rc == LETHE_OK)
 			rc = store__execf(st, err, update, "ii", ids[i], now);
 		if (rc == LETHE_OK)
@@ -448,9 +452,13 @@ store_request_expire(struct store *st, int64_t now, int64_t *n, struct lethe_err
 	    "SELECT id FROM requests WHERE state = 'awaiting_verification' AND expires_at <= ?1 "
 	    "ORDER BY id",
 	    now, now, "expired", "the identity was never verified",
-	    "UPDATE requests SET state = 'expired', completed_at = ?2, "
-	    "reason = 'the identity was never verified', identity_box = x'', notify_box = NULL "
-	    "WHERE id = ?1",
+	    SQ2(st->c,
+	        "UPDATE requests SET state = 'expired', completed_at = ?2, reason = 'the identity "
+	        "was never verified', identity_box = " SQ_EMPTY_BLOB_LITE ", notify_box = NULL "
+	        "WHERE id = ?1",
+	        "UPDATE requests SET state = 'expired', completed_at = ?2, reason = 'the identity "
+	        "was never verified', identity_box = " SQ_EMPTY_BLOB_PG ", notify_box = NULL "
+	        "WHERE id = ?1"),
 	    n, err);
 }
 
@@ -458,7 +466,7 @@ lethe_rc
 store_request_due_soon(struct store *st, int64_t until, store_request_fn fn, void *arg,
                        struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	struct store_request r;
 	lethe_rc rc;
 

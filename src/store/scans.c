@@ -31,20 +31,20 @@ store_scan_put(struct store *st, const struct store_scan *s, struct lethe_err *e
 
 /* store__row_fn: a scans row into the struct store_scan @arg. */
 static void
-scan_row(sqlite3_stmt *q, void *arg)
+scan_row(struct sq_stmt *q, void *arg)
 {
 	struct store_scan *s = arg;
 
-	s->request_id = sqlite3_column_int64(q, 0);
-	s->job_id = sqlite3_column_int64(q, 1);
-	s->at = sqlite3_column_int64(q, 2);
+	s->request_id = sq_col_int(q, 0);
+	s->job_id = sq_col_int(q, 1);
+	s->at = sq_col_int(q, 2);
 	store__col_text(q, 3, s->result, sizeof(s->result));
-	s->rows = sqlite3_column_int64(q, 4);
-	s->kept = sqlite3_column_int64(q, 5);
-	s->tables = sqlite3_column_int64(q, 6);
+	s->rows = sq_col_int(q, 4);
+	s->kept = sq_col_int(q, 5);
+	s->tables = sq_col_int(q, 6);
 	s->detail = store__col_dup(q, 7);
 	store__col_text(q, 8, s->wal, sizeof(s->wal));
-	s->secure_delete = sqlite3_column_int(q, 9);
+	s->secure_delete = (int)sq_col_int(q, 9);
 }
 
 lethe_rc

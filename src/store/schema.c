@@ -7,15 +7,17 @@
  * brings a file from version i to i + 1.  The version is read and the
  * missing migrations run inside one BEGIN IMMEDIATE transaction, so two
  * processes opening a new store at once do not both migrate it; a file of a
- * newer version than SCHEMA_VERSION is refused.
+ * newer version than SCHEMA_VERSION is refused.  A PostgreSQL store gets
+ * the schema these migrations make, derived from it (schema_pg.c).
  */
 #include "util/fmacros.h"
 
+#include "store/schema_pg.h"
 #include "store/store_internal.h"
 #include "util/buf.h"
 #include "util/mem.h"
 
-#define SCHEMA_VERSION 15
+#define SCHEMA_VERSION 16
 
 static const char schema_v1[] =
     "CREATE TABLE IF NOT EXISTS jobs ("
@@ -401,29 +403,63 @@ static const char schema_v15[] =
     "CREATE INDEX IF NOT EXISTS mail_in_open ON mail_in(state, received_at);"
     "ALTER TABLE mail ADD COLUMN mail_in_id INTEGER;";
 
+/*
+ * Version 16: work one worker of a store does at a time (a sweep, the
+ * audit chain's checkpoints, the reapply look), under a lease that lapses
+ * when its worker dies (singletons.c, store_singleton_take()).
+ */
+static const char schema_v16[] = "CREATE TABLE IF NOT EXISTS singletons ("
+                                 "  name TEXT PRIMARY KEY," /* sweep, proof, reapply */
+                                 "  owner TEXT NOT NULL,"   /* util/lease.h owner text */
+                                 "  until_ms INTEGER NOT NULL) WITHOUT ROWID;";
+
 /* migrations[i] brings a store from version i to i + 1. */
 static const char *const migrations[SCHEMA_VERSION] = {
-    schema_v1, schema_v2,  schema_v3,  schema_v4,  schema_v5,  schema_v6,  schema_v7, schema_v8,
-    schema_v9, schema_v10, schema_v11, schema_v12, schema_v13, schema_v14, schema_v15};
+    schema_v1, schema_v2,  schema_v3,  schema_v4,  schema_v5,  schema_v6,  schema_v7,  schema_v8,
+    schema_v9, schema_v10, schema_v11, schema_v12, schema_v13, schema_v14, schema_v15, schema_v16};
+
+/* Every migration's SQL, in order: the schema a new SQLite store gets (a new string). */
+static char *
+all_migrations(void)
+{
+	struct buf b;
+	char *sql;
+	int v;
+
+	buf_init(&b, 1u << 20);
+	for (v = 0; v < SCHEMA_VERSION; v++)
+		buf_adds(&b, migrations[v]);
+	sql = xstrdup(buf_str(&b));
+	buf_free(&b);
+	return sql;
+}
 
 lethe_rc
 store__migrate(struct store *st, const char *path, struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	int version = 0;
+
+	/* PostgreSQL: the same schema, derived from SQLite's (schema_pg.c). */
+	if (sq_kind(st->c) == SQ_PG) {
+		char *sql = all_migrations();
+		lethe_rc rc = store__pg_migrate(st->c, sql, SCHEMA_VERSION, err);
+
+		free(sql);
+		return rc;
+	}
 
 	/*
 	 * Read the version and migrate inside one write transaction: two
 	 * processes opening a new store at once must not both migrate it.
 	 */
-	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+	if (sq_begin_write(st->c, NULL) != LETHE_OK)
 		return store__fail(st, err, "begin");
-	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK &&
-	    sqlite3_step(q) == SQLITE_ROW)
-		version = sqlite3_column_int(q, 0);
-	sqlite3_finalize(q);
+	if (sq_prepare(st->c, "PRAGMA user_version", &q, NULL) == LETHE_OK && sq_step(q) == SQ_ROW)
+		version = (int)sq_col_int(q, 0);
+	sq_finalize(q);
 	if (version > SCHEMA_VERSION) {
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		sq_rollback(st->c);
 		return lethe_err_set(err, LETHE_E_STATE,
 		                     "state store %s has schema version %d; this lethe knows %d "
 		                     "(upgrade lethe)",
@@ -440,20 +476,20 @@ store__migrate(struct store *st, const char *path, struct lethe_err *err)
 		buf_addf(&b, "PRAGMA user_version=%d;", SCHEMA_VERSION);
 		sql = xstrdup(buf_str(&b));
 		buf_free(&b);
-		int r = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+		lethe_rc r = sq_exec(st->c, sql, NULL);
 
 		free(sql);
-		if (r != SQLITE_OK) {
+		if (r != LETHE_OK) {
 			lethe_rc rc = store__fail(st, err, "creating schema");
 
-			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+			sq_rollback(st->c);
 			return rc;
 		}
 	}
-	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+	if (sq_commit(st->c, NULL) != LETHE_OK) {
 		lethe_rc rc = store__fail(st, err, "creating schema");
 
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		sq_rollback(st->c);
 		return rc;
 	}
 	return LETHE_OK;

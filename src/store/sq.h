@@ -14,7 +14,10 @@
  * both: SQ2("sqlite text", "postgresql text") picks by the connection.
  *
  * A connection is used by one thread at a time.  Backends:
- *   sq_sqlite.c  SQLite (a file path)
+ *   sq_sqlite.c  SQLite (a file path), and the sq_* functions below: a
+ *                connection or statement of either backend begins with its
+ *                enum sq_kind, and a PostgreSQL one goes on to its sqpg_*
+ *                function (sq_pg.h)
  *   sq_pg.c      PostgreSQL (a postgresql:// URL), libpq through util/pq.h
  */
 #ifndef LETHE_STORE_SQ_H
@@ -43,6 +46,9 @@ enum sq_type { SQ_NULL, SQ_INT, SQ_TEXT, SQ_BLOB, SQ_REAL };
 enum sq_kind sq_kind(const struct sq *c);
 /* The SQL text for @c's backend: SQ2(sqlite, postgresql) (both string literals). */
 #define SQ2(c, lite, pg) (sq_kind(c) == SQ_PG ? (pg) : (lite))
+/* An empty blob, for SQ2: SQLite's literal and PostgreSQL's. */
+#define SQ_EMPTY_BLOB_LITE "x''"
+#define SQ_EMPTY_BLOB_PG "'\\x'::bytea"
 
 /*
  * Prepare @sql (for PostgreSQL: rewritten as said above; the server-side
@@ -52,7 +58,10 @@ enum sq_kind sq_kind(const struct sq *c);
 lethe_rc sq_prepare(struct sq *c, const char *sql, struct sq_stmt **q, struct lethe_err *err);
 /*
  * Bind parameter @i (1-based).  Text and blobs are copied if @copy, else
- * borrowed until the statement is reset.
+ * borrowed until the statement is reset.  A NULL @s or @p binds NULL, of
+ * the type text or blob (PostgreSQL types a parameter by its first
+ * binding: a NULL of no type in "?1 IS NULL" or an unused parameter could
+ * not be typed).
  */
 void sq_bind_null(struct sq_stmt *q, int i);
 void sq_bind_int(struct sq_stmt *q, int i, int64_t v);
@@ -98,10 +107,46 @@ bool sq_in_txn(struct sq *c);
  * ISOLATION LEVEL REPEATABLE READ READ ONLY).
  */
 #define SQ_WRITE_LOCK 0x6c65746865L /* "lethe" */
+/*
+ * First in a statement that writes outside a transaction without the write
+ * lock (PostgreSQL; SQLite reads a comment): a claim of one row, UPDATE ...
+ * WHERE id = (SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING, which
+ * its row lock makes safe and which must not queue behind every worker's
+ * write transactions.
+ */
+#define SQ_UNLOCKED "/* sq:unlocked */ "
 lethe_rc sq_begin_write(struct sq *c, struct lethe_err *err);
 lethe_rc sq_begin_read(struct sq *c, struct lethe_err *err);
 lethe_rc sq_commit(struct sq *c, struct lethe_err *err);
 void sq_rollback(struct sq *c);
+
+/*
+ * Have @fn(@arg) called before each statement of @c that opens, ends or
+ * undoes part of a transaction (sq_txn_sql() says which), whoever runs it:
+ * the audit chain's cached head (audit.c) never outlives its transaction.
+ * One watcher per connection; @fn NULL removes it.
+ */
+void sq_watch_txn(struct sq *c, void (*fn)(void *arg), void *arg);
+/*
+ * True if @sql opens, ends or undoes part of a transaction: it begins with
+ * BEGIN, COMMIT, END, ROLLBACK, SAVEPOINT or RELEASE (any case).
+ */
+static inline bool
+sq_txn_sql(const char *sql)
+{
+	static const char *const words[] = {"BEGIN",    "COMMIT",    "END",
+	                                    "ROLLBACK", "SAVEPOINT", "RELEASE"};
+	size_t i, j;
+
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		for (j = 0; words[i][j] != '\0'; j++)
+			if ((sql[j] & ~0x20) != words[i][j])
+				break;
+		if (words[i][j] == '\0')
+			return true;
+	}
+	return false;
+}
 
 /* Close @c (NULL: nothing) with its statements. */
 void sq_close(struct sq *c);

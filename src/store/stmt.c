@@ -19,33 +19,32 @@
 lethe_rc
 store__fail(struct store *st, struct lethe_err *err, const char *what)
 {
-	return lethe_err_set(err, LETHE_E_STATE, "state store: %s: %s", what,
-	                     sqlite3_errmsg(st->db));
+	return lethe_err_set(err, LETHE_E_STATE, "state store: %s: %s", what, sq_errmsg(st->c));
 }
 
 bool
-store__row(struct store *st, sqlite3_stmt *q, lethe_rc *rc, struct lethe_err *err, const char *what)
+store__row(struct store *st, struct sq_stmt *q, lethe_rc *rc, struct lethe_err *err,
+           const char *what)
 {
-	int step;
+	enum sq_step step;
 
 	if (*rc != LETHE_OK)
 		return false;
-	step = sqlite3_step(q);
-	if (step == SQLITE_ROW)
+	step = sq_step(q);
+	if (step == SQ_ROW)
 		return true;
-	if (step != SQLITE_DONE)
+	if (step != SQ_DONE)
 		*rc = store__fail(st, err, what);
 	return false;
 }
 
 /*
- * store__prepf with the binding of texts and blobs as @how says:
- * SQLITE_TRANSIENT copies them, SQLITE_STATIC (only where the statement
- * runs and is reset before the arguments go) does not.
+ * store__prepf with texts and blobs copied if @copy, else borrowed (only
+ * where the statement runs and is reset before the arguments go).
  */
 static lethe_rc
-vprepf(struct store *st, sqlite3_stmt **q, struct lethe_err *err, sqlite3_destructor_type how,
-       const char *sql, const char *types, va_list ap)
+vprepf(struct store *st, struct sq_stmt **q, struct lethe_err *err, bool copy, const char *sql,
+       const char *types, va_list ap)
 {
 	int i;
 
@@ -55,7 +54,7 @@ vprepf(struct store *st, sqlite3_stmt **q, struct lethe_err *err, sqlite3_destru
 			*q = st->cache[i].q;
 			break;
 		}
-	if (*q == NULL && sqlite3_prepare_v2(st->db, sql, -1, q, NULL) != SQLITE_OK)
+	if (*q == NULL && sq_prepare(st->c, sql, q, NULL) != LETHE_OK)
 		return store__fail(st, err, "prepare");
 	if (i < STMT_CACHE && st->cache[i].sql == NULL) {
 		st->cache[i].sql = sql;
@@ -63,52 +62,46 @@ vprepf(struct store *st, sqlite3_stmt **q, struct lethe_err *err, sqlite3_destru
 	}
 	for (i = 0; types[i] != '\0'; i++) {
 		if (types[i] == 't') {
-			const char *s = va_arg(ap, const char *);
-
-			if (s == NULL)
-				sqlite3_bind_null(*q, i + 1);
-			else
-				sqlite3_bind_text(*q, i + 1, s, -1, how);
+			/* NULL binds NULL (of type text on PostgreSQL). */
+			sq_bind_text(*q, i + 1, va_arg(ap, const char *), copy);
 		} else if (types[i] == 'i') {
-			sqlite3_bind_int64(*q, i + 1, va_arg(ap, int64_t));
+			sq_bind_int(*q, i + 1, va_arg(ap, int64_t));
 		} else {
 			const void *p = va_arg(ap, const void *);
 			size_t n = va_arg(ap, size_t);
 
-			sqlite3_bind_blob(*q, i + 1, p, (int)n, how);
+			sq_bind_blob(*q, i + 1, p, n, copy);
 		}
 	}
 	return LETHE_OK;
 }
 
 lethe_rc
-store__prepf(struct store *st, sqlite3_stmt **q, struct lethe_err *err, const char *sql,
+store__prepf(struct store *st, struct sq_stmt **q, struct lethe_err *err, const char *sql,
              const char *types, ...)
 {
 	va_list ap;
 	lethe_rc rc;
 
 	va_start(ap, types);
-	rc = vprepf(st, q, err, SQLITE_TRANSIENT, sql, types, ap);
+	rc = vprepf(st, q, err, true, sql, types, ap);
 	va_end(ap);
 	return rc;
 }
 
-/* Binds with SQLITE_STATIC: the arguments outlive the statement's use. */
+/* Binds without copying: the arguments outlive the statement's use. */
 lethe_rc
 store__execf(struct store *st, struct lethe_err *err, const char *sql, const char *types, ...)
 {
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	va_list ap;
 	lethe_rc rc;
-	int r;
 
 	va_start(ap, types);
-	rc = vprepf(st, &q, err, SQLITE_STATIC, sql, types, ap);
+	rc = vprepf(st, &q, err, false, sql, types, ap);
 	va_end(ap);
 	if (rc == LETHE_OK) {
-		r = sqlite3_step(q);
-		if (r != SQLITE_DONE && r != SQLITE_ROW)
+		if (sq_step(q) == SQ_ERROR)
 			rc = store__fail(st, err, "write");
 	}
 	store__unprep(st, q);
@@ -117,7 +110,7 @@ store__execf(struct store *st, struct lethe_err *err, const char *sql, const cha
 
 /* Done with @q: a cached statement is reset for its next use, another finalized. */
 void
-store__unprep(struct store *st, sqlite3_stmt *q)
+store__unprep(struct store *st, struct sq_stmt *q)
 {
 	int i;
 
@@ -125,62 +118,61 @@ store__unprep(struct store *st, sqlite3_stmt *q)
 		return;
 	for (i = 0; i < STMT_CACHE && st->cache[i].sql != NULL; i++)
 		if (st->cache[i].q == q) {
-			sqlite3_reset(q);
-			sqlite3_clear_bindings(q);
+			sq_reset(q);
 			return;
 		}
-	sqlite3_finalize(q);
+	sq_finalize(q);
 }
 
 char *
-store__col_dup(sqlite3_stmt *q, int i)
+store__col_dup(struct sq_stmt *q, int i)
 {
-	const unsigned char *s = sqlite3_column_text(q, i);
+	const char *s = sq_col_text(q, i);
 
-	return s ? xstrdup((const char *)s) : NULL;
+	return s ? xstrdup(s) : NULL;
 }
 
 void
-store__col_text(sqlite3_stmt *q, int i, char *out, size_t cap)
+store__col_text(struct sq_stmt *q, int i, char *out, size_t cap)
 {
-	const unsigned char *s = sqlite3_column_text(q, i);
+	const char *s = sq_col_text(q, i);
 
-	snprintf(out, cap, "%s", s ? (const char *)s : "");
+	snprintf(out, cap, "%s", s ? s : "");
 }
 
 void
-store__col_blob(sqlite3_stmt *q, int i, uint8_t **box, size_t *boxlen)
+store__col_blob(struct sq_stmt *q, int i, uint8_t **box, size_t *boxlen)
 {
-	const void *b = sqlite3_column_blob(q, i);
-	int n = sqlite3_column_bytes(q, i);
+	const void *b = sq_col_blob(q, i);
+	size_t n = sq_col_bytes(q, i);
 
 	*box = NULL;
 	*boxlen = 0;
-	if (b == NULL || n <= 0)
+	if (b == NULL || n == 0)
 		return;
-	*box = xmalloc((size_t)n);
-	memcpy(*box, b, (size_t)n);
-	*boxlen = (size_t)n;
+	*box = xmalloc(n);
+	memcpy(*box, b, n);
+	*boxlen = n;
 }
 
 lethe_rc
 store__one(struct store *st, struct lethe_err *err, const char *what, store__row_fn row, void *out,
            const char *sql, const char *types, ...)
 {
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	va_list ap;
 	lethe_rc rc;
-	int r;
+	enum sq_step r;
 
-	/* Static binding: the statement is reset before the arguments go. */
+	/* Borrowed binding: the statement is reset before the arguments go. */
 	va_start(ap, types);
-	rc = vprepf(st, &q, err, SQLITE_STATIC, sql, types, ap);
+	rc = vprepf(st, &q, err, false, sql, types, ap);
 	va_end(ap);
 	if (rc == LETHE_OK) {
-		r = sqlite3_step(q);
-		if (r == SQLITE_ROW)
+		r = sq_step(q);
+		if (r == SQ_ROW)
 			row(q, out);
-		else if (r == SQLITE_DONE)
+		else if (r == SQ_DONE)
 			rc = LETHE_E_NOTFOUND;
 		else
 			rc = store__fail(st, err, what != NULL ? what : "reading");
@@ -190,17 +182,17 @@ store__one(struct store *st, struct lethe_err *err, const char *what, store__row
 }
 
 void
-store__row_ints(sqlite3_stmt *q, void *out)
+store__row_ints(struct sq_stmt *q, void *out)
 {
 	int64_t *v = out;
-	int i, n = sqlite3_column_count(q);
+	int i, n = sq_col_count(q);
 
 	for (i = 0; i < n; i++)
-		v[i] = sqlite3_column_int64(q, i);
+		v[i] = sq_col_int(q, i);
 }
 
 void
-store__row_dup(sqlite3_stmt *q, void *out)
+store__row_dup(struct sq_stmt *q, void *out)
 {
 	*(char **)out = store__col_dup(q, 0);
 }
@@ -221,12 +213,12 @@ lethe_rc
 store__state_counts(struct store *st, const char *sql, store_count_fn fn, void *arg,
                     struct lethe_err *err)
 {
-	sqlite3_stmt *q = NULL;
+	struct sq_stmt *q = NULL;
 	lethe_rc rc;
 
 	rc = store__prepf(st, &q, err, sql, "");
 	while (store__row(st, q, &rc, err, "counting"))
-		fn(arg, (const char *)sqlite3_column_text(q, 0), sqlite3_column_int64(q, 1));
+		fn(arg, sq_col_text(q, 0), sq_col_int(q, 1));
 	store__unprep(st, q);
 	return rc;
 }
@@ -236,10 +228,34 @@ store__state_counts(struct store *st, const char *sql, store_count_fn fn, void *
 lethe_rc
 store__tx_begin(struct store *st, bool *own, struct lethe_err *err)
 {
-	*own = sqlite3_get_autocommit(st->db) != 0;
+	*own = !sq_in_txn(st->c);
 	if (*own)
 		return store_begin(st, err);
 	return LETHE_OK;
+}
+
+lethe_rc
+store__save(struct store *st, const char *savepoint, bool *own, struct lethe_err *err)
+{
+	*own = !sq_in_txn(st->c);
+	if (*own)
+		return store_begin(st, err);
+	return store__execf(st, err, savepoint, "");
+}
+
+lethe_rc
+store__save_end(struct store *st, const char *release, const char *undo, bool own, lethe_rc rc,
+                struct lethe_err *err)
+{
+	if (own)
+		return store__tx_end(st, own, rc, err);
+	if (rc == LETHE_OK)
+		rc = store__execf(st, err, release, "");
+	if (rc != LETHE_OK) {
+		store__execf(st, NULL, undo, "");
+		store__execf(st, NULL, release, "");
+	}
+	return rc;
 }
 
 lethe_rc

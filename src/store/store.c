@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * store.c - the SQLite state store (see store.h): opening and closing a
+ * store.c - the state store (see store.h): opening and closing a
  * connection, transactions, the connection's settings, and the key
  * fingerprints.  The tables live in one file per family (store_internal.h).
+ * A postgresql:// path opens a PostgreSQL store instead (sq_pg.c; its
+ * settings below are the PostgreSQL ones: docs/internals/store.md).
  *
  * The connection runs WAL with synchronous=NORMAL: a process crash loses
  * nothing committed; the executor is written so that a lost last commit
@@ -19,8 +21,11 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include <sqlite3.h>
+
 #include "store/store_internal.h"
 #include "util/mem.h"
+#include "util/pq.h"
 #include "util/sqliteutil.h"
 #include "util/timeutil.h"
 
@@ -75,21 +80,66 @@ on_busy(void *arg, int tries)
 	return 1;
 }
 
+/* PostgreSQL: the write lock's wait is the session's lock_timeout. */
+static lethe_rc
+pg_busy(struct store *st, struct lethe_err *err)
+{
+	char sql[64];
+
+	snprintf(sql, sizeof(sql), "SET lock_timeout = %lld", (long long)st->busy_ms);
+	return sq_exec(st->c, sql, err);
+}
+
 void
 store_set_busy_timeout(struct store *st, int64_t ms)
 {
 	st->busy_ms = ms;
+	if (sq_kind(st->c) == SQ_PG)
+		pg_busy(st, NULL);
+}
+
+/*
+ * A PostgreSQL store (docs/internals/store.md "PostgreSQL"): no pragmas,
+ * no file; the schema made or upgraded under the write lock.
+ */
+static lethe_rc
+open_pg(const char *url, struct store **out, struct lethe_err *err)
+{
+	struct store *st = xcalloc(1, sizeof(*st));
+	lethe_rc rc = sq_pg_open(url, &st->c, err);
+
+	if (rc != LETHE_OK) {
+		free(st);
+		return rc;
+	}
+	st->busy_ms = STORE_BUSY_MS;
+	store__audit_watch(st);
+	rc = pg_busy(st, err);
+	if (rc == LETHE_OK)
+		rc = store__migrate(st, url, err);
+	if (rc != LETHE_OK) {
+		sq_close(st->c);
+		free(st);
+		return rc;
+	}
+	*out = st;
+	return LETHE_OK;
 }
 
 lethe_rc
 store_open(const char *path, struct store **out, struct lethe_err *err)
 {
-	struct store *st = xcalloc(1, sizeof(*st));
-	char *tmp = xstrdup(path);
+	struct store *st;
+	char *tmp;
+	sqlite3 *db = NULL;
 	int fd;
 	lethe_rc rc = LETHE_OK;
 
 	*out = NULL;
+	if (pq_is_url(path))
+		return open_pg(path, out, err);
+	st = xcalloc(1, sizeof(*st));
+	tmp = xstrdup(path);
 	if (mkdirs(dirname(tmp)) != 0) {
 		rc = lethe_err_set(err, LETHE_E_STATE, "cannot create directory for %s: %s", path,
 		                   strerror(errno));
@@ -105,25 +155,28 @@ store_open(const char *path, struct store **out, struct lethe_err *err)
 	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd >= 0)
 		close(fd);
-	if (sqlite3_open_v2(path, &st->db,
+	if (sqlite3_open_v2(path, &db,
 	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 	                    NULL) != SQLITE_OK) {
 		rc = lethe_err_set(err, LETHE_E_STATE, "cannot open state store %s: %s", path,
-		                   sqlite3_errmsg(st->db));
-		goto fail;
+		                   sqlite3_errmsg(db));
+		sqlite3_close(db);
+		free(st);
+		return rc;
 	}
+	st->c = sq_sqlite_wrap(db);
 	st->busy_ms = STORE_BUSY_MS;
-	sqlite3_busy_handler(st->db, on_busy, st);
+	sqlite3_busy_handler(db, on_busy, st);
 	store__audit_watch(st);
-	if (sqlite3_exec(st->db,
-	                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-	                 "PRAGMA journal_size_limit=" STORE_WAL_LIMIT_TEXT "; "
-	                 "PRAGMA cache_size=-" STORE_CACHE_KIB_TEXT ";",
-	                 NULL, NULL, NULL) != SQLITE_OK) {
+	if (sq_exec(st->c,
+	            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+	            "PRAGMA journal_size_limit=" STORE_WAL_LIMIT_TEXT "; "
+	            "PRAGMA cache_size=-" STORE_CACHE_KIB_TEXT ";",
+	            NULL) != LETHE_OK) {
 		rc = store__fail(st, err, "setup");
 		goto fail;
 	}
-	if (!sqliteutil_secure_delete(st->db)) {
+	if (!sqliteutil_secure_delete(db)) {
 		rc = lethe_err_set(
 		    err, LETHE_E_STATE,
 		    "state store %s: PRAGMA secure_delete=ON did not take (this "
@@ -137,7 +190,7 @@ store_open(const char *path, struct store **out, struct lethe_err *err)
 	*out = st;
 	return LETHE_OK;
 fail:
-	sqlite3_close(st->db);
+	sq_close(st->c);
 	free(st);
 	return rc;
 }
@@ -150,19 +203,19 @@ store_close(struct store *st)
 	if (st == NULL)
 		return;
 	for (i = 0; i < STMT_CACHE; i++)
-		sqlite3_finalize(st->cache[i].q);
+		sq_finalize(st->cache[i].q);
 	buf_free(&st->audit_buf);
 	/* Closing may checkpoint (the last connection does): let that one sync. */
-	if (st->deferred)
-		sqlite3_exec(st->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
-	sqlite3_close(st->db);
+	if (st->deferred && sq_kind(st->c) == SQ_SQLITE)
+		sq_exec(st->c, "PRAGMA synchronous=FULL", NULL);
+	sq_close(st->c);
 	free(st);
 }
 
 lethe_rc
 store_begin(struct store *st, struct lethe_err *err)
 {
-	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+	if (sq_begin_write(st->c, NULL) != LETHE_OK)
 		return store__fail(st, err, "begin");
 	return LETHE_OK;
 }
@@ -170,7 +223,7 @@ store_begin(struct store *st, struct lethe_err *err)
 lethe_rc
 store_commit(struct store *st, struct lethe_err *err)
 {
-	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+	if (sq_commit(st->c, NULL) != LETHE_OK)
 		return store__fail(st, err, "commit");
 	return LETHE_OK;
 }
@@ -178,14 +231,18 @@ store_commit(struct store *st, struct lethe_err *err)
 void
 store_rollback(struct store *st)
 {
-	if (!sqlite3_get_autocommit(st->db))
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	sq_rollback(st->c);
 }
 
+/*
+ * On PostgreSQL every commit is durable (synchronous_commit on) but on the
+ * deferred connection: there durable means "on" again, normal too.
+ */
 lethe_rc
 store_set_durable(struct store *st, struct lethe_err *err)
 {
-	if (sqlite3_exec(st->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL) != SQLITE_OK)
+	if (sq_exec(st->c, SQ2(st->c, "PRAGMA synchronous=FULL", "SET synchronous_commit = on"),
+	            NULL) != LETHE_OK)
 		return store__fail(st, err, "synchronous");
 	return LETHE_OK;
 }
@@ -193,14 +250,18 @@ store_set_durable(struct store *st, struct lethe_err *err)
 void
 store_set_normal_sync(struct store *st)
 {
-	sqlite3_exec(st->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+	sq_exec(st->c, SQ2(st->c, "PRAGMA synchronous=NORMAL", "SET synchronous_commit = on"),
+	        NULL);
 }
 
 lethe_rc
 store_set_deferred_sync(struct store *st, struct lethe_err *err)
 {
-	if (sqlite3_exec(st->db, "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0", NULL,
-	                 NULL, NULL) != SQLITE_OK)
+	/* PostgreSQL: commits not waited for; store_wal_sync() makes them durable. */
+	if (sq_exec(st->c,
+	            SQ2(st->c, "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0",
+	                "SET synchronous_commit = off"),
+	            NULL) != LETHE_OK)
 		return store__fail(st, err, "synchronous");
 	st->deferred = true;
 	return LETHE_OK;
@@ -211,8 +272,10 @@ store_set_cache(struct store *st, int kib, struct lethe_err *err)
 {
 	char sql[64];
 
+	if (sq_kind(st->c) == SQ_PG)
+		return LETHE_OK; /* the server's cache */
 	snprintf(sql, sizeof(sql), "PRAGMA cache_size=-%d", kib);
-	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+	if (sq_exec(st->c, sql, NULL) != LETHE_OK)
 		return store__fail(st, err, "cache_size");
 	return LETHE_OK;
 }
@@ -220,10 +283,13 @@ store_set_cache(struct store *st, int kib, struct lethe_err *err)
 lethe_rc
 store_checkpoint(struct store *st, bool restart, struct lethe_err *err)
 {
-	int rc = sqlite3_wal_checkpoint_v2(
-	    st->db, NULL, restart ? SQLITE_CHECKPOINT_RESTART : SQLITE_CHECKPOINT_PASSIVE, NULL,
-	    NULL);
+	int rc;
 
+	if (sq_kind(st->c) == SQ_PG)
+		return LETHE_OK; /* the server checkpoints */
+	rc = sqlite3_wal_checkpoint_v2(
+	    sq_sqlite_handle(st->c), NULL,
+	    restart ? SQLITE_CHECKPOINT_RESTART : SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 	if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
 		return store__fail(st, err, "checkpoint");
 	return LETHE_OK;

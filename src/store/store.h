@@ -418,6 +418,33 @@ lethe_rc store_job_claim(struct store *st, int64_t job, const char *owner, int64
                          int64_t lease_s, struct lethe_err *err);
 /* Give the lease on @job back, if @owner holds it. */
 lethe_rc store_job_release(struct store *st, int64_t job, const char *owner, struct lethe_err *err);
+/*
+ * Work only one worker of a store may do at a time (a sweep, the audit
+ * chain's checkpoints, the reapply look): take or renew the lease on
+ * @name for @owner (lease_owner_format()) until @now_ms + @lease_ms.
+ * *@held says whether @owner holds it now.  Another owner's lease is taken
+ * over once it lapsed, or at once if its process on this host no longer
+ * exists; a live holder is never robbed (singletons.c).
+ */
+lethe_rc store_singleton_take(struct store *st, const char *name, const char *owner, int64_t now_ms,
+                              int64_t lease_ms, bool *held, struct lethe_err *err);
+/* Give the lease on @name back, if @owner holds it. */
+lethe_rc store_singleton_release(struct store *st, const char *name, const char *owner,
+                                 struct lethe_err *err);
+/* True if other lethe processes may share this store's queue (a PostgreSQL store). */
+bool store_shared(const struct store *st);
+/*
+ * On a shared store, one worker at a time works on item @id of @kind
+ * ("request", "export"): the singleton "@kind:@id" for @owner, for
+ * @lease_ms from now (the item's steps outside any job lease of its own).
+ * *@held false: another live worker has it.  On a store of one process
+ * *@held is true and nothing is written.
+ */
+lethe_rc store_item_take(struct store *st, const char *kind, int64_t id, const char *owner,
+                         int64_t lease_ms, bool *held, struct lethe_err *err);
+/* Give item @id of @kind back (after store_item_take() held it). */
+lethe_rc store_item_release(struct store *st, const char *kind, int64_t id, const char *owner,
+                            struct lethe_err *err);
 /* A cheap query through the schema: LETHE_OK if the store answers. */
 lethe_rc store_ping(struct store *st, struct lethe_err *err);
 /* Make every commit of this connection durable before it returns (synchronous=FULL). */
@@ -477,6 +504,12 @@ void store_wal_free(struct store_wal *w);
  * One thread at a time.
  */
 bool store_wal_sync(struct store_wal *w);
+/*
+ * True if a failed store_wal_sync() of @w is final (SQLite: the pages may
+ * be gone); false if it may be tried again (PostgreSQL: a commit that
+ * waits for the server's WAL flush, after a lost connection say).
+ */
+bool store_wal_final(const struct store_wal *w);
 /* True once the WAL file of @w is past STORE_WAL_LIMIT (time for a restart). */
 bool store_wal_too_big(const struct store_wal *w);
 /*

@@ -27,8 +27,7 @@
 
 #include "util/fmacros.h"
 
-#include <sqlite3.h>
-
+#include "store/sq.h"
 #include "store/store.h"
 #include "util/buf.h"
 
@@ -36,15 +35,15 @@
 #define STMT_CACHE 64
 
 struct store {
-	sqlite3 *db; /* the connection */
+	struct sq *c; /* the connection (sq.h) */
 	struct {
 		const char *sql; /* the statement's text (a string literal: compared by address) */
-		sqlite3_stmt *q; /* prepared once */
-	} cache[STMT_CACHE];     /* statements of this connection, prepared on first use */
-	bool deferred;           /* store_set_deferred_sync() was called */
-	int64_t busy_ms;         /* give up on a taken write lock after this (STORE_BUSY_MS) */
-	double busy_since;       /* time_mono_ms() of the first try of the current wait */
-	struct buf audit_buf;    /* audit.c's body, kept between appends (cap 0: unused yet) */
+		struct sq_stmt *q; /* prepared once */
+	} cache[STMT_CACHE];       /* statements of this connection, prepared on first use */
+	bool deferred;             /* store_set_deferred_sync() was called */
+	int64_t busy_ms;           /* give up on a taken write lock after this (STORE_BUSY_MS) */
+	double busy_since;         /* time_mono_ms() of the first try of the current wait */
+	struct buf audit_buf;      /* audit.c's body, kept between appends (cap 0: unused yet) */
 	struct {
 		bool valid;                     /* read or written in the open write transaction */
 		int64_t seq;                    /* the chain's last seq (0: empty) */
@@ -52,7 +51,7 @@ struct store {
 	} audit_head; /* audit.c's cached head: cleared at begin, commit, rollback, failure */
 };
 
-/* LETHE_E_STATE with "state store: @what: " and SQLite's last error of @st. */
+/* LETHE_E_STATE with "state store: @what: " and the database's last error of @st. */
 lethe_rc store__fail(struct store *st, struct lethe_err *err, const char *what);
 /*
  * Step @q of a multi-row read: true on a row; false at the end of the rows,
@@ -60,7 +59,7 @@ lethe_rc store__fail(struct store *st, struct lethe_err *err, const char *what);
  * so a busy or broken store never reads as fewer rows.  False without
  * stepping if *@rc is already an error.
  */
-bool store__row(struct store *st, sqlite3_stmt *q, lethe_rc *rc, struct lethe_err *err,
+bool store__row(struct store *st, struct sq_stmt *q, lethe_rc *rc, struct lethe_err *err,
                 const char *what);
 
 /*
@@ -77,7 +76,7 @@ lethe_rc store__migrate(struct store *st, const char *path, struct lethe_err *er
  * and a size_t.  Texts and blobs are copied.  Give *@q back with
  * store__unprep() (also after a failure: *@q is then NULL).
  */
-lethe_rc store__prepf(struct store *st, sqlite3_stmt **q, struct lethe_err *err, const char *sql,
+lethe_rc store__prepf(struct store *st, struct sq_stmt **q, struct lethe_err *err, const char *sql,
                       const char *types, ...);
 /*
  * store__prepf, one step, store__unprep: for statements that return no
@@ -87,14 +86,24 @@ lethe_rc store__prepf(struct store *st, sqlite3_stmt **q, struct lethe_err *err,
 lethe_rc store__execf(struct store *st, struct lethe_err *err, const char *sql, const char *types,
                       ...);
 /* Done with @q (may be NULL): a cached statement is reset for its next use, another finalized. */
-void store__unprep(struct store *st, sqlite3_stmt *q);
+void store__unprep(struct store *st, struct sq_stmt *q);
 
 /* Column @i of @q's row as a new string (free it), NULL if it is NULL. */
-char *store__col_dup(sqlite3_stmt *q, int i);
+char *store__col_dup(struct sq_stmt *q, int i);
 /* Column @i of @q's row into @out (@cap bytes, truncated), "" if it is NULL. */
-void store__col_text(sqlite3_stmt *q, int i, char *out, size_t cap);
+void store__col_text(struct sq_stmt *q, int i, char *out, size_t cap);
 /* Column @i of @q's row as a new buffer into *@box, *@boxlen (NULL, 0 if empty). */
-void store__col_blob(sqlite3_stmt *q, int i, uint8_t **box, size_t *boxlen);
+void store__col_blob(struct sq_stmt *q, int i, uint8_t **box, size_t *boxlen);
+
+/*
+ * The table a job step's holds name, in SQL over job_steps s: the step's
+ * table_name up to its '#' (a keep rule's step is "TABLE#N"), else all of
+ * it.  @instr is the dialect's position of a substring: "instr" (SQLite)
+ * or "strpos" (PostgreSQL), for SQ2().
+ */
+#define STORE_STEP_TABLE(instr)                                                                    \
+	"CASE WHEN " instr "(s.table_name, '#') > 0 THEN substr(s.table_name, 1, " instr           \
+	"(s.table_name, '#') - 1) ELSE s.table_name END"
 
 /* The columns of a request that store__request_row() reads, in its order. */
 #define STORE_REQ_COLS                                                                             \
@@ -104,7 +113,7 @@ void store__col_blob(sqlite3_stmt *q, int i, uint8_t **box, size_t *boxlen);
 	"verified, notify_kind, notify_ok"
 #define STORE_REQ_NCOLS 24
 /* The row of STORE_REQ_COLS into the struct store_request @arg (a store__row_fn). */
-void store__request_row(sqlite3_stmt *q, void *arg);
+void store__request_row(struct sq_stmt *q, void *arg);
 
 /*
  * Queue, in the caller's transaction, the notices of request @id entering
@@ -115,12 +124,6 @@ void store__request_row(sqlite3_stmt *q, void *arg);
 lethe_rc store__mail_state(struct store *st, int64_t id, const char *state, int64_t now,
                            struct lethe_err *err);
 
-/*
- * Append, in the caller's transaction, the chain's "request" entry of the
- * request_events row @event_rowid (just inserted): the state it entered,
- * the request's facts, the reason as a keyed hash (audit.c).
- */
-lethe_rc store__audit_event(struct store *st, int64_t event_rowid, struct lethe_err *err);
 /*
  * Move each request that @select (parameter ?1: @arg, if it has one) lists,
  * in id order,
@@ -133,8 +136,11 @@ lethe_rc store__move_each(struct store *st, const char *select, int64_t arg, int
                           const char *state, const char *reason, const char *update, int64_t *n,
                           struct lethe_err *err);
 /*
- * The same for request @id entering @state at @at by @actor, @reason (may
- * be NULL) when no history row records it (a request received).
+ * Append, in the caller's transaction, the chain's "request" entry of
+ * request @id entering @state at @at by @actor, @reason (may be NULL): the
+ * facts of the history row the caller just wrote (or of the receipt, which
+ * has none), the request's own read here, the reason as a keyed hash
+ * (audit.c).
  */
 lethe_rc store__audit_request(struct store *st, int64_t id, int64_t at, const char *state,
                               const char *actor, const char *reason, struct lethe_err *err);
@@ -151,9 +157,24 @@ lethe_rc store__tx_begin(struct store *st, bool *own, struct lethe_err *err);
 void store__audit_watch(struct store *st);
 /* Commit (@rc LETHE_OK) or roll back the transaction store__tx_begin() opened; returns @rc. */
 lethe_rc store__tx_end(struct store *st, bool own, lethe_rc rc, struct lethe_err *err);
+/*
+ * Open a change that happens whole or not at all: a write transaction of
+ * its own if @st is in none (*@own true), else the savepoint that
+ * @savepoint ("SAVEPOINT name", a literal) sets in the caller's (which
+ * PostgreSQL only allows inside a transaction).  End it with
+ * store__save_end().
+ */
+lethe_rc store__save(struct store *st, const char *savepoint, bool *own, struct lethe_err *err);
+/*
+ * End what store__save() opened: on success (@rc LETHE_OK) commit it or
+ * run @release ("RELEASE name"), else roll it back or run @undo
+ * ("ROLLBACK TO name") and @release.  Returns the result.
+ */
+lethe_rc store__save_end(struct store *st, const char *release, const char *undo, bool own,
+                         lethe_rc rc, struct lethe_err *err);
 
 /* Reads the current row of @q into @out, for store__one(). */
-typedef void (*store__row_fn)(sqlite3_stmt *q, void *out);
+typedef void (*store__row_fn)(struct sq_stmt *q, void *out);
 
 /*
  * The one-row lookup: prepare @sql and bind its parameters as
@@ -161,15 +182,15 @@ typedef void (*store__row_fn)(sqlite3_stmt *q, void *out);
  * outlive the call), step once, on a row call @row(q, @out), and reset.
  * LETHE_OK if a row was read; LETHE_E_NOTFOUND if the query returned none
  * (@err untouched); a failed prepare is LETHE_E_STATE.  A failed step is
- * LETHE_E_STATE with "@what: <SQLite's error>" in @err ("reading" if @what
+ * LETHE_E_STATE with "@what: <the database's error>" in @err ("reading" if @what
  * is NULL), so that a busy or broken store never reads as "absent".
  */
 lethe_rc store__one(struct store *st, struct lethe_err *err, const char *what, store__row_fn row,
                     void *out, const char *sql, const char *types, ...);
 /* store__row_fn: column i of the row as an integer into ((int64_t *)@out)[i], for every column. */
-void store__row_ints(sqlite3_stmt *q, void *out);
+void store__row_ints(struct sq_stmt *q, void *out);
 /* store__row_fn: column 0 as a new string (or NULL) into *(char **)@out. */
-void store__row_dup(sqlite3_stmt *q, void *out);
+void store__row_dup(struct sq_stmt *q, void *out);
 
 /*
  * The first column of the first row of @sql with one integer parameter, as

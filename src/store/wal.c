@@ -14,6 +14,13 @@
  * A struct store_wal belongs to one thread (or to start-up and shutdown,
  * when that thread does not run); store_wal_too_big() and
  * store_wal_checkpoint() only read its path and may run on another.
+ *
+ * A PostgreSQL store has no WAL file of lethe's: there the deferred
+ * connection commits with synchronous_commit off, and store_wal_sync()
+ * makes one tiny commit that waits for the server's WAL to be flushed past
+ * its own commit record, and so past every commit before it (on a
+ * connection of its own, opened at the first sync).  The server
+ * checkpoints: the checkpoint calls do nothing.
  */
 #include "util/fmacros.h"
 
@@ -21,13 +28,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "store/sq.h"
 #include "store/store.h"
 #include "util/log.h"
+#include "util/pq.h"
 #include "util/mem.h"
 
 struct store_wal {
-	char *path; /* the state store's WAL file (STORE_WAL_SUFFIX after its path) */
-	int fd;     /* open read-only on path once it exists, or -1 */
+	char *path;    /* the state store's WAL file (STORE_WAL_SUFFIX after its path) */
+	int fd;        /* open read-only on path once it exists, or -1 */
+	char *url;     /* PostgreSQL: the store's URL (path unused), else NULL */
+	struct sq *pg; /* PostgreSQL: the connection of the durable commits, once opened */
 };
 
 bool
@@ -59,6 +70,8 @@ store_wal_new(const char *path)
 
 	w->path = xasprintf("%s%s", path, STORE_WAL_SUFFIX);
 	w->fd = -1;
+	if (pq_is_url(path))
+		w->url = xstrdup(path);
 	return w;
 }
 
@@ -69,13 +82,43 @@ store_wal_free(struct store_wal *w)
 		return;
 	if (w->fd >= 0)
 		close(w->fd);
+	sq_close(w->pg);
+	free(w->url);
 	free(w->path);
 	free(w);
+}
+
+/* PostgreSQL: one durable commit with a commit record (an xid), flushed past the others. */
+static bool
+pg_sync(struct store_wal *w)
+{
+	struct lethe_err err = {0};
+
+	if (w->pg == NULL && (sq_pg_open(w->url, &w->pg, &err) != LETHE_OK ||
+	                      sq_exec(w->pg, "SET synchronous_commit = on", &err) != LETHE_OK)) {
+		sq_close(w->pg);
+		w->pg = NULL;
+		log_warnx("store: the durable commit: %s", err.msg);
+		return false;
+	}
+	if (sq_exec(w->pg, "SELECT pg_current_xact_id()", &err) != LETHE_OK) {
+		log_warnx("store: the durable commit failed: %s", err.msg);
+		return false;
+	}
+	return true;
+}
+
+bool
+store_wal_final(const struct store_wal *w)
+{
+	return w->url == NULL;
 }
 
 bool
 store_wal_sync(struct store_wal *w)
 {
+	if (w->url != NULL)
+		return pg_sync(w);
 	if (w->fd < 0) {
 		w->fd = open(w->path, O_RDONLY | O_CLOEXEC);
 		if (w->fd < 0) {
@@ -101,7 +144,7 @@ store_wal_too_big(const struct store_wal *w)
 {
 	struct stat sb;
 
-	return stat(w->path, &sb) == 0 && sb.st_size > STORE_WAL_LIMIT;
+	return w->url == NULL && stat(w->path, &sb) == 0 && sb.st_size > STORE_WAL_LIMIT;
 }
 
 lethe_rc

@@ -13,6 +13,14 @@
                   when PostgreSQL is missing (scripts/deps test installs it)
   pg              the same server (the name the design note uses)
   pg_db           a fresh database of pg_server for one test: its URL
+  fresh_demo      fresh_demo(name, source=None) -> one more private copy of the
+                  module's demo or of @source (same backend as demo)
+  backend         "sqlite" or "postgresql": a test that takes it runs on both, and its
+                  demo (the demo fixture) lives on that backend: on PostgreSQL the app's
+                  tables and the state store are in a fresh database of the session's
+                  server (pg_server), copied from a template the module writes once
+                  with `lethe demo --database URL --state URL` (options: the module's
+                  PG_DEMO_OPTIONS if it has them, else its DEMO_OPTIONS)
 """
 import itertools
 import os
@@ -71,12 +79,6 @@ def demo_template(request, tmp_path_factory, lethe_bin):
     return demo
 
 
-@pytest.fixture
-def demo(demo_template, tmp_path):
-    """A private copy of the module's demo."""
-    return copy_demo(demo_template.dir, tmp_path / "demo")
-
-
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory):
     """A PostgreSQL 15 server for the whole session, stopped and removed at its end."""
@@ -105,3 +107,90 @@ def pg_db(pg_server, request):
     url = pg_server.create_db(name)
     yield url
     pg_server.drop_db(name)
+
+
+BACKENDS = ["sqlite", "postgresql"]
+_pg_names = itertools.count()
+
+
+def pg_name(prefix):
+    """A database name no other test of this session uses."""
+    return "%s_%d_%d" % (prefix, os.getpid(), next(_pg_names))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    """The backend of the test's demo (app database and state store)."""
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def pg_demo_template(request, tmp_path_factory, lethe_bin):
+    """pg_demo_template() -> (server, database name, Demo): the module's demo on
+    PostgreSQL, written at the first call; its database is a template: never connect to
+    it or modify it."""
+    made = []
+
+    def get():
+        if not made:
+            srv = request.getfixturevalue("pg_server")
+            options = getattr(request.module, "PG_DEMO_OPTIONS", None) or \
+                getattr(request.module, "DEMO_OPTIONS", DEFAULT_DEMO_OPTIONS)
+            name = pg_name("tmpl")
+            path = tmp_path_factory.mktemp("pgtemplate") / "demo"
+            demo = make_demo(path, options, pg_url=srv.create_db(name))
+            text = demo.config.read_text()
+            for section in ("mail", "selfservice"):
+                text = without_section(text, section)
+            demo.config.write_text(text)
+            made.append((srv, name, demo))
+        return made[0]
+
+    yield get
+    for srv, name, _ in made:
+        srv.drop_db(name)
+
+
+def pg_demo_copy(request, tmp_path, dst_name="demo", source=None):
+    """A private copy of the module's PostgreSQL demo (or of the Demo @source on it): a
+    new database made from its database as a template (dropped after the test) and a
+    copy of its directory.  Nothing may be connected to @source's database."""
+    srv, template, demo = request.getfixturevalue("pg_demo_template")()
+    if source is not None:
+        demo, template = source, pg_db_name(source.pg_url)
+    name = pg_name("demo")
+    url = srv.create_db(name, template)
+    request.addfinalizer(lambda: srv.drop_db(name))
+    return copy_demo(demo, tmp_path / dst_name, pg_url=url)
+
+
+def pg_db_name(url):
+    """The database name of a pg_server URL (postgresql://user@/NAME?host=...)."""
+    return url.split("/", 3)[3].split("?", 1)[0]
+
+
+def on_pg(request):
+    return "backend" in request.fixturenames and \
+        request.getfixturevalue("backend") == "postgresql"
+
+
+@pytest.fixture
+def demo(request, tmp_path):
+    """A private copy of the module's demo, on the test's backend if it takes one."""
+    if on_pg(request):
+        return pg_demo_copy(request, tmp_path)
+    return copy_demo(request.getfixturevalue("demo_template").dir, tmp_path / "demo")
+
+
+@pytest.fixture
+def fresh_demo(request, tmp_path):
+    """fresh_demo(name, source=None) -> another private copy (under tmp_path/name) of the
+    module's demo, or of the Demo @source, on the test's backend if it takes one."""
+    def make(name, source=None):
+        if on_pg(request):
+            return pg_demo_copy(request, tmp_path, name, source)
+        src = source.dir if source is not None else \
+            request.getfixturevalue("demo_template").dir
+        return copy_demo(src, tmp_path / name)
+
+    return make

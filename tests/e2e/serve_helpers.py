@@ -9,6 +9,9 @@
   ig_id / fb_id   the demo's Instagram / Facebook ids of user i
   person_rows     the rows one Meta identity's erasure must remove from app.db
 
+The demo's databases are SQLite files or PostgreSQL (lethe_e2e.PgDb): every helper
+reads either.
+
 Every HTTP request has a timeout and every wait is bounded; the bounds are
 multiplied by TSCALE under a sanitized build (LETHE_SANITIZED=1).
 """
@@ -29,7 +32,8 @@ import time
 
 import pytest
 
-from lethe_e2e import SANITIZED, check_sanitizer, lethe_env, lethe_path, query, run_lethe
+from lethe_e2e import (SANITIZED, PgError, check_sanitizer, columns, is_pg, lethe_env,
+                       lethe_path, pg_dump_text, query, run_lethe)
 
 # The sanitized build is ~3x slower; every bound below is scaled by this.
 TSCALE = 4 if SANITIZED else 1
@@ -336,15 +340,9 @@ def reported_counts(status):
 
 def owner_of_channel(db, channel_id):
     """(users row as dict) of the user owning channel @channel_id."""
-    con = sqlite3.connect(str(db), timeout=10)
-    con.row_factory = sqlite3.Row
-    try:
-        r = con.execute("SELECT u.* FROM channels c JOIN projects p ON p.id = c.project_id "
-                        "JOIN users u ON u.id = p.user_id WHERE c.id = ?",
-                        (channel_id,)).fetchone()
-        return dict(r) if r is not None else None
-    finally:
-        con.close()
+    r = query(db, "SELECT u.* FROM channels c JOIN projects p ON p.id = c.project_id "
+                  "JOIN users u ON u.id = p.user_id WHERE c.id = ?", (channel_id,))
+    return dict(zip(columns(db, "users"), r[0])) if r else None
 
 
 def meta_requests(demo):
@@ -352,7 +350,7 @@ def meta_requests(demo):
     try:
         return demo.state("SELECT id, code, app, state, no_data FROM requests WHERE app <> '' "
                           "ORDER BY id")
-    except sqlite3.OperationalError:
+    except (sqlite3.OperationalError, PgError):
         return []
 
 
@@ -410,12 +408,16 @@ def recorded(demo):
 def deauthorizations(demo):
     try:
         return demo.state("SELECT app, subject, rows_revoked FROM deauthorizations ORDER BY id")
-    except sqlite3.OperationalError:
+    except (sqlite3.OperationalError, PgError):
         return []
 
 
 def state_store_bytes(demo):
-    """The raw bytes of the state store, with its WAL (to look for clear-text ids)."""
+    """The raw bytes of the state store, with its WAL (to look for clear-text ids); on
+    PostgreSQL every row of the store's tables as text (the server's files are not
+    lethe's: what a reader of the store sees is what counts there)."""
+    if is_pg(demo.state_db):
+        return pg_dump_text(demo.state_db)
     data = b""
     for suffix in ("", "-wal", "-journal", "-intake0", "-intake1"):
         p = str(demo.state_db) + suffix

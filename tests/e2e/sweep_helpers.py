@@ -18,11 +18,11 @@ DAY = 86400
 # The demo data map's TTLs: table -> (time column, seconds, extra SQL condition).
 DEMO_TTLS = {
     "media": ("created_at", 30 * DAY, "cached = 1"),
-    "messages": ("received_at", 30 * DAY, "1"),
-    "comments": ("created_at", 30 * DAY, "1"),
-    "publishing_logs": ("created_at", 30 * DAY, "1"),
-    "preview_links": ("created_at", 1 * DAY, "1"),
-    "request_logs": ("created_at", 30 * DAY, "1"),
+    "messages": ("received_at", 30 * DAY, "1 = 1"),
+    "comments": ("created_at", 30 * DAY, "1 = 1"),
+    "publishing_logs": ("created_at", 30 * DAY, "1 = 1"),
+    "preview_links": ("created_at", 1 * DAY, "1 = 1"),
+    "request_logs": ("created_at", 30 * DAY, "1 = 1"),
 }
 
 

@@ -6,6 +6,10 @@ same holds and the same per-table counts in the final summary (src/engine/erase.
 
 The random kill delays come from a seeded generator; the seed is printed (run pytest
 with -s to see it) and can be fixed with LETHE_CRASH_SEED.
+
+The crash tests run on both backends (the backend fixture: app database and state store
+on SQLite, then on PostgreSQL); the state store write failure at every point stays on
+SQLite: it injects the failures with SQLite triggers on the store's file.
 """
 import json
 import os
@@ -21,6 +25,7 @@ import pytest
 from lethe_e2e import (
     SANITIZED,
     SLOW,
+    PgError,
     check_sanitizer,
     copy_demo,
     make_demo,
@@ -56,7 +61,7 @@ def job_states(demo):
     """[(job id, state)] from the state store; tolerates a store not created yet."""
     try:
         return demo.state("SELECT id, state FROM jobs ORDER BY id")
-    except sqlite3.DatabaseError:
+    except (sqlite3.DatabaseError, PgError):
         return []
 
 
@@ -143,15 +148,15 @@ def compare_final(a, b, summary_a, summary_b):
     assert summary_b["job"] == jobs[0][0]
 
 
-def crash_copies(source, tmp_path, name, crash, attempts=20):
-    """Run @crash(b) (kill runs, then finish the job) on fresh copies of @source until
+def crash_copies(fresh, name, crash, attempts=20):
+    """Run @crash(b) (kill runs, then finish the job) on fresh copies (@fresh(name)) until
     one run was killed in the middle of the job and the job's summary was seen.
 
     Starting over is needed when every run happened to finish before its kill, or
     when a kill landed after the job finished but before its summary was printed
     (the summary is lost then).  Returns (b, killer)."""
     for attempt in range(attempts):
-        b = copy_demo(source, tmp_path / ("%s%d" % (name, attempt)))
+        b = fresh("%s%d" % (name, attempt))
         k = crash(b)
         if k.lost:
             print("attempt %d: killed after the job completed; starting over" % attempt)
@@ -163,8 +168,9 @@ def crash_copies(source, tmp_path, name, crash, attempts=20):
     raise AssertionError("no attempt killed a run in the middle of the job")
 
 
-def test_crash_heavy_account(demo_template, tmp_path):
-    a = copy_demo(demo_template.dir, tmp_path / "a")
+@pytest.mark.usefixtures("backend")
+def test_crash_heavy_account(fresh_demo):
+    a = fresh_demo("a")
     planned = rows_by_table(a.plan("account", HEAVY))
     assert sum(planned.values()) >= HEAVY_ROWS * 0.9
 
@@ -180,7 +186,7 @@ def test_crash_heavy_account(demo_template, tmp_path):
             k.attempt(sleep_wait(rng.uniform(0.005, max(duration, 0.01))))
         return k
 
-    b, k = crash_copies(demo_template.dir, tmp_path, "b", crash)
+    b, k = crash_copies(fresh_demo, "b", crash)
     summary_b = k.summary
     print("uninterrupted run %.3f s; B: %s" % (duration, "; ".join(k.log)))
 
@@ -196,39 +202,42 @@ def test_crash_heavy_account(demo_template, tmp_path):
 def add_rewrite_rows(demo, uid, n_logs, n_invoices):
     """Give user @uid more request_logs and invoices (copies of its own), so the
     anonymize and retain steps take a while at --batch 1."""
-    con = sqlite3.connect(str(demo.db))
-    with con:
-        for i in range(n_logs):
-            con.execute("INSERT INTO request_logs (user_id, ip, user_agent, path, created_at) "
-                        "SELECT user_id, ip, user_agent, path || '?n=' || ?, created_at "
-                        "FROM request_logs WHERE user_id = ? ORDER BY id LIMIT 1", (i, uid))
-        for i in range(n_invoices):
-            con.execute("INSERT INTO invoices (user_id, email, name, tax_id, amount, issued_at) "
-                        "SELECT user_id, email, name, tax_id, amount + ?, "
-                        "datetime(issued_at, ? || ' days') "
-                        "FROM invoices WHERE user_id = ? ORDER BY id LIMIT 1",
-                        (i, -30 * (i + 1), uid))
-    con.close()
+    shift = "datetime(issued_at, ? || ' days')" if demo.backend == "sqlite" else \
+        "issued_at + make_interval(days => ?)"
+    for i in range(n_logs):
+        demo.execute("INSERT INTO request_logs (user_id, ip, user_agent, path, created_at) "
+                     "SELECT user_id, ip, user_agent, path || '?n=' || ?, created_at "
+                     "FROM request_logs WHERE user_id = ? ORDER BY id LIMIT 1", (i, uid))
+    for i in range(n_invoices):
+        demo.execute("INSERT INTO invoices (user_id, email, name, tax_id, amount, issued_at) "
+                     "SELECT user_id, email, name, tax_id, amount + ?, %s "
+                     "FROM invoices WHERE user_id = ? ORDER BY id LIMIT 1" % shift,
+                     (i, -30 * (i + 1), uid))
+
+
+STEP_STARTED = ("SELECT s.finished FROM job_steps s JOIN jobs j ON j.id = s.job_id "
+                "WHERE j.state = 'running' AND s.table_name = ?")
 
 
 def step_wait(demo, table, rng, deadline):
-    """Wait until the running job has started step @table, then a random 0-4 ms more."""
+    """Wait until the running job has started step @table, then a random 0-4 ms more
+    (on PostgreSQL each look is a psql run: a few ms)."""
     def wait(p):
         end = time.monotonic() + deadline
         con = None
         try:
             while p.poll() is None and time.monotonic() < end:
                 try:
-                    if con is None and demo.state_db.exists():
-                        con = sqlite3.connect(str(demo.state_db), timeout=1)
-                    if con is not None:
-                        r = con.execute(
-                            "SELECT s.finished FROM job_steps s JOIN jobs j ON j.id = s.job_id "
-                            "WHERE j.state = 'running' AND s.table_name = ?",
-                            (table,)).fetchall()
-                        if r and not r[0][0]:
-                            break
-                except sqlite3.DatabaseError:
+                    if demo.backend == "postgresql":
+                        r = demo.state(STEP_STARTED, (table,))
+                    else:
+                        if con is None and demo.state_db.exists():
+                            con = sqlite3.connect(str(demo.state_db), timeout=1)
+                        r = con.execute(STEP_STARTED, (table,)).fetchall() \
+                            if con is not None else []
+                    if r and not r[0][0]:
+                        break
+                except (sqlite3.DatabaseError, PgError):
                     pass
                 time.sleep(0.0005)
         finally:
@@ -243,16 +252,17 @@ def step_state(demo, table):
     try:
         r = demo.state("SELECT s.done, s.pending_rows, s.finished FROM job_steps s "
                        "WHERE s.table_name = ? ORDER BY s.job_id DESC LIMIT 1", (table,))
-    except sqlite3.DatabaseError:
+    except (sqlite3.DatabaseError, PgError):
         return None
     return r[0] if r else None
 
 
-def test_crash_normal_user_rewrite_steps(demo_template, tmp_path):
-    base = copy_demo(demo_template.dir, tmp_path / "base")
+@pytest.mark.usefixtures("backend")
+def test_crash_normal_user_rewrite_steps(fresh_demo):
+    base = fresh_demo("base")
     uid = 3
     add_rewrite_rows(base, uid, 40, 20)
-    a = copy_demo(base.dir, tmp_path / "a")
+    a = fresh_demo("a", base)
     person = ("user_id", uid)
     planned = rows_by_table(a.plan("account", person))
     assert planned["request_logs"] >= 40 and planned["invoices"] >= 20
@@ -280,7 +290,7 @@ def test_crash_normal_user_rewrite_steps(demo_template, tmp_path):
                 k.attempt(sleep_wait(rng.uniform(0.002, max(duration, 0.005))))
         return k
 
-    b, k = crash_copies(base.dir, tmp_path, "b", crash)
+    b, k = crash_copies(lambda name: fresh_demo(name, base), "b", crash)
     summary_b = k.summary
     print("uninterrupted run %.3f s; kills in the middle of request_logs/invoices: %s; B: %s"
           % (duration, landed, "; ".join(k.log)))
@@ -290,10 +300,11 @@ def test_crash_normal_user_rewrite_steps(demo_template, tmp_path):
     compare_final(a, b, summary_a, summary_b)
 
 
-def test_crash_resume_with_other_batch_sizes_and_signals(demo_template, tmp_path):
+@pytest.mark.usefixtures("backend")
+def test_crash_resume_with_other_batch_sizes_and_signals(fresh_demo):
     """A job resumed with another --batch (or none: adaptive) and stopped by SIGKILL,
     SIGTERM or SIGINT still ends exactly like an uninterrupted one."""
-    a = copy_demo(demo_template.dir, tmp_path / "a")
+    a = fresh_demo("a")
     summary_a, duration = run_to_end(a, a.erase_cmd("account", HEAVY))
     seed = crash_seed()
     rng = random.Random(seed)
@@ -310,7 +321,7 @@ def test_crash_resume_with_other_batch_sizes_and_signals(demo_template, tmp_path
                       cmd=b.erase_cmd("account", HEAVY, batch=batch), sig=sig)
         return k
 
-    b, k = crash_copies(demo_template.dir, tmp_path, "b", crash)
+    b, k = crash_copies(fresh_demo, "b", crash)
     print("uninterrupted run %.3f s; runs (batch, signal): %s; B: %s" % (
         duration, used, "; ".join(k.log)))
     compare_final(a, b, summary_a, k.summary)

@@ -12,13 +12,17 @@
   - `lethe disconnect --timeout` bounds a hanging call and a long purge;
   - a process with another outbox key refuses to act;
   - `lethe jobs`: the API's state names, ISO 8601 times, null where nothing applies.
+
+Every test runs on both backends (the backend fixture: app database and state store on
+SQLite, then on PostgreSQL).
 """
 import json
 import re
-import sqlite3
 import signal
 import threading
 import time
+
+import pytest
 
 from disconnect_helpers import (
     api,
@@ -41,6 +45,8 @@ from serve_helpers import (  # noqa: F401  (servers is a fixture)
     sign_py,
     stop_ok,
 )
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 
 def disconnect(srv, cid):
@@ -288,11 +294,15 @@ def test_cli_disconnect_timeout_stops_a_long_purge(demo, fake_platform):
     configure(demo, fake)
     set_config(demo, r"batch_rows: 0\b", "batch_rows: 1")
     ch = channel(demo, "youtube")
-    with sqlite3.connect(str(demo.db)) as c:
-        c.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < "
-                  "200000) INSERT INTO messages (channel_id, sender_platform_id, sender_name, "
-                  "body, received_at) SELECT ?, 'u' || i, 'n', 'b', '2026-01-01 00:00:00' FROM n",
-                  (ch["id"],))
+    if demo.backend == "postgresql":
+        demo.execute("INSERT INTO messages (channel_id, sender_platform_id, sender_name, body, "
+                     "received_at) SELECT ?, 'u' || i, 'n', 'b', '2026-01-01 00:00:00+00' "
+                     "FROM generate_series(1, 200000) AS n(i)", (ch["id"],))
+    else:
+        demo.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE "
+                     "i < 200000) INSERT INTO messages (channel_id, sender_platform_id, "
+                     "sender_name, body, received_at) SELECT ?, 'u' || i, 'n', 'b', "
+                     "'2026-01-01 00:00:00' FROM n", (ch["id"],))
     code, out, err, elapsed = disconnect_timeout_1s(demo, fake, ch)
     assert code == 4, (code, out, err)
     assert elapsed < 5 * TSCALE, elapsed

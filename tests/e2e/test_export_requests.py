@@ -16,6 +16,13 @@ it: a second serve of the same state store, or of another one given the same
 export.dir, is refused before its exporter sweeps, and the first's archives
 stay; a dir open to group or other is warned about.  An erasure of the
 person's account deletes their export archives with it.
+
+Every test on the demo runs on both backends (the backend fixture: app database and
+state store on SQLite, then on PostgreSQL), but for four that stay on SQLite: the
+SIGKILL mid-build and the second serve build a 300k-row heavy demo of their own (its
+time), the second serve and the shared export.dir are refused because the SQLite store
+belongs to one process (on PostgreSQL several workers share a store by design: the
+two-worker tests, test_pg_workers.py), and the dir's mode is no database matter.
 """
 import hashlib
 import io
@@ -23,14 +30,13 @@ import json
 import os
 import re
 import signal
-import sqlite3
 import stat
 import time
 import zipfile
 
 import pytest
 
-from lethe_e2e import make_demo, query, run_lethe, without_section
+from lethe_e2e import execute, make_demo, query, run_lethe, without_section
 from request_helpers import DAY, Clock
 from requests_helpers import APP_KEY, ADMIN_KEY, api_section, assert_error, call, cli_json
 from serve_helpers import SECRETS_ENV, TSCALE, assert_log_clean, servers, stop_ok  # noqa: F401
@@ -111,8 +117,11 @@ def wait_until(pred, what, timeout=10):
         time.sleep(0.05)
 
 
+BOTH = pytest.mark.usefixtures("backend")
+
+
 @pytest.fixture
-def srv(demo, servers):
+def srv(demo, servers, backend):
     configure(demo)
     s = servers(demo)
     yield demo, s
@@ -254,6 +263,7 @@ def test_export_scope_defaults_to_account_erasure_names_its_own(srv):
     assert requests_count(demo) == before
 
 
+@BOTH
 def test_export_not_ready_is_409(demo, servers):
     configure(demo, GRACE_POLICIES)
     s = servers(demo)
@@ -292,6 +302,7 @@ def test_export_cancel_deletes_archive(srv):
         [(1, 1)]
 
 
+@BOTH
 def test_export_expires_and_rate_limit(demo, servers, tmp_path):
     configure(demo)
     clock = Clock(tmp_path / "clock")
@@ -343,6 +354,7 @@ def test_export_expires_and_rate_limit(demo, servers, tmp_path):
     stop_ok(s)
 
 
+@BOTH
 def test_export_open_repeat_is_same_request(demo, servers):
     configure(demo, GRACE_POLICIES)
     s = servers(demo)
@@ -388,6 +400,7 @@ def test_export_sigkill_mid_build_completes_once(tmp_path, servers):
     stop_ok(s2)
 
 
+@BOTH
 def test_export_failing_is_failed_then_retried(demo, servers):
     # export.dir is a file: every build fails.
     configure(demo, export="export:\n  dir: var/exports-broken\n")
@@ -456,6 +469,7 @@ def test_erasure_of_the_person_deletes_their_archive(srv):
 # No hook stops lethe at those points, so each test makes the state itself, with lethe
 # stopped, exactly as such a kill leaves it, and starts lethe on it.
 
+@BOTH
 def test_crash_between_rename_and_commit_rebuilds_once(demo, servers):
     # Killed after the rename, before the commit: the request is still running (its
     # identities sealed), a finished archive without a row is on disk.
@@ -465,13 +479,8 @@ def test_crash_between_rename_and_commit_rebuilds_once(demo, servers):
     stop_ok(s)
     d = export_dir(demo)
     rid = demo.state("SELECT id FROM requests WHERE code = ?", (req["id"],))[0][0]
-    con = sqlite3.connect(str(demo.state_db), timeout=10)
-    try:
-        with con:
-            con.execute("UPDATE requests SET state = 'running', not_before = 0 "
-                        "WHERE id = ?", (rid,))
-    finally:
-        con.close()
+    execute(demo.state_db, "UPDATE requests SET state = 'running', not_before = 0 "
+                           "WHERE id = ?", (rid,))
     assert demo.state("SELECT length(identity_box) > 0 FROM requests WHERE id = ?",
                       (rid,)) == [(1,)]
     d.mkdir(parents=True, exist_ok=True)
@@ -489,6 +498,7 @@ def test_crash_between_rename_and_commit_rebuilds_once(demo, servers):
     stop_ok(s2)
 
 
+@BOTH
 def test_crash_between_commit_and_unlink_is_swept(demo, servers):
     # Killed after a cancel's commit, before its unlink: the row is deleted, its file
     # still there.  The next start removes it; nothing else goes.

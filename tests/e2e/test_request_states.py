@@ -6,12 +6,14 @@ each case and the test clock LETHE_TEST_NOW=file:PATH; requests are driven throu
 the app API, the operator API and `lethe requests`, and each case checks the API's
 answer, `lethe requests show --json`, the app database and the public status page
 (its JSON form: its wording is not asserted).  The fake platform records the
-revocations the close-account effect queues.
+revocations the close-account effect queues.  Every case runs on both backends (the
+backend fixture: the app database and the state store on SQLite, then on PostgreSQL).
 """
 import json
 import re
-import sqlite3
 import time
+
+import pytest
 
 from fake_platform import fake_platform  # noqa: F401
 from request_helpers import (
@@ -40,10 +42,12 @@ from request_helpers import (
     wait_state,
     wait_until,
 )
-from lethe_e2e import query
+from lethe_e2e import block_deletes, query, unblock_deletes
 from serve_helpers import TSCALE, servers  # noqa: F401
 
 DEMO_OPTIONS = ["--users", "30", "--seed", "7"]
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 CLOSURE = "close-account"
 
@@ -335,20 +339,13 @@ def test_expire_unverified(demo, fake_platform, servers, tmp_path):
 
 # ---- 1. fail and retry ----------------------------------------------------------------------
 
-BLOCK = ("CREATE TRIGGER e2e_block BEFORE DELETE ON users "
-         "BEGIN SELECT RAISE(ABORT, 'blocked by the test'); END")
-
-
 def test_fail_then_retry(demo, fake_platform, servers, tmp_path):
     clock = Clock(tmp_path / "clock")
     configure_requests(demo, fake_platform, [policy("now", deadline="2d")])
     (u1, e1), (u2, e2) = users(demo, 2)
     inv1 = invoice_ids(demo, u1)
     # The erasure fails for real: the app database refuses to delete the user.
-    con = sqlite3.connect(str(demo.db))
-    con.execute(BLOCK)
-    con.commit()
-    con.close()
+    block_deletes(demo.db, "users")
     srv = start(servers, demo, fake_platform, clock)
 
     st, req = create(srv, {"email": e1})
@@ -366,10 +363,7 @@ def test_fail_then_retry(demo, fake_platform, servers, tmp_path):
     assert request_row(demo, code)[2] > 0
 
     # Put right what made it fail, then the operator retries it.
-    con = sqlite3.connect(str(demo.db))
-    con.execute("DROP TRIGGER e2e_block")
-    con.commit()
-    con.close()
+    unblock_deletes(demo.db, "users")
     rc, out, err = cli(demo, clock, "retry", code, "--reason", "trigger removed", "--json")
     assert rc == 0, err
     assert json.loads(out)["state"] == "scheduled"
@@ -390,11 +384,7 @@ def test_failure_never_blocks_the_queue(demo, fake_platform, servers, tmp_path):
     clock = Clock(tmp_path / "clock")
     configure_requests(demo, fake_platform, [policy("now", deadline="2d")])
     (u1, e1), (u2, e2) = users(demo, 2)
-    con = sqlite3.connect(str(demo.db))
-    con.execute("CREATE TRIGGER e2e_block BEFORE DELETE ON users WHEN old.id = %d "
-                "BEGIN SELECT RAISE(ABORT, 'blocked by the test'); END" % u1)
-    con.commit()
-    con.close()
+    block_deletes(demo.db, "users", row_id=u1)
     srv = start(servers, demo, fake_platform, clock)
     st, bad = create(srv, {"email": e1})
     assert st == 201

@@ -10,14 +10,21 @@ A scan that finds rows fails the request with a reason naming the tables, is cou
 normal erasure, neither the app database nor the state store (files and WALs) holds the
 person's identifiers, and `lethe scan` agrees with the scans row.  `proof: {scan: false}`
 turns the scan off.
+
+Every test runs on both backends (the backend fixture: app database and state store on
+SQLite, then on PostgreSQL) but test_erased_person_is_in_no_database_file, which reads
+SQLite's database files and WALs byte by byte (SQLite only by nature).  The scans row's
+file checks (wal, secure_delete) are SQLite's: file_checks() says what each backend
+records.
 """
 import json
 import re
-import sqlite3
 import subprocess
 
+import pytest
+
 from fake_platform import fake_platform  # noqa: F401
-from lethe_e2e import query, run_lethe
+from lethe_e2e import execute, query, run_lethe, snapshot
 from request_helpers import (
     FINAL,
     Clock,
@@ -35,6 +42,15 @@ from serve_helpers import FB_SECRET, servers, sign_py, stop_ok  # noqa: F401
 
 DEMO_OPTIONS = ["--users", "12", "--seed", "5"]
 DONE = ("completed", "completed_with_retention")
+BOTH = pytest.mark.usefixtures("backend")
+
+
+def file_checks(demo, scan):
+    """The scans row's file checks: SQLite's WAL truncated and secure_delete on; on
+    PostgreSQL there are no app database files lethe can check (wal: not_sqlite)."""
+    if demo.backend == "sqlite":
+        return scan["wal"] == "truncated" and scan["secure_delete"] == 1
+    return scan["wal"] == "not_sqlite"
 
 
 def configure_now(demo, fake, extra=""):
@@ -57,17 +73,25 @@ def plant_on_delete(demo, uid):
     assert old in text
     path.write_text(text.replace(old, old + "      - identity: user_id\n"
                                             "        column: user_id\n", 1))
-    con = sqlite3.connect(str(demo.db))
-    con.executescript(
-        "CREATE TABLE e2e_planted(n INTEGER);"
-        "CREATE TRIGGER e2e_plant AFTER DELETE ON users WHEN old.id = %d AND "
-        "(SELECT count(*) FROM e2e_planted) = 0 BEGIN "
-        "INSERT INTO e2e_planted VALUES (1); "
-        "INSERT INTO request_logs(user_id, ip, user_agent, path, created_at) VALUES "
-        "(old.id, '203.0.113.77', 'e2e', '/account/delete', '2026-12-01 00:00:00'); END;"
-        % uid)
-    con.commit()
-    con.close()
+    execute(demo.db, "CREATE TABLE e2e_planted(n INTEGER)")
+    if demo.backend == "postgresql":
+        demo.db.exec(
+            "CREATE FUNCTION e2e_plant() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN "
+            "IF (SELECT count(*) FROM e2e_planted) = 0 THEN "
+            "INSERT INTO e2e_planted VALUES (1); "
+            "INSERT INTO request_logs(user_id, ip, user_agent, path, created_at) VALUES "
+            "(old.id, '203.0.113.77', 'e2e', '/account/delete', '2026-12-01 00:00:00'); "
+            "END IF; RETURN old; END $f$; "
+            "CREATE TRIGGER e2e_plant AFTER DELETE ON users FOR EACH ROW "
+            "WHEN (old.id = %d) EXECUTE FUNCTION e2e_plant()" % uid)
+        return
+    execute(demo.db,
+            "CREATE TRIGGER e2e_plant AFTER DELETE ON users WHEN old.id = %d AND "
+            "(SELECT count(*) FROM e2e_planted) = 0 BEGIN "
+            "INSERT INTO e2e_planted VALUES (1); "
+            "INSERT INTO request_logs(user_id, ip, user_agent, path, created_at) VALUES "
+            "(old.id, '203.0.113.77', 'e2e', '/account/delete', '2026-12-01 00:00:00'); END"
+            % uid)
 
 
 def planted(demo, uid):
@@ -113,6 +137,12 @@ def file_bytes(path):
     return out
 
 
+def data_of(demo):
+    """The app database's content: its file's bytes on SQLite, its rows on PostgreSQL."""
+    return file_bytes(demo.db) if demo.backend == "sqlite" else snapshot(demo.db)
+
+
+@BOTH
 def test_scan_catches_a_row_planted_mid_erasure(demo, fake_platform, servers, tmp_path):
     clock = Clock(tmp_path / "clock")
     configure_now(demo, fake_platform)
@@ -135,7 +165,7 @@ def test_scan_catches_a_row_planted_mid_erasure(demo, fake_platform, servers, tm
     assert scan["result"] == "residual" and scan["rows"] == 1, scan
     assert scan["detail"]["found"] == [{"table": "request_logs", "rows": 1, "kept": False,
                                         "outside": False}], scan
-    assert scan["wal"] == "truncated" and scan["secure_delete"] == 1, scan
+    assert file_checks(demo, scan), scan
     assert metric(srv, "lethe_residual_found_total") == 1
     assert metric(srv, "lethe_residual_requests") == 1
     log = srv.stderr()
@@ -165,12 +195,12 @@ def test_scan_catches_a_row_planted_mid_erasure(demo, fake_platform, servers, tm
 def forget_a_table(demo, email):
     """A newsletter table naming the person by email, mapped, but left out of the account
     scope, which lists its tables."""
-    con = sqlite3.connect(str(demo.db))
-    con.executescript("CREATE TABLE newsletter(id INTEGER PRIMARY KEY, email TEXT);"
-                      "CREATE INDEX newsletter_email ON newsletter(email);")
-    con.execute("INSERT INTO newsletter(email) VALUES (?), ('someone@else.example')", (email,))
-    con.commit()
-    con.close()
+    key = ("BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"
+           if demo.backend == "postgresql" else "INTEGER PRIMARY KEY")
+    execute(demo.db, "CREATE TABLE newsletter(id %s, email TEXT)" % key)
+    execute(demo.db, "CREATE INDEX newsletter_email ON newsletter(email)")
+    execute(demo.db, "INSERT INTO newsletter(email) VALUES (?), ('someone@else.example')",
+            (email,))
     text = (demo.dir / "datamap.yaml").read_text()
     tables = re.findall(r"^  (\w+):\n    key:", text, re.M)
     assert "users" in tables and "invoices" in tables
@@ -182,6 +212,7 @@ def forget_a_table(demo, email):
     (demo.dir / "datamap.yaml").write_text(text)
 
 
+@BOTH
 def test_scan_catches_a_table_the_scope_forgot(demo, fake_platform, servers, tmp_path):
     clock = Clock(tmp_path / "clock")
     configure_now(demo, fake_platform)
@@ -211,7 +242,7 @@ def test_scan_catches_a_table_the_scope_forgot(demo, fake_platform, servers, tmp
 def test_erased_person_is_in_no_database_file(demo, fake_platform, servers, tmp_path):
     """A normal erasure through `lethe serve`: the app database, the state store and
     their WALs hold none of the person's identifiers; the scans row is clean and agrees
-    with `lethe scan`."""
+    with `lethe scan`.  SQLite only: it reads the database files byte by byte."""
     clock = Clock(tmp_path / "clock")
     configure_now(demo, fake_platform)
     (uid, _), = users(demo, 1)
@@ -219,12 +250,9 @@ def test_erased_person_is_in_no_database_file(demo, fake_platform, servers, tmp_
     name = "Zebediah Quillfeather-Oyelaran"
     handle = "zq_residue_handle_%d" % uid
     platform_uid = "998877665544%04d" % uid
-    con = sqlite3.connect(str(demo.db))
-    con.execute("UPDATE users SET email = ?, name = ? WHERE id = ?", (email, name, uid))
-    con.execute("UPDATE channels SET username = ?, platform_user_id = ? WHERE project_id IN "
-                "(SELECT id FROM projects WHERE user_id = ?)", (handle, platform_uid, uid))
-    con.commit()
-    con.close()
+    execute(demo.db, "UPDATE users SET email = ?, name = ? WHERE id = ?", (email, name, uid))
+    execute(demo.db, "UPDATE channels SET username = ?, platform_user_id = ? WHERE project_id "
+                     "IN (SELECT id FROM projects WHERE user_id = ?)", (handle, platform_uid, uid))
     secrets = [email, name, handle, platform_uid]
     assert all(s.encode() in file_bytes(demo.db) for s in secrets)  # the test can fail
 
@@ -250,6 +278,7 @@ def test_erased_person_is_in_no_database_file(demo, fake_platform, servers, tmp_
         assert s.encode() not in data, "%r is in a database file after stop" % s
 
 
+@BOTH
 def test_scan_off_is_skipped(demo, fake_platform, servers, tmp_path):
     clock = Clock(tmp_path / "clock")
     configure_now(demo, fake_platform, extra="proof:\n  scan: false\n")
@@ -264,14 +293,15 @@ def test_scan_off_is_skipped(demo, fake_platform, servers, tmp_path):
     assert planted(demo, uid) == 1
     scan = scan_row(demo, req["id"])
     assert scan["result"] == "skipped" and scan["rows"] == 0, scan
-    assert scan["wal"] == "truncated" and scan["secure_delete"] == 1, scan
+    assert file_checks(demo, scan), scan
     assert metric(srv, "lethe_residual_found_total") == 0
     stop_ok(srv)
 
 
+@BOTH
 def test_lethe_scan_reads_only(demo):
     (uid, email), = users(demo, 1)
-    before = file_bytes(demo.db)
+    before = data_of(demo)
     state_exists = demo.state_db.exists()
     rc, doc, text = lethe_scan(demo, "email=" + email)
     assert rc == 1 and doc["result"] == "residual" and doc["scope"] == "account", text
@@ -280,7 +310,7 @@ def test_lethe_scan_reads_only(demo):
     assert email not in text
     code, out, err = run_lethe("scan", "-c", demo.config, "--id", "email=" + email)
     assert code == 1 and "residual" in out and "users" in out and email not in out + err
-    assert file_bytes(demo.db) == before
+    assert data_of(demo) == before
     assert demo.state_db.exists() == state_exists
     # Nobody: clean.
     rc, doc, text = lethe_scan(demo, "email=nobody@nowhere.example")
@@ -296,6 +326,7 @@ def test_lethe_scan_reads_only(demo):
     assert code == 0 and re.search(r"^  scan ", out, re.M), out
 
 
+@BOTH
 def test_demo_map_scans_clean_after_each_scope(demo):
     """The demo's map as it is: every scope's erasure leaves nothing the scan flags (the
     channel scope leaves the channel row and its automation rules by design)."""
@@ -330,6 +361,7 @@ def anonymize_channels_in_meta(demo):
         "        columns: {username: null, status: {set: erased}}\n"))
 
 
+@BOTH
 def test_meta_request_anonymizing_a_linked_row_completes(demo, servers):
     """A row an anonymize part leaves in its target form is anonymized, not residual: the
     Meta request completes through `lethe serve`, and `lethe scan` agrees; the same row
@@ -362,10 +394,7 @@ def test_meta_request_anonymizing_a_linked_row_completes(demo, servers):
     assert code_ == 0 and "anonymized" in out and fb not in out + err, out + err
 
     # A row planted under the anonymize part (a rewritten column not in target form).
-    con = sqlite3.connect(str(demo.db))
-    con.execute("UPDATE channels SET username = 'planted_handle' WHERE id = ?", (chan,))
-    con.commit()
-    con.close()
+    execute(demo.db, "UPDATE channels SET username = 'planted_handle' WHERE id = ?", (chan,))
     rc, doc, text = lethe_scan(demo, "meta_asid=" + fb, scope="meta")
     assert rc == 1 and doc["result"] == "residual", text
     assert (doc["rows"], doc["anonymized"]) == (1, 0), text
@@ -374,6 +403,7 @@ def test_meta_request_anonymizing_a_linked_row_completes(demo, servers):
     assert "planted_handle" not in text
 
 
+@BOTH
 def test_lethe_scan_asks_for_a_scope_without_an_account_scope(demo):
     """--scope defaults to account only when the map has that scope."""
     (uid, email), = users(demo, 1)

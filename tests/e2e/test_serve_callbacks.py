@@ -5,10 +5,15 @@ Both app families (/api/meta/facebook/..., /api/meta/instagram/...) and the lega
 path of the first app (/api/meta/data-deletion = facebook); the answer's exact
 shape; the background erasure (what goes, what stays); idempotence per (app, user);
 ids matching nobody; the status page (HTML, JSON, 404s, stylesheet) and that it
-shows none of the person's data.
+shows none of the person's data.  The tests that erase or look requests up run on both
+backends (the backend fixture: app database and state store on SQLite, then on
+PostgreSQL); the public URL's path and the payload's extra fields are checked before any
+database is touched, and run on SQLite.
 """
 import json
 import time
+
+import pytest
 
 from lethe_e2e import SANITIZED
 from serve_helpers import (  # noqa: F401  (servers is a fixture)
@@ -34,6 +39,8 @@ from serve_helpers import (  # noqa: F401  (servers is a fixture)
     stop_ok,
 )
 
+BOTH = pytest.mark.usefixtures("backend")
+
 # What a typical demo user's erasure may take (from the 200 answer to 'completed').
 TYPICAL_COMPLETION_S = 3.0 if SANITIZED else 1.0
 
@@ -55,6 +62,7 @@ def test_serve_sign_request_cli_matches_python_and_meta_vector(run_lethe):
         sign_py(FB_SECRET, fb_id(3), issued_at=1700000001)
 
 
+@BOTH
 def test_serve_instagram_data_deletion_erases_the_instagram_connection(demo, servers, snapshot):
     uid = ig_id(1)
     chans = query(demo.db, "SELECT id FROM channels WHERE platform = 'instagram' AND "
@@ -102,6 +110,7 @@ def test_serve_instagram_data_deletion_erases_the_instagram_connection(demo, ser
     assert_log_clean(srv, uid, code)
 
 
+@BOTH
 def test_serve_facebook_and_legacy_paths(demo, servers, snapshot):
     """/api/meta/facebook/data-deletion and the legacy /api/meta/data-deletion both act
     for the first app (facebook), signed with the Facebook secret."""
@@ -131,6 +140,7 @@ def test_serve_facebook_and_legacy_paths(demo, servers, snapshot):
     stop_ok(srv)
 
 
+@BOTH
 def test_serve_retry_same_code_other_user_or_family_differs(demo, servers, snapshot):
     pub = public_url(demo)
     srv = servers(demo)
@@ -163,6 +173,7 @@ def test_serve_retry_same_code_other_user_or_family_differs(demo, servers, snaps
     assert_log_clean(srv, ig_id(2), ig_id(3), ig_id(4), *codes)
 
 
+@BOTH
 def test_serve_unknown_id_gets_a_code_and_no_data(demo, servers, snapshot):
     before = snapshot(demo.db)
     srv = servers(demo)
@@ -181,6 +192,7 @@ def test_serve_unknown_id_gets_a_code_and_no_data(demo, servers, snapshot):
     stop_ok(srv)
 
 
+@BOTH
 def test_serve_status_page_html_shows_no_personal_data(demo, servers):
     uid = ig_id(5)
     chan = query(demo.db, "SELECT id, username FROM channels WHERE platform = 'instagram' "
@@ -224,6 +236,7 @@ def test_serve_status_page_html_shows_no_personal_data(demo, servers):
     stop_ok(srv)
 
 
+@BOTH
 def test_serve_status_page_json_and_404s(demo, servers):
     srv = servers(demo)
     code = assert_code(srv.deletion("facebook", sign_py(FB_SECRET, fb_id(6))), public_url(demo))
@@ -270,6 +283,7 @@ def test_serve_status_page_json_and_404s(demo, servers):
     stop_ok(srv)
 
 
+@BOTH
 def test_serve_status_page_grouped_code_account_and_kept(demo, servers):
     """After a Meta-scope deletion the page shows the code in groups of four, says the
     app account still exists and whom to write to, and has no "Kept" when nothing was

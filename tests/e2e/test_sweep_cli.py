@@ -1,11 +1,15 @@
 # SPDX-License-Identifier: MIT
 """`lethe sweep --once [--dry-run]`: exactly which rows go and stay, media files,
 anonymize TTLs, epoch-seconds columns, legal holds ending, the missing-index
-warning and bad configuration (the test clock LETHE_TEST_NOW drives time)."""
+warning and bad configuration (the test clock LETHE_TEST_NOW drives time).  Every test
+runs on both backends (the backend fixture: app database and state store on SQLite,
+then on PostgreSQL)."""
 import json
-import sqlite3
 
-from lethe_e2e import HASH_RE, TEN_YEARS, media_files, query, run_lethe, snapshot
+import pytest
+
+from lethe_e2e import (HASH_RE, TEN_YEARS, execute, insert, media_files, query, run_lethe,
+                       snapshot)
 from sweep_helpers import (
     DAY,
     DEMO_NOW,
@@ -19,17 +23,13 @@ from sweep_helpers import (
     sweep,
 )
 
+pytestmark = pytest.mark.usefixtures("backend")
+
 
 def insert_message(db, received_at, body):
-    con = sqlite3.connect(str(db))
-    try:
-        cur = con.execute("INSERT INTO messages (channel_id, sender_platform_id, sender_name, "
-                          "body, received_at) VALUES (1, 'x', 'Boundary', ?, ?)",
-                          (body, received_at))
-        con.commit()
-        return cur.lastrowid
-    finally:
-        con.close()
+    return insert(db, "INSERT INTO messages (channel_id, sender_platform_id, sender_name, "
+                      "body, received_at) VALUES (1, 'x', 'Boundary', ?, ?)",
+                  (body, received_at))
 
 
 def test_sweep_boundary_rows_exact(demo):
@@ -151,15 +151,12 @@ def test_sweep_anonymize_ttl(demo):
 
 
 def test_sweep_unix_seconds_column(demo):
-    con = sqlite3.connect(str(demo.db))
-    con.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, user_id INTEGER, at INTEGER)")
-    con.execute("CREATE INDEX events_at_idx ON events (at)")
+    demo.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, user_id INTEGER, at INTEGER)")
+    demo.execute("CREATE INDEX events_at_idx ON events (at)")
     now = DEMO_NOW
     cutoff = now - 3600
     for i, t in enumerate([cutoff - 7200, cutoff - 1, cutoff, cutoff + 1, None]):
-        con.execute("INSERT INTO events (id, user_id, at) VALUES (?, 1, ?)", (i + 1, t))
-    con.commit()
-    con.close()
+        demo.execute("INSERT INTO events (id, user_id, at) VALUES (?, 1, ?)", (i + 1, t))
     edit(demo.datamap, r"^tables:\n",
          "tables:\n  events:\n    key: id\n    category: logs\n    links:\n"
          "      - {parent: users, column: user_id}\n    erase: delete\n"
@@ -217,10 +214,7 @@ def test_sweep_releases_holds_exactly_when_they_end(demo):
 def test_sweep_missing_index_warning(demo):
     summary, err = sweep(demo, DEMO_NOW)
     assert "CREATE INDEX" not in err
-    con = sqlite3.connect(str(demo.db))
-    con.execute("DROP INDEX messages_received_at_idx")
-    con.commit()
-    con.close()
+    demo.execute("DROP INDEX messages_received_at_idx")
     expected = expired_ids(demo.db, "messages", DEMO_NOW + DAY)
     assert expected
     summary, err = sweep(demo, DEMO_NOW + DAY)
@@ -310,16 +304,11 @@ def test_sweep_settles_media_left_by_a_crash(demo):
                           "ORDER BY id LIMIT 2")
     (gone_id, gone_key), (live_id, live_key) = rows
     # As if a sweep had recorded both and crashed: gone_id's deletion committed, live_id's not.
-    con = sqlite3.connect(str(demo.db))
-    con.execute("DELETE FROM media WHERE id = ?", (gone_id,))
-    con.commit()
-    con.close()
+    demo.execute("DELETE FROM media WHERE id = ?", (gone_id,))
     run_lethe("sweep", "-c", demo.config, "--dry-run", env=clock_env(DEMO_NOW - 400 * DAY))
-    st = sqlite3.connect(str(demo.state_db))
-    st.executemany("INSERT INTO media_pending (job_id, table_name, object_key) VALUES (0, ?, ?)",
-                   [("media", gone_key), ("media", live_key)])
-    st.commit()
-    st.close()
+    for key in (gone_key, live_key):
+        execute(demo.state_db, "INSERT INTO media_pending (job_id, table_name, object_key) "
+                               "VALUES (0, ?, ?)", ("media", key))
     files = media_files(demo.media)
     assert {gone_key, live_key} <= files
     summary, _ = sweep(demo, DEMO_NOW - 400 * DAY)  # nothing expired then

@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: MIT
 """The sweeper inside `lethe serve`: it wakes when the (test) clock moves, removes
 exactly the expired rows and their media files, ends legal holds on time, and
-reports backlog, lag, rows and pass times in /metrics."""
+reports backlog, lag, rows and pass times in /metrics.  Every test runs on both
+backends (the backend fixture: app database and state store on SQLite, then on
+PostgreSQL)."""
 import signal
-import sqlite3
 import time
 
 import pytest
@@ -12,6 +13,8 @@ from lethe_e2e import check_sanitizer, media_files, popen_lethe, query, run_leth
 from serve_helpers import TSCALE, servers, set_config, stop_ok  # noqa: F401
 from sweep_helpers import DAY, DEMO_NOW, DEMO_TTLS, expired_ids, fmt, parse
 from test_serve_ops import metric
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 
 def metrics(srv):
@@ -58,11 +61,12 @@ def test_serve_sweeps_when_the_clock_moves(demo, servers, tmp_path):  # noqa: F8
     assert all(v == 0 for v in rows_total(text).values())
     assert snapshot(demo.db) == before
 
-    clock.write_text("%d\n" % DEMO_NOW)
+    # What will expire, read before the clock moves (the sweeper wakes at once then).
     expected = {t: expired_ids(demo.db, t, DEMO_NOW) for t in DEMO_TTLS}
     cached = {r[0] for r in query(demo.db, "SELECT storage_key FROM media WHERE cached = 1 "
                                             "AND created_at < ?", (fmt(DEMO_NOW - 30 * DAY),))}
     want = {t: len(ids) for t, ids in expected.items()}
+    clock.write_text("%d\n" % DEMO_NOW)
     text = wait_metric(srv, lambda m: rows_total(m) == want, "the expired rows", timeout=5)
     after = snapshot(demo.db)
     for t, ids in expected.items():
@@ -154,10 +158,7 @@ def test_sweep_command_runs_until_sigterm(demo):
 
 def test_serve_warns_about_unindexed_ttl_column(demo, servers):  # noqa: F811
     set_config(demo, r"^  enabled: false", "  enabled: true")
-    con = sqlite3.connect(str(demo.db))
-    con.execute("DROP INDEX comments_created_at_idx")
-    con.commit()
-    con.close()
+    demo.execute("DROP INDEX comments_created_at_idx")
     srv = servers(demo, env={"LETHE_TEST_NOW": str(DEMO_NOW - 800 * DAY)})
     deadline = time.monotonic() + 5 * TSCALE
     want = 'CREATE INDEX comments_created_at_idx ON "comments" ("created_at");'

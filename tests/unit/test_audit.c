@@ -23,6 +23,8 @@
 #include "audit/canon.h"
 #include "audit/chain.h"
 #include "audit/keys.h"
+#include <sqlite3.h>
+
 #include "store/store_internal.h"
 #include "testutil.h"
 #include "util/hash.h"
@@ -77,7 +79,7 @@ sql(struct fx *f, const char *text)
 {
 	char *msg = NULL;
 
-	if (sqlite3_exec(f->s.st->db, text, NULL, NULL, &msg) != SQLITE_OK)
+	if (sqlite3_exec(sq_sqlite_handle(f->s.st->c), text, NULL, NULL, &msg) != SQLITE_OK)
 		fail_msg("%s: %s", text, msg);
 }
 
@@ -101,7 +103,7 @@ body_of(struct fx *f, int64_t seq, uint8_t hash[32])
 	sqlite3_stmt *q;
 	char *out = NULL;
 
-	assert_int_equal(sqlite3_prepare_v2(f->s.st->db,
+	assert_int_equal(sqlite3_prepare_v2(sq_sqlite_handle(f->s.st->c),
 	                                    "SELECT body, hash FROM audit WHERE seq = ?1", -1, &q,
 	                                    NULL),
 	                 SQLITE_OK);
@@ -548,7 +550,7 @@ test_verify_rewritten_chain(void **state)
 		crypto_generichash_update(&g, prev, 32);
 		crypto_generichash_update(&g, (const unsigned char *)b, strlen(b));
 		crypto_generichash_final(&g, h, 32);
-		assert_int_equal(sqlite3_prepare_v2(f->s.st->db,
+		assert_int_equal(sqlite3_prepare_v2(sq_sqlite_handle(f->s.st->c),
 		                                    "UPDATE audit SET hash = ?2 WHERE seq = ?1", -1,
 		                                    &q, NULL),
 		                 SQLITE_OK);
@@ -718,7 +720,7 @@ test_checkpoint_refuses_a_broken_stretch(void **state)
 	{
 		sqlite3_stmt *q;
 
-		assert_int_equal(sqlite3_prepare_v2(f->s.st->db,
+		assert_int_equal(sqlite3_prepare_v2(sq_sqlite_handle(f->s.st->c),
 		                                    "UPDATE audit SET hash = ?1 WHERE seq = 4", -1,
 		                                    &q, NULL),
 		                 SQLITE_OK);

@@ -156,7 +156,7 @@ start(const struct fx *f)
 	struct intake *in = NULL;
 	struct lethe_err err = {0};
 
-	assert_int_equal(intake_start(f->path, WINDOW, 30 * 86400, NULL, NULL, &in, &err),
+	assert_int_equal(intake_start(f->path, f->path, WINDOW, 30 * 86400, NULL, NULL, &in, &err),
 	                 LETHE_OK);
 	return in;
 }
@@ -461,7 +461,8 @@ crash_with_log(const struct fx *f, size_t n, size_t batch, size_t boxlen,
 
 		close(fds[0]);
 		test_boxlen = boxlen;
-		if (intake_start(f->path, WINDOW, 30 * 86400, NULL, NULL, &in, &err) != LETHE_OK)
+		if (intake_start(f->path, f->path, WINDOW, 30 * 86400, NULL, NULL, &in, &err) !=
+		    LETHE_OK)
 			_exit(2);
 		intake_hold_index(in, true);
 		for (size_t done = 0; done < n; done += batch) {

@@ -21,6 +21,8 @@
 
 #include "jobs/mailer.h"
 #include "service/service_internal.h"
+#include <sqlite3.h>
+
 #include "store/store_internal.h"
 #include "util/seal.h"
 #include "util/tplset.h"
@@ -107,7 +109,7 @@ test_mailer_naps_after_store_error(void **state)
 	assert_int_equal(store_begin(st, &err), LETHE_OK);
 	assert_int_equal(store_request_insert(st, &n, &id, &err), LETHE_OK);
 	assert_int_equal(store_commit(st, &err), LETHE_OK);
-	assert_int_equal(sqlite3_exec(st->db,
+	assert_int_equal(sqlite3_exec(sq_sqlite_handle(st->c),
 	                              "CREATE TABLE claim_tries (n INTEGER);"
 	                              "CREATE TRIGGER claim_fails BEFORE UPDATE ON mail BEGIN "
 	                              "INSERT INTO claim_tries VALUES (1); "
@@ -292,7 +294,7 @@ reply_boxes_kept(struct service *svc)
 	int n = -1;
 
 	assert_int_equal(
-	    sqlite3_prepare_v2(svc->st->db,
+	    sqlite3_prepare_v2(sq_sqlite_handle(svc->st->c),
 	                       "SELECT count(*) FROM mail_in WHERE reply_box IS NOT NULL", -1, &q,
 	                       NULL),
 	    SQLITE_OK);

@@ -694,7 +694,9 @@ sync_level(struct store *st)
 	sqlite3_stmt *q = NULL;
 	int v = -1;
 
-	assert_int_equal(sqlite3_prepare_v2(st->db, "PRAGMA synchronous", -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(sq_sqlite_handle(st->c), "PRAGMA synchronous", -1, &q, NULL),
+	    SQLITE_OK);
 	if (sqlite3_step(q) == SQLITE_ROW)
 		v = sqlite3_column_int(q, 0);
 	sqlite3_finalize(q);

@@ -21,6 +21,8 @@
 
 #include "engine/request.h"
 #include "store/store.h"
+#include <sqlite3.h>
+
 #include "store/store_internal.h"
 #include "testutil.h"
 #include "util/hash.h"
@@ -479,14 +481,14 @@ test_store_list_seeks(void **state)
 	    .state = "completed", .after_due = INT64_MIN, .due_after = 19991, .limit = 5};
 
 	assert_int_equal(
-	    sqlite3_exec(f->st->db,
+	    sqlite3_exec(sq_sqlite_handle(f->st->c),
 	                 "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
 	                 "WHERE i < 20000) INSERT INTO requests (id, code, app, subject, "
 	                 "identity_box, state, received_at, due_at) SELECT i, 'c' || i, '', "
 	                 "'anon:' || i, x'', 'completed', 1, i FROM n; COMMIT;",
 	                 NULL, NULL, NULL),
 	    SQLITE_OK);
-	sqlite3_progress_handler(f->st->db, 100, count_steps, &steps);
+	sqlite3_progress_handler(sq_sqlite_handle(f->st->c), 100, count_steps, &steps);
 	/* First page from due_after: the rows due 19991 on. */
 	assert_int_equal(store_request_list(f->st, &fl, on_listed, ids, &err), LETHE_OK);
 	assert_int_equal(ids[0], 5);
@@ -523,7 +525,7 @@ test_store_list_seeks(void **state)
 	assert_int_equal(ids[1], 5);
 	assert_int_equal(ids[3], 7);
 	assert_true(steps < 50);
-	sqlite3_progress_handler(f->st->db, 0, NULL, NULL);
+	sqlite3_progress_handler(sq_sqlite_handle(f->st->c), 0, NULL, NULL);
 }
 
 /*
@@ -544,7 +546,7 @@ test_store_next_seeks(void **state)
 	int64_t steps = 0;
 
 	assert_int_equal(
-	    sqlite3_exec(f->st->db,
+	    sqlite3_exec(sq_sqlite_handle(f->st->c),
 	                 "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
 	                 "WHERE i < 20000) INSERT INTO requests (id, code, app, subject, "
 	                 "identity_box, state, received_at, due_at, not_before) SELECT i, 'g' || "
@@ -552,7 +554,7 @@ test_store_next_seeks(void **state)
 	                 "UPDATE requests SET not_before = 500 WHERE id = 12345; COMMIT;",
 	                 NULL, NULL, NULL),
 	    SQLITE_OK);
-	sqlite3_progress_handler(f->st->db, 100, count_steps, &steps);
+	sqlite3_progress_handler(sq_sqlite_handle(f->st->c), 100, count_steps, &steps);
 	assert_int_equal(store_request_next(f->st, 0, 1000, false, &r, &box, &boxlen, &err),
 	                 LETHE_OK);
 	assert_int_equal(r.id, 12345);
@@ -560,7 +562,7 @@ test_store_next_seeks(void **state)
 	free(box);
 	assert_true(steps < 50);
 	/* In grace, all of them: none is runnable, just as cheaply. */
-	assert_int_equal(sqlite3_exec(f->st->db,
+	assert_int_equal(sqlite3_exec(sq_sqlite_handle(f->st->c),
 	                              "UPDATE requests SET state = 'cancelled' WHERE id = 12345",
 	                              NULL, NULL, NULL),
 	                 SQLITE_OK);
@@ -568,7 +570,7 @@ test_store_next_seeks(void **state)
 	assert_int_equal(store_request_next(f->st, 0, 1000, false, &r, &box, &boxlen, &err),
 	                 LETHE_E_NOTFOUND);
 	assert_true(steps < 50);
-	sqlite3_progress_handler(f->st->db, 0, NULL, NULL);
+	sqlite3_progress_handler(sq_sqlite_handle(f->st->c), 0, NULL, NULL);
 }
 
 /* A store of schema version 9 with one Meta request moves it into requests. */

@@ -20,6 +20,8 @@
 
 #include <cmocka.h>
 
+#include <sqlite3.h>
+
 #include "store/store_internal.h"
 #include "testutil.h"
 #include "util/timeutil.h"
