@@ -107,6 +107,13 @@ struct appdb_dialect {
 	 * use an index for, so rows are found by the other terms.
 	 */
 	lethe_rc (*no_index)(struct buf *b, const char *pred);
+	/*
+	 * True if every secondary index ends in the table's key (SQLite: the
+	 * rowid), so an indexed column's term and a key range read one index
+	 * range.  False (PostgreSQL): such a statement reads all the rows the
+	 * term matches and filters them on the key, whatever the range.
+	 */
+	bool index_ends_in_key;
 };
 
 /* Result of appdb_step(). */

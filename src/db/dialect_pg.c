@@ -149,4 +149,5 @@ const struct appdb_dialect appdb_pg_dialect = {
     .is_datetime_text = pg_is_datetime_text,
     .is_hex_text = pg_is_hex_text,
     .no_index = pg_no_index,
+    .index_ends_in_key = false,
 };

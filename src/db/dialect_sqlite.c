@@ -142,4 +142,5 @@ const struct appdb_dialect appdb_sqlite_dialect = {
     .is_datetime_text = sq_is_datetime_text,
     .is_hex_text = sq_is_hex_text,
     .no_index = sq_no_index,
+    .index_ends_in_key = true,
 };

@@ -150,17 +150,26 @@ erase_collect_keys(struct exec *x, const struct plan_step *ps, const char *curso
 }
 
 /*
- * "<head> WHERE key IN (?, ... n) AND <pred><tail>" with predicate
- * parameters first, then the n keys.
+ * "<head> WHERE <pred> AND key IN (?, ... n)<tail>" with predicate
+ * parameters first, then the n keys.  Where secondary indexes do not end
+ * in the key (PostgreSQL), the predicate is kept from the planner's index
+ * choice: the index of its column would read all the person's rows for
+ * every chunk and filter them on the keys; the key index reads the n rows.
  */
-static void
-by_keys_sql(const struct plan_step *ps, const char *head, size_t n, const char *tail, struct sql *b)
+void
+erase_by_keys_sql(const struct plan_step *ps, const char *head, size_t n, const char *tail,
+                  struct sql *b)
 {
 	size_t i;
 
 	sql_add(b, head);
 	sql_add(b, " WHERE ");
-	sql_fragment(b, ps->where, ps->params, ps->nparams);
+	if (b->d->index_ends_in_key) {
+		sql_fragment(b, ps->where, ps->params, ps->nparams);
+	} else {
+		b->nparams += ps->nparams;
+		sql_no_index(b, ps->where);
+	}
 	sql_add(b, " AND ");
 	sql_ident(b, ps->table->key);
 	sql_add(b, " IN (");
@@ -201,7 +210,7 @@ erase_run_chunk(struct exec *x, const struct plan_step *ps, struct chunk_stmts *
 		struct sql b;
 
 		sql_init(&b, x->db, SQL_CAP);
-		by_keys_sql(ps, head, n, tail, &b);
+		erase_by_keys_sql(ps, head, n, tail, &b);
 		rc = sql_rc(&b);
 		if (rc != LETHE_OK)
 			lethe_err_set(x->err, rc, "a batch statement of '%s' is too long",

@@ -137,12 +137,20 @@ erase_media_flush(struct exec *x, const struct dm_table *t, struct store_step *s
 	return rc;
 }
 
-/* Append " WHERE <pred> AND key >= ? AND key <= ?": the person's rows in a key window. */
+/*
+ * Append " WHERE <pred> AND key >= ? AND key <= ?": the person's rows in a
+ * key window.  With @by_key the predicate is a term the planner cannot use
+ * an index for (appdb_dialect.no_index), so the key range drives the
+ * statement and the predicate filters the rows it reads.
+ */
 static void
-window_where(struct exec *x, const struct plan_step *ps, struct sql *b)
+window_where(const struct plan_step *ps, bool by_key, struct sql *b)
 {
 	sql_add(b, " WHERE ");
-	sql_add(b, ps->where);
+	if (by_key)
+		sql_no_index(b, ps->where);
+	else
+		sql_add(b, ps->where);
 	sql_add(b, " AND ");
 	sql_ident(b, ps->table->key);
 	sql_add(b, " >= ");
@@ -173,7 +181,7 @@ erase_window_count(struct exec *x, const struct plan_step *ps, const char *lo, c
 	sql_init(&b, x->db, SQL_CAP);
 	sql_add(&b, "SELECT count(*) FROM ");
 	sql_ident(&b, ps->table->name);
-	window_where(x, ps, &b);
+	window_where(ps, false, &b);
 	rc = appdb_query_int(x->db, sql_str(&b), params, ps->nparams + 2, n, x->err);
 	sql_free(&b);
 	free(params);
@@ -195,7 +203,25 @@ struct windows {
 	int64_t lo;       /* ranged: start of the next window */
 	int64_t max;      /* ranged: the person's largest key when started */
 	double width;     /* ranged: window width in key units */
+	bool by_key;      /* ranged: the key range drives each batch (see windows_start) */
 };
+
+/*
+ * Should a batch over a key window of the person's @n rows, spread over
+ * @span keys, be driven by the key range rather than by the index of the
+ * predicate's column?  Where secondary indexes end in the key (SQLite), the
+ * column's index reads just the window: no.  Elsewhere (PostgreSQL) that
+ * index reads all @n rows of the person each batch and filters them on the
+ * key, quadratic over the step, while the key range reads the window's
+ * @limit * @span / @n rows, the person's and others': pick the smaller.
+ */
+bool
+erase_window_by_key(const struct appdb_dialect *d, int64_t span, int64_t n, int64_t limit)
+{
+	if (d->index_ends_in_key || n <= 0)
+		return false;
+	return (double)limit * (double)span <= (double)n * (double)n;
+}
 
 static lethe_rc
 windows_start(struct exec *x, const struct plan_step *ps, struct windows *w, int64_t limit)
@@ -238,6 +264,7 @@ windows_start(struct exec *x, const struct plan_step *ps, struct windows *w, int
 		w->width = (double)(hi.i - lo.i + 1) * (double)limit / (double)n.i;
 		if (w->width < 1.0)
 			w->width = 1.0;
+		w->by_key = erase_window_by_key(appdb_dialect(x->db), hi.i - lo.i + 1, n.i, limit);
 	}
 	appdb_finalize(x->db, q);
 	if (!w->done && !w->ranged) {
@@ -320,6 +347,56 @@ windows_feedback(struct windows *w, int64_t found, int64_t limit)
 		w->width = 1.0;
 }
 
+/*
+ * The batch statement of a delete step: the person's rows inside a window
+ * of the key order, by the key range if @by_key (erase_window_by_key).
+ * Otherwise SQLite plans it like the set-based DELETE (the link index,
+ * with a key range), so a batch costs what its share of one big DELETE
+ * would.
+ */
+void
+erase_delete_sql(const struct plan_step *ps, bool by_key, struct sql *b)
+{
+	const struct dm_table *t = ps->table;
+	size_t i;
+
+	sql_add(b, "DELETE FROM ");
+	sql_ident(b, t->name);
+	window_where(ps, by_key, b);
+	if (t->nmedia > 0 || dm_table_retains(t)) {
+		/*
+		 * RETURNING costs; only media tables need to learn what went, and
+		 * tables some scope retains: a row deleted here (in a scope that
+		 * deletes it) ends the hold another scope's erasure put on it.
+		 */
+		sql_add(b, " RETURNING ");
+		sql_ident(b, t->key);
+		for (i = 0; i < t->nmedia; i++) {
+			sql_add(b, ", ");
+			sql_ident(b, t->media[i]);
+		}
+	}
+}
+
+/* Prepare a delete step's batch statement (erase_delete_sql) into *@q. */
+static lethe_rc
+delete_prepare(struct exec *x, const struct plan_step *ps, bool by_key, struct appdb_stmt **q)
+{
+	const struct dm_table *t = ps->table;
+	struct sql sql;
+	lethe_rc rc;
+
+	sql_init(&sql, x->db, SQL_CAP);
+	erase_delete_sql(ps, by_key, &sql);
+	rc = sql_rc(&sql);
+	if (rc != LETHE_OK)
+		lethe_err_set(x->err, rc, "the delete statement of '%s' is too long", t->name);
+	else
+		rc = appdb_prepare(x->db, sql_str(&sql), q, x->err);
+	sql_free(&sql);
+	return rc;
+}
+
 lethe_rc
 erase_run_delete(struct exec *x, const struct plan_step *ps, struct store_step *ss,
                  struct erase_step_result *sr)
@@ -328,34 +405,10 @@ erase_run_delete(struct exec *x, const struct plan_step *ps, struct store_step *
 	struct appdb_stmt *q = NULL;
 	struct appdb_val *params = xcalloc(ps->nparams + 2, sizeof(*params));
 	struct windows w = {0};
-	struct sql sql;
 	size_t i;
 	lethe_rc rc = LETHE_OK;
 
-	/*
-	 * One statement per batch: the person's rows inside a window of the key
-	 * order.  SQLite plans it like the set-based DELETE (the link index, with
-	 * a key range), so a batch costs what its share of one big DELETE would.
-	 */
-	sql_init(&sql, x->db, SQL_CAP);
-	sql_add(&sql, "DELETE FROM ");
-	sql_ident(&sql, t->name);
-	window_where(x, ps, &sql);
-	if (t->nmedia > 0 || dm_table_retains(t)) {
-		/*
-		 * RETURNING costs; only media tables need to learn what went, and
-		 * tables some scope retains: a row deleted here (in a scope that
-		 * deletes it) ends the hold another scope's erasure put on it.
-		 */
-		sql_add(&sql, " RETURNING ");
-		sql_ident(&sql, t->key);
-		for (i = 0; i < t->nmedia; i++) {
-			sql_add(&sql, ", ");
-			sql_ident(&sql, t->media[i]);
-		}
-	}
 	memcpy(params, ps->params, ps->nparams * sizeof(*params));
-	rc = appdb_prepare(x->db, sql_str(&sql), &q, x->err);
 	while (rc == LETHE_OK && !ss->finished) {
 		struct del_batch d = {.t = t};
 		enum appdb_step s = APPDB_DONE;
@@ -372,7 +425,10 @@ erase_run_delete(struct exec *x, const struct plan_step *ps, struct store_step *
 			rc = store_step_put(x->st, x->job, t->name, ss, x->err);
 			break;
 		}
-		rc = erase_begin_batch(x);
+		if (q == NULL)
+			rc = delete_prepare(x, ps, w.by_key, &q);
+		if (rc == LETHE_OK)
+			rc = erase_begin_batch(x);
 		if (rc != LETHE_OK) {
 			free(lo);
 			free(hi);
@@ -450,7 +506,6 @@ erase_run_delete(struct exec *x, const struct plan_step *ps, struct store_step *
 	}
 	appdb_finalize(x->db, q);
 	erase_keylist_free(&w.k);
-	sql_free(&sql);
 	free(params);
 	return rc;
 }

@@ -128,6 +128,29 @@ char *erase_val_tag(const struct appdb_val *v);
  */
 lethe_rc erase_window_count(struct exec *x, const struct plan_step *ps, const char *lo,
                             const char *hi, int64_t *n);
+/*
+ * Append to @b the batch statement of delete step @ps: "DELETE FROM t WHERE
+ * <pred> AND key >= ? AND key <= ?" (slots after the predicate's), with
+ * RETURNING of the key and media columns where the step needs them; the
+ * predicate a no_index term if @by_key.
+ */
+void erase_delete_sql(const struct plan_step *ps, bool by_key, struct sql *b);
+/*
+ * Should a delete batch over a key window of the person's @n rows, spread
+ * over @span keys (@limit of them a window), be driven by the key range
+ * with the predicate as a filter (dialect @d's no_index)?  Only where
+ * secondary indexes do not end in the key, and the window reads fewer rows
+ * by the key than the predicate's index would (all @n): limit*span <= n*n.
+ */
+bool erase_window_by_key(const struct appdb_dialect *d, int64_t span, int64_t n, int64_t limit);
+/*
+ * Append to @b "<head> WHERE <pred> AND key IN (slots for @n keys)<tail>"
+ * for step @ps: its predicate's parameters first, then the keys.  On a
+ * dialect whose secondary indexes do not end in the key the predicate is
+ * a no_index term, so the key index finds the rows.
+ */
+void erase_by_keys_sql(const struct plan_step *ps, const char *head, size_t n, const char *tail,
+                       struct sql *b);
 
 /*
  * Disconnect each of the person's channels that step @ps (on the channel
