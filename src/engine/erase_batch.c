@@ -224,7 +224,8 @@ erase_run_chunk(struct exec *x, const struct plan_step *ps, struct chunk_stmts *
 			c->tail_n = n;
 	}
 	params = xcalloc(ps->nparams + n, sizeof(*params));
-	memcpy(params, ps->params, ps->nparams * sizeof(*params));
+	if (ps->nparams > 0) /* ps->params is NULL when no value was bound */
+		memcpy(params, ps->params, ps->nparams * sizeof(*params));
 	for (i = 0; i < n; i++)
 		params[ps->nparams + i] = k->v[from + i].v;
 	appdb_reset(x->db, *q);

@@ -175,7 +175,8 @@ erase_window_count(struct exec *x, const struct plan_step *ps, const char *lo, c
 	struct sql b;
 	lethe_rc rc;
 
-	memcpy(params, ps->params, ps->nparams * sizeof(*params));
+	if (ps->nparams > 0) /* ps->params is NULL when no value was bound */
+		memcpy(params, ps->params, ps->nparams * sizeof(*params));
 	batching_tag_val(lo, &params[ps->nparams]);
 	batching_tag_val(hi, &params[ps->nparams + 1]);
 	sql_init(&b, x->db, SQL_CAP);
@@ -408,7 +409,8 @@ erase_run_delete(struct exec *x, const struct plan_step *ps, struct store_step *
 	size_t i;
 	lethe_rc rc = LETHE_OK;
 
-	memcpy(params, ps->params, ps->nparams * sizeof(*params));
+	if (ps->nparams > 0) /* ps->params is NULL when no value was bound */
+		memcpy(params, ps->params, ps->nparams * sizeof(*params));
 	while (rc == LETHE_OK && !ss->finished) {
 		struct del_batch d = {.t = t};
 		enum appdb_step s = APPDB_DONE;
