@@ -83,9 +83,10 @@ pg_is_integer(struct buf *b, const char *col)
 }
 
 /*
- * "YYYY-MM-DD HH:MM:SS..." by its separators, as SQLite's LIKE: a timestamp
- * column's text (DateStyle ISO, set at connect) always has it; a date column
- * is midnight of its day.
+ * "YYYY-MM-DD HH:MM:SS..." by its separators, as SQLite's LIKE, for text;
+ * a timestamp or date column always has the shape (a date is midnight of
+ * its day), and its type is tested first: formatting every row's time as
+ * text for the regular expression would cost more than the delete.
  */
 static lethe_rc
 pg_is_datetime_text(struct buf *b, const char *col)
@@ -95,7 +96,8 @@ pg_is_datetime_text(struct buf *b, const char *col)
 	if (rc == LETHE_OK)
 		rc = pg_quote(b, col);
 	if (rc == LETHE_OK)
-		rc = buf_adds(b, ") = 'date'::regtype OR ");
+		rc = buf_adds(b, ") IN ('timestamp with time zone'::regtype, 'timestamp without "
+		                 "time zone'::regtype, 'date'::regtype) OR ");
 	if (rc == LETHE_OK)
 		rc = pg_quote(b, col);
 	if (rc == LETHE_OK)

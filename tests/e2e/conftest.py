@@ -19,7 +19,8 @@
                   demo (the demo fixture) lives on that backend: on PostgreSQL the app's
                   tables and the state store are in a fresh database of the session's
                   server (pg_server), copied from a template the module writes once
-                  with `lethe demo --database URL --state URL`
+                  with `lethe demo --database URL --state URL` (options: the module's
+                  PG_DEMO_OPTIONS if it has them, else its DEMO_OPTIONS)
 """
 import itertools
 import os
@@ -133,7 +134,8 @@ def pg_demo_template(request, tmp_path_factory, lethe_bin):
     def get():
         if not made:
             srv = request.getfixturevalue("pg_server")
-            options = getattr(request.module, "DEMO_OPTIONS", DEFAULT_DEMO_OPTIONS)
+            options = getattr(request.module, "PG_DEMO_OPTIONS", None) or \
+                getattr(request.module, "DEMO_OPTIONS", DEFAULT_DEMO_OPTIONS)
             name = pg_name("tmpl")
             path = tmp_path_factory.mktemp("pgtemplate") / "demo"
             demo = make_demo(path, options, pg_url=srv.create_db(name))

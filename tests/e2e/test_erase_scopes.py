@@ -26,7 +26,7 @@ from lethe_e2e import (
 
 DEMO_OPTIONS = ["--users", "12", "--seed", "7"]
 
-pytestmark = pytest.mark.usefixtures("backend")
+BOTH = pytest.mark.usefixtures("backend")
 
 ACCOUNT_TABLES = set(DEMO_PARENTS)
 META_TABLES = {"channels", "messages", "comments", "analytics", "automation_rules",
@@ -250,6 +250,7 @@ def user_channels(db, uid, platform=None):
 # ---- account --------------------------------------------------------------------
 
 
+@BOTH
 @pytest.mark.parametrize("how", ["email", "user_id", "email+user_id"])
 def test_erase_account(demo, how):
     db = Db(demo)
@@ -263,6 +264,7 @@ def test_erase_account(demo, how):
     run_and_check(demo, "account", ids, exp, db)
 
 
+@BOTH
 def test_erase_account_every_user_in_turn(demo):
     """Erase users one after another in the same copy: each erasure touches only its user."""
     for uid in (1, 5, 12):
@@ -271,6 +273,7 @@ def test_erase_account_every_user_in_turn(demo):
         run_and_check(demo, "account", [("email", email)], expect_account(db, uid), db)
 
 
+@BOTH
 def test_erase_account_unknown_person_changes_nothing(demo):
     before = demo.snapshot()
     files = demo.media_files()
@@ -281,6 +284,7 @@ def test_erase_account_unknown_person_changes_nothing(demo):
     assert demo.media_files() == files
 
 
+@BOTH
 def test_user_id_does_not_match_prefixes(demo):
     """user_id=1 is user 1 only, not 10, 11 or 12."""
     db = Db(demo)
@@ -289,6 +293,7 @@ def test_user_id_does_not_match_prefixes(demo):
         assert query(demo.db, "SELECT count(*) FROM users WHERE id = ?", (uid,)) == [(1,)]
 
 
+@BOTH
 def test_invoice_hash_uses_the_configured_key(demo, fresh_demo):
     """The email hash is keyed: another key file gives another hash, the env key wins."""
     other = fresh_demo("other")
@@ -315,6 +320,7 @@ def test_invoice_hash_uses_the_configured_key(demo, fresh_demo):
 # ---- meta -----------------------------------------------------------------------------
 
 
+@BOTH
 @pytest.mark.parametrize("platform,kind", [("instagram", "instagram_user_id"),
                                            ("facebook", "meta_asid")])
 def test_erase_meta(demo, platform, kind):
@@ -340,6 +346,7 @@ def test_erase_meta(demo, platform, kind):
             assert k in after[t]
 
 
+@BOTH
 def test_erase_meta_platform_condition(demo):
     """An instagram id only matches instagram channels, even if a facebook or youtube
     channel of someone else has the same platform_user_id."""
@@ -361,6 +368,7 @@ def test_erase_meta_platform_condition(demo):
         assert query(demo.db, "SELECT count(*) FROM channels WHERE id = ?", (c,)) == [(1,)]
 
 
+@BOTH
 def test_erase_meta_two_identities(demo):
     """Two meta identities (of two kinds) erase both channels and nothing else."""
     db = Db(demo)
@@ -372,6 +380,7 @@ def test_erase_meta_two_identities(demo):
     run_and_check(demo, "meta", ids, expect_meta(db, {ig, fb}), db)
 
 
+@BOTH
 def test_erase_meta_unknown_identity(demo):
     before = demo.snapshot()
     summary = demo.erase("meta", ("meta_asid", "999999999"))
@@ -382,6 +391,7 @@ def test_erase_meta_unknown_identity(demo):
 # ---- channel ------------------------------------------------------------------------
 
 
+@BOTH
 def test_erase_channel(demo):
     db = Db(demo)
     uid = pick_user(db)
@@ -401,6 +411,7 @@ def test_erase_channel(demo):
         assert c in after["channels"]
 
 
+@BOTH
 def test_plan_order_all_scopes(demo):
     db = Db(demo)
     uid = pick_user(db)
@@ -411,6 +422,7 @@ def test_plan_order_all_scopes(demo):
         check_order(demo.plan(scope, ident))
 
 
+@BOTH
 @pytest.mark.parametrize("batch", [1, 3])
 def test_batch_limits_rows_per_transaction(demo, batch):
     """--batch N: at most N rows per transaction (erase --help: "rows per transaction")."""
@@ -427,6 +439,7 @@ def test_batch_limits_rows_per_transaction(demo, batch):
     check_rows(db.snap, demo.snapshot(), exp)
 
 
+@BOTH
 @pytest.mark.parametrize("value", ["x' OR '1'='1", "1 OR 1=1", "%", "user1@example.com'--",
                                    "user1@example.com\" OR \"\"=\""])
 def test_identity_value_is_data_not_sql(demo, value):
@@ -459,6 +472,7 @@ def person_media(db, uid):
     return sorted(db.ids("media", "project_id", db.ids("projects", "user_id", [uid])))
 
 
+@BOTH
 def test_media_keys_outside_the_media_root_are_not_followed(demo, tmp_path):
     """storage_key values that climb out of media_root (../, absolute paths) or are
     symlinks: lethe removes nothing outside media_root."""
@@ -485,6 +499,7 @@ def test_media_keys_outside_the_media_root_are_not_followed(demo, tmp_path):
     assert not os.path.lexists(str(demo.media / link_key)) or code != 0
 
 
+@BOTH
 def test_unremovable_media_file_is_not_forgotten(demo):
     """A media file that cannot be removed must not be silently left behind: either
     the erasure fails (exit 1, run again) or running it again removes the file."""

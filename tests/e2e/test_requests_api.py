@@ -8,8 +8,10 @@ a key of the wrong list 403 (an app key never opens an operator route, nor an ad
 an app route); every bad input is 400 {"error": {"code", "message"}} and records
 nothing; a state that does not allow the action is 409.  The state machine itself
 (grace, review, expiry, crashes) is tested elsewhere: these tests hold every request
-for review, so it stays where the interface put it.  Every test runs on both backends
-(the backend fixture: the state store on SQLite, then on PostgreSQL).
+for review, so it stays where the interface put it.  The tests that store, list and act
+on requests run on both backends (the backend fixture: SQLite, then PostgreSQL); the
+keys, the input checks and the routes are answered before the state store is read, the
+same on both, and run on SQLite.
 """
 import json
 import re
@@ -25,8 +27,7 @@ from serve_helpers import TSCALE, assert_log_clean, servers, stop_ok  # noqa: F4
 
 CODE_RE = re.compile(r"^[a-z2-7]{32,34}$")
 UNKNOWN = "a" * 34  # a well-formed code no request has
-
-pytestmark = pytest.mark.usefixtures("backend")
+BOTH = pytest.mark.usefixtures("backend")
 
 
 @pytest.fixture
@@ -242,6 +243,7 @@ def test_ids_methods_and_paths(srv):
 
 # ---- the app's requests ----------------------------------------------------------
 
+@BOTH
 def test_create_show_repeat_verify_cancel(srv):
     demo, s = srv
     req = create(s, verified=False, notify="person@example.com")
@@ -293,6 +295,7 @@ def test_create_show_repeat_verify_cancel(srv):
 
 # ---- the operator's listing ----------------------------------------------------
 
+@BOTH
 def test_admin_list_filters_and_pages(srv):
     demo, s = srv
     made = [create(s, user=u)["id"] for u in range(1, 8)]
@@ -345,6 +348,7 @@ def test_admin_list_filters_and_pages(srv):
 
 # ---- the operator's actions ----------------------------------------------------
 
+@BOTH
 def test_admin_actions_and_their_errors(srv):
     demo, s = srv
     a = create(s, user=1)["id"]

@@ -314,8 +314,10 @@ test_sql_pg_dialect_text(void **state)
 	                                 "'integer'::regtype, 'bigint'::regtype)");
 	sql_reset(&q);
 	sql_is_datetime_text(&q, "v");
-	assert_string_equal(sql_str(&q), "(pg_typeof(\"v\") = 'date'::regtype OR "
-	                                 "\"v\"::text ~ '^.{4}-.{2}-.{2} .{2}:.{2}:.{2}')");
+	assert_string_equal(sql_str(&q),
+	                    "(pg_typeof(\"v\") IN ('timestamp with time zone'::regtype, "
+	                    "'timestamp without time zone'::regtype, 'date'::regtype) OR "
+	                    "\"v\"::text ~ '^.{4}-.{2}-.{2} .{2}:.{2}:.{2}')");
 	sql_reset(&q);
 	sql_is_hex_text(&q, "v", "p:", 4);
 	assert_string_equal(sql_str(&q), "\"v\"::text ~ '^p:[0-9a-f]{2}$'");
