@@ -563,11 +563,11 @@ config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 		    pq_is_url(s) ? xstrdup(s) : config_resolve(cfg, s ? s : "var/state.db");
 	/*
 	 * The files lethe keeps beside its store (the intake log, the default
-	 * export dir and signing key) sit beside a PostgreSQL store's stand-in
-	 * var/state, as they would beside the default var/state.db.
+	 * export dir and signing key) keep their names with a PostgreSQL store:
+	 * var/state.db-intake0 and so on, though var/state.db is never made.
 	 */
 	if (rc == LETHE_OK) {
-		cfg->state_files = pq_is_url(cfg->state_db) ? config_resolve(cfg, "var/state")
+		cfg->state_files = pq_is_url(cfg->state_db) ? config_resolve(cfg, "var/state.db")
 		                                            : xstrdup(cfg->state_db);
 		cfg->state_shown = pq_url_redacted(cfg->state_db);
 	}

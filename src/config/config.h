@@ -119,7 +119,7 @@ struct lethe_config {
 	char *media_root;            /* resolved media directory, a URL as written, or NULL */
 	char *datamap_path;          /* resolved data map path */
 	char *state_db;              /* resolved state store path, or a postgresql:// URL */
-	char *state_files;           /* local path the store's files are named after (below) */
+	char *state_files;           /* local path its files are named after (var/state.db on PG) */
 	char *state_shown;           /* state_db for messages: a URL's password redacted */
 	char *key_env;               /* env var holding the anonymize key (hex) */
 	char *key_file;              /* resolved key file, or NULL */

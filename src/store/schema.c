@@ -418,7 +418,7 @@ static const char *const migrations[SCHEMA_VERSION] = {
     schema_v1, schema_v2,  schema_v3,  schema_v4,  schema_v5,  schema_v6,  schema_v7,  schema_v8,
     schema_v9, schema_v10, schema_v11, schema_v12, schema_v13, schema_v14, schema_v15, schema_v16};
 
-/* Every migration's SQL, in order: the schema a new SQLite store gets (a new string). */
+/* Every migration's text, in order: a new SQLite store's schema (a new string). */
 static char *
 all_migrations(void)
 {
