@@ -284,8 +284,9 @@ erase_run(struct plan *plan, const struct plan_id *ids, size_t nids, struct appd
 		res->state = held > 0 ? "completed_with_retention" : "completed";
 		rc = store_job_set_state(st, x.job, res->state, o->now ? o->now : time_now(), err);
 	}
-	if (claimed)
-		store_job_release(st, x.job, x.owner, NULL);
+	/* Not given back (the store is gone for now): the next run here takes it at once. */
+	if (claimed && store_job_release(st, x.job, x.owner, NULL) != LETHE_OK)
+		lease_owner_abandon(x.owner);
 	res->elapsed_ms = time_mono_ms() - t0;
 	return rc;
 }

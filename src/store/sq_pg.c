@@ -69,6 +69,7 @@ struct pgc {
 	bool lost;       /* the connection was lost: reset before the next statement */
 	bool txn;        /* a transaction is open (as far as lethe knows) */
 	bool locked;     /* it holds the write lock (SQ_WRITE_LOCK) */
+	bool async;      /* its write transactions' commits are not waited for */
 	char *sp_outer;  /* the SAVEPOINT that opened it (SQLite's way), or NULL */
 	int64_t changes; /* rows changed by the last INSERT, UPDATE or DELETE */
 	unsigned gen;    /* bumped at every reconnect: older prepared names are gone */
@@ -439,6 +440,7 @@ sqpg_rewrite(const char *sql, int *nparams)
 lethe_rc
 sq_pg_open(const char *url, struct sq **out, struct lethe_err *err)
 {
+	char *conninfo;
 	const struct pq_api *pq = pq_lib(err);
 	struct pgc *c;
 
@@ -449,7 +451,11 @@ sq_pg_open(const char *url, struct sq **out, struct lethe_err *err)
 	c->kind = SQ_PG;
 	c->pq = pq;
 	c->shown = pq_url_redacted(url);
-	c->conn = pq->connectdb(url);
+	/* Named in pg_stat_activity, unless the URL names it otherwise. */
+	conninfo = xasprintf("%s%cfallback_application_name=lethe", url,
+	                     strchr(url, '?') != NULL ? '&' : '?');
+	c->conn = pq->connectdb(conninfo);
+	free(conninfo);
 	if (c->conn == NULL || pq->status(c->conn) != CONNECTION_OK) {
 		char why[LETHE_ERR_MAX];
 		size_t n;
@@ -552,11 +558,28 @@ lock(struct pgc *c)
 	return true;
 }
 
-/* BEGIN and the store's write lock. */
+/*
+ * BEGIN and the store's write lock, in one round trip; on a connection
+ * whose commits are not waited for (sqpg_async_commits()), said in the
+ * transaction itself: a session setting would outlive it behind a pooler.
+ */
 static bool
 begin_locked(struct pgc *c)
 {
-	return run(c, "BEGIN") && lock(c);
+	char sql[160];
+
+	snprintf(sql, sizeof(sql), "BEGIN; %sSELECT pg_advisory_xact_lock(%lld)",
+	         c->async ? "SET LOCAL synchronous_commit = off; " : "", (long long)SQ_WRITE_LOCK);
+	if (!run(c, sql))
+		return false;
+	c->locked = true;
+	return true;
+}
+
+void
+sqpg_async_commits(struct sq *sc, bool on)
+{
+	PGC(sc)->async = on;
 }
 
 lethe_rc

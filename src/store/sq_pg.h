@@ -44,6 +44,12 @@ lethe_rc sqpg_commit(struct sq *c, struct lethe_err *err);
 void sqpg_rollback(struct sq *c);
 void sqpg_close(struct sq *c);
 void sqpg_watch_txn(struct sq *c, void (*fn)(void *), void *arg);
+/*
+ * Commits of @c's write transactions are not waited for (@on): each says
+ * SET LOCAL synchronous_commit = off, so that nothing of it outlives the
+ * transaction behind a pooler (store_set_deferred_sync()).
+ */
+void sqpg_async_commits(struct sq *c, bool on);
 
 /*
  * @sql rewritten for PostgreSQL (a new string): "?" and "?N" parameters to

@@ -23,6 +23,7 @@
 
 #include <sqlite3.h>
 
+#include "store/sq_pg.h"
 #include "store/store_internal.h"
 #include "util/mem.h"
 #include "util/pq.h"
@@ -235,14 +236,16 @@ store_rollback(struct store *st)
 }
 
 /*
- * On PostgreSQL every commit is durable (synchronous_commit on) but on the
- * deferred connection: there durable means "on" again, normal too.
+ * On PostgreSQL every commit is durable (synchronous_commit on, the
+ * server's default) but on the deferred connection, whose transactions say
+ * otherwise themselves: nothing to set.
  */
 lethe_rc
 store_set_durable(struct store *st, struct lethe_err *err)
 {
-	if (sq_exec(st->c, SQ2(st->c, "PRAGMA synchronous=FULL", "SET synchronous_commit = on"),
-	            NULL) != LETHE_OK)
+	if (sq_kind(st->c) == SQ_PG)
+		return LETHE_OK; /* a PostgreSQL commit waits for its WAL flush (the default) */
+	if (sq_exec(st->c, "PRAGMA synchronous=FULL", NULL) != LETHE_OK)
 		return store__fail(st, err, "synchronous");
 	return LETHE_OK;
 }
@@ -250,18 +253,18 @@ store_set_durable(struct store *st, struct lethe_err *err)
 void
 store_set_normal_sync(struct store *st)
 {
-	sq_exec(st->c, SQ2(st->c, "PRAGMA synchronous=NORMAL", "SET synchronous_commit = on"),
-	        NULL);
+	if (sq_kind(st->c) == SQ_SQLITE)
+		sq_exec(st->c, "PRAGMA synchronous=NORMAL", NULL);
 }
 
 lethe_rc
 store_set_deferred_sync(struct store *st, struct lethe_err *err)
 {
 	/* PostgreSQL: commits not waited for; store_wal_sync() makes them durable. */
-	if (sq_exec(st->c,
-	            SQ2(st->c, "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0",
-	                "SET synchronous_commit = off"),
-	            NULL) != LETHE_OK)
+	if (sq_kind(st->c) == SQ_PG)
+		sqpg_async_commits(st->c, true);
+	else if (sq_exec(st->c, "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0", NULL) !=
+	         LETHE_OK)
 		return store__fail(st, err, "synchronous");
 	st->deferred = true;
 	return LETHE_OK;

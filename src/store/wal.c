@@ -94,14 +94,14 @@ pg_sync(struct store_wal *w)
 {
 	struct lethe_err err = {0};
 
-	if (w->pg == NULL && (sq_pg_open(w->url, &w->pg, &err) != LETHE_OK ||
-	                      sq_exec(w->pg, "SET synchronous_commit = on", &err) != LETHE_OK)) {
-		sq_close(w->pg);
-		w->pg = NULL;
+	if (w->pg == NULL && sq_pg_open(w->url, &w->pg, &err) != LETHE_OK) {
 		log_warnx("store: the durable commit: %s", err.msg);
 		return false;
 	}
-	if (sq_exec(w->pg, "SELECT pg_current_xact_id()", &err) != LETHE_OK) {
+	/* One round trip; SET LOCAL: nothing of it outlives the transaction behind a pooler. */
+	if (sq_exec(w->pg,
+	            "BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_current_xact_id(); COMMIT",
+	            &err) != LETHE_OK) {
 		log_warnx("store: the durable commit failed: %s", err.msg);
 		return false;
 	}

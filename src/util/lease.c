@@ -5,12 +5,18 @@
  * The state store compares owner texts as opaque strings; only the
  * take-over of a dead holder's lease looks inside, through
  * lease_owner_dead(): a holder on this host whose pid no longer exists
- * (kill(pid, 0) fails with ESRCH).  A holder on another host is never
+ * (kill(pid, 0) fails with ESRCH), or a run of this very process that
+ * ended without giving its lease back (lease_owner_abandon(): the store
+ * could not be reached to release it).  A holder on another host is never
  * declared dead: its lease has to lapse.
+ *
+ * The abandoned owners are a small ring under a mutex (the oldest are
+ * forgotten: their leases lapse as any other).
  */
 #include "util/fmacros.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +25,35 @@
 
 #include "util/hash.h"
 #include "util/lease.h"
+
+#define ABANDONED_MAX 16 /* abandoned owner texts remembered */
+
+static pthread_mutex_t abandoned_mu = PTHREAD_MUTEX_INITIALIZER;
+static char abandoned[ABANDONED_MAX][LEASE_OWNER_MAX];
+static unsigned abandoned_next;
+
+void
+lease_owner_abandon(const char *owner)
+{
+	pthread_mutex_lock(&abandoned_mu);
+	snprintf(abandoned[abandoned_next % ABANDONED_MAX], LEASE_OWNER_MAX, "%s", owner);
+	abandoned_next++;
+	pthread_mutex_unlock(&abandoned_mu);
+}
+
+/* True if @owner is an owner text of this process that lease_owner_abandon() was given. */
+static bool
+abandoned_here(const char *owner)
+{
+	bool found = false;
+	int i;
+
+	pthread_mutex_lock(&abandoned_mu);
+	for (i = 0; i < ABANDONED_MAX && !found; i++)
+		found = abandoned[i][0] != '\0' && strcmp(abandoned[i], owner) == 0;
+	pthread_mutex_unlock(&abandoned_mu);
+	return found;
+}
 
 void
 lease_owner_format(char *out, size_t cap)
@@ -66,5 +101,7 @@ lease_owner_dead(const char *owner)
 	if (!lease_owner_parse(owner, theirs, sizeof(theirs), &pid) ||
 	    gethostname(host, sizeof(host) - 1) != 0 || strcmp(theirs, host) != 0)
 		return false;
+	if (pid == (long)getpid())
+		return abandoned_here(owner);
 	return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
 }

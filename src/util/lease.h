@@ -38,9 +38,17 @@ bool lease_owner_parse(const char *owner, char *host, size_t cap, long *pid);
 
 /*
  * True if @owner names a process of this host that no longer exists (it
- * crashed or was killed): its lease may be taken over at once.  False for
+ * crashed or was killed), or a run of this process given to
+ * lease_owner_abandon(): its lease may be taken over at once.  False for
  * a live process, another host, or text that is not an owner.
  */
 bool lease_owner_dead(const char *owner);
+/*
+ * The run of this process whose owner text is @owner ended without giving
+ * its lease back (the state store could not be reached): a later run of
+ * this process may take that lease over at once (lease_owner_dead()).
+ * Thread-safe.
+ */
+void lease_owner_abandon(const char *owner);
 
 #endif /* LETHE_UTIL_LEASE_H */

@@ -359,6 +359,13 @@ CODE_LEN = 34               # META_CODE_LEN
 SUBJECT_LEN = 37            # HASH_TEXT_LEN
 
 
+def state_files(demo):
+    """The path the state store's own files start with: the SQLite store's file, or for
+    a PostgreSQL store <config dir>/var/state.db, never made itself (its intake log is
+    var/state.db-intake0 and -intake1 all the same)."""
+    return str(demo.dir / "var" / "state.db") if is_pg(demo.state_db) else str(demo.state_db)
+
+
 def intake_log(demo):
     """(code, app) of every request in the intake log (state.db-intake0 and -intake1),
     read as lethe reads it at start: groups from the start of each file while they carry
@@ -366,7 +373,7 @@ def intake_log(demo):
     and the payload) holds."""
     out = []
     for i in (0, 1):
-        path = str(demo.state_db) + "-intake%d" % i
+        path = state_files(demo) + "-intake%d" % i
         if not os.path.exists(path):
             continue
         with open(path, "rb") as f:
@@ -413,12 +420,19 @@ def deauthorizations(demo):
 
 
 def state_store_bytes(demo):
-    """The raw bytes of the state store, with its WAL (to look for clear-text ids); on
-    PostgreSQL every row of the store's tables as text (the server's files are not
-    lethe's: what a reader of the store sees is what counts there)."""
-    if is_pg(demo.state_db):
-        return pg_dump_text(demo.state_db)
+    """The raw bytes of the state store, with its WAL and intake log (to look for
+    clear-text ids); on PostgreSQL every row of the store's tables as text (the server's
+    files are not lethe's: what a reader of the store sees is what counts there) and the
+    intake log lethe keeps beside it."""
     data = b""
+    if is_pg(demo.state_db):
+        data = pg_dump_text(demo.state_db)
+        for suffix in ("-intake0", "-intake1"):
+            p = state_files(demo) + suffix
+            if os.path.exists(p):
+                with open(p, "rb") as f:
+                    data += f.read()
+        return data
     for suffix in ("", "-wal", "-journal", "-intake0", "-intake1"):
         p = str(demo.state_db) + suffix
         if os.path.exists(p):

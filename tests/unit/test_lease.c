@@ -92,6 +92,22 @@ test_lease_owner_dead_on_this_host_only(void **state)
 	assert_false(lease_owner_dead(gone));
 }
 
+/* A run of this process that could not give its lease back: dead for the next run here. */
+static void
+test_lease_owner_abandoned_run_is_dead(void **state)
+{
+	char run1[LEASE_OWNER_MAX], run2[LEASE_OWNER_MAX];
+
+	(void)state;
+	lease_owner_format(run1, sizeof(run1));
+	lease_owner_format(run2, sizeof(run2));
+	assert_false(lease_owner_dead(run1));
+	lease_owner_abandon(run1);
+	assert_true(lease_owner_dead(run1));
+	assert_false(lease_owner_dead(run2)); /* another run of this process: alive */
+	assert_false(lease_owner_dead("far-away-host:1:0123456789abcdef"));
+}
+
 int
 main(void)
 {
@@ -99,6 +115,7 @@ main(void)
 	    cmocka_unit_test(test_lease_owner_format_parses_back),
 	    cmocka_unit_test(test_lease_owner_parse_rejects_malformed),
 	    cmocka_unit_test(test_lease_owner_dead_on_this_host_only),
+	    cmocka_unit_test(test_lease_owner_abandoned_run_is_dead),
 	};
 
 	if (hash_init() != LETHE_OK)
