@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * config.h - lethe.yaml, the configuration file.
+ * config.h - lethe.yaml, the configuration file (config.c; the keys and
+ * secrets it names in config_keys.c).
  *
  * Relative paths in the file are relative to the file's directory, so a
  * configuration can be moved with its data.  Secrets (the anonymize key) are

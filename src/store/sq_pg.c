@@ -9,10 +9,11 @@
  * integers int8, texts text, blobs bytea (sent in binary), a NULL text or
  * blob as such, sq_bind_null() unknown (the server infers it, or text
  * where it cannot), a parameter the statement never uses text.  A
- * statement's SQL is rewritten once at prepare ("?N" to "$N", INSERT OR
- * IGNORE to ON CONFLICT DO NOTHING, SQLite's index hints dropped); the server-side statement is
- * prepared at its first step, when the parameters' types are known, and kept per connection by
- * (SQL, types) so that every later run is one round trip.
+ * statement's SQL is rewritten once at prepare (sq_pg_sql.c: "?N" to "$N",
+ * INSERT OR IGNORE to ON CONFLICT DO NOTHING, SQLite's index hints
+ * dropped); the server-side statement is prepared at its first step, when
+ * the parameters' types are known, and kept per connection by (SQL, types)
+ * so that every later run is one round trip.
  *
  * Writes are serialized across every worker of a store as SQLite
  * serializes them: sqpg_begin_write() is BEGIN + pg_advisory_xact_lock
@@ -25,7 +26,6 @@
  */
 #include "util/fmacros.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -34,7 +34,7 @@
 #include <strings.h>
 
 #include "store/sq_pg.h"
-#include "util/buf.h"
+#include "store/sq_pg_internal.h"
 #include "util/mem.h"
 #include "util/pq.h"
 
@@ -253,186 +253,11 @@ ready(struct pgc *c)
 	return true;
 }
 
-/* ---- the SQL's rewriting ---------------------------------------------------- */
-
-static bool
-word_char(char ch)
-{
-	return isalnum((unsigned char)ch) || ch == '_';
-}
-
-/* True if @p starts with @kw (upper case) as a whole word, case-insensitively. */
-static bool
-is_kw(const char *p, const char *kw)
-{
-	size_t n = strlen(kw);
-
-	return strncasecmp(p, kw, n) == 0 && !word_char(p[n]);
-}
-
-static const char *
-skip_space(const char *p)
-{
-	while (isspace((unsigned char)*p))
-		p++;
-	return p;
-}
-
-/* True if @sql opens, ends or rolls back a transaction or savepoint. */
-static bool
-txn_sql(const char *sql)
-{
-	const char *p = skip_space(sql);
-
-	return is_kw(p, "BEGIN") || is_kw(p, "COMMIT") || is_kw(p, "END") || is_kw(p, "ROLLBACK") ||
-	       is_kw(p, "SAVEPOINT") || is_kw(p, "RELEASE") || is_kw(p, "START");
-}
-
 static void
 watched(struct pgc *c)
 {
 	if (c->watch != NULL)
 		c->watch(c->watch_arg);
-}
-
-struct rewrite {
-	bool txn;      /* a transaction statement: sqpg_watch_txn()'s callback runs first */
-	bool unlocked; /* SQ_UNLOCKED: a write without the write lock */
-	int np;
-	unsigned char used[1000];
-	bool write, dml;
-};
-
-static char *
-rewrite(const char *sql, struct rewrite *rw)
-{
-	struct buf b;
-	const char *p = sql;
-	bool ignore = false, first = true, with = false;
-	size_t ret_at = 0; /* where a top-level RETURNING starts in the output (0: none) */
-	int depth = 0;
-
-	memset(rw, 0, sizeof(*rw));
-	rw->txn = txn_sql(sql);
-	rw->unlocked = strncmp(sql, SQ_UNLOCKED, strlen(SQ_UNLOCKED)) == 0;
-	buf_init(&b, 1u << 20);
-	while (*p != '\0') {
-		const char *s = p;
-
-		if (*p == '\'' || *p == '"') {
-			char quote = *p++;
-
-			while (*p != '\0' && !(*p == quote && p[1] != quote)) {
-				if (*p == quote)
-					p++; /* a doubled quote */
-				p++;
-			}
-			if (*p != '\0')
-				p++;
-			buf_add(&b, s, (size_t)(p - s));
-		} else if (p[0] == '-' && p[1] == '-') {
-			while (*p != '\0' && *p != '\n')
-				p++;
-			buf_add(&b, s, (size_t)(p - s));
-		} else if (p[0] == '/' && p[1] == '*') {
-			const char *end = strstr(p + 2, "*/");
-
-			p = end != NULL ? end + 2 : p + strlen(p);
-			buf_add(&b, s, (size_t)(p - s));
-		} else if (*p == '?') {
-			int n;
-
-			p++;
-			if (isdigit((unsigned char)*p)) {
-				n = 0;
-				while (isdigit((unsigned char)*p) && n < 100000)
-					n = n * 10 + (*p++ - '0');
-			} else {
-				n = rw->np + 1;
-			}
-			if (n > rw->np)
-				rw->np = n;
-			if (n > 0 && n <= (int)sizeof(rw->used))
-				rw->used[n - 1] = 1;
-			buf_addf(&b, "$%d", n);
-		} else if (word_char(*p) && (p == sql || !word_char(p[-1]))) {
-			while (word_char(*p))
-				p++;
-			if (first) {
-				first = false;
-				with = is_kw(s, "WITH");
-				rw->dml =
-				    is_kw(s, "INSERT") || is_kw(s, "UPDATE") || is_kw(s, "DELETE");
-				rw->write = rw->dml || is_kw(s, "CREATE") || is_kw(s, "ALTER") ||
-				            is_kw(s, "DROP");
-			} else if (with && (is_kw(s, "INSERT") || is_kw(s, "UPDATE") ||
-			                    is_kw(s, "DELETE"))) {
-				rw->dml = rw->write = true;
-			}
-			if (depth == 0 && ret_at == 0 && is_kw(s, "RETURNING"))
-				ret_at = b.len;
-			/* SQLite's index hints: PostgreSQL's planner takes none. */
-			if (is_kw(s, "INDEXED") && is_kw(skip_space(p), "BY")) {
-				p = skip_space(skip_space(p) + 2);
-				while (word_char(*p))
-					p++;
-				continue;
-			}
-			if (is_kw(s, "NOT") && is_kw(skip_space(p), "INDEXED")) {
-				p = skip_space(p) + 7;
-				continue;
-			}
-			buf_add(&b, s, (size_t)(p - s));
-			if (is_kw(s, "INSERT")) {
-				const char *q = skip_space(p);
-
-				if (is_kw(q, "OR") && is_kw(skip_space(q + 2), "IGNORE")) {
-					ignore = true;
-					p = skip_space(q + 2) + 6; /* "INSERT INTO ..." */
-				}
-			}
-		} else {
-			if (*p == '(')
-				depth++;
-			else if (*p == ')')
-				depth--;
-			buf_add(&b, p, 1);
-			p++;
-		}
-	}
-	if (ignore) {
-		char *out;
-
-		if (ret_at > 0) {
-			out = xasprintf("%.*sON CONFLICT DO NOTHING %s", (int)ret_at, buf_str(&b),
-			                buf_str(&b) + ret_at);
-		} else {
-			size_t n = b.len;
-
-			while (n > 0 &&
-			       (isspace((unsigned char)b.data[n - 1]) || b.data[n - 1] == ';'))
-				n--;
-			out = xasprintf("%.*s ON CONFLICT DO NOTHING", (int)n, buf_str(&b));
-		}
-		buf_free(&b);
-		return out;
-	}
-	{
-		char *out = xstrdup(buf_str(&b));
-
-		buf_free(&b);
-		return out;
-	}
-}
-
-char *
-sqpg_rewrite(const char *sql, int *nparams)
-{
-	struct rewrite rw;
-	char *out = rewrite(sql, &rw);
-
-	*nparams = rw.np;
-	return out;
 }
 
 /* ---- connections ------------------------------------------------------------ */
@@ -662,12 +487,12 @@ remember_set(struct pgc *c, const char *name, const char *sql)
 	size_t n = 0;
 	int i;
 
-	while (word_char(name[n]))
+	while (sqpg_word_char(name[n]))
 		n++;
 	for (i = 0; i < SETS_MAX && c->sets[i] != NULL; i++) {
-		const char *q = skip_space(c->sets[i] + 3);
+		const char *q = sqpg_skip_space(c->sets[i] + 3);
 
-		if (strncasecmp(q, name, n) == 0 && !word_char(q[n]))
+		if (strncasecmp(q, name, n) == 0 && !sqpg_word_char(q[n]))
 			break;
 	}
 	if (i == SETS_MAX)
@@ -682,14 +507,14 @@ savepoint_name(const char *p, char *out, size_t cap)
 {
 	size_t n = 0;
 
-	while (word_char(*p))
+	while (sqpg_word_char(*p))
 		p++; /* the statement's word */
-	p = skip_space(p);
-	if (is_kw(p, "TO"))
-		p = skip_space(p + 2);
-	if (is_kw(p, "SAVEPOINT"))
-		p = skip_space(p + 9);
-	while (word_char(p[n]) && n + 1 < cap) {
+	p = sqpg_skip_space(p);
+	if (sqpg_is_kw(p, "TO"))
+		p = sqpg_skip_space(p + 2);
+	if (sqpg_is_kw(p, "SAVEPOINT"))
+		p = sqpg_skip_space(p + 9);
+	while (sqpg_word_char(p[n]) && n + 1 < cap) {
 		out[n] = p[n];
 		n++;
 	}
@@ -705,21 +530,21 @@ savepoint_name(const char *p, char *out, size_t cap)
 static lethe_rc
 txn_stmt(struct pgc *c, const char *sql, struct lethe_err *err)
 {
-	const char *p = skip_space(sql);
+	const char *p = sqpg_skip_space(sql);
 	char name[64];
 
-	if (is_kw(p, "BEGIN") && is_kw(skip_space(p + 5), "IMMEDIATE"))
+	if (sqpg_is_kw(p, "BEGIN") && sqpg_is_kw(sqpg_skip_space(p + 5), "IMMEDIATE"))
 		return sqpg_begin_write((struct sq *)(void *)c, err);
-	if (is_kw(p, "COMMIT") || is_kw(p, "END"))
+	if (sqpg_is_kw(p, "COMMIT") || sqpg_is_kw(p, "END"))
 		return sqpg_commit((struct sq *)(void *)c, err);
-	if (is_kw(p, "ROLLBACK") && !is_kw(skip_space(p + 8), "TO")) {
+	if (sqpg_is_kw(p, "ROLLBACK") && !sqpg_is_kw(sqpg_skip_space(p + 8), "TO")) {
 		sqpg_rollback((struct sq *)(void *)c);
 		return LETHE_OK;
 	}
 	if (!ready(c))
 		return fail(c, err, "exec");
 	watched(c);
-	if (is_kw(p, "SAVEPOINT") && !c->txn) {
+	if (sqpg_is_kw(p, "SAVEPOINT") && !c->txn) {
 		if (!begin_locked(c)) {
 			lethe_rc rc = fail(c, err, "savepoint");
 
@@ -731,7 +556,7 @@ txn_stmt(struct pgc *c, const char *sql, struct lethe_err *err)
 	}
 	if (!run(c, sql))
 		return fail(c, err, "exec");
-	if (is_kw(p, "RELEASE") && c->sp_outer != NULL) {
+	if (sqpg_is_kw(p, "RELEASE") && c->sp_outer != NULL) {
 		savepoint_name(p, name, sizeof(name));
 		if (strcmp(name, c->sp_outer) == 0)
 			return sqpg_commit((struct sq *)(void *)c, err);
@@ -743,18 +568,18 @@ lethe_rc
 sqpg_exec(struct sq *sc, const char *sql, struct lethe_err *err)
 {
 	struct pgc *c = PGC(sc);
-	const char *p = skip_space(sql);
+	const char *p = sqpg_skip_space(sql);
 
-	if (txn_sql(sql))
+	if (sqpg_txn_sql(sql))
 		return txn_stmt(c, sql, err);
 	if (!ready(c))
 		return fail(c, err, "exec");
 	if (!run(c, sql))
 		return fail(c, err, "exec");
 	/* A session setting: repeated on the connection a reconnect makes. */
-	if (is_kw(p, "SET") && !is_kw(skip_space(p + 3), "LOCAL") &&
-	    !is_kw(skip_space(p + 3), "TRANSACTION"))
-		remember_set(c, skip_space(p + 3), sql);
+	if (sqpg_is_kw(p, "SET") && !sqpg_is_kw(sqpg_skip_space(p + 3), "LOCAL") &&
+	    !sqpg_is_kw(sqpg_skip_space(p + 3), "TRANSACTION"))
+		remember_set(c, sqpg_skip_space(p + 3), sql);
 	return LETHE_OK;
 }
 
@@ -765,12 +590,12 @@ sqpg_prepare(struct sq *sc, const char *sql, struct sq_stmt **out, struct lethe_
 {
 	struct pgc *c = PGC(sc);
 	struct pgst *q = xcalloc(1, sizeof(*q));
-	struct rewrite *rw = xmalloc(sizeof(*rw));
+	struct sqpg_sql *rw = xmalloc(sizeof(*rw));
 	int i;
 
 	q->kind = SQ_PG;
 	q->c = c;
-	q->sql = rewrite(sql, rw);
+	q->sql = sqpg_sql_rewrite(sql, rw);
 	q->np = rw->np;
 	q->write = rw->write;
 	q->dml = rw->dml;

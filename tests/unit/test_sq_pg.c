@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_sq_pg.c - unit tests of the SQL rewriting of src/store/sq_pg.c (no
- * server needed): parameters to "$N", INSERT OR IGNORE to ON CONFLICT DO
- * NOTHING, literals, quoted names and comments left alone.  The backend
+ * test_sq_pg.c - unit tests of the SQL rewriting of src/store/sq_pg_sql.c
+ * (no server needed): parameters to "$N", INSERT OR IGNORE to ON CONFLICT
+ * DO NOTHING, literals, quoted names and comments left alone.  The backend
  * against a real server: tests/e2e/test_pg_store.py.
  */
 #include "util/fmacros.h"
