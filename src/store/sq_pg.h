@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sq_pg.h - the PostgreSQL backend of sq.h (sq_pg.c; its SQL rewriting in
- * sq_pg_sql.c).
+ * sq_pg.h - the PostgreSQL backend of sq.h (sq_pg.c; its statements in
+ * sq_pg_stmt.c, its SQL rewriting in sq_pg_sql.c).
  *
  * sq.h's functions dispatch on the connection's kind: a connection and a
  * statement of either backend start with their enum sq_kind, and for

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * sq_pg_sql.c - the SQL's rewriting of the PostgreSQL backend of sq.h
- * (sq_pg.c): a statement written in the SQLite subset sq.h takes is
- * rewritten once, at prepare, for PostgreSQL ("?N" to "$N", INSERT OR
- * IGNORE to ON CONFLICT DO NOTHING, SQLite's index hints dropped), and
- * what sq_pg.c needs to know of it (parameters used, a write, a
- * transaction statement) is noted on the way.  Pure functions of their
- * arguments: any thread may call them.
+ * (sq_pg.c, sq_pg_stmt.c): a statement written in the SQLite subset sq.h
+ * takes is rewritten once, at prepare, for PostgreSQL ("?N" to "$N",
+ * INSERT OR IGNORE to ON CONFLICT DO NOTHING, SQLite's index hints
+ * dropped), and what sq_pg_stmt.c needs to know of it (parameters used, a
+ * write, a transaction statement) is noted on the way.  Pure functions of
+ * their arguments: any thread may call them.
  */
 #include "util/fmacros.h"
 
