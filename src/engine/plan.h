@@ -42,6 +42,8 @@ struct plan_step {
 	struct appdb_val *params;     /* its parameters (text borrowed from ids/map) */
 	size_t nparams;               /* number of parameters */
 	int64_t rows;                 /* rows matched when counted, else -1 */
+	bool spanned;                 /* counted with the key span below (plan_count) */
+	int64_t key_lo, key_hi;       /* if spanned: smallest and largest key matched */
 };
 
 struct plan {

@@ -849,6 +849,98 @@ test_plan_recount(void **state)
 	plan_free(p);
 }
 
+/* The SQLite driver, its dialect made PostgreSQL's in the one member tested. */
+static struct appdb_dialect lacks_key_dialect;
+static struct appdb_ops lacks_key_ops;
+static char *counted_sql[16];
+static size_t ncounted;
+
+/* Record each statement's text, then prepare it with SQLite. */
+static lethe_rc
+recording_prepare(struct appdb *db, const char *sql, struct appdb_stmt **st, struct lethe_err *err)
+{
+	if (ncounted < sizeof(counted_sql) / sizeof(counted_sql[0]))
+		counted_sql[ncounted++] = strdup(sql);
+	return appdb_sqlite_ops.prepare(db, sql, st, err);
+}
+
+static void
+counted_free(void)
+{
+	while (ncounted > 0)
+		free(counted_sql[--ncounted]);
+}
+
+/*
+ * Where secondary indexes do not end in the key (PostgreSQL), a step's
+ * count also takes the span of its keys, so that a delete step's windows
+ * start without reading the person's rows a second time; a step with no
+ * rows is spanned and empty.  Where they do (SQLite), the count's text is
+ * unchanged and no span is taken.
+ */
+static void
+test_plan_count_spans_where_indexes_lack_the_key(void **state)
+{
+	struct tu_fixture *f = *state;
+	struct plan_id id = {"email", "alice@example.com"};
+	struct plan_id nobody = {"email", "o'brien@example.com"};
+	const struct appdb_ops *saved = f->db->ops;
+	const struct plan_step *s;
+	struct plan *p;
+	size_t i;
+
+	lacks_key_ops = appdb_sqlite_ops;
+	lacks_key_dialect = *appdb_sqlite_ops.dialect;
+	lacks_key_dialect.index_ends_in_key = false;
+	lacks_key_ops.dialect = &lacks_key_dialect;
+	lacks_key_ops.prepare = recording_prepare;
+
+	/* SQLite: count(*) alone, as before. */
+	f->db->ops = &lacks_key_ops;
+	lacks_key_dialect.index_ends_in_key = true;
+	p = build_ok(f, "account", &id, 1, true);
+	f->db->ops = saved;
+	assert_true(ncounted > 0);
+	for (i = 0; i < ncounted; i++)
+		assert_int_equal(strncmp(counted_sql[i], "SELECT count(*) FROM ", 21), 0);
+	s = step_of(p, "messages");
+	assert_int_equal(s->rows, 6);
+	assert_false(s->spanned);
+	plan_free(p);
+	counted_free();
+
+	/* Indexes lacking the key: count, min and max in one statement. */
+	lacks_key_dialect.index_ends_in_key = false;
+	f->db->ops = &lacks_key_ops;
+	p = build_ok(f, "account", &id, 1, true);
+	f->db->ops = saved;
+	assert_true(ncounted > 0);
+	for (i = 0; i < ncounted; i++)
+		assert_non_null(strstr(counted_sql[i], "SELECT count(*), min("));
+	counted_free();
+	s = step_of(p, "messages");
+	assert_int_equal(s->rows, 6);
+	assert_true(s->spanned);
+	assert_int_equal(s->key_lo, 1);
+	assert_int_equal(s->key_hi, 6);
+	s = step_of(p, "channels");
+	assert_int_equal(s->rows, 3);
+	assert_true(s->spanned);
+	assert_int_equal(s->key_lo, 100);
+	assert_int_equal(s->key_hi, 102);
+	plan_free(p);
+
+	/* Nobody's messages: spanned, with no rows. */
+	f->db->ops = &lacks_key_ops;
+	p = build_ok(f, "account", &nobody, 1, true);
+	f->db->ops = saved;
+	counted_free();
+	s = step_of(p, "messages");
+	assert_int_equal(s->rows, 0);
+	assert_true(s->spanned);
+	plan_free(p);
+}
+
 /*
  * Identity values arrive as text (--id user_id=2) and are bound as TEXT.  A
  * column without a declared type has no affinity, so SQLite compares the
@@ -1234,6 +1326,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_plan_nobody_matches, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_plan_values_are_bound, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_plan_recount, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_plan_count_spans_where_indexes_lack_the_key, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_plan_identity_matches_untyped_integer_column,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_plan_predicate_too_big, setup, teardown),
