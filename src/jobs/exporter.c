@@ -16,6 +16,7 @@
 #include <sodium.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "db/appdb.h"
@@ -38,8 +39,10 @@
 #define OPEN_RETRY_MS 5000 /* the databases cannot be opened */
 #define EXPIRE_BATCH 64    /* archives deleted per tick at most */
 #define EXPORT_LEASE_MS (60 * 60 * 1000) /* an export's build on a shared store, at most */
-#define SWEEP_MS 60000          /* orphaned archives looked for at start, then this often */
-#define SWEEP_GRACE_S 600       /* shared export.dir: files younger than this are kept */
+#define SWEEP_MS 60000    /* orphaned archives looked for at start, then this often */
+#define SWEEP_GRACE_S 600 /* shared export.dir: files younger than this are kept */
+#define LOCK_TRIES 20     /* shared lock: tries, LOCK_NAP_NS apart (a sibling's start) */
+#define LOCK_NAP_NS 50000000L
 #define FILE_SUFFIX ".lx"       /* an archive's file: "<request id>-<16 hex>.lx" */
 #define LOCK_NAME ".lethe.lock" /* export.dir's lock file (exporter_dir_lock()) */
 
@@ -155,7 +158,9 @@ exporter_sweep(struct store *st, const char *dir, int64_t grace_s, int64_t *n,
 /*
  * Take the lock of @fd (lock file @path) shared between the lethes of store
  * @id: the first takes it exclusively, writes @id into it and converts to
- * shared; later ones take it shared and check the id they read.
+ * shared; later ones take it shared and check the id they read.  A
+ * sibling starting at the same time holds it exclusively for a moment:
+ * retried LOCK_TRIES times before LETHE_E_BUSY.
  */
 static lethe_rc
 lock_shared(int fd, const char *dir, const char *path, const char *id, struct lethe_err *err)
@@ -163,17 +168,27 @@ lock_shared(int fd, const char *dir, const char *path, const char *id, struct le
 	char got[128] = {0};
 	size_t len = strlen(id);
 	ssize_t n;
+	int r = -1;
 
 	if (len >= sizeof(got))
 		return lethe_err_set(err, LETHE_E_INTERNAL, "a store id is too long");
-	if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
-		if (ftruncate(fd, 0) != 0 || pwrite(fd, id, len, 0) != (ssize_t)len)
-			return lethe_err_set(err, LETHE_E_IO, "cannot write %s: %s", path,
-			                     strerror(errno));
-		(void)fsync(fd);
+	for (int i = 0; i < LOCK_TRIES && r != 0; i++) {
+		struct timespec nap = {0, LOCK_NAP_NS};
+
+		if (i > 0)
+			nanosleep(&nap, NULL);
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			if (ftruncate(fd, 0) != 0 || pwrite(fd, id, len, 0) != (ssize_t)len)
+				return lethe_err_set(err, LETHE_E_IO, "cannot write %s: %s", path,
+				                     strerror(errno));
+			(void)fsync(fd);
+		}
+		/* Converting is not atomic: the id is read back once it is shared. */
+		r = flock(fd, LOCK_SH | LOCK_NB);
+		if (r != 0 && errno != EWOULDBLOCK)
+			break;
 	}
-	/* Converting is not atomic: the id is read back once it is shared. */
-	if (flock(fd, LOCK_SH | LOCK_NB) != 0)
+	if (r != 0)
 		return errno == EWOULDBLOCK
 		           ? lethe_err_set(err, LETHE_E_BUSY,
 		                           "export.dir %s is used by another lethe (its lock %s is "
