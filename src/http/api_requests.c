@@ -276,7 +276,7 @@ static void
 request_export(struct server *s, struct request *r, const struct api_key *key, const char *code)
 {
 	struct service_download *d = NULL;
-	struct service_export_view v;
+	struct service_export_view v = {0};
 	struct lethe_err err = {0};
 	char actor[ACTOR_MAX];
 	lethe_rc rc;
@@ -284,7 +284,9 @@ request_export(struct server *s, struct request *r, const struct api_key *key, c
 	actor_of(key, false, actor);
 	/* The app downloads only the exports it asked for, as it acts on its own only. */
 	rc = service_export_open_api(s->svc, code, "app", actor, &d, &v, &err);
-	if (rc != LETHE_OK)
+	if (rc == LETHE_E_UNAVAILABLE && v.absent)
+		http_reply_error(r, rc, err.msg); /* a fixed text: retry, or share export.dir */
+	else if (rc != LETHE_OK)
 		reply_failed(r, rc, &err, "read");
 	else
 		http_reply_download(r, d, &v);

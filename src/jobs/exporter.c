@@ -16,6 +16,7 @@
 #include <sodium.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "db/appdb.h"
@@ -28,6 +29,7 @@
 #include "util/lease.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/pq.h"
 #include "util/seal.h"
 #include "util/timeutil.h"
 #include "util/worker.h"
@@ -37,7 +39,10 @@
 #define OPEN_RETRY_MS 5000 /* the databases cannot be opened */
 #define EXPIRE_BATCH 64    /* archives deleted per tick at most */
 #define EXPORT_LEASE_MS (60 * 60 * 1000) /* an export's build on a shared store, at most */
-#define SWEEP_MS 60000          /* orphaned archives looked for at start, then this often */
+#define SWEEP_MS 60000    /* orphaned archives looked for at start, then this often */
+#define SWEEP_GRACE_S 600 /* shared export.dir: files younger than this are kept */
+#define LOCK_TRIES 20     /* shared lock: tries, LOCK_NAP_NS apart (a sibling's start) */
+#define LOCK_NAP_NS 50000000L
 #define FILE_SUFFIX ".lx"       /* an archive's file: "<request id>-<16 hex>.lx" */
 #define LOCK_NAME ".lethe.lock" /* export.dir's lock file (exporter_dir_lock()) */
 
@@ -46,6 +51,7 @@ struct exporter {
 	const struct datamap *dm;       /* the validated data map */
 	runner_done_fn done;            /* completion callback (metrics), or NULL */
 	int lock_fd;                    /* export.dir's lock (exporter_dir_lock()), or -1 */
+	char *store_id;                 /* its shared lock's store id (PostgreSQL), or NULL */
 	struct worker w;                /* the thread */
 	double last_tick;               /* time_mono_ms() of the last expiry pass */
 	double last_sweep;              /* time_mono_ms() of the last exporter_sweep(), 0: none */
@@ -96,8 +102,21 @@ archive_name(const char *name, bool *part)
 	return *part || *p == '\0';
 }
 
+/* Whether file @name of @dir was changed less than @grace_s seconds ago (or cannot be read). */
+static bool
+young(const char *dir, const char *name, int64_t grace_s)
+{
+	struct stat sb;
+	char *path = xasprintf("%s/%s", dir, name);
+	bool r = stat(path, &sb) != 0 || (int64_t)time(NULL) - (int64_t)sb.st_mtime < grace_s;
+
+	free(path);
+	return r;
+}
+
 lethe_rc
-exporter_sweep(struct store *st, const char *dir, int64_t *n, struct lethe_err *err)
+exporter_sweep(struct store *st, const char *dir, int64_t grace_s, int64_t *n,
+               struct lethe_err *err)
 {
 	DIR *d;
 	struct dirent *e;
@@ -118,6 +137,9 @@ exporter_sweep(struct store *st, const char *dir, int64_t *n, struct lethe_err *
 		/* Only names this thread makes: a shared or wrong dir keeps its other files. */
 		if (!archive_name(e->d_name, &part))
 			continue;
+		/* A sibling's archive between its rename and its commit is young. */
+		if (grace_s > 0 && young(dir, e->d_name, grace_s))
+			continue;
 		if (part)
 			live = false;
 		else
@@ -133,8 +155,60 @@ exporter_sweep(struct store *st, const char *dir, int64_t *n, struct lethe_err *
 	return rc;
 }
 
+/*
+ * Take the lock of @fd (lock file @path) shared between the lethes of store
+ * @id: the first takes it exclusively, writes @id into it and converts to
+ * shared; later ones take it shared and check the id they read.  A
+ * sibling starting at the same time holds it exclusively for a moment:
+ * retried LOCK_TRIES times before LETHE_E_BUSY.
+ */
+static lethe_rc
+lock_shared(int fd, const char *dir, const char *path, const char *id, struct lethe_err *err)
+{
+	char got[128] = {0};
+	size_t len = strlen(id);
+	ssize_t n;
+	int r = -1;
+
+	if (len >= sizeof(got))
+		return lethe_err_set(err, LETHE_E_INTERNAL, "a store id is too long");
+	for (int i = 0; i < LOCK_TRIES && r != 0; i++) {
+		struct timespec nap = {0, LOCK_NAP_NS};
+
+		if (i > 0)
+			nanosleep(&nap, NULL);
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			if (ftruncate(fd, 0) != 0 || pwrite(fd, id, len, 0) != (ssize_t)len)
+				return lethe_err_set(err, LETHE_E_IO, "cannot write %s: %s", path,
+				                     strerror(errno));
+			(void)fsync(fd);
+		}
+		/* Converting is not atomic: the id is read back once it is shared. */
+		r = flock(fd, LOCK_SH | LOCK_NB);
+		if (r != 0 && errno != EWOULDBLOCK)
+			break;
+	}
+	if (r != 0)
+		return errno == EWOULDBLOCK
+		           ? lethe_err_set(err, LETHE_E_BUSY,
+		                           "export.dir %s is used by another lethe (its lock %s is "
+		                           "held); give each lethe serve its own export.dir",
+		                           dir, path)
+		           : lethe_err_set(err, LETHE_E_IO, "cannot lock %s: %s", path,
+		                           strerror(errno));
+	n = pread(fd, got, sizeof(got) - 1, 0);
+	if (n < 0)
+		return lethe_err_set(err, LETHE_E_IO, "cannot read %s: %s", path, strerror(errno));
+	if ((size_t)n != len || memcmp(got, id, len) != 0)
+		return lethe_err_set(err, LETHE_E_BUSY,
+		                     "export.dir %s is used by a lethe of another state store "
+		                     "(its lock %s names another); give it its own export.dir",
+		                     dir, path);
+	return LETHE_OK;
+}
+
 lethe_rc
-exporter_dir_lock(const char *dir, int *fd, struct lethe_err *err)
+exporter_dir_lock(const char *dir, const char *shared_id, int *fd, struct lethe_err *err)
 {
 	struct stat sb;
 	char *path = NULL;
@@ -155,6 +229,12 @@ exporter_dir_lock(const char *dir, int *fd, struct lethe_err *err)
 	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (*fd < 0) {
 		rc = lethe_err_set(err, LETHE_E_IO, "cannot open %s: %s", path, strerror(errno));
+	} else if (shared_id != NULL) {
+		rc = lock_shared(*fd, dir, path, shared_id, err);
+		if (rc != LETHE_OK) {
+			close(*fd);
+			*fd = -1;
+		}
 	} else if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
 		rc = errno == EWOULDBLOCK
 		         ? lethe_err_set(err, LETHE_E_BUSY,
@@ -376,7 +456,7 @@ build_export(struct exporter *x, struct appdb *db, struct store *st, struct stor
 		sealstream_keygen(key);
 		/* export.dir could not be locked at start: not written until it is. */
 		if (x->lock_fd < 0)
-			rc = exporter_dir_lock(cfg->exports.dir, &x->lock_fd, &err);
+			rc = exporter_dir_lock(cfg->exports.dir, x->store_id, &x->lock_fd, &err);
 		if (rc == LETHE_OK)
 			rc = export_to_file(plan, db, &o, cfg->exports.dir, name, key, &res, &err);
 	}
@@ -455,17 +535,22 @@ exporter_main(struct worker *w, void *arg)
 		/*
 		 * A crash's leftovers (.part files, archives whose row never
 		 * committed) at start; then now and again the files of archives
-		 * withdrawn by a path that did not unlink them.  Safe: only this
-		 * thread writes archives in export.dir (the daemon holds its lock,
-		 * exporter_dir_lock()), and none is between its rename and its
-		 * commit here.  Not before the lock is taken (the first build takes it
-		 * if the start could not).
+		 * withdrawn by a path that did not unlink them.  Safe: on SQLite
+		 * only this thread writes archives in export.dir (the daemon holds
+		 * its lock exclusively, exporter_dir_lock()), and none is between
+		 * its rename and its commit here.  On PostgreSQL the workers of the
+		 * store share the dir: a sibling's file younger than SWEEP_GRACE_S
+		 * may be between its rename and its commit (or being written), and
+		 * stays.  Not before the lock is taken (the first build takes it if
+		 * the start could not).
 		 */
 		if (x->lock_fd >= 0 && (x->last_sweep == 0 || now - x->last_sweep >= SWEEP_MS)) {
 			int64_t n = 0;
 
 			x->last_sweep = now;
-			if (exporter_sweep(st, x->cfg->exports.dir, &n, &err) != LETHE_OK)
+			if (exporter_sweep(st, x->cfg->exports.dir,
+			                   x->store_id != NULL ? SWEEP_GRACE_S : 0, &n,
+			                   &err) != LETHE_OK)
 				log_warnx("exporter: %s", err.msg);
 			else if (n > 0)
 				log_info("exporter: removed %lld unfinished or orphaned archives",
@@ -519,6 +604,23 @@ exporter_main(struct worker *w, void *arg)
 	store_close(st);
 }
 
+/*
+ * The id a PostgreSQL store's workers write in export.dir's lock: a keyed
+ * hash of the state store's URL (password redacted) under the anonymize
+ * key, so that only lethes of one store and one key share the dir.
+ */
+static char *
+store_id_of(const struct lethe_config *cfg)
+{
+	uint8_t h[16];
+	char hex[2 * sizeof(h) + 1];
+
+	crypto_generichash(h, sizeof(h), (const uint8_t *)cfg->state_shown,
+	                   strlen(cfg->state_shown), cfg->key, sizeof(cfg->key));
+	sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+	return xasprintf("lethe-store %s\n", hex);
+}
+
 lethe_rc
 exporter_start(const struct lethe_config *cfg, const struct datamap *dm, runner_done_fn done,
                struct exporter **out, struct lethe_err *err)
@@ -534,11 +636,15 @@ exporter_start(const struct lethe_config *cfg, const struct datamap *dm, runner_
 	x->done = done;
 	/*
 	 * Another lethe's archives would look like orphans to the sweep: its
-	 * lock refuses the start.  A dir that cannot be made (yet) does not:
+	 * lock refuses the start (but not a worker of the same PostgreSQL
+	 * store's: store_id_of()).  A dir that cannot be made (yet) does not:
 	 * exports fail, and the lock is taken again once it can be.
 	 */
-	rc = exporter_dir_lock(cfg->exports.dir, &x->lock_fd, &lerr);
+	if (pq_is_url(cfg->state_db))
+		x->store_id = store_id_of(cfg);
+	rc = exporter_dir_lock(cfg->exports.dir, x->store_id, &x->lock_fd, &lerr);
 	if (rc == LETHE_E_BUSY) {
+		free(x->store_id);
 		free(x);
 		return lethe_err_set(err, rc, "%s", lerr.msg);
 	}
@@ -548,6 +654,7 @@ exporter_start(const struct lethe_config *cfg, const struct datamap *dm, runner_
 	if (!worker_start(&x->w, "lethe-exporter", exporter_main, x)) {
 		worker_destroy(&x->w);
 		exporter_dir_unlock(x->lock_fd);
+		free(x->store_id);
 		free(x);
 		return lethe_err_set(err, LETHE_E_INTERNAL, "cannot start the exporter");
 	}
@@ -572,5 +679,6 @@ exporter_stop(struct exporter *x)
 	worker_stop(&x->w);
 	worker_destroy(&x->w);
 	exporter_dir_unlock(x->lock_fd); /* the thread is joined: no archive is written now */
+	free(x->store_id);
 	free(x);
 }

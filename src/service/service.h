@@ -612,6 +612,7 @@ struct service_export_view {
 	bool mailable; /* ready, mail on and a confirmed address kept: new links can be mailed */
 	bool lost;     /* deleted before its end, not cancelled: its file was found missing */
 	bool erased;   /* deleted with the person's account (an erasure of it completed) */
+	bool absent;   /* ready, its file not in this worker's export.dir (PostgreSQL store) */
 };
 
 /* An archive opened for download: decrypted chunk by chunk (service_download_read()). */

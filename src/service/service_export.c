@@ -26,6 +26,7 @@
 #include "service/service_internal.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/pq.h"
 #include "util/seal.h"
 #include "util/sealstream.h"
 #include "util/timeutil.h"
@@ -257,6 +258,22 @@ open_locked(struct service *svc, const struct store_request *r, struct service_d
 		goto out;
 	}
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/*
+	 * On a PostgreSQL state store several workers share the rows: a file
+	 * missing here may be on another worker's disk (an export.dir not
+	 * shared, a misrouted download), so it is an error answer, never a
+	 * deletion.  On SQLite this lethe is the only one: the file is lost.
+	 */
+	if (fd < 0 && errno == ENOENT && pq_is_url(svc->cfg->state_db)) {
+		log_warnx("request %lld: its export archive file is not in this worker's "
+		          "export.dir",
+		          (long long)r->id);
+		view->absent = true;
+		rc = lethe_err_set(err, LETHE_E_UNAVAILABLE,
+		                   "the archive is not on this worker; try again later "
+		                   "(the workers must share export.dir)");
+		goto out;
+	}
 	if (fd < 0 && errno == ENOENT) {
 		rc = lose(svc, r, view, err);
 		goto out;

@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -320,7 +321,7 @@ test_exporter_sweep_keeps_live_archives(void **state)
 
 	snprintf(dir, sizeof(dir), "%s/exports", f->dir);
 	/* No directory yet: nothing to do. */
-	assert_int_equal(exporter_sweep(f->st, dir, &n, &err), LETHE_OK);
+	assert_int_equal(exporter_sweep(f->st, dir, 0, &n, &err), LETHE_OK);
 	assert_int_equal(n, 0);
 	assert_int_equal(mkdir(dir, 0700), 0);
 	put(f->st, a, "1-0123456789abcdef.lx", 100, 900);
@@ -340,7 +341,7 @@ test_exporter_sweep_keeps_live_archives(void **state)
 	touch(dir, "6-0123456789abcde.lx");
 	touch(dir, "7-0123456789abcdef.lx.old");
 	touch(dir, "-0123456789abcdef.lx");
-	assert_int_equal(exporter_sweep(f->st, dir, &n, &err), LETHE_OK);
+	assert_int_equal(exporter_sweep(f->st, dir, 0, &n, &err), LETHE_OK);
 	assert_int_equal(n, 3);
 	assert_true(exists(dir, "1-0123456789abcdef.lx"));
 	assert_false(exists(dir, "2-0123456789abcdef.lx"));
@@ -366,25 +367,81 @@ test_exporter_dir_lock(void **state)
 	int fd = -1, fd2 = -1;
 
 	snprintf(dir, sizeof(dir), "%s/exports-locked", f->dir);
-	assert_int_equal(exporter_dir_lock(dir, &fd, &err), LETHE_OK);
+	assert_int_equal(exporter_dir_lock(dir, NULL, &fd, &err), LETHE_OK);
 	assert_true(fd >= 0);
 	assert_int_equal(stat(dir, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0700);
 	assert_true(exists(dir, ".lethe.lock"));
 	/* Another holder (another open file, as another process has) is refused. */
-	assert_int_equal(exporter_dir_lock(dir, &fd2, &err), LETHE_E_BUSY);
+	assert_int_equal(exporter_dir_lock(dir, NULL, &fd2, &err), LETHE_E_BUSY);
 	assert_int_equal(fd2, -1);
 	assert_non_null(strstr(err.msg, "is used by another lethe"));
 	/* The sweep never takes the lock file for an archive. */
-	assert_int_equal(exporter_sweep(f->st, dir, NULL, &err), LETHE_OK);
+	assert_int_equal(exporter_sweep(f->st, dir, 0, NULL, &err), LETHE_OK);
 	assert_true(exists(dir, ".lethe.lock"));
 	exporter_dir_unlock(fd);
-	assert_int_equal(exporter_dir_lock(dir, &fd2, &err), LETHE_OK);
+	assert_int_equal(exporter_dir_lock(dir, NULL, &fd2, &err), LETHE_OK);
 	exporter_dir_unlock(fd2);
 	/* A file where the dir should be: a clear error, no lock. */
 	snprintf(dir, sizeof(dir), "%s/exports-locked/.lethe.lock", f->dir);
-	assert_int_equal(exporter_dir_lock(dir, &fd, &err), LETHE_E_IO);
+	assert_int_equal(exporter_dir_lock(dir, NULL, &fd, &err), LETHE_E_IO);
 	assert_int_equal(fd, -1);
+}
+
+/* A PostgreSQL store's workers share the lock; another store and a SQLite lethe are refused. */
+static void
+test_exporter_dir_lock_shared(void **state)
+{
+	struct tu_store *f = *state;
+	struct lethe_err err = {0};
+	char dir[128];
+	int fd = -1, fd2 = -1, fd3 = -1;
+
+	snprintf(dir, sizeof(dir), "%s/exports-shared", f->dir);
+	assert_int_equal(exporter_dir_lock(dir, "store A", &fd, &err), LETHE_OK);
+	assert_int_equal(exporter_dir_lock(dir, "store A", &fd2, &err), LETHE_OK);
+	assert_true(fd >= 0 && fd2 >= 0);
+	assert_int_equal(exporter_dir_lock(dir, "store B", &fd3, &err), LETHE_E_BUSY);
+	assert_int_equal(fd3, -1);
+	assert_non_null(strstr(err.msg, "another state store"));
+	assert_int_equal(exporter_dir_lock(dir, NULL, &fd3, &err), LETHE_E_BUSY);
+	assert_int_equal(fd3, -1);
+	exporter_dir_unlock(fd);
+	exporter_dir_unlock(fd2);
+	/* All gone: another store may have it, and writes its own id. */
+	assert_int_equal(exporter_dir_lock(dir, "store B", &fd3, &err), LETHE_OK);
+	assert_int_equal(exporter_dir_lock(dir, "store A", &fd, &err), LETHE_E_BUSY);
+	exporter_dir_unlock(fd3);
+	/* A SQLite lethe's exclusive lock keeps the workers out. */
+	assert_int_equal(exporter_dir_lock(dir, NULL, &fd, &err), LETHE_OK);
+	assert_int_equal(exporter_dir_lock(dir, "store A", &fd2, &err), LETHE_E_BUSY);
+	exporter_dir_unlock(fd);
+}
+
+/* With a grace period the sweep keeps young files (a sibling's fresh archive). */
+static void
+test_exporter_sweep_grace(void **state)
+{
+	struct tu_store *f = *state;
+	struct lethe_err err = {0};
+	struct timespec old[2] = {{.tv_sec = 1000000000}, {.tv_sec = 1000000000}};
+	char dir[128], path[256];
+	int64_t n = -1;
+
+	snprintf(dir, sizeof(dir), "%s/exports-grace", f->dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	touch(dir, "3-fedcba9876543210.lx");      /* renamed, not yet committed */
+	touch(dir, "4-00000000deadbeef.lx.part"); /* being written */
+	touch(dir, "5-fedcba9876543210.lx");
+	snprintf(path, sizeof(path), "%s/5-fedcba9876543210.lx", dir);
+	assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+	assert_int_equal(exporter_sweep(f->st, dir, 600, &n, &err), LETHE_OK);
+	assert_int_equal(n, 1);
+	assert_true(exists(dir, "3-fedcba9876543210.lx"));
+	assert_true(exists(dir, "4-00000000deadbeef.lx.part"));
+	assert_false(exists(dir, "5-fedcba9876543210.lx"));
+	assert_int_equal(exporter_sweep(f->st, dir, 0, &n, &err), LETHE_OK);
+	assert_int_equal(n, 2);
 }
 
 int
@@ -398,6 +455,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_exporter_sweep_keeps_live_archives, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_exporter_dir_lock, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_exporter_dir_lock_shared, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_exporter_sweep_grace, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
