@@ -9,6 +9,7 @@
  */
 #include "util/fmacros.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,8 @@ main(int argc, char **argv)
 	const char blob[5] = {'a', 0, 'b', (char)0xff, 0};
 	char *bad = NULL;
 	int64_t pid;
+	size_t heap;
+	int i;
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: sq_pg_probe URL\n");
@@ -193,6 +196,21 @@ main(int argc, char **argv)
 	q = NULL;
 	sqpg_rollback(c);
 	sqpg_rollback(c2);
+
+	/*
+	 * A failed statement stepped again without sq_reset: each try's result is
+	 * freed (heap in use stays flat; a kept PGresult is a few KiB a try).
+	 */
+	sqpg_prepare(c, "SELECT CAST(?1 AS INTEGER) / 0", &q, &err);
+	sqpg_bind_int(q, 1, 1);
+	CHECK("failed step", sqpg_step(q) == SQ_ERROR && sqpg_step(q) == SQ_ERROR, "no error");
+	heap = mallinfo2().uordblks;
+	for (i = 0; i < 300; i++)
+		sqpg_step(q);
+	CHECK("failed step freed", mallinfo2().uordblks < heap + 64 * 1024, "heap grew by %zu",
+	      mallinfo2().uordblks - heap);
+	sqpg_finalize(q);
+	q = NULL;
 
 	/* A lost connection: this statement fails (retry), the next one reconnects. */
 	pid = one_int(c, "SELECT pg_backend_pid()");
