@@ -231,6 +231,30 @@ main(int argc, char **argv)
 	q = NULL;
 	CHECK("search_path kept", one_int(c, "SELECT count(*) FROM t") == 2, "%s", sqpg_errmsg(c));
 
+	/*
+	 * A session whose statements would not resolve to schema lethe (as behind
+	 * a transaction-mode pooler without the role's setting) is refused.
+	 */
+	CHECK("set public", sqpg_exec(c, "SET search_path = public", &err) == LETHE_OK, "%s",
+	      err.msg);
+	pid = one_int(c, "SELECT pg_backend_pid()");
+	sqpg_prepare(c2, "SELECT pg_terminate_backend(CAST(?1 AS INTEGER))", &q, &err);
+	sqpg_bind_int(q, 1, pid);
+	CHECK("terminate again", sqpg_step(q) == SQ_ROW && sqpg_col_int(q, 0) == 1, "%s",
+	      sqpg_errmsg(c2));
+	sqpg_finalize(q);
+	q = NULL;
+	one_int(c, "SELECT 1"); /* sees the lost connection */
+	CHECK("schema refused",
+	      one_int(c, "SELECT count(*) FROM t") == -1 &&
+	          strstr(sqpg_errmsg(c), "search_path is not lethe") != NULL &&
+	          strstr(sqpg_errmsg(c), "docs/scale-out.md") != NULL && !sqpg_err_retry(c),
+	      "%s", sqpg_errmsg(c));
+	CHECK("schema still refused", one_int(c, "SELECT count(*) FROM t") == -1, "ran on public");
+	sqpg_close(c);
+	c = NULL;
+	CHECK("reopen", sq_pg_open(argv[1], &c, &err) == LETHE_OK, "%s", err.msg);
+
 	/* A refused connection: the message redacts the password. */
 	bad = xasprintf("postgresql://postgres:s3cr3t@/nodb?host=/nonexistent");
 	sqpg_close(c2);
