@@ -38,7 +38,11 @@ pg_quote_one(struct buf *b, const char *name, size_t n)
 	return rc;
 }
 
-/* "a.b" -> "a"."b" (a schema-qualified table); anything else one identifier. */
+/*
+ * "a.b" -> "a"."b" (a schema-qualified table); anything else one identifier.
+ * Only a table name may be qualified: the predicates below name a column,
+ * quoted whole (pg_quote_one), so a column "a.b" stays one identifier.
+ */
 static lethe_rc
 pg_quote(struct buf *b, const char *name)
 {
@@ -75,7 +79,7 @@ pg_is_integer(struct buf *b, const char *col)
 	lethe_rc rc = buf_adds(b, "pg_typeof(");
 
 	if (rc == LETHE_OK)
-		rc = pg_quote(b, col);
+		rc = pg_quote_one(b, col, strlen(col));
 	if (rc == LETHE_OK)
 		rc = buf_adds(b,
 		              ") IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype)");
@@ -94,12 +98,12 @@ pg_is_datetime_text(struct buf *b, const char *col)
 	lethe_rc rc = buf_adds(b, "(pg_typeof(");
 
 	if (rc == LETHE_OK)
-		rc = pg_quote(b, col);
+		rc = pg_quote_one(b, col, strlen(col));
 	if (rc == LETHE_OK)
 		rc = buf_adds(b, ") IN ('timestamp with time zone'::regtype, 'timestamp without "
 		                 "time zone'::regtype, 'date'::regtype) OR ");
 	if (rc == LETHE_OK)
-		rc = pg_quote(b, col);
+		rc = pg_quote_one(b, col, strlen(col));
 	if (rc == LETHE_OK)
 		rc = buf_adds(b, "::text ~ '^.{4}-.{2}-.{2} .{2}:.{2}:.{2}')");
 	return rc;
@@ -123,7 +127,7 @@ pg_is_hex_text(struct buf *b, const char *col, const char *prefix, size_t len)
 
 	if (!re_literal_ok(prefix) || n > len)
 		return LETHE_E_INTERNAL;
-	rc = pg_quote(b, col);
+	rc = pg_quote_one(b, col, strlen(col));
 	if (rc == LETHE_OK)
 		rc = buf_addf(b, "::text ~ '^%s[0-9a-f]{%zu}$'", prefix, len - n);
 	return rc;

@@ -116,7 +116,46 @@ forget_preps(struct pgc *c)
 	c->nprep = 0;
 }
 
-/* The session's settings: the schema, then every SET the store gave. */
+/*
+ * True if the connection's statements resolve to schema SQPG_SCHEMA (or,
+ * before the first migration made it, would: the search_path names it).
+ * Behind a transaction-mode pooler the session's SET does not stick and
+ * the next statement may meet a server connection whose search_path is
+ * the default, where the store's tables would be the app's in "public":
+ * refused (not retried) unless the role's own setting names the schema.
+ */
+static bool
+schema_ok(struct pgc *c)
+{
+	const struct pq_api *pq = c->pq;
+	PGresult *res = pq->exec(
+	    c->conn, "SELECT COALESCE(current_schema() = '" SQPG_SCHEMA "' OR (current_schema() IS "
+	             "NULL AND to_regnamespace('" SQPG_SCHEMA "') IS NULL AND "
+	             "current_setting('search_path') = '" SQPG_SCHEMA "'), FALSE), "
+	             "COALESCE(current_schema(), 'none')");
+	bool ok = false;
+
+	if (res == NULL || pq->resultStatus(res) != PGRES_TUPLES_OK || pq->ntuples(res) != 1) {
+		sqpg_fail_res(c, res);
+	} else if (strcmp(pq->getvalue(res, 0, 0), "t") == 0) {
+		ok = true;
+	} else {
+		set_msg(
+		    c,
+		    "the state store's search_path is not " SQPG_SCHEMA
+		    " (its statements would use schema %.64s): behind a transaction-mode pooler "
+		    "set it on the role (ALTER ROLE ... SET search_path = " SQPG_SCHEMA
+		    "); see docs/scale-out.md",
+		    pq->getvalue(res, 0, 1));
+		c->retry = false;
+	}
+	sqpg_note_txn(c);
+	if (res != NULL)
+		pq->clear(res);
+	return ok;
+}
+
+/* The session's settings: the schema, then every SET the store gave; then the schema checked. */
 static bool
 setup(struct pgc *c)
 {
@@ -127,7 +166,7 @@ setup(struct pgc *c)
 	for (i = 0; i < SETS_MAX && c->sets[i] != NULL; i++)
 		if (!sqpg_run(c, c->sets[i]))
 			return false;
-	return true;
+	return schema_ok(c);
 }
 
 bool
@@ -151,8 +190,11 @@ sqpg_ready(struct pgc *c)
 	c->lost = false;
 	c->gen++;
 	forget_preps(c);
-	if (!setup(c))
+	if (!setup(c)) {
+		c->lost =
+		    true; /* never run on a session not set up: the next statement tries again */
 		return false;
+	}
 	c->retry = false;
 	return true;
 }

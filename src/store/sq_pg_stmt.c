@@ -322,6 +322,13 @@ first_step(struct pgst *q)
 	int i;
 
 	c->retry = false;
+	/* Stepped again after a failure without sq_reset: nothing of the last run kept. */
+	drop_row(q);
+	if (q->res != NULL) {
+		pq->clear(q->res);
+		q->res = NULL;
+	}
+	q->row = q->nrows = 0;
 	/* BEGIN, COMMIT, SAVEPOINT...: run as they are, with SQLite's meaning. */
 	if (q->txn) {
 		q->ran = true;
@@ -358,6 +365,9 @@ first_step(struct pgst *q)
 	s = q->res != NULL ? pq->resultStatus(q->res) : PGRES_FATAL_ERROR;
 	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
 		sqpg_fail_res(c, q->res);
+		if (q->res != NULL)
+			pq->clear(q->res);
+		q->res = NULL;
 		sqpg_note_txn(c);
 		if (own)
 			sqpg_rollback((struct sq *)(void *)c);

@@ -5,8 +5,9 @@ test_sq_pg_backend runs tests/unit/sq_pg_probe against a fresh database of
 the session's PostgreSQL server: the backend of sq.h (store/sq_pg.c) itself,
 typed parameters, results read back (text, integers, bytea, booleans,
 NULL), INSERT OR IGNORE, the write lock between two connections, a lost
-connection (an error, then a reconnect) and a password kept out of
-messages.  The others run the lethe binary with `state.database:` set to
+connection (an error, then a reconnect), a failed statement stepped again
+(its result freed), a session whose search_path is not lethe (refused) and
+a password kept out of messages.  The others run the lethe binary with `state.database:` set to
 that database's URL in lethe.yaml (the product's configuration key).
 """
 import re
@@ -47,7 +48,8 @@ def test_sq_pg_backend(pg_db):
     lines = p.stdout.splitlines()
     assert lines[-1] == "OK"
     for check in ("insert or ignore", "blob", "bool", "c2 begin waits", "c2 write waits",
-                  "lost", "reconnected", "redacted"):
+                  "failed step freed", "lost", "reconnected", "schema refused",
+                  "schema still refused", "redacted"):
         assert "ok " + check in lines
 
 

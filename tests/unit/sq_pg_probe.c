@@ -9,6 +9,7 @@
  */
 #include "util/fmacros.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,8 @@ main(int argc, char **argv)
 	const char blob[5] = {'a', 0, 'b', (char)0xff, 0};
 	char *bad = NULL;
 	int64_t pid;
+	size_t heap;
+	int i;
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: sq_pg_probe URL\n");
@@ -194,6 +197,21 @@ main(int argc, char **argv)
 	sqpg_rollback(c);
 	sqpg_rollback(c2);
 
+	/*
+	 * A failed statement stepped again without sq_reset: each try's result is
+	 * freed (heap in use stays flat; a kept PGresult is a few KiB a try).
+	 */
+	sqpg_prepare(c, "SELECT CAST(?1 AS INTEGER) / 0", &q, &err);
+	sqpg_bind_int(q, 1, 1);
+	CHECK("failed step", sqpg_step(q) == SQ_ERROR && sqpg_step(q) == SQ_ERROR, "no error");
+	heap = mallinfo2().uordblks;
+	for (i = 0; i < 300; i++)
+		sqpg_step(q);
+	CHECK("failed step freed", mallinfo2().uordblks < heap + 64 * 1024, "heap grew by %zu",
+	      mallinfo2().uordblks - heap);
+	sqpg_finalize(q);
+	q = NULL;
+
 	/* A lost connection: this statement fails (retry), the next one reconnects. */
 	pid = one_int(c, "SELECT pg_backend_pid()");
 	sqpg_prepare(c2, "SELECT pg_terminate_backend(CAST(?1 AS INTEGER))", &q, &err);
@@ -212,6 +230,30 @@ main(int argc, char **argv)
 	sqpg_finalize(q);
 	q = NULL;
 	CHECK("search_path kept", one_int(c, "SELECT count(*) FROM t") == 2, "%s", sqpg_errmsg(c));
+
+	/*
+	 * A session whose statements would not resolve to schema lethe (as behind
+	 * a transaction-mode pooler without the role's setting) is refused.
+	 */
+	CHECK("set public", sqpg_exec(c, "SET search_path = public", &err) == LETHE_OK, "%s",
+	      err.msg);
+	pid = one_int(c, "SELECT pg_backend_pid()");
+	sqpg_prepare(c2, "SELECT pg_terminate_backend(CAST(?1 AS INTEGER))", &q, &err);
+	sqpg_bind_int(q, 1, pid);
+	CHECK("terminate again", sqpg_step(q) == SQ_ROW && sqpg_col_int(q, 0) == 1, "%s",
+	      sqpg_errmsg(c2));
+	sqpg_finalize(q);
+	q = NULL;
+	one_int(c, "SELECT 1"); /* sees the lost connection */
+	CHECK("schema refused",
+	      one_int(c, "SELECT count(*) FROM t") == -1 &&
+	          strstr(sqpg_errmsg(c), "search_path is not lethe") != NULL &&
+	          strstr(sqpg_errmsg(c), "docs/scale-out.md") != NULL && !sqpg_err_retry(c),
+	      "%s", sqpg_errmsg(c));
+	CHECK("schema still refused", one_int(c, "SELECT count(*) FROM t") == -1, "ran on public");
+	sqpg_close(c);
+	c = NULL;
+	CHECK("reopen", sq_pg_open(argv[1], &c, &err) == LETHE_OK, "%s", err.msg);
 
 	/* A refused connection: the message redacts the password. */
 	bad = xasprintf("postgresql://postgres:s3cr3t@/nodb?host=/nonexistent");

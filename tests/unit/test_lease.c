@@ -19,7 +19,7 @@
 #include "util/hash.h"
 #include "util/lease.h"
 
-/* A new owner is "host:pid:nonce" with this host, this pid and 16 hex digits. */
+/* A new owner is "host:pid:nNS:nonce" with this host, this pid and 16 hex digits. */
 static void
 test_lease_owner_format_parses_back(void **state)
 {
@@ -82,7 +82,8 @@ test_lease_owner_dead_on_this_host_only(void **state)
 	if (child == 0)
 		_exit(0);
 	assert_int_equal(waitpid(child, NULL, 0), child); /* reaped: the pid is free */
-	snprintf(gone, sizeof(gone), "%s:%ld:0123456789abcdef", host, (long)child);
+	snprintf(gone, sizeof(gone), "%s:%ld:n%llu:0123456789abcdef", host, (long)child,
+	         lease_owner_pidns(me));
 	assert_true(lease_owner_dead(gone));
 	/* Another host's holder is never declared dead: its lease must lapse. */
 	snprintf(far, sizeof(far), "%s-elsewhere:%ld:0123456789abcdef", host, (long)child);
@@ -90,6 +91,42 @@ test_lease_owner_dead_on_this_host_only(void **state)
 	assert_false(lease_owner_dead("not an owner"));
 	snprintf(gone, sizeof(gone), "%s:0:x", host);
 	assert_false(lease_owner_dead(gone));
+}
+
+/*
+ * Containers may share the host's name but not its pids: a holder in another
+ * pid namespace, or one whose (older) text names none, is never dead here.
+ */
+static void
+test_lease_owner_dead_other_pid_namespace(void **state)
+{
+	char me[LEASE_OWNER_MAX], owner[LEASE_OWNER_MAX], host[256] = "";
+	unsigned long long ns;
+	pid_t child;
+
+	(void)state;
+	gethostname(host, sizeof(host) - 1);
+	lease_owner_format(me, sizeof(me));
+	ns = lease_owner_pidns(me);
+	assert_true(ns != 0); /* Linux: /proc/self/ns/pid names it */
+	snprintf(owner, sizeof(owner), "%s:%ld:n%llu:", host, (long)getpid(), ns);
+	assert_true(strncmp(me, owner, strlen(owner)) == 0);
+	assert_int_equal(lease_owner_pidns("h:12:0123456789abcdef"), 0);
+	assert_int_equal(lease_owner_pidns("h:12:n77"), 77);
+	assert_int_equal(lease_owner_pidns("h:12:nx:0123456789abcdef"), 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0)
+		_exit(0);
+	assert_int_equal(waitpid(child, NULL, 0), child); /* no such pid here */
+	snprintf(owner, sizeof(owner), "%s:%ld:n%llu:0123456789abcdef", host, (long)child, ns);
+	assert_true(lease_owner_dead(owner)); /* this namespace: dead */
+	snprintf(owner, sizeof(owner), "%s:%ld:n%llu:0123456789abcdef", host, (long)child, ns + 1);
+	assert_false(lease_owner_dead(owner)); /* another namespace: maybe alive */
+	snprintf(owner, sizeof(owner), "%s:%ld:0123456789abcdef", host, (long)child);
+	assert_false(lease_owner_dead(owner)); /* no namespace named: wait */
+	snprintf(owner, sizeof(owner), "%s:%ld:n0:0123456789abcdef", host, (long)child);
+	assert_false(lease_owner_dead(owner)); /* namespace unknown: wait */
 }
 
 /* A run of this process that could not give its lease back: dead for the next run here. */
@@ -115,6 +152,7 @@ main(void)
 	    cmocka_unit_test(test_lease_owner_format_parses_back),
 	    cmocka_unit_test(test_lease_owner_parse_rejects_malformed),
 	    cmocka_unit_test(test_lease_owner_dead_on_this_host_only),
+	    cmocka_unit_test(test_lease_owner_dead_other_pid_namespace),
 	    cmocka_unit_test(test_lease_owner_abandoned_run_is_dead),
 	};
 

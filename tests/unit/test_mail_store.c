@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "store/store_internal.h"
+#include "util/lease.h"
 #include "testutil.h"
 
 #define OWNER_A "localhost:1:aaaa"
@@ -330,12 +331,13 @@ test_mail_claim_dead_owner(void **state)
 	struct store_mail m;
 	uint8_t *box = NULL;
 	size_t boxlen = 0;
-	char host[256], dead[300];
+	char host[256], dead[LEASE_OWNER_MAX];
 
 	add_request(f, "c1", "scheduled", STORE_NOTIFY_IDENTITY, true);
 	gethostname(host, sizeof(host));
 	host[sizeof(host) - 1] = '\0';
-	snprintf(dead, sizeof(dead), "%s:%d:0123456789abcdef", host, 999999999);
+	snprintf(dead, sizeof(dead), "%s:%d:n%llu:0123456789abcdef", host, 999999999,
+	         lease_pidns_here());
 	assert_int_equal(store_mail_claim(f->st, dead, 1000, 600000, &m, &box, &boxlen, &err),
 	                 LETHE_OK);
 	free(box);

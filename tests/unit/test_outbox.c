@@ -28,6 +28,7 @@
 #include "service/service.h"
 #include "store/store.h"
 #include "util/hash.h"
+#include "util/lease.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
 
@@ -281,7 +282,7 @@ test_outbox_store_leases(void **state)
 	store_outbox_clear(&b);
 	/* A holder on this host whose process is gone is taken over at once. */
 	gethostname(host, sizeof(host) - 1);
-	snprintf(gone, sizeof(gone), "%s:%d:dead", host, 0x3ffffff0);
+	snprintf(gone, sizeof(gone), "%s:%d:n%llu:dead", host, 0x3ffffff0, lease_pidns_here());
 	assert_int_equal(store_outbox_claim(f->st, 0, gone, 1300, 100000, &a, NULL), LETHE_OK);
 	store_outbox_clear(&a);
 	assert_int_equal(store_outbox_claim(f->st, 0, "h:9:c", 1400, 1000, &b, NULL), LETHE_OK);

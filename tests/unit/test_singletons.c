@@ -81,7 +81,8 @@ test_singleton_dead_holder(void **state)
 	if (child == 0)
 		_exit(0);
 	assert_int_equal(waitpid(child, NULL, 0), child);
-	snprintf(gone, sizeof(gone), "%s:%ld:0123456789abcdef", host, (long)child);
+	snprintf(gone, sizeof(gone), "%s:%ld:n%llu:0123456789abcdef", host, (long)child,
+	         lease_pidns_here());
 	assert_true(take(f->st, "reapply", gone, 1000, 60000));
 	assert_true(take(f->st, "reapply", me, 1001, 60000)); /* its process is gone */
 	assert_false(take(f->st, "reapply", gone, 1002, 60000));

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -321,6 +322,18 @@ test_sql_pg_dialect_text(void **state)
 	sql_reset(&q);
 	sql_is_hex_text(&q, "v", "p:", 4);
 	assert_string_equal(sql_str(&q), "\"v\"::text ~ '^p:[0-9a-f]{2}$'");
+	sql_reset(&q);
+	/* A column is never schema-qualified: "a.b" is one identifier. */
+	sql_is_integer(&q, "a.b");
+	assert_string_equal(sql_str(&q), "pg_typeof(\"a.b\") IN ('smallint'::regtype, "
+	                                 "'integer'::regtype, 'bigint'::regtype)");
+	sql_reset(&q);
+	sql_is_datetime_text(&q, "a.b");
+	assert_non_null(strstr(sql_str(&q), "(pg_typeof(\"a.b\") IN"));
+	assert_non_null(strstr(sql_str(&q), " OR \"a.b\"::text ~"));
+	sql_reset(&q);
+	sql_is_hex_text(&q, "a.b", "p:", 4);
+	assert_string_equal(sql_str(&q), "\"a.b\"::text ~ '^p:[0-9a-f]{2}$'");
 	sql_reset(&q);
 	sql_text_range(&q, "v");
 	assert_string_equal(sql_str(&q), "FALSE");
