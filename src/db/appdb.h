@@ -114,6 +114,12 @@ struct appdb_dialect {
 	 * term matches and filters them on the key, whatever the range.
 	 */
 	bool index_ends_in_key;
+	/*
+	 * True if a delete leaves its rows' index entries behind until a later
+	 * vacuum (PostgreSQL), so an index walk from the start of a range reads
+	 * every row deleted there before; false (SQLite) if they go at once.
+	 */
+	bool deletes_keep_index_entries;
 };
 
 /* Result of appdb_step(). */

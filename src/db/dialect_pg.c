@@ -154,4 +154,5 @@ const struct appdb_dialect appdb_pg_dialect = {
     .is_hex_text = pg_is_hex_text,
     .no_index = pg_no_index,
     .index_ends_in_key = false,
+    .deletes_keep_index_entries = true,
 };

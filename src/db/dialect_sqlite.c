@@ -143,4 +143,5 @@ const struct appdb_dialect appdb_sqlite_dialect = {
     .is_hex_text = sq_is_hex_text,
     .no_index = sq_no_index,
     .index_ends_in_key = true,
+    .deletes_keep_index_entries = false,
 };

@@ -129,6 +129,7 @@ sweep_destroy(struct sweep *s)
 		struct tab *tb = &s->tabs[i];
 
 		appdb_finalize(s->db, tb->del);
+		appdb_finalize(s->db, tb->delk);
 		appdb_finalize(s->db, tb->sel);
 		appdb_finalize(s->db, tb->selc);
 		appdb_finalize(s->db, tb->upd);
@@ -137,6 +138,7 @@ sweep_destroy(struct sweep *s)
 		free(tb->params);
 		sval_clear(&tb->cursor_t);
 		sval_clear(&tb->cursor_k);
+		sval_clear(&tb->lo);
 	}
 	for (i = 0; i < s->dm->ntables; i++)
 		appdb_finalize(s->db, s->hold_q[i]);
@@ -158,38 +160,63 @@ sweep_batch_params(const struct tab *tb, size_t extra)
 	return v;
 }
 
-/* One delete batch of up to @limit rows; *@got rows deleted. */
+/*
+ * One delete batch of up to @limit rows; *@got rows deleted.  Where deletes
+ * leave index entries (tb->delk prepared), the batch starts at tb->lo, the
+ * largest time the last one removed (rows of that time it left are still
+ * >= lo), and moves lo on once it committed.
+ */
 static lethe_rc
 delete_batch(struct sweep *s, struct tab *tb, int64_t limit, int64_t *got, struct lethe_err *err)
 {
-	struct appdb_val *v = sweep_batch_params(tb, tb->nparams + 1);
-	size_t nv = 2 * tb->nparams + 1;
+	bool cte = tb->delk != NULL, lower = cte && tb->has_lo;
+	struct appdb_stmt *q = lower ? tb->delk : tb->del;
+	struct appdb_val *v = sweep_batch_params(tb, tb->nparams + 2);
+	size_t nv = 2 * tb->nparams;
+	size_t nm = tb->t->nmedia;
+	struct batching_val hi = {0};
 	struct keys k = {0};
 	enum appdb_step st = APPDB_DONE;
 	double t0 = 0;
 	lethe_rc rc;
 
 	*got = 0;
-	/* The where's values twice (outer, subquery), then the limit. */
+	/* The where's values twice (outer, subquery), [the bound,] then the limit. */
 	memcpy(v + tb->nparams, tb->params, tb->nparams * sizeof(*v));
-	v[nv - 1].type = APPDB_INT;
-	v[nv - 1].i = limit;
+	if (lower)
+		v[nv++] = tb->lo.v;
+	v[nv].type = APPDB_INT;
+	v[nv++].i = limit;
 	rc = batching_begin(s->db, err);
 	if (rc == LETHE_OK) {
 		t0 = time_mono_ms();
-		appdb_reset(s->db, tb->del);
-		rc = appdb_bind_all(s->db, tb->del, v, nv);
+		appdb_reset(s->db, q);
+		rc = appdb_bind_all(s->db, q, v, nv);
 	}
-	while (rc == LETHE_OK && (st = appdb_step(s->db, tb->del, err)) == APPDB_ROW) {
-		(*got)++;
-		sweep_keys_take(s, tb->del, tb->t->nmedia, &k);
+	while (rc == LETHE_OK && (st = appdb_step(s->db, q, err)) == APPDB_ROW) {
+		struct appdb_val c;
+
+		if (!cte || nm > 0) {
+			(*got)++;
+			sweep_keys_take(s, q, nm, &k);
+		}
+		if (!cte)
+			continue;
+		/* CTE: media rows with max(time) last, or one row (count, max). */
+		if (nm == 0) {
+			appdb_column(s->db, q, 0, &c);
+			*got = c.i;
+		}
+		appdb_column(s->db, q, nm > 0 ? (int)nm : 1, &c);
+		if (hi.v.type == APPDB_NULL && c.type != APPDB_NULL)
+			sval_set(&hi, &c);
 	}
 	if (rc == LETHE_OK && st == APPDB_ERROR)
 		rc = db_fail(s, err);
-	if (rc == LETHE_OK && tb->t->nmedia == 0)
+	if (rc == LETHE_OK && !cte && nm == 0)
 		*got = s->db->ops->changes(s->db);
-	if (tb->del != NULL)
-		appdb_reset(s->db, tb->del);
+	if (q != NULL)
+		appdb_reset(s->db, q);
 	if (rc == LETHE_OK)
 		rc = sweep_commit_with_media(s, tb, tb->t->name, &k, err);
 	else if (t0 > 0)
@@ -197,6 +224,12 @@ delete_batch(struct sweep *s, struct tab *tb, int64_t limit, int64_t *got, struc
 	if (rc == LETHE_OK) {
 		double ms = time_mono_ms() - t0;
 
+		if (hi.v.type != APPDB_NULL) {
+			if (!tb->has_lo)
+				tb->lo_started = time_mono_ms();
+			sval_set(&tb->lo, &hi.v);
+			tb->has_lo = true;
+		}
 		if (k.n > 0)
 			rc = sweep_media_done(s, tb, tb->t->name, k.v, k.n, err);
 		pthread_mutex_lock(&s->mu);
@@ -204,6 +237,7 @@ delete_batch(struct sweep *s, struct tab *tb, int64_t limit, int64_t *got, struc
 		pthread_mutex_unlock(&s->mu);
 		batching_after(&s->pace, s->db, ms, *got, *got >= limit);
 	}
+	sval_clear(&hi);
 	sweep_keys_free(&k);
 	free(v);
 	return rc;
@@ -405,6 +439,9 @@ tab_turn(struct sweep *s, struct tab *tb, int64_t now, bool *more, struct lethe_
 		rc = sweep_media_settle(s, tb, err);
 	if (tb->has_cursor && time_mono_ms() - tb->walk_started >= RESCAN_MS)
 		tb->has_cursor = false;
+	/* Rows the app wrote with times behind the bound: walk from the start hourly. */
+	if (tb->has_lo && time_mono_ms() - tb->lo_started >= RESCAN_MS)
+		tb->has_lo = false;
 	s->pace.batch = tb->batch;
 	while (rc == LETHE_OK && !stopped(s)) {
 		int64_t limit = s->pace.batch, got = 0, seen = 0;

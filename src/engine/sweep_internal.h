@@ -39,6 +39,10 @@ struct tab {
 	struct appdb_val *params;       /* ?1 (the cutoff, set per pass), then the conds' values */
 	size_t nparams, cap;            /* count and capacity */
 	struct appdb_stmt *del;         /* delete batch */
+	struct appdb_stmt *delk;        /* delete batch from the bound lo (see sweep.c) */
+	bool has_lo;                    /* delk: lo is set */
+	double lo_started;              /* delk: monotonic ms the bound was first set */
+	struct batching_val lo;         /* delk: largest time the last delete removed */
 	struct appdb_stmt *sel;         /* anonymize: first batch (no cursor) */
 	struct appdb_stmt *selc;        /* anonymize: batch after the cursor */
 	struct appdb_stmt *upd;         /* anonymize: one row by key */
@@ -107,6 +111,13 @@ struct keys {
 
 /* Make @tb's statements once; a failure leaves nothing half-made (tried again later). */
 lethe_rc sweep_tab_prepare(struct sweep *s, struct tab *tb, struct lethe_err *err);
+/*
+ * The delete batch of @tb into @q (initialised by the caller on @db): see
+ * sweep_sql.c.  @j: offset where the shape ends in tb->where; @lower: the
+ * subquery starts at a bound (only where deletes keep index entries).
+ */
+lethe_rc sweep_delete_sql(struct appdb *db, const struct tab *tb, size_t j, bool lower,
+                          struct sql *q);
 /* Warn once about rows of @tb whose time is not in the column's format. */
 void sweep_tab_odd_rows(struct sweep *s, struct tab *tb);
 

@@ -222,13 +222,110 @@ tab_where(struct sweep *s, struct tab *tb, size_t *shape_end, struct lethe_err *
 	return rc;
 }
 
+/*
+ * The delete of @tb into @q (initialised by the caller; @j: where the shape
+ * ends in tb->where).  SQLite: DELETE FROM t WHERE +(outer) AND key IN
+ * (SELECT key FROM t WHERE where ORDER BY col LIMIT ?) [RETURNING media
+ * columns].  Where deleted rows leave their index entries (PostgreSQL),
+ * each batch would walk every entry the earlier ones left; there the delete
+ * runs in a CTE that returns the largest time it removed, the next batch's
+ * lower bound (@lower: the subquery adds "AND col >= ?" before the limit):
+ *   WITH lethe_d AS (DELETE ... RETURNING [media,] col AS lethe_t)
+ *   SELECT count(*), max(lethe_t) FROM lethe_d                  (no media)
+ *   SELECT media..., max(lethe_t) OVER () FROM lethe_d          (media)
+ * Values: the where's, the subquery's, [the bound,] the limit.
+ */
+lethe_rc
+sweep_delete_sql(struct appdb *db, const struct tab *tb, size_t j, bool lower, struct sql *q)
+{
+	const struct dm_table *t = tb->t;
+	bool cte = appdb_dialect(db)->deletes_keep_index_entries;
+	struct sql outer;
+	lethe_rc rc;
+
+	/* The outer copy: expiry and conds, without the shape (the subquery has it). */
+	sql_init(&outer, db, SQL_CAP);
+	sql_ident(&outer, t->ttl.column);
+	sql_add(&outer, " < ");
+	sql_slot(&outer, 1);
+	sql_add(&outer, tb->where + j);
+	/*
+	 * The where again on the outer rows (the key may not be unique), as
+	 * one term the planner cannot use an index for: the rows are found by
+	 * key.
+	 */
+	if (cte)
+		sql_add(q, "WITH lethe_d AS (");
+	sql_add(q, "DELETE FROM ");
+	sql_ident(q, t->name);
+	sql_add(q, " WHERE ");
+	sql_no_index(q, sql_str(&outer));
+	sql_add(q, " AND ");
+	sql_ident(q, t->key);
+	/* PostgreSQL: an array the planner cannot size keeps the key index (no hash join). */
+	sql_add(q, cte ? " = ANY(ARRAY(SELECT " : " IN (SELECT ");
+	sql_ident(q, t->key);
+	sql_add(q, " FROM ");
+	sql_ident(q, t->name);
+	sql_add(q, " WHERE ");
+	sql_add(q, tb->where);
+	if (lower) {
+		sql_add(q, " AND ");
+		sql_ident(q, t->ttl.column);
+		sql_add(q, " >= ");
+		sql_slot(q, (int)tb->nparams + 1);
+	}
+	sql_add(q, " ORDER BY ");
+	sql_ident(q, t->ttl.column);
+	sql_add(q, " LIMIT ");
+	sql_slot(q, (int)tb->nparams + (lower ? 2 : 1));
+	sql_add(q, cte ? "))" : ")");
+	if (t->nmedia > 0 || cte)
+		sql_add(q, " RETURNING ");
+	if (t->nmedia > 0)
+		sql_idents(q, (const char *const *)t->media, t->nmedia);
+	if (cte) {
+		if (t->nmedia > 0)
+			sql_add(q, ", ");
+		sql_ident(q, t->ttl.column);
+		sql_add(q, " AS lethe_t) SELECT ");
+		if (t->nmedia > 0) {
+			sql_idents(q, (const char *const *)t->media, t->nmedia);
+			sql_add(q, ", max(lethe_t) OVER () FROM lethe_d");
+		} else {
+			sql_add(q, "count(*), max(lethe_t) FROM lethe_d");
+		}
+	}
+	rc = sql_rc(&outer) != LETHE_OK ? sql_rc(&outer) : sql_rc(q);
+	sql_free(&outer);
+	return rc;
+}
+
+/* Prepare the delete of @tb (see sweep_delete_sql) into *@out. */
+static lethe_rc
+tab_delete_prepare(struct sweep *s, struct tab *tb, size_t j, bool lower, struct appdb_stmt **out,
+                   struct lethe_err *err)
+{
+	struct sql q;
+	lethe_rc rc;
+
+	sql_init(&q, s->db, SQL_CAP);
+	rc = sweep_delete_sql(s->db, tb, j, lower, &q);
+	if (rc == LETHE_OK)
+		rc = appdb_prepare(s->db, sql_str(&q), out, err);
+	else
+		lethe_err_set(err, rc, "the sweep's delete of '%s' is too long", tb->t->name);
+	sql_free(&q);
+	return rc;
+}
+
 /* Build the SQL of @tb and prepare its statements (see tab_ready). */
 static lethe_rc
 tab_build(struct sweep *s, struct tab *tb, struct lethe_err *err)
 {
 	const struct dm_table *t = tb->t;
 	struct appdb *db = s->db;
-	struct sql q, outer, tail, qc;
+	struct sql q, tail, qc;
 	size_t i, j, lim;
 	lethe_rc rc;
 
@@ -238,50 +335,13 @@ tab_build(struct sweep *s, struct tab *tb, struct lethe_err *err)
 	tb->indexed = tab_index_fits(db, t);
 	lim = tb->nparams + 1; /* anonymize: the position of the limit */
 
-	sql_init(&q, db, SQL_CAP);
 	if (t->ttl.action == DM_DELETE) {
-		/* The delete's outer copy: expiry and conds, without the shape (the subquery has
-		 * it). */
-		sql_init(&outer, db, SQL_CAP);
-		sql_ident(&outer, t->ttl.column);
-		sql_add(&outer, " < ");
-		sql_slot(&outer, 1);
-		sql_add(&outer, tb->where + j);
-		/*
-		 * The where again on the outer rows (the key may not be unique), as
-		 * one term the planner cannot use an index for: the rows are
-		 * found by key.  Values: the where's, the subquery's, the limit.
-		 */
-		sql_add(&q, "DELETE FROM ");
-		sql_ident(&q, t->name);
-		sql_add(&q, " WHERE ");
-		sql_no_index(&q, sql_str(&outer));
-		sql_add(&q, " AND ");
-		sql_ident(&q, t->key);
-		sql_add(&q, " IN (SELECT ");
-		sql_ident(&q, t->key);
-		sql_add(&q, " FROM ");
-		sql_ident(&q, t->name);
-		sql_add(&q, " WHERE ");
-		sql_add(&q, tb->where);
-		sql_add(&q, " ORDER BY ");
-		sql_ident(&q, t->ttl.column);
-		sql_add(&q, " LIMIT ");
-		sql_slot(&q, (int)lim);
-		sql_add(&q, ")");
-		if (t->nmedia > 0) {
-			sql_add(&q, " RETURNING ");
-			sql_idents(&q, (const char *const *)t->media, t->nmedia);
-		}
-		rc = sql_rc(&outer) != LETHE_OK ? sql_rc(&outer) : sql_rc(&q);
-		if (rc == LETHE_OK)
-			rc = appdb_prepare(db, sql_str(&q), &tb->del, err);
-		else
-			lethe_err_set(err, rc, "the sweep's delete of '%s' is too long", t->name);
-		sql_free(&outer);
-		sql_free(&q);
+		rc = tab_delete_prepare(s, tb, j, false, &tb->del, err);
+		if (rc == LETHE_OK && appdb_dialect(db)->deletes_keep_index_entries)
+			rc = tab_delete_prepare(s, tb, j, true, &tb->delk, err);
 		return rc;
 	}
+	sql_init(&q, db, SQL_CAP);
 	/* anonymize: SELECT key, columns..., time FROM t WHERE <where> [cursor] ORDER BY ... */
 	sql_add(&q, "SELECT ");
 	sql_ident(&q, t->key);
@@ -360,10 +420,11 @@ sweep_tab_prepare(struct sweep *s, struct tab *tb, struct lethe_err *err)
 	if (rc == LETHE_OK)
 		return rc;
 	appdb_finalize(s->db, tb->del);
+	appdb_finalize(s->db, tb->delk);
 	appdb_finalize(s->db, tb->sel);
 	appdb_finalize(s->db, tb->selc);
 	appdb_finalize(s->db, tb->upd);
-	tb->del = tb->sel = tb->selc = tb->upd = NULL;
+	tb->del = tb->delk = tb->sel = tb->selc = tb->upd = NULL;
 	free(tb->where);
 	free(tb->conds);
 	tb->where = tb->conds = NULL;

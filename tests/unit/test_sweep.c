@@ -14,7 +14,9 @@
 
 #include "datamap/datamap.h"
 #include "db/appdb.h"
+#include "db/sql.h"
 #include "engine/sweep.h"
+#include "engine/sweep_internal.h"
 #include "store/store.h"
 #include "testutil.h"
 #include "util/hash.h"
@@ -442,6 +444,73 @@ test_time_now_test_clock(void **state)
 	assert_int_equal(time_now(), NOW + 1);
 }
 
+/*
+ * The delete batch as text.  SQLite: unchanged, "key IN (subquery)".
+ * PostgreSQL (deleted rows keep their index entries until a vacuum): the
+ * subquery starts at the bound of the last batch ("col >= $"), the keys go
+ * through an array (no hash join over the whole table at large limits), and
+ * a CTE returns the count and the largest time removed (the next bound).
+ */
+static void
+test_sweep_delete_sql_per_dialect(void **state)
+{
+	static struct appdb pg_db = {.ops = &appdb_pg_ops};
+	static struct appdb sq_db = {.ops = &appdb_sqlite_ops};
+	static char *media[] = {"path"};
+	struct dm_table t = {.name = "messages", .key = "id"};
+	struct tab tb = {.t = &t, .nparams = 1};
+	struct sql q;
+
+	(void)state;
+	t.ttl.column = "received_at";
+	tb.where = "\"received_at\" < $1 AND S";
+	assert_true(appdb_dialect(&pg_db)->deletes_keep_index_entries);
+	assert_false(appdb_dialect(&sq_db)->deletes_keep_index_entries);
+
+	sql_init(&q, &sq_db, 4096);
+	tb.where = "\"received_at\" < ? AND S";
+	assert_int_equal(sweep_delete_sql(&sq_db, &tb, strlen(tb.where), false, &q), LETHE_OK);
+	assert_string_equal(sql_str(&q),
+	                    "DELETE FROM \"messages\" WHERE +(\"received_at\" < ?) AND \"id\" IN "
+	                    "(SELECT \"id\" FROM \"messages\" WHERE \"received_at\" < ? AND S "
+	                    "ORDER BY \"received_at\" LIMIT ?)");
+	sql_free(&q);
+
+	tb.where = "\"received_at\" < $1 AND S";
+	sql_init(&q, &pg_db, 4096);
+	assert_int_equal(sweep_delete_sql(&pg_db, &tb, strlen(tb.where), false, &q), LETHE_OK);
+	assert_string_equal(
+	    sql_str(&q),
+	    "WITH lethe_d AS (DELETE FROM \"messages\" WHERE ((\"received_at\" < $1) IS TRUE) AND "
+	    "\"id\" = ANY(ARRAY(SELECT \"id\" FROM \"messages\" WHERE \"received_at\" < $1 AND S "
+	    "ORDER BY \"received_at\" LIMIT $2)) RETURNING \"received_at\" AS lethe_t) SELECT "
+	    "count(*), max(lethe_t) FROM lethe_d");
+	sql_free(&q);
+
+	sql_init(&q, &pg_db, 4096);
+	assert_int_equal(sweep_delete_sql(&pg_db, &tb, strlen(tb.where), true, &q), LETHE_OK);
+	assert_string_equal(
+	    sql_str(&q),
+	    "WITH lethe_d AS (DELETE FROM \"messages\" WHERE ((\"received_at\" < $1) IS TRUE) AND "
+	    "\"id\" = ANY(ARRAY(SELECT \"id\" FROM \"messages\" WHERE \"received_at\" < $1 AND S "
+	    "AND \"received_at\" >= $2 ORDER BY \"received_at\" LIMIT $3)) RETURNING "
+	    "\"received_at\" AS lethe_t) SELECT count(*), max(lethe_t) FROM lethe_d");
+	sql_free(&q);
+
+	/* Media columns: every removed row's files, the bound on each row. */
+	t.media = media;
+	t.nmedia = 1;
+	sql_init(&q, &pg_db, 4096);
+	assert_int_equal(sweep_delete_sql(&pg_db, &tb, strlen(tb.where), true, &q), LETHE_OK);
+	assert_string_equal(
+	    sql_str(&q),
+	    "WITH lethe_d AS (DELETE FROM \"messages\" WHERE ((\"received_at\" < $1) IS TRUE) AND "
+	    "\"id\" = ANY(ARRAY(SELECT \"id\" FROM \"messages\" WHERE \"received_at\" < $1 AND S "
+	    "AND \"received_at\" >= $2 ORDER BY \"received_at\" LIMIT $3)) RETURNING \"path\", "
+	    "\"received_at\" AS lethe_t) SELECT \"path\", max(lethe_t) OVER () FROM lethe_d");
+	sql_free(&q);
+}
+
 int
 main(void)
 {
@@ -457,6 +526,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_sweep_settle_media_second_column, setup_media,
 	                                    teardown),
 	    cmocka_unit_test(test_sweep_ttl_parse_errors),
+	    cmocka_unit_test(test_sweep_delete_sql_per_dialect),
 	};
 
 	/* Before any time_now(): the clock is looked up once. */
