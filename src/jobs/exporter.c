@@ -486,7 +486,25 @@ exporter_main(struct worker *w, void *arg)
 			rc = store_item_take(st, "export", req.id, x->owner, EXPORT_LEASE_MS, &held,
 			                     &err);
 			if (rc == LETHE_OK && held) {
-				rc = build_export(x, db, st, &req, box, boxlen);
+				/*
+				 * Read again under the lease: another worker may have
+				 * built (or the person withdrawn) it since it was read.
+				 */
+				if (box != NULL)
+					sodium_memzero(box, boxlen);
+				free(box);
+				box = NULL;
+				boxlen = 0;
+				rc = store_request_get_box(st, req.id, &req, &box, &boxlen, &err);
+				if (rc == LETHE_OK && strcmp(req.kind, "export") == 0 &&
+				    (strcmp(req.state, "running") == 0 ||
+				     (strcmp(req.state, "scheduled") == 0 &&
+				      req.not_before <= time_now())))
+					rc = build_export(x, db, st, &req, box, boxlen);
+				else if (rc == LETHE_OK || rc == LETHE_E_NOTFOUND)
+					rc = LETHE_OK; /* done meanwhile: nothing to build */
+				else
+					log_warnx("exporter: %s", err.msg);
 				if (store_item_release(st, "export", req.id, x->owner, &err) !=
 				    LETHE_OK)
 					log_warnx("exporter: %s", err.msg);

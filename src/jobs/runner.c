@@ -546,13 +546,19 @@ out:
 /*
  * run_request() by one worker at a time on a store several share: a request
  * another live worker runs is LETHE_E_BUSY (its job has a lease of its own,
- * but its plan, ledger entries and job creation come before it).
+ * but its plan, ledger entries and job creation come before it).  @req was
+ * read (with its box) before the lease was taken: another worker may have run
+ * and finished the request since, so it is read again under the lease and
+ * run as it is now, or given back (LETHE_E_BUSY) when no longer runnable.
  */
 static lethe_rc
-run_request_once(struct runner *r, struct appdb *db, struct store *st, struct store_request *req,
-                 const uint8_t *box, size_t boxlen)
+run_request_once(struct runner *r, struct appdb *db, struct store *st,
+                 const struct store_request *req)
 {
 	struct lethe_err err = {0};
+	struct store_request now;
+	uint8_t *nbox = NULL;
+	size_t nlen = 0;
 	bool held = false;
 	lethe_rc rc;
 
@@ -565,7 +571,19 @@ run_request_once(struct runner *r, struct appdb *db, struct store *st, struct st
 	}
 	if (!held)
 		return LETHE_E_BUSY;
-	rc = run_request(r, db, st, req, box, boxlen);
+	rc = store_request_get_box(st, req->id, &now, &nbox, &nlen, &err);
+	if (rc == LETHE_OK &&
+	    (!store_request_runnable(&now, time_now()) || strcmp(now.kind, "export") == 0))
+		rc = LETHE_E_BUSY; /* finished (or changed) meanwhile: nothing to run */
+	else if (rc == LETHE_OK)
+		rc = run_request(r, db, st, &now, nbox, nlen);
+	else if (rc == LETHE_E_NOTFOUND)
+		rc = LETHE_E_BUSY;
+	else
+		log_warnx("request %lld: %s", (long long)req->id, err.msg);
+	if (nbox != NULL)
+		sodium_memzero(nbox, nlen);
+	free(nbox);
 	if (store_item_release(st, "request", req->id, r->owner, &err) != LETHE_OK)
 		log_warnx("request %lld: %s", (long long)req->id, err.msg);
 	return rc;
@@ -705,7 +723,7 @@ runner_main(struct worker *w, void *arg)
 		}
 		if (rc == LETHE_OK) {
 			after = req.id;
-			rc = run_request_once(r, db, st, &req, box, boxlen);
+			rc = run_request_once(r, db, st, &req);
 		}
 		if (box != NULL)
 			sodium_memzero(box, boxlen);
@@ -829,7 +847,7 @@ runner_drain(const struct lethe_config *cfg, const struct datamap *dm, int64_t *
 		}
 		if (rc == LETHE_OK) {
 			after = req.id;
-			rc = run_request_once(&r, db, st, &req, box, boxlen);
+			rc = run_request_once(&r, db, st, &req);
 		}
 		if (box != NULL)
 			sodium_memzero(box, boxlen);
