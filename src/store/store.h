@@ -72,6 +72,14 @@ lethe_rc store_job_find_active(struct store *st, const char *kind, const char *s
 /* Create a pending job; *@job gets its id. */
 lethe_rc store_job_create(struct store *st, const char *kind, const char *scope,
                           const char *subject, int64_t now, int64_t *job, struct lethe_err *err);
+/*
+ * store_job_find_active(), else store_job_create() at @now (*@created_at =
+ * @now, *@created true), in one write transaction (a savepoint inside an
+ * open one): two workers erasing one subject at once get one job.
+ */
+lethe_rc store_job_find_or_create(struct store *st, const char *kind, const char *scope,
+                                  const char *subject, int64_t now, int64_t *job,
+                                  int64_t *created_at, bool *created, struct lethe_err *err);
 /* Set a job's state; @finished_at 0 leaves it unset. */
 lethe_rc store_job_set_state(struct store *st, int64_t job, const char *state, int64_t finished_at,
                              struct lethe_err *err);
