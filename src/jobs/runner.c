@@ -47,7 +47,8 @@
 #define TICK_MS 1000           /* expiry and deadline warnings at most this often */
 #define PURGE_MS 3600000       /* expired mailed links purged at start, then this often */
 #define SCHEDULED_EVERY 8      /* every this many turns, a due scheduled request first */
-#define REQUEST_LEASE_MS (15 * 60 * 1000) /* a request's run on a shared store, at most */
+#define REQUEST_LEASE_MS (15 * 60 * 1000) /* a request's run on a shared store, renewed: */
+#define RENEW_MS 60000.0                  /* once a minute while its erasure runs */
 
 struct runner {
 	const struct lethe_config *cfg; /* configuration (keys, apps, erase settings) */
@@ -104,6 +105,8 @@ struct job_note {
 	struct store *st;                /* the runner's store */
 	const struct store_request *req; /* the request */
 	int64_t run;                     /* the run being done */
+	const char *owner;               /* the request's lease owner (store_item_take()) */
+	double renewed;                  /* time_mono_ms() of its last renewal */
 };
 
 static void
@@ -113,6 +116,29 @@ note_job(void *arg, int64_t job)
 
 	/* The status page shows progress from now on, and a crash cannot lose the job. */
 	store_meta_update(n->st, n->req->id, "running", job, false, 0, n->run, NULL);
+}
+
+/*
+ * The job's lease was renewed: renew the request's own (REQUEST_LEASE_MS,
+ * once a minute), so a long erasure keeps it.  False: another worker took
+ * it over (the erasure stops between batches; its job is resumable).
+ */
+static bool
+renew_request(void *arg)
+{
+	struct job_note *n = arg;
+	struct lethe_err err = {0};
+	bool held = true;
+
+	if (n->owner == NULL || time_mono_ms() - n->renewed < RENEW_MS)
+		return true;
+	if (store_item_take(n->st, "request", n->req->id, n->owner, REQUEST_LEASE_MS, &held,
+	                    &err) != LETHE_OK) {
+		log_warnx("request %lld: %s", (long long)n->req->id, err.msg);
+		return true; /* the store failed: the next batch's claim says more */
+	}
+	n->renewed = time_mono_ms();
+	return held;
 }
 
 #define DEAUTH_CHANNELS_MAX 64 /* recorded channels added to one request's erasure */
@@ -494,6 +520,9 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 		eo.stop = &r->w.stop_flag;
 		eo.on_job = note_job;
 		eo.job_arg = &note;
+		eo.on_renew = renew_request;
+		note.owner = r->owner[0] != '\0' ? r->owner : NULL;
+		note.renewed = time_mono_ms();
 		/* One erasure at a time: a failed run's lease is this runner's to take back. */
 		eo.owner = r->owner[0] != '\0' ? r->owner : NULL;
 		rc = erase_run(plan, ids, nids, db, st, &eo, &res, &err);
