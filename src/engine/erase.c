@@ -216,7 +216,7 @@ erase_run(struct plan *plan, const struct plan_id *ids, size_t nids, struct appd
 	int64_t held = 0, now = o->now ? o->now : time_now();
 	size_t i;
 	int round;
-	bool again = false, claimed = false;
+	bool again = false, claimed = false, created = false;
 	lethe_rc rc;
 
 	memset(res, 0, sizeof(*res));
@@ -244,12 +244,9 @@ erase_run(struct plan *plan, const struct plan_id *ids, size_t nids, struct appd
 	}
 
 	erase_subject(plan->scope->name, ids, nids, o->key, subject);
-	rc = store_job_find_active(st, "erase", plan->scope->name, subject, &x.job, &x.job_created,
-	                           err);
-	if (rc == LETHE_OK && x.job == 0) {
-		x.job_created = now;
-		rc = store_job_create(st, "erase", plan->scope->name, subject, now, &x.job, err);
-	} else if (rc == LETHE_OK) {
+	rc = store_job_find_or_create(st, "erase", plan->scope->name, subject, now, &x.job,
+	                              &x.job_created, &created, err);
+	if (rc == LETHE_OK && !created) {
 		res->resumed = true;
 		log_info("resuming job %lld", (long long)x.job);
 	}

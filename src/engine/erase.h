@@ -42,6 +42,13 @@ struct erase_opts {
 	void (*on_job)(void *job_arg, int64_t job); /* called once the job id is known */
 	void *job_arg;                              /* for on_job */
 	/*
+	 * If set, called with @job_arg each time the job's lease is renewed
+	 * (every LEASE_S / 3 while it runs), so a caller can renew a lease of
+	 * its own on the work around the job; false stops the run between
+	 * batches (LETHE_E_BUSY, resumable): the caller's lease was lost.
+	 */
+	bool (*on_renew)(void *job_arg);
+	/*
 	 * The job's lease owner text ("host:pid:nonce", util/lease.h) a caller
 	 * that runs one erasure at a time keeps across its runs, or NULL for a
 	 * fresh one per run.  With it, a run after one that could not release

@@ -47,6 +47,9 @@ erase_begin_batch(struct exec *x)
 		if (rc != LETHE_OK)
 			return rc;
 		x->renewed = time_now();
+		if (x->o->on_renew != NULL && !x->o->on_renew(x->o->job_arg))
+			return lethe_err_set(x->err, LETHE_E_BUSY,
+			                     "another worker took the request over; the job waits");
 	}
 	return batching_begin(x->db, x->err);
 }

@@ -500,6 +500,10 @@ sweep_pass(struct sweep *s, int64_t now, bool *more, struct lethe_err *err)
 	for (k = 0; k < s->ntabs && !stopped(s); k++) {
 		struct tab *tb = &s->tabs[(s->rr + k) % s->ntabs];
 
+		if (s->o.renew != NULL && !s->o.renew(s->o.renew_arg)) {
+			*more = false;
+			return rc; /* another worker sweeps now */
+		}
 		sweep_note_fail(tb->t->name, tab_turn(s, tb, now, more, &e), &e, &rc, err);
 	}
 	if (!stopped(s))

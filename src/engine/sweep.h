@@ -39,6 +39,13 @@ struct sweep_opts {
 	const uint8_t *key;        /* anonymize key (HASH_KEY_LEN bytes), for hash columns */
 	bool dry_run;              /* count what would go, change nothing */
 	const volatile int *stop;  /* if set and non-zero, stop between batches */
+	/*
+	 * If set, called with @renew_arg before each table's turn of a pass
+	 * (the caller renews its lease on the sweep); false ends the pass
+	 * there: another worker sweeps now.
+	 */
+	bool (*renew)(void *renew_arg);
+	void *renew_arg; /* for renew */
 };
 
 /* What the sweeper did to one TTL table (since sweep_new). */

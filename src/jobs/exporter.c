@@ -38,7 +38,8 @@
 #define RETRY_MS 2000      /* after a failed attempt, when nothing else is waiting */
 #define OPEN_RETRY_MS 5000 /* the databases cannot be opened */
 #define EXPIRE_BATCH 64    /* archives deleted per tick at most */
-#define EXPORT_LEASE_MS (60 * 60 * 1000) /* an export's build on a shared store, at most */
+#define EXPORT_LEASE_MS (60 * 60 * 1000) /* an export's build on a shared store, renewed: */
+#define RENEW_MS 60000.0                 /* once a minute while it is built */
 #define SWEEP_MS 60000    /* orphaned archives looked for at start, then this often */
 #define SWEEP_GRACE_S 600 /* shared export.dir: files younger than this are kept */
 #define LOCK_TRIES 20     /* shared lock: tries, LOCK_NAP_NS apart (a sibling's start) */
@@ -313,17 +314,39 @@ expire_archives(struct exporter *x, struct store *st)
 
 /* What export_opts.cancelled asks: is the request still running? */
 struct still {
-	struct store *st; /* the exporter's store */
-	int64_t id;       /* the request */
+	struct store *st;  /* the exporter's store */
+	int64_t id;        /* the request */
+	const char *owner; /* the export's lease owner (store_item_take()) */
+	double renewed;    /* time_mono_ms() of its last renewal */
+	bool lost;         /* another worker took the export over */
 };
 
+/*
+ * Polled between tables and batches: true stops the build, when the
+ * request was cancelled, or when the export's lease (renewed here once a
+ * minute, so a long build keeps it) went to another worker.
+ */
 static bool
 cancelled(void *arg)
 {
 	struct still *s = arg;
 	struct store_request r;
 	struct lethe_err err = {0};
-	lethe_rc rc = store_request_get(s->st, s->id, &r, &err);
+	lethe_rc rc;
+
+	if (time_mono_ms() - s->renewed >= RENEW_MS) {
+		bool held = true;
+
+		if (store_item_take(s->st, "export", s->id, s->owner, EXPORT_LEASE_MS, &held,
+		                    &err) != LETHE_OK)
+			log_warnx("exporter: %s", err.msg); /* the commit decides */
+		s->renewed = time_mono_ms();
+		if (!held) {
+			s->lost = true;
+			return true;
+		}
+	}
+	rc = store_request_get(s->st, s->id, &r, &err);
 
 	/* A store that cannot be read says nothing: go on, the commit decides. */
 	return rc == LETHE_E_NOTFOUND || (rc == LETHE_OK && strcmp(r.state, "running") != 0);
@@ -406,7 +429,8 @@ build_export(struct exporter *x, struct appdb *db, struct store *st, struct stor
 	struct plan *plan = NULL;
 	struct export_opts o;
 	struct export_result res;
-	struct still still = {.st = st, .id = req->id};
+	struct still still = {
+	    .st = st, .id = req->id, .owner = x->owner, .renewed = time_mono_ms()};
 	struct lethe_err err = {0};
 	uint8_t key[SEALSTREAM_KEY_LEN];
 	uint8_t rnd[8];
@@ -477,6 +501,10 @@ build_export(struct exporter *x, struct appdb *db, struct store *st, struct stor
 		else if (rc == LETHE_OK)
 			log_info("request %lld: cancelled while its export was built",
 			         (long long)req->id);
+	} else if (rc == LETHE_E_CONFLICT && still.lost) {
+		/* Its lease lapsed and another worker builds it: .part thrown away. */
+		log_warnx("request %lld: another worker took its export over", (long long)req->id);
+		rc = LETHE_OK;
 	} else if (rc == LETHE_E_CONFLICT) {
 		/* Cancelled between batches: export_to_file() threw the .part away. */
 		log_info("request %lld: cancelled while its export was built", (long long)req->id);
@@ -571,7 +599,25 @@ exporter_main(struct worker *w, void *arg)
 			rc = store_item_take(st, "export", req.id, x->owner, EXPORT_LEASE_MS, &held,
 			                     &err);
 			if (rc == LETHE_OK && held) {
-				rc = build_export(x, db, st, &req, box, boxlen);
+				/*
+				 * Read again under the lease: another worker may have
+				 * built (or the person withdrawn) it since it was read.
+				 */
+				if (box != NULL)
+					sodium_memzero(box, boxlen);
+				free(box);
+				box = NULL;
+				boxlen = 0;
+				rc = store_request_get_box(st, req.id, &req, &box, &boxlen, &err);
+				if (rc == LETHE_OK && strcmp(req.kind, "export") == 0 &&
+				    (strcmp(req.state, "running") == 0 ||
+				     (strcmp(req.state, "scheduled") == 0 &&
+				      req.not_before <= time_now())))
+					rc = build_export(x, db, st, &req, box, boxlen);
+				else if (rc == LETHE_OK || rc == LETHE_E_NOTFOUND)
+					rc = LETHE_OK; /* done meanwhile: nothing to build */
+				else
+					log_warnx("exporter: %s", err.msg);
 				if (store_item_release(st, "export", req.id, x->owner, &err) !=
 				    LETHE_OK)
 					log_warnx("exporter: %s", err.msg);

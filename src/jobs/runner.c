@@ -47,7 +47,8 @@
 #define TICK_MS 1000           /* expiry and deadline warnings at most this often */
 #define PURGE_MS 3600000       /* expired mailed links purged at start, then this often */
 #define SCHEDULED_EVERY 8      /* every this many turns, a due scheduled request first */
-#define REQUEST_LEASE_MS (15 * 60 * 1000) /* a request's run on a shared store, at most */
+#define REQUEST_LEASE_MS (15 * 60 * 1000) /* a request's run on a shared store, renewed: */
+#define RENEW_MS 60000.0                  /* once a minute while its erasure runs */
 
 struct runner {
 	const struct lethe_config *cfg; /* configuration (keys, apps, erase settings) */
@@ -104,6 +105,8 @@ struct job_note {
 	struct store *st;                /* the runner's store */
 	const struct store_request *req; /* the request */
 	int64_t run;                     /* the run being done */
+	const char *owner;               /* the request's lease owner (store_item_take()) */
+	double renewed;                  /* time_mono_ms() of its last renewal */
 };
 
 static void
@@ -113,6 +116,29 @@ note_job(void *arg, int64_t job)
 
 	/* The status page shows progress from now on, and a crash cannot lose the job. */
 	store_meta_update(n->st, n->req->id, "running", job, false, 0, n->run, NULL);
+}
+
+/*
+ * The job's lease was renewed: renew the request's own (REQUEST_LEASE_MS,
+ * once a minute), so a long erasure keeps it.  False: another worker took
+ * it over (the erasure stops between batches; its job is resumable).
+ */
+static bool
+renew_request(void *arg)
+{
+	struct job_note *n = arg;
+	struct lethe_err err = {0};
+	bool held = true;
+
+	if (n->owner == NULL || time_mono_ms() - n->renewed < RENEW_MS)
+		return true;
+	if (store_item_take(n->st, "request", n->req->id, n->owner, REQUEST_LEASE_MS, &held,
+	                    &err) != LETHE_OK) {
+		log_warnx("request %lld: %s", (long long)n->req->id, err.msg);
+		return true; /* the store failed: the next batch's claim says more */
+	}
+	n->renewed = time_mono_ms();
+	return held;
 }
 
 #define DEAUTH_CHANNELS_MAX 64 /* recorded channels added to one request's erasure */
@@ -494,6 +520,9 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 		eo.stop = &r->w.stop_flag;
 		eo.on_job = note_job;
 		eo.job_arg = &note;
+		eo.on_renew = renew_request;
+		note.owner = r->owner[0] != '\0' ? r->owner : NULL;
+		note.renewed = time_mono_ms();
 		/* One erasure at a time: a failed run's lease is this runner's to take back. */
 		eo.owner = r->owner[0] != '\0' ? r->owner : NULL;
 		rc = erase_run(plan, ids, nids, db, st, &eo, &res, &err);
@@ -546,13 +575,19 @@ out:
 /*
  * run_request() by one worker at a time on a store several share: a request
  * another live worker runs is LETHE_E_BUSY (its job has a lease of its own,
- * but its plan, ledger entries and job creation come before it).
+ * but its plan, ledger entries and job creation come before it).  @req was
+ * read (with its box) before the lease was taken: another worker may have run
+ * and finished the request since, so it is read again under the lease and
+ * run as it is now, or given back (LETHE_E_BUSY) when no longer runnable.
  */
 static lethe_rc
-run_request_once(struct runner *r, struct appdb *db, struct store *st, struct store_request *req,
-                 const uint8_t *box, size_t boxlen)
+run_request_once(struct runner *r, struct appdb *db, struct store *st,
+                 const struct store_request *req)
 {
 	struct lethe_err err = {0};
+	struct store_request now;
+	uint8_t *nbox = NULL;
+	size_t nlen = 0;
 	bool held = false;
 	lethe_rc rc;
 
@@ -565,7 +600,19 @@ run_request_once(struct runner *r, struct appdb *db, struct store *st, struct st
 	}
 	if (!held)
 		return LETHE_E_BUSY;
-	rc = run_request(r, db, st, req, box, boxlen);
+	rc = store_request_get_box(st, req->id, &now, &nbox, &nlen, &err);
+	if (rc == LETHE_OK &&
+	    (!store_request_runnable(&now, time_now()) || strcmp(now.kind, "export") == 0))
+		rc = LETHE_E_BUSY; /* finished (or changed) meanwhile: nothing to run */
+	else if (rc == LETHE_OK)
+		rc = run_request(r, db, st, &now, nbox, nlen);
+	else if (rc == LETHE_E_NOTFOUND)
+		rc = LETHE_E_BUSY;
+	else
+		log_warnx("request %lld: %s", (long long)req->id, err.msg);
+	if (nbox != NULL)
+		sodium_memzero(nbox, nlen);
+	free(nbox);
 	if (store_item_release(st, "request", req->id, r->owner, &err) != LETHE_OK)
 		log_warnx("request %lld: %s", (long long)req->id, err.msg);
 	return rc;
@@ -705,7 +752,7 @@ runner_main(struct worker *w, void *arg)
 		}
 		if (rc == LETHE_OK) {
 			after = req.id;
-			rc = run_request_once(r, db, st, &req, box, boxlen);
+			rc = run_request_once(r, db, st, &req);
 		}
 		if (box != NULL)
 			sodium_memzero(box, boxlen);
@@ -829,7 +876,7 @@ runner_drain(const struct lethe_config *cfg, const struct datamap *dm, int64_t *
 		}
 		if (rc == LETHE_OK) {
 			after = req.id;
-			rc = run_request_once(&r, db, st, &req, box, boxlen);
+			rc = run_request_once(&r, db, st, &req);
 		}
 		if (box != NULL)
 			sodium_memzero(box, boxlen);

@@ -42,6 +42,7 @@
  * lease outlives the pause between passes, and is renewed before each.
  */
 #define SWEEP_LEASE_MS(cfg) ((cfg)->sweep_interval_s * 2000 + 60000)
+#define RENEW_MS 10000.0 /* and renewed this often during a pass (renew_sweep()) */
 
 struct sweeper {
 	const struct lethe_config *cfg; /* configuration */
@@ -51,6 +52,7 @@ struct sweeper {
 	size_t ntables;                 /* its TTL tables (sweep_ntables) */
 	struct worker w;                /* the thread (stop_flag: read by the sweep) */
 	char owner[LEASE_OWNER_MAX];    /* its owner text for the "sweep" singleton */
+	double renewed;                 /* time_mono_ms() of the last take of that lease */
 };
 
 /*
@@ -119,6 +121,7 @@ sweeper_main(struct worker *wk, void *arg)
 		 */
 		rc = store_singleton_take(w->st, "sweep", w->owner, now * 1000,
 		                          SWEEP_LEASE_MS(w->cfg), &held, &err);
+		w->renewed = time_mono_ms();
 		if (rc == LETHE_OK && !held) {
 			if (was)
 				log_warnx("sweep: another worker took the sweep over");
@@ -178,6 +181,29 @@ sweeper_free(struct sweeper *w)
 	free(w);
 }
 
+/*
+ * Before each table's turn of a pass: renew the "sweep" lease (at most
+ * every RENEW_MS), so a pass longer than the lease keeps it.  False:
+ * another worker took it over.
+ */
+static bool
+renew_sweep(void *arg)
+{
+	struct sweeper *w = arg;
+	struct lethe_err err = {0};
+	bool held = true;
+
+	if (time_mono_ms() - w->renewed < RENEW_MS)
+		return true;
+	w->renewed = time_mono_ms();
+	if (store_singleton_take(w->st, "sweep", w->owner, time_now() * 1000,
+	                         SWEEP_LEASE_MS(w->cfg), &held, &err) != LETHE_OK) {
+		log_warnx("sweep: %s", err.msg);
+		return true; /* the store failed: the next pass's take says more */
+	}
+	return held;
+}
+
 lethe_rc
 sweeper_start(const struct lethe_config *cfg, const struct datamap *dm, struct sweeper **out,
               struct lethe_err *err)
@@ -208,6 +234,8 @@ sweeper_start(const struct lethe_config *cfg, const struct datamap *dm, struct s
 	sweep_check_indexes(dm, w->db);
 	engine_opts_sweep(cfg, &o);
 	o.stop = &w->w.stop_flag;
+	o.renew = renew_sweep;
+	o.renew_arg = w;
 	w->sweep = sweep_new(dm, w->db, w->st, &o);
 	w->ntables = sweep_ntables(dm);
 	if (!worker_start(&w->w, "lethe-sweeper", sweeper_main, w)) {

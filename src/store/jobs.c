@@ -41,6 +41,37 @@ store_job_create(struct store *st, const char *kind, const char *scope, const ch
 }
 
 lethe_rc
+store_job_find_or_create(struct store *st, const char *kind, const char *scope, const char *subject,
+                         int64_t now, int64_t *job, int64_t *created_at, bool *created,
+                         struct lethe_err *err)
+{
+	bool own = false;
+	lethe_rc rc;
+
+	*created = false;
+	/*
+	 * Under the store's write lock (BEGIN IMMEDIATE, or PostgreSQL's
+	 * advisory lock before any read): the look sees a job another worker
+	 * created and committed just before.
+	 */
+	rc = store__save(st, "SAVEPOINT job_find", &own, err);
+	if (rc != LETHE_OK)
+		return rc;
+	rc = store_job_find_active(st, kind, scope, subject, job, created_at, err);
+	if (rc == LETHE_OK && *job == 0) {
+		rc = store_job_create(st, kind, scope, subject, now, job, err);
+		*created_at = now;
+		*created = rc == LETHE_OK;
+	}
+	rc = store__save_end(st, "RELEASE job_find", "ROLLBACK TO job_find", own, rc, err);
+	if (rc != LETHE_OK) {
+		*created = false;
+		*job = 0;
+	}
+	return rc;
+}
+
+lethe_rc
 store_job_set_state(struct store *st, int64_t job, const char *state, int64_t finished_at,
                     struct lethe_err *err)
 {

@@ -105,6 +105,11 @@ store_meta_insert_once(struct store *st, const char *code, const char *app, cons
 #define META_LATER_EV "(runs > ?4 AND ?3 <> 'running')"
 /* The states of a request that is done (a rerun starts it again). */
 #define META_DONE "state IN ('completed', 'completed_with_retention', 'failed')"
+/*
+ * What store_meta_update() records over: not a request done meanwhile (a
+ * stale run of another worker must not overwrite its result).
+ */
+#define META_OPEN "state NOT IN ('completed', 'completed_with_retention', 'failed')"
 
 /*
  * store_meta_update()'s notice of request @id entering @state in run @run
@@ -115,13 +120,14 @@ static lethe_rc
 meta_notice(struct store *st, int64_t id, const char *state, int64_t run, int64_t now,
             struct lethe_err *err)
 {
-	return store__execf(st, err,
-	                    "INSERT INTO mail (request_id, notice, state, to_box, next_at, "
-	                    "created_at) SELECT id, ?2, 'pending', notify_box, 0, ?4 FROM requests "
-	                    "WHERE id = ?1 AND notify_kind <> 0 AND length(notify_box) > 0 AND "
-	                    "state <> ?2 AND NOT (runs > ?3 AND ?2 <> 'running') AND ?2 IN "
-	                    "('completed', 'completed_with_retention', 'failed')",
-	                    "itii", id, state, run, now);
+	return store__execf(
+	    st, err,
+	    "INSERT INTO mail (request_id, notice, state, to_box, next_at, "
+	    "created_at) SELECT id, ?2, 'pending', notify_box, 0, ?4 FROM requests "
+	    "WHERE id = ?1 AND notify_kind <> 0 AND length(notify_box) > 0 AND " META_OPEN
+	    " AND state <> ?2 AND NOT (runs > ?3 AND ?2 <> 'running') AND ?2 IN "
+	    "('completed', 'completed_with_retention', 'failed')",
+	    "itii", id, state, run, now);
 }
 
 lethe_rc
@@ -147,7 +153,7 @@ store_meta_update(struct store *st, int64_t id, const char *state, int64_t job, 
 	rc = store__one(st, err, "write", store__row_dup, &entered,
 	                "INSERT INTO request_events (request_id, at, state, actor, reason) "
 	                "SELECT id, ?2, CASE WHEN " META_LATER_EV " THEN 'received' ELSE ?3 END, "
-	                "'lethe', NULL FROM requests WHERE id = ?1 AND state <> "
+	                "'lethe', NULL FROM requests WHERE id = ?1 AND " META_OPEN " AND state <> "
 	                "(CASE WHEN " META_LATER_EV " THEN 'received' ELSE ?3 END) RETURNING state",
 	                "iiti", id, at, state, run);
 	/* Each state entered has its audit entry, in this transaction. */
@@ -174,7 +180,8 @@ store_meta_update(struct store *st, int64_t id, const char *state, int64_t job, 
 	"identity_box = CASE WHEN NOT " META_LATER " AND ?2 IN ('completed', "                     \
 	"'completed_with_retention') THEN " empty " ELSE identity_box END, "                       \
 	"notify_box = CASE WHEN NOT " META_LATER " AND ?2 IN ('completed', "                       \
-	"'completed_with_retention') THEN NULL ELSE notify_box END WHERE id = ?1"
+	"'completed_with_retention') THEN NULL ELSE notify_box END WHERE id = ?1 "                 \
+	"AND " META_OPEN
 	if (rc == LETHE_OK)
 		rc = store__execf(
 		    st, err, SQ2(st->c, UPDATE(SQ_EMPTY_BLOB_LITE), UPDATE(SQ_EMPTY_BLOB_PG)),

@@ -209,6 +209,27 @@ store_request_box(struct store *st, int64_t id, uint8_t **box, size_t *boxlen,
 }
 
 lethe_rc
+store_request_get_box(struct store *st, int64_t id, struct store_request *out, uint8_t **box,
+                      size_t *boxlen, struct lethe_err *err)
+{
+	struct req_boxed m = {.req = out, .box = box, .boxlen = boxlen};
+
+	*box = NULL;
+	*boxlen = 0;
+	return store__one(st, err, REQ_READ, req_boxed_row, &m,
+	                  "SELECT " STORE_REQ_COLS ", identity_box FROM requests WHERE id = ?1",
+	                  "i", id);
+}
+
+bool
+store_request_runnable(const struct store_request *r, int64_t now)
+{
+	if (strcmp(r->state, "received") == 0 || strcmp(r->state, "running") == 0)
+		return true;
+	return strcmp(r->state, "scheduled") == 0 && r->not_before <= now;
+}
+
+lethe_rc
 store_request_effects_next(struct store *st, int64_t after, struct store_request *out,
                            uint8_t **box, size_t *boxlen, struct lethe_err *err)
 {

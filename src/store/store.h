@@ -72,6 +72,14 @@ lethe_rc store_job_find_active(struct store *st, const char *kind, const char *s
 /* Create a pending job; *@job gets its id. */
 lethe_rc store_job_create(struct store *st, const char *kind, const char *scope,
                           const char *subject, int64_t now, int64_t *job, struct lethe_err *err);
+/*
+ * store_job_find_active(), else store_job_create() at @now (*@created_at =
+ * @now, *@created true), in one write transaction (a savepoint inside an
+ * open one): two workers erasing one subject at once get one job.
+ */
+lethe_rc store_job_find_or_create(struct store *st, const char *kind, const char *scope,
+                                  const char *subject, int64_t now, int64_t *job,
+                                  int64_t *created_at, bool *created, struct lethe_err *err);
 /* Set a job's state; @finished_at 0 leaves it unset. */
 lethe_rc store_job_set_state(struct store *st, int64_t job, const char *state, int64_t finished_at,
                              struct lethe_err *err);
@@ -232,6 +240,18 @@ lethe_rc store_request_next(struct store *st, int64_t after, int64_t now, bool s
 lethe_rc store_request_box(struct store *st, int64_t id, uint8_t **box, size_t *boxlen,
                            struct lethe_err *err);
 /*
+ * Request @id with its identity box (caller frees; NULL and 0 once wiped),
+ * read in one statement: what a runner re-reads once it holds the
+ * request's item lease (store_item_take()).  LETHE_E_NOTFOUND if none.
+ */
+lethe_rc store_request_get_box(struct store *st, int64_t id, struct store_request *out,
+                               uint8_t **box, size_t *boxlen, struct lethe_err *err);
+/*
+ * Whether @r is in a state a runner acts on at @now: received, running,
+ * or scheduled with its grace over (not_before <= @now).
+ */
+bool store_request_runnable(const struct store_request *r, int64_t now);
+/*
  * The first request with an id above @after whose effects are to be
  * applied or undone (STORE_EFFECTS_APPLY, _UNDO), by id: of a person's
  * requests the older's first (a lifted restriction's undo before the apply
@@ -352,7 +372,8 @@ lethe_rc store_meta_since(struct store *st, int64_t since, store_meta_fn fn, voi
  * completed Meta request's deauth_channels rows deleted.  If a later run was asked for meanwhile
  * (runs > @run), a final state is not recorded: the request goes back to 'received' (no_data and
  * completed_at cleared, the job kept, the later run's identity kept) and
- * runs again.
+ * runs again.  A request already done (completed, either kind, or failed:
+ * finished by another worker's run) is left as it is: nothing recorded.
  */
 lethe_rc store_meta_update(struct store *st, int64_t id, const char *state, int64_t job,
                            bool no_data, int64_t completed_at, int64_t run, struct lethe_err *err);

@@ -382,6 +382,49 @@ test_intake_repeat_reruns_finished(void **state)
  * been done before the person's new data came), and the request runs once
  * more after it.  A repeat of a request still in the log is the same run.
  */
+/*
+ * Two workers read one request; the first runs and finishes it, the second
+ * took the lease after that (B1): under the lease it reads the request
+ * finished (not runnable), and a stale run's record can never overwrite
+ * the result (job, no_data) nor enter a state again.
+ */
+static void
+test_intake_stale_run_keeps_result(void **state)
+{
+	struct fx *f = *state;
+	struct intake *in = start(f);
+	struct store_request r, now;
+	struct store *st = NULL;
+	struct lethe_err err = {0};
+	char subject[HASH_TEXT_LEN + 1], code[META_CODE_LEN + 1];
+	uint8_t *box = NULL;
+	size_t len = 0;
+
+	subject_of(79, subject);
+	assert_true(submit_one(in, "facebook", subject, T0, code));
+	intake_settle(in, 2000);
+	r = request_of(f, code);
+	assert_true(store_request_runnable(&r, T0));
+	/* Worker A runs it: job 5, completed. */
+	runner_records(f, r.id, "running", 5, false, 1);
+	runner_records(f, r.id, "completed", 5, false, 1);
+	/* Worker B, under the lease, reads it again: nothing to run. */
+	assert_int_equal(store_open(f->path, &st, &err), LETHE_OK);
+	assert_int_equal(store_request_get_box(st, r.id, &now, &box, &len, &err), LETHE_OK);
+	assert_string_equal(now.state, "completed");
+	assert_false(store_request_runnable(&now, T0 + 10));
+	assert_null(box);
+	store_close(st);
+	/* A stale run that still records its end ("no data") changes nothing. */
+	runner_records(f, r.id, "running", 0, false, 1);
+	runner_records(f, r.id, "completed", 0, true, 1);
+	r = request_of(f, code);
+	assert_string_equal(r.state, "completed");
+	assert_int_equal(r.job, 5);
+	assert_false(r.no_data);
+	intake_free(in);
+}
+
 static void
 test_intake_repeat_while_running(void **state)
 {
@@ -979,6 +1022,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_intake_repeat_across_restart, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_intake_repeat_reruns_finished, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_intake_repeat_while_running, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_intake_stale_run_keeps_result, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_intake_window, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_intake_replay_after_crash, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_intake_torn_tail, setup, teardown),

@@ -326,11 +326,45 @@ test_store_busy_timeout_is_wall_time(void **state)
 	sqlite3_close(other);
 }
 
+/* One job per subject: the look and the creation in one write transaction (M1). */
+static void
+test_store_job_find_or_create(void **state)
+{
+	struct tu_store *f = *state;
+	struct lethe_err err = {0};
+	int64_t job = 0, again = 0, created = 0;
+	bool made = false;
+
+	assert_int_equal(
+	    store_job_find_or_create(f->st, "erase", "s", "y", 100, &job, &created, &made, &err),
+	    LETHE_OK);
+	assert_true(made);
+	assert_true(job > 0);
+	assert_int_equal(created, 100);
+	assert_int_equal(
+	    store_job_find_or_create(f->st, "erase", "s", "y", 200, &again, &created, &made, &err),
+	    LETHE_OK);
+	assert_false(made);
+	assert_int_equal(again, job);
+	assert_int_equal(created, 100);
+	/* Inside a caller's transaction it nests (a savepoint): rolled back with it. */
+	assert_int_equal(store_begin(f->st, &err), LETHE_OK);
+	assert_int_equal(
+	    store_job_find_or_create(f->st, "erase", "s", "z", 300, &job, &created, &made, &err),
+	    LETHE_OK);
+	assert_true(made);
+	store_rollback(f->st);
+	assert_int_equal(store_job_find_active(f->st, "erase", "s", "z", &job, &created, &err),
+	                 LETHE_OK);
+	assert_int_equal(job, 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_store_one_reads_a_row, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_store_job_find_or_create, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_store_one_no_row_is_notfound, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_store_one_failed_step, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_store_one_bad_sql_is_state, setup, teardown),

@@ -227,6 +227,55 @@ test_sweep_measure(void **state)
 	store_close(st);
 }
 
+/* The lease hook: renewed @left more times, then lost; counts its calls. */
+struct lease_hook {
+	int left;  /* renewals that succeed */
+	int calls; /* calls so far */
+};
+
+static bool
+renew_hook(void *arg)
+{
+	struct lease_hook *h = arg;
+
+	h->calls++;
+	return h->left-- > 0;
+}
+
+/* The sweep's lease is renewed before each table's turn; lost, the pass ends there (M2). */
+static void
+test_sweep_renews_lease_per_table(void **state)
+{
+	struct tu_fixture *f = *state;
+	struct store *st = NULL;
+	struct sweep_opts o;
+	struct sweep *s;
+	struct lease_hook h = {.left = 1, .calls = 0};
+	struct lethe_err err = {0};
+	char path[256];
+	bool more = true;
+
+	snprintf(path, sizeof(path), "%s/state.db", f->dir);
+	assert_int_equal(store_open(path, &st, &err), LETHE_OK);
+	memset(&o, 0, sizeof(o));
+	o.max_rows_per_pass = 100;
+	o.max_ms_per_pass = 60000;
+	o.batch_rows = 50;
+	o.max_txn_ms = 30;
+	o.key = key;
+	o.renew = renew_hook;
+	o.renew_arg = &h;
+	s = sweep_new(f->dm, f->db, st, &o);
+	/* Renewed before the first table (big: 100 rows), lost before the second. */
+	assert_int_equal(sweep_pass(s, NOW, &more, &err), LETHE_OK);
+	assert_false(more);
+	assert_int_equal(h.calls, 2);
+	assert_int_equal(count(f, "SELECT count(*) FROM big"), 1010 - 100);
+	assert_int_equal(count(f, "SELECT count(*) FROM small"), 5);
+	sweep_destroy(s);
+	store_close(st);
+}
+
 /* A dry run counts and changes nothing. */
 static void
 test_sweep_dry_run(void **state)
@@ -519,6 +568,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_sweep_formats_detected, setup_delete, teardown),
 	    cmocka_unit_test_setup_teardown(test_sweep_round_robin_caps, setup_delete, teardown),
 	    cmocka_unit_test_setup_teardown(test_sweep_measure, setup_delete, teardown),
+	    cmocka_unit_test_setup_teardown(test_sweep_renews_lease_per_table, setup_delete,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_sweep_dry_run, setup_delete, teardown),
 	    cmocka_unit_test_setup_teardown(test_sweep_anonymize, setup_anon, teardown),
 	    cmocka_unit_test_setup_teardown(test_sweep_anonymize_failed_batch_keeps_cursor,
