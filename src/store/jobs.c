@@ -33,10 +33,19 @@ store_job_create(struct store *st, const char *kind, const char *scope, const ch
 {
 	lethe_rc rc;
 
-	rc = store__one(st, err, "write", store__row_ints, job,
-	                "INSERT INTO jobs (kind, scope, subject, state, created_at, updated_at) "
-	                "VALUES (?1, ?2, ?3, 'pending', ?4, ?4) RETURNING id",
-	                "ttti", kind, scope, subject, now);
+#define JOB_INSERT                                                                                 \
+	"INSERT INTO jobs (kind, scope, subject, state, created_at, updated_at) "                  \
+	"VALUES (?1, ?2, ?3, 'pending', ?4, ?4)"
+	/* SQLite: the rowid, not RETURNING's ephemeral table (sq_last_rowid()). */
+	if (sq_kind(st->c) == SQ_SQLITE) {
+		rc = store__execf(st, err, JOB_INSERT, "ttti", kind, scope, subject, now);
+		if (rc == LETHE_OK)
+			*job = sq_last_rowid(st->c);
+	} else {
+		rc = store__one(st, err, "write", store__row_ints, job, JOB_INSERT " RETURNING id",
+		                "ttti", kind, scope, subject, now);
+	}
+#undef JOB_INSERT
 	return rc;
 }
 

@@ -82,14 +82,31 @@ store_meta_insert_once(struct store *st, const char *code, const char *app, cons
                        const uint8_t *box, size_t boxlen, int64_t now, int64_t deadline_s,
                        int64_t *id, bool *added, struct lethe_err *err)
 {
-	lethe_rc rc = store__one(st, err, "write", store__row_ints, id,
-	                         "INSERT INTO requests (code, app, subject, identity_box, state, "
-	                         "received_at, due_at) VALUES (?1, ?2, ?3, ?4, 'received', ?5, ?6) "
-	                         "ON CONFLICT(code) DO NOTHING RETURNING id",
-	                         "tttbii", code, app, subject, (const void *)box, boxlen, now,
-	                         now + deadline_s);
+#define INSERT_ONCE                                                                                \
+	"INSERT INTO requests (code, app, subject, identity_box, state, received_at, due_at) "     \
+	"VALUES (?1, ?2, ?3, ?4, 'received', ?5, ?6) ON CONFLICT(code) DO NOTHING"
+	lethe_rc rc;
 
-	*added = rc == LETHE_OK;
+	/*
+	 * Every Meta callback passes here (the intake's indexer): on SQLite
+	 * the new id is the rowid, as RETURNING would cost an ephemeral table
+	 * per row (sq_last_rowid()).
+	 */
+	if (sq_kind(st->c) == SQ_SQLITE) {
+		rc = store__execf(st, err, INSERT_ONCE, "tttbii", code, app, subject,
+		                  (const void *)box, boxlen, now, now + deadline_s);
+		*added = rc == LETHE_OK && sq_changes(st->c) > 0;
+		if (*added)
+			*id = sq_last_rowid(st->c);
+		else if (rc == LETHE_OK)
+			rc = LETHE_E_NOTFOUND;
+	} else {
+		rc = store__one(st, err, "write", store__row_ints, id, INSERT_ONCE " RETURNING id",
+		                "tttbii", code, app, subject, (const void *)box, boxlen, now,
+		                now + deadline_s);
+		*added = rc == LETHE_OK;
+	}
+#undef INSERT_ONCE
 	if (rc != LETHE_E_NOTFOUND)
 		return rc;
 	rc = store__one(st, err, META_READ, store__row_ints, id,
@@ -149,13 +166,28 @@ store_meta_update(struct store *st, int64_t id, const char *state, int64_t job, 
 	rc = store__save(st, "SAVEPOINT meta_update", &own, err);
 	if (rc != LETHE_OK)
 		return rc;
-	/* The history records each state entered (a later run's return to 'received' too). */
-	rc = store__one(st, err, "write", store__row_dup, &entered,
-	                "INSERT INTO request_events (request_id, at, state, actor, reason) "
-	                "SELECT id, ?2, CASE WHEN " META_LATER_EV " THEN 'received' ELSE ?3 END, "
-	                "'lethe', NULL FROM requests WHERE id = ?1 AND " META_OPEN " AND state <> "
-	                "(CASE WHEN " META_LATER_EV " THEN 'received' ELSE ?3 END) RETURNING state",
-	                "iiti", id, at, state, run);
+		/* The history records each state entered (a later run's return to 'received' too).
+		 */
+#define EVENT_INSERT                                                                               \
+	"INSERT INTO request_events (request_id, at, state, actor, reason) "                       \
+	"SELECT id, ?2, CASE WHEN " META_LATER_EV " THEN 'received' ELSE ?3 END, "                 \
+	"'lethe', NULL FROM requests WHERE id = ?1 AND " META_OPEN " AND state <> "                \
+	"(CASE WHEN " META_LATER_EV " THEN 'received' ELSE ?3 END)"
+	/* SQLite: the row read back by its rowid, not RETURNING's ephemeral table. */
+	if (sq_kind(st->c) == SQ_SQLITE) {
+		rc = store__execf(st, err, EVENT_INSERT, "iiti", id, at, state, run);
+		if (rc == LETHE_OK && sq_changes(st->c) > 0)
+			rc =
+			    store__one(st, err, "reading a request event", store__row_dup, &entered,
+			               "SELECT state FROM request_events WHERE rowid = ?1", "i",
+			               sq_last_rowid(st->c));
+		else if (rc == LETHE_OK)
+			rc = LETHE_E_NOTFOUND;
+	} else {
+		rc = store__one(st, err, "write", store__row_dup, &entered,
+		                EVENT_INSERT " RETURNING state", "iiti", id, at, state, run);
+	}
+#undef EVENT_INSERT
 	/* Each state entered has its audit entry, in this transaction. */
 	if (rc == LETHE_OK)
 		rc = store__audit_request(st, id, at, entered, "lethe", NULL, err);

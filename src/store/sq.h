@@ -94,6 +94,14 @@ const char *sq_errmsg(struct sq *c);
 bool sq_err_retry(struct sq *c);
 /* Rows changed by the last INSERT, UPDATE or DELETE of @c. */
 int64_t sq_changes(struct sq *c);
+/*
+ * SQLite: the rowid of the last row inserted on @c (a write that inserted
+ * nothing leaves it as it was: check sq_changes()).  PostgreSQL: 0 (use
+ * RETURNING there).  SQLite runs an INSERT ... RETURNING through an
+ * ephemeral table opened and closed at each execution: a statement of a
+ * hot path reads the rowid here instead.
+ */
+int64_t sq_last_rowid(struct sq *c);
 /* True if @c is inside a transaction (BEGIN without its COMMIT or ROLLBACK yet). */
 bool sq_in_txn(struct sq *c);
 

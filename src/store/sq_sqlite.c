@@ -251,6 +251,14 @@ sq_changes(struct sq *c)
 	return sqlite3_changes(LITE(c)->db);
 }
 
+int64_t
+sq_last_rowid(struct sq *c)
+{
+	if (KIND(c) == SQ_PG)
+		return 0;
+	return sqlite3_last_insert_rowid(LITE(c)->db);
+}
+
 bool
 sq_in_txn(struct sq *c)
 {
