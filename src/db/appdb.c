@@ -81,6 +81,47 @@ appdb_ident_ok(const char *name)
 	return true;
 }
 
+/* Is @name one of the @n strings @v? */
+static bool
+in_list(const char *name, const char *const *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(name, v[i]) == 0)
+			return true;
+	return false;
+}
+
+bool
+appdb_leads_row(struct appdb_leads *m, const char *idx, int64_t seq, const char *col,
+                const char *const *lead, size_t nlead, const char *column)
+{
+	if (idx == NULL)
+		return false;
+	if (m->cur == NULL || strcmp(m->cur, idx) != 0) {
+		free(m->cur);
+		m->cur = xstrdup(idx);
+		m->ok = 0;
+	}
+	if (col == NULL || seq != (int64_t)m->ok || m->ok > nlead)
+		return false;
+	if (m->ok < nlead && in_list(col, lead, nlead))
+		m->ok++;
+	else if (m->ok == nlead && strcmp(col, column) == 0)
+		return true;
+	else
+		m->ok = nlead + 1; /* this index does not fit */
+	return false;
+}
+
+void
+appdb_leads_done(struct appdb_leads *m)
+{
+	free(m->cur);
+	m->cur = NULL;
+}
+
 const struct appdb_dialect *
 appdb_dialect(const struct appdb *db)
 {

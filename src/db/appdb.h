@@ -240,6 +240,22 @@ const struct appdb_dialect *appdb_dialect(const struct appdb *db);
 /* True if @name is a plain identifier: [A-Za-z_][A-Za-z0-9_]{0,62}. */
 bool appdb_ident_ok(const char *name);
 
+/*
+ * The drivers' index_leads(), fed the rows of their catalogue one by one:
+ * the full indexes' columns, ordered by index and position.  Zero @m
+ * first, call appdb_leads_row() per row until it returns true (an index
+ * has the @nlead columns @lead first, in any order, then @column), then
+ * appdb_leads_done().  @idx names the row's index (NULL: skipped), @seq is
+ * the column's 0-based position, @col its name (NULL: an expression).
+ */
+struct appdb_leads {
+	char *cur; /* the index whose columns are being read */
+	size_t ok; /* its leading columns matched so far (nlead + 1: it does not fit) */
+};
+bool appdb_leads_row(struct appdb_leads *m, const char *idx, int64_t seq, const char *col,
+                     const char *const *lead, size_t nlead, const char *column);
+void appdb_leads_done(struct appdb_leads *m);
+
 /* Convenience wrappers over the vtable. */
 static inline lethe_rc
 appdb_begin_write(struct appdb *db, struct lethe_err *err)

@@ -649,18 +649,6 @@ pg_column_indexed(struct appdb *db, const char *table, const char *column)
 	return found;
 }
 
-/* Is @name one of the @n strings @v? */
-static bool
-pg_in(const char *name, const char *const *v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (strcmp(name, v[i]) == 0)
-			return true;
-	return false;
-}
-
 static bool
 pg_index_leads(struct appdb *db, const char *table, const char *const *lead, size_t nlead,
                const char *column)
@@ -669,8 +657,7 @@ pg_index_leads(struct appdb *db, const char *table, const char *const *lead, siz
 	const struct pq_api *pq = pc->pq;
 	char *reg = pg_regname(table);
 	const char *vals[1] = {reg};
-	const char *cur = NULL;
-	size_t ok = 0; /* leading columns of the current index matched so far */
+	struct appdb_leads m = {0};
 	bool found = false;
 	PGresult *r;
 	int i;
@@ -692,19 +679,9 @@ pg_index_leads(struct appdb *db, const char *table, const char *const *lead, siz
 		int64_t seq = strtoll(pq->getvalue(r, i, 1), NULL, 10);
 		const char *col = pq->getvalue(r, i, 2);
 
-		if (cur == NULL || strcmp(cur, idx) != 0) {
-			cur = idx;
-			ok = 0;
-		}
-		if (seq != (int64_t)ok || ok > nlead)
-			continue;
-		if (ok < nlead && pg_in(col, lead, nlead))
-			ok++;
-		else if (ok == nlead && strcmp(col, column) == 0)
-			found = true;
-		else
-			ok = nlead + 1; /* this index does not fit */
+		found = appdb_leads_row(&m, idx, seq, col, lead, nlead, column);
 	}
+	appdb_leads_done(&m);
 	pq->clear(r);
 	return found;
 }

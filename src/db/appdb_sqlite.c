@@ -322,25 +322,12 @@ sq_column_indexed(struct appdb *db, const char *table, const char *column)
 	return found;
 }
 
-/* Is @name one of the @n strings @v? */
-static bool
-sq_in(const char *name, const char *const *v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (strcmp(name, v[i]) == 0)
-			return true;
-	return false;
-}
-
 static bool
 sq_index_leads(struct appdb *db, const char *table, const char *const *lead, size_t nlead,
                const char *column)
 {
 	sqlite3_stmt *st = NULL;
-	char *cur = NULL;
-	size_t ok = 0; /* leading columns of the current index matched so far */
+	struct appdb_leads m = {0};
 	bool found = false;
 
 	if (sqlite3_prepare_v2(
@@ -356,23 +343,9 @@ sq_index_leads(struct appdb *db, const char *table, const char *const *lead, siz
 		int64_t seq = sqlite3_column_int64(st, 1);
 		const char *col = (const char *)sqlite3_column_text(st, 2);
 
-		if (idx == NULL)
-			continue;
-		if (cur == NULL || strcmp(cur, idx) != 0) {
-			free(cur);
-			cur = xstrdup(idx);
-			ok = 0;
-		}
-		if (col == NULL || seq != (int64_t)ok || ok > nlead)
-			continue;
-		if (ok < nlead && sq_in(col, lead, nlead))
-			ok++;
-		else if (ok == nlead && strcmp(col, column) == 0)
-			found = true;
-		else
-			ok = nlead + 1; /* this index does not fit */
+		found = appdb_leads_row(&m, idx, seq, col, lead, nlead, column);
 	}
-	free(cur);
+	appdb_leads_done(&m);
 	sqlite3_finalize(st);
 	return found;
 }
