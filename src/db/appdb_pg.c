@@ -217,12 +217,32 @@ pg_open(struct appdb *db, const char *target, struct lethe_err *err)
 	pc = xcalloc(1, sizeof(*pc));
 	pc->pq = pq;
 	pc->c = c;
-	if (!pg_session(pc)) {
-		lethe_err_set(err, LETHE_E_DB, "cannot set up the session on app database %s: %s",
-		              db->target, pq->errorMessage(c));
+	/*
+	 * A connection dropped during the session's set-up (a failover, an
+	 * administrator's pg_terminate_backend) is reset and set up again, as
+	 * pg_revive does later; a server that refuses the settings is an error.
+	 */
+	for (int tries = 0; !pg_session(pc); tries++) {
+		lethe_rc rc;
+
+		if (pq->status(c) == CONNECTION_BAD && tries < 3) {
+			pq->reset(c);
+			if (pq->status(c) == CONNECTION_OK)
+				continue;
+		}
+		if (pq->status(c) == CONNECTION_BAD)
+			rc = lethe_err_set(
+			    err, LETHE_E_BUSY,
+			    "cannot set up the session on app database %s: the connection "
+			    "to the app database was lost; run again to retry",
+			    db->target);
+		else
+			rc = lethe_err_set(err, LETHE_E_DB,
+			                   "cannot set up the session on app database %s: %s",
+			                   db->target, pq->errorMessage(c));
 		pq->finish(c);
 		free(pc);
-		return LETHE_E_DB;
+		return rc;
 	}
 	db->handle = pc;
 	return LETHE_OK;
