@@ -1,0 +1,5 @@
+/* SPDX-License-Identifier: MIT */
+/* media_http.c - scaffold: replaced by its implementation (issue 19). */
+#include "util/fmacros.h"
+
+#include "media/media_internal.h"
