@@ -1,5 +1,19 @@
 /* SPDX-License-Identifier: MIT */
-/* media_s3.c - scaffold: replaced by its implementation (issue 19). */
+/*
+ * media_s3.c - scaffold: the s3 kind is refused until its implementation
+ * replaces this file (issue 19).
+ */
 #include "util/fmacros.h"
 
 #include "media/media_internal.h"
+
+const struct media_ops media_s3_ops = {.kind = MEDIA_S3};
+
+lethe_rc
+media_s3_parse(const char *dir, struct ydoc *y, yaml_node_t *n, struct media_store *m,
+               struct lethe_err *err)
+{
+	(void)dir;
+	(void)m;
+	return ynode_fail(y, n, LETHE_E_CONFIG, err, "media store kind 's3' is not built yet");
+}
