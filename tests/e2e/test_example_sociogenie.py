@@ -222,3 +222,22 @@ def test_deleting_the_full_account_removes_the_content(ex):
     assert [f for f in files if (ex.demo.media / f).exists()] == []
     assert profile(ex, p.uid) is None
     assert ex.channels_of(p.uid) == []
+
+
+def test_mail_with_only_an_address_waits_for_the_operator(ex):
+    """"... with the email address tied to your SocioGenie account and, if available, your
+    Instagram user ID": without the ID the mail names nobody lethe can check; it waits in
+    the operator's queue, and no request is made."""
+    p = ex.user(10)
+    before = len(ex.requests())
+    raw = ex.mail("seed001-instagram-deletion.eml", p, ig_user_id="(I do not know it)")
+    ex.lmtp(raw)
+    rows = ex.cli_json("mailbox", "list", "--state", "open")
+    rows = rows["mails"] if isinstance(rows, dict) else rows
+    assert [r["outcome"] for r in rows] == ["unmatched"], rows
+    assert rows[0]["request"] is None and rows[0]["raw_kept"] is True
+    assert len(ex.requests()) == before
+    # The operator reads it (decrypted, on the terminal only) and can act on it.
+    rc, out, err = ex.cli("mailbox", "show", str(rows[0]["id"]))
+    assert rc == 0 and p.email in out, err
+    assert p.email not in ex.server.stderr()
