@@ -104,10 +104,17 @@ class Example:
         pytest.fail("no LMTP listener on %d\n%s" % (self.lmtp_port, self.server.stderr()))
 
     def close(self):
-        if self.server is not None:
-            self.server.kill()
-        self.sink.__exit__(None, None, None)
-        self.fake.__exit__(None, None, None)
+        """Stop lethe as an operator does (SIGTERM: it must exit 0, and a sanitized build
+        must have reported nothing), then the fakes."""
+        try:
+            if self.server is not None and self.server.proc.poll() is None:
+                rc = self.server.stop()
+                assert rc == 0, "lethe serve exited %s:\n%s" % (rc, self.server.stderr())
+        finally:
+            if self.server is not None:
+                self.server.kill()
+            self.sink.__exit__(None, None, None)
+            self.fake.__exit__(None, None, None)
 
     # -- people and rows --
 
