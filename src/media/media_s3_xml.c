@@ -335,8 +335,10 @@ media_s3_xml_read(const char *xml, size_t len, media_s3_xml_fn fn, void *ctx, st
 		else
 			rc = open_element(&x, fn, ctx, err);
 	}
-	if (rc == LETHE_OK && (!x.root_done || x.depth != 0))
-		rc = bad(err, x.root_done ? "an unclosed element" : "no root element");
+	if (rc == LETHE_OK && x.depth != 0)
+		rc = bad(err, "an unclosed element");
+	else if (rc == LETHE_OK && !x.root_done)
+		rc = bad(err, "no root element");
 	buf_free(&x.text);
 	return rc;
 }
@@ -377,14 +379,14 @@ delete_error(struct delete_read *d)
 	size_t i;
 
 	if (d->key == NULL)
-		return bad(d->err, "an <Error> without a <Key>");
+		return bad(d->err, "an Error entry without a Key");
 	for (i = 0; i < d->n; i++)
 		if (strcmp(d->keys[i], d->key) == 0)
 			break;
 	free(d->key);
 	d->key = NULL;
 	if (i == d->n)
-		return bad(d->err, "an <Error> for a key that was not sent");
+		return bad(d->err, "an Error entry for a key that was not sent");
 	snprintf(d->codes[i], MEDIA_S3_CODE_MAX, "%s", d->code[0] != '\0' ? d->code : "Unknown");
 	d->code[0] = '\0';
 	return LETHE_OK;
