@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -26,6 +27,7 @@
 #include <sodium.h>
 
 #include "media/media.h"
+#include "media/media_http.h"
 #include "media/media_internal.h"
 #include "media/media_s3.h"
 #include "media/media_sigv4.h"
@@ -917,6 +919,79 @@ test_s3_open_gets(void **state)
 	media_set_free(s);
 }
 
+/* media_http(): Retry-After as seconds and as an HTTP date, the body cap, a safe error text. */
+static void
+test_media_http_exchange(void **state)
+{
+	static char date[64];
+	static struct answer ans[] = {
+	    {503, "", "7"}, {429, "", date}, {200, "0123456789abcdef", NULL}};
+	struct media_http_resp r;
+	const struct media_store *m;
+	struct media_set *s;
+	char url[128];
+	time_t later = time(NULL) + 5;
+	struct tm tm;
+	CURLcode cc;
+
+	(void)state;
+	gmtime_r(&later, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	s = fake_store(ans, 3, &m);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", fk.port);
+	media_http_resp_init(&r);
+	cc = media_http(
+	    m,
+	    &(struct media_http_req){.method = "GET", .url = url, .out_fd = -1, .max_body = 1024},
+	    &r);
+	assert_int_equal(cc, CURLE_OK);
+	assert_int_equal(r.status, 503);
+	assert_int_equal(r.retry_after_ms, 7000);
+	assert_true(media_http_transient(&r));
+	cc = media_http(
+	    m,
+	    &(struct media_http_req){.method = "GET", .url = url, .out_fd = -1, .max_body = 1024},
+	    &r);
+	assert_int_equal(r.status, 429);
+	assert_in_range(r.retry_after_ms, 3000, 5000);
+	/* Over the cap: the answer stands, too_big says so, nothing kept past it. */
+	cc = media_http(
+	    m, &(struct media_http_req){.method = "GET", .url = url, .out_fd = -1, .max_body = 8},
+	    &r);
+	assert_int_equal(cc, CURLE_OK);
+	assert_int_equal(r.status, 200);
+	assert_true(r.too_big);
+	assert_false(media_http_transient(&r));
+	assert_true(r.body.len <= 8);
+	cc = media_http(
+	    m,
+	    &(struct media_http_req){.method = "GET", .url = url, .out_fd = -1, .max_body = 1024},
+	    &r);
+	assert_false(r.too_big);
+	assert_string_equal(buf_str(&r.body), "0123456789abcdef");
+	/* No answer: transient, and the reason names no path or query (a key could be there). */
+	cc = media_http(m,
+	                &(struct media_http_req){.method = "GET",
+	                                         .url = "http://127.0.0.1:1/u17/secret?x=y",
+	                                         .out_fd = -1,
+	                                         .max_body = 1024},
+	                &r);
+	assert_int_not_equal(cc, CURLE_OK);
+	assert_int_equal(r.status, 0);
+	assert_true(media_http_transient(&r));
+	assert_true(r.error[0] != '\0');
+	assert_null(strpbrk(r.error, "/?"));
+	/* Neither a redirect followed nor a scheme other than http(s). */
+	cc = media_http(
+	    m,
+	    &(struct media_http_req){
+	        .method = "GET", .url = "file:///etc/passwd", .out_fd = -1, .max_body = 1024},
+	    &r);
+	assert_int_equal(cc, CURLE_UNSUPPORTED_PROTOCOL);
+	media_http_resp_free(&r);
+	media_set_free(s);
+}
+
 int
 main(void)
 {
@@ -942,6 +1017,7 @@ main(void)
 	    cmocka_unit_test(test_s3_remove_denied_and_garbage),
 	    cmocka_unit_test(test_s3_probe_heads),
 	    cmocka_unit_test(test_s3_open_gets),
+	    cmocka_unit_test(test_media_http_exchange),
 	};
 
 	return cmocka_run_group_tests(tests, fake_setup, fake_teardown);
