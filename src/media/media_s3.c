@@ -472,6 +472,11 @@ rm_try(struct rm *x, const struct s3_cred *c, struct buf *body, struct media_htt
 	if (rc != LETHE_OK || *again)
 		goto out;
 	rc = verdict(x->m, "POST", cc, r, 1, err);
+	if (rc == LETHE_E_NOTFOUND) /* a 404 to DeleteObjects is about the bucket, not a key */
+		rc = lethe_err_set(err, LETHE_E_UNAVAILABLE,
+		                   "media store '%s' answered HTTP 404 to DeleteObjects: check the "
+		                   "bucket and the endpoint",
+		                   x->m->name);
 	if (rc == LETHE_OK && media_s3_delete_result(buf_str(&r->body), r->body.len, sent,
 	                                             x->n_pend, codes, &why) != LETHE_OK)
 		rc = lethe_err_set(err, LETHE_E_UNAVAILABLE, "media store '%s': DeleteObjects: %s",

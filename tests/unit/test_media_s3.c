@@ -825,6 +825,10 @@ test_s3_remove_denied_and_garbage(void **state)
 	static const struct answer garbage[] = {{200, "<DeleteResult><Oops>", NULL}};
 	static const struct answer forbidden[] = {
 	    {403, "<Error><Code>SignatureDoesNotMatch</Code></Error>", NULL}};
+	static const struct answer nobucket[] = {
+	    {404, "<Error><Code>NoSuchBucket</Code></Error>", NULL}};
+	static const struct answer notfound[] = {{404, "", NULL}};
+	struct media_set *s2;
 	const char *keys[] = {"u17/x.jpg", "u17/y.jpg"};
 	enum media_outcome out[2];
 	const struct media_store *m;
@@ -851,6 +855,16 @@ test_s3_remove_denied_and_garbage(void **state)
 	assert_non_null(strstr(err.msg, "403 SignatureDoesNotMatch"));
 	assert_non_null(strstr(err.msg, "s3:DeleteObject"));
 	media_set_free(s);
+	/* A 404 to DeleteObjects is the bucket's, never "no such object". */
+	s = fake_store(nobucket, 1, &m);
+	assert_int_equal(media_remove(m, keys, 2, out, &err), LETHE_E_UNAVAILABLE);
+	assert_int_equal(out[0], MEDIA_FAILED);
+	assert_non_null(strstr(err.msg, "404 NoSuchBucket"));
+	s2 = fake_store(notfound, 1, &m);
+	assert_int_equal(media_remove(m, keys, 2, out, &err), LETHE_E_UNAVAILABLE);
+	assert_non_null(strstr(err.msg, "check the bucket"));
+	media_set_free(s);
+	media_set_free(s2);
 }
 
 /* HEAD per key: 200 present, 404 absent, a 500 asked again. */
