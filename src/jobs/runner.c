@@ -288,9 +288,10 @@ struct finish {
 /*
  * End request @req's run: the residual scan (and the app database's WAL
  * checkpoint), then, in one state-store transaction, the scan's record,
- * the audit chain's entries of the job and the scan, the ledger, the final
- * transition (failed, with the scan's reason, if rows remain) and the
- * notices to recipients.  *@state gets the state entered.
+ * the audit chain's entries of the job and the scan, the ledger, the media
+ * keys kept for the scan forgotten, the final transition (failed, with the
+ * scan's reason, if rows or objects remain) and the notices to recipients.
+ * *@state gets the state entered.
  */
 static lethe_rc
 finish_request(struct runner *r, struct appdb *db, struct store *st,
@@ -336,9 +337,7 @@ finish_request(struct runner *r, struct appdb *db, struct store *st,
 	 * remove when run again.
 	 */
 	if (rc == LETHE_OK && f->erased && f->job != 0)
-		rc = store_media_forget(st, f->job, err);
-	if (rc == LETHE_OK && f->erased && f->prev_job != 0 && f->prev_job != f->job)
-		rc = store_media_forget(st, f->prev_job, err);
+		rc = scan_work_forget(st, f->job, f->prev_job, err);
 	if (rc == LETHE_OK && reason != NULL && !meta) {
 		struct store_transition t = {
 		    .from = "received,scheduled,running",
@@ -396,23 +395,14 @@ finish_run(struct runner *r, struct appdb *db, struct store *st, const struct st
 	return rc;
 }
 
-/*
- * Forget the media keys ended jobs @job and @prev_job (0: none) kept for
- * the scan of a request that failed without it.  A job resumed keeps its
- * records (prev_job equal to job is that job); a job replaced had ended.
- */
-static lethe_rc
-forget_media(struct store *st, int64_t job, int64_t prev_job)
+/* The erasure ended but its end (the scan, the record) did not: logged, taken again. */
+static void
+end_failed(const struct store_request *req, const struct lethe_err *err)
 {
-	struct lethe_err err = {0};
-	lethe_rc rc = store_media_forget(st, job, &err);
+	static struct log_limit lim = LOG_LIMIT_INIT(10, 60000.);
 
-	if (rc == LETHE_OK && prev_job != 0 && prev_job != job)
-		rc = store_media_forget(st, prev_job, &err);
-	if (rc != LETHE_OK)
-		log_warnx("runner: the media keys of job %lld stay recorded: %s", (long long)job,
-		          err.msg);
-	return rc;
+	log_warnx_limited(&lim, "request %lld: erased, but its end failed; will retry: %s",
+	                  (long long)req->id, err->msg);
 }
 
 /*
@@ -548,6 +538,30 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 		store_job_clear(&job);
 		goto out;
 	}
+	/*
+	 * This run's erasure ended but the request did not (a crash before its
+	 * end was recorded, a scan that could not run) and nothing is left to
+	 * erase: the run ends with that job -- its steps, the media keys it
+	 * kept for the scan -- not with an empty new one.
+	 */
+	if (rc == LETHE_OK && total == 0 && !earlier && req->job != 0) {
+		const char *state = NULL;
+
+		rc = job_ended_state(st, req->job, &state, &err);
+		if (rc == LETHE_OK && state != NULL) {
+			f.state = state;
+			f.job = req->job;
+			f.erased = true;
+			erased_job = req->job;
+			rc = finish_run(r, db, st, req, &f, &fstate, &err);
+			if (rc == LETHE_OK)
+				log_info("request %lld: %s (job %lld)", (long long)req->id, fstate,
+				         (long long)req->job);
+			else
+				end_failed(req, &err);
+			goto out;
+		}
+	}
 	if (rc == LETHE_OK)
 		rc = store_meta_update(st, req->id, "running", earlier ? 0 : req->job, false, 0,
 		                       run, &err);
@@ -577,6 +591,8 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 		if (rc == LETHE_OK)
 			log_info("request %lld: %s (job %lld, %.0f ms)", (long long)req->id, fstate,
 			         (long long)res.job, res.elapsed_ms);
+		else
+			end_failed(req, &err);
 	} else if (rc == LETHE_E_BUSY) {
 		/* Another process runs its job, or the app database made it wait (a lock, a
 		 * timeout, a lost connection): not a failure, the request is taken again. */
@@ -607,8 +623,9 @@ out:
 		 * records: the objects not yet removed are removed when it is run
 		 * again, which resumes the same job.
 		 */
-		if (erased_job != 0)
-			(void)forget_media(st, erased_job, prev_job);
+		if (erased_job != 0 && scan_work_forget(st, erased_job, prev_job, &err) != LETHE_OK)
+			log_warnx("request %lld: the media keys of job %lld stay recorded: %s",
+			          (long long)req->id, (long long)erased_job, err.msg);
 		rc = LETHE_OK;
 	}
 	request_ids_free(opened, opened != NULL ? nids : 0);
