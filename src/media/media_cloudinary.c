@@ -538,7 +538,9 @@ cld_download(const struct media_store *m, const char *url, int fd, int64_t max, 
 
 	media_http_resp_init(&r);
 	rc = cld_exchange(m, &q, &r, err);
-	if (rc == LETHE_OK && r.too_big)
+	if (rc == LETHE_OK && r.error[0] != '\0') /* the answer came, our file took it not */
+		rc = lethe_err_set(err, LETHE_E_IO, "media store '%s': %s", m->name, r.error);
+	else if (rc == LETHE_OK && r.too_big)
 		rc = lethe_err_set(err, LETHE_E_TOOBIG,
 		                   "media store '%s': an asset is over %lld bytes", m->name,
 		                   (long long)max);
