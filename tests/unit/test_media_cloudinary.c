@@ -3,7 +3,8 @@
  * test_media_cloudinary.c - unit tests of the Cloudinary kind's pure half
  * (src/media/media_cloudinary_key.c): the credentials URL, keys and
  * delivery URLs turned into (resource type, delivery type, public id),
- * percent-encoding, and the classification of the Admin API's answers.
+ * percent-encoding, the classification of the Admin API's answers, and
+ * the `type: cloudinary` keys of media_stores (through media_set_parse()).
  * The calls themselves are tested end to end against the loopback fake
  * (tests/e2e/test_media_cloudinary.py).
  */
@@ -16,8 +17,10 @@
 
 #include <cmocka.h>
 
+#include "media/media.h"
 #include "media/media_cloudinary.h"
 #include "util/buf.h"
+#include "util/yamlutil.h"
 
 static struct media_cloudinary store = {
     .api_url = "https://api.cloudinary.com",
@@ -274,6 +277,102 @@ test_secure_url(void **state)
 	assert_null(media_cld_secure_url(body, strlen(body), origin));
 }
 
+/* media_set_parse() of @yaml: the set, or NULL with @err. */
+static struct media_set *
+parse(const char *yaml, struct lethe_err *err)
+{
+	struct media_set *s = NULL;
+	struct ydoc y;
+
+	if (ydoc_load(&y, "lethe.yaml", yaml, LETHE_E_CONFIG, err) == LETHE_OK)
+		media_set_parse("/etc/lethe", NULL, &y, ydoc_root(&y), &s, err);
+	ydoc_free(&y);
+	return s;
+}
+
+static void
+want_parse_error(const char *yaml, const char *needle)
+{
+	struct lethe_err err = {0};
+	struct media_set *s = parse(yaml, &err);
+
+	assert_null(s);
+	assert_int_equal(err.rc, LETHE_E_CONFIG);
+	if (strstr(err.msg, needle) == NULL)
+		fail_msg("error '%s' lacks '%s'", err.msg, needle);
+}
+
+static void
+test_parse(void **state)
+{
+	struct lethe_err err = {0};
+	struct media_set *s;
+	const struct media_store *m;
+
+	(void)state;
+	s = parse("media_stores:\n"
+	          "  cdn:\n"
+	          "    type: cloudinary\n"
+	          "    cloud_name: socio-linki\n"
+	          "    credentials_env: CLOUDINARY_URL\n",
+	          &err);
+	assert_non_null(s);
+	m = media_set_get(s, "cdn");
+	assert_non_null(m);
+	assert_int_equal(media_store_kind(m), MEDIA_CLOUDINARY);
+	assert_int_equal(media_store_batch(m), 100);
+	assert_false(media_store_probe_cheap(m));
+	assert_string_equal(media_store_where(m), "cloudinary cloud socio-linki");
+	media_set_free(s);
+	/* No cloud_name: the credentials name it; trailing '/' of URLs dropped. */
+	s = parse("media_stores:\n"
+	          "  cdn:\n"
+	          "    type: cloudinary\n"
+	          "    resource_type: raw\n"
+	          "    delivery_type: authenticated\n"
+	          "    api_url: http://127.0.0.1:9/\n"
+	          "    delivery_url: http://127.0.0.1:9/res/\n"
+	          "    prefix: app/\n"
+	          "    credentials_file: secrets/cld\n"
+	          "    retries: 1\n",
+	          &err);
+	assert_non_null(s);
+	m = media_set_get(s, "cdn");
+	assert_string_equal(media_store_where(m), "cloudinary cloud of /etc/lethe/secrets/cld");
+	media_set_free(s);
+}
+
+static void
+test_parse_errors(void **state)
+{
+	(void)state;
+	want_parse_error("media_stores:\n  c:\n    type: cloudinary\n    bucket: b\n"
+	                 "    credentials_env: X\n",
+	                 "lethe.yaml:4: unknown key 'bucket' in a cloudinary media store");
+	want_parse_error(
+	    "media_stores:\n  c:\n    type: cloudinary\n    resource_type: auto\n"
+	    "    credentials_env: X\n",
+	    "lethe.yaml:4: media store key 'resource_type' expects image, video or raw");
+	want_parse_error("media_stores:\n  c:\n    type: cloudinary\n    delivery_type: Up\n"
+	                 "    credentials_env: X\n",
+	                 "lethe.yaml:4: media store key 'delivery_type'");
+	want_parse_error("media_stores:\n  c:\n    type: cloudinary\n    cloud_name: a/b\n"
+	                 "    credentials_env: X\n",
+	                 "lethe.yaml:4: media store key 'cloud_name'");
+	want_parse_error("media_stores:\n  c:\n    type: cloudinary\n    api_url: ftp://x\n"
+	                 "    credentials_env: X\n",
+	                 "lethe.yaml:4: media store key 'api_url' expects an http:// or https://");
+	want_parse_error("media_stores:\n  c:\n    type: cloudinary\n"
+	                 "    delivery_url: https://res.cloudinary.com?x=1\n"
+	                 "    credentials_env: X\n",
+	                 "lethe.yaml:4: media store key 'delivery_url'");
+	want_parse_error("media_stores:\n  c:\n    type: cloudinary\n    prefix: \"a\\tb\"\n"
+	                 "    credentials_env: X\n",
+	                 "lethe.yaml:4: media store key 'prefix'");
+	want_parse_error("media_stores:\n  c:\n    type: cloudinary\n    cloud_name: x\n",
+	                 "credentials_env");
+}
+
 int
 main(void)
 {
@@ -287,6 +386,8 @@ main(void)
 	    cmocka_unit_test(test_delete_answer),
 	    cmocka_unit_test(test_probe_answer),
 	    cmocka_unit_test(test_secure_url),
+	    cmocka_unit_test(test_parse),
+	    cmocka_unit_test(test_parse_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
