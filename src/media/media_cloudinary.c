@@ -30,6 +30,11 @@
 
 /* An Admin API answer we read into memory (100 ids of a delete, a resource's details). */
 #define CLD_ANSWER_MAX (1 << 20)
+/*
+ * The longest URL we send (bytes): 100 public ids fit when they are short;
+ * long ones are split over more calls rather than risk a front end's 414.
+ */
+#define CLD_URL_MAX 8000
 /* Cloudinary's rate limit answer (the Admin API's "420 Rate Limited"). */
 #define HTTP_RATE_LIMITED 420
 
@@ -262,21 +267,6 @@ cld_base(const struct media_store *m, const char *cloud, const struct media_cld_
 	return buf_addf(b, "%s/v1_1/%s/resources/%s/%s", m->u.cld.api_url, cloud, k->rt, k->type);
 }
 
-/* Append ?public_ids[]=a&public_ids[]=b for the @n ids @ids. */
-static lethe_rc
-cld_ids_query(struct buf *b, const char *const *ids, size_t n)
-{
-	lethe_rc rc = LETHE_OK;
-	size_t i;
-
-	for (i = 0; rc == LETHE_OK && i < n; i++) {
-		rc = buf_adds(b, i == 0 ? "?public_ids%5B%5D=" : "&public_ids%5B%5D=");
-		if (rc == LETHE_OK)
-			rc = media_cld_escape(b, ids[i], false);
-	}
-	return rc;
-}
-
 /* The keys of one call resolved, and the groups of equal (rt, type) among them. */
 struct cld_batch {
 	struct media_cld_key *k; /* one per key; public_id NULL: refused */
@@ -316,10 +306,23 @@ same_group(const struct cld_batch *b, size_t i, size_t j)
 	       strcmp(b->k[i].type, b->k[j].type) == 0;
 }
 
+/* ?public_ids[]=ID or &public_ids[]=ID, @id percent-encoded, into @b (emptied first). */
+static lethe_rc
+cld_id_param(struct buf *b, const char *id, bool first)
+{
+	lethe_rc rc;
+
+	buf_reset(b);
+	rc = buf_adds(b, first ? "?public_ids%5B%5D=" : "&public_ids%5B%5D=");
+	return rc == LETHE_OK ? media_cld_escape(b, id, false) : rc;
+}
+
 /*
  * One Admin API call over the group led by key @lead: @method on the
- * resources URL with the group's ids; @idx[0..*@gn) receives the group's key
- * indexes and @ids their public ids.  The answer is in @r.
+ * resources URL with the group's not yet @done ids, as many as fit in
+ * CLD_URL_MAX bytes of URL (one at least; the rest stay for another call);
+ * @idx[0..*@gn) receives their key indexes and @ids their public ids.  The
+ * answer is in @r.
  */
 static lethe_rc
 cld_group_call(const struct media_store *m, const struct media_cld_cred *cr, const char *method,
@@ -328,27 +331,33 @@ cld_group_call(const struct media_store *m, const struct media_cld_cred *cr, con
 {
 	struct media_http_req q = {
 	    .method = method, .userpwd = cr->userpwd, .out_fd = -1, .max_body = CLD_ANSWER_MAX};
-	struct buf url;
+	struct buf url, param;
 	lethe_rc rc;
 	size_t j;
 
 	*gn = 0;
-	for (j = lead; j < b->n; j++)
-		if (!done[j] && same_group(b, lead, j)) {
-			done[j] = true;
-			idx[*gn] = j;
-			ids[(*gn)++] = b->k[j].public_id;
-		}
-	buf_init(&url, (size_t)MEDIA_CLD_BATCH * (3 * MEDIA_CLD_ID_MAX + 24) + 4096);
+	buf_init(&url, CLD_URL_MAX + 4 * MEDIA_CLD_ID_MAX);
+	buf_init(&param, 4 * MEDIA_CLD_ID_MAX);
 	rc = cld_base(m, cr->cloud, &b->k[lead], &url);
-	if (rc == LETHE_OK)
-		rc = cld_ids_query(&url, ids, *gn);
+	for (j = lead; rc == LETHE_OK && j < b->n; j++) {
+		if (done[j] || !same_group(b, lead, j))
+			continue;
+		rc = cld_id_param(&param, b->k[j].public_id, *gn == 0);
+		if (rc == LETHE_OK && *gn > 0 && url.len + param.len > CLD_URL_MAX)
+			break;
+		if (rc == LETHE_OK)
+			rc = buf_add(&url, param.data, param.len);
+		done[j] = true;
+		idx[*gn] = j;
+		ids[(*gn)++] = b->k[j].public_id;
+	}
 	q.url = buf_str(&url);
 	if (rc == LETHE_OK)
 		rc = cld_exchange(m, &q, r, err);
 	else
 		rc =
 		    lethe_err_set(err, LETHE_E_INTERNAL, "media store '%s': URL too long", m->name);
+	buf_free(&param);
 	buf_free(&url);
 	return rc;
 }

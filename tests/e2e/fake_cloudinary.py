@@ -48,6 +48,7 @@ API (thread-safe):
         fake.clear()
 
     Call fields: method, path (as received, percent-decoded, no query), raw_path,
+    target_len (bytes of path and query as sent), kind ("admin", "delivery"),
     query ({name: [values]}, public_ids[] multi-valued, in order), auth (the
     Authorization header exactly as sent, or None), user ("key:secret" decoded
     from it, or None), status (answered; None for a drop/hang cut short), at.
@@ -80,6 +81,7 @@ class Call:
         self.auth = kw["auth"]          # Authorization header as sent, or None
         self.user = kw["user"]          # "key:secret" of Basic auth, or None
         self.kind = kw["kind"]          # "admin" (/v1_1/...) or "delivery" (/res/...) or None
+        self.target_len = kw["target_len"]  # bytes of the request target (path and query)
         self.status = None              # what the fake answered
         self.at = kw["at"]              # time.monotonic() of arrival
 
@@ -300,7 +302,8 @@ class FakeCloudinary:
                 "delivery" if split.path.startswith("/res/") else None)
         call = Call(method=h.command, path=path, raw_path=split.path,
                     query=parse_qs(split.query, keep_blank_values=True), auth=auth,
-                    user=self._basic_user(auth), kind=kind, at=time.monotonic())
+                    user=self._basic_user(auth), kind=kind, target_len=len(h.path),
+                    at=time.monotonic())
         with self._lock:
             self._calls.append(call)
         rule = self._take_rule(h.command, split.path)

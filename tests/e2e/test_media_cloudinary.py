@@ -110,6 +110,18 @@ def test_kind_refuses_more_than_100_keys_a_call(fake_cloudinary, tmp_path):
     assert doc["rc"] == "invalid_request" and "1 to 100" in doc["msg"], doc
     assert len(fake_cloudinary.calls("DELETE")) == 1
 
+    # Long public ids: split so that no URL passes 8,000 bytes.
+    fake_cloudinary.clear()
+    long_keys = ["u1/%03d/" % i + "x" * 200 for i in range(100)]
+    for k in long_keys:
+        fake_cloudinary.put(k, b"l")
+    doc = st.remove(*long_keys)
+    assert doc["rc"] == "ok" and doc["out"] == ["removed"] * 100
+    calls = fake_cloudinary.calls("DELETE")
+    # each id takes 229 bytes of query: 34 fit in a call
+    assert len(calls) == 3 and all(c.target_len <= 8000 for c in calls), calls
+    assert [i for c in calls for i in c.public_ids] == long_keys
+
 
 def test_kind_retries_transient_answers(fake_cloudinary, tmp_path):
     fake = fake_cloudinary
