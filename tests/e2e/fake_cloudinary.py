@@ -40,6 +40,9 @@ API (thread-safe):
         fake.fail(status=500, times=1, retry_after=None, method=None, path_prefix="/v1_1")
         fake.hang(seconds=5, times=1, ...)    # answer after that long (stop() ends it)
         fake.drop(times=1, ...)               # close the connection without an answer
+        h = fake.hold(method="DELETE")        # hold the next matching call until released:
+        h.wait_arrived(30) -> bool            #   it arrived (bounded wait)
+        h.release(forward=True)               #   answer it normally (False: drop it)
         fake.secure_origin = "http://..."     # make secure_url point elsewhere (None: normal)
 
         # What came: a list of Call, oldest first.
@@ -94,6 +97,28 @@ class Call:
                                              self.status)
 
 
+class Hold:
+    """One call held until the test releases it (see FakeCloudinary.hold)."""
+
+    def __init__(self, method, path_prefix):
+        self.method = method
+        self.path_prefix = path_prefix
+        self.arrived = threading.Event()
+        self.released = threading.Event()
+        self.forward = True
+
+    def matches(self, method, path):
+        return ((self.method is None or self.method == method)
+                and (self.path_prefix is None or path.startswith(self.path_prefix)))
+
+    def wait_arrived(self, timeout=30.0):
+        return self.arrived.wait(timeout)
+
+    def release(self, forward=True):
+        self.forward = forward
+        self.released.set()
+
+
 class _Rule:
     def __init__(self, mode, times, status=None, seconds=None, retry_after=None, method=None,
                  path_prefix=None):
@@ -126,6 +151,7 @@ class FakeCloudinary:
         self._assets = {}  # (rt, type, public_id) -> resource dict + "data"
         self._calls = []
         self._rules = []
+        self._holds = []
         self._stopping = threading.Event()
         self._server = None
         self._thread = None
@@ -160,6 +186,9 @@ class FakeCloudinary:
 
     def stop(self):
         self._stopping.set()
+        with self._lock:
+            for h in self._holds:
+                h.release(False)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -246,9 +275,26 @@ class FakeCloudinary:
     def drop(self, times=1, method=None, path_prefix="/v1_1"):
         self._add_rule(_Rule("drop", times, method=method, path_prefix=path_prefix))
 
+    def hold(self, method=None, path_prefix="/v1_1"):
+        h = Hold(method, path_prefix)
+        with self._lock:
+            self._holds.append(h)
+        return h
+
     def normal(self):
         with self._lock:
             self._rules = []
+            holds, self._holds = self._holds, []
+        for h in holds:
+            h.release(True)
+
+    def _take_hold(self, method, path):
+        with self._lock:
+            for h in self._holds:
+                if h.matches(method, path):
+                    self._holds.remove(h)
+                    return h
+        return None
 
     def _take_rule(self, method, path):
         with self._lock:
@@ -306,13 +352,16 @@ class FakeCloudinary:
                     at=time.monotonic())
         with self._lock:
             self._calls.append(call)
+        held = self._take_hold(h.command, split.path)
+        if held is not None:
+            held.arrived.set()
+            held.released.wait(120)
+            if not held.forward or self._stopping.is_set():
+                self._drop(h)
+                return
         rule = self._take_rule(h.command, split.path)
         if rule is not None and rule.mode == "drop":
-            h.close_connection = True
-            try:
-                h.connection.shutdown(2)
-            except OSError:
-                pass
+            self._drop(h)
             return
         if rule is not None and rule.mode == "hang":
             if self._stopping.wait(rule.seconds):
@@ -347,6 +396,14 @@ class FakeCloudinary:
             h.end_headers()
             if h.command != "HEAD":
                 h.wfile.write(data)
+        except OSError:
+            pass
+
+    @staticmethod
+    def _drop(h):
+        h.close_connection = True
+        try:
+            h.connection.shutdown(2)
         except OSError:
             pass
 
