@@ -117,7 +117,7 @@ FUZZ_SECONDS ?= 60
 fuzz: deps build
 	tests/fuzz/run $(FUZZ_SECONDS)
 
-bench: build
+bench: build s3-deps
 	@scripts/deps bench
 	bench/erase
 	bench/callbacks
@@ -128,6 +128,7 @@ bench: build
 	bench/proof
 	bench/audit
 	bench/export
+	bench/media
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
