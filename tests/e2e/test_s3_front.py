@@ -258,3 +258,34 @@ def test_front_serves_virtual_host_addresses(s3):
     st, _, body = c.request("GET", "/u1/pic%20one.jpg")
     assert st == 200 and body == b"vh"
     assert s3.front.requests()[-1]["verified"]
+
+
+def test_server_is_stopped_when_its_owner_is_killed(tmp_path):
+    """The watchdog: a process that started s3rver and dies by SIGKILL leaves no s3rver
+    running and no directory behind."""
+    import signal
+    import subprocess
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = ("import sys, time; sys.path.insert(0, %r); import s3_server; "
+            "s = s3_server.S3Server(%r).start(); print(s.proc.pid, s.dir, flush=True); "
+            "time.sleep(60)" % (here, str(tmp_path)))
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        pid, d = p.stdout.readline().split()
+        assert os.path.isdir(d)
+        os.kill(int(pid), 0)  # s3rver runs
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait(10)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and (os.path.exists(d) or _alive(int(pid))):
+        time.sleep(0.1)
+    assert not _alive(int(pid)) and not os.path.exists(d)
+
+
+def _alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
