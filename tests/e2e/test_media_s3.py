@@ -465,7 +465,8 @@ def test_export_with_an_object_gone_counts_it_missing(demo, s3, tmp_path):
     assert code == 0, err
     man = json.loads(zipfile.ZipFile(io.BytesIO(out.read_bytes())).read("manifest.json"))
     assert man["media"] == len(keys) - 1
-    assert man["tables"]["media"]["media_missing"] == 1, man["tables"]["media"]
+    mt = {t["table"]: t for t in man["tables"]}
+    assert (mt["media"]["media"], mt["media"]["media_missing"]) == (len(keys) - 1, 1), mt
 
 
 def test_export_with_the_store_down_writes_no_archive(demo, s3, tmp_path):
@@ -500,6 +501,7 @@ def test_residual_scan_flags_an_object_put_back(demo, s3, tmp_path, fake_platfor
     assert len(heads) >= len(keys) and all(r["verified"] for r in heads)
     detail = json.loads(demo.state("SELECT s.detail FROM scans s JOIN requests r ON "
                                    "r.id = s.request_id WHERE r.code = ?", (code,))[0][0])
-    assert detail["media"] == {"checked": len(keys), "present": 1}, detail
+    assert (detail["media"]["checked"], detail["media"]["present"]) == (len(keys), 1), detail
+    assert detail["media"]["stores"] == [{"store": STORE, "checked": len(keys), "present": 1}]
     no_keys_in(json.dumps(req) + srv.stderr() + json.dumps(detail), [back])
     wait_until(lambda: pending(demo) == 0, "media_pending forgotten", srv=srv)
