@@ -17,6 +17,7 @@ Channel purges: the demo's data map hangs media under projects, not channels, so
 channel purge removes no media here; it runs through the same erase engine
 (src/engine/erase_delete.c), which these tests exercise.
 """
+import concurrent.futures
 import io
 import json
 import signal
@@ -25,7 +26,7 @@ import zipfile
 import pytest
 
 from fake_platform import fake_platform  # noqa: F401
-from lethe_e2e import popen_lethe, query, run_lethe
+from lethe_e2e import make_demo, popen_lethe, query, run_lethe
 from request_helpers import (FINAL, Clock, cli, configure_requests, create, policy, start,
                              states_of, wait_state, wait_until)
 from serve_helpers import servers  # noqa: F401
@@ -62,10 +63,10 @@ def use_s3(demo, s3, tmp_path, path_style=True, endpoint=None, secret="S3RVER", 
     objects = {}
     for p in sorted(demo.media.rglob("*")):
         if p.is_file():
-            key = str(p.relative_to(demo.media))
-            objects[key] = p.read_bytes()
-            s3.put(bucket, PREFIX + key, objects[key])
+            objects[str(p.relative_to(demo.media))] = p.read_bytes()
             p.unlink()
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        list(ex.map(lambda k: s3.put(bucket, PREFIX + k, objects[k]), objects))
     assert len(objects) > 10, "the demo should have media files"
     cred = tmp_path / ("s3-cred-%s" % bucket)
     cred.write_text("S3RVER:%s\n" % secret)
@@ -166,6 +167,23 @@ def test_cli_erase_deletes_exactly_the_persons_objects(demo, s3, tmp_path):
     n = len(m.deleted_calls())
     summary, _ = erase(demo, email)
     assert len(m.deleted_calls()) == n
+
+
+def test_heavy_persons_2000_objects_go_in_calls_of_1000(s3, tmp_path):
+    """The demo's heavy user owns 2,000 media files: DeleteObjects takes 1,000 keys at
+    most, so lethe needs two calls at least, and sends none larger."""
+    demo = make_demo(tmp_path / "heavy", ["--users", "2", "--seed", "5", "--heavy", "200000"])
+    m = use_s3(demo, s3, tmp_path)
+    uid = query(demo.db, "SELECT id FROM users WHERE email = 'heavy@example.com'")[0][0]
+    keys = {r[0] for r in query(demo.db, "SELECT m.storage_key FROM media m JOIN projects p "
+                                         "ON p.id = m.project_id WHERE p.user_id = ?", (uid,))}
+    assert len(keys) == 2000
+    summary, _ = erase(demo, "heavy@example.com")
+    assert media_step(summary)["media_files"] == 2000
+    assert m.present() == set(m.objects) - keys
+    sizes = [len(c["keys"]) for c in m.deleted_calls()]
+    assert sum(sizes) == 2000 and max(sizes) <= 1000 and len(sizes) >= 2, sizes
+    assert_deletes_signed(m, keys)
 
 
 def test_cli_erase_credentials_from_the_environment(demo, s3, tmp_path):
