@@ -276,6 +276,11 @@ erase_run(struct plan *plan, const struct plan_id *ids, size_t nids, struct appd
 				rc = erase_disconnect_channels(&x, &plan->steps[i]);
 		for (i = 0; rc == LETHE_OK && i < plan->nsteps; i++)
 			rc = run_step(&x, i);
+		/* Then what the disconnects held back for the steps, on the rows kept. */
+		for (i = 0; rc == LETHE_OK && i < plan->nsteps; i++)
+			if (plan->steps[i].table == plan->dm->channel && plan->steps[i].reachable &&
+			    o->disc.outbox_key != NULL)
+				rc = erase_disconnect_finish(&x, &plan->steps[i]);
 		if (rc == LETHE_OK)
 			rc = verify(&x, &again);
 		if (!again)

@@ -159,6 +159,12 @@ void erase_by_keys_sql(const struct plan_step *ps, const char *head, size_t n, c
  * already disconnected are left alone (erase_upstream.c).
  */
 lethe_rc erase_disconnect_channels(struct exec *x, const struct plan_step *ps);
+/*
+ * After the steps of a round: write to the disconnected rows of channel
+ * step @ps still there (kept) the columns of the channel's `disconnect:
+ * set` that the erasure's disconnect held back (disconnect_held_column()).
+ */
+lethe_rc erase_disconnect_finish(struct exec *x, const struct plan_step *ps);
 /* Note disconnect @disc, queued by this run, in @r. */
 void erase_result_add_disconnect(struct erase_result *r, int64_t disc);
 

@@ -13,11 +13,22 @@
  * disconnected gets its unsubscribes now, see disconnect.h), so a resumed
  * erasure, or a verification round, disconnects only channels connected
  * since.  Runs on the executor's connections, between batches.
+ *
+ * That disconnect leaves the channel row's columns the erasure finds it by
+ * as they are, even where the map's `disconnect: set` clears them
+ * (disconnect_held_column()): the steps, and a job resumed after a crash,
+ * find the row and its children by them.  Once every step of a round ran,
+ * erase_disconnect_finish() writes those values to the rows the erasure
+ * kept (anonymized, retained); deleted rows need nothing.  Both writes are
+ * idempotent, and nothing before the last one unlinks a row, so a crash
+ * anywhere leaves every row to be found again.
  */
 #include "util/fmacros.h"
 
 #include "engine/batching.h"
 #include "engine/erase_internal.h"
+#include "engine/plan.h"
+#include "engine/revoke.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
@@ -132,5 +143,60 @@ erase_disconnect_channels(struct exec *x, const struct plan_step *ps)
 			free(ids[i]);
 	} while (rc == LETHE_OK && n == PAGE);
 	free(ids);
+	return rc;
+}
+
+lethe_rc
+erase_disconnect_finish(struct exec *x, const struct plan_step *ps)
+{
+	const struct dm_table *ch = ps->table;
+	struct sql b;
+	size_t i, n = 0;
+	int64_t rows = 0;
+	lethe_rc rc;
+
+	sql_init(&b, x->db, SQL_CAP);
+	sql_add(&b, "UPDATE ");
+	sql_ident(&b, ch->name);
+	sql_add(&b, " SET ");
+	for (i = 0; i < ch->ndisc; i++) {
+		if (!disconnect_held_column(x->plan->dm, ch->disc[i].column))
+			continue;
+		if (n++ > 0)
+			sql_add(&b, ", ");
+		sql_ident(&b, ch->disc[i].column);
+		sql_add(&b, " = ");
+		revoke_sql_value(&b, &ch->disc[i]);
+	}
+	if (n == 0) {
+		sql_free(&b);
+		return LETHE_OK;
+	}
+	sql_add(&b, " WHERE (");
+	sql_fragment(&b, ps->where, ps->params, ps->nparams);
+	sql_add(&b, ")");
+	/* Disconnected rows only: a channel connected since keeps its link until its turn. */
+	for (i = 0; i < ch->ntokens; i++) {
+		sql_add(&b, " AND ");
+		sql_ident(&b, ch->tokens[i]);
+		sql_add(&b, " IS NULL");
+	}
+	plan_add_conds(&b, ch->disc_when, ch->ndisc_when);
+	rc = sql_rc(&b);
+	if (rc != LETHE_OK)
+		lethe_err_set(x->err, rc, "the disconnect's update of '%s' is too long", ch->name);
+	if (rc == LETHE_OK)
+		rc = appdb_begin_write(x->db, x->err);
+	if (rc == LETHE_OK) {
+		rc = appdb_exec(x->db, sql_str(&b), sql_vals(&b), sql_nvals(&b), &rows, x->err);
+		if (rc == LETHE_OK)
+			rc = appdb_commit(x->db, x->err);
+		if (rc != LETHE_OK)
+			appdb_rollback(x->db);
+	}
+	if (rc == LETHE_OK && rows > 0)
+		log_info("%s: the disconnect's set written to %lld kept row(s) after the erasure",
+		         ch->name, (long long)rows);
+	sql_free(&b);
 	return rc;
 }
