@@ -146,6 +146,20 @@ erase_disconnect_channels(struct exec *x, const struct plan_step *ps)
 	return rc;
 }
 
+/* Does a keep rule of @t (any scope) test @column? */
+static bool
+rule_tests(const struct dm_table *t, const char *column)
+{
+	size_t i, j, k;
+
+	for (i = 0; i < t->nerase; i++)
+		for (j = 0; j < t->erase[i].nparts; j++)
+			for (k = 0; k < t->erase[i].parts[j].nwhen; k++)
+				if (strcmp(t->erase[i].parts[j].when[k].column, column) == 0)
+					return true;
+	return false;
+}
+
 lethe_rc
 erase_disconnect_finish(struct exec *x, const struct plan_step *ps)
 {
@@ -160,7 +174,9 @@ erase_disconnect_finish(struct exec *x, const struct plan_step *ps)
 	sql_ident(&b, ch->name);
 	sql_add(&b, " SET ");
 	for (i = 0; i < ch->ndisc; i++) {
-		if (!disconnect_held_column(x->plan->dm, ch->disc[i].column))
+		/* A column a keep rule tests is the rule's: the kept row must stay kept. */
+		if (!disconnect_held_column(x->plan->dm, ch->disc[i].column) ||
+		    rule_tests(ch, ch->disc[i].column))
 			continue;
 		if (n++ > 0)
 			sql_add(&b, ", ");

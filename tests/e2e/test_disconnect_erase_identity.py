@@ -15,18 +15,25 @@ writes to them is written afterwards, to the rows the erasure keeps.
   - `lethe erase --scope meta` does the same from the command line;
   - a scope that anonymizes the channel row keeps it, anonymized, and then clears the
     identity as the disconnect says;
-  - the person's other channels (another platform, another app's id) stay untouched.
+  - the person's other channels (another platform, another app's id) stay untouched;
+  - an erasure SIGKILLed after its disconnect (tokens gone, messages half deleted)
+    finds the channel again when run again, and erases it;
 
 Runs on both backends (the backend fixture: app database and state store on SQLite,
 then on PostgreSQL).
 """
+import signal
+import subprocess
+import time
+
 import pytest
 
 from disconnect_helpers import configure, serve_env
 from fake_platform import fake_platform  # noqa: F401  (fixture)
-from lethe_e2e import query, run_lethe
+from lethe_e2e import execute, has_table, is_pg, lethe_env, lethe_path, query, run_lethe
 from serve_helpers import (  # noqa: F401  (servers is a fixture)
     IG_SECRET,
+    TSCALE,
     fb_id,
     ig_id,
     servers,
@@ -144,3 +151,64 @@ def test_an_anonymized_channel_is_kept_then_its_id_cleared(demo, fake_platform):
     assert row == [(None, "erased", None, None, None)], row
     assert derived_rows(demo, cid) == {t: 0 for t in DERIVED}
     assert others(demo, cid) == kept
+
+
+def fill_messages(demo, cid):
+    """Enough messages on channel @cid that an erasure one row a batch takes a while."""
+    cols = "channel_id, sender_platform_id, sender_name, body, received_at"
+    if is_pg(demo.db):
+        execute(demo.db, "INSERT INTO messages (%s) SELECT ?, 'p', 'n', 'filler', "
+                         "'2026-01-01 00:00:00' FROM generate_series(1, 3000)" % cols, (cid,))
+    else:
+        execute(demo.db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                         "WHERE i < 20000) INSERT INTO messages (%s) SELECT ?, 'p', 'n', "
+                         "'filler', '2026-01-01 00:00:00' FROM n" % cols, (cid,))
+
+
+def start_erase(demo, fake, uid):
+    """`lethe erase --scope meta --batch 1` of @uid, returned once some batches committed
+    (the person's channels are disconnected by then)."""
+    erase = subprocess.Popen([lethe_path(), "erase", "-c", str(demo.config), "--scope",
+                              "meta", "--id", "instagram_user_id=" + uid, "--batch", "1",
+                              "--quiet"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True,
+                             env=lethe_env(serve_env(fake)))
+    deadline = time.monotonic() + 30 * TSCALE
+    while time.monotonic() < deadline and erase.poll() is None:
+        if has_table(demo.state_db, "job_steps") and query(
+                demo.state_db, "SELECT coalesce(sum(done), 0) FROM job_steps")[0][0] > 0:
+            break
+        time.sleep(0.02)
+    return erase
+
+
+def test_an_erasure_killed_after_its_disconnect_finds_the_channel_again(demo, fake_platform):
+    fake = fake_platform
+    configure(demo, fake)
+    clear_id_at_disconnect(demo)
+    uid, cid = ig_channel(demo, 4)
+    kept = others(demo, cid)
+    fill_messages(demo, cid)
+    erase = start_erase(demo, fake, uid)
+    try:
+        assert erase.poll() is None, "the erasure ended before it could be killed"
+        erase.send_signal(signal.SIGKILL)
+        erase.wait(timeout=10)
+    finally:
+        if erase.poll() is None:
+            erase.kill()
+            erase.wait(timeout=10)
+    # Killed between its disconnect and the channel's step: tokens gone, the id held.
+    assert query(demo.db, "SELECT access_token, refresh_token, status, platform_user_id "
+                          "FROM channels WHERE id = ?", (cid,)) == [(None, None, "revoked",
+                                                                    uid)]
+    assert derived_rows(demo, cid)["messages"] > 0
+    code, out, err = run_lethe("erase", "-c", demo.config, "--scope", "meta", "--id",
+                               "instagram_user_id=" + uid, "--json", "--no-progress",
+                               env=serve_env(fake))
+    assert code == 0, err
+    assert '"resumed": true' in out, out
+    assert query(demo.db, "SELECT count(*) FROM channels WHERE id = ?", (cid,)) == [(0,)]
+    assert derived_rows(demo, cid) == {t: 0 for t in DERIVED}
+    assert others(demo, cid) == kept
+
