@@ -36,6 +36,8 @@ struct exec {
 	size_t step;                /* current step index */
 	char owner[320];            /* lease owner: "host:pid:nonce" */
 	int64_t renewed;            /* when the lease was last renewed (epoch s) */
+	int64_t *chans;             /* channel keys this run's steps matched (erase_upstream.c) */
+	size_t nchans, chcap;       /* their number, allocated */
 };
 
 /* Keys of a step's rows, in key order: what batches walk through. */
@@ -165,6 +167,17 @@ lethe_rc erase_disconnect_channels(struct exec *x, const struct plan_step *ps);
  * set` that the erasure's disconnect held back (disconnect_held_column()).
  */
 lethe_rc erase_disconnect_finish(struct exec *x, const struct plan_step *ps);
+/*
+ * Once the channel table's steps of a round ran (before its parents',
+ * whose deletion unlinks a kept channel, and before
+ * erase_disconnect_finish()): fail if a
+ * channel row this run matched at the start is still there but matches no
+ * step any more (a column it is found by changed meanwhile: the app, or a
+ * disconnect from the API whose `set` clears the identity), instead of
+ * reporting the job done with the row and its children left.  Skipped
+ * when a part of the channel table rewrites such a column itself.
+ */
+lethe_rc erase_check_channels(struct exec *x);
 /* Note disconnect @disc, queued by this run, in @r. */
 void erase_result_add_disconnect(struct erase_result *r, int64_t disc);
 

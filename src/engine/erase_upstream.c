@@ -36,6 +36,7 @@
 #define PAGE 256             /* channel keys read per statement */
 #define STAGED_WAIT_MS 2000. /* wait this long for another process's staged disconnect */
 #define STAGED_POLL_MS 10    /* ... looking again this often */
+#define CHANS_MAX 4096       /* channel keys of one run erase_check_channels() checks */
 
 /* One page of the step's channel keys above @after, as text, into @ids (*@n). */
 static lethe_rc
@@ -109,6 +110,21 @@ disconnect_one(struct exec *x, const char *id, int64_t *disc, bool *already)
 	}
 }
 
+/* Remember channel @key as matched by this run (erase_check_channels()), once. */
+static void
+note_channel(struct exec *x, int64_t key)
+{
+	size_t i;
+
+	for (i = 0; i < x->nchans; i++)
+		if (x->chans[i] == key)
+			return;
+	if (x->nchans >= CHANS_MAX)
+		return;
+	x->chans = xgrow(x->chans, &x->chcap, x->nchans + 1, sizeof(*x->chans));
+	x->chans[x->nchans++] = key;
+}
+
 lethe_rc
 erase_disconnect_channels(struct exec *x, const struct plan_step *ps)
 {
@@ -129,6 +145,7 @@ erase_disconnect_channels(struct exec *x, const struct plan_step *ps)
 			int64_t disc = 0;
 			bool already = false;
 
+			note_channel(x, strtoll(ids[i], NULL, 10));
 			rc = disconnect_one(x, ids[i], &disc, &already);
 			/* Erased since it was read (the app, another erasure): nothing to revoke.
 			 */
@@ -214,5 +231,75 @@ erase_disconnect_finish(struct exec *x, const struct plan_step *ps)
 		log_info("%s: the disconnect's set written to %lld kept row(s) after the erasure",
 		         ch->name, (long long)rows);
 	sql_free(&b);
+	return rc;
+}
+
+/* *@n: rows of the channel table with key @key (and matching step @ps's predicate if given). */
+static lethe_rc
+key_count(struct exec *x, const struct plan_step *ps, int64_t key, int64_t *n)
+{
+	const struct dm_table *ch = x->plan->dm->channel;
+	struct sql b;
+	lethe_rc rc;
+
+	*n = 0;
+	sql_init(&b, x->db, SQL_CAP);
+	sql_add(&b, "SELECT count(*) FROM ");
+	sql_ident(&b, ch->name);
+	sql_add(&b, " WHERE ");
+	if (ps != NULL) {
+		sql_add(&b, "(");
+		sql_fragment(&b, ps->where, ps->params, ps->nparams);
+		sql_add(&b, ") AND ");
+	}
+	sql_ident(&b, ch->key);
+	sql_add(&b, " = ");
+	sql_value(&b, (struct appdb_val){.type = APPDB_INT, .i = key});
+	rc = sql_rc(&b);
+	if (rc != LETHE_OK)
+		lethe_err_set(x->err, rc, "the check of '%s' is too long", ch->name);
+	else
+		rc = appdb_query_int(x->db, sql_str(&b), sql_vals(&b), sql_nvals(&b), n, x->err);
+	sql_free(&b);
+	return rc;
+}
+
+lethe_rc
+erase_check_channels(struct exec *x)
+{
+	const struct plan *p = x->plan;
+	const struct dm_table *ch = p->dm->channel;
+	size_t i, k;
+	lethe_rc rc = LETHE_OK;
+
+	if (ch == NULL || x->nchans == 0)
+		return LETHE_OK;
+	/* A part that rewrites a column the row is found by unlinks it itself: no telling. */
+	for (i = 0; i < p->nsteps; i++) {
+		const struct plan_step *ps = &p->steps[i];
+
+		if (ps->table != ch || ps->part->action == DM_DELETE)
+			continue;
+		for (k = 0; k < ps->part->nanon; k++)
+			if (disconnect_held_column(p->dm, ps->part->anon[k].column))
+				return LETHE_OK;
+	}
+	for (k = 0; rc == LETHE_OK && k < x->nchans; k++) {
+		int64_t there = 0, matched = 0;
+
+		rc = key_count(x, NULL, x->chans[k], &there);
+		for (i = 0; rc == LETHE_OK && there > 0 && matched == 0 && i < p->nsteps; i++)
+			if (p->steps[i].table == ch && p->steps[i].reachable)
+				rc = key_count(x, &p->steps[i], x->chans[k], &matched);
+		/* The key is not named: the log and the request's error are no place for it. */
+		if (rc == LETHE_OK && there > 0 && matched == 0)
+			rc = lethe_err_set(
+			    x->err, LETHE_E_DB,
+			    "a channel of the person in table '%s' stopped matching this erasure "
+			    "while it ran (a column it is found by changed: the app, or a "
+			    "disconnect whose set clears it); the erasure is not reported done. "
+			    "Erase it by its channel or by the account",
+			    ch->name);
+	}
 	return rc;
 }

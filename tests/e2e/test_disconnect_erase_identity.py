@@ -18,6 +18,8 @@ writes to them is written afterwards, to the rows the erasure keeps.
   - the person's other channels (another platform, another app's id) stay untouched;
   - an erasure SIGKILLed after its disconnect (tokens gone, messages half deleted)
     finds the channel again when run again, and erases it;
+  - a channel unlinked while the erasure runs (by the app here) fails the erasure
+    instead of letting it end `completed` with the channel and its rows left.
 
 Runs on both backends (the backend fixture: app database and state store on SQLite,
 then on PostgreSQL).
@@ -212,3 +214,30 @@ def test_an_erasure_killed_after_its_disconnect_finds_the_channel_again(demo, fa
     assert derived_rows(demo, cid) == {t: 0 for t in DERIVED}
     assert others(demo, cid) == kept
 
+
+def test_a_channel_unlinked_while_the_erasure_runs_fails_it(demo, fake_platform):
+    """The app clears the id the erasure finds the channel by while the erasure deletes
+    the channel's messages (one a batch): the channel and the messages left no longer
+    match, and the erasure must say so rather than report the person erased."""
+    fake = fake_platform
+    configure(demo, fake)
+    uid, cid = ig_channel(demo, 4)
+    fill_messages(demo, cid)
+    erase = start_erase(demo, fake, uid)
+    try:
+        assert erase.poll() is None, "the erasure ended before the app could change the row"
+        # The channel was disconnected (tokens gone) and still carries the id.
+        assert query(demo.db, "SELECT access_token, platform_user_id FROM channels WHERE "
+                              "id = ?", (cid,)) == [(None, uid)]
+        execute(demo.db, "UPDATE channels SET platform_user_id = NULL WHERE id = ?", (cid,))
+        out, err = erase.communicate(timeout=120 * TSCALE)
+    finally:
+        if erase.poll() is None:
+            erase.kill()
+            erase.wait(timeout=10)
+    assert erase.returncode != 0, out
+    assert "stopped matching this erasure" in err, err
+    assert uid not in out + err
+    assert query(demo.db, "SELECT count(*) FROM channels WHERE id = ?", (cid,)) == [(1,)]
+    assert derived_rows(demo, cid)["messages"] > 0
+    assert demo.state("SELECT state FROM jobs") != [("completed",)]
