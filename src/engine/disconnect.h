@@ -62,6 +62,17 @@ lethe_rc disconnect_channel(const struct disconnect_opts *o, const struct datama
                             int64_t *disc, bool *already, struct lethe_err *err);
 
 /*
+ * Does an erasure find the channel table's rows by @column (a link's
+ * column or condition, a keep rule's condition, the column a child's link
+ * references)?  An erasure's own disconnect (source "erase") leaves such a
+ * column of the channel row as it is, whatever its `disconnect: set` says,
+ * so that the erasure's steps still find the row and its children; the
+ * erasure writes the held values after its steps, to the disconnected rows
+ * it keeps (docs/datamap.md).
+ */
+bool disconnect_held_column(const struct datamap *dm, const char *column);
+
+/*
  * Meta's deauthorize: disconnect every channel whose identity link of kind
  * @kind matches @value (source "deauthorize": tokens wiped, effects applied,
  * no upstream call since the tokens are dead).  *@rows gets the channels

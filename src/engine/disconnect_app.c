@@ -318,10 +318,83 @@ set_json(const struct dm_table *t)
 	return o;
 }
 
-/* UPDATE one table's rows of channel @id as its disconnect says; *@rows changed. */
+static bool
+conds_name(const struct dm_cond *c, size_t n, const char *column)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(c[i].column, column) == 0)
+			return true;
+	return false;
+}
+
+bool
+disconnect_held_column(const struct datamap *dm, const char *column)
+{
+	const struct dm_table *ch = dm->channel;
+	size_t i, j;
+
+	if (ch == NULL)
+		return false;
+	for (i = 0; i < ch->nlinks; i++)
+		if (strcmp(ch->links[i].column, column) == 0 ||
+		    conds_name(ch->links[i].when, ch->links[i].nwhen, column))
+			return true;
+	for (i = 0; i < ch->nerase; i++)
+		for (j = 0; j < ch->erase[i].nparts; j++)
+			if (conds_name(ch->erase[i].parts[j].when, ch->erase[i].parts[j].nwhen,
+			               column))
+				return true;
+	/* A child found through this column of the channel (`references`). */
+	for (i = 0; i < dm->ntables; i++)
+		for (j = 0; j < dm->tables[i].nlinks; j++) {
+			const struct dm_link *l = &dm->tables[i].links[j];
+
+			if (l->kind == DM_LINK_PARENT && l->parent == ch && l->references != NULL &&
+			    strcmp(l->references, column) == 0)
+				return true;
+		}
+	return false;
+}
+
+/*
+ * " SET" list of the channel row's disconnect for an erasure: every token
+ * column, and the `set` columns but those disconnect_held_column() names
+ * (erase_disconnect_finish() writes them after the steps).  The number of
+ * columns set.
+ */
+static size_t
+erase_set_sql(const struct datamap *dm, const struct dm_table *t, struct sql *b)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < t->ntokens; i++, n++) {
+		if (n > 0)
+			sql_add(b, ", ");
+		sql_ident(b, t->tokens[i]);
+		sql_add(b, " = NULL");
+	}
+	for (i = 0; i < t->ndisc; i++) {
+		if (disconnect_held_column(dm, t->disc[i].column))
+			continue;
+		if (n++ > 0)
+			sql_add(b, ", ");
+		sql_ident(b, t->disc[i].column);
+		sql_add(b, " = ");
+		revoke_sql_value(b, &t->disc[i]);
+	}
+	return n;
+}
+
+/*
+ * UPDATE one table's rows of channel @id as its disconnect says; *@rows
+ * changed.  @erase: the channel row's columns an erasure finds it by are
+ * left as they are.
+ */
 static lethe_rc
 apply_table(const struct datamap *dm, struct appdb *db, const struct dm_table *t, const char *id,
-            int64_t *rows, struct lethe_err *err)
+            bool erase, int64_t *rows, struct lethe_err *err)
 {
 	bool is_ch = t == dm->channel;
 	struct sql b;
@@ -333,7 +406,7 @@ apply_table(const struct datamap *dm, struct appdb *db, const struct dm_table *t
 	sql_add(&b, "UPDATE ");
 	sql_ident(&b, t->name);
 	sql_add(&b, " SET ");
-	n = revoke_sql_set(&b, t, is_ch);
+	n = is_ch && erase ? erase_set_sql(dm, t, &b) : revoke_sql_set(&b, t, is_ch);
 	rc = match_sql(dm, t, t->disc_column, id, &b, err);
 	plan_add_conds(&b, t->disc_when, t->ndisc_when);
 	/* Count only rows that change: a rule already disabled is not disabled again. */
@@ -376,7 +449,7 @@ disconnect_apply_effects(const struct datamap *dm, struct appdb *db, const char 
 
 		if (t != dm->channel && (t->ndisc == 0 || channel_only))
 			continue;
-		rc = apply_table(dm, db, t, id, &rows, err);
+		rc = apply_table(dm, db, t, id, channel_only, &rows, err);
 		if (rc == LETHE_OK && t->ndisc > 0)
 			json_array_append_new(list,
 			                      json_pack("{s:s, s:o, s:I}", "table", t->name, "set",

@@ -38,9 +38,10 @@ struct unsub {
 
 /*
  * Wipe the channel's tokens and apply every disconnect effect (if
- * @channel_only, only the channel row's: an erasure's disconnect changes
- * nothing outside its scope), inside the caller's transaction; @effects
- * gets {"tokens_wiped", "tables": [...]}.
+ * @channel_only, an erasure's: only the channel row's, since an erasure's
+ * disconnect changes nothing outside its scope, and not its columns the
+ * erasure finds it by, disconnect_held_column()), inside the caller's
+ * transaction; @effects gets {"tokens_wiped", "tables": [...]}.
  */
 lethe_rc disconnect_apply_effects(const struct datamap *dm, struct appdb *db, const char *id,
                                   int64_t tokens, bool channel_only, json_t *effects,

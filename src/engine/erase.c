@@ -215,7 +215,7 @@ erase_run(struct plan *plan, const struct plan_id *ids, size_t nids, struct appd
 	char subject[HASH_TEXT_LEN + 1];
 	double t0 = time_mono_ms();
 	int64_t held = 0, now = o->now ? o->now : time_now();
-	size_t i;
+	size_t i, last_ch = SIZE_MAX;
 	int round;
 	bool again = false, claimed = false, created = false;
 	lethe_rc rc;
@@ -264,6 +264,9 @@ erase_run(struct plan *plan, const struct plan_id *ids, size_t nids, struct appd
 		o->on_job(o->job_arg, x.job);
 	if (rc == LETHE_OK)
 		rc = store_job_set_state(st, x.job, "running", 0, err);
+	for (i = 0; i < plan->nsteps; i++)
+		if (plan->steps[i].table == plan->dm->channel)
+			last_ch = i;
 	for (round = 0; rc == LETHE_OK && round < VERIFY_ROUNDS; round++) {
 		/*
 		 * Upstream first: the person's channels are disconnected before any
@@ -273,8 +276,23 @@ erase_run(struct plan *plan, const struct plan_id *ids, size_t nids, struct appd
 			if (plan->steps[i].table == plan->dm->channel && plan->steps[i].reachable &&
 			    o->disc.outbox_key != NULL)
 				rc = erase_disconnect_channels(&x, &plan->steps[i]);
-		for (i = 0; rc == LETHE_OK && i < plan->nsteps; i++)
+		for (i = 0; rc == LETHE_OK && i < plan->nsteps; i++) {
 			rc = run_step(&x, i);
+			/*
+			 * No channel this run matched may have slipped out of the plan
+			 * meanwhile: looked at once the channel's steps ran, before its
+			 * parents' (a kept channel stops matching when they go).
+			 */
+			if (rc == LETHE_OK && i == last_ch)
+				rc = erase_check_channels(&x);
+		}
+		/* Then what the disconnects held back for the steps, on the rows kept. */
+		for (i = 0; rc == LETHE_OK && i < plan->nsteps; i++)
+			if (plan->steps[i].table == plan->dm->channel && plan->steps[i].reachable &&
+			    o->disc.outbox_key != NULL)
+				rc = erase_disconnect_finish(&x, &plan->steps[i]);
+		/* Rows it just unlinked are no escape: the next round checks what it matches. */
+		x.nchans = 0;
 		if (rc == LETHE_OK)
 			rc = verify(&x, &again);
 		if (!again)
@@ -297,6 +315,7 @@ erase_run(struct plan *plan, const struct plan_id *ids, size_t nids, struct appd
 	if (claimed && store_job_release(st, x.job, x.owner, NULL) != LETHE_OK)
 		lease_owner_abandon(x.owner);
 	res->elapsed_ms = time_mono_ms() - t0;
+	free(x.chans);
 	return rc;
 }
 

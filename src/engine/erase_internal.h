@@ -39,6 +39,8 @@ struct exec {
 	int64_t media_unflushed;    /* the step's objects recorded and not flushed yet */
 	int64_t media_leftover;     /* of those, what the last whole-chunk flush left */
 	bool flush_whole;           /* erase_media_flush: whole chunks of each store's batch only */
+	int64_t *chans;             /* channel keys this run's steps matched (erase_upstream.c) */
+	size_t nchans, chcap;       /* their number, allocated */
 };
 
 /* Keys of a step's rows, in key order: what batches walk through. */
@@ -162,6 +164,23 @@ void erase_by_keys_sql(const struct plan_step *ps, const char *head, size_t n, c
  * already disconnected are left alone (erase_upstream.c).
  */
 lethe_rc erase_disconnect_channels(struct exec *x, const struct plan_step *ps);
+/*
+ * After the steps of a round: write to the disconnected rows of channel
+ * step @ps still there (kept) the columns of the channel's `disconnect:
+ * set` that the erasure's disconnect held back (disconnect_held_column()).
+ */
+lethe_rc erase_disconnect_finish(struct exec *x, const struct plan_step *ps);
+/*
+ * Once the channel table's steps of a round ran (before its parents',
+ * whose deletion unlinks a kept channel, and before
+ * erase_disconnect_finish()): fail if a
+ * channel row this run matched at the start is still there but matches no
+ * step any more (a column it is found by changed meanwhile: the app, or a
+ * disconnect from the API whose `set` clears the identity), instead of
+ * reporting the job done with the row and its children left.  Skipped
+ * when a part of the channel table rewrites such a column itself.
+ */
+lethe_rc erase_check_channels(struct exec *x);
 /* Note disconnect @disc, queued by this run, in @r. */
 void erase_result_add_disconnect(struct erase_result *r, int64_t disc);
 

@@ -13,11 +13,22 @@
  * disconnected gets its unsubscribes now, see disconnect.h), so a resumed
  * erasure, or a verification round, disconnects only channels connected
  * since.  Runs on the executor's connections, between batches.
+ *
+ * That disconnect leaves the channel row's columns the erasure finds it by
+ * as they are, even where the map's `disconnect: set` clears them
+ * (disconnect_held_column()): the steps, and a job resumed after a crash,
+ * find the row and its children by them.  Once every step of a round ran,
+ * erase_disconnect_finish() writes those values to the rows the erasure
+ * kept (anonymized, retained); deleted rows need nothing.  Both writes are
+ * idempotent, and nothing before the last one unlinks a row, so a crash
+ * anywhere leaves every row to be found again.
  */
 #include "util/fmacros.h"
 
 #include "engine/batching.h"
 #include "engine/erase_internal.h"
+#include "engine/plan.h"
+#include "engine/revoke.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
@@ -25,6 +36,7 @@
 #define PAGE 256             /* channel keys read per statement */
 #define STAGED_WAIT_MS 2000. /* wait this long for another process's staged disconnect */
 #define STAGED_POLL_MS 10    /* ... looking again this often */
+#define CHANS_MAX 4096       /* channel keys of one run erase_check_channels() checks */
 
 /* One page of the step's channel keys above @after, as text, into @ids (*@n). */
 static lethe_rc
@@ -98,6 +110,21 @@ disconnect_one(struct exec *x, const char *id, int64_t *disc, bool *already)
 	}
 }
 
+/* Remember channel @key as matched by this run (erase_check_channels()), once. */
+static void
+note_channel(struct exec *x, int64_t key)
+{
+	size_t i;
+
+	for (i = 0; i < x->nchans; i++)
+		if (x->chans[i] == key)
+			return;
+	if (x->nchans >= CHANS_MAX)
+		return;
+	x->chans = xgrow(x->chans, &x->chcap, x->nchans + 1, sizeof(*x->chans));
+	x->chans[x->nchans++] = key;
+}
+
 lethe_rc
 erase_disconnect_channels(struct exec *x, const struct plan_step *ps)
 {
@@ -118,6 +145,7 @@ erase_disconnect_channels(struct exec *x, const struct plan_step *ps)
 			int64_t disc = 0;
 			bool already = false;
 
+			note_channel(x, strtoll(ids[i], NULL, 10));
 			rc = disconnect_one(x, ids[i], &disc, &already);
 			/* Erased since it was read (the app, another erasure): nothing to revoke.
 			 */
@@ -132,5 +160,146 @@ erase_disconnect_channels(struct exec *x, const struct plan_step *ps)
 			free(ids[i]);
 	} while (rc == LETHE_OK && n == PAGE);
 	free(ids);
+	return rc;
+}
+
+/* Does a keep rule of @t (any scope) test @column? */
+static bool
+rule_tests(const struct dm_table *t, const char *column)
+{
+	size_t i, j, k;
+
+	for (i = 0; i < t->nerase; i++)
+		for (j = 0; j < t->erase[i].nparts; j++)
+			for (k = 0; k < t->erase[i].parts[j].nwhen; k++)
+				if (strcmp(t->erase[i].parts[j].when[k].column, column) == 0)
+					return true;
+	return false;
+}
+
+lethe_rc
+erase_disconnect_finish(struct exec *x, const struct plan_step *ps)
+{
+	const struct dm_table *ch = ps->table;
+	struct sql b;
+	size_t i, n = 0;
+	int64_t rows = 0;
+	lethe_rc rc;
+
+	sql_init(&b, x->db, SQL_CAP);
+	sql_add(&b, "UPDATE ");
+	sql_ident(&b, ch->name);
+	sql_add(&b, " SET ");
+	for (i = 0; i < ch->ndisc; i++) {
+		/* A column a keep rule tests is the rule's: the kept row must stay kept. */
+		if (!disconnect_held_column(x->plan->dm, ch->disc[i].column) ||
+		    rule_tests(ch, ch->disc[i].column))
+			continue;
+		if (n++ > 0)
+			sql_add(&b, ", ");
+		sql_ident(&b, ch->disc[i].column);
+		sql_add(&b, " = ");
+		revoke_sql_value(&b, &ch->disc[i]);
+	}
+	if (n == 0) {
+		sql_free(&b);
+		return LETHE_OK;
+	}
+	sql_add(&b, " WHERE (");
+	sql_fragment(&b, ps->where, ps->params, ps->nparams);
+	sql_add(&b, ")");
+	/* Disconnected rows only: a channel connected since keeps its link until its turn. */
+	for (i = 0; i < ch->ntokens; i++) {
+		sql_add(&b, " AND ");
+		sql_ident(&b, ch->tokens[i]);
+		sql_add(&b, " IS NULL");
+	}
+	plan_add_conds(&b, ch->disc_when, ch->ndisc_when);
+	rc = sql_rc(&b);
+	if (rc != LETHE_OK)
+		lethe_err_set(x->err, rc, "the disconnect's update of '%s' is too long", ch->name);
+	if (rc == LETHE_OK)
+		rc = appdb_begin_write(x->db, x->err);
+	if (rc == LETHE_OK) {
+		rc = appdb_exec(x->db, sql_str(&b), sql_vals(&b), sql_nvals(&b), &rows, x->err);
+		if (rc == LETHE_OK)
+			rc = appdb_commit(x->db, x->err);
+		if (rc != LETHE_OK)
+			appdb_rollback(x->db);
+	}
+	if (rc == LETHE_OK && rows > 0)
+		log_info("%s: the disconnect's set written to %lld kept row(s) after the erasure",
+		         ch->name, (long long)rows);
+	sql_free(&b);
+	return rc;
+}
+
+/* *@n: rows of the channel table with key @key (and matching step @ps's predicate if given). */
+static lethe_rc
+key_count(struct exec *x, const struct plan_step *ps, int64_t key, int64_t *n)
+{
+	const struct dm_table *ch = x->plan->dm->channel;
+	struct sql b;
+	lethe_rc rc;
+
+	*n = 0;
+	sql_init(&b, x->db, SQL_CAP);
+	sql_add(&b, "SELECT count(*) FROM ");
+	sql_ident(&b, ch->name);
+	sql_add(&b, " WHERE ");
+	if (ps != NULL) {
+		sql_add(&b, "(");
+		sql_fragment(&b, ps->where, ps->params, ps->nparams);
+		sql_add(&b, ") AND ");
+	}
+	sql_ident(&b, ch->key);
+	sql_add(&b, " = ");
+	sql_value(&b, (struct appdb_val){.type = APPDB_INT, .i = key});
+	rc = sql_rc(&b);
+	if (rc != LETHE_OK)
+		lethe_err_set(x->err, rc, "the check of '%s' is too long", ch->name);
+	else
+		rc = appdb_query_int(x->db, sql_str(&b), sql_vals(&b), sql_nvals(&b), n, x->err);
+	sql_free(&b);
+	return rc;
+}
+
+lethe_rc
+erase_check_channels(struct exec *x)
+{
+	const struct plan *p = x->plan;
+	const struct dm_table *ch = p->dm->channel;
+	size_t i, k;
+	lethe_rc rc = LETHE_OK;
+
+	if (ch == NULL || x->nchans == 0)
+		return LETHE_OK;
+	/* A part that rewrites a column the row is found by unlinks it itself: no telling. */
+	for (i = 0; i < p->nsteps; i++) {
+		const struct plan_step *ps = &p->steps[i];
+
+		if (ps->table != ch || ps->part->action == DM_DELETE)
+			continue;
+		for (k = 0; k < ps->part->nanon; k++)
+			if (disconnect_held_column(p->dm, ps->part->anon[k].column))
+				return LETHE_OK;
+	}
+	for (k = 0; rc == LETHE_OK && k < x->nchans; k++) {
+		int64_t there = 0, matched = 0;
+
+		rc = key_count(x, NULL, x->chans[k], &there);
+		for (i = 0; rc == LETHE_OK && there > 0 && matched == 0 && i < p->nsteps; i++)
+			if (p->steps[i].table == ch && p->steps[i].reachable)
+				rc = key_count(x, &p->steps[i], x->chans[k], &matched);
+		/* The key is not named: the log and the request's error are no place for it. */
+		if (rc == LETHE_OK && there > 0 && matched == 0)
+			rc = lethe_err_set(
+			    x->err, LETHE_E_DB,
+			    "a channel of the person in table '%s' stopped matching this erasure "
+			    "while it ran (a column it is found by changed: the app, or a "
+			    "disconnect whose set clears it); the erasure is not reported done. "
+			    "Erase it by its channel or by the account",
+			    ch->name);
+	}
 	return rc;
 }
