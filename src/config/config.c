@@ -13,6 +13,7 @@
 
 #include "config/config.h"
 #include "db/appdb.h"
+#include "media/media.h"
 #include "platform/platform_config.h"
 #include "util/file.h"
 #include "util/log.h"
@@ -489,9 +490,9 @@ lethe_rc
 config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 {
 	static const char *const root_keys[] = {
-	    "app",  "datamap",     "state",  "anonymize", "erase",   "server",
-	    "meta", "platforms",   "outbox", "api",       "sweep",   "requests",
-	    "mail", "selfservice", "proof",  "export",    "mailbox", NULL};
+	    "app",       "datamap", "state",   "anonymize",    "erase",    "server", "meta",
+	    "platforms", "outbox",  "api",     "sweep",        "requests", "mail",   "selfservice",
+	    "proof",     "export",  "mailbox", "media_stores", NULL};
 	static const char *const app_keys[] = {"database", "media_root", "database_options",
 	                                       "long_transaction_warn_s", NULL};
 	static const char *const state_keys[] = {"database", NULL};
@@ -548,6 +549,8 @@ config_load(struct lethe_config *cfg, const char *path, struct lethe_err *err)
 		cfg->media_root = strstr(s, "://") != NULL ? xstrdup(s) : config_resolve(cfg, s);
 	free(s);
 	s = NULL;
+	if (rc == LETHE_OK)
+		rc = media_set_parse(cfg->dir, cfg->media_root, &y, root, &cfg->media, err);
 	if (rc == LETHE_OK)
 		rc = get_int(&y, app, "long_transaction_warn_s", 0, 7 * 86400,
 		             &cfg->long_xact_warn_s, err);
@@ -648,6 +651,7 @@ config_free(struct lethe_config *cfg)
 	free(cfg->dir);
 	free(cfg->app_db);
 	free(cfg->media_root);
+	media_set_free(cfg->media);
 	free(cfg->datamap_path);
 	free(cfg->state_db);
 	free(cfg->state_files);
@@ -704,7 +708,8 @@ config_check_media_root(const struct lethe_config *cfg, struct lethe_err *err)
 		return lethe_err_set(
 		    err, LETHE_E_CONFIG,
 		    "%s: app.media_root is a URL (%.*s://...): object storage is not "
-		    "supported yet; give the directory holding the media files",
+		    "supported there; app.media_root is a directory: define the bucket under "
+		    "media_stores: and name it in the data map's media: (docs/media.md)",
 		    cfg->path, (int)(strstr(root, "://") - root), root);
 	if (stat(root, &sb) != 0)
 		return lethe_err_set(err, LETHE_E_CONFIG,

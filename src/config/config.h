@@ -112,12 +112,14 @@ struct proof_config {
 };
 
 struct platforms; /* platform/platform_config.h */
+struct media_set; /* media/media.h */
 
 struct lethe_config {
 	char *path;                  /* the file read */
 	char *dir;                   /* its directory */
 	char *app_db;                /* app database URL or path, as written */
 	char *media_root;            /* resolved media directory, a URL as written, or NULL */
+	struct media_set *media;     /* media stores: "local" (media_root) and media_stores: */
 	int64_t long_xact_warn_s;    /* app.long_transaction_warn_s: PostgreSQL (300; 0 off) */
 	char *datamap_path;          /* resolved data map path */
 	char *state_db;              /* resolved state store path, or a postgresql:// URL */
@@ -168,7 +170,8 @@ void config_free(struct lethe_config *cfg);
  * fine (the data map check asks for it where a table has media columns);
  * otherwise it must be an existing directory lethe can remove files in.  A
  * URL (anything with "://": s3://, gs://, https://) is refused: object
- * storage is not supported yet.  LETHE_E_CONFIG says which and why.
+ * storage is configured under media_stores:, never as app.media_root.
+ * LETHE_E_CONFIG says which and why.
  */
 lethe_rc config_check_media_root(const struct lethe_config *cfg, struct lethe_err *err);
 /*

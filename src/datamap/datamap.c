@@ -51,6 +51,13 @@ dm_erase_in(const struct dm_table *t, const struct dm_scope *scope)
 	return &t->erase[0];
 }
 
+const char *
+dm_media_store(const struct dm_table *t, size_t i)
+{
+	return t->media_store != NULL && t->media_store[i] != NULL ? t->media_store[i]
+	                                                           : DM_MEDIA_DEFAULT;
+}
+
 bool
 dm_table_retains(const struct dm_table *t)
 {
@@ -340,6 +347,7 @@ datamap_free(struct datamap *dm)
 		free(t->unsub.token);
 		conds_free(t->unsub.when, t->unsub.nwhen);
 		datamap_names_free(t->tokens, t->ntokens);
+		datamap_names_free(t->media_store, t->nmedia);
 		datamap_names_free(t->media, t->nmedia);
 		datamap_names_free(t->secrets, t->nsecrets);
 		free(t->name);

@@ -121,6 +121,9 @@ struct dm_unsubscribe {
 	int line;             /* line in the map file */
 };
 
+/* The media store of a media column the data map names none for (media.h's MEDIA_DEFAULT). */
+#define DM_MEDIA_DEFAULT "local"
+
 struct dm_table {
 	char *name;                  /* table name */
 	char *key;                   /* key column (unique per row) */
@@ -130,6 +133,7 @@ struct dm_table {
 	char **tokens;               /* OAuth token columns */
 	size_t ntokens;              /* number of token columns */
 	char **media;                /* media object key columns */
+	char **media_store;          /* per media column: its media store's name ("local") */
 	size_t nmedia;               /* number of media columns */
 	char **secrets;              /* columns never exported (password hashes...) */
 	size_t nsecrets;             /* number of them (tokens are never exported either) */
@@ -247,6 +251,11 @@ bool dm_scope_has_identity(const struct dm_scope *scope, const char *kind);
 const struct dm_erase_set *dm_erase_in(const struct dm_table *t, const struct dm_scope *scope);
 /* True if some erase action of @t, in any scope or keep rule, retains rows. */
 bool dm_table_retains(const struct dm_table *t);
+/*
+ * The media store of @t's media column @i (i < nmedia): the name the data
+ * map gives it, or DM_MEDIA_DEFAULT ("local", app.media_root).
+ */
+const char *dm_media_store(const struct dm_table *t, size_t i);
 /*
  * The name of part @i of @set in a job's progress: the table's name for
  * the rest (the last part), "TABLE#N" for keep rule N (1-based).  Caller

@@ -143,6 +143,52 @@ get_names(struct parser *p, yaml_node_t *n, const char *what, char ***out, size_
 	return LETHE_OK;
 }
 
+/*
+ * A table's `media:`: a list of columns (each in the store "local", i.e.
+ * app.media_root) or a mapping column -> store name.  t->media_store is
+ * parallel to t->media and always filled; whether lethe.yaml defines each
+ * store is the engine's check (media_check_stores), the data map cannot
+ * see it.
+ */
+static lethe_rc
+get_media(struct parser *p, yaml_node_t *n, struct dm_table *t)
+{
+	size_t i, len;
+	lethe_rc rc;
+
+	if (!ynode_is_seq(n) && !ynode_is_map(n))
+		return FAIL(p, n,
+		            "media must be a list of names, e.g. [storage_key], or map columns "
+		            "to media stores, e.g. {storage_key: uploads}");
+	if (ynode_is_map(n) && ymap_check_dups(&p->y, n, "media", LETHE_E_DATAMAP, p->err) != 0)
+		return LETHE_E_DATAMAP;
+	len = ynode_len(n);
+	t->media = xcalloc(len ? len : 1, sizeof(char *));
+	t->media_store = xcalloc(len ? len : 1, sizeof(char *));
+	t->nmedia = 0;
+	for (i = 0; i < len; i++) {
+		yaml_node_t *col = ynode_is_seq(n) ? yseq_item(&p->y, n, i) : ymap_key(&p->y, n, i);
+		yaml_node_t *st = ynode_is_seq(n) ? NULL : ymap_val(&p->y, n, i);
+		const char *name = st != NULL ? ynode_str(st) : DM_MEDIA_DEFAULT;
+		char *c = NULL;
+
+		rc = dmp_get_ident(p, col, "media column", &c);
+		if (rc != LETHE_OK)
+			return rc;
+		if (name == NULL || name[0] == '\0' || strlen(name) > 64 ||
+		    strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(name)) {
+			free(c);
+			return FAIL(p, st,
+			            "media column '%s': a media store name is 1 to 64 of a-z, "
+			            "0-9, '_' and '-'",
+			            ynode_str(col));
+		}
+		t->media[t->nmedia] = c;
+		t->media_store[t->nmedia++] = xstrdup(name);
+	}
+	return LETHE_OK;
+}
+
 lethe_rc
 dmp_parse_conds(struct parser *p, yaml_node_t *n, struct dm_cond **out, size_t *nout)
 {
@@ -517,7 +563,7 @@ parse_table(struct parser *p, yaml_node_t *k, yaml_node_t *n, struct dm_table *t
 	}
 	v = ymap_get(&p->y, n, "media");
 	if (v != NULL) {
-		rc = get_names(p, v, "media column", &t->media, &t->nmedia);
+		rc = get_media(p, v, t);
 		if (rc != LETHE_OK)
 			return rc;
 	}

@@ -66,8 +66,8 @@ struct media_store; /* one store (opaque) */
  * refuses it).  Relative paths (a local root, a *_file) resolve against
  * @dir.  On error *@out is NULL and @err says "file:line: what".
  */
-lethe_rc media_set_parse(const char *dir, const char *media_root, struct ydoc *y,
-                         yaml_node_t *root, struct media_set **out, struct lethe_err *err);
+lethe_rc media_set_parse(const char *dir, const char *media_root, struct ydoc *y, yaml_node_t *root,
+                         struct media_set **out, struct lethe_err *err);
 /* Free @s and every store; NULL is fine. */
 void media_set_free(struct media_set *s);
 /* The store named @name (NULL: MEDIA_DEFAULT), or NULL if none has that name. */

@@ -18,24 +18,24 @@
 
 /* One request. */
 struct media_http_req {
-	const char *method;           /* "GET", "HEAD", "POST", "DELETE", "PUT" */
-	const char *url;              /* full URL, query included, already percent-encoded */
+	const char *method;               /* "GET", "HEAD", "POST", "DELETE", "PUT" */
+	const char *url;                  /* full URL, query included, already percent-encoded */
 	const struct curl_slist *headers; /* extra headers, or NULL */
-	const void *body;             /* request body, or NULL */
-	size_t body_len;              /* its bytes */
-	const char *userpwd;          /* "user:password" for Basic auth, or NULL */
-	int out_fd;                   /* >= 0: write a 2xx answer's body there; -1: into resp.body */
-	int64_t max_body;             /* cap on the body kept or written (bytes) */
+	const void *body;                 /* request body, or NULL */
+	size_t body_len;                  /* its bytes */
+	const char *userpwd;              /* "user:password" for Basic auth, or NULL */
+	int out_fd;       /* >= 0: write a 2xx answer's body there; -1: into resp.body */
+	int64_t max_body; /* cap on the body kept or written (bytes) */
 };
 
 /* What came back. */
 struct media_http_resp {
-	long status;          /* HTTP status, 0 when there was no answer */
-	struct buf body;      /* the body (when out_fd < 0, or a non-2xx answer's, capped at 64 KiB) */
-	int64_t written;      /* bytes written to out_fd */
-	long retry_after_ms;  /* Retry-After of the answer, 0 if none */
-	bool too_big;         /* the body passed max_body */
-	char error[160];      /* libcurl's reason when status is 0, never a URL's path or query */
+	long status;     /* HTTP status, 0 when there was no answer */
+	struct buf body; /* the body (when out_fd < 0, or a non-2xx answer's, capped at 64 KiB) */
+	int64_t written; /* bytes written to out_fd */
+	long retry_after_ms; /* Retry-After of the answer, 0 if none */
+	bool too_big;        /* the body passed max_body */
+	char error[160];     /* libcurl's reason when status is 0, never a URL's path or query */
 };
 
 /* Initialise @r (empty body). */

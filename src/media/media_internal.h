@@ -41,11 +41,11 @@ struct media_local {
 };
 
 struct media_s3 {
-	char *endpoint;      /* scheme://host[:port], no trailing '/' */
-	char *region;        /* e.g. "eu-west-1" (SigV4's region) */
-	char *bucket;        /* bucket name */
-	char *prefix;        /* prepended to every key ("" if none) */
-	bool path_style;     /* endpoint/bucket/key, else bucket.host/key */
+	char *endpoint;                  /* scheme://host[:port], no trailing '/' */
+	char *region;                    /* e.g. "eu-west-1" (SigV4's region) */
+	char *bucket;                    /* bucket name */
+	char *prefix;                    /* prepended to every key ("" if none) */
+	bool path_style;                 /* endpoint/bucket/key, else bucket.host/key */
 	struct media_secret credentials; /* "ACCESS_KEY_ID:SECRET[:SESSION_TOKEN]", or env "AWS" */
 };
 
@@ -94,7 +94,8 @@ lethe_rc media_cloudinary_parse(const char *dir, struct ydoc *y, yaml_node_t *n,
                                 struct media_store *m, struct lethe_err *err);
 /* The local store of app.media_root (already resolved), named MEDIA_DEFAULT. */
 struct media_store *media_local_new(const char *name, const char *root);
-/* Keys every kind accepts (NULL-terminated): type, connect_timeout_ms, timeout_ms, retries, backoff_ms. */
+/* Keys every kind accepts (NULL-terminated): type, connect_timeout_ms, timeout_ms, retries,
+ * backoff_ms. */
 extern const char *const media_common_keys[];
 
 /*

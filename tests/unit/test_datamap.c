@@ -1021,6 +1021,38 @@ test_datamap_media_requires_delete(void **state)
 	           "must be a list of names");
 }
 
+/* media: a list (store "local") or a mapping column -> store, parallel in media_store. */
+static void
+test_datamap_media_stores(void **state)
+{
+	struct datamap *dm;
+	const struct dm_table *t;
+
+	(void)state;
+	dm = load_ok(edit(base_map, "    media: [storage_key]\n", "    media: [storage_key]\n"));
+	t = datamap_table(dm, "media");
+	assert_int_equal(t->nmedia, 1);
+	assert_string_equal(t->media_store[0], "local");
+	assert_string_equal(dm_media_store(t, 0), "local");
+	datamap_free(dm);
+	dm = load_ok(
+	    edit(base_map, "    media: [storage_key]\n", "    media: {storage_key: uploads}\n"));
+	t = datamap_table(dm, "media");
+	assert_int_equal(t->nmedia, 1);
+	assert_string_equal(t->media[0], "storage_key");
+	assert_string_equal(t->media_store[0], "uploads");
+	assert_string_equal(dm_media_store(t, 0), "uploads");
+	datamap_free(dm);
+	edit_fails("    media: [storage_key]\n", "    media: {storage_key: Up/Loads}  # HERE\n",
+	           "a media store name is 1 to 64 of a-z");
+	edit_fails("    media: [storage_key]\n", "    media: {storage_key: ''}  # HERE\n",
+	           "a media store name");
+	edit_fails("    media: [storage_key]\n",
+	           "    media: {storage_key: a, storage_key: b}  # HERE\n", "storage_key");
+	edit_fails("    media: [storage_key]\n", "    media: {\"bad col\": uploads}  # HERE\n",
+	           "not a plain identifier");
+}
+
 static void
 test_datamap_bad_ttl(void **state)
 {
@@ -1957,6 +1989,7 @@ main(void)
 	    cmocka_unit_test(test_datamap_bad_anonymize_column),
 	    cmocka_unit_test(test_datamap_unknown_erase_action),
 	    cmocka_unit_test(test_datamap_media_requires_delete),
+	    cmocka_unit_test(test_datamap_media_stores),
 	    cmocka_unit_test(test_datamap_erase_in_loads),
 	    cmocka_unit_test(test_datamap_erase_in_bad_scope),
 	    cmocka_unit_test(test_datamap_keep_errors),
