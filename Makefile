@@ -62,7 +62,14 @@ run: demo
 unit: build
 	meson test -C $(BUILD) --print-errorlogs
 
-e2e: deps build
+# The S3-compatible server the media tests run against (s3rver, tests/s3/package-lock.json):
+# npm ci only when the lock is newer than the installed packages.
+.PHONY: s3-deps
+s3-deps:
+	@cd tests/s3 && { [ node_modules/.package-lock.json -nt package-lock.json ] || \
+		npm ci --no-audit --no-fund --loglevel=error; }
+
+e2e: deps build s3-deps
 	LETHE_BIN=$(abspath $(LETHE)) $(PYTHON) -m pytest -q tests/e2e
 
 # The self-service page in Debian's Chromium, driven by playwright-core (tests/browser/
@@ -76,7 +83,7 @@ browser: deps build
 		timeout 600 node --test --test-concurrency=1 --test-timeout=180000 $(BROWSER_TESTS)
 
 # Unit and e2e tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
-asan: asan-build
+asan: asan-build s3-deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		meson test -C $(ASAN_BUILD) --print-errorlogs
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \

@@ -21,6 +21,10 @@
                   server (pg_server), copied from a template the module writes once
                   with `lethe demo --database URL --state URL` (options: the module's
                   PG_DEMO_OPTIONS if it has them, else its DEMO_OPTIONS)
+  s3              s3rver for the session (tests/s3_server.py) behind the SigV4-verifying
+                  front (tests/s3_front.py), its log and injected failures cleared for
+                  each test (tests/e2e/s3_helpers.py); fails, never skips, when s3rver
+                  is not installed (`npm ci` in tests/s3: `make e2e` does it)
 """
 import itertools
 import os
@@ -33,6 +37,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from pg_server import PgError, PgServer  # noqa: E402
+from s3_front import Front  # noqa: E402
+from s3_helpers import S3  # noqa: E402
+from s3_server import ACCESS_KEY, REGION, SECRET, S3Error, S3Server  # noqa: E402
 
 from lethe_e2e import (  # noqa: E402
     DEFAULT_DEMO_OPTIONS,
@@ -94,6 +101,28 @@ def pg_server(tmp_path_factory):
 @pytest.fixture(scope="session")
 def pg(pg_server):
     return pg_server
+
+
+@pytest.fixture(scope="session")
+def s3_session(tmp_path_factory):
+    """s3rver and the verifying front for the whole session (see the s3 fixture)."""
+    srv = S3Server(tmp_path_factory.getbasetemp())
+    try:
+        srv.start()
+    except S3Error as e:
+        pytest.fail(str(e), pytrace=False)
+    front = Front(srv.port, {ACCESS_KEY: SECRET}, region=REGION).start()
+    yield S3(srv, front)
+    front.stop()
+    srv.stop()
+
+
+@pytest.fixture
+def s3(s3_session):
+    """The session's s3rver behind the front, with a clean log and no failures injected."""
+    s3_session.front.reset()
+    yield s3_session
+    s3_session.front.reset()
 
 
 _pg_db_seq = itertools.count(1)
