@@ -54,9 +54,13 @@ LISTEN ?= 127.0.0.1:8080
 export LETHE_FACEBOOK_APP_SECRET LETHE_INSTAGRAM_APP_SECRET
 
 # The demo with its platform simulator (loopback): scripts/run-demo prints what to
-# try once lethe listens, and stops both at Ctrl-C.
-run: demo
-	@exec $(PYTHON) scripts/run-demo --lethe $(LETHE) --config $(DEMO)/lethe.yaml --listen $(LISTEN) \
+# try once lethe listens, and stops both at Ctrl-C.  EXAMPLE=<company> runs one of
+# examples/ instead (its own demo in var/examples/<company>; examples/README.md);
+# an unknown name lists them.
+EXAMPLE    ?=
+run: $(if $(strip $(EXAMPLE)),build,demo)
+	@exec $(PYTHON) scripts/run-demo --lethe $(LETHE) --listen $(LISTEN) \
+		$(if $(strip $(EXAMPLE)),--example '$(EXAMPLE)',--config $(DEMO)/lethe.yaml) \
 		$(if $(strip $(DATABASE)),--database '$(DATABASE)')
 
 unit: build
