@@ -14,10 +14,8 @@ bucket are checked one by one.  The tests share the server and run in order, eac
 its own demo user; the last one sweeps with `lethe sweep --once` on a clock of its own.
 """
 import json
-import re
 import shutil
 import time
-from pathlib import Path
 
 import pytest
 import yaml
