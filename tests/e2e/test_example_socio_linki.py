@@ -383,3 +383,15 @@ def test_data_deletion_by_mail_recovery_then_erased(sl):
         assert user_id is None and name is None and HASH_RE.match(email) and tax_id
     done_mail = mail_with(ex, p.email, "Your request to Socio Linki is complete")
     assert "tax" in done_mail.text and p.email not in done_mail.text
+
+
+def test_no_personal_data_in_the_log(sl):
+    """Nothing the tests above handled reaches lethe's log in the clear: no address,
+    name, username, platform id or media URL of the people they acted for."""
+    ex = sl
+    log = ex.server.stderr()
+    assert "TEST clock" in log, "the log of this server"
+    for uid in (3, 4, 5, 6):
+        for s in ["user%d@example.com" % uid, "Demo User %d" % uid, "demouser%d." % uid,
+                  "17841%07d01" % uid, "10229%07d02" % uid, "/u%d/p" % uid]:
+            assert s not in log, s

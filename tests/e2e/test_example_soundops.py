@@ -435,3 +435,17 @@ def ex_db(ex, sql, params):
         con.commit()
     finally:
         con.close()
+
+
+def test_no_personal_data_in_the_log(so):
+    """Nothing the tests above handled reaches lethe's log in the clear: no address,
+    account or site name, username or platform id of the people they erased."""
+    ex = so
+    log = ex.server.stderr()
+    assert "TEST clock" in log, "the log of this server"
+    for uid in (2, 3, 4, 6, 9, 11):
+        p = ex.user(uid) if ex.count("users", "id = ?", (uid,)) else None
+        for s in ["user%d@example.com" % uid, "Demo User %d" % uid,
+                  "site-%d.soundops.io" % uid, "demouser%d." % uid,
+                  "17841%07d01" % uid, "10229%07d02" % uid] + ([p.email] if p else []):
+            assert s not in log, s
