@@ -257,6 +257,8 @@ media_http(const struct media_store *m, const struct media_http_req *q, struct m
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "lethe/0.1");
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	/* The path as built and signed: an object key may hold "./" or "../" segments. */
+	curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, m->connect_timeout_ms);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, m->timeout_ms);
