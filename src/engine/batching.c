@@ -101,55 +101,6 @@ batching_after(struct batching *b, struct appdb *db, double ms, int64_t rows, bo
 	}
 }
 
-static bool
-media_key_safe(const char *k)
-{
-	const char *p = k;
-
-	if (k[0] == '\0' || k[0] == '/')
-		return false;
-	while (*p != '\0') {
-		size_t seg = strcspn(p, "/");
-
-		if ((seg == 2 && p[0] == '.' && p[1] == '.') || seg == 0)
-			return false;
-		p += seg;
-		if (*p == '/')
-			p++;
-	}
-	return true;
-}
-
-int
-batching_media_remove(const char *root, const char *key)
-{
-	char *path;
-	int ok = 1;
-
-	if (root == NULL || !media_key_safe(key))
-		return 0;
-	path = xasprintf("%s/%s", root, key);
-	if (unlink(path) != 0 && errno != ENOENT)
-		ok = 0;
-	free(path);
-	return ok;
-}
-
-bool
-batching_media_missing(const char *root, const char *key)
-{
-	struct stat sb;
-	char *path;
-	bool gone;
-
-	if (root == NULL || !media_key_safe(key))
-		return false;
-	path = xasprintf("%s/%s", root, key);
-	gone = lstat(path, &sb) != 0 && (errno == ENOENT || errno == ENOTDIR);
-	free(path);
-	return gone;
-}
-
 void
 batching_tag_val(const char *tag, struct appdb_val *v)
 {

@@ -3,7 +3,7 @@
  * batching.h - what the executor (erase.c) and the sweeper (sweep.c) share
  * about running work as many short write transactions on the app database:
  * the adaptive batch size, the busy retries when opening a transaction, the
- * pauses that let the app's own writers in, and removing a media file.
+ * pauses that let the app's own writers in.  (Media objects: media_use.h.)
  *
  * One struct batching per worker; not shared between threads.
  */
@@ -49,19 +49,6 @@ lethe_rc batching_begin(struct appdb *db, struct lethe_err *err);
  * while the app writes (and every 500 ms anyway so a waiting writer gets in).
  */
 void batching_after(struct batching *b, struct appdb *db, double ms, int64_t rows, bool full);
-/*
- * Remove the media file @key under @root.  Keys must be relative paths
- * without ".." segments.  Returns 1 if removed or already gone, 0 if it
- * could not be (or @root is NULL or @key unsafe).
- */
-int batching_media_remove(const char *root, const char *key);
-/*
- * Is the media file @key under @root already gone (nothing at its path)?
- * Asked before the commit that deletes its row, while only the app could
- * have removed it: such a file is counted as missing, never as removed.
- * False if @root is NULL or @key unsafe (the removal reports those).
- */
-bool batching_media_missing(const char *root, const char *key);
 /*
  * Decode a row key stored as a tag ("i:42", "t:abc", "r:1.5"; the state
  * store's form) into @v; text points into @tag.

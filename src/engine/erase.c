@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "engine/erase_internal.h"
+#include "engine/media_use.h"
 #include "util/buf.h"
 #include "util/lease.h"
 #include "util/log.h"
@@ -234,11 +235,9 @@ erase_run(struct plan *plan, const struct plan_id *ids, size_t nids, struct appd
 	for (i = 0; i < plan->nsteps; i++) {
 		res->steps[i].table = plan->steps[i].table;
 		res->steps[i].part = plan->steps[i].part;
-		if (plan->steps[i].table->nmedia > 0 && o->media_root == NULL)
-			return lethe_err_set(err, LETHE_E_CONFIG,
-			                     "table '%s' has media columns but app.media_root is "
-			                     "not configured",
-			                     plan->steps[i].table->name);
+		rc = media_check_table(plan->steps[i].table, o->media, err);
+		if (rc != LETHE_OK)
+			return rc;
 		if (plan->steps[i].rows > 0)
 			x.planned_total += plan->steps[i].rows;
 	}

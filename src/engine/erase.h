@@ -17,6 +17,7 @@
 
 #include "engine/disconnect.h"
 #include "engine/plan.h"
+#include "media/media.h"
 #include "store/store.h"
 #include "util/hash.h"
 
@@ -30,12 +31,18 @@ struct erase_progress {
 };
 
 struct erase_opts {
-	int64_t batch_rows;     /* fixed batch size, 0 = adaptive */
-	int max_txn_ms;         /* adaptive batches aim below this */
-	int yield_ms;           /* pause after each batch while the app writes */
-	const char *media_root; /* directory of media files, or NULL */
-	const uint8_t *key;     /* anonymize key, HASH_KEY_LEN bytes */
-	int64_t now;            /* clock for new jobs (epoch s); 0 = real time */
+	int64_t batch_rows;            /* fixed batch size, 0 = adaptive */
+	int max_txn_ms;                /* adaptive batches aim below this */
+	int yield_ms;                  /* pause after each batch while the app writes */
+	const struct media_set *media; /* the media stores (media.h), or NULL: none */
+	/*
+	 * The erasure belongs to a request whose residual scan will run: the
+	 * objects it removes stay recorded as removed (store_media_done keep)
+	 * until the request ends, for the scan to look for them.
+	 */
+	bool keep_removed_media;
+	const uint8_t *key; /* anonymize key, HASH_KEY_LEN bytes */
+	int64_t now;        /* clock for new jobs (epoch s); 0 = real time */
 	void (*on_progress)(void *arg, const struct erase_progress *p); /* or NULL */
 	void *arg;                                                      /* for on_progress */
 	const volatile int *stop; /* if set and non-zero, stop between batches (resumable) */

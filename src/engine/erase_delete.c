@@ -10,26 +10,20 @@
 #include <math.h>
 
 #include "engine/erase_internal.h"
+#include "engine/media_use.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/timeutil.h"
 
 /* ---- delete ---------------------------------------------------------------- */
-/* Remove the media file named @key (recorded while present): 1 removed or gone, 0 failed. */
-static int
-media_remove(struct exec *x, const char *key)
-{
-	return batching_media_remove(x->o->media_root, key);
-}
-
 /* What a delete batch has seen so far. */
 struct del_batch {
-	const struct dm_table *t; /* the table */
-	int64_t rows;             /* rows deleted */
-	char **media;             /* object keys of the deleted rows' files */
-	size_t nmedia, cap;       /* count and capacity */
-	char **keys;              /* held tables: the deleted rows' keys, tagged */
-	size_t nkeys, kcap;       /* count and capacity */
+	const struct dm_table *t;      /* the table */
+	int64_t rows;                  /* rows deleted */
+	struct store_media_key *media; /* the deleted rows' objects: store (not owned), key */
+	size_t nmedia, cap;            /* count and capacity */
+	char **keys;                   /* held tables: the deleted rows' keys, tagged */
+	size_t nkeys, kcap;            /* count and capacity */
 };
 
 static lethe_rc
@@ -49,8 +43,9 @@ on_deleted(struct exec *x, struct appdb_stmt *q, void *arg)
 		appdb_column(x->db, q, (int)i + 1, &v);
 		if (v.type != APPDB_TEXT || v.s[0] == '\0')
 			continue;
-		d->media = xgrow(d->media, &d->cap, d->nmedia + 1, sizeof(char *));
-		d->media[d->nmedia++] = xstrdup(v.s);
+		d->media = xgrow(d->media, &d->cap, d->nmedia + 1, sizeof(*d->media));
+		d->media[d->nmedia].store = (char *)dm_media_store(d->t, i);
+		d->media[d->nmedia++].key = xstrdup(v.s);
 	}
 	return LETHE_OK;
 }
@@ -84,58 +79,89 @@ erase_fold_pending(struct store_step *ss)
 }
 
 /*
- * Remove the media files recorded for (job, @t), outside any app transaction,
- * after the rows' deletion committed.  Then, in ONE state transaction: forget
- * the removed files, count them in @ss, and (if @fold) fold the committed
- * pending batch into @ss.  A crash before that transaction repeats the
- * removals (a recorded file already gone counts as removed: it was there
- * when its batch was recorded, see erase_run_delete) and counts them once; a
- * file that cannot be removed stays recorded, is reported in *@failed, and
- * makes the run fail so that running it again retries.
+ * Remove the media objects recorded for (job, @t), outside any app
+ * transaction, after the rows' deletion committed: grouped by store, in
+ * chunks of the store's batch (media_use_remove).  Then, in ONE state
+ * transaction: mark the done ones (forgotten, or kept as removed for the
+ * request's residual scan: erase_opts.keep_removed_media), count them in
+ * @ss (REMOVED as media, GONE as media_missing), and (if @fold) fold the
+ * committed pending batch into @ss.  A crash before that transaction
+ * repeats the removals (a recorded local file already gone counts as
+ * removed: it was there when its batch was recorded, see erase_run_delete)
+ * and counts them once; an object that cannot be removed stays recorded,
+ * is reported in *@failed, and makes the run fail so that running it again
+ * retries.
  */
 lethe_rc
 erase_media_flush(struct exec *x, const struct dm_table *t, struct store_step *ss, bool fold,
                   int64_t *failed)
 {
-	char **keys = NULL;
+	struct store_media_key *k = NULL;
+	enum media_outcome *out = NULL;
+	struct lethe_err merr = {0};
 	size_t n = 0, i;
-	int64_t bad = 0, removed = 0;
-	lethe_rc rc;
+	int64_t bad = 0, removed = 0, gone = 0;
+	lethe_rc rc, mrc = LETHE_OK;
 
-	rc = store_media_list(x->st, x->job, t->name, &keys, &n, x->err);
-	for (i = 0; rc == LETHE_OK && i < n; i++) {
-		if (media_remove(x, keys[i])) {
-			removed++;
-			free(keys[i]);
-			keys[i] = NULL;
-		} else {
-			bad++;
-		}
-	}
+	rc = store_media_list(x->st, x->job, t->name, &k, &n, x->err);
+	out = xcalloc(n ? n : 1, sizeof(*out));
+	if (rc == LETHE_OK && n > 0)
+		mrc = media_use_remove(x->o->media, k, n, out, &merr);
 	if (rc == LETHE_OK)
 		rc = store_begin(x->st, x->err);
 	if (rc == LETHE_OK) {
-		rc = store_media_clear(x->st, x->job, t->name, x->err);
-		for (i = 0; rc == LETHE_OK && i < n; i++)
-			if (keys[i] != NULL)
-				rc = store_media_add(x->st, x->job, t->name, keys[i], x->err);
+		for (i = 0; rc == LETHE_OK && i < n; i++) {
+			if (out[i] == MEDIA_FAILED) {
+				bad++;
+				continue;
+			}
+			if (out[i] == MEDIA_GONE)
+				gone++;
+			else
+				removed++;
+			rc = store_media_done(x->st, x->job, t->name, k[i].store, k[i].key,
+			                      x->o->keep_removed_media, x->err);
+		}
 		ss->media += removed;
+		ss->media_missing += gone;
 		if (fold)
 			erase_fold_pending(ss);
 		rc = erase_step_commit(x, t->name, ss, rc);
 	}
-	for (i = 0; i < n; i++)
-		free(keys[i]);
-	free(keys);
+	store_media_keys_free(k, n);
+	free(out);
 	*failed += bad;
+	x->media_unflushed = 0;
 	if (rc == LETHE_OK && bad > 0)
-		rc = lethe_err_set(x->err, LETHE_E_IO,
-		                   "%lld media files of %s could not be removed (a permission or "
-		                   "a directory in the way?); they stay recorded: run the same "
-		                   "command again to retry",
-		                   (long long)bad, t->name);
+		rc = lethe_err_set(x->err, mrc != LETHE_OK ? mrc : LETHE_E_IO,
+		                   "%lld media files of %s could not be removed (%s); they stay "
+		                   "recorded: run the same command again to retry",
+		                   (long long)bad, t->name, merr.msg);
 	return rc;
 }
+
+/*
+ * Whether a delete step of @t may leave the objects of committed batches
+ * recorded until a thousand are pending, or the step ends: only when every
+ * media column is in a remote store, where one call per batch of keys is
+ * what costs.  Local files go after every batch, as they always have.
+ */
+static bool
+flush_deferred(struct exec *x, const struct dm_table *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->nmedia; i++) {
+		const struct media_store *m = media_set_get(x->o->media, dm_media_store(t, i));
+
+		if (m == NULL || media_store_probe_cheap(m))
+			return false;
+	}
+	return t->nmedia > 0;
+}
+
+/* Objects of one committed batch: after this many are pending, flush them. */
+#define FLUSH_AT 1000
 
 /*
  * Append " WHERE <pred> AND key >= ? AND key <= ?": the person's rows in a
@@ -435,11 +461,13 @@ erase_run_delete(struct exec *x, const struct plan_step *ps, struct store_step *
 	struct appdb_stmt *q = NULL;
 	struct appdb_val *params = xcalloc(ps->nparams + 2, sizeof(*params));
 	struct windows w = {0};
+	bool defer = flush_deferred(x, t), *missing = NULL;
 	size_t i;
 	lethe_rc rc = LETHE_OK;
 
 	if (ps->nparams > 0) /* ps->params is NULL when no value was bound */
 		memcpy(params, ps->params, ps->nparams * sizeof(*params));
+	x->media_unflushed = 0;
 	while (rc == LETHE_OK && !ss->finished) {
 		struct del_batch d = {.t = t};
 		enum appdb_step s = APPDB_DONE;
@@ -452,6 +480,11 @@ erase_run_delete(struct exec *x, const struct plan_step *ps, struct store_step *
 		if (rc != LETHE_OK)
 			break;
 		if (none) {
+			/* Objects of deferred batches go before the step is finished. */
+			if (x->media_unflushed > 0)
+				rc = erase_media_flush(x, t, ss, false, &sr->media_failed);
+			if (rc != LETHE_OK)
+				break;
 			ss->finished = true;
 			rc = store_step_put(x->st, x->job, t->name, ss, x->err);
 			break;
@@ -488,14 +521,20 @@ erase_run_delete(struct exec *x, const struct plan_step *ps, struct store_step *
 			lo = hi = NULL;
 			/* A file already gone is counted missing, not recorded for removal. */
 			ss->pending_missing = 0;
+			missing = xcalloc(d.nmedia ? d.nmedia : 1, sizeof(*missing));
+			media_use_missing(x->o->media, d.media, d.nmedia, missing);
 			rc = store_begin(x->st, x->err);
 			for (i = 0; rc == LETHE_OK && i < d.nmedia; i++) {
-				if (batching_media_missing(x->o->media_root, d.media[i]))
+				if (missing[i]) {
 					ss->pending_missing++;
-				else
-					rc = store_media_add(x->st, x->job, t->name, d.media[i],
-					                     x->err);
+					continue;
+				}
+				rc = store_media_add(x->st, x->job, t->name, d.media[i].store,
+				                     d.media[i].key, x->err);
+				x->media_unflushed++;
 			}
+			free(missing);
+			missing = NULL;
 			/* Holds end with their rows (a rolled-back batch is redone). */
 			for (i = 0; rc == LETHE_OK && i < d.nkeys; i++)
 				rc =
@@ -505,7 +544,7 @@ erase_run_delete(struct exec *x, const struct plan_step *ps, struct store_step *
 		free(lo);
 		free(hi);
 		for (i = 0; i < d.nmedia; i++)
-			free(d.media[i]);
+			free(d.media[i].key);
 		free(d.media);
 		for (i = 0; i < d.nkeys; i++)
 			free(d.keys[i]);
@@ -517,7 +556,7 @@ erase_run_delete(struct exec *x, const struct plan_step *ps, struct store_step *
 			break;
 		}
 		ms = time_mono_ms() - t0;
-		if (d.rows > 0 && t->nmedia > 0) {
+		if (d.rows > 0 && t->nmedia > 0 && (!defer || x->media_unflushed >= FLUSH_AT)) {
 			/* The window is not a cursor: deleted rows are simply gone. */
 			free(ss->pending_cursor);
 			ss->pending_cursor = NULL;

@@ -36,6 +36,7 @@ struct exec {
 	size_t step;                /* current step index */
 	char owner[320];            /* lease owner: "host:pid:nonce" */
 	int64_t renewed;            /* when the lease was last renewed (epoch s) */
+	int64_t media_unflushed;    /* the step's objects recorded since the last flush */
 };
 
 /* Keys of a step's rows, in key order: what batches walk through. */

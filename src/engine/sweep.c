@@ -34,6 +34,7 @@
 #include <pthread.h>
 
 #include "db/sql.h"
+#include "engine/media_use.h"
 #include "engine/sweep_internal.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -64,20 +65,18 @@ sweep_wanted(const struct datamap *dm)
 }
 
 lethe_rc
-sweep_check_config(const struct datamap *dm, const char *media_root, struct lethe_err *err)
+sweep_check_config(const struct datamap *dm, const struct media_set *media, struct lethe_err *err)
 {
 	size_t i;
+	lethe_rc rc = LETHE_OK;
 
-	for (i = 0; i < dm->ntables && media_root == NULL; i++) {
+	for (i = 0; rc == LETHE_OK && i < dm->ntables; i++) {
 		const struct dm_table *t = &dm->tables[i];
 
 		if (t->nmedia > 0 && (t->ttl.present || dm_table_retains(t)))
-			return lethe_err_set(err, LETHE_E_CONFIG,
-			                     "table '%s' has media columns but app.media_root is "
-			                     "not configured",
-			                     t->name);
+			rc = media_check_table(t, media, err);
 	}
-	return LETHE_OK;
+	return rc;
 }
 
 struct sweep *
@@ -198,7 +197,7 @@ delete_batch(struct sweep *s, struct tab *tb, int64_t limit, int64_t *got, struc
 
 		if (!cte || nm > 0) {
 			(*got)++;
-			sweep_keys_take(s, q, nm, &k);
+			sweep_keys_take(s, q, tb->t, &k);
 		}
 		if (!cte)
 			continue;
@@ -231,7 +230,7 @@ delete_batch(struct sweep *s, struct tab *tb, int64_t limit, int64_t *got, struc
 			tb->has_lo = true;
 		}
 		if (k.n > 0)
-			rc = sweep_media_done(s, tb, tb->t->name, k.v, k.n, err);
+			rc = sweep_media_done(s, tb, tb->t->name, &k, err);
 		pthread_mutex_lock(&s->mu);
 		tb->st.rows += *got;
 		pthread_mutex_unlock(&s->mu);

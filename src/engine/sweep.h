@@ -24,21 +24,22 @@
 
 #include "datamap/datamap.h"
 #include "db/appdb.h"
+#include "media/media.h"
 #include "store/store.h"
 #include "util/buf.h"
 
 #define SWEEP_BACKLOG_CAP 1000000 /* backlog counts stop here (a bounded index walk) */
 
 struct sweep_opts {
-	int64_t max_rows_per_pass; /* rows per table per pass */
-	int max_ms_per_pass;       /* milliseconds per table per pass */
-	int64_t batch_rows;        /* fixed rows per transaction, 0 = adaptive */
-	int max_txn_ms;            /* adaptive batches aim at 60% of this */
-	int yield_ms;              /* pause after a batch while the app writes */
-	const char *media_root;    /* directory of media files, or NULL */
-	const uint8_t *key;        /* anonymize key (HASH_KEY_LEN bytes), for hash columns */
-	bool dry_run;              /* count what would go, change nothing */
-	const volatile int *stop;  /* if set and non-zero, stop between batches */
+	int64_t max_rows_per_pass;     /* rows per table per pass */
+	int max_ms_per_pass;           /* milliseconds per table per pass */
+	int64_t batch_rows;            /* fixed rows per transaction, 0 = adaptive */
+	int max_txn_ms;                /* adaptive batches aim at 60% of this */
+	int yield_ms;                  /* pause after a batch while the app writes */
+	const struct media_set *media; /* the media stores (media.h), or NULL: none */
+	const uint8_t *key;            /* anonymize key (HASH_KEY_LEN bytes), for hash columns */
+	bool dry_run;                  /* count what would go, change nothing */
+	const volatile int *stop;      /* if set and non-zero, stop between batches */
 	/*
 	 * If set, called with @renew_arg before each table's turn of a pass
 	 * (the caller renews its lease on the sweep); false ends the pass
@@ -91,10 +92,10 @@ size_t sweep_ntables(const struct datamap *dm);
 bool sweep_wanted(const struct datamap *dm);
 /*
  * LETHE_E_CONFIG if a table whose rows the sweeper may delete with their
- * files (a ttl, or a retain whose holds end) has media columns but
- * @media_root is NULL.
+ * files (a ttl, or a retain whose holds end) has a media column whose
+ * store @media does not define (media_check_table()).
  */
-lethe_rc sweep_check_config(const struct datamap *dm, const char *media_root,
+lethe_rc sweep_check_config(const struct datamap *dm, const struct media_set *media,
                             struct lethe_err *err);
 /*
  * Warn (log_warnx) about every ttl time column without an index, with the

@@ -102,9 +102,9 @@ db_fail(struct sweep *s, struct lethe_err *err)
 
 /* Object keys a DELETE ... RETURNING gave back. */
 struct keys {
-	char **v;        /* keys */
-	size_t n, cap;   /* count and capacity */
-	int64_t missing; /* files already gone when recorded (dropped from v) */
+	struct store_media_key *v; /* objects: store (the data map's, not owned), key (owned) */
+	size_t n, cap;             /* count and capacity */
+	int64_t missing;           /* files already gone when recorded (dropped from v) */
 };
 
 /* ---- sweep_sql.c ---- */
@@ -132,10 +132,12 @@ lethe_rc sweep_media_settle(struct sweep *s, struct tab *tb, struct lethe_err *e
  * After the commit that deleted their rows: remove the @n files @keys of
  * @table and forget this batch's records of them (@tb NULL: the holds).
  */
-lethe_rc sweep_media_done(struct sweep *s, struct tab *tb, const char *table, char **keys, size_t n,
+lethe_rc sweep_media_done(struct sweep *s, struct tab *tb, const char *table, const struct keys *k,
                           struct lethe_err *err);
-/* Add the media keys of the current row of @q (its first @ncols columns) to @k. */
-void sweep_keys_take(struct sweep *s, struct appdb_stmt *q, size_t ncols, struct keys *k);
+/* Add the media objects of the current row of @q (its first t->nmedia columns: @t's media) to @k.
+ */
+void sweep_keys_take(struct sweep *s, struct appdb_stmt *q, const struct dm_table *t,
+                     struct keys *k);
 /* Free the keys of @k and empty it. */
 void sweep_keys_free(struct keys *k);
 /*

@@ -12,6 +12,7 @@
 #include "util/fmacros.h"
 
 #include "db/sql.h"
+#include "engine/media_use.h"
 #include "engine/sweep_internal.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -20,25 +21,29 @@
 /* ---- media ------------------------------------------------------------------- */
 
 /*
- * Does some row of @t still name media object @key, in any of its media
- * columns?  Every column's comparison has its own placeholder and value.
+ * Does some row of @t still name media object @key of store @store, in any
+ * of its media columns of that store?  Every column's comparison has its
+ * own placeholder and value.
  */
 static lethe_rc
-media_referenced(struct sweep *s, const struct dm_table *t, const char *key, bool *out,
-                 struct lethe_err *err)
+media_referenced(struct sweep *s, const struct dm_table *t, const char *store, const char *key,
+                 bool *out, struct lethe_err *err)
 {
 	struct appdb_val v = {.type = APPDB_TEXT, .s = key};
 	struct sql b;
 	int64_t n = 0;
-	size_t i;
+	size_t i, cols = 0;
 	lethe_rc rc;
 
+	*out = false;
 	sql_init(&b, s->db, SQL_CAP);
 	sql_add(&b, "SELECT count(*) FROM (SELECT 1 FROM ");
 	sql_ident(&b, t->name);
 	sql_add(&b, " WHERE ");
 	for (i = 0; i < t->nmedia; i++) {
-		if (i > 0)
+		if (strcmp(dm_media_store(t, i), store) != 0)
+			continue;
+		if (cols++ > 0)
 			sql_add(&b, " OR ");
 		sql_ident(&b, t->media[i]);
 		sql_add(&b, " = ");
@@ -48,7 +53,7 @@ media_referenced(struct sweep *s, const struct dm_table *t, const char *key, boo
 	rc = sql_rc(&b);
 	if (rc != LETHE_OK)
 		lethe_err_set(err, rc, "statement too long");
-	else
+	else if (cols > 0) /* no column of that store any more: nothing names it */
 		rc = appdb_query_int(s->db, sql_str(&b), sql_vals(&b), sql_nvals(&b), &n, err);
 	sql_free(&b);
 	*out = n > 0;
@@ -56,54 +61,86 @@ media_referenced(struct sweep *s, const struct dm_table *t, const char *key, boo
 }
 
 /*
- * Settle the files recorded for @tb's table that no batch of this process
- * saw through (a crash, a failed commit): a file no row names any more is
- * removed (its row's deletion committed), one a row still names is
- * forgotten (the row will be swept again).  Files that cannot be removed
- * stay recorded and the table stays dirty.
+ * Remove the @n objects @k (their stores grouped, media_use_remove) and
+ * forget, in one state transaction, the records of those done; *@removed,
+ * *@gone and *@bad count what became of them.  @done[i] (if not NULL)
+ * says which were done.
+ */
+static lethe_rc
+remove_and_forget(struct sweep *s, const char *table, const struct store_media_key *k, size_t n,
+                  const bool *skip, int64_t *removed, int64_t *gone, int64_t *bad,
+                  struct lethe_err *err)
+{
+	enum media_outcome *out = xcalloc(n ? n : 1, sizeof(*out));
+	struct store_media_key *rm = xcalloc(n ? n : 1, sizeof(*rm));
+	size_t *at = xcalloc(n ? n : 1, sizeof(*at));
+	struct lethe_err merr = {0};
+	size_t i, nrm = 0;
+	lethe_rc rc = LETHE_OK;
+
+	for (i = 0; i < n; i++) {
+		if (skip != NULL && skip[i])
+			continue;
+		rm[nrm] = k[i];
+		at[nrm++] = i;
+	}
+	if (nrm > 0 && media_use_remove(s->o.media, rm, nrm, out, &merr) != LETHE_OK)
+		log_warnx("sweep: %s", merr.msg);
+	if (n > 0)
+		rc = store_begin(s->st, err);
+	/* Forget the skipped ones (settled otherwise) and the ones done. */
+	for (i = 0; rc == LETHE_OK && i < n; i++)
+		if (skip != NULL && skip[i])
+			rc = store_media_done(s->st, SWEEP_JOB, table, k[i].store, k[i].key, false,
+			                      err);
+	for (i = 0; rc == LETHE_OK && i < nrm; i++) {
+		if (out[i] == MEDIA_FAILED) {
+			(*bad)++;
+			continue;
+		}
+		if (out[i] == MEDIA_GONE)
+			(*gone)++;
+		else
+			(*removed)++;
+		rc = store_media_done(s->st, SWEEP_JOB, table, k[at[i]].store, k[at[i]].key, false,
+		                      err);
+	}
+	if (n > 0 && rc == LETHE_OK)
+		rc = store_commit(s->st, err);
+	else if (n > 0)
+		store_rollback(s->st);
+	free(out);
+	free(rm);
+	free(at);
+	return rc;
+}
+
+/*
+ * Settle the objects recorded for @tb's table that no batch of this
+ * process saw through (a crash, a failed commit): an object no row names
+ * any more is removed (its row's deletion committed), one a row still
+ * names is forgotten (the row will be swept again).  Objects that cannot
+ * be removed stay recorded and the table stays dirty.
  */
 lethe_rc
 sweep_media_settle(struct sweep *s, struct tab *tb, struct lethe_err *err)
 {
 	const struct dm_table *t = tb->t;
-	char **keys = NULL;
-	bool *settled = NULL; /* per key: removed, or still named by a row: forget it */
+	struct store_media_key *k = NULL;
+	bool *live = NULL; /* per key: still named by a row: forget it, do not remove it */
 	size_t n = 0, i;
-	int64_t bad = 0, removed = 0;
+	int64_t bad = 0, removed = 0, gone = 0;
 	lethe_rc rc;
 
-	rc = store_media_list(s->st, SWEEP_JOB, t->name, &keys, &n, err);
-	settled = xcalloc(n ? n : 1, sizeof(*settled));
-	for (i = 0; rc == LETHE_OK && i < n; i++) {
-		bool live = false;
-
-		rc = media_referenced(s, t, keys[i], &live, err);
-		if (rc != LETHE_OK)
-			break;
-		if (live) {
-			settled[i] = true;
-		} else if (batching_media_remove(s->o.media_root, keys[i])) {
-			removed++;
-			settled[i] = true;
-		} else {
-			bad++;
-		}
-	}
-	if (rc == LETHE_OK && n > 0) {
-		/* Forget exactly the settled keys: records another process adds meanwhile stay. */
-		rc = store_begin(s->st, err);
-		for (i = 0; rc == LETHE_OK && i < n; i++)
-			if (settled[i])
-				rc = store_media_remove(s->st, SWEEP_JOB, t->name, keys[i], err);
-		if (rc == LETHE_OK)
-			rc = store_commit(s->st, err);
-		else
-			store_rollback(s->st);
-	}
-	for (i = 0; i < n; i++)
-		free(keys[i]);
-	free(keys);
-	free(settled);
+	rc = store_media_list(s->st, SWEEP_JOB, t->name, &k, &n, err);
+	live = xcalloc(n ? n : 1, sizeof(*live));
+	for (i = 0; rc == LETHE_OK && i < n; i++)
+		rc = media_referenced(s, t, k[i].store, k[i].key, &live[i], err);
+	/* Forget exactly the settled keys: records another process adds meanwhile stay. */
+	if (rc == LETHE_OK && n > 0)
+		rc = remove_and_forget(s, t->name, k, n, live, &removed, &gone, &bad, err);
+	store_media_keys_free(k, n);
+	free(live);
 	if (bad > 0)
 		log_warnx("sweep: %lld media files of %s could not be removed; retrying in %d "
 		          "minutes",
@@ -113,39 +150,28 @@ sweep_media_settle(struct sweep *s, struct tab *tb, struct lethe_err *err)
 	tb->next_settle = time_mono_ms() + SETTLE_MS;
 	pthread_mutex_lock(&s->mu);
 	tb->st.media += removed;
+	tb->st.media_missing += gone;
 	tb->st.media_failed = bad;
 	pthread_mutex_unlock(&s->mu);
 	return rc;
 }
 
 /*
- * After the commit that deleted their rows: remove the @n files @keys of
+ * After the commit that deleted their rows: remove the objects @k of
  * @table that this batch recorded, and forget those records (only these:
- * another process's records are never touched here).  A file found gone
- * counts as removed: it was there when recorded (media_record).  A file that cannot
- * be removed stays recorded and marks @tb (or, NULL, the holds) dirty.
+ * another process's records are never touched here).  A local file found
+ * gone counts as removed: it was there when recorded (media_record).  An
+ * object that cannot be removed stays recorded and marks @tb (or, NULL,
+ * the holds) dirty.
  */
 lethe_rc
-sweep_media_done(struct sweep *s, struct tab *tb, const char *table, char **keys, size_t n,
+sweep_media_done(struct sweep *s, struct tab *tb, const char *table, const struct keys *k,
                  struct lethe_err *err)
 {
-	int64_t removed = 0, bad = 0;
-	size_t i;
+	int64_t removed = 0, gone = 0, bad = 0;
 	lethe_rc rc;
 
-	rc = store_begin(s->st, err);
-	for (i = 0; rc == LETHE_OK && i < n; i++) {
-		if (batching_media_remove(s->o.media_root, keys[i])) {
-			removed++;
-			rc = store_media_remove(s->st, SWEEP_JOB, table, keys[i], err);
-		} else {
-			bad++;
-		}
-	}
-	if (rc == LETHE_OK)
-		rc = store_commit(s->st, err);
-	else
-		store_rollback(s->st);
+	rc = remove_and_forget(s, table, k->v, k->n, NULL, &removed, &gone, &bad, err);
 	if (bad > 0)
 		log_warnx("sweep: %lld media files of %s could not be removed; retrying later",
 		          (long long)bad, table);
@@ -158,6 +184,7 @@ sweep_media_done(struct sweep *s, struct tab *tb, const char *table, char **keys
 	if (tb != NULL) {
 		pthread_mutex_lock(&s->mu);
 		tb->st.media += removed;
+		tb->st.media_missing += gone;
 		tb->st.media_failed += bad;
 		pthread_mutex_unlock(&s->mu);
 	}
@@ -200,34 +227,33 @@ sweep_recover(struct sweep *s, struct lethe_err *err)
 }
 
 /*
- * Record the files of @k (object keys of rows being deleted) before the
- * app commit.  A file already gone is dropped from @k and counted in
- * k->missing: it is not lethe's to remove, nor to count as removed.
+ * Record the objects of @k (of rows being deleted) before the app commit.
+ * A local file already gone is dropped from @k and counted in k->missing:
+ * it is not lethe's to remove, nor to count as removed.
  */
 static lethe_rc
 media_record(struct sweep *s, const char *table, struct keys *k, struct lethe_err *err)
 {
-	char **keys;
-	size_t i, n, kept = 0;
+	bool *missing = xcalloc(k->n ? k->n : 1, sizeof(*missing));
+	size_t i, kept = 0;
 	lethe_rc rc;
 
+	media_use_missing(s->o.media, k->v, k->n, missing);
 	for (i = 0; i < k->n; i++) {
-		if (batching_media_missing(s->o.media_root, k->v[i])) {
-			free(k->v[i]);
+		if (missing[i]) {
+			free(k->v[i].key);
 			k->missing++;
 		} else {
 			k->v[kept++] = k->v[i];
 		}
 	}
+	free(missing);
 	k->n = kept;
-	keys = k->v;
-	n = k->n;
-
-	if (n == 0)
+	if (k->n == 0)
 		return LETHE_OK;
 	rc = store_begin(s->st, err);
-	for (i = 0; rc == LETHE_OK && i < n; i++)
-		rc = store_media_add(s->st, SWEEP_JOB, table, keys[i], err);
+	for (i = 0; rc == LETHE_OK && i < k->n; i++)
+		rc = store_media_add(s->st, SWEEP_JOB, table, k->v[i].store, k->v[i].key, err);
 	if (rc == LETHE_OK)
 		return store_commit(s->st, err);
 	store_rollback(s->st);
@@ -235,17 +261,18 @@ media_record(struct sweep *s, const char *table, struct keys *k, struct lethe_er
 }
 
 void
-sweep_keys_take(struct sweep *s, struct appdb_stmt *q, size_t ncols, struct keys *k)
+sweep_keys_take(struct sweep *s, struct appdb_stmt *q, const struct dm_table *t, struct keys *k)
 {
 	struct appdb_val v;
 	size_t i;
 
-	for (i = 0; i < ncols; i++) {
+	for (i = 0; i < t->nmedia; i++) {
 		appdb_column(s->db, q, (int)i, &v);
 		if (v.type != APPDB_TEXT || v.s[0] == '\0')
 			continue;
-		k->v = xgrow(k->v, &k->cap, k->n + 1, sizeof(char *));
-		k->v[k->n++] = xstrdup(v.s);
+		k->v = xgrow(k->v, &k->cap, k->n + 1, sizeof(*k->v));
+		k->v[k->n].store = (char *)dm_media_store(t, i);
+		k->v[k->n++].key = xstrdup(v.s);
 	}
 }
 
@@ -255,7 +282,7 @@ sweep_keys_free(struct keys *k)
 	size_t i;
 
 	for (i = 0; i < k->n; i++)
-		free(k->v[i]);
+		free(k->v[i].key);
 	free(k->v);
 	memset(k, 0, sizeof(*k));
 }
@@ -357,7 +384,7 @@ holds_batch(struct sweep *s, int64_t now, int64_t limit, int64_t *got, struct le
 		appdb_reset(s->db, q);
 		rc = appdb_bind_all(s->db, q, &kv, 1);
 		while (rc == LETHE_OK && (st = appdb_step(s->db, q, err)) == APPDB_ROW)
-			sweep_keys_take(s, q, t->nmedia, &k[i]);
+			sweep_keys_take(s, q, t, &k[i]);
 		if (rc == LETHE_OK && st == APPDB_ERROR)
 			rc = db_fail(s, err);
 		if (rc == LETHE_OK)
@@ -385,7 +412,7 @@ holds_batch(struct sweep *s, int64_t now, int64_t limit, int64_t *got, struct le
 				pthread_mutex_unlock(&s->mu);
 			}
 			if (k[i].n > 0)
-				rc = sweep_media_done(s, tb, h[i].table, k[i].v, k[i].n, err);
+				rc = sweep_media_done(s, tb, h[i].table, &k[i], err);
 		}
 		rc = rc == LETHE_OK ? store_begin(s->st, err) : rc;
 		for (i = 0; rc == LETHE_OK && i < n; i++)

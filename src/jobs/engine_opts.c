@@ -15,7 +15,7 @@ engine_opts_erase(const struct lethe_config *cfg, struct erase_opts *o)
 	o->batch_rows = cfg->batch_rows;
 	o->max_txn_ms = cfg->max_txn_ms;
 	o->yield_ms = cfg->yield_ms;
-	o->media_root = cfg->media_root;
+	o->media = cfg->media;
 	o->key = cfg->key;
 	/* The channel rows an erasure acts on are disconnected (outbox) once the key is there. */
 	if (cfg->outbox.key_loaded)
@@ -31,7 +31,7 @@ engine_opts_sweep(const struct lethe_config *cfg, struct sweep_opts *o)
 	o->batch_rows = cfg->batch_rows;
 	o->max_txn_ms = cfg->max_txn_ms;
 	o->yield_ms = cfg->yield_ms;
-	o->media_root = cfg->media_root;
+	o->media = cfg->media;
 	o->key = cfg->key;
 }
 

@@ -215,7 +215,7 @@ sweeper_start(const struct lethe_config *cfg, const struct datamap *dm, struct s
 	*out = NULL;
 	if (!sweep_wanted(dm))
 		return LETHE_OK;
-	rc = sweep_check_config(dm, cfg->media_root, err);
+	rc = sweep_check_config(dm, cfg->media, err);
 	if (rc != LETHE_OK)
 		return rc;
 	w = xcalloc(1, sizeof(*w));

@@ -421,7 +421,11 @@ lethe_rc service_load_outbox_key(struct lethe_config *cfg, struct lethe_err *err
 /*
  * Before a command that may remove media files (erase, serve, sweep,
  * disconnect, import-meta-ids): app.media_root is usable
- * (config_check_media_root(); LETHE_E_CONFIG otherwise).
+ * (config_check_media_root()), every media column of the data map names a
+ * configured store (media_check_stores()), and every store can be used
+ * (media_set_check(): a local root is a writable directory, a remote
+ * store's credentials can be read; no network call).  LETHE_E_CONFIG
+ * otherwise, naming the store, never a key or a credential.
  */
 lethe_rc service_media_check(const struct service *svc, struct lethe_err *err);
 

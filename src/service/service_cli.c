@@ -10,6 +10,7 @@
 #include <sodium.h>
 #include <time.h>
 
+#include "engine/media_use.h"
 #include "jobs/engine_opts.h"
 #include "service/service_internal.h"
 #include "util/buf.h"
@@ -149,7 +150,14 @@ service_load_outbox_key(struct lethe_config *cfg, struct lethe_err *err)
 lethe_rc
 service_media_check(const struct service *svc, struct lethe_err *err)
 {
-	return config_check_media_root(svc->cfg, err);
+	/* The URL case first: it names app.media_root, not a store. */
+	lethe_rc rc = config_check_media_root(svc->cfg, err);
+
+	if (rc == LETHE_OK)
+		rc = media_check_stores(svc->dm, svc->cfg->media, err);
+	if (rc == LETHE_OK)
+		rc = media_set_check(svc->cfg->media, err);
+	return rc;
 }
 
 lethe_rc

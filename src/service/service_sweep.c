@@ -26,7 +26,7 @@ service_sweep_ntables(const struct service *svc)
 lethe_rc
 service_sweep_check(const struct service *svc, struct lethe_err *err)
 {
-	return sweep_check_config(svc->dm, svc->cfg->media_root, err);
+	return sweep_check_config(svc->dm, svc->cfg->media, err);
 }
 
 lethe_rc

@@ -190,56 +190,110 @@ store_step_put(struct store *st, int64_t job, const char *table, const struct st
 	    s->media_missing, s->pending_missing);
 }
 
-lethe_rc
-store_media_add(struct store *st, int64_t job, const char *table, const char *key,
-                struct lethe_err *err)
+void
+store_media_keys_free(struct store_media_key *k, size_t n)
 {
-	return store__execf(
-	    st, err,
-	    "INSERT INTO media_pending (job_id, table_name, object_key) VALUES (?1, ?2, ?3) "
-	    "ON CONFLICT DO NOTHING",
-	    "itt", job, table, key);
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(k[i].store);
+		free(k[i].key);
+	}
+	free(k);
 }
 
 lethe_rc
-store_media_list(struct store *st, int64_t job, const char *table, char ***keys, size_t *n,
-                 struct lethe_err *err)
+store_media_add(struct store *st, int64_t job, const char *table, const char *store,
+                const char *key, struct lethe_err *err)
 {
-	struct sq_stmt *q = NULL;
-	size_t cap = 0;
-	lethe_rc rc;
+	return store__execf(st, err,
+	                    "INSERT INTO media_pending (job_id, table_name, store, object_key, "
+	                    "removed) VALUES (?1, ?2, ?3, ?4, 0) ON CONFLICT DO NOTHING",
+	                    "ittt", job, table, store, key);
+}
 
-	*keys = NULL;
-	*n = 0;
-	rc = store__prepf(
-	    st, &q, err,
-	    "SELECT object_key FROM media_pending WHERE job_id = ?1 AND table_name = ?2 "
-	    "ORDER BY object_key",
-	    "it", job, table);
-	while (store__row(st, q, &rc, err, "reading media files")) {
-		*keys = xgrow(*keys, &cap, *n + 1, sizeof(char *));
-		(*keys)[(*n)++] = store__col_dup(q, 0);
+/* The (store, key) rows @q yields into *@k / *@n. */
+static lethe_rc
+media_rows(struct store *st, struct sq_stmt *q, lethe_rc rc, struct store_media_key **k, size_t *n,
+           struct lethe_err *err)
+{
+	size_t cap = 0;
+
+	while (store__row(st, q, &rc, err, "reading media keys")) {
+		*k = xgrow(*k, &cap, *n + 1, sizeof(**k));
+		(*k)[*n].store = store__col_dup(q, 0);
+		(*k)[*n].key = store__col_dup(q, 1);
+		(*n)++;
 	}
 	store__unprep(st, q);
+	if (rc != LETHE_OK) {
+		store_media_keys_free(*k, *n);
+		*k = NULL;
+		*n = 0;
+	}
 	return rc;
 }
 
 lethe_rc
-store_media_remove(struct store *st, int64_t job, const char *table, const char *key,
-                   struct lethe_err *err)
+store_media_list(struct store *st, int64_t job, const char *table, struct store_media_key **k,
+                 size_t *n, struct lethe_err *err)
 {
+	struct sq_stmt *q = NULL;
+	lethe_rc rc;
+
+	*k = NULL;
+	*n = 0;
+	rc = store__prepf(st, &q, err,
+	                  "SELECT store, object_key FROM media_pending WHERE job_id = ?1 AND "
+	                  "table_name = ?2 AND removed = 0 ORDER BY store, object_key",
+	                  "it", job, table);
+	return media_rows(st, q, rc, k, n, err);
+}
+
+lethe_rc
+store_media_done(struct store *st, int64_t job, const char *table, const char *store,
+                 const char *key, bool keep, struct lethe_err *err)
+{
+	if (keep)
+		return store__execf(st, err,
+		                    "UPDATE media_pending SET removed = 1 WHERE job_id = ?1 AND "
+		                    "table_name = ?2 AND store = ?3 AND object_key = ?4",
+		                    "ittt", job, table, store, key);
 	return store__execf(st, err,
 	                    "DELETE FROM media_pending WHERE job_id = ?1 AND table_name = ?2 AND "
-	                    "object_key = ?3",
-	                    "itt", job, table, key);
+	                    "store = ?3 AND object_key = ?4",
+	                    "ittt", job, table, store, key);
 }
 
 lethe_rc
 store_media_clear(struct store *st, int64_t job, const char *table, struct lethe_err *err)
 {
 	return store__execf(st, err,
-	                    "DELETE FROM media_pending WHERE job_id = ?1 AND table_name = ?2", "it",
-	                    job, table);
+	                    "DELETE FROM media_pending WHERE job_id = ?1 AND table_name = ?2 AND "
+	                    "removed = 0",
+	                    "it", job, table);
+}
+
+lethe_rc
+store_media_removed(struct store *st, int64_t job, struct store_media_key **k, size_t *n,
+                    struct lethe_err *err)
+{
+	struct sq_stmt *q = NULL;
+	lethe_rc rc;
+
+	*k = NULL;
+	*n = 0;
+	rc = store__prepf(st, &q, err,
+	                  "SELECT store, object_key FROM media_pending WHERE job_id = ?1 AND "
+	                  "removed = 1 ORDER BY store, object_key",
+	                  "i", job);
+	return media_rows(st, q, rc, k, n, err);
+}
+
+lethe_rc
+store_media_forget(struct store *st, int64_t job, struct lethe_err *err)
+{
+	return store__execf(st, err, "DELETE FROM media_pending WHERE job_id = ?1", "i", job);
 }
 
 lethe_rc

@@ -17,7 +17,7 @@
 #include "util/buf.h"
 #include "util/mem.h"
 
-#define SCHEMA_VERSION 16
+#define SCHEMA_VERSION 17
 
 static const char schema_v1[] =
     "CREATE TABLE IF NOT EXISTS jobs ("
@@ -413,10 +413,37 @@ static const char schema_v16[] = "CREATE TABLE IF NOT EXISTS singletons ("
                                  "  owner TEXT NOT NULL,"   /* util/lease.h owner text */
                                  "  until_ms INTEGER NOT NULL) WITHOUT ROWID;";
 
+/*
+ * Version 17: a media key belongs to a media store (issue 19), and a key a
+ * request's erasure removed is kept (removed = 1) until the request's
+ * residual scan has looked for it, then forgotten with the request's other
+ * records.  The primary key gains the store, so SQLite's table is rebuilt;
+ * a version-16 key is the store "local"'s (app.media_root).
+ */
+static const char schema_v17[] =
+    /* v2's table, should a store lack it (a hand-made old store): the copy needs it. */
+    "CREATE TABLE IF NOT EXISTS media_pending ("
+    "  job_id INTEGER NOT NULL,"
+    "  table_name TEXT NOT NULL,"
+    "  object_key TEXT NOT NULL,"
+    "  PRIMARY KEY (job_id, table_name, object_key));"
+    "CREATE TABLE media_pending_v17 ("
+    "  job_id INTEGER NOT NULL,"
+    "  table_name TEXT NOT NULL,"
+    "  store TEXT NOT NULL DEFAULT 'local'," /* the media store's name */
+    "  object_key TEXT NOT NULL,"            /* the app's key in that store */
+    "  removed INTEGER NOT NULL DEFAULT 0,"  /* removed; kept for the residual scan */
+    "  PRIMARY KEY (job_id, table_name, store, object_key));"
+    "INSERT INTO media_pending_v17 (job_id, table_name, store, object_key, removed) "
+    "  SELECT job_id, table_name, 'local', object_key, 0 FROM media_pending;"
+    "DROP TABLE media_pending;"
+    "ALTER TABLE media_pending_v17 RENAME TO media_pending;";
+
 /* migrations[i] brings a store from version i to i + 1. */
 static const char *const migrations[SCHEMA_VERSION] = {
-    schema_v1, schema_v2,  schema_v3,  schema_v4,  schema_v5,  schema_v6,  schema_v7,  schema_v8,
-    schema_v9, schema_v10, schema_v11, schema_v12, schema_v13, schema_v14, schema_v15, schema_v16};
+    schema_v1,  schema_v2,  schema_v3,  schema_v4,  schema_v5,  schema_v6,
+    schema_v7,  schema_v8,  schema_v9,  schema_v10, schema_v11, schema_v12,
+    schema_v13, schema_v14, schema_v15, schema_v16, schema_v17};
 
 /* Every migration's text, in order: a new SQLite store's schema (a new string). */
 static char *

@@ -299,6 +299,45 @@ split_columns(const char *sql, char ***parts)
 }
 
 /*
+ * A table-level "PRIMARY KEY (a, b)" @def of table @o that @c's table does
+ * not have: its primary key is replaced (schema v17 put the store into
+ * media_pending's).  The columns are compared as a list "a,b", in order.
+ */
+static lethe_rc
+fix_primary_key(struct sq *c, const struct store_pg_object *o, const char *def,
+                struct lethe_err *err)
+{
+	const char *p = strchr(def, '(');
+	struct buf want;
+	char *sql;
+	bool yes = false;
+	lethe_rc rc;
+
+	if (p == NULL)
+		return LETHE_OK;
+	buf_init(&want, 1024);
+	for (p++; *p != '\0' && *p != ')'; p++)
+		if (!isspace((unsigned char)*p) && *p != '"')
+			buf_add(&want, p, 1);
+	rc = exists(c,
+	            "SELECT 1 FROM pg_constraint k WHERE k.contype = 'p' AND k.conrelid = "
+	            "('" SQPG_SCHEMA ".\"' || ?1 || '\"')::regclass AND (SELECT "
+	            "string_agg(a.attname, ',' ORDER BY u.ord) FROM unnest(k.conkey) WITH "
+	            "ORDINALITY AS u(attnum, ord) JOIN pg_attribute a ON a.attrelid = k.conrelid "
+	            "AND a.attnum = u.attnum) = ?2",
+	            o->table, buf_str(&want), &yes, err);
+	if (rc == LETHE_OK && !yes) {
+		/* The constraint PostgreSQL named when the table was created: TABLE_pkey. */
+		sql = xasprintf("ALTER TABLE \"%s\" DROP CONSTRAINT IF EXISTS \"%s_pkey\", ADD %s",
+		                o->table, o->table, def);
+		rc = sqpg_exec(c, sql, err);
+		free(sql);
+	}
+	buf_free(&want);
+	return rc;
+}
+
+/*
  * The columns of table @o (a CREATE TABLE, translated) that @c's table
  * lacks, each added by ALTER TABLE ... ADD COLUMN with its definition.
  */
@@ -307,6 +346,7 @@ add_columns(struct sq *c, const struct store_pg_object *o, struct lethe_err *err
 {
 	char **parts = NULL;
 	size_t i, n = split_columns(o->sql, &parts);
+	const char *pkey = NULL; /* the table-level PRIMARY KEY (...), if any */
 	lethe_rc rc = LETHE_OK;
 
 	for (i = 0; i < n; i++) {
@@ -314,9 +354,13 @@ add_columns(struct sq *c, const struct store_pg_object *o, struct lethe_err *err
 		char *name, *sql;
 		bool yes;
 
-		if (rc != LETHE_OK || def[0] == '\0' || match(def, "PRIMARY KEY") > 0 ||
-		    match(def, "UNIQUE") > 0 || match(def, "CHECK") > 0 ||
-		    match(def, "CONSTRAINT") > 0 || match(def, "FOREIGN KEY") > 0)
+		if (rc == LETHE_OK && match(def, "PRIMARY KEY") > 0) {
+			pkey = def;
+			continue;
+		}
+		if (rc != LETHE_OK || def[0] == '\0' || match(def, "UNIQUE") > 0 ||
+		    match(def, "CHECK") > 0 || match(def, "CONSTRAINT") > 0 ||
+		    match(def, "FOREIGN KEY") > 0)
 			continue;
 		name = xstrndup(def + (def[0] == '"'), strcspn(def + (def[0] == '"'), " \t\n\""));
 		rc = exists(c,
@@ -330,6 +374,9 @@ add_columns(struct sq *c, const struct store_pg_object *o, struct lethe_err *err
 		}
 		free(name);
 	}
+	/* After the columns: a new primary key may name one just added. */
+	if (rc == LETHE_OK && pkey != NULL)
+		rc = fix_primary_key(c, o, pkey, err);
 	for (i = 0; i < n; i++)
 		free(parts[i]);
 	free(parts);

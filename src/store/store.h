@@ -121,21 +121,40 @@ lethe_rc store_hold_remove(struct store *st, const char *table, const char *key,
 lethe_rc store_hold_due_count(struct store *st, int64_t now, int64_t *out, struct lethe_err *err);
 
 /*
- * Media files of a batch whose rows are being deleted: recorded before the
- * app commit, removed from disk after it, then cleared.  Object keys are
- * the app's storage paths, not personal data.
+ * Media objects of rows being deleted (schema v17, docs/internals/media.md):
+ * recorded as (store, key) before the app commit, removed from their store
+ * after it, then forgotten -- or, for a request whose residual scan will
+ * look for them, marked removed and forgotten when the request ends.
+ * Object keys are the app's storage names and may carry user ids: the
+ * store deletes them securely.  The sweeper records under job 0 (no job
+ * has id 0).
  */
-/* The sweeper records its files under job 0 (no job has id 0). */
-lethe_rc store_media_add(struct store *st, int64_t job, const char *table, const char *key,
-                         struct lethe_err *err);
-/* The recorded keys of (@job, @table); free each and the array. */
-lethe_rc store_media_list(struct store *st, int64_t job, const char *table, char ***keys, size_t *n,
-                          struct lethe_err *err);
-/* Forget one recorded key (its file was removed). */
-lethe_rc store_media_remove(struct store *st, int64_t job, const char *table, const char *key,
-                            struct lethe_err *err);
-/* Forget every recorded key of (@job, @table). */
+struct store_media_key {
+	char *store; /* the media store's name (owned) */
+	char *key;   /* the object key in it (owned) */
+};
+/* Free @n keys @k and the array. */
+void store_media_keys_free(struct store_media_key *k, size_t n);
+/* Record (@store, @key) of (@job, @table), not removed yet; a repeat is a no-op. */
+lethe_rc store_media_add(struct store *st, int64_t job, const char *table, const char *store,
+                         const char *key, struct lethe_err *err);
+/* The keys of (@job, @table) not removed yet, by store then key; free with store_media_keys_free.
+ */
+lethe_rc store_media_list(struct store *st, int64_t job, const char *table,
+                          struct store_media_key **k, size_t *n, struct lethe_err *err);
+/*
+ * (@store, @key) of (@job, @table) is done: with @keep it is marked removed
+ * (kept for the residual scan), otherwise forgotten.
+ */
+lethe_rc store_media_done(struct store *st, int64_t job, const char *table, const char *store,
+                          const char *key, bool keep, struct lethe_err *err);
+/* Forget every key of (@job, @table) not removed yet. */
 lethe_rc store_media_clear(struct store *st, int64_t job, const char *table, struct lethe_err *err);
+/* The keys of @job marked removed, every table, by store then key; free as store_media_list's. */
+lethe_rc store_media_removed(struct store *st, int64_t job, struct store_media_key **k, size_t *n,
+                             struct lethe_err *err);
+/* Forget every record of @job, removed or not (the request ended). */
+lethe_rc store_media_forget(struct store *st, int64_t job, struct lethe_err *err);
 
 /*
  * A privacy request as the status page, the API and the runner see it

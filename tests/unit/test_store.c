@@ -271,24 +271,124 @@ test_store_list_failed_read_is_state(void **state)
 	struct tu_store *f = *state;
 	struct lethe_err err = {0};
 	int64_t job = 0;
-	char **keys = NULL;
+	struct store_media_key *keys = NULL;
 	size_t n = 0;
 
 	assert_int_equal(store_job_create(f->st, "erase", "s", "x", 100, &job, &err), LETHE_OK);
-	assert_int_equal(store_media_add(f->st, job, "media", "a.jpg", &err), LETHE_OK);
-	assert_int_equal(store_media_add(f->st, job, "media", "b.jpg", &err), LETHE_OK);
+	assert_int_equal(store_media_add(f->st, job, "media", "local", "a.jpg", &err), LETHE_OK);
+	assert_int_equal(store_media_add(f->st, job, "media", "local", "b.jpg", &err), LETHE_OK);
 	assert_int_equal(store_media_list(f->st, job, "media", &keys, &n, &err), LETHE_OK);
 	assert_int_equal(n, 2);
-	for (size_t i = 0; i < n; i++)
-		free(keys[i]);
-	free(keys);
+	store_media_keys_free(keys, n);
 	keys = NULL;
 	n = 0;
 	break_reads(f, "media_pending");
 	assert_state(store_media_list(f->st, job, "media", &keys, &n, &err), &err);
-	for (size_t i = 0; i < n; i++)
-		free(keys[i]);
-	free(keys);
+	assert_null(keys);
+	assert_int_equal(n, 0);
+}
+
+/*
+ * Media keys of schema v17: (store, key) per job and table; done keys are
+ * forgotten, or kept as removed for the residual scan; clear leaves the
+ * removed ones; forget drops every record of the job.
+ */
+static void
+test_store_media_keys(void **state)
+{
+	struct tu_store *f = *state;
+	struct lethe_err err = {0};
+	struct store_media_key *k = NULL;
+	int64_t job = 0;
+	size_t n = 0;
+
+	assert_int_equal(store_job_create(f->st, "erase", "s", "x", 100, &job, &err), LETHE_OK);
+	/* The same key in two stores is two records; a repeat is one. */
+	assert_int_equal(store_media_add(f->st, job, "media", "uploads", "u17/a.jpg", &err),
+	                 LETHE_OK);
+	assert_int_equal(store_media_add(f->st, job, "media", "cdn", "u17/a.jpg", &err), LETHE_OK);
+	assert_int_equal(store_media_add(f->st, job, "media", "cdn", "u17/a.jpg", &err), LETHE_OK);
+	assert_int_equal(store_media_add(f->st, job, "media", "local", "b.png", &err), LETHE_OK);
+	assert_int_equal(store_media_add(f->st, job, "posts", "local", "c.png", &err), LETHE_OK);
+	assert_int_equal(store_media_list(f->st, job, "media", &k, &n, &err), LETHE_OK);
+	assert_int_equal(n, 3);
+	assert_string_equal(k[0].store, "cdn");
+	assert_string_equal(k[0].key, "u17/a.jpg");
+	assert_string_equal(k[1].store, "local");
+	assert_string_equal(k[2].store, "uploads");
+	store_media_keys_free(k, n);
+	/* Done: kept as removed, or forgotten. */
+	assert_int_equal(store_media_done(f->st, job, "media", "cdn", "u17/a.jpg", true, &err),
+	                 LETHE_OK);
+	assert_int_equal(store_media_done(f->st, job, "media", "local", "b.png", false, &err),
+	                 LETHE_OK);
+	assert_int_equal(store_media_list(f->st, job, "media", &k, &n, &err), LETHE_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(k[0].store, "uploads");
+	store_media_keys_free(k, n);
+	assert_int_equal(store_media_removed(f->st, job, &k, &n, &err), LETHE_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(k[0].store, "cdn");
+	assert_string_equal(k[0].key, "u17/a.jpg");
+	store_media_keys_free(k, n);
+	/* Clear: the pending ones of the table only. */
+	assert_int_equal(store_media_clear(f->st, job, "media", &err), LETHE_OK);
+	assert_int_equal(store_media_list(f->st, job, "media", &k, &n, &err), LETHE_OK);
+	assert_int_equal(n, 0);
+	free(k);
+	assert_int_equal(store_media_removed(f->st, job, &k, &n, &err), LETHE_OK);
+	assert_int_equal(n, 1);
+	store_media_keys_free(k, n);
+	assert_int_equal(store_media_list(f->st, job, "posts", &k, &n, &err), LETHE_OK);
+	assert_int_equal(n, 1);
+	store_media_keys_free(k, n);
+	/* Forget: everything of the job. */
+	assert_int_equal(store_media_forget(f->st, job, &err), LETHE_OK);
+	assert_int_equal(store_media_removed(f->st, job, &k, &n, &err), LETHE_OK);
+	assert_int_equal(n, 0);
+	free(k);
+	assert_int_equal(store_media_list(f->st, job, "posts", &k, &n, &err), LETHE_OK);
+	assert_int_equal(n, 0);
+	free(k);
+}
+
+/* A version-16 store's media records become the store "local"'s, not removed. */
+static void
+test_store_migrate_media_v16(void **state)
+{
+	struct tu_store *f = *state;
+	struct lethe_err err = {0};
+	struct store_media_key *k = NULL;
+	char path[128];
+	size_t n = 0;
+
+	snprintf(path, sizeof(path), "%s/state.db", f->dir);
+	store_close(f->st);
+	f->st = NULL;
+	tu_exec_sql(path, "DROP TABLE media_pending;"
+	                  "CREATE TABLE media_pending (job_id INTEGER NOT NULL, table_name TEXT "
+	                  "NOT NULL, object_key TEXT NOT NULL, PRIMARY KEY (job_id, table_name, "
+	                  "object_key));"
+	                  "INSERT INTO media_pending VALUES (7, 'media', 'u3/a.jpg');"
+	                  "INSERT INTO media_pending VALUES (0, 'media', 'u4/b.jpg');"
+	                  "PRAGMA user_version = 16;");
+	assert_int_equal(store_open(path, &f->st, &err), LETHE_OK);
+	assert_int_equal(store_media_list(f->st, 7, "media", &k, &n, &err), LETHE_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(k[0].store, "local");
+	assert_string_equal(k[0].key, "u3/a.jpg");
+	store_media_keys_free(k, n);
+	assert_int_equal(store_media_list(f->st, 0, "media", &k, &n, &err), LETHE_OK);
+	assert_int_equal(n, 1);
+	store_media_keys_free(k, n);
+	assert_int_equal(store_media_removed(f->st, 7, &k, &n, &err), LETHE_OK);
+	assert_int_equal(n, 0);
+	free(k);
+	/* The new key: the same object key in another store is another record. */
+	assert_int_equal(store_media_add(f->st, 7, "media", "cdn", "u3/a.jpg", &err), LETHE_OK);
+	assert_int_equal(store_media_list(f->st, 7, "media", &k, &n, &err), LETHE_OK);
+	assert_int_equal(n, 2);
+	store_media_keys_free(k, n);
 }
 
 /*
@@ -444,6 +544,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_store_lookups_failed_read_is_state, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_store_list_failed_read_is_state, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_store_media_keys, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_store_migrate_media_v16, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_store_busy_timeout_is_wall_time, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_store_hot_inserts_without_returning, setup,
 	                                    teardown),

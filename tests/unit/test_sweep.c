@@ -17,6 +17,7 @@
 #include "db/sql.h"
 #include "engine/sweep.h"
 #include "engine/sweep_internal.h"
+#include "media/media.h"
 #include "store/store.h"
 #include "testutil.h"
 #include "util/hash.h"
@@ -394,7 +395,9 @@ test_sweep_settle_media_second_column(void **state)
 	struct sweep *s;
 	struct lethe_err err = {0};
 	char path[256], root[256];
-	char **left = NULL;
+	struct store_media_key *left = NULL;
+	struct media_set *set = NULL;
+	struct ydoc y;
 	size_t n = 0, i;
 
 	snprintf(root, sizeof(root), "%s/media", f->dir);
@@ -403,7 +406,7 @@ test_sweep_settle_media_second_column(void **state)
 	assert_int_equal(store_open(path, &st, &err), LETHE_OK);
 	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		media_touch(f, keys[i]);
-		assert_int_equal(store_media_add(st, 0, "pics", keys[i], &err), LETHE_OK);
+		assert_int_equal(store_media_add(st, 0, "pics", "local", keys[i], &err), LETHE_OK);
 	}
 	memset(&o, 0, sizeof(o));
 	o.max_rows_per_pass = 1000;
@@ -411,7 +414,11 @@ test_sweep_settle_media_second_column(void **state)
 	o.batch_rows = 50;
 	o.max_txn_ms = 30;
 	o.key = key;
-	o.media_root = root;
+	/* The store "local" of app.media_root = @root. */
+	assert_int_equal(ydoc_load(&y, "lethe.yaml", "app: {}\n", LETHE_E_CONFIG, &err), LETHE_OK);
+	assert_int_equal(media_set_parse(f->dir, root, &y, ydoc_root(&y), &set, &err), LETHE_OK);
+	ydoc_free(&y);
+	o.media = set;
 	s = sweep_new(f->dm, f->db, st, &o);
 	assert_int_equal(sweep_recover(s, &err), LETHE_OK);
 	assert_true(media_exists(f, "k-thumb"));
@@ -422,6 +429,7 @@ test_sweep_settle_media_second_column(void **state)
 	free(left);
 	sweep_destroy(s);
 	store_close(st);
+	media_set_free(set);
 }
 
 /* Parse errors of a ttl, with the line. */
