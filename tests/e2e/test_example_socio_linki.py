@@ -338,6 +338,9 @@ def test_data_deletion_by_mail_recovery_then_erased(sl):
     before = owned(ex, uid)
     media = before["media"]
     assert media and before["invoices"] and on_cdn(ex, media) == media
+    # A video among them: its delivery URL names resource type video, which the store's
+    # resource_type (image) would not find.
+    assert {ex.assets[m][1] for m in media} == {"image", "video"}, media
     others = owned(ex, 1)["media"]
     assert others and on_cdn(ex, others) == others
     chans = ex.rows("SELECT c.id, c.platform, c.platform_user_id FROM channels c JOIN "
@@ -381,6 +384,9 @@ def test_data_deletion_by_mail_recovery_then_erased(sl):
     assert all(r == (None, None, "[removed]") for r in logs), logs
     assert on_cdn(ex, media) == [], "the person's assets are deleted from Cloudinary"
     assert on_cdn(ex, others) == others, "another person's assets stay"
+    admin = ex.cld.calls(kind="admin")
+    assert admin and all(c.user == "%s:%s" % (ex.cld.api_key, ex.cld.api_secret)
+                         for c in admin), "every call with CLOUDINARY_URL's key and secret"
     # Billing records: kept, without the person's name and email.
     rows = ex.rows("SELECT id, user_id, email, name, tax_id FROM invoices WHERE id IN (%s) "
                    "ORDER BY id" % ",".join(map(str, before["invoices"])))

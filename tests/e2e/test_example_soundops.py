@@ -171,6 +171,9 @@ def test_account_deletion_by_mail_site_name(so):
     keys = keys_of(ex, before["media"])
     assert in_bucket(ex, keys) == keys
     others = {u: keys_of(ex, owned(ex, u)["media"]) for u in (1, 4)}
+    fb = [r[0] for r in ex.rows("SELECT platform_user_id FROM channels WHERE platform = "
+                                "'facebook' AND id IN (%s)" % ",".join(map(str, before["channels"])))]
+    assert len(fb) == 2, fb
     old = codes(ex)
     stranger = "tenant-admin@elsewhere.example"
     raw = ex.mail("seed002-account-deletion-request.eml", p, **{"from": stranger,
@@ -194,6 +197,12 @@ def test_account_deletion_by_mail_site_name(so):
     assert states(done)[-3:] == ["scheduled", "running", "completed"], states(done)
     erased(ex, uid, before)
     assert in_bucket(ex, keys) == [], "the user's objects are gone from the bucket"
+    # "All connected third-party account tokens": each Facebook grant revoked upstream
+    # before the tokens went (Instagram Login documents no revoke endpoint).
+    for acct in fb:
+        ex.wait(lambda: [c for c in ex.fake.calls("facebook") if c.method == "DELETE" and
+                         c.path.endswith("/%s/permissions" % acct)],
+                "the grant of Facebook account %s revoked" % acct, timeout=20)
     for u, k in others.items():
         assert k and in_bucket(ex, k) == k, "user %d's objects stay" % u
     # The objects went by DeleteObjects through the front, every request signed (SigV4).
