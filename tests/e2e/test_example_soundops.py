@@ -336,7 +336,10 @@ def test_meta_deletion_by_mail(so):
     assert (req["scope"], req["policy"], req["state"]) == \
         ("meta", "email-meta-deletion", "awaiting_review")
     due_after(req, 30 * DAY)  # "We will delete all Meta-sourced data within 30 days"
-    # An Instagram username proves nothing: nothing happens before the operator approves.
+    # The writer hears that a person will check; an Instagram username proves nothing, so
+    # nothing happens before the operator approves.
+    ex.wait(lambda: [m for m in ex.mails_to(p.email) if "will check" in m.text],
+            "the review reply to the writer", timeout=15)
     time.sleep(0.3)
     assert present(ex, "channels", [cid]) == [cid]
     status, _ = ex.admin("POST", "/v1/admin/requests/%s/approve" % req["id"], body={})
