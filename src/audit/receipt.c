@@ -124,6 +124,11 @@ receipt_json(const struct receipt_facts *f)
 		json_object_set_new(scan, "wal", json_string(f->scan_wal));
 		json_object_set_new(scan, "secure_delete",
 		                    json_string(secure_delete_str(f->scan_secure_delete)));
+		if (f->scan_media)
+			json_object_set_new(scan, "media",
+			                    json_pack("{s:I, s:I}", "checked",
+			                              (json_int_t)f->scan_media_checked, "present",
+			                              (json_int_t)f->scan_media_present));
 	} else {
 		json_object_set_new(scan, "result", json_string("not_run"));
 	}

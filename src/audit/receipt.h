@@ -52,6 +52,9 @@ struct receipt_facts {
 	int64_t scan_tables;          /* tables checked */
 	const char *scan_wal;         /* truncated, busy, not_wal, not_needed */
 	int scan_secure_delete;       /* 1 on, 0 off, -1 not applicable */
+	bool scan_media;              /* the scan asked media stores (objects were removed) */
+	int64_t scan_media_checked;   /* objects the erasure removed, asked about again */
+	int64_t scan_media_present;   /* of them, there again */
 	int64_t audit_seq;            /* the chain entry of the final transition, 0 if none */
 	const char *audit_hash;       /* its hash in hex, or NULL */
 };

@@ -298,6 +298,18 @@ str_of(const json_t *o, const char *k, const char *dflt)
 	return s != NULL ? s : dflt;
 }
 
+/* "; N media objects checked, M there again" of a scan's "media" @m, or "" if none. */
+static const char *
+scan_media_str(const json_t *m, char *out, size_t cap)
+{
+	if (!json_is_object(m))
+		return "";
+	snprintf(out, cap, "; %lld media objects checked, %lld there again",
+	         (long long)json_integer_value(json_object_get(m, "checked")),
+	         (long long)json_integer_value(json_object_get(m, "present")));
+	return out;
+}
+
 /* The one-paragraph summary of receipt @r (its strings already safe_tree()'d). */
 static void
 print_summary(const json_t *r, const char *key)
@@ -308,6 +320,7 @@ print_summary(const json_t *r, const char *key)
 	const json_t *audit = json_object_get(r, "audit");
 	const json_t *v;
 	const char *k;
+	char scanned[96];
 	size_t i, n = 0;
 
 	printf("Receipt of request %lld (%s, scope %s, from %s), issued by %s: received %s",
@@ -361,11 +374,12 @@ print_summary(const json_t *r, const char *key)
 	if (strcmp(str_of(scan, "result", "not_run"), "not_run") == 0)
 		printf(" No residual scan ran.");
 	else
-		printf(" Residual scan: %s (%lld rows found, %lld tables checked; WAL %s; "
+		printf(" Residual scan: %s (%lld rows found, %lld tables checked%s; WAL %s; "
 		       "secure_delete %s).",
 		       str_of(scan, "result", "?"),
 		       (long long)json_integer_value(json_object_get(scan, "rows")),
 		       (long long)json_integer_value(json_object_get(scan, "tables")),
+		       scan_media_str(json_object_get(scan, "media"), scanned, sizeof(scanned)),
 		       str_of(scan, "wal", "?"), str_of(scan, "secure_delete", "?"));
 	if (audit != NULL)
 		printf(" Audit chain entry %lld, hash %s.",

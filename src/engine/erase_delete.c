@@ -101,12 +101,13 @@ erase_media_flush(struct exec *x, const struct dm_table *t, struct store_step *s
 	struct lethe_err merr = {0};
 	size_t n = 0, i;
 	int64_t bad = 0, removed = 0, gone = 0;
-	lethe_rc rc, mrc = LETHE_OK;
+	lethe_rc rc;
 
 	rc = store_media_list(x->st, x->job, t->name, &k, &n, x->err);
 	out = xcalloc(n ? n : 1, sizeof(*out));
+	/* What became of each key is in out[]; merr says why the first failure failed. */
 	if (rc == LETHE_OK && n > 0)
-		mrc = media_use_remove(x->o->media, k, n, out, &merr);
+		(void)media_use_remove(x->o->media, k, n, out, &merr);
 	if (rc == LETHE_OK)
 		rc = store_begin(x->st, x->err);
 	if (rc == LETHE_OK) {
@@ -133,7 +134,12 @@ erase_media_flush(struct exec *x, const struct dm_table *t, struct store_step *s
 	*failed += bad;
 	x->media_unflushed = 0;
 	if (rc == LETHE_OK && bad > 0)
-		rc = lethe_err_set(x->err, mrc != LETHE_OK ? mrc : LETHE_E_IO,
+		/*
+		 * LETHE_E_IO whatever the store said (mrc): the rows are gone, so not a
+		 * configuration error (exit 3), and LETHE_E_UNAVAILABLE means "stopped" to
+		 * the runner; a failed run is retried as it always was.
+		 */
+		rc = lethe_err_set(x->err, LETHE_E_IO,
 		                   "%lld media files of %s could not be removed (%s); they stay "
 		                   "recorded: run the same command again to retry",
 		                   (long long)bad, t->name, merr.msg);

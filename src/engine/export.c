@@ -29,6 +29,15 @@ export_result_free(struct export_result *r)
 	r->detail = NULL;
 }
 
+/* $TMPDIR if an absolute path, else /tmp: where a sink's remote media are downloaded. */
+static const char *
+default_tmpdir(void)
+{
+	const char *t = getenv("TMPDIR");
+
+	return t != NULL && t[0] == '/' ? t : "/tmp";
+}
+
 lethe_rc
 export_write(const struct plan *plan, struct appdb *db, const struct export_opts *o,
              export_sink_fn sink, void *arg, struct export_result *res, struct lethe_err *err)
@@ -49,9 +58,7 @@ export_write(const struct plan *plan, struct appdb *db, const struct export_opts
 	x.res = res;
 	x.now = o->now > 0 ? o->now : time_now();
 	x.files = json_array();
-	x.media_fd = -1;
-	if (o->media_root != NULL)
-		x.media_fd = open(o->media_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	x.tmpdir = o->tmpdir != NULL ? o->tmpdir : default_tmpdir();
 	if (sodium_init() < 0)
 		rc = lethe_err_set(err, LETHE_E_INTERNAL, "libsodium failed to initialise");
 	else
@@ -78,8 +85,6 @@ export_write(const struct plan *plan, struct appdb *db, const struct export_opts
 	export_tables_free(&x);
 	json_decref(x.files);
 	free(x.out.p);
-	if (x.media_fd >= 0)
-		close(x.media_fd);
 	res->elapsed_ms = time_mono_ms() - t0;
 	return rc;
 }
@@ -133,6 +138,7 @@ dir_sync(const char *dir, struct lethe_err *err)
 /*
  * The archive into @path atomically: @path.part (0600), encrypted under
  * @key if not NULL, fsynced, renamed to @path, @dir (its directory) synced.
+ * Remote media are downloaded into @dir unless @o says where.
  */
 static lethe_rc
 write_atomic(const struct plan *plan, struct appdb *db, const struct export_opts *o,
@@ -141,6 +147,7 @@ write_atomic(const struct plan *plan, struct appdb *db, const struct export_opts
 {
 	struct file_sink f = {.fd = -1, .ss = NULL};
 	char *part = xasprintf("%s.part", path);
+	struct export_opts oo = *o;
 	lethe_rc rc = LETHE_OK;
 	int fd;
 
@@ -159,7 +166,10 @@ write_atomic(const struct plan *plan, struct appdb *db, const struct export_opts
 			goto fail;
 		}
 	}
-	rc = export_write(plan, db, o, file_sink_cb, &f, res, err);
+	/* A remote object's download lands beside the archive: same disk, same care. */
+	if (oo.tmpdir == NULL)
+		oo.tmpdir = dir;
+	rc = export_write(plan, db, &oo, file_sink_cb, &f, res, err);
 	if (f.ss != NULL && rc == LETHE_OK)
 		rc = sealstream_w_finish(f.ss, err); /* frees f.ss */
 	else

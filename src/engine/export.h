@@ -21,13 +21,25 @@
 
 #include "db/appdb.h"
 #include "engine/plan.h"
+#include "media/media.h"
 #include "util/fmacros.h"
 #include "util/rc.h"
 #include "util/sealstream.h"
 
 /* How an archive is made. */
 struct export_opts {
-	const char *media_root;   /* directory of media files, or NULL: rows only */
+	/*
+	 * The media stores (each media column names one), or NULL: rows only.
+	 * A file whose store is not in the set counts as missing, as one not
+	 * found in it does.
+	 */
+	const struct media_set *media;
+	/*
+	 * Where a remote store's object is downloaded to (an unlinked temporary
+	 * file) before it goes into the archive; NULL: the archive's own
+	 * directory for export_to_file()/export_to_path(), else $TMPDIR or /tmp.
+	 */
+	const char *tmpdir;
 	int64_t jsonl_from;       /* a table of more rows than this is JSON Lines */
 	int64_t now;              /* the archive's time (epoch s); 0 = real time */
 	const char *app_name;     /* named in index.html ("" or NULL: none) */
@@ -65,8 +77,10 @@ typedef lethe_rc (*export_sink_fn)(void *arg, const void *buf, size_t len, struc
 /*
  * Write the archive of @plan's person (plan_build() with the request's
  * scope and identities; counted or not) from @db to @sink.
- * LETHE_E_UNAVAILABLE if stopped, LETHE_E_CONFLICT if cancelled; on any
- * failure the sink has had part of a zip, which the caller throws away.
+ * LETHE_E_UNAVAILABLE if stopped, LETHE_E_CONFLICT if cancelled; a media
+ * store that fails to answer (media_open()) fails the archive with its
+ * error; on any failure the sink has had part of a zip, which the caller
+ * throws away.
  */
 lethe_rc export_write(const struct plan *plan, struct appdb *db, const struct export_opts *o,
                       export_sink_fn sink, void *arg, struct export_result *res,

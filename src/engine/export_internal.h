@@ -23,6 +23,8 @@
 #define EXPORT_SQL_CAP (1 << 20) /* longest statement built */
 #define EXPORT_MEDIA_COLS 16     /* media columns of a row compared for name clashes */
 #define EXPORT_QUEUE 8           /* buffers queued to the zip writer's thread at most */
+/* The largest media object a remote store's download takes (its temporary file). */
+#define EXPORT_MEDIA_MAX ((int64_t)8 << 30)
 
 /* A growable byte buffer, reused for every entry: memory is its largest fill. */
 struct export_buf {
@@ -40,7 +42,7 @@ struct export_table {
 	int64_t rows;             /* rows written */
 	int64_t kept;             /* of them, rows an erasure keeps (marked) */
 	int64_t media;            /* media files written */
-	int64_t media_missing;    /* media files named but not found */
+	int64_t media_missing;    /* media files named but not found (or no such store) */
 	char **names;             /* exportable columns, in the table's order */
 	char **keys;              /* each one's JSON key, escaped, with its colon */
 	size_t ncols;             /* number of them */
@@ -63,7 +65,7 @@ struct export_ctx {
 	json_t *files;               /* the manifest's "files" */
 	struct export_table *tabs;   /* the archive's tables, in the map's order */
 	size_t ntabs;                /* number of them */
-	int media_fd;                /* media_root opened, or -1 */
+	const char *tmpdir;          /* where remote objects are downloaded (export.h) */
 	int64_t now;                 /* the archive's time */
 	struct export_result *res;   /* the totals */
 };

@@ -4,15 +4,15 @@
  * table's columns and counts, its rows (read by export_walk.c in keyset
  * batches on its key) written as JSON by hand into one reusable buffer (no
  * object per row), then the media files those rows name, read again the
- * same way and opened beneath media_root one path segment at a time
- * without following a symbolic link.  Memory: one batch and the buffer.
+ * same way and read through each column's media store (media_open(): a
+ * local file beneath its root, one path segment at a time, never through
+ * a symbolic link; a remote object downloaded into an unlinked temporary
+ * file).  Memory: one batch and the buffer.
  */
 #include "util/fmacros.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "db/sql.h"
@@ -442,48 +442,36 @@ export_rows_write(struct export_ctx *x, struct export_table *tab)
 /* ---- media ----------------------------------------------------------------- */
 
 /*
- * Open media file @key beneath x->media_fd, one segment at a time, never
- * following a symbolic link nor going up ("..").  A regular file's fd, or
- * -1 (missing, unsafe, not a regular file).
+ * Open media object @key of column @c of @tab through its store
+ * (media_open(): a local file beneath its root, or a remote object
+ * downloaded into x->tmpdir).  *@fd -1 and LETHE_OK if it is not there (or
+ * its store is not configured): counted missing by the caller.  Any other
+ * failure of the store fails the archive: a partial one is never written.
  */
-static int
-media_open(struct export_ctx *x, const char *key, struct stat *sb)
+static lethe_rc
+media_obj_open(struct export_ctx *x, struct export_table *tab, size_t c, const char *key, int *fd,
+               int64_t *size)
 {
-	const char *p = key;
-	int dfd = x->media_fd, fd = -1;
+	const struct media_store *m =
+	    x->o->media != NULL ? media_set_get(x->o->media, tab->t->media_store[c]) : NULL;
+	char why[LETHE_ERR_MAX];
+	lethe_rc rc;
 
-	if (dfd < 0 || key[0] == '\0' || key[0] == '/')
-		return -1;
-	while (*p != '\0') {
-		size_t seg = strcspn(p, "/");
-		char name[256];
-		int nfd;
-
-		if (seg == 0 || seg >= sizeof(name) || (seg == 2 && p[0] == '.' && p[1] == '.'))
-			break;
-		memcpy(name, p, seg);
-		name[seg] = '\0';
-		p += seg;
-		if (*p == '/') {
-			p++;
-			nfd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (dfd != x->media_fd)
-				close(dfd);
-			dfd = nfd;
-			if (dfd < 0)
-				return -1;
-			continue;
-		}
-		fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-		break;
+	*fd = -1;
+	*size = 0;
+	if (m == NULL)
+		return LETHE_OK;
+	rc = media_open(m, key, x->tmpdir, EXPORT_MEDIA_MAX, fd, size, x->err);
+	if (rc == LETHE_OK || rc == LETHE_E_NOTFOUND) {
+		if (rc != LETHE_OK)
+			*fd = -1;
+		return LETHE_OK;
 	}
-	if (dfd != x->media_fd)
-		close(dfd);
-	if (fd >= 0 && (fstat(fd, sb) != 0 || !S_ISREG(sb->st_mode))) {
-		close(fd);
-		fd = -1;
-	}
-	return fd;
+	*fd = -1;
+	/* The store's message names it (never the key): the table is added. */
+	snprintf(why, sizeof(why), "%s", x->err->msg);
+	return lethe_err_set(x->err, rc, "export: a media file of '%s' cannot be read: %s",
+	                     tab->t->name, why);
 }
 
 /* Append @s to @b as a safe path segment: [A-Za-z0-9._-], others '_', never "." or "..". */
@@ -505,10 +493,10 @@ buf_segment(struct export_buf *b, const char *s)
 	}
 }
 
-/* Write media file @fd (@sb) as entry media/<table>/<key>/<basename of @skey>. */
+/* Write media file @fd (@size bytes) as entry media/<table>/<key>/<basename of @skey>. */
 static lethe_rc
 media_entry(struct export_ctx *x, struct export_table *tab, const struct appdb_val *key,
-            const char *skey, const char *prefix, int fd, const struct stat *sb)
+            const char *skey, const char *prefix, int fd, int64_t size)
 {
 	struct export_buf path = {0};
 	const char *base = strrchr(skey, '/');
@@ -534,13 +522,11 @@ media_entry(struct export_ctx *x, struct export_table *tab, const struct appdb_v
 	}
 	buf_segment(&path, base != NULL ? base + 1 : skey);
 	export_buf_add(&path, "", 1);
-	rc = export_entry_begin(x, path.p, (int64_t)sb->st_size, true);
+	rc = export_entry_begin(x, path.p, size, true);
 	free(path.p);
-	/* Exactly st_size bytes: a file that shrinks or grows meanwhile fails the export. */
-	while (rc == LETHE_OK && done < (int64_t)sb->st_size) {
-		size_t want = (int64_t)sb->st_size - done < EXPORT_FLUSH
-		                  ? (size_t)((int64_t)sb->st_size - done)
-		                  : EXPORT_FLUSH;
+	/* Exactly @size bytes: a file that shrinks or grows meanwhile fails the export. */
+	while (rc == LETHE_OK && done < size) {
+		size_t want = size - done < EXPORT_FLUSH ? (size_t)(size - done) : EXPORT_FLUSH;
 		ssize_t n;
 
 		export_buf_need(&x->out, want);
@@ -557,7 +543,7 @@ media_entry(struct export_ctx *x, struct export_table *tab, const struct appdb_v
 		done += n;
 		rc = export_entry_flush(x, 0);
 	}
-	if (rc == LETHE_OK && (done != (int64_t)sb->st_size || read(fd, &extra, 1) != 0))
+	if (rc == LETHE_OK && (done != size || read(fd, &extra, 1) != 0))
 		rc = lethe_err_set(x->err, LETHE_E_IO,
 		                   "export: a media file of '%s' changed size while read",
 		                   tab->t->name);
@@ -566,7 +552,7 @@ media_entry(struct export_ctx *x, struct export_table *tab, const struct appdb_v
 	if (rc == LETHE_OK) {
 		tab->media++;
 		x->res->media++;
-		x->res->media_bytes += (int64_t)sb->st_size;
+		x->res->media_bytes += size;
 	}
 	return rc;
 }
@@ -603,8 +589,8 @@ media_row(struct export_ctx *x, struct export_table *tab, struct appdb *db, stru
 	appdb_column(db, st, 0, &key);
 	for (c = 0; c < tab->t->nmedia && rc == LETHE_OK; c++) {
 		const char *prefix = NULL;
-		struct stat sb;
-		int fd;
+		int64_t size = 0;
+		int fd = -1;
 
 		appdb_column(db, st, (int)c + 1, &v);
 		if (v.type != APPDB_TEXT || v.blob || v.s[0] == '\0')
@@ -614,13 +600,15 @@ media_row(struct export_ctx *x, struct export_table *tab, struct appdb *db, stru
 				prefix = tab->t->media[c];
 		if (nseen < EXPORT_MEDIA_COLS)
 			seen[nseen++] = v.s; /* valid until the next step: columns differ */
-		fd = media_open(x, v.s, &sb);
+		rc = media_obj_open(x, tab, c, v.s, &fd, &size);
+		if (rc != LETHE_OK)
+			break;
 		if (fd < 0) {
 			tab->media_missing++;
 			x->res->media_missing++;
 			continue;
 		}
-		rc = media_entry(x, tab, &key, v.s, prefix, fd, &sb);
+		rc = media_entry(x, tab, &key, v.s, prefix, fd, size);
 		close(fd);
 	}
 	return rc;

@@ -86,6 +86,21 @@ steps_free(struct steps_acc *a)
 	free(a->tables);
 }
 
+/* The scan's objects (detail "media", if it has one) into @f: counts only. */
+static void
+scan_media_facts(const char *detail, struct receipt_facts *f)
+{
+	json_t *d = detail != NULL ? json_loads(detail, 0, NULL) : NULL;
+	json_t *m = json_object_get(d, "media");
+
+	if (json_is_object(m)) {
+		f->scan_media = true;
+		f->scan_media_checked = json_integer_value(json_object_get(m, "checked"));
+		f->scan_media_present = json_integer_value(json_object_get(m, "present"));
+	}
+	json_decref(d);
+}
+
 lethe_rc
 receipt_for_request_scope(const struct datamap *dm, struct store *st, const struct keys_ring *kr,
                           const char *issuer, int64_t request_id, const char *scope,
@@ -150,6 +165,7 @@ receipt_for_request_scope(const struct datamap *dm, struct store *st, const stru
 	f.scan_tables = scan.tables;
 	f.scan_wal = scan.wal;
 	f.scan_secure_delete = scan.secure_delete;
+	scan_media_facts(f.has_scan ? scan.detail : NULL, &f);
 	f.audit_seq = seq;
 	f.audit_hash = seq > 0 ? hash : NULL;
 	*envelope = receipt_sign(kr, &f, err);

@@ -464,9 +464,7 @@ build_export(struct exporter *x, struct appdb *db, struct store *st, struct stor
 	rc = plan_build(x->dm, db, req->scope, ids, nids, true, &plan, &err);
 	if (rc == LETHE_OK) {
 		memset(&o, 0, sizeof(o));
-		o.media_root = cfg->media_root != NULL && strstr(cfg->media_root, "://") == NULL
-		                   ? cfg->media_root
-		                   : NULL;
+		o.media = cfg->media;
 		o.jsonl_from = cfg->exports.jsonl_from;
 		o.now = time_now();
 		o.app_name = cfg->app_name;

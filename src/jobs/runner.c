@@ -268,8 +268,14 @@ request_person(struct runner *r, const struct store_request *req, const uint8_t 
 
 /* What a request's run ends with (finish_request()). */
 struct finish {
-	const char *state;         /* completed, completed_with_retention (before the scan) */
-	int64_t job;               /* the job to show, 0 if none */
+	const char *state; /* completed, completed_with_retention (before the scan) */
+	int64_t job;       /* the job to show, 0 if none */
+	/*
+	 * An earlier job of this run whose erasure ended but not the request
+	 * (a crash, a scan that could not run): its kept media keys are
+	 * scanned and forgotten with this one's.  0 if none.
+	 */
+	int64_t prev_job;
 	bool no_data;              /* nothing of the person was found */
 	bool erased;               /* this run erased rows (the restore epoch moves on) */
 	const struct plan_id *ids; /* the person's identities (in memory only) */
@@ -299,8 +305,8 @@ finish_request(struct runner *r, struct appdb *db, struct store *st,
 	lethe_rc rc;
 
 	*state = f->state;
-	rc = scan_work_after(r->cfg, r->dm, db, req->id, f->job, f->scope, f->ids, f->nids,
-	                     f->erased, &scan, err);
+	rc = scan_work_after(r->cfg, r->dm, db, st, req->id, f->job, f->prev_job, f->scope, f->ids,
+	                     f->nids, f->erased, &scan, err);
 	if (rc != LETHE_OK)
 		return rc;
 	now = time_now();
@@ -323,6 +329,16 @@ finish_request(struct runner *r, struct appdb *db, struct store *st,
 	/* Rows were erased: the restore epoch moves (the app database's marker follows). */
 	if (rc == LETHE_OK && f->erased)
 		rc = store_restore_epoch(st, true, 0, &epoch, err);
+	/*
+	 * The object keys the erasure kept for the scan (they may name the
+	 * person) go with the run, whatever the scan found.  Only a job this
+	 * pass ended: one shown from an earlier run may still have objects to
+	 * remove when run again.
+	 */
+	if (rc == LETHE_OK && f->erased && f->job != 0)
+		rc = store_media_forget(st, f->job, err);
+	if (rc == LETHE_OK && f->erased && f->prev_job != 0 && f->prev_job != f->job)
+		rc = store_media_forget(st, f->prev_job, err);
 	if (rc == LETHE_OK && reason != NULL && !meta) {
 		struct store_transition t = {
 		    .from = "received,scheduled,running",
@@ -381,6 +397,25 @@ finish_run(struct runner *r, struct appdb *db, struct store *st, const struct st
 }
 
 /*
+ * Forget the media keys ended jobs @job and @prev_job (0: none) kept for
+ * the scan of a request that failed without it.  A job resumed keeps its
+ * records (prev_job equal to job is that job); a job replaced had ended.
+ */
+static lethe_rc
+forget_media(struct store *st, int64_t job, int64_t prev_job)
+{
+	struct lethe_err err = {0};
+	lethe_rc rc = store_media_forget(st, job, &err);
+
+	if (rc == LETHE_OK && prev_job != 0 && prev_job != job)
+		rc = store_media_forget(st, prev_job, &err);
+	if (rc != LETHE_OK)
+		log_warnx("runner: the media keys of job %lld stay recorded: %s", (long long)job,
+		          err.msg);
+	return rc;
+}
+
+/*
  * Erase the person of request @req; records the outcome.  LETHE_E_UNAVAILABLE
  * if stopped, LETHE_E_BUSY if another process runs its job.
  */
@@ -415,6 +450,8 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 	struct lethe_err err = {0};
 	int64_t total = 0;
 	const char *fstate = NULL; /* the state finish_request() entered */
+	int64_t erased_job = 0;    /* the job of an erasure this pass completed */
+	int64_t prev_job = 0;      /* an ended job of this run before it (struct finish) */
 	size_t i;
 	lethe_rc rc;
 
@@ -475,6 +512,8 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 	f.scope = scope;
 	f.run = run;
 	f.since = since;
+	prev_job = earlier ? 0 : req->job;
+	f.prev_job = prev_job;
 	/* Plan first (it only reads): most ids of a flood match nobody, and need one write. */
 	rc = plan_build_any(r->dm, db, scope, ids, nids, meta ? 1 : nids, true, &plan, &err);
 	for (i = 0; rc == LETHE_OK && i < plan->nsteps; i++)
@@ -517,6 +556,8 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 		rc = ledger_work_before(r->cfg, r->dm, db, st, req->id, scope, ids, nids, &err);
 	if (rc == LETHE_OK) {
 		engine_opts_erase(r->cfg, &eo);
+		/* The residual scan asks the stores about the objects removed: keep their keys. */
+		eo.keep_removed_media = r->cfg->proof.scan;
 		eo.stop = &r->w.stop_flag;
 		eo.on_job = note_job;
 		eo.job_arg = &note;
@@ -531,6 +572,7 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 		f.state = res.state;
 		f.job = res.job;
 		f.erased = true;
+		erased_job = res.job;
 		rc = finish_run(r, db, st, req, &f, &fstate, &err);
 		if (rc == LETHE_OK)
 			log_info("request %lld: %s (job %lld, %.0f ms)", (long long)req->id, fstate,
@@ -558,8 +600,17 @@ out:
 	    job_fails_count(&r->fails, req->id, rc == LETHE_OK) &&
 	    job_fail(st, req->id, "received,scheduled,running",
 	             "the erasure failed 3 times in a row; see the log, then retry it",
-	             NULL) == LETHE_OK)
+	             NULL) == LETHE_OK) {
+		/*
+		 * Its erasure was done and only the end (the scan) failed: the
+		 * object keys kept for the scan go.  An erasure not done keeps its
+		 * records: the objects not yet removed are removed when it is run
+		 * again, which resumes the same job.
+		 */
+		if (erased_job != 0)
+			(void)forget_media(st, erased_job, prev_job);
 		rc = LETHE_OK;
+	}
 	request_ids_free(opened, opened != NULL ? nids : 0);
 	for (i = 0; i < chans.n; i++) {
 		sodium_memzero(chans.ids[i], strlen(chans.ids[i]));

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "engine/scan.h"
+#include "engine/scan_media.h"
 #include "jobs/scan_work.h"
 #include "util/buf.h"
 #include "util/log.h"
@@ -27,6 +28,30 @@ int64_t
 scan_work_residual_total(void)
 {
 	return (int64_t)atomic_load(&residual_found);
+}
+
+/*
+ * "N media objects still in store S, M ... in store T": the stores of
+ * @detail's media found again (none: nothing added), after @sep, into @b.
+ */
+static void
+residual_stores(const char *detail, const char *sep, struct buf *b)
+{
+	json_t *d = json_loads(detail != NULL ? detail : "{}", 0, NULL);
+	json_t *stores = json_object_get(json_object_get(d, "media"), "stores"), *s;
+	size_t i, n = 0;
+
+	json_array_foreach(stores, i, s)
+	{
+		json_int_t present = json_integer_value(json_object_get(s, "present"));
+		const char *name = json_string_value(json_object_get(s, "store"));
+
+		if (present <= 0 || name == NULL)
+			continue;
+		buf_addf(b, "%s%lld media object%s still in store %s", n++ ? ", " : sep,
+		         (long long)present, present == 1 ? "" : "s", name);
+	}
+	json_decref(d);
 }
 
 /* "T1, T2 (outside the scope)": the tables of @detail's residual rows, into @b. */
@@ -58,10 +83,39 @@ scan_work_run(const struct datamap *dm, struct appdb *db, const char *scope,
 	return scan_run_any(dm, db, scope, ids, nids, 0, res, err);
 }
 
+/*
+ * The objects jobs @job and @prev_job removed, asked about again
+ * (scan_media.h), added to detail @j as "media"; @out->result becomes
+ * residual if one is there.
+ */
+static lethe_rc
+scan_objects(const struct lethe_config *cfg, struct store *st, int64_t request_id, int64_t job,
+             int64_t prev_job, json_t *j, struct store_scan *out, struct lethe_err *err)
+{
+	int64_t jobs[2] = {job, prev_job != job ? prev_job : 0};
+	struct scan_media m;
+	lethe_rc rc = scan_media_run(cfg->media, st, jobs, 2, &m, err);
+
+	if (rc == LETHE_OK) {
+		json_object_set_new(j, "media", scan_media_json(&m));
+		if (m.present > 0) {
+			snprintf(out->result, sizeof(out->result), "residual");
+			json_object_set_new(j, "result", json_string("residual"));
+			log_warnx("request %lld: the residual scan found %lld of the %lld media "
+			          "objects its erasure removed back in their store",
+			          (long long)request_id, (long long)m.present,
+			          (long long)m.checked);
+		}
+	}
+	scan_media_free(&m);
+	return rc;
+}
+
 lethe_rc
 scan_work_after(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
-                int64_t request_id, int64_t job, const char *scope, const struct plan_id *ids,
-                size_t nids, bool changed, struct store_scan *out, struct lethe_err *err)
+                struct store *st, int64_t request_id, int64_t job, int64_t prev_job,
+                const char *scope, const struct plan_id *ids, size_t nids, bool changed,
+                struct store_scan *out, struct lethe_err *err)
 {
 	struct scan_result res;
 	lethe_rc rc = LETHE_OK;
@@ -83,17 +137,22 @@ scan_work_after(const struct lethe_config *cfg, const struct datamap *dm, struct
 		out->kept = res.kept;
 		out->tables = res.tables;
 		j = scan_result_json(&res);
-		out->detail = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-		json_decref(j);
 		scan_result_free(&res);
+		rc = scan_objects(cfg, st, request_id, job, prev_job, j, out, err);
+		if (rc == LETHE_OK)
+			out->detail = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+		json_decref(j);
+		if (rc != LETHE_OK)
+			return rc;
 	}
 	if (out->detail == NULL)
 		out->detail = xstrdup("{}");
 	appdb_files(db, changed, out->wal, sizeof(out->wal), &out->secure_delete);
-	if (strcmp(out->result, "residual") == 0) {
+	if (strcmp(out->result, "residual") == 0)
+		atomic_fetch_add(&residual_found, 1);
+	if (strcmp(out->result, "residual") == 0 && out->rows > 0) {
 		struct buf b;
 
-		atomic_fetch_add(&residual_found, 1);
 		buf_init(&b, 4096);
 		residual_tables(out->detail, &b);
 		log_warnx("request %lld: the residual scan found %lld rows of the person after "
@@ -107,14 +166,21 @@ scan_work_after(const struct lethe_config *cfg, const struct datamap *dm, struct
 char *
 scan_work_reason(const struct store_scan *s)
 {
-	struct buf b;
+	struct buf b, t;
 	char *r;
 
 	buf_init(&b, 4096);
-	residual_tables(s->detail, &b);
-	r = xasprintf("the residual scan found %lld row%s in %s", (long long)s->rows,
-	              s->rows == 1 ? "" : "s",
-	              buf_str(&b)[0] != '\0' ? buf_str(&b) : "the app database");
+	if (s->rows > 0) {
+		buf_init(&t, 4096);
+		residual_tables(s->detail, &t);
+		buf_addf(&b, "%lld row%s in %s", (long long)s->rows, s->rows == 1 ? "" : "s",
+		         buf_str(&t)[0] != '\0' ? buf_str(&t) : "the app database");
+		buf_free(&t);
+	}
+	/* Objects its erasure removed, back in their store: counts and store names only. */
+	residual_stores(s->detail, s->rows > 0 ? "; " : "", &b);
+	r = xasprintf("the residual scan found %s",
+	              buf_str(&b)[0] != '\0' ? buf_str(&b) : "0 rows in the app database");
 	buf_free(&b);
 	return r;
 }

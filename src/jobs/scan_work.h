@@ -30,20 +30,27 @@ lethe_rc scan_work_run(const struct datamap *dm, struct appdb *db, const char *s
 /*
  * After request @request_id's erasure (job @job, 0 if none ran; @changed:
  * it changed rows): the scan of scope @scope for the @nids identities @ids
- * (result "skipped" when proof.scan is off), then, if @changed, the app
+ * (result "skipped" when proof.scan is off), then the media objects job
+ * @job removed asked about again in their stores (engine/scan_media.h,
+ * from @st's records: detail "media"), and those of @prev_job (0: none),
+ * an earlier job of the same run whose erasure ended before its request
+ * did (a crash, a scan that could not run), then, if @changed, the app
  * database's WAL checkpoint, and its secure_delete setting; all into @out
  * (free with store_scan_clear()).  LETHE_OK whatever the scan found
- * (@out->result says); an error only if it could not run.  Logs one warning
- * naming the request and the tables (never a value) when rows remain.
+ * (@out->result says: residual if rows remain or an object is back); an
+ * error only if it could not run (a store that cannot say is one).  Logs
+ * one warning naming the request and the tables or counts (never a value
+ * nor a key) when something remains.
  */
 lethe_rc scan_work_after(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
-                         int64_t request_id, int64_t job, const char *scope,
-                         const struct plan_id *ids, size_t nids, bool changed,
+                         struct store *st, int64_t request_id, int64_t job, int64_t prev_job,
+                         const char *scope, const struct plan_id *ids, size_t nids, bool changed,
                          struct store_scan *out, struct lethe_err *err);
 /*
- * The reason a request fails with when scan @s found rows: "the residual
- * scan found N rows in T1, T2 (outside the scope)" (table names, never a
- * value); caller frees.
+ * The reason a request fails with when scan @s found rows or objects: "the
+ * residual scan found N rows in T1, T2 (outside the scope); M media
+ * objects still in store S" (table and store names and counts, never a
+ * value nor a key); caller frees.
  */
 char *scan_work_reason(const struct store_scan *s);
 /* Scans since the process started that found rows (lethe_residual_found_total); thread-safe. */

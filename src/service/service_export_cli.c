@@ -48,9 +48,7 @@ service_export_cli(struct service *svc, const char *scope, const struct plan_id 
 
 	memset(res, 0, sizeof(*res));
 	memset(&o, 0, sizeof(o));
-	o.media_root = cfg->media_root != NULL && strstr(cfg->media_root, "://") == NULL
-	                   ? cfg->media_root
-	                   : NULL;
+	o.media = cfg->media;
 	o.jsonl_from = cfg->exports.jsonl_from;
 	o.now = time_now();
 	o.app_name = cfg->app_name;

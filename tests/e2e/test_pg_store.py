@@ -125,6 +125,39 @@ def test_pg_store_migrates_once(demo, pg, pg_db):
         [["1", str(version)]]
 
 
+def pg_primary_key(pg, db, table):
+    return pg_rows(pg, db, "SELECT string_agg(a.attname, ',' ORDER BY u.ord) FROM "
+                           "pg_constraint k CROSS JOIN LATERAL unnest(k.conkey) WITH "
+                           "ORDINALITY AS u(attnum, ord) JOIN pg_attribute a ON "
+                           "a.attrelid = k.conrelid AND a.attnum = u.attnum WHERE "
+                           "k.contype = 'p' AND k.conrelid = 'lethe.%s'::regclass" % table)
+
+
+def test_pg_store_upgrade_widens_a_primary_key(demo, pg, pg_db):
+    """A version-16 store's media_pending gains the store column and a primary key that
+    holds it (v17): the same object key recorded for two stores is two records."""
+    use_pg_state(demo, pg_db)
+    code, _, err = demo.lethe("jobs", "--json")
+    assert code == 0, err
+    db = db_name(pg_db)
+    assert pg_primary_key(pg, db, "media_pending") == [["job_id,table_name,store,object_key"]]
+    version = pg_rows(pg, db, "SELECT version FROM schema_version")
+    pg.psql(db, "SET search_path = lethe; DROP TABLE media_pending; "
+                "CREATE TABLE media_pending (job_id BIGINT NOT NULL, table_name TEXT NOT NULL, "
+                "object_key TEXT NOT NULL, PRIMARY KEY (job_id, table_name, object_key)); "
+                "INSERT INTO media_pending VALUES (7, 'media', 'u3/a.jpg'); "
+                "UPDATE schema_version SET version = 16;")
+    code, _, err = demo.lethe("jobs", "--json")
+    assert code == 0, err
+    assert pg_primary_key(pg, db, "media_pending") == [["job_id,table_name,store,object_key"]]
+    assert pg_rows(pg, db, "SELECT job_id, store, object_key, removed FROM media_pending") == \
+        [["7", "local", "u3/a.jpg", "0"]]
+    pg.psql(db, "SET search_path = lethe; INSERT INTO media_pending (job_id, table_name, "
+                "store, object_key) VALUES (7, 'media', 'cdn', 'u3/a.jpg');")
+    assert pg_rows(pg, db, "SELECT count(*) FROM media_pending") == [["2"]]
+    assert pg_rows(pg, db, "SELECT version FROM schema_version") == version
+
+
 def test_pg_store_erase(demo, pg, pg_db):
     """An erasure through the CLI with the state on PostgreSQL: its job and steps there."""
     use_pg_state(demo, pg_db)

@@ -32,6 +32,7 @@
 #include "engine/export.h"
 #include "engine/export_internal.h"
 #include "engine/plan.h"
+#include "media/media.h"
 #include "util/mem.h"
 #include "util/rc.h"
 
@@ -39,10 +40,11 @@
 
 /* The demo, its map, and an archive read back. */
 struct fx {
-	struct tu_fixture *f; /* the temp directory */
-	struct appdb *db;     /* the demo database */
-	struct datamap *dm;   /* the demo's map, validated */
-	char media[160];      /* the demo's media_root */
+	struct tu_fixture *f;  /* the temp directory */
+	struct appdb *db;      /* the demo database */
+	struct datamap *dm;    /* the demo's map, validated */
+	char media[160];       /* the demo's media_root */
+	struct media_set *set; /* its store "local" (media_open() reads through it) */
 };
 
 /* One entry of an archive read back. */
@@ -71,6 +73,26 @@ teardown(void **state)
 	return tu_fixture_teardown(state);
 }
 
+/*
+ * The media stores of a lethe.yaml holding @yaml (its media_stores, if
+ * any), with app.media_root @root as the store "local"; relative roots
+ * resolve against @dir.
+ */
+static struct media_set *
+media_set_of(const char *dir, const char *root, const char *yaml)
+{
+	struct lethe_err err = {0};
+	struct media_set *set = NULL;
+	struct ydoc y;
+
+	if (ydoc_load(&y, "lethe.yaml", yaml, LETHE_E_CONFIG, &err) != LETHE_OK)
+		fail_msg("yaml: %s", err.msg);
+	if (media_set_parse(dir, root, &y, ydoc_root(&y), &set, &err) != LETHE_OK)
+		fail_msg("media: %s", err.msg);
+	ydoc_free(&y);
+	return set;
+}
+
 static void
 fx_open(void **state, struct fx *x)
 {
@@ -85,11 +107,14 @@ fx_open(void **state, struct fx *x)
 	if (datamap_validate(x->dm, x->db, &err) != LETHE_OK)
 		fail_msg("validate: %s", err.msg);
 	snprintf(x->media, sizeof(x->media), "%s/demo/media", x->f->dir);
+	/* lethe.yaml without media_stores: the set is the one store "local". */
+	x->set = media_set_of(x->f->dir, x->media, "{}\n");
 }
 
 static void
 fx_close(struct fx *x)
 {
+	media_set_free(x->set);
 	datamap_free(x->dm);
 	appdb_close(x->db);
 }
@@ -336,7 +361,7 @@ test_export_archive_of_a_demo_user(void **state)
 	const struct entry *e;
 
 	fx_open(state, &x);
-	o.media_root = x.media;
+	o.media = x.set;
 	plan = plan_of(&x, "account", "email", "user1@example.com");
 	export_mem(&x, plan, &o, &z, &res);
 	/* Order: tables (map order), media, index.html, manifest.json last. */
@@ -474,7 +499,7 @@ test_export_jsonl_and_a_person_without_rows(void **state)
 	size_t i;
 
 	fx_open(state, &x);
-	o.media_root = x.media;
+	o.media = x.set;
 	plan = plan_of(&x, "account", "user_id", "2");
 	export_mem(&x, plan, &o, &z, &res);
 	/* More than 2 rows: JSON Lines, one object per line; 2 or fewer: an array. */
@@ -523,7 +548,7 @@ test_export_media_never_leaves_media_root(void **state)
 	int fd;
 
 	fx_open(state, &x);
-	o.media_root = x.media;
+	o.media = x.set;
 	/* user1's first media file becomes a symbolic link to a file outside media_root. */
 	snprintf(outside, sizeof(outside), "%s/outside-secret.txt", x.f->dir);
 	fd = open(outside, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -618,7 +643,7 @@ test_export_sink_failure_is_the_result(void **state)
 	size_t limits[4], i, full = SIZE_MAX;
 
 	fx_open(state, &x);
-	o.media_root = x.media;
+	o.media = x.set;
 	plan = plan_of(&x, "account", "user_id", "2");
 	/* Fails at once, early, midway, and on the archive's very last byte. */
 	assert_int_equal(export_write(plan, x.db, &o, full_sink, &full, &res, &err), LETHE_OK);
@@ -841,6 +866,7 @@ test_export_media_names_never_clash(void **state)
 	struct export_result res;
 	struct membuf m = {0};
 	struct plan *plan = NULL;
+	struct media_set *set;
 	char media[128];
 	struct zip z;
 
@@ -848,7 +874,8 @@ test_export_media_names_never_clash(void **state)
 	put_file(media, "a", "1.png", "AVATAR-1");
 	put_file(media, "c", "1.png", "COVER-1");
 	put_file(media, "a", "2.png", "AVATAR-2");
-	o.media_root = media;
+	set = media_set_of(f->dir, media, "{}\n");
+	o.media = set;
 	assert_int_equal(plan_build(f->dm, f->db, "account", &id, 1, true, &plan, &err), LETHE_OK);
 	assert_int_equal(export_write(plan, f->db, &o, mem_sink, &m, &res, &err), LETHE_OK);
 	zip_read(m.p, m.n, &z);
@@ -863,6 +890,81 @@ test_export_media_names_never_clash(void **state)
 	zip_free(&z);
 	export_result_free(&res);
 	plan_free(plan);
+	media_set_free(set);
+}
+
+/*
+ * A map whose two media columns name two stores: each file is read from
+ * its own column's store (a cover of the same name in the avatars'
+ * directory is never taken), and a column whose store the set lacks
+ * counts its files missing instead of reading them from elsewhere.
+ */
+static void
+test_export_media_from_each_columns_store(void **state)
+{
+	struct tu_fixture *f = *state;
+	struct export_opts o = {.jsonl_from = 10000, .now = 1700000000};
+	struct plan_id id = {.kind = "user_id", .value = "4"};
+	struct lethe_err err = {0};
+	struct export_result res;
+	struct membuf m = {0};
+	struct plan *plan = NULL;
+	struct datamap *dm;
+	struct media_set *set;
+	char media[128], covers[128], *map;
+	struct zip z;
+	const char *from = "media: [avatar, cover]", *at;
+
+	/* The same map, its media columns in two stores. */
+	at = strstr(big_map, from);
+	assert_non_null(at);
+	map = xasprintf("%.*smedia: {avatar: local, cover: covers}%s", (int)(at - big_map), big_map,
+	                at + strlen(from));
+	dm = datamap_load("datamap.yaml", map, &err);
+	free(map);
+	if (dm == NULL)
+		fail_msg("map: %s", err.msg);
+	assert_int_equal(datamap_validate(dm, f->db, &err), LETHE_OK);
+	snprintf(media, sizeof(media), "%s/media2", f->dir);
+	snprintf(covers, sizeof(covers), "%s/covers2", f->dir);
+	put_file(media, "a", "1.png", "AVATAR-1");
+	put_file(media, "a", "2.png", "AVATAR-2");
+	put_file(media, "c", "1.png", "NOT-THE-COVER");
+	put_file(covers, "c", "1.png", "COVER-1");
+	set = media_set_of(f->dir, media,
+	                   "media_stores:\n  covers:\n    type: local\n"
+	                   "    root: covers2\n");
+	o.media = set;
+	assert_int_equal(plan_build(dm, f->db, "account", &id, 1, true, &plan, &err), LETHE_OK);
+	assert_int_equal(export_write(plan, f->db, &o, mem_sink, &m, &res, &err), LETHE_OK);
+	zip_read(m.p, m.n, &z);
+	free(m.p);
+	assert_string_equal((const char *)zip_get(&z, "media/pics/p_1/1.png")->data, "AVATAR-1");
+	assert_string_equal((const char *)zip_get(&z, "media/pics/p_1/cover-1.png")->data,
+	                    "COVER-1");
+	assert_int_equal(res.media, 3);
+	assert_int_equal(res.media_missing, 0);
+	zip_free(&z);
+	export_result_free(&res);
+	media_set_free(set);
+	/* Without the store "covers": the cover is missing, never read from "local". */
+	m.p = NULL;
+	m.n = m.cap = 0;
+	set = media_set_of(f->dir, media, "{}\n");
+	o.media = set;
+	assert_int_equal(export_write(plan, f->db, &o, mem_sink, &m, &res, &err), LETHE_OK);
+	zip_read(m.p, m.n, &z);
+	free(m.p);
+	assert_null(zip_get(&z, "media/pics/p_1/cover-1.png"));
+	for (size_t i = 0; i < z.n; i++)
+		assert_null(mem_find(z.e[i].data, z.e[i].len, "NOT-THE-COVER", 13));
+	assert_int_equal(res.media, 2);
+	assert_int_equal(res.media_missing, 1);
+	zip_free(&z);
+	export_result_free(&res);
+	media_set_free(set);
+	plan_free(plan);
+	datamap_free(dm);
 }
 
 static int cancel_after;
@@ -912,7 +1014,7 @@ test_export_to_file_encrypted_and_atomic(void **state)
 	int fd;
 
 	fx_open(state, &x);
-	o.media_root = x.media;
+	o.media = x.set;
 	snprintf(dir, sizeof(dir), "%s/exports", x.f->dir);
 	sealstream_keygen(key);
 	sealstream_keygen(other);
@@ -1001,6 +1103,8 @@ main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_export_large_steps_read_every_row_once_in_key_order, setup_big, teardown),
+	    cmocka_unit_test_setup_teardown(test_export_media_from_each_columns_store, setup_big,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_export_media_names_never_clash, setup_big,
 	                                    teardown),
 	};

@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "engine/media_use.h"
 #include "media/media.h"
 #include "media/media_internal.h"
 #include "util/mem.h"
@@ -380,6 +381,85 @@ test_media_local_ops(void **state)
 	free(m);
 }
 
+/* The engine's side: store names checked, keys grouped by store, chunks of the batch. */
+static void
+test_media_use(void **state)
+{
+	struct fx *f = *state;
+	struct media_set *set = NULL;
+	struct lethe_err err = {0};
+	char yaml[512], p[256];
+	struct store_media_key k[5] = {
+	    {"local", "x1"}, {"arch", "y1"}, {"local", "d/x2"}, {"nope", "z"}, {"arch", "gone"}};
+	enum media_outcome out[5];
+	bool missing[5];
+	struct store_media_key *many;
+	enum media_outcome *mout;
+	char *cols[] = {"storage_key", "thumb"}, *stores[] = {"local", "arch"};
+	struct dm_table t = {.name = "media", .media = cols, .media_store = stores, .nmedia = 2};
+	size_t i;
+
+	snprintf(p, sizeof(p), "%s/l", f->dir);
+	assert_int_equal(mkdir(p, 0700), 0);
+	snprintf(p, sizeof(p), "%s/l/d", f->dir);
+	assert_int_equal(mkdir(p, 0700), 0);
+	snprintf(p, sizeof(p), "%s/a", f->dir);
+	assert_int_equal(mkdir(p, 0700), 0);
+	snprintf(p, sizeof(p), "%s/l/x1", f->dir);
+	write_file(p, "1");
+	snprintf(p, sizeof(p), "%s/l/d/x2", f->dir);
+	write_file(p, "2");
+	snprintf(p, sizeof(p), "%s/a/y1", f->dir);
+	write_file(p, "3");
+	snprintf(yaml, sizeof(yaml), "media_stores:\n  arch: {type: local, root: a}\n");
+	snprintf(p, sizeof(p), "%s/l", f->dir);
+	assert_int_equal(parse(f->dir, p, yaml, &set, &err), LETHE_OK);
+
+	assert_int_equal(media_check_table(&t, set, &err), LETHE_OK);
+	stores[1] = "cdn";
+	assert_int_equal(media_check_table(&t, set, &err), LETHE_E_CONFIG);
+	assert_non_null(strstr(err.msg, "table 'media' column 'thumb' names media store 'cdn', "
+	                                "which lethe.yaml's media_stores does not define"));
+	stores[1] = "arch";
+	assert_int_equal(media_check_table(&t, NULL, &err), LETHE_E_CONFIG);
+	assert_non_null(strstr(err.msg, "app.media_root is not configured"));
+
+	/* Before the commit: only a cheap store's absent key is missing; an unknown store's is not.
+	 */
+	media_use_missing(set, k, 5, missing);
+	assert_false(missing[0]);
+	assert_false(missing[1]);
+	assert_false(missing[2]);
+	assert_false(missing[3]);
+	assert_true(missing[4]);
+
+	assert_int_equal(media_use_remove(set, k, 5, out, &err), LETHE_E_CONFIG);
+	assert_non_null(strstr(err.msg, "media store 'nope' is not configured"));
+	assert_int_equal(out[0], MEDIA_REMOVED);
+	assert_int_equal(out[1], MEDIA_REMOVED);
+	assert_int_equal(out[2], MEDIA_REMOVED);
+	assert_int_equal(out[3], MEDIA_FAILED);
+	assert_int_equal(out[4], MEDIA_REMOVED);
+	snprintf(p, sizeof(p), "%s/a/y1", f->dir);
+	assert_int_equal(access(p, F_OK), -1);
+	snprintf(p, sizeof(p), "%s/l/d/x2", f->dir);
+	assert_int_equal(access(p, F_OK), -1);
+
+	/* More keys than one call takes: every one answered, in chunks of the batch. */
+	many = xcalloc(2500, sizeof(*many));
+	mout = xcalloc(2500, sizeof(*mout));
+	for (i = 0; i < 2500; i++) {
+		many[i].store = i % 2 ? "arch" : "local";
+		many[i].key = "never-there";
+	}
+	assert_int_equal(media_use_remove(set, many, 2500, mout, &err), LETHE_OK);
+	for (i = 0; i < 2500; i++)
+		assert_int_equal(mout[i], MEDIA_REMOVED);
+	free(many);
+	free(mout);
+	media_set_free(set);
+}
+
 int
 main(void)
 {
@@ -390,6 +470,7 @@ main(void)
 	    cmocka_unit_test(test_media_secret_copy),
 	    cmocka_unit_test(test_media_secret_parse),
 	    cmocka_unit_test_setup_teardown(test_media_local_ops, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_media_use, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

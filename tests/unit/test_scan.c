@@ -10,6 +10,10 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -18,8 +22,13 @@
 #include "datamap/datamap.h"
 #include "db/appdb.h"
 #include "engine/scan.h"
+#include "engine/scan_media.h"
 #include "jobs/scan_work.h"
+#include "media/media.h"
+#include "store/store.h"
+#include "util/mem.h"
 #include "util/rc.h"
+#include "util/yamlutil.h"
 
 static const char schema[] =
     "CREATE TABLE users(id INTEGER PRIMARY KEY, email TEXT, name TEXT);"
@@ -498,6 +507,169 @@ test_scan_work_run_is_the_runners_scan(void **state)
 	scan_result_free(&b);
 }
 
+/* Append @tail to path @p (@cap bytes). */
+static void
+path_add(char *p, size_t cap, const char *tail)
+{
+	size_t n = strlen(p);
+
+	assert_true(n + strlen(tail) < cap);
+	memcpy(p + n, tail, strlen(tail) + 1);
+}
+
+/* Write @name (bytes "x") under directory @dir, making @dir. */
+static void
+put(const char *dir, const char *name)
+{
+	char *p = xasprintf("%s/%s", dir, name);
+	FILE *f;
+
+	(void)mkdir(dir, 0700);
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fputs("x", f);
+	fclose(f);
+	free(p);
+}
+
+/*
+ * The objects a job removed, asked about again: records of two jobs and
+ * two local stores, one file written back; counts per store, keys nowhere;
+ * the records of other jobs and the ones not yet removed are not asked
+ * about; a store lethe.yaml no longer defines fails the scan.
+ */
+static void
+test_scan_media_objects(void **state)
+{
+	struct tu_store *ts = *state;
+	struct lethe_err err = {0};
+	struct media_set *set = NULL;
+	struct scan_media m;
+	struct ydoc y;
+	char root[128], other[128];
+	int64_t jobs[2] = {7, 8};
+	json_t *j;
+	char *text;
+
+	snprintf(root, sizeof(root), "%s/media", ts->dir);
+	snprintf(other, sizeof(other), "%s/other", ts->dir);
+	(void)mkdir(root, 0700);
+	(void)mkdir(other, 0700);
+	assert_int_equal(ydoc_load(&y, "lethe.yaml",
+	                           "media_stores:\n  other:\n    type: local\n    root: other\n",
+	                           LETHE_E_CONFIG, &err),
+	                 LETHE_OK);
+	if (media_set_parse(ts->dir, root, &y, ydoc_root(&y), &set, &err) != LETHE_OK)
+		fail_msg("media: %s", err.msg);
+	ydoc_free(&y);
+	/* Job 7 removed a.jpg and b.jpg (local) and c.jpg (other); job 8 d.jpg (local). */
+	assert_int_equal(store_begin(ts->st, &err), LETHE_OK);
+	assert_int_equal(store_media_add(ts->st, 7, "media", "local", "u1/a.jpg", &err), LETHE_OK);
+	assert_int_equal(store_media_add(ts->st, 7, "media", "local", "u1/b.jpg", &err), LETHE_OK);
+	assert_int_equal(store_media_add(ts->st, 7, "posts", "other", "u1/c.jpg", &err), LETHE_OK);
+	assert_int_equal(store_media_add(ts->st, 8, "media", "local", "u1/d.jpg", &err), LETHE_OK);
+	assert_int_equal(store_media_add(ts->st, 7, "media", "local", "u1/pending.jpg", &err),
+	                 LETHE_OK);
+	assert_int_equal(store_media_add(ts->st, 9, "media", "local", "u1/e.jpg", &err), LETHE_OK);
+	assert_int_equal(store_media_done(ts->st, 7, "media", "local", "u1/a.jpg", true, &err),
+	                 LETHE_OK);
+	assert_int_equal(store_media_done(ts->st, 7, "media", "local", "u1/b.jpg", true, &err),
+	                 LETHE_OK);
+	assert_int_equal(store_media_done(ts->st, 7, "posts", "other", "u1/c.jpg", true, &err),
+	                 LETHE_OK);
+	assert_int_equal(store_media_done(ts->st, 8, "media", "local", "u1/d.jpg", true, &err),
+	                 LETHE_OK);
+	assert_int_equal(store_media_done(ts->st, 9, "media", "local", "u1/e.jpg", true, &err),
+	                 LETHE_OK);
+	assert_int_equal(store_commit(ts->st, &err), LETHE_OK);
+	/* Written back: b.jpg in local, c.jpg in other; pending.jpg and e.jpg are there too. */
+	path_add(root, sizeof(root), "/u1");
+	path_add(other, sizeof(other), "/u1");
+	put(root, "b.jpg");
+	put(root, "pending.jpg");
+	put(root, "e.jpg");
+	put(other, "c.jpg");
+
+	assert_int_equal(scan_media_run(set, ts->st, jobs, 2, &m, &err), LETHE_OK);
+	assert_int_equal(m.checked, 4);
+	assert_int_equal(m.present, 2);
+	j = scan_media_json(&m);
+	text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(text, "{\"checked\":4,\"present\":2,\"stores\":[{\"checked\":3,"
+	                          "\"present\":1,\"store\":\"local\"},{\"checked\":1,"
+	                          "\"present\":1,\"store\":\"other\"}]}");
+	assert_null(strstr(text, ".jpg"));
+	free(text);
+	json_decref(j);
+	scan_media_free(&m);
+	/* One job only; a job without records. */
+	assert_int_equal(scan_media_run(set, ts->st, jobs + 1, 1, &m, &err), LETHE_OK);
+	assert_int_equal(m.checked, 1);
+	assert_int_equal(m.present, 0);
+	scan_media_free(&m);
+	jobs[0] = 0;
+	jobs[1] = 42;
+	assert_int_equal(scan_media_run(set, ts->st, jobs, 2, &m, &err), LETHE_OK);
+	assert_int_equal(m.checked, 0);
+	assert_int_equal(m.nstores, 0);
+	scan_media_free(&m);
+	media_set_free(set);
+	/* The store "other" no longer configured: the scan cannot run. */
+	set = NULL;
+	assert_int_equal(ydoc_load(&y, "lethe.yaml", "{}\n", LETHE_E_CONFIG, &err), LETHE_OK);
+	snprintf(root, sizeof(root), "%s/media", ts->dir);
+	assert_int_equal(media_set_parse(ts->dir, root, &y, ydoc_root(&y), &set, &err), LETHE_OK);
+	ydoc_free(&y);
+	jobs[0] = 7;
+	assert_int_equal(scan_media_run(set, ts->st, jobs, 1, &m, &err), LETHE_E_CONFIG);
+	assert_non_null(strstr(err.msg, "'other'"));
+	assert_null(strstr(err.msg, ".jpg"));
+	scan_media_free(&m);
+	media_set_free(set);
+	/* Forgotten: nothing left of job 7. */
+	assert_int_equal(store_media_forget(ts->st, 7, &err), LETHE_OK);
+	assert_int_equal(scan_media_run(NULL, ts->st, jobs, 1, &m, &err), LETHE_OK);
+	assert_int_equal(m.checked, 0);
+	scan_media_free(&m);
+}
+
+/* The reason of a residual scan: rows, objects, both; counts and names only. */
+static void
+test_scan_work_reason_with_objects(void **state)
+{
+	struct store_scan s;
+	char *r;
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	s.detail = "{\"found\":[],\"media\":{\"checked\":5,\"present\":2,\"stores\":["
+	           "{\"store\":\"local\",\"checked\":3,\"present\":1},"
+	           "{\"store\":\"cdn\",\"checked\":1,\"present\":0},"
+	           "{\"store\":\"uploads\",\"checked\":1,\"present\":1}]}}";
+	r = scan_work_reason(&s);
+	assert_string_equal(r, "the residual scan found 1 media object still in store local, 1 "
+	                       "media object still in store uploads");
+	free(r);
+	s.rows = 2;
+	s.detail = "{\"found\":[{\"table\":\"logs\",\"rows\":2}],\"media\":{\"checked\":4,"
+	           "\"present\":3,\"stores\":[{\"store\":\"local\",\"checked\":4,"
+	           "\"present\":3}]}}";
+	r = scan_work_reason(&s);
+	assert_string_equal(r, "the residual scan found 2 rows in logs; 3 media objects still in "
+	                       "store local");
+	free(r);
+	s.detail = "{\"found\":[{\"table\":\"logs\",\"rows\":2}]}";
+	r = scan_work_reason(&s);
+	assert_string_equal(r, "the residual scan found 2 rows in logs");
+	free(r);
+}
+
+static int
+store_setup(void **state)
+{
+	return tu_store_setup(state, "scanm");
+}
+
 int
 main(void)
 {
@@ -518,6 +690,9 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_scan_errors, setup, tu_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_scan_work_run_is_the_runners_scan, setup,
 	                                    tu_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_scan_media_objects, store_setup,
+	                                    tu_store_teardown),
+	    cmocka_unit_test(test_scan_work_reason_with_objects),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
