@@ -17,6 +17,7 @@ examples/<company>/ run as `make run EXAMPLE=<company>` runs it, with the tests'
     .follow(msg)        open the one confirmation link of mail @msg and press its button
     .app(method, path, body) / .admin(...)   the app and operator APIs: (status, json)
     .callback(app, kind, user_id, path=None) a signed Meta callback: (status, json)
+    .settled(channel_id)  the channel's state once its disconnect jobs are done or dead
     .wait_request(code, states)   poll the request (operator API) until in @states
     .cli(*args) / .cli_json(*args)           lethe on the example's config and clock
     .rows(sql, params) / .count(table, where, params)   the app database
@@ -37,6 +38,7 @@ from urllib.parse import urlencode
 import pytest
 import yaml
 
+from disconnect_helpers import jobs_settled
 from fake_platform import FakePlatform
 from lethe_e2e import ROOT, Demo, lethe_path, query, run_lethe, without_section
 from mailin_e2e_helpers import CSRF_RE, LINK_RE, SAME, Person, corpus, envelope, person_values
@@ -102,10 +104,17 @@ class Example:
         pytest.fail("no LMTP listener on %d\n%s" % (self.lmtp_port, self.server.stderr()))
 
     def close(self):
-        if self.server is not None:
-            self.server.kill()
-        self.sink.__exit__(None, None, None)
-        self.fake.__exit__(None, None, None)
+        """Stop lethe as an operator does (SIGTERM: it must exit 0, and a sanitized build
+        must have reported nothing), then the fakes."""
+        try:
+            if self.server is not None and self.server.proc.poll() is None:
+                rc = self.server.stop()
+                assert rc == 0, "lethe serve exited %s:\n%s" % (rc, self.server.stderr())
+        finally:
+            if self.server is not None:
+                self.server.kill()
+            self.sink.__exit__(None, None, None)
+            self.fake.__exit__(None, None, None)
 
     # -- people and rows --
 
@@ -207,6 +216,18 @@ class Example:
         status, _, data = self.server.post(path or "/api/meta/%s/%s" % (app, kind),
                                            ("signed_request=" + sr).encode())
         return status, (json.loads(data) if data else None)
+
+    def settled(self, cid, timeout=20):
+        """Channel @cid's state (app API) once none of its jobs is pending or running."""
+        last = {}
+
+        def done():
+            status, last["s"] = self.app("GET", "/v1/channels/%d" % cid)
+            assert status == 200, (status, last["s"])
+            return jobs_settled(last["s"])
+
+        self.wait(done, "channel %d's jobs settled (last %s)" % (cid, last.get("s")), timeout)
+        return last["s"]
 
     def wait(self, pred, what, timeout=15):
         deadline = time.monotonic() + timeout * TSCALE

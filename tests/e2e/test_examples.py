@@ -68,6 +68,8 @@ def test_make_run_example_serves_and_its_lines_work(tmp_path, lethe_bin):
         rd.until(lambda ln: "serving on port" in ln)
         rd.until(lambda ln: "to start over" in ln)
         printed = list(rd.out)
+        assert any("lethe serves example %s at http://%s" % (NAME, listen) in ln
+                   for ln in printed), printed
         assert any("examples/%s/README.md" % NAME in ln for ln in printed), printed
         assert any("var/examples/%s/inbox/new" % NAME in ln for ln in printed), printed
         commands = [ln.strip() for ln in printed[printed.index(next(
