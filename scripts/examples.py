@@ -14,12 +14,16 @@ server.templates).  install() makes a runnable copy in a directory of its own:
   2. then lethe.yaml, datamap.yaml and templates/ copied over the demo's, and again
      at each later run whose example file is newer than the copy (an edited copy in
      DIR is kept until the example itself changes); the Maildir the example's
-     mailbox reads (DIR/inbox/{tmp,new,cur}) made.
+     mailbox reads (DIR/inbox/{tmp,new,cur}) made.  An example whose lethe.yaml
+     names a store off this machine (S3, Cloudinary) ships run.yaml: its top-level
+     sections replace lethe.yaml's in the copy (media_stores on the demo's media/),
+     so nothing a run does reaches the internet.
 
 `make run EXAMPLE=<company>` (scripts/run-demo --example) and the example tests
 (tests/e2e/example_helpers.py) both use it, so what the tests run is what an operator
 runs.  Nothing here touches the network.
 """
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -28,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 COPIED = ("lethe.yaml", "datamap.yaml")
+OVERRIDES = "run.yaml"
 
 
 class ExampleError(Exception):
@@ -93,6 +98,37 @@ def _copy_tree(src, dst, force):
                 shutil.copy2(f, to)
 
 
+def _sections(text):
+    """[(name or None, text)] of @text's top-level YAML sections, comments above a
+    section kept with the one before it."""
+    out = []
+    for line in text.splitlines(keepends=True):
+        m = re.match(r"^([A-Za-z_][A-Za-z0-9_]*):", line)
+        if m or not out:
+            out.append([m.group(1) if m else None, ""])
+        out[-1][1] += line
+    return out
+
+
+def override(config, run_yaml):
+    """Replace the top-level sections of @config (a lethe.yaml) that @run_yaml holds with
+    run.yaml's (those lethe.yaml lacks are added at its end)."""
+    ours = _sections(Path(run_yaml).read_text())
+    repl = {n: s for n, s in ours if n is not None}
+    text = Path(config).read_text()
+    out, done = [], set()
+    for n, s in _sections(text):
+        if n in repl:
+            out.append("# (from %s, for make run)\n" % Path(run_yaml).name + repl[n])
+            done.add(n)
+        else:
+            out.append(s)
+    for n, s in ours:
+        if n is not None and n not in done:
+            out.append(s)
+    Path(config).write_text("".join(out))
+
+
 def install(name, directory, lethe, users=50, say=print):
     """Make (or bring up to date) the runnable copy of example @name in @directory, with
     the demo built by @lethe; returns its lethe.yaml."""
@@ -122,9 +158,13 @@ def install(name, directory, lethe, users=50, say=print):
         if directory.exists():
             directory.rmdir()
         tmp.rename(directory)
+    run_yaml = src / OVERRIDES
     for f in COPIED:
-        if fresh or _newer(src / f, directory / f):
+        if fresh or _newer(src / f, directory / f) or \
+                (f == "lethe.yaml" and run_yaml.is_file() and _newer(run_yaml, directory / f)):
             shutil.copy2(src / f, directory / f)
+            if f == "lethe.yaml" and run_yaml.is_file():
+                override(directory / f, run_yaml)
     if (src / "templates").is_dir():
         _copy_tree(src / "templates", directory / "templates", fresh)
     for sub in ("tmp", "new", "cur"):
