@@ -100,7 +100,8 @@ scan_media_run(const struct media_set *set, struct store *st, const int64_t *job
 		store_media_keys_free(k, n);
 		return rc;
 	}
-	qsort(k, n, sizeof(*k), key_cmp);
+	if (n > 1) /* k is NULL when the job removed no object: qsort's arguments must not be */
+		qsort(k, n, sizeof(*k), key_cmp);
 	out->stores = xcalloc(n + 1, sizeof(*out->stores));
 	for (i = 0; i < n && rc == LETHE_OK; i = j) {
 		const struct media_store *m = set != NULL ? media_set_get(set, k[i].store) : NULL;
