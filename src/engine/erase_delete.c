@@ -79,6 +79,40 @@ erase_fold_pending(struct store_step *ss)
 }
 
 /*
+ * Keep of @k (sorted by store) only whole chunks of each store's batch, in
+ * front, and free the rest (they stay recorded for a later flush): a
+ * deferred flush then makes full calls only.  The number kept; *@left the
+ * number left.  An unconfigured store's keys are kept (their removal fails
+ * and says so).
+ */
+static size_t
+whole_chunks(const struct media_set *set, struct store_media_key *k, size_t n, int64_t *left)
+{
+	size_t a = 0, kept = 0, i;
+
+	*left = 0;
+	while (a < n) {
+		const struct media_store *m = media_set_get(set, k[a].store);
+		size_t b = a, keep;
+
+		while (b < n && strcmp(k[b].store, k[a].store) == 0)
+			b++;
+		keep = m == NULL ? b - a : (b - a) / media_store_batch(m) * media_store_batch(m);
+		for (i = a; i < b; i++) {
+			if (i < a + keep) {
+				k[kept++] = k[i];
+			} else {
+				free(k[i].store);
+				free(k[i].key);
+				(*left)++;
+			}
+		}
+		a = b;
+	}
+	return kept;
+}
+
+/*
  * Remove the media objects recorded for (job, @t), outside any app
  * transaction, after the rows' deletion committed: grouped by store, in
  * chunks of the store's batch (media_use_remove).  Then, in ONE state
@@ -100,10 +134,12 @@ erase_media_flush(struct exec *x, const struct dm_table *t, struct store_step *s
 	enum media_outcome *out = NULL;
 	struct lethe_err merr = {0};
 	size_t n = 0, i;
-	int64_t bad = 0, removed = 0, gone = 0;
+	int64_t bad = 0, removed = 0, gone = 0, left = 0;
 	lethe_rc rc;
 
 	rc = store_media_list(x->st, x->job, t->name, &k, &n, x->err);
+	if (rc == LETHE_OK && x->flush_whole)
+		n = whole_chunks(x->o->media, k, n, &left);
 	out = xcalloc(n ? n : 1, sizeof(*out));
 	/* What became of each key is in out[]; merr says why the first failure failed. */
 	if (rc == LETHE_OK && n > 0)
@@ -132,7 +168,7 @@ erase_media_flush(struct exec *x, const struct dm_table *t, struct store_step *s
 	store_media_keys_free(k, n);
 	free(out);
 	*failed += bad;
-	x->media_unflushed = 0;
+	x->media_unflushed = x->media_leftover = left;
 	if (rc == LETHE_OK && bad > 0)
 		/*
 		 * LETHE_E_IO whatever the store said (mrc): the rows are gone, so not a
@@ -473,7 +509,7 @@ erase_run_delete(struct exec *x, const struct plan_step *ps, struct store_step *
 
 	if (ps->nparams > 0) /* ps->params is NULL when no value was bound */
 		memcpy(params, ps->params, ps->nparams * sizeof(*params));
-	x->media_unflushed = 0;
+	x->media_unflushed = x->media_leftover = 0;
 	while (rc == LETHE_OK && !ss->finished) {
 		struct del_batch d = {.t = t};
 		enum appdb_step s = APPDB_DONE;
@@ -562,11 +598,15 @@ erase_run_delete(struct exec *x, const struct plan_step *ps, struct store_step *
 			break;
 		}
 		ms = time_mono_ms() - t0;
-		if (d.rows > 0 && t->nmedia > 0 && (!defer || x->media_unflushed >= FLUSH_AT)) {
+		if (d.rows > 0 && t->nmedia > 0 &&
+		    (!defer || x->media_unflushed >= x->media_leftover + FLUSH_AT)) {
 			/* The window is not a cursor: deleted rows are simply gone. */
 			free(ss->pending_cursor);
 			ss->pending_cursor = NULL;
+			/* Deferred: full calls now, the rest with the next ones or at the end. */
+			x->flush_whole = defer;
 			rc = erase_media_flush(x, t, ss, true, &sr->media_failed);
+			x->flush_whole = false;
 			if (rc != LETHE_OK)
 				break;
 		} else if (d.rows > 0) {

@@ -36,7 +36,9 @@ struct exec {
 	size_t step;                /* current step index */
 	char owner[320];            /* lease owner: "host:pid:nonce" */
 	int64_t renewed;            /* when the lease was last renewed (epoch s) */
-	int64_t media_unflushed;    /* the step's objects recorded since the last flush */
+	int64_t media_unflushed;    /* the step's objects recorded and not flushed yet */
+	int64_t media_leftover;     /* of those, what the last whole-chunk flush left */
+	bool flush_whole;           /* erase_media_flush: whole chunks of each store's batch only */
 };
 
 /* Keys of a step's rows, in key order: what batches walk through. */
