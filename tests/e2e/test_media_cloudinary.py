@@ -6,15 +6,47 @@ store) against tests/e2e/fake_cloudinary.py: the calls' shapes, grouping by reso
 and delivery type, retries (420/429 with Retry-After, 5xx, a dropped connection, a slow
 answer), refusals (401), downloads only from delivery_url, the size cap, and no secret
 or key in any message.
+
+With the engine (the real lethe binary): the demo's media table mapped to a store
+"cdn" of kind cloudinary, every media file uploaded to the fake first.  `lethe erase`
+(both backends) removes exactly the person's assets, each once, in calls of at most 100
+public ids with the store's Basic auth, also when the column holds delivery URLs;
+assets already gone count as missing; transient answers are retried within the call; a
+store that stays down or refuses the credentials fails the erasure naming the store
+(never a key), keeps the keys recorded, and the next run removes them; bad store keys
+and bad or missing credentials are refused at start (exit 3) before anything changes.
+`lethe sweep` (both backends) removes the expired cached media's assets.  Through
+`lethe serve`: an erasure request (both backends) removes the assets and its residual
+scan probes each of them; a 429 storm fails the request and `lethe requests retry`
+finishes it; SIGKILL while Delete resources is held at the fake, after the rows'
+commit, then a restart: the request completes once, each asset removed once, counts
+exact; an asset uploaded again while the scan's probe is held makes the scan residual
+with counts only.  `lethe export` puts the store's bytes in the archive (delivery
+downloads without credentials), counts a missing asset as missing and writes nothing
+when the store fails.  Channel purges: the demo's data map hangs media under projects,
+not channels, so a channel purge removes no media here (it runs through the same erase
+engine, src/engine/erase_delete.c).
 """
+import base64
+import io
 import json
 import os
+import signal
 import subprocess
 import time
+import zipfile
 from pathlib import Path
 
+import pytest
+
+from disconnect_helpers import serve_env
 from fake_cloudinary import API_KEY, API_SECRET, fake_cloudinary  # noqa: F401
-from lethe_e2e import lethe_path
+from fake_platform import fake_platform  # noqa: F401
+from lethe_e2e import execute, lethe_path, query, run_lethe
+from request_helpers import (FINAL, Clock, cli, configure_requests, create, policy, show,
+                             states_of, wait_state, wait_until)
+from serve_helpers import servers, stop_ok  # noqa: F401
+from sweep_helpers import DAY, DEMO_NOW, fmt
 
 VAR = "LETHE_TEST_CLOUDINARY_URL"
 
@@ -252,3 +284,482 @@ def test_kind_open_downloads_from_delivery_url_only(fake_cloudinary, tmp_path):
     fake.fail(status=503, times=1, path_prefix="/res")
     assert st.open(url)["bytes"] == b"video bytes"
 
+
+
+# ---- with the engine: the demo's media table on store "cdn" -----------------------------
+#
+# The demo's media table is mapped to store "cdn" (lethe.yaml's media_stores and the data
+# map's `media: {storage_key: cdn}`) and every media row's file is uploaded to the fake
+# first, its storage key as the public id.  The local files stay: lethe must not touch
+# them (they are not the store's).
+
+DEMO_OPTIONS = ["--users", "8", "--seed", "5"]
+BOTH = pytest.mark.usefixtures("backend")
+DONE = ("completed", "completed_with_retention")
+FAST = {"retries": 2, "backoff_ms": 10, "timeout_ms": 2000}
+
+
+def media_by_user(demo):
+    """{user id: [storage keys]} of the demo's media rows."""
+    rows = query(demo.db, "SELECT p.user_id, m.storage_key FROM media m "
+                          "JOIN projects p ON p.id = m.project_id ORDER BY m.id")
+    out = {}
+    for uid, key in rows:
+        out.setdefault(uid, []).append(key)
+    return out
+
+
+def person_and_other(demo, least=2):
+    """(uid, email, keys, other uid's keys): the two users with the most media files."""
+    by = media_by_user(demo)
+    a, b = sorted(by, key=lambda u: (-len(by[u]), u))[:2]
+    assert len(by[a]) >= least and len(by[b]) >= 1, by
+    email = query(demo.db, "SELECT email FROM users WHERE id = ?", (a,))[0][0]
+    return a, email, by[a], by[b]
+
+
+def use_cloudinary(demo, fake, **store):
+    """Map the media table to store "cdn" on @fake and upload every media file to it."""
+    opts = dict(FAST)
+    opts.update(store)
+    cfg = fake.store_config(var=VAR, **opts)
+    text = demo.config_without("media_stores")
+    demo.config.write_text(text + "media_stores: %s\n" % json.dumps({"cdn": cfg}))
+    dm = demo.datamap.read_text()
+    assert "    media: [storage_key]\n" in dm
+    demo.datamap.write_text(dm.replace("    media: [storage_key]\n",
+                                       "    media: {storage_key: cdn}\n"))
+    n = 0
+    for keys in media_by_user(demo).values():
+        for k in keys:
+            fake.put(k, (demo.media / k).read_bytes())
+            n += 1
+    assert n > 10, "the demo should have media files"
+    fake.clear()
+
+
+def erase(demo, fake, uid, expect=0, env=None):
+    code, out, err = demo.lethe("erase", "--scope", "account", "--id", "user_id=%d" % uid,
+                                "--json", "--no-progress", env=env or fake.env(VAR),
+                                timeout=120)
+    assert code == expect, "erase exited %d, not %d: %s\n%s" % (code, expect, err, out)
+    return (json.loads(out) if code == 0 else None), err
+
+
+def media_step(summary):
+    return [s for s in summary["steps"] if s["table"] == "media"][0]
+
+
+def media_rows(demo, uid):
+    return query(demo.db, "SELECT count(*) FROM media m JOIN projects p ON "
+                          "p.id = m.project_id WHERE p.user_id = ?", (uid,))[0][0]
+
+
+def pending(demo):
+    return demo.state("SELECT count(*) FROM media_pending")[0][0]
+
+
+def assert_deletes(fake, allowed):
+    """Every Delete resources call: 1..100 ids, all in @allowed, the store's Basic auth
+    exactly as sent by an SDK; returns the ids of the calls answered 200."""
+    basic = "Basic " + base64.b64encode(("%s:%s" % (API_KEY, API_SECRET)).encode()).decode()
+    done = []
+    for c in fake.calls("DELETE"):
+        assert c.path == "/v1_1/%s/resources/image/upload" % fake.cloud, c.path
+        assert 1 <= len(c.public_ids) <= 100, c
+        assert c.auth == basic, c.auth
+        assert set(c.public_ids) <= set(allowed), sorted(set(c.public_ids) - set(allowed))
+        if c.status == 200:
+            done += c.public_ids
+    return done
+
+
+def no_keys_in(text, keys):
+    for k in keys:
+        assert k not in text, "a key reached the output: %s" % k
+
+
+@BOTH
+def test_cli_erase_removes_the_persons_assets_only(demo, fake_cloudinary):
+    fake = fake_cloudinary
+    use_cloudinary(demo, fake)
+    uid, _, keys, other_keys = person_and_other(demo)
+    before = len(fake.ids())
+    summary, err = erase(demo, fake, uid)
+    step = media_step(summary)
+    assert (step["media_files"], step["media_missing"], step["media_failed"]) == \
+        (len(keys), 0, 0), step
+    assert not any(fake.has(k) for k in keys)
+    assert all(fake.has(k) for k in other_keys)
+    assert len(fake.ids()) == before - len(keys)
+    assert sorted(assert_deletes(fake, keys)) == sorted(keys)  # each once
+    assert all((demo.media / k).exists() for k in keys)  # the local files are not the store
+    assert pending(demo) == 0
+    no_keys_in(err, keys)
+    # A second run has nothing left to remove and calls nothing.
+    fake.clear()
+    summary, _ = erase(demo, fake, uid)
+    assert media_step(summary)["media_files"] == 0
+    assert fake.calls("DELETE") == []
+
+
+def test_cli_erase_counts_assets_already_gone_as_missing(demo, fake_cloudinary):
+    fake = fake_cloudinary
+    use_cloudinary(demo, fake)
+    uid, _, keys, _ = person_and_other(demo)
+    with fake._lock:  # the app removed one itself
+        del fake._assets[("image", "upload", keys[0])]
+    summary, _ = erase(demo, fake, uid)
+    step = media_step(summary)
+    assert (step["media_files"], step["media_missing"], step["media_failed"]) == \
+        (len(keys) - 1, 1, 0), step
+    assert not any(fake.has(k) for k in keys)
+
+
+def test_cli_erase_sends_at_most_100_public_ids_a_call(demo, fake_cloudinary):
+    """A person with 250 more assets: Delete resources calls of at most 100 ids, every
+    asset removed and counted once."""
+    fake = fake_cloudinary
+    use_cloudinary(demo, fake)
+    uid, _, keys, other_keys = person_and_other(demo)
+    pid = query(demo.db, "SELECT id FROM projects WHERE user_id = ? ORDER BY id LIMIT 1",
+                (uid,))[0][0]
+    names = [r[1] for r in query(demo.db, "PRAGMA table_info(media)")]
+    template = dict(zip(names, query(demo.db, "SELECT * FROM media WHERE storage_key = ?",
+                                     (keys[0],))[0]))
+    extra = ["u%d/bulk/%03d plus+space ~é.jpg" % (uid, i) for i in range(250)]
+    for k in extra:
+        row = dict(template)
+        row.pop("id")
+        row["project_id"], row["storage_key"] = pid, k
+        execute(demo.db, "INSERT INTO media(%s) VALUES (%s)"
+                % (", ".join(row), ", ".join("?" * len(row))), tuple(row.values()))
+        fake.put(k, b"bulk " + k.encode())
+    summary, _ = erase(demo, fake, uid)
+    step = media_step(summary)
+    assert (step["media_files"], step["media_failed"]) == (len(keys) + 250, 0), step
+    done = assert_deletes(fake, keys + extra)
+    assert sorted(done) == sorted(keys + extra)
+    assert len(fake.calls("DELETE")) >= 3
+    assert not any(fake.has(k) for k in keys + extra)
+    assert all(fake.has(k) for k in other_keys)
+
+
+def test_cli_erase_of_delivery_url_keys(demo, fake_cloudinary):
+    """The app stored each asset's secure_url, not its public id."""
+    fake = fake_cloudinary
+    use_cloudinary(demo, fake)
+    uid, _, keys, _ = person_and_other(demo)
+    for k in keys:
+        url = fake.put(k, b"x", fmt="png")["secure_url"]
+        execute(demo.db, "UPDATE media SET storage_key = ? WHERE storage_key = ?", (url, k))
+    fake.clear()
+    summary, err = erase(demo, fake, uid)
+    assert media_step(summary)["media_files"] == len(keys)
+    assert not any(fake.has(k) for k in keys)
+    assert sorted(assert_deletes(fake, keys)) == sorted(keys)
+    no_keys_in(err, keys)
+
+
+def test_cli_erase_retries_transient_answers_within_the_call(demo, fake_cloudinary):
+    fake = fake_cloudinary
+    use_cloudinary(demo, fake, retries=3)
+    uid, _, keys, _ = person_and_other(demo)
+    fake.fail(status=420, times=1, retry_after=0, method="DELETE")
+    fake.fail(status=500, times=1, method="DELETE")
+    fake.drop(times=1, method="DELETE")
+    summary, _ = erase(demo, fake, uid)
+    step = media_step(summary)
+    assert (step["media_files"], step["media_failed"]) == (len(keys), 0), step
+    assert [c.status for c in fake.calls("DELETE")] == [420, 500, None, 200]
+    assert not any(fake.has(k) for k in keys)
+
+
+def test_cli_erase_with_the_store_down_then_a_rerun(demo, fake_cloudinary):
+    fake = fake_cloudinary
+    use_cloudinary(demo, fake)
+    uid, _, keys, _ = person_and_other(demo)
+    fake.fail(status=503, times=10 ** 6, method="DELETE")
+    _, err = erase(demo, fake, uid, expect=1)
+    assert "%d media files of media could not be removed" % len(keys) in err, err
+    assert "cdn" in err and "run the same command again" in err, err
+    no_keys_in(err, keys)
+    assert all(fake.has(k) for k in keys)  # nothing counted removed that is there
+    assert pending(demo) == len(keys)
+    assert media_rows(demo, uid) == 0  # the rows' deletion committed before the deletes
+    fake.normal()
+    fake.clear()
+    summary, _ = erase(demo, fake, uid)
+    assert not any(fake.has(k) for k in keys)
+    assert sorted(assert_deletes(fake, keys)) == sorted(keys)
+    assert pending(demo) == 0
+    assert media_step(summary)["media_failed"] == 0
+
+
+def test_cli_erase_with_wrong_credentials(demo, fake_cloudinary):
+    fake = fake_cloudinary
+    use_cloudinary(demo, fake)
+    uid, _, keys, _ = person_and_other(demo)
+    env = fake.env(VAR)
+    env[VAR] = "cloudinary://%s:wrong-secret-value@%s" % (API_KEY, fake.cloud)
+    _, err = erase(demo, fake, uid, expect=1, env=env)
+    assert "refused the credentials (HTTP 401)" in err and "cdn" in err, err
+    assert "wrong-secret-value" not in err and API_SECRET not in err
+    assert all(fake.has(k) for k in keys)
+    assert len(fake.calls("DELETE")) == 1  # a refusal is not retried
+    assert pending(demo) == len(keys)
+    erase(demo, fake, uid)  # the right credentials: what is recorded is removed
+    assert not any(fake.has(k) for k in keys) and pending(demo) == 0
+
+
+@pytest.mark.parametrize("store, words", [
+    ({"resource_type": "auto"}, ["resource_type", "image, video or raw"]),
+    ({"cloud_name": "bad/name"}, ["cloud_name"]),
+    ({"api_url": "ftp://x"}, ["api_url"]),
+    ({"bucket": "x"}, ["unknown key 'bucket'"]),
+])
+def test_bad_store_configuration_is_refused(demo, fake_cloudinary, store, words):
+    fake = fake_cloudinary
+    use_cloudinary(demo, fake, **store)
+    uid, _, keys, _ = person_and_other(demo)
+    before = demo.snapshot()
+    _, err = erase(demo, fake, uid, expect=3)
+    for w in words:
+        assert w in err, err
+    assert demo.snapshot() == before
+    assert fake.calls() == []
+
+
+def test_unset_or_malformed_credentials_are_refused_at_start(demo, fake_cloudinary):
+    fake = fake_cloudinary
+    use_cloudinary(demo, fake)
+    uid, _, keys, _ = person_and_other(demo)
+    before = demo.snapshot()
+    for value, words in [(None, [VAR, "is not set"]),
+                         ("https://%s:%s@%s" % (API_KEY, API_SECRET, fake.cloud),
+                          [VAR, "cloudinary://API_KEY:API_SECRET@CLOUD"]),
+                         ("cloudinary://%s:%s@another-cloud" % (API_KEY, API_SECRET),
+                          ["another cloud"])]:
+        env = fake.env(VAR)
+        if value is None:
+            del env[VAR]
+        else:
+            env[VAR] = value
+        _, err = erase(demo, fake, uid, expect=3, env=env)
+        for w in words + ["cdn"]:
+            assert w in err, err
+        assert API_SECRET not in err
+    assert demo.snapshot() == before
+    assert fake.calls() == []
+
+
+@BOTH
+def test_sweep_removes_expired_assets(demo, fake_cloudinary):
+    fake = fake_cloudinary
+    use_cloudinary(demo, fake)
+    expired = {r[0] for r in query(demo.db, "SELECT storage_key FROM media WHERE "
+                                            "created_at < ? AND cached = 1",
+                                   (fmt(DEMO_NOW - 30 * DAY),))}
+    assert len(expired) >= 2, "the demo should have old cached media"
+    kept = set(fake.ids()) - expired
+    env = fake.env(VAR)
+    env["LETHE_TEST_NOW"] = str(DEMO_NOW)
+    code, out, err = run_lethe("sweep", "-c", demo.config, "--once", "--json", env=env)
+    assert code == 0, err
+    t = [t for t in json.loads(out)["tables"] if t["table"] == "media"][0]
+    assert (t["rows"], t["media_files"], t["media_failed"]) == (len(expired), len(expired), 0)
+    assert set(fake.ids()) == kept
+    assert sorted(assert_deletes(fake, expired)) == sorted(expired)
+    assert pending(demo) == 0
+
+
+# ---- requests through `lethe serve` -----------------------------------------------------
+
+def serve_cld(demo, fake_platform, fake, servers, tmp_path, **store):
+    clock = Clock(tmp_path / "clock")
+    configure_requests(demo, fake_platform, [policy("now", deadline="2d")])
+    use_cloudinary(demo, fake, **store)
+    env = serve_env(fake_platform)
+    env.update(clock.env())
+    env.update(fake.env(VAR))
+    return clock, lambda: servers(demo, env=env)
+
+
+@BOTH
+def test_request_erasure_removes_the_assets_and_the_scan_checks_them(
+        demo, fake_platform, fake_cloudinary, servers, tmp_path):
+    fake = fake_cloudinary
+    clock, start_srv = serve_cld(demo, fake_platform, fake, servers, tmp_path)
+    uid, email, keys, other_keys = person_and_other(demo)
+    srv = start_srv()
+    st, req = create(srv, {"email": email})
+    assert st == 201, req
+    code = req["id"]
+    req = wait_state(srv, code, FINAL, timeout=60)
+    assert req["state"] in DONE, req
+    assert not any(fake.has(k) for k in keys)
+    assert all(fake.has(k) for k in other_keys)
+    assert sorted(assert_deletes(fake, keys)) == sorted(keys)
+    # The residual scan asked the store about every removed key (resources by public ids).
+    probes = [c for c in fake.calls("GET", "admin") if c.public_ids]
+    assert sorted(i for c in probes for i in c.public_ids) == sorted(keys)
+    detail = json.loads(demo.state("SELECT s.detail FROM scans s JOIN requests r ON "
+                                   "r.id = s.request_id WHERE r.code = ?", (code,))[0][0])
+    assert (detail["media"]["checked"], detail["media"]["present"]) == (len(keys), 0), detail
+    wait_until(lambda: pending(demo) == 0, "media_pending forgotten", srv=srv)
+    no_keys_in(json.dumps(req) + srv.stderr(), keys)
+    stop_ok(srv)
+
+
+def test_request_fails_while_the_store_is_down_then_retry_finishes(
+        demo, fake_platform, fake_cloudinary, servers, tmp_path):
+    fake = fake_cloudinary
+    clock, start_srv = serve_cld(demo, fake_platform, fake, servers, tmp_path)
+    uid, email, keys, other_keys = person_and_other(demo)
+    fake.fail(status=429, times=10 ** 6, retry_after=0, method="DELETE")
+    srv = start_srv()
+    st, req = create(srv, {"email": email})
+    assert st == 201, req
+    code = req["id"]
+    req = wait_state(srv, code, FINAL, timeout=90)
+    assert req["state"] == "failed", req
+    assert "erasure failed" in req["reason"], req
+    log = srv.stderr()
+    assert "media store 'cdn' (cloudinary cloud %s) answered HTTP 429" % fake.cloud in log, log
+    no_keys_in(json.dumps(req) + log, keys)
+    assert all(fake.has(k) for k in keys)
+    assert media_rows(demo, uid) == 0  # the rows' deletion committed before the deletes
+    assert len(fake.calls("DELETE")) >= 3  # a call and its 2 retries at least
+    fake.normal()
+    fake.clear()
+    rc, out, err = cli(demo, clock, "retry", code, "--reason", "cloudinary is back")
+    assert rc == 0, err
+    req = wait_state(srv, code, DONE, timeout=60)
+    assert states_of(req)[-3:] == ["scheduled", "running", req["state"]], req
+    assert not any(fake.has(k) for k in keys)
+    assert all(fake.has(k) for k in other_keys)
+    assert sorted(assert_deletes(fake, keys)) == sorted(keys)
+    wait_until(lambda: pending(demo) == 0, "media_pending forgotten", srv=srv)
+    stop_ok(srv)
+
+
+def test_sigkill_between_the_commit_and_the_deletes_then_resume(
+        demo, fake_platform, fake_cloudinary, servers, tmp_path):
+    fake = fake_cloudinary
+    clock, start_srv = serve_cld(demo, fake_platform, fake, servers, tmp_path)
+    uid, email, keys, other_keys = person_and_other(demo)
+    hold = fake.hold(method="DELETE")
+    srv = start_srv()
+    st, req = create(srv, {"email": email})
+    assert st == 201, req
+    code = req["id"]
+    assert hold.wait_arrived(30), "no Delete resources call arrived\n" + srv.stderr()
+    # The rows are committed; the delete hangs at the store.
+    assert media_rows(demo, uid) == 0
+    assert pending(demo) == len(keys)
+    srv.stop(signal.SIGKILL)
+    hold.release(forward=False)  # the store never saw it
+    assert all(fake.has(k) for k in keys)
+    fake.clear()
+
+    srv = start_srv()
+    req = wait_state(srv, code, FINAL, timeout=60)
+    assert req["state"] in DONE, req
+    assert states_of(req) == ["received", "scheduled", "running", req["state"]], req
+    assert not any(fake.has(k) for k in keys)
+    assert all(fake.has(k) for k in other_keys)
+    assert sorted(assert_deletes(fake, keys)) == sorted(keys)  # each once after the restart
+    assert demo.state("SELECT count(*) FROM jobs")[0][0] == 1
+    wait_until(lambda: pending(demo) == 0, "media_pending forgotten", srv=srv)
+    # Counted once: the step's media count is the person's assets, none missing.
+    assert demo.state("SELECT media, media_missing FROM job_steps WHERE table_name = "
+                      "'media'") == [(len(keys), 0)]
+    assert show(demo, clock, code)["state"] in DONE
+    stop_ok(srv)
+
+
+def test_residual_scan_flags_an_asset_put_back(demo, fake_platform, fake_cloudinary,
+                                               servers, tmp_path):
+    """The scan's first probe (resources by public ids) is held while the app uploads one
+    asset again at a removed public id: the scan finds it, whatever the timing."""
+    fake = fake_cloudinary
+    clock, start_srv = serve_cld(demo, fake_platform, fake, servers, tmp_path)
+    uid, email, keys, _ = person_and_other(demo)
+    back = sorted(keys)[0]
+    hold = fake.hold(method="GET")
+    srv = start_srv()
+    st, req = create(srv, {"email": email})
+    assert st == 201, req
+    code = req["id"]
+    assert hold.wait_arrived(60), "the scan probed nothing\n" + srv.stderr()
+    assert not any(fake.has(k) for k in keys)
+    fake.put(back, b"uploaded again by the app")
+    hold.release()
+    req = wait_state(srv, code, FINAL, timeout=60)
+    assert req["state"] == "failed", req
+    assert "1 media object" in req["reason"] and "cdn" in req["reason"], req
+    detail = json.loads(demo.state("SELECT s.detail FROM scans s JOIN requests r ON "
+                                   "r.id = s.request_id WHERE r.code = ?", (code,))[0][0])
+    assert (detail["media"]["checked"], detail["media"]["present"]) == (len(keys), 1), detail
+    no_keys_in(json.dumps(req) + srv.stderr() + json.dumps(detail), [back])
+    wait_until(lambda: pending(demo) == 0, "media_pending forgotten", srv=srv)
+    stop_ok(srv)
+
+
+# ---- export ------------------------------------------------------------------------------
+
+def export(demo, fake, uid, out, expect=0):
+    code, stdout, err = demo.lethe("export", "--scope", "account", "--id",
+                                   "user_id=%d" % uid, "--out", out, "--json",
+                                   env=fake.env(VAR), timeout=120)
+    assert code == expect, (code, err)
+    return err
+
+
+def test_export_archive_holds_the_assets_bytes(demo, fake_cloudinary, tmp_path):
+    fake = fake_cloudinary
+    use_cloudinary(demo, fake)
+    uid, _, keys, _ = person_and_other(demo)
+    # The store's bytes, not the local files': make them differ.
+    stored = {k: b"from cloudinary " + k.encode() for k in keys}
+    for k, data in stored.items():
+        fake.put(k, data)
+    gone = sorted(keys)[-1]
+    with fake._lock:
+        del fake._assets[("image", "upload", gone)]
+    fake.clear()
+    out = tmp_path / "export.zip"
+    export(demo, fake, uid, out)
+    z = zipfile.ZipFile(io.BytesIO(out.read_bytes()))
+    rows = query(demo.db, "SELECT m.id, m.storage_key FROM media m JOIN projects p ON "
+                          "p.id = m.project_id WHERE p.user_id = ?", (uid,))
+    assert len(rows) == len(keys)
+    for rid, key in rows:
+        name = "media/media/%d/%s" % (rid, key.rsplit("/", 1)[-1])
+        if key == gone:
+            assert name not in z.namelist()
+        else:
+            assert z.read(name) == stored[key], name
+    man = json.loads(z.read("manifest.json"))
+    assert man["media"] == len(keys) - 1
+    mt = [t for t in man["tables"] if t["table"] == "media"][0]
+    assert mt["media_missing"] == 1, mt
+    # Downloads came from the delivery origin without credentials; nothing was removed.
+    assert all(c.auth is None for c in fake.calls("GET", "delivery"))
+    assert len(fake.calls("GET", "delivery")) == len(keys) - 1
+    assert fake.calls("DELETE") == []
+    # No temporary file is left beside the archive.
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_export_with_the_store_down_writes_no_archive(demo, fake_cloudinary, tmp_path):
+    fake = fake_cloudinary
+    use_cloudinary(demo, fake)
+    uid, _, keys, _ = person_and_other(demo)
+    fake.fail(status=500, times=10 ** 6, path_prefix="/res")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    err = export(demo, fake, uid, out_dir / "export.zip", expect=1)
+    assert "cdn" in err, err
+    no_keys_in(err, keys)
+    assert list(out_dir.iterdir()) == []
