@@ -468,9 +468,13 @@ media_obj_open(struct export_ctx *x, struct export_table *tab, size_t c, const c
 		return LETHE_OK;
 	}
 	*fd = -1;
-	/* The store's message names it (never the key): the table is added. */
+	/*
+	 * The store's message names it (never the key): the table is added.
+	 * LETHE_E_IO whatever the store said: LETHE_E_UNAVAILABLE means
+	 * "stopped" to the exporter, which would neither log nor count it.
+	 */
 	snprintf(why, sizeof(why), "%s", x->err->msg);
-	return lethe_err_set(x->err, rc, "export: a media file of '%s' cannot be read: %s",
+	return lethe_err_set(x->err, LETHE_E_IO, "export: a media file of '%s' cannot be read: %s",
 	                     tab->t->name, why);
 }
 

@@ -89,3 +89,22 @@ job_fail(struct store *st, int64_t id, const char *from, const char *reason, str
 		log_warnx("request %lld: failed: %s", (long long)id, reason);
 	return rc;
 }
+
+lethe_rc
+job_ended_state(struct store *st, int64_t job, const char **state, struct lethe_err *err)
+{
+	struct store_job j;
+	lethe_rc rc;
+
+	*state = NULL;
+	memset(&j, 0, sizeof(j));
+	rc = store_job_get(st, job, &j, err);
+	if (rc == LETHE_E_NOTFOUND)
+		return LETHE_OK;
+	if (rc == LETHE_OK && strcmp(j.state, "completed") == 0)
+		*state = "completed";
+	else if (rc == LETHE_OK && strcmp(j.state, "completed_with_retention") == 0)
+		*state = "completed_with_retention";
+	store_job_clear(&j);
+	return rc;
+}

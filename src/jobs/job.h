@@ -53,4 +53,11 @@ lethe_rc job_finish(struct store *st, int64_t id, const char *from, const char *
 lethe_rc job_fail(struct store *st, int64_t id, const char *from, const char *reason,
                   struct lethe_err *err);
 
+/*
+ * *@state: "completed" or "completed_with_retention" if erase job @job
+ * ended so, else NULL (running, failed, gone).  An error only if the store
+ * could not be read.
+ */
+lethe_rc job_ended_state(struct store *st, int64_t job, const char **state, struct lethe_err *err);
+
 #endif /* LETHE_JOBS_JOB_H */

@@ -30,6 +30,7 @@
 #include "jobs/request_work.h"
 #include "jobs/restriction_work.h"
 #include "jobs/runner.h"
+#include "jobs/runner_end.h"
 #include "jobs/scan_work.h"
 #include "meta/requests.h"
 #include "store/store.h"
@@ -266,153 +267,22 @@ request_person(struct runner *r, const struct store_request *req, const uint8_t 
 	return LETHE_OK;
 }
 
-/* What a request's run ends with (finish_request()). */
-struct finish {
-	const char *state; /* completed, completed_with_retention (before the scan) */
-	int64_t job;       /* the job to show, 0 if none */
-	/*
-	 * An earlier job of this run whose erasure ended but not the request
-	 * (a crash, a scan that could not run): its kept media keys are
-	 * scanned and forgotten with this one's.  0 if none.
-	 */
-	int64_t prev_job;
-	bool no_data;              /* nothing of the person was found */
-	bool erased;               /* this run erased rows (the restore epoch moves on) */
-	const struct plan_id *ids; /* the person's identities (in memory only) */
-	size_t nids;               /* their number */
-	const char *scope;         /* the request's scope */
-	int64_t run;               /* the run being done */
-	int64_t since;             /* when the run was asked for (the duration's start) */
-};
-
-/*
- * End request @req's run: the residual scan (and the app database's WAL
- * checkpoint), then, in one state-store transaction, the scan's record,
- * the audit chain's entries of the job and the scan, the ledger, the final
- * transition (failed, with the scan's reason, if rows remain) and the
- * notices to recipients.  *@state gets the state entered.
- */
-static lethe_rc
-finish_request(struct runner *r, struct appdb *db, struct store *st,
-               const struct store_request *req, const struct finish *f, const char **state,
-               struct lethe_err *err)
-{
-	bool meta = req->app[0] != '\0';
-	struct request_work_ended ended = {.files = NULL, .nfiles = 0, .lifted = 0};
-	struct store_scan scan;
-	char *reason = NULL;
-	int64_t now, epoch = 0;
-	lethe_rc rc;
-
-	*state = f->state;
-	rc = scan_work_after(r->cfg, r->dm, db, st, req->id, f->job, f->prev_job, f->scope, f->ids,
-	                     f->nids, f->erased, &scan, err);
-	if (rc != LETHE_OK)
-		return rc;
-	now = time_now();
-	scan.at = now;
-	if (strcmp(scan.result, "residual") == 0) {
-		*state = "failed";
-		reason = scan_work_reason(&scan);
-	}
-	rc = store_begin(st, err);
-	if (rc == LETHE_OK)
-		rc = store_scan_put(st, &scan, err);
-	if (rc == LETHE_OK)
-		rc = store_audit_job(st, req->id, f->erased ? f->job : 0, &scan, now, err);
-	/*
-	 * Whatever the path, a run that ends well leaves its pending entries
-	 * erased: their rows are gone (this run's, or an earlier failed run's).
-	 */
-	if (rc == LETHE_OK && reason == NULL)
-		rc = store_ledger_finish(st, req->id, true, err);
-	/* Rows were erased: the restore epoch moves (the app database's marker follows). */
-	if (rc == LETHE_OK && f->erased)
-		rc = store_restore_epoch(st, true, 0, &epoch, err);
-	/*
-	 * The object keys the erasure kept for the scan (they may name the
-	 * person) go with the run, whatever the scan found.  Only a job this
-	 * pass ended: one shown from an earlier run may still have objects to
-	 * remove when run again.
-	 */
-	if (rc == LETHE_OK && f->erased && f->job != 0)
-		rc = store_media_forget(st, f->job, err);
-	if (rc == LETHE_OK && f->erased && f->prev_job != 0 && f->prev_job != f->job)
-		rc = store_media_forget(st, f->prev_job, err);
-	if (rc == LETHE_OK && reason != NULL && !meta) {
-		struct store_transition t = {
-		    .from = "received,scheduled,running",
-		    .to = "failed",
-		    .actor = "lethe",
-		    .reason = reason,
-		    .now = now,
-		    .not_before = -1,
-		    .expires_at = -1,
-		    .completed_at = now,
-		    .effects = -1,
-		};
-		bool applied = false;
-
-		rc = store_request_transition(st, req->id, &t, &applied, err);
-	} else if (rc == LETHE_OK) {
-		rc = store_meta_update(st, req->id, *state, f->job, f->no_data, now, f->run, err);
-	}
-	if (rc == LETHE_OK && reason == NULL && !f->no_data)
-		rc = notify_queue(r->cfg, r->dm, st, req->id, *state, f->ids, f->nids, now, err);
-	/* The person's account is erased: their export archives and restrictions go with it. */
-	if (rc == LETHE_OK && reason == NULL)
-		rc = request_work_erased(st, req, now, &ended, err);
-	if (rc == LETHE_OK)
-		rc = store_commit(st, err);
-	else
-		store_rollback(st);
-	for (size_t i = 0; rc == LETHE_OK && i < ended.nfiles; i++)
-		exporter_unlink(r->cfg->exports.dir, ended.files[i]);
-	if (rc == LETHE_OK && (ended.nfiles > 0 || ended.lifted > 0))
-		log_info("request %lld: the person's %zu export archives deleted and %lld "
-		         "restrictions lifted with their account",
-		         (long long)req->id, ended.nfiles, (long long)ended.lifted);
-	request_work_ended_free(&ended);
-	/* A crash before this only makes the next start look once for nothing. */
-	if (rc == LETHE_OK && f->erased)
-		ledger_work_marker(db, epoch);
-	if (rc == LETHE_OK && reason != NULL)
-		log_warnx("request %lld: failed: %s", (long long)req->id, reason);
-	free(reason);
-	store_scan_clear(&scan);
-	return rc;
-}
-
-/* finish_request(), then the duration of a run that did not fail, for the metrics. */
+/* runner_finish() for @r (its configuration, map and completion callback). */
 static lethe_rc
 finish_run(struct runner *r, struct appdb *db, struct store *st, const struct store_request *req,
-           const struct finish *f, const char **state, struct lethe_err *err)
+           const struct run_finish *f, const char **state, struct lethe_err *err)
 {
-	lethe_rc rc = finish_request(r, db, st, req, f, state, err);
-
-	if (rc == LETHE_OK && r->done != NULL && strcmp(*state, "failed") != 0)
-		r->done((double)(time_now() - f->since), *state,
-		        req->kind[0] != '\0' ? req->kind : "erasure");
-	return rc;
+	return runner_finish(r->cfg, r->dm, r->done, db, st, req, f, state, err);
 }
 
-/*
- * Forget the media keys ended jobs @job and @prev_job (0: none) kept for
- * the scan of a request that failed without it.  A job resumed keeps its
- * records (prev_job equal to job is that job); a job replaced had ended.
- */
-static lethe_rc
-forget_media(struct store *st, int64_t job, int64_t prev_job)
+/* The erasure ended but its end (the scan, the record) did not: logged, taken again. */
+static void
+end_failed(const struct store_request *req, const struct lethe_err *err)
 {
-	struct lethe_err err = {0};
-	lethe_rc rc = store_media_forget(st, job, &err);
+	static struct log_limit lim = LOG_LIMIT_INIT(10, 60000.);
 
-	if (rc == LETHE_OK && prev_job != 0 && prev_job != job)
-		rc = store_media_forget(st, prev_job, &err);
-	if (rc != LETHE_OK)
-		log_warnx("runner: the media keys of job %lld stay recorded: %s", (long long)job,
-		          err.msg);
-	return rc;
+	log_warnx_limited(&lim, "request %lld: erased, but its end failed; will retry: %s",
+	                  (long long)req->id, err->msg);
 }
 
 /*
@@ -446,7 +316,7 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 	struct plan *plan = NULL;
 	struct erase_opts eo;
 	struct erase_result res;
-	struct finish f; /* how the run ends: its person, scope and run set once */
+	struct run_finish f; /* how the run ends: its person, scope and run set once */
 	struct lethe_err err = {0};
 	int64_t total = 0;
 	const char *fstate = NULL; /* the state finish_request() entered */
@@ -548,6 +418,30 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 		store_job_clear(&job);
 		goto out;
 	}
+	/*
+	 * This run's erasure ended but the request did not (a crash before its
+	 * end was recorded, a scan that could not run) and nothing is left to
+	 * erase: the run ends with that job -- its steps, the media keys it
+	 * kept for the scan -- not with an empty new one.
+	 */
+	if (rc == LETHE_OK && total == 0 && !earlier && req->job != 0) {
+		const char *state = NULL;
+
+		rc = job_ended_state(st, req->job, &state, &err);
+		if (rc == LETHE_OK && state != NULL) {
+			f.state = state;
+			f.job = req->job;
+			f.erased = true;
+			erased_job = req->job;
+			rc = finish_run(r, db, st, req, &f, &fstate, &err);
+			if (rc == LETHE_OK)
+				log_info("request %lld: %s (job %lld)", (long long)req->id, fstate,
+				         (long long)req->job);
+			else
+				end_failed(req, &err);
+			goto out;
+		}
+	}
 	if (rc == LETHE_OK)
 		rc = store_meta_update(st, req->id, "running", earlier ? 0 : req->job, false, 0,
 		                       run, &err);
@@ -577,6 +471,8 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 		if (rc == LETHE_OK)
 			log_info("request %lld: %s (job %lld, %.0f ms)", (long long)req->id, fstate,
 			         (long long)res.job, res.elapsed_ms);
+		else
+			end_failed(req, &err);
 	} else if (rc == LETHE_E_BUSY) {
 		/* Another process runs its job, or the app database made it wait (a lock, a
 		 * timeout, a lost connection): not a failure, the request is taken again. */
@@ -607,8 +503,9 @@ out:
 		 * records: the objects not yet removed are removed when it is run
 		 * again, which resumes the same job.
 		 */
-		if (erased_job != 0)
-			(void)forget_media(st, erased_job, prev_job);
+		if (erased_job != 0 && scan_work_forget(st, erased_job, prev_job, &err) != LETHE_OK)
+			log_warnx("request %lld: the media keys of job %lld stay recorded: %s",
+			          (long long)req->id, (long long)erased_job, err.msg);
 		rc = LETHE_OK;
 	}
 	request_ids_free(opened, opened != NULL ? nids : 0);

@@ -108,7 +108,14 @@ scan_objects(const struct lethe_config *cfg, struct store *st, int64_t request_i
 		}
 	}
 	scan_media_free(&m);
-	return rc;
+	/*
+	 * The scan could not run: LETHE_E_IO whatever the store said, as a
+	 * failed erasure (LETHE_E_UNAVAILABLE means "stopped" to the runner,
+	 * LETHE_E_CONFIG would not be retried the same way).
+	 */
+	if (rc != LETHE_OK && err != NULL)
+		err->rc = LETHE_E_IO;
+	return rc != LETHE_OK ? LETHE_E_IO : LETHE_OK;
 }
 
 lethe_rc
@@ -183,4 +190,14 @@ scan_work_reason(const struct store_scan *s)
 	              buf_str(&b)[0] != '\0' ? buf_str(&b) : "0 rows in the app database");
 	buf_free(&b);
 	return r;
+}
+
+lethe_rc
+scan_work_forget(struct store *st, int64_t job, int64_t prev_job, struct lethe_err *err)
+{
+	lethe_rc rc = store_media_forget(st, job, err);
+
+	if (rc == LETHE_OK && prev_job != 0 && prev_job != job)
+		rc = store_media_forget(st, prev_job, err);
+	return rc;
 }

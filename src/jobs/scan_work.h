@@ -53,6 +53,13 @@ lethe_rc scan_work_after(const struct lethe_config *cfg, const struct datamap *d
  * value nor a key); caller frees.
  */
 char *scan_work_reason(const struct store_scan *s);
+/*
+ * Forget the media keys jobs @job and @prev_job (0: none; equal: one job)
+ * kept for the scan (store_media_forget()): when their request ends, with
+ * or without its scan.  Only jobs that ended: a job still running needs its
+ * records to remove what it has not removed yet.
+ */
+lethe_rc scan_work_forget(struct store *st, int64_t job, int64_t prev_job, struct lethe_err *err);
 /* Scans since the process started that found rows (lethe_residual_found_total); thread-safe. */
 int64_t scan_work_residual_total(void);
 

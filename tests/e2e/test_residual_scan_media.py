@@ -7,6 +7,11 @@ erasure keeps the keys of the objects it removed (media_pending, removed = 1) un
 request's scan has asked the store about each again:
   - a normal erasure: the scan's detail says every file of the person was checked and
     none is there; the receipt (scan.media) says so too; nothing is left in media_pending;
+  - a store that cannot say (a symbolic link put in the way of a removed key's directory
+    while the erasure runs: the local store neither follows it nor calls the key absent)
+    makes the scan fail to run: the request stays running and is taken again; once the
+    link is gone, the run ends with the job that erased (no new one), its scan checks
+    that job's keys, and forgets them;
   - a file the app writes back at a removed key while the erasure is still running (the
     app's trigger on the users row, which the erasure deletes after the media rows,
     holds the erasure for seconds while the test writes the file): the request fails
@@ -30,6 +35,7 @@ from lethe_e2e import execute, query
 from request_helpers import (
     FINAL,
     Clock,
+    app_get,
     configure_requests,
     create,
     policy,
@@ -71,6 +77,11 @@ def scan_row(demo, code):
     assert rows, "no scan of request %s" % code
     return {"result": rows[0][0], "rows": rows[0][1], "detail": json.loads(rows[0][2]),
             "job": rows[0][3]}
+
+
+def scan_rows(demo, code):
+    return demo.state("SELECT count(*) FROM scans s JOIN requests r ON r.id = s.request_id "
+                      "WHERE r.code = ?", (code,))[0][0]
 
 
 def pending(demo):
@@ -185,4 +196,49 @@ def test_scan_finds_an_object_written_back(demo, fake_platform, servers, tmp_pat
         base = k.rsplit("/", 1)[-1]
         for t in texts:
             assert k not in t and base not in t, "a key in %r" % t[:200]
+    stop_ok(srv)
+
+
+@BOTH
+def test_scan_that_cannot_run_is_retried(demo, fake_platform, servers, tmp_path):
+    clock = Clock(tmp_path / "clock")
+    configure_now(demo, fake_platform)
+    uid, email, keys = person_with_files(demo)
+    hold_users_delete(demo, uid)
+    srv = start(servers, demo, fake_platform, clock)
+    st, req = create(srv, {"email": email, "user_id": str(uid)})
+    assert st == 201, req
+    code = req["id"]
+    print("DEBUG", uid, email, keys, req)
+    # The erasure removed the files and is held in its users step: put a link in the way.
+    deadline = time.monotonic() + 30
+    while set(keys) & demo.media_files():
+        assert time.monotonic() < deadline, "the erasure never removed the files"
+        time.sleep(0.005)
+    parent = (demo.media / keys[0]).parent
+    aside = parent.with_name(parent.name + "-aside")
+    parent.rename(aside)
+    parent.symlink_to(aside.name)
+    deadline = time.monotonic() + 30
+    while "erased, but its end failed; will retry: media store 'local'" not in srv.stderr():
+        assert time.monotonic() < deadline, srv.stderr()
+        time.sleep(0.02)
+    assert app_get(srv, code)["state"] == "running"
+    assert scan_rows(demo, code) == 0
+    # Kept until the scan can run, then scanned with the new job's and forgotten.
+    assert pending(demo), "the keys were forgotten before their scan"
+    parent.unlink()
+    aside.rename(parent)
+    req = wait_state(srv, code, FINAL, timeout=60)
+    assert req["state"] in DONE, req
+    scan = scan_row(demo, code)
+    assert scan["result"] == "clean", scan
+    # The run ended with the job that erased (no empty second job).
+    assert demo.state("SELECT id FROM jobs WHERE kind = 'erase'") == [(scan["job"],)], scan
+    assert scan["detail"]["media"]["checked"] == len(keys), scan
+    assert scan["detail"]["media"]["present"] == 0, scan
+    assert pending(demo) == []
+    log = srv.stderr()
+    for k in keys:
+        assert k not in log
     stop_ok(srv)
