@@ -297,10 +297,17 @@ out:
 
 /* What the last try of an exchange means, with @err saying why when it is not LETHE_OK. */
 static lethe_rc
-verdict(const struct media_store *m, CURLcode cc, const struct media_http_resp *r, int tries,
-        struct lethe_err *err)
+verdict(const struct media_store *m, const char *method, CURLcode cc,
+        const struct media_http_resp *r, int tries, struct lethe_err *err)
 {
 	char code[MEDIA_S3_CODE_MAX];
+	/* Without s3:ListBucket, S3 answers 403 rather than 404 for a missing key (HeadObject's
+	 * doc). */
+	const char *hint =
+	    strcmp(method, "POST") == 0
+	        ? " (check the credentials, and that the policy allows s3:DeleteObject)"
+	        : " (check the credentials, and that the policy allows s3:GetObject, "
+	          "and s3:ListBucket for S3 to say 404 for a missing object)";
 
 	if (cc != CURLE_OK && r->status == 0)
 		return lethe_err_set(err, LETHE_E_UNAVAILABLE,
@@ -318,7 +325,7 @@ verdict(const struct media_store *m, CURLcode cc, const struct media_http_resp *
 	                     "media store '%s' answered HTTP %ld%s%s%s%s", m->name, r->status,
 	                     code[0] != '\0' ? " " : "", code,
 	                     media_http_transient(r) ? " to the end of its retries" : "",
-	                     r->status == 403 ? " (check the credentials and the policy)" : "");
+	                     r->status == 403 ? hint : "");
 }
 
 /* Start over in @fd before a try: a failed try may have written some bytes. */
@@ -350,7 +357,7 @@ s3_exchange(const struct media_store *m, const struct s3_cred *c, const struct s
 			break;
 		media_backoff(m, attempt + 1, r->retry_after_ms);
 	}
-	return verdict(m, cc, r, attempt + 1, err);
+	return verdict(m, q->method, cc, r, attempt + 1, err);
 }
 
 /* ---- remove ----------------------------------------------------------------------- */
@@ -420,13 +427,14 @@ delete_body(const char *const *keys, size_t n, struct buf *b, char md5_b64[32])
 
 /* The state of one media_remove(). */
 struct rm {
-	const struct media_store *m; /* the store */
-	char **full;                 /* per key: prefix + key, or NULL if not sent */
-	size_t *pend;                /* indexes of the keys still to send */
-	size_t n_pend;               /* their number */
-	enum media_outcome *out;     /* per key: what became of it */
-	struct tally fails;          /* keys failed with an <Error> */
-	size_t refused;              /* keys with a control character */
+	const struct media_store *m;        /* the store */
+	char **full;                        /* per key: prefix + key, or NULL if not sent */
+	size_t *pend;                       /* indexes of the keys still to send */
+	size_t n_pend;                      /* their number */
+	enum media_outcome *out;            /* per key: what became of it */
+	struct tally fails;                 /* keys failed with an <Error> */
+	size_t refused;                     /* keys with a control character */
+	char retry_code[MEDIA_S3_CODE_MAX]; /* the transient code keys last failed with */
 };
 
 /* One DeleteObjects call for the pending keys; @settled: keys no longer pending. */
@@ -436,6 +444,7 @@ rm_try(struct rm *x, const struct s3_cred *c, struct buf *body, struct media_htt
 {
 	const char **sent = xcalloc(x->n_pend, sizeof(*sent));
 	char(*codes)[MEDIA_S3_CODE_MAX] = xcalloc(x->n_pend, sizeof(*codes));
+	struct lethe_err why = {0};
 	char md5[32];
 	CURLcode cc = CURLE_OK;
 	size_t i, keep = 0;
@@ -462,10 +471,16 @@ rm_try(struct rm *x, const struct s3_cred *c, struct buf *body, struct media_htt
 	*again = rc == LETHE_OK && media_http_transient(r);
 	if (rc != LETHE_OK || *again)
 		goto out;
-	rc = verdict(x->m, cc, r, 1, err);
-	if (rc == LETHE_OK)
-		rc = media_s3_delete_result(buf_str(&r->body), r->body.len, sent, x->n_pend, codes,
-		                            err);
+	rc = verdict(x->m, "POST", cc, r, 1, err);
+	if (rc == LETHE_E_NOTFOUND) /* a 404 to DeleteObjects is about the bucket, not a key */
+		rc = lethe_err_set(err, LETHE_E_UNAVAILABLE,
+		                   "media store '%s' answered HTTP 404 to DeleteObjects: check the "
+		                   "bucket and the endpoint",
+		                   x->m->name);
+	if (rc == LETHE_OK && media_s3_delete_result(buf_str(&r->body), r->body.len, sent,
+	                                             x->n_pend, codes, &why) != LETHE_OK)
+		rc = lethe_err_set(err, LETHE_E_UNAVAILABLE, "media store '%s': DeleteObjects: %s",
+		                   x->m->name, why.msg);
 	if (rc != LETHE_OK)
 		goto out;
 	for (i = 0; i < x->n_pend; i++) {
@@ -473,9 +488,10 @@ rm_try(struct rm *x, const struct s3_cred *c, struct buf *body, struct media_htt
 
 		if (codes[i][0] == '\0')
 			x->out[k] = MEDIA_REMOVED;
-		else if (code_transient(codes[i]))
+		else if (code_transient(codes[i])) {
 			x->pend[keep++] = k;
-		else
+			snprintf(x->retry_code, sizeof(x->retry_code), "%s", codes[i]);
+		} else
 			tally_add(&x->fails, codes[i]);
 	}
 	x->n_pend = keep;
@@ -548,7 +564,7 @@ s3_remove(const struct media_store *m, const char *const *keys, size_t n, enum m
 			/* Out of tries: the whole call's failure, or keys still failing
 			 * transiently. */
 			if (r.status < 200 || r.status >= 300)
-				rc = verdict(m, CURLE_OK, &r, attempt + 1, err);
+				rc = verdict(m, "POST", CURLE_OK, &r, attempt + 1, err);
 			if (r.status == 0)
 				rc = lethe_err_set(
 				    err, LETHE_E_UNAVAILABLE,
@@ -561,7 +577,7 @@ s3_remove(const struct media_store *m, const char *const *keys, size_t n, enum m
 	/* Keys still pending after a final transient <Error> count with their code. */
 	if (rc == LETHE_OK)
 		for (size_t i = 0; i < x.n_pend; i++)
-			tally_add(&x.fails, "SlowDown");
+			tally_add(&x.fails, x.retry_code);
 	if (rc != LETHE_OK || x.fails.total > 0 || x.refused > 0)
 		rc = rm_fail_message(&x, n, rc, err);
 	cred_free(&c);

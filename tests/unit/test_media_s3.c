@@ -14,15 +14,25 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
+#include <microhttpd.h>
 #include <sodium.h>
 
 #include "media/media.h"
+#include "media/media_http.h"
 #include "media/media_internal.h"
 #include "media/media_s3.h"
 #include "media/media_sigv4.h"
 #include "util/md5.h"
+#include "util/mem.h"
 
 static void
 md5_hex(const char *s, char out[33])
@@ -601,6 +611,401 @@ test_s3_unnameable_keys(void **state)
 	media_set_free(s);
 }
 
+/* ---- against a scripted fake (libmicrohttpd on loopback) ---------------------------- */
+
+/* One scripted answer. */
+struct answer {
+	unsigned status;         /* HTTP status */
+	const char *body;        /* its body ("" for none) */
+	const char *retry_after; /* Retry-After value, or NULL */
+};
+
+/* The fake: answers in order (the last one repeats), and what it saw. */
+struct fake {
+	struct MHD_Daemon *d;     /* the server */
+	int port;                 /* its port */
+	pthread_mutex_t mu;       /* guards the rest */
+	const struct answer *ans; /* the script */
+	size_t n_ans;             /* its length */
+	size_t calls;             /* requests answered */
+	char method[8];           /* the last request's method */
+	char url[256];            /* its path */
+	char md5[64];             /* its Content-MD5, "" if none */
+	bool signed_ok;           /* it had Authorization, x-amz-date and x-amz-content-sha256 */
+	char body[8192];          /* its body */
+	size_t body_len;          /* bytes of body */
+};
+
+static struct fake fk;
+
+static enum MHD_Result
+fake_handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+             const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+	struct MHD_Response *r;
+	const struct answer *a;
+	const char *v;
+	enum MHD_Result ret;
+
+	(void)cls;
+	(void)version;
+	if (*con_cls == NULL) {
+		*con_cls = &fk;
+		pthread_mutex_lock(&fk.mu);
+		fk.body_len = 0;
+		fk.body[0] = '\0';
+		pthread_mutex_unlock(&fk.mu);
+		return MHD_YES;
+	}
+	pthread_mutex_lock(&fk.mu);
+	if (*upload_size > 0) {
+		size_t n = *upload_size < sizeof(fk.body) - 1 - fk.body_len
+		               ? *upload_size
+		               : sizeof(fk.body) - 1 - fk.body_len;
+
+		memcpy(fk.body + fk.body_len, upload, n);
+		fk.body_len += n;
+		fk.body[fk.body_len] = '\0';
+		*upload_size = 0;
+		pthread_mutex_unlock(&fk.mu);
+		return MHD_YES;
+	}
+	a = &fk.ans[fk.calls < fk.n_ans ? fk.calls : fk.n_ans - 1];
+	fk.calls++;
+	snprintf(fk.method, sizeof(fk.method), "%s", method);
+	snprintf(fk.url, sizeof(fk.url), "%s", url);
+	v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-MD5");
+	snprintf(fk.md5, sizeof(fk.md5), "%s", v != NULL ? v : "");
+	fk.signed_ok =
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization") != NULL &&
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-amz-date") != NULL &&
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-amz-content-sha256") != NULL;
+	pthread_mutex_unlock(&fk.mu);
+	r = MHD_create_response_from_buffer(strlen(a->body), (void *)a->body,
+	                                    MHD_RESPMEM_PERSISTENT);
+	if (a->retry_after != NULL)
+		MHD_add_response_header(r, "Retry-After", a->retry_after);
+	ret = MHD_queue_response(c, a->status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static int
+fake_setup(void **state)
+{
+	const union MHD_DaemonInfo *info;
+	struct sockaddr_in sa;
+
+	(void)state;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	pthread_mutex_init(&fk.mu, NULL);
+	fk.d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+	                        fake_handler, NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_END);
+	if (fk.d == NULL)
+		return -1;
+	info = MHD_get_daemon_info(fk.d, MHD_DAEMON_INFO_BIND_PORT);
+	fk.port = info->port;
+	setenv("LETHE_T_S3F", "AKIDEXAMPLE:wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", 1);
+	return 0;
+}
+
+static int
+fake_teardown(void **state)
+{
+	(void)state;
+	MHD_stop_daemon(fk.d);
+	pthread_mutex_destroy(&fk.mu);
+	unsetenv("LETHE_T_S3F");
+	return 0;
+}
+
+/* A store at the fake (prefix "p/", 2 retries, 1 ms backoff) and the script it answers with. */
+static struct media_set *
+fake_store(const struct answer *ans, size_t n, const struct media_store **m)
+{
+	struct media_set *s = NULL;
+	struct lethe_err err;
+	char yaml[512];
+
+	fk.ans = ans;
+	fk.n_ans = n;
+	fk.calls = 0;
+	snprintf(yaml, sizeof(yaml),
+	         "media_stores:\n  up:\n    type: s3\n    bucket: bkt\n    region: us-east-1\n"
+	         "    endpoint: http://127.0.0.1:%d\n    path_style: true\n    prefix: p/\n"
+	         "    retries: 2\n    backoff_ms: 1\n    credentials_env: LETHE_T_S3F\n",
+	         fk.port);
+	assert_int_equal(parse(yaml, &s, &err), LETHE_OK);
+	*m = media_set_get(s, "up");
+	return s;
+}
+
+#define DR_OPEN                                                                                    \
+	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DeleteResult "                               \
+	"xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+
+/* DeleteObjects: the body, its Content-MD5, the prefix; keys failing transiently sent again. */
+static void
+test_s3_remove_resends_transient_keys(void **state)
+{
+	static const struct answer ans[] = {
+	    {200,
+	     DR_OPEN "<Error><Key>p/b &amp; c</Key><Code>InternalError</Code><Message>m</Message>"
+	             "</Error></DeleteResult>",
+	     NULL},
+	    {200, DR_OPEN "</DeleteResult>", NULL},
+	};
+	const char *keys[] = {"a", "b & c", "d"};
+	enum media_outcome out[3];
+	const struct media_store *m;
+	struct media_set *s = fake_store(ans, 2, &m);
+	struct lethe_err err = {0};
+	uint8_t d[MD5_BYTES];
+	char b64[32];
+
+	(void)state;
+	assert_int_equal(media_remove(m, keys, 3, out, &err), LETHE_OK);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(out[i], MEDIA_REMOVED);
+	assert_int_equal(fk.calls, 2);
+	assert_string_equal(fk.method, "POST");
+	assert_string_equal(fk.url, "/bkt");
+	assert_true(fk.signed_ok);
+	/* The second call carries only the key that failed, escaped, with the prefix. */
+	assert_non_null(strstr(fk.body, "<Quiet>true</Quiet><Object><Key>p/b &amp; c</Key></Object>"
+	                                "</Delete>"));
+	assert_null(strstr(fk.body, "<Key>p/a</Key>"));
+	md5_sum(fk.body, fk.body_len, d);
+	sodium_bin2base64(b64, sizeof(b64), d, sizeof(d), sodium_base64_VARIANT_ORIGINAL);
+	assert_string_equal(fk.md5, b64);
+	media_set_free(s);
+}
+
+/* A whole call throttled is tried again (Retry-After honoured); to the end it fails the keys. */
+static void
+test_s3_remove_whole_call_retries(void **state)
+{
+	static const struct answer slow[] = {
+	    {503, "<Error><Code>SlowDown</Code><Message>Please reduce</Message></Error>", "0"},
+	    {200, DR_OPEN "</DeleteResult>", NULL},
+	};
+	static const struct answer down[] = {
+	    {500, "<Error><Code>InternalError</Code></Error>", NULL}};
+	const char *keys[] = {"u17/secret-name.jpg"};
+	enum media_outcome out[1];
+	const struct media_store *m;
+	struct media_set *s = fake_store(slow, 2, &m);
+	struct lethe_err err = {0};
+
+	(void)state;
+	assert_int_equal(media_remove(m, keys, 1, out, &err), LETHE_OK);
+	assert_int_equal(out[0], MEDIA_REMOVED);
+	assert_int_equal(fk.calls, 2);
+	media_set_free(s);
+	s = fake_store(down, 1, &m);
+	assert_int_equal(media_remove(m, keys, 1, out, &err), LETHE_E_UNAVAILABLE);
+	assert_int_equal(out[0], MEDIA_FAILED);
+	assert_int_equal(fk.calls, 3); /* the first try and 2 retries */
+	assert_non_null(strstr(err.msg, "media store 'up' answered HTTP 500 InternalError"));
+	assert_null(strstr(err.msg, "secret-name"));
+	media_set_free(s);
+}
+
+/* Per-key AccessDenied: those keys FAILED, the rest REMOVED, LETHE_E_FORBIDDEN, no key named. */
+static void
+test_s3_remove_denied_and_garbage(void **state)
+{
+	static const struct answer denied[] = {
+	    {200,
+	     DR_OPEN "<Error><Key>p/u17/x.jpg</Key><Code>AccessDenied</Code><Message>Access Denied"
+	             "</Message></Error></DeleteResult>",
+	     NULL}};
+	static const struct answer garbage[] = {{200, "<DeleteResult><Oops>", NULL}};
+	static const struct answer forbidden[] = {
+	    {403, "<Error><Code>SignatureDoesNotMatch</Code></Error>", NULL}};
+	static const struct answer nobucket[] = {
+	    {404, "<Error><Code>NoSuchBucket</Code></Error>", NULL}};
+	static const struct answer notfound[] = {{404, "", NULL}};
+	struct media_set *s2;
+	const char *keys[] = {"u17/x.jpg", "u17/y.jpg"};
+	enum media_outcome out[2];
+	const struct media_store *m;
+	struct media_set *s = fake_store(denied, 1, &m);
+	struct lethe_err err = {0};
+
+	(void)state;
+	assert_int_equal(media_remove(m, keys, 2, out, &err), LETHE_E_FORBIDDEN);
+	assert_int_equal(out[0], MEDIA_FAILED);
+	assert_int_equal(out[1], MEDIA_REMOVED);
+	assert_int_equal(fk.calls, 1); /* AccessDenied is not worth another try */
+	assert_non_null(strstr(err.msg, "1 of 2 objects not removed (AccessDenied 1)"));
+	assert_null(strstr(err.msg, "u17"));
+	media_set_free(s);
+	s = fake_store(garbage, 1, &m);
+	assert_int_equal(media_remove(m, keys, 2, out, &err), LETHE_E_UNAVAILABLE);
+	assert_int_equal(out[0], MEDIA_FAILED);
+	assert_int_equal(out[1], MEDIA_FAILED);
+	assert_non_null(strstr(err.msg, "media store 'up': DeleteObjects: unexpected XML"));
+	media_set_free(s);
+	s = fake_store(forbidden, 1, &m);
+	assert_int_equal(media_remove(m, keys, 2, out, &err), LETHE_E_FORBIDDEN);
+	assert_int_equal(fk.calls, 1);
+	assert_non_null(strstr(err.msg, "403 SignatureDoesNotMatch"));
+	assert_non_null(strstr(err.msg, "s3:DeleteObject"));
+	media_set_free(s);
+	/* A 404 to DeleteObjects is the bucket's, never "no such object". */
+	s = fake_store(nobucket, 1, &m);
+	assert_int_equal(media_remove(m, keys, 2, out, &err), LETHE_E_UNAVAILABLE);
+	assert_int_equal(out[0], MEDIA_FAILED);
+	assert_non_null(strstr(err.msg, "404 NoSuchBucket"));
+	s2 = fake_store(notfound, 1, &m);
+	assert_int_equal(media_remove(m, keys, 2, out, &err), LETHE_E_UNAVAILABLE);
+	assert_non_null(strstr(err.msg, "check the bucket"));
+	media_set_free(s);
+	media_set_free(s2);
+}
+
+/* HEAD per key: 200 present, 404 absent, a 500 asked again. */
+static void
+test_s3_probe_heads(void **state)
+{
+	static const struct answer ans[] = {
+	    {200, "", NULL}, {404, "", NULL}, {500, "", NULL}, {200, "", NULL}};
+	static const struct answer denied[] = {{403, "", NULL}};
+	const char *keys[] = {"a", "b", "c"};
+	enum media_presence out[3];
+	const struct media_store *m;
+	struct media_set *s = fake_store(ans, 4, &m);
+	struct lethe_err err = {0};
+
+	(void)state;
+	assert_int_equal(media_probe(m, keys, 3, out, &err), LETHE_OK);
+	assert_int_equal(out[0], MEDIA_PRESENT);
+	assert_int_equal(out[1], MEDIA_ABSENT);
+	assert_int_equal(out[2], MEDIA_PRESENT);
+	assert_int_equal(fk.calls, 4);
+	assert_string_equal(fk.method, "HEAD");
+	assert_string_equal(fk.url, "/bkt/p/c");
+	media_set_free(s);
+	/* 403: S3 says so for a missing key without s3:ListBucket; the message says that. */
+	s = fake_store(denied, 1, &m);
+	assert_int_equal(media_probe(m, keys, 3, out, &err), LETHE_E_FORBIDDEN);
+	assert_int_equal(out[0], MEDIA_UNKNOWN);
+	assert_int_equal(out[2], MEDIA_UNKNOWN);
+	assert_int_equal(fk.calls, 1); /* the store refused: the other keys are not asked */
+	assert_non_null(strstr(err.msg, "s3:ListBucket"));
+	media_set_free(s);
+}
+
+/* GET into an unlinked temporary file: the bytes, 404 NOTFOUND, over the cap TOOBIG. */
+static void
+test_s3_open_gets(void **state)
+{
+	static const struct answer ok[] = {{500, "", NULL}, {200, "the object's bytes", NULL}};
+	static const struct answer gone[] = {{404, "<Error><Code>NoSuchKey</Code></Error>", NULL}};
+	const struct media_store *m;
+	struct media_set *s = fake_store(ok, 2, &m);
+	struct lethe_err err = {0};
+	char got[64] = "";
+	int64_t size = 0;
+	int fd = -1;
+
+	(void)state;
+	assert_int_equal(media_open(m, "u17/a.jpg", "/tmp", 1024, &fd, &size, &err), LETHE_OK);
+	assert_int_equal(size, 18);
+	assert_int_equal(read(fd, got, sizeof(got) - 1), 18);
+	assert_string_equal(got, "the object's bytes");
+	close(fd);
+	assert_string_equal(fk.url, "/bkt/p/u17/a.jpg");
+	assert_int_equal(fk.calls, 2);
+	fk.calls = 0;
+	assert_int_equal(media_open(m, "u17/a.jpg", "/tmp", 10, &fd, &size, &err), LETHE_E_TOOBIG);
+	assert_int_equal(fd, -1);
+	media_set_free(s);
+	s = fake_store(gone, 1, &m);
+	assert_int_equal(media_open(m, "u17/a.jpg", "/tmp", 1024, &fd, &size, &err),
+	                 LETHE_E_NOTFOUND);
+	assert_int_equal(fd, -1);
+	assert_int_equal(media_open(m, "u17/a.jpg", "/nonexistent-dir", 1024, &fd, &size, &err),
+	                 LETHE_E_IO);
+	media_set_free(s);
+}
+
+/* media_http(): Retry-After as seconds and as an HTTP date, the body cap, a safe error text. */
+static void
+test_media_http_exchange(void **state)
+{
+	static char date[64];
+	static struct answer ans[] = {
+	    {503, "", "7"}, {429, "", date}, {200, "0123456789abcdef", NULL}};
+	struct media_http_resp r;
+	const struct media_store *m;
+	struct media_set *s;
+	char url[128];
+	time_t later = time(NULL) + 5;
+	struct tm tm;
+	CURLcode cc;
+
+	(void)state;
+	gmtime_r(&later, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	s = fake_store(ans, 3, &m);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", fk.port);
+	media_http_resp_init(&r);
+	cc = media_http(
+	    m,
+	    &(struct media_http_req){.method = "GET", .url = url, .out_fd = -1, .max_body = 1024},
+	    &r);
+	assert_int_equal(cc, CURLE_OK);
+	assert_int_equal(r.status, 503);
+	assert_int_equal(r.retry_after_ms, 7000);
+	assert_true(media_http_transient(&r));
+	cc = media_http(
+	    m,
+	    &(struct media_http_req){.method = "GET", .url = url, .out_fd = -1, .max_body = 1024},
+	    &r);
+	assert_int_equal(r.status, 429);
+	assert_in_range(r.retry_after_ms, 3000, 5000);
+	/* Over the cap: the answer stands, too_big says so, nothing kept past it. */
+	cc = media_http(
+	    m, &(struct media_http_req){.method = "GET", .url = url, .out_fd = -1, .max_body = 8},
+	    &r);
+	assert_int_equal(cc, CURLE_OK);
+	assert_int_equal(r.status, 200);
+	assert_true(r.too_big);
+	assert_false(media_http_transient(&r));
+	assert_true(r.body.len <= 8);
+	cc = media_http(
+	    m,
+	    &(struct media_http_req){.method = "GET", .url = url, .out_fd = -1, .max_body = 1024},
+	    &r);
+	assert_false(r.too_big);
+	assert_string_equal(buf_str(&r.body), "0123456789abcdef");
+	/* No answer: transient, and the reason names no path or query (a key could be there). */
+	cc = media_http(m,
+	                &(struct media_http_req){.method = "GET",
+	                                         .url = "http://127.0.0.1:1/u17/secret?x=y",
+	                                         .out_fd = -1,
+	                                         .max_body = 1024},
+	                &r);
+	assert_int_not_equal(cc, CURLE_OK);
+	assert_int_equal(r.status, 0);
+	assert_true(media_http_transient(&r));
+	assert_true(r.error[0] != '\0');
+	assert_null(strpbrk(r.error, "/?"));
+	/* Neither a redirect followed nor a scheme other than http(s). */
+	cc = media_http(
+	    m,
+	    &(struct media_http_req){
+	        .method = "GET", .url = "file:///etc/passwd", .out_fd = -1, .max_body = 1024},
+	    &r);
+	assert_int_equal(cc, CURLE_UNSUPPORTED_PROTOCOL);
+	media_http_resp_free(&r);
+	media_set_free(s);
+}
+
 int
 main(void)
 {
@@ -621,7 +1026,13 @@ main(void)
 	    cmocka_unit_test(test_s3_parse_errors),
 	    cmocka_unit_test(test_s3_check_credentials),
 	    cmocka_unit_test(test_s3_unnameable_keys),
+	    cmocka_unit_test(test_s3_remove_resends_transient_keys),
+	    cmocka_unit_test(test_s3_remove_whole_call_retries),
+	    cmocka_unit_test(test_s3_remove_denied_and_garbage),
+	    cmocka_unit_test(test_s3_probe_heads),
+	    cmocka_unit_test(test_s3_open_gets),
+	    cmocka_unit_test(test_media_http_exchange),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, fake_setup, fake_teardown);
 }
