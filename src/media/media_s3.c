@@ -182,15 +182,6 @@ struct s3_req {
 	int64_t max_body;        /* as media_http_req */
 };
 
-/* Free @l after wiping its strings (an Authorization, a session token). */
-static void
-slist_wipe_free(struct curl_slist *l)
-{
-	for (struct curl_slist *i = l; i != NULL; i = i->next)
-		sodium_memzero(i->data, strlen(i->data));
-	curl_slist_free_all(l);
-}
-
 static struct curl_slist *
 add_hdr(struct curl_slist *l, bool *oom, const char *name, const char *value)
 {
@@ -248,7 +239,7 @@ signed_headers(const struct media_store *m, const struct s3_cred *c, const struc
 		l = add_hdr(l, &oom, "content-type", "application/xml");
 	buf_free(&auth);
 	if (oom) {
-		slist_wipe_free(l);
+		media_http_headers_free(l);
 		lethe_err_set(err, LETHE_E_INTERNAL, "media store '%s': out of memory", m->name);
 		return NULL;
 	}
@@ -288,7 +279,7 @@ s3_send(const struct media_store *m, const struct s3_cred *c, const struct s3_re
 	                                          .max_body = q->max_body},
 	                 r);
 out:
-	slist_wipe_free(hdrs);
+	media_http_headers_free(hdrs);
 	buf_free(&url);
 	buf_free(&uri);
 	buf_free(&host);

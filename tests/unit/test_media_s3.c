@@ -1006,6 +1006,64 @@ test_media_http_exchange(void **state)
 	media_set_free(s);
 }
 
+/* What media_wiped_hook saw: blocks of the token line's length, and whether all were zero. */
+static struct {
+	size_t token_lines; /* blocks as long as the token's header line */
+	bool all_zero;      /* every byte of every block was zero */
+} hw;
+static size_t hw_len; /* the token line's length */
+
+static void
+hw_hook(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	if (n == hw_len)
+		hw.token_lines++;
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != 0)
+			hw.all_zero = false;
+}
+
+/*
+ * media_http() copies the caller's header lines (to add "Expect:"): its
+ * copy of a session token is wiped before it is freed, as the caller's is.
+ */
+static void
+test_media_http_wipes_headers(void **state)
+{
+	static const struct answer ans[] = {{200, "", NULL}};
+	const char *line = "x-amz-security-token: the-session-token-0123456789";
+	struct curl_slist *hdrs = curl_slist_append(NULL, line);
+	struct media_http_resp r;
+	const struct media_store *m;
+	struct media_set *s = fake_store(ans, 1, &m);
+	char url[128];
+
+	(void)state;
+	hw_len = strlen(line);
+	memset(&hw, 0, sizeof(hw));
+	hw.all_zero = true;
+	media_wiped_hook = hw_hook;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", fk.port);
+	media_http_resp_init(&r);
+	assert_int_equal(
+	    media_http(
+	        m,
+	        &(struct media_http_req){
+	            .method = "GET", .url = url, .headers = hdrs, .out_fd = -1, .max_body = 64},
+	        &r),
+	    CURLE_OK);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(hw.token_lines, 1); /* media_http's copy */
+	media_http_headers_free(hdrs);       /* the caller's */
+	assert_int_equal(hw.token_lines, 2);
+	assert_true(hw.all_zero);
+	media_wiped_hook = NULL;
+	media_http_resp_free(&r);
+	media_set_free(s);
+}
+
 int
 main(void)
 {
@@ -1032,6 +1090,7 @@ main(void)
 	    cmocka_unit_test(test_s3_probe_heads),
 	    cmocka_unit_test(test_s3_open_gets),
 	    cmocka_unit_test(test_media_http_exchange),
+	    cmocka_unit_test(test_media_http_wipes_headers),
 	};
 
 	return cmocka_run_group_tests(tests, fake_setup, fake_teardown);
