@@ -870,6 +870,13 @@ media_s3_parse(const char *dir, struct ydoc *y, yaml_node_t *n, struct media_sto
 	else if (!endpoint_ok(s->endpoint))
 		return ynode_fail(y, ymap_get(y, n, "endpoint"), LETHE_E_CONFIG, err,
 		                  "endpoint: expected http(s)://host[:port], without a path");
+	/* AWS's certificate for *.s3.REGION.amazonaws.com covers one label: a.b.s3... fails. */
+	if (!s->path_style && strchr(s->bucket, '.') != NULL &&
+	    strncmp(s->endpoint, "https://", 8) == 0)
+		return ynode_fail(y, ymap_get(y, n, "bucket"), LETHE_E_CONFIG, err,
+		                  "bucket: a name with dots cannot be reached over https in the "
+		                  "virtual-host style (the store's certificate covers one label "
+		                  "before its host name): set path_style: true");
 	if (s->prefix == NULL)
 		s->prefix = xstrdup("");
 	else if (!prefix_ok(s->prefix))

@@ -523,6 +523,13 @@ test_s3_parse_errors(void **state)
 	               "    credentials_env: AWS\n",
 	               "prefix:");
 	s3_parse_fails("    bucket: b1b\n    region: r\n", "credentials_env or credentials_file");
+	/* Dots and virtual hosts on https: AWS's wildcard certificate would refuse the host. */
+	s3_parse_fails("    bucket: media.example.com\n    region: r\n    credentials_env: AWS\n",
+	               "bucket: a name with dots cannot be reached over https in the virtual-host "
+	               "style");
+	s3_parse_fails("    bucket: a.b\n    region: r\n    endpoint: https://minio.example:9000\n"
+	               "    credentials_env: AWS\n",
+	               "set path_style: true");
 	s3_parse_fails("    bucket: b1b\n    region: r\n    credentials_env: AWS\n    bukket: x\n",
 	               "unknown key 'bukket'");
 }
