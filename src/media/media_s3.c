@@ -468,8 +468,12 @@ rm_try(struct rm *x, const struct s3_cred *c, struct buf *body, struct media_htt
 		                   "media store '%s' answered HTTP 404 to DeleteObjects: check the "
 		                   "bucket and the endpoint",
 		                   x->m->name);
-	if (rc == LETHE_OK && media_s3_delete_result(buf_str(&r->body), r->body.len, sent,
-	                                             x->n_pend, codes, &why) != LETHE_OK)
+	/* Quiet mode: "If all keys are successfully deleted ..., Amazon S3 returns an empty
+	 * response" (AWS's developer guide): a 200 without a body is every key deleted (codes
+	 * are all ""); any other status must carry a DeleteResult. */
+	if (rc == LETHE_OK && !(r->status == 200 && r->body.len == 0) &&
+	    media_s3_delete_result(buf_str(&r->body), r->body.len, sent, x->n_pend, codes,
+	                           &why) != LETHE_OK)
 		rc = lethe_err_set(err, LETHE_E_UNAVAILABLE, "media store '%s': DeleteObjects: %s",
 		                   x->m->name, why.msg);
 	if (rc != LETHE_OK)

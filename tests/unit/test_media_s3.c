@@ -874,6 +874,36 @@ test_s3_remove_denied_and_garbage(void **state)
 	media_set_free(s2);
 }
 
+/*
+ * Quiet DeleteObjects with every key deleted: AWS may answer 200 with an
+ * empty body; that is every key REMOVED.  Only a 200: an empty 204 is no
+ * DeleteResult and fails the keys.
+ */
+static void
+test_s3_remove_empty_answer(void **state)
+{
+	static const struct answer empty[] = {{200, "", NULL}};
+	static const struct answer nocontent[] = {{204, "", NULL}};
+	const char *keys[] = {"u17/x.jpg", "u17/y.jpg"};
+	enum media_outcome out[2];
+	const struct media_store *m;
+	struct media_set *s = fake_store(empty, 1, &m);
+	struct lethe_err err = {0};
+
+	(void)state;
+	assert_int_equal(media_remove(m, keys, 2, out, &err), LETHE_OK);
+	assert_int_equal(out[0], MEDIA_REMOVED);
+	assert_int_equal(out[1], MEDIA_REMOVED);
+	assert_int_equal(fk.calls, 1);
+	media_set_free(s);
+	s = fake_store(nocontent, 1, &m);
+	assert_int_equal(media_remove(m, keys, 2, out, &err), LETHE_E_UNAVAILABLE);
+	assert_int_equal(out[0], MEDIA_FAILED);
+	assert_int_equal(out[1], MEDIA_FAILED);
+	assert_non_null(strstr(err.msg, "DeleteObjects"));
+	media_set_free(s);
+}
+
 /* HEAD per key: 200 present, 404 absent, a 500 asked again. */
 static void
 test_s3_probe_heads(void **state)
@@ -1094,6 +1124,7 @@ main(void)
 	    cmocka_unit_test(test_s3_remove_resends_transient_keys),
 	    cmocka_unit_test(test_s3_remove_whole_call_retries),
 	    cmocka_unit_test(test_s3_remove_denied_and_garbage),
+	    cmocka_unit_test(test_s3_remove_empty_answer),
 	    cmocka_unit_test(test_s3_probe_heads),
 	    cmocka_unit_test(test_s3_open_gets),
 	    cmocka_unit_test(test_media_http_exchange),
