@@ -10,7 +10,9 @@
  *           S3 deletes a missing key without a word, so every other key is
  *           MEDIA_REMOVED.  Keys failing with a transient code (SlowDown,
  *           InternalError...) are sent again within the call.
- *   probe:  HEAD per key: 200 present, 404 absent.
+ *   probe:  HeadBucket first (200 required: a wrong bucket must not make
+ *           every object look absent), then HEAD per key: 200 present, 404
+ *           absent.
  *   open:   GET into an unlinked temporary file, capped.
  *
  * Each try is signed afresh (a signature names its second).  Credentials
@@ -472,8 +474,8 @@ rm_try(struct rm *x, const struct s3_cred *c, struct buf *body, struct media_htt
 	 * response" (AWS's developer guide): a 200 without a body is every key deleted (codes
 	 * are all ""); any other status must carry a DeleteResult. */
 	if (rc == LETHE_OK && !(r->status == 200 && r->body.len == 0) &&
-	    media_s3_delete_result(buf_str(&r->body), r->body.len, sent, x->n_pend, codes,
-	                           &why) != LETHE_OK)
+	    media_s3_delete_result(buf_str(&r->body), r->body.len, sent, x->n_pend, codes, &why) !=
+	        LETHE_OK)
 		rc = lethe_err_set(err, LETHE_E_UNAVAILABLE, "media store '%s': DeleteObjects: %s",
 		                   x->m->name, why.msg);
 	if (rc != LETHE_OK)
@@ -587,6 +589,33 @@ s3_remove(const struct media_store *m, const char *const *keys, size_t n, enum m
 
 /* ---- probe and open --------------------------------------------------------------- */
 
+/*
+ * HeadBucket, once before a probe's first HeadObject.  A HEAD answer has no
+ * body, so a 404 for a wrong bucket or endpoint (or a proxy's) could not be
+ * told from "no such object": every object would read ABSENT and the scan
+ * would pass.  Only a 200 lets the probe go on; a 404 or a redirect (301: the
+ * bucket is in another region) is the store's failure, every key UNKNOWN.
+ */
+static lethe_rc
+bucket_check(const struct media_store *m, const struct s3_cred *c, struct media_http_resp *r,
+             struct lethe_err *err)
+{
+	lethe_rc rc = s3_exchange(
+	    m, c,
+	    &(struct s3_req){
+	        .method = "HEAD", .key = NULL, .query = "", .out_fd = -1, .max_body = 0},
+	    r, err);
+
+	if ((rc == LETHE_OK && r->status != 200) || rc == LETHE_E_NOTFOUND ||
+	    (r->status >= 300 && r->status < 400))
+		return lethe_err_set(
+		    err, LETHE_E_UNAVAILABLE,
+		    "media store '%s': the bucket check (HeadBucket) answered HTTP "
+		    "%ld: check the bucket, the region and the endpoint",
+		    m->name, r->status);
+	return rc;
+}
+
 static lethe_rc
 s3_probe(const struct media_store *m, const char *const *keys, size_t n, enum media_presence *out,
          struct lethe_err *err)
@@ -615,6 +644,8 @@ s3_probe(const struct media_store *m, const char *const *keys, size_t n, enum me
 		}
 		if (c.raw == NULL) {
 			rc = cred_read(m, &c, err);
+			if (rc == LETHE_OK)
+				rc = bucket_check(m, &c, &r, err);
 			if (rc != LETHE_OK)
 				break;
 		}

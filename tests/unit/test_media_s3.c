@@ -909,12 +909,12 @@ static void
 test_s3_probe_heads(void **state)
 {
 	static const struct answer ans[] = {
-	    {200, "", NULL}, {404, "", NULL}, {500, "", NULL}, {200, "", NULL}};
+	    {200, "", NULL}, {200, "", NULL}, {404, "", NULL}, {500, "", NULL}, {200, "", NULL}};
 	static const struct answer denied[] = {{403, "", NULL}};
 	const char *keys[] = {"a", "b", "c"};
 	enum media_presence out[3];
 	const struct media_store *m;
-	struct media_set *s = fake_store(ans, 4, &m);
+	struct media_set *s = fake_store(ans, 5, &m);
 	struct lethe_err err = {0};
 
 	(void)state;
@@ -922,7 +922,7 @@ test_s3_probe_heads(void **state)
 	assert_int_equal(out[0], MEDIA_PRESENT);
 	assert_int_equal(out[1], MEDIA_ABSENT);
 	assert_int_equal(out[2], MEDIA_PRESENT);
-	assert_int_equal(fk.calls, 4);
+	assert_int_equal(fk.calls, 5); /* HeadBucket, then a HEAD per key (one retried) */
 	assert_string_equal(fk.method, "HEAD");
 	assert_string_equal(fk.url, "/bkt/p/c");
 	media_set_free(s);
@@ -933,6 +933,41 @@ test_s3_probe_heads(void **state)
 	assert_int_equal(out[2], MEDIA_UNKNOWN);
 	assert_int_equal(fk.calls, 1); /* the store refused: the other keys are not asked */
 	assert_non_null(strstr(err.msg, "s3:ListBucket"));
+	media_set_free(s);
+}
+
+/*
+ * The probe's HeadBucket: a 404 (wrong bucket or endpoint) or a 301 (another
+ * region) fails the probe with every key UNKNOWN; no object is asked, none
+ * reads ABSENT.  Before, the 404s of the HEADs made every key ABSENT.
+ */
+static void
+test_s3_probe_checks_the_bucket(void **state)
+{
+	static const struct answer nobucket[] = {{404, "", NULL}};
+	static const struct answer moved[] = {{301, "", NULL}};
+	const char *keys[] = {"u17/a.jpg", "u17/b.jpg"};
+	enum media_presence out[2];
+	const struct media_store *m;
+	struct media_set *s = fake_store(nobucket, 1, &m);
+	struct lethe_err err = {0};
+
+	(void)state;
+	assert_int_equal(media_probe(m, keys, 2, out, &err), LETHE_E_UNAVAILABLE);
+	assert_int_equal(out[0], MEDIA_UNKNOWN);
+	assert_int_equal(out[1], MEDIA_UNKNOWN);
+	assert_int_equal(fk.calls, 1);
+	assert_string_equal(fk.method, "HEAD");
+	assert_string_equal(fk.url, "/bkt");
+	assert_non_null(strstr(err.msg, "media store 'up': the bucket check (HeadBucket) answered "
+	                                "HTTP 404: check the bucket"));
+	assert_null(strstr(err.msg, "u17"));
+	media_set_free(s);
+	s = fake_store(moved, 1, &m);
+	assert_int_equal(media_probe(m, keys, 2, out, &err), LETHE_E_UNAVAILABLE);
+	assert_int_equal(out[0], MEDIA_UNKNOWN);
+	assert_int_equal(fk.calls, 1);
+	assert_non_null(strstr(err.msg, "HTTP 301"));
 	media_set_free(s);
 }
 
@@ -1126,6 +1161,7 @@ main(void)
 	    cmocka_unit_test(test_s3_remove_denied_and_garbage),
 	    cmocka_unit_test(test_s3_remove_empty_answer),
 	    cmocka_unit_test(test_s3_probe_heads),
+	    cmocka_unit_test(test_s3_probe_checks_the_bucket),
 	    cmocka_unit_test(test_s3_open_gets),
 	    cmocka_unit_test(test_media_http_exchange),
 	    cmocka_unit_test(test_media_http_wipes_headers),
