@@ -22,7 +22,8 @@ request is recorded (Front.log: method, path, query, headers, keys of a
 DeleteObjects body, the status answered, the verification error if any).
 
 Failures are injected for the next N requests of an operation (op: "delete" =
-POST ?delete, "head", "get", "put", "list", or None for any):
+POST ?delete, "head" (HeadObject), "headbucket" (HEAD of the bucket: told, as
+"list" is, by the path's shape), "get", "put", "list", or None for any):
   500 (InternalError), 503 (SlowDown), 429 (SlowDown, as some S3-compatible
   services answer), "slow" (wait @seconds, then forward and answer: past the
   client's timeout the answer goes nowhere, but the request took effect, as on
@@ -91,6 +92,9 @@ def op_of(method, raw_path, raw_query):
     if method == "POST" and "delete" in names:
         return "delete"
     if method == "HEAD":
+        # HeadBucket: path-style /BUCKET or /BUCKET/, or / for a virtual host
+        if raw_path.count("/") <= 1 or (raw_path.endswith("/") and raw_path.count("/") == 2):
+            return "headbucket"
         return "head"
     if method == "PUT":
         return "put"

@@ -12,8 +12,10 @@
 #include "util/fmacros.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sodium.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "media/media_internal.h"
 #include "util/file.h"
@@ -379,13 +381,28 @@ media_secret_clear(struct media_secret *s)
 	s->env = s->file = NULL;
 }
 
+void (*media_wiped_hook)(const void *p, size_t n);
+
+void
+media_wipe_free(void *p, size_t n)
+{
+	if (p == NULL)
+		return;
+	sodium_memzero(p, n);
+	if (media_wiped_hook != NULL)
+		media_wiped_hook(p, n);
+	free(p);
+}
+
+/*
+ * Every secret lives in a buffer of MEDIA_SECRET_BUF bytes, so the whole
+ * allocation is wiped whatever was done to the string in it: split at ':'
+ * (media_s3.c), moved left by trim(), cut short by a NUL.
+ */
 void
 media_secret_free(char *secret)
 {
-	if (secret == NULL)
-		return;
-	sodium_memzero(secret, strlen(secret));
-	free(secret);
+	media_wipe_free(secret, MEDIA_SECRET_BUF);
 }
 
 /* Trim white space around @s in place; its new length. */
@@ -443,29 +460,50 @@ secret_aws(const struct media_store *m, struct lethe_err *err)
 		              "media store '%s': the AWS_* credentials are too long", m->name);
 		return NULL;
 	}
-	out = xmalloc(len + 1);
-	snprintf(out, len + 1, "%s:%s%s%s", id, sec, tok != NULL && tok[0] != '\0' ? ":" : "",
-	         tok != NULL ? tok : "");
+	out = xcalloc(1, MEDIA_SECRET_BUF);
+	snprintf(out, MEDIA_SECRET_BUF, "%s:%s%s%s", id, sec,
+	         tok != NULL && tok[0] != '\0' ? ":" : "", tok != NULL ? tok : "");
 	return out;
 }
 
-/* The file's first MEDIA_SECRET_MAX bytes (more is an error), or NULL with @err. */
+/*
+ * The file's bytes (over MEDIA_SECRET_MAX is an error), or NULL with @err.
+ * Read with read(2) straight into the secret's buffer: stdio would keep a
+ * copy in its own buffer, freed unwiped by fclose().
+ */
 static char *
 secret_file(const struct media_store *m, const char *path, struct lethe_err *err)
 {
-	char *out = xmalloc(MEDIA_SECRET_MAX + 2);
-	size_t n;
-	FILE *f = fopen(path, "re");
+	char *out;
+	size_t n = 0;
+	ssize_t got = 1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), e;
 
-	if (f == NULL) {
+	if (fd < 0) {
 		lethe_err_set(err, LETHE_E_CONFIG,
 		              "media store '%s': cannot read credentials file %s: %s", m->name,
 		              path, strerror(errno));
-		free(out);
 		return NULL;
 	}
-	n = fread(out, 1, MEDIA_SECRET_MAX + 1, f);
-	fclose(f);
+	out = xcalloc(1, MEDIA_SECRET_BUF);
+	/* One byte over the limit tells a long file from one of exactly the limit. */
+	while (n < MEDIA_SECRET_MAX + 1 && got != 0) {
+		got = read(fd, out + n, MEDIA_SECRET_MAX + 1 - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			break;
+		n += (size_t)got;
+	}
+	e = errno;
+	close(fd);
+	if (got < 0) {
+		lethe_err_set(err, LETHE_E_CONFIG,
+		              "media store '%s': cannot read credentials file %s: %s", m->name,
+		              path, strerror(e));
+		media_secret_free(out);
+		return NULL;
+	}
 	out[n] = '\0';
 	if (n > MEDIA_SECRET_MAX) {
 		lethe_err_set(err, LETHE_E_CONFIG,
@@ -495,7 +533,8 @@ media_secret_read(const struct media_store *m, const struct media_secret *s, str
 			              m->name, s->env);
 			return NULL;
 		}
-		out = xstrdup(v);
+		out = xcalloc(1, MEDIA_SECRET_BUF);
+		memcpy(out, v, strlen(v));
 	} else if (s->file != NULL) {
 		out = secret_file(m, s->file, err);
 	} else {

@@ -13,6 +13,7 @@
 #include "util/fmacros.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -182,6 +183,19 @@ set_error(struct media_http_resp *r, CURLcode cc, const char *errbuf, long os_er
 		snprintf(r->error + n, sizeof(r->error) - n, " (%s)", sys);
 }
 
+void
+media_http_headers_free(struct curl_slist *l)
+{
+	for (struct curl_slist *i = l; i != NULL; i = i->next) {
+		size_t n = strlen(i->data);
+
+		sodium_memzero(i->data, n);
+		if (media_wiped_hook != NULL)
+			media_wiped_hook(i->data, n);
+	}
+	curl_slist_free_all(l);
+}
+
 /* Our copy of the caller's headers plus "Expect:" (no 100-continue round trip); NULL on OOM. */
 static struct curl_slist *
 headers_copy(const struct curl_slist *in)
@@ -199,7 +213,7 @@ headers_copy(const struct curl_slist *in)
 		goto fail;
 	return t;
 fail:
-	curl_slist_free_all(out);
+	media_http_headers_free(out);
 	return NULL;
 }
 
@@ -279,7 +293,8 @@ media_http(const struct media_store *m, const struct media_http_req *q, struct m
 			r->status = 0;
 	}
 out:
-	curl_slist_free_all(hdrs);
+	/* Our copy holds what the caller's did: an Authorization, a session token. */
+	media_http_headers_free(hdrs);
 	if (h != NULL)
 		curl_easy_cleanup(h);
 	return cc;

@@ -39,6 +39,13 @@ struct media_http_resp {
 };
 
 /* Initialise @r (empty body). */
+/*
+ * Wipe every line of header list @l (an Authorization, a session token),
+ * then free it.  libcurl's own copies -- the request it assembles, and
+ * CURLOPT_USERPWD's -- are freed by libcurl unwiped: docs/internals/media.md.
+ */
+void media_http_headers_free(struct curl_slist *l);
+
 void media_http_resp_init(struct media_http_resp *r);
 void media_http_resp_free(struct media_http_resp *r);
 /*

@@ -20,6 +20,9 @@ struct media_secret {
 
 /* Bounds a secret's bytes. */
 #define MEDIA_SECRET_MAX 4096
+/* The size of every buffer media_secret_read() hands out (the string, its NUL, one byte to
+ * tell a file over the limit): media_secret_free() wipes all of it. */
+#define MEDIA_SECRET_BUF (MEDIA_SECRET_MAX + 2)
 
 /* One kind's operations (media.h documents each; @m is never NULL, 1 <= n <= batch). */
 struct media_ops {
@@ -106,7 +109,9 @@ lethe_rc media_secret_parse(const char *dir, struct ydoc *y, yaml_node_t *n, str
                             struct lethe_err *err);
 /*
  * Read secret @s of store @m: a fresh NUL-terminated copy with surrounding
- * white space trimmed; wipe and free it with media_secret_free().  NULL
+ * white space trimmed, in a buffer of MEDIA_SECRET_BUF bytes which the
+ * caller may split or cut in place; media_secret_free() wipes the whole
+ * buffer, then frees it.  NULL
  * with LETHE_E_CONFIG in @err (naming the variable or file) if unset,
  * unreadable, empty or over MEDIA_SECRET_MAX.
  */
@@ -114,6 +119,14 @@ char *media_secret_read(const struct media_store *m, const struct media_secret *
                         struct lethe_err *err);
 void media_secret_free(char *secret);
 void media_secret_clear(struct media_secret *s);
+
+/* Wipe @n bytes at @p (sodium_memzero), then free it; NULL is nothing to do. */
+void media_wipe_free(void *p, size_t n);
+/*
+ * Tests only: when set, called by media_wipe_free() with each block just
+ * wiped, before it is freed, so a test can see that all of it is zero.
+ */
+extern void (*media_wiped_hook)(const void *p, size_t n);
 
 /*
  * Sleep before try @attempt (1 = the first retry): backoff_ms * 2^(attempt-1)

@@ -10,7 +10,9 @@
  *           S3 deletes a missing key without a word, so every other key is
  *           MEDIA_REMOVED.  Keys failing with a transient code (SlowDown,
  *           InternalError...) are sent again within the call.
- *   probe:  HEAD per key: 200 present, 404 absent.
+ *   probe:  HeadBucket first (200 required: a wrong bucket must not make
+ *           every object look absent), then HEAD per key: 200 present, 404
+ *           absent.
  *   open:   GET into an unlinked temporary file, capped.
  *
  * Each try is signed afresh (a signature names its second).  Credentials
@@ -182,15 +184,6 @@ struct s3_req {
 	int64_t max_body;        /* as media_http_req */
 };
 
-/* Free @l after wiping its strings (an Authorization, a session token). */
-static void
-slist_wipe_free(struct curl_slist *l)
-{
-	for (struct curl_slist *i = l; i != NULL; i = i->next)
-		sodium_memzero(i->data, strlen(i->data));
-	curl_slist_free_all(l);
-}
-
 static struct curl_slist *
 add_hdr(struct curl_slist *l, bool *oom, const char *name, const char *value)
 {
@@ -248,7 +241,7 @@ signed_headers(const struct media_store *m, const struct s3_cred *c, const struc
 		l = add_hdr(l, &oom, "content-type", "application/xml");
 	buf_free(&auth);
 	if (oom) {
-		slist_wipe_free(l);
+		media_http_headers_free(l);
 		lethe_err_set(err, LETHE_E_INTERNAL, "media store '%s': out of memory", m->name);
 		return NULL;
 	}
@@ -288,7 +281,7 @@ s3_send(const struct media_store *m, const struct s3_cred *c, const struct s3_re
 	                                          .max_body = q->max_body},
 	                 r);
 out:
-	slist_wipe_free(hdrs);
+	media_http_headers_free(hdrs);
 	buf_free(&url);
 	buf_free(&uri);
 	buf_free(&host);
@@ -477,8 +470,12 @@ rm_try(struct rm *x, const struct s3_cred *c, struct buf *body, struct media_htt
 		                   "media store '%s' answered HTTP 404 to DeleteObjects: check the "
 		                   "bucket and the endpoint",
 		                   x->m->name);
-	if (rc == LETHE_OK && media_s3_delete_result(buf_str(&r->body), r->body.len, sent,
-	                                             x->n_pend, codes, &why) != LETHE_OK)
+	/* Quiet mode: "If all keys are successfully deleted ..., Amazon S3 returns an empty
+	 * response" (AWS's developer guide): a 200 without a body is every key deleted (codes
+	 * are all ""); any other status must carry a DeleteResult. */
+	if (rc == LETHE_OK && !(r->status == 200 && r->body.len == 0) &&
+	    media_s3_delete_result(buf_str(&r->body), r->body.len, sent, x->n_pend, codes, &why) !=
+	        LETHE_OK)
 		rc = lethe_err_set(err, LETHE_E_UNAVAILABLE, "media store '%s': DeleteObjects: %s",
 		                   x->m->name, why.msg);
 	if (rc != LETHE_OK)
@@ -592,6 +589,33 @@ s3_remove(const struct media_store *m, const char *const *keys, size_t n, enum m
 
 /* ---- probe and open --------------------------------------------------------------- */
 
+/*
+ * HeadBucket, once before a probe's first HeadObject.  A HEAD answer has no
+ * body, so a 404 for a wrong bucket or endpoint (or a proxy's) could not be
+ * told from "no such object": every object would read ABSENT and the scan
+ * would pass.  Only a 200 lets the probe go on; a 404 or a redirect (301: the
+ * bucket is in another region) is the store's failure, every key UNKNOWN.
+ */
+static lethe_rc
+bucket_check(const struct media_store *m, const struct s3_cred *c, struct media_http_resp *r,
+             struct lethe_err *err)
+{
+	lethe_rc rc = s3_exchange(
+	    m, c,
+	    &(struct s3_req){
+	        .method = "HEAD", .key = NULL, .query = "", .out_fd = -1, .max_body = 0},
+	    r, err);
+
+	if ((rc == LETHE_OK && r->status != 200) || rc == LETHE_E_NOTFOUND ||
+	    (r->status >= 300 && r->status < 400))
+		return lethe_err_set(
+		    err, LETHE_E_UNAVAILABLE,
+		    "media store '%s': the bucket check (HeadBucket) answered HTTP "
+		    "%ld: check the bucket, the region and the endpoint",
+		    m->name, r->status);
+	return rc;
+}
+
 static lethe_rc
 s3_probe(const struct media_store *m, const char *const *keys, size_t n, enum media_presence *out,
          struct lethe_err *err)
@@ -620,6 +644,8 @@ s3_probe(const struct media_store *m, const char *const *keys, size_t n, enum me
 		}
 		if (c.raw == NULL) {
 			rc = cred_read(m, &c, err);
+			if (rc == LETHE_OK)
+				rc = bucket_check(m, &c, &r, err);
 			if (rc != LETHE_OK)
 				break;
 		}
@@ -879,6 +905,13 @@ media_s3_parse(const char *dir, struct ydoc *y, yaml_node_t *n, struct media_sto
 	else if (!endpoint_ok(s->endpoint))
 		return ynode_fail(y, ymap_get(y, n, "endpoint"), LETHE_E_CONFIG, err,
 		                  "endpoint: expected http(s)://host[:port], without a path");
+	/* AWS's certificate for *.s3.REGION.amazonaws.com covers one label: a.b.s3... fails. */
+	if (!s->path_style && strchr(s->bucket, '.') != NULL &&
+	    strncmp(s->endpoint, "https://", 8) == 0)
+		return ynode_fail(y, ymap_get(y, n, "bucket"), LETHE_E_CONFIG, err,
+		                  "bucket: a name with dots cannot be reached over https in the "
+		                  "virtual-host style (the store's certificate covers one label "
+		                  "before its host name): set path_style: true");
 	if (s->prefix == NULL)
 		s->prefix = xstrdup("");
 	else if (!prefix_ok(s->prefix))

@@ -523,3 +523,61 @@ def test_residual_scan_flags_an_object_put_back(demo, s3, tmp_path, fake_platfor
     assert detail["media"]["stores"] == [{"store": STORE, "checked": len(keys), "present": 1}]
     no_keys_in(json.dumps(req) + srv.stderr() + json.dumps(detail), [back])
     wait_until(lambda: pending(demo) == 0, "media_pending forgotten", srv=srv)
+
+
+def test_residual_scan_checks_the_bucket_by_virtual_host(demo, s3, tmp_path, fake_platform,
+                                                         servers):
+    """path_style false: the scan's HeadBucket is `HEAD /` on BUCKET.s3.localhost, answered
+    200; then the objects' HEADs, all absent: the request completes, the scan clean."""
+    m, clock, srv = serve_s3(demo, s3, tmp_path, fake_platform, servers, path_style=False,
+                             endpoint="http://s3.localhost:%d" % s3.front.port)
+    uid, email, keys = person_media(demo)
+    st, req = create(srv, {"email": email})
+    assert st == 201, req
+    req = wait_state(srv, req["id"], FINAL, timeout=60)
+    assert req["state"] in DONE, req
+    checks = s3.front.requests(op="headbucket")
+    assert len(checks) == 1, checks
+    c = checks[0]
+    assert (c["path"], c["status"], c["verified"]) == ("/", 200, True), c
+    assert c["headers"]["host"] == "%s.s3.localhost:%d" % (m.bucket, s3.front.port)
+    heads = s3.front.requests(op="head")
+    assert len(heads) == len(keys) and all(r["status"] == 404 for r in heads)
+
+
+def test_residual_scan_with_the_bucket_gone_fails_to_run(demo, s3, tmp_path, fake_platform,
+                                                         servers):
+    """The bucket is gone (or misnamed) by the time of the scan.  HEAD answers have no
+    body: every object's 404 would read "absent" and the scan pass, clean.  The scan's
+    HeadBucket answers 404 instead, so it fails to run and the request never completes."""
+    m, clock, srv = serve_s3(demo, s3, tmp_path, fake_platform, servers)
+    uid, email, keys = person_media(demo)
+    # The scan's first call, whichever it is (HeadBucket; HeadObject without the check).
+    holds = [s3.front.hold(op="headbucket"), s3.front.hold(op="head")]
+    st, req = create(srv, {"email": email})
+    assert st == 201, req
+    code = req["id"]
+    wait_until(lambda: any(h.arrived.is_set() for h in holds), "the scan's first call",
+               timeout=60, srv=srv)
+    # The erasure is done (its DeleteObjects went through); the bucket goes, straight at
+    # s3rver: emptied, then deleted.
+    assert not keys & m.present()
+    left = m.s3.list(m.bucket)
+    if left:
+        m.s3.client.delete_objects(m.bucket, left)
+    st, _, body = m.s3.client.request("DELETE", "/" + m.bucket)
+    assert st == 204, body
+    for h in holds:
+        h.release()
+    req = wait_state(srv, code, FINAL, timeout=90)
+    assert req["state"] == "failed", req
+    assert "media store '%s': the bucket check (HeadBucket) answered HTTP 404" % STORE \
+        in srv.stderr(), srv.stderr()
+    checks = s3.front.requests(op="headbucket")
+    assert len(checks) >= 2 and all(r["verified"] and r["status"] == 404 for r in checks[1:])
+    # No object was asked, so none was called absent; no scan of the request passed.
+    assert s3.front.requests(op="head") == []
+    clean = demo.state("SELECT count(*) FROM scans s JOIN requests r ON r.id = s.request_id "
+                       "WHERE r.code = ? AND s.result = 'clean'", (code,))[0][0]
+    assert clean == 0
+    no_keys_in(json.dumps(req) + srv.stderr(), keys)

@@ -241,6 +241,78 @@ test_media_secret_copy(void **state)
 	unsetenv("LETHE_TEST_MEDIA_COPY");
 }
 
+/* What media_wiped_hook saw: the blocks wiped, the largest, and whether all were zero. */
+static struct {
+	size_t calls;  /* blocks wiped */
+	size_t max_n;  /* the largest block's bytes */
+	bool all_zero; /* every byte of every block was zero */
+} wiped;
+
+static void
+wiped_hook(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	wiped.calls++;
+	if (n > wiped.max_n)
+		wiped.max_n = n;
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != 0)
+			wiped.all_zero = false;
+}
+
+/* Read @sec, split it at each ':' as media_s3.c does, free it: all of it zero. */
+static void
+read_split_free(const struct media_store *m, const struct media_secret *sec, const char *want)
+{
+	struct lethe_err err = {0};
+	char *v = media_secret_read(m, sec, &err), *p;
+
+	assert_non_null(v);
+	assert_string_equal(v, want);
+	while ((p = strchr(v, ':')) != NULL)
+		*p = '\0';
+	memset(&wiped, 0, sizeof(wiped));
+	wiped.all_zero = true;
+	media_secret_free(v);
+	assert_int_equal(wiped.calls, 1);
+	assert_int_equal(wiped.max_n, MEDIA_SECRET_BUF);
+	assert_true(wiped.all_zero);
+}
+
+/*
+ * A secret split in place (ID\0SECRET\0TOKEN) and trimmed of leading blanks
+ * (its bytes moved left) is wiped whole: the block media_secret_free() hands
+ * to free() is all zero.  Before, only strlen() of the first piece was.
+ */
+static void
+test_media_secret_wiped(void **state)
+{
+	struct fx *f = *state;
+	struct media_store m = {.name = "uploads"};
+	struct media_secret sec = {.env = "LETHE_TEST_MEDIA_WIPE"};
+	char path[128];
+
+	media_wiped_hook = wiped_hook;
+	setenv("LETHE_TEST_MEDIA_WIPE", "   AKID:the-secret-key:the-session-token\n", 1);
+	read_split_free(&m, &sec, "AKID:the-secret-key:the-session-token");
+	unsetenv("LETHE_TEST_MEDIA_WIPE");
+	sec.env = "AWS";
+	setenv("AWS_ACCESS_KEY_ID", "AKID", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "SK", 1);
+	setenv("AWS_SESSION_TOKEN", "TOK", 1);
+	read_split_free(&m, &sec, "AKID:SK:TOK");
+	unsetenv("AWS_ACCESS_KEY_ID");
+	unsetenv("AWS_SECRET_ACCESS_KEY");
+	unsetenv("AWS_SESSION_TOKEN");
+	sec.env = NULL;
+	snprintf(path, sizeof(path), "%s/cred", f->dir);
+	sec.file = path;
+	write_file(path, "\t  filekey:filesecret:filetoken  \n");
+	read_split_free(&m, &sec, "filekey:filesecret:filetoken");
+	media_wiped_hook = NULL;
+}
+
 /* media_secret_parse: exactly one of credentials_env and credentials_file. */
 static void
 test_media_secret_parse(void **state)
@@ -468,6 +540,7 @@ main(void)
 	    cmocka_unit_test(test_media_set_parse_errors),
 	    cmocka_unit_test_setup_teardown(test_media_secret, setup, teardown),
 	    cmocka_unit_test(test_media_secret_copy),
+	    cmocka_unit_test_setup_teardown(test_media_secret_wiped, setup, teardown),
 	    cmocka_unit_test(test_media_secret_parse),
 	    cmocka_unit_test_setup_teardown(test_media_local_ops, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_media_use, setup, teardown),

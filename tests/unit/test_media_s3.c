@@ -523,6 +523,13 @@ test_s3_parse_errors(void **state)
 	               "    credentials_env: AWS\n",
 	               "prefix:");
 	s3_parse_fails("    bucket: b1b\n    region: r\n", "credentials_env or credentials_file");
+	/* Dots and virtual hosts on https: AWS's wildcard certificate would refuse the host. */
+	s3_parse_fails("    bucket: media.example.com\n    region: r\n    credentials_env: AWS\n",
+	               "bucket: a name with dots cannot be reached over https in the virtual-host "
+	               "style");
+	s3_parse_fails("    bucket: a.b\n    region: r\n    endpoint: https://minio.example:9000\n"
+	               "    credentials_env: AWS\n",
+	               "set path_style: true");
 	s3_parse_fails("    bucket: b1b\n    region: r\n    credentials_env: AWS\n    bukket: x\n",
 	               "unknown key 'bukket'");
 }
@@ -867,17 +874,47 @@ test_s3_remove_denied_and_garbage(void **state)
 	media_set_free(s2);
 }
 
+/*
+ * Quiet DeleteObjects with every key deleted: AWS may answer 200 with an
+ * empty body; that is every key REMOVED.  Only a 200: an empty 204 is no
+ * DeleteResult and fails the keys.
+ */
+static void
+test_s3_remove_empty_answer(void **state)
+{
+	static const struct answer empty[] = {{200, "", NULL}};
+	static const struct answer nocontent[] = {{204, "", NULL}};
+	const char *keys[] = {"u17/x.jpg", "u17/y.jpg"};
+	enum media_outcome out[2];
+	const struct media_store *m;
+	struct media_set *s = fake_store(empty, 1, &m);
+	struct lethe_err err = {0};
+
+	(void)state;
+	assert_int_equal(media_remove(m, keys, 2, out, &err), LETHE_OK);
+	assert_int_equal(out[0], MEDIA_REMOVED);
+	assert_int_equal(out[1], MEDIA_REMOVED);
+	assert_int_equal(fk.calls, 1);
+	media_set_free(s);
+	s = fake_store(nocontent, 1, &m);
+	assert_int_equal(media_remove(m, keys, 2, out, &err), LETHE_E_UNAVAILABLE);
+	assert_int_equal(out[0], MEDIA_FAILED);
+	assert_int_equal(out[1], MEDIA_FAILED);
+	assert_non_null(strstr(err.msg, "DeleteObjects"));
+	media_set_free(s);
+}
+
 /* HEAD per key: 200 present, 404 absent, a 500 asked again. */
 static void
 test_s3_probe_heads(void **state)
 {
 	static const struct answer ans[] = {
-	    {200, "", NULL}, {404, "", NULL}, {500, "", NULL}, {200, "", NULL}};
+	    {200, "", NULL}, {200, "", NULL}, {404, "", NULL}, {500, "", NULL}, {200, "", NULL}};
 	static const struct answer denied[] = {{403, "", NULL}};
 	const char *keys[] = {"a", "b", "c"};
 	enum media_presence out[3];
 	const struct media_store *m;
-	struct media_set *s = fake_store(ans, 4, &m);
+	struct media_set *s = fake_store(ans, 5, &m);
 	struct lethe_err err = {0};
 
 	(void)state;
@@ -885,7 +922,7 @@ test_s3_probe_heads(void **state)
 	assert_int_equal(out[0], MEDIA_PRESENT);
 	assert_int_equal(out[1], MEDIA_ABSENT);
 	assert_int_equal(out[2], MEDIA_PRESENT);
-	assert_int_equal(fk.calls, 4);
+	assert_int_equal(fk.calls, 5); /* HeadBucket, then a HEAD per key (one retried) */
 	assert_string_equal(fk.method, "HEAD");
 	assert_string_equal(fk.url, "/bkt/p/c");
 	media_set_free(s);
@@ -896,6 +933,41 @@ test_s3_probe_heads(void **state)
 	assert_int_equal(out[2], MEDIA_UNKNOWN);
 	assert_int_equal(fk.calls, 1); /* the store refused: the other keys are not asked */
 	assert_non_null(strstr(err.msg, "s3:ListBucket"));
+	media_set_free(s);
+}
+
+/*
+ * The probe's HeadBucket: a 404 (wrong bucket or endpoint) or a 301 (another
+ * region) fails the probe with every key UNKNOWN; no object is asked, none
+ * reads ABSENT.  Before, the 404s of the HEADs made every key ABSENT.
+ */
+static void
+test_s3_probe_checks_the_bucket(void **state)
+{
+	static const struct answer nobucket[] = {{404, "", NULL}};
+	static const struct answer moved[] = {{301, "", NULL}};
+	const char *keys[] = {"u17/a.jpg", "u17/b.jpg"};
+	enum media_presence out[2];
+	const struct media_store *m;
+	struct media_set *s = fake_store(nobucket, 1, &m);
+	struct lethe_err err = {0};
+
+	(void)state;
+	assert_int_equal(media_probe(m, keys, 2, out, &err), LETHE_E_UNAVAILABLE);
+	assert_int_equal(out[0], MEDIA_UNKNOWN);
+	assert_int_equal(out[1], MEDIA_UNKNOWN);
+	assert_int_equal(fk.calls, 1);
+	assert_string_equal(fk.method, "HEAD");
+	assert_string_equal(fk.url, "/bkt");
+	assert_non_null(strstr(err.msg, "media store 'up': the bucket check (HeadBucket) answered "
+	                                "HTTP 404: check the bucket"));
+	assert_null(strstr(err.msg, "u17"));
+	media_set_free(s);
+	s = fake_store(moved, 1, &m);
+	assert_int_equal(media_probe(m, keys, 2, out, &err), LETHE_E_UNAVAILABLE);
+	assert_int_equal(out[0], MEDIA_UNKNOWN);
+	assert_int_equal(fk.calls, 1);
+	assert_non_null(strstr(err.msg, "HTTP 301"));
 	media_set_free(s);
 }
 
@@ -1006,6 +1078,64 @@ test_media_http_exchange(void **state)
 	media_set_free(s);
 }
 
+/* What media_wiped_hook saw: blocks of the token line's length, and whether all were zero. */
+static struct {
+	size_t token_lines; /* blocks as long as the token's header line */
+	bool all_zero;      /* every byte of every block was zero */
+} hw;
+static size_t hw_len; /* the token line's length */
+
+static void
+hw_hook(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	if (n == hw_len)
+		hw.token_lines++;
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != 0)
+			hw.all_zero = false;
+}
+
+/*
+ * media_http() copies the caller's header lines (to add "Expect:"): its
+ * copy of a session token is wiped before it is freed, as the caller's is.
+ */
+static void
+test_media_http_wipes_headers(void **state)
+{
+	static const struct answer ans[] = {{200, "", NULL}};
+	const char *line = "x-amz-security-token: the-session-token-0123456789";
+	struct curl_slist *hdrs = curl_slist_append(NULL, line);
+	struct media_http_resp r;
+	const struct media_store *m;
+	struct media_set *s = fake_store(ans, 1, &m);
+	char url[128];
+
+	(void)state;
+	hw_len = strlen(line);
+	memset(&hw, 0, sizeof(hw));
+	hw.all_zero = true;
+	media_wiped_hook = hw_hook;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", fk.port);
+	media_http_resp_init(&r);
+	assert_int_equal(
+	    media_http(
+	        m,
+	        &(struct media_http_req){
+	            .method = "GET", .url = url, .headers = hdrs, .out_fd = -1, .max_body = 64},
+	        &r),
+	    CURLE_OK);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(hw.token_lines, 1); /* media_http's copy */
+	media_http_headers_free(hdrs);       /* the caller's */
+	assert_int_equal(hw.token_lines, 2);
+	assert_true(hw.all_zero);
+	media_wiped_hook = NULL;
+	media_http_resp_free(&r);
+	media_set_free(s);
+}
+
 int
 main(void)
 {
@@ -1029,9 +1159,12 @@ main(void)
 	    cmocka_unit_test(test_s3_remove_resends_transient_keys),
 	    cmocka_unit_test(test_s3_remove_whole_call_retries),
 	    cmocka_unit_test(test_s3_remove_denied_and_garbage),
+	    cmocka_unit_test(test_s3_remove_empty_answer),
 	    cmocka_unit_test(test_s3_probe_heads),
+	    cmocka_unit_test(test_s3_probe_checks_the_bucket),
 	    cmocka_unit_test(test_s3_open_gets),
 	    cmocka_unit_test(test_media_http_exchange),
+	    cmocka_unit_test(test_media_http_wipes_headers),
 	};
 
 	return cmocka_run_group_tests(tests, fake_setup, fake_teardown);
