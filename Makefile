@@ -73,8 +73,16 @@ s3-deps:
 	@cd tests/s3 && { [ node_modules/.package-lock.json -nt package-lock.json ] || \
 		npm ci --no-audit --no-fund --loglevel=error; }
 
+# The e2e tests run in E2E_JOBS pytest-xdist workers (default: twice the cores; most
+# of a test's time is spent waiting on lethe, a server or a deadline, not computing),
+# one test module per worker at a time (--dist loadfile: a module's demo template and
+# its order stay as they were). Each worker has its own session fixtures (its own
+# PostgreSQL server, s3rver, temp dirs); every port is a free one. E2E_JOBS=0: one process.
+E2E_JOBS   ?= $(shell echo $$(( $$(nproc) * 2 )))
+PYTEST_E2E  = $(PYTHON) -m pytest -q -n $(E2E_JOBS) --dist loadfile tests/e2e
+
 e2e: deps build s3-deps
-	LETHE_BIN=$(abspath $(LETHE)) $(PYTHON) -m pytest -q tests/e2e
+	LETHE_BIN=$(abspath $(LETHE)) $(PYTEST_E2E)
 
 # The self-service page in Debian's Chromium, driven by playwright-core (tests/browser/
 # README.md): npm installs the locked packages, never a browser; at most 10 minutes.
@@ -91,7 +99,7 @@ asan: asan-build s3-deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		meson test -C $(ASAN_BUILD) --print-errorlogs
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		LETHE_BIN=$(abspath $(ASAN_BUILD))/lethe LETHE_SANITIZED=1 $(PYTHON) -m pytest -q tests/e2e
+		LETHE_BIN=$(abspath $(ASAN_BUILD))/lethe LETHE_SANITIZED=1 $(PYTEST_E2E)
 
 format:
 	clang-format -i $(SOURCES)
@@ -115,11 +123,13 @@ check: deps lint format-check unit e2e
 # The full suite CI runs (.ci/run): the fast tier, then ASan + UBSan and the fuzzers.
 test: deps lint format-check unit e2e browser asan fuzz
 
-# libFuzzer targets (tests/fuzz/) under ASan + UBSan, FUZZ_SECONDS each.
+# libFuzzer targets (tests/fuzz/) under ASan + UBSan, FUZZ_SECONDS each, FUZZ_JOBS of
+# them at a time (default: one per core, so each still has a core for its seconds).
 FUZZ_SECONDS ?= 60
+FUZZ_JOBS    ?= $(shell nproc)
 .PHONY: fuzz
 fuzz: deps build
-	tests/fuzz/run $(FUZZ_SECONDS)
+	FUZZ_JOBS=$(FUZZ_JOBS) tests/fuzz/run $(FUZZ_SECONDS)
 
 bench: build s3-deps
 	@scripts/deps bench

@@ -7,6 +7,7 @@ WAL (the commit's frames) is followed by a sync of the WAL (fsync/fdatasync of
 state.db-wal); a Maildir message's file is unlinked only after such a sync. Skipped where strace is missing or may not trace (scripts/deps test installs it).
 """
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -51,6 +52,12 @@ class Trace:
         return self.path.read_text(errors="replace").splitlines()
 
 
+# The server's 354 reply in a traced sendto: its string argument opens with it, or it
+# follows an earlier reply of the same write. Not a bare "354 ": strace starts each
+# line with the thread's id, and a thread 3354 or 12354 matched that.
+SENT_354 = re.compile(r'sendto\(.*(?:"|\\n)354 ')
+
+
 def synced_wal(line):
     return ("fsync(" in line or "fdatasync(" in line) and "state.db-wal" in line
 
@@ -76,7 +83,7 @@ def test_lmtp_250_after_the_wal_is_synced(mailbox_env, tmp_path):
         assert code == 250, text
         time.sleep(0.5)
         lines = tr.lines()
-        go = [i for i, ln in enumerate(lines) if "354 " in ln]
+        go = [i for i, ln in enumerate(lines) if SENT_354.search(ln)]
         ok = [i for i, ln in enumerate(lines) if "250 2.0.0" in ln]
         assert go and ok, "\n".join(lines[-40:])
         between = lines[go[-1]:ok[-1]]
