@@ -42,7 +42,7 @@ import pytest
 from disconnect_helpers import serve_env
 from fake_cloudinary import API_KEY, API_SECRET, fake_cloudinary  # noqa: F401
 from fake_platform import fake_platform  # noqa: F401
-from lethe_e2e import execute, lethe_path, query, run_lethe
+from lethe_e2e import execute, lethe_path, popen_lethe, query, run_lethe
 from request_helpers import (FINAL, Clock, cli, configure_requests, create, policy, show,
                              states_of, wait_state, wait_until)
 from serve_helpers import servers, stop_ok  # noqa: F401
@@ -630,6 +630,40 @@ def test_sweep_removes_expired_assets(demo, fake_cloudinary):
     assert (t["rows"], t["media_files"], t["media_failed"]) == (len(expired), len(expired), 0)
     assert set(fake.ids()) == kept
     assert sorted(assert_deletes(fake, expired)) == sorted(expired)
+    assert pending(demo) == 0
+
+
+def test_sweep_killed_after_the_store_deleted_then_settled(demo, fake_cloudinary):
+    """`lethe sweep --once` is killed while the store performs its Delete resources: the
+    next sweep settles the records, is told not_found and counts them removed, once."""
+    fake = fake_cloudinary
+    use_cloudinary(demo, fake)
+    expired = {r[0] for r in query(demo.db, "SELECT storage_key FROM media WHERE "
+                                            "created_at < ? AND cached = 1",
+                                   (fmt(DEMO_NOW - 30 * DAY),))}
+    env = fake.env(VAR)
+    env["LETHE_TEST_NOW"] = str(DEMO_NOW)
+    hold = fake.hold(method="DELETE")
+    p = popen_lethe("sweep", "-c", demo.config, "--once", "--json", env=env)
+    try:
+        assert hold.wait_arrived(30), "no Delete resources call arrived"
+        p.send_signal(signal.SIGKILL)
+        p.wait(10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.communicate(timeout=10)
+    held = set(fake.calls("DELETE")[0].public_ids)
+    hold.release(forward=True)
+    wait_until(lambda: not any(fake.has(k) for k in held), "the held delete performed")
+    assert pending(demo) >= len(held)
+    fake.clear()
+    code, out, err = run_lethe("sweep", "-c", demo.config, "--once", "--json", env=env)
+    assert code == 0, err
+    t = [t for t in json.loads(out)["tables"] if t["table"] == "media"][0]
+    assert (t["media_files"], t["media_missing"], t["media_failed"]) == \
+        (len(expired), 0, 0), t
+    assert not any(fake.has(k) for k in expired)
     assert pending(demo) == 0
 
 
