@@ -42,19 +42,36 @@
 #include "util/mem.h"
 #include "util/timeutil.h"
 
+/*
+ * Flush the objects an earlier run recorded.  Its remove call may have
+ * reached the store before it died: an object now gone (Cloudinary's
+ * not_found) was most likely removed by lethe, so it counts as removed, as
+ * a local file does (docs/media.md "Counts after a crash").
+ */
+static lethe_rc
+settle_flush(struct exec *x, const struct dm_table *t, struct store_step *ss, bool fold)
+{
+	int64_t failed = 0;
+	lethe_rc rc;
+
+	x->reflush = true;
+	rc = erase_media_flush(x, t, ss, fold, &failed);
+	x->reflush = false;
+	return rc;
+}
+
 /* Settle a batch left pending by a crash: did its app transaction commit? */
 static lethe_rc
 settle_pending(struct exec *x, const struct plan_step *ps, struct store_step *ss)
 {
 	const struct dm_table *t = ps->table;
 	bool committed = false;
-	int64_t failed = 0;
 	lethe_rc rc;
 
 	if (ss->pending_rows == 0) {
 		/* Files of committed batches that could not be removed last time. */
 		if (t->nmedia > 0)
-			return erase_media_flush(x, t, ss, false, &failed);
+			return settle_flush(x, t, ss, false);
 		return LETHE_OK;
 	}
 	if (ps->part->action == DM_DELETE) {
@@ -78,7 +95,7 @@ settle_pending(struct exec *x, const struct plan_step *ps, struct store_step *ss
 	         committed ? "committed; counted it" : "not committed; redoing it");
 	/* Committed: its files go now, counted with the batch in one state transaction. */
 	if (committed && t->nmedia > 0)
-		return erase_media_flush(x, t, ss, true, &failed);
+		return settle_flush(x, t, ss, true);
 	if (committed) {
 		erase_fold_pending(ss);
 		return store_step_put(x->st, x->job, ps->name, ss, x->err);

@@ -118,7 +118,8 @@ whole_chunks(const struct media_set *set, struct store_media_key *k, size_t n, i
  * chunks of the store's batch (media_use_remove).  Then, in ONE state
  * transaction: mark the done ones (forgotten, or kept as removed for the
  * request's residual scan: erase_opts.keep_removed_media), count them in
- * @ss (REMOVED as media, GONE as media_missing), and (if @fold) fold the
+ * @ss (REMOVED as media, GONE as media_missing, or as media when
+ * x->reflush: an earlier run's call may have removed it), and (if @fold) fold the
  * committed pending batch into @ss.  A crash before that transaction
  * repeats the removals (a recorded local file already gone counts as
  * removed: it was there when its batch was recorded, see erase_run_delete)
@@ -152,7 +153,7 @@ erase_media_flush(struct exec *x, const struct dm_table *t, struct store_step *s
 				bad++;
 				continue;
 			}
-			if (out[i] == MEDIA_GONE)
+			if (out[i] == MEDIA_GONE && !x->reflush)
 				gone++;
 			else
 				removed++;

@@ -39,6 +39,7 @@ struct exec {
 	int64_t media_unflushed;    /* the step's objects recorded and not flushed yet */
 	int64_t media_leftover;     /* of those, what the last whole-chunk flush left */
 	bool flush_whole;           /* erase_media_flush: whole chunks of each store's batch only */
+	bool reflush;               /* erase_media_flush: records of an earlier, interrupted run */
 	int64_t *chans;             /* channel keys this run's steps matched (erase_upstream.c) */
 	size_t nchans, chcap;       /* their number, allocated */
 };

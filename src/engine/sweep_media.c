@@ -148,9 +148,13 @@ sweep_media_settle(struct sweep *s, struct tab *tb, struct lethe_err *err)
 	tb->media_dirty = bad > 0 || rc != LETHE_OK;
 	/* Each settle reads the table once per recorded file: not every pass. */
 	tb->next_settle = time_mono_ms() + SETTLE_MS;
+	/*
+	 * These were recorded by a pass that did not see them through: its remove
+	 * call may have reached the store before it died, so one found gone
+	 * (Cloudinary's not_found) counts as removed, as in erase.c's settle.
+	 */
 	pthread_mutex_lock(&s->mu);
-	tb->st.media += removed;
-	tb->st.media_missing += gone;
+	tb->st.media += removed + gone;
 	tb->st.media_failed = bad;
 	pthread_mutex_unlock(&s->mu);
 	return rc;

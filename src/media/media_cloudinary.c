@@ -4,9 +4,12 @@
  * through Cloudinary's Admin API (docs/internals/media.md "## cloudinary").
  *
  *   remove: DELETE {api}/v1_1/{cloud}/resources/{rt}/{type}?public_ids[]=...
+ *                  &invalidate=true
  *           answer {"deleted": {"id": "deleted" | "not_found"}}
  *   probe:  GET    {api}/v1_1/{cloud}/resources/{rt}/{type}?public_ids[]=...
- *           answer {"resources": [{"public_id": "id", ...}]}
+ *                  &max_results=500
+ *           answer {"resources": [{"public_id": "id", ...}], "next_cursor": ...}
+ *           (a next_cursor: the ids not listed are unknown, the probe fails)
  *   open:   GET    {api}/v1_1/{cloud}/resources/{rt}/{type}/{public_id}
  *           then its "secure_url", only under delivery_url, without credentials.
  *
@@ -35,6 +38,13 @@
  * long ones are split over more calls rather than risk a front end's 414.
  */
 #define CLD_URL_MAX 8000
+/*
+ * What follows the ids.  A delete asks the CDN to drop its cached copies
+ * (else they are served for up to 30 days); a listing's max_results
+ * defaults to 10 and goes up to 500 (Get resources): ask for the most.
+ */
+#define CLD_DELETE_TAIL "&invalidate=true"
+#define CLD_PROBE_TAIL "&max_results=500"
 /* Cloudinary's rate limit answer (the Admin API's "420 Rate Limited"). */
 #define HTTP_RATE_LIMITED 420
 
@@ -319,15 +329,15 @@ cld_id_param(struct buf *b, const char *id, bool first)
 
 /*
  * One Admin API call over the group led by key @lead: @method on the
- * resources URL with the group's not yet @done ids, as many as fit in
- * CLD_URL_MAX bytes of URL (one at least; the rest stay for another call);
- * @idx[0..*@gn) receives their key indexes and @ids their public ids.  The
- * answer is in @r.
+ * resources URL with the group's not yet @done ids and then @tail, as many
+ * ids as fit in CLD_URL_MAX bytes of URL with the tail (one at least; the
+ * rest stay for another call); @idx[0..*@gn) receives their key indexes and
+ * @ids their public ids.  The answer is in @r.
  */
 static lethe_rc
 cld_group_call(const struct media_store *m, const struct media_cld_cred *cr, const char *method,
-               const struct cld_batch *b, bool *done, size_t lead, size_t *idx, const char **ids,
-               size_t *gn, struct media_http_resp *r, struct lethe_err *err)
+               const char *tail, const struct cld_batch *b, bool *done, size_t lead, size_t *idx,
+               const char **ids, size_t *gn, struct media_http_resp *r, struct lethe_err *err)
 {
 	struct media_http_req q = {
 	    .method = method, .userpwd = cr->userpwd, .out_fd = -1, .max_body = CLD_ANSWER_MAX};
@@ -343,7 +353,7 @@ cld_group_call(const struct media_store *m, const struct media_cld_cred *cr, con
 		if (done[j] || !same_group(b, lead, j))
 			continue;
 		rc = cld_id_param(&param, b->k[j].public_id, *gn == 0);
-		if (rc == LETHE_OK && *gn > 0 && url.len + param.len > CLD_URL_MAX)
+		if (rc == LETHE_OK && *gn > 0 && url.len + param.len + strlen(tail) > CLD_URL_MAX)
 			break;
 		if (rc == LETHE_OK)
 			rc = buf_add(&url, param.data, param.len);
@@ -351,6 +361,8 @@ cld_group_call(const struct media_store *m, const struct media_cld_cred *cr, con
 		idx[*gn] = j;
 		ids[(*gn)++] = b->k[j].public_id;
 	}
+	if (rc == LETHE_OK)
+		rc = buf_adds(&url, tail);
 	q.url = buf_str(&url);
 	if (rc == LETHE_OK)
 		rc = cld_exchange(m, &q, r, err);
@@ -389,7 +401,8 @@ cld_remove(const struct media_store *m, const char *const *keys, size_t n, enum 
 	for (i = 0; i < n; i++) {
 		if (done[i] || b.k[i].public_id == NULL)
 			continue;
-		rc = cld_group_call(m, &cr, "DELETE", &b, done, i, idx, ids, &gn, &r, err);
+		rc = cld_group_call(m, &cr, "DELETE", CLD_DELETE_TAIL, &b, done, i, idx, ids, &gn,
+		                    &r, err);
 		if (rc == LETHE_OK && r.status != 200)
 			rc = cld_refused(m, r.status, err);
 		if (rc == LETHE_OK &&
@@ -444,7 +457,8 @@ cld_probe_chunk(const struct media_store *m, const char *const *keys, size_t n,
 	for (i = 0; rc == LETHE_OK && i < n; i++) {
 		if (done[i] || b.k[i].public_id == NULL)
 			continue;
-		rc = cld_group_call(m, &cr, "GET", &b, done, i, idx, ids, &gn, &r, err);
+		rc = cld_group_call(m, &cr, "GET", CLD_PROBE_TAIL, &b, done, i, idx, ids, &gn, &r,
+		                    err);
 		if (rc == LETHE_OK && r.status != 200)
 			rc = cld_refused(m, r.status, err);
 		if (rc == LETHE_OK &&
@@ -456,6 +470,14 @@ cld_probe_chunk(const struct media_store *m, const char *const *keys, size_t n,
 			    m->name, m->where);
 		for (j = 0; rc == LETHE_OK && j < gn; j++)
 			out[idx[j]] = got[j];
+		for (j = 0; rc == LETHE_OK && j < gn; j++)
+			if (got[j] == MEDIA_UNKNOWN)
+				rc =
+				    lethe_err_set(err, LETHE_E_UNAVAILABLE,
+				                  "media store '%s' (%s) listed only some of %zu "
+				                  "assets asked for (a next_cursor): their absence "
+				                  "is not known",
+				                  m->name, m->where, gn);
 	}
 	free(done);
 	cld_batch_free(&b);

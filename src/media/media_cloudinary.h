@@ -85,7 +85,9 @@ lethe_rc media_cld_delete_answer(const char *body, size_t len, const char *const
                                  enum media_outcome *out);
 /*
  * Classify resources-by-public-ids' answer: an id listed in "resources"
- * (by its "public_id") is MEDIA_PRESENT, any other MEDIA_ABSENT.
+ * (by its "public_id") is MEDIA_PRESENT, any other MEDIA_ABSENT, or
+ * MEDIA_UNKNOWN when the answer has a (non-null) "next_cursor": the
+ * listing goes on elsewhere.
  * LETHE_E_INVALID (out all MEDIA_UNKNOWN) if the body is not a JSON
  * object with a "resources" array.
  */

@@ -205,12 +205,57 @@ is_version(const char *s, size_t n)
 	return true;
 }
 
+/*
+ * Whether segment @s (@n bytes) is a transformation: comma-separated
+ * parameters, each a 1-3 letter name, '_', and a value (c_fill,w_100).
+ */
+static bool
+is_transformation(const char *s, size_t n)
+{
+	size_t i = 0, name;
+
+	while (i < n) {
+		for (name = 0; i < n && s[i] >= 'a' && s[i] <= 'z'; i++)
+			name++;
+		if (name == 0 || name > 3 || i == n || s[i] != '_')
+			return false;
+		for (i++; i < n && s[i] != ','; i++)
+			;
+		if (i < n && ++i == n)
+			return false; /* a trailing comma */
+	}
+	return n > 0;
+}
+
+/*
+ * The start of the public id in delivery URL path @p (up to @end): past the
+ * version segment (v123), when every segment before it is a transformation.
+ * Without a version the split is ambiguous (c_fill/u17/p.jpg, u17/v2/p.jpg):
+ * a guess could name the wrong asset, so NULL.
+ */
+static const char *
+id_start(const char *p, const char *end)
+{
+	const char *s, *slash;
+
+	for (s = p; s < end; s = slash + 1) {
+		slash = memchr(s, '/', (size_t)(end - s));
+		if (slash == NULL)
+			return NULL;
+		if (is_version(s, (size_t)(slash - s)))
+			return slash + 1;
+		if (!is_transformation(s, (size_t)(slash - s)))
+			return NULL;
+	}
+	return NULL;
+}
+
 /* The public id of delivery URL path @p (after the origin) into @out. */
 static bool
 parse_url(const char *p, const char *cloud, struct media_cld_key *out)
 {
 	char seg[MEDIA_CLD_NAME_MAX + 1];
-	const char *end = p + strcspn(p, "?#"), *s, *id, *slash, *dot;
+	const char *end = p + strcspn(p, "?#"), *s, *id, *dot;
 	size_t n;
 
 	if (!take_seg(&p, end, seg, media_cld_cloud_ok) || strcmp(seg, cloud) != 0)
@@ -218,17 +263,9 @@ parse_url(const char *p, const char *cloud, struct media_cld_key *out)
 	if (!take_seg(&p, end, out->rt, media_cld_rt_ok) ||
 	    !take_seg(&p, end, out->type, media_cld_type_ok))
 		return false;
-	/* Past a version segment (v123) lies the public id; before it, transformations. */
-	id = p;
-	for (s = p; s < end; s = slash + 1) {
-		slash = memchr(s, '/', (size_t)(end - s));
-		if (slash == NULL)
-			break;
-		if (is_version(s, (size_t)(slash - s))) {
-			id = slash + 1;
-			break;
-		}
-	}
+	id = id_start(p, end);
+	if (id == NULL)
+		return false;
 	n = (size_t)(end - id);
 	if (strcmp(out->rt, "raw") != 0) {
 		dot = NULL;
@@ -342,7 +379,7 @@ media_cld_probe_answer(const char *body, size_t len, const char *const *ids, siz
                        enum media_presence *out)
 {
 	json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
-	json_t *list = json_object_get(o, "resources");
+	json_t *list = json_object_get(o, "resources"), *cursor;
 	const char *id;
 	size_t i, j;
 
@@ -352,8 +389,13 @@ media_cld_probe_answer(const char *body, size_t len, const char *const *ids, siz
 		json_decref(o);
 		return LETHE_E_INVALID;
 	}
+	/*
+	 * A next_cursor means more of the listing lies on another page: an id
+	 * not on this one may be there, so not listed is not absent.
+	 */
+	cursor = json_object_get(o, "next_cursor");
 	for (i = 0; i < n; i++)
-		out[i] = MEDIA_ABSENT;
+		out[i] = cursor == NULL || json_is_null(cursor) ? MEDIA_ABSENT : MEDIA_UNKNOWN;
 	for (j = 0; j < json_array_size(list); j++) {
 		id = json_string_value(json_object_get(json_array_get(list, j), "public_id"));
 		for (i = 0; id != NULL && i < n; i++)

@@ -7,10 +7,15 @@ documents (https://cloudinary.com/documentation/admin_api), and serves the
 assets' bytes under a delivery prefix:
 
     DELETE {url}/v1_1/{cloud}/resources/{rt}/{type}?public_ids[]=a&public_ids[]=b
+                  &invalidate=true
            -> 200 {"deleted": {"a": "deleted", "b": "not_found"}, "deleted_counts": {...},
-                   "partial": false}         (more than 100 ids: 400)
-    GET    {url}/v1_1/{cloud}/resources/{rt}/{type}?public_ids[]=a&...
-           -> 200 {"resources": [{resource}, ...]}   (only the ones that exist)
+                   "partial": false}         (more than 100 ids: 400; no invalidate=true:
+                                              400, so a test proves lethe asks the CDN to
+                                              drop its cached copies)
+    GET    {url}/v1_1/{cloud}/resources/{rt}/{type}?public_ids[]=a&...[&max_results=N]
+           -> 200 {"resources": [{resource}, ...]}   (only the ones that exist, at most
+              max_results of them: default 10, at most 500 (else 400), as the Get
+              resources reference documents; when more exist, "next_cursor": "...")
     GET    {url}/v1_1/{cloud}/resources/{rt}/{type}/{public_id}
            -> 200 {resource} | 404 {"error": {"message": "Resource not found - ..."}}
     GET    {url}/res/{cloud}/{rt}/{type}/v{version}/{public_id}[.{format}]
@@ -44,6 +49,8 @@ API (thread-safe):
         h.wait_arrived(30) -> bool            #   it arrived (bounded wait)
         h.release(forward=True)               #   answer it normally (False: drop it)
         fake.secure_origin = "http://..."     # make secure_url point elsewhere (None: normal)
+        fake.page_size = 3                    # list at most 3 a page whatever max_results
+                                              #   says (None: max_results alone)
 
         # What came: a list of Call, oldest first.
         fake.calls(method=None, kind=None)    # kind "admin" or "delivery"
@@ -70,6 +77,7 @@ CLOUD = "socio-linki"
 API_KEY = "614337852921743"
 API_SECRET = "fake-Cld_s3cret-0123456789"
 MAX_IDS = 100
+MAX_RESULTS = 500   # Get resources: max_results "up to 500", default 10
 RATE_LIMIT = 500
 
 
@@ -147,6 +155,7 @@ class FakeCloudinary:
         self.api_key = api_key
         self.api_secret = api_secret
         self.secure_origin = None
+        self.page_size = None
         self._lock = threading.Lock()
         self._assets = {}  # (rt, type, public_id) -> resource dict + "data"
         self._calls = []
@@ -432,6 +441,8 @@ class FakeCloudinary:
         if len(ids) > MAX_IDS:
             return 400, _error("Too many public_ids (at most %d)" % MAX_IDS)
         if call.method == "DELETE":
+            if call.query.get("invalidate") != ["true"]:
+                return 400, _error("this fake wants invalidate=true on every delete")
             deleted, counts = {}, {}
             with self._lock:
                 for pid in ids:
@@ -441,6 +452,14 @@ class FakeCloudinary:
                     counts[pid] = {"original": 0 if gone else 1, "derived": 0}
             return 200, {"deleted": deleted, "deleted_counts": counts, "partial": False}
         if call.method == "GET":
+            try:
+                limit = int(call.query.get("max_results", ["10"])[-1])
+            except ValueError:
+                return 400, _error("Invalid max_results")
+            if not 1 <= limit <= MAX_RESULTS:
+                return 400, _error("max_results must be 1..%d" % MAX_RESULTS)
+            if self.page_size is not None:
+                limit = min(limit, self.page_size)
             out = []
             with self._lock:
                 for pid in ids:
@@ -448,7 +467,10 @@ class FakeCloudinary:
                     if a is not None:
                         out.append(self._resource(rt, typ, pid, a["version"], a["format"],
                                                   len(a["data"])))
-            return 200, {"resources": out}
+            answer = {"resources": out[:limit]}
+            if len(out) > limit:
+                answer["next_cursor"] = secrets.token_hex(16)
+            return 200, answer
         return 404, _error("no such endpoint")
 
     def _details(self, rt, typ, pid):

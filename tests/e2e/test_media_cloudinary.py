@@ -42,7 +42,7 @@ import pytest
 from disconnect_helpers import serve_env
 from fake_cloudinary import API_KEY, API_SECRET, fake_cloudinary  # noqa: F401
 from fake_platform import fake_platform  # noqa: F401
-from lethe_e2e import execute, lethe_path, query, run_lethe
+from lethe_e2e import execute, lethe_path, popen_lethe, query, run_lethe
 from request_helpers import (FINAL, Clock, cli, configure_requests, create, policy, show,
                              states_of, wait_state, wait_until)
 from serve_helpers import servers, stop_ok  # noqa: F401
@@ -247,6 +247,64 @@ def test_kind_probe_lists_what_is_there(fake_cloudinary, tmp_path):
     assert doc["rc"] == "unavailable" and doc["out"] == ["unknown"], doc
 
 
+def test_kind_remove_asks_the_cdn_to_invalidate(fake_cloudinary, tmp_path):
+    fake = fake_cloudinary
+    st = Store(fake, tmp_path)
+    fake.put("a", b"1")
+    assert st.remove("a")["out"] == ["removed"]
+    (call,) = fake.calls("DELETE")
+    assert call.query["invalidate"] == ["true"] and call.status == 200, call
+
+
+def test_kind_probe_asks_for_the_most_results(fake_cloudinary, tmp_path):
+    """Get resources lists 10 by default: lethe asks for 500, so 100 ids fit one page."""
+    fake = fake_cloudinary
+    st = Store(fake, tmp_path)
+    keys = ["q%03d" % i for i in range(100)]
+    for k in keys:
+        fake.put(k, b"q")
+    doc = st.probe(*keys)
+    assert doc["rc"] == "ok" and doc["out"] == ["present"] * 100, doc
+    (call,) = fake.calls("GET")
+    assert call.query["max_results"] == ["500"], call.query
+
+
+def test_kind_probe_of_a_paginated_answer_is_unknown(fake_cloudinary, tmp_path):
+    """An answer with a next_cursor lists only part: what it leaves out is not absent."""
+    fake = fake_cloudinary
+    fake.page_size = 3
+    st = Store(fake, tmp_path)
+    keys = ["r%d" % i for i in range(5)]
+    for k in keys:
+        fake.put(k, b"r")
+    doc = st.probe(*keys)
+    assert doc["rc"] == "unavailable", doc
+    assert "absent" not in doc["out"], doc
+    assert "listed only some of 5 assets" in doc["msg"], doc
+    no_keys_in(doc["msg"], keys)
+    # Fewer present than a page: a full answer, read as before.
+    fake.page_size = 10
+    assert st.probe(*keys, "gone")["out"] == ["present"] * 5 + ["absent"]
+
+
+def test_kind_refuses_ambiguous_delivery_urls(fake_cloudinary, tmp_path):
+    """No version segment: the public id cannot be told from folders and
+    transformations, so the key is FAILED, counted among the refused (review B1)."""
+    fake = fake_cloudinary
+    st = Store(fake, tmp_path)
+    fake.put("u17/p", b"mine")
+    fake.put("p", b"someone else's")
+    base = fake.delivery_url + "/socio-linki/image/upload/"
+    doc = st.remove(base + "c_fill,w_100/u17/p.jpg", base + "u17/v2/p.jpg")
+    assert doc["rc"] == "unavailable" and doc["out"] == ["failed", "failed"], doc
+    assert "(2 not public ids or delivery URLs of this cloud)" in doc["msg"], doc
+    assert "u17" not in doc["msg"]
+    assert fake.calls("DELETE") == [] and fake.has("u17/p") and fake.has("p")
+    # With the version, the same asset is named unambiguously.
+    doc = st.remove(base + "c_fill,w_100/v3/u17/p.jpg")
+    assert doc["out"] == ["removed"] and not fake.has("u17/p") and fake.has("p"), doc
+
+
 def test_kind_open_downloads_from_delivery_url_only(fake_cloudinary, tmp_path):
     fake = fake_cloudinary
     st = Store(fake, tmp_path)
@@ -369,6 +427,8 @@ def assert_deletes(fake, allowed):
         assert 1 <= len(c.public_ids) <= 100, c
         assert c.auth == basic, c.auth
         assert set(c.public_ids) <= set(allowed), sorted(set(c.public_ids) - set(allowed))
+        # The CDN is asked to drop its cached copies (Cloudinary's default is not to).
+        assert c.query.get("invalidate") == ["true"], c.query
         if c.status == 200:
             done += c.public_ids
     return done
@@ -573,6 +633,40 @@ def test_sweep_removes_expired_assets(demo, fake_cloudinary):
     assert pending(demo) == 0
 
 
+def test_sweep_killed_after_the_store_deleted_then_settled(demo, fake_cloudinary):
+    """`lethe sweep --once` is killed while the store performs its Delete resources: the
+    next sweep settles the records, is told not_found and counts them removed, once."""
+    fake = fake_cloudinary
+    use_cloudinary(demo, fake)
+    expired = {r[0] for r in query(demo.db, "SELECT storage_key FROM media WHERE "
+                                            "created_at < ? AND cached = 1",
+                                   (fmt(DEMO_NOW - 30 * DAY),))}
+    env = fake.env(VAR)
+    env["LETHE_TEST_NOW"] = str(DEMO_NOW)
+    hold = fake.hold(method="DELETE")
+    p = popen_lethe("sweep", "-c", demo.config, "--once", "--json", env=env)
+    try:
+        assert hold.wait_arrived(30), "no Delete resources call arrived"
+        p.send_signal(signal.SIGKILL)
+        p.wait(10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.communicate(timeout=10)
+    held = set(fake.calls("DELETE")[0].public_ids)
+    hold.release(forward=True)
+    wait_until(lambda: not any(fake.has(k) for k in held), "the held delete performed")
+    assert pending(demo) >= len(held)
+    fake.clear()
+    code, out, err = run_lethe("sweep", "-c", demo.config, "--once", "--json", env=env)
+    assert code == 0, err
+    t = [t for t in json.loads(out)["tables"] if t["table"] == "media"][0]
+    assert (t["media_files"], t["media_missing"], t["media_failed"]) == \
+        (len(expired), 0, 0), t
+    assert not any(fake.has(k) for k in expired)
+    assert pending(demo) == 0
+
+
 # ---- requests through `lethe serve` -----------------------------------------------------
 
 def serve_cld(demo, fake_platform, fake, servers, tmp_path, **store):
@@ -675,6 +769,44 @@ def test_sigkill_between_the_commit_and_the_deletes_then_resume(
     assert demo.state("SELECT media, media_missing FROM job_steps WHERE table_name = "
                       "'media'") == [(len(keys), 0)]
     assert show(demo, clock, code)["state"] in DONE
+    stop_ok(srv)
+
+
+def test_sigkill_after_the_store_deleted_then_resume(
+        demo, fake_platform, fake_cloudinary, servers, tmp_path):
+    """The other half of the crash: the store performs the held Delete resources, but
+    lethe dies before it records the answer.  The resumed run's call gets not_found for
+    its own earlier records and counts them removed (lethe removed them), never missing
+    and never twice."""
+    fake = fake_cloudinary
+    clock, start_srv = serve_cld(demo, fake_platform, fake, servers, tmp_path)
+    uid, email, keys, other_keys = person_and_other(demo)
+    hold = fake.hold(method="DELETE")
+    srv = start_srv()
+    st, req = create(srv, {"email": email})
+    assert st == 201, req
+    code = req["id"]
+    assert hold.wait_arrived(30), "no Delete resources call arrived\n" + srv.stderr()
+    assert media_rows(demo, uid) == 0
+    assert pending(demo) == len(keys)
+    srv.stop(signal.SIGKILL)
+    hold.release(forward=True)  # the store deletes; its answer finds lethe gone
+    wait_until(lambda: not any(fake.has(k) for k in keys), "the held delete performed")
+    assert pending(demo) == len(keys)  # lethe never recorded it
+    fake.clear()
+
+    srv = start_srv()
+    req = wait_state(srv, code, FINAL, timeout=60)
+    assert req["state"] in DONE, req
+    assert states_of(req) == ["received", "scheduled", "running", req["state"]], req
+    assert all(fake.has(k) for k in other_keys)
+    # The resumed run asked again (each key once) and was told not_found for all.
+    again = fake.calls("DELETE")
+    assert sorted(i for c in again for i in c.public_ids) == sorted(keys), again
+    assert demo.state("SELECT count(*) FROM jobs")[0][0] == 1
+    wait_until(lambda: pending(demo) == 0, "media_pending forgotten", srv=srv)
+    assert demo.state("SELECT media, media_missing FROM job_steps WHERE table_name = "
+                      "'media'") == [(len(keys), 0)]
     stop_ok(srv)
 
 

@@ -424,6 +424,39 @@ def test_sigkill_between_commit_and_deletes_then_resume(demo, s3, tmp_path, fake
                       "table_name = 'media'") == [(len(keys), 0)]
 
 
+def test_sigkill_after_the_store_deleted_then_resume(demo, s3, tmp_path, fake_platform,
+                                                     servers):
+    """The other half of the crash: the held DeleteObjects reaches s3rver, which deletes
+    the objects, but lethe is dead before it reads the answer.  The resumed run deletes
+    again (S3 answers success for a key already gone) and counts each object once, as
+    removed."""
+    m, clock, srv = serve_s3(demo, s3, tmp_path, fake_platform, servers)
+    uid, email, keys = person_media(demo)
+    hold = s3.front.hold(op="delete")
+    st, req = create(srv, {"email": email})
+    assert st == 201, req
+    code = req["id"]
+    assert hold.wait_arrived(30), "no DeleteObjects call arrived\n" + srv.stderr()
+    assert media_rows(demo, uid) == 0
+    held = pending(demo)
+    assert held >= 1
+    srv.stop(signal.SIGKILL)
+    hold.release(forward=True)
+    wait_until(lambda: len(keys - m.present()) >= held, "the held delete performed")
+    assert pending(demo) == held  # lethe never recorded it
+    s3.front.reset()
+
+    srv = start(servers, demo, fake_platform, clock)
+    req = wait_state(srv, code, FINAL, timeout=60)
+    assert req["state"] in DONE, req
+    assert states_of(req) == ["received", "scheduled", "running", req["state"]], req
+    assert m.present() == set(m.objects) - keys
+    assert demo.state("SELECT count(*) FROM jobs")[0][0] == 1
+    assert pending(demo) == 0
+    assert demo.state("SELECT sum(media), sum(media_missing) FROM job_steps WHERE "
+                      "table_name = 'media'") == [(len(keys), 0)]
+
+
 def test_sigkill_of_cli_erase_then_rerun(demo, s3, tmp_path):
     m = use_s3(demo, s3, tmp_path)
     uid, email, keys = person_media(demo)

@@ -160,9 +160,30 @@ test_key_delivery_url(void **state)
 	want_key(&store,
 	         "https://res.cloudinary.com/socio-linki/image/upload/c_fill,w_100/v17/u17/a.b.png",
 	         "image", "upload", "u17/a.b");
-	/* No version: the public id is all after the type. */
-	want_key(&store, "https://res.cloudinary.com/socio-linki/image/upload/u17/p.jpg", "image",
-	         "upload", "u17/p");
+	/* Several transformation segments before the version. */
+	want_key(
+	    &store,
+	    "https://res.cloudinary.com/socio-linki/image/upload/c_fill,w_100/e_sepia/v2/u17/p.jpg",
+	    "image", "upload", "u17/p");
+	/*
+	 * No version: the split between transformations, folders and the id is a
+	 * guess, and a wrong guess names another asset (review B1): refused.
+	 */
+	want_key(&store, "https://res.cloudinary.com/socio-linki/image/upload/u17/p.jpg", NULL,
+	         NULL, NULL);
+	want_key(&store, "https://res.cloudinary.com/socio-linki/image/upload/p.jpg", NULL, NULL,
+	         NULL);
+	want_key(&store,
+	         "https://res.cloudinary.com/socio-linki/image/upload/c_fill,w_100/u17/p.jpg", NULL,
+	         NULL, NULL);
+	/* A folder called v2 after a folder, no version: not "the id p after version v2". */
+	want_key(&store, "https://res.cloudinary.com/socio-linki/image/upload/u17/v2/p.jpg", NULL,
+	         NULL, NULL);
+	/* A segment before the version that is no transformation: refused. */
+	want_key(&store, "https://res.cloudinary.com/socio-linki/image/upload/c_fill,/v2/p.jpg",
+	         NULL, NULL, NULL);
+	want_key(&store, "https://res.cloudinary.com/socio-linki/image/upload/abcd_x/v2/p.jpg",
+	         NULL, NULL, NULL);
 	/* Query and fragment are not part of it; percent-encoding is undone. */
 	want_key(&store,
 	         "https://res.cloudinary.com/socio-linki/image/upload/v1/my%20cat.jpg?_a=x#y",
@@ -243,6 +264,15 @@ test_probe_answer(void **state)
 	assert_int_equal(out[0], MEDIA_PRESENT);
 	assert_int_equal(out[1], MEDIA_ABSENT);
 	assert_int_equal(out[2], MEDIA_PRESENT);
+	body = "{\"resources\": [{\"public_id\": \"u1/a\"}], \"next_cursor\": null}";
+	assert_int_equal(media_cld_probe_answer(body, strlen(body), ids, 3, out), LETHE_OK);
+	assert_int_equal(out[1], MEDIA_ABSENT);
+	/* More on another page (review M3): not listed here is not absent. */
+	body = "{\"resources\": [{\"public_id\": \"u1/a\"}], \"next_cursor\": \"8edbc1\"}";
+	assert_int_equal(media_cld_probe_answer(body, strlen(body), ids, 3, out), LETHE_OK);
+	assert_int_equal(out[0], MEDIA_PRESENT);
+	assert_int_equal(out[1], MEDIA_UNKNOWN);
+	assert_int_equal(out[2], MEDIA_UNKNOWN);
 	body = "{\"resources\": {}}";
 	assert_int_equal(media_cld_probe_answer(body, strlen(body), ids, 3, out), LETHE_E_INVALID);
 	assert_int_equal(out[0], MEDIA_UNKNOWN);
