@@ -27,6 +27,7 @@
 #include "engine/revoke.h"
 #include "platform/platform.h"
 #include "util/hash.h"
+#include "util/lease.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/seal.h"
@@ -379,6 +380,8 @@ disconnect_channel(const struct disconnect_opts *o, const struct datamap *dm, st
 		d.requested_at = now;
 		d.effects = json_dumps(effects, JSON_COMPACT);
 		disconnect_token_mac(o, c.token, d.token_mac);
+		/* Recovery redoes a record whose owner died at once (disconnect_recover()). */
+		lease_owner_format(d.owner, sizeof(d.owner));
 		d.box = seal_box(o->outbox_key, "channel", pl, &len);
 		d.boxlen = len;
 		rc = store_disc_add(st, &d, disc, err);
@@ -389,6 +392,9 @@ disconnect_channel(const struct disconnect_opts *o, const struct datamap *dm, st
 	if (rc == LETHE_OK)
 		rc = store_commit(st, err);
 	st_open = st_open && rc != LETHE_OK;
+	/* Staged, the app commit not yet made: the window recovery must close. */
+	if (rc == LETHE_OK)
+		time_test_crash("disconnect-staged");
 	if (st_open)
 		store_rollback(st);
 	if (rc == LETHE_OK) {

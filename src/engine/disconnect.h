@@ -98,7 +98,8 @@ lethe_rc disconnect_chan_owned(const struct datamap *dm, struct appdb *db, const
                                struct lethe_err *err);
 
 /*
- * Repair disconnects left staged by a crash, older than @min_age_s: if the
+ * Repair disconnects left staged by a crash, older than @min_age_s or whose
+ * staging process is dead (this host and pid namespace): if the
  * channel's token is gone, the app transaction committed (the jobs become
  * pending); if the very token read is still there, it did not (the
  * disconnect is applied again and its jobs become pending); if another token

@@ -10,6 +10,7 @@
 
 #include "engine/disconnect_internal.h"
 #include "util/hash.h"
+#include "util/lease.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "platform/platform.h"
@@ -86,7 +87,13 @@ disconnect_recover(const struct disconnect_opts *o, const struct datamap *dm, st
 			act = RECOVER_DROP;
 			goto act;
 		}
-		if (d.requested_at > now - min_age_s)
+		/*
+		 * Not while the process that staged it may still be between its
+		 * staging and its app commit: at once if that process is dead (a
+		 * crash, this host), else once it is older than @min_age_s (another
+		 * host, an older record naming none).
+		 */
+		if (!lease_owner_dead(d.owner) && d.requested_at > now - min_age_s)
 			goto next;
 		rc = store_disc_job_count(st, d.id, &njobs, err);
 		if (rc == LETHE_OK && njobs == 0) {

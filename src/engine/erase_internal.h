@@ -40,7 +40,7 @@ struct exec {
 	int64_t media_leftover;     /* of those, what the last whole-chunk flush left */
 	bool flush_whole;           /* erase_media_flush: whole chunks of each store's batch only */
 	bool reflush;               /* erase_media_flush: records of an earlier, interrupted run */
-	int64_t *chans;             /* channel keys this run's steps matched (erase_upstream.c) */
+	int64_t *chans;             /* channel keys this run's steps matched, sorted, each once */
 	size_t nchans, chcap;       /* their number, allocated */
 };
 
@@ -165,6 +165,11 @@ void erase_by_keys_sql(const struct plan_step *ps, const char *head, size_t n, c
  * already disconnected are left alone (erase_upstream.c).
  */
 lethe_rc erase_disconnect_channels(struct exec *x, const struct plan_step *ps);
+/*
+ * Remember channel @key as matched by this run, once, for
+ * erase_check_channels(): x->chans stays sorted, without a cap.
+ */
+void erase_note_channel(struct exec *x, int64_t key);
 /*
  * After the steps of a round: write to the disconnected rows of channel
  * step @ps still there (kept) the columns of the channel's `disconnect:

@@ -36,7 +36,6 @@
 #define PAGE 256             /* channel keys read per statement */
 #define STAGED_WAIT_MS 2000. /* wait this long for another process's staged disconnect */
 #define STAGED_POLL_MS 10    /* ... looking again this often */
-#define CHANS_MAX 4096       /* channel keys of one run erase_check_channels() checks */
 
 /* One page of the step's channel keys above @after, as text, into @ids (*@n). */
 static lethe_rc
@@ -110,19 +109,27 @@ disconnect_one(struct exec *x, const char *id, int64_t *disc, bool *already)
 	}
 }
 
-/* Remember channel @key as matched by this run (erase_check_channels()), once. */
-static void
-note_channel(struct exec *x, int64_t key)
+void
+erase_note_channel(struct exec *x, int64_t key)
 {
-	size_t i;
+	size_t lo = 0, hi = x->nchans;
 
-	for (i = 0; i < x->nchans; i++)
-		if (x->chans[i] == key)
-			return;
-	if (x->nchans >= CHANS_MAX)
+	/* Sorted, no cap: every channel matched is checked (binary search, O(log n) a look). */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (x->chans[mid] < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < x->nchans && x->chans[lo] == key)
 		return;
 	x->chans = xgrow(x->chans, &x->chcap, x->nchans + 1, sizeof(*x->chans));
-	x->chans[x->nchans++] = key;
+	/* A step pages its keys in order: the new one is nearly always the last. */
+	memmove(x->chans + lo + 1, x->chans + lo, (x->nchans - lo) * sizeof(*x->chans));
+	x->chans[lo] = key;
+	x->nchans++;
 }
 
 lethe_rc
@@ -145,7 +152,7 @@ erase_disconnect_channels(struct exec *x, const struct plan_step *ps)
 			int64_t disc = 0;
 			bool already = false;
 
-			note_channel(x, strtoll(ids[i], NULL, 10));
+			erase_note_channel(x, strtoll(ids[i], NULL, 10));
 			rc = disconnect_one(x, ids[i], &disc, &already);
 			/* Erased since it was read (the app, another erasure): nothing to revoke.
 			 */

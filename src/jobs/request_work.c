@@ -34,6 +34,28 @@ effects_log(const struct store_request *r, bool undo, int64_t rows, size_t chann
 	         (long long)r->id, undo ? "undone" : "applied", (long long)rows, channels);
 }
 
+#define STAGED_AGE_S 10 /* a staged disconnect older than this is left by a crash */
+
+/*
+ * disconnect_channel(); if a disconnect of the channel is staged by a process
+ * that died (a crash before this restart), repaired first and tried again:
+ * the outbox worker's recovery may not have run yet.
+ */
+static lethe_rc
+disconnect_or_repair(const struct disconnect_opts *dop, const struct datamap *dm, struct appdb *db,
+                     struct store *st, const char *id, int64_t *disc, bool *already,
+                     struct lethe_err *err)
+{
+	struct lethe_err e2 = {0};
+	int fixed = 0;
+	lethe_rc rc = disconnect_channel(dop, dm, db, st, id, "request", disc, already, err);
+
+	if (rc == LETHE_E_BUSY &&
+	    disconnect_recover(dop, dm, db, st, STAGED_AGE_S, &fixed, &e2) == LETHE_OK && fixed > 0)
+		rc = disconnect_channel(dop, dm, db, st, id, "request", disc, already, err);
+	return rc;
+}
+
 /* Disconnect every channel of the person (an effect with revoke). */
 static lethe_rc
 revoke_all(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
@@ -55,7 +77,7 @@ revoke_all(const struct lethe_config *cfg, const struct datamap *dm, struct appd
 		int64_t disc = 0;
 		bool already = false;
 
-		rc = disconnect_channel(&dop, dm, db, st, keys[i], "request", &disc, &already, err);
+		rc = disconnect_or_repair(&dop, dm, db, st, keys[i], &disc, &already, err);
 		if (rc == LETHE_OK && !already)
 			(*count)++;
 	}

@@ -16,8 +16,7 @@
 
 #define DISC_COLS                                                                                  \
 	"id, subject, state, source, platform, requested_at, disconnected_at, effects, "           \
-	"token_mac, "                                                                              \
-	"box"
+	"token_mac, box, owner"
 
 /* store__row_fn: a disconnect row (DISC_COLS) into the struct store_disc @arg. */
 static void
@@ -36,6 +35,7 @@ disc_row(struct sq_stmt *q, void *arg)
 	out->effects = store__col_dup(q, 7);
 	store__col_text(q, 8, out->token_mac, sizeof(out->token_mac));
 	store__col_blob(q, 9, &out->box, &out->boxlen);
+	store__col_text(q, 10, out->owner, sizeof(out->owner));
 }
 
 void
@@ -54,11 +54,12 @@ store_disc_add(struct store *st, const struct store_disc *d, int64_t *id, struct
 	return store__one(
 	    st, err, "write", store__row_ints, id,
 	    "INSERT INTO channel_disconnects (subject, state, source, platform, "
-	    "requested_at, disconnected_at, effects, token_mac, box) VALUES (?1, ?2, ?3, "
-	    "nullif(?4, ''), ?5, nullif(?6, 0), ?7, nullif(?8, ''), ?9) RETURNING id",
-	    "ttttiittb", d->subject, d->state, d->source, d->platform, d->requested_at,
+	    "requested_at, disconnected_at, effects, token_mac, box, owner) VALUES (?1, ?2, "
+	    "?3, nullif(?4, ''), ?5, nullif(?6, 0), ?7, nullif(?8, ''), ?9, nullif(?10, '')) "
+	    "RETURNING id",
+	    "ttttiittbt", d->subject, d->state, d->source, d->platform, d->requested_at,
 	    d->disconnected_at, d->effects ? d->effects : "{}", d->token_mac, (const void *)d->box,
-	    d->boxlen);
+	    d->boxlen, d->owner);
 }
 
 lethe_rc
@@ -95,7 +96,7 @@ store_disc_ready(struct store *st, int64_t id, int64_t now, int64_t now_ms, stru
 	rc = store__execf(
 	    st, err,
 	    "UPDATE channel_disconnects SET state = 'disconnected', disconnected_at = ?2, "
-	    "token_mac = NULL, box = NULL WHERE id = ?1 AND state = 'staged'",
+	    "token_mac = NULL, box = NULL, owner = NULL WHERE id = ?1 AND state = 'staged'",
 	    "ii", id, now);
 	if (rc == LETHE_OK)
 		rc = store__execf(

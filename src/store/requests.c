@@ -243,6 +243,27 @@ store_request_effects_next(struct store *st, int64_t after, struct store_request
 	                  "i", after);
 }
 
+/*
+ * Request @id ended for good (cancelled, refused, expired: never retried or
+ * scanned): the object keys its job kept only for its residual scan
+ * (removed = 1) go, unless another request that may still scan shares the
+ * job.  Keys not removed yet stay: they are the only record of objects whose
+ * rows are gone, removed when the job is resumed (a retry, the same erasure
+ * again).
+ */
+static lethe_rc
+forget_scan_keys(struct store *st, int64_t id, struct lethe_err *err)
+{
+	return store__execf(
+	    st, err,
+	    "DELETE FROM media_pending WHERE removed = 1 AND job_id IN (SELECT r.job_id FROM "
+	    "requests r WHERE r.id = ?1 AND r.job_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
+	    "requests o WHERE o.job_id = r.job_id AND o.id <> r.id AND o.state NOT IN "
+	    "('completed', 'completed_with_retention', 'refused', 'cancelled', 'expired', "
+	    "'lifted')))",
+	    "i", id);
+}
+
 lethe_rc
 store_request_transition(struct store *st, int64_t id, const struct store_transition *t,
                          bool *applied, struct lethe_err *err)
@@ -299,6 +320,9 @@ store_request_transition(struct store *st, int64_t id, const struct store_transi
 	/* Finished: the mails that made it are needed no more (their raw messages wiped). */
 	if (rc == LETHE_OK)
 		rc = store_mailin_request_finished(st, id, t->now, err);
+	if (rc == LETHE_OK && (strcmp(t->to, "cancelled") == 0 || strcmp(t->to, "refused") == 0 ||
+	                       strcmp(t->to, "expired") == 0))
+		rc = forget_scan_keys(st, id, err);
 	rc = store__tx_end(st, own, rc, err);
 	*applied = rc == LETHE_OK;
 	return rc;

@@ -14,6 +14,7 @@
 #define LETHE_STORE_H
 
 #include "util/fmacros.h"
+#include "util/lease.h"
 #include "util/rc.h"
 
 struct store;
@@ -564,17 +565,18 @@ bool store_sync_dir(const char *path);
 
 /* One channel disconnect as recorded. */
 struct store_disc {
-	int64_t id;              /* row id */
-	char subject[64];        /* keyed hash of the channel id */
-	char state[16];          /* staged, disconnected, aborted */
-	char source[16];         /* api, cli, deauthorize */
-	char platform[32];       /* platform of the channel, "" if unknown */
-	int64_t requested_at;    /* epoch s */
-	int64_t disconnected_at; /* epoch s, 0 while staged */
-	char *effects;           /* JSON object: what the at-once transaction did */
-	char token_mac[80];      /* staged: keyed hash of the token read, "" if none */
-	uint8_t *box;            /* staged: the sealed channel id, else NULL */
-	size_t boxlen;           /* its length */
+	int64_t id;                  /* row id */
+	char subject[64];            /* keyed hash of the channel id */
+	char state[16];              /* staged, disconnected, aborted */
+	char source[16];             /* api, cli, deauthorize */
+	char platform[32];           /* platform of the channel, "" if unknown */
+	int64_t requested_at;        /* epoch s */
+	int64_t disconnected_at;     /* epoch s, 0 while staged */
+	char *effects;               /* JSON object: what the at-once transaction did */
+	char token_mac[80];          /* staged: keyed hash of the token read, "" if none */
+	uint8_t *box;                /* staged: the sealed channel id, else NULL */
+	size_t boxlen;               /* its length */
+	char owner[LEASE_OWNER_MAX]; /* staged: the staging process (util/lease.h), or "" */
 };
 
 /* One outbox job as recorded. */

@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
@@ -305,4 +306,15 @@ time_json(int64_t t)
 		return json_null();
 	time_format_iso(t, iso, sizeof(iso));
 	return json_string(iso);
+}
+
+void
+time_test_crash(const char *point)
+{
+	const char *v = getenv("LETHE_TEST_CRASH");
+
+	if (v == NULL || strcmp(v, point) != 0 || !time_is_test_clock())
+		return;
+	log_warnx("LETHE_TEST_CRASH=%s: killed at this TEST crash point", point);
+	raise(SIGKILL);
 }

@@ -47,6 +47,13 @@ lethe_rc time_test_clock_check(struct lethe_err *err);
 /* True if LETHE_TEST_NOW is set (the sweeper then re-checks the clock often). */
 bool time_is_test_clock(void);
 /*
+ * A crash point for tests: if the test clock runs (LETHE_TEST_NOW) and
+ * LETHE_TEST_CRASH equals @point, the process kills itself (SIGKILL) here,
+ * so a test can stop it between two writes that no signal from outside hits
+ * reliably.  Never acts without the test clock.
+ */
+void time_test_crash(const char *point);
+/*
  * Parse duration @s into seconds in *@out.  Returns LETHE_OK, or
  * LETHE_E_USAGE for an empty, malformed, zero, negative or overflowing value.
  */

@@ -43,6 +43,7 @@ from request_helpers import (
     wait_state,
     wait_until,
 )
+from disconnect_helpers import serve_env
 from lethe_e2e import query
 from serve_helpers import servers  # noqa: F401
 
@@ -148,6 +149,45 @@ def test_kill_after_accept_effects_applied_once(demo, fake_platform, servers, tm
     assert states_of(req)[-2:] == ["running", "completed_with_retention"]
     assert person_rows(demo, uid)["users"] == 0
     assert revokes(fake_platform) == calls
+
+
+def test_kill_with_disconnect_staged_recovered_at_restart(demo, fake_platform, servers,
+                                                          tmp_path):
+    """Killed after the runner staged a channel's disconnect in the state store but before
+    its app commit (a TEST crash point, the window CI once hit by chance): the restarted
+    server redoes that disconnect at once, because its owner is dead, not after an age the
+    test clock never reaches, and the request's effects are applied, each revoke once."""
+    clock = Clock(tmp_path / "clock")
+    configure_requests(demo, fake_platform, [policy(
+        "closure", review=False, grace="7d", deadline="8d", effects=[CLOSURE])])
+    env = serve_env(fake_platform)
+    env.update(clock.env())
+    env["LETHE_TEST_CRASH"] = "disconnect-staged"
+    srv = servers(demo, env=env)
+    (uid, email), = users(demo, 1)
+    chans = channels_with_tokens(demo, uid)
+    assert chans
+
+    try:  # the kill may come before or after the answer, as effects are applied
+        create(srv, {"email": email}, verified=True)
+    except (OSError, ValueError):
+        pass
+    wait_until(lambda: srv.proc.poll() is not None, "the crash point reached", srv=srv)
+    assert srv.proc.returncode == -signal.SIGKILL, srv.stderr()
+    (code,), = demo.state("SELECT code FROM requests")
+    staged = demo.state("SELECT count(*) FROM channel_disconnects WHERE state = 'staged'")
+    assert staged[0][0] == 1
+    assert live_tokens(demo, uid) == len(chans) and fake_platform.calls() == []
+
+    srv = start(servers, demo, fake_platform, clock)  # the clock has not moved
+    wait_until(lambda: request_row(demo, code)[1] == 2, "effects applied", srv=srv)
+    assert user_status(demo, uid) == "closing" and live_tokens(demo, uid) == 0
+    assert "in progress" not in srv.stderr()
+    assert demo.state("SELECT count(*) FROM channel_disconnects WHERE state = 'staged'") \
+        == [(0,)]
+    wait_upstream_settled(demo, fake_platform, srv, len(chans))
+    calls = revokes(fake_platform)
+    assert calls and all(n == 1 for n in calls.values()), calls
 
 
 # ---- during the grace period ----------------------------------------------------------------

@@ -108,6 +108,36 @@ test_erase_by_keys_pg_filters_on_the_predicate(void **state)
 	sql_free(&q);
 }
 
+/*
+ * Every channel an erasure matched is checked: past the 4,096 an earlier
+ * cap kept, each key once whatever the order and repeats (rounds).
+ */
+static void
+test_erase_note_channel_keeps_every_key_once(void **state)
+{
+	struct exec x;
+	int64_t k;
+	size_t i;
+
+	(void)state;
+	memset(&x, 0, sizeof(x));
+	for (k = 1; k <= 5000; k++)
+		erase_note_channel(&x, k * 2); /* a step's page order */
+	for (k = 5000; k >= 1; k--)
+		erase_note_channel(&x, k * 2); /* the next round: the same keys again */
+	erase_note_channel(&x, 4097);          /* out of order, past the old cap */
+	erase_note_channel(&x, 1);
+	erase_note_channel(&x, 4097);
+	assert_int_equal(x.nchans, 5002);
+	assert_int_equal(x.chans[0], 1);
+	assert_int_equal(x.chans[x.nchans - 1], 10000);
+	for (i = 1; i < x.nchans; i++)
+		assert_true(x.chans[i - 1] < x.chans[i]);
+	assert_int_equal(x.chans[2048], 4096);
+	assert_int_equal(x.chans[2049], 4097);
+	free(x.chans);
+}
+
 int
 main(void)
 {
@@ -115,6 +145,7 @@ main(void)
 	    cmocka_unit_test(test_erase_delete_window_pg_by_key),
 	    cmocka_unit_test(test_erase_window_by_key_only_where_indexes_lack_the_key),
 	    cmocka_unit_test(test_erase_by_keys_pg_filters_on_the_predicate),
+	    cmocka_unit_test(test_erase_note_channel_keeps_every_key_once),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -710,6 +710,64 @@ test_store_claim_then_cancel(void **state)
 	assert_int_equal(r.id, id);
 }
 
+/* The number of keys of @job marked removed (kept for a residual scan). */
+static size_t
+scan_keys(struct store *st, int64_t job)
+{
+	struct store_media_key *k = NULL;
+	struct lethe_err err = {0};
+	size_t n = 0;
+
+	assert_int_equal(store_media_removed(st, job, &k, &n, &err), LETHE_OK);
+	store_media_keys_free(k, n);
+	return n;
+}
+
+/*
+ * A request that ends for good (cancelled, refused) forgets the keys its job
+ * kept for the residual scan, not those still to remove, and not while
+ * another request that may still scan (a failed one) shares the job.
+ */
+static void
+test_store_cancel_forgets_scan_keys(void **state)
+{
+	struct sfix *f = *state;
+	struct store_media_key *k = NULL;
+	struct lethe_err err = {0};
+	size_t n = 0;
+	int64_t a = add(f->st, "mk1", "anon:m1", "scheduled", 1000, 5000);
+	int64_t b = add(f->st, "mk2", "anon:m2", "scheduled", 1000, 5000);
+	int64_t c = add(f->st, "mk3", "anon:m3", "failed", 1000, 5000);
+	char sql[160];
+
+	snprintf(sql, sizeof(sql),
+	         "UPDATE requests SET job_id = 7 WHERE id = %lld;"
+	         "UPDATE requests SET job_id = 8 WHERE id IN (%lld, %lld);",
+	         (long long)a, (long long)b, (long long)c);
+	tu_exec_sql(f->path, sql);
+	assert_int_equal(store_media_add(f->st, 7, "media", "local", "u1/a.jpg", &err), LETHE_OK);
+	assert_int_equal(store_media_add(f->st, 7, "media", "local", "u1/b.jpg", &err), LETHE_OK);
+	assert_int_equal(store_media_done(f->st, 7, "media", "local", "u1/a.jpg", true, &err),
+	                 LETHE_OK);
+	assert_int_equal(store_media_add(f->st, 8, "media", "s3", "u2/c.jpg", &err), LETHE_OK);
+	assert_int_equal(store_media_done(f->st, 8, "media", "s3", "u2/c.jpg", true, &err),
+	                 LETHE_OK);
+	assert_int_equal(scan_keys(f->st, 7), 1);
+	assert_int_equal(scan_keys(f->st, 8), 1);
+
+	assert_true(act_on(f->st, a, REQUEST_CANCEL, 1100));
+	assert_int_equal(scan_keys(f->st, 7), 0);
+	/* The object not removed yet stays recorded for the job's resumption. */
+	assert_int_equal(store_media_list(f->st, 7, "media", &k, &n, &err), LETHE_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(k[0].key, "u1/b.jpg");
+	store_media_keys_free(k, n);
+
+	/* The failed request sharing job 8 may be retried and scan: its keys stay. */
+	assert_true(act_on(f->st, b, REQUEST_REFUSE, 1100));
+	assert_int_equal(scan_keys(f->st, 8), 1);
+}
+
 static void
 test_store_cancel_before_effects(void **state)
 {
@@ -996,6 +1054,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_store_claim_then_cancel, store_setup,
 	                                    store_teardown),
 	    cmocka_unit_test_setup_teardown(test_store_cancel_before_effects, store_setup,
+	                                    store_teardown),
+	    cmocka_unit_test_setup_teardown(test_store_cancel_forgets_scan_keys, store_setup,
 	                                    store_teardown),
 	    cmocka_unit_test_setup_teardown(test_store_restriction_in_force, store_setup,
 	                                    store_teardown),
