@@ -225,6 +225,13 @@ deliver(struct mailin_lmtp *l, struct lmtp_conn *c, struct txn *t, struct lmtp_b
 			          b->len, text);
 		}
 	}
+	/*
+	 * Stored or refused, the message is done with: its bytes go back to the
+	 * budget before the answer, so a client that has its 250 finds the room
+	 * (freed after it, a new DATA could still get 452 while this thread
+	 * waits for a CPU).  The caller's lmtp_body_free() is then a no-op.
+	 */
+	lmtp_body_free(b);
 	for (i = 0; i < t->nrcpt; i++)
 		if (!lmtp_conn_write(c, line))
 			return;

@@ -124,6 +124,13 @@ lethe_rc service__link_mint(struct service *svc, int64_t request_id, const char 
  */
 void service__link_hash(const struct service *svc, const char *token, char out[HASH_TEXT_LEN + 1]);
 /*
+ * Carry out the effects due of request @id (and of older ones, first) now,
+ * after the commit that made them due, so that the caller answers with
+ * them applied or undone; failures are left to the runner
+ * (service_effects.c).  Takes db_mu then st_mu: call with neither held.
+ */
+void service__effects_now(struct service *svc, int64_t id);
+/*
  * Apply @a to request @r (as read inside the caller's transaction: st_mu
  * held, store_begin() done) at @now, as service_request_act() does, with
  * the same errors; the caller commits or rolls back (service_requests.c).

@@ -511,6 +511,10 @@ service_request_create(struct service *svc, const struct service_request_in *in,
 	if (rc == LETHE_OK && !*repeat) {
 		log_info("request %lld: %s of scope %s from %s, %s (policy %s)", (long long)r.id,
 		         in->kind, in->scope, in->source, n.state, p->name);
+		/* Accepted at once (verified by the app): its effects are applied before the
+		 * answer. */
+		if (n.effects == STORE_EFFECTS_APPLY)
+			service__effects_now(svc, r.id);
 		wake_runner(svc);
 		service__mail_kick(svc); /* its first notice was queued with it */
 	}
@@ -712,6 +716,8 @@ service_request_act(struct service *svc, const char *code, const struct service_
 	if (rc == LETHE_OK) {
 		log_info("request %lld: %s by %s", (long long)r.id, request_act_name(act),
 		         a->actor != NULL ? a->actor : "lethe");
+		/* Accepted or cancelled: its effects are applied or undone before the answer. */
+		service__effects_now(svc, r.id);
 		wake_runner(svc);
 		service__mail_kick(svc);
 	}

@@ -431,6 +431,9 @@ service_link_use(struct service *svc, const char *token, struct service_link *ou
 	if (rc == LETHE_OK) {
 		log_info("request %lld: %s link followed by the person", (long long)r.id,
 		         l.purpose);
+		/* The page that says "scheduled" (or "cancelled") is shown with the effects done.
+		 */
+		service__effects_now(svc, r.id);
 		if (svc->runner != NULL)
 			runner_kick(svc->runner);
 		service__mail_kick(svc);
