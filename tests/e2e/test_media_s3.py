@@ -392,6 +392,25 @@ def test_request_with_the_store_down_fails_then_retry_completes(demo, s3, tmp_pa
     assert pending(demo) == 0
 
 
+def test_request_whose_scan_cannot_check_the_store_fails_naming_it(demo, s3, tmp_path,
+                                                                   fake_platform, servers):
+    """The objects are removed, then the residual scan's HEADs fail: the request fails
+    (the scan could not run), its reason names the store the scan could not check."""
+    m, clock, srv = serve_s3(demo, s3, tmp_path, fake_platform, servers)
+    uid, email, keys = person_media(demo)
+    s3.front.inject(503, count=100000, op="head")
+    st, req = create(srv, {"email": email})
+    assert st == 201, req
+    code = req["id"]
+    req = wait_state(srv, code, FINAL, timeout=60)
+    assert req["state"] == "failed", req
+    reason = assert_failed_on_store(srv, demo, clock, code, STORE, keys)
+    assert ("the residual scan could not check the objects removed from media store '%s' "
+            "(media store '%s' answered HTTP 503" % (STORE, STORE)) in reason, reason
+    assert not keys & m.present()  # the erasure itself was done
+    assert media_rows(demo, uid) == 0
+
+
 def test_sigkill_between_commit_and_deletes_then_resume(demo, s3, tmp_path, fake_platform,
                                                         servers):
     m, clock, srv = serve_s3(demo, s3, tmp_path, fake_platform, servers)
