@@ -91,6 +91,14 @@ struct erase_result {
 	int64_t batches;                 /* write transactions of this run */
 	int64_t *discs;                  /* channel disconnects this run queued (outbox) */
 	size_t ndiscs;                   /* number of them */
+	/*
+	 * Why media objects of this run could not be removed, for the reason
+	 * of a request that fails (jobs/runner.c): "N media objects of table T
+	 * could not be removed (the store's answer); they stay recorded".  The store's answer names
+	 * the store, never a key (media.h), and nothing here names a person.
+	 * "" when every object went.
+	 */
+	char media_failure[LETHE_ERR_MAX + 128];
 };
 
 /* What erasure writes into one column of an anonymize/retain part. */

@@ -171,6 +171,12 @@ erase_media_flush(struct exec *x, const struct dm_table *t, struct store_step *s
 	*failed += bad;
 	x->media_unflushed = x->media_leftover = left;
 	if (rc == LETHE_OK && bad > 0)
+		snprintf(
+		    x->res->media_failure, sizeof(x->res->media_failure),
+		    "%lld media objects of table %s could not be removed (%s); they stay recorded",
+		    (long long)bad, t->name,
+		    merr.msg[0] != '\0' ? merr.msg : "the store did not say why");
+	if (rc == LETHE_OK && bad > 0)
 		/*
 		 * LETHE_E_IO whatever the store said (mrc): the rows are gone, so not a
 		 * configuration error (exit 3), and LETHE_E_UNAVAILABLE means "stopped" to

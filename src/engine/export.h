@@ -66,6 +66,14 @@ struct export_result {
 	 */
 	json_t *detail;
 	double elapsed_ms; /* wall time */
+	/*
+	 * Why a media object could not be read, for the reason of an export
+	 * request that fails (jobs/exporter.c): "a media object of table T
+	 * could not be read (the store's answer)".  The store's answer names
+	 * the store, never a key (media.h), and nothing here names a person.
+	 * "" when no store failed.
+	 */
+	char media_failure[LETHE_ERR_MAX + 128];
 };
 
 /*

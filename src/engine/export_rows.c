@@ -474,6 +474,8 @@ media_obj_open(struct export_ctx *x, struct export_table *tab, size_t c, const c
 	 * "stopped" to the exporter, which would neither log nor count it.
 	 */
 	snprintf(why, sizeof(why), "%s", x->err->msg);
+	snprintf(x->res->media_failure, sizeof(x->res->media_failure),
+	         "a media object of table %s could not be read (%s)", tab->t->name, why);
 	return lethe_err_set(x->err, LETHE_E_IO, "export: a media file of '%s' cannot be read: %s",
 	                     tab->t->name, why);
 }

@@ -515,9 +515,13 @@ build_export(struct exporter *x, struct appdb *db, struct store *st, struct stor
 		log_warnx_limited(&lim, "request %lld: export failed, will retry: %s",
 		                  (long long)req->id, err.msg);
 	}
-	if (rc != LETHE_E_UNAVAILABLE && job_fails_count(&x->fails, req->id, rc == LETHE_OK))
-		fail_export(st, req->id,
-		            "the export failed 3 times in a row; see the log, then retry it", NULL);
+	/* The reason names a media store that failed (never a key); other failures: the log. */
+	if (rc != LETHE_E_UNAVAILABLE && job_fails_count(&x->fails, req->id, rc == LETHE_OK)) {
+		char reason[JOB_REASON_MAX];
+
+		job_fail_reason("export", rc != LETHE_OK ? res.media_failure : NULL, reason);
+		fail_export(st, req->id, reason, NULL);
+	}
 	export_result_free(&res);
 	plan_free(plan);
 	request_ids_free(ids, nids);

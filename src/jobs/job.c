@@ -5,6 +5,7 @@
  */
 #include "util/fmacros.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "jobs/job.h"
@@ -77,6 +78,19 @@ job_finish(struct store *st, int64_t id, const char *from, const char *to, const
 	if (applied != NULL)
 		*applied = done;
 	return rc;
+}
+
+void
+job_fail_reason(const char *what, const char *why, char out[JOB_REASON_MAX])
+{
+	if (why != NULL && why[0] != '\0')
+		snprintf(out, JOB_REASON_MAX,
+		         "the %s failed %d times in a row: %s; retry the request", what,
+		         JOB_FAILS_MAX, why);
+	else
+		snprintf(out, JOB_REASON_MAX,
+		         "the %s failed %d times in a row; see the log, then retry it", what,
+		         JOB_FAILS_MAX);
 }
 
 lethe_rc

@@ -46,6 +46,19 @@ lethe_rc job_transition(struct store *st, int64_t id, const struct store_transit
  */
 lethe_rc job_finish(struct store *st, int64_t id, const char *from, const char *to,
                     const char *reason, bool *applied, struct lethe_err *err);
+/* Room for job_fail_reason()'s text: its words and a struct lethe_err message. */
+#define JOB_REASON_MAX (LETHE_ERR_MAX + 256)
+
+/*
+ * The reason of a request whose @what ("erasure", "export") failed
+ * JOB_FAILS_MAX times in a row, into @out (JOB_REASON_MAX bytes).  @why:
+ * what the last run failed on, written for operators and safe to keep in
+ * the request (a media store's failure: the store named, never a key, no
+ * person), "the failure; retry the request"; NULL or "": an internal
+ * failure whose detail only the log has, "the failure; see the log, then
+ * retry it".
+ */
+void job_fail_reason(const char *what, const char *why, char out[JOB_REASON_MAX]);
 /*
  * job_finish() to "failed" with @reason, and once applied log_warnx()
  * "request ID: failed: REASON" (@reason names no person).

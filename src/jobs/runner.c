@@ -289,6 +289,23 @@ end_failed(const struct store_request *req, const struct lethe_err *err)
  * Erase the person of request @req; records the outcome.  LETHE_E_UNAVAILABLE
  * if stopped, LETHE_E_BUSY if another process runs its job.
  */
+/*
+ * Mark request @id failed after its erasure failed JOB_FAILS_MAX times in a
+ * row.  Its reason says why when the last run's failure is one an operator
+ * may read in the request (@media_why: a media store's, naming the store
+ * and never a key: erase_result.media_failure, or the residual scan's
+ * scan_work_after() @media_why), else points to the log, whose messages
+ * may quote the app database.
+ */
+static lethe_rc
+fail_request(struct store *st, int64_t id, const char *media_why)
+{
+	char reason[JOB_REASON_MAX];
+
+	job_fail_reason("erasure", media_why, reason);
+	return job_fail(st, id, "received,scheduled,running", reason, NULL);
+}
+
 static lethe_rc
 run_request(struct runner *r, struct appdb *db, struct store *st, struct store_request *req,
             const uint8_t *box, size_t boxlen)
@@ -317,6 +334,7 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 	struct erase_opts eo;
 	struct erase_result res;
 	struct run_finish f; /* how the run ends: its person, scope and run set once */
+	char scan_why[SCAN_WORK_WHY_MAX] = ""; /* a media store the scan could not check */
 	struct lethe_err err = {0};
 	int64_t total = 0;
 	const char *fstate = NULL; /* the state finish_request() entered */
@@ -377,6 +395,7 @@ run_request(struct runner *r, struct appdb *db, struct store *st, struct store_r
 		ids = all;
 	}
 	memset(&f, 0, sizeof(f));
+	f.media_why = scan_why;
 	f.ids = ids;
 	f.nids = nids;
 	f.scope = scope;
@@ -494,9 +513,8 @@ out:
 	 */
 	if (!meta && rc != LETHE_E_BUSY && rc != LETHE_E_UNAVAILABLE &&
 	    job_fails_count(&r->fails, req->id, rc == LETHE_OK) &&
-	    job_fail(st, req->id, "received,scheduled,running",
-	             "the erasure failed 3 times in a row; see the log, then retry it",
-	             NULL) == LETHE_OK) {
+	    fail_request(st, req->id,
+	                 res.media_failure[0] != '\0' ? res.media_failure : scan_why) == LETHE_OK) {
 		/*
 		 * Its erasure was done and only the end (the scan) failed: the
 		 * object keys kept for the scan go.  An erasure not done keeps its

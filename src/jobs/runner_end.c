@@ -40,7 +40,7 @@ finish_request(const struct lethe_config *cfg, const struct datamap *dm, struct 
 
 	*state = f->state;
 	rc = scan_work_after(cfg, dm, db, st, req->id, f->job, f->prev_job, f->scope, f->ids,
-	                     f->nids, f->erased, &scan, err);
+	                     f->nids, f->erased, &scan, f->media_why, err);
 	if (rc != LETHE_OK)
 		return rc;
 	now = time_now();

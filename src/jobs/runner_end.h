@@ -32,6 +32,11 @@ struct run_finish {
 	const char *scope;         /* the request's scope */
 	int64_t run;               /* the run being done */
 	int64_t since;             /* when the run was asked for (the duration's start) */
+	/*
+	 * Where the scan says which media store it could not check, for the
+	 * request's reason (scan_work_after()'s @media_why), or NULL.
+	 */
+	char *media_why;
 };
 
 /*

@@ -90,7 +90,8 @@ scan_work_run(const struct datamap *dm, struct appdb *db, const char *scope,
  */
 static lethe_rc
 scan_objects(const struct lethe_config *cfg, struct store *st, int64_t request_id, int64_t job,
-             int64_t prev_job, json_t *j, struct store_scan *out, struct lethe_err *err)
+             int64_t prev_job, json_t *j, struct store_scan *out, char *media_why,
+             struct lethe_err *err)
 {
 	int64_t jobs[2] = {job, prev_job != job ? prev_job : 0};
 	struct scan_media m;
@@ -107,6 +108,16 @@ scan_objects(const struct lethe_config *cfg, struct store *st, int64_t request_i
 			          (long long)m.checked);
 		}
 	}
+	/*
+	 * Stores are asked once the records are read: a failure with one begun
+	 * is that store's (its message names it, never a key); before, the
+	 * state store's, which the log tells.
+	 */
+	if (rc != LETHE_OK && m.nstores > 0 && media_why != NULL && err != NULL)
+		snprintf(media_why, SCAN_WORK_WHY_MAX,
+		         "the residual scan could not check the objects removed from media store "
+		         "'%s' (%s)",
+		         m.stores[m.nstores - 1].store, err->msg);
 	scan_media_free(&m);
 	/*
 	 * The scan could not run: LETHE_E_IO whatever the store said, as a
@@ -122,7 +133,7 @@ lethe_rc
 scan_work_after(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
                 struct store *st, int64_t request_id, int64_t job, int64_t prev_job,
                 const char *scope, const struct plan_id *ids, size_t nids, bool changed,
-                struct store_scan *out, struct lethe_err *err)
+                struct store_scan *out, char *media_why, struct lethe_err *err)
 {
 	struct scan_result res;
 	lethe_rc rc = LETHE_OK;
@@ -145,7 +156,7 @@ scan_work_after(const struct lethe_config *cfg, const struct datamap *dm, struct
 		out->tables = res.tables;
 		j = scan_result_json(&res);
 		scan_result_free(&res);
-		rc = scan_objects(cfg, st, request_id, job, prev_job, j, out, err);
+		rc = scan_objects(cfg, st, request_id, job, prev_job, j, out, media_why, err);
 		if (rc == LETHE_OK)
 			out->detail = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
 		json_decref(j);

@@ -16,6 +16,9 @@
 
 struct scan_result; /* engine/scan.h */
 
+/* Room for scan_work_after()'s @media_why: its words, a store's name and message. */
+#define SCAN_WORK_WHY_MAX (LETHE_ERR_MAX + 192)
+
 /*
  * The runner's scan of the person @ids (@nids) for scope @scope, into @res
  * (free with scan_result_free()): every identity taken whatever the scope
@@ -40,12 +43,16 @@ lethe_rc scan_work_run(const struct datamap *dm, struct appdb *db, const char *s
  * (@out->result says: residual if rows remain or an object is back); an
  * error only if it could not run (a store that cannot say is one).  Logs
  * one warning naming the request and the tables or counts (never a value
- * nor a key) when something remains.
+ * nor a key) when something remains.  @media_why (SCAN_WORK_WHY_MAX bytes,
+ * or NULL): when it could not run because a media store could not say,
+ * "the residual scan could not check the objects removed from media store
+ * S (the store's message)", for the request's reason (the store named,
+ * never a key: media.h); else left as it was.
  */
 lethe_rc scan_work_after(const struct lethe_config *cfg, const struct datamap *dm, struct appdb *db,
                          struct store *st, int64_t request_id, int64_t job, int64_t prev_job,
                          const char *scope, const struct plan_id *ids, size_t nids, bool changed,
-                         struct store_scan *out, struct lethe_err *err);
+                         struct store_scan *out, char *media_why, struct lethe_err *err);
 /*
  * The reason a request fails with when scan @s found rows or objects: "the
  * residual scan found N rows in T1, T2 (outside the scope); M media

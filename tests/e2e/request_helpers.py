@@ -229,3 +229,28 @@ def request_row(demo, code):
     assert r, "no request %s in the state store" % code
     return r[0]
 
+
+
+def assert_failed_on_store(srv, demo, clock, code, store, keys, what="erasure"):
+    """Request @code failed on media store @store: its reason says so to operators (app API,
+    admin API, `lethe requests show`), the person's status page does not show it, and no
+    object key of @keys reaches any of them, the log or the audit chain."""
+    want = "the %s failed 3 times in a row: " % what
+    req = app_get(srv, code)
+    reason = req["reason"]
+    assert req["state"] == "failed" and reason.startswith(want), req
+    assert "media store '%s'" % store in reason, reason
+    assert reason.endswith("; retry the request"), reason
+    assert "see the log" not in reason, reason
+    assert admin_get(srv, "/v1/admin/requests/" + code)["reason"] == reason
+    shown = show(demo, clock, code)
+    assert shown["reason"] == reason, shown
+    status, _, page = srv.get("/data-deletion/status?id=" + code)
+    assert status == 200, (status, page)
+    page = page.decode()
+    assert "media store" not in page and "'%s'" % store not in page, page
+    audit = "\n".join(str(r[0]) for r in demo.state("SELECT body FROM audit"))
+    seen = json.dumps(req) + json.dumps(shown) + page + srv.stderr() + audit
+    for k in keys:
+        assert k not in seen, "an object key reached the request or the log: %s" % k
+    return reason

@@ -43,8 +43,8 @@ from disconnect_helpers import serve_env
 from fake_cloudinary import API_KEY, API_SECRET, fake_cloudinary  # noqa: F401
 from fake_platform import fake_platform  # noqa: F401
 from lethe_e2e import execute, lethe_path, popen_lethe, query, run_lethe
-from request_helpers import (FINAL, Clock, cli, configure_requests, create, policy, show,
-                             states_of, wait_state, wait_until)
+from request_helpers import (FINAL, Clock, assert_failed_on_store, cli, configure_requests,
+                             create, policy, show, states_of, wait_state, wait_until)
 from serve_helpers import servers, stop_ok  # noqa: F401
 from sweep_helpers import DAY, DEMO_NOW, fmt
 
@@ -717,7 +717,9 @@ def test_request_fails_while_the_store_is_down_then_retry_finishes(
     code = req["id"]
     req = wait_state(srv, code, FINAL, timeout=90)
     assert req["state"] == "failed", req
-    assert "erasure failed" in req["reason"], req
+    reason = assert_failed_on_store(srv, demo, clock, code, "cdn", keys)
+    assert ("%d media objects of table media could not be removed (media store 'cdn' "
+            "(cloudinary cloud %s) answered HTTP 429" % (len(keys), fake.cloud)) in reason, reason
     log = srv.stderr()
     assert "media store 'cdn' (cloudinary cloud %s) answered HTTP 429" % fake.cloud in log, log
     no_keys_in(json.dumps(req) + log, keys)

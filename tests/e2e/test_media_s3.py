@@ -25,10 +25,11 @@ import zipfile
 
 import pytest
 
+from disconnect_helpers import api
 from fake_platform import fake_platform  # noqa: F401
 from lethe_e2e import make_demo, popen_lethe, query, run_lethe
-from request_helpers import (FINAL, Clock, cli, configure_requests, create, policy, start,
-                             states_of, wait_state, wait_until)
+from request_helpers import (FINAL, Clock, assert_failed_on_store, cli, configure_requests,
+                             create, policy, start, states_of, wait_state, wait_until)
 from serve_helpers import servers  # noqa: F401
 from sweep_helpers import DAY, DEMO_NOW, fmt, sweep
 
@@ -372,8 +373,11 @@ def test_request_with_the_store_down_fails_then_retry_completes(demo, s3, tmp_pa
     code = req["id"]
     req = wait_state(srv, code, FINAL, timeout=60)
     assert req["state"] == "failed", req
-    # The request's reason is the runner's generic one; the log says which store failed.
-    assert "failed" in req["reason"], req
+    # The reason says which store failed and how (API, CLI), never a key; so does the log.
+    reason = assert_failed_on_store(srv, demo, clock, code, STORE, keys)
+    assert ("%d media objects of table media could not be removed (media store '%s' "
+            "answered HTTP 503" % (len(keys), STORE)) in reason, reason
+    assert "they stay recorded" in reason, reason
     assert "media store '%s'" % STORE in srv.stderr(), srv.stderr()
     no_keys_in(json.dumps(req) + srv.stderr(), keys)
     assert keys <= m.present()
@@ -386,6 +390,25 @@ def test_request_with_the_store_down_fails_then_retry_completes(demo, s3, tmp_pa
     assert not keys & m.present()
     assert m.present() == set(m.objects) - keys
     assert pending(demo) == 0
+
+
+def test_request_whose_scan_cannot_check_the_store_fails_naming_it(demo, s3, tmp_path,
+                                                                   fake_platform, servers):
+    """The objects are removed, then the residual scan's HEADs fail: the request fails
+    (the scan could not run), its reason names the store the scan could not check."""
+    m, clock, srv = serve_s3(demo, s3, tmp_path, fake_platform, servers)
+    uid, email, keys = person_media(demo)
+    s3.front.inject(503, count=100000, op="head")
+    st, req = create(srv, {"email": email})
+    assert st == 201, req
+    code = req["id"]
+    req = wait_state(srv, code, FINAL, timeout=60)
+    assert req["state"] == "failed", req
+    reason = assert_failed_on_store(srv, demo, clock, code, STORE, keys)
+    assert ("the residual scan could not check the objects removed from media store '%s' "
+            "(media store '%s' answered HTTP 503" % (STORE, STORE)) in reason, reason
+    assert not keys & m.present()  # the erasure itself was done
+    assert media_rows(demo, uid) == 0
 
 
 def test_sigkill_between_commit_and_deletes_then_resume(demo, s3, tmp_path, fake_platform,
@@ -530,6 +553,33 @@ def test_export_with_the_store_down_writes_no_archive(demo, s3, tmp_path):
     assert code != 0 and STORE in err, (code, err)
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("export.zip")] == []
+
+
+def test_export_request_with_the_store_down_fails_naming_the_store(demo, s3, tmp_path,
+                                                                   fake_platform, servers):
+    """The exporter's failed reason names the store that failed, as the runner's does."""
+    clock = Clock(tmp_path / "clock")
+    configure_requests(demo, fake_platform, [policy("export", kind="export", deadline="30d")])
+    use_s3(demo, s3, tmp_path)
+    srv = start(servers, demo, fake_platform, clock)
+    uid, email, keys = person_media(demo)
+    s3.front.inject(500, count=100000, op="get")
+    body = {"kind": "export", "scope": "account", "identities": {"email": email},
+            "verified": True}
+    status, _, req = api(srv, "POST", "/v1/requests", body=json.dumps(body).encode(),
+                         headers={"Content-Type": "application/json"})
+    assert status == 201, req
+    code = req["id"]
+    req = wait_state(srv, code, FINAL, timeout=60)
+    assert req["state"] == "failed", req
+    reason = assert_failed_on_store(srv, demo, clock, code, STORE, keys, what="export")
+    assert ("a media object of table media could not be read (media store '%s' answered "
+            "HTTP 500" % STORE) in reason, reason
+    s3.front.reset()
+    rc, out, err = cli(demo, clock, "retry", code, "--reason", "store back")
+    assert rc == 0, err
+    req = wait_state(srv, code, ("completed",), timeout=60)
+    assert req["export"]["media"] == len(keys), req
 
 
 def test_residual_scan_flags_an_object_put_back(demo, s3, tmp_path, fake_platform, servers):
