@@ -85,10 +85,10 @@ def test_disconnect_removes_the_connection_fields_and_keeps_content(ex):
     assert any(s == "scheduled" for _, s in before["posts"]), "a scheduled post to keep"
     status, state = ex.app("POST", "/v1/channels/%d/disconnect" % cid)
     assert status == 200 and state["state"] == "disconnected", state
-    # At once: no token, username or token expiry on the connection, and the profile's
-    # connection fields (its Instagram user ID included) cleared.  The connection row keeps
-    # its Instagram user ID until it is deleted: lethe cannot clear it yet (README.md).
-    assert channel(ex, cid) == ("revoked", None, None, "17841000000501", None, None)
+    # At once: no token, Instagram user ID, username or token expiry on the connection,
+    # and the profile's connection fields (its copy of the ID included) cleared.
+    assert channel(ex, cid) == ("revoked", None, None, None, None, None)
+    assert ex.count("channels", "platform_user_id = ?", ("17841000000501",)) == 0
     p = profile(ex, u)
     assert p == {"user_id": u, "channel_id": cid, "instagram_user_id": None,
                  "instagram_username": None, "connected": 0, "account_settings": None,
@@ -141,8 +141,9 @@ def test_deauthorization_removes_tokens_and_a_later_deletion_still_finds_it(ex):
     mine = derived(ex, cid)
     status, _ = ex.callback("instagram", "deauthorize", ig_id)
     assert status == 200
-    st, token, refresh = channel(ex, cid)[:3]
-    assert (st, token, refresh) == ("revoked", None, None)
+    # The tokens and, through the same disconnect effects, the connection's other fields,
+    # its Instagram user ID included.
+    assert channel(ex, cid) == ("revoked", None, None, None, None, None)
     assert derived(ex, cid) == mine, "no data deleted by a deauthorization"
     assert ex.fake.calls() == [] or all(ig_id not in c.full_path for c in ex.fake.calls())
     # The full deletion request later: the connection goes although the disconnect
@@ -154,6 +155,58 @@ def test_deauthorization_removes_tokens_and_a_later_deletion_still_finds_it(ex):
     assert channel(ex, cid) is None
     assert all(v == [] for v in derived(ex, cid).values())
     assert cleared(profile(ex, u), u)
+
+
+def test_a_deletion_after_a_disconnect_in_the_app_finds_no_instagram_user_id(ex):
+    """The page's two ways one after the other: Disconnect in SocioGenie ("removes ... your
+    Instagram user ID stored for that connection"), then Meta's deletion request for that
+    ID.  The disconnect removed the ID and purged the connection's derived data; the
+    deletion, which finds the connection only by that ID, finds nothing: it completes with
+    no data.  What stays is what README.md says: the connection row with no Instagram data
+    (status revoked, its project and connection date), its automation rules disabled, the
+    profile row with no Instagram field; the account deletion removes them."""
+    u = 7
+    [(cid, _, ig_id, _, _)] = ex.channels_of(u, "instagram")[:1]
+    assert ig_id
+    before = content(ex, u)
+    rules = [r[0] for r in ex.rows("SELECT id FROM automation_rules WHERE channel_id = ? "
+                                   "ORDER BY id", (cid,))]
+    assert rules, "automation rules the disconnect keeps"
+    status, state = ex.app("POST", "/v1/channels/%d/disconnect" % cid)
+    assert status == 200 and state["state"] == "disconnected", state
+    ex.settled(cid)
+    purged = derived(ex, cid)
+    # The disconnect's purge (scope `channel`): the derived data is gone, the automation
+    # rules (content, not in that scope) stay, disabled.
+    assert purged == dict({t: [] for t in CHANNEL_ROWS}, automation_rules=rules), purged
+    status, body = ex.callback("instagram", "data-deletion", ig_id)
+    assert status == 200, body
+    done, _ = ex.server.wait_completed(body["confirmation_code"], timeout=15)
+    assert done["state"] == "completed" and done["no_data"] is True, done
+    status, _, page = ex.server.get("/data-deletion/status?id=" + body["confirmation_code"])
+    assert status == 200 and b"We found no data linked to this account" in page, page
+    # Nothing left that holds the Instagram user ID, username, tokens or expiry.
+    assert channel(ex, cid) == ("revoked", None, None, None, None, None)
+    assert ex.count("channels", "platform_user_id = ?", (ig_id,)) == 0
+    assert ex.count("instagram_profiles", "instagram_user_id = ?", (ig_id,)) == 0
+    assert ex.rows("SELECT enabled FROM automation_rules WHERE channel_id = ?", (cid,)) == \
+        [(0,)] * len(rules)
+    assert derived(ex, cid) == purged
+    p = profile(ex, u)
+    assert p == {"user_id": u, "channel_id": cid, "instagram_user_id": None,
+                 "instagram_username": None, "connected": 0, "account_settings": None,
+                 "insights": None}, p
+    assert content(ex, u) == before
+    assert ig_id not in ex.server.stderr()
+    # The full account deletion takes what stayed.
+    status, req = ex.app("POST", "/v1/requests", {
+        "kind": "erasure", "scope": "account", "identities": {"user_id": str(u)},
+        "verified": True})
+    assert status == 201, req
+    done = ex.wait_request(req["id"], ("completed", "completed_with_retention", "failed"))
+    assert done["state"] in ("completed", "completed_with_retention"), done
+    assert channel(ex, cid) is None and profile(ex, u) is None
+    assert ex.count("automation_rules", "channel_id = ?", (cid,)) == 0
 
 
 def test_mail_with_the_instagram_user_id_is_confirmed_by_the_address_on_file(ex):
