@@ -40,8 +40,9 @@ import yaml
 
 from disconnect_helpers import jobs_settled
 from fake_platform import FakePlatform
-from lethe_e2e import ROOT, Demo, lethe_path, query, run_lethe, without_section
-from mailin_e2e_helpers import CSRF_RE, LINK_RE, SAME, Person, corpus, envelope, person_values
+from lethe_e2e import ROOT, Demo, lethe_path, query, without_section
+from mailin_e2e_helpers import (CSRF_RE, LINK_RE, SAME, Person, Served, corpus, envelope,
+                                person_values)
 from request_helpers import ADMIN_KEY, ADMIN_SHA, Clock
 from requests_helpers import APP_KEY, APP_SHA, call
 from serve_helpers import FORM, SECRET_OF, TSCALE, Server, sign_py
@@ -56,7 +57,7 @@ FINAL = ("completed", "completed_with_retention", "refused", "cancelled", "faile
          "expired")
 
 
-class Example:
+class Example(Served):
     """examples/@name/ over a fresh demo in @base, served on the test clock."""
 
     def __init__(self, name, base, users=DEMO_USERS):
@@ -90,18 +91,7 @@ class Example:
         env.update(self.clock.env())
         self.server = Server(self.demo.config, self.base / "serve.stderr", env=env)
         if "mailbox" in self.config and "lmtp" in self.config["mailbox"]:
-            self._wait_lmtp()
-
-    def _wait_lmtp(self, timeout=10):
-        deadline = time.monotonic() + timeout * TSCALE
-        while time.monotonic() < deadline:
-            try:
-                with smtplib.LMTP("127.0.0.1", self.lmtp_port, timeout=5) as c:
-                    c.noop()
-                    return
-            except OSError:
-                time.sleep(0.05)
-        pytest.fail("no LMTP listener on %d\n%s" % (self.lmtp_port, self.server.stderr()))
+            self.wait_lmtp()
 
     def close(self):
         """Stop lethe as an operator does (SIGTERM: it must exit 0, and a sanitized build
@@ -229,15 +219,6 @@ class Example:
         self.wait(done, "channel %d's jobs settled (last %s)" % (cid, last.get("s")), timeout)
         return last["s"]
 
-    def wait(self, pred, what, timeout=15):
-        deadline = time.monotonic() + timeout * TSCALE
-        while time.monotonic() < deadline:
-            if pred():
-                return
-            time.sleep(0.05)
-        pytest.fail("not true after %ss: %s\n%s" % (timeout * TSCALE, what,
-                                                  self.server.stderr()))
-
     def request(self, code):
         status, data = self.admin("GET", "/v1/admin/requests/" + code)
         assert status == 200, (status, data)
@@ -259,16 +240,6 @@ class Example:
         status, data = self.admin("GET", "/v1/admin/requests?" + urlencode(query_args))
         assert status == 200, (status, data)
         return data["requests"]
-
-    # -- the CLI --
-
-    def cli(self, *args, timeout=30):
-        return run_lethe(*args, "-c", self.demo.config, env=self.clock.env(), timeout=timeout)
-
-    def cli_json(self, *args):
-        rc, out, err = self.cli(*args, "--json")
-        assert rc == 0, (args, rc, err)
-        return json.loads(out)
 
 
 @pytest.fixture(scope="module")

@@ -80,7 +80,7 @@ def sl(example):
     env.update(cld.env(var="CLOUDINARY_URL"))
     ex.cld_env = env
     ex.server = Server(ex.demo.config, ex.base / "serve-cld.stderr", env=env)
-    ex._wait_lmtp()
+    ex.wait_lmtp()
     ex.cld = cld
     yield ex
     cld.__exit__(None, None, None)

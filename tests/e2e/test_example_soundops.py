@@ -61,7 +61,7 @@ def so(example, s3_session):
     env.update(ex.clock.env())
     env.update(AWS_ENV)
     ex.server = Server(ex.demo.config, ex.base / "serve-s3.stderr", env=env)
-    ex._wait_lmtp()
+    ex.wait_lmtp()
     ex.s3, ex.bucket = s3, bucket
     return ex
 
