@@ -411,8 +411,10 @@ def test_request_whose_scan_cannot_check_the_store_fails_naming_it(demo, s3, tmp
     assert media_rows(demo, uid) == 0
 
 
-def test_sigkill_between_commit_and_deletes_then_resume(demo, s3, tmp_path, fake_platform,
-                                                        servers):
+def killed_at_held_delete(demo, s3, tmp_path, fake_platform, servers):
+    """An erasure whose DeleteObjects call is held at the store: the rows of its batch
+    committed and its keys recorded pending, lethe killed (SIGKILL) there.  Returns (m,
+    clock, code, uid, keys, hold, held): the hold still to release, @held keys pending."""
     m, clock, srv = serve_s3(demo, s3, tmp_path, fake_platform, servers)
     uid, email, keys = person_media(demo)
     hold = s3.front.hold(op="delete")
@@ -422,8 +424,16 @@ def test_sigkill_between_commit_and_deletes_then_resume(demo, s3, tmp_path, fake
     assert hold.wait_arrived(30), "no DeleteObjects call arrived\n" + srv.stderr()
     # The rows of the batch are committed; the delete hangs at the store.
     assert media_rows(demo, uid) == 0
-    assert pending(demo) >= 1
+    held = pending(demo)
+    assert held >= 1
     srv.stop(signal.SIGKILL)
+    return m, clock, code, uid, keys, hold, held
+
+
+def test_sigkill_between_commit_and_deletes_then_resume(demo, s3, tmp_path, fake_platform,
+                                                        servers):
+    m, clock, code, uid, keys, hold, _ = killed_at_held_delete(demo, s3, tmp_path,
+                                                               fake_platform, servers)
     hold.release(forward=False)  # the store never saw it
     assert keys <= m.present()
     s3.front.reset()
@@ -453,17 +463,8 @@ def test_sigkill_after_the_store_deleted_then_resume(demo, s3, tmp_path, fake_pl
     the objects, but lethe is dead before it reads the answer.  The resumed run deletes
     again (S3 answers success for a key already gone) and counts each object once, as
     removed."""
-    m, clock, srv = serve_s3(demo, s3, tmp_path, fake_platform, servers)
-    uid, email, keys = person_media(demo)
-    hold = s3.front.hold(op="delete")
-    st, req = create(srv, {"email": email})
-    assert st == 201, req
-    code = req["id"]
-    assert hold.wait_arrived(30), "no DeleteObjects call arrived\n" + srv.stderr()
-    assert media_rows(demo, uid) == 0
-    held = pending(demo)
-    assert held >= 1
-    srv.stop(signal.SIGKILL)
+    m, clock, code, uid, keys, hold, held = killed_at_held_delete(demo, s3, tmp_path,
+                                                                  fake_platform, servers)
     hold.release(forward=True)
     wait_until(lambda: len(keys - m.present()) >= held, "the held delete performed")
     assert pending(demo) == held  # lethe never recorded it
