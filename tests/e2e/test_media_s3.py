@@ -363,18 +363,26 @@ def test_request_erasure_deletes_the_objects(demo, s3, tmp_path, fake_platform, 
     no_keys_in(srv.stderr(), keys)
 
 
-def test_request_with_the_store_down_fails_then_retry_completes(demo, s3, tmp_path,
-                                                                 fake_platform, servers):
+def failed_on_store(demo, s3, tmp_path, fake_platform, servers, op):
+    """An erasure whose store answers 503 to every @op ("delete", "head") call: it fails,
+    and its reason says which store failed and how (API, CLI), never a key; so does the
+    log.  Returns (m, clock, srv, uid, keys, code, req, reason)."""
     m, clock, srv = serve_s3(demo, s3, tmp_path, fake_platform, servers)
     uid, email, keys = person_media(demo)
-    s3.front.inject(503, count=100000, op="delete")
+    s3.front.inject(503, count=100000, op=op)
     st, req = create(srv, {"email": email})
     assert st == 201, req
     code = req["id"]
     req = wait_state(srv, code, FINAL, timeout=60)
     assert req["state"] == "failed", req
-    # The reason says which store failed and how (API, CLI), never a key; so does the log.
     reason = assert_failed_on_store(srv, demo, clock, code, STORE, keys)
+    return m, clock, srv, uid, keys, code, req, reason
+
+
+def test_request_with_the_store_down_fails_then_retry_completes(demo, s3, tmp_path,
+                                                                 fake_platform, servers):
+    m, clock, srv, uid, keys, code, req, reason = failed_on_store(
+        demo, s3, tmp_path, fake_platform, servers, "delete")
     assert ("%d media objects of table media could not be removed (media store '%s' "
             "answered HTTP 503" % (len(keys), STORE)) in reason, reason
     assert "they stay recorded" in reason, reason
@@ -396,15 +404,8 @@ def test_request_whose_scan_cannot_check_the_store_fails_naming_it(demo, s3, tmp
                                                                    fake_platform, servers):
     """The objects are removed, then the residual scan's HEADs fail: the request fails
     (the scan could not run), its reason names the store the scan could not check."""
-    m, clock, srv = serve_s3(demo, s3, tmp_path, fake_platform, servers)
-    uid, email, keys = person_media(demo)
-    s3.front.inject(503, count=100000, op="head")
-    st, req = create(srv, {"email": email})
-    assert st == 201, req
-    code = req["id"]
-    req = wait_state(srv, code, FINAL, timeout=60)
-    assert req["state"] == "failed", req
-    reason = assert_failed_on_store(srv, demo, clock, code, STORE, keys)
+    m, clock, srv, uid, keys, code, req, reason = failed_on_store(
+        demo, s3, tmp_path, fake_platform, servers, "head")
     assert ("the residual scan could not check the objects removed from media store '%s' "
             "(media store '%s' answered HTTP 503" % (STORE, STORE)) in reason, reason
     assert not keys & m.present()  # the erasure itself was done
