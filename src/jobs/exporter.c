@@ -362,16 +362,7 @@ record_export(struct exporter *x, struct store *st, const struct store_request *
               const char *name, const uint8_t key[SEALSTREAM_KEY_LEN],
               const struct export_result *res, int64_t now, bool *won, struct lethe_err *err)
 {
-	struct store_transition t = {
-	    .from = "running",
-	    .to = "completed",
-	    .actor = "lethe",
-	    .now = now,
-	    .not_before = -1,
-	    .expires_at = -1,
-	    .completed_at = now,
-	    .effects = -1,
-	};
+	struct store_transition t = job_final("running", "completed", NULL, now);
 	struct store_export e;
 	uint8_t *box;
 	size_t boxlen = 0;

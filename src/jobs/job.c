@@ -56,11 +56,9 @@ job_transition(struct store *st, int64_t id, const struct store_transition *t, b
 	return rc;
 }
 
-lethe_rc
-job_finish(struct store *st, int64_t id, const char *from, const char *to, const char *reason,
-           bool *applied, struct lethe_err *err)
+struct store_transition
+job_final(const char *from, const char *to, const char *reason, int64_t now)
 {
-	int64_t now = time_now();
 	struct store_transition t = {
 	    .from = from,
 	    .to = to,
@@ -72,6 +70,15 @@ job_finish(struct store *st, int64_t id, const char *from, const char *to, const
 	    .completed_at = now,
 	    .effects = -1,
 	};
+
+	return t;
+}
+
+lethe_rc
+job_finish(struct store *st, int64_t id, const char *from, const char *to, const char *reason,
+           bool *applied, struct lethe_err *err)
+{
+	struct store_transition t = job_final(from, to, reason, time_now());
 	bool done = false;
 	lethe_rc rc = job_transition(st, id, &t, &done, err);
 

@@ -40,6 +40,13 @@ bool job_fails_count(struct job_fails *f, int64_t id, bool ok);
 lethe_rc job_transition(struct store *st, int64_t id, const struct store_transition *t,
                         bool *applied, struct lethe_err *err);
 /*
+ * The move of a request from one of the states @from (comma separated) to
+ * the final state @to: actor lethe, completed at @now, with @reason (or
+ * NULL); deadline, expiry and effects left as they are.
+ */
+struct store_transition job_final(const char *from, const char *to, const char *reason,
+                                  int64_t now);
+/*
  * Move request @id from one of the states @from (comma separated) to the
  * final state @to, actor lethe, completed now, with @reason (or NULL), in
  * a transaction of its own; *@applied (may be NULL) says whether it did.

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "jobs/exporter.h"
+#include "jobs/job.h"
 #include "jobs/ledger_work.h"
 #include "jobs/notify.h"
 #include "jobs/request_work.h"
@@ -72,17 +73,8 @@ finish_request(const struct lethe_config *cfg, const struct datamap *dm, struct 
 	if (rc == LETHE_OK && f->erased && f->job != 0)
 		rc = scan_work_forget(st, f->job, f->prev_job, err);
 	if (rc == LETHE_OK && reason != NULL && !meta) {
-		struct store_transition t = {
-		    .from = "received,scheduled,running",
-		    .to = "failed",
-		    .actor = "lethe",
-		    .reason = reason,
-		    .now = now,
-		    .not_before = -1,
-		    .expires_at = -1,
-		    .completed_at = now,
-		    .effects = -1,
-		};
+		struct store_transition t =
+		    job_final("received,scheduled,running", "failed", reason, now);
 		bool applied = false;
 
 		rc = store_request_transition(st, req->id, &t, &applied, err);

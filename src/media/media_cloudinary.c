@@ -30,6 +30,7 @@
 #include "media/media_cloudinary.h"
 #include "media/media_http.h"
 #include "util/mem.h"
+#include "util/urlcheck.h"
 
 /* An Admin API answer we read into memory (100 ids of a delete, a resource's details). */
 #define CLD_ANSWER_MAX (1 << 20)
@@ -52,23 +53,6 @@ static const char *const cld_keys[] = {"cloud_name",      "resource_type",    "d
                                        "prefix",          "api_url",          "delivery_url",
                                        "credentials_env", "credentials_file", NULL};
 
-/* http(s)://host[:port][/path] without query, fragment, userinfo or white space. */
-static bool
-url_ok(const char *u)
-{
-	const char *rest;
-
-	if (strncmp(u, "https://", 8) == 0)
-		rest = u + 8;
-	else if (strncmp(u, "http://", 7) == 0)
-		rest = u + 7;
-	else
-		return false;
-	if (rest[0] == '\0' || rest[0] == '/')
-		return false;
-	return strpbrk(rest, "?#@ \t\r\n\\") == NULL;
-}
-
 /* Scalar @key of @n into *@out (replacing the default); @check validates it. */
 static lethe_rc
 get_str(struct ydoc *y, yaml_node_t *n, const char *key, bool (*check)(const char *),
@@ -86,7 +70,7 @@ get_str(struct ydoc *y, yaml_node_t *n, const char *key, bool (*check)(const cha
 	free(*out);
 	*out = xstrdup(s);
 	len = strlen(*out);
-	while (check == url_ok && len > 0 && (*out)[len - 1] == '/')
+	while (check == url_http_ok && len > 0 && (*out)[len - 1] == '/')
 		(*out)[--len] = '\0';
 	return LETHE_OK;
 }
@@ -138,10 +122,10 @@ media_cloudinary_parse(const char *dir, struct ydoc *y, yaml_node_t *n, struct m
 		rc = get_str(y, n, "prefix", prefix_ok,
 		             "a public id prefix (no control characters)", &c->prefix, err);
 	if (rc == LETHE_OK)
-		rc = get_str(y, n, "api_url", url_ok, "an http:// or https:// URL without query",
-		             &c->api_url, err);
+		rc = get_str(y, n, "api_url", url_http_ok,
+		             "an http:// or https:// URL without query", &c->api_url, err);
 	if (rc == LETHE_OK)
-		rc = get_str(y, n, "delivery_url", url_ok,
+		rc = get_str(y, n, "delivery_url", url_http_ok,
 		             "an http:// or https:// URL without query", &c->delivery_url, err);
 	if (rc == LETHE_OK)
 		rc = media_secret_parse(dir, y, n, &c->credentials, err);

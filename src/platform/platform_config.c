@@ -12,6 +12,7 @@
 #include "platform/platform_config.h"
 #include "util/file.h"
 #include "util/mem.h"
+#include "util/urlcheck.h"
 
 static const struct {
 	const char *name;     /* canonical name and key under platforms: */
@@ -124,23 +125,6 @@ get_long(struct ydoc *y, yaml_node_t *map, const char *key, long min, long max, 
 	return LETHE_OK;
 }
 
-/* http(s)://host[:port][/path] without query, fragment, userinfo or spaces. */
-static bool
-url_ok(const char *u)
-{
-	const char *rest;
-
-	if (strncmp(u, "https://", 8) == 0)
-		rest = u + 8;
-	else if (strncmp(u, "http://", 7) == 0)
-		rest = u + 7;
-	else
-		return false;
-	if (rest[0] == '\0' || rest[0] == '/')
-		return false;
-	return strpbrk(rest, "?#@ \t\r\n\\") == NULL;
-}
-
 static bool
 version_ok(const char *v)
 {
@@ -185,7 +169,7 @@ parse_one(const char *dir, struct ydoc *y, yaml_node_t *v, int id, struct platfo
 		len = strlen(c->base_url);
 		while (len > 0 && c->base_url[len - 1] == '/')
 			c->base_url[--len] = '\0';
-		if (!url_ok(c->base_url))
+		if (!url_http_ok(c->base_url))
 			rc = pfail(y, ymap_get(y, v, "base_url"), err,
 			           "expected an http:// or https:// URL without query for ", where,
 			           "base_url");

@@ -22,6 +22,9 @@ examples/<company>/ run as `make run EXAMPLE=<company>` runs it, with the tests'
     .cli(*args) / .cli_json(*args)           lethe on the example's config and clock
     .rows(sql, params) / .count(table, where, params)   the app database
     .user(uid)          a demo user (Person: uid, email, name, ig, fb, ig_id)
+    .restart(stderr_name, extra_env)   serve again after a config change
+  owned(ex, uid) / present(ex, table, ids) / ids(ex, sql) / channel(ex, cid) / codes(ex)
+                        what the app database and lethe hold, for before/after checks
   example               module fixture: example(name) -> a started Example, one per name
                         per module, stopped at the module's end
 
@@ -40,8 +43,9 @@ import yaml
 
 from disconnect_helpers import jobs_settled
 from fake_platform import FakePlatform
-from lethe_e2e import ROOT, Demo, lethe_path, query, run_lethe, without_section
-from mailin_e2e_helpers import CSRF_RE, LINK_RE, SAME, Person, corpus, envelope, person_values
+from lethe_e2e import ROOT, Demo, lethe_path, query, without_section
+from mailin_e2e_helpers import (CSRF_RE, LINK_RE, SAME, Person, Served, corpus, envelope,
+                                person_values)
 from request_helpers import ADMIN_KEY, ADMIN_SHA, Clock
 from requests_helpers import APP_KEY, APP_SHA, call
 from serve_helpers import FORM, SECRET_OF, TSCALE, Server, sign_py
@@ -54,9 +58,13 @@ import examples  # noqa: E402  scripts/examples.py, what `make run EXAMPLE=` use
 DEMO_USERS = 12
 FINAL = ("completed", "completed_with_retention", "refused", "cancelled", "failed",
          "expired")
+# The demo schema's tables a user's rows hang from, by the key they hang by (owned()).
+BY_PROJECT = ["posts", "media", "preview_links", "contacts", "campaigns"]
+BY_CHANNEL = ["messages", "comments", "analytics", "automation_rules",
+              "webhook_subscriptions", "publishing_logs"]
 
 
-class Example:
+class Example(Served):
     """examples/@name/ over a fresh demo in @base, served on the test clock."""
 
     def __init__(self, name, base, users=DEMO_USERS):
@@ -90,18 +98,18 @@ class Example:
         env.update(self.clock.env())
         self.server = Server(self.demo.config, self.base / "serve.stderr", env=env)
         if "mailbox" in self.config and "lmtp" in self.config["mailbox"]:
-            self._wait_lmtp()
+            self.wait_lmtp()
 
-    def _wait_lmtp(self, timeout=10):
-        deadline = time.monotonic() + timeout * TSCALE
-        while time.monotonic() < deadline:
-            try:
-                with smtplib.LMTP("127.0.0.1", self.lmtp_port, timeout=5) as c:
-                    c.noop()
-                    return
-            except OSError:
-                time.sleep(0.05)
-        pytest.fail("no LMTP listener on %d\n%s" % (self.lmtp_port, self.server.stderr()))
+    def restart(self, stderr_name, extra_env):
+        """Serve again (after the test changed the config) with @extra_env added, logging to
+        @stderr_name in the base; returns the environment it runs with."""
+        self.server.kill()
+        env = dict(self.fake.env())
+        env.update(self.clock.env())
+        env.update(extra_env)
+        self.server = Server(self.demo.config, self.base / stderr_name, env=env)
+        self.wait_lmtp()
+        return env
 
     def close(self):
         """Stop lethe as an operator does (SIGTERM: it must exit 0, and a sanitized build
@@ -229,15 +237,6 @@ class Example:
         self.wait(done, "channel %d's jobs settled (last %s)" % (cid, last.get("s")), timeout)
         return last["s"]
 
-    def wait(self, pred, what, timeout=15):
-        deadline = time.monotonic() + timeout * TSCALE
-        while time.monotonic() < deadline:
-            if pred():
-                return
-            time.sleep(0.05)
-        pytest.fail("not true after %ss: %s\n%s" % (timeout * TSCALE, what,
-                                                  self.server.stderr()))
-
     def request(self, code):
         status, data = self.admin("GET", "/v1/admin/requests/" + code)
         assert status == 200, (status, data)
@@ -260,16 +259,6 @@ class Example:
         assert status == 200, (status, data)
         return data["requests"]
 
-    # -- the CLI --
-
-    def cli(self, *args, timeout=30):
-        return run_lethe(*args, "-c", self.demo.config, env=self.clock.env(), timeout=timeout)
-
-    def cli_json(self, *args):
-        rc, out, err = self.cli(*args, "--json")
-        assert rc == 0, (args, rc, err)
-        return json.loads(out)
-
 
 @pytest.fixture(scope="module")
 def example(tmp_path_factory, lethe_bin):
@@ -284,6 +273,44 @@ def example(tmp_path_factory, lethe_bin):
     yield get
     for e in made.values():
         e.close()
+
+
+def ids(ex, sql, params=()):
+    return [r[0] for r in ex.rows(sql, params)]
+
+
+def owned(ex, uid):
+    """{table: [ids]} of every row of demo user @uid."""
+    out = {"users": ids(ex, "SELECT id FROM users WHERE id = ?", (uid,))}
+    for t in ("projects", "request_logs", "invoices"):
+        out[t] = ids(ex, "SELECT id FROM %s WHERE user_id = ? ORDER BY id" % t, (uid,))
+    proj = ",".join(str(i) for i in out["projects"]) or "NULL"
+    out["channels"] = ids(ex, "SELECT id FROM channels WHERE project_id IN (%s) ORDER BY id"
+                          % proj)
+    chans = ",".join(str(i) for i in out["channels"]) or "NULL"
+    for t in BY_PROJECT:
+        out[t] = ids(ex, "SELECT id FROM %s WHERE project_id IN (%s) ORDER BY id" % (t, proj))
+    for t in BY_CHANNEL:
+        out[t] = ids(ex, "SELECT id FROM %s WHERE channel_id IN (%s) ORDER BY id" % (t, chans))
+    return out
+
+
+def present(ex, table, wanted):
+    """The ids of @wanted still in @table."""
+    if not wanted:
+        return []
+    return ids(ex, "SELECT id FROM %s WHERE id IN (%s) ORDER BY id"
+               % (table, ",".join(str(i) for i in wanted)))
+
+
+def channel(ex, cid):
+    r = ex.rows("SELECT status, access_token, refresh_token FROM channels WHERE id = ?", (cid,))
+    return r[0] if r else None
+
+
+def codes(ex):
+    """The codes of every request lethe holds."""
+    return {r["id"] for r in ex.requests(limit=1000)}
 
 
 def states(req):

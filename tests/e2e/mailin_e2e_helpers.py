@@ -40,7 +40,8 @@ import yaml
 
 from fake_platform import FakePlatform
 from lethe_e2e import ROOT, copy_demo, query, run_lethe
-from request_helpers import ADMIN_KEY, Clock, admin_get, configure_requests, policy
+from request_helpers import (ADMIN_KEY, Clock, admin_get, configure_requests, policy,
+                             wait_until)
 from serve_helpers import FORM, TSCALE, Server
 from smtp_helpers import SmtpSink, free_port
 
@@ -234,7 +235,36 @@ def people(db):
 
 # ---- one mailbox --------------------------------------------------------------------------
 
-class Mailbox:
+class Served:
+    """What a test's own `lethe serve` offers (Mailbox here, example_helpers.Example):
+    lethe on .demo's config and .clock, served as .server with LMTP on .lmtp_port."""
+
+    def wait_lmtp(self, timeout=10):
+        deadline = time.monotonic() + timeout * TSCALE
+        while time.monotonic() < deadline:
+            try:
+                with smtplib.LMTP("127.0.0.1", self.lmtp_port, timeout=5) as c:
+                    c.noop()
+                    return
+            except OSError:
+                time.sleep(0.05)
+        pytest.fail("no LMTP listener on 127.0.0.1:%d\n%s" % (self.lmtp_port,
+                                                             self.server.stderr()))
+
+    def wait(self, pred, what, timeout=15):
+        wait_until(pred, what, timeout, self.server)
+
+    def cli(self, *args, timeout=30):
+        return run_lethe(*args, "-c", self.demo.config, env=self.clock.env(),
+                         timeout=timeout)
+
+    def cli_json(self, *args):
+        rc, out, err = self.cli(*args, "--json")
+        assert rc == 0, (args, rc, err)
+        return json.loads(out)
+
+
+class Mailbox(Served):
     """A private copy of the module's demo, an SMTP sink, a fake platform and `lethe serve`
     with mail: to the sink and the mailbox: section of seed @seed (plus the mailbox's
     address, LMTP on a free loopback port and a Maildir; @extra keys override)."""
@@ -283,18 +313,6 @@ class Mailbox:
         env.update(self.clock.env())
         self.server = Server(self.demo.config, self.base / "serve.stderr", env=env)
         self.wait_lmtp()
-
-    def wait_lmtp(self, timeout=10):
-        deadline = time.monotonic() + timeout * TSCALE
-        while time.monotonic() < deadline:
-            try:
-                with smtplib.LMTP("127.0.0.1", self.lmtp_port, timeout=5) as c:
-                    c.noop()
-                    return
-            except OSError:
-                time.sleep(0.05)
-        pytest.fail("no LMTP listener on 127.0.0.1:%d\n%s" % (self.lmtp_port,
-                                                             self.server.stderr()))
 
     def close(self):
         if self.server is not None:
@@ -350,25 +368,7 @@ class Mailbox:
         else:
             self.maildir(raw)
 
-    def wait(self, pred, what, timeout=15):
-        deadline = time.monotonic() + timeout * TSCALE
-        while time.monotonic() < deadline:
-            if pred():
-                return
-            time.sleep(0.05)
-        pytest.fail("not true after %ss: %s\n%s" % (timeout * TSCALE, what,
-                                                  self.server.stderr()))
-
     # -- what lethe holds --
-
-    def cli(self, *args, timeout=30):
-        return run_lethe(*args, "-c", self.demo.config, env=self.clock.env(),
-                         timeout=timeout)
-
-    def cli_json(self, *args):
-        rc, out, err = self.cli(*args, "--json")
-        assert rc == 0, (args, rc, err)
-        return json.loads(out)
 
     def requests(self, **filters):
         """`lethe requests list --source email --json` (plus --state etc.), oldest first."""

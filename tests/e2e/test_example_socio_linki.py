@@ -27,20 +27,18 @@ from urllib.parse import urlencode
 import pytest
 import yaml
 
-from example_helpers import example, states  # noqa: F401
+from example_helpers import (channel, codes, epoch, example, ids, owned,  # noqa: F401
+                             present, states)
 from fake_cloudinary import FakeCloudinary
 from lethe_e2e import HASH_RE, ROOT, run_lethe, without_section
 from mailin_e2e_helpers import CSRF_RE, LINK_RE, SAME
-from serve_helpers import FORM, Server
+from serve_helpers import FORM
 
 NAME = "socio-linki"
 DAY = 86400
 DEMO_NOW = 1792627200  # 2026-10-22 00:00:00 UTC, the demo's "now"
 VIDEO = ("mp4",)
 
-BY_PROJECT = ["posts", "media", "preview_links", "contacts", "campaigns"]
-BY_CHANNEL = ["messages", "comments", "analytics", "automation_rules",
-              "webhook_subscriptions", "publishing_logs"]
 
 
 @pytest.fixture(scope="module")
@@ -74,13 +72,7 @@ def sl(example):
     text = without_section(ex.demo.config.read_text(), "media_stores")
     text += "media_stores: %s\n" % json.dumps({"cdn": store})
     ex.demo.config.write_text(text)
-    ex.server.kill()
-    env = dict(ex.fake.env())
-    env.update(ex.clock.env())
-    env.update(cld.env(var="CLOUDINARY_URL"))
-    ex.cld_env = env
-    ex.server = Server(ex.demo.config, ex.base / "serve-cld.stderr", env=env)
-    ex._wait_lmtp()
+    ex.cld_env = ex.restart("serve-cld.stderr", cld.env(var="CLOUDINARY_URL"))
     ex.cld = cld
     yield ex
     cld.__exit__(None, None, None)
@@ -88,55 +80,15 @@ def sl(example):
 
 # ---- what the databases and the CDN hold -------------------------------------------------
 
-def ids(ex, sql, params=()):
-    return [r[0] for r in ex.rows(sql, params)]
-
-
-def owned(ex, uid):
-    """{table: [ids]} of every row of demo user @uid."""
-    out = {"users": ids(ex, "SELECT id FROM users WHERE id = ?", (uid,))}
-    for t in ("projects", "request_logs", "invoices"):
-        out[t] = ids(ex, "SELECT id FROM %s WHERE user_id = ? ORDER BY id" % t, (uid,))
-    proj = ",".join(str(i) for i in out["projects"]) or "NULL"
-    out["channels"] = ids(ex, "SELECT id FROM channels WHERE project_id IN (%s) ORDER BY id"
-                          % proj)
-    chans = ",".join(str(i) for i in out["channels"]) or "NULL"
-    for t in BY_PROJECT:
-        out[t] = ids(ex, "SELECT id FROM %s WHERE project_id IN (%s) ORDER BY id" % (t, proj))
-    for t in BY_CHANNEL:
-        out[t] = ids(ex, "SELECT id FROM %s WHERE channel_id IN (%s) ORDER BY id" % (t, chans))
-    return out
-
-
-def present(ex, table, wanted):
-    if not wanted:
-        return []
-    return ids(ex, "SELECT id FROM %s WHERE id IN (%s) ORDER BY id"
-               % (table, ",".join(str(i) for i in wanted)))
-
-
 def on_cdn(ex, media_ids):
     """The media ids of @media_ids whose asset the Cloudinary fake still holds."""
     return [m for m in media_ids if ex.cld.has(ex.assets[m][0], rt=ex.assets[m][1])]
-
-
-def channel(ex, cid):
-    r = ex.rows("SELECT status, access_token, refresh_token FROM channels WHERE id = ?", (cid,))
-    return r[0] if r else None
-
-
-def codes(ex):
-    return {r["id"] for r in ex.requests(limit=1000)}
 
 
 def new_request(ex, before):
     got = [r for r in ex.requests(limit=1000) if r["id"] not in before]
     assert len(got) == 1, got
     return got[0]
-
-
-def epoch(s):
-    return time.mktime(time.strptime(s, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
 
 
 def mail_with(ex, addr, subject, timeout=20):

@@ -20,10 +20,10 @@ import time
 import pytest
 import yaml
 
-from example_helpers import example, states  # noqa: F401
+from example_helpers import (BY_CHANNEL, BY_PROJECT, channel, codes, epoch, example,  # noqa: F401
+                             ids, owned, present, states)
 from lethe_e2e import ROOT, run_lethe, without_section
 from s3_server import ACCESS_KEY, SECRET
-from serve_helpers import Server
 
 NAME = "soundops"
 MAILBOX = "privacy@soundops.io"
@@ -31,9 +31,6 @@ DAY = 86400
 DEMO_NOW = 1792627200  # 2026-10-22 00:00:00 UTC, the demo's "now"
 AWS_ENV = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET}
 
-BY_PROJECT = ["posts", "media", "preview_links", "contacts", "campaigns"]
-BY_CHANNEL = ["messages", "comments", "analytics", "automation_rules",
-              "webhook_subscriptions", "publishing_logs"]
 ALL_TABLES = ["users", "projects", "channels", "request_logs", "invoices"] + BY_PROJECT + \
     BY_CHANNEL
 
@@ -56,44 +53,12 @@ def so(example, s3_session):
     text = without_section(ex.demo.config.read_text(), "media_stores")
     text += "media_stores: %s\n" % json.dumps({"media": store})
     ex.demo.config.write_text(text)
-    ex.server.kill()
-    env = dict(ex.fake.env())
-    env.update(ex.clock.env())
-    env.update(AWS_ENV)
-    ex.server = Server(ex.demo.config, ex.base / "serve-s3.stderr", env=env)
-    ex._wait_lmtp()
+    ex.restart("serve-s3.stderr", AWS_ENV)
     ex.s3, ex.bucket = s3, bucket
     return ex
 
 
 # ---- what the databases and the bucket hold ---------------------------------------------
-
-def owned(ex, uid):
-    """{table: [ids]} of every row of demo user @uid."""
-    out = {"users": [r[0] for r in ex.rows("SELECT id FROM users WHERE id = ?", (uid,))]}
-    for t in ("projects", "request_logs", "invoices"):
-        out[t] = ids(ex, "SELECT id FROM %s WHERE user_id = ? ORDER BY id" % t, (uid,))
-    proj = ",".join(str(i) for i in out["projects"]) or "NULL"
-    out["channels"] = ids(ex, "SELECT id FROM channels WHERE project_id IN (%s) ORDER BY id"
-                          % proj)
-    chans = ",".join(str(i) for i in out["channels"]) or "NULL"
-    for t in BY_PROJECT:
-        out[t] = ids(ex, "SELECT id FROM %s WHERE project_id IN (%s) ORDER BY id" % (t, proj))
-    for t in BY_CHANNEL:
-        out[t] = ids(ex, "SELECT id FROM %s WHERE channel_id IN (%s) ORDER BY id" % (t, chans))
-    return out
-
-
-def ids(ex, sql, params=()):
-    return [r[0] for r in ex.rows(sql, params)]
-
-
-def present(ex, table, wanted):
-    if not wanted:
-        return []
-    return ids(ex, "SELECT id FROM %s WHERE id IN (%s) ORDER BY id"
-               % (table, ",".join(str(i) for i in wanted)))
-
 
 def keys_of(ex, media_ids):
     if not media_ids:
@@ -107,19 +72,10 @@ def in_bucket(ex, keys):
     return [k for k in keys if ex.s3.exists(ex.bucket, k)]
 
 
-def channel(ex, cid):
-    r = ex.rows("SELECT status, access_token, refresh_token FROM channels WHERE id = ?", (cid,))
-    return r[0] if r else None
-
-
 def new_requests(ex, before):
     """Requests made since @before (a set of codes), oldest first."""
     got = [r for r in ex.requests(limit=1000) if r["id"] not in before]
     return sorted(got, key=lambda r: r["received_at"])
-
-
-def codes(ex):
-    return {r["id"] for r in ex.requests(limit=1000)}
 
 
 def link_mail(ex, addr, n):
@@ -136,10 +92,6 @@ def mail_with(ex, addr, subject, timeout=20):
             "a mail %r to %s" % (subject, addr), timeout)
     [m] = [m for m in ex.mails_to(addr) if m.subject == subject]
     return m
-
-
-def epoch(s):
-    return time.mktime(time.strptime(s, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
 
 
 def due_after(req, seconds):

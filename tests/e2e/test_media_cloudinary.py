@@ -739,9 +739,10 @@ def test_request_fails_while_the_store_is_down_then_retry_finishes(
     stop_ok(srv)
 
 
-def test_sigkill_between_the_commit_and_the_deletes_then_resume(
-        demo, fake_platform, fake_cloudinary, servers, tmp_path):
-    fake = fake_cloudinary
+def killed_at_held_delete(demo, fake_platform, fake, servers, tmp_path):
+    """An erasure whose Delete resources call is held at the store: its rows committed and
+    its keys recorded pending, lethe killed (SIGKILL) there.  Returns (clock, start_srv,
+    code, keys, other_keys, hold), the hold still to release."""
     clock, start_srv = serve_cld(demo, fake_platform, fake, servers, tmp_path)
     uid, email, keys, other_keys = person_and_other(demo)
     hold = fake.hold(method="DELETE")
@@ -754,6 +755,14 @@ def test_sigkill_between_the_commit_and_the_deletes_then_resume(
     assert media_rows(demo, uid) == 0
     assert pending(demo) == len(keys)
     srv.stop(signal.SIGKILL)
+    return clock, start_srv, code, keys, other_keys, hold
+
+
+def test_sigkill_between_the_commit_and_the_deletes_then_resume(
+        demo, fake_platform, fake_cloudinary, servers, tmp_path):
+    fake = fake_cloudinary
+    clock, start_srv, code, keys, other_keys, hold = killed_at_held_delete(
+        demo, fake_platform, fake, servers, tmp_path)
     hold.release(forward=False)  # the store never saw it
     assert all(fake.has(k) for k in keys)
     fake.clear()
@@ -781,17 +790,8 @@ def test_sigkill_after_the_store_deleted_then_resume(
     its own earlier records and counts them removed (lethe removed them), never missing
     and never twice."""
     fake = fake_cloudinary
-    clock, start_srv = serve_cld(demo, fake_platform, fake, servers, tmp_path)
-    uid, email, keys, other_keys = person_and_other(demo)
-    hold = fake.hold(method="DELETE")
-    srv = start_srv()
-    st, req = create(srv, {"email": email})
-    assert st == 201, req
-    code = req["id"]
-    assert hold.wait_arrived(30), "no Delete resources call arrived\n" + srv.stderr()
-    assert media_rows(demo, uid) == 0
-    assert pending(demo) == len(keys)
-    srv.stop(signal.SIGKILL)
+    clock, start_srv, code, keys, other_keys, hold = killed_at_held_delete(
+        demo, fake_platform, fake, servers, tmp_path)
     hold.release(forward=True)  # the store deletes; its answer finds lethe gone
     wait_until(lambda: not any(fake.has(k) for k in keys), "the held delete performed")
     assert pending(demo) == len(keys)  # lethe never recorded it

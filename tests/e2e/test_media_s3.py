@@ -363,18 +363,26 @@ def test_request_erasure_deletes_the_objects(demo, s3, tmp_path, fake_platform, 
     no_keys_in(srv.stderr(), keys)
 
 
-def test_request_with_the_store_down_fails_then_retry_completes(demo, s3, tmp_path,
-                                                                 fake_platform, servers):
+def failed_on_store(demo, s3, tmp_path, fake_platform, servers, op):
+    """An erasure whose store answers 503 to every @op ("delete", "head") call: it fails,
+    and its reason says which store failed and how (API, CLI), never a key; so does the
+    log.  Returns (m, clock, srv, uid, keys, code, req, reason)."""
     m, clock, srv = serve_s3(demo, s3, tmp_path, fake_platform, servers)
     uid, email, keys = person_media(demo)
-    s3.front.inject(503, count=100000, op="delete")
+    s3.front.inject(503, count=100000, op=op)
     st, req = create(srv, {"email": email})
     assert st == 201, req
     code = req["id"]
     req = wait_state(srv, code, FINAL, timeout=60)
     assert req["state"] == "failed", req
-    # The reason says which store failed and how (API, CLI), never a key; so does the log.
     reason = assert_failed_on_store(srv, demo, clock, code, STORE, keys)
+    return m, clock, srv, uid, keys, code, req, reason
+
+
+def test_request_with_the_store_down_fails_then_retry_completes(demo, s3, tmp_path,
+                                                                 fake_platform, servers):
+    m, clock, srv, uid, keys, code, req, reason = failed_on_store(
+        demo, s3, tmp_path, fake_platform, servers, "delete")
     assert ("%d media objects of table media could not be removed (media store '%s' "
             "answered HTTP 503" % (len(keys), STORE)) in reason, reason
     assert "they stay recorded" in reason, reason
@@ -396,23 +404,18 @@ def test_request_whose_scan_cannot_check_the_store_fails_naming_it(demo, s3, tmp
                                                                    fake_platform, servers):
     """The objects are removed, then the residual scan's HEADs fail: the request fails
     (the scan could not run), its reason names the store the scan could not check."""
-    m, clock, srv = serve_s3(demo, s3, tmp_path, fake_platform, servers)
-    uid, email, keys = person_media(demo)
-    s3.front.inject(503, count=100000, op="head")
-    st, req = create(srv, {"email": email})
-    assert st == 201, req
-    code = req["id"]
-    req = wait_state(srv, code, FINAL, timeout=60)
-    assert req["state"] == "failed", req
-    reason = assert_failed_on_store(srv, demo, clock, code, STORE, keys)
+    m, clock, srv, uid, keys, code, req, reason = failed_on_store(
+        demo, s3, tmp_path, fake_platform, servers, "head")
     assert ("the residual scan could not check the objects removed from media store '%s' "
             "(media store '%s' answered HTTP 503" % (STORE, STORE)) in reason, reason
     assert not keys & m.present()  # the erasure itself was done
     assert media_rows(demo, uid) == 0
 
 
-def test_sigkill_between_commit_and_deletes_then_resume(demo, s3, tmp_path, fake_platform,
-                                                        servers):
+def killed_at_held_delete(demo, s3, tmp_path, fake_platform, servers):
+    """An erasure whose DeleteObjects call is held at the store: the rows of its batch
+    committed and its keys recorded pending, lethe killed (SIGKILL) there.  Returns (m,
+    clock, code, uid, keys, hold, held): the hold still to release, @held keys pending."""
     m, clock, srv = serve_s3(demo, s3, tmp_path, fake_platform, servers)
     uid, email, keys = person_media(demo)
     hold = s3.front.hold(op="delete")
@@ -422,8 +425,16 @@ def test_sigkill_between_commit_and_deletes_then_resume(demo, s3, tmp_path, fake
     assert hold.wait_arrived(30), "no DeleteObjects call arrived\n" + srv.stderr()
     # The rows of the batch are committed; the delete hangs at the store.
     assert media_rows(demo, uid) == 0
-    assert pending(demo) >= 1
+    held = pending(demo)
+    assert held >= 1
     srv.stop(signal.SIGKILL)
+    return m, clock, code, uid, keys, hold, held
+
+
+def test_sigkill_between_commit_and_deletes_then_resume(demo, s3, tmp_path, fake_platform,
+                                                        servers):
+    m, clock, code, uid, keys, hold, _ = killed_at_held_delete(demo, s3, tmp_path,
+                                                               fake_platform, servers)
     hold.release(forward=False)  # the store never saw it
     assert keys <= m.present()
     s3.front.reset()
@@ -453,17 +464,8 @@ def test_sigkill_after_the_store_deleted_then_resume(demo, s3, tmp_path, fake_pl
     the objects, but lethe is dead before it reads the answer.  The resumed run deletes
     again (S3 answers success for a key already gone) and counts each object once, as
     removed."""
-    m, clock, srv = serve_s3(demo, s3, tmp_path, fake_platform, servers)
-    uid, email, keys = person_media(demo)
-    hold = s3.front.hold(op="delete")
-    st, req = create(srv, {"email": email})
-    assert st == 201, req
-    code = req["id"]
-    assert hold.wait_arrived(30), "no DeleteObjects call arrived\n" + srv.stderr()
-    assert media_rows(demo, uid) == 0
-    held = pending(demo)
-    assert held >= 1
-    srv.stop(signal.SIGKILL)
+    m, clock, code, uid, keys, hold, held = killed_at_held_delete(demo, s3, tmp_path,
+                                                                  fake_platform, servers)
     hold.release(forward=True)
     wait_until(lambda: len(keys - m.present()) >= held, "the held delete performed")
     assert pending(demo) == held  # lethe never recorded it

@@ -127,12 +127,22 @@ class Replanter(threading.Thread):
             time.sleep(0.002)
 
 
-@BOTH
-def test_scan_checks_every_removed_object(demo, fake_platform, servers, tmp_path):
+def serve_person(demo, fake_platform, servers, tmp_path, hold=False):
+    """`lethe serve` on a test clock over a demo user with media files; @hold: the user's
+    erasure is held in its users step (hold_users_delete()).  Returns (clock, srv, uid,
+    email, keys)."""
     clock = Clock(tmp_path / "clock")
     configure_now(demo, fake_platform)
     uid, email, keys = person_with_files(demo)
+    if hold:
+        hold_users_delete(demo, uid)
     srv = start(servers, demo, fake_platform, clock)
+    return clock, srv, uid, email, keys
+
+
+@BOTH
+def test_scan_checks_every_removed_object(demo, fake_platform, servers, tmp_path):
+    clock, srv, uid, email, keys = serve_person(demo, fake_platform, servers, tmp_path)
     st, req = create(srv, {"email": email, "user_id": str(uid)})
     assert st == 201, req
     code = req["id"]
@@ -155,12 +165,9 @@ def test_scan_checks_every_removed_object(demo, fake_platform, servers, tmp_path
 
 @BOTH
 def test_scan_finds_an_object_written_back(demo, fake_platform, servers, tmp_path):
-    clock = Clock(tmp_path / "clock")
-    configure_now(demo, fake_platform)
-    uid, email, keys = person_with_files(demo)
+    clock, srv, uid, email, keys = serve_person(demo, fake_platform, servers, tmp_path,
+                                                hold=True)
     key = keys[0]
-    hold_users_delete(demo, uid)
-    srv = start(servers, demo, fake_platform, clock)
     back = Replanter(demo.media / key)
     back.start()
     try:
@@ -201,11 +208,8 @@ def test_scan_finds_an_object_written_back(demo, fake_platform, servers, tmp_pat
 
 @BOTH
 def test_scan_that_cannot_run_is_retried(demo, fake_platform, servers, tmp_path):
-    clock = Clock(tmp_path / "clock")
-    configure_now(demo, fake_platform)
-    uid, email, keys = person_with_files(demo)
-    hold_users_delete(demo, uid)
-    srv = start(servers, demo, fake_platform, clock)
+    clock, srv, uid, email, keys = serve_person(demo, fake_platform, servers, tmp_path,
+                                                hold=True)
     st, req = create(srv, {"email": email, "user_id": str(uid)})
     assert st == 201, req
     code = req["id"]
