@@ -213,7 +213,6 @@ def test_scan_that_cannot_run_is_retried(demo, fake_platform, servers, tmp_path)
     st, req = create(srv, {"email": email, "user_id": str(uid)})
     assert st == 201, req
     code = req["id"]
-    print("DEBUG", uid, email, keys, req)
     # The erasure removed the files and is held in its users step: put a link in the way.
     deadline = time.monotonic() + 30
     while set(keys) & demo.media_files():
