@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -160,30 +161,30 @@ def test_serve_full_disk_codes_keep_their_page_and_readyz_says_so(demo, small_fs
 def test_serve_readyz_says_a_read_only_state_store_is_not_ready(demo, servers):
     """A state store whose filesystem turns read-only (an error remount, a wrong mount):
     /readyz says not ready and why, before any write has to fail; ready again once
-    writable.  The directory is bind-mounted over itself and that mount made read-only
-    (a plain remount of a filesystem with files open for writing is refused)."""
+    writable.  A read-only bind mount of the directory is put over it (a plain remount
+    of a filesystem with files open for writing is refused)."""
     var = demo.state_db.parent
     srv = servers(demo)
     mounted = False
     try:
         status, body = readyz(srv)
         assert status == 200 and body == {"ready": True}, body
-        r = subprocess.run(["mount", "--bind", str(var), str(var)], capture_output=True,
-                           text=True, timeout=30)
-        assert r.returncode == 0, r.stderr
-        mounted = True
         # The kernel refuses to make a mount read-only (EBUSY) while a file is open for
-        # writing through it: lethe may open one (a journal, a probe) between the bind
-        # and the remount.  Retried briefly, as an operator would; as long as the server
-        # is slow (TSCALE: a sanitized build, a busy machine) it keeps such files open.
-        deadline = time.monotonic() + 10 * TSCALE
-        while True:
-            r = subprocess.run(["mount", "-o", "remount,bind,ro", str(var)],
-                               capture_output=True, text=True, timeout=30)
-            if r.returncode == 0 or "busy" not in r.stderr or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-        assert r.returncode == 0, r.stderr
+        # writing through it, and lethe may open one (a journal, a probe) at any moment.
+        # So the read-only mount is made at a path lethe never uses (a bind of var made
+        # read-only there), then bound over var: a bind mount keeps its source's
+        # read-only flag, so var is read-only from its first moment, with no race.
+        stage = tempfile.mkdtemp(prefix="lethe-ro-")
+        try:
+            for args in (["mount", "--bind", str(var), stage],
+                         ["mount", "-o", "remount,bind,ro", stage],
+                         ["mount", "--bind", stage, str(var)]):
+                r = subprocess.run(args, capture_output=True, text=True, timeout=30)
+                assert r.returncode == 0, (args, r.stderr)
+                mounted = mounted or args[-1] == str(var)
+        finally:
+            umount(stage)
+            os.rmdir(stage)
         status, body = readyz(srv)
         assert status == 503, body
         assert "read-only" in body["error"]["message"], body
