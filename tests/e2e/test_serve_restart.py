@@ -102,6 +102,42 @@ def wait_partly_erased(demo, removed):
     return left
 
 
+def wait_stopped(pid):
+    """Wait (bounded) until every thread of @pid is stopped (SIGSTOP is asynchronous)."""
+    deadline = time.monotonic() + 5 * TSCALE
+    while time.monotonic() < deadline:
+        states = set()
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                states.add(f.read().rsplit(")", 1)[1].split()[0])
+        if states <= {"T", "t"}:
+            return
+        time.sleep(0.001)
+    raise AssertionError("lethe did not stop")
+
+
+def freeze_mid_erasure(pid, demo, removed):
+    """Leave lethe stopped (SIGSTOP) with its erasure under way and not done.  It runs in
+    slices of a few milliseconds (SIGCONT, sleep, SIGSTOP) until some rows are gone: on a
+    fast machine the whole erasure can otherwise finish between two looks at the rows.
+    Returns the rows left."""
+    total = sum(len(v) for v in removed.values())
+    deadline = time.monotonic() + 20 * TSCALE
+    os.kill(pid, signal.SIGSTOP)
+    wait_stopped(pid)
+    while True:
+        left = remaining(demo.db, removed)
+        if 0 < left < total:
+            return left
+        if left == 0 or time.monotonic() > deadline:
+            os.kill(pid, signal.SIGCONT)
+            raise AssertionError("the erasure did not start in time (or finished): %d" % left)
+        os.kill(pid, signal.SIGCONT)
+        time.sleep(0.002)
+        os.kill(pid, signal.SIGSTOP)
+        wait_stopped(pid)
+
+
 def finish_after_restart(demo, servers, snapshot, uid, code, removed, before):
     srv = servers(demo)
     # Meta may retry meanwhile: same code across the restart.
@@ -145,14 +181,9 @@ def test_serve_restart_after_sigterm_mid_job_resumes(demo, servers, snapshot):
     before = snapshot(demo.db)
     srv = servers(demo)
     code = assert_code(srv.deletion("instagram", sign_py(IG_SECRET, uid)), public_url(demo))
-    wait_partly_erased(demo, removed)
-    # Freeze lethe where it is (SIGSTOP): on a fast machine the rest of the erasure could
-    # otherwise finish between this look and the stop.  The SIGTERM below stays pending
-    # while it is stopped and is the first thing it handles once continued (SIGCONT).
     pid = srv.proc.pid
-    os.kill(pid, signal.SIGSTOP)
+    frozen_left = freeze_mid_erasure(pid, demo, removed)
     try:
-        frozen_left = remaining(demo.db, removed)
         frozen_state = request_state(demo, code)
     except BaseException:
         os.kill(pid, signal.SIGCONT)
